@@ -1,0 +1,4 @@
+"""Reusable KFP components of kubepipe and the runtime code behind them.
+
+Import nothing heavy here: the SDK imports this package at validate time.
+"""

@@ -1,0 +1,69 @@
+"""The one exception family of kubepipe. User errors exit 2 with a short message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError"]
+
+
+class KubepipeError(Exception):
+    """Base of every error kubepipe raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(KubepipeError):
+    """Bad input from the user: a message that says what is wrong and what to do."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, located: YAML path, file:line:col, the bad value and a hint."""
+
+    message: str
+    path: str = ""
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    value: object = None
+    hint: str | None = None
+    severity: str = "error"
+
+    @property
+    def location(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        return where
+
+    def format(self) -> str:
+        head = f"{self.location}: "
+        if self.path:
+            head += f"{self.path}: "
+        text = head + self.message
+        if self.value is not None and not isinstance(self.value, (dict, list)):
+            text += f" (got {self.value!r})"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+@dataclass
+class ValidationError(UserError):
+    """Every issue found at once."""
+
+    issues: list[Issue] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        n = len(self.issues)
+        lines = [f"{n} problem{'s' if n != 1 else ''} found:"]
+        lines += [f"  {i.format()}" for i in self.issues]
+        return "\n".join(lines)
