@@ -1,0 +1,3 @@
+from kubepipe.cli.app import main
+
+main()
