@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from kubepipe.errors import KubepipeError
 
@@ -31,9 +32,9 @@ def report_error(exc: BaseException) -> int:
         err.print_exception(show_locals=False)
     user = _is_user_error(exc)
     if user:
-        err.print(f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
-    err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}", soft_wrap=True)
+    err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
     err.print("run again with --verbose for the traceback, and please report it")
     return 1
 
