@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
+
+from kubepipe.util import did_you_mean
 
 __all__ = ["CheckIssue", "did_you_mean"]
 
@@ -13,8 +14,3 @@ class CheckIssue(NamedTuple):
     message: str
     hint: str | None = None
 
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean `x`?' hint, or None when nothing is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
