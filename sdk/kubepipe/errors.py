@@ -60,6 +60,7 @@ class ValidationError(UserError):
     issues: list[Issue] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.issues = sorted(self.issues, key=lambda i: (i.file or "", i.line or 0, i.col or 0))
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

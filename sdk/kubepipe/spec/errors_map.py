@@ -1,0 +1,143 @@
+"""Turn pydantic errors into located, human issues (YAML path, line:col, hint)."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from kubepipe.errors import Issue
+from kubepipe.spec.source import Locator
+from kubepipe.util import did_you_mean
+
+__all__ = ["issues_from_pydantic"]
+
+
+def issues_from_pydantic(errors: list[dict], data: Any, locator: Locator, root: type[BaseModel],
+                         prefix: tuple = ()) -> list[Issue]:
+    out: list[Issue] = []
+    seen: set[tuple] = set()
+    cleaned = [(_clean_loc(err["loc"], data), err) for err in errors]
+    deeper = {p[:i] for p, _ in cleaned for i in range(len(p))}
+    for path, err in cleaned:
+        if path in deeper and err["type"].endswith("_type"):
+            continue  # a union branch that did not apply; the deeper error says more
+        etype = err["type"]
+        key = (path, etype if etype in ("extra_forbidden", "missing") else "value")
+        if key in seen:
+            continue  # one message per place; unions report every branch
+        seen.add(key)
+        out.append(_issue(err, path, data, locator, root, prefix))
+    return out
+
+
+def _issue(err: dict, path: tuple, data: Any, locator: Locator, root: type[BaseModel],
+           prefix: tuple) -> Issue:
+    etype, msg = err["type"], err["msg"]
+    full = prefix + path
+    if etype == "extra_forbidden":
+        allowed = _fields_at(root, path[:-1])
+        hint = did_you_mean(path[-1], allowed) or (
+            f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None)
+        if "with" in allowed and "component" in allowed and not did_you_mean(path[-1], allowed):
+            hint = "component parameters go under `with:`"
+        return locator.issue(full, f"unknown key `{path[-1]}`", hint=hint)
+    if etype == "missing":
+        return locator.issue(full, f"missing required key `{path[-1]}`",
+                             hint="add it (see `kubepipe schema`)")
+    value = _value_at(data, path)
+    if etype == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return locator.issue(full, f"must be one of {expected}", value=_short(value))
+    if etype == "string_pattern_mismatch" and path and path[-1] == "name":
+        return locator.issue(full, "must be lowercase letters, digits and dashes (max 63)",
+                             value=_short(value), hint="e.g. merchant-categorizer")
+    if etype == "string_pattern_mismatch" and path and path[-1] == "memory":
+        return locator.issue(full, "expected a memory amount like 512Mi or 16Gi", value=_short(value))
+    text = msg[0].lower() + msg[1:] if msg else "invalid value"
+    if text.startswith("value error, "):
+        text = text[len("value error, "):]
+    return locator.issue(full, text, value=_short(value))
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 80:
+        return value[:77] + "..."
+    return value
+
+
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """Drop pydantic's union-branch tags: keep only parts that walk the data."""
+    out: list = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str) and not _looks_like_tag(part):
+            out.append(part)  # a missing key: name it
+            cur = None
+        else:
+            continue
+    return tuple(out)
+
+
+def _looks_like_tag(part: str) -> bool:
+    # pydantic names union branches after types: 'int', 'RetryPolicy', 'function-after[...]'.
+    return part[:1].isupper() or part in {"int", "str", "float", "bool", "list", "dict", "none"} \
+        or "[" in part
+
+
+def _value_at(data: Any, path: tuple) -> Any:
+    cur = data
+    for part in path:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _fields_at(root: type, path: tuple) -> set[str]:
+    model = _model_at(root, path)
+    if model is None:
+        return set()
+    return {f.alias or name for name, f in model.model_fields.items()}
+
+
+def _model_at(tp: Any, path: tuple) -> type[BaseModel] | None:
+    for part in path:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = next((f for n, f in tp.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return None
+            tp = field.annotation
+            continue
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (dict, typing.Dict) and len(args) == 2:
+            tp = args[1]
+        elif origin in (list, typing.List) and args:
+            tp = args[0]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+        for arg in typing.get_args(tp):
+            if typing.get_origin(arg) in (dict, list):
+                return arg
+    return tp

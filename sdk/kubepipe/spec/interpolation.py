@@ -1,0 +1,76 @@
+"""`${...}` references: parsing, and resolving `${env.NAME}` at load time."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+__all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE"]
+
+REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+ENV_RE = re.compile(r"^env\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference: params.x | steps.s.outputs.o | item[.field] | env.NAME."""
+
+    kind: str  # "param" | "output" | "item" | "env"
+    name: str = ""  # param name, step name, env var
+    output: str = ""  # output name for kind == "output"
+    field: str = ""  # item field
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_ref(expr: str) -> Ref | str:
+    """A Ref, or an error message saying what forms are allowed."""
+    text = "${" + expr + "}"
+    parts = expr.split(".")
+    if parts[0] == "params" and len(parts) == 2 and parts[1]:
+        return Ref("param", name=parts[1], text=text)
+    if parts[0] == "steps":
+        if len(parts) == 4 and parts[2] == "outputs" and parts[1] and parts[3]:
+            return Ref("output", name=parts[1], output=parts[3], text=text)
+        return f"`{text}`: a step output is written ${{steps.<step>.outputs.<output>}}"
+    if parts[0] == "item" and len(parts) <= 2:
+        return Ref("item", field=parts[1] if len(parts) == 2 else "", text=text)
+    m = ENV_RE.match(expr)
+    if m:
+        return Ref("env", name=m.group(1), field=m.group(2) or "", text=text)
+    return (f"`{text}` is not a reference kubepipe knows; use ${{params.<name>}}, "
+            f"${{steps.<step>.outputs.<output>}}, ${{item}} or ${{env.<NAME>}}")
+
+
+def find_refs(value: str) -> list[tuple[re.Match, Ref | str]]:
+    return [(m, parse_ref(m.group(1))) for m in REF_RE.finditer(value)]
+
+
+def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],
+                environ: Mapping[str, str] | None = None, path: tuple = ()) -> Any:
+    """Replace ${env.NAME} / ${env.NAME:-default} in every string; other refs are left alone."""
+    env = os.environ if environ is None else environ
+    if isinstance(data, dict):
+        return {k: resolve_env(v, on_missing, env, path + (k,)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [resolve_env(v, on_missing, env, path + (i,)) for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def sub(m: re.Match) -> str:
+        em = ENV_RE.match(m.group(1).strip())
+        if not em:
+            return m.group(0)
+        name, default = em.group(1), em.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        on_missing(path, name)
+        return m.group(0)
+
+    return REF_RE.sub(sub, data)

@@ -1,0 +1,138 @@
+"""Load a pipeline YAML: parse, merge includes, resolve ${env.X}, validate the models."""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import ValidationError as PydanticError
+
+from kubepipe.errors import Issue, ValidationError
+from kubepipe.spec.errors_map import issues_from_pydantic
+from kubepipe.spec.interpolation import resolve_env
+from kubepipe.spec.models import STEP_RE, Pipeline, StepDefaults
+from kubepipe.spec.source import Locator, Source, parse_yaml, read_source
+
+__all__ = ["LoadedPipeline", "load_pipeline", "load_pipeline_text"]
+
+
+@dataclass
+class LoadedPipeline:
+    spec: Pipeline
+    source: Source
+    data: dict  # after includes and env interpolation
+    includes: list[Source] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.source.file
+
+    @property
+    def source_hash(self) -> str:
+        h = hashlib.sha256(self.source.text.encode())
+        for inc in self.includes:
+            h.update(inc.text.encode())
+        return "sha256:" + h.hexdigest()
+
+    @property
+    def locator(self) -> Locator:
+        return self.source.locator
+
+
+def load_pipeline(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedPipeline:
+    return _load(read_source(path), Path(path).parent, environ)
+
+
+def load_pipeline_text(text: str, file: str = "<input>", base_dir: str | Path = ".",
+                       environ: Mapping[str, str] | None = None) -> LoadedPipeline:
+    return _load(parse_yaml(text, file), Path(base_dir), environ)
+
+
+def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None) -> LoadedPipeline:
+    loc = source.locator
+    data = source.data
+    if not isinstance(data, dict):
+        raise ValidationError([loc.issue((), "a pipeline file must be a YAML mapping",
+                                         hint="start from `kubepipe init`")])
+    issues: list[Issue] = []
+    includes: list[Source] = []
+    data = _merge_includes(data, base_dir, loc, includes, issues)
+
+    def missing_env(path: tuple, name: str) -> None:
+        issues.append(loc.issue(path, f"environment variable `{name}` is not set",
+                                hint=f"export {name}=..., or write ${{env.{name}:-default}}"))
+
+    data = resolve_env(data, missing_env, environ)
+    issues += _structure(data, loc)
+    spec = None
+    try:
+        spec = Pipeline.model_validate(data)
+    except PydanticError as exc:
+        issues += issues_from_pydantic(exc.errors(), data, loc, Pipeline)
+    if issues:
+        raise ValidationError(issues)
+    return LoadedPipeline(spec=spec, source=source, data=data, includes=includes)
+
+
+def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
+                    issues: list[Issue]) -> dict:
+    paths = data.get("include") or []
+    if not isinstance(paths, list):
+        return data  # the model reports the type
+    merged: dict = {}
+    for i, rel in enumerate(paths):
+        if not isinstance(rel, str):
+            continue
+        target = (base_dir / rel)
+        try:
+            inc = read_source(target)
+        except ValidationError as exc:
+            issues.append(loc.issue(("include", i), exc.issues[0].message, value=rel,
+                                    hint="paths are relative to the pipeline file"))
+            continue
+        out.append(inc)
+        if not isinstance(inc.data, dict) or set(inc.data) - {"defaults", "kind", "apiVersion"}:
+            issues.append(inc.locator.issue((), "an included file holds `defaults:` only",
+                                            hint="move other sections into the pipeline"))
+            continue
+        defaults = inc.data.get("defaults") or {}
+        try:
+            StepDefaults.model_validate(defaults)
+        except PydanticError as exc:
+            issues += issues_from_pydantic(exc.errors(), defaults, inc.locator, StepDefaults,
+                                           prefix=("defaults",))
+            continue
+        merged = _deep_merge(merged, defaults)
+    if not out:
+        return data
+    own = data.get("defaults") or {}
+    return {**data, "defaults": _deep_merge(merged, own if isinstance(own, dict) else {})}
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _structure(data: dict, loc: Locator) -> list[Issue]:
+    """Names the models cannot check: step and param names."""
+    issues = []
+    steps = data.get("steps")
+    if isinstance(steps, dict):
+        for name in steps:
+            if not re.match(STEP_RE, name):
+                issues.append(loc.issue(("steps", name), f"step name `{name}` is not allowed",
+                                        hint="use lowercase letters, digits, `_` and `-`, starting with a letter"))
+    params = data.get("params")
+    if isinstance(params, dict):
+        for name in params:
+            if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("ctx_"):
+                issues.append(loc.issue(("params", name), f"param name `{name}` is not allowed",
+                                        hint="use a Python identifier such as data_uri (not starting with ctx_)"))
+    return issues

@@ -1,0 +1,174 @@
+"""Pydantic models of the pipeline YAML (kubepipe/v1): one model per section, strict and frozen."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
+    "SecretRef", "Toleration", "Schedule", "PARAM_TYPES",
+]
+
+NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+STEP_RE = r"^[a-z_][a-z0-9_-]*$"
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
+PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_duration(value: str | int | float) -> float:
+    """'90s', '5m', '2h' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 2h")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = DURATION_RE.match(str(value).strip())
+    if not m:
+        raise ValueError("expected a duration like 30s, 5m or 2h")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+class Metadata(Strict):
+    name: str = Field(pattern=NAME_RE, max_length=63,
+                      description="Pipeline name: lowercase letters, digits and dashes.")
+    description: str = ""
+    labels: dict[str, str] = {}
+    owner: str = ""
+
+
+class Param(Strict):
+    type: Literal["str", "int", "float", "bool", "list", "dict"] = "str"
+    default: Any = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _default_matches_type(self) -> "Param":
+        if self.default is None:
+            return self
+        want = PARAM_TYPES[self.type]
+        ok = isinstance(self.default, want) and not (want is int and isinstance(self.default, bool))
+        if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
+            ok = True
+        if not ok:
+            raise ValueError(f"default {self.default!r} is not of type {self.type}")
+        return self
+
+
+class Gpu(Strict):
+    count: int = Field(1, ge=1, le=16)
+    type: str = Field(description="Normalised GPU type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
+
+
+class Resources(Strict):
+    cpu: Union[float, str, None] = Field(None, description="CPU limit: 2, 0.5 or 500m.")
+    memory: str | None = Field(None, pattern=MEMORY_RE, description="Memory limit, e.g. 16Gi.")
+    gpu: Gpu | None = None
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if v <= 0:
+                raise ValueError("cpu must be positive")
+            return float(v)
+        if isinstance(v, str) and re.match(r"^\d+(\.\d+)?m?$", v):
+            return v
+        raise ValueError("expected a CPU amount like 2, 0.5 or 500m")
+
+
+class RetryPolicy(Strict):
+    count: int = Field(ge=0, le=20)
+    backoff: str = Field("30s", description="First wait between tries.")
+    factor: float = Field(2.0, ge=1.0)
+    max_backoff: str = "1h"
+
+    @field_validator("backoff", "max_backoff")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class SecretRef(Strict):
+    secret: str = Field(description="Name of a Kubernetes secret (kubeflow) / read from the environment locally.")
+    key: str
+
+
+class Toleration(Strict):
+    key: str
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+EnvValue = Union[str, int, float, bool, SecretRef]
+
+
+class StepDefaults(Strict):
+    retries: Union[int, RetryPolicy, None] = None
+    cache: bool | None = None
+    timeout: Union[str, int, None] = None
+    resources: Resources | None = None
+    env: dict[str, EnvValue] = {}
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: Any) -> Any:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @field_validator("retries")
+    @classmethod
+    def _retries(cls, v: Any) -> Any:
+        if isinstance(v, int) and not 0 <= v <= 20:
+            raise ValueError("retries must be between 0 and 20")
+        return v
+
+
+class Step(StepDefaults):
+    component: str = Field(description="Built-in name, package.module:function, or a path to a KFP YAML file.")
+    display_name: str | None = None
+    inputs: dict[str, Any] = Field({}, description="Wiring: ${params.x}, ${steps.s.outputs.o} or literals.")
+    with_: dict[str, Any] = Field({}, alias="with", description="Component parameters.")
+    when: str | None = Field(None, description='Condition, e.g. "${steps.evaluate.outputs.passed} == true".')
+    after: list[str] = []
+    foreach: Union[str, list, None] = Field(None, description="Run once per item: a list or ${params.x}; use ${item}.")
+    parallelism: int | None = Field(None, ge=1)
+
+
+class Schedule(Strict):
+    cron: str = Field(description="Standard 5-field cron: minute hour day-of-month month day-of-week.")
+    timezone: str = "UTC"
+    max_concurrency: int = Field(1, ge=1, le=100)
+    catchup: bool = False
+    start_time: str | None = None
+    end_time: str | None = None
+    max_runs: int | None = Field(None, ge=1)
+    enabled: bool = True
+    params: dict[str, Any] = {}
+
+
+class Pipeline(Strict):
+    schema_: str | None = Field(None, alias="$schema")
+    apiVersion: Literal["kubepipe/v1"]
+    kind: Literal["Pipeline"]
+    metadata: Metadata
+    include: list[str] = Field([], description="YAML files whose `defaults` this pipeline starts from.")
+    params: dict[str, Param] = {}
+    defaults: StepDefaults = StepDefaults()
+    steps: dict[str, Step] = Field(min_length=1)
+    on_exit: Step | None = Field(None, description="Runs after all steps, whatever their status.")
+    schedule: Schedule | None = None

@@ -1,0 +1,171 @@
+"""Target profiles (configs/<target>.yaml): where and how a pipeline runs.
+
+Precedence, lowest first: built-in defaults for the target < the profile file
+(`--profile FILE`, else the nearest `configs/<target>.yaml` above the pipeline
+or the working directory) < `${env.NAME}` inside it < `--set key=value`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import Field, ValidationError as PydanticError, model_validator
+
+from kubepipe.errors import Issue, ValidationError
+from kubepipe.spec.errors_map import issues_from_pydantic
+from kubepipe.spec.interpolation import resolve_env
+from kubepipe.spec.models import Strict
+from kubepipe.spec.source import Locator, parse_yaml, read_source
+from kubepipe.util import did_you_mean
+
+__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set", "credential_keys"]
+
+TARGETS = ("local", "kubeflow", "vertex")
+_SECRET_KEY = re.compile(r"(^|_)(token|password|passwd|secret|private_key|api_key|apikey|credentials?)$", re.I)
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "local": {"pipeline_root": ".kubepipe/runs", "runtime_image": "python:3.11-slim",
+              "registry_uri": "file://.kubepipe/registry", "state_dir": ".kubepipe/state"},
+    "kubeflow": {"runtime_image": "ghcr.io/kubepipe/kubepipe-runtime:0.1.0", "namespace": "kubeflow",
+                 "deploy_namespace": "kubepipe-serving", "deployment_mode": "serverless"},
+    "vertex": {"runtime_image": "us-docker.pkg.dev/kubepipe/kubepipe/kubepipe-runtime:0.1.0"},
+}
+
+
+class Auth(Strict):
+    token_env: str | None = Field(None, description="Environment variable holding a KFP bearer token.")
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+class Profile(Strict):
+    apiVersion: Literal["kubepipe/v1"] = "kubepipe/v1"
+    kind: Literal["Profile"] = "Profile"
+    target: Literal["local", "kubeflow", "vertex"]
+    pipeline_root: str | None = None
+    runtime_image: str
+    registry_uri: str = "file://.kubepipe/registry"
+    state_dir: str | None = None
+    experiment: str = "kubepipe"
+    labels: dict[str, str] = {}
+    gpu_types: dict[str, str] = Field({}, description="Extra GPU type names -> target accelerator names.")
+    # kubeflow
+    host: str | None = None
+    namespace: str | None = None
+    auth: Auth = Auth()
+    deploy_namespace: str | None = None
+    deployment_mode: Literal["serverless", "raw"] = "serverless"
+    ingress_url: str | None = None
+    # vertex
+    project: str | None = None
+    region: str | None = None
+    service_account: str | None = None
+    network: str | None = None
+    encryption_key: str | None = None
+
+    @model_validator(mode="after")
+    def _per_target(self) -> "Profile":
+        need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
+        missing = [k for k in need.get(self.target, []) if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"target {self.target} needs {', '.join(missing)}")
+        if self.target == "vertex" and not str(self.pipeline_root).startswith("gs://"):
+            raise ValueError("vertex pipeline_root must be a gs:// URI")
+        return self
+
+    @property
+    def effective_state_dir(self) -> str:
+        if self.state_dir:
+            return self.state_dir
+        return f"{str(self.pipeline_root).rstrip('/')}/state"
+
+    def public_dict(self) -> dict:
+        """What components may see: no auth details."""
+        return self.model_dump(exclude={"auth"}, exclude_none=True, mode="json")
+
+
+def find_profile_file(target: str, start: str | Path | None = None) -> Path | None:
+    """The nearest configs/<target>.yaml above `start`, else above the working directory."""
+    roots = [Path(start).resolve()] if start else []
+    roots.append(Path.cwd())
+    for root in roots:
+        for d in [root, *root.parents]:
+            cand = d / "configs" / f"{target}.yaml"
+            if cand.is_file():
+                return cand
+    return None
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """--set a.b=value (value parsed as YAML) -> nested dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValidationError([Issue(f"--set {item}: expected key=value", hint="e.g. --set region=europe-west4")])
+        key, raw = item.split("=", 1)
+        value = parse_yaml(raw or '""', "--set").data if raw.strip() else ""
+        cur = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = value
+    return out
+
+
+def credential_keys(data: Any, path: tuple = ()) -> list[tuple]:
+    """Paths of keys that hold a literal credential (refused: use env vars or ADC)."""
+    found = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if _SECRET_KEY.search(str(k)) and isinstance(v, str) and v and not str(k).endswith("_env"):
+                found.append(path + (k,))
+            else:
+                found += credential_keys(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += credential_keys(v, path + (i,))
+    return found
+
+
+def load_profile(target: str = "local", *, profile_file: str | Path | None = None,
+                 sets: Mapping[str, Any] | None = None, start: str | Path | None = None,
+                 environ: Mapping[str, str] | None = None) -> Profile:
+    if target not in TARGETS:
+        hint = did_you_mean(target, TARGETS) or f"choose one of {', '.join(TARGETS)}"
+        raise ValidationError([Issue(f"unknown target `{target}`", path="--target", value=target, hint=hint)])
+    path = Path(profile_file) if profile_file else find_profile_file(target, start)
+    data: dict[str, Any] = {}
+    locator = Locator(str(path) if path else f"<{target} defaults>")
+    if path:
+        src = read_source(path)
+        locator = src.locator
+        if not isinstance(src.data, dict):
+            raise ValidationError([locator.issue((), "a profile must be a YAML mapping")])
+        data = dict(src.data)
+    if data.get("target", target) != target:
+        raise ValidationError([locator.issue(("target",), f"profile is for target `{data['target']}`, "
+                                             f"not `{target}`", hint="pass --profile for this target")])
+    issues: list[Issue] = []
+    for p in credential_keys(data) + credential_keys(dict(sets or {})):
+        issues.append(locator.issue(p, "credentials in YAML are refused",
+                                    hint="reference them instead: auth.token_env (an env var), a kubeconfig, "
+                                         "or application-default credentials"))
+    merged = {**DEFAULTS[target], "target": target, **data}
+    for k, v in (sets or {}).items():
+        merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+
+    def missing_env(p: tuple, name: str) -> None:
+        issues.append(locator.issue(p, f"environment variable `{name}` is not set",
+                                    hint=f"export {name}=..., or --set {'.'.join(map(str, p))}=..."))
+
+    merged = resolve_env(merged, missing_env, environ)
+    try:
+        profile = Profile.model_validate(merged)
+    except PydanticError as exc:
+        issues += issues_from_pydantic(exc.errors(), merged, locator, Profile)
+        profile = None
+    if issues:
+        raise ValidationError(issues)
+    return profile
