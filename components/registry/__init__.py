@@ -1,0 +1,11 @@
+"""Model registry: versions with metrics, lineage and model cards; `champion` / `previous` aliases.
+
+`Registry(uri)` works on a local folder (`file://...`, the default `file://.kubepipe/registry`)
+or any fsspec URI (`gs://...` through gcsfs). See `registry.py` for the layout and the
+concurrency rules, `vertex.py` for the optional Vertex AI Model Registry backend.
+"""
+
+from kubepipe.components.registry.registry import DEFAULT_URI, Registry
+from kubepipe.components.registry.version import ModelVersion, RegistryError, audit_record, current_user
+
+__all__ = ["Registry", "ModelVersion", "RegistryError", "DEFAULT_URI", "audit_record", "current_user"]

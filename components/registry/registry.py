@@ -1,0 +1,319 @@
+"""The model registry: immutable versions plus `champion` / `previous` aliases.
+
+Layout under the registry root (any store, see `store.py`):
+
+    <name>/versions/<n>/claim.json    who took number n (exclusive create)
+    <name>/versions/<n>/model/...     the model files, copied in
+    <name>/versions/<n>/version.json  metadata; written last, so its presence commits the version
+    <name>/aliases/<gen>.json         alias state, one immutable file per generation
+
+Alias moves are compare-and-swap: read the newest generation g, compute the new
+state, exclusively create generation g+1; whoever loses re-reads and retries.
+No lock is held, so a writer killed at any point leaves nothing to clean up, and
+two runs promoting at once are serialised (no lost update). The generation
+files double as the promotion history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import re
+import socket
+import time
+
+from kubepipe.components.registry.store import open_store
+from kubepipe.components.registry.version import (
+    ALIASES,
+    ModelVersion,
+    RegistryError,
+    audit_record,
+    current_user,
+    utc_now,
+)
+
+__all__ = ["Registry", "DEFAULT_URI"]
+
+DEFAULT_URI = "file://.kubepipe/registry"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CAS_TRIES = 500
+
+
+class Registry:
+    """`Registry(uri)`: `file://path` (relative to cwd), a plain path, or any fsspec URI."""
+
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or DEFAULT_URI
+        self.store = open_store(self.uri)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.store.uri()!r})"
+
+    # ---- versions -------------------------------------------------------------------------
+
+    def register(
+        self,
+        model_dir: str,
+        *,
+        name: str,
+        metrics: dict | None = None,
+        data_hash: str = "",
+        run_id: str = "",
+        code_version: str = "",
+        model_card: str = "",
+        audit: list | None = None,
+        metadata: dict | None = None,
+    ) -> ModelVersion:
+        """Copy a model folder in as the next version; does NOT move any alias."""
+        _check_name(name)
+        model_dir = os.fspath(model_dir)
+        if not os.path.isdir(model_dir):
+            raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
+        files = _hash_tree(model_dir)
+        n = self._claim(name)
+        base = f"{name}/versions/{n}"
+        self.store.put_tree(model_dir, f"{base}/model")
+        entry = {
+            "name": name,
+            "version": n,
+            "metrics": _jsonable(metrics or {}),
+            "data_hash": data_hash or "",
+            "run_id": run_id or "",
+            "code_version": code_version or "",
+            "model_card": model_card or "",
+            "audit": _jsonable(list(audit or [])),
+            "metadata": _jsonable(metadata or {}),
+            "files": files,
+            "created_at": utc_now(),
+            "created_by": current_user(),
+        }
+        if not self.store.create(f"{base}/version.json", _dump(entry)):
+            raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
+        return self.get(name, n)
+
+    def names(self) -> list[str]:
+        """Model names held in the registry."""
+        return [d for d in self.store.listdir() if _NAME.match(d) and self.store.listdir(f"{d}/versions")]
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version, oldest first; corrupt or unfinished ones are listed with their status."""
+        _check_name(name)
+        state = self._state(name)
+        return [self._load(name, n, state) for n in self._numbers(name)]
+
+    def get(self, name: str, version: int | str) -> ModelVersion:
+        """One version (a number, or an alias name); raises RegistryError if missing or corrupt."""
+        _check_name(name)
+        state = self._state(name)
+        n = self._resolve(name, version, state)
+        if n not in self._numbers(name):
+            have = ", ".join(str(v) for v in self._numbers(name)) or "none"
+            raise RegistryError(
+                f"model `{name}` has no version {version} in {self.store.uri()} (versions: {have}); "
+                "see `kubepipe models list`"
+            )
+        mv = self._load(name, n, state)
+        if not mv.ok:
+            raise RegistryError(mv.error or f"model `{name}` v{n} is {mv.status}")
+        return mv
+
+    def alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version an alias points at, or None when it is unset (e.g. the first run)."""
+        _check_name(name)
+        if alias not in ALIASES:
+            raise RegistryError(f"unknown alias `{alias}`; aliases are: {', '.join(ALIASES)}")
+        n = self._state(name).get(alias)
+        return None if n is None else self.get(name, n)
+
+    def model_path(self, name: str, version: int | str) -> str:
+        """A local folder holding the version's model files (downloaded for remote stores)."""
+        mv = self.get(name, version)
+        return self.store.local_path(f"{name}/versions/{mv.version}/model")
+
+    # ---- aliases ---------------------------------------------------------------------------
+
+    def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None) -> ModelVersion:
+        """champion <- version, previous <- the old champion; appended to the history."""
+        if not str(reason or "").strip():
+            raise RegistryError("promote needs a reason (it is kept in the promotion history)")
+        n = self.get(name, version).version
+
+        def move(state: dict) -> dict | None:
+            if state["champion"] == n:
+                return None  # already champion: nothing to move, nothing to record
+            stack = state["stack"] + [n]
+            event = audit_record("promote", reason, version=n, from_version=state["champion"])
+            if by:
+                event["by"] = by
+            return {"stack": stack, "event": event}
+
+        self._update(name, move)
+        return self.get(name, n)
+
+    def rollback(self, name: str, *, reason: str = "", by: str | None = None) -> ModelVersion:
+        """champion <- previous; previous <- the champion before that (if any)."""
+        _check_name(name)
+
+        def move(state: dict) -> dict:
+            stack = state["stack"]
+            if len(stack) < 2:
+                raise RegistryError(f"model `{name}` has no previous champion to roll back to")
+            event = audit_record("rollback", reason or "rollback", version=stack[-2], from_version=stack[-1])
+            if by:
+                event["by"] = by
+            return {"stack": stack[:-1], "event": event}
+
+        new = self._update(name, move)
+        return self.get(name, new["champion"])
+
+    def history(self, name: str) -> list[dict]:
+        """Alias moves, oldest first: generation, champion, previous and the event (who/when/why)."""
+        _check_name(name)
+        out = []
+        for g in self._generations(name):
+            try:
+                d = _parse_state(self.store.read(_gen_path(name, g)))
+                out.append({"generation": g, "champion": d["champion"], "previous": d["previous"], **d["event"]})
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                out.append({"generation": g, "error": f"unreadable alias generation: {exc}"})
+        return out
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _numbers(self, name: str) -> list[int]:
+        return sorted(int(d) for d in self.store.listdir(f"{name}/versions") if d.isdigit())
+
+    def _claim(self, name: str) -> int:
+        payload = _dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname()})
+        for _ in range(_CAS_TRIES):
+            have = self._numbers(name)
+            n = (have[-1] + 1) if have else 1
+            if self.store.create(f"{name}/versions/{n}/claim.json", payload):
+                return n
+        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again")
+
+    def _load(self, name: str, n: int, state: dict) -> ModelVersion:
+        base = f"{name}/versions/{n}"
+        uri = self.store.uri(f"{base}/model")
+        aliases = tuple(a for a in ALIASES if state.get(a) == n)
+        try:
+            raw = self.store.read(f"{base}/version.json")
+        except FileNotFoundError:
+            return ModelVersion(
+                name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
+                error=f"model `{name}` v{n} is incomplete: its registration did not finish (writer killed or "
+                f"still copying); {self.store.uri(base)} has no version.json",
+            )
+        try:
+            mv = ModelVersion.from_dict(json.loads(raw.decode("utf-8")), name=name, version=n, model_uri=uri)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            return ModelVersion(
+                name=name, version=n, model_uri=uri, status="corrupt", aliases=aliases,
+                error=f"model `{name}` v{n} is corrupt: {self.store.uri(base)}/version.json: {exc}; "
+                "register the model again (the other versions are unaffected)",
+            )
+        return dataclasses.replace(mv, aliases=aliases)
+
+    def _resolve(self, name: str, version: int | str, state: dict) -> int:
+        if isinstance(version, str) and version in ALIASES:
+            n = state.get(version)
+            if n is None:
+                raise RegistryError(f"model `{name}` has no {version} yet")
+            return n
+        try:
+            return int(str(version).lstrip("v"))
+        except ValueError:
+            raise RegistryError(
+                f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})"
+            ) from None
+
+    def _generations(self, name: str) -> list[int]:
+        return sorted(int(f[:-5]) for f in self.store.listdir(f"{name}/aliases") if f.endswith(".json") and f[:-5].isdigit())
+
+    def _state(self, name: str) -> dict:
+        """Newest alias state; `generation` is the newest number even if its file is unreadable."""
+        gens = self._generations(name)
+        top = gens[-1] if gens else 0
+        for g in reversed(gens):
+            try:
+                d = _parse_state(self.store.read(_gen_path(name, g)))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a damaged generation: fall back to the last good one
+            return {**d, "generation": top}
+        return {"generation": top, "champion": None, "previous": None, "stack": [], "event": None}
+
+    def _update(self, name: str, move) -> dict:
+        """Compare-and-swap the alias state: retry until our generation file wins."""
+        for attempt in range(_CAS_TRIES):
+            state = self._state(name)
+            change = move(state)
+            if change is None:
+                return state
+            stack = change["stack"]
+            new = {
+                "generation": state["generation"] + 1,
+                "champion": stack[-1] if stack else None,
+                "previous": stack[-2] if len(stack) > 1 else None,
+                "stack": stack,
+                "event": change["event"],
+            }
+            if self.store.create(_gen_path(name, new["generation"]), _dump(new)):
+                return new
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again")
+
+
+def _gen_path(name: str, g: int) -> str:
+    return f"{name}/aliases/{g:08d}.json"
+
+
+def _parse_state(raw: bytes) -> dict:
+    d = json.loads(raw.decode("utf-8"))
+    stack = d["stack"]
+    if not isinstance(stack, list) or not all(isinstance(v, int) for v in stack):
+        raise ValueError("`stack` must be a list of version numbers")
+    if not isinstance(d["event"], dict):
+        raise ValueError("`event` must be an object")
+    return d
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RegistryError(
+            f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128)"
+        )
+
+
+def _hash_tree(root: str) -> dict:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for fname in sorted(files):
+            path = os.path.join(dirpath, fname)
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(path, root).replace(os.sep, "/")] = "sha256:" + h.hexdigest()
+    return dict(sorted(out.items()))
+
+
+def _jsonable(value):
+    """Plain JSON types (numpy scalars and tuples turned into floats / lists)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def _dump(d: dict) -> bytes:
+    return json.dumps(d, indent=2, sort_keys=True).encode("utf-8")

@@ -1,0 +1,169 @@
+"""Where registry bytes live: a local folder or any fsspec filesystem.
+
+The registry needs only one concurrency primitive from a store: `create(path, data)`,
+an exclusive, all-or-nothing create that returns False when the path exists.
+Version numbers and alias generations are claimed with it, so two writers can
+never take the same number and readers never see half a file.
+
+- Local: the bytes go to a temp file (fsync), then `os.link(tmp, path)`, which
+  fails if `path` exists; the file appears complete or not at all.
+- fsspec: `fs.open(path, "xb")`. gcsfs maps it onto GCS `ifGenerationMatch=0`,
+  which is exclusive and atomic. Caveat: a backend that accepts "xb" but only
+  checks existence before writing (fsspec's memory filesystem, some older
+  backends) can let two writers race; use a store with real preconditions for
+  concurrent writers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import uuid
+
+__all__ = ["LocalStore", "FsspecStore", "open_store"]
+
+
+class LocalStore:
+    def __init__(self, root: str):
+        self.root = os.path.abspath(os.path.expanduser(root))
+
+    def uri(self, rel: str = "") -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def read(self, rel: str) -> bytes:
+        with open(self.uri(rel), "rb") as fh:
+            return fh.read()
+
+    def listdir(self, rel: str = "") -> list[str]:
+        try:
+            return sorted(os.listdir(self.uri(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self.uri(rel))
+
+    def create(self, rel: str, data: bytes) -> bool:
+        path = self.uri(rel)
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=f"-{os.getpid()}")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError as exc:  # filesystems without hard links: exclusive open instead
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise
+                return _create_excl(path, data)
+            _fsync_dir(parent)
+            return True
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def put_tree(self, local_dir: str, rel: str) -> None:
+        shutil.copytree(local_dir, self.uri(rel), dirs_exist_ok=True)
+
+    def local_path(self, rel: str) -> str:
+        return self.uri(rel)
+
+
+class FsspecStore:
+    def __init__(self, uri: str):
+        import fsspec
+
+        self.fs, path = fsspec.core.url_to_fs(uri)
+        self.protocol = uri.split("://", 1)[0]
+        self.root = path.rstrip("/")
+
+    def _p(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def uri(self, rel: str = "") -> str:
+        return f"{self.protocol}://{self._p(rel).lstrip('/')}" if self.protocol != "memory" else f"memory://{self._p(rel)}"
+
+    def read(self, rel: str) -> bytes:
+        return self.fs.cat_file(self._p(rel))
+
+    def listdir(self, rel: str = "") -> list[str]:
+        try:
+            entries = self.fs.ls(self._p(rel), detail=False, refresh=True)
+        except TypeError:
+            entries = self.fs.ls(self._p(rel), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted({e.rstrip("/").rsplit("/", 1)[-1] for e in entries})
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self._p(rel))
+
+    def create(self, rel: str, data: bytes) -> bool:
+        try:
+            with self.fs.open(self._p(rel), "xb") as fh:
+                fh.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    def put_tree(self, local_dir: str, rel: str) -> None:
+        for dirpath, _dirs, files in os.walk(local_dir):
+            for fname in files:
+                src = os.path.join(dirpath, fname)
+                dst = os.path.relpath(src, local_dir).replace(os.sep, "/")
+                self.fs.put_file(src, self._p(f"{rel}/{dst}"))
+
+    def local_path(self, rel: str) -> str:
+        """Download a folder into a fresh temp dir (remote models are read locally)."""
+        dest = os.path.join(tempfile.mkdtemp(prefix="kubepipe-registry-"), uuid.uuid4().hex[:8])
+        base = self._p(rel)
+        for path in self.fs.find(base):
+            target = os.path.join(dest, os.path.relpath(path, base))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self.fs.get_file(path, target)
+        os.makedirs(dest, exist_ok=True)
+        return dest
+
+
+def _create_excl(path: str, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def open_store(uri: str | None) -> LocalStore | FsspecStore:
+    """`file://path`, a plain path (relative to cwd) or any fsspec URI."""
+    uri = uri or "file://.kubepipe/registry"
+    if uri.startswith("file://"):
+        return LocalStore(uri[len("file://"):] or ".")
+    if "://" not in uri:
+        return LocalStore(uri)
+    return FsspecStore(uri)

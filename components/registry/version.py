@@ -1,0 +1,89 @@
+"""One registered model version, the registry's error, and who-did-it audit records."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import os
+from dataclasses import asdict, dataclass, field
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now"]
+
+ALIASES = ("champion", "previous")
+
+
+class RegistryError(ComponentError):
+    """The registry cannot do what was asked: unknown model/version, corrupt entry, bad name."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A version as stored in `<name>/versions/<n>/version.json` (immutable once written).
+
+    `status` is `ok`, `corrupt` (version.json unreadable; `error` says why) or
+    `incomplete` (the writer died or is still copying; no version.json yet).
+    """
+
+    name: str
+    version: int
+    model_uri: str = ""
+    metrics: dict = field(default_factory=dict)
+    data_hash: str = ""
+    run_id: str = ""
+    code_version: str = ""
+    model_card: str = ""
+    audit: list = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # relative path -> sha256
+    created_at: str = ""
+    created_by: str = ""
+    status: str = "ok"
+    error: str | None = None
+    aliases: tuple = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["aliases"] = list(self.aliases)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, *, name: str, version: int, model_uri: str) -> "ModelVersion":
+        """Build from stored JSON; raises ValueError/TypeError on a malformed entry."""
+        if not isinstance(d, dict):
+            raise ValueError("version.json does not hold a JSON object")
+        if d.get("version") != version or d.get("name") != name:
+            raise ValueError(
+                f"version.json says {d.get('name')!r} v{d.get('version')!r}, expected {name!r} v{version}"
+            )
+        for key, typ in (("metrics", dict), ("audit", list), ("metadata", dict), ("files", dict)):
+            if not isinstance(d.get(key, typ()), typ):
+                raise ValueError(f"field `{key}` must be a {typ.__name__}")
+        known = {f for f in cls.__dataclass_fields__} - {"status", "error", "aliases", "model_uri"}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        return cls(**kwargs, model_uri=model_uri)
+
+
+def current_user() -> str:
+    """Who acts: KUBEPIPE_USER, else USER, else the login name."""
+    who = os.environ.get("KUBEPIPE_USER") or os.environ.get("USER")
+    if not who:
+        try:
+            who = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry in some containers
+            who = "unknown"
+    return who
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def audit_record(action: str, reason: str = "", **extra) -> dict:
+    """An audit entry: what, who, when, why (plus any extra context)."""
+    return {"action": action, "by": current_user(), "at": utc_now(), "reason": reason, **extra}

@@ -1,0 +1,120 @@
+"""Registry under concurrent writers and writers killed mid-write (real processes, local store)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import pytest
+
+from kubepipe.components.registry import Registry, RegistryError
+
+N_PROCS = 6
+ROUNDS = 3
+
+
+def _worker(uri: str, idx: int, tmp: str, barrier) -> None:
+    reg = Registry(uri)
+    barrier.wait()
+    for r in range(ROUNDS):
+        d = os.path.join(tmp, f"m-{idx}-{r}")
+        os.makedirs(d)
+        with open(os.path.join(d, "model.safetensors"), "w") as fh:
+            fh.write(f"{idx}:{r}")
+        mv = reg.register(d, name="clf", metrics={"idx": idx, "round": r})
+        reg.promote("clf", mv.version, reason=f"proc {idx} round {r}")
+
+
+def test_concurrent_register_and_promote_is_consistent(tmp_path):
+    uri = f"file://{tmp_path / 'reg'}"
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(N_PROCS)
+    procs = [ctx.Process(target=_worker, args=(uri, i, str(tmp_path), barrier)) for i in range(N_PROCS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * N_PROCS
+
+    reg = Registry(uri)
+    versions = reg.versions("clf")
+    total = N_PROCS * ROUNDS
+    assert [v.version for v in versions] == list(range(1, total + 1))  # no duplicates, no gaps
+    assert all(v.ok for v in versions)
+    contents = {open(os.path.join(reg.model_path("clf", v.version), "model.safetensors")).read() for v in versions}
+    assert len(contents) == total  # every version holds its own writer's model
+    for v in versions:  # metadata and files belong together
+        assert open(os.path.join(v.model_uri, "model.safetensors")).read() == f"{v.metrics['idx']}:{v.metrics['round']}"
+
+    hist = reg.history("clf")
+    assert [h["generation"] for h in hist] == list(range(1, total + 1))  # every promote landed: no lost update
+    assert sorted(h["version"] for h in hist) == list(range(1, total + 1))
+    for before, after in zip(hist, hist[1:]):
+        assert after["previous"] == before["champion"]  # each move built on the state before it
+    champ = reg.alias("clf", "champion")
+    assert champ.version == hist[-1]["version"] and champ.version in {v.version for v in versions}
+    assert reg.alias("clf", "previous").version == hist[-2]["champion"]
+
+
+def _slow_register(uri: str, model_dir: str) -> None:
+    Registry(uri).register(model_dir, name="clf", metrics={})
+
+
+def _promote_forever(uri: str) -> None:
+    reg = Registry(uri)
+    i = 0
+    while True:
+        reg.promote("clf", 1 + i % 2, reason="flip")
+        i += 1
+
+
+def test_writer_killed_mid_write_leaves_registry_readable(tmp_path):
+    uri = str(tmp_path / "reg")
+    reg = Registry(uri)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "model.safetensors").write_bytes(b"x")
+    reg.register(str(small), name="clf", metrics={})
+    reg.register(str(small), name="clf", metrics={})
+
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(40):  # many files so the copy takes a while
+        (big / f"shard-{i}.bin").write_bytes(os.urandom(1 << 20))
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=_slow_register, args=(uri, str(big)))
+    p.start()
+    claim = tmp_path / "reg/clf/versions/3/claim.json"
+    deadline = time.time() + 20
+    while not claim.exists() and time.time() < deadline:
+        time.sleep(0.001)
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(10)
+    assert p.exitcode == -signal.SIGKILL
+
+    listed = reg.versions("clf")
+    assert [(v.version, v.status) for v in listed] == [(1, "ok"), (2, "ok"), (3, "incomplete")]
+    with pytest.raises(RegistryError, match="v3 is incomplete"):
+        reg.get("clf", 3)
+    assert reg.register(str(small), name="clf", metrics={}).version == 4  # the dead claim is skipped
+
+    # kill a promoter in the middle of its compare-and-swap loop
+    q = ctx.Process(target=_promote_forever, args=(uri,))
+    q.start()
+    time.sleep(0.3)
+    os.kill(q.pid, signal.SIGKILL)
+    q.join(10)
+    hist = reg.history("clf")
+    assert len(hist) > 1 and all("error" not in h for h in hist)
+    champ = reg.alias("clf", "champion").version
+    assert champ == hist[-1]["champion"] in (1, 2)
+    assert reg.promote("clf", 4, reason="after crash").version == 4
+    assert reg.alias("clf", "previous").version == champ
+    # half-written temp files (as a writer killed before its link leaves them) are ignored by readers
+    (tmp_path / "reg/clf/aliases/.tmp-abc-123").write_text('{"champion": 2, "sta')
+    (tmp_path / "reg/clf/versions/.tmp-def-456").write_text("x")
+    assert reg.alias("clf", "champion").version == 4
+    assert [v.version for v in reg.versions("clf")] == [1, 2, 3, 4]
+    assert reg.register(str(small), name="clf", metrics={}).version == 5

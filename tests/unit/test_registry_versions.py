@@ -1,0 +1,114 @@
+"""Registry: versions, aliases, history, corrupt entries; local folder and fsspec (memory://)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+
+from kubepipe.components.registry import ModelVersion, Registry, RegistryError
+
+
+def _model(tmp_path, tag: str) -> str:
+    d = tmp_path / f"model-{tag}"
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(tag.encode() * 10)
+    (d / "kubepipe-model.json").write_text(json.dumps({"tag": tag}))
+    return str(d)
+
+
+@pytest.fixture(params=["file", "memory"])
+def reg(request, tmp_path):
+    if request.param == "file":
+        return Registry(f"file://{tmp_path / 'reg'}")
+    return Registry(f"memory://reg-{uuid.uuid4().hex}")
+
+
+def test_register_copies_files_and_keeps_lineage(reg, tmp_path):
+    mv = reg.register(
+        _model(tmp_path, "a"), name="clf", metrics={"f1_macro": 0.91}, data_hash="sha256:abc",
+        run_id="run-1", code_version="0.1.0", model_card="# Card", audit=[{"action": "force", "by": "ann"}],
+    )
+    assert isinstance(mv, ModelVersion) and mv.version == 1 and mv.ok
+    got = reg.get("clf", 1)
+    assert (got.metrics, got.data_hash, got.run_id, got.code_version, got.model_card) == (
+        {"f1_macro": 0.91}, "sha256:abc", "run-1", "0.1.0", "# Card")
+    assert got.audit == [{"action": "force", "by": "ann"}]
+    assert set(got.files) == {"model.safetensors", "kubepipe-model.json"}
+    local = reg.model_path("clf", 1)
+    assert open(os.path.join(local, "model.safetensors"), "rb").read() == b"a" * 10
+    assert reg.register(_model(tmp_path, "b"), name="clf", metrics={}).version == 2
+    assert reg.names() == ["clf"]
+
+
+def test_promote_rollback_and_history(reg, tmp_path):
+    for tag in "abc":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    assert reg.alias("clf", "champion") is None  # registering never promotes
+    reg.promote("clf", 1, reason="first")
+    reg.promote("clf", 2, reason="better")
+    champ = reg.promote("clf", 3, reason="best", by="ci-bot")
+    assert champ.version == 3 and champ.aliases == ("champion",)
+    assert reg.alias("clf", "previous").version == 2
+    assert reg.promote("clf", 3, reason="again").version == 3  # already champion: no move
+    assert reg.rollback("clf", reason="bad canary").version == 2
+    assert reg.alias("clf", "previous").version == 1
+    assert reg.rollback("clf").version == 1
+    assert reg.alias("clf", "previous") is None
+    with pytest.raises(RegistryError, match="no previous champion"):
+        reg.rollback("clf")
+    hist = reg.history("clf")
+    assert [(h["action"], h["version"], h["champion"]) for h in hist] == [
+        ("promote", 1, 1), ("promote", 2, 2), ("promote", 3, 3), ("rollback", 2, 2), ("rollback", 1, 1)]
+    assert hist[2]["by"] == "ci-bot" and hist[3]["reason"] == "bad canary"
+    assert [h["generation"] for h in hist] == [1, 2, 3, 4, 5]
+    assert reg.get("clf", "champion").version == 1
+
+
+def test_bad_requests_are_clear(reg, tmp_path):
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    with pytest.raises(RegistryError, match=r"no version 7 .*versions: 1"):
+        reg.get("clf", 7)
+    with pytest.raises(RegistryError, match="needs a reason"):
+        reg.promote("clf", 1, reason=" ")
+    with pytest.raises(RegistryError, match="bad model name"):
+        reg.register(_model(tmp_path, "b"), name="../etc", metrics={})
+    with pytest.raises(RegistryError, match="not a folder"):
+        reg.register(str(tmp_path / "nope"), name="clf", metrics={})
+    with pytest.raises(RegistryError, match="unknown alias `best`"):
+        reg.alias("clf", "best")
+    with pytest.raises(RegistryError, match="no champion yet"):
+        reg.get("clf", "champion")
+
+
+def test_corrupt_version_is_listed_as_corrupt_while_others_list(tmp_path):
+    reg = Registry(str(tmp_path / "reg"))  # plain path form
+    for tag in "abc":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={"tag": 1})
+    (tmp_path / "reg/clf/versions/2/version.json").write_text('{"name": "clf", "vers')
+    listed = reg.versions("clf")
+    assert [(v.version, v.status) for v in listed] == [(1, "ok"), (2, "corrupt"), (3, "ok")]
+    assert "versions/2/version.json" in listed[1].error
+    with pytest.raises(RegistryError, match=r"v2 is corrupt: .*version.json"):
+        reg.get("clf", 2)
+    with pytest.raises(RegistryError, match="corrupt"):
+        reg.promote("clf", 2, reason="x")
+    assert reg.promote("clf", 3, reason="ok").version == 3
+    # a well-formed JSON that claims another version is corrupt too
+    (tmp_path / "reg/clf/versions/1/version.json").write_text(json.dumps({"name": "clf", "version": 9}))
+    assert reg.versions("clf")[0].status == "corrupt"
+
+
+def test_damaged_alias_generation_falls_back_to_last_good(tmp_path):
+    reg = Registry(str(tmp_path / "reg"))
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="a")
+    (tmp_path / "reg/clf/aliases/00000002.json").write_text("{not json")  # e.g. a foreign tool's torn write
+    assert reg.alias("clf", "champion").version == 1
+    assert "error" in reg.history("clf")[1]
+    reg.promote("clf", 2, reason="b")  # next generation is 3, built on the last good state
+    assert [h.get("generation") for h in reg.history("clf")] == [1, 2, 3]
+    assert reg.alias("clf", "previous").version == 1
