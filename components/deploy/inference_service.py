@@ -1,0 +1,252 @@
+"""Build the KServe InferenceService for a kubepipe model, with kserve's own SDK models.
+
+Two runtimes:
+- `kubepipe` (default): a custom predictor container running the runtime image
+  as `kubepipe serve /mnt/models --name NAME --port 8080`. The container's
+  `STORAGE_URI` env makes KServe's storage initializer download the model
+  artifact to /mnt/models first (KServe's documented custom-container path).
+- `triton`: `predictor.model` with `modelFormat: onnx` on the
+  `kserve-tritonserver` runtime; `storageUri` is a Triton model repository
+  (see `triton.py`).
+
+Both get a readiness probe on `/v2/models/NAME/ready` (the server turns ready
+only after load + warm-up), a locked-down securityContext (non-root uid 1000,
+drop ALL, no privilege escalation, read-only root filesystem with an emptyDir
+on /tmp, seccomp RuntimeDefault), resources / GPU limits, autoscaling and,
+in Serverless mode, `canaryTrafficPercent` plus tag routing so the canary has
+its own URL. RawDeployment mode gets no canary (KServe ignores it there) but a
+rolling update that never drops below the old replica count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES, Autoscaling, parse_autoscaling
+from kubepipe.components.errors import ComponentError
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "MODEL_DIR",
+    "PORT",
+    "RUNTIMES",
+    "ServiceConfig",
+    "build_inference_service",
+    "inference_service_manifest",
+    "isvc_name",
+    "to_dict",
+]
+
+API_VERSION = "serving.kserve.io/v1beta1"
+KIND = "InferenceService"
+MODEL_DIR = "/mnt/models"
+PORT = 8080
+RUNTIMES = ("kubepipe", "triton")
+TRITON_RUNTIME = "kserve-tritonserver"
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def isvc_name(model_name: str) -> str:
+    """A DNS-1035 name for the InferenceService (KServe turns it into host names)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", str(model_name).lower()).strip("-")
+    name = re.sub(r"^[^a-z]+", "", name)[:45].rstrip("-")  # room for '-predictor-default'
+    if not name:
+        raise ComponentError(
+            f"model_name: {model_name!r} gives no valid InferenceService name; "
+            "use lowercase letters, digits and '-', starting with a letter"
+        )
+    return name
+
+
+def _label(value: str) -> str:
+    return _LABEL_VALUE.sub("-", str(value))[:63].strip("-_.") or "none"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the manifest depends on; `kubepipe.components.deploy.ops` fills it."""
+
+    model_name: str
+    storage_uri: str
+    image: str
+    namespace: str = "default"
+    version: str = ""
+    runtime: str = "kubepipe"
+    canary_percent: int | None = None  # None or 100: all traffic to the new revision
+    deployment_mode: str = "serverless"  # or "raw" (KServe RawDeployment / Standard)
+    autoscaling: dict = field(default_factory=dict)
+    cpu: str = "1"
+    memory: str = "2Gi"
+    gpu: int = 0
+    gpu_type: str | None = None  # GKE accelerator name for the node selector
+    service_account: str | None = None
+    labels: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+    pipeline_name: str = ""
+    run_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return isvc_name(self.model_name)
+
+
+def _security():
+    from kubernetes.client import V1Capabilities, V1SeccompProfile, V1SecurityContext
+
+    return V1SecurityContext(
+        run_as_non_root=True,
+        run_as_user=1000,
+        run_as_group=1000,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=V1Capabilities(drop=["ALL"]),
+        seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def _resources(cfg: ServiceConfig):
+    from kubernetes.client import V1ResourceRequirements
+
+    requests = {"cpu": str(cfg.cpu), "memory": str(cfg.memory)}
+    limits = {"cpu": str(cfg.cpu), "memory": str(cfg.memory)}
+    if cfg.gpu:
+        requests["nvidia.com/gpu"] = str(cfg.gpu)
+        limits["nvidia.com/gpu"] = str(cfg.gpu)
+    return V1ResourceRequirements(requests=requests, limits=limits)
+
+
+def _probes(name: str):
+    from kubernetes.client import V1HTTPGetAction, V1Probe
+
+    ready = V1Probe(http_get=V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=PORT),
+                    initial_delay_seconds=2, period_seconds=5, timeout_seconds=2, failure_threshold=3)
+    live = V1Probe(http_get=V1HTTPGetAction(path="/v2/health/live", port=PORT),
+                   initial_delay_seconds=10, period_seconds=10, timeout_seconds=2, failure_threshold=6)
+    return ready, live
+
+
+def _container_fields(cfg: ServiceConfig) -> dict:
+    from kubernetes.client import V1ContainerPort, V1EnvVar, V1VolumeMount
+
+    ready, live = _probes(cfg.name)
+    env = [V1EnvVar(name="HOME", value="/tmp"), V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1")]
+    return dict(
+        # Knative routes to the one port named http1 (or h2c).
+        ports=[V1ContainerPort(container_port=PORT, name="http1", protocol="TCP")],
+        env=env,
+        resources=_resources(cfg),
+        readiness_probe=ready,
+        liveness_probe=live,
+        security_context=_security(),
+        volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],
+    )
+
+
+def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
+    from kserve import V1beta1ModelFormat, V1beta1ModelSpec, V1beta1PredictorSpec
+    from kubernetes.client import (
+        V1Container,
+        V1EmptyDirVolumeSource,
+        V1EnvVar,
+        V1PodSecurityContext,
+        V1SeccompProfile,
+        V1Toleration,
+        V1Volume,
+    )
+
+    fields = _container_fields(cfg)
+    kwargs: dict = dict(
+        volumes=[V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit="1Gi"))],
+        security_context=V1PodSecurityContext(
+            run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000,
+            seccomp_profile=V1SeccompProfile(type="RuntimeDefault")),
+        service_account_name=cfg.service_account,
+        **scaling.predictor_fields(),
+    )
+    if cfg.runtime == "triton":
+        kwargs["model"] = V1beta1ModelSpec(
+            name="kserve-container",
+            model_format=V1beta1ModelFormat(name="onnx"),
+            runtime=TRITON_RUNTIME,
+            protocol_version="v2",
+            storage_uri=cfg.storage_uri,
+            **fields,
+        )
+    else:
+        fields["env"] = [V1EnvVar(name="STORAGE_URI", value=cfg.storage_uri)] + fields["env"]
+        kwargs["containers"] = [V1Container(
+            name="kserve-container",
+            image=cfg.image,
+            command=["kubepipe"],
+            args=["serve", MODEL_DIR, "--name", cfg.name, "--port", str(PORT)],
+            **fields,
+        )]
+    if cfg.gpu:
+        kwargs["tolerations"] = [V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+        if cfg.gpu_type:
+            kwargs["node_selector"] = {"cloud.google.com/gke-accelerator": cfg.gpu_type}
+    if cfg.deployment_mode == "raw":
+        from kubernetes.client import V1DeploymentStrategy, V1RollingUpdateDeployment
+
+        # The readiness gate: old pods keep serving until a new one is ready.
+        kwargs["deployment_strategy"] = V1DeploymentStrategy(
+            type="RollingUpdate", rolling_update=V1RollingUpdateDeployment(max_unavailable=0, max_surge=1))
+    elif cfg.canary_percent is not None and cfg.canary_percent < 100:
+        kwargs["canary_traffic_percent"] = int(cfg.canary_percent)
+    return V1beta1PredictorSpec(**kwargs)
+
+
+def build_inference_service(cfg: ServiceConfig):
+    """The `kserve.V1beta1InferenceService` for `cfg` (raises ComponentError on bad settings)."""
+    from kserve import V1beta1InferenceService, V1beta1InferenceServiceSpec
+    from kubernetes.client import V1ObjectMeta
+
+    if cfg.runtime not in RUNTIMES:
+        raise ComponentError(f"runtime: unknown runtime {cfg.runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if cfg.canary_percent is not None and not 0 <= int(cfg.canary_percent) <= 100:
+        raise ComponentError(f"canary_percent: must be between 0 and 100, got {cfg.canary_percent}")
+    if not cfg.storage_uri:
+        raise ComponentError("model: the model artifact has no URI to serve from")
+    scaling = parse_autoscaling(cfg.autoscaling, cfg.deployment_mode)
+    labels = {
+        "app.kubernetes.io/name": cfg.name,
+        "app.kubernetes.io/managed-by": "kubepipe",
+        "kubepipe.dev/model": _label(cfg.model_name),
+        "kubepipe.dev/runtime": cfg.runtime,
+    }
+    if cfg.version:
+        labels["kubepipe.dev/version"] = _label(cfg.version)
+    if cfg.pipeline_name:
+        labels["kubepipe.dev/pipeline"] = _label(cfg.pipeline_name)
+    annotations = {
+        "serving.kserve.io/deploymentMode": DEPLOYMENT_MODES[cfg.deployment_mode],
+        "kubepipe.dev/storage-uri": cfg.storage_uri,
+        "kubepipe.dev/model-version": str(cfg.version),
+        **scaling.annotations(cfg.deployment_mode),
+    }
+    if cfg.deployment_mode == "serverless":
+        annotations["serving.kserve.io/enable-tag-routing"] = "true"  # canary gets its own URL
+    if cfg.run_id:
+        annotations["kubepipe.dev/run-id"] = str(cfg.run_id)
+    labels.update({str(k): _label(v) for k, v in cfg.labels.items()})
+    annotations.update({str(k): str(v) for k, v in cfg.annotations.items()})
+    return V1beta1InferenceService(
+        api_version=API_VERSION,
+        kind=KIND,
+        metadata=V1ObjectMeta(name=cfg.name, namespace=cfg.namespace, labels=labels, annotations=annotations),
+        spec=V1beta1InferenceServiceSpec(predictor=_predictor(cfg, scaling)),
+    )
+
+
+def to_dict(obj) -> dict:
+    """Plain JSON-able dict with API field names (camelCase), as the API server takes it."""
+    from kubernetes.client import ApiClient
+
+    return ApiClient().sanitize_for_serialization(obj)
+
+
+def inference_service_manifest(cfg: ServiceConfig) -> dict:
+    """`to_dict(build_inference_service(cfg))`."""
+    return to_dict(build_inference_service(cfg))

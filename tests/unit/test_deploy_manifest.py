@@ -1,0 +1,159 @@
+"""Every InferenceService kubepipe generates validates against KServe's real CRD schema."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from kubepipe.components.deploy import crd
+from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+from kubepipe.components.errors import ComponentError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _crd_present():
+    try:
+        crd.crd_path()
+    except crd.CrdNotFound as exc:  # CI lays shared/ next to the clone; say so loudly
+        pytest.fail(f"{exc} (expected at {REPO.parent / 'shared' / 'crds'})")
+
+
+def _cfg(**kw) -> ServiceConfig:
+    base = dict(model_name="merchant-categorizer", storage_uri="gs://bucket/runs/1/model",
+                image="ghcr.io/acme/kubepipe-runtime@sha256:" + "a" * 64, version="7",
+                pipeline_name="merchant-categorizer", run_id="run-123")
+    base.update(kw)
+    return ServiceConfig(**base)
+
+
+CASES = {
+    "plain": {},
+    "gpu": dict(gpu=1, gpu_type="nvidia-l4", cpu="4", memory="16Gi"),
+    "canary": dict(canary_percent=10),
+    "autoscaling": dict(autoscaling={"min_replicas": 2, "max_replicas": 10, "metric": "rps", "target": 150}),
+    "autoscaling-cpu": dict(autoscaling={"min_replicas": 1, "max_replicas": 3, "metric": "cpu"}),
+    "triton": dict(runtime="triton", storage_uri="gs://bucket/triton-repo", canary_percent=20),
+    "raw": dict(deployment_mode="raw", canary_percent=10,
+                autoscaling={"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": 70}),
+    "service-account": dict(service_account="kserve-sa", namespace="models"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_manifest_validates_against_crd(case):
+    manifest = inference_service_manifest(_cfg(**CASES[case]))
+    assert crd.manifest_errors(manifest) == []
+    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
+
+
+def _container(manifest):
+    pred = manifest["spec"]["predictor"]
+    return pred["model"] if "model" in pred else pred["containers"][0]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_security_context_is_locked_down(case):
+    manifest = inference_service_manifest(_cfg(**CASES[case]))
+    sc = _container(manifest)["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 1000
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The read-only root needs a writable /tmp.
+    assert {"name": "tmp", "mountPath": "/tmp"} in _container(manifest)["volumeMounts"]
+    assert any(v["name"] == "tmp" and "emptyDir" in v for v in manifest["spec"]["predictor"]["volumes"])
+
+
+def test_custom_predictor_runs_kubepipe_serve_on_the_downloaded_model():
+    manifest = inference_service_manifest(_cfg())
+    c = _container(manifest)
+    assert c["command"] == ["kubepipe"]
+    assert c["args"] == ["serve", "/mnt/models", "--name", "merchant-categorizer", "--port", "8080"]
+    assert {"name": "STORAGE_URI", "value": "gs://bucket/runs/1/model"} in c["env"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/v2/models/merchant-categorizer/ready", "port": 8080}
+    assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubepipe"
+    assert manifest["metadata"]["labels"]["kubepipe.dev/version"] == "7"
+    assert "canaryTrafficPercent" not in manifest["spec"]["predictor"]
+
+
+def test_gpu_limits_node_selector_and_toleration():
+    pred = inference_service_manifest(_cfg(**CASES["gpu"]))["spec"]["predictor"]
+    assert pred["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pred["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert pred["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_canary_and_autoscaling_lowering():
+    m = inference_service_manifest(_cfg(canary_percent=10, **CASES["autoscaling"]))
+    pred = m["spec"]["predictor"]
+    assert pred["canaryTrafficPercent"] == 10
+    assert (pred["minReplicas"], pred["maxReplicas"], pred["scaleMetric"], pred["scaleTarget"]) == (2, 10, "rps", 150)
+    ann = m["metadata"]["annotations"]
+    assert ann["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert ann["autoscaling.knative.dev/class"] == "kpa.autoscaling.knative.dev"
+    assert ann["serving.kserve.io/enable-tag-routing"] == "true"
+    cpu = inference_service_manifest(_cfg(**CASES["autoscaling-cpu"]))
+    assert cpu["metadata"]["annotations"]["autoscaling.knative.dev/class"] == "hpa.autoscaling.knative.dev"
+    assert cpu["spec"]["predictor"]["scaleTarget"] == 80  # the default target for cpu
+
+
+def test_raw_mode_has_rolling_update_gate_and_no_canary():
+    m = inference_service_manifest(_cfg(**CASES["raw"]))
+    pred = m["spec"]["predictor"]
+    assert "canaryTrafficPercent" not in pred
+    assert pred["deploymentStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert m["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert m["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
+
+
+def test_triton_predictor_uses_onnx_model_format():
+    pred = inference_service_manifest(_cfg(**CASES["triton"]))["spec"]["predictor"]
+    assert "containers" not in pred
+    assert pred["model"]["modelFormat"] == {"name": "onnx"}
+    assert pred["model"]["runtime"] == "kserve-tritonserver"
+    assert pred["model"]["storageUri"] == "gs://bucket/triton-repo"
+    assert pred["model"]["protocolVersion"] == "v2"
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(canary_percent=120), "canary_percent"),
+    (dict(runtime="tensorrt"), "runtime"),
+    (dict(autoscaling={"max_replica": 3}), "max_replica"),
+    (dict(deployment_mode="raw", autoscaling={"metric": "rps"}), "RawDeployment"),
+    (dict(model_name="__"), "model_name"),
+])
+def test_bad_settings_name_the_field(kw, field):
+    with pytest.raises(ComponentError, match=field):
+        inference_service_manifest(_cfg(**kw))
+
+
+def test_validator_rejects_typos_wrong_types_and_bad_names():
+    good = inference_service_manifest(_cfg(canary_percent=10))
+    typo = copy.deepcopy(good)
+    typo["spec"]["predictor"]["canaryTraficPercent"] = typo["spec"]["predictor"].pop("canaryTrafficPercent")
+    errs = crd.manifest_errors(typo)
+    assert len(errs) == 1 and errs[0].startswith("spec.predictor:") and "canaryTraficPercent" in errs[0]
+    wrong = copy.deepcopy(good)
+    wrong["spec"]["predictor"]["minReplicas"] = "two"
+    assert any(e.startswith("spec.predictor.minReplicas") for e in crd.manifest_errors(wrong))
+    bad_port = copy.deepcopy(good)
+    bad_port["spec"]["predictor"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = "http1"
+    assert crd.manifest_errors(bad_port) == []  # int-or-string accepts a named port
+    bad_port["spec"]["predictor"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = 1.5
+    assert any("readinessProbe.httpGet.port" in e for e in crd.manifest_errors(bad_port))
+    bad_name = copy.deepcopy(good)
+    bad_name["metadata"]["name"] = "Bad_Name"
+    assert any(e.startswith("metadata.name") for e in crd.manifest_errors(bad_name))
+    with pytest.raises(crd.ManifestInvalid, match="canaryTraficPercent"):
+        crd.validate_manifest(typo)
+
+
+def test_missing_crd_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBEPIPE_KSERVE_CRD", str(tmp_path / "nope.yaml"))
+    assert crd.crd_path().name == crd.CRD_FILE  # falls through to the shared copy
+    with pytest.raises(crd.CrdNotFound, match="KUBEPIPE_KSERVE_CRD") as info:
+        crd.crd_path(repo_root=tmp_path / "repo")
+    assert str(tmp_path / "shared" / "crds") in str(info.value)
