@@ -1,0 +1,67 @@
+"""Typed inputs and outputs of a component, read from its KFP component spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Port", "ports_of", "compatible", "literal_fits", "PARAM_TYPES"]
+
+PARAM_TYPES = {"String": "str", "Integer": "int", "Float": "float", "Boolean": "bool",
+               "List": "list", "Dict": "dict", "PipelineTaskFinalStatus": "task_status",
+               "STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
+               "LIST": "list", "STRUCT": "dict"}
+_PY = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict}
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    kind: str  # "parameter" | "artifact"
+    type: str  # str/int/float/bool/list/dict/task_status, or an artifact schema like system.Dataset
+    required: bool = True
+    default: Any = None
+    is_list: bool = False
+
+    def describe(self) -> str:
+        t = f"{self.type}[]" if self.is_list else self.type
+        return t if self.required else f"{t} = {self.default!r}"
+
+
+def _port(name: str, spec: Any, is_input: bool) -> Port:
+    raw = str(spec.type)
+    if raw in PARAM_TYPES:
+        kind, typ = "parameter", PARAM_TYPES[raw]
+    else:
+        kind, typ = "artifact", raw.split("@", 1)[0]
+    required = bool(is_input and not getattr(spec, "optional", False) and getattr(spec, "default", None) is None)
+    return Port(name, kind, typ, required, getattr(spec, "default", None),
+                bool(getattr(spec, "is_artifact_list", False)))
+
+
+def ports_of(component: Any) -> tuple[dict[str, Port], dict[str, Port]]:
+    spec = component.component_spec
+    inputs = {n: _port(n, s, True) for n, s in (spec.inputs or {}).items()}
+    outputs = {n: _port(n, s, False) for n, s in (spec.outputs or {}).items()}
+    return inputs, outputs
+
+
+def compatible(produced: Port, consumer: Port) -> bool:
+    if produced.kind != consumer.kind:
+        return False
+    if consumer.kind == "artifact":
+        return consumer.type in ("system.Artifact", produced.type) or produced.type == "system.Artifact"
+    if consumer.type == produced.type:
+        return True
+    return consumer.type == "float" and produced.type == "int"
+
+
+def literal_fits(value: Any, port: Port) -> bool:
+    if port.kind != "parameter" or port.type == "task_status":
+        return False
+    want = _PY.get(port.type)
+    if want is None:
+        return True
+    if isinstance(value, bool) and port.type != "bool":
+        return False
+    return isinstance(value, want)
