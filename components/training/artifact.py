@@ -1,0 +1,186 @@
+"""The kubepipe Model artifact: a directory a trainer writes and servers / evaluators load.
+
+    model.safetensors     weights (safetensors; nothing is ever unpickled)
+    kubepipe-model.json   format_version, task, architecture, model_kwargs, labels,
+                          preprocessing (encoder state), input_spec
+    metadata.json         framework versions, data hash, device, train time, metrics
+
+`load_model(path)` returns a `LoadedModel`: `encode(inputs)` -> batch of tensors
+(cheap, vectorised; safe to call per request), `forward(batch)` -> logits under
+`torch.inference_mode()`, `predict_proba` / `predict` on raw inputs. Servers that
+micro-batch call `encode` per request, `collate` the batches and `forward` once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from kubepipe.components.errors import ModelError
+from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
+
+__all__ = ["FORMAT_VERSION", "WEIGHTS_FILE", "SPEC_FILE", "METADATA_FILE", "TASKS", "LoadedModel",
+           "save_model", "load_model", "read_model_spec", "ModelError"]
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE, SPEC_FILE, METADATA_FILE = "model.safetensors", "kubepipe-model.json", "metadata.json"
+TASKS = ("text-classification", "tabular-classification")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwargs: dict, labels: Sequence[str],
+               encoder: Encoder, columns: dict, metadata: dict | None = None) -> Path:
+    """Write a Model artifact directory; `columns` is {"text_column": c} or {"feature_columns": [...]}."""
+    from safetensors.torch import save_model as save_weights
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    task = "tabular-classification" if encoder.encoding == "tabular" else "text-classification"
+    module = getattr(module, "module", module)  # unwrap DDP
+    module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
+    save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
+                 str(out / WEIGHTS_FILE), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})
+    spec = {
+        "format_version": FORMAT_VERSION, "task": task, "architecture": architecture,
+        "model_kwargs": dict(model_kwargs), "labels": [str(x) for x in labels],
+        "preprocessing": encoder.state(), "input_spec": {**columns, **encoder.spec()},
+    }
+    _write_json(out / SPEC_FILE, spec)
+    _write_json(out / METADATA_FILE, dict(metadata or {}))
+    return out
+
+
+def read_model_spec(path: str | os.PathLike) -> dict:
+    """The parsed and checked kubepipe-model.json of a model directory (no torch needed)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelError(f"{root}: model artifact directory not found (expected a directory with "
+                         f"{WEIGHTS_FILE} and {SPEC_FILE})")
+    spec_file = root / SPEC_FILE
+    if not spec_file.is_file():
+        raise ModelError(f"{spec_file}: missing; this is not a kubepipe model directory (train it with train-torch)")
+    try:
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{spec_file}: not valid JSON ({exc}); the artifact is corrupt, retrain or re-copy it") from None
+    if not isinstance(spec, dict):
+        raise ModelError(f"{spec_file}: expected a JSON object, got {type(spec).__name__}")
+    missing = [k for k in ("format_version", "task", "architecture", "labels", "preprocessing", "input_spec")
+               if k not in spec]
+    if missing:
+        raise ModelError(f"{spec_file}: missing field(s) {missing}")
+    if spec["format_version"] != FORMAT_VERSION:
+        raise ModelError(f"{spec_file}: format_version {spec['format_version']!r} is not supported "
+                         f"(this kubepipe reads {FORMAT_VERSION}); upgrade kubepipe or retrain")
+    if spec["task"] not in TASKS:
+        raise ModelError(f"{spec_file}: task {spec['task']!r} is not one of {list(TASKS)}")
+    if not isinstance(spec["labels"], list) or len(spec["labels"]) < 1:
+        raise ModelError(f"{spec_file}: `labels` must be a non-empty list")
+    return spec
+
+
+class LoadedModel:
+    """A model ready for inference: preprocessing + torch module in eval mode."""
+
+    def __init__(self, path: Path, spec: dict, metadata: dict, module, encoder: Encoder, device: str = "cpu"):
+        self.path, self.spec, self.metadata = path, spec, metadata
+        self.task: str = spec["task"]
+        self.labels: list[str] = list(spec["labels"])
+        self.input_spec: dict = dict(spec["input_spec"])
+        self.architecture: str = spec["architecture"]
+        self.module, self.encoder, self.device = module, encoder, device
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.architecture!r}, task={self.task!r}, labels={len(self.labels)}, path='{self.path}')"
+
+    def encode(self, inputs: Any) -> dict:
+        """Raw inputs (list[str] | list[dict] | 2-D array) -> dict of CPU tensors, first dim = batch."""
+        return to_tensors(self.encoder.encode(inputs))
+
+    def token_count(self, inputs: Any) -> int:
+        """Tokens the inputs amount to (words for hashed text, bytes for byte models, rows for tabular)."""
+        return self.encoder.token_count(inputs)
+
+    @staticmethod
+    def collate(batches: Sequence[dict]) -> dict:
+        """Join encoded batches (pads ragged id widths with 0) so one forward serves many requests."""
+        import torch
+        import torch.nn.functional as F
+
+        out = {}
+        for key in batches[0]:
+            parts = [b[key] for b in batches]
+            if parts[0].dim() == 2 and parts[0].dtype == torch.int64:
+                width = max(p.shape[1] for p in parts)
+                parts = [F.pad(p, (0, width - p.shape[1])) for p in parts]
+            out[key] = torch.cat(parts)
+        return out
+
+    def forward(self, batch: dict):
+        """Logits [batch, n_labels] (float32, on CPU) for an encoded batch."""
+        import torch
+
+        with torch.inference_mode():
+            moved = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            return self.module(moved).float().cpu()
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        import torch
+
+        if len(inputs) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return torch.softmax(self.forward(self.encode(inputs)), dim=-1).numpy()
+
+    def predict(self, inputs: Any) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(inputs).argmax(axis=1)] if len(inputs) else []
+
+    def to(self, device: str) -> "LoadedModel":
+        self.module.to(device)
+        self.device = device
+        return self
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
+    """Load a Model artifact directory. Raises ModelError naming the file when anything is wrong."""
+    import torch  # noqa: F401  (safetensors.torch needs it)
+    from safetensors.torch import load_model as load_weights
+
+    from kubepipe.components.training.models import build_model, resolve_model_class
+
+    root = Path(path)
+    spec = read_model_spec(root)
+    spec_file = root / SPEC_FILE
+    encoder = encoder_from_state(spec["preprocessing"], where=f"{spec_file}: preprocessing")
+    meta_file = root / METADATA_FILE
+    metadata: dict = {}
+    if meta_file.is_file():
+        try:
+            metadata = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{meta_file}: not valid JSON ({exc})") from None
+    try:
+        cls = resolve_model_class(spec["architecture"])
+    except ModelError as exc:
+        raise ModelError(f"{spec_file}: architecture: {exc}") from None
+    module = build_model(cls, len(spec["labels"]), encoder.spec(), spec.get("model_kwargs") or {},
+                         name=spec["architecture"])
+    weights = root / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelError(f"{weights}: missing; the artifact has no weights (retrain or re-copy it)")
+    try:
+        load_weights(module, str(weights), strict=True)
+    except Exception as exc:  # header corruption, truncation, missing/unexpected keys, shape mismatch
+        text = " ".join(str(exc).split())
+        raise ModelError(f"{weights}: cannot load weights into {spec['architecture']!r}: "
+                         f"{type(exc).__name__}: {text[:400]}") from None
+    module.eval().to(device)
+    return LoadedModel(root, spec, metadata, module, encoder, device)

@@ -1,0 +1,183 @@
+"""Preprocessing that turns raw inputs into model batches, saved with the model as JSON state.
+
+An encoder maps `list[str]` (text) or rows of numbers (tabular) to a dict of
+numpy arrays whose first dimension is the batch; `to_tensors` makes torch
+tensors of them. Encoders are fitted on the training data (tabular: the
+normalisation) and rebuilt from `state()` when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from kubepipe.components.errors import ModelError
+from kubepipe.components.training.hashing import HashingSpec, hash_ngrams
+
+__all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "ENCODINGS",
+           "encoder_from_state", "to_tensors"]
+
+
+class Encoder:
+    encoding = ""
+    keys: tuple[str, ...] = ()  # hyperparameters the encoder takes (the model gets the rest)
+
+    def encode(self, inputs: Any) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def spec(self) -> dict:
+        """What a model needs to size itself (vocab_size / num_features / max_length)."""
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    def token_count(self, inputs: Any) -> int:
+        return len(inputs)
+
+    def fit(self, inputs: Any) -> "Encoder":
+        return self
+
+
+def _texts(inputs: Any) -> list[str]:
+    if isinstance(inputs, str):
+        raise ModelError("text inputs must be a list of strings, got one string: wrap it in a list")
+    return ["" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in inputs]
+
+
+class HashingEncoder(Encoder):
+    """Hashed word + char n-grams -> int64 ids [B, K] (0 = padding), for EmbeddingBag models."""
+
+    encoding = "hashed-ngrams"
+    keys = ("buckets", "word_ngrams", "char_ngrams", "max_features")
+
+    def __init__(self, **kwargs):
+        self.hashing = HashingSpec(**kwargs)
+
+    def encode(self, inputs):
+        return {"ids": hash_ngrams(_texts(inputs), self.hashing)}
+
+    def spec(self):
+        return {"encoding": self.encoding, "vocab_size": self.hashing.buckets,
+                "max_length": self.hashing.max_features}
+
+    def state(self):
+        return {"encoding": self.encoding, **self.hashing.state()}
+
+    def token_count(self, inputs):
+        return sum(len(t.split()) for t in _texts(inputs))
+
+
+class ByteEncoder(Encoder):
+    """UTF-8 bytes -> ids [B, L]: 0 = padding, 1..256 = byte+1, 257 = a leading [CLS] token."""
+
+    encoding = "bytes"
+    keys = ("max_length", "lowercase")
+    CLS = 257
+
+    def __init__(self, max_length: int = 64, lowercase: bool = True):
+        self.max_length = int(max_length)
+        self.lowercase = bool(lowercase)
+
+    def encode(self, inputs):
+        texts = _texts(inputs)
+        room = self.max_length - 1
+        raw = [(t.lower() if self.lowercase else t).encode("utf-8")[:room] for t in texts]
+        lens = np.fromiter((len(r) for r in raw), dtype=np.int64, count=len(raw))
+        width = int(lens.max(initial=0)) + 1
+        ids = np.zeros((len(raw), width), dtype=np.int64)
+        ids[:, 0] = self.CLS
+        body = ids[:, 1:]
+        # boolean assignment fills row-major, the order of the joined bytes
+        body[np.arange(width - 1) < lens[:, None]] = np.frombuffer(b"".join(raw), dtype=np.uint8) + 1
+        return {"ids": ids}
+
+    def spec(self):
+        return {"encoding": self.encoding, "vocab_size": 258, "max_length": self.max_length}
+
+    def state(self):
+        return {"encoding": self.encoding, "max_length": self.max_length, "lowercase": self.lowercase}
+
+    def token_count(self, inputs):
+        return sum(min(len(t.encode("utf-8")), self.max_length - 1) + 1 for t in _texts(inputs))
+
+
+class TabularEncoder(Encoder):
+    """Numeric feature columns, standardised with the training mean/std; missing -> the mean."""
+
+    encoding = "tabular"
+    keys = ()
+
+    def __init__(self, feature_columns: Sequence[str], mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None):
+        self.columns = [str(c) for c in feature_columns]
+        self.mean = np.asarray(mean if mean is not None else np.zeros(len(self.columns)), dtype=np.float64)
+        self.std = np.asarray(std if std is not None else np.ones(len(self.columns)), dtype=np.float64)
+
+    def matrix(self, inputs: Any) -> np.ndarray:
+        """Rows as a float64 [B, F] matrix: list of dicts, a DataFrame or a 2-D array."""
+        if hasattr(inputs, "columns") and hasattr(inputs, "to_numpy"):  # a DataFrame
+            missing = [c for c in self.columns if c not in inputs.columns]
+            if missing:
+                raise ModelError(f"input is missing feature column(s) {missing}; the model needs {self.columns}")
+            inputs = inputs[self.columns].to_numpy()
+        elif len(inputs) and isinstance(inputs[0], dict):
+            rows = []
+            for i, row in enumerate(inputs):
+                missing = [c for c in self.columns if c not in row]
+                if missing:
+                    raise ModelError(f"input row {i} is missing field(s) {missing}; the model needs {self.columns}")
+                rows.append([row[c] for c in self.columns])
+            inputs = rows
+        try:
+            arr = np.asarray(inputs, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"tabular inputs must be numbers for columns {self.columns}: {exc}") from None
+        if arr.ndim == 1 and len(arr) == 0:
+            arr = arr.reshape(0, len(self.columns))
+        if arr.ndim != 2 or arr.shape[1] != len(self.columns):
+            raise ModelError(f"tabular inputs must have {len(self.columns)} features {self.columns}, "
+                             f"got shape {list(arr.shape)}")
+        return arr
+
+    def fit(self, inputs):
+        arr = self.matrix(inputs)
+        self.mean = np.nan_to_num(np.nanmean(arr, axis=0)) if len(arr) else np.zeros(arr.shape[1])
+        std = np.nan_to_num(np.nanstd(arr, axis=0)) if len(arr) else np.ones(arr.shape[1])
+        self.std = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def encode(self, inputs):
+        x = (self.matrix(inputs) - self.mean) / self.std
+        return {"x": np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)}
+
+    def spec(self):
+        return {"encoding": self.encoding, "num_features": len(self.columns)}
+
+    def state(self):
+        return {"encoding": self.encoding, "feature_columns": self.columns,
+                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+
+ENCODINGS: dict[str, type[Encoder]] = {c.encoding: c for c in (HashingEncoder, ByteEncoder, TabularEncoder)}
+
+
+def encoder_from_state(state: dict, where: str = "preprocessing") -> Encoder:
+    """Rebuild an encoder from its saved `state()`; ModelError naming `where` when it is not valid."""
+    state = dict(state or {})
+    kind = state.pop("encoding", None)
+    cls = ENCODINGS.get(kind)
+    if cls is None:
+        raise ModelError(f"{where}: unknown encoding {kind!r}; known: {sorted(ENCODINGS)}")
+    try:
+        return cls(**state)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: bad {kind} preprocessing state: {exc}") from None
+
+
+def to_tensors(batch: dict[str, np.ndarray]):
+    import torch
+
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}

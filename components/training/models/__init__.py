@@ -1,0 +1,107 @@
+"""Built-in model names and user model classes (`package.module:Class`).
+
+A kubepipe model is a `torch.nn.Module` subclass with the constructor
+
+    __init__(self, num_labels: int, input_spec: dict, **hyperparameters)
+
+and `forward(batch: dict[str, Tensor]) -> Tensor[batch, num_labels]` (logits).
+`input_spec` carries `encoding` plus `vocab_size`/`max_length` (text) or
+`num_features` (tabular). The class attribute `encoding` picks the
+preprocessing: `hashed-ngrams` (batch `ids` [B, K], 0 = padding), `bytes`
+(`ids` [B, L], 0 = padding, 257 = leading [CLS]) or `tabular` (`x` [B, F]
+float32, standardised). Nothing heavy is imported here (compile-time checks use it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.errors import ModelError
+
+__all__ = ["BUILTIN_MODELS", "ENCODER_KEYS", "MODEL_KEYS", "MODEL_TASKS", "resolve_model_class",
+           "model_encoding", "split_hyperparameters", "build_model"]
+
+_PKG = "kubepipe.components.training.models"
+BUILTIN_MODELS = {
+    "text-classifier": f"{_PKG}.text_classifier:TextClassifier",
+    "transformer-classifier": f"{_PKG}.transformer:TransformerClassifier",
+    "tabular-mlp": f"{_PKG}.tabular_mlp:TabularMLP",
+}
+MODEL_TASKS = {"text-classifier": "text", "transformer-classifier": "text", "tabular-mlp": "tabular"}
+# Hyperparameter names, kept here so checks need not import torch (a test pins them to the signatures).
+ENCODER_KEYS = {"hashed-ngrams": ("buckets", "word_ngrams", "char_ngrams", "max_features"),
+                "bytes": ("max_length", "lowercase"), "tabular": ()}
+MODEL_KEYS = {"text-classifier": ("dim", "hidden", "dropout"),
+              "transformer-classifier": ("d_model", "layers", "heads", "ff_mult", "dropout"),
+              "tabular-mlp": ("hidden", "layers", "dropout")}
+_SIGNATURE = "__init__(self, num_labels: int, input_spec: dict, **hyperparameters)"
+
+
+def resolve_model_class(ref: str) -> type:
+    """The class for a built-in name or a `package.module:Class` reference; ModelError if unusable."""
+    target = BUILTIN_MODELS.get(ref, ref)
+    if ":" not in target:
+        hint = did_you_mean(ref, BUILTIN_MODELS)
+        raise ModelError(f"unknown model {ref!r}: use a built-in ({', '.join(BUILTIN_MODELS)}) or "
+                         f"`package.module:Class`" + (f"; {hint}" if hint else ""))
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may fail in any way while importing
+        raise ModelError(f"model {ref!r}: cannot import module `{module_name}`: "
+                         f"{type(exc).__name__}: {exc}. Is it installed / on PYTHONPATH?") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ModelError(f"model {ref!r}: module `{module_name}` has no attribute `{attr}`")
+    if not inspect.isclass(cls):
+        raise ModelError(f"model {ref!r}: `{attr}` is not a class; a kubepipe model is an nn.Module "
+                         f"subclass with {_SIGNATURE}")
+    params = inspect.signature(cls.__init__).parameters
+    if "num_labels" not in params or "input_spec" not in params:
+        raise ModelError(f"model {ref!r}: constructor is {attr}{inspect.signature(cls.__init__)}; "
+                         f"a kubepipe model needs {_SIGNATURE}")
+    return cls
+
+
+def model_encoding(cls: type, task_kind: str) -> str:
+    """The preprocessing a model class wants: its `encoding` attribute, else the task's default."""
+    enc = getattr(cls, "encoding", None) or ("tabular" if task_kind == "tabular" else "hashed-ngrams")
+    if enc not in ENCODER_KEYS:
+        raise ModelError(f"model {cls.__name__}: unknown encoding {enc!r}; known: {sorted(ENCODER_KEYS)}")
+    if (enc == "tabular") != (task_kind == "tabular"):
+        want = "feature_columns" if enc == "tabular" else "text_column"
+        raise ModelError(f"model {cls.__name__} takes {enc!r} inputs: set `{want}` for it")
+    return enc
+
+
+def split_hyperparameters(encoding: str, hyperparameters: dict) -> tuple[dict, dict]:
+    """(encoder kwargs, model kwargs) from the user's hyperparameters."""
+    keys = ENCODER_KEYS[encoding]
+    enc = {k: v for k, v in hyperparameters.items() if k in keys}
+    return enc, {k: v for k, v in hyperparameters.items() if k not in keys}
+
+
+def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict, name: str | None = None):
+    """Instantiate a model; unknown hyperparameters and constructor errors become ModelError."""
+    import torch
+
+    name = name or cls.__name__
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if not takes_any:
+        known = [p for p in params if p not in ("self", "num_labels", "input_spec")]
+        for key in model_kwargs:
+            if key not in known:
+                hint = did_you_mean(key, known)
+                raise ModelError(f"model {name!r} has no hyperparameter {key!r}; it takes {known}"
+                                 + (f"; {hint}" if hint else ""))
+    try:
+        model = cls(num_labels=num_labels, input_spec=dict(input_spec), **model_kwargs)
+    except Exception as exc:
+        raise ModelError(f"model {name!r} could not be built with {model_kwargs}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(f"model {name!r} is not a torch.nn.Module")
+    return model

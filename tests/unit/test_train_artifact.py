@@ -1,0 +1,128 @@
+"""Model artifact round trip, preprocessing, and clear errors for broken artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kubepipe.components.errors import ModelError  # noqa: E402
+from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
+from kubepipe.components.training.encoders import ByteEncoder, HashingEncoder, TabularEncoder  # noqa: E402
+from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, normalise  # noqa: E402
+from kubepipe.components.training.models import build_model, resolve_model_class  # noqa: E402
+
+LABELS = ["groceries", "travel", "dining"]
+
+
+def _save(tmp_path, name="text-classifier", encoder=None, kwargs=None, columns=None):
+    encoder = encoder or HashingEncoder(buckets=4096)
+    kwargs = kwargs if kwargs is not None else {}
+    torch.manual_seed(0)
+    module = build_model(resolve_model_class(name), len(LABELS), encoder.spec(), kwargs)
+    out = save_model(tmp_path / "model", module, architecture=name, model_kwargs=kwargs, labels=LABELS,
+                     encoder=encoder, columns=columns or {"text_column": "description"},
+                     metadata={"data_hash": "abc"})
+    return out, module
+
+
+def test_round_trip_gives_identical_logits(tmp_path):
+    out, module = _save(tmp_path)
+    loaded = load_model(out)
+    texts = ["WHOLEFDS MKT #10234", "UNITED AIRLINES 0162", "", "Café Noir"]
+    batch = loaded.encode(texts)
+    with torch.no_grad():
+        expect = module.eval()(batch)
+    assert torch.equal(loaded.forward(batch), expect)
+    proba = loaded.predict_proba(texts)
+    assert proba.shape == (4, 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert loaded.predict(texts) == [LABELS[i] for i in proba.argmax(axis=1)]
+    assert loaded.task == "text-classification" and loaded.labels == LABELS
+    assert loaded.input_spec["text_column"] == "description" and loaded.metadata["data_hash"] == "abc"
+    assert loaded.token_count(texts) == 3 + 3 + 0 + 2
+
+
+@pytest.mark.parametrize("name,encoder,columns", [
+    ("transformer-classifier", ByteEncoder(max_length=32), {"text_column": "t"}),
+    ("tabular-mlp", TabularEncoder(["a", "b"], mean=[1.0, 2.0], std=[2.0, 4.0]), {"feature_columns": ["a", "b"]}),
+])
+def test_other_builtins_round_trip(tmp_path, name, encoder, columns):
+    out, module = _save(tmp_path, name, encoder, columns=columns)
+    loaded = load_model(out)
+    inputs = ["abc", "a much longer merchant string"] if encoder.encoding == "bytes" else [{"a": 1, "b": 2}, {"a": 3, "b": 0}]
+    with torch.no_grad():
+        expect = module.eval()(loaded.encode(inputs))
+    assert torch.allclose(loaded.forward(loaded.encode(inputs)), expect)
+    assert loaded.predict_proba(inputs).shape == (2, 3)
+    if name == "tabular-mlp":
+        assert loaded.task == "tabular-classification"
+        assert np.allclose(loaded.encode(np.array([[1.0, 2.0]]))["x"].numpy(), 0.0)
+
+
+def test_hashing_is_per_text_and_stable():
+    spec = HashingSpec(buckets=1000)
+    alone = hash_ngrams(["STARBUCKS #123"], spec)
+    mixed = hash_ngrams(["x", "STARBUCKS #123", "another text here"], spec)
+    width = (alone[0] > 0).sum()
+    assert np.array_equal(alone[0, :width], mixed[1, :width]) and (mixed[1, width:] == 0).all()
+    assert ((alone >= 0) & (alone < 1000)).all()
+    assert normalise("STARBUCKS #1234-A") == normalise("starbucks #99 a") == "starbucks 0 a"
+    # pinned values: a saved model depends on them never changing
+    assert hash_ngrams(["ab"], HashingSpec(buckets=101, char_ngrams=(3, 3), word_ngrams=1)).tolist() == \
+        hash_ngrams(["AB"], HashingSpec(buckets=101, char_ngrams=(3, 3), word_ngrams=1)).tolist()
+
+
+def test_collate_pads_ragged_batches(tmp_path):
+    out, _ = _save(tmp_path)
+    loaded = load_model(out)
+    one, two = loaded.encode(["a"]), loaded.encode(["a much longer text", "b"])
+    joined = loaded.collate([one, two])
+    assert joined["ids"].shape[0] == 3
+    assert torch.allclose(loaded.forward(joined), torch.cat([loaded.forward(one), loaded.forward(two)]), atol=1e-6)
+
+
+def _break(out, how):
+    spec_file = out / "kubepipe-model.json"
+    if how == "no-dir":
+        return out / "nope", "not found"
+    if how == "no-spec":
+        spec_file.unlink()
+        return out, "kubepipe-model.json: missing"
+    if how == "bad-json":
+        spec_file.write_text("{not json")
+        return out, "kubepipe-model.json: not valid JSON"
+    spec = json.loads(spec_file.read_text())
+    if how == "version":
+        spec["format_version"] = 99
+        msg = "format_version 99"
+    elif how == "architecture":
+        spec["architecture"] = "text-clasifier"
+        msg = "did you mean `text-classifier`"
+    elif how == "shape":
+        spec["model_kwargs"] = {"dim": 16}
+        msg = "model.safetensors: cannot load weights"
+    elif how == "no-weights":
+        (out / "model.safetensors").unlink()
+        msg = "model.safetensors: missing"
+    elif how == "truncated":
+        data = (out / "model.safetensors").read_bytes()
+        (out / "model.safetensors").write_bytes(data[: len(data) // 3])
+        msg = "model.safetensors: cannot load weights"
+    elif how == "pickle":
+        torch.save({"x": 1}, out / "model.safetensors")
+        msg = "model.safetensors: cannot load weights"
+    spec_file.write_text(json.dumps(spec))
+    return out, msg
+
+
+@pytest.mark.parametrize("how", ["no-dir", "no-spec", "bad-json", "version", "architecture", "shape",
+                                 "no-weights", "truncated", "pickle"])
+def test_broken_artifact_names_the_file(tmp_path, how):
+    out, _ = _save(tmp_path)
+    path, msg = _break(out, how)
+    with pytest.raises(ModelError) as err:
+        load_model(path)
+    assert msg in str(err.value)
