@@ -1,0 +1,216 @@
+"""The evaluation gate: absolute, per-slice and champion-relative thresholds; first run; force.
+
+Semantics (tested as a matrix in tests/unit/test_eval_gate.py):
+- `thresholds: {metric: {min: x, max: y}}` must hold on the whole holdout;
+- `slices: {column: c, thresholds: {...}, min_rows: 1}` must hold on every value of column c
+  (values with fewer than `min_rows` rows are skipped and reported);
+- `relative: {metric: {min_improvement: x} | {max_regression: y}}` compares with the champion
+  re-evaluated on the SAME holdout; "improvement" follows the metric's direction
+  (lower is better for log_loss, ece, latency_ms);
+- no champion (first run): relative thresholds are skipped and the decision says so;
+- no thresholds at all: an error (never a silent pass);
+- `force: true` passes whatever the checks say, with an audit record (who, when, why).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.evaluation.metrics import LOWER_IS_BETTER, METRICS, PER_CLASS, is_known_metric
+
+__all__ = ["GateResult", "gate_issues", "decide", "TOL"]
+
+TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
+_BOUNDS = ("min", "max")
+_RELATIVE = ("min_improvement", "max_regression")
+_SLICE_KEYS = ("column", "thresholds", "min_rows")
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    decision: str
+    checks: list = field(default_factory=list)  # {scope, metric, value, op, bound, passed, note}
+    first_run: bool = False
+    forced: bool = False
+    audit: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "decision": self.decision, "checks": self.checks,
+                "first_run": self.first_run, "forced": self.forced, "audit": self.audit}
+
+
+def _is_placeholder(v) -> bool:
+    return isinstance(v, str) and "${" in v
+
+
+def _number_issue(path: tuple, v) -> list[CheckIssue]:
+    if _is_placeholder(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
+        return []
+    return [CheckIssue(path, f"must be a number, got {v!r}", None)]
+
+
+def _metric_issue(path: tuple, name) -> list[CheckIssue]:
+    if is_known_metric(name):
+        return []
+    choices = list(METRICS) + [f"{m}:<label>" for m in PER_CLASS]
+    hint = did_you_mean(name, choices) or f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>"
+    return [CheckIssue(path, f"unknown metric `{name}`", hint)]
+
+
+def _threshold_issues(base: tuple, thresholds) -> list[CheckIssue]:
+    if not isinstance(thresholds, dict):
+        return [CheckIssue(base, "must be a mapping {metric: {min: x, max: y}}", "e.g. {f1_macro: {min: 0.9}}")]
+    issues: list[CheckIssue] = []
+    for metric, bound in thresholds.items():
+        path = base + (metric,)
+        issues += _metric_issue(path, metric)
+        if not isinstance(bound, dict) or not bound:
+            issues.append(CheckIssue(path, "must be {min: x} and/or {max: y}", f"e.g. {metric}: {{min: 0.9}}"))
+            continue
+        for k, v in bound.items():
+            if k not in _BOUNDS:
+                issues.append(CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(k, _BOUNDS) or "use min or max"))
+            else:
+                issues += _number_issue(path + (k,), v)
+    return issues
+
+
+def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion", force=False, force_reason="") -> list[CheckIssue]:
+    """Everything wrong with a gate's settings (paths relative to the step's `with:`)."""
+    thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
+    issues = _threshold_issues(("thresholds",), thresholds)
+    if not isinstance(relative, dict):
+        issues.append(CheckIssue(("relative",), "must be a mapping {metric: {min_improvement: x}}", None))
+        relative = {}
+    for metric, rule in relative.items():
+        path = ("relative", metric)
+        issues += _metric_issue(path, metric)
+        if not isinstance(rule, dict) or len(rule) != 1 or next(iter(rule)) not in _RELATIVE:
+            bad = next(iter(rule), None) if isinstance(rule, dict) and len(rule) == 1 else None
+            hint = (did_you_mean(bad, _RELATIVE) if bad else None) or f"e.g. {metric}: {{min_improvement: 0.0}} or {{max_regression: 0.01}}"
+            issues.append(CheckIssue(path, "must be exactly one of {min_improvement: x} or {max_regression: y}", hint))
+        else:
+            issues += _number_issue(path + (next(iter(rule)),), next(iter(rule.values())))
+    if not isinstance(slices, dict):
+        issues.append(CheckIssue(("slices",), "must be a mapping {column: name, thresholds: {...}}", None))
+        slices = {}
+    if slices:
+        for k in slices:
+            if k not in _SLICE_KEYS:
+                issues.append(CheckIssue(("slices", k), f"unknown key `{k}`", did_you_mean(k, _SLICE_KEYS)))
+        if not isinstance(slices.get("column"), str) or not slices.get("column"):
+            issues.append(CheckIssue(("slices", "column"), "name the column whose values are the slices", "e.g. column: country"))
+        if not slices.get("thresholds"):
+            issues.append(CheckIssue(("slices", "thresholds"), "give the thresholds each slice must meet", "e.g. {accuracy: {min: 0.8}}"))
+        else:
+            issues += _threshold_issues(("slices", "thresholds"), slices["thresholds"])
+        mr = slices.get("min_rows", 1)
+        if not _is_placeholder(mr) and (not isinstance(mr, int) or isinstance(mr, bool) or mr < 1):
+            issues.append(CheckIssue(("slices", "min_rows"), f"must be a whole number >= 1, got {mr!r}", None))
+    if baseline not in ("champion", "none") and not _is_placeholder(baseline):
+        issues.append(CheckIssue(("baseline",), f"must be `champion` or `none`, got {baseline!r}", did_you_mean(baseline, ("champion", "none"))))
+    if relative and baseline == "none":
+        issues.append(CheckIssue(("relative",), "relative thresholds need a champion to compare with", "set baseline: champion or remove `relative`"))
+    if not thresholds and not relative and not (slices and slices.get("thresholds")):
+        issues.append(CheckIssue(
+            ("thresholds",), "the gate has no thresholds: it would pass every model",
+            "add e.g. thresholds: {f1_macro: {min: 0.9}} and/or relative: {f1_macro: {max_regression: 0.0}}",
+        ))
+    if force is True and not str(force_reason or "").strip():
+        issues.append(CheckIssue(("force_reason",), "force: true needs a reason for the audit record", "set force_reason: '...'"))
+    return issues
+
+
+def _fmt(v) -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}" if abs(v) < 1e-3 and v else f"{v:.3f}"
+
+
+def _absolute(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
+    out = []
+    prefix = "" if scope == "overall" else f"[{scope}] "
+    for metric, bound in thresholds.items():
+        value = metrics.get(metric)
+        for op, b in bound.items():
+            b = float(b)
+            if value is None or not math.isfinite(value):
+                why = "not computed for this model/holdout" if value is None else "undefined on this holdout (e.g. one class only)"
+                out.append({"scope": scope, "metric": metric, "value": None, "op": op, "bound": b, "passed": False,
+                            "note": f"{prefix}{metric} is {why}"})
+                continue
+            ok = value >= b - TOL if op == "min" else value <= b + TOL
+            sym = (">=" if ok else "<") if op == "min" else ("<=" if ok else ">")
+            out.append({"scope": scope, "metric": metric, "value": value, "op": op, "bound": b, "passed": ok,
+                        "note": f"{prefix}{metric} {_fmt(value)} {sym} {op} {_fmt(b)}" if not ok else f"{prefix}{metric} {_fmt(value)} {sym} {_fmt(b)}"})
+    return out
+
+
+def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str) -> list[dict]:
+    out = []
+    for metric, rule in relative.items():
+        (kind, b), = rule.items()
+        b = float(b)
+        v, c = metrics.get(metric), champ.get(metric)
+        if v is None or c is None or not (math.isfinite(v) and math.isfinite(c)):
+            out.append({"scope": "relative", "metric": metric, "value": v, "champion": c, "op": kind, "bound": b,
+                        "passed": False, "note": f"{metric} cannot be compared with {champ_label} (undefined)"})
+            continue
+        gain = (c - v) if metric in LOWER_IS_BETTER else (v - c)
+        ok = gain >= b - TOL if kind == "min_improvement" else gain >= -b - TOL
+        note = f"{'+' if gain >= 0 else ''}{_fmt(gain)} {metric} vs {champ_label}"
+        if not ok:
+            note += f" (needs {'improvement >= ' if kind == 'min_improvement' else 'regression <= '}{_fmt(b)})"
+        out.append({"scope": "relative", "metric": metric, "value": v, "champion": c, "op": kind, "bound": b,
+                    "delta": gain, "passed": ok, "note": note})
+    return out
+
+
+def decide(
+    metrics: dict,
+    *,
+    thresholds: dict | None = None,
+    relative: dict | None = None,
+    slices: dict | None = None,
+    slice_metrics: dict | None = None,
+    champion_metrics: dict | None = None,
+    champion_label: str = "champion",
+    baseline: str = "champion",
+    force: bool = False,
+    force_reason: str = "",
+) -> GateResult:
+    """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream)."""
+    from kubepipe.components.registry.version import audit_record
+
+    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason)
+    if issues:
+        raise ComponentError("evaluate: bad gate settings: " + "; ".join(
+            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+    thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
+    checks = _absolute("overall", metrics, thresholds)
+    for value, sm in sorted((slice_metrics or {}).items(), key=lambda kv: str(kv[0])):
+        if sm is None:
+            checks.append({"scope": f"{slices.get('column')}={value}", "metric": None, "passed": True,
+                           "note": f"[{slices.get('column')}={value}] skipped: fewer than {slices.get('min_rows', 1)} rows"})
+            continue
+        checks += _absolute(f"{slices.get('column')}={value}", sm, slices.get("thresholds", {}))
+    first_run = baseline == "champion" and champion_metrics is None
+    if relative and champion_metrics is not None:
+        checks += _relative(metrics, champion_metrics, relative, champion_label)
+    failed = [c for c in checks if not c["passed"]]
+    passed = not failed
+    shown = failed if failed else [c for c in checks if c.get("metric")]
+    body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
+    if first_run:
+        skipped = " (relative thresholds skipped)" if relative else ""
+        body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"
+    verdict = "reject" if not passed else ("first-run" if first_run else "promote")
+    decision = f"{verdict}: {body}"
+    audit = []
+    if force:
+        audit.append(audit_record("force-gate", str(force_reason), would_have=decision))
+        decision = f"forced: {decision} (by {audit[0]['by']}: {force_reason})"
+        passed = True
+    return GateResult(passed=passed, decision=decision, checks=checks, first_run=first_run, forced=bool(force), audit=audit)

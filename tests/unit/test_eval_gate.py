@@ -1,0 +1,107 @@
+"""The gate matrix: absolute pass/fail, champion better/worse/equal, first run, force, no thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.evaluation.gate import decide, gate_issues
+
+ABS = {"f1_macro": {"min": 0.90}}
+
+
+def test_absolute_pass_and_fail():
+    ok = decide({"f1_macro": 0.93}, thresholds=ABS, champion_metrics={"f1_macro": 0.5}, champion_label="champion v1")
+    assert ok.passed and ok.decision.startswith("promote: f1_macro 0.930 >= 0.900")
+    bad = decide({"f1_macro": 0.85}, thresholds=ABS, champion_metrics={"f1_macro": 0.5})
+    assert not bad.passed and bad.decision == "reject: f1_macro 0.850 < min 0.900"
+    both = decide({"log_loss": 0.7, "accuracy": 0.9}, thresholds={"log_loss": {"max": 0.5}, "accuracy": {"min": 0.8, "max": 0.95}},
+                  baseline="none")
+    assert not both.passed and "log_loss 0.700 > max 0.500" in both.decision
+    assert [c["passed"] for c in both.checks] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    "challenger, champion, rule, passed, text",
+    [
+        (0.93, 0.918, {"min_improvement": 0.01}, True, "+0.012 f1_macro vs champion v3"),
+        (0.92, 0.93, {"min_improvement": 0.0}, False, "-0.010 f1_macro vs champion v3 (needs improvement >= 0.000)"),
+        (0.92, 0.92, {"min_improvement": 0.0}, True, "+0.000 f1_macro vs champion v3"),
+        (0.92, 0.92, {"min_improvement": 0.01}, False, "needs improvement >= 0.010"),
+        (0.92, 0.925, {"max_regression": 0.01}, True, "-0.005 f1_macro vs champion v3"),
+        (0.90, 0.925, {"max_regression": 0.01}, False, "needs regression <= 0.010"),
+    ],
+    ids=["better", "worse", "equal-no-loss", "equal-needs-gain", "small-regression", "big-regression"],
+)
+def test_champion_better_worse_equal(challenger, champion, rule, passed, text):
+    r = decide({"f1_macro": challenger}, thresholds={"f1_macro": {"min": 0.5}}, relative={"f1_macro": rule},
+               champion_metrics={"f1_macro": champion}, champion_label="champion v3")
+    assert r.passed is passed and text in r.decision
+    assert r.decision.startswith("promote:" if passed else "reject:") and not r.first_run
+
+
+def test_lower_is_better_metrics_improve_downwards():
+    r = decide({"log_loss": 0.30}, relative={"log_loss": {"min_improvement": 0.05}}, champion_metrics={"log_loss": 0.40})
+    assert r.passed and "+0.100 log_loss" in r.decision
+    r = decide({"log_loss": 0.45}, relative={"log_loss": {"max_regression": 0.01}}, champion_metrics={"log_loss": 0.40})
+    assert not r.passed
+
+
+def test_first_run_passes_on_absolute_alone_and_says_so():
+    r = decide({"f1_macro": 0.93}, thresholds=ABS, relative={"f1_macro": {"min_improvement": 0.5}}, champion_metrics=None)
+    assert r.passed and r.first_run
+    assert r.decision == ("first-run: f1_macro 0.930 >= 0.900; no champion yet, absolute thresholds only "
+                          "(relative thresholds skipped)")
+    r = decide({"f1_macro": 0.80}, thresholds=ABS, champion_metrics=None)
+    assert not r.passed and r.decision.startswith("reject: f1_macro 0.800 < min 0.900; no champion yet")
+
+
+def test_force_passes_with_audit_record(monkeypatch):
+    monkeypatch.setenv("KUBEPIPE_USER", "ann")
+    r = decide({"f1_macro": 0.5}, thresholds=ABS, force=True, force_reason="schema change, metrics not comparable")
+    assert r.passed and r.forced
+    assert r.decision.startswith("forced: reject: f1_macro 0.500 < min 0.900")
+    assert r.decision.endswith("(by ann: schema change, metrics not comparable)")
+    (rec,) = r.audit
+    assert rec["action"] == "force-gate" and rec["by"] == "ann" and rec["reason"].startswith("schema change")
+    assert rec["at"].endswith("+00:00") and rec["would_have"].startswith("reject:")
+    with pytest.raises(ComponentError, match="force_reason"):
+        decide({"f1_macro": 0.5}, thresholds=ABS, force=True)
+
+
+def test_no_thresholds_is_an_error_not_a_silent_pass():
+    (issue,) = gate_issues({}, {}, {})
+    assert issue.path == ("thresholds",) and "no thresholds" in issue.message
+    with pytest.raises(ComponentError, match="no thresholds"):
+        decide({"f1_macro": 0.99})
+    with pytest.raises(ComponentError, match="no thresholds"):
+        decide({"f1_macro": 0.99}, force=True, force_reason="x")
+
+
+def test_slices_each_value_must_pass():
+    slices = {"column": "country", "thresholds": {"accuracy": {"min": 0.8}}, "min_rows": 5}
+    r = decide({"accuracy": 0.9}, thresholds={"accuracy": {"min": 0.8}}, slices=slices, baseline="none",
+               slice_metrics={"SE": {"accuracy": 0.95}, "NO": {"accuracy": 0.7}, "FI": None})
+    assert not r.passed and r.decision == "reject: [country=NO] accuracy 0.700 < min 0.800"
+    assert any("country=FI" in c["note"] and "skipped" in c["note"] for c in r.checks)
+
+
+def test_check_finds_unknown_metrics_and_bad_shapes():
+    issues = gate_issues({"f1_makro": {"min": 0.9}, "accuracy": {"minimum": 0.5}, "ece": {"max": "high"}},
+                         {"roc_auc": {"min_improvment": 0.0}}, {"column": "c"}, baseline="champ")
+    by_path = {i.path: i for i in issues}
+    assert by_path[("thresholds", "f1_makro")].hint == "did you mean `f1_macro`?"
+    assert by_path[("thresholds", "accuracy", "minimum")].hint == "did you mean `min`?"
+    assert "must be a number" in by_path[("thresholds", "ece", "max")].message
+    assert by_path[("relative", "roc_auc")].hint == "did you mean `min_improvement`?"
+    assert ("slices", "thresholds") in by_path and by_path[("baseline",)].hint == "did you mean `champion`?"
+    assert gate_issues({"f1_macro": {"min": "${params.min_f1}"}}) == []  # placeholders resolve at run time
+    assert gate_issues({"f1:fraud": {"min": 0.5}}) == []
+    assert gate_issues({}, {"f1_macro": {"max_regression": 0}}, baseline="none")[0].path == ("relative",)
+
+
+def test_undefined_metric_fails_its_threshold():
+    r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
+    assert not r.passed and "undefined on this holdout" in r.decision
+    r = decide({"accuracy": 1.0}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
+    assert not r.passed and "not computed" in r.decision
