@@ -1,0 +1,90 @@
+"""A small trained merchant-string model for serving tests and benchmarks (seconds on a CPU).
+
+Built with the training area's public pieces (encoders, built-in models, `save_model`), so the
+artifact is exactly what `train-torch` writes.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+__all__ = ["MERCHANTS", "merchant_strings", "train_demo_text_model", "train_demo_tabular_model"]
+
+MERCHANTS = {
+    "groceries": ["WHOLEFDS", "SAFEWAY STORE", "TRADER JOE S", "KROGER", "ALDI MARKT", "LIDL"],
+    "dining": ["STARBUCKS", "MCDONALD S", "CHIPOTLE ONLINE", "SQ *BLUE BOTTLE COFFEE", "DOORDASH*THAI PALACE"],
+    "travel": ["UNITED AIRLINES", "DELTA AIR", "UBER *TRIP", "LYFT RIDE", "MARRIOTT HOTEL", "SAS SCANDINAVIAN"],
+    "fuel": ["SHELL OIL", "CHEVRON", "EXXONMOBIL", "BP GAS STATION", "CIRCLE K FUEL"],
+    "shopping": ["AMZN MKTP US", "TARGET", "WALMART SUPERCENTER", "IKEA", "BEST BUY"],
+}
+_CITIES = ["SEATTLE WA", "SAN FRANCISCO CA", "NEW YORK NY", "STOCKHOLM SE", "AUSTIN TX", "CHICAGO IL", "BERLIN DE"]
+
+
+def merchant_strings(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """`n` card-transaction descriptions (5-9 words each) and their categories."""
+    rng = random.Random(seed)
+    labels = sorted(MERCHANTS)
+    texts, ys = [], []
+    for _ in range(n):
+        y = rng.choice(labels)
+        name = rng.choice(MERCHANTS[y])
+        extra = rng.choice(["", f" #{rng.randint(100, 99999)}", f"*{rng.randint(1000, 9999)}K{rng.randint(1, 9)}"])
+        texts.append(f"POS PURCHASE {name}{extra} {rng.choice(_CITIES)} {rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}")
+        ys.append(y)
+    return texts, ys
+
+
+def _fit(module, batch: dict, targets, epochs: int, lr: float) -> None:
+    import torch
+
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    module.train()
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(batch), targets)
+        loss.backward()
+        opt.step()
+    module.eval()
+
+
+def train_demo_text_model(path: str | Path, *, n: int = 600, epochs: int = 30, dim: int = 64, seed: int = 0,
+                          buckets: int = 65536) -> Path:
+    """Train the flagship `text-classifier` (hashed n-grams) on synthetic merchant strings."""
+    import torch
+
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import HashingEncoder, to_tensors
+    from kubepipe.components.training.models import build_model, resolve_model_class
+
+    torch.manual_seed(seed)
+    texts, ys = merchant_strings(n, seed)
+    labels = sorted(set(ys))
+    enc = HashingEncoder(buckets=buckets)
+    module = build_model(resolve_model_class("text-classifier"), len(labels), enc.spec(), {"dim": dim})
+    targets = torch.tensor([labels.index(y) for y in ys])
+    _fit(module, to_tensors(enc.encode(texts)), targets, epochs, lr=0.05)
+    return save_model(path, module, architecture="text-classifier", model_kwargs={"dim": dim}, labels=labels,
+                      encoder=enc, columns={"text_column": "description"}, metadata={"source": "demo_model"})
+
+
+def train_demo_tabular_model(path: str | Path, *, n: int = 400, epochs: int = 40, seed: int = 0) -> Path:
+    """A `tabular-mlp` on three synthetic features (amount, hour, is_online)."""
+    import numpy as np
+    import torch
+
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import TabularEncoder, to_tensors
+    from kubepipe.components.training.models import build_model, resolve_model_class
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = np.stack([rng.gamma(2.0, 30.0, n), rng.integers(0, 24, n), rng.integers(0, 2, n)], 1).astype(np.float32)
+    y = ((x[:, 0] > 60) ^ (x[:, 2] > 0)).astype(int)
+    labels = ["fraud", "ok"]
+    cols = ["amount", "hour", "is_online"]
+    enc = TabularEncoder(cols).fit(x)
+    module = build_model(resolve_model_class("tabular-mlp"), 2, enc.spec(), {"hidden": 16})
+    _fit(module, to_tensors(enc.encode(x)), torch.tensor(y), epochs, lr=0.02)
+    return save_model(path, module, architecture="tabular-mlp", model_kwargs={"hidden": 16}, labels=labels,
+                      encoder=enc, columns={"feature_columns": cols}, metadata={"source": "demo_model"})

@@ -1,0 +1,194 @@
+"""Request parsing for the model server: V1 and V2 bodies -> model inputs, or a 4xx naming the field.
+
+Kept free of kserve and torch so the rules are unit-tested on their own.
+
+V1 (`POST /v1/models/NAME:predict`)
+  text:    {"instances": ["text", ...]}  (or [{"<text column>": "text"}, ...])
+  tabular: {"instances": [{"<feature>": number, ...}, ...]}  or  [[number, ...], ...]
+  optional "return_probabilities": true adds "probabilities" (ordered as the model's labels).
+V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
+  text:    one input, datatype BYTES, shape [n] or [n, 1], data: n strings
+  tabular: one input, datatype FP32 (or FP64), shape [n, k], data: n*k numbers (flat or nested)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+__all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of"]
+
+TEXT = "text-classification"
+TABULAR = "tabular-classification"
+
+
+class BadRequest(ValueError):
+    """A client error: `field` is the request field at fault (e.g. `instances[3]`)."""
+
+    def __init__(self, field: str, message: str, status: int = 400):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+        self.status = status
+        self.reason = str(self)  # kserve's InvalidInput handlers print `.reason`
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a request must look like for one served model."""
+
+    task: str
+    max_batch_size: int = 64
+    max_text_length: int = 512
+    text_column: str = "text"
+    features: tuple[str, ...] = ()
+
+
+@dataclass
+class Parsed:
+    items: Any  # list[str] (text) or list[list[float]] (tabular)
+    n: int
+    return_probabilities: bool = False
+    input_name: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> InputSpec:
+    """Read the task, text column and feature names from a LoadedModel's `input_spec`."""
+    spec = dict(getattr(model, "input_spec", None) or {})
+    task = getattr(model, "task", TEXT)
+    feats = spec.get("feature_columns") or spec.get("features") or spec.get("columns") or ()
+    if isinstance(feats, dict):
+        feats = list(feats)
+    text_col = spec.get("text_column") or spec.get("column") or "text"
+    return InputSpec(task=task, max_batch_size=max_batch_size, max_text_length=max_text_length,
+                     text_column=str(text_col), features=tuple(str(f) for f in feats))
+
+
+def _check_size(field_name: str, n: int, spec: InputSpec) -> None:
+    if n == 0:
+        raise BadRequest(field_name, "the batch is empty; send at least one instance")
+    if n > spec.max_batch_size:
+        raise BadRequest(field_name, f"the batch has {n} instances; the limit is {spec.max_batch_size} "
+                         "per request (split it into several requests)", status=413)
+
+
+def _text(value: Any, where: str, spec: InputSpec) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(where, f"expected a string, got {type(value).__name__}")
+    if len(value) > spec.max_text_length:
+        raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if value is None:
+        return math.nan  # a missing feature: the model's encoder imputes the training mean
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRequest(where, f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise BadRequest(where, "expected a finite number")
+    return float(value)
+
+
+def _row(value: Any, where: str, spec: InputSpec) -> list[float]:
+    k = len(spec.features)
+    if isinstance(value, dict):
+        missing = [f for f in spec.features if f not in value]
+        if missing:
+            raise BadRequest(f"{where}.{missing[0]}", f"missing feature; expected keys {list(spec.features)}")
+        extra = [key for key in value if key not in spec.features]
+        if extra:
+            raise BadRequest(f"{where}.{extra[0]}", f"unknown feature; expected keys {list(spec.features)}")
+        return [_number(value[f], f"{where}.{f}") for f in spec.features]
+    if isinstance(value, list):
+        if k and len(value) != k:
+            raise BadRequest(where, f"expected {k} numbers ({', '.join(spec.features)}), got {len(value)}")
+        return [_number(v, f"{where}[{j}]") for j, v in enumerate(value)]
+    raise BadRequest(where, f"expected an object of features or a list of {k} numbers, got {type(value).__name__}")
+
+
+def parse_v1(body: Any, spec: InputSpec) -> Parsed:
+    """Validate a V1 predict body."""
+    if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise BadRequest("body", f"malformed JSON: {exc}; send a JSON object with "
+                             "Content-Type: application/json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {type(body).__name__}')
+    if "instances" not in body:
+        hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
+        raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")
+    inst = body["instances"]
+    if not isinstance(inst, list):
+        raise BadRequest("instances", f"expected a list, got {type(inst).__name__}")
+    _check_size("instances", len(inst), spec)
+    rp = body.get("return_probabilities", False)
+    if not isinstance(rp, bool):
+        raise BadRequest("return_probabilities", "expected true or false")
+    if spec.task == TABULAR:
+        items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
+    else:
+        items = []
+        for i, v in enumerate(inst):
+            if isinstance(v, dict):
+                if spec.text_column not in v:
+                    raise BadRequest(f"instances[{i}].{spec.text_column}", "missing text field")
+                items.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec))
+            else:
+                items.append(_text(v, f"instances[{i}]", spec))
+    return Parsed(items=items, n=len(items), return_probabilities=rp)
+
+
+def _flatten(data: Any, depth: int) -> list:
+    out = data
+    for _ in range(depth):
+        if not all(isinstance(x, list) for x in out):
+            return out
+        out = [y for x in out for y in x]
+    return out
+
+
+def parse_v2(inputs: Sequence[Any], spec: InputSpec) -> Parsed:
+    """Validate the inputs of a V2 InferRequest (objects with name, datatype, shape, data)."""
+    if not inputs:
+        raise BadRequest("inputs", "expected one input tensor, got none")
+    if len(inputs) != 1:
+        raise BadRequest("inputs", f"expected one input tensor, got {len(inputs)}")
+    inp = inputs[0]
+    where = "inputs[0]"
+    shape = [int(s) for s in (inp.shape or [])]
+    data = inp.data
+    if not isinstance(data, list):  # binary tensor extension: decoded by kserve
+        try:
+            data = inp.as_numpy().tolist()
+        except Exception as exc:  # noqa: BLE001 - any decoding problem is the client's
+            raise BadRequest(f"{where}.data", f"cannot decode the tensor: {exc}") from exc
+    if spec.task == TABULAR:
+        if inp.datatype not in ("FP32", "FP64"):
+            raise BadRequest(f"{where}.datatype", f"expected FP32 for tabular features, got {inp.datatype}")
+        k = len(spec.features)
+        if len(shape) != 2 or (k and shape[1] != k):
+            raise BadRequest(f"{where}.shape", f"expected [n, {k or 'k'}], got {shape}")
+        _check_size(f"{where}.shape", shape[0], spec)
+        flat = _flatten(data, 1)
+        if len(flat) != shape[0] * shape[1]:
+            raise BadRequest(f"{where}.data", f"expected {shape[0] * shape[1]} numbers for shape {shape}, got {len(flat)}")
+        nums = [_number(v, f"{where}.data[{j}]") for j, v in enumerate(flat)]
+        items = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+    else:
+        if inp.datatype != "BYTES":
+            raise BadRequest(f"{where}.datatype", f"expected BYTES for text, got {inp.datatype}")
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise BadRequest(f"{where}.shape", f"expected [n] or [n, 1] for text, got {shape}")
+        _check_size(f"{where}.shape", shape[0], spec)
+        flat = _flatten(data, 1)
+        if len(flat) != shape[0]:
+            raise BadRequest(f"{where}.data", f"expected {shape[0]} strings for shape {shape}, got {len(flat)}")
+        items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec)
+                 for i, v in enumerate(flat)]
+    return Parsed(items=items, n=len(items), input_name=str(inp.name))

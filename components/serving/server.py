@@ -1,0 +1,184 @@
+"""`kubepipe serve`: one model on the real KServe ModelServer (REST V1 + V2), bound to HOST:PORT.
+
+Start-up: the HTTP server listens at once (liveness `/v2/health/live`), the model loads and
+passes a warm-up on a thread, and only then `/v2/models/NAME/ready` answers 200.
+SIGTERM/SIGINT: stop accepting, finish every request in flight (the batcher keeps
+running while uvicorn drains), then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+__all__ = ["serve", "main", "build_parser"]
+
+log = logging.getLogger("kubepipe.serve")
+
+
+def _import_kserve():
+    """Import kserve with an empty argv: its model_server module parses sys.argv on import."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        import kserve.model_server  # noqa: F401
+    finally:
+        sys.argv = saved
+
+
+def _install_handlers(app, model) -> None:
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import ORJSONResponse
+
+    from kubepipe.components.serving.payloads import BadRequest
+
+    async def bad_request(_: Request, exc: BadRequest):
+        return ORJSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)
+
+    async def invalid_body(_: Request, exc: RequestValidationError):
+        # FastAPI's schema check of V2 bodies: name the first field at fault, status 400.
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        field = ""
+        for part in first.get("loc", ()):
+            if part in ("body", "InferenceRequest", "bytes"):
+                continue  # FastAPI's location prefix and the Union branch names
+            field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        field = field or "body"
+        msg = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":
+            field, msg = "body", f"malformed JSON: {first.get('ctx', {}).get('error', msg)}"
+        return ORJSONResponse({"error": f"{field}: {msg}", "field": field}, status_code=400)
+
+    async def invalid_input(_: Request, exc: Exception):
+        msg = str(exc)
+        if "inference-header-content-length" in msg:
+            msg = ("not a JSON request: send Content-Type: application/json (or the binary tensor "
+                   "extension with an Inference-Header-Content-Length header)")
+        elif msg.startswith("Unrecognized request format"):
+            msg = "malformed JSON" + msg[len("Unrecognized request format"):]
+        return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
+
+    from kserve.errors import InvalidInput
+
+    app.add_exception_handler(BadRequest, bad_request)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(InvalidInput, invalid_input)
+
+    async def describe(model_name: str):
+        if model_name != model.name:
+            return ORJSONResponse({"error": f"model `{model_name}` is not served here; try `{model.name}`"}, 404)
+        return model.describe()
+
+    app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
+
+
+async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_port: bool) -> int:
+    from kserve import ModelServer
+    from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+    from kserve.model_server import app
+    from kserve.protocol.rest.server import RESTServer
+
+    server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_latency_logging=False,
+                         grace_period=grace_period)
+    server.register_model(model)
+    rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port,
+                      grace_period=grace_period)
+    rest.config.host = host  # kserve binds 0.0.0.0; we bind what the user asked for
+    rest.create_application()
+    _install_handlers(app, model)
+    uv = rest._server
+    sockets = None
+    if reuse_port:  # several worker processes share one port (SO_REUSEPORT)
+        import socket
+
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sockets = [sock]
+    serving = asyncio.ensure_future(uv.serve(sockets=sockets))
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, model.load)
+        log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, port)
+    except BaseException as exc:  # noqa: BLE001 - a model that cannot load must stop the server
+        log.error("model %s failed to load: %s", model.name, exc)
+        uv.should_exit = True
+        await serving
+        raise
+    await serving
+    model.ready = False
+    await model.batcher.stop()
+    return 0
+
+
+def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port: int = 8080,
+          max_batch_size: int = 64, max_wait_ms: float = 2.0, max_text_length: int = 512,
+          grace_period: int = 30, access_log: bool = False, reuse_port: bool = False) -> int:
+    """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
+    _import_kserve()
+    from kubepipe.components.serving.model import ServedModel
+
+    if not access_log:  # per-request log lines cost ~10% throughput
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                        max_text_length=max_text_length)
+    # uvicorn swaps in its own handlers while serving and re-raises the signal after the drain;
+    # this one catches that re-raise so the process exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(_serve_async(model, host=host, port=port, grace_period=grace_period,
+                                       reuse_port=reuse_port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubepipe serve", description="Serve a kubepipe Model artifact (KServe V1 + V2).")
+    p.add_argument("model_dir")
+    p.add_argument("--name", default="model", help="model name in the URL paths")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--max-batch-size", type=int, default=64, help="rows per forward pass and per request")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a pass waits to fill up")
+    p.add_argument("--max-text-length", type=int, default=512, help="characters per text instance")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
+    p.add_argument("--grace-period", type=int, default=30, help="seconds to drain on SIGTERM")
+    p.add_argument("--access-log", action="store_true")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = dict(name=args.name, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
+                max_wait_ms=args.max_wait_ms, max_text_length=args.max_text_length,
+                grace_period=args.grace_period, access_log=args.access_log, reuse_port=args.reuse_port)
+    if args.workers > 1:
+        from kubepipe.components.serving.workers import run_workers
+
+        return run_workers(argv if argv is not None else sys.argv[1:], args.workers)
+    return serve(args.model_dir, **opts)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as exc:  # noqa: BLE001
+        from kubepipe.components.errors import ComponentError
+
+        if isinstance(exc, ComponentError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
