@@ -1,0 +1,32 @@
+"""Move the registry's champion after a successful rollout, and only then.
+
+One small function so that every target (local, KServe, Vertex) goes through
+the same rule and tests can point it at a real registry in a temp folder.
+"""
+
+from __future__ import annotations
+
+__all__ = ["current_champion", "promote_champion"]
+
+
+def promote_champion(registry_uri: str | None, name: str, version, *, reason: str) -> dict:
+    """`Registry(uri).promote(name, version, reason=...)`; a summary dict for the report."""
+    if not registry_uri or version in (None, ""):
+        return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
+    from kubepipe.components.registry import Registry
+
+    reg = Registry(registry_uri)
+    before = reg.alias(name, "champion")
+    mv = reg.promote(name, version, reason=reason)
+    return {"moved": True, "version": mv.version,
+            "from_version": before.version if before else None, "reason": reason}
+
+
+def current_champion(registry_uri: str | None, name: str):
+    """The champion's version number, or None."""
+    if not registry_uri:
+        return None
+    from kubepipe.components.registry import Registry
+
+    mv = Registry(registry_uri).alias(name, "champion")
+    return mv.version if mv else None

@@ -1,0 +1,237 @@
+"""Roll out an InferenceService: apply, wait for Ready, smoke the canary, promote or roll back.
+
+Serverless mode (Knative; the default) — a real canary:
+1. create the InferenceService, or replace the spec of the existing one with
+   `canaryTrafficPercent: N` so KServe sends N % to the new revision and keeps
+   the rest on the last rolled-out one;
+2. wait until the controller has seen the new generation and the new revision
+   is Ready (`status.conditions[Ready]`, `latestReadyRevision ==
+   latestCreatedRevision`), failing fast on `modelStatus` FailedToLoad;
+3. smoke the canary through its own URL (tag routing: the `latest` traffic
+   entry), or through `base_url` (the ingress gateway) with its Host header;
+4. promote: drop `canaryTrafficPercent` (100 % to the new revision), wait for
+   it, then move the registry champion; or roll back: restore the previous
+   spec pinned with `canaryTrafficPercent: 0` (all traffic on the previous
+   rolled-out revision, the bad one gets none) and leave the champion alone.
+
+Limits, stated plainly:
+- A first deployment has no previous revision to split traffic with, so it
+  goes to 100 % at once; a failure there deletes the InferenceService.
+- Canary needs KServe Serverless mode. In RawDeployment mode KServe ignores
+  `canaryTrafficPercent`; kubepipe then does a rolling update with a
+  readiness gate (maxUnavailable 0: old pods serve until new ones pass the
+  `/v2/models/NAME/ready` probe), smokes the service URL after the rollout
+  and rolls back by restoring the previous spec. Smoke traffic there hits the
+  whole service, and users may see the new model before the smoke verdict.
+- The pipeline's service account needs get/create/update/patch/delete on
+  `inferenceservices.serving.kserve.io` in the target namespace.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness", "kube_api_client"]
+
+GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+_MODE_KEY = "serving.kserve.io/deploymentMode"
+
+
+class RolloutError(ComponentError):
+    """The cluster refused the InferenceService (RBAC, no KServe, invalid object)."""
+
+
+def kube_api_client():
+    """In-cluster config inside a pipeline pod, else the local kubeconfig."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def readiness(obj: dict, *, canary: bool) -> tuple[str, str]:
+    """('ready' | 'pending' | 'failed', why) for the object's current generation."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    gen, seen = meta.get("generation"), status.get("observedGeneration")
+    if gen is not None and (seen is None or seen < gen):
+        return "pending", f"controller has not yet observed generation {gen}"
+    model = status.get("modelStatus") or {}
+    if (model.get("states") or {}).get("targetModelState") == "FailedToLoad":
+        info = model.get("lastFailureInfo") or {}
+        return "failed", f"model failed to load: {info.get('reason', '?')}: {info.get('message', '')}".rstrip(": ")
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    ready = conds.get("Ready")
+    if not ready or ready.get("status") != "True":
+        why = (ready or {}).get("message") or (ready or {}).get("reason") or "no Ready condition yet"
+        return "pending", f"not Ready: {why}"
+    pred = (status.get("components") or {}).get("predictor") or {}
+    created, done = pred.get("latestCreatedRevision"), pred.get("latestReadyRevision")
+    if canary and created and done != created:
+        return "pending", f"revision {created} not ready yet (latest ready: {done})"
+    return "ready", "Ready"
+
+
+def _canary_url(obj: dict) -> str | None:
+    status = obj.get("status") or {}
+    pred = (status.get("components") or {}).get("predictor") or {}
+    for entry in pred.get("traffic") or []:
+        if entry.get("tag") == "latest" and entry.get("url"):
+            return entry["url"]
+    return pred.get("url") or status.get("url")
+
+
+class _Isvc:
+    """The few CustomObjectsApi calls a rollout needs, with readable errors."""
+
+    def __init__(self, api_client, namespace: str, name: str):
+        from kubernetes import client
+
+        self.api, self.ns, self.name = client.CustomObjectsApi(api_client), namespace, name
+
+    def _call(self, what: str, fn, *args, **kw):
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return fn(GROUP, VERSION, self.ns, PLURAL, *args, **kw)
+        except ApiException as exc:
+            if exc.status == 404 and what == "get":
+                return None
+            hint = {401: "the cluster credentials were refused",
+                    403: f"grant the pipeline's service account {what} on inferenceservices in {self.ns}",
+                    404: "is KServe installed (serving.kserve.io/v1beta1 CRD) and does the namespace exist?",
+                    422: "the API server rejected the InferenceService as invalid"}.get(exc.status, "")
+            raise RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
+                               f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip()) from None
+
+    def get(self):
+        return self._call("get", self.api.get_namespaced_custom_object, self.name)
+
+    def create(self, body):
+        return self._call("create", self.api.create_namespaced_custom_object, body)
+
+    def replace(self, body):
+        return self._call("update", self.api.replace_namespaced_custom_object, self.name, body)
+
+    def patch(self, body):
+        return self._call("patch", self.api.patch_namespaced_custom_object, self.name, body)
+
+    def delete(self):
+        return self._call("delete", self.api.delete_namespaced_custom_object, self.name)
+
+
+def _wait(isvc: _Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:
+    obj, why = {}, "not polled"
+    while True:
+        obj = isvc.get() or {}
+        state, why = readiness(obj, canary=canary)
+        if state != "pending":
+            return state == "ready", why, obj
+        if time.monotonic() >= deadline:
+            return False, f"not Ready before the timeout ({why})", obj
+        time.sleep(poll_s)
+
+
+def _with_spec(existing: dict, manifest: dict) -> dict:
+    """`existing` with the manifest's labels/annotations/spec, keeping resourceVersion for the PUT."""
+    body = copy.deepcopy(existing)
+    body.pop("status", None)
+    for key in ("labels", "annotations"):
+        body["metadata"][key] = copy.deepcopy((manifest.get("metadata") or {}).get(key) or {})
+    body["spec"] = copy.deepcopy(manifest["spec"])
+    return body
+
+
+def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str | None = None,
+            version=None, smoke_inputs: list | tuple = (), smoke: SmokeFn | None = None,
+            base_url: str | None = None, timeout_s: float = 600, poll_s: float = 2.0,
+            api_client=None) -> dict:
+    """Roll out `manifest` (an InferenceService dict) and return the report dict.
+
+    Report: `action` (promoted | rolled_back), `why`, `name`, `namespace`,
+    `mode`, `url`, `canary_percent`, `first_deployment`, `smoke`, `champion`,
+    `timings` (seconds: apply, ready, smoke, finalize, total).
+    """
+    t0 = time.monotonic()
+    timings: dict = {}
+    meta = manifest["metadata"]
+    name, ns = meta["name"], meta.get("namespace") or "default"
+    mode = "raw" if (meta.get("annotations") or {}).get(_MODE_KEY) in ("RawDeployment", "Standard") else "serverless"
+    isvc = _Isvc(api_client if api_client is not None else kube_api_client(), ns, name)
+    smoke = smoke or http_smoke
+    report = {"name": name, "namespace": ns, "mode": mode, "version": version, "url": None,
+              "smoke": None, "champion": {"moved": False}, "timings": timings}
+
+    previous = isvc.get()
+    report["first_deployment"] = previous is None
+    body = copy.deepcopy(manifest)
+    pred = body["spec"]["predictor"]
+    if previous is None or mode == "raw":
+        pred.pop("canaryTrafficPercent", None)  # nothing to split with / ignored by KServe
+    canary = pred.get("canaryTrafficPercent")
+    report["canary_percent"] = canary
+    if previous is None:
+        isvc.create(body)
+    else:
+        isvc.replace(_with_spec(previous, body))
+    timings["apply"] = round(time.monotonic() - t0, 3)
+
+    def finish(action: str, why: str) -> dict:
+        report.update(action=action, why=why)
+        timings["total"] = round(time.monotonic() - t0, 3)
+        return report
+
+    def roll_back(why: str) -> dict:
+        t = time.monotonic()
+        if previous is None:
+            isvc.delete()
+            why += "; first deployment, so the InferenceService was deleted"
+        else:
+            restored = _with_spec(isvc.get() or previous, previous)
+            if mode == "serverless":
+                # Pin every request on the last rolled-out revision (KServe's documented rollback).
+                restored["spec"]["predictor"]["canaryTrafficPercent"] = 0
+            restored["metadata"]["annotations"]["kubepipe.dev/rolled-back-version"] = str(version)
+            isvc.replace(restored)
+            why += "; previous spec restored" + (" with canaryTrafficPercent 0" if mode == "serverless" else "")
+        timings["finalize"] = round(time.monotonic() - t, 3)
+        report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
+        return finish("rolled_back", why)
+
+    deadline = t0 + timeout_s
+    ok, why, obj = _wait(isvc, canary=canary is not None, deadline=deadline, poll_s=poll_s)
+    timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+    if not ok:
+        return roll_back(f"new revision {why}")
+
+    url = _canary_url(obj)
+    report["url"] = url
+    t = time.monotonic()
+    try:
+        if not url and not base_url:
+            raise SmokeFailed("smoke: the InferenceService status has no URL and no ingress_url is configured")
+        target_url, host = ingress_target(url or base_url, base_url)
+        report["smoke"] = smoke(SmokeTarget(url=target_url, host=host, model=name, inputs=list(smoke_inputs)))
+    except SmokeFailed as exc:
+        timings["smoke"] = round(time.monotonic() - t, 3)
+        return roll_back(str(exc))
+    timings["smoke"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    if canary is not None:
+        isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
+        ok, why, obj = _wait(isvc, canary=False, deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
+        if not ok:
+            return roll_back(f"promotion to 100% did not settle: {why}")
+        report["url"] = (obj.get("status") or {}).get("url") or url
+    reason = f"rollout of {name} ({mode}) passed readiness and smoke" + (f" at {canary}% canary" if canary else "")
+    report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason)
+    timings["finalize"] = round(time.monotonic() - t, 3)
+    return finish("promoted", reason)

@@ -1,0 +1,212 @@
+"""A small fake Kubernetes API for InferenceServices, on 127.0.0.1, for contract tests.
+
+It serves create / get / replace / merge-patch / delete under
+`/apis/serving.kserve.io/v1beta1/namespaces/NS/inferenceservices[/NAME]` the way
+the API server does (generation bumps on spec changes, resourceVersion
+conflicts, 404 / 409 Status bodies), and plays the KServe controller: each
+generation becomes Ready after `ready_after` GETs, or never, per a script keyed by
+the `kubepipe.dev/model-version` annotation. It also plays the ingress:
+`/ingress/NS/NAME/TAG/v1/models/M:predict` and `/v2/models/M/ready` answer as a
+model server would (or fail, per the script), so the real smoke client runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/?]+))?$")
+_INGRESS = re.compile(r"^/ingress/([^/]+)/([^/]+)/([^/]+)(/.*)$")
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class FakeKube:
+    """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail"}`; None = never Ready."""
+
+    def __init__(self, script: dict | None = None, default_ready_after: int = 2):
+        self.script = script or {}
+        self.default_ready_after = default_ready_after
+        self.objects: dict[tuple[str, str], dict] = {}
+        self.polls: dict[tuple[str, str, int], int] = {}
+        self.log: list[tuple[str, str]] = []  # (method, path)
+        self.smoke_requests: list[dict] = []
+        self._rv = 100
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    # ---- controller --------------------------------------------------------------------
+
+    def _behaviour(self, obj: dict) -> dict:
+        version = (obj["metadata"].get("annotations") or {}).get("kubepipe.dev/model-version", "")
+        return {"ready_after": self.default_ready_after, "smoke": "ok", **self.script.get(version, {})}
+
+    def _status(self, obj: dict) -> None:
+        """Advance the object's status one poll, like the KServe controller would over time."""
+        ns, name, gen = obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"]["generation"]
+        key = (ns, name, gen)
+        self.polls[key] = self.polls.get(key, 0) + 1
+        beh = self._behaviour(obj)
+        status = obj.setdefault("status", {})
+        status["observedGeneration"] = gen
+        pred = status.setdefault("components", {}).setdefault("predictor", {})
+        revision = f"{name}-predictor-{gen:05d}"
+        pred["latestCreatedRevision"] = revision
+        host = f"{self.url}/ingress/{ns}/{name}"
+        status["url"] = f"{host}/main"
+        ready = beh["ready_after"] is not None and self.polls[key] >= beh["ready_after"]
+        if ready:
+            pred["latestReadyRevision"] = revision
+            canary = obj["spec"]["predictor"].get("canaryTrafficPercent")
+            prev = pred.get("latestRolledoutRevision")
+            if canary is None or prev is None or prev == revision:
+                pred["latestRolledoutRevision"] = revision
+                pred["traffic"] = [{"revisionName": revision, "percent": 100, "latestRevision": True,
+                                    "tag": "latest", "url": f"{host}/latest"}]
+            else:
+                pred["previousRolledoutRevision"] = prev
+                pred["traffic"] = [
+                    {"revisionName": revision, "percent": canary, "latestRevision": True, "tag": "latest",
+                     "url": f"{host}/latest"},
+                    {"revisionName": prev, "percent": 100 - canary, "latestRevision": False, "tag": "prev",
+                     "url": f"{host}/prev"}]
+        cond = {"type": "Ready", "status": "True" if ready else "False",
+                "reason": None if ready else "RevisionMissing",
+                "message": None if ready else f"Revision {revision} is not ready (poll {self.polls[key]})"}
+        status["conditions"] = [{k: v for k, v in cond.items() if v is not None}]
+
+    # ---- HTTP --------------------------------------------------------------------------
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _send(self, code: int, body) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _status_body(self, code: int, reason: str, message: str):
+                self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                  "message": message, "reason": reason, "code": code})
+
+            def _body(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                return json.loads(self.rfile.read(n) or b"null")
+
+            def _route(self, method: str) -> None:
+                path = self.path.split("?")[0]
+                with fake._lock:
+                    fake.log.append((method, path))
+                    m = _INGRESS.match(path)
+                    if m:
+                        return self._ingress(method, *m.groups())
+                    m = _ISVC.match(path)
+                    if not m:
+                        return self._status_body(404, "NotFound", f"no route {path}")
+                    return self._isvc(method, m.group(1), m.group(2))
+
+            def _ingress(self, method, ns, name, tag, rest):
+                obj = fake.objects.get((ns, name))
+                if obj is None:
+                    return self._send(404, {"error": "no such service"})
+                beh = fake._behaviour(obj)
+                body = self._body() if method == "POST" else None
+                fake.smoke_requests.append({"tag": tag, "path": rest, "body": body})
+                if beh["smoke"] != "ok":
+                    return self._send(500, {"error": "model crashed on input"})
+                if rest.endswith("/ready"):
+                    return self._send(200, {"name": name, "ready": True})
+                if rest.endswith(":predict") and isinstance(body, dict):
+                    return self._send(200, {"predictions": ["label"] * len(body.get("instances", []))})
+                return self._send(404, {"error": f"no route {rest}"})
+
+            def _isvc(self, method, ns, name):
+                key = (ns, name)
+                obj = fake.objects.get(key)
+                if method == "POST" and name is None:
+                    body = self._body()
+                    key = (ns, body["metadata"]["name"])
+                    if key in fake.objects:
+                        return self._status_body(409, "AlreadyExists", f"{key[1]} already exists")
+                    fake._rv += 1
+                    body["metadata"].update(namespace=ns, generation=1, resourceVersion=str(fake._rv),
+                                            uid=f"uid-{fake._rv}")
+                    body.pop("status", None)
+                    fake.objects[key] = body
+                    return self._send(201, body)
+                if obj is None:
+                    return self._status_body(404, "NotFound", f'inferenceservices "{name}" not found')
+                if method == "GET":
+                    fake._status(obj)
+                    return self._send(200, obj)
+                if method == "DELETE":
+                    del fake.objects[key]
+                    return self._send(200, {"kind": "Status", "status": "Success"})
+                body = self._body()
+                if method == "PUT":
+                    if body["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
+                        return self._status_body(409, "Conflict", "the object has been modified")
+                    new = copy.deepcopy(body)
+                    new["status"] = obj.get("status", {})
+                elif method == "PATCH":
+                    if "merge-patch" not in (self.headers.get("Content-Type") or ""):
+                        return self._status_body(415, "UnsupportedMediaType", "merge-patch only")
+                    new = merge_patch(obj, body)
+                else:
+                    return self._status_body(405, "MethodNotAllowed", method)
+                fake._rv += 1
+                new["metadata"].update(namespace=ns, resourceVersion=str(fake._rv),
+                                       generation=obj["metadata"]["generation"])
+                if new["spec"] != obj["spec"]:
+                    new["metadata"]["generation"] += 1
+                fake.objects[key] = new
+                return self._send(200, new)
+
+            def do_GET(self):
+                self._route("GET")
+
+            def do_POST(self):
+                self._route("POST")
+
+            def do_PUT(self):
+                self._route("PUT")
+
+            def do_PATCH(self):
+                self._route("PATCH")
+
+            def do_DELETE(self):
+                self._route("DELETE")
+
+        return Handler

@@ -1,0 +1,149 @@
+"""The real kubernetes client against a fake Kubernetes API: canary, promote, roll back."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy_fake_kube import FakeKube
+from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
+from kubepipe.components.deploy.smoke import SmokeFailed
+from kubepipe.components.registry import Registry
+
+pytestmark = pytest.mark.contract
+NAME = "merchant-categorizer"
+
+
+def _client(url: str):
+    from kubernetes import client
+
+    cfg = client.Configuration(host=url)
+    cfg.proxy = None
+    return client.ApiClient(cfg)
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    """A real registry with v1 champion and v2 registered, as register-model leaves it."""
+    reg = Registry(f"file://{tmp_path / 'registry'}")
+    for i in (1, 2):
+        model = tmp_path / f"model{i}"
+        model.mkdir()
+        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
+        reg.register(str(model), name=NAME, metrics={"f1_macro": 0.9 + i / 100})
+    reg.promote(NAME, 1, reason="first")
+    return reg
+
+
+def _manifest(version: str, mode: str = "serverless", canary: int | None = 10) -> dict:
+    return inference_service_manifest(ServiceConfig(
+        model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=version,
+        namespace="serving", canary_percent=canary, deployment_mode=mode))
+
+
+def _roll(fake, registry, version, **kw):
+    kw.setdefault("smoke_inputs", ["coffee at starbucks", "uber ride"])
+    return rollout(_manifest(version, kw.pop("mode", "serverless")), registry_uri=registry.uri,
+                   model_name=NAME, version=int(version), timeout_s=kw.pop("timeout_s", 5), poll_s=0.01,
+                   api_client=_client(fake.url), **kw)
+
+
+def test_first_deployment_goes_straight_to_100_and_promotes(registry):
+    with FakeKube() as fake:
+        report = _roll(fake, registry, "2")
+        obj = fake.objects[("serving", NAME)]
+    assert report["action"] == "promoted" and report["first_deployment"] is True
+    assert report["canary_percent"] is None and "canaryTrafficPercent" not in obj["spec"]["predictor"]
+    assert registry.alias(NAME, "champion").version == 2
+    assert report["champion"] == {"moved": True, "version": 2, "from_version": 1, "reason": report["why"]}
+
+
+def test_healthy_canary_is_smoked_on_its_own_url_then_promoted(registry):
+    with FakeKube() as fake:
+        assert _roll(fake, registry, "1")["action"] == "promoted"
+        report = _roll(fake, registry, "2")
+        obj = fake.objects[("serving", NAME)]
+        methods = [m for m, p in fake.log if "/inferenceservices" in p]
+    assert report["action"] == "promoted", report["why"]
+    assert report["canary_percent"] == 10
+    # The smoke went to the canary's tagged URL, not the main one.
+    smoke = [r for r in fake.smoke_requests if r["path"].endswith(":predict")]
+    assert smoke[-1]["tag"] == "latest" and smoke[-1]["body"] == {"instances": ["coffee at starbucks", "uber ride"]}
+    assert report["smoke"]["predictions"] == 2
+    # Promotion removed the canary split: 100 % on the new revision.
+    assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
+    assert obj["status"]["components"]["predictor"]["traffic"][0]["percent"] == 100
+    assert obj["metadata"]["annotations"]["kubepipe.dev/model-version"] == "2"
+    assert "PUT" in methods and "PATCH" in methods
+    assert registry.alias(NAME, "champion").version == 2
+    assert set(report["timings"]) >= {"apply", "ready", "smoke", "finalize", "total"}
+
+
+def test_never_ready_canary_rolls_back_and_champion_stays(registry):
+    with FakeKube(script={"2": {"ready_after": None}}) as fake:
+        _roll(fake, registry, "1")
+        registry.promote(NAME, 1, reason="pin")  # no-op: v1 already champion
+        report = _roll(fake, registry, "2", timeout_s=0.5)
+        obj = fake.objects[("serving", NAME)]
+    assert report["action"] == "rolled_back"
+    assert "not Ready before the timeout" in report["why"] and "Revision" in report["why"]
+    assert registry.alias(NAME, "champion").version == 1
+    # The previous spec is back, pinned to the previous revision.
+    pred = obj["spec"]["predictor"]
+    assert pred["canaryTrafficPercent"] == 0
+    assert {"name": "STORAGE_URI", "value": "gs://b/models/1"} in pred["containers"][0]["env"]
+    assert obj["metadata"]["annotations"]["kubepipe.dev/model-version"] == "1"
+    assert obj["metadata"]["annotations"]["kubepipe.dev/rolled-back-version"] == "2"
+    assert report["champion"]["moved"] is False
+
+
+def test_ready_but_failing_smoke_rolls_back(registry):
+    with FakeKube(script={"2": {"smoke": "fail"}}) as fake:
+        _roll(fake, registry, "1")
+        report = _roll(fake, registry, "2")
+    assert report["action"] == "rolled_back" and "answered 500" in report["why"]
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_injected_smoke_function_decides(registry):
+    seen = []
+
+    def smoke(target):
+        seen.append(target)
+        raise SmokeFailed("smoke: accuracy on golden inputs 0.2 < 0.8")
+
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        report = _roll(fake, registry, "2", smoke=smoke)
+    assert report["action"] == "rolled_back" and "golden inputs" in report["why"]
+    assert seen[0].url.endswith(f"/ingress/serving/{NAME}/latest") and seen[0].model == NAME
+
+
+def test_first_deployment_that_never_becomes_ready_is_deleted(registry):
+    with FakeKube(script={"2": {"ready_after": None}}) as fake:
+        report = _roll(fake, registry, "2", timeout_s=0.3)
+        assert ("serving", NAME) not in fake.objects
+    assert report["action"] == "rolled_back" and "deleted" in report["why"]
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_raw_mode_rolling_update_with_readiness_gate(registry):
+    with FakeKube(script={"3": {"ready_after": None}}) as fake:
+        assert _roll(fake, registry, "1", mode="raw")["action"] == "promoted"
+        good = _roll(fake, registry, "2", mode="raw")
+        assert good["action"] == "promoted" and good["canary_percent"] is None
+        assert registry.alias(NAME, "champion").version == 2
+        bad = rollout(_manifest("3", mode="raw"), registry_uri=registry.uri, model_name=NAME, version=3,
+                      timeout_s=0.3, poll_s=0.01, api_client=_client(fake.url))
+        obj = fake.objects[("serving", NAME)]
+    assert bad["action"] == "rolled_back" and bad["mode"] == "raw"
+    assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
+    assert obj["metadata"]["annotations"]["kubepipe.dev/model-version"] == "2"
+    assert registry.alias(NAME, "champion").version == 2
+
+
+def test_cluster_without_kserve_gives_a_readable_error():
+    with FakeKube() as fake:
+        # A path prefix the fake does not serve stands in for a cluster without the KServe CRD.
+        with pytest.raises(RolloutError, match="is KServe installed"):
+            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url + "/nokserve"))
