@@ -1,3 +1,9 @@
 """kubepipe: declarative pipeline-as-code SDK on Kubeflow Pipelines."""
 
 __version__ = "0.1.0"
+
+from kubepipe.api import compile, load, load_target, run, validate  # noqa: E402
+from kubepipe.errors import Issue, KubepipeError, UserError, ValidationError  # noqa: E402
+
+__all__ = ["__version__", "load", "load_target", "validate", "compile", "run", "Issue", "KubepipeError",
+           "UserError", "ValidationError"]

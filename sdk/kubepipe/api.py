@@ -1,0 +1,75 @@
+"""The Python API; the CLI is a thin layer over it.
+
+    import kubepipe
+    plan = kubepipe.validate("pipelines/merchant-categorizer.yaml", target="vertex")
+    compiled = kubepipe.compile("pipelines/merchant-categorizer.yaml", target="kubeflow")
+    result = kubepipe.run("pipelines/merchant-categorizer.yaml", params={"epochs": 3})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+__all__ = ["load", "load_target", "validate", "compile", "run"]
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None):
+    """Parse and check the YAML against the schema (no components resolved)."""
+    from kubepipe.spec import load_pipeline
+
+    return load_pipeline(path, environ)
+
+
+def load_target(target: str = "local", *, profile: str | Path | None = None,
+                sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None):
+    from kubepipe.spec.profiles import load_profile, parse_set
+
+    if isinstance(sets, list):
+        sets = parse_set(sets)
+    return load_profile(target, profile_file=profile, sets=sets, start=start)
+
+
+def validate(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
+             sets: Mapping[str, Any] | list[str] | None = None):
+    """Everything wrong with a pipeline for a target, raised at once as ValidationError; else the Plan."""
+    from kubepipe.errors import ValidationError
+    from kubepipe.plan import build_plan
+
+    issues = []
+    prof = loaded = None
+    try:
+        prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent)
+    except ValidationError as exc:
+        issues += exc.issues
+    try:
+        loaded = load(path)
+    except ValidationError as exc:
+        issues += exc.issues
+    if issues:
+        raise ValidationError(issues)
+    return build_plan(loaded, prof)
+
+
+def compile(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
+            sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None):
+    """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
+    from kubepipe.compiler import compile_plan
+
+    plan = validate(path, target, profile=profile, sets=sets)
+    prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent)
+    compiled = compile_plan(plan, prof)
+    if out:
+        compiled.write(out)
+    return compiled
+
+
+def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
+        sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
+        run_id: str | None = None, runs_dir: str | Path | None = None):
+    """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step)."""
+    from kubepipe.backends.local import run_compiled
+
+    compiled = compile(path, "local", profile=profile, sets=sets)
+    return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
+                        runs_dir=runs_dir)

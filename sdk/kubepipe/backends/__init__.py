@@ -1,0 +1,1 @@
+"""Backends: local (kfp.local), kubeflow (kfp.Client), vertex (aiplatform)."""

@@ -1,0 +1,218 @@
+"""Local backend: run the compiled IR through kfp.local's SubprocessRunner (no cluster).
+
+Tasks run one at a time in this Python environment (use_venv=False), so the
+components' code is the installed kubepipe. Progress is read from kfp.local's
+log lines; every line also goes to `<run dir>/run.log`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from kubepipe.backends.run_record import RUNS_DIR, RunResult, StepRecord, new_run_id
+from kubepipe.compiler import Compiled
+from kubepipe.compiler.pipeline_fn import task_name
+from kubepipe.errors import UserError
+
+__all__ = ["run_compiled", "StepEvent"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_START = re.compile(r"Executing task '([^']+)'")
+_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (.+)$")
+
+
+class StepEvent:
+    def __init__(self, kind: str, step: StepRecord, run: RunResult):
+        self.kind, self.step, self.run = kind, step, run  # kind: started | finished
+
+
+class _Watcher(io.TextIOBase):
+    """Tees kfp.local output to the log and turns its task lines into step events."""
+
+    def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
+                 on_event: Callable[[StepEvent], None] | None):
+        self.run, self.log, self.names, self.on_event = run, log, names, on_event
+        self.buffer_ = ""
+        self.current: StepRecord | None = None
+        self.tail: dict[str, list[str]] = {}
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self.buffer_ += text
+        while "\n" in self.buffer_:
+            line, self.buffer_ = self.buffer_.split("\n", 1)
+            self._line(_ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def _line(self, line: str) -> None:
+        m = _START.search(line)
+        if m:
+            rec = self._record(m.group(1))
+            if rec.state == "PENDING":
+                rec.state, rec.started_at = "RUNNING", time.time()
+                self._emit("started", rec)
+            self.current = rec
+            return
+        m = _END.search(line)
+        if m:
+            rec = self._record(m.group(1))
+            ok = m.group(2).upper() == "SUCCESS"
+            rec.finished_at = time.time()
+            if not ok:
+                rec.state = "FAILED"
+                rec.error = self._error(m.group(1)) or rec.error
+            elif rec.state != "FAILED":
+                rec.state = "SUCCEEDED"
+            self._emit("finished", rec)
+            return
+        if self.current is not None and line.strip():
+            buf = self.tail.setdefault(self.current.name, [])
+            buf.append(line.strip())
+            del buf[:-50]
+
+    def _record(self, task: str) -> StepRecord:
+        name = self.names.get(task, task)
+        for rec in self.run.steps:
+            if rec.name == name:
+                return rec
+        rec = StepRecord(name)
+        self.run.steps.append(rec)
+        return rec
+
+    def _error(self, task: str) -> str | None:
+        for line in reversed(self.tail.get(self.names.get(task, task), [])):
+            m = _ERROR.match(line)
+            if m:
+                return f"{m.group(1)}: {m.group(2)}"
+        return None
+
+    def _emit(self, kind: str, rec: StepRecord) -> None:
+        if self.on_event:
+            self.on_event(StepEvent(kind, rec, self.run))
+
+
+def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]:
+    declared = compiled.plan.params
+    out = {}
+    for k, v in params.items():
+        if k not in declared:
+            from kubepipe.util import did_you_mean
+
+            raise UserError(f"--param {k}: the pipeline has no param `{k}`"
+                            + (f"; {did_you_mean(k, declared)}" if did_you_mean(k, declared) else ""))
+        out[k] = _coerce(k, v, declared[k].type)
+    missing = [k for k, p in declared.items() if p.default is None and k not in out]
+    if missing:
+        raise UserError(f"missing value for param {', '.join(missing)}: pass --param {missing[0]}=...")
+    return out
+
+
+def _coerce(name: str, value: Any, typ: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if typ == "int":
+            return int(value)
+        if typ == "float":
+            return float(value)
+        if typ == "bool":
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(value)
+        if typ in ("list", "dict"):
+            parsed = json.loads(value)
+            if not isinstance(parsed, list if typ == "list" else dict):
+                raise ValueError(value)
+            return parsed
+    except ValueError:
+        raise UserError(f"--param {name}={value}: expected {typ}") from None
+    return value
+
+
+def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
+                 on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
+                 runs_dir: str | Path | None = None) -> RunResult:
+    if compiled.target != "local":
+        raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
+    from kfp import components, local
+
+    values = _coerce_params(compiled, dict(params or {}))
+    run_id = run_id or new_run_id(compiled.pipeline_name)
+    run_dir = Path(runs_dir or RUNS_DIR) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "pipeline.yaml").write_text(compiled.ir_yaml, encoding="utf-8")
+    plan = compiled.plan
+    names = {task_name(s.name): s.name for s in plan.steps}
+    if plan.exit_step:
+        names[task_name(plan.exit_step.name)] = plan.exit_step.name
+    run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
+                    params=values, source=plan.source_path, log=str(run_dir / "run.log"),
+                    notes=list(compiled.notes), steps=[StepRecord(n) for n in names.values()])
+    run.save()
+    pipeline = components.load_component_from_text(compiled.body)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
+               raise_on_error=False)
+    with open(run.log, "w", encoding="utf-8") as log:
+        watcher = _Watcher(run, log, names, on_event)
+        try:
+            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher):
+                pipeline(**values)
+        except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
+            run.error = f"{type(exc).__name__}: {exc}"
+        watcher.flush()
+    _finish(run, run_dir)
+    return run
+
+
+def _finish(run: RunResult, run_dir: Path) -> None:
+    run.finished_at = time.time()
+    _collect_outputs(run, run_dir / "artifacts")
+    for rec in run.steps:
+        if rec.state in ("PENDING",):
+            rec.state = "SKIPPED"
+        elif rec.state == "RUNNING":
+            rec.state, rec.finished_at = "FAILED", run.finished_at
+    failed = run.failed_step
+    if failed or run.error:
+        run.state = "FAILED"
+        if failed and not run.error:
+            run.error = f"step `{failed.name}` failed" + (f": {failed.error}" if failed.error else "")
+    else:
+        run.state = "SUCCEEDED"
+    run.save()
+
+
+def _collect_outputs(run: RunResult, root: Path) -> None:
+    """Parameter outputs and artifact paths from kfp.local's executor_output.json files."""
+    by_task = {}
+    for out_file in sorted(root.glob("*/*/executor_output.json")):
+        by_task[out_file.parent.name] = out_file
+    for rec in run.steps:
+        f = by_task.get(task_name(rec.name))
+        if not f:
+            continue
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        rec.outputs.update(data.get("parameterValues", {}))
+        for name, arts in (data.get("artifacts") or {}).items():
+            uris = [a.get("uri") for a in arts.get("artifacts", [])]
+            if uris:
+                rec.outputs[name] = uris[0]
+        for d in sorted(f.parent.iterdir()):
+            if d.name not in rec.outputs and d.name != "executor_output.json":
+                rec.outputs[d.name] = str(d)

@@ -1,0 +1,131 @@
+"""Plan + profile -> a @dsl.pipeline function built in code (no Python source needed)."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from contextlib import ExitStack
+from typing import Any
+
+from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, OutputRef, ParamRef,
+                                 Plan, PlanStep)
+from kubepipe.spec.models import PARAM_TYPES
+from kubepipe.spec.profiles import Profile
+
+__all__ = ["build_pipeline", "task_name"]
+
+
+def task_name(step: str) -> str:
+    """The KFP task name of a step (KFP lowercases and dashes names)."""
+    return step.replace("_", "-").lower()
+
+
+def _component_for(step: PlanStep, profile: Profile) -> Any:
+    # A copy named after the step: task names then equal step names, and built-ins
+    # get the profile's runtime image.
+    comp = copy.copy(step.info.component)
+    spec = copy.deepcopy(comp.component_spec)
+    spec.name = task_name(step.name)
+    if step.info.origin == "builtin" and spec.implementation.container is not None:
+        spec.implementation.container.image = profile.runtime_image
+    comp.component_spec = spec
+    comp.name = spec.name
+    return comp
+
+
+def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
+    from kfp import dsl
+
+    from kubepipe.compiler.lowering import lower_task
+
+    names = list(plan.params)
+    components = {s.name: _component_for(s, profile) for s in plan.steps}
+    exit_comp = _component_for(plan.exit_step, profile) if plan.exit_step else None
+
+    def body(*args: Any, **kwargs: Any) -> None:
+        values = dict(zip(names, args))
+        values.update(kwargs)
+        tasks: dict[str, Any] = {}
+
+        def value(b: Binding, item: Any = None) -> Any:
+            if isinstance(b, Literal):
+                return b.value
+            if isinstance(b, ParamRef):
+                return values[b.name]
+            if isinstance(b, ContextRef):
+                return b.value
+            if isinstance(b, ItemRef):
+                return item[b.field] if b.field else item
+            if isinstance(b, OutputRef):
+                return tasks[b.step].outputs[b.output]
+            raise TypeError(b)
+
+        def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
+            task = comp(**{k: value(b, item) for k, b in step.args.items()})
+            for d in step.deps:
+                if d in tasks:
+                    task.after(tasks[d])
+            lower_task(task, step, profile.target, notes)
+            return task
+
+        def emit(step: PlanStep) -> None:
+            if step.foreach is not None:
+                with dsl.ParallelFor(value(step.foreach), parallelism=step.parallelism or 0) as item:
+                    tasks[step.name] = make(step, components[step.name], item)
+            else:
+                tasks[step.name] = make(step, components[step.name])
+
+        def emit_all() -> None:
+            prev_key = None
+            for group in _groups(plan.steps):
+                cond = group[0].condition
+                with ExitStack() as stack:
+                    if cond is not None:
+                        if prev_key is not None and cond.key == prev_key:
+                            stack.enter_context(dsl.Else())
+                        else:
+                            stack.enter_context(dsl.If(_condition(cond, value), name=cond.text[:60]))
+                    for step in group:
+                        emit(step)
+                prev_key = cond.negation_key() if cond is not None and \
+                    (prev_key is None or cond.key != prev_key) else None
+
+        if plan.exit_step is not None:
+            exit_task = make(plan.exit_step, exit_comp)
+            with dsl.ExitHandler(exit_task, name="pipeline"):
+                emit_all()
+        else:
+            emit_all()
+
+    params = []
+    for n in names:
+        p = plan.params[n]
+        default = inspect.Parameter.empty if p.default is None else p.default
+        params.append(inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        annotation=PARAM_TYPES[p.type], default=default))
+    body.__signature__ = inspect.Signature(params)  # kfp reads params from the signature
+    body.__name__ = plan.name.replace("-", "_")
+    body.__annotations__ = {n: PARAM_TYPES[plan.params[n].type] for n in names}
+    return dsl.pipeline(name=plan.name, description=plan.description or None)(body)
+
+
+def _groups(steps: list[PlanStep]) -> list[list[PlanStep]]:
+    groups: list[list[PlanStep]] = []
+    for s in steps:
+        key = s.condition.key if s.condition else None
+        if groups and (groups[-1][0].condition.key if groups[-1][0].condition else None) == key and key:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    return groups
+
+
+def _condition(cond: Condition, value: Any) -> Any:
+    left, right = value(cond.left), value(cond.right)
+    if isinstance(cond.left, Literal):  # channel on the left so its operator builds the condition
+        left, right = right, left
+        op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(cond.op, cond.op)
+    else:
+        op = cond.op
+    return {"==": lambda: left == right, "!=": lambda: left != right, "<": lambda: left < right,
+            "<=": lambda: left <= right, ">": lambda: left > right, ">=": lambda: left >= right}[op]()

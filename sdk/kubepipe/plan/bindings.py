@@ -1,0 +1,95 @@
+"""Parse YAML values into bindings (literals or ${...} references) and `when:` conditions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef
+from kubepipe.spec.interpolation import REF_RE, Ref, find_refs, parse_ref
+
+__all__ = ["parse_value", "parse_condition", "BindingError"]
+
+_COND = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
+
+
+class BindingError(ValueError):
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def _to_binding(ref: Ref) -> Binding:
+    if ref.kind == "param":
+        return ParamRef(ref.name)
+    if ref.kind == "output":
+        return OutputRef(ref.name, ref.output)
+    if ref.kind == "item":
+        return ItemRef(ref.field)
+    raise BindingError(f"`{ref.text}` was not resolved")
+
+
+def parse_value(value: Any) -> Binding:
+    """A whole-string reference becomes a binding; anything else is a literal (checked for refs)."""
+    if isinstance(value, str):
+        refs = find_refs(value)
+        if refs:
+            m, ref = refs[0]
+            if isinstance(ref, str):
+                raise BindingError(ref)
+            if len(refs) == 1 and m.group(0) == value.strip():
+                return _to_binding(ref)
+            raise BindingError(f"`{value}` embeds a run-time value inside text",
+                               "pass the reference as the whole value; components receive it typed")
+        return Literal(value)
+    _no_nested_refs(value)
+    return Literal(value)
+
+
+def _no_nested_refs(value: Any) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            _no_nested_refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            _no_nested_refs(v)
+    elif isinstance(value, str) and REF_RE.search(value):
+        raise BindingError(f"`{value}`: run-time values cannot sit inside a mapping or list",
+                           "make it a parameter of its own, or write a literal")
+
+
+def _operand(text: str) -> Binding:
+    text = text.strip()
+    if text.startswith("${"):
+        b = parse_value(text)
+        if isinstance(b, Literal):
+            raise BindingError(f"`{text}` is not a reference")
+        return b
+    low = text.lower()
+    if low in ("true", "false"):
+        return Literal(low == "true")
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return Literal(text[1:-1])
+    try:
+        return Literal(int(text))
+    except ValueError:
+        pass
+    try:
+        return Literal(float(text))
+    except ValueError:
+        pass
+    raise BindingError(f"`{text}` is neither a reference nor a literal",
+                       "quote strings: ${steps.s.outputs.o} == 'ok'")
+
+
+def parse_condition(text: str) -> Condition:
+    m = _COND.match(text or "")
+    if not m:
+        raise BindingError(f"`{text}` is not a condition",
+                           'write <ref> <op> <value>, e.g. "${steps.evaluate.outputs.passed} == true"')
+    left, op, right = _operand(m.group(1)), m.group(2), _operand(m.group(3))
+    if isinstance(left, Literal) and isinstance(right, Literal):
+        raise BindingError(f"`{text}` compares two constants", "reference a param or a step output")
+    if isinstance(left, ItemRef) or isinstance(right, ItemRef):
+        raise BindingError("`${item}` cannot be used in `when:`")
+    return Condition(left, op, right, text.strip())

@@ -1,0 +1,361 @@
+"""Spec + profile -> Plan: resolve components, type-check the wiring, order the DAG.
+
+Every problem is collected and raised at once, each located in the YAML.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, literal_fits, resolve_component
+from kubepipe.errors import Issue, ValidationError
+from kubepipe.plan.bindings import BindingError, parse_condition, parse_value
+from kubepipe.plan.gpus import GPU_TYPES, known_gpu_types, vertex_accelerator, gke_accelerator
+from kubepipe.plan.model import (Binding, Condition, ContextRef, GpuRequest, ItemRef, Literal, OutputRef,
+                                 ParamRef, Plan, PlanStep)
+from kubepipe.plan.order import find_cycle, topo_order
+from kubepipe.spec.loader import LoadedPipeline
+from kubepipe.spec.models import PARAM_TYPES, RetryPolicy, SecretRef, Step, parse_duration
+from kubepipe.spec.profiles import Profile
+from kubepipe.util import did_you_mean
+
+__all__ = ["build_plan", "context_value"]
+
+RUN_ID = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER, spelled out to keep kfp out
+RUN_NAME = "{{$.pipeline_job_name}}"
+
+
+def context_value(name: str, step: str, plan_name: str, profile: Profile) -> Any:
+    values = {
+        "ctx_target": profile.target, "ctx_registry_uri": profile.registry_uri,
+        "ctx_pipeline_name": plan_name, "ctx_run_id": RUN_ID, "ctx_run_name": RUN_NAME,
+        "ctx_step": step, "ctx_state_dir": profile.effective_state_dir,
+        "ctx_profile": profile.public_dict(),
+    }
+    return values.get(name)
+
+
+class _Builder:
+    def __init__(self, loaded: LoadedPipeline, profile: Profile):
+        self.loaded, self.spec, self.profile = loaded, loaded.spec, profile
+        self.loc = loaded.locator
+        self.issues: list[Issue] = []
+        self.notes: list[str] = []
+        self.base_dir = Path(loaded.path).parent if loaded.path != "<input>" else Path(".")
+        self.infos: dict[str, ComponentInfo] = {}
+
+    def err(self, path: tuple, message: str, value: Any = None, hint: str | None = None) -> None:
+        self.issues.append(self.loc.issue(path, message, value=value, hint=hint))
+
+    # -- components -------------------------------------------------------------------------
+    def resolve(self, name: str, step: Step, path: tuple) -> ComponentInfo | None:
+        try:
+            return resolve_component(step.component, self.base_dir, local=self.profile.target == "local")
+        except CatalogError as exc:
+            self.err(path + ("component",), exc.message, value=step.component, hint=exc.hint)
+            return None
+
+    # -- bindings ---------------------------------------------------------------------------
+    def bindings(self, name: str, step: Step, info: ComponentInfo, path: tuple, deps: set[str],
+                 exit_step: bool = False) -> dict[str, Binding]:
+        args: dict[str, Binding] = {}
+        ports = info.user_inputs
+        for section, values in (("inputs", step.inputs), ("with", step.with_)):
+            for key, raw in values.items():
+                p = path + (section, key)
+                if key.startswith("ctx_"):
+                    self.err(p, f"`{key}` is set by kubepipe from the target profile", hint="remove it")
+                    continue
+                if key not in ports:
+                    hint = did_you_mean(key, ports) or (
+                        f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}")
+                    self.err(p, f"`{info.ref}` has no input `{key}`", hint=hint)
+                    continue
+                if key in args:
+                    self.err(p, f"`{key}` is set in both `inputs` and `with`", hint="keep one")
+                    continue
+                try:
+                    b = parse_value(raw)
+                except BindingError as exc:
+                    self.err(p, str(exc), hint=exc.hint)
+                    continue
+                if self.check_binding(b, ports[key], p, step, deps, exit_step):
+                    args[key] = b
+        for key, port in ports.items():
+            if key not in args and port.required:
+                where = "inputs" if port.kind == "artifact" else "with"
+                self.err(path, f"missing input `{key}` ({port.type}) of `{info.ref}`",
+                         hint=f"set it under `{where}:`")
+        for key in info.inputs:
+            if key.startswith("ctx_"):
+                args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
+        return args
+
+    def check_binding(self, b: Binding, port: Port, p: tuple, step: Step, deps: set[str],
+                      exit_step: bool) -> bool:
+        if isinstance(b, Literal):
+            if port.kind == "artifact":
+                self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",
+                         value=b.value, hint="wire it: ${steps.<step>.outputs.<output>}")
+                return False
+            if not literal_fits(b.value, port):
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value)
+                return False
+            return True
+        if isinstance(b, ParamRef):
+            param = self.spec.params.get(b.name)
+            if param is None:
+                self.err(p, f"unknown param `{b.name}`", hint=did_you_mean(b.name, self.spec.params)
+                         or "declare it under `params:`")
+                return False
+            produced = Port(b.name, "parameter", param.type)
+            if not compatible(produced, port):
+                self.err(p, f"param `{b.name}` is {param.type} but `{p[-1]}` expects {port.type}")
+                return False
+            return True
+        if isinstance(b, ItemRef):
+            if step.foreach is None:
+                self.err(p, "`${item}` is only defined in a step with `foreach:`")
+                return False
+            return True
+        if isinstance(b, OutputRef):
+            if exit_step:
+                self.err(p, "the `on_exit` step cannot read step outputs",
+                         hint="it runs even when those steps failed; pass params instead")
+                return False
+            produced = self.output_port(b, p)
+            if produced is None:
+                return False
+            deps.add(b.step)
+            if not compatible(produced, port):
+                self.err(p, f"type mismatch: `{b.step}.{b.output}` is {produced.type} but `{p[-1]}` "
+                            f"expects {port.type}")
+                return False
+        return True
+
+    def output_port(self, b: OutputRef, p: tuple) -> Port | None:
+        if b.step not in self.spec.steps:
+            self.err(p, f"unknown step `{b.step}`", hint=did_you_mean(b.step, self.spec.steps))
+            return None
+        info = self.infos.get(b.step)
+        if info is None:
+            return None  # that step's own error is reported
+        if b.output not in info.outputs:
+            hint = did_you_mean(b.output, info.outputs) or (
+                f"`{b.step}` outputs: {', '.join(info.outputs) or 'nothing'}")
+            self.err(p, f"step `{b.step}` has no output `{b.output}`", hint=hint)
+            return None
+        return info.outputs[b.output]
+
+    # -- per-step settings ------------------------------------------------------------------
+    def settings(self, name: str, step: Step, path: tuple) -> dict[str, Any]:
+        d = self.spec.defaults
+        pick = lambda attr: getattr(step, attr) if getattr(step, attr) is not None else getattr(d, attr)  # noqa: E731
+        retries = pick("retries")
+        if isinstance(retries, int):
+            retries = RetryPolicy(count=retries) if retries else None
+        timeout = pick("timeout")
+        res = step.resources or d.resources
+        env = {**d.env, **step.env}
+        out: dict[str, Any] = {
+            "retries": retries, "cache": pick("cache"),
+            "timeout_s": parse_duration(timeout) if timeout is not None else None,
+            "cpu": None if res is None or res.cpu is None else str(res.cpu),
+            "memory": res.memory if res else None,
+            "env": {k: str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in env.items() if not isinstance(v, SecretRef)},
+            "secrets": {k: v for k, v in env.items() if isinstance(v, SecretRef)},
+            "node_selector": {**d.node_selector, **step.node_selector},
+            "tolerations": list(step.tolerations or d.tolerations),
+            "gpu": None,
+        }
+        if res and res.gpu:
+            out["gpu"] = self.gpu(res.gpu.count, res.gpu.type, path + ("resources", "gpu", "type"))
+        if out["secrets"] and self.profile.target == "vertex":
+            self.err(path + ("env",), "secret references cannot be mounted on Vertex AI",
+                     hint="read the secret from Secret Manager inside the component")
+        return out
+
+    def gpu(self, count: int, gpu_type: str, path: tuple) -> GpuRequest | None:
+        extra = self.profile.gpu_types
+        if gpu_type not in GPU_TYPES and gpu_type not in extra:
+            self.err(path, f"unknown GPU type `{gpu_type}`", value=gpu_type,
+                     hint=(did_you_mean(gpu_type, known_gpu_types(extra)) or "") +
+                     f" known: {', '.join(known_gpu_types(extra))}")
+            return None
+        if self.profile.target == "vertex":
+            return GpuRequest(count, gpu_type, vertex_accelerator(gpu_type, extra))
+        return GpuRequest(count, gpu_type, "nvidia.com/gpu",
+                          {"cloud.google.com/gke-accelerator": extra.get(gpu_type) or gke_accelerator(gpu_type)})
+
+    def condition(self, step: Step, path: tuple, deps: set[str]) -> Condition | None:
+        if step.when is None:
+            return None
+        try:
+            cond = parse_condition(step.when)
+        except BindingError as exc:
+            self.err(path + ("when",), str(exc), hint=exc.hint)
+            return None
+        for side in (cond.left, cond.right):
+            if isinstance(side, OutputRef):
+                port = self.output_port(side, path + ("when",))
+                if port is None:
+                    return None
+                if port.kind != "parameter":
+                    self.err(path + ("when",), f"`{side.step}.{side.output}` is an artifact; "
+                                               "conditions compare parameters")
+                    return None
+                deps.add(side.step)
+            elif isinstance(side, ParamRef) and side.name not in self.spec.params:
+                self.err(path + ("when",), f"unknown param `{side.name}`",
+                         hint=did_you_mean(side.name, self.spec.params))
+                return None
+        return cond
+
+    def foreach(self, step: Step, path: tuple, deps: set[str]) -> Any:
+        if step.foreach is None:
+            return None
+        if isinstance(step.foreach, list):
+            if not step.foreach:
+                self.err(path + ("foreach",), "`foreach` list is empty")
+            return Literal(step.foreach)
+        try:
+            b = parse_value(step.foreach)
+        except BindingError as exc:
+            self.err(path + ("foreach",), str(exc), hint=exc.hint)
+            return None
+        if isinstance(b, ParamRef):
+            param = self.spec.params.get(b.name)
+            if param is None or param.type != "list":
+                self.err(path + ("foreach",), f"`foreach` needs a list param; `{b.name}` is "
+                                              f"{'unknown' if param is None else param.type}")
+                return None
+        elif isinstance(b, OutputRef):
+            port = self.output_port(b, path + ("foreach",))
+            if port is None:
+                return None
+            deps.add(b.step)
+        else:
+            self.err(path + ("foreach",), "`foreach` takes a list, ${params.x} or a step output",
+                     value=step.foreach)
+            return None
+        return b
+
+    # -- whole pipeline ---------------------------------------------------------------------
+    def build(self) -> Plan:
+        spec = self.spec
+        for name, step in spec.steps.items():
+            info = self.resolve(name, step, ("steps", name))
+            if info:
+                self.infos[name] = info
+                self.notes += info.notes
+        plan_steps: dict[str, PlanStep] = {}
+        for name, step in spec.steps.items():
+            path = ("steps", name)
+            deps: set[str] = set()
+            info = self.infos.get(name)
+            cond = self.condition(step, path, deps)
+            each = self.foreach(step, path, deps)
+            args = self.bindings(name, step, info, path, deps) if info else {}
+            for i, a in enumerate(step.after):
+                if a not in spec.steps:
+                    self.err(path + ("after", i), f"unknown step `{a}`", hint=did_you_mean(a, spec.steps))
+                elif a == name:
+                    self.err(path + ("after", i), "a step cannot run after itself")
+                else:
+                    deps.add(a)
+            settings = self.settings(name, step, path)
+            if info:
+                self.run_check(info, step, path)
+                plan_steps[name] = PlanStep(name=name, info=info, args=args, deps=sorted(deps),
+                                            condition=cond, foreach=each, parallelism=step.parallelism,
+                                            display_name=step.display_name, **settings)
+        exit_step = self.exit_step()
+        order = self.order(plan_steps)
+        self.check_schedule()
+        self.local_notes(plan_steps)
+        if self.issues:
+            raise ValidationError(self.issues)
+        return Plan(name=spec.metadata.name, description=spec.metadata.description, params=dict(spec.params),
+                    steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=spec.schedule,
+                    source_path=self.loaded.path, source_hash=self.loaded.source_hash,
+                    target=self.profile.target, notes=self.notes)
+
+    def run_check(self, info: ComponentInfo, step: Step, path: tuple) -> None:
+        if not info.check:
+            return
+        try:
+            found = info.check(dict(step.with_))
+        except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
+            self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
+            return
+        for ci in found or []:
+            self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
+
+    def exit_step(self) -> PlanStep | None:
+        step = self.spec.on_exit
+        if step is None:
+            return None
+        path = ("on_exit",)
+        if step.when or step.foreach or step.after:
+            self.err(path, "`on_exit` runs unconditionally, once; remove when/foreach/after")
+        info = self.resolve("on_exit", step, path)
+        if not info:
+            return None
+        args = self.bindings("on_exit", step, info, path, set(), exit_step=True)
+        self.run_check(info, step, path)
+        return PlanStep(name="on-exit", info=info, args=args, deps=[], **self.settings("on_exit", step, path))
+
+    def order(self, steps: dict[str, PlanStep]) -> list[str]:
+        deps = {n: s.deps for n, s in steps.items()}
+        cycle = find_cycle(deps)
+        if cycle:
+            self.err(("steps", cycle[0]), "dependency cycle: " + " -> ".join(cycle),
+                     hint="remove one of these dependencies")
+            return list(steps)
+        for n, s in steps.items():
+            for d in s.deps:
+                dep = steps.get(d)
+                if dep and dep.condition and (s.condition is None or s.condition.key != dep.condition.key):
+                    self.err(("steps", n), f"`{n}` depends on `{d}`, which runs only when "
+                                           f"`{dep.condition.text}`",
+                             hint=f"give `{n}` the same `when:`")
+                if dep and dep.foreach is not None:
+                    self.err(("steps", n), f"`{n}` depends on `{d}`, a `foreach` step",
+                             hint="fan-in of foreach outputs is not supported yet")
+        group = {n: (s.condition.key if s.condition else None) for n, s in steps.items()}
+        return topo_order(list(steps), deps, group)
+
+    def check_schedule(self) -> None:
+        sched = self.spec.schedule
+        if sched is None:
+            return
+        from croniter import croniter
+
+        fields = sched.cron.split()
+        if len(fields) != 5 or not croniter.is_valid(sched.cron):
+            self.err(("schedule", "cron"), "not a valid 5-field cron expression", value=sched.cron,
+                     hint="minute hour day-of-month month day-of-week, e.g. `0 3 * * 1`")
+        try:
+            zoneinfo.ZoneInfo(sched.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.err(("schedule", "timezone"), f"unknown time zone `{sched.timezone}`",
+                     hint="an IANA name such as Europe/Stockholm or UTC")
+        for k in sched.params:
+            if k not in self.spec.params:
+                self.err(("schedule", "params", k), f"unknown param `{k}`",
+                         hint=did_you_mean(k, self.spec.params))
+
+    def local_notes(self, steps: dict[str, PlanStep]) -> None:
+        if self.profile.target != "local":
+            return
+        ignored = [n for n, s in steps.items() if s.cpu or s.memory or s.gpu or s.node_selector or s.tolerations]
+        if ignored:
+            self.notes.append("local target: resources, node selectors and tolerations are ignored "
+                              f"(steps: {', '.join(ignored)})")
+
+
+def build_plan(loaded: LoadedPipeline, profile: Profile) -> Plan:
+    return _Builder(loaded, profile).build()

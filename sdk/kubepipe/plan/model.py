@@ -1,0 +1,105 @@
+"""The resolved plan: steps in order, typed bindings, conditions and per-target settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from kubepipe.catalog import ComponentInfo
+from kubepipe.spec.models import Param, RetryPolicy, Schedule, SecretRef, Toleration
+
+__all__ = ["Literal", "ParamRef", "OutputRef", "ItemRef", "ContextRef", "Binding", "Condition",
+           "GpuRequest", "PlanStep", "Plan"]
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    step: str
+    output: str
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    field: str = ""
+
+
+@dataclass(frozen=True)
+class ContextRef:
+    name: str  # ctx_* parameter name
+    value: Any = None  # a constant, or a KFP placeholder string
+
+
+Binding = Union[Literal, ParamRef, OutputRef, ItemRef, ContextRef]
+NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    left: Binding
+    op: str
+    right: Binding
+    text: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.left, self.op, self.right)
+
+    def negation_key(self) -> tuple:
+        return (self.left, NEGATE[self.op], self.right)
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    count: int
+    type: str  # normalised, e.g. nvidia-l4
+    accelerator: str  # what the target calls it: NVIDIA_L4 (vertex) or nvidia.com/gpu (k8s)
+    node_selector: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlanStep:
+    name: str
+    info: ComponentInfo
+    args: dict[str, Binding]
+    deps: list[str]
+    condition: Condition | None = None
+    foreach: Any = None  # list literal, ParamRef or OutputRef
+    parallelism: int | None = None
+    retries: RetryPolicy | None = None
+    cache: bool | None = None
+    timeout_s: float | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: GpuRequest | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, SecretRef] = field(default_factory=dict)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[Toleration] = field(default_factory=list)
+    display_name: str | None = None
+
+
+@dataclass
+class Plan:
+    name: str
+    description: str
+    params: dict[str, Param]
+    steps: list[PlanStep]  # topological order, same-condition steps adjacent
+    exit_step: PlanStep | None
+    schedule: Schedule | None
+    source_path: str
+    source_hash: str
+    target: str
+    notes: list[str] = field(default_factory=list)
+
+    def step(self, name: str) -> PlanStep:
+        return next(s for s in self.steps if s.name == name)
