@@ -1,0 +1,187 @@
+"""Submit a compiled pipeline to Kubeflow Pipelines (REST v2beta1 through the real kfp.Client).
+
+Upload is idempotent: the pipeline is looked up by name and its version by name, and the
+version name is the content hash, so re-submitting the same spec uploads nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from kubepipe.backends.package import PipelinePackage
+from kubepipe.clients import kfp_client, kfp_namespace, quiet
+from kubepipe.errors import KubepipeError, UserError
+
+__all__ = [
+    "RunFailed",
+    "SubmitResult",
+    "TaskEvent",
+    "eq_filter",
+    "ensure_pipeline_version",
+    "ensure_experiment",
+    "submit",
+    "wait",
+    "client_for",
+]
+
+_DONE_OK = {"SUCCEEDED", "SKIPPED"}
+_DONE_BAD = {"FAILED", "CANCELED", "CANCELING"}
+DEFAULT_EXPERIMENT = "Default"
+
+
+class RunFailed(KubepipeError):
+    """A remote run ended in FAILED / CANCELED; the message names the task."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    run_id: str
+    pipeline_id: str
+    version_id: str
+    experiment_id: str
+    uploaded: tuple[str, ...]  # what was created: "pipeline", "version"
+    url: str = ""
+    state: str = "PENDING"
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    run_id: str
+    task: str  # "" for the run itself
+    state: str
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def eq_filter(key: str, value: str) -> str:
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
+
+
+def client_for(profile: Mapping[str, Any], client: Any = None):
+    return client if client is not None else kfp_client(profile)
+
+
+def ensure_pipeline_version(client: Any, package: PipelinePackage, *, namespace: str | None = None
+                            ) -> tuple[str, str, tuple[str, ...]]:
+    """(pipeline_id, version_id, created) - uploads only what does not exist yet."""
+    created: list[str] = []
+    with quiet():
+        found = client.list_pipelines(filter=eq_filter("display_name", package.name), namespace=namespace,
+                                      page_size=2)
+        pipelines = found.pipelines or []
+        if len(pipelines) > 1:
+            raise UserError(f"kubeflow: {len(pipelines)} pipelines are named {package.name!r}; delete the extra ones")
+        with package.file() as path:
+            if pipelines:
+                pipeline_id = pipelines[0].pipeline_id
+            else:
+                pipeline_id = client.upload_pipeline(
+                    path, pipeline_name=package.name, namespace=namespace,
+                    description="kubepipe pipeline; versions are named by the content hash of the compiled spec",
+                ).pipeline_id
+                created.append("pipeline")
+            versions = client.list_pipeline_versions(
+                pipeline_id, filter=eq_filter("display_name", package.version_name), page_size=1
+            ).pipeline_versions or []
+            if versions:
+                return pipeline_id, versions[0].pipeline_version_id, tuple(created)
+            version = client.upload_pipeline_version(
+                path, pipeline_version_name=package.version_name, pipeline_id=pipeline_id,
+                description=f"kubepipe {package.name} {package.content_hash}",
+            )
+            created.append("version")
+    return pipeline_id, version.pipeline_version_id, tuple(created)
+
+
+def ensure_experiment(client: Any, name: str | None, *, namespace: str | None = None) -> str:
+    """Experiment id by name; created when missing (kfp's get-or-create)."""
+    with quiet():
+        return client.create_experiment(name or DEFAULT_EXPERIMENT, namespace=namespace).experiment_id
+
+
+def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict | None = None,
+           run_name: str | None = None, client: Any = None) -> SubmitResult:
+    """Upload (if new) and start one run in the profile's experiment."""
+    params = dict(params or {})
+    package.check_params(params)
+    client = client_for(profile, client)
+    ns = kfp_namespace(profile)
+    pipeline_id, version_id, created = ensure_pipeline_version(client, package, namespace=ns)
+    experiment_id = ensure_experiment(client, profile.get("experiment"), namespace=ns)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    with quiet():
+        run = client.run_pipeline(
+            experiment_id=experiment_id,
+            job_name=run_name or f"{package.name}-{package.short_hash}-{stamp}",
+            params=params,
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            pipeline_root=profile.get("pipeline_root") or None,
+            service_account=profile.get("service_account") or None,
+        )
+    host = str(profile.get("ui_host") or profile.get("host") or "").rstrip("/")
+    return SubmitResult(
+        run_id=run.run_id, pipeline_id=pipeline_id, version_id=version_id, experiment_id=experiment_id,
+        uploaded=created, url=f"{host}/#/runs/details/{run.run_id}" if host else "",
+        state=str(run.state or "PENDING"),
+    )
+
+
+def _state(value: Any) -> str:
+    return str(value or "PENDING").replace("RUNTIME_STATE_", "")
+
+
+def _failed_task(run: Any, pipeline_name: str) -> tuple[str, str]:
+    """(task, message) of the first failed leaf task; falls back to the run's error."""
+    details = getattr(run, "run_details", None)
+    tasks = list(getattr(details, "task_details", None) or [])
+    failed = [t for t in tasks if _state(t.state) in _DONE_BAD]
+    # Drop the root DAG and driver pods: the user wants the step that broke.
+    leaves = [t for t in failed if t.display_name not in (pipeline_name, "root", run.display_name)
+              and not str(t.display_name).endswith("-driver")]
+    pick = (leaves or failed or [None])[0]
+    run_msg = getattr(getattr(run, "error", None), "message", "") or ""
+    if pick is None:
+        return "", run_msg
+    msg = getattr(getattr(pick, "error", None), "message", "") or run_msg
+    return str(pick.display_name), msg
+
+
+def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
+         poll_s: float = 5.0, timeout_s: float | None = None, client: Any = None,
+         pipeline_name: str = "") -> str:
+    """Follow a run until it ends; report task state changes; raise RunFailed naming the failed task."""
+    client = client_for(profile, client)
+    seen: dict[str, str] = {}
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        with quiet():
+            run = client.get_run(run_id)
+        state = _state(run.state)
+        tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
+        for t in tasks:
+            key, tstate = str(t.display_name), _state(t.state)
+            if seen.get(key) != tstate:
+                seen[key] = tstate
+                if on_event:
+                    on_event(TaskEvent(run_id, key, tstate))
+        if seen.get("") != state:
+            seen[""] = state
+            if on_event:
+                on_event(TaskEvent(run_id, "", state))
+        if state in _DONE_OK:
+            return state
+        if state in _DONE_BAD:
+            task, msg = _failed_task(run, pipeline_name)
+            where = f"task {task!r}" if task else "the run"
+            raise RunFailed(f"kubeflow run {run_id} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
+        if deadline is not None and time.monotonic() > deadline:
+            raise RunFailed(f"kubeflow run {run_id} still {state.lower()} after {timeout_s:.0f}s; "
+                            f"it keeps running - follow it with `kubepipe runs show {run_id} --target kubeflow`")
+        time.sleep(poll_s)

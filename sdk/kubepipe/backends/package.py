@@ -1,0 +1,97 @@
+"""A compiled pipeline as the remote backends see it: IR text + name + content hash + schedule.
+
+The backends take this small object, not spec/plan internals, so they work on any KFP IR
+(kubepipe's compiler output or a third-party IR file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from kubepipe.errors import UserError
+
+__all__ = ["PipelinePackage"]
+
+
+@dataclass(frozen=True)
+class PipelinePackage:
+    name: str
+    content_hash: str  # "sha256:<hex>"
+    ir_yaml: str
+    schedule: dict | None = None
+    profile: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_compiled(cls, compiled: Any) -> "PipelinePackage":
+        """From `kubepipe.api.compile(...)`'s result (fields ir_yaml, pipeline_name, content_hash, schedule, profile)."""
+        return cls(
+            name=compiled.pipeline_name,
+            content_hash=compiled.content_hash,
+            ir_yaml=compiled.ir_yaml,
+            schedule=getattr(compiled, "schedule", None),
+            profile=dict(getattr(compiled, "profile", None) or {}),
+        )
+
+    @classmethod
+    def from_ir(cls, ir_yaml: str, *, name: str | None = None, schedule: dict | None = None,
+                profile: dict | None = None) -> "PipelinePackage":
+        """From IR text alone: name from pipelineInfo, hash of the text."""
+        docs = list(yaml.safe_load_all(ir_yaml))
+        if not docs or not isinstance(docs[0], dict) or "pipelineInfo" not in docs[0]:
+            raise UserError("compiled pipeline: not a KFP IR (no pipelineInfo); compile it with `kubepipe compile`")
+        return cls(
+            name=name or docs[0]["pipelineInfo"]["name"],
+            content_hash="sha256:" + hashlib.sha256(ir_yaml.encode()).hexdigest(),
+            ir_yaml=ir_yaml,
+            schedule=schedule,
+            profile=dict(profile or {}),
+        )
+
+    @property
+    def hex(self) -> str:
+        return self.content_hash.split(":", 1)[-1]
+
+    @property
+    def short_hash(self) -> str:
+        return self.hex[:12]
+
+    @property
+    def version_name(self) -> str:
+        """KFP pipeline-version name: the content hash, so the same spec maps to one version."""
+        return self.content_hash
+
+    def ir(self) -> dict:
+        return next(iter(yaml.safe_load_all(self.ir_yaml)))
+
+    def root_parameters(self) -> dict[str, dict]:
+        """Pipeline parameters declared by the IR root: name -> {parameterType, defaultValue?}."""
+        root = self.ir().get("root", {})
+        return dict(root.get("inputDefinitions", {}).get("parameters", {}) or {})
+
+    def check_params(self, params: dict) -> None:
+        declared = self.root_parameters()
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            names = ", ".join(sorted(declared)) or "none"
+            raise UserError(
+                f"--param {unknown[0]}: pipeline {self.name!r} has no parameter {unknown[0]!r} (parameters: {names})"
+            )
+
+    @contextlib.contextmanager
+    def file(self) -> Iterator[str]:
+        """The IR written to a temporary `.yaml` file (the kfp client and aiplatform read files)."""
+        fd, path = tempfile.mkstemp(prefix=f"{self.name}-", suffix=".yaml")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.ir_yaml)
+            yield path
+        finally:
+            Path(path).unlink(missing_ok=True)

@@ -1,0 +1,237 @@
+"""Schedules as infrastructure: desired (the YAML's `schedule:`) vs actual (on the backend), as a plan.
+
+A plan is a list of actions - create, update, replace, unchanged, delete, pause, resume - that
+`apply` carries out through a small backend adapter (KFP, Vertex, local). Applying a plan and
+then planning again yields only `unchanged`, so applying twice changes nothing.
+
+Never two active schedules. A replace (KFP recurring runs cannot be updated at all; Vertex
+cannot change the pipeline of a schedule) runs in this order:
+- backends that can create a schedule disabled (KFP, local): create the new one DISABLED ->
+  delete the old -> enable the new. At every instant at most one is enabled; if a step fails,
+  the new one stays disabled and the next apply sees it (as a duplicate or as paused) and
+  finishes the job.
+- backends that cannot (Vertex creates schedules ACTIVE): pause the old -> create the new ->
+  delete the old. If create fails, the old one stays paused and the error says so.
+Duplicates found by name are deleted before anything is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Protocol
+
+from kubepipe.errors import UserError
+
+__all__ = [
+    "COMPARED",
+    "DesiredSchedule",
+    "ActualSchedule",
+    "Action",
+    "ScheduleBackend",
+    "schedule_name",
+    "desired_from_block",
+    "plan_schedule",
+    "apply_plan",
+    "format_plan",
+]
+
+# Fields compared between desired and actual; a backend lists those it can update in place.
+COMPARED = ("cron", "max_concurrency", "catchup", "start_time", "end_time", "max_runs", "template")
+_ALLOWED_KEYS = {"cron", "timezone", "max_concurrency", "catchup", "start_time", "end_time", "max_runs",
+                 "enabled", "params"}
+
+
+def schedule_name(pipeline: str) -> str:
+    return f"kubepipe-{pipeline}"
+
+
+@dataclass(frozen=True)
+class DesiredSchedule:
+    name: str
+    pipeline: str
+    cron: str  # already in the backend's form
+    timezone: str = "UTC"
+    template: str = ""  # fingerprint of what each run executes: content hash + params (+ caching off)
+    max_concurrency: int = 1
+    catchup: bool = False
+    start_time: str | None = None
+    end_time: str | None = None
+    max_runs: int | None = None
+    enabled: bool = True
+    params: dict = field(default_factory=dict)
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ActualSchedule:
+    id: str
+    name: str
+    cron: str
+    template: str = ""
+    max_concurrency: int = 1
+    catchup: bool = False
+    start_time: str | None = None
+    end_time: str | None = None
+    max_runs: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # create | update | replace | unchanged | delete | pause | resume
+    name: str
+    id: str | None = None  # the existing schedule acted on
+    changes: tuple[str, ...] = ()  # "cron: old -> new"
+    desired: DesiredSchedule | None = None
+    fields: tuple[str, ...] = ()  # fields an update sets
+
+
+class ScheduleBackend(Protocol):
+    updatable: frozenset[str]
+    creates_disabled: bool  # can create a schedule paused (KFP, local) or not (Vertex)
+
+    def list(self, name: str) -> list[ActualSchedule]: ...
+    def create(self, desired: DesiredSchedule, *, enabled: bool) -> str: ...
+    def update(self, schedule_id: str, desired: DesiredSchedule, fields: tuple[str, ...]) -> None: ...
+    def delete(self, schedule_id: str) -> None: ...
+    def pause(self, schedule_id: str) -> None: ...
+    def resume(self, schedule_id: str, *, catchup: bool) -> None: ...
+
+
+def template_fingerprint(content_hash: str, params: dict, extra: str = "") -> str:
+    text = json.dumps({"hash": content_hash, "params": params, "extra": extra}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def desired_from_block(pipeline: str, content_hash: str, block: dict, *, translate: Callable[[str, str], str],
+                       params: dict | None = None, where: str = "schedule") -> DesiredSchedule:
+    """From the YAML's schedule block (dict) with safe defaults: concurrency 1, no catch-up."""
+    unknown = sorted(set(block) - _ALLOWED_KEYS)
+    if unknown:
+        raise UserError(f"{where}.{unknown[0]}: unknown schedule key; allowed: {', '.join(sorted(_ALLOWED_KEYS))}")
+    if not block.get("cron"):
+        raise UserError(f"{where}.cron: required (5-field cron, e.g. '0 3 * * 1')")
+    tz = block.get("timezone") or "UTC"
+    max_c = int(block.get("max_concurrency") or 1)
+    if max_c < 1:
+        raise UserError(f"{where}.max_concurrency: must be >= 1 (got {max_c})")
+    max_runs = block.get("max_runs")
+    if max_runs is not None and int(max_runs) < 1:
+        raise UserError(f"{where}.max_runs: must be >= 1 (got {max_runs})")
+    merged = {**dict(block.get("params") or {}), **dict(params or {})}
+    return DesiredSchedule(
+        name=schedule_name(pipeline), pipeline=pipeline, cron=translate(block["cron"], tz), timezone=tz,
+        template=template_fingerprint(content_hash, merged, "nocache"), max_concurrency=max_c,
+        catchup=bool(block.get("catchup", False)),
+        start_time=_iso(block.get("start_time")), end_time=_iso(block.get("end_time")),
+        max_runs=int(max_runs) if max_runs is not None else None,
+        enabled=bool(block.get("enabled", True)), params=merged, content_hash=content_hash,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        v = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    else:
+        try:
+            v = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError(f"schedule: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
+        v = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
+    return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _diff(desired: DesiredSchedule, actual: ActualSchedule) -> list[str]:
+    return [f for f in COMPARED if getattr(desired, f) != getattr(actual, f)]
+
+
+def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedule], *,
+                  updatable: Iterable[str] = (), name: str | None = None) -> list[Action]:
+    """Actions that make the backend match `desired` (None = no schedule wanted)."""
+    actual = list(actual)
+    updatable = frozenset(updatable)
+    if desired is None:
+        return [Action("delete", a.name, a.id) for a in actual]
+    if not actual:
+        return [Action("create", desired.name, None, (f"cron: {desired.cron}",), desired)]
+    # Keep the closest match; any duplicate goes first so two are never active.
+    keep = min(actual, key=lambda a: (len(_diff(desired, a)), a.enabled != desired.enabled))
+    plan = [Action("delete", a.name, a.id, ("duplicate",)) for a in actual if a is not keep]
+    diff = _diff(desired, keep)
+    changes = tuple(f"{f}: {_show(getattr(keep, f))} -> {_show(getattr(desired, f))}" for f in diff)
+    if diff and not set(diff) <= updatable:
+        plan.append(Action("replace", desired.name, keep.id, changes, desired))
+        return plan
+    if diff:
+        plan.append(Action("update", desired.name, keep.id, changes, desired, tuple(diff)))
+    if keep.enabled != desired.enabled:
+        plan.append(Action("resume" if desired.enabled else "pause", desired.name, keep.id,
+                           (f"enabled: {keep.enabled} -> {desired.enabled}",), desired))
+    if not diff and keep.enabled == desired.enabled:
+        plan.append(Action("unchanged", desired.name, keep.id, (), desired))
+    return plan
+
+
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def apply_plan(plan: list[Action], backend: ScheduleBackend,
+               on_step: Callable[[str], None] | None = None) -> list[str]:
+    """Carry out the plan in order; returns the ids of the schedules that exist afterwards for `name`."""
+    say = on_step or (lambda _msg: None)
+    for act in plan:
+        d = act.desired
+        if act.kind == "delete":
+            backend.delete(act.id)
+            say(f"deleted {act.name} ({act.id})")
+        elif act.kind == "create":
+            new = backend.create(d, enabled=d.enabled)
+            say(f"created {act.name} ({new})")
+        elif act.kind == "update":
+            backend.update(act.id, d, act.fields)
+            say(f"updated {act.name} ({', '.join(act.fields)})")
+        elif act.kind == "pause":
+            backend.pause(act.id)
+            say(f"paused {act.name}")
+        elif act.kind == "resume":
+            backend.resume(act.id, catchup=d.catchup)
+            say(f"resumed {act.name}")
+        elif act.kind == "replace":
+            _replace(act, backend, say)
+    return [a.id for a in backend.list(plan[0].name)] if plan else []
+
+
+def _replace(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
+    d = act.desired
+    if backend.creates_disabled:
+        new = backend.create(d, enabled=False)
+        backend.delete(act.id)
+        if d.enabled:
+            backend.resume(new, catchup=d.catchup)
+    else:
+        backend.pause(act.id)
+        try:
+            new = backend.create(d, enabled=d.enabled)
+        except Exception as exc:
+            raise UserError(f"schedule {act.name}: creating the replacement failed ({exc}); the old schedule "
+                            f"{act.id} is left PAUSED - fix the cause and run `kubepipe schedule` again") from exc
+        backend.delete(act.id)
+    say(f"replaced {act.name} ({act.id} -> {new})")
+
+
+def format_plan(plan: list[Action]) -> list[tuple[str, str, str, str]]:
+    """Rows (action, schedule, id, changes) for the CLI table."""
+    if not plan:
+        return [("nothing", "-", "-", "no schedule exists and none is wanted")]
+    return [(a.kind, a.name, a.id or "(new)", "; ".join(a.changes)) for a in plan]
+
+
+def with_enabled(desired: DesiredSchedule, enabled: bool) -> DesiredSchedule:
+    return replace(desired, enabled=enabled)

@@ -1,0 +1,112 @@
+"""Clients of the remote services, built from a target profile plus the environment.
+
+Shared by the backends (submit, schedule) and by components that start pipelines from
+inside a run (drift-triggered retraining), so it sits below every layer and imports kfp /
+aiplatform only inside the functions.
+
+Auth never comes from YAML (see kubepipe.secrets):
+- KFP: a bearer token read from the env var named by `auth.token_env` (default `KFP_TOKEN`,
+  used only when set); else `auth.kubeconfig` / `auth.kube_context` (the client then reaches
+  the API through the Kubernetes API-server proxy); else inside a cluster the pod's
+  service-account token with the in-cluster service `ml-pipeline.kubeflow:8888`.
+- Vertex: application-default credentials (or explicit `credentials` for tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from typing import Any, Iterator, Mapping
+
+from kubepipe.errors import UserError
+from kubepipe.secrets import check_profile_secrets
+
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "IN_CLUSTER_KFP_HOST"]
+
+IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
+_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """kfp.Client prints links and warns on every call; keep the CLI output ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+
+def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:
+    problems = check_profile_secrets(dict(profile), where)
+    if problems:
+        raise UserError("\n".join(problems))
+
+
+def kfp_namespace(profile: Mapping[str, Any]) -> str | None:
+    return profile.get("namespace") or None
+
+
+def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = None, where: str = "profile"):
+    """A real `kfp.Client` for the profile's `host` (or kubeconfig / in-cluster)."""
+    _refuse_inline_secrets(profile, where)
+    env = os.environ if env is None else env
+    auth = dict(profile.get("auth") or {})
+    host = profile.get("host") or None
+    token_env = auth.get("token_env") or "KFP_TOKEN"
+    token = env.get(token_env) or None
+    if auth.get("token_env") and not token and not auth.get("kubeconfig"):
+        raise UserError(
+            f"{where}.auth.token_env: environment variable {token_env} is not set; "
+            f"export the KFP bearer token there (e.g. `export {token_env}=$(gcloud auth print-access-token)`)"
+        )
+    kwargs: dict[str, Any] = {"host": host}
+    ns = kfp_namespace(profile)
+    if ns:
+        kwargs["namespace"] = ns
+    if profile.get("ssl_ca_cert"):
+        kwargs["ssl_ca_cert"] = profile["ssl_ca_cert"]
+    if token:
+        kwargs["existing_token"] = token
+    elif auth.get("kubeconfig") or auth.get("kube_context"):
+        if auth.get("kubeconfig"):
+            os.environ.setdefault("KUBECONFIG", os.path.expanduser(str(auth["kubeconfig"])))
+        kwargs["kube_context"] = auth.get("kube_context")
+    elif not host and os.path.exists(_SA_TOKEN):
+        from kfp.client import ServiceAccountTokenVolumeCredentials
+
+        kwargs["host"] = IN_CLUSTER_KFP_HOST
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=None)
+    elif not host:
+        raise UserError(
+            f"{where}.host: no KFP endpoint; set `host:` in the kubeflow profile (e.g. "
+            f"http://localhost:8080 after `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`) "
+            f"or `auth.kubeconfig`"
+        )
+    import kfp
+
+    try:
+        with quiet():
+            return kfp.Client(**kwargs)
+    except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
+        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {host or 'kubeconfig'}: {exc}") from exc
+
+
+def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
+                where: str = "profile") -> None:
+    """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given."""
+    _refuse_inline_secrets(profile, where)
+    for key in ("project", "region"):
+        if not profile.get(key):
+            raise UserError(f"{where}.{key}: required for the vertex target (e.g. {key}: my-gcp-project)")
+    from google.cloud import aiplatform
+
+    kwargs: dict[str, Any] = {"project": profile["project"], "location": profile["region"]}
+    if credentials is not None:
+        kwargs["credentials"] = credentials
+    endpoint = api_endpoint or profile.get("api_endpoint")
+    if endpoint:  # tests: a loopback fake speaking REST (http:// keeps the scheme)
+        kwargs["api_endpoint"] = endpoint
+        kwargs["api_transport"] = "rest"
+    aiplatform.init(**kwargs)
