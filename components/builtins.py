@@ -18,4 +18,6 @@ class Builtin(NamedTuple):
 
 BUILTINS: dict[str, Builtin] = {
     # Each area adds its components here, one line each.
+    "evaluate": Builtin("kubepipe.components.evaluation.ops:evaluate", "Score a model and the champion on the same holdout; gate on thresholds", "kubepipe.components.evaluation.checks:check_evaluate"),
+    "register-model": Builtin("kubepipe.components.evaluation.ops:register_model", "Record an evaluated challenger in the model registry (no promotion)", "kubepipe.components.evaluation.checks:check_register_model"),
 }

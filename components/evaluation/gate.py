@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.evaluation.metrics import LOWER_IS_BETTER, METRICS, PER_CLASS, is_known_metric
+from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS, PER_CLASS, is_known_metric
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL"]
 

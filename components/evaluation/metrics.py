@@ -16,27 +16,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from kubepipe.components.evaluation.metric_names import (  # noqa: F401  (re-exported)
+    BINARY_ONLY, LOWER_IS_BETTER, METRICS, PER_CLASS, is_known_metric,
+)
+
 __all__ = [
     "METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "is_known_metric",
     "confusion_matrix", "per_class_scores", "log_loss", "calibration_bins", "expected_calibration_error",
-    "roc_curve", "roc_auc", "average_precision", "classification_metrics", "cpu_latency_ms",
+    "roc_curve", "roc_auc", "pr_curve", "average_precision", "classification_metrics", "cpu_latency_ms",
 ]
 
-METRICS = (
-    "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
-    "log_loss", "ece", "roc_auc", "pr_auc", "latency_ms",
-)
-PER_CLASS = ("f1", "precision", "recall")
-LOWER_IS_BETTER = frozenset({"log_loss", "ece", "latency_ms"})
-BINARY_ONLY = frozenset({"roc_auc", "pr_auc"})
 _EPS = 1e-15
-
-
-def is_known_metric(name: str) -> bool:
-    if name in METRICS:
-        return True
-    head, sep, label = str(name).partition(":")
-    return bool(sep) and head in PER_CLASS and bool(label)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -132,6 +122,15 @@ def roc_curve(y_pos: np.ndarray, score: np.ndarray) -> tuple[list, list, list]:
     tpr = np.r_[0.0, tps / n_pos]
     thresholds = np.r_[max(1.0, float(thr[0])) + 1e-6, thr]
     return fpr.tolist(), tpr.tolist(), thresholds.tolist()
+
+
+def pr_curve(y_pos: np.ndarray, score: np.ndarray) -> tuple[list, list]:
+    """(precision, recall) at each distinct threshold, high threshold first."""
+    y_pos = np.asarray(y_pos, bool)
+    if not y_pos.any():
+        return [], []
+    _thr, tps, fps = _sorted_counts(y_pos, score)
+    return (tps / (tps + fps)).tolist(), (tps / y_pos.sum()).tolist()
 
 
 def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:

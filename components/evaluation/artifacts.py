@@ -1,0 +1,62 @@
+"""Writes an evaluation record into the KFP output artifacts of the `evaluate` step."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+__all__ = ["write_outputs", "read_evaluation", "MAX_ROC_POINTS"]
+
+MAX_ROC_POINTS = 200  # the KFP / Vertex UIs slow down on huge curves
+
+
+def _thin(n: int, k: int) -> list[int]:
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def write_outputs(ev: dict, *, metrics=None, classification=None, report=None, evaluation=None) -> None:
+    """Metrics (scalars), ClassificationMetrics (confusion matrix; ROC when binary), HTML report, JSON record."""
+    from kubepipe.components.evaluation.report import render_report
+
+    if metrics is not None:
+        for k, v in sorted(ev["metrics"].items()):
+            if math.isfinite(v):
+                metrics.log_metric(k, float(v))
+        metrics.log_metric("gate_passed", 1.0 if ev["passed"] else 0.0)
+    if classification is not None:
+        classification.log_confusion_matrix(list(ev["labels"]), ev["confusion_matrix"])
+        roc = ev.get("roc") or {}
+        if roc.get("fpr"):
+            idx = _thin(len(roc["fpr"]), MAX_ROC_POINTS)
+            classification.log_roc_curve([roc["fpr"][i] for i in idx], [roc["tpr"][i] for i in idx],
+                                         [roc["thresholds"][i] for i in idx])
+    if report is not None:
+        _write(report.path, render_report(ev))
+    if evaluation is not None:
+        _write(evaluation.path, json.dumps(ev, indent=2, sort_keys=True, default=str, allow_nan=True))
+        evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})
+
+
+def read_evaluation(path: str) -> dict:
+    """The JSON record an `evaluate` step wrote; ComponentError naming the file if unreadable."""
+    from kubepipe.components.errors import ComponentError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            ev = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ComponentError(f"{path}: cannot read the evaluation record ({exc}); wire in the `evaluation` "
+                             "output of an evaluate step") from None
+    if not isinstance(ev, dict) or "passed" not in ev or "metrics" not in ev:
+        raise ComponentError(f"{path}: not an evaluation record (no `passed` / `metrics`); wire in the "
+                             "`evaluation` output of an evaluate step")
+    return ev
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)

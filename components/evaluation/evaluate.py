@@ -1,0 +1,190 @@
+"""Evaluate a challenger Model on a holdout Dataset, re-evaluate the champion on the same rows, apply the gate.
+
+`evaluate_model(...)` returns the evaluation record (a JSON-able dict) that the
+`evaluate` component writes out and `register-model` stores in the registry.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.errors import ComponentError, DataError, ModelError
+from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
+
+__all__ = ["evaluate_model", "model_inputs", "label_indices", "score", "scalar_metrics"]
+
+_BATCH = 1024
+
+
+def scalar_metrics(m: dict) -> dict:
+    """The flat numeric metrics (what thresholds and the Metrics artifact use)."""
+    return {k: float(v) for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def model_inputs(model, df, *, what: str = "model"):
+    """The model's inputs from the holdout columns; a clear error when the task does not match the data."""
+    spec, cols = model.input_spec, [str(c) for c in df.columns]
+    if model.task == "text-classification":
+        col = spec.get("text_column")
+        if col not in cols:
+            numeric = [c for c in cols if df[c].dtype.kind in "fiub"]
+            looks = f"; the holdout looks tabular (numeric columns {numeric[:6]})" if len(numeric) >= max(1, len(cols) - 2) else ""
+            raise ComponentError(
+                f"{what} is a text-classification model reading column `{col}`, but the holdout has no such "
+                f"column (columns: {cols}){looks}. Evaluate with a model trained for this data, or rename the column"
+                + (f" ({did_you_mean(col, cols)})" if did_you_mean(col, cols) else ""))
+        return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in df[col].tolist()]
+    if model.task == "tabular-classification":
+        feats = [str(c) for c in spec.get("feature_columns") or []]
+        missing = [c for c in feats if c not in cols]
+        if missing:
+            texty = [c for c in cols if df[c].dtype.kind == "O"]
+            looks = f"; the holdout looks like text data (text columns {texty[:4]})" if texty and len(missing) == len(feats) else ""
+            raise ComponentError(
+                f"{what} is a tabular-classification model needing feature columns {feats}; the holdout lacks "
+                f"{missing} (columns: {cols}){looks}. Evaluate with a model trained for this data")
+        bad = [c for c in feats if df[c].dtype.kind not in "fiub"]
+        if bad:
+            raise DataError(f"holdout feature column(s) {bad} are not numeric ({what} is tabular); fix their dtype upstream")
+        return df[feats]
+    raise ModelError(f"{what} has task {model.task!r}; evaluate handles text- and tabular-classification")
+
+
+def label_indices(df, label_column: str, labels: list[str], *, where: str = "holdout") -> np.ndarray:
+    cols = [str(c) for c in df.columns]
+    if label_column not in cols:
+        hint = did_you_mean(label_column, cols)
+        raise DataError(f"{where}: label column `{label_column}` is missing (columns: {cols})"
+                        + (f"; {hint}" if hint else "; set `label_column` on the evaluate step"))
+    values = df[label_column]
+    empty = int(values.isna().sum())
+    if empty:
+        raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
+    index = {lab: i for i, lab in enumerate(labels)}
+    as_str = [str(v) for v in values.tolist()]
+    unknown = sorted({v for v in as_str if v not in index})
+    if unknown:
+        raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"
+                        f"{' ...' if len(unknown) > 5 else ''} (model labels: {labels[:10]}). Use a holdout drawn "
+                        "from the training label set, or retrain")
+    return np.array([index[v] for v in as_str], dtype=int)
+
+
+def _proba(model, inputs) -> np.ndarray:
+    n = len(inputs)
+    if n == 0:
+        raise DataError("holdout has no rows; evaluate needs at least one labelled example")
+    parts = []
+    for start in range(0, n, _BATCH):
+        chunk = inputs.iloc[start:start + _BATCH] if hasattr(inputs, "iloc") else inputs[start:start + _BATCH]
+        parts.append(np.asarray(model.predict_proba(chunk), dtype=float))
+    return np.concatenate(parts)
+
+
+def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None) -> tuple[dict, np.ndarray]:
+    """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's."""
+    labels = list(labels or model.labels)
+    inputs = model_inputs(model, df, what=what)
+    y = label_indices(df, label_column, labels)
+    proba = _proba(model, inputs)
+    if list(model.labels) != labels:  # champion with another label order/set: align its columns
+        aligned = np.zeros((len(proba), len(labels)))
+        for j, lab in enumerate(model.labels):
+            if lab in labels:
+                aligned[:, labels.index(lab)] = proba[:, j]
+        proba = aligned
+    m = classification_metrics(y, proba, labels)
+    m["latency_ms"] = cpu_latency_ms(model.predict_proba, inputs if not hasattr(inputs, "iloc") else inputs.iloc[:256])
+    return m, proba
+
+
+def _slice_metrics(df, y_proba, labels, label_column, slices) -> dict:
+    col, min_rows = slices["column"], int(slices.get("min_rows", 1))
+    if col not in df.columns:
+        hint = did_you_mean(col, [str(c) for c in df.columns])
+        raise DataError(f"holdout: slice column `{col}` is missing (columns: {list(map(str, df.columns))})"
+                        + (f"; {hint}" if hint else ""))
+    y = label_indices(df, label_column, labels)
+    out = {}
+    values = df[col].astype(str).to_numpy()
+    for v in sorted(set(values)):
+        mask = values == v
+        out[v] = None if mask.sum() < min_rows else scalar_metrics(classification_metrics(y[mask], y_proba[mask], labels))
+    return out
+
+
+def _champion(registry_uri, model_name, model, df, label_column):
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.training.artifact import load_model
+
+    reg = Registry(registry_uri)
+    champ = reg.alias(model_name, "champion")
+    if champ is None:
+        return None
+    what = f"champion `{model_name}` v{champ.version}"
+    cm = load_model(reg.model_path(model_name, champ.version))
+    if cm.task != model.task:
+        raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
+                             "compared on one holdout. Set baseline: none, or force the gate with a reason")
+    try:
+        metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels))
+    except (DataError, ComponentError) as exc:
+        raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
+                             "the gate with a reason") from None
+    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id}
+
+
+def evaluate_model(
+    model_dir: str, holdout_path: str, *, label_column: str = "label", thresholds: dict | None = None,
+    relative: dict | None = None, slices: dict | None = None, baseline: str = "champion", model_name: str = "",
+    registry_uri: str = "", force: bool = False, force_reason: str = "", model=None,
+) -> dict:
+    """Score challenger (and champion) on the holdout and decide. `model` may be passed pre-loaded."""
+    from kubepipe.components.data.io import read_dataset
+
+    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason)
+    if issues:  # check again at run time: parameters may come from run-time values
+        raise ComponentError("evaluate: " + "; ".join(
+            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+    if baseline == "champion" and not model_name:
+        raise ComponentError("evaluate: no model name to look the champion up by; set `model_name` (or baseline: none)")
+    df = read_dataset(holdout_path)
+    if model is None:
+        from kubepipe.components.training.artifact import load_model
+        model = load_model(model_dir)
+    metrics, proba = score(model, df, label_column, what=f"model {model_dir}")
+    labels = list(model.labels)
+    slice_m = _slice_metrics(df, proba, labels, label_column, slices) if slices else None
+    champion = _champion(registry_uri, model_name, model, df, label_column) if baseline == "champion" else None
+    gate = decide(
+        scalar_metrics(metrics), thresholds=thresholds, relative=relative, slices=slices, slice_metrics=slice_m,
+        champion_metrics=champion["metrics"] if champion else None,
+        champion_label=f"champion v{champion['version']}" if champion else "champion",
+        baseline=baseline, force=force, force_reason=force_reason,
+    )
+    return {
+        "model_name": model_name, "task": model.task, "labels": labels, "label_column": label_column,
+        "metrics": scalar_metrics(metrics),
+        "confusion_matrix": metrics["confusion_matrix"], "calibration": metrics["calibration"],
+        "support": metrics["support"], "roc": metrics.get("roc"), "positive_label": metrics.get("positive_label"),
+        "pr": _pr_points(proba, df, label_column, labels) if len(labels) == 2 else None,
+        "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
+        "champion": champion, "baseline": baseline,
+        "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
+        "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df))},
+        "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
+                  "metadata": getattr(model, "metadata", {}) or {}},
+    }
+
+
+def _pr_points(proba, df, label_column, labels) -> dict:
+    from kubepipe.components.evaluation.metrics import pr_curve
+
+    y = label_indices(df, label_column, labels) == 1
+    precision, recall = pr_curve(y, proba[:, 1])
+    return {"precision": precision, "recall": recall}

@@ -1,0 +1,20 @@
+"""Names of the metrics a gate may threshold, and which way is better (no numpy: checks import this)."""
+
+from __future__ import annotations
+
+__all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "is_known_metric"]
+
+METRICS = (
+    "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
+    "log_loss", "ece", "roc_auc", "pr_auc", "latency_ms",
+)
+PER_CLASS = ("f1", "precision", "recall")  # per-class metrics are named `<metric>:<label>`
+LOWER_IS_BETTER = frozenset({"log_loss", "ece", "latency_ms"})
+BINARY_ONLY = frozenset({"roc_auc", "pr_auc"})
+
+
+def is_known_metric(name: str) -> bool:
+    if name in METRICS:
+        return True
+    head, sep, label = str(name).partition(":")
+    return bool(sep) and head in PER_CLASS and bool(label)

@@ -1,0 +1,43 @@
+"""Records an evaluated challenger in the registry (never promotes: deploy does, after a good rollout)."""
+
+from __future__ import annotations
+
+import os
+
+from kubepipe.components.errors import GateFailed
+
+__all__ = ["register_challenger", "default_model_card"]
+
+
+def default_model_card(name: str, ev: dict) -> str:
+    """A short Markdown model card from the evaluation record."""
+    m = ev.get("metrics", {})
+    keys = [k for k in ("accuracy", "f1_macro", "f1_micro", "log_loss", "ece", "roc_auc", "pr_auc", "latency_ms") if k in m]
+    lines = [f"# {name}", "", f"- task: {ev.get('task', '')}", f"- labels: {', '.join(map(str, ev.get('labels', [])))}",
+             f"- holdout: {ev.get('holdout', {}).get('path', '')} ({ev.get('holdout', {}).get('rows', '?')} rows)",
+             f"- gate: {ev.get('decision', '')}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {m[k]:.4f} |" for k in keys]
+    return "\n".join(lines) + "\n"
+
+
+def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",
+                        run_id: str = "", code_version: str = ""):
+    """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it."""
+    from kubepipe.components.registry import Registry, audit_record
+
+    if not ev.get("passed"):
+        raise GateFailed(f"register-model: the gate rejected this model ({ev.get('decision', '?')}); only models that "
+                         "passed are registered. Run this step under `when: ${steps.<evaluate>.outputs.passed} == true`")
+    name = model_name or ev.get("model_name") or ""
+    meta = (ev.get("model") or {}).get("metadata") or {}
+    if not code_version:
+        from kubepipe import __version__
+        code_version = os.environ.get("KUBEPIPE_CODE_VERSION") or f"kubepipe {__version__}"
+    audit = list(ev.get("audit") or []) + [audit_record("register", "", run_id=run_id, decision=ev.get("decision", ""))]
+    return Registry(registry_uri or None).register(
+        model_dir, name=name, metrics=ev.get("metrics", {}),
+        data_hash=str(meta.get("data_hash") or meta.get("dataset_hash") or ""),
+        run_id=run_id, code_version=code_version, model_card=model_card or default_model_card(name, ev), audit=audit,
+        metadata={"decision": ev.get("decision", ""), "passed": True, "task": ev.get("task", ""), "labels": ev.get("labels", []),
+                  "holdout": ev.get("holdout", {}), "champion_at_evaluation": (ev.get("champion") or {}).get("version")},
+    )
