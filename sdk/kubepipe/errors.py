@@ -42,7 +42,7 @@ class Issue:
         return where
 
     def format(self) -> str:
-        head = f"{self.location}: "
+        head = f"{self.location}: " if self.file or self.line is not None else ""
         if self.path:
             head += f"{self.path}: "
         text = head + self.message

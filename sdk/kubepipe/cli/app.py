@@ -22,6 +22,9 @@ app = typer.Typer(
 
 # Each module defines `register(app)`; one line per command group.
 COMMAND_MODULES = [
+    "build",
+    "run",
+    "catalog",
 ]
 
 

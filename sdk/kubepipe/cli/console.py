@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from kubepipe.errors import KubepipeError
 
-__all__ = ["out", "err", "VERBOSE", "report_error"]
+__all__ = ["out", "err", "VERBOSE", "report_error", "escape"]
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

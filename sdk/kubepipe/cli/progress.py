@@ -1,0 +1,81 @@
+"""Live per-step progress for local runs, and the final table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["Progress", "summary_table"]
+
+_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim"}
+_ICON = {"SUCCEEDED": "✓", "FAILED": "✗", "RUNNING": "…", "SKIPPED": "-", "PENDING": "·"}
+
+
+class Progress:
+    """On a terminal, a live table; elsewhere, one line per step event."""
+
+    def __init__(self, stream: Any = None):
+        # Bound now: during the run kfp.local's output is redirected into the run log.
+        self.console = Console(file=stream or sys.stdout, highlight=False)
+        self.live: Live | None = None
+        self.run = None
+
+    def __enter__(self) -> "Progress":
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live:
+            self.live.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        self.run = event.run
+        if self.live:
+            self.live.update(self._table())
+            return
+        rec = event.step
+        if event.kind == "started":
+            self.console.print(f"  [cyan]▶[/cyan] {escape(rec.name)}")
+        else:
+            style = _STYLE.get(rec.state, "")
+            took = f" ({rec.duration_s:.1f}s)" if rec.duration_s is not None else ""
+            self.console.print(f"  [{style}]{_ICON.get(rec.state, '?')} {escape(rec.name)} "
+                               f"{rec.state.lower()}{took}[/{style}]")
+
+    def _table(self) -> Table:
+        t = Table(box=None, show_header=False)
+        now = time.time()
+        for rec in self.run.steps:
+            took = rec.duration_s if rec.duration_s is not None else (
+                now - rec.started_at if rec.started_at else None)
+            t.add_row(f"[{_STYLE.get(rec.state, '')}]{_ICON.get(rec.state, '?')}[/]", escape(rec.name),
+                      rec.state.lower(), f"{took:.1f}s" if took is not None else "")
+        return t
+
+
+def _fmt(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else "…" + text[-59:]
+
+
+def summary_table(run: Any) -> Table:
+    t = Table(title=f"run {run.run_id}", title_justify="left")
+    t.add_column("step")
+    t.add_column("status")
+    t.add_column("time", justify="right")
+    t.add_column("outputs")
+    for rec in run.steps:
+        style = _STYLE.get(rec.state, "")
+        outs = "\n".join(f"{k}: {_fmt(v)}" for k, v in rec.outputs.items()
+                         if not k.startswith("ctx_"))
+        took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""
+        t.add_row(escape(rec.name), f"[{style}]{rec.state.lower()}[/{style}]", took, escape(outs))
+    return t

@@ -1,0 +1,36 @@
+"""Mermaid flowchart of a plan: steps, wiring, conditions and the exit step."""
+
+from __future__ import annotations
+
+from kubepipe.plan.model import OutputRef, Plan
+
+__all__ = ["to_mermaid"]
+
+
+def _id(name: str) -> str:
+    return "s_" + name.replace("-", "_")
+
+
+def to_mermaid(plan: Plan) -> str:
+    lines = ["flowchart TD"]
+    for s in plan.steps:
+        label = f"{s.name}<br/><small>{s.info.ref}</small>"
+        shape = f'{{{{"{label}"}}}}' if s.foreach is not None else f'["{label}"]'
+        lines.append(f"    {_id(s.name)}{shape}")
+    for s in plan.steps:
+        wired = {}
+        for inp, b in s.args.items():
+            if isinstance(b, OutputRef):
+                wired.setdefault(b.step, []).append(f"{b.output}→{inp}")
+        for d in s.deps:
+            label = ", ".join(wired.get(d, []))
+            cond = s.condition.text if s.condition and plan.step(d).condition != s.condition else ""
+            text = " | ".join(t for t in (label, f"when {cond}" if cond else "") if t)
+            arrow = f' -- "{text}" -->' if text else " -->"
+            lines.append(f"    {_id(d)}{arrow} {_id(s.name)}")
+    if plan.exit_step:
+        lines.append(f'    {_id("on_exit")}(["on_exit: {plan.exit_step.info.ref}"])')
+        lasts = [s.name for s in plan.steps if not any(s.name in o.deps for o in plan.steps)]
+        for n in lasts:
+            lines.append(f"    {_id(n)} -. finally .-> {_id('on_exit')}")
+    return "\n".join(lines) + "\n"
