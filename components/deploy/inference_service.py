@@ -2,7 +2,7 @@
 
 Two runtimes:
 - `kubepipe` (default): a custom predictor container running the runtime image
-  as `kubepipe serve /mnt/models --name NAME --port 8080`. The container's
+  as `kubepipe serve /mnt/models --name NAME --host 0.0.0.0 --port 8080`. The container's
   `STORAGE_URI` env makes KServe's storage initializer download the model
   artifact to /mnt/models first (KServe's documented custom-container path).
 - `triton`: `predictor.model` with `modelFormat: onnx` on the
@@ -180,7 +180,7 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
             name="kserve-container",
             image=cfg.image,
             command=["kubepipe"],
-            args=["serve", MODEL_DIR, "--name", cfg.name, "--port", str(PORT)],
+            args=["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT)],  # noqa: S104
             **fields,
         )]
     if cfg.gpu:

@@ -71,7 +71,8 @@ def test_custom_predictor_runs_kubepipe_serve_on_the_downloaded_model():
     manifest = inference_service_manifest(_cfg())
     c = _container(manifest)
     assert c["command"] == ["kubepipe"]
-    assert c["args"] == ["serve", "/mnt/models", "--name", "merchant-categorizer", "--port", "8080"]
+    assert c["args"] == ["serve", "/mnt/models", "--name", "merchant-categorizer", "--host", "0.0.0.0",
+                         "--port", "8080"]
     assert {"name": "STORAGE_URI", "value": "gs://bucket/runs/1/model"} in c["env"]
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/models/merchant-categorizer/ready", "port": 8080}
     assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubepipe"

@@ -1,0 +1,59 @@
+"""Compile-time check of the `deploy` step's `with:` block (fast; nothing heavy imported)."""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.deploy.autoscaling import autoscaling_issues
+
+__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES"]
+
+RUNTIMES = ("kubepipe", "triton")
+PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscaling", "runtime", "namespace",
+          "timeout_s", "serving")
+# `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
+# machine_type/accelerator_type (Vertex).
+SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type")
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIssue]:
+    """Issues in a deploy step's `with:` values (paths relative to `with`)."""
+    w = dict(with_values or {})
+    issues: list[CheckIssue] = []
+    for key in w:
+        if key not in PARAMS and not str(key).startswith("ctx_"):
+            issues.append(CheckIssue((key,), f"unknown deploy setting `{key}`",
+                                     did_you_mean(key, PARAMS) or f"known settings: {', '.join(PARAMS)}"))
+    canary = w.get("canary_percent")
+    if canary is not None and not (isinstance(canary, str) and canary.startswith("${")):
+        if not _int(canary) or not 0 <= canary <= 100:
+            issues.append(CheckIssue(("canary_percent",), f"must be an integer from 0 to 100, got {canary!r}",
+                                     "e.g. canary_percent: 10 (100 = no canary)"))
+    runtime = w.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        issues.append(CheckIssue(("runtime",), f"unknown serving runtime `{runtime}`",
+                                 did_you_mean(runtime, RUNTIMES) or f"use one of: {', '.join(RUNTIMES)}"))
+    issues += autoscaling_issues(w.get("autoscaling"), deployment_mode)
+    smoke = w.get("smoke_inputs")
+    if smoke is not None and not isinstance(smoke, list):
+        issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
+                                 'e.g. smoke_inputs: ["STARBUCKS 1234", "UBER TRIP"]'))
+    timeout = w.get("timeout_s")
+    if timeout is not None and (not _int(timeout) or timeout <= 0):
+        issues.append(CheckIssue(("timeout_s",), f"must be a positive number of seconds, got {timeout!r}", None))
+    serving = w.get("serving")
+    if serving is not None:
+        if not isinstance(serving, dict):
+            issues.append(CheckIssue(("serving",), "must be a mapping", "e.g. serving: {cpu: 2, memory: 4Gi, gpu: 1}"))
+        else:
+            for key in serving:
+                if key not in SERVING_KEYS:
+                    issues.append(CheckIssue(("serving", key), f"unknown serving setting `{key}`",
+                                             did_you_mean(key, SERVING_KEYS) or f"known: {', '.join(SERVING_KEYS)}"))
+            gpu = serving.get("gpu")
+            if gpu is not None and (not _int(gpu) or gpu < 0):
+                issues.append(CheckIssue(("serving", "gpu"), f"must be a whole number of GPUs, got {gpu!r}", None))
+    return issues

@@ -1,0 +1,52 @@
+"""The `deploy` component: roll out a Model on the run's target, then promote or roll back.
+
+local -> a `kubepipe serve` process (serving's `deploy_local`), kubeflow -> a
+KServe InferenceService with a canary, vertex -> a Vertex AI endpoint with a
+traffic split. The registry champion moves only after a successful rollout.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Input, Markdown, Model, Output
+
+from kubepipe.components.images import RUNTIME_IMAGE
+
+__all__ = ["deploy"]
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def deploy(
+    model: Input[Model],
+    report: Output[Markdown],
+    model_name: str,
+    version: int = 0,
+    canary_percent: int = 10,
+    smoke_inputs: list = [],  # noqa: B006 - KFP needs literal defaults
+    autoscaling: dict = {},  # noqa: B006
+    runtime: str = "kubepipe",
+    namespace: str = "",
+    timeout_s: int = 600,
+    serving: dict = {},  # noqa: B006
+    ctx_target: str = "local",
+    ctx_registry_uri: str = "",
+    ctx_profile: dict = {},  # noqa: B006
+    ctx_pipeline_name: str = "",
+    ctx_run_id: str = "",
+    ctx_state_dir: str = "",
+) -> NamedTuple("DeployOutputs", endpoint=str, action=str):
+    """Deploy `model`; `action` is `promoted` or `rolled_back` (the report says why)."""
+    from collections import namedtuple
+
+    from kubepipe.components.deploy.target import deploy_model
+
+    result = deploy_model(
+        model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
+        canary_percent=canary_percent, smoke_inputs=smoke_inputs, autoscaling=autoscaling, runtime=runtime,
+        namespace=namespace, timeout_s=timeout_s, serving=serving, target=ctx_target,
+        registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
+        run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report.path)
+    report.metadata.update(action=result["action"], why=str(result.get("why", ""))[:500],
+                           champion_moved=bool((result.get("champion") or {}).get("moved")))
+    outputs = namedtuple("DeployOutputs", ["endpoint", "action"])
+    return outputs(str(result.get("endpoint") or ""), result["action"])

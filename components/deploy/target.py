@@ -1,0 +1,158 @@
+"""The deploy step's logic, per target: local process, KServe on Kubeflow, Vertex endpoint.
+
+`deploy_model(...)` is what the `deploy` component calls. Whatever the target,
+the registry champion moves only after the rollout succeeded (readiness +
+smoke), and a failed rollout leaves the old model serving and the champion
+where it was. It returns the report dict and writes it as Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown"]
+
+TARGETS = ("local", "kubeflow", "vertex")
+
+
+def storage_uri(uri: str) -> str:
+    """The artifact URI as KServe's storage initializer reads it (KFP's minio:// is S3)."""
+    return "s3://" + uri[len("minio://"):] if uri.startswith("minio://") else uri
+
+
+def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> int | None:
+    """`version` as given, else the version this run registered; ComponentError when neither exists."""
+    if version not in (None, "", 0, "0"):
+        return int(version)
+    if not registry_uri:
+        return None
+    from kubepipe.components.registry import Registry
+
+    mine = [v for v in Registry(registry_uri).versions(name) if run_id and v.run_id == run_id]
+    if mine:
+        return max(v.version for v in mine)
+    raise ComponentError(
+        f"version: not given, and run {run_id or '?'} registered no version of {name!r} in {registry_uri}; "
+        "wire it from the register step: `version: ${steps.register.outputs.version}`")
+
+
+def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s) -> dict:
+    from kubepipe.components.deploy.smoke import SmokeFailed
+    from kubepipe.components.serving.endpoints import deploy_local
+
+    t0 = time.monotonic()
+    kwargs = dict(smoke_inputs=list(smoke_inputs) or None, timeout_s=timeout_s)
+    if state_dir:
+        kwargs["state_dir"] = state_dir
+    try:
+        out = deploy_local(name, model_dir, **kwargs) or {}
+    except (SmokeFailed, ComponentError) as exc:  # the old process keeps serving
+        return {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
+                "timings": {"total": round(time.monotonic() - t0, 3)}}
+    if out.get("action") == "rolled_back" or out.get("ok") is False:
+        return {**out, "action": "rolled_back", "why": out.get("why") or out.get("error") or "local rollout failed",
+                "champion": {"moved": False}}
+    reason = f"local endpoint {name} passed readiness and smoke"
+    champion = promote_champion(registry_uri, name, version, reason=reason)
+    return {**out, "action": "promoted", "why": reason, "champion": champion,
+            "endpoint": out.get("url") or out.get("endpoint") or "",
+            "timings": {"total": round(time.monotonic() - t0, 3)}}
+
+
+def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
+            autoscaling, runtime, namespace, timeout_s, resources, pipeline_name, run_id, model_dir) -> dict:
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.components.deploy.kserve_rollout import rollout
+
+    mode = profile.get("deployment_mode") or "serverless"
+    if runtime == "triton":
+        from kubepipe.components.deploy.triton import publish_triton_repository
+
+        uri = publish_triton_repository(model_dir, name=name, dest_uri=uri.rstrip("/") + "-triton")
+    gpu_types = profile.get("gpu_types") or {}
+    gpu_type = resources.get("gpu_type")
+    cfg = ServiceConfig(
+        model_name=name, storage_uri=storage_uri(uri), image=profile.get("runtime_image") or "",
+        namespace=namespace or profile.get("deploy_namespace") or "default", version=str(version or ""),
+        runtime=runtime, canary_percent=canary_percent, deployment_mode=mode, autoscaling=autoscaling,
+        cpu=str(resources.get("cpu", "1")), memory=str(resources.get("memory", "2Gi")),
+        gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_types.get(gpu_type, gpu_type),
+        service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id)
+    manifest = inference_service_manifest(cfg)
+    report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
+                     smoke_inputs=smoke_inputs, base_url=profile.get("ingress_url"), timeout_s=timeout_s)
+    report["endpoint"] = report.get("url") or ""
+    return report
+
+
+def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
+            autoscaling, timeout_s, resources) -> dict:
+    from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+
+    cfg = VertexDeployConfig(
+        model_name=name, artifact_uri=uri, image=profile.get("runtime_image") or "", version=version,
+        project=profile.get("project"), location=profile.get("region"), canary_percent=canary_percent,
+        machine_type=resources.get("machine_type", "n1-standard-4"),
+        accelerator_type=resources.get("accelerator_type"), accelerator_count=int(resources.get("gpu", 0) or 0),
+        min_replicas=int(autoscaling.get("min_replicas", 1) or 1),
+        max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
+        service_account=profile.get("service_account"), labels=profile.get("labels") or {})
+    return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s)
+
+
+def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, canary_percent: int = 10,
+                 smoke_inputs: list | None = None, autoscaling: dict | None = None, runtime: str = "kubepipe",
+                 namespace: str = "", timeout_s: int = 600, serving: dict | None = None,
+                 target: str = "local", registry_uri: str = "", profile: dict | None = None,
+                 pipeline_name: str = "", run_id: str = "", state_dir: str = "",
+                 report_path: str | None = None) -> dict:
+    """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
+    from kubepipe.components.deploy.checks import check
+
+    settings = {"canary_percent": canary_percent, "runtime": runtime, "autoscaling": autoscaling or {},
+                "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s, "serving": serving or {}}
+    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))
+    if issues:
+        raise ComponentError("deploy: " + "; ".join(
+            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+    if target not in TARGETS:
+        raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    version = resolve_version(registry_uri, model_name, version, run_id)
+    common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
+    if target == "local":
+        report = _local(model_name, model_dir, version, state_dir=state_dir, **common)
+    elif target == "kubeflow":
+        report = _kserve(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
+                         autoscaling=autoscaling or {}, runtime=runtime, namespace=namespace,
+                         resources=serving or {}, pipeline_name=pipeline_name, run_id=run_id,
+                         model_dir=model_dir, **common)
+    else:
+        report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
+                         autoscaling=autoscaling or {}, resources=serving or {}, **common)
+    report.update(target=target, model=model_name, version=version)
+    if report_path:
+        Path(report_path).write_text(report_markdown(report), encoding="utf-8")
+    return report
+
+
+def report_markdown(report: dict) -> str:
+    """The report as the Markdown artifact the KFP UI shows."""
+    verdict = "Promoted" if report.get("action") == "promoted" else "Rolled back"
+    champ = report.get("champion") or {}
+    lines = [
+        f"# Deploy {report.get('model')} v{report.get('version')} on {report.get('target')}: {verdict}", "",
+        f"- **Why:** {report.get('why', '')}",
+        f"- **Endpoint:** {report.get('endpoint') or '-'}",
+        f"- **Champion moved:** {'yes, to v' + str(champ.get('version')) if champ.get('moved') else 'no'}",
+    ]
+    if report.get("canary_percent") is not None:
+        lines.append(f"- **Canary:** {report['canary_percent']}%")
+    if report.get("timings"):
+        lines.append("- **Timings (s):** " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()))
+    lines += ["", "```json", json.dumps(report, indent=2, sort_keys=True, default=str), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""The deploy step's compile-time check and its target dispatch rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.components.builtins import BUILTINS
+from kubepipe.components.deploy.checks import check
+from kubepipe.components.deploy.target import deploy_model, report_markdown, resolve_version, storage_uri
+from kubepipe.components.errors import ComponentError
+
+
+def _paths(issues):
+    return {i.path: i for i in issues}
+
+
+def test_valid_settings_pass():
+    assert check({"model_name": "m", "canary_percent": 10, "runtime": "triton", "smoke_inputs": ["a"],
+                  "autoscaling": {"min_replicas": 1, "max_replicas": 4, "metric": "rps", "target": 50},
+                  "serving": {"cpu": 2, "memory": "4Gi", "gpu": 1}, "timeout_s": 300}) == []
+    assert check({"canary_percent": "${params.canary}"}) == []  # bound at run time
+
+
+def test_bad_settings_are_named_with_hints():
+    got = _paths(check({"canary_percent": 150, "runtime": "trition", "autoscaling": {"max_replica": 3, "metric": "qps"},
+                        "smoke_input": [], "serving": {"gpus": 1}, "timeout_s": 0}))
+    assert "0 to 100" in got[("canary_percent",)].message
+    assert got[("runtime",)].hint == "did you mean `triton`?"
+    assert got[("autoscaling", "max_replica")].hint == "did you mean `max_replicas`?"
+    assert "qps" in got[("autoscaling", "metric")].message
+    assert got[("smoke_input",)].hint == "did you mean `smoke_inputs`?"
+    assert got[("serving", "gpus")].hint == "did you mean `gpu`?"
+    assert ("timeout_s",) in got
+
+
+def test_raw_mode_limits_are_checked():
+    got = _paths(check({"autoscaling": {"min_replicas": 0, "metric": "rps"}}, deployment_mode="raw"))
+    assert "cpu or memory" in got[("autoscaling", "metric")].message
+    assert "scale to zero" in got[("autoscaling", "min_replicas")].message
+    assert check({"autoscaling": {"min_replicas": 0, "metric": "rps"}}, deployment_mode="serverless") == []
+
+
+def test_deploy_is_a_registered_builtin():
+    b = BUILTINS["deploy"]
+    assert b.ref == "kubepipe.components.deploy.ops:deploy"
+    assert b.check == "kubepipe.components.deploy.checks:check"
+
+
+def test_bad_input_is_refused_before_any_rollout(tmp_path):
+    with pytest.raises(ComponentError, match="canary_percent"):
+        deploy_model(model_dir=str(tmp_path), model_uri=str(tmp_path), model_name="m", version=1,
+                     canary_percent=101, target="local")
+    with pytest.raises(ComponentError, match="ctx_target"):
+        deploy_model(model_dir=str(tmp_path), model_uri=str(tmp_path), model_name="m", version=1, target="aws")
+
+
+def test_version_comes_from_this_run_or_fails_clearly(tmp_path):
+    from kubepipe.components.registry import Registry
+
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.txt").write_text("x")
+    reg.register(str(tmp_path / "m"), name="clf", run_id="run-a")
+    reg.register(str(tmp_path / "m"), name="clf", run_id="run-b")
+    assert resolve_version(reg.uri, "clf", 0, "run-a") == 1
+    assert resolve_version(reg.uri, "clf", "2", "") == 2
+    with pytest.raises(ComponentError, match=r"steps\.register\.outputs\.version"):
+        resolve_version(reg.uri, "clf", 0, "run-zzz")
+
+
+def test_storage_uri_and_report():
+    assert storage_uri("minio://mlpipeline/v2/artifacts/x/model") == "s3://mlpipeline/v2/artifacts/x/model"
+    assert storage_uri("gs://b/m") == "gs://b/m"
+    md = report_markdown({"action": "rolled_back", "why": "never Ready", "model": "m", "version": 3,
+                          "target": "kubeflow", "champion": {"moved": False}, "timings": {"total": 1.5}})
+    assert "Rolled back" in md and "never Ready" in md and "Champion moved:** no" in md
