@@ -186,8 +186,8 @@ def classification_metrics(
 
 def cpu_latency_ms(predict: Callable[[list], object], inputs: list, *, max_examples: int = 256, repeats: int = 3) -> float:
     """Median wall time per example of `predict` on up to `max_examples` inputs (batched)."""
-    sample = list(inputs[:max_examples])
-    if not sample:
+    sample = inputs.iloc[:max_examples] if hasattr(inputs, "iloc") else list(inputs[:max_examples])
+    if len(sample) == 0:
         return float("nan")
     times = []
     for _ in range(repeats):

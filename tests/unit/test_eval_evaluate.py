@@ -1,0 +1,131 @@
+"""evaluate_model on real Model artifacts and Parquet holdouts; champion from a real registry."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from eval_models import tabular_holdout, tabular_model, text_holdout, text_model
+
+from kubepipe.components.errors import ComponentError, DataError, GateFailed
+from kubepipe.components.evaluation.artifacts import read_evaluation, write_outputs
+from kubepipe.components.evaluation.evaluate import evaluate_model
+from kubepipe.components.evaluation.registration import register_challenger
+from kubepipe.components.evaluation.report import render_report
+from kubepipe.components.registry import Registry
+
+GATE = {"accuracy": {"min": 0.7}}
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBEPIPE_USER", "tester")
+    return {
+        "good": tabular_model(tmp_path / "good", w=4.0),
+        "weak": tabular_model(tmp_path / "weak", w=1.0, w1=0.8),  # also leans on the noise feature
+        "bad": tabular_model(tmp_path / "bad", w=-4.0),
+        "holdout": tabular_holdout(tmp_path / "holdout.parquet"),
+        "reg": f"file://{tmp_path / 'registry'}",
+        "tmp": tmp_path,
+    }
+
+
+def _eval(env, model, **kw):
+    kw.setdefault("thresholds", GATE)
+    return evaluate_model(env[model], env["holdout"], model_name="clf", registry_uri=env["reg"], **kw)
+
+
+def test_first_run_then_champion_comparison_on_same_holdout(env):
+    ev = _eval(env, "weak", relative={"accuracy": {"max_regression": 0.0}})
+    assert ev["passed"] and ev["champion"] is None and ev["decision"].startswith("first-run: accuracy")
+    assert 0.7 < ev["metrics"]["accuracy"] < 1 and ev["metrics"]["roc_auc"] > 0.8 and ev["metrics"]["latency_ms"] > 0
+    reg = Registry(env["reg"])
+    v1 = register_challenger(env["weak"], ev, model_name="clf", registry_uri=env["reg"], run_id="run-1")
+    reg.promote("clf", v1.version, reason="first deploy")
+
+    ev2 = _eval(env, "good", relative={"accuracy": {"min_improvement": 0.01}})
+    assert ev2["champion"]["version"] == 1
+    # the champion is re-scored on this holdout, so its metrics equal a fresh evaluation of it
+    assert ev2["champion"]["metrics"]["accuracy"] == pytest.approx(ev["metrics"]["accuracy"])
+    gain = ev2["metrics"]["accuracy"] - ev["metrics"]["accuracy"]
+    assert gain > 0.01 and ev2["passed"]
+    assert re.search(rf"^promote: accuracy .* \+{gain:.3f} accuracy vs champion v1$", ev2["decision"])
+
+    same = _eval(env, "weak", relative={"accuracy": {"min_improvement": 0.0}})  # champion == challenger: equal
+    assert same["passed"] and "+0.000 accuracy vs champion v1" in same["decision"]
+
+    worse = _eval(env, "weak", thresholds={"accuracy": {"min": 0.5}}, relative={"accuracy": {"min_improvement": 0.01}})
+    assert not worse["passed"] and "needs improvement >= 0.010" in worse["decision"]
+
+
+def test_reject_force_and_register_keeps_audit(env):
+    ev = _eval(env, "bad", baseline="none")
+    assert not ev["passed"] and ev["decision"].startswith("reject: accuracy")
+    with pytest.raises(GateFailed, match="the gate rejected this model"):
+        register_challenger(env["bad"], ev, model_name="clf", registry_uri=env["reg"])
+    forced = _eval(env, "bad", baseline="none", force=True, force_reason="label schema changed")
+    assert forced["passed"] and forced["decision"].startswith("forced: reject:")
+    mv = register_challenger(env["bad"], forced, model_name="clf", registry_uri=env["reg"], run_id="run-9")
+    stored = Registry(env["reg"]).get("clf", mv.version)
+    force_rec = [a for a in stored.audit if a["action"] == "force-gate"]
+    assert force_rec and force_rec[0]["by"] == "tester" and force_rec[0]["reason"] == "label schema changed"
+    assert stored.run_id == "run-9" and stored.data_hash == "sha256:train" and stored.metrics["accuracy"] < 0.5
+    assert "# clf" in stored.model_card and "forced" in stored.model_card
+    assert Registry(env["reg"]).alias("clf", "champion") is None  # registering never promotes
+
+
+def test_slices_and_per_class_threshold(env):
+    ev = _eval(env, "good", baseline="none", thresholds={"recall:yes": {"min": 0.5}},
+               slices={"column": "region", "thresholds": {"accuracy": {"min": 0.99}}, "min_rows": 10})
+    assert set(ev["slices"]["metrics"]) == {"north", "south"}
+    assert not ev["passed"] and "[region=" in ev["decision"]
+
+
+def test_bad_inputs_give_clear_errors(env):
+    with pytest.raises(DataError, match=r"label column `labl` is missing .*did you mean `label`"):
+        _eval(env, "good", baseline="none", label_column="labl")
+    text = text_model(env["tmp"] / "text")
+    with pytest.raises(ComponentError, match=r"text-classification model reading column `description`.*looks tabular"):
+        evaluate_model(text, env["holdout"], baseline="none", thresholds=GATE)
+    th = text_holdout(env["tmp"] / "text.parquet")
+    with pytest.raises(ComponentError, match=r"tabular-classification model needing feature columns \['x0', 'x1'\].*looks like text"):
+        evaluate_model(env["good"], th, baseline="none", thresholds=GATE)
+    with pytest.raises(ComponentError, match="unknown metric `acuracy`.*did you mean `accuracy`"):
+        _eval(env, "good", thresholds={"acuracy": {"min": 0.5}})
+    with pytest.raises(ComponentError, match="no thresholds"):
+        _eval(env, "good", thresholds={})
+    with pytest.raises(ComponentError, match="set `model_name`"):
+        evaluate_model(env["good"], env["holdout"], thresholds=GATE)
+
+
+def test_champion_of_another_task_is_a_clear_error(env):
+    reg = Registry(env["reg"])
+    text = text_model(env["tmp"] / "text")
+    reg.promote("clf", reg.register(text, name="clf", metrics={}).version, reason="old text model")
+    with pytest.raises(ComponentError, match=r"champion `clf` v1 is a text-classification model .* baseline: none"):
+        _eval(env, "good")
+
+
+def test_outputs_and_report(env, tmp_path):
+    from kfp.dsl import HTML, Artifact, ClassificationMetrics, Metrics
+
+    ev = _eval(env, "good", baseline="none")
+    ev["model_name"] = "clf<script>"
+    arts = {k: cls(uri=str(tmp_path / k)) for k, cls in
+            (("metrics", Metrics), ("classification", ClassificationMetrics), ("report", HTML), ("evaluation", Artifact))}
+    write_outputs(ev, **arts)
+    assert arts["metrics"].metadata["accuracy"] == pytest.approx(ev["metrics"]["accuracy"])
+    cm = arts["classification"].metadata["confusionMatrix"]
+    assert [c["displayName"] for c in cm["annotationSpecs"]] == ["no", "yes"]
+    assert sum(map(sum, (r["row"] for r in cm["rows"]))) == 400
+    roc = arts["classification"].metadata["confidenceMetrics"]
+    assert 2 < len(roc) <= 200 and roc[0]["falsePositiveRate"] == 0
+    assert read_evaluation(arts["evaluation"].path)["decision"] == ev["decision"]
+    html = open(arts["report"].path).read()
+    assert "<script>" not in html and "clf&lt;script&gt;" in html
+    assert html.count("<svg") == 5  # bars, confusion, reliability, ROC, PR
+    with pytest.raises(ComponentError, match="not an evaluation record"):
+        (tmp_path / "x.json").write_text(json.dumps({"a": 1}))
+        read_evaluation(str(tmp_path / "x.json"))
+    assert "<svg" in render_report({**ev, "roc": None, "pr": None})
