@@ -1,0 +1,63 @@
+"""`kubepipe models ...` against a real local registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.cli.app import main
+from kubepipe.components.registry import Registry
+
+
+@pytest.fixture()
+def reg(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("KUBEPIPE_USER", "ann")
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    r = Registry()  # the default: file://.kubepipe/registry under cwd
+    for i in range(3):
+        r.register(str(model), name="clf", metrics={"accuracy": 0.8 + i / 100}, run_id=f"run-{i}",
+                   model_card=f"# clf v{i + 1}\n\ncard text")
+    return r
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_promote_show_rollback(reg, capsys):
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0 and "clf" in out and "3" in out
+    code, out, _ = _run(capsys, "models", "promote", "clf", "2", "--reason", "better f1")
+    assert code == 0 and "champion is v2" in out
+    code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "best")
+    assert "champion is v3 (was v2)" in out
+    code, out, _ = _run(capsys, "models", "list", "clf")
+    assert code == 0 and "run-2" in out and "0.8200" in out and "champion" in out and "previous" in out
+    code, out, _ = _run(capsys, "models", "show", "clf")
+    assert code == 0 and "clf v3" in out and "card text" in out and "run-2" in out
+    code, out, _ = _run(capsys, "models", "rollback", "clf", "--reason", "canary failed")
+    assert code == 0 and "champion is v2" in out
+    code, out, _ = _run(capsys, "models", "history", "clf")
+    assert code == 0 and "canary failed" in out and "rollback" in out and "ann" in out
+    assert reg.alias("clf", "champion").version == 2
+
+
+def test_errors_exit_2_with_a_message(reg, capsys, tmp_path):
+    code, _, err = _run(capsys, "models", "show", "clf", "9")
+    assert code == 2 and "no version 9" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "models", "rollback", "clf")
+    assert code == 2 and "no previous champion" in err
+    (tmp_path / ".kubepipe/registry/clf/versions/1/version.json").write_text("{")
+    code, out, err = _run(capsys, "models", "list", "clf")
+    assert code == 0 and "corrupt" in out and "v1 is corrupt" in err and "v2" in out
+    code, _, err = _run(capsys, "models", "list", "nope", "--registry", f"file://{tmp_path / 'other'}")
+    assert code == 2 and "no versions of `nope`" in err and "models: none" in err
