@@ -1,0 +1,67 @@
+locals {
+  runtime_image = (var.runtime_image_digest == null
+    ? "${module.vertex.image_repository}/kubepipe-runtime:${var.image_tag}"
+  : "${module.vertex.image_repository}/kubepipe-runtime@${var.runtime_image_digest}")
+
+  profile_common = {
+    environment      = local.environment
+    image_repository = module.vertex.image_repository
+    pipeline_root    = module.vertex.pipeline_root
+    runtime_image    = local.runtime_image
+    registry_uri     = module.vertex.registry_uri
+    experiment       = "kubepipe-${local.environment}"
+    labels           = local.labels
+    gpu_types        = var.gpu_types
+    host             = null
+    namespace        = null
+    deploy_namespace = null
+    deployment_mode  = null
+    project          = null
+    region           = null
+    service_account  = null
+    network          = null
+    encryption_key   = null
+  }
+}
+
+output "vertex_profile" {
+  description = "configs/vertex.yaml for this environment (terraform output -raw vertex_profile > configs/vertex.yaml)."
+  value = templatefile("${path.module}/../../templates/profile.yaml.tftpl", merge(local.profile_common, {
+    target          = "vertex"
+    project         = module.vertex.project_id
+    region          = module.vertex.region
+    service_account = module.vertex.runner_service_account_email
+    network         = module.vertex.network
+  }))
+}
+
+output "kubeflow_profile" {
+  description = "configs/kubeflow.yaml for this environment (terraform output -raw kubeflow_profile > configs/kubeflow.yaml)."
+  value = templatefile("${path.module}/../../templates/profile.yaml.tftpl", merge(local.profile_common, {
+    target           = "kubeflow"
+    host             = module.gke.kfp_host
+    namespace        = "kubeflow"
+    deploy_namespace = module.gke.namespace
+    deployment_mode  = module.gke.deployment_mode
+  }))
+}
+
+output "image_repository" {
+  description = "Registry path for `kubepipe image --registry`."
+  value       = module.vertex.image_repository
+}
+
+output "deployer_service_account_email" {
+  description = "Service account for the GitHub workflows (repository variable GCP_SERVICE_ACCOUNT)."
+  value       = module.vertex.deployer_service_account_email
+}
+
+output "workload_identity_provider" {
+  description = "Provider for google-github-actions/auth (repository variable GCP_WORKLOAD_IDENTITY_PROVIDER)."
+  value       = module.vertex.workload_identity_provider
+}
+
+output "get_credentials_command" {
+  description = "kubectl credentials for the dev cluster."
+  value       = module.gke.get_credentials_command
+}

@@ -1,0 +1,134 @@
+# In-cluster identity and rights: the kubepipe namespace, its Workload Identity
+# service account, and the narrow RBAC that lets pipeline tasks roll out
+# InferenceServices there and CI reach the KFP API.
+
+resource "kubernetes_namespace_v1" "kubepipe" {
+  metadata {
+    name = var.namespace
+    labels = {
+      "app.kubernetes.io/managed-by"       = "terraform"
+      "pod-security.kubernetes.io/enforce" = "restricted"
+    }
+  }
+
+  depends_on = [google_container_node_pool.cpu]
+}
+
+resource "kubernetes_service_account_v1" "runner" {
+  metadata {
+    name      = var.kubernetes_service_account
+    namespace = kubernetes_namespace_v1.kubepipe.metadata[0].name
+    annotations = {
+      "iam.gke.io/gcp-service-account" = var.workload_service_account_email
+    }
+  }
+  automount_service_account_token = false
+}
+
+# KFP creates kubeflow/pipeline-runner; annotate it so task pods get the runner's Google identity.
+resource "kubernetes_annotations" "pipeline_runner" {
+  api_version = "v1"
+  kind        = "ServiceAccount"
+  metadata {
+    name      = "pipeline-runner"
+    namespace = "kubeflow"
+  }
+  annotations = {
+    "iam.gke.io/gcp-service-account" = var.workload_service_account_email
+  }
+  force = true
+
+  depends_on = [kustomization_resource.kfp_namespaced]
+}
+
+resource "kubernetes_role_v1" "deploy_inference" {
+  metadata {
+    name      = "kubepipe-deploy"
+    namespace = kubernetes_namespace_v1.kubepipe.metadata[0].name
+  }
+
+  rule {
+    api_groups = ["serving.kserve.io"]
+    resources  = ["inferenceservices"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = ["serving.kserve.io"]
+    resources  = ["inferenceservices/status"]
+    verbs      = ["get"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["pods", "events"]
+    verbs      = ["get", "list", "watch"]
+  }
+}
+
+resource "kubernetes_role_binding_v1" "deploy_inference" {
+  metadata {
+    name      = "kubepipe-deploy"
+    namespace = kubernetes_namespace_v1.kubepipe.metadata[0].name
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.deploy_inference.metadata[0].name
+  }
+  subject {
+    kind      = "ServiceAccount"
+    name      = "pipeline-runner"
+    namespace = "kubeflow"
+  }
+}
+
+resource "kubernetes_role_v1" "kfp_api_access" {
+  count = var.deployer_service_account_email == null ? 0 : 1
+
+  metadata {
+    name      = "kubepipe-kfp-api"
+    namespace = "kubeflow"
+  }
+
+  rule {
+    api_groups     = [""]
+    resources      = ["services/proxy"]
+    resource_names = ["ml-pipeline", "ml-pipeline:8888"]
+    verbs          = ["get", "create"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["pods/portforward"]
+    verbs      = ["create"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["pods", "services"]
+    verbs      = ["get", "list"]
+  }
+
+  depends_on = [kustomization_resource.kfp_namespaced]
+}
+
+resource "kubernetes_role_binding_v1" "kfp_api_access" {
+  count = var.deployer_service_account_email == null ? 0 : 1
+
+  metadata {
+    name      = "kubepipe-kfp-api"
+    namespace = "kubeflow"
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.kfp_api_access[0].metadata[0].name
+  }
+  # GKE maps a Google identity to a Kubernetes user named by its email.
+  subject {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "User"
+    name      = var.deployer_service_account_email
+  }
+}
