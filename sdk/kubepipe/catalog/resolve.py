@@ -136,6 +136,9 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
         text, changed = _without_pip_install(text)
         if changed:
             notes.append(f"{ref}: skipped its `pip install` for the local run (kfp is already installed)")
+    if local and "isArtifactList: true" in text:
+        notes.append(f"{ref}: uses artifact lists (dsl.Collected), which kfp.local 2.17 cannot run; "
+                     "it compiles for kubeflow and vertex")
     try:
         comp = components.load_component_from_text(text)
     except Exception as exc:  # noqa: BLE001 - kfp raises many types for bad files

@@ -43,7 +43,9 @@ for _mod in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit 2 with a short message, no traceback unless --verbose."""
     try:
-        app(args=argv, standalone_mode=False, prog_name="kubepipe")
+        rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes

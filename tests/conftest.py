@@ -1,0 +1,27 @@
+"""Shared test set-up: user fixture components importable as `ops:...`, GX analytics off."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+if str(FIXTURES) not in sys.path:
+    sys.path.insert(0, str(FIXTURES))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(FIXTURES), os.environ.get("PYTHONPATH", "")) if p)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder (runs, registry and state land there), with the repo's configs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    return tmp_path

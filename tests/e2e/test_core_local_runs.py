@@ -1,0 +1,83 @@
+"""Local end-to-end runs through kfp.local: branches, failures, round trip, third-party IR."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+import kubepipe
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("n,taken,skipped,total", [(5, "small", "big", 10), (30, "big", "small", 435)])
+def test_when_gate_takes_each_branch(in_tmp, n, taken, skipped, total):
+    events = []
+    run = kubepipe.run(FIX / "branching.yaml", {"n": n}, on_event=lambda e: events.append((e.kind, e.step.name)))
+    assert run.ok, run.error
+    assert run.step("sum").outputs["total"] == total
+    assert run.step(taken).state == "SUCCEEDED" and run.step(taken).outputs["Output"].startswith(taken)
+    assert run.step(skipped).state == "SKIPPED"
+    assert run.step("fan").state == "SUCCEEDED"
+    assert run.step("on-exit").outputs["Output"] == "SUCCEEDED"
+    assert ("started", "numbers") in events and ("finished", "sum") in events
+    record = json.loads((Path(run.run_dir) / "run.json").read_text())
+    assert record["state"] == "SUCCEEDED" and record["params"] == {"n": n}
+    assert Path(run.run_dir).resolve().parent == (in_tmp / ".kubepipe" / "runs").resolve()
+
+
+def test_failed_step_is_named_and_stops_downstream(in_tmp):
+    run = kubepipe.run(FIX / "failing.yaml")
+    assert not run.ok
+    assert run.failed_step.name == "boom"
+    assert "the gate said no" in run.error and "boom" in run.error
+    assert run.step("never").state == "SKIPPED"
+    assert run.step("on-exit").outputs.get("Output") == "FAILED"
+
+
+def test_cli_run_exits_nonzero_naming_the_step(in_tmp):
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "run", str(FIX / "failing.yaml")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "step `boom` failed" in proc.stderr and "the gate said no" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_compile_reload_run_round_trip(in_tmp):
+    from kfp import components, local
+
+    compiled = kubepipe.compile(FIX / "branching.yaml", "local", out=in_tmp / "ir.yaml")
+    pipeline = components.load_component_from_file(str(in_tmp / "ir.yaml"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root"))
+    pipeline(n=30, threshold=100)
+    outputs = sorted(p.parent.name for p in (in_tmp / "root").glob("*/*/executor_output.json"))
+    assert "big" in outputs and "small" not in outputs
+    assert compiled.content_hash in (in_tmp / "ir.yaml").read_text()
+
+
+def test_third_party_ir_runs_locally_without_changing_kfp(in_tmp):
+    before = version("kfp")
+    run = kubepipe.run(FIX / "thirdparty-local.yaml", {"a": 20, "b": 22})
+    assert run.ok, run.error
+    assert run.step("add").state == "SUCCEEDED" and run.step("coin").state == "SUCCEEDED"
+    assert run.step("show").outputs["Output"] == "sum: 42"
+    assert version("kfp") == before
+    assert any("skipped its `pip install`" in n for n in run.notes)
+
+
+def test_unknown_param_is_a_user_error(in_tmp):
+    with pytest.raises(kubepipe.UserError, match="no param `nn`; did you mean `n`"):
+        kubepipe.run(FIX / "branching.yaml", {"nn": "3"})
+    with pytest.raises(kubepipe.UserError, match="expected int"):
+        kubepipe.run(FIX / "branching.yaml", {"n": "three"})
+
+
+def test_artifact_list_components_get_a_local_note():
+    plan = kubepipe.validate(FIX / "thirdparty.yaml", "local")
+    assert any("artifact lists" in n and "artifacts_simple" in n for n in plan.notes)

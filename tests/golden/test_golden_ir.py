@@ -1,0 +1,97 @@
+"""Golden IR: every shipped pipeline and SDK fixture, compiled for every target.
+
+Regenerate with `UPDATE_GOLDEN=1 make golden` (never in CI); review the diff like code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import kubepipe
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+TARGETS = ("local", "kubeflow", "vertex")
+SOURCES = sorted(p.relative_to(ROOT) for p in (ROOT / "pipelines").glob("*.yaml")) + [
+    Path("tests/fixtures/branching.yaml"), Path("tests/fixtures/gpu.yaml"), Path("tests/fixtures/thirdparty.yaml")]
+CASES = [(s, t) for s in SOURCES for t in TARGETS]
+
+
+def compile_for(source: Path, target: str):
+    return kubepipe.compile(source, target, profile=GOLDEN / "profiles" / f"{target}.yaml")
+
+
+@pytest.mark.parametrize("source,target", CASES, ids=[f"{s.stem}-{t}" for s, t in CASES])
+def test_golden(source, target, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the header names the source relative to the repo
+    compiled = compile_for(source, target)
+    golden = GOLDEN / f"{source.stem}.{target}.yaml"
+    if os.environ.get("UPDATE_GOLDEN") == "1" and not os.environ.get("CI"):
+        golden.write_text(compiled.ir_yaml)
+    assert golden.exists(), f"missing {golden.name}: run UPDATE_GOLDEN=1 make golden"
+    assert compiled.ir_yaml == golden.read_text(), f"{golden.name} differs: review, then UPDATE_GOLDEN=1 make golden"
+
+
+def test_compile_is_byte_identical_across_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    a = compile_for(Path("tests/fixtures/gpu.yaml"), "kubeflow").ir_yaml
+    b = compile_for(Path("tests/fixtures/gpu.yaml"), "kubeflow").ir_yaml
+    assert a == b
+    assert a.startswith("# Compiled by kubepipe")
+    assert "# source: tests/fixtures/gpu.yaml (sha256:" in a and "# content-hash: sha256:" in a
+
+
+def test_kubeflow_gpu_lowering(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    c = compile_for(Path("tests/fixtures/gpu.yaml"), "kubeflow")
+    import yaml
+
+    ir, platform = list(yaml.safe_load_all(c.body))
+    train = ir["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert train["accelerator"]["resourceType"] == "nvidia.com/gpu" and train["accelerator"]["resourceCount"] == "2"
+    assert train["resourceCpuLimit"] == "8.0" and train["resourceMemoryLimit"] == "32Gi"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert k8s["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-l4", "pool": "training"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in k8s["tolerations"]
+    assert k8s["activeDeadlineSeconds"] == "7200"
+    assert ir["root"]["dag"]["tasks"]["train"]["retryPolicy"]["maxRetryCount"] == 2
+
+
+def test_vertex_lowering_is_single_document_with_vertex_names(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    c = compile_for(Path("tests/fixtures/gpu.yaml"), "vertex")
+    import yaml
+
+    docs = list(yaml.safe_load_all(c.body))
+    assert len(docs) == 1 and "platforms" not in docs[0]
+    res = docs[0]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert res["accelerator"]["resourceType"] == "NVIDIA_L4"
+    big = docs[0]["deploymentSpec"]["executors"]["exec-big"]["container"]["resources"]
+    assert big["accelerator"]["resourceType"] == "NVIDIA_H100_80GB"
+    assert any("not supported there" in n for n in c.notes)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_vertex_output_loads_in_aiplatform(source, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    path = compile_for(source, "vertex").write(tmp_path / "ir.yaml")
+    job = aiplatform.PipelineJob(display_name="golden", template_path=str(path), project="golden-project",
+                                 location="europe-west4", pipeline_root="gs://golden-project-kubepipe/root",
+                                 credentials=AnonymousCredentials(), enable_caching=False)
+    assert job.pipeline_spec["pipelineInfo"]["name"] == compile_for(source, "vertex").pipeline_name
+
+
+def test_secrets_are_references_never_values(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value-never-in-spec")
+    c = compile_for(Path("tests/fixtures/gpu-secrets.yaml"), "kubeflow")
+    assert "s3cr3t-value-never-in-spec" not in c.ir_yaml
+    assert "merchant-api" in c.ir_yaml and "API_TOKEN" in c.ir_yaml
+    with pytest.raises(kubepipe.ValidationError, match="cannot be mounted on Vertex"):
+        compile_for(Path("tests/fixtures/gpu-secrets.yaml"), "vertex")

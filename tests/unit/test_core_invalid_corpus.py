@@ -1,0 +1,115 @@
+"""Invalid-config corpus: each case must fail `kubepipe validate` at the right path and line."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import ValidationError
+
+HEAD = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: corpus}
+params:
+  n: {type: int, default: 3}
+  flag: {type: bool, default: true}
+  items: {type: list, default: [1, 2]}
+steps:
+  numbers:
+    component: ops:make_numbers
+    with: {n: "${params.n}"}
+  sum:
+    component: ops:total
+    inputs: {data: "${steps.numbers.outputs.out}"}
+"""  # steps start at line 9; text appended below starts at line 15
+
+# (name, appended or replacing text, expected path, expected line, fragment of message or hint)
+CASES = [
+    ("unknown step key", "    retires: 2\n", "steps.sum.retires", 15, "did you mean `retries`"),
+    ("param in with", "    epochs: 3\n", "steps.sum.epochs", 15, "component parameters go under `with:`"),
+    ("unknown input", "    with: {treshold: 3}\n", "steps.sum.with.treshold", 15, "did you mean `threshold`"),
+    ("wrong literal type", "    with: {threshold: many}\n", "steps.sum.with.threshold", 15, "expects int"),
+    ("bool for int", "    with: {threshold: true}\n", "steps.sum.with.threshold", 15, "expects int"),
+    ("unknown param ref", "    with: {threshold: '${params.m}'}\n", "steps.sum.with.threshold", 15, "unknown param `m`"),
+    ("param type mismatch", "    with: {threshold: '${params.flag}'}\n", "steps.sum.with.threshold", 15,
+     "param `flag` is bool"),
+    ("unknown step ref", "  show:\n    component: ops:say\n    with: {message: '${steps.sums.outputs.total}'}\n",
+     "steps.show.with.message", 17, "did you mean `sum`"),
+    ("unknown output", "  show:\n    component: ops:say\n    with: {message: x, value: '${steps.sum.outputs.totl}'}\n",
+     "steps.show.with.value", 17, "did you mean `total`"),
+    ("output type mismatch", "  show:\n    component: ops:say\n    with: {message: '${steps.sum.outputs.total}'}\n",
+     "steps.show.with.message", 17, "type mismatch"),
+    ("artifact given a literal", "  again:\n    component: ops:total\n    inputs: {data: some.csv}\n",
+     "steps.again.inputs.data", 17, "artifact, not a literal"),
+    ("missing required input", "  again:\n    component: ops:total\n", "steps.again", 15, "missing input `data`"),
+    ("unknown component", "  v:\n    component: valdate-data\n", "steps.v.component", 16, "unknown component"),
+    ("module not importable", "  v:\n    component: no_such_pkg.mod:fn\n", "steps.v.component", 16, "cannot import"),
+    ("not a component", "  v:\n    component: os.path:join\n", "steps.v.component", 16, "not a KFP component"),
+    ("missing component file", "  v:\n    component: ./nope.yaml\n", "steps.v.component", 16, "not found"),
+    ("bad when", "    when: passed is true\n", "steps.sum.when", 15, "is not a condition"),
+    ("when on artifact", "  show:\n    component: ops:say\n    with: {message: x}\n    when: \"${steps.numbers.outputs.out} == 'x'\"\n",
+     "steps.show.when", 18, "is an artifact"),
+    ("after unknown", "    after: [numbrs]\n", "steps.sum.after[0]", 15, "did you mean `numbers`"),
+    ("cycle", "    after: [loop]\n  loop:\n    component: ops:say\n    with: {message: x}\n    after: [sum]\n",
+     "steps.sum", 12, "dependency cycle: sum -> loop -> sum"),
+    ("foreach over int param", "    foreach: '${params.n}'\n", "steps.sum.foreach", 15, "needs a list param"),
+    ("item without foreach", "  show:\n    component: ops:say\n    with: {message: '${item}'}\n",
+     "steps.show.with.message", 17, "only defined in a step with `foreach:`"),
+    ("text around a ref", "  show:\n    component: ops:say\n    with: {message: 'n=${params.n}'}\n",
+     "steps.show.with.message", 17, "embeds a run-time value"),
+    ("ref inside a mapping", "  show:\n    component: ops:say\n    with: {message: x}\n    inputs: {value: {a: '${params.n}'}}\n",
+     "steps.show.inputs.value", 18, "inside a mapping or list"),
+    ("unknown gpu type", "    resources: {gpu: {count: 1, type: nvidia-l40}}\n", "steps.sum.resources.gpu.type", 15,
+     "unknown GPU type"),
+    ("bad memory", "    resources: {memory: 16GB}\n", "steps.sum.resources.memory", 15, "like 512Mi"),
+    ("bad timeout", "    timeout: soon\n", "steps.sum.timeout", 15, "duration"),
+    ("ctx param set by user", "    with: {ctx_target: x}\n", "steps.sum.with.ctx_target", 15, "set by kubepipe"),
+    ("conditional dependency", "  big:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${steps.sum.outputs.big} == true\"\n  after_big:\n    component: ops:say\n"
+     "    with: {message: '${steps.big.outputs.Output}'}\n", "steps.after_big", 19, "same `when:`"),
+    ("bad step name", "  Bad Step:\n    component: ops:say\n    with: {message: x}\n", "steps.Bad Step", 15, "not allowed"),
+    ("bad param name", None, "params.class", 5, "not allowed"),
+    ("bad cron", "schedule: {cron: '0 3 * *'}\n", "schedule.cron", 15, "5-field cron"),
+    ("bad timezone", "schedule: {cron: '0 3 * * 1', timezone: Mars/Olympus}\n", "schedule.timezone", 15, "time zone"),
+    ("schedule unknown param", "schedule: {cron: '0 3 * * 1', params: {nn: 2}}\n", "schedule.params.nn", 15,
+     "did you mean `n`"),
+    ("on_exit reads outputs", "on_exit:\n  component: ops:say\n  with: {message: '${steps.sum.outputs.total}'}\n",
+     "on_exit.with.message", 17, "cannot read step outputs"),
+    ("duplicate key", "  sum:\n    component: ops:say\n", "", 15, "duplicate key"),
+    ("bad indentation", "   oops: [\n", "", 15, "invalid YAML"),
+]
+
+
+@pytest.mark.parametrize("name,extra,path,line,fragment", CASES, ids=[c[0] for c in CASES])
+def test_invalid_config_is_located(tmp_path, name, extra, path, line, fragment):
+    text = HEAD + (extra or "")
+    if name == "bad param name":
+        text = HEAD.replace("  n: {type: int", "  class: {type: int, default: 1}\n  n: {type: int")
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    issues = exc.value.issues
+    match = [i for i in issues if i.path == path and fragment in (i.message + " " + (i.hint or ""))]
+    assert match, f"no issue at {path!r} containing {fragment!r}; got:\n{exc.value}"
+    assert match[0].line == line, f"{path}: line {match[0].line}, want {line}"
+    assert match[0].file == str(f)
+
+
+def test_corpus_has_at_least_25_cases():
+    assert len(CASES) >= 25
+
+
+def test_cli_exits_2_without_traceback(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "    retires: 2\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "validate", str(f)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{f}:15:5: steps.sum.retires" in proc.stderr.replace("\n", "")

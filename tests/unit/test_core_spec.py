@@ -1,0 +1,111 @@
+"""Spec layer: located loading, includes, env interpolation, profiles and their precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.errors import ValidationError
+from kubepipe.spec import load_pipeline, load_pipeline_text, load_profile
+from kubepipe.spec.profiles import parse_set
+
+BASE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: demo}
+steps:
+  a:
+    component: ops:say
+    with: {message: hi}
+"""
+
+
+def issues_of(text: str, **kw):
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(text, "p.yaml", **kw)
+    return exc.value.issues
+
+
+def test_valid_pipeline_loads_with_defaults():
+    loaded = load_pipeline_text(BASE, "p.yaml")
+    assert loaded.spec.metadata.name == "demo"
+    assert loaded.spec.steps["a"].with_ == {"message": "hi"}
+    assert loaded.source_hash.startswith("sha256:")
+
+
+def test_errors_carry_path_line_col_and_hint():
+    text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    retires: 2")
+    (issue,) = issues_of(text)
+    assert issue.path == "steps.a.retires"
+    assert (issue.file, issue.line, issue.col) == ("p.yaml", 8, 5)
+    assert issue.hint == "did you mean `retries`?"
+    assert "p.yaml:8:5: steps.a.retires: unknown key `retires`" in issue.format()
+
+
+def test_all_errors_reported_at_once():
+    text = BASE.replace("name: demo", "name: Demo_X").replace("kind: Pipeline", "kind: Pipe")
+    paths = {i.path for i in issues_of(text)}
+    assert paths == {"kind", "metadata.name"}
+
+
+def test_env_interpolation_and_default():
+    text = BASE.replace("message: hi", "message: '${env.KP_MSG:-fallback}'")
+    assert load_pipeline_text(text, environ={}).spec.steps["a"].with_["message"] == "fallback"
+    assert load_pipeline_text(text, environ={"KP_MSG": "yo"}).spec.steps["a"].with_["message"] == "yo"
+    (issue,) = issues_of(BASE.replace("message: hi", "message: '${env.KP_NOPE}'"), environ={})
+    assert issue.path == "steps.a.with.message" and "KP_NOPE" in issue.message
+
+
+def test_include_merges_defaults_pipeline_wins(tmp_path):
+    (tmp_path / "shared.yaml").write_text("defaults:\n  retries: 3\n  cache: false\n  env: {A: '1', B: '2'}\n")
+    (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml]\ndefaults:\n  cache: true\n"
+                                                           "  env: {B: '3'}\nsteps:"))
+    spec = load_pipeline(tmp_path / "p.yaml").spec
+    assert spec.defaults.retries == 3
+    assert spec.defaults.cache is True
+    assert spec.defaults.env == {"A": "1", "B": "3"}
+
+
+def test_include_errors_point_into_the_included_file(tmp_path):
+    (tmp_path / "shared.yaml").write_text("defaults:\n  retries: 3\n  cahce: false\n")
+    (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml, missing.yaml]\nsteps:"))
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline(tmp_path / "p.yaml")
+    by_path = {i.path: i for i in exc.value.issues}
+    assert by_path["defaults.cahce"].file.endswith("shared.yaml") and by_path["defaults.cahce"].line == 3
+    assert by_path["include[1]"].line == 4 and "not found" in by_path["include[1]"].message
+
+
+def test_yaml_tags_build_no_python_objects():
+    text = BASE.replace("message: hi", "message: !!python/object/apply:os.system ['echo pwned']")
+    loaded = load_pipeline_text(text)
+    assert loaded.spec.steps["a"].with_["message"] == ["echo pwned"]  # plain data, nothing called
+
+
+def test_profile_precedence_file_env_set(tmp_path):
+    prof = tmp_path / "vertex.yaml"
+    prof.write_text("target: vertex\nproject: '${env.GCP:-from-default}'\nregion: europe-west4\n"
+                    "pipeline_root: gs://b/root\n")
+    assert load_profile("vertex", profile_file=prof, environ={}).project == "from-default"
+    assert load_profile("vertex", profile_file=prof, environ={"GCP": "from-env"}).project == "from-env"
+    p = load_profile("vertex", profile_file=prof, environ={"GCP": "from-env"}, sets=parse_set(["project=from-set"]))
+    assert p.project == "from-set"
+    assert p.runtime_image  # built-in default fills what the file leaves out
+
+
+def test_profile_refuses_credentials_and_unknown_target(tmp_path):
+    prof = tmp_path / "kf.yaml"
+    prof.write_text("target: kubeflow\nhost: http://x\npipeline_root: minio://b\nauth:\n  token: abc\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=prof)
+    assert any("credentials in YAML are refused" in i.message and i.line == 5 for i in exc.value.issues)
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertx")
+    assert exc.value.issues[0].hint == "did you mean `vertex`?"
+
+
+def test_vertex_profile_needs_project_and_gs_root(tmp_path):
+    prof = tmp_path / "v.yaml"
+    prof.write_text("target: vertex\nregion: r\npipeline_root: /tmp/x\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof)
+    assert "needs project" in str(exc.value)
