@@ -48,6 +48,11 @@ def _is_placeholder(v) -> bool:
 
 
 def _number_issue(path: tuple, v) -> list[CheckIssue]:
+    if isinstance(v, str) and not _is_placeholder(v):
+        try:  # pipeline params inside a dict reach the step as strings ("0.9")
+            v = float(v)
+        except ValueError:
+            pass
     if _is_placeholder(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
         return []
     return [CheckIssue(path, f"must be a number, got {v!r}", None)]
@@ -201,7 +206,8 @@ def decide(
         checks += _relative(metrics, champion_metrics, relative, champion_label)
     failed = [c for c in checks if not c["passed"]]
     passed = not failed
-    shown = failed if failed else [c for c in checks if c.get("metric")]
+    # a reject names what failed, plus how it compares with the champion for context
+    shown = failed + [c for c in checks if c["scope"] == "relative" and c["passed"]] if failed else [c for c in checks if c.get("metric")]
     body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""
