@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "run",
     "catalog",
     "models",
+    "serve",
 ]
 
 
