@@ -23,5 +23,6 @@ BUILTINS: dict[str, Builtin] = {
     "detect-drift": Builtin("kubepipe.components.data.ops:detect_drift", "Per-column drift vs a reference (PSI, KS); drift_detected output", "kubepipe.components.data.checks:check_drift"),
     "evaluate": Builtin("kubepipe.components.evaluation.ops:evaluate", "Score a model and the champion on the same holdout; gate on thresholds", "kubepipe.components.evaluation.checks:check_evaluate"),
     "register-model": Builtin("kubepipe.components.evaluation.ops:register_model", "Record an evaluated challenger in the model registry (no promotion)", "kubepipe.components.evaluation.checks:check_register_model"),
+    "train-torch": Builtin("kubepipe.components.training.ops:train_torch", "Train a PyTorch classifier (hashed n-gram, transformer, tabular MLP or your class); checkpoint/resume, bf16, DDP", "kubepipe.components.training.checks:check_train"),
     "deploy": Builtin("kubepipe.components.deploy.ops:deploy", "Roll out a model (local process, KServe canary, Vertex endpoint); promote the champion or roll back", "kubepipe.components.deploy.checks:check"),
 }

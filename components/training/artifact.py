@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from kubepipe.util import atomic_write_text
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
 
@@ -32,9 +33,7 @@ TASKS = ("text-classification", "tabular-classification")
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwargs: dict, labels: Sequence[str],

@@ -27,7 +27,7 @@ _pow_cache: dict[str, np.ndarray] = {}
 class HashingSpec:
     """What to hash: word n-grams 1..word_ngrams, char n-grams char_min..char_max, into buckets ids."""
 
-    def __init__(self, buckets: int = 65536, word_ngrams: int = 2, char_ngrams: Sequence[int] = (3, 5),
+    def __init__(self, buckets: int = 32768, word_ngrams: int = 2, char_ngrams: Sequence[int] = (3, 5),
                  max_features: int = 256):
         self.buckets = int(buckets)
         self.word_ngrams = int(word_ngrams)

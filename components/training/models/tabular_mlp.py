@@ -10,6 +10,7 @@ __all__ = ["TabularMLP"]
 
 class TabularMLP(nn.Module):
     encoding = "tabular"
+    default_learning_rate = 3e-3
 
     def __init__(self, num_labels: int, input_spec: dict, hidden: int = 128, layers: int = 2, dropout: float = 0.1):
         super().__init__()

@@ -14,6 +14,7 @@ __all__ = ["TextClassifier"]
 
 class TextClassifier(nn.Module):
     encoding = "hashed-ngrams"
+    default_learning_rate = 0.02
 
     def __init__(self, num_labels: int, input_spec: dict, dim: int = 64, hidden: int = 0, dropout: float = 0.0):
         super().__init__()

@@ -34,6 +34,7 @@ class Block(nn.Module):
 
 class TransformerClassifier(nn.Module):
     encoding = "bytes"
+    default_learning_rate = 1e-3
 
     def __init__(self, num_labels: int, input_spec: dict, d_model: int = 128, layers: int = 2, heads: int = 4,
                  ff_mult: int = 4, dropout: float = 0.1):

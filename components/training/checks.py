@@ -1,0 +1,56 @@
+"""Compile-time check of a `train-torch` step's `with:` block (fast: no torch, no data)."""
+
+from __future__ import annotations
+
+import re
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.training.config import TRAINER_KEYS, config_problems
+from kubepipe.components.training.models import BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS
+
+__all__ = ["check_train"]
+
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "bytes", "tabular-mlp": "tabular"}
+
+
+def _late(value) -> bool:
+    """A value bound at run time (`${params.x}`) cannot be checked now."""
+    return isinstance(value, str) and "${" in value
+
+
+def check_train(with_values: dict) -> list[CheckIssue]:
+    issues: list[CheckIssue] = []
+    values = {k: v for k, v in (with_values or {}).items() if not _late(v)}
+    if "model" in values:
+        issues.append(CheckIssue(("model",), "train-torch names the model choice `architecture` "
+                                 "(`model` is its output artifact)", "rename `model:` to `architecture:`"))
+    arch = values.get("architecture", "text-classifier")
+    if not isinstance(arch, str) or (arch not in BUILTIN_MODELS and not _REF.match(arch)):
+        hint = did_you_mean(arch, BUILTIN_MODELS) or "use a built-in or `package.module:Class`"
+        issues.append(CheckIssue(("architecture",), f"unknown model architecture {arch!r}; built-ins: "
+                                 f"{', '.join(BUILTIN_MODELS)}", hint))
+        arch = None
+    cfg_values = {k: values[k] for k in values if k not in ("architecture", "num_gpus")}
+    if cfg_values.get("learning_rate") == 0:
+        cfg_values.pop("learning_rate")  # 0 = the model's default
+    for key, message in config_problems(cfg_values):
+        issues.append(CheckIssue((key,), message, None))
+    gpus = values.get("num_gpus", -1)
+    if not (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= -1):
+        issues.append(CheckIssue(("num_gpus",), f"`num_gpus` must be an integer >= -1 (-1 = all visible), got {gpus!r}"))
+    hp = values.get("hyperparameters")
+    if arch in BUILTIN_MODELS and isinstance(hp, dict):
+        known = list(MODEL_KEYS[arch]) + list(ENCODER_KEYS[_ENCODING_OF[arch]]) + list(TRAINER_KEYS)
+        for key in hp:
+            if key not in known:
+                issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "
+                                         f"known: {', '.join(known)}", did_you_mean(key, known)))
+    if arch in MODEL_TASKS:
+        if MODEL_TASKS[arch] == "tabular" and values.get("text_column"):
+            issues.append(CheckIssue(("text_column",), f"{arch} reads numeric columns, not text",
+                                     "set `feature_columns` (or leave it out to use every numeric column)"))
+        if MODEL_TASKS[arch] == "text" and values.get("feature_columns"):
+            issues.append(CheckIssue(("feature_columns",), f"{arch} reads one text column",
+                                     "set `text_column`, or use `architecture: tabular-mlp` for numeric features"))
+    return issues

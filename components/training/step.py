@@ -1,0 +1,93 @@
+"""The `train-torch` step: read Dataset artifacts, train, write Model, Metrics and curve artifacts.
+
+Artifacts are duck-typed (`.path`, `.metadata`, `log_metric`), so the KFP
+component is a thin shim and this runs in plain tests too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from kubepipe.components.errors import DataError, ModelError
+from kubepipe.components.training.checkpoint import checkpoint_dir
+from kubepipe.components.training.config import TrainConfig
+from kubepipe.components.training.curve import curve_html
+
+__all__ = ["train_torch_step", "read_frame"]
+
+log = logging.getLogger(__name__)
+
+
+def read_frame(artifact, role: str):
+    """A Dataset artifact as a DataFrame (Parquet per the contract; CSV accepted for hand-made inputs)."""
+    path = Path(artifact.path)
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        try:
+            return pd.read_csv(path)
+        except Exception as exc:
+            raise DataError(f"{path}: cannot read the {role} CSV: {exc}") from None
+    from kubepipe.components.data.io import read_dataset
+
+    return read_dataset(path)
+
+
+def _hash(artifact) -> str | None:
+    meta = getattr(artifact, "metadata", None) or {}
+    return meta.get("content_hash")
+
+
+def train_torch_step(*, dataset, model, metrics, curve, validation=None, architecture: str = "text-classifier",
+                     text_column: str = "", label_column: str = "label", feature_columns: list | None = None,
+                     epochs: int = 5, batch_size: int = 64, learning_rate: float = 0.0, lr_schedule: str = "cosine",
+                     weight_decay: float = 0.0, seed: int = 0, early_stopping_patience: int = 0,
+                     early_stopping_metric: str = "val_f1_macro", validation_fraction: float = 0.1,
+                     hyperparameters: dict | None = None, num_gpus: int = -1, compile: bool = False,
+                     ctx_state_dir: str = "", ctx_run_id: str = "", ctx_step: str = "train",
+                     num_procs: int | None = None, backend: str | None = None) -> dict:
+    """Train and write the three output artifacts; returns the metrics logged."""
+    from kubepipe.components.training.trainer import train
+
+    cfg = TrainConfig(model=architecture, label_column=label_column, text_column=text_column or None,
+                      feature_columns=list(feature_columns) if feature_columns else None, epochs=epochs,
+                      batch_size=batch_size, learning_rate=learning_rate or None, lr_schedule=lr_schedule,
+                      weight_decay=weight_decay, seed=seed, early_stopping_patience=early_stopping_patience,
+                      early_stopping_metric=early_stopping_metric, validation_fraction=validation_fraction,
+                      hyperparameters=dict(hyperparameters or {}), compile=compile)
+    train_df = read_frame(dataset, "training")
+    val_df = read_frame(validation, "validation") if validation is not None and getattr(validation, "path", None) else None
+    folder = checkpoint_dir(ctx_state_dir, ctx_run_id, ctx_step)
+    started = time.time()
+    trained = train(train_df, cfg, val_df=val_df, data_hash=_hash(dataset), checkpoint_dir=folder,
+                    num_gpus=num_gpus, num_procs=num_procs, backend=backend,
+                    where=f"dataset ({dataset.path})",
+                    val_where=f"validation ({getattr(validation, 'path', '')})")
+    res, fin = trained.result, trained.final
+    out = trained.save(model.path, extra_metadata={"validation_data_hash": _hash(validation) if validation else None,
+                                                    "run_id": ctx_run_id, "step": ctx_step})
+    values = {
+        "train_loss": fin.get("train_loss"), "val_loss": fin.get("val_loss"),
+        "val_accuracy": fin.get("val_accuracy"), "val_f1_macro": fin.get("val_f1_macro"),
+        "samples_per_s": res["samples_per_s"], "tokens_per_s": res["tokens_per_s"],
+        "epochs_run": res["epochs_run"], "best_epoch": res["best_epoch"], "train_seconds": res["train_seconds"],
+    }
+    values = {k: float(v) for k, v in values.items() if v is not None}
+    for key, value in values.items():
+        metrics.log_metric(key, round(value, 6))
+    if hasattr(model, "metadata"):
+        model.metadata.update({"framework": "pytorch", "architecture": architecture, "task": "tabular-classification" if trained.encoder.encoding == "tabular" else "text-classification",
+                               "labels": len(trained.labels), "data_hash": trained.data_hash,
+                               **{k: round(v, 6) for k, v in values.items() if k.startswith("val_")}})
+    facts = {"model": architecture, "device": res["device"], "processes": res["world_size"],
+             "precision": res["precision"], "epochs run": res["epochs_run"], "best epoch": res["best_epoch"],
+             "stopped early": res["stopped_early"], "resumed from": res["resumed_from"] or "-",
+             "samples/s": f"{res['samples_per_s']:.0f}", "wall time (s)": f"{time.time() - started:.1f}"}
+    Path(curve.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(curve.path).write_text(curve_html(res["history"], title=f"Training curve: {architecture}",
+                                           best_epoch=res["best_epoch"], facts=facts), encoding="utf-8")
+    if not out.is_dir():
+        raise ModelError(f"{out}: the model directory was not written")
+    return values

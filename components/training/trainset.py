@@ -1,0 +1,132 @@
+"""The training set: columns checked, labels mapped, validation split, inputs encoded once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.errors import DataError
+from kubepipe.components.training.config import TrainConfig
+from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
+
+__all__ = ["TrainSet", "prepare", "resolve_columns", "stratified_split"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSet:
+    labels: list[str]
+    columns: dict  # {"text_column": c} | {"feature_columns": [...]}
+    train: dict  # encoded arrays, first dim = rows
+    y_train: np.ndarray
+    val: dict | None
+    y_val: np.ndarray | None
+    train_tokens: int  # per epoch, for tokens/s
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+
+def _require(df, column: str, where: str, role: str) -> None:
+    if column not in df.columns:
+        hint = did_you_mean(column, [str(c) for c in df.columns])
+        raise DataError(f"{where}: {role} column {column!r} not found; columns are {list(map(str, df.columns))}"
+                        + (f"; {hint}" if hint else f". Set `{role}_column` to one of them"))
+
+
+def resolve_columns(df, cfg: TrainConfig, tabular: bool, where: str) -> dict:
+    """The input columns: as configured, else inferred (the one text column / all numeric columns)."""
+    others = [str(c) for c in df.columns if str(c) != cfg.label_column]
+    if tabular:
+        cols = cfg.feature_columns or [c for c in others if df[c].dtype.kind in "biuf"]
+        if not cols:
+            raise DataError(f"{where}: no numeric feature columns found; set `feature_columns`")
+        for c in cols:
+            _require(df, c, where, "feature")
+            if df[c].dtype.kind not in "biufc":
+                raise DataError(f"{where}: feature column {c!r} is {df[c].dtype}, not numeric; "
+                                f"drop it from `feature_columns` or encode it as numbers")
+        return {"feature_columns": list(cols)}
+    if cfg.text_column:
+        _require(df, cfg.text_column, where, "text")
+        return {"text_column": cfg.text_column}
+    texts = [c for c in others if df[c].dtype.kind in "OSU" or str(df[c].dtype) in ("string", "str")]
+    if len(texts) != 1:
+        raise DataError(f"{where}: cannot tell which column holds the text ({texts or 'no string columns'}); "
+                        f"set `text_column`")
+    return {"text_column": texts[0]}
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx): about `fraction` of each class to validation, at least one row kept for training."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        take = min(int(round(fraction * len(idx))), len(idx) - 1)
+        val.append(idx[:take])
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    mask = np.ones(len(y), dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask), val_idx
+
+
+def _inputs(df, columns: dict):
+    if "text_column" in columns:
+        return df[columns["text_column"]].tolist()
+    return df[columns["feature_columns"]]
+
+
+def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: dict,
+            where: str = "dataset", val_where: str = "validation") -> tuple[TrainSet, Encoder]:
+    """Check the frames, map labels, split, fit the encoder and encode every row once."""
+    if len(train_df) == 0:
+        raise DataError(f"{where}: the training dataset is empty (0 rows); check the upstream step's output")
+    _require(train_df, cfg.label_column, where, "label")
+    tabular = encoding == "tabular"
+    columns = resolve_columns(train_df, cfg, tabular, where)
+    nulls = int(train_df[cfg.label_column].isna().sum())
+    if nulls:
+        log.warning("%s: dropping %d row(s) with no %r", where, nulls, cfg.label_column)
+        train_df = train_df[train_df[cfg.label_column].notna()]
+        if len(train_df) == 0:
+            raise DataError(f"{where}: every row has an empty label column {cfg.label_column!r}")
+    y_all = train_df[cfg.label_column].astype(str).to_numpy()
+    labels = sorted(set(y_all))
+    if len(labels) < 2:
+        raise DataError(f"{where}: label column {cfg.label_column!r} has one class ({labels[0]!r}); "
+                        f"a classifier needs at least two")
+    index = {lab: i for i, lab in enumerate(labels)}
+    y = np.array([index[v] for v in y_all], dtype=np.int64)
+    if val_df is not None:
+        _require(val_df, cfg.label_column, val_where, "label")
+        for col in columns.get("feature_columns", [columns.get("text_column")]):
+            _require(val_df, col, val_where, "feature" if tabular else "text")
+        known = val_df[cfg.label_column].astype(str).isin(index) & val_df[cfg.label_column].notna()
+        if (~known).any():
+            log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where, int((~known).sum()))
+        val_df = val_df[known]
+        train_idx, val_frame = np.arange(len(y)), val_df
+    elif cfg.validation_fraction > 0:
+        train_idx, val_idx = stratified_split(y, cfg.validation_fraction, cfg.seed)
+        val_frame = train_df.iloc[val_idx]
+    else:
+        train_idx, val_frame = np.arange(len(y)), None
+    train_frame = train_df.iloc[train_idx]
+    if tabular:
+        encoder: Encoder = TabularEncoder(columns["feature_columns"]).fit(_inputs(train_frame, columns))
+    else:
+        encoder = ENCODINGS[encoding](**encoder_kwargs)
+    train_inputs = _inputs(train_frame, columns)
+    data = TrainSet(labels=labels, columns=columns, train=encoder.encode(train_inputs), y_train=y[train_idx],
+                    val=None, y_val=None, train_tokens=encoder.token_count(train_inputs))
+    if val_frame is not None and len(val_frame):
+        data.val = encoder.encode(_inputs(val_frame, columns))
+        data.y_val = np.array([index[v] for v in val_frame[cfg.label_column].astype(str)], dtype=np.int64)
+    return data, encoder
