@@ -21,14 +21,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(PY) -m pytest -q
+	$(VENV)/bin/pytest -q
 	$(VENV)/bin/lint-imports
 
 demo: setup
 	$(PY) -m kubepipe.demo
 
 golden: setup
-	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
+	UPDATE_GOLDEN=1 $(VENV)/bin/pytest -q tests/golden
 
 $(LINT_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(LINT_VENV)

@@ -26,6 +26,7 @@ __all__ = ["run_compiled", "StepEvent"]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_INSIDE = re.compile(r"Inner task failed: '([^']+)'((?: inside '[^']+')*)")
 _ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (.+)$")
 
 
@@ -43,6 +44,8 @@ class _Watcher(io.TextIOBase):
         self.buffer_ = ""
         self.current: StepRecord | None = None
         self.tail: dict[str, list[str]] = {}
+        self.inner: dict[str, StepRecord] = {}
+        self.failed_inside: str | None = None
 
     def write(self, text: str) -> int:
         self.log.write(text)
@@ -56,6 +59,10 @@ class _Watcher(io.TextIOBase):
         self.log.flush()
 
     def _line(self, line: str) -> None:
+        m = _INSIDE.search(line)
+        if m and m.group(2):
+            # the outermost pipeline named is the step (a nested pipeline component)
+            self.failed_inside = re.findall(r"'([^']+)'", m.group(2))[-1]
         m = _START.search(line)
         if m:
             rec = self._record(m.group(1))
@@ -82,13 +89,10 @@ class _Watcher(io.TextIOBase):
             del buf[:-50]
 
     def _record(self, task: str) -> StepRecord:
-        name = self.names.get(task, task)
-        for rec in self.run.steps:
-            if rec.name == name:
-                return rec
-        rec = StepRecord(name)
-        self.run.steps.append(rec)
-        return rec
+        name = self.names.get(task)
+        if name is None:  # a task inside a nested pipeline: tracked, not shown as a step
+            return self.inner.setdefault(task, StepRecord(task))
+        return next(rec for rec in self.run.steps if rec.name == name)
 
     def _error(self, task: str) -> str | None:
         for line in reversed(self.tail.get(self.names.get(task, task), [])):
@@ -173,14 +177,21 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
             run.error = f"{type(exc).__name__}: {exc}"
         watcher.flush()
-    _finish(run, run_dir)
+    graph_steps = {s.name for s in plan.steps if s.info.component.component_spec.implementation.graph
+                   is not None and s.condition is None}
+    failed_graph = watcher.names.get(watcher.failed_inside or "", None)
+    _finish(run, run_dir, graph_steps, failed_graph)
     return run
 
 
-def _finish(run: RunResult, run_dir: Path) -> None:
+def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None) -> None:
     run.finished_at = time.time()
     _collect_outputs(run, run_dir / "artifacts")
     for rec in run.steps:
+        if rec.state == "PENDING" and rec.name in graph_steps:
+            # nested pipelines log only their inner tasks; judge them by the run's outcome
+            rec.state = "FAILED" if rec.name == failed_graph else (
+                "SUCCEEDED" if run.error is None and failed_graph is None and not run.failed_step else "SKIPPED")
         if rec.state in ("PENDING",):
             rec.state = "SKIPPED"
         elif rec.state == "RUNNING":
