@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "catalog",
     "models",
     "serve",
+    "image",
 ]
 
 
