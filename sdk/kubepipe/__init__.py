@@ -1,6 +1,6 @@
 """kubepipe: declarative pipeline-as-code SDK on Kubeflow Pipelines."""
 
-__version__ = "0.1.0"
+from kubepipe._version import __version__  # noqa: E402
 
 from kubepipe.api import compile, load, load_target, run, validate  # noqa: E402
 from kubepipe.errors import Issue, KubepipeError, UserError, ValidationError  # noqa: E402

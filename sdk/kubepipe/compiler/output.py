@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubepipe import __version__
+from kubepipe._version import __version__
 from kubepipe.plan.model import Plan
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import sha256_text
