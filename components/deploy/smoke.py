@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from kubepipe.components.errors import GateFailed
 
-__all__ = ["SmokeFailed", "SmokeTarget", "SmokeFn", "http_smoke", "ingress_target"]
+__all__ = ["SmokeFailed", "SmokeTarget", "SmokeFn", "http_smoke", "ingress_target", "tensor_smoke"]
 
 
 class SmokeFailed(GateFailed):
@@ -76,3 +76,42 @@ def http_smoke(target: SmokeTarget) -> dict:
         raise SmokeFailed(f"smoke: {target.url} unreachable: {exc}") from None
     result["seconds"] = round(time.perf_counter() - started, 4)
     return result
+
+
+_V2_TYPES = {"int64": "INT64", "float32": "FP32", "int32": "INT32"}
+
+
+def tensor_smoke(encode: Callable[[list], dict]) -> SmokeFn:
+    """A smoke check for tensor servers (Triton): `POST /v2/models/NAME/infer` with encoded inputs.
+
+    `encode(inputs) -> {name: np.ndarray}` is the model's own preprocessing
+    (`load_model(dir).encoder.encode`); the answer must hold `logits` with one row per input.
+    """
+
+    def smoke(target: SmokeTarget) -> dict:
+        import httpx
+
+        headers = {"Host": target.host} if target.host else {}
+        started = time.perf_counter()
+        try:
+            with httpx.Client(timeout=target.timeout_s, headers=headers, trust_env=False) as client:
+                ready = client.get(f"{target.url}/v2/models/{target.model}/ready")
+                if ready.status_code != 200:
+                    raise SmokeFailed(f"smoke: GET /v2/models/{target.model}/ready answered {ready.status_code}")
+                if not target.inputs:
+                    return {"ready": True, "predictions": 0}
+                arrays = encode(list(target.inputs))
+                body = {"inputs": [{"name": k, "shape": list(v.shape), "datatype": _V2_TYPES[str(v.dtype)],
+                                    "data": v.reshape(-1).tolist()} for k, v in sorted(arrays.items())]}
+                resp = client.post(f"{target.url}/v2/models/{target.model}/infer", json=body)
+        except httpx.HTTPError as exc:
+            raise SmokeFailed(f"smoke: {target.url} unreachable: {exc}") from None
+        if resp.status_code != 200:
+            raise SmokeFailed(f"smoke: infer answered {resp.status_code}: {resp.text[:200]}")
+        outs = {o.get("name"): o for o in (resp.json().get("outputs") or [])}
+        shape = (outs.get("logits") or {}).get("shape") or []
+        if not shape or shape[0] != len(target.inputs):
+            raise SmokeFailed(f"smoke: expected `logits` with {len(target.inputs)} rows, got shape {shape}")
+        return {"ready": True, "predictions": shape[0], "seconds": round(time.perf_counter() - started, 4)}
+
+    return smoke

@@ -65,15 +65,22 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
 
 
 def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
-            autoscaling, runtime, namespace, timeout_s, resources, pipeline_name, run_id, model_dir) -> dict:
+            autoscaling, runtime, namespace, timeout_s, resources, pipeline_name, run_id, model_dir,
+            api_client=None) -> dict:
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.kserve_rollout import rollout
 
     mode = profile.get("deployment_mode") or "serverless"
+    smoke = None
     if runtime == "triton":
+        from kubepipe.components.deploy.inference_service import isvc_name
+        from kubepipe.components.deploy.smoke import tensor_smoke
         from kubepipe.components.deploy.triton import publish_triton_repository
+        from kubepipe.components.training.artifact import load_model
 
-        uri = publish_triton_repository(model_dir, name=name, dest_uri=uri.rstrip("/") + "-triton")
+        # Triton addresses the model by its folder name, which the readiness probe uses too.
+        uri = publish_triton_repository(model_dir, name=isvc_name(name), dest_uri=uri.rstrip("/") + "-triton")
+        smoke = tensor_smoke(load_model(model_dir).encoder.encode)  # Triton takes encoded tensors
     gpu_types = profile.get("gpu_types") or {}
     gpu_type = resources.get("gpu_type")
     cfg = ServiceConfig(
@@ -85,7 +92,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id)
     manifest = inference_service_manifest(cfg)
     report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
-                     smoke_inputs=smoke_inputs, base_url=profile.get("ingress_url"), timeout_s=timeout_s)
+                     smoke_inputs=smoke_inputs, smoke=smoke, base_url=profile.get("ingress_url"),
+                     timeout_s=timeout_s, poll_s=min(2.0, max(0.01, timeout_s / 100)), api_client=api_client)
     report["endpoint"] = report.get("url") or ""
     return report
 
@@ -110,7 +118,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                  namespace: str = "", timeout_s: int = 600, serving: dict | None = None,
                  target: str = "local", registry_uri: str = "", profile: dict | None = None,
                  pipeline_name: str = "", run_id: str = "", state_dir: str = "",
-                 report_path: str | None = None) -> dict:
+                 report_path: str | None = None, api_client=None, vertex_client_options: dict | None = None) -> dict:
     """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
     from kubepipe.components.deploy.checks import check
 
@@ -130,7 +138,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
         report = _kserve(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, runtime=runtime, namespace=namespace,
                          resources=serving or {}, pipeline_name=pipeline_name, run_id=run_id,
-                         model_dir=model_dir, **common)
+                         model_dir=model_dir, api_client=api_client, **common)
     else:
         report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, resources=serving or {}, **common)

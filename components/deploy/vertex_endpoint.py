@@ -1,0 +1,201 @@
+"""Deploy a kubepipe model on a Vertex AI endpoint with a canary traffic split.
+
+1. `aiplatform.Model.upload`: custom container = the runtime image running
+   `kubepipe serve $(AIP_STORAGE_URI) --name NAME --host 0.0.0.0 --port 8080`
+   (Vertex copies `artifact_uri` and expands `$(AIP_STORAGE_URI)`), predict
+   route `/v1/models/NAME:predict` (KServe V1 = Vertex's instances/predictions
+   format), health route `/v2/models/NAME/ready` (true after load + warm-up).
+2. `Endpoint.deploy` on the endpoint named after the model (created if
+   missing) with `traffic_percentage = canary` (100 on a first deployment).
+   Vertex itself waits for the health route; a model that never turns healthy
+   fails the deploy operation, which counts as "not Ready".
+3. Smoke: Vertex cannot address one deployed model of an endpoint, so the
+   smoke sends up to `smoke_rounds(canary)` predict calls (enough for a 99 %
+   chance of reaching a 10 % canary) and judges the answers tagged with the
+   new `deployedModelId`; any error, or a canary never reached, fails it.
+4. Promote: traffic 100 to the new deployed model, undeploy the old ones, then
+   move the registry champion. Roll back: traffic back to the old split,
+   undeploy the new model, champion untouched.
+
+Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.deploy.inference_service import isvc_name
+from kubepipe.components.deploy.smoke import SmokeFailed
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
+
+
+@dataclass(frozen=True)
+class VertexDeployConfig:
+    model_name: str
+    artifact_uri: str
+    image: str
+    project: str | None = None
+    location: str | None = None
+    version: object = None
+    canary_percent: int = 10
+    machine_type: str = "n1-standard-4"
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+    min_replicas: int = 1
+    max_replicas: int = 1
+    service_account: str | None = None
+    labels: dict = field(default_factory=dict)
+    # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" with api_transport "rest".
+    api_endpoint: str | None = None
+    api_transport: str | None = None
+    credentials: object = None
+
+
+def serving_container(name: str) -> dict:
+    """The Model.upload container arguments for `kubepipe serve`."""
+    return dict(
+        serving_container_command=["kubepipe"],
+        serving_container_args=["serve", "$(AIP_STORAGE_URI)", "--name", name, "--host", "0.0.0.0",  # noqa: S104
+                                "--port", "8080"],
+        serving_container_predict_route=f"/v1/models/{name}:predict",
+        serving_container_health_route=f"/v2/models/{name}/ready",
+        serving_container_ports=[8080],
+    )
+
+
+def smoke_rounds(canary_percent: int, confidence: float = 0.99, cap: int = 60) -> int:
+    """Predict calls needed to reach a `canary_percent` split with `confidence`."""
+    p = max(1, min(100, int(canary_percent))) / 100
+    return 3 if p >= 1 else min(cap, max(3, math.ceil(math.log(1 - confidence) / math.log(1 - p))))
+
+
+def _label(value) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in str(value).lower())[:63]
+
+
+@contextlib.contextmanager
+def _initialized(cfg: VertexDeployConfig):
+    """aiplatform.init for this call only: the SDK's config is process-global."""
+    from google.cloud import aiplatform
+    from google.cloud.aiplatform import initializer
+
+    saved = dict(vars(initializer.global_config))
+    kwargs = {k: v for k, v in dict(project=cfg.project, location=cfg.location, api_endpoint=cfg.api_endpoint,
+                                    api_transport=cfg.api_transport, credentials=cfg.credentials).items() if v}
+    aiplatform.init(**kwargs)
+    try:
+        yield aiplatform
+    finally:
+        vars(initializer.global_config).clear()
+        vars(initializer.global_config).update(saved)
+
+
+def _smoke(endpoint, new_id: str, inputs: list, canary: int, deadline: float) -> dict:
+    rounds = smoke_rounds(canary)
+    hits = 0
+    for i in range(rounds):
+        if time.monotonic() > deadline:
+            break
+        try:
+            resp = endpoint.predict(instances=list(inputs))
+        except Exception as exc:  # noqa: BLE001 - any API error fails the canary (the old model was healthy)
+            raise SmokeFailed(f"smoke: predict call {i + 1} failed: {type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:200]}") from None
+        if str(resp.deployed_model_id) == new_id:
+            if len(resp.predictions) != len(inputs):
+                raise SmokeFailed(f"smoke: the new model answered {len(resp.predictions)} predictions "
+                                  f"for {len(inputs)} inputs")
+            hits += 1
+    if not hits:
+        raise SmokeFailed(f"smoke: none of {rounds} predict calls reached the new deployed model {new_id}")
+    return {"rounds": rounds, "canary_answers": hits}
+
+
+def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, smoke_inputs: list | tuple = (),
+                  timeout_s: float = 600) -> dict:
+    """Upload, deploy with a canary split, smoke, then promote or roll back; returns the report dict."""
+    from google.api_core import exceptions as gexc
+
+    t0 = time.monotonic()
+    timings: dict = {}
+    name = isvc_name(cfg.model_name)
+    if not cfg.artifact_uri.startswith("gs://") and not cfg.api_endpoint:
+        raise ComponentError(f"model: Vertex serves from Cloud Storage; the artifact is at {cfg.artifact_uri!r} "
+                             "(use a gs:// pipeline_root in the vertex profile)")
+    labels = {**{_label(k): _label(v) for k, v in cfg.labels.items()}, "managed-by": "kubepipe",
+              "kubepipe-model": _label(name), "kubepipe-version": _label(cfg.version)}
+    report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
+              "champion": {"moved": False}, "timings": timings}
+    with _initialized(cfg) as aiplatform:
+        try:
+            model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
+                                            serving_container_image_uri=cfg.image, labels=labels, sync=True,
+                                            **serving_container(name))
+            found = aiplatform.Endpoint.list(filter=f'display_name="{name}"')
+            endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels)
+        except gexc.GoogleAPICallError as exc:
+            raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
+        old_split = {str(k): int(v) for k, v in (endpoint.traffic_split or {}).items()}
+        old_ids = [str(m.id) for m in endpoint.list_models()]
+        canary = int(cfg.canary_percent) if old_ids and 0 < int(cfg.canary_percent) < 100 else 100
+        report.update(endpoint=endpoint.resource_name, model_resource=model.resource_name,
+                      canary_percent=canary if old_ids else None, first_deployment=not old_ids)
+        timings["apply"] = round(time.monotonic() - t0, 3)
+
+        def new_deployed_id():
+            endpoint._sync_gca_resource()
+            mine = [str(m.id) for m in endpoint.list_models() if m.model == model.resource_name]
+            return mine[0] if mine else None
+
+        def roll_back(why: str) -> dict:
+            t = time.monotonic()
+            new_id = new_deployed_id()
+            if new_id:
+                if old_split:
+                    endpoint.update(traffic_split=old_split)
+                endpoint.undeploy(new_id)
+                why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
+            timings["finalize"] = round(time.monotonic() - t, 3)
+            timings["total"] = round(time.monotonic() - t0, 3)
+            report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
+            return {**report, "action": "rolled_back", "why": why}
+
+        try:
+            endpoint.deploy(model, deployed_model_display_name=f"{name}-v{cfg.version}", traffic_percentage=canary,
+                            machine_type=cfg.machine_type, min_replica_count=cfg.min_replicas,
+                            max_replica_count=max(cfg.min_replicas, cfg.max_replicas),
+                            accelerator_type=cfg.accelerator_type if cfg.accelerator_count else None,
+                            accelerator_count=cfg.accelerator_count or None,
+                            service_account=cfg.service_account, sync=True)
+        except (gexc.GoogleAPICallError, RuntimeError) as exc:
+            timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+            return roll_back(f"deployment never became healthy: {' '.join(str(exc).split())[:300]}")
+        timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+        new_id = new_deployed_id()
+        if not new_id:
+            return roll_back("the deploy operation finished but the endpoint lists no new deployed model")
+        report["deployed_model_id"] = new_id
+        t = time.monotonic()
+        try:
+            report["smoke"] = (_smoke(endpoint, new_id, list(smoke_inputs), canary, t0 + timeout_s) if smoke_inputs
+                               else {"skipped": "no smoke_inputs; Vertex's health check only"})
+        except SmokeFailed as exc:
+            timings["smoke"] = round(time.monotonic() - t, 3)
+            return roll_back(str(exc))
+        timings["smoke"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        if old_ids:
+            endpoint.update(traffic_split={new_id: 100})
+            for old in old_ids:
+                endpoint.undeploy(old)
+    reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if old_ids else "")
+    report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason)
+    timings["finalize"] = round(time.monotonic() - t, 3)
+    timings["total"] = round(time.monotonic() - t0, 3)
+    return {**report, "action": "promoted", "why": reason}
