@@ -41,27 +41,29 @@ def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> 
         "wire it from the register step: `version: ${steps.register.outputs.version}`")
 
 
+def _endpoints_root(state_dir: str) -> str:
+    """Where local endpoints are recorded: `.kubepipe` (ctx_state_dir is `.kubepipe/state`)."""
+    if not state_dir:
+        return ".kubepipe"
+    p = Path(state_dir)
+    return str(p.parent) if p.name == "state" else str(p)
+
+
 def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s) -> dict:
-    from kubepipe.components.deploy.smoke import SmokeFailed
+    from kubepipe.components.errors import GateFailed
     from kubepipe.components.serving.endpoints import deploy_local
 
     t0 = time.monotonic()
-    kwargs = dict(smoke_inputs=list(smoke_inputs) or None, timeout_s=timeout_s)
-    if state_dir:
-        kwargs["state_dir"] = state_dir
     try:
-        out = deploy_local(name, model_dir, **kwargs) or {}
-    except (SmokeFailed, ComponentError) as exc:  # the old process keeps serving
+        out = deploy_local(name, model_dir, smoke_inputs=list(smoke_inputs) or None,
+                           state_dir=_endpoints_root(state_dir), timeout_s=timeout_s) or {}
+    except GateFailed as exc:  # not ready / smoke failed: the old process keeps serving
         return {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
                 "timings": {"total": round(time.monotonic() - t0, 3)}}
-    if out.get("action") == "rolled_back" or out.get("ok") is False:
-        return {**out, "action": "rolled_back", "why": out.get("why") or out.get("error") or "local rollout failed",
-                "champion": {"moved": False}}
     reason = f"local endpoint {name} passed readiness and smoke"
     champion = promote_champion(registry_uri, name, version, reason=reason)
-    return {**out, "action": "promoted", "why": reason, "champion": champion,
-            "endpoint": out.get("url") or out.get("endpoint") or "",
-            "timings": {"total": round(time.monotonic() - t0, 3)}}
+    return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason, "champion": champion,
+            "endpoint": out.get("url") or "", "timings": {"total": round(time.monotonic() - t0, 3)}}
 
 
 def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
