@@ -150,6 +150,10 @@ class FakeKube:
                     return self._send(200, {"name": name, "ready": True})
                 if rest.endswith(":predict") and isinstance(body, dict):
                     return self._send(200, {"predictions": ["label"] * len(body.get("instances", []))})
+                if rest.endswith("/infer") and isinstance(body, dict):  # Open Inference Protocol (Triton)
+                    rows = body["inputs"][0]["shape"][0]
+                    return self._send(200, {"model_name": name, "outputs": [
+                        {"name": "logits", "shape": [rows, 4], "datatype": "FP32", "data": [0.0] * rows * 4}]})
                 return self._send(404, {"error": f"no route {rest}"})
 
             def _isvc(self, method, ns, name):
