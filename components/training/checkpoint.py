@@ -64,6 +64,8 @@ def save_checkpoint(folder: Path, payload: dict) -> Path:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
     _fsync_dir(folder)
+    for stale in folder.glob(f".{CHECKPOINT_FILE}.*.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     return final
 
 

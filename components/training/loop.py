@@ -202,7 +202,7 @@ def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
             loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
             if (i + 1) % check_every == 0 and not torch.isfinite(loss).item():
                 raise TrainingError(
-                    f"training loss became {float(loss)} at epoch {epoch + 1}, step {i + 1} of {len(batches)}"
+                    f"training loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} of {len(batches)}"
                     f"{'' if check_every == 1 else ' (checked every %d steps)' % check_every}: lower "
                     f"`learning_rate` (now {lr}), set `max_grad_norm`, or check the data for extreme values")
             optimizer.zero_grad(set_to_none=True)

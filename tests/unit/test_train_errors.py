@@ -1,0 +1,156 @@
+"""Bad input to train-torch: each a clear error naming the cause (no traceback needed)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+
+from kubepipe.components.errors import DataError, ModelError  # noqa: E402
+from kubepipe.components.training.checks import check_train  # noqa: E402
+from kubepipe.components.training.config import TrainConfig  # noqa: E402
+from kubepipe.components.training.loop import TrainingError  # noqa: E402
+from kubepipe.components.training.sample_data import merchant_frame  # noqa: E402
+from kubepipe.components.training.trainer import train  # noqa: E402
+
+USER_MODELS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class Tiny(nn.Module):
+        encoding = "bytes"
+        def __init__(self, num_labels: int, input_spec: dict, width: int = 8):
+            super().__init__()
+            self.emb = nn.EmbeddingBag(input_spec["vocab_size"], width, padding_idx=0)
+            self.out = nn.Linear(width, num_labels)
+        def forward(self, batch):
+            return self.out(self.emb(batch["ids"]))
+
+    class GoesNaN(Tiny):
+        def __init__(self, num_labels, input_spec, after: int = 3):
+            super().__init__(num_labels, input_spec)
+            self.after, self.calls = after, 0
+        def forward(self, batch):
+            self.calls += self.training
+            out = super().forward(batch)
+            return out * float("nan") if self.calls > self.after else out
+
+    class WrongSignature(nn.Module):
+        def __init__(self, n_classes):
+            super().__init__()
+
+    class Explodes(nn.Module):
+        def __init__(self, num_labels, input_spec):
+            raise RuntimeError("out of cheese")
+
+    class NotAModule:
+        def __init__(self, num_labels, input_spec):
+            pass
+
+    not_a_class = 3
+''')
+
+
+@pytest.fixture
+def user_models(tmp_path, monkeypatch):
+    (tmp_path / "my_models.py").write_text(USER_MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.set_num_threads(1)
+    return "my_models"
+
+
+def _cfg(**kw):
+    base = dict(label_column="category", epochs=1, hyperparameters={})
+    return TrainConfig(**{**base, **kw})
+
+
+def test_empty_dataset():
+    with pytest.raises(DataError, match=r"dataset: the training dataset is empty \(0 rows\)"):
+        train(merchant_frame(10).iloc[:0], _cfg())
+
+
+def test_missing_label_column_suggests_the_near_one():
+    with pytest.raises(DataError, match=r"label column 'categroy' not found.*did you mean `category`"):
+        train(merchant_frame(20), _cfg(label_column="categroy"))
+
+
+def test_ambiguous_text_column_and_single_class():
+    df = merchant_frame(20).assign(note="x")
+    with pytest.raises(DataError, match=r"cannot tell which column holds the text.*set `text_column`"):
+        train(df, _cfg())
+    with pytest.raises(DataError, match="has one class"):
+        train(merchant_frame(20).assign(category="dining"), _cfg())
+
+
+@pytest.mark.parametrize("ref,message", [
+    ("no_such_module_xyz:Model", "cannot import module `no_such_module_xyz`: ModuleNotFoundError"),
+    ("my_models:Missing", "module `my_models` has no attribute `Missing`"),
+    ("my_models:not_a_class", "`not_a_class` is not a class"),
+    ("my_models:WrongSignature", r"constructor is WrongSignature\(self, n_classes\); a kubepipe model needs "
+                                 r"__init__\(self, num_labels: int, input_spec: dict, \*\*hyperparameters\)"),
+    ("my_models:Explodes", "could not be built with {}: RuntimeError: out of cheese"),
+    ("my_models:NotAModule", "is not a torch.nn.Module"),
+    ("text-clasifier", "did you mean `text-classifier`"),
+])
+def test_bad_user_model(user_models, ref, message):
+    with pytest.raises(ModelError, match=message):
+        train(merchant_frame(30), _cfg(model=ref))
+
+
+def test_unknown_hyperparameter_and_bad_setting():
+    with pytest.raises(ModelError, match=r"no hyperparameter 'dimm'.*did you mean `dim`"):
+        train(merchant_frame(30), _cfg(hyperparameters={"dimm": 8}))
+    with pytest.raises(ModelError, match=r"`epochs` must be an integer >= 1, got 0"):
+        train(merchant_frame(30), _cfg(epochs=0))
+    with pytest.raises(ModelError, match=r"`lr_schedule` must be one of"):
+        train(merchant_frame(30), _cfg(hyperparameters={"warmup_fraction": 0.1}, lr_schedule="cosin"))
+
+
+def test_nan_loss_names_epoch_and_step(user_models):
+    with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4 of \d+: lower `learning_rate`"):
+        train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32))
+
+
+def test_nan_loss_in_a_ddp_worker_comes_back_clean(user_models):
+    with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4"):
+        train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32), num_procs=2, backend="gloo")
+
+
+def test_user_model_trains_and_loads(user_models, tmp_path):
+    from kubepipe.components.training.artifact import load_model
+
+    trained = train(merchant_frame(200), _cfg(model="my_models:Tiny", epochs=2, hyperparameters={"width": 4,
+                                                                                                 "max_length": 16}))
+    trained.save(tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    assert model.architecture == "my_models:Tiny" and model.input_spec["encoding"] == "bytes"
+    assert len(model.predict(["STARBUCKS"])) == 1
+
+
+def test_check_reports_every_problem_without_torch():
+    issues = {i.path: i for i in check_train({
+        "model": "text-classifier", "architecture": "transformer-clasifier", "epochs": -1, "batch_size": "big",
+        "lr_schedule": "step", "num_gpus": 1.5, "validation_fraction": 0.95})}
+    assert set(issues) == {("model",), ("architecture",), ("epochs",), ("batch_size",), ("lr_schedule",),
+                           ("num_gpus",), ("validation_fraction",)}
+    assert issues[("architecture",)].hint == "did you mean `transformer-classifier`?"
+    assert issues[("model",)].hint == "rename `model:` to `architecture:`"
+    hp = check_train({"architecture": "text-classifier", "hyperparameters": {"bucket": 10, "dim": 8, "warmup_fraction": 0.1}})
+    assert [(i.path, i.hint) for i in hp] == [(("hyperparameters", "bucket"), "did you mean `buckets`?")]
+    assert check_train({"architecture": "tabular-mlp", "text_column": "d"})[0].path == ("text_column",)
+    assert check_train({"architecture": "my_pkg.models:Net", "epochs": "${params.epochs}", "learning_rate": 0}) == []
+
+
+def test_check_registered_and_light():
+    import subprocess
+    import sys
+
+    code = ("import sys; from kubepipe.components.builtins import BUILTINS; import importlib; "
+            "b = BUILTINS['train-torch']; m, f = b.check.split(':'); "
+            "getattr(importlib.import_module(m), f)({'architecture': 'text-classifier'}); "
+            "print(sorted(x for x in ('torch', 'pandas', 'numpy') if x in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

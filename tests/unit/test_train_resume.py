@@ -1,0 +1,106 @@
+"""A training killed with SIGKILL mid-run and started again ends exactly like an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytest.importorskip("torch")
+
+SCRIPT = textwrap.dedent('''
+    import hashlib, json, sys, time
+    import torch
+    torch.set_num_threads(1)
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.sample_data import merchant_frame
+    from kubepipe.components.training.trainer import train
+
+    ckpt, out, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class Pause:  # stands in for a preemption: the test SIGKILLs us while we wait here
+        def on_step(self, st):
+            if st["global_step"] == pause_at:
+                open(out + ".paused", "w").close()
+                time.sleep(600)
+
+    cfg = TrainConfig(model="text-classifier", label_column="category", epochs=4, batch_size=64, seed=7,
+                      checkpoint_every_steps=5, hyperparameters={"buckets": 4096, "dropout": 0.1})
+    trained = train(merchant_frame(800, seed=3), cfg, checkpoint_dir=ckpt, callbacks=[Pause()] if pause_at else [])
+    digest = hashlib.sha256()
+    for key, value in sorted(trained.module.state_dict().items()):
+        digest.update(key.encode()); digest.update(value.numpy().tobytes())
+    json.dump({"history": trained.result["history"], "resumed_from": trained.result["resumed_from"],
+               "steps": trained.result["global_steps"], "weights": digest.hexdigest()}, open(out, "w"))
+''')
+
+
+def _run(script, ckpt, out, pause_at=0):
+    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(out), str(pause_at)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc, timeout=120):
+    output, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, output
+
+
+def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path):
+    script = tmp_path / "train_script.py"
+    script.write_text(SCRIPT)
+    # 720 training rows / 64 = 12 steps per epoch; pause in epoch 3 at global step 30,
+    # after the mid-epoch checkpoint at step 25 (epoch 3, step 1)
+    victim = _run(script, tmp_path / "ckpt-a", tmp_path / "a.json", pause_at=30)
+    reference = _run(script, tmp_path / "ckpt-b", tmp_path / "b.json")
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "a.json.paused").exists():
+            assert victim.poll() is None, victim.communicate()[0]
+            assert time.monotonic() < deadline, "the training never reached the pause step"
+            time.sleep(0.1)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        assert victim.returncode == -signal.SIGKILL
+        assert not (tmp_path / "a.json").exists()
+        leftovers = sorted(p.name for p in (tmp_path / "ckpt-a").iterdir())
+        assert leftovers == ["checkpoint.pt"]  # no torn temp file is taken for a checkpoint
+        _finish(reference)
+    finally:
+        for proc in (victim, reference):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    _finish(_run(script, tmp_path / "ckpt-a", tmp_path / "a.json"))
+    resumed = json.loads((tmp_path / "a.json").read_text())
+    whole = json.loads((tmp_path / "b.json").read_text())
+    assert whole["resumed_from"] is None
+    assert resumed["resumed_from"] == {"epoch": 2, "step_in_epoch": 1}
+    assert resumed["steps"] == whole["steps"] == 48
+    assert resumed["history"] == whole["history"]  # every epoch's losses and scores, exactly
+    assert resumed["weights"] == whole["weights"]
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    import torch
+
+    from kubepipe.components.training.checkpoint import load_checkpoint, save_checkpoint
+
+    folder = save_checkpoint(tmp_path / "c", {"fingerprint": "abc", "model": {"w": torch.ones(2)}}).parent
+    assert load_checkpoint(folder, "abc")["model"]["w"].sum() == 2
+    assert load_checkpoint(folder, "other") is None
+    (folder / "checkpoint.pt").write_bytes(b"torn")
+    assert load_checkpoint(folder, "abc") is None
+
+
+def test_checkpoint_dir_is_keyed_by_run_and_step(tmp_path):
+    from kubepipe.components.training.checkpoint import checkpoint_dir
+
+    assert checkpoint_dir(str(tmp_path), "run-7", "train") == tmp_path / "checkpoints" / "run-7" / "train"
+    assert str(checkpoint_dir("gs://bucket/root/state", "r", "s")) == "/gcs/bucket/root/state/checkpoints/r/s"
+    assert checkpoint_dir("", "r", "s") is None and checkpoint_dir(str(tmp_path), "", "s") is None

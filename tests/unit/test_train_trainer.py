@@ -1,0 +1,160 @@
+"""The trainer on real data and real torch: quality, determinism, schedules, early stopping, outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+
+from kubepipe.components.training.artifact import load_model  # noqa: E402
+from kubepipe.components.training.config import TrainConfig  # noqa: E402
+from kubepipe.components.training.loop import lr_factor  # noqa: E402
+from kubepipe.components.training.sample_data import merchant_frame  # noqa: E402
+from kubepipe.components.training.scores import classification_scores  # noqa: E402
+from kubepipe.components.training.step import train_torch_step  # noqa: E402
+from kubepipe.components.training.trainer import train  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the suite shares two cores; one thread is faster and deterministic
+    yield
+    torch.set_num_threads(before)
+
+
+def _flagship():
+    """(train, holdout, text column, label column): the shipped merchant data, else synthetic."""
+    train_csv, hold_csv = DATA / "merchants_train.csv", DATA / "merchants_holdout.csv"
+    if train_csv.is_file() and hold_csv.is_file():
+        tr, ho = pd.read_csv(train_csv), pd.read_csv(hold_csv)
+        label = next((c for c in ("category", "label") if c in tr.columns), None)
+        text = next((c for c in ("description", "text", "merchant") if c in tr.columns), None)
+        if label and text:
+            return tr, ho, text, label
+    return merchant_frame(3000, seed=0), merchant_frame(1000, seed=1), "description", "category"
+
+
+def _f1(model, frame, text, label) -> float:
+    pred = model.predict(frame[text].fillna("").astype(str).tolist())
+    index = {lab: i for i, lab in enumerate(model.labels)}
+    keep = frame[label].astype(str).isin(index).to_numpy()
+    y = np.array([index[v] for v in frame[label].astype(str)[keep]])
+    p = np.array([index[v] for v, k in zip(pred, keep) if k])
+    return classification_scores(y, p, len(index))["f1_macro"]
+
+
+def test_text_classifier_reaches_holdout_macro_f1(tmp_path):
+    tr, ho, text, label = _flagship()
+    trained = train(tr, TrainConfig(model="text-classifier", text_column=text, label_column=label, epochs=5,
+                                    batch_size=64, seed=0))
+    trained.save(tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    f1 = _f1(model, ho, text, label)
+    assert f1 >= 0.90, f"holdout macro-F1 {f1:.3f}"
+    hist = trained.result["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"] / 3
+    assert model.metadata["epochs_run"] == 5 and model.metadata["framework"]["torch"] == torch.__version__
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    df = merchant_frame(400, seed=2)
+    cfg = dict(model="text-classifier", label_column="category", epochs=2, hyperparameters={"buckets": 2048, "dropout": 0.2})
+    a = train(df, TrainConfig(seed=5, **cfg)).module.state_dict()
+    b = train(df, TrainConfig(seed=5, **cfg)).module.state_dict()
+    c = train(df, TrainConfig(seed=6, **cfg)).module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_schedules():
+    cos, lin, const = (lr_factor(s, 10, 110) for s in ("cosine", "linear", "constant"))
+    assert [round(cos(i), 3) for i in (0, 4, 9)] == [0.1, 0.5, 1.0]  # warmup is linear for all
+    assert cos(10) == pytest.approx(1.0) and cos(60) == pytest.approx(0.5) and cos(110) == pytest.approx(0.0)
+    assert lin(60) == pytest.approx(0.5) and lin(200) == 0.0 and const(100) == 1.0
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    df = merchant_frame(300, seed=4, label_noise=0.3)
+    val = merchant_frame(200, seed=5, label_noise=0.3)
+    trained = train(df, TrainConfig(model="text-classifier", label_column="category", epochs=30, learning_rate=0.2,
+                                    early_stopping_patience=2, early_stopping_metric="val_loss",
+                                    hyperparameters={"buckets": 2048}), val_df=val)
+    res = trained.result
+    assert res["stopped_early"] and res["epochs_run"] < 30
+    assert res["epochs_run"] == res["best_epoch"] + 2
+    losses = [r["val_loss"] for r in res["history"]]
+    assert res["best_epoch"] == int(np.argmin(losses)) + 1
+    # the kept weights are the best epoch's: their validation loss is the minimum, not the last
+    from kubepipe.components.training.loop import evaluate
+
+    enc = trained.encoder.encode(val["description"].tolist())
+    index = {lab: i for i, lab in enumerate(trained.labels)}
+    y = torch.tensor([index[v] for v in val["category"]])
+    score = evaluate(trained.module, {k: torch.from_numpy(v) for k, v in enc.items()}, y,
+                     device=torch.device("cpu"), amp=False, n_labels=len(index))
+    assert score["loss"] == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_tabular_mlp_on_numeric_features(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.normal(size=(n, 3)) * [1.0, 100.0, 0.01] + [0, 500, 0]
+    y = np.where(x[:, 0] + (x[:, 1] - 500) / 100 > 0, "high", "low")
+    df = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y})
+    df.loc[3, "a"] = np.nan  # a missing value is imputed, not fatal
+    trained = train(df, TrainConfig(model="tabular-mlp", epochs=15, seed=0))
+    assert trained.columns == {"feature_columns": ["a", "b", "c"]}
+    assert trained.final["val_accuracy"] >= 0.9
+    trained.save(tmp_path / "tab")
+    model = load_model(tmp_path / "tab")
+    assert model.task == "tabular-classification"
+    assert model.predict([{"a": 3.0, "b": 800.0, "c": 0.0}, {"a": -3.0, "b": 200.0, "c": 0.0}]) == ["high", "low"]
+
+
+def test_transformer_trains_and_round_trips(tmp_path):
+    df = merchant_frame(300, seed=3)
+    trained = train(df, TrainConfig(model="transformer-classifier", label_column="category", epochs=2, batch_size=32,
+                                    hyperparameters={"d_model": 32, "layers": 1, "heads": 2, "max_length": 32}))
+    hist = trained.result["history"]
+    assert all(np.isfinite(r["train_loss"]) for r in hist) and hist[1]["train_loss"] < hist[0]["train_loss"]
+    trained.save(tmp_path / "tf")
+    model = load_model(tmp_path / "tf")
+    texts = df["description"].tolist()[:5]
+    assert np.allclose(model.predict_proba(texts),
+                       torch.softmax(trained.module(model.encode(texts)), -1).detach().numpy(), atol=1e-5)
+
+
+class _Metrics:
+    def __init__(self):
+        self.logged = {}
+
+    def log_metric(self, key, value):
+        self.logged[key] = value
+
+
+def test_step_writes_model_metrics_and_curve(tmp_path):
+    from kubepipe.components.data.io import write_dataset
+
+    data = SimpleNamespace(path=str(tmp_path / "train"), metadata={})
+    write_dataset(merchant_frame(500, seed=8), data)
+    model = SimpleNamespace(path=str(tmp_path / "model"), metadata={})
+    curve, metrics = SimpleNamespace(path=str(tmp_path / "curve.html")), _Metrics()
+    train_torch_step(dataset=data, model=model, metrics=metrics, curve=curve, label_column="category", epochs=2,
+                     hyperparameters={"buckets": 4096, "warmup_fraction": 0.1},
+                     ctx_state_dir=str(tmp_path / "state"), ctx_run_id="run/1", ctx_step="train")
+    assert set(metrics.logged) >= {"train_loss", "val_loss", "val_accuracy", "val_f1_macro", "samples_per_s"}
+    assert metrics.logged["samples_per_s"] > 0 and 0 <= metrics.logged["val_f1_macro"] <= 1
+    loaded = load_model(model.path)
+    assert loaded.metadata["data_hash"] == data.metadata["content_hash"]
+    assert loaded.metadata["config"]["warmup_fraction"] == 0.1
+    page = Path(curve.path).read_text()
+    assert page.count("<svg") == 2 and "train_loss" in page and "<script" not in page
+    assert (tmp_path / "state" / "checkpoints" / "run_1" / "train" / "checkpoint.pt").is_file()
