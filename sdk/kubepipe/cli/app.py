@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "models",
     "serve",
     "image",
+    "kserve",
 ]
 
 

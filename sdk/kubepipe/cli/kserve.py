@@ -1,0 +1,97 @@
+"""kubepipe kserve manifest | validate — render and check KServe InferenceServices from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from kubepipe.cli import console
+
+__all__ = ["register"]
+
+kserve = typer.Typer(name="kserve", no_args_is_help=True,
+                     help="KServe InferenceServices: render what `deploy` applies; validate against the CRD.")
+
+
+@kserve.command("manifest")
+def manifest(
+    model_name: str = typer.Argument(..., help="Model name (registry name; the InferenceService name derives from it)."),
+    storage_uri: str = typer.Option(..., "--storage-uri", "-s", help="Model artifact URI (gs://, s3://, pvc://...)."),
+    image: str = typer.Option("ghcr.io/kubepipe/kubepipe-runtime:0.1.0", "--image", help="Runtime image."),
+    namespace: str = typer.Option("default", "--namespace", "-n"),
+    version: str = typer.Option("", "--version"),
+    runtime: str = typer.Option("kubepipe", "--runtime", help="kubepipe | triton"),
+    canary: Optional[int] = typer.Option(None, "--canary", help="canaryTrafficPercent (serverless mode)."),
+    mode: str = typer.Option("serverless", "--mode", help="serverless | raw"),
+    cpu: str = typer.Option("1", "--cpu"),
+    memory: str = typer.Option("2Gi", "--memory"),
+    gpu: int = typer.Option(0, "--gpu"),
+    min_replicas: Optional[int] = typer.Option(None, "--min-replicas"),
+    max_replicas: Optional[int] = typer.Option(None, "--max-replicas"),
+    metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
+    target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Print the InferenceService YAML that `deploy` would apply (validated when the CRD is at hand)."""
+    import yaml
+
+    from kubepipe.components.deploy import crd
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+
+    scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
+                                     target=target).items() if v is not None}
+    doc = inference_service_manifest(ServiceConfig(
+        model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
+        runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
+        memory=memory, gpu=gpu))
+    try:
+        crd.validate_manifest(doc)
+    except crd.CrdNotFound as exc:
+        console.err.print(f"[yellow]not validated:[/yellow] {console.escape(str(exc))}")
+    text = yaml.safe_dump(doc, sort_keys=False)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.err.print(f"wrote {console.escape(str(output))}")
+    else:
+        console.out.print(text, markup=False, end="")
+
+
+@kserve.command("validate")
+def validate(files: List[Path] = typer.Argument(..., help="YAML files; InferenceService documents are checked."),
+             crd_file: Optional[Path] = typer.Option(None, "--crd", help="The CRD file (default: ../shared/crds).")
+             ) -> None:
+    """Check every InferenceService in FILES against KServe's CRD schema (strict: unknown fields fail)."""
+    import yaml
+
+    from kubepipe.components.deploy import crd
+    from kubepipe.errors import UserError
+
+    bad = checked = 0
+    for f in files:
+        try:
+            docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"{f}: cannot read YAML: {exc}") from None
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
+                continue
+            checked += 1
+            errors = crd.manifest_errors(doc, crd=crd_file)
+            where = f"{f}#{i} ({(doc.get('metadata') or {}).get('name', '?')})"
+            if errors:
+                bad += 1
+                console.err.print(f"[red]invalid[/red] {console.escape(where)}")
+                for e in errors:
+                    console.err.print(f"  - {console.escape(e)}")
+            else:
+                console.out.print(f"ok {console.escape(where)}")
+    if not checked:
+        raise UserError(f"no InferenceService documents in {', '.join(map(str, files))}")
+    if bad:
+        raise UserError(f"{bad} of {checked} InferenceService(s) do not match the KServe CRD")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(kserve)

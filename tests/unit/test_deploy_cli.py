@@ -1,0 +1,48 @@
+"""`kubepipe kserve manifest | validate`: render what deploy applies, check files against the CRD."""
+
+from __future__ import annotations
+
+import yaml
+
+from kubepipe.cli.app import main
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_manifest_renders_valid_yaml_and_validate_accepts_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = _run(capsys, "kserve", "manifest", "Merchant_Clf", "-s", "gs://b/m", "--canary", "20",
+                        "--metric", "rps", "--target", "50", "--max-replicas", "5", "--gpu", "1")
+    doc = yaml.safe_load(out)
+    assert code == 0 and doc["metadata"]["name"] == "merchant-clf"
+    assert doc["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    assert doc["spec"]["predictor"]["scaleMetric"] == "rps"
+    f = tmp_path / "isvc.yaml"
+    f.write_text("---\nkind: ConfigMap\n---\n" + out)
+    code, out, _ = _run(capsys, "kserve", "validate", str(f))
+    assert code == 0 and "ok" in out
+
+
+def test_validate_lists_every_violation_and_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "-o", str(tmp_path / "a.yaml"))
+    capsys.readouterr()
+    doc = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    doc["spec"]["predictor"]["minReplica"] = 1
+    doc["spec"]["predictor"]["containers"][0]["securityContext"]["runAsUser"] = "root"
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(doc))
+    code, _, err = _run(capsys, "kserve", "validate", str(tmp_path / "a.yaml"))
+    assert code == 2 and "minReplica" in err and "runAsUser" in err and "1 of 1" in err
+
+
+def test_bad_settings_are_user_errors(capsys):
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--runtime", "tensorrt")
+    assert code == 2 and "runtime" in err and "Traceback" not in err
