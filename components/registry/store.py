@@ -83,14 +83,13 @@ class FsspecStore:
         import fsspec
 
         self.fs, path = fsspec.core.url_to_fs(uri)
-        self.protocol = uri.split("://", 1)[0]
         self.root = path.rstrip("/")
 
     def _p(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
     def uri(self, rel: str = "") -> str:
-        return f"{self.protocol}://{self._p(rel).lstrip('/')}" if self.protocol != "memory" else f"memory://{self._p(rel)}"
+        return self.fs.unstrip_protocol(self._p(rel))
 
     def read(self, rel: str) -> bytes:
         return self.fs.cat_file(self._p(rel))

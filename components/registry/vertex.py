@@ -1,0 +1,131 @@
+"""Optional Vertex AI Model Registry mirror of a kubepipe registry.
+
+The kubepipe registry on GCS (`gs://...`) stays the source of truth: version
+numbers, the compare-and-swap alias moves, history and audit records live
+there. Vertex is a projection for its console and for deploying by alias:
+
+- each kubepipe version n is uploaded as a version of one Vertex Model
+  (model id derived from the name) whose `artifact_uri` is the version's
+  folder in the registry, with version alias `v<n>` and label `kubepipe-version`;
+- after every promote / rollback, `sync_aliases` makes the Vertex aliases
+  `champion` and `previous` point where the registry says. Vertex moves an
+  alias off its old version when it is merged onto a new one, and the sync
+  always reads the newest registry state, so concurrent promoters converge
+  on the registry's final answer (Vertex has no compare-and-swap on aliases).
+
+aiplatform is imported lazily; tests drive the real client against a loopback
+fake (tests/contract/test_registry_vertex.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from kubepipe.components.registry.registry import Registry
+from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
+
+__all__ = ["VertexModelRegistry", "vertex_model_id"]
+
+
+def vertex_model_id(name: str) -> str:
+    """A Vertex model id for a kubepipe model name: lowercase letters, digits and '-', max 63."""
+    mid = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if not mid or not mid[0].isalpha():
+        mid = f"m-{mid}"
+    return mid[:63].rstrip("-")
+
+
+def _label(value: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
+
+
+class VertexModelRegistry:
+    """A `Registry` on GCS whose versions and aliases are mirrored onto Vertex AI Model Registry."""
+
+    def __init__(self, registry_uri: str, *, project: str, location: str, serving_image: str,
+                 credentials=None, api_endpoint: str | None = None, api_transport: str | None = None):
+        uri = str(registry_uri)
+        if "://" not in uri or uri.startswith("file://"):
+            raise RegistryError(f"the Vertex registry mirror needs a gs:// registry_uri (Vertex reads the model "
+                                f"files from there), got {registry_uri!r}")
+        self.registry = Registry(registry_uri)
+        self.project, self.location, self.serving_image = project, location, serving_image
+        self._init = {k: v for k, v in dict(project=project, location=location, credentials=credentials,
+                                            api_endpoint=api_endpoint, api_transport=api_transport).items() if v}
+
+    def __getattr__(self, attr):  # versions, get, alias, history, names, model_path: the registry's own
+        if attr in ("versions", "get", "alias", "history", "names", "model_path"):
+            return getattr(self.registry, attr)
+        raise AttributeError(attr)
+
+    @contextlib.contextmanager
+    def _aiplatform(self):
+        """aiplatform.init for this call only (its config is process-global)."""
+        from google.cloud import aiplatform
+        from google.cloud.aiplatform import initializer
+
+        saved = dict(vars(initializer.global_config))
+        aiplatform.init(**self._init)
+        try:
+            yield aiplatform
+        finally:
+            vars(initializer.global_config).clear()
+            vars(initializer.global_config).update(saved)
+
+    def _resource(self, name: str) -> str:
+        return f"projects/{self.project}/locations/{self.location}/models/{vertex_model_id(name)}"
+
+    def _existing(self, aiplatform, name: str):
+        from google.api_core import exceptions
+
+        try:
+            return aiplatform.Model(model_name=self._resource(name))
+        except exceptions.NotFound:
+            return None
+
+    def register(self, model_dir: str, *, name: str, **kwargs) -> ModelVersion:
+        """Register in the GCS registry, then upload the version to Vertex (alias `v<n>`)."""
+        mv = self.registry.register(model_dir, name=name, **kwargs)
+        with self._aiplatform() as aiplatform:
+            parent = self._existing(aiplatform, name)
+            aiplatform.Model.upload(
+                display_name=name, artifact_uri=mv.model_uri, serving_container_image_uri=self.serving_image,
+                model_id=None if parent else vertex_model_id(name),
+                parent_model=parent.resource_name if parent else None,
+                is_default_version=parent is None, version_aliases=[f"v{mv.version}"],
+                version_description=f"kubepipe {name} v{mv.version}: {mv.metadata.get('decision', '')}"[:1000],
+                labels={"kubepipe-model": _label(name), "kubepipe-version": str(mv.version)},
+            )
+        return mv
+
+    def promote(self, name: str, version, *, reason: str, by: str | None = None) -> ModelVersion:
+        mv = self.registry.promote(name, version, reason=reason, by=by)
+        self.sync_aliases(name)
+        return mv
+
+    def rollback(self, name: str, *, reason: str = "", by: str | None = None) -> ModelVersion:
+        mv = self.registry.rollback(name, reason=reason, by=by)
+        self.sync_aliases(name)
+        return mv
+
+    def vertex_versions(self, name: str) -> list[dict]:
+        """Vertex's view: version id, aliases and the kubepipe version number of each version."""
+        with self._aiplatform() as aiplatform:
+            reg = aiplatform.models.ModelRegistry(model=self._resource(name))
+            return [{"version_id": v.version_id, "aliases": list(v.version_aliases),
+                     "kubepipe_version": next((int(a[1:]) for a in v.version_aliases if re.fullmatch(r"v\d+", a)), None)}
+                    for v in reg.list_versions()]
+
+    def sync_aliases(self, name: str) -> dict:
+        """Point Vertex's `champion` / `previous` where the registry's newest state points."""
+        state = {a: (mv.version if (mv := self.registry.alias(name, a)) else None) for a in ALIASES}
+        current = {a: v["version_id"] for v in self.vertex_versions(name) for a in v["aliases"] if a in ALIASES}
+        with self._aiplatform() as aiplatform:
+            reg = aiplatform.models.ModelRegistry(model=self._resource(name))
+            for alias, n in state.items():
+                if n is not None:
+                    reg.add_version_aliases([alias], version=f"v{n}")  # Vertex moves it off the old version
+                elif alias in current:
+                    reg.remove_version_aliases([alias], version=current[alias])
+        return state
