@@ -1,8 +1,9 @@
 """Deploy a kubepipe model on a Vertex AI endpoint with a canary traffic split.
 
 1. `aiplatform.Model.upload`: custom container = the runtime image running
-   `kubepipe serve $(AIP_STORAGE_URI) --name NAME --host 0.0.0.0 --port 8080`
-   (Vertex copies `artifact_uri` and expands `$(AIP_STORAGE_URI)`), predict
+   `python -m kubepipe.components.deploy.fetch $(AIP_STORAGE_URI) /tmp/model --
+   kubepipe serve /tmp/model --name NAME --host 0.0.0.0 --port 8080` (Vertex
+   copies `artifact_uri` to gs:// and expands `$(AIP_STORAGE_URI)`), predict
    route `/v1/models/NAME:predict` (KServe V1 = Vertex's instances/predictions
    format), health route `/v2/models/NAME/ready` (true after load + warm-up).
 2. `Endpoint.deploy` on the endpoint named after the model (created if
@@ -59,10 +60,11 @@ class VertexDeployConfig:
 
 def serving_container(name: str) -> dict:
     """The Model.upload container arguments for `kubepipe serve`."""
+    # Vertex mounts nothing: fetch.py copies $(AIP_STORAGE_URI) to /tmp/model, then execs the server.
     return dict(
-        serving_container_command=["kubepipe"],
-        serving_container_args=["serve", "$(AIP_STORAGE_URI)", "--name", name, "--host", "0.0.0.0",  # noqa: S104
-                                "--port", "8080"],
+        serving_container_command=["python", "-m", "kubepipe.components.deploy.fetch"],
+        serving_container_args=["$(AIP_STORAGE_URI)", "/tmp/model", "--", "kubepipe", "serve", "/tmp/model",  # noqa: S108
+                                "--name", name, "--host", "0.0.0.0", "--port", "8080"],  # noqa: S104
         serving_container_predict_route=f"/v1/models/{name}:predict",
         serving_container_health_route=f"/v2/models/{name}/ready",
         serving_container_ports=[8080],

@@ -53,7 +53,7 @@ def test_canary_split_then_promote_moves_champion(registry):
     assert ep["trafficSplit"] == {second["deployed_model_id"]: 100}
     assert registry.alias(NAME, "champion").version == 2
     spec = model["containerSpec"]
-    assert spec["imageUri"] == "runtime:1" and spec["args"][:2] == ["serve", "$(AIP_STORAGE_URI)"]
+    assert spec["imageUri"] == "runtime:1" and spec["args"][:5] == ["$(AIP_STORAGE_URI)", "/tmp/model", "--", "kubepipe", "serve"]
     assert spec["healthRoute"] == f"/v2/models/{NAME}/ready" and spec["predictRoute"] == f"/v1/models/{NAME}:predict"
     assert model["artifactUri"] == "gs://bucket/models/2" and model["labels"]["kubepipe-version"] == "2"
     assert len(deploy_calls) == 2

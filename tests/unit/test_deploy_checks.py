@@ -74,3 +74,22 @@ def test_storage_uri_and_report():
     md = report_markdown({"action": "rolled_back", "why": "never Ready", "model": "m", "version": 3,
                           "target": "kubeflow", "champion": {"moved": False}, "timings": {"total": 1.5}})
     assert "Rolled back" in md and "never Ready" in md and "Champion moved:** no" in md
+
+
+def test_fetch_copies_a_remote_model_then_runs_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "kubepipe-model.json").write_text("{}")
+    (src / "sub" / "w.bin").write_bytes(b"\x00\x01")
+    dest = tmp_path / "dest"
+    out = subprocess.run([sys.executable, "-m", "kubepipe.components.deploy.fetch", f"file://{src}", str(dest), "--",
+                          sys.executable, "-c", "import sys, os; print(sorted(os.listdir(sys.argv[1])))", str(dest)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['kubepipe-model.json', 'sub']" and (dest / "sub" / "w.bin").read_bytes() == b"\x00\x01"
+    bad = subprocess.run([sys.executable, "-m", "kubepipe.components.deploy.fetch", "x"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and "usage" in bad.stderr

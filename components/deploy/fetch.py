@@ -1,0 +1,45 @@
+"""Container entry for Vertex: copy the model from its URI, then exec the server.
+
+    python -m kubepipe.components.deploy.fetch SRC DEST -- kubepipe serve DEST --name N ...
+
+Vertex hands the container `AIP_STORAGE_URI` (a gs:// copy of the artifact)
+but mounts nothing, while `kubepipe serve` reads a local directory. SRC may be
+a local directory (used as is) or any fsspec URI (gs:// needs gcsfs in the image).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["fetch", "main"]
+
+
+def fetch(src: str, dest: str) -> str:
+    """A local directory holding the model at `src`; downloads into `dest` unless `src` is local."""
+    if os.path.isdir(src):
+        return src
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(src)
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        fs.get(path.rstrip("/") + "/", dest.rstrip("/") + "/", recursive=True)
+    except (ImportError, ValueError) as exc:  # no filesystem for the scheme (gcsfs / s3fs missing)
+        raise SystemExit(f"fetch: cannot read {src}: {exc}; install the fsspec backend for it in the image")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in args or args.index("--") != 2:
+        raise SystemExit("usage: python -m kubepipe.components.deploy.fetch SRC DEST -- COMMAND ARGS...")
+    src, dest, cmd = args[0], args[1], args[3:]
+    local = fetch(src, dest)
+    cmd = [local if a == dest else a for a in cmd]  # a local SRC is served in place
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main()
