@@ -49,6 +49,7 @@ class ServedModel(Model):
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     on_batch=self._observe_batch)
         self._labels: np.ndarray | None = None
+        self.draining = False  # set on SIGTERM: the ready route answers 503, predict still answers
 
     # ---- life cycle -------------------------------------------------------------------
     def load(self) -> bool:

@@ -2,8 +2,9 @@
 
 Start-up: the HTTP server listens at once (liveness `/v2/health/live`), the model loads and
 passes a warm-up on a thread, and only then `/v2/models/NAME/ready` answers 200.
-SIGTERM/SIGINT: stop accepting, finish every request in flight (the batcher keeps
-running while uvicorn drains), then exit 0.
+SIGTERM/SIGINT: readiness turns false at once; after `--drain-delay` seconds (default 0) the
+server stops accepting, finishes every request in flight (the batcher keeps running while
+uvicorn drains, up to `--grace-period`), then exits 0.
 """
 
 from __future__ import annotations
@@ -76,8 +77,24 @@ def _install_handlers(app, model) -> None:
 
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
 
+    async def model_ready(model_name: str):
+        # Like kserve's, plus: unready while draining after SIGTERM (predict keeps answering).
+        if model_name != model.name:
+            return ORJSONResponse({"error": f"Model with name {model_name} does not exist."}, 404)
+        if not model.ready or model.draining:
+            why = "draining" if model.draining else "loading"
+            return ORJSONResponse({"error": f"Model with name {model_name} is not ready ({why})."}, 503)
+        return {"name": model_name, "ready": True}
 
-async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_port: bool) -> int:
+    n = len(app.router.routes)
+    app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"])
+    app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"])
+    app.router.routes[:0] = app.router.routes[n:]  # ahead of kserve's routes for the same paths
+    del app.router.routes[len(app.router.routes) - 2:]
+
+
+async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_port: bool,
+                       drain_delay_s: float) -> int:
     from kserve import ModelServer
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
     from kserve.model_server import app
@@ -92,6 +109,17 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_
     rest.create_application()
     _install_handlers(app, model)
     uv = rest._server
+    loop = asyncio.get_running_loop()
+    stop_now = uv.handle_exit
+
+    def handle_exit(sig, frame):  # readiness turns false at once; accepting stops after the drain delay
+        model.draining = True
+        if drain_delay_s > 0 and not uv.should_exit:
+            loop.call_soon_threadsafe(loop.call_later, drain_delay_s, stop_now, sig, None)
+        else:
+            stop_now(sig, frame)
+
+    uv.handle_exit = handle_exit  # uvicorn installs `self.handle_exit` as the signal handler when serving
     sockets = None
     if reuse_port:  # several worker processes share one port (SO_REUSEPORT)
         import socket
@@ -102,7 +130,6 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_
         sock.bind((host, port))
         sockets = [sock]
     serving = asyncio.ensure_future(uv.serve(sockets=sockets))
-    loop = asyncio.get_running_loop()
     try:
         await loop.run_in_executor(None, model.load)
         log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, port)
@@ -119,7 +146,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_
 
 def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port: int = 8080,
           max_batch_size: int = 64, max_wait_ms: float = 2.0, max_text_length: int = 512,
-          grace_period: int = 30, access_log: bool = False, reuse_port: bool = False) -> int:
+          grace_period: int = 30, drain_delay_s: float = 0.0, access_log: bool = False,
+          reuse_port: bool = False) -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
     _import_kserve()
     from kubepipe.components.serving.model import ServedModel
@@ -141,7 +169,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
         runner = asyncio.Runner()
     with runner:
         return runner.run(_serve_async(model, host=host, port=port, grace_period=grace_period,
-                                       reuse_port=reuse_port))
+                                       reuse_port=reuse_port, drain_delay_s=drain_delay_s))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-text-length", type=int, default=512, help="characters per text instance")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
     p.add_argument("--grace-period", type=int, default=30, help="seconds to drain on SIGTERM")
+    p.add_argument("--drain-delay", type=float, default=0.0, dest="drain_delay_s",
+                   help="seconds to keep accepting (while unready) after SIGTERM, for load balancers to notice")
     p.add_argument("--access-log", action="store_true")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers
     return p
@@ -164,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = dict(name=args.name, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
                 max_wait_ms=args.max_wait_ms, max_text_length=args.max_text_length,
-                grace_period=args.grace_period, access_log=args.access_log, reuse_port=args.reuse_port)
+                grace_period=args.grace_period, drain_delay_s=args.drain_delay_s, access_log=args.access_log,
+                reuse_port=args.reuse_port)
     if args.workers > 1:
         from kubepipe.components.serving.workers import run_workers
 

@@ -1,0 +1,280 @@
+"""`kubepipe serve` over HTTP: a real KServe ModelServer subprocess on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("kserve")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model_dir, name, tmp_path, *extra):
+    port = free_port()
+    log = open(tmp_path / f"{name}-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "kubepipe.components.serving.server", str(model_dir),
+                             "--name", name, "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(proc, base, name, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"server exited with {proc.returncode}"
+        try:
+            if httpx.get(f"{base}/v2/models/{name}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server not ready")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from kubepipe.components.serving.demo_model import train_demo_tabular_model, train_demo_text_model
+
+    root = tmp_path_factory.mktemp("serve-models")
+    return {"text": train_demo_text_model(root / "text", n=300, epochs=15, dim=16, buckets=4096),
+            "tab": train_demo_tabular_model(root / "tab", n=200, epochs=10)}
+
+
+@pytest.fixture(scope="module")
+def servers(models, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-logs")
+    # a long max wait makes coalescing under concurrency deterministic enough to assert on
+    text = start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms", "30",
+                        "--max-text-length", "64")
+    tab = start_server(models["tab"], "risk", tmp)
+    try:
+        for (proc, base), name in ((text, "merchant"), (tab, "risk")):
+            wait_ready(proc, base, name)
+        yield {"merchant": text[1], "risk": tab[1]}
+    finally:
+        stop(text[0])
+        stop(tab[0])
+
+
+TEXTS = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "AMZN MKTP US*2K3L4", "uber trip"]
+ROWS = [[12.5, 3, 1], [250.0, 22, 0], [80.0, 12, 1]]
+
+
+def test_v1_and_v2_text_match_the_model(models, servers):
+    from kubepipe.components.training.artifact import load_model
+
+    m = load_model(models["text"])
+    want = m.predict_proba(TEXTS)
+    base = servers["merchant"]
+    v1 = httpx.post(f"{base}/v1/models/merchant:predict", json={"instances": TEXTS, "return_probabilities": True})
+    assert v1.status_code == 200, v1.text
+    preds = v1.json()["predictions"]
+    np.testing.assert_allclose([p["probabilities"] for p in preds], want, rtol=1e-5, atol=1e-6)
+    assert [p["label"] for p in preds] == m.predict(TEXTS)
+    np.testing.assert_allclose([p["probability"] for p in preds], want.max(1), rtol=1e-5, atol=1e-6)
+    v2 = httpx.post(f"{base}/v2/models/merchant/infer",
+                    json={"inputs": [{"name": "text", "shape": [4], "datatype": "BYTES", "data": TEXTS}]})
+    assert v2.status_code == 200, v2.text
+    outs = {o["name"]: o for o in v2.json()["outputs"]}
+    assert outs["probabilities"]["shape"] == [4, len(m.labels)] and outs["probabilities"]["datatype"] == "FP32"
+    np.testing.assert_allclose(np.array(outs["probabilities"]["data"]).reshape(4, -1), want, rtol=1e-5, atol=1e-6)
+    assert outs["label"]["data"] == m.predict(TEXTS)
+
+
+def test_v1_and_v2_tabular_match_the_model(models, servers):
+    from kubepipe.components.training.artifact import load_model
+
+    m = load_model(models["tab"])
+    want = m.predict_proba(np.array(ROWS, dtype=np.float32))
+    base = servers["risk"]
+    cols = m.input_spec["feature_columns"]
+    v1 = httpx.post(f"{base}/v1/models/risk:predict",
+                    json={"instances": [dict(zip(cols, r)) for r in ROWS], "return_probabilities": True})
+    assert v1.status_code == 200, v1.text
+    np.testing.assert_allclose([p["probabilities"] for p in v1.json()["predictions"]], want, rtol=1e-5, atol=1e-6)
+    v2 = httpx.post(f"{base}/v2/models/risk/infer", json={"inputs": [
+        {"name": "features", "shape": [3, 3], "datatype": "FP32", "data": [x for r in ROWS for x in r]}]})
+    assert v2.status_code == 200, v2.text
+    probs = next(o for o in v2.json()["outputs"] if o["name"] == "probabilities")
+    np.testing.assert_allclose(np.array(probs["data"]).reshape(3, -1), want, rtol=1e-5, atol=1e-6)
+
+
+def test_metadata_ready_and_model_card(models, servers):
+    base = servers["merchant"]
+    assert httpx.get(f"{base}/v2/models/merchant/ready").json() == {"name": "merchant", "ready": True}
+    assert httpx.get(f"{base}/v2/health/live").status_code == 200
+    meta = httpx.get(f"{base}/v2/models/merchant").json()
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    card = httpx.get(f"{base}/kubepipe/v1/models/merchant").json()
+    assert meta["outputs"][1]["shape"] == [-1, len(card["labels"])] and card["task"] == "text-classification"
+    assert httpx.get(f"{base}/v2/models/nope/ready").status_code == 404
+    tab_meta = httpx.get(f"{servers['risk']}/v2/models/risk").json()
+    assert tab_meta["inputs"][0]["datatype"] == "FP32" and tab_meta["inputs"][0]["shape"] == [-1, 3]
+
+
+JSON = {"content-type": "application/json"}
+V1 = "/v1/models/merchant:predict"
+V2 = "/v2/models/merchant/infer"
+
+
+def _t(datatype="BYTES", shape=(1,), data=("a",)):
+    return {"inputs": [{"name": "text", "datatype": datatype, "shape": list(shape), "data": list(data)}]}
+
+
+BAD = [
+    ("malformed json v1", V1, b'{"instances": [', "body", 400),
+    ("malformed json v2", V2, b'{"inputs": [', "body", 400),
+    ("not json v2", V2, b"hello", "body", 400),
+    ("missing instances", V1, {"data": ["a"]}, "instances", 400),
+    ("instances not a list", V1, {"instances": "a"}, "instances", 400),
+    ("empty batch v1", V1, {"instances": []}, "instances", 400),
+    ("oversized batch v1", V1, {"instances": ["a"] * 17}, "instances", 413),
+    ("wrong type inside", V1, {"instances": ["a", ["b"]]}, "instances[1]", 400),
+    ("object without text column", V1, {"instances": ["a", {"x": 1}]}, "instances[1].description", 400),
+    ("number inside", V1, {"instances": [1]}, "instances[0]", 400),
+    ("text too long v1", V1, {"instances": ["x" * 65]}, "instances[0]", 400),
+    ("missing inputs", V2, {"id": "1"}, "inputs", 400),
+    ("inputs not a list", V2, {"inputs": {"a": 1}}, "inputs", 400),
+    ("no tensors", V2, {"inputs": []}, "inputs", 400),
+    ("wrong datatype", V2, _t("FP32", (1,), (1.0,)), "inputs[0].datatype", 400),
+    ("wrong shape", V2, _t(shape=(1, 2), data=("a", "b")), "inputs[0].shape", 400),
+    ("shape not a list", V2, {"inputs": [{"name": "t", "datatype": "BYTES", "shape": "1", "data": ["a"]}]},
+     "inputs[0].shape", 400),
+    ("data/shape mismatch", V2, _t(shape=(3,), data=("a", "b")), "inputs[0].data", 400),
+    ("empty batch v2", V2, _t(shape=(0,), data=()), "inputs[0].shape", 400),
+    ("oversized batch v2", V2, _t(shape=(17,), data=("a",) * 17), "inputs[0].shape", 413),
+    ("text too long v2", V2, _t(data=("y" * 65,)), "inputs[0].data[0]", 400),
+    ("number in BYTES", V2, _t(shape=(2,), data=("a", 5)), "inputs[0].data[1]", 400),
+    ("missing datatype", V2, {"inputs": [{"name": "t", "shape": [1], "data": ["a"]}]}, "inputs[0].datatype", 400),
+]
+
+
+@pytest.mark.parametrize("case, path, body, field, status", BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_4xx_naming_the_field(servers, case, path, body, field, status):
+    base = servers["merchant"]
+    if isinstance(body, bytes):
+        r = httpx.post(base + path, content=body, headers=JSON)
+    else:
+        r = httpx.post(base + path, json=body)
+    assert r.status_code == status, (case, r.status_code, r.text)
+    err = r.json()
+    assert err["field"] == field and field in err["error"], (case, err)
+
+
+def _metric(base, name, **labels):
+    text = httpx.get(f"{base}/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers):
+    base = servers["merchant"]
+    before_passes = _metric(base, "kubepipe_serve_batch_requests_count", model_name="merchant")
+    before_reqs = _metric(base, "kubepipe_serve_batch_requests_sum", model_name="merchant")
+    before_tokens = _metric(base, "kubepipe_serve_tokens_total", model_name="merchant")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(lambda i: httpx.post(f"{base}{V1}", json={"instances": TEXTS[:2]}), range(16)))
+    assert all(r.status_code == 200 for r in rs)
+    passes = _metric(base, "kubepipe_serve_batch_requests_count", model_name="merchant") - before_passes
+    reqs = _metric(base, "kubepipe_serve_batch_requests_sum", model_name="merchant") - before_reqs
+    assert reqs == 16 and passes < 16  # some pass carried more than one request
+    tokens = _metric(base, "kubepipe_serve_tokens_total", model_name="merchant") - before_tokens
+    assert tokens == 16 * sum(len(t.split()) for t in TEXTS[:2])
+    ok = _metric(base, "kubepipe_serve_requests_total", model_name="merchant", outcome="ok", protocol="v1")
+    assert ok >= 16 and re.search("kubepipe_serve_request_seconds_bucket", httpx.get(f"{base}/metrics").text)
+
+
+def test_sigterm_drains_requests_in_flight(models, tmp_path):
+    # requests wait up to 3 s in the batcher, so SIGTERM lands while all of them are inside the server
+    proc, base = start_server(models["text"], "drain", tmp_path, "--max-wait-ms", "3000", "--drain-delay", "1.0")
+    try:
+        wait_ready(proc, base, "drain")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futs = [pool.submit(httpx.post, f"{base}/v1/models/drain:predict", json={"instances": [t]}, timeout=30)
+                    for t in TEXTS * 2]
+            deadline = time.monotonic() + 10
+            while _metric(base, "kubepipe_serve_in_flight", model_name="drain") < 8:
+                assert time.monotonic() < deadline and not any(f.done() for f in futs)
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGTERM)
+            assert httpx.get(f"{base}/v2/models/drain/ready", timeout=5).status_code == 503  # unready at once
+            late = httpx.post(f"{base}/v1/models/drain:predict", json={"instances": ["late"]}, timeout=30)
+            codes = [f.result().status_code for f in futs]
+        assert codes == [200] * 8 and late.status_code == 200
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/v2/health/live", timeout=1)
+    finally:
+        stop(proc)
+
+
+def test_ready_only_after_warm_up(models, tmp_path):
+    """A model whose warm-up produces NaN never turns ready: the server reports it and exits 2."""
+    from kubepipe.components.serving.model import ServedModel
+
+    m = ServedModel("unit", str(models["text"]))
+    assert m.ready is False
+    m.load()
+    assert m.ready is True
+    broken = nan_model(models["text"], tmp_path / "nan")
+    m2 = ServedModel("unit2", str(broken))
+    from kubepipe.components.errors import ModelError
+
+    with pytest.raises(ModelError, match="warm-up failed"):
+        m2.load()
+    assert m2.ready is False
+    proc, base = start_server(broken, "nan", tmp_path)
+    seen = set()
+    deadline = time.monotonic() + 90
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            seen.add(httpx.get(f"{base}/v2/models/nan/ready", timeout=1).status_code)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == 2 and 200 not in seen
+    log = (tmp_path / next(p for p in os.listdir(tmp_path) if p.startswith("nan-"))).read_text()
+    assert "warm-up failed" in log
+
+
+def nan_model(src, dst):
+    """Copy of a model artifact whose weights are NaN: loads fine, fails the warm-up."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    state = load_file(str(dst / "model.safetensors"))
+    state = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
+    save_file(state, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst

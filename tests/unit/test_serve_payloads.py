@@ -1,0 +1,94 @@
+"""Request rules of the model server: every bad body names the field at fault."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1, parse_v2
+
+TEXT = InputSpec(task="text-classification", max_batch_size=4, max_text_length=20, text_column="description")
+TAB = InputSpec(task="tabular-classification", max_batch_size=4, features=("amount", "hour"))
+
+
+def tensor(datatype, shape, data, name="x"):
+    return SimpleNamespace(name=name, datatype=datatype, shape=shape, data=data)
+
+
+def test_v1_text_accepts_strings_and_text_column_objects():
+    got = parse_v1({"instances": ["a b", {"description": "c"}], "return_probabilities": True}, TEXT)
+    assert got.items == ["a b", "c"] and got.n == 2 and got.return_probabilities
+
+
+def test_v1_json_bytes_are_decoded():
+    assert parse_v1(b'{"instances": ["x"]}', TEXT).items == ["x"]
+
+
+@pytest.mark.parametrize("body, field, status", [
+    (b"{not json", "body", 400),
+    ([1, 2], "body", 400),
+    ({}, "instances", 400),
+    ({"inputs": []}, "instances", 400),
+    ({"instances": "abc"}, "instances", 400),
+    ({"instances": []}, "instances", 400),
+    ({"instances": ["a"] * 5}, "instances", 413),
+    ({"instances": ["ok", 3]}, "instances[1]", 400),
+    ({"instances": ["ok", "x" * 21]}, "instances[1]", 400),
+    ({"instances": [{"text": "a"}]}, "instances[0].description", 400),
+    ({"instances": ["a"], "return_probabilities": "yes"}, "return_probabilities", 400),
+])
+def test_v1_text_bad_requests_name_the_field(body, field, status):
+    with pytest.raises(BadRequest) as err:
+        parse_v1(body, TEXT)
+    assert err.value.field == field and err.value.status == status
+    assert str(err.value).startswith(field)
+
+
+def test_v1_tabular_objects_lists_and_missing_values():
+    got = parse_v1({"instances": [{"amount": 1.5, "hour": 3}, [2, None]]}, TAB)
+    assert got.items[0] == [1.5, 3.0] and got.items[1][0] == 2.0 and got.items[1][1] != got.items[1][1]  # NaN
+
+
+@pytest.mark.parametrize("row, field", [
+    ({"amount": 1}, "instances[0].hour"),
+    ({"amount": 1, "hour": 2, "zip": 3}, "instances[0].zip"),
+    ({"amount": "1", "hour": 2}, "instances[0].amount"),
+    ({"amount": True, "hour": 2}, "instances[0].amount"),
+    ([1, 2, 3], "instances[0]"),
+    ([1, float("inf")], "instances[0][1]"),
+    ("text", "instances[0]"),
+])
+def test_v1_tabular_bad_rows(row, field):
+    with pytest.raises(BadRequest) as err:
+        parse_v1({"instances": [row]}, TAB)
+    assert err.value.field == field
+
+
+def test_v2_text_and_tabular():
+    assert parse_v2([tensor("BYTES", [2], ["a", "b"])], TEXT).items == ["a", "b"]
+    assert parse_v2([tensor("BYTES", [2, 1], [["a"], ["b"]])], TEXT).items == ["a", "b"]
+    assert parse_v2([tensor("FP32", [2, 2], [1, 2, 3, 4])], TAB).items == [[1, 2], [3, 4]]
+    assert parse_v2([tensor("FP32", [1, 2], [[5, 6]])], TAB).items == [[5, 6]]
+
+
+@pytest.mark.parametrize("spec, inputs, field, status", [
+    (TEXT, [], "inputs", 400),
+    (TEXT, [tensor("BYTES", [1], ["a"]), tensor("BYTES", [1], ["b"])], "inputs", 400),
+    (TEXT, [tensor("FP32", [1], [1.0])], "inputs[0].datatype", 400),
+    (TEXT, [tensor("BYTES", [1, 2], ["a", "b"])], "inputs[0].shape", 400),
+    (TEXT, [tensor("BYTES", [3], ["a", "b"])], "inputs[0].data", 400),
+    (TEXT, [tensor("BYTES", [0], [])], "inputs[0].shape", 400),
+    (TEXT, [tensor("BYTES", [5], ["a"] * 5)], "inputs[0].shape", 413),
+    (TEXT, [tensor("BYTES", [1], [7])], "inputs[0].data[0]", 400),
+    (TEXT, [tensor("BYTES", [1], ["y" * 21])], "inputs[0].data[0]", 400),
+    (TAB, [tensor("BYTES", [1, 2], ["a", "b"])], "inputs[0].datatype", 400),
+    (TAB, [tensor("FP32", [1, 3], [1, 2, 3])], "inputs[0].shape", 400),
+    (TAB, [tensor("FP32", [2], [1, 2])], "inputs[0].shape", 400),
+    (TAB, [tensor("FP32", [2, 2], [1, 2, 3])], "inputs[0].data", 400),
+    (TAB, [tensor("FP32", [1, 2], [1, "x"])], "inputs[0].data[1]", 400),
+])
+def test_v2_bad_tensors_name_the_field(spec, inputs, field, status):
+    with pytest.raises(BadRequest) as err:
+        parse_v2(inputs, spec)
+    assert err.value.field == field and err.value.status == status
