@@ -33,6 +33,10 @@ def load_target(target: str = "local", *, profile: str | Path | None = None,
 def validate(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
              sets: Mapping[str, Any] | list[str] | None = None):
     """Everything wrong with a pipeline for a target, raised at once as ValidationError; else the Plan."""
+    return _plan_and_profile(path, target, profile, sets)[0]
+
+
+def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any):
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
 
@@ -48,7 +52,7 @@ def validate(path: str | Path, target: str = "local", *, profile: str | Path | N
         issues += exc.issues
     if issues:
         raise ValidationError(issues)
-    return build_plan(loaded, prof)
+    return build_plan(loaded, prof), prof
 
 
 def compile(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
@@ -56,8 +60,7 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
     from kubepipe.compiler import compile_plan
 
-    plan = validate(path, target, profile=profile, sets=sets)
-    prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent)
+    plan, prof = _plan_and_profile(path, target, profile, sets)
     compiled = compile_plan(plan, prof)
     if out:
         compiled.write(out)

@@ -78,7 +78,7 @@ CASES = [
      "did you mean `n`"),
     ("on_exit reads outputs", "on_exit:\n  component: ops:say\n  with: {message: '${steps.sum.outputs.total}'}\n",
      "on_exit.with.message", 17, "cannot read step outputs"),
-    ("duplicate key", "  sum:\n    component: ops:say\n", "", 15, "duplicate key"),
+    ("duplicate key", "  sum:\n    component: ops:say\n", "steps.sum", 15, "duplicate key `sum` (first on line 12)"),
     ("bad indentation", "   oops: [\n", "", 15, "invalid YAML"),
 ]
 

@@ -73,66 +73,70 @@ def read_source(path: str | Path) -> Source:
 
 
 def parse_yaml(text: str, file: str = "<input>") -> Source:
-    """Parse with ruamel's round-trip loader (safe: it builds no Python objects from tags)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    """Parse safely (PyYAML's C SafeLoader: plain data only) and record each node's line:col."""
+    import yaml
 
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
     try:
-        node = yaml.load(text)
-    except MarkedYAMLError as exc:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        hint = "each key may appear only once in a mapping" if "duplicate" in problem else \
-            "check indentation, quotes and colons here"
         raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col,
-                                     hint=hint)]) from None
-    except YAMLError as exc:
+                                     hint="check indentation, quotes and colons here")]) from None
+    except yaml.YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
-    except RecursionError:
-        raise ValidationError([Issue("invalid YAML: nested too deeply", file=file)]) from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
+    finally:
+        loader.dispose()
     locator = Locator(file)
-    data = _plain(node, (), locator)
+    issues: list[Issue] = []
+    if node is not None:
+        _walk(node, (), locator, issues)
     locator.positions.setdefault((), (1, 1))
-    return Source(file=file, text=text, data=data, locator=locator)
+    if issues:
+        raise ValidationError(issues)
+    return Source(file=file, text=text, data=_plain(data), locator=locator)
 
 
-def _plain(node: Any, path: Path_, loc: Locator) -> Any:
-    """CommentedMap/Seq -> dict/list, recording where each key and item starts."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:
+    """Positions of keys and items; duplicate keys are errors (PyYAML would keep the last)."""
+    import yaml
 
-    if isinstance(node, CommentedMap):
-        out = {}
-        for key, value in node.items():
-            k = str(key)
-            try:
-                line, col = node.lc.key(key)
-                loc.positions[path + (k,)] = (line + 1, col + 1)
-            except (KeyError, TypeError, AttributeError):
-                pass
-            out[k] = _plain(value, path + (k,), loc)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, value in enumerate(node):
-            try:
-                line, col = node.lc.item(i)
-                loc.positions[path + (i,)] = (line + 1, col + 1)
-            except (KeyError, TypeError, AttributeError):
-                pass
-            items.append(_plain(value, path + (i,), loc))
-        return items
-    if isinstance(node, TaggedScalar):
-        return str(node.value)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
+    if depth > 200:
+        return
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            k = key_node.value
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if k in seen:
+                issues.append(Issue(f"invalid YAML: duplicate key `{k}` (first on line {seen[k]})", path=format_path(path + (k,)),
+                                    file=loc.file, line=line, col=col, hint="each key may appear only once in a mapping"))
+            seen[k] = line
+            loc.positions[path + (k,)] = (line, col)
+            _walk(value_node, path + (k,), loc, issues, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            loc.positions[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            _walk(item, path + (i,), loc, issues, depth + 1)
+
+
+def _plain(data: Any) -> Any:
+    """Keys as strings; dates and other YAML types as text, so models see JSON-like data."""
+    import datetime
+
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    if isinstance(data, (datetime.date, datetime.datetime, bytes)):
+        return data.isoformat() if not isinstance(data, bytes) else data.decode("utf-8", "replace")
+    return data
