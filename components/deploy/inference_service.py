@@ -207,6 +207,8 @@ def build_inference_service(cfg: ServiceConfig):
         raise ComponentError(f"runtime: unknown runtime {cfg.runtime!r}; use one of {', '.join(RUNTIMES)}")
     if cfg.canary_percent is not None and not 0 <= int(cfg.canary_percent) <= 100:
         raise ComponentError(f"canary_percent: must be between 0 and 100, got {cfg.canary_percent}")
+    if cfg.runtime == "kubepipe" and not cfg.image:
+        raise ComponentError("runtime_image: the target profile names no runtime image for the model server")
     if not cfg.storage_uri:
         raise ComponentError("model: the model artifact has no URI to serve from")
     scaling = parse_autoscaling(cfg.autoscaling, cfg.deployment_mode)

@@ -170,6 +170,11 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
               "smoke": None, "champion": {"moved": False}, "timings": timings}
 
     previous = isvc.get()
+    owner = ((previous or {}).get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by")
+    if previous is not None and owner != "kubepipe":
+        raise RolloutError(f"inferenceservices/{name} in {ns} exists and is not managed by kubepipe "
+                           f"(label app.kubernetes.io/managed-by={owner!r}); pick another model_name or "
+                           "label it app.kubernetes.io/managed-by=kubepipe to let kubepipe take it over")
     report["first_deployment"] = previous is None
     body = copy.deepcopy(manifest)
     pred = body["spec"]["predictor"]

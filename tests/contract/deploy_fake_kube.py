@@ -36,7 +36,10 @@ def merge_patch(target, patch):
 
 
 class FakeKube:
-    """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail"}`; None = never Ready."""
+    """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail", "failed_to_load": bool}`.
+
+    `ready_after: None` = never Ready; `failed_to_load` reports modelStatus FailedToLoad from poll 2.
+    """
 
     def __init__(self, script: dict | None = None, default_ready_after: int = 2):
         self.script = script or {}
@@ -95,6 +98,10 @@ class FakeKube:
                      "url": f"{host}/latest"},
                     {"revisionName": prev, "percent": 100 - canary, "latestRevision": False, "tag": "prev",
                      "url": f"{host}/prev"}]
+        if beh.get("failed_to_load") and self.polls[key] >= 2:
+            status["modelStatus"] = {"states": {"activeModelState": "", "targetModelState": "FailedToLoad"},
+                                     "lastFailureInfo": {"reason": "ModelLoadFailed",
+                                                         "message": "safetensors: header too large"}}
         cond = {"type": "Ready", "status": "True" if ready else "False",
                 "reason": None if ready else "RevisionMissing",
                 "message": None if ready else f"Revision {revision} is not ready (poll {self.polls[key]})"}

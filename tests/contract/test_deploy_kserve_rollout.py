@@ -147,3 +147,27 @@ def test_cluster_without_kserve_gives_a_readable_error():
         # A path prefix the fake does not serve stands in for a cluster without the KServe CRD.
         with pytest.raises(RolloutError, match="is KServe installed"):
             rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url + "/nokserve"))
+
+
+def test_model_that_fails_to_load_rolls_back_without_waiting_for_the_timeout(registry):
+    import time
+
+    with FakeKube(script={"2": {"ready_after": None, "failed_to_load": True}}) as fake:
+        _roll(fake, registry, "1")
+        t0 = time.monotonic()
+        report = _roll(fake, registry, "2", timeout_s=30)
+        took = time.monotonic() - t0
+    assert report["action"] == "rolled_back" and "ModelLoadFailed" in report["why"]
+    assert took < 10 and registry.alias(NAME, "champion").version == 1
+
+
+def test_refuses_to_take_over_a_foreign_inference_service(registry):
+    with FakeKube() as fake:
+        foreign = _manifest("1")
+        foreign["metadata"]["labels"] = {"team": "other"}
+        fake.objects[("serving", NAME)] = {**foreign, "metadata": {**foreign["metadata"], "namespace": "serving",
+                                                                   "generation": 1, "resourceVersion": "1"}}
+        with pytest.raises(RolloutError, match="not managed by kubepipe"):
+            _roll(fake, registry, "2")
+        assert fake.objects[("serving", NAME)]["metadata"]["labels"] == {"team": "other"}
+    assert registry.alias(NAME, "champion").version == 1

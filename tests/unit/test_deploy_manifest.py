@@ -125,6 +125,7 @@ def test_triton_predictor_uses_onnx_model_format():
     (dict(autoscaling={"max_replica": 3}), "max_replica"),
     (dict(deployment_mode="raw", autoscaling={"metric": "rps"}), "RawDeployment"),
     (dict(model_name="__"), "model_name"),
+    (dict(image=""), "runtime_image"),
 ])
 def test_bad_settings_name_the_field(kw, field):
     with pytest.raises(ComponentError, match=field):
