@@ -1,0 +1,55 @@
+"""train-torch as a real KFP component through kfp.local (SubprocessRunner, no venv)."""
+
+# no `from __future__ import annotations`: kfp reads the pipeline annotations as types
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_torch_through_kfp_local(tmp_path):
+    from kfp import dsl, local
+    from kfp.dsl import Dataset, Model
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.training.artifact import load_model
+    from kubepipe.components.training.ops import train_torch
+    from kubepipe.components.training.sample_data import merchant_frame
+
+    train_file, val_file = str(tmp_path / "train.parquet"), str(tmp_path / "val.parquet")
+    write_dataset(merchant_frame(500, seed=1), train_file)
+    write_dataset(merchant_frame(200, seed=2), val_file)
+    state = str(tmp_path / "state")
+
+    @dsl.pipeline(name="train-demo")
+    def flow(epochs: int) -> Model:
+        data = dsl.importer(artifact_uri=train_file, artifact_class=Dataset, reimport=False)
+        val = dsl.importer(artifact_uri=val_file, artifact_class=Dataset, reimport=False)
+        task = train_torch(dataset=data.output, validation=val.output, label_column="category", epochs=epochs,
+                           hyperparameters={"buckets": 4096}, ctx_state_dir=state, ctx_run_id="run-1",
+                           ctx_step="train")
+        return task.outputs["model"]
+
+    @dsl.pipeline(name="train-no-val")
+    def no_validation() -> Model:
+        data = dsl.importer(artifact_uri=train_file, artifact_class=Dataset, reimport=False)
+        return train_torch(dataset=data.output, architecture="text-classifier", label_column="category",
+                           epochs=4, validation_fraction=0.2, hyperparameters={"buckets": 2048}).outputs["model"]
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    run = flow(epochs=2)
+    model = load_model(run.output.path)
+    assert model.task == "text-classification" and len(model.predict(["UBER TRIP 0 SAN FRANCISCO CA"])) == 1
+    assert model.metadata["epochs_run"] == 2 and model.metadata["run_id"] == "run-1"
+    assert (Path(state) / "checkpoints" / "run-1" / "train" / "checkpoint.pt").is_file()
+    outputs = Path(run.output.path).parent
+    curve = next(Path(tmp_path / "root").rglob("curve"))
+    assert "<svg" in curve.read_text()
+    meta = json.loads((Path(run.output.path) / "kubepipe-model.json").read_text())
+    assert meta["input_spec"]["text_column"] == "description" and outputs.exists()
+
+    second = no_validation()
+    assert load_model(second.output.path).metadata["metrics"]["val_f1_macro"] >= 0.5
