@@ -10,7 +10,6 @@ given. Names are flat so that thresholds can name them: `accuracy`, `f1_macro`,
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, Sequence
 
@@ -188,6 +187,3 @@ def cpu_latency_ms(predict: Callable[[list], object], inputs: list, *, max_examp
         times.append((time.perf_counter() - t0) * 1000 / len(sample))
     return float(sorted(times)[len(times) // 2])
 
-
-def finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
