@@ -1,0 +1,145 @@
+"""Compile-time checks of data steps' `with:` values. Reads expectations_table.json; never imports GX."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.data.suite import parse_items
+
+__all__ = ["check_validate", "check_expectations", "check_drift", "check_load", "expectation_table"]
+
+_TABLE = Path(__file__).with_name("expectations_table.json")
+
+
+@lru_cache(maxsize=1)
+def expectation_table() -> dict:
+    return json.loads(_TABLE.read_text(encoding="utf-8"))["expectations"]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return "dict" if isinstance(value, dict) else "any"
+
+
+def _interpolated(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[CheckIssue]:
+    """Unknown expectation names, unknown / missing kwargs and wrong kinds, with did-you-mean hints."""
+    if _interpolated(items):
+        return []
+    table = expectation_table()
+    specs, issues = parse_items(items, prefix)
+    for spec in specs:
+        where = prefix + (spec.index, spec.name)
+        entry = table.get(spec.name)
+        if entry is None:
+            hint = did_you_mean(spec.name, table) or "see `great_expectations.expectations` for the names"
+            issues.append(CheckIssue(where, f"unknown expectation `{spec.name}`", hint))
+            continue
+        allowed = entry["required"] + entry["optional"]
+        for key, value in spec.kwargs.items():
+            if key not in entry["kinds"]:
+                hint = did_you_mean(key, allowed + ["severity"]) or f"allowed: {', '.join(allowed)}, severity"
+                issues.append(CheckIssue(where + (key,), f"unknown argument `{key}` for {spec.name}", hint))
+                continue
+            kinds = entry["kinds"][key]
+            if "any" not in kinds and not _interpolated(value) and _kind(value) not in kinds:
+                issues.append(CheckIssue(where + (key,), f"`{key}` must be {' or '.join(kinds)}, got {value!r}"))
+        for key in entry["required"]:
+            if key not in spec.kwargs:
+                issues.append(CheckIssue(where, f"{spec.name} needs `{key}`",
+                                         f"add `{key}: ...` (required: {', '.join(entry['required'])})"))
+        mostly = spec.kwargs.get("mostly")
+        if isinstance(mostly, (int, float)) and not isinstance(mostly, bool) and not 0 <= mostly <= 1:
+            issues.append(CheckIssue(where + ("mostly",), f"`mostly` is a fraction in [0, 1], got {mostly}"))
+    return issues
+
+
+def check_validate(with_values: dict) -> list[CheckIssue]:
+    """validate-data: `expectations` (inline list) and/or `suite_path` (GX suite JSON)."""
+    issues = check_expectations(with_values.get("expectations") or [])
+    suite = with_values.get("suite_path") or ""
+    if not isinstance(suite, str):
+        issues.append(CheckIssue(("suite_path",), f"must be a path string, got {suite!r}"))
+    elif suite and not _interpolated(suite) and Path(suite).is_file():
+        from kubepipe.components.data.suite import load_suite_file
+        from kubepipe.components.errors import DataError
+
+        try:
+            issues += check_expectations(load_suite_file(suite), ("suite_path",))
+        except DataError as exc:
+            issues.append(CheckIssue(("suite_path",), str(exc)))
+    if not with_values.get("expectations") and not suite:
+        issues.append(CheckIssue((), "validate-data needs `expectations` or `suite_path`",
+                                 "bootstrap a list with `kubepipe expectations infer DATA`"))
+    n = with_values.get("unexpected_sample", 10)
+    if not _interpolated(n) and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+        issues.append(CheckIssue(("unexpected_sample",), f"must be a non-negative integer, got {n!r}"))
+    return issues
+
+
+_DRIFT_KEYS = ("psi", "ks_statistic", "ks_pvalue")
+
+
+def check_drift(with_values: dict) -> list[CheckIssue]:
+    """detect-drift: `thresholds: {psi, ks_statistic, ks_pvalue, columns: {name: {...}}}`."""
+    issues: list[CheckIssue] = []
+    th = with_values.get("thresholds") or {}
+    if not isinstance(th, dict):
+        return [CheckIssue(("thresholds",), f"must be a mapping, got {th!r}", "e.g. `{psi: 0.2, ks_statistic: 0.1}`")]
+
+    def _one(block: dict, path: tuple) -> None:
+        for key, value in block.items():
+            if key not in _DRIFT_KEYS:
+                issues.append(CheckIssue(path + (key,), f"unknown threshold `{key}`",
+                                         did_you_mean(key, _DRIFT_KEYS) or f"use {', '.join(_DRIFT_KEYS)}"))
+            elif not _interpolated(value) and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                issues.append(CheckIssue(path + (key,), f"must be a non-negative number, got {value!r}"))
+
+    cols = th.get("columns") or {}
+    _one({k: v for k, v in th.items() if k != "columns"}, ("thresholds",))
+    if not isinstance(cols, dict):
+        issues.append(CheckIssue(("thresholds", "columns"), "must map column names to thresholds"))
+    else:
+        for name, block in cols.items():
+            if isinstance(block, dict):
+                _one(block, ("thresholds", "columns", name))
+            else:
+                issues.append(CheckIssue(("thresholds", "columns", name), "must be a mapping like `{psi: 0.3}`"))
+    return issues
+
+
+def check_load(with_values: dict) -> list[CheckIssue]:
+    """load-data: window syntax, sampling bounds, format."""
+    import re
+
+    issues: list[CheckIssue] = []
+    window = with_values.get("window") or ""
+    if window and not _interpolated(window) and not re.match(r"^\s*\d+\s*[smhdw]\s*$", str(window)):
+        issues.append(CheckIssue(("window",), f"{window!r} is not a duration", "write e.g. `7d`, `12h`, `2w`"))
+    if window and not with_values.get("time_column"):
+        issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
+    frac = with_values.get("sample_fraction", 0.0)
+    if isinstance(frac, (int, float)) and not isinstance(frac, bool) and not 0 <= frac <= 1:
+        issues.append(CheckIssue(("sample_fraction",), f"must be in (0, 1], got {frac}"))
+    if with_values.get("sample_fraction") and with_values.get("sample_n"):
+        issues.append(CheckIssue(("sample_n",), "set `sample_fraction` or `sample_n`, not both"))
+    fmt = with_values.get("format", "auto")
+    if fmt not in ("auto", "csv", "parquet", "") and not _interpolated(fmt):
+        issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, ["auto", "csv", "parquet"])))
+    return issues

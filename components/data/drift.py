@@ -1,0 +1,161 @@
+"""Per-column drift of a current dataset against a reference: PSI (binned numerics, categories, text tokens) and KS.
+
+Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; low-cardinality
+strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
+PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
+seen at least 10 times; the rest pooled as `(new token)`), which moves when unseen merchants or words appear. Nulls are their own bucket.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubepipe.components.errors import DataError
+
+__all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi"]
+
+DEFAULT_THRESHOLDS = {"psi": 0.2, "ks_statistic": 0.1, "ks_pvalue": 0.05}
+_EPS = 1e-4  # floor for empty buckets, so PSI stays finite
+_TOKEN = re.compile(r"[a-z]{2,}")
+
+
+def psi(ref_share, cur_share) -> float:
+    """Population stability index of two aligned share vectors."""
+    import numpy as np
+
+    r = np.clip(np.asarray(ref_share, dtype=float), _EPS, None)
+    c = np.clip(np.asarray(cur_share, dtype=float), _EPS, None)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def column_kind(ref, max_categories: int = 50) -> str:
+    """numeric | categorical | text | skip (datetimes, identifiers)."""
+    kind = ref.dtype.kind
+    if kind in "iuf":
+        return "numeric"
+    if kind == "b":
+        return "categorical"
+    if kind in "Mm":
+        return "skip"
+    values = ref.dropna()
+    if values.nunique() <= max_categories:
+        return "categorical"
+    tokens = values.astype(str).head(2000).str.count(r"\s+") + 1
+    return "text" if tokens.mean() >= 2 else "skip"
+
+
+def detect_drift(current, reference, *, columns: list | None = None, thresholds: dict | None = None,
+                 bins: int = 10, max_categories: int = 50) -> dict:
+    """Compare `current` with `reference` column by column; returns the drift report as a dict."""
+    th = _thresholds(thresholds)
+    names = list(columns) if columns else [c for c in reference.columns if c in current.columns]
+    missing = [c for c in names if c not in current.columns or c not in reference.columns]
+    if missing:
+        raise DataError(f"drift: column(s) {', '.join(f'`{c}`' for c in missing)} missing from "
+                        f"{'the current data' if any(c not in current.columns for c in missing) else 'the reference'}")
+    if len(current) == 0 or len(reference) == 0:
+        raise DataError("drift: the current data and the reference must both have rows")
+    report: dict[str, Any] = {}
+    for name in names:
+        kind = column_kind(reference[name], max_categories)
+        col_th = {**th["global"], **th["columns"].get(name, {})}
+        entry: dict[str, Any] = {"kind": kind, "thresholds": col_th}
+        if kind == "numeric" and current[name].dtype.kind not in "iufb":
+            entry.update(kind="categorical")
+            kind = "categorical"
+        if kind == "numeric":
+            entry.update(_numeric(reference[name], current[name], bins))
+        elif kind == "categorical":
+            entry.update(_categorical(reference[name].astype(object), current[name].astype(object), max_categories))
+        elif kind == "text":
+            entry.update(_text(reference[name], current[name], max_tokens=300))
+        else:
+            entry.update(drifted=False, reason="skipped (datetime or identifier-like column)")
+            report[name] = entry
+            continue
+        reasons = []
+        if entry["psi"] > col_th["psi"]:
+            reasons.append(f"PSI {entry['psi']:.3f} > {col_th['psi']}")
+        if kind == "numeric" and entry["ks_statistic"] > col_th["ks_statistic"] and entry["ks_pvalue"] < col_th["ks_pvalue"]:
+            reasons.append(f"KS {entry['ks_statistic']:.3f} > {col_th['ks_statistic']} (p={entry['ks_pvalue']:.2g})")
+        entry["drifted"] = bool(reasons)
+        entry["reason"] = "; ".join(reasons) or "stable"
+        report[name] = entry
+    drifted = [n for n, e in report.items() if e["drifted"]]
+    checked = [n for n, e in report.items() if e["kind"] != "skip"]
+    return {
+        "drift_detected": bool(drifted),
+        "drifted_columns": drifted,
+        "share_drifted": round(len(drifted) / len(checked), 4) if checked else 0.0,
+        "max_psi": max((e.get("psi", 0.0) for e in report.values()), default=0.0),
+        "rows": {"reference": int(len(reference)), "current": int(len(current))},
+        "columns": report,
+    }
+
+
+def _thresholds(thresholds: dict | None) -> dict:
+    th = dict(thresholds or {})
+    cols = th.pop("columns", {}) or {}
+    unknown = [k for k in th if k not in DEFAULT_THRESHOLDS]
+    if unknown:
+        raise DataError(f"drift thresholds: unknown key(s) {', '.join(unknown)}; use {', '.join(DEFAULT_THRESHOLDS)}")
+    return {"global": {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in th.items()}},
+            "columns": {str(c): {k: float(v) for k, v in (b or {}).items()} for c, b in cols.items()}}
+
+
+def _shares(counts, total: int):
+    return [c / total for c in counts] if total else [0.0] * len(counts)
+
+
+def _numeric(ref, cur, bins: int) -> dict:
+    import numpy as np
+    from scipy import stats
+
+    r, c = ref.dropna().to_numpy(dtype=float), cur.dropna().to_numpy(dtype=float)
+    if len(r) == 0 or len(c) == 0:
+        return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0}
+    edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1))[1:-1])
+    rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1).tolist()
+    cc = np.bincount(np.searchsorted(edges, c, side="right"), minlength=len(edges) + 1).tolist()
+    rc.append(int(ref.isna().sum()))
+    cc.append(int(cur.isna().sum()))
+    ks = stats.ks_2samp(r, c)
+    return {
+        "psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6),
+        "ks_statistic": round(float(ks.statistic), 6),
+        "ks_pvalue": float(ks.pvalue),
+        "reference_mean": float(r.mean()),
+        "current_mean": float(c.mean()),
+    }
+
+
+def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) -> dict:
+    import pandas as pd
+
+    rv, cv = pd.Series(ref_values), pd.Series(cur_values)
+    counts = rv.value_counts()
+    keep = counts[counts >= min_count].head(top).index  # rare buckets only add sampling noise to PSI
+    rb = rv.where(rv.isin(keep), other).value_counts()
+    cb = cv.where(cv.isin(keep), other).value_counts()
+    labels = sorted(set(rb.index) | set(cb.index), key=str)
+    rs = _shares([int(rb.get(k, 0)) for k in labels], len(rv))
+    cs = _shares([int(cb.get(k, 0)) for k in labels], len(cv))
+    moved = sorted(zip(labels, rs, cs), key=lambda t: -abs(t[2] - t[1]))[:5]
+    return {
+        "psi": round(psi(rs, cs), 6),
+        "top_changes": [{"value": str(k), "reference": round(a, 4), "current": round(b, 4)} for k, a, b in moved],
+    }
+
+
+def _categorical(ref, cur, top: int) -> dict:
+    return _bucketed(ref.fillna("(null)").astype(str), cur.fillna("(null)").astype(str), top, "(other)")
+
+
+def _text(ref, cur, max_tokens: int) -> dict:
+    def tokens(s):
+        return [t for v in s.fillna("").astype(str).str.lower() for t in _TOKEN.findall(v)] or ["(empty)"]
+
+    out = _bucketed(tokens(ref), tokens(cur), max_tokens, "(new token)", min_count=10)
+    out["token_basis"] = f"top {max_tokens} reference tokens seen at least 10 times"
+    return out

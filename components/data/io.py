@@ -1,0 +1,134 @@
+"""Dataset artifacts: one Parquet file at `artifact.path`, with schema, row count and content hash in metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.data.sources import read_source
+from kubepipe.components.errors import DataError
+
+__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "coerce_dtypes", "DTYPE_KINDS"]
+
+# The dtype names a step may ask for, and the pandas kinds that satisfy each.
+DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
+
+
+def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = None):
+    """Read a Dataset artifact (one Parquet file); `columns`, when given, must all be present."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: dataset file is missing; was the upstream step's output wired in?")
+    if p.is_dir():  # tolerate a directory artifact holding one Parquet file
+        files = sorted(p.glob("*.parquet")) or sorted(f for f in p.iterdir() if f.is_file())
+        if len(files) != 1:
+            raise DataError(f"{p}: expected one Parquet file in the dataset directory, found {len(files)}")
+        p = files[0]
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: dataset file is empty (0 bytes)")
+    try:
+        df = pq.read_table(p).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{p}: not a readable Parquet dataset: {str(exc).splitlines()[0]}") from None
+    if columns is not None:
+        require_columns(df, columns, source=str(p))
+    return df
+
+
+def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> dict:
+    """Write `df` as one Parquet file; returns the metadata (also merged into `artifact.metadata`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(getattr(artifact_or_path, "path", artifact_or_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        col = _mixed_column(df)
+        where = f" column `{col}` mixes types;" if col else ""
+        raise DataError(f"cannot store the dataset:{where} {str(exc).splitlines()[0]}") from None
+    pq.write_table(table, path, compression="zstd")
+    meta = {
+        "format": "parquet",
+        "rows": int(len(df)),
+        "columns": {str(c): str(t) for c, t in df.dtypes.items()},
+        "content_hash": "sha256:" + _sha256(path),
+        "source": source or "",
+    }
+    if hasattr(artifact_or_path, "metadata"):
+        artifact_or_path.metadata.update(meta)
+    return meta
+
+
+def require_columns(df, columns: Iterable[str], *, source: str) -> None:
+    """DataError naming every missing column, with a did-you-mean for renamed ones."""
+    have = [str(c) for c in df.columns]
+    missing = [c for c in columns if c not in have]
+    if not missing:
+        return
+    parts = []
+    for col in missing:
+        hint = did_you_mean(col, have)
+        parts.append(f"`{col}`" + (f" ({hint})" if hint else ""))
+    raise DataError(
+        f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(parts)}; "
+        f"the data has: {', '.join(have[:30])}{' ...' if len(have) > 30 else ''}"
+    )
+
+
+def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
+    """Cast columns to the named kinds (int, float, number, bool, str, datetime); DataError with sample bad values."""
+    import pandas as pd
+
+    require_columns(df, list(dtypes), source=source)
+    out = df.copy()
+    for col, kind in dtypes.items():
+        if kind not in DTYPE_KINDS:
+            raise DataError(f"{source}: column `{col}`: unknown dtype {kind!r}; use one of {', '.join(DTYPE_KINDS)}")
+        s = df[col]
+        if s.dtype.kind in DTYPE_KINDS[kind] and kind != "number":
+            continue
+        if kind in ("int", "float", "number"):
+            conv = pd.to_numeric(s, errors="coerce")
+        elif kind == "datetime":
+            conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+        elif kind == "bool":
+            conv = s.map({True: True, False: False, "true": True, "false": False, "True": True, "False": False, 1: True, 0: False})
+        else:
+            out[col] = s.astype("string").astype(object).where(s.notna(), None)
+            continue
+        bad = s[conv.isna() & s.notna()]
+        if len(bad):
+            sample = ", ".join(repr(v) for v in bad.unique()[:5])
+            raise DataError(
+                f"{source}: column `{col}` should be {kind} but {len(bad)} value(s) are not, e.g. {sample}; "
+                "fix the data or drop those rows upstream"
+            )
+        if kind == "int" and conv.notna().all() and (conv % 1 == 0).all():
+            conv = conv.astype("int64")
+        out[col] = conv
+    return out
+
+
+def _mixed_column(df) -> str | None:
+    for col in df.columns:
+        if df[col].dtype == object:
+            kinds = {type(v).__name__ for v in df[col].dropna().head(10_000)}
+            if len(kinds) > 1:
+                return str(col)
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,117 @@
+"""load-data logic: read a source, keep a time window, select columns, sample; write a Dataset artifact."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubepipe.components.data.io import coerce_dtypes, require_columns, write_dataset
+from kubepipe.components.data.sources import read_source
+from kubepipe.components.errors import DataError
+
+__all__ = ["load", "load_to_artifact", "parse_window"]
+
+_WINDOW = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_window(window: str):
+    """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
+    import pandas as pd
+
+    m = _WINDOW.match(str(window))
+    if not m:
+        raise DataError(f"window {window!r} is not a duration; write e.g. `7d`, `12h`, `2w`")
+    return pd.Timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def load(
+    source: str,
+    *,
+    format: str = "auto",
+    encoding: str = "utf-8",
+    columns: list[str] | None = None,
+    dtypes: dict[str, str] | None = None,
+    time_column: str = "",
+    window: str = "",
+    as_of: str = "",
+    sample_fraction: float = 0.0,
+    sample_n: int = 0,
+    seed: int = 0,
+):
+    """Read `source` and apply, in order: dtypes, time window, column selection, sampling."""
+    df = read_source(source, format=format, encoding=encoding)
+    if len(df) == 0:
+        raise DataError(f"{source}: the file has a header but no data rows")
+    if dtypes:
+        df = coerce_dtypes(df, dtypes, source=source)
+    if time_column or window:
+        df = _window(df, source, time_column, window, as_of)
+    if columns:
+        require_columns(df, columns, source=source)
+        df = df[list(columns)]
+    return _sample(df, source, sample_fraction, sample_n, seed)
+
+
+def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
+    """`load`, then write the result as a Dataset artifact; returns its metadata."""
+    df = load(source, **kwargs)
+    meta = write_dataset(df, artifact, source=source)
+    window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
+    if window and hasattr(artifact, "metadata"):
+        artifact.metadata["window"] = window
+    return meta
+
+
+def _window(df, source: str, time_column: str, window: str, as_of: str):
+    import pandas as pd
+
+    if not (time_column and window):
+        raise DataError(f"{source}: a time window needs both `time_column` and `window` (e.g. `7d`)")
+    require_columns(df, [time_column], source=source)
+    span = parse_window(window)
+    ts = pd.to_datetime(df[time_column], errors="coerce", utc=True, format="mixed")
+    bad = df[time_column][ts.isna() & df[time_column].notna()]
+    if len(bad):
+        raise DataError(
+            f"{source}: column `{time_column}` has {len(bad)} value(s) that are not timestamps, "
+            f"e.g. {', '.join(repr(v) for v in bad.unique()[:3])}"
+        )
+    end = _as_of(as_of, ts)
+    keep = (ts > end - span) & (ts <= end)
+    out = df[keep.to_numpy()]
+    if len(out) == 0:
+        raise DataError(
+            f"{source}: no rows in the window ({end - span} .. {end}] of `{time_column}`; "
+            f"the data spans {ts.min()} .. {ts.max()}; check `as_of` / `window`"
+        )
+    return out
+
+
+def _as_of(as_of: str, ts):
+    """The window's end: `as_of` (e.g. the scheduled time) or, when empty, the latest timestamp in the data."""
+    import pandas as pd
+
+    if not str(as_of).strip():
+        return ts.max()
+    try:
+        end = pd.Timestamp(str(as_of).strip())
+    except (ValueError, TypeError):
+        raise DataError(f"as_of {as_of!r} is not a timestamp; use ISO 8601, e.g. 2026-03-02T03:00:00Z") from None
+    return end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+
+
+def _sample(df, source: str, fraction: float, n: int, seed: int):
+    if fraction and n:
+        raise DataError(f"{source}: set `sample_fraction` or `sample_n`, not both")
+    if fraction:
+        if not 0 < fraction <= 1:
+            raise DataError(f"sample_fraction must be in (0, 1], got {fraction}")
+        df = df.sample(frac=fraction, random_state=seed)
+    elif n:
+        if n < 0:
+            raise DataError(f"sample_n must be positive, got {n}")
+        df = df.sample(n=min(n, len(df)), random_state=seed)
+    else:
+        return df.reset_index(drop=True)
+    return df.sort_index().reset_index(drop=True)  # keep source order: stable, diff-friendly artifacts

@@ -1,0 +1,81 @@
+"""KFP components of the data area: load-data, validate-data, detect-drift.
+
+Bodies are thin shims: KFP embeds each function's source in the task, so they import the logic inside.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
+from kubepipe.components.images import RUNTIME_IMAGE
+
+__all__ = ["load_data", "validate_data", "detect_drift"]
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def load_data(
+    source: str,
+    dataset: Output[Dataset],
+    format: str = "auto",
+    encoding: str = "utf-8",
+    columns: list = [],  # noqa: B006 - KFP reads defaults from the signature
+    dtypes: dict = {},  # noqa: B006
+    time_column: str = "",
+    window: str = "",
+    as_of: str = "",
+    sample_fraction: float = 0.0,
+    sample_n: int = 0,
+    seed: int = 0,
+):
+    """Read CSV/Parquet (local, gs://, http(s)://), keep a time window, select columns, sample; write a Dataset."""
+    from kubepipe.components.data.load import load_to_artifact
+
+    load_to_artifact(
+        dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
+        time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
+        sample_n=sample_n, seed=seed,
+    )
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def validate_data(
+    data: Input[Dataset],
+    dataset: Output[Dataset],
+    metrics: Output[Metrics],
+    report: Output[HTML],
+    validation: Output[Artifact],
+    expectations: list = [],  # noqa: B006
+    suite_path: str = "",
+    unexpected_sample: int = 10,
+    gate: bool = True,
+) -> NamedTuple("ValidateOutputs", [("passed", bool)]):
+    """Great Expectations 1.x gate: a failed `fail` expectation stops the run (unless gate=False)."""
+    from collections import namedtuple
+
+    from kubepipe.components.data.steps import run_validate
+
+    passed = run_validate(data, dataset, metrics, report, validation, expectations=list(expectations),
+                          suite_path=suite_path, unexpected_sample=unexpected_sample, gate=gate)
+    return namedtuple("ValidateOutputs", ["passed"])(passed)
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def detect_drift(
+    data: Input[Dataset],
+    reference: Input[Dataset],
+    report: Output[HTML],
+    metrics: Output[Metrics],
+    columns: list = [],  # noqa: B006
+    thresholds: dict = {},  # noqa: B006
+    bins: int = 10,
+    max_categories: int = 50,
+) -> NamedTuple("DriftOutputs", [("drift_detected", bool)]):
+    """Per-column drift vs `reference` (PSI + KS); `drift_detected` can trigger retraining."""
+    from collections import namedtuple
+
+    from kubepipe.components.data.steps import run_drift
+
+    drifted = run_drift(data, reference, report, metrics, columns=list(columns) or None,
+                        thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories)
+    return namedtuple("DriftOutputs", ["drift_detected"])(drifted)

@@ -1,0 +1,68 @@
+"""Step bodies of the data components: read input artifacts, call the logic, write output artifacts.
+
+`ops.py` holds thin KFP shims over these; tests call these directly with any objects that
+have `.path` and `.metadata` (KFP artifacts do).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_validate", "run_drift"]
+
+
+def _source(artifact: Any) -> str:
+    meta = getattr(artifact, "metadata", None) or {}
+    return str(meta.get("source") or getattr(artifact, "path", artifact))
+
+
+def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation: Any, *,
+                 expectations: list | None = None, suite_path: str = "", unexpected_sample: int = 10,
+                 gate: bool = True) -> bool:
+    """Validate `data`; write passthrough dataset, metrics, HTML report and raw JSON; raise GateFailed if `gate`."""
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.data.report import validation_html
+    from kubepipe.components.data.validate import gate_message, resolve_expectations, validate_frame
+    from kubepipe.components.errors import GateFailed
+
+    specs = resolve_expectations(expectations, suite_path)
+    source = _source(data)
+    df = read_dataset(data.path)
+    outcome = validate_frame(df, specs, unexpected_sample=unexpected_sample)
+
+    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report.path).write_text(validation_html(outcome, source), encoding="utf-8")
+    Path(validation.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(validation.path).write_text(json.dumps(outcome.raw, indent=1, default=str), encoding="utf-8")
+    for name, value in outcome.metrics.items():
+        metrics.log_metric(name, value)
+    if hasattr(dataset, "path"):  # the same bytes, so the content hash carries over
+        Path(dataset.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data.path, dataset.path)
+        dataset.metadata.update({**(getattr(data, "metadata", None) or {}), "validated": outcome.passed})
+    if gate and not outcome.passed:
+        raise GateFailed(gate_message(outcome, source))
+    return outcome.passed
+
+
+def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: list | None = None,
+              thresholds: dict | None = None, bins: int = 10, max_categories: int = 50) -> bool:
+    """Drift of `data` vs `reference`; writes the HTML report (JSON in its metadata) and metrics."""
+    from kubepipe.components.data.drift import detect_drift
+    from kubepipe.components.data.drift_report import drift_html
+    from kubepipe.components.data.io import read_dataset
+
+    result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,
+                          thresholds=thresholds, bins=bins, max_categories=max_categories)
+    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report.path).write_text(drift_html(result, _source(data), _source(reference)), encoding="utf-8")
+    if hasattr(report, "metadata"):
+        report.metadata["drift"] = json.loads(json.dumps(result, default=str))
+    metrics.log_metric("drift_detected", float(result["drift_detected"]))
+    metrics.log_metric("drifted_columns", len(result["drifted_columns"]))
+    metrics.log_metric("share_drifted", result["share_drifted"])
+    metrics.log_metric("max_psi", result["max_psi"])
+    return bool(result["drift_detected"])

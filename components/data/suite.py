@@ -1,0 +1,96 @@
+"""Expectation lists: the kubepipe YAML form and GX suite JSON, parsed into one shape. Imports no GX."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kubepipe.components.checks import CheckIssue
+from kubepipe.components.errors import DataError
+
+__all__ = ["ExpectationSpec", "SEVERITIES", "parse_items", "load_suite_file", "issues_text"]
+
+SEVERITIES = ("fail", "warn")
+# GX 1.x's own severities, as written in suite JSON files, mapped onto kubepipe's.
+_GX_SEVERITY = {"critical": "fail", "warning": "warn", "info": "warn"}
+
+
+class ExpectationSpec(NamedTuple):
+    index: int  # position in the list: reports and errors point back to it
+    name: str  # GX expectation type, e.g. expect_column_values_to_not_be_null
+    kwargs: dict  # GX kwargs, without `severity`
+    severity: str  # fail | warn
+
+
+def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[ExpectationSpec], list[CheckIssue]]:
+    """Structure only (names and kwargs are checked against the GX table in checks.py)."""
+    specs: list[ExpectationSpec] = []
+    issues: list[CheckIssue] = []
+    if items is None:
+        return specs, issues
+    if not isinstance(items, list):
+        return specs, [CheckIssue(prefix, f"must be a list of expectations, got {type(items).__name__}",
+                                  "write `- expect_column_values_to_not_be_null: {column: description}`")]
+    for i, item in enumerate(items):
+        where = prefix + (i,)
+        if isinstance(item, dict) and "type" in item and ("kwargs" in item or len(item) > 1):
+            name, kwargs = item.get("type"), item.get("kwargs") or {}
+            severity = item.get("severity", (item.get("meta") or {}).get("severity", "fail"))
+            if "severity" not in kwargs:
+                kwargs = {**kwargs, "severity": severity}
+        elif isinstance(item, dict) and len(item) == 1:
+            name, kwargs = next(iter(item.items()))
+            kwargs = {} if kwargs is None else kwargs
+        elif isinstance(item, str):
+            name, kwargs = item, {}
+        else:
+            issues.append(CheckIssue(where, "each expectation is a mapping with one key, the expectation name",
+                                     "write `- expect_column_values_to_not_be_null: {column: description}`"))
+            continue
+        if not isinstance(name, str):
+            issues.append(CheckIssue(where, f"expectation name must be a string, got {name!r}"))
+            continue
+        if not isinstance(kwargs, dict):
+            issues.append(CheckIssue(where + (name,), f"kwargs must be a mapping, got {type(kwargs).__name__}",
+                                     "write e.g. `{column: description, mostly: 0.99}`"))
+            continue
+        kwargs = dict(kwargs)
+        severity = kwargs.pop("severity", "fail")
+        severity = _GX_SEVERITY.get(str(severity).lower(), severity)
+        if severity not in SEVERITIES:
+            issues.append(CheckIssue(where + (name, "severity"), f"unknown severity {severity!r}",
+                                     "use `fail` (stops the run) or `warn` (reported only)"))
+            continue
+        specs.append(ExpectationSpec(i, name, kwargs, severity))
+    return specs, issues
+
+
+def load_suite_file(path: str) -> list:
+    """The expectation items of a GX suite JSON file (`{"expectations": [...]}`), as raw dicts."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{path}: expectation suite file not found; check `suite_path`")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: expectation suite is not UTF-8 text; is it the right file?") from None
+    if not text.strip():
+        raise DataError(f"{path}: expectation suite file is empty")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: expectation suite is not valid JSON: {exc.msg}") from None
+    if isinstance(doc, list):
+        return doc
+    if not isinstance(doc, dict) or not isinstance(doc.get("expectations"), list):
+        raise DataError(f"{path}: a GX suite is a JSON object with an `expectations` list")
+    return doc["expectations"]
+
+
+def issues_text(issues: list[CheckIssue], where: str = "") -> str:
+    lines = []
+    for iss in issues:
+        path = ".".join(str(p) for p in iss.path)
+        lines.append(f"  {where}{path}: {iss.message}" + (f"; {iss.hint}" if iss.hint else ""))
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""validate-data logic: run an expectation list through Great Expectations 1.x as a gate.
+
+GX 1.x reports `success=False` without raising; this module turns a failed `fail`-severity
+expectation into `GateFailed`, and keeps `warn` failures in the report only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.data.checks import check_expectations
+from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
+from kubepipe.components.errors import DataError, GateFailed
+
+__all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message"]
+
+_COLUMN_KEYS = ("column", "column_A", "column_B")
+
+
+@dataclass
+class ExpectationResult:
+    index: int
+    name: str
+    kwargs: dict
+    severity: str
+    success: bool
+    observed: Any = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    sample: list = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def column(self) -> str:
+        k = self.kwargs
+        return str(k.get("column") or k.get("column_list") or f"{k.get('column_A', '')},{k.get('column_B', '')}".strip(",") or "(table)")
+
+    def observed_text(self) -> str:
+        if self.error:
+            return self.error
+        if self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            return f"{self.unexpected_count} unexpected{pct}"
+        return _short(self.observed)
+
+
+@dataclass
+class ValidationOutcome:
+    results: list[ExpectationResult]
+    raw: dict
+    rows: int
+
+    @property
+    def failed(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success]
+
+    @property
+    def passed(self) -> bool:
+        return not any(r.severity == "fail" for r in self.failed)
+
+    @property
+    def metrics(self) -> dict:
+        n, bad = len(self.results), len(self.failed)
+        return {
+            "expectations_evaluated": n,
+            "expectations_failed": bad,
+            "failed_fail": sum(r.severity == "fail" for r in self.failed),
+            "failed_warn": sum(r.severity == "warn" for r in self.failed),
+            "success_percent": round(100.0 * (n - bad) / n, 4) if n else 100.0,
+            "rows": self.rows,
+        }
+
+
+def resolve_expectations(expectations: list | None, suite_path: str = "") -> list[ExpectationSpec]:
+    """Inline items plus a GX suite file's items, checked against the GX table; DataError lists every problem."""
+    items = list(expectations or [])
+    problems = check_expectations(items)
+    if suite_path:
+        suite_items = load_suite_file(suite_path)
+        problems += check_expectations(suite_items, ("suite_path",))
+        items += suite_items
+    if problems:
+        raise DataError("the expectation list has problems:\n" + issues_text(problems))
+    if not items:
+        raise DataError("no expectations to validate; set `expectations` or `suite_path`")
+    specs, _ = parse_items(items)
+    return specs
+
+
+def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int = 10) -> ValidationOutcome:
+    """One GX validation run for the whole suite on one whole-dataframe batch."""
+    from kubepipe.components.data.gx_runtime import fast_pandas, gx_context
+
+    import great_expectations as gx
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    have = [str(c) for c in df.columns]
+    missing: dict[int, ExpectationResult] = {}
+    exps = []
+    for spec in specs:
+        absent = [c for c in _columns_of(spec.kwargs) if c not in have]
+        if absent:  # GX would fail with a stack trace in exception_info; say it plainly instead
+            hint = did_you_mean(absent[0], have)
+            msg = f"column `{absent[0]}` not found" + (f" ({hint})" if hint else "")
+            missing[spec.index] = ExpectationResult(spec.index, spec.name, spec.kwargs, spec.severity, False, error=msg)
+            continue
+        cls = get_expectation_impl(spec.name)
+        meta = {**(spec.kwargs.get("meta") or {}), "kubepipe_index": spec.index}
+        severity = "critical" if spec.severity == "fail" else "warning"
+        try:
+            exps.append(cls(**{**spec.kwargs, "meta": meta, "severity": severity}))
+        except Exception as exc:  # noqa: BLE001 - pydantic errors from GX's classes
+            raise DataError(f"expectations[{spec.index}] {spec.name}: invalid arguments: {_first(exc)}") from None
+
+    results = dict(missing)
+    raw: dict = {"success": None, "results": [], "statistics": {}}
+    if exps:
+        ctx = gx_context()
+        batch_def = ctx.data_sources.add_pandas("kubepipe").add_dataframe_asset("data").add_batch_definition_whole_dataframe("all")
+        suite = ctx.suites.add(gx.ExpectationSuite(name="kubepipe", expectations=exps))
+        result_format = {
+            "result_format": "SUMMARY" if unexpected_sample else "BASIC",
+            "partial_unexpected_count": max(int(unexpected_sample), 1),
+            "include_unexpected_rows": False,
+            "return_unexpected_index_query": False,
+        }
+        with fast_pandas(df) as frame:
+            run = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=result_format)
+        raw = run.to_json_dict()
+        for res in run.results:
+            r = _result(res, specs, unexpected_sample)
+            results[r.index] = r
+    ordered = [results[s.index] for s in specs if s.index in results]
+    raw["kubepipe"] = {"missing_columns": [r.__dict__ for r in missing.values()]}
+    return ValidationOutcome(ordered, raw, int(len(df)))
+
+
+def gate_message(outcome: ValidationOutcome, source: str = "") -> str:
+    """The user-facing reason the gate failed: one line per failed `fail` expectation."""
+    bad = [r for r in outcome.failed if r.severity == "fail"]
+    head = f"data validation failed{f' for {source}' if source else ''}: {len(bad)} of {len(outcome.results)} expectations"
+    lines = [head]
+    for r in bad:
+        line = f"  - [{r.index}] {r.name} on `{r.column}`: " + (r.error or f"observed {r.observed_text()}")
+        distinct = list(dict.fromkeys(json.dumps(v, default=str) for v in r.sample if v is not None))
+        if distinct:
+            line += f"; e.g. {', '.join(_short(json.loads(v), 40) for v in distinct[:5])}"
+        lines.append(line)
+    warns = [r for r in outcome.failed if r.severity == "warn"]
+    if warns:
+        lines.append(f"  ({len(warns)} warn-severity expectation(s) also failed; see the report)")
+    return "\n".join(lines)
+
+
+def raise_if_failed(outcome: ValidationOutcome, source: str = "") -> None:
+    if not outcome.passed:
+        raise GateFailed(gate_message(outcome, source))
+
+
+def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResult:
+    cfg = res.expectation_config
+    index = int((cfg.meta or {}).get("kubepipe_index", -1))
+    spec = next(s for s in specs if s.index == index)
+    body = res.result or {}
+    err = None
+    info = res.exception_info or {}
+    if info.get("raised_exception"):
+        err = "error: " + _first(info.get("exception_message") or "GX raised an exception")
+    sample = body.get("partial_unexpected_list") or []
+    return ExpectationResult(
+        index=index,
+        name=spec.name,
+        kwargs=spec.kwargs,
+        severity=spec.severity,
+        success=bool(res.success),
+        observed=_plain(body.get("observed_value")),
+        unexpected_count=body.get("unexpected_count"),
+        unexpected_percent=body.get("unexpected_percent"),
+        sample=[_plain(v) for v in sample[:sample_n]],
+        error=err,
+    )
+
+
+def _columns_of(kwargs: dict) -> list[str]:
+    cols = [kwargs[k] for k in _COLUMN_KEYS if isinstance(kwargs.get(k), str)]
+    if isinstance(kwargs.get("column_list"), list):
+        cols += [c for c in kwargs["column_list"] if isinstance(c, str)]
+    return cols
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy scalars -> Python, for JSON and readable messages
+    if isinstance(value, float) and value != value:
+        return None  # NaN is a null to the reader
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(_plain(value), default=str)
+    text = repr(value) if isinstance(value, str) else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first(exc: Any) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
