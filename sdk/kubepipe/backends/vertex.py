@@ -1,0 +1,167 @@
+"""Submit a compiled pipeline to Vertex AI Pipelines (aiplatform.PipelineJob, imported lazily).
+
+Deterministic job ids: the id is derived from pipeline name + content hash + parameters + slot,
+so submitting the same thing twice cannot start two runs - Vertex answers 409 for the second,
+which kubepipe reports as "already submitted" with the existing job's state.
+The slot is the scheduled time for scheduled work; for a manual submit it defaults to the
+current UTC minute (a double submit is caught; `--slot` names a run explicitly, e.g. a date).
+
+Experiments: aiplatform's `submit(experiment=...)` blocks until the job's metadata context
+exists (i.e. until the job starts), so kubepipe does not associate at submit time; the job
+carries the label `kubepipe-experiment=<profile.experiment>` instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from kubepipe.backends.kubeflow import RunFailed, TaskEvent
+from kubepipe.backends.package import PipelinePackage
+from kubepipe.clients import vertex_init
+
+__all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name"]
+
+_DONE_OK = {"SUCCEEDED"}
+_DONE_BAD = {"FAILED", "CANCELLED", "CANCELLING", "CANCELED"}
+
+
+@dataclass(frozen=True)
+class VertexSubmitResult:
+    job_id: str
+    resource_name: str
+    state: str
+    already_submitted: bool
+    url: str = ""
+
+
+def _slug(text: str, n: int) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-") or "p"
+    if not s[0].isalpha():
+        s = "p-" + s
+    return s[:n].rstrip("-")
+
+
+def default_slot(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def job_id(package: PipelinePackage, params: Mapping[str, Any] | None, slot: str) -> str:
+    """`<pipeline>-<16 hex>`: same pipeline + hash + params + slot -> same id (Vertex: [a-z][-a-z0-9]{,127})."""
+    key = json.dumps({"p": package.name, "h": package.content_hash, "params": dict(params or {}), "slot": slot},
+                     sort_keys=True, default=str)
+    return f"{_slug(package.name, 40)}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _label(value: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
+
+
+def job_labels(package: PipelinePackage, profile: Mapping[str, Any], extra: Mapping[str, str] | None = None
+               ) -> dict[str, str]:
+    labels = {_label(k): _label(v) for k, v in dict(profile.get("labels") or {}).items()}
+    labels.update({"kubepipe-pipeline": _label(package.name), "kubepipe-hash": package.short_hash})
+    if profile.get("experiment"):
+        labels["kubepipe-experiment"] = _label(profile["experiment"])
+    labels.update({_label(k): _label(v) for k, v in dict(extra or {}).items()})
+    return labels
+
+
+def resource_name(profile: Mapping[str, Any], jid: str) -> str:
+    return f"projects/{profile['project']}/locations/{profile['region']}/pipelineJobs/{jid}"
+
+
+def build_job(package: PipelinePackage, profile: Mapping[str, Any], template_path: str, *,
+              params: Mapping[str, Any] | None, jid: str | None, enable_caching: bool | None,
+              labels: Mapping[str, str] | None = None, credentials: Any = None):
+    from google.cloud import aiplatform
+
+    return aiplatform.PipelineJob(
+        display_name=package.name,
+        template_path=template_path,
+        job_id=jid,
+        pipeline_root=profile.get("pipeline_root") or None,
+        parameter_values=dict(params or {}),
+        labels=dict(labels or job_labels(package, profile)),
+        enable_caching=enable_caching,
+        encryption_spec_key_name=profile.get("encryption_key") or None,
+        failure_policy="fast",
+        project=profile["project"],
+        location=profile["region"],
+        credentials=credentials,
+    )
+
+
+def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapping[str, Any] | None = None,
+           slot: str | None = None, enable_caching: bool | None = None, credentials: Any = None,
+           api_endpoint: str | None = None) -> VertexSubmitResult:
+    """Create the PipelineJob once; a second identical submit returns the first job."""
+    from google.api_core import exceptions as gexc
+    from google.cloud import aiplatform
+
+    params = dict(params or {})
+    package.check_params(params)
+    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+    jid = job_id(package, params, slot or default_slot())
+    url = (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"
+           f"?project={profile['project']}")
+    with package.file() as path:
+        job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
+                        credentials=credentials)
+        try:
+            job.submit(service_account=profile.get("service_account") or None,
+                       network=profile.get("network") or None)
+        except gexc.Conflict:
+            existing = aiplatform.PipelineJob.get(resource_name(profile, jid), credentials=credentials)
+            return VertexSubmitResult(jid, existing.resource_name, _state(existing.state), True, url)
+    return VertexSubmitResult(jid, job.resource_name, _state(job.state), False, url)
+
+
+def _state(value: Any) -> str:
+    name = getattr(value, "name", None) or str(value or "PIPELINE_STATE_PENDING")
+    return name.replace("PIPELINE_STATE_", "")
+
+
+def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
+         poll_s: float = 10.0, timeout_s: float | None = None, credentials: Any = None,
+         api_endpoint: str | None = None) -> str:
+    """Follow a PipelineJob; report task changes; raise RunFailed naming the failed task."""
+    from google.cloud import aiplatform
+
+    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+    name = jid_or_name if "/" in jid_or_name else resource_name(profile, jid_or_name)
+    seen: dict[str, str] = {}
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        job = aiplatform.PipelineJob.get(name, credentials=credentials)
+        res = job.gca_resource
+        state = _state(res.state)
+        tasks = list(res.job_detail.task_details) if res.job_detail else []
+        failed = None
+        for t in tasks:
+            tstate = _state(t.state).replace("TASK_STATE_", "")
+            if t.task_name and seen.get(t.task_name) != tstate:
+                seen[t.task_name] = tstate
+                if on_event:
+                    on_event(TaskEvent(job.name, t.task_name, tstate))
+            if tstate == "FAILED" and t.task_name != res.pipeline_spec.get("pipelineInfo", {}).get("name"):
+                failed = failed or t
+        if seen.get("") != state:
+            seen[""] = state
+            if on_event:
+                on_event(TaskEvent(job.name, "", state))
+        if state in _DONE_OK:
+            return state
+        if state in _DONE_BAD:
+            where = f"task {failed.task_name!r}" if failed is not None else "the run"
+            msg = (failed.error.message if failed is not None and failed.error.message else res.error.message)
+            raise RunFailed(f"vertex job {job.name} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
+        if deadline is not None and time.monotonic() > deadline:
+            raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:.0f}s; it keeps running")
+        time.sleep(poll_s)

@@ -1,0 +1,165 @@
+"""A small fake of the Vertex AI REST API (v1) + the bits of GCS JSON API that aiplatform touches.
+
+Driven by the real google-cloud-aiplatform client with `api_transport="rest"` and an
+`http://127.0.0.1:PORT` api_endpoint (the REST transport keeps an explicit http:// scheme).
+`STORAGE_EMULATOR_HOST` points google-cloud-storage's pipeline-root bucket check here too.
+Jobs advance one state per GET: PENDING -> RUNNING -> SUCCEEDED / FAILED (fail_task).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict
+    body: dict | None
+
+    @property
+    def mutating(self) -> bool:
+        return self.method in ("POST", "PATCH", "DELETE", "PUT") and not self.path.startswith("/storage")
+
+
+class FakeVertex:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.jobs: dict[str, dict] = {}
+        self.schedules: dict[str, dict] = {}
+        self.fail_task: str | None = None
+        self._n = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _do(self):
+                fake._handle(self)
+
+            do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _do
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+
+    def api(self) -> list[Request]:
+        return [r for r in self.requests if r.path.startswith("/v1/")]
+
+    def mutations(self) -> list[Request]:
+        return [r for r in self.requests if r.mutating]
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlparse(h.path)
+        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        body = json.loads(raw) if raw and raw.strip().startswith(b"{") else None
+        req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body)
+        self.requests.append(req)
+        status, out = self._route(req)
+        data = json.dumps(out).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    @staticmethod
+    def _err(code: int, status: str, msg: str) -> tuple[int, dict]:
+        return code, {"error": {"code": code, "status": status, "message": msg}}
+
+    def _route(self, r: Request) -> tuple[int, dict]:
+        p, m = r.path, r.method
+        if p.startswith("/storage/v1/b"):  # pipeline-root bucket: say it is missing, then accept the create
+            if m == "GET" and p.count("/") == 4:
+                return self._err(404, "NOT_FOUND", "no bucket")
+            return 200, {"name": (r.body or {}).get("name", "bucket"), "bindings": []}
+        mm = re.match(r"^/v1/(projects/[^/]+/locations/[^/]+)/(pipelineJobs|schedules)(?:/([^/:]+))?(?::(\w+))?$", p)
+        if not mm:
+            return self._err(404, "NOT_FOUND", f"fake vertex: no route {m} {p}")
+        parent, kind, rid, verb = mm.groups()
+        if kind == "pipelineJobs":
+            return self._jobs(r, parent, rid)
+        return self._schedules(r, parent, rid, verb)
+
+    def _jobs(self, r: Request, parent: str, rid: str | None) -> tuple[int, dict]:
+        if r.method == "POST":
+            jid = r.query.get("pipelineJobId") or f"job-{next(self._n)}"
+            name = f"{parent}/pipelineJobs/{jid}"
+            if name in self.jobs:
+                return self._err(409, "ALREADY_EXISTS", f"PipelineJob {jid} already exists")
+            self.jobs[name] = {**r.body, "name": name, "state": "PIPELINE_STATE_PENDING", "_polls": 0}
+            return 200, self._public(self.jobs[name])
+        if rid:
+            job = self.jobs.get(f"{parent}/pipelineJobs/{rid}")
+            if job is None:
+                return self._err(404, "NOT_FOUND", "no job")
+            return 200, self._advance(job)
+        jobs = [self._public(j) for j in self.jobs.values()]
+        return 200, {"pipelineJobs": jobs} if jobs else {}
+
+    def _advance(self, job: dict) -> dict:
+        job["_polls"] += 1
+        n = job["_polls"]
+        final = "FAILED" if self.fail_task else "SUCCEEDED"
+        job["state"] = "PIPELINE_STATE_" + ("RUNNING" if n == 1 else final)
+        if n > 1:
+            tasks = [{"taskName": "load", "state": "SUCCEEDED", "taskId": "1"}]
+            if self.fail_task:
+                tasks.append({"taskName": self.fail_task, "state": "FAILED", "taskId": "2",
+                              "error": {"message": f"{self.fail_task} exited with code 1"}})
+            job["jobDetail"] = {"taskDetails": tasks}
+        return self._public(job)
+
+    @staticmethod
+    def _public(obj: dict) -> dict:
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+    def _schedules(self, r: Request, parent: str, rid: str | None, verb: str | None) -> tuple[int, dict]:
+        if r.method == "POST" and not rid:
+            name = f"{parent}/schedules/{next(self._n)}"
+            self.schedules[name] = {**r.body, "name": name, "state": "ACTIVE"}
+            return 200, self.schedules[name]
+        if r.method == "GET" and not rid:
+            items = list(self.schedules.values())
+            f = re.match(r'display_name="(.*)"', r.query.get("filter", ""))
+            if f:
+                items = [s for s in items if s["displayName"] == f.group(1)]
+            return 200, {"schedules": items} if items else {}
+        name = f"{parent}/schedules/{rid}"
+        sched = self.schedules.get(name)
+        if sched is None:
+            return self._err(404, "NOT_FOUND", "no schedule")
+        if r.method == "DELETE":
+            del self.schedules[name]
+            return 200, {"name": f"{name}/operations/1", "done": True,
+                        "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}}
+        if r.method == "POST" and verb in ("pause", "resume"):
+            sched["state"] = "PAUSED" if verb == "pause" else "ACTIVE"
+            if verb == "resume":
+                sched["catchUp"] = bool((r.body or {}).get("catchUp", False))
+            return 200, {}
+        if r.method == "PATCH":
+            for key in r.query.get("updateMask", "").split(","):
+                camel = re.sub(r"_(\w)", lambda x: x.group(1).upper(), key)
+                if camel in (r.body or {}):
+                    sched[camel] = r.body[camel]
+            return 200, sched
+        return 200, sched
