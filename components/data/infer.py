@@ -1,0 +1,101 @@
+"""Bootstrap an expectation list (kubepipe YAML form) from a data sample; GX 1.x has no profiler any more.
+
+Rules: every column exists (as a set); not-null (with `mostly` when the sample has nulls); a type
+family; value sets for low-cardinality columns; ranges for numerics (exact for small integer domains
+seen in full, otherwise widened by 10% and `warn`, since a sample's extremes are guesses); value
+lengths for free text; uniqueness for identifier-like columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["infer_expectations", "to_yaml"]
+
+_NUMBER_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float32", "float64", "Float64"]
+
+
+def infer_expectations(df, *, max_categories: int = 20) -> list[dict]:
+    """Expectation items (`{expect_xxx: {kwargs}}`) that the sample `df` itself passes."""
+    items: list[dict] = [
+        {"expect_table_columns_to_match_set": {"column_set": [str(c) for c in df.columns], "exact_match": True}},
+        {"expect_table_row_count_to_be_between": {"min_value": 1}},
+    ]
+    n = len(df)
+    for col in df.columns:
+        s = df[col]
+        name = str(col)
+        nulls = int(s.isna().sum())
+        if nulls == 0:
+            items.append({"expect_column_values_to_not_be_null": {"column": name}})
+        elif nulls < n:
+            mostly = math.floor((1 - nulls / n) * 0.98 * 100) / 100  # a little slack under the sample's rate
+            if mostly > 0:
+                items.append({"expect_column_values_to_not_be_null": {"column": name, "mostly": mostly}})
+        values = s.dropna()
+        if values.empty:
+            continue
+        kind = s.dtype.kind
+        if kind == "b":
+            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": ["bool", "boolean"]}})
+            continue
+        if kind in "iuf":
+            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": list(_NUMBER_TYPES)}})
+        elif kind == "O" and all(isinstance(v, str) for v in values.head(1000)):
+            items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": "str"}})
+        distinct = values.nunique()
+        if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
+            items.append({"expect_column_values_to_be_in_set": {"column": name, "value_set": sorted(_py(v) for v in values.unique())}})
+            continue
+        if kind in "iuf":
+            items.append(_range(name, values))
+        elif kind == "O":
+            lengths = values.astype(str).str.len()
+            items.append({"expect_column_value_lengths_to_be_between": {
+                "column": name, "min_value": 1, "max_value": int(lengths.max() * 2), "severity": "warn"}})
+            if distinct == len(values) and n >= 20:
+                items.append({"expect_column_values_to_be_unique": {"column": name}})
+    return items
+
+
+def _range(name: str, values) -> dict:
+    lo, hi = _py(values.min()), _py(values.max())
+    if values.dtype.kind in "iu" and hi - lo <= 100 and values.nunique() == hi - lo + 1:
+        return {"expect_column_values_to_be_between": {"column": name, "min_value": lo, "max_value": hi}}
+    pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
+    low = lo - pad if lo < 0 else max(0, lo - pad)  # non-negative data stays non-negative
+    return {"expect_column_values_to_be_between": {
+        "column": name, "min_value": _round(low), "max_value": _round(hi + pad), "severity": "warn"}}
+
+
+def _round(x: float):
+    x = float(f"{float(x):.4g}")
+    return int(x) if x.is_integer() else x
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def to_yaml(items: list[dict], *, header: str = "") -> str:
+    """`expectations:` block in kubepipe YAML, one flow-style mapping per expectation."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    seq = CommentedSeq()
+    for item in items:
+        (exp, kwargs), = item.items()
+        body = CommentedMap(kwargs)
+        body.fa.set_flow_style()
+        seq.append(CommentedMap({exp: body}))
+    doc = CommentedMap({"expectations": seq})
+    yaml = YAML()
+    yaml.width = 4096  # one expectation per line
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    buf = io.StringIO()
+    if header:
+        buf.write("".join(f"# {line}\n" for line in header.splitlines()))
+    yaml.dump(doc, buf)
+    return buf.getvalue()

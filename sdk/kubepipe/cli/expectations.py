@@ -1,0 +1,42 @@
+"""kubepipe expectations infer DATA: bootstrap a validate-data expectation list from a data sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kubepipe.cli import console
+
+__all__ = ["register"]
+
+expectations_app = typer.Typer(help="Great Expectations helpers for the validate-data step.", no_args_is_help=True)
+
+
+@expectations_app.command("infer")
+def infer(
+    data: str = typer.Argument(..., help="CSV or Parquet file (local path, gs:// or http(s)://)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the YAML here instead of stdout."),
+    max_categories: int = typer.Option(20, "--max-categories", help="Columns with at most this many values get a value set."),
+    sample: int = typer.Option(100_000, "--sample", help="Rows to look at (seeded sample); 0 = all."),
+) -> None:
+    """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
+    from kubepipe.components.data.infer import infer_expectations, to_yaml
+    from kubepipe.components.data.load import load
+
+    df = load(data, sample_n=sample if sample else 0)
+    items = infer_expectations(df, max_categories=max_categories)
+    header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
+              "review the ranges and value sets (severity: warn ones are guesses from a sample)")
+    text = to_yaml(items, header=header)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.err.print(f"[green]✓[/green] wrote {len(items)} expectations to {out}")
+    else:
+        console.out.file.write(text)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(expectations_app, name="expectations")
