@@ -112,6 +112,14 @@ class FsspecStore:
                 fh.write(data)
         except FileExistsError:
             return False
+        except (ValueError, NotImplementedError, TypeError) as exc:  # backend without exclusive create
+            from kubepipe.components.registry.version import RegistryError
+
+            raise RegistryError(
+                f"{self.uri(rel)}: this filesystem ({type(self.fs).__name__}) cannot create files exclusively "
+                f"(open mode 'xb': {exc}); the registry needs it to stay consistent under concurrent writers. "
+                "Upgrade the backend (gcsfs>=2024.12, s3fs>=2024.12) or use a local path"
+            ) from None
         return True
 
     def put_tree(self, local_dir: str, rel: str) -> None:

@@ -112,3 +112,26 @@ def test_damaged_alias_generation_falls_back_to_last_good(tmp_path):
     reg.promote("clf", 2, reason="b")  # next generation is 3, built on the last good state
     assert [h.get("generation") for h in reg.history("clf")] == [1, 2, 3]
     assert reg.alias("clf", "previous").version == 1
+
+
+def test_store_without_exclusive_create_is_refused(tmp_path):
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+    from fsspec.registry import _registry
+
+    class NoExcl(MemoryFileSystem):
+        protocol = ("noexcl",)
+        store: dict = {}
+        pseudo_dirs = [""]
+
+        def _open(self, path, mode="rb", **kw):
+            if "x" in mode:
+                raise ValueError(f"unsupported mode {mode}")
+            return super()._open(path, mode, **kw)
+
+    fsspec.register_implementation("noexcl", NoExcl, clobber=True)
+    try:
+        with pytest.raises(RegistryError, match="cannot create files exclusively .*gcsfs>=2024.12"):
+            Registry("noexcl://reg").register(_model(tmp_path, "a"), name="clf", metrics={})
+    finally:
+        _registry.pop("noexcl", None)
