@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-__all__ = ["MERCHANTS", "merchant_strings", "train_demo_text_model", "train_demo_tabular_model"]
+__all__ = ["MERCHANTS", "merchant_strings", "train_demo_text_model", "train_demo_tabular_model", "nan_weights_copy"]
 
 MERCHANTS = {
     "groceries": ["WHOLEFDS", "SAFEWAY STORE", "TRADER JOE S", "KROGER", "ALDI MARKT", "LIDL"],
@@ -88,3 +88,18 @@ def train_demo_tabular_model(path: str | Path, *, n: int = 400, epochs: int = 40
     _fit(module, to_tensors(enc.encode(x)), torch.tensor(y), epochs, lr=0.02)
     return save_model(path, module, architecture="tabular-mlp", model_kwargs={"hidden": 16}, labels=labels,
                       encoder=enc, columns={"feature_columns": cols}, metadata={"source": "demo_model"})
+
+
+def nan_weights_copy(src: str | Path, dst: str | Path) -> Path:
+    """A copy of a model artifact whose weights are all NaN: it loads, and fails the server's warm-up."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dst = Path(dst)
+    shutil.copytree(src, dst)
+    state = load_file(str(dst / "model.safetensors"))
+    save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(dst / "model.safetensors"),
+              metadata={"format": "pt"})
+    return dst

@@ -245,7 +245,9 @@ def test_ready_only_after_warm_up(models, tmp_path):
     assert m.ready is False
     m.load()
     assert m.ready is True
-    broken = nan_model(models["text"], tmp_path / "nan")
+    from kubepipe.components.serving.demo_model import nan_weights_copy
+
+    broken = nan_weights_copy(models["text"], tmp_path / "nan")
     m2 = ServedModel("unit2", str(broken))
     from kubepipe.components.errors import ModelError
 
@@ -264,17 +266,3 @@ def test_ready_only_after_warm_up(models, tmp_path):
     assert proc.returncode == 2 and 200 not in seen
     log = (tmp_path / next(p for p in os.listdir(tmp_path) if p.startswith("nan-"))).read_text()
     assert "warm-up failed" in log
-
-
-def nan_model(src, dst):
-    """Copy of a model artifact whose weights are NaN: loads fine, fails the warm-up."""
-    import shutil
-
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(src, dst)
-    state = load_file(str(dst / "model.safetensors"))
-    state = {k: torch.full_like(v, float("nan")) for k, v in state.items()}
-    save_file(state, str(dst / "model.safetensors"), metadata={"format": "pt"})
-    return dst

@@ -1,0 +1,142 @@
+"""Local endpoints: stable URL across replacement with zero failed requests, rollback, exact stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("kserve")
+
+TEXTS = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "uber trip"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from kubepipe.components.serving.demo_model import nan_weights_copy, train_demo_text_model
+
+    root = tmp_path_factory.mktemp("endpoint-models")
+    a = train_demo_text_model(root / "a", n=200, epochs=10, dim=16, buckets=4096, seed=1)
+    b = train_demo_text_model(root / "b", n=200, epochs=3, dim=8, buckets=2048, seed=2)
+    return {"a": a, "b": b, "nan": nan_weights_copy(b, root / "nan")}
+
+
+def _probs(url, name):
+    r = httpx.post(f"{url}/v1/models/{name}:predict", json={"instances": TEXTS, "return_probabilities": True},
+                   timeout=30)
+    assert r.status_code == 200, r.text
+    return np.array([p["probabilities"] for p in r.json()["predictions"]])
+
+
+class Load(threading.Thread):
+    """Steady requests against the stable URL; records every failure."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url, self.stop_at, self.ok, self.failures = url, None, 0, []
+        self.halt = threading.Event()
+
+    def run(self):
+        with httpx.Client(timeout=30) as c:
+            while not self.halt.is_set():
+                try:
+                    r = c.post(self.url, json={"instances": TEXTS[:2]})
+                    if r.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append(r.status_code)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+
+
+def test_deploy_replace_rollback_and_stop(models, tmp_path):
+    from kubepipe.components.serving.endpoints import (EndpointRolledBack, deploy_local, list_endpoints,
+                                                       stop_endpoint)
+    from kubepipe.components.training.artifact import load_model
+
+    state = str(tmp_path / ".kubepipe")
+    first = deploy_local("merchant", str(models["a"]), state_dir=state, timeout_s=90)
+    try:
+        url = first["url"]
+        assert first["action"] == "started" and first["smoke"]["inputs"] == 1
+        np.testing.assert_allclose(_probs(url, "merchant"), load_model(models["a"]).predict_proba(TEXTS), atol=1e-6)
+        record = json.loads((tmp_path / ".kubepipe" / "endpoints" / "merchant.json").read_text())
+        assert record["backend"]["pid"] == first["pids"]["backend"] and record["port"] == first["port"]
+
+        # replace A by B under steady load: the stable URL answers every request
+        loads = [Load(first["predict_url"]) for _ in range(3)]
+        for ld in loads:
+            ld.start()
+        time.sleep(0.3)
+        second = deploy_local("merchant", str(models["b"]), state_dir=state, timeout_s=90,
+                              smoke_inputs=["STARBUCKS", "SHELL"])
+        time.sleep(0.3)
+        for ld in loads:
+            ld.halt.set()
+            ld.join(30)
+        assert [f for ld in loads for f in ld.failures] == [] and sum(ld.ok for ld in loads) > 10
+        assert second["url"] == url and second["action"] == "replaced" and second["replaced"] == str(models["a"])
+        assert second["smoke"]["inputs"] == 2
+        np.testing.assert_allclose(_probs(url, "merchant"), load_model(models["b"]).predict_proba(TEXTS), atol=1e-6)
+        old_pid = first["pids"]["backend"]
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{old_pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{old_pid}") or "Z" in open(f"/proc/{old_pid}/stat").read().split()[2]
+
+        # a model failing its warm-up is rolled back; B keeps serving on the same URL
+        with pytest.raises(EndpointRolledBack, match="rolled back.*keeps serving"):
+            deploy_local("merchant", str(models["nan"]), state_dir=state, timeout_s=90)
+        np.testing.assert_allclose(_probs(url, "merchant"), load_model(models["b"]).predict_proba(TEXTS), atol=1e-6)
+        # a smoke test the new model cannot pass (text over the limit) rolls back too
+        with pytest.raises(EndpointRolledBack, match="smoke request answered 400"):
+            deploy_local("merchant", str(models["a"]), state_dir=state, timeout_s=90, smoke_inputs=["x" * 600])
+        (ep,) = list_endpoints(state)
+        assert ep["status"] == "up" and ep["model_dir"] == str(models["b"])
+        assert ep["pids"]["backend"] == second["pids"]["backend"]
+
+        # the CLI sees the same endpoint
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "merchant", TEXTS[0],
+                              "--state-dir", state], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert load_model(models["b"]).predict(TEXTS[:1])[0] in out.stdout
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "list", "--state-dir", state],
+                             capture_output=True, text=True, timeout=60)
+        assert "merchant" in out.stdout and "up" in out.stdout
+    finally:
+        stopped = stop_endpoint("merchant", state)
+    assert sorted(stopped["stopped"]) == sorted(second["pids"].values())
+    assert list_endpoints(state) == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/v2/models/merchant/ready", timeout=1)
+
+
+def test_stop_kills_only_processes_that_are_ours(tmp_path):
+    """A recorded pid that now belongs to another program is left alone."""
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoints import stop_endpoint
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        d = tmp_path / ".kubepipe" / "endpoints"
+        d.mkdir(parents=True)
+        rec = {"name": "ghost", "port": 1, "url": "http://127.0.0.1:1", "model_dir": "/nowhere",
+               "proxy": {"pid": other.pid, "port": 1}, "backend": {"pid": other.pid, "port": 2}}
+        (d / "ghost.json").write_text(json.dumps(rec))
+        out = stop_endpoint("ghost", str(tmp_path / ".kubepipe"))
+        assert out["stopped"] == [] and other.pid in out["not_ours_or_gone"]
+        assert other.poll() is None  # still running
+        with pytest.raises(ComponentError, match="no local endpoint named 'ghost'"):
+            stop_endpoint("ghost", str(tmp_path / ".kubepipe"))
+    finally:
+        other.kill()
+        other.wait()
