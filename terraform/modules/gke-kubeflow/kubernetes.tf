@@ -132,3 +132,73 @@ resource "kubernetes_role_binding_v1" "kfp_api_access" {
     name      = var.deployer_service_account_email
   }
 }
+
+# Steps that set no `resources:` still get requests and limits, so one task
+# cannot starve the node (kubeflow namespace: where KFP runs task pods).
+resource "kubernetes_limit_range_v1" "kfp_task_defaults" {
+  metadata {
+    name      = "kubepipe-task-defaults"
+    namespace = "kubeflow"
+  }
+
+  spec {
+    limit {
+      type = "Container"
+      default = {
+        cpu    = var.default_task_cpu
+        memory = var.default_task_memory
+      }
+      default_request = {
+        cpu    = var.default_task_cpu
+        memory = var.default_task_memory
+      }
+    }
+  }
+
+  depends_on = [kustomization_resource.kfp_namespaced]
+}
+
+# Serving namespace: deny all ingress, then let the model servers' HTTP port in
+# (8080 the server itself; 8012 Knative's queue-proxy in serverless mode).
+resource "kubernetes_network_policy_v1" "serving_default_deny" {
+  metadata {
+    name      = "default-deny-ingress"
+    namespace = kubernetes_namespace_v1.kubepipe.metadata[0].name
+  }
+
+  spec {
+    pod_selector {}
+    policy_types = ["Ingress"]
+  }
+}
+
+resource "kubernetes_network_policy_v1" "serving_http" {
+  metadata {
+    name      = "allow-model-http"
+    namespace = kubernetes_namespace_v1.kubepipe.metadata[0].name
+  }
+
+  spec {
+    pod_selector {
+      match_expressions {
+        key      = "serving.kserve.io/inferenceservice"
+        operator = "Exists"
+      }
+    }
+    policy_types = ["Ingress"]
+
+    ingress {
+      ports {
+        port     = "8080"
+        protocol = "TCP"
+      }
+      ports {
+        port     = "8012"
+        protocol = "TCP"
+      }
+      from {
+        namespace_selector {}
+      }
+    }
+  }
+}

