@@ -173,6 +173,16 @@ def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str) -> l
     return out
 
 
+def _context(metrics: dict, champ: dict, thresholds: dict, label: str) -> str:
+    """For information only: how the first thresholded metric compares with the champion."""
+    for metric in thresholds:
+        v, c = metrics.get(metric), champ.get(metric)
+        if isinstance(v, float) and isinstance(c, float) and math.isfinite(v) and math.isfinite(c):
+            gain = (c - v) if metric in LOWER_IS_BETTER else (v - c)
+            return f"; {'+' if gain >= 0 else ''}{_fmt(gain)} {metric} vs {label}"
+    return ""
+
+
 def decide(
     metrics: dict,
     *,
@@ -209,6 +219,8 @@ def decide(
     # a reject names what failed, plus how it compares with the champion for context
     shown = failed + [c for c in checks if c["scope"] == "relative" and c["passed"]] if failed else [c for c in checks if c.get("metric")]
     body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
+    if champion_metrics is not None and not relative:
+        body += _context(metrics, champion_metrics, thresholds, champion_label)
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""
         body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"

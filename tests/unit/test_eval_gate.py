@@ -11,10 +11,11 @@ ABS = {"f1_macro": {"min": 0.90}}
 
 
 def test_absolute_pass_and_fail():
-    ok = decide({"f1_macro": 0.93}, thresholds=ABS, champion_metrics={"f1_macro": 0.5}, champion_label="champion v1")
-    assert ok.passed and ok.decision.startswith("promote: f1_macro 0.930 >= 0.900")
+    ok = decide({"f1_macro": 0.93}, thresholds=ABS, champion_metrics={"f1_macro": 0.918}, champion_label="champion v3")
+    assert ok.passed and ok.decision == "promote: f1_macro 0.930 >= 0.900; +0.012 f1_macro vs champion v3"
     bad = decide({"f1_macro": 0.85}, thresholds=ABS, champion_metrics={"f1_macro": 0.5})
-    assert not bad.passed and bad.decision == "reject: f1_macro 0.850 < min 0.900"
+    assert not bad.passed and bad.decision == "reject: f1_macro 0.850 < min 0.900; +0.350 f1_macro vs champion"
+    assert decide({"f1_macro": 0.85}, thresholds=ABS, baseline="none").decision == "reject: f1_macro 0.850 < min 0.900"
     both = decide({"log_loss": 0.7, "accuracy": 0.9}, thresholds={"log_loss": {"max": 0.5}, "accuracy": {"min": 0.8, "max": 0.95}},
                   baseline="none")
     assert not both.passed and "log_loss 0.700 > max 0.500" in both.decision
