@@ -25,6 +25,10 @@ def storage_uri(uri: str) -> str:
     return "s3://" + uri[len("minio://"):] if uri.startswith("minio://") else uri
 
 
+def _integral(values: dict | None) -> dict:
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (values or {}).items()}
+
+
 def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> int | None:
     """`version` as given, else the version this run registered; ComponentError when neither exists."""
     if version not in (None, "", 0, "0"):
@@ -124,6 +128,8 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
     from kubepipe.components.deploy.checks import check
 
+    # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
+    autoscaling, serving = _integral(autoscaling), _integral(serving)
     settings = {"canary_percent": canary_percent, "runtime": runtime, "autoscaling": autoscaling or {},
                 "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s, "serving": serving or {}}
     issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))

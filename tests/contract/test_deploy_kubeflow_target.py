@@ -34,8 +34,9 @@ def test_kubeflow_target_canary_and_champion(tmp_path):
         reg.register(str(model_dir), name=NAME, run_id=run)
     common = dict(model_dir=str(model_dir), model_name=NAME, target="kubeflow", registry_uri=reg.uri,
                   profile=PROFILE, smoke_inputs=["UBER TRIP"], timeout_s=5,
-                  serving={"cpu": "2", "memory": "4Gi", "gpu": 1, "gpu_type": "l4"},
-                  autoscaling={"min_replicas": 1, "max_replicas": 3, "metric": "rps", "target": 100})
+                  # As KFP hands dict parameters over (protobuf Struct): every number is a float.
+                  serving={"cpu": "2", "memory": "4Gi", "gpu": 1.0, "gpu_type": "l4"},
+                  autoscaling={"min_replicas": 1.0, "max_replicas": 3.0, "metric": "rps", "target": 100.0})
     with FakeKube() as fake:
         first = deploy_model(model_uri="minio://mlpipeline/v2/artifacts/r1/model", run_id="r1",
                              api_client=_client(fake.url), **common)
@@ -55,6 +56,7 @@ def test_kubeflow_target_canary_and_champion(tmp_path):
     assert c["image"] == PROFILE["runtime_image"] and c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pred["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
     assert (pred["scaleMetric"], pred["scaleTarget"], pred["maxReplicas"]) == ("rps", 100, 3)
+    assert type(pred["maxReplicas"]) is int
 
 
 def test_triton_runtime_publishes_repository_and_smokes_with_tensors(tmp_path):

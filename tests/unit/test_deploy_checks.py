@@ -93,3 +93,4 @@ def test_fetch_copies_a_remote_model_then_runs_the_command(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "kubepipe.components.deploy.fetch", "x"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode != 0 and "usage" in bad.stderr
+
