@@ -29,6 +29,7 @@ __all__ = [
     "vertex_cron",
     "next_fire_times",
     "check_timezone",
+    "split_tz",
 ]
 
 _MACROS = {
@@ -113,10 +114,21 @@ def next_fire_times(cron: str, timezone: str | None, after: dt.datetime, count: 
     """The next `count` fire times strictly after `after`, as aware UTC datetimes."""
     from croniter import croniter
 
+    cron, timezone = split_tz(cron, timezone)
     zone = check_timezone(timezone)
     start = after.astimezone(zone)
     it = croniter(normalize_cron(cron), start)
     return [it.get_next(dt.datetime).astimezone(dt.timezone.utc) for _ in range(count)]
+
+
+def split_tz(cron: str, timezone: str | None = None) -> tuple[str, str | None]:
+    """`TZ=Europe/Stockholm 0 3 * * 1` -> ("0 3 * * 1", "Europe/Stockholm"); else unchanged."""
+    text = str(cron).strip()
+    for prefix in ("TZ=", "CRON_TZ="):
+        if text.startswith(prefix):
+            zone, _, rest = text[len(prefix):].partition(" ")
+            return rest.strip(), zone
+    return text, timezone
 
 
 def _fixed_offset(zone: ZoneInfo) -> int | None:

@@ -1,0 +1,155 @@
+"""How the local scheduler starts a run: a subprocess (`kubepipe run`, default) or a Python callable.
+
+A subprocess isolates each run (a crash or leak stays in the child) and can be cancelled
+cleanly: SIGTERM to its process group, SIGKILL after a grace period. The callable form
+(default target `kubepipe.api.run`, resolved by name when first used) runs in a thread; it
+cannot be interrupted, so a stop waits for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["Job", "RunHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
+
+DEFAULT_RUN_FUNCTION = "kubepipe.api:run"
+
+
+@dataclass(frozen=True)
+class Job:
+    schedule: str
+    pipeline: str
+    path: str
+    slot: str
+    params: dict
+
+
+class RunHandle:
+    """Common shape: poll `done()`, then read `state` (succeeded|failed|cancelled), `run_id`, `error`."""
+
+    state = "running"
+    run_id: str | None = None
+    error: str | None = None
+
+    def done(self) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def cancel(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _resolve(ref: str) -> Callable[..., Any]:
+    mod, _, name = ref.partition(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+class _ThreadHandle(RunHandle):
+    def __init__(self, fn: Callable[..., Any], job: Job) -> None:
+        self._thread = threading.Thread(target=self._go, args=(fn, job), daemon=True, name=f"run-{job.schedule}")
+        self._thread.start()
+
+    def _go(self, fn: Callable[..., Any], job: Job) -> None:
+        try:
+            result = fn(job.path, params=dict(job.params))
+            self.run_id = getattr(result, "run_id", None) or (result if isinstance(result, str) else None)
+            ok = getattr(result, "ok", True)
+            self.state = "succeeded" if ok else "failed"
+            if not ok:
+                self.error = getattr(result, "error", None) or "run failed"
+        except BaseException as exc:  # noqa: BLE001 - a failed run must not stop the scheduler
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """A thread cannot be interrupted safely; the scheduler waits for it instead."""
+
+
+class CallableLauncher:
+    cancellable = False
+
+    def __init__(self, fn: Callable[..., Any] | str = DEFAULT_RUN_FUNCTION) -> None:
+        self._fn = fn
+
+    def start(self, job: Job) -> RunHandle:
+        fn = _resolve(self._fn) if isinstance(self._fn, str) else self._fn
+        return _ThreadHandle(fn, job)
+
+
+class _ProcessHandle(RunHandle):
+    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, pipeline: str, grace_s: float) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log, "ab")
+        self._t0 = time.time()
+        self._runs_dir, self._pipeline, self._grace = runs_dir, pipeline, grace_s
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log_path = str(log)
+
+    def done(self) -> bool:
+        rc = self.proc.poll()
+        if rc is None:
+            return False
+        if self.state == "running":
+            self.state = "succeeded" if rc == 0 else "failed"
+            self.error = None if rc == 0 else f"exit code {rc}; log: {self.log_path}"
+            self.run_id = self._find_run_id()
+            self._log.close()
+        return True
+
+    def _find_run_id(self) -> str | None:
+        """The run record the child wrote (newest run.json of this pipeline started after launch)."""
+        best = None
+        for rec in self._runs_dir.glob("*/run.json"):
+            try:
+                data = json.loads(rec.read_text())
+            except (OSError, ValueError):
+                continue
+            if data.get("pipeline") == self._pipeline and float(data.get("started_at") or 0) >= self._t0 - 1:
+                if best is None or data["started_at"] > best["started_at"]:
+                    best = data
+        return best.get("run_id") if best else None
+
+    def cancel(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=self._grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.state, self.error = "cancelled", "cancelled by scheduler stop"
+        self.done()
+
+
+class SubprocessLauncher:
+    cancellable = True
+
+    def __init__(self, home: str | Path = ".kubepipe", command: list[str] | None = None, grace_s: float = 10.0,
+                 extra_args: list[str] | None = None) -> None:
+        self.home = Path(home)
+        self.command = command or [sys.executable, "-m", "kubepipe.cli", "run"]
+        self.grace_s = grace_s
+        self.extra_args = list(extra_args or ["--quiet"])
+
+    def argv(self, job: Job) -> list[str]:
+        args = [*self.command, job.path, *self.extra_args]
+        for k, v in sorted(job.params.items()):
+            args += ["--param", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
+        return args
+
+    def start(self, job: Job) -> RunHandle:
+        slot = job.slot.replace(":", "").replace("/", "_")
+        log = self.home / "scheduler" / "logs" / f"{job.schedule}-{slot}.log"
+        return _ProcessHandle(self.argv(job), log, self.home / "runs", job.pipeline, self.grace_s)

@@ -1,0 +1,215 @@
+"""`kubepipe scheduler`: runs the schedules of target local, persisted in `.kubepipe/scheduler.db`.
+
+- Survives restarts: the next fire time and every fired slot live in SQLite; a slot is
+  claimed (UNIQUE) before it starts, so a restart never fires it twice.
+- Never more than `max_concurrency` runs of a schedule at once: a due slot that finds the
+  limit reached is skipped (recorded as `skipped`) unless catch-up is on, then it waits.
+- Missed slots (the scheduler was down) are not backfilled unless `catchup: true`; without
+  catch-up only the latest missed slot runs. A new schedule fires at its next slot, not now.
+- One scheduler per `.kubepipe` (an exclusive file lock). SIGTERM/SIGINT: stop starting runs
+  and let the runs in flight finish; a second signal (or `grace_s` elapsed) cancels them.
+- Drift-triggered retraining requests queued under `.kubepipe/state/retrain/queue/` are
+  started on the next tick, one at a time per pipeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from kubepipe.backends.cron import next_fire_times
+from kubepipe.backends.launchers import Job, RunHandle, SubprocessLauncher
+from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
+from kubepipe.errors import UserError
+
+__all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
+
+SCHEDULED_TIME_PARAM = "scheduled_time"
+RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
+_MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
+
+
+class LocalScheduler:
+    def __init__(self, home: str | Path = ".kubepipe", launcher: Any = None,
+                 clock: Callable[[], dt.datetime] = utcnow, tick_s: float = 1.0, grace_s: float | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.home = Path(home)
+        self.store = SchedulerStore(self.home)
+        self.launcher = launcher or SubprocessLauncher(self.home)
+        self.clock, self.tick_s, self.grace_s = clock, tick_s, grace_s
+        self.say = on_event or (lambda _m: None)
+        self.inflight: dict[int, tuple[str, RunHandle]] = {}
+        self.stop_requested = threading.Event()
+        self._signals = 0
+        self._lock_fh = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def acquire(self) -> None:
+        fh = open(self.home / "scheduler.lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise UserError(f"another `kubepipe scheduler` already runs on {self.home} (pid {fh.read().strip() or '?'});"
+                            f" stop it first") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_fh = fh
+        n = self.store.abandon_running()
+        if n:
+            self.say(f"{n} run(s) left running by a previous scheduler marked abandoned")
+
+    def release(self) -> None:
+        if self._lock_fh:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._signals += 1
+        self.stop_requested.set()
+        if self._signals == 1:
+            self.say(f"{signal.Signals(signum).name}: no new runs; waiting for {len(self.inflight)} in flight "
+                     f"(signal again to cancel them)")
+        else:
+            self.cancel_inflight()
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def run(self, *, once: bool = False, max_ticks: int | None = None, install_signals: bool = True) -> int:
+        """Tick until stopped (or once / max_ticks); then finish or cancel what is in flight."""
+        self.acquire()
+        old = {}
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old[sig] = signal.signal(sig, self._on_signal)
+        ticks = 0
+        try:
+            while not self.stop_requested.is_set():
+                self.tick()
+                ticks += 1
+                if once or (max_ticks is not None and ticks >= max_ticks):
+                    break
+                self.stop_requested.wait(self.tick_s)
+            self.drain()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self.release()
+        return ticks
+
+    def drain(self) -> None:
+        deadline = None if self.grace_s is None else time.monotonic() + self.grace_s
+        while self.inflight:
+            self.reap()
+            if deadline is not None and time.monotonic() > deadline:
+                self.cancel_inflight()
+            time.sleep(0.05)
+
+    def cancel_inflight(self) -> None:
+        for _row_id, (_name, handle) in list(self.inflight.items()):
+            handle.cancel()
+        self.reap()
+
+    def reap(self) -> None:
+        for row_id, (name, handle) in list(self.inflight.items()):
+            if handle.done():
+                self.store.finish(row_id, handle.state, handle.run_id, handle.error)
+                self.say(f"{name}: run {handle.run_id or row_id} {handle.state}" +
+                         (f" ({handle.error})" if handle.error else ""))
+                del self.inflight[row_id]
+
+    def running(self, name: str) -> int:
+        return sum(1 for n, _h in self.inflight.values() if n == name)
+
+    def tick(self, now: dt.datetime | None = None) -> list[str]:
+        """One pass: reap finished runs, start due slots and queued retrain requests. Returns started slots."""
+        now = now or self.clock()
+        self.reap()
+        started: list[str] = []
+        if self.stop_requested.is_set():
+            return started
+        for s in self.store.schedules():
+            if s.enabled:
+                started += self._fire_due(s, now)
+        started += self._drain_queue()
+        return started
+
+    def _fire_due(self, s: ScheduleRow, now: dt.datetime) -> list[str]:
+        start = parse_iso(s.start_time)
+        end = parse_iso(s.end_time)
+        if s.next_fire is None:  # new: first slot after now (or after start_time)
+            base = max(now, start) if start else now
+            nxt = next_fire_times(s.cron, s.timezone, base - dt.timedelta(seconds=1) if start and start > now else base)[0]
+            self.store.set_fields(s.name, next_fire=iso(nxt))
+            return []
+        due: list[dt.datetime] = []
+        t = parse_iso(s.next_fire)
+        while t <= now and len(due) < _MAX_SLOTS and not (end and t > end):
+            due.append(t)
+            t = next_fire_times(s.cron, s.timezone, t)[0]
+        if not due:
+            return []
+        if not s.catchup and len(due) > 1:
+            self.say(f"{s.name}: {len(due) - 1} missed slot(s) not backfilled (catchup is off)")
+            due = due[-1:]
+        started: list[str] = []
+        next_fire = t
+        fired = s.fired
+        for i, slot in enumerate(due):
+            if s.max_runs is not None and fired >= s.max_runs:
+                self.store.set_fields(s.name, enabled=False)
+                self.say(f"{s.name}: max_runs={s.max_runs} reached; schedule disabled")
+                break
+            slot_s = iso(slot)
+            if self.running(s.name) >= s.max_concurrency:
+                if s.catchup:  # wait: keep this slot pending
+                    next_fire = slot
+                    break
+                self.store.claim(s.name, slot_s, "skipped", f"max_concurrency={s.max_concurrency} reached")
+                self.say(f"{s.name}: slot {slot_s} skipped, a run is still in flight")
+                continue
+            row_id = self.store.claim(s.name, slot_s)
+            if row_id is None:  # fired before a restart
+                continue
+            params = dict(s.params)
+            if s.scheduled_time_param:
+                params.setdefault(SCHEDULED_TIME_PARAM, slot_s)
+            self.inflight[row_id] = (s.name, self.launcher.start(Job(s.name, s.pipeline, s.path, slot_s, params)))
+            fired += 1
+            started.append(f"{s.name}@{slot_s}")
+            self.say(f"{s.name}: started slot {slot_s}")
+        self.store.set_fields(s.name, next_fire=iso(next_fire))
+        return started
+
+    def _drain_queue(self) -> list[str]:
+        queue = self.home / RETRAIN_QUEUE
+        started: list[str] = []
+        for req in sorted(queue.glob("*.json")) if queue.is_dir() else []:
+            try:
+                data = json.loads(req.read_text())
+            except (OSError, ValueError):
+                continue
+            name = f"retrain:{data['pipeline']}"
+            if self.running(name):
+                continue
+            row_id = self.store.claim(name, data.get("id") or req.stem)
+            done_dir = queue / "done"
+            done_dir.mkdir(exist_ok=True)
+            req.replace(done_dir / req.name)
+            if row_id is None:
+                continue
+            job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], data.get("id") or req.stem,
+                      dict(data.get("params") or {}))
+            self.inflight[row_id] = (name, self.launcher.start(job))
+            started.append(name)
+            self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
+        return started

@@ -1,0 +1,184 @@
+"""SQLite store of the local scheduler: `.kubepipe/scheduler.db` (WAL; one scheduler process writes runs).
+
+Tables: `schedules` (what `kubepipe schedule --target local` declared, plus the next fire time)
+and `runs` (one row per fired slot, UNIQUE(schedule, slot) so a slot can never start twice,
+even across restarts). Short transactions with a busy timeout let the CLI edit schedules
+while the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["ScheduleRow", "SchedulerStore", "DB_NAME", "utcnow", "iso", "parse_iso"]
+
+DB_NAME = "scheduler.db"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schedules (
+  name TEXT PRIMARY KEY, pipeline TEXT NOT NULL, path TEXT NOT NULL, cron TEXT NOT NULL,
+  timezone TEXT NOT NULL DEFAULT 'UTC', template TEXT NOT NULL DEFAULT '',
+  max_concurrency INTEGER NOT NULL DEFAULT 1, catchup INTEGER NOT NULL DEFAULT 0,
+  start_time TEXT, end_time TEXT, max_runs INTEGER, enabled INTEGER NOT NULL DEFAULT 1,
+  params TEXT NOT NULL DEFAULT '{}', scheduled_time_param INTEGER NOT NULL DEFAULT 0,
+  next_fire TEXT, fired INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, schedule TEXT NOT NULL, slot TEXT NOT NULL,
+  state TEXT NOT NULL, run_id TEXT, started_at TEXT, finished_at TEXT, error TEXT,
+  UNIQUE(schedule, slot)
+);
+"""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(s: str | None) -> dt.datetime | None:
+    if not s:
+        return None
+    t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class ScheduleRow:
+    name: str
+    pipeline: str
+    path: str
+    cron: str
+    timezone: str = "UTC"
+    template: str = ""
+    max_concurrency: int = 1
+    catchup: bool = False
+    start_time: str | None = None
+    end_time: str | None = None
+    max_runs: int | None = None
+    enabled: bool = True
+    params: dict = field(default_factory=dict)
+    scheduled_time_param: bool = False
+    next_fire: str | None = None
+    fired: int = 0
+
+
+class SchedulerStore:
+    def __init__(self, home: str | Path = ".kubepipe") -> None:
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / DB_NAME
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the scheduler's writes
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    # --- schedules ---------------------------------------------------------------------------
+    def schedules(self, name: str | None = None) -> list[ScheduleRow]:
+        with self._db() as db:
+            q = "SELECT * FROM schedules" + (" WHERE name = ?" if name else "") + " ORDER BY name"
+            rows = db.execute(q, (name,) if name else ()).fetchall()
+        return [_row(r) for r in rows]
+
+    def upsert(self, s: ScheduleRow) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO schedules (name, pipeline, path, cron, timezone, template, max_concurrency, catchup,"
+                " start_time, end_time, max_runs, enabled, params, scheduled_time_param, next_fire, fired, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET pipeline=excluded.pipeline,"
+                " path=excluded.path, cron=excluded.cron, timezone=excluded.timezone, template=excluded.template,"
+                " max_concurrency=excluded.max_concurrency, catchup=excluded.catchup, start_time=excluded.start_time,"
+                " end_time=excluded.end_time, max_runs=excluded.max_runs, enabled=excluded.enabled,"
+                " params=excluded.params, scheduled_time_param=excluded.scheduled_time_param,"
+                " next_fire=excluded.next_fire, updated_at=excluded.updated_at",
+                (s.name, s.pipeline, s.path, s.cron, s.timezone, s.template, s.max_concurrency, int(s.catchup),
+                 s.start_time, s.end_time, s.max_runs, int(s.enabled), json.dumps(s.params, sort_keys=True),
+                 int(s.scheduled_time_param), s.next_fire, s.fired, iso(utcnow())),
+            )
+
+    def set_fields(self, name: str, **fields) -> None:
+        if not fields:
+            return
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        vals = [int(v) if isinstance(v, bool) else json.dumps(v) if isinstance(v, dict) else v
+                for v in fields.values()]
+        with self._db() as db:
+            db.execute(f"UPDATE schedules SET {cols}, updated_at = ? WHERE name = ?", (*vals, iso(utcnow()), name))
+
+    def delete(self, name: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM schedules WHERE name = ?", (name,))
+
+    # --- runs ----------------------------------------------------------------------------------
+    def claim(self, schedule: str, slot: str, state: str = "running", error: str | None = None) -> int | None:
+        """Record a slot; None when it was already recorded (never fire a slot twice)."""
+        with self._db() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO runs (schedule, slot, state, started_at, error) VALUES (?,?,?,?,?)",
+                (schedule, slot, state, iso(utcnow()), error))
+            if cur.rowcount == 0:
+                return None
+            if state == "running":
+                db.execute("UPDATE schedules SET fired = fired + 1 WHERE name = ?", (schedule,))
+            return cur.lastrowid
+
+    def finish(self, row_id: int, state: str, run_id: str | None = None, error: str | None = None) -> None:
+        with self._db() as db:
+            db.execute("UPDATE runs SET state = ?, run_id = COALESCE(?, run_id), finished_at = ?, error = ?"
+                       " WHERE id = ?", (state, run_id, iso(utcnow()), error, row_id))
+
+    def set_run_id(self, row_id: int, run_id: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE runs SET run_id = ? WHERE id = ?", (run_id, row_id))
+
+    def runs(self, schedule: str | None = None, state: str | None = None) -> list[dict]:
+        q, args = "SELECT * FROM runs WHERE 1=1", []
+        if schedule:
+            q, args = q + " AND schedule = ?", args + [schedule]
+        if state:
+            q, args = q + " AND state = ?", args + [state]
+        with self._db() as db:
+            return [dict(r) for r in db.execute(q + " ORDER BY id", args).fetchall()]
+
+    def abandon_running(self) -> int:
+        """At start-up: runs left 'running' by a process that died cannot be followed any more."""
+        with self._db() as db:
+            cur = db.execute("UPDATE runs SET state = 'abandoned', finished_at = ?, error = 'scheduler stopped"
+                             " before the run finished' WHERE state = 'running'", (iso(utcnow()),))
+            return cur.rowcount
+
+
+def _row(r: sqlite3.Row) -> ScheduleRow:
+    d = dict(r)
+    d.pop("updated_at", None)
+    d["params"] = json.loads(d["params"] or "{}")
+    for k in ("catchup", "enabled", "scheduled_time_param"):
+        d[k] = bool(d[k])
+    return ScheduleRow(**d)

@@ -1,0 +1,167 @@
+"""Local scheduler: fires due slots, persists across restarts, never overlaps, no silent backfill, stops cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kubepipe.backends.launchers import CallableLauncher, SubprocessLauncher
+from kubepipe.backends.local_scheduler import LocalScheduler
+from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore
+from kubepipe.errors import UserError
+
+T0 = dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.timezone.utc)  # a Monday
+
+
+def minutes(n: float) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
+
+
+class Recorder:
+    """A real run function: appends each call to a JSON-lines file; optionally blocks until released."""
+
+    def __init__(self, path: Path, block: bool = False) -> None:
+        self.path = path
+        self.release = threading.Event()
+        if not block:
+            self.release.set()
+
+    def __call__(self, pipeline_path: str, params: dict) -> str:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps({"path": pipeline_path, "params": params}) + "\n")
+        self.release.wait(10)
+        return f"run-{len(self.calls())}"
+
+    def calls(self) -> list[dict]:
+        return [json.loads(x) for x in self.path.read_text().splitlines()] if self.path.exists() else []
+
+
+def add(home: Path, **kw) -> None:
+    row = dict(name="kubepipe-demo", pipeline="demo", path="pipelines/demo.yaml", cron="*/5 * * * *")
+    row.update(kw)
+    SchedulerStore(home).upsert(ScheduleRow(**row))
+
+
+def test_new_schedule_waits_for_its_slot_then_fires_once(tmp_path):
+    add(tmp_path, params={"rows": 10}, scheduled_time_param=True)
+    rec = Recorder(tmp_path / "calls.jsonl")
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    assert sched.tick(T0) == []  # a new schedule does not fire immediately
+    assert sched.tick(T0 + minutes(5)) == ["kubepipe-demo@2026-03-02T10:05:00Z"]
+    assert sched.tick(T0 + minutes(5.2)) == []  # same slot: nothing new
+    sched.drain()
+    calls = rec.calls()
+    assert calls == [{"path": "pipelines/demo.yaml",
+                      "params": {"rows": 10, "scheduled_time": "2026-03-02T10:05:00Z"}}]
+    runs = sched.store.runs("kubepipe-demo")
+    assert [(r["slot"], r["state"], r["run_id"]) for r in runs] == [("2026-03-02T10:05:00Z", "succeeded", "run-1")]
+
+
+def test_schedule_survives_restart_and_never_refires_a_slot(tmp_path):
+    add(tmp_path)
+    rec = Recorder(tmp_path / "calls.jsonl")
+    first = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    first.tick(T0)
+    first.tick(T0 + minutes(5))
+    first.drain()
+    # A new process: same database; the slot already fired is not started again.
+    second = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    assert second.store.schedules()[0].fired == 1
+    assert second.tick(T0 + minutes(5)) == []
+    assert second.tick(T0 + minutes(10)) == ["kubepipe-demo@2026-03-02T10:10:00Z"]
+    second.drain()
+    assert len(rec.calls()) == 2
+
+
+def test_runs_do_not_overlap_beyond_max_concurrency(tmp_path):
+    add(tmp_path, max_concurrency=1)
+    rec = Recorder(tmp_path / "calls.jsonl", block=True)
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    sched.tick(T0)
+    assert len(sched.tick(T0 + minutes(5))) == 1
+    assert sched.tick(T0 + minutes(10)) == []  # first run still in flight: slot skipped
+    rec.release.set()
+    sched.drain()
+    states = [(r["slot"][11:16], r["state"]) for r in sched.store.runs("kubepipe-demo")]
+    assert states == [("10:05", "succeeded"), ("10:10", "skipped")]
+    assert len(rec.calls()) == 1
+
+
+def test_missed_slots_are_not_backfilled_without_catchup(tmp_path):
+    add(tmp_path, next_fire="2026-03-02T09:00:00Z")  # scheduler was down for an hour
+    rec = Recorder(tmp_path / "calls.jsonl")
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    assert sched.tick(T0) == ["kubepipe-demo@2026-03-02T10:00:00Z"]  # only the latest slot
+    sched.drain()
+    assert sched.store.schedules()[0].next_fire == "2026-03-02T10:05:00Z"
+
+
+def test_catchup_backfills_within_max_concurrency(tmp_path):
+    add(tmp_path, next_fire="2026-03-02T09:40:00Z", catchup=True, max_concurrency=2)
+    rec = Recorder(tmp_path / "calls.jsonl", block=True)
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
+    assert [s[-9:-4] for s in sched.tick(T0)] == ["09:40", "09:45"]  # 5 missed, 2 at a time
+    assert sched.store.schedules()[0].next_fire == "2026-03-02T09:50:00Z"  # the rest wait
+    rec.release.set()
+    sched.drain()
+    assert [s[-9:-4] for s in sched.tick(T0)] == ["09:50", "09:55"]
+    sched.drain()
+    assert len(sched.tick(T0)) == 1
+    sched.drain()
+    assert len(rec.calls()) == 5
+
+
+def test_max_runs_disables_the_schedule(tmp_path):
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z", max_runs=1)
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(Recorder(tmp_path / "c.jsonl")))
+    assert len(sched.tick(T0)) == 1
+    sched.drain()
+    assert sched.tick(T0 + minutes(5)) == []
+    assert sched.store.schedules()[0].enabled is False
+
+
+def test_one_scheduler_per_home(tmp_path):
+    a = LocalScheduler(tmp_path)
+    a.acquire()
+    try:
+        with pytest.raises(UserError, match="already runs"):
+            LocalScheduler(tmp_path).acquire()
+    finally:
+        a.release()
+
+
+def test_sigterm_waits_then_second_signal_cancels_the_subprocess(tmp_path):
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z")
+    marker = tmp_path / "child.pid"
+    code = f"import os,time; open({str(marker)!r},'w').write(str(os.getpid())); time.sleep(60)"
+    launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", code], grace_s=5)
+    sched = LocalScheduler(tmp_path, launcher=launcher, clock=lambda: T0, tick_s=0.05)
+
+    def signal_twice():
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # 1st: stop launching, wait
+        time.sleep(0.3)
+        assert sched.inflight, "the run must still be in flight after the first signal"
+        os.kill(os.getpid(), signal.SIGINT)  # 2nd: cancel
+
+    t = threading.Thread(target=signal_twice)
+    t.start()
+    started = time.monotonic()
+    sched.run()
+    t.join()
+    assert time.monotonic() - started < 15
+    child = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+    runs = sched.store.runs("kubepipe-demo")
+    assert [(r["state"], r["error"]) for r in runs] == [("cancelled", "cancelled by scheduler stop")]
