@@ -262,7 +262,7 @@ class Registry:
             }
             if self.store.create(_gen_path(name, new["generation"]), _dump(new)):
                 return new
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
         raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again")
 
 
