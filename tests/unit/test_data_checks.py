@@ -1,0 +1,95 @@
+"""Compile-time checks of validate-data / detect-drift `with:` values, and the GX expectation table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kubepipe.components.data.checks import check_drift, check_validate, expectation_table
+
+SUITE = Path(__file__).resolve().parents[2] / "pipelines" / "data" / "merchants_suite.json"
+
+
+def _by_path(issues):
+    return {i.path: i for i in issues}
+
+
+def test_misspelled_expectation_gets_did_you_mean():
+    issues = check_validate({"expectations": [{"expect_column_values_to_not_be_nul": {"column": "description"}}]})
+    (issue,) = issues
+    assert issue.path == ("expectations", 0, "expect_column_values_to_not_be_nul")
+    assert "unknown expectation" in issue.message
+    assert issue.hint == "did you mean `expect_column_values_to_not_be_null`?"
+
+
+def test_unknown_and_missing_kwargs_severity_and_kinds():
+    issues = _by_path(check_validate({"expectations": [
+        {"expect_column_values_to_be_between": {"colum": "amount", "min_value": 0}},
+        {"expect_column_values_to_be_in_set": {"column": "c", "value_set": ["a"], "severity": "fatal"}},
+        {"expect_column_values_to_not_be_null": {"column": ["a"], "mostly": 1.5}},
+        "expect_table_row_count_to_be_between",
+        42,
+    ]}))
+    assert issues[("expectations", 0, "expect_column_values_to_be_between", "colum")].hint == "did you mean `column`?"
+    assert "needs `column`" in issues[("expectations", 0, "expect_column_values_to_be_between")].message
+    assert "unknown severity" in issues[("expectations", 1, "expect_column_values_to_be_in_set", "severity")].message
+    assert "must be str" in issues[("expectations", 2, "expect_column_values_to_not_be_null", "column")].message
+    assert "fraction" in issues[("expectations", 2, "expect_column_values_to_not_be_null", "mostly")].message
+    assert ("expectations", 3, "expect_table_row_count_to_be_between") not in issues  # bare name: no kwargs needed
+    assert "one key" in issues[("expectations", 4)].message
+
+
+def test_valid_lists_interpolation_and_suite_file_pass():
+    ok = {"expectations": [
+        {"expect_column_values_to_not_be_null": {"column": "description", "mostly": 0.99, "severity": "warn"}},
+        {"expect_column_values_to_be_between": {"column": "amount", "min_value": "${params.min_amount}"}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": "x"}, "severity": "warning"},
+    ]}
+    assert check_validate(ok) == []
+    assert check_validate({"suite_path": str(SUITE)}) == []
+    assert check_validate({"expectations": "${params.expectations}"}) == []
+    (issue,) = check_validate({})
+    assert "needs `expectations` or `suite_path`" in issue.message
+
+
+def test_suite_file_problems_are_reported_at_compile_time(tmp_path):
+    bad = tmp_path / "s.json"
+    bad.write_text(json.dumps({"expectations": [{"type": "expect_column_to_exsit", "kwargs": {"column": "a"}}]}))
+    (issue,) = check_validate({"suite_path": str(bad)})
+    assert issue.path[0] == "suite_path" and "expect_column_to_exist" in issue.hint
+    bad.write_text("{nope")
+    (issue,) = check_validate({"suite_path": str(bad)})
+    assert "not valid JSON" in issue.message
+
+
+def test_check_drift():
+    assert check_drift({"thresholds": {"psi": 0.25, "columns": {"amount": {"ks_statistic": 0.2}}}}) == []
+    issues = _by_path(check_drift({"thresholds": {"pis": 0.2, "ks_pvalue": -1, "columns": {"a": {"psi": "x"}, "b": 3}}}))
+    assert issues[("thresholds", "pis")].hint == "did you mean `psi`?"
+    assert set(issues) == {("thresholds", "pis"), ("thresholds", "ks_pvalue"), ("thresholds", "columns", "a", "psi"),
+                           ("thresholds", "columns", "b")}
+
+
+def test_checks_import_nothing_heavy_and_start_fast():
+    code = ("import sys, time; t = time.perf_counter()\n"
+            "from kubepipe.components.data.checks import check_validate\n"
+            "check_validate({'expectations': [{'expect_column_to_exist': {'column': 'a'}}]})\n"
+            "heavy = [m for m in ('great_expectations', 'pandas', 'scipy', 'numpy') if m in sys.modules]\n"
+            "print(heavy, time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[0] == "[]"
+    assert float(out[1]) < 0.5
+
+
+def test_table_matches_installed_great_expectations():
+    """Regenerate the table from the installed GX classes in memory; it must equal the shipped file."""
+    from kubepipe.components.data.expectations_table import TABLE_PATH, build_table, render
+
+    assert render(build_table()) == TABLE_PATH.read_text(encoding="utf-8"), (
+        "expectations_table.json is stale: run `python -m kubepipe.components.data.expectations_table --write`")
+    table = expectation_table()
+    assert table["expect_column_values_to_be_between"]["required"] == ["column"]
+    assert "mostly" in table["expect_column_values_to_be_between"]["optional"]
+    assert "expect_query_results_to_match_comparison" not in table  # SQL-only

@@ -1,0 +1,77 @@
+"""detect-drift: detected on the drifted batch, not on a fresh sample of the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kfp.dsl import HTML, Dataset, Metrics
+
+from kubepipe.components.data.drift import column_kind, detect_drift, psi
+from kubepipe.components.data.io import write_dataset
+from kubepipe.components.data.steps import run_drift
+from kubepipe.components.errors import DataError
+
+DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return {n: pd.read_csv(DATA / f"merchants_{n}.csv") for n in ("train", "new", "drift")}
+
+
+def test_drifted_batch_is_detected_per_column(frames):
+    r = detect_drift(frames["drift"], frames["train"])
+    assert r["drift_detected"] is True
+    cols = r["columns"]
+    assert cols["description"]["kind"] == "text" and cols["description"]["drifted"]  # new merchants
+    assert cols["description"]["top_changes"][0]["value"] == "(new token)"
+    assert cols["category"]["kind"] == "categorical" and cols["category"]["drifted"]  # shifted mix
+    assert cols["amount"]["kind"] == "numeric" and "KS" in cols["amount"]["reason"]
+    assert not cols["country"]["drifted"]
+    assert cols["transaction_id"]["kind"] == "skip"
+
+
+def test_fresh_sample_of_the_reference_is_stable(frames):
+    r = detect_drift(frames["new"], frames["train"])
+    assert r["drift_detected"] is False and r["drifted_columns"] == []
+    assert r["max_psi"] < 0.1
+
+
+def test_thresholds_global_and_per_column(frames):
+    loose = detect_drift(frames["drift"], frames["train"],
+                         thresholds={"psi": 5, "ks_statistic": 1, "columns": {"category": {"psi": 0.1}}})
+    assert loose["drifted_columns"] == ["category"]
+    strict = detect_drift(frames["new"], frames["train"], thresholds={"psi": 0.001})
+    assert strict["drift_detected"]
+    with pytest.raises(DataError, match="unknown key"):
+        detect_drift(frames["new"], frames["train"], thresholds={"pis": 1})
+    with pytest.raises(DataError, match="`nope`"):
+        detect_drift(frames["new"], frames["train"], columns=["nope"])
+
+
+def test_psi_and_kinds():
+    assert psi([0.5, 0.5], [0.5, 0.5]) == 0
+    assert psi([0.9, 0.1], [0.1, 0.9]) > 1
+    assert psi([1.0, 0.0], [0.5, 0.5]) < 10  # empty buckets are floored, not infinite
+    assert column_kind(pd.Series([1.0, 2.0])) == "numeric"
+    assert column_kind(pd.Series([True, False])) == "categorical"
+    assert column_kind(pd.Series(pd.to_datetime(["2026-01-01"]))) == "skip"
+    rng = np.random.default_rng(0)
+    shifted = detect_drift(pd.DataFrame({"x": rng.normal(0.5, 1, 3000)}), pd.DataFrame({"x": rng.normal(0, 1, 3000)}))
+    assert shifted["columns"]["x"]["drifted"] and shifted["columns"]["x"]["ks_pvalue"] < 1e-6
+
+
+def test_run_drift_writes_report_and_metrics(tmp_path, frames):
+    cur = Dataset(name="d", uri=str(tmp_path / "cur"), metadata={})
+    ref = Dataset(name="r", uri=str(tmp_path / "ref"), metadata={})
+    write_dataset(frames["drift"], cur, source="merchants_drift.csv")
+    write_dataset(frames["train"], ref, source="merchants_train.csv")
+    report, metrics = HTML(name="report", uri=str(tmp_path / "drift.html")), Metrics(name="m", uri=str(tmp_path / "m"))
+    assert run_drift(cur, ref, report, metrics) is True
+    html = Path(report.path).read_text()
+    assert "DRIFT DETECTED" in html and "merchants_drift.csv" in html and "(new token)" in html
+    assert metrics.metadata["drift_detected"] == 1.0 and metrics.metadata["drifted_columns"] >= 2
+    assert report.metadata["drift"]["drifted_columns"]

@@ -1,0 +1,60 @@
+"""`kubepipe expectations infer`: a bootstrapped list the sample passes and the bad batch fails."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from ruamel.yaml import YAML
+
+from kubepipe.components.data.checks import check_validate
+from kubepipe.components.data.infer import infer_expectations, to_yaml
+from kubepipe.components.data.validate import resolve_expectations, validate_frame
+
+DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+
+
+def test_inferred_rules():
+    df = pd.DataFrame({"id": [f"i{i}" for i in range(40)], "hour": list(range(20)) * 2,
+                       "amount": [1.5 * i for i in range(40)], "kind": ["a", "b"] * 20,
+                       "note": [None] * 4 + ["x y"] * 36})
+    items = {(next(iter(i)), next(iter(i.values())).get("column")): next(iter(i.values())) for i in infer_expectations(df)}
+    assert items[("expect_column_values_to_be_between", "hour")] == {"column": "hour", "min_value": 0, "max_value": 19}
+    amount = items[("expect_column_values_to_be_between", "amount")]
+    assert amount["min_value"] == 0 and amount["max_value"] > 58.5 and amount["severity"] == "warn"
+    assert items[("expect_column_values_to_be_in_set", "kind")]["value_set"] == ["a", "b"]
+    assert items[("expect_column_values_to_not_be_null", "note")]["mostly"] < 0.9
+    assert ("expect_column_values_to_be_unique", "id") in items
+    assert items[("expect_table_columns_to_match_set", None)]["column_set"] == list(df.columns)
+
+
+def test_cli_output_is_valid_and_gates_the_bad_batch(tmp_path):
+    out = tmp_path / "exp.yaml"
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer",
+                           str(DATA / "merchants_train.csv"), "--out", str(out), "--max-categories", "12"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert text.startswith("# inferred by `kubepipe expectations infer`")
+    doc = YAML(typ="safe").load(text)
+    assert check_validate(doc) == []
+    specs = resolve_expectations(doc["expectations"])
+    assert validate_frame(pd.read_csv(DATA / "merchants_train.csv"), specs).passed
+    bad = validate_frame(pd.read_csv(DATA / "merchants_bad.csv"), specs)
+    failed = {(r.name, r.column) for r in bad.failed if r.severity == "fail"}
+    assert ("expect_column_values_to_not_be_null", "description") in failed
+    assert ("expect_column_values_to_be_in_set", "category") in failed
+    assert ("expect_table_columns_to_match_set", "(table)") in failed
+
+
+def test_cli_bad_input_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer", str(tmp_path / "no.csv")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_to_yaml_one_flow_mapping_per_line():
+    text = to_yaml([{"expect_column_values_to_not_be_null": {"column": "description"}}])
+    assert "  - expect_column_values_to_not_be_null: {column: description}\n" in text

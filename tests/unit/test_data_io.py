@@ -1,0 +1,178 @@
+"""Reading sources and Dataset artifacts: every bad input is a DataError that names the file and the problem."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kubepipe.components.data.io import coerce_dtypes, read_dataset, require_columns, write_dataset
+from kubepipe.components.data.sources import MAX_LINE_BYTES, read_source
+from kubepipe.components.data.validate import resolve_expectations
+from kubepipe.components.errors import DataError
+
+DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+
+
+def _err(fn, *args, **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_csv_and_parquet_sources_read_the_same_frame(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.bin")  # no extension: sniffed by magic bytes
+    pd.testing.assert_frame_equal(read_source(str(tmp_path / "d.csv")), df)
+    pd.testing.assert_frame_equal(read_source(str(tmp_path / "d.bin")), df)
+
+
+def test_missing_file_and_directory(tmp_path):
+    msg = _err(read_source, str(tmp_path / "nope.csv"))
+    assert "nope.csv" in msg and "no such file" in msg
+    assert "is a directory" in _err(read_source, str(tmp_path))
+    assert "no data source" in _err(read_source, "  ")
+
+
+def test_empty_and_header_only_files(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    msg = _err(read_source, str(tmp_path / "empty.csv"))
+    assert "empty.csv" in msg and "empty (0 bytes)" in msg
+    (tmp_path / "blank.csv").write_bytes(b"\n\n")
+    assert "no header or data" in _err(read_source, str(tmp_path / "blank.csv"))
+    from kubepipe.components.data.load import load
+
+    (tmp_path / "header.csv").write_text("a,b\n")
+    assert "header but no data rows" in _err(load, str(tmp_path / "header.csv"))
+
+
+def test_non_utf8_bytes_are_located(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("name,city\nok,Stockholm\nbad,G\xf6teborg\n".encode("latin-1"))
+    msg = _err(read_source, str(p))
+    assert "latin.csv" in msg and "0xf6" in msg and "line 3" in msg and "encoding" in msg
+    assert read_source(str(p), encoding="latin-1")["city"].tolist() == ["Stockholm", "Göteborg"]
+
+
+def test_a_50_mb_single_line_is_rejected_quickly(tmp_path):
+    p = tmp_path / "oneline.csv"
+    with open(p, "wb") as fh:
+        fh.write(b"a,b\n1,")
+        fh.write(b"x" * (50 << 20))
+    assert p.stat().st_size > 50 << 20
+    msg = _err(read_source, str(p))
+    assert "oneline.csv" in msg and "line 2" in msg and "longer than" in msg
+
+
+def test_long_line_just_under_the_limit_is_fine(tmp_path):
+    p = tmp_path / "wide.csv"
+    p.write_bytes(b"a\n" + b"y" * (MAX_LINE_BYTES - 10) + b"\n")
+    assert len(read_source(str(p))) == 1
+
+
+def test_malformed_csv_and_corrupt_parquet(tmp_path):
+    p = tmp_path / "ragged.csv"
+    p.write_text("a,b\n1,2\n3,4,5,6\n")
+    msg = _err(read_source, str(p))
+    assert "ragged.csv" in msg and "not a well-formed CSV" in msg and "line 3" in msg
+    q = tmp_path / "broken.parquet"
+    q.write_bytes(b"PAR1" + b"\x00" * 64)
+    assert "not a readable Parquet" in _err(read_source, str(q))
+
+
+def test_missing_and_renamed_columns_get_did_you_mean():
+    df = pd.read_csv(DATA / "merchants_bad.csv")
+    msg = _err(require_columns, df, ["amount", "description", "merchant_id"], source="merchants_bad.csv")
+    assert "merchants_bad.csv" in msg and "`amount` (did you mean `amt`?)" in msg and "`merchant_id`" in msg
+    assert "`description`" not in msg.split(";")[0]
+
+
+def test_wrong_dtypes_name_column_and_values():
+    df = pd.DataFrame({"amount": ["1.5", "2", "N/A", "abc"], "when": ["2026-03-01", "yesterday", None, "2026-03-02"]})
+    msg = _err(coerce_dtypes, df, {"amount": "float"}, source="tx.csv")
+    assert "tx.csv" in msg and "`amount` should be float" in msg and "'N/A'" in msg and "'abc'" in msg
+    assert "'yesterday'" in _err(coerce_dtypes, df, {"when": "datetime"}, source="tx.csv")
+    assert "unknown dtype" in _err(coerce_dtypes, df, {"amount": "decimal"}, source="tx.csv")
+    ok = coerce_dtypes(pd.DataFrame({"n": ["1", "2"]}), {"n": "int"}, source="x")
+    assert ok["n"].dtype == "int64"
+
+
+def test_invalid_suite_json_is_located(tmp_path):
+    p = tmp_path / "suite.json"
+    p.write_text('{"name": "s", "expectations": [\n  {"type": "expect_column_to_exist",}\n]}')
+    msg = _err(resolve_expectations, [], str(p))
+    assert "suite.json:2:" in msg and "not valid JSON" in msg
+    p.write_text("")
+    assert "suite file is empty" in _err(resolve_expectations, [], str(p))
+    p.write_text('{"name": "s"}')
+    assert "`expectations` list" in _err(resolve_expectations, [], str(p))
+    assert "not found" in _err(resolve_expectations, [], str(tmp_path / "none.json"))
+
+
+def test_write_dataset_metadata_and_stable_hash(tmp_path):
+    class Art:  # anything with .path and .metadata, like a KFP artifact
+        def __init__(self, path):
+            self.path, self.metadata = str(path), {}
+
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"]}, index=[5, 6, 7])
+    a, b = Art(tmp_path / "x" / "ds"), Art(tmp_path / "y")
+    meta = write_dataset(df, a, source="src.csv")
+    assert meta == a.metadata
+    assert meta["format"] == "parquet" and meta["rows"] == 3 and meta["source"] == "src.csv"
+    assert meta["columns"] == {"a": "int64", "b": "object"}
+    assert write_dataset(df, b)["content_hash"] == meta["content_hash"]
+    assert write_dataset(df.head(2), tmp_path / "z")["content_hash"] != meta["content_hash"]
+    back = read_dataset(a.path, columns=["a"])
+    assert back["a"].tolist() == [1, 2, 3] and list(back.index) == [0, 1, 2]
+    assert "missing column" in _err(read_dataset, a.path, columns=["c"])
+
+
+def test_read_dataset_errors(tmp_path):
+    assert "dataset file is missing" in _err(read_dataset, tmp_path / "nothing")
+    (tmp_path / "e").write_bytes(b"")
+    assert "empty" in _err(read_dataset, tmp_path / "e")
+    (tmp_path / "t").write_text("a,b\n1,2\n")
+    assert "not a readable Parquet" in _err(read_dataset, tmp_path / "t")
+
+
+def test_gs_without_gcsfs_says_what_to_install():
+    pytest.importorskip("fsspec")
+    try:
+        import gcsfs  # noqa: F401
+    except ImportError:
+        msg = _err(read_source, "gs://bucket/data.csv")
+        assert "gcsfs" in msg and "kubepipe[gcs]" in msg
+    else:  # pragma: no cover - only where gcsfs is installed
+        pytest.skip("gcsfs installed")
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """A loopback HTTP server over tmp_path on a free port, stopped after the test."""
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a, **k: None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_http_source(http_dir):
+    root, url = http_dir
+    pd.DataFrame({"a": [1, 2]}).to_csv(root / "d.csv", index=False)
+    pd.DataFrame({"a": [3]}).to_parquet(root / "d.parquet")
+    assert read_source(f"{url}/d.csv")["a"].tolist() == [1, 2]
+    assert read_source(f"{url}/d.parquet")["a"].tolist() == [3]
+    msg = _err(read_source, f"{url}/missing.csv")
+    assert "missing.csv" in msg and "HTTP 404" in msg

@@ -1,0 +1,87 @@
+"""load-data: time windows relative to as_of, sampling, column selection, artifact metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kubepipe.components.data.checks import check_load
+from kubepipe.components.data.load import load, load_to_artifact, parse_window
+from kubepipe.components.errors import DataError
+
+TRAIN = str(Path(__file__).resolve().parents[2] / "pipelines" / "data" / "merchants_train.csv")
+
+
+@pytest.fixture
+def events(tmp_path):
+    ts = pd.date_range("2026-03-01", periods=20, freq="D", tz="UTC")
+    df = pd.DataFrame({"ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "v": range(20), "w": list("ab" * 10)})
+    p = tmp_path / "events.csv"
+    df.to_csv(p, index=False)
+    return str(p)
+
+
+def test_window_is_relative_to_as_of(events):
+    df = load(events, time_column="ts", window="7d", as_of="2026-03-10T00:00:00Z")
+    assert df["v"].tolist() == [3, 4, 5, 6, 7, 8, 9]  # (03-03, 03-10]
+    naive = load(events, time_column="ts", window="2d", as_of="2026-03-10 00:00")
+    assert naive["v"].tolist() == [8, 9]
+
+
+def test_window_defaults_to_latest_timestamp(events):
+    assert load(events, time_column="ts", window="3d")["v"].tolist() == [17, 18, 19]
+
+
+def test_window_errors(events):
+    with pytest.raises(DataError, match="not a duration"):
+        load(events, time_column="ts", window="a week")
+    with pytest.raises(DataError, match="no rows in the window"):
+        load(events, time_column="ts", window="1d", as_of="2025-01-01")
+    with pytest.raises(DataError, match="needs both"):
+        load(events, window="1d")
+    with pytest.raises(DataError, match=r"`v` has 2 value\(s\) that are not timestamps|not timestamps"):
+        pd.DataFrame({"v": ["2026-01-01", "soon", "later"]}).to_csv(events, index=False)
+        load(events, time_column="v", window="1d")
+    with pytest.raises(DataError, match="as_of"):
+        load(TRAIN, time_column="timestamp", window="1d", as_of="next tuesday")
+    assert parse_window("12h") == pd.Timedelta(hours=12)
+
+
+def test_sampling_is_seeded_and_keeps_order():
+    a = load(TRAIN, sample_n=100, seed=3)
+    b = load(TRAIN, sample_n=100, seed=3)
+    c = load(TRAIN, sample_n=100, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    assert a["timestamp"].is_monotonic_increasing
+    assert len(load(TRAIN, sample_fraction=0.25)) == 1000
+    assert len(load(TRAIN, sample_n=10**6)) == 4000
+    with pytest.raises(DataError, match="not both"):
+        load(TRAIN, sample_n=5, sample_fraction=0.5)
+    with pytest.raises(DataError, match="sample_fraction"):
+        load(TRAIN, sample_fraction=1.5)
+
+
+def test_column_selection_names_missing_columns():
+    assert list(load(TRAIN, columns=["description", "category"]).columns) == ["description", "category"]
+    with pytest.raises(DataError, match=r"`descripton` \(did you mean `description`\?\)"):
+        load(TRAIN, columns=["descripton"])
+
+
+def test_load_to_artifact_records_window(tmp_path):
+    class Art:
+        path, metadata = str(tmp_path / "out"), {}
+
+    art = Art()
+    meta = load_to_artifact(art, TRAIN, time_column="timestamp", window="2d", as_of="2026-03-09T00:00:00Z")
+    assert 0 < meta["rows"] < 4000 and art.metadata["window"]["window"] == "2d"
+    assert pd.read_parquet(art.path)["timestamp"].min() > "2026-03-07"
+
+
+def test_check_load():
+    assert check_load({"window": "7d", "time_column": "ts"}) == []
+    paths = {i.path for i in check_load({"window": "week", "sample_fraction": 2, "sample_n": 3, "format": "xlsx"})}
+    assert paths == {("window",), ("time_column",), ("sample_fraction",), ("sample_n",), ("format",)}
+    assert check_load({"window": "${params.window}", "time_column": "ts"}) == []

@@ -1,0 +1,122 @@
+"""validate-data as a gate on real Great Expectations 1.x runs over the shipped batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kfp.dsl import HTML, Artifact, Dataset, Metrics
+
+from kubepipe.components.data.io import write_dataset
+from kubepipe.components.data.merchant_names import CATEGORIES
+from kubepipe.components.data.steps import run_validate
+from kubepipe.components.errors import DataError, GateFailed
+
+DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+FLAGSHIP = [
+    {"expect_column_to_exist": {"column": "amount"}},
+    {"expect_column_values_to_not_be_null": {"column": "description"}},
+    {"expect_column_values_to_match_regex": {"column": "description", "regex": "[A-Za-z]"}},
+    {"expect_column_values_to_be_in_set": {"column": "category", "value_set": CATEGORIES}},
+    {"expect_column_values_to_be_between": {"column": "hour", "min_value": 0, "max_value": 23}},
+    {"expect_column_values_to_be_unique": {"column": "transaction_id"}},
+    {"expect_table_row_count_to_be_between": {"min_value": 100}},
+    {"expect_column_mean_to_be_between": {"column": "hour", "min_value": 8, "max_value": 16, "severity": "warn"}},
+]
+
+
+class Step:
+    """Real KFP artifact objects for one validate-data call, in a temp folder."""
+
+    def __init__(self, tmp: Path, csv: str):
+        self.data = Dataset(name="data", uri=str(tmp / "in"), metadata={})
+        write_dataset(pd.read_csv(DATA / csv), self.data, source=csv)
+        self.out = Dataset(name="dataset", uri=str(tmp / "out"), metadata={})
+        self.metrics = Metrics(name="metrics", uri=str(tmp / "metrics"))
+        self.report = HTML(name="report", uri=str(tmp / "report.html"))
+        self.validation = Artifact(name="validation", uri=str(tmp / "validation.json"))
+
+    def run(self, expectations=None, **kw):
+        return run_validate(self.data, self.out, self.metrics, self.report, self.validation,
+                            expectations=expectations, **kw)
+
+    @property
+    def html(self) -> str:
+        return Path(self.report.path).read_text()
+
+
+def test_bad_batch_fails_and_names_each_planted_problem(tmp_path):
+    step = Step(tmp_path, "merchants_bad.csv")
+    with pytest.raises(GateFailed) as info:
+        step.run(FLAGSHIP)
+    msg = str(info.value)
+    assert "merchants_bad.csv" in msg
+    assert "`amount` not found (did you mean `amt`?)" in msg  # renamed column
+    assert "expect_column_values_to_not_be_null on `description`: observed 20 unexpected" in msg  # nulls
+    assert "expect_column_values_to_be_in_set on `category`" in msg and "'crypto'" in msg  # unknown categories
+    assert "expect_column_values_to_match_regex on `description`" in msg and "'########'" in msg  # garbage text
+    assert "expect_column_values_to_be_between on `hour`" in msg and "99" in msg  # garbage numbers
+    assert "unique" not in msg  # ids are fine: no false alarm
+    # the report and metrics are written before the step fails
+    assert step.metrics.metadata["failed_fail"] == 5 and step.metrics.metadata["expectations_evaluated"] == 8
+    assert "FAILED" in step.html and "did you mean `amt`?" in step.html
+    raw = json.loads(Path(step.validation.path).read_text())
+    assert raw["success"] is False and len(raw["results"]) == 7  # the missing-column one never reached GX
+
+
+def test_clean_batch_passes_and_passes_the_data_through(tmp_path):
+    step = Step(tmp_path, "merchants_train.csv")
+    assert step.run(FLAGSHIP) is True
+    assert step.metrics.metadata["success_percent"] == 100.0
+    assert Path(step.out.path).read_bytes() == Path(step.data.path).read_bytes()
+    assert step.out.metadata["content_hash"] == step.data.metadata["content_hash"]
+    assert step.out.metadata["validated"] is True
+    assert "PASSED" in step.html
+
+
+def test_warn_failures_do_not_stop_the_run_but_are_reported(tmp_path):
+    step = Step(tmp_path, "merchants_train.csv")
+    warn = [{"expect_column_values_to_be_between": {"column": "amount", "max_value": 100, "severity": "warn"}},
+            {"expect_column_values_to_not_be_null": {"column": "description"}}]
+    assert step.run(warn) is True
+    assert step.metrics.metadata["failed_warn"] == 1 and step.metrics.metadata["failed_fail"] == 0
+    html = step.html
+    row = html[html.index("expect_column_values_to_be_between"):]
+    assert 'class="b warn">failed' in row.split("</tr>")[0] and "unexpected" in row.split("</tr>")[0]
+
+
+def test_gate_off_reports_passed_false_without_raising(tmp_path):
+    step = Step(tmp_path, "merchants_bad.csv")
+    assert step.run(FLAGSHIP, gate=False) is False
+    assert step.out.metadata["validated"] is False
+
+
+def test_gx_suite_file_with_gx_severities(tmp_path):
+    step = Step(tmp_path, "merchants_bad.csv")
+    with pytest.raises(GateFailed) as info:
+        step.run(suite_path=str(DATA / "merchants_suite.json"))
+    fails = str(info.value).split("\n")
+    assert any("expect_column_values_to_be_in_set on `category`" in line for line in fails)
+    # the suite marks the amount range "warning": reported (the column was renamed), never fatal
+    assert not any("`amount`" in line for line in fails[1:-1]) and "1 warn-severity" in fails[-1]
+    assert "column `amount` not found" in step.html
+
+
+def test_report_escapes_data_values(tmp_path):
+    step = Step(tmp_path, "merchants_bad.csv")
+    exp = [{"expect_column_values_to_not_match_regex": {"column": "description", "regex": "<", "severity": "warn"}}]
+    assert step.run(exp) is True
+    html = step.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+
+
+def test_bad_expectation_lists_fail_before_gx_runs(tmp_path):
+    step = Step(tmp_path, "merchants_train.csv")
+    with pytest.raises(DataError, match=r"did you mean `expect_column_values_to_not_be_null`"):
+        step.run([{"expect_column_values_to_not_be_nul": {"column": "description"}}])
+    with pytest.raises(DataError, match="no expectations"):
+        step.run([])
+    with pytest.raises(DataError, match="invalid arguments"):
+        step.run([{"expect_column_values_to_be_between": {"column": "hour", "min_value": "abc"}}])
