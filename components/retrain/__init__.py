@@ -1,0 +1,1 @@
+"""Drift-triggered retraining: the `trigger-retrain` component and the logic behind it."""

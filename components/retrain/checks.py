@@ -1,0 +1,30 @@
+"""Compile-time checks of `trigger-retrain`'s `with:` values (fast, nothing heavy)."""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+
+__all__ = ["check_trigger"]
+
+_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected")
+
+
+def check_trigger(with_values: dict) -> list[CheckIssue]:
+    issues: list[CheckIssue] = []
+    for key in with_values:
+        if key not in _KEYS:
+            issues.append(CheckIssue((key,), f"unknown trigger-retrain setting `{key}`", did_you_mean(key, _KEYS)))
+    pipeline = with_values.get("pipeline")
+    if pipeline is not None and (not isinstance(pipeline, str) or not pipeline.strip()):
+        issues.append(CheckIssue(("pipeline",), "must name the training pipeline (a YAML path, a KFP pipeline name "
+                                 "or a compiled template URI)", None))
+    cooldown = with_values.get("cooldown_hours")
+    if cooldown is not None and not (isinstance(cooldown, str) and "${" in cooldown):
+        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or cooldown < 0:
+            issues.append(CheckIssue(("cooldown_hours",), f"must be a number of hours >= 0, got {cooldown!r}",
+                                     "e.g. cooldown_hours: 24"))
+    params = with_values.get("params")
+    if params is not None and not isinstance(params, dict):
+        issues.append(CheckIssue(("params",), f"must be a mapping of the training pipeline's params, got {params!r}",
+                                 None))
+    return issues

@@ -1,0 +1,37 @@
+"""KFP component: start the training pipeline when drift was detected (with a cooldown)."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from kubepipe.components.images import RUNTIME_IMAGE
+
+__all__ = ["trigger_retrain"]
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def trigger_retrain(
+    drift_detected: bool,
+    pipeline: str,
+    cooldown_hours: float = 24.0,
+    params: dict = {},  # noqa: B006
+    reason: str = "",
+    ctx_target: str = "local",
+    ctx_profile: dict = {},  # noqa: B006
+    ctx_state_dir: str = "",
+    ctx_pipeline_name: str = "",
+    ctx_run_id: str = "",
+) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str)]):
+    """When `drift_detected`, start `pipeline` on the same target unless one started within the cooldown."""
+    from collections import namedtuple
+
+    from kubepipe.components.retrain.trigger import trigger_retraining
+
+    record = trigger_retraining(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
+                                params=dict(params), target=ctx_target, profile=dict(ctx_profile),
+                                state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
+                                source_run_id=ctx_run_id, reason=reason)
+    print(f"trigger-retrain: {record['action']}: {record['reason']}" +
+          (f" (run {record['run_id']})" if record.get("run_id") else ""))
+    return namedtuple("RetrainOutputs", ["triggered", "run_id"])(record["action"] == "started",
+                                                                 record.get("run_id") or "")

@@ -1,0 +1,83 @@
+"""Start a training pipeline on KFP or Vertex from inside a running pipeline step.
+
+Uses the shared client builders in kubepipe.clients (auth from the environment: a token env
+var, the pod's service account in-cluster, or Vertex application-default credentials).
+The run name / job id carries `key` (derived from the monitor run), so a retried step does
+not start a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["start_kfp", "start_vertex"]
+
+
+def _is_package(pipeline: str) -> bool:
+    return pipeline.endswith((".yaml", ".yml", ".json")) or "://" in pipeline
+
+
+def _slug(text: str, n: int = 40) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", text.rsplit("/", 1)[-1].lower()).strip("-") or "p"
+    return (s if s[0].isalpha() else "p-" + s)[:n].rstrip("-")
+
+
+def _eq(name: str) -> str:
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
+
+
+def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None) -> str:
+    from kubepipe.clients import kfp_client, quiet
+
+    client = client or kfp_client(profile, where="ctx_profile")
+    ns = profile.get("namespace") or None
+    run_name = f"retrain-{_slug(pipeline)}-{key}"
+    with quiet():
+        existing = client.list_runs(filter=_eq(run_name), namespace=ns, page_size=1).runs or []
+        if existing:  # the step was retried after the run was created
+            return existing[0].run_id
+        experiment_id = client.create_experiment(profile.get("experiment") or "Default", namespace=ns).experiment_id
+        if _is_package(pipeline):
+            run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name, pipeline_package_path=pipeline,
+                                      params=params, pipeline_root=profile.get("pipeline_root") or None)
+            return run.run_id
+        found = client.list_pipelines(filter=_eq(pipeline), namespace=ns, page_size=2).pipelines or []
+        if not found:
+            raise ComponentError(f"trigger-retrain: no pipeline named {pipeline!r} on Kubeflow Pipelines; upload it "
+                                 f"first with `kubepipe submit` or `kubepipe schedule`, or pass a compiled .yaml")
+        pid = found[0].pipeline_id
+        versions = client.list_pipeline_versions(pid, sort_by="created_at desc", page_size=1).pipeline_versions or []
+        if not versions:
+            raise ComponentError(f"trigger-retrain: pipeline {pipeline!r} has no versions on Kubeflow Pipelines")
+        run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name, pipeline_id=pid,
+                                  version_id=versions[0].pipeline_version_id, params=params,
+                                  pipeline_root=profile.get("pipeline_root") or None)
+    return run.run_id
+
+
+def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentials=None) -> str:
+    from google.api_core import exceptions as gexc
+    from google.cloud import aiplatform
+
+    from kubepipe.clients import vertex_init
+
+    if not _is_package(pipeline):
+        raise ComponentError(f"trigger-retrain: on vertex `pipeline` must be a compiled template (gs://.../x.yaml or "
+                             f"an Artifact Registry URL), got {pipeline!r}")
+    vertex_init(profile, credentials=credentials, where="ctx_profile")
+    job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
+    labels = {re.sub(r"[^a-z0-9_-]", "-", str(k).lower())[:63]: re.sub(r"[^a-z0-9_-]", "-", str(v).lower())[:63]
+              for k, v in dict(profile.get("labels") or {}).items()}
+    labels["kubepipe-trigger"] = "drift"
+    job = aiplatform.PipelineJob(display_name=f"retrain-{_slug(pipeline, 30)}", template_path=pipeline,
+                                 job_id=job_id, pipeline_root=profile.get("pipeline_root") or None,
+                                 parameter_values=params, labels=labels, failure_policy="fast",
+                                 project=profile["project"], location=profile["region"], credentials=credentials)
+    try:
+        job.submit(service_account=profile.get("service_account") or None, network=profile.get("network") or None)
+    except gexc.Conflict:
+        pass  # already started by an earlier attempt of this step
+    return job_id

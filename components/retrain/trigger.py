@@ -1,0 +1,143 @@
+"""Drift-triggered retraining: decide, start the training pipeline on the same target, record why.
+
+Decision: drift -> start, unless a retrain of the same pipeline started less than
+`cooldown_hours` ago (a monitor that keeps seeing the same drift must not start a run per
+tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/triggers.jsonl`
+(when, why, action, run id); the cooldown reads the last `started` line, so the log is the
+only state. The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://).
+
+Idempotent on step retries: the started run's id is derived from the monitor's run id and the
+pipeline, so a retried trigger step finds its run already there instead of starting another.
+
+Where the training run starts (the same target as the monitor):
+- local: a request file in `<state_dir>/retrain/queue/`, started by `kubepipe scheduler` on its
+  next tick (the scheduler owns concurrency; a pipeline step never forks long-lived processes).
+- kubeflow: `pipeline` is the name of a pipeline uploaded to KFP (by `kubepipe submit` /
+  `schedule`): its newest version is run in the profile's experiment. A path/URL to a compiled
+  `.yaml` is submitted as a package instead. The client is in-cluster (profile host, else
+  `ml-pipeline.kubeflow:8888` with the pod's service-account token).
+- vertex: `pipeline` is a compiled template (gs:// path or Artifact Registry URL); a PipelineJob
+  with a deterministic job id is created with the profile's service account and network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any, Callable
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
+
+
+def _slug(text: str) -> str:
+    base = re.sub(r"\.(ya?ml)$", "", str(text).rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "pipeline"
+
+
+def log_path(state_dir: str, pipeline: str) -> str:
+    return f"{state_dir.rstrip('/')}/retrain/{_slug(pipeline)}/triggers.jsonl"
+
+
+def queue_dir(state_dir: str) -> str:
+    return f"{state_dir.rstrip('/')}/retrain/queue"
+
+
+def _fs(uri: str):
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
+                             f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
+                             f"installed") from None
+
+
+def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
+    fs, path = _fs(log_path(state_dir, pipeline))
+    if not fs.exists(path):
+        return []
+    with fs.open(path, "r") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _append(state_dir: str, pipeline: str, record: dict) -> None:
+    fs, path = _fs(log_path(state_dir, pipeline))
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    old = ""
+    if fs.exists(path):  # object stores cannot append: rewrite (one small file per pipeline)
+        with fs.open(path, "r") as fh:
+            old = fh.read()
+    with fs.open(path, "w") as fh:
+        fh.write(old + json.dumps(record, sort_keys=True) + "\n")
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
+                       params: dict | None = None, target: str = "local", profile: dict | None = None,
+                       state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
+                       reason: str = "", now: dt.datetime | None = None,
+                       starter: Callable[..., str] | None = None) -> dict:
+    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | no-drift)."""
+    if not pipeline:
+        raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
+    if cooldown_hours < 0:
+        raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
+    state_dir = state_dir or ".kubepipe/state"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    record: dict[str, Any] = {"time": _iso(now), "pipeline": pipeline, "target": target,
+                              "source_pipeline": source_pipeline, "source_run_id": source_run_id,
+                              "drift_detected": bool(drift_detected), "reason": reason or "drift detected"}
+    if not drift_detected:
+        record.update(action="no-drift", run_id=None)
+        _append(state_dir, pipeline, record)
+        return record
+    started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"]
+    if started:
+        last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
+        wait = last + dt.timedelta(hours=cooldown_hours) - now
+        if wait > dt.timedelta(0):
+            record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
+                          reason=f"drift detected, but a retrain started at {started[-1]['time']}; "
+                                 f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h")
+            _append(state_dir, pipeline, record)
+            return record
+    key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
+    start = starter or _start_on_target
+    run_id = start(target=target, pipeline=pipeline, params=dict(params or {}), profile=dict(profile or {}),
+                   state_dir=state_dir, key=key, record=record)
+    record.update(action="started", run_id=run_id)
+    _append(state_dir, pipeline, record)
+    return record
+
+
+def _start_on_target(*, target: str, pipeline: str, params: dict, profile: dict, state_dir: str, key: str,
+                     record: dict) -> str:
+    if target == "local":
+        return _queue_local(pipeline, params, state_dir, key, record)
+    if target == "kubeflow":
+        from kubepipe.components.retrain.remote import start_kfp
+
+        return start_kfp(pipeline, params, profile, key)
+    if target == "vertex":
+        from kubepipe.components.retrain.remote import start_vertex
+
+        return start_vertex(pipeline, params, profile, key)
+    raise ComponentError(f"trigger-retrain: unknown target {target!r} (local | kubeflow | vertex)")
+
+
+def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
+    request_id = f"retrain-{_slug(pipeline)}-{key}"
+    fs, qdir = _fs(queue_dir(state_dir))
+    fs.makedirs(qdir, exist_ok=True)
+    with fs.open(f"{qdir}/{request_id}.json", "w") as fh:  # same id on retry: overwritten, not doubled
+        json.dump({"id": request_id, "pipeline": pipeline, "params": params, "reason": record["reason"],
+                   "requested_at": record["time"], "source_run_id": record["source_run_id"]}, fh, sort_keys=True)
+    return request_id

@@ -1,0 +1,90 @@
+"""Drift trigger: drifted batch starts a training run, clean batch does not, a second drift in the cooldown does not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from kubepipe.backends.launchers import CallableLauncher
+from kubepipe.backends.local_scheduler import LocalScheduler
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.retrain.checks import check_trigger
+from kubepipe.components.retrain.ops import trigger_retrain
+from kubepipe.components.retrain.trigger import queue_dir, read_triggers, trigger_retraining
+
+NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+
+
+def queued(state: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(queue_dir(str(state))).glob("*.json"))]
+
+
+def test_drift_starts_the_training_pipeline_through_the_local_scheduler(tmp_path):
+    home = tmp_path / ".kubepipe"
+    state = home / "state"
+    out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", params={"epochs": 2},
+                                      ctx_target="local", ctx_state_dir=str(state), ctx_pipeline_name="monitor",
+                                      ctx_run_id="monitor-run-1")
+    assert out.triggered is True and out.run_id.startswith("retrain-train-")
+    assert [(q["pipeline"], q["params"], q["source_run_id"]) for q in queued(state)] == [
+        ("pipelines/train.yaml", {"epochs": 2}, "monitor-run-1")]
+    # The local scheduler picks the request up and starts the run with a real run function.
+    calls = []
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: calls.append((path, params)) or "r1"))
+    assert sched.tick(NOW) == ["retrain:pipelines/train.yaml"]
+    sched.drain()
+    assert calls == [("pipelines/train.yaml", {"epochs": 2})]
+    assert queued(state) == []  # moved to done/, never started twice
+    assert sched.tick(NOW) == []
+    log = read_triggers(str(state), "pipelines/train.yaml")
+    assert [(r["action"], r["run_id"], r["source_pipeline"]) for r in log] == [("started", out.run_id, "monitor")]
+
+
+def test_clean_batch_starts_nothing_but_is_recorded(tmp_path):
+    rec = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    assert rec["action"] == "no-drift" and rec["run_id"] is None
+    assert queued(tmp_path) == []
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift"]
+
+
+def test_second_drift_inside_the_cooldown_starts_nothing(tmp_path):
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, state_dir=str(tmp_path),
+                               source_run_id="m1", now=NOW)
+    second = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24,
+                                state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(hours=5))
+    assert first["action"] == "started" and second["action"] == "cooldown"
+    assert second["last_run_id"] == first["run_id"] and "19.0 h" in second["reason"]
+    assert len(queued(tmp_path)) == 1
+    third = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, state_dir=str(tmp_path),
+                               source_run_id="m3", now=NOW + dt.timedelta(hours=25))
+    assert third["action"] == "started" and third["run_id"] != first["run_id"]
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["started", "cooldown", "started"]
+
+
+def test_a_retried_trigger_step_queues_the_same_request(tmp_path):
+    a = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=0, state_dir=str(tmp_path),
+                           source_run_id="m1", now=NOW)
+    b = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=0, state_dir=str(tmp_path),
+                           source_run_id="m1", now=NOW + dt.timedelta(minutes=1))
+    assert a["run_id"] == b["run_id"]
+    assert len(queued(tmp_path)) == 1
+
+
+def test_state_dir_on_an_object_store_uses_fsspec(tmp_path):
+    state = "memory://kubepipe-test/state"
+    rec = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, now=NOW)
+    assert rec["action"] == "started"
+    assert [r["action"] for r in read_triggers(state, "train.yaml")] == ["started"]
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ComponentError, match="pipeline"):
+        trigger_retraining(drift_detected=True, pipeline="", state_dir="x")
+    with pytest.raises(ComponentError, match="unknown target 'k8s'"):
+        trigger_retraining(drift_detected=True, pipeline="t.yaml", target="k8s", state_dir="memory://kp-bad")
+    issues = check_trigger({"pipline": "x", "cooldown_hours": -1})
+    assert [(i.path, i.hint) for i in issues] == [(("pipline",), "did you mean `pipeline`?"),
+                                                   (("cooldown_hours",), "e.g. cooldown_hours: 24")]
