@@ -18,6 +18,7 @@ class Builtin(NamedTuple):
 
 BUILTINS: dict[str, Builtin] = {
     # Each area adds its components here, one line each.
+    "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)"),
     "load-data": Builtin("kubepipe.components.data.ops:load_data", "Read CSV/Parquet (local, gs://, http) with a time window and sampling into a Dataset", "kubepipe.components.data.checks:check_load"),
     "validate-data": Builtin("kubepipe.components.data.ops:validate_data", "Great Expectations 1.x gate: fail/warn expectations, HTML report, passthrough dataset", "kubepipe.components.data.checks:check_validate"),
     "detect-drift": Builtin("kubepipe.components.data.ops:detect_drift", "Per-column drift vs a reference (PSI, KS); drift_detected output", "kubepipe.components.data.checks:check_drift"),
@@ -25,4 +26,5 @@ BUILTINS: dict[str, Builtin] = {
     "register-model": Builtin("kubepipe.components.evaluation.ops:register_model", "Record an evaluated challenger in the model registry (no promotion)", "kubepipe.components.evaluation.checks:check_register_model"),
     "train-torch": Builtin("kubepipe.components.training.ops:train_torch", "Train a PyTorch classifier (hashed n-gram, transformer, tabular MLP or your class); checkpoint/resume, bf16, DDP", "kubepipe.components.training.checks:check_train"),
     "deploy": Builtin("kubepipe.components.deploy.ops:deploy", "Roll out a model (local process, KServe canary, Vertex endpoint); promote the champion or roll back", "kubepipe.components.deploy.checks:check"),
+    "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger"),
 }
