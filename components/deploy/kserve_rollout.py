@@ -107,6 +107,7 @@ class _Isvc:
             hint = {401: "the cluster credentials were refused",
                     403: f"grant the pipeline's service account {what} on inferenceservices in {self.ns}",
                     404: "is KServe installed (serving.kserve.io/v1beta1 CRD) and does the namespace exist?",
+                    409: "another rollout changed it at the same time; the step's retry starts over",
                     422: "the API server rejected the InferenceService as invalid"}.get(exc.status, "")
             raise RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
                                f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip()) from None
