@@ -1,0 +1,164 @@
+"""Runtime images, checked by reading the Dockerfiles (no Docker engine here),
+and the container healthcheck, run for real against loopback servers."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = {"cpu": ROOT / "docker" / "Dockerfile.cpu", "cuda": ROOT / "docker" / "Dockerfile.cuda"}
+HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    lines, buf = [], ""
+    for raw in path.read_text().splitlines():
+        if raw.lstrip().startswith("#") and not buf:
+            continue
+        buf += raw.rstrip("\\").strip() + " " if raw.rstrip().endswith("\\") else raw.strip()
+        if not raw.rstrip().endswith("\\"):
+            if buf.strip():
+                op, _, rest = buf.strip().partition(" ")
+                lines.append((op.upper(), rest.strip()))
+            buf = ""
+    return lines
+
+
+def final_stage(path: Path) -> list[tuple[str, str]]:
+    ins = instructions(path)
+    last_from = max(i for i, (op, _) in enumerate(ins) if op == "FROM")
+    return ins[last_from:]
+
+
+@pytest.mark.parametrize("kind", DOCKERFILES)
+def test_runs_as_numeric_non_root_user(kind):
+    users = [arg for op, arg in final_stage(DOCKERFILES[kind]) if op == "USER"]
+    assert users, f"{kind}: the final stage sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) == 1000, f"{kind}: USER must be the numeric uid 1000, got {users[-1]}"
+    assert not gid or (gid.isdigit() and int(gid) != 0)
+
+
+@pytest.mark.parametrize("kind", DOCKERFILES)
+def test_offline_runtime_environment(kind):
+    env = " ".join(arg for op, arg in final_stage(DOCKERFILES[kind]) if op == "ENV")
+    assert re.search(r"\bGX_ANALYTICS_ENABLED=false\b", env)
+    assert re.search(r"\bPIP_NO_INDEX=1\b", env), "a stray pip install at run time must fail fast, not download"
+    assert re.search(r"\bPATH=/opt/venv/bin:", env), "the venv's python3 must come first for KFP's executor"
+
+
+@pytest.mark.parametrize("kind", DOCKERFILES)
+def test_no_entrypoint_a_healthcheck_and_pinned_bases(kind):
+    ins = instructions(DOCKERFILES[kind])
+    ops = [op for op, _ in ins]
+    assert "ENTRYPOINT" not in ops, "KFP and KServe supply the command"
+    assert "HEALTHCHECK" in ops
+    assert "/opt/kubepipe/healthcheck.py" in dict(ins)["HEALTHCHECK"]
+    for op, arg in ins:
+        if op == "FROM":
+            image = arg.split()[0]
+            assert ":" in image and not image.endswith(":latest"), f"{kind}: unpinned base {image}"
+
+
+@pytest.mark.parametrize("kind,index", [("cpu", "/whl/cpu"), ("cuda", "/whl/${TORCH_CUDA}")])
+def test_torch_is_installed_before_the_project_from_the_right_index(kind, index):
+    runs = [arg for op, arg in instructions(DOCKERFILES[kind]) if op == "RUN"]
+    torch_at = next(i for i, r in enumerate(runs) if "torch==${TORCH_VERSION}" in r)
+    project_at = next(i for i, r in enumerate(runs) if re.search(r'pip install [^"]*"\.\[all', r))
+    assert torch_at < project_at
+    assert index in runs[torch_at]
+    assert "gcs" in runs[project_at], "gs:// registries need gcsfs in the image"
+    assert all("--no-cache-dir" in r for r in runs if "pip install" in r)
+    arg = dict((a.split("=")[0], a.split("=")[1]) for op, a in instructions(DOCKERFILES[kind]) if op == "ARG" and "=" in a)
+    assert arg["TORCH_VERSION"] == "2.13.0"
+
+
+def _dockerignore_allows(path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; `!` re-includes."""
+    import fnmatch
+
+    allowed = True
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        neg = line.startswith("!")
+        pat = line[1:] if neg else line
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pat) for p in prefixes):
+            allowed = neg
+    return allowed
+
+
+@pytest.mark.parametrize("kind", DOCKERFILES)
+def test_copied_sources_exist_and_reach_the_build_context(kind):
+    for op, arg in instructions(DOCKERFILES[kind]):
+        if op != "COPY" or arg.startswith("--from"):
+            continue
+        for src in arg.split()[:-1]:
+            assert (ROOT / src).exists(), f"{kind}: COPY {src} does not exist"
+            assert _dockerignore_allows(src), f"{kind}: .dockerignore keeps {src} out of the context"
+    assert not _dockerignore_allows(".venv/bin/python") and not _dockerignore_allows("tests/unit/x.py")
+
+
+# --- the healthcheck script, for real -----------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_healthcheck(port: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBEPIPE_HEALTH_PORT": str(port), "PYTHONPATH": str(ROOT / "sdk")}
+    return subprocess.run([sys.executable, str(HEALTHCHECK)], env=env, capture_output=True, text=True, timeout=30)
+
+
+class _Server:
+    """A loopback HTTP server answering /v2/health/live with a fixed status."""
+
+    def __init__(self, status: int):
+        code = status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self.send_response(code if self.path == "/v2/health/live" else 404)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def test_healthcheck_without_a_server_checks_that_kubepipe_imports():
+    assert _run_healthcheck(_free_port()).returncode == 0
+
+
+def test_healthcheck_follows_the_servers_liveness():
+    with _Server(200) as live:
+        assert _run_healthcheck(live.port).returncode == 0
+    with _Server(503) as dead:
+        assert _run_healthcheck(dead.port).returncode == 1

@@ -1,0 +1,94 @@
+"""CI/CD templates: minimal permissions, actions pinned by commit, keyless auth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+AUTH = "google-github-actions/auth@"
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def steps(doc: dict):
+    for name, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield name, job, step
+
+
+def test_the_three_templates_exist():
+    names = {p.name for p in WORKFLOWS}
+    assert {"kubepipe-pr.yml", "kubepipe-main.yml", "terraform.yml"} <= names
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+def test_permissions_are_minimal(path):
+    doc = load(path)
+    assert doc.get("permissions") == {"contents": "read"}, "top-level permissions must be contents: read only"
+    for name, job in doc["jobs"].items():
+        perms = job.get("permissions", {})
+        assert set(perms.values()) <= {"read", "write", "none"}
+        writes = {k for k, v in perms.items() if v == "write"}
+        assert writes <= {"id-token"}, f"{name}: writes {writes}"
+        uses_auth = any(AUTH in s.get("uses", "") for s in job.get("steps", []))
+        assert ("id-token" in writes) == uses_auth, f"{name}: id-token: write exactly where it authenticates"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+def test_actions_are_pinned_by_full_commit_sha(path):
+    text = path.read_text()
+    uses = re.findall(r"uses:\s*([^\s#]+)(?:\s*#\s*(\S+))?", text)
+    assert uses
+    for ref, comment in uses:
+        action, _, sha = ref.partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", sha), f"{action} is not pinned by a commit SHA"
+        assert comment.startswith("v"), f"{action}: say which version the SHA is (# vX.Y.Z)"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+def test_no_long_lived_keys(path):
+    text = path.read_text()
+    assert "credentials_json" not in text and "secrets." not in text
+    for _, _, step in steps(load(path)):
+        if AUTH in step.get("uses", ""):
+            assert set(step["with"]) >= {"workload_identity_provider", "service_account"}
+
+
+def test_pull_requests_validate_compile_and_test_without_credentials():
+    doc = load(ROOT / ".github" / "workflows" / "kubepipe-pr.yml")
+    assert set(doc["on"]) == {"pull_request"}
+    runs = " ".join(s.get("run", "") for _, _, s in steps(doc))
+    assert "kubepipe validate" in runs and "kubepipe compile" in runs and "pytest" in runs
+    for target in ("local", "kubeflow", "vertex"):
+        assert target in runs
+    assert not any(AUTH in s.get("uses", "") for _, _, s in steps(doc))
+
+
+def test_main_builds_the_image_then_submits_and_schedules():
+    doc = load(ROOT / ".github" / "workflows" / "kubepipe-main.yml")
+    assert doc["on"]["push"]["branches"] == ["main"]
+    jobs = doc["jobs"]
+    assert jobs["submit-and-schedule"]["needs"] == "image"
+    image_runs = " ".join(s.get("run", "") for s in jobs["image"]["steps"])
+    assert "kubepipe image" in image_runs and "--metadata" in image_runs
+    runs = " ".join(s.get("run", "") for s in jobs["submit-and-schedule"]["steps"])
+    assert "kubepipe submit" in runs and "kubepipe schedule" in runs
+    # An environment would change the OIDC subject the Workload Identity condition pins.
+    assert "environment" not in jobs["submit-and-schedule"]
+
+
+def test_terraform_plans_only_on_main():
+    doc = load(ROOT / ".github" / "workflows" / "terraform.yml")
+    runs = " ".join(s.get("run", "") for _, _, s in steps(doc))
+    assert "terraform fmt -check" in runs and "validate" in runs and "plan" in runs and "checkov" in runs
+    assert doc["jobs"]["plan"]["if"] == "github.event_name == 'push'"
+    assert not any(AUTH in s.get("uses", "") for s in doc["jobs"]["check"]["steps"])
