@@ -81,3 +81,9 @@ def test_unknown_param_is_a_user_error(in_tmp):
 def test_artifact_list_components_get_a_local_note():
     plan = kubepipe.validate(FIX / "thirdparty.yaml", "local")
     assert any("artifact lists" in n and "artifacts_simple" in n for n in plan.notes)
+
+
+def test_lone_when_at_root_runs_when_true(in_tmp):
+    run = kubepipe.run(FIX / "when-only.yaml")
+    assert run.ok, run.error
+    assert run.step("big").state == "SUCCEEDED" and run.step("big").outputs["Output"] == "big: 0"

@@ -61,7 +61,10 @@ CASES = [
     ("text around a ref", "  show:\n    component: ops:say\n    with: {message: 'n=${params.n}'}\n",
      "steps.show.with.message", 17, "embeds a run-time value"),
     ("ref inside a mapping", "  show:\n    component: ops:say\n    with: {message: x}\n    inputs: {value: {a: '${params.n}'}}\n",
-     "steps.show.inputs.value", 18, "inside a mapping or list"),
+     "steps.show.inputs.value", 18, "expects int"),
+    ("artifact inside a mapping", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    inputs: {value: {a: '${steps.numbers.outputs.out}'}}\n", "steps.show.inputs.value", 18,
+     "expects int"),
     ("unknown gpu type", "    resources: {gpu: {count: 1, type: nvidia-l40}}\n", "steps.sum.resources.gpu.type", 15,
      "unknown GPU type"),
     ("bad memory", "    resources: {memory: 16GB}\n", "steps.sum.resources.memory", 15, "like 512Mi"),

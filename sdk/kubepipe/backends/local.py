@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable

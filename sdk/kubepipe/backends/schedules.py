@@ -125,13 +125,14 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
         name=schedule_name(pipeline), pipeline=pipeline, cron=translate(block["cron"], tz), timezone=tz,
         template=template_fingerprint(content_hash, merged, "nocache"), max_concurrency=max_c,
         catchup=bool(block.get("catchup", False)),
-        start_time=_iso(block.get("start_time")), end_time=_iso(block.get("end_time")),
+        start_time=_iso(block.get("start_time"), f"{where}.start_time"),
+        end_time=_iso(block.get("end_time"), f"{where}.end_time"),
         max_runs=int(max_runs) if max_runs is not None else None,
         enabled=bool(block.get("enabled", True)), params=merged, content_hash=content_hash,
     )
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: Any, where: str) -> str | None:
     if value is None or value == "":
         return None
     import datetime as dt
@@ -142,7 +143,7 @@ def _iso(value: Any) -> str | None:
         try:
             v = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise UserError(f"schedule: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
+            raise UserError(f"{where}: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
         v = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
     return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

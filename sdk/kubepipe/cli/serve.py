@@ -26,6 +26,8 @@ def serve(
     max_text_length: int = typer.Option(512, "--max-text-length", help="Characters per text instance."),
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
     grace_period: int = typer.Option(30, "--grace-period", help="Seconds to drain requests on SIGTERM."),
+    drain_delay: float = typer.Option(0.0, "--drain-delay", help="Seconds to keep accepting, unready, after SIGTERM."),
+    torch_threads: int = typer.Option(1, "--torch-threads", help="torch intra-op threads per worker."),
 ) -> None:
     """Serve a model on the KServe ModelServer: REST V1 + Open Inference Protocol V2, /metrics.
 
@@ -43,7 +45,8 @@ def serve(
             raise UserError(f"{flag} must be at least 1 (got {value})")
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
-            "--grace-period", str(grace_period), "--workers", str(workers)]
+            "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
+            "--torch-threads", str(torch_threads)]
     from kubepipe.components.serving.server import main
 
     code = main(argv)

@@ -7,8 +7,8 @@ import inspect
 from contextlib import ExitStack
 from typing import Any
 
-from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, OutputRef, ParamRef,
-                                 Plan, PlanStep)
+from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef,
+                                 ParamRef, Plan, PlanStep)
 from kubepipe.spec.models import PARAM_TYPES
 from kubepipe.spec.profiles import Profile
 
@@ -58,6 +58,8 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                 return item[b.field] if b.field else item
             if isinstance(b, OutputRef):
                 return tasks[b.step].outputs[b.output]
+            if isinstance(b, Nested):
+                return _fill(b.template, lambda leaf: value(leaf, item))
             raise TypeError(b)
 
         def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
@@ -76,19 +78,25 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                 tasks[step.name] = make(step, components[step.name])
 
         def emit_all() -> None:
-            prev_key = None
-            for group in _groups(plan.steps):
+            groups = _groups(plan.steps)
+            for i, group in enumerate(groups):
                 cond = group[0].condition
+                is_else = cond is not None and i > 0 and groups[i - 1][0].condition is not None and \
+                    groups[i - 1][0].condition.negation_key() == cond.key and not _is_else(groups, i - 1)
                 with ExitStack() as stack:
-                    if cond is not None:
-                        if prev_key is not None and cond.key == prev_key:
-                            stack.enter_context(dsl.Else())
-                        else:
-                            stack.enter_context(dsl.If(_condition(cond, value), name=cond.text[:60]))
+                    if is_else:
+                        stack.enter_context(dsl.Else())
+                    elif cond is not None:
+                        stack.enter_context(dsl.If(_condition(cond, value), name=cond.text[:60]))
                     for step in group:
                         emit(step)
-                prev_key = cond.negation_key() if cond is not None and \
-                    (prev_key is None or cond.key != prev_key) else None
+                has_else = i + 1 < len(groups) and groups[i + 1][0].condition is not None and \
+                    cond is not None and cond.negation_key() == groups[i + 1][0].condition.key
+                if cond is not None and not is_else and not has_else and profile.target == "local":
+                    # kfp.local resolves a condition only from its enclosing DAG's inputs; an
+                    # If/Else pair gets its own DAG that receives the channel, so add an empty Else.
+                    with dsl.Else():
+                        pass
 
         if plan.exit_step is not None:
             exit_task = make(plan.exit_step, exit_comp)
@@ -109,6 +117,16 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     return dsl.pipeline(name=plan.name, description=plan.description or None)(body)
 
 
+def _fill(template: Any, resolve: Any) -> Any:
+    if isinstance(template, dict):
+        return {k: _fill(v, resolve) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, resolve) for v in template]
+    if isinstance(template, (ParamRef, OutputRef, ItemRef)):
+        return resolve(template)
+    return template
+
+
 def _groups(steps: list[PlanStep]) -> list[list[PlanStep]]:
     groups: list[list[PlanStep]] = []
     for s in steps:
@@ -118,6 +136,14 @@ def _groups(steps: list[PlanStep]) -> list[list[PlanStep]]:
         else:
             groups.append([s])
     return groups
+
+
+def _is_else(groups: list[list[PlanStep]], i: int) -> bool:
+    """Whether group i was emitted as the Else of group i-1."""
+    if i <= 0:
+        return False
+    a, b = groups[i - 1][0].condition, groups[i][0].condition
+    return a is not None and b is not None and a.negation_key() == b.key and not _is_else(groups, i - 1)
 
 
 def _condition(cond: Condition, value: Any) -> Any:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef
-from kubepipe.spec.interpolation import REF_RE, Ref, find_refs, parse_ref
+from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
+from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 
 __all__ = ["parse_value", "parse_condition", "BindingError"]
+
+
 
 _COND = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
 
@@ -42,20 +44,32 @@ def parse_value(value: Any) -> Binding:
             raise BindingError(f"`{value}` embeds a run-time value inside text",
                                "pass the reference as the whole value; components receive it typed")
         return Literal(value)
-    _no_nested_refs(value)
+    if isinstance(value, (dict, list)):
+        template = _template(value)
+        return Nested(template) if _has_refs(value) else Literal(value)
     return Literal(value)
 
 
-def _no_nested_refs(value: Any) -> None:
+def _has_refs(value: Any) -> bool:
     if isinstance(value, dict):
-        for v in value.values():
-            _no_nested_refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            _no_nested_refs(v)
-    elif isinstance(value, str) and REF_RE.search(value):
-        raise BindingError(f"`{value}`: run-time values cannot sit inside a mapping or list",
-                           "make it a parameter of its own, or write a literal")
+        return any(_has_refs(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_refs(v) for v in value)
+    return isinstance(value, str) and bool(REF_RE.search(value))
+
+
+def _template(value: Any) -> Any:
+    """Leaves that are whole references become bindings; KFP delivers them as text."""
+    if isinstance(value, dict):
+        return {k: _template(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_template(v) for v in value]
+    if isinstance(value, str) and REF_RE.search(value):
+        b = parse_value(value)
+        if isinstance(b, Literal):
+            raise BindingError(f"`{value}` is not a reference")
+        return b
+    return value
 
 
 def _operand(text: str) -> Binding:

@@ -13,11 +13,11 @@ from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, lite
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, parse_condition, parse_value
 from kubepipe.plan.gpus import GPU_TYPES, known_gpu_types, vertex_accelerator, gke_accelerator
-from kubepipe.plan.model import (Binding, Condition, ContextRef, GpuRequest, ItemRef, Literal, OutputRef,
-                                 ParamRef, Plan, PlanStep)
+from kubepipe.plan.model import (Binding, Condition, ContextRef, GpuRequest, ItemRef, Literal, Nested,
+                                 OutputRef, ParamRef, Plan, PlanStep)
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import PARAM_TYPES, RetryPolicy, SecretRef, Step, parse_duration
+from kubepipe.spec.models import RetryPolicy, SecretRef, Step, parse_duration
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -95,6 +95,31 @@ class _Builder:
 
     def check_binding(self, b: Binding, port: Port, p: tuple, step: Step, deps: set[str],
                       exit_step: bool) -> bool:
+        if isinstance(b, Nested):
+            want = "dict" if isinstance(b.template, dict) else "list"
+            if port.kind != "parameter" or port.type != want:
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=None)
+                return False
+            text = Port(p[-1], "parameter", "str")  # nested leaves arrive as text
+            ok = True
+            for leaf in b.leaves():
+                if isinstance(leaf, OutputRef):
+                    produced = self.output_port(leaf, p) if not exit_step else None
+                    if exit_step:
+                        self.err(p, "the `on_exit` step cannot read step outputs")
+                        return False
+                    if produced is None:
+                        return False
+                    if produced.kind != "parameter":
+                        self.err(p, f"`{leaf.step}.{leaf.output}` is an artifact; only parameters can sit "
+                                    "inside a mapping or list")
+                        return False
+                    deps.add(leaf.step)
+                else:
+                    ok = self.check_binding(leaf, text if isinstance(leaf, ItemRef) else
+                                            Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
+                                            exit_step) and ok
+            return ok
         if isinstance(b, Literal):
             if port.kind == "artifact":
                 self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",
@@ -134,6 +159,10 @@ class _Builder:
                             f"expects {port.type}")
                 return False
         return True
+
+    def _param_type(self, leaf: Binding) -> str:
+        param = self.spec.params.get(getattr(leaf, "name", ""))
+        return param.type if param else "str"
 
     def output_port(self, b: OutputRef, p: tuple) -> Port | None:
         if b.step not in self.spec.steps:

@@ -8,7 +8,7 @@ from typing import Any, Union
 from kubepipe.catalog import ComponentInfo
 from kubepipe.spec.models import Param, RetryPolicy, Schedule, SecretRef, Toleration
 
-__all__ = ["Literal", "ParamRef", "OutputRef", "ItemRef", "ContextRef", "Binding", "Condition",
+__all__ = ["Literal", "ParamRef", "OutputRef", "ItemRef", "ContextRef", "Nested", "Binding", "Condition",
            "GpuRequest", "PlanStep", "Plan"]
 
 
@@ -39,7 +39,30 @@ class ContextRef:
     value: Any = None  # a constant, or a KFP placeholder string
 
 
-Binding = Union[Literal, ParamRef, OutputRef, ItemRef, ContextRef]
+@dataclass(frozen=True)
+class Nested:
+    """A dict or list literal with references at some leaves (KFP passes those leaves as text)."""
+
+    template: Any
+
+    def leaves(self) -> list:
+        out: list = []
+
+        def walk(v: Any) -> None:
+            if isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    walk(x)
+            elif isinstance(v, (ParamRef, OutputRef, ItemRef)):
+                out.append(v)
+
+        walk(self.template)
+        return out
+
+
+Binding = Union[Literal, ParamRef, OutputRef, ItemRef, ContextRef, Nested]
 NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
 

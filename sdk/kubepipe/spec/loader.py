@@ -7,7 +7,7 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from pydantic import ValidationError as PydanticError
 

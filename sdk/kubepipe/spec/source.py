@@ -58,7 +58,7 @@ def read_source(path: str | Path) -> Source:
     p = Path(path)
     shown = str(path)
     if not p.exists():
-        raise ValidationError([Issue(f"file not found", file=shown, hint="check the path")])
+        raise ValidationError([Issue("file not found", file=shown, hint="check the path")])
     if p.is_dir():
         raise ValidationError([Issue("is a folder, not a YAML file", file=shown)])
     try:

@@ -1,0 +1,1 @@
+"""The `notify` exit-step component: records and announces how a run ended."""
