@@ -27,6 +27,7 @@ class Request:
     query: dict
     body: dict | None = None
     form: dict = field(default_factory=dict)  # multipart fields (uploadfile -> text)
+    headers: dict = field(default_factory=dict)
 
     @property
     def mutating(self) -> bool:
@@ -44,6 +45,8 @@ class FakeKfp:
         self.fail_task: str | None = None
         self.tasks = ["load", "train"]
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.max_enabled: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -82,7 +85,7 @@ class FakeKfp:
         url = urlparse(h.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
-        req = Request(h.command, unquote(url.path), query)
+        req = Request(h.command, unquote(url.path), query, headers=dict(h.headers))
         ctype = h.headers.get("Content-Type", "")
         if raw and ctype.startswith("multipart/"):
             msg = email.parser.BytesParser().parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
@@ -92,7 +95,14 @@ class FakeKfp:
         elif raw:
             req.body = json.loads(raw)
         self.requests.append(req)
-        status, out = self._route(req)
+        with self._lock:
+            status, out = self._route(req)
+            enabled: dict[str, int] = {}
+            for rr in self.recurring.values():
+                if rr.get("status") == "ENABLED":
+                    enabled[rr["display_name"]] = enabled.get(rr["display_name"], 0) + 1
+            for name, n in enabled.items():  # "never two active", observed after every request
+                self.max_enabled[name] = max(self.max_enabled.get(name, 0), n)
         data = json.dumps(out).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -170,6 +180,8 @@ class FakeKfp:
         if r.query.get("filter"):
             for pred in json.loads(r.query["filter"])["predicates"]:
                 items = [i for i in items if i.get(pred["key"]) == pred.get("stringValue")]
+        if r.query.get("sort_by", "").endswith(" desc"):  # creation order stands in for created_at
+            items.reverse()
         return {key: items, "total_size": len(items)} if items else {"total_size": 0}
 
     def _poll_run(self, rid: str) -> tuple[int, dict]:

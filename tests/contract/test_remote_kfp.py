@@ -1,0 +1,186 @@
+"""The real kfp.Client against a fake KFP v2beta1 API on loopback: exact requests for upload, version,
+run, recurring-run create / replace / delete, and an idempotent re-apply that sends nothing."""
+
+
+import json
+
+import pytest
+import yaml
+from remote_fake_kfp import FakeKfp
+
+from kubepipe.backends import kubeflow
+from kubepipe.backends.package import PipelinePackage
+from kubepipe.backends.schedules import apply_plan, plan_schedule
+from kubepipe.backends.schedules_kfp import KFP_SCHEDULED_TIME_MACRO, KfpSchedules, kfp_desired
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.retrain.remote import start_kfp
+from kubepipe.errors import UserError
+
+pytestmark = pytest.mark.contract
+
+ADD = "/work/shared/kfp-testdata/add_numbers.yaml"
+TOKEN = "test-token-not-a-secret"
+
+
+@pytest.fixture
+def kfp(monkeypatch):
+    fake = FakeKfp()
+    url = fake.start()
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    fake.profile = {"host": url, "experiment": "kubepipe", "pipeline_root": "minio://mlpipeline/kubepipe",
+                    "auth": {"token_env": "KFP_TOKEN"}}
+    yield fake
+    fake.stop()
+
+
+def package(schedule=None, text=None) -> PipelinePackage:
+    return PipelinePackage.from_ir(text or open(ADD).read(), schedule=schedule)
+
+
+def mutations(fake, since=0):
+    return [(r.method, r.path.removeprefix("/apis/v2beta1")) for r in fake.requests[since:] if r.mutating]
+
+
+def test_submit_uploads_pipeline_and_hash_named_version_then_runs(kfp):
+    pkg = package()
+    res = kubeflow.submit(pkg, kfp.profile, params={"a": 1, "b": 2})
+    assert mutations(kfp) == [("POST", "/pipelines/upload"), ("POST", "/pipelines/upload_version"),
+                              ("POST", "/experiments"), ("POST", "/runs")]
+    upload, version, experiment, run = [r for r in kfp.requests if r.mutating]
+    assert upload.query["name"] == "add-numbers"
+    assert yaml.safe_load(upload.form["uploadfile"])["pipelineInfo"]["name"] == "add-numbers"
+    assert version.query == {"name": pkg.content_hash, "pipelineid": res.pipeline_id,
+                             "description": f"kubepipe add-numbers {pkg.content_hash}"}
+    assert experiment.body["display_name"] == "kubepipe"
+    assert run.body["experiment_id"] == res.experiment_id
+    assert run.body["pipeline_version_reference"] == {"pipeline_id": res.pipeline_id,
+                                                      "pipeline_version_id": res.version_id}
+    assert run.body["runtime_config"] == {"parameters": {"a": 1, "b": 2},
+                                          "pipeline_root": "minio://mlpipeline/kubepipe"}
+    assert {r.headers.get("authorization") for r in kfp.requests} == {f"Bearer {TOKEN}"}  # token from env
+    assert res.uploaded == ("pipeline", "version")
+
+
+def test_resubmitting_the_same_spec_uploads_nothing_and_a_new_spec_only_a_version(kfp):
+    kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    n = len(kfp.requests)
+    again = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    assert mutations(kfp, n) == [("POST", "/runs")] and again.uploaded == ()
+    n = len(kfp.requests)
+    changed = kubeflow.submit(package(text=open(ADD).read() + "\n# edited\n"), kfp.profile, params={"a": 1, "b": 2})
+    assert mutations(kfp, n) == [("POST", "/pipelines/upload_version"), ("POST", "/runs")]
+    assert changed.uploaded == ("version",)
+
+
+def test_unknown_param_and_missing_token_are_user_errors(kfp, monkeypatch):
+    with pytest.raises(UserError, match="--param c: pipeline 'add-numbers' has no parameter 'c'"):
+        kubeflow.submit(package(), kfp.profile, params={"c": 1})
+    monkeypatch.delenv("KFP_TOKEN")
+    with pytest.raises(UserError, match="KFP_TOKEN is not set"):
+        kubeflow.submit(package(), kfp.profile)
+
+
+def test_wait_follows_task_states_and_names_the_failed_task(kfp):
+    run_id = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}).run_id
+    events = []
+    assert kubeflow.wait(run_id, kfp.profile, poll_s=0, on_event=events.append) == "SUCCEEDED"
+    assert [(e.task, e.state) for e in events if e.task == "load"] == [("load", "PENDING"), ("load", "RUNNING"),
+                                                                      ("load", "SUCCEEDED")]
+    assert [e.state for e in events if e.task == ""] == ["PENDING", "RUNNING", "SUCCEEDED"]
+    kfp.fail_task = "train"
+    run_id = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}).run_id
+    with pytest.raises(kubeflow.RunFailed, match="task 'train' failed: train exited with code 1") as err:
+        kubeflow.wait(run_id, kfp.profile, poll_s=0)
+    assert err.value.exit_code == 1
+
+
+def scheduled_pipeline_ir() -> str:
+    """A real KFP pipeline that declares `scheduled_time`, compiled by kfp."""
+    import tempfile
+
+    from kfp import compiler, dsl
+
+    @dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+    def load(window_end: str) -> str:
+        return window_end
+
+    @dsl.pipeline(name="nightly")
+    def nightly(scheduled_time: str = "", rows: int = 10):
+        load(window_end=scheduled_time)
+
+    with tempfile.NamedTemporaryFile("r", suffix=".yaml") as fh:
+        compiler.Compiler().compile(nightly, fh.name)
+        return fh.read()
+
+
+def apply(kfp, pkg):
+    backend = KfpSchedules(pkg, kfp.profile)
+    want = kfp_desired(pkg) if pkg.schedule is not None else None
+    plan = plan_schedule(want, backend.list("kubepipe-nightly"), updatable=backend.updatable)
+    apply_plan(plan, backend)
+    return [a.kind for a in plan]
+
+
+def test_schedule_create_then_reapply_sends_no_mutating_request(kfp):
+    ir = scheduled_pipeline_ir()
+    pkg = package({"cron": "0 2 * * *", "params": {"rows": 5}}, ir)
+    assert apply(kfp, pkg) == ["create"]
+    [create] = [r for r in kfp.requests if r.mutating and r.path.endswith("/recurringruns")]
+    body = create.body
+    assert body["display_name"] == "kubepipe-nightly"
+    assert body["trigger"] == {"cron_schedule": {"cron": "0 0 2 * * *"}}  # seconds first, not hourly
+    assert (body["max_concurrency"], body["no_catchup"], body["mode"]) == (1, True, "ENABLE")
+    assert body["runtime_config"]["parameters"] == {"rows": 5, "scheduled_time": KFP_SCHEDULED_TIME_MACRO}
+    tasks = body["pipeline_spec"]["root"]["dag"]["tasks"]
+    assert tasks and all(t["cachingOptions"] == {} or t["cachingOptions"].get("enableCache") is False
+                         for t in tasks.values())  # caching off for scheduled runs
+    assert "kubepipe-template=" in body["description"]
+    n = len(kfp.requests)
+    assert apply(kfp, package({"cron": "0 2 * * *", "params": {"rows": 5}}, ir)) == ["unchanged"]
+    assert mutations(kfp, n) == []
+
+
+def test_cron_change_replaces_without_two_active_then_pause_resume_delete(kfp):
+    ir = scheduled_pipeline_ir()
+    apply(kfp, package({"cron": "0 2 * * *"}, ir))
+    [old] = kfp.recurring
+    n = len(kfp.requests)
+    assert apply(kfp, package({"cron": "0 4 * * *"}, ir)) == ["replace"]
+    [new] = kfp.recurring
+    assert mutations(kfp, n) == [("POST", "/recurringruns"), ("DELETE", f"/recurringruns/{old}"),
+                                 ("POST", f"/recurringruns/{new}:enable")]
+    assert [r.body["mode"] for r in kfp.requests[n:] if r.body and "mode" in r.body] == ["DISABLE"]
+    assert kfp.max_enabled["kubepipe-nightly"] == 1
+    assert kfp.recurring[new]["trigger"]["cron_schedule"]["cron"] == "0 0 4 * * *"
+
+    n = len(kfp.requests)
+    assert apply(kfp, package({"cron": "0 4 * * *", "enabled": False}, ir)) == ["pause"]
+    assert apply(kfp, package({"cron": "0 4 * * *"}, ir)) == ["resume"]
+    assert apply(kfp, package(None, ir)) == ["delete"]
+    assert mutations(kfp, n) == [("POST", f"/recurringruns/{new}:disable"), ("POST", f"/recurringruns/{new}:enable"),
+                                 ("DELETE", f"/recurringruns/{new}")]
+    assert kfp.recurring == {}
+
+
+def test_max_runs_and_dst_zones_are_refused_for_kfp(kfp):
+    with pytest.raises(UserError, match="schedule.max_runs"):
+        kfp_desired(package({"cron": "0 2 * * *", "max_runs": 3}))
+    with pytest.raises(UserError, match="daylight saving"):
+        kfp_desired(package({"cron": "0 2 * * *", "timezone": "Europe/Stockholm"}))
+
+
+def test_drift_trigger_starts_the_uploaded_training_pipeline_once(kfp):
+    res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})  # the training pipeline is uploaded
+    n = len(kfp.requests)
+    run_id = start_kfp("add-numbers", {"a": 3, "b": 4}, kfp.profile, key="abc123")
+    [run] = [r for r in kfp.requests[n:] if r.mutating]
+    assert (run.method, run.path) == ("POST", "/apis/v2beta1/runs")
+    assert run.body["display_name"] == "retrain-add-numbers-abc123"
+    assert run.body["pipeline_version_reference"]["pipeline_version_id"] == res.version_id
+    assert run.body["runtime_config"]["parameters"] == {"a": 3, "b": 4}
+    n = len(kfp.requests)
+    assert start_kfp("add-numbers", {"a": 3, "b": 4}, kfp.profile, key="abc123") == run_id  # a retried step
+    assert mutations(kfp, n) == []
+    with pytest.raises(ComponentError, match="no pipeline named 'nope'"):
+        start_kfp("nope", {}, kfp.profile, key="k")
+    assert json.loads(kfp.requests[-1].query["filter"])["predicates"][0]["stringValue"] == "nope"

@@ -1,0 +1,78 @@
+"""Cron translation per backend: KFP 6 fields seconds-first (UTC), Vertex `TZ=` prefix; validated with croniter."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from croniter import croniter
+
+from kubepipe.backends.cron import CronError, kfp_cron, next_fire_times, normalize_cron, split_tz, vertex_cron
+
+
+def test_daily_at_two_becomes_kfp_seconds_first():
+    assert kfp_cron("0 2 * * *") == "0 0 2 * * *"
+
+
+def test_the_naive_five_field_form_would_run_hourly_on_kfp():
+    # What KFP does with an untranslated `0 2 * * *`: second=0 minute=2 of EVERY hour.
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    naive = croniter("0 2 * * * *", start, second_at_beginning=True)
+    fixed = croniter(kfp_cron("0 2 * * *"), start, second_at_beginning=True)
+    assert [naive.get_next(dt.datetime).hour for _ in range(3)] == [0, 1, 2]
+    assert [fixed.get_next(dt.datetime).strftime("%d %H:%M:%S") for _ in range(2)] == ["01 02:00:00", "02 02:00:00"]
+
+
+@pytest.mark.parametrize("five, six", [
+    ("*/15 * * * *", "0 */15 * * * *"),
+    ("0 3 * * 1", "0 0 3 * * 1"),
+    ("0 3 * * 7", "0 0 3 * * 0"),  # Vixie Sunday=7 -> robfig 0
+    ("0 3 * * 5-7", "0 0 3 * * 0,5,6"),
+    ("0 3 * * MON-FRI", "0 0 3 * * MON-FRI"),
+    ("@daily", "0 0 0 * * *"),
+    ("@weekly", "0 0 0 * * 0"),
+])
+def test_kfp_translation_keeps_the_same_fire_times(five, six):
+    assert kfp_cron(five) == six
+    start = dt.datetime(2026, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    a = croniter(normalize_cron(five), start)
+    b = croniter(six, start, second_at_beginning=True)
+    assert [a.get_next(dt.datetime) for _ in range(5)] == [b.get_next(dt.datetime) for _ in range(5)]
+
+
+def test_vertex_gets_a_tz_prefix():
+    assert vertex_cron("0 3 * * 1", "Europe/Stockholm") == "TZ=Europe/Stockholm 0 3 * * 1"
+    assert vertex_cron("0 3 * * 1", None) == "TZ=UTC 0 3 * * 1"
+    assert split_tz("TZ=Europe/Stockholm 0 3 * * 1") == ("0 3 * * 1", "Europe/Stockholm")
+
+
+def test_kfp_converts_fixed_offset_zones_and_refuses_daylight_saving_zones():
+    assert kfp_cron("30 1 * * 1", "Asia/Kolkata") == "0 0 20 * * 0"  # 01:30 IST Monday = 20:00 UTC Sunday
+    assert kfp_cron("0 12 * * *", "Asia/Tokyo") == "0 0 3 * * *"
+    with pytest.raises(CronError, match="daylight saving.*write the schedule in UTC"):
+        kfp_cron("0 3 * * 1", "Europe/Stockholm")
+    with pytest.raises(CronError, match="cannot be shifted"):
+        kfp_cron("0 3 1 * *", "Asia/Tokyo")  # day-of-month would move to the previous day
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("0 2 * * * *", "expected 5 fields, got 6.*kubepipe adds KFP's seconds field"),
+    ("0 25 * * *", "not a valid cron"),
+    ("0 2 L * *", "not portable"),
+    ("@reboot", "not supported"),
+])
+def test_bad_cron_is_named(bad, message):
+    with pytest.raises(CronError, match=message):
+        kfp_cron(bad)
+
+
+def test_unknown_zone_is_named():
+    with pytest.raises(CronError, match="unknown time zone 'Mars/Base'"):
+        vertex_cron("0 3 * * *", "Mars/Base")
+
+
+def test_next_fire_times_honour_the_zone_across_dst():
+    # 03:00 Stockholm is 02:00 UTC in winter and 01:00 UTC in summer.
+    winter = next_fire_times("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc))[0]
+    summer = next_fire_times("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 7, 10, tzinfo=dt.timezone.utc))[0]
+    assert (winter.hour, summer.hour) == (2, 1)

@@ -1,0 +1,97 @@
+"""Schedule plans: new, unchanged, cron changed, paused, deleted; applying twice changes nothing; never two active."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.backends.cron import kfp_cron
+from kubepipe.backends.package import PipelinePackage
+from kubepipe.backends.schedules import (ActualSchedule, apply_plan, desired_from_block, format_plan,
+                                         plan_schedule)
+from kubepipe.backends.schedules_local import LocalSchedules, local_desired
+from kubepipe.errors import UserError
+from kubepipe.secrets import check_profile_secrets, redact_profile
+
+IR = "/work/shared/kfp-testdata/add_numbers.yaml"
+
+
+def desired(cron="0 2 * * *", **kw):
+    return desired_from_block("demo", "sha256:aa", {"cron": cron, **kw}, translate=kfp_cron)
+
+
+def actual_of(d, **kw):
+    fields = dict(id="rr-1", name=d.name, cron=d.cron, template=d.template, max_concurrency=d.max_concurrency,
+                  catchup=d.catchup, start_time=d.start_time, end_time=d.end_time, max_runs=d.max_runs,
+                  enabled=d.enabled)
+    fields.update(kw)
+    return ActualSchedule(**fields)
+
+
+def kinds(plan):
+    return [a.kind for a in plan]
+
+
+def test_safe_defaults():
+    d = desired()
+    assert (d.name, d.cron, d.max_concurrency, d.catchup, d.enabled) == ("kubepipe-demo", "0 0 2 * * *", 1, False, True)
+
+
+@pytest.mark.parametrize("case, want, actual, expected", [
+    ("new", desired(), [], ["create"]),
+    ("unchanged", desired(), [actual_of(desired())], ["unchanged"]),
+    ("cron changed", desired("0 3 * * *"), [actual_of(desired())], ["replace"]),
+    ("pipeline changed", desired(), [actual_of(desired(), template="0ld")], ["replace"]),
+    ("paused in YAML", desired(enabled=False), [actual_of(desired())], ["pause"]),
+    ("resumed", desired(), [actual_of(desired(), enabled=False)], ["resume"]),
+    ("deleted from YAML", None, [actual_of(desired())], ["delete"]),
+    ("nothing either side", None, [], []),
+    ("duplicate left by a crash", desired(), [actual_of(desired(), id="a", enabled=False), actual_of(desired(), id="b")],
+     ["delete", "unchanged"]),
+])
+def test_plan_matrix_on_kfp(case, want, actual, expected):
+    assert kinds(plan_schedule(want, actual, updatable=())) == expected, case
+
+
+def test_updatable_backends_update_in_place_and_show_the_change():
+    plan = plan_schedule(desired("0 3 * * *"), [actual_of(desired())], updatable={"cron", "max_concurrency"})
+    assert kinds(plan) == ["update"]
+    assert plan[0].fields == ("cron",)
+    assert format_plan(plan) == [("update", "kubepipe-demo", "rr-1", "cron: 0 0 2 * * * -> 0 0 3 * * *")]
+    assert format_plan([]) == [("nothing", "-", "-", "no schedule exists and none is wanted")]
+
+
+def test_bad_schedule_blocks_are_named():
+    with pytest.raises(UserError, match="schedule.crn: unknown schedule key"):
+        desired_from_block("demo", "h", {"crn": "x"}, translate=kfp_cron)
+    with pytest.raises(UserError, match="schedule.end_time"):
+        desired_from_block("demo", "h", {"cron": "0 1 * * *", "end_time": "tomorrow"}, translate=kfp_cron)
+
+
+def apply_yaml(tmp_path, schedule, backend=None):
+    pkg = PipelinePackage.from_ir(open(IR).read(), schedule=schedule)
+    backend = backend or LocalSchedules(tmp_path / "p.yaml", home=tmp_path / ".kubepipe")
+    want = local_desired(pkg) if schedule is not None else None
+    plan = plan_schedule(want, backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
+    apply_plan(plan, backend)
+    return kinds(plan), backend
+
+
+def test_apply_twice_changes_nothing_on_the_local_backend(tmp_path):
+    assert apply_yaml(tmp_path, {"cron": "0 2 * * *", "timezone": "Europe/Stockholm"})[0] == ["create"]
+    assert apply_yaml(tmp_path, {"cron": "0 2 * * *", "timezone": "Europe/Stockholm"})[0] == ["unchanged"]
+    assert apply_yaml(tmp_path, {"cron": "0 2 * * *", "timezone": "UTC"})[0] == ["update"]
+    assert apply_yaml(tmp_path, {"cron": "0 2 * * *", "enabled": False})[0] == ["pause"]
+    assert apply_yaml(tmp_path, {"cron": "0 2 * * *", "enabled": False})[0] == ["unchanged"]
+    assert apply_yaml(tmp_path, None)[0] == ["delete"]
+    assert apply_yaml(tmp_path, None)[0] == []
+
+
+def test_credentials_in_a_profile_are_refused_and_references_allowed():
+    profile = {"host": "http://kfp", "auth": {"token_env": "KFP_TOKEN", "token": "abc123"},
+               "vertex": {"key": "-----BEGIN PRIVATE KEY-----\nMII..."}, "service_account": "sa@p.iam"}
+    problems = check_profile_secrets(profile)
+    assert len(problems) == 2
+    assert problems[0].startswith("profile.auth.token: credentials must not be written in YAML")
+    assert problems[1].startswith("profile.vertex.key: looks like a PEM private key")
+    assert check_profile_secrets({"auth": {"token_env": "KFP_TOKEN", "kubeconfig": "~/.kube/config"}}) == []
+    assert redact_profile(profile)["auth"] == {"token_env": "KFP_TOKEN", "token": "<redacted>"}
