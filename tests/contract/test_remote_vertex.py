@@ -1,0 +1,125 @@
+"""The real google-cloud-aiplatform client (REST transport) against a fake Vertex API on loopback:
+PipelineJob payload (deterministic id, service account, network, fail-fast), 409 = already submitted,
+Schedule payloads (TZ= cron, max concurrency), update in place, replace, delete."""
+
+import pytest
+from remote_fake_vertex import FakeVertex
+
+from kubepipe.backends import vertex
+from kubepipe.backends.kubeflow import RunFailed
+from kubepipe.backends.package import PipelinePackage
+from kubepipe.backends.schedules import apply_plan, plan_schedule
+from kubepipe.backends.schedules_vertex import VertexSchedules, vertex_desired
+
+pytestmark = pytest.mark.contract
+
+ADD = "/work/shared/kfp-testdata/add_numbers.yaml"
+PARENT = "/v1/projects/my-proj/locations/europe-west4"
+
+
+@pytest.fixture
+def vx(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    fake = FakeVertex()
+    url = fake.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)  # the pipeline-root bucket check goes to the fake too
+    fake.kw = {"credentials": AnonymousCredentials(), "api_endpoint": url}
+    fake.profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
+                    "service_account": "runner@my-proj.iam.gserviceaccount.com",
+                    "network": "projects/123/global/networks/ml-vpc", "experiment": "kubepipe",
+                    "labels": {"team": "ML Platform"}}
+    yield fake
+    fake.stop()
+
+
+def package(schedule=None) -> PipelinePackage:
+    return PipelinePackage.from_ir(open(ADD).read(), schedule=schedule)
+
+
+def test_pipeline_job_payload(vx):
+    pkg = package()
+    res = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="2026-05-04", **vx.kw)
+    [create] = [r for r in vx.api() if r.method == "POST"]
+    assert create.path == f"{PARENT}/pipelineJobs"
+    assert create.query["pipelineJobId"] == res.job_id == vertex.job_id(pkg, {"a": 1, "b": 2}, "2026-05-04")
+    body = create.body
+    assert body["serviceAccount"] == "runner@my-proj.iam.gserviceaccount.com"
+    assert body["network"] == "projects/123/global/networks/ml-vpc"
+    assert body["runtimeConfig"]["gcsOutputDirectory"] == "gs://my-bucket/root"
+    assert body["runtimeConfig"]["parameterValues"] == {"a": 1, "b": 2}
+    assert body["runtimeConfig"]["failurePolicy"] in (2, "PIPELINE_FAILURE_POLICY_FAIL_FAST")
+    assert body["labels"] == {"team": "ml-platform", "kubepipe-pipeline": "add-numbers",
+                              "kubepipe-hash": pkg.short_hash, "kubepipe-experiment": "kubepipe"}
+    assert body["pipelineSpec"]["pipelineInfo"]["name"] == "add-numbers"
+    assert res.already_submitted is False
+
+
+def test_same_pipeline_params_and_slot_cannot_start_two_runs(vx):
+    pkg = package()
+    first = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)
+    again = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)  # Vertex answers 409
+    assert (again.job_id, again.already_submitted) == (first.job_id, True)
+    assert len(vx.jobs) == 1
+    other_slot = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s2", **vx.kw)
+    other_params = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 3}, slot="s1", **vx.kw)
+    assert len({first.job_id, other_slot.job_id, other_params.job_id}) == 3 and len(vx.jobs) == 3
+
+
+def test_wait_names_the_failed_task(vx):
+    ok = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="w1", **vx.kw)
+    events = []
+    assert vertex.wait(ok.job_id, vx.profile, poll_s=0, on_event=events.append, **vx.kw) == "SUCCEEDED"
+    assert ("load", "SUCCEEDED") in [(e.task, e.state) for e in events]
+    vx.fail_task = "train"
+    bad = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="w2", **vx.kw)
+    with pytest.raises(RunFailed, match="task 'train' failed: train exited with code 1"):
+        vertex.wait(bad.job_id, vx.profile, poll_s=0, **vx.kw)
+
+
+def apply(vx, schedule, params=None):
+    pkg = package(schedule)
+    backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+    want = vertex_desired(pkg, params=params) if schedule is not None else None
+    plan = plan_schedule(want, backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
+    n = len(vx.requests)
+    apply_plan(plan, backend)
+    return [a.kind for a in plan], [(r.method, r.path.removeprefix(PARENT)) for r in vx.requests[n:] if r.mutating]
+
+
+def test_schedule_payload_and_idempotent_reapply(vx):
+    block = {"cron": "0 3 * * 1", "timezone": "Europe/Stockholm", "max_runs": 10, "params": {"a": 1, "b": 2}}
+    kinds, sent = apply(vx, block)
+    assert (kinds, sent) == (["create"], [("POST", "/schedules")])
+    [sched] = vx.schedules.values()
+    assert sched["displayName"] == "kubepipe-add-numbers"
+    assert sched["cron"] == "TZ=Europe/Stockholm 0 3 * * 1"
+    assert sched["maxConcurrentRunCount"] in ("1", 1) and sched["maxRunCount"] in ("10", 10)
+    job = sched["createPipelineJobRequest"]["pipelineJob"]
+    assert job["serviceAccount"] == "runner@my-proj.iam.gserviceaccount.com"
+    assert job["network"] == "projects/123/global/networks/ml-vpc"
+    assert job["labels"]["kubepipe-template"] == vertex_desired(package(block)).template
+    assert job["runtimeConfig"]["parameterValues"] == {"a": 1, "b": 2}
+    assert all(t["cachingOptions"].get("enableCache") is False
+               for t in job["pipelineSpec"]["root"]["dag"]["tasks"].values())  # caching off when scheduled
+    assert apply(vx, block) == (["unchanged"], [])  # applying twice changes nothing
+
+
+def test_cron_update_in_place_params_replace_and_delete(vx):
+    block = {"cron": "0 3 * * 1", "timezone": "Europe/Stockholm", "params": {"a": 1, "b": 2}}
+    apply(vx, block)
+    [old] = vx.schedules
+    sid = old.rsplit("/", 1)[-1]
+    kinds, sent = apply(vx, {**block, "cron": "0 4 * * 1", "max_concurrency": 2})
+    assert (kinds, sent) == (["update"], [("PATCH", f"/schedules/{sid}")])
+    patch = [r for r in vx.requests if r.method == "PATCH"][-1]
+    assert set(patch.query["updateMask"].split(",")) == {"cron", "maxConcurrentRunCount"}
+    assert vx.schedules[old]["cron"] == "TZ=Europe/Stockholm 0 4 * * 1"
+
+    kinds, sent = apply(vx, {**block, "cron": "0 4 * * 1", "max_concurrency": 2, "params": {"a": 5, "b": 2}})
+    [new] = vx.schedules
+    assert kinds == ["replace"]
+    assert sent == [("POST", f"/schedules/{sid}:pause"), ("POST", "/schedules"), ("DELETE", f"/schedules/{sid}")]
+    assert vx.schedules[new]["state"] == "ACTIVE"
+
+    assert apply(vx, None)[0] == ["delete"] and vx.schedules == {}
