@@ -37,8 +37,9 @@ def _worker(rank: int, data: TrainSet, setup: LoopSetup, world: int, backend: st
     dist.init_process_group(backend, rank=rank, world_size=world)
     try:
         device = f"cuda:{rank}" if backend == "nccl" else "cpu"
-        state, result = run_loop(data, replace(setup, rank=rank, world=world, device=device, callbacks=[]))
+        model, result = run_loop(data, replace(setup, rank=rank, world=world, device=device, callbacks=[]))
         if rank == 0:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save({"state": state, "result": result}, Path(out) / "result.pt")
     except ComponentError as exc:
         (Path(out) / f"error-{rank}.json").write_text(json.dumps({"type": type(exc).__name__, "message": str(exc)}))

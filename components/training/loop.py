@@ -87,6 +87,8 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
 
 
 def _param_groups(model, weight_decay: float) -> list[dict]:
+    if not weight_decay:  # one group: one fused optimizer kernel per step
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": 0.0}]
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]  # biases, norms: no decay
     return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
@@ -96,8 +98,8 @@ def _better(metric: str, value: float, best: float | None) -> bool:
     return best is None or (value < best if metric == "val_loss" else value > best)
 
 
-def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
-    """Train; returns (CPU state_dict of the chosen weights, result summary)."""
+def run_loop(data: TrainSet, setup: LoopSetup):
+    """Train; returns (the model holding the chosen weights, result summary)."""
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DistributedSampler
@@ -150,7 +152,7 @@ def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
 
     st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
-          "samples": 0}
+          "train_cpu_seconds": 0.0, "samples": 0}
     best_state = None
     folder = None
     if setup.checkpoint_dir:
@@ -192,7 +194,7 @@ def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
         order = torch.tensor(list(iter(sampler)), dtype=torch.int64)
         batches = order.split(per_rank)
         loss_sum = torch.tensor(st["loss_sum"], dtype=torch.float64, device=device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(st["step_in_epoch"], len(batches)):
             idx = batches[i].to(device, non_blocking=True) if device.type == "cuda" else batches[i]
             batch = {k: v[idx].to(device, non_blocking=True) for k, v in arrays.items()}
@@ -221,11 +223,13 @@ def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
                     or time.monotonic() - last_ckpt > cfg.checkpoint_every_s):
                 st["loss_sum"] = float(loss_sum)
                 st["train_seconds"] += time.perf_counter() - t0
+                st["train_cpu_seconds"] += time.process_time() - c0
                 checkpoint()
-                t0, last_ckpt = time.perf_counter(), time.monotonic()
+                t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.monotonic()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         st["train_seconds"] += time.perf_counter() - t0
+        st["train_cpu_seconds"] += time.process_time() - c0
         totals = torch.stack([loss_sum, torch.tensor(float(st["seen"]), dtype=torch.float64, device=device)])
         if world > 1:
             import torch.distributed as dist
@@ -261,16 +265,17 @@ def run_loop(data: TrainSet, setup: LoopSetup) -> tuple[dict, dict]:
         for cb in setup.callbacks:
             getattr(cb, "on_epoch", lambda s: None)(st)
 
-    state = best_state if (best_state is not None and st["best_epoch"] != st["epoch"]) else \
-        {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if best_state is not None and st["best_epoch"] != st["epoch"]:
+        model.load_state_dict(best_state)
     seconds = max(st["train_seconds"], 1e-9)
     result = {
         "history": st["history"], "epochs_run": st["epoch"], "best_epoch": st["best_epoch"] or st["epoch"],
         "stopped_early": st["stopped_early"], "train_seconds": st["train_seconds"],
+        "train_cpu_seconds": st["train_cpu_seconds"],  # this process only; for overhead measurements
         "samples_per_s": st["samples"] / seconds,
         "tokens_per_s": data.train_tokens * st["samples"] / max(1, n) / seconds,
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "world_size": world, "precision": "bf16" if amp else "fp32", "resumed_from": resumed,
         "global_steps": st["global_step"],
     }
-    return state, result
+    return model, result

@@ -126,8 +126,9 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     except (TypeError, ValueError) as exc:
         raise ModelError(f"bad preprocessing hyperparameters {enc_kwargs}: {exc}") from None
     input_spec = encoder.spec()
-    build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)  # fail here, not in a worker
     world, backend, device = plan_devices(num_gpus, num_procs, backend)
+    if world > 1:
+        build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)  # fail here, not in a worker
     fingerprint = _fingerprint(cfg, data, cfg.model, model_kwargs, world)
     setup = LoopSetup(cfg=cfg, model_ref=cfg.model, model_kwargs=model_kwargs, input_spec=input_spec,
                       fingerprint=fingerprint, checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
@@ -136,11 +137,11 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
         from kubepipe.components.training.distributed import launch
 
         state, result = launch(data, setup, world, backend)
+        module = build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)
+        module.load_state_dict(state)
     else:
-        state, result = run_loop(data, setup)
-    module = build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)
-    module.load_state_dict(state)
-    module.eval()
+        module, result = run_loop(data, setup)
+    module = module.cpu().eval()
     return Trained(module=module, encoder=encoder, labels=data.labels, columns=data.columns, model_ref=cfg.model,
                    model_kwargs=model_kwargs, result=result, config=cfg,
                    data_hash=data_hash or "sha256:" + fingerprint_data(data))

@@ -1,7 +1,7 @@
 """`transformer-classifier`: a pre-LN transformer encoder over UTF-8 bytes, [CLS]-pooled.
 
-Attention is `scaled_dot_product_attention` (flash / memory-efficient kernels on
-CUDA); with no padding in a batch no mask is passed, so the flash kernel applies.
+Attention is `scaled_dot_product_attention` (fused memory-efficient kernel on CUDA,
+with the key-padding mask).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class TransformerClassifier(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         ids = batch["ids"]
         x = self.tok(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
-        pad = ids == 0
-        # a boolean mask (True = attend) only when some key is padding; else flash attention can run
-        mask = None if not bool(pad.any()) else (~pad)[:, None, None, :]
+        # True = attend. Always passed: testing for padding first would sync the GPU every step;
+        # the memory-efficient SDPA kernel takes the mask, and [CLS] keeps every row non-empty.
+        mask = (ids != 0)[:, None, None, :]
         for block in self.blocks:
             x = block(x, mask)
         return self.head(self.norm(x[:, 0]))
