@@ -13,9 +13,12 @@ locals {
   secrets_at_rest = var.kms_key_name == null ? "DECRYPTED" : "ENCRYPTED"
 }
 
-resource "google_project_service" "container" {
-  project            = var.project_id
-  service            = "container.googleapis.com"
+resource "google_project_service" "gke" {
+  for_each = toset(["compute.googleapis.com", "container.googleapis.com", "iam.googleapis.com"])
+
+  project = var.project_id
+  service = each.value
+  # Other stacks in the project may use the same APIs.
   disable_on_destroy = false
 }
 
@@ -152,5 +155,5 @@ resource "google_container_cluster" "this" {
     ignore_changes = [node_config, initial_node_count]
   }
 
-  depends_on = [google_project_service.container, google_project_iam_member.nodes]
+  depends_on = [google_project_service.gke, google_project_iam_member.nodes]
 }

@@ -6,6 +6,8 @@ resource "google_service_account" "nodes" {
   account_id   = "${var.cluster_name}-nodes"
   display_name = "kubepipe GKE nodes"
   description  = "Minimal node identity of the kubepipe cluster (logging, monitoring, image pulls)."
+
+  depends_on = [google_project_service.gke]
 }
 
 resource "google_project_iam_member" "nodes" {

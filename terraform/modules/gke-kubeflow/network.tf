@@ -6,6 +6,8 @@ resource "google_compute_network" "this" {
   name                    = "${var.cluster_name}-vpc"
   auto_create_subnetworks = false
   routing_mode            = "REGIONAL"
+
+  depends_on = [google_project_service.gke]
 }
 
 resource "google_compute_subnetwork" "nodes" {

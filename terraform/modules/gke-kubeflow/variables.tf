@@ -71,7 +71,7 @@ variable "master_authorized_networks" {
     cidr_block   = string
     display_name = string
   }))
-  description = "CIDR blocks allowed to reach the control plane (office VPN, CI runners, bastion). Empty allows only the VPC."
+  description = "CIDR blocks allowed to reach the control plane (office VPN, CI runners, bastion). Include where terraform runs: it installs KFP and KServe through the control plane. Empty allows only the VPC."
   default     = []
 }
 

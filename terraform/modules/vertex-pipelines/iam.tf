@@ -8,6 +8,8 @@ resource "google_service_account" "runner" {
   account_id   = "${var.name_prefix}-runner"
   display_name = "kubepipe pipeline runner"
   description  = "Identity of kubepipe pipeline tasks on Vertex AI Pipelines and, through Workload Identity, on GKE."
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_service_account" "deployer" {
@@ -15,6 +17,8 @@ resource "google_service_account" "deployer" {
   account_id   = "${var.name_prefix}-deployer"
   display_name = "kubepipe deployer (CI/CD)"
   description  = "Identity of CI/CD: pushes runtime images, submits and schedules kubepipe pipelines."
+
+  depends_on = [google_project_service.this]
 }
 
 locals {
