@@ -40,9 +40,19 @@ resource "helm_release" "kserve" {
   atomic     = true
   timeout    = 900
 
+  # Each InferenceService kubepipe renders names its mode in an annotation; this is the default.
+  # KServe 0.16+ also calls the modes Standard / Knative and accepts the older names.
   set {
     name  = "kserve.controller.deploymentMode"
     value = var.kserve_deployment_mode == "raw" ? "RawDeployment" : "Serverless"
+  }
+
+  dynamic "set" {
+    for_each = var.kserve_extra_values
+    content {
+      name  = set.key
+      value = set.value
+    }
   }
 
   depends_on = [helm_release.kserve_crd]

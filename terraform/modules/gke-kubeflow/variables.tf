@@ -181,6 +181,12 @@ variable "kserve_deployment_mode" {
   }
 }
 
+variable "kserve_extra_values" {
+  type        = map(string)
+  description = "Extra Helm values for the kserve chart (name -> value), e.g. ingress or resource defaults."
+  default     = {}
+}
+
 variable "cert_manager_version" {
   type        = string
   description = "cert-manager Helm chart version (KServe webhooks need it)."
