@@ -165,3 +165,11 @@ def test_sigterm_waits_then_second_signal_cancels_the_subprocess(tmp_path):
         os.kill(child, 0)
     runs = sched.store.runs("kubepipe-demo")
     assert [(r["state"], r["error"]) for r in runs] == [("cancelled", "cancelled by scheduler stop")]
+
+
+def test_a_long_outage_runs_only_the_latest_slot(tmp_path):
+    add(tmp_path, cron="* * * * *", next_fire="2025-01-01T00:00:00Z")  # a minute cron, a year behind
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(Recorder(tmp_path / "c.jsonl")))
+    assert sched.tick(T0) == ["kubepipe-demo@2026-03-02T10:00:00Z"]
+    sched.drain()
+    assert sched.store.schedules()[0].next_fire == "2026-03-02T10:01:00Z"

@@ -28,6 +28,7 @@ __all__ = [
     "kfp_cron",
     "vertex_cron",
     "next_fire_times",
+    "prev_fire_time",
     "check_timezone",
     "split_tz",
 ]
@@ -119,6 +120,16 @@ def next_fire_times(cron: str, timezone: str | None, after: dt.datetime, count: 
     start = after.astimezone(zone)
     it = croniter(normalize_cron(cron), start)
     return [it.get_next(dt.datetime).astimezone(dt.timezone.utc) for _ in range(count)]
+
+
+def prev_fire_time(cron: str, timezone: str | None, at: dt.datetime) -> dt.datetime:
+    """The latest fire time at or before `at` (aware UTC)."""
+    from croniter import croniter
+
+    cron, timezone = split_tz(cron, timezone)
+    zone = check_timezone(timezone)
+    it = croniter(normalize_cron(cron), (at + dt.timedelta(seconds=1)).astimezone(zone))
+    return it.get_prev(dt.datetime).astimezone(dt.timezone.utc)
 
 
 def split_tz(cron: str, timezone: str | None = None) -> tuple[str, str | None]:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from kubepipe.backends.cron import next_fire_times
+from kubepipe.backends.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
 from kubepipe.errors import UserError
@@ -153,14 +153,23 @@ class LocalScheduler:
             return []
         due: list[dt.datetime] = []
         t = parse_iso(s.next_fire)
-        while t <= now and len(due) < _MAX_SLOTS and not (end and t > end):
-            due.append(t)
-            t = next_fire_times(s.cron, s.timezone, t)[0]
-        if not due:
+        if t > now:
             return []
-        if not s.catchup and len(due) > 1:
-            self.say(f"{s.name}: {len(due) - 1} missed slot(s) not backfilled (catchup is off)")
-            due = due[-1:]
+        if not s.catchup:  # only the latest slot; the missed ones are skipped, not walked
+            latest = prev_fire_time(s.cron, s.timezone, min(now, end) if end else now)
+            if latest >= t:
+                if latest > t:
+                    self.say(f"{s.name}: missed slots from {iso(t)} not backfilled (catchup is off)")
+                due = [latest]
+            t = next_fire_times(s.cron, s.timezone, max(latest, now))[0]
+        else:
+            while t <= now and len(due) < _MAX_SLOTS and not (end and t > end):
+                due.append(t)
+                t = next_fire_times(s.cron, s.timezone, t)[0]
+        if not due:
+            if t != parse_iso(s.next_fire):
+                self.store.set_fields(s.name, next_fire=iso(t))
+            return []
         started: list[str] = []
         next_fire = t
         fired = s.fired

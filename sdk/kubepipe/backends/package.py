@@ -32,12 +32,15 @@ class PipelinePackage:
     @classmethod
     def from_compiled(cls, compiled: Any) -> "PipelinePackage":
         """From `kubepipe.api.compile(...)`'s result (fields ir_yaml, pipeline_name, content_hash, schedule, profile)."""
+        profile = getattr(compiled, "profile", None) or {}
+        if hasattr(profile, "model_dump"):  # kubepipe.spec.profiles.Profile
+            profile = profile.model_dump()
         return cls(
             name=compiled.pipeline_name,
             content_hash=compiled.content_hash,
             ir_yaml=compiled.ir_yaml,
             schedule=getattr(compiled, "schedule", None),
-            profile=dict(getattr(compiled, "profile", None) or {}),
+            profile=dict(profile),
         )
 
     @classmethod
@@ -75,6 +78,33 @@ class PipelinePackage:
         """Pipeline parameters declared by the IR root: name -> {parameterType, defaultValue?}."""
         root = self.ir().get("root", {})
         return dict(root.get("inputDefinitions", {}).get("parameters", {}) or {})
+
+    def coerce_params(self, params: dict) -> dict:
+        """CLI strings -> the IR's parameter types (NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, LIST, STRUCT)."""
+        import json
+
+        self.check_params(params)
+        declared = self.root_parameters()
+        out = {}
+        for name, value in params.items():
+            kind = declared[name].get("parameterType", "STRING")
+            if not isinstance(value, str) or kind == "STRING":
+                out[name] = value
+                continue
+            try:
+                if kind == "NUMBER_INTEGER":
+                    out[name] = int(value)
+                elif kind == "NUMBER_DOUBLE":
+                    out[name] = float(value)
+                elif kind == "BOOLEAN":
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(value)
+                    out[name] = value.lower() in ("true", "1", "yes")
+                else:  # LIST / STRUCT
+                    out[name] = json.loads(value)
+            except ValueError:
+                raise UserError(f"--param {name}={value}: expected {kind.lower().replace('_', ' ')}") from None
+        return out
 
     def check_params(self, params: dict) -> None:
         declared = self.root_parameters()

@@ -1,0 +1,152 @@
+"""Run records for `kubepipe runs list | show`: local (`.kubepipe/runs/*/run.json`) and remote (KFP, Vertex).
+
+Every source is normalised to one dict shape: run_id, pipeline, target, state, started_at,
+finished_at (ISO UTC strings), steps [{name, state, error}], error, url.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from kubepipe.errors import UserError
+
+__all__ = ["list_local_runs", "show_local_run", "list_remote_runs", "show_remote_run"]
+
+
+def _iso(value: Any) -> str | None:
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, (int, float)):
+        value = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    if value.timestamp() <= 0:
+        return None
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _local(data: dict) -> dict:
+    return {
+        "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
+        "state": data.get("state"), "started_at": _iso(data.get("started_at")),
+        "finished_at": _iso(data.get("finished_at")), "error": data.get("error"),
+        "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
+                   "duration_s": s.get("duration_s")} for s in data.get("steps") or []],
+        "url": data.get("run_dir", ""),
+    }
+
+
+def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | None = None,
+                    limit: int = 20) -> list[dict]:
+    """Newest first; unreadable records are skipped (a run still being written)."""
+    out = []
+    for rec in Path(runs_dir).glob("*/run.json"):
+        try:
+            data = json.loads(rec.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if pipeline and data.get("pipeline") != pipeline:
+            continue
+        data.setdefault("run_dir", str(rec.parent))
+        out.append(_local(data))
+    out.sort(key=lambda r: r["started_at"] or "", reverse=True)
+    return out[:limit]
+
+
+def show_local_run(run_id: str, runs_dir: str | Path = ".kubepipe/runs") -> dict:
+    path = Path(runs_dir) / run_id / "run.json"
+    if not path.is_file():
+        from kubepipe.util import did_you_mean
+
+        known = [p.parent.name for p in Path(runs_dir).glob("*/run.json")]
+        hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
+        raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.setdefault("run_dir", str(path.parent))
+    return _local(data)
+
+
+def _kfp_run(run: Any, host: str = "") -> dict:
+    tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
+    state = lambda v: str(v or "PENDING").replace("RUNTIME_STATE_", "")  # noqa: E731
+    ref = getattr(run, "pipeline_version_reference", None)
+    return {
+        "run_id": run.run_id, "pipeline": run.display_name, "target": "kubeflow", "state": state(run.state),
+        "started_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
+        "error": getattr(getattr(run, "error", None), "message", None) or None,
+        "steps": [{"name": t.display_name, "state": state(t.state),
+                   "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
+        "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
+        "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
+    }
+
+
+def _vertex_job(job: Any) -> dict:
+    res = job.gca_resource
+    name = lambda v: getattr(v, "name", str(v)).replace("PIPELINE_STATE_", "")  # noqa: E731
+    tasks = list(res.job_detail.task_details) if res.job_detail else []
+    return {
+        "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
+        "target": "vertex", "state": name(res.state), "started_at": _iso(res.create_time),
+        "finished_at": _iso(res.end_time), "error": res.error.message or None,
+        "steps": [{"name": t.task_name, "state": name(t.state), "error": t.error.message or None} for t in tasks],
+        "url": res.name,
+    }
+
+
+def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str | None = None, limit: int = 20,
+                     client: Any = None, credentials: Any = None, api_endpoint: str | None = None) -> list[dict]:
+    if target == "kubeflow":
+        from kubepipe.backends.kubeflow import client_for
+        from kubepipe.clients import quiet
+
+        client = client_for(profile, client)
+        with quiet():
+            page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc",
+                                    namespace=profile.get("namespace") or None)
+        runs = [_kfp_run(r, str(profile.get("host") or "")) for r in page.runs or []]
+        # kubepipe names runs `<pipeline>-<hash>-<time>`: filter on that prefix here.
+        return [r for r in runs if not pipeline or str(r["pipeline"]).startswith(pipeline)][:limit]
+    if target == "vertex":
+        from google.cloud import aiplatform
+
+        from kubepipe.clients import vertex_init
+
+        vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+        filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
+        jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
+        return [_vertex_job(j) for j in jobs[:limit]]
+    raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
+
+
+def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, client: Any = None,
+                    credentials: Any = None, api_endpoint: str | None = None) -> dict:
+    if target == "kubeflow":
+        from kubepipe.backends.kubeflow import client_for
+        from kubepipe.clients import quiet
+
+        client = client_for(profile, client)
+        try:
+            with quiet():
+                run = client.get_run(run_id)
+        except Exception as exc:  # kfp_server_api.ApiException 404
+            raise UserError(f"runs: kubeflow has no run {run_id!r} ({getattr(exc, 'status', exc)})") from None
+        return _kfp_run(run, str(profile.get("host") or ""))
+    if target == "vertex":
+        from google.cloud import aiplatform
+
+        from kubepipe.backends.vertex import resource_name
+        from kubepipe.clients import vertex_init
+
+        vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+        name = run_id if "/" in run_id else resource_name(profile, run_id)
+        try:
+            return _vertex_job(aiplatform.PipelineJob.get(name, credentials=credentials))
+        except Exception as exc:  # google.api_core NotFound
+            raise UserError(f"runs: vertex has no pipeline job {run_id!r} ({type(exc).__name__})") from None
+    raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
