@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "image",
     "kserve",
     "expectations",
+    "remote",
 ]
 
 
