@@ -152,7 +152,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
 
     st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
-          "train_cpu_seconds": 0.0, "samples": 0}
+          "train_cpu_seconds": 0.0, "samples": 0, "epoch_seconds": [], "epoch_samples": []}
     best_state = None
     folder = None
     if setup.checkpoint_dir:
@@ -195,6 +195,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         batches = order.split(per_rank)
         loss_sum = torch.tensor(st["loss_sum"], dtype=torch.float64, device=device)
         t0, c0 = time.perf_counter(), time.process_time()
+        epoch_start = st["train_seconds"]  # a resumed epoch counts from the restart
         for i in range(st["step_in_epoch"], len(batches)):
             idx = batches[i].to(device, non_blocking=True) if device.type == "cuda" else batches[i]
             batch = {k: v[idx].to(device, non_blocking=True) for k, v in arrays.items()}
@@ -237,6 +238,8 @@ def run_loop(data: TrainSet, setup: LoopSetup):
             dist.all_reduce(totals)
         train_loss = float(totals[0] / totals[1])
         st["samples"] += int(totals[1])
+        st["epoch_seconds"].append(st["train_seconds"] - epoch_start)
+        st["epoch_samples"].append(int(totals[1]))
         if not math.isfinite(train_loss):
             raise TrainingError(f"training loss is {train_loss} after epoch {epoch + 1}: lower `learning_rate` "
                                 f"(now {lr}) or set `max_grad_norm`")
@@ -272,6 +275,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         "history": st["history"], "epochs_run": st["epoch"], "best_epoch": st["best_epoch"] or st["epoch"],
         "stopped_early": st["stopped_early"], "train_seconds": st["train_seconds"],
         "train_cpu_seconds": st["train_cpu_seconds"],  # this process only; for overhead measurements
+        "epoch_seconds": st["epoch_seconds"], "epoch_samples": st["epoch_samples"],
         "samples_per_s": st["samples"] / seconds,
         "tokens_per_s": data.train_tokens * st["samples"] / max(1, n) / seconds,
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
