@@ -35,7 +35,9 @@ def test_build_command_for_each_kind(capsys):
                                    ("cuda", "kubepipe-runtime-cuda", "docker/Dockerfile.cuda")):
         code, out, err = cli(["image", "--kind", kind, "--registry", REG, "--tag", "abc123"], capsys)
         assert code == 0, err
-        argv = shlex.split(out)
+        mkdir, _, build = out.partition(" && ")
+        assert shlex.split(mkdir) == ["mkdir", "-p", ".kubepipe"]
+        argv = shlex.split(build)
         assert argv[:3] == ["docker", "buildx", "build"]
         assert argv[argv.index("--platform") + 1] == "linux/amd64"
         assert argv[argv.index("-f") + 1] == dockerfile and (ROOT / dockerfile).is_file()
@@ -151,3 +153,25 @@ def test_write_profile_refuses_a_non_mapping(tmp_path):
 ])
 def test_registry_of(ref, kind, expected):
     assert images.registry_of(ref, kind) == expected
+
+
+def test_printed_command_runs_in_a_shell_and_its_metadata_pins_the_digest(tmp_path, capsys):
+    """eval "$(kubepipe image ...)" as CI does, with a stand-in `docker` (no engine here) that writes
+    the metadata file like buildx; then --metadata turns it into the pinned reference."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text('#!/bin/sh\nwhile [ "$#" -gt 0 ]; do\n  if [ "$1" = "--metadata-file" ]; then\n'
+                    f'    printf \'{{"containerimage.digest": "{DIGEST}"}}\' > "$2"\n  fi\n  shift\ndone\n')
+    fake.chmod(0o755)
+    code, out, _ = cli(["image", "--registry", REG, "--tag", "t1"], capsys)
+    assert code == 0
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["bash", "-ec", f"eval {shlex.quote(out.strip())}"], cwd=tmp_path, env=env, check=True, timeout=30)
+    meta = tmp_path / ".kubepipe" / "image-cpu.json"
+    assert meta.is_file()
+    code, out, _ = cli(["image", "--registry", REG, "--metadata", str(meta)], capsys)
+    assert code == 0 and out.strip() == f"{REG}/kubepipe-runtime@{DIGEST}"

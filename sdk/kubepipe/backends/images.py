@@ -83,7 +83,9 @@ class ImageBuild:
         return cmd
 
     def shell_command(self, **kwargs) -> str:
-        return shlex.join(self.command(**kwargs))
+        """The command as one shell line; buildx does not create the metadata file's folder."""
+        folder = str(Path(self.metadata_file).parent)
+        return f"mkdir -p {shlex.quote(folder)} && {shlex.join(self.command(**kwargs))}"
 
     def digest_commands(self) -> list[str]:
         """Ways to read the digest of the pushed image, best first."""
