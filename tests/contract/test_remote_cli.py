@@ -1,0 +1,113 @@
+"""`kubepipe submit | schedule | runs` end to end: the real compiler, the real kfp.Client, a fake KFP API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from remote_fake_kfp import FakeKfp
+
+from kubepipe.cli.app import main
+
+pytestmark = pytest.mark.contract
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def kfp(in_tmp, monkeypatch):
+    fake = FakeKfp()
+    fake.url = fake.start()
+    monkeypatch.setenv("KFP_TOKEN", "cli-test-token")
+    text = (FIX / "branching.yaml").read_text().replace("name: branching", "name: nightly")
+    (in_tmp / "nightly.yaml").write_text(text + 'schedule: {cron: "0 2 * * *", params: {n: 7}}\n')
+    yield fake
+    fake.stop()
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def mutating(fake, since=0):
+    return [(r.method, r.path.removeprefix("/apis/v2beta1")) for r in fake.requests[since:] if r.mutating]
+
+
+def test_submit_wait_then_resubmit_uploads_nothing(kfp, capsys):
+    args = ["submit", "nightly.yaml", "--target", "kubeflow", "--set", f"host={kfp.url}", "--param", "n=3"]
+    code, out, err = cli(capsys, *args, "--wait", "--poll", "0")
+    assert code == 0, err
+    assert "submitted nightly to kubeflow" in out and "uploaded pipeline, version" in out
+    assert "load: succeeded" in err and "train: succeeded" in err
+    run = [r for r in kfp.requests if r.mutating and r.path.endswith("/runs")][0]
+    assert run.body["runtime_config"]["parameters"] == {"n": 3}  # "3" coerced to the IR's integer type
+    upload = [r for r in kfp.requests if r.path.endswith("/upload")][0]
+    assert upload.form["uploadfile"].startswith("# ")  # the compiler's header travels with the IR
+    n = len(kfp.requests)
+    code, out, _ = cli(capsys, *args)
+    assert code == 0 and "uploaded nothing" in out
+    assert mutating(kfp, n) == [("POST", "/runs")]
+
+
+def test_submit_wait_exits_1_naming_the_failed_task(kfp, capsys):
+    kfp.fail_task = "train"
+    code, _out, err = cli(capsys, "submit", "nightly.yaml", "-t", "kubeflow", "--set", f"host={kfp.url}",
+                          "--wait", "--poll", "0")
+    assert code == 1
+    assert "task 'train' failed" in err and "Traceback" not in err
+
+
+def test_schedule_plan_apply_and_reapply(kfp, capsys):
+    base = ["schedule", "nightly.yaml", "--target", "kubeflow", "--set", f"host={kfp.url}"]
+    code, out, _ = cli(capsys, *base, "--plan")
+    assert code == 0 and "create" in out and "0 0 2 * * *" in out and "nothing applied" in out
+    assert mutating(kfp) == []
+    code, out, _ = cli(capsys, *base)
+    assert code == 0 and "created kubepipe-nightly" in out
+    [rr] = kfp.recurring.values()
+    assert rr["runtime_config"]["parameters"] == {"n": 7}
+    n = len(kfp.requests)
+    code, out, _ = cli(capsys, *base)
+    assert code == 0 and "unchanged" in out and "up to date" in out
+    assert mutating(kfp, n) == []
+    code, out, _ = cli(capsys, *base, "--pause")
+    assert code == 0 and "paused kubepipe-nightly" in out
+    code, out, _ = cli(capsys, *base, "--delete")
+    assert code == 0 and kfp.recurring == {}
+
+
+def test_local_schedule_and_runs_commands(in_tmp, capsys):
+    from kubepipe.backends.run_record import RunResult, StepRecord
+
+    text = (FIX / "branching.yaml").read_text()
+    (in_tmp / "p.yaml").write_text(text + 'schedule: {cron: "30 4 * * *", timezone: Europe/Stockholm}\n')
+    code, out, _ = cli(capsys, "schedule", "p.yaml")
+    assert code == 0 and "created kubepipe-branching" in out
+    code, out, _ = cli(capsys, "schedule", "p.yaml")
+    assert "up to date" in out
+    run = RunResult(run_id="branching-1", pipeline="branching", target="local",
+                    run_dir=str(in_tmp / ".kubepipe/runs/branching-1"), params={}, state="FAILED",
+                    steps=[StepRecord("numbers", "SUCCEEDED"), StepRecord("sum", "FAILED", error="boom")],
+                    error="step `sum` failed")
+    run.save()
+    code, out, _ = cli(capsys, "runs", "list")
+    assert code == 0 and "branching-1" in out and "FAILED" in out
+    code, out, err = cli(capsys, "runs", "show", "branching-1")
+    assert code == 0 and "boom" in out and "step `sum` failed" in err
+    code, _out, err = cli(capsys, "runs", "show", "branching-2")
+    assert code == 2 and "did you mean `branching-1`?" in err
+    assert json.loads((in_tmp / ".kubepipe/runs/branching-1/run.json").read_text())["state"] == "FAILED"
+
+
+def test_user_errors_exit_2(kfp, capsys):
+    code, _out, err = cli(capsys, "submit", "nightly.yaml", "--target", "local")
+    assert code == 2 and "kubepipe run" in err
+    (Path("plain.yaml")).write_text((FIX / "branching.yaml").read_text())
+    code, _out, err = cli(capsys, "schedule", "plain.yaml")
+    assert code == 2 and "no `schedule:` block" in err
