@@ -96,7 +96,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                               "source_pipeline": source_pipeline, "source_run_id": source_run_id,
                               "drift_detected": bool(drift_detected), "reason": reason or "drift detected"}
     if not drift_detected:
-        record.update(action="no-drift", run_id=None)
+        record.update(action="no-drift", run_id=None, reason="no drift detected")
         _append(state_dir, pipeline, record)
         return record
     started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"]
