@@ -94,10 +94,13 @@ class _Watcher(io.TextIOBase):
         return next(rec for rec in self.run.steps if rec.name == name)
 
     def _error(self, task: str) -> str | None:
-        for line in reversed(self.tail.get(self.names.get(task, task), [])):
-            m = _ERROR.match(line)
+        """The exception line of the failed task, with the lines that continue its message."""
+        lines = self.tail.get(self.names.get(task, task), [])
+        for i in range(len(lines) - 1, -1, -1):
+            m = _ERROR.match(lines[i])
             if m:
-                return f"{m.group(1)}: {m.group(2)}"
+                rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
+                return "\n".join([f"{m.group(1)}: {m.group(2)}", *rest])
         return None
 
     def _emit(self, kind: str, rec: StepRecord) -> None:

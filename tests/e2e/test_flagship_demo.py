@@ -1,0 +1,64 @@
+"""The flagship story end to end, locally: the same code `make demo` runs.
+
+First run deploys (no champion), the endpoint serves predictions, a second run on new
+data is gated against the champion, and the bad batch is stopped by the validation gate
+with nothing deployed.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def demo_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("pipelines", "configs"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    yield tmp_path
+    from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
+
+    for ep in list_endpoints(".kubepipe/demo"):  # stop exactly the processes the demo started
+        stop_endpoint(ep["name"], ".kubepipe/demo")
+
+
+def test_flagship_demo(demo_dir):
+    from kubepipe.demo import EXAMPLES, run_demo
+
+    buf = io.StringIO()
+    res = run_demo(Console(file=buf, width=120))
+    first, second, bad = res.runs
+
+    assert first.ok and res.decisions[0].startswith("first-run:")
+    assert first.step("deploy").outputs["action"] == "promoted"
+    assert res.champion_versions[0] == 1
+
+    labels = {text: label for text, label, _ in res.predictions}
+    assert len(labels) == len(EXAMPLES)
+    assert labels["SHELL OIL 57442 HOUSTON TX"] == "fuel"
+    assert labels["NETFLIX.COM 866-579-7172 CA"] == "digital"
+    assert sum(p > 0.5 for _, _, p in res.predictions) >= 4
+
+    assert second.ok
+    assert "vs champion v1" in res.decisions[1]
+    promoted = res.decisions[1].startswith(("promote:", "forced:"))
+    assert res.champion_versions[1] == (2 if promoted else 1)
+
+    assert not bad.ok and bad.failed_step.name == "validate"
+    for planted in ("expect_column_values_to_not_be_null on `description`", "'crypto'",
+                    "column `amount` not found"):
+        assert planted in res.bad_batch_error
+    assert bad.step("train").state == "SKIPPED" and bad.step("deploy").state == "SKIPPED"
+    assert res.champion_versions[2] == res.champion_versions[1]
+
+    for name, path in res.reports.items():
+        assert Path(path).is_file(), name
+    text = buf.getvalue()
+    assert "kubepipe schedule pipelines/merchant-categorizer.yaml" in text
