@@ -27,6 +27,7 @@ __all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "IN_CLUSTER_KF
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+_KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # projected token KFP mounts into pipeline pods
 
 
 @contextlib.contextmanager
@@ -56,28 +57,33 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     host = profile.get("host") or None
     token_env = auth.get("token_env") or "KFP_TOKEN"
     token = env.get(token_env) or None
-    if auth.get("token_env") and not token and not auth.get("kubeconfig"):
-        raise UserError(
-            f"{where}.auth.token_env: environment variable {token_env} is not set; "
-            f"export the KFP bearer token there (e.g. `export {token_env}=$(gcloud auth print-access-token)`)"
-        )
     kwargs: dict[str, Any] = {"host": host}
     ns = kfp_namespace(profile)
     if ns:
         kwargs["namespace"] = ns
     if profile.get("ssl_ca_cert"):
         kwargs["ssl_ca_cert"] = profile["ssl_ca_cert"]
+    kube_context = auth.get("kube_context") or auth.get("context")
+    in_pod = any(os.path.exists(p) for p in (_KFP_SA_TOKEN, env.get("KF_PIPELINES_SA_TOKEN_PATH") or "")
+                 if p) or (os.path.exists(_SA_TOKEN) and bool(env.get("KUBERNETES_SERVICE_HOST")))
     if token:
         kwargs["existing_token"] = token
-    elif auth.get("kubeconfig") or auth.get("kube_context"):
+    elif auth.get("kubeconfig") or kube_context:
         if auth.get("kubeconfig"):
             os.environ.setdefault("KUBECONFIG", os.path.expanduser(str(auth["kubeconfig"])))
-        kwargs["kube_context"] = auth.get("kube_context")
-    elif not host and os.path.exists(_SA_TOKEN):
+        kwargs["kube_context"] = kube_context
+        kwargs["host"] = None  # kfp then reaches ml-pipeline through the Kubernetes API-server proxy
+    elif in_pod:  # a pipeline step inside the cluster (drift-triggered retraining)
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
-        kwargs["host"] = IN_CLUSTER_KFP_HOST
-        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=None)
+        kwargs["host"] = host or IN_CLUSTER_KFP_HOST
+        if os.path.exists(env.get("KF_PIPELINES_SA_TOKEN_PATH") or _KFP_SA_TOKEN):
+            kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=env.get("KF_PIPELINES_SA_TOKEN_PATH"))
+    elif auth.get("token_env"):
+        raise UserError(
+            f"{where}.auth.token_env: environment variable {token_env} is not set; "
+            f"export the KFP bearer token there (e.g. `export {token_env}=$(gcloud auth print-access-token)`)"
+        )
     elif not host:
         raise UserError(
             f"{where}.host: no KFP endpoint; set `host:` in the kubeflow profile (e.g. "

@@ -184,3 +184,34 @@ def test_drift_trigger_starts_the_uploaded_training_pipeline_once(kfp):
     with pytest.raises(ComponentError, match="no pipeline named 'nope'"):
         start_kfp("nope", {}, kfp.profile, key="k")
     assert json.loads(kfp.requests[-1].query["filter"])["predicates"][0]["stringValue"] == "nope"
+
+
+def test_inside_a_pipeline_pod_the_service_account_token_is_used(kfp, monkeypatch, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("pod-sa-token")
+    monkeypatch.delenv("KFP_TOKEN")
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token))
+    kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    assert {r.headers.get("authorization") for r in kfp.requests} == {"Bearer pod-sa-token"}
+
+
+def test_inline_credentials_are_refused_before_any_request(kfp):
+    profile = {**kfp.profile, "auth": {"token": "abc.def.ghi"}}
+    with pytest.raises(UserError, match="profile.auth.token: credentials must not be written in YAML"):
+        kubeflow.submit(package(), profile)
+    assert kfp.requests == []
+
+
+def test_runs_list_and_show_on_kubeflow(kfp):
+    from kubepipe.backends.runs import list_remote_runs, show_remote_run
+
+    res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
+    kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}, run_name="other-pipeline-run")
+    listed = list_remote_runs("kubeflow", kfp.profile, pipeline="add-numbers")
+    assert [(r["run_id"], r["state"], r["target"]) for r in listed] == [(res.run_id, "SUCCEEDED", "kubeflow")]
+    shown = show_remote_run("kubeflow", kfp.profile, res.run_id)
+    assert [(s["name"], s["state"]) for s in shown["steps"]] == [("load", "SUCCEEDED"), ("train", "SUCCEEDED")]
+    assert shown["url"].endswith(f"/#/runs/details/{res.run_id}")
+    with pytest.raises(UserError, match="kubeflow has no run 'nope'"):
+        show_remote_run("kubeflow", kfp.profile, "nope")

@@ -123,3 +123,18 @@ def test_cron_update_in_place_params_replace_and_delete(vx):
     assert vx.schedules[new]["state"] == "ACTIVE"
 
     assert apply(vx, None)[0] == ["delete"] and vx.schedules == {}
+
+
+def test_runs_list_and_show_on_vertex(vx):
+    from kubepipe.backends.runs import list_remote_runs, show_remote_run
+    from kubepipe.errors import UserError
+
+    job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="r1", **vx.kw)
+    listed = list_remote_runs("vertex", vx.profile, pipeline="add-numbers", **vx.kw)
+    assert [(r["run_id"], r["pipeline"], r["target"]) for r in listed] == [(job.job_id, "add-numbers", "vertex")]
+    listing = [r for r in vx.api() if r.method == "GET" and r.path.endswith("/pipelineJobs")][-1]
+    assert listing.query["filter"] == 'labels.kubepipe-pipeline="add-numbers"'
+    shown = show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
+    assert shown["state"] == "SUCCEEDED" and [s["name"] for s in shown["steps"]] == ["load"]
+    with pytest.raises(UserError, match="vertex has no pipeline job 'nope'"):
+        show_remote_run("vertex", vx.profile, "nope", **vx.kw)
