@@ -268,11 +268,13 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         for cb in setup.callbacks:
             getattr(cb, "on_epoch", lambda s: None)(st)
 
-    if best_state is not None and st["best_epoch"] != st["epoch"]:
+    restored = best_state is not None and st["best_epoch"] != st["epoch"]
+    if restored:
         model.load_state_dict(best_state)
     seconds = max(st["train_seconds"], 1e-9)
     result = {
         "history": st["history"], "epochs_run": st["epoch"], "best_epoch": st["best_epoch"] or st["epoch"],
+        "kept_epoch": st["best_epoch"] if restored else st["epoch"],  # whose weights are returned
         "stopped_early": st["stopped_early"], "train_seconds": st["train_seconds"],
         "train_cpu_seconds": st["train_cpu_seconds"],  # this process only; for overhead measurements
         "epoch_seconds": st["epoch_seconds"], "epoch_samples": st["epoch_samples"],

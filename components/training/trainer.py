@@ -42,7 +42,7 @@ class Trained:
     @property
     def final(self) -> dict:
         """The history row of the epoch whose weights are kept."""
-        rows = [r for r in self.result["history"] if r["epoch"] == self.result["best_epoch"]]
+        rows = [r for r in self.result["history"] if r["epoch"] == self.result["kept_epoch"]]
         return rows[0] if rows else (self.result["history"][-1] if self.result["history"] else {})
 
     def metadata(self) -> dict:
@@ -58,6 +58,7 @@ class Trained:
             "data_hash": self.data_hash, "device": self.result["device"], "world_size": self.result["world_size"],
             "precision": self.result["precision"], "train_seconds": round(self.result["train_seconds"], 3),
             "epochs_run": self.result["epochs_run"], "best_epoch": self.result["best_epoch"],
+            "kept_epoch": self.result["kept_epoch"],
             "stopped_early": self.result["stopped_early"], "resumed_from": self.result["resumed_from"],
             "metrics": {k: v for k, v in fin.items() if k != "epoch"},
             "config": self.config.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -62,6 +62,25 @@ def test_text_classifier_reaches_holdout_macro_f1(tmp_path):
     hist = trained.result["history"]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] / 3
     assert model.metadata["epochs_run"] == 5 and model.metadata["framework"]["torch"] == torch.__version__
+    # no early stopping: the last epoch's weights are kept, and the reported metrics are that epoch's
+    assert trained.result["kept_epoch"] == 5 and trained.final == hist[-1]
+    assert model.metadata["metrics"]["val_f1_macro"] == hist[-1]["val_f1_macro"]
+
+
+def test_hyperparameter_tables_match_the_model_signatures():
+    import inspect
+
+    from kubepipe.components.training.encoders import ENCODINGS
+    from kubepipe.components.training.models import ENCODER_KEYS, MODEL_KEYS, resolve_model_class
+
+    for name, keys in MODEL_KEYS.items():
+        params = list(inspect.signature(resolve_model_class(name).__init__).parameters)[3:]
+        assert tuple(params) == keys, name
+    from kubepipe.components.training.hashing import HashingSpec
+
+    ctor = {"hashed-ngrams": HashingSpec.__init__, "bytes": ENCODINGS["bytes"].__init__}
+    for enc, init in ctor.items():
+        assert ENCODER_KEYS[enc] == ENCODINGS[enc].keys == tuple(inspect.signature(init).parameters)[1:]
 
 
 def test_same_seed_same_weights_other_seed_differs():
