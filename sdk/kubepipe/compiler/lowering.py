@@ -48,6 +48,9 @@ def lower_task(task: Any, step: PlanStep, target: str, notes: list[str]) -> None
 def _kubernetes(task: Any, step: PlanStep) -> None:
     from kfp import kubernetes
 
+    if step.info.origin == "builtin":
+        # The runtime image runs as uid 1000; a user's own base image may need root.
+        kubernetes.set_security_context(task, run_as_user=1000, run_as_group=1000, run_as_non_root=True)
     selectors = dict(step.node_selector)
     if step.gpu:
         selectors.update(step.gpu.node_selector)
