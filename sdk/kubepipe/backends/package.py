@@ -7,6 +7,7 @@ The backends take this small object, not spec/plan internals, so they work on an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -72,6 +73,10 @@ class PipelinePackage:
         return self.content_hash
 
     def ir(self) -> dict:
+        return self._ir
+
+    @functools.cached_property
+    def _ir(self) -> dict:  # parsed once: a compiled IR is hundreds of KB of YAML
         return next(iter(yaml.safe_load_all(self.ir_yaml)))
 
     def root_parameters(self) -> dict[str, dict]:

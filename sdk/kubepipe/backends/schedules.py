@@ -185,8 +185,14 @@ def _show(value: Any) -> str:
 
 def apply_plan(plan: list[Action], backend: ScheduleBackend,
                on_step: Callable[[str], None] | None = None) -> list[str]:
-    """Carry out the plan in order; returns the ids of the schedules that exist afterwards for `name`."""
-    say = on_step or (lambda _msg: None)
+    """Carry out the plan in order; returns the messages of what was done ([] when all unchanged)."""
+    done: list[str] = []
+
+    def say(msg: str) -> None:
+        done.append(msg)
+        if on_step:
+            on_step(msg)
+
     for act in plan:
         d = act.desired
         if act.kind == "delete":
@@ -206,7 +212,7 @@ def apply_plan(plan: list[Action], backend: ScheduleBackend,
             say(f"resumed {act.name}")
         elif act.kind == "replace":
             _replace(act, backend, say)
-    return [a.id for a in backend.list(plan[0].name)] if plan else []
+    return done
 
 
 def _replace(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
