@@ -73,6 +73,8 @@ CASES = [
     ("conditional dependency", "  big:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${steps.sum.outputs.big} == true\"\n  after_big:\n    component: ops:say\n"
      "    with: {message: '${steps.big.outputs.Output}'}\n", "steps.after_big", 19, "same `when:`"),
+    ("exit component as a step", "  done:\n    component: ops:report_status\n", "steps.done.component", 16,
+     "only run as the exit step"),
     ("bad step name", "  Bad Step:\n    component: ops:say\n    with: {message: x}\n", "steps.Bad Step", 15, "not allowed"),
     ("bad param name", None, "params.class", 5, "not allowed"),
     ("bad cron", "schedule: {cron: '0 3 * *'}\n", "schedule.cron", 15, "5-field cron"),

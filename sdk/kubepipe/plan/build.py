@@ -88,6 +88,9 @@ class _Builder:
                 where = "inputs" if port.kind == "artifact" else "with"
                 self.err(path, f"missing input `{key}` ({port.type}) of `{info.ref}`",
                          hint=f"set it under `{where}:`")
+        if not exit_step and any(p.type == "task_status" for p in info.inputs.values()):
+            self.err(path + ("component",), f"`{info.ref}` reads the pipeline's final status, so it can only "
+                                            "run as the exit step", hint="move it under `on_exit:`")
         for key in info.inputs:
             if key.startswith("ctx_"):
                 args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
