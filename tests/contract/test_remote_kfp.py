@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 from remote_fake_kfp import FakeKfp
+from remote_ir import scheduled_pipeline_ir
 
 from kubepipe.backends import kubeflow
 from kubepipe.backends.package import PipelinePackage
@@ -92,25 +93,6 @@ def test_wait_follows_task_states_and_names_the_failed_task(kfp):
     with pytest.raises(kubeflow.RunFailed, match="task 'train' failed: train exited with code 1") as err:
         kubeflow.wait(run_id, kfp.profile, poll_s=0)
     assert err.value.exit_code == 1
-
-
-def scheduled_pipeline_ir() -> str:
-    """A real KFP pipeline that declares `scheduled_time`, compiled by kfp."""
-    import tempfile
-
-    from kfp import compiler, dsl
-
-    @dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
-    def load(window_end: str) -> str:
-        return window_end
-
-    @dsl.pipeline(name="nightly")
-    def nightly(scheduled_time: str = "", rows: int = 10):
-        load(window_end=scheduled_time)
-
-    with tempfile.NamedTemporaryFile("r", suffix=".yaml") as fh:
-        compiler.Compiler().compile(nightly, fh.name)
-        return fh.read()
 
 
 def apply(kfp, pkg):

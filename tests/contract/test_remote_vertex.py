@@ -138,3 +138,17 @@ def test_runs_list_and_show_on_vertex(vx):
     assert shown["state"] == "SUCCEEDED" and [s["name"] for s in shown["steps"]] == ["load"]
     with pytest.raises(UserError, match="vertex has no pipeline job 'nope'"):
         show_remote_run("vertex", vx.profile, "nope", **vx.kw)
+
+
+def test_scheduled_runs_get_their_scheduled_time_on_vertex(vx):
+    from remote_ir import scheduled_pipeline_ir
+
+    pkg = PipelinePackage.from_ir(scheduled_pipeline_ir(), schedule={"cron": "0 6 * * *"})
+    backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+    apply_plan(plan_schedule(vertex_desired(pkg), []), backend)
+    [sched] = vx.schedules.values()
+    task = sched["createPipelineJobRequest"]["pipelineJob"]["pipelineSpec"]["root"]["dag"]["tasks"]["load"]
+    assert task["inputs"]["parameters"]["window_end"] == {
+        "runtimeValue": {"constant": "{{$.pipeline_job_schedule_time_utc}}"}}
+    assert "scheduled_time" not in sched["createPipelineJobRequest"]["pipelineJob"]["runtimeConfig"].get(
+        "parameterValues", {})

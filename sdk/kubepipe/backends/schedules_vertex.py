@@ -5,8 +5,8 @@
 - Updatable in place: cron, max concurrency, start/end time, max run count. A change of the
   pipeline, its parameters or catch-up is a replace: pause old -> create new -> delete old
   (Vertex creates schedules ACTIVE, so creating disabled first is not possible).
-- Cron is `TZ=<zone> <5 fields>`; scheduled runs have caching off and get their scheduled
-  time from the compiled placeholder `{{$.pipeline_job_schedule_time_utc}}`, which Vertex fills.
+- Cron is `TZ=<zone> <5 fields>`; scheduled runs have caching off; a `scheduled_time` pipeline
+  param is bound to Vertex's `{{$.pipeline_job_schedule_time_utc}}` (see bind_scheduled_time).
 """
 
 from __future__ import annotations
@@ -19,10 +19,41 @@ from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired
 from kubepipe.backends.vertex import build_job, job_labels
 from kubepipe.clients import vertex_init
 
-__all__ = ["VertexSchedules", "vertex_desired"]
+__all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]
+
+SCHEDULED_TIME_PARAM = "scheduled_time"
 
 _FIELD_ARGS = {"cron": "cron", "max_concurrency": "max_concurrent_run_count", "start_time": "start_time",
                "end_time": "end_time", "max_runs": "max_run_count"}
+
+
+VERTEX_SCHEDULE_TIME = "{{$.pipeline_job_schedule_time_utc}}"  # = dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
+
+
+def bind_scheduled_time(package: PipelinePackage) -> PipelinePackage:
+    """Wire the pipeline param `scheduled_time` (when declared) to Vertex's schedule-time placeholder.
+
+    Root-DAG tasks that read `componentInputParameter: scheduled_time` get the placeholder as a
+    runtime constant instead - the IR `dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER` compiles to -
+    which Vertex fills with each scheduled run's time; sub-DAGs receive it through those tasks.
+    """
+    import dataclasses
+
+    import yaml
+
+    if SCHEDULED_TIME_PARAM not in package.root_parameters():
+        return package
+    ir = yaml.safe_load(yaml.safe_dump(package.ir()))  # a deep copy
+    changed = False
+    for task in ir.get("root", {}).get("dag", {}).get("tasks", {}).values():
+        for spec in (task.get("inputs", {}).get("parameters") or {}).values():
+            if spec.get("componentInputParameter") == SCHEDULED_TIME_PARAM:
+                spec.pop("componentInputParameter")
+                spec["runtimeValue"] = {"constant": VERTEX_SCHEDULE_TIME}
+                changed = True
+    if not changed:
+        return package
+    return dataclasses.replace(package, ir_yaml=yaml.safe_dump(ir, sort_keys=True))
 
 
 def vertex_desired(package: PipelinePackage, *, params: dict | None = None) -> DesiredSchedule:
@@ -60,8 +91,9 @@ class VertexSchedules:
 
         labels = job_labels(self.package, self.profile, {"kubepipe-template": desired.template,
                                                           "kubepipe-catchup": str(desired.catchup).lower()})
-        with self.package.file() as path:
-            job = build_job(self.package, self.profile, path, params=desired.params, jid=None,
+        scheduled = bind_scheduled_time(self.package)
+        with scheduled.file() as path:
+            job = build_job(scheduled, self.profile, path, params=desired.params, jid=None,
                             enable_caching=False, labels=labels, credentials=self.credentials)
         schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=desired.name,
                                                   credentials=self.credentials)
