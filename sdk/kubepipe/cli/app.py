@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "build",
     "run",
     "catalog",
+    "init",
     "models",
     "serve",
     "image",

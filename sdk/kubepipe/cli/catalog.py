@@ -33,11 +33,15 @@ def components(name: Optional[str] = typer.Argument(None, help="Show one compone
                           "compiled pipeline .yaml path")
 
 
-def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here instead of stdout.")) -> None:
-    """JSON Schema of the pipeline YAML (for editors: yaml-language-server)."""
-    from kubepipe.spec.schema import schema_json
+def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
+           format_: str = typer.Option("json", "--format", help="json (JSON Schema) | markdown (reference)")) -> None:
+    """JSON Schema of the pipeline YAML (for editors: yaml-language-server), or its Markdown reference."""
+    from kubepipe.errors import UserError
+    from kubepipe.spec.schema import reference_markdown, schema_json
 
-    text = schema_json()
+    if format_ not in ("json", "markdown"):
+        raise UserError(f"--format {format_}: use json or markdown")
+    text = schema_json() if format_ == "json" else reference_markdown()
     if out:
         from kubepipe.util import atomic_write_text
 

@@ -1,0 +1,27 @@
+"""kubepipe init: scaffold a pipeline, target profiles and sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kubepipe.cli import console
+
+__all__ = ["register"]
+
+
+def init(directory: Path = typer.Argument(Path("."), help="Project folder (created if missing)."),
+         name: str = typer.Option("my-pipeline", "--name", "-n", help="Pipeline name."),
+         force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
+    """Scaffold a starter pipeline that validates and runs locally."""
+    from kubepipe.scaffold import init_project
+
+    for path in init_project(directory, name, force=force):
+        console.out.print(f"  [green]+[/green] {path}")
+    console.out.print(f"next: cd {directory} && kubepipe validate pipelines/{name}.yaml && "
+                      f"kubepipe run pipelines/{name}.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)

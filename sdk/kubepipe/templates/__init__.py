@@ -1,0 +1,1 @@
+"""Templates that `kubepipe init` writes."""
