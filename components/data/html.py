@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Iterable
 
-__all__ = ["page", "table", "esc", "badge"]
+__all__ = ["page", "table", "tiles", "esc", "badge"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328}

@@ -25,8 +25,7 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
     """Validate `data`; write passthrough dataset, metrics, HTML report and raw JSON; raise GateFailed if `gate`."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.data.report import validation_html
-    from kubepipe.components.data.validate import gate_message, resolve_expectations, validate_frame
-    from kubepipe.components.errors import GateFailed
+    from kubepipe.components.data.validate import raise_if_failed, resolve_expectations, validate_frame
 
     specs = resolve_expectations(expectations, suite_path)
     source = _source(data)
@@ -43,8 +42,8 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
         Path(dataset.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data.path, dataset.path)
         dataset.metadata.update({**(getattr(data, "metadata", None) or {}), "validated": outcome.passed})
-    if gate and not outcome.passed:
-        raise GateFailed(gate_message(outcome, source))
+    if gate:
+        raise_if_failed(outcome, source)
     return outcome.passed
 
 

@@ -15,7 +15,8 @@ from kubepipe.components.data.checks import check_expectations
 from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
 from kubepipe.components.errors import DataError, GateFailed
 
-__all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message"]
+__all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message",
+           "raise_if_failed"]
 
 _COLUMN_KEYS = ("column", "column_A", "column_B")
 
@@ -167,10 +168,7 @@ def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResu
     index = int((cfg.meta or {}).get("kubepipe_index", -1))
     spec = next(s for s in specs if s.index == index)
     body = res.result or {}
-    err = None
-    info = res.exception_info or {}
-    if info.get("raised_exception"):
-        err = "error: " + _first(info.get("exception_message") or "GX raised an exception")
+    err = _exception(res.exception_info or {})
     sample = body.get("partial_unexpected_list") or []
     return ExpectationResult(
         index=index,
@@ -184,6 +182,15 @@ def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResu
         sample=[_plain(v) for v in sample[:sample_n]],
         error=err,
     )
+
+
+def _exception(info: dict) -> str | None:
+    """GX 1.x reports errors either flat or keyed by the metric that raised; the first message, short."""
+    found = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for item in found:
+        if item.get("raised_exception"):
+            return "error: " + _first(item.get("exception_message") or "GX raised an exception")
+    return None
 
 
 def _columns_of(kwargs: dict) -> list[str]:

@@ -120,3 +120,18 @@ def test_bad_expectation_lists_fail_before_gx_runs(tmp_path):
         step.run([])
     with pytest.raises(DataError, match="invalid arguments"):
         step.run([{"expect_column_values_to_be_between": {"column": "hour", "min_value": "abc"}}])
+
+
+def test_gx_errors_become_failed_expectations_with_the_reason():
+    from kubepipe.components.data.validate import gate_message, resolve_expectations, validate_frame
+
+    df = pd.DataFrame({"s": ["a", "b", "c"], "n": [1, 2, 3]})
+    outcome = validate_frame(df, resolve_expectations([
+        {"expect_column_values_to_match_regex": {"column": "s", "regex": "["}},
+        {"expect_column_mean_to_be_between": {"column": "s", "min_value": 0}},  # wrong dtype for a mean
+        {"expect_column_values_to_be_between": {"column": "n", "min_value": 0, "max_value": 5}},
+    ]))
+    assert [r.success for r in outcome.results] == [False, False, True]
+    msg = gate_message(outcome, "tiny.csv")
+    assert "match_regex on `s`: error: unterminated character set" in msg
+    assert "mean_to_be_between on `s`: error:" in msg and "numeric" in msg
