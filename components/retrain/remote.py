@@ -30,10 +30,10 @@ def _eq(name: str) -> str:
 
 
 def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None) -> str:
-    from kubepipe.clients import kfp_client, quiet
+    from kubepipe.clients import kfp_client, kfp_namespace, quiet
 
     client = client or kfp_client(profile, where="ctx_profile")
-    ns = profile.get("namespace") or None
+    ns = kfp_namespace(profile, client)
     run_name = f"retrain-{_slug(pipeline)}-{key}"
     with quiet():
         existing = client.list_runs(filter=_eq(run_name), namespace=ns, page_size=1).runs or []

@@ -45,8 +45,24 @@ def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:
         raise UserError("\n".join(problems))
 
 
-def kfp_namespace(profile: Mapping[str, Any]) -> str | None:
-    return profile.get("namespace") or None
+def kfp_namespace(profile: Mapping[str, Any], client: Any = None) -> str | None:
+    """The profile's namespace on a multi-user KFP, else None.
+
+    Single-user KFP (installed in `kubeflow`) rejects or ignores namespace filters, so the
+    namespace is only sent when the server's healthz says multi_user (asked once per client).
+    """
+    ns = profile.get("namespace") or None
+    if not ns or client is None:
+        return ns
+    multi = getattr(client, "_kubepipe_multi_user", None)
+    if multi is None:
+        try:
+            with quiet():
+                multi = bool(client.get_kfp_healthz().multi_user)
+        except Exception:  # an old server without the field: behave as single-user
+            multi = False
+        client._kubepipe_multi_user = multi
+    return ns if multi else None
 
 
 def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = None, where: str = "profile"):

@@ -43,6 +43,7 @@ class FakeKfp:
         self.runs: dict[str, dict] = {}
         self.recurring: dict[str, dict] = {}
         self.fail_task: str | None = None
+        self.multi_user = False
         self.tasks = ["load", "train"]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -114,7 +115,7 @@ class FakeKfp:
         p, m = r.path.removeprefix(API), r.method
         parts = p.strip("/").split("/")
         if p == "/healthz":
-            return 200, {"multi_user": False}
+            return 200, {"multi_user": self.multi_user}
         if p == "/pipelines" and m == "GET":
             return 200, self._list("pipelines", self.pipelines.values(), r)
         if p == "/pipelines/upload" and m == "POST":

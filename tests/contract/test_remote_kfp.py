@@ -197,3 +197,14 @@ def test_runs_list_and_show_on_kubeflow(kfp):
     assert shown["url"].endswith(f"/#/runs/details/{res.run_id}")
     with pytest.raises(UserError, match="kubeflow has no run 'nope'"):
         show_remote_run("kubeflow", kfp.profile, "nope")
+
+
+@pytest.mark.parametrize("multi_user, namespace, sent", [(False, "kubeflow", None), (True, "team-a", "team-a")])
+def test_namespace_is_sent_only_to_a_multi_user_kfp(kfp, multi_user, namespace, sent):
+    kfp.multi_user = multi_user
+    kubeflow.submit(package(), {**kfp.profile, "namespace": namespace}, params={"a": 1, "b": 2})
+    upload = next(r for r in kfp.requests if r.path.endswith("/pipelines/upload"))
+    listing = next(r for r in kfp.requests if r.path.endswith("/pipelines") and r.method == "GET")
+    experiment = next(r for r in kfp.requests if r.path.endswith("/experiments") and r.method == "POST")
+    assert upload.query.get("namespace") == listing.query.get("namespace") == sent
+    assert (experiment.body.get("namespace") or None) == sent  # kfp sends "" when unset

@@ -111,7 +111,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
     params = dict(params or {})
     package.check_params(params)
     client = client_for(profile, client)
-    ns = kfp_namespace(profile)
+    ns = kfp_namespace(profile, client)
     pipeline_id, version_id, created = ensure_pipeline_version(client, package, namespace=ns)
     experiment_id = ensure_experiment(client, profile.get("experiment"), namespace=ns)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")

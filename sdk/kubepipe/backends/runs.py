@@ -103,12 +103,12 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                      client: Any = None, credentials: Any = None, api_endpoint: str | None = None) -> list[dict]:
     if target == "kubeflow":
         from kubepipe.backends.kubeflow import client_for
-        from kubepipe.clients import quiet
+        from kubepipe.clients import kfp_namespace, quiet
 
         client = client_for(profile, client)
         with quiet():
             page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc",
-                                    namespace=profile.get("namespace") or None)
+                                    namespace=kfp_namespace(profile, client))
         runs = [_kfp_run(r, str(profile.get("host") or "")) for r in page.runs or []]
         # kubepipe names runs `<pipeline>-<hash>-<time>`: filter on that prefix here.
         return [r for r in runs if not pipeline or str(r["pipeline"]).startswith(pipeline)][:limit]

@@ -51,7 +51,7 @@ class KfpSchedules:
         self.package = package
         self.profile = profile
         self.client = client_for(profile, client)
-        self.namespace = kfp_namespace(profile)
+        self.namespace = kfp_namespace(profile, self.client)
 
     def list(self, name: str) -> list[ActualSchedule]:
         out: list[ActualSchedule] = []
