@@ -90,6 +90,9 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
     n = with_values.get("unexpected_sample", 10)
     if not _interpolated(n) and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
         issues.append(CheckIssue(("unexpected_sample",), f"must be a non-negative integer, got {n!r}"))
+    gate = with_values.get("gate", True)
+    if not isinstance(gate, bool) and not _interpolated(gate):
+        issues.append(CheckIssue(("gate",), f"must be true or false, got {gate!r}"))
     return issues
 
 
@@ -139,6 +142,11 @@ def check_load(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("sample_fraction",), f"must be in (0, 1], got {frac}"))
     if with_values.get("sample_fraction") and with_values.get("sample_n"):
         issues.append(CheckIssue(("sample_n",), "set `sample_fraction` or `sample_n`, not both"))
+    dtypes = with_values.get("dtypes") or {}
+    kinds = ("int", "float", "number", "bool", "str", "datetime")  # io.DTYPE_KINDS, without importing pandas
+    for col, kind in (dtypes.items() if isinstance(dtypes, dict) else []):
+        if kind not in kinds and not _interpolated(kind):
+            issues.append(CheckIssue(("dtypes", col), f"unknown dtype {kind!r}", did_you_mean(kind, kinds) or f"use {', '.join(kinds)}"))
     fmt = with_values.get("format", "auto")
     if fmt not in ("auto", "csv", "parquet", "") and not _interpolated(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, ["auto", "csv", "parquet"])))

@@ -93,3 +93,15 @@ def test_table_matches_installed_great_expectations():
     assert table["expect_column_values_to_be_between"]["required"] == ["column"]
     assert "mostly" in table["expect_column_values_to_be_between"]["optional"]
     assert "expect_query_results_to_match_comparison" not in table  # SQL-only
+
+
+def test_check_validate_scalars_and_load_dtypes():
+    from kubepipe.components.data.checks import check_load
+    from kubepipe.components.data.io import DTYPE_KINDS
+
+    base = {"expectations": [{"expect_column_to_exist": {"column": "a"}}]}
+    assert {i.path for i in check_validate({**base, "gate": "yes", "unexpected_sample": -1})} == {
+        ("gate",), ("unexpected_sample",)}
+    (issue,) = check_load({"dtypes": {"amount": "flaot", "n": "int"}})
+    assert issue.path == ("dtypes", "amount") and issue.hint == "did you mean `float`?"
+    assert check_load({"dtypes": dict.fromkeys(DTYPE_KINDS, "int") | {k: k for k in DTYPE_KINDS}}) == []
