@@ -27,7 +27,8 @@ def validation_html(outcome: ValidationOutcome, source: str = "") -> str:
         else:
             status = badge("failed", "fail" if r.severity == "fail" else "warn")
         kwargs = {k: v for k, v in r.kwargs.items() if k not in ("column", "meta")}
-        sample = ", ".join(json.dumps(v, default=str, ensure_ascii=False)[:80] for v in r.sample[:10])
+        distinct = dict.fromkeys(json.dumps(v, default=str, ensure_ascii=False)[:80] for v in r.sample)
+        sample = ", ".join(list(distinct)[:10])
         rows.append([
             esc(r.index),
             f"<code>{esc(r.name)}</code><br><code>{esc(json.dumps(kwargs, default=str)[:400])}</code>",

@@ -45,7 +45,7 @@ class ExpectationResult:
         if self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
             return f"{self.unexpected_count} unexpected{pct}"
-        return _short(self.observed)
+        return "—" if self.observed is None else _short(self.observed)
 
 
 @dataclass
