@@ -1,9 +1,10 @@
-"""Read a CSV or Parquet source (local path, gs://, http(s)://) into a DataFrame, with errors a person can act on."""
+"""Read a CSV or Parquet source (local path, gs://, http(s)://, any fsspec URL) into a DataFrame, with errors a person can act on."""
 
 from __future__ import annotations
 
 import codecs
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -14,11 +15,11 @@ from typing import Iterator
 
 from kubepipe.components.errors import DataError
 
-__all__ = ["read_source", "sniff_format", "scan_text", "MAX_LINE_BYTES", "REMOTE_PREFIXES"]
+__all__ = ["read_source", "sniff_format", "scan_text", "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
 _CHUNK = 8 << 20
-REMOTE_PREFIXES = ("gs://", "http://", "https://")
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
 def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8"):
@@ -129,7 +130,8 @@ def _first_line(exc: BaseException) -> str:
 @contextmanager
 def _local_copy(uri: str) -> Iterator[Path]:
     """Yield a local path for `uri`; remote sources are streamed to a temporary file first."""
-    if not uri.startswith(REMOTE_PREFIXES):
+    scheme = (_SCHEME.match(uri) or [None, "file"])[1].lower()
+    if scheme == "file":
         path = Path(uri[7:] if uri.startswith("file://") else uri).expanduser()
         if path.is_dir():
             raise DataError(f"{uri}: is a directory; point the step at one CSV or Parquet file")
@@ -148,20 +150,25 @@ def _local_copy(uri: str) -> Iterator[Path]:
 
 
 def _download(uri: str, out) -> None:
-    if uri.startswith("gs://"):
-        try:
-            import gcsfs  # noqa: F401 - fsspec needs it for gs://
-        except ImportError:
-            raise DataError(f"{uri}: reading gs:// needs gcsfs; install it with `pip install 'kubepipe[gcs]'`") from None
+    if not uri.lower().startswith(("http://", "https://")):  # gs://, s3://, memory://, ...: fsspec
+        if uri.startswith("gs://"):
+            try:
+                import gcsfs  # noqa: F401 - fsspec needs it for gs://
+            except ImportError:
+                raise DataError(f"{uri}: reading gs:// needs gcsfs; install it with `pip install 'kubepipe[gcs]'`") from None
         import fsspec
 
         try:
             with fsspec.open(uri, "rb") as src:
                 shutil.copyfileobj(src, out, _CHUNK)
         except FileNotFoundError:
-            raise DataError(f"{uri}: no such object in the bucket; check the path") from None
+            raise DataError(f"{uri}: no such object; check the path") from None
+        except ImportError as exc:  # fsspec knows the protocol but its package is not installed
+            raise DataError(f"{uri}: this storage needs an extra package: {_first_line(exc)}") from None
+        except ValueError as exc:  # unknown protocol
+            raise DataError(f"{uri}: unsupported location: {_first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
-            raise DataError(f"{uri}: cannot read from GCS: {_first_line(exc)}") from None
+            raise DataError(f"{uri}: cannot read: {_first_line(exc)}") from None
         return
     try:
         with urllib.request.urlopen(uri, timeout=60) as resp:  # noqa: S310 - the user names the URL

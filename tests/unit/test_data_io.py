@@ -176,3 +176,21 @@ def test_http_source(http_dir):
     assert read_source(f"{url}/d.parquet")["a"].tolist() == [3]
     msg = _err(read_source, f"{url}/missing.csv")
     assert "missing.csv" in msg and "HTTP 404" in msg
+
+
+def test_fsspec_locations_use_the_same_checks():
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/kubepipe-test/d.csv", "wb") as fh:
+        fh.write(b"a,b\n1,x\n2,y\n")
+    with fs.open("/kubepipe-test/latin.csv", "wb") as fh:
+        fh.write("a\nG\xf6teborg\n".encode("latin-1"))
+    try:
+        assert read_source("memory://kubepipe-test/d.csv")["b"].tolist() == ["x", "y"]
+        msg = _err(read_source, "memory://kubepipe-test/latin.csv")
+        assert "memory://kubepipe-test/latin.csv" in msg and "0xf6" in msg
+        assert "no such object" in _err(read_source, "memory://kubepipe-test/none.csv")
+        assert "unsupported location" in _err(read_source, "nosuchproto://x/y.csv")
+    finally:
+        fs.rm("/kubepipe-test", recursive=True)
