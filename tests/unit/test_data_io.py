@@ -194,3 +194,9 @@ def test_fsspec_locations_use_the_same_checks():
         assert "unsupported location" in _err(read_source, "nosuchproto://x/y.csv")
     finally:
         fs.rm("/kubepipe-test", recursive=True)
+
+
+def test_mixed_type_column_is_named(tmp_path):
+    df = pd.DataFrame({"ok": [1, 2], "mixed": [1, "two"]})
+    msg = _err(write_dataset, df, tmp_path / "ds")
+    assert "column `mixed` mixes types" in msg
