@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "IN_CLUSTER_KFP_HOST"]
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -37,6 +37,39 @@ def quiet() -> Iterator[None]:
         warnings.simplefilter("ignore")
         with contextlib.redirect_stdout(io.StringIO()):
             yield
+
+
+_HINTS = {401: "the token was refused: refresh it (KFP: the env var named by auth.token_env; Vertex: "
+                "`gcloud auth application-default login`)",
+          403: "the identity lacks permission: check the namespace / IAM roles",
+          404: "not found: check host, project, region and names"}
+
+
+@contextlib.contextmanager
+def api_errors(service: str, what: str) -> Iterator[None]:
+    """Turn HTTP errors of the KFP / Vertex clients into a short UserError that says what failed."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status", None) or getattr(exc, "code", None)
+        if callable(status):  # grpc-style code()
+            status = None
+        if status is None and type(exc).__module__.split(".")[0] not in ("kfp_server_api", "google", "urllib3",
+                                                                         "requests"):
+            raise
+        body = getattr(exc, "body", None) or getattr(exc, "message", None) or str(exc)
+        try:
+            import json
+
+            body = json.loads(body).get("error") or json.loads(body).get("message") or body
+        except (TypeError, ValueError, AttributeError):
+            pass
+        text = " ".join(str(body).split())[:300]
+        hint = _HINTS.get(int(status)) if isinstance(status, int) or str(status).isdigit() else None
+        raise UserError(f"{service}: {what} failed ({status or type(exc).__name__}): {text}"
+                        + (f"; {hint}" if hint else "")) from exc
 
 
 def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:

@@ -44,6 +44,7 @@ class FakeKfp:
         self.recurring: dict[str, dict] = {}
         self.fail_task: str | None = None
         self.multi_user = False
+        self.forbid: str | None = None  # a path suffix answered 403
         self.tasks = ["load", "train"]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -113,6 +114,8 @@ class FakeKfp:
 
     def _route(self, r: Request) -> tuple[int, dict]:
         p, m = r.path.removeprefix(API), r.method
+        if self.forbid and p.endswith(self.forbid):
+            return 403, {"error": "user cannot access namespace team-a", "code": 7}
         parts = p.strip("/").split("/")
         if p == "/healthz":
             return 200, {"multi_user": self.multi_user}

@@ -35,6 +35,7 @@ class FakeVertex:
         self.jobs: dict[str, dict] = {}
         self.schedules: dict[str, dict] = {}
         self.fail_task: str | None = None
+        self.forbid: str | None = None  # a path suffix answered 403 PERMISSION_DENIED
         self._n = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -87,6 +88,8 @@ class FakeVertex:
 
     def _route(self, r: Request) -> tuple[int, dict]:
         p, m = r.path, r.method
+        if self.forbid and p.endswith(self.forbid):
+            return self._err(403, "PERMISSION_DENIED", "aiplatform.pipelineJobs.create denied on my-proj")
         if p.startswith("/storage/v1/b"):  # pipeline-root bucket: say it is missing, then accept the create
             if m == "GET" and p.count("/") == 4:
                 return self._err(404, "NOT_FOUND", "no bucket")

@@ -208,3 +208,10 @@ def test_namespace_is_sent_only_to_a_multi_user_kfp(kfp, multi_user, namespace, 
     experiment = next(r for r in kfp.requests if r.path.endswith("/experiments") and r.method == "POST")
     assert upload.query.get("namespace") == listing.query.get("namespace") == sent
     assert (experiment.body.get("namespace") or None) == sent  # kfp sends "" when unset
+
+
+def test_http_errors_become_short_user_errors(kfp):
+    kfp.forbid = "/pipelines/upload"
+    with pytest.raises(UserError, match=r"kubeflow: uploading add-numbers failed \(403\): .*user cannot access "
+                                        r"namespace team-a.*lacks permission"):
+        kubeflow.submit(package(), kfp.profile)

@@ -152,3 +152,11 @@ def test_scheduled_runs_get_their_scheduled_time_on_vertex(vx):
         "runtimeValue": {"constant": "{{$.pipeline_job_schedule_time_utc}}"}}
     assert "scheduled_time" not in sched["createPipelineJobRequest"]["pipelineJob"]["runtimeConfig"].get(
         "parameterValues", {})
+
+
+def test_permission_denied_is_a_short_user_error(vx):
+    from kubepipe.errors import UserError
+
+    vx.forbid = "/pipelineJobs"
+    with pytest.raises(UserError, match=r"vertex: creating pipeline job add-numbers-\w+ failed \(403\): .*denied"):
+        vertex.submit(package(), vx.profile, slot="e1", **vx.kw)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.package import PipelinePackage
-from kubepipe.clients import kfp_client, kfp_namespace, quiet
+from kubepipe.clients import api_errors, kfp_client, kfp_namespace, quiet
 from kubepipe.errors import KubepipeError, UserError
 
 __all__ = [
@@ -112,10 +112,12 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
     package.check_params(params)
     client = client_for(profile, client)
     ns = kfp_namespace(profile, client)
-    pipeline_id, version_id, created = ensure_pipeline_version(client, package, namespace=ns)
-    experiment_id = ensure_experiment(client, profile.get("experiment"), namespace=ns)
+    with api_errors("kubeflow", f"uploading {package.name}"):
+        pipeline_id, version_id, created = ensure_pipeline_version(client, package, namespace=ns)
+    with api_errors("kubeflow", f"creating experiment {profile.get('experiment') or DEFAULT_EXPERIMENT!r}"):
+        experiment_id = ensure_experiment(client, profile.get("experiment"), namespace=ns)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    with quiet():
+    with api_errors("kubeflow", "creating the run"), quiet():
         run = client.run_pipeline(
             experiment_id=experiment_id,
             job_name=run_name or f"{package.name}-{package.short_hash}-{stamp}",
@@ -160,9 +162,18 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
     client = client_for(profile, client)
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    misses = 0
     while True:
-        with quiet():
-            run = client.get_run(run_id)
+        try:
+            with api_errors("kubeflow", f"reading run {run_id}"), quiet():
+                run = client.get_run(run_id)
+            misses = 0
+        except UserError:
+            misses += 1  # a restarting API server must not end a long wait
+            if misses >= 5:
+                raise
+            time.sleep(min(poll_s * 2 ** misses, 60))
+            continue
         state = _state(run.state)
         tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
         for t in tasks:

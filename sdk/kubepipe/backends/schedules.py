@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
+from kubepipe.clients import api_errors
 from kubepipe.errors import UserError
 
 __all__ = [
@@ -193,26 +194,30 @@ def apply_plan(plan: list[Action], backend: ScheduleBackend,
         if on_step:
             on_step(msg)
 
+    service = getattr(backend, "service", "schedule")
     for act in plan:
-        d = act.desired
-        if act.kind == "delete":
-            backend.delete(act.id)
-            say(f"deleted {act.name} ({act.id})")
-        elif act.kind == "create":
-            new = backend.create(d, enabled=d.enabled)
-            say(f"created {act.name} ({new})")
-        elif act.kind == "update":
-            backend.update(act.id, d, act.fields)
-            say(f"updated {act.name} ({', '.join(act.fields)})")
-        elif act.kind == "pause":
-            backend.pause(act.id)
-            say(f"paused {act.name}")
-        elif act.kind == "resume":
-            backend.resume(act.id, catchup=d.catchup)
-            say(f"resumed {act.name}")
-        elif act.kind == "replace":
-            _replace(act, backend, say)
+        with api_errors(service, f"{act.kind} of schedule {act.name}"):
+            _apply_one(act, act.desired, backend, say)
     return done
+
+
+def _apply_one(act: Action, d: DesiredSchedule | None, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
+    if act.kind == "delete":
+        backend.delete(act.id)
+        say(f"deleted {act.name} ({act.id})")
+    elif act.kind == "create":
+        say(f"created {act.name} ({backend.create(d, enabled=d.enabled)})")
+    elif act.kind == "update":
+        backend.update(act.id, d, act.fields)
+        say(f"updated {act.name} ({', '.join(act.fields)})")
+    elif act.kind == "pause":
+        backend.pause(act.id)
+        say(f"paused {act.name}")
+    elif act.kind == "resume":
+        backend.resume(act.id, catchup=d.catchup)
+        say(f"resumed {act.name}")
+    elif act.kind == "replace":
+        _replace(act, backend, say)
 
 
 def _replace(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) -> None:

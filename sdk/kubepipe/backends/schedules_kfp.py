@@ -44,6 +44,7 @@ def kfp_desired(package: PipelinePackage, *, params: dict | None = None) -> Desi
 
 
 class KfpSchedules:
+    service = "kubeflow"
     updatable: frozenset[str] = frozenset()
     creates_disabled = True
 

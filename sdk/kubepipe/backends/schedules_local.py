@@ -30,6 +30,7 @@ def local_cron(cron: str, timezone: str | None) -> str:
 
 
 class LocalSchedules:
+    service = "local scheduler"
     updatable = frozenset(COMPARED)
     creates_disabled = True
 

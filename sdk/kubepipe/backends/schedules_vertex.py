@@ -65,6 +65,7 @@ def vertex_desired(package: PipelinePackage, *, params: dict | None = None) -> D
 
 
 class VertexSchedules:
+    service = "vertex"
     updatable = frozenset(_FIELD_ARGS)
     creates_disabled = False
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.kubeflow import RunFailed, TaskEvent
 from kubepipe.backends.package import PipelinePackage
-from kubepipe.clients import vertex_init
+from kubepipe.clients import api_errors, vertex_init
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name"]
 
@@ -114,12 +114,13 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     with package.file() as path:
         job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
                         credentials=credentials)
-        try:
-            job.submit(service_account=profile.get("service_account") or None,
-                       network=profile.get("network") or None)
-        except gexc.Conflict:
-            existing = aiplatform.PipelineJob.get(resource_name(profile, jid), credentials=credentials)
-            return VertexSubmitResult(jid, existing.resource_name, _state(existing.state), True, url)
+        with api_errors("vertex", f"creating pipeline job {jid}"):
+            try:
+                job.submit(service_account=profile.get("service_account") or None,
+                           network=profile.get("network") or None)
+            except gexc.Conflict:  # same pipeline, params and slot: already submitted
+                existing = aiplatform.PipelineJob.get(resource_name(profile, jid), credentials=credentials)
+                return VertexSubmitResult(jid, existing.resource_name, _state(existing.state), True, url)
     return VertexSubmitResult(jid, job.resource_name, _state(job.state), False, url)
 
 

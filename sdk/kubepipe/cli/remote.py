@@ -110,8 +110,12 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     desired = None if delete else make_desired()
     if desired is not None and (pause or resume):
         desired = replace(desired, enabled=resume)
+    from kubepipe.clients import api_errors
+
     name = schedule_name(pkg.name)
-    plan = plan_schedule(desired, backend.list(name), updatable=backend.updatable)
+    with api_errors(target, f"listing schedules named {name}"):
+        found = backend.list(name)
+    plan = plan_schedule(desired, found, updatable=backend.updatable)
     table = Table(title=f"schedule plan: {name} on {target}", show_lines=False)
     for col in ("action", "schedule", "id", "changes"):
         table.add_column(col)
