@@ -1,11 +1,13 @@
 """Atomic training checkpoints under `<state_dir>/checkpoints/<run_id>/<step>/checkpoint.pt`.
 
 One file holds model, optimizer, scheduler and RNG states plus the trainer's
-progress, written as temp file + fsync + os.replace (+ fsync of the folder),
-so a kill at any moment leaves either the previous checkpoint or the new one.
-It is read with `torch.load(weights_only=True)`: tensors and plain containers
-only, nothing is unpickled. A fingerprint of the settings and data guards
-against resuming a different training.
+progress. On a filesystem it is written as temp file + fsync + os.replace (+ fsync
+of the folder); on an object store (`s3://`, `gs://`, `minio://`, any fsspec URI)
+as one object PUT, which stores replace atomically. Either way a kill at any
+moment leaves the previous checkpoint or the new one. It is read with
+`torch.load(weights_only=True)`: tensors and plain containers only, nothing is
+unpickled. A fingerprint of the settings and data guards against resuming a
+different training.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from pathlib import Path
 
-__all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 log = logging.getLogger(__name__)
@@ -25,18 +28,55 @@ def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(part)).strip(".") or "_"
 
 
-def checkpoint_dir(state_dir: str, run_id: str, step: str) -> Path | None:
-    """The stable checkpoint folder of a pipeline run's step; None when there is no state dir.
+def checkpoint_dir(state_dir: str, run_id: str, step: str) -> str | None:
+    """The stable checkpoint location of a pipeline run's step (a path or a URI); None without a state dir.
 
-    `gs://bucket/x` maps to `/gcs/bucket/x`: Vertex AI and KFP-on-GKE mount buckets there (Cloud Storage FUSE).
+    `gs://bucket/x` becomes `/gcs/bucket/x` where Cloud Storage FUSE mounts buckets (Vertex AI);
+    `minio://` (KFP's name for its MinIO store) is S3 with `AWS_ENDPOINT_URL` (default: the
+    in-cluster `http://minio-service.kubeflow:9000`).
     """
     if not state_dir or not run_id:
         return None
-    root = "/gcs/" + state_dir[len("gs://"):] if state_dir.startswith("gs://") else state_dir
-    if "://" in root:
-        log.warning("checkpoints need a mounted path, not %s; training will not resume after a restart", state_dir)
+    root = state_dir.rstrip("/")
+    if root.startswith("gs://") and Path("/gcs").is_dir():
+        root = "/gcs/" + root[len("gs://"):]
+    return f"{root}/checkpoints/{_safe(run_id)}/{_safe(step or 'train')}"
+
+
+def _remote(location: str):
+    """(filesystem, path) for a URI, or None for a local path / when no fsspec driver is installed."""
+    if "://" not in str(location) or str(location).startswith("file://"):
         return None
-    return Path(root) / "checkpoints" / _safe(run_id) / _safe(step or "train")
+    import fsspec
+
+    protocol, _, path = str(location).partition("://")
+    options = {}
+    if protocol == "minio":
+        protocol = "s3"
+        options = {"client_kwargs": {"endpoint_url": os.environ.get("AWS_ENDPOINT_URL",
+                                                                    "http://minio-service.kubeflow:9000")}}
+    try:
+        return fsspec.filesystem(protocol, **options), path
+    except (ImportError, ValueError) as exc:
+        raise RuntimeError(f"no filesystem driver for {protocol}:// ({exc}); install it (s3fs, gcsfs) "
+                           f"or use a mounted path") from None
+
+
+def usable_location(location) -> str | None:
+    """`location` when checkpoints can be written there, else None with a warning (train without them)."""
+    if not location:
+        return None
+    try:
+        _remote(location)
+    except RuntimeError as exc:
+        log.warning("checkpoints disabled, training will not resume after a restart: %s", exc)
+        return None
+    return str(location)
+
+
+def _local(location) -> Path:
+    text = str(location)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,9 +92,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(folder: Path, payload: dict) -> Path:
+def save_checkpoint(location, payload: dict) -> str:
     import torch
 
+    remote = _remote(location)
+    if remote is not None:
+        fs, path = remote
+        with tempfile.TemporaryDirectory(prefix="kubepipe-ckpt-") as tmp:
+            local = Path(tmp) / CHECKPOINT_FILE
+            torch.save(payload, local)
+            fs.makedirs(path, exist_ok=True)
+            fs.put_file(str(local), f"{path}/{CHECKPOINT_FILE}")  # one PUT: atomic replace on object stores
+        return f"{location}/{CHECKPOINT_FILE}"
+    folder = _local(location)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / CHECKPOINT_FILE
     tmp = folder / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
@@ -66,22 +116,33 @@ def save_checkpoint(folder: Path, payload: dict) -> Path:
     _fsync_dir(folder)
     for stale in folder.glob(f".{CHECKPOINT_FILE}.*.tmp"):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
-    return final
+    return str(final)
 
 
-def load_checkpoint(folder: Path | None, fingerprint: str) -> dict | None:
-    """The last checkpoint in `folder` if it belongs to this training, else None (start fresh)."""
+def load_checkpoint(location, fingerprint: str) -> dict | None:
+    """The last checkpoint at `location` if it belongs to this training, else None (start fresh)."""
     import torch
 
-    if folder is None or not (folder / CHECKPOINT_FILE).is_file():
+    if location is None:
         return None
-    path = folder / CHECKPOINT_FILE
+    remote = _remote(location)
+    name = f"{location}/{CHECKPOINT_FILE}"
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if remote is not None:
+            fs, path = remote
+            if not fs.exists(f"{path}/{CHECKPOINT_FILE}"):
+                return None
+            with tempfile.TemporaryDirectory(prefix="kubepipe-ckpt-") as tmp:
+                fs.get_file(f"{path}/{CHECKPOINT_FILE}", str(Path(tmp) / CHECKPOINT_FILE))
+                payload = torch.load(Path(tmp) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+        else:
+            if not (_local(location) / CHECKPOINT_FILE).is_file():
+                return None
+            payload = torch.load(_local(location) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # a torn or foreign file: starting over beats failing the retry
-        log.warning("ignoring unreadable checkpoint %s (%s: %s)", path, type(exc).__name__, exc)
+        log.warning("ignoring unreadable checkpoint %s (%s: %s)", name, type(exc).__name__, exc)
         return None
     if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s: it was written by a training with other settings or data", path)
+        log.warning("ignoring checkpoint %s: it was written by a training with other settings or data", name)
         return None
     return payload

@@ -154,11 +154,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
           "train_cpu_seconds": 0.0, "samples": 0, "epoch_seconds": [], "epoch_samples": []}
     best_state = None
-    folder = None
-    if setup.checkpoint_dir:
-        from pathlib import Path
-
-        folder = Path(setup.checkpoint_dir)
+    folder = setup.checkpoint_dir  # a path or an fsspec URI (see checkpoint.py)
     ckpt = load_checkpoint(folder, setup.fingerprint)
     resumed = None
     if ckpt is not None:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 
 from kubepipe.components.errors import ModelError
+from kubepipe.components.training.checkpoint import usable_location
 from kubepipe.components.training.config import TRAINER_KEYS, TrainConfig, config_problems
 from kubepipe.components.training.encoders import Encoder
 from kubepipe.components.training.loop import LoopSetup, run_loop
@@ -132,7 +133,7 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
         build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)  # fail here, not in a worker
     fingerprint = _fingerprint(cfg, data, cfg.model, model_kwargs, world)
     setup = LoopSetup(cfg=cfg, model_ref=cfg.model, model_kwargs=model_kwargs, input_spec=input_spec,
-                      fingerprint=fingerprint, checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+                      fingerprint=fingerprint, checkpoint_dir=usable_location(checkpoint_dir),
                       device=device, callbacks=list(callbacks))
     if world > 1:
         from kubepipe.components.training.distributed import launch

@@ -91,7 +91,8 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 
     from kubepipe.components.training.checkpoint import load_checkpoint, save_checkpoint
 
-    folder = save_checkpoint(tmp_path / "c", {"fingerprint": "abc", "model": {"w": torch.ones(2)}}).parent
+    folder = tmp_path / "c"
+    save_checkpoint(folder, {"fingerprint": "abc", "model": {"w": torch.ones(2)}})
     assert load_checkpoint(folder, "abc")["model"]["w"].sum() == 2
     assert load_checkpoint(folder, "other") is None
     (folder / "checkpoint.pt").write_bytes(b"torn")
@@ -99,8 +100,29 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 
 
 def test_checkpoint_dir_is_keyed_by_run_and_step(tmp_path):
-    from kubepipe.components.training.checkpoint import checkpoint_dir
+    from kubepipe.components.training.checkpoint import checkpoint_dir, usable_location
 
-    assert checkpoint_dir(str(tmp_path), "run-7", "train") == tmp_path / "checkpoints" / "run-7" / "train"
-    assert str(checkpoint_dir("gs://bucket/root/state", "r", "s")) == "/gcs/bucket/root/state/checkpoints/r/s"
+    assert checkpoint_dir(str(tmp_path), "run-7", "train") == str(tmp_path / "checkpoints" / "run-7" / "train")
+    assert checkpoint_dir("s3://b/root/", "run/1", "train") == "s3://b/root/checkpoints/run_1/train"
     assert checkpoint_dir("", "r", "s") is None and checkpoint_dir(str(tmp_path), "", "s") is None
+    assert usable_location("nosuchproto://x/y") is None  # no driver: train on, without checkpoints
+    assert usable_location(str(tmp_path)) == str(tmp_path)
+
+
+def test_resume_from_an_object_store(tmp_path):
+    """fsspec's in-memory store stands in for s3:// / gs:// (same code path: one PUT, one GET)."""
+    import fsspec
+
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.sample_data import merchant_frame
+    from kubepipe.components.training.trainer import train
+
+    location = "memory://kubepipe-test/state/checkpoints/run-9/train"
+    df = merchant_frame(200, seed=4)
+    cfg = TrainConfig(label_column="category", epochs=2, hyperparameters={"buckets": 1024})
+    first = train(df, cfg, checkpoint_dir=location)
+    assert fsspec.filesystem("memory").exists("/kubepipe-test/state/checkpoints/run-9/train/checkpoint.pt")
+    again = train(df, cfg, checkpoint_dir=location)  # a retry after the last epoch: nothing left to run
+    assert again.result["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}
+    assert again.result["history"] == first.result["history"]
+    fsspec.filesystem("memory").rm("/kubepipe-test", recursive=True)
