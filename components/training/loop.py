@@ -147,7 +147,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
                                          torch.from_numpy(data.y_val))
     if device.type == "cuda":
         size = sum(t.nbytes for t in arrays.values())
-        arrays = {k: (t.to(device) if size < _RESIDENT_BYTES else t.pin_memory()) for k, t in arrays.items()}
+        arrays = {k: (t.to(device) if size < _RESIDENT_BYTES else t) for k, t in arrays.items()}
         y_train = y_train.to(device)
 
     st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
@@ -194,7 +194,9 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         epoch_start = st["train_seconds"]  # a resumed epoch counts from the restart
         for i in range(st["step_in_epoch"], len(batches)):
             idx = batches[i].to(device, non_blocking=True) if device.type == "cuda" else batches[i]
-            batch = {k: v[idx].to(device, non_blocking=True) for k, v in arrays.items()}
+            # rows on the GPU: index there; else gather on the host into pinned memory, copy async
+            batch = {k: v[idx] if v.device == device else v[batches[i]].pin_memory().to(device, non_blocking=True)
+                     for k, v in arrays.items()}
             target = y_train[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = train_model(batch)
