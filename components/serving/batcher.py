@@ -1,8 +1,10 @@
 """Dynamic micro-batching: concurrent requests coalesce into one forward pass.
 
-Requests queue up on the event loop; one collector takes everything already waiting,
-tops it up for at most `max_wait_s`, and runs the forward pass on one dedicated thread
-(torch releases the GIL, so the loop keeps parsing requests meanwhile). A request never
+Requests queue up on the event loop; one collector takes everything already waiting and
+runs the forward pass on one dedicated thread (torch releases the GIL, so the loop keeps
+parsing requests meanwhile, and they form the next batch). It waits, at most `max_wait_s`,
+for more only while `arriving()` says other requests are on their way (parsed, not yet
+queued): a lone request is never held back, concurrent ones share a pass. A request never
 splits across passes, and a batch never exceeds `max_batch_size` rows.
 """
 
@@ -27,11 +29,13 @@ class MicroBatcher:
     """`await submit(items)` -> that request's rows of `run(all_items)`'s result."""
 
     def __init__(self, run: Callable[[list], Any], *, max_batch_size: int = 64, max_wait_s: float = 0.002,
-                 on_batch: Callable[[int, int, float], None] | None = None):
+                 on_batch: Callable[[int, int, float], None] | None = None,
+                 arriving: Callable[[], int] | None = None):
         self._run = run
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
+        self._arriving = arriving
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task | None = None
         self._carry: _Job | None = None
@@ -70,6 +74,8 @@ class MicroBatcher:
         deadline = time.monotonic() + self.max_wait_s
         while rows < self.max_batch_size:
             if q.empty():
+                if self._arriving is not None and self._arriving() <= 0:
+                    break  # nobody else is coming: do not hold the batch
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

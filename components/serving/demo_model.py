@@ -40,11 +40,12 @@ def _fit(module, batch: dict, targets, epochs: int, lr: float) -> None:
 
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     module.train()
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(module(batch), targets)
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():
+        for _ in range(epochs):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(module(batch), targets)
+            loss.backward()
+            opt.step()
     module.eval()
 
 

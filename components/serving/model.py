@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from kubepipe.components.serving.payloads import TABULAR, BadRequest, Parsed, in
 
 __all__ = ["ServedModel", "count_tokens"]
 
+_ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriving")
 _WARMUP_TEXT = "warm-up request 1234 main street"
 
 
@@ -46,21 +48,19 @@ class ServedModel(Model):
         self.max_text_length = max_text_length
         self.model = None
         self.spec = None
+        self._arriving = 0  # requests inside __call__ that have not reached the batcher yet
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
-                                    on_batch=self._observe_batch)
+                                    on_batch=self._observe_batch, arriving=lambda: self._arriving)
         self._labels: np.ndarray | None = None
         self.draining = False  # set on SIGTERM: the ready route answers 503, predict still answers
 
     # ---- life cycle -------------------------------------------------------------------
     def load(self) -> bool:
         """Load the artifact and pass a warm-up; only then is the model ready."""
-        import torch
-
         self.model = load_served_model(self.model_dir)
         self.spec = input_spec_of(self.model, max_batch_size=self.max_batch_size,
                                   max_text_length=self.max_text_length)
         self._labels = np.array([str(x) for x in self.model.labels], dtype=object)
-        torch.set_grad_enabled(False)
         self._warm_up()
         self.ready = True
         return self.ready
@@ -104,6 +104,9 @@ class ServedModel(Model):
         t0 = time.perf_counter()
         gauge = m.IN_FLIGHT.labels(self.name)
         gauge.inc()
+        self._arriving += 1
+        flag = [True]  # cleared by predict() when the request reaches the batcher
+        token = _ARRIVING.set(flag)
         try:
             result = await (super().__call__(body, headers) if verb is None else super().__call__(body, headers, verb))
         except BadRequest:
@@ -114,6 +117,9 @@ class ServedModel(Model):
             raise
         finally:
             gauge.dec()
+            _ARRIVING.reset(token)
+            if flag[0]:
+                self._arriving -= 1
         m.REQUESTS.labels(self.name, protocol, "ok").inc()
         m.LATENCY.labels(self.name, protocol).observe(time.perf_counter() - t0)
         return result
@@ -128,6 +134,10 @@ class ServedModel(Model):
 
     async def predict(self, payload, headers=None):
         request, parsed = payload
+        flag = _ARRIVING.get(None)
+        if flag and flag[0]:
+            flag[0] = False
+            self._arriving -= 1
         probs = await self.batcher.submit(parsed.items)
         return request, parsed, probs
 

@@ -213,26 +213,50 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
     assert ok >= 16 and re.search("kubepipe_serve_request_seconds_bucket", httpx.get(f"{base}/metrics").text)
 
 
+def _send_partial(port, path, body: bytes):
+    """Open a connection and send the headers and half the body: a request the server is receiving."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    sock.sendall(head + body[: len(body) // 2])
+    return sock, body[len(body) // 2:]
+
+
+def _finish(sock, rest: bytes) -> tuple[int, dict]:
+    import json
+
+    sock.sendall(rest)
+    data = b""
+    while True:  # the server closes the connection after answering (it is shutting down)
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
 def test_sigterm_drains_requests_in_flight(models, tmp_path):
-    # requests wait up to 3 s in the batcher, so SIGTERM lands while all of them are inside the server
-    proc, base = start_server(models["text"], "drain", tmp_path, "--max-wait-ms", "3000", "--drain-delay", "1.0")
+    import json
+
+    proc, base = start_server(models["text"], "drain", tmp_path, "--drain-delay", "1.0")
+    port = int(base.rsplit(":", 1)[1])
     try:
         wait_ready(proc, base, "drain")
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            futs = [pool.submit(httpx.post, f"{base}/v1/models/drain:predict", json={"instances": [t]}, timeout=30)
-                    for t in TEXTS * 2]
-            deadline = time.monotonic() + 10
-            while _metric(base, "kubepipe_serve_in_flight", model_name="drain") < 8:
-                assert time.monotonic() < deadline and not any(f.done() for f in futs)
-                time.sleep(0.02)
-            os.kill(proc.pid, signal.SIGTERM)
-            assert httpx.get(f"{base}/v2/models/drain/ready", timeout=5).status_code == 503  # unready at once
-            late = httpx.post(f"{base}/v1/models/drain:predict", json={"instances": ["late"]}, timeout=30)
-            codes = [f.result().status_code for f in futs]
-        assert codes == [200] * 8 and late.status_code == 200
-        assert proc.wait(timeout=30) == 0
+        pending = [_send_partial(port, "/v1/models/drain:predict", json.dumps({"instances": [t]}).encode())
+                   for t in TEXTS * 2]
+        time.sleep(0.2)  # the server has read the headers of all of them
+        os.kill(proc.pid, signal.SIGTERM)
+        assert httpx.get(f"{base}/v2/models/drain/ready", timeout=5).status_code == 503  # unready at once
+        late = httpx.post(f"{base}/v1/models/drain:predict", json={"instances": ["late"]}, timeout=30)
+        time.sleep(1.2)  # past the drain delay: the listener is closed, the 8 requests are still open
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{base}/v2/health/live", timeout=1)
+        answers = [_finish(sock, rest) for sock, rest in pending]
+        assert [code for code, _ in answers] == [200] * 8 and late.status_code == 200
+        assert all(len(body["predictions"]) == 1 for _, body in answers)
+        assert proc.wait(timeout=30) == 0
     finally:
         stop(proc)
 

@@ -112,3 +112,34 @@ def test_single_request_is_not_held_longer_than_max_wait(wait):
         return dt
 
     assert run(main()) < wait + 0.25
+
+
+def test_waits_for_requests_that_are_on_their_way_but_not_for_nobody():
+    import time
+
+    passes = []
+
+    def forward(items):
+        passes.append(list(items))
+        return list(items)
+
+    async def main():
+        state = {"arriving": 1}
+        b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.5, arriving=lambda: state["arriving"])
+
+        async def late():
+            await asyncio.sleep(0.05)
+            state["arriving"] = 0
+            return await b.submit([2])
+
+        first = asyncio.ensure_future(b.submit([1]))
+        await asyncio.gather(first, late())
+        state["arriving"] = 0
+        t0 = time.perf_counter()
+        await b.submit([3])  # nobody else arriving: dispatched at once, not after 0.5 s
+        alone = time.perf_counter() - t0
+        await b.stop()
+        return alone
+
+    alone = run(main())
+    assert passes[0] == [1, 2] and passes[1] == [3] and alone < 0.4
