@@ -26,8 +26,9 @@ from kubepipe.secrets import check_profile_secrets
 __all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
-_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-_KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # projected token KFP mounts into pipeline pods
+# Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
+_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
+_KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # nosec B105 - a file path KFP projects into pods
 
 
 @contextlib.contextmanager

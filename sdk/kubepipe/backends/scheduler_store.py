@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_COLUMNS = {"pipeline", "path", "cron", "timezone", "template", "max_concurrency", "catchup", "start_time", "end_time",
+            "max_runs", "enabled", "params", "scheduled_time_param", "next_fire", "fired"}
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -103,8 +107,10 @@ class SchedulerStore:
     # --- schedules ---------------------------------------------------------------------------
     def schedules(self, name: str | None = None) -> list[ScheduleRow]:
         with self._db() as db:
-            q = "SELECT * FROM schedules" + (" WHERE name = ?" if name else "") + " ORDER BY name"
-            rows = db.execute(q, (name,) if name else ()).fetchall()
+            if name:
+                rows = db.execute("SELECT * FROM schedules WHERE name = ?", (name,)).fetchall()
+            else:
+                rows = db.execute("SELECT * FROM schedules ORDER BY name").fetchall()
         return [_row(r) for r in rows]
 
     def upsert(self, s: ScheduleRow) -> None:
@@ -126,11 +132,15 @@ class SchedulerStore:
     def set_fields(self, name: str, **fields) -> None:
         if not fields:
             return
-        cols = ", ".join(f"{k} = ?" for k in fields)
+        unknown = set(fields) - _COLUMNS
+        if unknown:
+            raise ValueError(f"scheduler store: no column {sorted(unknown)[0]!r}")
+        cols = ", ".join(f"{k} = ?" for k in fields)  # names checked against _COLUMNS; values bound
         vals = [int(v) if isinstance(v, bool) else json.dumps(v) if isinstance(v, dict) else v
                 for v in fields.values()]
         with self._db() as db:
-            db.execute(f"UPDATE schedules SET {cols}, updated_at = ? WHERE name = ?", (*vals, iso(utcnow()), name))
+            db.execute(f"UPDATE schedules SET {cols}, updated_at = ? WHERE name = ?",  # nosec B608 - column names whitelisted
+                       (*vals, iso(utcnow()), name))
 
     def delete(self, name: str) -> None:
         with self._db() as db:

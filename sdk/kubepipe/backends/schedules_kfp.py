@@ -56,16 +56,16 @@ class KfpSchedules:
 
     def list(self, name: str) -> list[ActualSchedule]:
         out: list[ActualSchedule] = []
-        token = ""
+        next_page = ""
         while True:
             with quiet():
-                page = self.client.list_recurring_runs(page_token=token, page_size=100, namespace=self.namespace,
+                page = self.client.list_recurring_runs(page_token=next_page, page_size=100, namespace=self.namespace,
                                                        filter=eq_filter("display_name", name))
             for rr in page.recurring_runs or []:
                 if rr.display_name == name:
                     out.append(_actual(rr))
-            token = page.next_page_token or ""
-            if not token:
+            next_page = page.next_page_token or ""
+            if not next_page:
                 return out
 
     def create(self, desired: DesiredSchedule, *, enabled: bool) -> str:
