@@ -215,3 +215,13 @@ def test_http_errors_become_short_user_errors(kfp):
     with pytest.raises(UserError, match=r"kubeflow: uploading add-numbers failed \(403\): .*user cannot access "
                                         r"namespace team-a.*lacks permission"):
         kubeflow.submit(package(), kfp.profile)
+
+
+def test_start_and_end_time_round_trip_as_unchanged(kfp):
+    block = {"cron": "0 2 * * *", "start_time": "2026-06-01T00:00:00+02:00", "end_time": "2026-12-31T00:00:00Z"}
+    ir = scheduled_pipeline_ir()
+    assert apply(kfp, package(block, ir)) == ["create"]
+    [rr] = kfp.recurring.values()
+    assert rr["trigger"]["cron_schedule"] == {"cron": "0 0 2 * * *", "start_time": "2026-05-31T22:00:00Z",
+                                              "end_time": "2026-12-31T00:00:00Z"}
+    assert apply(kfp, package(block, ir)) == ["unchanged"]
