@@ -256,6 +256,9 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         else:
             st["best_epoch"] = epoch + 1
         st["history"].append(row)
+        if rank == 0:
+            log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
+                     ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
         st.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, seen=0)
         checkpoint()
         last_ckpt = time.monotonic()

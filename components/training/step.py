@@ -51,6 +51,8 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     """Train and write the three output artifacts; returns the metrics logged."""
     from kubepipe.components.training.trainer import train
 
+    if not logging.getLogger().handlers:  # inside a KFP task: show per-epoch progress in the pod log
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = TrainConfig(model=architecture, label_column=label_column, text_column=text_column or None,
                       feature_columns=list(feature_columns) if feature_columns else None, epochs=epochs,
                       batch_size=batch_size, learning_rate=learning_rate or None, lr_schedule=lr_schedule,
