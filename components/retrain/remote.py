@@ -9,6 +9,7 @@ not start a second run.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from kubepipe.components.errors import ComponentError
@@ -40,6 +41,10 @@ def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None)
         if existing:  # the step was retried after the run was created
             return existing[0].run_id
         experiment_id = client.create_experiment(profile.get("experiment") or "Default", namespace=ns).experiment_id
+        if _is_package(pipeline) and "://" not in pipeline and not os.path.exists(pipeline):
+            # A kubepipe YAML path written for local runs: on the cluster, use the pipeline it
+            # uploaded, which kubepipe names after the file (metadata.name by convention).
+            pipeline = re.sub(r"\.(ya?ml|json)$", "", os.path.basename(pipeline))
         if _is_package(pipeline):
             run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name, pipeline_package_path=pipeline,
                                       params=params, pipeline_root=profile.get("pipeline_root") or None)

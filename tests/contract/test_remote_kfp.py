@@ -225,3 +225,11 @@ def test_start_and_end_time_round_trip_as_unchanged(kfp):
     assert rr["trigger"]["cron_schedule"] == {"cron": "0 0 2 * * *", "start_time": "2026-05-31T22:00:00Z",
                                               "end_time": "2026-12-31T00:00:00Z"}
     assert apply(kfp, package(block, ir)) == ["unchanged"]
+
+
+def test_drift_trigger_maps_a_local_yaml_path_to_the_uploaded_pipeline(kfp):
+    kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    n = len(kfp.requests)
+    start_kfp("pipelines/add-numbers.yaml", {"a": 1, "b": 1}, kfp.profile, key="k2")
+    [run] = [r for r in kfp.requests[n:] if r.mutating]
+    assert run.body["pipeline_version_reference"]["pipeline_id"] == "pipeline-1"
