@@ -69,6 +69,9 @@ def api_errors(service: str, what: str) -> Iterator[None]:
             pass
         text = " ".join(str(body).split())[:300]
         hint = _HINTS.get(int(status)) if isinstance(status, int) or str(status).isdigit() else None
+        if type(exc).__name__ == "DefaultCredentialsError":
+            text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
+                                                        "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")
         raise UserError(f"{service}: {what} failed ({status or type(exc).__name__}): {text}"
                         + (f"; {hint}" if hint else "")) from exc
 

@@ -112,8 +112,9 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     url = (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"
            f"?project={profile['project']}")
     with package.file() as path:
-        job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
-                        credentials=credentials)
+        with api_errors("vertex", f"preparing pipeline job {jid}"):
+            job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
+                            credentials=credentials)
         with api_errors("vertex", f"creating pipeline job {jid}"):
             try:
                 job.submit(service_account=profile.get("service_account") or None,
