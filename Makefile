@@ -28,6 +28,7 @@ demo: setup
 	$(PY) -m kubepipe.demo
 
 golden: setup
+	$(PY) -m kubepipe.catalog.signatures --write
 	UPDATE_GOLDEN=1 $(VENV)/bin/pytest -q tests/golden
 
 $(LINT_VENV)/.installed: Makefile

@@ -43,7 +43,7 @@ def test_components_never_import_compiler_backends_or_cli():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names
-                          if n.startswith(forbidden)]
+                          if any(n == f or n.startswith(f + ".") for f in forbidden)]
     assert not offenders, offenders
 
 
@@ -62,3 +62,13 @@ def test_validate_starts_fast_and_imports_nothing_heavy(tmp_path):
     assert "valid for target local" in proc.stdout, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("[]"), proc.stdout
     assert best < 2.0  # the benchmark holds the real goal (<= 1 s); this guards regressions only
+
+
+def test_builtin_signature_cache_is_current():
+    import json
+
+    from kubepipe.catalog.signatures import _lock_path, generate
+
+    current = json.loads(json.dumps(generate(), default=str))
+    assert json.loads(_lock_path().read_text()) == current, \
+        "components/builtins.lock.json is stale: python -m kubepipe.catalog.signatures --write"

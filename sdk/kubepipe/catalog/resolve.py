@@ -28,12 +28,18 @@ class ComponentInfo:
     ref: str
     name: str
     origin: str  # builtin | python | file
-    component: Any  # kfp BaseComponent
+    loaded: Any  # the kfp BaseComponent, or a callable that imports it on first use
     inputs: dict[str, Port]
     outputs: dict[str, Port]
     summary: str = ""
     check: Callable[[dict], list] | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def component(self) -> Any:
+        if callable(self.loaded) and not hasattr(self.loaded, "component_spec"):
+            self.loaded = self.loaded()
+        return self.loaded
 
     @property
     def user_inputs(self) -> dict[str, Port]:
@@ -58,7 +64,14 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
 
     ref = ref.strip()
     if ref in BUILTINS:
+        from kubepipe.catalog.signatures import cached_ports
+
         b = BUILTINS[ref]
+        cached = cached_ports(ref, b.ref)
+        if cached:  # validate without importing kfp; compile imports the component itself
+            name, inputs, outputs = cached
+            return ComponentInfo(ref, name, "builtin", lambda: _import_attr(b.ref, f"built-in `{ref}`"),
+                                 inputs, outputs, b.summary, load_builtin_check(ref))
         comp = _import_attr(b.ref, f"built-in `{ref}`")
         return _info(ref, "builtin", comp, b.summary, load_builtin_check(ref))
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
