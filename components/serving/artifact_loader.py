@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-__all__ = ["load_served_model"]
+__all__ = ["load_served_model", "resolve_device"]
 
 
-def load_served_model(model_dir: str):
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when torch sees a GPU, else cpu; `cuda` without a GPU is a clear error."""
+    import torch
+
+    from kubepipe.components.errors import ModelError
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu (or auto)")
+    return device
+
+
+def load_served_model(model_dir: str, device: str = "cpu"):
     """The LoadedModel of `model_dir` (contract: docs/decisions/0001-contracts.md); ModelError if broken."""
     from kubepipe.components.training.artifact import load_model
 
-    return load_model(model_dir)
+    return load_model(model_dir, device=resolve_device(device))

@@ -41,9 +41,10 @@ class ServedModel(Model):
     """Loads `model_dir`, warms up, and serves V1 + V2 through one batched forward pass."""
 
     def __init__(self, name: str, model_dir: str, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
-                 max_text_length: int = 512):
+                 max_text_length: int = 512, device: str = "cpu"):
         super().__init__(name)
         self.model_dir = model_dir
+        self.device = device
         self.max_batch_size = max_batch_size
         self.max_text_length = max_text_length
         self.model = None
@@ -57,7 +58,7 @@ class ServedModel(Model):
     # ---- life cycle -------------------------------------------------------------------
     def load(self) -> bool:
         """Load the artifact and pass a warm-up; only then is the model ready."""
-        self.model = load_served_model(self.model_dir)
+        self.model = load_served_model(self.model_dir, self.device)
         self.spec = input_spec_of(self.model, max_batch_size=self.max_batch_size,
                                   max_text_length=self.max_text_length)
         self._labels = np.array([str(x) for x in self.model.labels], dtype=object)
@@ -182,4 +183,4 @@ class ServedModel(Model):
                 "labels": self._labels.tolist() if self._labels is not None else [],
                 "features": list(self.spec.features) if self.spec else [],
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
-                "ready": self.ready}
+                "device": str(getattr(self.model, "device", self.device)), "ready": self.ready}

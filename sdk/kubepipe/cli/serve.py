@@ -28,6 +28,7 @@ def serve(
     grace_period: int = typer.Option(30, "--grace-period", help="Seconds to drain requests on SIGTERM."),
     drain_delay: float = typer.Option(0.0, "--drain-delay", help="Seconds to keep accepting, unready, after SIGTERM."),
     torch_threads: int = typer.Option(1, "--torch-threads", help="torch intra-op threads per worker."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto (cuda when available)."),
 ) -> None:
     """Serve a model on the KServe ModelServer: REST V1 + Open Inference Protocol V2, /metrics.
 
@@ -46,7 +47,7 @@ def serve(
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
-            "--torch-threads", str(torch_threads)]
+            "--torch-threads", str(torch_threads), "--device", device]
     from kubepipe.components.serving.server import main
 
     code = main(argv)
