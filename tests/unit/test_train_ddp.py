@@ -52,7 +52,7 @@ def test_cpu_bf16_autocast_keeps_loss_and_weights_float32(name, hp):
     assert loss.dtype == torch.float32  # ... the loss as the trainer computes it does not
     loss.backward()
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())
-    trained = train(merchant_frame(120, seed=2), TrainConfig(model=name, label_column="category", epochs=2,
+    trained = train(merchant_frame(64, seed=2), TrainConfig(model=name, label_column="category", epochs=2,
                                                              batch_size=16, precision="bf16", hyperparameters=hp))
     assert trained.result["precision"] == "bf16"
     assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_loss"]) for r in trained.result["history"])
