@@ -50,7 +50,7 @@ class Trained:
         import numpy
         import torch
 
-        from kubepipe import __version__ as kubepipe_version
+        from kubepipe._version import __version__ as kubepipe_version
 
         fin = self.final
         return {
