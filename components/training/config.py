@@ -43,7 +43,7 @@ class TrainConfig:
 
     def fingerprint_fields(self) -> dict:
         """Settings that change the trajectory: a checkpoint from other settings is not resumed."""
-        skip = {"checkpoint_every_steps", "checkpoint_every_s", "compile", "early_stopping_patience", "epochs"}
+        skip = {"checkpoint_every_steps", "checkpoint_every_s", "compile"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
