@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["check_profile_secrets", "redact_profile"]
+__all__ = ["check_profile_secrets", "inline_secrets", "redact_profile"]
 
 # Keys whose value would be the secret itself.
 _SECRET_KEY = re.compile(
@@ -68,25 +68,29 @@ def _secret_value_kind(value: str) -> str | None:
     return None
 
 
-def _walk(node: Any, path: str, problems: list[str]) -> None:
+def inline_secrets(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """(YAML path, what to do) for every credential written inline; [] when clean."""
+    found: list[tuple[tuple, str]] = []
     if isinstance(node, dict):
         for k, v in node.items():
-            sub = f"{path}.{k}"
             if isinstance(v, str) and v and _is_secret_key(str(k)):
-                problems.append(
-                    f"{sub}: credentials must not be written in YAML; put the value in an environment "
-                    f"variable and name it with `{k}_env: VAR_NAME` (KFP: auth.token_env, Vertex: "
-                    f"application-default credentials)"
-                )
+                found.append((path + (k,), "credentials must not be written in YAML; put the value in an "
+                              f"environment variable and name it with `{k}_env: VAR_NAME` (KFP: "
+                              "auth.token_env, Vertex: application-default credentials)"))
                 continue
-            _walk(v, sub, problems)
+            found += inline_secrets(v, path + (k,))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            _walk(v, f"{path}[{i}]", problems)
+            found += inline_secrets(v, path + (i,))
     elif isinstance(node, str):
         kind = _secret_value_kind(node)
         if kind:
-            problems.append(
-                f"{path}: looks like {kind}; credentials must not be written in YAML - "
-                f"reference them from the environment instead"
-            )
+            found.append((path, f"looks like {kind}; credentials must not be written in YAML - "
+                                "reference them from the environment instead"))
+    return found
+
+
+def _walk(node: Any, path: str, problems: list[str]) -> None:
+    for where, message in inline_secrets(node):
+        text = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
+        problems.append(f"{text}: {message}")

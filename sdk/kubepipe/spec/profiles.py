@@ -7,7 +7,6 @@ or the working directory) < `${env.NAME}` inside it < `--set key=value`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -20,10 +19,9 @@ from kubepipe.spec.models import Strict
 from kubepipe.spec.source import Locator, parse_yaml, read_source
 from kubepipe.util import did_you_mean
 
-__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set", "credential_keys"]
+__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set"]
 
 TARGETS = ("local", "kubeflow", "vertex")
-_SECRET_KEY = re.compile(r"(^|_)(token|password|passwd|secret|private_key|api_key|apikey|credentials?)$", re.I)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "local": {"pipeline_root": ".kubepipe/runs", "runtime_image": "python:3.11-slim",
@@ -114,21 +112,6 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def credential_keys(data: Any, path: tuple = ()) -> list[tuple]:
-    """Paths of keys that hold a literal credential (refused: use env vars or ADC)."""
-    found = []
-    if isinstance(data, dict):
-        for k, v in data.items():
-            if _SECRET_KEY.search(str(k)) and isinstance(v, str) and v and not str(k).endswith("_env"):
-                found.append(path + (k,))
-            else:
-                found += credential_keys(v, path + (k,))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            found += credential_keys(v, path + (i,))
-    return found
-
-
 def load_profile(target: str = "local", *, profile_file: str | Path | None = None,
                  sets: Mapping[str, Any] | None = None, start: str | Path | None = None,
                  environ: Mapping[str, str] | None = None) -> Profile:
@@ -148,10 +131,10 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         raise ValidationError([locator.issue(("target",), f"profile is for target `{data['target']}`, "
                                              f"not `{target}`", hint="pass --profile for this target")])
     issues: list[Issue] = []
-    for p in credential_keys(data) + credential_keys(dict(sets or {})):
-        issues.append(locator.issue(p, "credentials in YAML are refused",
-                                    hint="reference them instead: auth.token_env (an env var), a kubeconfig, "
-                                         "or application-default credentials"))
+    from kubepipe.secrets import inline_secrets
+
+    for p, message in inline_secrets(data) + inline_secrets(dict(sets or {})):
+        issues.append(locator.issue(p, "credentials in YAML are refused", hint=message))
     merged = {**DEFAULTS[target], "target": target, **data}
     for k, v in (sets or {}).items():
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
