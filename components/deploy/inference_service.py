@@ -131,7 +131,9 @@ def _container_fields(cfg: ServiceConfig) -> dict:
     from kubernetes.client import V1ContainerPort, V1EnvVar, V1VolumeMount
 
     ready, live = _probes(cfg.name)
-    env = [V1EnvVar(name="HOME", value="/tmp"), V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1")]
+    # /tmp is the pod's own emptyDir (the root filesystem is read-only), not a shared host path.
+    env = [V1EnvVar(name="HOME", value="/tmp"),  # nosec B108 - emptyDir inside the pod
+           V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1")]
     return dict(
         # Knative routes to the one port named http1 (or h2c).
         ports=[V1ContainerPort(container_port=PORT, name="http1", protocol="TCP")],
@@ -140,7 +142,7 @@ def _container_fields(cfg: ServiceConfig) -> dict:
         readiness_probe=ready,
         liveness_probe=live,
         security_context=_security(),
-        volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],
+        volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],  # nosec B108 - emptyDir
     )
 
 
@@ -163,6 +165,8 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
             run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000,
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault")),
         service_account_name=cfg.service_account,
+        # the server calls no Kubernetes API; Workload Identity needs no mounted token
+        automount_service_account_token=False,
         **scaling.predictor_fields(),
     )
     if cfg.runtime == "triton":
