@@ -22,6 +22,8 @@ import shutil
 import tempfile
 import uuid
 
+from kubepipe.util import fsync_dir
+
 __all__ = ["LocalStore", "FsspecStore", "open_store"]
 
 
@@ -63,7 +65,7 @@ class LocalStore:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
                 return _create_excl(path, data)
-            _fsync_dir(parent)
+            fsync_dir(parent)
             return True
         finally:
             try:
@@ -151,19 +153,6 @@ def _create_excl(path: str, data: bytes) -> bool:
         fh.flush()
         os.fsync(fh.fileno())
     return True
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def open_store(uri: str | None) -> LocalStore | FsspecStore:

@@ -18,6 +18,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from kubepipe.util import fsync_dir
+
 __all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -79,19 +81,6 @@ def _local(location) -> Path:
     return Path(text[len("file://"):] if text.startswith("file://") else text)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some filesystems (Windows, FUSE) cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(location, payload: dict) -> str:
     import torch
 
@@ -113,7 +102,7 @@ def save_checkpoint(location, payload: dict) -> str:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for stale in folder.glob(f".{CHECKPOINT_FILE}.*.tmp"):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
     return str(final)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["did_you_mean", "sha256_text", "atomic_write_text"]
+__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "fsync_dir"]
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
@@ -35,3 +35,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a rename in `path` durable; a no-op where folders cannot be opened (FUSE, Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
