@@ -198,7 +198,7 @@ def bare_server(model_dir: str, port: int, name: str, torch_threads: int, device
 
 
 def add_args(ap: argparse.ArgumentParser, *, max_batch: int) -> None:
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rate", type=float, default=0.0, help="fixed-load requests/s (0: enough for both goals)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
