@@ -26,10 +26,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir, name, tmp_path, *extra):
+def start_server(model_dir, name, tmp_path, *extra, cli=False):
     port = free_port()
     log = open(tmp_path / f"{name}-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "kubepipe.components.serving.server", str(model_dir),
+    module = ["kubepipe.cli", "serve"] if cli else ["kubepipe.components.serving.server"]
+    proc = subprocess.Popen([sys.executable, "-m", *module, str(model_dir),
                              "--name", name, "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -72,7 +73,7 @@ def servers(models, tmp_path_factory):
     # a long max wait makes coalescing under concurrency deterministic enough to assert on
     text = start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms", "30",
                         "--max-text-length", "64")
-    tab = start_server(models["tab"], "risk", tmp)
+    tab = start_server(models["tab"], "risk", tmp, cli=True)  # through `kubepipe serve`
     try:
         for (proc, base), name in ((text, "merchant"), (tab, "risk")):
             wait_ready(proc, base, name)
@@ -80,6 +81,7 @@ def servers(models, tmp_path_factory):
     finally:
         stop(text[0])
         stop(tab[0])
+    assert text[0].returncode == 0 and tab[0].returncode == 0  # SIGTERM is a clean exit
 
 
 TEXTS = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "AMZN MKTP US*2K3L4", "uber trip"]
@@ -290,3 +292,13 @@ def test_ready_only_after_warm_up(models, tmp_path):
     assert proc.returncode == 2 and 200 not in seen
     log = (tmp_path / next(p for p in os.listdir(tmp_path) if p.startswith("nan-"))).read_text()
     assert "warm-up failed" in log
+
+
+def test_cli_serve_rejects_a_missing_model_dir(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "serve", str(tmp_path / "nope")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not a directory" in out.stderr and "Traceback" not in out.stderr
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "serve", str(tmp_path / "empty"),
+                          "--port", str(free_port())], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "kubepipe-model.json" in out.stderr and "Traceback" not in out.stderr
