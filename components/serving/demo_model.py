@@ -23,7 +23,7 @@ _CITIES = ["SEATTLE WA", "SAN FRANCISCO CA", "NEW YORK NY", "STOCKHOLM SE", "AUS
 
 def merchant_strings(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """`n` card-transaction descriptions (5-9 words each) and their categories."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 - synthetic test data, reproducible on purpose
     labels = sorted(MERCHANTS)
     texts, ys = [], []
     for _ in range(n):

@@ -108,8 +108,11 @@ def terminate(pid: int, timeout_s: float = 35.0, proc: subprocess.Popen | None =
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """GET a loopback URL of our own processes: (status, body); HTTP errors are answers, not raised."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"not a local endpoint URL: {url}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # nosec B310 - http://127.0.0.1 only, checked above
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

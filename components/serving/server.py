@@ -22,10 +22,12 @@ log = logging.getLogger("kubepipe.serve")
 
 def _import_kserve():
     """Import kserve with an empty argv: its model_server module parses sys.argv on import."""
+    import importlib
+
     saved = sys.argv
     sys.argv = saved[:1]
     try:
-        import kserve.model_server  # noqa: F401
+        importlib.import_module("kserve.model_server")
     finally:
         sys.argv = saved
 
