@@ -149,7 +149,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_
 def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port: int = 8080,
           max_batch_size: int = 64, max_wait_ms: float = 2.0, max_text_length: int = 512,
           grace_period: int = 30, drain_delay_s: float = 0.0, access_log: bool = False,
-          reuse_port: bool = False, torch_threads: int = 1, device: str = "cpu") -> int:
+          reuse_port: bool = False, torch_threads: int = 1, device: str = "cpu",
+          forward_thread: str = "auto") -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
     import torch
 
@@ -163,7 +164,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
         logging.getLogger("kserve.trace").setLevel(logging.WARNING)
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                        max_text_length=max_text_length, device=device)
+                        max_text_length=max_text_length, device=device, forward_thread=forward_thread)
     # uvicorn swaps in its own handlers while serving and re-raises the signal after the drain;
     # this one catches that re-raise so the process exits 0 instead of dying by the signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to keep accepting (while unready) after SIGTERM, for load balancers to notice")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads per worker")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    p.add_argument("--forward-thread", choices=["auto", "on", "off"], default="auto",
+                   help="run forward passes on their own thread (auto: when a full pass takes over 2 ms)")
     p.add_argument("--access-log", action="store_true")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers
     return p
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = dict(name=args.name, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
                 max_wait_ms=args.max_wait_ms, max_text_length=args.max_text_length,
                 grace_period=args.grace_period, drain_delay_s=args.drain_delay_s, access_log=args.access_log,
-                reuse_port=args.reuse_port, torch_threads=args.torch_threads, device=args.device)
+                reuse_port=args.reuse_port, torch_threads=args.torch_threads, device=args.device,
+                forward_thread=args.forward_thread)
     if args.workers > 1:
         from kubepipe.components.serving.workers import run_workers
 

@@ -29,6 +29,8 @@ def serve(
     drain_delay: float = typer.Option(0.0, "--drain-delay", help="Seconds to keep accepting, unready, after SIGTERM."),
     torch_threads: int = typer.Option(1, "--torch-threads", help="torch intra-op threads per worker."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto (cuda when available)."),
+    forward_thread: str = typer.Option("auto", "--forward-thread",
+                                       help="Forward passes on their own thread: auto (when a pass takes > 2 ms), on, off."),
 ) -> None:
     """Serve a model on the KServe ModelServer: REST V1 + Open Inference Protocol V2, /metrics.
 
@@ -47,7 +49,7 @@ def serve(
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
-            "--torch-threads", str(torch_threads), "--device", device]
+            "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread]
     from kubepipe.components.serving.server import main
 
     code = main(argv)
