@@ -1,0 +1,99 @@
+"""Plan and compiler layers: ordering, conditions, context binding, graph, lowering notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import kubepipe
+from kubepipe.plan.graph import to_mermaid
+from kubepipe.plan.model import ContextRef, Literal, Nested, OutputRef, ParamRef
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests" / "fixtures"
+FLAGSHIP = ROOT / "pipelines" / "merchant-categorizer.yaml"
+
+
+def test_branching_plan_orders_and_groups_conditions():
+    plan = kubepipe.validate(FIX / "branching.yaml")
+    names = [s.name for s in plan.steps]
+    assert names.index("numbers") < names.index("sum") < names.index("big") < names.index("small")
+    big, small = plan.step("big"), plan.step("small")
+    assert big.condition.negation_key() == small.condition.key  # compiled as If / Else
+    assert plan.step("sum").args["data"] == OutputRef("numbers", "out")
+    assert plan.step("sum").args["threshold"] == ParamRef("threshold")
+    assert plan.step("fan").foreach == Literal([1, 2])
+    assert plan.exit_step.info.ref == "ops:report_status"
+
+
+def test_context_params_are_bound_from_the_target_profile():
+    plan = kubepipe.validate(FLAGSHIP, "kubeflow", profile=ROOT / "tests/golden/profiles/kubeflow.yaml")
+    deploy = plan.step("deploy").args
+    assert deploy["ctx_target"] == ContextRef("ctx_target", "kubeflow")
+    assert deploy["ctx_registry_uri"].value == "gs://golden-models/registry"
+    assert deploy["ctx_run_id"].value == "{{$.pipeline_job_uuid}}"
+    assert "auth" not in deploy["ctx_profile"].value  # components never see auth settings
+    thresholds = plan.step("evaluate").args["thresholds"]
+    assert isinstance(thresholds, Nested) and thresholds.template["f1_macro"]["min"] == ParamRef("min_f1")
+
+
+def test_flagship_gpu_request_lowers_per_target():
+    kf = kubepipe.validate(FLAGSHIP, "kubeflow", profile=ROOT / "tests/golden/profiles/kubeflow.yaml")
+    vx = kubepipe.validate(FLAGSHIP, "vertex", profile=ROOT / "tests/golden/profiles/vertex.yaml")
+    assert kf.step("train").gpu.accelerator == "nvidia.com/gpu"
+    assert kf.step("train").gpu.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert vx.step("train").gpu.accelerator == "NVIDIA_L4"
+    local = kubepipe.validate(FLAGSHIP, "local")
+    assert any("resources, node selectors and tolerations are ignored" in n for n in local.notes)
+
+
+def test_unknown_gpu_type_lists_the_known_ones(tmp_path):
+    text = (FIX / "gpu.yaml").read_text().replace("nvidia-h100-80gb", "nvidia-h100")
+    (tmp_path / "g.yaml").write_text(text)
+    with pytest.raises(kubepipe.ValidationError) as exc:
+        kubepipe.validate(tmp_path / "g.yaml", "vertex", profile=ROOT / "tests/golden/profiles/vertex.yaml")
+    (issue,) = exc.value.issues
+    assert issue.path == "steps.big.resources.gpu.type"
+    assert "nvidia-h100-80gb" in issue.hint and "nvidia-l4" in issue.hint
+
+
+def test_profile_gpu_types_extend_the_table(tmp_path):
+    text = (FIX / "gpu.yaml").read_text().replace("nvidia-h100-80gb", "nvidia-rtx-pro-6000")
+    (tmp_path / "g.yaml").write_text(text)
+    plan = kubepipe.validate(tmp_path / "g.yaml", "vertex", profile=ROOT / "tests/golden/profiles/vertex.yaml",
+                             sets=["gpu_types={nvidia-rtx-pro-6000: NVIDIA_RTX_PRO_6000}"])
+    assert plan.step("big").gpu.accelerator == "NVIDIA_RTX_PRO_6000"
+
+
+def test_mermaid_graph_shows_wiring_conditions_and_exit():
+    text = to_mermaid(kubepipe.validate(FIX / "branching.yaml"))
+    assert text.startswith("flowchart TD")
+    assert 's_numbers -- "out→data" --> s_sum' in text
+    assert "when ${steps.sum.outputs.big} == true" in text
+    assert "-. finally .-> s_on_exit" in text
+
+
+def test_compiled_if_else_and_loop_structure():
+    import yaml
+
+    body = kubepipe.compile(FIX / "branching.yaml", "kubeflow",
+                            profile=ROOT / "tests/golden/profiles/kubeflow.yaml").body
+    ir = next(yaml.safe_load_all(body))
+    comps = ir["components"]
+    branches = [k for k in comps if k.startswith("comp-condition-branches")]
+    assert len(branches) == 1
+    conds = [t["triggerPolicy"]["condition"] for t in comps[branches[0]]["dag"]["tasks"].values()]
+    assert any(c.startswith("!(") for c in conds)  # the Else branch
+    assert any(k.startswith("comp-for-loop") for k in comps)
+    assert "exit-handler-1" in str(ir["root"]["dag"]["tasks"])
+
+
+def test_remote_ir_has_no_empty_else_workaround():
+    import yaml
+
+    body = kubepipe.compile(FIX / "when-only.yaml", "vertex", profile=ROOT / "tests/golden/profiles/vertex.yaml").body
+    local = kubepipe.compile(FIX / "when-only.yaml", "local").body
+    assert "condition-branches" not in body  # remote IR: a plain If
+    assert "condition-branches" in local  # local: If + empty Else for kfp.local
+    assert next(yaml.safe_load_all(body))["pipelineInfo"]["name"] == "when-only"
