@@ -111,6 +111,7 @@ class ProxyApp:
         self.served += 1
         out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                        if k.lower() not in _HOP]
+        out_headers.append((b"content-length", str(len(resp.content)).encode()))
         await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
         await send({"type": "http.response.body", "body": resp.content})
 
