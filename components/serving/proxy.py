@@ -110,7 +110,7 @@ class ProxyApp:
             return
         self.served += 1
         out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-                       if k.lower() not in _HOP]
+                       if k.lower() not in _HOP and k.lower() != "content-encoding"]  # httpx decoded it
         out_headers.append((b"content-length", str(len(resp.content)).encode()))
         await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
         await send({"type": "http.response.body", "body": resp.content})
