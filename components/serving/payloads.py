@@ -162,6 +162,8 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec) -> Parsed:
     inp = inputs[0]
     where = "inputs[0]"
     shape = [int(s) for s in (inp.shape or [])]
+    if any(s < 0 for s in shape):
+        raise BadRequest(f"{where}.shape", f"dimensions must be sizes (>= 0), got {shape}")
     data = inp.data
     if not isinstance(data, list):  # binary tensor extension: decoded by kserve
         try:

@@ -79,6 +79,8 @@ def test_v2_text_and_tabular():
     (TEXT, [tensor("BYTES", [1, 2], ["a", "b"])], "inputs[0].shape", 400),
     (TEXT, [tensor("BYTES", [3], ["a", "b"])], "inputs[0].data", 400),
     (TEXT, [tensor("BYTES", [0], [])], "inputs[0].shape", 400),
+    (TEXT, [tensor("BYTES", [-1], ["a"])], "inputs[0].shape", 400),
+    (TAB, [tensor("FP32", [-1, 2], [1, 2])], "inputs[0].shape", 400),
     (TEXT, [tensor("BYTES", [5], ["a"] * 5)], "inputs[0].shape", 413),
     (TEXT, [tensor("BYTES", [1], [7])], "inputs[0].data[0]", 400),
     (TEXT, [tensor("BYTES", [1], ["y" * 21])], "inputs[0].data[0]", 400),
