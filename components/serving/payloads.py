@@ -88,9 +88,13 @@ def _number(value: Any, where: str) -> float:
         return math.nan  # a missing feature: the model's encoder imputes the training mean
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadRequest(where, f"expected a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise BadRequest(where, "expected a finite number")
-    return float(value)
+    return number
 
 
 def _row(value: Any, where: str, spec: InputSpec) -> list[float]:

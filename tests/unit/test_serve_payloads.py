@@ -57,6 +57,7 @@ def test_v1_tabular_objects_lists_and_missing_values():
     ({"amount": True, "hour": 2}, "instances[0].amount"),
     ([1, 2, 3], "instances[0]"),
     ([1, float("inf")], "instances[0][1]"),
+    ([10**400, 1], "instances[0][0]"),
     ("text", "instances[0]"),
 ])
 def test_v1_tabular_bad_rows(row, field):
@@ -94,3 +95,38 @@ def test_v2_bad_tensors_name_the_field(spec, inputs, field, status):
     with pytest.raises(BadRequest) as err:
         parse_v2(inputs, spec)
     assert err.value.field == field and err.value.status == status
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                 max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(_json, st.fixed_dictionaries({"instances": _json}),
+                      st.fixed_dictionaries({"instances": st.lists(_json, max_size=6)})))
+def test_any_json_body_is_parsed_or_rejected_as_bad_request(body):
+    """Whatever a client sends, the parser answers with inputs or a BadRequest (a 4xx), never a crash."""
+    for spec in (TEXT, TAB):
+        try:
+            got = parse_v1(body, spec)
+        except BadRequest as exc:
+            assert exc.field and 400 <= exc.status < 500
+        else:
+            assert got.n == len(got.items) >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(datatype=st.sampled_from(["BYTES", "FP32", "FP64", "INT8", "fp32"]),
+       shape=st.lists(st.integers(-2, 5), max_size=3), data=_json)
+def test_any_v2_tensor_is_parsed_or_rejected_as_bad_request(datatype, shape, data):
+    for spec in (TEXT, TAB):
+        try:
+            got = parse_v2([tensor(datatype, shape, data if isinstance(data, list) else [data])], spec)
+        except BadRequest as exc:
+            assert exc.field.startswith("inputs") and 400 <= exc.status < 500
+        else:
+            assert got.n == len(got.items) >= 1
