@@ -91,8 +91,9 @@ def _install_handlers(app, model) -> None:
     n = len(app.router.routes)
     app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"])
     app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"])
-    app.router.routes[:0] = app.router.routes[n:]  # ahead of kserve's routes for the same paths
-    del app.router.routes[len(app.router.routes) - 2:]
+    mine = app.router.routes[n:]
+    del app.router.routes[n:]
+    app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths
 
 
 async def _serve_async(model, *, host: str, port: int, grace_period: int, reuse_port: bool,
