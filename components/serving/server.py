@@ -37,13 +37,19 @@ def _install_handlers(app, model) -> None:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import ORJSONResponse
 
+    from kubepipe.components.serving import metrics
     from kubepipe.components.serving.payloads import BadRequest
+
+    def count(request: Request) -> None:  # bodies rejected before they reach the model
+        protocol = "v2" if request.url.path.startswith("/v2/") else "v1"
+        metrics.REQUESTS.labels(model.name, protocol, "bad_request").inc()
 
     async def bad_request(_: Request, exc: BadRequest):
         return ORJSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)
 
-    async def invalid_body(_: Request, exc: RequestValidationError):
+    async def invalid_body(request: Request, exc: RequestValidationError):
         # FastAPI's schema check of V2 bodies: name the first field at fault, status 400.
+        count(request)
         errs = exc.errors()
         first = errs[0] if errs else {}
         field = ""
@@ -57,7 +63,8 @@ def _install_handlers(app, model) -> None:
             field, msg = "body", f"malformed JSON: {first.get('ctx', {}).get('error', msg)}"
         return ORJSONResponse({"error": f"{field}: {msg}", "field": field}, status_code=400)
 
-    async def invalid_input(_: Request, exc: Exception):
+    async def invalid_input(request: Request, exc: Exception):
+        count(request)
         msg = str(exc)
         if "inference-header-content-length" in msg:
             msg = ("not a JSON request: send Content-Type: application/json (or the binary tensor "

@@ -180,10 +180,16 @@ BAD = [
 @pytest.mark.parametrize("case, path, body, field, status", BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_4xx_naming_the_field(servers, case, path, body, field, status):
     base = servers["merchant"]
+    protocol = "v2" if path.startswith("/v2/") else "v1"
+    before = _metric(base, "kubepipe_serve_requests_total", model_name="merchant", outcome="bad_request",
+                     protocol=protocol)
     if isinstance(body, bytes):
         r = httpx.post(base + path, content=body, headers=JSON)
     else:
         r = httpx.post(base + path, json=body)
+    after = _metric(base, "kubepipe_serve_requests_total", model_name="merchant", outcome="bad_request",
+                    protocol=protocol)
+    assert after == before + 1, case  # every rejection is counted
     assert r.status_code == status, (case, r.status_code, r.text)
     err = r.json()
     assert err["field"] == field and field in err["error"], (case, err)
