@@ -119,7 +119,15 @@ def _smoke(base: str, name: str, inputs: list | None) -> dict:
             "seconds": round(time.perf_counter() - t0, 4)}
 
 
+def _prune_logs(folder: Path, keep: int = 5) -> None:
+    logs = sorted(folder.glob("backend-*.log"), key=lambda f: f.stat().st_mtime)
+    for f in logs[:-keep]:
+        f.unlink(missing_ok=True)
+
+
 def _start_backend(name: str, model_dir: Path, d: Path, server_args: list[str]) -> tuple[dict, Any, Path]:
+    if (d / name).is_dir():
+        _prune_logs(d / name)  # the last few deployments' logs stay for debugging
     port = P.free_port()
     log = d / name / f"backend-{port}.log"
     proc = P.spawn(P.SERVER_MODULE, [str(model_dir), "--name", name, "--host", "127.0.0.1", "--port", str(port),
