@@ -49,7 +49,7 @@ class ServedModel(Model):
         self.max_text_length = max_text_length
         self.model = None
         self.spec = None
-        self._arriving = 0  # requests inside __call__ that have not reached the batcher yet
+        self._arriving = 0  # requests being received or parsed, not yet queued (see ArrivalsMiddleware)
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     on_batch=self._observe_batch, arriving=lambda: self._arriving)
         self.forward_thread = forward_thread
@@ -109,15 +109,25 @@ class ServedModel(Model):
         m.FORWARD_SECONDS.labels(self.name).observe(seconds)
         m.INSTANCES.labels(self.name).inc(rows)
 
+    # ---- arrivals: requests the server is receiving that have not reached the batcher yet ----
+    def arrival(self) -> list:
+        """Count one arriving request; returns its flag for `departed` (ArrivalsMiddleware calls both)."""
+        self._arriving += 1
+        flag = [True]
+        _ARRIVING.set(flag)
+        return flag
+
+    def departed(self, flag: list) -> None:
+        if flag[0]:
+            flag[0] = False
+            self._arriving -= 1
+
     # ---- kserve handlers ----------------------------------------------------------------
     async def __call__(self, body, headers=None, verb=None):
         protocol = "v2" if isinstance(body, InferRequest) else "v1"
         t0 = time.perf_counter()
         gauge = m.IN_FLIGHT.labels(self.name)
         gauge.inc()
-        self._arriving += 1
-        flag = [True]  # cleared by predict() when the request reaches the batcher
-        token = _ARRIVING.set(flag)
         try:
             result = await (super().__call__(body, headers) if verb is None else super().__call__(body, headers, verb))
         except BadRequest:
@@ -128,9 +138,6 @@ class ServedModel(Model):
             raise
         finally:
             gauge.dec()
-            _ARRIVING.reset(token)
-            if flag[0]:
-                self._arriving -= 1
         m.REQUESTS.labels(self.name, protocol, "ok").inc()
         m.LATENCY.labels(self.name, protocol).observe(time.perf_counter() - t0)
         return result
@@ -146,9 +153,8 @@ class ServedModel(Model):
     async def predict(self, payload, headers=None):
         request, parsed = payload
         flag = _ARRIVING.get(None)
-        if flag and flag[0]:
-            flag[0] = False
-            self._arriving -= 1
+        if flag is not None:
+            self.departed(flag)  # it is in the batcher's queue now
         probs = await self.batcher.submit(parsed.items)
         return request, parsed, probs
 

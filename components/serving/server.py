@@ -32,6 +32,22 @@ def _import_kserve():
         sys.argv = saved
 
 
+class ArrivalsMiddleware:
+    """Counts POSTs from their first byte until they reach the batcher (or end), for the batcher's wait."""
+
+    def __init__(self, app, model):
+        self.app, self.model = app, model
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        flag = self.model.arrival()
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.model.departed(flag)
+
+
 def _install_handlers(app, model) -> None:
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -85,6 +101,7 @@ def _install_handlers(app, model) -> None:
         return model.describe()
 
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
+    app.add_middleware(ArrivalsMiddleware, model=model)  # outermost: counts from the start of a request
 
     async def model_ready(model_name: str):
         # Like kserve's, plus: unready while draining after SIGTERM (predict keeps answering).
