@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent requests coalesce into one forward pass.
 
 Requests queue up on the event loop; one collector takes everything already waiting and
-runs the forward pass on one dedicated thread (torch releases the GIL, so the loop keeps
-parsing requests meanwhile, and they form the next batch). It waits, at most `max_wait_s`,
-for more only while `arriving()` says other requests are on their way (parsed, not yet
+runs one forward pass on it, either on a dedicated thread (torch releases the GIL, so the
+loop keeps parsing the next requests meanwhile, and they form the next batch) or, for passes
+of a millisecond or so, inline on the loop. It waits, at most `max_wait_s`, for more only
+while `arriving()` says other requests are on their way (being received or parsed, not yet
 queued): a lone request is never held back, concurrent ones share a pass. A request never
 splits across passes, and a batch never exceeds `max_batch_size` rows.
 """
