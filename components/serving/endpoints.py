@@ -225,6 +225,8 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
             P.terminate(proc.pid, timeout_s=10, proc=proc)
             if old:
                 _write(state_dir, name, old)
+            else:
+                record_file.unlink(missing_ok=True)
             raise
         if old_backend:
             P.terminate(old_backend["pid"])
