@@ -140,3 +140,14 @@ def test_stop_kills_only_processes_that_are_ours(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_first_deploy_that_fails_leaves_nothing_running(models, tmp_path):
+    from kubepipe.components.serving.endpoints import EndpointRolledBack, deploy_local, list_endpoints
+
+    state = str(tmp_path / ".kubepipe")
+    with pytest.raises(EndpointRolledBack, match="warm-up failed.*no endpoint was running"):
+        deploy_local("fresh", str(models["nan"]), state_dir=state, timeout_s=90)
+    assert list_endpoints(state) == []
+    logs = list((tmp_path / ".kubepipe" / "endpoints" / "fresh").glob("backend-*.log"))
+    assert len(logs) == 1 and "warm-up failed" in logs[0].read_text()
