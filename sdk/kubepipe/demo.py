@@ -116,20 +116,37 @@ def run_demo(out: Any) -> DemoResult:
 
     ran = second if second.ok else first
     res.reports = {
-        "validation report": str(ran.step("validate").outputs.get("report", "")),
-        "evaluation report": str(ran.step("evaluate").outputs.get("report", "")),
-        "training curve": str(ran.step("train").outputs.get("curve", "")),
+        "validation report": str(ran.step("validate").artifacts.get("report", "")),
+        "evaluation report": str(ran.step("evaluate").artifacts.get("report", "")),
+        "training curve": str(ran.step("train").artifacts.get("curve", "")),
         "bad batch validation report": _bad_report(bad),
     }
-    out.rule("[bold]reports")
+    res.reports = _collect_reports(res.reports)
+    out.rule("[bold]reports (open in a browser)")
     for name, path in res.reports.items():
         out.print(f"  {name:<28} {path}")
     out.rule("[bold]next")
     out.print(f"  schedule it:   kubepipe schedule {PIPELINE} --target vertex --plan")
     out.print("  run schedules locally:  kubepipe scheduler")
-    out.print(f"  the endpoint keeps serving: kubepipe endpoints list  |  kubepipe endpoints stop {MODEL}")
+    out.print(f"  the endpoint keeps serving: kubepipe endpoints list --state-dir {DEMO_DIR}")
+    out.print(f"  stop it:       kubepipe endpoints stop {MODEL} --state-dir {DEMO_DIR}")
     out.print(f"demo finished in {time.time() - t0:.0f}s")
     return res
+
+
+def _collect_reports(found: dict[str, str]) -> dict[str, str]:
+    """Copy each HTML artifact to .kubepipe/demo/reports/<name>.html, a path a browser opens."""
+    folder = DEMO_DIR / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, path in found.items():
+        if path and Path(path).is_file():
+            target = folder / (name.replace(" ", "-") + ".html")
+            shutil.copyfile(path, target)
+            out[name] = str(target)
+        else:
+            out[name] = "(not written)"
+    return out
 
 
 def _bad_report(run: Any) -> str:

@@ -225,7 +225,7 @@ def _collect_outputs(run: RunResult, root: Path) -> None:
         for name, arts in (data.get("artifacts") or {}).items():
             uris = [a.get("uri") for a in arts.get("artifacts", [])]
             if uris:
-                rec.outputs[name] = uris[0]
-        for d in sorted(f.parent.iterdir()):
-            if d.name not in rec.outputs and d.name != "executor_output.json":
-                rec.outputs[d.name] = str(d)
+                rec.artifacts[name] = uris[0]
+        for d in sorted(f.parent.iterdir()):  # artifacts kfp.local wrote but did not list
+            if d.name not in rec.outputs and d.name not in rec.artifacts and d.name != "executor_output.json":
+                rec.artifacts[d.name] = str(d)

@@ -26,7 +26,8 @@ class StepRecord:
     state: str = "PENDING"  # PENDING | RUNNING | SUCCEEDED | FAILED | SKIPPED
     started_at: float | None = None
     finished_at: float | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # parameter outputs
+    artifacts: dict[str, str] = field(default_factory=dict)  # artifact name -> path
     error: str | None = None
 
     @property

@@ -61,9 +61,9 @@ class Progress:
         return t
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, limit: int = 100) -> str:
     text = str(value)
-    return text if len(text) <= 60 else "…" + text[-59:]
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def summary_table(run: Any) -> Table:
@@ -74,8 +74,10 @@ def summary_table(run: Any) -> Table:
     t.add_column("outputs")
     for rec in run.steps:
         style = _STYLE.get(rec.state, "")
-        outs = "\n".join(f"{k}: {_fmt(v)}" for k, v in rec.outputs.items()
-                         if not k.startswith("ctx_"))
+        outs = [f"{k}: {_fmt(v)}" for k, v in rec.outputs.items()]
+        if rec.artifacts:
+            outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
+        outs = "\n".join(outs)
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""
         t.add_row(escape(rec.name), f"[{style}]{rec.state.lower()}[/{style}]", took, escape(outs))
     return t

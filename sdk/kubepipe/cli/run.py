@@ -33,7 +33,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     for note in result.notes:
         console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
     console.out.print(summary_table(result))
-    console.out.print(f"run folder: {result.run_dir}  (log: {result.log})")
+    console.out.print(f"run folder: {result.run_dir}  (artifacts/, run.json, run.log)")
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
         raise typer.Exit(1)
