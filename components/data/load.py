@@ -45,7 +45,7 @@ def load(
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
         df = coerce_dtypes(df, dtypes, source=source)
-    if time_column or window:
+    if window:  # time_column alone is a no-op: the window may arrive empty from a run-time param
         df = _window(df, source, time_column, window, as_of)
     if columns:
         require_columns(df, columns, source=source)

@@ -49,6 +49,11 @@ def test_window_errors(events):
     assert parse_window("12h") == pd.Timedelta(hours=12)
 
 
+def test_time_column_without_window_keeps_every_row(events):
+    # a scheduled pipeline passes its window as a param; ad-hoc runs leave it empty
+    assert len(load(events, time_column="ts", window="")) == len(load(events))
+
+
 def test_sampling_is_seeded_and_keeps_order():
     a = load(TRAIN, sample_n=100, seed=3)
     b = load(TRAIN, sample_n=100, seed=3)
