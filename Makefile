@@ -42,6 +42,7 @@ lint: setup $(LINT_VENV)/.installed
 	PATH=$(CURDIR)/$(LINT_VENV)/bin:$(CURDIR)/$(VENV)/bin:$$PATH bash scripts/lint.sh
 
 bench: setup
+	@command -v wrk >/dev/null || echo "note: serve.py uses wrk when installed (apt-get install wrk); else a Python load generator"
 	@for b in benchmarks/*.py; do case $$b in *_gpu.py) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -57,11 +57,12 @@ def main() -> None:
             for k, v in steps.items():
                 per_step.setdefault(k, []).append(v)
             noops.append(one_run(tmp / f"n{i}", str(tmp / "noop.yaml"))[0])
-            from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
+    finally:
+        from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
 
+        for work in tmp.glob("r*"):  # stop exactly the endpoints these runs started
             for ep in list_endpoints(str(work)):
                 stop_endpoint(ep["name"], str(work))
-    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     wall, steps_sum, noop = statistics.median(walls), statistics.median(sums), statistics.median(noops)
     print(f"flagship local run (merchant-categorizer), medians of {args.repeats}, after set-up")
