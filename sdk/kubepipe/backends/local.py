@@ -157,7 +157,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
 
     values = _coerce_params(compiled, dict(params or {}))
     run_id = run_id or new_run_id(compiled.pipeline_name)
-    run_dir = Path(runs_dir or RUNS_DIR) / run_id
+    run_dir = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "pipeline.yaml").write_text(compiled.ir_yaml, encoding="utf-8")
     plan = compiled.plan
