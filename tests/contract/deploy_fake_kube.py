@@ -13,10 +13,10 @@ model server would (or fail, per the script), so the real smoke client runs.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from loopback import JsonHandler, LoopbackServer
 
 _ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/?]+))?$")
 _INGRESS = re.compile(r"^/ingress/([^/]+)/([^/]+)/([^/]+)(/.*)$")
@@ -35,7 +35,7 @@ def merge_patch(target, patch):
     return out
 
 
-class FakeKube:
+class FakeKube(LoopbackServer):
     """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail", "failed_to_load": bool}`.
 
     `ready_after: None` = never Ready; `failed_to_load` reports modelStatus FailedToLoad from poll 2.
@@ -50,18 +50,7 @@ class FakeKube:
         self.smoke_requests: list[dict] = []
         self._rv = 100
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        self.handler = _Handler
 
     # ---- controller --------------------------------------------------------------------
 
@@ -107,117 +96,85 @@ class FakeKube:
                 "message": None if ready else f"Revision {revision} is not ready (poll {self.polls[key]})"}
         status["conditions"] = [{k: v for k, v in cond.items() if v is not None}]
 
-    # ---- HTTP --------------------------------------------------------------------------
 
-    def _handler(self):
-        fake = self
+# ---- HTTP ------------------------------------------------------------------------------
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
 
-            def _send(self, code: int, body) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class _Handler(JsonHandler):
+    def _status_body(self, code: int, reason: str, message: str):
+        self.send_json(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                              "message": message, "reason": reason, "code": code})
 
-            def _status_body(self, code: int, reason: str, message: str):
-                self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                  "message": message, "reason": reason, "code": code})
+    def serve_request(self) -> None:
+        method = self.command
+        path = self.path.split("?")[0]
+        with self.fake._lock:
+            self.fake.log.append((method, path))
+            m = _INGRESS.match(path)
+            if m:
+                return self._ingress(method, *m.groups())
+            m = _ISVC.match(path)
+            if not m:
+                return self._status_body(404, "NotFound", f"no route {path}")
+            return self._isvc(method, m.group(1), m.group(2))
 
-            def _body(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(n) or b"null")
+    def _ingress(self, method, ns, name, tag, rest):
+        obj = self.fake.objects.get((ns, name))
+        if obj is None:
+            return self.send_json(404, {"error": "no such service"})
+        beh = self.fake._behaviour(obj)
+        body = self.read_json() if method == "POST" else None
+        self.fake.smoke_requests.append({"tag": tag, "path": rest, "body": body})
+        if beh["smoke"] != "ok":
+            return self.send_json(500, {"error": "model crashed on input"})
+        if rest.endswith("/ready"):
+            return self.send_json(200, {"name": name, "ready": True})
+        if rest.endswith(":predict") and isinstance(body, dict):
+            return self.send_json(200, {"predictions": ["label"] * len(body.get("instances", []))})
+        if rest.endswith("/infer") and isinstance(body, dict):  # Open Inference Protocol (Triton)
+            rows = body["inputs"][0]["shape"][0]
+            return self.send_json(200, {"model_name": name, "outputs": [
+                {"name": "logits", "shape": [rows, 4], "datatype": "FP32", "data": [0.0] * rows * 4}]})
+        return self.send_json(404, {"error": f"no route {rest}"})
 
-            def _route(self, method: str) -> None:
-                path = self.path.split("?")[0]
-                with fake._lock:
-                    fake.log.append((method, path))
-                    m = _INGRESS.match(path)
-                    if m:
-                        return self._ingress(method, *m.groups())
-                    m = _ISVC.match(path)
-                    if not m:
-                        return self._status_body(404, "NotFound", f"no route {path}")
-                    return self._isvc(method, m.group(1), m.group(2))
-
-            def _ingress(self, method, ns, name, tag, rest):
-                obj = fake.objects.get((ns, name))
-                if obj is None:
-                    return self._send(404, {"error": "no such service"})
-                beh = fake._behaviour(obj)
-                body = self._body() if method == "POST" else None
-                fake.smoke_requests.append({"tag": tag, "path": rest, "body": body})
-                if beh["smoke"] != "ok":
-                    return self._send(500, {"error": "model crashed on input"})
-                if rest.endswith("/ready"):
-                    return self._send(200, {"name": name, "ready": True})
-                if rest.endswith(":predict") and isinstance(body, dict):
-                    return self._send(200, {"predictions": ["label"] * len(body.get("instances", []))})
-                if rest.endswith("/infer") and isinstance(body, dict):  # Open Inference Protocol (Triton)
-                    rows = body["inputs"][0]["shape"][0]
-                    return self._send(200, {"model_name": name, "outputs": [
-                        {"name": "logits", "shape": [rows, 4], "datatype": "FP32", "data": [0.0] * rows * 4}]})
-                return self._send(404, {"error": f"no route {rest}"})
-
-            def _isvc(self, method, ns, name):
-                key = (ns, name)
-                obj = fake.objects.get(key)
-                if method == "POST" and name is None:
-                    body = self._body()
-                    key = (ns, body["metadata"]["name"])
-                    if key in fake.objects:
-                        return self._status_body(409, "AlreadyExists", f"{key[1]} already exists")
-                    fake._rv += 1
-                    body["metadata"].update(namespace=ns, generation=1, resourceVersion=str(fake._rv),
-                                            uid=f"uid-{fake._rv}")
-                    body.pop("status", None)
-                    fake.objects[key] = body
-                    return self._send(201, body)
-                if obj is None:
-                    return self._status_body(404, "NotFound", f'inferenceservices "{name}" not found')
-                if method == "GET":
-                    fake._status(obj)
-                    return self._send(200, obj)
-                if method == "DELETE":
-                    del fake.objects[key]
-                    return self._send(200, {"kind": "Status", "status": "Success"})
-                body = self._body()
-                if method == "PUT":
-                    if body["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
-                        return self._status_body(409, "Conflict", "the object has been modified")
-                    new = copy.deepcopy(body)
-                    new["status"] = obj.get("status", {})
-                elif method == "PATCH":
-                    if "merge-patch" not in (self.headers.get("Content-Type") or ""):
-                        return self._status_body(415, "UnsupportedMediaType", "merge-patch only")
-                    new = merge_patch(obj, body)
-                else:
-                    return self._status_body(405, "MethodNotAllowed", method)
-                fake._rv += 1
-                new["metadata"].update(namespace=ns, resourceVersion=str(fake._rv),
-                                       generation=obj["metadata"]["generation"])
-                if new["spec"] != obj["spec"]:
-                    new["metadata"]["generation"] += 1
-                fake.objects[key] = new
-                return self._send(200, new)
-
-            def do_GET(self):
-                self._route("GET")
-
-            def do_POST(self):
-                self._route("POST")
-
-            def do_PUT(self):
-                self._route("PUT")
-
-            def do_PATCH(self):
-                self._route("PATCH")
-
-            def do_DELETE(self):
-                self._route("DELETE")
-
-        return Handler
+    def _isvc(self, method, ns, name):
+        key = (ns, name)
+        obj = self.fake.objects.get(key)
+        if method == "POST" and name is None:
+            body = self.read_json()
+            key = (ns, body["metadata"]["name"])
+            if key in self.fake.objects:
+                return self._status_body(409, "AlreadyExists", f"{key[1]} already exists")
+            self.fake._rv += 1
+            body["metadata"].update(namespace=ns, generation=1, resourceVersion=str(self.fake._rv),
+                                    uid=f"uid-{self.fake._rv}")
+            body.pop("status", None)
+            self.fake.objects[key] = body
+            return self.send_json(201, body)
+        if obj is None:
+            return self._status_body(404, "NotFound", f'inferenceservices "{name}" not found')
+        if method == "GET":
+            self.fake._status(obj)
+            return self.send_json(200, obj)
+        if method == "DELETE":
+            del self.fake.objects[key]
+            return self.send_json(200, {"kind": "Status", "status": "Success"})
+        body = self.read_json()
+        if method == "PUT":
+            if body["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
+                return self._status_body(409, "Conflict", "the object has been modified")
+            new = copy.deepcopy(body)
+            new["status"] = obj.get("status", {})
+        elif method == "PATCH":
+            if "merge-patch" not in (self.headers.get("Content-Type") or ""):
+                return self._status_body(415, "UnsupportedMediaType", "merge-patch only")
+            new = merge_patch(obj, body)
+        else:
+            return self._status_body(405, "MethodNotAllowed", method)
+        self.fake._rv += 1
+        new["metadata"].update(namespace=ns, resourceVersion=str(self.fake._rv),
+                               generation=obj["metadata"]["generation"])
+        if new["spec"] != obj["spec"]:
+            new["metadata"]["generation"] += 1
+        self.fake.objects[key] = new
+        return self.send_json(200, new)

@@ -9,38 +9,21 @@ uploaded model's `kubepipe-version` label: {"3": {"healthy": False}} or
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-_LOC = r"/v1/(projects/[^/]+/locations/[^/]+)"
-T = "type.googleapis.com/google.cloud.aiplatform.v1."
+from vertex_rest import LOC, T, VertexRestFake, err
 
 
-class FakeVertex:
+class FakeVertex(VertexRestFake):
     def __init__(self, script: dict | None = None, seed: int = 0):
+        super().__init__()
         self.script = script or {}
         self.models: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
-        self.log: list[tuple[str, str]] = []
         self.predict_answers: list[str] = []
         self._n = 1000
         self._rng = random.Random(seed)
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
 
     def _id(self) -> str:
         self._n += 1
@@ -50,25 +33,16 @@ class FakeVertex:
         version = self.models[model_name].get("labels", {}).get("kubepipe-version", "")
         return {"healthy": True, "predict": "ok", **self.script.get(version, {})}
 
-    @staticmethod
-    def _op(parent: str, response: dict | None = None, error: dict | None = None) -> dict:
-        op = {"name": f"{parent}/operations/{random.randint(1, 10**9)}", "done": True}
-        if error:
-            op["error"] = error
-        else:
-            op["response"] = response
-        return op
-
-    def handle(self, method: str, path: str, body: dict | None, query: str = ""):
-        m = re.fullmatch(_LOC + r"/models:upload", path)
+    def handle(self, method: str, path: str, body: dict, query: str = ""):
+        m = re.fullmatch(LOC + r"/models:upload", path)
         if m and method == "POST":
             name = f"{m.group(1)}/models/{self._id()}"
             self.models[name] = {**body["model"], "name": name}
-            return 200, self._op(name, {"@type": T + "UploadModelResponse", "model": name})
-        m = re.fullmatch(_LOC + r"/models/(\d+)", path)
+            return 200, self.operation(name, {"@type": T + "UploadModelResponse", "model": name})
+        m = re.fullmatch(LOC + r"/models/(\d+)", path)
         if m and method == "GET":
-            return (200, self.models[path[4:]]) if path[4:] in self.models else (404, _err(404, "model not found"))
-        m = re.fullmatch(_LOC + r"/endpoints", path)
+            return (200, self.models[path[4:]]) if path[4:] in self.models else (404, err(404, "model not found"))
+        m = re.fullmatch(LOC + r"/endpoints", path)
         if m and method == "GET":
             want = re.search(r'display_name="([^"]*)"', query)
             eps = [e for e in self.endpoints.values() if not want or e.get("displayName") == want.group(1)]
@@ -76,85 +50,46 @@ class FakeVertex:
         if m and method == "POST":
             name = f"{m.group(1)}/endpoints/{self._id()}"
             self.endpoints[name] = {**body, "name": name, "deployedModels": [], "trafficSplit": {}}
-            return 200, self._op(name, {"@type": T + "Endpoint", **self.endpoints[name]})
-        m = re.fullmatch(_LOC + r"/endpoints/(\d+)(:\w+)?", path)
+            return 200, self.operation(name, {"@type": T + "Endpoint", **self.endpoints[name]})
+        m = re.fullmatch(LOC + r"/endpoints/(\d+)(:\w+)?", path)
         if not m:
-            return 404, _err(404, f"no route {method} {path}")
+            return 404, err(404, f"no route {method} {path}")
         name = f"{m.group(1)}/endpoints/{m.group(2)}"
         ep = self.endpoints.get(name)
         if ep is None:
-            return 404, _err(404, "endpoint not found")
+            return 404, err(404, "endpoint not found")
         verb = m.group(3)
         if method == "GET" and not verb:
             return 200, ep
         if method == "PATCH" and not verb:
             split = {k: int(v) for k, v in (body.get("trafficSplit") or {}).items()}
             if split and sum(split.values()) != 100:
-                return 400, _err(400, f"traffic split must sum to 100: {split}")
+                return 400, err(400, f"traffic split must sum to 100: {split}")
             ep["trafficSplit"] = split
             return 200, ep
         if verb == ":deployModel":
             dm = dict(body["deployedModel"])
             if not self._beh(dm["model"])["healthy"]:
-                return 200, self._op(name, error={"code": 9, "message": "Model server never became ready. "
-                                                  "Please make sure the health route returns 200."})
+                return 200, self.operation(name, error={"code": 9, "message": "Model server never became ready. "
+                                                        "Please make sure the health route returns 200."})
             dm["id"] = self._id()
             ep["deployedModels"].append(dm)
             split = {(dm["id"] if k == "0" else k): int(v) for k, v in (body.get("trafficSplit") or {}).items()}
             ep["trafficSplit"] = split or {dm["id"]: 100}
-            return 200, self._op(name, {"@type": T + "DeployModelResponse", "deployedModel": dm})
+            return 200, self.operation(name, {"@type": T + "DeployModelResponse", "deployedModel": dm})
         if verb == ":undeployModel":
             ep["deployedModels"] = [d for d in ep["deployedModels"] if d["id"] != body["deployedModelId"]]
             ep["trafficSplit"] = {k: int(v) for k, v in (body.get("trafficSplit") or {}).items()}
-            return 200, self._op(name, {"@type": T + "UndeployModelResponse"})
+            return 200, self.operation(name, {"@type": T + "UndeployModelResponse"})
         if verb == ":predict":
             split = [(k, v) for k, v in ep["trafficSplit"].items() if v > 0]
             if not split:
-                return 400, _err(400, "endpoint has no traffic split")
+                return 400, err(400, "endpoint has no traffic split")
             dm_id = self._rng.choices([k for k, _ in split], weights=[v for _, v in split])[0]
             dm = next(d for d in ep["deployedModels"] if d["id"] == dm_id)
             self.predict_answers.append(dm_id)
             if self._beh(dm["model"])["predict"] != "ok":
-                return 500, _err(500, "Internal error: the model server returned 500")
+                return 500, err(500, "Internal error: the model server returned 500")
             return 200, {"predictions": ["label"] * len(body.get("instances", [])), "deployedModelId": dm_id,
                          "model": dm["model"]}
-        return 404, _err(404, f"no route {method} {path}")
-
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _route(self, method):
-                from urllib.parse import unquote_plus
-
-                path, _, query = self.path.partition("?")
-                n = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(n) or b"{}") if n else {}
-                with fake._lock:
-                    fake.log.append((method, path))
-                    code, out = fake.handle(method, path, body, unquote_plus(query))
-                data = json.dumps(out).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                self._route("GET")
-
-            def do_POST(self):
-                self._route("POST")
-
-            def do_PATCH(self):
-                self._route("PATCH")
-
-        return Handler
-
-
-def _err(code: int, message: str) -> dict:
-    status = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 500: "INTERNAL"}.get(code, "UNKNOWN")
-    return {"error": {"code": code, "message": message, "status": status}}
+        return 404, err(404, f"no route {method} {path}")

@@ -12,10 +12,10 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
+from loopback import JsonHandler, LoopbackServer
 
 API = "/apis/v2beta1"
 
@@ -34,7 +34,7 @@ class Request:
         return self.method in ("POST", "PATCH", "DELETE", "PUT")
 
 
-class FakeKfp:
+class FakeKfp(LoopbackServer):
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.pipelines: dict[str, dict] = {}
@@ -49,32 +49,6 @@ class FakeKfp:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.max_enabled: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # keep test output clean
-                pass
-
-            def _do(self):
-                fake._handle(self)
-
-            do_GET = do_POST = do_DELETE = do_PATCH = _do
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
 
     def mutations(self) -> list[Request]:
         return [r for r in self.requests if r.mutating]
@@ -83,10 +57,10 @@ class FakeKfp:
         return f"{kind}-{next(self._ids)}"
 
     # --- dispatch --------------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def dispatch(self, h: JsonHandler) -> None:
         url = urlparse(h.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        raw = h.read_body()
         req = Request(h.command, unquote(url.path), query, headers=dict(h.headers))
         ctype = h.headers.get("Content-Type", "")
         if raw and ctype.startswith("multipart/"):
@@ -105,12 +79,7 @@ class FakeKfp:
                     enabled[rr["display_name"]] = enabled.get(rr["display_name"], 0) + 1
             for name, n in enabled.items():  # "never two active", observed after every request
                 self.max_enabled[name] = max(self.max_enabled.get(name, 0), n)
-        data = json.dumps(out).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        h.send_json(status, out)
 
     def _route(self, r: Request) -> tuple[int, dict]:
         p, m = r.path.removeprefix(API), r.method

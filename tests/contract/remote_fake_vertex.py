@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
+
+from loopback import JsonHandler, LoopbackServer
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Request:
         return self.method in ("POST", "PATCH", "DELETE", "PUT") and not self.path.startswith("/storage")
 
 
-class FakeVertex:
+class FakeVertex(LoopbackServer):
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.jobs: dict[str, dict] = {}
@@ -37,30 +37,6 @@ class FakeVertex:
         self.fail_task: str | None = None
         self.forbid: str | None = None  # a path suffix answered 403 PERMISSION_DENIED
         self._n = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _do(self):
-                fake._handle(self)
-
-            do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _do
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
 
     def api(self) -> list[Request]:
         return [r for r in self.requests if r.path.startswith("/v1/")]
@@ -68,19 +44,13 @@ class FakeVertex:
     def mutations(self) -> list[Request]:
         return [r for r in self.requests if r.mutating]
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def dispatch(self, h: JsonHandler) -> None:
         url = urlparse(h.path)
-        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        raw = h.read_body()
         body = json.loads(raw) if raw and raw.strip().startswith(b"{") else None
         req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body)
         self.requests.append(req)
-        status, out = self._route(req)
-        data = json.dumps(out).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        h.send_json(*self._route(req))
 
     @staticmethod
     def _err(code: int, status: str, msg: str) -> tuple[int, dict]:

@@ -25,13 +25,11 @@ TOKEN = "test-token-not-a-secret"
 
 @pytest.fixture
 def kfp(monkeypatch):
-    fake = FakeKfp()
-    url = fake.start()
     monkeypatch.setenv("KFP_TOKEN", TOKEN)
-    fake.profile = {"host": url, "experiment": "kubepipe", "pipeline_root": "minio://mlpipeline/kubepipe",
-                    "auth": {"token_env": "KFP_TOKEN"}}
-    yield fake
-    fake.stop()
+    with FakeKfp() as fake:
+        fake.profile = {"host": fake.url, "experiment": "kubepipe", "pipeline_root": "minio://mlpipeline/kubepipe",
+                        "auth": {"token_env": "KFP_TOKEN"}}
+        yield fake
 
 
 def package(schedule=None, text=None) -> PipelinePackage:

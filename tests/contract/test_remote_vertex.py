@@ -21,16 +21,14 @@ PARENT = "/v1/projects/my-proj/locations/europe-west4"
 def vx(monkeypatch):
     from google.auth.credentials import AnonymousCredentials
 
-    fake = FakeVertex()
-    url = fake.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)  # the pipeline-root bucket check goes to the fake too
-    fake.kw = {"credentials": AnonymousCredentials(), "api_endpoint": url}
-    fake.profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
-                    "service_account": "runner@my-proj.iam.gserviceaccount.com",
-                    "network": "projects/123/global/networks/ml-vpc", "experiment": "kubepipe",
-                    "labels": {"team": "ML Platform"}}
-    yield fake
-    fake.stop()
+    with FakeVertex() as fake:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake.url)  # the pipeline-root bucket check goes to the fake too
+        fake.kw = {"credentials": AnonymousCredentials(), "api_endpoint": fake.url}
+        fake.profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
+                        "service_account": "runner@my-proj.iam.gserviceaccount.com",
+                        "network": "projects/123/global/networks/ml-vpc", "experiment": "kubepipe",
+                        "labels": {"team": "ML Platform"}}
+        yield fake
 
 
 def package(schedule=None) -> PipelinePackage:

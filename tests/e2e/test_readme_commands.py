@@ -46,10 +46,8 @@ def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("readme")
     for name in ("pipelines", "configs"):
         (work / name).symlink_to(ROOT / name)
-    fake = FakeKfp()
-    url = fake.start()
-    yield work, url
-    fake.stop()
+    with FakeKfp() as fake:
+        yield work, fake.url
 
 
 @pytest.mark.parametrize("command", COMMANDS)
