@@ -118,3 +118,17 @@ def test_cli_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{f}:15:5: steps.sum.retires" in proc.stderr.replace("\n", "")
+
+
+def test_cli_unwritable_output_is_a_user_error(tmp_path):
+    import subprocess
+    import sys
+
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD)
+    target = tmp_path / "missing-folder" / "sub" / "x.yaml"
+    (tmp_path / "missing-folder").write_text("a file where a folder should be")
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "compile", str(f), "-o", str(target)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "check the path exists and is writable" in proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -30,6 +30,11 @@ def report_error(exc: BaseException) -> int:
         return exc.exit_code
     if VERBOSE:
         err.print_exception(show_locals=False)
+    if isinstance(exc, OSError) and exc.filename:
+        # a path the user gave (or its folder) is missing, unwritable or full
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}; "
+                  "check the path exists and is writable", soft_wrap=True)
+        return 2
     user = _is_user_error(exc)
     if user:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
