@@ -38,9 +38,18 @@ def load(
     sample_fraction: float = 0.0,
     sample_n: int = 0,
     seed: int = 0,
+    registry_uri: str = "",
 ):
-    """Read `source` and apply, in order: dtypes, time window, column selection, sampling."""
-    df = read_source(source, format=format, encoding=encoding)
+    """Read `source` and apply, in order: dtypes, time window, column selection, sampling.
+
+    `champion:<model>` reads the training data of that model's current champion.
+    """
+    from kubepipe.components.data.reference import champion_training_data, is_champion_source
+
+    if is_champion_source(source):
+        df = read_source(champion_training_data(source, registry_uri), format="parquet")
+    else:
+        df = read_source(source, format=format, encoding=encoding)
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:

@@ -27,14 +27,16 @@ def load_data(
     sample_fraction: float = 0.0,
     sample_n: int = 0,
     seed: int = 0,
+    ctx_registry_uri: str = "",
 ):
-    """Read CSV/Parquet (local, gs://, http(s)://), keep a time window, select columns, sample; write a Dataset."""
+    """Read CSV/Parquet (local, gs://, http(s)://, or champion:<model> = the champion's training data),
+    keep a time window, select columns, sample; write a Dataset."""
     from kubepipe.components.data.load import load_to_artifact
 
     load_to_artifact(
         dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
         time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
-        sample_n=sample_n, seed=seed,
+        sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
     )
 
 

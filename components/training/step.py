@@ -68,8 +68,13 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                     where=f"dataset ({dataset.path})",
                     val_where=f"validation ({getattr(validation, 'path', '')})")
     res, fin = trained.result, trained.final
+    source = (getattr(dataset, "metadata", None) or {}).get("source")
     out = trained.save(model.path, extra_metadata={"validation_data_hash": _hash(validation) if validation else None,
-                                                    "run_id": ctx_run_id, "step": ctx_step})
+                                                    "run_id": ctx_run_id, "step": ctx_step,
+                                                    # drift monitors compare against exactly this data
+                                                    "training_data": {"uri": getattr(dataset, "uri", None),
+                                                                      "source": source,
+                                                                      "content_hash": _hash(dataset)}})
     values = {
         "train_loss": fin.get("train_loss"), "val_loss": fin.get("val_loss"),
         "val_accuracy": fin.get("val_accuracy"), "val_f1_macro": fin.get("val_f1_macro"),

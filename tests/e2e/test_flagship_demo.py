@@ -62,3 +62,20 @@ def test_flagship_demo(demo_dir):
         assert Path(path).is_file(), name
     text = buf.getvalue()
     assert "kubepipe schedule pipelines/merchant-categorizer.yaml" in text
+
+
+def test_drift_monitor_compares_with_the_champions_training_data(demo_dir):
+    """After the story: the monitor's default reference is the champion's own training data."""
+    import kubepipe
+    from kubepipe.demo import DEMO_DIR, _sets, run_demo
+
+    run_demo(Console(file=io.StringIO(), width=120))
+    monitor = "pipelines/merchant-drift-monitor.yaml"
+    drifted = kubepipe.run(monitor, sets=_sets())
+    assert drifted.ok, drifted.error
+    assert drifted.step("drift").outputs["drift_detected"] is True
+    assert Path(drifted.step("reference").artifacts["dataset"]).is_file()
+    clean = kubepipe.run(monitor, {"recent_uri": "pipelines/data/merchants_new.csv"}, sets=_sets())
+    assert clean.ok and clean.step("drift").outputs["drift_detected"] is False
+    triggers = list((DEMO_DIR / "state").rglob("triggers.jsonl"))
+    assert triggers, "the drift decision is recorded"

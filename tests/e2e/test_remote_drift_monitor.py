@@ -12,21 +12,23 @@ import kubepipe
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITOR = ROOT / "pipelines" / "merchant-drift-monitor.yaml"
+# no champion exists in this sandbox: compare with the training file itself
+REF = {"reference_uri": "pipelines/data/merchants_train.csv"}
 pytestmark = pytest.mark.slow
 
 
 def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_tmp):
     (in_tmp / "pipelines").symlink_to(ROOT / "pipelines")
-    drifted = kubepipe.run(MONITOR)
+    drifted = kubepipe.run(MONITOR, REF)
     assert drifted.ok, drifted.error
     assert drifted.step("drift").outputs["drift_detected"] is True
     assert drifted.step("retrain").outputs["triggered"] is True
     queue = sorted((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))
     assert [json.loads(q.read_text())["pipeline"] for q in queue] == ["pipelines/merchant-categorizer.yaml"]
 
-    again = kubepipe.run(MONITOR)
+    again = kubepipe.run(MONITOR, REF)
     assert again.step("retrain").outputs["triggered"] is False
-    clean = kubepipe.run(MONITOR, {"recent_uri": "pipelines/data/merchants_holdout.csv"})
+    clean = kubepipe.run(MONITOR, {**REF, "recent_uri": "pipelines/data/merchants_holdout.csv"})
     assert clean.step("drift").outputs["drift_detected"] is False
     assert clean.step("retrain").outputs["triggered"] is False
 
