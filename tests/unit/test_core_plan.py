@@ -89,11 +89,11 @@ def test_compiled_if_else_and_loop_structure():
     assert "exit-handler-1" in str(ir["root"]["dag"]["tasks"])
 
 
-def test_remote_ir_has_no_empty_else_workaround():
+def test_a_lone_when_is_a_plain_if_on_every_target():
     import yaml
 
-    body = kubepipe.compile(FIX / "when-only.yaml", "vertex", profile=ROOT / "tests/golden/profiles/vertex.yaml").body
-    local = kubepipe.compile(FIX / "when-only.yaml", "local").body
-    assert "condition-branches" not in body  # remote IR: a plain If
-    assert "condition-branches" in local  # local: If + empty Else for kfp.local
-    assert next(yaml.safe_load_all(body))["pipelineInfo"]["name"] == "when-only"
+    for target in ("local", "vertex"):
+        prof = None if target == "local" else ROOT / "tests/golden/profiles/vertex.yaml"
+        body = kubepipe.compile(FIX / "when-only.yaml", target, profile=prof).body
+        assert "condition-branches" not in body  # no Else: local runs see the IR remote runs see
+        assert next(yaml.safe_load_all(body))["pipelineInfo"]["name"] == "when-only"

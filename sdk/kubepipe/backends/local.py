@@ -168,6 +168,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), steps=[StepRecord(n) for n in names.values()])
     run.save()
+    from kubepipe.backends import kfp_local_fix
+
+    kfp_local_fix.apply()
     pipeline = components.load_component_from_text(compiled.body)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)

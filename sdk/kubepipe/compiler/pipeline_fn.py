@@ -90,13 +90,6 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                         stack.enter_context(dsl.If(_condition(cond, value), name=cond.text[:60]))
                     for step in group:
                         emit(step)
-                has_else = i + 1 < len(groups) and groups[i + 1][0].condition is not None and \
-                    cond is not None and cond.negation_key() == groups[i + 1][0].condition.key
-                if cond is not None and not is_else and not has_else and profile.target == "local":
-                    # kfp.local resolves a condition only from its enclosing DAG's inputs; an
-                    # If/Else pair gets its own DAG that receives the channel, so add an empty Else.
-                    with dsl.Else():
-                        pass
 
         if plan.exit_step is not None:
             exit_task = make(plan.exit_step, exit_comp)
