@@ -79,3 +79,15 @@ def test_drift_monitor_compares_with_the_champions_training_data(demo_dir):
     assert clean.ok and clean.step("drift").outputs["drift_detected"] is False
     triggers = list((DEMO_DIR / "state").rglob("triggers.jsonl"))
     assert triggers, "the drift decision is recorded"
+
+
+def test_rejected_model_is_neither_registered_nor_deployed(demo_dir):
+    import kubepipe
+    from kubepipe.demo import _champion, _sets
+
+    run = kubepipe.run("pipelines/merchant-categorizer.yaml", {"min_f1": 0.99, "epochs": 2}, sets=_sets())
+    assert run.ok, run.error  # a rejection is a decision, not a failure
+    assert run.step("evaluate").outputs["passed"] is False
+    assert run.step("evaluate").outputs["decision"].startswith("reject:")
+    assert run.step("register").state == "SKIPPED" and run.step("deploy").state == "SKIPPED"
+    assert _champion() is None
