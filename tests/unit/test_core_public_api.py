@@ -72,3 +72,12 @@ def test_builtin_signature_cache_is_current():
     current = json.loads(json.dumps(generate(), default=str))
     assert json.loads(_lock_path().read_text()) == current, \
         "components/builtins.lock.json is stale: python -m kubepipe.catalog.signatures --write"
+
+
+def test_schema_file_and_yaml_reference_are_current():
+    from kubepipe.spec.schema import reference_markdown, schema_json
+
+    assert (ROOT / "kubepipe.schema.json").read_text() == schema_json(), \
+        "regenerate: kubepipe schema -o kubepipe.schema.json"
+    assert (ROOT / "docs" / "yaml-reference.md").read_text() == reference_markdown(), \
+        "regenerate: kubepipe schema --format markdown -o docs/yaml-reference.md"
