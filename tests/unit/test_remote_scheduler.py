@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.launchers import CallableLauncher, SubprocessLauncher
+from kubepipe.backends.launchers import CallableLauncher
 from kubepipe.backends.local_scheduler import LocalScheduler
 from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore
 from kubepipe.errors import UserError
@@ -138,32 +139,70 @@ def test_one_scheduler_per_home(tmp_path):
         a.release()
 
 
+_SCHEDULER_SCRIPT = """
+import datetime as dt, sys
+from kubepipe.backends.launchers import SubprocessLauncher
+from kubepipe.backends.local_scheduler import LocalScheduler
+home, child_code, t0 = sys.argv[1], sys.argv[2], dt.datetime.fromisoformat(sys.argv[3])
+launcher = SubprocessLauncher(home, command=[sys.executable, "-c", child_code], grace_s=5)
+LocalScheduler(home, launcher=launcher, clock=lambda: t0, tick_s=0.05).run()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 def test_sigterm_waits_then_second_signal_cancels_the_subprocess(tmp_path):
+    """The scheduler runs in its own process, so the signals go to it, never to pytest."""
     add(tmp_path, next_fire="2026-03-02T10:00:00Z")
     marker = tmp_path / "child.pid"
     code = f"import os,time; open({str(marker)!r},'w').write(str(os.getpid())); time.sleep(60)"
-    launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", code], grace_s=5)
-    sched = LocalScheduler(tmp_path, launcher=launcher, clock=lambda: T0, tick_s=0.05)
-
-    def signal_twice():
-        deadline = time.monotonic() + 20
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)  # 1st: stop launching, wait
-        time.sleep(0.3)
-        assert sched.inflight, "the run must still be in flight after the first signal"
-        os.kill(os.getpid(), signal.SIGINT)  # 2nd: cancel
-
-    t = threading.Thread(target=signal_twice)
-    t.start()
-    started = time.monotonic()
-    sched.run()
-    t.join()
-    assert time.monotonic() - started < 15
-    child = int(marker.read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(child, 0)
-    runs = sched.store.runs("kubepipe-demo")
+    script = tmp_path / "scheduler_main.py"
+    script.write_text(_SCHEDULER_SCRIPT)
+    sched = subprocess.Popen([sys.executable, str(script), str(tmp_path), code, T0.isoformat()],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = None
+    child_gone = False
+    try:
+        assert _wait_for(lambda: marker.exists() and marker.read_text().strip(), 30), \
+            "the scheduled run never started"
+        child = int(marker.read_text())
+        started = time.monotonic()
+        sched.send_signal(signal.SIGTERM)  # 1st: stop launching, wait for the run in flight
+        time.sleep(0.5)
+        assert sched.poll() is None, "the scheduler must wait for the run after the first signal"
+        assert _alive(child), "the run must still be in flight after the first signal"
+        assert [r["state"] for r in SchedulerStore(tmp_path).runs("kubepipe-demo")] == ["running"]
+        sched.send_signal(signal.SIGINT)  # 2nd: cancel
+        out, _ = sched.communicate(timeout=15)
+        assert sched.returncode == 0, out.decode(errors="replace")
+        assert time.monotonic() - started < 15
+        child_gone = not _alive(child)
+        assert child_gone, "the cancelled run's process must be gone"
+    finally:
+        if sched.poll() is None:
+            sched.kill()
+            sched.wait(timeout=10)
+        if child is not None and not child_gone:
+            try:
+                os.killpg(child, signal.SIGKILL)  # the launcher starts each run in its own session
+            except ProcessLookupError:
+                pass
+    runs = SchedulerStore(tmp_path).runs("kubepipe-demo")
     assert [(r["state"], r["error"]) for r in runs] == [("cancelled", "cancelled by scheduler stop")]
 
 
