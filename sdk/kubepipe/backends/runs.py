@@ -30,6 +30,49 @@ def _iso(value: Any) -> str | None:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _check_record(data: Any, path: Path) -> dict:
+    """The fields `runs list | show` read, with their types; a UserError naming the file and field otherwise."""
+    where = f"runs: {path}"
+    fix = "delete that run folder or fix the file"
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: a run record must be a JSON object, got {type(data).__name__}; {fix}")
+    for key in ("run_id", "pipeline", "target", "state", "error", "run_dir"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"{where}: field {key!r} must be a string, got {type(value).__name__}; {fix}")
+    for key in ("started_at", "finished_at"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+            raise UserError(f"{where}: field {key!r} must be an ISO time or epoch seconds, got "
+                            f"{type(value).__name__}; {fix}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                _iso(value)
+            except (OverflowError, OSError, ValueError):
+                raise UserError(f"{where}: field {key!r} is not a valid time ({value!r}); {fix}") from None
+    steps = data.get("steps")
+    if steps is not None and not isinstance(steps, list):
+        raise UserError(f"{where}: field 'steps' must be a list, got {type(steps).__name__}; {fix}")
+    for i, step in enumerate(steps or []):
+        if not isinstance(step, dict):
+            raise UserError(f"{where}: steps[{i}] must be an object, got {type(step).__name__}; {fix}")
+    return data
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"runs: {path} is not UTF-8 text; delete that run folder or fix the file") from None
+    except OSError as exc:
+        raise UserError(f"runs: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"runs: {path} is not valid JSON ({exc}); delete that run folder or fix the file") from None
+    return _check_record(data, path)
+
+
 def _local(data: dict) -> dict:
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
@@ -41,14 +84,21 @@ def _local(data: dict) -> dict:
     }
 
 
+def _corrupt(rec: Path, message: str) -> dict:
+    return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT",
+            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent)}
+
+
 def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | None = None,
                     limit: int = 20) -> list[dict]:
-    """Newest first; unreadable records are skipped (a run still being written)."""
+    """Newest first. A record that cannot be read is listed with state CORRUPT (and its reason in `error`)."""
     out = []
     for rec in Path(runs_dir).glob("*/run.json"):
         try:
-            data = json.loads(rec.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = _read_record(rec)
+        except UserError as exc:
+            if not pipeline:
+                out.append(_corrupt(rec, str(exc)))
             continue
         if pipeline and data.get("pipeline") != pipeline:
             continue
@@ -59,6 +109,9 @@ def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | 
 
 
 def show_local_run(run_id: str, runs_dir: str | Path = ".kubepipe/runs") -> dict:
+    if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
+        raise UserError(f"runs: {run_id!r} is not a run id (no path separators); "
+                        "list them with `kubepipe runs list`")
     path = Path(runs_dir) / run_id / "run.json"
     if not path.is_file():
         from kubepipe.util import did_you_mean
@@ -66,7 +119,7 @@ def show_local_run(run_id: str, runs_dir: str | Path = ".kubepipe/runs") -> dict
         known = [p.parent.name for p in Path(runs_dir).glob("*/run.json")]
         hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
         raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = _read_record(path)
     data.setdefault("run_dir", str(path.parent))
     return _local(data)
 

@@ -171,6 +171,9 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
         table.add_row(*(console.escape(str(r.get(k) or "-")) for k in ("run_id", "pipeline", "state", "started_at",
                                                                           "finished_at")))
     console.out.print(table if rows else "no runs")
+    for r in rows:
+        if r.get("state") == "CORRUPT":
+            console.err.print(f"[yellow]warning:[/yellow] {console.escape(str(r.get('error')))}")
 
 
 @runs_app.command("show")

@@ -1,0 +1,86 @@
+"""`kubepipe runs list | show` with corrupt `.kubepipe/runs/<id>/run.json` records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubepipe.cli.app import main
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / ".kubepipe" / "runs"
+    good = runs / "good-run"
+    good.mkdir(parents=True)
+    (good / "run.json").write_text(json.dumps({
+        "run_id": "good-run", "pipeline": "demo", "state": "SUCCEEDED", "started_at": "2026-01-01T00:00:00Z",
+        "steps": [{"name": "train", "state": "SUCCEEDED"}]}), encoding="utf-8")
+    return runs
+
+
+BAD = {
+    "list": "[1]",
+    "brokenjson": "{bad",
+    "wrongtypes": json.dumps({"run_id": "x", "state": "OK", "steps": "train"}),
+    "badstep": json.dumps({"run_id": "x", "steps": [1, 2]}),
+    "badtime": json.dumps({"run_id": "x", "started_at": {"a": 1}}),
+    "hugetime": json.dumps({"run_id": "x", "started_at": 1e300}),
+    "badstate": json.dumps({"run_id": "x", "state": ["A"]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_list_shows_corrupt_and_others(home, capsys, name):
+    bad = home / f"bad-{name}"
+    bad.mkdir()
+    (bad / "run.json").write_text(BAD[name], encoding="utf-8")
+    code, out, err = _run(capsys, "runs", "list")
+    assert code == 0, err
+    assert "good-run" in out
+    assert f"bad-{name}" in out and "CORRUPT" in out
+    assert "run.json" in err
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_show_corrupt_is_exit_2_naming_file(home, capsys, name):
+    bad = home / f"bad-{name}"
+    bad.mkdir()
+    (bad / "run.json").write_text(BAD[name], encoding="utf-8")
+    code, out, err = _run(capsys, "runs", "show", f"bad-{name}")
+    assert code == 2
+    text = " ".join((out + err).split())
+    assert "run.json" in text and "Traceback" not in text
+
+
+def test_show_non_utf8(home, capsys):
+    bad = home / "binary"
+    bad.mkdir()
+    (bad / "run.json").write_bytes(b"\xff\xfe\x00garbage")
+    code, out, err = _run(capsys, "runs", "show", "binary")
+    assert code == 2 and "run.json" in " ".join((out + err).split())
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and "good-run" in out and "CORRUPT" in out
+
+
+def test_show_rejects_path_run_id(home, capsys):
+    code, out, err = _run(capsys, "runs", "show", "../runs/good-run")
+    assert code == 2 and "not a run id" in " ".join((out + err).split())
+
+
+def test_good_run_still_shows(home, capsys):
+    code, out, _ = _run(capsys, "runs", "show", "good-run")
+    assert code == 0 and "demo" in out and "train" in out
