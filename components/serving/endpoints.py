@@ -37,14 +37,67 @@ def _dir(state_dir: str | Path) -> Path:
 
 
 def _check_name(name: str) -> None:
-    ok = name and name[0].isalnum() and all(c.isalnum() or c in "-_." for c in name) and len(name) <= 63
+    ok = (isinstance(name, str) and name and name.isascii() and name[0].isalnum()
+          and all(c.isalnum() or c in "-_." for c in name) and len(name) <= 63)
     if not ok:
         raise ComponentError(f"endpoint name {name!r}: use letters, digits, '-', '_' or '.' (max 63), "
-                             "starting with a letter or digit")
+                             "starting with a letter or digit; list them with `kubepipe endpoints list`")
+
+
+def _record_file(state_dir: str | Path, name: str) -> Path:
+    """`<state_dir>/endpoints/NAME.json`, after checking NAME cannot leave that folder."""
+    _check_name(name)
+    return _dir(state_dir) / f"{name}.json"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_record(rec: Any, f: Path) -> dict:
+    """The fields kubepipe reads from an endpoint record, with their types; a ComponentError naming file + field."""
+    fix = "stop its processes by hand (see `ps`) and delete the file"
+    if not isinstance(rec, dict):
+        raise ComponentError(f"endpoint record {f}: must be a JSON object, got {type(rec).__name__}; {fix}")
+
+    def bad(field: str, want: str) -> ComponentError:
+        got = "missing" if field not in rec else f"got {rec[field]!r}"
+        return ComponentError(f"endpoint record {f}: field {field!r} must be {want} ({got}); {fix}")
+
+    for key in ("name", "url", "model_dir"):
+        if not isinstance(rec.get(key), str) or not rec[key]:
+            raise bad(key, "a non-empty string")
+    if rec["name"] != f.stem:
+        raise bad("name", f"the file's name {f.stem!r}")
+    if not _is_int(rec.get("port")) or not 0 < rec["port"] < 65536:
+        raise bad("port", "a port number (1-65535)")
+    for role in ("proxy", "backend"):
+        entry = rec.get(role)
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise ComponentError(f"endpoint record {f}: field {role!r} must be an object or null, got "
+                                 f"{type(entry).__name__}; {fix}")
+        if not _is_int(entry.get("pid")):
+            raise ComponentError(f"endpoint record {f}: field '{role}.pid' must be an integer process id, "
+                                 f"got {entry.get('pid')!r}; {fix}")
+        if "port" in entry and not _is_int(entry["port"]):
+            raise ComponentError(f"endpoint record {f}: field '{role}.port' must be an integer, "
+                                 f"got {entry['port']!r}; {fix}")
+        st = entry.get("start_time")
+        if st is not None and not _is_int(st):
+            raise ComponentError(f"endpoint record {f}: field '{role}.start_time' must be an integer or null, "
+                                 f"got {st!r}; {fix}")
+        if role == "backend" and not isinstance(entry.get("model_dir", ""), str):
+            raise ComponentError(f"endpoint record {f}: field 'backend.model_dir' must be a string; {fix}")
+    if not isinstance(rec.get("history") or [], list):
+        raise bad("history", "a list")
+    return rec
 
 
 @contextmanager
 def _locked(state_dir: str | Path, name: str):
+    _check_name(name)
     d = _dir(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / f".{name}.lock", "w") as fh:
@@ -53,19 +106,25 @@ def _locked(state_dir: str | Path, name: str):
 
 
 def _read(state_dir: str | Path, name: str) -> dict | None:
-    f = _dir(state_dir) / f"{name}.json"
+    f = _record_file(state_dir, name)
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        rec = json.loads(f.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except ValueError as exc:
-        raise ComponentError(f"{f}: not valid JSON ({exc}); stop the processes by hand and delete it") from None
+    except IsADirectoryError:
+        raise ComponentError(f"endpoint record {f}: is a folder, not a file; remove it") from None
+    except OSError as exc:
+        raise ComponentError(f"endpoint record {f}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # invalid JSON or not UTF-8
+        raise ComponentError(f"endpoint record {f}: not valid JSON ({exc}); stop its processes by hand "
+                             "(see `ps`) and delete the file") from None
+    return _check_record(rec, f)
 
 
 def _write(state_dir: str | Path, name: str, record: dict) -> Path:
     from kubepipe.util import atomic_write_text
 
-    f = _dir(state_dir) / f"{name}.json"
+    f = _record_file(state_dir, name)
     atomic_write_text(f, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return f
 
@@ -240,6 +299,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
 
 
 def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
+    _check_name(name)
     rec = _read(state_dir, name)
     if rec is None:
         known = sorted(p.stem for p in _dir(state_dir).glob("*.json"))
@@ -252,10 +312,18 @@ def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
 
 
 def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
-    """Every recorded endpoint with its status: up (ready), unready, or down (processes gone)."""
+    """Every recorded endpoint with its status: up (ready), unready, down (processes gone) or corrupt (the
+    record cannot be read; `error` says why)."""
     out = []
     for f in sorted(_dir(state_dir).glob("*.json")):
-        rec = _read(state_dir, f.stem)
+        try:
+            rec = _read(state_dir, f.stem)
+        except ComponentError as exc:
+            out.append({"name": f.stem, "url": "-", "port": None, "model_dir": "-", "status": "corrupt",
+                        "error": str(exc), "pids": {"proxy": None, "backend": None}})
+            continue
+        if rec is None:  # removed meanwhile
+            continue
         name = rec["name"]
         up = _proc_ok(rec.get("proxy"), P.PROXY_MODULE, name) and _proc_ok(rec.get("backend"), P.SERVER_MODULE, name)
         status = "down"
@@ -285,7 +353,7 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
                 stopped.append(entry["pid"])
             else:
                 skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
-        (_dir(state_dir) / f"{name}.json").unlink(missing_ok=True)
+        _record_file(state_dir, name).unlink(missing_ok=True)
         return {"name": name, "stopped": stopped, "not_ours_or_gone": skipped}
 
 
@@ -300,7 +368,12 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     except httpx.HTTPError as exc:
         raise ComponentError(f"endpoint {name} at {rec['url']} is not answering ({type(exc).__name__}); "
                              f"check `kubepipe endpoints list`") from None
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"error": r.text}
+    try:
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"error": r.text}
+    except ValueError:
+        body = {"error": r.text[:300]}
+    if not isinstance(body, dict):
+        body = {"error": f"unexpected answer {str(body)[:300]}"}
     if r.status_code != 200:
         raise ComponentError(f"endpoint {name} answered {r.status_code}: {body.get('error', body)}")
     return body

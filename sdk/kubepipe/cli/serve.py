@@ -71,9 +71,12 @@ def list_(state_dir: str = STATE) -> None:
     table = Table("name", "url", "status", "model", "pids")
     for r in rows:
         color = {"up": "green", "unready": "yellow"}.get(r["status"], "red")
-        table.add_row(console.escape(r["name"]), r["url"], f"[{color}]{r['status']}[/{color}]",
+        table.add_row(console.escape(r["name"]), console.escape(str(r["url"])), f"[{color}]{r['status']}[/{color}]",
                       console.escape(r["model_dir"]), f"{r['pids']['proxy']}, {r['pids']['backend']}")
     console.out.print(table)
+    for r in rows:
+        if r.get("error"):
+            console.err.print(f"[yellow]warning:[/yellow] {console.escape(str(r['error']))}")
 
 
 @endpoints.command("stop")

@@ -1,0 +1,105 @@
+"""`kubepipe endpoints list | stop | predict` with bad names and malformed endpoint records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubepipe.cli.app import main
+
+
+def _run(capsys, *argv) -> tuple[int, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, " ".join((out.out + out.err).split())
+
+
+@pytest.fixture()
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / ".kubepipe" / "endpoints"
+    d.mkdir(parents=True)
+    # a well-formed record whose processes are gone (pid 1 is never ours): listed as down
+    (d / "good.json").write_text(json.dumps({
+        "name": "good", "port": 18081, "url": "http://127.0.0.1:18081", "model_dir": "/models/good",
+        "backend": {"pid": 1, "port": 18082, "start_time": None}, "proxy": {"pid": 1, "port": 18081}}),
+        encoding="utf-8")
+    return d
+
+
+BAD = {
+    "strpid": {"name": "strpid", "port": 18083, "url": "http://127.0.0.1:18083", "model_dir": "/m",
+               "backend": {"pid": "1234"}},
+    "nourl": {"name": "nourl", "port": 18084, "model_dir": "/m"},
+    "badport": {"name": "badport", "port": "80", "url": "http://127.0.0.1:80", "model_dir": "/m"},
+    "proxylist": {"name": "proxylist", "port": 18085, "url": "http://x", "model_dir": "/m", "proxy": [1]},
+    "array": [1, 2],
+}
+
+
+def _write_bad(d, name):
+    text = "{not json" if name == "invalid" else json.dumps(BAD[name])
+    (d / f"{name}.json").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["..", "../../etc/passwd", "/etc/passwd", "a/b", ".hidden", ""])
+@pytest.mark.parametrize("cmd", ["stop", "predict"])
+def test_path_names_are_refused(state, capsys, name, cmd):
+    argv = ["endpoints", cmd, name] + (["hello"] if cmd == "predict" else [])
+    code, text = _run(capsys, *argv)
+    assert code == 2, text
+    assert "endpoint name" in text and "Traceback" not in text
+
+
+def test_get_endpoint_refuses_traversal(state):
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoints import get_endpoint, stop_endpoint
+
+    for fn in (get_endpoint, stop_endpoint):
+        with pytest.raises(ComponentError, match="endpoint name"):
+            fn("../../etc/passwd", state_dir=str(state.parent))
+    assert not list(state.parent.parent.glob("*.lock"))
+
+
+@pytest.mark.parametrize("name", sorted(BAD) + ["invalid"])
+@pytest.mark.parametrize("cmd", ["stop", "predict"])
+def test_malformed_record_is_clear_error(state, capsys, name, cmd):
+    _write_bad(state, name)
+    argv = ["endpoints", cmd, name] + (["hello"] if cmd == "predict" else [])
+    code, text = _run(capsys, *argv)
+    assert code == 2, text
+    assert f"{name}.json" in text and "Traceback" not in text and "internal error" not in text.lower()
+    assert (state / f"{name}.json").exists()  # not deleted: its processes may still run
+
+
+@pytest.mark.parametrize("name", sorted(BAD) + ["invalid"])
+def test_list_shows_corrupt_and_others(state, capsys, name):
+    _write_bad(state, name)
+    code, text = _run(capsys, "endpoints", "list")
+    assert code == 0, text
+    assert "good" in text and "down" in text
+    assert name in text and "corrupt" in text and f"{name}.json" in text
+
+
+def test_field_named_in_error(state):
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoints import get_endpoint
+
+    _write_bad(state, "strpid")
+    with pytest.raises(ComponentError, match=r"backend\.pid"):
+        get_endpoint("strpid", state_dir=str(state.parent))
+    _write_bad(state, "nourl")
+    with pytest.raises(ComponentError, match=r"'url'.*missing"):
+        get_endpoint("nourl", state_dir=str(state.parent))
+
+
+def test_good_record_stops(state, capsys):
+    code, text = _run(capsys, "endpoints", "stop", "good")
+    assert code == 0 and "stopped endpoint good" in text
+    assert not (state / "good.json").exists()
