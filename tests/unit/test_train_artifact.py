@@ -71,8 +71,14 @@ def test_hashing_is_per_text_and_stable():
     assert ((alone >= 0) & (alone < 1000)).all()
     assert normalise("STARBUCKS #1234-A") == normalise("starbucks #99 a") == "starbucks 0 a"
     # pinned values: a saved model depends on them never changing
-    assert hash_ngrams(["ab"], HashingSpec(buckets=101, char_ngrams=(3, 3), word_ngrams=1)).tolist() == \
-        hash_ngrams(["AB"], HashingSpec(buckets=101, char_ngrams=(3, 3), word_ngrams=1)).tolist()
+    small = HashingSpec(buckets=101, char_ngrams=(3, 3), word_ngrams=1)
+    assert hash_ngrams(["ab"], small).tolist() == [[50, 9, 60]]
+    assert hash_ngrams(["AB"], small).tolist() == [[50, 9, 60]]  # normalised before hashing
+    mixed_spec = HashingSpec(buckets=97, char_ngrams=(2, 3), word_ngrams=2)
+    assert hash_ngrams(["Tea cup", ""], mixed_spec).tolist() == [
+        [14, 1, 42, 39, 21, 47, 83, 76, 6, 40, 81, 38, 84, 88, 28, 31, 91, 1],
+        [86] + [0] * 17,
+    ]
 
 
 def test_collate_pads_ragged_batches(tmp_path):

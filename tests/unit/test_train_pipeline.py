@@ -45,11 +45,19 @@ def test_train_torch_through_kfp_local(tmp_path):
     assert model.task == "text-classification" and len(model.predict(["UBER TRIP 0 SAN FRANCISCO CA"])) == 1
     assert model.metadata["epochs_run"] == 2 and model.metadata["run_id"] == "run-1"
     assert (Path(state) / "checkpoints" / "run-1" / "train" / "checkpoint.pt").is_file()
-    outputs = Path(run.output.path).parent
     curve = next(Path(tmp_path / "root").rglob("curve"))
     assert "<svg" in curve.read_text()
-    meta = json.loads((Path(run.output.path) / "kubepipe-model.json").read_text())
-    assert meta["input_spec"]["text_column"] == "description" and outputs.exists()
+    model_dir = Path(run.output.path)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["kubepipe-model.json", "metadata.json",
+                                                           "model.safetensors"]
+    meta = json.loads((model_dir / "kubepipe-model.json").read_text())
+    assert meta["input_spec"]["text_column"] == "description"
+    assert sorted(meta["labels"]) == sorted(merchant_frame(500, seed=1)["category"].unique())
+    assert meta["preprocessing"]["buckets"] == 4096
+    assert json.loads((model_dir / "metadata.json").read_text())["run_id"] == "run-1"
+    from safetensors.torch import load_file
+    weights = load_file(str(model_dir / "model.safetensors"))
+    assert weights and all(t.numel() > 0 for t in weights.values())
 
     second = no_validation()
     assert load_model(second.output.path).metadata["metrics"]["val_f1_macro"] >= 0.5
