@@ -25,3 +25,12 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kfp_local():
+    """kfp.local keeps one global config; a test that inits it must not leak it into the next."""
+    yield
+    config = sys.modules.get("kfp.local.config")
+    if config is not None:
+        config.LocalExecutionConfig.instance = None

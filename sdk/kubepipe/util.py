@@ -22,19 +22,38 @@ def sha256_text(text: str) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half."""
+    """Write a file so that readers see the old or the new content, never half.
+
+    A symlink is followed (its target is replaced, the link stays); a device, folder or
+    other non-regular file is refused; an existing file keeps its permissions.
+    """
+    from kubepipe.errors import UserError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path}: exists and is not a regular file; choose a file path")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such folder; create it first or choose another path")
+    mode = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def fsync_dir(path: str | Path) -> None:

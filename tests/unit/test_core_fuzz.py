@@ -56,3 +56,12 @@ def test_any_yaml_structure_never_crashes(data):
 
     _load(json.dumps({"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "x"},
                       "steps": data}, default=str))
+
+
+anchors = st.lists(st.sampled_from(["&a ", "*a", "&b ", "*b", "[*a, *a]", "{k: *a}", "<<: *a"]), max_size=6)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=len(VALID) - 1), anchors)
+def test_anchors_and_aliases_never_crash(pos, parts):
+    _load(VALID[:pos] + " ".join(parts) + VALID[pos:])

@@ -131,7 +131,10 @@ def _coerce(name: str, value: Any, typ: str) -> Any:
         if typ == "int":
             return int(value)
         if typ == "float":
-            return float(value)
+            number = float(value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError(value)  # NaN / infinity cannot be stored in a pipeline spec
+            return number
         if typ == "bool":
             if value.lower() in ("true", "1", "yes"):
                 return True
@@ -144,7 +147,7 @@ def _coerce(name: str, value: Any, typ: str) -> Any:
                 raise ValueError(value)
             return parsed
     except ValueError:
-        raise UserError(f"--param {name}={value}: expected {typ}") from None
+        raise UserError(f"--param {name}={value}: expected {'a finite ' if typ == 'float' else ''}{typ}") from None
     return value
 
 

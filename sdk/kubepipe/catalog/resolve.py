@@ -100,13 +100,18 @@ def _import_attr(target: str, what: str) -> Any:
     except ImportError as exc:
         raise CatalogError(f"{what}: cannot import module `{mod_name}` ({exc})",
                            "is the package installed in this environment?") from None
-    except Exception as exc:  # noqa: BLE001 - a user module that fails on import
-        raise CatalogError(f"{what}: importing `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
+        raise CatalogError(f"{what}: importing `{mod_name}` failed: {type(exc).__name__}: {exc}",
+                           "fix the module; it must import without side effects") from None
     try:
         return getattr(module, attr)
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", did_you_mean(attr, names)) from None
+    except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
+        raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
 
 
 def _without_pip_install(text: str) -> tuple[str, bool]:

@@ -16,16 +16,31 @@ err = Console(stderr=True, highlight=False)
 VERBOSE = False
 
 
-def report_error(exc: BaseException) -> int:
-    """Print an error for a person and return the exit code."""
+def _click_kinds() -> tuple[tuple, tuple, tuple]:
+    """(usage-error classes, Exit classes, Abort classes): click's, and the copy typer bundles."""
     import click
 
-    if isinstance(exc, click.exceptions.Exit):
+    usage, exits, aborts = [click.ClickException], [click.exceptions.Exit], [click.exceptions.Abort]
+    try:
+        from typer._click import exceptions as bundled  # typer >= 0.29 ships its own click
+    except ImportError:
+        bundled = None
+    if bundled is not None:
+        usage.append(bundled.ClickException)
+        exits.append(getattr(bundled, "Exit", click.exceptions.Exit))
+        aborts.append(getattr(bundled, "Abort", click.exceptions.Abort))
+    return tuple(usage), tuple(exits), tuple(aborts)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print an error for a person and return the exit code."""
+    usage, exits, aborts = _click_kinds()
+    if isinstance(exc, exits):
         return exc.exit_code
-    if isinstance(exc, click.exceptions.Abort) or isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, aborts) or isinstance(exc, KeyboardInterrupt):
         err.print("[red]aborted[/red]")
         return 130
-    if isinstance(exc, click.ClickException):
+    if isinstance(exc, usage):  # wrong flags or arguments: click's own message, exit 2
         exc.show(file=sys.stderr)
         return exc.exit_code
     if VERBOSE:

@@ -17,7 +17,7 @@ from kubepipe.plan.model import (Binding, Condition, ContextRef, GpuRequest, Ite
                                  OutputRef, ParamRef, Plan, PlanStep)
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import RetryPolicy, SecretRef, Step, parse_duration
+from kubepipe.spec.models import RetryPolicy, SecretRef, Step, finite, parse_duration
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -124,6 +124,11 @@ class _Builder:
                                             exit_step) and ok
             return ok
         if isinstance(b, Literal):
+            try:
+                finite(b.value, f"`{p[-1]}`")
+            except ValueError as exc:
+                self.err(p, str(exc), value=b.value)
+                return False
             if port.kind == "artifact":
                 self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",
                          value=b.value, hint="wire it: ${steps.<step>.outputs.<output>}")

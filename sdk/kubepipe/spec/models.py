@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,6 +17,7 @@ __all__ = [
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 STEP_RE = r"^[a-z_][a-z0-9_-]*$"
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 
@@ -28,12 +31,37 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 2h")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _bounded(float(value))
     m = DURATION_RE.match(str(value).strip())
     if not m:
         raise ValueError("expected a duration like 30s, 5m or 2h")
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return float(m.group(1)) * scale
+    return _bounded(float(m.group(1)) * scale)
+
+
+MAX_DURATION_S = 366 * 86400
+
+
+def _bounded(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION_S:
+        raise ValueError("a duration must be between 0 and 366d")
+    return seconds
+
+
+def finite(value: Any, where: str = "value") -> None:
+    """KFP stores values as JSON numbers: refuse NaN, infinities and integers beyond int64."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number (NaN and infinity cannot be stored in a pipeline spec)")
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise ValueError(f"{where} does not fit in a 64-bit integer")
+    if isinstance(value, dict):
+        for v in value.values():
+            finite(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            finite(v, where)
 
 
 class Metadata(Strict):
@@ -53,6 +81,7 @@ class Param(Strict):
     def _default_matches_type(self) -> "Param":
         if self.default is None:
             return self
+        finite(self.default, "the default")
         want = PARAM_TYPES[self.type]
         ok = isinstance(self.default, want) and not (want is int and isinstance(self.default, bool))
         if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
@@ -123,6 +152,14 @@ class StepDefaults(Strict):
     node_selector: dict[str, str] = {}
     tolerations: list[Toleration] = []
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict) -> dict:
+        bad = [k for k in v if not ENV_NAME_RE.match(k)]
+        if bad:
+            raise ValueError(f"`{bad[0]}` is not an environment variable name (letters, digits, _; not first a digit)")
+        return v
+
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, v: Any) -> Any:
@@ -159,6 +196,16 @@ class Schedule(Strict):
     max_runs: int | None = Field(None, ge=1)
     enabled: bool = True
     params: dict[str, Any] = {}
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected an ISO 8601 time such as 2026-12-01T03:00:00Z") from None
+        return v
 
 
 class Pipeline(Strict):

@@ -7,6 +7,7 @@ or the working directory) < `${env.NAME}` inside it < `--set key=value`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -43,7 +44,7 @@ class Profile(Strict):
     kind: Literal["Profile"] = "Profile"
     target: Literal["local", "kubeflow", "vertex"]
     pipeline_root: str | None = None
-    runtime_image: str
+    runtime_image: str = Field(pattern=r"^\S+$", description="Image the built-in steps run in (pin it by digest).")
     registry_uri: str = "file://.kubepipe/registry"
     state_dir: str | None = None
     experiment: str = "kubepipe"
@@ -100,9 +101,10 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     """--set a.b=value (value parsed as YAML) -> nested dict."""
     out: dict[str, Any] = {}
     for item in items or []:
-        if "=" not in item:
-            raise ValidationError([Issue(f"--set {item}: expected key=value", hint="e.g. --set region=europe-west4")])
-        key, raw = item.split("=", 1)
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip() or not all(part.strip() for part in key.split(".")):
+            raise ValidationError([Issue(f"--set {item}: expected key=value", file="--set",
+                                         hint="e.g. --set region=europe-west4")])
         value = parse_yaml(raw or '""', "--set").data if raw.strip() else ""
         cur = out
         parts = key.strip().split(".")
@@ -147,7 +149,10 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     try:
         profile = Profile.model_validate(merged)
     except PydanticError as exc:
-        issues += issues_from_pydantic(exc.errors(), merged, locator, Profile)
+        found = issues_from_pydantic(exc.errors(), merged, locator, Profile)
+        given = set(sets or {})  # a value from --set is blamed on --set, not on the file
+        issues += [replace(i, file="--set", line=None, col=None) if i.path.split(".")[0] in given else i
+                   for i in found]
         profile = None
     if issues:
         raise ValidationError(issues)

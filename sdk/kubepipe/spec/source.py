@@ -72,23 +72,45 @@ def read_source(path: str | Path) -> Source:
     return parse_yaml(text, shown)
 
 
-def parse_yaml(text: str, file: str = "<input>") -> Source:
-    """Parse safely (PyYAML's C SafeLoader: plain data only) and record each node's line:col."""
+_LOADER = None
+
+
+def _yaml():
     import yaml
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    return yaml
+
+
+def _loader_class():
+    """PyYAML's C safe loader, with dates left as text: models validate them, with a location."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _LOADER = type("KubepipeLoader", (base,), {})
+        _LOADER.yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in base.yaml_implicit_resolvers.items()}
+    return _LOADER
+
+
+def parse_yaml(text: str, file: str = "<input>") -> Source:
+    """Parse safely (PyYAML's C SafeLoader: plain data only) and record each node's line:col."""
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_aliases(node, file)
         data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
+    except _yaml().MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col,
                                      hint="check indentation, quotes and colons here")]) from None
-    except yaml.YAMLError as exc:
+    except _yaml().YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
     except (RecursionError, ValueError, TypeError) as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
@@ -102,6 +124,50 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
     if issues:
         raise ValidationError(issues)
     return Source(file=file, text=text, data=_plain(data), locator=locator)
+
+
+MAX_NODES = 200_000  # after alias expansion; a pipeline is a few thousand
+
+
+def _check_aliases(root, file: str) -> None:
+    """Refuse recursive aliases and alias bombs before anything expands them."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ValidationError([Issue("invalid YAML: an alias refers to itself (recursive anchor)", file=file,
+                                         line=node.start_mark.line + 1, col=node.start_mark.column + 1,
+                                         hint="anchors (&) may only be reused (*), not nested in themselves")])
+        active.add(key)
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            n += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n += sum(size(v) for v in node.value)
+        active.discard(key)
+        if n > MAX_NODES:
+            raise ValidationError([Issue(f"invalid YAML: aliases expand to more than {MAX_NODES:,} values",
+                                         file=file, line=node.start_mark.line + 1, col=node.start_mark.column + 1,
+                                         hint="a pipeline needs far fewer; check the anchors (&) and aliases (*)")])
+        sizes[key] = n
+        return n
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 5000))
+    try:
+        size(root)
+    except RecursionError:
+        raise ValidationError([Issue("invalid YAML: nested too deeply", file=file)]) from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:

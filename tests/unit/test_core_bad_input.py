@@ -1,0 +1,112 @@
+"""Bad input at the edges: usage errors, YAML aliases, odd output paths, non-finite values."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import UserError, ValidationError
+from kubepipe.spec import load_pipeline_text
+from kubepipe.util import atomic_write_text
+
+HEAD = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: bad}\n"
+
+
+def cli(*argv: str, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kubepipe.cli", *argv], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["validate", "--bogus", "x.yaml"], ["nosuchcmd"], ["validate"],
+                                  ["compile", "x.yaml", "--target"], ["serve", "x", "--port", "abc"]])
+def test_usage_errors_exit_2_with_clicks_message(argv):
+    proc = cli(*argv)
+    assert proc.returncode == 2, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "Error:" in proc.stderr
+
+
+def test_alias_bomb_is_refused_quickly():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    with pytest.raises(ValidationError, match="aliases expand to more than"):
+        load_pipeline_text("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_recursive_alias_is_refused_with_its_line():
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(HEAD + "steps:\n  a: &a {component: notify, with: {x: *a}}\n", "rec.yaml")
+    (issue,) = exc.value.issues
+    assert "refers to itself" in issue.message and issue.line == 5
+
+
+def test_plain_aliases_still_work():
+    text = HEAD + "defaults: &d {retries: 2}\nsteps:\n  a: {component: notify, retries: 3}\non_exit:\n  component: notify\n"
+    assert load_pipeline_text(text).spec.defaults.retries == 2
+
+
+def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
+    target = tmp_path / "plain.yaml"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_atomic_write_refuses_devices_folders_and_missing_parents(tmp_path):
+    with pytest.raises(UserError, match="not a regular file"):
+        atomic_write_text("/dev/null", "x")
+    with pytest.raises(UserError, match="not a regular file"):
+        atomic_write_text(tmp_path, "x")
+    with pytest.raises(UserError, match="no such folder"):
+        atomic_write_text(tmp_path / "missing" / "x.yaml", "x")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("snippet,path,fragment", [
+    ("params:\n  x: {type: float, default: .nan}\n", "params.x", "finite number"),
+    ("params:\n  x: {type: float, default: .inf}\n", "params.x", "finite number"),
+    ("params:\n  x: {type: int, default: 99999999999999999999}\n", "params.x", "64-bit"),
+    ("defaults: {timeout: 99999999999999999999}\n", "defaults.timeout", "between 0 and 366d"),
+    ("defaults: {env: {'A B': x}}\n", "defaults.env", "not an environment variable name"),
+    ("schedule: {cron: '0 1 * * *', start_time: 2026-13-45}\n", "schedule.start_time", "ISO 8601"),
+])
+def test_values_kfp_cannot_store_are_located(snippet, path, fragment):
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(HEAD + snippet + "steps:\n  a: {component: notify}\n", "v.yaml")
+    assert any(i.path == path and fragment in i.message and i.line for i in exc.value.issues), exc.value
+
+
+def test_non_finite_with_value_is_located(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv, sample_fraction: .inf}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert any(i.path == "steps.a.with.sample_fraction" and "finite" in i.message for i in exc.value.issues)
+
+
+def test_set_errors_are_blamed_on_set(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f, "kubeflow", sets=["runtime_image="])
+    assert [(i.file, i.path) for i in exc.value.issues] == [("--set", "runtime_image")]
+    with pytest.raises(ValidationError, match="expected key=value"):
+        kubepipe.validate(f, "kubeflow", sets=["=x"])
+
+
+def test_a_component_module_that_exits_on_import_is_a_located_error(tmp_path):
+    (tmp_path / "exiter.py").write_text("import sys\nsys.exit(3)\n")
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "steps:\n  a: {component: 'exiter:x'}\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = cli("validate", str(f), env=env)
+    assert proc.returncode == 2 and "importing `exiter` failed: SystemExit: 3" in proc.stderr
