@@ -45,8 +45,18 @@ def test_components_run_in_kfp_local(tmp_path, monkeypatch, capfd):
     assert drifted.output is True
     reports = list((tmp_path / "root").rglob("report"))
     assert any("Data validation" in p.read_text() for p in reports if p.is_file())
-    metrics = [json.loads(p.read_text()) for p in (tmp_path / "root").rglob("executor_output.json")]
-    assert metrics  # kfp.local recorded the task outputs
+    (drift_out,) = [json.loads(p.read_text()) for p in (tmp_path / "root").rglob("detect-drift/executor_output.json")]
+    assert drift_out["parameterValues"] == {"drift_detected": True}
+    metrics = drift_out["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+    report = drift_out["artifacts"]["report"]["artifacts"][0]["metadata"]["drift"]
+    drifted = {c for c, r in report["columns"].items() if r["drifted"]}
+    compared = [c for c, r in report["columns"].items() if r["kind"] != "skip"]
+    # merchants_drift.csv shifts the descriptions, amounts and category mix; country and hour stay put
+    assert drifted == {"description", "amount", "category"} and set(report["drifted_columns"]) == drifted
+    assert metrics["drift_detected"] == 1.0 and metrics["drifted_columns"] == 3
+    assert metrics["share_drifted"] == pytest.approx(3 / len(compared))
+    assert metrics["max_psi"] == pytest.approx(max(report["columns"][c]["psi"] for c in compared))
+    assert metrics["max_psi"] > report["columns"]["description"]["thresholds"]["psi"]
 
     capfd.readouterr()
     with pytest.raises(RuntimeError) as failed:

@@ -33,9 +33,19 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def _cells(table: str, first: str) -> list[str] | None:
+    """The cells of the table row whose first cell is `first` (rich draws the cell borders as │ or ┃)."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.replace("┃", "│").strip().strip("│").split("│")]
+        if len(cells) > 1 and cells[0] == first:
+            return cells
+    return None
+
+
 def test_list_promote_show_rollback(reg, capsys):
     code, out, _ = _run(capsys, "models", "list")
-    assert code == 0 and "clf" in out and "3" in out
+    assert code == 0 and _cells(out, "model") == ["model", "versions", "champion", "previous"], out
+    assert _cells(out, "clf") == ["clf", "3", "", ""], out  # three versions, no aliases yet
     code, out, _ = _run(capsys, "models", "promote", "clf", "2", "--reason", "better f1")
     assert code == 0 and "champion is v2" in out
     code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "best")
