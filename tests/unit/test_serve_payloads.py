@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
+from kserve import InferInput
 
 from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1, parse_v2
 
@@ -13,7 +12,8 @@ TAB = InputSpec(task="tabular-classification", max_batch_size=4, features=("amou
 
 
 def tensor(datatype, shape, data, name="x"):
-    return SimpleNamespace(name=name, datatype=datatype, shape=shape, data=data)
+    """A real kserve V2 input tensor, as the server hands it to the model."""
+    return InferInput(name=name, shape=shape, datatype=datatype, data=data)
 
 
 def test_v1_text_accepts_strings_and_text_column_objects():

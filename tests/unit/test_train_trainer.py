@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -151,26 +150,21 @@ def test_transformer_trains_and_round_trips(tmp_path):
                        torch.softmax(trained.module(model.encode(texts)), -1).detach().numpy(), atol=1e-5)
 
 
-class _Metrics:
-    def __init__(self):
-        self.logged = {}
-
-    def log_metric(self, key, value):
-        self.logged[key] = value
-
-
 def test_step_writes_model_metrics_and_curve(tmp_path):
+    from kfp.dsl import HTML, Dataset, Metrics, Model
+
     from kubepipe.components.data.io import write_dataset
 
-    data = SimpleNamespace(path=str(tmp_path / "train"), metadata={})
+    data = Dataset(name="dataset", uri=str(tmp_path / "train"))
     write_dataset(merchant_frame(500, seed=8), data)
-    model = SimpleNamespace(path=str(tmp_path / "model"), metadata={})
-    curve, metrics = SimpleNamespace(path=str(tmp_path / "curve.html")), _Metrics()
+    model = Model(name="model", uri=str(tmp_path / "model"))
+    curve, metrics = HTML(name="curve", uri=str(tmp_path / "curve.html")), Metrics(name="metrics", uri=str(tmp_path / "m"))
     train_torch_step(dataset=data, model=model, metrics=metrics, curve=curve, label_column="category", epochs=2,
                      hyperparameters={"buckets": 4096, "warmup_fraction": 0.1},
                      ctx_state_dir=str(tmp_path / "state"), ctx_run_id="run/1", ctx_step="train")
-    assert set(metrics.logged) >= {"train_loss", "val_loss", "val_accuracy", "val_f1_macro", "samples_per_s"}
-    assert metrics.logged["samples_per_s"] > 0 and 0 <= metrics.logged["val_f1_macro"] <= 1
+    logged = metrics.metadata
+    assert set(logged) >= {"train_loss", "val_loss", "val_accuracy", "val_f1_macro", "samples_per_s"}
+    assert logged["samples_per_s"] > 0 and 0 <= logged["val_f1_macro"] <= 1
     loaded = load_model(model.path)
     assert loaded.metadata["data_hash"] == data.metadata["content_hash"]
     assert loaded.metadata["config"]["warmup_fraction"] == 0.1
