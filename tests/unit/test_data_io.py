@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import http.server
-import socket
 import threading
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -115,12 +116,10 @@ def test_invalid_suite_json_is_located(tmp_path):
 
 
 def test_write_dataset_metadata_and_stable_hash(tmp_path):
-    class Art:  # anything with .path and .metadata, like a KFP artifact
-        def __init__(self, path):
-            self.path, self.metadata = str(path), {}
+    from kfp.dsl import Dataset
 
     df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"]}, index=[5, 6, 7])
-    a, b = Art(tmp_path / "x" / "ds"), Art(tmp_path / "y")
+    a, b = Dataset(name="a", uri=str(tmp_path / "x" / "ds")), Dataset(name="b", uri=str(tmp_path / "y"))
     meta = write_dataset(df, a, source="src.csv")
     assert meta == a.metadata
     assert meta["format"] == "parquet" and meta["rows"] == 3 and meta["source"] == "src.csv"
@@ -151,21 +150,25 @@ def test_gs_without_gcsfs_says_what_to_install():
         pytest.skip("gcsfs installed")
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args, **kwargs) -> None:  # keep the test output clean
+        pass
+
+
 @pytest.fixture
 def http_dir(tmp_path):
-    """A loopback HTTP server over tmp_path on a free port, stopped after the test."""
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *a, **k: None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    """A loopback HTTP server over tmp_path on a port the OS picks, stopped after the test."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield tmp_path, f"http://127.0.0.1:{port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield tmp_path, f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_http_source(http_dir):
@@ -182,18 +185,20 @@ def test_fsspec_locations_use_the_same_checks():
     import fsspec
 
     fs = fsspec.filesystem("memory")
-    with fs.open("/kubepipe-test/d.csv", "wb") as fh:
-        fh.write(b"a,b\n1,x\n2,y\n")
-    with fs.open("/kubepipe-test/latin.csv", "wb") as fh:
-        fh.write("a\nG\xf6teborg\n".encode("latin-1"))
+    root = f"kubepipe-test-{uuid.uuid4().hex}"  # the memory filesystem is process-wide: a root of our own
     try:
-        assert read_source("memory://kubepipe-test/d.csv")["b"].tolist() == ["x", "y"]
-        msg = _err(read_source, "memory://kubepipe-test/latin.csv")
-        assert "memory://kubepipe-test/latin.csv" in msg and "0xf6" in msg
-        assert "no such object" in _err(read_source, "memory://kubepipe-test/none.csv")
+        with fs.open(f"/{root}/d.csv", "wb") as fh:
+            fh.write(b"a,b\n1,x\n2,y\n")
+        with fs.open(f"/{root}/latin.csv", "wb") as fh:
+            fh.write("a\nG\xf6teborg\n".encode("latin-1"))
+        assert read_source(f"memory://{root}/d.csv")["b"].tolist() == ["x", "y"]
+        msg = _err(read_source, f"memory://{root}/latin.csv")
+        assert f"memory://{root}/latin.csv" in msg and "0xf6" in msg
+        assert "no such object" in _err(read_source, f"memory://{root}/none.csv")
         assert "unsupported location" in _err(read_source, "nosuchproto://x/y.csv")
     finally:
-        fs.rm("/kubepipe-test", recursive=True)
+        if fs.exists(f"/{root}"):
+            fs.rm(f"/{root}", recursive=True)
 
 
 def test_mixed_type_column_is_named(tmp_path):
