@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -223,12 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward-thread", choices=["auto", "on", "off"], default="auto",
                    help="run forward passes on their own thread (auto: when a full pass takes over 2 ms)")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument("--allow-user-model", action="store_true",
+                   help="load a model whose architecture is a user class (`package.module:Class`): this imports "
+                        "that module, so only for artifacts you trust (same as KUBEPIPE_ALLOW_USER_MODEL=1)")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set by --workers
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.allow_user_model:  # read by load_model, here and in worker processes
+        from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
+
+        os.environ[ALLOW_USER_MODEL_ENV] = "1"
     opts = dict(name=args.name, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
                 max_wait_ms=args.max_wait_ms, max_text_length=args.max_text_length,
                 grace_period=args.grace_period, drain_delay_s=args.drain_delay_s, access_log=args.access_log,

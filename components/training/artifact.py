@@ -25,7 +25,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
 
 __all__ = ["FORMAT_VERSION", "WEIGHTS_FILE", "SPEC_FILE", "METADATA_FILE", "TASKS", "LoadedModel",
-           "save_model", "load_model", "read_model_spec", "ModelError"]
+           "save_model", "load_model", "read_model_spec", "ModelError", "ALLOW_USER_MODEL_ENV", "user_code_allowed"]
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, SPEC_FILE, METADATA_FILE = "model.safetensors", "kubepipe-model.json", "metadata.json"
@@ -77,14 +77,107 @@ def read_model_spec(path: str | os.PathLike) -> dict:
                if k not in spec]
     if missing:
         raise ModelError(f"{spec_file}: missing field(s) {missing}")
-    if spec["format_version"] != FORMAT_VERSION:
+    if isinstance(spec["format_version"], bool) or spec["format_version"] != FORMAT_VERSION:
         raise ModelError(f"{spec_file}: format_version {spec['format_version']!r} is not supported "
                          f"(this kubepipe reads {FORMAT_VERSION}); upgrade kubepipe or retrain")
-    if spec["task"] not in TASKS:
+    if not isinstance(spec["task"], str) or spec["task"] not in TASKS:
         raise ModelError(f"{spec_file}: task {spec['task']!r} is not one of {list(TASKS)}")
     if not isinstance(spec["labels"], list) or len(spec["labels"]) < 1:
         raise ModelError(f"{spec_file}: `labels` must be a non-empty list")
+    _check_field_types(spec, spec_file)
     return spec
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_field_types(spec: dict, spec_file: Path) -> None:
+    """Every field load_model and the servers read, with its type; ModelError naming the file and field."""
+    def bad(field: str, want: str, value: Any) -> ModelError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return ModelError(f"{spec_file}: `{field}` must be {want}, got {type(value).__name__} {shown}; "
+                          "the artifact is corrupt or was edited by hand: retrain or re-copy it")
+
+    arch = spec["architecture"]
+    if not isinstance(arch, str) or not arch.strip():
+        raise bad("architecture", "a model name (e.g. text-classifier) or `package.module:Class`", arch)
+    for i, label in enumerate(spec["labels"]):
+        if not isinstance(label, str):
+            raise bad(f"labels[{i}]", "a string", label)
+    kwargs = spec.get("model_kwargs")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise bad("model_kwargs", "an object of hyperparameters", kwargs)
+    pre = spec["preprocessing"]
+    if not isinstance(pre, dict):
+        raise bad("preprocessing", "an object (the encoder state)", pre)
+    if not isinstance(pre.get("encoding"), str):
+        raise bad("preprocessing.encoding", "a string (hashed-ngrams, bytes or tabular)", pre.get("encoding"))
+    for key in ("buckets", "word_ngrams", "max_features", "max_length"):
+        if key in pre and not (_is_int(pre[key]) and pre[key] >= 1):
+            raise bad(f"preprocessing.{key}", "an integer >= 1", pre[key])
+    if "char_ngrams" in pre:
+        cn = pre["char_ngrams"]
+        if not (isinstance(cn, list) and len(cn) == 2 and all(_is_int(v) and v >= 1 for v in cn)):
+            raise bad("preprocessing.char_ngrams", "a list of two integers >= 1", cn)
+    if "lowercase" in pre and not isinstance(pre["lowercase"], bool):
+        raise bad("preprocessing.lowercase", "true or false", pre["lowercase"])
+    if "feature_columns" in pre:
+        cols = pre["feature_columns"]
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+            raise bad("preprocessing.feature_columns", "a list of column names", cols)
+        for key in ("mean", "std"):
+            v = pre.get(key)
+            if v is not None and not (isinstance(v, list) and len(v) == len(cols) and all(_is_num(x) for x in v)):
+                raise bad(f"preprocessing.{key}", f"a list of {len(cols)} numbers (one per feature column)", v)
+    inp = spec["input_spec"]
+    if not isinstance(inp, dict):
+        raise bad("input_spec", "an object", inp)
+    if "text_column" in inp and not isinstance(inp["text_column"], str):
+        raise bad("input_spec.text_column", "a column name (string)", inp["text_column"])
+    if "feature_columns" in inp:
+        cols = inp["feature_columns"]
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+            raise bad("input_spec.feature_columns", "a list of column names (strings)", cols)
+    if "encoding" in inp and not isinstance(inp["encoding"], str):
+        raise bad("input_spec.encoding", "a string", inp["encoding"])
+    for key in ("vocab_size", "max_length", "num_features"):
+        if key in inp and not _is_int(inp[key]):
+            raise bad(f"input_spec.{key}", "an integer", inp[key])
+
+
+ALLOW_USER_MODEL_ENV = "KUBEPIPE_ALLOW_USER_MODEL"
+
+
+def user_code_allowed(allow_user_code: bool | None = None) -> bool:
+    """`allow_user_code` when given, else the KUBEPIPE_ALLOW_USER_MODEL environment variable (1/true/yes)."""
+    if allow_user_code is not None:
+        return bool(allow_user_code)
+    return os.environ.get(ALLOW_USER_MODEL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_architecture_allowed(arch: str, spec_file: Path, allow_user_code: bool | None) -> None:
+    """Built-in architectures always load; `package.module:Class` imports code named by the artifact, so it
+    loads only when the caller allows user code or that module is already imported in this process (the
+    trainer that just trained it)."""
+    import sys
+
+    from kubepipe.components.training.models import BUILTIN_MODELS
+
+    if arch in BUILTIN_MODELS or arch in BUILTIN_MODELS.values() or ":" not in arch:
+        return  # a built-in (or an unknown name, which resolve_model_class reports)
+    module_name = arch.partition(":")[0]
+    if module_name in sys.modules or user_code_allowed(allow_user_code):
+        return
+    raise ModelError(f"{spec_file}: architecture {arch!r} is a user model class: loading this artifact would "
+                     f"import and run the Python module `{module_name}`. Load only model artifacts you trust; "
+                     f"to allow it pass --allow-user-model (kubepipe serve), allow_user_code=True (load_model) "
+                     f"or set {ALLOW_USER_MODEL_ENV}=1")
 
 
 class LoadedModel:
@@ -148,9 +241,14 @@ class LoadedModel:
         return self
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
-    """Load a Model artifact directory. Raises ModelError naming the file when anything is wrong."""
-    import torch  # noqa: F401  (safetensors.torch needs it)
+def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code: bool | None = None) -> LoadedModel:
+    """Load a Model artifact directory. Raises ModelError naming the file when anything is wrong.
+
+    An artifact whose architecture is a user class (`package.module:Class`) loads only when
+    `allow_user_code` is true (default: the KUBEPIPE_ALLOW_USER_MODEL environment variable) or that
+    module is already imported; built-in architectures always load.
+    """
+    import torch
     from safetensors.torch import load_model as load_weights
 
     from kubepipe.components.training.models import build_model, resolve_model_class
@@ -166,10 +264,16 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
             metadata = json.loads(meta_file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelError(f"{meta_file}: not valid JSON ({exc})") from None
+        if not isinstance(metadata, dict):
+            raise ModelError(f"{meta_file}: expected a JSON object, got {type(metadata).__name__}; "
+                             "retrain or re-copy the artifact")
+    _check_architecture_allowed(spec["architecture"], spec_file, allow_user_code)
     try:
         cls = resolve_model_class(spec["architecture"])
     except ModelError as exc:
         raise ModelError(f"{spec_file}: architecture: {exc}") from None
+    if not issubclass(cls, torch.nn.Module):
+        raise ModelError(f"{spec_file}: architecture {spec['architecture']!r} is not a torch.nn.Module subclass")
     module = build_model(cls, len(spec["labels"]), encoder.spec(), spec.get("model_kwargs") or {},
                          name=spec["architecture"])
     weights = root / WEIGHTS_FILE

@@ -31,6 +31,9 @@ def serve(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto (cuda when available)."),
     forward_thread: str = typer.Option("auto", "--forward-thread",
                                        help="Forward passes on their own thread: auto (when a pass takes > 2 ms), on, off."),
+    allow_user_model: bool = typer.Option(False, "--allow-user-model",
+                                          help="Load a user model class (`package.module:Class`) named by the "
+                                               "artifact: imports that module, so only for artifacts you trust."),
 ) -> None:
     """Serve a model on the KServe ModelServer: REST V1 + Open Inference Protocol V2, /metrics.
 
@@ -50,6 +53,8 @@ def serve(
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
             "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread]
+    if allow_user_model:
+        argv.append("--allow-user-model")
     from kubepipe.components.serving.server import main
 
     code = main(argv)
