@@ -15,8 +15,18 @@ __all__ = ["infer_expectations", "to_yaml"]
 _NUMBER_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float32", "float64", "Float64"]
 
 
-def infer_expectations(df, *, max_categories: int = 20) -> list[dict]:
-    """Expectation items (`{expect_xxx: {kwargs}}`) that the sample `df` itself passes."""
+def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None = None) -> list[dict]:
+    """Expectation items (`{expect_xxx: {kwargs}}`) that the sample `df` itself passes.
+
+    Columns whose values are not plain scalars (lists, dicts, dates, durations, mixed types...) get only
+    the not-null rule; `notes`, when given, collects one line per such column saying so.
+    """
+    from kubepipe.components.errors import DataError
+
+    notes = notes if notes is not None else []
+    dupes = [str(c) for c in df.columns[df.columns.duplicated()]]
+    if dupes:
+        raise DataError(f"column {dupes[0]!r} appears more than once; give every column a unique name")
     items: list[dict] = [
         {"expect_table_columns_to_match_set": {"column_set": [str(c) for c in df.columns], "exact_match": True}},
         {"expect_table_row_count_to_be_between": {"min_value": 1}},
@@ -39,9 +49,18 @@ def infer_expectations(df, *, max_categories: int = 20) -> list[dict]:
         if kind == "b":
             items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": ["bool", "boolean"]}})
             continue
+        if kind not in "iufO":
+            notes.append(f"column {name!r} ({s.dtype}): only not-null inferred; add range rules by hand")
+            continue
+        head = values.head(1000)
+        all_str = kind == "O" and all(isinstance(v, str) for v in head)
+        if kind == "O" and not all_str:
+            what = _non_plain(head)
+            notes.append(f"column {name!r} holds {what}: only not-null inferred")
+            continue
         if kind in "iuf":
             items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": list(_NUMBER_TYPES)}})
-        elif kind == "O" and all(isinstance(v, str) for v in values.head(1000)):
+        else:
             items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": "str"}})
         distinct = values.nunique()
         if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
@@ -49,13 +68,29 @@ def infer_expectations(df, *, max_categories: int = 20) -> list[dict]:
             continue
         if kind in "iuf":
             items.append(_range(name, values))
-        elif kind == "O":
+        else:
             lengths = values.astype(str).str.len()
             items.append({"expect_column_value_lengths_to_be_between": {
                 "column": name, "min_value": 1, "max_value": int(lengths.max() * 2), "severity": "warn"}})
             if distinct == len(values) and n >= 20:
                 items.append({"expect_column_values_to_be_unique": {"column": name}})
     return items
+
+
+def _non_plain(values) -> str:
+    """What an object column holds instead of strings, for a note."""
+    types = sorted({type(v).__name__ for v in values})
+    if any(isinstance(v, (list, dict, set, tuple)) or not _hashable(v) for v in values):
+        return f"lists, dicts or other containers ({', '.join(types[:4])})"
+    return f"non-text values ({', '.join(types[:4])})" if len(types) == 1 else f"mixed types ({', '.join(types[:4])})"
+
+
+def _hashable(v) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _range(name: str, values) -> dict:

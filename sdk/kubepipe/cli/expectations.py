@@ -24,18 +24,33 @@ def infer(
     """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
     from kubepipe.components.data.infer import infer_expectations, to_yaml
     from kubepipe.components.data.load import load
+    from kubepipe.errors import UserError
 
+    if out is not None:
+        parent = out.parent if str(out.parent) else Path(".")
+        if out.is_dir():
+            raise UserError(f"--out {out}: is a folder; give a file name, e.g. {out / 'expectations.yaml'}")
+        if not parent.is_dir():
+            raise UserError(f"--out {out}: the folder {parent} does not exist; create the folder first "
+                            f"(mkdir -p {parent}) or write somewhere else")
     df = load(data, sample_n=sample if sample else 0)
-    items = infer_expectations(df, max_categories=max_categories)
+    notes: list[str] = []
+    items = infer_expectations(df, max_categories=max_categories, notes=notes)
     header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
               "review the ranges and value sets (severity: warn ones are guesses from a sample)")
+    if notes:
+        header += "\nskipped (only not-null inferred):\n" + "\n".join(f"  {n}" for n in notes)
     text = to_yaml(items, header=header)
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        console.err.print(f"[green]✓[/green] wrote {len(items)} expectations to {out}")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"--out {out}: cannot write it ({exc.strerror or exc}); pick a writable path") from None
+        console.err.print(f"[green]✓[/green] wrote {len(items)} expectations to {console.escape(str(out))}")
     else:
         console.out.file.write(text)
+    for note in notes:
+        console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
 
 
 def register(app: typer.Typer) -> None:
