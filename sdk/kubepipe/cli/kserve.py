@@ -72,14 +72,22 @@ def validate(files: List[Path] = typer.Argument(..., help="YAML files; Inference
     for f in files:
         try:
             docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"{f}: cannot read YAML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{f}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); "
+                            "pass a YAML manifest") from None
+        except IsADirectoryError:
+            raise UserError(f"{f}: is a folder; pass YAML files (e.g. {f}/*.yaml)") from None
+        except OSError as exc:
+            raise UserError(f"{f}: cannot read it: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UserError(f"{f}: not valid YAML: {' '.join(str(exc).split())[:400]}") from None
         for i, doc in enumerate(docs):
             if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
                 continue
             checked += 1
             errors = crd.manifest_errors(doc, crd=crd_file)
-            where = f"{f}#{i} ({(doc.get('metadata') or {}).get('name', '?')})"
+            meta = doc.get("metadata")
+            where = f"{f}#{i} ({meta.get('name', '?') if isinstance(meta, dict) else '?'})"
             if errors:
                 bad += 1
                 console.err.print(f"[red]invalid[/red] {console.escape(where)}")
