@@ -27,9 +27,23 @@ from kubepipe.util import fsync_dir
 __all__ = ["LocalStore", "FsspecStore", "open_store"]
 
 
+def _check_local_root(root: str) -> None:
+    """A registry folder (or the nearest existing folder above a new one) must be a folder, not a file."""
+    from kubepipe.components.registry.version import RegistryError
+
+    p = root
+    while not os.path.lexists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    if os.path.exists(p) and not os.path.isdir(p):
+        where = "registry path" if p == root else f"registry path {root}: its parent"
+        raise RegistryError(f"{where} {p} is a file, not a folder; point --registry (KUBEPIPE_REGISTRY) at a "
+                            "folder, e.g. file:///path/to/registry")
+
+
 class LocalStore:
     def __init__(self, root: str):
         self.root = os.path.abspath(os.path.expanduser(root))
+        _check_local_root(self.root)
 
     def uri(self, rel: str = "") -> str:
         return os.path.join(self.root, rel) if rel else self.root
