@@ -67,6 +67,8 @@ def _check_record(rec: Any, f: Path) -> dict:
     for key in ("name", "url", "model_dir"):
         if not isinstance(rec.get(key), str) or not rec[key]:
             raise bad(key, "a non-empty string")
+    if not rec["url"].startswith(("http://", "https://")) or any(c.isspace() or c in "[]" for c in rec["url"]):
+        raise bad("url", "an http:// URL")
     if rec["name"] != f.stem:
         raise bad("name", f"the file's name {f.stem!r}")
     if not _is_int(rec.get("port")) or not 0 < rec["port"] < 65536:

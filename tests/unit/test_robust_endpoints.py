@@ -40,6 +40,7 @@ BAD = {
     "badport": {"name": "badport", "port": "80", "url": "http://127.0.0.1:80", "model_dir": "/m"},
     "proxylist": {"name": "proxylist", "port": 18085, "url": "http://x", "model_dir": "/m", "proxy": [1]},
     "array": [1, 2],
+    "badurl": {"name": "badurl", "port": 18086, "url": "http://[::1", "model_dir": "/m"},
 }
 
 
