@@ -19,28 +19,65 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("kserve")
 
 
+_BOUND = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
 def free_port() -> int:
+    """Only for `kubepipe serve`, which refuses --port 0; start_server retries if the port is taken meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def start_server(model_dir, name, tmp_path, *extra, cli=False):
-    port = free_port()
-    log = open(tmp_path / f"{name}-{port}.log", "w")
+    """Start a server; it binds port 0 (the OS picks a free port) and its start-up log line reports the port.
+
+    Returns (process, log path). `kubepipe serve` (cli=True) needs a port >= 1: a probed one, started again
+    on another port should something else take it first.
+    """
     module = ["kubepipe.cli", "serve"] if cli else ["kubepipe.components.serving.server"]
-    proc = subprocess.Popen([sys.executable, "-m", *module, str(model_dir),
-                             "--name", name, "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}"
+    log_path = tmp_path / f"{name}.log"
+    for _attempt in range(3):
+        port = free_port() if cli else 0
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", *module, str(model_dir), "--name", name,
+                                     "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT)
+        if not cli:
+            return proc, log_path
+        try:
+            if bound_base(proc, log_path) or "address already in use" not in log_path.read_text().lower():
+                return proc, log_path
+        except BaseException:
+            stop(proc)
+            raise
+    return proc, log_path
 
 
-def wait_ready(proc, base, name, timeout=90):
+def bound_base(proc, log_path, timeout=90) -> str | None:
+    """The server's base URL once it reports the port it bound; None if it exits before that."""
     deadline = time.monotonic() + timeout
+    while True:
+        exited = proc.poll() is not None
+        found = _BOUND.search(log_path.read_text(errors="replace"))
+        if found:
+            return f"http://127.0.0.1:{found.group(1)}"
+        if exited:
+            return None
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server did not report its port within {timeout} s")
+        time.sleep(0.05)
+
+
+def wait_ready(proc, log_path, name, timeout=90) -> str:
+    """Wait until the model is ready; returns the server's base URL."""
+    deadline = time.monotonic() + timeout
+    base = bound_base(proc, log_path, timeout)
+    assert base, f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"server exited with {proc.returncode}"
         try:
             if httpx.get(f"{base}/v2/models/{name}/ready", timeout=1).status_code == 200:
-                return
+                return base
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -70,17 +107,16 @@ def models(tmp_path_factory):
 def servers(models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve-logs")
     # a long max wait makes coalescing under concurrency deterministic enough to assert on
-    text = start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms", "30",
-                        "--max-text-length", "64")
-    tab = start_server(models["tab"], "risk", tmp, cli=True)  # through `kubepipe serve`
+    started = []
     try:
-        for (proc, base), name in ((text, "merchant"), (tab, "risk")):
-            wait_ready(proc, base, name)
-        yield {"merchant": text[1], "risk": tab[1]}
+        started.append((start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms",
+                                     "30", "--max-text-length", "64"), "merchant"))
+        started.append((start_server(models["tab"], "risk", tmp, cli=True), "risk"))  # through `kubepipe serve`
+        yield {name: wait_ready(proc, log, name) for (proc, log), name in started}
     finally:
-        stop(text[0])
-        stop(tab[0])
-    assert text[0].returncode == 0 and tab[0].returncode == 0  # SIGTERM is a clean exit
+        for (proc, _log), _name in started:
+            stop(proc)
+    assert [proc.returncode for (proc, _log), _name in started] == [0, 0]  # SIGTERM is a clean exit
 
 
 TEXTS = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "AMZN MKTP US*2K3L4", "uber trip"]
@@ -255,10 +291,10 @@ def _finish(sock, rest: bytes) -> tuple[int, dict]:
 def test_sigterm_drains_requests_in_flight(models, tmp_path):
     import json
 
-    proc, base = start_server(models["text"], "drain", tmp_path, "--drain-delay", "1.0")
-    port = int(base.rsplit(":", 1)[1])
+    proc, log = start_server(models["text"], "drain", tmp_path, "--drain-delay", "1.0")
     try:
-        wait_ready(proc, base, "drain")
+        base = wait_ready(proc, log, "drain")
+        port = int(base.rsplit(":", 1)[1])
         pending = [_send_partial(port, "/v1/models/drain:predict", json.dumps({"instances": [t]}).encode())
                    for t in TEXTS * 2]
         time.sleep(0.2)  # the server has read the headers of all of them
@@ -293,18 +329,21 @@ def test_ready_only_after_warm_up(models, tmp_path):
     with pytest.raises(ModelError, match="warm-up failed"):
         m2.load()
     assert m2.ready is False
-    proc, base = start_server(broken, "nan", tmp_path)
-    seen = set()
-    deadline = time.monotonic() + 90
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            seen.add(httpx.get(f"{base}/v2/models/nan/ready", timeout=1).status_code)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    assert proc.returncode == 2 and 200 not in seen
-    log = (tmp_path / next(p for p in os.listdir(tmp_path) if p.startswith("nan-"))).read_text()
-    assert "warm-up failed" in log
+    proc, log = start_server(broken, "nan", tmp_path)
+    try:
+        base = bound_base(proc, log)  # None when it exits before uvicorn reports the port
+        seen = set()
+        deadline = time.monotonic() + 90
+        while base and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                seen.add(httpx.get(f"{base}/v2/models/nan/ready", timeout=1).status_code)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        assert proc.wait(timeout=30) == 2 and 200 not in seen
+        assert "warm-up failed" in log.read_text()
+    finally:
+        stop(proc)
 
 
 def test_cli_serve_rejects_a_missing_model_dir(tmp_path):
