@@ -27,16 +27,28 @@ def _worker(uri: str, idx: int, tmp: str, barrier) -> None:
         reg.promote("clf", mv.version, reason=f"proc {idx} round {r}")
 
 
+def _kill_alive(procs) -> None:
+    """SIGKILL the processes this test started that are still running, and reap them."""
+    for p in procs:
+        if p.pid is not None and p.is_alive():
+            p.kill()
+            p.join(10)
+
+
 def test_concurrent_register_and_promote_is_consistent(tmp_path):
     uri = f"file://{tmp_path / 'reg'}"
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(N_PROCS)
     procs = [ctx.Process(target=_worker, args=(uri, i, str(tmp_path), barrier)) for i in range(N_PROCS)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0] * N_PROCS
+    try:
+        for p in procs:
+            p.start()
+        deadline = time.monotonic() + 60
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+        assert [p.exitcode for p in procs] == [0] * N_PROCS
+    finally:
+        _kill_alive(procs)
 
     reg = Registry(uri)
     versions = reg.versions("clf")
@@ -85,14 +97,18 @@ def test_writer_killed_mid_write_leaves_registry_readable(tmp_path):
         (big / f"shard-{i}.bin").write_bytes(os.urandom(1 << 20))
     ctx = mp.get_context("fork")
     p = ctx.Process(target=_slow_register, args=(uri, str(big)))
-    p.start()
-    claim = tmp_path / "reg/clf/versions/3/claim.json"
-    deadline = time.time() + 20
-    while not claim.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(10)
-    assert p.exitcode == -signal.SIGKILL
+    try:
+        p.start()
+        claim = tmp_path / "reg/clf/versions/3/claim.json"
+        deadline = time.monotonic() + 20
+        while not claim.exists() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert claim.exists(), "the writer never claimed v3"
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(10)
+        assert p.exitcode == -signal.SIGKILL
+    finally:
+        _kill_alive([p])
 
     listed = reg.versions("clf")
     assert [(v.version, v.status) for v in listed] == [(1, "ok"), (2, "ok"), (3, "incomplete")]
@@ -102,12 +118,18 @@ def test_writer_killed_mid_write_leaves_registry_readable(tmp_path):
 
     # kill a promoter in the middle of its compare-and-swap loop
     q = ctx.Process(target=_promote_forever, args=(uri,))
-    q.start()
-    time.sleep(0.3)
-    os.kill(q.pid, signal.SIGKILL)
-    q.join(10)
+    try:
+        q.start()
+        deadline = time.monotonic() + 30
+        while len(reg.history("clf")) < 3 and time.monotonic() < deadline:  # a few promotes have landed
+            time.sleep(0.01)
+        os.kill(q.pid, signal.SIGKILL)
+        q.join(10)
+        assert q.exitcode == -signal.SIGKILL
+    finally:
+        _kill_alive([q])
     hist = reg.history("clf")
-    assert len(hist) > 1 and all("error" not in h for h in hist)
+    assert len(hist) >= 3 and all("error" not in h for h in hist)
     champ = reg.alias("clf", "champion").version
     assert champ == hist[-1]["champion"] in (1, 2)
     assert reg.promote("clf", 4, reason="after crash").version == 4
