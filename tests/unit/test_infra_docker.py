@@ -114,12 +114,6 @@ def test_copied_sources_exist_and_reach_the_build_context(kind):
 
 # --- the healthcheck script, for real -----------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_healthcheck(port: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBEPIPE_HEALTH_PORT": str(port), "PYTHONPATH": str(ROOT / "sdk")}
     return subprocess.run([sys.executable, str(HEALTHCHECK)], env=env, capture_output=True, text=True, timeout=30)
@@ -154,7 +148,13 @@ class _Server:
 
 
 def test_healthcheck_without_a_server_checks_that_kubepipe_imports():
-    assert _run_healthcheck(_free_port()).returncode == 0
+    # a port this test holds bound but not listening: nothing can take it, and connecting is refused
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        assert _run_healthcheck(port).returncode == 0
 
 
 def test_healthcheck_follows_the_servers_liveness():
