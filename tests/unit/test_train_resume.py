@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 import pytest
 
@@ -47,7 +48,13 @@ def _run(script, ckpt, out, pause_at=0):
 
 
 def _finish(proc, timeout=120):
-    output, _ = proc.communicate(timeout=timeout)
+    """Wait for the training to end; a child that overruns is killed, never left behind."""
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        pytest.fail(f"training did not finish within {timeout} s:\n{output[-3000:]}")
     assert proc.returncode == 0, output
 
 
@@ -117,12 +124,17 @@ def test_resume_from_an_object_store(tmp_path):
     from kubepipe.components.training.sample_data import merchant_frame
     from kubepipe.components.training.trainer import train
 
-    location = "memory://kubepipe-test/state/checkpoints/run-9/train"
+    root = f"kubepipe-test-{uuid.uuid4().hex}"  # the memory filesystem is process-wide: a root of our own
+    location = f"memory://{root}/state/checkpoints/run-9/train"
+    fs = fsspec.filesystem("memory")
     df = merchant_frame(200, seed=4)
     cfg = TrainConfig(label_column="category", epochs=2, hyperparameters={"buckets": 1024})
-    first = train(df, cfg, checkpoint_dir=location)
-    assert fsspec.filesystem("memory").exists("/kubepipe-test/state/checkpoints/run-9/train/checkpoint.pt")
-    again = train(df, cfg, checkpoint_dir=location)  # a retry after the last epoch: nothing left to run
-    assert again.result["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}
-    assert again.result["history"] == first.result["history"]
-    fsspec.filesystem("memory").rm("/kubepipe-test", recursive=True)
+    try:
+        first = train(df, cfg, checkpoint_dir=location)
+        assert fs.exists(f"/{root}/state/checkpoints/run-9/train/checkpoint.pt")
+        again = train(df, cfg, checkpoint_dir=location)  # a retry after the last epoch: nothing left to run
+        assert again.result["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}
+        assert again.result["history"] == first.result["history"]
+    finally:
+        if fs.exists(f"/{root}"):
+            fs.rm(f"/{root}", recursive=True)
