@@ -34,7 +34,7 @@ def apply() -> None:
             task, key = ref.rsplit("-", 1)
             try:
                 return io_store.get_task_output(task, key)
-            except Exception:  # noqa: BLE001 - not a sibling output: fall back to kfp's lookup
+            except Exception:  # noqa: BLE001  # nosec B110 - not a sibling output: kfp's own lookup below
                 pass
         return original(channel_ref, io_store)
 
