@@ -13,6 +13,7 @@ pytest.importorskip("kserve")
 from kfp import dsl  # noqa: E402
 
 from kubepipe.components.deploy.ops import deploy  # noqa: E402
+from kubepipe.components.errors import ComponentError  # noqa: E402
 from kubepipe.components.registry import Registry  # noqa: E402
 from kubepipe.components.serving.demo_model import train_demo_text_model  # noqa: E402
 from kubepipe.components.serving.endpoints import get_endpoint, stop_endpoint  # noqa: E402
@@ -60,6 +61,8 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         assert json.loads(open(report2.path).read().split("```json")[1].split("```")[0])["action"] == "rolled_back"
     finally:
         try:
-            stop_endpoint(NAME, str(tmp_path / ".kubepipe"))
-        except Exception:  # noqa: BLE001 - nothing was started
+            get_endpoint(NAME, str(tmp_path / ".kubepipe"))
+        except ComponentError:  # no endpoint record: nothing was started
             pass
+        else:
+            stop_endpoint(NAME, str(tmp_path / ".kubepipe"))  # a failure to stop is an error, not hidden
