@@ -3,6 +3,7 @@ run, recurring-run create / replace / delete, and an idempotent re-apply that se
 
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,7 +20,8 @@ from kubepipe.errors import UserError
 
 pytestmark = pytest.mark.contract
 
-ADD = "/work/shared/kfp-testdata/add_numbers.yaml"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # as tests/conftest.py
+ADD = str(SHARED / "kfp-testdata" / "add_numbers.yaml")
 TOKEN = "test-token-not-a-secret"
 
 

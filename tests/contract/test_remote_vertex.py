@@ -2,6 +2,8 @@
 PipelineJob payload (deterministic id, service account, network, fail-fast), 409 = already submitted,
 Schedule payloads (TZ= cron, max concurrency), update in place, replace, delete."""
 
+from pathlib import Path
+
 import pytest
 from remote_fake_vertex import FakeVertex
 
@@ -13,7 +15,8 @@ from kubepipe.backends.schedules_vertex import VertexSchedules, vertex_desired
 
 pytestmark = pytest.mark.contract
 
-ADD = "/work/shared/kfp-testdata/add_numbers.yaml"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # as tests/conftest.py
+ADD = str(SHARED / "kfp-testdata" / "add_numbers.yaml")
 PARENT = "/v1/projects/my-proj/locations/europe-west4"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubepipe.backends.cron import kfp_cron
@@ -12,7 +14,8 @@ from kubepipe.backends.schedules_local import LocalSchedules, local_desired
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets, redact_profile
 
-IR = "/work/shared/kfp-testdata/add_numbers.yaml"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # as tests/conftest.py
+IR = str(SHARED / "kfp-testdata" / "add_numbers.yaml")
 
 
 def desired(cron="0 2 * * *", **kw):
