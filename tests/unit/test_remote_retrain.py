@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -73,18 +74,35 @@ def test_a_retried_trigger_step_queues_the_same_request(tmp_path):
     assert len(queued(tmp_path)) == 1
 
 
-def test_state_dir_on_an_object_store_uses_fsspec(tmp_path):
-    state = "memory://kubepipe-test/state"
+@pytest.fixture
+def memory_root():
+    """A memory:// root of this test's own (the memory filesystem is process-wide), removed afterwards."""
+    import fsspec
+
+    root = f"kubepipe-test-{uuid.uuid4().hex}"
+    try:
+        yield f"memory://{root}"
+    finally:
+        fs = fsspec.filesystem("memory")
+        if fs.exists(f"/{root}"):
+            fs.rm(f"/{root}", recursive=True)
+
+
+def test_state_dir_on_an_object_store_uses_fsspec(memory_root):
+    import fsspec
+
+    state = f"{memory_root}/state"
     rec = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, now=NOW)
     assert rec["action"] == "started"
     assert [r["action"] for r in read_triggers(state, "train.yaml")] == ["started"]
+    assert fsspec.filesystem("memory").find(state.removeprefix("memory:/"))  # the records landed in the store
 
 
-def test_bad_settings_are_named():
+def test_bad_settings_are_named(memory_root):
     with pytest.raises(ComponentError, match="pipeline"):
         trigger_retraining(drift_detected=True, pipeline="", state_dir="x")
     with pytest.raises(ComponentError, match="unknown target 'k8s'"):
-        trigger_retraining(drift_detected=True, pipeline="t.yaml", target="k8s", state_dir="memory://kp-bad")
+        trigger_retraining(drift_detected=True, pipeline="t.yaml", target="k8s", state_dir=memory_root)
     issues = check_trigger({"pipline": "x", "cooldown_hours": -1})
     assert [(i.path, i.hint) for i in issues] == [(("pipline",), "did you mean `pipeline`?"),
                                                    (("cooldown_hours",), "e.g. cooldown_hours: 24")]
