@@ -34,8 +34,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         path = path.resolve()
     if path.exists() and not path.is_file():
         raise UserError(f"{path}: exists and is not a regular file; choose a file path")
-    if not path.parent.is_dir():
-        raise UserError(f"{path.parent}: no such folder; create it first or choose another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{path.parent}: a file is in the way of this folder; choose another path") from None
     mode = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

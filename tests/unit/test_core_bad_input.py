@@ -66,8 +66,11 @@ def test_atomic_write_refuses_devices_folders_and_missing_parents(tmp_path):
         atomic_write_text("/dev/null", "x")
     with pytest.raises(UserError, match="not a regular file"):
         atomic_write_text(tmp_path, "x")
-    with pytest.raises(UserError, match="no such folder"):
-        atomic_write_text(tmp_path / "missing" / "x.yaml", "x")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="a file is in the way"):
+        atomic_write_text(tmp_path / "afile" / "x.yaml", "x")
+    atomic_write_text(tmp_path / "new" / "dir" / "x.yaml", "made")  # missing folders are created
+    assert (tmp_path / "new" / "dir" / "x.yaml").read_text() == "made"
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 

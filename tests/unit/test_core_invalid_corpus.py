@@ -126,5 +126,5 @@ def test_cli_unwritable_output_is_a_user_error(tmp_path):
     (tmp_path / "missing-folder").write_text("a file where a folder should be")
     proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "compile", str(f), "-o", str(target)],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "no such folder; create it first" in proc.stderr
+    assert proc.returncode == 2 and "a file is in the way" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -47,6 +48,8 @@ class _Watcher(io.TextIOBase):
         self.failed_inside: str | None = None
 
     def write(self, text: str) -> int:
+        if self.log.closed:  # a logging handler made during the run outlived it
+            return sys.__stderr__.write(text)
         self.log.write(text)
         self.buffer_ += text
         while "\n" in self.buffer_:
@@ -55,7 +58,8 @@ class _Watcher(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
 
     def _line(self, line: str) -> None:
         m = _INSIDE.search(line)
