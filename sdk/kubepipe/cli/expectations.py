@@ -42,8 +42,10 @@ def infer(
         header += "\nskipped (only not-null inferred):\n" + "\n".join(f"  {n}" for n in notes)
     text = to_yaml(items, header=header)
     if out:
+        from kubepipe.util import atomic_write_text
+
         try:
-            out.write_text(text, encoding="utf-8")
+            atomic_write_text(out, text)
         except OSError as exc:
             raise UserError(f"--out {out}: cannot write it ({exc.strerror or exc}); pick a writable path") from None
         console.err.print(f"[green]✓[/green] wrote {len(items)} expectations to {console.escape(str(out))}")
