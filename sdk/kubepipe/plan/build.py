@@ -12,30 +12,16 @@ from typing import Any
 from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, literal_fits, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, parse_condition, parse_value
-from kubepipe.plan.gpus import GPU_TYPES, known_gpu_types, vertex_accelerator, gke_accelerator
-from kubepipe.plan.model import (Binding, Condition, ContextRef, GpuRequest, ItemRef, Literal, Nested,
-                                 OutputRef, ParamRef, Plan, PlanStep)
+from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef,
+                                 Plan, PlanStep)
+from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import RetryPolicy, SecretRef, Step, finite, parse_duration
+from kubepipe.spec.models import Step, finite
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
 __all__ = ["build_plan", "context_value"]
-
-RUN_ID = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER, spelled out to keep kfp out
-RUN_NAME = "{{$.pipeline_job_name}}"
-
-
-def context_value(name: str, step: str, plan_name: str, profile: Profile) -> Any:
-    values = {
-        "ctx_target": profile.target, "ctx_registry_uri": profile.registry_uri,
-        "ctx_pipeline_name": plan_name, "ctx_run_id": RUN_ID, "ctx_run_name": RUN_NAME,
-        "ctx_step": step, "ctx_state_dir": profile.effective_state_dir,
-        "ctx_profile": profile.public_dict(),
-    }
-    return values.get(name)
-
 
 class _Builder:
     def __init__(self, loaded: LoadedPipeline, profile: Profile):
@@ -188,44 +174,18 @@ class _Builder:
 
     # -- per-step settings ------------------------------------------------------------------
     def settings(self, name: str, step: Step, path: tuple) -> dict[str, Any]:
-        d = self.spec.defaults
-        pick = lambda attr: getattr(step, attr) if getattr(step, attr) is not None else getattr(d, attr)  # noqa: E731
-        retries = pick("retries")
-        if isinstance(retries, int):
-            retries = RetryPolicy(count=retries) if retries else None
-        timeout = pick("timeout")
-        res = step.resources or d.resources
-        env = {**d.env, **step.env}
-        out: dict[str, Any] = {
-            "retries": retries, "cache": pick("cache"),
-            "timeout_s": parse_duration(timeout) if timeout is not None else None,
-            "cpu": None if res is None or res.cpu is None else str(res.cpu),
-            "memory": res.memory if res else None,
-            "env": {k: str(v).lower() if isinstance(v, bool) else str(v)
-                    for k, v in env.items() if not isinstance(v, SecretRef)},
-            "secrets": {k: v for k, v in env.items() if isinstance(v, SecretRef)},
-            "node_selector": {**d.node_selector, **step.node_selector},
-            "tolerations": list(step.tolerations or d.tolerations),
-            "gpu": None,
-        }
+        out = step_settings(step, self.spec.defaults)
+        res = step.resources or self.spec.defaults.resources
         if res and res.gpu:
-            out["gpu"] = self.gpu(res.gpu.count, res.gpu.type, path + ("resources", "gpu", "type"))
+            gpu = resolve_gpu(res.gpu.count, res.gpu.type, self.profile)
+            if isinstance(gpu, tuple):
+                self.err(path + ("resources", "gpu", "type"), gpu[0], value=res.gpu.type, hint=gpu[1])
+            else:
+                out["gpu"] = gpu
         if out["secrets"] and self.profile.target == "vertex":
             self.err(path + ("env",), "secret references cannot be mounted on Vertex AI",
                      hint="read the secret from Secret Manager inside the component")
         return out
-
-    def gpu(self, count: int, gpu_type: str, path: tuple) -> GpuRequest | None:
-        extra = self.profile.gpu_types
-        if gpu_type not in GPU_TYPES and gpu_type not in extra:
-            self.err(path, f"unknown GPU type `{gpu_type}`", value=gpu_type,
-                     hint=(did_you_mean(gpu_type, known_gpu_types(extra)) or "") +
-                     f" known: {', '.join(known_gpu_types(extra))}")
-            return None
-        if self.profile.target == "vertex":
-            return GpuRequest(count, gpu_type, vertex_accelerator(gpu_type, extra))
-        return GpuRequest(count, gpu_type, "nvidia.com/gpu",
-                          {"cloud.google.com/gke-accelerator": extra.get(gpu_type) or gke_accelerator(gpu_type)})
 
     def condition(self, step: Step, path: tuple, deps: set[str]) -> Condition | None:
         if step.when is None:

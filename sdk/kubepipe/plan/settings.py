@@ -1,0 +1,64 @@
+"""Per-step settings for one target: defaults merged, context values, GPU names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubepipe.plan.gpus import GPU_TYPES, gke_accelerator, known_gpu_types, vertex_accelerator
+from kubepipe.plan.model import GpuRequest
+from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults, parse_duration
+from kubepipe.spec.profiles import Profile
+from kubepipe.util import did_you_mean
+
+__all__ = ["context_value", "resolve_gpu", "step_settings"]
+
+RUN_ID = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER, spelled out to keep kfp out
+RUN_NAME = "{{$.pipeline_job_name}}"
+
+
+def context_value(name: str, step: str, plan_name: str, profile: Profile) -> Any:
+    values = {
+        "ctx_target": profile.target, "ctx_registry_uri": profile.registry_uri,
+        "ctx_pipeline_name": plan_name, "ctx_run_id": RUN_ID, "ctx_run_name": RUN_NAME,
+        "ctx_step": step, "ctx_state_dir": profile.effective_state_dir,
+        "ctx_profile": profile.public_dict(),
+    }
+    return values.get(name)
+
+
+def step_settings(step: Step, d: StepDefaults) -> dict[str, Any]:
+    """The step's own values over the pipeline's defaults (env and node selectors merge)."""
+    def pick(attr: str) -> Any:
+        return getattr(step, attr) if getattr(step, attr) is not None else getattr(d, attr)
+
+    retries = pick("retries")
+    if isinstance(retries, int):
+        retries = RetryPolicy(count=retries) if retries else None
+    timeout = pick("timeout")
+    res = step.resources or d.resources
+    env = {**d.env, **step.env}
+    return {
+        "retries": retries, "cache": pick("cache"),
+        "timeout_s": parse_duration(timeout) if timeout is not None else None,
+        "cpu": None if res is None or res.cpu is None else str(res.cpu),
+        "memory": res.memory if res else None,
+        "env": {k: str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in env.items() if not isinstance(v, SecretRef)},
+        "secrets": {k: v for k, v in env.items() if isinstance(v, SecretRef)},
+        "node_selector": {**d.node_selector, **step.node_selector},
+        "tolerations": list(step.tolerations or d.tolerations),
+        "gpu": None,
+    }
+
+
+def resolve_gpu(count: int, gpu_type: str, profile: Profile) -> GpuRequest | tuple[str, str]:
+    """What the target calls this GPU, or (message, hint) for an unknown type."""
+    extra = profile.gpu_types
+    if gpu_type not in GPU_TYPES and gpu_type not in extra:
+        known = known_gpu_types(extra)
+        return (f"unknown GPU type `{gpu_type}`",
+                (did_you_mean(gpu_type, known) or "") + f" known: {', '.join(known)}")
+    if profile.target == "vertex":
+        return GpuRequest(count, gpu_type, vertex_accelerator(gpu_type, extra))
+    return GpuRequest(count, gpu_type, "nvidia.com/gpu",
+                      {"cloud.google.com/gke-accelerator": extra.get(gpu_type) or gke_accelerator(gpu_type)})
