@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from remote_fake_kfp import FakeKfp
 
-from kubepipe.cli.app import main
+from cli_runner import run_cli as cli
 
 pytestmark = pytest.mark.contract
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -25,14 +25,6 @@ def kfp(in_tmp, monkeypatch):
     fake.stop()
 
 
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def mutating(fake, since=0):

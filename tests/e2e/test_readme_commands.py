@@ -52,7 +52,7 @@ def project(tmp_path_factory):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_runs(command, project, monkeypatch, capsys):
-    from kubepipe.cli.app import main
+    from cli_runner import run_cli
 
     work, url = project
     monkeypatch.chdir(work)
@@ -61,11 +61,6 @@ def test_readme_command_runs(command, project, monkeypatch, capsys):
     argv = shlex.split(command)[1:]
     if argv[0] == "submit" and "--wait" in argv:
         argv += ["--poll", "0"]  # the fake advances one state per poll
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    assert code == 0, f"`{command}` exited {code}:\n{out.out}\n{out.err}"
-    assert "Traceback" not in out.err
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, f"`{command}` exited {code}:\n{out}\n{err}"
+    assert "Traceback" not in err

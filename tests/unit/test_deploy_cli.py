@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from kubepipe.cli.app import main
+from cli_runner import run_cli as _run
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_manifest_renders_valid_yaml_and_validate_accepts_it(tmp_path, capsys, monkeypatch):

@@ -11,23 +11,17 @@ from pathlib import Path
 import pytest
 
 from kubepipe.backends import images
-from kubepipe.cli.app import main
 from kubepipe.errors import UserError
+from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 REG = "europe-west4-docker.pkg.dev/acme-ml/kubepipe"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
+
 def cli(argv, capsys):
-    """Run the real entry point; return (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(capsys, *argv)
 
 
 def test_build_command_for_each_kind(capsys):

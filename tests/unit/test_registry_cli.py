@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubepipe.cli.app import main
 from kubepipe.components.registry import Registry
+from cli_runner import run_cli as _run
 
 
 @pytest.fixture()
@@ -23,14 +23,6 @@ def reg(tmp_path, monkeypatch):
     return r
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _cells(table: str, first: str) -> list[str] | None:

@@ -9,19 +9,11 @@ import pandas as pd
 import pytest
 from ruamel.yaml import YAML
 
-from kubepipe.cli.app import main
 from kubepipe.components.data.infer import infer_expectations, to_yaml
 from kubepipe.components.errors import DataError
+from cli_runner import run_cli as _run
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, " ".join(out.err.split())
 
 
 AWKWARD = {

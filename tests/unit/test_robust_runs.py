@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from kubepipe.cli.app import main
+from cli_runner import run_cli as _run
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()
