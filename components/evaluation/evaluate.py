@@ -140,7 +140,7 @@ def _champion(registry_uri, model_name, model, df, label_column):
 
 
 def evaluate_model(
-    model_dir: str, holdout_path: str, *, label_column: str = "label", thresholds: dict | None = None,
+    model_dir: str, holdout_path: str, *, label_column: str = "", thresholds: dict | None = None,
     relative: dict | None = None, slices: dict | None = None, baseline: str = "champion", model_name: str = "",
     registry_uri: str = "", force: bool = False, force_reason: str = "", model=None,
 ) -> dict:
@@ -157,6 +157,7 @@ def evaluate_model(
     if model is None:
         from kubepipe.components.training.artifact import load_model
         model = load_model(model_dir)
+    label_column = label_column or trained_label_column(model, model_dir)
     metrics, proba = score(model, df, label_column, what=f"model {model_dir}")
     labels = list(model.labels)
     slice_m = _slice_metrics(df, proba, labels, label_column, slices) if slices else None
@@ -180,6 +181,16 @@ def evaluate_model(
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
                   "metadata": getattr(model, "metadata", {}) or {}},
     }
+
+
+def trained_label_column(model, model_dir) -> str:
+    """The label column the model was trained on (its metadata's config); never a silent `label`."""
+    config = (getattr(model, "metadata", None) or {}).get("config") or {}
+    column = config.get("label_column") if isinstance(config, dict) else None
+    if not isinstance(column, str) or not column:
+        raise ComponentError(f"evaluate: `label_column` is not set and the model {model_dir} does not record the "
+                             "column it was trained on; set `label_column` on the evaluate step")
+    return column
 
 
 def _pr_points(proba, df, label_column, labels) -> dict:

@@ -23,7 +23,7 @@ def evaluate(
     slices: dict = {},
     baseline: str = "champion",
     model_name: str = "",
-    label_column: str = "label",
+    label_column: str = "",
     force: bool = False,
     force_reason: str = "",
     fail_on_reject: bool = False,
@@ -56,11 +56,13 @@ def register_model(
     evaluation: Input[Artifact],
     model_name: str = "",
     model_card: str = "",
+    promote: bool = False,
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
-) -> NamedTuple("Outputs", [("version", int), ("model_uri", str)]):
-    """Record the evaluated challenger in the registry (no alias moves). Outputs `version`, `model_uri`."""
+) -> NamedTuple("Outputs", [("version", int), ("model_uri", str), ("champion", int)]):
+    """Record the evaluated challenger in the registry; `promote: true` makes it the champion (pipelines
+    without a deploy step). Outputs `version`, `model_uri`, `champion` (the champion's version, 0 if none)."""
     from collections import namedtuple
 
     from kubepipe.components.evaluation.artifacts import read_evaluation
@@ -68,7 +70,11 @@ def register_model(
 
     mv = register_challenger(
         model.path, read_evaluation(evaluation.path), model_name=model_name or ctx_pipeline_name,
-        model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id,
+        model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
     )
-    print(f"registered {mv.name} v{mv.version}")
-    return namedtuple("Outputs", ["version", "model_uri"])(mv.version, mv.model_uri)
+    from kubepipe.components.registry import Registry
+
+    champ = Registry(ctx_registry_uri or None).alias(mv.name, "champion")
+    print(f"registered {mv.name} v{mv.version}" + (" (champion)" if "champion" in mv.aliases else ""))
+    return namedtuple("Outputs", ["version", "model_uri", "champion"])(mv.version, mv.model_uri,
+                                                                       champ.version if champ else 0)

@@ -1,4 +1,10 @@
-"""Records an evaluated challenger in the registry (never promotes: deploy does, after a good rollout)."""
+"""Records an evaluated challenger in the registry; with `promote`, makes it the champion.
+
+Without promotion a pipeline that has no deploy step never gets a champion, and its relative
+gate never engages. `promote: true` moves the champion right after registering a model that
+passed the gate, through the registry's compare-and-swap, recorded in the promotion history
+with the run id; a pipeline with a deploy step leaves promotion to deploy (after a good rollout).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +27,10 @@ def default_model_card(name: str, ev: dict) -> str:
 
 
 def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",
-                        run_id: str = "", code_version: str = ""):
-    """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it."""
+                        run_id: str = "", code_version: str = "", promote: bool = False):
+    """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it.
+
+    With `promote`, the new version becomes the champion (the old one `previous`)."""
     from kubepipe.components.registry import Registry, audit_record
 
     if not ev.get("passed"):
@@ -34,10 +42,15 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
         from kubepipe import __version__
         code_version = os.environ.get("KUBEPIPE_CODE_VERSION") or f"kubepipe {__version__}"
     audit = list(ev.get("audit") or []) + [audit_record("register", "", run_id=run_id, decision=ev.get("decision", ""))]
-    return Registry(registry_uri or None).register(
+    reg = Registry(registry_uri or None)
+    mv = reg.register(
         model_dir, name=name, metrics=ev.get("metrics", {}),
         data_hash=str(meta.get("data_hash") or meta.get("dataset_hash") or ""),
         run_id=run_id, code_version=code_version, model_card=model_card or default_model_card(name, ev), audit=audit,
         metadata={"decision": ev.get("decision", ""), "passed": True, "task": ev.get("task", ""), "labels": ev.get("labels", []),
                   "holdout": ev.get("holdout", {}), "champion_at_evaluation": (ev.get("champion") or {}).get("version")},
     )
+    if not promote:
+        return mv
+    reason = f"register-model: passed the gate ({ev.get('decision', '')})"
+    return reg.promote(name, mv.version, reason=reason[:500], run_id=run_id)

@@ -135,8 +135,9 @@ class Registry:
 
     # ---- aliases ---------------------------------------------------------------------------
 
-    def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None) -> ModelVersion:
-        """champion <- version, previous <- the old champion; appended to the history."""
+    def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None,
+                run_id: str = "") -> ModelVersion:
+        """champion <- version, previous <- the old champion; appended to the history (with the run, if any)."""
         if not str(reason or "").strip():
             raise RegistryError("promote needs a reason (it is kept in the promotion history)")
         n = self.get(name, version).version
@@ -148,6 +149,8 @@ class Registry:
             event = audit_record("promote", reason, version=n, from_version=state["champion"])
             if by:
                 event["by"] = by
+            if run_id:
+                event["run_id"] = run_id
             return {"stack": stack, "event": event}
 
         self._update(name, move)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from kubepipe.util import fsync_dir
 
-__all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
+           "remove_checkpoint"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 log = logging.getLogger(__name__)
@@ -135,3 +136,28 @@ def load_checkpoint(location, fingerprint: str) -> dict | None:
         log.warning("ignoring checkpoint %s: it was written by a training with other settings or data", name)
         return None
     return payload
+
+
+def remove_checkpoint(location) -> None:
+    """Delete the checkpoint once its step succeeded (the model artifact holds the result), and the run's
+    checkpoint folder when nothing else is left in it; a failure here only warns."""
+    if not location:
+        return
+    try:
+        remote = _remote(location)
+        if remote is not None:
+            fs, path = remote
+            if fs.exists(f"{path}/{CHECKPOINT_FILE}"):
+                fs.rm(f"{path}/{CHECKPOINT_FILE}")
+            return
+        folder = _local(location)
+        (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
+        for stale in folder.glob(f".{CHECKPOINT_FILE}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        for d in (folder, folder.parent):  # <run_id>/<step>, then <run_id>
+            try:
+                d.rmdir()
+            except OSError:
+                break  # not empty (another step's checkpoint) or already gone
+    except (OSError, RuntimeError) as exc:
+        log.warning("could not remove the checkpoint at %s: %s", location, exc)

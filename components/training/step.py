@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from kubepipe.components.errors import DataError, ModelError
-from kubepipe.components.training.checkpoint import checkpoint_dir
+from kubepipe.components.training.checkpoint import checkpoint_dir, remove_checkpoint
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.curve import curve_html
 
@@ -97,4 +97,5 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                                            best_epoch=res["best_epoch"], facts=facts), encoding="utf-8")
     if not out.is_dir():
         raise ModelError(f"{out}: the model directory was not written")
+    remove_checkpoint(folder)  # the step succeeded: a checkpoint would only fill the state folder
     return values

@@ -23,7 +23,7 @@ def tabular_model(path, w: float = 3.0, w1: float = 0.0, labels=("no", "yes"), f
         m.net[0].weight[0, 1] = -w1 / 2
     save_model(path, m, architecture="tabular-mlp", model_kwargs={"layers": 0}, labels=list(labels),
                encoder=TabularEncoder(list(features)), columns={"feature_columns": list(features)},
-               metadata={"data_hash": "sha256:train"})
+               metadata={"data_hash": "sha256:train", "config": {"label_column": "label"}})
     return str(path)
 
 

@@ -75,6 +75,26 @@ def test_reject_force_and_register_keeps_audit(env):
     assert Registry(env["reg"]).alias("clf", "champion") is None  # registering never promotes
 
 
+def test_register_with_promote_makes_the_champion_and_gates_the_next_run(env):
+    first = _eval(env, "weak", relative={"accuracy": {"max_regression": 0.0}})
+    v1 = register_challenger(env["weak"], first, model_name="clf", registry_uri=env["reg"], run_id="run-1",
+                             promote=True)
+    reg = Registry(env["reg"])
+    assert v1.aliases == ("champion",) and reg.alias("clf", "champion").version == 1
+    second = _eval(env, "good", relative={"accuracy": {"max_regression": 0.0}})
+    assert "vs champion v1" in second["decision"]  # the relative gate engaged without any deploy step
+    v2 = register_challenger(env["good"], second, model_name="clf", registry_uri=env["reg"], run_id="run-2",
+                             promote=True)
+    assert reg.alias("clf", "champion").version == v2.version == 2 and reg.alias("clf", "previous").version == 1
+    moves = reg.history("clf")
+    assert [(h["action"], h["version"], h["from_version"], h["run_id"], h["by"]) for h in moves] == [
+        ("promote", 1, None, "run-1", "tester"), ("promote", 2, 1, "run-2", "tester")]
+    assert moves[1]["reason"].startswith("register-model: passed the gate (promote: accuracy")
+    third = _eval(env, "good", relative={"accuracy": {"max_regression": 0.0}})
+    register_challenger(env["good"], third, model_name="clf", registry_uri=env["reg"])  # promote defaults off
+    assert reg.alias("clf", "champion").version == 2 and len(reg.history("clf")) == 2
+
+
 def test_slices_and_per_class_threshold(env):
     ev = _eval(env, "good", baseline="none", thresholds={"recall:yes": {"min": 0.5}},
                slices={"column": "region", "thresholds": {"accuracy": {"min": 0.99}}, "min_rows": 10})
@@ -82,12 +102,31 @@ def test_slices_and_per_class_threshold(env):
     assert not ev["passed"] and "[region=" in ev["decision"]
 
 
+def test_label_column_defaults_to_the_models_own(env):
+    """A trained model records its label column; evaluate without `label_column` reads that one."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import read_dataset, write_dataset
+
+    df = read_dataset(env["holdout"]).rename(columns={"label": "outcome"})
+    write_dataset(df, env["tmp"] / "renamed.parquet")
+    meta_file = env["tmp"] / "good" / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"] = {"label_column": "outcome"}
+    meta_file.write_text(json.dumps(meta))
+    ev = evaluate_model(env["good"], str(env["tmp"] / "renamed.parquet"), baseline="none", thresholds=GATE)
+    assert ev["label_column"] == "outcome" and ev["holdout"]["rows"] == len(pd.read_parquet(env["tmp"] / "renamed.parquet"))
+
+
 def test_bad_inputs_give_clear_errors(env):
     with pytest.raises(DataError, match=r"label column `labl` is missing .*did you mean `label`"):
         _eval(env, "good", baseline="none", label_column="labl")
     text = text_model(env["tmp"] / "text")
-    with pytest.raises(ComponentError, match=r"text-classification model reading column `description`.*looks tabular"):
+    # no label_column and a model that does not record its own: an error, never a silent `label`
+    with pytest.raises(ComponentError, match=r"`label_column` is not set and the model .* does not record"):
         evaluate_model(text, env["holdout"], baseline="none", thresholds=GATE)
+    with pytest.raises(ComponentError, match=r"text-classification model reading column `description`.*looks tabular"):
+        evaluate_model(text, env["holdout"], baseline="none", thresholds=GATE, label_column="label")
     th = text_holdout(env["tmp"] / "text.parquet")
     with pytest.raises(ComponentError, match=r"tabular-classification model needing feature columns \['x0', 'x1'\].*looks like text"):
         evaluate_model(env["good"], th, baseline="none", thresholds=GATE)

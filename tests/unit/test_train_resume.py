@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,22 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert load_checkpoint(folder, "abc") is None
 
 
+def test_checkpoint_is_removed_with_its_empty_run_folder_only(tmp_path):
+    import torch
+
+    from kubepipe.components.training.checkpoint import checkpoint_dir, remove_checkpoint, save_checkpoint
+
+    a, b = checkpoint_dir(str(tmp_path), "run-1", "train"), checkpoint_dir(str(tmp_path), "run-1", "train_b")
+    for folder in (a, b):
+        save_checkpoint(folder, {"fingerprint": "x", "w": torch.ones(1)})
+    remove_checkpoint(a)
+    assert not Path(a).exists() and (Path(b) / "checkpoint.pt").is_file()  # the other step's stays
+    remove_checkpoint(b)
+    assert not (tmp_path / "checkpoints" / "run-1").exists() and (tmp_path / "checkpoints").is_dir()
+    remove_checkpoint(b)  # already gone: nothing to do
+    remove_checkpoint(None)
+
+
 def test_checkpoint_dir_is_keyed_by_run_and_step(tmp_path):
     from kubepipe.components.training.checkpoint import checkpoint_dir, usable_location
 
@@ -135,6 +152,10 @@ def test_resume_from_an_object_store(tmp_path):
         again = train(df, cfg, checkpoint_dir=location)  # a retry after the last epoch: nothing left to run
         assert again.result["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}
         assert again.result["history"] == first.result["history"]
+        from kubepipe.components.training.checkpoint import remove_checkpoint
+
+        remove_checkpoint(location)  # the step succeeded
+        assert not fs.exists(f"/{root}/state/checkpoints/run-9/train/checkpoint.pt")
     finally:
         if fs.exists(f"/{root}"):
             fs.rm(f"/{root}", recursive=True)

@@ -20,9 +20,11 @@ from kubepipe.backends.run_record import RUNS_DIR, RunResult, StepRecord, new_ru
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
+from kubepipe.plan.settings import RUN_ID, RUN_NAME
 
 __all__ = ["run_compiled", "StepEvent"]
 
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
@@ -164,6 +166,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
 
     values = _coerce_params(compiled, dict(params or {}))
     run_id = run_id or new_run_id(compiled.pipeline_name)
+    if not _RUN_ID.match(run_id):
+        raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     run_dir = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "pipeline.yaml").write_text(compiled.ir_yaml, encoding="utf-8")
@@ -178,7 +182,10 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     from kubepipe.backends import kfp_local_fix
 
     kfp_local_fix.apply()
-    pipeline = components.load_component_from_text(compiled.body)
+    # kfp.local gives each task its own random job id; one run id everywhere (registry, checkpoints,
+    # deploy's "the version this run registered") is ours, spelled into the local body only.
+    body = compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id)
+    pipeline = components.load_component_from_text(body)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)
     with open(run.log, "w", encoding="utf-8") as log:
