@@ -44,7 +44,8 @@ def test_train_torch_through_kfp_local(tmp_path):
     model = load_model(run.output.path)
     assert model.task == "text-classification" and len(model.predict(["UBER TRIP 0 SAN FRANCISCO CA"])) == 1
     assert model.metadata["epochs_run"] == 2 and model.metadata["run_id"] == "run-1"
-    assert (Path(state) / "checkpoints" / "run-1" / "train" / "checkpoint.pt").is_file()
+    # checkpointed while training, removed once the step succeeded
+    assert (Path(state) / "checkpoints").is_dir() and not (Path(state) / "checkpoints" / "run-1").exists()
     curve = next(Path(tmp_path / "root").rglob("curve"))
     assert "<svg" in curve.read_text()
     model_dir = Path(run.output.path)
