@@ -22,28 +22,30 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None):
 
 
 def load_target(target: str = "local", *, profile: str | Path | None = None,
-                sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None):
+                sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None,
+                home: str | Path | None = None):
+    """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry."""
     from kubepipe.spec.profiles import load_profile, parse_set
 
     if isinstance(sets, list):
         sets = parse_set(sets)
-    return load_profile(target, profile_file=profile, sets=sets, start=start)
+    return load_profile(target, profile_file=profile, sets=sets, start=start, home=home)
 
 
 def validate(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
-             sets: Mapping[str, Any] | list[str] | None = None):
+             sets: Mapping[str, Any] | list[str] | None = None, home: str | Path | None = None):
     """Everything wrong with a pipeline for a target, raised at once as ValidationError; else the Plan."""
-    return _plan_and_profile(path, target, profile, sets)[0]
+    return _plan_and_profile(path, target, profile, sets, home)[0]
 
 
-def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any):
+def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, home: Any = None):
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
 
     issues = []
     prof = loaded = None
     try:
-        prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent)
+        prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent, home=home)
     except ValidationError as exc:
         issues += exc.issues
     try:
@@ -56,11 +58,12 @@ def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any):
 
 
 def compile(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
-            sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None):
+            sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None,
+            home: str | Path | None = None):
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
     from kubepipe.compiler import compile_plan
 
-    plan, prof = _plan_and_profile(path, target, profile, sets)
+    plan, prof = _plan_and_profile(path, target, profile, sets, home)
     compiled = compile_plan(plan, prof)
     if out:
         compiled.write(out)
@@ -69,10 +72,12 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
 
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
-        run_id: str | None = None, runs_dir: str | Path | None = None):
-    """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step)."""
+        run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None):
+    """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
+
+    `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise."""
     from kubepipe.backends.local import run_compiled
 
-    compiled = compile(path, "local", profile=profile, sets=sets)
+    compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
                         runs_dir=runs_dir)

@@ -128,8 +128,8 @@ def run_demo(out: Any) -> DemoResult:
     out.rule("[bold]next")
     out.print(f"  schedule it:   kubepipe schedule {PIPELINE} --target vertex --plan")
     out.print("  run schedules locally:  kubepipe scheduler")
-    out.print(f"  the endpoint keeps serving: kubepipe endpoints list --state-dir {DEMO_DIR}")
-    out.print(f"  stop it:       kubepipe endpoints stop {MODEL} --state-dir {DEMO_DIR}")
+    out.print(f"  the endpoint keeps serving: kubepipe endpoints list --home {DEMO_DIR}")
+    out.print(f"  stop it:       kubepipe endpoints stop {MODEL} --home {DEMO_DIR}")
     out.print(f"demo finished in {time.time() - t0:.0f}s")
     return res
 

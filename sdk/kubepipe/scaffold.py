@@ -11,8 +11,9 @@ from kubepipe.errors import UserError
 __all__ = ["init_project"]
 
 _PROFILES = {
-    "local.yaml": "target: local\npipeline_root: .kubepipe/runs\nruntime_image: python:3.11-slim\n"
-                  "registry_uri: file://.kubepipe/registry\nstate_dir: .kubepipe/state\n",
+    "local.yaml": "target: local\nruntime_image: python:3.11-slim\n"
+                  "# runs/, state/ and registry/ live in the kubepipe home: --home / KUBEPIPE_HOME (default .kubepipe);\n"
+                  "# set pipeline_root, state_dir or registry_uri here to put one elsewhere\n",
     "kubeflow.yaml": "target: kubeflow\nhost: ${env.KFP_HOST}\nnamespace: kubeflow\n"
                      "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-minio://mlpipeline/kubepipe}\n"
                      "runtime_image: ${env.KUBEPIPE_IMAGE:-ghcr.io/kubepipe/kubepipe-runtime:0.1.0}\n"

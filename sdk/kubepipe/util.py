@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "fsync_dir"]
+__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "fsync_dir", "DEFAULT_HOME"]
+
+DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:

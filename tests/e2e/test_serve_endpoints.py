@@ -106,10 +106,10 @@ def test_deploy_replace_rollback_and_stop(models, tmp_path):
 
         # the CLI sees the same endpoint
         out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "merchant", TEXTS[0],
-                              "--state-dir", state], capture_output=True, text=True, timeout=60)
+                              "--home", state], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert load_model(models["b"]).predict(TEXTS[:1])[0] in out.stdout
-        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "list", "--state-dir", state],
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "list", "--home", state],
                              capture_output=True, text=True, timeout=60)
         assert "merchant" in out.stdout and "up" in out.stdout
     finally:

@@ -21,9 +21,9 @@ def test_public_api_is_pinned():
     import inspect
 
     sig = inspect.signature(kubepipe.compile)
-    assert list(sig.parameters) == ["path", "target", "profile", "sets", "out"]
+    assert list(sig.parameters) == ["path", "target", "profile", "sets", "out", "home"]
     assert list(inspect.signature(kubepipe.run).parameters) == [
-        "path", "params", "profile", "sets", "on_event", "run_id", "runs_dir"]
+        "path", "params", "profile", "sets", "on_event", "run_id", "runs_dir", "home"]
 
 
 def test_import_layers_hold():

@@ -26,9 +26,9 @@ def reg(tmp_path, monkeypatch):
 
 
 def _cells(table: str, first: str) -> list[str] | None:
-    """The cells of the table row whose first cell is `first` (rich draws the cell borders as │ or ┃)."""
+    """The cells of the record whose first cell is `first` (piped output: one tab-separated record per line)."""
     for line in table.splitlines():
-        cells = [c.strip() for c in line.replace("┃", "│").strip().strip("│").split("│")]
+        cells = line.split("\t")
         if len(cells) > 1 and cells[0] == first:
             return cells
     return None
@@ -37,7 +37,7 @@ def _cells(table: str, first: str) -> list[str] | None:
 def test_list_promote_show_rollback(reg, capsys):
     code, out, _ = _run(capsys, "models", "list")
     assert code == 0 and _cells(out, "model") == ["model", "versions", "champion", "previous"], out
-    assert _cells(out, "clf") == ["clf", "3", "", ""], out  # three versions, no aliases yet
+    assert _cells(out, "clf") == ["clf", "3", "-", "-"], out  # three versions, no aliases yet
     code, out, _ = _run(capsys, "models", "promote", "clf", "2", "--reason", "better f1")
     assert code == 0 and "champion is v2" in out
     code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "best")

@@ -141,7 +141,8 @@ class SubprocessLauncher:
         self.home = Path(home)
         self.command = command or [sys.executable, "-m", "kubepipe.cli", "run"]
         self.grace_s = grace_s
-        self.extra_args = list(extra_args or ["--quiet"])
+        # runs land in <home>/runs, where start() looks for their records
+        self.extra_args = list(extra_args or ["--quiet", "--home", str(self.home)])
 
     def argv(self, job: Job) -> list[str]:
         args = [*self.command, job.path, *self.extra_args]

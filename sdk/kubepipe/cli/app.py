@@ -14,9 +14,11 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="kubepipe",
-    help="Declarative pipelines on Kubeflow: validate, compile, run, submit, schedule.",
+    help="Declarative pipelines on Kubeflow: validate, compile, run, submit, schedule.\n\n"
+         "-v/--verbose and -q/--quiet work before or after the subcommand. Most commands take "
+         "--format json (docs/cli.md) and --home (KUBEPIPE_HOME, default .kubepipe).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # typer's --install-completion / --show-completion
     pretty_exceptions_enable=False,
 )
 
@@ -34,20 +36,62 @@ COMMAND_MODULES = [
     "remote",
 ]
 
+# Flags that act on the whole invocation wherever they stand (like persistent flags): main() moves them
+# in front of the subcommand, so `kubepipe runs list -v` is `kubepipe -v runs list`.
+_PERSISTENT = ("-v", "--verbose", "-q", "--quiet")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from kubepipe._version import __version__
+
+        console.out.print(f"kubepipe {__version__}", markup=False)
+        raise typer.Exit(0)
+
 
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks for errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors: no notes, no progress."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the kubepipe version and exit."),
 ) -> None:
-    console.VERBOSE = verbose or os.environ.get("KUBEPIPE_VERBOSE") == "1"
+    console.VERBOSE = console.VERBOSE or verbose
+    console.QUIET = console.QUIET or quiet
 
 
 for _mod in COMMAND_MODULES:
     importlib.import_module(f"kubepipe.cli.{_mod}").register(app)
 
 
+def _hoist(argv: list[str]) -> list[str]:
+    """-v / -q anywhere before a `--` go in front of the subcommand."""
+    head, rest = [], []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            rest += argv[i:]
+            break
+        (head if arg in _PERSISTENT else rest).append(arg)
+    return head + rest
+
+
+def _wants(argv: list[str], flag: str, value: str | None = None) -> bool:
+    """Whether argv (before a `--`) holds `flag` (with `value`: `flag value` or `flag=value`)."""
+    args = argv[:argv.index("--")] if "--" in argv else argv
+    if value is None:
+        return flag in args
+    return f"{flag}={value}" in args or any(a == flag and b == value for a, b in zip(args, args[1:]))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors exit 2 with a short message, no traceback unless --verbose."""
+    """Entry point: user errors exit 2 with a short message, no traceback unless --verbose.
+
+    With `--detailed-exitcode` (schedule), a command returns 0 (no changes) or 2 (changes) and
+    every error exits 1, as terraform does.
+    """
+    argv = _hoist(list(sys.argv[1:] if argv is None else argv))
+    console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"))
+    detailed = _wants(argv, "--detailed-exitcode")
     try:
         rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
         if isinstance(rc, int) and rc:
@@ -55,4 +99,5 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
-        sys.exit(console.report_error(exc))
+        code = console.report_error(exc)
+        sys.exit(1 if detailed and code else code)

@@ -7,34 +7,42 @@ from typing import Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
 from kubepipe.cli.options import PROFILE, SET, TARGET
 
 __all__ = ["register"]
 
 
 def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
-             profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET) -> None:
+             profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
+             fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Check a pipeline for a target; print every problem at once."""
     from kubepipe.api import validate as do_validate
 
-    plan = do_validate(pipeline, target, profile=profile, sets=set_)
+    plan = do_validate(pipeline, target, profile=profile, sets=set_, home=home)
+    if output.is_json(fmt):
+        output.emit("Validation", {"pipeline": str(pipeline), "name": plan.name, "target": target, "valid": True,
+                                   "steps": [{"name": s.name, "component": s.info.ref, "after": list(s.deps)} for s in plan.steps],
+                                   "notes": list(plan.notes)})
+        return
     for note in plan.notes:
-        console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
-    console.out.print(f"[green]✓[/green] {pipeline}: {len(plan.steps)} steps valid for target {target}")
+        console.note(note)
+    console.out.print(f"[green]✓[/green] {console.escape(str(pipeline))}: {len(plan.steps)} steps valid for target "
+                      f"{console.escape(target)}")
 
 
 def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
-             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the IR here (default: stdout).")) -> None:
+             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the IR here (default: stdout)."),
+             home: Path = output.HOME) -> None:
     """Compile to KFP IR YAML for a target."""
     from kubepipe.api import compile as do_compile
 
-    compiled = do_compile(pipeline, target, profile=profile, sets=set_, out=out)
+    compiled = do_compile(pipeline, target, profile=profile, sets=set_, out=out, home=home)
     for note in compiled.notes:
-        console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
+        console.note(note)
     for warning in compiled.warnings:
-        console.err.print(f"[yellow]warning:[/yellow] {console.escape(warning)}")
+        console.warn(warning)
     if out:
         console.err.print(f"[green]✓[/green] wrote {out} ({compiled.content_hash[:19]}…)")
     else:

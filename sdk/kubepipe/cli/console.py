@@ -1,4 +1,4 @@
-"""Shared console and the error reporter used by every command."""
+"""Shared consoles, the run-wide output settings and the error reporter used by every command."""
 
 from __future__ import annotations
 
@@ -9,11 +9,41 @@ from rich.markup import escape
 
 from kubepipe.errors import KubepipeError
 
-__all__ = ["out", "err", "VERBOSE", "report_error", "escape"]
+__all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "note", "warn", "report_error", "escape",
+           "API_VERSION"]
+
+API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-VERBOSE = False
+VERBOSE = False  # tracebacks for errors
+QUIET = False  # no notes, no progress: results, warnings and errors only
+JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
+
+
+def _console(stderr: bool) -> Console:
+    """A console for this invocation. Piped output is never wrapped or cut (rich's 80 columns otherwise);
+    NO_COLOR is read now, so it holds for every command."""
+    c = Console(stderr=stderr, highlight=False)
+    c.soft_wrap = not c.is_terminal
+    return c
+
+
+def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = False) -> None:
+    """Reset the run-wide settings at the start of a command (the CLI may run many times in one process)."""
+    global out, err, VERBOSE, QUIET, JSON
+    out, err = _console(False), _console(True)
+    VERBOSE, QUIET, JSON = verbose, quiet, json_mode
+
+
+def note(message: str) -> None:
+    """Something worth knowing that needs no action; hidden by -q."""
+    if not QUIET:
+        err.print(f"[yellow]note:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def _click_kinds() -> tuple[tuple, tuple, tuple]:
@@ -33,30 +63,48 @@ def _click_kinds() -> tuple[tuple, tuple, tuple]:
 
 
 def report_error(exc: BaseException) -> int:
-    """Print an error for a person and return the exit code."""
+    """Print an error for a person (or, with --format json, as a JSON object on stderr); return the exit code."""
     usage, exits, aborts = _click_kinds()
     if isinstance(exc, exits):
         return exc.exit_code
     if isinstance(exc, aborts) or isinstance(exc, KeyboardInterrupt):
-        err.print("[red]aborted[/red]")
-        return 130
+        return _say(exc, "aborted", 130, "[red]aborted[/red]")
     if isinstance(exc, usage):  # wrong flags or arguments: click's own message, exit 2
+        if JSON:
+            return _say(exc, exc.format_message(), exc.exit_code, "")
         exc.show(file=sys.stderr)
         return exc.exit_code
     if VERBOSE:
         err.print_exception(show_locals=False)
     if isinstance(exc, OSError) and exc.filename:
         # a path the user gave (or its folder) is missing, unwritable or full
-        err.print(f"[bold red]error:[/bold red] {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}; "
-                  "check the path exists and is writable", soft_wrap=True)
-        return 2
-    user = _is_user_error(exc)
-    if user:
-        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
-        return getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
-    err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        message = f"{exc.filename}: {exc.strerror or exc}; check the path exists and is writable"
+        return _say(exc, message, 2, f"[bold red]error:[/bold red] {escape(message)}")
+    if _is_user_error(exc):
+        code = getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
+        return _say(exc, str(exc), code, f"[bold red]error:[/bold red] {escape(str(exc))}")
+    message = f"{type(exc).__name__}: {exc}"
+    if JSON:
+        return _say(exc, f"internal error: {message}; run again with --verbose for the traceback", 1, "")
+    err.print(f"[bold red]internal error:[/bold red] {escape(message)}", soft_wrap=True)
     err.print("run again with --verbose for the traceback, and please report it")
     return 1
+
+
+def _say(exc: BaseException, message: str, code: int, text: str) -> int:
+    if not JSON:
+        err.print(text, soft_wrap=True)
+        return code
+    import json
+
+    body: dict = {"type": type(exc).__name__, "message": message, "exit_code": code}
+    issues = getattr(exc, "issues", None)
+    if isinstance(issues, list):
+        body["issues"] = [{"message": i.message, "path": i.path or None, "file": i.file, "line": i.line,
+                           "col": i.col, "hint": i.hint, "severity": i.severity} for i in issues]
+    doc = {"apiVersion": API_VERSION, "kind": "Error", "error": body}
+    sys.stderr.write(json.dumps(doc, default=str, ensure_ascii=False) + "\n")
+    return code
 
 
 def _is_user_error(exc: BaseException) -> bool:

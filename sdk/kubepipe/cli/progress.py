@@ -11,9 +11,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["Progress", "summary_table"]
+__all__ = ["Progress", "summary_table", "summary_rows", "SUMMARY_COLUMNS", "STYLE"]
 
-_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim"}
+STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim"}
 _ICON = {"SUCCEEDED": "✓", "FAILED": "✗", "RUNNING": "…", "SKIPPED": "-", "PENDING": "·"}
 
 
@@ -45,7 +45,7 @@ class Progress:
         if event.kind == "started":
             self.console.print(f"  [cyan]▶[/cyan] {escape(rec.name)}")
         else:
-            style = _STYLE.get(rec.state, "")
+            style = STYLE.get(rec.state, "")
             took = f" ({rec.duration_s:.1f}s)" if rec.duration_s is not None else ""
             self.console.print(f"  [{style}]{_ICON.get(rec.state, '?')} {escape(rec.name)} "
                                f"{rec.state.lower()}{took}[/{style}]")
@@ -56,7 +56,7 @@ class Progress:
         for rec in self.run.steps:
             took = rec.duration_s if rec.duration_s is not None else (
                 now - rec.started_at if rec.started_at else None)
-            t.add_row(f"[{_STYLE.get(rec.state, '')}]{_ICON.get(rec.state, '?')}[/]", escape(rec.name),
+            t.add_row(f"[{STYLE.get(rec.state, '')}]{_ICON.get(rec.state, '?')}[/]", escape(rec.name),
                       rec.state.lower(), f"{took:.1f}s" if took is not None else "")
         return t
 
@@ -66,18 +66,26 @@ def _fmt(value: Any, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def summary_table(run: Any) -> Table:
-    t = Table(title=f"run {run.run_id}", title_justify="left")
-    t.add_column("step")
-    t.add_column("status")
-    t.add_column("time", justify="right")
-    t.add_column("outputs")
+SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
+
+
+def summary_rows(run: Any) -> list[tuple[str, str, str, str]]:
+    """(step, state, time, outputs) per step: the run's final table, as plain text."""
+    rows = []
     for rec in run.steps:
-        style = _STYLE.get(rec.state, "")
         outs = [f"{k}: {_fmt(v)}" for k, v in rec.outputs.items()]
         if rec.artifacts:
             outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
-        outs = "\n".join(outs)
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""
-        t.add_row(escape(rec.name), f"[{style}]{rec.state.lower()}[/{style}]", took, escape(outs))
+        rows.append((rec.name, rec.state.lower(), took, "\n".join(outs)))
+    return rows
+
+
+def summary_table(run: Any) -> Table:
+    t = Table(title=f"run {run.run_id}", title_justify="left")
+    for col in SUMMARY_COLUMNS:
+        t.add_column(col, justify="right" if col == "time" else "left")
+    for name, state, took, outs in summary_rows(run):
+        style = STYLE.get(state.upper(), "")
+        t.add_row(escape(name), f"[{style}]{state}[/{style}]", took, escape(outs))
     return t

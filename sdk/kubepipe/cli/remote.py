@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
+from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
 
 REMOTE_TARGET = typer.Option(..., "--target", "-t", help="kubeflow | vertex")
-HOME = typer.Option(Path(".kubepipe"), "--home", help="kubepipe's local folder (scheduler.db, runs/, state/).")
 
 
 def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]]):
@@ -22,11 +22,13 @@ def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optiona
 
     compiled = do_compile(pipeline, target, profile=profile, sets=sets)
     for note in getattr(compiled, "notes", []) or []:
-        console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
+        console.note(note)
     return PipelinePackage.from_compiled(compiled)
 
 
 def _progress(event) -> None:
+    if console.QUIET:
+        return
     what = event.task or "run"
     colour = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan"}.get(event.state, "white")
     console.err.print(f"  {console.escape(what)}: [{colour}]{event.state.lower()}[/{colour}]")
@@ -37,7 +39,8 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
            wait: bool = typer.Option(False, "--wait", "-w", help="Follow task states; exit 1 naming a failed task."),
            slot: Optional[str] = typer.Option(None, "--slot", help="Vertex: run slot in the job id (default: this minute)."),
            timeout: Optional[float] = typer.Option(None, "--timeout", help="--wait gives up after this many seconds."),
-           poll: float = typer.Option(5.0, "--poll", help="--wait polls every N seconds.")) -> None:
+           poll: float = typer.Option(5.0, "--poll", help="--wait polls every N seconds."),
+           fmt: Format = FORMAT) -> None:
     """Compile and submit to Kubeflow Pipelines or Vertex AI (uploads only what is new)."""
     from kubepipe.errors import UserError
 
@@ -45,27 +48,40 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
         raise UserError(f"--target {target}: submit goes to kubeflow or vertex; run locally with `kubepipe run`")
     pkg = _package(pipeline, target, profile, set_)
     params = pkg.coerce_params(parse_params(param))
+    as_json = output.is_json(fmt)
+    doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash}
     if target == "kubeflow":
         from kubepipe.backends import kubeflow
 
         res = kubeflow.submit(pkg, pkg.profile, params=params)
+        doc.update(run_id=res.run_id, already_submitted=False, uploaded=list(res.uploaded), state=res.state,
+                   url=res.url or None)
         made = ", ".join(res.uploaded) or "nothing (same spec already uploaded)"
-        console.out.print(f"[green]✓[/green] submitted {pkg.name} to kubeflow: run {res.run_id}; uploaded {made}")
+        said = f"[green]✓[/green] submitted {pkg.name} to kubeflow: run {res.run_id}; uploaded {made}"
         run_id, follow = res.run_id, lambda: kubeflow.wait(res.run_id, pkg.profile, on_event=_progress, poll_s=poll,
                                                            timeout_s=timeout, pipeline_name=pkg.name)
     else:
         from kubepipe.backends import vertex
 
         res = vertex.submit(pkg, pkg.profile, params=params, slot=slot)
+        doc.update(run_id=res.job_id, already_submitted=res.already_submitted, uploaded=[], state=res.state,
+                   url=res.url or None)
         verb = "already submitted" if res.already_submitted else "submitted"
-        console.out.print(f"[green]✓[/green] {verb} {pkg.name} to vertex: job {res.job_id} ({res.state.lower()})")
+        said = f"[green]✓[/green] {verb} {pkg.name} to vertex: job {res.job_id} ({res.state.lower()})"
         run_id, follow = res.job_id, lambda: vertex.wait(res.job_id, pkg.profile, on_event=_progress, poll_s=poll,
                                                          timeout_s=timeout)
-    if res.url:
-        console.out.print(f"  {res.url}")
+    # with --format json, stdout carries one document, printed once the outcome is known
+    say = console.err.print if as_json else console.out.print
+    if not (as_json and console.QUIET):
+        say(said)
+        if res.url:
+            say(f"  {console.escape(res.url)}")
     if wait:
-        state = follow()
-        console.out.print(f"[green]✓[/green] {run_id} {state.lower()}")
+        doc["state"] = follow()
+        if not as_json:
+            console.out.print(f"[green]✓[/green] {run_id} {doc['state'].lower()}")
+    if as_json:
+        output.emit("Submission", doc)
 
 
 def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
@@ -91,11 +107,12 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
              resume: bool = typer.Option(False, "--resume", help="Resume a paused schedule."),
              delete: bool = typer.Option(False, "--delete", help="Delete the schedule."),
              param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
-             home: Path = HOME) -> None:
+             detailed_exitcode: bool = typer.Option(
+                 False, "--detailed-exitcode",
+                 help="Exit 0 when nothing changes, 2 when the plan has changes (applied unless --plan), 1 on error."),
+             home: Path = HOME, fmt: Format = FORMAT) -> int:
     """Reconcile the YAML's schedule with the backend: print the plan, then apply it (idempotent)."""
     from dataclasses import replace
-
-    from rich.table import Table
 
     from kubepipe.backends.schedules import apply_plan, format_plan, plan_schedule, schedule_name
     from kubepipe.errors import UserError
@@ -116,18 +133,28 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     with api_errors(target, f"listing schedules named {name}"):
         found = backend.list(name)
     plan = plan_schedule(desired, found, updatable=backend.updatable)
-    table = Table(title=f"schedule plan: {name} on {target}", show_lines=False)
-    for col in ("action", "schedule", "id", "changes"):
-        table.add_column(col)
-    for row in format_plan(plan):
-        table.add_row(*(console.escape(str(c)) for c in row))
-    console.out.print(table)
-    if plan_only or all(a.kind == "unchanged" for a in plan):
-        console.out.print("nothing applied (--plan)" if plan_only else "[green]✓[/green] up to date")
-        return
-    apply_plan(plan, backend, on_step=lambda msg: console.out.print(f"[green]✓[/green] {console.escape(msg)}"))
-    if target == "local":
+    changes = any(a.kind != "unchanged" for a in plan)
+    code = 2 if detailed_exitcode and changes else 0
+    as_json = output.is_json(fmt)
+    doc = {"schedule": name, "pipeline": pkg.name, "target": target, "changes": changes,
+           "applied": bool(changes and not plan_only),
+           "actions": [{"action": a.kind, "schedule": a.name, "id": a.id, "changes": list(a.changes)} for a in plan]}
+    if not as_json:
+        output.table(("action", "schedule", "id", "changes"), format_plan(plan),
+                     title=f"schedule plan: {name} on {target}")
+    if plan_only or not changes:
+        if as_json:
+            output.emit("SchedulePlan", doc)
+        else:
+            console.out.print("nothing applied (--plan)" if plan_only else "[green]✓[/green] up to date")
+        return code
+    step = console.err.print if as_json else console.out.print
+    apply_plan(plan, backend, on_step=lambda msg: step(f"[green]✓[/green] {console.escape(msg)}"))
+    if as_json:
+        output.emit("SchedulePlan", doc)
+    elif target == "local":
         console.out.print("local schedules run while `kubepipe scheduler` is running")
+    return code
 
 
 def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait for the runs it started, exit."),
@@ -150,57 +177,59 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
 runs_app = typer.Typer(help="Local and remote runs.", no_args_is_help=True)
 
 
+_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "CORRUPT": "red", "RUNNING": "cyan", "SKIPPED": "dim"}
+
+
+def _state(value) -> output.Styled:
+    text = str(value or "-")
+    return output.Styled(text, _STATE_STYLE.get(text, ""))
+
+
 @runs_app.command("list")
 def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help="kubeflow | vertex (default: local)"),
               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
               limit: int = typer.Option(20, "--limit", "-n"), profile: Optional[Path] = PROFILE,
-              set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
+              set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
-    from rich.table import Table
-
     from kubepipe.backends import runs
 
     if target in (None, "local"):
         rows = runs.list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
     else:
         rows = runs.list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
-    table = Table(title=f"runs ({target or 'local'})")
-    for col in ("run id", "pipeline", "state", "started", "finished"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*(console.escape(str(r.get(k) or "-")) for k in ("run_id", "pipeline", "state", "started_at",
-                                                                          "finished_at")))
-    console.out.print(table if rows else "no runs")
     for r in rows:
         if r.get("state") == "CORRUPT":
-            console.err.print(f"[yellow]warning:[/yellow] {console.escape(str(r.get('error')))}")
+            console.warn(str(r.get("error")))
+    if output.is_json(fmt):
+        output.emit("RunList", {"target": target or "local", "items": rows})
+        return
+    if not rows:
+        console.err.print("no runs")
+        return
+    output.table(("run id", "pipeline", "state", "started", "finished"),
+                 [(r.get("run_id"), r.get("pipeline"), _state(r.get("state")), r.get("started_at"),
+                   r.get("finished_at")) for r in rows], title=f"runs ({target or 'local'})")
 
 
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="Run id (local) or KFP run id / Vertex job id."),
               target: Optional[str] = typer.Option(None, "--target", "-t"), profile: Optional[Path] = PROFILE,
-              set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
+              set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """One run with its steps."""
-    from rich.table import Table
-
     from kubepipe.backends import runs
 
     if target in (None, "local"):
         r = runs.show_local_run(run_id, home / "runs")
     else:
         r = runs.show_remote_run(target, _profile(target, profile, set_), run_id)
-    console.out.print(f"[bold]{console.escape(str(r['run_id']))}[/bold]  {r['pipeline']}  {r['state']}  "
-                      f"{r['started_at'] or '-'} -> {r['finished_at'] or '-'}")
-    table = Table()
-    for col in ("step", "state", "error"):
-        table.add_column(col)
-    for s in r["steps"]:
-        table.add_row(console.escape(str(s["name"])), str(s["state"]), console.escape(str(s.get("error") or "")))
-    console.out.print(table)
+    if output.is_json(fmt):
+        output.emit("Run", r)
+        return
+    output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
+                   ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))])
+    output.table(("step", "state", "error"), [(s["name"], _state(s["state"]), s.get("error")) for s in r["steps"]])
     if r.get("error"):
-        console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}")
-    if r.get("url"):
-        console.out.print(str(r["url"]))
+        console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
 
 
 def _profile(target: str, profile: Optional[Path], sets: Optional[list[str]]) -> dict:

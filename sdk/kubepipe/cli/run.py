@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
 
 __all__ = ["register"]
@@ -17,27 +18,43 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE,
         set_: Optional[list[str]] = SET,
         target: str = typer.Option("local", "--target", "-t", help="Only local runs here; use `submit` for clusters."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, only the result.")) -> None:
-    """Run a pipeline locally (kfp.local, no cluster). Exits non-zero naming the failed step."""
+        fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
+    """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
     from kubepipe.api import run as do_run
-    from kubepipe.cli.progress import Progress, summary_table
+    from kubepipe.cli.progress import SUMMARY_COLUMNS, STYLE, Progress, summary_rows
     from kubepipe.errors import UserError
 
     if target != "local":
         raise UserError(f"`kubepipe run` runs locally; for {target} use `kubepipe submit {pipeline} --target {target}`")
     params = parse_params(param)
-    console.out.print(f"[bold]running[/bold] {pipeline} locally")
-    with Progress() as progress:
-        result = do_run(pipeline, params, profile=profile, sets=set_,
-                        on_event=None if quiet else progress)
+    as_json = output.is_json(fmt)
+    if not console.QUIET:  # with --format json, stdout carries the document only: progress goes to stderr
+        (console.err if as_json else console.out).print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
+    with Progress(sys.stderr if as_json else None) as progress:
+        result = do_run(pipeline, params, profile=profile, sets=set_, home=home,
+                        on_event=None if console.QUIET else progress)
     for note in result.notes:
-        console.err.print(f"[yellow]note:[/yellow] {console.escape(note)}")
-    console.out.print(summary_table(result))
-    console.out.print(f"run folder: {result.run_dir}  (artifacts/, run.json, run.log)")
+        console.note(note)
+    if as_json:
+        output.emit("Run", _record(result))
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    output.table(SUMMARY_COLUMNS, [(name, output.Styled(state, STYLE.get(state.upper(), "")), took, outs)
+                                   for name, state, took, outs in summary_rows(result)],
+                 title=f"run {result.run_id}")
+    console.out.print(f"run folder: {console.escape(result.run_dir)}  (artifacts/, run.json, run.log)")
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
         raise typer.Exit(1)
     console.out.print(f"[green]✓ succeeded[/green] in {result.finished_at - result.started_at:.1f}s")
+
+
+def _record(result) -> dict:
+    """The run as `kubepipe runs show --format json` prints it (read back from its run.json)."""
+    from kubepipe.backends import runs
+
+    return runs.show_local_run(result.run_id, Path(result.run_dir).parent)
 
 
 def register(app: typer.Typer) -> None:

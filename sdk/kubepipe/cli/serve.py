@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import List
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
+from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
 
-STATE = typer.Option(".kubepipe", "--state-dir", help="Where endpoint records live (<state-dir>/endpoints).")
+# The old spelling of --home for endpoint commands; hidden, and it warns.
+STATE_DIR = typer.Option(None, "--state-dir", hidden=True, help="Deprecated: use --home.")
+
+
+def _home(home: Path, state_dir: Optional[str]) -> str:
+    """Endpoint records live in <home>/endpoints."""
+    return str(output.home_path(home, deprecated={"--state-dir": state_dir}))
 
 endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by deploy steps.",
                         no_args_is_help=True)
@@ -63,43 +71,42 @@ def serve(
 
 
 @endpoints.command("list")
-def list_(state_dir: str = STATE) -> None:
+def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
     """List local endpoints: URL, model, status (up / unready / down) and pids."""
-    from rich.table import Table
-
     from kubepipe.components.serving.endpoints import list_endpoints
 
-    rows = list_endpoints(state_dir)
-    if not rows:
-        console.err.print(f"no local endpoints in {console.escape(state_dir)}/endpoints")
-        return
-    table = Table("name", "url", "status", "model", "pids")
-    for r in rows:
-        color = {"up": "green", "unready": "yellow"}.get(r["status"], "red")
-        table.add_row(console.escape(r["name"]), console.escape(str(r["url"])), f"[{color}]{r['status']}[/{color}]",
-                      console.escape(r["model_dir"]), f"{r['pids']['proxy']}, {r['pids']['backend']}")
-    console.out.print(table)
+    root = _home(home, state_dir)
+    rows = list_endpoints(root)
     for r in rows:
         if r.get("error"):
-            console.err.print(f"[yellow]warning:[/yellow] {console.escape(str(r['error']))}")
+            console.warn(str(r["error"]))
+    if output.is_json(fmt):
+        output.emit("EndpointList", {"home": root, "items": rows})
+        return
+    if not rows:
+        console.err.print(f"no local endpoints in {console.escape(root)}/endpoints")
+        return
+    output.table(("name", "url", "status", "model", "pids"),
+                 [(r["name"], r["url"], output.Styled(r["status"], {"up": "green", "unready": "yellow"}.get(r["status"], "red")),
+                   r["model_dir"], f"{r['pids']['proxy']}, {r['pids']['backend']}") for r in rows])
 
 
 @endpoints.command("stop")
-def stop(name: str = typer.Argument(...), state_dir: str = STATE) -> None:
+def stop(name: str = typer.Argument(...), home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
     """Stop a local endpoint (only the processes recorded for it) and forget it."""
     from kubepipe.components.serving.endpoints import stop_endpoint
 
-    out = stop_endpoint(name, state_dir)
+    out = stop_endpoint(name, _home(home, state_dir))
     console.out.print(f"stopped endpoint {console.escape(name)} (pids {', '.join(map(str, out['stopped'])) or 'none'})")
 
 
 @endpoints.command("predict")
 def predict(name: str = typer.Argument(...), texts: List[str] = typer.Argument(..., help="Texts to classify."),
-            state_dir: str = STATE) -> None:
+            home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
     """Send texts to a local endpoint and print label and probability per text."""
     from kubepipe.components.serving.endpoints import predict_endpoint
 
-    body = predict_endpoint(name, list(texts), state_dir)
+    body = predict_endpoint(name, list(texts), _home(home, state_dir))
     for text, pred in zip(texts, body.get("predictions", [])):
         console.out.print(f"{pred['label']}\t{pred['probability']:.4f}\t{console.escape(text)}")
 

@@ -1,6 +1,7 @@
 """Target profiles (configs/<target>.yaml): where and how a pipeline runs.
 
-Precedence, lowest first: built-in defaults for the target < the profile file
+Precedence, lowest first: built-in defaults for the target (local: runs, state and registry inside the
+kubepipe home, `--home` / KUBEPIPE_HOME, default `.kubepipe`) < the profile file
 (`--profile FILE`, else the nearest `configs/<target>.yaml` above the pipeline
 or the working directory) < `${env.NAME}` inside it < `--set key=value`.
 """
@@ -18,15 +19,14 @@ from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env
 from kubepipe.spec.models import Strict
 from kubepipe.spec.source import Locator, parse_yaml, read_source
-from kubepipe.util import did_you_mean
+from kubepipe.util import DEFAULT_HOME, did_you_mean
 
-__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set"]
+__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "local": {"pipeline_root": ".kubepipe/runs", "runtime_image": "python:3.11-slim",
-              "registry_uri": "file://.kubepipe/registry", "state_dir": ".kubepipe/state"},
+    "local": {"runtime_image": "python:3.11-slim"},  # + home_defaults(): runs, registry, state in the home
     "kubeflow": {"runtime_image": "ghcr.io/kubepipe/kubepipe-runtime:0.1.0", "namespace": "kubeflow",
                  "deploy_namespace": "kubepipe-serving", "deployment_mode": "serverless"},
     "vertex": {"runtime_image": "us-docker.pkg.dev/kubepipe/kubepipe/kubepipe-runtime:0.1.0"},
@@ -85,6 +85,12 @@ class Profile(Strict):
         return self.model_dump(exclude={"auth"}, exclude_none=True, mode="json")
 
 
+def home_defaults(home: str | Path | None) -> dict[str, str]:
+    """The local target's folders inside the kubepipe home (None = `.kubepipe`)."""
+    root = Path(home or DEFAULT_HOME).as_posix().rstrip("/") or "."
+    return {"pipeline_root": f"{root}/runs", "registry_uri": f"file://{root}/registry", "state_dir": f"{root}/state"}
+
+
 def find_profile_file(target: str, start: str | Path | None = None) -> Path | None:
     """The nearest configs/<target>.yaml above `start`, else above the working directory."""
     roots = [Path(start).resolve()] if start else []
@@ -116,7 +122,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
 
 def load_profile(target: str = "local", *, profile_file: str | Path | None = None,
                  sets: Mapping[str, Any] | None = None, start: str | Path | None = None,
-                 environ: Mapping[str, str] | None = None) -> Profile:
+                 environ: Mapping[str, str] | None = None, home: str | Path | None = None) -> Profile:
     if target not in TARGETS:
         hint = did_you_mean(target, TARGETS) or f"choose one of {', '.join(TARGETS)}"
         raise ValidationError([Issue(f"unknown target `{target}`", path="--target", value=target, hint=hint)])
@@ -137,7 +143,8 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
 
     for p, message in inline_secrets(data) + inline_secrets(dict(sets or {})):
         issues.append(locator.issue(p, "credentials in YAML are refused", hint=message))
-    merged = {**DEFAULTS[target], "target": target, **data}
+    defaults = {**DEFAULTS[target], **(home_defaults(home) if target == "local" else {})}
+    merged = {**defaults, "target": target, **data}
     for k, v in (sets or {}).items():
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
 

@@ -1,0 +1,131 @@
+"""How commands print, and the options every command shares (`--format`, `--home`).
+
+- `--format text` (default), on a terminal: rich tables for people.
+- `--format text`, piped or redirected: no box art, no truncation, no colour; a header line, then one
+  tab-separated record per line (`kubepipe runs list | cut -f1` gives whole run ids).
+- `--format json`: exactly one JSON document on stdout, `{"apiVersion": "kubepipe/v1", "kind": ..., ...}`
+  (shapes in docs/cli.md); notes and progress stay off stdout; an error is one JSON object on stderr.
+
+A command builds its result once and calls `emit(kind, body)` in JSON mode, else `table` / `fields`.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
+
+import typer
+
+from kubepipe.cli import console
+from kubepipe.util import DEFAULT_HOME as _HOME
+
+__all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "Styled", "is_json", "emit", "table", "fields",
+           "line", "home_path", "registry_uri"]
+
+DEFAULT_HOME = Path(_HOME)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _remember_format(value: Any) -> Any:
+    # Set as soon as the option is parsed, so that an error later in the command is reported as JSON too.
+    if value is not None and str(getattr(value, "value", value)) == "json":
+        console.JSON = True
+    return value
+
+
+FORMAT = typer.Option(Format.text, "--format", callback=_remember_format, case_sensitive=False,
+                      help="text (for people; one tab-separated record per line when piped) or json "
+                           "(one document; shapes in docs/cli.md).")
+HOME = typer.Option(DEFAULT_HOME, "--home", envvar="KUBEPIPE_HOME",
+                    help="kubepipe's state folder: runs/, state/, registry/, endpoints/, scheduler.db.")
+
+
+class Styled(NamedTuple):
+    """A table cell with a rich style on a terminal (plain text elsewhere)."""
+
+    text: str
+    style: str = ""
+
+
+def is_json(fmt: Any = None) -> bool:
+    return console.JSON or str(getattr(fmt, "value", fmt)) == "json"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)  # Path, datetime, anything else: its text
+
+
+def emit(kind: str, body: dict) -> None:
+    """Print the command's result as one JSON document of this kind on stdout."""
+    doc = {"apiVersion": console.API_VERSION, "kind": kind, **body}
+    console.out.file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=False) + "\n")
+
+
+def _plain(cell: Any) -> str:
+    text = cell.text if isinstance(cell, Styled) else ("-" if cell is None or cell == "" else str(cell))
+    return text.replace("\t", " ").replace("\n", "; ")
+
+
+def _rich(cell: Any) -> str:
+    if isinstance(cell, Styled):
+        return f"[{cell.style}]{console.escape(cell.text)}[/{cell.style}]" if cell.style else console.escape(cell.text)
+    return console.escape("-" if cell is None or cell == "" else str(cell))
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A table: rich box art on a terminal; piped, a header line and one tab-separated record per line."""
+    rows = list(rows)
+    if not console.out.is_terminal:
+        for record in [list(columns), *rows]:
+            console.out.file.write("\t".join(_plain(c) for c in record) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(*columns, title=title)
+    for r in rows:
+        t.add_row(*(_rich(c) for c in r))
+    console.out.print(t)
+
+
+def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Key / value lines: aligned on a terminal; `key<TAB>value` when piped."""
+    pairs = list(pairs)
+    if not console.out.is_terminal:
+        for k, v in pairs:
+            console.out.file.write(f"{k}\t{_plain(v)}\n")
+        return
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    for k, v in pairs:
+        grid.add_row(f"[bold]{console.escape(k)}[/bold]", _rich(v))
+    console.out.print(grid)
+
+
+def line(markup: str) -> None:
+    """One line of rich markup on stdout (never wrapped or cut when piped)."""
+    console.out.print(markup)
+
+
+def home_path(home: Path | str | None, *, deprecated: Optional[dict[str, Any]] = None) -> Path:
+    """The state folder: --home / KUBEPIPE_HOME, or a deprecated spelling of it (with a warning)."""
+    for flag, value in (deprecated or {}).items():
+        if value is not None:
+            console.warn(f"{flag} is deprecated; use --home (or KUBEPIPE_HOME)")
+            return Path(value)
+    return Path(home) if home is not None else DEFAULT_HOME
+
+
+def registry_uri(registry: str | None, home: Path | str | None) -> str:
+    """--registry / KUBEPIPE_REGISTRY when given, else the registry inside the home."""
+    return registry or f"file://{home_path(home).as_posix()}/registry"

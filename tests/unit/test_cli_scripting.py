@@ -1,0 +1,198 @@
+"""A scriptable CLI: --version, completion, piped output, NO_COLOR, -v/-q anywhere, --home, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from cli_runner import run_cli
+from kubepipe.backends.run_record import RunResult, StepRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "pipelines" / "merchant-categorizer.yaml"
+LONG_ID = "merchant-categorizer-with-a-rather-long-name-20261129-101500-beef"
+COLOR = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*38;[0-9;]*m")  # foreground colour codes
+BOX = set("│┃─━┏┓┗┛┡┩╭╮╰╯")
+
+
+def _cli(*argv: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The installed entry point in a child process, stdout a pipe (not a terminal)."""
+    full = {**os.environ, "COLUMNS": "80", **(env or {})}
+    full.pop("FORCE_COLOR", None)
+    full.pop("TTY_COMPATIBLE", None)
+    return subprocess.run([sys.executable, "-m", "kubepipe.cli", *argv], capture_output=True, text=True,
+                          timeout=120, env=full, cwd=cwd)
+
+
+def _record(home: Path, run_id: str, state: str = "SUCCEEDED", started: float = 1_790_000_000.0) -> None:
+    run = RunResult(run_id=run_id, pipeline="merchant-categorizer", target="local",
+                    run_dir=str(home / "runs" / run_id), params={}, state=state, started_at=started,
+                    finished_at=started + 33, steps=[StepRecord("train", "SUCCEEDED", started, started + 30)])
+    Path(run.run_dir).mkdir(parents=True)
+    run.save()
+
+
+@pytest.fixture()
+def home(tmp_path):
+    h = tmp_path / "state-home"
+    _record(h, LONG_ID)
+    _record(h, "short-1", state="FAILED", started=1_780_000_000.0)
+    return h
+
+
+def test_version_is_the_installed_distribution(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"kubepipe {version('kubepipe')}"
+
+
+def test_shell_completion_is_typers(tmp_path):
+    proc = _cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    assert proc.returncode == 0 and "_KUBEPIPE_COMPLETE" in proc.stdout
+    # what the installed script asks for: the subcommands that start with "ru"
+    proc = _cli(env={"_KUBEPIPE_COMPLETE": "complete_bash", "COMP_WORDS": "kubepipe ru", "COMP_CWORD": "1"})
+    assert proc.returncode == 0 and proc.stdout.split() == ["run", "runs"]
+
+
+def test_piped_runs_list_prints_whole_ids_one_record_per_line(home):
+    proc = _cli("runs", "list", "--home", str(home))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert not BOX & set(proc.stdout) and not COLOR.search(proc.stdout)
+    assert lines[0].split("\t") == ["run id", "pipeline", "state", "started", "finished"]
+    assert [ln.split("\t")[:3] for ln in lines[1:]] == [[LONG_ID, "merchant-categorizer", "SUCCEEDED"],
+                                                        ["short-1", "merchant-categorizer", "FAILED"]]
+    assert len(lines[1]) > 80  # not cut at rich's default 80 columns
+
+
+def test_piped_messages_are_not_wrapped(tmp_path):
+    proc = _cli("validate", str(FLAGSHIP), "--home", str(tmp_path))
+    assert proc.returncode == 0
+    assert proc.stdout == f"✓ {FLAGSHIP}: 7 steps valid for target local\n"
+
+
+def test_terminal_gets_tables_and_colour_unless_no_color(home, monkeypatch, capsys):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich treats stdout as a terminal
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, _ = run_cli(capsys, "runs", "list", "--home", home)
+    assert code == 0 and BOX & set(out) and COLOR.search(out), out
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, out, _ = run_cli(capsys, "runs", "list", "--home", home)
+    assert code == 0 and BOX & set(out) and LONG_ID in out
+    assert not COLOR.search(out), repr(out)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_and_quiet_before_or_after_the_subcommand(where, tmp_path, capsys):
+    missing = str(tmp_path / "missing.yaml")
+    argv = ["-v", "validate", missing] if where == "before" else ["validate", missing, "-v"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "Traceback" in err and "file not found" in err
+    code, _, err = run_cli(capsys, "validate", missing)
+    assert code == 2 and "Traceback" not in err  # the flag does not stick to the next invocation
+    code, _, err = run_cli(capsys, "validate", str(FLAGSHIP), "--home", tmp_path)
+    assert code == 0 and "note: local target" in err
+    argv = ["-q", "validate", str(FLAGSHIP)] if where == "before" else ["validate", str(FLAGSHIP), "--quiet"]
+    code, out, err = run_cli(capsys, *argv, "--home", tmp_path)
+    assert code == 0 and "steps valid" in out and err == ""
+
+
+def test_home_from_flag_or_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    from kubepipe.components.registry import Registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    Registry(f"file://{tmp_path / 'h' / 'registry'}").register(str(model), name="clf", run_id="r1")
+    code, out, _ = run_cli(capsys, "models", "list", "--home", tmp_path / "h")
+    assert code == 0 and out.splitlines()[1].split("\t")[:2] == ["clf", "1"]
+    code, out, err = run_cli(capsys, "models", "list")  # ./.kubepipe has no registry
+    assert code == 0 and out == "" and "no models" in err
+    monkeypatch.setenv("KUBEPIPE_HOME", str(tmp_path / "h"))
+    code, out, _ = run_cli(capsys, "models", "list")
+    assert code == 0 and "clf" in out
+    monkeypatch.setenv("KUBEPIPE_REGISTRY", f"file://{tmp_path / 'elsewhere'}")  # an explicit registry wins
+    code, out, err = run_cli(capsys, "models", "list")
+    assert code == 0 and out == "" and "elsewhere" in err
+
+
+def test_old_state_dir_flag_still_works_with_a_warning(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "endpoints", "list", "--state-dir", tmp_path / "old")
+    assert code == 0 and "--state-dir is deprecated; use --home" in err and f"{tmp_path / 'old'}/endpoints" in err
+    code, _, err = run_cli(capsys, "endpoints", "list", "--home", tmp_path / "new")
+    assert code == 0 and "deprecated" not in err and f"{tmp_path / 'new'}/endpoints" in err
+
+
+def test_a_local_run_goes_into_the_home(tmp_path):
+    from kubepipe.api import load_target
+
+    prof = load_target("local", home=tmp_path / "h", start=tmp_path)
+    assert (prof.pipeline_root, prof.state_dir, prof.registry_uri) == (
+        f"{tmp_path}/h/runs", f"{tmp_path}/h/state", f"file://{tmp_path}/h/registry")
+    # the shipped profile leaves them to the home; an explicit value in a profile file still wins
+    assert load_target("local", start=ROOT).pipeline_root == ".kubepipe/runs"
+    assert load_target("local", home="x", start=ROOT).pipeline_root == "x/runs"
+    assert load_target("local", home="x", start=ROOT, sets=["pipeline_root=y"]).pipeline_root == "y"
+
+
+def _schedule(home: Path, *flags: str) -> subprocess.CompletedProcess:
+    return _cli("schedule", str(FLAGSHIP), "--target", "local", "--home", str(home), *flags)
+
+
+def test_schedule_detailed_exitcode_like_terraform(tmp_path, capsys):
+    argv = ["schedule", FLAGSHIP, "--target", "local", "--home", tmp_path]
+    code, out, _ = run_cli(capsys, *argv, "--plan", "--detailed-exitcode")
+    assert code == 2 and out.splitlines()[1].startswith("create\tkubepipe-merchant-categorizer")
+    code, _, _ = run_cli(capsys, *argv, "--plan")
+    assert code == 0  # without the flag, a plan with changes is still a success
+    code, _, _ = run_cli(capsys, *argv)  # apply
+    assert code == 0
+    code, out, _ = run_cli(capsys, *argv, "--plan", "--detailed-exitcode")
+    assert code == 0 and out.splitlines()[1].startswith("unchanged\t")
+    code, _, err = run_cli(capsys, "schedule", tmp_path / "nope.yaml", "--plan", "--detailed-exitcode")
+    assert code == 1 and "file not found" in err  # an error is 1, never 2 (which means "changes")
+    code, _, _ = run_cli(capsys, "schedule", tmp_path / "nope.yaml", "--plan")
+    assert code == 2  # a user error, as everywhere else
+
+
+def test_json_errors_go_to_stderr_as_one_object(tmp_path, capsys):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                   "  a: {component: notify, retires: 2}\n")
+    code, out, err = run_cli(capsys, "validate", bad, "--format", "json")
+    assert code == 2 and out == ""
+    doc = json.loads(err.strip().splitlines()[-1])
+    assert doc["apiVersion"] == "kubepipe/v1" and doc["kind"] == "Error"
+    assert doc["error"]["exit_code"] == 2 and doc["error"]["type"] == "ValidationError"
+    issue = doc["error"]["issues"][0]
+    assert (issue["file"], issue["line"], issue["path"]) == (str(bad), 5, "steps.a.retires")
+    assert "did you mean `retries`" in issue["hint"]
+    code, out, err = run_cli(capsys, "runs", "list", "--format", "json", "--limit", "many")  # a usage error
+    assert code == 2 and out == "" and json.loads(err)["error"]["type"].endswith("BadParameter")
+
+
+def test_models_show_json_pipes_into_json_tool(tmp_path):
+    from kubepipe.components.registry import Registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    Registry(f"file://{tmp_path / 'registry'}").register(str(model), name="clf", run_id=LONG_ID,
+                                                        metrics={"f1_macro": 0.9})
+    shown = _cli("models", "show", "clf", "1", "--home", str(tmp_path), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    tool = subprocess.run([sys.executable, "-m", "json.tool"], input=shown.stdout, capture_output=True, text=True,
+                          timeout=60)
+    assert tool.returncode == 0, tool.stderr
+    doc = json.loads(tool.stdout)
+    assert (doc["kind"], doc["name"], doc["version"], doc["run_id"]) == ("ModelVersion", "clf", 1, LONG_ID)
+    assert doc["metrics"] == {"f1_macro": 0.9}
