@@ -5,14 +5,17 @@ from __future__ import annotations
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.deploy.autoscaling import autoscaling_issues
 
-__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES"]
+__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE"]
 
 RUNTIMES = ("kubepipe", "triton")
+MAX_BATCH_SIZE = 4096  # a sanity bound: one pass of this many rows already takes seconds on a CPU
 PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscaling", "runtime", "namespace",
           "timeout_s", "serving")
 # `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
-# machine_type/accelerator_type (Vertex).
-SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type")
+# machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
+# every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt).
+SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
+                "max_batch_size")
 
 
 def _int(v) -> bool:
@@ -56,4 +59,9 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
             gpu = serving.get("gpu")
             if gpu is not None and (not _int(gpu) or gpu < 0):
                 issues.append(CheckIssue(("serving", "gpu"), f"must be a whole number of GPUs, got {gpu!r}", None))
+            mbs = serving.get("max_batch_size")
+            if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):
+                issues.append(CheckIssue(("serving", "max_batch_size"),
+                                         f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {mbs!r}",
+                                         "rows one request may carry (default 64)"))
     return issues

@@ -86,6 +86,7 @@ class ServiceConfig:
     annotations: dict = field(default_factory=dict)
     pipeline_name: str = ""
     run_id: str = ""
+    max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
 
     @property
     def name(self) -> str:
@@ -184,7 +185,8 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
             name="kserve-container",
             image=cfg.image,
             command=["kubepipe"],
-            args=["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT)],  # noqa: S104
+            args=["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT),  # noqa: S104
+                  *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else [])],
             **fields,
         )]
     if cfg.gpu:

@@ -53,14 +53,16 @@ def _endpoints_root(state_dir: str) -> str:
     return str(p.parent) if p.name == "state" else str(p)
 
 
-def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s) -> dict:
+def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s,
+           serving=None) -> dict:
     from kubepipe.components.errors import GateFailed
     from kubepipe.components.serving.endpoints import deploy_local
 
     t0 = time.monotonic()
+    limits = {"max_batch_size": serving["max_batch_size"]} if (serving or {}).get("max_batch_size") else {}
     try:
         out = deploy_local(name, model_dir, smoke_inputs=list(smoke_inputs) or None,
-                           state_dir=_endpoints_root(state_dir), timeout_s=timeout_s) or {}
+                           state_dir=_endpoints_root(state_dir), timeout_s=timeout_s, **limits) or {}
     except GateFailed as exc:  # not ready / smoke failed: the old process keeps serving
         return {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
                 "timings": {"total": round(time.monotonic() - t0, 3)}}
@@ -85,7 +87,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         from kubepipe.components.training.artifact import load_model
 
         # Triton addresses the model by its folder name, which the readiness probe uses too.
-        uri = publish_triton_repository(model_dir, name=isvc_name(name), dest_uri=uri.rstrip("/") + "-triton")
+        uri = publish_triton_repository(model_dir, name=isvc_name(name), dest_uri=uri.rstrip("/") + "-triton",
+                                        max_batch_size=int(resources.get("max_batch_size") or 64))
         smoke = tensor_smoke(load_model(model_dir).encoder.encode)  # Triton takes encoded tensors
     gpu_types = profile.get("gpu_types") or {}
     gpu_type = resources.get("gpu_type")
@@ -95,7 +98,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         runtime=runtime, canary_percent=canary_percent, deployment_mode=mode, autoscaling=autoscaling,
         cpu=str(resources.get("cpu", "1")), memory=str(resources.get("memory", "2Gi")),
         gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_types.get(gpu_type, gpu_type),
-        service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id)
+        service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id,
+        max_batch_size=resources.get("max_batch_size"))
     manifest = inference_service_manifest(cfg)
     report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
                      smoke_inputs=smoke_inputs, smoke=smoke, base_url=profile.get("ingress_url"),
@@ -115,7 +119,8 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         accelerator_type=resources.get("accelerator_type"), accelerator_count=int(resources.get("gpu", 0) or 0),
         min_replicas=int(autoscaling.get("min_replicas", 1) or 1),
         max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
-        service_account=profile.get("service_account"), labels=profile.get("labels") or {})
+        service_account=profile.get("service_account"), labels=profile.get("labels") or {},
+        max_batch_size=resources.get("max_batch_size"))
     return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s)
 
 
@@ -141,7 +146,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     version = resolve_version(registry_uri, model_name, version, run_id)
     common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
     if target == "local":
-        report = _local(model_name, model_dir, version, state_dir=state_dir, **common)
+        report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving, **common)
     elif target == "kubeflow":
         report = _kserve(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, runtime=runtime, namespace=namespace,

@@ -176,7 +176,7 @@ def write_triton_repository(model_dir: str | os.PathLike, repo_dir: str | os.Pat
     return {**summary, "repository": str(Path(repo_dir)), "model": name}
 
 
-def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str) -> str:
+def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str, max_batch_size: int = 64) -> str:
     """Write the repository and copy it to `dest_uri` (file://, gs://, s3:// via fsspec); returns dest_uri.
 
     KServe's Triton runtime loads `storageUri` as the model repository root.
@@ -184,7 +184,7 @@ def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str) -> st
     import fsspec
 
     with tempfile.TemporaryDirectory(prefix="kubepipe-triton-") as tmp:
-        write_triton_repository(model_dir, tmp, name=name)
+        write_triton_repository(model_dir, tmp, name=name, max_batch_size=max_batch_size)
         fs, path = fsspec.core.url_to_fs(dest_uri)
         fs.makedirs(path, exist_ok=True)
         fs.put(str(Path(tmp) / name), f"{path.rstrip('/')}/", recursive=True)

@@ -52,19 +52,21 @@ class VertexDeployConfig:
     max_replicas: int = 1
     service_account: str | None = None
     labels: dict = field(default_factory=dict)
+    max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
     # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" with api_transport "rest".
     api_endpoint: str | None = None
     api_transport: str | None = None
     credentials: object = None
 
 
-def serving_container(name: str) -> dict:
+def serving_container(name: str, max_batch_size: int | None = None) -> dict:
     """The Model.upload container arguments for `kubepipe serve`."""
     # Vertex mounts nothing: fetch.py copies $(AIP_STORAGE_URI) to /tmp/model, then execs the server.
+    limits = ["--max-batch-size", str(max_batch_size)] if max_batch_size else []
     return dict(
         serving_container_command=["python", "-m", "kubepipe.components.deploy.fetch"],
         serving_container_args=["$(AIP_STORAGE_URI)", "/tmp/model", "--", "kubepipe", "serve", "/tmp/model",  # noqa: S108
-                                "--name", name, "--host", "0.0.0.0", "--port", "8080"],  # noqa: S104
+                                "--name", name, "--host", "0.0.0.0", "--port", "8080", *limits],  # noqa: S104
         serving_container_predict_route=f"/v1/models/{name}:predict",
         serving_container_health_route=f"/v2/models/{name}/ready",
         serving_container_ports=[8080],
@@ -138,7 +140,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         try:
             model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
                                             serving_container_image_uri=cfg.image, labels=labels, sync=True,
-                                            **serving_container(name))
+                                            **serving_container(name, cfg.max_batch_size))
             found = aiplatform.Endpoint.list(filter=f'display_name="{name}"')
             endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels)
         except gexc.GoogleAPICallError as exc:

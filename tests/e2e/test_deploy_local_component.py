@@ -38,6 +38,7 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         out = deploy.python_func(
             model=dsl.Model(uri=str(model_dir)), report=report, model_name=NAME, version=0,
             smoke_inputs=["STARBUCKS STORE 1234", "SHELL OIL 5744"], timeout_s=90, ctx_target="local",
+            serving={"max_batch_size": 3.0},  # KFP hands dict numbers over as floats
             ctx_registry_uri=reg.uri, ctx_run_id=run_id, ctx_state_dir=str(state))
         return out, report
 
@@ -48,6 +49,8 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         answer = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
         assert "Promoted" in open(report.path).read() and report.metadata["champion_moved"] is True
+        big = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"] * 4}, timeout=10)
+        assert big.status_code == 413 and "the limit is 3" in big.json()["error"]  # serving.max_batch_size
 
         (endpoint2, action2), report2 = run(broken, v2, "r2")
         assert action2 == "rolled_back" and endpoint2 == ""

@@ -17,7 +17,7 @@ def _paths(issues):
 def test_valid_settings_pass():
     assert check({"model_name": "m", "canary_percent": 10, "runtime": "triton", "smoke_inputs": ["a"],
                   "autoscaling": {"min_replicas": 1, "max_replicas": 4, "metric": "rps", "target": 50},
-                  "serving": {"cpu": 2, "memory": "4Gi", "gpu": 1}, "timeout_s": 300}) == []
+                  "serving": {"cpu": 2, "memory": "4Gi", "gpu": 1, "max_batch_size": 16}, "timeout_s": 300}) == []
     assert check({"canary_percent": "${params.canary}"}) == []  # bound at run time
 
 
@@ -31,6 +31,27 @@ def test_bad_settings_are_named_with_hints():
     assert got[("smoke_input",)].hint == "did you mean `smoke_inputs`?"
     assert got[("serving", "gpus")].hint == "did you mean `gpu`?"
     assert ("timeout_s",) in got
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "16", True, 10**6])
+def test_max_batch_size_must_be_a_sane_whole_number(bad):
+    got = _paths(check({"serving": {"max_batch_size": bad}}))
+    assert "whole number from 1 to 4096" in got[("serving", "max_batch_size")].message
+
+
+def test_max_batch_size_reaches_every_target_s_server_command():
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.components.deploy.vertex_endpoint import serving_container
+
+    cfg = ServiceConfig(model_name="m", storage_uri="gs://b/m", image="img", max_batch_size=16)
+    args = inference_service_manifest(cfg)["spec"]["predictor"]["containers"][0]["args"]
+    assert args[args.index("--max-batch-size") + 1] == "16"
+    vertex = serving_container("m", 16)["serving_container_args"]
+    assert vertex[vertex.index("--max-batch-size") + 1] == "16"
+    assert "--max-batch-size" not in serving_container("m")["serving_container_args"]  # the server's default
+    from kubepipe.components.serving.server import build_parser  # the flag the server really takes
+
+    assert build_parser().parse_args(["/m", *args[args.index("--max-batch-size"):]]).max_batch_size == 16
 
 
 def test_raw_mode_limits_are_checked():

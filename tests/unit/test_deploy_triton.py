@@ -83,3 +83,12 @@ def test_triton_repository_layout_and_config(tmp_path):
     assert 'input [ { name: "ids" data_type: TYPE_INT64 dims: [ -1 ] } ]' in cfg
     assert "dims: [ 4 ]" in cfg and "dynamic_batching {" in cfg and "max_queue_delay_microseconds" in cfg
     assert "max_batch_size: 64" in cfg
+
+
+def test_triton_repository_takes_the_deploy_step_s_max_batch_size(tmp_path):
+    encoder, columns, kwargs = CASES["text-classifier"]
+    model_dir = _model(tmp_path, "text-classifier", encoder, columns, kwargs)
+    dest = tmp_path / "published"
+    triton.publish_triton_repository(str(model_dir), name="m", dest_uri=f"file://{dest}", max_batch_size=16)
+    cfg = (dest / "m" / "config.pbtxt").read_text()
+    assert "max_batch_size: 16" in cfg and "preferred_batch_size: [ 8, 16 ]" in cfg
