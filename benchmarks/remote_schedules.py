@@ -84,7 +84,7 @@ def bench_reapply() -> None:
 def bench_catchup() -> None:
     from croniter import croniter
 
-    from kubepipe.backends.cron import next_fire_times, prev_fire_time
+    from kubepipe.spec.cron import next_fire_times, prev_fire_time
 
     now = dt.datetime(2026, 3, 31, 12, 0, 30, tzinfo=dt.timezone.utc)
     since = now - dt.timedelta(days=30)

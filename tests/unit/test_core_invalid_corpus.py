@@ -77,7 +77,7 @@ CASES = [
      "only run as the exit step"),
     ("bad step name", "  Bad Step:\n    component: ops:say\n    with: {message: x}\n", "steps.Bad Step", 15, "not allowed"),
     ("bad param name", None, "params.class", 5, "not allowed"),
-    ("bad cron", "schedule: {cron: '0 3 * *'}\n", "schedule.cron", 15, "5-field cron"),
+    ("bad cron", "schedule: {cron: '0 3 * *'}\n", "schedule.cron", 15, "expected 5 fields"),
     ("bad timezone", "schedule: {cron: '0 3 * * 1', timezone: Mars/Olympus}\n", "schedule.timezone", 15, "time zone"),
     ("schedule unknown param", "schedule: {cron: '0 3 * * 1', params: {nn: 2}}\n", "schedule.params.nn", 15,
      "did you mean `n`"),
@@ -102,6 +102,24 @@ def test_invalid_config_is_located(tmp_path, name, extra, path, line, fragment):
     assert match, f"no issue at {path!r} containing {fragment!r}; got:\n{exc.value}"
     assert match[0].line == line, f"{path}: line {match[0].line}, want {line}"
     assert match[0].file == str(f)
+
+
+@pytest.mark.parametrize("schedule, target, path, fragment", [
+    ("{cron: '5/15 2 * * *', timezone: Asia/Kolkata}", "kubeflow", "schedule.cron", "cannot be shifted"),
+    ("{cron: '0 3 * * 1', timezone: Europe/Stockholm}", "kubeflow", "schedule.timezone", "daylight saving"),
+    ("{cron: '0 0 30 2 *'}", "vertex", "schedule.cron", "never fires"),
+    ("{cron: '0 0 30 2 *'}", "local", "schedule.cron", "never fires"),
+])
+def test_schedule_the_target_cannot_express_is_located(tmp_path, schedule, target, path, fragment):
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + f"schedule: {schedule}\n")
+    sets = {"kubeflow": ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"],
+            "vertex": ["project=p", "region=europe-west4", "pipeline_root=gs://b/r"]}.get(target, [])
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f, target, sets=sets)
+    [issue] = exc.value.issues
+    assert (issue.path, issue.file, issue.line) == (path, str(f), 15)
+    assert fragment in issue.message
 
 
 def test_cli_exits_2_without_traceback(tmp_path):

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from croniter import croniter
 
-from kubepipe.backends.cron import CronError, kfp_cron, next_fire_times, normalize_cron, split_tz, vertex_cron
+from kubepipe.spec.cron import CronError, kfp_cron, next_fire_times, normalize_cron, split_tz, vertex_cron
 
 
 def test_daily_at_two_becomes_kfp_seconds_first():
@@ -28,7 +28,7 @@ def test_the_naive_five_field_form_would_run_hourly_on_kfp():
     ("0 3 * * 1", "0 0 3 * * 1"),
     ("0 3 * * 7", "0 0 3 * * 0"),  # Vixie Sunday=7 -> robfig 0
     ("0 3 * * 5-7", "0 0 3 * * 0,5,6"),
-    ("0 3 * * MON-FRI", "0 0 3 * * MON-FRI"),
+    ("0 3 * * MON-FRI", "0 0 3 * * 1-5"),
     ("@daily", "0 0 0 * * *"),
     ("@weekly", "0 0 0 * * 0"),
 ])
@@ -53,11 +53,23 @@ def test_kfp_converts_fixed_offset_zones_and_refuses_daylight_saving_zones():
         kfp_cron("0 3 * * 1", "Europe/Stockholm")
     with pytest.raises(CronError, match="cannot be shifted"):
         kfp_cron("0 3 1 * *", "Asia/Tokyo")  # day-of-month would move to the previous day
+    assert kfp_cron("0 3 2 * *", "Asia/Tokyo") == "0 0 18 1 * *"  # ... unless it stays inside the month
+
+
+def test_steps_in_a_half_hour_zone_are_refused_not_collapsed():
+    # 02:05, 02:20, 02:35, 02:50 IST straddle a UTC hour: 20:35, 20:50, 21:05, 21:20 is no minute x hour.
+    with pytest.raises(CronError, match="cannot be shifted") as exc:
+        kfp_cron("5/15 2 * * *", "Asia/Kolkata")
+    assert exc.value.field == "cron"
+    assert kfp_cron("5/15 2 * * *", "UTC") == "0 5-50/15 2 * * *"
+    assert kfp_cron("0 2,3 * * *", "Asia/Kolkata") == "0 30 20,21 * * *"
 
 
 @pytest.mark.parametrize("bad, message", [
     ("0 2 * * * *", "expected 5 fields, got 6.*kubepipe adds KFP's seconds field"),
     ("0 25 * * *", "not a valid cron"),
+    ("0 0 30 2 *", "never fires"),
+    ("0 0 1 * 1#2", "not portable"),
     ("0 2 L * *", "not portable"),
     ("@reboot", "not supported"),
 ])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.cron import kfp_cron
+from kubepipe.spec.cron import kfp_cron
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.backends.schedules import (ActualSchedule, apply_plan, desired_from_block, format_plan,
                                          plan_schedule)

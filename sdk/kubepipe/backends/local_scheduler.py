@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from kubepipe.backends.cron import next_fire_times, prev_fire_time
+from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
 from kubepipe.errors import UserError

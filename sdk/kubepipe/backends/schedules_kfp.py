@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from kubepipe.backends.cron import kfp_cron
+from kubepipe.spec.cron import kfp_cron
 from kubepipe.backends.kubeflow import client_for, ensure_experiment, eq_filter
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired_from_block

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubepipe.backends.cron import check_timezone, normalize_cron
+from kubepipe.spec.cron import check_timezone, normalize_cron
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.backends.schedules import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore

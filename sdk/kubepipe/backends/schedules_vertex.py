@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from kubepipe.backends.cron import vertex_cron
+from kubepipe.spec.cron import vertex_cron
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.backends.vertex import build_job, job_labels

@@ -5,7 +5,6 @@ Every problem is collected and raised at once, each located in the YAML.
 
 from __future__ import annotations
 
-import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Litera
                                  Plan, PlanStep)
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
+from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step, finite
 from kubepipe.spec.profiles import Profile
@@ -329,17 +329,18 @@ class _Builder:
         sched = self.spec.schedule
         if sched is None:
             return
-        from croniter import croniter
-
-        fields = sched.cron.split()
-        if len(fields) != 5 or not croniter.is_valid(sched.cron):
-            self.err(("schedule", "cron"), "not a valid 5-field cron expression", value=sched.cron,
-                     hint="minute hour day-of-month month day-of-week, e.g. `0 3 * * 1`")
+        # The translation the target's backend will do, so a schedule that cannot be
+        # written for this target is a located error now rather than at `schedule` time.
+        translate = {"kubeflow": kfp_cron, "vertex": vertex_cron}.get(self.profile.target)
         try:
-            zoneinfo.ZoneInfo(sched.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            self.err(("schedule", "timezone"), f"unknown time zone `{sched.timezone}`",
-                     hint="an IANA name such as Europe/Stockholm or UTC")
+            check_timezone(sched.timezone)
+            if translate:
+                translate(sched.cron, sched.timezone)
+            else:
+                normalize_cron(sched.cron)
+        except CronError as exc:
+            value = sched.timezone if exc.field == "timezone" else sched.cron
+            self.err(("schedule", exc.field), exc.message, value=value, hint=exc.hint)
         for k in sched.params:
             if k not in self.spec.params:
                 self.err(("schedule", "params", k), f"unknown param `{k}`",
