@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS, PER_CLASS, is_known_metric
+from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS, PER_CLASS, RENAMED, is_known_metric
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL"]
 
@@ -61,6 +61,9 @@ def _number_issue(path: tuple, v) -> list[CheckIssue]:
 def _metric_issue(path: tuple, name) -> list[CheckIssue]:
     if is_known_metric(name):
         return []
+    if name in RENAMED:
+        return [CheckIssue(path, f"`{name}` is now `{RENAMED[name]}`",
+                           "rename it: the value is sklearn's average precision (step-wise), not a trapezoidal area")]
     choices = list(METRICS) + [f"{m}:<label>" for m in PER_CLASS]
     hint = did_you_mean(name, choices) or f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>"
     return [CheckIssue(path, f"unknown metric `{name}`", hint)]

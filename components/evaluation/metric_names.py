@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "is_known_metric"]
+__all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", "is_known_metric"]
 
 METRICS = (
     "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
-    "log_loss", "ece", "roc_auc", "pr_auc", "latency_ms",
+    "log_loss", "ece", "roc_auc", "average_precision", "latency_ms",
 )
+# Old names, refused with a pointer to the new one (docs/decisions/0005: metric semantics).
+RENAMED = {"pr_auc": "average_precision"}
 PER_CLASS = ("f1", "precision", "recall")  # per-class metrics are named `<metric>:<label>`
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "latency_ms"})
-BINARY_ONLY = frozenset({"roc_auc", "pr_auc"})
+BINARY_ONLY = frozenset({"roc_auc", "average_precision"})
 
 
 def is_known_metric(name: str) -> bool:

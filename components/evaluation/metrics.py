@@ -1,11 +1,24 @@
-"""Classification metrics in numpy (no sklearn): the numbers the gate compares.
+"""Classification metrics in numpy (no sklearn at run time): the one module behind the trainer's
+validation scores (early stopping on `val_f1_macro`) and the evaluation gate.
 
-Conventions: `y` holds class indices into `labels`, `proba` is [n, n_labels]
-(rows renormalised). For binary tasks the positive class is `labels[1]` unless
-given. Names are flat so that thresholds can name them: `accuracy`, `f1_macro`,
-`f1_micro`, `precision_macro`, `recall_macro`, `log_loss`, `ece`, `roc_auc`,
-`pr_auc`, `latency_ms`, and per class `f1:<label>`, `precision:<label>`,
-`recall:<label>`.
+Semantics are scikit-learn's, checked against it in tests/unit/test_eval_metrics_oracle.py:
+- Macro averages run over the labels present in the truth OR the predictions (sklearn's
+  `average="macro"` with `labels=None`): a label the model predicts but the holdout lacks
+  counts, with recall 0 (it used to be left out, which inflated macro-F1).
+- Undefined per-class scores are 0 (sklearn's `zero_division=0`, the value its default "warn"
+  uses): precision of a label never predicted, recall of a label never true, F1 of a label on
+  neither side.
+- `f1_micro` = accuracy for single-label tasks. `log_loss` clips to [eps, 1-eps] (float64
+  machine eps); rows that do not sum to 1 are renormalised first (sklearn would refuse them).
+- `roc_auc` and `average_precision` (binary tasks) are NaN where sklearn raises or warns (one
+  class only). `ece` has no sklearn counterpart: 15 equal-width bins of top-class confidence.
+The differences are listed in docs/decisions/0005-evaluation-gate-and-registry.md.
+
+Conventions: `y` holds class indices into `labels`, `proba` is [n, n_labels]. For binary tasks
+the positive class is `labels[1]` unless given. Names are flat so that thresholds can name
+them: `accuracy`, `f1_macro`, `f1_micro`, `precision_macro`, `recall_macro`, `log_loss`,
+`ece`, `roc_auc`, `average_precision`, `latency_ms`, and per class `f1:<label>`,
+`precision:<label>`, `recall:<label>`.
 """
 
 from __future__ import annotations
@@ -21,34 +34,58 @@ from kubepipe.components.evaluation.metric_names import (  # noqa: F401  (re-exp
 
 __all__ = [
     "METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "is_known_metric",
-    "confusion_matrix", "per_class_scores", "log_loss", "calibration_bins", "expected_calibration_error",
-    "roc_curve", "roc_auc", "pr_curve", "average_precision", "classification_metrics", "cpu_latency_ms",
+    "confusion_matrix", "per_class_scores", "label_scores", "log_loss", "calibration_bins",
+    "expected_calibration_error", "roc_curve", "roc_auc", "pr_curve", "average_precision",
+    "classification_metrics", "cpu_latency_ms",
 ]
 
-_EPS = 1e-15
+_EPS = np.finfo(np.float64).eps
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows = true class, columns = predicted class."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return cm
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """precision / recall / f1 / support per class; 0 where undefined (no predictions or no support)."""
+    """precision / recall / f1 / support / predicted per class; 0 where undefined (zero_division=0)."""
     tp = np.diag(cm).astype(float)
     pred = cm.sum(axis=0).astype(float)
     support = cm.sum(axis=1).astype(float)
     precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int)}
+    denom = support + pred  # 2tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int),
+            "predicted": pred.astype(int)}
+
+
+def label_scores(y_true: Sequence[int], y_pred: Sequence[int], n_labels: int) -> dict:
+    """Scores from predicted labels: accuracy, f1_micro and the macro averages (sklearn's rule:
+    over labels present in y_true or y_pred), plus `confusion_matrix` and `per_class` arrays."""
+    y, pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    cm = confusion_matrix(y, pred, n_labels)
+    pc = per_class_scores(cm)
+    present = (pc["support"] > 0) | (pc["predicted"] > 0)
+    n = int(len(y))
+    accuracy = float(np.trace(cm)) / n if n else float("nan")
+
+    def macro(values: np.ndarray) -> float:
+        return float(values[present].mean()) if present.any() else float("nan")
+
+    return {"n_examples": n, "accuracy": accuracy,
+            "f1_macro": macro(pc["f1"]), "precision_macro": macro(pc["precision"]),
+            "recall_macro": macro(pc["recall"]),
+            # single-label: micro precision = micro recall = micro F1 = accuracy
+            "f1_micro": accuracy,
+            "confusion_matrix": cm, "per_class": pc}
 
 
 def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
-    p = np.clip(proba[np.arange(len(y_true)), y_true], _EPS, 1.0)
+    """Mean -log p(true class), p clipped to [eps, 1-eps] as sklearn does."""
+    p = np.clip(proba[np.arange(len(y_true)), y_true], _EPS, 1.0 - _EPS)
     return float(-np.mean(np.log(p)))
 
 
@@ -56,14 +93,15 @@ def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) ->
     """Equal-width bins of the top-class confidence: count, mean confidence, accuracy."""
     conf = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(float)
-    # bin i holds (i/n, (i+1)/n]; confidence 0 falls into the first bin
-    idx = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    # bin i holds (edge[i], edge[i+1]] of linspace(0, 1, n+1); confidence 0 falls into the first bin
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
     out = []
     for b in range(n_bins):
         mask = idx == b
         n = int(mask.sum())
         out.append({
-            "lower": b / n_bins, "upper": (b + 1) / n_bins, "count": n,
+            "lower": float(edges[b]), "upper": float(edges[b + 1]), "count": n,
             "confidence": float(conf[mask].mean()) if n else None,
             "accuracy": float(correct[mask].mean()) if n else None,
         })
@@ -125,7 +163,8 @@ def pr_curve(y_pos: np.ndarray, score: np.ndarray) -> tuple[list, list]:
 
 
 def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:
-    """PR-AUC as average precision: sum over thresholds of (R_k - R_k-1) * P_k."""
+    """sklearn's average_precision_score: sum over thresholds of (R_k - R_k-1) * P_k (step-wise,
+    not the trapezoidal area under the PR curve, hence not called `pr_auc`)."""
     y_pos = np.asarray(y_pos, bool)
     n_pos = int(y_pos.sum())
     if n_pos == 0:
@@ -136,30 +175,24 @@ def average_precision(y_pos: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def _normalised(p: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to 1; rows that already do are left bit-for-bit alone."""
+    sums = p.sum(axis=1, keepdims=True)
+    if np.allclose(sums, 1.0, rtol=0, atol=1e-9):
+        return p
+    return p / np.clip(sums, _EPS, None)
+
+
 def classification_metrics(
     y_true: Sequence[int], proba: np.ndarray, labels: Sequence[str], *, positive: int = 1, n_bins: int = 15
 ) -> dict:
     """All holdout metrics as a flat dict (plus `confusion_matrix`, `calibration`, `roc` entries)."""
     y = np.asarray(y_true, int)
-    p = np.asarray(proba, float)
-    p = p / np.clip(p.sum(axis=1, keepdims=True), _EPS, None)
+    p = _normalised(np.asarray(proba, float))
     k = len(labels)
-    pred = p.argmax(axis=1)
-    cm = confusion_matrix(y, pred, k)
-    pc = per_class_scores(cm)
-    present = pc["support"] > 0  # macro averages over classes present in the holdout
-    tp_total = float(np.trace(cm))
-    out: dict = {
-        "n_examples": int(len(y)),
-        "accuracy": tp_total / len(y) if len(y) else float("nan"),
-        "f1_macro": float(pc["f1"][present].mean()) if present.any() else float("nan"),
-        "precision_macro": float(pc["precision"][present].mean()) if present.any() else float("nan"),
-        "recall_macro": float(pc["recall"][present].mean()) if present.any() else float("nan"),
-        # single-label multi-class: micro precision = micro recall = micro F1 = accuracy
-        "f1_micro": tp_total / len(y) if len(y) else float("nan"),
-        "log_loss": log_loss(y, p),
-        "ece": expected_calibration_error(y, p, n_bins),
-    }
+    scores = label_scores(y, p.argmax(axis=1), k)
+    pc, cm = scores.pop("per_class"), scores.pop("confusion_matrix")
+    out: dict = {**scores, "log_loss": log_loss(y, p), "ece": expected_calibration_error(y, p, n_bins)}
     for i, lab in enumerate(labels):
         for m in PER_CLASS:
             out[f"{m}:{lab}"] = float(pc[m][i])
@@ -169,7 +202,7 @@ def classification_metrics(
     if k == 2:
         y_pos = y == positive
         out["roc_auc"] = roc_auc(y_pos, p[:, positive])
-        out["pr_auc"] = average_precision(y_pos, p[:, positive])
+        out["average_precision"] = average_precision(y_pos, p[:, positive])
         out["roc"] = dict(zip(("fpr", "tpr", "thresholds"), roc_curve(y_pos, p[:, positive])))
         out["positive_label"] = labels[positive]
     return out

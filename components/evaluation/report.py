@@ -98,7 +98,7 @@ def render_report(ev: dict) -> str:
     m, champ = ev["metrics"], ev.get("champion")
     gate = ev["gate"]
     ok = "pass" if ev["passed"] else "fail"
-    main = ["accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "log_loss", "ece", "roc_auc", "pr_auc", "latency_ms"]
+    main = ["accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "log_loss", "ece", "roc_auc", "average_precision", "latency_ms"]
     head = ["metric", "challenger"] + ([f"champion v{champ['version']}", "Δ"] if champ else [])
     rows = []
     for k in main:

@@ -19,7 +19,7 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.checkpoint import load_checkpoint, save_checkpoint
 from kubepipe.components.training.config import TrainConfig
-from kubepipe.components.training.scores import classification_scores
+from kubepipe.components.evaluation.metrics import label_scores
 from kubepipe.components.training.trainset import TrainSet
 
 __all__ = ["TrainingError", "LoopSetup", "lr_factor", "run_loop", "evaluate"]
@@ -82,8 +82,8 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
             losses += float(F.cross_entropy(logits, target, reduction="sum"))
             preds.append(logits.argmax(dim=1).cpu())
     model.train(was_training)
-    scores = classification_scores(y.numpy(), torch.cat(preds).numpy(), n_labels)
-    return {"loss": losses / max(1, len(y)), **scores}
+    scores = label_scores(y.numpy(), torch.cat(preds).numpy(), n_labels)  # the gate's own rule
+    return {"loss": losses / max(1, len(y)), "accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
 
 
 def _param_groups(model, weight_decay: float) -> list[dict]:

@@ -55,12 +55,21 @@ def test_roc_auc_ties_and_one_class():
     assert math.isnan(M.roc_auc(np.array([True, True]), np.array([0.1, 0.2])))
 
 
-def test_undefined_scores_are_zero_and_absent_classes_leave_macro():
+def test_undefined_scores_are_zero_and_a_predicted_label_the_holdout_lacks_counts():
     cm = M.confusion_matrix(np.array([0, 0]), np.array([0, 1]), 3)
     s = M.per_class_scores(cm)
     assert s["precision"].tolist() == [1.0, 0.0, 0.0] and s["support"].tolist() == [2, 0, 0]
     m = M.classification_metrics(np.array([0, 0]), np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1]]), ["a", "b", "c"])
-    assert m["f1_macro"] == pytest.approx(2 / 3)  # only class a (f1 = 2/3) is present
+    # labels in truth or predictions: a (f1 2/3) and b (predicted, never true: f1 0); c is on neither side
+    assert m["f1_macro"] == pytest.approx(1 / 3)
+    assert m["recall_macro"] == pytest.approx(0.25) and m["precision_macro"] == pytest.approx(0.5)
+
+
+def test_renamed_metric_points_to_its_new_name():
+    from kubepipe.components.evaluation.gate import gate_issues
+
+    [issue] = gate_issues({"pr_auc": {"min": 0.4}}, None, None, "none", False, "")
+    assert issue.path == ("thresholds", "pr_auc") and "`average_precision`" in issue.message
 
 
 def test_known_metric_names():

@@ -14,7 +14,7 @@ from kubepipe.components.training.artifact import load_model  # noqa: E402
 from kubepipe.components.training.config import TrainConfig  # noqa: E402
 from kubepipe.components.training.loop import lr_factor  # noqa: E402
 from kubepipe.components.training.sample_data import merchant_frame  # noqa: E402
-from kubepipe.components.training.scores import classification_scores  # noqa: E402
+from kubepipe.components.evaluation.metrics import label_scores  # noqa: E402
 from kubepipe.components.training.step import train_torch_step  # noqa: E402
 from kubepipe.components.training.trainer import train  # noqa: E402
 
@@ -47,7 +47,7 @@ def _f1(model, frame, text, label) -> float:
     keep = frame[label].astype(str).isin(index).to_numpy()
     y = np.array([index[v] for v in frame[label].astype(str)[keep]])
     p = np.array([index[v] for v, k in zip(pred, keep) if k])
-    return classification_scores(y, p, len(index))["f1_macro"]
+    return label_scores(y, p, len(index))["f1_macro"]
 
 
 def test_text_classifier_reaches_holdout_macro_f1(tmp_path):
