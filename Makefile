@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 export GX_ANALYTICS_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test demo lint bench clean golden
+.PHONY: setup test demo lint bench clean golden chaos
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 test: setup
 	$(VENV)/bin/pytest -q
 	$(VENV)/bin/lint-imports
+
+# The long crash-consistency runs (registry CAS on a moto S3 server: 6 writers x 40 promotions, random kills).
+chaos: setup
+	KUBEPIPE_CHAOS=1 $(VENV)/bin/pytest -q -m slow tests/contract/test_registry_s3_cas.py
 
 demo: setup
 	$(PY) -m kubepipe.demo

@@ -8,10 +8,12 @@ never take the same number and readers never see half a file.
 - Local: the bytes go to a temp file (fsync), then `os.link(tmp, path)`, which
   fails if `path` exists; the file appears complete or not at all.
 - fsspec: `fs.open(path, "xb")`. gcsfs maps it onto GCS `ifGenerationMatch=0`,
-  which is exclusive and atomic. Caveat: a backend that accepts "xb" but only
-  checks existence before writing (fsspec's memory filesystem, some older
-  backends) can let two writers race; use a store with real preconditions for
-  concurrent writers.
+  s3fs (>= 2025.7.0) onto S3 `If-None-Match: *`; both are exclusive and atomic
+  on the server. Older s3fs accepted "xb" but wrote small files (all of ours)
+  like "wb", so two promoters could overwrite each other: it is refused here.
+  Caveat: a backend that accepts "xb" but only checks existence before writing
+  (fsspec's memory filesystem) can let two writers race; use a store with real
+  preconditions for concurrent writers.
 """
 
 from __future__ import annotations
@@ -94,12 +96,50 @@ class LocalStore:
         return self.uri(rel)
 
 
+# The first releases whose "xb" is a server-side precondition for every file size.
+_EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _check_exclusive_create(fs, uri: str) -> None:
+    """Refuse an s3fs / gcsfs too old for a real exclusive create (their "xb" silently overwrote)."""
+    package = type(fs).__module__.split(".")[0]
+    floor = _EXCLUSIVE_SINCE.get(package)
+    if floor is None:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        have = version(package)
+    except PackageNotFoundError:
+        return
+    if _release(have) < floor:
+        from kubepipe.components.registry.version import RegistryError
+
+        need = ".".join(map(str, floor))
+        raise RegistryError(
+            f"{uri}: {package} {have} cannot create files exclusively (its open mode 'xb' overwrites small "
+            f"files), so concurrent promotions could overwrite each other; install {package}>={need} "
+            f"(pip install 'kubepipe[{'s3' if package == 's3fs' else 'gcs'}]')"
+        )
+
+
 class FsspecStore:
     def __init__(self, uri: str):
         import fsspec
 
         self.fs, path = fsspec.core.url_to_fs(uri)
         self.root = path.rstrip("/")
+        _check_exclusive_create(self.fs, uri)
 
     def _p(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
@@ -134,7 +174,7 @@ class FsspecStore:
             raise RegistryError(
                 f"{self.uri(rel)}: this filesystem ({type(self.fs).__name__}) cannot create files exclusively "
                 f"(open mode 'xb': {exc}); the registry needs it to stay consistent under concurrent writers. "
-                "Upgrade the backend (gcsfs>=2024.12, s3fs>=2024.12) or use a local path"
+                "Upgrade the backend (gcsfs>=2024.12, s3fs>=2025.7.0) or use a local path"
             ) from None
         return True
 
