@@ -48,6 +48,7 @@ class _Watcher(io.TextIOBase):
         self.tail: dict[str, list[str]] = {}
         self.inner: dict[str, StepRecord] = {}
         self.failed_inside: str | None = None
+        self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
 
     def write(self, text: str) -> int:
         if self.log.closed:  # a logging handler made during the run outlived it
@@ -67,7 +68,12 @@ class _Watcher(io.TextIOBase):
         m = _INSIDE.search(line)
         if m and m.group(2):
             # the outermost pipeline named is the step (a nested pipeline component)
-            self.failed_inside = re.findall(r"'([^']+)'", m.group(2))[-1]
+            chain = re.findall(r"'([^']+)'", m.group(2))
+            self.failed_inside = chain[-1]
+            inner = self.inner.get(m.group(1))
+            where = f" (inside {' > '.join(reversed(chain[:-1]))})" if chain[:-1] else ""
+            reason = inner.error if inner and inner.error else "failed"
+            self.failed_inner = f"inner task `{m.group(1)}`{where}: {reason}"
         m = _START.search(line)
         if m:
             rec = self._record(m.group(1))
@@ -107,7 +113,9 @@ class _Watcher(io.TextIOBase):
             if m:
                 rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
                 return "\n".join([f"{m.group(1)}: {m.group(2)}", *rest])
-        return None
+        # no exception (e.g. sys.exit(1)): the task's last line of its own output
+        own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]
+        return f"exited with an error; last output: {own[-1][:500]}" if own else None
 
     def _emit(self, kind: str, rec: StepRecord) -> None:
         if self.on_event:
@@ -169,6 +177,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     run_dir = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR) / run_id
+    from kubepipe.backends.step_packages import prepare_packages
+
+    env = prepare_packages(compiled.plan, compiled.profile, run_dir)  # refuses before anything runs
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "pipeline.yaml").write_text(compiled.ir_yaml, encoding="utf-8")
     plan = compiled.plan
@@ -191,7 +202,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     with open(run.log, "w", encoding="utf-8") as log:
         watcher = _Watcher(run, log, names, on_event)
         try:
-            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher):
+            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), _environ(env):
                 pipeline(**values)
         except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
             run.error = f"{type(exc).__name__}: {exc}"
@@ -199,14 +210,34 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     graph_steps = {s.name for s in plan.steps if s.info.component.component_spec.implementation.graph
                    is not None and s.condition is None}
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
-    _finish(run, run_dir, graph_steps, failed_graph)
+    _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner)
     return run
 
 
-def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None) -> None:
+@contextlib.contextmanager
+def _environ(extra: dict[str, str]):
+    """Extra environment for the task processes of this run only."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None,
+            failed_inner: str | None = None) -> None:
     run.finished_at = time.time()
     _collect_outputs(run, run_dir / "artifacts")
     for rec in run.steps:
+        if rec.name == failed_graph and rec.error is None:
+            rec.error = failed_inner  # which inner task failed, and how
         if rec.state == "PENDING" and rec.name in graph_steps:
             # nested pipelines log only their inner tasks; judge them by the run's outcome
             rec.state = "FAILED" if rec.name == failed_graph else (

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import Port, ports_of
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
 __all__ = ["ComponentInfo", "CatalogError", "resolve_component", "builtin_names", "load_builtin_check"]
-
-_PIP_INSTALL = re.compile(r'PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install[^\n]*?&& "\$0" "\$@"')
-
 
 class CatalogError(UserError):
     def __init__(self, message: str, hint: str | None = None):
@@ -34,6 +31,15 @@ class ComponentInfo:
     summary: str = ""
     check: Callable[[dict], list] | None = None
     notes: list[str] = field(default_factory=list)
+    # third-party files: the pip installs taken out of their commands for a local run, and
+    # their kfp-kubernetes settings (which Vertex cannot load)
+    pip: list[PipInstall] = field(default_factory=list)
+    platform: list[str] = field(default_factory=list)
+
+    @property
+    def packages(self) -> list[str]:
+        """The component's own packages (packages_to_install), in order, without kfp's."""
+        return list(dict.fromkeys(p for inst in self.pip for p in inst.packages))
 
     @property
     def component(self) -> Any:
@@ -114,32 +120,12 @@ def _import_attr(target: str, what: str) -> Any:
         raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
 
 
-def _without_pip_install(text: str) -> tuple[str, bool]:
-    """Local runs share this environment: a third-party `pip install kfp==x` would replace ours."""
-    import yaml
-
-    changed = False
-
-    def walk(node: Any) -> Any:
-        nonlocal changed
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        if isinstance(node, str) and _PIP_INSTALL.search(node):
-            changed = True
-            return _PIP_INSTALL.sub('"$0" "$@"', node)
-        return node
-
-    try:
-        docs = [walk(d) for d in yaml.safe_load_all(text)]
-    except yaml.YAMLError:
-        return text, False
-    return (yaml.safe_dump_all(docs, sort_keys=False) if changed else text), changed
-
-
 def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
+    import yaml
     from kfp import components
+
+    from kubepipe.catalog.foreign import inspect_documents
+    from kubepipe.catalog.pip_prelude import strip_preludes
 
     path = (base_dir / ref) if not Path(ref).is_absolute() else Path(ref)
     if not path.is_file():
@@ -149,19 +135,45 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"component file `{ref}` cannot be read: {exc}") from None
-    notes = []
-    if local and "pip install" in text:
-        text, changed = _without_pip_install(text)
-        if changed:
-            notes.append(f"{ref}: skipped its `pip install` for the local run (kfp is already installed)")
-    if local and "isArtifactList: true" in text:
-        notes.append(f"{ref}: uses artifact lists (dsl.Collected), which kfp.local 2.17 cannot run; "
-                     "it compiles for kubeflow and vertex")
+    docs = _documents(text)
+    facts = inspect_documents(docs or [])
+    if facts.workspace:
+        raise CatalogError(
+            f"component file `{ref}` needs a pipeline workspace ({facts.workspace}); kubepipe pipelines do "
+            "not create one, so it would fail (or lose its workspace) when compiled",
+            "run that pipeline with kfp directly, or rewrite it to pass data as artifacts")
+    notes: list[str] = []
+    pip: list[PipInstall] = []
+    if local and docs is not None:
+        stripped, pip, unparsed = strip_preludes(docs)
+        if unparsed:
+            raise CatalogError(
+                f"component file `{ref}`: {', '.join(unparsed)} runs `pip install` in a form kubepipe cannot "
+                "take apart; a local run shares your Python environment, so it is not run here",
+                "run it on kubeflow or vertex, or rebuild it with @dsl.component(packages_to_install=...)")
+        if pip:
+            text = yaml.safe_dump_all(stripped, sort_keys=False)
+            dropped = sorted({k for inst in pip for k in inst.kfp})
+            if dropped:
+                notes.append(f"{ref}: its `pip install {' '.join(dropped)}` is skipped on local runs "
+                             "(the kfp installed here runs it)")
+    if local and facts.local_blockers:
+        notes.append(f"{ref}: kfp.local cannot resolve {'; '.join(facts.local_blockers)}; "
+                     "a local run of it fails, it compiles for kubeflow and vertex")
     try:
         comp = components.load_component_from_text(text)
     except Exception as exc:  # noqa: BLE001 - kfp raises many types for bad files
         raise CatalogError(f"component file `{ref}` is not a KFP component or pipeline: {exc}",
                            "compile it with kfp, or check it is a component.yaml") from None
     info = _info(ref, "file", comp, (comp.description or "").strip().split("\n")[0])
-    info.notes = notes
+    info.notes, info.pip, info.platform = notes, pip, facts.platform
     return info
+
+
+def _documents(text: str) -> list | None:
+    import yaml
+
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return None  # kfp's loader reports it

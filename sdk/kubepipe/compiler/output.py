@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,12 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
         body = Path(tmp).read_text(encoding="utf-8")
     finally:
         os.unlink(tmp)
+    if profile.target == "vertex" and re.search(r"(?m)^---\s*$", body):
+        # Vertex's PipelineJob loads one document; validation refuses platform specs before this
+        from kubepipe.errors import UserError
+
+        raise UserError("the vertex IR came out with a kfp-kubernetes platform document, which Vertex AI "
+                        "cannot load; a step's component carries kfp-kubernetes settings: run it on kubeflow")
     digest = sha256_text(body)
     header = (
         f"# Compiled by kubepipe {__version__} for target `{profile.target}`. Do not edit: "

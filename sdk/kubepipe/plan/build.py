@@ -248,6 +248,11 @@ class _Builder:
             if info:
                 self.infos[name] = info
                 self.notes += info.notes
+                if info.platform and self.profile.target == "vertex":
+                    self.err(("steps", name, "component"),
+                             f"`{info.ref}` carries kfp-kubernetes settings ({', '.join(info.platform)}); "
+                             "Vertex AI cannot load a pipeline that has them", value=step.component,
+                             hint="run it on kubeflow, or recompile the component without kfp-kubernetes")
         plan_steps: dict[str, PlanStep] = {}
         for name, step in spec.steps.items():
             path = ("steps", name)

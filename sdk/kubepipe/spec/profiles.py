@@ -50,6 +50,9 @@ class Profile(Strict):
     experiment: str = "kubepipe"
     labels: dict[str, str] = {}
     gpu_types: dict[str, str] = Field({}, description="Extra GPU type names -> target accelerator names.")
+    install_packages: bool = Field(
+        False, description="Local runs: let third-party components pip-install their own packages "
+        "(packages_to_install) into the run folder. Never kfp; off by default.")
     # kubeflow
     host: str | None = None
     namespace: str | None = None
@@ -82,7 +85,7 @@ class Profile(Strict):
 
     def public_dict(self) -> dict:
         """What components may see: no auth details."""
-        return self.model_dump(exclude={"auth"}, exclude_none=True, mode="json")
+        return self.model_dump(exclude={"auth", "install_packages"}, exclude_none=True, mode="json")
 
 
 def home_defaults(home: str | Path | None) -> dict[str, str]:
