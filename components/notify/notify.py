@@ -1,14 +1,29 @@
-"""Run-end notification: a JSON line under the state dir, a console line, and an optional webhook."""
+"""Run-end notification: a record under the state dir, a console line, and an optional webhook.
+
+- The record goes to `<state_dir>/notifications.jsonl` (one line per run) for a local state
+  dir, and to `<state_dir>/notifications/<time>-<run id>.json` (one object per run; object
+  stores cannot append) for any fsspec URI (gs://, s3://, memory://, ...).
+- The webhook URL comes from the environment variable named by `webhook_env`. https is posted;
+  plain http only to a loopback host, or anywhere with KUBEPIPE_ALLOW_HTTP_WEBHOOK=1 (a webhook
+  URL usually carries a token, and http sends it in clear). A refusal is printed and recorded,
+  never silent. A notification never fails the run.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["notify_run_end"]
+__all__ = ["notify_run_end", "ALLOW_HTTP_ENV"]
+
+ALLOW_HTTP_ENV = "KUBEPIPE_ALLOW_HTTP_WEBHOOK"
 
 
 def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, error: str = "",
@@ -19,19 +34,68 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
         record["error"] = error[:2000]
     icon = "✓" if state == "SUCCEEDED" else "✗"
     print(f"{icon} {pipeline} {state.lower()}: {message}" + (f" ({error[:200]})" if error else ""))
-    if state_dir and "://" not in state_dir:
-        path = Path(state_dir) / "notifications.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:  # one line per run; appends are atomic enough
-            fh.write(json.dumps(record) + "\n")
-        record["log"] = str(path)
-    url = os.environ.get(webhook_env, "") if webhook_env else ""
-    if url.startswith("https://") or url.startswith("http://127.0.0.1"):
-        req = urllib.request.Request(url, data=json.dumps({"text": f"{icon} {pipeline}: {state}", **record}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    if state_dir:
         try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked above
-                record["webhook_status"] = resp.status
-        except OSError as exc:  # a notification must never fail the run
-            record["webhook_error"] = str(exc)[:200]
+            record["log"] = _record(state_dir, record)
+        except (OSError, ImportError, ValueError) as exc:  # a notification must never fail the run
+            record["record_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            print(f"notify: could not record the run end under {state_dir}: {record['record_error']}", file=sys.stderr)
+    url = os.environ.get(webhook_env, "") if webhook_env else ""
+    if url:
+        refusal = _refusal(url)
+        if refusal:
+            record["webhook_error"] = refusal
+            print(f"notify: {refusal}", file=sys.stderr)
+        else:
+            _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record, timeout_s)
     return record
+
+
+def _record(state_dir: str, record: dict) -> str:
+    line = json.dumps(record)
+    if "://" not in state_dir or state_dir.startswith("file://"):
+        path = Path(state_dir.removeprefix("file://")) / "notifications.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:  # one short line per run: a single append
+            fh.write(line + "\n")
+        return str(path)
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(state_dir)
+    stamp = record["time"].replace(":", "").replace("-", "")
+    name = f"{stamp}-{record['run_id'] or 'run'}-{uuid.uuid4().hex[:8]}.json"
+    path = f"{root.rstrip('/')}/notifications/{name}"
+    fs.pipe_file(path, (line + "\n").encode("utf-8"))  # one object, written whole
+    return fs.unstrip_protocol(path)
+
+
+def _refusal(url: str) -> str | None:
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.hostname or ''}"  # never the path: it usually holds the token
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http":
+        if _loopback(parts.hostname or "") or os.environ.get(ALLOW_HTTP_ENV) == "1":
+            return None
+        return (f"webhook not sent: {where} is plain http (the URL's token would travel in clear); "
+                f"use an https URL, or set {ALLOW_HTTP_ENV}=1 to allow http")
+    return f"webhook not sent: {where or 'the URL'} is not an http(s) URL"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _post(url: str, body: dict, record: dict, timeout_s: float) -> None:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked by _refusal
+            record["webhook_status"] = resp.status
+    except OSError as exc:  # a notification must never fail the run
+        record["webhook_error"] = str(exc)[:200]

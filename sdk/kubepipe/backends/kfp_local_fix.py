@@ -6,13 +6,34 @@ is always skipped (an If/Else pair happens to work: its branch DAG receives the 
 This looks the channel up as a sibling task's output as well: KFP output names are
 identifiers, so the last `-` separates the task name from the output name. Applied only
 to the local backend; the compiled IR stays exactly what Kubeflow and Vertex run.
+
+It patches a private kfp method, `ConditionEvaluator._resolve_pipeline_channel(channel_ref,
+io_store)` in `kfp.local.orchestrator.enhanced_dag_orchestrator`. If a kfp release moves or
+reshapes it, `apply()` raises instead of running pipelines whose conditions would silently go
+the wrong way; tests/unit/test_kfp_local_fix.py pins the private API.
 """
 
 from __future__ import annotations
 
-__all__ = ["apply"]
+import inspect
 
+from kubepipe.errors import UserError
+
+__all__ = ["apply", "PATCHED"]
+
+MODULE = "kfp.local.orchestrator.enhanced_dag_orchestrator"
+PATCHED = "ConditionEvaluator._resolve_pipeline_channel"
+_PARAMS = ["channel_ref", "io_store"]
 _APPLIED = False
+
+
+def _missing(why: str) -> UserError:
+    from importlib.metadata import version
+
+    return UserError(
+        f"kubepipe's local fix for kfp.local conditions cannot be applied to kfp {version('kfp')}: {why}. "
+        f"Without it a `when:` on a sibling step's output would be skipped silently, so local runs stop here. "
+        "Install the kfp version kubepipe declares (pip install 'kfp==2.17.3') or upgrade kubepipe")
 
 
 def apply() -> None:
@@ -21,12 +42,16 @@ def apply() -> None:
         return
     try:
         from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
-    except ImportError:  # another kfp layout: nothing to fix
-        return
+    except ImportError as exc:
+        raise _missing(f"cannot import {MODULE} ({exc})") from None
     evaluator = getattr(edo, "ConditionEvaluator", None)
-    original = getattr(evaluator, "_resolve_pipeline_channel", None)
-    if original is None:
-        return
+    original = inspect.getattr_static(evaluator, "_resolve_pipeline_channel", None) if evaluator else None
+    if not isinstance(original, staticmethod):
+        raise _missing(f"{MODULE}.{PATCHED} is gone or no longer a staticmethod")
+    original = original.__func__
+    if list(inspect.signature(original).parameters) != _PARAMS:
+        raise _missing(f"{PATCHED} now takes ({', '.join(inspect.signature(original).parameters)}), "
+                       f"not ({', '.join(_PARAMS)})")
 
     def resolve(channel_ref: str, io_store):  # type: ignore[no-untyped-def]
         ref = channel_ref.replace("pipelinechannel--", "")
@@ -38,5 +63,8 @@ def apply() -> None:
                 pass
         return original(channel_ref, io_store)
 
+    resolve.kubepipe_patch = True  # type: ignore[attr-defined]
     evaluator._resolve_pipeline_channel = staticmethod(resolve)
+    if getattr(evaluator._resolve_pipeline_channel, "kubepipe_patch", False) is not True:
+        raise _missing(f"{PATCHED} did not take the patch")
     _APPLIED = True

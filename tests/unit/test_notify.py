@@ -1,0 +1,96 @@
+"""notify: a record on any state dir (local folder or fsspec URI), and no silent webhook drops."""
+
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fsspec
+import pytest
+
+from kubepipe.components.notify.notify import ALLOW_HTTP_ENV, notify_run_end
+
+ARGS = {"state": "FAILED", "pipeline": "p", "run_id": "p-1", "message": "done", "error": "boom"}
+
+
+def test_records_a_line_in_a_local_state_dir(tmp_path):
+    rec = notify_run_end(**ARGS, state_dir=str(tmp_path / "state"))
+    lines = (tmp_path / "state" / "notifications.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["run_id"] for ln in lines] == ["p-1"]
+    assert rec["log"] == str(tmp_path / "state" / "notifications.jsonl")
+
+
+def test_records_an_object_in_an_fsspec_state_dir():
+    root = f"memory://kp-notify-{uuid.uuid4().hex[:8]}/state"
+    fs, path = fsspec.core.url_to_fs(root)
+    try:
+        rec = notify_run_end(**ARGS, state_dir=root)
+        notify_run_end(**{**ARGS, "run_id": "p-2", "state": "SUCCEEDED"}, state_dir=root)
+        files = sorted(fs.find(f"{path}/notifications"))
+        assert len(files) == 2 and rec["log"] in [fs.unstrip_protocol(f) for f in files]
+        got = sorted((json.loads(fs.cat_file(f)) for f in files), key=lambda r: r["run_id"])
+        assert [(r["run_id"], r["state"]) for r in got] == [("p-1", "FAILED"), ("p-2", "SUCCEEDED")]
+        assert got[0]["error"] == "boom"
+    finally:
+        fs.rm("/" + path.strip("/").split("/")[0], recursive=True)
+
+
+def test_an_unwritable_state_dir_is_reported_not_raised(capsys):
+    rec = notify_run_end(**ARGS, state_dir="nosuchproto-xyz://bucket/state")
+    assert "record_error" in rec and "could not record" in capsys.readouterr().err
+
+
+class _Hook(BaseHTTPRequestHandler):
+    bodies: list = []
+
+    def do_POST(self):
+        self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook():
+    _Hook.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/secret-token", _Hook.bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+def test_loopback_http_webhook_is_posted(hook, monkeypatch):
+    url, bodies = hook
+    monkeypatch.setenv("KP_HOOK", url)
+    rec = notify_run_end(**ARGS, webhook_env="KP_HOOK")
+    assert rec["webhook_status"] == 204
+    assert bodies[0]["run_id"] == "p-1" and bodies[0]["text"].endswith("p: FAILED")
+
+
+def test_plain_http_webhook_is_refused_out_loud(monkeypatch, capsys):
+    monkeypatch.delenv(ALLOW_HTTP_ENV, raising=False)
+    monkeypatch.setenv("KP_HOOK", "http://hooks.example.invalid/T000/secret-token")
+    rec = notify_run_end(**ARGS, webhook_env="KP_HOOK")
+    err = capsys.readouterr().err
+    assert "plain http" in rec["webhook_error"] and ALLOW_HTTP_ENV in rec["webhook_error"]
+    assert "webhook not sent: http://hooks.example.invalid" in err
+    assert "secret-token" not in err and "secret-token" not in json.dumps(rec)
+
+
+def test_plain_http_webhook_is_attempted_when_allowed(monkeypatch):
+    monkeypatch.setenv(ALLOW_HTTP_ENV, "1")
+    monkeypatch.setenv("KP_HOOK", "http://hooks.example.invalid/T000/x")
+    rec = notify_run_end(**ARGS, webhook_env="KP_HOOK", timeout_s=2)
+    assert "webhook_error" in rec and "plain http" not in rec["webhook_error"]  # tried: no such host here
+
+
+def test_other_schemes_are_refused(monkeypatch):
+    monkeypatch.setenv("KP_HOOK", "file:///etc/passwd")
+    assert "not an http(s) URL" in notify_run_end(**ARGS, webhook_env="KP_HOOK")["webhook_error"]
