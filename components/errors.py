@@ -1,10 +1,34 @@
-"""Errors raised by component logic; their message is what the user reads."""
+"""Errors raised by component logic; their message is what the user reads.
 
-__all__ = ["ComponentError", "GateFailed", "DataError", "ModelError"]
+A `ComponentError` is deterministic unless raised with `retryable=True` (a network hiccup):
+bad configuration, a missing file, a gate that said no — retrying cannot change them, so
+`not_retryable` says so and the local backend stops at once (see `fail_fast`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+
+__all__ = ["ComponentError", "GateFailed", "DataError", "ModelError", "ConfigError", "not_retryable", "fail_fast",
+           "NO_RETRY_ENV"]
+
+NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
+_FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
+                 errno.EROFS, errno.EDQUOT}
 
 
 class ComponentError(Exception):
     """A user-facing failure inside a component: bad input, broken artifact."""
+
+    retryable = False
+
+    def __init__(self, *args, retryable: bool | None = None):
+        super().__init__(*args)
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class DataError(ComponentError):
@@ -17,3 +41,38 @@ class ModelError(ComponentError):
 
 class GateFailed(ComponentError):
     """A gate (validation, evaluation, smoke test) decided to stop the run."""
+
+
+class ConfigError(ComponentError):
+    """The step's settings do not fit what it reads (e.g. an expectation names a column the data lacks)."""
+
+
+def not_retryable(exc: BaseException) -> bool:
+    """True when a retry would fail the same way: a ComponentError (unless marked retryable), no such file,
+    no space left, port in use, permission denied."""
+    if isinstance(exc, ComponentError):
+        return not exc.retryable
+    if isinstance(exc, OSError):
+        return exc.errno in _FATAL_ERRNOS
+    return False
+
+
+@contextlib.contextmanager
+def fail_fast():
+    """Around a component's body: a failure that retrying cannot change says so in the log, and — in a
+    local run — marks the task so that kubepipe does not retry it. On Kubeflow / Vertex the retry
+    policy runs regardless; each attempt fails as fast, with the same message."""
+    try:
+        yield
+    except Exception as exc:
+        if not_retryable(exc):
+            print(f"kubepipe: not retried: {type(exc).__name__} cannot change on a retry; fix the cause and "
+                  "run again", file=sys.stderr, flush=True)
+            marker = os.environ.get(NO_RETRY_ENV)
+            if marker:
+                try:
+                    with open(marker, "w", encoding="utf-8") as fh:
+                        fh.write(f"{type(exc).__name__}: {exc}"[:2000])
+                except OSError:
+                    pass  # the marker only saves time; the failure itself is reported either way
+        raise

@@ -32,12 +32,14 @@ def load_data(
     """Read CSV/Parquet (local, gs://, http(s)://, or champion:<model> = the champion's training data),
     keep a time window, select columns, sample; write a Dataset."""
     from kubepipe.components.data.load import load_to_artifact
+    from kubepipe.components.errors import fail_fast
 
-    load_to_artifact(
-        dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
-        time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
-        sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
-    )
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        load_to_artifact(
+            dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
+            time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
+            sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
+        )
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
@@ -51,15 +53,18 @@ def validate_data(
     suite_path: str = "",
     unexpected_sample: int = 10,
     gate: bool = True,
-) -> NamedTuple("ValidateOutputs", [("passed", bool)]):
-    """Great Expectations 1.x gate: a failed `fail` expectation stops the run (unless gate=False)."""
+) -> NamedTuple("ValidateOutputs", [("passed", bool), ("warnings", str)]):
+    """Great Expectations 1.x gate: a failed `fail` expectation stops the run (unless gate=False).
+    `warnings` names the failed `warn` expectations ("" when none)."""
     from collections import namedtuple
 
     from kubepipe.components.data.steps import run_validate
+    from kubepipe.components.errors import fail_fast
 
-    passed = run_validate(data, dataset, metrics, report, validation, expectations=list(expectations),
-                          suite_path=suite_path, unexpected_sample=unexpected_sample, gate=gate)
-    return namedtuple("ValidateOutputs", ["passed"])(passed)
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        passed = run_validate(data, dataset, metrics, report, validation, expectations=list(expectations),
+                              suite_path=suite_path, unexpected_sample=unexpected_sample, gate=gate)
+    return namedtuple("ValidateOutputs", ["passed", "warnings"])(passed, validation.metadata.get("warnings", ""))
 
 
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
@@ -77,7 +82,9 @@ def detect_drift(
     from collections import namedtuple
 
     from kubepipe.components.data.steps import run_drift
+    from kubepipe.components.errors import fail_fast
 
-    drifted = run_drift(data, reference, report, metrics, columns=list(columns) or None,
-                        thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories)
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        drifted = run_drift(data, reference, report, metrics, columns=list(columns) or None,
+                            thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories)
     return namedtuple("DriftOutputs", ["drift_detected"])(drifted)

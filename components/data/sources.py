@@ -198,13 +198,14 @@ def _download(uri: str, out) -> None:
         except ValueError as exc:  # unknown protocol
             raise DataError(f"{uri}: unsupported location: {_first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
-            raise DataError(f"{uri}: cannot read: {_first_line(exc)}") from None
+            raise DataError(f"{uri}: cannot read: {_first_line(exc)}", retryable=True) from None
         return
     try:
         with urllib.request.urlopen(uri, timeout=60) as resp:  # noqa: S310 - the user names the URL
             shutil.copyfileobj(resp, out, _CHUNK)
     except urllib.error.HTTPError as exc:
-        raise DataError(f"{uri}: the server answered HTTP {exc.code} {exc.reason}; check the URL") from None
+        raise DataError(f"{uri}: the server answered HTTP {exc.code} {exc.reason}; check the URL",
+                        retryable=exc.code >= 500 or exc.code in (408, 429)) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DataError(f"{uri}: cannot download: {reason}") from None
+        raise DataError(f"{uri}: cannot download: {reason}", retryable=True) from None

@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kubepipe.components.report_files import write_report
+
 __all__ = ["run_validate", "run_drift"]
 
 
@@ -25,17 +27,19 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
     """Validate `data`; write passthrough dataset, metrics, HTML report and raw JSON; raise GateFailed if `gate`."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.data.report import validation_html
-    from kubepipe.components.data.validate import raise_if_failed, resolve_expectations, validate_frame
+    from kubepipe.components.data.validate import (raise_if_failed, raise_if_misconfigured, resolve_expectations,
+                                                   validate_frame, warnings_summary)
 
     specs = resolve_expectations(expectations, suite_path)
     source = _source(data)
     df = read_dataset(data.path)
     outcome = validate_frame(df, specs, unexpected_sample=unexpected_sample)
 
-    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report.path).write_text(validation_html(outcome, source), encoding="utf-8")
+    write_report(report, validation_html(outcome, source))
     Path(validation.path).parent.mkdir(parents=True, exist_ok=True)
     Path(validation.path).write_text(json.dumps(outcome.raw, indent=1, default=str), encoding="utf-8")
+    if hasattr(validation, "metadata"):
+        validation.metadata["warnings"] = warnings_summary(outcome)
     for name, value in outcome.metrics.items():
         metrics.log_metric(name, value)
     if hasattr(dataset, "path"):  # the same bytes, so the content hash carries over
@@ -44,6 +48,8 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
         dataset.metadata.update({**(getattr(data, "metadata", None) or {}), "validated": outcome.passed})
     if gate:
         raise_if_failed(outcome, source)
+    else:
+        raise_if_misconfigured(outcome, source)
     return outcome.passed
 
 
@@ -56,8 +62,7 @@ def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: 
 
     result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,
                           thresholds=thresholds, bins=bins, max_categories=max_categories)
-    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report.path).write_text(drift_html(result, _source(data), _source(reference)), encoding="utf-8")
+    write_report(report, drift_html(result, _source(data), _source(reference)))
     if hasattr(report, "metadata"):
         report.metadata["drift"] = json.loads(json.dumps(result, default=str))
     metrics.log_metric("drift_detected", float(result["drift_detected"]))

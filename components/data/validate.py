@@ -13,10 +13,10 @@ from typing import Any
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.checks import check_expectations
 from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
-from kubepipe.components.errors import DataError, GateFailed
+from kubepipe.components.errors import ConfigError, DataError, GateFailed
 
 __all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message",
-           "raise_if_failed"]
+           "raise_if_failed", "raise_if_misconfigured", "warnings_summary"]
 
 _COLUMN_KEYS = ("column", "column_A", "column_B")
 
@@ -33,6 +33,7 @@ class ExpectationResult:
     unexpected_percent: float | None = None
     sample: list = field(default_factory=list)
     error: str | None = None
+    missing_column: str | None = None  # the expectation names a column the data does not have
 
     @property
     def column(self) -> str:
@@ -106,7 +107,11 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
         if absent:  # GX would fail with a stack trace in exception_info; say it plainly instead
             hint = did_you_mean(absent[0], have)
             msg = f"column `{absent[0]}` not found" + (f" ({hint})" if hint else "")
-            missing[spec.index] = ExpectationResult(spec.index, spec.name, spec.kwargs, spec.severity, False, error=msg)
+            # expect_column_to_exist checks the data's columns: its failure is a data failure; any other
+            # expectation on an absent column is misconfigured (ConfigError in raise_if_misconfigured)
+            config = None if spec.name == "expect_column_to_exist" else absent[0]
+            missing[spec.index] = ExpectationResult(spec.index, spec.name, spec.kwargs, spec.severity, False, error=msg,
+                                                    missing_column=config)
             continue
         cls = get_expectation_impl(spec.name)
         meta = {**(spec.kwargs.get("meta") or {}), "kubepipe_index": spec.index}
@@ -159,8 +164,36 @@ def gate_message(outcome: ValidationOutcome, source: str = "") -> str:
 
 
 def raise_if_failed(outcome: ValidationOutcome, source: str = "") -> None:
+    """`raise_if_misconfigured`, then GateFailed when a `fail` expectation failed."""
+    raise_if_misconfigured(outcome, source)
     if not outcome.passed:
         raise GateFailed(gate_message(outcome, source))
+
+
+def raise_if_misconfigured(outcome: ValidationOutcome, source: str = "") -> None:
+    """ConfigError when an expectation names a column the data lacks: the settings are wrong, not the data
+    values, so neither a retry nor the data owner can fix it (whatever the severity or `gate`)."""
+    absent = [r for r in outcome.results if r.missing_column]
+    if absent:
+        lines = [f"validate-data: {len(absent)} expectation(s) name a column that {source or 'the data'} does not "
+                 "have; fix the column name in the step's `expectations` (or the data's header):"]
+        lines += [f"  - expectations[{r.index}] {r.name}: {r.error}" for r in absent]
+        rest = ValidationOutcome([r for r in outcome.results if not r.missing_column], outcome.raw, outcome.rows)
+        if not rest.passed:
+            lines.append("and the data gate failed too (" + gate_message(rest, source).split("\n", 1)[0].split(": ", 1)[-1]
+                         + "):")
+            lines += gate_message(rest, source).split("\n")[1:]
+        raise ConfigError("\n".join(lines))
+
+
+def warnings_summary(outcome: ValidationOutcome) -> str:
+    """One line naming each failed `warn` expectation ("" when none): what a run table shows."""
+    warns = [r for r in outcome.failed if r.severity == "warn"]
+    if not warns:
+        return ""
+    parts = [f"{r.name} on `{r.column}`: {r.observed_text()}" for r in warns[:3]]
+    more = f"; +{len(warns) - 3} more" if len(warns) > 3 else ""
+    return f"{len(warns)} warn-level expectation(s) failed: " + "; ".join(parts) + more
 
 
 def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResult:

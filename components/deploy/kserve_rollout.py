@@ -110,7 +110,8 @@ class _Isvc:
                     409: "another rollout changed it at the same time; the step's retry starts over",
                     422: "the API server rejected the InferenceService as invalid"}.get(exc.status, "")
             raise RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
-                               f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip()) from None
+                               f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip(),
+                               retryable=exc.status not in (400, 401, 403, 404, 422)) from None
 
     def get(self):
         return self._call("get", self.api.get_namespaced_custom_object, self.name)

@@ -34,19 +34,22 @@ def deploy(
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
     ctx_state_dir: str = "",
-) -> NamedTuple("DeployOutputs", endpoint=str, action=str):
-    """Deploy `model`; `action` is `promoted` or `rolled_back` (the report says why)."""
+) -> NamedTuple("DeployOutputs", endpoint=str, action=str, why=str):
+    """Deploy `model`; `action` is `promoted` or `rolled_back`, `why` says why (the report has the details)."""
     from collections import namedtuple
 
     from kubepipe.components.deploy.target import deploy_model
+    from kubepipe.components.errors import fail_fast
+    from kubepipe.components.report_files import report_path
 
-    result = deploy_model(
-        model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
-        canary_percent=canary_percent, smoke_inputs=smoke_inputs, autoscaling=autoscaling, runtime=runtime,
-        namespace=namespace, timeout_s=timeout_s, serving=serving, target=ctx_target,
-        registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
-        run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report.path)
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        result = deploy_model(
+            model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
+            canary_percent=canary_percent, smoke_inputs=smoke_inputs, autoscaling=autoscaling, runtime=runtime,
+            namespace=namespace, timeout_s=timeout_s, serving=serving, target=ctx_target,
+            registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
+            run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report_path(report, ".md"))
     report.metadata.update(action=result["action"], why=str(result.get("why", ""))[:500],
                            champion_moved=bool((result.get("champion") or {}).get("moved")))
-    outputs = namedtuple("DeployOutputs", ["endpoint", "action"])
-    return outputs(str(result.get("endpoint") or ""), result["action"])
+    outputs = namedtuple("DeployOutputs", ["endpoint", "action", "why"])
+    return outputs(str(result.get("endpoint") or ""), result["action"], str(result.get("why") or "")[:500])

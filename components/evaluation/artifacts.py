@@ -34,7 +34,9 @@ def write_outputs(ev: dict, *, metrics=None, classification=None, report=None, e
             classification.log_roc_curve([roc["fpr"][i] for i in idx], [roc["tpr"][i] for i in idx],
                                          [roc["thresholds"][i] for i in idx])
     if report is not None:
-        _write(report.path, render_report(ev))
+        from kubepipe.components.report_files import write_report
+
+        write_report(report, render_report(ev))
     if evaluation is not None:
         _write(evaluation.path, json.dumps(ev, indent=2, sort_keys=True, default=str, allow_nan=True))
         evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})

@@ -33,20 +33,21 @@ def evaluate(
     """Score the model and the champion on the same holdout; gate on thresholds. Outputs `passed`, `decision`."""
     from collections import namedtuple
 
-    from kubepipe.components.errors import GateFailed
+    from kubepipe.components.errors import GateFailed, fail_fast
     from kubepipe.components.evaluation.artifacts import write_outputs
     from kubepipe.components.evaluation.evaluate import evaluate_model
 
-    ev = evaluate_model(
-        model.path, holdout.path, label_column=label_column, thresholds=thresholds, relative=relative,
-        slices=slices, baseline=baseline, model_name=model_name or ctx_pipeline_name,
-        registry_uri=ctx_registry_uri, force=force, force_reason=force_reason,
-    )
-    ev["holdout"]["content_hash"] = holdout.metadata.get("content_hash", "")
-    write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)
-    print(ev["decision"])
-    if fail_on_reject and not ev["passed"]:
-        raise GateFailed(ev["decision"])
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        ev = evaluate_model(
+            model.path, holdout.path, label_column=label_column, thresholds=thresholds, relative=relative,
+            slices=slices, baseline=baseline, model_name=model_name or ctx_pipeline_name,
+            registry_uri=ctx_registry_uri, force=force, force_reason=force_reason,
+        )
+        ev["holdout"]["content_hash"] = holdout.metadata.get("content_hash", "")
+        write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)
+        print(ev["decision"])
+        if fail_on_reject and not ev["passed"]:
+            raise GateFailed(ev["decision"])
     return namedtuple("Outputs", ["passed", "decision"])(ev["passed"], ev["decision"])
 
 
@@ -65,16 +66,17 @@ def register_model(
     without a deploy step). Outputs `version`, `model_uri`, `champion` (the champion's version, 0 if none)."""
     from collections import namedtuple
 
+    from kubepipe.components.errors import fail_fast
     from kubepipe.components.evaluation.artifacts import read_evaluation
     from kubepipe.components.evaluation.registration import register_challenger
-
-    mv = register_challenger(
-        model.path, read_evaluation(evaluation.path), model_name=model_name or ctx_pipeline_name,
-        model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
-    )
     from kubepipe.components.registry import Registry
 
-    champ = Registry(ctx_registry_uri or None).alias(mv.name, "champion")
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        mv = register_challenger(
+            model.path, read_evaluation(evaluation.path), model_name=model_name or ctx_pipeline_name,
+            model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
+        )
+        champ = Registry(ctx_registry_uri or None).alias(mv.name, "champion")
     print(f"registered {mv.name} v{mv.version}" + (" (champion)" if "champion" in mv.aliases else ""))
     return namedtuple("Outputs", ["version", "model_uri", "champion"])(mv.version, mv.model_uri,
                                                                        champ.version if champ else 0)

@@ -196,7 +196,7 @@ class Registry:
             n = (have[-1] + 1) if have else 1
             if self.store.create(f"{name}/versions/{n}/claim.json", payload):
                 return n
-        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again")
+        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again", retryable=True)
 
     def _load(self, name: str, n: int, state: dict) -> ModelVersion:
         base = f"{name}/versions/{n}"
@@ -266,7 +266,7 @@ class Registry:
             if self.store.create(_gen_path(name, new["generation"]), _dump(new)):
                 return new
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
-        raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again")
+        raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
 
 
 def _gen_path(name: str, g: int) -> str:

@@ -25,12 +25,14 @@ def trigger_retrain(
     """When `drift_detected`, start `pipeline` on the same target unless one started within the cooldown."""
     from collections import namedtuple
 
+    from kubepipe.components.errors import fail_fast
     from kubepipe.components.retrain.trigger import trigger_retraining
 
-    record = trigger_retraining(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
-                                params=dict(params), target=ctx_target, profile=dict(ctx_profile),
-                                state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
-                                source_run_id=ctx_run_id, reason=reason)
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        record = trigger_retraining(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
+                                    params=dict(params), target=ctx_target, profile=dict(ctx_profile),
+                                    state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
+                                    source_run_id=ctx_run_id, reason=reason)
     print(f"trigger-retrain: {record['action']}: {record['reason']}" +
           (f" (run {record['run_id']})" if record.get("run_id") else ""))
     return namedtuple("RetrainOutputs", ["triggered", "run_id"])(record["action"] == "started",

@@ -37,14 +37,16 @@ def train_torch(
 ):
     """Train a PyTorch classifier (built-in `text-classifier`, `transformer-classifier`, `tabular-mlp`, or
     `package.module:Class`); resumes from its checkpoint when retried; DDP over `num_gpus` GPUs."""
+    from kubepipe.components.errors import fail_fast
     from kubepipe.components.training.step import train_torch_step
 
-    train_torch_step(
-        dataset=dataset, model=model, metrics=metrics, curve=curve, validation=validation,
-        architecture=architecture, text_column=text_column, label_column=label_column,
-        feature_columns=feature_columns, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        lr_schedule=lr_schedule, weight_decay=weight_decay, seed=seed,
-        early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
-        validation_fraction=validation_fraction, hyperparameters=hyperparameters, num_gpus=num_gpus,
-        compile=compile, ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",
-    )
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        train_torch_step(
+            dataset=dataset, model=model, metrics=metrics, curve=curve, validation=validation,
+            architecture=architecture, text_column=text_column, label_column=label_column,
+            feature_columns=feature_columns, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            lr_schedule=lr_schedule, weight_decay=weight_decay, seed=seed,
+            early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
+            validation_fraction=validation_fraction, hyperparameters=hyperparameters, num_gpus=num_gpus,
+            compile=compile, ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",
+        )

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from kubepipe.components.errors import DataError, ModelError
+from kubepipe.components.report_files import write_report
 from kubepipe.components.training.checkpoint import checkpoint_dir, remove_checkpoint
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.curve import curve_html
@@ -92,9 +93,8 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
              "precision": res["precision"], "epochs run": res["epochs_run"], "best epoch": res["best_epoch"],
              "stopped early": res["stopped_early"], "resumed from": res["resumed_from"] or "-",
              "samples/s": f"{res['samples_per_s']:.0f}", "wall time (s)": f"{time.time() - started:.1f}"}
-    Path(curve.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(curve.path).write_text(curve_html(res["history"], title=f"Training curve: {architecture}",
-                                           best_epoch=res["best_epoch"], facts=facts), encoding="utf-8")
+    write_report(curve, curve_html(res["history"], title=f"Training curve: {architecture}",
+                                   best_epoch=res["best_epoch"], facts=facts))
     if not out.is_dir():
         raise ModelError(f"{out}: the model directory was not written")
     remove_checkpoint(folder)  # the step succeeded: a checkpoint would only fill the state folder

@@ -23,7 +23,7 @@ def test_when_gate_takes_each_branch(in_tmp, n, taken, skipped, total):
     assert run.ok, run.error
     assert run.step("sum").outputs["total"] == total
     assert run.step(taken).state == "SUCCEEDED" and run.step(taken).outputs["Output"].startswith(taken)
-    assert run.step(skipped).state == "SKIPPED"
+    assert run.step(skipped).state == "SKIPPED" and run.step(skipped).note.endswith("` was false")
     assert run.step("fan").state == "SUCCEEDED"
     assert run.step("on-exit").outputs["Output"] == "SUCCEEDED"
     assert ("started", "numbers") in events and ("finished", "sum") in events

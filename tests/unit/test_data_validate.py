@@ -12,7 +12,7 @@ from kfp.dsl import HTML, Artifact, Dataset, Metrics
 from kubepipe.components.data.io import write_dataset
 from kubepipe.components.data.merchant_names import CATEGORIES
 from kubepipe.components.data.steps import run_validate
-from kubepipe.components.errors import DataError, GateFailed
+from kubepipe.components.errors import ConfigError, DataError, GateFailed, not_retryable
 
 DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
 FLAGSHIP = [
@@ -82,6 +82,8 @@ def test_warn_failures_do_not_stop_the_run_but_are_reported(tmp_path):
             {"expect_column_values_to_not_be_null": {"column": "description"}}]
     assert step.run(warn) is True
     assert step.metrics.metadata["failed_warn"] == 1 and step.metrics.metadata["failed_fail"] == 0
+    warnings = step.validation.metadata["warnings"]  # what the run table shows
+    assert warnings.startswith("1 warn-level expectation(s) failed: expect_column_values_to_be_between on `amount`")
     html = step.html
     row = html[html.index("expect_column_values_to_be_between"):]
     assert 'class="b warn">failed' in row.split("</tr>")[0] and "unexpected" in row.split("</tr>")[0]
@@ -95,13 +97,30 @@ def test_gate_off_reports_passed_false_without_raising(tmp_path):
 
 def test_gx_suite_file_with_gx_severities(tmp_path):
     step = Step(tmp_path, "merchants_bad.csv")
+    suite = json.loads((DATA / "merchants_suite.json").read_text())
+    suite["expectations"] = [e for e in suite["expectations"] if e["kwargs"].get("column") != "amount"]
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
     with pytest.raises(GateFailed) as info:
-        step.run(suite_path=str(DATA / "merchants_suite.json"))
+        step.run(suite_path=str(tmp_path / "suite.json"))
     fails = str(info.value).split("\n")
     assert any("expect_column_values_to_be_in_set on `category`" in line for line in fails)
-    # the suite marks the amount range "warning": reported (the column was renamed), never fatal
-    assert not any("`amount`" in line for line in fails[1:-1]) and "1 warn-severity" in fails[-1]
+    assert any("expect_column_values_to_be_between on `hour`" in line for line in fails)
+
+
+def test_an_expectation_on_a_missing_column_is_a_configuration_error(tmp_path):
+    """The shipped suite's warn-level range on `amount` meets a batch that renamed it `amt`: whatever the
+    severity, the settings are wrong, so ConfigError (not GateFailed, never retried), report written first."""
+    step = Step(tmp_path, "merchants_bad.csv")
+    with pytest.raises(ConfigError) as info:
+        step.run(suite_path=str(DATA / "merchants_suite.json"))
+    msg = str(info.value)
+    assert not isinstance(info.value, GateFailed) and not_retryable(info.value)
+    assert "expect_column_values_to_be_between: column `amount` not found (did you mean `amt`?)" in msg
+    assert "data gate failed too" in msg and "expect_column_values_to_be_in_set on `category`" in msg
     assert "column `amount` not found" in step.html
+    with pytest.raises(ConfigError, match="`amount` not found"):  # gate: false does not hide it
+        step.run([{"expect_column_values_to_be_between": {"column": "amount", "max_value": 9, "severity": "warn"}}],
+                 gate=False)
 
 
 def test_report_escapes_data_values(tmp_path):

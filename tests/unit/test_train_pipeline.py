@@ -46,7 +46,7 @@ def test_train_torch_through_kfp_local(tmp_path):
     assert model.metadata["epochs_run"] == 2 and model.metadata["run_id"] == "run-1"
     # checkpointed while training, removed once the step succeeded
     assert (Path(state) / "checkpoints").is_dir() and not (Path(state) / "checkpoints" / "run-1").exists()
-    curve = next(Path(tmp_path / "root").rglob("curve"))
+    curve = next(Path(tmp_path / "root").rglob("curve.html"))
     assert "<svg" in curve.read_text()
     model_dir = Path(run.output.path)
     assert sorted(p.name for p in model_dir.iterdir()) == ["kubepipe-model.json", "metadata.json",

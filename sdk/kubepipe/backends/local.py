@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -20,6 +21,7 @@ from kubepipe.backends.run_record import RUNS_DIR, RunResult, StepRecord, new_ru
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
+from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
 
 __all__ = ["run_compiled", "StepEvent"]
@@ -28,6 +30,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_RETRY = re.compile(r"Task '?([^' ]+?)'? failed \(attempt \d+/\d+\)\. Retrying")
 _INSIDE = re.compile(r"Inner task failed: '([^']+)'((?: inside '[^']+')*)")
 _ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (.+)$")
 
@@ -81,6 +84,11 @@ class _Watcher(io.TextIOBase):
                 rec.state, rec.started_at = "RUNNING", time.time()
                 self._emit("started", rec)
             self.current = rec
+            return
+        m = _RETRY.search(line)
+        if m:  # a failed attempt that will be retried: the step runs again
+            rec = self._record(m.group(1))
+            rec.state, rec.error, rec.finished_at = "RUNNING", None, None
             return
         m = _END.search(line)
         if m:
@@ -190,19 +198,22 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), steps=[StepRecord(n) for n in names.values()])
     run.save()
-    from kubepipe.backends import kfp_local_fix
+    from kubepipe.backends import kfp_local_fix, local_retry
 
     kfp_local_fix.apply()
+    local_retry.apply()
     # kfp.local gives each task its own random job id; one run id everywhere (registry, checkpoints,
     # deploy's "the version this run registered") is ours, spelled into the local body only.
     body = compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id)
     pipeline = components.load_component_from_text(body)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)
+    no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with open(run.log, "w", encoding="utf-8") as log:
         watcher = _Watcher(run, log, names, on_event)
         try:
-            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), _environ(env):
+            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
+                    _environ({**env, NO_RETRY_ENV: str(no_retry.resolve())}):
                 pipeline(**values)
         except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
             run.error = f"{type(exc).__name__}: {exc}"
@@ -210,7 +221,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     graph_steps = {s.name for s in plan.steps if s.info.component.component_spec.implementation.graph
                    is not None and s.condition is None}
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
-    _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner)
+    no_retry.unlink(missing_ok=True)
+    _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps})
     return run
 
 
@@ -232,7 +244,7 @@ def _environ(extra: dict[str, str]):
 
 
 def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None,
-            failed_inner: str | None = None) -> None:
+            failed_inner: str | None = None, conditions: dict[str, Any] | None = None) -> None:
     run.finished_at = time.time()
     _collect_outputs(run, run_dir / "artifacts")
     for rec in run.steps:
@@ -253,6 +265,9 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
             run.error = f"step `{failed.name}` failed" + (f": {failed.error}" if failed.error else "")
     else:
         run.state = "SUCCEEDED"
+    from kubepipe.backends.run_notes import step_notes
+
+    step_notes(run, conditions or {})
     run.save()
 
 
@@ -273,7 +288,13 @@ def _collect_outputs(run: RunResult, root: Path) -> None:
         for name, arts in (data.get("artifacts") or {}).items():
             uris = [a.get("uri") for a in arts.get("artifacts", [])]
             if uris:
-                rec.artifacts[name] = uris[0]
+                rec.artifacts[name] = _absolute(uris[0])  # `runs show` prints paths that open from anywhere
+        listed = set(rec.artifacts.values())
         for d in sorted(f.parent.iterdir()):  # artifacts kfp.local wrote but did not list
-            if d.name not in rec.outputs and d.name not in rec.artifacts and d.name != "executor_output.json":
-                rec.artifacts[d.name] = str(d)
+            if (d.name not in rec.outputs and d.name not in rec.artifacts and d.name != "executor_output.json"
+                    and _absolute(str(d)) not in listed):
+                rec.artifacts[d.name] = _absolute(str(d))
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)

@@ -29,6 +29,7 @@ class StepRecord:
     outputs: dict[str, Any] = field(default_factory=dict)  # parameter outputs
     artifacts: dict[str, str] = field(default_factory=dict)  # artifact name -> path
     error: str | None = None
+    note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
 
     @property
     def duration_s(self) -> float | None:
@@ -63,6 +64,11 @@ class RunResult:
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
+
+    def reports(self, suffixes: tuple[str, ...] = (".html", ".md")) -> list[tuple[str, str, str]]:
+        """(step, artifact, path) of every report file the run wrote, in step order."""
+        return [(rec.name, name, path) for rec in self.steps for name, path in sorted(rec.artifacts.items())
+                if str(path).endswith(suffixes) and Path(path).is_file()]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -79,9 +79,17 @@ def _local(data: dict) -> dict:
         "state": data.get("state"), "started_at": _iso(data.get("started_at")),
         "finished_at": _iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
-                   "duration_s": s.get("duration_s")} for s in data.get("steps") or []],
+                   "duration_s": s.get("duration_s"), "note": s.get("note"),
+                   "artifacts": _artifacts(s.get("artifacts"))} for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
     }
+
+
+def _artifacts(value: Any) -> dict[str, str]:
+    """artifact name -> path; a record from an older kubepipe (or hand-edited) may lack them."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in sorted(value.items()) if isinstance(v, str)}
 
 
 def _corrupt(rec: Path, message: str) -> dict:

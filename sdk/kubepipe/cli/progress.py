@@ -13,7 +13,8 @@ from rich.table import Table
 
 __all__ = ["Progress", "summary_table", "summary_rows", "SUMMARY_COLUMNS", "STYLE"]
 
-STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim"}
+STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim",
+         "ROLLED BACK": "yellow", "SUCCEEDED, WARNINGS": "yellow"}
 _ICON = {"SUCCEEDED": "✓", "FAILED": "✗", "RUNNING": "…", "SKIPPED": "-", "PENDING": "·"}
 
 
@@ -70,14 +71,20 @@ SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
 def summary_rows(run: Any) -> list[tuple[str, str, str, str]]:
-    """(step, state, time, outputs) per step: the run's final table, as plain text."""
+    """(step, state, time, outputs) per step: the run's final table, as plain text. The state says
+    `rolled back` / `succeeded, warnings` where the outputs do, and the step's note (why it was
+    skipped, why it rolled back, which warn-level checks failed) leads its outputs."""
+    from kubepipe.backends.run_notes import display_state
+
     rows = []
     for rec in run.steps:
-        outs = [f"{k}: {_fmt(v)}" for k, v in rec.outputs.items()]
+        note = getattr(rec, "note", None)
+        # the note already says what `warnings` / `why` hold; empty outputs (a rolled-back endpoint) say nothing
+        outs = [f"{k}: {_fmt(v)}" for k, v in rec.outputs.items() if v != "" and not (note and k in ("warnings", "why"))]
         if rec.artifacts:
             outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""
-        rows.append((rec.name, rec.state.lower(), took, "\n".join(outs)))
+        rows.append((rec.name, display_state(rec), took, "\n".join([_fmt(note, 300)] * bool(note) + outs)))
     return rows
 
 

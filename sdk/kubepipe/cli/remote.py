@@ -227,7 +227,11 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local) or KFP run 
         return
     output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
                    ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))])
-    output.table(("step", "state", "error"), [(s["name"], _state(s["state"]), s.get("error")) for s in r["steps"]])
+    output.table(("step", "state", "error / note"),
+                 [(s["name"], _state(s["state"]), s.get("error") or s.get("note")) for s in r["steps"]])
+    arts = [(s["name"], name, path) for s in r["steps"] for name, path in (s.get("artifacts") or {}).items()]
+    if arts:  # reports end in .html (open them in a browser)
+        output.table(("step", "artifact", "path"), arts, title="artifacts")
     if r.get("error"):
         console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
 

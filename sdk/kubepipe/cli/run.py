@@ -44,6 +44,11 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
                                    for name, state, took, outs in summary_rows(result)],
                  title=f"run {result.run_id}")
     console.out.print(f"run folder: {console.escape(result.run_dir)}  (artifacts/, run.json, run.log)")
+    reports = result.reports()  # a failed run's reports too: a failed gate's report says why
+    if reports:
+        output.line("reports (open in a browser):")
+        for step, name, path in reports:
+            output.line(f"  {console.escape(step)}/{console.escape(name)}: {console.escape(str(Path(path).resolve()))}")
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
         raise typer.Exit(1)

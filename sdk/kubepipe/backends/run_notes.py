@@ -1,0 +1,51 @@
+"""Why a step ended as it did, in one line for the run table: a skip, a rollback, warn-level failures.
+
+A deploy that rolled back still "succeeds" (the run did what it should), and a validation whose
+`warn` expectations failed still passes; without a note both look like plain success.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubepipe.backends.run_record import RunResult, StepRecord
+
+__all__ = ["step_notes", "display_state", "REPORT_SUFFIXES"]
+
+REPORT_SUFFIXES = (".html", ".md")
+
+
+def display_state(rec: StepRecord) -> str:
+    """The state as a person reads it: `rolled back` / `succeeded, warnings` where the outputs say so."""
+    if rec.state == "SUCCEEDED" and rec.outputs.get("action") == "rolled_back":
+        return "rolled back"
+    if rec.state == "SUCCEEDED" and rec.outputs.get("warnings"):
+        return "succeeded, warnings"
+    return rec.state.lower()
+
+
+def step_notes(run: RunResult, conditions: dict[str, Any]) -> None:
+    """Set `note` on each step: `conditions` maps a step name to its plan Condition (or None)."""
+    by_name = {rec.name: rec for rec in run.steps}
+    failed = run.failed_step
+    for rec in run.steps:
+        if rec.state == "SKIPPED":
+            cond = conditions.get(rec.name)
+            if cond is not None:
+                rec.note = f"skipped: `{cond.text}` was false" + _decision(cond, by_name)
+            elif failed is not None:
+                rec.note = f"skipped: step `{failed.name}` failed"
+        elif rec.state == "SUCCEEDED" and rec.outputs.get("action") == "rolled_back":
+            rec.note = "rolled back: " + str(rec.outputs.get("why") or "see the step's report")
+        elif rec.state == "SUCCEEDED" and rec.outputs.get("warnings"):
+            rec.note = str(rec.outputs["warnings"])
+
+
+def _decision(cond: Any, by_name: dict[str, StepRecord]) -> str:
+    """`(evaluate: reject: f1_macro 0.61 < min 0.7)` when the condition reads a gate's output."""
+    for side in (cond.left, cond.right):
+        step = getattr(side, "step", None)
+        rec = by_name.get(step) if step else None
+        if rec is not None and rec.outputs.get("decision"):
+            return f" ({step}: {rec.outputs['decision']})"
+    return ""

@@ -1,0 +1,33 @@
+"""The run table's notes: why a step was skipped, why a deploy rolled back, which warn-level checks failed."""
+
+from __future__ import annotations
+
+from kubepipe.backends.run_notes import display_state, step_notes
+from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.plan.bindings import parse_condition
+
+
+def _run(*steps: StepRecord) -> RunResult:
+    return RunResult(run_id="r", pipeline="p", target="local", run_dir="/nonexistent", params={}, steps=list(steps))
+
+
+def test_rollback_skip_and_warning_notes():
+    evaluate = StepRecord("evaluate", "SUCCEEDED", outputs={"passed": False, "decision": "reject: f1_macro 0.61 < min 0.7"})
+    deploy = StepRecord("deploy", "SKIPPED")
+    canary = StepRecord("canary", "SUCCEEDED", outputs={"endpoint": "", "action": "rolled_back",
+                                                        "why": "smoke test failed: HTTP 500"})
+    check = StepRecord("validate", "SUCCEEDED", outputs={"passed": True, "warnings": "1 warn-level expectation(s) failed"})
+    plain = StepRecord("train", "SUCCEEDED")
+    run = _run(evaluate, deploy, canary, check, plain)
+    step_notes(run, {"deploy": parse_condition("${steps.evaluate.outputs.passed} == true")})
+    assert deploy.note == ("skipped: `${steps.evaluate.outputs.passed} == true` was false "
+                           "(evaluate: reject: f1_macro 0.61 < min 0.7)")
+    assert canary.note == "rolled back: smoke test failed: HTTP 500" and display_state(canary) == "rolled back"
+    assert check.note == "1 warn-level expectation(s) failed" and display_state(check) == "succeeded, warnings"
+    assert plain.note is None and display_state(plain) == "succeeded" and evaluate.note is None
+
+
+def test_a_step_skipped_after_a_failure_names_it():
+    boom, never = StepRecord("boom", "FAILED", error="RuntimeError: no"), StepRecord("never", "SKIPPED")
+    step_notes(_run(boom, never), {})
+    assert never.note == "skipped: step `boom` failed" and boom.note is None
