@@ -9,6 +9,7 @@ import typer
 
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
+from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
@@ -234,6 +235,27 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local) or KFP run 
         output.table(("step", "artifact", "path"), arts, title="artifacts")
     if r.get("error"):
         console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
+
+
+@runs_app.command("prune")
+def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of the newest runs to keep."),
+               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
+               dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; remove nothing."),
+               registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
+    """Remove the oldest local runs beyond --keep; never a running one, a champion's or a served model's."""
+    from kubepipe.backends.prune import prune_runs
+
+    result = prune_runs(home, keep, registry_uri=output.registry_uri(registry, home), pipeline=pipeline,
+                        dry_run=dry_run)
+    if output.is_json(fmt):
+        output.emit("RunPrune", result)
+        return
+    verb = "would remove" if dry_run else "removed"
+    output.table(("run id", "action", "why"),
+                 [(r, verb, "") for r in result["removed"]] + [(r, "kept", why) for r, why in result["protected"].items()],
+                 title=f"runs prune (keep {keep})")
+    console.err.print(f"{verb} {len(result['removed'])} run(s); kept the newest {len(result['kept'])} and "
+                      f"{len(result['protected'])} in use")
 
 
 def _profile(target: str, profile: Optional[Path], sets: Optional[list[str]]) -> dict:

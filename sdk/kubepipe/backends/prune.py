@@ -1,0 +1,101 @@
+"""`kubepipe runs prune`: keep the state folder bounded without breaking what is in use.
+
+Removes the oldest local runs beyond `keep`, never one that is still running, whose model is a
+registry champion or previous champion, or whose folder holds files a local endpoint serves.
+A run folder is first renamed into `<home>/.trash` (one atomic rename: a crash never leaves half a
+run listed), then deleted; a later prune empties what a crash left there. The run's training
+checkpoints under `<home>/state/checkpoints/<run id>` go with it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from kubepipe.backends.runs import list_local_runs
+
+__all__ = ["prune_runs"]
+
+_ALL = 1 << 30
+
+
+def _protected(runs_dir: Path, home: Path, registry_uri: str | None) -> dict[str, str]:
+    """run id -> why it must stay."""
+    keep: dict[str, str] = {}
+    if registry_uri:
+        from kubepipe.components.registry import Registry
+
+        reg = Registry(registry_uri)
+        for name in reg.names():
+            for mv in reg.versions(name):
+                held = [a for a in mv.aliases if a in ("champion", "previous")]
+                if mv.ok and mv.run_id and held:
+                    keep.setdefault(mv.run_id, f"{held[0]} of {name} (v{mv.version})")
+    from kubepipe.components.serving.endpoints import list_endpoints
+
+    root = runs_dir.resolve()
+    for ep in list_endpoints(str(home)):
+        model_dir = str(ep.get("model_dir") or "")
+        if ep.get("status") == "corrupt":
+            raise RuntimeError(f"endpoint record `{ep.get('name')}` cannot be read ({ep.get('error')}); fix or stop "
+                               "that endpoint first: prune cannot tell which run's files it serves")
+        try:
+            rel = Path(model_dir).resolve().relative_to(root)
+        except ValueError:
+            continue  # served from elsewhere (the registry's copy)
+        if rel.parts:
+            keep.setdefault(rel.parts[0], f"served by endpoint `{ep.get('name')}`")
+    return keep
+
+
+def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, pipeline: str | None = None,
+               dry_run: bool = False) -> dict:
+    """{"removed": [run ids], "kept": [run ids], "protected": {run id: why}} (newest first)."""
+    from kubepipe.errors import UserError
+
+    if keep < 0:
+        raise UserError(f"--keep {keep}: give how many runs to keep (0 or more)")
+    home = Path(home)
+    runs_dir = home / "runs"
+    trash = home / ".trash"
+    if not dry_run and trash.is_dir():
+        shutil.rmtree(trash, ignore_errors=True)  # what an interrupted prune left
+    try:
+        protected = _protected(runs_dir, home, registry_uri)
+    except RuntimeError as exc:
+        raise UserError(f"runs prune: {exc}") from None
+    rows = list_local_runs(runs_dir, pipeline=pipeline, limit=_ALL)
+    kept, removed, held = [], [], {}
+    for i, r in enumerate(rows):
+        run_id = str(r["run_id"])
+        folder = runs_dir / run_id
+        if "/" in run_id or "\\" in run_id or folder.resolve().parent != runs_dir.resolve():
+            held[run_id] = "its run id is not a plain folder name; remove it by hand"
+        elif i < keep:
+            kept.append(run_id)
+        elif run_id in protected:
+            held[run_id] = protected[run_id]
+        elif r.get("state") == "RUNNING":
+            held[run_id] = "still running"
+        else:
+            removed.append(run_id)
+    if not dry_run:
+        for run_id in removed:
+            _remove(runs_dir / run_id, trash)
+            ckpt = home / "state" / "checkpoints" / run_id
+            if ckpt.is_dir():
+                _remove(ckpt, trash)
+        if trash.is_dir():
+            shutil.rmtree(trash, ignore_errors=True)
+    return {"removed": removed, "kept": kept, "protected": held, "dry_run": dry_run}
+
+
+def _remove(folder: Path, trash: Path) -> None:
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    trash.mkdir(parents=True, exist_ok=True)
+    target = trash / f"{folder.name}.{secrets.token_hex(4)}"
+    os.replace(folder, target)  # atomic: the run is listed whole or not at all
+    shutil.rmtree(target, ignore_errors=True)

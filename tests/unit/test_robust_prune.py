@@ -1,0 +1,60 @@
+"""`kubepipe runs prune` keeps the newest N runs and never a running one, a champion's or a served model's."""
+
+from __future__ import annotations
+
+import json
+
+from cli_runner import run_cli
+
+from kubepipe.backends.prune import prune_runs
+from kubepipe.components.registry import Registry
+
+
+def _run(home, run_id: str, started: float, state: str = "SUCCEEDED"):
+    folder = home / "runs" / run_id
+    (folder / "artifacts" / "model").mkdir(parents=True)
+    (folder / "artifacts" / "model" / "weights.bin").write_bytes(b"w")
+    (folder / "run.json").write_text(json.dumps({"run_id": run_id, "pipeline": "p", "target": "local",
+                                                 "state": state, "started_at": started, "steps": []}))
+    return folder
+
+
+def _home(tmp_path):
+    home = tmp_path / "home"
+    for i in range(7):
+        _run(home, f"p-{i}", 1_700_000_000 + i)  # p-6 is the newest
+    _run(home, "p-running", 1_600_000_000, state="RUNNING")
+    (home / "state" / "checkpoints" / "p-0" / "train").mkdir(parents=True)
+    reg = Registry(f"file://{home / 'registry'}")
+    reg.register(str(home / "runs" / "p-1" / "artifacts" / "model"), name="clf", run_id="p-1")
+    reg.promote("clf", 1, reason="test")
+    served = home / "runs" / "p-2" / "artifacts" / "model"
+    (home / "endpoints").mkdir()
+    (home / "endpoints" / "ep.json").write_text(json.dumps({
+        "name": "ep", "url": "http://127.0.0.1:9", "port": 9, "model_dir": str(served), "proxy": None, "backend": None}))
+    return home
+
+
+def test_prune_keeps_the_newest_and_everything_in_use(tmp_path):
+    home = _home(tmp_path)
+    dry = prune_runs(home, 3, registry_uri=f"file://{home / 'registry'}", dry_run=True)
+    assert dry["removed"] == ["p-3", "p-0"] and (home / "runs" / "p-0").is_dir()  # a dry run removes nothing
+
+    result = prune_runs(home, 3, registry_uri=f"file://{home / 'registry'}")
+    assert result["kept"] == ["p-6", "p-5", "p-4"] and result["removed"] == ["p-3", "p-0"]
+    assert result["protected"] == {"p-2": "served by endpoint `ep`", "p-1": "champion of clf (v1)",
+                                   "p-running": "still running"}
+    left = sorted(p.name for p in (home / "runs").iterdir())
+    assert left == ["p-1", "p-2", "p-4", "p-5", "p-6", "p-running"]
+    assert not (home / "state" / "checkpoints" / "p-0").exists() and not (home / ".trash").exists()
+    assert Registry(f"file://{home / 'registry'}").model_path("clf", "champion")  # the registry's copy is untouched
+
+
+def test_prune_from_the_cli_as_json(tmp_path, capsys):
+    home = _home(tmp_path)
+    code, out, err = run_cli(capsys, "runs", "prune", "--keep", "6", "--home", home, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["kind"] == "RunPrune" and doc["removed"] == ["p-0"] and "p-1" in doc["kept"]
+    code, out, err = run_cli(capsys, "runs", "prune", "--keep", "-1", "--home", home)
+    assert code == 2 and "--keep -1" in err
