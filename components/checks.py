@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from kubepipe.util import did_you_mean
 
-__all__ = ["CheckIssue", "did_you_mean"]
+__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "model_name_issues"]
+
+# A model name becomes a registry folder, an endpoint record's file name and a served model's name:
+# nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class CheckIssue(NamedTuple):
@@ -14,3 +19,15 @@ class CheckIssue(NamedTuple):
     message: str
     hint: str | None = None
 
+
+
+def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
+    """`model_name` (literal) must be a safe name; `${...}` values are checked when the step runs."""
+    name = (with_values or {}).get(key, "")
+    if name == "" or name is None or (isinstance(name, str) and "${" in name):
+        return []
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        return [CheckIssue((key,), f"bad model name {name!r}",
+                           "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
+                           "it names registry folders and endpoint files")]
+    return []

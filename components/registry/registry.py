@@ -21,10 +21,10 @@ import hashlib
 import json
 import os
 import random
-import re
 import socket
 import time
 
+from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.store import open_store
 from kubepipe.components.registry.version import (
     ALIASES,
@@ -38,7 +38,7 @@ from kubepipe.components.registry.version import (
 __all__ = ["Registry", "DEFAULT_URI"]
 
 DEFAULT_URI = "file://.kubepipe/registry"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = MODEL_NAME
 _CAS_TRIES = 500
 
 

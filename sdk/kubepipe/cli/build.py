@@ -23,10 +23,14 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
     if output.is_json(fmt):
         output.emit("Validation", {"pipeline": str(pipeline), "name": plan.name, "target": target, "valid": True,
                                    "steps": [{"name": s.name, "component": s.info.ref, "after": list(s.deps)} for s in plan.steps],
-                                   "notes": list(plan.notes)})
+                                   "notes": list(plan.notes),
+                                   "warnings": [{"message": w.message, "path": w.path, "file": w.file, "line": w.line,
+                                                 "col": w.col, "hint": w.hint} for w in plan.warnings]})
         return
     for note in plan.notes:
         console.note(note)
+    for warning in plan.warnings:
+        console.warn(warning.format())
     console.out.print(f"[green]✓[/green] {console.escape(str(pipeline))}: {len(plan.steps)} steps valid for target "
                       f"{console.escape(target)}")
 

@@ -15,6 +15,7 @@ from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Litera
                                  Plan, PlanStep)
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
+from kubepipe.plan.pipeline_checks import pipeline_checks
 from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step, finite
@@ -278,12 +279,15 @@ class _Builder:
         order = self.order(plan_steps)
         self.check_schedule()
         self.local_notes(plan_steps)
+        errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
+                                           self.loc.issue)
+        self.issues += errors
         if self.issues:
             raise ValidationError(self.issues)
         return Plan(name=spec.metadata.name, description=spec.metadata.description, params=dict(spec.params),
                     steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=spec.schedule,
                     source_path=self.loaded.path, source_hash=self.loaded.source_hash,
-                    target=self.profile.target, notes=self.notes)
+                    target=self.profile.target, notes=self.notes, warnings=warnings)
 
     def run_check(self, info: ComponentInfo, step: Step, path: tuple) -> None:
         if not info.check:

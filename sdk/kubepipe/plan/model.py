@@ -123,6 +123,7 @@ class Plan:
     source_hash: str
     target: str
     notes: list[str] = field(default_factory=list)
+    warnings: list[Any] = field(default_factory=list)  # kubepipe.errors.Issue, severity "warning", located
 
     def step(self, name: str) -> PlanStep:
         return next(s for s in self.steps if s.name == name)

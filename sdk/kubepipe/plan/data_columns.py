@@ -1,0 +1,46 @@
+"""The column names of a local data file, read at validate time: a CSV's header line or a Parquet schema.
+
+Nothing heavy: the csv module for CSV, pyarrow's schema reader (no rows) for Parquet. A source that
+only the run can read (a URL, `champion:<model>`, a file that is not there yet) gives None: not checked.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+__all__ = ["file_columns"]
+
+_MAX_HEADER = 1 << 20
+
+
+def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8") -> list[str] | str | None:
+    """Columns of `source`; a message (str) when the file is there but unreadable; None when unknowable now."""
+    if not isinstance(source, str) or not source.strip():
+        return None
+    source = source.strip()
+    if source.startswith("file://"):
+        source = source[len("file://"):]
+    elif "://" in source or source.startswith("champion:"):
+        return None
+    path = Path(source).expanduser()  # relative to the working directory, as load-data reads it
+    if not path.is_file() or path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
+        return None
+    from kubepipe.components.data.sources import sniff_format
+
+    try:
+        kind = sniff_format(source, path) if fmt in ("", "auto", None) else str(fmt).lower()
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return [str(n) for n in pq.read_schema(path).names]
+        if kind != "csv":
+            return None
+        enc = "utf-8-sig" if str(encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8") else str(encoding)
+        with open(path, encoding=enc, newline="") as fh:
+            head = fh.readline(_MAX_HEADER)
+        row = next(csv.reader([head]), [])
+    except (OSError, ValueError, LookupError, csv.Error) as exc:  # pyarrow's errors are ValueError / OSError
+        return f"cannot read the columns of {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return list(row) or f"{source} has no header line"

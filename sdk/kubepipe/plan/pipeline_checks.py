@@ -1,0 +1,179 @@
+"""Checks across steps, run at validate time: the champion a gate compares with can be set, the
+evaluate step's label column is the trained model's, and every column the pipeline names exists in
+the data when that data is a local file (its CSV header or Parquet schema only: fast, no pandas/GX).
+
+Each problem is located at the reference in the YAML (file:line:col) with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from kubepipe.errors import Issue
+from kubepipe.plan.bindings import BindingError, parse_value
+from kubepipe.plan.data_columns import file_columns
+from kubepipe.plan.model import Literal, OutputRef, ParamRef
+from kubepipe.util import did_you_mean
+
+__all__ = ["pipeline_checks"]
+
+_COLUMN_KEYS = ("column", "column_A", "column_B")
+_NO_VALUE = object()
+
+
+class _Checks:
+    def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue]):
+        self.spec, self.refs, self.issue = spec, refs, issue  # refs: step name -> component ref
+        self.errors: list[Issue] = []
+        self.warnings: list[Issue] = []
+        self._columns: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, raw: Any) -> Any:
+        """A literal, or a param's default; _NO_VALUE when only the run knows it."""
+        try:
+            b = parse_value(raw)
+        except BindingError:
+            return _NO_VALUE
+        if isinstance(b, Literal):
+            return b.value
+        if isinstance(b, ParamRef):
+            p = self.spec.params.get(b.name)
+            return p.default if p is not None and p.default is not None else _NO_VALUE
+        return _NO_VALUE
+
+    def with_(self, step: str, key: str, default: Any = _NO_VALUE) -> Any:
+        w = self.spec.steps[step].with_
+        return self.value(w[key]) if key in w else default
+
+    def upstream(self, step: str, port: str) -> OutputRef | None:
+        s = self.spec.steps[step]
+        raw = s.inputs.get(port, s.with_.get(port))
+        try:
+            b = parse_value(raw) if raw is not None else None
+        except BindingError:
+            return None
+        return b if isinstance(b, OutputRef) and b.step in self.spec.steps else None
+
+    def of(self, component: str) -> list[str]:
+        return [n for n, ref in self.refs.items() if ref == component]
+
+    # -- champion ----------------------------------------------------------------------------
+    def champion_can_be_set(self) -> None:
+        pipeline = self.spec.metadata.name
+        setters: set[str | None] = set()  # model names a step can promote; None = unknown until run time
+        for n in self.of("deploy"):
+            name = self.with_(n, "model_name")
+            setters.add(None if name is _NO_VALUE else name)
+        for n in self.of("register-model"):
+            if self.with_(n, "promote", False) is not False:
+                name = self.with_(n, "model_name", "") or pipeline
+                setters.add(None if name is _NO_VALUE else name)
+        if None in setters:
+            return
+        for n in self.of("evaluate"):
+            if self.with_(n, "baseline", "champion") != "champion":
+                continue
+            name = self.with_(n, "model_name", "") or pipeline
+            if name is _NO_VALUE or name in setters:
+                continue
+            self.warnings.append(self.issue(
+                ("steps", n, "with", "baseline") if "baseline" in self.spec.steps[n].with_ else ("steps", n),
+                f"`{n}` compares with the champion of `{name}`, but nothing in this pipeline can set it (no deploy "
+                "step, no register-model with `promote: true` for that model): every run is a first run",
+                hint="add `promote: true` to the register-model step, or set `baseline: none`; ignore this if "
+                     "another pipeline or `kubepipe models promote` sets the champion", severity="warning"))
+
+    # -- labels ------------------------------------------------------------------------------
+    def label_columns_match(self) -> None:
+        for n in self.of("evaluate"):
+            src = self.upstream(n, "model")
+            if src is None or self.refs.get(src.step) != "train-torch" or "label_column" not in self.spec.steps[n].with_:
+                continue
+            mine, trained = self.with_(n, "label_column"), self.with_(src.step, "label_column", "label")
+            if isinstance(mine, str) and isinstance(trained, str) and mine and mine != trained:
+                self.errors.append(self.issue(
+                    ("steps", n, "with", "label_column"),
+                    f"`{mine}` is not the label column `{src.step}` trains on (`{trained}`)",
+                    hint="drop `label_column` here: evaluate reads the model's own label column"))
+
+    # -- columns -----------------------------------------------------------------------------
+    def columns(self, ref: OutputRef | None) -> tuple[str, list[str]] | None:
+        """(file, columns) of the dataset an output carries, when a local file decides them."""
+        if ref is None:
+            return None
+        key = (ref.step, ref.output)
+        if key not in self._columns:
+            self._columns[key] = None  # a cycle is reported elsewhere
+            self._columns[key] = self._compute(ref)
+        return self._columns[key]
+
+    def _compute(self, ref: OutputRef) -> tuple[str, list[str]] | None:
+        comp = self.refs.get(ref.step)
+        if comp == "validate-data" and ref.output == "dataset":
+            return self.columns(self.upstream(ref.step, "data"))
+        if comp != "load-data" or ref.output != "dataset":
+            return None
+        source = self.with_(ref.step, "source")
+        found = file_columns(source, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"))
+        if found is None:
+            return None
+        if isinstance(found, str):  # the file is there but unreadable: say so at the source
+            self.errors.append(self.issue(("steps", ref.step, "with", "source"), found))
+            return None
+        chosen = self.with_(ref.step, "columns", [])
+        if isinstance(chosen, list) and chosen:
+            self.require(ref.step, ("columns",), chosen, (source, found))
+            return source, [c for c in chosen if c in found]
+        return source, found
+
+    def require(self, step: str, path: tuple, names: Any, data: tuple[str, list[str]] | None) -> None:
+        if data is None:
+            return
+        file, have = data
+        items = list(enumerate(names)) if isinstance(names, list) else [(None, names)]
+        for i, name in items:
+            if not isinstance(name, str) or not name or name in have or "${" in name:
+                continue
+            where = ("steps", step, "with") + path + ((i,) if i is not None else ())
+            hint = did_you_mean(name, have) or f"its columns: {', '.join(have[:20])}"
+            self.errors.append(self.issue(where, f"column `{name}` is not in {file}", hint=hint))
+
+    def data_columns(self) -> None:
+        for n in self.of("load-data"):
+            data = self.columns(OutputRef(n, "dataset"))
+            if data is not None:
+                self.require(n, ("time_column",), self.with_(n, "time_column", ""), data)
+        for n in self.of("validate-data"):
+            data = self.columns(self.upstream(n, "data"))
+            exps = self.spec.steps[n].with_.get("expectations")
+            for i, item in enumerate(exps if isinstance(exps, list) else []):
+                if not isinstance(item, dict) or len(item) != 1:
+                    continue
+                (name, kwargs), = item.items()
+                if name == "expect_column_to_exist" or not isinstance(kwargs, dict):
+                    continue  # that one checks the data itself
+                for key in _COLUMN_KEYS:
+                    if key in kwargs:
+                        self.require(n, ("expectations", i, name, key), self.value(kwargs[key]), data)
+        for n in self.of("train-torch"):
+            data = self.columns(self.upstream(n, "dataset"))
+            for key in ("label_column", "text_column", "feature_columns"):
+                self.require(n, (key,), self.with_(n, key, ""), data)
+        for n in self.of("evaluate"):
+            data = self.columns(self.upstream(n, "holdout"))
+            self.require(n, ("label_column",), self.with_(n, "label_column", ""), data)
+            slices = self.with_(n, "slices", {})
+            if isinstance(slices, dict):
+                self.require(n, ("slices", "column"), slices.get("column", ""), data)
+        for n in self.of("detect-drift"):
+            self.require(n, ("columns",), self.with_(n, "columns", []), self.columns(self.upstream(n, "data")))
+
+
+def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref."""
+    checks = _Checks(spec, refs, issue)
+    checks.champion_can_be_set()
+    checks.label_columns_match()
+    checks.data_columns()
+    return checks.errors, checks.warnings

@@ -1,0 +1,152 @@
+"""validate reads a local data file's header (CSV) or schema (Parquet) and checks every column the
+pipeline names, at the reference's line; plus cross-step checks: labels, the champion, path-safe names."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from cli_runner import run_cli
+
+import kubepipe
+from kubepipe.errors import ValidationError
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: cols}}
+params:
+  train_uri: {{type: str, default: {source}}}
+steps:
+  load:
+    component: load-data
+    with: {{source: "${{params.train_uri}}"{load_extra}}}
+  validate:
+    component: validate-data
+    inputs: {{data: "${{steps.load.outputs.dataset}}"}}
+    with:
+      expectations:
+        - expect_column_values_to_not_be_null: {{column: {exp_column}}}
+        - expect_column_to_exist: {{column: not_here}}
+  train:
+    component: train-torch
+    inputs: {{dataset: "${{steps.validate.outputs.dataset}}"}}
+    with: {{text_column: description, label_column: {label}}}
+  evaluate:
+    component: evaluate
+    inputs: {{model: "${{steps.train.outputs.model}}", holdout: "${{steps.load.outputs.dataset}}"}}
+    with: {{thresholds: {{f1_macro: {{min: 0.5}}}}, baseline: none, slices: {{column: {slice}, thresholds: {{f1_macro: {{min: 0.1}}}}}}}}
+"""
+
+
+def _frame():
+    return pd.DataFrame({"description": ["a b", "c d"], "category": ["x", "y"], "country": ["SE", "DE"]})
+
+
+def _write(tmp_path, source="data.csv", exp_column="description", label="category", slice_="country", load_extra=""):
+    text = PIPELINE.format(source=source, exp_column=exp_column, label=label, slice=slice_, load_extra=load_extra)
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return path, text.splitlines()
+
+
+def _line(lines, needle: str) -> int:
+    return next(i for i, s in enumerate(lines, 1) if needle in s)
+
+
+def test_wrong_label_and_typo_in_an_expectation_fail_validate_at_their_lines(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _frame().to_csv(tmp_path / "data.csv", index=False)
+    path, lines = _write(tmp_path, exp_column="descripton", label="categry", slice_="contry")
+    code, out, err = run_cli(capsys, "validate", path)
+    text = " ".join(err.split())
+    assert code == 2, out + err
+    assert f"p.yaml:{_line(lines, 'descripton')}:" in text and "column `descripton` is not in data.csv" in text
+    assert "did you mean `description`?" in text
+    assert f"p.yaml:{_line(lines, 'categry')}:" in text and "did you mean `category`?" in text
+    assert f"p.yaml:{_line(lines, 'contry')}:" in text and "did you mean `country`?" in text
+    assert "not_here" not in text  # expect_column_to_exist checks the data itself, at run time
+    assert "Traceback" not in err
+
+
+def test_a_parquet_schema_and_a_column_selection_are_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _frame().to_parquet(tmp_path / "data.parquet")
+    path, _ = _write(tmp_path, source="data.parquet")
+    assert len(kubepipe.validate(path).steps) == 4
+    path, _ = _write(tmp_path, source="data.parquet", load_extra=", columns: [description, country]")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    (issue,) = info.value.issues  # load keeps two columns: the label is gone
+    assert issue.path == "steps.train.with.label_column" and "not in data.parquet" in issue.message
+
+
+@pytest.mark.parametrize("source", ["https://example.com/x.csv", "champion:cols", "missing.csv"])
+def test_sources_only_the_run_can_read_are_not_checked(tmp_path, monkeypatch, source):
+    monkeypatch.chdir(tmp_path)
+    path, _ = _write(tmp_path, source=source, exp_column="whatever", label="anything")
+    assert len(kubepipe.validate(path).steps) == 4
+
+
+CHAMPION = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: champ}}
+steps:
+  evaluate:
+    component: evaluate
+    inputs: {{model: "${{steps.train.outputs.model}}", holdout: "${{steps.train.outputs.model}}"}}
+    with: {{thresholds: {{f1_macro: {{min: 0.5}}}}{evaluate_extra}}}
+  train:
+    component: train-torch
+    inputs: {{dataset: "${{steps.train.outputs.model}}"}}
+  register:
+    component: register-model
+    inputs: {{model: "${{steps.train.outputs.model}}", evaluation: "${{steps.evaluate.outputs.evaluation}}"}}
+    with: {{model_name: {name}{register_extra}}}
+"""
+
+
+@pytest.mark.parametrize("name,evaluate_extra,register_extra,warned", [
+    ("champ", "", "", True),                         # evaluate compares with a champion nothing sets
+    ("champ", "", ", promote: true", False),         # register-model promotes it
+    ("other", "", ", promote: true", True),          # ... but another model
+    ("champ", ", baseline: none", "", False),        # no champion compared
+    ("champ", ", label_column: y", "", True),        # (the label check below)
+])
+def test_a_champion_nothing_can_set_is_a_warning(tmp_path, name, evaluate_extra, register_extra, warned):
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(CHAMPION.format(name=name, evaluate_extra=evaluate_extra,
+                                                register_extra=register_extra), "c.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    assert bool(warnings) is warned
+    if warned:
+        assert warnings[0].severity == "warning" and "nothing in this pipeline can set it" in warnings[0].message
+    if "label_column" in evaluate_extra:  # train-torch's default label is `label`
+        (err,) = errors
+        assert err.path == "steps.evaluate.with.label_column" and "trains on (`label`)" in err.message
+    else:
+        assert errors == []
+
+
+def test_path_reaching_names_are_checked(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("""\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: evil}
+steps:
+  load:
+    component: load-data
+    with: {source: x.csv}
+  deploy:
+    component: deploy
+    inputs: {model: "${steps.load.outputs.dataset}"}
+    with: {model_name: ../../evil}
+""")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    assert any(i.path == "steps.deploy.with.model_name" and "bad model name '../../evil'" in i.message
+               for i in info.value.issues)
