@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 export GX_ANALYTICS_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test demo lint bench clean golden chaos
+.PHONY: setup test demo lint bench clean golden chaos crd-snapshot
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ demo: setup
 golden: setup
 	$(PY) -m kubepipe.catalog.signatures --write
 	UPDATE_GOLDEN=1 $(VENV)/bin/pytest -q tests/golden
+
+# The InferenceService schema shipped for offline `kubepipe kserve validate` (deploy reads the cluster's CRD).
+KSERVE_CRD ?= ../shared/crds/serving.kserve.io_inferenceservices.yaml
+KSERVE_CRD_SOURCE ?= kserve/kserve@aaac4e294dae2c7b1aa1886447793f3aa1c30912 config/crd/full (2026-08-21)
+crd-snapshot: setup
+	$(PY) scripts/kserve_crd_snapshot.py $(KSERVE_CRD) --source "$(KSERVE_CRD_SOURCE)"
 
 $(LINT_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(LINT_VENV)

@@ -1,12 +1,18 @@
-"""Validate generated InferenceService manifests against KServe's real CRD schema.
+"""Validate InferenceService manifests against KServe's CRD schema: the cluster's, or a shipped snapshot.
 
-The CRD (`serving.kserve.io_inferenceservices.yaml`, from kserve/kserve) is not
-shipped in the package: it lives in the project's shared fixtures, next to the
-repository (`<repo>/../shared/crds`). `KUBEPIPE_KSERVE_CRD` points elsewhere.
+Where the schema comes from:
+- `deploy` on Kubeflow reads the CRD *installed in the target cluster* through the
+  apiextensions API (`cluster_schema`), so a manifest is checked against the KServe
+  version that will receive it. No CRD there: "KServe is not installed in this cluster".
+- Offline (`kubepipe kserve validate | manifest`), a snapshot of the v1beta1
+  openAPIV3Schema ships with the package (`inferenceservice.schema.json.gz`, made by
+  `scripts/kserve_crd_snapshot.py`; its `source` field names the KServe commit).
+- `--crd FILE` / `$KUBEPIPE_KSERVE_CRD`: a CRD YAML of your own (e.g. `kubectl get crd
+  inferenceservices.serving.kserve.io -o yaml`).
 
 Validation is *strict* like `kubectl apply --validate=strict`: a field the
 schema does not know is an error (the API server would silently prune it, so a
-typo such as `canaryTraficPercent` would deploy without a canary). Kubernetes
+typo such as `canaryTrafficPercent` would deploy without a canary). Kubernetes
 extensions are lowered to plain JSON Schema first:
 `x-kubernetes-int-or-string` -> integer or string,
 `x-kubernetes-preserve-unknown-fields` -> unknown fields allowed there.
@@ -17,8 +23,11 @@ Other engineers (checkov / manifest lint) reuse `validate_manifest`.
 from __future__ import annotations
 
 import functools
+import gzip
+import json
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +35,22 @@ from kubepipe.components.errors import ComponentError
 
 __all__ = [
     "CRD_FILE",
+    "CRD_NAME",
+    "SNAPSHOT",
     "ManifestInvalid",
     "CrdNotFound",
     "crd_path",
+    "crd_schema",
+    "snapshot",
+    "cluster_schema",
     "load_schema",
     "manifest_errors",
     "validate_manifest",
 ]
 
 CRD_FILE = "serving.kserve.io_inferenceservices.yaml"
+CRD_NAME = "inferenceservices.serving.kserve.io"
+SNAPSHOT = "inferenceservice.schema.json.gz"
 _ENV = "KUBEPIPE_KSERVE_CRD"
 # RFC 1123 label, as the API server checks an InferenceService name (KServe adds
 # a stricter 63-char DNS-1035 rule since the name becomes a Service host name).
@@ -46,25 +62,38 @@ class ManifestInvalid(ComponentError):
 
 
 class CrdNotFound(ComponentError):
-    """The InferenceService CRD file could not be found."""
+    """No InferenceService CRD: not in the cluster, or the named file is missing or not one."""
 
 
-def crd_path(path: str | os.PathLike | None = None, *, repo_root: str | os.PathLike | None = None) -> Path:
-    """Where the CRD is: `path`, else $KUBEPIPE_KSERVE_CRD, else `<repo>/../shared/crds/`."""
-    # components/deploy/crd.py -> the repository root
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
-    candidates = [Path(p) for p in (path, os.environ.get(_ENV)) if p]
-    candidates.append(repo.parent / "shared" / "crds" / CRD_FILE)
-    for cand in candidates:
-        if cand.is_dir():
-            cand = cand / CRD_FILE
-        if cand.is_file():
-            return cand
-    tried = ", ".join(str(c) for c in candidates)
-    raise CrdNotFound(
-        f"KServe InferenceService CRD not found (tried: {tried}); put {CRD_FILE} in "
-        f"../shared/crds next to the repository or set {_ENV} to its path"
-    )
+def crd_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The CRD file to use: `path`, else $KUBEPIPE_KSERVE_CRD, else None (the shipped snapshot)."""
+    given = path or os.environ.get(_ENV)
+    if not given:
+        return None
+    cand = Path(given)
+    if cand.is_dir():
+        cand = cand / CRD_FILE
+    if not cand.is_file():
+        where = "--crd" if path else f"${_ENV}"
+        raise CrdNotFound(f"{where} {given}: no such CRD file; pass the YAML of "
+                          f"`kubectl get crd {CRD_NAME} -o yaml`, or leave it out to use the shipped snapshot")
+    return cand
+
+
+def crd_schema(crd: Any, where: str) -> dict:
+    """The v1beta1 openAPIV3Schema of an InferenceService CRD document (raw, not lowered)."""
+    try:
+        version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+        return version["schema"]["openAPIV3Schema"]
+    except (KeyError, TypeError, StopIteration) as exc:
+        raise CrdNotFound(f"{where}: not an InferenceService CRD with a v1beta1 schema") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def snapshot() -> dict:
+    """The shipped snapshot: {"source": "<where it came from>", "schema": <openAPIV3Schema>}."""
+    data = resources.files("kubepipe.components.deploy").joinpath(SNAPSHOT).read_bytes()
+    return json.loads(gzip.decompress(data))
 
 
 def _lower(node: Any) -> Any:
@@ -87,18 +116,8 @@ def _lower(node: Any) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> dict:
-    import yaml  # pyyaml comes with kfp; the C loader parses the 2 MB CRD in ~1 s
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, "rb") as fh:
-        crd = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
-    try:
-        version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-        schema = version["schema"]["openAPIV3Schema"]
-    except (KeyError, TypeError, StopIteration) as exc:
-        raise CrdNotFound(f"{path}: not an InferenceService CRD with a v1beta1 schema") from exc
+def _strict(schema: dict) -> dict:
+    """The lowered, strict JSON Schema of a v1beta1 InferenceService, metadata checked as the API server does."""
     lowered = _lower(schema)
     # metadata is `type: object` in every CRD; the API server checks it, so do we.
     lowered["properties"]["metadata"] = {
@@ -115,9 +134,52 @@ def _load(path: str) -> dict:
     return lowered
 
 
+@functools.lru_cache(maxsize=4)
+def _from_file(path: str) -> dict:
+    import yaml  # the C loader parses a 2 MB CRD in ~1 s
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, "rb") as fh:
+            crd = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise CrdNotFound(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
+    return _strict(crd_schema(crd, path))
+
+
+@functools.lru_cache(maxsize=1)
+def _from_snapshot() -> dict:
+    return _strict(snapshot()["schema"])
+
+
 def load_schema(path: str | os.PathLike | None = None) -> dict:
-    """The lowered, strict JSON Schema of a v1beta1 InferenceService (cached)."""
-    return _load(str(crd_path(path)))
+    """The strict schema from `path` / $KUBEPIPE_KSERVE_CRD, else from the shipped snapshot (cached)."""
+    found = crd_path(path)
+    return _from_file(str(found)) if found else _from_snapshot()
+
+
+def cluster_schema(api_client) -> dict:
+    """The strict schema of the InferenceService CRD installed in the cluster `api_client` talks to."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        # Raw JSON: the generated models would rebuild ~600 KB of schema as objects, for nothing.
+        resp = client.ApiextensionsV1Api(api_client).read_custom_resource_definition(CRD_NAME,
+                                                                                     _preload_content=False)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise CrdNotFound(f"KServe is not installed in this cluster: there is no CustomResourceDefinition "
+                              f"{CRD_NAME}; install KServe (terraform/modules/gke-kubeflow does) or deploy to "
+                              "another target") from None
+        hint = (f"grant the pipeline's service account `get` on customresourcedefinitions/{CRD_NAME} "
+                "(cluster scope)" if exc.status in (401, 403) else "")
+        raise CrdNotFound(f"reading CRD {CRD_NAME} failed ({exc.status} {exc.reason}); {hint}".rstrip("; ")) from None
+    try:
+        raw = json.loads(resp.data)
+    except ValueError:
+        raise CrdNotFound(f"reading CRD {CRD_NAME}: the API server answered something that is not JSON") from None
+    return _strict(crd_schema(raw, f"the cluster's {CRD_NAME}"))
 
 
 def _where(error) -> str:
@@ -127,11 +189,15 @@ def _where(error) -> str:
     return out or "<root>"
 
 
-def manifest_errors(manifest: dict, *, crd: str | os.PathLike | None = None) -> list[str]:
-    """Every schema violation of `manifest`, as 'path: message' lines (empty when valid)."""
+def manifest_errors(manifest: dict, *, crd: str | os.PathLike | None = None, schema: dict | None = None
+                    ) -> list[str]:
+    """Every schema violation of `manifest`, as 'path: message' lines (empty when valid).
+
+    Against `schema` (e.g. `cluster_schema(...)`), else the CRD file `crd`, else the shipped snapshot.
+    """
     import jsonschema
 
-    schema = load_schema(crd)
+    schema = schema if schema is not None else load_schema(crd)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"{_where(e)}: {e.message}" for e in errors]
@@ -142,9 +208,10 @@ def manifest_errors(manifest: dict, *, crd: str | os.PathLike | None = None) -> 
     return lines
 
 
-def validate_manifest(manifest: dict, *, crd: str | os.PathLike | None = None) -> dict:
+def validate_manifest(manifest: dict, *, crd: str | os.PathLike | None = None, schema: dict | None = None
+                      ) -> dict:
     """Return `manifest` unchanged, or raise ManifestInvalid listing every violation."""
-    errors = manifest_errors(manifest, crd=crd)
+    errors = manifest_errors(manifest, crd=crd, schema=schema)
     if errors:
         name = (manifest.get("metadata") or {}).get("name", "?")
         raise ManifestInvalid(

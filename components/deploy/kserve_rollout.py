@@ -1,6 +1,8 @@
 """Roll out an InferenceService: apply, wait for Ready, smoke the canary, promote or roll back.
 
 Serverless mode (Knative; the default) — a real canary:
+0. check the manifest against the InferenceService CRD installed in the cluster
+   (apiextensions API; "KServe is not installed" when there is none);
 1. create the InferenceService, or replace the spec of the existing one with
    `canaryTrafficPercent: N` so KServe sends N % to the new revision and keeps
    the rest on the last rolled-out one;
@@ -24,7 +26,8 @@ Limits, stated plainly:
   and rolls back by restoring the previous spec. Smoke traffic there hits the
   whole service, and users may see the new model before the smoke verdict.
 - The pipeline's service account needs get/create/update/patch/delete on
-  `inferenceservices.serving.kserve.io` in the target namespace.
+  `inferenceservices.serving.kserve.io` in the target namespace, and get on
+  `customresourcedefinitions/inferenceservices.serving.kserve.io` (cluster scope).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import copy
 import time
 
 from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.errors import ComponentError
 
@@ -166,7 +170,9 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     meta = manifest["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
     mode = "raw" if (meta.get("annotations") or {}).get(_MODE_KEY) in ("RawDeployment", "Standard") else "serverless"
-    isvc = _Isvc(api_client if api_client is not None else kube_api_client(), ns, name)
+    api = api_client if api_client is not None else kube_api_client()
+    schema = cluster_schema(api)  # the KServe version in *this* cluster; none there: a clear error, nothing done
+    isvc = _Isvc(api, ns, name)
     smoke = smoke or http_smoke
     report = {"name": name, "namespace": ns, "mode": mode, "version": version, "url": None,
               "smoke": None, "champion": {"moved": False}, "timings": timings}
@@ -184,6 +190,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         pred.pop("canaryTrafficPercent", None)  # nothing to split with / ignored by KServe
     canary = pred.get("canaryTrafficPercent")
     report["canary_percent"] = canary
+    validate_manifest(body, schema=schema)  # what is applied, before anything changes in the cluster
     if previous is None:
         isvc.create(body)
     else:

@@ -8,15 +8,29 @@ generation becomes Ready after `ready_after` GETs, or never, per a script keyed 
 the `kubepipe.dev/model-version` annotation. It also plays the ingress:
 `/ingress/NS/NAME/TAG/v1/models/M:predict` and `/v2/models/M/ready` answer as a
 model server would (or fail, per the script), so the real smoke client runs.
+The apiextensions API serves KServe's real InferenceService CRD (or 404 / 403, per `crd_status`).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import threading
+from pathlib import Path
 
 from loopback import JsonHandler, LoopbackServer
+
+# KServe's real CRD from the shared fixtures (tests only): the cluster's apiextensions API serves it.
+CRD_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "crds" / "serving.kserve.io_inferenceservices.yaml"
+_CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/inferenceservices.serving.kserve.io"
+
+
+@functools.lru_cache(maxsize=1)
+def kserve_crd() -> dict:
+    import yaml
+
+    return yaml.load(CRD_FILE.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 _ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/?]+))?$")
 _INGRESS = re.compile(r"^/ingress/([^/]+)/([^/]+)/([^/]+)(/.*)$")
@@ -41,8 +55,11 @@ class FakeKube(LoopbackServer):
     `ready_after: None` = never Ready; `failed_to_load` reports modelStatus FailedToLoad from poll 2.
     """
 
-    def __init__(self, script: dict | None = None, default_ready_after: int = 2):
+    def __init__(self, script: dict | None = None, default_ready_after: int = 2, crd: dict | None = None,
+                 crd_status: int = 200):
         self.script = script or {}
+        self.crd = crd if crd is not None else kserve_crd()
+        self.crd_status = crd_status  # 404: KServe not installed; 403: no RBAC to read CRDs
         self.default_ready_after = default_ready_after
         self.objects: dict[tuple[str, str], dict] = {}
         self.polls: dict[tuple[str, str, int], int] = {}
@@ -110,6 +127,11 @@ class _Handler(JsonHandler):
         path = self.path.split("?")[0]
         with self.fake._lock:
             self.fake.log.append((method, path))
+            if path == _CRD and method == "GET":
+                if self.fake.crd_status != 200:
+                    reason = {404: "NotFound", 403: "Forbidden"}.get(self.fake.crd_status, "Error")
+                    return self._status_body(self.fake.crd_status, reason, f"customresourcedefinitions {reason}")
+                return self.send_json(200, self.fake.crd)
             m = _INGRESS.match(path)
             if m:
                 return self._ingress(method, *m.groups())

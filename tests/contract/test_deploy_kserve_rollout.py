@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deploy_fake_kube import FakeKube
+from kubepipe.components.deploy.crd import CrdNotFound, ManifestInvalid
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
 from kubepipe.components.deploy.smoke import SmokeFailed
@@ -143,10 +144,35 @@ def test_raw_mode_rolling_update_with_readiness_gate(registry):
 
 
 def test_cluster_without_kserve_gives_a_readable_error():
-    with FakeKube() as fake:
-        # A path prefix the fake does not serve stands in for a cluster without the KServe CRD.
-        with pytest.raises(RolloutError, match="is KServe installed"):
-            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url + "/nokserve"))
+    with FakeKube(crd_status=404) as fake:
+        with pytest.raises(CrdNotFound, match="KServe is not installed in this cluster"):
+            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url))
+        assert [m for m, p in fake.log if "/namespaces/" in p] == []  # no InferenceService touched
+
+
+def test_no_permission_to_read_the_crd_names_the_rbac_rule():
+    with FakeKube(crd_status=403) as fake:
+        with pytest.raises(CrdNotFound, match="grant the pipeline's service account `get` on customresourcedefinitions"):
+            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url))
+
+
+def test_manifest_is_checked_against_the_crd_installed_in_the_cluster(registry):
+    """An older KServe in the cluster (no canaryTrafficPercent) refuses what the shipped schema accepts."""
+    import copy
+
+    from deploy_fake_kube import kserve_crd
+
+    old = copy.deepcopy(kserve_crd())
+    predictor = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["predictor"]
+    del predictor["properties"]["canaryTrafficPercent"]
+    with FakeKube(crd=old) as fake:
+        _roll(fake, registry, "1")  # a first deployment drops the canary field: valid there
+        with pytest.raises(ManifestInvalid, match="canaryTrafficPercent"):
+            _roll(fake, registry, "2")
+        assert fake.objects[("serving", NAME)]["metadata"]["annotations"]["kubepipe.dev/model-version"] == "1"
+        assert ("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/inferenceservices.serving.kserve.io"
+                ) in fake.log
+    assert registry.alias(NAME, "champion").version == 1
 
 
 def test_model_that_fails_to_load_rolls_back_without_waiting_for_the_timeout(registry):

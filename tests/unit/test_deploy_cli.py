@@ -6,12 +6,14 @@ import yaml
 
 from cli_runner import run_cli as _run
 
+IMAGE = ("--image", "ghcr.io/acme/kubepipe-runtime@sha256:" + "ab" * 32)
+
 
 
 
 def test_manifest_renders_valid_yaml_and_validate_accepts_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, _ = _run(capsys, "kserve", "manifest", "Merchant_Clf", "-s", "gs://b/m", "--canary", "20",
+    code, out, _ = _run(capsys, "kserve", "manifest", "Merchant_Clf", "-s", "gs://b/m", *IMAGE, "--canary", "20",
                         "--metric", "rps", "--target", "50", "--max-replicas", "5", "--gpu", "1")
     doc = yaml.safe_load(out)
     assert code == 0 and doc["metadata"]["name"] == "merchant-clf"
@@ -19,13 +21,21 @@ def test_manifest_renders_valid_yaml_and_validate_accepts_it(tmp_path, capsys, m
     assert doc["spec"]["predictor"]["scaleMetric"] == "rps"
     f = tmp_path / "isvc.yaml"
     f.write_text("---\nkind: ConfigMap\n---\n" + out)
-    code, out, _ = _run(capsys, "kserve", "validate", str(f))
+    monkeypatch.chdir(tmp_path)  # no repository around: the shipped schema is enough
+    monkeypatch.delenv("KUBEPIPE_KSERVE_CRD", raising=False)
+    code, out, err = _run(capsys, "kserve", "validate", str(f))
     assert code == 0 and "ok" in out
+    assert "schema: kserve/kserve@" in err and "shipped with kubepipe" in err
+
+
+def test_manifest_needs_an_image(capsys):
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m")
+    assert code == 2 and "--image" in err
 
 
 def test_validate_lists_every_violation_and_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "-o", str(tmp_path / "a.yaml"))
+    _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "-o", str(tmp_path / "a.yaml"))
     capsys.readouterr()
     doc = yaml.safe_load((tmp_path / "a.yaml").read_text())
     doc["spec"]["predictor"]["minReplica"] = 1
@@ -36,5 +46,5 @@ def test_validate_lists_every_violation_and_exits_2(tmp_path, capsys, monkeypatc
 
 
 def test_bad_settings_are_user_errors(capsys):
-    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--runtime", "tensorrt")
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--runtime", "tensorrt")
     assert code == 2 and "runtime" in err and "Traceback" not in err

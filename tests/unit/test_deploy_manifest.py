@@ -12,14 +12,14 @@ from kubepipe.components.deploy.inference_service import ServiceConfig, inferenc
 from kubepipe.components.errors import ComponentError
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED_CRD = REPO.parent / "shared" / "crds" / crd.CRD_FILE  # the upstream CRD: an independent reference
+SCHEMAS = {"snapshot": None, "upstream": SHARED_CRD}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _crd_present():
-    try:
-        crd.crd_path()
-    except crd.CrdNotFound as exc:  # CI lays shared/ next to the clone; say so loudly
-        pytest.fail(f"{exc} (expected at {REPO.parent / 'shared' / 'crds'})")
+    if not SHARED_CRD.is_file():  # CI lays shared/ next to the clone; say so loudly
+        pytest.fail(f"the upstream CRD is missing: expected {SHARED_CRD}")
 
 
 def _cfg(**kw) -> ServiceConfig:
@@ -43,10 +43,11 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("schema", sorted(SCHEMAS))
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_manifest_validates_against_crd(case):
+def test_manifest_validates_against_crd(case, schema):
     manifest = inference_service_manifest(_cfg(**CASES[case]))
-    assert crd.manifest_errors(manifest) == []
+    assert crd.manifest_errors(manifest, crd=SCHEMAS[schema]) == []
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
 
 
@@ -153,9 +154,47 @@ def test_validator_rejects_typos_wrong_types_and_bad_names():
         crd.validate_manifest(typo)
 
 
-def test_missing_crd_fails_clearly(tmp_path, monkeypatch):
+def test_a_named_crd_file_that_is_missing_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBEPIPE_KSERVE_CRD", raising=False)
+    assert crd.crd_path() is None  # nothing named: the shipped snapshot, never a folder beside the repo
     monkeypatch.setenv("KUBEPIPE_KSERVE_CRD", str(tmp_path / "nope.yaml"))
-    assert crd.crd_path().name == crd.CRD_FILE  # falls through to the shared copy
-    with pytest.raises(crd.CrdNotFound, match="KUBEPIPE_KSERVE_CRD") as info:
-        crd.crd_path(repo_root=tmp_path / "repo")
-    assert str(tmp_path / "shared" / "crds") in str(info.value)
+    with pytest.raises(crd.CrdNotFound, match=r"\$KUBEPIPE_KSERVE_CRD .*nope.yaml: no such CRD file"):
+        crd.load_schema()
+    with pytest.raises(crd.CrdNotFound, match="--crd"):
+        crd.load_schema(tmp_path / "also-nope.yaml")
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(crd.CrdNotFound, match="not an InferenceService CRD"):
+        crd.load_schema(tmp_path / "cm.yaml")
+    monkeypatch.setenv("KUBEPIPE_KSERVE_CRD", str(SHARED_CRD.parent))  # a folder holding the CRD works too
+    assert crd.load_schema() == crd.load_schema(SHARED_CRD)
+
+
+def test_shipped_snapshot_is_the_upstream_schema():
+    import yaml
+
+    upstream = yaml.load(SHARED_CRD.read_bytes(), Loader=yaml.CSafeLoader)
+    assert crd.snapshot()["schema"] == crd.crd_schema(upstream, str(SHARED_CRD))
+    assert "kserve/kserve@" in crd.snapshot()["source"]  # where it came from, for `kserve validate` to print
+    assert crd.load_schema() == crd.load_schema(SHARED_CRD)
+
+
+def test_snapshot_regenerates_byte_identically_and_ships_as_package_data():
+    import fnmatch
+    import sys
+    import tomllib
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from kserve_crd_snapshot import OUT, snapshot_bytes
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    assert snapshot_bytes(SHARED_CRD, crd.snapshot()["source"]) == OUT.read_bytes(), "run `make crd-snapshot`"
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
+    assert any(fnmatch.fnmatch(crd.SNAPSHOT, p) for p in patterns)
+
+
+def test_the_package_never_reads_the_shared_fixtures():
+    for folder in (REPO / "components", REPO / "sdk" / "kubepipe"):
+        for py in folder.rglob("*.py"):
+            text = py.read_text(encoding="utf-8")
+            assert '"shared"' not in text and "/shared/" not in text, py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,7 +20,8 @@ kserve = typer.Typer(name="kserve", no_args_is_help=True,
 def manifest(
     model_name: str = typer.Argument(..., help="Model name (registry name; the InferenceService name derives from it)."),
     storage_uri: str = typer.Option(..., "--storage-uri", "-s", help="Model artifact URI (gs://, s3://, pvc://...)."),
-    image: str = typer.Option("ghcr.io/kubepipe/kubepipe-runtime:0.1.0", "--image", help="Runtime image."),
+    image: str = typer.Option(..., "--image", help="Runtime image, pinned by digest: REG/kubepipe-runtime@sha256:... "
+                              "(the profile's runtime_image; `kubepipe image build` makes one)."),
     namespace: str = typer.Option("default", "--namespace", "-n"),
     version: str = typer.Option("", "--version"),
     runtime: str = typer.Option("kubepipe", "--runtime", help="kubepipe | triton"),
@@ -34,7 +36,7 @@ def manifest(
     target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
 ) -> None:
-    """Print the InferenceService YAML that `deploy` would apply (validated when the CRD is at hand)."""
+    """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema."""
     import yaml
 
     from kubepipe.components.deploy import crd
@@ -46,10 +48,7 @@ def manifest(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
         memory=memory, gpu=gpu))
-    try:
-        crd.validate_manifest(doc)
-    except crd.CrdNotFound as exc:
-        console.err.print(f"[yellow]not validated:[/yellow] {console.escape(str(exc))}")
+    crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
     if output:
         output.write_text(text, encoding="utf-8")
@@ -60,9 +59,15 @@ def manifest(
 
 @kserve.command("validate")
 def validate(files: List[Path] = typer.Argument(..., help="YAML files; InferenceService documents are checked."),
-             crd_file: Optional[Path] = typer.Option(None, "--crd", help="The CRD file (default: ../shared/crds).")
+             crd_file: Optional[Path] = typer.Option(
+                 None, "--crd", help="A CRD YAML, e.g. from `kubectl get crd inferenceservices.serving.kserve.io -o yaml` "
+                                     "(default: $KUBEPIPE_KSERVE_CRD, else the KServe schema shipped with kubepipe).")
              ) -> None:
-    """Check every InferenceService in FILES against KServe's CRD schema (strict: unknown fields fail)."""
+    """Check every InferenceService in FILES against KServe's CRD schema (strict: unknown fields fail).
+
+    Works offline: without --crd it uses the schema snapshot shipped with kubepipe
+    and prints which KServe source that snapshot came from.
+    """
     import yaml
 
     from kubepipe.components.deploy import crd
@@ -95,6 +100,8 @@ def validate(files: List[Path] = typer.Argument(..., help="YAML files; Inference
                     console.err.print(f"  - {console.escape(e)}")
             else:
                 console.out.print(f"ok {console.escape(where)}")
+    if crd_file is None and not os.environ.get("KUBEPIPE_KSERVE_CRD"):
+        console.err.print(f"schema: {console.escape(crd.snapshot()['source'])} (shipped with kubepipe)")
     if not checked:
         raise UserError(f"no InferenceService documents in {', '.join(map(str, files))}")
     if bad:
