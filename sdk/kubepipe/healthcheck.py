@@ -1,13 +1,17 @@
 """Container health for `docker run` (Kubernetes uses the pod's probes instead).
 
-A container that serves (`kubepipe serve`) must answer /v2/health/live; a
-pipeline-task container has no server, and is healthy when kubepipe imports.
+The runtime images run `python -m kubepipe.healthcheck`: it ships inside the package,
+so no build context has to carry it. A container that serves (`kubepipe serve`) must
+answer /v2/health/live; a pipeline-task container has no server, and is healthy when
+kubepipe imports.
 """
 
 import http.client
 import os
 import socket
 import sys
+
+__all__ = ["main"]
 
 PORT = int(os.environ.get("KUBEPIPE_HEALTH_PORT", "8080"))
 

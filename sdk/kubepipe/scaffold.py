@@ -16,12 +16,12 @@ _PROFILES = {
                   "# set pipeline_root, state_dir or registry_uri here to put one elsewhere\n",
     "kubeflow.yaml": "target: kubeflow\nhost: ${env.KFP_HOST}\nnamespace: kubeflow\n"
                      "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-minio://mlpipeline/kubepipe}\n"
-                     "runtime_image: ${env.KUBEPIPE_IMAGE:-ghcr.io/kubepipe/kubepipe-runtime:0.1.0}\n"
+                     "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
                      "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://CHANGE-ME/registry}\n"
                      "auth: {token_env: KFP_TOKEN}  # the token itself stays in the environment\n",
     "vertex.yaml": "target: vertex\nproject: ${env.GOOGLE_CLOUD_PROJECT}\nregion: ${env.GOOGLE_CLOUD_REGION:-europe-west4}\n"
                    "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-gs://CHANGE-ME/pipeline-root}\n"
-                   "runtime_image: ${env.KUBEPIPE_IMAGE:-europe-west4-docker.pkg.dev/CHANGE-ME/kubepipe/kubepipe-runtime:0.1.0}\n"
+                   "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
                    "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://CHANGE-ME/registry}\n"
                    "service_account: ${env.KUBEPIPE_SERVICE_ACCOUNT:-}\n",
 }

@@ -24,21 +24,121 @@ def cli(argv, capsys):
     return run_cli(capsys, *argv)
 
 
-def test_build_command_for_each_kind(capsys):
-    for kind, name, dockerfile in (("cpu", "kubepipe-runtime", "docker/Dockerfile.cpu"),
-                                   ("cuda", "kubepipe-runtime-cuda", "docker/Dockerfile.cuda")):
-        code, out, err = cli(["image", "--kind", kind, "--registry", REG, "--tag", "abc123"], capsys)
-        assert code == 0, err
-        mkdir, _, build = out.partition(" && ")
-        assert shlex.split(mkdir) == ["mkdir", "-p", ".kubepipe"]
-        argv = shlex.split(build)
-        assert argv[:3] == ["docker", "buildx", "build"]
-        assert argv[argv.index("--platform") + 1] == "linux/amd64"
-        assert argv[argv.index("-f") + 1] == dockerfile and (ROOT / dockerfile).is_file()
-        assert argv[argv.index("-t") + 1] == f"{REG}/{name}:abc123"
-        assert "--push" in argv and argv[argv.index("--metadata-file") + 1] == f".kubepipe/image-{kind}.json"
-        assert argv[-1] == "."
-        assert "--metadata" in err and "imagetools inspect" in err  # how to get the digest
+def test_build_command_for_each_kind(capsys, tmp_path, monkeypatch):
+    import kubepipe
+
+    monkeypatch.chdir(tmp_path)  # any folder: the Dockerfiles come with the package
+    packaged = Path(kubepipe.__file__).parent / "templates" / "docker"
+    for kind, name in (("cpu", "kubepipe-runtime"), ("cuda", "kubepipe-runtime-cuda")):
+        for argv in (["image"], ["image", "build"]):  # the bare form is what CI scripts already call
+            code, out, err = cli([*argv, "--kind", kind, "--registry", REG, "--tag", "abc123"], capsys)
+            assert code == 0, err
+            mkdir, _, build = out.partition(" && ")
+            assert shlex.split(mkdir) == ["mkdir", "-p", ".kubepipe"]
+            args = shlex.split(build)
+            assert args[:3] == ["docker", "buildx", "build"]
+            assert args[args.index("--platform") + 1] == "linux/amd64"
+            assert args[args.index("-f") + 1] == str(packaged / f"Dockerfile.{kind}")
+            assert Path(args[args.index("-f") + 1]).is_file()
+            assert args[args.index("-t") + 1] == f"{REG}/{name}:abc123"
+            assert f"KUBEPIPE_VERSION={kubepipe.__version__}" in args
+            assert not any(a.startswith("KUBEPIPE_REQUIREMENT=") for a in args)  # the released package
+            assert "--push" in args and args[args.index("--metadata-file") + 1] == f".kubepipe/image-{kind}.json"
+            assert args[-1] == "."
+            assert "--metadata" in err and "imagetools inspect" in err  # how to get the digest
+
+
+def test_from_source_installs_the_checkout_in_the_context(capsys):
+    code, out, _ = cli(["image", "build", "--registry", REG, "--from-source", "--context", str(ROOT)], capsys)
+    args = shlex.split(out.partition(" && ")[2])
+    assert code == 0 and "KUBEPIPE_REQUIREMENT=/src[all,gcs,s3]" in args and args[-1] == str(ROOT)
+    assert (ROOT / "pyproject.toml").is_file()  # what `pip install /src[...]` reads in the bind mount
+
+
+def test_init_writes_the_templates_and_build_then_uses_them(tmp_path, capsys):
+    import kubepipe
+
+    code, out, _ = cli(["image", "init", str(tmp_path)], capsys)
+    assert code == 0
+    written = sorted(p.name for p in (tmp_path / "docker").iterdir())
+    assert written == sorted(images.TEMPLATES)
+    cpu = (tmp_path / "docker" / "Dockerfile.cpu").read_text()
+    assert f"ARG KUBEPIPE_VERSION={kubepipe.__version__}\n" in cpu  # plain `docker build` works too
+    packaged = (Path(kubepipe.__file__).parent / "templates" / "docker" / "Dockerfile.project").read_text()
+    assert (tmp_path / "docker" / "Dockerfile.project").read_text() == packaged
+    # Refuses to overwrite an edited file without --force.
+    (tmp_path / "docker" / "Dockerfile.cpu").write_text(cpu + "# mine\n")
+    code, _, err = cli(["image", "init", str(tmp_path)], capsys)
+    assert code == 2 and "exists; pass --force" in err
+    assert (tmp_path / "docker" / "Dockerfile.cpu").read_text().endswith("# mine\n")
+    code, out, _ = cli(["image", "build", "--registry", REG, "--context", str(tmp_path)], capsys)
+    args = shlex.split(out.partition(" && ")[2])
+    assert args[args.index("-f") + 1] == str(tmp_path / "docker" / "Dockerfile.cpu")  # the repository's own
+    assert cli(["image", "init", str(tmp_path), "--force"], capsys)[0] == 0
+    assert (tmp_path / "docker" / "Dockerfile.cpu").read_text() == cpu
+    assert cli(["image", "init", str(tmp_path / "nope")], capsys)[0] == 2
+
+
+def test_project_image_layers_the_repository_on_a_pinned_runtime(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KUBEPIPE_IMAGE", raising=False)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "Acme_Fraud"\nversion = "1.0"\n')
+    base = f"{REG}/kubepipe-runtime@{DIGEST}"
+    code, out, err = cli(["image", "build", "--kind", "project", "--registry", REG, "--tag", "v1",
+                          "--context", str(tmp_path), "--base", base], capsys)
+    assert code == 0, err
+    args = shlex.split(out.partition(" && ")[2])
+    assert args[args.index("-f") + 1].endswith("templates/docker/Dockerfile.project")
+    assert args[args.index("-t") + 1] == f"{REG}/acme-fraud:v1"  # named after the project
+    assert f"RUNTIME_IMAGE={base}" in args and args[-1] == str(tmp_path)
+    assert f"--name acme-fraud" in err  # how to pin it afterwards
+    code, out, _ = cli(["image", "--kind", "project", "--name", "acme-fraud", "--registry", REG,
+                        "--digest", DIGEST], capsys)
+    assert code == 0 and out.strip() == f"{REG}/acme-fraud@{DIGEST}"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "--base is required"),
+    (["--base", f"{REG}/kubepipe-runtime@sha256:" + "0" * 64], "placeholder"),
+    (["--base", "kubepipe-runtime-image-not-set"], "sets no runtime image"),
+    (["--base", f"{REG}/kubepipe-runtime@{DIGEST}", "--from-source"], "--from-source builds the kubepipe runtime"),
+])
+def test_project_image_errors(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.delenv("KUBEPIPE_IMAGE", raising=False)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    code, _, err = cli(["image", "build", "--kind", "project", "--registry", REG, "--context", str(tmp_path),
+                        *extra], capsys)
+    assert code == 2 and message in " ".join(err.split()), err
+
+
+def test_project_image_needs_an_installable_repository(tmp_path, capsys):
+    code, _, err = cli(["image", "build", "--kind", "project", "--registry", REG, "--context", str(tmp_path),
+                        "--base", f"{REG}/kubepipe-runtime@{DIGEST}"], capsys)
+    assert code == 2 and "no pyproject.toml or setup.py" in err
+    code, _, err = cli(["image", "--kind", "project", "--registry", REG, "--digest", DIGEST], capsys)
+    assert code == 2 and "--name is required" in err
+
+
+def test_build_run_executes_docker_and_reports_its_failure(tmp_path, capsys, monkeypatch):
+    """--run with a stand-in `docker` (no engine here) that records its argv, then one that fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$DOCKER_ARGS"\nexit "${DOCKER_EXIT:-0}"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))  # the stand-in only, whatever docker this machine has
+    monkeypatch.setenv("DOCKER_ARGS", str(tmp_path / "argv"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(["image", "build", "--registry", REG, "--tag", "t2", "--run"], capsys)
+    assert code == 0, err
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == images.image_build("cpu", REG, "t2").command()[1:]
+    assert (tmp_path / ".kubepipe").is_dir() and "pin it" in err and out == ""
+    monkeypatch.setenv("DOCKER_EXIT", "3")
+    code, _, err = cli(["image", "build", "--registry", REG, "--run"], capsys)
+    assert code == 2 and "failed (exit 3)" in err
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    code, _, err = cli(["image", "build", "--registry", REG, "--run"], capsys)
+    assert code == 2 and "docker is not on PATH" in err
 
 
 def test_default_tag_is_the_kubepipe_version_and_registry_comes_from_env(capsys, monkeypatch):
@@ -102,13 +202,15 @@ def test_write_profile_keeps_comments_and_validates(tmp_path, capsys):
     profile = tmp_path / "vertex.yaml"
     shutil.copy(ROOT / "configs" / "vertex.yaml", profile)
     before = profile.read_text()
+    # The shipped profile names no image yet, so the registry comes from --registry.
     code, out, err = cli(["image", "--digest", DIGEST, "--write-profile", str(profile)], capsys)
+    assert code == 2 and "--registry is required" in err and profile.read_text() == before
+    code, out, err = cli(["image", "--digest", DIGEST, "--registry", "europe-west4-docker.pkg.dev/my-project/kubepipe",
+                          "--write-profile", str(profile)], capsys)
     assert code == 0, err
     after = profile.read_text()
     pinned = out.strip()
-    assert pinned.endswith(f"/kubepipe-runtime@{DIGEST}")
-    # The registry came from the profile's current runtime_image (its ${env...:-default}).
-    assert pinned.startswith("europe-west4-docker.pkg.dev/my-project/kubepipe/")
+    assert pinned == f"europe-west4-docker.pkg.dev/my-project/kubepipe/kubepipe-runtime@{DIGEST}"
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
     assert len(before.splitlines()) == len(after.splitlines()) and len(changed) == 1
     assert changed[0][1] == f"runtime_image: {pinned}"

@@ -142,7 +142,9 @@ def _tool(name: str) -> Path:
 
 
 def test_hadolint_passes():
-    proc = subprocess.run([_tool("hadolint"), "docker/Dockerfile.cpu", "docker/Dockerfile.cuda"], cwd=ROOT,
+    docker = "sdk/kubepipe/templates/docker/"
+    proc = subprocess.run([_tool("hadolint"), docker + "Dockerfile.cpu", docker + "Dockerfile.cuda",
+                           docker + "Dockerfile.project"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -153,7 +155,8 @@ def test_actionlint_passes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("directory,framework", [("terraform", "terraform"), ("docker", "dockerfile")])
+@pytest.mark.parametrize("directory,framework", [("terraform", "terraform"),
+                                                 ("sdk/kubepipe/templates/docker", "dockerfile")])
 def test_checkov_passes(directory, framework):
     proc = subprocess.run([_tool("checkov"), "-d", directory, "--framework", framework, "--compact", "--quiet",
                            "--skip-download"], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -1,8 +1,12 @@
-"""Runtime images: the command that builds and pushes one, and the digest
+"""Images: the runtime image every built-in step runs in, and a project image that layers the
+user's own code (`pip install .`) on it; the commands that build and push them, and the digest
 reference a target profile pins (`runtime_image: REG/kubepipe-runtime@sha256:...`).
 
-Nothing here runs docker: kubepipe prints the command, CI runs it, and the
-digest comes back through buildx's metadata file or `--digest`.
+The Dockerfiles ship in the package (`kubepipe/templates/docker/`): `kubepipe image build`
+works from any folder, and `kubepipe image init` copies them into a repository to customise
+(a `docker/Dockerfile.<kind>` in the build context then wins over the packaged one).
+Nothing here needs docker unless asked to run the command (`--run`); CI runs the printed
+line, and the digest comes back through buildx's metadata file or `--digest`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from kubepipe.errors import UserError
@@ -20,44 +25,87 @@ from kubepipe.util import atomic_write_text, did_you_mean
 __all__ = [
     "KINDS",
     "PLATFORM",
+    "TEMPLATES",
+    "FROM_SOURCE",
     "ImageBuild",
     "image_build",
+    "dockerfile_for",
+    "write_templates",
     "parse_digest",
     "digest_from_metadata",
     "pinned_reference",
     "registry_of",
     "write_runtime_image",
+    "image_problems",
 ]
 
-# kind -> (repository name, Dockerfile)
+# kind -> (repository name, Dockerfile); a project image is named after the project.
 KINDS: dict[str, tuple[str, str]] = {
-    "cpu": ("kubepipe-runtime", "docker/Dockerfile.cpu"),
-    "cuda": ("kubepipe-runtime-cuda", "docker/Dockerfile.cuda"),
+    "cpu": ("kubepipe-runtime", "Dockerfile.cpu"),
+    "cuda": ("kubepipe-runtime-cuda", "Dockerfile.cuda"),
+    "project": ("", "Dockerfile.project"),
 }
+# What `image init` writes under docker/: each Dockerfile with its own ignore file (BuildKit reads
+# `<Dockerfile>.dockerignore` beside it, so a repository's own .dockerignore is left alone).
+TEMPLATES = tuple(f for _, d in KINDS.values() for f in (d, f"{d}.dockerignore"))
+# `--from-source`: install the kubepipe checkout in the build context instead of the released package.
+FROM_SOURCE = "/src[all,gcs,s3]"
 # GKE and Vertex AI nodes are x86-64; a laptop build must not default to arm64.
 PLATFORM = "linux/amd64"
 
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_REPO_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_PLACEHOLDER_DIGEST = re.compile(r"@sha256:([0-9a-f])\1{63}$")  # sha256:000..., sha256:111...
 _ENV_DEFAULT = re.compile(r"\$\{env\.[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
+
+
+def _template(name: str) -> Path:
+    return Path(str(resources.files("kubepipe.templates").joinpath("docker", name)))
+
+
+def dockerfile_for(kind: str, context: str | Path = ".") -> str:
+    """`<context>/docker/Dockerfile.<kind>` when the repository has one (`image init`), else the packaged one."""
+    name = KINDS[kind][1]
+    own = Path(context) / "docker" / name
+    return str(own) if own.is_file() else str(_template(name))
+
+
+def write_templates(directory: str | Path = ".", *, force: bool = False) -> list[Path]:
+    """Copy the Dockerfiles (and their ignore files) into `<directory>/docker/`; refuse to overwrite."""
+    from kubepipe import __version__
+
+    folder = Path(directory) / "docker"
+    targets = {folder / name: _template(name).read_text(encoding="utf-8") for name in TEMPLATES}
+    existing = [p for p in targets if p.exists()]
+    if existing and not force:
+        raise UserError(f"{existing[0]} exists; pass --force to overwrite it, or edit it in place")
+    for path, text in targets.items():
+        # A copied Dockerfile builds the kubepipe it was written with, also under plain `docker build`.
+        atomic_write_text(path, text.replace("ARG KUBEPIPE_VERSION\n", f"ARG KUBEPIPE_VERSION={__version__}\n", 1))
+    return list(targets)
 
 
 @dataclass(frozen=True)
 class ImageBuild:
-    """One image to build: kind (cpu | cuda), registry path and tag."""
+    """One image to build: kind (cpu | cuda | project), registry path, tag and where from."""
 
     kind: str
     registry: str
     tag: str
+    context: str = "."
+    from_source: bool = False  # cpu / cuda: the kubepipe checkout in the context, not the release
+    base: str | None = None  # project: the runtime image it layers on
+    project_name: str = ""
 
     @property
     def name(self) -> str:
-        return KINDS[self.kind][0]
+        return KINDS[self.kind][0] or self.project_name
 
     @property
     def dockerfile(self) -> str:
-        return KINDS[self.kind][1]
+        return dockerfile_for(self.kind, self.context)
 
     @property
     def repository(self) -> str:
@@ -71,15 +119,20 @@ class ImageBuild:
     def metadata_file(self) -> str:
         return f".kubepipe/image-{self.kind}.json"
 
-    def command(self, *, context: str = ".", revision: str | None = None) -> list[str]:
+    def command(self, *, revision: str | None = None) -> list[str]:
         """docker buildx build ... --push, writing the pushed digest to metadata_file."""
         from kubepipe import __version__
 
-        cmd = ["docker", "buildx", "build", "--platform", PLATFORM, "-f", self.dockerfile,
-               "-t", self.tag_ref, "--build-arg", f"KUBEPIPE_VERSION={__version__}"]
+        cmd = ["docker", "buildx", "build", "--platform", PLATFORM, "-f", self.dockerfile, "-t", self.tag_ref]
+        if self.kind == "project":
+            cmd += ["--build-arg", f"RUNTIME_IMAGE={self.base}"]
+        else:
+            cmd += ["--build-arg", f"KUBEPIPE_VERSION={__version__}"]
+            if self.from_source:
+                cmd += ["--build-arg", f"KUBEPIPE_REQUIREMENT={FROM_SOURCE}"]
         if revision:
             cmd += ["--build-arg", f"VCS_REF={revision}"]
-        cmd += ["--provenance=false", "--push", "--metadata-file", self.metadata_file, context]
+        cmd += ["--provenance=false", "--push", "--metadata-file", self.metadata_file, self.context]
         return cmd
 
     def shell_command(self, **kwargs) -> str:
@@ -90,7 +143,8 @@ class ImageBuild:
     def digest_commands(self) -> list[str]:
         """Ways to read the digest of the pushed image, best first."""
         return [
-            f"kubepipe image --kind {self.kind} --registry {self.registry} --metadata {self.metadata_file}",
+            f"kubepipe image --kind {self.kind} --registry {self.registry} --metadata {self.metadata_file}"
+            + (f" --name {self.name}" if self.kind == "project" else ""),
             f"docker buildx imagetools inspect {self.tag_ref} --format '{{{{json .Manifest.Digest}}}}'",
         ]
 
@@ -98,7 +152,22 @@ class ImageBuild:
         return f"{self.repository}@{parse_digest(digest)}"
 
 
-def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None = None) -> ImageBuild:
+def _project_name(context: str | Path) -> str:
+    """The project's name from its pyproject.toml, else the folder's name, as an image name."""
+    import tomllib
+
+    folder = Path(context).resolve()
+    name = folder.name
+    try:
+        name = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+
+
+def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None = None, *,
+                context: str | Path = ".", from_source: bool = False, base: str | None = None,
+                name: str | None = None) -> ImageBuild:
     """Check the inputs and describe the build; errors name the option and what to pass."""
     from kubepipe import __version__
 
@@ -118,7 +187,30 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
     tag = tag or __version__
     if not _TAG.match(tag):
         raise UserError(f"--tag {tag}: a tag is up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'")
-    return ImageBuild(kind=kind, registry=reg, tag=tag)
+    if not Path(context).is_dir():
+        raise UserError(f"--context {context}: no such folder; the build context is your repository's root")
+    project = ""
+    if kind == "project":
+        if from_source:
+            raise UserError("--from-source builds the kubepipe runtime from a checkout; a project image "
+                            "installs your repository (the --context) on --base")
+        if not base:
+            raise UserError("--base is required for a project image: the kubepipe runtime image it layers on, "
+                            "pinned by digest (REG/kubepipe-runtime@sha256:..., your profile's runtime_image)")
+        errors, _ = image_problems([base], "any")
+        if errors:
+            raise UserError(f"--base {errors[0]}")
+        project = name or _project_name(context)
+        if not _REPO_NAME.match(project):
+            raise UserError(f"--name {project!r}: an image name is lower-case letters and digits, "
+                            "separated by '.', '_' or '-'")
+        if not (Path(context) / "pyproject.toml").is_file() and not (Path(context) / "setup.py").is_file():
+            raise UserError(f"--context {context}: no pyproject.toml or setup.py; a project image runs "
+                            "`pip install .` on your repository")
+    elif base:
+        raise UserError(f"--base is for --kind project; a {kind} runtime image starts from its Dockerfile's base")
+    return ImageBuild(kind=kind, registry=reg, tag=tag, context=str(context), from_source=from_source,
+                      base=base, project_name=project)
 
 
 def parse_digest(text: str) -> str:
@@ -148,9 +240,18 @@ def digest_from_metadata(path: str | Path) -> str:
     return parse_digest(digest)
 
 
-def pinned_reference(registry: str, digest: str, kind: str = "cpu") -> str:
-    """REG/kubepipe-runtime@sha256:... for a target profile's runtime_image."""
-    return image_build(kind, registry, "pinned").pinned(digest)
+def pinned_reference(registry: str, digest: str, kind: str = "cpu", name: str | None = None) -> str:
+    """REG/<image name>@sha256:... for a target profile's runtime_image (or a step's `image:`)."""
+    if kind not in KINDS:
+        image_build(kind, registry)  # raises the unknown-kind error
+    reg = image_build("cpu", registry, "pinned").registry
+    repo = name or KINDS[kind][0]
+    if not repo:
+        raise UserError("--name is required to pin a project image: the image name that "
+                        "`kubepipe image build --kind project` printed")
+    if not _REPO_NAME.match(repo):
+        raise UserError(f"--name {repo!r}: an image name is lower-case letters and digits, separated by '.', '_' or '-'")
+    return f"{reg}/{repo}@{parse_digest(digest)}"
 
 
 def registry_of(image_ref: str | None, kind: str = "cpu") -> str | None:
@@ -167,7 +268,7 @@ def registry_of(image_ref: str | None, kind: str = "cpu") -> str | None:
     if len(last) == 2 and ":" in last[1]:
         repo = repo.rsplit(":", 1)[0]
     head, _, name = repo.rpartition("/")
-    return head if head and name == KINDS[kind][0] else None
+    return head if head and KINDS.get(kind, ("",))[0] and name == KINDS[kind][0] else None
 
 
 def write_runtime_image(profile: str | Path, reference: str) -> str | None:
@@ -206,3 +307,27 @@ def write_runtime_image(profile: str | Path, reference: str) -> str | None:
     yaml.dump(data, buf)
     atomic_write_text(path, buf.getvalue())
     return None if previous is None else str(previous)
+
+
+def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for the images a pipeline would run on `target`.
+
+    Errors: the profile sets no runtime image, or a placeholder digest (one repeated hex digit) or a
+    CHANGE-ME name that cannot pull. Warning: a tag without a digest (a re-pushed tag changes what runs).
+    """
+    from kubepipe.spec.profiles import IMAGE_NOT_SET
+
+    profile = f"configs/{target}.yaml" if target in ("kubeflow", "vertex") else "configs/<target>.yaml"
+    fix = (f"build and push it (`kubepipe image build --registry REG`), then pin it "
+           f"(`kubepipe image --registry REG --metadata .kubepipe/image-cpu.json --write-profile {profile}`) "
+           "or pass --set runtime_image=REG/kubepipe-runtime@sha256:...")
+    errors, warnings = [], []
+    for image in images:
+        if image == IMAGE_NOT_SET:
+            errors.append(f"runtime_image: the {target} profile sets no runtime image; {fix}")
+        elif _PLACEHOLDER_DIGEST.search(image) or "CHANGE-ME" in image:
+            errors.append(f"image {image}: a placeholder that cannot be pulled; {fix}")
+        elif "@sha256:" not in image:
+            warnings.append(f"image {image} is not pinned by digest: a re-pushed tag changes what runs; "
+                            "pin REPO@sha256:... (kubepipe image --digest ...)")
+    return errors, warnings

@@ -110,6 +110,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
     """Upload (if new) and start one run in the profile's experiment."""
     params = dict(params or {})
     package.check_params(params)
+    package.preflight(params, "kubeflow")
     client = client_for(profile, client)
     ns = kfp_namespace(profile, client)
     with api_errors("kubeflow", f"uploading {package.name}"):

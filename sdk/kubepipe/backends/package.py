@@ -29,6 +29,9 @@ class PipelinePackage:
     ir_yaml: str
     schedule: dict | None = None
     profile: dict = field(default_factory=dict)
+    # params a step reads as a file path or URI; those whose default is a local path -> where it is written
+    path_params: tuple[str, ...] = ()
+    local_path_defaults: dict = field(default_factory=dict)
 
     @classmethod
     def from_compiled(cls, compiled: Any) -> "PipelinePackage":
@@ -36,12 +39,15 @@ class PipelinePackage:
         profile = getattr(compiled, "profile", None) or {}
         if hasattr(profile, "model_dump"):  # kubepipe.spec.profiles.Profile
             profile = profile.model_dump()
+        plan = getattr(compiled, "plan", None)
         return cls(
             name=compiled.pipeline_name,
             content_hash=compiled.content_hash,
             ir_yaml=compiled.ir_yaml,
             schedule=getattr(compiled, "schedule", None),
             profile=dict(profile),
+            path_params=tuple(getattr(plan, "path_params", ()) or ()),
+            local_path_defaults=dict(getattr(plan, "remote_path_params", {}) or {}),
         )
 
     @classmethod
@@ -119,6 +125,39 @@ class PipelinePackage:
             raise UserError(
                 f"--param {unknown[0]}: pipeline {self.name!r} has no parameter {unknown[0]!r} (parameters: {names})"
             )
+
+    def preflight(self, params: dict, target: str) -> list[str]:
+        """Before anything is uploaded: raise UserError for what cannot run on `target`; return warnings.
+
+        Refused: a file-path param left at a local default, or given a local path, which a pod cannot
+        read; a runtime image that is not set or a placeholder. Warned: an image not pinned by digest.
+        """
+        from kubepipe.backends.images import image_problems
+        from kubepipe.spec.paths import REMOTE_PATH_HINT, pod_readable
+
+        errors: list[str] = []
+        for name in self.path_params:
+            if name in params:
+                value = params[name]
+                if isinstance(value, str) and not pod_readable(value, target):
+                    errors.append(f"--param {name}={value}: a local path; {REMOTE_PATH_HINT}")
+            elif name in self.local_path_defaults:
+                errors.append(f"param `{name}` is left at its local default ({self.local_path_defaults[name]}); "
+                              f"pass --param {name}=gs://... (or s3://...): a {target} pod cannot read this machine's files")
+        image_errors, warnings = image_problems(self.images(), target)
+        errors += image_errors
+        if errors:
+            raise UserError(f"cannot submit {self.name} to {target}:\n  - " + "\n  - ".join(errors))
+        return warnings
+
+    def images(self) -> list[str]:
+        """Every container image the pipeline's tasks run in (built-ins: the profile's runtime_image)."""
+        found: list[str] = []
+        for executor in (self.ir().get("deploymentSpec", {}).get("executors") or {}).values():
+            image = ((executor or {}).get("container") or {}).get("image")
+            if image and image not in found:
+                found.append(image)
+        return found
 
     @contextlib.contextmanager
     def file(self) -> Iterator[str]:

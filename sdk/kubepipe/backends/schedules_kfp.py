@@ -39,6 +39,7 @@ def kfp_desired(package: PipelinePackage, *, params: dict | None = None) -> Desi
     if SCHEDULED_TIME_PARAM in package.root_parameters():
         merged.setdefault(SCHEDULED_TIME_PARAM, KFP_SCHEDULED_TIME_MACRO)
     package.check_params(merged)
+    package.preflight(merged, "kubeflow")
     block["params"] = merged
     return desired_from_block(package.name, package.content_hash, block, translate=kfp_cron)
 

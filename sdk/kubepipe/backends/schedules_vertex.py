@@ -60,6 +60,7 @@ def vertex_desired(package: PipelinePackage, *, params: dict | None = None) -> D
     block = dict(package.schedule or {})
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
     package.check_params(merged)
+    package.preflight(merged, "vertex")
     block["params"] = merged
     return desired_from_block(package.name, package.content_hash, block, translate=vertex_cron)
 

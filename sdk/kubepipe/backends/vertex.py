@@ -107,6 +107,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
 
     params = dict(params or {})
     package.check_params(params)
+    package.preflight(params, "vertex")
     vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
     jid = job_id(package, params, slot or default_slot())
     url = (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"

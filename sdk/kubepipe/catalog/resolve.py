@@ -35,6 +35,8 @@ class ComponentInfo:
     # their kfp-kubernetes settings (which Vertex cannot load)
     pip: list[PipInstall] = field(default_factory=list)
     platform: list[str] = field(default_factory=list)
+    paths: tuple[str, ...] = ()  # inputs naming a local file or a URI (see kubepipe.spec.paths)
+    local_paths: tuple[str, ...] = ()  # inputs that name a local file on the local target only
 
     @property
     def packages(self) -> list[str]:
@@ -76,10 +78,12 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         cached = cached_ports(ref, b.ref)
         if cached:  # validate without importing kfp; compile imports the component itself
             name, inputs, outputs = cached
-            return ComponentInfo(ref, name, "builtin", lambda: _import_attr(b.ref, f"built-in `{ref}`"),
+            info = ComponentInfo(ref, name, "builtin", lambda: _import_attr(b.ref, f"built-in `{ref}`"),
                                  inputs, outputs, b.summary, load_builtin_check(ref))
-        comp = _import_attr(b.ref, f"built-in `{ref}`")
-        return _info(ref, "builtin", comp, b.summary, load_builtin_check(ref))
+        else:
+            info = _info(ref, "builtin", _import_attr(b.ref, f"built-in `{ref}`"), b.summary, load_builtin_check(ref))
+        info.paths, info.local_paths = tuple(b.paths), tuple(b.local_paths)
+        return info
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         return _from_file(ref, base_dir, local)
     if ":" in ref:

@@ -51,6 +51,7 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
     params = pkg.coerce_params(parse_params(param))
     as_json = output.is_json(fmt)
     doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash}
+    _warn(pkg.preflight(params, target))
     if target == "kubeflow":
         from kubepipe.backends import kubeflow
 
@@ -83,6 +84,11 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
             console.out.print(f"[green]✓[/green] {run_id} {doc['state'].lower()}")
     if as_json:
         output.emit("Submission", doc)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.warn(warning)
 
 
 def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
@@ -126,6 +132,8 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
                         f"or pass --delete to remove an existing schedule")
     backend, make_desired = _backend(target, pkg, pipeline, home, pkg.coerce_params(parse_params(param)))
     desired = None if delete else make_desired()
+    if desired is not None and target != "local":
+        _warn(pkg.preflight(dict(desired.params or {}), target))
     if desired is not None and (pause or resume):
         desired = replace(desired, enabled=resume)
     from kubepipe.clients import api_errors

@@ -82,7 +82,7 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
         f"# source: {_display_path(plan.source_path)} ({plan.source_hash})\n"
         f"# content-hash: {digest}\n"
     )
-    warnings = []
+    warnings = [w.format() for w in plan.warnings]  # located Issues, shown as text
     if len(body.encode()) > MAX_SPEC_BYTES:
         warnings.append(f"compiled spec is {len(body.encode()) / 1048576:.2f} MiB; KFP stores specs in "
                         "etcd and ~1.5 MiB fails: split the pipeline or move data out of `with:`")

@@ -13,6 +13,7 @@ from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, parse_condition, parse_value
 from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef,
                                  Plan, PlanStep)
+from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.pipeline_checks import pipeline_checks
@@ -32,6 +33,7 @@ class _Builder:
         self.notes: list[str] = []
         self.base_dir = Path(loaded.path).parent if loaded.path != "<input>" else Path(".")
         self.infos: dict[str, ComponentInfo] = {}
+        self.paths = PathRules(self.base_dir, profile.target, dict(self.spec.params), self.loc)
 
     def err(self, path: tuple, message: str, value: Any = None, hint: str | None = None) -> None:
         self.issues.append(self.loc.issue(path, message, value=value, hint=hint))
@@ -271,29 +273,33 @@ class _Builder:
                     deps.add(a)
             settings = self.settings(name, step, path)
             if info:
-                self.run_check(info, step, path)
+                self.run_check(info, step, path, self.paths.apply(info, step, args, path))
                 plan_steps[name] = PlanStep(name=name, info=info, args=args, deps=sorted(deps),
                                             condition=cond, foreach=each, parallelism=step.parallelism,
                                             display_name=step.display_name, **settings)
         exit_step = self.exit_step()
         order = self.order(plan_steps)
         self.check_schedule()
+        schedule = self.paths.schedule(spec.schedule)
         self.local_notes(plan_steps)
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
                                            self.loc.issue)
         self.issues += errors
+        self.issues += self.paths.issues
         if self.issues:
             raise ValidationError(self.issues)
-        return Plan(name=spec.metadata.name, description=spec.metadata.description, params=dict(spec.params),
-                    steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=spec.schedule,
+        return Plan(name=spec.metadata.name, description=spec.metadata.description, params=self.paths.params,
+                    steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=schedule,
                     source_path=self.loaded.path, source_hash=self.loaded.source_hash,
-                    target=self.profile.target, notes=self.notes, warnings=warnings)
+                    target=self.profile.target, notes=self.notes, warnings=warnings + self.paths.warnings,
+                    path_params=sorted(n for n, remote in self.paths.path_params.items() if remote),
+                    remote_path_params=self.paths.remote_params)
 
-    def run_check(self, info: ComponentInfo, step: Step, path: tuple) -> None:
+    def run_check(self, info: ComponentInfo, step: Step, path: tuple, values: dict | None = None) -> None:
         if not info.check:
             return
         try:
-            found = info.check(dict(step.with_))
+            found = info.check(dict(step.with_) if values is None else values)
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return
@@ -311,7 +317,7 @@ class _Builder:
         if not info:
             return None
         args = self.bindings("on_exit", step, info, path, set(), exit_step=True)
-        self.run_check(info, step, path)
+        self.run_check(info, step, path, self.paths.apply(info, step, args, path))
         return PlanStep(name="on-exit", info=info, args=args, deps=[], **self.settings("on_exit", step, path))
 
     def order(self, steps: dict[str, PlanStep]) -> list[str]:

@@ -124,6 +124,10 @@ class Plan:
     target: str
     notes: list[str] = field(default_factory=list)
     warnings: list[Any] = field(default_factory=list)  # kubepipe.errors.Issue, severity "warning", located
+    # params a step reads as a file path or URI; on remote targets, those whose default is a local
+    # path a pod cannot read -> where that default is written (file:line:col)
+    path_params: list[str] = field(default_factory=list)
+    remote_path_params: dict[str, str] = field(default_factory=dict)
 
     def step(self, name: str) -> PlanStep:
         return next(s for s in self.steps if s.name == name)

@@ -21,15 +21,18 @@ from kubepipe.spec.models import Strict
 from kubepipe.spec.source import Locator, parse_yaml, read_source
 from kubepipe.util import DEFAULT_HOME, did_you_mean
 
-__all__ = ["Profile", "TARGETS", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
+__all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
+# No image is published for you: a remote profile names the one you built (`kubepipe image build`).
+# Until it does, validate and compile work and submit refuses this value before uploading anything.
+IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "local": {"runtime_image": "python:3.11-slim"},  # + home_defaults(): runs, registry, state in the home
-    "kubeflow": {"runtime_image": "ghcr.io/kubepipe/kubepipe-runtime:0.1.0", "namespace": "kubeflow",
+    "kubeflow": {"runtime_image": IMAGE_NOT_SET, "namespace": "kubeflow",
                  "deploy_namespace": "kubepipe-serving", "deployment_mode": "serverless"},
-    "vertex": {"runtime_image": "us-docker.pkg.dev/kubepipe/kubepipe/kubepipe-runtime:0.1.0"},
+    "vertex": {"runtime_image": IMAGE_NOT_SET},
 }
 
 

@@ -1,0 +1,95 @@
+"""Path-typed step inputs (kubepipe.spec.paths) applied to a plan, per target.
+
+- local: a relative local path in a literal, a param default or a schedule param
+  resolves against the pipeline file's folder (written as the working directory
+  reaches it); `--param` values stay relative to the working directory.
+- kubeflow / vertex: a literal local path is an error (a pod cannot read it);
+  a param default that is one is a warning, and submitting without overriding
+  it is an error (`PipelinePackage.preflight`): the shipped examples keep local
+  defaults for `kubepipe run` and take `--param NAME=gs://...` remotely.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubepipe.catalog import ComponentInfo
+from kubepipe.errors import Issue
+from kubepipe.plan.model import Binding, Literal, ParamRef
+from kubepipe.spec.models import Param, Schedule, Step
+from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, pod_readable, resolve_path, run_path
+from kubepipe.spec.source import Locator
+
+__all__ = ["PathRules"]
+
+
+class PathRules:
+    """Collects what the path rule says about each step; `params` holds the rewritten defaults."""
+
+    def __init__(self, base_dir: Path, target: str, params: dict[str, Param], loc: Locator):
+        self.base_dir, self.target, self.loc = base_dir, target, loc
+        self.original = dict(params)
+        self.params = dict(params)
+        self.issues: list[Issue] = []
+        self.warnings: list[Issue] = []  # severity "warning", located
+        self.path_params: dict[str, bool] = {}  # params read as paths -> whether a remote target checks them
+        self.remote_params: dict[str, str] = {}  # param -> where its local default is (remote targets)
+
+    def _keys(self, info: ComponentInfo) -> tuple[tuple[str, bool], ...]:
+        """(input, checked remotely) for each path-typed input of the component on this target."""
+        keys = tuple((k, True) for k in info.paths)
+        return keys + tuple((k, False) for k in info.local_paths) if self.target == "local" else keys
+
+    def apply(self, info: ComponentInfo, step: Step, args: dict[str, Binding], path: tuple) -> dict[str, Any]:
+        """Rewrite `args` in place for this target; return the step's `with` values as its check sees them."""
+        checked = dict(step.with_)
+        for key, remote in self._keys(info):
+            binding = args.get(key)
+            where = path + ("inputs" if key in step.inputs else "with", key)
+            if isinstance(binding, Literal) and isinstance(binding.value, str):
+                self._literal(key, binding.value, args, where, remote)
+                if key in checked:
+                    checked[key] = resolve_path(binding.value, self.base_dir)
+            elif isinstance(binding, ParamRef) and binding.name in self.original:
+                self.path_params[binding.name] = self.path_params.get(binding.name, False) or remote
+                self._param(binding.name, remote)
+        return checked
+
+    def _literal(self, key: str, value: str, args: dict, where: tuple, remote: bool) -> None:
+        if self.target == "local":
+            args[key] = Literal(run_path(value, self.base_dir))
+        elif remote and not pod_readable(value, self.target):
+            self.issues.append(self.loc.issue(
+                where, f"`{key}` is a local path on this machine; a {self.target} pod cannot read it",
+                value=value, hint=REMOTE_PATH_HINT))
+
+    def _param(self, name: str, remote: bool) -> None:
+        default = self.original[name].default
+        if not isinstance(default, str) or not is_local_path(default):
+            return
+        if self.target == "local":
+            self.params[name] = self.original[name].model_copy(update={"default": run_path(default, self.base_dir)})
+        elif remote and not pod_readable(default, self.target) and name not in self.remote_params:
+            issue = self.loc.issue(
+                ("params", name, "default"), f"param `{name}` defaults to a local path that a {self.target} "
+                "pod cannot read; submitting needs another value", value=default,
+                hint=f"pass --param {name}=gs://... (or s3://...) when you submit", severity="warning")
+            self.remote_params[name] = issue.location
+            self.warnings.append(issue)
+
+    def schedule(self, schedule: Schedule | None) -> Schedule | None:
+        """Schedule params written in the YAML follow the same rule as the params they set."""
+        if schedule is None:
+            return None
+        values = dict(schedule.params)
+        for name, value in schedule.params.items():
+            if name not in self.path_params or not isinstance(value, str):
+                continue
+            if self.target == "local":
+                values[name] = run_path(value, self.base_dir)
+            elif self.path_params[name] and not pod_readable(value, self.target):
+                self.issues.append(self.loc.issue(
+                    ("schedule", "params", name), f"param `{name}` is a local path that a {self.target} pod "
+                    "cannot read", value=value, hint=REMOTE_PATH_HINT))
+        return schedule.model_copy(update={"params": values}) if values != schedule.params else schedule
