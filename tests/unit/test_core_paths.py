@@ -173,3 +173,19 @@ def test_shipped_examples_compile_for_every_target_with_local_defaults_as_warnin
             assert set(plan.remote_path_params) == local, (source.name, target)
             warned = {w.path for w in plan.warnings if "defaults to a local path" in w.message}
             assert warned == {f"params.{n}.default" for n in local}, (source.name, target)
+
+
+def test_data_aware_checks_read_the_source_next_to_the_yaml(project):
+    """Column checks read `source: data/x.csv` beside the pipeline, whatever the working directory."""
+    (project / "data" / "train.csv").write_text("text,label\nhello,a\n")
+    (project / "p.yaml").write_text(PIPELINE.replace("with: {source: data/holdout.csv}", "with: {source: \"gs://b/h.csv\"}") + """\
+  check:
+    component: validate-data
+    inputs: {data: "${steps.train.outputs.dataset}"}
+    with:
+      expectations:
+        - expect_column_values_to_not_be_null: {column: txet}
+""")
+    with pytest.raises(kubepipe.ValidationError) as exc:
+        kubepipe.validate(project / "p.yaml", "local")
+    assert any("txet" in i.format() and "did you mean `text`?" in i.format() for i in exc.value.issues), exc.value

@@ -24,7 +24,7 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8") -> lis
         source = source[len("file://"):]
     elif "://" in source or source.startswith("champion:"):
         return None
-    path = Path(source).expanduser()  # relative to the working directory, as load-data reads it
+    path = Path(source).expanduser()  # callers resolve relative sources against the pipeline file
     if not path.is_file() or path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
         return None
     from kubepipe.components.data.sources import sniff_format

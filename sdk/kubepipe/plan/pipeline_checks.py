@@ -7,12 +7,14 @@ Each problem is located at the reference in the YAML (file:line:col) with a did-
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.errors import Issue
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
+from kubepipe.spec.paths import resolve_path
 from kubepipe.util import did_you_mean
 
 __all__ = ["pipeline_checks"]
@@ -22,8 +24,9 @@ _NO_VALUE = object()
 
 
 class _Checks:
-    def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue]):
+    def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None):
         self.spec, self.refs, self.issue = spec, refs, issue  # refs: step name -> component ref
+        self.base_dir = base_dir  # relative sources are next to the pipeline file (kubepipe.spec.paths)
         self.errors: list[Issue] = []
         self.warnings: list[Issue] = []
         self._columns: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
@@ -114,8 +117,9 @@ class _Checks:
             return self.columns(self.upstream(ref.step, "data"))
         if comp != "load-data" or ref.output != "dataset":
             return None
-        source = self.with_(ref.step, "source")
-        found = file_columns(source, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"))
+        source = self.with_(ref.step, "source")  # messages name it as written
+        readable = resolve_path(source, self.base_dir) if isinstance(source, str) and self.base_dir else source
+        found = file_columns(readable, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"))
         if found is None:
             return None
         if isinstance(found, str):  # the file is there but unreadable: say so at the source
@@ -170,9 +174,11 @@ class _Checks:
             self.require(n, ("columns",), self.with_(n, "columns", []), self.columns(self.upstream(n, "data")))
 
 
-def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]) -> tuple[list[Issue], list[Issue]]:
-    """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref."""
-    checks = _Checks(spec, refs, issue)
+def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None
+                    ) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref;
+    relative local sources are read from `base_dir` (the pipeline file's folder)."""
+    checks = _Checks(spec, refs, issue, base_dir)
     checks.champion_can_be_set()
     checks.label_columns_match()
     checks.data_columns()
