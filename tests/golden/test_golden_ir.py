@@ -87,6 +87,27 @@ def test_vertex_output_loads_in_aiplatform(source, tmp_path, monkeypatch):
     assert job.pipeline_spec["pipelineInfo"]["name"] == compile_for(source, "vertex").pipeline_name
 
 
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_a_step_image_overrides_the_component_image(monkeypatch, target):
+    monkeypatch.chdir(ROOT)
+    import yaml
+
+    c = compile_for(Path("tests/fixtures/gpu.yaml"), target)
+    executors = next(yaml.safe_load_all(c.body))["deploymentSpec"]["executors"]
+    own = "registry.example/acme/my-project@sha256:4b5d2f0c9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+    assert executors["exec-big"]["container"]["image"] == own
+    assert executors["exec-train"]["container"]["image"] != own  # others keep their component's image
+    assert kubepipe.validate(ROOT / "tests/fixtures/gpu.yaml", target,
+                             profile=GOLDEN / "profiles" / f"{target}.yaml").step("big").image == own
+
+
+def test_a_step_image_must_be_one_reference(tmp_path):
+    bad = (ROOT / "tests/fixtures/gpu.yaml").read_text().replace("image: registry.example", "image: registry .example")
+    (tmp_path / "p.yaml").write_text(bad)
+    with pytest.raises(kubepipe.ValidationError, match="steps.big.image"):
+        kubepipe.load(tmp_path / "p.yaml")
+
+
 def test_secrets_are_references_never_values(monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("API_TOKEN", "s3cr3t-value-never-in-spec")

@@ -26,8 +26,14 @@ def _component_for(step: PlanStep, profile: Profile) -> Any:
     comp = copy.copy(step.info.component)
     spec = copy.deepcopy(comp.component_spec)
     spec.name = task_name(step.name)
-    if step.info.origin == "builtin" and spec.implementation.container is not None:
-        spec.implementation.container.image = profile.runtime_image
+    container = spec.implementation.container
+    if step.image and container is None:
+        from kubepipe.errors import UserError
+
+        raise UserError(f"steps.{step.name}.image: `{step.info.ref}` is a pipeline, not a container "
+                        "component; set the image of the components inside it")
+    if container is not None and (step.image or step.info.origin == "builtin"):
+        container.image = step.image or profile.runtime_image
     comp.component_spec = spec
     comp.name = spec.name
     return comp

@@ -109,6 +109,7 @@ class PlanStep:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[Toleration] = field(default_factory=list)
     display_name: str | None = None
+    image: str | None = None  # the step's own `image:`; else built-ins take the profile's runtime_image
 
 
 @dataclass

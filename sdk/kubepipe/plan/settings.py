@@ -48,6 +48,7 @@ def step_settings(step: Step, d: StepDefaults) -> dict[str, Any]:
         "node_selector": {**d.node_selector, **step.node_selector},
         "tolerations": list(step.tolerations or d.tolerations),
         "gpu": None,
+        "image": step.image,
     }
 
 

@@ -184,6 +184,11 @@ class Step(StepDefaults):
     after: list[str] = []
     foreach: Union[str, list, None] = Field(None, description="Run once per item: a list or ${params.x}; use ${item}.")
     parallelism: int | None = Field(None, ge=1)
+    image: str | None = Field(
+        None, pattern=r"^\S+$",
+        description="Container image of this step on kubeflow and vertex, pinned by digest (e.g. your project "
+                    "image from `kubepipe image build --kind project`). Default: the profile's runtime_image for "
+                    "built-ins, the component's own image otherwise. Ignored locally.")
 
 
 class Schedule(Strict):
