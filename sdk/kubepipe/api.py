@@ -14,11 +14,12 @@ from typing import Any, Callable, Mapping
 __all__ = ["load", "load_target", "validate", "compile", "run"]
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None):
-    """Parse and check the YAML against the schema (no components resolved)."""
+def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env: tuple[str, ...] = ()):
+    """Parse and check the YAML against the schema (no components resolved). `${env.X}` of a
+    credential-named variable, or of one in `secret_env`, is refused."""
     from kubepipe.spec import load_pipeline
 
-    return load_pipeline(path, environ)
+    return load_pipeline(path, environ, secret_env)
 
 
 def load_target(target: str = "local", *, profile: str | Path | None = None,
@@ -49,7 +50,8 @@ def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, ho
     except ValidationError as exc:
         issues += exc.issues
     try:
-        loaded = load(path)
+        token_env = prof.auth.token_env if prof is not None else None
+        loaded = load(path, secret_env=(token_env,) if token_env else ())
     except ValidationError as exc:
         issues += exc.issues
     if issues:

@@ -47,7 +47,9 @@ class Issue:
             head += f"{self.path}: "
         text = head + self.message
         if self.value is not None and not isinstance(self.value, (dict, list)):
-            text += f" (got {self.value!r})"
+            from kubepipe.secrets import redacted  # a credential is never echoed back
+
+            text += f" (got {redacted(self.value, self.path.rsplit('.', 1)[-1] or None)!r})"
         if self.hint:
             text += f"; {self.hint}"
         return text

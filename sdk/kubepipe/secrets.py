@@ -1,96 +1,187 @@
-"""Credentials never live in YAML: find inline secrets in a target profile.
+"""Credentials never live in YAML: find inline secrets in target profiles and pipelines; redact them.
 
 Auth comes from the environment: a KFP bearer token from the env var the profile names
 (`auth: {token_env: KFP_TOKEN}`) or a kubeconfig; Vertex uses application-default credentials.
 A profile may *name* where a secret lives (`*_env`, `*_file`, `kubeconfig`), never hold it.
-Sits below every layer (like kubepipe.errors) so the spec loader and the backends can both call it.
+A pipeline passes a secret to a step as `env: {VAR: {secret: <name>, key: <key>}}` (a Kubernetes
+secret on Kubeflow; the caller's own environment locally), never as a literal in `env`, `with`,
+`inputs` or a param default, where KFP would store it in the compiled pipeline and show it in its UI.
+
+One rule for both: a value is a secret when its key names a credential (`*PASSWORD*`, `*SECRET*`,
+`*TOKEN*`, `*ACCESS_KEY*`, `*API_KEY*`, `*PRIVATE_KEY*`, `*CREDENTIALS*`, ...) and the value is
+text that could be one, or when the value itself has a credential's shape (AWS access key id,
+PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL
+with a password). Sits below every layer (like kubepipe.errors) so the loader, the profile
+reader, the backends and error formatting all call it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["check_profile_secrets", "inline_secrets", "redact_profile"]
+__all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
+           "is_secret_name", "secret_value_kind", "REDACTED"]
 
-# Keys whose value would be the secret itself.
-_SECRET_KEY = re.compile(
-    r"(^|_)(token|access_token|id_token|bearer|password|passwd|secret|client_secret|api_key|apikey|"
-    r"private_key|credentials?|cookie|cookies|auth_header)$",
-    re.IGNORECASE,
+REDACTED = "<redacted>"
+
+# Parts of a key (snake_case after splitting camelCase) that name the secret itself.
+_SECRET_PART = re.compile(
+    r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|credentials?|"
+    r"api_?key|access_?key|private_?key|secret_?key)($|_)"
 )
-# Keys that only say where the secret is: allowed.
-_REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref)$|^(kubeconfig|kube_context|service_account)$", re.I)
+# Keys that only say where the secret is (allowed), and tokenizer vocabulary (`pad_token: "[PAD]"`).
+_REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"
+                            r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$")
 # Values that are secrets whatever their key.
 _SECRET_VALUE = [
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a PEM private key"),
-    (re.compile(r'"private_key"\s*:'), "a service-account key (JSON)"),
-    (re.compile(r"^Bearer\s+\S{8,}", re.I), "a bearer token"),
-    (re.compile(r"^eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\."), "a JWT"),
-    (re.compile(r"^AIza[0-9A-Za-z_-]{35}$"), "a Google API key"),
-    (re.compile(r"^(ghp|gho|github_pat|xox[abp])_[A-Za-z0-9_]{10,}"), "an access token"),
-    (re.compile(r"^ya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"), "a PEM private key"),
+    (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
+    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\."), "a JWT"),
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), "a Google API key"),
+    (re.compile(r"\b(ghp|gho|ghs|ghu|github_pat|xox[abpr])_[A-Za-z0-9_]{10,}"), "an access token"),
+    (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
 ]
+# Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
+_HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"
+                       r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
+_WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")
 
 
-def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
-    """One message per inline credential found (YAML path + what to do); [] when clean."""
-    problems: list[str] = []
-    _walk(profile, where, problems)
-    return problems
+def is_secret_name(name: str) -> bool:
+    """Does this key / variable name say it holds a credential (and not where one is)?"""
+    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name)).lower().replace("-", "_").replace(".", "_")
+    return bool(_SECRET_PART.search(key)) and not _REFERENCE_KEY.search(key)
 
 
-def redact_profile(profile: Any) -> Any:
-    """A copy with every secret-looking value replaced by "<redacted>" (for ctx_profile, logs)."""
-    if isinstance(profile, dict):
-        out = {}
-        for k, v in profile.items():
-            if isinstance(v, str) and _is_secret_key(str(k)) and v:
-                out[k] = "<redacted>"
-            else:
-                out[k] = redact_profile(v)
-        return out
-    if isinstance(profile, list):
-        return [redact_profile(v) for v in profile]
-    if isinstance(profile, str) and _secret_value_kind(profile):
-        return "<redacted>"
-    return profile
-
-
-def _is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key)) and not _REFERENCE_KEY.search(key)
-
-
-def _secret_value_kind(value: str) -> str | None:
+def secret_value_kind(value: object) -> str | None:
+    """What credential the text looks like ("a JWT", ...), or None."""
+    if not isinstance(value, str):
+        return None
     for pattern, kind in _SECRET_VALUE:
-        if pattern.search(value.strip()):
+        if pattern.search(value):
             return kind
     return None
 
 
+def _keyed_secret(key: object, value: object) -> bool:
+    return isinstance(value, str) and is_secret_name(str(key)) and not _HARMLESS.match(value.strip())
+
+
+def redacted(value: Any, key: object = None) -> Any:
+    """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked."""
+    if isinstance(value, dict):
+        return {k: redacted(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v, key) for v in value]
+    if secret_value_kind(value) or (key is not None and _keyed_secret(key, value)):
+        return REDACTED
+    return value
+
+
+def redact_profile(profile: Any) -> Any:
+    """A copy with every secret-looking value replaced by "<redacted>" (for logs)."""
+    return redacted(profile)
+
+
 def inline_secrets(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
-    """(YAML path, what to do) for every credential written inline; [] when clean."""
+    """(YAML path, what to do) for every credential written inline in a profile; [] when clean."""
     found: list[tuple[tuple, str]] = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if isinstance(v, str) and v and _is_secret_key(str(k)):
-                found.append((path + (k,), "credentials must not be written in YAML; put the value in an "
-                              f"environment variable and name it with `{k}_env: VAR_NAME` (KFP: "
-                              "auth.token_env, Vertex: application-default credentials)"))
-                continue
-            found += inline_secrets(v, path + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            found += inline_secrets(v, path + (i,))
-    elif isinstance(node, str):
-        kind = _secret_value_kind(node)
-        if kind:
-            found.append((path, f"looks like {kind}; credentials must not be written in YAML - "
-                                "reference them from the environment instead"))
+    for where, key, kind in _walk(node, path):
+        if kind is None:
+            found.append((where, "credentials must not be written in YAML; put the value in an "
+                                 f"environment variable and name it with `{key}_env: VAR_NAME` (KFP: "
+                                 "auth.token_env, Vertex: application-default credentials)"))
+        else:
+            found.append((where, f"looks like {kind}; credentials must not be written in YAML - "
+                                 "reference them from the environment instead"))
     return found
 
 
-def _walk(node: Any, path: str, problems: list[str]) -> None:
-    for where, message in inline_secrets(node):
-        text = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
-        problems.append(f"{text}: {message}")
+def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
+    """One message per inline credential found (YAML path + what to do); [] when clean."""
+    return [where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) + f": {message}"
+            for path, message in inline_secrets(profile)]
+
+
+_SECRET_REF = "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}"
+
+
+def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
+    """(YAML path, message, hint) for every credential written literally in a pipeline document.
+
+    Keys are checked where values reach a step (`env`, `with`, `inputs`, param defaults,
+    `schedule.params`); credential-shaped values anywhere. Messages never contain the value.
+    """
+    if not isinstance(data, dict):
+        return []
+    found: dict[tuple, tuple[tuple, str, str]] = {}
+    steps = data.get("steps") if isinstance(data.get("steps"), dict) else {}
+    holders = [(("steps", n), s) for n, s in steps.items()]
+    holders += [(("on_exit",), data.get("on_exit")), (("defaults",), data.get("defaults"))]
+    for base, step in holders:
+        if not isinstance(step, dict):
+            continue
+        for section in ("env", "with", "inputs"):
+            for where, key, kind in _walk(step.get(section), base + (section,), refs_ok=True):
+                what = kind or f"`{key}` names a credential"
+                if section == "env" and len(where) == len(base) + 2:
+                    hint = f"reference a secret instead: `{key}: {_SECRET_REF}` (locally the variable is read " \
+                           "from your own environment)"
+                else:
+                    hint = f"pass it to the step as `env: {{VAR: {_SECRET_REF}}}` and read VAR in the component"
+                found[where] = (where, f"a literal credential ({what}) would be written into the compiled "
+                                       "pipeline, which KFP stores and shows in its UI", hint)
+    params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    for name, spec in params.items():
+        if isinstance(spec, dict) and "default" in spec:
+            hits = _walk({name: spec["default"]}, ("params",), refs_ok=True)
+            for where, key, kind in hits:
+                where = ("params", name, "default") + where[2:]
+                found[where] = (where, f"a param default holds a credential ({kind or f'`{key}` names one'}); "
+                                       "params are recorded with every run",
+                                f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
+    sched = data.get("schedule") if isinstance(data.get("schedule"), dict) else {}
+    for where, key, kind in _walk(sched.get("params"), ("schedule", "params"), refs_ok=True):
+        found[where] = (where, f"a scheduled run's param holds a credential ({kind or f'`{key}` names one'})",
+                        f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
+    for where, kind in _shaped(data, ()):
+        found.setdefault(where, (where, f"looks like {kind}; credentials must not be written in a pipeline",
+                                 f"pass it to a step as `env: {{VAR: {_SECRET_REF}}}`"))
+    return sorted(found.values(), key=lambda f: tuple(map(str, f[0])))
+
+
+def _walk(node: Any, path: tuple, key: object = None,
+          refs_ok: bool = False) -> Iterator[tuple[tuple, object, str | None]]:
+    """(path, key, kind) for credentials: kind None = found by its key, else the value's shape.
+    `refs_ok`: a whole `${...}` reference is wiring, not a literal (pipelines, after ${env.X})."""
+    if isinstance(node, dict):
+        if set(node) == {"secret", "key"}:
+            return  # a SecretRef: where the secret is, not the secret
+        for k, v in node.items():
+            yield from _walk(v, path + (k,), k, refs_ok)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, path + (i,), key, refs_ok)
+    elif isinstance(node, str):
+        kind = secret_value_kind(node)
+        if refs_ok and not kind and _WHOLE_REF.match(node.strip()):
+            return
+        if kind or (key is not None and _keyed_secret(key, node)):
+            yield path, key, kind
+
+
+def _shaped(node: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _shaped(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _shaped(v, path + (i,))
+    else:
+        kind = secret_value_kind(node)
+        if kind:
+            yield path, kind

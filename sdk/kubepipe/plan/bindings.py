@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 
-__all__ = ["parse_value", "parse_condition", "BindingError"]
+__all__ = ["parse_value", "parse_condition", "BindingError", "Verbatim"]
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """Text taken as it is: it came from an environment variable, so a `${...}` in it is not
+    a reference (`KP_X='${params.p}'` stays that literal string)."""
+
+    text: str
 
 
 
@@ -33,6 +42,8 @@ def _to_binding(ref: Ref) -> Binding:
 
 def parse_value(value: Any) -> Binding:
     """A whole-string reference becomes a binding; anything else is a literal (checked for refs)."""
+    if isinstance(value, Verbatim):
+        return Literal(value.text)
     if isinstance(value, str):
         refs = find_refs(value)
         if refs:
@@ -46,8 +57,16 @@ def parse_value(value: Any) -> Binding:
         return Literal(value)
     if isinstance(value, (dict, list)):
         template = _template(value)
-        return Nested(template) if _has_refs(value) else Literal(value)
+        return Nested(template) if _has_refs(value) else Literal(_plain(value))
     return Literal(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value.text if isinstance(value, Verbatim) else value
 
 
 def _has_refs(value: Any) -> bool:
@@ -64,6 +83,8 @@ def _template(value: Any) -> Any:
         return {k: _template(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_template(v) for v in value]
+    if isinstance(value, Verbatim):
+        return value.text
     if isinstance(value, str) and REF_RE.search(value):
         b = parse_value(value)
         if isinstance(b, Literal):

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, literal_fits, resolve_component
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.plan.bindings import BindingError, parse_condition, parse_value
+from kubepipe.plan.bindings import BindingError, Verbatim, parse_condition, parse_value
 from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef,
                                  Plan, PlanStep)
 from kubepipe.plan.paths import PathRules
@@ -66,7 +66,7 @@ class _Builder:
                     self.err(p, f"`{key}` is set in both `inputs` and `with`", hint="keep one")
                     continue
                 try:
-                    b = parse_value(raw)
+                    b = parse_value(self.verbatim(raw, p))
                 except BindingError as exc:
                     self.err(p, str(exc), hint=exc.hint)
                     continue
@@ -84,6 +84,24 @@ class _Builder:
             if key.startswith("ctx_"):
                 args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
         return args
+
+    def verbatim(self, raw: Any, path: tuple) -> Any:
+        """Strings that took `${` from an environment variable, marked so they stay literals."""
+        marked = self.loaded.verbatim
+        if not marked:
+            return raw
+        if isinstance(raw, dict):
+            return {k: self.verbatim(v, path + (k,)) for k, v in raw.items()}
+        if isinstance(raw, list):
+            return [self.verbatim(v, path + (i,)) for i, v in enumerate(raw)]
+        return Verbatim(raw) if isinstance(raw, str) and path in marked else raw
+
+    def from_env(self, path: tuple) -> bool:
+        if path in self.loaded.verbatim:
+            self.err(path, "this value comes from an environment variable and contains `${`; kubepipe never "
+                           "reads environment values as references", hint="write the reference in the YAML itself")
+            return True
+        return False
 
     def check_binding(self, b: Binding, port: Port, p: tuple, step: Step, deps: set[str],
                       exit_step: bool) -> bool:
@@ -191,7 +209,7 @@ class _Builder:
         return out
 
     def condition(self, step: Step, path: tuple, deps: set[str]) -> Condition | None:
-        if step.when is None:
+        if step.when is None or self.from_env(path + ("when",)):
             return None
         try:
             cond = parse_condition(step.when)
@@ -215,7 +233,7 @@ class _Builder:
         return cond
 
     def foreach(self, step: Step, path: tuple, deps: set[str]) -> Any:
-        if step.foreach is None:
+        if step.foreach is None or self.from_env(path + ("foreach",)):
             return None
         if isinstance(step.foreach, list):
             if not step.foreach:

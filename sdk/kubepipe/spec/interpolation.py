@@ -51,13 +51,21 @@ def find_refs(value: str) -> list[tuple[re.Match, Ref | str]]:
 
 
 def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],
-                environ: Mapping[str, str] | None = None, path: tuple = ()) -> Any:
-    """Replace ${env.NAME} / ${env.NAME:-default} in every string; other refs are left alone."""
+                environ: Mapping[str, str] | None = None, path: tuple = (), *,
+                refuse: Callable[[tuple, str], bool] | None = None,
+                on_verbatim: Callable[[tuple], None] | None = None) -> Any:
+    """Replace ${env.NAME} / ${env.NAME:-default} in every string; other refs are left alone.
+
+    `refuse(path, name)` returning True leaves that reference unresolved (the caller reports
+    it). The substituted text is never read again: where it contains `${`, `on_verbatim(path)`
+    is told, so that the string is later taken as a literal, not as a reference.
+    """
     env = os.environ if environ is None else environ
+    kw = {"refuse": refuse, "on_verbatim": on_verbatim}
     if isinstance(data, dict):
-        return {k: resolve_env(v, on_missing, env, path + (k,)) for k, v in data.items()}
+        return {k: resolve_env(v, on_missing, env, path + (k,), **kw) for k, v in data.items()}
     if isinstance(data, list):
-        return [resolve_env(v, on_missing, env, path + (i,)) for i, v in enumerate(data)]
+        return [resolve_env(v, on_missing, env, path + (i,), **kw) for i, v in enumerate(data)]
     if not isinstance(data, str) or "${" not in data:
         return data
 
@@ -66,11 +74,14 @@ def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],
         if not em:
             return m.group(0)
         name, default = em.group(1), em.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        on_missing(path, name)
-        return m.group(0)
+        if refuse is not None and refuse(path, name):
+            return m.group(0)
+        value = env[name] if name in env else default
+        if value is None:
+            on_missing(path, name)
+            return m.group(0)
+        if "${" in value and on_verbatim is not None:
+            on_verbatim(path)
+        return value
 
     return REF_RE.sub(sub, data)

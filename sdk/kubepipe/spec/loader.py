@@ -7,11 +7,12 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 from pydantic import ValidationError as PydanticError
 
 from kubepipe.errors import Issue, ValidationError
+from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env
 from kubepipe.spec.models import STEP_RE, Pipeline, StepDefaults
@@ -26,6 +27,8 @@ class LoadedPipeline:
     source: Source
     data: dict  # after includes and env interpolation
     includes: list[Source] = field(default_factory=list)
+    # Paths of strings that took `${` from an environment variable: literals, never references.
+    verbatim: frozenset = frozenset()
 
     @property
     def path(self) -> str:
@@ -43,16 +46,20 @@ class LoadedPipeline:
         return self.source.locator
 
 
-def load_pipeline(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedPipeline:
-    return _load(read_source(path), Path(path).parent, environ)
+def load_pipeline(path: str | Path, environ: Mapping[str, str] | None = None,
+                  secret_env: Collection[str] = ()) -> LoadedPipeline:
+    """`secret_env`: variables that hold credentials beyond those named like one (the profile's
+    auth.token_env); `${env.X}` of them is refused."""
+    return _load(read_source(path), Path(path).parent, environ, secret_env)
 
 
 def load_pipeline_text(text: str, file: str = "<input>", base_dir: str | Path = ".",
-                       environ: Mapping[str, str] | None = None) -> LoadedPipeline:
-    return _load(parse_yaml(text, file), Path(base_dir), environ)
+                       environ: Mapping[str, str] | None = None, secret_env: Collection[str] = ()) -> LoadedPipeline:
+    return _load(parse_yaml(text, file), Path(base_dir), environ, secret_env)
 
 
-def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None) -> LoadedPipeline:
+def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
+          secret_env: Collection[str] = ()) -> LoadedPipeline:
     loc = source.locator
     data = source.data
     if not isinstance(data, dict):
@@ -66,7 +73,19 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None) -> 
         issues.append(loc.issue(path, f"environment variable `{name}` is not set",
                                 hint=f"export {name}=..., or write ${{env.{name}:-default}}"))
 
-    data = resolve_env(data, missing_env, environ)
+    def refuse(path: tuple, name: str) -> bool:
+        if name not in secret_env and not is_secret_name(name):
+            return False
+        issues.append(loc.issue(path, f"`${{env.{name}}}` would copy a credential into the compiled pipeline "
+                                      "(KFP stores it and shows it in its UI; run records and logs keep it)",
+                                hint=f"give the step `env: {{{name}: {{secret: <kubernetes-secret-name>, key: "
+                                     "<key>}}` (locally it is read from your environment), or let the component "
+                                     "read the variable itself"))
+        return True
+
+    verbatim: set[tuple] = set()
+    data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
+    issues += [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += _structure(data, loc)
     spec = None
     try:
@@ -75,7 +94,7 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None) -> 
         issues += issues_from_pydantic(exc.errors(), data, loc, Pipeline)
     if issues:
         raise ValidationError(issues)
-    return LoadedPipeline(spec=spec, source=source, data=data, includes=includes)
+    return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
 
 
 def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],

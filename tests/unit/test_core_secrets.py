@@ -1,0 +1,146 @@
+"""Credentials in pipelines: literal secrets are located errors that never echo the value;
+`${env.X}` of a credential is refused; environment values are never read as references."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kubepipe
+from kubepipe.errors import Issue, ValidationError
+from kubepipe.plan.model import Literal, ParamRef
+from kubepipe.secrets import REDACTED, is_secret_name, pipeline_secrets, redacted, secret_value_kind
+
+HEAD = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: creds}
+params:
+  p: {type: str, default: hello}
+steps:
+  say:
+    component: ops:say
+"""  # the step's own keys start at line 9
+
+AWS_ID = "AKIAIOSFODNN7EXAMPLE"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz"
+GCP_KEY = "AIza" + "SyD-1234567890abcdefghijklmnopqrstu"
+PEM = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n-----END RSA PRIVATE KEY-----"
+SA_JSON = '{\\"type\\": \\"service_account\\", \\"private_key_id\\": \\"k1\\"}'
+
+
+def _validate(tmp_path, text, target="local", sets=None):
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f, target, sets=sets)
+    return f, exc.value
+
+
+@pytest.mark.parametrize("snippet, path, secret", [
+    ("    with: {message: hi}\n    env: {DB_PASSWORD: hunter2}\n", "steps.say.env.DB_PASSWORD", "hunter2"),
+    ("    with: {message: hi}\n    env: {API_TOKEN: tok-5f4e3d2c1b}\n", "steps.say.env.API_TOKEN", "tok-5f4e3d2c1b"),
+    ("    with: {message: hi}\n    env: {AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI/K7MDENG}\n",
+     "steps.say.env.AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+    (f"    with: {{message: hi}}\n    env: {{AWS_ACCESS_KEY_ID: {AWS_ID}}}\n", "steps.say.env.AWS_ACCESS_KEY_ID", AWS_ID),
+    (f"    with: {{message: hi}}\n    env: {{SETTINGS: \"{JWT}\"}}\n", "steps.say.env.SETTINGS", JWT),
+    (f"    with: {{message: \"{GCP_KEY}\"}}\n", "steps.say.with.message", GCP_KEY),
+    (f"    with: {{message: \"{PEM}\"}}\n", "steps.say.with.message", "MIIEowIBAAKCAQEA"),
+    (f"    with: {{message: \"{SA_JSON}\"}}\n", "steps.say.with.message", "service_account"),
+    ("    with: {message: hi}\n    env: {DATABASE_URL: 'postgres://app:s3cr3tpw@db/x'}\n",
+     "steps.say.env.DATABASE_URL", "s3cr3tpw"),
+])
+def test_a_literal_credential_is_a_located_error_that_names_secretref(tmp_path, snippet, path, secret):
+    f, exc = _validate(tmp_path, HEAD + snippet)
+    [issue] = [i for i in exc.issues if i.path == path]
+    assert issue.file == str(f) and issue.line in (9, 10)
+    assert "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}" in issue.hint
+    assert secret not in str(exc), "the error echoes the credential"
+
+
+def test_param_defaults_and_nested_with_values_are_checked(tmp_path):
+    text = HEAD.replace("  p: {type: str, default: hello}", "  api_token: {type: str, default: xyz-987654}") + \
+        "    with: {message: hi}\n"
+    f, exc = _validate(tmp_path, text)
+    [issue] = exc.issues
+    assert (issue.path, issue.line) == ("params.api_token.default", 5)
+    assert "xyz-987654" not in str(exc)
+    found = pipeline_secrets({"steps": {"a": {"with": {"cfg": {"nested": [{"client_secret": "abc-123-def"}]}}}}})
+    assert [f[0] for f in found] == [("steps", "a", "with", "cfg", "nested", 0, "client_secret")]
+
+
+def test_references_flags_paths_and_secretrefs_are_not_credentials():
+    data = {"params": {"token_count": {"type": "int", "default": 3}},
+            "steps": {"a": {"env": {"API_TOKEN": {"secret": "api", "key": "token"}, "TOKENIZERS_PARALLELISM": "false",
+                                    "GOOGLE_APPLICATION_CREDENTIALS": "/var/secrets/adc.json", "MAX_TOKENS": "512",
+                                    "DB_PASSWORD_FILE": "/run/secrets/db"},
+                            "with": {"tokenizer": "bert-base-uncased", "pad_token": "[PAD]",
+                                     "api_token": "${params.token_count}", "secret_name": "db-creds"}}}}
+    assert pipeline_secrets(data) == []
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("KFP_TOKEN", True), ("DB_PASSWORD", True), ("AWS_SECRET_ACCESS_KEY", True), ("AWS_ACCESS_KEY_ID", True),
+    ("apiToken", True), ("x-api-key", True), ("clientSecret", True), ("HF_TOKEN", True),
+    ("token_env", False), ("secret_name", False), ("tokenizer", False), ("max_tokens", False),
+    ("pad_token", False), ("HOME", False), ("KUBEPIPE_IMAGE", False),
+])
+def test_secret_names(name, secret):
+    assert is_secret_name(name) is secret
+
+
+def test_env_of_a_credential_is_refused_and_not_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", "planted-kfp-token-7d6c")
+    f, exc = _validate(tmp_path, HEAD + "    with: {message: '${env.KFP_TOKEN}'}\n")
+    [issue] = exc.issues
+    assert (issue.path, issue.line) == ("steps.say.with.message", 9)
+    assert "${env.KFP_TOKEN}" in issue.message and "planted-kfp-token-7d6c" not in str(exc)
+
+
+def test_env_of_the_profiles_token_variable_is_refused_whatever_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFP_AUTH", "planted-kfp-auth-3b2a")
+    text = HEAD + "    with: {message: '${env.KFP_AUTH}'}\n"
+    sets = ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r", "auth.token_env=KFP_AUTH"]
+    f, exc = _validate(tmp_path, text, "kubeflow", sets)
+    [issue] = exc.issues
+    assert issue.path == "steps.say.with.message" and "planted-kfp-auth-3b2a" not in str(exc)
+    # without that profile the name says nothing: it is an ordinary variable
+    (tmp_path / "ok.yaml").write_text(text)
+    assert kubepipe.validate(tmp_path / "ok.yaml").steps[0].args["message"] == Literal("planted-kfp-auth-3b2a")
+
+
+def test_environment_values_are_never_read_as_references(tmp_path, monkeypatch):
+    monkeypatch.setenv("KP_INJ", "${params.p}")
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "    with: {message: '${env.KP_INJ}', value: 1}\n    env: {MODE: '${env.KP_INJ}'}\n")
+    step = kubepipe.validate(f).steps[0]
+    assert step.args["message"] == Literal("${params.p}") and not isinstance(step.args["message"], ParamRef)
+    assert step.env == {"MODE": "${params.p}"}
+    ir = kubepipe.compile(f, "local").ir_yaml
+    assert "${params.p}" in ir  # the literal text travels as a constant
+    f.write_text(HEAD + "    with: {message: hi}\n    when: '${env.KP_INJ} == hello'\n")
+    _f, exc = _validate(tmp_path, f.read_text())
+    assert [i.path for i in exc.issues] == ["steps.say.when"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["DB_PASSWORD", "API_TOKEN", "clientSecret", "note"]),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=12, max_size=30))
+def test_issues_never_print_a_credential(key, tail):
+    value = f"AKIA{tail.upper()[:16].ljust(16, 'Q')}" if key == "note" else f"s-{tail}"
+    text = Issue("bad value", path=f"steps.a.env.{key}", value=value).format()
+    assert value not in text and REDACTED in text
+    assert redacted({key: value, "plain": "x"}) == {key: REDACTED, "plain": "x"}
+    assert secret_value_kind(value) or is_secret_name(key)
+
+
+def test_profile_rules_are_the_same_implementation():
+    from kubepipe.secrets import check_profile_secrets
+
+    problems = check_profile_secrets({"auth": {"token_env": "KFP_TOKEN"}, "registry_uri": "s3://u:pw-123@minio/r",
+                                      "host": textwrap.dedent("http://kfp")})
+    assert problems == ["profile.registry_uri: looks like a URL with a password; credentials must not be written "
+                        "in YAML - reference them from the environment instead"]
