@@ -32,6 +32,7 @@ from kubepipe.components.deploy.champion import promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.errors import ComponentError
+from kubepipe.labels import gcp_label, gcp_labels
 
 __all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
 
@@ -77,10 +78,6 @@ def smoke_rounds(canary_percent: int, confidence: float = 0.99, cap: int = 60) -
     """Predict calls needed to reach a `canary_percent` split with `confidence`."""
     p = max(1, min(100, int(canary_percent))) / 100
     return 3 if p >= 1 else min(cap, max(3, math.ceil(math.log(1 - confidence) / math.log(1 - p))))
-
-
-def _label(value) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in str(value).lower())[:63]
 
 
 @contextlib.contextmanager
@@ -132,8 +129,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     if not cfg.artifact_uri.startswith("gs://") and not cfg.api_endpoint:
         raise ComponentError(f"model: Vertex serves from Cloud Storage; the artifact is at {cfg.artifact_uri!r} "
                              "(use a gs:// pipeline_root in the vertex profile)")
-    labels = {**{_label(k): _label(v) for k, v in cfg.labels.items()}, "managed-by": "kubepipe",
-              "kubepipe-model": _label(name), "kubepipe-version": _label(cfg.version)}
+    labels = {**gcp_labels(cfg.labels), "managed-by": "kubepipe",
+              "kubepipe-model": gcp_label(name), "kubepipe-version": gcp_label(cfg.version)}
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
               "champion": {"moved": False}, "timings": timings}
     with _initialized(cfg) as aiplatform:

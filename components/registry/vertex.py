@@ -24,6 +24,7 @@ import re
 
 from kubepipe.components.registry.registry import Registry
 from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
+from kubepipe.labels import gcp_label
 
 __all__ = ["VertexModelRegistry", "vertex_model_id"]
 
@@ -34,10 +35,6 @@ def vertex_model_id(name: str) -> str:
     if not mid or not mid[0].isalpha():
         mid = f"m-{mid}"
     return mid[:63].rstrip("-")
-
-
-def _label(value: str) -> str:
-    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
 
 
 class VertexModelRegistry:
@@ -95,7 +92,7 @@ class VertexModelRegistry:
                 parent_model=parent.resource_name if parent else None,
                 is_default_version=parent is None, version_aliases=[f"v{mv.version}"],
                 version_description=f"kubepipe {name} v{mv.version}: {mv.metadata.get('decision', '')}"[:1000],
-                labels={"kubepipe-model": _label(name), "kubepipe-version": str(mv.version)},
+                labels={"kubepipe-model": gcp_label(name), "kubepipe-version": str(mv.version)},
             )
         return mv
 

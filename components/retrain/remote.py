@@ -8,11 +8,11 @@ not start a second run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.labels import gcp_id, gcp_labels
 
 __all__ = ["start_kfp", "start_vertex"]
 
@@ -22,22 +22,17 @@ def _is_package(pipeline: str) -> bool:
 
 
 def _slug(text: str, n: int = 40) -> str:
-    s = re.sub(r"[^a-z0-9-]+", "-", text.rsplit("/", 1)[-1].lower()).strip("-") or "p"
-    return (s if s[0].isalpha() else "p-" + s)[:n].rstrip("-")
-
-
-def _eq(name: str) -> str:
-    return json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
+    return gcp_id(text.rsplit("/", 1)[-1], n)
 
 
 def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None) -> str:
-    from kubepipe.clients import kfp_client, kfp_namespace, quiet
+    from kubepipe.clients import eq_filter, kfp_client, kfp_namespace, quiet
 
     client = client or kfp_client(profile, where="ctx_profile")
     ns = kfp_namespace(profile, client)
     run_name = f"retrain-{_slug(pipeline)}-{key}"
     with quiet():
-        existing = client.list_runs(filter=_eq(run_name), namespace=ns, page_size=1).runs or []
+        existing = client.list_runs(filter=eq_filter("display_name", run_name), namespace=ns, page_size=1).runs or []
         if existing:  # the step was retried after the run was created
             return existing[0].run_id
         experiment_id = client.create_experiment(profile.get("experiment") or "Default", namespace=ns).experiment_id
@@ -49,7 +44,7 @@ def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None)
             run = client.run_pipeline(experiment_id=experiment_id, job_name=run_name, pipeline_package_path=pipeline,
                                       params=params, pipeline_root=profile.get("pipeline_root") or None)
             return run.run_id
-        found = client.list_pipelines(filter=_eq(pipeline), namespace=ns, page_size=2).pipelines or []
+        found = client.list_pipelines(filter=eq_filter("display_name", pipeline), namespace=ns, page_size=2).pipelines or []
         if not found:
             raise ComponentError(f"trigger-retrain: no pipeline named {pipeline!r} on Kubeflow Pipelines; upload it "
                                  f"first with `kubepipe submit` or `kubepipe schedule`, or pass a compiled .yaml")
@@ -74,8 +69,7 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
                              f"an Artifact Registry URL), got {pipeline!r}")
     vertex_init(profile, credentials=credentials, where="ctx_profile")
     job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
-    labels = {re.sub(r"[^a-z0-9_-]", "-", str(k).lower())[:63]: re.sub(r"[^a-z0-9_-]", "-", str(v).lower())[:63]
-              for k, v in dict(profile.get("labels") or {}).items()}
+    labels = gcp_labels(profile.get("labels"))
     labels["kubepipe-trigger"] = "drift"
     job = aiplatform.PipelineJob(display_name=f"retrain-{_slug(pipeline, 30)}", template_path=pipeline,
                                  job_id=job_id, pipeline_root=profile.get("pipeline_root") or None,

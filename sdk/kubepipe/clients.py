@@ -23,12 +23,19 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "IN_CLUSTER_KFP_HOST"]
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "eq_filter", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
 _KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # nosec B105 - a file path KFP projects into pods
+
+
+def eq_filter(key: str, value: str) -> str:
+    """A KFP v2beta1 list filter: `key` EQUALS `value` (JSON, as kfp.Client's `filter=` takes it)."""
+    import json
+
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
 
 
 @contextlib.contextmanager

@@ -79,6 +79,8 @@ CASES = [
     ("bad param name", None, "params.class", 5, "not allowed"),
     ("bad cron", "schedule: {cron: '0 3 * *'}\n", "schedule.cron", 15, "expected 5 fields"),
     ("bad timezone", "schedule: {cron: '0 3 * * 1', timezone: Mars/Olympus}\n", "schedule.timezone", 15, "time zone"),
+    ("schedule param type", "schedule: {cron: '0 3 * * 1', params: {n: many}}\n", "schedule.params.n", 15,
+     "expected int"),
     ("schedule unknown param", "schedule: {cron: '0 3 * * 1', params: {nn: 2}}\n", "schedule.params.nn", 15,
      "did you mean `n`"),
     ("on_exit reads outputs", "on_exit:\n  component: ops:say\n  with: {message: '${steps.sum.outputs.total}'}\n",

@@ -7,20 +7,18 @@ version name is the content hash, so re-submitting the same spec uploads nothing
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.package import PipelinePackage
-from kubepipe.clients import api_errors, kfp_client, kfp_namespace, quiet
+from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
 from kubepipe.errors import KubepipeError, UserError
 
 __all__ = [
     "RunFailed",
     "SubmitResult",
     "TaskEvent",
-    "eq_filter",
     "ensure_pipeline_version",
     "ensure_experiment",
     "submit",
@@ -57,10 +55,6 @@ class TaskEvent:
     state: str
     message: str = ""
     extra: dict = field(default_factory=dict)
-
-
-def eq_filter(key: str, value: str) -> str:
-    return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
 
 
 def client_for(profile: Mapping[str, Any], client: Any = None):
@@ -108,8 +102,7 @@ def ensure_experiment(client: Any, name: str | None, *, namespace: str | None = 
 def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict | None = None,
            run_name: str | None = None, client: Any = None) -> SubmitResult:
     """Upload (if new) and start one run in the profile's experiment."""
-    params = dict(params or {})
-    package.check_params(params)
+    params = package.coerce_params(params)
     package.preflight(params, "kubeflow")
     client = client_for(profile, client)
     ns = kfp_namespace(profile, client)

@@ -23,6 +23,7 @@ from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
+from kubepipe.spec.params import coerce_params
 
 __all__ = ["run_compiled", "StepEvent"]
 
@@ -132,45 +133,11 @@ class _Watcher(io.TextIOBase):
 
 def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]:
     declared = compiled.plan.params
-    out = {}
-    for k, v in params.items():
-        if k not in declared:
-            from kubepipe.util import did_you_mean
-
-            raise UserError(f"--param {k}: the pipeline has no param `{k}`"
-                            + (f"; {did_you_mean(k, declared)}" if did_you_mean(k, declared) else ""))
-        out[k] = _coerce(k, v, declared[k].type)
+    out = coerce_params(params, {k: p.type for k, p in declared.items()})
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
     if missing:
         raise UserError(f"missing value for param {', '.join(missing)}: pass --param {missing[0]}=...")
     return out
-
-
-def _coerce(name: str, value: Any, typ: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        if typ == "int":
-            return int(value)
-        if typ == "float":
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError(value)  # NaN / infinity cannot be stored in a pipeline spec
-            return number
-        if typ == "bool":
-            if value.lower() in ("true", "1", "yes"):
-                return True
-            if value.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(value)
-        if typ in ("list", "dict"):
-            parsed = json.loads(value)
-            if not isinstance(parsed, list if typ == "list" else dict):
-                raise ValueError(value)
-            return parsed
-    except ValueError:
-        raise UserError(f"--param {name}={value}: expected {'a finite ' if typ == 'float' else ''}{typ}") from None
-    return value
 
 
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,

@@ -13,11 +13,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import yaml
 
 from kubepipe.errors import UserError
+from kubepipe.spec.params import IR_PARAM_TYPES, coerce_params
 
 __all__ = ["PipelinePackage"]
 
@@ -90,41 +91,11 @@ class PipelinePackage:
         root = self.ir().get("root", {})
         return dict(root.get("inputDefinitions", {}).get("parameters", {}) or {})
 
-    def coerce_params(self, params: dict) -> dict:
-        """CLI strings -> the IR's parameter types (NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, LIST, STRUCT)."""
-        import json
-
-        self.check_params(params)
-        declared = self.root_parameters()
-        out = {}
-        for name, value in params.items():
-            kind = declared[name].get("parameterType", "STRING")
-            if not isinstance(value, str) or kind == "STRING":
-                out[name] = value
-                continue
-            try:
-                if kind == "NUMBER_INTEGER":
-                    out[name] = int(value)
-                elif kind == "NUMBER_DOUBLE":
-                    out[name] = float(value)
-                elif kind == "BOOLEAN":
-                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(value)
-                    out[name] = value.lower() in ("true", "1", "yes")
-                else:  # LIST / STRUCT
-                    out[name] = json.loads(value)
-            except ValueError:
-                raise UserError(f"--param {name}={value}: expected {kind.lower().replace('_', ' ')}") from None
-        return out
-
-    def check_params(self, params: dict) -> None:
-        declared = self.root_parameters()
-        unknown = sorted(set(params) - set(declared))
-        if unknown:
-            names = ", ".join(sorted(declared)) or "none"
-            raise UserError(
-                f"--param {unknown[0]}: pipeline {self.name!r} has no parameter {unknown[0]!r} (parameters: {names})"
-            )
+    def coerce_params(self, params: Mapping[str, Any] | None) -> dict:
+        """CLI strings or API values -> the IR's parameter types; ParamError (exit 2) naming a bad one."""
+        types = {name: IR_PARAM_TYPES.get(p.get("parameterType", "STRING"), "str")
+                 for name, p in self.root_parameters().items()}
+        return coerce_params(dict(params or {}), types, self.name)
 
     def preflight(self, params: dict, target: str) -> list[str]:
         """Before anything is uploaded: raise UserError for what cannot run on `target`; return warnings.

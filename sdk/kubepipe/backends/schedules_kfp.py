@@ -18,10 +18,10 @@ import re
 from typing import Any, Mapping
 
 from kubepipe.spec.cron import kfp_cron
-from kubepipe.backends.kubeflow import client_for, ensure_experiment, eq_filter
+from kubepipe.backends.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired_from_block
-from kubepipe.clients import kfp_namespace, quiet
+from kubepipe.clients import eq_filter, kfp_namespace, quiet
 from kubepipe.errors import UserError
 
 __all__ = ["KfpSchedules", "kfp_desired", "SCHEDULED_TIME_PARAM", "KFP_SCHEDULED_TIME_MACRO"]
@@ -38,9 +38,8 @@ def kfp_desired(package: PipelinePackage, *, params: dict | None = None) -> Desi
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
     if SCHEDULED_TIME_PARAM in package.root_parameters():
         merged.setdefault(SCHEDULED_TIME_PARAM, KFP_SCHEDULED_TIME_MACRO)
-    package.check_params(merged)
-    package.preflight(merged, "kubeflow")
-    block["params"] = merged
+    block["params"] = package.coerce_params(merged)
+    package.preflight(block["params"], "kubeflow")
     return desired_from_block(package.name, package.content_hash, block, translate=kfp_cron)
 
 

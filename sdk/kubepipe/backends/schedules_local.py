@@ -19,8 +19,7 @@ __all__ = ["LocalSchedules", "local_desired", "local_cron"]
 def local_desired(package: PipelinePackage, *, params: dict | None = None) -> DesiredSchedule:
     block = dict(package.schedule or {})
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
-    package.check_params(merged)
-    block["params"] = merged
+    block["params"] = package.coerce_params(merged)
     return desired_from_block(package.name, package.content_hash, block, translate=local_cron)
 
 

@@ -59,9 +59,8 @@ def bind_scheduled_time(package: PipelinePackage) -> PipelinePackage:
 def vertex_desired(package: PipelinePackage, *, params: dict | None = None) -> DesiredSchedule:
     block = dict(package.schedule or {})
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
-    package.check_params(merged)
-    package.preflight(merged, "vertex")
-    block["params"] = merged
+    block["params"] = package.coerce_params(merged)
+    package.preflight(block["params"], "vertex")
     return desired_from_block(package.name, package.content_hash, block, translate=vertex_cron)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.kubeflow import RunFailed, TaskEvent
 from kubepipe.backends.package import PipelinePackage
 from kubepipe.clients import api_errors, vertex_init
+from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name"]
 
@@ -40,13 +40,6 @@ class VertexSubmitResult:
     url: str = ""
 
 
-def _slug(text: str, n: int) -> str:
-    s = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-") or "p"
-    if not s[0].isalpha():
-        s = "p-" + s
-    return s[:n].rstrip("-")
-
-
 def default_slot(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
     return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
@@ -56,20 +49,16 @@ def job_id(package: PipelinePackage, params: Mapping[str, Any] | None, slot: str
     """`<pipeline>-<16 hex>`: same pipeline + hash + params + slot -> same id (Vertex: [a-z][-a-z0-9]{,127})."""
     key = json.dumps({"p": package.name, "h": package.content_hash, "params": dict(params or {}), "slot": slot},
                      sort_keys=True, default=str)
-    return f"{_slug(package.name, 40)}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-
-
-def _label(value: str) -> str:
-    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
+    return f"{gcp_id(package.name, 40)}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def job_labels(package: PipelinePackage, profile: Mapping[str, Any], extra: Mapping[str, str] | None = None
                ) -> dict[str, str]:
-    labels = {_label(k): _label(v) for k, v in dict(profile.get("labels") or {}).items()}
-    labels.update({"kubepipe-pipeline": _label(package.name), "kubepipe-hash": package.short_hash})
+    labels = gcp_labels(profile.get("labels"))
+    labels.update({"kubepipe-pipeline": gcp_label(package.name), "kubepipe-hash": package.short_hash})
     if profile.get("experiment"):
-        labels["kubepipe-experiment"] = _label(profile["experiment"])
-    labels.update({_label(k): _label(v) for k, v in dict(extra or {}).items()})
+        labels["kubepipe-experiment"] = gcp_label(profile["experiment"])
+    labels.update(gcp_labels(extra))
     return labels
 
 
@@ -105,8 +94,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     from google.api_core import exceptions as gexc
     from google.cloud import aiplatform
 
-    params = dict(params or {})
-    package.check_params(params)
+    params = package.coerce_params(params)
     package.preflight(params, "vertex")
     vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
     jid = job_id(package, params, slot or default_slot())

@@ -19,6 +19,7 @@ from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.pipeline_checks import pipeline_checks
 from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
 from kubepipe.spec.loader import LoadedPipeline
+from kubepipe.spec.params import ParamError, coerce_param
 from kubepipe.spec.models import Step, finite
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
@@ -374,10 +375,15 @@ class _Builder:
         except CronError as exc:
             value = sched.timezone if exc.field == "timezone" else sched.cron
             self.err(("schedule", exc.field), exc.message, value=value, hint=exc.hint)
-        for k in sched.params:
+        for k, v in sched.params.items():
             if k not in self.spec.params:
                 self.err(("schedule", "params", k), f"unknown param `{k}`",
                          hint=did_you_mean(k, self.spec.params))
+                continue
+            try:
+                coerce_param(k, v, self.spec.params[k].type)
+            except ParamError as exc:
+                self.err(("schedule", "params", k), exc.reason)
 
     def local_notes(self, steps: dict[str, PlanStep]) -> None:
         if self.profile.target != "local":

@@ -1,0 +1,51 @@
+"""Google Cloud resource labels and ids (Vertex pipeline jobs, schedules, models, endpoints).
+
+GCP's rules (cloud.google.com/resource-manager/docs/labels-overview; Vertex's PipelineJob
+reference repeats them): keys and values hold lowercase letters, digits, `_` and `-`, at most
+63 characters; a key starts with a letter and is never empty; a value may be empty.
+GCP also accepts lowercase international characters, but not every API that copies labels
+(billing export, older endpoints, byte limits of 128) treats them alike, so kubepipe writes
+ASCII only: accents are dropped (`é` -> `e`), anything else becomes `-`.
+Resource ids (pipeline job ids) are `[a-z][-a-z0-9]*`.
+Sits below every layer so the backends and the components (registry, deploy, retrain) share it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Mapping
+
+__all__ = ["gcp_label", "gcp_labels", "gcp_id", "MAX_LABEL"]
+
+MAX_LABEL = 63
+_BAD = re.compile(r"[^a-z0-9_-]")
+
+
+def gcp_label(value: Any, *, key: bool = False) -> str:
+    """`value` as a valid label value (or key, with `key=True`)."""
+    ascii_text = "".join(_ascii(c) for c in str(value))
+    text = _BAD.sub("-", ascii_text.lower())
+    if key and not text[:1].isalpha():
+        text = "k-" + text
+    return text[:MAX_LABEL]
+
+
+def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Every key and value sanitised (keys that collide after sanitising: the last one wins)."""
+    return {gcp_label(k, key=True): gcp_label(v) for k, v in dict(labels or {}).items()}
+
+
+def gcp_id(text: Any, max_len: int) -> str:
+    """A resource-id part: lowercase letters, digits and `-`, starting with a letter (`p-` if not)."""
+    s = re.sub(r"[^a-z0-9-]+", "-", "".join(_ascii(c) for c in str(text)).lower()).strip("-") or "p"
+    if not s[0].isalpha():
+        s = "p-" + s
+    return s[:max_len].rstrip("-")
+
+
+def _ascii(char: str) -> str:
+    if char.isascii():
+        return char
+    plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    return plain or "-"

@@ -1,0 +1,87 @@
+"""Run-time param values: the one place that turns `--param name=value` text (or a Python value
+from the API, or a `schedule.params` entry) into the param's declared type.
+
+Used by local runs (types from the plan), by submit and schedule (types from the compiled IR)
+and by `validate` for `schedule.params`. KFP stores values as JSON numbers, so integers must
+fit in 64 bits and floats must be finite; a value of another type is refused, never coerced.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from kubepipe.errors import UserError
+from kubepipe.spec.models import finite
+
+__all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params"]
+
+# KFP IR parameterType -> kubepipe param type
+IR_PARAM_TYPES = {"STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
+                  "LIST": "list", "STRUCT": "dict"}
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+class ParamError(UserError):
+    """A param value that does not fit its type; `reason` is the text without the `--param` prefix."""
+
+    def __init__(self, name: str, value: Any, reason: str):
+        from kubepipe.secrets import redacted
+
+        self.name, self.reason = name, reason
+        shown = redacted(value, name)
+        super().__init__(f"--param {name}={shown if isinstance(shown, str) else json.dumps(shown)}: {reason}")
+
+
+def coerce_param(name: str, value: Any, typ: str) -> Any:
+    """`value` (CLI text or a typed value) as the param type `typ`, or ParamError naming the param."""
+    text = isinstance(value, str)
+    try:
+        if typ == "str":
+            if not text:
+                raise ValueError("expected str")
+            return value
+        if typ == "int":
+            number = int(value.strip()) if text else value
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise ValueError("expected int")
+            finite(number, "expected int: the value")
+            return number
+        if typ == "float":
+            number = float(value.strip()) if text else value
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise ValueError("expected float")
+            finite(float(number), "expected float: the value")
+            return float(number)
+        if typ == "bool":
+            if isinstance(value, bool):
+                return value
+            if text and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ValueError("expected bool (true/false)")
+        if typ in ("list", "dict"):
+            want = list if typ == "list" else dict
+            parsed = json.loads(value) if text else value
+            if not isinstance(parsed, want):
+                raise ValueError(f"expected {typ} (JSON {'[...]' if want is list else '{...}'})")
+            finite(parsed, f"expected {typ}: every number")
+            return parsed
+    except (ValueError, OverflowError) as exc:
+        reason = str(exc) if str(exc).startswith("expected") else f"expected {typ}"
+        raise ParamError(name, value, reason) from None
+    raise ParamError(name, value, f"unknown param type {typ!r}")
+
+
+def coerce_params(params: Mapping[str, Any], types: Mapping[str, str], pipeline: str = "") -> dict[str, Any]:
+    """Every value coerced to its declared type; an undeclared name is a ParamError naming it."""
+    from kubepipe.util import did_you_mean
+
+    out = {}
+    for name, value in params.items():
+        if name not in types:
+            known = ", ".join(sorted(types)) or "none"
+            hint = did_you_mean(name, types) or f"its params: {known}"
+            raise ParamError(name, value, f"{'pipeline ' + repr(pipeline) if pipeline else 'the pipeline'} "
+                                          f"has no param `{name}`; {hint}")
+        out[name] = coerce_param(name, value, types[name])
+    return out

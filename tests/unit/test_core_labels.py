@@ -1,0 +1,61 @@
+"""GCP labels and ids: one sanitiser, property-tested against the documented label rules.
+
+Rules (cloud.google.com resource-manager labels overview; Vertex PipelineJob.labels): keys and
+values of lowercase letters, digits, `_` and `-`, at most 63 characters; a key starts with a
+letter. kubepipe writes ASCII only (decision in kubepipe/labels.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubepipe.clients import eq_filter
+from kubepipe.labels import gcp_id, gcp_label, gcp_labels
+
+KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+
+
+@given(st.text())
+def test_any_text_becomes_a_valid_key_and_value(text):
+    key, value = gcp_label(text, key=True), gcp_label(text)
+    assert KEY.fullmatch(key), key
+    assert VALUE.fullmatch(value), value
+    assert gcp_label(key, key=True) == key and gcp_label(value) == value  # idempotent
+
+
+@given(st.from_regex(KEY, fullmatch=True), st.from_regex(VALUE, fullmatch=True))
+def test_valid_labels_pass_unchanged(key, value):
+    assert gcp_labels({key: value}) == {key: value}
+
+
+@given(st.text(), st.integers(5, 128))
+def test_ids_start_with_a_letter_and_fit(text, n):
+    out = gcp_id(text, n)
+    assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", out) and len(out) <= n
+
+
+def test_unicode_does_not_pass_through():
+    # the deploy copy used str.isalnum(), which let `ü` and `東` into a Vertex label
+    assert gcp_labels({"Team": "Zürich", "東京": "Ω"}) == {"team": "zurich", "k---": "-"}
+
+
+def test_vertex_job_labels_use_it():
+    from kubepipe.backends.package import PipelinePackage
+    from kubepipe.backends.vertex import job_labels
+
+    pkg = PipelinePackage.__new__(PipelinePackage)
+    object.__setattr__(pkg, "name", "Mérchant")
+    object.__setattr__(pkg, "content_hash", "sha256:" + "ab" * 32)
+    labels = job_labels(pkg, {"labels": {"Cost Center": "R&D ü"}, "experiment": "Exp 1"}, {"9lives": "x"})
+    assert all(KEY.fullmatch(k) and VALUE.fullmatch(v) for k, v in labels.items()), labels
+    assert labels["cost-center"] == "r-d-u" and labels["kubepipe-pipeline"] == "merchant"
+
+
+def test_kfp_filter_is_the_v2beta1_predicate():
+    assert json.loads(eq_filter("display_name", 'a "b"')) == {
+        "predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": 'a "b"'}]}

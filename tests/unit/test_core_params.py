@@ -1,0 +1,120 @@
+"""`--param` values: one parser (kubepipe.spec.params) for local runs, submit and schedules.
+
+Oracles: Python's own int/float/json readers for what must round-trip, the int64 range and
+math.isfinite for what KFP can store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubepipe.spec.params import ParamError, coerce_param, coerce_params
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+sys.path.insert(0, str(FIX))
+from cli_runner import run_cli_text  # noqa: E402
+
+INT64 = (-2**63, 2**63 - 1)
+
+
+@given(st.integers(min_value=-2**70, max_value=2**70))
+def test_int_text_round_trips_inside_int64_and_is_refused_outside(n):
+    if INT64[0] <= n <= INT64[1]:
+        assert coerce_param("epochs", str(n), "int") == n
+        assert coerce_param("epochs", n, "int") == n
+    else:
+        with pytest.raises(ParamError, match=r"^--param epochs=.*64-bit") as exc:
+            coerce_param("epochs", str(n), "int")
+        assert exc.value.exit_code == 2
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_float_text_round_trips_when_finite(x):
+    if math.isfinite(x):
+        assert coerce_param("lr", repr(x), "float") == x
+    else:
+        with pytest.raises(ParamError, match=r"^--param lr=.*finite"):
+            coerce_param("lr", repr(x), "float")
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-2**66, 2**66) | st.floats() | st.text(max_size=5),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+                    max_leaves=8))
+def test_json_params_keep_only_what_kfp_can_store(value):
+    def storable(v):
+        if isinstance(v, float):
+            return math.isfinite(v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return INT64[0] <= v <= INT64[1]
+        if isinstance(v, dict):
+            return all(storable(x) for x in v.values())
+        if isinstance(v, list):
+            return all(storable(x) for x in v)
+        return True
+
+    typ = "list" if isinstance(value, list) else "dict" if isinstance(value, dict) else None
+    if typ is None:
+        with pytest.raises(ParamError, match="expected list"):
+            coerce_param("items", json.dumps(value), "list")
+        return
+    if storable(value):
+        assert coerce_param("items", json.dumps(value), typ) == json.loads(json.dumps(value))
+    else:
+        with pytest.raises(ParamError, match="^--param items="):
+            coerce_param("items", json.dumps(value), typ)
+
+
+@pytest.mark.parametrize("value, typ", [
+    ("3.0", "int"), ("three", "int"), (True, "int"), (2.0, "int"), ("maybe", "bool"), (1, "bool"),
+    ("1e400", "float"), ("nan", "float"), (True, "float"), (3, "str"), ('{"a": 1}', "list"), ("[1]", "dict"),
+    ("[1, NaN]", "list"), (10**400, "float"),
+])
+def test_type_mismatches_name_the_param(value, typ):
+    with pytest.raises(ParamError, match=r"^--param p=") as exc:
+        coerce_param("p", value, typ)
+    assert exc.value.name == "p" and exc.value.reason.startswith("expected")
+
+
+def test_unknown_name_and_credentials_are_not_echoed():
+    with pytest.raises(ParamError, match="has no param `epoch`; did you mean `epochs`"):
+        coerce_params({"epoch": "3"}, {"epochs": "int"})
+    with pytest.raises(ParamError) as exc:
+        coerce_param("api_token", "secret-abc-123", "int")
+    assert "secret-abc-123" not in str(exc.value)
+
+
+NIGHTLY = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: nightly}
+params:
+  epochs: {type: int, default: 3}
+  lr: {type: float, default: 0.1}
+steps:
+  say:
+    component: ops:say
+    with: {message: hi, value: "${params.epochs}"}
+"""
+
+
+@pytest.mark.parametrize("param, fragment", [
+    ("epochs=99999999999999999999999", "--param epochs=99999999999999999999999: expected int"),
+    ("lr=nan", "--param lr=nan: expected float"),
+    ("epochs=2.5", "--param epochs=2.5: expected int"),
+])
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_run_and_submit_refuse_the_same_values_with_exit_2(in_tmp, capsys, command, param, fragment):
+    (in_tmp / "nightly.yaml").write_text(NIGHTLY)
+    args = [command, "nightly.yaml", "--param", param]
+    if command == "submit":  # refused before any request: the host does not exist
+        args += ["--target", "kubeflow", "--set", "host=http://127.0.0.1:9", "--set", "pipeline_root=minio://b/r"]
+    code, text = run_cli_text(capsys, *args)
+    assert code == 2, text
+    assert fragment in text and "Traceback" not in text
