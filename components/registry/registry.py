@@ -19,10 +19,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import random
 import socket
 import time
+import uuid
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.store import open_store
@@ -34,12 +36,14 @@ from kubepipe.components.registry.version import (
     current_user,
     utc_now,
 )
+from kubepipe.util import failpoint
 
 __all__ = ["Registry", "DEFAULT_URI"]
 
 DEFAULT_URI = "file://.kubepipe/registry"
 _NAME = MODEL_NAME
 _CAS_TRIES = 500
+log = logging.getLogger(__name__)
 
 
 class Registry:
@@ -73,26 +77,63 @@ class Registry:
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
         files = _hash_tree(model_dir)
-        n = self._claim(name)
+        n, token = self._claim(name)
         base = f"{name}/versions/{n}"
-        self.store.put_tree(model_dir, f"{base}/model")
-        entry = {
-            "name": name,
-            "version": n,
-            "metrics": _jsonable(metrics or {}),
-            "data_hash": data_hash or "",
-            "run_id": run_id or "",
-            "code_version": code_version or "",
-            "model_card": model_card or "",
-            "audit": _jsonable(list(audit or [])),
-            "metadata": _jsonable(metadata or {}),
-            "files": files,
-            "created_at": utc_now(),
-            "created_by": current_user(),
-        }
-        if not self.store.create(f"{base}/version.json", _dump(entry)):
-            raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
+        try:
+            self.store.put_tree(model_dir, f"{base}/model")
+            failpoint("register.copied")
+            entry = {
+                "name": name,
+                "version": n,
+                "metrics": _jsonable(metrics or {}),
+                "data_hash": data_hash or "",
+                "run_id": run_id or "",
+                "code_version": code_version or "",
+                "model_card": model_card or "",
+                "audit": _jsonable(list(audit or [])),
+                "metadata": _jsonable(metadata or {}),
+                "files": files,
+                "created_at": utc_now(),
+                "created_by": current_user(),
+            }
+            self._check_claim(name, n, token)
+            if not self.store.create(f"{base}/version.json", _dump(entry)):
+                raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
+        except BaseException as exc:
+            self._discard_unfinished(name, n, token)
+            if isinstance(exc, OSError):  # a full disk, a read-only store: say where, keep the errno
+                raise RegistryError(f"model `{name}` v{n}: registering into {self.store.uri(base)} failed: {exc}; "
+                                    "its partial files were removed; free space (or fix the store) and register "
+                                    "again") from exc
+            raise
         return self.get(name, n)
+
+    def gc(self, name: str | None = None, *, older_than_s: float = 3600.0, dry_run: bool = False) -> list[dict]:
+        """Remove incomplete versions (registration died) older than `older_than_s`; returns what was removed.
+
+        A version any alias generation points to (champion, previous, anything on the rollback
+        stack) is never touched, nor a complete or corrupt one (corrupt needs a person).
+        """
+        names = [name] if name else self.names()
+        removed = []
+        now = time.time()
+        for n_ in names:
+            _check_name(n_)
+            state = self._state(n_)
+            protected = set(state.get("stack") or []) | {state.get(a) for a in ALIASES}
+            for v in self.versions(n_):
+                if v.status != "incomplete" or v.version in protected:
+                    continue
+                base = f"{n_}/versions/{v.version}"
+                since = self.store.mtime(f"{base}/claim.json") or self.store.mtime(base)
+                age = None if since is None else now - since
+                if age is None or age < older_than_s:
+                    continue
+                if not dry_run:
+                    self.store.remove_tree(base)
+                removed.append({"name": n_, "version": v.version, "age_s": round(age, 1),
+                                "path": self.store.uri(base)})
+        return removed
 
     def names(self) -> list[str]:
         """Model names held in the registry."""
@@ -189,14 +230,40 @@ class Registry:
     def _numbers(self, name: str) -> list[int]:
         return sorted(int(d) for d in self.store.listdir(f"{name}/versions") if d.isdigit())
 
-    def _claim(self, name: str) -> int:
-        payload = _dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname()})
+    def _claim(self, name: str) -> tuple[int, str]:
+        token = uuid.uuid4().hex
+        payload = _dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname(),
+                         "token": token})
         for _ in range(_CAS_TRIES):
             have = self._numbers(name)
             n = (have[-1] + 1) if have else 1
             if self.store.create(f"{name}/versions/{n}/claim.json", payload):
-                return n
-        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again", retryable=True)
+                return n, token
+        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again",
+                            retryable=True)
+
+    def _claim_token(self, name: str, n: int) -> str | None:
+        try:
+            return json.loads(self.store.read(f"{name}/versions/{n}/claim.json").decode("utf-8")).get("token")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _check_claim(self, name: str, n: int, token: str) -> None:
+        """Before committing: v`n` is still ours (`models gc` removes registrations that stalled too long)."""
+        if self._claim_token(name, n) != token:
+            raise RegistryError(f"model `{name}` v{n}: the registration took so long that `kubepipe models gc` "
+                                "removed it as abandoned; register again")
+
+    def _discard_unfinished(self, name: str, n: int, token: str) -> None:
+        """A registration failed (full disk, copy error): remove its partial files, if v`n` is still ours."""
+        base = f"{name}/versions/{n}"
+        try:
+            if self.store.exists(f"{base}/version.json") or self._claim_token(name, n) != token:
+                return  # committed, or someone else's now: not ours to remove
+            self.store.remove_tree(base)
+        except Exception as exc:  # noqa: BLE001 - the registration's own error is the one to report
+            log.warning("could not remove the unfinished registration %s (%s); `kubepipe models gc` will",
+                        self.store.uri(base), exc)
 
     def _load(self, name: str, n: int, state: dict) -> ModelVersion:
         base = f"{name}/versions/{n}"

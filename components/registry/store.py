@@ -90,7 +90,26 @@ class LocalStore:
                 pass
 
     def put_tree(self, local_dir: str, rel: str) -> None:
-        shutil.copytree(local_dir, self.uri(rel), dirs_exist_ok=True)
+        """Copy a folder in; the first failure (a full disk) stops the copy and is raised as is."""
+        dest = self.uri(rel)
+        for dirpath, _dirs, files in os.walk(local_dir):
+            target = os.path.join(dest, os.path.relpath(dirpath, local_dir))
+            os.makedirs(target, exist_ok=True)
+            for fname in files:
+                shutil.copy2(os.path.join(dirpath, fname), os.path.join(target, fname))
+
+    def remove_tree(self, rel: str) -> None:
+        """Remove a folder and everything in it; a missing folder is fine."""
+        try:
+            shutil.rmtree(self.uri(rel))
+        except FileNotFoundError:
+            pass
+
+    def mtime(self, rel: str) -> float | None:
+        try:
+            return os.stat(self.uri(rel)).st_mtime
+        except OSError:
+            return None
 
     def local_path(self, rel: str) -> str:
         return self.uri(rel)
@@ -185,6 +204,32 @@ class FsspecStore:
                 dst = os.path.relpath(src, local_dir).replace(os.sep, "/")
                 self.fs.put_file(src, self._p(f"{rel}/{dst}"))
 
+    def remove_tree(self, rel: str) -> None:
+        try:
+            self.fs.rm(self._p(rel), recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def mtime(self, rel: str) -> float | None:
+        try:
+            info = self.fs.info(self._p(rel))
+        except (FileNotFoundError, OSError):
+            return None
+        for key in ("mtime", "LastModified", "updated", "created"):
+            value = info.get(key)
+            if isinstance(value, (int, float)):
+                return float(value)
+            if hasattr(value, "timestamp"):
+                return value.timestamp()
+            if isinstance(value, str):
+                import datetime as dt
+
+                try:
+                    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                except ValueError:
+                    continue
+        return None
+
     def local_path(self, rel: str) -> str:
         """Download a folder into a fresh temp dir (remote models are read locally)."""
         dest = os.path.join(tempfile.mkdtemp(prefix="kubepipe-registry-"), uuid.uuid4().hex[:8])
@@ -202,10 +247,14 @@ def _create_excl(path: str, data: bytes) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(path)  # ours (created exclusively above): a partial file must not look committed
+        raise
     return True
 
 

@@ -1,9 +1,10 @@
 """Atomic training checkpoints under `<state_dir>/checkpoints/<run_id>/<step>/checkpoint.pt`.
 
 One file holds model, optimizer, scheduler and RNG states plus the trainer's
-progress. On a filesystem it is written as temp file + fsync + os.replace (+ fsync
-of the folder); on an object store (`s3://`, `gs://`, `minio://`, any fsspec URI)
-as one object PUT, which stores replace atomically. Either way a kill at any
+progress. On a filesystem it is written by kubepipe's one atomic writer (temp file +
+fsync + os.replace + fsync of the folder; the temp file is removed on failure, so a full
+disk leaves no partial file); on an object store (`s3://`, `gs://`, `minio://`, any
+fsspec URI) as one object PUT, which stores replace atomically. Either way a kill at any
 moment leaves the previous checkpoint or the new one. It is read with
 `torch.load(weights_only=True)`: tensors and plain containers only, nothing is
 unpickled. A fingerprint of the settings and data guards against resuming a
@@ -18,7 +19,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from kubepipe.util import fsync_dir
+from kubepipe.util import atomic_open
 
 __all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
            "remove_checkpoint"]
@@ -94,18 +95,15 @@ def save_checkpoint(location, payload: dict) -> str:
             fs.makedirs(path, exist_ok=True)
             fs.put_file(str(local), f"{path}/{CHECKPOINT_FILE}")  # one PUT: atomic replace on object stores
         return f"{location}/{CHECKPOINT_FILE}"
-    folder = _local(location)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / CHECKPOINT_FILE
-    tmp = folder / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    fsync_dir(folder)
-    for stale in folder.glob(f".{CHECKPOINT_FILE}.*.tmp"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
+    final = _local(location) / CHECKPOINT_FILE
+    try:
+        with atomic_open(final, "wb") as fh:  # a failed write (full disk) leaves no temp file behind
+            torch.save(payload, fh)
+    except RuntimeError as exc:  # torch's zip writer hides the OSError (ENOSPC) behind its own error
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError) and cause.errno is not None:
+            raise OSError(cause.errno, cause.strerror or str(cause), str(final)) from exc
+        raise
     return str(final)
 
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import glob
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import IO, Iterable, Iterator
 
-__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "fsync_dir", "DEFAULT_HOME"]
+__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "atomic_write_bytes", "atomic_open", "fsync_dir",
+           "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
+           "RUN_ENV", "DEFAULT_HOME"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
+FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
+RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/run_watchdog.py)
+_SAME_START_S = 0.05  # create times are clock ticks: equal within this
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
@@ -24,13 +31,32 @@ def sha256_text(text: str) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half.
+    """Write a file so that readers see the old or the new content, never half (see `atomic_open`)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
 
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """`atomic_write_text` for bytes."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """A file handle whose content replaces `path` only when the block ends without an error.
+
+    The one atomic writer: temp file in the same folder, fsync, os.replace, fsync of the folder.
+    On any failure (a full disk, an exception in the block) the temp file is removed and `path`
+    is untouched; an OSError without a file name gets `path`. Temp files left by writers that were
+    killed (`.NAME.PID-*.tmp` of a dead PID) are removed by the next successful write.
     A symlink is followed (its target is replaced, the link stays); a device, folder or
     other non-regular file is refused; an existing file keeps its permissions.
     """
     from kubepipe.errors import UserError
 
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     if path.is_symlink():
         path = path.resolve()
@@ -40,18 +66,58 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"{path.parent}: a file is in the way of this folder; choose another path") from None
-    mode = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    mode_bits = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode_bits)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
         raise
+    fsync_dir(path.parent)
+    remove_stale_temps(path)
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove `.NAME.PID-*.tmp` / `.NAME.PID.tmp` beside `path` whose writer PID is gone; returns them."""
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}."
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for f in candidates:
+        head = f.name[len(prefix):-len(".tmp")]
+        pid = head.split("-", 1)[0].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            try:
+                f.unlink()
+                removed.append(f)
+            except OSError:
+                pass
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (of any user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def _umask() -> int:
@@ -72,3 +138,38 @@ def fsync_dir(path: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def process_identity(pid: int) -> float | None:
+    """The create time of `pid` (seconds since the epoch, psutil), or None when it does not exist."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError, OverflowError):
+        return None
+
+
+def process_alive(pid: int, create_time: float | None = None) -> bool:
+    """`pid` runs (not a zombie) and, when given, is the process that started at `create_time` (not a reused pid)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(proc.create_time() - create_time) <= _SAME_START_S
+    except (psutil.Error, ValueError, OverflowError):
+        return False
+
+
+def failpoint(name: str) -> None:
+    """A named crash point for crash-consistency tests (like etcd's gofail / TiKV's fail-rs).
+
+    With `KUBEPIPE_FAILPOINT=name` in the environment this SIGKILLs the caller's whole process
+    group right here, as a power cut or `kill -9` of a run would; otherwise it does nothing.
+    """
+    if os.environ.get(FAILPOINT_ENV) == name:
+        import signal
+
+        os.killpg(os.getpgrp(), signal.SIGKILL)

@@ -1,4 +1,4 @@
-"""kubepipe models list | show | history | promote | rollback — the model registry from the shell."""
+"""kubepipe models list | show | history | promote | rollback | gc — the model registry from the shell."""
 
 from __future__ import annotations
 
@@ -157,6 +157,26 @@ def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int
     what = "rolled back; champion" if action == "rollback" else "champion"
     since = f" (was v{was})" if action == "promote" and was is not None and was != champion else ""
     console.out.print(f"[green]✓[/green] {console.escape(name)}: {what} is v{champion}{since}")
+
+
+@models.command("gc")
+def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for every model."),
+       older_than: float = typer.Option(60.0, "--older-than", min=0,
+                                        help="Minutes since an unfinished registration started."),
+       dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+       registry: str = REGISTRY) -> None:
+    """Remove incomplete versions (their registration died: killed, full disk) older than --older-than.
+
+    Complete and corrupt versions, and any version an alias or the rollback stack points to, are
+    never touched. Younger incomplete versions may still be copying, so they stay.
+    """
+    removed = _registry(registry).gc(name, older_than_s=older_than * 60, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for r in removed:
+        console.out.print(f"{verb} {console.escape(r['name'])} v{r['version']} (incomplete, "
+                          f"{r['age_s'] / 60:.0f} min old): {console.escape(r['path'])}")
+    if not removed:
+        console.out.print(f"no incomplete versions older than {older_than:g} min")
 
 
 def register(app: typer.Typer) -> None:
