@@ -13,9 +13,10 @@ PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscalin
           "timeout_s", "serving")
 # `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
 # machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
-# every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt).
+# every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
+# endpoint's stable port (target local).
 SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
-                "max_batch_size")
+                "max_batch_size", "port")
 
 
 def _int(v) -> bool:
@@ -65,4 +66,9 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
                 issues.append(CheckIssue(("serving", "max_batch_size"),
                                          f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {mbs!r}",
                                          "rows one request may carry (default 64)"))
+            port = serving.get("port")
+            if port is not None and not (isinstance(port, str) and port.startswith("${")):
+                if not _int(port) or not 1024 <= port <= 65535:
+                    issues.append(CheckIssue(("serving", "port"), f"must be a TCP port from 1024 to 65535, got {port!r}",
+                                             "e.g. serving: {port: 8601}; omit it for a free port"))
     return issues

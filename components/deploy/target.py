@@ -12,10 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from kubepipe.components.deploy.champion import promote_champion
 from kubepipe.components.errors import ComponentError
 
-__all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown"]
+__all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
 
 TARGETS = ("local", "kubeflow", "vertex")
 
@@ -45,12 +44,21 @@ def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> 
         "wire it from the register step: `version: ${steps.register.outputs.version}`")
 
 
-def _endpoints_root(state_dir: str) -> str:
+def endpoints_root(state_dir: str) -> str:
     """Where local endpoints are recorded: `.kubepipe` (ctx_state_dir is `.kubepipe/state`)."""
     if not state_dir:
         return ".kubepipe"
     p = Path(state_dir)
     return str(p.parent) if p.name == "state" else str(p)
+
+
+def _served_copy(registry_uri: str, name: str, version, model_dir: str) -> str:
+    """The registry's own copy of the version (pruning runs must not break a live endpoint), else `model_dir`."""
+    if not registry_uri or version in (None, ""):
+        return model_dir
+    from kubepipe.components.registry import Registry
+
+    return Registry(registry_uri).model_path(name, version)
 
 
 def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s,
@@ -60,16 +68,23 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
 
     t0 = time.monotonic()
     limits = {"max_batch_size": serving["max_batch_size"]} if (serving or {}).get("max_batch_size") else {}
+    reason = f"local endpoint {name} passed readiness and smoke"
+    champion = None
+    if registry_uri and version not in (None, ""):
+        from kubepipe.components.registry import Registry
+
+        champion = {"registry": Registry(registry_uri).store.uri(), "model": name, "reason": reason}
     try:
-        out = deploy_local(name, model_dir, smoke_inputs=list(smoke_inputs) or None,
-                           state_dir=_endpoints_root(state_dir), timeout_s=timeout_s, **limits) or {}
+        out = deploy_local(name, _served_copy(registry_uri, name, version, model_dir),
+                           smoke_inputs=list(smoke_inputs) or None, state_dir=endpoints_root(state_dir),
+                           timeout_s=timeout_s, port=(serving or {}).get("port"), version=version,
+                           champion=champion, **limits) or {}
     except GateFailed as exc:  # not ready / smoke failed: the old process keeps serving
         return {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
                 "timings": {"total": round(time.monotonic() - t0, 3)}}
-    reason = f"local endpoint {name} passed readiness and smoke"
-    champion = promote_champion(registry_uri, name, version, reason=reason)
-    return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason, "champion": champion,
-            "endpoint": out.get("url") or "", "timings": {"total": round(time.monotonic() - t0, 3)}}
+    return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason,
+            "champion": out.get("champion") or {"moved": False}, "endpoint": out.get("url") or "",
+            "timings": {"total": round(time.monotonic() - t0, 3)}}
 
 
 def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,

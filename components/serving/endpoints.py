@@ -4,135 +4,45 @@ An endpoint NAME is two detached processes recorded in `<state_dir>/endpoints/NA
   proxy    on the endpoint's stable port (http://127.0.0.1:PORT), forwarding to
   backend  `kubepipe serve MODEL_DIR --name NAME` on a private port.
 `deploy_local` starts a new backend, waits for `/v2/models/NAME/ready` (load + warm-up),
-sends smoke requests to it directly, and only then points the proxy at it and stops the old
-backend once the requests it still holds are answered. When the new model fails, its process
-is stopped and the old one keeps serving; `EndpointRolledBack` says so. Both processes outlive
-the pipeline; `stop_endpoint` ends exactly the recorded pids after checking /proc that they
-are ours. URLs: http://127.0.0.1:PORT/v1/models/NAME:predict and /v2/models/NAME/infer.
+sends smoke requests to it directly, and only then points the proxy at it, moves the registry
+champion, and stops the old backend once the requests it still holds are answered. When the new
+model fails, its process is stopped and the old one keeps serving; `EndpointRolledBack` says so.
+
+Crash consistency: every process is written into the record (`pending`, with an owner token)
+before it starts, and the switch (`switch`) before the proxy moves; both are cleared only when
+done. A deploy killed at any point leaves a record that `repair` (run by the next deploy, stop,
+or `kubepipe endpoints repair`) settles: fully switched with the champion moved, or not switched
+at all, with no process left that nothing knows about. Processes are recognised by pid, create
+time and owner token (see `processes`). URLs: http://127.0.0.1:PORT/v1/models/NAME:predict and
+/v2/models/NAME/infer.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.serving import processes as P
+from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, list_record_names, locked,
+                                                         ports_in_use, read_record, record_file, write_record)
+from kubepipe.components.serving.endpoint_repair import (endpoint_status, orphans, proxy_switch, repair_locked,
+                                                         stop_process)
+from kubepipe.util import failpoint
 
 __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "predict_endpoint",
-           "EndpointRolledBack"]
+           "repair_endpoints", "EndpointRolledBack", "PortInUse"]
 
 
 class EndpointRolledBack(GateFailed):
     """The new model did not become ready or failed its smoke test; the old one keeps serving."""
 
 
-def _dir(state_dir: str | Path) -> Path:
-    return Path(state_dir) / "endpoints"
-
-
-def _check_name(name: str) -> None:
-    ok = (isinstance(name, str) and name and name.isascii() and name[0].isalnum()
-          and all(c.isalnum() or c in "-_." for c in name) and len(name) <= 63)
-    if not ok:
-        raise ComponentError(f"endpoint name {name!r}: use letters, digits, '-', '_' or '.' (max 63), "
-                             "starting with a letter or digit; list them with `kubepipe endpoints list`")
-
-
-def _record_file(state_dir: str | Path, name: str) -> Path:
-    """`<state_dir>/endpoints/NAME.json`, after checking NAME cannot leave that folder."""
-    _check_name(name)
-    return _dir(state_dir) / f"{name}.json"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_record(rec: Any, f: Path) -> dict:
-    """The fields kubepipe reads from an endpoint record, with their types; a ComponentError naming file + field."""
-    fix = "stop its processes by hand (see `ps`) and delete the file"
-    if not isinstance(rec, dict):
-        raise ComponentError(f"endpoint record {f}: must be a JSON object, got {type(rec).__name__}; {fix}")
-
-    def bad(field: str, want: str) -> ComponentError:
-        got = "missing" if field not in rec else f"got {rec[field]!r}"
-        return ComponentError(f"endpoint record {f}: field {field!r} must be {want} ({got}); {fix}")
-
-    for key in ("name", "url", "model_dir"):
-        if not isinstance(rec.get(key), str) or not rec[key]:
-            raise bad(key, "a non-empty string")
-    if not rec["url"].startswith(("http://", "https://")) or any(c.isspace() or c in "[]" for c in rec["url"]):
-        raise bad("url", "an http:// URL")
-    if rec["name"] != f.stem:
-        raise bad("name", f"the file's name {f.stem!r}")
-    if not _is_int(rec.get("port")) or not 0 < rec["port"] < 65536:
-        raise bad("port", "a port number (1-65535)")
-    for role in ("proxy", "backend"):
-        entry = rec.get(role)
-        if entry is None:
-            continue
-        if not isinstance(entry, dict):
-            raise ComponentError(f"endpoint record {f}: field {role!r} must be an object or null, got "
-                                 f"{type(entry).__name__}; {fix}")
-        if not _is_int(entry.get("pid")):
-            raise ComponentError(f"endpoint record {f}: field '{role}.pid' must be an integer process id, "
-                                 f"got {entry.get('pid')!r}; {fix}")
-        if "port" in entry and not _is_int(entry["port"]):
-            raise ComponentError(f"endpoint record {f}: field '{role}.port' must be an integer, "
-                                 f"got {entry['port']!r}; {fix}")
-        st = entry.get("start_time")
-        if st is not None and not _is_int(st):
-            raise ComponentError(f"endpoint record {f}: field '{role}.start_time' must be an integer or null, "
-                                 f"got {st!r}; {fix}")
-        if role == "backend" and not isinstance(entry.get("model_dir", ""), str):
-            raise ComponentError(f"endpoint record {f}: field 'backend.model_dir' must be a string; {fix}")
-    if not isinstance(rec.get("history") or [], list):
-        raise bad("history", "a list")
-    return rec
-
-
-@contextmanager
-def _locked(state_dir: str | Path, name: str):
-    _check_name(name)
-    d = _dir(state_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / f".{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # one deploy/stop of an endpoint at a time
-        yield
-
-
-def _read(state_dir: str | Path, name: str) -> dict | None:
-    f = _record_file(state_dir, name)
-    try:
-        rec = json.loads(f.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ComponentError(f"endpoint record {f}: is a folder, not a file; remove it") from None
-    except OSError as exc:
-        raise ComponentError(f"endpoint record {f}: cannot read it ({exc.strerror or exc})") from None
-    except ValueError as exc:  # invalid JSON or not UTF-8
-        raise ComponentError(f"endpoint record {f}: not valid JSON ({exc}); stop its processes by hand "
-                             "(see `ps`) and delete the file") from None
-    return _check_record(rec, f)
-
-
-def _write(state_dir: str | Path, name: str, record: dict) -> Path:
-    from kubepipe.util import atomic_write_text
-
-    f = _record_file(state_dir, name)
-    atomic_write_text(f, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return f
-
-
-def _proc_ok(entry: dict | None, module: str, name: str) -> bool:
-    return bool(entry) and P.is_ours(entry["pid"], module, name, entry.get("start_time"))
+class PortInUse(ComponentError):
+    """The endpoint's port is held by another endpoint or program; retrying cannot help."""
 
 
 def _wait_ready(base: str, name: str, proc, timeout_s: float, log: Path) -> None:
@@ -186,177 +96,226 @@ def _prune_logs(folder: Path, keep: int = 5) -> None:
         f.unlink(missing_ok=True)
 
 
-def _start_backend(name: str, model_dir: Path, d: Path, server_args: list[str]) -> tuple[dict, Any, Path]:
-    if (d / name).is_dir():
-        _prune_logs(d / name)  # the last few deployments' logs stay for debugging
-    port = P.free_port()
-    log = d / name / f"backend-{port}.log"
-    proc = P.spawn(P.SERVER_MODULE, [str(model_dir), "--name", name, "--host", "127.0.0.1", "--port", str(port),
-                                     *server_args], log)
-    entry = {"pid": proc.pid, "port": port, "model_dir": str(model_dir), "log": str(log),
-             "start_time": P.proc_start_time(proc.pid), "started_at": time.time()}
-    return entry, proc, log
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
-def _start_proxy(name: str, port: int, record_file: Path, d: Path, timeout_s: float) -> dict:
-    log = d / name / "proxy.log"
-    proc = P.spawn(P.PROXY_MODULE, ["--name", name, "--port", str(port), "--record", str(record_file)], log)
+def _check_port(state_dir: str | Path, name: str, port: int) -> None:
+    """A clear error when the stable port is another endpoint's or another program's (not retried)."""
+    other = ports_in_use(state_dir).get(port)
+    if other and other != name:
+        raise PortInUse(f"port {port} is the port of local endpoint `{other}` ({record_file(state_dir, other)}); "
+                        f"give endpoint {name} another `serving.port`, or stop `{other}` first "
+                        f"(`kubepipe endpoints stop {other}`)")
+    if not P.port_free(port):
+        raise PortInUse(f"port {port} on 127.0.0.1 is in use by a program that is not a kubepipe endpoint; "
+                        f"give endpoint {name} another `serving.port` (or stop that program)")
+
+
+def _wait_proxy(proc, port: int, log: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ComponentError(f"the endpoint proxy on port {port} exited with {proc.returncode}; see {log}")
         try:
-            if P.http_get(f"http://127.0.0.1:{port}/_kubepipe/proxy", timeout=1.0)[0] == 200:
-                return {"pid": proc.pid, "port": port, "log": str(log), "start_time": P.proc_start_time(proc.pid)}
+            if P.http_get(f"{_url(port)}/_kubepipe/proxy", timeout=1.0)[0] == 200:
+                return
         except OSError:
             pass
         time.sleep(0.05)
-    P.terminate(proc.pid, proc=proc)
     raise ComponentError(f"the endpoint proxy on port {port} did not come up in {timeout_s:.0f}s; see {log}")
 
 
-def _switch(proxy: dict, new_port: int, old_port: int | None, timeout_s: float) -> None:
-    """SIGHUP the proxy and wait until it sends to `new_port` and holds nothing on `old_port`."""
-    import os
-    import signal
+def _started(entry: dict, proc) -> dict:
+    entry.update(pid=proc.pid, create_time=P.identity(proc.pid), started_at=time.time())
+    return entry
 
-    os.kill(proxy["pid"], signal.SIGHUP)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            state = json.loads(P.http_get(f"http://127.0.0.1:{proxy['port']}/_kubepipe/proxy", timeout=2.0)[1])
-            if state["backend_port"] == new_port and not state["in_flight"].get(str(old_port)):
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
-    raise ComponentError(f"the endpoint proxy (pid {proxy['pid']}) did not switch to port {new_port} "
-                         f"within {timeout_s:.0f}s")
+
+def _promote(champion: dict | None) -> dict:
+    if not champion:
+        return {"moved": False, "why": "no registry version given; champion not touched"}
+    from kubepipe.components.deploy.champion import promote_champion
+
+    return promote_champion(champion["registry"], champion["model"], champion["version"], reason=champion["reason"])
 
 
 def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_inputs: list | None = None,
                  state_dir: str = ".kubepipe", timeout_s: float = 120, max_batch_size: int = 64,
-                 max_wait_ms: float = 2.0) -> dict:
+                 max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None) -> dict:
     """Start or replace the local endpoint `name` with `model_dir`; the old model serves until the new one passed.
 
-    Returns {"name", "url", "port", "predict_url", "infer_url", "ready_url", "model_dir", "pids", "replaced",
-    "smoke", "action": "started" | "replaced", "record"}. Raises EndpointRolledBack when the new model
-    did not get ready or failed the smoke test (the old endpoint, if any, is untouched).
+    `champion` ({registry, model, version, reason}) is promoted once the proxy serves the new model,
+    as part of the same recorded switch. Returns {"name", "url", "port", "predict_url", "infer_url",
+    "ready_url", "model_dir", "pids", "replaced", "smoke", "action": "started" | "replaced", "record",
+    "champion", "repaired"}. Raises EndpointRolledBack when the new model did not get ready or failed
+    the smoke test (the old endpoint, if any, is untouched), PortInUse when the port is taken.
     """
-    _check_name(name)
+    check_name(name)
     mdir = Path(model_dir).resolve()
     if not mdir.is_dir():
         raise ComponentError(f"model_dir {model_dir}: not a directory; pass the Model artifact of a train step")
-    d = _dir(state_dir).resolve()
-    record_file = d / f"{name}.json"
+    d, f = endpoints_dir(state_dir), record_file(state_dir, name)
     server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms)]
-    with _locked(state_dir, name):
-        old = _read(state_dir, name) or {}
-        proxy = old.get("proxy") if _proc_ok(old.get("proxy"), P.PROXY_MODULE, name) else None
-        old_backend = old.get("backend") if _proc_ok(old.get("backend"), P.SERVER_MODULE, name) else None
-        stable = proxy["port"] if proxy else (port or old.get("port") or P.free_port())
+    with locked(state_dir, name):
+        repaired = repair_locked(state_dir, name)["actions"]
+        old = read_record(state_dir, name)
+        proxy = old["proxy"] if old and P.is_ours(old.get("proxy"), P.PROXY_MODULE, name) else None
+        old_backend = old["backend"] if old and P.is_ours(old.get("backend"), P.SERVER_MODULE, name) else None
         if proxy and port and port != proxy["port"]:
-            raise ComponentError(f"endpoint {name} already serves on port {proxy['port']}; stop it first "
-                                 f"(`kubepipe endpoints stop {name}`) to move it to port {port}")
-        if not proxy and not P.port_free(stable):
-            raise ComponentError(f"port {stable} on 127.0.0.1 is in use; pick another `port` for endpoint {name}")
-        entry, proc, log = _start_backend(name, mdir, d, server_args)
-        base = f"http://127.0.0.1:{entry['port']}"
+            raise PortInUse(f"endpoint {name} already serves on port {proxy['port']}; stop it first "
+                            f"(`kubepipe endpoints stop {name}`) to move it to port {port}")
+        stable = proxy["port"] if proxy else (port or (old or {}).get("port") or P.free_port())
+        if not proxy:
+            _check_port(state_dir, name, stable)
+        if (d / name).is_dir():
+            _prune_logs(d / name)  # the last few deployments' logs stay for debugging
+        bport = P.free_port()
+        log = d / name / f"backend-{bport}.log"
+        new = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport, "model_dir": str(mdir),
+               "version": version, "log": str(log)}
+        rec = {"history": [], "proxy": None, "backend": None, "model_dir": str(mdir), "version": version,
+               **(old or {}), "name": name, "port": stable, "url": _url(stable), "pending": [new], "switch": None,
+               "updated_at": time.time()}
+        write_record(state_dir, name, rec)  # intent first: the backend is known before it exists
+        proc = P.spawn(P.SERVER_MODULE, [str(mdir), "--name", name, "--host", "127.0.0.1", "--port", str(bport),
+                                         *server_args], log, new["token"])
+        failpoint("deploy.before-record")
+        write_record(state_dir, name, {**rec, "pending": [_started(new, proc)]})
         try:
-            _wait_ready(base, name, proc, timeout_s, log)
-            smoke = _smoke(base, name, smoke_inputs)
+            _wait_ready(_url(bport), name, proc, timeout_s, log)
+            smoke = _smoke(_url(bport), name, smoke_inputs)
         except BaseException as exc:
             P.terminate(proc.pid, timeout_s=10, proc=proc)
-            where = (f"the old model ({old_backend['model_dir']}) keeps serving at http://127.0.0.1:{stable}"
+            repair_locked(state_dir, name)  # forgets the stopped backend; the old record stands (or none)
+            where = (f"the old model ({old_backend['model_dir']}) keeps serving at {_url(stable)}"
                      if old_backend and proxy else "no endpoint was running, none was started")
             if isinstance(exc, EndpointRolledBack):
                 raise EndpointRolledBack(f"endpoint {name}: rolled back: {exc}; {where}") from None
             raise
-        record = {"name": name, "port": stable, "url": f"http://127.0.0.1:{stable}", "model_dir": str(mdir),
-                  "backend": entry, "proxy": proxy, "updated_at": time.time(),
-                  "history": (old.get("history") or [])[-9:] + ([old["backend"]["model_dir"]] if old_backend else [])}
+        champ = dict(champion, version=version) if champion and version is not None else None
+        history = (rec.get("history") or [])[-9:] + ([old_backend["model_dir"]] if old_backend else [])
+        rec.update(backend=new, model_dir=str(mdir), version=version, pending=[], history=history,
+                   switch={"from": old_backend, "from_version": (old or {}).get("version") if old_backend else None,
+                           "to": new, "champion": champ, "at": time.time()})
         try:
-            _write(state_dir, name, record)
             if proxy is None:
-                record["proxy"] = _start_proxy(name, stable, record_file, d, timeout_s=30)
-                _write(state_dir, name, record)
+                plog = d / name / "proxy.log"
+                pentry = {"role": "proxy", "token": P.new_token(f, "proxy"), "port": stable, "log": str(plog)}
+                rec["pending"] = [pentry]
+                write_record(state_dir, name, rec)  # the switch and the proxy, before the proxy starts
+                pproc = P.spawn(P.PROXY_MODULE, ["--name", name, "--port", str(stable), "--record", str(f)], plog,
+                                pentry["token"])
+                failpoint("deploy.proxy-started")
+                write_record(state_dir, name, {**rec, "pending": [_started(pentry, pproc)]})
+                _wait_proxy(pproc, stable, plog, timeout_s=30)
+                rec.update(proxy={k: v for k, v in pentry.items() if k != "role"}, pending=[])
+                write_record(state_dir, name, rec)
             else:
-                _switch(proxy, entry["port"], old_backend["port"] if old_backend else None, timeout_s=60)
+                write_record(state_dir, name, rec)  # the switch, before the proxy moves
+                proxy_switch(proxy, bport, old_backend["port"] if old_backend else None, timeout_s=60)
+            failpoint("deploy.switched")
+            moved = _promote(champ)
         except BaseException:
-            P.terminate(proc.pid, timeout_s=10, proc=proc)
-            if old:
-                _write(state_dir, name, old)
-            else:
-                record_file.unlink(missing_ok=True)
+            try:  # settle it as a later repair would: the champion did not move, so the switch is undone
+                repair_locked(state_dir, name)
+            except Exception:  # noqa: BLE001 - the deploy's own error is the one to report; repair runs again later
+                P.terminate(proc.pid, timeout_s=10, proc=proc)
             raise
+        failpoint("deploy.promoted")
+        rec.update(switch=None, updated_at=time.time(), pending=[dict(old_backend, role="backend")] if old_backend else [])
+        write_record(state_dir, name, rec)  # committed
         if old_backend:
-            P.terminate(old_backend["pid"])
-        url = record["url"]
-        return {"name": name, "url": url, "port": stable, "model_dir": str(mdir),
+            stop_process(old_backend)
+            rec["pending"] = []
+            write_record(state_dir, name, rec)
+        url = rec["url"]
+        return {"name": name, "url": url, "port": stable, "model_dir": str(mdir), "version": version,
                 "predict_url": f"{url}/v1/models/{name}:predict", "infer_url": f"{url}/v2/models/{name}/infer",
                 "ready_url": f"{url}/v2/models/{name}/ready",
-                "pids": {"proxy": record["proxy"]["pid"], "backend": entry["pid"]},
+                "pids": {"proxy": rec["proxy"]["pid"], "backend": new["pid"]},
                 "replaced": old_backend["model_dir"] if old_backend else None, "smoke": smoke,
-                "action": "replaced" if old_backend else "started", "record": str(record_file)}
+                "action": "replaced" if old_backend else "started", "record": str(f), "champion": moved,
+                "repaired": repaired}
 
 
 def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
-    _check_name(name)
-    rec = _read(state_dir, name)
+    rec = read_record(state_dir, name)
     if rec is None:
-        known = sorted(p.stem for p in _dir(state_dir).glob("*.json"))
+        known = list_record_names(state_dir)
         from kubepipe.components.checks import did_you_mean
 
         hint = did_you_mean(name, known)
-        raise ComponentError(f"no local endpoint named {name!r} in {_dir(state_dir)}"
+        raise ComponentError(f"no local endpoint named {name!r} in {endpoints_dir(state_dir)}"
                              + (f"; {hint}" if hint else f"; known: {known}" if known else ""))
     return rec
 
 
 def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
-    """Every recorded endpoint with its status: up (ready), unready, down (processes gone) or corrupt (the
-    record cannot be read; `error` says why)."""
+    """Every endpoint with its true status: up (ready), unready, down (processes gone), interrupted (a deploy
+    was killed; `repair` settles it), untracked (a leftover proxy answers), orphaned (processes of an
+    endpoint with no record) or corrupt (the record cannot be read; `error` says why)."""
     out = []
-    for f in sorted(_dir(state_dir).glob("*.json")):
+    for name in list_record_names(state_dir):
         try:
-            rec = _read(state_dir, f.stem)
+            rec = read_record(state_dir, name)
         except ComponentError as exc:
-            out.append({"name": f.stem, "url": "-", "port": None, "model_dir": "-", "status": "corrupt",
-                        "error": str(exc), "pids": {"proxy": None, "backend": None}})
+            out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None,
+                        "status": "corrupt", "error": str(exc), "pids": {"proxy": None, "backend": None},
+                        "untracked": []})
             continue
         if rec is None:  # removed meanwhile
             continue
-        name = rec["name"]
-        up = _proc_ok(rec.get("proxy"), P.PROXY_MODULE, name) and _proc_ok(rec.get("backend"), P.SERVER_MODULE, name)
-        status = "down"
-        if up:
-            try:
-                ok = P.http_get(f"{rec['url']}/v2/models/{name}/ready", timeout=2.0)[0] == 200
-            except OSError:
-                ok = False
-            status = "up" if ok else "unready"
-        out.append({"name": name, "url": rec["url"], "port": rec["port"], "model_dir": rec["model_dir"],
-                    "status": status, "pids": {"proxy": (rec.get("proxy") or {}).get("pid"),
-                                               "backend": (rec.get("backend") or {}).get("pid")}})
+        status, extra = endpoint_status(rec, record_file(state_dir, name))
+        row = {"name": name, "url": rec["url"], "port": rec["port"], "model_dir": rec["model_dir"],
+               "version": rec.get("version"), "status": status, "untracked": extra,
+               "pids": {"proxy": (rec.get("proxy") or {}).get("pid"), "backend": (rec.get("backend") or {}).get("pid")}}
+        if status in ("interrupted", "untracked"):
+            row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
+                            f"processes {extra} answer for it but are not recorded")
+                            + f"; run `kubepipe endpoints repair {name}`")
+        out.append(row)
+    for name, procs in sorted(orphans(state_dir).items()):
+        pids = [p["pid"] for p in procs]
+        out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None, "status": "orphaned",
+                    "untracked": pids, "pids": {"proxy": None, "backend": None},
+                    "error": f"endpoint {name}: processes {pids} run with no record; "
+                             f"`kubepipe endpoints stop {name}` stops them"})
     return out
 
 
 def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
-    """Stop the endpoint's proxy and backend (only pids that /proc shows are ours) and forget it."""
-    with _locked(state_dir, name):
-        rec = get_endpoint(name, state_dir)
+    """Stop everything of the endpoint (recorded, pending and untracked processes that are ours) and forget it."""
+    with locked(state_dir, name):
+        f = record_file(state_dir, name)
+        rec = read_record(state_dir, name)
+        leftovers = P.find_owned(f"{f}#", legacy_record=str(f))
+        if rec is None and not leftovers:
+            get_endpoint(name, state_dir)  # raises: no such endpoint
+        rec = rec or {}
+        sw = rec.get("switch") or {}
         stopped, skipped = [], []
-        for role, module in (("proxy", P.PROXY_MODULE), ("backend", P.SERVER_MODULE)):
-            entry = rec.get(role)
-            if not entry:
+        entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE),
+                   *((e, None) for e in (*(rec.get("pending") or []), sw.get("to"), sw.get("from"), *leftovers))]
+        for entry, module in entries:
+            if not entry or not entry.get("pid") or entry["pid"] in stopped:
                 continue
-            if _proc_ok(entry, module, name):
-                P.terminate(entry["pid"])
-                stopped.append(entry["pid"])
-            else:
+            pid = stop_process(entry, module, name)
+            if pid:
+                stopped.append(pid)
+            elif entry["pid"] not in skipped:
                 skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
-        _record_file(state_dir, name).unlink(missing_ok=True)
-        return {"name": name, "stopped": stopped, "not_ours_or_gone": skipped}
+        f.unlink(missing_ok=True)
+        return {"name": name, "stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped]}
+
+
+def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None) -> list[dict]:
+    """Settle interrupted deploys and stop untracked processes: of `name`, or of every endpoint under `state_dir`."""
+    names = [name] if name else sorted(set(list_record_names(state_dir)) | set(orphans(state_dir)))
+    out = []
+    for n in names:
+        with locked(state_dir, n):
+            out.append(repair_locked(state_dir, n))
+    return out
 
 
 def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:

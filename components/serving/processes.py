@@ -1,4 +1,12 @@
-"""Detached processes of local endpoints: start, recognise (by /proc cmdline + start time), stop."""
+"""Detached processes of local endpoints: start, recognise, find leftovers, stop.
+
+A process kubepipe starts carries an owner token in its environment (`KUBEPIPE_OWNER`:
+`<record file>#<role>#<random>`) and is recorded by pid *and* create time (psutil: works on
+Linux and macOS, and tells a recycled pid from the original). A process is "ours" only when
+all of pid, create time and token match, so a pid that now belongs to another program is
+never signalled. Leftovers nothing recorded (a deployer killed between start and record)
+are found by scanning for the token.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["spawn", "proc_start_time", "is_ours", "alive", "terminate", "free_port", "port_free", "http_get",
-           "SERVER_MODULE", "PROXY_MODULE"]
+from kubepipe.util import FAILPOINT_ENV, RUN_ENV, process_alive, process_identity
+
+__all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
+           "port_free", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
+OWNER_ENV = "KUBEPIPE_OWNER"
+_SAME_START_S = 0.05  # create times are clock ticks: equal within this
+identity = process_identity
+alive = process_alive
+
+
+def new_token(record: Path, role: str) -> str:
+    import secrets
+
+    return f"{record}#{role}#{secrets.token_hex(8)}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -26,7 +46,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `port` now (as uvicorn does: connections in TIME_WAIT do not count)."""
     with socket.socket() as s:
+        if os.name == "posix":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -34,77 +57,136 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def spawn(module: str, args: list[str], log_file: Path) -> subprocess.Popen:
-    """Start `python -m module args` in its own session (outlives the caller), logging to a file."""
+def spawn(module: str, args: list[str], log_file: Path, token: str) -> subprocess.Popen:
+    """Start `python -m module args` in its own session (outlives the caller), logging to a file.
+
+    The child gets `token` as its owner and loses the run marker, so ending the run that deployed
+    it does not end the endpoint.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in (RUN_ENV, FAILPOINT_ENV)}
+    env.update({"PYTHONUNBUFFERED": "1", OWNER_ENV: token})
     with open(log_file, "ab") as log:
         return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, env=env)
 
 
-def proc_start_time(pid: int) -> int | None:
-    """Kernel start time of `pid` (clock ticks since boot); guards against a recycled pid."""
+def owner_of(pid: int) -> str | None:
+    """The `KUBEPIPE_OWNER` token in `pid`'s environment, or None (not ours, gone, or unreadable)."""
+    import psutil
+
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).environ().get(OWNER_ENV)
+    except (psutil.Error, ValueError, OverflowError, OSError):
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _cmdline(pid: int) -> list[str]:
+def is_ours(entry: dict | None, module: str | None = None, marker: str | None = None) -> bool:
+    """True when the recorded process still runs: same pid, same create time and our owner token.
+
+    Records written before tokens existed carry `start_time` instead: then the command line must
+    run `-m module` with `marker` among its arguments.
+    """
+    import psutil
+
+    if not entry or not isinstance(entry.get("pid"), int) or entry["pid"] <= 1:
+        return False
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def is_ours(pid: int, module: str, marker: str, start_time: int | None) -> bool:
-    """True when `pid` runs `-m module` with `marker` in its arguments and the recorded start time."""
-    if not pid or pid <= 1:
-        return False
-    cmd = _cmdline(pid)
-    if module not in cmd or marker not in cmd:
-        return False
-    return start_time is None or proc_start_time(pid) == start_time
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a zombie (our own exited child) counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
+        proc = psutil.Process(entry["pid"])
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = proc.create_time()
+        if entry.get("create_time") is not None:
+            if abs(created - float(entry["create_time"])) > _SAME_START_S:
+                return False
+        if entry.get("token"):
+            return proc.environ().get(OWNER_ENV) == entry["token"]
+        cmd = proc.cmdline()
+        return (module is None or module in cmd) and (marker is None or marker in cmd)
+    except (psutil.Error, ValueError, OverflowError, OSError):
         return False
 
 
-def terminate(pid: int, timeout_s: float = 35.0, proc: subprocess.Popen | None = None) -> bool:
+def find_owned(prefix: str, *, legacy_record: str | None = None) -> list[dict]:
+    """Running processes whose owner token starts with `prefix` (`<record>#`, or a folder + `/`).
+
+    `legacy_record`: also proxies started before owner tokens, recognised by `--record <file>`
+    under that path. Each: {pid, create_time, token, role, record, cmdline}.
+    """
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        cmd = proc.info.get("cmdline") or []
+        if not any(m in cmd for m in (SERVER_MODULE, PROXY_MODULE)) or proc.info["pid"] == os.getpid():
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            token = proc.environ().get(OWNER_ENV)
+        except (psutil.Error, OSError):
+            continue
+        record = role = None
+        if token and token.startswith(prefix):
+            record, role = token.split("#")[0], token.split("#")[1] if token.count("#") >= 2 else "?"
+        elif not token and legacy_record and PROXY_MODULE in cmd and "--record" in cmd:
+            at = cmd.index("--record") + 1
+            if at < len(cmd) and cmd[at].startswith(legacy_record):
+                record, role = cmd[at], "proxy"
+        if record is None:
+            continue
+        found.append({"pid": proc.info["pid"], "create_time": proc.info["create_time"], "token": token,
+                      "role": role, "record": record, "cmdline": cmd})
+    return found
+
+
+def terminate(pid: int, timeout_s: float = 35.0, proc: subprocess.Popen | None = None,
+              create_time: float | None = None) -> bool:
     """SIGTERM (the process drains), then SIGKILL after `timeout_s`; True when it is gone."""
+    if proc is None:
+        if create_time is None:
+            create_time = identity(pid)
+            if create_time is None:
+                return True
+        elif not alive(pid, create_time):  # gone, or the pid was reused: never signal someone else
+            _reap(pid, None)
+            return True
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
+        _reap(pid, proc)
         return True
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return True
-        if not alive(pid):
-            if proc is None:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+        if not alive(pid, create_time):
+            _reap(pid, proc)
             return True
         time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    if alive(pid, create_time):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if proc is not None:
         proc.wait(timeout=5)
+    else:
+        deadline = time.monotonic() + 5
+        while alive(pid, create_time) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _reap(pid, None)
     return False
+
+
+def _reap(pid: int, proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.poll()
+        return
+    try:  # our own exited child: collect it so it does not linger as a zombie
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:

@@ -1,4 +1,4 @@
-"""kubepipe serve MODEL_DIR | kubepipe endpoints list | stop NAME | predict NAME TEXT... — serving from the shell."""
+"""kubepipe serve MODEL_DIR | kubepipe endpoints list | stop | repair | predict — serving from the shell."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def serve(
     for flag, value in (("--max-batch-size", max_batch_size), ("--workers", workers), ("--port", port)):
         if value < 1:
             raise UserError(f"{flag} must be at least 1 (got {value})")
+    _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
@@ -70,9 +71,29 @@ def serve(
         raise typer.Exit(code)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """`--port` taken is a clear error before the model loads (seconds), not a bind failure after it."""
+    import socket
+
+    from kubepipe.errors import UserError
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is no conflict
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another "
+                            "port, or see `kubepipe endpoints list` for the local endpoints") from None
+
+
 @endpoints.command("list")
 def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
-    """List local endpoints: URL, model, status (up / unready / down) and pids."""
+    """List local endpoints: URL, model, status and pids.
+
+    Status: up, unready, down (its processes are gone), interrupted (a deploy was killed: run
+    `kubepipe endpoints repair`), untracked (a leftover proxy answers), orphaned (processes with no
+    record; `kubepipe endpoints stop NAME` ends them) or corrupt.
+    """
     from kubepipe.components.serving.endpoints import list_endpoints
 
     root = _home(home, state_dir)
@@ -87,17 +108,44 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
         console.err.print(f"no local endpoints in {console.escape(root)}/endpoints")
         return
     output.table(("name", "url", "status", "model", "pids"),
-                 [(r["name"], r["url"], output.Styled(r["status"], {"up": "green", "unready": "yellow"}.get(r["status"], "red")),
+                 [(r["name"], r["url"], output.Styled(r["status"], _COLORS.get(r["status"], "red")),
                    r["model_dir"], f"{r['pids']['proxy']}, {r['pids']['backend']}") for r in rows])
+
+
+_COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untracked": "yellow"}
 
 
 @endpoints.command("stop")
 def stop(name: str = typer.Argument(...), home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
-    """Stop a local endpoint (only the processes recorded for it) and forget it."""
+    """Stop a local endpoint and forget it: its recorded, pending and untracked processes (only ours)."""
     from kubepipe.components.serving.endpoints import stop_endpoint
 
     out = stop_endpoint(name, _home(home, state_dir))
     console.out.print(f"stopped endpoint {console.escape(name)} (pids {', '.join(map(str, out['stopped'])) or 'none'})")
+
+
+@endpoints.command("repair")
+def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit to repair every endpoint."),
+           home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
+    """Settle deploys that were killed: finish or undo their switch, stop processes nothing records.
+
+    An interrupted switch whose champion already moved is completed; otherwise the old model serves
+    again. Leftover kubepipe processes of the endpoint (found by pid, start time and owner token) are
+    stopped, which frees its port. Deploys run this themselves first.
+    """
+    from kubepipe.components.serving.endpoints import repair_endpoints
+
+    root = _home(home, state_dir)
+    reports = repair_endpoints(root, name)
+    if output.is_json(fmt):
+        output.emit("EndpointRepair", {"home": root, "items": [
+            {k: r[k] for k in ("name", "actions", "stopped", "adopted")} for r in reports]})
+        return
+    rows = [(r["name"], action) for r in reports for action in r["actions"]]
+    if rows:
+        output.table(("name", "action"), rows)
+    else:
+        console.out.print("nothing to repair" if reports else f"no local endpoints in {console.escape(root)}")
 
 
 @endpoints.command("predict")

@@ -17,6 +17,7 @@ from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.pipeline_checks import pipeline_checks
+from kubepipe.plan.ports import local_port_issues
 from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.params import ParamError, coerce_param
@@ -388,6 +389,9 @@ class _Builder:
     def local_notes(self, steps: dict[str, PlanStep]) -> None:
         if self.profile.target != "local":
             return
+        refs = {n: s.info.ref for n, s in steps.items() if s.info.origin == "builtin"}
+        for path, message, hint in local_port_issues(self.spec.steps, refs, self.profile.effective_state_dir):
+            self.err(path, message, hint=hint)
         ignored = [n for n, s in steps.items() if s.cpu or s.memory or s.gpu or s.node_selector or s.tolerations]
         if ignored:
             self.notes.append("local target: resources, node selectors and tolerations are ignored "

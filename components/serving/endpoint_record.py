@@ -1,0 +1,168 @@
+"""The record of a local endpoint, `<state_dir>/endpoints/NAME.json`: read, check, write, lock.
+
+Fields: name, port, url, model_dir, version (registry version served, or null), proxy and
+backend (process entries: pid, create_time, token, port, log, ...), pending (processes being
+started: written *before* they start, so a kill between start and commit leaves a trace) and
+switch (a backend switch that has not finished: its champion move is still to happen). A
+record with `pending` or `switch` was left by an interrupted deploy: `repair` settles it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["endpoints_dir", "check_name", "record_file", "read_record", "write_record", "locked",
+           "list_record_names", "ports_in_use"]
+
+_FIX = "stop its processes by hand (see `ps`) and delete the file"
+
+
+def endpoints_dir(state_dir: str | Path) -> Path:
+    return (Path(state_dir) / "endpoints").resolve()
+
+
+def check_name(name: str) -> None:
+    ok = (isinstance(name, str) and name and name.isascii() and name[0].isalnum()
+          and all(c.isalnum() or c in "-_." for c in name) and len(name) <= 63)
+    if not ok:
+        raise ComponentError(f"endpoint name {name!r}: use letters, digits, '-', '_' or '.' (max 63), "
+                             "starting with a letter or digit; list them with `kubepipe endpoints list`")
+
+
+def record_file(state_dir: str | Path, name: str) -> Path:
+    """`<state_dir>/endpoints/NAME.json`, after checking NAME cannot leave that folder."""
+    check_name(name)
+    return endpoints_dir(state_dir) / f"{name}.json"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_entry(entry: Any, where: str, f: Path) -> None:
+    if not isinstance(entry, dict):
+        raise ComponentError(f"endpoint record {f}: field {where!r} must be an object or null, got "
+                             f"{type(entry).__name__}; {_FIX}")
+    if "pid" in entry or not entry.get("token"):  # a pending entry may not have its pid yet
+        if not _is_int(entry.get("pid")):
+            raise ComponentError(f"endpoint record {f}: field '{where}.pid' must be an integer process id, "
+                                 f"got {entry.get('pid')!r}; {_FIX}")
+    if "port" in entry and not _is_int(entry["port"]):
+        raise ComponentError(f"endpoint record {f}: field '{where}.port' must be an integer, "
+                             f"got {entry['port']!r}; {_FIX}")
+    for key, check, want in (("start_time", _is_int, "an integer"), ("create_time", _is_num, "a number")):
+        value = entry.get(key)
+        if value is not None and not check(value):
+            raise ComponentError(f"endpoint record {f}: field '{where}.{key}' must be {want} or null, "
+                                 f"got {value!r}; {_FIX}")
+    for key in ("model_dir", "token", "role"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ComponentError(f"endpoint record {f}: field '{where}.{key}' must be a string; {_FIX}")
+
+
+def _check_record(rec: Any, f: Path) -> dict:
+    """The fields kubepipe reads from an endpoint record, with their types; a ComponentError naming file + field."""
+    if not isinstance(rec, dict):
+        raise ComponentError(f"endpoint record {f}: must be a JSON object, got {type(rec).__name__}; {_FIX}")
+
+    def bad(field: str, want: str) -> ComponentError:
+        got = "missing" if field not in rec else f"got {rec[field]!r}"
+        return ComponentError(f"endpoint record {f}: field {field!r} must be {want} ({got}); {_FIX}")
+
+    for key in ("name", "url", "model_dir"):
+        if not isinstance(rec.get(key), str) or not rec[key]:
+            raise bad(key, "a non-empty string")
+    if not rec["url"].startswith(("http://", "https://")) or any(c.isspace() or c in "[]" for c in rec["url"]):
+        raise bad("url", "an http:// URL")
+    if rec["name"] != f.stem:
+        raise bad("name", f"the file's name {f.stem!r}")
+    if not _is_int(rec.get("port")) or not 0 < rec["port"] < 65536:
+        raise bad("port", "a port number (1-65535)")
+    for role in ("proxy", "backend"):
+        if rec.get(role) is not None:
+            _check_entry(rec[role], role, f)
+    if not isinstance(rec.get("pending") or [], list):
+        raise bad("pending", "a list")
+    for i, entry in enumerate(rec.get("pending") or []):
+        _check_entry(entry, f"pending[{i}]", f)
+    switch = rec.get("switch")
+    if switch is not None:
+        if not isinstance(switch, dict) or not isinstance(switch.get("to"), dict):
+            raise bad("switch", "an object with `to` (the new backend) or null")
+        _check_entry(switch["to"], "switch.to", f)
+        if switch.get("from") is not None:
+            _check_entry(switch["from"], "switch.from", f)
+    if rec.get("version") is not None and not _is_int(rec["version"]):
+        raise bad("version", "a registry version number or null")
+    if not isinstance(rec.get("history") or [], list):
+        raise bad("history", "a list")
+    return rec
+
+
+@contextmanager
+def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator[None]:
+    """One deploy / stop / repair of an endpoint at a time (a lock the OS drops when its holder dies)."""
+    from filelock import FileLock, Timeout
+
+    check_name(name)
+    d = endpoints_dir(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(d / f".{name}.lock"))
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise ComponentError(f"endpoint {name}: another deploy, stop or repair has held {lock.lock_file} for "
+                             f"{timeout_s:.0f}s; wait for it or check `ps`") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def read_record(state_dir: str | Path, name: str) -> dict | None:
+    f = record_file(state_dir, name)
+    try:
+        rec = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ComponentError(f"endpoint record {f}: is a folder, not a file; remove it") from None
+    except OSError as exc:
+        raise ComponentError(f"endpoint record {f}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # invalid JSON or not UTF-8
+        raise ComponentError(f"endpoint record {f}: not valid JSON ({exc}); {_FIX}") from None
+    return _check_record(rec, f)
+
+
+def write_record(state_dir: str | Path, name: str, record: dict) -> Path:
+    from kubepipe.util import atomic_write_text
+
+    f = record_file(state_dir, name)
+    atomic_write_text(f, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return f
+
+
+def list_record_names(state_dir: str | Path) -> list[str]:
+    return sorted(p.stem for p in endpoints_dir(state_dir).glob("*.json") if not p.name.startswith("."))
+
+
+def ports_in_use(state_dir: str | Path) -> dict[int, str]:
+    """Stable ports named by the endpoint records under `state_dir`: {port: endpoint name} (unreadable skipped)."""
+    out = {}
+    for name in list_record_names(state_dir):
+        try:
+            rec = read_record(state_dir, name)
+        except ComponentError:
+            continue
+        if rec:
+            out[rec["port"]] = name
+    return out

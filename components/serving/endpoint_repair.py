@@ -1,0 +1,192 @@
+"""Settle what an interrupted deploy left behind, and tell an endpoint's true state.
+
+A deploy writes its intent before acting (see `endpoint_record`): processes it is about to
+start go to `pending`, a backend switch to `switch` until the champion has moved. `repair`
+reads that and finishes the job one way or the other, so that an endpoint is either fully
+switched with the champion moved, or not switched at all:
+
+- an unfinished switch whose champion already moved is committed (the old backend stopped);
+  otherwise it is rolled back: the proxy goes back to the old backend and the new one stops
+  (a first deploy rolled back leaves no endpoint);
+- a pending process is adopted when it is a healthy proxy the endpoint lacks, else stopped;
+- any other process carrying this endpoint's owner token (or an old-style proxy naming this
+  record) is stopped, which also frees the endpoint's port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.serving import processes as P
+from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_record_names, read_record,
+                                                         record_file, write_record)
+
+__all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "champion_moved"]
+
+
+def stop_process(entry: dict | None, module: str | None = None, name: str | None = None) -> int | None:
+    """Stop a recorded process if it is still ours; its pid when it was stopped."""
+    if entry and P.is_ours(entry, module, name):
+        P.terminate(entry["pid"], create_time=entry.get("create_time"))
+        return entry["pid"]
+    return None
+
+
+def _entry_from_scan(found: dict, port: int | None = None) -> dict:
+    return {"pid": found["pid"], "create_time": found["create_time"], "token": found["token"], "port": port}
+
+
+def proxy_switch(proxy: dict, new_port: int, old_port: int | None, timeout_s: float) -> None:
+    """SIGHUP the proxy and wait until it sends to `new_port` and holds nothing on `old_port`."""
+    os.kill(proxy["pid"], signal.SIGHUP)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = json.loads(P.http_get(f"http://127.0.0.1:{proxy['port']}/_kubepipe/proxy", timeout=2.0)[1])
+            if state["backend_port"] == new_port and not state["in_flight"].get(str(old_port)):
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    raise ComponentError(f"the endpoint proxy (pid {proxy['pid']}) did not switch to port {new_port} "
+                         f"within {timeout_s:.0f}s")
+
+
+def champion_moved(champion: dict | None) -> bool:
+    """Whether the registry's champion is the version a switch was promoting."""
+    if not champion or not champion.get("registry"):
+        return False
+    from kubepipe.components.deploy.champion import current_champion
+
+    try:
+        return current_champion(champion["registry"], champion["model"]) == champion["version"]
+    except ComponentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unreadable registry must not be guessed at
+        raise ComponentError(f"cannot read the champion of {champion['model']!r} in {champion['registry']} "
+                             f"({type(exc).__name__}: {exc}); the interrupted deploy stays recorded: fix the "
+                             "registry, then run `kubepipe endpoints repair`") from None
+
+
+def _proxy_answers(port: int) -> bool:
+    try:
+        return P.http_get(f"http://127.0.0.1:{port}/_kubepipe/proxy", timeout=1.0)[0] == 200
+    except OSError:
+        return False
+
+
+def repair_locked(state_dir: str | Path, name: str) -> dict:
+    """Settle endpoint `name` (the caller holds its lock). Returns {name, actions, stopped, adopted, record}."""
+    f = record_file(state_dir, name)
+    rec = read_record(state_dir, name)
+    actions: list[str] = []
+    stopped: list[int] = []
+    adopted: list[int] = []
+
+    def stop(entry: dict | None, why: str) -> None:
+        pid = stop_process(entry)
+        if pid:
+            stopped.append(pid)
+            actions.append(f"stopped {why} (pid {pid})")
+
+    if rec is None:
+        for found in P.find_owned(f"{f}#", legacy_record=str(f)):
+            stop(found, f"leftover {found['role']} with no record")
+        return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
+
+    sw = rec.get("switch")
+    if sw:
+        to, frm = sw["to"], sw.get("from")
+        if champion_moved(sw.get("champion")):
+            rec.update(switch=None, pending=[*(rec.get("pending") or []), *([frm] if frm else [])])
+            write_record(state_dir, name, rec)
+            actions.append(f"committed the interrupted switch to {to.get('model_dir')} (champion had moved)")
+        elif frm is None:  # an interrupted first deploy: no endpoint existed, none is left
+            for entry in (rec.get("proxy"), to, *(rec.get("pending") or [])):
+                stop(entry, "process of an interrupted first deploy")
+            for found in P.find_owned(f"{f}#", legacy_record=str(f)):
+                stop(found, f"leftover {found['role']}")
+            f.unlink(missing_ok=True)
+            actions.append("rolled back an interrupted first deploy: no endpoint")
+            return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
+        else:
+            rec.update(backend=frm, model_dir=frm.get("model_dir") or rec["model_dir"], version=sw.get("from_version"),
+                       switch=None, pending=[*(rec.get("pending") or []), to])
+            write_record(state_dir, name, rec)
+            proxy = rec.get("proxy")
+            if P.is_ours(proxy) and P.is_ours(frm):
+                proxy_switch(proxy, frm["port"], to.get("port"), timeout_s=60)
+            actions.append(f"rolled back an interrupted switch: {frm.get('model_dir')} serves again "
+                           "(the champion had not moved)")
+
+    for entry in rec.get("pending") or []:
+        role = entry.get("role", "process")
+        if (role == "proxy" and not P.is_ours(rec.get("proxy")) and P.is_ours(entry)
+                and entry.get("port") == rec["port"] and _proxy_answers(rec["port"])):
+            rec["proxy"] = {k: v for k, v in entry.items() if k != "role"}
+            adopted.append(entry["pid"])
+            actions.append(f"adopted the proxy of an interrupted deploy (pid {entry['pid']})")
+        elif P.is_ours(entry):
+            stop(entry, f"{role} of an interrupted deploy")
+        else:  # killed between intent and commit (no pid yet), or exited: find it by its token
+            found = P.find_owned(entry["token"]) if entry.get("token") else []
+            for proc in found:
+                stop(proc, f"{role} of an interrupted deploy, never recorded")
+            if not found:
+                actions.append(f"forgot the {role} of an interrupted deploy (not running)")
+    rec["pending"] = []
+
+    tracked = {(e or {}).get("token") for e in (rec.get("proxy"), rec.get("backend")) if e}
+    tracked_pids = {(e or {}).get("pid") for e in (rec.get("proxy"), rec.get("backend")) if e}
+    for found in P.find_owned(f"{f}#", legacy_record=str(f)):
+        if (found["token"] and found["token"] in tracked) or (not found["token"] and found["pid"] in tracked_pids):
+            continue
+        stop(found, f"untracked {found['role']}")
+    if not rec.get("proxy") and not rec.get("backend"):  # only an intent was ever recorded: nothing to keep
+        f.unlink(missing_ok=True)
+        return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
+    if actions:
+        rec["updated_at"] = time.time()
+        write_record(state_dir, name, rec)
+    return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": rec}
+
+
+def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
+    """(status, pids of untracked processes answering for it) without changing anything.
+
+    up | unready | interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a
+    leftover proxy answers on the port, not the recorded one) | down.
+    """
+    name = rec["name"]
+    owned = P.find_owned(f"{f}#", legacy_record=str(f))
+    tracked = {(e or {}).get("pid") for e in (rec.get("proxy"), rec.get("backend")) if e}
+    extra = [o["pid"] for o in owned if o["pid"] not in tracked]
+    if rec.get("switch") or rec.get("pending"):
+        return "interrupted", extra
+    up = P.is_ours(rec.get("proxy"), P.PROXY_MODULE, name) and P.is_ours(rec.get("backend"), P.SERVER_MODULE, name)
+    if up:
+        try:
+            ok = P.http_get(f"{rec['url']}/v2/models/{name}/ready", timeout=2.0)[0] == 200
+        except OSError:
+            ok = False
+        return ("up" if ok else "unready"), extra
+    if extra and _proxy_answers(rec["port"]):
+        return "untracked", extra
+    return "down", extra
+
+
+def orphans(state_dir: str | Path) -> dict[str, list[dict]]:
+    """Processes owned by endpoint records that do not exist (any more): {endpoint name: [process]}."""
+    d = endpoints_dir(state_dir)
+    known = set(list_record_names(state_dir))
+    out: dict[str, list[dict]] = {}
+    for found in P.find_owned(f"{d}/", legacy_record=f"{d}/"):
+        stem = Path(found["record"]).stem
+        if Path(found["record"]).parent == d and stem not in known:
+            out.setdefault(stem, []).append(found)
+    return out

@@ -1,0 +1,232 @@
+"""What an interrupted local deploy leaves, and how `repair` / `list` / `stop` deal with it.
+
+Real processes: the real endpoint proxy, and small HTTP servers standing in for model backends
+(a model server takes seconds to load; the chaos suite runs those). Every process is started
+with an owner token the way `deploy_local` starts them, and stopped by pid in `finally`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cli_runner import run_cli_text
+
+psutil = pytest.importorskip("psutil")
+pytest.importorskip("httpx")
+
+from kubepipe.components.errors import ComponentError  # noqa: E402
+from kubepipe.components.registry import Registry  # noqa: E402
+from kubepipe.components.serving import processes as P  # noqa: E402
+from kubepipe.components.serving.endpoint_record import read_record, record_file, write_record  # noqa: E402
+from kubepipe.components.serving.endpoints import (PortInUse, _check_port, list_endpoints,  # noqa: E402
+                                                   repair_endpoints, stop_endpoint)
+
+NAME = "shop"
+
+
+@pytest.fixture()
+def procs():
+    started: list[subprocess.Popen] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+def _wait_http(port: int, path: str = "/", timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if P.http_get(f"http://127.0.0.1:{port}{path}", timeout=1)[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing answered on port {port}")
+
+
+def _backend(procs, state, tmp_path, role="backend", record=True):
+    """A fake backend started as deploy_local starts one; returns its record entry."""
+    f = record_file(state, NAME)
+    port = P.free_port()
+    token = P.new_token(f, role)
+    proc = P.spawn("fake_backend", [str(port), P.SERVER_MODULE, "--name", NAME], tmp_path / f"b-{port}.log", token)
+    procs.append(proc)
+    _wait_http(port)
+    entry = {"role": "backend", "token": token, "port": port, "model_dir": str(tmp_path / f"m{port}")}
+    if record:
+        entry.update(pid=proc.pid, create_time=P.identity(proc.pid))
+    return entry, proc
+
+
+def _proxy(procs, state, tmp_path, port, token=True):
+    f = record_file(state, NAME)
+    tok = P.new_token(f, "proxy") if token else ""
+    args = ["--name", NAME, "--port", str(port), "--record", str(f)]
+    if token:
+        proc = P.spawn(P.PROXY_MODULE, args, tmp_path / "proxy.log", tok)
+    else:  # as kubepipe started proxies before owner tokens existed
+        env = {k: v for k, v in os.environ.items() if k != P.OWNER_ENV}
+        proc = subprocess.Popen([sys.executable, "-m", P.PROXY_MODULE, *args], env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    _wait_http(port, "/_kubepipe/proxy")
+    return {"pid": proc.pid, "create_time": P.identity(proc.pid), "token": tok or None, "port": port}, proc
+
+
+def _record(state, port, **fields):
+    rec = {"name": NAME, "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": "/m", "history": [],
+           "proxy": None, "backend": None, "pending": [], "switch": None, **fields}
+    write_record(state, NAME, rec)
+    return rec
+
+
+def _served_port(port: int) -> int:
+    return json.loads(P.http_get(f"http://127.0.0.1:{port}/anything")[1])["port"]
+
+
+def test_identity_needs_pid_create_time_and_token(procs, tmp_path):
+    state = tmp_path / ".kubepipe"
+    entry, proc = _backend(procs, state, tmp_path)
+    assert P.is_ours(entry)
+    assert not P.is_ours(dict(entry, create_time=entry["create_time"] - 5))  # a recycled pid starts later
+    assert not P.is_ours(dict(entry, token=entry["token"] + "x"))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    procs.append(other)
+    assert not P.is_ours({"pid": other.pid, "create_time": P.identity(other.pid), "token": entry["token"]})
+    assert [p["pid"] for p in P.find_owned(entry["token"])] == [proc.pid]
+
+
+def test_leftover_proxy_with_no_record_is_listed_and_stopped_freeing_the_port(procs, tmp_path, monkeypatch, capsys):
+    """Killed during the first deploy before anything was recorded (the old order): a proxy nobody knew."""
+    state = tmp_path / ".kubepipe"
+    backend, _ = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=backend)  # the proxy reads its backend from the record at start...
+    _, legacy = _proxy(procs, state, tmp_path, port, token=False)
+    _, tokened = _proxy(procs, state, tmp_path, P.free_port(), token=True)
+    record_file(state, NAME).unlink()  # ...then the record was lost with the kill
+    rows = list_endpoints(str(state))
+    (row,) = [r for r in rows if r["name"] == NAME]
+    assert row["status"] == "orphaned" and set(row["untracked"]) >= {legacy.pid, tokened.pid}
+    assert not P.port_free(port)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    code, text = run_cli_text(capsys, "endpoints", "repair")
+    assert code == 0, text
+    assert "stopped leftover proxy" in text
+    for p in (legacy, tokened):
+        assert p.wait(10) is not None
+    assert P.port_free(port)  # the record's port is reclaimed
+    assert [r for r in list_endpoints(str(state)) if r["name"] == NAME] == []
+
+
+def test_backend_started_but_never_recorded_is_found_by_its_token(procs, tmp_path):
+    """Killed between `pending` (intent) and the pid commit of a first deploy."""
+    state = tmp_path / ".kubepipe"
+    entry, proc = _backend(procs, state, tmp_path, record=False)
+    port = P.free_port()
+    _record(state, port, pending=[entry])
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "interrupted" and "endpoints repair" in row["error"]
+    (report,) = repair_endpoints(str(state), NAME)
+    assert proc.wait(10) is not None and report["stopped"] == [proc.pid]
+    assert report["record"] is None and not record_file(state, NAME).exists()  # only an intent: nothing kept
+
+
+def _switch_fixture(procs, state, tmp_path, registry, champion_version):
+    old, old_proc = _backend(procs, state, tmp_path)
+    new, new_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=old, version=1)
+    proxy, proxy_proc = _proxy(procs, state, tmp_path, port)
+    assert _served_port(port) == old["port"]
+    # the deploy recorded the switch, moved the proxy, and was killed before / after the champion moved
+    rec = _record(state, port, backend=new, proxy=proxy, version=2,
+                  switch={"from": old, "from_version": 1, "to": new, "at": time.time(),
+                          "champion": {"registry": registry.store.uri(), "model": NAME, "version": 2, "reason": "t"}})
+    os.kill(proxy["pid"], signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while _served_port(port) != new["port"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _served_port(port) == new["port"]
+    if champion_version:
+        registry.promote(NAME, champion_version, reason="deploy promoted, then was killed")
+    return rec, port, (old, old_proc), (new, new_proc), proxy_proc
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    reg = Registry(str(tmp_path / "registry"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    reg.register(str(model), name=NAME)
+    reg.register(str(model), name=NAME)
+    reg.promote(NAME, 1, reason="first")
+    return reg
+
+
+def test_switch_interrupted_before_the_champion_moved_is_rolled_back(procs, tmp_path, registry):
+    state = tmp_path / ".kubepipe"
+    rec, port, (old, old_proc), (new, new_proc), proxy_proc = _switch_fixture(procs, state, tmp_path, registry, None)
+    assert [r["status"] for r in list_endpoints(str(state))] == ["interrupted"]
+    (report,) = repair_endpoints(str(state))
+    assert any("rolled back" in a for a in report["actions"])
+    assert _served_port(port) == old["port"]  # the proxy sends to the old backend again
+    assert new_proc.wait(10) is not None and old_proc.poll() is None and proxy_proc.poll() is None
+    after = read_record(state, NAME)
+    assert after["backend"]["pid"] == old["pid"] and after["version"] == 1 and after["switch"] is None
+    assert registry.alias(NAME, "champion").version == 1  # champion = served model
+
+
+def test_switch_interrupted_after_the_champion_moved_is_committed(procs, tmp_path, registry):
+    state = tmp_path / ".kubepipe"
+    rec, port, (old, old_proc), (new, new_proc), proxy_proc = _switch_fixture(procs, state, tmp_path, registry, 2)
+    (report,) = repair_endpoints(str(state))
+    assert any("committed" in a for a in report["actions"])
+    assert old_proc.wait(10) is not None and new_proc.poll() is None
+    assert _served_port(port) == new["port"]
+    after = read_record(state, NAME)
+    assert after["backend"]["pid"] == new["pid"] and after["version"] == 2 and after["switch"] is None
+    assert registry.alias(NAME, "champion").version == 2
+
+
+def test_untracked_proxy_is_not_down_and_stop_stops_it(procs, tmp_path):
+    state = tmp_path / ".kubepipe"
+    backend, backend_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=backend)
+    _, proxy_proc = _proxy(procs, state, tmp_path, port)  # answering, but its pid never reached the record
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "untracked" and proxy_proc.pid in row["untracked"]
+    out = stop_endpoint(NAME, str(state))
+    assert set(out["stopped"]) == {proxy_proc.pid, backend_proc.pid}
+    assert proxy_proc.wait(10) is not None and backend_proc.wait(10) is not None
+    assert P.port_free(port) and list_endpoints(str(state)) == []
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    state = tmp_path / ".kubepipe"
+    write_record(state, "other", {"name": "other", "port": 18555, "url": "http://127.0.0.1:18555",
+                                  "model_dir": "/m", "proxy": None, "backend": {"pid": 1, "port": 2}})
+    with pytest.raises(PortInUse, match="port 18555 is the port of local endpoint `other`.*endpoints stop other"):
+        _check_port(state, NAME, 18555)
+    if P.port_free(18555):
+        _check_port(state, "other", 18555)  # its own port is fine
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        held = s.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"port {held} .* not a kubepipe endpoint"):
+            _check_port(state, NAME, held)
+    assert issubclass(PortInUse, ComponentError)

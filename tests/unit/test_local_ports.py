@@ -1,0 +1,66 @@
+"""`deploy.with.serving.port`: checked at validate time (range, two steps, another endpoint's record)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import kubepipe
+from kubepipe.components.deploy.checks import check
+from kubepipe.errors import ValidationError
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: two-endpoints}
+steps:
+  train:
+    component: train-torch
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {architecture: text-classifier, text_column: description, label_column: category}
+  load:
+    component: load-data
+    with: {source: data.csv}
+  shop:
+    component: deploy
+    inputs: {model: "${steps.train.outputs.model}"}
+    with: {model_name: shop, serving: {port: 18601}}
+  cafe:
+    component: deploy
+    inputs: {model: "${steps.train.outputs.model}"}
+    with: {model_name: cafe, serving: {port: PORT}}
+"""
+
+
+def _write(in_tmp, port) -> str:
+    f = in_tmp / "p.yaml"
+    f.write_text(PIPELINE.replace("PORT", str(port)))
+    return str(f)
+
+
+def test_port_range_is_checked():
+    assert [i.path for i in check({"serving": {"port": 80}})] == [("serving", "port")]
+    assert [i.path for i in check({"serving": {"port": "8601"}})] == [("serving", "port")]
+    assert check({"serving": {"port": 8601}}) == [] and check({"serving": {"port": "${params.port}"}}) == []
+
+
+def test_two_deploy_steps_on_one_port_fail_validate_at_the_line(in_tmp):
+    kubepipe.validate(_write(in_tmp, 18602))  # distinct ports: fine
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(_write(in_tmp, 18601))
+    (issue,) = info.value.issues
+    assert issue.path == "steps.cafe.with.serving.port" and issue.line == 19
+    assert "also the port of step `shop`" in issue.message
+
+
+def test_a_port_another_endpoint_records_fails_validate(in_tmp):
+    d = in_tmp / ".kubepipe" / "endpoints"
+    d.mkdir(parents=True)
+    rec = {"name": "other", "port": 18602, "url": "http://127.0.0.1:18602", "model_dir": "/m",
+           "backend": None, "proxy": None}
+    (d / "other.json").write_text(json.dumps(rec))
+    with pytest.raises(ValidationError, match=r"port 18602 is the port of local endpoint `other`.*endpoints stop other"):
+        kubepipe.validate(_write(in_tmp, 18602))
+    (d / "cafe.json").write_text(json.dumps(dict(rec, name="cafe", port=18603)))
+    kubepipe.validate(_write(in_tmp, 18603))  # its own endpoint's port: a redeploy
