@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.backends.run_guard import guarded, save_record
 from kubepipe.backends.run_record import RUNS_DIR, RunResult, StepRecord, new_run_id
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
@@ -24,6 +25,7 @@ from kubepipe.errors import UserError
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
 from kubepipe.spec.params import coerce_params
+from kubepipe.util import atomic_write_text
 
 __all__ = ["run_compiled", "StepEvent"]
 
@@ -53,11 +55,17 @@ class _Watcher(io.TextIOBase):
         self.inner: dict[str, StepRecord] = {}
         self.failed_inside: str | None = None
         self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
+        self.log_error: OSError | None = None  # run.log could not be written (full disk): the run goes on
+        self.save_error: OSError | None = None  # nor run.json at a step event: saved again at the end
 
     def write(self, text: str) -> int:
         if self.log.closed:  # a logging handler made during the run outlived it
             return sys.__stderr__.write(text)
-        self.log.write(text)
+        if self.log_error is None:
+            try:
+                self.log.write(text)
+            except OSError as exc:
+                self.log_error = exc
         self.buffer_ += text
         while "\n" in self.buffer_:
             line, self.buffer_ = self.buffer_.split("\n", 1)
@@ -65,8 +73,11 @@ class _Watcher(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        if not self.log.closed:
-            self.log.flush()
+        if not self.log.closed and self.log_error is None:
+            try:
+                self.log.flush()
+            except OSError as exc:
+                self.log_error = exc
 
     def _line(self, line: str) -> None:
         m = _INSIDE.search(line)
@@ -127,6 +138,10 @@ class _Watcher(io.TextIOBase):
         return f"exited with an error; last output: {own[-1][:500]}" if own else None
 
     def _emit(self, kind: str, rec: StepRecord) -> None:
+        try:  # the record names the running step, so a killed run can say where it died
+            self.run.save()
+        except OSError as exc:
+            self.save_error = self.save_error or exc
         if self.on_event:
             self.on_event(StepEvent(kind, rec, self.run))
 
@@ -155,8 +170,11 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     from kubepipe.backends.step_packages import prepare_packages
 
     env = prepare_packages(compiled.plan, compiled.profile, run_dir)  # refuses before anything runs
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "pipeline.yaml").write_text(compiled.ir_yaml, encoding="utf-8")
+    try:
+        atomic_write_text(run_dir / "pipeline.yaml", compiled.ir_yaml)
+    except OSError as exc:
+        raise UserError(f"run {run_id}: cannot start: {exc.filename or run_dir}: {exc.strerror or exc}; "
+                        f"free space in {run_dir.parent} and run again") from exc
     plan = compiled.plan
     names = {task_name(s.name): s.name for s in plan.steps}
     if plan.exit_step:
@@ -164,7 +182,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), steps=[StepRecord(n) for n in names.values()])
-    run.save()
+    save_record(run)
     from kubepipe.backends import kfp_local_fix, local_retry
 
     kfp_local_fix.apply()
@@ -176,15 +194,25 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
-    with open(run.log, "w", encoding="utf-8") as log:
+    with guarded(run):
+        log = open(run.log, "w", encoding="utf-8")
         watcher = _Watcher(run, log, names, on_event)
         try:
-            with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
-                    _environ({**env, NO_RETRY_ENV: str(no_retry.resolve())}):
-                pipeline(**values)
-        except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
-            run.error = f"{type(exc).__name__}: {exc}"
-        watcher.flush()
+            try:
+                with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
+                        _environ({**env, NO_RETRY_ENV: str(no_retry.resolve())}):
+                    pipeline(**values)
+            except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
+                run.error = f"{type(exc).__name__}: {exc}"
+            watcher.flush()
+        finally:
+            try:
+                log.close()
+            except OSError as exc:  # its last lines did not fit on the disk: the run's outcome still counts
+                watcher.log_error = watcher.log_error or exc
+    for problem in (watcher.log_error, watcher.save_error):
+        if problem is not None:
+            run.notes.append(f"{problem.filename or run.log}: {problem.strerror or problem} (the disk may be full)")
     graph_steps = {s.name for s in plan.steps if s.info.component.component_spec.implementation.graph
                    is not None and s.condition is None}
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
@@ -235,7 +263,7 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
     from kubepipe.backends.run_notes import step_notes
 
     step_notes(run, conditions or {})
-    run.save()
+    save_record(run)
 
 
 def _collect_outputs(run: RunResult, root: Path) -> None:

@@ -1,17 +1,25 @@
-"""The record of a local run: `.kubepipe/runs/<run-id>/run.json`."""
+"""The record of a local run: `.kubepipe/runs/<run-id>/run.json`.
+
+It names the process running it (pid, create time, host): a record still `RUNNING` whose process
+is gone belongs to a run that was killed, shown as `CRASHED` with the step that was running
+(`crashed_view`). It is rewritten atomically at every step start and end.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import secrets
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubepipe.util import atomic_write_text
+from kubepipe.util import atomic_write_text, process_alive, process_identity
 
-__all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR"]
+__all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view"]
 
 RUNS_DIR = Path(".kubepipe/runs")
 
@@ -53,6 +61,9 @@ class RunResult:
     source: str = ""
     log: str = ""
     notes: list[str] = field(default_factory=list)
+    pid: int = field(default_factory=os.getpid)
+    pid_create_time: float | None = field(default_factory=lambda: process_identity(os.getpid()))
+    host: str = field(default_factory=socket.gethostname)
 
     @property
     def ok(self) -> bool:
@@ -76,7 +87,38 @@ class RunResult:
             s["duration_s"] = rec.duration_s
         return d
 
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir) / "run.json"
+
     def save(self) -> Path:
-        path = Path(self.run_dir) / "run.json"
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=str))
-        return path
+        atomic_write_text(self.path, json.dumps(self.to_dict(), indent=2, default=str))
+        return self.path
+
+
+def process_gone(data: dict) -> bool:
+    """A `RUNNING` record whose process (pid + create time, on this host) no longer runs."""
+    pid, created = data.get("pid"), data.get("pid_create_time")
+    if data.get("state") != "RUNNING" or not isinstance(pid, int) or isinstance(pid, bool):
+        return False
+    if data.get("host") not in (None, socket.gethostname()):
+        return False  # another machine's run (a shared folder): cannot tell from here
+    return not process_alive(pid, created if isinstance(created, (int, float)) else None)
+
+
+def crashed_view(data: dict, finished_at: float | None = None) -> dict:
+    """The record as it must read once its process is gone: state CRASHED, the running step named."""
+    out = copy.deepcopy(data)
+    running = [s for s in out.get("steps") or [] if isinstance(s, dict) and s.get("state") == "RUNNING"]
+    for s in running:
+        s["state"] = "CRASHED"
+        s["error"] = s.get("error") or "the run's process ended while this step was running"
+    where = (f"while step `{running[0].get('name')}` was running" if running
+             else "between steps" if any(s.get("state") == "SUCCEEDED" for s in out.get("steps") or [])
+             else "before its first step")
+    out["state"] = "CRASHED"
+    out["finished_at"] = out.get("finished_at") or finished_at
+    out["error"] = out.get("error") or (
+        f"the run's process (pid {out.get('pid')}) ended {where} without recording an outcome (killed, or the "
+        f"machine stopped); see {Path(str(out.get('run_dir') or '.')) / 'run.log'}")
+    return out

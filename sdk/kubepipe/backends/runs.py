@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from kubepipe.backends.run_record import crashed_view, process_gone
 from kubepipe.errors import UserError
 
 __all__ = ["list_local_runs", "show_local_run", "list_remote_runs", "show_remote_run"]
@@ -36,7 +37,7 @@ def _check_record(data: Any, path: Path) -> dict:
     fix = "delete that run folder or fix the file"
     if not isinstance(data, dict):
         raise UserError(f"{where}: a run record must be a JSON object, got {type(data).__name__}; {fix}")
-    for key in ("run_id", "pipeline", "target", "state", "error", "run_dir"):
+    for key in ("run_id", "pipeline", "target", "state", "error", "run_dir", "host"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise UserError(f"{where}: field {key!r} must be a string, got {type(value).__name__}; {fix}")
@@ -50,6 +51,10 @@ def _check_record(data: Any, path: Path) -> dict:
                 _iso(value)
             except (OverflowError, OSError, ValueError):
                 raise UserError(f"{where}: field {key!r} is not a valid time ({value!r}); {fix}") from None
+    for key in ("pid", "pid_create_time"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UserError(f"{where}: field {key!r} must be a number, got {type(value).__name__}; {fix}")
     steps = data.get("steps")
     if steps is not None and not isinstance(steps, list):
         raise UserError(f"{where}: field 'steps' must be a list, got {type(steps).__name__}; {fix}")
@@ -74,6 +79,8 @@ def _read_record(path: Path) -> dict:
 
 
 def _local(data: dict) -> dict:
+    if process_gone(data):  # killed: its record still says RUNNING
+        data = crashed_view(data)
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
         "state": data.get("state"), "started_at": _iso(data.get("started_at")),

@@ -1,0 +1,102 @@
+"""A local run that ends, whatever ends it: tasks marked and stopped with it, its record always true.
+
+`guarded(run)` wraps the execution of a local run:
+- its tasks (kfp.local child processes) inherit `KUBEPIPE_RUN=<run id>`;
+- a watchdog (`run_watchdog`) stops them and records the run as CRASHED if this process is killed;
+- SIGTERM / SIGHUP / Ctrl-C stop them here, and the record says the run was interrupted, in which step.
+`save_record` writes run.json and turns a full disk into a user error naming the path and the step.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.errors import UserError
+from kubepipe.util import RUN_ENV
+
+__all__ = ["guarded", "save_record", "current_step"]
+
+
+def current_step(run: RunResult) -> StepRecord | None:
+    """The step running now, else the last one that started."""
+    started = [s for s in run.steps if s.started_at is not None]
+    running = [s for s in started if s.state == "RUNNING"]
+    pool = running or started
+    return max(pool, key=lambda s: s.started_at) if pool else None
+
+
+def save_record(run: RunResult) -> None:
+    """Write run.json; a disk error becomes a UserError naming the file, the step and what to do."""
+    try:
+        run.save()
+    except OSError as exc:
+        step = current_step(run)
+        where = f"at step `{step.name}`" if step else "before its first step"
+        cause = f" ({run.error.splitlines()[0]})" if run.error else ""
+        raise UserError(f"run {run.run_id} {run.state.lower()} {where}{cause}, and its record {run.path} cannot be "
+                        f"written: {exc.strerror or exc}; free space in {run.path.parent.parent} and run "
+                        "again") from exc
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM / SIGHUP: handled like Ctrl-C, so kfp.local stops waiting for its task at once."""
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupt(signum, _frame):
+        raise _Interrupted(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def guarded(run: RunResult) -> Iterator[None]:
+    from kubepipe.backends.run_watchdog import start_watchdog, stop_run_tasks, stop_watchdog
+
+    previous = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = run.run_id
+    watchdog = None
+    try:
+        watchdog = start_watchdog(run.run_id, run.path, run.pid, run.pid_create_time)
+    except OSError as exc:  # the run still runs; only a kill -9 of it would leave tasks behind
+        run.notes.append(f"the run's watchdog did not start ({exc}); if this process is killed, stop its tasks by hand")
+    try:
+        with _signals_interrupt():
+            yield
+    except KeyboardInterrupt as exc:
+        stopped = stop_run_tasks(run.run_id, since=run.started_at)
+        step = current_step(run)
+        why = str(exc) or "Ctrl-C"
+        for s in run.steps:
+            if s.state == "RUNNING":
+                s.state, s.finished_at, s.error = "FAILED", time.time(), f"interrupted ({why})"
+        run.state, run.finished_at = "FAILED", time.time()
+        run.error = (f"interrupted ({why})" + (f" during step `{step.name}`" if step else "")
+                     + (f"; its tasks were stopped (pids {', '.join(map(str, stopped))})" if stopped else ""))
+        try:
+            run.save()
+        except OSError:
+            pass  # `runs list` shows it as CRASHED from the pid
+        raise
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = previous
+        stop_watchdog(watchdog)
