@@ -1,0 +1,166 @@
+"""Kill a local deploy at each of its crash points; the re-run succeeds at once and the state tells the truth.
+
+The deploy step runs as it does in a pipeline (`deploy_model`, target local) in its own process
+group, which a failpoint SIGKILLs (as `kill -9` of a run would); the endpoints it started live on.
+While an endpoint already serves, a load thread counts requests the kill and the repair drop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from chaos_invariants import (PY, assert_champion_served, assert_no_temp_files, assert_no_untracked,
+                              assert_registry_consistent, kubepipe_processes, run_killed_at)
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("kserve")
+httpx = pytest.importorskip("httpx")
+
+NAME = "chaos-shop"
+SMOKE = ["STARBUCKS 1234", "SHELL OIL 77"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from kubepipe.components.serving.demo_model import train_demo_text_model
+
+    return train_demo_text_model(tmp_path_factory.mktemp("chaos-model") / "m", n=120, epochs=3, dim=8,
+                                 buckets=1024, seed=3)
+
+
+@pytest.fixture()
+def world(tmp_path, model):
+    from kubepipe.components.registry import Registry
+
+    reg = Registry(str(tmp_path / "registry"))
+    for run in ("r1", "r2"):
+        reg.register(str(model), name=NAME, run_id=run)
+    return {"root": tmp_path, "registry": reg, "state": tmp_path / ".kubepipe", "model": model}
+
+
+def _deploy(world, version: int, failpoint: str | None = None):
+    script = (
+        "import json, sys; from kubepipe.components.deploy.target import deploy_model; "
+        "r = deploy_model(model_dir=sys.argv[1], model_uri=sys.argv[1], model_name=sys.argv[2], "
+        "version=int(sys.argv[3]), target='local', registry_uri=sys.argv[4], state_dir=sys.argv[5], "
+        f"timeout_s=120, smoke_inputs={SMOKE!r}); print('RESULT', json.dumps(r['action']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KUBEPIPE_FAILPOINT"}
+    if failpoint:
+        env["KUBEPIPE_FAILPOINT"] = failpoint
+    return run_killed_at([PY, "-c", script, str(world["model"]), NAME, str(version), world["registry"].uri,
+                          str(world["state"] / "state")], cwd=world["root"], env=env, timeout_s=300)
+
+
+class _Load(threading.Thread):
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.sent, self.failed = url, 0, []
+        self.halt = threading.Event()
+
+    def run(self):
+        with httpx.Client(timeout=30, trust_env=False) as c:
+            while not self.halt.is_set():
+                self.sent += 1
+                try:
+                    r = c.post(self.url, json={"instances": SMOKE[:1]})
+                    if r.status_code != 200:
+                        self.failed.append(r.status_code)
+                except httpx.HTTPError as exc:
+                    self.failed.append(type(exc).__name__)
+                self.halt.wait(0.02)
+
+
+def _statuses(world) -> list[str]:
+    from kubepipe.components.serving.endpoints import list_endpoints
+
+    return [e["status"] for e in list_endpoints(str(world["state"]))]
+
+
+def _check_all(world, before) -> None:
+    assert_champion_served(world["registry"].uri, NAME, world["state"])
+    assert_registry_consistent(world["registry"].uri, NAME)
+    assert_no_untracked(before, world["state"], world["root"])
+    assert_no_temp_files(world["state"], Path(world["registry"].store.uri()))
+
+
+def _stop(world):
+    from kubepipe.components.serving.endpoints import repair_endpoints, stop_endpoint
+
+    repair_endpoints(str(world["state"]))
+    try:
+        stop_endpoint(NAME, str(world["state"]))
+    except Exception:  # noqa: BLE001 - nothing was left to stop
+        pass
+
+
+FIRST = [pytest.param("deploy.proxy-started", id="first-deploy-proxy-start"),
+         pytest.param("deploy.before-record", id="first-deploy-before-record",
+                      marks=pytest.mark.chaos_long)]
+
+
+@pytest.mark.parametrize("point", FIRST)
+def test_first_deploy_killed(world, point, chaos_figures):
+    before = kubepipe_processes(world["root"])
+    try:
+        killed = _deploy(world, 1, point)
+        assert killed.returncode == -9, killed.out
+        chaos_figures["kills"] += 1
+        assert _statuses(world) == ["interrupted"]  # not "down": something of it may still run
+        assert world["registry"].alias(NAME, "champion") is None
+        again = _deploy(world, 1)
+        assert again.returncode == 0 and 'RESULT "promoted"' in again.out, again.out
+        chaos_figures["kills_survived"] += 1
+        assert _statuses(world) == ["up"]
+        _check_all(world, before)
+    finally:
+        _stop(world)
+    assert_no_untracked(before, world["state"], world["root"])
+
+
+LATER = [pytest.param("deploy.before-record", 1, id="deploy-before-record", marks=pytest.mark.chaos_long),
+         pytest.param("deploy.switched", 1, id="deploy-after-record"),
+         pytest.param("deploy.promoted", 2, id="deploy-after-promote", marks=pytest.mark.chaos_long)]
+
+
+@pytest.mark.parametrize("point,champion_after_kill", LATER)
+def test_later_deploy_killed(world, point, champion_after_kill, chaos_figures):
+    """v1 serves; deploying v2 is killed: v1 keeps serving (or v2 with the champion moved), then v2 lands."""
+    from kubepipe.components.serving.endpoints import get_endpoint, repair_endpoints
+
+    before = kubepipe_processes(world["root"])
+    try:
+        assert _deploy(world, 1).returncode == 0
+        url = get_endpoint(NAME, str(world["state"]))["url"]
+        load = _Load(f"{url}/v1/models/{NAME}:predict")
+        load.start()
+        try:
+            killed = _deploy(world, 2, point)
+            assert killed.returncode == -9, killed.out
+            chaos_figures["kills"] += 1
+            assert _statuses(world) == ["interrupted"]
+            (report,) = repair_endpoints(str(world["state"]))  # what `kubepipe endpoints repair` does
+            assert report["actions"], report
+            assert world["registry"].alias(NAME, "champion").version == champion_after_kill
+            _check_all(world, before)  # champion = served model, nothing untracked
+            again = _deploy(world, 2)
+            assert again.returncode == 0 and 'RESULT "promoted"' in again.out, again.out
+            chaos_figures["kills_survived"] += 1
+        finally:
+            load.halt.set()
+            load.join(30)
+        chaos_figures["requests"] += load.sent
+        chaos_figures["drops"] += len(load.failed)
+        assert load.failed == [] and load.sent > 0
+        assert world["registry"].alias(NAME, "champion").version == 2
+        _check_all(world, before)
+        history = json.loads((world["state"] / "endpoints" / f"{NAME}.json").read_text())["history"]
+        assert world["registry"].model_path(NAME, 1) in history
+    finally:
+        _stop(world)
+    assert_no_untracked(before, world["state"], world["root"])
