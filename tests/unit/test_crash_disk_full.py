@@ -124,7 +124,7 @@ def test_models_gc_removes_old_incomplete_versions_only(tmp_path, monkeypatch, c
     monkeypatch.setenv("COLUMNS", "250")
     code, text = run_cli_text(capsys, "models", "gc", "clf", "--older-than", "60", "--dry-run",
                               "--registry", reg.uri)
-    assert code == 0 and "would remove clf v3" in text and "v4" not in text
+    assert code == 0 and "would remove clf v3" in text and "v4" not in text, text
     assert [v.status for v in reg.versions("clf")] == ["ok", "ok", "incomplete", "incomplete"]
     code, text = run_cli_text(capsys, "models", "gc", "--older-than", "60", "--registry", reg.uri)
     assert code == 0 and "removed clf v3" in text

@@ -44,10 +44,6 @@ def save_record(run: RunResult) -> None:
                         "again") from exc
 
 
-class _Interrupted(KeyboardInterrupt):
-    """SIGTERM / SIGHUP: handled like Ctrl-C, so kfp.local stops waiting for its task at once."""
-
-
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -55,7 +51,8 @@ def _signals_interrupt() -> Iterator[None]:
         return
 
     def raise_interrupt(signum, _frame):
-        raise _Interrupted(signal.Signals(signum).name)
+        # exactly KeyboardInterrupt: subprocess.Popen.__exit__ stops waiting for its child only for that
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     old = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -164,19 +164,22 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
        older_than: float = typer.Option(60.0, "--older-than", min=0,
                                         help="Minutes since an unfinished registration started."),
        dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
-       registry: str = REGISTRY) -> None:
+       registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Remove incomplete versions (their registration died: killed, full disk) older than --older-than.
 
     Complete and corrupt versions, and any version an alias or the rollback stack points to, are
     never touched. Younger incomplete versions may still be copying, so they stay.
     """
-    removed = _registry(registry).gc(name, older_than_s=older_than * 60, dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
-    for r in removed:
-        console.out.print(f"{verb} {console.escape(r['name'])} v{r['version']} (incomplete, "
-                          f"{r['age_s'] / 60:.0f} min old): {console.escape(r['path'])}")
+    removed = _registry(registry, home).gc(name, older_than_s=older_than * 60, dry_run=dry_run)
+    if output.is_json(fmt):
+        output.emit("ModelGc", {"dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
+        return
     if not removed:
         console.out.print(f"no incomplete versions older than {older_than:g} min")
+        return
+    verb = "would remove" if dry_run else "removed"
+    output.table(("action", "model", "version", "age (min)", "path"),
+                 [(verb, r["name"], f"v{r['version']}", f"{r['age_s'] / 60:.0f}", r["path"]) for r in removed])
 
 
 def register(app: typer.Typer) -> None:
