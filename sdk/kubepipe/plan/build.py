@@ -35,6 +35,7 @@ class _Builder:
         self.notes: list[str] = []
         self.base_dir = Path(loaded.path).parent if loaded.path != "<input>" else Path(".")
         self.infos: dict[str, ComponentInfo] = {}
+        self.components: dict[str, ComponentInfo | CatalogError] = {}
         self.paths = PathRules(self.base_dir, profile.target, dict(self.spec.params), self.loc)
 
     def err(self, path: tuple, message: str, value: Any = None, hint: str | None = None) -> None:
@@ -42,11 +43,18 @@ class _Builder:
 
     # -- components -------------------------------------------------------------------------
     def resolve(self, name: str, step: Step, path: tuple) -> ComponentInfo | None:
-        try:
-            return resolve_component(step.component, self.base_dir, local=self.profile.target == "local")
-        except CatalogError as exc:
-            self.err(path + ("component",), exc.message, value=step.component, hint=exc.hint)
+        # Resolved once per component reference: 10,000 steps of one component read it once.
+        found = self.components.get(step.component)
+        if found is None:
+            try:
+                found = resolve_component(step.component, self.base_dir, local=self.profile.target == "local")
+            except CatalogError as exc:
+                found = exc
+            self.components[step.component] = found
+        if isinstance(found, CatalogError):
+            self.err(path + ("component",), found.message, value=step.component, hint=found.hint)
             return None
+        return found
 
     # -- bindings ---------------------------------------------------------------------------
     def bindings(self, name: str, step: Step, info: ComponentInfo, path: tuple, deps: set[str],
@@ -270,7 +278,7 @@ class _Builder:
             info = self.resolve(name, step, ("steps", name))
             if info:
                 self.infos[name] = info
-                self.notes += info.notes
+                self.notes += [n for n in info.notes if n not in self.notes]
                 if info.platform and self.profile.target == "vertex":
                     self.err(("steps", name, "component"),
                              f"`{info.ref}` carries kfp-kubernetes settings ({', '.join(info.platform)}); "

@@ -13,6 +13,7 @@ def _id(name: str) -> str:
 
 def to_mermaid(plan: Plan) -> str:
     lines = ["flowchart TD"]
+    by_name = {s.name: s for s in plan.steps}
     for s in plan.steps:
         label = f"{s.name}<br/><small>{s.info.ref}</small>"
         shape = f'{{{{"{label}"}}}}' if s.foreach is not None else f'["{label}"]'
@@ -24,13 +25,14 @@ def to_mermaid(plan: Plan) -> str:
                 wired.setdefault(b.step, []).append(f"{b.output}→{inp}")
         for d in s.deps:
             label = ", ".join(wired.get(d, []))
-            cond = s.condition.text if s.condition and plan.step(d).condition != s.condition else ""
+            cond = s.condition.text if s.condition and by_name[d].condition != s.condition else ""
             text = " | ".join(t for t in (label, f"when {cond}" if cond else "") if t)
             arrow = f' -- "{text}" -->' if text else " -->"
             lines.append(f"    {_id(d)}{arrow} {_id(s.name)}")
     if plan.exit_step:
         lines.append(f'    {_id("on_exit")}(["on_exit: {plan.exit_step.info.ref}"])')
-        lasts = [s.name for s in plan.steps if not any(s.name in o.deps for o in plan.steps)]
+        needed = {d for o in plan.steps for d in o.deps}
+        lasts = [s.name for s in plan.steps if s.name not in needed]
         for n in lasts:
             lines.append(f"    {_id(n)} -. finally .-> {_id('on_exit')}")
     return "\n".join(lines) + "\n"

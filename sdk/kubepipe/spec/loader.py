@@ -108,7 +108,7 @@ def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
             continue
         target = (base_dir / rel)
         try:
-            inc = read_source(target)
+            inc = read_source(target, regular_only=True)
         except ValidationError as exc:
             issues.append(loc.issue(("include", i), exc.issues[0].message, value=rel,
                                     hint="paths are relative to the pipeline file"))

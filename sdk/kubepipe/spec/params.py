@@ -66,8 +66,10 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
                 raise ValueError(f"expected {typ} (JSON {'[...]' if want is list else '{...}'})")
             finite(parsed, f"expected {typ}: every number")
             return parsed
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, RecursionError) as exc:
         reason = str(exc) if str(exc).startswith("expected") else f"expected {typ}"
+        if isinstance(exc, RecursionError):
+            reason = f"expected {typ}: nested too deeply"
         raise ParamError(name, value, reason) from None
     raise ParamError(name, value, f"unknown param type {typ!r}")
 

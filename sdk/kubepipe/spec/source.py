@@ -54,15 +54,27 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def read_source(path: str | Path) -> Source:
+MAX_SOURCE_BYTES = 16 * 1024 * 1024  # a pipeline is kilobytes; /dev/zero must not fill memory
+
+
+def read_source(path: str | Path, *, regular_only: bool = False) -> Source:
+    """Read and parse a YAML file. `regular_only` (includes): refuse devices, FIFOs and sockets,
+    which would block or never end, before opening them."""
     p = Path(path)
     shown = str(path)
     if not p.exists():
         raise ValidationError([Issue("file not found", file=shown, hint="check the path")])
     if p.is_dir():
         raise ValidationError([Issue("is a folder, not a YAML file", file=shown)])
+    if regular_only and not p.is_file():
+        raise ValidationError([Issue("is not a regular file (a device, FIFO or socket)", file=shown,
+                                     hint="include a YAML file")])
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_SOURCE_BYTES + 1)
+        if len(raw) > MAX_SOURCE_BYTES:
+            raise ValidationError([Issue(f"larger than {MAX_SOURCE_BYTES // 2**20} MiB; not a pipeline file",
+                                         file=shown, hint="move data out of the YAML")])
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError([Issue(f"not UTF-8 text (byte {exc.start})", file=shown,
@@ -101,7 +113,7 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
     try:
         node = loader.get_single_node()
         if node is not None:
-            _check_aliases(node, file)
+            _check_shape(node, file)
         data = loader.construct_document(node) if node is not None else None
     except _yaml().MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -127,47 +139,60 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
 
 
 MAX_NODES = 200_000  # after alias expansion; a pipeline is a few thousand
+MAX_DEPTH = 100  # levels of nested mappings/lists; a pipeline needs about ten
 
 
-def _check_aliases(root, file: str) -> None:
-    """Refuse recursive aliases and alias bombs before anything expands them."""
+def _check_shape(root, file: str) -> None:
+    """Refuse recursive aliases, alias bombs (more than MAX_NODES values once expanded) and values
+    nested deeper than MAX_DEPTH, each at the node where it happens, before anything expands them.
+
+    One iterative post-order pass (a node's size and height after its children's): no depth hits
+    Python's recursion limit here, and everything after this check works on bounded depth.
+    """
     import yaml
 
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
+    def where(node) -> dict:
+        return {"file": file, "line": node.start_mark.line + 1, "col": node.start_mark.column + 1}
 
-    def size(node) -> int:
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    started: set[int] = set()  # on the current path until finished
+    stack: list[tuple] = [(root, None)]
+    while stack:
+        node, kids = stack.pop()
         key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ValidationError([Issue("invalid YAML: an alias refers to itself (recursive anchor)", file=file,
-                                         line=node.start_mark.line + 1, col=node.start_mark.column + 1,
-                                         hint="anchors (&) may only be reused (*), not nested in themselves")])
-        active.add(key)
-        n = 1
+        if kids is not None:  # all children done
+            started.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in kids)
+            height[key] = 1 + max((height[id(c)] for c in kids), default=0)
+            if size[key] > MAX_NODES:
+                raise ValidationError([Issue(f"invalid YAML: aliases expand to more than {MAX_NODES:,} values",
+                                             hint="a pipeline needs far fewer; check the anchors (&) and aliases (*)",
+                                             **where(node))])
+            continue
+        if key in size:
+            continue  # reused through an alias: counted again by its parent, walked once
+        if key in started:
+            raise ValidationError([Issue("invalid YAML: an alias refers to itself (recursive anchor)",
+                                         hint="anchors (&) may only be reused (*), not nested in themselves",
+                                         **where(node))])
         if isinstance(node, yaml.MappingNode):
-            n += sum(size(k) + size(v) for k, v in node.value)
+            kids = [n for kv in node.value for n in kv]
         elif isinstance(node, yaml.SequenceNode):
-            n += sum(size(v) for v in node.value)
-        active.discard(key)
-        if n > MAX_NODES:
-            raise ValidationError([Issue(f"invalid YAML: aliases expand to more than {MAX_NODES:,} values",
-                                         file=file, line=node.start_mark.line + 1, col=node.start_mark.column + 1,
-                                         hint="a pipeline needs far fewer; check the anchors (&) and aliases (*)")])
-        sizes[key] = n
-        return n
-
-    import sys
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 5000))
-    try:
-        size(root)
-    except RecursionError:
-        raise ValidationError([Issue("invalid YAML: nested too deeply", file=file)]) from None
-    finally:
-        sys.setrecursionlimit(limit)
+            kids = list(node.value)
+        else:
+            kids = []
+        started.add(key)
+        stack.append((node, kids))
+        stack += [(c, None) for c in reversed(kids)]
+    if height[id(root)] <= MAX_DEPTH:
+        return
+    node = root
+    for _ in range(MAX_DEPTH):  # follow the deepest branch down to the first level too deep
+        kids = [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else node.value
+        node = max(kids, key=lambda c: height[id(c)])
+    raise ValidationError([Issue(f"invalid YAML: values nested more than {MAX_DEPTH} levels deep",
+                                 hint="a pipeline needs a few levels; flatten this value", **where(node))])
 
 
 def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:
