@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from kubepipe.util import did_you_mean
 
-__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "model_name_issues"]
+__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "model_name_issues", "Allowed", "Reference"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
@@ -20,7 +20,6 @@ class CheckIssue(NamedTuple):
     hint: str | None = None
 
 
-
 def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
     """`model_name` (literal) must be a safe name; `${...}` values are checked when the step runs."""
     name = (with_values or {}).get(key, "")
@@ -31,3 +30,22 @@ def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckI
                            "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
                            "it names registry folders and endpoint files")]
     return []
+
+
+class Allowed(NamedTuple):
+    """What one input accepts, as `kubepipe components NAME` and docs/components.md show it.
+
+    Built from the same tuples the check uses, so the reference cannot drift from what validates.
+    """
+
+    values: tuple = ()  # the allowed values, or the keys of a mapping input
+    note: str = ""  # the form of a value, or what else is accepted
+    by: dict | None = None  # values per case, e.g. hyperparameters per architecture
+    by_label: tuple = ("value", "accepts")  # the column titles of `by` as a table
+
+
+class Reference(NamedTuple):
+    """A built-in's reference beyond its signature and docstring (a module-level function returns it)."""
+
+    allowed: dict  # input name -> Allowed
+    example: str  # one YAML step using the component; a test validates it inside a pipeline

@@ -7,12 +7,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.data.suite import parse_items
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
+from kubepipe.components.data.suite import SEVERITIES, parse_items
 
-__all__ = ["check_validate", "check_expectations", "check_drift", "check_load", "expectation_table"]
+__all__ = ["check_validate", "check_expectations", "check_drift", "check_load", "expectation_table",
+           "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
+FORMATS = ("auto", "csv", "parquet")
+DTYPE_KINDS = ("int", "float", "number", "bool", "str", "datetime")  # io.DTYPE_KINDS, without importing pandas
+# Arguments every GX expectation takes; the reference lists each expectation's own arguments.
+_GX_COMMON = ("condition_parser", "description", "meta", "notes", "row_condition")
 
 
 @lru_cache(maxsize=1)
@@ -143,11 +148,54 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if with_values.get("sample_fraction") and with_values.get("sample_n"):
         issues.append(CheckIssue(("sample_n",), "set `sample_fraction` or `sample_n`, not both"))
     dtypes = with_values.get("dtypes") or {}
-    kinds = ("int", "float", "number", "bool", "str", "datetime")  # io.DTYPE_KINDS, without importing pandas
     for col, kind in (dtypes.items() if isinstance(dtypes, dict) else []):
-        if kind not in kinds and not _interpolated(kind):
-            issues.append(CheckIssue(("dtypes", col), f"unknown dtype {kind!r}", did_you_mean(kind, kinds) or f"use {', '.join(kinds)}"))
+        if kind not in DTYPE_KINDS and not _interpolated(kind):
+            issues.append(CheckIssue(("dtypes", col), f"unknown dtype {kind!r}",
+                                     did_you_mean(kind, DTYPE_KINDS) or f"use {', '.join(DTYPE_KINDS)}"))
     fmt = with_values.get("format", "auto")
-    if fmt not in ("auto", "csv", "parquet", "") and not _interpolated(fmt):
-        issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, ["auto", "csv", "parquet"])))
+    if fmt not in (*FORMATS, "") and not _interpolated(fmt):
+        issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
     return issues
+
+
+def load_reference() -> Reference:
+    return Reference(
+        allowed={"format": Allowed(FORMATS), "dtypes": Allowed(DTYPE_KINDS, "as values: `{<column>: <kind>}`"),
+                 "window": Allowed(note="a number and s, m, h, d or w, e.g. `7d`; needs `time_column`")},
+        example="""load:
+  component: load-data
+  with:
+    source: ${params.data_uri}
+    time_column: timestamp
+    window: 7d
+    dtypes: {amount: float}""")
+
+
+def validate_reference() -> Reference:
+    table = expectation_table()
+    args = {name: ", ".join(e["required"]) + (" (optional: " + ", ".join(o) + ")" if (o := [
+        k for k in e["optional"] if k not in _GX_COMMON]) else "") for name, e in sorted(table.items())}
+    return Reference(
+        allowed={"expectations": Allowed(
+            tuple(sorted(table)), f"each `- <name>: {{<arguments>, severity: {' | '.join(SEVERITIES)}}}` (fail stops "
+            "the run, warn is reported); every expectation also takes " + ", ".join(_GX_COMMON),
+            by=args, by_label=("expectation", "arguments"))},
+        example="""validate:
+  component: validate-data
+  inputs: {data: "${steps.load.outputs.dataset}"}
+  with:
+    expectations:
+      - expect_column_values_to_not_be_null: {column: description}
+      - expect_column_values_to_be_unique: {column: transaction_id, severity: warn}
+      - expect_column_values_to_be_between: {column: amount, min_value: 0}""")
+
+
+def drift_reference() -> Reference:
+    return Reference(
+        allowed={"thresholds": Allowed((*_DRIFT_KEYS, "columns"), "numbers >= 0; per column: "
+                                       "`columns: {<column>: {psi: 0.3}}`")},
+        example="""drift:
+  component: detect-drift
+  inputs: {data: "${steps.load.outputs.dataset}", reference: "${steps.holdout.outputs.dataset}"}
+  with:
+    thresholds: {psi: 0.2, columns: {amount: {psi: 0.3}}}""")

@@ -30,7 +30,26 @@ def load_data(
     ctx_registry_uri: str = "",
 ):
     """Read CSV/Parquet (local, gs://, http(s)://, or champion:<model> = the champion's training data),
-    keep a time window, select columns, sample; write a Dataset."""
+    keep a time window, select columns, sample; write a Dataset.
+
+    Args:
+        source: Where the data is: a local path or file://, gs://bucket/file, http(s)://, or
+            `champion:<model>` (the data the registry's champion of <model> was trained on).
+        format: `auto` (Parquet by its magic bytes, else by extension, else CSV), `csv` or `parquet`.
+        encoding: Text encoding of a CSV; bytes that do not decode are an error naming the line.
+        columns: Keep only these columns (empty: all).
+        dtypes: Column name to the kind it is coerced to (int, float, number, bool, str, datetime).
+        time_column: Timestamp column that `window` filters on.
+        window: Keep the rows in this window, ending at `as_of`: a number and s, m, h, d or w (`7d`).
+        as_of: End of the window (ISO timestamp; bind the scheduled time); empty: the latest
+            timestamp in the data, so reruns see the same rows.
+        sample_fraction: Keep this fraction of the rows (seeded, source order kept); 0: all.
+        sample_n: Keep this many rows (seeded); 0: all. Set this or `sample_fraction`, not both.
+        seed: Seed of the sampling.
+
+    Returns:
+        dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source.
+    """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
 
@@ -55,7 +74,24 @@ def validate_data(
     gate: bool = True,
 ) -> NamedTuple("ValidateOutputs", [("passed", bool), ("warnings", str)]):
     """Great Expectations 1.x gate: a failed `fail` expectation stops the run (unless gate=False).
-    `warnings` names the failed `warn` expectations ("" when none)."""
+    `warnings` names the failed `warn` expectations ("" when none).
+
+    Args:
+        data: The Dataset to check.
+        expectations: GX expectations, each `- <name>: {<arguments>, severity: fail|warn}` (default
+            severity `fail`); `kubepipe expectations infer DATA` drafts a list from a sample.
+        suite_path: A GX suite JSON file whose expectations are checked too.
+        unexpected_sample: How many unexpected values the report shows per failed expectation.
+        gate: `false` turns the gate into a report: the step passes and `passed` says what happened.
+
+    Returns:
+        dataset: The data, passed through unchanged (metadata `validated`).
+        metrics: Expectations evaluated and failed (fail and warn), success percent.
+        report: HTML report: every expectation, its observed value and sample unexpected values.
+        validation: The GX results as JSON.
+        passed: Whether every `fail` expectation held (for `when:`).
+        warnings: The failed `warn` expectations, named ("" when none).
+    """
     from collections import namedtuple
 
     from kubepipe.components.data.steps import run_validate
@@ -78,7 +114,22 @@ def detect_drift(
     bins: int = 10,
     max_categories: int = 50,
 ) -> NamedTuple("DriftOutputs", [("drift_detected", bool)]):
-    """Per-column drift vs `reference` (PSI + KS); `drift_detected` can trigger retraining."""
+    """Per-column drift vs `reference` (PSI + KS); `drift_detected` can trigger retraining.
+
+    Args:
+        data: The new data.
+        reference: What it is compared with, e.g. the champion's training data (`champion:<model>`).
+        columns: Only these columns (empty: every column both have).
+        thresholds: When a column drifts: `psi` (0.2), `ks_statistic` (0.1) with `ks_pvalue` (0.05);
+            per column under `columns: {<name>: {psi: 0.3}}`.
+        bins: Quantile bins of the reference for numeric PSI.
+        max_categories: Columns with at most this many values are compared as categories.
+
+    Returns:
+        report: HTML report: PSI and KS per column, the drifted ones first.
+        metrics: drift_detected, drifted_columns, share_drifted, max_psi.
+        drift_detected: Whether any column drifted (for `when:` and trigger-retrain).
+    """
     from collections import namedtuple
 
     from kubepipe.components.data.steps import run_drift

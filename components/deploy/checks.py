@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kubepipe.components.checks import CheckIssue, did_you_mean, model_name_issues
-from kubepipe.components.deploy.autoscaling import autoscaling_issues
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean, model_name_issues
+from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 
-__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE"]
+__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
 
 RUNTIMES = ("kubepipe", "triton")
 MAX_BATCH_SIZE = 4096  # a sanity bound: one pass of this many rows already takes seconds on a CPU
@@ -72,3 +72,20 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
                     issues.append(CheckIssue(("serving", "port"), f"must be a TCP port from 1024 to 65535, got {port!r}",
                                              "e.g. serving: {port: 8601}; omit it for a free port"))
     return issues
+
+
+def deploy_reference() -> Reference:
+    return Reference(
+        allowed={"runtime": Allowed(RUNTIMES), "serving": Allowed(SERVING_KEYS),
+                 "autoscaling": Allowed(AUTOSCALING_KEYS, f"metric: {' | '.join(METRICS)} (raw deployment mode: cpu, memory)"),
+                 "canary_percent": Allowed(note="0 to 100; 100 = no canary")},
+        example="""deploy:
+  component: deploy
+  when: "${steps.evaluate.outputs.passed} == true"
+  inputs: {model: "${steps.train.outputs.model}"}
+  with:
+    model_name: merchant-categorizer
+    version: ${steps.register.outputs.version}
+    canary_percent: 10
+    smoke_inputs: ["SHELL OIL 57442 HOUSTON TX"]
+    autoscaling: {min_replicas: 1, max_replicas: 4, metric: rps, target: 200}""")

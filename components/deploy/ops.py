@@ -35,7 +35,29 @@ def deploy(
     ctx_run_id: str = "",
     ctx_state_dir: str = "",
 ) -> NamedTuple("DeployOutputs", endpoint=str, action=str, why=str):
-    """Deploy `model`; `action` is `promoted` or `rolled_back`, `why` says why (the report has the details)."""
+    """Deploy `model`; `action` is `promoted` or `rolled_back`, `why` says why (the report has the details).
+
+    Args:
+        model: The model to serve.
+        model_name: Endpoint and registry name (letters, digits, '.', '_', '-').
+        version: Registry version being deployed (wire `${steps.register.outputs.version}`); 0: the
+            version this run registered.
+        canary_percent: Share of traffic the new model gets first (kubeflow, vertex); 100: no canary.
+        smoke_inputs: Inputs sent to the new model before it takes traffic; any failure rolls back.
+        autoscaling: `{min_replicas, max_replicas, metric, target}` (KServe).
+        runtime: Model server: `kubepipe` (KServe ModelServer) or `triton`.
+        namespace: Kubernetes namespace (default: the profile's deploy_namespace).
+        timeout_s: How long the rollout may take before it is rolled back.
+        serving: The model server: cpu, memory, gpu, gpu_type, service_account (KServe);
+            machine_type, accelerator_type (Vertex); max_batch_size, the rows one request may carry
+            (default 64; every target).
+
+    Returns:
+        report: Markdown report of the rollout: action, reason, endpoint, timings.
+        endpoint: The URL that serves the model ("" when rolled back).
+        action: `promoted` or `rolled_back`.
+        why: The reason for the action (a rollback's cause).
+    """
     from collections import namedtuple
 
     from kubepipe.components.deploy.target import deploy_model

@@ -21,12 +21,13 @@ from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS, PER_CLASS, RENAMED, is_known_metric
 
-__all__ = ["GateResult", "gate_issues", "decide", "TOL"]
+__all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS"]
 
 TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
-_BOUNDS = ("min", "max")
-_RELATIVE = ("min_improvement", "max_regression")
-_SLICE_KEYS = ("column", "thresholds", "min_rows")
+BOUNDS = ("min", "max")
+RELATIVE = ("min_improvement", "max_regression")
+SLICE_KEYS = ("column", "thresholds", "min_rows")
+BASELINES = ("champion", "none")
 
 
 @dataclass
@@ -80,8 +81,8 @@ def _threshold_issues(base: tuple, thresholds) -> list[CheckIssue]:
             issues.append(CheckIssue(path, "must be {min: x} and/or {max: y}", f"e.g. {metric}: {{min: 0.9}}"))
             continue
         for k, v in bound.items():
-            if k not in _BOUNDS:
-                issues.append(CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(k, _BOUNDS) or "use min or max"))
+            if k not in BOUNDS:
+                issues.append(CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(k, BOUNDS) or "use min or max"))
             else:
                 issues += _number_issue(path + (k,), v)
     return issues
@@ -97,9 +98,9 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
     for metric, rule in relative.items():
         path = ("relative", metric)
         issues += _metric_issue(path, metric)
-        if not isinstance(rule, dict) or len(rule) != 1 or next(iter(rule)) not in _RELATIVE:
+        if not isinstance(rule, dict) or len(rule) != 1 or next(iter(rule)) not in RELATIVE:
             bad = next(iter(rule), None) if isinstance(rule, dict) and len(rule) == 1 else None
-            hint = (did_you_mean(bad, _RELATIVE) if bad else None) or f"e.g. {metric}: {{min_improvement: 0.0}} or {{max_regression: 0.01}}"
+            hint = (did_you_mean(bad, RELATIVE) if bad else None) or f"e.g. {metric}: {{min_improvement: 0.0}} or {{max_regression: 0.01}}"
             issues.append(CheckIssue(path, "must be exactly one of {min_improvement: x} or {max_regression: y}", hint))
         else:
             issues += _number_issue(path + (next(iter(rule)),), next(iter(rule.values())))
@@ -108,8 +109,8 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
         slices = {}
     if slices:
         for k in slices:
-            if k not in _SLICE_KEYS:
-                issues.append(CheckIssue(("slices", k), f"unknown key `{k}`", did_you_mean(k, _SLICE_KEYS)))
+            if k not in SLICE_KEYS:
+                issues.append(CheckIssue(("slices", k), f"unknown key `{k}`", did_you_mean(k, SLICE_KEYS)))
         if not isinstance(slices.get("column"), str) or not slices.get("column"):
             issues.append(CheckIssue(("slices", "column"), "name the column whose values are the slices", "e.g. column: country"))
         if not slices.get("thresholds"):
@@ -119,8 +120,8 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
         mr = slices.get("min_rows", 1)
         if not _is_placeholder(mr) and (not isinstance(mr, int) or isinstance(mr, bool) or mr < 1):
             issues.append(CheckIssue(("slices", "min_rows"), f"must be a whole number >= 1, got {mr!r}", None))
-    if baseline not in ("champion", "none") and not _is_placeholder(baseline):
-        issues.append(CheckIssue(("baseline",), f"must be `champion` or `none`, got {baseline!r}", did_you_mean(baseline, ("champion", "none"))))
+    if baseline not in BASELINES and not _is_placeholder(baseline):
+        issues.append(CheckIssue(("baseline",), f"must be `champion` or `none`, got {baseline!r}", did_you_mean(baseline, BASELINES)))
     if relative and baseline == "none":
         issues.append(CheckIssue(("relative",), "relative thresholds need a champion to compare with", "set baseline: champion or remove `relative`"))
     if not thresholds and not relative and not (slices and slices.get("thresholds")):

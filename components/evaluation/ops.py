@@ -30,7 +30,31 @@ def evaluate(
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool), ("decision", str)]):
-    """Score the model and the champion on the same holdout; gate on thresholds. Outputs `passed`, `decision`."""
+    """Score the model and the champion on the same holdout; gate on thresholds. Outputs `passed`, `decision`.
+
+    Args:
+        model: The challenger (a train step's model).
+        holdout: Labelled data neither model trained on.
+        thresholds: Absolute bounds the challenger must meet: `{<metric>: {min: x, max: y}}`.
+        relative: Bounds against the champion re-scored on the same holdout:
+            `{<metric>: {min_improvement: x}}` or `{<metric>: {max_regression: y}}`.
+        slices: Per-slice bounds: `{column: <column>, thresholds: {...}, min_rows: 1}`; every value
+            of the column with at least min_rows rows must meet them.
+        baseline: `champion` (compare with the registry's champion) or `none`.
+        model_name: Registry name of the champion (default: the pipeline name).
+        label_column: The label column of the holdout (default: the one the model was trained on).
+        force: Pass whatever the checks say (audited; needs force_reason).
+        force_reason: Why the gate was forced (kept in the audit record).
+        fail_on_reject: Fail the step on a reject instead of returning passed=false.
+
+    Returns:
+        metrics: Every metric of the challenger and gate_passed.
+        classification: Confusion matrix (and ROC curve for binary tasks).
+        report: HTML report: metrics, checks, champion comparison, per-slice results.
+        evaluation: The evaluation as JSON (register-model reads it).
+        passed: Whether the gate passed (for `when:`).
+        decision: The gate's reason: `promote: ...`, `reject: ...`, `first-run: ...` or `forced: ...`.
+    """
     from collections import namedtuple
 
     from kubepipe.components.errors import GateFailed, fail_fast
@@ -63,7 +87,21 @@ def register_model(
     ctx_run_id: str = "",
 ) -> NamedTuple("Outputs", [("version", int), ("model_uri", str), ("champion", int)]):
     """Record the evaluated challenger in the registry; `promote: true` makes it the champion (pipelines
-    without a deploy step). Outputs `version`, `model_uri`, `champion` (the champion's version, 0 if none)."""
+    without a deploy step). Outputs `version`, `model_uri`, `champion` (the champion's version, 0 if none).
+
+    Args:
+        model: The model to register (copied into the registry).
+        evaluation: The evaluate step's `evaluation` (metrics, gate decision, audit).
+        model_name: Registry name (default: the pipeline name).
+        model_card: Markdown kept with the version (`kubepipe models show`).
+        promote: Make this version the champion when the gate passed (audited); leave false when a
+            deploy step promotes after its rollout.
+
+    Returns:
+        version: The version number given to the model.
+        model_uri: Where the registry keeps its files.
+        champion: The champion's version after this step (0: none).
+    """
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 
-__all__ = ["check_trigger"]
+__all__ = ["check_trigger", "trigger_reference"]
 
 _KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected")
 
@@ -28,3 +28,15 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("params",), f"must be a mapping of the training pipeline's params, got {params!r}",
                                  None))
     return issues
+
+
+def trigger_reference() -> Reference:
+    return Reference(
+        allowed={"pipeline": Allowed(note="a YAML path (local), a KFP pipeline name or a compiled template URI")},
+        example="""retrain:
+  component: trigger-retrain
+  inputs: {drift_detected: "${steps.drift.outputs.drift_detected}"}
+  with:
+    pipeline: pipelines/merchant-categorizer.yaml
+    cooldown_hours: 24""")
+

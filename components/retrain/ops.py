@@ -22,7 +22,19 @@ def trigger_retrain(
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
 ) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str)]):
-    """When `drift_detected`, start `pipeline` on the same target unless one started within the cooldown."""
+    """When `drift_detected`, start `pipeline` on the same target unless one started within the cooldown.
+
+    Args:
+        drift_detected: Usually `${steps.drift.outputs.drift_detected}`.
+        pipeline: The training pipeline: a YAML path, a KFP pipeline name or a compiled template URI.
+        cooldown_hours: No new run while one started within this many hours.
+        params: Params of the training pipeline's run.
+        reason: Recorded with the decision (default: "drift detected").
+
+    Returns:
+        triggered: Whether a run was started.
+        run_id: The started run's id ("" when none).
+    """
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast

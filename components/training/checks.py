@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.training.config import TRAINER_KEYS, config_problems
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
+from kubepipe.components.training.config import MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems
 from kubepipe.components.training.models import BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS
 
-__all__ = ["check_train"]
+__all__ = ["check_train", "train_reference"]
 
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "bytes", "tabular-mlp": "tabular"}
@@ -17,6 +17,30 @@ _ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "b
 def _late(value) -> bool:
     """A value bound at run time (`${params.x}`) cannot be checked now."""
     return isinstance(value, str) and "${" in value
+
+
+def _hyperparameters(arch: str) -> tuple:
+    return tuple(MODEL_KEYS[arch]) + tuple(ENCODER_KEYS[_ENCODING_OF[arch]]) + tuple(TRAINER_KEYS)
+
+
+def train_reference() -> Reference:
+    return Reference(
+        allowed={"architecture": Allowed(tuple(BUILTIN_MODELS), "or your `package.module:Class` (docs/decisions/0004)"),
+                 "lr_schedule": Allowed(SCHEDULES), "early_stopping_metric": Allowed(MONITORS),
+                 "hyperparameters": Allowed(note=f"per architecture; precision: {' | '.join(PRECISIONS)}",
+                                            by={a: ", ".join(_hyperparameters(a)) for a in BUILTIN_MODELS},
+                                            by_label=("architecture", "hyperparameters")),
+                 "num_gpus": Allowed(note="-1 every visible GPU, 0 CPU, n at most n")},
+        example="""train:
+  component: train-torch
+  inputs: {dataset: "${steps.validate.outputs.dataset}"}
+  with:
+    architecture: text-classifier
+    text_column: description
+    label_column: category
+    epochs: 5
+    hyperparameters: {dim: 64, char_ngrams: [3, 4], warmup_fraction: 0.1}
+  resources: {cpu: 4, memory: 8Gi, gpu: {count: 1, type: nvidia-l4}}""")
 
 
 def check_train(with_values: dict) -> list[CheckIssue]:
@@ -41,7 +65,7 @@ def check_train(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("num_gpus",), f"`num_gpus` must be an integer >= -1 (-1 = all visible), got {gpus!r}"))
     hp = values.get("hyperparameters")
     if arch in BUILTIN_MODELS and isinstance(hp, dict):
-        known = list(MODEL_KEYS[arch]) + list(ENCODER_KEYS[_ENCODING_OF[arch]]) + list(TRAINER_KEYS)
+        known = list(_hyperparameters(arch))
         for key in hp:
             if key not in known:
                 issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "

@@ -36,7 +36,35 @@ def train_torch(
     ctx_step: str = "",
 ):
     """Train a PyTorch classifier (built-in `text-classifier`, `transformer-classifier`, `tabular-mlp`, or
-    `package.module:Class`); resumes from its checkpoint when retried; DDP over `num_gpus` GPUs."""
+    `package.module:Class`); resumes from its checkpoint when retried; DDP over `num_gpus` GPUs.
+
+    Args:
+        dataset: Training data (Parquet Dataset).
+        validation: Optional validation data; without it `validation_fraction` of `dataset` is held out.
+        architecture: The model: a built-in name or your `package.module:Class` (an nn.Module).
+        text_column: The text column (text models).
+        label_column: The column with the class labels.
+        feature_columns: Numeric feature columns (tabular-mlp); empty: every numeric column but the label.
+        epochs: Passes over the training data.
+        batch_size: Global batch size (split across GPUs under DDP).
+        learning_rate: Peak learning rate; 0: the architecture's default.
+        lr_schedule: Learning-rate schedule after warm-up.
+        weight_decay: AdamW weight decay.
+        seed: Seed of initialisation, shuffling and the validation split.
+        early_stopping_patience: Stop after this many epochs without improvement; 0: train every epoch.
+        early_stopping_metric: The validation metric early stopping and the best checkpoint follow.
+        validation_fraction: Share of `dataset` held out when no `validation` is given.
+        hyperparameters: Architecture settings (model size, n-grams, ...) and rare trainer knobs
+            (warmup_fraction, max_grad_norm, label_smoothing, precision, checkpoint_every_steps,
+            checkpoint_every_s).
+        num_gpus: GPUs to use: -1 every visible GPU, 0 CPU, n at most n.
+        compile: Use torch.compile (CUDA only; ignored on CPU).
+
+    Returns:
+        model: Model folder: model.safetensors and kubepipe-model.json (labels, preprocessing, input spec).
+        metrics: train_loss, val_loss, val_accuracy, val_f1_macro, samples_per_s, epochs_run, best_epoch.
+        curve: HTML training curve (loss and validation metrics per epoch).
+    """
     from kubepipe.components.errors import fail_fast
     from kubepipe.components.training.step import train_torch_step
 

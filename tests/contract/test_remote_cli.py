@@ -57,16 +57,16 @@ def test_submit_wait_exits_1_naming_the_failed_task(kfp, capsys):
 
 def test_schedule_plan_apply_and_reapply(kfp, capsys):
     base = ["schedule", "nightly.yaml", "--target", "kubeflow", "--set", f"host={kfp.url}"]
-    code, out, _ = cli(capsys, *base, "--plan")
-    assert code == 0 and "create" in out and "0 0 2 * * *" in out and "nothing applied" in out
+    code, out, err = cli(capsys, *base, "--plan")
+    assert code == 0 and "create" in out and "0 0 2 * * *" in out and "nothing applied" in err
     assert mutating(kfp) == []
     code, out, _ = cli(capsys, *base)
     assert code == 0 and "created kubepipe-nightly" in out
     [rr] = kfp.recurring.values()
     assert rr["runtime_config"]["parameters"] == {"n": 7}
     n = len(kfp.requests)
-    code, out, _ = cli(capsys, *base)
-    assert code == 0 and "unchanged" in out and "up to date" in out
+    code, out, err = cli(capsys, *base)
+    assert code == 0 and "unchanged" in out and "up to date" in err
     assert mutating(kfp, n) == []
     code, out, _ = cli(capsys, *base, "--pause")
     assert code == 0 and "paused kubepipe-nightly" in out
@@ -81,8 +81,8 @@ def test_local_schedule_and_runs_commands(in_tmp, capsys):
     (in_tmp / "p.yaml").write_text(text + 'schedule: {cron: "30 4 * * *", timezone: Europe/Stockholm}\n')
     code, out, _ = cli(capsys, "schedule", "p.yaml")
     assert code == 0 and "created kubepipe-branching" in out
-    code, out, _ = cli(capsys, "schedule", "p.yaml")
-    assert "up to date" in out
+    code, out, err = cli(capsys, "schedule", "p.yaml")
+    assert "up to date" in err
     run = RunResult(run_id="branching-1", pipeline="branching", target="local",
                     run_dir=str(in_tmp / ".kubepipe/runs/branching-1"), params={}, state="FAILED",
                     steps=[StepRecord("numbers", "SUCCEEDED"), StepRecord("sum", "FAILED", error="boom")],

@@ -164,22 +164,6 @@ def test_schedule_detailed_exitcode_like_terraform(tmp_path, capsys):
     assert code == 2  # a user error, as everywhere else
 
 
-def test_json_errors_go_to_stderr_as_one_object(tmp_path, capsys):
-    bad = tmp_path / "p.yaml"
-    bad.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
-                   "  a: {component: notify, retires: 2}\n")
-    code, out, err = run_cli(capsys, "validate", bad, "--format", "json")
-    assert code == 2 and out == ""
-    doc = json.loads(err.strip().splitlines()[-1])
-    assert doc["apiVersion"] == "kubepipe/v1" and doc["kind"] == "Error"
-    assert doc["error"]["exit_code"] == 2 and doc["error"]["type"] == "ValidationError"
-    issue = doc["error"]["issues"][0]
-    assert (issue["file"], issue["line"], issue["path"]) == (str(bad), 5, "steps.a.retires")
-    assert "did you mean `retries`" in issue["hint"]
-    code, out, err = run_cli(capsys, "runs", "list", "--format", "json", "--limit", "many")  # a usage error
-    assert code == 2 and out == "" and json.loads(err)["error"]["type"].endswith("BadParameter")
-
-
 def test_models_show_json_pipes_into_json_tool(tmp_path):
     from kubepipe.components.registry import Registry
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Port", "ports_of", "compatible", "literal_fits", "PARAM_TYPES"]
@@ -22,6 +22,7 @@ class Port:
     required: bool = True
     default: Any = None
     is_list: bool = False
+    description: str = field(default="", compare=False)  # from the component's docstring (Args / Returns)
 
     def describe(self) -> str:
         t = f"{self.type}[]" if self.is_list else self.type
@@ -36,7 +37,7 @@ def _port(name: str, spec: Any, is_input: bool) -> Port:
         kind, typ = "artifact", raw.split("@", 1)[0]
     required = bool(is_input and not getattr(spec, "optional", False) and getattr(spec, "default", None) is None)
     return Port(name, kind, typ, required, getattr(spec, "default", None),
-                bool(getattr(spec, "is_artifact_list", False)))
+                bool(getattr(spec, "is_artifact_list", False)), " ".join(str(getattr(spec, "description", "") or "").split()))
 
 
 def ports_of(component: Any) -> tuple[dict[str, Port], dict[str, Port]]:

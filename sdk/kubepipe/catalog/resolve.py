@@ -12,7 +12,8 @@ from kubepipe.catalog.ports import Port, ports_of
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
-__all__ = ["ComponentInfo", "CatalogError", "resolve_component", "builtin_names", "load_builtin_check"]
+__all__ = ["ComponentInfo", "CatalogError", "resolve_component", "builtin_names", "load_builtin_check",
+           "load_builtin_reference"]
 
 class CatalogError(UserError):
     def __init__(self, message: str, hint: str | None = None):
@@ -31,6 +32,7 @@ class ComponentInfo:
     summary: str = ""
     check: Callable[[dict], list] | None = None
     notes: list[str] = field(default_factory=list)
+    description: str = ""  # the component's docstring / description
     # third-party files: the pip installs taken out of their commands for a local run, and
     # their kfp-kubernetes settings (which Vertex cannot load)
     pip: list[PipInstall] = field(default_factory=list)
@@ -67,19 +69,28 @@ def load_builtin_check(name: str) -> Callable | None:
     return _import_attr(b.check, f"check of `{name}`") if b and b.check else None
 
 
+def load_builtin_reference(name: str) -> Any:
+    """The built-in's `Reference` (allowed values, example), or None for other components."""
+    from kubepipe.components.builtins import BUILTINS
+
+    b = BUILTINS.get(name)
+    return _import_attr(b.reference, f"reference of `{name}`")() if b and b.reference else None
+
+
 def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> ComponentInfo:
     from kubepipe.components.builtins import BUILTINS
 
     ref = ref.strip()
     if ref in BUILTINS:
-        from kubepipe.catalog.signatures import cached_ports
+        from kubepipe.catalog.signatures import cached_description, cached_ports
 
         b = BUILTINS[ref]
         cached = cached_ports(ref, b.ref)
         if cached:  # validate without importing kfp; compile imports the component itself
             name, inputs, outputs = cached
             info = ComponentInfo(ref, name, "builtin", lambda: _import_attr(b.ref, f"built-in `{ref}`"),
-                                 inputs, outputs, b.summary, load_builtin_check(ref))
+                                 inputs, outputs, b.summary, load_builtin_check(ref),
+                                 description=cached_description(ref))
         else:
             info = _info(ref, "builtin", _import_attr(b.ref, f"built-in `{ref}`"), b.summary, load_builtin_check(ref))
         info.paths, info.local_paths = tuple(b.paths), tuple(b.local_paths)
@@ -98,7 +109,8 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
 
 def _info(ref: str, origin: str, comp: Any, summary: str, check: Callable | None = None) -> ComponentInfo:
     inputs, outputs = ports_of(comp)
-    return ComponentInfo(ref, comp.name, origin, comp, inputs, outputs, summary, check)
+    return ComponentInfo(ref, comp.name, origin, comp, inputs, outputs, summary, check,
+                         description=(getattr(comp, "description", None) or "").strip())
 
 
 def _import_attr(target: str, what: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kubepipe.catalog.ports import Port, ports_of
 
-__all__ = ["cached_ports", "generate", "LOCK_FILE"]
+__all__ = ["cached_ports", "cached_description", "generate", "LOCK_FILE"]
 
 LOCK_FILE = "builtins.lock.json"
 
@@ -37,7 +37,7 @@ def generate() -> dict:
         mod, _, attr = b.ref.partition(":")
         comp = getattr(importlib.import_module(mod), attr)
         inputs, outputs = ports_of(comp)
-        out[name] = {"ref": b.ref, "component_name": comp.name,
+        out[name] = {"ref": b.ref, "component_name": comp.name, "description": (comp.description or "").strip(),
                      "inputs": {k: asdict(p) for k, p in inputs.items()},
                      "outputs": {k: asdict(p) for k, p in outputs.items()}}
     return out
@@ -57,6 +57,11 @@ def cached_ports(name: str, ref: str) -> tuple[str, dict[str, Port], dict[str, P
         return None
     return (entry["component_name"], {k: Port(**v) for k, v in entry["inputs"].items()},
             {k: Port(**v) for k, v in entry["outputs"].items()})
+
+
+def cached_description(name: str) -> str:
+    """The built-in's docstring (its description in the IR), from the lock file; "" when not cached."""
+    return str((_load().get(name) or {}).get("description") or "")
 
 
 def main(argv: list[str]) -> int:

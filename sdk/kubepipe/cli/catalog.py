@@ -2,35 +2,91 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
 
 __all__ = ["register"]
 
 
-def components(name: Optional[str] = typer.Argument(None, help="Show one component's signature.")) -> None:
-    """List the component catalog with signatures."""
-    from rich.table import Table
+class RefFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
-    from kubepipe.catalog import builtin_names, resolve_component
 
-    names = [name] if name else sorted(builtin_names())
-    table = Table(title="kubepipe components")
-    for col in ("component", "inputs", "outputs", "summary"):
-        table.add_column(col)
-    for n in names:
-        info = resolve_component(n, Path("."))
-        ins = "\n".join(f"{k}: {p.describe()}" for k, p in info.user_inputs.items())
-        outs = "\n".join(f"{k}: {p.type}" for k, p in info.outputs.items())
-        table.add_row(n, console.escape(ins), console.escape(outs), console.escape(info.summary))
-    console.out.print(table)
-    if not name:
-        console.out.print("also: any `package.module:function` (@dsl.component) or a KFP component / "
-                          "compiled pipeline .yaml path")
+def components(name: Optional[str] = typer.Argument(
+                   None, help="A built-in name, package.module:function or component YAML: its full reference."),
+               fmt: RefFormat = typer.Option(RefFormat.text, "--format", callback=output.remember_format,
+                                             case_sensitive=False,
+                                             help="text | json (docs/cli.md) | markdown (docs/components.md)."),
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here instead of stdout.")) -> None:
+    """The component catalog; with NAME, each input's meaning, allowed values and an example."""
+    from kubepipe.catalog.reference import catalog_reference, component_reference, reference_markdown
+
+    if fmt is RefFormat.markdown:
+        if name:
+            from kubepipe.errors import UserError
+
+            raise UserError("--format markdown writes the whole catalog (docs/components.md); drop NAME")
+        return _write(reference_markdown(), out)
+    if fmt is RefFormat.json:
+        if name:
+            output.emit("Component", component_reference(name))
+        else:
+            output.emit("ComponentList", {"items": catalog_reference()})
+        return
+    if name:
+        return _show(component_reference(name))
+    items = catalog_reference()
+    output.table(("component", "inputs", "outputs", "summary"),
+                 [(c["name"], "\n".join(f"{i['name']}: {_sig(i)}" for i in c["inputs"]),
+                   "\n".join(f"{o['name']}: {o['type']}" for o in c["outputs"]), c["summary"]) for c in items],
+                 title="kubepipe components")
+    console.note("`kubepipe components NAME` shows one component's inputs, allowed values and an example; also: "
+                 "any `package.module:function` (@dsl.component) or a KFP component / compiled pipeline .yaml path")
+
+
+def _sig(i: dict) -> str:
+    return i["type"] if i["required"] else f"{i['type']} = {i['default']!r}"
+
+
+def _allowed_text(a: dict | None) -> str:
+    if not a:
+        return ""
+    values = ", ".join(a["values"]) if len(a["values"]) <= 12 else f"{len(a['values'])} names (below)"
+    return "; ".join(x for x in (values, a["note"]) if x)
+
+
+def _show(c: dict) -> None:
+    console.out.print(f"[bold]{console.escape(c['name'])}[/bold]: {console.escape(c['description'] or c['summary'])}")
+    output.table(("input", "type", "default", "meaning", "allowed"),
+                 [(i["name"], i["type"], "required" if i["required"] else repr(i["default"]), i["description"],
+                   _allowed_text(i["allowed"])) for i in c["inputs"]], title="inputs")
+    for i in c["inputs"]:
+        a = i["allowed"]
+        if a and a["by"]:
+            label, what = a["by_label"]
+            output.table((label, what), list(a["by"].items()), title=f"{i['name']}: {what} per {label}")
+    output.table(("output", "type", "meaning"), [(o["name"], o["type"], o["description"]) for o in c["outputs"]],
+                 title="outputs")
+    if c["example"]:
+        console.out.print("example:")
+        console.out.print(console.escape(c["example"]), soft_wrap=True)
+
+
+def _write(text: str, out: Optional[Path]) -> None:
+    if out:
+        from kubepipe.util import atomic_write_text
+
+        atomic_write_text(out, text)
+        console.err.print(f"[green]✓[/green] wrote {console.escape(str(out))}")
+    else:
+        console.out.file.write(text)
 
 
 def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
@@ -41,14 +97,7 @@ def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write h
 
     if format_ not in ("json", "markdown"):
         raise UserError(f"--format {format_}: use json or markdown")
-    text = schema_json() if format_ == "json" else reference_markdown()
-    if out:
-        from kubepipe.util import atomic_write_text
-
-        atomic_write_text(out, text)
-        console.err.print(f"[green]✓[/green] wrote {out}")
-    else:
-        console.out.file.write(text)
+    _write(schema_json() if format_ == "json" else reference_markdown(), out)
 
 
 def register(app: typer.Typer) -> None:

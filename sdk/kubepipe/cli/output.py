@@ -32,14 +32,14 @@ class Format(str, Enum):
     json = "json"
 
 
-def _remember_format(value: Any) -> Any:
+def remember_format(value: Any) -> Any:
     # Set as soon as the option is parsed, so that an error later in the command is reported as JSON too.
     if value is not None and str(getattr(value, "value", value)) == "json":
         console.JSON = True
     return value
 
 
-FORMAT = typer.Option(Format.text, "--format", callback=_remember_format, case_sensitive=False,
+FORMAT = typer.Option(Format.text, "--format", callback=remember_format, case_sensitive=False,
                       help="text (for people; one tab-separated record per line when piped) or json "
                            "(one document; shapes in docs/cli.md).")
 HOME = typer.Option(DEFAULT_HOME, "--home", envvar="KUBEPIPE_HOME",

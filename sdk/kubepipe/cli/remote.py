@@ -17,11 +17,12 @@ __all__ = ["register"]
 REMOTE_TARGET = typer.Option(..., "--target", "-t", help="kubeflow | vertex")
 
 
-def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]]):
+def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]],
+             home: Optional[Path] = None):
     from kubepipe.api import compile as do_compile
     from kubepipe.backends.package import PipelinePackage
 
-    compiled = do_compile(pipeline, target, profile=profile, sets=sets)
+    compiled = do_compile(pipeline, target, profile=profile, sets=sets, home=home)
     for note in getattr(compiled, "notes", []) or []:
         console.note(note)
     return PipelinePackage.from_compiled(compiled)
@@ -126,7 +127,7 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
 
     if sum([pause, resume, delete]) > 1:
         raise UserError("choose one of --pause, --resume, --delete")
-    pkg = _package(pipeline, target, profile, set_)
+    pkg = _package(pipeline, target, profile, set_, home)
     if pkg.schedule is None and not delete:
         raise UserError(f"{pipeline}: no `schedule:` block; add one (e.g. schedule: {{cron: \"0 3 * * 1\"}}) "
                         f"or pass --delete to remove an existing schedule")
@@ -155,14 +156,14 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
         if as_json:
             output.emit("SchedulePlan", doc)
         else:
-            console.out.print("nothing applied (--plan)" if plan_only else "[green]✓[/green] up to date")
+            console.err.print("nothing applied (--plan)" if plan_only else "[green]✓[/green] up to date")
         return code
     step = console.err.print if as_json else console.out.print
     apply_plan(plan, backend, on_step=lambda msg: step(f"[green]✓[/green] {console.escape(msg)}"))
     if as_json:
         output.emit("SchedulePlan", doc)
     elif target == "local":
-        console.out.print("local schedules run while `kubepipe scheduler` is running")
+        console.note("local schedules run while `kubepipe scheduler` is running")
     return code
 
 

@@ -1,0 +1,184 @@
+"""The component reference: `kubepipe components [NAME]` and docs/components.md, from one source."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import kubepipe
+from cli_runner import run_cli
+from kubepipe.catalog.reference import catalog_reference, component_reference, reference_markdown
+from kubepipe.components.builtins import BUILTINS
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "pipelines" / "data"
+HEAVY = ("kfp", "torch", "great_expectations", "pandas", "numpy", "kserve", "google.cloud.aiplatform",
+         "transformers", "sklearn")
+
+
+def test_docs_components_md_is_generated_from_the_catalog():
+    assert (ROOT / "docs" / "components.md").read_text() == reference_markdown(), \
+        "regenerate: kubepipe components --format markdown -o docs/components.md"
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_every_input_and_output_says_what_it_is(name):
+    c = component_reference(name)
+    assert c["description"] and c["example"]
+    undocumented = [p["name"] for p in c["inputs"] + c["outputs"] if not p["description"].strip()]
+    assert not undocumented, f"{name}: describe {undocumented} in the Args/Returns of its ops docstring"
+    inputs = {i["name"] for i in c["inputs"]}
+    extra = BUILTINS[name].reference
+    from kubepipe.catalog.resolve import load_builtin_reference
+
+    assert extra and set(load_builtin_reference(name).allowed) <= inputs  # allowed values only for real inputs
+
+
+SKELETON = {
+    "apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "reference-examples"},
+    "params": {"data_uri": {"type": "str", "default": str(DATA / "merchants_train.csv")}},
+    "steps": {
+        "load": {"component": "load-data", "with": {"source": "${params.data_uri}"}},
+        "holdout": {"component": "load-data", "with": {"source": str(DATA / "merchants_holdout.csv")}},
+        "validate": {"component": "validate-data", "inputs": {"data": "${steps.load.outputs.dataset}"},
+                     "with": {"expectations": [{"expect_column_values_to_not_be_null": {"column": "description"}}]}},
+        "train": {"component": "train-torch", "inputs": {"dataset": "${steps.validate.outputs.dataset}"},
+                  "with": {"text_column": "description", "label_column": "category"}},
+        "evaluate": {"component": "evaluate", "inputs": {"model": "${steps.train.outputs.model}",
+                                                         "holdout": "${steps.holdout.outputs.dataset}"},
+                     "with": {"label_column": "category", "thresholds": {"f1_macro": {"min": 0.5}}}},
+        "register": {"component": "register-model", "inputs": {"model": "${steps.train.outputs.model}",
+                                                               "evaluation": "${steps.evaluate.outputs.evaluation}"}},
+        "drift": {"component": "detect-drift", "inputs": {"data": "${steps.load.outputs.dataset}",
+                                                          "reference": "${steps.holdout.outputs.dataset}"}},
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+@pytest.mark.parametrize("target", ["local", "kubeflow"])
+def test_every_example_validates_inside_a_pipeline(name, target, tmp_path):
+    example = yaml.safe_load(component_reference(name)["example"])
+    doc = json.loads(json.dumps(SKELETON))
+    for key, step in example.items():
+        assert step["component"] == name
+        if key == "on_exit":
+            doc["on_exit"] = step
+        else:
+            doc["steps"][key] = step
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    plan = kubepipe.validate(path, target, profile=ROOT / "tests" / "golden" / "profiles" / f"{target}.yaml")
+    assert any(s.info.ref == name for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
+
+
+def _issues(name: str, with_values: dict) -> list:
+    from kubepipe.catalog.resolve import load_builtin_check
+
+    return load_builtin_check(name)(with_values)
+
+
+def _allowed(name: str, inp: str) -> dict:
+    return next(i["allowed"] for i in component_reference(name)["inputs"] if i["name"] == inp)
+
+
+# (component, input, with-values for one listed value) -> the check accepts each listed value, refuses others
+CASES = [
+    ("train-torch", "architecture", lambda v: {"architecture": v}),
+    ("train-torch", "lr_schedule", lambda v: {"lr_schedule": v}),
+    ("train-torch", "early_stopping_metric", lambda v: {"early_stopping_metric": v}),
+    ("evaluate", "thresholds", lambda v: {"thresholds": {v: {"min": 0.1}}}),
+    ("evaluate", "relative", lambda v: {"relative": {v: {"max_regression": 0.1}}}),
+    ("evaluate", "baseline", lambda v: {"baseline": v, "thresholds": {"accuracy": {"min": 0.1}}}),
+    ("load-data", "format", lambda v: {"format": v}),
+    ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
+    ("deploy", "runtime", lambda v: {"runtime": v}),
+    ("deploy", "serving", lambda v: {"serving": {v: 1}}),
+    ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
+]
+
+
+@pytest.mark.parametrize("name,inp,make", CASES, ids=[f"{c[0]}.{c[1]}" for c in CASES])
+def test_listed_values_are_exactly_what_the_check_accepts(name, inp, make):
+    values = _allowed(name, inp)["values"]
+    assert values
+    for v in values:
+        assert not _issues(name, make(v)), (name, inp, v)
+    assert _issues(name, make("bogus_value")), f"{name}.{inp}: a value off the list must be refused"
+
+
+def test_hyperparameters_per_architecture_are_what_the_check_accepts():
+    by = _allowed("train-torch", "hyperparameters")["by"]
+    from kubepipe.components.training.models import BUILTIN_MODELS
+
+    assert set(by) == set(BUILTIN_MODELS)
+    for arch, keys in by.items():
+        for key in keys.split(", "):
+            assert not _issues("train-torch", {"architecture": arch, "hyperparameters": {key: 1}}
+                               if key != "precision" else {"architecture": arch}), (arch, key)
+        assert _issues("train-torch", {"architecture": arch, "hyperparameters": {"bogus_knob": 1}})
+
+
+def test_expectations_listed_with_their_arguments():
+    a = _allowed("validate-data", "expectations")
+    table = json.loads((ROOT / "components" / "data" / "expectations_table.json").read_text())["expectations"]
+    assert a["values"] == sorted(table) and set(a["by"]) == set(table)
+    between = a["by"]["expect_column_values_to_be_between"]
+    assert between.startswith("column (optional: ") and "min_value" in between and "max_value" in between
+    for name, entry in table.items():  # the listed required arguments are enough to pass the check
+        kwargs = {k: ([1] if "list" in entry["kinds"][k] else "x" if "str" in entry["kinds"][k] else
+                      1 if "number" in entry["kinds"][k] else {"a": 1} if "dict" in entry["kinds"][k] else True)
+                  for k in entry["required"]}
+        assert not _issues("validate-data", {"expectations": [{name: kwargs}]}), (name, kwargs)
+
+
+def test_components_name_shows_meaning_allowed_values_and_example(capsys):
+    code, out, _ = run_cli(capsys, "components", "train-torch")
+    assert code == 0
+    rows: dict = {}
+    for ln in out.splitlines():
+        rows.setdefault(ln.split("\t")[0], ln.split("\t"))
+    assert rows["architecture"][3].startswith("The model") and "tabular-mlp" in rows["architecture"][4]
+    assert rows["tabular-mlp"][1].startswith("hidden, layers, dropout")
+    assert "example:" in out and "component: train-torch" in out
+    code, out, _ = run_cli(capsys, "components", "evaluate", "--format", "json")
+    doc = json.loads(out)
+    assert doc["kind"] == "Component" and doc["name"] == "evaluate"
+    thresholds = next(i for i in doc["inputs"] if i["name"] == "thresholds")
+    from kubepipe.components.evaluation.metric_names import METRICS
+
+    assert thresholds["allowed"]["values"] == list(METRICS)
+
+
+def test_a_user_component_shows_its_signature(capsys):
+    code, out, _ = run_cli(capsys, "components", "ops:total", "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["origin"] == "python" and doc["example"] is None
+    assert [(i["name"], i["required"], i["default"]) for i in doc["inputs"]] == [("data", True, None),
+                                                                                ("threshold", False, 10)]
+    assert {o["name"] for o in doc["outputs"]} == {"total", "big"}
+
+
+def test_listing_the_catalog_imports_nothing_heavy():
+    probe = ("import json, sys\nfrom kubepipe.cli.app import main\n"
+             "main(['components', 'train-torch', '--format', 'json'])\nmain(['components'])\n"
+             "print('\\nLOADED ' + json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.rsplit("LOADED ", 1)[1])
+    assert "kubepipe.components.training.checks" in loaded  # the probe did read the reference
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert not heavy, heavy
+
+
+def test_catalog_json_lists_every_builtin(capsys):
+    code, out, _ = run_cli(capsys, "components", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["kind"] == "ComponentList"
+    assert [c["name"] for c in doc["items"]] == sorted(BUILTINS) == [c["name"] for c in catalog_reference()]

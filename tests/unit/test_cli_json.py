@@ -1,0 +1,193 @@
+"""Every command with `--format json` prints one JSON document of the shape docs/cli.md documents.
+
+The documented examples are the oracle for the shape: every key the command prints is documented and
+every documented key is printed (keys written `<like-this>` stand for any key of a free-form mapping).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli_runner import run_cli
+from kubepipe.backends.run_record import RunResult, StepRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "contract"))
+FIX = ROOT / "tests" / "fixtures"
+FLAGSHIP = ROOT / "pipelines" / "merchant-categorizer.yaml"
+RUN_ID = "merchant-categorizer-20261129-101500-beef"
+
+
+def documented() -> dict[str, dict]:
+    """kind -> the example document under its `### Kind` heading in docs/cli.md."""
+    text = (ROOT / "docs" / "cli.md").read_text()
+    out = {}
+    for kind, block in re.findall(r"^### `(\w+)`.*?```json\n(.*?)```", text, re.S | re.M):
+        out[kind] = json.loads(block)
+    return out
+
+
+def shape(value):
+    """Keys all the way down: a dict -> {key: shape}, a free-form mapping (`<key>` keys) -> "*", a list -> the
+    merged shape of its items, a scalar -> "leaf"; an empty dict or list -> None (anything fits)."""
+    if isinstance(value, dict):
+        if not value:
+            return None
+        if all(str(k).startswith("<") for k in value):
+            return "*"
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        merged = None
+        for item in value:
+            merged = _merge(merged, shape(item))
+        return [merged] if merged is not None else None
+    return "leaf"
+
+
+def _merge(a, b):
+    if a is None or a == "*":
+        return b if a is None else a
+    if b is None or b == "*":
+        return a if b is None else b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merge(a.get(k), b.get(k)) for k in a.keys() | b.keys()}
+    if isinstance(a, list) and isinstance(b, list):
+        return [_merge(a[0], b[0])]
+    return a if a != "leaf" else b  # a scalar here, a structure there (e.g. null or a value): keep the structure
+
+
+def same_shape(doc, example, where="") -> list[str]:
+    """Differences between an actual document's keys and the documented example's."""
+    return _diff(shape(doc), shape(example), where)
+
+
+def _diff(a, e, where) -> list[str]:
+    if a is None or e is None or "*" in (a, e) or a == e == "leaf":
+        return []
+    if isinstance(a, dict) and isinstance(e, dict):
+        out = [f"{where}.{k}: printed but not documented" for k in sorted(a.keys() - e.keys())]
+        out += [f"{where}.{k}: documented but not printed" for k in sorted(e.keys() - a.keys())]
+        for k in sorted(a.keys() & e.keys()):
+            out += _diff(a[k], e[k], f"{where}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(e, list):
+        return _diff(a[0], e[0], f"{where}[]")
+    if "leaf" in (a, e):  # e.g. documented null, printed a structure: a scalar cannot hide keys
+        return [f"{where}: printed {a!r}, documented {e!r}"] if isinstance(a, dict) or isinstance(e, dict) else []
+    return [f"{where}: printed {a!r}, documented {e!r}"]
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory):
+    """A home with two runs, a registry with a promoted model, a local schedule and endpoint records."""
+    from kubepipe.components.registry import Registry
+    from remote_fake_kfp import FakeKfp
+
+    home = tmp_path_factory.mktemp("json") / "home"
+    for run_id, state_, t in ((RUN_ID, "SUCCEEDED", 1_790_000_000.0), ("other-1", "FAILED", 1_780_000_000.0)):
+        run = RunResult(run_id=run_id, pipeline="merchant-categorizer", target="local",
+                        run_dir=str(home / "runs" / run_id), params={"epochs": 3}, state=state_, started_at=t,
+                        finished_at=t + 30, error=None if state_ == "SUCCEEDED" else "step `train` failed",
+                        steps=[StepRecord("train", state_, t, t + 29, error=None if state_ == "SUCCEEDED" else "x")])
+        Path(run.run_dir).mkdir(parents=True)
+        run.save()
+    model = home.parent / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    reg = Registry(f"file://{home / 'registry'}")
+    for i in range(2):
+        reg.register(str(model), name="clf", metrics={"f1_macro": 0.8 + i / 10}, run_id=RUN_ID, model_card="# clf")
+    reg.promote("clf", 1, reason="first")
+    (home / "endpoints").mkdir(parents=True)
+    (home / "endpoints" / "broken.json").write_text("{")
+    with FakeKfp() as fake:
+        yield home, fake.url
+
+
+COMMANDS = {
+    "validate": ("Validation", ["validate", FLAGSHIP]),
+    "run": ("Run", ["run", FIX / "when-only.yaml"]),
+    "submit": ("Submission", ["submit", FIX / "when-only.yaml", "--target", "kubeflow", "--set", "host={kfp}"]),
+    "schedule": ("SchedulePlan", ["schedule", FLAGSHIP, "--plan"]),
+    "runs list": ("RunList", ["runs", "list"]),
+    "runs show": ("Run", ["runs", "show", RUN_ID]),
+    "models list": ("ModelList", ["models", "list"]),
+    "models list NAME": ("ModelVersionList", ["models", "list", "clf"]),
+    "models show": ("ModelVersion", ["models", "show", "clf"]),
+    "models history": ("ModelHistory", ["models", "history", "clf"]),
+    "models promote": ("AliasMove", ["models", "promote", "clf", "2", "--reason", "better"]),
+    "models rollback": ("AliasMove", ["models", "rollback", "clf"]),
+    "endpoints list": ("EndpointList", ["endpoints", "list"]),
+    "components": ("ComponentList", ["components"]),
+    "components NAME": ("Component", ["components", "evaluate"]),
+}
+HOMELESS = {"submit", "components", "components NAME"}  # commands without --home
+
+
+@pytest.mark.parametrize("command", list(COMMANDS), ids=list(COMMANDS))
+def test_json_output_is_one_documented_document(command, state, capsys, monkeypatch, tmp_path):
+    home, kfp_url = state
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KFP_TOKEN", "json-test-token")
+    kind, argv = COMMANDS[command]
+    argv = [str(a).format(kfp=kfp_url) for a in argv] + ["--format", "json"]
+    if command not in HOMELESS:
+        argv += ["--home", str(home if command != "run" else tmp_path / "home")]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    doc = json.loads(out)  # exactly one document on stdout
+    assert doc["apiVersion"] == "kubepipe/v1" and doc["kind"] == kind
+    example = documented().get(kind)
+    assert example is not None, f"docs/cli.md: document the `{kind}` shape"
+    assert example["kind"] == kind
+    assert not same_shape(doc, example, kind), same_shape(doc, example, kind)
+
+
+def test_errors_are_documented_too(tmp_path, capsys):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                   "  a: {component: notify, retires: 2}\n")
+    code, out, err = run_cli(capsys, "validate", bad, "--format", "json")
+    assert code == 2 and out == ""
+    doc = json.loads(err.strip().splitlines()[-1])
+    assert not same_shape(doc, documented()["Error"], "Error")
+    assert doc["error"]["exit_code"] == 2 and doc["error"]["type"] == "ValidationError"
+    issue = doc["error"]["issues"][0]
+    assert (issue["file"], issue["line"], issue["path"]) == (str(bad), 5, "steps.a.retires")
+    assert "did you mean `retries`" in issue["hint"]
+    code, out, err = run_cli(capsys, "runs", "list", "--format", "json", "--limit", "many")  # a usage error
+    assert code == 2 and out == "" and json.loads(err)["error"]["type"].endswith("BadParameter")
+    code, out, err = run_cli(capsys, "runs", "show", "nope", "--home", tmp_path, "--format", "json")
+    assert code == 2 and out == ""
+    doc = json.loads(err.strip().splitlines()[-1])  # not a validation error: no `issues`
+    assert same_shape(doc, documented()["Error"], "Error") == ["Error.error.issues: documented but not printed"]
+
+
+def _leaf_commands():
+    """(path, click command) of every command, walking the CLI the way a user types it."""
+    import typer
+
+    from kubepipe.cli.app import app
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield " ".join(path), cmd
+
+    yield from walk(typer.main.get_command(app), [])
+
+
+def test_every_command_with_format_json_is_covered_here():
+    with_format = {path for path, cmd in _leaf_commands() if any("--format" in p.opts for p in cmd.params)}
+    covered = {c.split(" NAME")[0] for c in COMMANDS} | {"schema"}  # schema's --format: JSON Schema or Markdown
+    assert with_format - covered == set(), "add these to COMMANDS and docs/cli.md"
+    documented_kinds = set(documented())
+    assert {k for k, _ in COMMANDS.values()} | {"Error"} == documented_kinds
