@@ -41,10 +41,11 @@ def test_every_input_and_output_says_what_it_is(name):
 
 SKELETON = {
     "apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "reference-examples"},
-    "params": {"data_uri": {"type": "str", "default": str(DATA / "merchants_train.csv")}},
+    "params": {"data_uri": {"type": "str", "default": str(DATA / "merchants_train.csv")},
+               "holdout_uri": {"type": "str", "default": str(DATA / "merchants_holdout.csv")}},
     "steps": {
         "load": {"component": "load-data", "with": {"source": "${params.data_uri}"}},
-        "holdout": {"component": "load-data", "with": {"source": str(DATA / "merchants_holdout.csv")}},
+        "holdout": {"component": "load-data", "with": {"source": "${params.holdout_uri}"}},
         "validate": {"component": "validate-data", "inputs": {"data": "${steps.load.outputs.dataset}"},
                      "with": {"expectations": [{"expect_column_values_to_not_be_null": {"column": "description"}}]}},
         "train": {"component": "train-torch", "inputs": {"dataset": "${steps.validate.outputs.dataset}"},

@@ -103,10 +103,11 @@ def state(tmp_path_factory):
     for i in range(2):
         reg.register(str(model), name="clf", metrics={"f1_macro": 0.8 + i / 10}, run_id=RUN_ID, model_card="# clf")
     reg.promote("clf", 1, reason="first")
-    (home / "endpoints").mkdir(parents=True)
-    (home / "endpoints" / "broken.json").write_text("{")
+    ep_home = home.parent / "endpoints-home"  # a corrupt endpoint record (prune rightly refuses to guess past it)
+    (ep_home / "endpoints").mkdir(parents=True)
+    (ep_home / "endpoints" / "broken.json").write_text("{")
     with FakeKfp() as fake:
-        yield home, fake.url
+        yield home, ep_home, fake.url
 
 
 COMMANDS = {
@@ -116,6 +117,7 @@ COMMANDS = {
     "schedule": ("SchedulePlan", ["schedule", FLAGSHIP, "--plan"]),
     "runs list": ("RunList", ["runs", "list"]),
     "runs show": ("Run", ["runs", "show", RUN_ID]),
+    "runs prune": ("RunPrune", ["runs", "prune", "--keep", "0", "--dry-run"]),
     "models list": ("ModelList", ["models", "list"]),
     "models list NAME": ("ModelVersionList", ["models", "list", "clf"]),
     "models show": ("ModelVersion", ["models", "show", "clf"]),
@@ -131,13 +133,13 @@ HOMELESS = {"submit", "components", "components NAME"}  # commands without --hom
 
 @pytest.mark.parametrize("command", list(COMMANDS), ids=list(COMMANDS))
 def test_json_output_is_one_documented_document(command, state, capsys, monkeypatch, tmp_path):
-    home, kfp_url = state
+    home, ep_home, kfp_url = state
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KFP_TOKEN", "json-test-token")
     kind, argv = COMMANDS[command]
     argv = [str(a).format(kfp=kfp_url) for a in argv] + ["--format", "json"]
     if command not in HOMELESS:
-        argv += ["--home", str(home if command != "run" else tmp_path / "home")]
+        argv += ["--home", str({"run": tmp_path / "home", "endpoints list": ep_home}.get(command, home))]
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     doc = json.loads(out)  # exactly one document on stdout
