@@ -99,7 +99,7 @@ CASES = [
     ("load-data", "format", lambda v: {"format": v}),
     ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
     ("deploy", "runtime", lambda v: {"runtime": v}),
-    ("deploy", "serving", lambda v: {"serving": {v: 1}}),
+    ("deploy", "serving", lambda v: {"serving": {v: 8601 if v == "port" else 1}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
 

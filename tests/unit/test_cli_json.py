@@ -7,8 +7,10 @@ every documented key is printed (keys written `<like-this>` stand for any key of
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +105,11 @@ def state(tmp_path_factory):
     for i in range(2):
         reg.register(str(model), name="clf", metrics={"f1_macro": 0.8 + i / 10}, run_id=RUN_ID, model_card="# clf")
     reg.promote("clf", 1, reason="first")
+    claim = home / "registry" / "clf" / "versions" / "3" / "claim.json"  # a registration killed 2 h ago
+    claim.parent.mkdir(parents=True)
+    claim.write_text('{"by": "ann"}')
+    for p in (claim, claim.parent):
+        os.utime(p, (time.time() - 7200, time.time() - 7200))
     ep_home = home.parent / "endpoints-home"  # a corrupt endpoint record (prune rightly refuses to guess past it)
     (ep_home / "endpoints").mkdir(parents=True)
     (ep_home / "endpoints" / "broken.json").write_text("{")
@@ -124,7 +131,9 @@ COMMANDS = {
     "models history": ("ModelHistory", ["models", "history", "clf"]),
     "models promote": ("AliasMove", ["models", "promote", "clf", "2", "--reason", "better"]),
     "models rollback": ("AliasMove", ["models", "rollback", "clf"]),
+    "models gc": ("ModelGc", ["models", "gc", "--dry-run", "--older-than", "60"]),
     "endpoints list": ("EndpointList", ["endpoints", "list"]),
+    "endpoints repair": ("EndpointRepair", ["endpoints", "repair"]),
     "components": ("ComponentList", ["components"]),
     "components NAME": ("Component", ["components", "evaluate"]),
 }
@@ -139,7 +148,8 @@ def test_json_output_is_one_documented_document(command, state, capsys, monkeypa
     kind, argv = COMMANDS[command]
     argv = [str(a).format(kfp=kfp_url) for a in argv] + ["--format", "json"]
     if command not in HOMELESS:
-        argv += ["--home", str({"run": tmp_path / "home", "endpoints list": ep_home}.get(command, home))]
+        fresh = tmp_path / "home"
+        argv += ["--home", str({"run": fresh, "endpoints repair": fresh, "endpoints list": ep_home}.get(command, home))]
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     doc = json.loads(out)  # exactly one document on stdout
@@ -148,6 +158,8 @@ def test_json_output_is_one_documented_document(command, state, capsys, monkeypa
     assert example is not None, f"docs/cli.md: document the `{kind}` shape"
     assert example["kind"] == kind
     assert not same_shape(doc, example, kind), same_shape(doc, example, kind)
+    if "items" in doc and command != "endpoints repair":  # the fixture gives every list something to check
+        assert doc["items"], command
 
 
 def test_errors_are_documented_too(tmp_path, capsys):
