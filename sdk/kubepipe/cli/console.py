@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -46,30 +47,14 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
-def _click_kinds() -> tuple[tuple, tuple, tuple]:
-    """(usage-error classes, Exit classes, Abort classes): click's, and the copy typer bundles."""
-    import click
-
-    usage, exits, aborts = [click.ClickException], [click.exceptions.Exit], [click.exceptions.Abort]
-    try:
-        from typer._click import exceptions as bundled  # typer >= 0.29 ships its own click
-    except ImportError:
-        bundled = None
-    if bundled is not None:
-        usage.append(bundled.ClickException)
-        exits.append(getattr(bundled, "Exit", click.exceptions.Exit))
-        aborts.append(getattr(bundled, "Abort", click.exceptions.Abort))
-    return tuple(usage), tuple(exits), tuple(aborts)
-
-
 def report_error(exc: BaseException) -> int:
     """Print an error for a person (or, with --format json, as a JSON object on stderr); return the exit code."""
-    usage, exits, aborts = _click_kinds()
-    if isinstance(exc, exits):
+    # typer >= 0.29 bundles its own click: its public Exit, Abort and TyperException cover every kind.
+    if isinstance(exc, typer.Exit):
         return exc.exit_code
-    if isinstance(exc, aborts) or isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
         return _say(exc, "aborted", 130, "[red]aborted[/red]")
-    if isinstance(exc, usage):  # wrong flags or arguments: click's own message, exit 2
+    if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):  # wrong flags or arguments: exit 2
         if JSON:
             return _say(exc, exc.format_message(), exc.exit_code, "")
         exc.show(file=sys.stderr)
@@ -80,6 +65,9 @@ def report_error(exc: BaseException) -> int:
         # a path the user gave (or its folder) is missing, unwritable or full
         message = f"{exc.filename}: {exc.strerror or exc}; check the path exists and is writable"
         return _say(exc, message, 2, f"[bold red]error:[/bold red] {escape(message)}")
+    from kubepipe.extras import missing_extra
+
+    exc = missing_extra(exc) or exc  # an extra's module missing: the pip line, exit 2
     if _is_user_error(exc):
         code = getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
         return _say(exc, str(exc), code, f"[bold red]error:[/bold red] {escape(str(exc))}")
