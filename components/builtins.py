@@ -20,17 +20,18 @@ class Builtin(NamedTuple):
     # Inputs that are a local file path on the local target only (a name or URI elsewhere).
     local_paths: tuple[str, ...] = ()
     reference: str | None = None  # "module:function" -> checks.Reference (allowed values, an example)
+    extras: tuple[str, ...] = ("local",)  # what running it here needs (kubepipe.extras; `kubepipe run` checks)
 
 
 BUILTINS: dict[str, Builtin] = {
     # Each area adds its components here, one line each.
-    "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)", reference="kubepipe.components.notify.checks:notify_reference"),
+    "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)", reference="kubepipe.components.notify.checks:notify_reference", extras=()),
     "load-data": Builtin("kubepipe.components.data.ops:load_data", "Read CSV/Parquet (local, gs://, http) with a time window and sampling into a Dataset", "kubepipe.components.data.checks:check_load", paths=("source",), reference="kubepipe.components.data.checks:load_reference"),
     "validate-data": Builtin("kubepipe.components.data.ops:validate_data", "Great Expectations 1.x gate: fail/warn expectations, HTML report, passthrough dataset", "kubepipe.components.data.checks:check_validate", paths=("suite_path",), reference="kubepipe.components.data.checks:validate_reference"),
     "detect-drift": Builtin("kubepipe.components.data.ops:detect_drift", "Per-column drift vs a reference (PSI, KS); drift_detected output", "kubepipe.components.data.checks:check_drift", reference="kubepipe.components.data.checks:drift_reference"),
     "evaluate": Builtin("kubepipe.components.evaluation.ops:evaluate", "Score a model and the champion on the same holdout; gate on thresholds", "kubepipe.components.evaluation.checks:check_evaluate", reference="kubepipe.components.evaluation.checks:evaluate_reference"),
     "register-model": Builtin("kubepipe.components.evaluation.ops:register_model", "Record an evaluated challenger in the model registry; `promote: true` makes a gated one the champion", "kubepipe.components.evaluation.checks:check_register_model", reference="kubepipe.components.evaluation.checks:register_reference"),
     "train-torch": Builtin("kubepipe.components.training.ops:train_torch", "Train a PyTorch classifier (hashed n-gram, transformer, tabular MLP or your class); checkpoint/resume, bf16, DDP", "kubepipe.components.training.checks:check_train", reference="kubepipe.components.training.checks:train_reference"),
-    "deploy": Builtin("kubepipe.components.deploy.ops:deploy", "Roll out a model (local process, KServe canary, Vertex endpoint); promote the champion or roll back", "kubepipe.components.deploy.checks:check", reference="kubepipe.components.deploy.checks:deploy_reference"),
-    "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger", local_paths=("pipeline",), reference="kubepipe.components.retrain.checks:trigger_reference"),
+    "deploy": Builtin("kubepipe.components.deploy.ops:deploy", "Roll out a model (local process, KServe canary, Vertex endpoint); promote the champion or roll back", "kubepipe.components.deploy.checks:check", reference="kubepipe.components.deploy.checks:deploy_reference", extras=("local", "serve")),
+    "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger", local_paths=("pipeline",), reference="kubepipe.components.retrain.checks:trigger_reference", extras=()),
 }

@@ -1,6 +1,7 @@
-"""Write the shipped sample files under pipelines/data/ (seeded, so they regenerate byte-identically).
+"""Write the shipped sample files under pipelines/data/ and the starter data that `kubepipe init`
+copies (package data in sdk/kubepipe/templates/); seeded, so they regenerate byte-identically.
 
-    python -m kubepipe.components.data.samples [--out pipelines/data]
+    python -m kubepipe.components.data.samples [--out pipelines/data] [--starter-out sdk/kubepipe/templates]
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from kubepipe.components.data.fraud import generate_fraud
 from kubepipe.components.data.merchants import DEFAULT_MIX, generate_merchants
 
-__all__ = ["DRIFT_MIX", "bad_batch", "build_samples", "write_samples"]
+__all__ = ["DRIFT_MIX", "bad_batch", "build_samples", "starter_samples", "write_samples"]
 
 # The drifted week: online spending up, travel and fuel down.
 DRIFT_MIX = {**DEFAULT_MIX, "digital": 0.24, "retail": 0.22, "travel": 0.02, "fuel": 0.03, "groceries": 0.09}
@@ -56,11 +57,17 @@ def build_samples() -> dict:
     }
 
 
-def write_samples(out_dir: str | Path = "pipelines/data") -> dict[str, int]:
+def starter_samples() -> dict:
+    """file name -> DataFrame for the starter project (`kubepipe init` needs no pandas to copy them)."""
+    return {"starter_train.csv": generate_merchants(1200, seed=1),
+            "starter_holdout.csv": generate_merchants(300, seed=2)}
+
+
+def write_samples(out_dir: str | Path = "pipelines/data", samples: dict | None = None) -> dict[str, int]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, df in build_samples().items():
+    for name, df in (build_samples() if samples is None else samples).items():
         df.to_csv(out / name, index=False, lineterminator="\n")
         written[name] = len(df)
     return written
@@ -69,5 +76,7 @@ def write_samples(out_dir: str | Path = "pipelines/data") -> dict[str, int]:
 if __name__ == "__main__":
     args = sys.argv[1:]
     target = args[args.index("--out") + 1] if "--out" in args else "pipelines/data"
-    for name, rows in write_samples(target).items():
-        print(f"{target}/{name}: {rows} rows")
+    starter = args[args.index("--starter-out") + 1] if "--starter-out" in args else "sdk/kubepipe/templates"
+    for folder, samples in ((target, None), (starter, starter_samples())):
+        for name, rows in write_samples(folder, samples).items():
+            print(f"{folder}/{name}: {rows} rows")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from importlib import resources
 from pathlib import Path
@@ -27,26 +28,50 @@ _PROFILES = {
 }
 
 
-def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, force: bool = False,
-                 rows: int = 1200) -> list[Path]:
-    """Write the starter files; refuses to overwrite unless force. Returns the paths written."""
+def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, force: bool = False) -> list[Path]:
+    """Write the starter files; refuses to overwrite unless force. Returns the paths written.
+
+    Needs only the core install (the sample data is package data). All or nothing: a failure
+    part-way removes what this call wrote and puts back what --force replaced.
+    """
     if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name):
         raise UserError(f"--name {name}: use lowercase letters, digits and dashes, e.g. my-pipeline")
     root = Path(directory)
-    template = resources.files("kubepipe.templates").joinpath("pipeline.yaml").read_text(encoding="utf-8")
-    files: dict[Path, str] = {root / "pipelines" / f"{name}.yaml": template.format(name=name)}
+    templates = resources.files("kubepipe.templates")
+    files: dict[Path, str] = {
+        root / "pipelines" / f"{name}.yaml": templates.joinpath("pipeline.yaml").read_text(encoding="utf-8")
+        .format(name=name)}
     for fname, text in _PROFILES.items():
         files[root / "configs" / fname] = f"# Target profile written by `kubepipe init`.\n{text}"
-    data = [root / "pipelines" / "data" / f"{name}_train.csv", root / "pipelines" / "data" / f"{name}_holdout.csv"]
-    existing = [p for p in [*files, *data] if p.exists()]
+    for part in ("train", "holdout"):
+        files[root / "pipelines" / "data" / f"{name}_{part}.csv"] = \
+            templates.joinpath(f"starter_{part}.csv").read_text(encoding="utf-8")
+    existing = [p for p in files if p.exists() or p.is_symlink()]
     if existing and not force:
         raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name / folder")
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    from kubepipe.components.data.merchants import generate_merchants
+    _write_all(files)
+    return list(files)
 
-    data[0].parent.mkdir(parents=True, exist_ok=True)
-    generate_merchants(rows, seed=1).to_csv(data[0], index=False)
-    generate_merchants(max(rows // 4, 100), seed=2).to_csv(data[1], index=False)
-    return [*files, *data]
+
+def _write_all(files: dict[Path, str]) -> None:
+    """Write every file atomically; on any failure undo this call's writes and folders, then re-raise."""
+    from kubepipe.util import atomic_write_bytes, atomic_write_text
+
+    folders = sorted({q for p in files for q in [p.parent, *p.parent.parents] if not q.exists()},
+                     key=lambda q: len(q.parts), reverse=True)
+    before = {p: p.read_bytes() for p in files if p.is_file()}
+    written: list[Path] = []
+    try:
+        for path, text in files.items():
+            atomic_write_text(path, text)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            if path in before:
+                atomic_write_bytes(path, before[path])
+            else:
+                path.unlink(missing_ok=True)
+        for folder in folders:  # deepest first; only those this call created, only if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise

@@ -8,14 +8,17 @@ import pandas as pd
 
 from kubepipe.components.data.fraud import FEATURES, generate_fraud
 from kubepipe.components.data.merchants import CATEGORIES, generate_merchants
-from kubepipe.components.data.samples import build_samples
+from kubepipe.components.data.samples import build_samples, starter_samples
 
-DATA = Path(__file__).resolve().parents[2] / "pipelines" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "pipelines" / "data"
 
 
 def test_shipped_files_match_the_generator_and_stay_small():
-    for name, df in build_samples().items():
-        path = DATA / name
+    shipped = [(DATA / name, df) for name, df in build_samples().items()]
+    shipped += [(ROOT / "sdk" / "kubepipe" / "templates" / name, df) for name, df in starter_samples().items()]
+    for path, df in shipped:
+        name = path.name
         assert path.stat().st_size < 1_000_000, name
         assert path.read_text(encoding="utf-8") == df.to_csv(index=False, lineterminator="\n"), (
             f"{name} is stale: run `python -m kubepipe.components.data.samples`")

@@ -155,11 +155,31 @@ def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def _require_extras(compiled: Compiled) -> None:
+    """Before anything is written: the extras that the pipeline's built-ins need to run here."""
+    from kubepipe.components.builtins import BUILTINS
+    from kubepipe.extras import MissingExtra, missing_modules
+
+    plan = compiled.plan
+    needs: dict[str, list[str]] = {}  # extra -> steps that need it
+    for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]:
+        if s.info.origin == "builtin":
+            for extra in BUILTINS[s.info.ref].extras:
+                needs.setdefault(extra, []).append(s.name)
+    missing = {extra: missing_modules(extra) for extra in needs}
+    lacking = [extra for extra, mods in missing.items() if mods]
+    if lacking:
+        steps = sorted({name for extra in lacking for name in needs[extra]})
+        modules = list(dict.fromkeys(m for extra in lacking for m in missing[extra]))
+        raise MissingExtra(lacking, f"running steps {', '.join(steps)} here", modules)
+
+
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
                  runs_dir: str | Path | None = None) -> RunResult:
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
+    _require_extras(compiled)
     from kfp import components, local
 
     values = _coerce_params(compiled, dict(params or {}))

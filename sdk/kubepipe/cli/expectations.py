@@ -22,6 +22,9 @@ def infer(
     sample: int = typer.Option(100_000, "--sample", help="Rows to look at (seeded sample); 0 = all."),
 ) -> None:
     """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
+    from kubepipe.extras import require
+
+    require("local", feature="`kubepipe expectations infer`")
     from kubepipe.components.data.infer import infer_expectations, to_yaml
     from kubepipe.components.data.load import load
     from kubepipe.errors import UserError

@@ -14,13 +14,17 @@ __all__ = ["register"]
 def init(directory: Path = typer.Argument(Path("."), help="Project folder (created if missing)."),
          name: str = typer.Option("my-pipeline", "--name", "-n", help="Pipeline name."),
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
-    """Scaffold a starter pipeline that validates and runs locally."""
+    """Scaffold a starter pipeline that validates (core install) and runs locally (kubepipe[local])."""
+    from kubepipe.extras import missing_modules, pip_line
     from kubepipe.scaffold import init_project
 
     for path in init_project(directory, name, force=force):
-        console.out.print(f"  [green]+[/green] {path}")
+        console.out.print(f"  [green]+[/green] {console.escape(str(path))}")
     console.out.print(f"next: cd {directory} && kubepipe validate pipelines/{name}.yaml && "
                       f"kubepipe run pipelines/{name}.yaml")
+    if missing_modules("local"):
+        console.err.print(f"[yellow]note:[/yellow] running it here needs the local extra: "
+                          f"{console.escape(pip_line('local'))}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

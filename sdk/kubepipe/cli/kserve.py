@@ -37,6 +37,9 @@ def manifest(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
 ) -> None:
     """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema."""
+    from kubepipe.extras import require
+
+    require("serve", feature="`kubepipe kserve manifest`")
     import yaml
 
     from kubepipe.components.deploy import crd
@@ -68,6 +71,9 @@ def validate(files: List[Path] = typer.Argument(..., help="YAML files; Inference
     Works offline: without --crd it uses the schema snapshot shipped with kubepipe
     and prints which KServe source that snapshot came from.
     """
+    from kubepipe.extras import require
+
+    require("serve", feature="`kubepipe kserve validate`")
     import yaml
 
     from kubepipe.components.deploy import crd

@@ -50,7 +50,9 @@ def serve(
     from pathlib import Path
 
     from kubepipe.errors import UserError
+    from kubepipe.extras import require
 
+    require("serve", feature="`kubepipe serve`")
     if not Path(model_dir).is_dir():
         raise UserError(f"{model_dir}: not a directory; pass a Model artifact directory (model.safetensors + "
                         "kubepipe-model.json)")
@@ -152,6 +154,9 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 def predict(name: str = typer.Argument(...), texts: List[str] = typer.Argument(..., help="Texts to classify."),
             home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
     """Send texts to a local endpoint and print label and probability per text."""
+    from kubepipe.extras import require
+
+    require("serve", feature="`kubepipe endpoints predict`")
     from kubepipe.components.serving.endpoints import predict_endpoint
 
     body = predict_endpoint(name, list(texts), _home(home, state_dir))

@@ -1,0 +1,82 @@
+"""The optional extras: which imports each one provides, and the user error when one is missing.
+
+The core install validates, compiles and submits; running built-ins here, serving, Vertex AI and
+object stores come with extras (pyproject.toml). A command that needs one checks up front and
+exits 2 with the exact `pip install` line; an import that still fails later (a lazy import deep
+in a library call) is turned into the same message by `missing_extra`.
+scripts/check_deps.py keeps this table and pyproject.toml in step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+from kubepipe.errors import UserError
+
+__all__ = ["EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extra", "pip_line"]
+
+# extra -> the import names it provides (each maps to one requirement of that extra).
+# Order matters for `missing_extra`: a module in several extras is reported with the first.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "local": ("pandas", "pyarrow", "great_expectations", "scipy", "numpy", "torch", "safetensors"),
+    "serve": ("kserve", "fastapi", "uvicorn", "prometheus_client", "orjson", "torch", "safetensors", "numpy",
+              "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime"),
+    "vertex": ("google.cloud.aiplatform", "google.api_core", "gcsfs"),
+    "gcs": ("gcsfs",),
+    "s3": ("s3fs",),
+}
+
+
+class MissingExtra(UserError):
+    """A feature needs an extra that is not installed (exit 2, with the pip line)."""
+
+    def __init__(self, extras: list[str] | tuple[str, ...], feature: str, missing: list[str]):
+        self.extras, self.feature, self.missing = tuple(extras), feature, list(missing)
+        super().__init__(f"{feature} needs {', '.join(missing)}, which this install lacks; "
+                         f"install it with: {pip_line(*extras)}")
+
+
+def pip_line(*extras: str) -> str:
+    """The exact command that installs the extras: pip install 'kubepipe[local,serve]'."""
+    return f"pip install 'kubepipe[{','.join(extras)}]'"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or a half-imported module
+        return False
+
+
+def missing_modules(extra: str) -> list[str]:
+    """The import names of `extra` that cannot be imported here (without importing them)."""
+    if extra not in EXTRAS:
+        raise KeyError(f"unknown extra {extra!r}; known: {', '.join(EXTRAS)}")
+    return [m for m in EXTRAS[extra] if not _installed(m)]
+
+
+def require(*extras: str, feature: str) -> None:
+    """Raise MissingExtra naming every missing module when an extra `feature` needs is not installed."""
+    missing = [m for extra in extras for m in missing_modules(extra)]
+    if missing:
+        raise MissingExtra(extras, feature, list(dict.fromkeys(missing)))
+
+
+_CANNOT_IMPORT = re.compile(r"cannot import name '([\w.]+)' from '([\w.]+)'")
+
+
+def missing_extra(exc: BaseException) -> MissingExtra | None:
+    """A MissingExtra for an ImportError of a module an extra provides; None for anything else."""
+    if not isinstance(exc, ImportError) or not exc.name:
+        return None
+    names = [exc.name]
+    m = _CANNOT_IMPORT.search(str(exc))
+    if m:  # `from google.cloud import aiplatform` with only the namespace package installed
+        names.insert(0, f"{m.group(2)}.{m.group(1)}")
+    for name in names:
+        for extra, modules in EXTRAS.items():
+            for module in modules:
+                if (name == module or name.startswith(module + ".")) and not _installed(module):
+                    return MissingExtra((extra,), "this command", [module])
+    return None

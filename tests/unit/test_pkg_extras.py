@@ -1,0 +1,86 @@
+"""A missing extra is a user error with the exact pip line; `kubepipe init` is all or nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe import extras
+from kubepipe.cli.console import report_error
+from kubepipe.errors import UserError
+from kubepipe.extras import EXTRAS, MissingExtra, missing_extra, pip_line, require
+from kubepipe.scaffold import init_project
+
+
+@pytest.fixture
+def no_pandas_here(monkeypatch):
+    """The local extra as if one of its modules were not installed."""
+    monkeypatch.setitem(EXTRAS, "local", ("kubepipe_test_absent_mod", *EXTRAS["local"]))
+
+
+def test_require_names_what_is_missing_and_the_pip_line(no_pandas_here):
+    with pytest.raises(MissingExtra) as exc:
+        require("local", feature="`kubepipe expectations infer`")
+    assert str(exc.value) == ("`kubepipe expectations infer` needs kubepipe_test_absent_mod, which this install lacks; "
+                              "install it with: pip install 'kubepipe[local]'")
+    assert exc.value.exit_code == 2 and isinstance(exc.value, UserError)
+    require("serve", feature="x")  # installed here: no error
+
+
+def test_pip_line_quotes_the_extras_for_the_shell():
+    assert pip_line("local", "serve") == "pip install 'kubepipe[local,serve]'"
+
+
+def test_an_import_error_of_an_extra_module_becomes_the_pip_hint(no_pandas_here, capsys):
+    exc = ModuleNotFoundError("No module named 'kubepipe_test_absent_mod.io'", name="kubepipe_test_absent_mod.io")
+    assert missing_extra(exc).extras == ("local",)
+    assert report_error(exc) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "pip install 'kubepipe[local]'" in err and "internal error" not in err
+
+
+def test_an_import_error_of_an_installed_module_stays_an_internal_error(capsys):
+    # a renamed name inside an installed library is a bug (or a version clash), not a missing extra
+    exc = ImportError("cannot import name 'gone' from 'pandas.core' (/x/pandas/core/__init__.py)", name="pandas.core")
+    assert missing_extra(exc) is None
+    assert report_error(exc) == 1
+    assert "internal error" in capsys.readouterr().err
+
+
+def test_namespace_form_of_a_missing_import_maps_to_its_extra(monkeypatch):
+    monkeypatch.setitem(EXTRAS, "vertex", ("google.cloud.kubepipe_test_absent",))
+    exc = ImportError("cannot import name 'kubepipe_test_absent' from 'google.cloud' (unknown location)",
+                      name="google.cloud")
+    assert missing_extra(exc).extras == ("vertex",)
+
+
+def test_unknown_extra_is_a_programming_error():
+    with pytest.raises(KeyError, match="unknown extra 'gpu'"):
+        extras.missing_modules("gpu")
+
+
+def test_init_is_all_or_nothing(tmp_path):
+    (tmp_path / "configs").mkdir()
+    keep = tmp_path / "configs" / "local.yaml"
+    keep.write_text("# mine\n")
+    (tmp_path / "configs" / "vertex.yaml").mkdir()  # something init cannot replace
+    with pytest.raises(UserError, match="vertex.yaml: exists and is not a regular file"):
+        init_project(tmp_path, "starter", force=True)
+    assert keep.read_text() == "# mine\n"  # what --force had replaced is back
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert left == ["configs", "configs/local.yaml", "configs/vertex.yaml"]  # no pipelines/ folder, no temp files
+
+
+def test_init_refuses_before_writing_anything(tmp_path):
+    (tmp_path / "pipelines" / "data").mkdir(parents=True)
+    (tmp_path / "pipelines" / "data" / "starter_holdout.csv").write_text("x\n")
+    with pytest.raises(UserError, match="starter_holdout.csv exists; pass --force"):
+        init_project(tmp_path, "starter")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data", "pipelines", "starter_holdout.csv"]
+
+
+def test_init_writes_the_shipped_starter_data(tmp_path):
+    from kubepipe.components.data.samples import starter_samples
+
+    init_project(tmp_path, "starter")
+    expected = starter_samples()["starter_train.csv"].to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "pipelines" / "data" / "starter_train.csv").read_text() == expected
