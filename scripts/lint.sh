@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Security and config linters, run by `make lint` with .venv-lint/bin and .venv/bin on PATH:
 #   hadolint (Dockerfiles), actionlint (workflows), terraform fmt, checkov (Terraform,
-#   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/).
+#   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/),
+#   check_deps (every import declared by core or the extra that needs it).
 # Every step runs; the script fails if any failed. Skips and their reasons:
 # terraform/CHECKOV_SKIPS.md, bandit.yaml, and inline markers where they apply.
 set -uo pipefail
@@ -48,6 +49,8 @@ if need checkov checkov; then
     step "checkov generated manifests" checkov -d "$manifests" --framework kubernetes --compact --quiet --skip-download
   fi
 fi
+
+step "declared dependencies (check_deps)" "$PY" scripts/check_deps.py
 
 if need bandit bandit; then
   step "bandit sdk/ components/" "$PY" scripts/bandit_gate.py

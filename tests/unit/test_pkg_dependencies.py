@@ -1,0 +1,115 @@
+"""The declared dependencies are honest: scripts/check_deps.py passes here and catches what it must."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubepipe.extras import EXTRAS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("check_deps", ROOT / "scripts" / "check_deps.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+check_deps = _load()
+
+
+@pytest.fixture(scope="module")
+def owners():
+    return check_deps.Owners()
+
+
+def test_every_import_in_the_package_is_declared(owners):
+    assert check_deps.problems(owners=owners) == []
+
+
+@pytest.mark.parametrize("module, dist", [
+    ("yaml", "pyyaml"), ("ruamel.yaml", "ruamel-yaml"), ("google.cloud.aiplatform", "google-cloud-aiplatform"),
+    ("google.api_core.exceptions", "google-api-core"), ("kfp.kubernetes", "kfp-kubernetes"), ("kfp.dsl", "kfp"),
+    ("torch.nn.functional", "torch"), ("prometheus_client", "prometheus-client"), ("orjson", "orjson"),
+    ("great_expectations.expectations.registry", "great-expectations"),
+])
+def test_import_names_map_to_their_pypi_distribution(owners, module, dist):
+    assert owners.resolve(module) == dist
+
+
+def test_a_namespace_shared_by_several_distributions_is_not_guessed(owners):
+    assert owners.owner("google.cloud") is None
+    assert owners.resolve("google.cloud.aiplatform|google.cloud") == "google-cloud-aiplatform"
+
+
+def _project(tmp_path, code: str, drop: str | None = None) -> tuple[Path, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mod.py").write_text(code)
+    text = (ROOT / "pyproject.toml").read_text()
+    if drop:
+        text, n = re.subn(rf'^\s*"{re.escape(drop)}[^"\n]*",[^\n]*\n', "", text, flags=re.M)
+        assert n >= 1, drop
+    (tmp_path / "pyproject.toml").write_text(text)
+    return src, tmp_path / "pyproject.toml"
+
+
+def test_an_undeclared_lazy_import_fails_with_file_line_and_distribution(tmp_path, owners):
+    code = "def f():\n    try:\n        import yaml\n    except ImportError:\n        pass\n"
+    src, pyproject = _project(tmp_path, code, drop="PyYAML")
+    found = check_deps.problems([src], pyproject, owners=owners)
+    (line,) = [p for p in found if p.startswith(f"{src / 'mod.py'}:3: ")]
+    assert "`yaml` comes from pyyaml, which pyproject.toml does not declare" in line
+
+
+def test_a_namespace_import_is_checked_against_its_own_distribution(tmp_path, owners):
+    src, pyproject = _project(tmp_path, "from google.cloud import aiplatform\n", drop="google-cloud-aiplatform")
+    found = check_deps.problems([src], pyproject, owners=owners)
+    assert any("mod.py:1" in p and "google-cloud-aiplatform" in p for p in found), found
+
+
+def test_a_transitive_only_dependency_is_not_enough(tmp_path, owners):
+    # click arrives with kfp, but nothing declares it: importing it must fail the check
+    src, pyproject = _project(tmp_path, "import click\n")
+    found = check_deps.problems([src], pyproject, owners=owners)
+    assert any("mod.py:1" in p and "`click` comes from click" in p for p in found), found
+
+
+def test_a_declared_but_unused_distribution_is_reported(tmp_path, owners):
+    src, pyproject = _project(tmp_path, "import yaml\n")
+    found = check_deps.problems([src], pyproject, owners=owners)
+    assert any("croniter is declared but nothing" in p for p in found), found
+
+
+def test_the_pip_hint_table_cannot_drift_from_pyproject(tmp_path, owners):
+    table = {k: tuple(m for m in v if m != "pyarrow") for k, v in EXTRAS.items()}
+    found = check_deps.problems(pyproject=ROOT / "pyproject.toml", extras_table=table, owners=owners)
+    assert found == ["kubepipe/extras.py: the `local` extra declares pyarrow, but EXTRAS['local'] does not list "
+                     "its import name (a missing one would get no pip hint)"]
+    table = {**EXTRAS, "gcs": ("gcsfs", "s3fs")}
+    found = check_deps.problems(pyproject=ROOT / "pyproject.toml", extras_table=table, owners=owners)
+    assert found == ["kubepipe/extras.py: EXTRAS['gcs'] lists `s3fs` (s3fs), which the `gcs` extra does not declare"]
+
+
+def test_extras_expand_self_references():
+    core, extras = check_deps.declared()
+    assert {"kfp", "pyyaml", "typer"} <= core and "torch" not in core
+    assert {"gcsfs", "s3fs", "kserve", "great-expectations", "google-cloud-aiplatform"} <= extras["all"]
+    assert "gcsfs" in extras["vertex"] and "torch" in extras["serve"] and "pandas" in extras["local"]
+    assert extras["train"] == extras["data"] == extras["local"]  # the old names still install the same
+
+
+def test_the_script_is_what_make_lint_runs():
+    assert '"$PY" scripts/check_deps.py' in (ROOT / "scripts" / "lint.sh").read_text()
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_deps.py")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "every import is declared" in proc.stdout
