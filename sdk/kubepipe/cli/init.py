@@ -23,8 +23,7 @@ def init(directory: Path = typer.Argument(Path("."), help="Project folder (creat
     console.out.print(f"next: cd {directory} && kubepipe validate pipelines/{name}.yaml && "
                       f"kubepipe run pipelines/{name}.yaml")
     if missing_modules("local"):
-        console.err.print(f"[yellow]note:[/yellow] running it here needs the local extra: "
-                          f"{console.escape(pip_line('local'))}", soft_wrap=True)
+        console.note(f"running it here needs the local extra: {pip_line('local')}")
 
 
 def register(app: typer.Typer) -> None:
