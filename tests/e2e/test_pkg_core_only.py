@@ -38,7 +38,7 @@ def test_core_features_work_and_extras_are_asked_for(tmp_path):
         ["graph", p], ["schema", "-o", "schema.json"], ["components"],
         ["run", p],
         ["serve", "no-such-model"],
-        ["kserve", "manifest", "m", "--storage-uri", "gs://bucket/model"],
+        ["kserve", "manifest", "m", "--storage-uri", "gs://bucket/model", "--image", f"reg/rt@sha256:{'ab' * 32}"],
         ["expectations", "infer", "pipelines/data/starter_train.csv"],
     )
     assert init["code"] == 0, init
