@@ -106,23 +106,22 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
             rec.update(switch=None, pending=[*(rec.get("pending") or []), *([frm] if frm else [])])
             write_record(state_dir, name, rec)
             actions.append(f"committed the interrupted switch to {to.get('model_dir')} (champion had moved)")
-        elif frm is None:  # an interrupted first deploy: no endpoint existed, none is left
-            for entry in (rec.get("proxy"), to, *(rec.get("pending") or [])):
-                stop(entry, "process of an interrupted first deploy")
-            for found in P.find_owned(f"{f}#", legacy_record=str(f)):
-                stop(found, f"leftover {found['role']}")
-            f.unlink(missing_ok=True)
-            actions.append("rolled back an interrupted first deploy: no endpoint")
-            return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
-        else:
-            rec.update(backend=frm, model_dir=frm.get("model_dir") or rec["model_dir"], version=sw.get("from_version"),
-                       switch=None, pending=[*(rec.get("pending") or []), to])
+        else:  # roll back: the old backend (if any) serves again, the new one stops
+            pending = rec.get("pending") or []
+            if sw.get("new_proxy", frm is None):  # this deploy started the proxy: it goes with it
+                for entry in (rec.get("proxy"), *(e for e in pending if e.get("role") == "proxy")):
+                    stop(entry, "proxy of an interrupted deploy")
+                rec["proxy"] = None
+                pending = [e for e in pending if e.get("role") != "proxy"]
+            rec.update(backend=frm, model_dir=sw.get("from_model_dir") or (frm or {}).get("model_dir")
+                       or rec["model_dir"], version=sw.get("from_version"), switch=None, pending=[*pending, to])
             write_record(state_dir, name, rec)
             proxy = rec.get("proxy")
             if P.is_ours(proxy) and P.is_ours(frm):
                 proxy_switch(proxy, frm["port"], to.get("port"), timeout_s=60)
             actions.append(f"rolled back an interrupted switch: {frm.get('model_dir')} serves again "
-                           "(the champion had not moved)")
+                           "(the champion had not moved)" if frm else
+                           "rolled back an interrupted first deploy (the champion had not moved)")
 
     for entry in rec.get("pending") or []:
         role = entry.get("role", "process")

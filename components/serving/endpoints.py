@@ -196,6 +196,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         history = (rec.get("history") or [])[-9:] + ([old_backend["model_dir"]] if old_backend else [])
         rec.update(backend=new, model_dir=str(mdir), version=version, pending=[], history=history,
                    switch={"from": old_backend, "from_version": (old or {}).get("version") if old_backend else None,
+                           "from_model_dir": (old or {}).get("model_dir"), "new_proxy": proxy is None,
                            "to": new, "champion": champ, "at": time.time()})
         try:
             if proxy is None:

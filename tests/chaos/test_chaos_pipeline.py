@@ -97,6 +97,7 @@ KILLS = [  # (kill point, how) in the order of a run
 ]
 
 
+@pytest.mark.timeout(3600)  # a dozen whole runs on a 2-core box
 def test_kill_points_then_one_rerun_each(home, chaos_figures):
     rng = random.Random(SEED)
     before = kubepipe_processes(home)
@@ -133,6 +134,7 @@ FULL = [  # which folder fills up, and the step whose error must name it
 ]
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("folder,step", FULL, ids=[f[0] for f in FULL])
 def test_disk_full_then_space_freed(home, folder, step, chaos_figures):
     from small_fs import fill, small_fs

@@ -64,3 +64,16 @@ def test_a_port_another_endpoint_records_fails_validate(in_tmp):
         kubepipe.validate(_write(in_tmp, 18602))
     (d / "cafe.json").write_text(json.dumps(dict(rec, name="cafe", port=18603)))
     kubepipe.validate(_write(in_tmp, 18603))  # its own endpoint's port: a redeploy
+
+
+def test_serve_on_a_taken_port_is_a_clear_error_before_loading(tmp_path, capsys):
+    import socket
+
+    from cli_runner import run_cli_text
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code, text = run_cli_text(capsys, "serve", tmp_path, "--port", port)
+    assert code == 2 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in text and "Traceback" not in text
