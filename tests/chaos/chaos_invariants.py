@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
 
-__all__ = ["kubepipe_processes", "assert_no_untracked", "assert_no_temp_files", "assert_registry_consistent",
+__all__ = ["RequestLoad", "kubepipe_processes", "assert_no_untracked", "assert_no_temp_files", "assert_registry_consistent",
            "assert_champion_served", "assert_no_run_running", "run_killed_at", "wait_for"]
 
 
@@ -136,3 +137,35 @@ def run_killed_at(cmd: list[str], *, cwd: Path, env: dict, kill_when=None, timeo
 
 
 PY = sys.executable
+
+
+class RequestLoad(threading.Thread):
+    """Steady V1 predict requests at an endpoint's stable URL while chaos happens: counts sent and failed."""
+
+    def __init__(self, url: str, instances: list, pause_s: float = 0.02):
+        super().__init__(daemon=True)
+        self.url, self.instances, self.pause_s = url, instances, pause_s
+        self.sent, self.failed = 0, []
+        self.halt = threading.Event()
+
+    def run(self):
+        import httpx
+
+        with httpx.Client(timeout=30, trust_env=False) as c:
+            while not self.halt.is_set():
+                self.sent += 1
+                try:
+                    r = c.post(self.url, json={"instances": self.instances})
+                    if r.status_code != 200:
+                        self.failed.append(r.status_code)
+                except httpx.HTTPError as exc:
+                    self.failed.append(type(exc).__name__)
+                self.halt.wait(self.pause_s)
+
+    def stop(self, figures=None) -> None:
+        self.halt.set()
+        self.join(60)
+        if figures is not None:
+            figures["requests"] += self.sent
+            figures["responses_5xx"] += sum(1 for f in self.failed if isinstance(f, int) and f >= 500)
+            figures["drops"] += len(self.failed)

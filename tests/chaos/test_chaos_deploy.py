@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
-from chaos_invariants import (PY, assert_champion_served, assert_no_temp_files, assert_no_untracked,
+from chaos_invariants import (PY, RequestLoad, assert_champion_served, assert_no_temp_files, assert_no_untracked,
                               assert_registry_consistent, kubepipe_processes, run_killed_at)
 
 pytestmark = pytest.mark.slow
@@ -55,25 +54,6 @@ def _deploy(world, version: int, failpoint: str | None = None):
         env["KUBEPIPE_FAILPOINT"] = failpoint
     return run_killed_at([PY, "-c", script, str(world["model"]), NAME, str(version), world["registry"].uri,
                           str(world["state"] / "state")], cwd=world["root"], env=env, timeout_s=300)
-
-
-class _Load(threading.Thread):
-    def __init__(self, url: str):
-        super().__init__(daemon=True)
-        self.url, self.sent, self.failed = url, 0, []
-        self.halt = threading.Event()
-
-    def run(self):
-        with httpx.Client(timeout=30, trust_env=False) as c:
-            while not self.halt.is_set():
-                self.sent += 1
-                try:
-                    r = c.post(self.url, json={"instances": SMOKE[:1]})
-                    if r.status_code != 200:
-                        self.failed.append(r.status_code)
-                except httpx.HTTPError as exc:
-                    self.failed.append(type(exc).__name__)
-                self.halt.wait(0.02)
 
 
 def _statuses(world) -> list[str]:
@@ -137,7 +117,7 @@ def test_later_deploy_killed(world, point, champion_after_kill, chaos_figures):
     try:
         assert _deploy(world, 1).returncode == 0
         url = get_endpoint(NAME, str(world["state"]))["url"]
-        load = _Load(f"{url}/v1/models/{NAME}:predict")
+        load = RequestLoad(f"{url}/v1/models/{NAME}:predict", SMOKE[:1])
         load.start()
         try:
             killed = _deploy(world, 2, point)
@@ -152,10 +132,7 @@ def test_later_deploy_killed(world, point, champion_after_kill, chaos_figures):
             assert again.returncode == 0 and 'RESULT "promoted"' in again.out, again.out
             chaos_figures["kills_survived"] += 1
         finally:
-            load.halt.set()
-            load.join(30)
-        chaos_figures["requests"] += load.sent
-        chaos_figures["drops"] += len(load.failed)
+            load.stop(chaos_figures)
         assert load.failed == [] and load.sent > 0
         assert world["registry"].alias(NAME, "champion").version == 2
         _check_all(world, before)

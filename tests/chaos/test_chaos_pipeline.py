@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos_invariants import (PY, assert_champion_served, assert_no_run_running, assert_no_temp_files,
+from chaos_invariants import (PY, RequestLoad, assert_champion_served, assert_no_run_running, assert_no_temp_files,
                               assert_no_untracked, assert_registry_consistent, kubepipe_processes, run_killed_at,
                               wait_for)
 
@@ -105,26 +105,38 @@ def test_kill_points_then_one_rerun_each(home, chaos_figures):
     assert first.returncode == -9, first.out
     chaos_figures["kills"] += 1
     cases = [("first deploy's proxy start", {})] + KILLS
-    for label, how in cases:
-        if how:
-            champion_before = _cli(home, "models", "show", MODEL)
-            killed = _run(home, delay_s=rng.uniform(0.2, 3.0) if "kill_in_step" in how else 0.0, **how)
-            assert killed.returncode == -9, (label, killed.out[-2000:])
-            chaos_figures["kills"] += 1
-            assert _cli(home, "models", "show", MODEL).split("\n")[0] == champion_before.split("\n")[0], label
-        # the truth, before anything repairs it
-        wait_for(lambda: _newest_run(home)["state"] != "RUNNING", 30, f"{label}: the watchdog to end the run")
-        assert "CRASHED" in _cli(home, "runs", "list"), label
-        listed = _cli(home, "endpoints", "list")
-        assert ("interrupted" in listed) == label.startswith(("deploy", "first")), (label, listed)
-        again = _run(home)
-        assert again.returncode == 0, (label, again.out[-3000:])
-        chaos_figures["kills_survived"] += 1
-        if label == "register":
-            assert "incomplete" in _cli(home, "models", "list", MODEL)  # the killed registration, kept...
-            _cli(home, "models", "gc", "--older-than", "0")  # ...until gc removes it
-            assert "incomplete" not in _cli(home, "models", "list", MODEL)
-        _invariants(home, before)
+    load = None  # requests at the endpoint through every later kill and re-run: how many are dropped
+    try:
+        for label, how in cases:
+            if how:
+                champion_before = _cli(home, "models", "show", MODEL)
+                killed = _run(home, delay_s=rng.uniform(0.2, 3.0) if "kill_in_step" in how else 0.0, **how)
+                assert killed.returncode == -9, (label, killed.out[-2000:])
+                chaos_figures["kills"] += 1
+                assert _cli(home, "models", "show", MODEL).split("\n")[0] == champion_before.split("\n")[0], label
+            # the truth, before anything repairs it
+            wait_for(lambda: _newest_run(home)["state"] != "RUNNING", 30, f"{label}: the watchdog to end the run")
+            assert "CRASHED" in _cli(home, "runs", "list"), label
+            listed = _cli(home, "endpoints", "list")
+            assert ("interrupted" in listed) == label.startswith(("deploy", "first")), (label, listed)
+            again = _run(home)
+            assert again.returncode == 0, (label, again.out[-3000:])
+            chaos_figures["kills_survived"] += 1
+            if label == "register":
+                assert "incomplete" in _cli(home, "models", "list", MODEL)  # the killed registration, kept...
+                _cli(home, "models", "gc", "--older-than", "0")  # ...until gc removes it
+                assert "incomplete" not in _cli(home, "models", "list", MODEL)
+            _invariants(home, before)
+            if load is None:
+                from kubepipe.components.serving.endpoints import get_endpoint
+
+                url = get_endpoint(MODEL, str(home / ".kubepipe"))["url"]
+                load = RequestLoad(f"{url}/v1/models/{MODEL}:predict", ["STARBUCKS STORE #1234 SEATTLE WA"], 0.05)
+                load.start()
+    finally:
+        if load is not None:
+            load.stop(chaos_figures)
+    assert load.sent > 0 and load.failed == []
 
 
 FULL = [  # which folder fills up, and the step whose error must name it
