@@ -13,7 +13,7 @@ def check_evaluate(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
     return gate_issues(
         w.get("thresholds"), w.get("relative"), w.get("slices"), w.get("baseline", "champion"),
-        w.get("force", False), w.get("force_reason", ""),
+        w.get("force", False), w.get("force_reason", ""), w.get("latency"),
     ) + model_name_issues(w)
 
 

@@ -14,7 +14,9 @@ import numpy as np
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.evaluation.metric_names import SERVING
 from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
+from kubepipe.components.evaluation.serving_latency import measure_serving, serving_note, settings_of, wants_serving
 
 __all__ = ["evaluate_model", "model_inputs", "label_indices", "score", "scalar_metrics"]
 
@@ -136,18 +138,22 @@ def _champion(registry_uri, model_name, model, df, label_column):
     except (DataError, ComponentError) as exc:
         raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
                              "the gate with a reason") from None
-    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id}
+    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id,
+            "path": os.fspath(reg.model_path(model_name, champ.version))}
 
 
 def evaluate_model(
     model_dir: str, holdout_path: str, *, label_column: str = "", thresholds: dict | None = None,
     relative: dict | None = None, slices: dict | None = None, baseline: str = "champion", model_name: str = "",
-    registry_uri: str = "", force: bool = False, force_reason: str = "", model=None,
+    registry_uri: str = "", force: bool = False, force_reason: str = "", model=None, latency: dict | None = None,
 ) -> dict:
-    """Score challenger (and champion) on the holdout and decide. `model` may be passed pre-loaded."""
+    """Score challenger (and champion) on the holdout and decide. `model` may be passed pre-loaded.
+
+    With `latency:` set, or a serving metric (p50_ms, p99_ms, tokens_per_s) in the gate, the challenger
+    is also measured on the serving path; the champion too when a relative rule names a serving metric."""
     from kubepipe.components.data.io import read_dataset
 
-    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason)
+    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, latency)
     if issues:  # check again at run time: parameters may come from run-time values
         raise ComponentError("evaluate: " + "; ".join(
             f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
@@ -162,11 +168,17 @@ def evaluate_model(
     labels = list(model.labels)
     slice_m = _slice_metrics(df, proba, labels, label_column, slices) if slices else None
     champion = _champion(registry_uri, model_name, model, df, label_column) if baseline == "champion" else None
+    serving = _serving(model_dir, df, champion, thresholds, relative, latency)
+    if serving:
+        metrics.update(serving["challenger"]["metrics"])
+        if "champion" in serving:
+            champion["metrics"].update(serving["champion"]["metrics"])
     gate = decide(
         scalar_metrics(metrics), thresholds=thresholds, relative=relative, slices=slices, slice_metrics=slice_m,
         champion_metrics=champion["metrics"] if champion else None,
         champion_label=f"champion v{champion['version']}" if champion else "champion",
         baseline=baseline, force=force, force_reason=force_reason,
+        measured=serving_note(serving["challenger"]) if serving else "",
     )
     return {
         "model_name": model_name, "task": model.task, "labels": labels, "label_column": label_column,
@@ -175,12 +187,22 @@ def evaluate_model(
         "support": metrics["support"], "roc": metrics.get("roc"), "positive_label": metrics.get("positive_label"),
         "pr": _pr_points(proba, df, label_column, labels) if len(labels) == 2 else None,
         "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
-        "champion": champion, "baseline": baseline,
+        "champion": champion, "baseline": baseline, "serving": serving,
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
         "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df))},
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
                   "metadata": getattr(model, "metadata", {}) or {}},
     }
+
+
+def _serving(model_dir, df, champion, thresholds, relative, latency) -> dict | None:
+    """Serving figures of the challenger (and of the champion when a relative rule needs them), side by side."""
+    if not wants_serving(thresholds, relative, latency):
+        return None
+    dirs = {"challenger": os.fspath(model_dir)}
+    if champion is not None and set(relative or {}) & set(SERVING):
+        dirs["champion"] = champion["path"]
+    return measure_serving(dirs, lambda m: model_inputs(m, df, what=f"model {m.path}"), settings_of(latency))
 
 
 def trained_label_column(model, model_dir) -> str:

@@ -6,7 +6,9 @@ Semantics (tested as a matrix in tests/unit/test_eval_gate.py):
   (values with fewer than `min_rows` rows are skipped and reported);
 - `relative: {metric: {min_improvement: x} | {max_regression: y}}` compares with the champion
   re-evaluated on the SAME holdout; "improvement" follows the metric's direction
-  (lower is better for log_loss, ece, latency_ms);
+  (lower is better for log_loss, ece, latency_ms, p50_ms, p99_ms);
+- serving figures (p50_ms, p99_ms, tokens_per_s) are whole-model figures measured on the serving
+  path (serving_latency.py); the decision ends with them and how they were measured;
 - no champion (first run): relative thresholds are skipped and the decision says so;
 - no thresholds at all: an error (never a silent pass);
 - `force: true` passes whatever the checks say, with an audit record (who, when, why).
@@ -19,7 +21,10 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS, PER_CLASS, RENAMED, is_known_metric
+from kubepipe.components.evaluation.metric_names import (
+    LOWER_IS_BETTER, METRICS, PER_CLASS, RENAMED, SERVING, is_known_metric,
+)
+from kubepipe.components.evaluation.serving_latency import latency_issues
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS"]
 
@@ -88,10 +93,11 @@ def _threshold_issues(base: tuple, thresholds) -> list[CheckIssue]:
     return issues
 
 
-def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion", force=False, force_reason="") -> list[CheckIssue]:
+def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion", force=False, force_reason="",
+                latency=None) -> list[CheckIssue]:
     """Everything wrong with a gate's settings (paths relative to the step's `with:`)."""
     thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
-    issues = _threshold_issues(("thresholds",), thresholds)
+    issues = _threshold_issues(("thresholds",), thresholds) + latency_issues(latency)
     if not isinstance(relative, dict):
         issues.append(CheckIssue(("relative",), "must be a mapping {metric: {min_improvement: x}}", None))
         relative = {}
@@ -117,6 +123,9 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
             issues.append(CheckIssue(("slices", "thresholds"), "give the thresholds each slice must meet", "e.g. {accuracy: {min: 0.8}}"))
         else:
             issues += _threshold_issues(("slices", "thresholds"), slices["thresholds"])
+            issues += [CheckIssue(("slices", "thresholds", m), f"`{m}` is measured for the whole model, not per slice",
+                                  f"move it to thresholds: {{{m}: ...}}")
+                       for m in slices["thresholds"] if m in SERVING] if isinstance(slices["thresholds"], dict) else []
         mr = slices.get("min_rows", 1)
         if not _is_placeholder(mr) and (not isinstance(mr, int) or isinstance(mr, bool) or mr < 1):
             issues.append(CheckIssue(("slices", "min_rows"), f"must be a whole number >= 1, got {mr!r}", None))
@@ -199,8 +208,10 @@ def decide(
     baseline: str = "champion",
     force: bool = False,
     force_reason: str = "",
+    measured: str = "",
 ) -> GateResult:
-    """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream)."""
+    """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream);
+    `measured` (how the serving figures were measured, with the figures) ends the decision text."""
     from kubepipe.components.registry.version import audit_record
 
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason)
@@ -228,6 +239,8 @@ def decide(
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""
         body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"
+    if measured:
+        body += f"; {measured}"
     verdict = "reject" if not passed else ("first-run" if first_run else "promote")
     decision = f"{verdict}: {body}"
     audit = []

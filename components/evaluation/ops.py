@@ -27,6 +27,7 @@ def evaluate(
     force: bool = False,
     force_reason: str = "",
     fail_on_reject: bool = False,
+    latency: dict = {},
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool), ("decision", str)]):
@@ -46,6 +47,9 @@ def evaluate(
         force: Pass whatever the checks say (audited; needs force_reason).
         force_reason: Why the gate was forced (kept in the audit record).
         fail_on_reject: Fail the step on a reject instead of returning passed=false.
+        latency: How p50_ms / p99_ms / tokens_per_s are measured on the serving path:
+            `{batch_size, requests, warmup, repeats, max_seconds, device}` (measured when set or
+            when thresholds/relative name them).
 
     Returns:
         metrics: Every metric of the challenger and gate_passed.
@@ -65,7 +69,7 @@ def evaluate(
         ev = evaluate_model(
             model.path, holdout.path, label_column=label_column, thresholds=thresholds, relative=relative,
             slices=slices, baseline=baseline, model_name=model_name or ctx_pipeline_name,
-            registry_uri=ctx_registry_uri, force=force, force_reason=force_reason,
+            registry_uri=ctx_registry_uri, force=force, force_reason=force_reason, latency=latency,
         )
         ev["holdout"]["content_hash"] = holdout.metadata.get("content_hash", "")
         write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from kubepipe.components.errors import GateFailed
+from kubepipe.components.evaluation.metric_names import METRICS
 
 __all__ = ["register_challenger", "default_model_card"]
 
@@ -18,7 +19,7 @@ __all__ = ["register_challenger", "default_model_card"]
 def default_model_card(name: str, ev: dict) -> str:
     """A short Markdown model card from the evaluation record."""
     m = ev.get("metrics", {})
-    keys = [k for k in ("accuracy", "f1_macro", "f1_micro", "log_loss", "ece", "roc_auc", "average_precision", "latency_ms") if k in m]
+    keys = [k for k in METRICS if k in m]
     lines = [f"# {name}", "", f"- task: {ev.get('task', '')}", f"- labels: {', '.join(map(str, ev.get('labels', [])))}",
              f"- holdout: {ev.get('holdout', {}).get('path', '')} ({ev.get('holdout', {}).get('rows', '?')} rows)",
              f"- gate: {ev.get('decision', '')}", "", "| metric | value |", "|---|---|"]

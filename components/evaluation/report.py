@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from html import escape
 
+from kubepipe.components.evaluation.metric_names import METRICS
+
 __all__ = ["render_report"]
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}
@@ -93,12 +95,20 @@ def _curve_svg(title: str, xs: list, ys: list, xlabel: str, ylabel: str, diagona
     return "".join(parts)
 
 
+def _serving_line(ev: dict) -> str:
+    from kubepipe.components.evaluation.serving_latency import serving_note
+
+    serving = ev.get("serving") or {}
+    return "".join(f"<p>{_e(who)}: {_e(serving_note(serving[who]))}</p>" for who in ("challenger", "champion")
+                   if who in serving)
+
+
 def render_report(ev: dict) -> str:
     """HTML for an evaluation record from `evaluate_model`."""
     m, champ = ev["metrics"], ev.get("champion")
     gate = ev["gate"]
     ok = "pass" if ev["passed"] else "fail"
-    main = ["accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "log_loss", "ece", "roc_auc", "average_precision", "latency_ms"]
+    main = METRICS  # the one table of metric names, in its order (serving figures when measured)
     head = ["metric", "challenger"] + ([f"champion v{champ['version']}", "Δ"] if champ else [])
     rows = []
     for k in main:
@@ -123,7 +133,7 @@ def render_report(ev: dict) -> str:
     if ev.get("audit"):
         out.append("<h2>Audit</h2>" + _table(["action", "by", "at", "reason"], [[a.get("action"), a.get("by"), a.get("at"), a.get("reason")] for a in ev["audit"]], 4))
     out += ["<h2>Gate checks</h2>", _table(["scope", "metric", "result", "detail"], checks, 4) if checks else "<p>none</p>",
-            "<h2>Metrics</h2>", _table(head, rows),
+            "<h2>Metrics</h2>", _table(head, rows), _serving_line(ev),
             "<h2>Per class</h2>", _table(["label", "precision", "recall", "f1", "support"], per), "<br>", _bars_svg(labels, m),
             "<h2>Confusion matrix</h2>", _confusion_svg(labels, ev["confusion_matrix"]),
             "<h2>Reliability diagram</h2>",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def tabular_model(path, w: float = 3.0, w1: float = 0.0, labels=("no", "yes"), features=("x0", "x1")) -> str:
-    """A linear tabular-mlp: logit(yes) = w*x0 + w1*x1 (labels follow x0; w < 0 is a bad model)."""
+def tabular_model(path, w: float = 3.0, w1: float = 0.0, labels=("no", "yes"), features=("x0", "x1"),
+                  architecture: str = "tabular-mlp", model_kwargs: dict | None = None) -> str:
+    """A linear tabular-mlp: logit(yes) = w*x0 + w1*x1 (labels follow x0; w < 0 is a bad model).
+
+    `architecture` may name a user class with the same weights (e.g. a deliberately slow subclass)."""
     import torch
 
     from kubepipe.components.training.artifact import save_model
@@ -21,7 +24,7 @@ def tabular_model(path, w: float = 3.0, w1: float = 0.0, labels=("no", "yes"), f
         m.net[0].weight[0, 0] = -w / 2
         m.net[0].weight[len(labels) - 1, 1] = w1 / 2
         m.net[0].weight[0, 1] = -w1 / 2
-    save_model(path, m, architecture="tabular-mlp", model_kwargs={"layers": 0}, labels=list(labels),
+    save_model(path, m, architecture=architecture, model_kwargs={"layers": 0, **(model_kwargs or {})}, labels=list(labels),
                encoder=TabularEncoder(list(features)), columns={"feature_columns": list(features)},
                metadata={"data_hash": "sha256:train", "config": {"label_column": "label"}})
     return str(path)
