@@ -9,7 +9,7 @@ synthetic merchant strings) is served twice, side by side on 127.0.0.1:
             softmax per request, no batching layer of ours (this file, `--bare`)
 Load: wrk (closed loop, N connections; `apt-get install -y wrk`), each request a V1 body of
 16-64 merchant strings. Falls back to an asyncio/httpx generator in a separate process.
-Tokens are counted as the model counts them (`LoadedModel.token_count`: whitespace words of the
+Tokens are counted as the model counts them (`LoadedModel.count_tokens`: whitespace words of the
 hashed-n-gram encoder), summed over each request's strings; tokens/s = RPS x mean tokens/request,
 cross-checked against the server's `kubepipe_serve_tokens_total`. Figures are medians of the
 repeats; the two servers alternate within each repeat. Servers are stopped by pid.
@@ -219,7 +219,7 @@ def compare(model_dir: Path, args, goals: dict, tmp: Path, device: str = "cpu") 
     loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
     bodies = make_bodies(64, args.min_strings, args.max_strings)
     lm = load_model(model_dir)
-    tokens_per_req = statistics.mean(lm.token_count(b) for b in bodies)
+    tokens_per_req = statistics.mean(lm.count_tokens(b) for b in bodies)
     strings_per_req = statistics.mean(len(b) for b in bodies)
     del lm
     script = tmp / "post.lua"

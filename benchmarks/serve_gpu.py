@@ -4,8 +4,8 @@
 
 Goal: >= 100k tokens/s at >= 100 RPS with p99 <= 50 ms, throughput >= 0.9x the bare server.
 Same method as benchmarks/serve.py (wrk capacity + open-loop fixed load, medians, servers
-side by side). Tokens are what the byte encoder counts (`LoadedModel.token_count`: UTF-8
-bytes + [CLS], capped at max_length). Without CUDA it prints SKIPPED and exits 0;
+side by side). Tokens are what the byte encoder counts (`LoadedModel.count_tokens`: UTF-8
+bytes without [CLS], capped at max_length - 1). Without CUDA it prints SKIPPED and exits 0;
 `--allow-cpu` runs the same script on the CPU with small settings, to check the script itself.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -10,6 +9,7 @@ from typing import Any, Iterable
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
+from kubepipe.util import sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "coerce_dtypes", "DTYPE_KINDS"]
 
@@ -59,7 +59,7 @@ def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> di
         "format": "parquet",
         "rows": int(len(df)),
         "columns": {str(c): str(t) for c, t in df.dtypes.items()},
-        "content_hash": "sha256:" + _sha256(path),
+        "content_hash": "sha256:" + sha256_file(path),
         "source": source or "",
     }
     if hasattr(artifact_or_path, "metadata"):
@@ -126,9 +126,3 @@ def _mixed_column(df) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()

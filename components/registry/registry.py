@@ -17,7 +17,6 @@ files double as the promotion history.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import uuid
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.store import open_store
+from kubepipe.util import sha256_file
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -362,11 +362,7 @@ def _hash_tree(root: str) -> dict:
     for dirpath, _dirs, files in os.walk(root):
         for fname in sorted(files):
             path = os.path.join(dirpath, fname)
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(path, root).replace(os.sep, "/")] = "sha256:" + h.hexdigest()
+            out[os.path.relpath(path, root).replace(os.sep, "/")] = "sha256:" + sha256_file(path)
     return dict(sorted(out.items()))
 
 

@@ -18,6 +18,6 @@ BATCH_REQUESTS = Histogram("kubepipe_serve_batch_requests", "Requests coalesced 
                            ["model_name"], buckets=_SIZES)
 FORWARD_SECONDS = Histogram("kubepipe_serve_forward_seconds", "Encode + forward time per pass", ["model_name"],
                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
-TOKENS = Counter("kubepipe_serve_tokens_total", "Tokens encoded (non-padding positions)", ["model_name"])
+TOKENS = Counter("kubepipe_serve_tokens_total", "Input tokens (LoadedModel.count_tokens: no padding or special tokens)", ["model_name"])
 INSTANCES = Counter("kubepipe_serve_instances_total", "Instances predicted", ["model_name"])
 IN_FLIGHT = Gauge("kubepipe_serve_in_flight", "Requests inside the model right now", ["model_name"])

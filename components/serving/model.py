@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from typing import Any
 
 import numpy as np
 from kserve import Model
@@ -16,25 +15,10 @@ from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.payloads import TABULAR, BadRequest, Parsed, input_spec_of, parse_v1, parse_v2
 
-__all__ = ["ServedModel", "count_tokens"]
+__all__ = ["ServedModel"]
 
 _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriving")
 _WARMUP_TEXT = "warm-up request 1234 main street"
-
-
-def count_tokens(batch: Any, items: list) -> int:
-    """Fallback when a model has no `token_count`: non-padding positions, else whitespace words."""
-    if isinstance(batch, dict):
-        for key in ("attention_mask", "mask"):
-            if key in batch:
-                return int(batch[key].sum())
-        if "lengths" in batch:
-            return int(batch["lengths"].sum())
-        if "input_ids" in batch:
-            return int((batch["input_ids"] != 0).sum())
-    if items and isinstance(items[0], str):
-        return sum(len(s.split()) for s in items)
-    return sum(len(r) for r in items)  # tabular: one token per feature value
 
 
 class ServedModel(Model):
@@ -98,9 +82,8 @@ class ServedModel(Model):
         with torch.inference_mode():
             batch = self.model.encode(inputs)
             probs = torch.softmax(self.model.forward(batch).float(), dim=-1).numpy()
-        if observe:
-            counter = getattr(self.model, "token_count", None)
-            m.TOKENS.labels(self.name).inc(counter(inputs) if counter else count_tokens(batch, items))
+        if observe:  # tokens as defined once by the model (LoadedModel.count_tokens)
+            m.TOKENS.labels(self.name).inc(self.model.count_tokens(inputs))
         return probs
 
     def _observe_batch(self, rows: int, requests: int, seconds: float) -> None:

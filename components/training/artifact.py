@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kubepipe.util import atomic_write_text
+from kubepipe.util import atomic_write_text, sha256_file
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
 
@@ -48,10 +48,12 @@ def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwar
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
     save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
                  str(out / WEIGHTS_FILE), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})
+    encoder.save_files(out)  # e.g. tokenizer.json
     spec = {
         "format_version": FORMAT_VERSION, "task": task, "architecture": architecture,
         "model_kwargs": dict(model_kwargs), "labels": [str(x) for x in labels],
         "preprocessing": encoder.state(), "input_spec": {**columns, **encoder.spec()},
+        "weights_sha256": sha256_file(out / WEIGHTS_FILE),  # load_model refuses weights that differ
     }
     _write_json(out / SPEC_FILE, spec)
     _write_json(out / METADATA_FILE, dict(metadata or {}))
@@ -149,6 +151,10 @@ def _check_field_types(spec: dict, spec_file: Path) -> None:
     for key in ("vocab_size", "max_length", "num_features"):
         if key in inp and not _is_int(inp[key]):
             raise bad(f"input_spec.{key}", "an integer", inp[key])
+    digest = spec.get("weights_sha256")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                   and all(c in "0123456789abcdef" for c in digest)):
+        raise bad("weights_sha256", "the sha256 of model.safetensors (64 hex digits)", digest)
 
 
 ALLOW_USER_MODEL_ENV = "KUBEPIPE_ALLOW_USER_MODEL"
@@ -198,9 +204,11 @@ class LoadedModel:
         """Raw inputs (list[str] | list[dict] | 2-D array) -> dict of CPU tensors, first dim = batch."""
         return to_tensors(self.encoder.encode(inputs))
 
-    def token_count(self, inputs: Any) -> int:
-        """Tokens the inputs amount to (words for hashed text, bytes for byte models, rows for tabular)."""
-        return self.encoder.token_count(inputs)
+    def count_tokens(self, inputs: Any) -> int:
+        """Tokens of the inputs as the model reads them, without padding or special tokens: tokenizer tokens
+        (pretrained-encoder), words (hashed n-grams), UTF-8 bytes (byte transformer), rows (tabular).
+        The one definition behind training tokens/s, the benchmarks and the server's tokens counter."""
+        return self.encoder.count_tokens(inputs)
 
     @staticmethod
     def collate(batches: Sequence[dict]) -> dict:
@@ -256,7 +264,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code:
     root = Path(path)
     spec = read_model_spec(root)
     spec_file = root / SPEC_FILE
-    encoder = encoder_from_state(spec["preprocessing"], where=f"{spec_file}: preprocessing")
+    encoder = encoder_from_state(spec["preprocessing"], where=f"{spec_file}: preprocessing", root=root)
     meta_file = root / METADATA_FILE
     metadata: dict = {}
     if meta_file.is_file():
@@ -279,6 +287,13 @@ def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code:
     weights = root / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{weights}: missing; the artifact has no weights (retrain or re-copy it)")
+    recorded = spec.get("weights_sha256")  # absent in artifacts written before it was recorded
+    if recorded is not None:
+        digest = sha256_file(weights)
+        if digest != recorded:
+            raise ModelError(f"{weights}: sha256 {digest} differs from the {recorded} recorded in {SPEC_FILE}; "
+                             "the weights were changed after training: refusing to load them (retrain or re-copy "
+                             "the artifact)")
     try:
         load_weights(module, str(weights), strict=True)
     except Exception as exc:  # header corruption, truncation, missing/unexpected keys, shape mismatch

@@ -11,7 +11,8 @@ from kubepipe.components.training.models import BUILTIN_MODELS, ENCODER_KEYS, MO
 __all__ = ["check_train", "train_reference"]
 
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "bytes", "tabular-mlp": "tabular"}
+_ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "bytes", "tabular-mlp": "tabular",
+                "pretrained-encoder": "wordpiece"}
 
 
 def _late(value) -> bool:
@@ -70,6 +71,21 @@ def check_train(with_values: dict) -> list[CheckIssue]:
             if key not in known:
                 issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "
                                          f"known: {', '.join(known)}", did_you_mean(key, known)))
+    if arch == "pretrained-encoder" and isinstance(hp, dict):
+        base = hp.get("base_model")
+        if base is not None and not _late(base) and not (isinstance(base, str) and base.strip()):
+            issues.append(CheckIssue(("hyperparameters", "base_model"), f"`base_model` must be a packaged model "
+                                     f"name or a directory, got {base!r}", "e.g. base_model: all-minilm-l6-v2"))
+        length = hp.get("max_length")
+        if length is not None and not _late(length) and not (isinstance(length, int) and not isinstance(length, bool)
+                                                              and 3 <= length <= 512):
+            issues.append(CheckIssue(("hyperparameters", "max_length"), f"`max_length` must be an integer in "
+                                     f"[3, 512] (tokens incl. [CLS] and [SEP]), got {length!r}"))
+        decay = hp.get("layer_lr_decay")
+        if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
+                                                            not isinstance(decay, bool) and 0 < decay <= 1):
+            issues.append(CheckIssue(("hyperparameters", "layer_lr_decay"), f"`layer_lr_decay` must be a number "
+                                     f"in (0, 1], got {decay!r}", "0.8-0.95 is usual; 1 = one learning rate"))
     if arch in MODEL_TASKS:
         if MODEL_TASKS[arch] == "tabular" and values.get("text_column"):
             issues.append(CheckIssue(("text_column",), f"{arch} reads numeric columns, not text",

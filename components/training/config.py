@@ -37,6 +37,8 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every_steps: int = 0  # besides every epoch end; single process only
     checkpoint_every_s: float = 600.0
+    distill_temperature: float = 2.0  # used only with a teacher
+    distill_alpha: float = 0.5  # weight of the teacher's soft labels (1 - alpha: the hard labels)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,9 +69,14 @@ def config_problems(values: dict) -> list[tuple[str, str]]:
     if values.get("learning_rate") is not None and not (_num(values["learning_rate"], (int, float)) and 0 < values["learning_rate"] < 10):
         bad("learning_rate", f"`learning_rate` must be a number in (0, 10), got {values['learning_rate']!r}")
     for key, lo, hi in (("weight_decay", 0, 10), ("warmup_fraction", 0, 1), ("validation_fraction", 0, 0.9),
-                        ("label_smoothing", 0, 1), ("max_grad_norm", 0, 1e9), ("checkpoint_every_s", 0, 1e9)):
+                        ("label_smoothing", 0, 1), ("max_grad_norm", 0, 1e9), ("checkpoint_every_s", 0, 1e9),
+                        ("distill_alpha", 0, 1)):
         if key in values and not (_num(values[key], (int, float)) and lo <= values[key] <= hi):
             bad(key, f"`{key}` must be a number in [{lo}, {hi}], got {values[key]!r}")
+    if "distill_temperature" in values and not (_num(values["distill_temperature"], (int, float))
+                                                and 0 < values["distill_temperature"] <= 100):
+        bad("distill_temperature", f"`distill_temperature` must be a number in (0, 100], got "
+                                   f"{values['distill_temperature']!r}")
     for key, choices in (("lr_schedule", SCHEDULES), ("precision", PRECISIONS), ("early_stopping_metric", MONITORS)):
         if key in values and values[key] not in choices:
             bad(key, f"`{key}` must be one of {list(choices)}, got {values[key]!r}")

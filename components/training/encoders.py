@@ -9,6 +9,7 @@ normalisation) and rebuilt from `state()` when a model is loaded.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,11 +17,17 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.hashing import HashingSpec, hash_ngrams
 
-__all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "ENCODINGS",
+__all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "WordPieceEncoder", "ENCODINGS",
            "encoder_from_state", "to_tensors"]
 
 
 class Encoder:
+    """Tokens (`count_tokens`) are defined here, once per encoding, for training tokens/s, benchmarks and
+    the server's tokens counter: the tokens of the input text the model reads (after truncation),
+    excluding padding and special tokens. Hashed n-grams: whitespace-delimited words (not n-gram
+    positions); bytes: UTF-8 bytes (without [CLS]); wordpiece: tokenizer tokens (without [CLS]/[SEP]);
+    tabular: one per row."""
+
     encoding = ""
     keys: tuple[str, ...] = ()  # hyperparameters the encoder takes (the model gets the rest)
 
@@ -34,8 +41,11 @@ class Encoder:
     def state(self) -> dict:
         raise NotImplementedError
 
-    def token_count(self, inputs: Any) -> int:
+    def count_tokens(self, inputs: Any) -> int:
         return len(inputs)
+
+    def save_files(self, out) -> None:
+        """Write files the state refers to (a tokenizer) into the artifact directory `out`."""
 
     def fit(self, inputs: Any) -> "Encoder":
         return self
@@ -66,7 +76,7 @@ class HashingEncoder(Encoder):
     def state(self):
         return {"encoding": self.encoding, **self.hashing.state()}
 
-    def token_count(self, inputs):
+    def count_tokens(self, inputs):
         return sum(len(t.split()) for t in _texts(inputs))
 
 
@@ -81,10 +91,13 @@ class ByteEncoder(Encoder):
         self.max_length = int(max_length)
         self.lowercase = bool(lowercase)
 
+    def _bytes(self, texts: list[str]) -> list[bytes]:
+        room = self.max_length - 1
+        return [(t.lower() if self.lowercase else t).encode("utf-8")[:room] for t in texts]
+
     def encode(self, inputs):
         texts = _texts(inputs)
-        room = self.max_length - 1
-        raw = [(t.lower() if self.lowercase else t).encode("utf-8")[:room] for t in texts]
+        raw = self._bytes(texts)
         lens = np.fromiter((len(r) for r in raw), dtype=np.int64, count=len(raw))
         width = int(lens.max(initial=0)) + 1
         ids = np.zeros((len(raw), width), dtype=np.int64)
@@ -100,8 +113,8 @@ class ByteEncoder(Encoder):
     def state(self):
         return {"encoding": self.encoding, "max_length": self.max_length, "lowercase": self.lowercase}
 
-    def token_count(self, inputs):
-        return sum(min(len(t.encode("utf-8")), self.max_length - 1) + 1 for t in _texts(inputs))
+    def count_tokens(self, inputs):
+        return sum(len(r) for r in self._bytes(_texts(inputs)))
 
 
 class TabularEncoder(Encoder):
@@ -161,16 +174,105 @@ class TabularEncoder(Encoder):
                 "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
 
-ENCODINGS: dict[str, type[Encoder]] = {c.encoding: c for c in (HashingEncoder, ByteEncoder, TabularEncoder)}
+class WordPieceEncoder(Encoder):
+    """A Hugging Face `tokenizers` tokenizer.json -> `input_ids` and `attention_mask` [B, L] (int64, 0 = pad).
+
+    Truncates to `max_length` tokens including the special ones ([CLS] ... [SEP]); pads to the longest row.
+    In an artifact the state names the copied file (`tokenizer_file`, relative to the model directory)
+    and its sha256, checked at load.
+    """
+
+    encoding = "wordpiece"
+    keys = ("max_length",)
+
+    def __init__(self, tokenizer_file: str, max_length: int = 128, tokenizer_sha256: str | None = None,
+                 root=None):
+        from pathlib import Path
+
+        from kubepipe.util import sha256_file
+
+        name = Path(str(tokenizer_file))
+        if root is not None:  # loading an artifact: a file of that directory, nothing outside it
+            if name.is_absolute() or len(name.parts) != 1:
+                raise ValueError(f"tokenizer_file must be a file name inside the model directory, got {str(name)!r}")
+            name = Path(root) / name
+        if not name.is_file():
+            raise ValueError(f"{name}: tokenizer file not found")
+        digest = sha256_file(name)
+        if tokenizer_sha256 and digest != tokenizer_sha256:
+            raise ValueError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the artifact "
+                             "was changed after training: retrain or re-copy it")
+        self.path, self.sha256 = name, digest
+        self.max_length = int(max_length)
+        if self.max_length < 3:
+            raise ValueError(f"max_length must be >= 3 (room for [CLS], a token and [SEP]), got {max_length}")
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise ModelError("the pretrained-encoder needs the `tokenizers` package: pip install 'kubepipe[nlp]'") from None
+        try:
+            self.tokenizer = Tokenizer.from_file(str(name))
+        except Exception as exc:  # the Rust parser raises its own exception type
+            raise ValueError(f"{name}: not a Hugging Face tokenizer.json ({exc})") from None
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=self.max_length)
+        self.special = self.tokenizer.num_special_tokens_to_add(is_pair=False)
+
+    def _encode(self, inputs):
+        return self.tokenizer.encode_batch(_texts(inputs), add_special_tokens=True)
+
+    def encode(self, inputs):
+        import itertools
+
+        encs = self._encode(inputs)
+        lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        width = int(lens.max(initial=1))
+        mask = np.arange(width) < lens[:, None]
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        ids[mask] = np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), dtype=np.int64,
+                                count=int(lens.sum()))
+        return {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
+
+    def spec(self):
+        return {"encoding": self.encoding, "vocab_size": int(self.tokenizer.get_vocab_size()),
+                "max_length": self.max_length}
+
+    def state(self):
+        return {"encoding": self.encoding, "max_length": self.max_length, "tokenizer_file": "tokenizer.json",
+                "tokenizer_sha256": self.sha256}
+
+    def save_files(self, out) -> None:
+        import shutil
+        from pathlib import Path
+
+        target = Path(out) / "tokenizer.json"
+        if target.resolve() != self.path.resolve():
+            tmp = target.with_name(".tokenizer.json.tmp")
+            try:
+                shutil.copyfile(self.path, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def count_tokens(self, inputs):
+        encs = self._encode(inputs)
+        return sum(len(e.ids) for e in encs) - self.special * len(encs)
 
 
-def encoder_from_state(state: dict, where: str = "preprocessing") -> Encoder:
-    """Rebuild an encoder from its saved `state()`; ModelError naming `where` when it is not valid."""
+ENCODINGS: dict[str, type[Encoder]] = {c.encoding: c for c in (HashingEncoder, ByteEncoder, TabularEncoder,
+                                                                WordPieceEncoder)}
+
+
+def encoder_from_state(state: dict, where: str = "preprocessing", root=None) -> Encoder:
+    """Rebuild an encoder from its saved `state()`; ModelError naming `where` when it is not valid.
+    `root`: the model directory, where an encoder's files (a tokenizer) are."""
     state = dict(state or {})
     kind = state.pop("encoding", None)
     cls = ENCODINGS.get(kind)
     if cls is None:
         raise ModelError(f"{where}: unknown encoding {kind!r}; known: {sorted(ENCODINGS)}")
+    if cls is WordPieceEncoder:
+        state["root"] = root
     try:
         return cls(**state)
     except (TypeError, ValueError) as exc:

@@ -19,6 +19,7 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.checkpoint import load_checkpoint, save_checkpoint
 from kubepipe.components.training.config import TrainConfig
+from kubepipe.components.training.distill import distillation_loss
 from kubepipe.components.evaluation.metrics import label_scores
 from kubepipe.components.training.trainset import TrainSet
 
@@ -86,7 +87,10 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
     return {"loss": losses / max(1, len(y)), "accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
 
 
-def _param_groups(model, weight_decay: float) -> list[dict]:
+def _param_groups(model, lr: float, weight_decay: float) -> list[dict]:
+    own = getattr(model, "param_groups", None)
+    if own is not None:  # the model's own groups (layer-wise learning rates); each group has its "lr"
+        return own(lr, weight_decay)
     if not weight_decay:  # one group: one fused optimizer kernel per step
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": 0.0}]
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
@@ -115,7 +119,10 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     torch.manual_seed(cfg.seed)
     n_labels = len(data.labels)
     model = build_model(resolve_model_class(setup.model_ref), n_labels, setup.input_spec, setup.model_kwargs,
-                        name=setup.model_ref).to(device)
+                        name=setup.model_ref)
+    if hasattr(model, "load_pretrained"):  # a checkpoint, when there is one, overrides these weights below
+        model.load_pretrained()
+    model = model.to(device)
     train_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -134,21 +141,23 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     total_steps = steps_per_epoch * cfg.epochs
     lr = cfg.learning_rate or getattr(type(model), "default_learning_rate", 1e-3)
     try:  # the fused kernel is several times faster on CPU and GPU where this torch has it
-        optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=lr, fused=True)
+        optimizer = torch.optim.AdamW(_param_groups(model, lr, cfg.weight_decay), lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=lr)
+        optimizer = torch.optim.AdamW(_param_groups(model, lr, cfg.weight_decay), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_factor(cfg.lr_schedule, int(cfg.warmup_fraction * total_steps), total_steps))
 
     # encoded data: on the GPU when small, else pinned host memory copied per batch without blocking
     arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.train.items()}
     y_train = torch.from_numpy(data.y_train)
+    soft = None if data.soft is None else torch.from_numpy(data.soft)  # teacher logits, per training row
     val = None if data.val is None else ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.val.items()},
                                          torch.from_numpy(data.y_val))
     if device.type == "cuda":
         size = sum(t.nbytes for t in arrays.values())
         arrays = {k: (t.to(device) if size < _RESIDENT_BYTES else t) for k, t in arrays.items()}
         y_train = y_train.to(device)
+        soft = None if soft is None else soft.to(device)
 
     st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
@@ -200,7 +209,11 @@ def run_loop(data: TrainSet, setup: LoopSetup):
             target = y_train[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = train_model(batch)
-            loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
+            if soft is None:
+                loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
+            else:
+                loss = distillation_loss(logits.float(), target, soft[idx], temperature=cfg.distill_temperature,
+                                         alpha=cfg.distill_alpha, label_smoothing=cfg.label_smoothing)
             if (i + 1) % check_every == 0 and not torch.isfinite(loss).item():
                 raise TrainingError(
                     f"training loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} of {len(batches)}"
@@ -283,6 +296,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         "tokens_per_s": data.train_tokens * st["samples"] / max(1, n) / seconds,
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "world_size": world, "precision": "bf16" if amp else "fp32", "resumed_from": resumed,
+        "distilled": soft is not None,
         "global_steps": st["global_step"],
     }
     return model, result

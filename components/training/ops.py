@@ -15,6 +15,7 @@ def train_torch(
     metrics: Output[Metrics],
     curve: Output[HTML],
     validation: Input[Dataset] = None,
+    teacher: Input[Model] = None,
     architecture: str = "text-classifier",
     text_column: str = "",
     label_column: str = "label",
@@ -31,16 +32,20 @@ def train_torch(
     hyperparameters: dict = {},
     num_gpus: int = -1,
     compile: bool = False,
+    distill_temperature: float = 2.0,
+    distill_alpha: float = 0.5,
     ctx_state_dir: str = "",
     ctx_run_id: str = "",
     ctx_step: str = "",
 ):
-    """Train a PyTorch classifier (built-in `text-classifier`, `transformer-classifier`, `tabular-mlp`, or
-    `package.module:Class`); resumes from its checkpoint when retried; DDP over `num_gpus` GPUs.
+    """Train a PyTorch classifier (built-in `text-classifier`, `transformer-classifier`, `tabular-mlp`,
+    `pretrained-encoder`, or `package.module:Class`); resumes from its checkpoint when retried; DDP over
+    `num_gpus` GPUs; with a `teacher` model, distils its soft labels.
 
     Args:
         dataset: Training data (Parquet Dataset).
         validation: Optional validation data; without it `validation_fraction` of `dataset` is held out.
+        teacher: Optional Model whose soft labels the student learns too (distillation).
         architecture: The model: a built-in name or your `package.module:Class` (an nn.Module).
         text_column: The text column (text models).
         label_column: The column with the class labels.
@@ -59,6 +64,8 @@ def train_torch(
             checkpoint_every_s).
         num_gpus: GPUs to use: -1 every visible GPU, 0 CPU, n at most n.
         compile: Use torch.compile (CUDA only; ignored on CPU).
+        distill_temperature: Softmax temperature of the teacher's and the student's logits (with a teacher).
+        distill_alpha: Weight of the teacher's soft labels; 1 - alpha weighs the hard labels (with a teacher).
 
     Returns:
         model: Model folder: model.safetensors and kubepipe-model.json (labels, preprocessing, input spec).
@@ -76,5 +83,6 @@ def train_torch(
             lr_schedule=lr_schedule, weight_decay=weight_decay, seed=seed,
             early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
             validation_fraction=validation_fraction, hyperparameters=hyperparameters, num_gpus=num_gpus,
-            compile=compile, ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",
+            compile=compile, teacher=teacher, distill_temperature=distill_temperature, distill_alpha=distill_alpha,
+            ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",
         )

@@ -48,8 +48,10 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                      early_stopping_metric: str = "val_f1_macro", validation_fraction: float = 0.1,
                      hyperparameters: dict | None = None, num_gpus: int = -1, compile: bool = False,
                      ctx_state_dir: str = "", ctx_run_id: str = "", ctx_step: str = "train",
-                     num_procs: int | None = None, backend: str | None = None) -> dict:
-    """Train and write the three output artifacts; returns the metrics logged."""
+                     num_procs: int | None = None, backend: str | None = None, teacher=None,
+                     distill_temperature: float = 2.0, distill_alpha: float = 0.5) -> dict:
+    """Train and write the three output artifacts; returns the metrics logged. With a `teacher` Model
+    artifact the student also learns the teacher's soft labels (see distill.py)."""
     from kubepipe.components.training.trainer import train
 
     if not logging.getLogger().handlers:  # inside a KFP task: show per-epoch progress in the pod log
@@ -59,7 +61,16 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                       batch_size=batch_size, learning_rate=learning_rate or None, lr_schedule=lr_schedule,
                       weight_decay=weight_decay, seed=seed, early_stopping_patience=early_stopping_patience,
                       early_stopping_metric=early_stopping_metric, validation_fraction=validation_fraction,
-                      hyperparameters=dict(hyperparameters or {}), compile=compile)
+                      hyperparameters=dict(hyperparameters or {}), compile=compile,
+                      distill_temperature=distill_temperature, distill_alpha=distill_alpha)
+    teacher_model, distilled = None, None
+    if teacher is not None and getattr(teacher, "path", None):
+        from kubepipe.components.training.artifact import load_model
+
+        teacher_model = load_model(teacher.path)
+        distilled = {"teacher": {"architecture": teacher_model.architecture, "uri": getattr(teacher, "uri", None),
+                                 "weights_sha256": teacher_model.spec.get("weights_sha256")},
+                     "temperature": distill_temperature, "alpha": distill_alpha}
     train_df = read_frame(dataset, "training")
     val_df = read_frame(validation, "validation") if validation is not None and getattr(validation, "path", None) else None
     folder = checkpoint_dir(ctx_state_dir, ctx_run_id, ctx_step)
@@ -67,11 +78,13 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     trained = train(train_df, cfg, val_df=val_df, data_hash=_hash(dataset), checkpoint_dir=folder,
                     num_gpus=num_gpus, num_procs=num_procs, backend=backend,
                     where=f"dataset ({dataset.path})",
-                    val_where=f"validation ({getattr(validation, 'path', '')})")
+                    val_where=f"validation ({getattr(validation, 'path', '')})", teacher=teacher_model)
+    del teacher_model  # free its memory before saving
     res, fin = trained.result, trained.final
     source = (getattr(dataset, "metadata", None) or {}).get("source")
     out = trained.save(model.path, extra_metadata={"validation_data_hash": _hash(validation) if validation else None,
                                                     "run_id": ctx_run_id, "step": ctx_step,
+                                                    "distillation": distilled,
                                                     # drift monitors compare against exactly this data
                                                     "training_data": {"uri": getattr(dataset, "uri", None),
                                                                       "source": source,
@@ -92,6 +105,7 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     facts = {"model": architecture, "device": res["device"], "processes": res["world_size"],
              "precision": res["precision"], "epochs run": res["epochs_run"], "best epoch": res["best_epoch"],
              "stopped early": res["stopped_early"], "resumed from": res["resumed_from"] or "-",
+             "distilled from": distilled["teacher"]["architecture"] if distilled else "-",
              "samples/s": f"{res['samples_per_s']:.0f}", "wall time (s)": f"{time.time() - started:.1f}"}
     write_report(curve, curve_html(res["history"], title=f"Training curve: {architecture}",
                                    best_epoch=res["best_epoch"], facts=facts))

@@ -109,13 +109,17 @@ def _fingerprint(cfg: TrainConfig, data: TrainSet, model_ref: str, model_kwargs:
             h.update(key.encode())
             h.update(arrays[key].tobytes())
     h.update(data.y_train.tobytes())
+    if data.soft is not None:
+        h.update(b"teacher")
+        h.update(data.soft.tobytes())
     return h.hexdigest()
 
 
 def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = None, checkpoint_dir=None,
           num_gpus: int | None = None, num_procs: int | None = None, backend: str | None = None,
-          callbacks=(), where: str = "dataset", val_where: str = "validation") -> Trained:
-    """Train `cfg.model` on `train_df` (validation: `val_df`, else a stratified fraction); see module doc."""
+          callbacks=(), where: str = "dataset", val_where: str = "validation", teacher=None) -> Trained:
+    """Train `cfg.model` on `train_df` (validation: `val_df`, else a stratified fraction); see module doc.
+    `teacher`: a LoadedModel whose soft labels the student learns too (distillation)."""
     import torch
 
     cfg = _apply_trainer_keys(cfg)
@@ -123,12 +127,21 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     task_kind = "tabular" if cfg.feature_columns else ("tabular" if getattr(cls, "encoding", None) == "tabular" else "text")
     encoding = model_encoding(cls, task_kind)
     enc_kwargs, model_kwargs = split_hyperparameters(encoding, cfg.hyperparameters)
+    resolve = getattr(cls, "resolve_hyperparameters", None)
+    if resolve is not None:  # e.g. a pretrained base model: its config, weights record and tokenizer
+        enc_kwargs, model_kwargs = resolve(enc_kwargs, model_kwargs)
+    world, backend, device = plan_devices(num_gpus, num_procs, backend)
+    if teacher is not None:
+        task = "tabular-classification" if task_kind == "tabular" else "text-classification"
+        if teacher.task != task:
+            raise ModelError(f"teacher {teacher.path} is a {teacher.task} model; the student {cfg.model!r} "
+                             f"is {task}: distil from a teacher of the same task")
     try:
-        data, encoder = prepare(train_df, val_df, cfg, encoding, enc_kwargs, where=where, val_where=val_where)
+        data, encoder = prepare(train_df, val_df, cfg, encoding, enc_kwargs, where=where, val_where=val_where,
+                                teacher=teacher, teacher_device=device)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"bad preprocessing hyperparameters {enc_kwargs}: {exc}") from None
     input_spec = encoder.spec()
-    world, backend, device = plan_devices(num_gpus, num_procs, backend)
     if world > 1:
         build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)  # fail here, not in a worker
     fingerprint = _fingerprint(cfg, data, cfg.model, model_kwargs, world)

@@ -26,6 +26,7 @@ class TrainSet:
     val: dict | None
     y_val: np.ndarray | None
     train_tokens: int  # per epoch, for tokens/s
+    soft: np.ndarray | None = None  # a teacher's logits [n_train, n_labels] (distillation), else None
 
     @property
     def n_train(self) -> int:
@@ -84,8 +85,10 @@ def _inputs(df, columns: dict):
 
 
 def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: dict,
-            where: str = "dataset", val_where: str = "validation") -> tuple[TrainSet, Encoder]:
-    """Check the frames, map labels, split, fit the encoder and encode every row once."""
+            where: str = "dataset", val_where: str = "validation", teacher=None,
+            teacher_device: str = "cpu") -> tuple[TrainSet, Encoder]:
+    """Check the frames, map labels, split, fit the encoder and encode every row once (and, with a
+    `teacher` LoadedModel, its logits for every training row)."""
     if len(train_df) == 0:
         raise DataError(f"{where}: the training dataset is empty (0 rows); check the upstream step's output")
     _require(train_df, cfg.label_column, where, "label")
@@ -125,7 +128,11 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         encoder = ENCODINGS[encoding](**encoder_kwargs)
     train_inputs = _inputs(train_frame, columns)
     data = TrainSet(labels=labels, columns=columns, train=encoder.encode(train_inputs), y_train=y[train_idx],
-                    val=None, y_val=None, train_tokens=encoder.token_count(train_inputs))
+                    val=None, y_val=None, train_tokens=encoder.count_tokens(train_inputs))
+    if teacher is not None:
+        from kubepipe.components.training.distill import teacher_logits
+
+        data.soft = teacher_logits(teacher, train_inputs, labels, teacher_device)
     if val_frame is not None and len(val_frame):
         data.val = encoder.encode(_inputs(val_frame, columns))
         data.y_val = np.array([index[v] for v in val_frame[cfg.label_column].astype(str)], dtype=np.int64)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-__all__ = ["did_you_mean", "sha256_text", "atomic_write_text", "atomic_write_bytes", "atomic_open", "fsync_dir",
+__all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open", "fsync_dir",
            "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME"]
 
@@ -28,6 +28,15 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
 
 def sha256_text(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -42,7 +42,7 @@ def test_round_trip_gives_identical_logits(tmp_path):
     assert loaded.predict(texts) == [LABELS[i] for i in proba.argmax(axis=1)]
     assert loaded.task == "text-classification" and loaded.labels == LABELS
     assert loaded.input_spec["text_column"] == "description" and loaded.metadata["data_hash"] == "abc"
-    assert loaded.token_count(texts) == 3 + 3 + 0 + 2
+    assert loaded.count_tokens(texts) == 3 + 3 + 0 + 2
 
 
 @pytest.mark.parametrize("name,encoder,columns", [

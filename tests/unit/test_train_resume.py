@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent('''
     from kubepipe.components.training.sample_data import merchant_frame
     from kubepipe.components.training.trainer import train
 
-    ckpt, out, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ckpt, out, pause_at, settings = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 
     class Pause:  # stands in for a preemption: the test SIGKILLs us while we wait here
         def on_step(self, st):
@@ -32,8 +32,7 @@ SCRIPT = textwrap.dedent('''
                 open(out + ".paused", "w").close()
                 time.sleep(600)
 
-    cfg = TrainConfig(model="text-classifier", label_column="category", epochs=4, batch_size=64, seed=7,
-                      checkpoint_every_steps=5, hyperparameters={"buckets": 4096, "dropout": 0.1})
+    cfg = TrainConfig(label_column="category", epochs=4, batch_size=64, seed=7, checkpoint_every_steps=5, **settings)
     trained = train(merchant_frame(800, seed=3), cfg, checkpoint_dir=ckpt, callbacks=[Pause()] if pause_at else [])
     digest = hashlib.sha256()
     for key, value in sorted(trained.module.state_dict().items()):
@@ -43,9 +42,21 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _run(script, ckpt, out, pause_at=0):
-    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(out), str(pause_at)],
+def _run(script, ckpt, out, pause_at=0, settings=None):
+    settings = settings or {"model": "text-classifier", "hyperparameters": {"buckets": 4096, "dropout": 0.1}}
+    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(out), str(pause_at), json.dumps(settings)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _settings(architecture, tmp_path):
+    if architecture == "text-classifier":
+        return {"model": architecture, "hyperparameters": {"buckets": 4096, "dropout": 0.1}}
+    pytest.importorskip("transformers")
+    from tiny_bert import make_base_model
+
+    base = make_base_model(tmp_path / "base")  # dropout 0.1 inside the encoder and the head: RNG state matters
+    return {"model": architecture, "learning_rate": 3e-3, "warmup_fraction": 0.1,
+            "hyperparameters": {"base_model": str(base), "max_length": 16, "layer_lr_decay": 0.8}}
 
 
 def _finish(proc, timeout=120):
@@ -59,13 +70,16 @@ def _finish(proc, timeout=120):
     assert proc.returncode == 0, output
 
 
-def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("architecture", ["text-classifier",
+                                          pytest.param("pretrained-encoder", marks=pytest.mark.slow)])
+def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path, architecture):
     script = tmp_path / "train_script.py"
     script.write_text(SCRIPT)
+    settings = _settings(architecture, tmp_path)
     # 720 training rows / 64 = 12 steps per epoch; pause in epoch 3 at global step 30,
     # after the mid-epoch checkpoint at step 25 (epoch 3, step 1)
-    victim = _run(script, tmp_path / "ckpt-a", tmp_path / "a.json", pause_at=30)
-    reference = _run(script, tmp_path / "ckpt-b", tmp_path / "b.json")
+    victim = _run(script, tmp_path / "ckpt-a", tmp_path / "a.json", pause_at=30, settings=settings)
+    reference = _run(script, tmp_path / "ckpt-b", tmp_path / "b.json", settings=settings)
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "a.json.paused").exists():
@@ -84,7 +98,7 @@ def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    _finish(_run(script, tmp_path / "ckpt-a", tmp_path / "a.json"))
+    _finish(_run(script, tmp_path / "ckpt-a", tmp_path / "a.json", settings=settings))
     resumed = json.loads((tmp_path / "a.json").read_text())
     whole = json.loads((tmp_path / "b.json").read_text())
     assert whole["resumed_from"] is None

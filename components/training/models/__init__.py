@@ -8,8 +8,13 @@ and `forward(batch: dict[str, Tensor]) -> Tensor[batch, num_labels]` (logits).
 `input_spec` carries `encoding` plus `vocab_size`/`max_length` (text) or
 `num_features` (tabular). The class attribute `encoding` picks the
 preprocessing: `hashed-ngrams` (batch `ids` [B, K], 0 = padding), `bytes`
-(`ids` [B, L], 0 = padding, 257 = leading [CLS]) or `tabular` (`x` [B, F]
-float32, standardised). Nothing heavy is imported here (compile-time checks use it).
+(`ids` [B, L], 0 = padding, 257 = leading [CLS]), `wordpiece` (`input_ids`
+and `attention_mask` [B, L], from a tokenizer.json) or `tabular` (`x` [B, F]
+float32, standardised). Optional hooks: `resolve_hyperparameters(encoder_kwargs,
+model_kwargs)` (training only: e.g. find a base model), `load_pretrained()` (called
+on a freshly built model before training) and `param_groups(lr, weight_decay)`
+(optimizer groups, e.g. layer-wise learning rates). Nothing heavy is imported here
+(compile-time checks use it).
 """
 
 from __future__ import annotations
@@ -28,14 +33,18 @@ BUILTIN_MODELS = {
     "text-classifier": f"{_PKG}.text_classifier:TextClassifier",
     "transformer-classifier": f"{_PKG}.transformer:TransformerClassifier",
     "tabular-mlp": f"{_PKG}.tabular_mlp:TabularMLP",
+    "pretrained-encoder": f"{_PKG}.pretrained_encoder:PretrainedEncoderClassifier",
 }
-MODEL_TASKS = {"text-classifier": "text", "transformer-classifier": "text", "tabular-mlp": "tabular"}
+MODEL_TASKS = {"text-classifier": "text", "transformer-classifier": "text", "tabular-mlp": "tabular",
+               "pretrained-encoder": "text"}
 # Hyperparameter names, kept here so checks need not import torch (a test pins them to the signatures).
 ENCODER_KEYS = {"hashed-ngrams": ("buckets", "word_ngrams", "char_ngrams", "max_features"),
-                "bytes": ("max_length", "lowercase"), "tabular": ()}
+                "bytes": ("max_length", "lowercase"), "tabular": (), "wordpiece": ("max_length",)}
 MODEL_KEYS = {"text-classifier": ("dim", "hidden", "dropout"),
               "transformer-classifier": ("d_model", "layers", "heads", "ff_mult", "dropout"),
-              "tabular-mlp": ("hidden", "layers", "dropout")}
+              "tabular-mlp": ("hidden", "layers", "dropout"),
+              # base_model / base_model_sha256 are resolved into `config` + a `base_model` record at training
+              "pretrained-encoder": ("base_model", "base_model_sha256", "dropout", "layer_lr_decay")}
 _SIGNATURE = "__init__(self, num_labels: int, input_spec: dict, **hyperparameters)"
 
 

