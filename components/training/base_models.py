@@ -104,18 +104,29 @@ def _safe_members(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
     return members
 
 
+def _cache_folder(root: Path | None) -> Path:
+    """`<cache>/base-models`, created; the temp folder when the cache cannot be written (read-only home)."""
+    candidates = [root / "base-models"] if root else [cache_root() / "base-models",
+                                                      Path(tempfile.gettempdir()) / "kubepipe-cache" / "base-models"]
+    problems = []
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder
+            problems.append(f"{folder}: not writable")
+        except OSError as exc:
+            problems.append(f"{folder}: {exc}")
+    raise ModelError(f"cannot create a model cache ({'; '.join(problems)}); set KUBEPIPE_CACHE to a writable folder")
+
+
 def extract_zip_once(archive: Path, root: Path | None = None) -> Path:
     """`<root>/base-models/<sha256 of archive>/`, extracted on first use (atomically: temp folder + rename)."""
     digest = sha256_file(archive)
-    parent = (root or cache_root()) / "base-models"
+    parent = _cache_folder(root)
     final = parent / digest
     if final.is_dir():
         return final
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"cannot create the model cache {parent}: {exc}; set KUBEPIPE_CACHE to a writable "
-                         "folder") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", suffix=".tmp", dir=parent))
     try:
         with zipfile.ZipFile(archive) as zf:

@@ -113,19 +113,25 @@ def _break(out, how):
     elif how == "no-weights":
         (out / "model.safetensors").unlink()
         msg = "model.safetensors: missing"
-    elif how == "truncated":
+    elif how in ("truncated", "truncated-unrecorded"):
         data = (out / "model.safetensors").read_bytes()
         (out / "model.safetensors").write_bytes(data[: len(data) // 3])
-        msg = "model.safetensors: cannot load weights"
-    elif how == "pickle":
+        msg = "model.safetensors: sha256 "  # the recorded hash catches it before safetensors reads it
+        if how == "truncated-unrecorded":  # an artifact from before weights_sha256 was recorded
+            del spec["weights_sha256"]
+            msg = "model.safetensors: cannot load weights"
+    elif how in ("pickle", "pickle-unrecorded"):
         torch.save({"x": 1}, out / "model.safetensors")
-        msg = "model.safetensors: cannot load weights"
+        msg = "model.safetensors: sha256 "
+        if how == "pickle-unrecorded":
+            del spec["weights_sha256"]
+            msg = "model.safetensors: cannot load weights"
     spec_file.write_text(json.dumps(spec))
     return out, msg
 
 
 @pytest.mark.parametrize("how", ["no-dir", "no-spec", "bad-json", "version", "architecture", "shape",
-                                 "no-weights", "truncated", "pickle"])
+                                 "no-weights", "truncated", "truncated-unrecorded", "pickle", "pickle-unrecorded"])
 def test_broken_artifact_names_the_file(tmp_path, how):
     out, _ = _save(tmp_path)
     path, msg = _break(out, how)
