@@ -108,7 +108,7 @@ def _pretrained_base():
     from kubepipe.components.training.base_models import resolve_base_model
 
     try:
-        return resolve_base_model("all-minilm-l6-v2")
+        return resolve_base_model("package:all-minilm-l6-v2")
     except ModelError as exc:
         print(f"pretrained-encoder: skipped: {exc}")
         return None

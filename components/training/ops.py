@@ -34,6 +34,8 @@ def train_torch(
     compile: bool = False,
     distill_temperature: float = 2.0,
     distill_alpha: float = 0.5,
+    base_model: str = "",
+    base_model_sha256: str = "",
     ctx_state_dir: str = "",
     ctx_run_id: str = "",
     ctx_step: str = "",
@@ -84,5 +86,6 @@ def train_torch(
             early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
             validation_fraction=validation_fraction, hyperparameters=hyperparameters, num_gpus=num_gpus,
             compile=compile, teacher=teacher, distill_temperature=distill_temperature, distill_alpha=distill_alpha,
+            base_model=base_model, base_model_sha256=base_model_sha256,
             ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",
         )

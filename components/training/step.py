@@ -49,13 +49,19 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                      hyperparameters: dict | None = None, num_gpus: int = -1, compile: bool = False,
                      ctx_state_dir: str = "", ctx_run_id: str = "", ctx_step: str = "train",
                      num_procs: int | None = None, backend: str | None = None, teacher=None,
-                     distill_temperature: float = 2.0, distill_alpha: float = 0.5) -> dict:
+                     distill_temperature: float = 2.0, distill_alpha: float = 0.5, base_model: str = "",
+                     base_model_sha256: str = "") -> dict:
     """Train and write the three output artifacts; returns the metrics logged. With a `teacher` Model
     artifact the student also learns the teacher's soft labels (see distill.py)."""
     from kubepipe.components.training.trainer import train
 
     if not logging.getLogger().handlers:  # inside a KFP task: show per-epoch progress in the pod log
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hyperparameters = dict(hyperparameters or {})
+    if base_model:  # pretrained-encoder: its resolve hook reads these two from the model's hyperparameters
+        hyperparameters["base_model"] = base_model
+    if base_model_sha256:
+        hyperparameters["base_model_sha256"] = base_model_sha256
     cfg = TrainConfig(model=architecture, label_column=label_column, text_column=text_column or None,
                       feature_columns=list(feature_columns) if feature_columns else None, epochs=epochs,
                       batch_size=batch_size, learning_rate=learning_rate or None, lr_schedule=lr_schedule,

@@ -64,7 +64,7 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     teacher = load_model(run.step("train_teacher").artifacts["model"])
     student = load_model(run.step("train_student").artifacts["model"])
     assert teacher.architecture == "pretrained-encoder" and student.architecture == "text-classifier"
-    assert teacher.spec["model_kwargs"]["base_model"]["name"] == "all-minilm-l6-v2"
+    assert teacher.spec["model_kwargs"]["base_model"]["name"] == "package:all-minilm-l6-v2"
     assert teacher.spec["model_kwargs"]["base_model"]["weights_sha256"].startswith("53aa5117")
     assert teacher.input_spec["max_length"] == 32
     distilled = student.metadata["distillation"]

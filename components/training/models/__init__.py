@@ -43,8 +43,8 @@ ENCODER_KEYS = {"hashed-ngrams": ("buckets", "word_ngrams", "char_ngrams", "max_
 MODEL_KEYS = {"text-classifier": ("dim", "hidden", "dropout"),
               "transformer-classifier": ("d_model", "layers", "heads", "ff_mult", "dropout"),
               "tabular-mlp": ("hidden", "layers", "dropout"),
-              # base_model / base_model_sha256 are resolved into `config` + a `base_model` record at training
-              "pretrained-encoder": ("base_model", "base_model_sha256", "dropout", "layer_lr_decay")}
+              # + the step's `base_model` / `base_model_sha256`, resolved into `config` and a `base_model` record
+              "pretrained-encoder": ("dropout", "layer_lr_decay")}
 _SIGNATURE = "__init__(self, num_labels: int, input_spec: dict, **hyperparameters)"
 
 

@@ -18,7 +18,6 @@ from torch import nn
 
 __all__ = ["PretrainedEncoderClassifier", "mean_pool", "resolve_pretrained"]
 
-DEFAULT_BASE = "all-minilm-l6-v2"
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder.encoder.layer.3. (BERT), .transformer.layer.3. (DistilBERT)
 
 
@@ -123,10 +122,11 @@ class PretrainedEncoderClassifier(nn.Module):
 def resolve_pretrained(encoder_kwargs: dict, model_kwargs: dict) -> tuple[dict, dict]:
     """Training-time hook: `base_model` (name or directory) -> the config, a record with the weights'
     sha256, and the tokenizer file for the encoder."""
-    from kubepipe.components.training.base_models import resolve_base_model
+    from kubepipe.components.training.base_models import DEFAULT_BASE_MODEL, resolve_base_model
 
     model_kwargs = dict(model_kwargs)
-    base = resolve_base_model(model_kwargs.pop("base_model", DEFAULT_BASE), model_kwargs.pop("base_model_sha256", None))
+    base = resolve_base_model(model_kwargs.pop("base_model", None) or DEFAULT_BASE_MODEL,
+                              model_kwargs.pop("base_model_sha256", None) or None)
     limit = base.config.get("max_position_embeddings")
     length = encoder_kwargs.get("max_length", 128)
     if isinstance(limit, int) and isinstance(length, int) and length > limit:
