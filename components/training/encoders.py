@@ -9,7 +9,6 @@ normalisation) and rebuilt from `state()` when a model is loaded.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -242,17 +241,13 @@ class WordPieceEncoder(Encoder):
                 "tokenizer_sha256": self.sha256}
 
     def save_files(self, out) -> None:
-        import shutil
         from pathlib import Path
+
+        from kubepipe.util import atomic_write_bytes
 
         target = Path(out) / "tokenizer.json"
         if target.resolve() != self.path.resolve():
-            tmp = target.with_name(".tokenizer.json.tmp")
-            try:
-                shutil.copyfile(self.path, tmp)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            atomic_write_bytes(target, self.path.read_bytes())
 
     def count_tokens(self, inputs):
         encs = self._encode(inputs)

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-__all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open", "fsync_dir",
-           "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
+__all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+           "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
