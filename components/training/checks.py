@@ -31,7 +31,9 @@ def train_reference() -> Reference:
                  "hyperparameters": Allowed(note=f"per architecture; precision: {' | '.join(PRECISIONS)}",
                                             by={a: ", ".join(_hyperparameters(a)) for a in BUILTIN_MODELS},
                                             by_label=("architecture", "hyperparameters")),
-                 "num_gpus": Allowed(note="-1 every visible GPU, 0 CPU, n at most n")},
+                 "num_gpus": Allowed(note="-1 every visible GPU, 0 CPU, n at most n"),
+                 "base_model": Allowed(note="pretrained-encoder: `package:all-minilm-l6-v2` or a directory "
+                                            "(docs/decisions/0011)")},
         example="""train:
   component: train-torch
   inputs: {dataset: "${steps.validate.outputs.dataset}"}

@@ -68,6 +68,9 @@ def train_torch(
         compile: Use torch.compile (CUDA only; ignored on CPU).
         distill_temperature: Softmax temperature of the teacher's and the student's logits (with a teacher).
         distill_alpha: Weight of the teacher's soft labels; 1 - alpha weighs the hard labels (with a teacher).
+        base_model: pretrained-encoder's base: `package:all-minilm-l6-v2` (default) or a directory with
+            config.json, tokenizer.json and model.safetensors (relative: next to the pipeline file).
+        base_model_sha256: Expected sha256 of the base model.safetensors (a directory; the package's is pinned).
 
     Returns:
         model: Model folder: model.safetensors and kubepipe-model.json (labels, preprocessing, input spec).

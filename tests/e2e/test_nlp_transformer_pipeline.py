@@ -92,7 +92,7 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     finally:
         for proc in started:
             stop(proc)
-    # one short teacher epoch is far from converged: quality is the benchmark's business (decision 0010
+    # one short teacher epoch is far from converged: quality is the benchmark's business (decision 0011
     # records the figures); here the student had to pass its gate (min_f1 0.3) to be registered
     print(f"holdout macro-F1 (e2e settings): teacher {scores['teacher']:.4f}, student {scores['student']:.4f}")
     assert scores["student"] >= 0.3
