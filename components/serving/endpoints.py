@@ -155,7 +155,8 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
     if not mdir.is_dir():
         raise ComponentError(f"model_dir {model_dir}: not a directory; pass the Model artifact of a train step")
     d, f = endpoints_dir(state_dir), record_file(state_dir, name)
-    server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms)]
+    # no drain delay behind the proxy: it has switched away before it stops the old backend
+    server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms), "--drain-delay", "0"]
     with locked(state_dir, name):
         repaired = repair_locked(state_dir, name)["actions"]
         old = read_record(state_dir, name)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from kserve import Model
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from kubepipe.components.errors import ModelError
 from kubepipe.components.serving import metrics as m
@@ -33,7 +33,7 @@ class ServedModel(Model):
         self.max_text_length = max_text_length
         self.model = None
         self.spec = None
-        self._arriving = 0  # requests being received or parsed, not yet queued (see ArrivalsMiddleware)
+        self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     on_batch=self._observe_batch, arriving=lambda: self._arriving)
         self.forward_thread = forward_thread
@@ -94,7 +94,7 @@ class ServedModel(Model):
 
     # ---- arrivals: requests the server is receiving that have not reached the batcher yet ----
     def arrival(self) -> list:
-        """Count one arriving request; returns its flag for `departed` (ArrivalsMiddleware calls both)."""
+        """Count one arriving request; returns its flag for `departed` (guard.RequestGuard calls both)."""
         self._arriving += 1
         flag = [True]
         _ARRIVING.set(flag)
@@ -127,7 +127,7 @@ class ServedModel(Model):
 
     async def preprocess(self, payload, headers=None):
         if isinstance(payload, InferRequest):
-            return payload, parse_v2(payload.inputs, self.spec)
+            return payload, parse_v2(payload.inputs, self.spec, payload.request_outputs, payload.parameters)
         return None, parse_v1(payload, self.spec)
 
     def validate(self, payload):
@@ -160,8 +160,14 @@ class ServedModel(Model):
         out_label.set_data_from_numpy(labels, binary_data=binary)
         out_probs = InferOutput("probabilities", [parsed.n, probs.shape[1]], "FP32")
         out_probs.set_data_from_numpy(probs.astype(np.float32), binary_data=binary)
+        wanted = None
+        if request.request_outputs:  # only those, each binary as it asks (else as the request's default)
+            wanted = [RequestedOutput(o.name, {**(o.parameters or {}),
+                                               "binary_data": o.binary_data if o.binary_data is not None else binary})
+                      for o in request.request_outputs]
         return InferResponse(response_id=request.id or "", model_name=self.name,
-                             infer_outputs=[out_label, out_probs], use_binary_outputs=binary)
+                             infer_outputs=[out_label, out_probs], use_binary_outputs=binary,
+                             requested_outputs=wanted)
 
     # ---- metadata -----------------------------------------------------------------------
     def get_input_types(self):

@@ -7,8 +7,11 @@ V1 (`POST /v1/models/NAME:predict`)
   tabular: {"instances": [{"<feature>": number, ...}, ...]}  or  [[number, ...], ...]
   optional "return_probabilities": true adds "probabilities" (ordered as the model's labels).
 V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
-  text:    one input, datatype BYTES, shape [n] or [n, 1], data: n strings
-  tabular: one input, datatype FP32 (or FP64), shape [n, k], data: n*k numbers (flat or nested)
+  text:    one input named `text`, datatype BYTES, shape [n] or [n, 1], data: n strings
+  tabular: one input named `features`, datatype FP32 (or FP64), shape [n, k], data: n*k numbers
+           (flat or nested)
+  outputs (optional): any of `label`, `probabilities`, each with an optional boolean
+  `parameters.binary_data`; request `parameters.binary_data_output` is a boolean too.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of"]
+__all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
+           "V2_OUTPUTS"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
+V2_OUTPUTS = ("label", "probabilities")
 
 
 class BadRequest(ValueError):
@@ -157,14 +162,42 @@ def _flatten(data: Any, depth: int) -> list:
     return out
 
 
-def parse_v2(inputs: Sequence[Any], spec: InputSpec) -> Parsed:
-    """Validate the inputs of a V2 InferRequest (objects with name, datatype, shape, data)."""
+def v2_input_name(spec: InputSpec) -> str:
+    """The one V2 input a model takes (as GET /v2/models/NAME lists it)."""
+    return "features" if spec.task == TABULAR else "text"
+
+
+def _flag(params: Any, key: str, where: str) -> None:
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest(where or "parameters", f"expected an object, got {type(params).__name__}")
+    if params and key in params and not isinstance(params[key], bool):
+        raise BadRequest(f"{where}.{key}" if where else key, f"expected true or false, got {params[key]!r}")
+
+
+def _check_outputs(outputs: Sequence[Any] | None, parameters: Any) -> None:
+    _flag(parameters, "binary_data_output", "parameters")
+    for j, out in enumerate(outputs or ()):
+        if out.name not in V2_OUTPUTS:
+            raise BadRequest(f"outputs[{j}].name", f"unknown output `{out.name}`; this model has "
+                             f"{' and '.join(f'`{o}`' for o in V2_OUTPUTS)}")
+        _flag(out.parameters, "binary_data", f"outputs[{j}].parameters")
+
+
+def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,
+             parameters: Any = None) -> Parsed:
+    """Validate a V2 InferRequest: its inputs (objects with name, datatype, shape, data), the requested
+    outputs (objects with name and parameters) and the request's parameters."""
     if not inputs:
         raise BadRequest("inputs", "expected one input tensor, got none")
     if len(inputs) != 1:
         raise BadRequest("inputs", f"expected one input tensor, got {len(inputs)}")
     inp = inputs[0]
     where = "inputs[0]"
+    expected = v2_input_name(spec)
+    if inp.name != expected:
+        raise BadRequest(f"{where}.name", f"unknown input `{inp.name}`; this model takes one input named "
+                         f"`{expected}` (GET /v2/models/NAME lists it)")
+    _check_outputs(outputs, parameters)
     shape = [int(s) for s in (inp.shape or [])]
     if any(s < 0 for s in shape):
         raise BadRequest(f"{where}.shape", f"dimensions must be sizes (>= 0), got {shape}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,79 +20,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("kserve")
 
 
-_BOUND = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-
-
-def free_port() -> int:
-    """Only for `kubepipe serve`, which refuses --port 0; start_server retries if the port is taken meanwhile."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model_dir, name, tmp_path, *extra, cli=False):
-    """Start a server; it binds port 0 (the OS picks a free port) and its start-up log line reports the port.
-
-    Returns (process, log path). `kubepipe serve` (cli=True) needs a port >= 1: a probed one, started again
-    on another port should something else take it first.
-    """
-    module = ["kubepipe.cli", "serve"] if cli else ["kubepipe.components.serving.server"]
-    log_path = tmp_path / f"{name}.log"
-    for _attempt in range(3):
-        port = free_port() if cli else 0
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", *module, str(model_dir), "--name", name,
-                                     "--port", str(port), *extra], stdout=log, stderr=subprocess.STDOUT)
-        if not cli:
-            return proc, log_path
-        try:
-            if bound_base(proc, log_path) or "address already in use" not in log_path.read_text().lower():
-                return proc, log_path
-        except BaseException:
-            stop(proc)
-            raise
-    return proc, log_path
-
-
-def bound_base(proc, log_path, timeout=90) -> str | None:
-    """The server's base URL once it reports the port it bound; None if it exits before that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        exited = proc.poll() is not None
-        found = _BOUND.search(log_path.read_text(errors="replace"))
-        if found:
-            return f"http://127.0.0.1:{found.group(1)}"
-        if exited:
-            return None
-        if time.monotonic() > deadline:
-            raise AssertionError(f"server did not report its port within {timeout} s")
-        time.sleep(0.05)
-
-
-def wait_ready(proc, log_path, name, timeout=90) -> str:
-    """Wait until the model is ready; returns the server's base URL."""
-    deadline = time.monotonic() + timeout
-    base = bound_base(proc, log_path, timeout)
-    assert base, f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"server exited with {proc.returncode}"
-        try:
-            if httpx.get(f"{base}/v2/models/{name}/ready", timeout=1).status_code == 200:
-                return base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server not ready")
-
-
-def stop(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+from serve_procs import bound_base, free_port, start_server, stop, wait_ready  # noqa: E402  (tests/fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +41,21 @@ def servers(models, tmp_path_factory):
         started.append((start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms",
                                      "30", "--max-text-length", "64"), "merchant"))
         started.append((start_server(models["tab"], "risk", tmp, cli=True), "risk"))  # through `kubepipe serve`
+        LOGS.update({name: log for (_proc, log), name in started})
         yield {name: wait_ready(proc, log, name) for (proc, log), name in started}
     finally:
+        for (proc, _log), _name in started:  # one SIGTERM each, as Kubernetes stops them (default drain delay)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
         for (proc, _log), _name in started:
-            stop(proc)
+            try:
+                proc.wait(timeout=60)
+            finally:
+                stop(proc, signal.SIGKILL)
     assert [proc.returncode for (proc, _log), _name in started] == [0, 0]  # SIGTERM is a clean exit
+
+
+LOGS: dict = {}  # server name -> its log file
 
 
 TEXTS = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "AMZN MKTP US*2K3L4", "uber trip"]
@@ -209,6 +148,11 @@ BAD = [
     ("text too long v2", V2, _t(data=("y" * 65,)), "inputs[0].data[0]", 400),
     ("number in BYTES", V2, _t(shape=(2,), data=("a", 5)), "inputs[0].data[1]", 400),
     ("missing datatype", V2, {"inputs": [{"name": "t", "shape": [1], "data": ["a"]}]}, "inputs[0].datatype", 400),
+    ("unknown input name", V2, {"inputs": [{"name": "input0", "shape": [1], "datatype": "BYTES", "data": ["a"]}]},
+     "inputs[0].name", 400),
+    ("unknown output", V2, {**_t(), "outputs": [{"name": "logits"}]}, "outputs[0].name", 400),
+    ("binary flag not a boolean", V2, {**_t(), "parameters": {"binary_data_output": "yes"}},
+     "parameters.binary_data_output", 400),
 ]
 
 
@@ -261,7 +205,7 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
     tokens = _metric(base, "kubepipe_serve_tokens_total", model_name="merchant") - before_tokens
     assert tokens == 16 * sum(len(t.split()) for t in TEXTS[:2])
     ok = _metric(base, "kubepipe_serve_requests_total", model_name="merchant", outcome="ok", protocol="v1")
-    assert ok >= 16 and re.search("kubepipe_serve_request_seconds_bucket", httpx.get(f"{base}/metrics").text)
+    assert ok >= 16 and re.search("kubepipe_serve_request_duration_seconds_bucket", httpx.get(f"{base}/metrics").text)
 
 
 def _send_partial(port, path, body: bytes):
@@ -298,8 +242,14 @@ def test_sigterm_drains_requests_in_flight(models, tmp_path):
         pending = [_send_partial(port, "/v1/models/drain:predict", json.dumps({"instances": [t]}).encode())
                    for t in TEXTS * 2]
         time.sleep(0.2)  # the server has read the headers of all of them
-        os.kill(proc.pid, signal.SIGTERM)
-        assert httpx.get(f"{base}/v2/models/drain/ready", timeout=5).status_code == 503  # unready at once
+        with httpx.Client(timeout=5) as keep_alive:
+            assert keep_alive.get(f"{base}/v2/health/live").headers.get("connection") != "close"
+            os.kill(proc.pid, signal.SIGTERM)
+            time.sleep(0.2)
+            ready = keep_alive.get(f"{base}/v2/models/drain/ready")
+            assert ready.status_code == 503 and "draining" in ready.text  # unready at once
+            assert ready.headers["connection"] == "close"  # keep-alive clients reconnect via their balancer
+        assert httpx.get(f"{base}/v2/health/ready", timeout=5).status_code == 503
         late = httpx.post(f"{base}/v1/models/drain:predict", json={"instances": ["late"]}, timeout=30)
         time.sleep(1.2)  # past the drain delay: the listener is closed, the 8 requests are still open
         with pytest.raises(httpx.ConnectError):
@@ -354,3 +304,120 @@ def test_cli_serve_rejects_a_missing_model_dir(tmp_path):
     out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "serve", str(tmp_path / "empty"),
                           "--port", str(free_port())], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "kubepipe-model.json" in out.stderr and "Traceback" not in out.stderr
+
+
+def _binary_body(texts):
+    """A binary-extension body as tritonclient builds it (the oracle of the format)."""
+    import tritonclient.http as httpclient
+
+    inp = httpclient.InferInput("text", [len(texts)], "BYTES")
+    inp.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object), binary_data=True)
+    body, json_size = httpclient.InferenceServerClient.generate_request_body([inp])
+    return body, str(json_size)
+
+
+BINARY_BAD = [  # (case, cut bytes off the end, header value or None for the right one, field)
+    ("length not a number", 0, "abc", "Inference-Header-Content-Length"),
+    ("length past the body", 0, "999999", "Inference-Header-Content-Length"),
+    ("length cuts the JSON", 0, "10", "body"),
+    ("binary section cut short", 3, None, "inputs[0].parameters.binary_data_size"),
+]
+
+
+@pytest.mark.parametrize("case, cut, length, field", BINARY_BAD, ids=[b[0] for b in BINARY_BAD])
+def test_malformed_binary_extension_requests_are_400_naming_the_field(servers, case, cut, length, field):
+    pytest.importorskip("tritonclient.http")
+    body, right = _binary_body(TEXTS[:2])
+    r = httpx.post(f"{servers['merchant']}{V2}", content=body[:len(body) - cut],
+                   headers={"Inference-Header-Content-Length": length or right})
+    assert r.status_code == 400 and r.json()["field"] == field, (case, r.status_code, r.text)
+    ok = httpx.post(f"{servers['merchant']}{V2}", content=body, headers={"Inference-Header-Content-Length": right})
+    assert ok.status_code == 200 and ok.headers["inference-header-content-length"]  # the well-formed one answers
+
+
+def test_v2_json_without_a_json_content_type_is_accepted(servers):
+    body = json.dumps(_t(shape=(2,), data=TEXTS[:2])).encode()
+    for headers in ({}, {"content-type": "application/octet-stream"}, {"content-type": "text/plain"}):
+        r = httpx.post(f"{servers['merchant']}{V2}", content=body, headers=headers)
+        assert r.status_code == 200, (headers, r.text)
+        assert {o["name"] for o in r.json()["outputs"]} == {"label", "probabilities"}
+    picked = httpx.post(f"{servers['merchant']}{V2}", json={**_t(), "outputs": [{"name": "label"}]})
+    assert [o["name"] for o in picked.json()["outputs"]] == ["label"]  # only the requested output
+
+
+def test_bodies_over_the_limit_are_413_before_they_are_read(servers):
+    base = servers["merchant"]
+    big = b'{"instances": ["' + b"x" * (5 << 20) + b'"]}'  # over the default 4 MiB
+    r = httpx.post(base + V1, content=big, headers=JSON, timeout=60)
+    assert r.status_code == 413 and r.json()["field"] == "body" and "4194304" in r.json()["error"]
+
+    def chunks():
+        for _ in range(5):
+            yield b"x" * (1 << 20)
+    r = httpx.post(base + V2, content=chunks(), headers=JSON, timeout=60)  # no Content-Length: counted as it comes
+    assert r.status_code == 413 and r.json()["field"] == "body"
+    assert httpx.post(base + V1, json={"instances": ["a"]}).status_code == 200
+    # answered from the Content-Length alone: a client that sends only the headers gets its 413
+    sock = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=10)
+    sock.sendall(f"POST {V1} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n".encode())
+    assert sock.recv(200).split()[1] == b"413"
+    sock.close()
+
+
+def test_a_client_that_disconnects_mid_body_is_one_log_line(servers):
+    base, log = servers["merchant"], LOGS["merchant"]
+    before = log.read_text()
+    for path in (V1, V2):
+        sock = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=10)
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: 1000\r\n\r\n{{\"instances\": [".encode())
+        time.sleep(0.3)
+        sock.close()
+    deadline = time.monotonic() + 10
+    while log.read_text().count("disconnected before its request was read") < 2 + before.count("disconnected"):
+        assert time.monotonic() < deadline, log.read_text()[len(before):]
+        time.sleep(0.1)
+    new = log.read_text()[len(before):]
+    assert "Traceback" not in new and " 500" not in new
+    assert len([ln for ln in new.splitlines() if "disconnected before its request was read" in ln]) == 2
+    assert _metric(base, "kubepipe_serve_requests_total", outcome="client_disconnected") >= 2
+
+
+def test_no_line_per_request_by_default(servers):
+    base, log = servers["merchant"], LOGS["merchant"]
+    before = log.read_text()
+    with httpx.Client() as client:
+        for _ in range(30):
+            assert client.post(base + V1, json={"instances": ["a"]}).status_code == 200
+    time.sleep(0.3)
+    assert log.read_text() == before  # no uvicorn access line, no kserve.trace timing lines
+
+
+def test_sampled_access_log_in_a_rotated_file(models, tmp_path):
+    """--access-log logs one request in 1/sample (its access line and its two kserve.trace lines, together),
+    into --log-file, rotated at --log-max-mb keeping --log-backups files."""
+    log_file = tmp_path / "serve.log"
+    proc, out = start_server(models["text"], "logged", tmp_path, "--access-log", "--access-log-sample", "0.25",
+                             "--log-file", str(log_file), "--log-max-mb", "0.004", "--log-backups", "50")
+    try:
+        deadline = time.monotonic() + 120
+        while "Uvicorn running on" not in "".join(f.read_text() for f in tmp_path.glob("serve.log*")):
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        proc.base = "http://127.0.0.1:" + re.search(
+            r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
+            "".join(f.read_text() for f in tmp_path.glob("serve.log*"))).group(1)
+        base = wait_ready(proc, out, "logged")
+        with httpx.Client() as client:
+            for _ in range(100):
+                assert client.post(f"{base}/v1/models/logged:predict", json={"instances": ["a"]}).status_code == 200
+    finally:
+        stop(proc)
+    files = sorted(tmp_path.glob("serve.log*"))
+    text = "".join(f.read_text() for f in files)
+    assert len(files) >= 3 and all(f.stat().st_size <= 4200 + 400 for f in files)  # rotated at ~4 KiB
+    access = len(re.findall(r'"POST /v1/models/logged(?::|%3A)predict HTTP/1.1" 200', text))
+    trace = len(re.findall(r"kserve\.trace .*logged.predict", text))
+    assert access == 25  # one in 4 of 100 consecutive requests, whatever came before
+    assert trace == 2 * access  # a sampled request logs all its lines
+    assert out.read_text().strip() == ""  # nothing on stdout/stderr: it all went to the file

@@ -11,8 +11,9 @@ TEXT = InputSpec(task="text-classification", max_batch_size=4, max_text_length=2
 TAB = InputSpec(task="tabular-classification", max_batch_size=4, features=("amount", "hour"))
 
 
-def tensor(datatype, shape, data, name="x"):
-    """A real kserve V2 input tensor, as the server hands it to the model."""
+def tensor(datatype, shape, data, name=None):
+    """A real kserve V2 input tensor, as the server hands it to the model (named as the model's input)."""
+    name = name or ("text" if datatype == "BYTES" else "features")
     return InferInput(name=name, shape=shape, datatype=datatype, data=data)
 
 
@@ -76,7 +77,7 @@ def test_v2_text_and_tabular():
 @pytest.mark.parametrize("spec, inputs, field, status", [
     (TEXT, [], "inputs", 400),
     (TEXT, [tensor("BYTES", [1], ["a"]), tensor("BYTES", [1], ["b"])], "inputs", 400),
-    (TEXT, [tensor("FP32", [1], [1.0])], "inputs[0].datatype", 400),
+    (TEXT, [tensor("FP32", [1], [1.0], name="text")], "inputs[0].datatype", 400),
     (TEXT, [tensor("BYTES", [1, 2], ["a", "b"])], "inputs[0].shape", 400),
     (TEXT, [tensor("BYTES", [3], ["a", "b"])], "inputs[0].data", 400),
     (TEXT, [tensor("BYTES", [0], [])], "inputs[0].shape", 400),
@@ -85,16 +86,35 @@ def test_v2_text_and_tabular():
     (TEXT, [tensor("BYTES", [5], ["a"] * 5)], "inputs[0].shape", 413),
     (TEXT, [tensor("BYTES", [1], [7])], "inputs[0].data[0]", 400),
     (TEXT, [tensor("BYTES", [1], ["y" * 21])], "inputs[0].data[0]", 400),
-    (TAB, [tensor("BYTES", [1, 2], ["a", "b"])], "inputs[0].datatype", 400),
+    (TAB, [tensor("BYTES", [1, 2], ["a", "b"], name="features")], "inputs[0].datatype", 400),
     (TAB, [tensor("FP32", [1, 3], [1, 2, 3])], "inputs[0].shape", 400),
     (TAB, [tensor("FP32", [2], [1, 2])], "inputs[0].shape", 400),
     (TAB, [tensor("FP32", [2, 2], [1, 2, 3])], "inputs[0].data", 400),
     (TAB, [tensor("FP32", [1, 2], [1, "x"])], "inputs[0].data[1]", 400),
+    (TEXT, [tensor("BYTES", [1], ["a"], name="input0")], "inputs[0].name", 400),
+    (TAB, [tensor("FP32", [1, 2], [1, 2], name="text")], "inputs[0].name", 400),
 ])
 def test_v2_bad_tensors_name_the_field(spec, inputs, field, status):
     with pytest.raises(BadRequest) as err:
         parse_v2(inputs, spec)
     assert err.value.field == field and err.value.status == status
+
+
+def test_v2_requested_outputs_and_flags_are_checked():
+    from kserve.protocol.infer_type import RequestedOutput
+
+    ok = parse_v2([tensor("BYTES", [1], ["a"])], TEXT, [RequestedOutput("label", {"binary_data": True})],
+                  {"binary_data_output": False})
+    assert ok.items == ["a"]
+    cases = [([RequestedOutput("logits")], None, "outputs[0].name"),
+             ([RequestedOutput("label", {"binary_data": "yes"})], None, "outputs[0].parameters.binary_data"),
+             (None, {"binary_data_output": 1}, "parameters.binary_data_output")]
+    for outputs, params, field in cases:
+        with pytest.raises(BadRequest) as err:
+            parse_v2([tensor("BYTES", [1], ["a"])], TEXT, outputs, params)
+        assert err.value.field == field and err.value.status == 400
+    with pytest.raises(BadRequest, match="`label` and `probabilities`"):
+        parse_v2([tensor("BYTES", [1], ["a"])], TEXT, [RequestedOutput("logits")])
 
 
 from hypothesis import given, settings  # noqa: E402

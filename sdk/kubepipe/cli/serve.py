@@ -9,6 +9,8 @@ import typer
 
 from kubepipe.cli import console, output
 from kubepipe.cli.output import FORMAT, HOME, Format
+from kubepipe.components.serving.options import DEFAULTS as D
+from kubepipe.components.serving.options import HELP as H
 
 __all__ = ["register"]
 
@@ -24,21 +26,31 @@ endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by
                         no_args_is_help=True)
 
 
+def _opt(key: str, *flags: str):
+    """A `kubepipe serve` option with the server's own default and help (kubepipe.components.serving.options)."""
+    return typer.Option(D[key], *flags, help=H[key] + ".")
+
+
 def serve(
     model_dir: str = typer.Argument(..., help="A Model artifact directory (the output of a train step)."),
-    name: str = typer.Option("model", "--name", help="Model name in the URLs: /v1/models/NAME:predict."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 in a container."),
-    port: int = typer.Option(8080, "--port"),
-    max_batch_size: int = typer.Option(64, "--max-batch-size", help="Rows per forward pass and per request."),
-    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", help="How long a pass waits to fill up."),
-    max_text_length: int = typer.Option(512, "--max-text-length", help="Characters per text instance."),
-    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
-    grace_period: int = typer.Option(30, "--grace-period", help="Seconds to drain requests on SIGTERM."),
-    drain_delay: float = typer.Option(0.0, "--drain-delay", help="Seconds to keep accepting, unready, after SIGTERM."),
-    torch_threads: int = typer.Option(1, "--torch-threads", help="torch intra-op threads per worker."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto (cuda when available)."),
-    forward_thread: str = typer.Option("auto", "--forward-thread",
-                                       help="Forward passes on their own thread: auto (when a pass takes > 2 ms), on, off."),
+    name: str = _opt("name", "--name"),
+    host: str = _opt("host", "--host"),
+    port: int = _opt("port", "--port"),
+    max_batch_size: int = _opt("max_batch_size", "--max-batch-size"),
+    max_wait_ms: float = _opt("max_wait_ms", "--max-wait-ms"),
+    max_text_length: int = _opt("max_text_length", "--max-text-length"),
+    max_body_mb: float = _opt("max_body_mb", "--max-body-mb"),
+    workers: int = _opt("workers", "--workers"),
+    drain_delay: float = _opt("drain_delay", "--drain-delay"),
+    grace_period: int = _opt("grace_period", "--grace-period"),
+    access_log: bool = _opt("access_log", "--access-log"),
+    access_log_sample: float = _opt("access_log_sample", "--access-log-sample"),
+    log_file: Optional[str] = _opt("log_file", "--log-file"),
+    log_max_mb: float = _opt("log_max_mb", "--log-max-mb"),
+    log_backups: int = _opt("log_backups", "--log-backups"),
+    torch_threads: int = _opt("torch_threads", "--torch-threads"),
+    device: str = _opt("device", "--device"),
+    forward_thread: str = _opt("forward_thread", "--forward-thread"),
     allow_user_model: bool = typer.Option(False, "--allow-user-model",
                                           help="Load a user model class (`package.module:Class`) named by the "
                                                "artifact: imports that module, so only for artifacts you trust."),
@@ -46,9 +58,8 @@ def serve(
     """Serve a model on the KServe ModelServer: REST V1 + Open Inference Protocol V2, /metrics.
 
     Ready (GET /v2/models/NAME/ready = 200) only after the model loaded and passed a warm-up.
+    SIGTERM: unready at once, answering for --drain-delay s more, then the requests in flight finish.
     """
-    from pathlib import Path
-
     from kubepipe.errors import UserError
     from kubepipe.extras import require
 
@@ -56,14 +67,26 @@ def serve(
     if not Path(model_dir).is_dir():
         raise UserError(f"{model_dir}: not a directory; pass a Model artifact directory (model.safetensors + "
                         "kubepipe-model.json)")
-    for flag, value in (("--max-batch-size", max_batch_size), ("--workers", workers), ("--port", port)):
-        if value < 1:
-            raise UserError(f"{flag} must be at least 1 (got {value})")
+    for flag, value in (("--max-batch-size", max_batch_size), ("--workers", workers), ("--port", port),
+                        ("--max-body-mb", max_body_mb), ("--log-max-mb", log_max_mb)):
+        if value <= 0:
+            raise UserError(f"{flag} must be positive (got {value})")
+    for flag, value in (("--drain-delay", drain_delay), ("--grace-period", grace_period), ("--log-backups", log_backups)):
+        if value < 0:
+            raise UserError(f"{flag} must be 0 or more (got {value})")
+    if not 0 <= access_log_sample <= 1:
+        raise UserError(f"--access-log-sample must be a fraction from 0 to 1 (got {access_log_sample})")
     _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
-            "--grace-period", str(grace_period), "--workers", str(workers), "--drain-delay", str(drain_delay),
+            "--max-body-mb", str(max_body_mb), "--workers", str(workers), "--drain-delay", str(drain_delay),
+            "--grace-period", str(grace_period), "--access-log-sample", str(access_log_sample),
+            "--log-max-mb", str(log_max_mb), "--log-backups", str(log_backups),
             "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread]
+    if access_log:
+        argv.append("--access-log")
+    if log_file:
+        argv += ["--log-file", log_file]
     if allow_user_model:
         argv.append("--allow-user-model")
     from kubepipe.components.serving.server import main

@@ -1,0 +1,136 @@
+"""The V2 binary tensor extension, checked before kserve decodes it: a malformed body is a 400 naming the field.
+
+A binary-extension body is a JSON header of `Inference-Header-Content-Length` bytes followed by
+the raw tensors, in input order; each input that has no `data` says its byte count in
+`parameters.binary_data_size`. BYTES elements are each a 4-byte little-endian length and the
+bytes (UTF-8 text: kserve decodes it); fixed-size types are `prod(shape) * itemsize` bytes. kserve slices and unpacks these
+without checking them (a short body or a bad size was "unpack_from requires ..." and a 500),
+so every size is checked here first. Free of kserve: unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from kubepipe.components.serving.payloads import BadRequest
+
+__all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
+
+HEADER = "Inference-Header-Content-Length"
+ITEMSIZE = {"BOOL": 1, "UINT8": 1, "UINT16": 2, "UINT32": 4, "UINT64": 8, "INT8": 1, "INT16": 2, "INT32": 4,
+            "INT64": 8, "FP16": 2, "FP32": 4, "FP64": 8, "BYTES": None}
+_LEN = struct.Struct("<I")
+
+
+def header_length(value: str, body_size: int) -> int:
+    """The JSON header's byte count from the `Inference-Header-Content-Length` header value."""
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        raise BadRequest(HEADER, f"expected a whole number of bytes, got {value!r}")
+    n = int(text)
+    if n > body_size:
+        raise BadRequest(HEADER, f"says the JSON header has {n} bytes, but the body has only {body_size}")
+    return n
+
+
+def split_binary_request(body: bytes, value: str) -> dict:
+    """Parse the JSON header of a binary-extension body and check every binary size; returns the header."""
+    n = header_length(value, len(body))
+    try:
+        head = json.loads(body[:n])
+    except ValueError as exc:  # invalid JSON or not UTF-8
+        raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
+    if not isinstance(head, dict):
+        raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {type(head).__name__}")
+    check_binary_inputs(head, body[n:])
+    return head
+
+
+def _shape(inp: dict, where: str) -> list[int]:
+    shape = inp.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                              for s in shape):
+        raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {shape!r}")
+    return shape
+
+
+def check_binary_inputs(head: dict, binary: bytes) -> None:
+    """Check that the inputs' `binary_data_size`s tile `binary` exactly and that each tensor fits its shape."""
+    inputs = head.get("inputs")
+    if not isinstance(inputs, list):
+        raise BadRequest("inputs", f"expected a list of input tensors, got {type(inputs).__name__}")
+    offset = 0
+    for i, inp in enumerate(inputs):
+        where = f"inputs[{i}]"
+        if not isinstance(inp, dict):
+            raise BadRequest(where, f"expected an object with name, datatype, shape, got {type(inp).__name__}")
+        if not isinstance(inp.get("name"), str):
+            raise BadRequest(f"{where}.name", "missing or not a string")
+        datatype = inp.get("datatype")
+        if datatype not in ITEMSIZE:
+            raise BadRequest(f"{where}.datatype", f"unknown datatype {datatype!r}; expected one of {', '.join(ITEMSIZE)}")
+        shape = _shape(inp, where)
+        params = inp.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise BadRequest(f"{where}.parameters", f"expected an object, got {type(params).__name__}")
+        if "data" in inp:
+            continue  # JSON data: checked like any JSON request
+        field = f"{where}.parameters.binary_data_size"
+        size = (params or {}).get("binary_data_size")
+        if size is None:
+            raise BadRequest(field, "missing: give the input's `data`, or its byte count in the binary section")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadRequest(field, f"expected a whole number of bytes, got {size!r}")
+        if offset + size > len(binary):
+            raise BadRequest(field, f"{size} bytes from offset {offset}, but the binary section has only "
+                             f"{len(binary)} bytes")
+        _check_tensor(binary[offset:offset + size], datatype, shape, field)
+        offset += size
+    if offset != len(binary):
+        raise BadRequest("body", f"the binary section has {len(binary)} bytes, but the inputs' binary_data_size "
+                         f"add up to {offset}")
+    _check_outputs(head)
+
+
+def _check_tensor(raw: bytes, datatype: str, shape: list[int], field: str) -> None:
+    count = math.prod(shape)
+    item = ITEMSIZE[datatype]
+    if item is not None:
+        if len(raw) != count * item:
+            raise BadRequest(field, f"{len(raw)} bytes for {datatype} shape {shape}; expected {count * item} "
+                             f"({count} x {item})")
+        return
+    pos = 0
+    for k in range(count):  # BYTES: 4-byte little-endian length, then that many bytes
+        if pos + 4 > len(raw):
+            raise BadRequest(field, f"BYTES element {k} of {count} (shape {shape}) starts past the end of its "
+                             f"{len(raw)} bytes")
+        (length,) = _LEN.unpack_from(raw, pos)
+        start, pos = pos + 4, pos + 4 + length
+        if pos > len(raw):
+            raise BadRequest(field, f"BYTES element {k} says {length} bytes, past the end of its {len(raw)} bytes")
+        try:  # kserve hands BYTES on as text
+            raw[start:pos].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(field, f"BYTES element {k} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if pos != len(raw):
+        raise BadRequest(field, f"{len(raw) - pos} bytes left over after the {count} BYTES elements of shape {shape}")
+
+
+def _check_outputs(head: dict) -> None:
+    """The shapes kserve's decoder reads without checking (a missing `name` was a KeyError, a 500)."""
+    if head.get("id") is not None and not isinstance(head["id"], str):
+        raise BadRequest("id", f"expected a string, got {type(head['id']).__name__}")
+    params = head.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest("parameters", f"expected an object, got {type(params).__name__}")
+    outputs = head.get("outputs")
+    if outputs is not None and not isinstance(outputs, list):
+        raise BadRequest("outputs", f"expected a list of requested outputs, got {type(outputs).__name__}")
+    for j, out in enumerate(outputs or []):
+        if not isinstance(out, dict) or not isinstance(out.get("name"), str):
+            raise BadRequest(f"outputs[{j}].name", "missing or not a string")
+        if out.get("parameters") is not None and not isinstance(out["parameters"], dict):
+            raise BadRequest(f"outputs[{j}].parameters", f"expected an object, got {type(out['parameters']).__name__}")
+

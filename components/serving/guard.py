@@ -1,0 +1,155 @@
+"""The outermost ASGI layer of the model server: what every request passes before kserve sees it.
+
+- **Body limit.** A POST whose Content-Length is over `max_body_bytes` gets 413 at once, before any
+  of its body is read (uvicorn discards the rest as it arrives, so the client still reads the 413);
+  a chunked body is counted as it arrives and cut off at the limit.
+- **Client disconnects** while the body is still arriving end the request with one log line,
+  not a traceback and not a 500.
+- **Draining.** After SIGTERM every response carries `Connection: close`, so keep-alive clients
+  reconnect (through their load balancer, to a ready replica) before the listener closes.
+- **Arrivals.** POSTs count from their first byte until they reach the batcher (the batcher waits
+  for more only while some are on their way).
+- **Sampled per-request logs** (`--access-log`): one request in N is marked, and only marked
+  requests' access and timing lines pass the log filter.
+- **Memory.** After a large body, once the server is idle, freed heap goes back to the OS.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+from kubepipe.components.serving import memory
+from kubepipe.components.serving import metrics as m
+
+__all__ = ["RequestGuard", "SAMPLED", "BodyTooLarge"]
+
+log = logging.getLogger("kubepipe.serve")
+SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
+_TRIM_AFTER_BYTES = 1 << 20  # bodies from 1 MiB up leave heap worth giving back
+
+
+class BodyTooLarge(Exception):
+    """A chunked body grew past the limit while it was being read."""
+
+
+def _header(scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _protocol(path: str) -> str:
+    return "v2" if path.startswith("/v2/") else "v1"
+
+
+class RequestGuard:
+    def __init__(self, app, model, *, max_body_bytes: int, sample_every: int = 0):
+        self.app, self.model = app, model
+        self.max_body_bytes = max_body_bytes
+        self.sample_every = sample_every  # 0: per-request logs off
+        self._seen = 0
+        self._active = 0  # POSTs inside the server
+        self._trim = memory.IdleTrimmer(lambda: self._active > 0)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.sample_every:
+            SAMPLED.set(self._seen % self.sample_every == 0)
+            self._seen += 1
+        if self.model.draining:
+            send = _closing(send)
+        if scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        length = _header(scope, b"content-length")
+        size = int(length) if length and length.isdigit() else None
+        if size is not None and size > self.max_body_bytes:
+            return await self._too_large(scope, send, str(size))
+        state = _State()
+        if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
+            receive = _counting(receive, state, self.max_body_bytes)
+            send = _watch(send, state)
+        flag = self.model.arrival()
+        self._active += 1
+        try:
+            await self.app(scope, receive, send)
+        except BodyTooLarge:
+            if not state.started:
+                await self._too_large(scope, send, f"more than {self.max_body_bytes}")
+        except Exception as exc:
+            if not _client_gone(exc):
+                raise
+            state.gone = True
+        finally:
+            self._active -= 1
+            self.model.departed(flag)
+            if (size or state.received) >= _TRIM_AFTER_BYTES:
+                self._trim.schedule()
+        if state.gone:
+            client = scope.get("client") or ("?", 0)
+            m.REQUESTS.labels(self.model.name, _protocol(scope["path"]), "client_disconnected").inc()
+            log.warning("client %s:%s disconnected before its request was read: POST %s (Content-Length %s)",
+                        client[0], client[1], scope["path"], length.decode() if length else "chunked")
+
+    async def _too_large(self, scope, send, size: str) -> None:
+        import orjson
+
+        m.REQUESTS.labels(self.model.name, _protocol(scope["path"]), "too_large").inc()
+        limit = self.max_body_bytes
+        body = orjson.dumps({"error": f"body: the request body has {size} bytes; the limit is {limit} "
+                             f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request",
+                             "field": "body"})
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _State:
+    __slots__ = ("received", "started", "gone")
+
+    def __init__(self):
+        self.received = 0
+        self.started = False
+        self.gone = False
+
+
+def _client_gone(exc: BaseException) -> bool:
+    """Starlette's ClientDisconnect, also when FastAPI wrapped it into a 400 while reading the body."""
+    from starlette.requests import ClientDisconnect
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ClientDisconnect):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _counting(receive, state: _State, limit: int):
+    async def counted():
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            state.gone = True
+        state.received += len(message.get("body", b""))
+        if state.received > limit:
+            raise BodyTooLarge()
+        return message
+    return counted
+
+
+def _watch(send, state: _State):
+    async def watched(message):
+        if message["type"] == "http.response.start":
+            state.started = True
+        await send(message)
+    return watched
+
+
+def _closing(send):
+    async def closing(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+        await send(message)
+    return closing

@@ -1,0 +1,34 @@
+"""The model server's options: one list for `python -m kubepipe.components.serving.server` and `kubepipe serve`.
+
+Each entry: flag, default, help. The shutdown defaults fit Kubernetes' default 30 s
+termination grace period: 5 s unready but still answering (load balancers stop sending), then
+up to 25 s to finish the requests in flight.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OPTIONS", "DEFAULTS", "HELP"]
+
+OPTIONS: list[tuple[str, object, str]] = [
+    ("--name", "model", "model name in the URLs: /v1/models/NAME:predict"),
+    ("--host", "127.0.0.1", "address to bind (0.0.0.0 in a container)"),
+    ("--port", 8080, "port to listen on"),
+    ("--max-batch-size", 64, "rows per request (more is a 413) and per forward pass"),
+    ("--max-wait-ms", 2.0, "how long a pass waits to fill up"),
+    ("--max-text-length", 512, "characters per text instance"),
+    ("--max-body-mb", 4.0, "largest request body in MiB; a larger one is a 413 before its body is read"),
+    ("--workers", 1, "server processes sharing the port, under a supervisor that restarts dead ones"),
+    ("--drain-delay", 5.0, "seconds after SIGTERM to stay unready but keep answering, so load balancers stop "
+                           "sending before the listener closes (SIGINT skips it)"),
+    ("--grace-period", 25, "seconds to finish the requests in flight once the listener closed"),
+    ("--access-log", False, "per-request log lines (uvicorn access, kserve timing) for a sample of requests"),
+    ("--access-log-sample", 0.01, "fraction of requests logged with --access-log (1 = every request)"),
+    ("--log-file", None, "write the log to this file, rotated by size, instead of stderr"),
+    ("--log-max-mb", 50.0, "rotate --log-file at this size (MiB)"),
+    ("--log-backups", 5, "rotated log files kept"),
+    ("--torch-threads", 1, "torch intra-op threads per worker"),
+    ("--device", "cpu", "cpu, cuda, cuda:N or auto (cuda when available)"),
+    ("--forward-thread", "auto", "forward passes on their own thread: auto (when a pass takes > 2 ms), on, off"),
+]
+DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
+HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}

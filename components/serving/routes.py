@@ -1,0 +1,131 @@
+"""kubepipe's routes and error handlers on kserve's FastAPI app.
+
+Ahead of kserve's own routes for the same paths:
+- `POST /v2/models/NAME/infer`: the body is JSON whatever its Content-Type (tritonclient's JSON
+  mode sends none), or the binary tensor extension when `Inference-Header-Content-Length` is
+  given, whose framing is checked before kserve decodes it; then kserve's own V2 handler runs.
+- `GET /v2/models/NAME/ready`, `/v1/models/NAME`, `/v2/health/ready`: 503 while loading and
+  while draining after SIGTERM (predict keeps answering meanwhile).
+- `GET /metrics`: every worker's metrics in multiprocess mode.
+- `GET /kubepipe/v1/models/NAME`: the model card.
+Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route parameters' annotations at run
+# time, and `Request` / `Response` are imported inside install().
+
+__all__ = ["install"]
+
+
+def _field_of(loc) -> str:
+    field = ""
+    for part in loc:
+        if part in ("body", "InferenceRequest", "bytes"):
+            continue  # FastAPI's location prefix and the Union branch names
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    return field or "body"
+
+
+def install(app, model, dataplane, repository) -> None:
+    import orjson
+    from fastapi import Request, Response
+    from fastapi.exceptions import RequestValidationError
+    from kserve.errors import InvalidInput
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
+    from kserve.protocol.rest.v2_endpoints import V2Endpoints
+    from pydantic import ValidationError
+
+    from kubepipe.components.serving import metrics
+    from kubepipe.components.serving.binary import HEADER, split_binary_request
+    from kubepipe.components.serving.payloads import BadRequest
+
+    def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
+        return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+    def count(request: Request) -> None:  # bodies rejected before they reach the model
+        protocol = "v2" if request.url.path.startswith("/v2/") else "v1"
+        metrics.REQUESTS.labels(model.name, protocol, "bad_request").inc()
+
+    async def bad_request(_: Request, exc: BadRequest):
+        return ORJSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)
+
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        # The schema check of V2 bodies: name the first field at fault, status 400.
+        count(request)
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        field, msg = _field_of(first.get("loc", ())), first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":
+            field, msg = "body", f"malformed JSON: {first.get('ctx', {}).get('error', msg)}"
+        return ORJSONResponse({"error": f"{field}: {msg}", "field": field}, status_code=400)
+
+    async def invalid_input(request: Request, exc: Exception):
+        count(request)
+        msg = str(exc)
+        if msg.startswith("Unrecognized request format"):
+            msg = "malformed JSON" + msg[len("Unrecognized request format"):]
+        return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
+
+    app.add_exception_handler(BadRequest, bad_request)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(InvalidInput, invalid_input)
+
+    v2 = V2Endpoints(dataplane, repository)
+
+    async def infer(request: Request, raw_response: Response, model_name: str, model_version: str | None = None):
+        body = await request.body()
+        try:
+            length = request.headers.get(HEADER)
+            if length is not None:
+                split_binary_request(body, length)
+                payload = body  # kserve decodes the checked binary body itself
+            else:
+                try:
+                    data = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest("body", f"malformed JSON: {exc}; send a JSON body, or the binary tensor "
+                                     f"extension with an {HEADER} header") from None
+                try:
+                    payload = InferenceRequest.model_validate(data)
+                except ValidationError as exc:
+                    raise RequestValidationError(exc.errors()) from None
+        except BadRequest:
+            count(request)
+            raise
+        return await v2.infer(request, raw_response, model_name, payload, model_version)
+
+    async def model_ready(model_name: str):
+        if model_name != model.name:
+            return ORJSONResponse({"error": f"Model with name {model_name} does not exist."}, 404)
+        if not model.ready or model.draining:
+            why = "draining" if model.draining else "loading"
+            return ORJSONResponse({"error": f"Model with name {model_name} is not ready ({why})."}, 503)
+        return {"name": model_name, "ready": True}
+
+    async def server_ready():
+        if not model.ready or model.draining:
+            return ORJSONResponse({"error": "not ready (draining)" if model.draining else "not ready (loading)"},
+                                  503)
+        return {"ready": True}
+
+    async def describe(model_name: str):
+        if model_name != model.name:
+            return ORJSONResponse({"error": f"model `{model_name}` is not served here; try `{model.name}`"}, 404)
+        return model.describe()
+
+    async def metrics_route(request: Request):
+        body, content_type = metrics.exposition(request.headers.get("accept"))
+        return Response(content=body, headers={"content-type": content_type})
+
+    n = len(app.router.routes)
+    app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None)
+    app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", infer, methods=["POST"],
+                      response_model=None, include_in_schema=False)
+    app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"])
+    app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"])
+    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
+    app.add_api_route("/metrics", metrics_route, methods=["GET"])
+    app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
+    mine = app.router.routes[n:]
+    del app.router.routes[n:]
+    app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths

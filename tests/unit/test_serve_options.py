@@ -1,0 +1,45 @@
+"""The server's options: one list behind `kubepipe serve` and the server module, checked the same way."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from kubepipe.components.serving import logs
+from kubepipe.components.serving.options import DEFAULTS
+from kubepipe.components.serving.server import build_parser, main
+from kubepipe.components.serving.workers import strip_options
+
+
+def test_cli_and_server_share_defaults():
+    from kubepipe.cli.serve import serve
+
+    args = vars(build_parser().parse_args(["/m"]))
+    cli = {k: p.default.default for k, p in inspect.signature(serve).parameters.items() if k in DEFAULTS}
+    assert {k: args[k] for k in DEFAULTS} == DEFAULTS == cli
+    # the shutdown defaults fit Kubernetes' 30 s termination grace period
+    assert DEFAULTS["drain_delay"] > 0 and DEFAULTS["drain_delay"] + DEFAULTS["grace_period"] <= 30
+    assert DEFAULTS["max_body_mb"] == 4.0 and DEFAULTS["access_log"] is False
+
+
+@pytest.mark.parametrize("argv, flag", [(["--max-body-mb", "0"], "--max-body-mb"), (["--workers", "0"], "--workers"),
+                                        (["--drain-delay", "-1"], "--drain-delay"),
+                                        (["--access-log-sample", "1.5"], "--access-log-sample"),
+                                        (["--max-batch-size", "-3"], "--max-batch-size")])
+def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["/m", *argv])
+    assert exc.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_workers_get_the_command_line_without_the_supervisor_s_own_options():
+    argv = ["/m", "--name", "x", "--workers", "2", "--log-file=/tmp/l", "--log-max-mb", "3", "--access-log",
+            "--log-backups=2", "--port", "9"]
+    assert strip_options(argv) == ["/m", "--name", "x", "--access-log", "--port", "9"]
+
+
+@pytest.mark.parametrize("on, sample, every", [(False, 1.0, 0), (True, 0.0, 0), (True, 1.0, 1), (True, 0.01, 100),
+                                               (True, 0.25, 4), (True, 3.0, 1)])
+def test_per_request_logs_are_off_unless_asked_and_then_sampled(on, sample, every):
+    assert logs.sample_every(on, sample) == every
