@@ -26,7 +26,8 @@ test: setup
 	$(VENV)/bin/lint-imports
 
 # The chaos suite: tests/chaos (its fast cases also run in `make test`; this adds the long ones: whole
-# runs killed at every kill point, full disks) and the registry's compare-and-swap on a moto S3 server
+# runs killed at every kill point, full disks, the model server at 200 requests/s SIGTERMed and its workers
+# SIGKILLed) and the registry's compare-and-swap on a moto S3 server
 # (6 writers x 40 promotions, random kills). Prints the figures (kills survived, requests, drops).
 # Disk-full cases mount a small tmpfs: they need root (or CAP_SYS_ADMIN) and are skipped otherwise.
 chaos: setup

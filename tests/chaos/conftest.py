@@ -1,4 +1,4 @@
-"""The chaos suite: kill kubepipe at named points, fill its disks, and check it recovers truthfully.
+"""The chaos suite: kill kubepipe at named points, fill its disks, flood its server, and check it recovers truthfully.
 
 Fast cases run in `make test`; cases marked `chaos_long` run only in `make chaos`
 (KUBEPIPE_CHAOS=1). Every case adds its figures (kills survived, requests, 5xx, drops) to
