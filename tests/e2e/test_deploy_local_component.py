@@ -44,7 +44,7 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         return out, report
 
     try:
-        (endpoint, action), report = run(good, 0, "r1")
+        (endpoint, action, _why), report = run(good, 0, "r1")
         assert action == "promoted" and endpoint.startswith("http://127.0.0.1:")
         assert reg.alias(NAME, "champion").version == v1
         answer = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
@@ -53,10 +53,10 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         big = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"] * 4}, timeout=10)
         assert big.status_code == 413 and "the limit is 3" in big.json()["error"]  # serving.max_batch_size
 
-        (endpoint2, action2), report2 = run(broken, 0, "r2")
+        (endpoint2, action2, why2), report2 = run(broken, 0, "r2")
         assert action2 == "rolled_back" and endpoint2 == ""
         assert reg.alias(NAME, "champion").version == v1  # champion untouched
-        assert "rolled back" in report2.metadata["why"]
+        assert "rolled back" in report2.metadata["why"] and "rolled back" in why2
         # The old model still answers on the same endpoint.
         again = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
         assert again.json() == answer.json()
