@@ -1,15 +1,20 @@
-"""Triton path on CPU: the exported ONNX graph (onnxruntime) vs the torch forward it replaces.
+"""ONNX Runtime (fp32 and dynamic int8) vs torch on CPU, per architecture, with the parity numbers.
 
-Flagship text model (`text-classifier`, hashed n-grams, dim 64, 65,536 buckets),
-trained briefly on synthetic merchant strings. For each batch size the same
-encoded batch goes through `LoadedModel.forward` (baseline: torch, inference
-mode) and an onnxruntime session of the export; figures are medians of
-REPEATS runs of ITERS calls each. Also reports export + parity-check time and
-the max |onnx - torch| difference. Usage: python benchmarks/deploy_onnx.py
+For each model the same encoded batch goes through `LoadedModel.forward` (baseline: torch eager,
+inference mode, 1 thread) and onnxruntime sessions (1 intra-op thread) of the parity-checked
+exports (`kubepipe serve --runtime onnx` serves exactly these files); figures are medians of
+REPEATS runs of ITERS calls each, alternating runtimes. Also prints export time and the parity
+report (max/mean |dp| and top-class agreement on the 256 probes) for fp32 and int8.
+
+Models: the flagship `text-classifier` (hashed n-grams, dim 64, 65,536 buckets), a byte
+`transformer-classifier` (d_model 128, 2 layers), `tabular-mlp`, and the `pretrained-encoder`
+(MiniLM-L6) when `--pretrained DIR` names a trained artifact. Descriptors: 6-8 word merchant strings.
+Usage: python benchmarks/deploy_onnx.py [--models text,byte,tabular] [--pretrained DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -20,18 +25,37 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
-ITERS = int(os.environ.get("BENCH_ITERS", 200))
-BATCHES = (1, 8, 64)
+BATCHES = (1, 32)
 
 
-def _median_us(fn, iters: int) -> float:
-    runs = []
+def _median_us(fns: dict, iters: int) -> dict:
+    runs: dict = {k: [] for k in fns}
     for _ in range(REPEATS):
-        t = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        runs.append((time.perf_counter() - t) / iters * 1e6)
-    return statistics.median(runs)
+        for k, fn in fns.items():  # alternate, so load on the shared box hits every runtime alike
+            t = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            runs[k].append((time.perf_counter() - t) / iters * 1e6)
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
+def _byte_model(path: Path) -> Path:
+    import torch
+
+    from kubepipe.components.serving.demo_model import _fit, merchant_strings
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import ByteEncoder, to_tensors
+    from kubepipe.components.training.models import build_model, resolve_model_class
+
+    torch.manual_seed(0)
+    texts, ys = merchant_strings(600, 0)
+    labels = sorted(set(ys))
+    enc = ByteEncoder(max_length=64)
+    kw = {"d_model": 128, "layers": 2, "heads": 4, "dropout": 0.0}
+    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kw)
+    _fit(module, to_tensors(enc.encode(texts)), torch.tensor([labels.index(y) for y in ys]), 20, 0.002)
+    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kw, labels=labels,
+                      encoder=enc, columns={"text_column": "description"})
 
 
 def main() -> None:
@@ -39,29 +63,53 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from kubepipe.components.deploy.triton import export_onnx
-    from kubepipe.components.serving.demo_model import merchant_strings, train_demo_text_model
+    from kubepipe.components.serving.demo_model import merchant_strings, train_demo_tabular_model, train_demo_text_model
+    from kubepipe.components.serving.onnx_export import prepared_onnx
+    from kubepipe.components.serving.parity import check_parity, probe_inputs
     from kubepipe.components.training.artifact import load_model
 
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="text,byte,tabular")
+    ap.add_argument("--pretrained", help="a trained pretrained-encoder artifact directory")
+    args = ap.parse_args()
     torch.set_num_threads(1)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = load_model(train_demo_text_model(Path(tmp) / "m", n=400, epochs=5))
-        t = time.perf_counter()
-        summary = export_onnx(loaded, Path(tmp) / "model.onnx")
-        export_ms = (time.perf_counter() - t) * 1e3
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(Path(tmp) / "model.onnx"), opts, providers=["CPUExecutionProvider"])
-        texts, _ = merchant_strings(max(BATCHES), seed=7)
-        print(f"export + parity check: {export_ms:.0f} ms, max |onnx - torch| = {summary['max_abs_diff']:.2e}")
-        print(f"{'batch':>5} {'torch us':>10} {'onnxruntime us':>15} {'ratio (ort/torch)':>18}")
-        for b in BATCHES:
-            batch = loaded.encode(texts[:b])
-            feed = {k: v.numpy() for k, v in batch.items()}
-            np.testing.assert_allclose(sess.run(["logits"], feed)[0], loaded.forward(batch).numpy(), atol=1e-4)
-            torch_us = _median_us(lambda: loaded.forward(batch), ITERS)
-            ort_us = _median_us(lambda: sess.run(["logits"], feed), ITERS)
-            print(f"{b:>5} {torch_us:>10.1f} {ort_us:>15.1f} {ort_us / torch_us:>17.2f}x")
+        os.environ.setdefault("KUBEPIPE_ONNX_CACHE", str(Path(tmp) / "onnx"))  # time the export itself
+        build = {"text": lambda: train_demo_text_model(Path(tmp) / "text"), "byte": lambda: _byte_model(Path(tmp) / "byte"),
+                 "tabular": lambda: train_demo_tabular_model(Path(tmp) / "tab")}
+        dirs = {k: build[k]() for k in args.models.split(",") if k}
+        if args.pretrained:
+            dirs["pretrained"] = Path(args.pretrained)
+        texts = [t for t in merchant_strings(200, seed=7)[0] if 6 <= len(t.split()) <= 8][:max(BATCHES)]
+        print(f"{'model':<12} {'batch':>5} {'torch us':>10} {'ort fp32 us':>12} {'ort int8 us':>12} "
+              f"{'fp32/torch':>10} {'int8/torch':>10}")
+        notes = []
+        for kind, d in dirs.items():
+            loaded = load_model(d)
+            sessions, reports = {}, {}
+            for precision in ("fp32", "int8"):
+                t = time.perf_counter()
+                path = prepared_onnx(loaded, precision)
+                took = time.perf_counter() - t
+                sessions[precision] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                reports[precision] = check_parity(loaded, sessions[precision], precision)
+                notes.append(f"{kind:<12} {precision}: export {took:.1f} s, {path.stat().st_size / 2**20:.1f} MiB, "
+                             f"{'PASS' if reports[precision].passed else 'FAIL'} {reports[precision].summary()}")
+            for b in BATCHES:
+                rows = (probe_inputs(loaded, b) if loaded.task == "tabular-classification" else texts[:b])
+                batch = loaded.encode(np.asarray(rows) if loaded.task == "tabular-classification" else rows)
+                feed = {k: v.numpy() for k, v in batch.items()}
+                iters = max(20, int(2000 / (b * (8 if kind in ("byte", "pretrained") else 1))))
+                us = _median_us({"torch": lambda: loaded.forward(batch),
+                                 "fp32": lambda: sessions["fp32"].run(["logits"], feed),
+                                 "int8": lambda: sessions["int8"].run(["logits"], feed)}, iters)
+                print(f"{kind:<12} {b:>5} {us['torch']:>10.1f} {us['fp32']:>12.1f} {us['int8']:>12.1f} "
+                      f"{us['torch'] / us['fp32']:>9.2f}x {us['torch'] / us['int8']:>9.2f}x")
+        print("\n(ratios are throughput vs torch: >1 = ONNX Runtime faster)")
+        for line in notes:
+            print(line)
 
 
 if __name__ == "__main__":

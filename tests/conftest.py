@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# ONNX exports (kubepipe serve --runtime onnx/auto, Triton) cache outside ~/.cache in tests; servers inherit it
+os.environ.setdefault("KUBEPIPE_ONNX_CACHE", os.path.join(tempfile.gettempdir(), f"kubepipe-onnx-tests-{os.getuid()}"))
 if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 os.environ["PYTHONPATH"] = os.pathsep.join(

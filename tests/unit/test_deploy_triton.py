@@ -1,4 +1,6 @@
-"""ONNX export of real kubepipe models: onnxruntime matches torch; the Triton repository is complete."""
+"""The Triton repository: the parity-checked ONNX export, config, labels; a failing export is never published.
+
+Parity of the export itself, per architecture: test_serve_onnx_parity.py."""
 
 from __future__ import annotations
 
@@ -37,25 +39,6 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("arch", sorted(CASES))
-def test_onnx_matches_torch_within_tolerance(tmp_path, arch):
-    encoder, columns, kwargs = CASES[arch]
-    loaded = load_model(_model(tmp_path, arch, encoder, columns, kwargs))
-    summary = triton.export_onnx(loaded, tmp_path / "m.onnx")
-    assert summary["max_abs_diff"] <= triton.ATOL
-    # Inputs unlike the export probe (other batch size and token width) still match.
-    sets = ([[{"a": i, "b": -i, "c": 0.5 * i} for i in range(7)]] if arch == "tabular-mlp"
-            else [[t + " x" * i for i, t in enumerate(TEXTS)], ["abcd", "wxyz"]])  # ragged, and no padding
-    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    for inputs in sets:
-        batch = loaded.encode(inputs)
-        got = sess.run(["logits"], {k: v.numpy() for k, v in batch.items()})[0]
-        want = loaded.forward(batch).numpy()
-        assert got.shape == (len(inputs), len(LABELS))
-        np.testing.assert_allclose(got, want, atol=triton.ATOL, rtol=triton.RTOL)
-        assert np.abs(want).max() > 1e-3  # the comparison is not between two zero tensors
-
-
 def test_embedding_bag_swap_is_exact():
     from torch import nn
 
@@ -69,6 +52,14 @@ def test_embedding_bag_swap_is_exact():
         triton.onnx_friendly(nn.Sequential(nn.EmbeddingBag(5, 2, mode="max")))
 
 
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    from kubepipe.components.serving.onnx_export import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+
+
+@pytest.mark.slow
 def test_triton_repository_layout_and_config(tmp_path):
     encoder, columns, kwargs = CASES["text-classifier"]
     model_dir = _model(tmp_path, "text-classifier", encoder, columns, kwargs)
@@ -83,8 +74,31 @@ def test_triton_repository_layout_and_config(tmp_path):
     assert 'input [ { name: "ids" data_type: TYPE_INT64 dims: [ -1 ] } ]' in cfg
     assert "dims: [ 4 ]" in cfg and "dynamic_batching {" in cfg and "max_queue_delay_microseconds" in cfg
     assert "max_batch_size: 64" in cfg
+    import json
+
+    record = json.loads((root / "parity.json").read_text())
+    assert record["passed"] and record["precision"] == "fp32" and record["max_abs_dp"] <= 1e-4
+    loaded = load_model(model_dir)  # the published graph is the model's: same logits as torch
+    sess = ort.InferenceSession(str(root / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    batch = loaded.encode(TEXTS)
+    np.testing.assert_allclose(sess.run(["logits"], {"ids": batch["ids"].numpy()})[0],
+                               loaded.forward(batch).numpy(), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
+def test_an_export_that_fails_parity_is_not_published(tmp_path, monkeypatch):
+    from kubepipe.components.serving import parity
+
+    encoder, columns, kwargs = CASES["text-classifier"]
+    model_dir = _model(tmp_path, "text-classifier", encoder, columns, kwargs)
+    monkeypatch.setitem(parity.TOLERANCES, "fp32", {"max_abs_dp": -1.0, "mean_abs_dp": 1.0, "min_agreement": 0.0})
+    dest = tmp_path / "published"
+    with pytest.raises(parity.ParityFailed, match=r"max\|dp\| .* on 256 probes"):
+        triton.publish_triton_repository(str(model_dir), name="m", dest_uri=f"file://{dest}")
+    assert not dest.exists()
+
+
+@pytest.mark.slow
 def test_triton_repository_takes_the_deploy_step_s_max_batch_size(tmp_path):
     encoder, columns, kwargs = CASES["text-classifier"]
     model_dir = _model(tmp_path, "text-classifier", encoder, columns, kwargs)

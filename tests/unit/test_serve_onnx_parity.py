@@ -1,0 +1,156 @@
+"""ONNX export (dynamo exporter) of every architecture matches torch; int8 within its tolerance; a bad export is refused.
+
+The oracle is torch itself: the model's own `forward` on the same encoded batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from kubepipe.components.serving import onnx_export, parity  # noqa: E402
+from kubepipe.components.serving.demo_model import merchant_strings, train_demo_text_model  # noqa: E402
+from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
+from kubepipe.components.training.encoders import ByteEncoder, TabularEncoder, to_tensors  # noqa: E402
+from kubepipe.components.training.models import build_model, resolve_model_class  # noqa: E402
+
+pytestmark = pytest.mark.slow  # each export runs torch.export + onnxscript: seconds per model
+
+
+def _byte_model(path):
+    """A byte transformer trained a little, so that its attention mask matters for the answer."""
+    from kubepipe.components.serving.demo_model import _fit
+
+    torch.manual_seed(0)
+    texts, ys = merchant_strings(300, 3)
+    labels = sorted(set(ys))
+    enc = ByteEncoder(max_length=48)
+    kw = {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.0}
+    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kw)
+    _fit(module, to_tensors(enc.encode(texts)), torch.tensor([labels.index(y) for y in ys]), 15, 0.003)
+    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kw, labels=labels,
+                      encoder=enc, columns={"text_column": "description"})
+
+
+def _tabular_model(path):
+    torch.manual_seed(1)
+    enc = TabularEncoder(["amount", "hour", "online"], mean=[50.0, 12.0, 0.5], std=[30.0, 7.0, 0.5])
+    module = build_model(resolve_model_class("tabular-mlp"), 3, enc.spec(), {})
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return save_model(path, module, architecture="tabular-mlp", model_kwargs={}, labels=["a", "b", "c"],
+                      encoder=enc, columns={"feature_columns": ["amount", "hour", "online"]})
+
+
+BUILDERS = {
+    "text-classifier": lambda p: train_demo_text_model(p, n=300, epochs=15, buckets=4096),
+    "transformer-classifier": _byte_model,
+    "tabular-mlp": _tabular_model,
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {arch: load_model(build(root / arch)) for arch, build in BUILDERS.items()}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("arch", sorted(BUILDERS))
+def test_fp32_export_matches_torch_on_other_shapes_too(models, arch):
+    loaded = models[arch]
+    path = onnx_export.prepared_onnx(loaded, "fp32")
+    report = parity.check_parity(loaded, _session(path), "fp32")
+    assert report.passed, report.summary()
+    assert report.max_abs_dp <= 1e-4 and report.agreement == 1.0 and report.rows == parity.PROBES
+    import onnx
+
+    model = onnx.load(str(path))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == onnx_export.OPSET
+    # dynamic axes: one row of one token, and a ragged batch unlike the traced example
+    shapes = ([[[1.0, 2.0, 3.0]], [[float(i), -i, 0.5] for i in range(9)]] if arch == "tabular-mlp"
+              else [["x"], [t + " z" * i for i, t in enumerate(merchant_strings(9, 5)[0])]])
+    sess = _session(path)
+    for inputs in shapes:
+        batch = loaded.encode(np.asarray(inputs) if arch == "tabular-mlp" else inputs)
+        got = sess.run(["logits"], {k: v.numpy() for k, v in batch.items()})[0]
+        want = loaded.forward(batch).numpy()
+        assert got.shape == (len(inputs), len(loaded.labels))
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+        assert np.abs(want).max() > 1e-3  # not a comparison of two zero tensors
+
+
+def test_byte_transformer_attention_mask_survives_export(models):
+    """Padding must not change a row's answer: the same text alone and beside a long one agree (torch and ONNX)."""
+    loaded = models["transformer-classifier"]
+    sess = _session(onnx_export.prepared_onnx(loaded, "fp32"))
+    short, long = "UBER TRIP", "SQ *BLUE BOTTLE COFFEE OAKLAND CA 94607 POS PURCHASE 12/03"
+    alone = sess.run(["logits"], {"ids": loaded.encode([short])["ids"].numpy()})[0][0]
+    padded = sess.run(["logits"], {"ids": loaded.encode([short, long])["ids"].numpy()})[0][0]
+    np.testing.assert_allclose(padded, alone, atol=1e-4)
+    np.testing.assert_allclose(alone, loaded.forward(loaded.encode([short])).numpy()[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["text-classifier", "transformer-classifier"])
+def test_int8_export_is_smaller_and_within_the_int8_tolerance(models, arch):
+    loaded = models[arch]
+    fp32, int8 = onnx_export.prepared_onnx(loaded, "fp32"), onnx_export.prepared_onnx(loaded, "int8")
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} & ops and int8.stat().st_size < fp32.stat().st_size
+    report = parity.check_parity(loaded, _session(int8), "int8")
+    assert report.passed, report.summary()
+    assert report.agreement >= 0.99 and report.max_abs_dp <= parity.TOLERANCES["int8"]["max_abs_dp"]
+    assert report.max_abs_dp > 0  # quantisation really changed the numbers: this is not the fp32 file
+
+
+def test_tabular_int8_keeps_the_top_class(models):
+    loaded = models["tabular-mlp"]
+    report = parity.check_parity(loaded, _session(onnx_export.prepared_onnx(loaded, "int8")), "int8")
+    assert report.agreement >= 0.99
+
+
+def test_export_of_other_weights_fails_parity_with_the_numbers(models, tmp_path):
+    """A stale or wrong graph (here: a model trained on other data) is refused, the numbers in the message."""
+    loaded = models["text-classifier"]
+    other = load_model(train_demo_text_model(tmp_path / "other", n=300, epochs=15, buckets=4096, seed=9))
+    report = parity.check_parity(loaded, _session(onnx_export.prepared_onnx(other, "fp32")), "fp32")
+    assert not report.passed and report.max_abs_dp > 1e-3
+    err = parity.ParityFailed(report)
+    assert "max|dp|" in str(err) and f"{report.max_abs_dp:.2e}" in str(err) and "not serving" in str(err)
+
+
+def test_exports_are_cached_and_redone_when_stale_and_never_written_into_the_artifact(models, tmp_path,
+                                                                                    tmp_path_factory, monkeypatch):
+    import json
+
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    loaded = models["tabular-mlp"]
+    before = sorted(p.name for p in loaded.path.iterdir())
+    first = onnx_export.prepared_onnx(loaded, "fp32")
+    stamp = first.stat().st_mtime_ns
+    assert onnx_export.prepared_onnx(loaded, "fp32") == first and first.stat().st_mtime_ns == stamp
+    record = first.parent / "export.json"
+    data = json.loads(record.read_text())
+    assert data["weights_sha256"] == onnx_export.weights_digest(loaded)
+    record.write_text(json.dumps({**data, "torch": "0.0.0"}))  # exported by another torch: redo
+    again = onnx_export.prepared_onnx(loaded, "fp32")
+    assert again == first and again.stat().st_mtime_ns != stamp
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+    assert onnx_export.prepared_onnx(models["text-classifier"], "fp32").parent.name != first.parent.name
+    assert sorted(p.name for p in loaded.path.iterdir()) == before
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # no temp file left behind
