@@ -39,31 +39,13 @@ def _median_us(fns: dict, iters: int) -> dict:
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
-def _byte_model(path: Path) -> Path:
-    import torch
-
-    from kubepipe.components.serving.demo_model import _fit, merchant_strings
-    from kubepipe.components.training.artifact import save_model
-    from kubepipe.components.training.encoders import ByteEncoder, to_tensors
-    from kubepipe.components.training.models import build_model, resolve_model_class
-
-    torch.manual_seed(0)
-    texts, ys = merchant_strings(600, 0)
-    labels = sorted(set(ys))
-    enc = ByteEncoder(max_length=64)
-    kw = {"d_model": 128, "layers": 2, "heads": 4, "dropout": 0.0}
-    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kw)
-    _fit(module, to_tensors(enc.encode(texts)), torch.tensor([labels.index(y) for y in ys]), 20, 0.002)
-    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kw, labels=labels,
-                      encoder=enc, columns={"text_column": "description"})
-
-
 def main() -> None:
     import numpy as np
     import onnxruntime as ort
     import torch
 
-    from kubepipe.components.serving.demo_model import merchant_strings, train_demo_tabular_model, train_demo_text_model
+    from kubepipe.components.serving.demo_model import (merchant_strings, train_demo_byte_model, train_demo_tabular_model,
+                                                        train_demo_text_model)
     from kubepipe.components.serving.onnx_export import prepared_onnx
     from kubepipe.components.serving.parity import check_parity, probe_inputs
     from kubepipe.components.training.artifact import load_model
@@ -77,7 +59,7 @@ def main() -> None:
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("KUBEPIPE_ONNX_CACHE", str(Path(tmp) / "onnx"))  # time the export itself
-        build = {"text": lambda: train_demo_text_model(Path(tmp) / "text"), "byte": lambda: _byte_model(Path(tmp) / "byte"),
+        build = {"text": lambda: train_demo_text_model(Path(tmp) / "text"), "byte": lambda: train_demo_byte_model(Path(tmp) / "byte"),
                  "tabular": lambda: train_demo_tabular_model(Path(tmp) / "tab")}
         dirs = {k: build[k]() for k in args.models.split(",") if k}
         if args.pretrained:

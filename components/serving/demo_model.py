@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-__all__ = ["MERCHANTS", "merchant_strings", "train_demo_text_model", "train_demo_tabular_model", "nan_weights_copy"]
+__all__ = ["MERCHANTS", "merchant_strings", "train_demo_text_model", "train_demo_byte_model", "train_demo_tabular_model",
+           "nan_weights_copy"]
 
 MERCHANTS = {
     "groceries": ["WHOLEFDS", "SAFEWAY STORE", "TRADER JOE S", "KROGER", "ALDI MARKT", "LIDL"],
@@ -66,6 +67,26 @@ def train_demo_text_model(path: str | Path, *, n: int = 600, epochs: int = 30, d
     targets = torch.tensor([labels.index(y) for y in ys])
     _fit(module, to_tensors(enc.encode(texts)), targets, epochs, lr=0.05)
     return save_model(path, module, architecture="text-classifier", model_kwargs={"dim": dim}, labels=labels,
+                      encoder=enc, columns={"text_column": "description"}, metadata={"source": "demo_model"})
+
+
+def train_demo_byte_model(path: str | Path, *, n: int = 600, epochs: int = 20, d_model: int = 128, layers: int = 2,
+                          heads: int = 4, max_length: int = 64, seed: int = 0) -> Path:
+    """A byte-level `transformer-classifier` on the same merchant strings (its padding mask matters)."""
+    import torch
+
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import ByteEncoder, to_tensors
+    from kubepipe.components.training.models import build_model, resolve_model_class
+
+    torch.manual_seed(seed)
+    texts, ys = merchant_strings(n, seed)
+    labels = sorted(set(ys))
+    enc = ByteEncoder(max_length=max_length)
+    kw = {"d_model": d_model, "layers": layers, "heads": heads, "dropout": 0.0}
+    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kw)
+    _fit(module, to_tensors(enc.encode(texts)), torch.tensor([labels.index(y) for y in ys]), epochs, lr=0.003)
+    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kw, labels=labels,
                       encoder=enc, columns={"text_column": "description"}, metadata={"source": "demo_model"})
 
 

@@ -13,27 +13,13 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from kubepipe.components.serving import onnx_export, parity  # noqa: E402
-from kubepipe.components.serving.demo_model import merchant_strings, train_demo_text_model  # noqa: E402
+from kubepipe.components.serving.demo_model import (merchant_strings, train_demo_byte_model,  # noqa: E402
+                                                    train_demo_text_model)
 from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
-from kubepipe.components.training.encoders import ByteEncoder, TabularEncoder, to_tensors  # noqa: E402
+from kubepipe.components.training.encoders import TabularEncoder  # noqa: E402
 from kubepipe.components.training.models import build_model, resolve_model_class  # noqa: E402
 
 pytestmark = pytest.mark.slow  # each export runs torch.export + onnxscript: seconds per model
-
-
-def _byte_model(path):
-    """A byte transformer trained a little, so that its attention mask matters for the answer."""
-    from kubepipe.components.serving.demo_model import _fit
-
-    torch.manual_seed(0)
-    texts, ys = merchant_strings(300, 3)
-    labels = sorted(set(ys))
-    enc = ByteEncoder(max_length=48)
-    kw = {"d_model": 32, "layers": 2, "heads": 2, "dropout": 0.0}
-    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kw)
-    _fit(module, to_tensors(enc.encode(texts)), torch.tensor([labels.index(y) for y in ys]), 15, 0.003)
-    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kw, labels=labels,
-                      encoder=enc, columns={"text_column": "description"})
 
 
 def _tabular_model(path):
@@ -49,7 +35,9 @@ def _tabular_model(path):
 
 BUILDERS = {
     "text-classifier": lambda p: train_demo_text_model(p, n=300, epochs=15, buckets=4096),
-    "transformer-classifier": _byte_model,
+    # trained a little, so that its attention mask matters for the answer
+    "transformer-classifier": lambda p: train_demo_byte_model(p, n=300, epochs=15, d_model=32, heads=2, max_length=48,
+                                                              seed=3),
     "tabular-mlp": _tabular_model,
 }
 
