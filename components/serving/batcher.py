@@ -1,65 +1,180 @@
-"""Dynamic micro-batching: concurrent requests coalesce into one forward pass.
+"""Dynamic micro-batching that never trades away tail latency: concurrent requests share a forward pass.
 
-Requests queue up on the event loop; one collector takes everything already waiting and
-runs one forward pass on it, either on a dedicated thread (torch releases the GIL, so the
-loop keeps parsing the next requests meanwhile, and they form the next batch) or, for passes
-of a millisecond or so, inline on the loop. It waits, at most `max_wait_s`, for more only
-while `arriving()` says other requests are on their way (being received or parsed, not yet
-queued): a lone request is never held back, concurrent ones share a pass. A request never
-splits across passes, and a batch never exceeds `max_batch_size` rows.
+- Nothing queued, no pass running, nobody else arriving: the request's own pass runs at once
+  (no queue, no collector, no wait).
+- Otherwise it queues. When the running pass ends, the collector forms the next pass from the
+  queue: the oldest request always goes, then others by arrival while they fit `max_batch_size`
+  rows and the token budget `max_batch_tokens` (rows x the longest row's tokens: the padded
+  size of the pass), skipping requests whose longest row is in a longer length bucket (powers
+  of two) than the oldest's; those go in a later pass with their own kind (length bucketing:
+  short rows are not padded to a long one's width). A request never splits across passes.
+- It waits for more only while `arriving()` says requests are on their way (being received or
+  parsed, not yet queued) and never past the oldest queued request's deadline: its enqueue time
+  plus `max_wait_s` (deadline-aware flushing). A full pass flushes at once.
+
+A pass runs on a dedicated thread (torch and onnxruntime release the GIL, so the loop keeps
+parsing the next requests, which form the next pass) or, when passes take a millisecond or so,
+inline on the event loop (`inline`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["MicroBatcher"]
+__all__ = ["MicroBatcher", "bucket_of"]
+
+
+def bucket_of(width: int) -> int:
+    """The length bucket of a row of `width` tokens: the next power of two (at least 8)."""
+    return max(8, 1 << max(0, int(width) - 1).bit_length())
 
 
 @dataclass
 class _Job:
     items: Sequence[Any]
+    width: int  # tokens of its longest row
+    tokens: int  # tokens of all its rows
+    enqueued: float
     future: asyncio.Future
 
 
 class MicroBatcher:
-    """`await submit(items)` -> that request's rows of `run(all_items)`'s result."""
+    """`await submit(items, tokens)` -> that request's rows of `run(all_items)`'s result.
 
-    def __init__(self, run: Callable[[list], Any], *, max_batch_size: int = 64, max_wait_s: float = 0.002,
-                 on_batch: Callable[[int, int, float], None] | None = None,
+    `on_batch(rows, requests, seconds, tokens)` is called after every pass.
+    """
+
+    def __init__(self, run: Callable[[list], Any], *, max_batch_size: int = 64, max_batch_tokens: int = 0,
+                 max_wait_s: float = 0.002, on_batch: Callable[[int, int, float, int], None] | None = None,
                  arriving: Callable[[], int] | None = None, inline: bool = False):
         self._run = run
         self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens  # 0: rows only
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
-        self._arriving = arriving
+        self._arriving = arriving or (lambda: 0)
         self.inline = inline  # run the pass on the event loop itself: faster when a pass takes ~1 ms
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._busy = False  # a pass is running (direct or collected)
+        self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
         self._task: asyncio.Task | None = None
-        self._carry: _Job | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kubepipe-forward")
 
-    def start(self) -> None:
-        """Start the collector on the running loop (idempotent)."""
+    # ---- the request side --------------------------------------------------------------
+    async def submit(self, items: Sequence[Any], tokens: Sequence[int] | None = None) -> Any:
+        """Run `items` (one request's rows; `tokens`: each row's token count) in some pass; its rows of the result."""
+        n_tokens = sum(tokens) if tokens else len(items)
+        if not self._busy and not self._pending and self._arriving() <= 0:
+            return await self._direct(items, n_tokens)  # alone: its own pass, now
+        self._start()
+        job = _Job(items, max(tokens) if tokens else 1, n_tokens, time.monotonic(),
+                   asyncio.get_running_loop().create_future())
+        self._pending.append(job)
+        self._signal.set()
+        return await job.future
+
+    async def _direct(self, items: Sequence[Any], n_tokens: int) -> Any:
+        self._busy = True
+        t0 = time.perf_counter()
+        if self.inline:
+            try:
+                result = self._run(items)
+            finally:
+                self._pass_done()
+        else:
+            fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run, items)
+            fut.add_done_callback(lambda _: self._pass_done())  # when the thread is really done
+            result = await asyncio.shield(fut)  # a cancelled request does not free the thread early
+        if self._on_batch is not None:
+            self._on_batch(len(items), 1, time.perf_counter() - t0, n_tokens)
+        return result
+
+    def _pass_done(self) -> None:
+        self._busy = False
+        if self._pending and self._signal is not None:
+            self._signal.set()
+
+    # ---- the collector ------------------------------------------------------------------
+    def _start(self) -> None:
         if self._task is None:
-            self._queue = asyncio.Queue()
+            self._signal = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._collect())
 
-    async def submit(self, items: Sequence[Any]) -> Any:
-        self.start()
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(items, fut))
-        return await fut
+    def _select(self) -> tuple[list[_Job], bool]:
+        """The next pass (oldest first) and whether it is full (something did not fit)."""
+        anchor = self._pending[0]
+        rows, width, cap = len(anchor.items), anchor.width, bucket_of(anchor.width)
+        chosen, full = [anchor], rows >= self.max_batch_size
+        for job in list(self._pending)[1:]:
+            n = len(job.items)
+            if job.width > cap:
+                continue  # a longer length bucket: a later pass
+            wide = max(width, job.width)
+            if rows + n > self.max_batch_size or (self.max_batch_tokens and (rows + n) * wide > self.max_batch_tokens):
+                full = True
+                continue
+            chosen.append(job)
+            rows, width = rows + n, wide
+        return chosen, full or rows >= self.max_batch_size
+
+    async def _gather(self) -> list[_Job]:
+        while True:
+            chosen, full = self._select()
+            if full or self._arriving() <= 0:
+                break
+            left = self._pending[0].enqueued + self.max_wait_s - time.monotonic()
+            if left <= 0:
+                break  # the oldest request's deadline: go with what is here
+            self._signal.clear()
+            try:
+                await asyncio.wait_for(self._signal.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        taken = {id(j) for j in chosen}
+        self._pending = collections.deque(j for j in self._pending if id(j) not in taken)
+        return [j for j in chosen if not j.future.cancelled()]
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._busy or not self._pending:
+                self._signal.clear()
+                await self._signal.wait()
+                continue
+            jobs = await self._gather()
+            if not jobs:
+                continue
+            items = [x for j in jobs for x in j.items]
+            self._busy = True
+            t0 = time.perf_counter()
+            try:
+                result = self._run(items) if self.inline else await loop.run_in_executor(self._pool, self._run, items)
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(exc)
+                continue
+            finally:
+                self._busy = False
+            if self._on_batch is not None:
+                self._on_batch(len(items), len(jobs), time.perf_counter() - t0, sum(j.tokens for j in jobs))
+            start = 0
+            for j in jobs:
+                end = start + len(j.items)
+                if not j.future.done():
+                    j.future.set_result(result[start:end])
+                start = end
 
     async def stop(self) -> None:
-        """Finish everything queued, then stop (used after the HTTP server has drained)."""
+        """Finish every queued and running pass, then stop (used after the HTTP server has drained)."""
+        while self._pending or self._busy:
+            await asyncio.sleep(0.01)
         if self._task is not None:
-            while (self._queue and not self._queue.empty()) or self._carry is not None:
-                await asyncio.sleep(0.01)
             self._task.cancel()
             try:
                 await self._task
@@ -67,55 +182,3 @@ class MicroBatcher:
                 pass
             self._task = None
         self._pool.shutdown(wait=True)
-
-    async def _next_batch(self) -> list[_Job]:
-        q = self._queue
-        jobs = [self._carry] if self._carry is not None else [await q.get()]
-        self._carry = None
-        rows = len(jobs[0].items)
-        deadline = time.monotonic() + self.max_wait_s
-        while rows < self.max_batch_size:
-            if q.empty():
-                if self._arriving is not None and self._arriving() <= 0:
-                    break  # nobody else is coming: do not hold the batch
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(q.get(), left)
-                except asyncio.TimeoutError:
-                    break
-            else:
-                job = q.get_nowait()
-            if rows + len(job.items) > self.max_batch_size:
-                self._carry = job  # goes first into the next pass
-                break
-            jobs.append(job)
-            rows += len(job.items)
-        return jobs
-
-    async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            jobs = await self._next_batch()
-            jobs = [j for j in jobs if not j.future.cancelled()]
-            if not jobs:
-                continue
-            items = [x for j in jobs for x in j.items]
-            t0 = time.perf_counter()
-            try:
-                result = (self._run(items) if self.inline
-                          else await loop.run_in_executor(self._pool, self._run, items))
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-                for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(exc)
-                continue
-            if self._on_batch is not None:
-                self._on_batch(len(items), len(jobs), time.perf_counter() - t0)
-            start = 0
-            for j in jobs:
-                end = start + len(j.items)
-                if not j.future.done():
-                    j.future.set_result(result[start:end])
-                start = end

@@ -86,7 +86,7 @@ class ServedModel(Model):
             m.TOKENS.labels(self.name).inc(self.model.count_tokens(inputs))
         return probs
 
-    def _observe_batch(self, rows: int, requests: int, seconds: float) -> None:
+    def _observe_batch(self, rows: int, requests: int, seconds: float, tokens: int = 0) -> None:
         m.BATCH_ROWS.labels(self.name).observe(rows)
         m.BATCH_REQUESTS.labels(self.name).observe(requests)
         m.FORWARD_SECONDS.labels(self.name).observe(seconds)

@@ -52,23 +52,32 @@ def test_batches_never_exceed_max_and_requests_never_split():
 
 
 def test_forward_error_reaches_every_request_of_the_pass_and_the_batcher_survives():
-    calls = {"n": 0}
+    passes = []
+    gate = threading.Event()
 
     def forward(items):
-        calls["n"] += 1
-        if calls["n"] == 1:
+        passes.append(list(items))
+        if len(passes) == 1:
+            gate.wait(5)  # hold the first pass so that the next two queue and share a pass
+        if len(passes) == 2:
             raise RuntimeError("boom")
         return list(items)
 
     async def main():
         b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.05)
-        first = await asyncio.gather(b.submit([1]), b.submit([2]), return_exceptions=True)
+        lead = asyncio.ensure_future(b.submit([0]))
+        await asyncio.sleep(0.05)
+        shared = asyncio.gather(b.submit([1]), b.submit([2]), return_exceptions=True)
+        await asyncio.sleep(0.05)
+        gate.set()
+        first = await shared
         second = await b.submit([3])
+        await lead
         await b.stop()
         return first, second
 
     first, second = run(main())
-    assert all(isinstance(e, RuntimeError) for e in first) and second == [3]
+    assert passes[1] == [1, 2] and all(isinstance(e, RuntimeError) for e in first) and second == [3]
 
 
 def test_forward_runs_off_the_event_loop_thread():
@@ -143,3 +152,114 @@ def test_waits_for_requests_that_are_on_their_way_but_not_for_nobody():
 
     alone = run(main())
     assert passes[0] == [1, 2] and passes[1] == [3] and alone < 1.5  # half of max_wait: room for a loaded box
+
+
+def test_a_lone_request_runs_its_own_pass_without_queue_or_collector():
+    seen = []
+
+    async def main():
+        b = MicroBatcher(lambda items: seen.append(list(items)) or list(items), max_batch_size=8, max_wait_s=5.0,
+                         inline=True)
+        out = [await b.submit([i]) for i in range(3)]
+        collector = b._task
+        await b.stop()
+        return out, collector
+
+    out, collector = run(main())
+    assert out == [[0], [1], [2]] and seen == [[0], [1], [2]]
+    assert collector is None  # never needed: each request found the batcher idle
+
+
+def _gated_forward(passes):
+    """A forward that holds its first pass until released, so that later requests queue behind it."""
+    gate = threading.Event()
+
+    def forward(items):
+        passes.append(list(items))
+        if len(passes) == 1:
+            gate.wait(5)
+        return list(items)
+
+    return forward, gate
+
+
+def test_token_budget_bounds_the_padded_size_of_every_pass():
+    passes = []
+    forward, gate = _gated_forward(passes)
+    sizes = {}  # item -> its tokens
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=64, max_batch_tokens=40, max_wait_s=0.0)
+        first = asyncio.ensure_future(b.submit(["first"], [1]))
+        await asyncio.sleep(0.05)  # the first pass is running: the rest queue
+        reqs = []
+        for i in range(12):
+            rows = [f"r{i}-{j}" for j in range(1 + i % 3)]
+            toks = [5 + (i % 4)] * len(rows)  # widths 5..8: one length bucket
+            sizes.update(zip(rows, toks))
+            reqs.append(asyncio.ensure_future(b.submit(rows, toks)))
+        await asyncio.sleep(0.05)
+        gate.set()
+        outs = await asyncio.gather(first, *reqs)
+        await b.stop()
+        return outs
+
+    outs = run(main())
+    assert outs[0] == ["first"] and all(len(o) == 1 + i % 3 for i, o in enumerate(outs[1:]))
+    later = passes[1:]
+    assert sum(len(p) for p in later) == sum(1 + i % 3 for i in range(12))
+    for p in later:
+        assert len(p) * max(sizes[x] for x in p) <= 40 or len({x.split("-")[0] for x in p}) == 1
+    assert len(later) >= 3  # 24 rows of width <= 8 cannot fit a 40-token budget in fewer passes
+
+
+def test_length_buckets_keep_long_rows_out_of_short_passes_and_the_oldest_goes_first():
+    passes = []
+    forward, gate = _gated_forward(passes)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=64, max_batch_tokens=10_000, max_wait_s=0.0)
+        first = asyncio.ensure_future(b.submit(["first"], [1]))
+        await asyncio.sleep(0.05)
+        order = [("s1", 6), ("L1", 100), ("s2", 7), ("L2", 90), ("s3", 5)]
+        reqs = [asyncio.ensure_future(b.submit([name], [w])) for name, w in order]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(first, *reqs)
+        await b.stop()
+
+    run(main())
+    assert passes[1:] == [["s1", "s2", "s3"], ["L1", "L2"]]
+
+
+def test_waiting_for_arrivals_stops_at_the_oldest_request_s_deadline():
+    import time
+
+    passes = []
+
+    async def main():
+        # someone is always "arriving" (a client that never finishes sending): the queue must not wait for it
+        b = MicroBatcher(lambda items: passes.append(list(items)) or list(items), max_batch_size=64,
+                         max_wait_s=0.2, arriving=lambda: 1)
+        t0 = time.perf_counter()
+        out = await asyncio.gather(b.submit([1]), b.submit([2]))
+        took = time.perf_counter() - t0
+        await b.stop()
+        return out, took
+
+    out, took = run(main())
+    assert out == [[1], [2]] and passes == [[1, 2]]
+    assert 0.15 <= took < 2.0  # waited for the deadline (0.2 s), then flushed; never for ever
+
+
+def test_on_batch_reports_rows_requests_and_tokens():
+    seen = []
+
+    async def main():
+        b = MicroBatcher(lambda items: list(items), max_batch_size=8, max_wait_s=0.05,
+                         on_batch=lambda *a: seen.append(a))
+        await asyncio.gather(b.submit(["a", "b"], [3, 4]), b.submit(["c"], [5]))
+        await b.stop()
+
+    run(main())
+    assert sum(s[0] for s in seen) == 3 and sum(s[1] for s in seen) == 2 and sum(s[3] for s in seen) == 12
