@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SHARED
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # test fixtures beside the checkout
 from kfp import compiler, dsl
 
 import kubepipe
