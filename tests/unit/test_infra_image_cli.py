@@ -271,3 +271,36 @@ def test_printed_command_runs_in_a_shell_and_its_metadata_pins_the_digest(tmp_pa
     assert meta.is_file()
     code, out, _ = cli(["image", "--registry", REG, "--metadata", str(meta)], capsys)
     assert code == 0 and out.strip() == f"{REG}/kubepipe-runtime@{DIGEST}"
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_the_metadata_file_goes_into_the_state_home(tmp_path, capsys, monkeypatch, how):
+    """Like every command's state, buildx's digest file lives in --home / KUBEPIPE_HOME, not in .kubepipe."""
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "state home"
+    flag = ["--home", str(home)] if how == "flag" else []
+    if how == "env":
+        monkeypatch.setenv("KUBEPIPE_HOME", str(home))
+    for argv in (["image"], ["image", "build"]):
+        code, out, err = cli([*argv, "--registry", REG, *flag], capsys)
+        assert code == 0, err
+        mkdir, _, build = out.partition(" && ")
+        assert shlex.split(mkdir) == ["mkdir", "-p", str(home)]
+        args = shlex.split(build)
+        assert args[args.index("--metadata-file") + 1] == f"{home}/image-cpu.json"
+        pin = err.split("then pin it in a profile:", 1)[1].strip().splitlines()[0]
+        assert shlex.split(pin)[-1] == f"{home}/image-cpu.json"  # the next command reads the same file
+    assert not (tmp_path / ".kubepipe").exists()
+
+
+def test_kubepipe_image_in_the_environment_is_a_project_base_only(tmp_path, capsys, monkeypatch):
+    """$KUBEPIPE_IMAGE (the runtime image the profiles read) is the project build's default --base and
+    does not stop a cpu runtime build."""
+    monkeypatch.chdir(tmp_path)
+    base = f"{REG}/kubepipe-runtime@{DIGEST}"
+    monkeypatch.setenv("KUBEPIPE_IMAGE", base)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    code, out, err = cli(["image", "build", "--kind", "cpu", "--registry", REG], capsys)
+    assert code == 0 and "RUNTIME_IMAGE=" not in out, err
+    code, out, err = cli(["image", "build", "--kind", "project", "--registry", REG], capsys)
+    assert code == 0 and f"RUNTIME_IMAGE={base}" in shlex.split(out.partition(" && ")[2]), err

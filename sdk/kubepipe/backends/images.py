@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from kubepipe.errors import UserError
-from kubepipe.util import atomic_write_text, did_you_mean
+from kubepipe.util import DEFAULT_HOME, atomic_write_text, did_you_mean
 
 __all__ = [
     "KINDS",
@@ -98,6 +98,7 @@ class ImageBuild:
     from_source: bool = False  # cpu / cuda: the kubepipe checkout in the context, not the release
     base: str | None = None  # project: the runtime image it layers on
     project_name: str = ""
+    home: str = DEFAULT_HOME  # buildx writes the pushed digest to <home>/image-<kind>.json
 
     @property
     def name(self) -> str:
@@ -117,7 +118,7 @@ class ImageBuild:
 
     @property
     def metadata_file(self) -> str:
-        return f".kubepipe/image-{self.kind}.json"
+        return (Path(self.home) / f"image-{self.kind}.json").as_posix()
 
     def command(self, *, revision: str | None = None) -> list[str]:
         """docker buildx build ... --push, writing the pushed digest to metadata_file."""
@@ -143,7 +144,7 @@ class ImageBuild:
     def digest_commands(self) -> list[str]:
         """Ways to read the digest of the pushed image, best first."""
         return [
-            f"kubepipe image --kind {self.kind} --registry {self.registry} --metadata {self.metadata_file}"
+            f"kubepipe image --kind {self.kind} --registry {self.registry} --metadata {shlex.quote(self.metadata_file)}"
             + (f" --name {self.name}" if self.kind == "project" else ""),
             f"docker buildx imagetools inspect {self.tag_ref} --format '{{{{json .Manifest.Digest}}}}'",
         ]
@@ -167,7 +168,7 @@ def _project_name(context: str | Path) -> str:
 
 def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None = None, *,
                 context: str | Path = ".", from_source: bool = False, base: str | None = None,
-                name: str | None = None) -> ImageBuild:
+                name: str | None = None, home: str | Path = DEFAULT_HOME) -> ImageBuild:
     """Check the inputs and describe the build; errors name the option and what to pass."""
     from kubepipe import __version__
 
@@ -210,7 +211,7 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
     elif base:
         raise UserError(f"--base is for --kind project; a {kind} runtime image starts from its Dockerfile's base")
     return ImageBuild(kind=kind, registry=reg, tag=tag, context=str(context), from_source=from_source,
-                      base=base, project_name=project)
+                      base=base, project_name=project, home=str(home))
 
 
 def parse_digest(text: str) -> str:

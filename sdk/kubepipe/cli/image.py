@@ -8,12 +8,14 @@ or the pinned reference); explanations go to stderr.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from kubepipe.cli import console
+from kubepipe.cli import console, output
+from kubepipe.cli.output import HOME
 
 __all__ = ["register"]
 
@@ -29,8 +31,15 @@ NAME = typer.Option(None, "--name", help="Project image name (default: [project]
 CONTEXT = typer.Option(Path("."), "--context", help="Build context: your repository's root.")
 FROM_SOURCE = typer.Option(False, "--from-source",
                            help="Install the kubepipe checkout in the context instead of the released package.")
-BASE = typer.Option(None, "--base", envvar="KUBEPIPE_IMAGE",
-                    help="Project image: the runtime image it layers on, pinned (REG/kubepipe-runtime@sha256:...).")
+# Not typer's envvar: $KUBEPIPE_IMAGE (the runtime the profiles read) must not turn a cpu build into an error.
+BASE = typer.Option(None, "--base",
+                    help="Project image: the runtime image it layers on, pinned (REG/kubepipe-runtime@sha256:...; "
+                         "default: $KUBEPIPE_IMAGE).")
+
+
+def _base(kind: str, base: Optional[str]) -> Optional[str]:
+    """--base, else $KUBEPIPE_IMAGE for a project image (the runtime image it layers on)."""
+    return base or (os.environ.get("KUBEPIPE_IMAGE") or None if kind == "project" else None)
 
 
 @image_app.callback(invoke_without_command=True)
@@ -48,8 +57,12 @@ def image(
     context: Path = CONTEXT,
     from_source: bool = FROM_SOURCE,
     base: Optional[str] = BASE,
+    home: Path = HOME,
 ) -> None:
-    """Print the build command for an image, or pin its pushed digest in a target profile."""
+    """Print the build command for an image, or pin its pushed digest in a target profile.
+
+    The build command has buildx write the pushed digest to <home>/image-<kind>.json (--home).
+    """
     if ctx.invoked_subcommand is not None:
         return
     from kubepipe.backends import images
@@ -60,8 +73,9 @@ def image(
     if digest and metadata:
         raise UserError("pass either --digest or --metadata, not both")
     if not digest and not metadata:
-        _print_build(images.image_build(kind, registry, tag, context=context, from_source=from_source, base=base,
-                                        name=name), revision, write_profile)
+        spec = images.image_build(kind, registry, tag, context=context, from_source=from_source,
+                                  base=_base(kind, base), name=name, home=output.home_path(home))
+        _print_build(spec, revision, write_profile)
         return
     found = digest if digest else images.digest_from_metadata(metadata)
     ref = images.pinned_reference(registry, found, kind, name)
@@ -75,13 +89,15 @@ def image(
 @image_app.command("build")
 def build(kind: str = KIND, registry: Optional[str] = REGISTRY, tag: Optional[str] = TAG,
           revision: Optional[str] = REVISION, name: Optional[str] = NAME, context: Path = CONTEXT,
-          from_source: bool = FROM_SOURCE, base: Optional[str] = BASE,
+          from_source: bool = FROM_SOURCE, base: Optional[str] = BASE, home: Path = HOME,
           run: bool = typer.Option(False, "--run", help="Run the command (needs docker with buildx) instead of printing it.")
           ) -> None:
     """Build and push an image: print the `docker buildx build` command, or run it with --run."""
     from kubepipe.backends import images
 
-    spec = images.image_build(kind, registry, tag, context=context, from_source=from_source, base=base, name=name)
+    spec = images.image_build(kind, registry, tag, context=context, from_source=from_source, base=_base(kind, base),
+                              name=name,
+                              home=output.home_path(home))
     if not run:
         _print_build(spec, revision, None)
         return
