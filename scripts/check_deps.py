@@ -31,6 +31,8 @@ FIRST_PARTY = {"kubepipe"}
 NOT_IMPORTED = {
     "s3fs": "fsspec loads it for s3:// and minio:// URLs",
     "orjson": "fastapi's ORJSONResponse (serving/server.py) needs it",
+    "onnx": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
+    "onnxscript": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
 }
 # Declared with an environment marker, so EXTRAS (checked up front) leaves them out.
 OPTIONAL = {"uvloop": "serve uses it when present; not on Windows"}

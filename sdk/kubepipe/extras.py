@@ -20,8 +20,8 @@ __all__ = ["EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extr
 # Order matters for `missing_extra`: a module in several extras is reported with the first.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("pandas", "pyarrow", "great_expectations", "scipy", "numpy", "torch", "safetensors"),
-    "serve": ("kserve", "fastapi", "uvicorn", "prometheus_client", "orjson", "torch", "safetensors", "numpy",
-              "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime", "onnxscript", "filelock"),
+    "serve": ("kserve", "fastapi", "starlette", "uvicorn", "prometheus_client", "orjson", "torch", "safetensors",
+              "numpy", "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime", "onnxscript", "filelock"),
     "vertex": ("google.cloud.aiplatform", "google.api_core", "gcsfs"),
     "gcs": ("gcsfs",),
     "s3": ("s3fs",),
