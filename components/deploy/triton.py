@@ -35,15 +35,11 @@ def export_checked(loaded, out_file: str | os.PathLike, *, precision: str = "fp3
 
     Returns {inputs, labels, parity}.
     """
-    import onnxruntime as ort
+    from kubepipe.components.serving.onnx_export import onnx_inputs
+    from kubepipe.components.serving.parity import probe_inputs
+    from kubepipe.components.serving.runtime import checked_onnx_session
 
-    from kubepipe.components.serving.onnx_export import onnx_inputs, prepared_onnx
-    from kubepipe.components.serving.parity import ParityFailed, check_parity, probe_inputs
-
-    src = prepared_onnx(loaded, precision)
-    report = check_parity(loaded, ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]), precision)
-    if not report.passed:
-        raise ParityFailed(report)
+    _session, src, report = checked_onnx_session(loaded, precision)  # the gate `kubepipe serve --runtime onnx` uses
     Path(out_file).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, out_file)
     return {"inputs": onnx_inputs(loaded.encode(probe_inputs(loaded, 2))), "labels": len(loaded.labels),

@@ -102,10 +102,8 @@ def _items(inputs) -> list:
 
 
 def _count_tokens(model, items) -> int:
-    """`LoadedModel.count_tokens`; INTERIM: until that lands (issue 18, item 5), the same count under its old
-    name `token_count` (whitespace words for hashed n-grams, bytes for byte models, rows for tabular)."""
-    count = getattr(model, "count_tokens", None) or model.token_count
-    return int(count(items))
+    """`LoadedModel.count_tokens`: the one definition of a token (tokenizer tokens without padding or specials)."""
+    return int(model.count_tokens(items))
 
 
 def _serving_parts():

@@ -20,7 +20,6 @@ import contextvars
 import logging
 
 from kubepipe.components.serving import memory
-from kubepipe.components.serving import metrics as m
 
 __all__ = ["RequestGuard", "SAMPLED", "BodyTooLarge"]
 
@@ -89,14 +88,14 @@ class RequestGuard:
                 self._trim.schedule()
         if state.gone:
             client = scope.get("client") or ("?", 0)
-            m.REQUESTS.labels(self.model.name, _protocol(scope["path"]), "client_disconnected").inc()
+            self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
             log.warning("client %s:%s disconnected before its request was read: POST %s (Content-Length %s)",
                         client[0], client[1], scope["path"], length.decode() if length else "chunked")
 
     async def _too_large(self, scope, send, size: str) -> None:
         import orjson
 
-        m.REQUESTS.labels(self.model.name, _protocol(scope["path"]), "too_large").inc()
+        self.model.metrics.count(_protocol(scope["path"]), "too_large")
         limit = self.max_body_bytes
         body = orjson.dumps({"error": f"body: the request body has {size} bytes; the limit is {limit} "
                              f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request",

@@ -12,27 +12,46 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["REQUESTS", "LATENCY", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKENS", "INSTANCES",
-           "IN_FLIGHT", "MULTIPROC_ENV", "exposition"]
+__all__ = ["REQUESTS", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKENS", "IN_FLIGHT", "MULTIPROC_ENV",
+           "ModelMetrics", "exposition"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+OUTCOMES = ("ok", "bad_request", "too_large", "client_disconnected", "error")
+PROTOCOLS = ("v1", "v2")
 
+# Latency per request is kserve's own `request_preprocess_seconds` / `request_predict_seconds` /
+# `request_postprocess_seconds` (recorded for every request anyway), and instances predicted are
+# `kubepipe_serve_batch_rows_sum`: kubepipe does not record them a second time.
 REQUESTS = Counter("kubepipe_serve_requests_total",
                    "Inference requests by protocol and outcome (ok, bad_request, too_large, client_disconnected, "
                    "error)", ["model_name", "protocol", "outcome"])
-LATENCY = Histogram("kubepipe_serve_request_duration_seconds", "Inference latency inside the model server",
-                    ["model_name", "protocol"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5))
-BATCH_ROWS = Histogram("kubepipe_serve_batch_rows", "Instances per forward pass", ["model_name"], buckets=_SIZES)
+BATCH_ROWS = Histogram("kubepipe_serve_batch_rows", "Instances per forward pass (its _sum: instances predicted)",
+                       ["model_name"], buckets=_SIZES)
 BATCH_REQUESTS = Histogram("kubepipe_serve_batch_requests", "Requests coalesced into one forward pass",
                            ["model_name"], buckets=_SIZES)
 FORWARD_SECONDS = Histogram("kubepipe_serve_forward_seconds", "Encode + forward time per pass", ["model_name"],
                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
-TOKENS = Counter("kubepipe_serve_tokens_total", "Input tokens (LoadedModel.count_tokens: no padding or special tokens)", ["model_name"])
-INSTANCES = Counter("kubepipe_serve_instances_total", "Instances predicted", ["model_name"])
+TOKENS = Counter("kubepipe_serve_tokens_total",
+                 "Input tokens (LoadedModel.count_tokens: tokenizer tokens of the input without padding or special "
+                 "tokens; whitespace words for hashed n-grams)", ["model_name"])
 IN_FLIGHT = Gauge("kubepipe_serve_requests_in_flight", "Requests inside the model right now", ["model_name"],
                   multiprocess_mode="livesum")
+
+
+class ModelMetrics:
+    """One model's labelled series, looked up once (at load): a request costs no `labels()` call."""
+
+    def __init__(self, name: str):
+        self.requests = {(p, o): REQUESTS.labels(name, p, o) for p in PROTOCOLS for o in OUTCOMES}
+        self.batch_rows = BATCH_ROWS.labels(name)
+        self.batch_requests = BATCH_REQUESTS.labels(name)
+        self.forward_seconds = FORWARD_SECONDS.labels(name)
+        self.tokens = TOKENS.labels(name)
+        self.in_flight = IN_FLIGHT.labels(name)
+
+    def count(self, protocol: str, outcome: str) -> None:
+        self.requests[(protocol, outcome)].inc()
 
 
 def exposition(accept: str | None) -> tuple[bytes, str]:

@@ -7,7 +7,10 @@ up to 25 s to finish the requests in flight.
 
 from __future__ import annotations
 
-__all__ = ["OPTIONS", "DEFAULTS", "HELP"]
+__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS"]
+
+RUNTIMES = ("torch", "onnx")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 OPTIONS: list[tuple[str, object, str]] = [
     ("--name", "model", "model name in the URLs: /v1/models/NAME:predict"),
@@ -26,9 +29,15 @@ OPTIONS: list[tuple[str, object, str]] = [
     ("--log-file", None, "write the log to this file, rotated by size, instead of stderr"),
     ("--log-max-mb", 50.0, "rotate --log-file at this size (MiB)"),
     ("--log-backups", 5, "rotated log files kept"),
-    ("--torch-threads", 1, "torch intra-op threads per worker"),
+    ("--torch-threads", 1, "intra-op threads per worker (torch, or ONNX Runtime with --runtime onnx)"),
     ("--device", "cpu", "cpu, cuda, cuda:N or auto (cuda when available)"),
+    ("--runtime", "torch", "torch (CPU or GPU) or onnx (ONNX Runtime on the CPU; the export must pass its parity "
+                           "check against torch)"),
+    ("--precision", "auto", "auto (bf16 for torch on CUDA, else fp32), fp32, bf16 (torch) or int8 (onnx: dynamic "
+                            "int8 quantisation)"),
+    ("--torch-compile", False, "torch.compile the model (torch runtime; the warm-up pays the compilation)"),
     ("--forward-thread", "auto", "forward passes on their own thread: auto (when a pass takes > 2 ms), on, off"),
 ]
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
+CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS}

@@ -44,7 +44,7 @@ def install(app, model, dataplane, repository) -> None:
 
     def count(request: Request) -> None:  # bodies rejected before they reach the model
         protocol = "v2" if request.url.path.startswith("/v2/") else "v1"
-        metrics.REQUESTS.labels(model.name, protocol, "bad_request").inc()
+        model.metrics.count(protocol, "bad_request")
 
     async def bad_request(_: Request, exc: BadRequest):
         return ORJSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 
-from kubepipe.components.serving.options import DEFAULTS, HELP, OPTIONS
+from kubepipe.components.serving.options import CHOICES, DEFAULTS, HELP, OPTIONS
 
 __all__ = ["serve", "main", "build_parser"]
 
@@ -125,8 +125,8 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
           max_body_mb: float = DEFAULTS["max_body_mb"], access_log: bool = False,
           access_log_sample: float = DEFAULTS["access_log_sample"], log_file: str | None = None,
           log_max_mb: float = DEFAULTS["log_max_mb"], log_backups: int = DEFAULTS["log_backups"],
-          torch_threads: int = 1, device: str = "cpu", forward_thread: str = "auto",
-          socket_fd: int | None = None, parent_pid: int | None = None) -> int:
+          torch_threads: int = 1, device: str = "cpu", forward_thread: str = "auto", runtime: str = "torch",
+          precision: str = "auto", torch_compile: bool = False, socket_fd: int | None = None, parent_pid: int | None = None) -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
     import warnings
 
@@ -146,7 +146,8 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
     from kubepipe.components.serving.model import ServedModel
 
     model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                        max_text_length=max_text_length, device=device, forward_thread=forward_thread)
+                        max_text_length=max_text_length, device=device, forward_thread=forward_thread,
+                        runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads)
     if socket_fd is None:
         _quiet_signals()
     try:
@@ -163,14 +164,15 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
 
 
 def build_parser() -> argparse.ArgumentParser:
+
     p = argparse.ArgumentParser(prog="kubepipe serve", description="Serve a kubepipe Model artifact (KServe V1 + V2).")
     p.add_argument("model_dir")
     for flag, default, text in OPTIONS:
         dest = flag[2:].replace("-", "_")
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", dest=dest, help=text)
-        elif flag == "--forward-thread":
-            p.add_argument(flag, choices=["auto", "on", "off"], default=default, dest=dest, help=text)
+        elif dest in CHOICES:
+            p.add_argument(flag, choices=list(CHOICES[dest]), default=default, dest=dest, help=text)
         else:
             kind = type(default) if default is not None else str
             p.add_argument(flag, type=kind, default=default, dest=dest, help=text)
@@ -191,6 +193,15 @@ def _check(p: argparse.ArgumentParser, args) -> None:
             p.error(f"--{flag.replace('_', '-')} must be 0 or more (got {getattr(args, flag)})")
     if not 0 <= args.access_log_sample <= 1:
         p.error(f"--access-log-sample must be a fraction from 0 to 1 (got {args.access_log_sample})")
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.serving.runtime import resolve_precision
+
+    try:
+        resolve_precision(args.runtime, args.precision, args.device)
+    except ModelError as exc:
+        p.error(str(exc))
+    if args.runtime == "onnx" and args.device not in ("cpu", "auto"):
+        p.error(f"--runtime onnx runs ONNX Runtime on the CPU; drop --device {args.device}, or use --runtime torch")
 
 
 def main(argv: list[str] | None = None) -> int:

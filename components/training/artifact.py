@@ -204,11 +204,12 @@ class LoadedModel:
         """Raw inputs (list[str] | list[dict] | 2-D array) -> dict of CPU tensors, first dim = batch."""
         return to_tensors(self.encoder.encode(inputs))
 
-    def count_tokens(self, inputs: Any) -> int:
+    def count_tokens(self, inputs: Any, encoded: dict | None = None) -> int:
         """Tokens of the inputs as the model reads them, without padding or special tokens: tokenizer tokens
         (pretrained-encoder), words (hashed n-grams), UTF-8 bytes (byte transformer), rows (tabular).
-        The one definition behind training tokens/s, the benchmarks and the server's tokens counter."""
-        return self.encoder.count_tokens(inputs)
+        The one definition behind training tokens/s, the benchmarks and the server's tokens counter.
+        `encoded`: `self.encoder.encode(inputs)` when the caller has it (the server: no second tokenization)."""
+        return self.encoder.count_tokens(inputs, encoded)
 
     @staticmethod
     def collate(batches: Sequence[dict]) -> dict:

@@ -40,7 +40,8 @@ class Encoder:
     def state(self) -> dict:
         raise NotImplementedError
 
-    def count_tokens(self, inputs: Any) -> int:
+    def count_tokens(self, inputs: Any, encoded: dict | None = None) -> int:
+        """`encoded`: this encoder's `encode(inputs)`, when the caller has it (saves tokenizing twice)."""
         return len(inputs)
 
     def save_files(self, out) -> None:
@@ -75,7 +76,7 @@ class HashingEncoder(Encoder):
     def state(self):
         return {"encoding": self.encoding, **self.hashing.state()}
 
-    def count_tokens(self, inputs):
+    def count_tokens(self, inputs, encoded=None):
         return sum(len(t.split()) for t in _texts(inputs))
 
 
@@ -112,7 +113,7 @@ class ByteEncoder(Encoder):
     def state(self):
         return {"encoding": self.encoding, "max_length": self.max_length, "lowercase": self.lowercase}
 
-    def count_tokens(self, inputs):
+    def count_tokens(self, inputs, encoded=None):
         return sum(len(r) for r in self._bytes(_texts(inputs)))
 
 
@@ -249,7 +250,10 @@ class WordPieceEncoder(Encoder):
         if target.resolve() != self.path.resolve():
             atomic_write_bytes(target, self.path.read_bytes())
 
-    def count_tokens(self, inputs):
+    def count_tokens(self, inputs, encoded=None):
+        if encoded is not None:  # the attention mask covers the tokens read, specials included
+            mask = encoded["attention_mask"]
+            return int(mask.sum()) - self.special * int(mask.shape[0])
         encs = self._encode(inputs)
         return sum(len(e.ids) for e in encs) - self.special * len(encs)
 

@@ -51,6 +51,9 @@ def serve(
     torch_threads: int = _opt("torch_threads", "--torch-threads"),
     device: str = _opt("device", "--device"),
     forward_thread: str = _opt("forward_thread", "--forward-thread"),
+    runtime: str = _opt("runtime", "--runtime"),
+    precision: str = _opt("precision", "--precision"),
+    torch_compile: bool = _opt("torch_compile", "--torch-compile"),
     allow_user_model: bool = typer.Option(False, "--allow-user-model",
                                           help="Load a user model class (`package.module:Class`) named by the "
                                                "artifact: imports that module, so only for artifacts you trust."),
@@ -82,7 +85,10 @@ def serve(
             "--max-body-mb", str(max_body_mb), "--workers", str(workers), "--drain-delay", str(drain_delay),
             "--grace-period", str(grace_period), "--access-log-sample", str(access_log_sample),
             "--log-max-mb", str(log_max_mb), "--log-backups", str(log_backups),
-            "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread]
+            "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread,
+            "--runtime", runtime, "--precision", precision]
+    if torch_compile:
+        argv.append("--torch-compile")
     if access_log:
         argv.append("--access-log")
     if log_file:

@@ -1,0 +1,118 @@
+"""The forward pass of a served model on its runtime: encoded batch (numpy) -> logits (float32 numpy).
+
+- `torch`: the artifact's module on `--device` (CPU or CUDA). `--precision bf16` casts the
+  weights (and float inputs) to bfloat16, the default on CUDA; `--torch-compile` wraps the module
+  in `torch.compile(dynamic=True)` (first passes compile; warm-up takes them).
+- `onnx`: ONNX Runtime on the CPU, fp32 or dynamic int8, on the same exported file the Triton
+  path publishes (onnx_export.prepared_onnx). It serves only an export whose parity check against
+  torch passes (parity.check_parity); otherwise loading fails with the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kubepipe.components.errors import ModelError
+from kubepipe.components.serving.options import PRECISIONS, RUNTIMES
+
+__all__ = ["RUNTIMES", "PRECISIONS", "resolve_precision", "checked_onnx_session", "TorchRunner", "OnnxRunner",
+           "build_runner"]
+
+
+def resolve_precision(runtime: str, precision: str, device: str) -> str:
+    """`auto` -> bf16 for torch on CUDA, else fp32; an impossible pair is a ModelError saying what works."""
+    if runtime not in RUNTIMES:
+        raise ModelError(f"--runtime {runtime!r}: use one of {list(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"--precision {precision!r}: use one of {list(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if runtime == "torch" and device.startswith("cuda") else "fp32"
+    if runtime == "onnx" and precision == "bf16":
+        raise ModelError("--precision bf16 is for --runtime torch; ONNX Runtime serves fp32 or int8")
+    if runtime == "torch" and precision == "int8":
+        raise ModelError("--precision int8 needs --runtime onnx (dynamic int8 quantisation of the ONNX export)")
+    return precision
+
+
+def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1):
+    """(session, file, parity report) of `loaded`'s ONNX export at `precision`; ParityFailed when it is off.
+
+    The one gate before any runtime (kubepipe serve, Triton) serves an export.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("--runtime onnx needs onnxruntime: pip install 'kubepipe[serve]'") from None
+    from kubepipe.components.serving.onnx_export import prepared_onnx
+    from kubepipe.components.serving.parity import ParityFailed, check_parity
+
+    path = prepared_onnx(loaded, precision)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)  # same thread budget as torch gets
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    report = check_parity(loaded, session, precision)
+    if not report.passed:
+        raise ParityFailed(report)
+    return session, path, report
+
+
+@dataclass
+class TorchRunner:
+    loaded: Any
+    precision: str = "fp32"
+    compile: bool = False
+
+    def __post_init__(self):
+        import torch
+
+        self.module = self.loaded.module
+        self.dtype = torch.bfloat16 if self.precision == "bf16" else None
+        if self.dtype is not None:
+            self.module = self.module.to(self.dtype)
+        if self.compile:
+            self.module = torch.compile(self.module, dynamic=True)
+        self.device = self.loaded.device
+        self.describe = {"runtime": "torch", "precision": self.precision, "compiled": self.compile}
+
+    def __call__(self, encoded: dict) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            batch = {}
+            for k, v in encoded.items():
+                t = torch.from_numpy(np.ascontiguousarray(v))
+                if self.dtype is not None and t.is_floating_point():
+                    t = t.to(self.dtype)
+                batch[k] = t.to(self.device, non_blocking=True)
+            return self.module(batch).float().cpu().numpy()
+
+
+class OnnxRunner:
+    def __init__(self, loaded, precision: str = "fp32", threads: int = 1):
+        self.session, self.path, self.parity = checked_onnx_session(loaded, precision, threads)
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.describe = {"runtime": "onnx", "precision": precision, "onnx_file": str(self.path),
+                         "parity": self.parity.to_dict()}
+
+    def __call__(self, encoded: dict) -> np.ndarray:
+        return self.session.run(["logits"], {k: encoded[k] for k in self.names})[0]
+
+
+def build_runner(loaded, *, runtime: str = "torch", precision: str = "auto", torch_compile: bool = False,
+                 threads: int = 1):
+    """The forward callable for `loaded` on `runtime` (see the module docstring)."""
+    device = str(loaded.device)
+    precision = resolve_precision(runtime, precision, device)
+    if runtime == "onnx":
+        if device != "cpu":
+            raise ModelError(f"--runtime onnx runs ONNX Runtime on the CPU; use --device cpu (got {device}), or "
+                             "--runtime torch on the GPU")
+        if torch_compile:
+            raise ModelError("--torch-compile is for --runtime torch")
+        return OnnxRunner(loaded, precision, threads)
+    return TorchRunner(loaded, precision, torch_compile)

@@ -1,0 +1,170 @@
+"""`kubepipe serve`'s runtimes and load: torch / ONNX Runtime (parity-gated), gc frozen after warm-up,
+metrics labelled once, tokens counted once.
+
+Oracles: torch's own forward (LoadedModel.predict_proba) for what the runtimes answer; the tokenizer
+itself (a second, independent tokenization) for the token count; the `gc` module for the freeze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kserve")
+
+from kubepipe.components.errors import ModelError  # noqa: E402
+from kubepipe.components.serving import onnx_export  # noqa: E402
+from kubepipe.components.serving.demo_model import merchant_strings, train_demo_text_model  # noqa: E402
+from kubepipe.components.serving.runtime import resolve_precision  # noqa: E402
+from kubepipe.components.training.artifact import load_model  # noqa: E402
+
+
+@pytest.mark.parametrize("runtime, precision, device, want", [
+    ("torch", "auto", "cpu", "fp32"), ("torch", "auto", "cuda", "bf16"), ("torch", "auto", "cuda:1", "bf16"),
+    ("onnx", "auto", "cpu", "fp32"), ("onnx", "int8", "cpu", "int8"), ("torch", "bf16", "cpu", "bf16"),
+    ("torch", "fp32", "cuda", "fp32"),
+])
+def test_precision_defaults(runtime, precision, device, want):
+    assert resolve_precision(runtime, precision, device) == want
+
+
+@pytest.mark.parametrize("runtime, precision, says", [("onnx", "bf16", "ONNX Runtime serves fp32 or int8"),
+                                                      ("torch", "int8", "needs --runtime onnx"),
+                                                      ("tensorrt", "auto", "--runtime 'tensorrt'")])
+def test_impossible_runtime_precision_pairs_are_refused_saying_what_works(runtime, precision, says):
+    with pytest.raises(ModelError, match=says.replace("(", r"\(")):
+        resolve_precision(runtime, precision, "cpu")
+
+
+@pytest.mark.parametrize("argv, says", [(["--runtime", "onnx", "--precision", "bf16"], "fp32 or int8"),
+                                        (["--runtime", "onnx", "--device", "cuda"], "ONNX Runtime on the CPU"),
+                                        (["--precision", "int8"], "--runtime onnx")])
+def test_server_command_line_refuses_them_as_usage_errors(argv, says, capsys):
+    from kubepipe.components.serving.server import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["/m", *argv])
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_wordpiece_tokens_from_the_encoded_batch_equal_a_fresh_tokenization(tmp_path):
+    """The server counts tokens from the batch it encoded; the oracle tokenizes the strings again."""
+    pytest.importorskip("tokenizers")
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from tiny_bert import write_tokenizer
+
+    from kubepipe.components.training.encoders import WordPieceEncoder
+
+    enc = WordPieceEncoder(str(write_tokenizer(tmp_path / "tokenizer.json")), max_length=12)
+    texts = ["", "uber trip", "STARBUCKS #1234 SEATTLE WA", "x " * 40, "Café Noir 12 €"] + merchant_strings(40)[0]
+    from tokenizers import Tokenizer
+
+    raw = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    raw.enable_truncation(max_length=12)
+    want = sum(len(e.ids) - 2 for e in raw.encode_batch(texts))  # minus [CLS] and [SEP]; truncated as read
+    assert enc.count_tokens(texts, enc.encode(texts)) == enc.count_tokens(texts) == want
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory):
+    return train_demo_text_model(tmp_path_factory.mktemp("rt") / "text", n=300, epochs=15, dim=16, buckets=4096)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+
+
+def _served(model_dir, **kw):
+    from kubepipe.components.serving.model import ServedModel
+
+    m = ServedModel("m", str(model_dir), max_batch_size=16, **kw)
+    m.load()
+    return m
+
+
+def test_load_freezes_what_warm_up_left_alive(text_model):
+    m = _served(text_model)
+    try:
+        # the collector no longer scans the heap that lives as long as the server
+        assert m.gc_frozen > 1000 and gc.get_freeze_count() >= m.gc_frozen
+        assert m.describe()["gc_frozen_objects"] == m.gc_frozen
+    finally:
+        gc.unfreeze()
+    off = _served(text_model, freeze_gc=False)
+    assert off.gc_frozen == 0 and off.describe()["gc_frozen_objects"] == 0
+
+
+def test_requests_look_up_no_metric_labels(text_model, monkeypatch):
+    """Labelled series are cached at load; a request only increments and observes."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    m = _served(text_model, freeze_gc=False)
+    ours = []
+    real = MetricWrapperBase.labels
+
+    def counting(self, *a, **k):
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("kubepipe"):
+            ours.append(self._name)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(MetricWrapperBase, "labels", counting)
+    before = m.metrics.tokens._value.get()
+    texts = ["uber trip help", "SHELL OIL 5555 AUSTIN TX"]
+
+    async def go():
+        return [await m({"instances": texts}) for _ in range(5)]
+
+    answers = [a[0] if isinstance(a, tuple) else a for a in asyncio.run(go())]  # kserve: (body, headers)
+    assert all(len(a["predictions"]) == 2 for a in answers)
+    assert ours == []
+    assert m.metrics.tokens._value.get() - before == 5 * 8  # whitespace words, the hashed model's tokens
+
+
+@pytest.mark.slow  # exports (torch.export + onnxscript) and int8 quantisation: seconds each
+@pytest.mark.parametrize("precision, atol", [("fp32", 1e-4), ("int8", 0.1)])
+def test_onnx_runtime_serves_what_torch_answers(text_model, precision, atol):
+    m = _served(text_model, runtime="onnx", precision=precision, freeze_gc=False)
+    card = m.describe()
+    assert card["runtime"] == "onnx" and card["precision"] == precision and card["parity"]["passed"] is True
+    assert card["onnx_file"].endswith(f"model.{precision}.onnx")
+    texts, _ = merchant_strings(200, seed=5)
+    got = m._forward(texts, observe=False)
+    want = load_model(text_model).predict_proba(texts)
+    assert got.shape == want.shape and np.abs(got - want).max() <= atol
+    top2 = np.sort(want, axis=1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] >= 0.01
+    assert (got.argmax(1) == want.argmax(1))[decided].mean() >= 0.99
+
+
+@pytest.mark.slow
+def test_onnx_runtime_refuses_an_export_that_fails_parity(text_model, tmp_path, monkeypatch):
+    """A wrong graph in the export cache (another model's weights) is never served: load fails with the numbers."""
+    import shutil
+
+    from kubepipe.components.serving.parity import ParityFailed
+
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    loaded = load_model(text_model)
+    other = load_model(train_demo_text_model(tmp_path / "other", n=300, epochs=15, dim=16, buckets=4096, seed=9))
+    good = onnx_export.prepared_onnx(loaded, "fp32")
+    shutil.copyfile(onnx_export.prepared_onnx(other, "fp32"), good)  # same cache entry, wrong graph
+    from kubepipe.components.serving.model import ServedModel
+
+    m = ServedModel("m", str(text_model), runtime="onnx", freeze_gc=False)
+    with pytest.raises(ParityFailed, match=r"max\|dp\|.*not serving this export"):
+        m.load()
+    assert m.ready is False
+
+
+def test_bf16_on_cpu_stays_close_to_fp32(text_model):
+    m = _served(text_model, precision="bf16", freeze_gc=False)
+    texts, _ = merchant_strings(64, seed=3)
+    want = load_model(text_model).predict_proba(texts)
+    got = m._forward(texts, observe=False)
+    assert m.describe()["precision"] == "bf16" and np.abs(got - want).max() < 0.05
