@@ -1,181 +1,124 @@
-"""Serving benchmark (CPU): `kubepipe serve` vs the bare KServe ModelServer, same model, same load.
+"""Serving benchmark (CPU): `kubepipe serve` vs the bare KServe ModelServer, same models, same load, same run.
 
-    python benchmarks/serve.py [--seconds 6] [--repeats 3] [--connections 8]
+    python benchmarks/serve.py [--quick] [--repeats 3] [--seconds 4] [--groups flagship,teacher,student]
 
-The flagship `text-classifier` (hashed word + char n-grams, trained here in seconds on
-synthetic merchant strings) is served twice, side by side on 127.0.0.1:
-  kubepipe  `python -m kubepipe.components.serving.server` (micro-batching, validation, metrics)
-  bare      kserve.ModelServer with a minimal kserve.Model doing the same encode + forward +
-            softmax per request, no batching layer of ours (this file, `--bare`)
-Load: wrk (closed loop, N connections; `apt-get install -y wrk`), each request a V1 body of
-16-64 merchant strings. Falls back to an asyncio/httpx generator in a separate process.
-Tokens are counted as the model counts them (`LoadedModel.count_tokens`: whitespace words of the
-hashed-n-gram encoder), summed over each request's strings; tokens/s = RPS x mean tokens/request,
-cross-checked against the server's `kubepipe_serve_tokens_total`. Figures are medians of the
-repeats; the two servers alternate within each repeat. Servers are stopped by pid.
+Models (trained here once, kept in --work; `pipelines/data`):
+  flagship  the merchant-categorizer `text-classifier` (hashed n-grams) as its pipeline trains it
+  teacher   `pretrained-encoder` fine-tuned from all-MiniLM-L6-v2 (package:all-minilm-l6-v2; a short run)
+  student   the `text-classifier` distilled from that teacher (as merchant-categorizer-transformer does)
+Servers, one group per model, side by side on 127.0.0.1 free ports:
+  kubepipe          `python -m kubepipe.components.serving.server MODEL` with the CLI defaults
+  kubepipe-onnx     the teacher with `--runtime onnx` (fp32) and `--runtime onnx --precision int8`
+  bare              kserve.ModelServer + a kserve.Model as a competent user writes it (this file, `--bare`):
+                    load_model, torch eager encode + forward + softmax per request, no batching,
+                    per-request logs off and torch threads as kubepipe's (1), in a fresh process
+Load: V1 bodies of 1 or 32 real 6-8-word descriptors from the flagship data; capacity = closed loop
+at 1/4/16/64 connections (wrk if installed, else asyncio/httpx); fixed load = open loop at 100
+requests/s (skipped where the server's capacity is below it). Tokens = `LoadedModel.count_tokens`
+(WordPiece tokens without specials for the teacher, whitespace words for the n-gram models);
+tokens/s = RPS x mean tokens per request, cross-checked against `kubepipe_serve_tokens_total`.
+Medians of --repeats; servers alternate within each repeat; load and time are bounded.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-GOALS = {"rps": 100.0, "tokens_s": 50_000.0, "p99_ms": 50.0, "ratio": 0.9}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve_load as load  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "pipelines" / "data"
+GOALS = {"student_rps": 100.0, "student_tokens_s": 50_000.0, "p99_ms": 50.0, "int8_vs_torch": 2.0}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# ---- data and models ---------------------------------------------------------------------------
+def descriptors() -> list[str]:
+    """Real card descriptors of 6-8 whitespace words from the flagship data (about 1,300)."""
+    out = []
+    for name in ("merchants_train.csv", "merchants_holdout.csv", "merchants_new.csv"):
+        with open(DATA / name, newline="", encoding="utf-8") as fh:
+            out += [r["description"] for r in csv.DictReader(fh) if 6 <= len(r["description"].split()) <= 8]
+    return sorted(set(out))
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} before it was ready ({url})")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"server not ready after {timeout}s: {url}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def make_bodies(n_bodies: int, lo: int, hi: int, seed: int = 7) -> list[list[str]]:
-    from kubepipe.components.serving.demo_model import merchant_strings
-
+def make_bodies(texts: list[str], per_request: int, n: int = 64, seed: int = 7) -> list[bytes]:
     rng = random.Random(seed)
-    sizes = [rng.randint(lo, hi) for _ in range(n_bodies)]
-    texts, _ = merchant_strings(sum(sizes), seed=seed)
-    out, i = [], 0
-    for n in sizes:
-        out.append(texts[i:i + n])
-        i += n
+    return [json.dumps({"instances": rng.sample(texts, per_request)}).encode() for _ in range(n)]
+
+
+def _frame(name: str):
+    import pandas as pd
+
+    return pd.read_csv(DATA / name)
+
+
+def _macro_f1(model_dir: Path) -> float:
+    from sklearn.metrics import f1_score
+
+    from kubepipe.components.training.artifact import load_model
+
+    df = _frame("merchants_holdout.csv")
+    return float(f1_score(df["category"], load_model(model_dir).predict(df["description"].tolist()), average="macro"))
+
+
+def build_models(work: Path, teacher_rows: int, teacher_epochs: int) -> dict[str, Path]:
+    """Train (once per settings, kept in `work`) the flagship, the teacher and the distilled student."""
+    from kubepipe.components.training.artifact import load_model
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainer import train
+
+    train_df = _frame("merchants_train.csv")
+    out = {"flagship": work / "flagship", "teacher": work / f"teacher-r{teacher_rows}-e{teacher_epochs}",
+           "student": work / f"student-r{teacher_rows}-e{teacher_epochs}"}
+    common = dict(text_column="description", label_column="category", seed=7)
+    if not (out["flagship"] / "model.safetensors").is_file():  # pipelines/merchant-categorizer.yaml's train step
+        cfg = TrainConfig(model="text-classifier", epochs=6, batch_size=64, early_stopping_patience=2, **common)
+        train(train_df, cfg, num_gpus=0).save(out["flagship"])
+    if not (out["teacher"] / "model.safetensors").is_file():  # merchant-categorizer-transformer.yaml, shorter
+        t0 = time.perf_counter()
+        cfg = TrainConfig(model="pretrained-encoder", epochs=teacher_epochs, batch_size=32, learning_rate=1e-4,
+                          lr_schedule="linear", weight_decay=0.01, **common,
+                          hyperparameters={"base_model": "package:all-minilm-l6-v2", "max_length": 32,
+                                           "layer_lr_decay": 0.9, "warmup_fraction": 0.1, "max_grad_norm": 1.0})
+        rows = train_df.sample(n=min(teacher_rows, len(train_df)), random_state=7)
+        train(rows, cfg, num_gpus=0).save(out["teacher"])
+        print(f"teacher fine-tuned on {len(rows)} rows x {teacher_epochs} epoch(s) in {time.perf_counter() - t0:.0f}s")
+    if not (out["student"] / "model.safetensors").is_file():
+        cfg = TrainConfig(model="text-classifier", epochs=6, batch_size=64, distill_temperature=2.0,
+                          distill_alpha=0.5, **common)
+        train(train_df, cfg, num_gpus=0, teacher=load_model(out["teacher"])).save(out["student"])
     return out
 
 
-def wrk_script(bodies: list[list[str]], path: Path) -> None:
-    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"', "local bodies = {}"]
-    lines += [f"bodies[#bodies + 1] = {json.dumps(json.dumps({'instances': b}))}" for b in bodies]
-    lines += ["local i = 0", "request = function()", "  i = i % #bodies + 1",
-              "  return wrk.format(nil, nil, nil, bodies[i])", "end"]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    v, unit = float(m.group(1)), m.group(2)
-    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-
-def run_wrk(url: str, script: Path, seconds: float, connections: int) -> dict:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{int(round(seconds))}s", "--latency", "--timeout", "5s", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    failed = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errs.groups())) if errs else 0)
-    return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]), "requests": total, "failed": failed}
-
-
-_PYGEN = """
-import asyncio, json, sys, time, httpx
-url, seconds, connections, rate = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-bodies = [json.dumps({"instances": b}).encode() for b in json.load(sys.stdin)]
-lat, failed = [], 0
-HDR = {"content-type": "application/json"}
-
-async def one(client, i, t_sched):
-    global failed
-    try:
-        r = await client.post(url, content=bodies[i % len(bodies)], headers=HDR)
-        failed += r.status_code != 200
-    except httpx.HTTPError:
-        failed += 1
-    lat.append(time.perf_counter() - t_sched)  # from the scheduled send time: no coordinated omission
-
-async def closed(client, k, stop_at):
-    i = k
-    while time.perf_counter() < stop_at:
-        await one(client, i, time.perf_counter())
-        i += connections
-
-async def main():
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as c:
-        t0 = time.perf_counter()
-        if rate <= 0:
-            await asyncio.gather(*[closed(c, k, t0 + seconds) for k in range(connections)])
-        else:  # open loop: one request every 1/rate s, whatever the server does
-            tasks, n = [], int(seconds * rate)
-            for i in range(n):
-                t = t0 + i / rate
-                await asyncio.sleep(max(0.0, t - time.perf_counter()))
-                tasks.append(asyncio.ensure_future(one(c, i, t)))
-            await asyncio.gather(*tasks)
-        return time.perf_counter() - t0
-
-el = asyncio.run(main())
-lat.sort()
-print(json.dumps({"rps": len(lat) / el, "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[int(len(lat) * .99)] * 1e3,
-                  "requests": len(lat), "failed": failed}))
-"""
-
-
-def run_py(url: str, bodies: list[list[str]], seconds: float, connections: int, rate: float = 0.0) -> dict:
-    """asyncio + httpx load in its own process: closed loop (rate 0) or open loop at `rate` requests/s."""
-    out = subprocess.run([sys.executable, "-c", _PYGEN, url, str(seconds), str(connections), str(rate)],
-                         input=json.dumps(bodies), capture_output=True, text=True, timeout=seconds + 60)
-    if out.returncode:
-        raise SystemExit(f"load generator failed: {out.stderr[-500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def server_tokens(base: str) -> float:
-    with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-    m = re.search(r"^kubepipe_serve_tokens_total\{[^}]*\} (\S+)", text, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
-# ---- the bare KServe server (`--bare MODEL_DIR PORT NAME`) ----------------------------------
-def bare_server(model_dir: str, port: int, name: str, torch_threads: int, device: str = "cpu") -> None:
+# ---- the bare KServe server (`--bare MODEL_DIR PORT NAME`) --------------------------------------
+def bare_server(model_dir: str, port: int, name: str, threads: int, device: str = "cpu") -> None:
     sys.argv = sys.argv[:1]  # kserve parses sys.argv on import
+    import logging
+
     import numpy as np
     import torch
+    import uvicorn
 
-    torch.set_num_threads(torch_threads)  # same torch setting as ours: the comparison is of the server layer
+    torch.set_num_threads(threads)  # kubepipe's setting: the comparison is of the server layer
     from kserve import Model, ModelServer
 
     from kubepipe.components.training.artifact import load_model
+
+    class Loopback(uvicorn.Config):  # kserve binds 0.0.0.0; the benchmark stays on 127.0.0.1
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "host": "127.0.0.1"})
+
+    uvicorn.Config = Loopback
 
     class BareModel(Model):
         def load(self):
@@ -194,119 +137,237 @@ def bare_server(model_dir: str, port: int, name: str, torch_threads: int, device
 
     model = BareModel(name)
     model.load()
-    ModelServer(http_port=port, enable_grpc=False).start([model])
+    server = ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # no line per request, as kubepipe
+    server.start([model])
 
 
-def add_args(ap: argparse.ArgumentParser, *, max_batch: int) -> None:
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--rate", type=float, default=0.0, help="fixed-load requests/s (0: enough for both goals)")
+# ---- measuring --------------------------------------------------------------------------------
+def server_cmds(group: str, model_dir: Path, device: str = "cpu", threads: int = 1) -> dict[str, list[str]]:
+    ours = [sys.executable, "-m", "kubepipe.components.serving.server", str(model_dir), "--name", "m"]
+    if device != "cpu":
+        ours += ["--device", device]
+    cmds = {"kubepipe": ours}
+    if group == "teacher" and device == "cpu":
+        cmds["kubepipe-onnx"] = ours + ["--runtime", "onnx"]
+        cmds["kubepipe-onnx-int8"] = ours + ["--runtime", "onnx", "--precision", "int8"]
+    cmds["bare"] = [sys.executable, str(Path(__file__).resolve()), "--bare", str(model_dir), "{port}", "m",
+                    "--threads", str(threads), "--device", device]
+    return cmds
+
+
+def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tmp: Path) -> dict:
+    """{server: {instances: {"cap": {conns: [runs]}, "fixed": [runs] | None}}} plus a tokens cross-check."""
+    use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
+    scripts = {k: load.wrk_script(b, tmp / f"body{k}.lua") for k, b in bodies.items()}
+    procs, bases = {}, {}
+    try:
+        failed = {}
+        for name, cmd in list(cmds.items()):  # one at a time: the ONNX servers share one export cache
+            port = load.free_port()
+            procs[name] = load.start([c.replace("{port}", str(port)) for c in cmd] +
+                                     ([] if "--bare" in cmd else ["--port", str(port)]), tmp / f"{name}.log")
+            bases[name] = f"http://127.0.0.1:{port}"
+            try:
+                load.wait_ready(bases[name] + "/v2/models/m/ready", procs[name], tmp / f"{name}.log")
+            except SystemExit as exc:  # e.g. an ONNX export that fails its parity check: reported, not measured
+                failed[name] = str(exc).strip().splitlines()[-1][:300]
+                print(f"{name}: did not start: {failed[name]}")
+                cmds = {k: v for k, v in cmds.items() if k != name}
+
+        def cap(name, k, conns, secs):
+            url = bases[name] + "/v1/models/m:predict"
+            if use_wrk:
+                return load.run_wrk(url, scripts[k], secs, conns, args.timeout)
+            return load.run_py(url, bodies[k], secs, conns, timeout_s=args.timeout)
+
+        for name in cmds:  # warm-up, not counted
+            for k in bodies:
+                cap(name, k, 4, 1.0)
+        out = {n: {k: {"cap": {c: [] for c in args.conns}, "fixed": []} for k in bodies} for n in cmds}
+        order = list(cmds)
+        for r in range(args.repeats):
+            for k in bodies:
+                for conns in args.conns:
+                    for name in (order if r % 2 == 0 else order[::-1]):
+                        out[name][k]["cap"][conns].append(cap(name, k, conns, args.seconds))
+        check = None
+        for r in range(args.repeats):
+            for k in bodies:
+                for name in (order if r % 2 == 0 else order[::-1]):
+                    best = max(statistics.median(x["rps"] for x in v) for v in out[name][k]["cap"].values())
+                    if best < args.rate:
+                        out[name][k]["fixed"] = None  # over capacity: an open loop would only queue
+                        continue
+                    url = bases[name] + "/v1/models/m:predict"
+                    tok0, t0 = (load.server_tokens(bases[name]), time.monotonic()) if name == "kubepipe" else (0, 0)
+                    res = load.run_py(url, bodies[k], args.seconds, 64, rate=args.rate, timeout_s=args.timeout)
+                    if name == "kubepipe" and check is None:
+                        check = (k, (load.server_tokens(bases[name]) - tok0) / (time.monotonic() - t0), res["rps"])
+                    out[name][k]["fixed"].append(res)
+        out["_check"] = check
+        out["_failed"] = failed
+        return out
+    finally:
+        for p in procs.values():
+            load.stop(p)
+
+
+def med(runs: list[dict]) -> dict:
+    return {f: statistics.median(x[f] for x in runs) for f in ("rps", "p50_ms", "p99_ms")} | {
+        "failed": sum(x["failed"] for x in runs)}
+
+
+def summarise(raw: dict, tokens: dict[int, float]) -> dict:
+    """Medians: {server: {instances: {"cap": {conns: fig}, "fixed": fig | None}}}; tokens_s added."""
+    out = {}
+    for name, per in raw.items():
+        if name.startswith("_"):
+            continue
+        out[name] = {}
+        for k, v in per.items():
+            caps = {c: med(runs) for c, runs in v["cap"].items()}
+            fixed = med(v["fixed"]) if v["fixed"] else None
+            for fig in [*caps.values(), fixed]:
+                if fig:
+                    fig["tokens_s"] = fig["rps"] * tokens[k]
+            out[name][k] = {"cap": caps, "fixed": fixed}
+    return out
+
+
+def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -> None:
+    print(f"\n== {title}")
+    hdr = f"{'server':<20}{'inst':>5}{'load':>10}{'RPS':>9}{'tokens/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
+    print(hdr)
+    for name, per in summ.items():
+        for k, v in per.items():
+            rows = [(f"{c} conn", fig) for c, fig in v["cap"].items()] + [(f"{rate:.0f}/s", v["fixed"])]
+            for what, fig in rows:
+                if fig is None:
+                    print(f"{name:<20}{k:>5}{what:>10}   over capacity: not offered")
+                    continue
+                print(f"{name:<20}{k:>5}{what:>10}{fig['rps']:>9.1f}{fig['tokens_s']:>11.0f}"
+                      f"{fig['p50_ms']:>9.1f}{fig['p99_ms']:>9.1f}{fig['failed']:>6}")
+    if "bare" in summ:
+        for name in [n for n in summ if n != "bare"]:
+            for k in summ[name]:
+                parts, ok = [], True
+                for c, fig in summ[name][k]["cap"].items():
+                    b = summ["bare"][k]["cap"][c]
+                    ratio = fig["rps"] / b["rps"] if b["rps"] else float("inf")
+                    ok &= ratio >= 1.0 and fig["p99_ms"] <= b["p99_ms"]
+                    parts.append(f"{c}c {ratio:.2f}x RPS, p99 {fig['p99_ms']:.0f}/{b['p99_ms']:.0f} ms")
+                print(f"{name} vs bare, {k}/req: " + "; ".join(parts) +
+                      f" -> {'met' if ok else 'MISSED'} (goal: >= bare RPS and <= bare p99 at every load)")
+
+
+def goals(summ: dict) -> list[str]:
+    lines = []
+    st = summ.get("student", {}).get("kubepipe")
+    if st:
+        fits = [(fig["tokens_s"], fig["rps"], fig["p99_ms"], f"{k}/req {c}c") for k, v in st.items()
+                for c, fig in v["cap"].items() if fig["p99_ms"] <= GOALS["p99_ms"]]
+        best = max(fits, default=None)
+        ok = bool(best) and best[0] >= GOALS["student_tokens_s"] and best[1] >= GOALS["student_rps"]
+        what = (f"{best[1]:.0f} RPS, {best[0]:.0f} tokens/s at p99 {best[2]:.0f} ms ({best[3]})" if best
+                else "no load with p99 <= 50 ms")
+        lines.append(f"student >= 100 RPS and >= 50k tokens/s at p99 <= 50 ms: {what} -> {'met' if ok else 'MISSED'}")
+    te = summ.get("teacher", {})
+    if "kubepipe-onnx-int8" in te:
+        ratios = [te["kubepipe-onnx-int8"][k]["cap"][c]["tokens_s"] / te["kubepipe"][k]["cap"][c]["tokens_s"]
+                  for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"]]
+        best = max(te["kubepipe-onnx-int8"][k]["cap"][c]["tokens_s"] for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"])
+        base = max(te["kubepipe"][k]["cap"][c]["tokens_s"] for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"])
+        ok = best / base >= GOALS["int8_vs_torch"]
+        lines.append(f"teacher ONNX int8 >= 2x torch fp32 throughput: best {best:.0f} vs {base:.0f} tokens/s = "
+                     f"{best / base:.2f}x (per load {min(ratios):.2f}-{max(ratios):.2f}x) -> {'met' if ok else 'MISSED'}")
+    return lines
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 repeat x 2 s, 1 and 16 connections (checks the script)")
+    ap.add_argument("--groups", default="flagship,teacher,student")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--min-strings", type=int, default=16)
-    ap.add_argument("--max-strings", type=int, default=64)
-    ap.add_argument("--max-batch-size", type=int, default=max_batch)
-    ap.add_argument("--max-wait-ms", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--connections", default="1,4,16,64")
+    ap.add_argument("--instances", default="1,32")
+    ap.add_argument("--rate", type=float, default=100.0, help="fixed load, requests/s")
+    ap.add_argument("--timeout", type=float, default=5.0, help="per-request timeout of the load generators (s)")
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
-    ap.add_argument("--torch-threads", type=int, default=1, help="intra-op threads, both servers")
-    ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)  # for `--bare`
+    ap.add_argument("--teacher-rows", type=int, default=1500)
+    ap.add_argument("--teacher-epochs", type=int, default=1)
+    ap.add_argument("--work", default=str(ROOT / "build" / "bench-serve"), help="trained models are kept here")
+    ap.add_argument("--json", default=None, help="write the medians here")
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--bare", nargs=3, metavar=("MODEL_DIR", "PORT", "NAME"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.seconds, args.connections = 1, 2.0, "1,16"
+        args.teacher_rows = min(args.teacher_rows, 300)
+    args.conns = [int(x) for x in args.connections.split(",")]
+    args.inst = [int(x) for x in args.instances.split(",")]
+    return args
 
 
-def compare(model_dir: Path, args, goals: dict, tmp: Path, device: str = "cpu") -> bool:
-    """Serve `model_dir` with both servers, load them alike, print the tables; True when all goals are met."""
+def run(groups: dict[str, Path], args, device: str = "cpu") -> dict:
+    """Measure every group; print its table; {group: summary}."""
+    import tempfile
+
     from kubepipe.components.training.artifact import load_model
 
-    loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
-    bodies = make_bodies(64, args.min_strings, args.max_strings)
-    lm = load_model(model_dir)
-    tokens_per_req = statistics.mean(lm.count_tokens(b) for b in bodies)
-    strings_per_req = statistics.mean(len(b) for b in bodies)
-    del lm
-    script = tmp / "post.lua"
-    wrk_script(bodies, script)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    ours_port, bare_port = free_port(), free_port()
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "kubepipe.components.serving.server", str(model_dir), "--name", "merchant",
-             "--port", str(ours_port), "--max-batch-size", str(args.max_batch_size), "--max-wait-ms",
-             str(args.max_wait_ms), "--torch-threads", str(args.torch_threads), "--device", device],
-            stdout=open(tmp / "ours.log", "w"), stderr=subprocess.STDOUT, env=env))
-        procs.append(subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--bare", str(model_dir), str(bare_port), "merchant",
-             "--torch-threads", str(args.torch_threads), *(["--device", device] if device != "cpu" else [])],
-            stdout=open(tmp / "bare.log", "w"), stderr=subprocess.STDOUT, env=env))
-        servers = {"kubepipe": f"http://127.0.0.1:{ours_port}", "bare-kserve": f"http://127.0.0.1:{bare_port}"}
-        for base, proc in zip(servers.values(), procs):
-            wait_ready(base + "/v2/models/merchant/ready", proc)
-        rate = args.rate or max(goals["rps"], 1.1 * goals["tokens_s"] / tokens_per_req)
-        print(f"{strings_per_req:.1f} strings and {tokens_per_req:.0f} tokens per request "
-              f"({args.min_strings}-{args.max_strings} merchant strings); device {device}; torch threads "
-              f"{args.torch_threads}; cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
-        print(f"capacity: {loadgen}, closed loop, {args.connections} connections; fixed load: open loop at "
-              f"{rate:.0f} requests/s (python asyncio/httpx); {args.seconds:.0f}s x {args.repeats} repeats each, "
-              "servers alternating, medians")
-        cap: dict[str, list[dict]] = {k: [] for k in servers}
-        fixed: dict[str, list[dict]] = {k: [] for k in servers}
-        for r in range(args.repeats + 1):  # repeat 0 warms both servers up and is not counted
-            for name, base in servers.items():
-                url = base + "/v1/models/merchant:predict"
-                secs = args.seconds if r else 2.0
-                res = (run_wrk(url, script, secs, args.connections) if loadgen == "wrk"
-                       else run_py(url, bodies, secs, args.connections))
-                if r:
-                    cap[name].append(res)
-                    fixed[name].append(run_py(url, bodies, secs, 64, rate=rate))
-        tok0 = server_tokens(servers["kubepipe"])
-        t0 = time.monotonic()
-        check = run_py(servers["kubepipe"] + "/v1/models/merchant:predict", bodies, 3.0, 64, rate=rate)
-        tok_rate = (server_tokens(servers["kubepipe"]) - tok0) / (time.monotonic() - t0)
-    finally:
-        for p in procs:
-            stop(p)
-
-    def table(title: str, rows: dict[str, list[dict]]) -> dict:
-        med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms")}
-               for k, v in rows.items()}
-        print(f"\n{title}\n{'server':<12} {'RPS':>8} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
-        for k, v in med.items():
-            v["failed"] = sum(x["failed"] for x in rows[k])
-            print(f"{k:<12} {v['rps']:>8.1f} {v['rps'] * tokens_per_req:>10.0f} {v['p50_ms']:>8.2f} "
-                  f"{v['p99_ms']:>8.2f} {v['failed']:>7}")
-        return med
-
-    cap_m = table("capacity (closed loop)", cap)
-    fix_m = table(f"fixed load ({rate:.0f} requests/s offered)", fixed)
-    ratio = cap_m["kubepipe"]["rps"] / cap_m["bare-kserve"]["rps"]
-    print(f"\nthroughput ratio kubepipe / bare-kserve (capacity): {ratio:.2f}x (goal >= {goals['ratio']})")
-    print(f"server-side check: kubepipe_serve_tokens_total grew {tok_rate:.0f}/s during a {check['rps']:.0f} "
-          f"requests/s run (client-side count: {check['rps'] * tokens_per_req:.0f}/s)")
-    ours = fix_m["kubepipe"]
-    checks = {f"rps>={goals['rps']:.0f}": ours["rps"] >= goals["rps"],
-              f"tokens/s>={goals['tokens_s'] / 1000:.0f}k": ours["rps"] * tokens_per_req >= goals["tokens_s"],
-              f"p99<={goals['p99_ms']:.0f}ms at that load": ours["p99_ms"] <= goals["p99_ms"],
-              f"ratio>={goals['ratio']}": ratio >= goals["ratio"],
-              "no failed requests": ours["failed"] == 0 and cap_m["kubepipe"]["failed"] == 0}
-    print("goals: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}" for k, ok in checks.items()))
-    return all(checks.values())
+    texts = descriptors()
+    all_summ = {}
+    for group, model_dir in groups.items():
+        m = load_model(model_dir)
+        bodies = {k: make_bodies(texts, k) for k in args.inst}
+        tokens = {k: statistics.mean(m.count_tokens(json.loads(b)["instances"]) for b in bs) for k, bs in bodies.items()}
+        del m
+        tmp = Path(tempfile.mkdtemp(prefix=f"kubepipe-bench-serve-{group}-"))
+        try:
+            raw = measure(server_cmds(group, model_dir, device, args.threads), bodies, args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        summ = summarise(raw, tokens)
+        print_group(f"{group} ({model_dir.name}): tokens per request " +
+                    ", ".join(f"{k}/req {t:.1f}" for k, t in tokens.items()) +
+                    f"; load average {os.getloadavg()[0]:.1f}", summ, tokens, args.rate)
+        if raw.get("_check"):
+            k, server_rate, rps = raw["_check"]
+            print(f"tokens cross-check ({k}/req at {args.rate:.0f}/s): kubepipe_serve_tokens_total grew "
+                  f"{server_rate:.0f}/s; client side {rps * tokens[k]:.0f}/s")
+        all_summ[group] = summ
+    return all_summ
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_args(ap, max_batch=128)
-    args = ap.parse_args()
+def main(argv=None) -> int:
+    args = parse(argv)
     if args.bare:
-        bare_server(args.bare[0], int(args.bare[1]), args.bare[2], args.torch_threads, args.device)
+        bare_server(args.bare[0], int(args.bare[1]), args.bare[2], args.threads, args.device)
         return 0
-    from kubepipe.components.serving.demo_model import train_demo_text_model
-
-    tmp = Path(tempfile.mkdtemp(prefix="kubepipe-bench-serve-"))
-    try:
-        compare(train_demo_text_model(tmp / "model"), args, GOALS, tmp)
-        return 0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"cpus {os.cpu_count()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; loadgen "
+          f"{'wrk' if args.loadgen != 'python' and shutil.which('wrk') else 'python'}; {args.repeats} x "
+          f"{args.seconds:.0f}s per point, medians; fixed load {args.rate:.0f} requests/s")
+    models = build_models(work, args.teacher_rows, args.teacher_epochs)
+    wanted = args.groups.split(",")
+    if "teacher" in wanted and "student" in wanted:
+        f1 = {k: _macro_f1(models[k]) for k in ("teacher", "student")}
+        print(f"holdout macro-F1: teacher {f1['teacher']:.4f}, student {f1['student']:.4f} (the teacher here is a "
+              f"{args.teacher_rows}-row x {args.teacher_epochs}-epoch fine-tune, enough for throughput; the accuracy "
+              "goal is the merchant-categorizer-transformer pipeline's)")
+    summ = run({g: models[g] for g in wanted}, args)
+    print()
+    for line in goals(summ):
+        print("goal: " + line)
+    print(f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"{time.perf_counter() - started:.0f}s in all")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summ, indent=1, default=str) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

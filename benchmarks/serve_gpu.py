@@ -1,100 +1,105 @@
-"""GPU serving benchmark: the `transformer-classifier` on CUDA, `kubepipe serve` vs the bare KServe server.
+"""GPU serving benchmark: the fine-tuned MiniLM teacher on CUDA, `kubepipe serve` vs the bare KServe server.
 
-    python benchmarks/serve_gpu.py [--seconds 5] [--repeats 3] [--d-model 256 --layers 4]
+    python benchmarks/serve_gpu.py [--repeats 3] [--seconds 5] [--compile]
 
-Goal: >= 100k tokens/s at >= 100 RPS with p99 <= 50 ms, throughput >= 0.9x the bare server.
-Same method as benchmarks/serve.py (wrk capacity + open-loop fixed load, medians, servers
-side by side). Tokens are what the byte encoder counts (`LoadedModel.count_tokens`: UTF-8
-bytes without [CLS], capped at max_length - 1). Without CUDA it prints SKIPPED and exits 0;
-`--allow-cpu` runs the same script on the CPU with small settings, to check the script itself.
+Goal on one H100/H200-class GPU: teacher >= 100k tokens/s at >= 100 RPS with p99 <= 50 ms.
+The teacher is `pretrained-encoder` fine-tuned from all-MiniLM-L6-v2 on the flagship data
+(one epoch on the GPU: seconds). Servers side by side on 127.0.0.1, same GPU:
+  kubepipe          `kubepipe serve --device cuda` (bf16 weights, the default on CUDA)
+  kubepipe-compile  the same with `--torch-compile` (with --compile)
+  bare              the bare KServe ModelServer with torch eager fp32 on the GPU (benchmarks/serve.py --bare)
+Load as in benchmarks/serve.py: 6-8-word descriptors, 32 and 64 per request, closed loop at
+1/4/16/64 connections plus an open loop at max(100, the goal's tokens/s / tokens per request)
+requests/s. Tokens = `LoadedModel.count_tokens` (WordPiece tokens without specials).
+Without CUDA it says so and exits 0 (use benchmarks/serve.py on a CPU).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-GOALS = {"rps": 100.0, "tokens_s": 100_000.0, "p99_ms": 50.0, "ratio": 0.9}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve as bench  # noqa: E402
+
+GOAL_TOKENS_S, GOAL_RPS, GOAL_P99_MS = 100_000.0, 100.0, 50.0
 
 
-def _cpu_bench():
-    spec = importlib.util.spec_from_file_location("kubepipe_bench_serve", Path(__file__).with_name("serve.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def train_teacher(work: Path, epochs: int) -> Path:
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainer import train
+
+    out = work / f"teacher-gpu-e{epochs}"
+    if not (out / "model.safetensors").is_file():
+        t0 = time.perf_counter()
+        cfg = TrainConfig(model="pretrained-encoder", text_column="description", label_column="category", seed=7,
+                          epochs=epochs, batch_size=32, learning_rate=1e-4, lr_schedule="linear", weight_decay=0.01,
+                          hyperparameters={"base_model": "package:all-minilm-l6-v2", "max_length": 32,
+                                           "layer_lr_decay": 0.9, "warmup_fraction": 0.1, "max_grad_norm": 1.0})
+        train(bench._frame("merchants_train.csv"), cfg, num_gpus=1).save(out)
+        print(f"teacher fine-tuned in {time.perf_counter() - t0:.0f}s")
+    return out
 
 
-def train_transformer(path: Path, device: str, *, d_model: int, layers: int, steps: int, max_length: int = 64):
-    """A `transformer-classifier` on merchant strings, trained for a few steps (throughput, not accuracy)."""
-    import torch
+def main(argv=None) -> int:
+    import argparse
 
-    from kubepipe.components.serving.demo_model import merchant_strings
-    from kubepipe.components.training.artifact import save_model
-    from kubepipe.components.training.encoders import ByteEncoder, to_tensors
-    from kubepipe.components.training.models import build_model, resolve_model_class
-
-    texts, ys = merchant_strings(2048, seed=0)
-    labels = sorted(set(ys))
-    enc = ByteEncoder(max_length=max_length)
-    kwargs = {"d_model": d_model, "layers": layers, "heads": max(1, d_model // 64)}
-    module = build_model(resolve_model_class("transformer-classifier"), len(labels), enc.spec(), kwargs).to(device)
-    batch = {k: v.to(device) for k, v in to_tensors(enc.encode(texts)).items()}
-    y = torch.tensor([labels.index(v) for v in ys], device=device)
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
-    module.train()
-    with torch.enable_grad():
-        for step in range(steps):
-            idx = torch.randint(0, len(texts), (256,), device=device)
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(module({k: v[idx] for k, v in batch.items()}), y[idx])
-            loss.backward()
-            opt.step()
-    module.eval()
-    return save_model(path, module, architecture="transformer-classifier", model_kwargs=kwargs, labels=labels,
-                      encoder=enc, columns={"text_column": "description"}, metadata={"source": "serve_gpu bench"})
-
-
-def main() -> int:
-    bench = _cpu_bench()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_args(ap, max_batch=256)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--train-steps", type=int, default=200)
-    ap.add_argument("--allow-cpu", action="store_true", help="run on the CPU (small settings) to test the script")
-    args = ap.parse_args()
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--compile", action="store_true", help="also serve with --torch-compile")
+    ap.add_argument("--epochs", type=int, default=1)
+    own, rest = ap.parse_known_args(argv)
+    args = bench.parse(["--instances", "32,64", *rest])
     if args.bare:
-        bench.bare_server(args.bare[0], int(args.bare[1]), args.bare[2], args.torch_threads, args.device)
+        bench.bare_server(args.bare[0], int(args.bare[1]), args.bare[2], args.threads, args.device)
         return 0
     import torch
 
     if not torch.cuda.is_available():
-        if not args.allow_cpu:
-            print("SKIPPED: serve_gpu.py needs a CUDA GPU (torch.cuda.is_available() is False); "
-                  "run benchmarks/serve.py for the CPU figures, or pass --allow-cpu to test this script")
-            return 0
-        device = "cpu"
-        args.d_model, args.layers, args.train_steps = min(args.d_model, 64), min(args.layers, 1), min(args.train_steps, 5)
-    else:
-        device = "cuda"
-        print(f"GPU: {torch.cuda.get_device_name(0)}")
+        print("serve_gpu.py needs a CUDA GPU and torch sees none (torch.cuda.is_available() is False): nothing "
+              "measured. Run benchmarks/serve.py for the CPU figures.")
+        return 0
+    print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    teacher = train_teacher(work, own.epochs)
+    from kubepipe.components.training.artifact import load_model
+
+    m = load_model(teacher)
+    texts = bench.descriptors()
+    tokens = {k: sum(m.count_tokens(bench.json.loads(b)["instances"]) for b in bench.make_bodies(texts, k)) / 64
+              for k in args.inst}
+    del m
+    args.rate = max(GOAL_RPS, 1.05 * GOAL_TOKENS_S / min(tokens.values()))
+    cmds = bench.server_cmds("teacher", teacher, device="cuda", threads=args.threads)
+    if own.compile:
+        cmds = {"kubepipe": cmds["kubepipe"], "kubepipe-compile": cmds["kubepipe"] + ["--torch-compile"],
+                "bare": cmds["bare"]}
+    import shutil
+    import tempfile
+
     tmp = Path(tempfile.mkdtemp(prefix="kubepipe-bench-serve-gpu-"))
     try:
-        t0 = time.perf_counter()
-        model_dir = train_transformer(tmp / "model", device, d_model=args.d_model, layers=args.layers,
-                                      steps=args.train_steps)
-        print(f"transformer-classifier d_model={args.d_model} layers={args.layers}: trained "
-              f"{args.train_steps} steps in {time.perf_counter() - t0:.1f}s")
-        goals = GOALS if device == "cuda" else {**GOALS, "rps": 1.0, "tokens_s": 1.0, "p99_ms": 1e9}
-        ok = bench.compare(model_dir, args, goals, tmp, device=device)
-        return 0 if ok or device == "cpu" else 1
+        bodies = {k: bench.make_bodies(texts, k) for k in args.inst}
+        raw = bench.measure(cmds, bodies, args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    summ = bench.summarise(raw, tokens)
+    bench.print_group("teacher on " + torch.cuda.get_device_name(0) + ": tokens per request " +
+                      ", ".join(f"{k}/req {t:.1f}" for k, t in tokens.items()), summ, tokens, args.rate)
+    ok = False
+    for name in [n for n in summ if n != "bare"]:
+        for k, v in summ[name].items():
+            fig = v["fixed"]
+            if fig is None:
+                print(f"{name} {k}/req at {args.rate:.0f} requests/s: over capacity")
+                continue
+            met = fig["tokens_s"] >= GOAL_TOKENS_S and fig["rps"] >= GOAL_RPS and fig["p99_ms"] <= GOAL_P99_MS
+            ok |= met
+            print(f"{name} {k}/req at {args.rate:.0f} requests/s offered: {fig['tokens_s']:.0f} tokens/s, "
+                  f"{fig['rps']:.0f} RPS, p99 {fig['p99_ms']:.1f} ms -> {'met' if met else 'MISSED'} "
+                  f"(goal >= 100k tokens/s at >= 100 RPS, p99 <= 50 ms)")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Parity of an ONNX export with the torch model it came from: the gate before ONNX Runtime or Triton serve it.
 
 Both run the same encoded probe batches (passes of up to 64 rows, so padding varies), and
-the class probabilities are compared. Tolerances (docs/decisions/0009-onnx-serving.md):
+the class probabilities are compared. Tolerances (docs/decisions/0013-serving-runtimes.md):
 
     fp32  max |p_onnx - p_torch| <= 1e-4 over every probe row and class
     int8  max |dp| <= 0.1, mean |dp| <= 0.01, and the top class agrees on >= 99% of the probes
