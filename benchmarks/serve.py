@@ -254,8 +254,12 @@ def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -
                 parts, ok = [], True
                 for c, fig in summ[name][k]["cap"].items():
                     b = summ["bare"][k]["cap"][c]
-                    ratio = fig["rps"] / b["rps"] if b["rps"] else float("inf")
-                    ok &= ratio >= 1.0 and fig["p99_ms"] <= b["p99_ms"]
+                    if not (fig["rps"] and b["rps"]):
+                        ok = False
+                        parts.append(f"{c}c no answers within the run")
+                        continue
+                    ratio = fig["rps"] / b["rps"]
+                    ok &= ratio >= 1.0 and fig["p99_ms"] <= b["p99_ms"]  # NaN compares False: missed
                     parts.append(f"{c}c {ratio:.2f}x RPS, p99 {fig['p99_ms']:.0f}/{b['p99_ms']:.0f} ms")
                 print(f"{name} vs bare, {k}/req: " + "; ".join(parts) +
                       f" -> {'met' if ok else 'MISSED'} (goal: >= bare RPS and <= bare p99 at every load)")
@@ -275,9 +279,11 @@ def goals(summ: dict) -> list[str]:
     te = summ.get("teacher", {})
     if "kubepipe-onnx-int8" in te:
         ratios = [te["kubepipe-onnx-int8"][k]["cap"][c]["tokens_s"] / te["kubepipe"][k]["cap"][c]["tokens_s"]
-                  for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"]]
+                  for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"] if te["kubepipe"][k]["cap"][c]["tokens_s"]]
+        ratios = ratios or [float("nan")]
         best = max(te["kubepipe-onnx-int8"][k]["cap"][c]["tokens_s"] for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"])
         base = max(te["kubepipe"][k]["cap"][c]["tokens_s"] for k in te["kubepipe"] for c in te["kubepipe"][k]["cap"])
+        base = base or float("nan")
         ok = best / base >= GOALS["int8_vs_torch"]
         lines.append(f"teacher ONNX int8 >= 2x torch fp32 throughput: best {best:.0f} vs {base:.0f} tokens/s = "
                      f"{best / base:.2f}x (per load {min(ratios):.2f}-{max(ratios):.2f}x) -> {'met' if ok else 'MISSED'}")

@@ -88,7 +88,7 @@ def run_wrk(url: str, script: Path, seconds: float, connections: int, timeout_s:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     failed = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errs.groups())) if errs else 0)
-    if not lat:  # nothing answered
+    if not lat or total == 0 or rps == 0:  # nothing answered within the run (wrk then prints 0.00us latencies)
         return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "requests": total, "failed": failed}
     return {"rps": rps, "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]), "requests": total, "failed": failed}
 
