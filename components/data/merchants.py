@@ -38,11 +38,17 @@ def _typo(rng, text: str) -> str:
     return text[:i] + near + text[i + 1:]
 
 
-def describe(rng, category: str, country: str, *, new_merchants: float = 0.0) -> str:
-    """One noisy statement descriptor for a merchant of `category`."""
-    city = CITIES[country][int(rng.integers(len(CITIES[country])))]
-    local = rng.random() < 0.4
-    if not local and category in NEW_BRANDS and rng.random() < new_merchants:
+def describe(rng, category: str, country: str, *, new_merchants: float = 0.0, name: str | None = None,
+             local: bool | None = None, city: str | None = None) -> str:
+    """One noisy statement descriptor for a merchant of `category`; `name` (with `local`, `city`) fixes the
+    merchant (the catalogue's descriptors), else one is drawn."""
+    drawn_city = CITIES[country][int(rng.integers(len(CITIES[country])))]
+    city = city or drawn_city
+    drawn_local = rng.random() < 0.4
+    local = drawn_local if local is None else local
+    if name is not None:
+        pass
+    elif not local and category in NEW_BRANDS and rng.random() < new_merchants:
         pool = NEW_BRANDS[category]
         name = rng.choice(pool[int(rng.integers(len(pool)))])
     elif local and rng.random() < 0.2:  # just a legal name: nothing in the words says what is sold

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from kubepipe.components.data.fraud import generate_fraud
+from kubepipe.components.data.merchant_catalogue import corrupt_catalogue, generate_catalogue, generate_descriptors
 from kubepipe.components.data.merchants import DEFAULT_MIX, generate_merchants
 
-__all__ = ["DRIFT_MIX", "bad_batch", "build_samples", "starter_samples", "write_samples"]
+__all__ = ["DRIFT_MIX", "bad_batch", "build_samples", "enrichment_samples", "starter_samples", "write_samples"]
 
 # The drifted week: online spending up, travel and fuel down.
 DRIFT_MIX = {**DEFAULT_MIX, "digital": 0.24, "retail": 0.22, "travel": 0.02, "fuel": 0.03, "groceries": 0.09}
@@ -43,9 +44,18 @@ def bad_batch(seed: int = 31):
     return df.rename(columns={"amount": "amt"})  # an upstream export renamed a column
 
 
+def enrichment_samples() -> dict:
+    """The merchant-enrichment files: a catalogue, held-out labelled descriptors, a corrupted catalogue."""
+    catalogue = generate_catalogue(250, seed=61)
+    return {"merchant_catalogue.csv": catalogue,
+            "merchant_descriptors.csv": generate_descriptors(catalogue, 300, seed=62),
+            "merchant_catalogue_corrupted.csv": corrupt_catalogue(catalogue, seed=63)}
+
+
 def build_samples() -> dict:
     """file name -> DataFrame for every shipped sample."""
     return {
+        **enrichment_samples(),
         "merchants_train.csv": generate_merchants(4000, seed=11, start="2026-03-02"),
         "merchants_holdout.csv": generate_merchants(1000, seed=12, start="2026-03-02", id_prefix="h"),
         "merchants_new.csv": generate_merchants(4000, seed=21, start="2026-03-09", id_prefix="n"),

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.evaluation.metric_names import (
-    LOWER_IS_BETTER, METRICS, PER_CLASS, RENAMED, SERVING, is_known_metric,
-)
+from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS"]
@@ -64,24 +62,22 @@ def _number_issue(path: tuple, v) -> list[CheckIssue]:
     return [CheckIssue(path, f"must be a number, got {v!r}", None)]
 
 
-def _metric_issue(path: tuple, name) -> list[CheckIssue]:
-    if is_known_metric(name):
+def _metric_issue(path: tuple, name, names: MetricSet) -> list[CheckIssue]:
+    if names.known(name):
         return []
-    if name in RENAMED:
-        return [CheckIssue(path, f"`{name}` is now `{RENAMED[name]}`",
+    if name in names.renamed:
+        return [CheckIssue(path, f"`{name}` is now `{names.renamed[name]}`",
                            "rename it: the value is sklearn's average precision (step-wise), not a trapezoidal area")]
-    choices = list(METRICS) + [f"{m}:<label>" for m in PER_CLASS]
-    hint = did_you_mean(name, choices) or f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>"
-    return [CheckIssue(path, f"unknown metric `{name}`", hint)]
+    return [CheckIssue(path, f"unknown metric `{name}`", did_you_mean(name, list(names.choices)) or names.hint)]
 
 
-def _threshold_issues(base: tuple, thresholds) -> list[CheckIssue]:
+def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIssue]:
     if not isinstance(thresholds, dict):
         return [CheckIssue(base, "must be a mapping {metric: {min: x, max: y}}", "e.g. {f1_macro: {min: 0.9}}")]
     issues: list[CheckIssue] = []
     for metric, bound in thresholds.items():
         path = base + (metric,)
-        issues += _metric_issue(path, metric)
+        issues += _metric_issue(path, metric, names)
         if not isinstance(bound, dict) or not bound:
             issues.append(CheckIssue(path, "must be {min: x} and/or {max: y}", f"e.g. {metric}: {{min: 0.9}}"))
             continue
@@ -94,16 +90,17 @@ def _threshold_issues(base: tuple, thresholds) -> list[CheckIssue]:
 
 
 def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion", force=False, force_reason="",
-                latency=None) -> list[CheckIssue]:
-    """Everything wrong with a gate's settings (paths relative to the step's `with:`)."""
+                latency=None, names: MetricSet = CLASSIFICATION) -> list[CheckIssue]:
+    """Everything wrong with a gate's settings (paths relative to the step's `with:`); `names`: the metrics
+    this kind of gate knows (classification by default; retrieval: kubepipe.components.retrieval.metric_names)."""
     thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
-    issues = _threshold_issues(("thresholds",), thresholds) + latency_issues(latency)
+    issues = _threshold_issues(("thresholds",), thresholds, names) + latency_issues(latency)
     if not isinstance(relative, dict):
         issues.append(CheckIssue(("relative",), "must be a mapping {metric: {min_improvement: x}}", None))
         relative = {}
     for metric, rule in relative.items():
         path = ("relative", metric)
-        issues += _metric_issue(path, metric)
+        issues += _metric_issue(path, metric, names)
         if not isinstance(rule, dict) or len(rule) != 1 or next(iter(rule)) not in RELATIVE:
             bad = next(iter(rule), None) if isinstance(rule, dict) and len(rule) == 1 else None
             hint = (did_you_mean(bad, RELATIVE) if bad else None) or f"e.g. {metric}: {{min_improvement: 0.0}} or {{max_regression: 0.01}}"
@@ -122,7 +119,7 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
         if not slices.get("thresholds"):
             issues.append(CheckIssue(("slices", "thresholds"), "give the thresholds each slice must meet", "e.g. {accuracy: {min: 0.8}}"))
         else:
-            issues += _threshold_issues(("slices", "thresholds"), slices["thresholds"])
+            issues += _threshold_issues(("slices", "thresholds"), slices["thresholds"], names)
             issues += [CheckIssue(("slices", "thresholds", m), f"`{m}` is measured for the whole model, not per slice",
                                   f"move it to thresholds: {{{m}: ...}}")
                        for m in slices["thresholds"] if m in SERVING] if isinstance(slices["thresholds"], dict) else []
@@ -166,7 +163,7 @@ def _absolute(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
     return out
 
 
-def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str) -> list[dict]:
+def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str, lower: frozenset) -> list[dict]:
     out = []
     for metric, rule in relative.items():
         (kind, b), = rule.items()
@@ -176,7 +173,7 @@ def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str) -> l
             out.append({"scope": "relative", "metric": metric, "value": v, "champion": c, "op": kind, "bound": b,
                         "passed": False, "note": f"{metric} cannot be compared with {champ_label} (undefined)"})
             continue
-        gain = (c - v) if metric in LOWER_IS_BETTER else (v - c)
+        gain = (c - v) if metric in lower else (v - c)
         ok = gain >= b - TOL if kind == "min_improvement" else gain >= -b - TOL
         note = f"{'+' if gain >= 0 else ''}{_fmt(gain)} {metric} vs {champ_label}"
         if not ok:
@@ -186,12 +183,12 @@ def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str) -> l
     return out
 
 
-def _context(metrics: dict, champ: dict, thresholds: dict, label: str) -> str:
+def _context(metrics: dict, champ: dict, thresholds: dict, label: str, lower: frozenset) -> str:
     """For information only: how the first thresholded metric compares with the champion."""
     for metric in thresholds:
         v, c = metrics.get(metric), champ.get(metric)
         if isinstance(v, float) and isinstance(c, float) and math.isfinite(v) and math.isfinite(c):
-            gain = (c - v) if metric in LOWER_IS_BETTER else (v - c)
+            gain = (c - v) if metric in lower else (v - c)
             return f"; {'+' if gain >= 0 else ''}{_fmt(gain)} {metric} vs {label}"
     return ""
 
@@ -209,14 +206,16 @@ def decide(
     force: bool = False,
     force_reason: str = "",
     measured: str = "",
+    names: MetricSet = CLASSIFICATION,
+    step: str = "evaluate",
 ) -> GateResult:
     """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream);
     `measured` (how the serving figures were measured, with the figures) ends the decision text."""
     from kubepipe.components.registry.version import audit_record
 
-    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason)
+    issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, names=names)
     if issues:
-        raise ComponentError("evaluate: bad gate settings: " + "; ".join(
+        raise ComponentError(f"{step}: bad gate settings: " + "; ".join(
             f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
     thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
     checks = _absolute("overall", metrics, thresholds)
@@ -228,14 +227,14 @@ def decide(
         checks += _absolute(f"{slices.get('column')}={value}", sm, slices.get("thresholds", {}))
     first_run = baseline == "champion" and champion_metrics is None
     if relative and champion_metrics is not None:
-        checks += _relative(metrics, champion_metrics, relative, champion_label)
+        checks += _relative(metrics, champion_metrics, relative, champion_label, names.lower_is_better)
     failed = [c for c in checks if not c["passed"]]
     passed = not failed
     # a reject names what failed, plus how it compares with the champion for context
     shown = failed + [c for c in checks if c["scope"] == "relative" and c["passed"]] if failed else [c for c in checks if c.get("metric")]
     body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
     if champion_metrics is not None and not relative:
-        body += _context(metrics, champion_metrics, thresholds, champion_label)
+        body += _context(metrics, champion_metrics, thresholds, champion_label, names.lower_is_better)
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""
         body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"

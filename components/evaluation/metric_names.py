@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", "SERVING", "is_known_metric"]
+from typing import Callable, NamedTuple
+
+__all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", "SERVING", "is_known_metric",
+           "MetricSet", "CLASSIFICATION"]
 
 # Measured on the serving path (components/evaluation/serving_latency.py) when the gate names one of
 # them or the step sets `latency:`; whole-model figures (no slices).
@@ -23,3 +26,18 @@ def is_known_metric(name: str) -> bool:
         return True
     head, sep, label = str(name).partition(":")
     return bool(sep) and head in PER_CLASS and bool(label)
+
+
+class MetricSet(NamedTuple):
+    """The metrics one kind of gate knows (the gate's rules are the same for every kind: gate.py)."""
+
+    known: Callable[[str], bool]
+    choices: tuple  # for did-you-mean hints
+    lower_is_better: frozenset
+    hint: str  # what to write instead of an unknown name
+    renamed: dict  # old name -> new name, refused with a pointer
+
+
+CLASSIFICATION = MetricSet(
+    is_known_metric, METRICS + tuple(f"{m}:<label>" for m in PER_CLASS), LOWER_IS_BETTER,
+    f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>", RENAMED)

@@ -147,11 +147,15 @@ class ServedModel(Model):
     def validate(self, payload):
         return payload  # preprocess already validated, naming the field at fault
 
-    async def predict(self, payload, headers=None):
-        request, parsed = payload
+    def departed_current(self) -> None:
+        """The request of this context has left the arrivals (it reached the batcher's queue)."""
         flag = _ARRIVING.get(None)
         if flag is not None:
-            self.departed(flag)  # it is in the batcher's queue now
+            self.departed(flag)
+
+    async def predict(self, payload, headers=None):
+        request, parsed = payload
+        self.departed_current()  # it is in the batcher's queue now
         probs = await self.batcher.submit(parsed.items)
         return request, parsed, probs
 

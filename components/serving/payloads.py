@@ -174,17 +174,17 @@ def _flag(params: Any, key: str, where: str) -> None:
         raise BadRequest(f"{where}.{key}" if where else key, f"expected true or false, got {params[key]!r}")
 
 
-def _check_outputs(outputs: Sequence[Any] | None, parameters: Any) -> None:
+def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple = V2_OUTPUTS) -> None:
     _flag(parameters, "binary_data_output", "parameters")
     for j, out in enumerate(outputs or ()):
-        if out.name not in V2_OUTPUTS:
+        if out.name not in known:
             raise BadRequest(f"outputs[{j}].name", f"unknown output `{out.name}`; this model has "
-                             f"{' and '.join(f'`{o}`' for o in V2_OUTPUTS)}")
+                             f"{' and '.join(f'`{o}`' for o in known)}")
         _flag(out.parameters, "binary_data", f"outputs[{j}].parameters")
 
 
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,
-             parameters: Any = None) -> Parsed:
+             parameters: Any = None, known_outputs: tuple = V2_OUTPUTS) -> Parsed:
     """Validate a V2 InferRequest: its inputs (objects with name, datatype, shape, data), the requested
     outputs (objects with name and parameters) and the request's parameters."""
     if not inputs:
@@ -197,7 +197,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
     if inp.name != expected:
         raise BadRequest(f"{where}.name", f"unknown input `{inp.name}`; this model takes one input named "
                          f"`{expected}` (GET /v2/models/NAME lists it)")
-    _check_outputs(outputs, parameters)
+    _check_outputs(outputs, parameters, known_outputs)
     shape = [int(s) for s in (inp.shape or [])]
     if any(s < 0 for s in shape):
         raise BadRequest(f"{where}.shape", f"dimensions must be sizes (>= 0), got {shape}")

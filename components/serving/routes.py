@@ -8,6 +8,7 @@ Ahead of kserve's own routes for the same paths:
   while draining after SIGTERM (predict keeps answering meanwhile).
 - `GET /metrics`: every worker's metrics in multiprocess mode.
 - `GET /kubepipe/v1/models/NAME`: the model card.
+- `POST /v1/models/NAME:retrieve`: top-k hits of an index model (serving/retriever.py); 404 for others.
 Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 """
 
@@ -117,6 +118,30 @@ def install(app, model, dataplane, repository) -> None:
         body, content_type = metrics.exposition(request.headers.get("accept"))
         return Response(content=body, headers={"content-type": content_type})
 
+    async def retrieve(request: Request, model_name: str):
+        from kubepipe.components.serving.retriever import queries_of, top_k_of
+
+        if model_name != model.name:
+            return ORJSONResponse({"error": f"model `{model_name}` is not served here; try `{model.name}`"}, 404)
+        if not hasattr(model, "retrieve"):
+            return ORJSONResponse({"error": f"model `{model_name}` is a classifier, not an index; use :predict"}, 404)
+        if not model.ready:
+            return ORJSONResponse({"error": f"Model with name {model_name} is not ready (loading)."}, 503)
+        try:
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest("body", f"malformed JSON: {exc}") from None
+            texts, one = queries_of(body, model.spec)
+            k = top_k_of(body.get("top_k"))
+        except BadRequest:
+            count(request)
+            raise
+        model.departed_current()  # it is in the batcher's queue now (guard.RequestGuard counted it arriving)
+        hits = await model.retrieve(texts, k)
+        metrics.REQUESTS.labels(model.name, "v1", "ok").inc()
+        return ORJSONResponse({"hits": hits[0]} if one else {"results": hits})
+
     n = len(app.router.routes)
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None)
     app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", infer, methods=["POST"],
@@ -126,6 +151,7 @@ def install(app, model, dataplane, repository) -> None:
     app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
     app.add_api_route("/metrics", metrics_route, methods=["GET"])
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
+    app.add_api_route("/v1/models/{model_name}:retrieve", retrieve, methods=["POST"], response_model=None)
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths

@@ -143,8 +143,11 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
     _import_kserve()
     every = logs.configure(access_log=access_log, sample=access_log_sample, log_file=log_file,
                            max_mb=log_max_mb, backups=log_backups)  # before kserve's ModelServer
+    from kubepipe.components.retrieval.index import is_index
     from kubepipe.components.serving.model import ServedModel
 
+    if is_index(model_dir):  # an index artifact: the same server, a retrieval pass (serving/retriever.py)
+        from kubepipe.components.serving.retriever import ServedRetriever as ServedModel
     model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                         max_text_length=max_text_length, device=device, forward_thread=forward_thread,
                         runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads)

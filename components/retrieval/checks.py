@@ -1,0 +1,116 @@
+"""Compile-time checks of the retrieval steps' `with:` values (fast; no torch, numpy or usearch)."""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean, model_name_issues
+from kubepipe.components.evaluation.gate import BASELINES, BOUNDS, RELATIVE, gate_issues
+from kubepipe.components.retrieval.chunking import UNITS
+from kubepipe.components.retrieval.metric_names import RETRIEVAL
+
+__all__ = ["check_chunk", "check_embed", "check_build_index", "check_evaluate_retrieval", "chunk_reference",
+           "embed_reference", "build_index_reference", "evaluate_retrieval_reference"]
+
+METHODS = ("auto", "hnsw", "exact")  # index.py's METHODS (that module imports numpy)
+HNSW_KEYS = ("connectivity", "expansion_add", "expansion_search")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _late(v) -> bool:
+    return isinstance(v, str) and "${" in v
+
+
+def _int_issue(w: dict, key: str, low: int, default=None) -> list[CheckIssue]:
+    v = w.get(key, default)
+    if v is None or _late(v):
+        return []
+    if not isinstance(v, int) or isinstance(v, bool) or v < low:
+        return [CheckIssue((key,), f"must be a whole number >= {low}, got {v!r}", None)]
+    return []
+
+
+def _choice_issue(w: dict, key: str, choices: tuple) -> list[CheckIssue]:
+    v = w.get(key)
+    if v is None or _late(v) or v in choices:
+        return []
+    return [CheckIssue((key,), f"must be one of {', '.join(choices)}, got {v!r}", did_you_mean(v, choices))]
+
+
+def check_chunk(with_values: dict) -> list[CheckIssue]:
+    w = with_values or {}
+    issues = _int_issue(w, "size", 1) + _int_issue(w, "overlap", 0) + _choice_issue(w, "unit", UNITS)
+    size, overlap = w.get("size", 128), w.get("overlap", 16)
+    if not issues and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
+        issues.append(CheckIssue(("overlap",), f"must be smaller than size ({size}), got {overlap}",
+                                 "e.g. size: 128, overlap: 16"))
+    return issues
+
+
+def check_embed(with_values: dict) -> list[CheckIssue]:
+    w = with_values or {}
+    issues = _int_issue(w, "batch_size", 1) + _int_issue(w, "max_length", 3) + _choice_issue(w, "device", DEVICES)
+    return issues
+
+
+def check_build_index(with_values: dict) -> list[CheckIssue]:
+    w = with_values or {}
+    issues = _choice_issue(w, "method", METHODS) + _int_issue(w, "exact_below", 0)
+    hnsw = w.get("hnsw") or {}
+    if not isinstance(hnsw, dict):
+        return issues + [CheckIssue(("hnsw",), "must be a mapping", "e.g. {connectivity: 16, expansion_search: 64}")]
+    for k, v in hnsw.items():
+        if k not in HNSW_KEYS:
+            issues.append(CheckIssue(("hnsw", k), f"unknown HNSW setting `{k}`", did_you_mean(k, HNSW_KEYS)
+                                     or f"known: {', '.join(HNSW_KEYS)}"))
+        elif not _late(v) and (not isinstance(v, int) or isinstance(v, bool) or v < 2):
+            issues.append(CheckIssue(("hnsw", k), f"must be a whole number >= 2, got {v!r}", None))
+    return issues
+
+
+def check_evaluate_retrieval(with_values: dict) -> list[CheckIssue]:
+    w = with_values or {}
+    return gate_issues(w.get("thresholds"), w.get("relative"), None, w.get("baseline", "champion"),
+                       w.get("force", False), w.get("force_reason", ""), names=RETRIEVAL) \
+        + model_name_issues(w) + _choice_issue(w, "device", DEVICES)
+
+
+def chunk_reference() -> Reference:
+    return Reference(allowed={"unit": Allowed(UNITS, "tokens: WordPiece tokens of base_model's tokenizer")},
+                     example="""chunk:
+  component: chunk-documents
+  inputs: {documents: "${steps.catalogue.outputs.dataset}"}
+  with: {text_column: text, id_column: merchant_id, size: 64, overlap: 8, unit: words}""")
+
+
+def embed_reference() -> Reference:
+    return Reference(allowed={"device": Allowed(DEVICES),
+                              "base_model": Allowed(note="`package:all-minilm-l6-v2` or a directory (docs/decisions/0011)")},
+                     example="""embed:
+  component: embed
+  inputs: {passages: "${steps.chunk.outputs.passages}"}
+  with: {base_model: "package:all-minilm-l6-v2", max_length: 64, batch_size: 128}""")
+
+
+def build_index_reference() -> Reference:
+    return Reference(allowed={"method": Allowed(METHODS, "auto: exact below `exact_below` passages, else hnsw"),
+                              "hnsw": Allowed(HNSW_KEYS)},
+                     example="""index:
+  component: build-index
+  inputs: {embeddings: "${steps.embed.outputs.embeddings}"}
+  with: {method: auto, exact_below: 20000, hnsw: {connectivity: 16, expansion_search: 64}}""")
+
+
+def evaluate_retrieval_reference() -> Reference:
+    return Reference(
+        allowed={"thresholds": Allowed(RETRIEVAL.choices, f"each `{{{BOUNDS[0]}: x, {BOUNDS[1]}: y}}`; {RETRIEVAL.hint}"),
+                 "relative": Allowed(RETRIEVAL.choices, f"each `{{{RELATIVE[0]}: x}}` or `{{{RELATIVE[1]}: y}}`; "
+                                     "lower is better for query_p99_ms"),
+                 "baseline": Allowed(BASELINES), "device": Allowed(DEVICES)},
+        example="""evaluate_index:
+  component: evaluate-retrieval
+  inputs: {index: "${steps.index.outputs.index}", queries: "${steps.queries.outputs.dataset}"}
+  with:
+    model_name: merchant-retriever
+    query_column: descriptor
+    relevant_column: merchant_id
+    thresholds: {recall@5: {min: 0.8}, mrr: {min: 0.6}}
+    relative: {ndcg@10: {max_regression: 0.02}}""")

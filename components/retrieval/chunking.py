@@ -1,0 +1,87 @@
+"""Text records -> passages: a window of `size` units moved by `size - overlap`, with stable ids.
+
+A unit is a whitespace-delimited word (`unit: words`) or a WordPiece token of the embedding model's
+tokenizer (`unit: tokens`, so a passage fits the encoder's `max_length`). A passage keeps the exact
+characters of its span in the record (no re-joining), its character offset, and the record's other
+columns. Its id is `sha256(doc_id \\0 offset)[:16]`: the same record chunked the same way gives the
+same ids in every run, and an edit of one record changes only that record's ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from kubepipe.components.errors import DataError
+
+__all__ = ["UNITS", "passage_id", "spans", "chunk_records"]
+
+UNITS = ("words", "tokens")
+_WORD = re.compile(r"\S+")
+
+
+def passage_id(doc_id: str, offset: int) -> str:
+    return hashlib.sha256(f"{doc_id}\0{offset}".encode()).hexdigest()[:16]
+
+
+def spans(bounds: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Character spans of windows over unit `bounds` [(start, end), ...]; the last window ends at the text's end."""
+    if not bounds:
+        return []
+    step, out = size - overlap, []
+    for first in range(0, len(bounds), step):
+        last = min(first + size, len(bounds)) - 1
+        out.append((bounds[first][0], bounds[last][1]))
+        if last == len(bounds) - 1:
+            break
+    return out
+
+
+def _word_bounds(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _WORD.finditer(text)]
+
+
+def _token_bounder(tokenizer_file: str):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(tokenizer_file)
+    tok.no_truncation()
+    tok.no_padding()
+
+    def bounds(texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [[o for o, s in zip(e.offsets, e.special_tokens_mask) if not s and o[1] > o[0]]
+                for e in tok.encode_batch(texts, add_special_tokens=False)]
+    return bounds
+
+
+def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, overlap: int = 16,
+                  unit: str = "words", tokenizer_file: str | None = None, keep_columns: list[str] | None = None):
+    """DataFrame of passages: passage_id, doc_id, offset (characters), text, and `keep_columns` (default: all
+    other columns of the record). Empty texts give no passage; a duplicate doc id is an error."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import require_columns
+
+    if unit not in UNITS:
+        raise DataError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
+    if not (isinstance(size, int) and size >= 1 and isinstance(overlap, int) and 0 <= overlap < size):
+        raise DataError(f"size {size!r} / overlap {overlap!r}: need 0 <= overlap < size and size >= 1")
+    require_columns(df, [text_column, id_column], source="records")
+    ids = df[id_column].astype(str)
+    dup = ids[ids.duplicated()].unique().tolist()
+    if dup:
+        raise DataError(f"records: `{id_column}` must identify a record; duplicated: {dup[:5]} (passage ids are "
+                        "derived from it)")
+    texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[text_column].tolist()]
+    bounder = _token_bounder(tokenizer_file) if unit == "tokens" else (lambda ts: [_word_bounds(t) for t in ts])
+    keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
+            if c not in (text_column, id_column)]
+    require_columns(df, keep, source="records")
+    extra = df[keep].to_dict("records")
+    rows = []
+    for doc, text, bounds, more in zip(ids.tolist(), texts, bounder(texts), extra):
+        for start, end in spans(bounds, size, overlap):
+            rows.append({"passage_id": passage_id(doc, start), "doc_id": doc, "offset": start,
+                         "text": text[start:end], **more})
+    cols = ["passage_id", "doc_id", "offset", "text", *keep]
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,142 @@
+"""Sentence embeddings from the pretrained-encoder architecture: mean pooling, L2-normalised.
+
+One loader for every encoder (docs/decisions/0011): the packaged MiniLM or a base-model directory goes
+through `resolve_base_model` + `PretrainedEncoderClassifier.load_pretrained` (sha256 checked), a
+fine-tuned `pretrained-encoder` Model artifact through `load_model` (its hashes checked). An index
+keeps its embedder as a base-model directory (`config.json`, `tokenizer.json`, `model.safetensors` of
+the encoder alone), so queries are embedded with exactly the weights the passages were, without the
+package or the registry at serving time.
+
+Batches are sorted by length (less padding), run under `inference_mode`, in bf16 autocast on CUDA;
+pooling and normalisation are in float32.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from kubepipe.components.errors import ModelError
+
+__all__ = ["Embedder", "EMBEDDER_FILE"]
+
+EMBEDDER_FILE = "embedder.json"  # in a saved embedder directory: id, source, sha256s, max_length, dim
+
+
+class Embedder:
+    def __init__(self, encoder, tokenizer, *, model_id: str, source: str, config: dict, device: str = "cpu"):
+        self.encoder, self.tokenizer = encoder.eval().to(device), tokenizer
+        self.model_id, self.source, self.config, self.device = model_id, source, dict(config), device
+        self.dim = int(encoder.config.hidden_size)
+
+    # ---- loading (one path per kind of source, all through the training area's loaders) ----
+    @classmethod
+    def from_base_model(cls, base_model: str, *, sha256: str | None = None, max_length: int = 128,
+                        device: str = "cpu") -> "Embedder":
+        """The packaged MiniLM (`package:all-minilm-l6-v2`) or a directory with config/tokenizer/weights."""
+        from kubepipe.components.training.base_models import resolve_base_model
+        from kubepipe.components.training.encoders import WordPieceEncoder
+        from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+
+        base = resolve_base_model(base_model, sha256)
+        shell = PretrainedEncoderClassifier(1, {}, config=base.config, base_model=base.record())
+        shell.load_pretrained()
+        tok = WordPieceEncoder(str(base.tokenizer_file), max_length=_max_length(max_length, base.config))
+        return cls(shell.encoder, tok, model_id=base.name, source=base.source, config=base.config, device=device)
+
+    @classmethod
+    def from_model_artifact(cls, path: str, *, model_id: str = "", device: str = "cpu") -> "Embedder":
+        """The encoder of a fine-tuned `pretrained-encoder` Model (its classification head is not used)."""
+        from kubepipe.components.training.artifact import load_model
+
+        lm = load_model(path)
+        if lm.architecture != "pretrained-encoder":
+            raise ModelError(f"{path}: a {lm.architecture!r} model has no sentence encoder; embed with a "
+                             "`pretrained-encoder` model (train-torch architecture: pretrained-encoder) or leave "
+                             "the `model` input unset for the packaged MiniLM")
+        return cls(lm.module.encoder, lm.encoder, model_id=model_id or f"model {path}",
+                   source=f"model {lm.spec.get('weights_sha256', '')}", config=lm.spec["model_kwargs"]["config"],
+                   device=device)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, device: str = "cpu") -> "Embedder":
+        """An embedder saved by `save` (inside an index); its weights' sha256 must match the record."""
+        d = Path(directory)
+        try:
+            rec = json.loads((d / EMBEDDER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{d / EMBEDDER_FILE}: cannot read the embedder record ({exc})") from None
+        emb = cls.from_base_model(str(d), sha256=rec.get("weights_sha256") or None,
+                                  max_length=int(rec.get("max_length", 128)), device=device)
+        emb.model_id, emb.source = rec.get("id", emb.model_id), rec.get("source", emb.source)
+        return emb
+
+    # ---- what it is ----
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def record(self) -> dict:
+        return {"id": self.model_id, "source": self.source, "dim": self.dim, "max_length": self.max_length,
+                "pooling": "mean", "normalized": True, "tokenizer_sha256": self.tokenizer.sha256}
+
+    def save(self, directory: str | os.PathLike) -> dict:
+        """Write config.json, tokenizer.json, model.safetensors (encoder only) and embedder.json; the record."""
+        from safetensors.torch import save as st_save
+
+        from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(d / "config.json", json.dumps(self.config, indent=1, sort_keys=True))
+        tmp = d / ".tokenizer.json.tmp"
+        shutil.copyfile(self.tokenizer.path, tmp)
+        os.replace(tmp, d / "tokenizer.json")
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.encoder.state_dict().items()}
+        atomic_write_bytes(d / "model.safetensors", st_save(state))
+        rec = {**self.record(), "weights_sha256": sha256_file(d / "model.safetensors")}
+        atomic_write_text(d / EMBEDDER_FILE, json.dumps(rec, indent=1, sort_keys=True))
+        return rec
+
+    # ---- embedding ----
+    def embed(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """float32 [n, dim], each row of unit length (a text with no token gives the zero vector)."""
+        import torch
+
+        from kubepipe.components.training.encoders import to_tensors
+        from kubepipe.components.training.models.pretrained_encoder import mean_pool
+
+        n = len(texts)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        cuda = str(self.device).startswith("cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            for start in range(0, n, max(1, int(batch_size))):
+                idx = order[start:start + batch_size]
+                batch = {k: v.to(self.device) for k, v in
+                         to_tensors(self.tokenizer.encode([texts[i] for i in idx])).items()}
+                hidden = self.encoder(**batch).last_hidden_state.float()
+                pooled = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
+                out[idx] = pooled.cpu().numpy()
+        return out
+
+
+def _max_length(max_length: int, config: dict) -> int:
+    limit = config.get("max_position_embeddings")
+    if isinstance(limit, int) and max_length > limit:
+        raise ModelError(f"max_length {max_length} exceeds the encoder's {limit} positions; lower `max_length`")
+    return int(max_length)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """`np.save` into bytes (for the atomic writer); never pickled objects."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()

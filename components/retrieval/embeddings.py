@@ -1,0 +1,83 @@
+"""The `embed` step's output: passages with their vectors and the embedder that made them (a directory).
+
+```
+embeddings.json     count, dim, embedder record (id, weights_sha256, ...), text_column, vectors_sha256
+vectors.npy         float32 [count, dim], unit rows (np.save, no pickle)
+passages.parquet    the passages, in vector order
+embedder/           the encoder (embedder.py `Embedder.save`), so build-index and serving embed queries alike
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kubepipe.components.errors import DataError, ModelError
+
+__all__ = ["EMBEDDINGS_FILE", "embed_passages", "read_embeddings", "load_embedder"]
+
+EMBEDDINGS_FILE = "embeddings.json"
+
+
+def load_embedder(*, model_dir: str = "", model_id: str = "", base_model: str = "package:all-minilm-l6-v2",
+                  base_model_sha256: str = "", max_length: int = 128, device: str = "auto"):
+    """The fine-tuned encoder in `model_dir` when given, else the base model (the packaged MiniLM)."""
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.serving.artifact_loader import resolve_device
+
+    device = resolve_device(device)
+    if model_dir:
+        return Embedder.from_model_artifact(model_dir, model_id=model_id, device=device)
+    return Embedder.from_base_model(base_model, sha256=base_model_sha256 or None, max_length=max_length,
+                                    device=device)
+
+
+def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_column: str = "text",
+                   batch_size: int = 64) -> dict:
+    """Embed `passages[text_column]` and write the output directory; returns embeddings.json's content."""
+    from kubepipe.components.data.io import require_columns, write_dataset
+    from kubepipe.components.retrieval.embedder import npy_bytes
+    from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
+
+    require_columns(passages, [text_column], source="passages")
+    if len(passages) == 0:
+        raise DataError("passages: no rows to embed; check the chunk-documents step's input")
+    texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in passages[text_column]]
+    t0 = time.perf_counter()
+    vectors = embedder.embed(texts, batch_size=batch_size)
+    seconds = time.perf_counter() - t0
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "vectors.npy", npy_bytes(vectors))
+    write_dataset(passages.reset_index(drop=True), out / "passages.parquet")
+    record = embedder.save(out / "embedder")
+    meta = {"count": int(len(vectors)), "dim": int(vectors.shape[1]), "embedder": record, "text_column": text_column,
+            "vectors_sha256": sha256_file(out / "vectors.npy"), "seconds": round(seconds, 3),
+            "passages_per_s": round(len(vectors) / seconds, 1) if seconds > 0 else None,
+            "device": str(embedder.device)}
+    atomic_write_text(out / EMBEDDINGS_FILE, json.dumps(meta, indent=1, sort_keys=True))
+    return meta
+
+
+def read_embeddings(path: str | os.PathLike) -> dict:
+    """embeddings.json's content plus `vectors` (checked against its sha256 and shape)."""
+    from kubepipe.util import sha256_file
+
+    d = Path(path)
+    try:
+        meta = json.loads((d / EMBEDDINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{d / EMBEDDINGS_FILE}: not an embed step's output ({exc}); wire in "
+                         "`${steps.<embed>.outputs.embeddings}`") from None
+    if sha256_file(d / "vectors.npy") != meta.get("vectors_sha256"):
+        raise ModelError(f"{d / 'vectors.npy'}: sha256 differs from {EMBEDDINGS_FILE}; re-run the embed step")
+    vectors = np.load(d / "vectors.npy", allow_pickle=False)
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (meta["count"], meta["dim"]):
+        raise ModelError(f"{d / 'vectors.npy'}: {vectors.dtype} {vectors.shape}, expected float32 "
+                         f"({meta['count']}, {meta['dim']})")
+    return {**meta, "vectors": vectors}

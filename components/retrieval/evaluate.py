@@ -1,0 +1,128 @@
+"""Score a candidate index and the champion index on the same labelled queries; apply the evaluate gate.
+
+The gate is `kubepipe.components.evaluation.gate.decide` with the retrieval metric names: the same
+thresholds, relative regression against the champion, first run and audited force as `evaluate`.
+The record has the fields `register-model` reads (passed, decision, metrics, audit, model, holdout),
+so an index is registered, promoted and rolled back like any model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.errors import ComponentError, DataError
+from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
+from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
+
+__all__ = ["evaluate_retrieval", "labelled_queries", "score_index"]
+
+_LATENCY_QUERIES = 100  # one-at-a-time queries timed for query_p99_ms
+_MISSES_SHOWN = 25
+
+
+def labelled_queries(df, query_column: str, relevant_column: str, separator: str = "|") -> tuple[list[str], list[set]]:
+    cols = [str(c) for c in df.columns]
+    for what, col in (("query_column", query_column), ("relevant_column", relevant_column)):
+        if col not in cols:
+            hint = did_you_mean(col, cols)
+            raise DataError(f"queries: {what} `{col}` is missing (columns: {cols})" + (f"; {hint}" if hint else ""))
+    if len(df) == 0:
+        raise DataError("queries: no rows; evaluate-retrieval needs labelled queries")
+    queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
+    relevant = [{p.strip() for p in str(v).split(separator) if p.strip()} if v is not None and v == v else set()
+                for v in df[relevant_column].tolist()]
+    empty = [i for i, r in enumerate(relevant) if not r]
+    if empty:
+        raise DataError(f"queries: {len(empty)} row(s) have no relevant id in `{relevant_column}` (first: row "
+                        f"{empty[0]}); label every query or drop it upstream")
+    return queries, relevant
+
+
+def _names(thresholds: dict | None, relative: dict | None) -> list[str]:
+    return list(dict.fromkeys([*DEFAULT_REPORTED, *(thresholds or {}), *(relative or {})]))
+
+
+def score_index(retriever, queries: list[str], relevant: list[set], names: list[str]) -> tuple[dict, list[list[str]]]:
+    """(metrics, ranked doc ids per query) of one index on the queries."""
+    depth = max([depth_of(n) for n in names] + [1])
+    rows, _ = retriever.search_docs(queries, depth)
+    ranked = [[str(retriever.doc_ids[r]) for r in rr] for rr in rows]
+    metrics = ranking_metrics(ranked, relevant, names)
+    if "mrr" in names:
+        metrics["mrr"] = metrics.get("mrr@10", ranking_metrics(ranked, relevant, ["mrr@10"])["mrr@10"])
+    times = []
+    for q in queries[:_LATENCY_QUERIES]:
+        t0 = time.perf_counter()
+        retriever.search_docs([q], depth)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    metrics["query_p99_ms"] = float(np.percentile(times, 99))
+    return metrics, ranked
+
+
+def _champion(registry_uri: str, model_name: str, queries, relevant, names, device) -> dict | None:
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.retrieval.index import is_index
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    reg = Registry(registry_uri or None)
+    champ = reg.alias(model_name, "champion")
+    if champ is None:
+        return None
+    path = os.fspath(reg.model_path(model_name, champ.version))
+    what = f"champion `{model_name}` v{champ.version}"
+    if not is_index(path):
+        raise ComponentError(f"{what} is not a retrieval index ({path}); the candidate cannot be compared with it. "
+                             "Use another model_name, set baseline: none, or force the gate with a reason")
+    metrics, _ = score_index(Retriever(path, device=device), queries, relevant, names)
+    return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": path}
+
+
+def evaluate_retrieval(
+    index_dir: str, queries_path: str, *, query_column: str = "query", relevant_column: str = "relevant",
+    separator: str = "|", thresholds: dict | None = None, relative: dict | None = None, baseline: str = "champion",
+    model_name: str = "", registry_uri: str = "", force: bool = False, force_reason: str = "", device: str = "cpu",
+) -> dict:
+    """The evaluation record of the index in `index_dir` (and the champion) on the labelled queries."""
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    issues = gate_issues(thresholds, relative, None, baseline, force, force_reason, names=RETRIEVAL)
+    if issues:
+        raise ComponentError("evaluate-retrieval: " + "; ".join(
+            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+    if baseline == "champion" and not model_name:
+        raise ComponentError("evaluate-retrieval: no model name to look the champion up by; set `model_name` "
+                             "(or baseline: none)")
+    df = read_dataset(queries_path)
+    queries, relevant = labelled_queries(df, query_column, relevant_column, separator)
+    retriever = Retriever(index_dir, device=device)
+    names = _names(thresholds, relative)
+    metrics, ranked = score_index(retriever, queries, relevant, names)
+    known = set(retriever.doc_ids.tolist())
+    unknown = sum(1 for r in relevant if not r & known)
+    champion = _champion(registry_uri, model_name, queries, relevant, names, device) if baseline == "champion" else None
+    gate = decide(metrics, thresholds=thresholds, relative=relative, champion_metrics=champion["metrics"] if champion else None,
+                  champion_label=f"champion v{champion['version']}" if champion else "champion", baseline=baseline,
+                  force=force, force_reason=force_reason, names=RETRIEVAL, step="evaluate-retrieval")
+    misses = []
+    for q, r, rk in zip(queries, relevant, ranked):
+        if len(misses) >= _MISSES_SHOWN:
+            break
+        if query_scores(rk, r, ["recall@1"])["recall@1"] < 1:
+            misses.append({"query": q, "relevant": sorted(r), "retrieved": rk[:5]})
+    m = retriever.manifest
+    return {
+        "model_name": model_name, "task": "retrieval", "labels": [], "metrics": metrics, "champion": champion,
+        "baseline": baseline, "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(),
+        "audit": gate.audit, "misses": misses,
+        "holdout": {"path": os.fspath(queries_path), "rows": int(len(df)), "unknown_relevant": unknown},
+        "index": {"method": m["method"], "count": m["count"], "dim": m["dim"], "documents": retriever.n_docs,
+                  "embedder": m["embedder"]},
+        "model": {"path": os.fspath(index_dir), "architecture": f"retrieval-index/{m['method']}",
+                  "metadata": {"data_hash": m["files"].get("passages.parquet", ""), "embedder": m["embedder"]}},
+    }

@@ -1,0 +1,75 @@
+"""A loaded index with its embedder: text queries -> the top-k records (documents), best first.
+
+A hit is a document, not a passage: the passages of one document count once, at the rank and score
+of its best passage (search goes `depth` passages deep to find k distinct documents). Evaluation and
+serving both answer through `retrieve`, so the served endpoint returns what the report measured.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+__all__ = ["Retriever", "MAX_K"]
+
+MAX_K = 1000  # a request's top_k cap (and evaluation's): more is a bulk export, not a retrieval
+
+
+def _plain(v):
+    """A JSON-able value (numpy scalars -> Python, NaN -> None)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class Retriever:
+    def __init__(self, index_dir: str | os.PathLike, *, device: str = "cpu", embedder=None):
+        from kubepipe.components.retrieval.embedder import Embedder
+        from kubepipe.components.retrieval.index import EMBEDDER_DIR, VectorIndex
+
+        self.index = VectorIndex(index_dir)
+        self.embedder = embedder or Embedder.load(self.index.path / EMBEDDER_DIR, device=device)
+        p = self.index.passages
+        self.doc_ids = p["doc_id"].astype(str).to_numpy()
+        self.n_docs = int(len(set(self.doc_ids.tolist())))
+        self._records = p.to_dict("records")
+
+    @property
+    def manifest(self) -> dict:
+        return self.index.manifest
+
+    def search_docs(self, queries: list[str], k: int, *, batch_size: int = 64) -> tuple[list[list[int]], list[list[float]]]:
+        """Per query: passage rows of the top-k distinct documents and their scores."""
+        k = max(1, min(int(k), MAX_K))
+        vecs = self.embedder.embed(list(queries), batch_size=batch_size)
+        depth = min(len(self.index), k if self.n_docs == len(self.index) else k * 4)
+        while True:
+            rows, scores = self.index.search(vecs, depth)
+            out_rows, out_scores, short = [], [], False
+            for r, s in zip(rows, scores):
+                seen, keep, ks = set(), [], []
+                for row, score in zip(r.tolist(), s.tolist()):
+                    doc = self.doc_ids[row]
+                    if doc in seen:
+                        continue
+                    seen.add(doc)
+                    keep.append(row)
+                    ks.append(score)
+                    if len(keep) == k:
+                        break
+                short |= len(keep) < min(k, self.n_docs)
+                out_rows.append(keep)
+                out_scores.append(ks)
+            if not short or depth >= len(self.index):
+                return out_rows, out_scores
+            depth = min(len(self.index), depth * 4)
+
+    def retrieve(self, queries: list[str], k: int = 10) -> list[list[dict]]:
+        """Per query: [{passage_id, doc_id, score, text, <record columns>}], best first."""
+        rows, scores = self.search_docs(queries, k)
+        return [[{**{c: _plain(v) for c, v in self._records[r].items()}, "score": float(s)} for r, s in zip(rr, ss)]
+                for rr, ss in zip(rows, scores)]

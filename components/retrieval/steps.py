@@ -1,0 +1,97 @@
+"""What the retrieval components do with their KFP artifacts (ops.py holds only the signatures)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+__all__ = ["chunk_step", "embed_step", "build_index_step", "evaluate_retrieval_step"]
+
+
+def _write_html(artifact, html: str) -> None:
+    from kubepipe.components.report_files import write_report
+
+    write_report(artifact, html)
+
+
+def chunk_step(documents_path: str, passages, report, *, text_column: str, id_column: str, size: int, overlap: int,
+               unit: str, keep_columns: list, base_model: str) -> int:
+    import numpy as np
+
+    from kubepipe.components.data.io import read_dataset, write_dataset
+    from kubepipe.components.retrieval.chunking import chunk_records
+    from kubepipe.components.retrieval.report import render_index_report
+
+    df = read_dataset(documents_path)
+    tokenizer = None
+    if unit == "tokens":
+        from kubepipe.components.training.base_models import resolve_base_model
+
+        tokenizer = str(resolve_base_model(base_model).tokenizer_file)
+    out = chunk_records(df, text_column=text_column, id_column=id_column, size=int(size), overlap=int(overlap),
+                        unit=unit, tokenizer_file=tokenizer, keep_columns=keep_columns or None)
+    meta = write_dataset(out, passages, source=documents_path)
+    passages.metadata.update({"documents": int(len(df)), "size": int(size), "overlap": int(overlap), "unit": unit})
+    lengths = out["text"].str.split().str.len().to_numpy() if len(out) else np.zeros(1)
+    facts = {"documents": int(len(df)), "passages": int(len(out)), "unit": unit, "size": int(size),
+             "overlap": int(overlap), "words per passage (median)": float(np.median(lengths)),
+             "words per passage (max)": int(lengths.max()), "content hash": meta["content_hash"]}
+    _write_html(report, render_index_report("Chunked documents", facts,
+                                            out[["passage_id", "doc_id", "offset", "text"]].head(10).to_dict("records")))
+    return int(len(out))
+
+
+def embed_step(passages_path: str, embeddings, report, *, model_dir: str, model_uri: str, text_column: str,
+               base_model: str, base_model_sha256: str, max_length: int, batch_size: int, device: str) -> dict:
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.retrieval.embeddings import embed_passages, load_embedder
+    from kubepipe.components.retrieval.report import render_index_report
+
+    embedder = load_embedder(model_dir=model_dir, model_id=model_uri, base_model=base_model,
+                             base_model_sha256=base_model_sha256, max_length=int(max_length), device=device)
+    meta = embed_passages(read_dataset(passages_path), embeddings.path, embedder, text_column=text_column,
+                          batch_size=int(batch_size))
+    rec = meta["embedder"]
+    embeddings.metadata.update({"count": meta["count"], "dim": meta["dim"], "embedder_id": rec["id"],
+                                "embedder_weights_sha256": rec["weights_sha256"]})
+    facts = {"passages": meta["count"], "dimension": meta["dim"], "embedder": rec["id"], "source": rec["source"],
+             "weights sha256": rec["weights_sha256"], "max_length": rec["max_length"], "device": meta["device"],
+             "seconds": meta["seconds"], "passages/s": meta["passages_per_s"]}
+    _write_html(report, render_index_report("Embeddings", facts))
+    return meta
+
+
+def build_index_step(embeddings_path: str, index, report, *, method: str, exact_below: int, hnsw: dict) -> str:
+    from kubepipe.components.retrieval.index import build_index
+    from kubepipe.components.retrieval.report import render_index_report
+
+    t0 = time.perf_counter()
+    manifest = build_index(embeddings_path, index.path, method=method, exact_below=int(exact_below), hnsw=hnsw)
+    seconds = time.perf_counter() - t0
+    emb = manifest["embedder"]
+    index.metadata.update({"kind": "retrieval-index", "method": manifest["method"], "count": manifest["count"],
+                           "dim": manifest["dim"], "embedder_id": emb["id"],
+                           "embedder_weights_sha256": emb["weights_sha256"]})
+    facts = {"method": manifest["method"], "passages": manifest["count"], "dimension": manifest["dim"],
+             "build seconds": round(seconds, 3), "embedder": emb["id"], "embedder weights sha256": emb["weights_sha256"],
+             "hnsw": json.dumps(manifest["hnsw"]) if manifest["hnsw"] else "–"}
+    _write_html(report, render_index_report("Index", facts))
+    return manifest["method"]
+
+
+def evaluate_retrieval_step(index_path: str, queries_path: str, *, metrics, report, evaluation, **kwargs) -> dict:
+    import math
+
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+    from kubepipe.components.retrieval.report import render_retrieval_report
+    from kubepipe.util import atomic_write_text
+
+    ev = evaluate_retrieval(index_path, queries_path, **kwargs)
+    for k, v in sorted(ev["metrics"].items()):
+        if math.isfinite(v):
+            metrics.log_metric(k, float(v))
+    metrics.log_metric("gate_passed", 1.0 if ev["passed"] else 0.0)
+    _write_html(report, render_retrieval_report(ev))
+    atomic_write_text(evaluation.path, json.dumps(ev, indent=2, sort_keys=True, default=str, allow_nan=True))
+    evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})
+    return ev

@@ -1,0 +1,56 @@
+"""Compile-time checks of the retrieval steps, and the evaluate gate's rules applied to retrieval metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.evaluation.gate import decide
+from kubepipe.components.retrieval.checks import (
+    check_build_index, check_chunk, check_embed, check_evaluate_retrieval,
+)
+from kubepipe.components.retrieval.metric_names import RETRIEVAL
+
+
+def _paths(issues):
+    return [".".join(map(str, i.path)) for i in issues]
+
+
+def test_step_checks_name_the_setting():
+    assert check_chunk({"size": 64, "overlap": 8, "unit": "tokens"}) == []
+    assert _paths(check_chunk({"size": 8, "overlap": 8})) == ["overlap"]
+    assert "did you mean" in (check_chunk({"unit": "word"})[0].hint or "")
+    assert _paths(check_embed({"batch_size": 0, "device": "gpu"})) == ["batch_size", "device"]
+    assert _paths(check_build_index({"method": "ivf", "hnsw": {"connectivity": 1, "ef": 3}})) == \
+        ["method", "hnsw.connectivity", "hnsw.ef"]
+    assert check_build_index({"method": "${params.m}", "hnsw": {"expansion_search": 32}}) == []
+
+
+def test_evaluate_retrieval_check_uses_retrieval_metric_names():
+    ok = {"thresholds": {"recall@5": {"min": 0.8}, "query_p99_ms": {"max": 50}},
+          "relative": {"ndcg@10": {"max_regression": 0.01}}, "model_name": "merchant-retriever"}
+    assert check_evaluate_retrieval(ok) == []
+    issues = check_evaluate_retrieval({"thresholds": {"f1_macro": {"min": 0.8}, "recal@5": {"min": 1}}})
+    assert _paths(issues) == ["thresholds.f1_macro", "thresholds.recal@5"]
+    assert "recall@" in issues[1].hint
+    assert _paths(check_evaluate_retrieval({})) == ["thresholds"]  # a gate that passes everything is refused
+    assert _paths(check_evaluate_retrieval({"thresholds": {"mrr": {"min": 0.5}}, "force": True})) == ["force_reason"]
+
+
+def test_gate_semantics_are_the_evaluate_gate():
+    champ = {"recall@5": 0.90, "ndcg@10": 0.80, "query_p99_ms": 10.0}
+    rule = {"relative": {"recall@5": {"max_regression": 0.02}, "query_p99_ms": {"max_regression": 5}},
+            "thresholds": {"recall@5": {"min": 0.5}}}
+    first = decide({"recall@5": 0.7, "query_p99_ms": 9}, champion_metrics=None, names=RETRIEVAL, **rule)
+    assert first.passed and first.first_run and first.decision.startswith("first-run:")
+    worse = decide({"recall@5": 0.85, "query_p99_ms": 9}, champion_metrics=champ, names=RETRIEVAL, **rule)
+    assert not worse.passed and "recall@5" in worse.decision and worse.decision.startswith("reject:")
+    slower = decide({"recall@5": 0.9, "query_p99_ms": 16}, champion_metrics=champ, names=RETRIEVAL, **rule)
+    assert not slower.passed and "query_p99_ms" in slower.decision  # lower is better for latency
+    same = decide({"recall@5": 0.89, "query_p99_ms": 14}, champion_metrics=champ, names=RETRIEVAL, **rule)
+    assert same.passed and same.decision.startswith("promote:")
+    forced = decide({"recall@5": 0.1, "query_p99_ms": 9}, champion_metrics=champ, names=RETRIEVAL, force=True,
+                    force_reason="catalogue migration", **rule)
+    assert forced.passed and forced.forced and forced.audit[0]["reason"] == "catalogue migration"
+    with pytest.raises(ComponentError, match="evaluate-retrieval: bad gate settings: thresholds.f1_macro"):
+        decide({}, thresholds={"f1_macro": {"min": 1}}, names=RETRIEVAL, step="evaluate-retrieval")

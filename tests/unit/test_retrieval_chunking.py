@@ -1,0 +1,59 @@
+"""chunk-documents: windows, overlap, exact spans, stable ids, errors naming the column."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubepipe.components.errors import DataError
+from kubepipe.components.retrieval.chunking import chunk_records, passage_id, spans
+
+
+def test_words_windows_overlap_and_keep_columns():
+    text = " ".join(f"w{i}" for i in range(10))
+    df = pd.DataFrame({"id": ["a", "b"], "text": [text, "  short  one "], "city": ["X", "Y"]})
+    out = chunk_records(df, text_column="text", id_column="id", size=4, overlap=1)
+    a = out[out.doc_id == "a"]
+    assert a["text"].tolist() == ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
+    assert a["offset"].tolist() == [0, text.index("w3"), text.index("w6")]
+    b = out[out.doc_id == "b"]
+    assert b["text"].tolist() == ["short  one"] and b["offset"].tolist() == [2]  # the record's own characters
+    assert list(out.columns) == ["passage_id", "doc_id", "offset", "text", "city"] and set(out.city) == {"X", "Y"}
+    assert out["passage_id"].tolist() == [passage_id(d, o) for d, o in zip(out.doc_id, out.offset)]
+
+
+def test_ids_are_stable_and_local_to_a_record():
+    df = pd.DataFrame({"id": ["a", "b"], "text": ["one two three four five", "six seven"]})
+    first = chunk_records(df, text_column="text", id_column="id", size=2, overlap=0)
+    edited = df.assign(text=["one two three four five", "six seven eight"])
+    second = chunk_records(edited, text_column="text", id_column="id", size=2, overlap=0)
+    assert first[first.doc_id == "a"]["passage_id"].tolist() == second[second.doc_id == "a"]["passage_id"].tolist()
+    assert len(set(first.passage_id)) == len(first)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 40), size=st.integers(1, 8), overlap=st.integers(0, 7))
+def test_every_word_is_covered_and_windows_share_overlap(n, size, overlap):
+    if overlap >= size:
+        return
+    bounds = [(3 * i, 3 * i + 2) for i in range(n)]
+    got = spans(bounds, size, overlap)
+    covered = set()
+    for s, e in got:
+        words = [i for i, (a, b) in enumerate(bounds) if a >= s and b <= e]
+        assert 1 <= len(words) <= size
+        covered.update(words)
+    assert covered == set(range(n))
+    assert all(got[i + 1][0] > got[i][0] for i in range(len(got) - 1))
+
+
+def test_errors_name_the_problem():
+    df = pd.DataFrame({"id": ["a", "a"], "text": ["x", "y"]})
+    with pytest.raises(DataError, match="duplicated"):
+        chunk_records(df, text_column="text", id_column="id")
+    with pytest.raises(DataError, match="body"):
+        chunk_records(df, text_column="body", id_column="id")
+    with pytest.raises(DataError, match="overlap"):
+        chunk_records(df.iloc[:1], text_column="text", id_column="id", size=4, overlap=4)

