@@ -46,7 +46,7 @@ def test_served_index_answers_retrieve_predict_and_v2(index_dir, tmp_path):
     want = Retriever(index_dir).retrieve(["SHELL OIL 5742 HOUSTON TX", "NETFLIX.COM CA"], 3)
     proc, log = start_server(index_dir, "idx", tmp_path, "--max-batch-size", "8")
     try:
-        base = wait_ready(proc, log, "idx")
+        base = wait_ready(proc, log, "idx", timeout=600)  # a busy 2-core box loads torch + transformers slowly
         one = httpx.post(f"{base}/v1/models/idx:retrieve", json={"query": "SHELL OIL 5742 HOUSTON TX", "top_k": 3}, timeout=30)
         assert one.status_code == 200, one.text
         assert [h["doc_id"] for h in one.json()["hits"]] == [h["doc_id"] for h in want[0]]

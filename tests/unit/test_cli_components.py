@@ -57,6 +57,13 @@ SKELETON = {
                                                                "evaluation": "${steps.evaluate.outputs.evaluation}"}},
         "drift": {"component": "detect-drift", "inputs": {"data": "${steps.load.outputs.dataset}",
                                                           "reference": "${steps.holdout.outputs.dataset}"}},
+        # what the retrieval examples read (components/retrieval/checks.py)
+        "catalogue": {"component": "load-data", "with": {"source": "${params.data_uri}"}},
+        "queries": {"component": "load-data", "with": {"source": "${params.holdout_uri}"}},
+        "chunk": {"component": "chunk-documents", "inputs": {"documents": "${steps.catalogue.outputs.dataset}"},
+                  "with": {"text_column": "description", "id_column": "transaction_id"}},
+        "embed": {"component": "embed", "inputs": {"passages": "${steps.chunk.outputs.passages}"}},
+        "index": {"component": "build-index", "inputs": {"embeddings": "${steps.embed.outputs.embeddings}"}},
     },
 }
 
