@@ -21,7 +21,7 @@ from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
 __all__ = ["evaluate_retrieval", "labelled_queries", "score_index"]
 
-_LATENCY_QUERIES = 100  # one-at-a-time queries timed for query_p99_ms
+_LATENCY_QUERIES = 50  # one-at-a-time queries timed for query_p99_ms
 _MISSES_SHOWN = 25
 
 
