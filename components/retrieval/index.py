@@ -11,7 +11,7 @@ index.usearch         the HNSW graph (method hnsw only; usearch's own file forma
 ```
 
 `method: auto` builds exact search below `exact_below` passages (a matrix product is exact and, that
-small, as fast as a graph) and HNSW (usearch) above; docs/decisions/0013-retrieval-index.md says why
+small, as fast as a graph) and HNSW (usearch) above; docs/decisions/0014-retrieval-index.md says why
 usearch. Scores are cosine similarities (inner products of unit vectors), higher is better, for both.
 """
 
