@@ -435,7 +435,7 @@ def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, monkeypa
     monkeypatch.setenv("KUBEPIPE_ONNX_CACHE", str(tmp_path / "onnx"))  # the server process inherits it
     proc, log = start_server(models["text"], "onnx", tmp_path, "--runtime", "onnx", "--precision", "int8")
     try:
-        base = wait_ready(proc, log, "onnx")
+        base = wait_ready(proc, log, "onnx", timeout=300)  # export + int8 quantisation + parity before ready
         card = httpx.get(f"{base}/kubepipe/v1/models/onnx").json()
         assert card["runtime"] == "onnx" and card["precision"] == "int8" and card["parity"]["passed"] is True
         r = httpx.post(f"{base}/v1/models/onnx:predict", json={"instances": TEXTS, "return_probabilities": True})
