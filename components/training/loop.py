@@ -77,7 +77,8 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
     losses, preds = 0.0, []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for start in range(0, len(y), chunk):
-            batch = {k: v[start:start + chunk].to(device, non_blocking=True) for k, v in arrays.items()}
+            rows = {k: v[start:start + chunk] for k, v in arrays.items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in _cut_padding(rows, _token_width(rows)).items()}
             target = y[start:start + chunk].to(device, non_blocking=True)
             logits = model(batch).float()
             losses += float(F.cross_entropy(logits, target, reduction="sum"))
@@ -85,6 +86,21 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
     model.train(was_training)
     scores = label_scores(y.numpy(), torch.cat(preds).numpy(), n_labels)  # the gate's own rule
     return {"loss": losses / max(1, len(y)), "accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
+
+
+def _token_width(rows: dict) -> int | None:
+    """The longest real row of an encoded batch with an attention mask (None without one)."""
+    mask = rows.get("attention_mask")
+    return None if mask is None or mask.dim() != 2 else max(1, int(mask.sum(dim=1).max()))
+
+
+def _cut_padding(rows: dict, width: int | None) -> dict:
+    """Rows are padded to the longest row of the whole data set; cut the token axis to `width` (the batch's
+    own longest), so the encoder computes no padding that the batch does not need."""
+    if width is None:
+        return rows
+    full = rows["attention_mask"].shape[1]
+    return {k: (v[:, :width] if v.dim() == 2 and v.shape[1] == full else v) for k, v in rows.items()}
 
 
 def _param_groups(model, lr: float, weight_decay: float) -> list[dict]:
@@ -153,6 +169,8 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     soft = None if data.soft is None else torch.from_numpy(data.soft)  # teacher logits, per training row
     val = None if data.val is None else ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.val.items()},
                                          torch.from_numpy(data.y_val))
+    # real tokens per row, on the host: each batch is cut to its longest row without a device sync
+    lengths = arrays["attention_mask"].sum(dim=1) if arrays.get("attention_mask", None) is not None else None
     if device.type == "cuda":
         size = sum(t.nbytes for t in arrays.values())
         arrays = {k: (t.to(device) if size < _RESIDENT_BYTES else t) for k, t in arrays.items()}
@@ -204,8 +222,9 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         for i in range(st["step_in_epoch"], len(batches)):
             idx = batches[i].to(device, non_blocking=True) if device.type == "cuda" else batches[i]
             # rows on the GPU: index there; else gather on the host into pinned memory, copy async
+            width = None if lengths is None else max(1, int(lengths[batches[i]].max()))
             batch = {k: v[idx] if v.device == device else v[batches[i]].pin_memory().to(device, non_blocking=True)
-                     for k, v in arrays.items()}
+                     for k, v in _cut_padding(arrays, width).items()}
             target = y_train[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = train_model(batch)

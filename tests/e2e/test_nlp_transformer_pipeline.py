@@ -1,5 +1,7 @@
 """The transformer pipeline end to end: fine-tune MiniLM from the packaged weights, distil the hashed n-gram
-student, evaluate both on one holdout; then `kubepipe serve` each and get the evaluation's predictions back.
+student, evaluate both on one holdout; then get the evaluation's predictions back from each model served by
+`kubepipe serve` (torch) and from its ONNX export run by ONNX Runtime (the graph `kubepipe serve` and Triton
+run for ONNX), and the teacher's int8 export passes its parity check.
 
 Bounded for a busy 2-core box: 400 training rows, 200 holdout rows, max_length 32, one teacher epoch.
 """
@@ -46,6 +48,37 @@ def _tokens_counted(base: str) -> float:
     return float(found.group(1))
 
 
+def _onnx_predictions(model, texts: list[str], precision: str = "fp32") -> tuple[np.ndarray, object]:
+    """Probabilities from the model's ONNX export under ONNX Runtime (CPU), in passes of 32 like the server's."""
+    import onnxruntime as ort
+
+    from kubepipe.components.serving import onnx_export, parity
+
+    session = ort.InferenceSession(str(onnx_export.prepared_onnx(model, precision)), providers=["CPUExecutionProvider"])
+    probs = [parity.softmax(session.run(["logits"], {k: v.numpy() for k, v in model.encode(texts[i:i + 32]).items()})[0])
+             for i in range(0, len(texts), 32)]
+    return np.concatenate(probs), session
+
+
+def _check_onnx(name: str, model, texts: list[str], truth: list[str], evaluated_f1: float) -> None:
+    from sklearn.metrics import f1_score
+
+    from kubepipe.components.serving import parity
+
+    want = model.predict_proba(texts)
+    got, _ = _onnx_predictions(model, texts)
+    np.testing.assert_allclose(got, want, atol=1e-4, err_msg=name)
+    top2 = np.sort(want, axis=1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] >= 1e-3  # a near-tie may flip within the fp32 tolerance
+    assert (got.argmax(1) == want.argmax(1))[decided].all(), name
+    f1 = f1_score(truth, [model.labels[i] for i in got.argmax(1)], average="macro", zero_division=0)
+    assert f1 == pytest.approx(evaluated_f1, abs=1e-9 if decided.all() else 0.01), name
+    if name == "teacher":  # the transformer is where int8 matters (and where a bad export showed)
+        _, session = _onnx_predictions(model, texts[:1], "int8")
+        report = parity.check_parity(model, session, "int8")
+        assert report.passed, report.summary()
+
+
 def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     from sklearn.metrics import f1_score
 
@@ -53,6 +86,7 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     from kubepipe.components.training.artifact import load_model
 
     monkeypatch.setenv("KUBEPIPE_CACHE", str(in_tmp / "cache"))  # the steps extract the packaged zip here
+    monkeypatch.setenv("KUBEPIPE_ONNX_CACHE", str(in_tmp / "onnx"))
     run = kubepipe.run(PIPELINE, {"train_uri": str(ROOT / "pipelines/data/merchants_train.csv"),
                                   "holdout_uri": str(ROOT / "pipelines/data/merchants_holdout.csv"),
                                   "train_rows": 400, "holdout_rows": 200, "teacher_epochs": 1,
@@ -92,6 +126,8 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     finally:
         for proc in started:
             stop(proc)
+    for name, model in (("teacher", teacher), ("student", student)):  # onnxruntime + onnxscript: the serve extra
+        _check_onnx(name, model, texts, truth, scores[name])
     # one short teacher epoch is far from converged: quality is the benchmark's business (decision 0011
     # records the figures); here the student had to pass its gate (min_f1 0.3) to be registered
     print(f"holdout macro-F1 (e2e settings): teacher {scores['teacher']:.4f}, student {scores['student']:.4f}")

@@ -33,3 +33,34 @@ def test_exits_with_a_clear_message_without_cuda(capsys):
     assert mod.main([]) == 0
     assert mod.main(["--require-gpu"]) == 2
     assert "no CUDA GPU is visible" in capsys.readouterr().out
+
+
+def test_flop_count_agrees_with_torchs_flop_counter_on_a_bert_fine_tuning_step(tmp_path):
+    """The analytic count (per row, from its real length) against torch.utils.flop_counter on a real
+    forward + backward of the pretrained-encoder at two lengths; the head is the only part left out."""
+    pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from kubepipe.components.training.base_models import resolve_base_model
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+    from tiny_bert import make_base_model
+
+    mod = _module()
+    base = resolve_base_model(str(make_base_model(tmp_path / "base", hidden=64, layers=2, heads=2)))
+    model = PretrainedEncoderClassifier(4, {}, config=base.config, base_model=base.record(), dropout=0.0)
+    for length in (8, 32):
+        ids = torch.randint(5, 60, (3, length))
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        with FlopCounterMode(display=False) as counter:
+            model(batch).float().sum().backward()
+        want = mod.flops_of_rows(64, 2, [length] * 3)
+        assert counter.get_total_flops() == pytest.approx(want, rel=0.02), length
+    assert mod.flops_of_rows(64, 2, [8, 32]) == mod.flops_of_rows(64, 2, [8]) + mod.flops_of_rows(64, 2, [32])
+
+
+def test_smoke_run_prints_every_row(capsys):
+    """--smoke: the whole script on CPU with tiny shapes (the pretrained rows need the packaged MiniLM)."""
+    mod = _module()
+    assert mod.main(["--smoke", "--only", "transformer"]) == 0
+    out = capsys.readouterr().out
+    assert "transformer-classifier (from scratch)" in out and "kubepipe" in out and "MFU" in out

@@ -212,3 +212,47 @@ def test_step_checks_and_the_path_rule_for_base_model(tmp_path, monkeypatch):
         kubepipe.compile(pipeline, "kubeflow", profile=profile)
     pipeline.write_text(pipeline.read_text().replace("models/minilm", "package:all-minilm-l6-v2"))
     assert "package:all-minilm-l6-v2" in kubepipe.compile(pipeline, "kubeflow", profile=profile).ir_yaml
+
+
+def test_bf16_autocast_fine_tune_keeps_loss_and_weights_float32(base):
+    """precision: bf16 on CPU, as on a GPU: the encoder's matmuls run in bf16, loss and weights stay float32."""
+    from kubepipe.components.training.base_models import resolve_base_model
+    from kubepipe.components.training.encoders import WordPieceEncoder
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+
+    b = resolve_base_model(str(base))
+    model = PretrainedEncoderClassifier(4, {}, config=b.config, base_model=b.record())
+    model.load_pretrained()
+    batch = {k: torch.from_numpy(v) for k, v in
+             WordPieceEncoder(str(b.tokenizer_file), max_length=16).encode(["uber trip", "starbucks store"]).items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(batch)
+    assert logits.dtype == torch.bfloat16  # the matmuls ran in bf16 ...
+    loss = torch.nn.functional.cross_entropy(logits.float(), torch.tensor([0, 1]))
+    loss.backward()
+    assert loss.dtype == torch.float32 and all(p.grad is None or p.grad.dtype == torch.float32
+                                               for p in model.parameters())  # ... the loss and gradients not
+    trained = train(merchant_frame(128, seed=2), _cfg(base, epochs=2, precision="bf16"))
+    assert trained.result["precision"] == "bf16"
+    assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_loss"]) for r in trained.result["history"])
+    assert all(v.dtype == torch.float32 for v in trained.module.state_dict().values() if v.is_floating_point())
+
+
+def test_batches_are_cut_to_their_own_longest_row(base, monkeypatch):
+    """The data set is padded to its longest row once; a batch of short rows must not carry that padding
+    into the encoder (compute spent on nothing)."""
+    from transformers import BertModel
+
+    df = merchant_frame(96, seed=1)
+    df.loc[0, "description"] = "starbucks " * 70  # one row reaches max_length (60); the others are far shorter
+    seen = []  # (width of input_ids, longest real row) of every encoder call
+    original = BertModel.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append((int(kwargs["input_ids"].shape[1]), int(kwargs["attention_mask"].sum(dim=1).max())))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BertModel, "forward", spy)
+    train(df, _cfg(base, hp={"dropout": 0.0, "max_length": 60}))
+    assert seen and all(width == longest for width, longest in seen)  # no batch wider than its longest row
+    assert min(w for w, _ in seen) < 40 and max(w for w, _ in seen) == 60  # only row 0's batch ran at 60
