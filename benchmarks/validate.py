@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -250,6 +251,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-gx", action="store_true", help="skip plain GX (the slowest way)")
     ap.add_argument("--no-step", action="store_true", help="skip the Parquet -> pandas -> validate rows")
+    ap.add_argument("--jobs", type=int, default=1, help="child processes at a time (1 = one after another; more "
+                    "only on a box with cores to spare, or one so busy that every way is slowed alike)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--parquet", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -262,11 +265,12 @@ def main() -> None:
     load = os.getloadavg()
     print(f"{args.rows:,} rows x {df.shape[1]} columns, {len(expectations())} expectations; DataFrame "
           f"{df.memory_usage(deep=True).sum() / 2**20:.0f} MiB; each run in a fresh process, repeats interleaved, "
-          f"median of {args.repeats}; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+          f"median of {args.repeats}, {args.jobs} at a time; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     runs: dict[str, list[dict]] = {w: [] for w in ways}
-    for _ in range(args.repeats):
-        for way in ways:  # interleaved, so load on the shared box hits every way alike
-            runs[way].append(_spawn(way, args.rows))
+    order = [way for _ in range(args.repeats) for way in ways]  # interleaved, so load hits every way alike
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for way, result in zip(order, pool.map(lambda w: _spawn(w, args.rows), order)):
+            runs[way].append(result)
     med = {w: statistics.median(r["seconds"] for r in v) for w, v in runs.items()}
     print(f"{'way':<10} {'median s':>9} {'min-max s':>14} {'vs pandas':>10} {'vs gx':>7} {'failed':>7} "
           f"{'peak RSS / df':>14}")
@@ -293,8 +297,9 @@ def main() -> None:
         del df
         print("the real step's shape: read the Parquet file (arrow -> pandas) and validate, one run each")
         print(f"{'way':<10} {'seconds':>9} {'peak RSS / df':>14}")
-        for way in ("pandas", "kubepipe"):
-            r = _spawn(way, args.rows, path)
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            found = list(pool.map(lambda w: _spawn(w, args.rows, path), ("pandas", "kubepipe")))
+        for way, r in zip(("pandas", "kubepipe"), found):
             print(f"{way:<10} {r['seconds']:>9.3f} {r['peak_over_before'] / r['df_bytes']:>13.2f}x")
 
 
