@@ -1,0 +1,61 @@
+"""Compile-time checks of the validate-outputs step's `with:` values (fast; nothing heavy imported)."""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import Allowed, CheckIssue, Reference
+from kubepipe.components.guardrail.pii import PII_KINDS
+from kubepipe.components.guardrail.rules import RULE_KEYS, SCORE_BOUNDS, rule_issues
+
+__all__ = ["check_validate_outputs", "validate_outputs_reference"]
+
+
+def _placeholder(v) -> bool:
+    return isinstance(v, str) and "${" in v
+
+
+def _positive_int(with_values: dict, key: str, default: int) -> list[CheckIssue]:
+    v = with_values.get(key, default)
+    if _placeholder(v) or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+        return []
+    return [CheckIssue((key,), f"must be a positive integer, got {v!r}")]
+
+
+def check_validate_outputs(with_values: dict) -> list[CheckIssue]:
+    """`rules` (each at its path), `inline_probes` (a list), top_k / max_probes, gate."""
+    w = with_values or {}
+    issues = rule_issues(w.get("rules", {}))
+    probes = w.get("inline_probes", [])
+    if not _placeholder(probes):
+        if not isinstance(probes, list):
+            issues.append(CheckIssue(("inline_probes",), f"must be a list of probes, got {probes!r}",
+                                     'e.g. inline_probes: ["SHELL OIL 5742 HOUSTON TX"] (rows as mappings for tabular models)'))
+        else:
+            issues += [CheckIssue(("inline_probes", i), f"a probe is a text or a mapping of feature values, got {p!r}")
+                       for i, p in enumerate(probes) if not isinstance(p, (str, dict))]
+    issues += _positive_int(w, "top_k", 5) + _positive_int(w, "max_probes", 1000)
+    col = w.get("probe_column", "")
+    if not isinstance(col, str):
+        issues.append(CheckIssue(("probe_column",), f"must be a column name, got {col!r}"))
+    gate = w.get("gate", True)
+    if not isinstance(gate, bool) and not _placeholder(gate):
+        issues.append(CheckIssue(("gate",), f"must be true or false, got {gate!r}"))
+    return issues
+
+
+def validate_outputs_reference() -> Reference:
+    return Reference(
+        allowed={"rules": Allowed(RULE_KEYS, f"score: `{{{SCORE_BOUNDS[0]}: x, {SCORE_BOUNDS[1]}: y}}`; "
+                                  f"pii: a list of {', '.join(PII_KINDS)} (default [pan]; [] for none); "
+                                  "max_latency_ms: p99 over the probes; max_output_length: characters per probe"),
+                 "inline_probes": Allowed(note="texts, or mappings of feature values for tabular models")},
+        example="""guardrail:
+  component: validate-outputs
+  inputs: {model: "${steps.train.outputs.model}"}
+  with:
+    inline_probes: ["SHELL OIL 5742 HOUSTON TX", "NETFLIX.COM 866-579-7172 CA"]
+    rules:
+      allowed_labels: [groceries, fuel, digital, travel]
+      score: {min: 0.0, max: 1.0}
+      pii: [pan, email]
+      max_latency_ms: 200
+      max_output_length: 64""")

@@ -1,0 +1,59 @@
+"""KFP component `validate-outputs`: a thin shim over kubepipe.components.guardrail."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
+
+from kubepipe.components.images import RUNTIME_IMAGE
+
+__all__ = ["validate_outputs"]
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def validate_outputs(
+    model: Input[Model],
+    report: Output[HTML],
+    metrics: Output[Metrics],
+    violations: Output[Artifact],
+    probes: Input[Dataset] = None,
+    inline_probes: list = [],  # noqa: B006 - KFP reads defaults from the signature
+    probe_column: str = "",
+    rules: dict = {},  # noqa: B006
+    top_k: int = 5,
+    max_probes: int = 1000,
+    gate: bool = True,
+) -> NamedTuple("GuardrailOutputs", [("passed", bool), ("decision", str)]):
+    """Guardrail: run the model (or retriever) once per probe and check its outputs against rules;
+    a broken rule fails the run (unless gate=False) with a report of each probe, rule and value.
+
+    Args:
+        model: The model (a train step's model) or retriever index to probe.
+        probes: Probe rows (CSV or Parquet, e.g. a load-data dataset): the `probe_column` of each row,
+            or whole rows (feature values) for a tabular model.
+        inline_probes: Probes written in the step: texts, or mappings of feature values.
+        probe_column: The column of `probes` holding the probe text (default: the model's text column).
+        rules: `allowed_labels` (with `label_field`, default `label`), `score: {min, max}`,
+            `pii` (pan, email, iban; default [pan]), `max_latency_ms` (p99 over the probes of one call
+            each), `max_output_length` (characters of text per probe's output).
+        top_k: Hits a retriever returns per probe (all are checked).
+        max_probes: Refuse more probes than this (the step calls the model once per probe).
+        gate: `false` turns the gate into a report: the step passes and `passed` says what happened.
+
+    Returns:
+        report: HTML report: each violation (probe, rule, value), then the outputs, PII masked.
+        metrics: probes, violations, p50_ms, p99_ms, max_ms, passed.
+        violations: The result as JSON (rules, figures, violations; PII masked).
+        passed: Whether every rule held (for `when:`).
+        decision: `pass: ...` or `fail: <count> <rule> violation(s) ...`.
+    """
+    from collections import namedtuple
+
+    from kubepipe.components.errors import fail_fast
+    from kubepipe.components.guardrail.steps import run_validate_outputs
+
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        result = run_validate_outputs(model, probes, report, metrics, violations, inline_probes=list(inline_probes),
+                                      probe_column=probe_column, rules=dict(rules), top_k=top_k,
+                                      max_probes=max_probes, gate=gate)
+    return namedtuple("GuardrailOutputs", ["passed", "decision"])(result["passed"], result["decision"])

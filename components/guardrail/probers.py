@@ -1,0 +1,81 @@
+"""Probers: one model call per probe, returning the records the guardrail's rules judge.
+
+The interface a model kind plugs into (one line in `PROBERS`):
+
+    detect(model_dir) -> bool               is this artifact of my kind? (cheap: a marker file)
+    open(model_dir, top_k=...) -> Prober    load it once, warmed up
+
+    Prober.kind          "classifier", "retriever", ...
+    Prober.probe_column  the probe column read from a probes dataset when the step sets none
+    Prober(probe)        one call, as the model serves it, for one probe (a text, or a row dict for
+                         tabular models) -> list of records (dicts): a classifier returns
+                         [{label, score}] (score = the predicted label's probability); a retriever
+                         its top-k hits, each its record's fields plus `score`
+
+The guardrail times each call (so latency is one served call per probe, in the step's process) and
+judges every record. The first entry whose `detect` says yes opens the artifact; the classifier
+(a kubepipe Model artifact) is the fallback, so its loader's errors are what an unknown directory gets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, Callable
+
+__all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier"]
+
+# (kind, detect "module:function", open "module:function"); the first match wins.
+PROBERS: tuple[tuple[str, str, str], ...] = ()
+
+
+def _resolve(ref: str) -> Callable:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class ClassifierProber:
+    """A kubepipe classifier (text or tabular): one `predict_proba` of one row per probe."""
+
+    kind = "classifier"
+
+    def __init__(self, model):
+        self.model = model
+        self.labels = [str(x) for x in model.labels]
+        spec = model.input_spec or {}
+        self.tabular = model.task == "tabular-classification"
+        self.features = [str(c) for c in spec.get("feature_columns") or []]
+        self.probe_column = "" if self.tabular else str(spec.get("text_column") or "text")
+
+    def inputs(self, probe: Any):
+        if not self.tabular:
+            return ["" if probe is None else str(probe)]
+        import pandas as pd
+
+        from kubepipe.components.errors import DataError
+
+        row = probe if isinstance(probe, dict) else {}
+        missing = [c for c in self.features if c not in row]
+        if missing:
+            raise DataError(f"a probe for this tabular model needs feature(s) {missing}; probes are rows with "
+                            f"columns {self.features} (got {sorted(map(str, row)) if row else repr(probe)})")
+        return pd.DataFrame([{c: row[c] for c in self.features}])
+
+    def __call__(self, probe: Any) -> list[dict]:
+        proba = self.model.predict_proba(self.inputs(probe))[0]
+        best = int(proba.argmax())
+        return [{"label": self.labels[best], "score": float(proba[best])}]
+
+
+def open_classifier(model_dir: str, **_: Any) -> ClassifierProber:
+    from kubepipe.components.training.artifact import load_model
+
+    return ClassifierProber(load_model(model_dir))
+
+
+def open_prober(model_dir: str | os.PathLike, *, top_k: int = 5):
+    """The prober of whatever kind of artifact `model_dir` holds (see PROBERS)."""
+    for _kind, detect, opener in PROBERS:
+        if _resolve(detect)(model_dir):
+            return _resolve(opener)(os.fspath(model_dir), top_k=top_k)
+    return open_classifier(os.fspath(model_dir))

@@ -1,0 +1,164 @@
+"""The guardrail's rules: what they are, how a `rules:` block is checked, and how outputs are judged.
+
+A probe's output is a list of records (dicts): a classifier returns one, `{label, score}`; a retriever
+returns its top-k hits, each a record with a `score`. Rules judge every record of every probe:
+
+    allowed_labels     the record's `label_field` (default `label`) is one of these values
+    label_field        which record field `allowed_labels` reads (a retriever's e.g. `category`)
+    score              {min, max}: every `score` within the bounds (a non-finite score always fails)
+    pii                patterns no returned text may contain: pan, email, iban (default [pan]; [] turns off)
+    max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
+    max_output_length  characters of text in one probe's output (all string values, summed)
+
+Checking a `rules:` block imports nothing heavy; compile time and run time use the same `rule_issues`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.guardrail.pii import PII_KINDS, find_pii, redact
+
+__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values"]
+
+RULE_KEYS = ("allowed_labels", "label_field", "score", "pii", "max_latency_ms", "max_output_length")
+SCORE_BOUNDS = ("min", "max")
+DEFAULT_PII = ("pan",)
+_EXAMPLE = "e.g. rules: {allowed_labels: [groceries, travel], score: {min: 0, max: 1}, pii: [pan], max_latency_ms: 50}"
+
+
+def _placeholder(v: Any) -> bool:
+    return isinstance(v, str) and "${" in v
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def rule_issues(rules: Any, prefix: tuple = ("rules",)) -> list[CheckIssue]:
+    """Everything wrong with a `rules:` block, each at its path (e.g. rules.score.min)."""
+    if rules is None or _placeholder(rules):
+        return []
+    if not isinstance(rules, dict):
+        return [CheckIssue(prefix, f"must be a mapping, got {rules!r}", _EXAMPLE)]
+    issues: list[CheckIssue] = []
+    for key in rules:
+        if key not in RULE_KEYS:
+            issues.append(CheckIssue(prefix + (key,), f"unknown rule `{key}`",
+                                     did_you_mean(str(key), RULE_KEYS) or f"rules are {', '.join(RULE_KEYS)}"))
+    labels = rules.get("allowed_labels")
+    if labels is not None and not _placeholder(labels):
+        if not isinstance(labels, list) or not labels:
+            issues.append(CheckIssue(prefix + ("allowed_labels",), f"must be a non-empty list of labels, got {labels!r}",
+                                     "e.g. allowed_labels: [groceries, travel]"))
+        else:
+            issues += [CheckIssue(prefix + ("allowed_labels", i), f"a label is text or a number, got {v!r}")
+                       for i, v in enumerate(labels) if not isinstance(v, (str, int, float)) or isinstance(v, bool)]
+    field = rules.get("label_field", "label")
+    if not _placeholder(field) and (not isinstance(field, str) or not field):
+        issues.append(CheckIssue(prefix + ("label_field",), f"must be a record field name, got {field!r}"))
+    issues += _score_issues(rules.get("score"), prefix + ("score",))
+    issues += _pii_issues(rules.get("pii", list(DEFAULT_PII)), prefix + ("pii",))
+    for key, kind in (("max_latency_ms", "a positive number of milliseconds"), ("max_output_length", "a positive integer")):
+        v = rules.get(key)
+        if v is None or _placeholder(v):
+            continue
+        ok = _number(v) and v > 0 and (key != "max_output_length" or float(v).is_integer())
+        if not ok:
+            issues.append(CheckIssue(prefix + (key,), f"must be {kind}, got {v!r}"))
+    return issues
+
+
+def _score_issues(score: Any, path: tuple) -> list[CheckIssue]:
+    if score is None or _placeholder(score):
+        return []
+    if not isinstance(score, dict) or not score:
+        return [CheckIssue(path, f"must be a mapping with min and/or max, got {score!r}", "e.g. score: {min: 0, max: 1}")]
+    issues = [CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(str(k), SCORE_BOUNDS) or "use min and/or max")
+              for k in score if k not in SCORE_BOUNDS]
+    for k in SCORE_BOUNDS:
+        v = score.get(k)
+        if v is not None and not _placeholder(v) and not _number(v):
+            issues.append(CheckIssue(path + (k,), f"must be a finite number, got {v!r}"))
+    lo, hi = score.get("min"), score.get("max")
+    if _number(lo) and _number(hi) and lo > hi:
+        issues.append(CheckIssue(path, f"min {lo} is above max {hi}", "swap them"))
+    return issues
+
+
+def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
+    if _placeholder(pii):
+        return []
+    if not isinstance(pii, list):
+        return [CheckIssue(path, f"must be a list of {', '.join(PII_KINDS)} (or [] for none), got {pii!r}")]
+    return [CheckIssue(path + (i,), f"unknown PII pattern {v!r}",
+                       did_you_mean(str(v), PII_KINDS) or f"use {', '.join(PII_KINDS)}")
+            for i, v in enumerate(pii) if v not in PII_KINDS]
+
+
+def text_values(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, text) of every string inside a record (nested dicts and lists included)."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from text_values(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from text_values(v, f"{where}[{i}]")
+
+
+def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any) -> dict:
+    """One violation; every text in it is redacted (it ends up in the report, logs and JSON)."""
+    return {"probe": probe, "input": redact(str(text)), "rule": rule, "field": field,
+            "value": redact(value) if isinstance(value, str) else value, "limit": limit}
+
+
+def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_ms: list[float]) -> tuple[list[dict], dict]:
+    """(violations, figures) of the outputs of each probe under `rules` (checked already)."""
+    allowed = rules.get("allowed_labels")
+    allowed_set = {str(x) for x in allowed} if allowed else None
+    field = rules.get("label_field") or "label"
+    score = rules.get("score") or {}
+    lo, hi = score.get("min"), score.get("max")
+    pii = tuple(rules.get("pii", DEFAULT_PII))
+    max_len = rules.get("max_output_length")
+    out: list[dict] = []
+    for i, (text, records) in enumerate(zip(probes, outputs)):
+        length = 0
+        for r, rec in enumerate(records):
+            at = f"[{r}]"
+            if allowed_set is not None:
+                label = rec.get(field)
+                if label is None or str(label) not in allowed_set:
+                    out.append(_v(i, text, "allowed_labels", f"{at}.{field}", "missing" if label is None else str(label),
+                                  sorted(allowed_set)))
+            if score:
+                s = rec.get("score")
+                bad = not _number(s) or (lo is not None and s < lo) or (hi is not None and s > hi)
+                if bad:
+                    out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score)))
+            for path, value in text_values(rec, at):
+                length += len(value)
+                for f in find_pii(value, pii):
+                    out.append(_v(i, text, f"pii:{f.kind}", path, value, "none"))
+        if max_len is not None and length > max_len:
+            out.append(_v(i, text, "max_output_length", "*", length, max_len))
+    figures = latency_figures(latencies_ms)
+    limit = rules.get("max_latency_ms")
+    if limit is not None and figures["p99_ms"] > limit:
+        slowest = max(range(len(latencies_ms)), key=latencies_ms.__getitem__)
+        out.append(_v(slowest, probes[slowest], "max_latency_ms", "p99 over the probes",
+                      round(figures["p99_ms"], 3), limit))
+    return out, figures
+
+
+def latency_figures(latencies_ms: list[float]) -> dict:
+    import numpy as np
+
+    if not latencies_ms:
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    p50, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 99])
+    return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(max(latencies_ms))}

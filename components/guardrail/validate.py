@@ -1,0 +1,126 @@
+"""Run a model (or retriever) on a probe set, one call per probe, and judge its outputs by the rules.
+
+`validate_outputs(...)` returns the result record (JSON-able, every text redacted) that the step
+writes as its violations artifact and renders as its HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.errors import ConfigError, ComponentError, DataError
+from kubepipe.components.guardrail.pii import redact
+from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, rule_issues
+
+__all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]
+
+MAX_SHOWN = 50  # probes whose outputs the report lists (all violations are listed)
+
+
+def _shown(probe: Any) -> str:
+    return probe if isinstance(probe, str) else json.dumps(probe, sort_keys=True, default=str)
+
+
+def load_probes(prober, *, probes_path: str = "", inline: list | None = None, probe_column: str = "",
+                max_probes: int = 1000) -> list[Any]:
+    """The probes: the dataset's rows (its probe column, or whole rows for a tabular model), then `inline`."""
+    rows: list[Any] = []
+    if probes_path:
+        from kubepipe.components.data.sources import read_source
+
+        df = read_source(probes_path)
+        if getattr(prober, "tabular", False) and not probe_column:
+            rows += df.to_dict("records")
+        else:
+            col = probe_column or prober.probe_column
+            cols = [str(c) for c in df.columns]
+            if col not in cols:
+                hint = did_you_mean(col, cols)
+                raise DataError(f"probes: no column `{col}` (columns: {cols}); set `probe_column` on the step"
+                                + (f" ({hint})" if hint else ""))
+            rows += ["" if v is None else str(v) for v in df[col].tolist()]
+    rows += list(inline or [])
+    if not rows:
+        raise ConfigError("validate-outputs has no probes: wire a dataset into `probes` or set `inline_probes`")
+    if len(rows) > max_probes:
+        raise DataError(f"{len(rows)} probes, more than max_probes={max_probes}; sample them upstream "
+                        "(load-data sample_n) or raise max_probes")
+    return rows
+
+
+def _redacted(value: Any) -> Any:
+    """`value` (records) JSON-able, with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
+def _call(prober, probe) -> tuple[list[dict], float, str]:
+    t0 = time.perf_counter()
+    try:
+        records = prober(probe)
+    except ComponentError:
+        raise  # the probe does not fit the model: a configuration error, not a model output
+    except Exception as exc:  # a model that crashes on a probe fails the guardrail, with the reason shown
+        return [], (time.perf_counter() - t0) * 1000, f"{type(exc).__name__}: {exc}"
+    ms = (time.perf_counter() - t0) * 1000
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ComponentError(f"{type(prober).__name__} returned {type(records).__name__}, not a list of records; "
+                             "a prober returns [{field: value, ...}] per probe (see guardrail.probers)")
+    return records, ms, ""
+
+
+def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: list | None = None,
+                     probe_column: str = "", rules: dict | None = None, top_k: int = 5, max_probes: int = 1000,
+                     warmup: int = 3, prober=None) -> dict:
+    """Probe the model once per probe (after `warmup` untimed calls) and judge the outputs by `rules`."""
+    from kubepipe.components.guardrail.probers import open_prober
+
+    rules = dict(rules or {})
+    issues = rule_issues(rules)
+    if issues:  # checked again here: values may come from run-time parameters
+        raise ConfigError("validate-outputs: " + "; ".join(
+            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"validate-outputs: top_k must be a positive integer, got {top_k!r}")
+    prober = prober or open_prober(model_dir, top_k=top_k)
+    probes = load_probes(prober, probes_path=probes_path, inline=inline_probes, probe_column=probe_column,
+                         max_probes=max_probes)
+    for i in range(min(warmup, len(probes))):
+        _call(prober, probes[i])
+    outputs, latencies, errors = [], [], []
+    for probe in probes:
+        records, ms, error = _call(prober, probe)
+        outputs.append(records)
+        latencies.append(ms)
+        errors.append(error)
+    shown = [_shown(p) for p in probes]
+    violations, figures = judge(rules, shown, outputs, latencies)
+    violations += [{"probe": i, "input": redact(shown[i]), "rule": "error", "field": "*", "value": redact(e),
+                    "limit": "no exception"} for i, e in enumerate(errors) if e]
+    violations.sort(key=lambda v: (v["probe"], v["rule"], v["field"]))
+    by_rule: dict[str, int] = {}
+    for v in violations:
+        by_rule[v["rule"]] = by_rule.get(v["rule"], 0) + 1
+    passed = not violations
+    decision = ("pass: " + f"{len(probes)} probe(s), no violation" if passed else
+                "fail: " + ", ".join(f"{n} {r}" for r, n in sorted(by_rule.items())) + f" violation(s) in {len(probes)} probe(s)")
+    return {
+        "model": {"path": os.fspath(model_dir), "kind": prober.kind},
+        "rules": {**rules, "pii": list(rules.get("pii", DEFAULT_PII))},
+        "probes": len(probes), "passed": passed, "decision": decision, "violations": violations,
+        "by_rule": by_rule, "figures": {**figures, "probes": len(probes), "violations": len(violations)},
+        "outputs": [{"probe": i, "input": redact(shown[i]), "latency_ms": round(latencies[i], 3),
+                     "records": _redacted(outputs[i][:top_k])}
+                    for i in range(min(MAX_SHOWN, len(probes)))],
+    }

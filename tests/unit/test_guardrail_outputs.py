@@ -1,0 +1,169 @@
+"""validate-outputs on real model artifacts: a clean model passes, a PAN in a returned record fails the
+step (masked in the report, the JSON and the log), each rule can fail, rule errors are located."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from eval_models import tabular_model, text_model
+
+import kubepipe
+from kubepipe.components.errors import ConfigError, DataError, GateFailed
+from kubepipe.components.guardrail.steps import run_validate_outputs
+from kubepipe.errors import ValidationError
+
+LEAKY_LABEL = "card 4111 1111 1111 1111"  # a Luhn-valid test PAN a model could return as a record
+PROBES = ["SHELL OIL 5742 HOUSTON TX", "WHOLE FOODS MARKET #10 AUSTIN TX", "DELTA AIR 0062 ATLANTA GA",
+          "SAFEWAY 1234 SF CA"]
+
+
+class _Metrics:
+    def __init__(self):
+        self.logged = {}
+
+    def log_metric(self, name, value):
+        self.logged[name] = value
+
+
+def _run(tmp_path, model_dir, *, probes=None, **kwargs):
+    arts = {n: SimpleNamespace(path=str(tmp_path / n), metadata={})
+            for n in ("report", "violations")}
+    metrics = _Metrics()
+    try:
+        result = run_validate_outputs(SimpleNamespace(path=model_dir), probes, arts["report"], metrics,
+                                      arts["violations"], **kwargs)
+        error = None
+    except GateFailed as exc:
+        result, error = None, exc
+    return result, error, arts, metrics
+
+
+def test_a_clean_classifier_passes_every_rule(tmp_path):
+    model = text_model(tmp_path / "m")
+    rules = {"allowed_labels": ["groceries", "travel"], "score": {"min": 0.0, "max": 1.0}, "pii": ["pan", "email", "iban"],
+             "max_latency_ms": 5000, "max_output_length": 20}
+    result, error, arts, metrics = _run(tmp_path, model, inline_probes=PROBES, rules=rules)
+    assert error is None and result["passed"] and result["violations"] == []
+    assert result["decision"] == f"pass: {len(PROBES)} probe(s), no violation"
+    assert metrics.logged["probes"] == len(PROBES) and metrics.logged["passed"] == 1.0
+    assert metrics.logged["p99_ms"] >= metrics.logged["p50_ms"] > 0
+    assert [o["records"][0]["label"] in ("groceries", "travel") for o in result["outputs"]] == [True] * len(PROBES)
+    assert arts["report"].path.endswith(".html") and "PASSED" in open(arts["report"].path).read()
+    assert json.loads(open(arts["violations"].path).read())["passed"] is True
+
+
+def test_a_pan_in_a_returned_record_fails_the_step_masked_everywhere(tmp_path, capfd):
+    # answers LEAKY_LABEL exactly when x0 > 0: probes 1 and 3 leak a PAN, probes 0 and 2 do not
+    model = tabular_model(tmp_path / "m", w=4.0, labels=("ok", LEAKY_LABEL))
+    probes = tmp_path / "probes.csv"
+    pd.DataFrame({"x0": [-1.0, 2.0, -3.0], "x1": [0.0, 0.0, 1.0]}).to_csv(probes, index=False)
+    note = {"x0": 1.5, "x1": 0.0, "note": "pay with 5500 0000 0000 0004 please"}  # a PAN in a probe, too
+    result, error, arts, metrics = _run(tmp_path, model, probes=SimpleNamespace(path=str(probes)), inline_probes=[note])
+    assert isinstance(error, GateFailed) and "1 pii:pan" not in str(error) and "2 pii:pan" in str(error)
+    stored = json.loads(open(arts["violations"].path).read())
+    assert stored["passed"] is False and stored["probes"] == 4
+    pan_hits = [v for v in stored["violations"] if v["rule"] == "pii:pan"]
+    assert [v["probe"] for v in pan_hits] == [1, 3]
+    assert all(v["field"] == "[0].label" and v["value"] == "card **** **** **** 1111" for v in pan_hits)
+    assert "**** **** **** 0004" in pan_hits[1]["input"]
+    assert metrics.logged["violations"] == 2 and metrics.logged["passed"] == 0.0
+    report = open(arts["report"].path).read()
+    assert "FAILED" in report and "pii:pan" in report and "card **** **** **** 1111" in report
+    log = "".join(capfd.readouterr())
+    assert "probe 1: pii:pan at [0].label" in log
+    # neither PAN (the returned one, the one in a probe) appears in clear: report, JSON, log
+    for text in (report, open(arts["violations"].path).read(), log):
+        for clear in ("4111 1111 1111 1111", "4111111111111111", "5500 0000 0000 0004"):
+            assert clear not in text
+
+
+@pytest.mark.parametrize("rules, rule", [
+    ({"allowed_labels": ["travel"]}, "allowed_labels"),  # the untrained model answers groceries
+    ({"score": {"min": 0.999}}, "score"),
+    ({"max_output_length": 3}, "max_output_length"),
+    ({"max_latency_ms": 1e-6}, "max_latency_ms"),
+])
+def test_each_rule_can_fail(tmp_path, rules, rule):
+    model = text_model(tmp_path / "m")
+    result, error, *_ = _run(tmp_path, model, inline_probes=PROBES, rules=rules, gate=False)
+    assert error is None and result["passed"] is False  # gate: false reports instead of failing
+    assert rule in result["by_rule"] and {v["rule"] for v in result["violations"]} == {rule}
+
+
+def test_tabular_model_takes_rows_from_a_dataset(tmp_path):
+    model = tabular_model(tmp_path / "m", w=3.0)
+    probes = tmp_path / "rows.parquet"
+    pd.DataFrame({"x0": [-2.0, 0.1, 3.0], "x1": [0.0, 1.0, 2.0], "other": ["a", "b", "c"]}).to_parquet(probes)
+    result, error, *_ = _run(tmp_path, model, probes=SimpleNamespace(path=str(probes)),
+                             inline_probes=[{"x0": 1.0, "x1": 0.0}], rules={"allowed_labels": ["no", "yes"]})
+    assert error is None and result["probes"] == 4
+    assert [o["records"][0]["label"] for o in result["outputs"]] == ["no", "yes", "yes", "yes"]
+    with pytest.raises(DataError, match=r"needs feature\(s\) \['x1'\]"):
+        _run(tmp_path, model, inline_probes=[{"x0": 1.0}])
+
+
+def test_probe_set_errors_name_the_fix(tmp_path):
+    model = text_model(tmp_path / "m")
+    probes = tmp_path / "p.csv"
+    pd.DataFrame({"descriptions": PROBES}).to_csv(probes, index=False)
+    with pytest.raises(DataError, match=r"no column `description`.*did you mean `descriptions`"):
+        _run(tmp_path, model, probes=SimpleNamespace(path=str(probes)))
+    with pytest.raises(ConfigError, match="no probes"):
+        _run(tmp_path, model)
+    with pytest.raises(DataError, match="more than max_probes=2"):
+        _run(tmp_path, model, inline_probes=PROBES, max_probes=2)
+    with pytest.raises(ConfigError, match=r"rules.score.min: must be a finite number"):
+        _run(tmp_path, model, inline_probes=PROBES, rules={"score": {"min": "low"}})
+
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: guarded}
+steps:
+  load:
+    component: load-data
+    with: {source: data.csv}
+  train:
+    component: train-torch
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {architecture: text-classifier, text_column: description, label_column: category}
+  guard:
+    component: validate-outputs
+    inputs: {model: "${steps.train.outputs.model}"}
+    with:
+      inline_probes: [SHELL OIL, 3]
+      rules:
+        allowed_labels: []
+        score: {min: 1, max: 0, mx: 2}
+        pii: [pan, phone]
+        max_latency_ms: -5
+        max_output_lenght: 10
+"""
+
+
+def test_rule_config_errors_are_located_validation_errors(tmp_path):
+    pd.DataFrame({"description": ["a b"], "category": ["x"]}).to_csv(tmp_path / "data.csv", index=False)
+    path = tmp_path / "guarded.yaml"
+    path.write_text(PIPELINE)
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    got = {i.path: (i.message, i.hint, i.line) for i in info.value.issues}
+    lines = PIPELINE.splitlines()
+
+    def line_of(needle):
+        return next(n for n, s in enumerate(lines, 1) if needle in s)
+
+    base = "steps.guard.with."
+    assert got[base + "inline_probes[1]"][0].startswith("a probe is a text or a mapping")
+    assert got[base + "rules.allowed_labels"][1:] == ("e.g. allowed_labels: [groceries, travel]", line_of("allowed_labels"))
+    assert got[base + "rules.score"][0] == "min 1 is above max 0"
+    assert got[base + "rules.score.mx"][0] == "unknown bound `mx`" and got[base + "rules.score.mx"][2] == line_of("mx:")
+    assert got[base + "rules.pii[1]"][0] == "unknown PII pattern 'phone'"
+    assert got[base + "rules.max_latency_ms"][0] == "must be a positive number of milliseconds, got -5"
+    assert got[base + "rules.max_output_lenght"][:2] == ("unknown rule `max_output_lenght`",
+                                                          "did you mean `max_output_length`?")
+    assert got[base + "rules.max_output_lenght"][2] == line_of("max_output_lenght")
