@@ -74,7 +74,7 @@ def test_piped_runs_list_prints_whole_ids_one_record_per_line(home):
 def test_piped_messages_are_not_wrapped(tmp_path):
     proc = _cli("validate", str(FLAGSHIP), "--home", str(tmp_path))
     assert proc.returncode == 0
-    assert proc.stdout == f"✓ {FLAGSHIP}: 7 steps valid for target local\n"
+    assert proc.stdout == f"✓ {FLAGSHIP}: 8 steps valid for target local\n"
 
 
 def test_terminal_gets_tables_and_colour_unless_no_color(home, monkeypatch, capsys):
