@@ -7,11 +7,15 @@ from typing import NamedTuple
 
 from kubepipe.util import did_you_mean
 
-__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "model_name_issues", "Allowed", "Reference"]
+__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues", "namespace_issues",
+           "Allowed", "Reference"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+# A Kubernetes namespace is a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is.
+K8S_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class CheckIssue(NamedTuple):
@@ -29,6 +33,17 @@ def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckI
         return [CheckIssue((key,), f"bad model name {name!r}",
                            "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
                            "it names registry folders and endpoint files")]
+    return []
+
+
+def namespace_issues(with_values: dict, key: str = "namespace") -> list[CheckIssue]:
+    """A literal Kubernetes namespace must be a DNS-1123 label; `${...}` values are checked when the step runs."""
+    ns = (with_values or {}).get(key, "")
+    if ns == "" or ns is None or (isinstance(ns, str) and "${" in ns):
+        return []
+    if not isinstance(ns, str) or not K8S_NAMESPACE.match(ns):
+        return [CheckIssue((key,), f"bad Kubernetes namespace {ns!r}",
+                           "lowercase letters, digits and '-', starting and ending with a letter or digit, max 63")]
     return []
 
 

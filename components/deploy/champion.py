@@ -9,13 +9,16 @@ from __future__ import annotations
 __all__ = ["current_champion", "promote_champion"]
 
 
-def promote_champion(registry_uri: str | None, name: str, version, *, reason: str) -> dict:
-    """`Registry(uri).promote(name, version, reason=...)`; a summary dict for the report."""
+def promote_champion(registry_uri: str | None, name: str, version, *, reason: str, profile: dict | None = None,
+                     credentials=None) -> dict:
+    """`open_registry(uri, profile).promote(name, version, reason=...)`; a summary dict for the report.
+
+    With the profile's `vertex_model_registry: true`, Vertex AI Model Registry's aliases move too."""
     if not registry_uri or version in (None, ""):
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import open_registry
 
-    reg = Registry(registry_uri)
+    reg = open_registry(registry_uri, profile, credentials=credentials)
     before = reg.alias(name, "champion")
     mv = reg.promote(name, version, reason=reason)
     return {"moved": True, "version": mv.version,

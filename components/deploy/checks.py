@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean, model_name_issues
+from kubepipe.components.checks import (Allowed, CheckIssue, Reference, did_you_mean, model_name_issues,
+                                       namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
@@ -31,7 +32,7 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
         if key not in PARAMS and not str(key).startswith("ctx_"):
             issues.append(CheckIssue((key,), f"unknown deploy setting `{key}`",
                                      did_you_mean(key, PARAMS) or f"known settings: {', '.join(PARAMS)}"))
-    issues += model_name_issues(w)
+    issues += model_name_issues(w) + namespace_issues(w)
     canary = w.get("canary_percent")
     if canary is not None and not (isinstance(canary, str) and canary.startswith("${")):
         if not _int(canary) or not 0 <= canary <= 100:

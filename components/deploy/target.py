@@ -136,7 +136,7 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
         service_account=profile.get("service_account"), labels=profile.get("labels") or {},
         max_batch_size=resources.get("max_batch_size"))
-    return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s)
+    return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s, profile=profile)
 
 
 def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, canary_percent: int = 10,
@@ -144,13 +144,13 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                  namespace: str = "", timeout_s: int = 600, serving: dict | None = None,
                  target: str = "local", registry_uri: str = "", profile: dict | None = None,
                  pipeline_name: str = "", run_id: str = "", state_dir: str = "",
-                 report_path: str | None = None, api_client=None, vertex_client_options: dict | None = None) -> dict:
+                 report_path: str | None = None, api_client=None) -> dict:
     """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
     from kubepipe.components.deploy.checks import check
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
     autoscaling, serving = _integral(autoscaling), _integral(serving)
-    settings = {"canary_percent": canary_percent, "runtime": runtime, "autoscaling": autoscaling or {},
+    settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime, "autoscaling": autoscaling or {},
                 "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s, "serving": serving or {}}
     issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))
     if issues:

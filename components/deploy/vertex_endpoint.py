@@ -23,7 +23,6 @@ Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -54,9 +53,8 @@ class VertexDeployConfig:
     service_account: str | None = None
     labels: dict = field(default_factory=dict)
     max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
-    # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" with api_transport "rest".
+    # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" (spoken to over REST).
     api_endpoint: str | None = None
-    api_transport: str | None = None
     credentials: object = None
 
 
@@ -80,21 +78,14 @@ def smoke_rounds(canary_percent: int, confidence: float = 0.99, cap: int = 60) -
     return 3 if p >= 1 else min(cap, max(3, math.ceil(math.log(1 - confidence) / math.log(1 - p))))
 
 
-@contextlib.contextmanager
-def _initialized(cfg: VertexDeployConfig):
-    """aiplatform.init for this call only: the SDK's config is process-global."""
-    from google.cloud import aiplatform
-    from google.cloud.aiplatform import initializer
+def _where(cfg: VertexDeployConfig) -> dict:
+    """`aiplatform.init` for this profile (public API; process-wide, and some calls read nothing else),
+    then project, location and credentials for each call."""
+    from kubepipe.clients import vertex_init
 
-    saved = dict(vars(initializer.global_config))
-    kwargs = {k: v for k, v in dict(project=cfg.project, location=cfg.location, api_endpoint=cfg.api_endpoint,
-                                    api_transport=cfg.api_transport, credentials=cfg.credentials).items() if v}
-    aiplatform.init(**kwargs)
-    try:
-        yield aiplatform
-    finally:
-        vars(initializer.global_config).clear()
-        vars(initializer.global_config).update(saved)
+    vertex_init({"project": cfg.project, "region": cfg.location}, credentials=cfg.credentials,
+                api_endpoint=cfg.api_endpoint, where="deploy")
+    return {"project": cfg.project, "location": cfg.location, "credentials": cfg.credentials}
 
 
 def _smoke(endpoint, new_id: str, inputs: list, canary: int, deadline: float) -> dict:
@@ -119,8 +110,11 @@ def _smoke(endpoint, new_id: str, inputs: list, canary: int, deadline: float) ->
 
 
 def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, smoke_inputs: list | tuple = (),
-                  timeout_s: float = 600) -> dict:
-    """Upload, deploy with a canary split, smoke, then promote or roll back; returns the report dict."""
+                  timeout_s: float = 600, profile: dict | None = None) -> dict:
+    """Upload, deploy with a canary split, smoke, then promote or roll back; returns the report dict.
+
+    The champion moves through `open_registry(registry_uri, profile)`: with `vertex_model_registry: true`
+    the Vertex Model Registry's aliases move with it."""
     from google.api_core import exceptions as gexc
 
     t0 = time.monotonic()
@@ -133,70 +127,73 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
               "kubepipe-model": gcp_label(name), "kubepipe-version": gcp_label(cfg.version)}
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
               "champion": {"moved": False}, "timings": timings}
-    with _initialized(cfg) as aiplatform:
-        try:
-            model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
-                                            serving_container_image_uri=cfg.image, labels=labels, sync=True,
-                                            **serving_container(name, cfg.max_batch_size))
-            found = aiplatform.Endpoint.list(filter=f'display_name="{name}"')
-            endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels)
-        except gexc.GoogleAPICallError as exc:
-            raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
-        old_split = {str(k): int(v) for k, v in (endpoint.traffic_split or {}).items()}
-        old_ids = [str(m.id) for m in endpoint.list_models()]
-        canary = int(cfg.canary_percent) if old_ids and 0 < int(cfg.canary_percent) < 100 else 100
-        report.update(endpoint=endpoint.resource_name, model_resource=model.resource_name,
-                      canary_percent=canary if old_ids else None, first_deployment=not old_ids)
-        timings["apply"] = round(time.monotonic() - t0, 3)
+    where = _where(cfg)
+    from google.cloud import aiplatform
 
-        def new_deployed_id():
-            endpoint._sync_gca_resource()
-            mine = [str(m.id) for m in endpoint.list_models() if m.model == model.resource_name]
-            return mine[0] if mine else None
+    try:
+        model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
+                                        serving_container_image_uri=cfg.image, labels=labels, sync=True,
+                                        **serving_container(name, cfg.max_batch_size), **where)
+        found = aiplatform.Endpoint.list(filter=f'display_name="{name}"', **where)
+        endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
+    except gexc.GoogleAPICallError as exc:
+        raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
+    old_split = {str(k): int(v) for k, v in (endpoint.traffic_split or {}).items()}
+    old_ids = [str(m.id) for m in endpoint.list_models()]
+    canary = int(cfg.canary_percent) if old_ids and 0 < int(cfg.canary_percent) < 100 else 100
+    report.update(endpoint=endpoint.resource_name, model_resource=model.resource_name,
+                  canary_percent=canary if old_ids else None, first_deployment=not old_ids)
+    timings["apply"] = round(time.monotonic() - t0, 3)
 
-        def roll_back(why: str) -> dict:
-            t = time.monotonic()
-            new_id = new_deployed_id()
-            if new_id:
-                if old_split:
-                    endpoint.update(traffic_split=old_split)
-                endpoint.undeploy(new_id)
-                why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
-            timings["finalize"] = round(time.monotonic() - t, 3)
-            timings["total"] = round(time.monotonic() - t0, 3)
-            report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
-            return {**report, "action": "rolled_back", "why": why}
+    def new_deployed_id():
+        fresh = aiplatform.Endpoint(endpoint.resource_name, **where)  # re-read: public API, no cached state
+        mine = [str(m.id) for m in fresh.list_models() if m.model == model.resource_name]
+        return mine[0] if mine else None
 
-        try:
-            endpoint.deploy(model, deployed_model_display_name=f"{name}-v{cfg.version}", traffic_percentage=canary,
-                            machine_type=cfg.machine_type, min_replica_count=cfg.min_replicas,
-                            max_replica_count=max(cfg.min_replicas, cfg.max_replicas),
-                            accelerator_type=cfg.accelerator_type if cfg.accelerator_count else None,
-                            accelerator_count=cfg.accelerator_count or None,
-                            service_account=cfg.service_account, sync=True)
-        except (gexc.GoogleAPICallError, RuntimeError) as exc:
-            timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
-            return roll_back(f"deployment never became healthy: {' '.join(str(exc).split())[:300]}")
-        timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+    def roll_back(why: str) -> dict:
+        t = time.monotonic()
         new_id = new_deployed_id()
-        if not new_id:
-            return roll_back("the deploy operation finished but the endpoint lists no new deployed model")
-        report["deployed_model_id"] = new_id
-        t = time.monotonic()
-        try:
-            report["smoke"] = (_smoke(endpoint, new_id, list(smoke_inputs), canary, t0 + timeout_s) if smoke_inputs
-                               else {"skipped": "no smoke_inputs; Vertex's health check only"})
-        except SmokeFailed as exc:
-            timings["smoke"] = round(time.monotonic() - t, 3)
-            return roll_back(str(exc))
+        if new_id:
+            if old_split:
+                endpoint.update(traffic_split=old_split)
+            endpoint.undeploy(new_id)
+            why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
+        timings["finalize"] = round(time.monotonic() - t, 3)
+        timings["total"] = round(time.monotonic() - t0, 3)
+        report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
+        return {**report, "action": "rolled_back", "why": why}
+
+    try:
+        endpoint.deploy(model, deployed_model_display_name=f"{name}-v{cfg.version}", traffic_percentage=canary,
+                        machine_type=cfg.machine_type, min_replica_count=cfg.min_replicas,
+                        max_replica_count=max(cfg.min_replicas, cfg.max_replicas),
+                        accelerator_type=cfg.accelerator_type if cfg.accelerator_count else None,
+                        accelerator_count=cfg.accelerator_count or None,
+                        service_account=cfg.service_account, sync=True)
+    except (gexc.GoogleAPICallError, RuntimeError) as exc:
+        timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+        return roll_back(f"deployment never became healthy: {' '.join(str(exc).split())[:300]}")
+    timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+    new_id = new_deployed_id()
+    if not new_id:
+        return roll_back("the deploy operation finished but the endpoint lists no new deployed model")
+    report["deployed_model_id"] = new_id
+    t = time.monotonic()
+    try:
+        report["smoke"] = (_smoke(endpoint, new_id, list(smoke_inputs), canary, t0 + timeout_s) if smoke_inputs
+                           else {"skipped": "no smoke_inputs; Vertex's health check only"})
+    except SmokeFailed as exc:
         timings["smoke"] = round(time.monotonic() - t, 3)
-        t = time.monotonic()
-        if old_ids:
-            endpoint.update(traffic_split={new_id: 100})
-            for old in old_ids:
-                endpoint.undeploy(old)
+        return roll_back(str(exc))
+    timings["smoke"] = round(time.monotonic() - t, 3)
+    t = time.monotonic()
+    if old_ids:
+        endpoint.update(traffic_split={new_id: 100})
+        for old in old_ids:
+            endpoint.undeploy(old)
     reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if old_ids else "")
-    report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason)
+    report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason, profile=profile,
+                                          credentials=cfg.credentials)
     timings["finalize"] = round(time.monotonic() - t, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
     return {**report, "action": "promoted", "why": reason}

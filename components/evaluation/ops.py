@@ -87,6 +87,7 @@ def register_model(
     model_card: str = "",
     promote: bool = False,
     ctx_registry_uri: str = "",
+    ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
 ) -> NamedTuple("Outputs", [("version", int), ("model_uri", str), ("champion", int)]):
@@ -117,6 +118,7 @@ def register_model(
         mv = register_challenger(
             model.path, read_evaluation(evaluation.path), model_name=model_name or ctx_pipeline_name,
             model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
+            profile=ctx_profile,
         )
         champ = Registry(ctx_registry_uri or None).alias(mv.name, "champion")
     print(f"registered {mv.name} v{mv.version}" + (" (champion)" if "champion" in mv.aliases else ""))

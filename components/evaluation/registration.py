@@ -28,11 +28,13 @@ def default_model_card(name: str, ev: dict) -> str:
 
 
 def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",
-                        run_id: str = "", code_version: str = "", promote: bool = False):
+                        run_id: str = "", code_version: str = "", promote: bool = False, profile: dict | None = None,
+                        credentials=None):
     """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it.
 
-    With `promote`, the new version becomes the champion (the old one `previous`)."""
-    from kubepipe.components.registry import Registry, audit_record
+    With `promote`, the new version becomes the champion (the old one `previous`). The registry is
+    `open_registry(registry_uri, profile)`: mirrored onto Vertex AI Model Registry when the profile asks."""
+    from kubepipe.components.registry import audit_record, open_registry
 
     if not ev.get("passed"):
         raise GateFailed(f"register-model: the gate rejected this model ({ev.get('decision', '?')}); only models that "
@@ -43,7 +45,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
         from kubepipe import __version__
         code_version = os.environ.get("KUBEPIPE_CODE_VERSION") or f"kubepipe {__version__}"
     audit = list(ev.get("audit") or []) + [audit_record("register", "", run_id=run_id, decision=ev.get("decision", ""))]
-    reg = Registry(registry_uri or None)
+    reg = open_registry(registry_uri or None, profile, credentials=credentials)
     mv = reg.register(
         model_dir, name=name, metrics=ev.get("metrics", {}),
         data_hash=str(meta.get("data_hash") or meta.get("dataset_hash") or ""),

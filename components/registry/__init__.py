@@ -2,10 +2,12 @@
 
 `Registry(uri)` works on a local folder (`file://...`, the default `file://.kubepipe/registry`)
 or any fsspec URI (`gs://...` through gcsfs). See `registry.py` for the layout and the
-concurrency rules, `vertex.py` for the optional Vertex AI Model Registry backend.
+concurrency rules, `vertex.py` for the optional Vertex AI Model Registry mirror and `open.py` for
+`open_registry(uri, profile)`, the one factory every promotion goes through.
 """
 
+from kubepipe.components.registry.open import open_registry
 from kubepipe.components.registry.registry import DEFAULT_URI, Registry
 from kubepipe.components.registry.version import ModelVersion, RegistryError, audit_record, current_user
 
-__all__ = ["Registry", "ModelVersion", "RegistryError", "DEFAULT_URI", "audit_record", "current_user"]
+__all__ = ["Registry", "ModelVersion", "RegistryError", "DEFAULT_URI", "audit_record", "current_user", "open_registry"]

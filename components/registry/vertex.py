@@ -13,14 +13,18 @@ there. Vertex is a projection for its console and for deploying by alias:
   always reads the newest registry state, so concurrent promoters converge
   on the registry's final answer (Vertex has no compare-and-swap on aliases).
 
+Public aiplatform API only: `kubepipe.clients.vertex_init` (`aiplatform.init`, process-wide: some
+calls read nothing else) before each use, and project, location and credentials with each call.
 aiplatform is imported lazily; tests drive the real client against a loopback
-fake (tests/contract/test_registry_vertex.py).
+fake (tests/contract/test_registry_vertex.py). `open_registry` (open.py) picks this
+class when the profile says `vertex_model_registry: true`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 
 from kubepipe.components.registry.registry import Registry
 from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
@@ -41,34 +45,39 @@ class VertexModelRegistry:
     """A `Registry` on GCS whose versions and aliases are mirrored onto Vertex AI Model Registry."""
 
     def __init__(self, registry_uri: str, *, project: str, location: str, serving_image: str,
-                 credentials=None, api_endpoint: str | None = None, api_transport: str | None = None):
+                 credentials=None, api_endpoint: str | None = None):
         uri = str(registry_uri)
         if "://" not in uri or uri.startswith("file://"):
             raise RegistryError(f"the Vertex registry mirror needs a gs:// registry_uri (Vertex reads the model "
                                 f"files from there), got {registry_uri!r}")
+        if not (project and location):
+            raise RegistryError("the Vertex registry mirror needs the profile's project and region")
         self.registry = Registry(registry_uri)
         self.project, self.location, self.serving_image = project, location, serving_image
-        self._init = {k: v for k, v in dict(project=project, location=location, credentials=credentials,
-                                            api_endpoint=api_endpoint, api_transport=api_transport).items() if v}
+        self.credentials, self.api_endpoint = credentials, api_endpoint  # an endpoint is spoken to over REST
 
-    def __getattr__(self, attr):  # versions, get, alias, history, names, model_path: the registry's own
-        if attr in ("versions", "get", "alias", "history", "names", "model_path"):
-            return getattr(self.registry, attr)
-        raise AttributeError(attr)
+    def __getattr__(self, attr: str) -> Any:  # versions, get, alias, history, names, model_path, store, gc
+        if attr.startswith("_") or attr == "registry":
+            raise AttributeError(attr)
+        return getattr(self.registry, attr)
+
+    def __repr__(self) -> str:
+        return f"VertexModelRegistry({self.registry.store.uri()!r}, project={self.project!r}, location={self.location!r})"
+
+    @property
+    def _where(self) -> dict:
+        """Project, location and credentials for each aiplatform call (public per-call arguments)."""
+        return {"project": self.project, "location": self.location, "credentials": self.credentials}
 
     @contextlib.contextmanager
     def _aiplatform(self):
-        """aiplatform.init for this call only (its config is process-global)."""
-        from google.cloud import aiplatform
-        from google.cloud.aiplatform import initializer
+        from kubepipe.clients import vertex_init
 
-        saved = dict(vars(initializer.global_config))
-        aiplatform.init(**self._init)
-        try:
-            yield aiplatform
-        finally:
-            vars(initializer.global_config).clear()
-            vars(initializer.global_config).update(saved)
+        vertex_init({"project": self.project, "region": self.location}, credentials=self.credentials,
+                    api_endpoint=self.api_endpoint)
+        from google.cloud import aiplatform
+
+        yield aiplatform
 
     def _resource(self, name: str) -> str:
         return f"projects/{self.project}/locations/{self.location}/models/{vertex_model_id(name)}"
@@ -77,7 +86,7 @@ class VertexModelRegistry:
         from google.api_core import exceptions
 
         try:
-            return aiplatform.Model(model_name=self._resource(name))
+            return aiplatform.Model(model_name=self._resource(name), **self._where)
         except exceptions.NotFound:
             return None
 
@@ -92,12 +101,12 @@ class VertexModelRegistry:
                 parent_model=parent.resource_name if parent else None,
                 is_default_version=parent is None, version_aliases=[f"v{mv.version}"],
                 version_description=f"kubepipe {name} v{mv.version}: {mv.metadata.get('decision', '')}"[:1000],
-                labels={"kubepipe-model": gcp_label(name), "kubepipe-version": str(mv.version)},
+                labels={"kubepipe-model": gcp_label(name), "kubepipe-version": str(mv.version)}, **self._where,
             )
         return mv
 
-    def promote(self, name: str, version, *, reason: str, by: str | None = None) -> ModelVersion:
-        mv = self.registry.promote(name, version, reason=reason, by=by)
+    def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "") -> ModelVersion:
+        mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id)
         self.sync_aliases(name)
         return mv
 
@@ -109,7 +118,7 @@ class VertexModelRegistry:
     def vertex_versions(self, name: str) -> list[dict]:
         """Vertex's view: version id, aliases and the kubepipe version number of each version."""
         with self._aiplatform() as aiplatform:
-            reg = aiplatform.models.ModelRegistry(model=self._resource(name))
+            reg = aiplatform.models.ModelRegistry(model=self._resource(name), **self._where)
             return [{"version_id": v.version_id, "aliases": list(v.version_aliases),
                      "kubepipe_version": next((int(a[1:]) for a in v.version_aliases if re.fullmatch(r"v\d+", a)), None)}
                     for v in reg.list_versions()]
@@ -119,7 +128,7 @@ class VertexModelRegistry:
         state = {a: (mv.version if (mv := self.registry.alias(name, a)) else None) for a in ALIASES}
         current = {a: v["version_id"] for v in self.vertex_versions(name) for a in v["aliases"] if a in ALIASES}
         with self._aiplatform() as aiplatform:
-            reg = aiplatform.models.ModelRegistry(model=self._resource(name))
+            reg = aiplatform.models.ModelRegistry(model=self._resource(name), **self._where)
             for alias, n in state.items():
                 if n is not None:
                     reg.add_version_aliases([alias], version=f"v{n}")  # Vertex moves it off the old version

@@ -161,7 +161,11 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
 
 def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
                 where: str = "profile") -> None:
-    """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given."""
+    """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given.
+
+    aiplatform's configuration is process-wide and some calls read only it (`Model.upload` builds its
+    result without the caller's credentials), so every user of aiplatform calls this first, with its
+    own profile: public API, no private state saved or restored."""
     _refuse_inline_secrets(profile, where)
     for key in ("project", "region"):
         if not profile.get(key):

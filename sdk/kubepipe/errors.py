@@ -41,6 +41,11 @@ class Issue:
                 where += f":{self.col}"
         return where
 
+    def to_dict(self) -> dict:
+        """As the JSON documents carry a warning (docs/cli.md); the value is left out (it may be a secret)."""
+        return {"message": self.message, "path": self.path, "file": self.file, "line": self.line, "col": self.col,
+                "hint": self.hint}
+
     def format(self) -> str:
         head = f"{self.location}: " if self.file or self.line is not None else ""
         if self.path:

@@ -29,7 +29,7 @@ def _deploy(fake, registry, version, canary=10):
 
     cfg = VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
                              project="proj", location="europe-west4", version=version, canary_percent=canary,
-                             api_endpoint=fake.url, api_transport="rest", credentials=AnonymousCredentials())
+                             api_endpoint=fake.url, credentials=AnonymousCredentials())
     return deploy_vertex(cfg, registry_uri=registry.uri, smoke_inputs=["STARBUCKS 1234", "UBER TRIP"], timeout_s=30)
 
 

@@ -50,7 +50,7 @@ def vertex(tmp_path, fake_gcs):
         reg = VertexModelRegistry(
             f"gs://bucket-{uuid.uuid4().hex[:8]}/registry", project="p", location="europe-west4",
             serving_image="europe-docker.pkg.dev/p/r/runtime@sha256:" + "0" * 64,
-            credentials=AnonymousCredentials(), api_endpoint=fake.url, api_transport="rest")
+            credentials=AnonymousCredentials(), api_endpoint=fake.url)
         yield fake, reg, str(model)
 
 
@@ -87,3 +87,86 @@ def test_sync_repairs_drift_and_local_uris_are_refused(vertex, tmp_path):
     with pytest.raises(RegistryError, match="needs a gs:// registry_uri"):
         VertexModelRegistry(str(tmp_path / "reg"), project="p", location="l", serving_image="x")
     assert vertex_model_id("9 Lives!") == "m-9-lives"
+
+
+# ---- one factory for every promotion: register-model, deploy, `kubepipe models` --------------------------
+
+class FakeVertexWithToken(FakeVertexModels):
+    """The fake Vertex API plus an OAuth token endpoint, so the CLI's application-default credentials
+    (an authorized-user file whose token_uri is here) refresh against loopback like real ones do."""
+
+    def dispatch(self, h):
+        if h.path == "/token":
+            h.read_body()
+            self.log.append((h.command, "/token"))
+            return h.send_json(200, {"access_token": "fake-access", "expires_in": 3600, "token_type": "Bearer"})
+        return super().dispatch(h)
+
+
+def _profile(fake, uri: str) -> dict:
+    return {"target": "vertex", "project": "p", "region": "europe-west4", "registry_uri": uri,
+            "runtime_image": "europe-docker.pkg.dev/p/r/runtime@sha256:" + "0" * 64, "vertex_model_registry": True,
+            "api_endpoint": fake.url}
+
+
+def test_open_registry_picks_the_mirror_only_when_the_profile_asks(tmp_path, fake_gcs):
+    from kubepipe.components.registry import Registry, open_registry
+
+    assert type(open_registry(str(tmp_path / "r"), None)) is Registry
+    assert type(open_registry(str(tmp_path / "r"), {"target": "vertex", "vertex_model_registry": False})) is Registry
+    assert type(open_registry(str(tmp_path / "r"), {"target": "local", "vertex_model_registry": True})) is Registry
+    prof = {"target": "vertex", "project": "p", "region": "r", "runtime_image": "img", "vertex_model_registry": True}
+    assert type(open_registry("gs://b/reg", prof)) is VertexModelRegistry
+    with pytest.raises(RegistryError, match="needs runtime_image"):
+        open_registry("gs://b/reg", {**prof, "runtime_image": ""})
+
+
+def test_register_model_deploy_and_cli_move_vertex_aliases_together(tmp_path, fake_gcs, capsys, monkeypatch):
+    """register-model (promote: true), deploy's promotion and `kubepipe models rollback --target vertex`
+    all go through open_registry: Vertex's aliases follow every move, with the real aiplatform client."""
+    import json
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from cli_runner import run_cli
+    from kubepipe.components.deploy.champion import promote_champion
+    from kubepipe.components.evaluation.registration import register_challenger
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
+    ev = {"passed": True, "decision": "passed: f1_macro 0.91 >= 0.9", "metrics": {"f1_macro": 0.91}}
+    with FakeVertexWithToken() as fake:
+        prof = _profile(fake, uri)
+        anon = AnonymousCredentials()
+        mv = register_challenger(str(model), ev, model_name="merchant-categorizer", registry_uri=uri, run_id="r1",
+                                 promote=True, profile=prof, credentials=anon)
+        assert mv.version == 1 and fake.aliases(RES)["champion"] == "1"
+        mv2 = register_challenger(str(model), ev, model_name="merchant-categorizer", registry_uri=uri, run_id="r2",
+                                  profile=prof, credentials=anon)  # a deploy step promotes this one
+        assert [v["versionId"] for v in fake.models[RES]] == ["1", "2"] and fake.aliases(RES)["champion"] == "1"
+        moved = promote_champion(uri, "merchant-categorizer", mv2.version, reason="Vertex rollout passed",
+                                 profile=prof, credentials=anon)
+        assert moved["moved"] and moved["version"] == 2
+        assert {a: fake.aliases(RES).get(a) for a in ("champion", "previous")} == {"champion": "2", "previous": "1"}
+
+        # the CLI: application-default credentials from an authorized-user file refreshed at the fake
+        adc = tmp_path / "adc.json"
+        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+        profile_file = tmp_path / "vertex.yaml"
+        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
+                                f"registry_uri: {uri}\nruntime_image: {prof['runtime_image']}\n"
+                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        code, out, err = run_cli(capsys, "models", "rollback", "merchant-categorizer", "--target", "vertex",
+                                 "--profile", profile_file, "--reason", "bad canary", "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["champion"] == 1
+        assert fake.aliases(RES)["champion"] == "1" and "previous" not in fake.aliases(RES)
+    from kubepipe.components.registry import Registry
+
+    history = Registry(uri).history("merchant-categorizer")
+    assert [(h["action"], h["version"]) for h in history] == [("promote", 1), ("promote", 2), ("rollback", 1)]
+    assert history[0]["run_id"] == "r1"

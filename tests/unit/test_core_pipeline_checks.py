@@ -150,3 +150,78 @@ steps:
         kubepipe.validate(path)
     assert any(i.path == "steps.deploy.with.model_name" and "bad model name '../../evil'" in i.message
                for i in info.value.issues)
+
+
+def _issue_at(issues, path: str):
+    return next((i for i in issues if i.path == path), None)
+
+
+def test_a_namespace_that_would_leave_its_api_path_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "ns.yaml"
+    path.write_text("""\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: ns}
+steps:
+  load: {component: load-data, with: {source: x.csv}}
+  deploy:
+    component: deploy
+    inputs: {model: "${steps.load.outputs.dataset}"}
+    with: {model_name: fine, namespace: ../kube-system}
+""")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path, "kubeflow", sets=["host=http://kfp", "pipeline_root=gs://b/r"])
+    issue = _issue_at(info.value.issues, "steps.deploy.with.namespace")
+    assert issue is not None and "bad Kubernetes namespace '../kube-system'" in issue.message
+    assert (issue.file, issue.line) == (str(path), 9)
+
+
+@pytest.mark.parametrize("key", ["namespace", "deploy_namespace"])
+def test_profile_namespaces_are_kubernetes_names(key):
+    from kubepipe.spec.profiles import load_profile
+
+    with pytest.raises(ValidationError) as info:
+        load_profile("kubeflow", sets={"host": "http://kfp", "pipeline_root": "gs://b/r", key: "Team/../x"})
+    assert any(i.path == key for i in info.value.issues), info.value
+    assert load_profile("kubeflow", sets={"host": "http://kfp", "pipeline_root": "gs://b/r", key: "team-a"})
+
+
+RETRAIN = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: monitor}}
+params:
+  training: {{type: str, default: {default}}}
+steps:
+  retrain:
+    component: trigger-retrain
+    inputs: {{drift_detected: true}}
+    with: {{pipeline: {value}}}
+"""
+
+
+@pytest.mark.parametrize("target,value,default,outcome", [
+    ("local", "missing.yaml", "x", "error"),                      # no such file next to the pipeline
+    ("local", "train.yaml", "x", None),                           # there
+    ("local", '"${params.training}"', "missing.yaml", "error"),  # a param default is read the same way
+    ("vertex", "train.yaml", "x", "error"),                       # a local path a Vertex job cannot start
+    ("vertex", "gs://b/train.yaml", "x", None),
+    ("vertex", '"${params.training}"', "train.yaml", "warning"),  # local default: --param needed to submit
+])
+def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target, value, default, outcome):
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(RETRAIN.format(value=value, default=default))
+    sets = ["project=p", "region=europe-west4", "pipeline_root=gs://b/r"] if target == "vertex" else None
+    where = "steps.retrain.with.pipeline"
+    if outcome == "error":
+        with pytest.raises(ValidationError) as info:
+            kubepipe.validate(path, target, sets=sets)
+        issue = _issue_at(info.value.issues, where)
+        assert issue is not None and issue.line == 10, info.value
+        return
+    plan = kubepipe.validate(path, target, sets=sets)
+    warned = _issue_at(plan.warnings, where)
+    assert (warned is not None) is (outcome == "warning")
+    if warned:
+        assert "--param training=gs://" in warned.hint

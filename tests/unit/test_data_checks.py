@@ -72,18 +72,16 @@ def test_check_drift():
                            ("thresholds", "columns", "b")}
 
 
-def test_checks_import_nothing_heavy_and_start_fast():
-    code = ("import sys, time; t = time.perf_counter()\n"
+def test_checks_import_nothing_heavy():
+    code = ("import sys\n"
             "from kubepipe.components.data.checks import check_validate\n"
-            "check_validate({'expectations': [{'expect_column_to_exist': {'column': 'a'}}]})\n"
+            "found = check_validate({'expectations': [{'expect_column_to_exist': {'colum': 'a'}}]})\n"
             "heavy = [m for m in ('great_expectations', 'pandas', 'scipy', 'numpy') if m in sys.modules]\n"
-            "print(heavy, time.perf_counter() - t)")
+            "print(len(found), heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout.split(" ", 1)
-    assert out[0] == "[]"  # the behaviour: none of the heavy libraries is imported
-    # only a guard against a hang or a huge import: generous for a loaded 2-core CI box (timings belong in
-    # benchmarks/); the check above is what catches a heavy import creeping in
-    assert float(out[1]) < 5.0
+    assert int(out[0]) >= 1  # the check ran (and found the misspelt argument)
+    assert out[1].strip() == "[]"  # the behaviour: none of the heavy libraries is imported
 
 
 def test_table_matches_installed_great_expectations():

@@ -201,7 +201,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         names[task_name(plan.exit_step.name)] = plan.exit_step.name
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
-                    notes=list(compiled.notes), steps=[StepRecord(n) for n in names.values()])
+                    notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings], steps=[StepRecord(n) for n in names.values()])
     save_record(run)
     from kubepipe.backends import kfp_local_fix, local_retry
 

@@ -61,6 +61,7 @@ class RunResult:
     source: str = ""
     log: str = ""
     notes: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # validation warnings (kubepipe.errors.Issue.to_dict)
     pid: int = field(default_factory=os.getpid)
     pid_create_time: float | None = field(default_factory=lambda: process_identity(os.getpid()))
     host: str = field(default_factory=socket.gethostname)

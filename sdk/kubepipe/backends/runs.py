@@ -89,6 +89,7 @@ def _local(data: dict) -> dict:
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
                    "artifacts": _artifacts(s.get("artifacts"))} for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
+        "warnings": [w for w in data.get("warnings") or [] if isinstance(w, dict)],
     }
 
 
@@ -101,7 +102,7 @@ def _artifacts(value: Any) -> dict[str, str]:
 
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT",
-            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent)}
+            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": []}
 
 
 def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | None = None,
@@ -151,6 +152,7 @@ def _kfp_run(run: Any, host: str = "") -> dict:
                    "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
+        "warnings": [],
     }
 
 
@@ -164,6 +166,7 @@ def _vertex_job(job: Any) -> dict:
         "finished_at": _iso(res.end_time), "error": res.error.message or None,
         "steps": [{"name": t.task_name, "state": name(t.state), "error": t.error.message or None} for t in tasks],
         "url": res.name,
+        "warnings": [],
     }
 
 

@@ -24,13 +24,11 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
         output.emit("Validation", {"pipeline": str(pipeline), "name": plan.name, "target": target, "valid": True,
                                    "steps": [{"name": s.name, "component": s.info.ref, "after": list(s.deps)} for s in plan.steps],
                                    "notes": list(plan.notes),
-                                   "warnings": [{"message": w.message, "path": w.path, "file": w.file, "line": w.line,
-                                                 "col": w.col, "hint": w.hint} for w in plan.warnings]})
+                                   "warnings": output.warning_items(plan.warnings)})
         return
     for note in plan.notes:
         console.note(note)
-    for warning in plan.warnings:
-        console.warn(warning.format())
+    output.show_warnings(plan.warnings)
     console.out.print(f"[green]✓[/green] {console.escape(str(pipeline))}: {len(plan.steps)} steps valid for target "
                       f"{console.escape(target)}")
 
@@ -45,8 +43,7 @@ def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
     compiled = do_compile(pipeline, target, profile=profile, sets=set_, out=out, home=home)
     for note in compiled.notes:
         console.note(note)
-    for warning in compiled.warnings:
-        console.warn(warning)
+    output.show_warnings(compiled.warnings)
     if out:
         console.err.print(f"[green]✓[/green] wrote {out} ({compiled.content_hash[:19]}…)")
     else:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
+from kubepipe.cli.options import PROFILE, SET
 from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
@@ -18,6 +19,9 @@ REGISTRY = typer.Option(
          "(default: file://<home>/registry).",
 )
 _SHOWN = ("accuracy", "f1_macro", "log_loss", "roc_auc")
+MOVE_TARGET = typer.Option(
+    None, "--target", "-t", help="Read the target's profile (configs/<target>.yaml): its registry_uri, and with "
+    "`vertex_model_registry: true` the move is mirrored onto Vertex AI Model Registry.")
 
 models = typer.Typer(name="models", help="Model registry: versions, champion / previous, promotion history.",
                      no_args_is_help=True)
@@ -27,6 +31,18 @@ def _registry(uri: Optional[str], home: Path):
     from kubepipe.components.registry import Registry
 
     return Registry(output.registry_uri(uri, home))
+
+
+def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], profile: Optional[Path],
+                     sets: Optional[list[str]]):
+    """The registry a promote / rollback goes through: `open_registry`, as register-model and deploy use it."""
+    if target is None and profile is None and not sets:
+        return _registry(uri, home)
+    from kubepipe.api import load_target
+    from kubepipe.components.registry import open_registry
+
+    prof = load_target(target or "local", profile=profile, sets=sets, home=home)
+    return open_registry(uri or prof.registry_uri, prof.public_dict())
 
 
 def _fmt(v) -> str:
@@ -131,9 +147,11 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
 def promote(name: str = typer.Argument(..., help="Model name."),
             version: str = typer.Argument(..., help="Version number to make champion."),
             reason: str = typer.Option(..., "--reason", help="Why (kept in the promotion history)."),
-            registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
+            registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT,
+            target: Optional[str] = MOVE_TARGET, profile: Optional[Path] = PROFILE,
+            set_: Optional[list[str]] = SET) -> None:
     """Make VERSION the champion; the old champion becomes `previous`."""
-    reg = _registry(registry, home)
+    reg = _moving_registry(registry, home, target, profile, set_)
     before = reg.alias(name, "champion")
     mv = reg.promote(name, version, reason=reason)
     _moved(fmt, "promote", name, mv.version, before.version if before else None)
@@ -142,9 +160,11 @@ def promote(name: str = typer.Argument(..., help="Model name."),
 @models.command("rollback")
 def rollback(name: str = typer.Argument(..., help="Model name."),
              reason: str = typer.Option("rollback", "--reason", help="Why (kept in the promotion history)."),
-             registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
+             registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT,
+             target: Optional[str] = MOVE_TARGET, profile: Optional[Path] = PROFILE,
+             set_: Optional[list[str]] = SET) -> None:
     """Make `previous` the champion again."""
-    reg = _registry(registry, home)
+    reg = _moving_registry(registry, home, target, profile, set_)
     before = reg.alias(name, "champion")
     mv = reg.rollback(name, reason=reason)
     _moved(fmt, "rollback", name, mv.version, before.version if before else None)

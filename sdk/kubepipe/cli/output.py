@@ -22,7 +22,7 @@ from kubepipe.cli import console
 from kubepipe.util import DEFAULT_HOME as _HOME
 
 __all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "Styled", "is_json", "emit", "table", "fields",
-           "line", "home_path", "registry_uri"]
+           "line", "home_path", "registry_uri", "warning_items", "show_warnings"]
 
 DEFAULT_HOME = Path(_HOME)
 
@@ -63,6 +63,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return str(value)  # Path, datetime, anything else: its text
+
+
+def warning_items(warnings: Iterable[Any]) -> list[dict]:
+    """Validation warnings as the JSON documents carry them (`Validation`, `Run`, `Submission`, ...)."""
+    return [w.to_dict() for w in warnings]
+
+
+def show_warnings(warnings: Iterable[Any]) -> None:
+    """Each validation warning once, on stderr (stdout carries results only)."""
+    for w in warnings:
+        console.warn(w.format())
 
 
 def emit(kind: str, body: dict) -> None:

@@ -19,13 +19,15 @@ REMOTE_TARGET = typer.Option(..., "--target", "-t", help="kubeflow | vertex")
 
 def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]],
              home: Optional[Path] = None):
+    """(package, validation warnings); the warnings are shown here, once, on stderr."""
     from kubepipe.api import compile as do_compile
     from kubepipe.backends.package import PipelinePackage
 
     compiled = do_compile(pipeline, target, profile=profile, sets=sets, home=home)
     for note in getattr(compiled, "notes", []) or []:
         console.note(note)
-    return PipelinePackage.from_compiled(compiled)
+    output.show_warnings(compiled.warnings)
+    return PipelinePackage.from_compiled(compiled), output.warning_items(compiled.warnings)
 
 
 def _progress(event) -> None:
@@ -48,10 +50,10 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
 
     if target not in ("kubeflow", "vertex"):
         raise UserError(f"--target {target}: submit goes to kubeflow or vertex; run locally with `kubepipe run`")
-    pkg = _package(pipeline, target, profile, set_)
+    pkg, warnings = _package(pipeline, target, profile, set_)
     params = pkg.coerce_params(parse_params(param))
     as_json = output.is_json(fmt)
-    doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash}
+    doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash, "warnings": warnings}
     _warn(pkg.preflight(params, target))
     if target == "kubeflow":
         from kubepipe.backends import kubeflow
@@ -127,7 +129,7 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
 
     if sum([pause, resume, delete]) > 1:
         raise UserError("choose one of --pause, --resume, --delete")
-    pkg = _package(pipeline, target, profile, set_, home)
+    pkg, warnings = _package(pipeline, target, profile, set_, home)
     if pkg.schedule is None and not delete:
         raise UserError(f"{pipeline}: no `schedule:` block; add one (e.g. schedule: {{cron: \"0 3 * * 1\"}}) "
                         f"or pass --delete to remove an existing schedule")
@@ -148,7 +150,8 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     as_json = output.is_json(fmt)
     doc = {"schedule": name, "pipeline": pkg.name, "target": target, "changes": changes,
            "applied": bool(changes and not plan_only),
-           "actions": [{"action": a.kind, "schedule": a.name, "id": a.id, "changes": list(a.changes)} for a in plan]}
+           "actions": [{"action": a.kind, "schedule": a.name, "id": a.id, "changes": list(a.changes)} for a in plan],
+           "warnings": warnings}
     if not as_json:
         output.table(("action", "schedule", "id", "changes"), format_plan(plan),
                      title=f"schedule plan: {name} on {target}")

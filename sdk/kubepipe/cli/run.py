@@ -20,7 +20,8 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         target: str = typer.Option("local", "--target", "-t", help="Only local runs here; use `submit` for clusters."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
-    from kubepipe.api import run as do_run
+    from kubepipe.api import compile as do_compile
+    from kubepipe.backends.local import run_compiled
     from kubepipe.cli.progress import SUMMARY_COLUMNS, STYLE, Progress, summary_rows
     from kubepipe.errors import UserError
 
@@ -28,11 +29,12 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         raise UserError(f"`kubepipe run` runs locally; for {target} use `kubepipe submit {pipeline} --target {target}`")
     params = parse_params(param)
     as_json = output.is_json(fmt)
+    compiled = do_compile(pipeline, "local", profile=profile, sets=set_, home=home)  # kubepipe.run, in two steps:
+    output.show_warnings(compiled.warnings)  # the warnings come before the run, once
     if not console.QUIET:  # with --format json, stdout carries the document only: progress goes to stderr
         (console.err if as_json else console.out).print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
     with Progress(sys.stderr if as_json else None) as progress:
-        result = do_run(pipeline, params, profile=profile, sets=set_, home=home,
-                        on_event=None if console.QUIET else progress)
+        result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress)
     for note in result.notes:
         console.note(note)
     if as_json:

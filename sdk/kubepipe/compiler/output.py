@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubepipe._version import __version__
+from kubepipe.errors import Issue
 from kubepipe.plan.model import Plan
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import sha256_text
@@ -28,7 +29,7 @@ class Compiled:
     plan: Plan
     profile: Profile
     notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)  # severity "warning"; located where they can be
 
     @property
     def ir(self) -> dict:
@@ -82,10 +83,11 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
         f"# source: {_display_path(plan.source_path)} ({plan.source_hash})\n"
         f"# content-hash: {digest}\n"
     )
-    warnings = [w.format() for w in plan.warnings]  # located Issues, shown as text
+    warnings = list(plan.warnings)  # located Issues
     if len(body.encode()) > MAX_SPEC_BYTES:
-        warnings.append(f"compiled spec is {len(body.encode()) / 1048576:.2f} MiB; KFP stores specs in "
-                        "etcd and ~1.5 MiB fails: split the pipeline or move data out of `with:`")
+        warnings.append(Issue(f"compiled spec is {len(body.encode()) / 1048576:.2f} MiB; KFP stores specs in "
+                              "etcd and ~1.5 MiB fails", file=_display_path(plan.source_path), severity="warning",
+                              hint="split the pipeline or move data out of `with:`"))
     return Compiled(ir_yaml=header + body, body=body, pipeline_name=plan.name, content_hash=digest,
                     target=profile.target, plan=plan, profile=profile, notes=sorted(set(notes)),
                     warnings=warnings)

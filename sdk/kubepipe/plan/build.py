@@ -311,7 +311,7 @@ class _Builder:
         schedule = self.paths.schedule(spec.schedule)
         self.local_notes(plan_steps)
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
-                                           self.loc.issue, self.base_dir)
+                                           self.loc.issue, self.base_dir, self.profile.target)
         self.issues += errors
         self.issues += self.paths.issues
         if self.issues:

@@ -14,7 +14,7 @@ from kubepipe.errors import Issue
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
-from kubepipe.spec.paths import resolve_path
+from kubepipe.spec.paths import is_local_path, resolve_path
 from kubepipe.util import did_you_mean
 
 __all__ = ["pipeline_checks"]
@@ -24,8 +24,9 @@ _NO_VALUE = object()
 
 
 class _Checks:
-    def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None):
-        self.spec, self.refs, self.issue = spec, refs, issue  # refs: step name -> component ref
+    def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None,
+                 target: str = "local"):
+        self.spec, self.refs, self.issue, self.target = spec, refs, issue, target  # refs: step name -> component ref
         self.base_dir = base_dir  # relative sources are next to the pipeline file (kubepipe.spec.paths)
         self.errors: list[Issue] = []
         self.warnings: list[Issue] = []
@@ -48,6 +49,14 @@ class _Checks:
     def with_(self, step: str, key: str, default: Any = _NO_VALUE) -> Any:
         w = self.spec.steps[step].with_
         return self.value(w[key]) if key in w else default
+
+    def param_of(self, step: str, key: str) -> str | None:
+        """The param a `with:` value is, if it is one."""
+        try:
+            b = parse_value(self.spec.steps[step].with_.get(key))
+        except BindingError:
+            return None
+        return b.name if isinstance(b, ParamRef) else None
 
     def upstream(self, step: str, port: str) -> OutputRef | None:
         s = self.spec.steps[step]
@@ -86,6 +95,31 @@ class _Checks:
                 "step, no register-model with `promote: true` for that model): every run is a first run",
                 hint="add `promote: true` to the register-model step, or set `baseline: none`; ignore this if "
                      "another pipeline or `kubepipe models promote` sets the champion", severity="warning"))
+
+    # -- retraining ---------------------------------------------------------------------------
+    def retrain_pipelines(self) -> None:
+        """trigger-retrain's `pipeline` names something this target can start: a file that is there (local),
+        a compiled template URI (vertex). Found now, not when drift first fires."""
+        for n in self.of("trigger-retrain"):
+            value = self.with_(n, "pipeline", "")
+            if not isinstance(value, str) or not value.strip():
+                continue
+            where = ("steps", n, "with", "pipeline")
+            if self.target == "local" and is_local_path(value) and self.base_dir is not None:
+                if not Path(resolve_path(value, self.base_dir).removeprefix("file://")).is_file():
+                    self.errors.append(self.issue(where, f"no pipeline file {value}",
+                                                  hint="a path relative to this pipeline file"))
+            elif self.target == "vertex" and not value.startswith(("gs://", "https://")):
+                param = self.param_of(n, "pipeline")
+                message = (f"on vertex, `pipeline` is a compiled template (gs://.../x.yaml or an Artifact Registry "
+                           f"https:// URL), got {value!r}")
+                if param is None:
+                    self.errors.append(self.issue(where, message, hint="compile it (`kubepipe compile PIPELINE "
+                                                  "-t vertex -o x.yaml`), upload it and name its URI here"))
+                else:  # a default for local runs: submitting needs another value
+                    self.warnings.append(self.issue(where, message + f" (the default of param `{param}`)",
+                                                    hint=f"pass --param {param}=gs://.../x.yaml when you submit",
+                                                    severity="warning"))
 
     # -- labels ------------------------------------------------------------------------------
     def label_columns_match(self) -> None:
@@ -174,12 +208,13 @@ class _Checks:
             self.require(n, ("columns",), self.with_(n, "columns", []), self.columns(self.upstream(n, "data")))
 
 
-def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None
-                    ) -> tuple[list[Issue], list[Issue]]:
+def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None,
+                    target: str = "local") -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref;
     relative local sources are read from `base_dir` (the pipeline file's folder)."""
-    checks = _Checks(spec, refs, issue, base_dir)
+    checks = _Checks(spec, refs, issue, base_dir, target)
     checks.champion_can_be_set()
+    checks.retrain_pipelines()
     checks.label_columns_match()
     checks.data_columns()
     return checks.errors, checks.warnings

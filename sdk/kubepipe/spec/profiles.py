@@ -27,6 +27,8 @@ TARGETS = ("local", "kubeflow", "vertex")
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
+# A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "local": {"runtime_image": "python:3.11-slim"},  # + home_defaults(): runs, registry, state in the home
@@ -58,9 +60,9 @@ class Profile(Strict):
         "(packages_to_install) into the run folder. Never kfp; off by default.")
     # kubeflow
     host: str | None = None
-    namespace: str | None = None
+    namespace: str | None = Field(None, pattern=K8S_NAME, description="KFP namespace (multi-user Kubeflow).")
     auth: Auth = Auth()
-    deploy_namespace: str | None = None
+    deploy_namespace: str | None = Field(None, pattern=K8S_NAME, description="Namespace of the InferenceServices.")
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
     # vertex
@@ -69,6 +71,12 @@ class Profile(Strict):
     service_account: str | None = None
     network: str | None = None
     encryption_key: str | None = None
+    vertex_model_registry: bool = Field(
+        False, description="Mirror every registered version, and the champion / previous aliases on every "
+        "promote and rollback, onto Vertex AI Model Registry (the gs:// registry stays the source of truth).")
+    api_endpoint: str | None = Field(
+        None, description="Vertex AI API endpoint instead of the regional one (e.g. a Private Service Connect "
+        "endpoint); spoken over REST.")
 
     @model_validator(mode="after")
     def _per_target(self) -> "Profile":
@@ -78,6 +86,9 @@ class Profile(Strict):
             raise ValueError(f"target {self.target} needs {', '.join(missing)}")
         if self.target == "vertex" and not str(self.pipeline_root).startswith("gs://"):
             raise ValueError("vertex pipeline_root must be a gs:// URI")
+        if self.vertex_model_registry and (self.target != "vertex" or not self.registry_uri.startswith("gs://")):
+            raise ValueError("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
+                             "the model files from there)")
         return self
 
     @property

@@ -1,0 +1,94 @@
+"""Validation warnings reach the user from every command that validates: compile, run and submit show
+each one once on stderr (stdout keeps the results), and their `--format json` documents carry them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cli_runner import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "contract"))
+
+# `evaluate` compares with a champion nothing here can set (a warning); it is skipped at run time
+# (`when:` false), so the run is a few small user steps.
+WARNED = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: warned}
+params:
+  data: {type: str, default: numbers.csv}
+steps:
+  numbers:
+    component: ops:make_numbers
+    with: {n: 3}
+  sum:
+    component: ops:total
+    inputs: {data: "${steps.numbers.outputs.out}"}
+  model:
+    component: ops:make_model
+  evaluate:
+    component: evaluate
+    when: "${steps.sum.outputs.big} == true"
+    inputs: {model: "${steps.model.outputs.model}", holdout: "${steps.numbers.outputs.out}"}
+    with: {thresholds: {f1_macro: {min: 0.5}}}
+"""
+CHAMPION = "nothing in this pipeline can set it"
+
+
+def _pipeline(tmp_path) -> Path:
+    path = tmp_path / "warned.yaml"
+    path.write_text(WARNED)
+    return path
+
+
+def test_compile_shows_each_warning_once_on_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "compile", _pipeline(tmp_path), "--home", tmp_path / "home")
+    assert code == 0, err
+    assert err.count(CHAMPION) == 1 and f"{tmp_path / 'warned.yaml'}:15:3: steps.evaluate:" in err
+    assert CHAMPION not in out and "pipelineInfo" in out  # stdout is the IR only
+
+
+def test_run_shows_warnings_before_the_run_and_in_its_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    code, out, err = run_cli(capsys, "run", _pipeline(tmp_path), "--home", home, "--format", "json")
+    assert code == 0, err
+    assert err.count(CHAMPION) == 1 and err.index(CHAMPION) < err.index("running")
+    doc = json.loads(out)
+    [warning] = doc["warnings"]
+    assert CHAMPION in warning["message"] and (warning["path"], warning["line"]) == ("steps.evaluate", 15)
+    assert doc["state"] == "SUCCEEDED"
+    # the run record keeps them: `runs show` prints the same
+    code, shown, _ = run_cli(capsys, "runs", "show", doc["run_id"], "--home", home, "--format", "json")
+    assert code == 0 and json.loads(shown)["warnings"] == doc["warnings"]
+    code, text_out, text_err = run_cli(capsys, "run", _pipeline(tmp_path), "--home", home)
+    assert code == 0 and text_err.count(CHAMPION) == 1 and CHAMPION not in text_out
+
+
+def test_submit_shows_warnings_once_and_in_its_json(tmp_path, capsys, monkeypatch):
+    from remote_fake_kfp import FakeKfp
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KFP_TOKEN", "warnings-test-token")
+    (tmp_path / "load.yaml").write_text("""\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: loads}
+params:
+  data: {type: str, default: local.csv}
+steps:
+  load: {component: load-data, with: {source: "${params.data}"}}
+""")
+    with FakeKfp() as fake:
+        code, out, err = run_cli(capsys, "submit", tmp_path / "load.yaml", "--target", "kubeflow",
+                                 "--set", f"host={fake.url}", "--set", "pipeline_root=gs://b/root",
+                                 "--set", "runtime_image=example.com/kubepipe-runtime@sha256:" + "0123456789abcdef" * 4,
+                                 "--param", "data=gs://b/data.csv", "--format", "json")
+    assert code == 0, err
+    assert err.count("defaults to a local path") == 1
+    [warning] = json.loads(out)["warnings"]
+    assert warning["path"] == "params.data.default" and warning["line"] == 5
