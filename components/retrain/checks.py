@@ -32,11 +32,12 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
 
 def trigger_reference() -> Reference:
     return Reference(
-        allowed={"pipeline": Allowed(note="a YAML path (local), a KFP pipeline name or a compiled template URI")},
+        allowed={"pipeline": Allowed(note="a YAML path relative to this pipeline file (local; validate checks it is "
+                                           "there), a KFP pipeline name, or a compiled template URI (vertex)")},
         example="""retrain:
   component: trigger-retrain
   inputs: {drift_detected: "${steps.drift.outputs.drift_detected}"}
   with:
-    pipeline: pipelines/merchant-categorizer.yaml
+    pipeline: merchant-categorizer.yaml  # local: beside this file; vertex: a compiled template's gs:// URI
     cooldown_hours: 24""")
 

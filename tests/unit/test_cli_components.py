@@ -81,6 +81,7 @@ def test_every_example_validates_inside_a_pipeline(name, target, tmp_path):
             doc["steps"][key] = step
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp_path / "merchant-categorizer.yaml").write_text("")  # the pipeline trigger-retrain's example starts
     plan = kubepipe.validate(path, target, profile=ROOT / "tests" / "golden" / "profiles" / f"{target}.yaml")
     assert any(s.info.ref == name for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
 
