@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from kubepipe.util import did_you_mean
+from kubepipe.util import K8S_NAME, did_you_mean
 
 __all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues", "namespace_issues",
            "Allowed", "Reference"]
@@ -14,8 +14,7 @@ __all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_n
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
-# A Kubernetes namespace is a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is.
-K8S_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+K8S_NAMESPACE = re.compile(K8S_NAME)  # a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is
 
 
 class CheckIssue(NamedTuple):
@@ -24,27 +23,27 @@ class CheckIssue(NamedTuple):
     hint: str | None = None
 
 
-def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
-    """`model_name` (literal) must be a safe name; `${...}` values are checked when the step runs."""
+def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hint: str) -> list[CheckIssue]:
+    """A literal name must match `pattern`; `${...}` values are checked when the step runs."""
     name = (with_values or {}).get(key, "")
     if name == "" or name is None or (isinstance(name, str) and "${" in name):
         return []
-    if not isinstance(name, str) or not MODEL_NAME.match(name):
-        return [CheckIssue((key,), f"bad model name {name!r}",
-                           "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
-                           "it names registry folders and endpoint files")]
+    if not isinstance(name, str) or not pattern.match(name):
+        return [CheckIssue((key,), f"bad {what} {name!r}", hint)]
     return []
+
+
+def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
+    """`model_name` must be a safe name: it names registry folders and endpoint files."""
+    return _name_issues(with_values, key, MODEL_NAME, "model name",
+                        "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
+                        "it names registry folders and endpoint files")
 
 
 def namespace_issues(with_values: dict, key: str = "namespace") -> list[CheckIssue]:
-    """A literal Kubernetes namespace must be a DNS-1123 label; `${...}` values are checked when the step runs."""
-    ns = (with_values or {}).get(key, "")
-    if ns == "" or ns is None or (isinstance(ns, str) and "${" in ns):
-        return []
-    if not isinstance(ns, str) or not K8S_NAMESPACE.match(ns):
-        return [CheckIssue((key,), f"bad Kubernetes namespace {ns!r}",
-                           "lowercase letters, digits and '-', starting and ending with a letter or digit, max 63")]
-    return []
+    """A Kubernetes namespace must be a DNS-1123 label: it goes into API paths as it is."""
+    return _name_issues(with_values, key, K8S_NAMESPACE, "Kubernetes namespace",
+                        "lowercase letters, digits and '-', starting and ending with a letter or digit, max 63")
 
 
 class Allowed(NamedTuple):

@@ -13,9 +13,11 @@ from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME"]
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
+# A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/run_watchdog.py)
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this

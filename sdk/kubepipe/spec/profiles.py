@@ -19,7 +19,7 @@ from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env
 from kubepipe.spec.models import Strict
 from kubepipe.spec.source import Locator, parse_yaml, read_source
-from kubepipe.util import DEFAULT_HOME, did_you_mean
+from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
 
@@ -27,8 +27,6 @@ TARGETS = ("local", "kubeflow", "vertex")
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
-# A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
-K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "local": {"runtime_image": "python:3.11-slim"},  # + home_defaults(): runs, registry, state in the home
