@@ -21,7 +21,9 @@ from kubepipe.components.training.sample_data import merchant_frame  # noqa: E40
 from kubepipe.components.training.trainer import train  # noqa: E402
 from tiny_bert import make_base_model  # noqa: E402
 
-pytestmark = pytest.mark.slow  # torch.export + onnxscript of a BERT: seconds
+# torch.export + onnxscript of a BERT: seconds on a quiet box; over 600 s (the suite's timeout) for training
+# + export at load average ~24 on 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
