@@ -6,21 +6,22 @@ the same rule and tests can point it at a real registry in a temp folder.
 
 from __future__ import annotations
 
-__all__ = ["current_champion", "promote_champion"]
+__all__ = ["current_champion", "promote_champion", "audit_rollback"]
 
 
 def promote_champion(registry_uri: str | None, name: str, version, *, reason: str, profile: dict | None = None,
-                     credentials=None) -> dict:
+                     credentials=None, details: dict | None = None) -> dict:
     """`open_registry(uri, profile).promote(name, version, reason=...)`; a summary dict for the report.
 
-    With the profile's `vertex_model_registry: true`, Vertex AI Model Registry's aliases move too."""
+    With the profile's `vertex_model_registry: true`, Vertex AI Model Registry's aliases move too.
+    `details` (the canary analysis) go into the promotion's history event."""
     if not registry_uri or version in (None, ""):
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
     from kubepipe.components.registry import open_registry
 
     reg = open_registry(registry_uri, profile, credentials=credentials)
     before = reg.alias(name, "champion")
-    mv = reg.promote(name, version, reason=reason)
+    mv = reg.promote(name, version, reason=reason, details=details)
     return {"moved": True, "version": mv.version,
             "from_version": before.version if before else None, "reason": reason}
 
@@ -33,3 +34,14 @@ def current_champion(registry_uri: str | None, name: str):
 
     mv = Registry(registry_uri).alias(name, "champion")
     return mv.version if mv else None
+
+
+def audit_rollback(registry_uri: str | None, name: str, version, *, reason: str, details: dict | None = None) -> dict:
+    """Record a rollout rolled back by canary analysis in the registry's history (no alias moves)."""
+    if not registry_uri or version in (None, ""):
+        return {"recorded": False, "why": "no registry URI or no version given"}
+    from kubepipe.components.registry import Registry
+
+    event = Registry(registry_uri).record_event(name, "canary-rollback", reason=reason, version=version,
+                                                details=details)
+    return {"recorded": True, "at": event.get("at")}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from kubepipe.components.checks import (Allowed, CheckIssue, Reference, did_you_mean, model_name_issues,
                                        namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
+from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
 
 RUNTIMES = ("kubepipe", "triton")
 MAX_BATCH_SIZE = 4096  # a sanity bound: one pass of this many rows already takes seconds on a CPU
 PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscaling", "runtime", "namespace",
-          "timeout_s", "serving")
+          "timeout_s", "serving", "canary_analysis")
 # `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
 # machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
 # every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
@@ -43,6 +44,8 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
         issues.append(CheckIssue(("runtime",), f"unknown serving runtime `{runtime}`",
                                  did_you_mean(runtime, RUNTIMES) or f"use one of: {', '.join(RUNTIMES)}"))
     issues += autoscaling_issues(w.get("autoscaling"), deployment_mode)
+    if w.get("canary_analysis"):
+        issues += analysis_issues(w["canary_analysis"], canary)
     smoke = w.get("smoke_inputs")
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
@@ -79,7 +82,9 @@ def deploy_reference() -> Reference:
     return Reference(
         allowed={"runtime": Allowed(RUNTIMES), "serving": Allowed(SERVING_KEYS),
                  "autoscaling": Allowed(AUTOSCALING_KEYS, f"metric: {' | '.join(METRICS)} (raw deployment mode: cpu, memory)"),
-                 "canary_percent": Allowed(note="0 to 100; 100 = no canary")},
+                 "canary_percent": Allowed(note="0 to 100; 100 = no canary (1 to 99 with canary_analysis)"),
+                 "canary_analysis": Allowed(ANALYSIS_KEYS, "after smoke, hold the canary bake_s seconds and compare "
+                                                           "it with the stable revision (docs/serving.md)")},
         example="""deploy:
   component: deploy
   when: "${steps.evaluate.outputs.passed} == true"
@@ -88,5 +93,6 @@ def deploy_reference() -> Reference:
     model_name: merchant-categorizer
     version: ${steps.register.outputs.version}
     canary_percent: 10
+    canary_analysis: {bake_s: 120, min_requests: 50, max_error_rate_increase: 0.0, max_prediction_psi: 0.25}
     smoke_inputs: ["SHELL OIL 57442 HOUSTON TX"]
     autoscaling: {min_replicas: 1, max_replicas: 4, metric: rps, target: 200}""")

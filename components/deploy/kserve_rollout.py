@@ -158,13 +158,20 @@ def _with_spec(existing: dict, manifest: dict) -> dict:
 def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str | None = None,
             version=None, smoke_inputs: list | tuple = (), smoke: SmokeFn | None = None,
             base_url: str | None = None, timeout_s: float = 600, poll_s: float = 2.0,
-            api_client=None) -> dict:
+            api_client=None, canary_analysis: dict | None = None, prometheus_url: str | None = None,
+            prometheus_client=None) -> dict:
     """Roll out `manifest` (an InferenceService dict) and return the report dict.
 
     Report: `action` (promoted | rolled_back), `why`, `name`, `namespace`,
     `mode`, `url`, `canary_percent`, `first_deployment`, `smoke`, `champion`,
-    `timings` (seconds: check, apply, ready, smoke, finalize, total).
+    `timings` (seconds: check, apply, ready, smoke, bake, finalize, total), and `canary_analysis` when
+    `canary_analysis` settings were given: after the smoke test the canary keeps its share for
+    `bake_s` seconds, then its revision is compared with the previous one on Prometheus' numbers
+    (`prometheus.revision_stats`); a failed analysis rolls back like a failed smoke test.
     """
+    from kubepipe.components.deploy.canary_analysis import analysis_settings
+
+    settings = analysis_settings(canary_analysis)
     t_check = time.monotonic()
     timings: dict = {}
     meta = manifest["metadata"]
@@ -184,6 +191,12 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
                            f"(label app.kubernetes.io/managed-by={owner!r}); pick another model_name or "
                            "label it app.kubernetes.io/managed-by=kubepipe to let kubepipe take it over")
     report["first_deployment"] = previous is None
+    if settings and mode == "raw":
+        raise RolloutError("canary_analysis needs a canary, and KServe ignores canaryTrafficPercent in "
+                           "RawDeployment mode; use deployment_mode: serverless or drop canary_analysis")
+    if settings and not prometheus_url:
+        raise RolloutError("canary_analysis reads the revisions' metrics from Prometheus: set prometheus_url in "
+                           "the target profile (e.g. http://prometheus-operated.monitoring:9090)")
     body = copy.deepcopy(manifest)
     pred = body["spec"]["predictor"]
     if previous is None or mode == "raw":
@@ -240,6 +253,23 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         return roll_back(str(exc))
     timings["smoke"] = round(time.monotonic() - t, 3)
 
+    details = None
+    if settings and canary is not None:
+        t = time.monotonic()
+        analysis = _analyse(obj, settings, prometheus_url, ns, canary, prometheus_client)
+        timings["bake"] = round(time.monotonic() - t, 3)
+        report["canary_analysis"] = analysis
+        details = {"canary_analysis": analysis}
+        if analysis["decision"] != "promote":
+            from kubepipe.components.deploy.champion import audit_rollback
+
+            out = roll_back(analysis["why"])
+            report["audit"] = audit_rollback(registry_uri, model_name or name, version, reason=analysis["why"],
+                                             details=details)
+            return out
+    elif settings:
+        report["canary_analysis"] = None  # a first deployment: no previous revision to compare with
+
     t = time.monotonic()
     if canary is not None:
         isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
@@ -248,6 +278,37 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
             return roll_back(f"promotion to 100% did not settle: {why}")
         report["url"] = (obj.get("status") or {}).get("url") or url
     reason = f"rollout of {name} ({mode}) passed readiness and smoke" + (f" at {canary}% canary" if canary else "")
-    report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason)
+    if details:
+        reason = f"{reason}; {details['canary_analysis']['why']}"
+    report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason, details=details)
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
+
+
+def _revisions(obj: dict) -> tuple[str | None, str | None]:
+    """(canary revision, stable revision) from the predictor's traffic split."""
+    pred = ((obj.get("status") or {}).get("components") or {}).get("predictor") or {}
+    canary = stable = None
+    for entry in pred.get("traffic") or []:
+        if entry.get("latestRevision") or entry.get("tag") == "latest":
+            canary = canary or entry.get("revisionName")
+        elif entry.get("revisionName"):
+            stable = stable or entry["revisionName"]
+    return canary or pred.get("latestReadyRevision"), stable or pred.get("previousRolledoutRevision")
+
+
+def _analyse(obj: dict, settings: dict, prometheus_url: str, namespace: str, percent, client) -> dict:
+    """Hold the canary for bake_s, then compare its revision with the stable one on Prometheus' numbers."""
+    from kubepipe.components.deploy.canary_analysis import analyze
+    from kubepipe.components.deploy.prometheus import revision_stats
+
+    canary_rev, stable_rev = _revisions(obj)
+    if not canary_rev or not stable_rev:
+        raise RolloutError(f"canary analysis: the InferenceService status names no canary/stable revisions "
+                           f"(traffic: {((obj.get('status') or {}).get('components') or {}).get('predictor', {}).get('traffic')})")
+    time.sleep(settings["bake_s"])
+    stats = {rev: revision_stats(prometheus_url, namespace=namespace, revision=rev, window_s=settings["bake_s"],
+                                 client=client) for rev in (stable_rev, canary_rev)}
+    result = analyze(stats[stable_rev], stats[canary_rev], settings)
+    result.update(percent=percent, canary_revision=canary_rev, stable_revision=stable_rev)
+    return result

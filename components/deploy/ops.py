@@ -28,6 +28,7 @@ def deploy(
     namespace: str = "",
     timeout_s: int = 600,
     serving: dict = {},  # noqa: B006
+    canary_analysis: dict = {},  # noqa: B006
     ctx_target: str = "local",
     ctx_registry_uri: str = "",
     ctx_profile: dict = {},  # noqa: B006
@@ -51,9 +52,14 @@ def deploy(
         serving: The model server: cpu, memory, gpu, gpu_type, service_account (KServe);
             machine_type, accelerator_type (Vertex); max_batch_size, the rows one request may carry
             (default 64; every target).
+        canary_analysis: After smoke, hold the canary at canary_percent for `bake_s` seconds of real
+            traffic and compare it with the stable revision: `{bake_s, min_requests,
+            max_error_rate_increase, max_p99_ratio, max_p99_increase_ms, max_prediction_psi}` (local:
+            the endpoint proxy's counters; kubeflow: Prometheus at the profile's prometheus_url).
+            Empty: smoke only.
 
     Returns:
-        report: Markdown report of the rollout: action, reason, endpoint, timings.
+        report: Markdown report of the rollout: action, reason, endpoint, timings, canary analysis.
         endpoint: The URL that serves the model ("" when rolled back).
         action: `promoted` or `rolled_back`.
         why: The reason for the action (a rollback's cause).
@@ -68,7 +74,8 @@ def deploy(
         result = deploy_model(
             model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
             canary_percent=canary_percent, smoke_inputs=smoke_inputs, autoscaling=autoscaling, runtime=runtime,
-            namespace=namespace, timeout_s=timeout_s, serving=serving, target=ctx_target,
+            namespace=namespace, timeout_s=timeout_s, serving=serving, canary_analysis=canary_analysis,
+            target=ctx_target,
             registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
             run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report_path(report, ".md"))
     report.metadata.update(action=result["action"], why=str(result.get("why", ""))[:500],

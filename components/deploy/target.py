@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
@@ -62,7 +63,8 @@ def _served_copy(registry_uri: str, name: str, version, model_dir: str) -> str:
 
 
 def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s,
-           serving=None) -> dict:
+           serving=None, canary_percent: int = 10, canary_analysis: dict | None = None) -> dict:
+    from kubepipe.components.deploy.champion import audit_rollback
     from kubepipe.components.errors import GateFailed
     from kubepipe.components.serving.endpoints import deploy_local
 
@@ -78,10 +80,20 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
         out = deploy_local(name, _served_copy(registry_uri, name, version, model_dir),
                            smoke_inputs=list(smoke_inputs) or None, state_dir=endpoints_root(state_dir),
                            timeout_s=timeout_s, port=(serving or {}).get("port"), version=version,
-                           champion=champion, **limits) or {}
-    except GateFailed as exc:  # not ready / smoke failed: the old process keeps serving
-        return {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
-                "timings": {"total": round(time.monotonic() - t0, 3)}}
+                           champion=champion, canary_percent=canary_percent, canary_analysis=canary_analysis,
+                           **limits) or {}
+    except GateFailed as exc:  # not ready / smoke failed / canary analysis failed: the old process keeps serving
+        analysis = getattr(exc, "analysis", None)
+        report = {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
+                  "timings": {"total": round(time.monotonic() - t0, 3)}}
+        if analysis:
+            report.update(canary_analysis=analysis, canary_percent=canary_percent,
+                          audit=audit_rollback(registry_uri, name, version, reason=analysis["why"],
+                                               details={"canary_analysis": analysis}))
+        return report
+    if out.get("canary_analysis"):
+        reason = out["canary_analysis"]["why"]
+        out["canary_percent"] = canary_percent
     return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason,
             "champion": out.get("champion") or {"moved": False}, "endpoint": out.get("url") or "",
             "timings": {"total": round(time.monotonic() - t0, 3)}}
@@ -89,7 +101,7 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
 
 def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
             autoscaling, runtime, namespace, timeout_s, resources, pipeline_name, run_id, model_dir,
-            api_client=None) -> dict:
+            api_client=None, canary_analysis: dict | None = None) -> dict:
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.kserve_rollout import rollout
 
@@ -118,7 +130,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
     manifest = inference_service_manifest(cfg)
     report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
                      smoke_inputs=smoke_inputs, smoke=smoke, base_url=profile.get("ingress_url"),
-                     timeout_s=timeout_s, poll_s=min(2.0, max(0.01, timeout_s / 100)), api_client=api_client)
+                     timeout_s=timeout_s, poll_s=min(2.0, max(0.01, timeout_s / 100)), api_client=api_client,
+                     canary_analysis=canary_analysis, prometheus_url=profile.get("prometheus_url"))
     report["endpoint"] = report.get("url") or ""
     return report
 
@@ -144,14 +157,16 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                  namespace: str = "", timeout_s: int = 600, serving: dict | None = None,
                  target: str = "local", registry_uri: str = "", profile: dict | None = None,
                  pipeline_name: str = "", run_id: str = "", state_dir: str = "",
-                 report_path: str | None = None, api_client=None) -> dict:
+                 report_path: str | None = None, api_client=None, canary_analysis: dict | None = None) -> dict:
     """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
     from kubepipe.components.deploy.checks import check
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
-    autoscaling, serving = _integral(autoscaling), _integral(serving)
-    settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime, "autoscaling": autoscaling or {},
-                "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s, "serving": serving or {}}
+    autoscaling, serving, canary_analysis = _integral(autoscaling), _integral(serving), _integral(canary_analysis)
+    canary_percent = int(canary_percent) if isinstance(canary_percent, float) and canary_percent.is_integer() else canary_percent
+    settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime,
+                "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s,
+                "serving": serving or {}, "canary_analysis": canary_analysis or {}}
     issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))
     if issues:
         raise ComponentError("deploy: " + "; ".join(
@@ -161,12 +176,14 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     version = resolve_version(registry_uri, model_name, version, run_id)
     common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
     if target == "local":
-        report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving, **common)
+        report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving,
+                        canary_percent=canary_percent, canary_analysis=canary_analysis or None, **common)
     elif target == "kubeflow":
         report = _kserve(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, runtime=runtime, namespace=namespace,
                          resources=serving or {}, pipeline_name=pipeline_name, run_id=run_id,
-                         model_dir=model_dir, api_client=api_client, **common)
+                         model_dir=model_dir, api_client=api_client, canary_analysis=canary_analysis or None,
+                         **common)
     else:
         report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, resources=serving or {}, **common)
@@ -190,5 +207,6 @@ def report_markdown(report: dict) -> str:
         lines.append(f"- **Canary:** {report['canary_percent']}%")
     if report.get("timings"):
         lines.append("- **Timings (s):** " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()))
+    lines += analysis_markdown(report.get("canary_analysis"))
     lines += ["", "```json", json.dumps(report, indent=2, sort_keys=True, default=str), "```", ""]
     return "\n".join(lines)

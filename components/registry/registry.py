@@ -177,8 +177,10 @@ class Registry:
     # ---- aliases ---------------------------------------------------------------------------
 
     def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None,
-                run_id: str = "") -> ModelVersion:
-        """champion <- version, previous <- the old champion; appended to the history (with the run, if any)."""
+                run_id: str = "", details: dict | None = None) -> ModelVersion:
+        """champion <- version, previous <- the old champion; appended to the history (with the run, if any).
+
+        `details` (e.g. the canary analysis' numbers) are kept in the history event."""
         if not str(reason or "").strip():
             raise RegistryError("promote needs a reason (it is kept in the promotion history)")
         n = self.get(name, version).version
@@ -187,7 +189,8 @@ class Registry:
             if state["champion"] == n:
                 return None  # already champion: nothing to move, nothing to record
             stack = state["stack"] + [n]
-            event = audit_record("promote", reason, version=n, from_version=state["champion"])
+            event = audit_record("promote", reason, version=n, from_version=state["champion"],
+                                 **_jsonable(dict(details or {})))
             if by:
                 event["by"] = by
             if run_id:
@@ -212,6 +215,17 @@ class Registry:
 
         new = self._update(name, move)
         return self.get(name, new["champion"])
+
+    def record_event(self, name: str, action: str, *, reason: str, version: int | str | None = None,
+                     details: dict | None = None) -> dict:
+        """Append a decision that moves no alias (a canary rolled back) to the history; the event."""
+        _check_name(name)
+        if not str(reason or "").strip():
+            raise RegistryError(f"{action} needs a reason (it is kept in the history)")
+        n = self.get(name, version).version if version not in (None, "") else None
+        event = audit_record(action, reason, version=n, **_jsonable(dict(details or {})))
+        self._update(name, lambda state: {"stack": state["stack"], "event": event})
+        return event
 
     def history(self, name: str) -> list[dict]:
         """Alias moves, oldest first: generation, champion, previous and the event (who/when/why)."""

@@ -105,8 +105,9 @@ class VertexModelRegistry:
             )
         return mv
 
-    def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "") -> ModelVersion:
-        mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id)
+    def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "",
+                details: dict | None = None) -> ModelVersion:
+        mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id, details=details)
         self.sync_aliases(name)
         return mv
 

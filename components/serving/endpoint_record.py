@@ -3,8 +3,9 @@
 Fields: name, port, url, model_dir, version (registry version served, or null), proxy and
 backend (process entries: pid, create_time, token, port, log, ...), pending (processes being
 started: written *before* they start, so a kill between start and commit leaves a trace) and
-switch (a backend switch that has not finished: its champion move is still to happen). A
-record with `pending` or `switch` was left by an interrupted deploy: `repair` settles it.
+switch (a backend switch that has not finished: its champion move is still to happen) and
+canary (a new backend taking `percent` of the traffic while a deploy analyses it). A
+record with `pending`, `switch` or an undecided `canary` was left by an interrupted deploy: `repair` settles it.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def _check_record(rec: Any, f: Path) -> dict:
         _check_entry(switch["to"], "switch.to", f)
         if switch.get("from") is not None:
             _check_entry(switch["from"], "switch.from", f)
+    canary = rec.get("canary")
+    if canary is not None:
+        _check_entry(canary, "canary", f)
+        if not _is_num(canary.get("percent")) or not 0 <= canary["percent"] <= 100:
+            raise bad("canary", "an object with `percent` from 0 to 100 (the canary's share) or null")
     if rec.get("version") is not None and not _is_int(rec["version"]):
         raise bad("version", "a registry version number or null")
     if not isinstance(rec.get("history") or [], list):

@@ -41,14 +41,17 @@ def _entry_from_scan(found: dict, port: int | None = None) -> dict:
     return {"pid": found["pid"], "create_time": found["create_time"], "token": found["token"], "port": port}
 
 
-def proxy_switch(proxy: dict, new_port: int, old_port: int | None, timeout_s: float) -> None:
-    """SIGHUP the proxy and wait until it sends to `new_port` and holds nothing on `old_port`."""
+def proxy_switch(proxy: dict, new_port: int, old_port: int | None, timeout_s: float,
+                 canary_port: int | None = None) -> None:
+    """SIGHUP the proxy and wait until it sends to `new_port` (and its canary share to `canary_port`, None:
+    no canary) and holds nothing on `old_port`."""
     os.kill(proxy["pid"], signal.SIGHUP)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             state = json.loads(P.http_get(f"http://127.0.0.1:{proxy['port']}/_kubepipe/proxy", timeout=2.0)[1])
-            if state["backend_port"] == new_port and not state["in_flight"].get(str(old_port)):
+            if (state["backend_port"] == new_port and state.get("canary_port") == canary_port
+                    and not state["in_flight"].get(str(old_port))):
                 return
         except (OSError, ValueError, KeyError):
             pass
@@ -98,6 +101,17 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
         for found in P.find_owned(f"{f}#", legacy_record=str(f)):
             stop(found, f"leftover {found['role']} with no record")
         return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
+
+    canary = rec.get("canary")
+    if canary:  # a canary whose deploy did not decide (killed, or analysis said no): the stable backend serves alone
+        entry = {k: v for k, v in canary.items() if k not in ("percent", "deployer", "started_at")}
+        rec.update(canary=None, pending=[*(rec.get("pending") or []), dict(entry, role="backend")])
+        write_record(state_dir, name, rec)
+        proxy, stable = rec.get("proxy"), rec.get("backend")
+        if P.is_ours(proxy) and stable:
+            proxy_switch(proxy, stable["port"], canary.get("port"), timeout_s=60)
+        actions.append(f"rolled back the canary {canary.get('model_dir')}: {rec['model_dir']} serves alone "
+                       "(the champion had not moved)")
 
     sw = rec.get("switch")
     if sw:
@@ -158,14 +172,19 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
 def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
     """(status, pids of untracked processes answering for it) without changing anything.
 
-    up | unready | interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a
+    up | unready | canary (a deploy holds a canary) | interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a
     leftover proxy answers on the port, not the recorded one) | down.
     """
     name = rec["name"]
     owned = P.find_owned(f"{f}#", legacy_record=str(f))
-    tracked = {(e or {}).get("pid") for e in (rec.get("proxy"), rec.get("backend")) if e}
+    tracked = {(e or {}).get("pid") for e in (rec.get("proxy"), rec.get("backend"), rec.get("canary")) if e}
     extra = [o["pid"] for o in owned if o["pid"] not in tracked]
-    if rec.get("switch") or rec.get("pending"):
+    canary = rec.get("canary")
+    deployer = (canary or {}).get("deployer") or {}
+    if (canary and not rec.get("switch") and not rec.get("pending") and isinstance(deployer.get("pid"), int)
+            and deployer["pid"] > 1 and P.alive(deployer["pid"], deployer.get("create_time"))):
+        return "canary", extra  # a deploy is baking a canary right now
+    if rec.get("switch") or rec.get("pending") or canary:
         return "interrupted", extra
     up = P.is_ours(rec.get("proxy"), P.PROXY_MODULE, name) and P.is_ours(rec.get("backend"), P.SERVER_MODULE, name)
     if up:

@@ -27,6 +27,7 @@ from typing import Any
 
 from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.serving import processes as P
+from kubepipe.components.serving.endpoint_canary import CanaryRejected, bake
 from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, list_record_names, locked,
                                                          ports_in_use, read_record, record_file, write_record)
 from kubepipe.components.serving.endpoint_repair import (endpoint_status, orphans, proxy_switch, repair_locked,
@@ -34,7 +35,7 @@ from kubepipe.components.serving.endpoint_repair import (endpoint_status, orphan
 from kubepipe.util import failpoint
 
 __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "predict_endpoint",
-           "repair_endpoints", "EndpointRolledBack", "PortInUse"]
+           "repair_endpoints", "EndpointRolledBack", "PortInUse", "CanaryRejected"]
 
 
 class EndpointRolledBack(GateFailed):
@@ -136,12 +137,14 @@ def _promote(champion: dict | None) -> dict:
         return {"moved": False, "why": "no registry version given; champion not touched"}
     from kubepipe.components.deploy.champion import promote_champion
 
-    return promote_champion(champion["registry"], champion["model"], champion["version"], reason=champion["reason"])
+    return promote_champion(champion["registry"], champion["model"], champion["version"], reason=champion["reason"],
+                            details=champion.get("details"))
 
 
 def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_inputs: list | None = None,
                  state_dir: str = ".kubepipe", timeout_s: float = 120, max_batch_size: int = 64,
-                 max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None) -> dict:
+                 max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None,
+                 canary_percent: int = 10, canary_analysis: dict | None = None) -> dict:
     """Start or replace the local endpoint `name` with `model_dir`; the old model serves until the new one passed.
 
     `champion` ({registry, model, version, reason}) is promoted once the proxy serves the new model,
@@ -149,7 +152,15 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
     "ready_url", "model_dir", "pids", "replaced", "smoke", "action": "started" | "replaced", "record",
     "champion", "repaired"}. Raises EndpointRolledBack when the new model did not get ready or failed
     the smoke test (the old endpoint, if any, is untouched), PortInUse when the port is taken.
+
+    `canary_analysis` (settings of `deploy.canary_analysis`): when an endpoint already serves, the
+    new backend first takes `canary_percent` % of the traffic for `bake_s` seconds and is compared
+    with the stable one (`endpoint_canary`); CanaryRejected (an EndpointRolledBack, with
+    `.analysis`) when it loses, and the result's `canary_analysis` holds the numbers when it wins.
     """
+    from kubepipe.components.deploy.canary_analysis import analysis_settings
+
+    settings = analysis_settings(canary_analysis)
     check_name(name)
     mdir = Path(model_dir).resolve()
     if not mdir.is_dir():
@@ -181,21 +192,34 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         proc = P.spawn(P.SERVER_MODULE, [str(mdir), "--name", name, "--host", "127.0.0.1", "--port", str(bport),
                                          *server_args], log, new["token"])
         failpoint("deploy.before-record")
-        write_record(state_dir, name, {**rec, "pending": [_started(new, proc)]})
+        rec["pending"] = [_started(new, proc)]
+        write_record(state_dir, name, rec)
+        analysis = None
         try:
             _wait_ready(_url(bport), name, proc, timeout_s, log)
             smoke = _smoke(_url(bport), name, smoke_inputs)
+            if settings and old_backend and proxy:
+                analysis = bake(state_dir, name, rec, new, proc, proxy, old_backend, percent=canary_percent,
+                                settings=settings)
+                if analysis["decision"] != "promote":
+                    raise CanaryRejected(analysis["why"], analysis)
         except BaseException as exc:
+            if rec.get("canary"):  # the proxy goes back to the stable backend before the canary stops
+                repair_locked(state_dir, name)
             P.terminate(proc.pid, timeout_s=10, proc=proc)
             repair_locked(state_dir, name)  # forgets the stopped backend; the old record stands (or none)
             where = (f"the old model ({old_backend['model_dir']}) keeps serving at {_url(stable)}"
                      if old_backend and proxy else "no endpoint was running, none was started")
+            if isinstance(exc, CanaryRejected):
+                raise CanaryRejected(f"endpoint {name}: rolled back: {exc}; {where}", exc.analysis) from None
             if isinstance(exc, EndpointRolledBack):
                 raise EndpointRolledBack(f"endpoint {name}: rolled back: {exc}; {where}") from None
             raise
         champ = dict(champion, version=version) if champion and version is not None else None
+        if champ and analysis:
+            champ.update(reason=analysis["why"], details={"canary_analysis": analysis})
         history = (rec.get("history") or [])[-9:] + ([old_backend["model_dir"]] if old_backend else [])
-        rec.update(backend=new, model_dir=str(mdir), version=version, pending=[], history=history,
+        rec.update(backend=new, model_dir=str(mdir), version=version, pending=[], history=history, canary=None,
                    switch={"from": old_backend, "from_version": (old or {}).get("version") if old_backend else None,
                            "from_model_dir": (old or {}).get("model_dir"), "new_proxy": proxy is None,
                            "to": new, "champion": champ, "at": time.time()})
@@ -237,7 +261,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
                 "pids": {"proxy": rec["proxy"]["pid"], "backend": new["pid"]},
                 "replaced": old_backend["model_dir"] if old_backend else None, "smoke": smoke,
                 "action": "replaced" if old_backend else "started", "record": str(f), "champion": moved,
-                "repaired": repaired}
+                "repaired": repaired, "canary_analysis": analysis}
 
 
 def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
@@ -296,7 +320,7 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
         rec = rec or {}
         sw = rec.get("switch") or {}
         stopped, skipped = [], []
-        entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE),
+        entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE), (rec.get("canary"), None),
                    *((e, None) for e in (*(rec.get("pending") or []), sw.get("to"), sw.get("from"), *leftovers))]
         for entry, module in entries:
             if not entry or not entry.get("pid") or entry["pid"] in stopped:

@@ -12,8 +12,8 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["REQUESTS", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKENS", "IN_FLIGHT", "MULTIPROC_ENV",
-           "ModelMetrics", "exposition"]
+__all__ = ["REQUESTS", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKENS", "PREDICTED_LABELS", "IN_FLIGHT",
+           "MULTIPROC_ENV", "ModelMetrics", "exposition"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -35,6 +35,9 @@ FORWARD_SECONDS = Histogram("kubepipe_serve_forward_seconds", "Encode + forward 
 TOKENS = Counter("kubepipe_serve_tokens_total",
                  "Input tokens (LoadedModel.count_tokens: tokenizer tokens of the input without padding or special "
                  "tokens; whitespace words for hashed n-grams)", ["model_name"])
+# label values are the model's own labels (bounded by the artifact): canary analysis compares their shares
+PREDICTED_LABELS = Counter("kubepipe_serve_predicted_labels_total", "Predictions by predicted label",
+                           ["model_name", "label"])
 IN_FLIGHT = Gauge("kubepipe_serve_requests_in_flight", "Requests inside the model right now", ["model_name"],
                   multiprocess_mode="livesum")
 

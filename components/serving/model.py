@@ -163,6 +163,8 @@ class ServedModel(Model):
         request, parsed, probs = result
         best = probs.argmax(axis=1)
         labels = self._labels[best]
+        for label, n in zip(*np.unique(labels, return_counts=True)):  # canary analysis reads this on KServe
+            m.PREDICTED_LABELS.labels(self.name, label).inc(int(n))
         if request is None:
             top = probs[np.arange(len(best)), best]
             preds = [{"label": lab, "probability": float(p)} for lab, p in zip(labels.tolist(), top.tolist())]

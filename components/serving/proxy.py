@@ -5,7 +5,12 @@
 and sends SIGHUP; the proxy re-reads the record, sends new requests to the new backend and
 reports, on `GET /_kubepipe/proxy`, how many requests are still in flight per backend port.
 The old backend is stopped only when its count is 0, so a replacement drops no request.
-A connection refused before anything was sent is retried once on the current backend.
+A connection refused before anything was sent is retried once on the stable backend.
+
+Canary: when the record names a `canary` backend with a `percent`, that share of requests
+goes to it (a smooth weighted round-robin: exact shares, no randomness), the rest to the stable
+backend. Per backend port the proxy counts requests, 5xx, a latency histogram and the predicted
+labels (`revision_stats`); `GET /_kubepipe/proxy` shows them under `revisions`.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+
+from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
 __all__ = ["ProxyApp", "main"]
 
@@ -27,26 +35,57 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 log = logging.getLogger("kubepipe.proxy")
 
 
-def _backend_port(record: Path) -> int:
-    return int(json.loads(record.read_text(encoding="utf-8"))["backend"]["port"])
+def _backends(record: Path) -> tuple[int, int | None, float]:
+    """(stable port, canary port or None, canary percent) from the endpoint record."""
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    canary = rec.get("canary") or None
+    if canary is None:
+        return int(rec["backend"]["port"]), None, 0.0
+    return int(rec["backend"]["port"]), int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0)
 
 
 class ProxyApp:
-    """ASGI app forwarding every request to 127.0.0.1:<backend port from the record>."""
+    """ASGI app forwarding each request to the stable backend, or to the canary for its share."""
 
     def __init__(self, record: Path):
         self.record = record
-        self.port = _backend_port(record)
+        self.port, self.canary_port, self.canary_percent = _backends(record)
         self.in_flight: Counter[int] = Counter()
+        self.stats: dict[int, RevisionStats] = {}
         self.served = 0
+        self._routed = 0  # requests routed since the split was set (the round-robin's clock)
         self.client = None
 
     def reload(self) -> None:
         try:
-            self.port = _backend_port(self.record)
-            log.warning("backend is now 127.0.0.1:%d", self.port)
-        except (OSError, ValueError, KeyError) as exc:  # keep the current backend on a bad record
+            self.port, self.canary_port, self.canary_percent = _backends(self.record)
+            self._routed = 0
+            log.warning("backend is now 127.0.0.1:%d%s", self.port,
+                        f", canary 127.0.0.1:{self.canary_port} at {self.canary_percent:g}%" if self.canary_port else "")
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # keep the current backends on a bad record
             log.error("cannot re-read %s: %s; keeping backend %d", self.record, exc, self.port)
+        live = {self.port, self.canary_port}
+        self.stats = {p: s for p, s in self.stats.items() if p in live}  # a new revision counts from 0
+
+    def _pick(self) -> int:
+        """The canary for `percent` of requests: request i goes there when floor(i*p) moves."""
+        if self.canary_port is None or self.canary_percent <= 0:
+            return self.port
+        i, share = self._routed, self.canary_percent / 100.0
+        self._routed += 1
+        return self.canary_port if int((i + 1) * share) > int(i * share) else self.port
+
+    def state(self) -> dict:
+        return {"backend_port": self.port, "canary_port": self.canary_port, "canary_percent": self.canary_percent,
+                "served": self.served, "in_flight": {str(k): v for k, v in self.in_flight.items() if v},
+                "revisions": {str(p): s.to_dict() for p, s in self.stats.items()}}
+
+    def _observe(self, port: int, status: int, t0: float, path: str, body: bytes) -> None:
+        if not path.endswith((":predict", "/infer")):
+            return  # revisions are compared on inference only (not health checks or metadata)
+        stats = self.stats.setdefault(port, RevisionStats())
+        labels = predicted_labels(path, body) if status == 200 else []
+        stats.observe(status, (time.perf_counter() - t0) * 1000.0, labels)
 
     async def _read_body(self, receive) -> bytes:
         chunks = []
@@ -73,8 +112,7 @@ class ProxyApp:
         if scope["type"] != "http":
             return
         if scope["path"] == ADMIN_PATH:
-            body = json.dumps({"backend_port": self.port, "served": self.served,
-                               "in_flight": {str(k): v for k, v in self.in_flight.items() if v}}).encode()
+            body = json.dumps(self.state()).encode()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})
@@ -85,14 +123,15 @@ class ProxyApp:
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         resp = None
+        port = self._pick()
+        t0 = time.perf_counter()
         for attempt in range(2):
-            port = self.port
             self.in_flight[port] += 1
             try:
                 resp = await self.client.request(scope["method"], f"http://127.0.0.1:{port}{path}",
                                                  content=body, headers=headers)
                 break
-            except httpx.ConnectError as exc:  # nothing was sent: safe to retry on the current backend
+            except httpx.ConnectError as exc:  # nothing was sent: safe to retry on the stable backend
                 if attempt == 1 or port == self.port:
                     await asyncio.sleep(0.05)
                     self.reload()
@@ -102,13 +141,19 @@ class ProxyApp:
                 break
             finally:
                 self.in_flight[port] -= 1
+            if attempt == 0:
+                failed, port = port, self.port
+                if failed != port:  # the canary refused: that is its failure, counted on it
+                    self._observe(failed, 502, t0, scope["path"], b"")
         if resp is None:
-            msg = json.dumps({"error": f"backend 127.0.0.1:{self.port} unavailable: {type(err).__name__}"}).encode()
+            self._observe(port, 502, t0, scope["path"], b"")
+            msg = json.dumps({"error": f"backend 127.0.0.1:{port} unavailable: {type(err).__name__}"}).encode()
             await send({"type": "http.response.start", "status": 502,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": msg})
             return
         self.served += 1
+        self._observe(port, resp.status_code, t0, scope["path"], resp.content)
         out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                        if k.lower() not in _HOP and k.lower() != "content-encoding"]  # httpx decoded it
         out_headers.append((b"content-length", str(len(resp.content)).encode()))

@@ -63,6 +63,9 @@ class Profile(Strict):
     deploy_namespace: str | None = Field(None, pattern=K8S_NAME, description="Namespace of the InferenceServices.")
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
+    prometheus_url: str | None = Field(
+        None, pattern=r"^https?://\S+$",
+        description="Prometheus HTTP API the deploy step's canary_analysis reads KServe revision metrics from.")
     # vertex
     project: str | None = None
     region: str | None = None

@@ -1,0 +1,161 @@
+"""Canary analysis: after the smoke test, compare the canary with the stable revision under real traffic.
+
+```yaml
+with:
+  canary_percent: 10
+  canary_analysis: {bake_s: 120, min_requests: 50, max_error_rate_increase: 0.0,
+                    max_p99_ratio: 1.5, max_p99_increase_ms: 20, max_prediction_psi: 0.25}
+```
+
+The deploy step holds the canary at `canary_percent` for `bake_s` seconds, then compares the
+two revisions' numbers (the local endpoint proxy's per-revision counters, or Prometheus for
+KServe; both shaped as `RevisionStats.to_dict()`):
+
+- error rate: the canary's share of 5xx answers may exceed the stable's by at most
+  `max_error_rate_increase` (default 0: any 5xx regression rolls back);
+- p99 latency (from the latency histograms): rolled back when the canary's p99 is above both
+  `stable p99 x max_p99_ratio` and `stable p99 + max_p99_increase_ms` (the absolute floor keeps
+  2 ms -> 4 ms jitter from rolling back a fast model; null switches a bound off);
+- predicted labels: PSI of the canary's label distribution against the stable's (the data
+  area's `psi`) at most `max_prediction_psi`;
+- fewer than `min_requests` canary answers is inconclusive, and inconclusive rolls back.
+
+Pure Python apart from `psi` (numpy, imported when analysing): the compile-time check imports it.
+"""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.serving.revision_stats import histogram_quantile
+
+__all__ = ["ANALYSIS_KEYS", "DEFAULTS", "analysis_issues", "analysis_settings", "analyze", "summary",
+           "analysis_markdown"]
+
+DEFAULTS = {"bake_s": 60, "min_requests": 20, "max_error_rate_increase": 0.0, "max_p99_ratio": 1.5,
+            "max_p99_increase_ms": 20.0, "max_prediction_psi": 0.25}
+ANALYSIS_KEYS = tuple(DEFAULTS)
+MAX_BAKE_S = 86400
+_NULLABLE = ("max_p99_ratio", "max_p99_increase_ms", "max_prediction_psi")
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def analysis_issues(value, canary_percent=None) -> list[CheckIssue]:
+    """Issues in `canary_analysis:` (paths relative to the step's `with:`)."""
+    if value is None or value == {}:
+        return []
+    if not isinstance(value, dict):
+        return [CheckIssue(("canary_analysis",), f"must be a mapping, got {type(value).__name__}",
+                           "e.g. canary_analysis: {bake_s: 120, max_error_rate_increase: 0.0}")]
+    issues = []
+    for key in value:
+        if key not in ANALYSIS_KEYS:
+            issues.append(CheckIssue(("canary_analysis", key), f"unknown canary analysis setting `{key}`",
+                                     did_you_mean(key, ANALYSIS_KEYS) or f"known: {', '.join(ANALYSIS_KEYS)}"))
+
+    def bad(key, want, hint=None):
+        issues.append(CheckIssue(("canary_analysis", key), f"must be {want}, got {value[key]!r}", hint))
+
+    for key, v in value.items():
+        if isinstance(v, str) and v.startswith("${"):
+            continue  # a parameter: checked when the step runs
+        if key == "bake_s" and (not _num(v) or not 0 < v <= MAX_BAKE_S):
+            bad(key, f"a number of seconds above 0 (at most {MAX_BAKE_S})", "how long the canary takes traffic")
+        elif key == "min_requests" and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            bad(key, "a whole number of requests, 0 or more", None)
+        elif key == "max_error_rate_increase" and (not _num(v) or not 0 <= v <= 1):
+            bad(key, "a share of requests from 0 to 1", "0: any 5xx regression rolls back")
+        elif key == "max_p99_ratio" and v is not None and (not _num(v) or v < 1):
+            bad(key, "a ratio of 1 or more, or null", "1.5: the canary's p99 may be 50% above the stable's")
+        elif key in ("max_p99_increase_ms", "max_prediction_psi") and v is not None and (not _num(v) or v < 0):
+            bad(key, "a number of 0 or more, or null", None)
+    if canary_percent is not None and not isinstance(canary_percent, str) and (
+            not isinstance(canary_percent, int) or not 1 <= canary_percent <= 99):
+        issues.append(CheckIssue(("canary_percent",), f"must be from 1 to 99 with canary_analysis, got {canary_percent!r}",
+                                 "analysis compares the canary with the stable revision: both need traffic"))
+    return issues
+
+
+def analysis_settings(value: dict | None) -> dict | None:
+    """The settings with defaults filled in, or None when no analysis is asked for."""
+    if not value:
+        return None
+    out = {**DEFAULTS, **value}
+    for key in ANALYSIS_KEYS:
+        if out[key] is None and key in _NULLABLE:
+            continue  # that bound is off
+        out[key] = int(out[key]) if key == "min_requests" else float(out[key])
+    return out
+
+
+def summary(stats: dict) -> dict:
+    """requests, errors_5xx, error_rate, p50_ms, p99_ms and label counts of one revision's numbers."""
+    n, errors = int(stats.get("requests") or 0), int(stats.get("errors_5xx") or 0)
+    buckets = stats.get("latency_ms_buckets") or {}
+    p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
+    return {"requests": n, "errors_5xx": errors, "error_rate": round(errors / n, 6) if n else 0.0,
+            "p50_ms": None if p50 is None else round(p50, 3), "p99_ms": None if p99 is None else round(p99, 3),
+            "labels": {str(k): int(v) for k, v in sorted((stats.get("labels") or {}).items())}}
+
+
+def _label_psi(stable: dict, canary: dict) -> float | None:
+    from kubepipe.components.data.drift import psi
+
+    labels = sorted(set(stable) | set(canary))
+    ns, nc = sum(stable.values()), sum(canary.values())
+    if not labels or not ns or not nc:
+        return None
+    return round(psi([stable.get(k, 0) / ns for k in labels], [canary.get(k, 0) / nc for k in labels]), 6)
+
+
+def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
+    """{decision: promote | rollback, why, checks: [...], stable, canary, settings}."""
+    s = analysis_settings(settings) or analysis_settings(dict(DEFAULTS))
+    st, ca = summary(stable_stats), summary(canary_stats)
+    checks = []
+
+    def check(name, passed, canary_value, stable_value, limit, note=""):
+        checks.append({"check": name, "passed": passed, "canary": canary_value, "stable": stable_value,
+                       "limit": limit, **({"note": note} if note else {})})
+
+    check("min_requests", ca["requests"] >= s["min_requests"], ca["requests"], st["requests"], s["min_requests"],
+          "too little canary traffic to judge: inconclusive rolls back" if ca["requests"] < s["min_requests"] else "")
+    limit = round(st["error_rate"] + s["max_error_rate_increase"], 6)
+    check("error_rate", ca["error_rate"] <= limit, ca["error_rate"], st["error_rate"], limit)
+    bounds = [b for b in ((st["p99_ms"] * s["max_p99_ratio"]) if s["max_p99_ratio"] is not None and st["p99_ms"] is not None else None,
+                          (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
+              if b is not None]
+    if bounds and ca["p99_ms"] is not None:
+        p99_limit = round(max(bounds), 3)
+        check("p99_ms", ca["p99_ms"] <= p99_limit, ca["p99_ms"], st["p99_ms"], p99_limit)
+    else:
+        check("p99_ms", True, ca["p99_ms"], st["p99_ms"], None, "not compared (bounds off or no latencies)")
+    value = _label_psi(st["labels"], ca["labels"])
+    if s["max_prediction_psi"] is not None and value is not None:
+        check("prediction_psi", value <= s["max_prediction_psi"], value, 0.0, s["max_prediction_psi"])
+    else:
+        check("prediction_psi", True, value, 0.0, s["max_prediction_psi"], "not compared (off or no predicted labels)")
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        why = "canary analysis failed: " + "; ".join(
+            f"{c['check']} {c['canary']} > {c['limit']} (stable {c['stable']})" if c["check"] != "min_requests" else
+            f"only {c['canary']} canary requests in {s['bake_s']:g}s (min_requests {c['limit']})" for c in failed)
+    else:
+        why = (f"canary analysis passed over {s['bake_s']:g}s: {ca['requests']} canary / {st['requests']} stable "
+               f"requests, error rate {ca['error_rate']} vs {st['error_rate']}, p99 {ca['p99_ms']} vs {st['p99_ms']} ms, "
+               f"prediction PSI {value}")
+    return {"decision": "rollback" if failed else "promote", "why": why, "checks": checks, "stable": st,
+            "canary": ca, "settings": s}
+
+
+def analysis_markdown(analysis: dict | None) -> list[str]:
+    """The analysis as report lines: the decision and a canary-vs-stable table."""
+    if not analysis:
+        return []
+    lines = ["", f"## Canary analysis: {analysis['decision']}", "", analysis["why"], "",
+             "| check | canary | stable | limit | passed |", "|---|---|---|---|---|"]
+    for c in analysis["checks"]:
+        lines.append(f"| {c['check']} | {c['canary']} | {c['stable']} | {c['limit']} | {'yes' if c['passed'] else 'NO'} |")
+    return lines

@@ -1,0 +1,88 @@
+"""A KServe revision's numbers over the canary's bake window, from Prometheus' HTTP API.
+
+Per revision (Knative names them; KServe's status lists them under `components.predictor.traffic`):
+
+- requests and 5xx: Knative's queue-proxy counter `revision_app_request_count`
+  (labels `namespace_name`, `revision_name`, `response_code_class`);
+- latency: its histogram `revision_app_request_latencies_bucket` (milliseconds);
+- predicted labels: kubepipe serve's `kubepipe_serve_predicted_labels_total{label}`, scraped from
+  the revision's pods (`namespace`, `pod` = `<revision>-deployment-...`, the labels Prometheus'
+  Kubernetes service discovery and kube-prometheus give a pod's metrics).
+
+Each is an instant query of `increase(...[<window>s])`, so the shape is `RevisionStats.to_dict()`
+and canary analysis is the same on every target. Plain HTTP (httpx, the serve extra) against
+`/api/v1/query`; errors name the URL and the query.
+"""
+
+from __future__ import annotations
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["PrometheusError", "revision_stats", "query", "REQUESTS", "LATENCY", "LABELS"]
+
+REQUESTS = "revision_app_request_count"
+LATENCY = "revision_app_request_latencies_bucket"
+LABELS = "kubepipe_serve_predicted_labels_total"
+
+
+class PrometheusError(ComponentError):
+    """Prometheus did not answer a query; the rollout cannot be judged."""
+
+
+def _quote(value: str) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> list[dict]:
+    """An instant query: Prometheus' `data.result` list (vector samples {metric, value: [ts, "v"]})."""
+    import httpx
+
+    endpoint = url.rstrip("/") + "/api/v1/query"
+    try:
+        if client is not None:
+            r = client.get(endpoint, params={"query": promql}, timeout=timeout_s)
+        else:
+            r = httpx.get(endpoint, params={"query": promql}, timeout=timeout_s, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise PrometheusError(f"prometheus_url {url}: not answering ({type(exc).__name__}: {exc}); "
+                              "check the profile's prometheus_url", retryable=True) from None
+    try:
+        doc = r.json()
+    except ValueError:
+        doc = {}
+    if r.status_code != 200 or doc.get("status") != "success":
+        raise PrometheusError(f"prometheus_url {url}: query {promql!r} answered {r.status_code}: "
+                              f"{doc.get('errorType', '')} {doc.get('error', r.text[:200])}".strip(),
+                              retryable=r.status_code >= 500)
+    data = doc.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise PrometheusError(f"prometheus_url {url}: query {promql!r} gave {data.get('resultType')!r}, not a vector")
+    return list(data.get("result") or [])
+
+
+def _value(sample: dict) -> float:
+    try:
+        return float(sample["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise PrometheusError(f"malformed Prometheus sample {str(sample)[:200]}") from None
+
+
+def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, timeout_s: float = 10.0,
+                   client=None) -> dict:
+    """{requests, errors_5xx, latency_ms_buckets, labels} of `revision` over the last `window_s` seconds."""
+    window = f"[{max(1, int(round(window_s)))}s]"
+    rev = f"namespace_name={_quote(namespace)},revision_name={_quote(revision)}"
+    pods = f"namespace={_quote(namespace)},pod=~{_quote(revision + '-deployment-.*')}"
+
+    def run(promql: str) -> list[dict]:
+        return query(url, promql, timeout_s=timeout_s, client=client)
+
+    total = sum(_value(s) for s in run(f"sum(increase({REQUESTS}{{{rev}}}{window}))"))
+    errors = sum(_value(s) for s in run(f'sum(increase({REQUESTS}{{{rev},response_code_class="5xx"}}{window}))'))
+    buckets = {s.get("metric", {}).get("le"): _value(s)
+               for s in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
+    labels = {s.get("metric", {}).get("label"): _value(s)
+              for s in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
+    return {"requests": int(round(total)), "errors_5xx": int(round(errors)),
+            "latency_ms_buckets": {k: v for k, v in buckets.items() if k is not None},
+            "labels": {k: int(round(v)) for k, v in labels.items() if k is not None and v > 0}}

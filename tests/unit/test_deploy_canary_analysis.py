@@ -1,0 +1,159 @@
+"""Canary analysis: the settings check, the revision counters, p99 from histograms and the decision.
+
+Oracles: numpy's inverted-CDF percentile for the histogram quantile (the estimate must fall in the
+bucket that holds the true order statistic), scipy's KL divergence for PSI (PSI = KL(c||r) + KL(r||c)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubepipe.components.deploy.canary_analysis import DEFAULTS, analysis_issues, analysis_settings, analyze
+from kubepipe.components.deploy.checks import check
+from kubepipe.components.serving.revision_stats import (LATENCY_BUCKETS_MS, RevisionStats, histogram_quantile,
+                                                        predicted_labels)
+
+
+def _stats(latencies, errors=0, labels=None):
+    s = RevisionStats()
+    for i, ms in enumerate(latencies):
+        s.observe(500 if i < errors else 200, ms, None)
+    s.labels.update(labels or {})
+    return s.to_dict()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(min_value=0.01, max_value=60000, allow_nan=False), min_size=1, max_size=300),
+       st.sampled_from([0.5, 0.9, 0.99]))
+def test_histogram_quantile_falls_in_the_bucket_of_the_true_percentile(latencies, q):
+    est = histogram_quantile(q, _stats(latencies)["latency_ms_buckets"])
+    true = float(np.percentile(latencies, q * 100, method="inverted_cdf"))
+    bounds = (0.0, *LATENCY_BUCKETS_MS, math.inf)
+    k = next(i for i in range(1, len(bounds)) if true <= bounds[i])
+    lower, upper = bounds[k - 1], bounds[k]
+    if math.isinf(upper):
+        assert est == LATENCY_BUCKETS_MS[-1]
+    else:
+        assert lower - 1e-9 <= est <= upper + 1e-9, (est, true, lower, upper)
+
+
+def test_histogram_quantile_of_nothing_is_none():
+    assert histogram_quantile(0.99, RevisionStats().latency_buckets()) is None
+    assert histogram_quantile(0.99, {}) is None
+
+
+def test_stats_count_requests_5xx_and_cumulative_buckets():
+    s = RevisionStats()
+    s.observe(200, 3.0, ["a", "b"])
+    s.observe(503, 40.0, [])
+    s.observe(404, 12000.0, None)
+    d = s.to_dict()
+    assert (d["requests"], d["errors_5xx"], d["labels"]) == (3, 1, {"a": 1, "b": 1})
+    b = d["latency_ms_buckets"]
+    assert (b["2.5"], b["5"], b["50"], b["10000"], b["30000"], b["+Inf"]) == (0, 1, 2, 2, 3, 3)
+
+
+def test_predicted_labels_reads_v1_and_v2_answers():
+    assert predicted_labels("/v1/models/m:predict", b'{"predictions": [{"label": "x"}, {"label": "y"}]}') == ["x", "y"]
+    v2 = b'{"outputs": [{"name": "probabilities", "data": [0.1]}, {"name": "label", "data": ["fuel"]}]}'
+    assert predicted_labels("/v2/models/m/infer", v2) == ["fuel"]
+    assert predicted_labels("/v1/models/m:predict", b"not json") == []
+    assert predicted_labels("/v2/health/ready", b"{}") == []
+
+
+def test_psi_on_labels_matches_symmetric_kl_from_scipy():
+    from scipy.stats import entropy
+
+    stable, canary = {"a": 60, "b": 30, "c": 10}, {"a": 20, "b": 30, "c": 50}
+    out = analyze(_stats([5.0] * 100, labels=stable), _stats([5.0] * 100, labels=canary),
+                  {"bake_s": 1, "max_prediction_psi": 0.1})
+    r, c = np.array([60, 30, 10]) / 100, np.array([20, 30, 50]) / 100
+    (psi_check,) = [x for x in out["checks"] if x["check"] == "prediction_psi"]
+    assert psi_check["canary"] == pytest.approx(entropy(c, r) + entropy(r, c), rel=1e-4)
+    assert out["decision"] == "rollback" and "prediction_psi" in out["why"]
+
+
+def test_same_behaviour_promotes_and_any_5xx_regression_rolls_back_by_default():
+    stable = _stats([5.0] * 200, labels={"a": 100, "b": 100})
+    same = analyze(stable, _stats([5.0] * 50, labels={"a": 26, "b": 24}), {"bake_s": 5})
+    assert same["decision"] == "promote", same["why"]
+    assert same["canary"]["requests"] == 50 and same["stable"]["error_rate"] == 0.0
+    one_error = analyze(stable, _stats([5.0] * 50, errors=1, labels={"a": 26, "b": 24}), {"bake_s": 5})
+    assert one_error["decision"] == "rollback"
+    (err,) = [x for x in one_error["checks"] if x["check"] == "error_rate"]
+    assert (err["canary"], err["stable"], err["limit"], err["passed"]) == (0.02, 0.0, 0.0, False)
+
+
+def test_error_budget_allows_a_stated_increase():
+    stable = _stats([5.0] * 100, errors=1)
+    canary = _stats([5.0] * 100, errors=3)
+    assert analyze(stable, canary, {"bake_s": 1, "max_error_rate_increase": 0.05})["decision"] == "promote"
+    assert analyze(stable, canary, {"bake_s": 1, "max_error_rate_increase": 0.01})["decision"] == "rollback"
+
+
+def test_p99_needs_both_the_ratio_and_the_absolute_floor_to_roll_back():
+    stable = _stats([4.0] * 100)
+    jitter = _stats([9.0] * 100)  # p99 2x the stable's, but only ~5 ms more: under the 20 ms floor
+    assert analyze(stable, jitter, {"bake_s": 1})["decision"] == "promote"
+    slow = _stats([140.0] * 100)
+    out = analyze(stable, slow, {"bake_s": 1})
+    assert out["decision"] == "rollback" and "p99_ms" in out["why"]
+    assert analyze(stable, slow, {"bake_s": 1, "max_p99_ratio": None, "max_p99_increase_ms": None})["decision"] == "promote"
+
+
+def test_too_little_canary_traffic_is_inconclusive_and_rolls_back():
+    out = analyze(_stats([5.0] * 100), _stats([5.0] * 3), {"bake_s": 2, "min_requests": 20})
+    assert out["decision"] == "rollback" and "only 3 canary requests in 2s" in out["why"]
+
+
+def test_settings_defaults_are_filled_and_conservative():
+    s = analysis_settings({"bake_s": 30})
+    assert s["max_error_rate_increase"] == 0.0 and s["bake_s"] == 30.0 and s["min_requests"] == DEFAULTS["min_requests"]
+    assert analysis_settings({}) is None and analysis_settings(None) is None
+
+
+@pytest.mark.parametrize("value,path,needle", [
+    ({"bake": 10}, ("canary_analysis", "bake"), "did you mean `bake_s`"),
+    ({"bake_s": 0}, ("canary_analysis", "bake_s"), "above 0"),
+    ({"bake_s": 10, "max_error_rate_increase": 2}, ("canary_analysis", "max_error_rate_increase"), "from 0 to 1"),
+    ({"bake_s": 10, "max_p99_ratio": 0.5}, ("canary_analysis", "max_p99_ratio"), "1 or more"),
+    ({"bake_s": 10, "min_requests": -1}, ("canary_analysis", "min_requests"), "0 or more"),
+    ({"bake_s": 10, "max_prediction_psi": "high"}, ("canary_analysis", "max_prediction_psi"), "0 or more"),
+])
+def test_bad_settings_are_located(value, path, needle):
+    issues = check({"model_name": "m", "canary_analysis": value})
+    assert [i.path for i in issues] == [path], issues
+    assert needle in (issues[0].message + " " + (issues[0].hint or ""))
+
+
+def test_analysis_needs_a_split_with_traffic_on_both_sides():
+    issues = check({"model_name": "m", "canary_percent": 100, "canary_analysis": {"bake_s": 10}})
+    assert [i.path for i in issues] == [("canary_percent",)] and "1 to 99" in issues[0].message
+    assert check({"model_name": "m", "canary_percent": 10, "canary_analysis": {"bake_s": 10}}) == []
+    assert analysis_issues("yes")[0].path == ("canary_analysis",)
+
+
+def test_registry_keeps_a_rollback_event_without_moving_the_champion(tmp_path):
+    from kubepipe.components.deploy.champion import audit_rollback, promote_champion
+    from kubepipe.components.registry import Registry
+
+    reg = Registry(str(tmp_path / "reg"))
+    for _ in range(2):
+        model = tmp_path / "m"
+        model.mkdir(exist_ok=True)
+        (model / "kubepipe-model.json").write_text("{}")
+        reg.register(str(model), name="shop")
+    promote_champion(reg.uri, "shop", 1, reason="first", details={"canary_analysis": {"decision": "promote"}})
+    out = audit_rollback(reg.uri, "shop", 2, reason="canary analysis failed: error_rate 0.1 > 0.0",
+                         details={"canary_analysis": {"decision": "rollback", "canary": {"error_rate": 0.1}}})
+    assert out["recorded"] is True
+    assert reg.alias("shop", "champion").version == 1
+    last = reg.history("shop")[-1]
+    assert last["action"] == "canary-rollback" and last["version"] == 2 and last["champion"] == 1
+    assert last["canary_analysis"]["canary"]["error_rate"] == 0.1
+    assert reg.history("shop")[0]["canary_analysis"] == {"decision": "promote"}
