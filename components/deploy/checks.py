@@ -84,7 +84,7 @@ def deploy_reference() -> Reference:
                  "autoscaling": Allowed(AUTOSCALING_KEYS, f"metric: {' | '.join(METRICS)} (raw deployment mode: cpu, memory)"),
                  "canary_percent": Allowed(note="0 to 100; 100 = no canary (1 to 99 with canary_analysis)"),
                  "canary_analysis": Allowed(ANALYSIS_KEYS, "after smoke, hold the canary bake_s seconds and compare "
-                                                           "it with the stable revision (docs/serving.md)")},
+                                                           "it with the stable revision (docs/deploy.md)")},
         example="""deploy:
   component: deploy
   when: "${steps.evaluate.outputs.passed} == true"

@@ -43,7 +43,8 @@ def deploy(
         model_name: Endpoint and registry name (letters, digits, '.', '_', '-').
         version: Registry version being deployed (wire `${steps.register.outputs.version}`); 0: the
             version this run registered.
-        canary_percent: Share of traffic the new model gets first (kubeflow, vertex); 100: no canary.
+        canary_percent: Share of traffic the new model gets first (kubeflow, vertex; local with
+            canary_analysis); 100: no canary.
         smoke_inputs: Inputs sent to the new model before it takes traffic; any failure rolls back.
         autoscaling: `{min_replicas, max_replicas, metric, target}` (KServe).
         runtime: Model server: `kubepipe` (KServe ModelServer) or `triton`.
@@ -79,6 +80,7 @@ def deploy(
             registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
             run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report_path(report, ".md"))
     report.metadata.update(action=result["action"], why=str(result.get("why", ""))[:500],
-                           champion_moved=bool((result.get("champion") or {}).get("moved")))
+                           champion_moved=bool((result.get("champion") or {}).get("moved")),
+                           canary_decision=(result.get("canary_analysis") or {}).get("decision", ""))
     outputs = namedtuple("DeployOutputs", ["endpoint", "action", "why"])
     return outputs(str(result.get("endpoint") or ""), result["action"], str(result.get("why") or "")[:500])

@@ -7,10 +7,10 @@ reports, on `GET /_kubepipe/proxy`, how many requests are still in flight per ba
 The old backend is stopped only when its count is 0, so a replacement drops no request.
 A connection refused before anything was sent is retried once on the stable backend.
 
-Canary: when the record names a `canary` backend with a `percent`, that share of requests
-goes to it (a smooth weighted round-robin: exact shares, no randomness), the rest to the stable
-backend. Per backend port the proxy counts requests, 5xx, a latency histogram and the predicted
-labels (`revision_stats`); `GET /_kubepipe/proxy` shows them under `revisions`.
+Canary: when the record names a `canary` backend with a `percent`, each request goes to it
+with that probability, the rest to the stable backend. Per backend port the proxy counts requests, 5xx, a latency histogram and the predicted
+labels (`revision_stats`), from zero whenever the backends change; `GET /_kubepipe/proxy`
+shows them under `revisions`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 import signal
 import sys
 import time
@@ -53,27 +54,26 @@ class ProxyApp:
         self.in_flight: Counter[int] = Counter()
         self.stats: dict[int, RevisionStats] = {}
         self.served = 0
-        self._routed = 0  # requests routed since the split was set (the round-robin's clock)
+        self._rng = random.Random()  # nosec B311 - traffic splitting, not security
         self.client = None
 
     def reload(self) -> None:
         try:
+            before = (self.port, self.canary_port)
             self.port, self.canary_port, self.canary_percent = _backends(self.record)
-            self._routed = 0
+            if (self.port, self.canary_port) != before:
+                self.stats = {}  # both revisions are counted over the same window (a canary's bake)
             log.warning("backend is now 127.0.0.1:%d%s", self.port,
                         f", canary 127.0.0.1:{self.canary_port} at {self.canary_percent:g}%" if self.canary_port else "")
         except (OSError, ValueError, KeyError, TypeError) as exc:  # keep the current backends on a bad record
             log.error("cannot re-read %s: %s; keeping backend %d", self.record, exc, self.port)
-        live = {self.port, self.canary_port}
-        self.stats = {p: s for p, s in self.stats.items() if p in live}  # a new revision counts from 0
 
     def _pick(self) -> int:
-        """The canary for `percent` of requests: request i goes there when floor(i*p) moves."""
+        """The canary for `percent` of requests, drawn per request: a fixed pattern would alias with
+        periodic clients (a canary seeing every third request of a cycle of five inputs)."""
         if self.canary_port is None or self.canary_percent <= 0:
             return self.port
-        i, share = self._routed, self.canary_percent / 100.0
-        self._routed += 1
-        return self.canary_port if int((i + 1) * share) > int(i * share) else self.port
+        return self.canary_port if self._rng.random() * 100.0 < self.canary_percent else self.port
 
     def state(self) -> dict:
         return {"backend_port": self.port, "canary_port": self.canary_port, "canary_percent": self.canary_percent,

@@ -99,11 +99,11 @@ def assert_champion_served(registry_uri: str, name: str, state_dir: Path) -> Non
     reg = Registry(registry_uri)
     champion = reg.alias(name, "champion")
     rec = get_endpoint(name, str(state_dir))
-    assert not rec.get("switch") and not rec.get("pending"), rec
+    assert not rec.get("switch") and not rec.get("pending") and not rec.get("canary"), rec
     assert champion is not None and rec["version"] == champion.version, (rec["version"], champion)
     assert rec["model_dir"] == reg.model_path(name, champion.version)
     proxy = json.loads(http_get(f"{rec['url']}/_kubepipe/proxy")[1])
-    assert proxy["backend_port"] == rec["backend"]["port"]
+    assert proxy["backend_port"] == rec["backend"]["port"] and proxy.get("canary_port") is None
     assert http_get(f"{rec['url']}/v2/models/{name}/ready")[0] == 200
 
 

@@ -42,12 +42,13 @@ def world(tmp_path, model):
     return {"root": tmp_path, "registry": reg, "state": tmp_path / ".kubepipe", "model": model}
 
 
-def _deploy(world, version: int, failpoint: str | None = None):
+def _deploy(world, version: int, failpoint: str | None = None, canary: dict | None = None):
     script = (
         "import json, sys; from kubepipe.components.deploy.target import deploy_model; "
         "r = deploy_model(model_dir=sys.argv[1], model_uri=sys.argv[1], model_name=sys.argv[2], "
         "version=int(sys.argv[3]), target='local', registry_uri=sys.argv[4], state_dir=sys.argv[5], "
-        f"timeout_s=120, smoke_inputs={SMOKE!r}); print('RESULT', json.dumps(r['action']))"
+        f"timeout_s=120, smoke_inputs={SMOKE!r}, canary_percent=50, canary_analysis={canary!r}); "
+        "print('RESULT', json.dumps(r['action']))"
     )
     env = {k: v for k, v in os.environ.items() if k != "KUBEPIPE_FAILPOINT"}
     if failpoint:
@@ -138,6 +139,45 @@ def test_later_deploy_killed(world, point, champion_after_kill, chaos_figures):
         _check_all(world, before)
         history = json.loads((world["state"] / "endpoints" / f"{NAME}.json").read_text())["history"]
         assert world["registry"].model_path(NAME, 1) in history
+    finally:
+        _stop(world)
+    assert_no_untracked(before, world["state"], world["root"])
+
+
+def test_deploy_killed_while_baking_a_canary(world, chaos_figures):
+    """v1 serves; v2 is a canary taking half the traffic when its deploy is killed: repair puts v1 back alone
+    (the canary stopped, the champion unmoved, no request lost), and the re-run bakes and promotes v2."""
+    from kubepipe.components.serving.endpoints import get_endpoint, repair_endpoints
+    from kubepipe.components.serving.processes import is_ours
+
+    canary = {"bake_s": 3, "min_requests": 5}
+    before = kubepipe_processes(world["root"])
+    try:
+        assert _deploy(world, 1).returncode == 0
+        url = get_endpoint(NAME, str(world["state"]))["url"]
+        load = RequestLoad(f"{url}/v1/models/{NAME}:predict", SMOKE[:1])
+        load.start()
+        try:
+            killed = _deploy(world, 2, "deploy.canary-baking", canary=canary)
+            assert killed.returncode == -9, killed.out
+            chaos_figures["kills"] += 1
+            rec = get_endpoint(NAME, str(world["state"]))
+            assert rec["canary"]["percent"] == 50 and is_ours(rec["canary"])  # the canary lives on, recorded
+            assert _statuses(world) == ["interrupted"]  # its deployer is gone
+            (report,) = repair_endpoints(str(world["state"]))
+            assert any("rolled back the canary" in a for a in report["actions"]), report
+            assert not is_ours(rec["canary"])  # stopped
+            assert world["registry"].alias(NAME, "champion").version == 1
+            _check_all(world, before)
+            again = _deploy(world, 2, canary=canary)
+            assert again.returncode == 0 and 'RESULT "promoted"' in again.out, again.out
+            chaos_figures["kills_survived"] += 1
+        finally:
+            load.stop(chaos_figures)
+        assert load.failed == [] and load.sent > 0
+        assert world["registry"].alias(NAME, "champion").version == 2
+        assert world["registry"].history(NAME)[-1]["canary_analysis"]["decision"] == "promote"
+        _check_all(world, before)
     finally:
         _stop(world)
     assert_no_untracked(before, world["state"], world["root"])

@@ -1,0 +1,116 @@
+"""Canary analysis on KServe: the real kubernetes client against a fake Kubernetes API, and the revision
+metrics from a fake Prometheus HTTP API on loopback (plain HTTP, httpx)."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy_fake_kube import FakeKube
+from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
+from kubepipe.components.deploy.prometheus import PrometheusError, revision_stats
+from kubepipe.components.registry import Registry
+from prometheus_fake import FakePrometheus
+
+pytestmark = pytest.mark.contract
+NAME = "merchant-categorizer"
+NS = "serving"
+REV1, REV2 = f"{NAME}-predictor-00001", f"{NAME}-predictor-00002"  # the fake controller's revision names
+ANALYSIS = {"bake_s": 0.05, "min_requests": 20}
+
+
+def _client(url: str):
+    from kubernetes import client
+
+    cfg = client.Configuration(host=url)
+    cfg.proxy = None
+    return client.ApiClient(cfg)
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'registry'}")
+    for i in (1, 2):
+        model = tmp_path / f"model{i}"
+        model.mkdir()
+        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
+        reg.register(str(model), name=NAME)
+    reg.promote(NAME, 1, reason="first")
+    return reg
+
+
+def _roll(kube, prom, registry, version: str, **kw):
+    manifest = inference_service_manifest(ServiceConfig(
+        model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=version, namespace=NS,
+        canary_percent=10))
+    return rollout(manifest, registry_uri=registry.uri, model_name=NAME, version=int(version), timeout_s=5,
+                   poll_s=0.01, api_client=_client(kube.url), smoke_inputs=["uber ride"],
+                   prometheus_url=prom.url if prom else None, **kw)
+
+
+def _stable(prom):
+    prom.add_revision(NS, REV1, requests=900, errors=0, latencies_ms=[12] * 890 + [45] * 10,
+                      labels={"dining": 450, "travel": 450})
+
+
+def test_canary_with_5xx_in_prometheus_is_rolled_back_pinned_and_audited(registry):
+    with FakeKube() as kube, FakePrometheus() as prom:
+        assert _roll(kube, None, registry, "1")["action"] == "promoted"  # first: no analysis needed
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=4, latencies_ms=[12] * 100, labels={"dining": 50, "travel": 46})
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        obj = kube.objects[(NS, NAME)]
+    a = report["canary_analysis"]
+    assert report["action"] == "rolled_back" and a["decision"] == "rollback"
+    assert (a["canary_revision"], a["stable_revision"]) == (REV2, REV1)
+    assert a["canary"]["errors_5xx"] == 4 and a["canary"]["error_rate"] == 0.04 and a["stable"]["error_rate"] == 0.0
+    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0  # pinned on the previous revision
+    assert registry.alias(NAME, "champion").version == 1
+    event = registry.history(NAME)[-1]
+    assert event["action"] == "canary-rollback" and event["canary_analysis"]["canary"]["errors_5xx"] == 4
+    # the queries named the revision and the bake window, as Prometheus needs them
+    assert any(f'revision_name="{REV2}",response_code_class="5xx"' in q and "[1s]" in q for q in prom.queries)
+    assert any(f'pod=~"{REV2}-deployment-.*"' in q for q in prom.queries)
+
+
+def test_healthy_canary_is_promoted_with_its_numbers_in_the_history(registry):
+    with FakeKube() as kube, FakePrometheus() as prom:
+        _roll(kube, None, registry, "1")
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[11] * 99 + [40],
+                          labels={"dining": 52, "travel": 48})
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+    a = report["canary_analysis"]
+    assert report["action"] == "promoted" and a["decision"] == "promote", report["why"]
+    assert a["canary"]["requests"] == 100 and a["canary"]["labels"] == {"dining": 52, "travel": 48}
+    assert a["canary"]["p99_ms"] is not None and a["stable"]["p99_ms"] is not None
+    assert registry.alias(NAME, "champion").version == 2
+    assert registry.history(NAME)[-1]["canary_analysis"]["decision"] == "promote"
+    assert "canary analysis passed" in report["champion"]["reason"]
+
+
+def test_slow_canary_rolls_back_on_p99(registry):
+    with FakeKube() as kube, FakePrometheus() as prom:
+        _roll(kube, None, registry, "1")
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[12] * 90 + [900] * 10,
+                          labels={"dining": 50, "travel": 50})
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+    assert report["action"] == "rolled_back" and "p99_ms" in report["why"]
+
+
+def test_prometheus_down_or_missing_is_a_clear_error(registry):
+    with FakeKube() as kube, FakePrometheus(status=503) as prom:
+        _roll(kube, None, registry, "1")
+        with pytest.raises(PrometheusError, match="answered 503"):
+            _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        with pytest.raises(RolloutError, match="prometheus_url"):
+            _roll(kube, None, registry, "2", canary_analysis=ANALYSIS)
+
+
+def test_revision_stats_shape_matches_the_local_proxy():
+    with FakePrometheus() as prom:
+        prom.add_revision(NS, REV1, requests=10, errors=1, latencies_ms=[3] * 10, labels={"a": 6, "b": 4})
+        got = revision_stats(prom.url, namespace=NS, revision=REV1, window_s=30)
+    assert got["requests"] == 10 and got["errors_5xx"] == 1 and got["labels"] == {"a": 6, "b": 4}
+    assert got["latency_ms_buckets"]["+Inf"] == 10 and got["latency_ms_buckets"]["5"] == 10

@@ -1,0 +1,153 @@
+"""A real canary on the local target: v1 serves; v2 fails under real traffic and is rolled back by analysis;
+v3 is good and promoted. The champion is the served model at every point.
+
+Traffic is real: a thread sends single-row predictions to the endpoint's stable URL throughout,
+and the proxy splits it between the stable and canary backends (`kubepipe serve` processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("kserve")
+
+NAME = "canary-shop"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# The 5xx rule decides here. p99 and PSI are off: on a shared 2-core box a new process' tail is noisy, and a
+# label PSI over the few dozen requests a short bake gets is sampling noise (unit and contract tests cover both).
+ANALYSIS = {"bake_s": 4, "min_requests": 20, "max_p99_ratio": None, "max_p99_increase_ms": None,
+            "max_prediction_psi": None}
+
+
+class Traffic(threading.Thread):
+    """Single-row predictions against the stable URL, as users would send; counts answers by status."""
+
+    def __init__(self, url: str, texts: list[str]):
+        super().__init__(daemon=True)
+        self.url, self.texts, self.status = url, texts, {}
+        self.halt = threading.Event()
+
+    def run(self):
+        import random
+
+        rng, i = random.Random(7), 0  # nosec B311 - test traffic
+        with httpx.Client(timeout=30, trust_env=False) as c:
+            while not self.halt.is_set() and i < 20000:  # bounded in count and by stop()
+                try:
+                    code = c.post(self.url, json={"instances": [rng.choice(self.texts)]}).status_code
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                self.status[code] = self.status.get(code, 0) + 1
+                i += 1
+                time.sleep(0.005)
+
+    def stop(self) -> dict:
+        self.halt.set()
+        self.join(timeout=30)
+        return dict(self.status)
+
+
+@pytest.fixture()
+def world(tmp_path, monkeypatch):
+    from canary_models import flaky_copy
+
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.serving.demo_model import train_demo_text_model
+
+    # the endpoint's backends import the user model class: allowed, and importable from tests/fixtures
+    monkeypatch.setenv("KUBEPIPE_ALLOW_USER_MODEL", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(FIXTURES), os.environ.get("PYTHONPATH")) if p))
+    good = train_demo_text_model(tmp_path / "good", n=200, epochs=8, dim=16, buckets=4096, seed=1)
+    reg = Registry(str(tmp_path / "registry"))
+    for model in (good, flaky_copy(good, tmp_path / "flaky"), good):  # v1 good, v2 flaky, v3 good again
+        reg.register(str(model), name=NAME, run_id="r")
+    return {"registry": reg, "state": tmp_path / ".kubepipe", "tmp": tmp_path}
+
+
+def _deploy(world, version: int, **kw) -> dict:
+    from kubepipe.components.deploy.target import deploy_model
+
+    path = world["registry"].model_path(NAME, version)
+    return deploy_model(model_dir=path, model_uri=path, model_name=NAME, version=version, target="local",
+                        registry_uri=world["registry"].uri, state_dir=str(world["state"] / "state"), timeout_s=120,
+                        smoke_inputs=["STARBUCKS 1234"], report_path=str(world["tmp"] / f"report-v{version}.md"), **kw)
+
+
+def _assert_champion_served(world, version: int) -> None:
+    from kubepipe.components.serving.endpoints import get_endpoint, list_endpoints
+    from kubepipe.components.serving.processes import http_get
+
+    reg = world["registry"]
+    assert reg.alias(NAME, "champion").version == version
+    rec = get_endpoint(NAME, str(world["state"]))
+    assert rec["version"] == version and rec["model_dir"] == reg.model_path(NAME, version)
+    assert not rec.get("canary") and not rec.get("pending") and not rec.get("switch"), rec
+    proxy = json.loads(http_get(f"{rec['url']}/_kubepipe/proxy")[1])
+    assert proxy["backend_port"] == rec["backend"]["port"] and proxy["canary_port"] is None
+    assert [e["status"] for e in list_endpoints(str(world["state"]))] == ["up"]
+
+
+def test_bad_canary_rolled_back_under_real_traffic_good_one_promoted(world, capsys):
+    from kubepipe.components.serving.endpoints import get_endpoint, stop_endpoint
+    from kubepipe.components.serving.processes import is_ours
+
+    try:
+        first = _deploy(world, 1, canary_analysis=ANALYSIS)  # a first deploy has no stable side: smoke only
+        assert first["action"] == "promoted" and first.get("canary_analysis") is None
+        _assert_champion_served(world, 1)
+        url = f"{first['endpoint']}/v1/models/{NAME}:predict"
+        texts = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "uber trip",
+                 "AMZN MKTP US 77", "WHOLEFDS 10 CHICAGO IL"]
+
+        traffic = Traffic(url, texts)
+        traffic.start()
+        try:
+            bad = _deploy(world, 2, canary_percent=30, canary_analysis=ANALYSIS)
+        finally:
+            seen_bad = traffic.stop()
+        a = bad["canary_analysis"]
+        assert bad["action"] == "rolled_back" and a["decision"] == "rollback", bad["why"]
+        assert a["canary"]["errors_5xx"] > 0 and a["stable"]["errors_5xx"] == 0
+        assert a["canary"]["requests"] >= ANALYSIS["min_requests"] and a["stable"]["requests"] > a["canary"]["requests"]
+        assert "error_rate" in bad["why"] and bad["champion"] == {"moved": False}
+        assert seen_bad.get(500, 0) == a["canary"]["errors_5xx"]  # users saw exactly the canary's failures
+        report = (world["tmp"] / "report-v2.md").read_text()
+        assert "## Canary analysis: rollback" in report and "| error_rate |" in report
+        event = world["registry"].history(NAME)[-1]
+        assert event["action"] == "canary-rollback" and event["version"] == 2
+        assert event["canary_analysis"]["canary"]["errors_5xx"] == a["canary"]["errors_5xx"]
+        rec = get_endpoint(NAME, str(world["state"]))
+        assert not any(is_ours(e) for e in rec.get("pending") or [])
+        _assert_champion_served(world, 1)
+
+        traffic = Traffic(url, texts)
+        traffic.start()
+        try:
+            good = _deploy(world, 3, canary_percent=30, canary_analysis=ANALYSIS)
+        finally:
+            seen_good = traffic.stop()
+        g = good["canary_analysis"]
+        assert good["action"] == "promoted" and g["decision"] == "promote", good["why"]
+        assert g["canary"]["errors_5xx"] == 0 and g["canary"]["requests"] >= ANALYSIS["min_requests"]
+        assert set(seen_good) == {200}, seen_good
+        assert world["registry"].history(NAME)[-1]["canary_analysis"]["decision"] == "promote"
+        _assert_champion_served(world, 3)
+        with capsys.disabled():  # the figures benchmarks/README.md quotes
+            for tag, x in (("v2 flaky", a), ("v3 good", g)):
+                print(f"\n[canary] {tag}: {x['decision']}: canary {x['canary']['requests']} req, "
+                      f"{x['canary']['errors_5xx']} 5xx, p99 {x['canary']['p99_ms']} ms; stable "
+                      f"{x['stable']['requests']} req, {x['stable']['errors_5xx']} 5xx, p99 {x['stable']['p99_ms']} ms; "
+                      f"PSI {[c['canary'] for c in x['checks'] if c['check'] == 'prediction_psi'][0]}")
+    finally:
+        try:
+            stop_endpoint(NAME, str(world["state"]))
+        except Exception:  # noqa: BLE001 - nothing was started
+            pass
