@@ -1,0 +1,99 @@
+"""The endpoint proxy's canary split and per-revision counters, against two small backends on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+
+
+def _backend(status: int, label: str):
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"predictions": [{"label": label, "probability": 0.9}]} if status == 200
+                              else {"error": "boom"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def _record(path, stable: int, canary: int | None, percent: float = 0):
+    rec = {"backend": {"port": stable}, "canary": {"port": canary, "percent": percent} if canary else None}
+    path.write_text(json.dumps(rec))
+
+
+async def _drive(app, n: int, path: str = "/v1/models/m:predict") -> list[int]:
+    app.client = httpx.AsyncClient(trust_env=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+            return [(await c.post(path, json={"instances": ["x"]})).status_code for _ in range(n)]
+    finally:
+        await app.client.aclose()
+
+
+def test_split_counts_each_revision_and_resets_when_the_backends_change(tmp_path):
+    from scipy.stats import binomtest
+
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable, canary = _backend(200, "fuel"), _backend(500, "x")
+    sp, cp = stable.server_address[1], canary.server_address[1]
+    try:
+        rec = tmp_path / "ep.json"
+        _record(rec, sp, None)
+        app = ProxyApp(rec)
+        asyncio.run(_drive(app, 20))
+        assert app.state()["revisions"][str(sp)]["requests"] == 20 and app.state()["canary_port"] is None
+
+        _record(rec, sp, cp, 25)
+        app.reload()
+        assert app.state()["revisions"] == {}  # both sides counted over the same window
+        codes = asyncio.run(_drive(app, 400))
+        revs = app.state()["revisions"]
+        n_canary = revs[str(cp)]["requests"]
+        assert n_canary + revs[str(sp)]["requests"] == 400
+        assert binomtest(n_canary, 400, 0.25).pvalue > 1e-4  # the share is the canary's weight
+        assert revs[str(cp)]["errors_5xx"] == n_canary == codes.count(500)
+        assert revs[str(sp)]["labels"] == {"fuel": 400 - n_canary} and revs[str(cp)]["labels"] == {}
+        assert revs[str(sp)]["latency_ms_buckets"]["+Inf"] == 400 - n_canary
+
+        asyncio.run(_drive(app, 5, path="/v2/health/ready"))  # not inference: not counted
+        assert sum(r["requests"] for r in app.state()["revisions"].values()) == 400
+    finally:
+        stable.shutdown()
+        canary.shutdown()
+        stable.server_close()
+        canary.server_close()
+
+
+def test_refused_canary_is_its_failure_and_the_request_is_served_by_stable(tmp_path):
+    from kubepipe.components.serving.processes import free_port
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    sp, dead = stable.server_address[1], free_port()
+    try:
+        rec = tmp_path / "ep.json"
+        _record(rec, sp, dead, 100)
+        app = ProxyApp(rec)
+        assert asyncio.run(_drive(app, 3)) == [200, 200, 200]
+        revs = app.state()["revisions"]
+        assert revs[str(dead)]["errors_5xx"] >= 1 and revs[str(sp)]["errors_5xx"] == 0
+    finally:
+        stable.shutdown()
+        stable.server_close()
