@@ -140,7 +140,7 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     window = with_values.get("window") or ""
     if window and not _interpolated(window) and not re.match(r"^\s*\d+\s*[smhdw]\s*$", str(window)):
         issues.append(CheckIssue(("window",), f"{window!r} is not a duration", "write e.g. `7d`, `12h`, `2w`"))
-    if window and not with_values.get("time_column"):
+    if window and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
         issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
     frac = with_values.get("sample_fraction", 0.0)
     if isinstance(frac, (int, float)) and not isinstance(frac, bool) and not 0 <= frac <= 1:

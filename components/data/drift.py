@@ -46,10 +46,21 @@ def column_kind(ref, max_categories: int = 50) -> str:
 
 
 def detect_drift(current, reference, *, columns: list | None = None, thresholds: dict | None = None,
-                 bins: int = 10, max_categories: int = 50) -> dict:
-    """Compare `current` with `reference` column by column; returns the drift report as a dict."""
+                 bins: int = 10, max_categories: int = 50, column_map: dict | None = None) -> dict:
+    """Compare `current` with `reference` column by column; returns the drift report as a dict.
+
+    `column_map` pairs a current column with a differently named reference column, e.g.
+    `{prediction: category}`: served predictions vs the labels the model was trained on.
+    """
     th = _thresholds(thresholds)
-    names = list(columns) if columns else [c for c in reference.columns if c in current.columns]
+    column_map = {str(k): str(v) for k, v in (column_map or {}).items()}
+    for cur, ref in column_map.items():
+        if ref not in reference.columns:
+            raise DataError(f"drift: column_map {cur}: {ref}: the reference has no column `{ref}`")
+        reference = reference.assign(**{cur: reference[ref]})
+    names = list(columns) if columns else [c for c in reference.columns if c in current.columns
+                                           and c not in column_map.values()]
+    names += [c for c in column_map if c not in names]
     missing = [c for c in names if c not in current.columns or c not in reference.columns]
     if missing:
         raise DataError(f"drift: column(s) {', '.join(f'`{c}`' for c in missing)} missing from "
@@ -61,6 +72,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         kind = column_kind(reference[name], max_categories)
         col_th = {**th["global"], **th["columns"].get(name, {})}
         entry: dict[str, Any] = {"kind": kind, "thresholds": col_th}
+        if name in column_map:
+            entry["reference_column"] = column_map[name]
         if kind == "numeric" and current[name].dtype.kind not in "iufb":
             entry.update(kind="categorical")
             kind = "categorical"

@@ -39,15 +39,21 @@ def load(
     sample_n: int = 0,
     seed: int = 0,
     registry_uri: str = "",
+    predictions_uri: str = "",
 ):
     """Read `source` and apply, in order: dtypes, time window, column selection, sampling.
 
-    `champion:<model>` reads the training data of that model's current champion.
+    `champion:<model>` reads the training data of that model's current champion;
+    `predictions:<model>` the prediction log under `predictions_uri` (time column `timestamp`).
     """
     from kubepipe.components.data.reference import champion_training_data, is_champion_source
+    from kubepipe.components.monitoring.predlog_read import is_predictions_source, read_predictions
 
     if is_champion_source(source):
         df = read_source(champion_training_data(source, registry_uri), format="parquet")
+    elif is_predictions_source(source):
+        df = read_predictions(source, predictions_uri, window=window, as_of=as_of)
+        time_column = time_column or "timestamp"
     else:
         df = read_source(source, format=format, encoding=encoding)
     if len(df) == 0:

@@ -27,14 +27,19 @@ def load_data(
     sample_fraction: float = 0.0,
     sample_n: int = 0,
     seed: int = 0,
+    predictions_uri: str = "",
     ctx_registry_uri: str = "",
+    ctx_profile: dict = {},  # noqa: B006
+    ctx_state_dir: str = "",
 ):
-    """Read CSV/Parquet (local, gs://, http(s)://, or champion:<model> = the champion's training data),
-    keep a time window, select columns, sample; write a Dataset.
+    """Read CSV/Parquet (local, gs://, http(s)://, champion:<model> = the champion's training data,
+    predictions:<model> = its served traffic), keep a time window, select columns, sample; write a Dataset.
 
     Args:
-        source: Where the data is: a local path or file://, gs://bucket/file, http(s)://, or
-            `champion:<model>` (the data the registry's champion of <model> was trained on).
+        source: Where the data is: a local path or file://, gs://bucket/file, http(s)://,
+            `champion:<model>` (the data the registry's champion of <model> was trained on), or
+            `predictions:<model>` (the prediction log of <model>'s endpoint: inputs, prediction,
+            probability, request_id, timestamp, model_version, latency_ms).
         format: `auto` (Parquet by its magic bytes, else by extension, else CSV), `csv` or `parquet`.
         encoding: Text encoding of a CSV; bytes that do not decode are an error naming the line.
         columns: Keep only these columns (empty: all).
@@ -46,18 +51,22 @@ def load_data(
         sample_fraction: Keep this fraction of the rows (seeded, source order kept); 0: all.
         sample_n: Keep this many rows (seeded); 0: all. Set this or `sample_fraction`, not both.
         seed: Seed of the sampling.
+        predictions_uri: Where `predictions:<model>` is read from (default: the profile's
+            predictions_uri, else `predictions` beside the state dir).
 
     Returns:
         dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source.
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.monitoring.settings import default_sink
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         load_to_artifact(
             dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
+            predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),
         )
 
 
@@ -113,6 +122,7 @@ def detect_drift(
     thresholds: dict = {},  # noqa: B006
     bins: int = 10,
     max_categories: int = 50,
+    column_map: dict = {},  # noqa: B006
 ) -> NamedTuple("DriftOutputs", [("drift_detected", bool)]):
     """Per-column drift vs `reference` (PSI + KS); `drift_detected` can trigger retraining.
 
@@ -124,6 +134,8 @@ def detect_drift(
             per column under `columns: {<name>: {psi: 0.3}}`.
         bins: Quantile bins of the reference for numeric PSI.
         max_categories: Columns with at most this many values are compared as categories.
+        column_map: Current column -> reference column of another name, e.g. `{prediction: category}`
+            compares served predictions (a prediction log) with the labels the champion learned from.
 
     Returns:
         report: HTML report: PSI and KS per column, the drifted ones first.
@@ -137,5 +149,6 @@ def detect_drift(
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         drifted = run_drift(data, reference, report, metrics, columns=list(columns) or None,
-                            thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories)
+                            thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories,
+                            column_map=dict(column_map) or None)
     return namedtuple("DriftOutputs", ["drift_detected"])(drifted)

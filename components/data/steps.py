@@ -54,14 +54,15 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
 
 
 def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: list | None = None,
-              thresholds: dict | None = None, bins: int = 10, max_categories: int = 50) -> bool:
+              thresholds: dict | None = None, bins: int = 10, max_categories: int = 50,
+              column_map: dict | None = None) -> bool:
     """Drift of `data` vs `reference`; writes the HTML report (JSON in its metadata) and metrics."""
     from kubepipe.components.data.drift import detect_drift
     from kubepipe.components.data.drift_report import drift_html
     from kubepipe.components.data.io import read_dataset
 
     result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,
-                          thresholds=thresholds, bins=bins, max_categories=max_categories)
+                          thresholds=thresholds, bins=bins, max_categories=max_categories, column_map=column_map)
     write_report(report, drift_html(result, _source(data), _source(reference)))
     if hasattr(report, "metadata"):
         report.metadata["drift"] = json.loads(json.dumps(result, default=str))

@@ -6,6 +6,7 @@ from kubepipe.components.checks import (Allowed, CheckIssue, Reference, did_you_
                                        namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
+from kubepipe.components.monitoring.settings import log_issues
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
 
@@ -16,9 +17,9 @@ PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscalin
 # `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
 # machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
 # every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
-# endpoint's stable port (target local).
+# endpoint's stable port (target local); log: the prediction log (monitoring/settings.py).
 SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
-                "max_batch_size", "port")
+                "max_batch_size", "port", "log")
 
 
 def _int(v) -> bool:
@@ -75,6 +76,7 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
                 if not _int(port) or not 1024 <= port <= 65535:
                     issues.append(CheckIssue(("serving", "port"), f"must be a TCP port from 1024 to 65535, got {port!r}",
                                              "e.g. serving: {port: 8601}; omit it for a free port"))
+            issues += log_issues(serving.get("log"), runtime)
     return issues
 
 

@@ -87,6 +87,7 @@ class ServiceConfig:
     pipeline_name: str = ""
     run_id: str = ""
     max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
+    server_flags: tuple = ()  # more `kubepipe serve` flags: the prediction log (monitoring/settings.py)
 
     @property
     def name(self) -> str:
@@ -186,7 +187,8 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
             image=cfg.image,
             command=["kubepipe"],
             args=["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT),  # noqa: S104
-                  *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else [])],
+                  *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else []),
+                  *cfg.server_flags],
             **fields,
         )]
     if cfg.gpu:

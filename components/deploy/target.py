@@ -63,7 +63,8 @@ def _served_copy(registry_uri: str, name: str, version, model_dir: str) -> str:
 
 
 def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s,
-           serving=None, canary_percent: int = 10, canary_analysis: dict | None = None) -> dict:
+           serving=None, canary_percent: int = 10, canary_analysis: dict | None = None,
+           server_flags=()) -> dict:
     from kubepipe.components.deploy.champion import audit_rollback
     from kubepipe.components.errors import GateFailed
     from kubepipe.components.serving.endpoints import deploy_local
@@ -81,6 +82,7 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
                            smoke_inputs=list(smoke_inputs) or None, state_dir=endpoints_root(state_dir),
                            timeout_s=timeout_s, port=(serving or {}).get("port"), version=version,
                            champion=champion, canary_percent=canary_percent, canary_analysis=canary_analysis,
+                           server_flags=list(server_flags),
                            **limits) or {}
     except GateFailed as exc:  # not ready / smoke failed / canary analysis failed: the old process keeps serving
         analysis = getattr(exc, "analysis", None)
@@ -101,7 +103,8 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
 
 def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
             autoscaling, runtime, namespace, timeout_s, resources, pipeline_name, run_id, model_dir,
-            api_client=None, canary_analysis: dict | None = None) -> dict:
+            api_client=None, canary_analysis: dict | None = None,
+            server_flags=()) -> dict:
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.kserve_rollout import rollout
 
@@ -126,7 +129,7 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         cpu=str(resources.get("cpu", "1")), memory=str(resources.get("memory", "2Gi")),
         gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_types.get(gpu_type, gpu_type),
         service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id,
-        max_batch_size=resources.get("max_batch_size"))
+        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags))
     manifest = inference_service_manifest(cfg)
     report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
                      smoke_inputs=smoke_inputs, smoke=smoke, base_url=profile.get("ingress_url"),
@@ -137,7 +140,7 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
 
 
 def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
-            autoscaling, timeout_s, resources) -> dict:
+            autoscaling, timeout_s, resources, server_flags=()) -> dict:
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
 
     cfg = VertexDeployConfig(
@@ -148,7 +151,7 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         min_replicas=int(autoscaling.get("min_replicas", 1) or 1),
         max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
         service_account=profile.get("service_account"), labels=profile.get("labels") or {},
-        max_batch_size=resources.get("max_batch_size"))
+        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags))
     return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s, profile=profile)
 
 
@@ -177,7 +180,8 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
         raise ComponentError("canary_analysis: not available on target vertex yet (local and kubeflow have it); "
                              "remove it, the smoke-tested canary split still applies")
     version = resolve_version(registry_uri, model_name, version, run_id)
-    common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
+    common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s,
+                  server_flags=_log_flags((serving or {}).get("log"), profile, state_dir, version))
     if target == "local":
         report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving,
                         canary_percent=canary_percent, canary_analysis=canary_analysis or None, **common)
@@ -194,6 +198,15 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     if report_path:
         Path(report_path).write_text(report_markdown(report), encoding="utf-8")
     return report
+
+
+def _log_flags(log: dict | None, profile: dict | None, state_dir: str, version) -> list[str]:
+    """`kubepipe serve` flags of `serving.log` (the prediction log), on whatever target."""
+    from kubepipe.components.monitoring.settings import resolve_sink, server_args
+
+    if not log:
+        return []
+    return server_args(log, resolve_sink(log, profile, state_dir), version)
 
 
 def report_markdown(report: dict) -> str:

@@ -53,15 +53,17 @@ class VertexDeployConfig:
     service_account: str | None = None
     labels: dict = field(default_factory=dict)
     max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
+    server_flags: tuple = ()  # more `kubepipe serve` flags (the prediction log)
     # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" (spoken to over REST).
     api_endpoint: str | None = None
     credentials: object = None
 
 
-def serving_container(name: str, max_batch_size: int | None = None) -> dict:
+def serving_container(name: str, max_batch_size: int | None = None, server_flags: tuple = ()) -> dict:
     """The Model.upload container arguments for `kubepipe serve`."""
     # Vertex mounts nothing: fetch.py copies $(AIP_STORAGE_URI) to /tmp/model, then execs the server.
     limits = ["--max-batch-size", str(max_batch_size)] if max_batch_size else []
+    limits += list(server_flags)
     return dict(
         serving_container_command=["python", "-m", "kubepipe.components.deploy.fetch"],
         serving_container_args=["$(AIP_STORAGE_URI)", "/tmp/model", "--", "kubepipe", "serve", "/tmp/model",  # noqa: S108
@@ -133,7 +135,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     try:
         model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
                                         serving_container_image_uri=cfg.image, labels=labels, sync=True,
-                                        **serving_container(name, cfg.max_batch_size), **where)
+                                        **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
         found = aiplatform.Endpoint.list(filter=f'display_name="{name}"', **where)
         endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
     except gexc.GoogleAPICallError as exc:

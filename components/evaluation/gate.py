@@ -24,7 +24,8 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
 
-__all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS"]
+__all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS",
+           "threshold_issues", "absolute_checks"]
 
 TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
 BOUNDS = ("min", "max")
@@ -248,3 +249,13 @@ def decide(
         decision = f"forced: {decision} (by {audit[0]['by']}: {force_reason})"
         passed = True
     return GateResult(passed=passed, decision=decision, checks=checks, first_run=first_run, forced=bool(force), audit=audit)
+
+
+def threshold_issues(base: tuple, thresholds, names: MetricSet = CLASSIFICATION) -> list[CheckIssue]:
+    """Issues of a `{metric: {min: x, max: y}}` block at `base` (also live quality's thresholds)."""
+    return _threshold_issues(base, thresholds, names)
+
+
+def absolute_checks(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
+    """One check per bound: {scope, metric, value, op, bound, passed, note} (also live quality's)."""
+    return _absolute(scope, metrics, thresholds)

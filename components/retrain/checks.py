@@ -6,7 +6,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 
 __all__ = ["check_trigger", "trigger_reference"]
 
-_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected")
+_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped")
 
 
 def check_trigger(with_values: dict) -> list[CheckIssue]:

@@ -16,20 +16,24 @@ def trigger_retrain(
     cooldown_hours: float = 24.0,
     params: dict = {},  # noqa: B006
     reason: str = "",
+    quality_dropped: bool = False,
     ctx_target: str = "local",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
 ) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str)]):
-    """When `drift_detected`, start `pipeline` on the same target unless one started within the cooldown.
+    """When `drift_detected` (or `quality_dropped`), start `pipeline` on the same target unless one started
+    within the cooldown.
 
     Args:
         drift_detected: Usually `${steps.drift.outputs.drift_detected}`.
         pipeline: The training pipeline: a YAML path, a KFP pipeline name or a compiled template URI.
         cooldown_hours: No new run while one started within this many hours.
         params: Params of the training pipeline's run.
-        reason: Recorded with the decision (default: "drift detected").
+        reason: Recorded with the decision (default: what was detected).
+        quality_dropped: Live quality fell below its threshold (`${steps.live.outputs.quality_dropped}`):
+            retrains like drift does, with the same cooldown.
 
     Returns:
         triggered: Whether a run was started.
@@ -41,7 +45,8 @@ def trigger_retrain(
     from kubepipe.components.retrain.trigger import trigger_retraining
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
-        record = trigger_retraining(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
+        record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
+                                    pipeline=pipeline, cooldown_hours=cooldown_hours,
                                     params=dict(params), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_run_id=ctx_run_id, reason=reason)

@@ -1,6 +1,6 @@
 """Drift-triggered retraining: decide, start the training pipeline on the same target, record why.
 
-Decision: drift -> start, unless a retrain of the same pipeline started less than
+Decision: drift (or live quality below its threshold: `quality_dropped`) -> start, unless a retrain of the same pipeline started less than
 `cooldown_hours` ago (a monitor that keeps seeing the same drift must not start a run per
 tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/triggers.jsonl`
 (when, why, action, run id); the cooldown reads the last `started` line, so the log is the
@@ -81,6 +81,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
+                       quality_dropped: bool = False,
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        reason: str = "", now: dt.datetime | None = None,
@@ -94,9 +95,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     now = now or dt.datetime.now(dt.timezone.utc)
     record: dict[str, Any] = {"time": _iso(now), "pipeline": pipeline, "target": target,
                               "source_pipeline": source_pipeline, "source_run_id": source_run_id,
-                              "drift_detected": bool(drift_detected), "reason": reason or "drift detected"}
-    if not drift_detected:
-        record.update(action="no-drift", run_id=None, reason="no drift detected")
+                              "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),
+                              "reason": reason or _why(drift_detected, quality_dropped)}
+    if not drift_detected and not quality_dropped:
+        record.update(action="no-drift", run_id=None, reason="no drift detected, live quality holds")
         _append(state_dir, pipeline, record)
         return record
     started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"]
@@ -105,7 +107,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
         wait = last + dt.timedelta(hours=cooldown_hours) - now
         if wait > dt.timedelta(0):
             record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
-                          reason=f"drift detected, but a retrain started at {started[-1]['time']}; "
+                          reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "
                                  f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h")
             _append(state_dir, pipeline, record)
             return record
@@ -116,6 +118,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     record.update(action="started", run_id=run_id)
     _append(state_dir, pipeline, record)
     return record
+
+
+def _why(drift: bool, quality: bool) -> str:
+    return " and ".join(w for w, on in (("drift detected", drift), ("live quality below its threshold", quality)) if on)
 
 
 def _start_on_target(*, target: str, pipeline: str, params: dict, profile: dict, state_dir: str, key: str,

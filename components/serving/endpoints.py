@@ -144,7 +144,8 @@ def _promote(champion: dict | None) -> dict:
 def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_inputs: list | None = None,
                  state_dir: str = ".kubepipe", timeout_s: float = 120, max_batch_size: int = 64,
                  max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None,
-                 canary_percent: int = 10, canary_analysis: dict | None = None) -> dict:
+                 canary_percent: int = 10, canary_analysis: dict | None = None,
+                 server_flags: list[str] | None = None) -> dict:
     """Start or replace the local endpoint `name` with `model_dir`; the old model serves until the new one passed.
 
     `champion` ({registry, model, version, reason}) is promoted once the proxy serves the new model,
@@ -167,7 +168,8 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         raise ComponentError(f"model_dir {model_dir}: not a directory; pass the Model artifact of a train step")
     d, f = endpoints_dir(state_dir), record_file(state_dir, name)
     # no drain delay behind the proxy: it has switched away before it stops the old backend
-    server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms), "--drain-delay", "0"]
+    server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms), "--drain-delay", "0",
+                   *(server_flags or [])]  # e.g. the prediction log's (monitoring/settings.py)
     with locked(state_dir, name):
         repaired = repair_locked(state_dir, name)["actions"]
         old = read_record(state_dir, name)

@@ -11,6 +11,9 @@
   for more only while some are on their way).
 - **Sampled per-request logs** (`--access-log`): one request in N is marked, and only marked
   requests' access and timing lines pass the log filter.
+- **Request ids** (with a prediction log): each request's `X-Request-Id` header, or a new uuid,
+  is the id its predictions are logged under and comes back in the response's `X-Request-Id`;
+  delayed labels are joined on it.
 - **Memory.** After a large body, once the server is idle, freed heap goes back to the OS.
 """
 
@@ -21,10 +24,12 @@ import logging
 
 from kubepipe.components.serving import memory
 
-__all__ = ["RequestGuard", "SAMPLED", "BodyTooLarge"]
+__all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "BodyTooLarge"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("kubepipe_request_id", default="")
+_MAX_ID = 128  # a longer client id is replaced: the log is no place for arbitrary blobs
 _TRIM_AFTER_BYTES = 1 << 20  # bodies from 1 MiB up leave heap worth giving back
 
 
@@ -44,8 +49,9 @@ def _protocol(path: str) -> str:
 
 
 class RequestGuard:
-    def __init__(self, app, model, *, max_body_bytes: int, sample_every: int = 0):
+    def __init__(self, app, model, *, max_body_bytes: int, sample_every: int = 0, request_ids: bool = False):
         self.app, self.model = app, model
+        self.request_ids = request_ids
         self.max_body_bytes = max_body_bytes
         self.sample_every = sample_every  # 0: per-request logs off
         self._seen = 0
@@ -60,6 +66,8 @@ class RequestGuard:
             self._seen += 1
         if self.model.draining:
             send = _closing(send)
+        if self.request_ids and scope["method"] == "POST":
+            send = _with_request_id(send, _request_id(scope))
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
         length = _header(scope, b"content-length")
@@ -144,6 +152,27 @@ def _watch(send, state: _State):
             state.started = True
         await send(message)
     return watched
+
+
+def _request_id(scope) -> str:
+    import uuid
+
+    given = _header(scope, b"x-request-id")
+    rid = given.decode("latin-1").strip() if given else ""
+    if not rid or len(rid) > _MAX_ID or not rid.isprintable():
+        rid = uuid.uuid4().hex
+    REQUEST_ID.set(rid)
+    return rid
+
+
+def _with_request_id(send, rid: str):
+    header = (b"x-request-id", rid.encode("latin-1"))
+
+    async def tagged(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*(h for h in message.get("headers", ()) if h[0] != header[0]), header]}
+        await send(message)
+    return tagged
 
 
 def _closing(send):

@@ -13,7 +13,7 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["REQUESTS", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKENS", "PREDICTED_LABELS", "IN_FLIGHT",
-           "MULTIPROC_ENV", "ModelMetrics", "exposition"]
+           "MULTIPROC_ENV", "LOG_DROPPED", "LOG_ROWS", "ModelMetrics", "exposition"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -40,6 +40,10 @@ PREDICTED_LABELS = Counter("kubepipe_serve_predicted_labels_total", "Predictions
                            ["model_name", "label"])
 IN_FLIGHT = Gauge("kubepipe_serve_requests_in_flight", "Requests inside the model right now", ["model_name"],
                   multiprocess_mode="livesum")
+LOG_DROPPED = Counter("kubepipe_prediction_log_dropped_total",
+                      "Instances the prediction log did not write: queue_full (the writer fell behind) or write_error",
+                      ["model_name", "reason"])
+LOG_ROWS = Counter("kubepipe_prediction_log_rows_total", "Instances written to the prediction log", ["model_name"])
 
 
 class ModelMetrics:

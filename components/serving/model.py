@@ -15,12 +15,15 @@ from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.parity import softmax
+from kubepipe.components.serving.guard import REQUEST_ID
 from kubepipe.components.serving.payloads import TABULAR, BadRequest, Parsed, input_spec_of, parse_v1, parse_v2
 from kubepipe.components.serving.runtime import build_runner
 
 __all__ = ["ServedModel"]
 
 _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriving")
+# Set by postprocess for a request the prediction log sampled: (request id, items, labels, probabilities).
+_ANSWER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("kubepipe_answer", default=None)
 _WARMUP_TEXT = "warm-up request 1234 main street"
 
 
@@ -49,6 +52,7 @@ class ServedModel(Model):
         self.forward_thread = forward_thread
         self._labels: np.ndarray | None = None
         self.draining = False  # set on SIGTERM: the ready route answers 503, predict still answers
+        self.prediction_log = None  # monitoring.predlog.PredictionLog when --log-sink is set
 
     # ---- life cycle -------------------------------------------------------------------
     def load(self) -> bool:
@@ -124,6 +128,9 @@ class ServedModel(Model):
     # ---- kserve handlers ----------------------------------------------------------------
     async def __call__(self, body, headers=None, verb=None):
         protocol = "v2" if isinstance(body, InferRequest) else "v1"
+        if self.prediction_log is not None:
+            t0, wall = time.perf_counter(), time.time()
+            _ANSWER.set(None)
         gauge = self.metrics.in_flight
         gauge.inc()
         try:
@@ -137,6 +144,11 @@ class ServedModel(Model):
         finally:
             gauge.dec()
         self.metrics.count(protocol, "ok")
+        if self.prediction_log is not None and (answer := _ANSWER.get()) is not None:
+            from kubepipe.components.monitoring.predlog import Record
+
+            ms = (time.perf_counter() - t0) * 1000.0
+            self.prediction_log.offer(Record(answer[0], wall, protocol, ms, *answer[1:]))
         return result
 
     async def preprocess(self, payload, headers=None):
@@ -165,8 +177,11 @@ class ServedModel(Model):
         labels = self._labels[best]
         for label, n in zip(*np.unique(labels, return_counts=True)):  # canary analysis reads this on KServe
             m.PREDICTED_LABELS.labels(self.name, label).inc(int(n))
+        top = probs[np.arange(len(best)), best]
+        if self.prediction_log is not None and self.prediction_log.sampled():
+            rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
+            _ANSWER.set((rid, parsed.items, labels.tolist(), top.tolist()))
         if request is None:
-            top = probs[np.arange(len(best)), best]
             preds = [{"label": lab, "probability": float(p)} for lab, p in zip(labels.tolist(), top.tolist())]
             if parsed.return_probabilities:
                 for pred, row in zip(preds, probs.tolist()):

@@ -37,6 +37,12 @@ OPTIONS: list[tuple[str, object, str]] = [
                             "int8 quantisation)"),
     ("--torch-compile", False, "torch.compile the model (torch runtime; the warm-up pays the compilation)"),
     ("--forward-thread", "auto", "forward passes on their own thread: auto (when a pass takes > 2 ms), on, off"),
+    ("--model-version", "", "the model's registry version, recorded with every logged prediction"),
+    ("--log-sink", None, "prediction log: write sampled request/response pairs as partitioned Parquet here "
+                         "(local path or fsspec URI, e.g. gs://bucket/predictions); off when unset"),
+    ("--log-sample", 1.0, "fraction of requests written to --log-sink (1 = every request)"),
+    ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds); also on SIGTERM"),
+    ("--log-queue", 10000, "requests the prediction log may hold before it drops (and counts) new ones"),
 ]
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}

@@ -7,6 +7,8 @@ SIGTERM: readiness turns false at once and every response says `Connection: clos
 `--drain-delay` seconds (default 5) the server stops accepting, finishes every request in flight
 (the batcher keeps running while uvicorn drains, up to `--grace-period`), then exits 0. SIGINT,
 or a second signal, skips the delay.
+`--log-sink`: sampled request/response pairs go to a prediction log (monitoring/predlog.py),
+written by a thread off the request path and flushed once more after the drain.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def _watch_parent(parent_pid: int, stop) -> None:
 
 async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_delay_s: float,
                        max_body_bytes: int, sample_every: int, socket_fd: int | None = None,
-                       parent_pid: int | None = None) -> int:
+                       parent_pid: int | None = None, prediction_log: dict | None = None) -> int:
     from kserve import ModelServer
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
     from kserve.model_server import app
@@ -79,7 +81,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
     rest.config.host = host  # kserve binds 0.0.0.0; we bind what the user asked for
     rest.create_application()
     routes.install(app, model, server.dataplane, server.model_repository_extension)
-    app.add_middleware(RequestGuard, model=model, max_body_bytes=max_body_bytes, sample_every=sample_every)
+    app.add_middleware(RequestGuard, model=model, max_body_bytes=max_body_bytes, sample_every=sample_every,
+                       request_ids=bool(prediction_log))
     uv = rest._server
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit
@@ -103,6 +106,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         if sock is None:  # listen at once: liveness answers while the model loads
             serving = asyncio.ensure_future(uv.serve())
         await loop.run_in_executor(None, model.load)
+        if prediction_log:
+            model.prediction_log = _prediction_log(model, **prediction_log)
         log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, port)
     except BaseException as exc:  # noqa: BLE001 - a model that cannot load must stop the server
         log.error("model %s failed to load: %s", model.name, exc)
@@ -116,7 +121,27 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
     await serving
     model.ready = False
     await model.batcher.stop()
+    if model.prediction_log is not None:  # every answered request is queued by now: write them
+        await loop.run_in_executor(None, model.prediction_log.close)
     return 0
+
+
+def _prediction_log(model, *, sink: str, sample: float, flush_s: float, queue: int, version: str):
+    """The started prediction log of a loaded model (its input columns are known only now)."""
+    from kubepipe.components.monitoring.predlog import PredictionLog
+    from kubepipe.components.serving import metrics as m
+    from kubepipe.components.serving.payloads import TABULAR
+
+    tabular = model.spec.task == TABULAR
+    columns = model.spec.features if tabular else (model.spec.text_column,)
+    dropped = {r: m.LOG_DROPPED.labels(model.name, r) for r in ("queue_full", "write_error")}
+    written = m.LOG_ROWS.labels(model.name)
+    plog = PredictionLog(sink, model=model.name, version=version, sample=sample, input_columns=columns,
+                         tabular=tabular, max_queue=queue, flush_s=flush_s,
+                         on_drop=lambda reason, n: dropped[reason].inc(n), on_write=written.inc)
+    plog.start()
+    log.warning("prediction log: %g of requests to %s", sample, sink)
+    return plog
 
 
 def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port: int = 8080,
@@ -126,7 +151,10 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
           access_log_sample: float = DEFAULTS["access_log_sample"], log_file: str | None = None,
           log_max_mb: float = DEFAULTS["log_max_mb"], log_backups: int = DEFAULTS["log_backups"],
           torch_threads: int = 1, device: str = "cpu", forward_thread: str = "auto", runtime: str = "torch",
-          precision: str = "auto", torch_compile: bool = False, socket_fd: int | None = None, parent_pid: int | None = None) -> int:
+          precision: str = "auto", torch_compile: bool = False, socket_fd: int | None = None,
+          parent_pid: int | None = None, model_version: str = "", log_sink: str | None = None,
+          log_sample: float = DEFAULTS["log_sample"], log_flush_s: float = DEFAULTS["log_flush_s"],
+          log_queue: int = DEFAULTS["log_queue"]) -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
     import warnings
 
@@ -162,6 +190,9 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
     opts = dict(host=host, port=port, grace_period=grace_period, drain_delay_s=drain_delay_s,
                 max_body_bytes=int(max_body_mb * 2**20), sample_every=every, socket_fd=socket_fd,
                 parent_pid=parent_pid)
+    if log_sink:
+        opts["prediction_log"] = dict(sink=log_sink, sample=log_sample, flush_s=log_flush_s, queue=log_queue,
+                                      version=model_version)
     with runner:
         return runner.run(_serve_async(model, **opts))
 
@@ -188,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(p: argparse.ArgumentParser, args) -> None:
-    for flag in ("max_batch_size", "workers", "max_body_mb", "log_max_mb"):
+    for flag in ("max_batch_size", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue"):
         if getattr(args, flag) <= 0:
             p.error(f"--{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     for flag in ("drain_delay", "grace_period", "log_backups"):
@@ -205,6 +236,20 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error(str(exc))
     if args.runtime == "onnx" and args.device not in ("cpu", "auto"):
         p.error(f"--runtime onnx runs ONNX Runtime on the CPU; drop --device {args.device}, or use --runtime torch")
+    if not 0 <= args.log_sample <= 1:
+        p.error(f"--log-sample must be a fraction from 0 to 1 (got {args.log_sample})")
+    if args.log_sink is not None:
+        _check_sink(p, args.log_sink)
+
+
+def _check_sink(p: argparse.ArgumentParser, sink: str) -> None:
+    import fsspec
+
+    try:
+        fsspec.core.url_to_fs(sink)
+    except (ImportError, ValueError) as exc:
+        p.error(f"--log-sink {sink}: cannot write there ({exc}); give a local folder or a gs:// / s3:// URI "
+                "whose fsspec driver is installed (pip install 'kubepipe[gcs]' or 'kubepipe[s3]')")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,21 +66,95 @@ def test_flagship_demo(demo_dir):
     assert "kubepipe schedule pipelines/merchant-categorizer.yaml" in text
 
 
-def test_drift_monitor_compares_with_the_champions_training_data(demo_dir):
-    """After the story: the monitor's default reference is the champion's own training data."""
+def _send(url: str, rows: list[dict], tag: str) -> dict:
+    """Predict every row's description through the endpoint, 50 per request; {request id: true label}."""
+    import httpx
+
+    sent = {}
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        for i in range(0, len(rows), 50):
+            chunk = rows[i:i + 50]
+            r = client.post(f"{url}/v1/models/merchant-categorizer:predict",
+                            json={"instances": [row["description"] for row in chunk]},
+                            headers={"X-Request-Id": f"{tag}-{i}"})
+            assert r.status_code == 200, r.text
+            assert r.headers["x-request-id"] == f"{tag}-{i}"
+            sent.update({(f"{tag}-{i}", j): row["category"] for j, row in enumerate(chunk)})
+    return sent
+
+
+def _logged(sink: str, ids: set, timeout_s: float = 40.0) -> None:
+    """Wait for the server's writer (it flushes every 10 s) to have written every request in `ids`."""
+    import time
+
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.monitoring.predlog_read import read_predictions
+
+    deadline = time.monotonic() + timeout_s
+    have: set = set()
+    while time.monotonic() < deadline:
+        try:
+            have = set(read_predictions("predictions:merchant-categorizer", sink)["request_id"])
+        except DataError:
+            pass
+        if ids <= have:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{len(ids - have)} requests never reached the prediction log")
+
+
+def test_monitor_detects_drift_on_served_traffic_and_retrains_once(demo_dir):
+    """Deploy with logging, serve normal then drifted traffic, monitor: drift on the served requests
+    retrains once (cooldown), live quality from delayed labels lands in the registry, one report per window."""
+    import csv
+    import math
+    import time
+
     import kubepipe
-    from kubepipe.demo import DEMO_DIR, _sets, run_demo
+    from kubepipe.components.monitoring.live import read_live
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.serving.endpoints import get_endpoint
+    from kubepipe.demo import DEMO_DIR, MODEL, _sets, run_demo
 
     run_demo(Console(file=io.StringIO(), width=120))
-    monitor = "pipelines/merchant-drift-monitor.yaml"
-    drifted = kubepipe.run(monitor, sets=_sets())
+    ep = get_endpoint(MODEL, str(DEMO_DIR))
+    registry = Registry(f"file://{DEMO_DIR}/registry")
+    assert ep["version"] == registry.alias(MODEL, "champion").version  # the champion is what serves
+    sink, monitor = str(DEMO_DIR / "predictions"), "pipelines/merchant-drift-monitor.yaml"
+
+    holdout = list(csv.DictReader(open("pipelines/data/merchants_holdout.csv", encoding="utf-8")))
+    normal = _send(ep["url"], holdout, "normal")
+    _logged(sink, {rid for rid, _ in normal})
+    labels = demo_dir / "labels.csv"  # the delayed labels: e.g. manual review of these requests
+    labels.write_text("request_id,instance,label\n" + "".join(f"{r},{i},{y}\n" for (r, i), y in normal.items()))
+    clean = kubepipe.run(monitor, {"labels_uri": str(labels)}, sets=_sets())
+    assert clean.ok, clean.error
+    assert clean.step("drift").outputs["drift_detected"] is False
+    assert clean.step("live").outputs["labelled"] == len(normal)
+    assert clean.step("live").outputs["quality_dropped"] is False
+    live = read_live(f"file://{DEMO_DIR}/registry", MODEL, ep["version"])
+    assert len(live) == 1 and live[0]["metrics"]["n_examples"] == len(normal)
+    assert 0.8 <= live[0]["metrics"]["f1_macro"] <= 1.0
+
+    t_drift = time.time()
+    drifted_rows = list(csv.DictReader(open("pipelines/data/merchants_drift.csv", encoding="utf-8")))
+    drifted_ids = _send(ep["url"], drifted_rows, "drifted")
+    _logged(sink, {rid for rid, _ in drifted_ids})
+    window = {"window": f"{math.ceil(time.time() - t_drift) + 1}s"}  # the drifted traffic only
+    drifted = kubepipe.run(monitor, window, sets=_sets())
     assert drifted.ok, drifted.error
     assert drifted.step("drift").outputs["drift_detected"] is True
-    assert Path(drifted.step("reference").artifacts["dataset"]).is_file()
-    clean = kubepipe.run(monitor, {"recent_uri": "pipelines/data/merchants_new.csv"}, sets=_sets())
-    assert clean.ok and clean.step("drift").outputs["drift_detected"] is False
-    triggers = list((DEMO_DIR / "state").rglob("triggers.jsonl"))
-    assert triggers, "the drift decision is recorded"
+    assert drifted.step("retrain").outputs["triggered"] is True
+    report = Path(drifted.step("report").artifacts["report"]).read_text()
+    assert "Prediction drift" in report and "started" in report
+    again = kubepipe.run(monitor, window, sets=_sets())
+    assert again.ok and again.step("retrain").outputs["triggered"] is False  # cooldown
+
+    triggers = (DEMO_DIR / "state/retrain/merchant-categorizer/triggers.jsonl").read_text().splitlines()
+    import json
+
+    assert [json.loads(t)["action"] for t in triggers] == ["no-drift", "started", "cooldown"]
+    assert get_endpoint(MODEL, str(DEMO_DIR))["version"] == registry.alias(MODEL, "champion").version
 
 
 def test_rejected_model_is_neither_registered_nor_deployed(demo_dir):

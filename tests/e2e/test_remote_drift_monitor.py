@@ -1,8 +1,12 @@
-"""The shipped drift monitor, run for real (kfp.local): drifted batch -> retrain queued; again -> cooldown;
-clean batch -> nothing. The queued request is what `kubepipe scheduler` starts (see test_remote_retrain)."""
+"""The shipped drift monitor, run for real (kfp.local) on a prediction log: a drifted window -> retrain
+queued; again -> cooldown; a clean window -> nothing. The queued request is what `kubepipe scheduler`
+starts (see test_remote_retrain). The log is written by the server's own writer (PredictionLog), with
+the data's true labels as the served predictions; test_flagship_demo drives a real endpoint."""
 
 from __future__ import annotations
 
+import calendar
+import csv
 import json
 from pathlib import Path
 
@@ -14,21 +18,41 @@ ROOT = Path(__file__).resolve().parents[2]
 MONITOR = ROOT / "pipelines" / "merchant-drift-monitor.yaml"
 # no champion exists in this sandbox: compare with the training file itself
 REF = {"reference_uri": "pipelines/data/merchants_train.csv"}
+DRIFTED_AT = calendar.timegm((2026, 3, 16, 10, 0, 0))
+CLEAN_AT = calendar.timegm((2026, 3, 18, 10, 0, 0))
 pytestmark = pytest.mark.slow
+
+
+def _log(sink: Path) -> None:
+    from kubepipe.components.monitoring.predlog import PredictionLog, Record
+
+    plog = PredictionLog(str(sink), model="merchant-categorizer", version="1", input_columns=("description",))
+    plog.start()
+    for name, at in (("merchants_drift.csv", DRIFTED_AT), ("merchants_holdout.csv", CLEAN_AT)):
+        rows = list(csv.DictReader(open(ROOT / "pipelines" / "data" / name, encoding="utf-8")))
+        for i in range(0, len(rows), 50):
+            chunk = rows[i:i + 50]
+            plog.offer(Record(f"{name}-{i}", at + i / 1000, "v1", 2.0, [r["description"] for r in chunk],
+                              [r["category"] for r in chunk], [0.9] * len(chunk)))
+    plog.close()
 
 
 def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_tmp):
     (in_tmp / "pipelines").symlink_to(ROOT / "pipelines")
-    drifted = kubepipe.run(MONITOR, REF)
+    _log(in_tmp / ".kubepipe" / "predictions")  # the local profile's default sink
+    drifted_window = {**REF, "scheduled_time": "2026-03-16T12:00:00Z"}
+    drifted = kubepipe.run(MONITOR, drifted_window)
     assert drifted.ok, drifted.error
     assert drifted.step("drift").outputs["drift_detected"] is True
     assert drifted.step("retrain").outputs["triggered"] is True
     queue = sorted((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))
     assert [json.loads(q.read_text())["pipeline"] for q in queue] == ["pipelines/merchant-categorizer.yaml"]
+    report = Path(drifted.step("report").artifacts["report"]).read_text()
+    assert "Input drift" in report and "Prediction drift" in report and "started" in report
 
-    again = kubepipe.run(MONITOR, REF)
+    again = kubepipe.run(MONITOR, drifted_window)
     assert again.step("retrain").outputs["triggered"] is False
-    clean = kubepipe.run(MONITOR, {**REF, "recent_uri": "pipelines/data/merchants_holdout.csv"})
+    clean = kubepipe.run(MONITOR, {**REF, "scheduled_time": "2026-03-18T12:00:00Z"})
     assert clean.step("drift").outputs["drift_detected"] is False
     assert clean.step("retrain").outputs["triggered"] is False
 

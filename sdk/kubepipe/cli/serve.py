@@ -54,6 +54,11 @@ def serve(
     runtime: str = _opt("runtime", "--runtime"),
     precision: str = _opt("precision", "--precision"),
     torch_compile: bool = _opt("torch_compile", "--torch-compile"),
+    model_version: str = _opt("model_version", "--model-version"),
+    log_sink: Optional[str] = _opt("log_sink", "--log-sink"),
+    log_sample: float = _opt("log_sample", "--log-sample"),
+    log_flush_s: float = _opt("log_flush_s", "--log-flush-s"),
+    log_queue: int = _opt("log_queue", "--log-queue"),
     allow_user_model: bool = typer.Option(False, "--allow-user-model",
                                           help="Load a user model class (`package.module:Class`) named by the "
                                                "artifact: imports that module, so only for artifacts you trust."),
@@ -71,7 +76,8 @@ def serve(
         raise UserError(f"{model_dir}: not a directory; pass a Model artifact directory (model.safetensors + "
                         "kubepipe-model.json)")
     for flag, value in (("--max-batch-size", max_batch_size), ("--workers", workers), ("--port", port),
-                        ("--max-body-mb", max_body_mb), ("--log-max-mb", log_max_mb)):
+                        ("--max-body-mb", max_body_mb), ("--log-max-mb", log_max_mb),
+                        ("--log-flush-s", log_flush_s), ("--log-queue", log_queue)):
         if value <= 0:
             raise UserError(f"{flag} must be positive (got {value})")
     for flag, value in (("--drain-delay", drain_delay), ("--grace-period", grace_period), ("--log-backups", log_backups)):
@@ -79,6 +85,8 @@ def serve(
             raise UserError(f"{flag} must be 0 or more (got {value})")
     if not 0 <= access_log_sample <= 1:
         raise UserError(f"--access-log-sample must be a fraction from 0 to 1 (got {access_log_sample})")
+    if not 0 <= log_sample <= 1:
+        raise UserError(f"--log-sample must be a fraction from 0 to 1 (got {log_sample})")
     _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
@@ -93,6 +101,11 @@ def serve(
         argv.append("--access-log")
     if log_file:
         argv += ["--log-file", log_file]
+    if model_version:
+        argv += ["--model-version", model_version]
+    if log_sink:
+        argv += ["--log-sink", log_sink, "--log-sample", str(log_sample), "--log-flush-s", str(log_flush_s),
+                 "--log-queue", str(log_queue)]
     if allow_user_model:
         argv.append("--allow-user-model")
     from kubepipe.components.serving.server import main

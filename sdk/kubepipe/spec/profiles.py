@@ -50,6 +50,9 @@ class Profile(Strict):
     runtime_image: str = Field(pattern=r"^\S+$", description="Image the built-in steps run in (pin it by digest).")
     registry_uri: str = "file://.kubepipe/registry"
     state_dir: str | None = None
+    predictions_uri: str | None = Field(
+        None, description="Prediction logs: where `serving.log` writes and `load-data` reads `predictions:<model>` "
+        "(default: `predictions` beside the state dir).")
     experiment: str = "kubepipe"
     labels: dict[str, str] = {}
     gpu_types: dict[str, str] = Field({}, description="Extra GPU type names -> target accelerator names.")

@@ -1,0 +1,108 @@
+"""Prediction-log benchmark (CPU): what logging every request costs `kubepipe serve` in capacity.
+
+    python benchmarks/prediction_log.py [--seconds 5] [--repeats 3] [--connections 8]
+
+The flagship `text-classifier` (as in benchmarks/serve.py) is served twice, side by side on
+127.0.0.1, with the same flags: `off` without a prediction log, `on` with `--log-sink` to a
+temporary folder and `--log-sample 1` (every request, every row). Load: wrk if installed, else
+the asyncio/httpx generator of serve.py in its own process; closed loop, N connections, V1
+bodies of 16-64 merchant strings. Repeats alternate between the servers; medians. The log is
+then read back: rows written vs rows answered, and the server's dropped counter. Goal: the
+ratio on/off >= 0.95 (logging costs at most 5% of capacity). Servers are stopped by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve as S  # noqa: E402  (benchmarks/serve.py: load generators, model, helpers)
+
+GOAL = 0.95
+
+
+def _metric(base: str, name: str) -> float:
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}\{{[^}}]*\}} (\S+)", text, re.M))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--max-batch-size", type=int, default=128)
+    ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    args = ap.parse_args()
+    from kubepipe.components.monitoring.predlog_read import read_predictions
+    from kubepipe.components.serving.demo_model import train_demo_text_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="kubepipe-bench-predlog-"))
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        model = train_demo_text_model(tmp / "model")
+        bodies = S.make_bodies(64, 16, 64)
+        script = tmp / "post.lua"
+        S.wrk_script(bodies, script)
+        loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
+        sink = tmp / "predictions"
+        common = ["--name", "merchant", "--max-batch-size", str(args.max_batch_size), "--torch-threads", "1"]
+        extra = {"off": [], "on": ["--log-sink", str(sink), "--log-sample", "1", "--log-flush-s", "2"]}
+        bases = {}
+        for name, flags in extra.items():
+            port = S.free_port()
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "kubepipe.components.serving.server", str(model), "--port", str(port),
+                 *common, *flags], stdout=open(tmp / f"{name}.log", "w"), stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            bases[name] = f"http://127.0.0.1:{port}"
+            S.wait_ready(bases[name] + "/v2/models/merchant/ready", procs[name])
+        print(f"{statistics.mean(map(len, bodies)):.1f} strings per request; {loadgen}, closed loop, "
+              f"{args.connections} connections, {args.seconds:.0f}s x {args.repeats} repeats, servers alternating; "
+              f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        runs: dict[str, list[dict]] = {k: [] for k in bases}
+        for r in range(args.repeats + 1):  # repeat 0 warms both up and is not counted
+            order = list(bases) if r % 2 else list(reversed(bases))
+            for name in order:
+                url = bases[name] + "/v1/models/merchant:predict"
+                secs = args.seconds if r else 2.0
+                res = (S.run_wrk(url, script, secs, args.connections) if loadgen == "wrk"
+                       else S.run_py(url, bodies, secs, args.connections))
+                if r:
+                    runs[name].append(res)
+        logged = _metric(bases["on"], "kubepipe_prediction_log_rows_total")
+        dropped = _metric(bases["on"], "kubepipe_prediction_log_dropped_total")
+        S.stop(procs["on"])  # SIGTERM: the last part is written during the drain
+        t0 = time.monotonic()
+        rows = len(read_predictions("predictions:merchant", str(sink)))
+        read_s = time.monotonic() - t0
+        parts = len(list(sink.rglob("part-*.parquet")))
+    finally:
+        for p in procs.values():
+            S.stop(p)
+    med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms")} for k, v in runs.items()}
+    print(f"\n{'log':<5} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    for k, v in med.items():
+        print(f"{k:<5} {v['rps']:>8.1f} {v['p50_ms']:>8.2f} {v['p99_ms']:>8.2f} {sum(x['failed'] for x in runs[k]):>7}")
+    ratio = med["on"]["rps"] / med["off"]["rps"]
+    print(f"\ncapacity ratio log on / off: {ratio:.3f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
+    print(f"rows written {rows} in {parts} parts (the server counted {logged:.0f} before its last flush), "
+          f"dropped {dropped:.0f}; "
+          f"reading them back took {read_s:.2f} s")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Live quality: delayed labels joined to the prediction log, scored, recorded per model version.
+
+Labels arrive later (chargebacks, manual review) as a CSV or Parquet of `request_id, label` (and
+`instance` for requests that carried several rows; default 0). They are joined to the logged
+predictions on (request_id, instance) and scored with the evaluation gate's own metrics module
+(`evaluation.metrics.label_scores`: the log keeps the served label, not every probability, so
+the label-based metrics: accuracy, f1_macro, precision_macro, recall_macro, f1_micro and per
+class). Thresholds use the gate's syntax and its comparison (`{f1_macro: {min: 0.85}}`).
+
+Each model version's live metrics are one immutable file in the registry,
+`<model>/versions/<n>/live/<window>.json`, written with the registry store's exclusive create
+(atomic on every store); the same window recorded twice keeps the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from kubepipe.components.errors import DataError
+
+__all__ = ["LIVE_METRICS", "join_labels", "score_versions", "check_live", "record_live", "read_live",
+           "live_threshold_issues"]
+
+LIVE_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "f1_micro", "n_examples")
+_PER_CLASS = ("f1:", "precision:", "recall:")
+
+
+def live_threshold_issues(thresholds) -> list:
+    """The gate's threshold checks, limited to metrics a label log can give."""
+    from kubepipe.components.checks import CheckIssue
+    from kubepipe.components.evaluation.gate import threshold_issues
+
+    issues = threshold_issues(("thresholds",), thresholds or {})
+    for metric in (thresholds or {}) if isinstance(thresholds, dict) else ():
+        if metric not in LIVE_METRICS and not str(metric).startswith(_PER_CLASS):
+            issues.append(CheckIssue(("thresholds", metric), f"`{metric}` needs every probability, which the "
+                                     "prediction log does not keep", f"use one of {', '.join(LIVE_METRICS[:-1])} "
+                                     "or f1:<label>"))
+    return issues
+
+
+def join_labels(log_df, labels_df, *, where: str = "labels"):
+    """Logged predictions with a delayed label (inner join on request_id, instance)."""
+    missing = [c for c in ("request_id", "label") if c not in labels_df.columns]
+    if missing:
+        raise DataError(f"{where}: column(s) {', '.join(missing)} missing; a label file has `request_id` and "
+                        f"`label` (and `instance` for multi-row requests); it has {list(labels_df.columns)}")
+    labels = labels_df.assign(request_id=labels_df["request_id"].astype(str),
+                              instance=labels_df["instance"].astype("int64") if "instance" in labels_df else 0,
+                              label=labels_df["label"].astype(str))
+    labels = labels.drop_duplicates(["request_id", "instance"], keep="last")[["request_id", "instance", "label"]]
+    log = log_df.assign(instance=log_df["instance"].astype("int64"), request_id=log_df["request_id"].astype(str))
+    return log.merge(labels, on=["request_id", "instance"], how="inner")
+
+
+def score_versions(joined) -> dict:
+    """{model_version: metrics} of the joined rows (label-based metrics of `evaluation.metrics`)."""
+    from kubepipe.components.evaluation.metrics import PER_CLASS, label_scores
+
+    out = {}
+    for version, rows in joined.groupby(joined["model_version"].astype(str), sort=True):
+        names = sorted(set(rows["label"]) | set(rows["prediction"].astype(str)))
+        index = {n: i for i, n in enumerate(names)}
+        scores = label_scores([index[v] for v in rows["label"]], [index[str(v)] for v in rows["prediction"]], len(names))
+        pc = scores.pop("per_class")
+        scores.pop("confusion_matrix")
+        for i, lab in enumerate(names):
+            for m in PER_CLASS:
+                scores[f"{m}:{lab}"] = float(pc[m][i])
+        out[str(version)] = scores
+    return out
+
+
+def check_live(metrics: dict, thresholds: dict) -> list[dict]:
+    """The gate's absolute checks (evaluation.gate) on live metrics."""
+    from kubepipe.components.evaluation.gate import absolute_checks
+
+    return absolute_checks("live", metrics, thresholds or {})
+
+
+def _window_key(window: dict) -> str:
+    return hashlib.sha256(json.dumps(window, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
+    """Record one window's live metrics of `model` v`version` (exclusive create: atomic, first wins)."""
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry.version import utc_now
+
+    registry = Registry(registry_uri)
+    n = registry.get(model, version).version
+    body = {"model": model, "version": n, "recorded_at": utc_now(), **entry}
+    key = _window_key(entry.get("window") or body["recorded_at"])
+    created = registry.store.create(f"{model}/versions/{n}/live/{key}.json",
+                                    json.dumps(body, sort_keys=True, default=str).encode())
+    return {**body, "created": created, "key": key}
+
+
+def read_live(registry_uri: str, model: str, version) -> list[dict]:
+    """Every recorded live window of `model` v`version`, oldest first."""
+    from kubepipe.components.registry import Registry
+
+    registry = Registry(registry_uri)
+    n = registry.get(model, version).version
+    rel = f"{model}/versions/{n}/live"
+    out = []
+    for f in registry.store.listdir(rel):
+        if f.endswith(".json"):
+            out.append(json.loads(registry.store.read(f"{rel}/{f}").decode("utf-8")))
+    return sorted(out, key=lambda d: d.get("recorded_at", ""))

@@ -1,0 +1,101 @@
+"""KFP components of the monitoring area: live-quality, monitor-report.
+
+Bodies are thin shims: KFP embeds each function's source in the task, so they import the logic inside.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
+from kubepipe.components.images import RUNTIME_IMAGE
+
+__all__ = ["live_quality", "monitor_report"]
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def live_quality(
+    predictions: Input[Dataset],
+    evaluation: Output[Artifact],
+    metrics: Output[Metrics],
+    model_name: str,
+    labels: str = "",
+    thresholds: dict = {},  # noqa: B006 - KFP reads defaults from the signature
+    min_labels: int = 50,
+    ctx_registry_uri: str = "",
+) -> NamedTuple("LiveOutputs", [("quality_dropped", bool), ("labelled", int)]):
+    """Live quality of served predictions from delayed labels, recorded per model version in the registry.
+
+    Args:
+        predictions: A prediction-log window (load-data with `source: predictions:<model>`).
+        model_name: The registry model the live metrics are recorded under.
+        labels: CSV or Parquet of `request_id, label` (and `instance` for multi-row requests) that
+            arrived after the predictions; empty: nothing is measured.
+        thresholds: The gate's syntax, label-based metrics: `{f1_macro: {min: 0.85}}`.
+        min_labels: A version with fewer labelled rows is reported, not judged.
+
+    Returns:
+        evaluation: JSON: live metrics per version, the checks, the registry records.
+        metrics: live accuracy and f1_macro (of the newest version), labelled rows.
+        quality_dropped: Whether a version fell below a threshold (wire into trigger-retrain).
+        labelled: Rows with a label.
+    """
+    import json
+    from collections import namedtuple
+
+    from kubepipe.components.errors import fail_fast
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        out = run_live_quality(predictions.path, labels=labels, model_name=model_name, thresholds=dict(thresholds),
+                               min_labels=min_labels, registry_uri=ctx_registry_uri)
+    with open(evaluation.path, "w", encoding="utf-8") as fh:
+        json.dump(out, fh, indent=1, sort_keys=True, default=str)
+    evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""))
+    metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
+    if out["versions"]:
+        newest = out["versions"][max(out["versions"], key=lambda v: (len(v), v))]
+        for name in ("accuracy", "f1_macro"):
+            if newest.get(name) is not None:
+                metrics.log_metric(f"live_{name}", newest[name])
+    return namedtuple("LiveOutputs", ["quality_dropped", "labelled"])(bool(out["quality_dropped"]),
+                                                                      int(out.get("labelled_rows", 0)))
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def monitor_report(
+    predictions: Input[Dataset],
+    drift: Input[HTML],
+    live: Input[Artifact],
+    report: Output[HTML],
+    model_name: str,
+    pipeline: str = "",
+    triggered: bool = False,
+    ctx_registry_uri: str = "",
+    ctx_state_dir: str = "",
+    ctx_run_id: str = "",
+):
+    """HTML report of one monitored window: input and prediction drift, live vs offline metrics, latency, decision.
+
+    Args:
+        predictions: The prediction-log window the monitor looked at.
+        drift: detect-drift's report (its result travels in the artifact's metadata).
+        live: live-quality's evaluation.
+        model_name: The registry model (its versions' gate metrics are the offline side).
+        pipeline: The training pipeline trigger-retrain starts: its recorded decision is shown.
+        triggered: Wire `${steps.<retrain>.outputs.triggered}` so that the report runs after the decision.
+
+    Returns:
+        report: The HTML report.
+    """
+    from kubepipe.components.errors import fail_fast
+    from kubepipe.components.monitoring.steps import run_monitor_report
+    from kubepipe.components.report_files import report_path
+
+    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+        summary = run_monitor_report(predictions.path, report_path(report), model_name=model_name,
+                                     drift=(drift.metadata or {}).get("drift"), live_path=live.path,
+                                     registry_uri=ctx_registry_uri, state_dir=ctx_state_dir, pipeline=pipeline,
+                                     run_id=ctx_run_id)
+    report.metadata.update(drift_detected=summary["drift_detected"], quality_dropped=summary["quality_dropped"],
+                           decision=(summary["decision"] or {}).get("action", ""), triggered=bool(triggered))

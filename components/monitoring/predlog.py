@@ -1,0 +1,202 @@
+"""The prediction log: sampled request/response pairs of `kubepipe serve`, as partitioned Parquet.
+
+Layout (hive-style, any fsspec URI):
+
+    <sink>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet
+
+One row per instance: request_id, instance, timestamp (UTC), model_name, model_version, protocol,
+latency_ms, the model's inputs (the text column, or one column per feature, named as in
+training), prediction (the label) and probability (of that label).
+
+Writes never block or fail a request: `offer` puts the request on a bounded queue and returns at
+once; a full queue drops the record and counts it (`on_drop`). A writer thread flushes when
+`flush_rows` rows are waiting, every `flush_s` seconds, and on `close` (the server's SIGTERM
+drain). Each part is written whole or not at all: on a local disk through kubepipe's atomic
+writer (temp file, fsync, rename), on an object store as one PUT (an object appears only when its
+upload completed). Part names carry a uuid, so many workers share one sink. A process killed
+loses only what it had not flushed; readers (`predlog_read`) take `part-*.parquet` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+__all__ = ["PredictionLog", "Record", "part_dir", "PART_PREFIX", "PART_SUFFIX", "BASE_COLUMNS"]
+
+log = logging.getLogger("kubepipe.serve")
+PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
+BASE_COLUMNS = ("request_id", "instance", "timestamp", "model_name", "model_version", "protocol", "latency_ms",
+                "prediction", "probability")
+
+
+def part_dir(sink: str, model: str, ts: float) -> str:
+    """The partition folder of a record logged at `ts` (seconds since the epoch, UTC)."""
+    t = time.gmtime(ts)
+    return f"{sink.rstrip('/')}/model={model}/date={t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}/hour={t.tm_hour:02d}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One served request: its instances' inputs, and the answer."""
+
+    request_id: str
+    timestamp: float  # seconds since the epoch, when the request reached the model
+    protocol: str
+    latency_ms: float
+    items: Sequence  # texts, or feature rows
+    labels: Sequence[str]
+    probabilities: Sequence[float]
+
+
+class PredictionLog:
+    """A bounded queue and one writer thread; `offer` is what the request path calls."""
+
+    def __init__(self, sink: str, *, model: str, version: str = "", sample: float = 1.0,
+                 input_columns: Sequence[str] = ("text",), tabular: bool = False, max_queue: int = 10_000,
+                 flush_rows: int = 10_000, flush_s: float = 10.0,
+                 on_drop: Callable[[str, int], None] | None = None,
+                 on_write: Callable[[int], None] | None = None):
+        if not 0 <= sample <= 1:
+            raise ValueError(f"sample must be a fraction from 0 to 1, got {sample}")
+        self.sink, self.model, self.version, self.sample = sink.rstrip("/"), model, str(version or ""), sample
+        self.input_columns, self.tabular = tuple(input_columns), tabular
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self._on_drop = on_drop or (lambda reason, n: None)
+        self._on_write = on_write or (lambda n: None)
+        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._random = random.Random()  # nosec B311 - sampling, not crypto
+        self.parts_written: list[str] = []
+
+    # ---- the request side (event loop): never blocks, never raises ----------------------
+    def sampled(self) -> bool:
+        return self.sample >= 1 or (self.sample > 0 and self._random.random() < self.sample)
+
+    def offer(self, record: Record) -> bool:
+        """Queue `record` for the writer; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+            return True
+        except queue.Full:
+            self._on_drop("queue_full", len(record.items))
+            return False
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def start(self) -> PredictionLog:
+        import fsspec
+
+        from fsspec.implementations.local import LocalFileSystem
+
+        self._fs, self._root = fsspec.core.url_to_fs(self.sink)  # a bad sink fails the start, not every flush
+        self._local = isinstance(self._fs, LocalFileSystem)
+        self._thread = threading.Thread(target=self._run, name="kubepipe-prediction-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout_s: float = 20.0) -> None:
+        """Flush what is queued and stop the writer (the server calls this while it drains)."""
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            log.error("prediction log: the writer is stuck; records still queued are lost")
+            return
+        self._thread.join(timeout_s)
+        self._thread = None
+
+    # ---- the writer thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        batch: list[Record] = []
+        rows = 0
+        deadline = time.monotonic() + self.flush_s
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = ...
+            if item is None:
+                self._flush(batch)
+                return
+            if item is not ...:
+                batch.append(item)
+                rows += len(item.items)
+            if rows >= self.flush_rows or time.monotonic() >= deadline:
+                self._flush(batch)
+                batch, rows = [], 0
+                deadline = time.monotonic() + self.flush_s
+
+    def _flush(self, batch: list[Record]) -> None:
+        if not batch:
+            return
+        groups: dict[str, list[Record]] = {}
+        for rec in batch:
+            groups.setdefault(part_dir(self._root, self.model, rec.timestamp), []).append(rec)
+        for folder, recs in groups.items():
+            n = sum(len(r.items) for r in recs)
+            try:
+                self._write(folder, recs)
+                self._on_write(n)
+            except Exception as exc:  # noqa: BLE001 - a sink that fails must never take the server down
+                log.error("prediction log: writing %d rows to %s failed (%s); they are dropped", n, folder, exc)
+                self._on_drop("write_error", n)
+
+    def table(self, recs: list[Record]):
+        """The Arrow table of `recs`, one row per instance."""
+        import pyarrow as pa
+
+        cols: dict[str, list] = {c: [] for c in BASE_COLUMNS}
+        inputs: dict[str, list] = {c: [] for c in self.input_columns}
+        for r in recs:
+            k = len(r.items)
+            cols["request_id"] += [r.request_id] * k
+            cols["instance"] += range(k)
+            cols["timestamp"] += [int(r.timestamp * 1e6)] * k
+            cols["latency_ms"] += [r.latency_ms] * k
+            cols["protocol"] += [r.protocol] * k
+            cols["prediction"] += r.labels
+            cols["probability"] += r.probabilities
+            if self.tabular:
+                for row in r.items:
+                    for name, v in zip(self.input_columns, row):
+                        inputs[name].append(v)
+            else:
+                inputs[self.input_columns[0]] += r.items
+        n = len(cols["request_id"])
+        arrays = {
+            "request_id": pa.array(cols["request_id"], pa.string()),
+            "instance": pa.array(cols["instance"], pa.int32()),
+            "timestamp": pa.array(cols["timestamp"], pa.timestamp("us", tz="UTC")),
+            "model_name": pa.array([self.model] * n, pa.string()),
+            "model_version": pa.array([self.version] * n, pa.string()),
+            "protocol": pa.array(cols["protocol"], pa.string()),
+            "latency_ms": pa.array(cols["latency_ms"], pa.float64()),
+        }
+        for name, values in inputs.items():
+            arrays[name] = pa.array(values, pa.float64() if self.tabular else pa.string())
+        arrays["prediction"] = pa.array(cols["prediction"], pa.string())
+        arrays["probability"] = pa.array(cols["probability"], pa.float64())
+        return pa.table(arrays)
+
+    def _write(self, folder: str, recs: list[Record]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf = pa.BufferOutputStream()
+        pq.write_table(self.table(recs), buf, compression="zstd")
+        data = buf.getvalue().to_pybytes()
+        path = f"{folder}/{PART_PREFIX}{uuid.uuid4().hex}{PART_SUFFIX}"
+        if self._local:
+            from kubepipe.util import atomic_write_bytes
+
+            atomic_write_bytes(path, data)
+        else:  # one PUT: the object exists whole, or not at all
+            self._fs.pipe_file(path, data)
+        self.parts_written.append(path)

@@ -1,0 +1,81 @@
+"""Read a window of the prediction log: `load-data` with `source: predictions:<model>`.
+
+Only committed parts are read (`part-*.parquet`; a writer's temp files start with `.`), and only
+the hour partitions that overlap the window are opened. A part that cannot be read (copied in by
+hand, damaged at rest) is skipped with a warning and counted, never half-read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from kubepipe.components.errors import DataError
+from kubepipe.components.monitoring.predlog import PART_PREFIX, PART_SUFFIX
+
+__all__ = ["PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of"]
+
+log = logging.getLogger(__name__)
+PREDICTIONS_PREFIX = "predictions:"
+_PART = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/" + re.escape(PART_PREFIX) + r"[0-9a-f]+"
+                   + re.escape(PART_SUFFIX) + "$")
+
+
+def is_predictions_source(source: str) -> bool:
+    return str(source).strip().startswith(PREDICTIONS_PREFIX)
+
+
+def model_of(source: str) -> str:
+    name = str(source).strip()[len(PREDICTIONS_PREFIX):].strip()
+    if not name:
+        raise DataError(f"{source}: write predictions:<model name>, e.g. predictions:merchant-categorizer")
+    return name
+
+
+def _parts(fs, root: str, model: str) -> list[tuple[dt.datetime, str]]:
+    out = []
+    for path in fs.glob(f"{root.rstrip('/')}/model={model}/date=*/hour=*/{PART_PREFIX}*{PART_SUFFIX}"):
+        m = _PART.search("/" + str(path).lstrip("/"))
+        if m:
+            hour = dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}:00:00+00:00")
+            out.append((hour, str(path)))
+    return sorted(out)
+
+
+def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = ""):
+    """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window)."""
+    import fsspec
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kubepipe.components.data.load import _as_of, parse_window
+
+    model = model_of(source)
+    try:
+        fs, root = fsspec.core.url_to_fs(sink)
+    except (ImportError, ValueError) as exc:
+        raise DataError(f"{source}: cannot open the prediction log at {sink!r} ({exc})") from None
+    parts = _parts(fs, root, model)
+    if not parts:
+        raise DataError(f"{source}: no prediction log of model `{model}` under {sink}; deploy it with "
+                        "`serving: {log: {sample: 0.1}}` and send it traffic (or set `predictions_uri`)")
+    if window:
+        span = parse_window(window)
+        end = _as_of(as_of, None) if as_of else pd.Timestamp(parts[-1][0] + dt.timedelta(hours=1))
+        start = end - span - pd.Timedelta(hours=1)
+        parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
+    tables, skipped = [], []
+    for _, path in parts:
+        try:
+            with fs.open(path, "rb") as fh:
+                tables.append(pq.read_table(fh))
+        except (OSError, pa.ArrowException) as exc:
+            log.warning("prediction log: skipping unreadable part %s (%s)", path, exc)
+            skipped.append(path)
+    if not tables:
+        raise DataError(f"{source}: no readable prediction log parts in the window under {sink}")
+    df = pa.concat_tables(tables, promote_options="default").to_pandas()
+    df.attrs["parts"], df.attrs["skipped_parts"] = len(tables), len(skipped)
+    return df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)

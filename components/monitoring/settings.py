@@ -1,0 +1,77 @@
+"""The deploy step's `serving.log` block: check it, find its sink, turn it into server flags.
+
+    serving: {log: {sample: 0.1, sink: gs://bucket/predictions, flush_s: 10}}
+
+`sink` defaults to the profile's `predictions_uri`, else `<kubepipe home>/predictions` (beside
+the state dir). Every target runs the same in-process writer of `kubepipe serve`
+(docs/decisions/0013-prediction-log.md): local endpoints, KServe and Vertex containers.
+"""
+
+from __future__ import annotations
+
+from kubepipe.components.checks import CheckIssue, did_you_mean
+
+__all__ = ["LOG_KEYS", "log_issues", "default_sink", "resolve_sink", "server_args"]
+
+LOG_KEYS = ("sample", "sink", "flush_s")
+_EXAMPLE = "e.g. serving: {log: {sample: 0.1, sink: gs://my-bucket/predictions}}"
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _param(v) -> bool:
+    return isinstance(v, str) and v.startswith("${")
+
+
+def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
+    """Issues of `serving.log` (paths relative to the deploy step's `with:`)."""
+    if value is None:
+        return []
+    where = ("serving", "log")
+    if not isinstance(value, dict):
+        return [CheckIssue(where, f"must be a mapping, got {type(value).__name__}", _EXAMPLE)]
+    issues = [CheckIssue((*where, k), f"unknown prediction log setting `{k}`",
+                         did_you_mean(k, LOG_KEYS) or f"known: {', '.join(LOG_KEYS)}") for k in value if k not in LOG_KEYS]
+    sample = value.get("sample", 1.0)
+    if not _param(sample) and (not _num(sample) or not 0 < sample <= 1):
+        issues.append(CheckIssue((*where, "sample"), f"must be a fraction above 0 and at most 1, got {sample!r}",
+                                 "the share of requests logged: 1 logs every request"))
+    sink = value.get("sink")
+    if sink is not None and not _param(sink) and (not isinstance(sink, str) or not sink.strip()):
+        issues.append(CheckIssue((*where, "sink"), f"must be a folder path or URI, got {sink!r}", _EXAMPLE))
+    flush = value.get("flush_s")
+    if flush is not None and not _param(flush) and (not _num(flush) or flush <= 0):
+        issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, got {flush!r}", None))
+    if runtime == "triton":
+        issues.append(CheckIssue(where, "the prediction log is written by kubepipe's model server; Triton has none",
+                                 "use runtime: kubepipe, or drop serving.log"))
+    return issues
+
+
+def default_sink(profile: dict | None, state_dir: str) -> str:
+    """The profile's `predictions_uri`, else `predictions` beside the state dir (`.kubepipe/predictions`)."""
+    uri = (profile or {}).get("predictions_uri")
+    if uri:
+        return str(uri)
+    base = (state_dir or ".kubepipe/state").rstrip("/")
+    head, _, tail = base.rpartition("/")
+    home = head if tail == "state" and head else base
+    return f"{home}/predictions"
+
+
+def resolve_sink(log: dict, profile: dict | None, state_dir: str) -> str:
+    return str(log.get("sink") or default_sink(profile, state_dir))
+
+
+def server_args(log: dict | None, sink: str, version) -> list[str]:
+    """`kubepipe serve` flags for the block ([] when logging is off)."""
+    if not log:
+        return []
+    out = ["--log-sink", sink, "--log-sample", f"{float(log.get('sample', 1.0)):g}"]
+    if log.get("flush_s"):
+        out += ["--log-flush-s", f"{float(log['flush_s']):g}"]
+    if version not in (None, ""):
+        out += ["--model-version", str(version)]
+    return out

@@ -1,0 +1,125 @@
+"""The logic of the monitoring components (ops.py): live quality and the monitoring report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["run_live_quality", "run_monitor_report", "window_of"]
+
+
+def window_of(df) -> dict:
+    """The span of a prediction-log window: first/last request, rows, requests, versions."""
+    import pandas as pd
+
+    if len(df) == 0:
+        return {"rows": 0, "requests": 0, "versions": []}
+    ts = pd.to_datetime(df["timestamp"], utc=True)
+    return {"start": ts.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "end": ts.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "rows": int(len(df)), "requests": int(df["request_id"].nunique()),
+            "versions": sorted({str(v) for v in df["model_version"]}, key=lambda v: (len(v), v))}
+
+
+def _jsonable(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thresholds: dict | None,
+                     min_labels: int = 50, registry_uri: str = "") -> dict:
+    """Join `labels` to the logged predictions, score per version, check, record in the registry."""
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.data.sources import read_source
+    from kubepipe.components.monitoring.live import check_live, join_labels, record_live, score_versions
+
+    log_df = read_dataset(predictions_path)
+    window = window_of(log_df)
+    out: dict[str, Any] = {"model": model_name, "labels": labels, "window": window, "versions": {}, "checks": [],
+                           "quality_dropped": False, "recorded": {}}
+    missing = [c for c in ("request_id", "instance", "prediction", "model_version") if c not in log_df.columns]
+    if missing:
+        raise ComponentError(f"live-quality: the predictions input lacks {', '.join(missing)}; wire a load-data step "
+                             "with `source: predictions:<model>`")
+    if not labels:
+        out["note"] = "no delayed labels given (`labels`): live quality not measured"
+        return out
+    joined = join_labels(log_df, read_source(labels), where=labels)
+    out["labelled_rows"] = int(len(joined))
+    if len(joined) == 0:
+        out["note"] = f"none of the labels in {labels} match a request logged in this window"
+        return out
+    for version, metrics in score_versions(joined).items():
+        out["versions"][version] = _jsonable(metrics)
+        if metrics["n_examples"] < min_labels:
+            out["checks"].append({"scope": "live", "metric": "n_examples", "value": metrics["n_examples"],
+                                  "passed": True, "note": f"v{version}: {metrics['n_examples']} labelled rows, "
+                                  f"fewer than min_labels {min_labels}: not judged"})
+            continue
+        checks = check_live(metrics, thresholds or {})
+        for c in checks:
+            c["note"] = f"v{version}: {c['note']}"
+        out["checks"] += checks
+        out["quality_dropped"] |= any(not c["passed"] for c in checks)
+        if registry_uri and version.isdigit():
+            rec = record_live(registry_uri, model_name, int(version),
+                              {"window": {**window, "labels": labels}, "metrics": _jsonable(metrics),
+                               "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
+            out["recorded"][version] = rec["key"]
+    return out
+
+
+def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
+    from kubepipe.components.retrain.trigger import read_triggers
+
+    if not pipeline:
+        return None
+    lines = read_triggers(state_dir or ".kubepipe/state", pipeline)
+    mine = [r for r in lines if run_id and r.get("source_run_id") == run_id]
+    return (mine or lines or [None])[-1]
+
+
+def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
+    from kubepipe.components.registry import Registry, RegistryError
+
+    out = {}
+    if not registry_uri:
+        return out
+    registry = Registry(registry_uri)
+    for v in versions:
+        if v.isdigit():
+            try:
+                out[v] = registry.get(model, int(v)).metrics or {}
+            except RegistryError:
+                continue
+    return out
+
+
+def run_monitor_report(predictions_path: str, report_path: str, *, model_name: str, drift: dict | None,
+                       live_path: str | None, registry_uri: str = "", state_dir: str = "", pipeline: str = "",
+                       run_id: str = "") -> dict:
+    """Write the HTML report of one window; returns its summary (also the artifact's metadata)."""
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.monitoring.report import latency_summary, monitor_html
+    from kubepipe.util import atomic_write_text
+
+    df = read_dataset(predictions_path)
+    window = window_of(df)
+    live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
+    summary = {"model": model_name, "window": window, "latency": latency_summary(df),
+               "offline": _offline(registry_uri, model_name, window.get("versions", [])),
+               "decision": _decision(state_dir, pipeline, run_id),
+               "drift_detected": bool((drift or {}).get("drift_detected")),
+               "quality_dropped": bool((live or {}).get("quality_dropped"))}
+    html = monitor_html(model=model_name, window=window, drift=drift, live=live, offline=summary["offline"],
+                        latency=summary["latency"], decision=summary["decision"])
+    atomic_write_text(report_path, html)
+    return summary

@@ -1,0 +1,72 @@
+"""`serving.log` on the deploy step: checked at compile time, lowered to `kubepipe serve` flags on every target;
+the rendered InferenceService validates against KServe's CRD."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubepipe.components.deploy import crd
+from kubepipe.components.deploy.checks import check
+from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+from kubepipe.components.monitoring.settings import default_sink, resolve_sink, server_args
+
+SHARED_CRD = Path(__file__).resolve().parents[3] / "shared" / "crds" / crd.CRD_FILE
+
+
+def _paths(issues):
+    return {".".join(map(str, i.path)): i.message for i in issues}
+
+
+def test_log_settings_are_checked_and_name_the_field():
+    assert check({"serving": {"log": {"sample": 0.1, "sink": "gs://b/predictions", "flush_s": 5}}}) == []
+    bad = _paths(check({"serving": {"log": {"sample": 1.5, "sink": "", "flsh_s": 5}}}))
+    assert "fraction" in bad["serving.log.sample"] and "serving.log.sink" in bad
+    assert "unknown prediction log setting" in bad["serving.log.flsh_s"]
+    triton = _paths(check({"runtime": "triton", "serving": {"log": {"sample": 0.1}}}))
+    assert "Triton" in triton["serving.log"]
+    assert "mapping" in _paths(check({"serving": {"log": "yes"}}))["serving.log"]
+
+
+def test_sink_defaults_profile_then_beside_the_state_dir():
+    assert default_sink({"predictions_uri": "gs://b/p"}, "gs://b/root/state") == "gs://b/p"
+    assert default_sink({}, "gs://b/root/state") == "gs://b/root/predictions"
+    assert default_sink({}, ".kubepipe/demo/state") == ".kubepipe/demo/predictions"
+    assert resolve_sink({"sink": "s3://x/y"}, {"predictions_uri": "gs://b/p"}, "") == "s3://x/y"
+    assert server_args({"sample": 0.25, "flush_s": 2}, "gs://b/p", 7) == [
+        "--log-sink", "gs://b/p", "--log-sample", "0.25", "--log-flush-s", "2", "--model-version", "7"]
+    assert server_args({}, "gs://b/p", 7) == []
+
+
+@pytest.mark.parametrize("schema", [None, SHARED_CRD])
+def test_kserve_predictor_carries_the_log_flags_and_validates_against_the_crd(schema):
+    flags = tuple(server_args({"sample": 0.1}, "gs://bucket/predictions", 7))
+    manifest = inference_service_manifest(ServiceConfig(
+        model_name="merchant-categorizer", storage_uri="gs://bucket/runs/1/model", version="7",
+        image="ghcr.io/acme/kubepipe-runtime@sha256:" + "a" * 64, canary_percent=10, server_flags=flags))
+    assert crd.manifest_errors(manifest, crd=schema) == []
+    args = manifest["spec"]["predictor"]["containers"][0]["args"]
+    assert args[-6:] == ["--log-sink", "gs://bucket/predictions", "--log-sample", "0.1", "--model-version", "7"]
+    assert "logger" not in manifest["spec"]["predictor"]  # the in-process writer, not KServe's agent
+
+
+def test_vertex_container_carries_the_log_flags():
+    from kubepipe.components.deploy.vertex_endpoint import serving_container
+
+    c = serving_container("m", 32, ("--log-sink", "gs://b/p"))
+    assert c["serving_container_args"][-4:] == ["--max-batch-size", "32", "--log-sink", "gs://b/p"]
+
+
+def test_server_flags_parse_and_bad_values_are_user_errors(capsys):
+    from kubepipe.components.serving.server import build_parser, _check
+
+    p = build_parser()
+    args = p.parse_args(["model", "--log-sink", "/tmp/x", "--log-sample", "0.5", "--model-version", "3"])
+    _check(p, args)
+    assert (args.log_sink, args.log_sample, args.model_version) == ("/tmp/x", 0.5, "3")
+    for bad in (["--log-sample", "2"], ["--log-flush-s", "0"], ["--log-sink", "nosuchproto://x"]):
+        with pytest.raises(SystemExit) as exc:
+            _check(p, p.parse_args(["model", *bad]))
+        assert exc.value.code == 2
+    assert "--log-sink nosuchproto://x" in capsys.readouterr().err

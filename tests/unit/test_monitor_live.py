@@ -1,0 +1,124 @@
+"""Live quality: delayed labels joined to the log, scored like the gate (scikit-learn as the oracle),
+recorded per version in the registry (first write wins), the monitoring report."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+sk = pytest.importorskip("sklearn.metrics")
+
+from kubepipe.components.errors import DataError  # noqa: E402
+from kubepipe.components.monitoring.live import (join_labels, live_threshold_issues, read_live,  # noqa: E402
+                                                 record_live, score_versions)
+
+LABELS = ["fuel", "digital", "travel", "groceries"]
+
+
+def _log(n=400, seed=3):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        truth = rng.choice(LABELS)
+        pred = truth if rng.random() < 0.8 else rng.choice(LABELS)
+        rows.append({"request_id": f"r{i // 2}", "instance": i % 2, "model_version": "1" if i < n // 2 else "2",
+                     "prediction": pred, "truth": truth, "timestamp": pd.Timestamp("2026-03-16T10:00:00Z"),
+                     "latency_ms": 1.0 + i % 7})
+    return pd.DataFrame(rows)
+
+
+def test_live_metrics_match_sklearn_per_version():
+    log = _log()
+    labels = log[["request_id", "instance"]].assign(label=log["truth"]).sample(frac=0.7, random_state=1)
+    joined = join_labels(log.drop(columns="truth"), labels)
+    assert len(joined) == len(labels)
+    scores = score_versions(joined)
+    assert sorted(scores) == ["1", "2"]
+    for v, m in scores.items():
+        rows = joined[joined["model_version"] == v]
+        y, p = rows["label"].tolist(), rows["prediction"].tolist()
+        assert m["n_examples"] == len(rows)
+        assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, p))
+        assert m["f1_macro"] == pytest.approx(sk.f1_score(y, p, average="macro", zero_division=0))
+        assert m["recall_macro"] == pytest.approx(sk.recall_score(y, p, average="macro", zero_division=0))
+        assert m["f1:fuel"] == pytest.approx(sk.f1_score(y, p, labels=["fuel"], average="macro", zero_division=0))
+
+
+def test_labels_without_instance_join_the_first_row_and_bad_files_name_the_column():
+    log = _log(10).drop(columns="truth")
+    joined = join_labels(log, pd.DataFrame({"request_id": ["r0", "r1", "nope"], "label": ["fuel", "x", "y"]}))
+    assert sorted(zip(joined["request_id"], joined["instance"])) == [("r0", 0), ("r1", 0)]
+    with pytest.raises(DataError, match="labels.csv: column\\(s\\) label missing"):
+        join_labels(log, pd.DataFrame({"request_id": ["r0"], "y": ["fuel"]}), where="labels.csv")
+
+
+def test_only_label_based_metrics_can_be_thresholds():
+    assert live_threshold_issues({"f1_macro": {"min": 0.8}, "f1:fuel": {"min": 0.5}}) == []
+    issues = {".".join(i.path): i.message for i in live_threshold_issues({"ece": {"max": 0.1}, "f1_macro": {"mn": 1}})}
+    assert "probability" in issues["thresholds.ece"] and "thresholds.f1_macro.mn" in issues
+
+
+def test_run_live_quality_records_per_version_and_flags_a_drop(tmp_path):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    for _ in range(2):
+        model = tmp_path / "m"
+        model.mkdir(exist_ok=True)
+        (model / "w.bin").write_bytes(b"x")
+        Registry(reg).register(str(model), name="merchant", metrics={"f1_macro": 0.9, "accuracy": 0.91})
+    log = _log()
+    path = tmp_path / "log.parquet"
+    write_dataset(log.drop(columns="truth"), str(path))
+    labels = tmp_path / "labels.csv"
+    log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(labels, index=False)
+    out = run_live_quality(str(path), labels=str(labels), model_name="merchant", registry_uri=reg,
+                           thresholds={"f1_macro": {"min": 0.99}})
+    assert out["quality_dropped"] is True and out["labelled_rows"] == len(log)
+    assert sorted(out["recorded"]) == ["1", "2"]
+    live = read_live(reg, "merchant", 2)
+    assert len(live) == 1 and live[0]["metrics"]["n_examples"] == len(log) // 2 and live[0]["quality_dropped"]
+    again = run_live_quality(str(path), labels=str(labels), model_name="merchant", registry_uri=reg,
+                             thresholds={"f1_macro": {"min": 0.5}})
+    assert again["quality_dropped"] is False
+    assert len(read_live(reg, "merchant", 2)) == 1  # the same window is recorded once: the first stands
+    none = run_live_quality(str(path), labels="", model_name="merchant", registry_uri=reg, thresholds={})
+    assert none["quality_dropped"] is False and "no delayed labels" in none["note"]
+
+
+def test_record_live_is_an_exclusive_create(tmp_path):
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    first = record_live(reg, "merchant", 1, {"window": {"start": "a"}, "metrics": {"f1_macro": 0.5}})
+    second = record_live(reg, "merchant", 1, {"window": {"start": "a"}, "metrics": {"f1_macro": 0.9}})
+    assert first["created"] is True and second["created"] is False
+    assert [r["metrics"]["f1_macro"] for r in read_live(reg, "merchant", 1)] == [0.5]
+
+
+def test_monitor_report_shows_every_section_escaped(tmp_path):
+    from kubepipe.components.monitoring.report import latency_summary, monitor_html
+
+    log = _log(40)
+    drift = {"drift_detected": True, "columns": {
+        "description": {"kind": "text", "psi": 0.5, "drifted": True, "reason": "PSI 0.500 > 0.2"},
+        "prediction": {"kind": "categorical", "psi": 0.01, "drifted": False, "reason": "stable",
+                       "reference_column": "category"}}}
+    live = {"versions": {"1": {"f1_macro": 0.7, "accuracy": 0.75, "n_examples": 20}}, "quality_dropped": True,
+            "checks": [{"note": "v1: f1_macro 0.700 < min 0.800"}]}
+    html = monitor_html(model="<m>", window={"rows": 40, "requests": 20, "versions": ["1", "2"]}, drift=drift,
+                        live=live, offline={"1": {"f1_macro": 0.9}}, latency=latency_summary(log),
+                        decision={"action": "started", "reason": "drift detected", "run_id": "retrain-x"})
+    assert "&lt;m&gt;" in html and "<m>" not in html
+    for part in ("Input drift", "Prediction drift", "BELOW THRESHOLD", "0.900", "-0.200", "p99 ms", "retrain-x"):
+        assert part in html
+    lat = latency_summary(log)
+    assert lat["1"]["requests"] == 10 and lat["1"]["p50_ms"] == pytest.approx(
+        log[log.model_version == "1"].drop_duplicates("request_id")["latency_ms"].median())

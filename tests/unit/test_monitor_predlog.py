@@ -1,0 +1,142 @@
+"""The prediction log's writer and reader: partitions, atomic parts, the bounded queue, sampling."""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+import pytest
+
+pq = pytest.importorskip("pyarrow.parquet")
+
+from kubepipe.components.errors import DataError  # noqa: E402
+from kubepipe.components.monitoring.predlog import PredictionLog, Record, part_dir  # noqa: E402
+from kubepipe.components.monitoring.predlog_read import read_predictions  # noqa: E402
+
+T0 = calendar.timegm((2026, 3, 16, 9, 59, 58))  # 2026-03-16T09:59:58Z
+
+
+def _rec(rid: str, ts: float, texts, labels=None):
+    labels = labels or ["fuel"] * len(texts)
+    return Record(rid, ts, "v1", 1.5, list(texts), labels, [0.9] * len(texts))
+
+
+def _log(sink, **kw):
+    drops: list = []
+    written: list = []
+    plog = PredictionLog(str(sink), model="merchant", version="3", input_columns=("description",),
+                         on_drop=lambda reason, n: drops.append((reason, n)), on_write=written.append, **kw)
+    return plog, drops, written
+
+
+def test_records_land_in_hour_partitions_one_row_per_instance(tmp_path):
+    plog, drops, written = _log(tmp_path / "log", flush_s=60)
+    plog.start()
+    assert plog.offer(_rec("r1", T0, ["SHELL OIL 57442", "NETFLIX.COM"], ["fuel", "digital"]))
+    assert plog.offer(_rec("r2", T0 + 4, ["UBER TRIP"]))  # 10:00:02: the next hour
+    plog.close()
+    assert drops == [] and sorted(written) == [1, 2]
+    folders = sorted(p.parent.relative_to(tmp_path / "log").as_posix() for p in (tmp_path / "log").rglob("*.parquet"))
+    assert folders == ["model=merchant/date=2026-03-16/hour=09", "model=merchant/date=2026-03-16/hour=10"]
+    t = pq.read_table(next((tmp_path / "log").rglob("hour=09/part-*.parquet"))).to_pylist()
+    assert [(r["request_id"], r["instance"], r["description"], r["prediction"]) for r in t] == [
+        ("r1", 0, "SHELL OIL 57442", "fuel"), ("r1", 1, "NETFLIX.COM", "digital")]
+    assert t[0]["model_name"] == "merchant" and t[0]["model_version"] == "3" and t[0]["latency_ms"] == 1.5
+    assert t[0]["timestamp"].timestamp() == T0
+
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"))
+    assert df["request_id"].tolist() == ["r1", "r1", "r2"]
+
+
+def test_flushes_on_time_without_close(tmp_path):
+    plog, _, written = _log(tmp_path / "log", flush_s=0.2)
+    plog.start()
+    plog.offer(_rec("r1", time.time(), ["A B"]))
+    deadline = time.monotonic() + 10
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written == [1]
+    plog.close()
+
+
+def test_flushes_on_size(tmp_path):
+    plog, _, written = _log(tmp_path / "log", flush_s=3600, flush_rows=3)
+    plog.start()
+    for i in range(3):
+        plog.offer(_rec(f"r{i}", time.time(), ["A B"]))
+    deadline = time.monotonic() + 10
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written == [3]
+    plog.close()
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(tmp_path):
+    plog, drops, _ = _log(tmp_path / "log", max_queue=1)  # not started: nothing drains the queue
+    assert plog.offer(_rec("r1", T0, ["A"]))
+    t = time.perf_counter()
+    assert plog.offer(_rec("r2", T0, ["A", "B"])) is False
+    assert time.perf_counter() - t < 0.05
+    assert drops == [("queue_full", 2)]
+
+
+def test_a_failing_sink_drops_and_counts_but_never_raises(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    plog, drops, written = _log(blocker / "log")  # its parent is a file: every write fails
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A", "B"]))
+    plog.close()
+    assert drops == [("write_error", 2)] and written == []
+
+
+def test_reader_ignores_temp_and_foreign_files_and_skips_unreadable_parts(tmp_path):
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A"]))
+    plog.close()
+    folder = tmp_path / "log" / part_dir("", "merchant", T0).lstrip("/")
+    (folder / ".part-abc.parquet.999-x.tmp").write_bytes(b"PAR1 half written")  # a killed writer's temp
+    (folder / "notes.txt").write_text("x")
+    (folder / "part-deadbeef.parquet").write_bytes(b"garbage")  # damaged at rest
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"))
+    assert df["request_id"].tolist() == ["r1"] and df.attrs["skipped_parts"] == 1
+
+
+def test_window_keeps_only_the_hours_it_covers(tmp_path):
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    for h in range(5):
+        plog.offer(_rec(f"h{h}", T0 + 2 + h * 3600, ["A"]))  # 10:00, 11:00, ... 14:00
+    plog.close()
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"), window="2h")
+    assert set(df["request_id"]) <= {"h2", "h3", "h4"} and "h4" in set(df["request_id"])
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"), window="1h", as_of="2026-03-16T11:30:00Z")
+    assert set(df["request_id"]) <= {"h0", "h1"} and "h1" in set(df["request_id"])
+
+
+def test_object_store_sink_is_written_in_one_put(tmp_path):
+    import fsspec
+
+    plog, drops, written = _log("memory://predlog-test/log")
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A", "B"]))
+    plog.close()
+    fs = fsspec.filesystem("memory")
+    parts = fs.glob("/predlog-test/log/model=merchant/*/*/part-*.parquet")
+    assert len(parts) == 1 and not fs.glob("/predlog-test/log/**/.*")
+    assert read_predictions("predictions:merchant", "memory://predlog-test/log")["instance"].tolist() == [0, 1]
+
+
+def test_missing_log_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no prediction log of model `merchant`.*serving"):
+        read_predictions("predictions:merchant", str(tmp_path))
+    with pytest.raises(DataError, match="predictions:<model name>"):
+        read_predictions("predictions:", str(tmp_path))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 1.0])
+def test_sampling_rate(tmp_path, rate):
+    plog, _, _ = _log(tmp_path, sample=rate)
+    share = sum(plog.sampled() for _ in range(20000)) / 20000
+    assert abs(share - rate) < 0.02
