@@ -34,10 +34,10 @@ def live_reference() -> Reference:
                                        "each {min: x} and/or {max: y}")},
         example="""live:
   component: live-quality
-  inputs: {predictions: "${steps.recent.outputs.dataset}"}
+  inputs: {predictions: "${steps.load.outputs.dataset}"}  # load-data, source: predictions:<model>
   with:
     model_name: merchant-categorizer
-    labels: ${params.labels_uri}
+    labels: gs://my-bucket/labels/chargebacks.csv
     thresholds: {f1_macro: {min: 0.85}}""")
 
 
@@ -47,8 +47,7 @@ def report_reference() -> Reference:
         example="""report:
   component: monitor-report
   inputs:
-    predictions: "${steps.recent.outputs.dataset}"
+    predictions: "${steps.load.outputs.dataset}"
     drift: "${steps.drift.outputs.report}"
     live: "${steps.live.outputs.evaluation}"
-    triggered: "${steps.retrain.outputs.triggered}"
-  with: {model_name: merchant-categorizer, pipeline: "${params.training_pipeline}"}""")
+  with: {model_name: merchant-categorizer, pipeline: merchant-categorizer.yaml}""")

@@ -64,6 +64,8 @@ SKELETON = {
                   "with": {"text_column": "description", "id_column": "transaction_id"}},
         "embed": {"component": "embed", "inputs": {"passages": "${steps.chunk.outputs.passages}"}},
         "index": {"component": "build-index", "inputs": {"embeddings": "${steps.embed.outputs.embeddings}"}},
+        "live": {"component": "live-quality", "inputs": {"predictions": "${steps.load.outputs.dataset}"},
+                 "with": {"model_name": "merchant-categorizer"}},
     },
 }
 
@@ -107,7 +109,7 @@ CASES = [
     ("load-data", "format", lambda v: {"format": v}),
     ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
     ("deploy", "runtime", lambda v: {"runtime": v}),
-    ("deploy", "serving", lambda v: {"serving": {v: 8601 if v == "port" else 1}}),
+    ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}}.get(v, 1)}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
 
