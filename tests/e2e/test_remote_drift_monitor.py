@@ -46,7 +46,7 @@ def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_t
     assert drifted.step("drift").outputs["drift_detected"] is True
     assert drifted.step("retrain").outputs["triggered"] is True
     queue = sorted((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))
-    assert [json.loads(q.read_text())["pipeline"] for q in queue] == ["pipelines/merchant-categorizer.yaml"]
+    assert len(queue) == 1 and json.loads(queue[0].read_text())["pipeline"].endswith("pipelines/merchant-categorizer.yaml")
     report = Path(drifted.step("report").artifacts["report"]).read_text()
     assert "Input drift" in report and "Prediction drift" in report and "started" in report
 
