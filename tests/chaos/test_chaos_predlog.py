@@ -24,6 +24,7 @@ from serve_procs import start_server, stop, wait_ready  # noqa: E402  (tests/fix
 NAME = "m"
 FLUSH_S = 0.05
 ROUNDS = 3
+MARGIN_S = 2.0  # the flush interval plus a write on a loaded 2-core box
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,12 @@ def test_sigkill_mid_flush_loses_only_the_unflushed_window(model, tmp_path, chao
         barrier = threading.Event()
         try:
             base = wait_ready(proc, log, NAME)
-            t = threading.Thread(target=_traffic, args=(base, time.monotonic() + 10, answered, barrier))
+            t = threading.Thread(target=_traffic, args=(base, time.monotonic() + 120, answered, barrier))
             t.start()
-            time.sleep(1.0 + rng.random())  # many flushes have happened; one is likely under way
+            deadline = time.monotonic() + 60
+            while (len(answered) < 30 or not _parts(sink)) and time.monotonic() < deadline:
+                time.sleep(0.05)  # traffic flows and parts are being written (a busy box starts slowly)
+            time.sleep(rng.random())  # a random moment: over the rounds, some kills land mid-write
             killed_at = time.monotonic()
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
@@ -82,8 +86,8 @@ def test_sigkill_mid_flush_loses_only_the_unflushed_window(model, tmp_path, chao
         ids = {rid for rid, _ in answered}
         assert logged <= ids  # nothing logged that was not answered
         # Lost: at most what was answered in the last flush window (plus the write time) before the kill.
-        old = {rid for rid, at in answered if at < killed_at - 1.0}
-        assert old <= logged, f"{len(old - logged)} requests answered > 1 s before the kill are missing"
+        old = {rid for rid, at in answered if at < killed_at - MARGIN_S}
+        assert old <= logged, f"{len(old - logged)} requests answered > {MARGIN_S} s before the kill are missing"
         chaos_figures["predlog_kills"] += 1
         chaos_figures["predlog_requests_lost_at_kill"] += len(ids - logged)
         chaos_figures["predlog_requests"] += len(ids)
