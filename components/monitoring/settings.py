@@ -4,7 +4,7 @@
 
 `sink` defaults to the profile's `predictions_uri`, else `<kubepipe home>/predictions` (beside
 the state dir). Every target runs the same in-process writer of `kubepipe serve`
-(docs/decisions/0016-prediction-log.md): local endpoints, KServe and Vertex containers.
+(docs/decisions/0017-prediction-log.md): local endpoints, KServe and Vertex containers.
 """
 
 from __future__ import annotations
