@@ -2,11 +2,11 @@
 
     python benchmarks/prediction_log.py [--seconds 5] [--repeats 3] [--connections 8]
 
-The flagship `text-classifier` (as in benchmarks/serve.py) is served twice, side by side on
+The flagship `text-classifier` (the demo model) is served twice, side by side on
 127.0.0.1, with the same flags: `off` without a prediction log, `on` with `--log-sink` to a
 temporary folder and `--log-sample 1` (every request, every row). Load: wrk if installed, else
 the asyncio/httpx generator of serve.py in its own process; closed loop, N connections, V1
-bodies of 16-64 merchant strings. Repeats alternate between the servers; medians. The log is
+bodies of 32 real card descriptors. Repeats alternate between the servers; medians. The log is
 then read back: rows written vs rows answered, and the server's dropped counter. Goal: the
 ratio on/off >= 0.95 (logging costs at most 5% of capacity). Servers are stopped by pid.
 """
@@ -26,7 +26,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import serve as S  # noqa: E402  (benchmarks/serve.py: load generators, model, helpers)
+import serve as SV  # noqa: E402  (benchmarks/serve.py: the flagship's real descriptors)
+import serve_load as S  # noqa: E402  (benchmarks/serve_load.py: load generators, ports, start/stop)
 
 GOAL = 0.95
 
@@ -52,7 +53,7 @@ def main() -> int:
     procs: dict[str, subprocess.Popen] = {}
     try:
         model = train_demo_text_model(tmp / "model")
-        bodies = S.make_bodies(64, 16, 64)
+        bodies = SV.make_bodies(SV.descriptors(), 32)
         script = tmp / "post.lua"
         S.wrk_script(bodies, script)
         loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
@@ -67,8 +68,8 @@ def main() -> int:
                  *common, *flags], stdout=open(tmp / f"{name}.log", "w"), stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
             bases[name] = f"http://127.0.0.1:{port}"
-            S.wait_ready(bases[name] + "/v2/models/merchant/ready", procs[name])
-        print(f"{statistics.mean(map(len, bodies)):.1f} strings per request; {loadgen}, closed loop, "
+            S.wait_ready(bases[name] + "/v2/models/merchant/ready", procs[name], tmp / f"{name}.log")
+        print(f"32 descriptors per request; {loadgen}, closed loop, "
               f"{args.connections} connections, {args.seconds:.0f}s x {args.repeats} repeats, servers alternating; "
               f"cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
         runs: dict[str, list[dict]] = {k: [] for k in bases}
