@@ -83,12 +83,23 @@ def _smoke(base: str, name: str, inputs: list | None) -> dict:
     if r.status_code != 200:
         raise EndpointRolledBack(f"smoke request answered {r.status_code}: {r.text[:300]}")
     preds = r.json().get("predictions", [])
-    bad = len(preds) != len(inputs) or any(not math.isfinite(p.get("probability", math.nan)) for p in preds)
-    if bad:
+    if len(preds) != len(inputs) or not all(_finite_answer(p) for p in preds):
         raise EndpointRolledBack(f"smoke request returned {len(preds)} predictions for {len(inputs)} inputs "
-                                 "or non-finite probabilities")
-    return {"inputs": len(inputs), "labels": [p["label"] for p in preds],
-            "seconds": round(time.perf_counter() - t0, 4)}
+                                 "or non-finite probabilities/scores")
+    # a classifier answers {label, probability}; a retriever answers its hits, best first
+    labels = [p["label"] if isinstance(p, dict) else (p[0].get("doc_id") if p else None) for p in preds]
+    return {"inputs": len(inputs), "labels": labels, "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def _finite_answer(p) -> bool:
+    """A classifier's probability, or every retriever hit's score, is a finite number."""
+    if isinstance(p, dict):
+        v = p.get("probability", math.nan)
+        return isinstance(v, (int, float)) and math.isfinite(v)
+    if isinstance(p, list):
+        return all(isinstance(h, dict) and isinstance(h.get("score"), (int, float)) and math.isfinite(h["score"])
+                   for h in p)
+    return False
 
 
 def _prune_logs(folder: Path, keep: int = 5) -> None:

@@ -16,9 +16,7 @@ import pytest
 
 import kubepipe
 
-pytestmark = [pytest.mark.slow, pytest.mark.skip(
-    reason="not yet run green end to end: written on a 2-core box at load 20+, where one run of the pipeline took "
-           "longer than the session had; run it once (about 3 pipeline runs) and remove this skip (issue 17)")]
+pytestmark = pytest.mark.slow
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("transformers")
 pytest.importorskip("kserve")
