@@ -56,6 +56,12 @@ class ModelMetrics:
         self.forward_seconds = FORWARD_SECONDS.labels(name)
         self.tokens = TOKENS.labels(name)
         self.in_flight = IN_FLIGHT.labels(name)
+        self.name = name
+        self.predicted: dict = {}
+
+    def label_series(self, labels) -> None:
+        """One predicted-label series per label of the model (bounded by the artifact), looked up at load."""
+        self.predicted = {str(lab): PREDICTED_LABELS.labels(self.name, str(lab)) for lab in labels}
 
     def count(self, protocol: str, outcome: str) -> None:
         self.requests[(protocol, outcome)].inc()

@@ -62,6 +62,7 @@ class ServedModel(Model):
         self.spec = input_spec_of(self.model, max_batch_size=self.max_batch_size,
                                   max_text_length=self.max_text_length)
         self._labels = np.array([str(x) for x in self.model.labels], dtype=object)
+        self.metrics.label_series(self._labels)  # the model's own labels: one series each, looked up now
         self.run = build_runner(self.model, runtime=self.runtime, precision=self.precision,
                                 torch_compile=self.torch_compile, threads=self.threads)
         self._warm_up()
@@ -176,7 +177,7 @@ class ServedModel(Model):
         best = probs.argmax(axis=1)
         labels = self._labels[best]
         for label, n in zip(*np.unique(labels, return_counts=True)):  # canary analysis reads this on KServe
-            m.PREDICTED_LABELS.labels(self.name, label).inc(int(n))
+            self.metrics.predicted[label].inc(int(n))
         top = probs[np.arange(len(best)), best]
         if self.prediction_log is not None and self.prediction_log.sampled():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""

@@ -92,8 +92,8 @@ def test_a_declared_but_unused_distribution_is_reported(tmp_path, owners):
 def test_the_pip_hint_table_cannot_drift_from_pyproject(tmp_path, owners):
     table = {k: tuple(m for m in v if m != "pyarrow") for k, v in EXTRAS.items()}
     found = check_deps.problems(pyproject=ROOT / "pyproject.toml", extras_table=table, owners=owners)
-    assert found == ["kubepipe/extras.py: the `local` extra declares pyarrow, but EXTRAS['local'] does not list "
-                     "its import name (a missing one would get no pip hint)"]
+    assert found == [f"kubepipe/extras.py: the `{extra}` extra declares pyarrow, but EXTRAS['{extra}'] does not list "
+                     "its import name (a missing one would get no pip hint)" for extra in ("local", "serve")]
     table = {**EXTRAS, "gcs": ("gcsfs", "s3fs")}
     found = check_deps.problems(pyproject=ROOT / "pyproject.toml", extras_table=table, owners=owners)
     assert found == ["kubepipe/extras.py: EXTRAS['gcs'] lists `s3fs` (s3fs), which the `gcs` extra does not declare"]
