@@ -124,4 +124,14 @@ def nan_weights_copy(src: str | Path, dst: str | Path) -> Path:
     state = load_file(str(dst / "model.safetensors"))
     save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(dst / "model.safetensors"),
               metadata={"format": "pt"})
+    # re-record the weights' hash, as training would have: the point is a model that loads and fails warm-up
+    import json
+
+    from kubepipe.util import sha256_file
+
+    card = dst / "kubepipe-model.json"
+    spec = json.loads(card.read_text())
+    if "weights_sha256" in spec:
+        spec["weights_sha256"] = sha256_file(dst / "model.safetensors")
+        card.write_text(json.dumps(spec, indent=2))
     return dst
