@@ -64,7 +64,7 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         # the endpoint serves the registry's own copy of v1, so removing the run's files breaks nothing
         assert record["model_dir"] == reg.model_path(NAME, v1) and record["version"] == v1
         shutil.rmtree(good)
-        (endpoint3, action3), _ = run(tmp_path / "run-files-pruned", v1, "r3")
+        (endpoint3, action3, _why3), _ = run(tmp_path / "run-files-pruned", v1, "r3")
         assert action3 == "promoted" and endpoint3 == endpoint
         third = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
         assert third.json() == answer.json()
