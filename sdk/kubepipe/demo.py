@@ -152,7 +152,7 @@ def _collect_reports(found: dict[str, str]) -> dict[str, str]:
 def _bad_report(run: Any) -> str:
     """Where the failed validate step wrote its HTML report (kfp.local keeps the files)."""
     root = Path(run.run_dir) / "artifacts"
-    found = sorted(root.glob("*/validate/report"))
+    found = sorted(p for pattern in ("*/validate/report.html", "*/validate/report") for p in root.glob(pattern))
     return str(found[0]) if found else "(not written)"
 
 
