@@ -177,7 +177,7 @@ class ServedModel(Model):
         best = probs.argmax(axis=1)
         labels = self._labels[best]
         for label, n in zip(*np.unique(labels, return_counts=True)):  # canary analysis reads this on KServe
-            self.metrics.predicted[label].inc(int(n))
+            (self.metrics.predicted.get(label) or m.PREDICTED_LABELS.labels(self.name, label)).inc(int(n))
         top = probs[np.arange(len(best)), best]
         if self.prediction_log is not None and self.prediction_log.sampled():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
