@@ -25,7 +25,7 @@ def test_builtins_resolve_and_interfaces_are_pinned():
         "report": "system.HTML@0.0.1", "evaluation": "system.Artifact@0.0.1", "passed": "Boolean", "decision": "String"}
     reg = _load(BUILTINS["register-model"].ref).component_spec
     assert list(reg.inputs) == ["model", "evaluation", "model_name", "model_card", "promote", "ctx_registry_uri",
-                                "ctx_pipeline_name", "ctx_run_id"]
+                                "ctx_profile", "ctx_pipeline_name", "ctx_run_id"]
     assert {k: v.type for k, v in reg.outputs.items()} == {"version": "Integer", "model_uri": "String",
                                                            "champion": "Integer"}
     # no `pip install kfp` in the task command
