@@ -58,7 +58,9 @@ def test_auto_picks_exact_for_small_and_hnsw_agrees_with_exact(tmp_path):
     hn, hn_scores = VectorIndex(tmp_path / "hnsw").search(q, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ex.tolist(), hn.tolist())])
     assert recall >= 0.95
-    assert np.allclose(hn_scores[:, 0], ex_scores[:, 0], atol=1e-4)  # same similarity scale (cosine)
+    same = hn[:, 0] == ex[:, 0]  # HNSW is approximate (and its build threaded): it may miss a top-1 now and then
+    assert same.mean() >= 0.95
+    assert np.allclose(hn_scores[same, 0], ex_scores[same, 0], atol=1e-4)  # same similarity scale (cosine)
 
 
 def test_a_changed_file_is_refused(tmp_path):
