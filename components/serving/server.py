@@ -47,11 +47,11 @@ def _listening_socket(fd: int | None):
     return socket.socket(fileno=fd)
 
 
-def _quiet_signals() -> None:
-    """uvicorn swaps in its own handlers while serving and re-raises the signal after the drain;
-    these catch that re-raise so the process exits 0 instead of dying by the signal."""
+def _route_signals(handler) -> None:
+    """SIGTERM/SIGINT call `handler` outside uvicorn's own handlers too: a signal that lands just
+    before uvicorn installs them (or its re-raise after the drain) is neither lost nor fatal."""
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, handler)
 
 
 async def _watch_parent(parent_pid: int, stop) -> None:
@@ -99,6 +99,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
 
     uv.handle_exit = handle_exit  # uvicorn installs `self.handle_exit` as the signal handler when serving
     sock = _listening_socket(socket_fd)
+    if sock is None:
+        _route_signals(handle_exit)
     if parent_pid:
         loop.create_task(_watch_parent(parent_pid, handle_exit))
     serving = None
@@ -116,7 +118,7 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
             await serving
         raise
     if serving is None:  # a worker on the supervisor's socket: accept only now that the model is ready
-        _quiet_signals()
+        _route_signals(handle_exit)  # until now a signal ended the loading worker (main())
         serving = asyncio.ensure_future(uv.serve(sockets=[sock]))
     await serving
     model.ready = False
@@ -179,8 +181,6 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
     model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                         max_text_length=max_text_length, device=device, forward_thread=forward_thread,
                         runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads)
-    if socket_fd is None:
-        _quiet_signals()
     try:
         import uvloop
 
