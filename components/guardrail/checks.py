@@ -58,4 +58,16 @@ def validate_outputs_reference() -> Reference:
       score: {min: 0.0, max: 1.0}
       pii: [pan, email]
       max_latency_ms: 200
-      max_output_length: 64""")
+      max_output_length: 64
+guard-index:
+  component: validate-outputs
+  inputs:
+    model: "${steps.index.outputs.index}"
+    probes: "${steps.queries.outputs.dataset}"
+  with:
+    probe_column: descriptor
+    top_k: 5
+    rules:
+      score: {min: -1.0, max: 1.0}
+      pii: [pan, email, iban]
+      max_latency_ms: 500""")

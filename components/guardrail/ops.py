@@ -32,11 +32,12 @@ def validate_outputs(
         probes: Probe rows (CSV or Parquet, e.g. a load-data dataset): the `probe_column` of each row,
             or whole rows (feature values) for a tabular model.
         inline_probes: Probes written in the step: texts, or mappings of feature values.
-        probe_column: The column of `probes` holding the probe text (default: the model's text column).
+        probe_column: The column of `probes` holding the probe text (default: the model's text column;
+            `query` for a retriever index).
         rules: `allowed_labels` (with `label_field`, default `label`), `score: {min, max}`,
             `pii` (pan, email, iban; default [pan]), `max_latency_ms` (p99 over the probes of one call
             each), `max_output_length` (characters of text per probe's output).
-        top_k: Hits a retriever returns per probe (all are checked).
+        top_k: Hits a retriever returns per probe (all are checked: PII in every field, score bounds).
         max_probes: Refuse more probes than this (the step calls the model once per probe).
         gate: `false` turns the gate into a report: the step passes and `passed` says what happened.
 

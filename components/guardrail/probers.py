@@ -11,6 +11,8 @@ The interface a model kind plugs into (one line in `PROBERS`):
                          tabular models) -> list of records (dicts): a classifier returns
                          [{label, score}] (score = the predicted label's probability); a retriever
                          its top-k hits, each its record's fields plus `score`
+    Prober.fields        optional: the fields every record has (a label rule on another field is a
+                         configuration error, named before any probe runs)
 
 The guardrail times each call (so latency is one served call per probe, in the step's process) and
 judges every record. The first entry whose `detect` says yes opens the artifact; the classifier
@@ -23,10 +25,15 @@ import importlib
 import os
 from typing import Any, Callable
 
-__all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier"]
+__all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier", "RetrieverProber", "open_retriever",
+           "RETRIEVER_PROBE_COLUMN"]
 
 # (kind, detect "module:function", open "module:function"); the first match wins.
-PROBERS: tuple[tuple[str, str, str], ...] = ()
+PROBERS: tuple[tuple[str, str, str], ...] = (
+    ("retriever", "kubepipe.components.retrieval.index:is_index", "kubepipe.components.guardrail.probers:open_retriever"),
+)
+
+RETRIEVER_PROBE_COLUMN = "query"  # evaluate-retrieval's default query_column, the served :retrieve field
 
 
 def _resolve(ref: str) -> Callable:
@@ -38,6 +45,7 @@ class ClassifierProber:
     """A kubepipe classifier (text or tabular): one `predict_proba` of one row per probe."""
 
     kind = "classifier"
+    fields = ("label", "score")
 
     def __init__(self, model):
         self.model = model
@@ -71,6 +79,36 @@ def open_classifier(model_dir: str, **_: Any) -> ClassifierProber:
     from kubepipe.components.training.artifact import load_model
 
     return ClassifierProber(load_model(model_dir))
+
+
+class RetrieverProber:
+    """An index artifact: one `Retriever.retrieve` of one query per probe, the path serving and
+    evaluate-retrieval answer through, so the guardrail judges the hits the endpoint would return."""
+
+    kind = "retriever"
+    probe_column = RETRIEVER_PROBE_COLUMN
+
+    def __init__(self, retriever, top_k: int):
+        self.retriever, self.top_k = retriever, int(top_k)
+        # a hit: passage_id, doc_id, offset, text, the record columns the chunk step kept, and score
+        self.fields = tuple(str(c) for c in retriever.index.passages.columns) + ("score",)
+
+    def __call__(self, probe: Any) -> list[dict]:
+        from kubepipe.components.errors import DataError
+
+        if not isinstance(probe, str):
+            raise DataError(f"a retriever's probe is a query text, got {probe!r}; write inline_probes as texts "
+                            f"or set probe_column to a text column")
+        return self.retriever.retrieve([probe], self.top_k)[0]
+
+
+def open_retriever(model_dir: str, *, top_k: int = 5, **_: Any) -> RetrieverProber:
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.retrieval.retriever import MAX_K, Retriever
+
+    if not 1 <= int(top_k) <= MAX_K:
+        raise ConfigError(f"validate-outputs: top_k must be from 1 to {MAX_K} for a retriever, got {top_k!r}")
+    return RetrieverProber(Retriever(model_dir, device="cpu"), top_k)
 
 
 def open_prober(model_dir: str | os.PathLike, *, top_k: int = 5):

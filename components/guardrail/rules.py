@@ -6,7 +6,8 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     allowed_labels     the record's `label_field` (default `label`) is one of these values
     label_field        which record field `allowed_labels` reads (a retriever's e.g. `category`)
     score              {min, max}: every `score` within the bounds (a non-finite score always fails)
-    pii                patterns no returned text may contain: pan, email, iban (default [pan]; [] turns off)
+    pii                patterns no returned value may contain: pan, email, iban (default [pan]; [] turns
+                       off); every string is searched, and every number as its digits
     max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
     max_output_length  characters of text in one probe's output (all string values, summed)
 
@@ -98,16 +99,19 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
             for i, v in enumerate(pii) if v not in PII_KINDS]
 
 
-def text_values(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
-    """(field path, text) of every string inside a record (nested dicts and lists included)."""
+def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterator[tuple[str, str]]:
+    """(field path, text) of every string inside a record (nested dicts and lists included); with
+    `numbers`, numbers too, as text (a card number a catalogue column holds as an integer is a PAN)."""
     if isinstance(value, str):
         yield where, value
+    elif numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield where, str(value)
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from text_values(v, f"{where}.{k}" if where else str(k))
+            yield from text_values(v, f"{where}.{k}" if where else str(k), numbers=numbers)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            yield from text_values(v, f"{where}[{i}]")
+            yield from text_values(v, f"{where}[{i}]", numbers=numbers)
 
 
 def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any) -> dict:
@@ -140,8 +144,8 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
                 bad = not _number(s) or (lo is not None and s < lo) or (hi is not None and s > hi)
                 if bad:
                     out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score)))
-            for path, value in text_values(rec, at):
-                length += len(value)
+            length += sum(len(value) for _, value in text_values(rec))
+            for path, value in text_values(rec, at, numbers=True):
                 for f in find_pii(value, pii):
                     out.append(_v(i, text, f"pii:{f.kind}", path, value, "none"))
         if max_len is not None and length > max_len:

@@ -65,6 +65,23 @@ def _redacted(value: Any) -> Any:
     return redact(str(value))
 
 
+def _check_label_field(rules: dict, prober) -> None:
+    """A label rule must read a field the prober's records have: a retriever's hits have no `label`
+    (an `allowed_labels` on it would fail every hit as "missing", which says nothing useful)."""
+    fields = getattr(prober, "fields", None)
+    if not rules.get("allowed_labels") or fields is None:
+        return
+    field = rules.get("label_field") or "label"
+    if field in fields:
+        return
+    where = "rules.label_field" if "label_field" in rules else "rules.allowed_labels"
+    hint = did_you_mean(field, list(fields))
+    raise ConfigError(f"validate-outputs: {where}: a {prober.kind}'s records have no field `{field}` (fields: "
+                      f"{', '.join(fields)}); set rules.label_field to the field allowed_labels should read "
+                      + (f"({hint}) " if hint else "(e.g. label_field: category) ")
+                      + "or remove allowed_labels")
+
+
 def _call(prober, probe) -> tuple[list[dict], float, str]:
     t0 = time.perf_counter()
     try:
@@ -94,6 +111,7 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
     if not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"validate-outputs: top_k must be a positive integer, got {top_k!r}")
     prober = prober or open_prober(model_dir, top_k=top_k)
+    _check_label_field(rules, prober)
     probes = load_probes(prober, probes_path=probes_path, inline=inline_probes, probe_column=probe_column,
                          max_probes=max_probes)
     for i in range(min(warmup, len(probes))):

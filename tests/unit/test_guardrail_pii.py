@@ -87,3 +87,14 @@ def test_email_and_iban_found_and_masked():
     assert "GB** **** **** **** **54 32" in out
     assert redact("x@4111111111111111.com") == "x@************1111.com"  # a PAN in a domain is masked too
     assert not [f for f in find_pii("GB82 WEST 1234 5698 7654 33") if f.kind == "iban"]  # mod 97 fails
+
+
+def test_judge_searches_every_string_and_number_of_a_hit():
+    from kubepipe.components.guardrail.rules import judge
+
+    hit = {"doc_id": "m7", "text": "Blue Bottle; MCC 5812", "card": 4111111111111111, "order": 4111111111111112,
+           "meta": {"contact": ["ops@example.com"]}, "local": True, "score": 0.5}
+    violations, _ = judge({"pii": ["pan", "email"], "max_output_length": 38}, ["q"], [[hit]], [1.0])
+    got = {(v["rule"], v["field"], v["value"]) for v in violations}
+    assert got == {("pii:pan", "[0].card", "************1111"),  # a PAN held as an integer; not the non-Luhn one
+                   ("pii:email", "[0].meta.contact[0]", "o***@example.com")}  # length counts strings only: 2+21+15
