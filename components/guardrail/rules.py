@@ -7,7 +7,7 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     label_field        which record field `allowed_labels` reads (a retriever's e.g. `category`)
     score              {min, max}: every `score` within the bounds (a non-finite score always fails)
     pii                patterns no returned value may contain: pan, email, iban (default [pan]; [] turns
-                       off); every string is searched, and every number as its digits
+                       off); every string is searched, and every whole number as its digits
     max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
     max_output_length  characters of text in one probe's output (all string values, summed)
 
@@ -101,11 +101,14 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
 
 def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterator[tuple[str, str]]:
     """(field path, text) of every string inside a record (nested dicts and lists included); with
-    `numbers`, numbers too, as text (a card number a catalogue column holds as an integer is a PAN)."""
+    `numbers`, whole numbers too, as their digits (a card number a catalogue column holds as an integer
+    is a PAN)."""
     if isinstance(value, str):
         yield where, value
-    elif numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif numbers and isinstance(value, int) and not isinstance(value, bool):
         yield where, str(value)
+    elif numbers and isinstance(value, float) and value.is_integer():  # an int column with gaps reads as float
+        yield where, str(int(value))  # never a fraction's digits: 0.98201379... is no card number
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from text_values(v, f"{where}.{k}" if where else str(k), numbers=numbers)

@@ -93,8 +93,10 @@ def test_judge_searches_every_string_and_number_of_a_hit():
     from kubepipe.components.guardrail.rules import judge
 
     hit = {"doc_id": "m7", "text": "Blue Bottle; MCC 5812", "card": 4111111111111111, "order": 4111111111111112,
-           "meta": {"contact": ["ops@example.com"]}, "local": True, "score": 0.5}
+           "gappy": 5500000000000004.0, "meta": {"contact": ["ops@example.com"]}, "local": True,
+           "score": 0.4111111111111111}  # a fraction's 16 digits pass Luhn, but they are no card number
     violations, _ = judge({"pii": ["pan", "email"], "max_output_length": 38}, ["q"], [[hit]], [1.0])
     got = {(v["rule"], v["field"], v["value"]) for v in violations}
     assert got == {("pii:pan", "[0].card", "************1111"),  # a PAN held as an integer; not the non-Luhn one
+                   ("pii:pan", "[0].gappy", "************0004"),  # an integer column with gaps reads as float
                    ("pii:email", "[0].meta.contact[0]", "o***@example.com")}  # length counts strings only: 2+21+15
