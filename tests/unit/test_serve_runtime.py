@@ -92,7 +92,8 @@ def test_load_freezes_what_warm_up_left_alive(text_model):
     m = _served(text_model)
     try:
         # the collector no longer scans the heap that lives as long as the server
-        assert m.gc_frozen > 1000 and gc.get_freeze_count() >= m.gc_frozen
+        # (frozen objects freed since, e.g. by another thread of the test process, leave the count)
+        assert m.gc_frozen > 1000 and gc.get_freeze_count() >= 0.99 * m.gc_frozen
         assert m.describe()["gc_frozen_objects"] == m.gc_frozen
     finally:
         gc.unfreeze()
