@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import gc
 import time
@@ -25,6 +26,7 @@ _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriv
 # Set by postprocess for a request the prediction log sampled: (request id, items, labels, probabilities).
 _ANSWER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("kubepipe_answer", default=None)
 _WARMUP_TEXT = "warm-up request 1234 main street"
+_INLINE_TOKENIZE_ROWS = 4  # ~50 us a row (MiniLM WordPiece, 2 cores): more rows go to a thread
 
 
 class ServedModel(Model):
@@ -33,7 +35,7 @@ class ServedModel(Model):
     def __init__(self, name: str, model_dir: str, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                  max_text_length: int = 512, device: str = "cpu", forward_thread: str = "auto",
                  runtime: str = "torch", precision: str = "auto", torch_compile: bool = False, threads: int = 1,
-                 freeze_gc: bool = True):
+                 freeze_gc: bool = True, max_batch_tokens: int = 0):
         super().__init__(name)
         self.model_dir = model_dir
         self.device = device
@@ -48,7 +50,11 @@ class ServedModel(Model):
         self.spec = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
-                                    on_batch=self._observe_batch, arriving=lambda: self._arriving)
+                                    max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
+                                    arriving=lambda: self._arriving)
+        # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
+        # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
+        self._rows = None
         self.forward_thread = forward_thread
         self._labels: np.ndarray | None = None
         self.draining = False  # set on SIGTERM: the ready route answers 503, predict still answers
@@ -65,6 +71,9 @@ class ServedModel(Model):
         self.metrics.label_series(self._labels)  # the model's own labels: one series each, looked up now
         self.run = build_runner(self.model, runtime=self.runtime, precision=self.precision,
                                 torch_compile=self.torch_compile, threads=self.threads)
+        rows_of = getattr(self.model.encoder, "encode_rows", None)  # a user model's encoder may have none
+        if self.spec.task != TABULAR and callable(rows_of) and rows_of([_WARMUP_TEXT]) is not None:
+            self._rows = rows_of
         self._warm_up()
         if self.freeze_gc:
             # Everything alive now (torch, kserve, the model) lives as long as the server: out of the
@@ -84,7 +93,8 @@ class ServedModel(Model):
         full = []
         for n in (1, self.max_batch_size, self.max_batch_size, self.max_batch_size):  # both ends of the range
             t0 = time.perf_counter()
-            probs = self._forward([one] * n, observe=False)
+            items = [one] * n if self._rows is None else self._rows([one] * n)  # the path requests take
+            probs = self._forward(items, observe=False)
             if n == self.max_batch_size:
                 full.append(time.perf_counter() - t0)
             if probs.shape != (n, len(self._labels)) or not np.isfinite(probs).all():
@@ -101,8 +111,12 @@ class ServedModel(Model):
 
     # ---- the batched forward pass (runs on the batcher's thread) -------------------------
     def _forward(self, items: list, observe: bool = True) -> np.ndarray:
-        inputs = np.asarray(items, dtype=np.float32) if self.spec.task == TABULAR else items
-        encoded = self.model.encoder.encode(inputs)
+        """Probabilities of `items`: raw inputs, or rows the encoder already tokenized (`encode_rows`)."""
+        if items and isinstance(items[0], np.ndarray) and self.spec.task != TABULAR:
+            inputs, encoded = None, self.model.encoder.collate_rows(items)
+        else:
+            inputs = np.asarray(items, dtype=np.float32) if self.spec.task == TABULAR else items
+            encoded = self.model.encoder.encode(inputs)
         probs = softmax(self.run(encoded).astype(np.float32, copy=False))
         if observe:  # tokens as defined once by the model (LoadedModel.count_tokens)
             self.metrics.tokens.inc(self.model.count_tokens(inputs, encoded))
@@ -168,8 +182,15 @@ class ServedModel(Model):
 
     async def predict(self, payload, headers=None):
         request, parsed = payload
-        self.departed_current()  # it is in the batcher's queue now
-        probs = await self.batcher.submit(parsed.items)
+        if self._rows is None:
+            self.departed_current()  # it is in the batcher's queue now
+            probs = await self.batcher.submit(parsed.items)
+        else:  # tokenized once, here (off the loop when it is more than a few rows); widths batch it
+            items = parsed.items
+            rows = (self._rows(items) if len(items) <= _INLINE_TOKENIZE_ROWS
+                    else await asyncio.get_running_loop().run_in_executor(None, self._rows, items))
+            self.departed_current()
+            probs = await self.batcher.submit(rows, [len(r) for r in rows])
         return request, parsed, probs
 
     async def postprocess(self, result, headers=None, response_headers=None):

@@ -17,6 +17,8 @@ OPTIONS: list[tuple[str, object, str]] = [
     ("--host", "127.0.0.1", "address to bind (0.0.0.0 in a container)"),
     ("--port", 8080, "port to listen on"),
     ("--max-batch-size", 64, "rows per request (more is a 413) and per forward pass"),
+    ("--max-batch-tokens", 0, "token budget of a forward pass: rows x its longest row's tokens (models with a "
+                              "tokenizer; their passes also group rows of similar length); 0 = rows only"),
     ("--max-wait-ms", 2.0, "how long a pass waits to fill up"),
     ("--max-text-length", 512, "characters per text instance"),
     ("--max-body-mb", 4.0, "largest request body in MiB; a larger one is a 413 before its body is read"),

@@ -147,7 +147,7 @@ def _prediction_log(model, *, sink: str, sample: float, flush_s: float, queue: i
 
 
 def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port: int = 8080,
-          max_batch_size: int = 64, max_wait_ms: float = 2.0, max_text_length: int = 512,
+          max_batch_size: int = 64, max_batch_tokens: int = 0, max_wait_ms: float = 2.0, max_text_length: int = 512,
           grace_period: int = DEFAULTS["grace_period"], drain_delay_s: float = DEFAULTS["drain_delay"],
           max_body_mb: float = DEFAULTS["max_body_mb"], access_log: bool = False,
           access_log_sample: float = DEFAULTS["access_log_sample"], log_file: str | None = None,
@@ -178,8 +178,9 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
 
     if is_index(model_dir):  # an index artifact: the same server, a retrieval pass (serving/retriever.py)
         from kubepipe.components.serving.retriever import ServedRetriever as ServedModel
-    model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                        max_text_length=max_text_length, device=device, forward_thread=forward_thread,
+    model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
+                        max_wait_ms=max_wait_ms, max_text_length=max_text_length, device=device,
+                        forward_thread=forward_thread,
                         runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads)
     try:
         import uvloop
@@ -222,7 +223,7 @@ def _check(p: argparse.ArgumentParser, args) -> None:
     for flag in ("max_batch_size", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue"):
         if getattr(args, flag) <= 0:
             p.error(f"--{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
-    for flag in ("drain_delay", "grace_period", "log_backups"):
+    for flag in ("drain_delay", "grace_period", "log_backups", "max_batch_tokens"):
         if getattr(args, flag) < 0:
             p.error(f"--{flag.replace('_', '-')} must be 0 or more (got {getattr(args, flag)})")
     if not 0 <= args.access_log_sample <= 1:

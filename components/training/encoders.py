@@ -44,11 +44,31 @@ class Encoder:
         """`encoded`: this encoder's `encode(inputs)`, when the caller has it (saves tokenizing twice)."""
         return len(inputs)
 
+    def encode_rows(self, inputs: Any) -> list[np.ndarray] | None:
+        """Each row's ids, unpadded, for encoders whose batches pad every row to the longest (the server
+        tokenizes a request once and batches by these widths); None where rows have no width."""
+        return None
+
+    def collate_rows(self, rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """`encode` of the inputs that `encode_rows` gave `rows` for (rows padded to the longest)."""
+        raise NotImplementedError
+
     def save_files(self, out) -> None:
         """Write files the state refers to (a tokenizer) into the artifact directory `out`."""
 
     def fit(self, inputs: Any) -> "Encoder":
         return self
+
+
+def _pad_rows(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids [B, longest], mask [B, longest] bool) of unpadded id rows; 0 pads."""
+    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    width = int(lens.max(initial=1))
+    mask = np.arange(width) < lens[:, None]
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    if len(rows):
+        ids[mask] = np.concatenate(rows)  # boolean assignment fills row-major, the rows' order
+    return ids, mask
 
 
 def _texts(inputs: Any) -> list[str]:
@@ -114,7 +134,18 @@ class ByteEncoder(Encoder):
         return {"encoding": self.encoding, "max_length": self.max_length, "lowercase": self.lowercase}
 
     def count_tokens(self, inputs, encoded=None):
+        if encoded is not None:  # every row starts with [CLS]; 0 is padding
+            ids = encoded["ids"]
+            return int((ids != 0).sum()) - int(ids.shape[0])
         return sum(len(r) for r in self._bytes(_texts(inputs)))
+
+    def encode_rows(self, inputs):
+        head = np.array([self.CLS], dtype=np.int64)
+        return [np.concatenate((head, np.frombuffer(r, dtype=np.uint8).astype(np.int64) + 1))
+                for r in self._bytes(_texts(inputs))]
+
+    def collate_rows(self, rows):
+        return {"ids": _pad_rows(rows)[0]}
 
 
 class TabularEncoder(Encoder):
@@ -222,15 +253,13 @@ class WordPieceEncoder(Encoder):
         return self.tokenizer.encode_batch(_texts(inputs), add_special_tokens=True)
 
     def encode(self, inputs):
-        import itertools
+        return self.collate_rows(self.encode_rows(inputs))
 
-        encs = self._encode(inputs)
-        lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
-        width = int(lens.max(initial=1))
-        mask = np.arange(width) < lens[:, None]
-        ids = np.zeros((len(encs), width), dtype=np.int64)
-        ids[mask] = np.fromiter(itertools.chain.from_iterable(e.ids for e in encs), dtype=np.int64,
-                                count=int(lens.sum()))
+    def encode_rows(self, inputs):
+        return [np.asarray(e.ids, dtype=np.int64) for e in self._encode(inputs)]
+
+    def collate_rows(self, rows):
+        ids, mask = _pad_rows(rows)
         return {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
 
     def spec(self):

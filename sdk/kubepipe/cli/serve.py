@@ -37,6 +37,7 @@ def serve(
     host: str = _opt("host", "--host"),
     port: int = _opt("port", "--port"),
     max_batch_size: int = _opt("max_batch_size", "--max-batch-size"),
+    max_batch_tokens: int = _opt("max_batch_tokens", "--max-batch-tokens"),
     max_wait_ms: float = _opt("max_wait_ms", "--max-wait-ms"),
     max_text_length: int = _opt("max_text_length", "--max-text-length"),
     max_body_mb: float = _opt("max_body_mb", "--max-body-mb"),
@@ -80,7 +81,8 @@ def serve(
                         ("--log-flush-s", log_flush_s), ("--log-queue", log_queue)):
         if value <= 0:
             raise UserError(f"{flag} must be positive (got {value})")
-    for flag, value in (("--drain-delay", drain_delay), ("--grace-period", grace_period), ("--log-backups", log_backups)):
+    for flag, value in (("--drain-delay", drain_delay), ("--grace-period", grace_period), ("--log-backups", log_backups),
+                        ("--max-batch-tokens", max_batch_tokens)):
         if value < 0:
             raise UserError(f"{flag} must be 0 or more (got {value})")
     if not 0 <= access_log_sample <= 1:
@@ -89,7 +91,7 @@ def serve(
         raise UserError(f"--log-sample must be a fraction from 0 to 1 (got {log_sample})")
     _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
-            "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
+            "--max-batch-tokens", str(max_batch_tokens), "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--max-body-mb", str(max_body_mb), "--workers", str(workers), "--drain-delay", str(drain_delay),
             "--grace-period", str(grace_period), "--access-log-sample", str(access_log_sample),
             "--log-max-mb", str(log_max_mb), "--log-backups", str(log_backups),
