@@ -8,10 +8,11 @@ One row per instance: request_id, instance, timestamp (UTC), model_name, model_v
 latency_ms, the model's inputs (the text column, or one column per feature, named as in
 training), prediction (the label) and probability (of that label).
 
-Writes never block or fail a request: `offer` puts the request on a bounded queue and returns at
-once; a full queue drops the record and counts it (`on_drop`). A writer thread flushes when
+Writes never block or fail a request: `offer` appends the request to a bounded queue and returns
+at once; a full queue drops the record and counts it (`on_drop`). A writer thread flushes when
 `flush_rows` rows are waiting, every `flush_s` seconds, and on `close` (the server's SIGTERM
-drain). Each part is written whole or not at all: on a local disk through kubepipe's atomic
+drain). The request path never wakes the writer except at `flush_rows` (no lock, no notify per
+request: a thread woken on every request competed with the event loop for the GIL). Each part is written whole or not at all: on a local disk through kubepipe's atomic
 writer (temp file, fsync, rename), on an object store as one PUT (an object appears only when its
 upload completed). Part names carry a uuid, so many workers share one sink. A process killed
 loses only what it had not flushed; readers (`predlog_read`) take `part-*.parquet` only.
@@ -19,8 +20,8 @@ loses only what it had not flushed; readers (`predlog_read`) take `part-*.parque
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import random
 import threading
 import time
@@ -70,7 +71,11 @@ class PredictionLog:
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self._on_drop = on_drop or (lambda reason, n: None)
         self._on_write = on_write or (lambda n: None)
-        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self._queue: collections.deque[Record] = collections.deque()  # append/popleft are atomic
+        self._rows = 0  # rows appended since the writer last took the queue (a hint: it only wakes the writer)
+        self._wake = threading.Event()
+        self._closing = False
         self._thread: threading.Thread | None = None
         self._random = random.Random()  # nosec B311 - sampling, not crypto
         self.parts_written: list[str] = []
@@ -81,12 +86,14 @@ class PredictionLog:
 
     def offer(self, record: Record) -> bool:
         """Queue `record` for the writer; False (and counted) when the queue is full."""
-        try:
-            self._queue.put_nowait(record)
-            return True
-        except queue.Full:
+        if len(self._queue) >= self.max_queue or self._closing:
             self._on_drop("queue_full", len(record.items))
             return False
+        self._queue.append(record)
+        self._rows += len(record.items)
+        if self._rows >= self.flush_rows and not self._wake.is_set():
+            self._wake.set()
+        return True
 
     # ---- life cycle ---------------------------------------------------------------------
     def start(self) -> PredictionLog:
@@ -104,34 +111,34 @@ class PredictionLog:
         """Flush what is queued and stop the writer (the server calls this while it drains)."""
         if self._thread is None:
             return
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            log.error("prediction log: the writer is stuck; records still queued are lost")
-            return
+        self._closing = True
+        self._wake.set()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("prediction log: the writer is stuck; %d records still queued are lost", len(self._queue))
         self._thread = None
 
     # ---- the writer thread ---------------------------------------------------------------
+    def _take(self) -> list[Record]:
+        """Everything queued now (the request side keeps appending meanwhile)."""
+        self._rows = 0
+        out = []
+        try:
+            for _ in range(len(self._queue)):
+                out.append(self._queue.popleft())
+        except IndexError:  # pragma: no cover - only this thread pops
+            pass
+        return out
+
     def _run(self) -> None:
-        batch: list[Record] = []
-        rows = 0
-        deadline = time.monotonic() + self.flush_s
         while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                item = ...
-            if item is None:
-                self._flush(batch)
+            self._wake.wait(self.flush_s)  # flush_rows waiting, close, or the time is up
+            self._wake.clear()
+            closing = self._closing
+            self._flush(self._take())
+            if closing:
+                self._flush(self._take())  # what was appended while the last flush ran
                 return
-            if item is not ...:
-                batch.append(item)
-                rows += len(item.items)
-            if rows >= self.flush_rows or time.monotonic() >= deadline:
-                self._flush(batch)
-                batch, rows = [], 0
-                deadline = time.monotonic() + self.flush_s
 
     def _flush(self, batch: list[Record]) -> None:
         if not batch:
