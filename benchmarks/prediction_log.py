@@ -1,14 +1,14 @@
 """Prediction-log benchmark (CPU): what logging every request costs `kubepipe serve` in capacity.
 
-    python benchmarks/prediction_log.py [--seconds 5] [--repeats 3] [--connections 8]
+    python benchmarks/prediction_log.py [--seconds 5] [--repeats 3] [--connections 8] [--samples 1,0.1]
 
-The flagship `text-classifier` (the demo model) is served twice, side by side on
-127.0.0.1, with the same flags: `off` without a prediction log, `on` with `--log-sink` to a
-temporary folder and `--log-sample 1` (every request, every row). Load: wrk if installed, else
+The flagship `text-classifier` (the demo model) is served side by side on 127.0.0.1, with the
+same flags: `off` without a prediction log, and one server per `--samples` rate with `--log-sink`
+to a temporary folder (`on@1`: every request, every row; `on@0.1`: the production setting). Load: wrk if installed, else
 the asyncio/httpx generator of serve.py in its own process; closed loop, N connections, V1
 bodies of 32 real card descriptors. Repeats alternate between the servers; medians. The log is
 then read back: rows written vs rows answered, and the server's dropped counter. Goal: the
-ratio on/off >= 0.95 (logging costs at most 5% of capacity). Servers are stopped by pid.
+ratio on@1/off >= 0.95 (logging costs at most 5% of capacity). Servers are stopped by pid.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--max-batch-size", type=int, default=128)
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    ap.add_argument("--samples", default="1,0.1", help="log sample rates, one server each (1 comes first)")
     args = ap.parse_args()
+    samples = [float(x) for x in args.samples.split(",")]
     from kubepipe.components.monitoring.predlog_read import read_predictions
     from kubepipe.components.serving.demo_model import train_demo_text_model
 
@@ -59,7 +61,11 @@ def main() -> int:
         loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
         sink = tmp / "predictions"
         common = ["--name", "merchant", "--max-batch-size", str(args.max_batch_size), "--torch-threads", "1"]
-        extra = {"off": [], "on": ["--log-sink", str(sink), "--log-sample", "1", "--log-flush-s", "2"]}
+        extra = {"off": []}
+        for i, rate in enumerate(samples):
+            extra[f"on@{rate:g}"] = ["--log-sink", str(sink if i == 0 else tmp / f"predictions-{i}"),
+                                     "--log-sample", str(rate), "--log-flush-s", "2"]
+        first = f"on@{samples[0]:g}"
         bases = {}
         for name, flags in extra.items():
             port = S.free_port()
@@ -82,9 +88,9 @@ def main() -> int:
                        else S.run_py(url, bodies, secs, args.connections))
                 if r:
                     runs[name].append(res)
-        logged = _metric(bases["on"], "kubepipe_prediction_log_rows_total")
-        dropped = _metric(bases["on"], "kubepipe_prediction_log_dropped_total")
-        S.stop(procs["on"])  # SIGTERM: the last part is written during the drain
+        logged = _metric(bases[first], "kubepipe_prediction_log_rows_total")
+        dropped = _metric(bases[first], "kubepipe_prediction_log_dropped_total")
+        S.stop(procs[first])  # SIGTERM: the last part is written during the drain
         t0 = time.monotonic()
         rows = len(read_predictions("predictions:merchant", str(sink)))
         read_s = time.monotonic() - t0
@@ -93,12 +99,13 @@ def main() -> int:
         for p in procs.values():
             S.stop(p)
     med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms")} for k, v in runs.items()}
-    print(f"\n{'log':<5} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    print(f"\n{'log':<8} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'RPS / off':>9}")
     for k, v in med.items():
-        print(f"{k:<5} {v['rps']:>8.1f} {v['p50_ms']:>8.2f} {v['p99_ms']:>8.2f} {sum(x['failed'] for x in runs[k]):>7}")
-    ratio = med["on"]["rps"] / med["off"]["rps"]
-    print(f"\ncapacity ratio log on / off: {ratio:.3f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
-    print(f"rows written {rows} in {parts} parts (the server counted {logged:.0f} before its last flush), "
+        print(f"{k:<8} {v['rps']:>8.1f} {v['p50_ms']:>8.2f} {v['p99_ms']:>8.2f} {sum(x['failed'] for x in runs[k]):>7} "
+              f"{v['rps'] / med['off']['rps']:>9.3f}")
+    ratio = med[first]["rps"] / med["off"]["rps"]
+    print(f"\ncapacity ratio {first} / off: {ratio:.3f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
+    print(f"{first}: rows written {rows} in {parts} parts (the server counted {logged:.0f} before its last flush), "
           f"dropped {dropped:.0f}; "
           f"reading them back took {read_s:.2f} s")
     shutil.rmtree(tmp, ignore_errors=True)
