@@ -1,7 +1,12 @@
 """Multi-process training with torch.distributed: one process per GPU (nccl) or CPU workers (gloo).
 
-`launch` spawns `world` processes on a loopback rendezvous; each runs the same
-loop on its DistributedSampler shard under DDP. Rank 0 hands the weights and
+`launch` starts `world` processes on a loopback rendezvous; each runs the same
+loop on its DistributedSampler shard under DDP. Where the platform has one, the
+processes fork from a forkserver that imported torch (and the libraries the
+model declares in `worker_imports`) once per parent process: each spawned
+worker would import them again, seconds each (DDP and the optimizers import
+torch._dynamo). The server never touches a GPU, so this is as CUDA-safe as spawn;
+each worker takes the parent's environment of the moment. Rank 0 hands the weights and
 the summary back through a file read with `torch.load(weights_only=True)`; a
 user-facing error in any rank comes back as the same error, not a traceback.
 """
@@ -9,6 +14,7 @@ user-facing error in any rank comes back as the same error, not a traceback.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import socket
 import tempfile
@@ -19,7 +25,11 @@ from kubepipe.components.errors import ComponentError, ModelError
 from kubepipe.components.training.loop import LoopSetup, TrainingError, run_loop
 from kubepipe.components.training.trainset import TrainSet
 
-__all__ = ["launch", "free_port"]
+__all__ = ["launch", "free_port", "start_method"]
+
+# what every worker imports anyway ("__main__" is the forkserver's own default); never a user's model
+# module: the server outlives one training, and a module of that name may come from elsewhere next time
+_PRELOAD = ("__main__", "torch", "torch._dynamo", "torch.nn.parallel", __name__)
 
 
 def free_port() -> int:
@@ -28,10 +38,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, data: TrainSet, setup: LoopSetup, world: int, backend: str, port: int, out: str) -> None:
+def start_method(extra_imports=()) -> str:
+    """"forkserver" (preloading `extra_imports` too, if it is not running yet) where available, else "spawn"."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.get_context("forkserver").set_forkserver_preload([*_PRELOAD, *extra_imports])
+    return "forkserver"
+
+
+def _worker(rank: int, env: dict, data: TrainSet, setup: LoopSetup, world: int, backend: str, port: int,
+            out: str) -> None:
     import torch
     import torch.distributed as dist
 
+    os.environ.clear()  # the parent's now, not the forkserver's from when it started
+    os.environ.update(env)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group(backend, rank=rank, world_size=world)
@@ -53,9 +74,13 @@ def launch(data: TrainSet, setup: LoopSetup, world: int, backend: str) -> tuple[
     import torch
     import torch.multiprocessing as mp
 
+    from kubepipe.components.training.models import resolve_model_class
+
+    method = start_method(getattr(resolve_model_class(setup.model_ref), "worker_imports", ()))
     with tempfile.TemporaryDirectory(prefix="kubepipe-ddp-") as out:
         try:
-            mp.spawn(_worker, args=(data, setup, world, backend, free_port(), out), nprocs=world, join=True)
+            mp.start_processes(_worker, args=(dict(os.environ), data, setup, world, backend, free_port(), out),
+                               nprocs=world, join=True, start_method=method)
         except Exception as exc:
             errors = sorted(Path(out).glob("error-*.json"))
             if errors:

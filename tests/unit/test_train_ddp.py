@@ -15,6 +15,32 @@ from kubepipe.components.training.sample_data import merchant_frame  # noqa: E40
 from kubepipe.components.training.trainer import train  # noqa: E402
 
 
+def test_ddp_gloo_two_processes_pretrained_encoder(tmp_path):
+    """Both ranks start from the base weights and train one model: rank 0's result loads and predicts.
+    First in the file: the session's DDP forkserver then starts with transformers loaded (its worker_imports)."""
+    pytest.importorskip("transformers")
+    from tiny_bert import make_base_model
+
+    base = make_base_model(tmp_path / "base")
+    df = merchant_frame(256, seed=11)
+    cfg = TrainConfig(model="pretrained-encoder", label_column="category", epochs=2, batch_size=32, seed=1,
+                      learning_rate=3e-3, hyperparameters={"base_model": str(base), "max_length": 16,
+                                                           "layer_lr_decay": 0.8})
+    trained = train(df, cfg, num_procs=2, backend="gloo", checkpoint_dir=tmp_path / "ckpt")
+    res = trained.result
+    assert res["world_size"] == 2 and res["epochs_run"] == 2
+    # 230 training rows, 16 per rank per step -> ceil(115 / 16) = 8 steps per epoch on each rank
+    assert res["global_steps"] == 16
+    assert all(math.isfinite(r["train_loss"]) for r in res["history"])
+    assert res["history"][1]["train_loss"] < res["history"][0]["train_loss"]
+    model = load_model(trained.save(tmp_path / "model"))
+    texts = df["description"].tolist()[:5]
+    with torch.no_grad():
+        want = torch.softmax(trained.module(model.encode(texts)), -1).numpy()
+    np.testing.assert_allclose(model.predict_proba(texts), want, atol=1e-5)
+    assert model.metadata["world_size"] == 2
+
+
 def test_ddp_gloo_two_processes(tmp_path):
     df = merchant_frame(600, seed=11)
     cfg = TrainConfig(model="text-classifier", label_column="category", epochs=3, batch_size=64, seed=1,
@@ -57,28 +83,3 @@ def test_cpu_bf16_autocast_keeps_loss_and_weights_float32(name, hp):
     assert trained.result["precision"] == "bf16"
     assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_loss"]) for r in trained.result["history"])
     assert all(v.dtype == torch.float32 for v in trained.module.state_dict().values() if v.is_floating_point())
-
-
-def test_ddp_gloo_two_processes_pretrained_encoder(tmp_path):
-    """Both ranks start from the base weights and train one model: rank 0's result loads and predicts."""
-    pytest.importorskip("transformers")
-    from tiny_bert import make_base_model
-
-    base = make_base_model(tmp_path / "base")
-    df = merchant_frame(256, seed=11)
-    cfg = TrainConfig(model="pretrained-encoder", label_column="category", epochs=2, batch_size=32, seed=1,
-                      learning_rate=3e-3, hyperparameters={"base_model": str(base), "max_length": 16,
-                                                           "layer_lr_decay": 0.8})
-    trained = train(df, cfg, num_procs=2, backend="gloo", checkpoint_dir=tmp_path / "ckpt")
-    res = trained.result
-    assert res["world_size"] == 2 and res["epochs_run"] == 2
-    # 230 training rows, 16 per rank per step -> ceil(115 / 16) = 8 steps per epoch on each rank
-    assert res["global_steps"] == 16
-    assert all(math.isfinite(r["train_loss"]) for r in res["history"])
-    assert res["history"][1]["train_loss"] < res["history"][0]["train_loss"]
-    model = load_model(trained.save(tmp_path / "model"))
-    texts = df["description"].tolist()[:5]
-    with torch.no_grad():
-        want = torch.softmax(trained.module(model.encode(texts)), -1).numpy()
-    np.testing.assert_allclose(model.predict_proba(texts), want, atol=1e-5)
-    assert model.metadata["world_size"] == 2

@@ -17,6 +17,8 @@ from kubepipe.components.training.sample_data import merchant_frame  # noqa: E40
 from kubepipe.components.training.trainer import train  # noqa: E402
 
 USER_MODELS = textwrap.dedent('''
+    import os
+
     import torch
     from torch import nn
 
@@ -37,6 +39,12 @@ USER_MODELS = textwrap.dedent('''
             self.calls += self.training
             out = super().forward(batch)
             return out * float("nan") if self.calls > self.after else out
+
+    class EnvProbe(Tiny):  # builds in the parent; in a DDP worker (RANK set) fails naming a variable's value
+        def __init__(self, num_labels, input_spec):
+            super().__init__(num_labels, input_spec)
+            if "RANK" in os.environ:
+                raise RuntimeError("probe=" + os.environ.get("KUBEPIPE_TEST_PROBE", "unset"))
 
     class WrongSignature(nn.Module):
         def __init__(self, n_classes):
@@ -117,6 +125,14 @@ def test_nan_loss_names_epoch_and_step(user_models):
 def test_nan_loss_in_a_ddp_worker_comes_back_clean(user_models):
     with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4"):
         train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32), num_procs=2, backend="gloo")
+
+
+def test_ddp_workers_see_the_environment_of_each_launch(user_models, monkeypatch):
+    """Workers fork from a server that outlives one launch: each must still get the parent's environment now."""
+    for value in ("first", "second"):
+        monkeypatch.setenv("KUBEPIPE_TEST_PROBE", value)
+        with pytest.raises(ModelError, match=f"could not be built with {{}}: RuntimeError: probe={value}$"):
+            train(merchant_frame(64), _cfg(model="my_models:EnvProbe"), num_procs=2, backend="gloo")
 
 
 def test_user_model_trains_and_loads(user_models, tmp_path):

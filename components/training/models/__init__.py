@@ -13,7 +13,8 @@ and `attention_mask` [B, L], from a tokenizer.json) or `tabular` (`x` [B, F]
 float32, standardised). Optional hooks: `resolve_hyperparameters(encoder_kwargs,
 model_kwargs)` (training only: e.g. find a base model), `load_pretrained()` (called
 on a freshly built model before training) and `param_groups(lr, weight_decay)`
-(optimizer groups, e.g. layer-wise learning rates). Nothing heavy is imported here
+(optimizer groups, e.g. layer-wise learning rates); class attribute `worker_imports`
+(library modules a DDP worker's forkserver loads once, see training/distributed.py). Nothing heavy is imported here
 (compile-time checks use it).
 """
 

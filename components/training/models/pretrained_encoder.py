@@ -48,6 +48,7 @@ def _build_encoder(config: dict):
 class PretrainedEncoderClassifier(nn.Module):
     encoding = "wordpiece"
     default_learning_rate = 5e-5
+    worker_imports = ("transformers.modeling_utils",)  # DDP workers fork with it loaded (see distributed.py)
     resolve_hyperparameters = staticmethod(lambda enc, model: resolve_pretrained(enc, model))
 
     def __init__(self, num_labels: int, input_spec: dict, config: dict, base_model: dict | None = None,
