@@ -22,7 +22,7 @@ import sys
 
 from kubepipe.components.serving.options import CHOICES, DEFAULTS, HELP, OPTIONS
 
-__all__ = ["serve", "main", "build_parser"]
+__all__ = ["serve", "main", "build_parser", "check_artifact"]
 
 log = logging.getLogger("kubepipe.serve")
 
@@ -253,6 +253,17 @@ def _check_sink(p: argparse.ArgumentParser, sink: str) -> None:
                 "whose fsspec driver is installed (pip install 'kubepipe[gcs]' or 'kubepipe[s3]')")
 
 
+def check_artifact(model_dir: str) -> None:
+    """ModelError naming the file when `model_dir` is no model or index artifact: in milliseconds, before
+    torch and kserve load (seconds), and before a supervisor starts workers that would all fail the same way."""
+    from kubepipe.components.retrieval.index import is_index
+
+    if not is_index(model_dir):
+        from kubepipe.components.training.artifact import read_model_spec
+
+        read_model_spec(model_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -260,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: os._exit(0))
     _check(p, args)
+    check_artifact(args.model_dir)
     if args.allow_user_model:  # read by load_model, here and in worker processes
         from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
 

@@ -38,13 +38,16 @@ def servers(models, tmp_path_factory):
     # a long max wait makes coalescing under concurrency deterministic enough to assert on
     started = []
     try:
+        # a short drain delay at teardown: test_sigterm_drains_requests_in_flight tests the drain, and
+        # tests/chaos/test_chaos_serve.py the default delay under load
         started.append((start_server(models["text"], "merchant", tmp, "--max-batch-size", "16", "--max-wait-ms",
-                                     "30", "--max-text-length", "64"), "merchant"))
-        started.append((start_server(models["tab"], "risk", tmp, cli=True), "risk"))  # through `kubepipe serve`
+                                     "30", "--max-text-length", "64", "--drain-delay", "0.2"), "merchant"))
+        started.append((start_server(models["tab"], "risk", tmp, "--drain-delay", "0.2", cli=True),
+                        "risk"))  # through `kubepipe serve`
         LOGS.update({name: log for (_proc, log), name in started})
         yield {name: wait_ready(proc, log, name) for (proc, log), name in started}
     finally:
-        for (proc, _log), _name in started:  # one SIGTERM each, as Kubernetes stops them (default drain delay)
+        for (proc, _log), _name in started:  # one SIGTERM each, as Kubernetes stops them
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
         for (proc, _log), _name in started:
@@ -427,12 +430,14 @@ def test_sampled_access_log_in_a_rotated_file(models, tmp_path):
     assert out.read_text().strip() == ""  # nothing on stdout/stderr: it all went to the file
 
 
-def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, monkeypatch):
+def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, tmp_path_factory, monkeypatch):
     """`--runtime onnx --precision int8`: ONNX Runtime on the parity-checked export, same top classes as torch."""
     from kubepipe.components.training.artifact import load_model
 
     pytest.importorskip("onnxruntime")
-    monkeypatch.setenv("KUBEPIPE_ONNX_CACHE", str(tmp_path / "onnx"))  # the server process inherits it
+    # the server process inherits it; the session's cache, which tests/unit/test_serve_runtime.py reuses
+    # (the same model, trained the same way: one export per session)
+    monkeypatch.setenv("KUBEPIPE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
     proc, log = start_server(models["text"], "onnx", tmp_path, "--runtime", "onnx", "--precision", "int8")
     try:
         base = wait_ready(proc, log, "onnx", timeout=300)  # export + int8 quantisation + parity before ready

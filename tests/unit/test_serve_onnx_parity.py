@@ -34,9 +34,10 @@ def _tabular_model(path):
 
 
 BUILDERS = {
-    "text-classifier": lambda p: train_demo_text_model(p, n=300, epochs=15, buckets=4096),
+    # the model test_serve_runtime.py and test_serve_http.py serve: one export per session (same cache folder)
+    "text-classifier": lambda p: train_demo_text_model(p, n=300, epochs=15, dim=16, buckets=4096),
     # trained a little, so that its attention mask matters for the answer
-    "transformer-classifier": lambda p: train_demo_byte_model(p, n=300, epochs=15, d_model=32, heads=2, max_length=48,
+    "transformer-classifier": lambda p: train_demo_byte_model(p, n=200, epochs=10, d_model=32, heads=2, max_length=48,
                                                               seed=3),
     "tabular-mlp": _tabular_model,
 }
@@ -113,10 +114,12 @@ def test_tabular_int8_keeps_the_top_class(models):
 
 
 def test_export_of_other_weights_fails_parity_with_the_numbers(models, tmp_path):
-    """A stale or wrong graph (here: a model trained on other data) is refused, the numbers in the message."""
+    """A stale or wrong graph (here: the export with other weights) is refused, the numbers in the message."""
+    from onnx_graphs import other_weights_copy  # tests/fixtures
+
     loaded = models["text-classifier"]
-    other = load_model(train_demo_text_model(tmp_path / "other", n=300, epochs=15, buckets=4096, seed=9))
-    report = parity.check_parity(loaded, _session(onnx_export.prepared_onnx(other, "fp32")), "fp32")
+    other = other_weights_copy(onnx_export.prepared_onnx(loaded, "fp32"), tmp_path / "other.onnx")
+    report = parity.check_parity(loaded, _session(other), "fp32")
     assert not report.passed and report.max_abs_dp > 1e-3
     err = parity.ParityFailed(report)
     assert "max|dp|" in str(err) and f"{report.max_abs_dp:.2e}" in str(err) and "not serving" in str(err)
@@ -125,11 +128,15 @@ def test_export_of_other_weights_fails_parity_with_the_numbers(models, tmp_path)
 def test_exports_are_cached_and_redone_when_stale_and_never_written_into_the_artifact(models, tmp_path,
                                                                                     tmp_path_factory, monkeypatch):
     import json
+    import shutil
 
-    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
     loaded = models["tabular-mlp"]
     before = sorted(p.name for p in loaded.path.iterdir())
+    shared = onnx_export.prepared_onnx(loaded, "fp32")  # exported into the session's cache, or found there
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    shutil.copytree(shared.parent, tmp_path / "cache" / shared.parent.name)  # another cache holding the export
     first = onnx_export.prepared_onnx(loaded, "fp32")
+    assert first == tmp_path / "cache" / shared.parent.name / shared.name
     stamp = first.stat().st_mtime_ns
     assert onnx_export.prepared_onnx(loaded, "fp32") == first and first.stat().st_mtime_ns == stamp
     record = first.parent / "export.json"

@@ -145,16 +145,21 @@ def test_onnx_runtime_serves_what_torch_answers(text_model, precision, atol):
 
 @pytest.mark.slow
 def test_onnx_runtime_refuses_an_export_that_fails_parity(text_model, tmp_path, monkeypatch):
-    """A wrong graph in the export cache (another model's weights) is never served: load fails with the numbers."""
+    """A wrong graph in the export cache (other weights, as a stale entry has) is never served: load fails
+    with the numbers."""
     import shutil
+
+    from onnx_graphs import other_weights_copy  # tests/fixtures
 
     from kubepipe.components.serving.parity import ParityFailed
 
+    shared = onnx_export.prepared_onnx(load_model(text_model), "fp32")  # the module's export, usually cached
+    # a cache of this test's own (the wrong file must not reach the shared one), holding the same entry
     monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
-    loaded = load_model(text_model)
-    other = load_model(train_demo_text_model(tmp_path / "other", n=300, epochs=15, dim=16, buckets=4096, seed=9))
-    good = onnx_export.prepared_onnx(loaded, "fp32")
-    shutil.copyfile(onnx_export.prepared_onnx(other, "fp32"), good)  # same cache entry, wrong graph
+    shutil.copytree(shared.parent, tmp_path / "cache" / shared.parent.name)
+    good = onnx_export.prepared_onnx(load_model(text_model), "fp32")
+    assert good == tmp_path / "cache" / shared.parent.name / shared.name  # found, not exported again
+    other_weights_copy(shared, good)  # same cache entry, wrong graph
     from kubepipe.components.serving.model import ServedModel
 
     m = ServedModel("m", str(text_model), runtime="onnx", freeze_gc=False)
@@ -169,3 +174,18 @@ def test_bf16_on_cpu_stays_close_to_fp32(text_model):
     want = load_model(text_model).predict_proba(texts)
     got = m._forward(texts, observe=False)
     assert m.describe()["precision"] == "bf16" and np.abs(got - want).max() < 0.05
+
+
+@pytest.mark.parametrize("make", [lambda d: None, lambda d: (d / "kubepipe-model.json").write_text("[1]")])
+def test_a_directory_that_is_no_model_fails_before_torch_and_kserve_load(tmp_path, make):
+    """`kubepipe serve` of an empty or foreign folder: the artifact's own error at once, exit 2, no heavy import."""
+    import subprocess
+
+    make(tmp_path)
+    probe = ("import sys\nfrom kubepipe.components.errors import ModelError\n"
+             "from kubepipe.components.serving.server import main\n"
+             "try:\n    main([sys.argv[1], '--port', '0'])\nexcept ModelError as exc:\n    print('error:', exc)\n"
+             "print('heavy:', sorted(m for m in ('torch', 'kserve', 'fastapi') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "kubepipe-model.json" in out.stdout and "heavy: []" in out.stdout, out.stdout
