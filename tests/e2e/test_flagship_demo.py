@@ -2,11 +2,13 @@
 
 First run deploys (no champion), the endpoint serves predictions, a second run on new
 data is gated against the champion, and the bad batch is stopped by the validation gate
-with nothing deployed.
+with nothing deployed. The demo runs once per module: the monitor test serves traffic from
+the endpoint it left running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -17,23 +19,51 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+@contextlib.contextmanager
+def _in_demo_dir(path: Path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(path)
+        for name in ("pipelines", "configs"):
+            (path / name).symlink_to(ROOT / name)
+        try:
+            yield path
+        finally:
+            from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
+
+            for ep in list_endpoints(".kubepipe/demo"):  # stop exactly the processes the demo started
+                stop_endpoint(ep["name"], ".kubepipe/demo")
+
+
 @pytest.fixture
-def demo_dir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("pipelines", "configs"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    yield tmp_path
-    from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
-
-    for ep in list_endpoints(".kubepipe/demo"):  # stop exactly the processes the demo started
-        stop_endpoint(ep["name"], ".kubepipe/demo")
+def demo_dir(tmp_path):
+    with _in_demo_dir(tmp_path) as path:
+        yield path
 
 
-def test_flagship_demo(demo_dir):
-    from kubepipe.demo import EXAMPLES, run_demo
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One `make demo` run (three pipeline runs and a live endpoint) that the demo test asserts on and the
+    monitor test then serves traffic from: (folder, DemoResult, console text)."""
+    from kubepipe.demo import run_demo
 
-    buf = io.StringIO()
-    res = run_demo(Console(file=buf, width=120))
+    with _in_demo_dir(tmp_path_factory.mktemp("demo")) as path:
+        buf = io.StringIO()
+        res = run_demo(Console(file=buf, width=120))
+        yield path, res, buf.getvalue()
+
+
+@pytest.fixture
+def in_demo(demo):
+    """Each test that uses the shared demo runs in its folder (kfp.local and the registry use relative paths)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(demo[0])
+        yield demo
+
+
+def test_flagship_demo(in_demo):
+    from kubepipe.demo import EXAMPLES
+
+    _, res, text = in_demo
     first, second, bad = res.runs
 
     assert first.ok and res.decisions[0].startswith("first-run:")
@@ -62,7 +92,6 @@ def test_flagship_demo(demo_dir):
 
     for name, path in res.reports.items():
         assert Path(path).is_file(), name
-    text = buf.getvalue()
     assert "kubepipe schedule pipelines/merchant-categorizer.yaml" in text
 
 
@@ -103,7 +132,7 @@ def _logged(sink: str, ids: set, timeout_s: float = 40.0) -> None:
     raise AssertionError(f"{len(ids - have)} requests never reached the prediction log")
 
 
-def test_monitor_detects_drift_on_served_traffic_and_retrains_once(demo_dir):
+def test_monitor_detects_drift_on_served_traffic_and_retrains_once(in_demo):
     """Deploy with logging, serve normal then drifted traffic, monitor: drift on the served requests
     retrains once (cooldown), live quality from delayed labels lands in the registry, one report per window."""
     import csv
@@ -114,9 +143,9 @@ def test_monitor_detects_drift_on_served_traffic_and_retrains_once(demo_dir):
     from kubepipe.components.monitoring.live import read_live
     from kubepipe.components.registry import Registry
     from kubepipe.components.serving.endpoints import get_endpoint
-    from kubepipe.demo import DEMO_DIR, MODEL, _sets, run_demo
+    from kubepipe.demo import DEMO_DIR, MODEL, _sets
 
-    run_demo(Console(file=io.StringIO(), width=120))
+    demo_dir = in_demo[0]  # the demo has run: first run deployed, second gated, the bad batch stopped
     ep = get_endpoint(MODEL, str(DEMO_DIR))
     registry = Registry(f"file://{DEMO_DIR}/registry")
     assert ep["version"] == registry.alias(MODEL, "champion").version  # the champion is what serves
