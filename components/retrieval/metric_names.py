@@ -2,7 +2,7 @@
 
 `recall@K`, `ndcg@K` and `mrr@K` for any K in 1..1000 (`mrr` alone is `mrr@10`), all higher-is-better;
 `query_p99_ms` (lower is better): the 99th percentile of one query's embed + search time, measured
-on the evaluation's queries one at a time.
+on the evaluation's queries one at a time with the intra-op threads of a `kubepipe serve` worker.
 """
 
 from __future__ import annotations
