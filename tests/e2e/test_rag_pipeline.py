@@ -34,6 +34,24 @@ def _evaluation(run) -> dict:
     return json.loads(Path(run.step("evaluate").artifacts["evaluation"]).read_text())
 
 
+def _subset(folder: Path, merchants: int = 160) -> dict[str, str]:
+    """The first `merchants` catalogue rows (clean and corrupted) and the descriptors labelled with them.
+
+    Three runs embed the catalogue and score the queries five times on a shared 2-core box; the test
+    asserts the gate's decisions and what the endpoint serves, none of which needs all 395 merchants."""
+    import pandas as pd
+
+    out = {}
+    for key, name in (("catalogue_uri", "merchant_catalogue.csv"), ("corrupted", "merchant_catalogue_corrupted.csv")):
+        pd.read_csv(DATA / name, dtype=str, keep_default_na=False).head(merchants).to_csv(folder / name, index=False)
+        out[key] = str(folder / name)
+    kept = set(pd.read_csv(DATA / "merchant_catalogue.csv", dtype=str).head(merchants)["merchant_id"])
+    queries = pd.read_csv(DATA / "merchant_descriptors.csv", dtype=str, keep_default_na=False)
+    queries[queries["merchant_id"].isin(kept)].to_csv(folder / "merchant_descriptors.csv", index=False)
+    out["queries_uri"] = str(folder / "merchant_descriptors.csv")
+    return out
+
+
 def test_enrichment_runs_twice_rejects_a_corrupted_catalogue_and_serves_the_champion(in_tmp, monkeypatch):
     import pandas as pd
 
@@ -42,7 +60,8 @@ def test_enrichment_runs_twice_rejects_a_corrupted_catalogue_and_serves_the_cham
 
     monkeypatch.setenv("KUBEPIPE_CACHE", str(in_tmp / "cache"))
     sets = [f"registry_uri=file://{in_tmp}/registry", f"state_dir={in_tmp}/.kubepipe/state"]
-    params = {"catalogue_uri": str(DATA / "merchant_catalogue.csv"), "queries_uri": str(DATA / "merchant_descriptors.csv")}
+    data = _subset(in_tmp)
+    params = {"catalogue_uri": data["catalogue_uri"], "queries_uri": data["queries_uri"]}
     try:
         first = kubepipe.run(PIPELINE, params, sets=sets)
         assert first.ok, first.error
@@ -59,7 +78,7 @@ def test_enrichment_runs_twice_rejects_a_corrupted_catalogue_and_serves_the_cham
         reg = Registry(f"file://{in_tmp}/registry")
         assert reg.alias(NAME, "champion").version == 2
 
-        bad = kubepipe.run(PIPELINE, {**params, "catalogue_uri": str(DATA / "merchant_catalogue_corrupted.csv")}, sets=sets)
+        bad = kubepipe.run(PIPELINE, {**params, "catalogue_uri": data["corrupted"]}, sets=sets)
         assert bad.ok, bad.error  # a reject is a decision, not a failed run
         ev3 = _evaluation(bad)
         assert not ev3["passed"] and ev3["decision"].startswith("reject:"), ev3["decision"]
@@ -70,7 +89,7 @@ def test_enrichment_runs_twice_rejects_a_corrupted_catalogue_and_serves_the_cham
         # The endpoint still serves v2, and answers as the report says.
         record = get_endpoint(NAME, str(in_tmp / ".kubepipe"))
         assert record["version"] == 2
-        queries = pd.read_csv(DATA / "merchant_descriptors.csv")
+        queries = pd.read_csv(data["queries_uri"])
         hits = []
         for start in range(0, len(queries), 50):
             r = httpx.post(f"{record['url']}/v1/models/{NAME}:retrieve", timeout=60,
