@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -16,15 +15,21 @@ import pytest
 
 pytest.importorskip("torch")
 
-SCRIPT = textwrap.dedent('''
-    import hashlib, json, sys, time
+
+def _train_run(ckpt: str, out: str, pause_at: int, settings: dict) -> None:
+    """One training in a process of its own; writes its history, step count and a weights digest to `out`."""
+    import hashlib
+    import logging
+
     import torch
-    torch.set_num_threads(1)
+
     from kubepipe.components.training.config import TrainConfig
     from kubepipe.components.training.sample_data import merchant_frame
     from kubepipe.components.training.trainer import train
 
-    ckpt, out, pause_at, settings = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    sys.stdout = sys.stderr = open(out + ".log", "w", buffering=1)  # a failure shows its traceback in the test
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+    torch.set_num_threads(1)
 
     class Pause:  # stands in for a preemption: the test SIGKILLs us while we wait here
         def on_step(self, st):
@@ -32,20 +37,26 @@ SCRIPT = textwrap.dedent('''
                 open(out + ".paused", "w").close()
                 time.sleep(600)
 
-    cfg = TrainConfig(label_column="category", epochs=4, batch_size=64, seed=7, checkpoint_every_steps=5, **settings)
-    trained = train(merchant_frame(800, seed=3), cfg, checkpoint_dir=ckpt, callbacks=[Pause()] if pause_at else [])
+    cfg = TrainConfig(label_column="category", epochs=4, batch_size=32, seed=7, checkpoint_every_steps=5, **settings)
+    trained = train(merchant_frame(400, seed=3), cfg, checkpoint_dir=ckpt, callbacks=[Pause()] if pause_at else [])
     digest = hashlib.sha256()
     for key, value in sorted(trained.module.state_dict().items()):
-        digest.update(key.encode()); digest.update(value.numpy().tobytes())
-    json.dump({"history": trained.result["history"], "resumed_from": trained.result["resumed_from"],
-               "steps": trained.result["global_steps"], "weights": digest.hexdigest()}, open(out, "w"))
-''')
+        digest.update(key.encode())
+        digest.update(value.numpy().tobytes())
+    Path(out).write_text(json.dumps({"history": trained.result["history"], "resumed_from": trained.result["resumed_from"],
+                                     "steps": trained.result["global_steps"], "weights": digest.hexdigest()}))
 
 
-def _run(script, ckpt, out, pause_at=0, settings=None):
+def _run(ckpt, out, pause_at=0, settings=None):
+    """A real process (killable with SIGKILL) that imports nothing itself: it forks from the forkserver that DDP
+    training uses, where torch (and transformers) are loaded once for the whole test session."""
+    from kubepipe.components.training.distributed import start_method
+
     settings = settings or {"model": "text-classifier", "hyperparameters": {"buckets": 4096, "dropout": 0.1}}
-    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(out), str(pause_at), json.dumps(settings)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ctx = multiprocessing.get_context(start_method(("transformers.modeling_utils",)))
+    proc = ctx.Process(target=_train_run, args=(str(ckpt), str(out), pause_at, settings), daemon=True)
+    proc.start()
+    return proc
 
 
 def _settings(architecture, tmp_path):
@@ -59,46 +70,48 @@ def _settings(architecture, tmp_path):
             "hyperparameters": {"base_model": str(base), "max_length": 16, "layer_lr_decay": 0.8}}
 
 
-def _finish(proc, timeout=120):
+def _output(out) -> str:
+    log = Path(f"{out}.log")
+    return log.read_text()[-3000:] if log.exists() else "(no output)"
+
+
+def _finish(proc, out, timeout=120):
     """Wait for the training to end; a child that overruns is killed, never left behind."""
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    proc.join(timeout)
+    if proc.is_alive():
         proc.kill()
-        output, _ = proc.communicate()
-        pytest.fail(f"training did not finish within {timeout} s:\n{output[-3000:]}")
-    assert proc.returncode == 0, output
+        proc.join()
+        pytest.fail(f"training did not finish within {timeout} s:\n{_output(out)}")
+    assert proc.exitcode == 0, _output(out)
 
 
 @pytest.mark.parametrize("architecture", ["text-classifier",
                                           pytest.param("pretrained-encoder", marks=pytest.mark.slow)])
 def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path, architecture):
-    script = tmp_path / "train_script.py"
-    script.write_text(SCRIPT)
     settings = _settings(architecture, tmp_path)
-    # 720 training rows / 64 = 12 steps per epoch; pause in epoch 3 at global step 30,
+    # 360 training rows / 32 = 12 steps per epoch (the last one of 8 rows); pause in epoch 3 at global step 30,
     # after the mid-epoch checkpoint at step 25 (epoch 3, step 1)
-    victim = _run(script, tmp_path / "ckpt-a", tmp_path / "a.json", pause_at=30, settings=settings)
-    reference = _run(script, tmp_path / "ckpt-b", tmp_path / "b.json", settings=settings)
+    victim = _run(tmp_path / "ckpt-a", tmp_path / "a.json", pause_at=30, settings=settings)
+    reference = _run(tmp_path / "ckpt-b", tmp_path / "b.json", settings=settings)
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "a.json.paused").exists():
-            assert victim.poll() is None, victim.communicate()[0]
+            assert victim.is_alive(), _output(tmp_path / "a.json")
             assert time.monotonic() < deadline, "the training never reached the pause step"
             time.sleep(0.1)
         os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(timeout=30)
-        assert victim.returncode == -signal.SIGKILL
+        victim.join(timeout=30)
+        assert victim.exitcode == -signal.SIGKILL
         assert not (tmp_path / "a.json").exists()
         leftovers = sorted(p.name for p in (tmp_path / "ckpt-a").iterdir())
         assert leftovers == ["checkpoint.pt"]  # no torn temp file is taken for a checkpoint
-        _finish(reference)
+        _finish(reference, tmp_path / "b.json")
     finally:
         for proc in (victim, reference):
-            if proc.poll() is None:
+            if proc.is_alive():
                 proc.kill()
-                proc.wait()
-    _finish(_run(script, tmp_path / "ckpt-a", tmp_path / "a.json", settings=settings))
+                proc.join()
+    _finish(_run(tmp_path / "ckpt-a", tmp_path / "a.json", settings=settings), tmp_path / "a.json")
     resumed = json.loads((tmp_path / "a.json").read_text())
     whole = json.loads((tmp_path / "b.json").read_text())
     assert whole["resumed_from"] is None
