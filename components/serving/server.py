@@ -128,6 +128,9 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
     return 0
 
 
+_LOG_SWITCH_INTERVAL_S = 0.0005
+
+
 def _prediction_log(model, *, sink: str, sample: float, flush_s: float, queue: int, version: str):
     """The started prediction log of a loaded model (its input columns are known only now)."""
     from kubepipe.components.monitoring.predlog import PredictionLog
@@ -142,6 +145,10 @@ def _prediction_log(model, *, sink: str, sample: float, flush_s: float, queue: i
                          tabular=tabular, max_queue=queue, flush_s=flush_s,
                          on_drop=lambda reason, n: dropped[reason].inc(n), on_write=written.inc)
     plog.start()
+    # The writer thread's Python work (Arrow columns) holds the GIL in switch-interval slices; at the
+    # default 5 ms the event loop, which gives the GIL up on every socket call, waits that long to get
+    # it back (the convoy effect). A shorter interval keeps the loop's waits short.
+    sys.setswitchinterval(min(sys.getswitchinterval(), _LOG_SWITCH_INTERVAL_S))
     log.warning("prediction log: %g of requests to %s", sample, sink)
     return plog
 

@@ -1,7 +1,7 @@
 """The transformer pipeline end to end: fine-tune MiniLM from the packaged weights, distil the hashed n-gram
 student, evaluate both on one holdout; then get the evaluation's predictions back from each model served by
-`kubepipe serve` (torch) and from its ONNX export run by ONNX Runtime (the graph `kubepipe serve` and Triton
-run for ONNX), and the teacher's int8 export passes its parity check.
+`kubepipe serve` (torch, and `--runtime onnx`) and from its ONNX export run by ONNX Runtime (the graph
+`kubepipe serve` and Triton run for ONNX), and the teacher's int8 export passes its parity check.
 
 Bounded for a busy 2-core box: 400 training rows, 200 holdout rows, max_length 32, one teacher epoch.
 """
@@ -112,17 +112,26 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     try:
         for name, model in (("teacher", teacher), ("student", student)):
             ev = json.loads(Path(run.step(f"evaluate_{name}").artifacts["evaluation"]).read_text())
-            proc, log = start_server(model.path, name, in_tmp, cli=True)
-            started.append(proc)
-            base = wait_ready(proc, log, name, timeout=180)
-            served = _served(base, name, texts)
-            np.testing.assert_allclose(served, model.predict_proba(texts), atol=1e-4)
-            labels = [model.labels[i] for i in served.argmax(1)]
-            # the evaluate step's figure, recomputed from the served predictions by scikit-learn
-            f1 = f1_score(truth, labels, average="macro", zero_division=0)
-            assert f1 == pytest.approx(ev["metrics"]["f1_macro"], abs=1e-9), name
-            assert _tokens_counted(base) == model.count_tokens(texts)  # /metrics counts the one definition
-            scores[name] = f1
+            want = model.predict_proba(texts)
+            top2 = np.sort(want, axis=1)[:, -2:]
+            decided = top2[:, 1] - top2[:, 0] >= 1e-3  # a near-tie may flip within the fp32 tolerance
+            for runtime in ("torch", "onnx"):  # `kubepipe serve --runtime onnx`: the export ONNX Runtime runs
+                served_as = f"{name}-{runtime}"
+                proc, log = start_server(model.path, served_as, in_tmp, "--runtime", runtime, cli=True)
+                started.append(proc)
+                base = wait_ready(proc, log, served_as, timeout=180)
+                served = _served(base, served_as, texts)
+                np.testing.assert_allclose(served, want, atol=1e-4, err_msg=served_as)
+                assert (served.argmax(1) == want.argmax(1))[decided].all(), served_as
+                labels = [model.labels[i] for i in served.argmax(1)]
+                # the evaluate step's figure, recomputed from the served predictions by scikit-learn
+                f1 = f1_score(truth, labels, average="macro", zero_division=0)
+                exact = runtime == "torch" or decided.all()
+                assert f1 == pytest.approx(ev["metrics"]["f1_macro"], abs=1e-9 if exact else 0.01), served_as
+                assert _tokens_counted(base) == model.count_tokens(texts)  # /metrics counts the one definition
+                if runtime == "torch":
+                    scores[name] = f1
+                stop(started.pop())
     finally:
         for proc in started:
             stop(proc)
