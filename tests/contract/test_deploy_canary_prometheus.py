@@ -9,7 +9,7 @@ from deploy_fake_kube import FakeKube
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
 from kubepipe.components.deploy.prometheus import PrometheusError, revision_stats
-from kubepipe.components.registry import Registry
+from deploy_world import champion_registry, kube_client
 from prometheus_fake import FakePrometheus
 
 pytestmark = pytest.mark.contract
@@ -19,24 +19,9 @@ REV1, REV2 = f"{NAME}-predictor-00001", f"{NAME}-predictor-00002"  # the fake co
 ANALYSIS = {"bake_s": 0.05, "min_requests": 20}
 
 
-def _client(url: str):
-    from kubernetes import client
-
-    cfg = client.Configuration(host=url)
-    cfg.proxy = None
-    return client.ApiClient(cfg)
-
-
 @pytest.fixture()
 def registry(tmp_path):
-    reg = Registry(f"file://{tmp_path / 'registry'}")
-    for i in (1, 2):
-        model = tmp_path / f"model{i}"
-        model.mkdir()
-        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
-        reg.register(str(model), name=NAME)
-    reg.promote(NAME, 1, reason="first")
-    return reg
+    return champion_registry(tmp_path, NAME)
 
 
 def _roll(kube, prom, registry, version: str, **kw):
@@ -44,7 +29,7 @@ def _roll(kube, prom, registry, version: str, **kw):
         model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=version, namespace=NS,
         canary_percent=10))
     return rollout(manifest, registry_uri=registry.uri, model_name=NAME, version=int(version), timeout_s=5,
-                   poll_s=0.01, api_client=_client(kube.url), smoke_inputs=["uber ride"],
+                   poll_s=0.01, api_client=kube_client(kube.url), smoke_inputs=["uber ride"],
                    prometheus_url=prom.url if prom else None, **kw)
 
 

@@ -5,35 +5,20 @@ from __future__ import annotations
 import pytest
 
 from deploy_fake_kube import FakeKube
+from deploy_world import champion_registry, kube_client
 from kubepipe.components.deploy.crd import CrdNotFound, ManifestInvalid
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
 from kubepipe.components.deploy.smoke import SmokeFailed
-from kubepipe.components.registry import Registry
 
 pytestmark = pytest.mark.contract
 NAME = "merchant-categorizer"
 
 
-def _client(url: str):
-    from kubernetes import client
-
-    cfg = client.Configuration(host=url)
-    cfg.proxy = None
-    return client.ApiClient(cfg)
-
-
 @pytest.fixture()
 def registry(tmp_path):
     """A real registry with v1 champion and v2 registered, as register-model leaves it."""
-    reg = Registry(f"file://{tmp_path / 'registry'}")
-    for i in (1, 2):
-        model = tmp_path / f"model{i}"
-        model.mkdir()
-        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
-        reg.register(str(model), name=NAME, metrics={"f1_macro": 0.9 + i / 100})
-    reg.promote(NAME, 1, reason="first")
-    return reg
+    return champion_registry(tmp_path, NAME, metrics=lambda i: {"f1_macro": 0.9 + i / 100})
 
 
 def _manifest(version: str, mode: str = "serverless", canary: int | None = 10) -> dict:
@@ -46,7 +31,7 @@ def _roll(fake, registry, version, **kw):
     kw.setdefault("smoke_inputs", ["coffee at starbucks", "uber ride"])
     return rollout(_manifest(version, kw.pop("mode", "serverless")), registry_uri=registry.uri,
                    model_name=NAME, version=int(version), timeout_s=kw.pop("timeout_s", 5), poll_s=0.01,
-                   api_client=_client(fake.url), **kw)
+                   api_client=kube_client(fake.url), **kw)
 
 
 def test_first_deployment_goes_straight_to_100_and_promotes(registry):
@@ -135,7 +120,7 @@ def test_raw_mode_rolling_update_with_readiness_gate(registry):
         assert good["action"] == "promoted" and good["canary_percent"] is None
         assert registry.alias(NAME, "champion").version == 2
         bad = rollout(_manifest("3", mode="raw"), registry_uri=registry.uri, model_name=NAME, version=3,
-                      timeout_s=0.3, poll_s=0.01, api_client=_client(fake.url))
+                      timeout_s=0.3, poll_s=0.01, api_client=kube_client(fake.url))
         obj = fake.objects[("serving", NAME)]
     assert bad["action"] == "rolled_back" and bad["mode"] == "raw"
     assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
@@ -146,14 +131,14 @@ def test_raw_mode_rolling_update_with_readiness_gate(registry):
 def test_cluster_without_kserve_gives_a_readable_error():
     with FakeKube(crd_status=404) as fake:
         with pytest.raises(CrdNotFound, match="KServe is not installed in this cluster"):
-            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url))
+            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=kube_client(fake.url))
         assert [m for m, p in fake.log if "/namespaces/" in p] == []  # no InferenceService touched
 
 
 def test_no_permission_to_read_the_crd_names_the_rbac_rule():
     with FakeKube(crd_status=403) as fake:
         with pytest.raises(CrdNotFound, match="grant the pipeline's service account `get` on customresourcedefinitions"):
-            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=_client(fake.url))
+            rollout(_manifest("1"), timeout_s=0.2, poll_s=0.01, api_client=kube_client(fake.url))
 
 
 def test_manifest_is_checked_against_the_crd_installed_in_the_cluster(registry):

@@ -7,18 +7,13 @@ import pytest
 from deploy_fake_kube import FakeKube
 from kubepipe.components.deploy import crd
 from kubepipe.components.deploy.target import deploy_model
+from deploy_world import kube_client
 from kubepipe.components.registry import Registry
 
 pytestmark = pytest.mark.contract
 NAME = "merchant-categorizer"
 PROFILE = {"target": "kubeflow", "runtime_image": "ghcr.io/kubepipe/kubepipe-runtime@sha256:" + "b" * 64,
            "deploy_namespace": "kubepipe-serving", "deployment_mode": "serverless", "gpu_types": {"l4": "nvidia-l4"}}
-
-
-def _client(url):
-    from kubernetes import client
-
-    return client.ApiClient(client.Configuration(host=url))
 
 
 def _model(tmp_path):
@@ -39,9 +34,9 @@ def test_kubeflow_target_canary_and_champion(tmp_path):
                   autoscaling={"min_replicas": 1.0, "max_replicas": 3.0, "metric": "rps", "target": 100.0})
     with FakeKube() as fake:
         first = deploy_model(model_uri="minio://mlpipeline/v2/artifacts/r1/model", run_id="r1",
-                             api_client=_client(fake.url), **common)
+                             api_client=kube_client(fake.url), **common)
         second = deploy_model(model_uri="minio://mlpipeline/v2/artifacts/r2/model", run_id="r2",
-                              api_client=_client(fake.url), **common)
+                              api_client=kube_client(fake.url), **common)
         obj = fake.objects[("kubepipe-serving", NAME)]
     assert (first["action"], second["action"]) == ("promoted", "promoted")
     assert second["version"] == 2 and second["canary_percent"] == 10
@@ -67,7 +62,7 @@ def test_triton_runtime_publishes_repository_and_smokes_with_tensors(tmp_path):
     with FakeKube() as fake:
         report = deploy_model(model_dir=str(model_dir), model_uri=f"file://{artifact}", model_name=NAME, version=1,
                               target="kubeflow", registry_uri=reg.uri, profile=PROFILE, runtime="triton",
-                              smoke_inputs=["UBER TRIP", "SHELL OIL"], timeout_s=5, api_client=_client(fake.url))
+                              smoke_inputs=["UBER TRIP", "SHELL OIL"], timeout_s=5, api_client=kube_client(fake.url))
         obj = fake.objects[("kubepipe-serving", NAME)]
         infer = [r for r in fake.smoke_requests if r["path"].endswith("/infer")]
     assert report["action"] == "promoted", report["why"]

@@ -6,7 +6,7 @@ import pytest
 
 from deploy_fake_vertex import FakeVertex
 from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex, smoke_rounds
-from kubepipe.components.registry import Registry
+from deploy_world import champion_registry
 
 pytestmark = pytest.mark.contract
 NAME = "merchant-categorizer"
@@ -14,14 +14,7 @@ NAME = "merchant-categorizer"
 
 @pytest.fixture()
 def registry(tmp_path):
-    reg = Registry(f"file://{tmp_path / 'registry'}")
-    for i in (1, 2, 3):
-        model = tmp_path / f"model{i}"
-        model.mkdir()
-        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
-        reg.register(str(model), name=NAME)
-    reg.promote(NAME, 1, reason="first")
-    return reg
+    return champion_registry(tmp_path, NAME, versions=3)
 
 
 def _deploy(fake, registry, version, canary=10):
