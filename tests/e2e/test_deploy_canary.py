@@ -55,6 +55,17 @@ class Traffic(threading.Thread):
         return dict(self.status)
 
 
+def _deploy_under_traffic(world, version: int, url: str, texts: list[str]) -> tuple[dict, dict]:
+    """A 30% canary deploy of `version` with analysis while users send traffic; (report, statuses seen)."""
+    traffic = Traffic(url, texts)
+    traffic.start()
+    try:
+        report = _deploy(world, version, canary_percent=30, canary_analysis=ANALYSIS)
+    finally:
+        seen = traffic.stop()
+    return report, seen
+
+
 @pytest.fixture()
 def world(tmp_path, monkeypatch):
     from canary_models import flaky_copy
@@ -107,12 +118,7 @@ def test_bad_canary_rolled_back_under_real_traffic_good_one_promoted(world, caps
         texts = ["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555 AUSTIN TX", "uber trip",
                  "AMZN MKTP US 77", "WHOLEFDS 10 CHICAGO IL"]
 
-        traffic = Traffic(url, texts)
-        traffic.start()
-        try:
-            bad = _deploy(world, 2, canary_percent=30, canary_analysis=ANALYSIS)
-        finally:
-            seen_bad = traffic.stop()
+        bad, seen_bad = _deploy_under_traffic(world, 2, url, texts)
         a = bad["canary_analysis"]
         assert bad["action"] == "rolled_back" and a["decision"] == "rollback", bad["why"]
         assert a["canary"]["errors_5xx"] > 0 and a["stable"]["errors_5xx"] == 0
@@ -130,12 +136,7 @@ def test_bad_canary_rolled_back_under_real_traffic_good_one_promoted(world, caps
         assert not any(is_ours(e) for e in rec.get("pending") or [])
         _assert_champion_served(world, 1)
 
-        traffic = Traffic(url, texts)
-        traffic.start()
-        try:
-            good = _deploy(world, 3, canary_percent=30, canary_analysis=ANALYSIS)
-        finally:
-            seen_good = traffic.stop()
+        good, seen_good = _deploy_under_traffic(world, 3, url, texts)
         g = good["canary_analysis"]
         assert good["action"] == "promoted" and g["decision"] == "promote", good["why"]
         assert g["canary"]["errors_5xx"] == 0 and g["canary"]["requests"] >= ANALYSIS["min_requests"]
