@@ -168,8 +168,10 @@ def test_monitor_detects_drift_on_served_traffic_and_retrains_once(in_demo):
     t_drift = time.time()
     drifted_rows = list(csv.DictReader(open("pipelines/data/merchants_drift.csv", encoding="utf-8")))
     drifted_ids = _send(ep["url"], drifted_rows, "drifted")
-    _logged(sink, {rid for rid, _ in drifted_ids})
+    # The window ends at the newest logged request: measured before waiting for the writer's flush
+    # (up to 10 s), or it would reach back into the normal traffic on a slow box.
     window = {"window": f"{math.ceil(time.time() - t_drift) + 1}s"}  # the drifted traffic only
+    _logged(sink, {rid for rid, _ in drifted_ids})
     drifted = kubepipe.run(monitor, window, sets=_sets())
     assert drifted.ok, drifted.error
     assert drifted.step("drift").outputs["drift_detected"] is True
