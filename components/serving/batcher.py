@@ -13,7 +13,7 @@
   plus `max_wait_s` (deadline-aware flushing). A full pass flushes at once.
 
 A pass runs on a dedicated thread (torch and onnxruntime release the GIL, so the loop keeps
-parsing the next requests, which form the next pass) or, when passes take a millisecond or so,
+parsing the next requests, which form the next pass) or, with `--forward-thread off`,
 inline on the event loop (`inline`).
 """
 
