@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["free_port", "start", "wait_ready", "stop", "wrk_script", "run_wrk", "run_py", "server_tokens"]
+__all__ = ["free_port", "start", "wait_ready", "stop", "wrk_script", "run_wrk", "run_py", "server_tokens", "settled_tokens"]
 
 
 def free_port() -> int:
@@ -151,6 +151,18 @@ def run_py(url: str, bodies: list[bytes], seconds: float, connections: int, rate
     if out.returncode:
         raise SystemExit(f"load generator failed: {out.stderr[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def settled_tokens(base: str, timeout_s: float = 10.0) -> float:
+    """server_tokens once two reads 250 ms apart agree (nothing left in flight)."""
+    deadline, last = time.monotonic() + timeout_s, server_tokens(base)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = server_tokens(base)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def server_tokens(base: str) -> float:
