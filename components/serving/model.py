@@ -102,7 +102,9 @@ class ServedModel(Model):
                                  f"(expected {(n, len(self._labels))}) or non-finite probabilities")
         # Passes run on the forward thread unless `--forward-thread off`: measured on the flagship
         # text-classifier (2 cores, wrk), the thread gave ~2.4x the RPS of inline passes at 16-64
-        # connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s.
+        # connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s. (Even a lone
+        # request's pass inline is worse: the blocked loop has not yet seen the next arrivals, so they
+        # go alone too: one request per pass, bare's 1.2k RPS and a 0.7 s p99 at 64 connections.)
         self.warmup_pass_s = sorted(full)[1]
         self.batcher.inline = self.forward_thread == "off"
 
