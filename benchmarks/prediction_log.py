@@ -6,7 +6,10 @@ The flagship `text-classifier` (the demo model) is served side by side on 127.0.
 same flags: `off` without a prediction log, and one server per `--samples` rate with `--log-sink`
 to a temporary folder (`on@1`: every request, every row; `on@0.1`: the production setting). Load: wrk if installed, else
 the asyncio/httpx generator of serve.py in its own process; closed loop, N connections, V1
-bodies of 32 real card descriptors. Repeats alternate between the servers; medians. The log is
+bodies of 32 real card descriptors. Repeats alternate between the servers; medians. Every server
+runs with the same `--forward-thread` (pinned: `auto` times a warm-up pass, so on a busy box two
+servers of one run could pick different modes). Besides RPS, each run records the server's CPU
+(all threads) per request, a figure that other load on a shared box moves far less. The log is
 then read back: rows written vs rows answered, and the server's dropped counter. Goal: the
 ratio on@1/off >= 0.95 (logging costs at most 5% of capacity). Servers are stopped by pid.
 """
@@ -32,6 +35,16 @@ import serve_load as S  # noqa: E402  (benchmarks/serve_load.py: load generators
 GOAL = 0.95
 
 
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _metric(base: str, name: str) -> float:
     with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
         text = r.read().decode()
@@ -46,6 +59,9 @@ def main() -> int:
     ap.add_argument("--max-batch-size", type=int, default=128)
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--samples", default="1,0.1", help="log sample rates, one server each (1 comes first)")
+    ap.add_argument("--forward-thread", choices=["on", "off"], default="on",
+                    help="pinned on every server (auto decides per server from a timed warm-up pass, so two "
+                         "servers of one run could differ)")
     args = ap.parse_args()
     samples = [float(x) for x in args.samples.split(",")]
     from kubepipe.components.monitoring.predlog_read import read_predictions
@@ -60,7 +76,8 @@ def main() -> int:
         S.wrk_script(bodies, script)
         loadgen = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
         sink = tmp / "predictions"
-        common = ["--name", "merchant", "--max-batch-size", str(args.max_batch_size), "--torch-threads", "1"]
+        common = ["--name", "merchant", "--max-batch-size", str(args.max_batch_size), "--torch-threads", "1",
+                  "--forward-thread", args.forward_thread]
         extra = {"off": []}
         for i, rate in enumerate(samples):
             extra[f"on@{rate:g}"] = ["--log-sink", str(sink if i == 0 else tmp / f"predictions-{i}"),
@@ -84,8 +101,11 @@ def main() -> int:
             for name in order:
                 url = bases[name] + "/v1/models/merchant:predict"
                 secs = args.seconds if r else 2.0
+                cpu0 = _cpu_s(procs[name].pid)
                 res = (S.run_wrk(url, script, secs, args.connections) if loadgen == "wrk"
                        else S.run_py(url, bodies, secs, args.connections))
+                cpu1 = _cpu_s(procs[name].pid)
+                res["cpu_ms"] = (cpu1 - cpu0) * 1000 / max(1, res["requests"]) if cpu0 is not None else float("nan")
                 if r:
                     runs[name].append(res)
         logged = _metric(bases[first], "kubepipe_prediction_log_rows_total")
@@ -98,13 +118,20 @@ def main() -> int:
     finally:
         for p in procs.values():
             S.stop(p)
-    med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms")} for k, v in runs.items()}
-    print(f"\n{'log':<8} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'RPS / off':>9}")
+    med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms", "cpu_ms")}
+           for k, v in runs.items()}
+    # Each repeat's ratio to the `off` run of the same repeat (seconds apart): a busy box's swings cancel.
+    paired = {k: statistics.median(a["rps"] / b["rps"] for a, b in zip(v, runs["off"])) for k, v in runs.items()}
+    print(f"\n{'log':<8} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'RPS / off':>9} {'paired':>7} "
+          f"{'CPU ms/req':>10} {'off / it':>8}")
     for k, v in med.items():
         print(f"{k:<8} {v['rps']:>8.1f} {v['p50_ms']:>8.2f} {v['p99_ms']:>8.2f} {sum(x['failed'] for x in runs[k]):>7} "
-              f"{v['rps'] / med['off']['rps']:>9.3f}")
+              f"{v['rps'] / med['off']['rps']:>9.3f} {paired[k]:>7.3f} {v['cpu_ms']:>10.3f} "
+              f"{med['off']['cpu_ms'] / v['cpu_ms']:>8.3f}")
     ratio = med[first]["rps"] / med["off"]["rps"]
-    print(f"\ncapacity ratio {first} / off: {ratio:.3f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
+    print(f"\ncapacity ratio {first} / off: {ratio:.3f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'}); "
+          f"paired per repeat {paired[first]:.3f}; in server CPU per request (off / on, all threads) "
+          f"{med['off']['cpu_ms'] / med[first]['cpu_ms']:.3f}")
     print(f"{first}: rows written {rows} in {parts} parts (the server counted {logged:.0f} before its last flush), "
           f"dropped {dropped:.0f}; "
           f"reading them back took {read_s:.2f} s")

@@ -12,6 +12,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from kubepipe.components.errors import ModelError
+from kubepipe.components.monitoring.predlog import Record
 from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
@@ -23,7 +24,8 @@ from kubepipe.components.serving.runtime import build_runner
 __all__ = ["ServedModel"]
 
 _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriving")
-# Set by postprocess for a request the prediction log sampled: (request id, items, labels, probabilities).
+# Set by postprocess for a request the prediction log sampled: (request id, items, labels, probabilities),
+# the objects the answer was built from, not copies (the log's writer turns them into columns).
 _ANSWER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("kubepipe_answer", default=None)
 _WARMUP_TEXT = "warm-up request 1234 main street"
 _INLINE_TOKENIZE_ROWS = 4  # ~50 us a row (MiniLM WordPiece, 2 cores): more rows go to a thread
@@ -162,10 +164,8 @@ class ServedModel(Model):
             gauge.dec()
         self.metrics.count(protocol, "ok")
         if self.prediction_log is not None and (answer := _ANSWER.get()) is not None:
-            from kubepipe.components.monitoring.predlog import Record
-
             ms = (time.perf_counter() - t0) * 1000.0
-            self.prediction_log.offer(Record(answer[0], wall, protocol, ms, *answer[1:]))
+            self.prediction_log.offer(Record(answer[0], wall, protocol, ms, answer[1], answer[2], answer[3]))
         return result
 
     async def preprocess(self, payload, headers=None):
@@ -204,7 +204,7 @@ class ServedModel(Model):
         top = probs[np.arange(len(best)), best]
         if self.prediction_log is not None and self.prediction_log.sampled():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
-            _ANSWER.set((rid, parsed.items, labels.tolist(), top.tolist()))
+            _ANSWER.set((rid, parsed.items, labels, top))
         if request is None:
             preds = [{"label": lab, "probability": float(p)} for lab, p in zip(labels.tolist(), top.tolist())]
             if parsed.return_probabilities:

@@ -47,20 +47,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         fh.write(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, *, fresh_name: bool = False) -> None:
     """`atomic_write_text` for bytes."""
-    with atomic_open(path, "wb") as fh:
+    with atomic_open(path, "wb", fresh_name=fresh_name) as fh:
         fh.write(data)
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) -> Iterator[IO]:
     """A file handle whose content replaces `path` only when the block ends without an error.
 
     The one atomic writer: temp file in the same folder, fsync, os.replace, fsync of the folder.
     On any failure (a full disk, an exception in the block) the temp file is removed and `path`
     is untouched; an OSError without a file name gets `path`. Temp files left by writers that were
-    killed (`.NAME.PID-*.tmp` of a dead PID) are removed by the next successful write.
+    killed (`.NAME.PID-*.tmp` of a dead PID) are removed by the next successful write, unless
+    `fresh_name` says that no writer ever used this name before (a uuid in it): then there is
+    nothing to sweep, and the sweep, a scan of the whole folder, is skipped.
     A symlink is followed (its target is replaced, the link stays); a device, folder or
     other non-regular file is refused; an existing file keeps its permissions.
     """
@@ -92,7 +94,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
         raise
     fsync_dir(path.parent)
-    remove_stale_temps(path)
+    if not fresh_name:
+        remove_stale_temps(path)
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

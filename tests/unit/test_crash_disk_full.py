@@ -51,6 +51,23 @@ def test_temps_of_dead_writers_are_swept_live_ones_kept(tmp_path):
     assert remove_stale_temps(target) == []
 
 
+def test_a_fresh_name_is_written_atomically_without_sweeping_the_folder(tmp_path, monkeypatch):
+    """Prediction-log parts carry a new uuid: no earlier writer's temp can exist, the sweep is skipped."""
+    import kubepipe.util as util
+
+    swept = []
+    monkeypatch.setattr(util, "remove_stale_temps", lambda path: swept.append(path) or [])
+    util.atomic_write_bytes(tmp_path / "part-1.parquet", b"fresh", fresh_name=True)
+    assert swept == [] and (tmp_path / "part-1.parquet").read_bytes() == b"fresh" and _temps(tmp_path) == []
+    util.atomic_write_bytes(tmp_path / "state.bin", b"reused")
+    assert swept == [tmp_path / "state.bin"]
+    with pytest.raises(RuntimeError):
+        with util.atomic_open(tmp_path / "part-2.parquet", "wb", fresh_name=True) as fh:
+            fh.write(b"partial")
+            raise RuntimeError("the writer failed mid-write")
+    assert not (tmp_path / "part-2.parquet").exists() and _temps(tmp_path) == []
+
+
 def test_disk_full_names_the_file_and_leaves_no_temp(tmp_path):
     with small_fs(tmp_path / "fs", 512) as fs:
         target = fs / "record.json"

@@ -140,3 +140,42 @@ def test_sampling_rate(tmp_path, rate):
     plog, _, _ = _log(tmp_path, sample=rate)
     share = sum(plog.sampled() for _ in range(20000)) / 20000
     assert abs(share - rate) < 0.02
+
+
+def test_numpy_answers_and_feature_rows_become_the_same_rows_as_lists(tmp_path):
+    """The server queues its numpy label/probability arrays as they are; the writer builds the columns."""
+    np = pytest.importorskip("numpy")
+    plog, drops, written = _log(tmp_path / "log")
+    plog.start()
+    labels = np.array(["fuel", "digital", "fuel"], dtype=object)
+    probs = np.array([0.5, 0.25, 0.125], dtype=np.float32)  # exact in float32
+    assert plog.offer(Record("a", T0, "v2", 2.5, ["X", "Y", "Z"], labels, probs))
+    assert plog.offer(Record("b", T0 + 0.5, "v1", 1.0, [], np.array([], dtype=object), np.array([], np.float32)))
+    assert plog.offer(Record("c", T0 + 1, "v1", 3.0, ["W"], ["dining"], [0.75]))
+    plog.close()
+    assert drops == [] and sum(written) == 4
+    rows = read_predictions("predictions:merchant", str(tmp_path / "log")).sort_values(["request_id", "instance"])
+    assert list(zip(rows["request_id"], rows["instance"], rows["description"], rows["prediction"],
+                    rows["probability"], rows["protocol"], rows["latency_ms"])) == [
+        ("a", 0, "X", "fuel", 0.5, "v2", 2.5), ("a", 1, "Y", "digital", 0.25, "v2", 2.5),
+        ("a", 2, "Z", "fuel", 0.125, "v2", 2.5), ("c", 0, "W", "dining", 0.75, "v1", 3.0)]
+    assert [t.timestamp() for t in rows["timestamp"]] == [T0] * 3 + [T0 + 1]
+
+    tab = PredictionLog(str(tmp_path / "tab"), model="fraud", input_columns=("amount", "hour"), tabular=True)
+    table = tab.table([Record("t", T0, "v1", 1.0, [[10.5, 3.0], np.array([7.0, 23.0])], ["ok", "fraud"], [0.9, 0.6])])
+    assert table.select(["amount", "hour", "instance"]).to_pylist() == [
+        {"amount": 10.5, "hour": 3.0, "instance": 0}, {"amount": 7.0, "hour": 23.0, "instance": 1}]
+
+
+def test_one_row_requests_wake_the_writer_before_the_queue_fills(tmp_path):
+    """flush_rows counts rows; a queue of one-row requests is flushed at half its records, not dropped."""
+    plog, drops, written = _log(tmp_path / "log", flush_s=3600, flush_rows=10_000, max_queue=40)
+    plog.start()
+    for i in range(400):  # ten times the queue, far below flush_rows
+        plog.offer(_rec(f"r{i}", T0, ["A"]))
+        if i % 20 == 19:
+            deadline = time.monotonic() + 10
+            while len(plog._queue) >= 20 and time.monotonic() < deadline:  # the writer takes what is queued
+                time.sleep(0.005)
+    plog.close()
+    assert drops == [] and sum(written) == 400 and len(written) >= 10

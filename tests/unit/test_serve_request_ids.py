@@ -1,0 +1,45 @@
+"""Request ids of the model server (with a prediction log): a client's own, else a fresh unique one."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+pytest.importorskip("starlette")
+
+from kubepipe.components.serving.guard import REQUEST_ID, _request_id, new_request_id  # noqa: E402
+
+HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _scope(*headers):
+    return {"type": "http", "method": "POST", "headers": list(headers)}
+
+
+def test_fresh_ids_are_uuid_shaped_and_never_repeat():
+    ids = [new_request_id() for _ in range(50_000)]
+    assert len(set(ids)) == len(ids) and all(HEX32.fullmatch(i) for i in ids)
+
+
+def test_a_forked_process_draws_its_own_ids():
+    mine = new_request_id()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(w, new_request_id().encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    theirs = os.read(r, 64).decode()
+    os.close(r)
+    assert HEX32.fullmatch(theirs) and theirs[:16] != mine[:16]
+
+
+def test_the_clients_id_is_kept_and_a_bad_one_replaced():
+    assert _request_id(_scope((b"x-request-id", b" order-17 "))) == "order-17" and REQUEST_ID.get() == "order-17"
+    for bad in (b"x" * 129, b"a\x01b", b""):
+        rid = _request_id(_scope((b"x-request-id", bad)))
+        assert HEX32.fullmatch(rid) and REQUEST_ID.get() == rid
+    assert HEX32.fullmatch(_request_id(_scope()))
