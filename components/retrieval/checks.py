@@ -1,4 +1,4 @@
-"""Compile-time checks of the retrieval steps' `with:` values (fast; no torch, numpy or usearch)."""
+"""Compile-time checks of the retrieval steps' `with:` values (fast; no torch, numpy or faiss)."""
 
 from __future__ import annotations
 

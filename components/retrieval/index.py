@@ -2,23 +2,27 @@
 
 ```
 kubepipe-index.json   format_version, kind: retrieval-index, method (hnsw | exact), metric: cosine, dim,
-                      count, embedder {id, source, weights_sha256, max_length, dim}, hnsw {...},
+                      count, embedder {id, source, weights_sha256, max_length, dim}, hnsw {library,
+                      library_version, connectivity, expansion_add, expansion_search, sampled_recall@10},
                       files {name: sha256} (every file below, checked at load)
 vectors.npy           float32 [count, dim], L2-normalised (np.save, no pickle)
 passages.parquet      passage_id, doc_id, offset, text and the record's columns, in vector order
 embedder/             config.json, tokenizer.json, model.safetensors, embedder.json (embedder.py)
-index.usearch         the HNSW graph (method hnsw only; usearch's own file format)
+index.faiss           the HNSW graph (method hnsw only; faiss's IndexHNSWFlat, faiss.write_index)
 ```
 
 `method: auto` builds exact search below `exact_below` passages (a matrix product is exact and, that
-small, as fast as a graph) and HNSW (usearch) above; docs/decisions/0014-retrieval-index.md says why
-usearch. Scores are cosine similarities (inner products of unit vectors), higher is better, for both.
+small, as fast as a graph) and HNSW (faiss-cpu) above; docs/decisions/0014-retrieval-index.md says why
+faiss, from benchmarks/retrieval.py's figures. The `hnsw` settings keep their library-neutral names:
+connectivity is faiss's M, expansion_add its efConstruction, expansion_search its efSearch. Scores are
+cosine similarities (inner products of unit vectors), higher is better, for both methods.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +30,17 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 
 __all__ = ["INDEX_FILE", "METHODS", "FORMAT_VERSION", "HNSW_DEFAULTS", "VectorIndex", "build_index", "is_index",
-           "exact_search"]
+           "exact_search", "recall_vs_exact"]
 
 INDEX_FILE = "kubepipe-index.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: the HNSW graph was usearch's index.usearch (exact indexes of version 1 still load)
 METHODS = ("auto", "hnsw", "exact")
+# expansion_search 64: recall@10 0.996 against exact search on 20,000 MiniLM merchant passages
+# (benchmarks/README.md); 32 gave 0.989.
 HNSW_DEFAULTS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
-VECTORS, PASSAGES, GRAPH, EMBEDDER_DIR = "vectors.npy", "passages.parquet", "index.usearch", "embedder"
+RECALL_SAMPLE = 200  # passages used as queries for the recall recorded at build time
+VECTORS, PASSAGES, GRAPH, EMBEDDER_DIR = "vectors.npy", "passages.parquet", "index.faiss", "embedder"
+OLD_GRAPH = "index.usearch"
 
 
 def is_index(path: str | os.PathLike) -> bool:
@@ -49,13 +57,57 @@ def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.n
     return np.take_along_axis(part, order, axis=1).astype(np.int64), np.take_along_axis(top, order, axis=1)
 
 
-def _hnsw(dim: int, params: dict):
+def recall_vs_exact(vectors: np.ndarray, queries: np.ndarray, rows: np.ndarray, k: int) -> float:
+    """Mean share of the k rows found per query whose exact score reaches the exact k-th best score.
+
+    Ties count as hits: duplicate passages embed identically, and either copy is a right answer.
+    """
+    k = min(k, len(vectors))
+    if k == 0 or len(queries) == 0:
+        return 1.0
+    kth = exact_search(vectors, queries, k)[1][:, -1]
+    hits = 0
+    for qv, found, bar in zip(queries, rows, kth):
+        found = np.unique(found[(found >= 0) & (found < len(vectors))])
+        hits += int(np.sum(vectors[found] @ qv >= bar - 1e-5))
+    return hits / (k * len(queries))
+
+
+def _faiss():
     try:
-        from usearch.index import Index
+        import faiss
     except ImportError:
-        raise ModelError("an HNSW index needs usearch: pip install 'kubepipe[rag]' (or method: exact)") from None
-    return Index(ndim=dim, metric="ip", dtype="f32", connectivity=int(params["connectivity"]),
-                 expansion_add=int(params["expansion_add"]), expansion_search=int(params["expansion_search"]))
+        raise ModelError("an HNSW index needs faiss-cpu: pip install 'kubepipe[rag]' (or method: exact)") from None
+    return faiss
+
+
+@contextmanager
+def _omp_threads(faiss, threads: int):
+    """faiss's OpenMP thread count is process-wide: set it for one build, then put it back."""
+    if threads <= 0:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _build_graph(vectors: np.ndarray, params: dict, threads: int):
+    faiss = _faiss()
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], int(params["connectivity"]), faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = int(params["expansion_add"])
+    graph.hnsw.efSearch = int(params["expansion_search"])
+    with _omp_threads(faiss, threads):
+        graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return graph
+
+
+def _search_graph(graph, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores, rows = graph.search(queries, k)
+    return rows.astype(np.int64), scores.astype(np.float32)
 
 
 def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *, method: str = "auto",
@@ -63,7 +115,7 @@ def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     """Write the index artifact into `out_dir` from an `embed` step's output; returns its manifest."""
     import shutil
 
-    from kubepipe.util import atomic_write_text, sha256_file
+    from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
 
     src, out = Path(embeddings_dir), Path(out_dir)
     from kubepipe.components.retrieval.embeddings import read_embeddings
@@ -82,18 +134,23 @@ def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *
         shutil.rmtree(out / EMBEDDER_DIR)
     shutil.copytree(src / EMBEDDER_DIR, out / EMBEDDER_DIR)
     files = {VECTORS: sha256_file(out / VECTORS), PASSAGES: sha256_file(out / PASSAGES)}
+    hnsw_record = None
     if chosen == "hnsw":
-        index = _hnsw(vectors.shape[1], params)
-        index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=threads)
-        tmp = out / f".{GRAPH}.tmp"
-        index.save(str(tmp))
-        os.replace(tmp, out / GRAPH)
+        faiss = _faiss()
+        graph = _build_graph(vectors, params, threads)
+        atomic_write_bytes(out / GRAPH, faiss.serialize_index(graph).tobytes())
         files[GRAPH] = sha256_file(out / GRAPH)
-    elif (out / GRAPH).exists():
-        (out / GRAPH).unlink()
+        sample = vectors[np.random.default_rng(0).choice(len(vectors), min(RECALL_SAMPLE, len(vectors)), replace=False)]
+        found = _search_graph(graph, sample, min(10, len(vectors)))[0]
+        hnsw_record = {**{k: int(v) for k, v in params.items()}, "library": "faiss-cpu",
+                       "library_version": str(faiss.__version__),
+                       "sampled_recall@10": round(recall_vs_exact(vectors, sample, found, 10), 4)}
+    for stale in (GRAPH, OLD_GRAPH):
+        if stale not in files and (out / stale).exists():
+            (out / stale).unlink()
     manifest = {"format_version": FORMAT_VERSION, "kind": "retrieval-index", "method": chosen, "metric": "cosine",
                 "dim": int(vectors.shape[1]), "count": int(len(vectors)), "embedder": emb["embedder"],
-                "hnsw": params if chosen == "hnsw" else None, "files": files}
+                "hnsw": hnsw_record, "files": files}
     atomic_write_text(out / INDEX_FILE, json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
@@ -111,10 +168,15 @@ class VectorIndex:
             self.manifest = json.loads(spec_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(f"{spec_file}: not a retrieval index ({exc}); wire in a build-index step's `index`") from None
-        if self.manifest.get("kind") != "retrieval-index" or self.manifest.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"{spec_file}: kind {self.manifest.get('kind')!r} format_version "
-                             f"{self.manifest.get('format_version')!r}; expected a retrieval-index of version "
-                             f"{FORMAT_VERSION} (rebuild it with this kubepipe)")
+        version, method = self.manifest.get("format_version"), self.manifest.get("method")
+        if self.manifest.get("kind") != "retrieval-index" or version not in (1, FORMAT_VERSION):
+            raise ModelError(f"{spec_file}: kind {self.manifest.get('kind')!r} format_version {version!r}; expected a "
+                             f"retrieval-index of version {FORMAT_VERSION} (rebuild it with this kubepipe)")
+        if version == 1 and method != "exact":  # the layout is unchanged but for the graph's library
+            raise ModelError(f"{self.path / OLD_GRAPH}: an HNSW index of format_version 1 (a usearch graph); this "
+                             f"kubepipe builds and loads faiss graphs (format_version {FORMAT_VERSION}). Rebuild it: "
+                             "rerun the pipeline's build-index step (or `kubepipe.components.retrieval.index."
+                             "build_index`) on the same embeddings")
         for name, want in (self.manifest.get("files") or {}).items():
             if Path(name).name != name:
                 raise ModelError(f"{spec_file}: files: {name!r} is not a file of the index directory")
@@ -128,8 +190,11 @@ class VectorIndex:
             raise ModelError(f"{self.path}: {len(self.passages)} passages but {len(self.vectors)} vectors; rebuild it")
         self.graph = None
         if self.method == "hnsw":
-            self.graph = _hnsw(int(self.manifest["dim"]), self.manifest["hnsw"])
-            self.graph.load(str(self.path / GRAPH))
+            self.graph = _faiss().read_index(str(self.path / GRAPH))
+            self.graph.hnsw.efSearch = int(self.manifest["hnsw"]["expansion_search"])
+            if self.graph.ntotal != len(self.vectors) or self.graph.d != self.vectors.shape[1]:
+                raise ModelError(f"{self.path / GRAPH}: {self.graph.ntotal} vectors of dimension {self.graph.d}, but "
+                                 f"{VECTORS} has {self.vectors.shape}; rebuild it")
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -140,10 +205,7 @@ class VectorIndex:
         k = min(int(k), len(self))
         if self.graph is None or k == 0:
             return exact_search(self.vectors, queries, k)
-        found = self.graph.search(queries, k)
-        keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
-        scores = (1.0 - np.asarray(found.distances, dtype=np.float32)).reshape(len(queries), -1)
-        missing = keys < 0
-        if missing.any() or keys.shape[1] < k:  # a graph that returned fewer: fill exactly, never silently short
+        rows, scores = _search_graph(self.graph, queries, k)
+        if (rows < 0).any():  # a graph that returned fewer: fill exactly, never silently short
             return exact_search(self.vectors, queries, k)
-        return keys, np.where(missing, -np.inf, scores).astype(np.float32)
+        return rows, scores

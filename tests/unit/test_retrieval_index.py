@@ -1,4 +1,4 @@
-"""build-index / VectorIndex: exact search is brute force, HNSW (usearch) finds what exact finds, files are checked."""
+"""build-index / VectorIndex: exact search is brute force, HNSW (faiss) finds what exact finds, files are checked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from kubepipe.components.errors import ModelError
 from kubepipe.components.retrieval.index import INDEX_FILE, VectorIndex, build_index, exact_search
 
-pytest.importorskip("usearch")
+pytest.importorskip("faiss")
 
 
 def _embeddings(tmp_path, n=600, dim=32, seed=0):
@@ -50,7 +50,7 @@ def test_exact_search_is_brute_force():
 def test_auto_picks_exact_for_small_and_hnsw_agrees_with_exact(tmp_path):
     src, v = _embeddings(tmp_path)
     small = build_index(src, tmp_path / "exact", method="auto", exact_below=10_000)
-    assert small["method"] == "exact" and "index.usearch" not in small["files"]
+    assert small["method"] == "exact" and "index.faiss" not in small["files"]
     ann = build_index(src, tmp_path / "hnsw", method="auto", exact_below=100)
     assert ann["method"] == "hnsw" and ann["embedder"]["id"] == "test" and ann["count"] == 600
     q = v[:100] + 0.05 * np.random.default_rng(2).normal(size=(100, 32)).astype(np.float32)
@@ -78,3 +78,57 @@ def test_a_changed_file_is_refused(tmp_path):
         VectorIndex(tmp_path / "idx")
     with pytest.raises(ModelError, match="not a retrieval index"):
         VectorIndex(tmp_path)
+
+
+def test_recall_vs_exact_counts_ties_and_misses():
+    from kubepipe.components.retrieval.index import recall_vs_exact
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(80, 8)).astype(np.float32)
+    v[7] = v[3]  # a duplicate passage: either copy is a right answer
+    q = rng.normal(size=(6, 8)).astype(np.float32)
+    full = q @ v.T
+    order = np.argsort(-full, axis=1, kind="stable")
+    assert recall_vs_exact(v, q, order[:, :10], 10) == 1.0
+    worst = order.copy()[:, :10]
+    worst[:, 9] = order[:, -1]  # one of ten replaced by the farthest passage
+    assert recall_vs_exact(v, q, worst, 10) == pytest.approx(0.9)
+    swapped = order.copy()[:, :10]
+    for i in range(len(q)):  # where row 3 is in the top 10, return its twin 7 in its place (and vice versa)
+        swapped[i] = np.where(swapped[i] == 3, 7, np.where(swapped[i] == 7, 3, swapped[i]))
+    assert recall_vs_exact(v, q, swapped, 10) == 1.0
+    assert recall_vs_exact(v, q, np.full((6, 10), -1), 10) == 0.0  # nothing found
+
+
+def test_hnsw_manifest_records_the_library_and_its_operating_point(tmp_path):
+    import faiss
+
+    src, v = _embeddings(tmp_path)
+    threads = faiss.omp_get_max_threads()
+    m = build_index(src, tmp_path / "idx", method="hnsw", hnsw={"expansion_search": 32}, threads=1)
+    assert faiss.omp_get_max_threads() == threads  # a build's thread count does not leak into the process
+    h = m["hnsw"]
+    assert (h["library"], h["connectivity"], h["expansion_add"], h["expansion_search"]) == ("faiss-cpu", 16, 128, 32)
+    assert h["library_version"] == faiss.__version__ and set(m["files"]) == {"vectors.npy", "passages.parquet", "index.faiss"}
+    assert 0.9 <= h["sampled_recall@10"] <= 1.0
+    loaded = VectorIndex(tmp_path / "idx")
+    assert loaded.graph.hnsw.efSearch == 32  # the recorded operating point is the one searched at
+    build_index(src, tmp_path / "idx", method="exact")  # rebuilt in place as exact: the stale graph goes
+    assert not (tmp_path / "idx" / "index.faiss").exists()
+
+
+def test_a_version_1_usearch_index_is_refused_with_what_to_do(tmp_path):
+    src, v = _embeddings(tmp_path, n=40)
+    build_index(src, tmp_path / "idx", method="exact")
+    spec = tmp_path / "idx" / INDEX_FILE
+    manifest = json.loads(spec.read_text())
+    spec.write_text(json.dumps({**manifest, "format_version": 1}))  # version 1 exact: same layout, still loads
+    assert VectorIndex(tmp_path / "idx").search(v[:2], 3)[0][:, 0].tolist() == [0, 1]
+    spec.write_text(json.dumps({**manifest, "format_version": 1, "method": "hnsw",
+                                "hnsw": {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}}))
+    with pytest.raises(ModelError, match=r"index\.usearch: an HNSW index of format_version 1 .*rerun the pipeline's "
+                                         r"build-index step"):
+        VectorIndex(tmp_path / "idx")
+    spec.write_text(json.dumps({**manifest, "format_version": 9}))
+    with pytest.raises(ModelError, match="format_version 9; expected a retrieval-index of version 2"):
+        VectorIndex(tmp_path / "idx")
