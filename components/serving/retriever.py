@@ -66,6 +66,10 @@ class ServedRetriever(ServedModel):
         from kubepipe.components.serving.artifact_loader import resolve_device
 
         self.retriever = Retriever(self.model_dir, device=resolve_device(self.device))
+        if self.retriever.index.graph is not None:  # faiss's OpenMP pool gets the server's thread budget, as
+            import faiss  # torch does: its default (every core) ran slower than one thread on a busy box
+
+            faiss.omp_set_num_threads(max(1, self.threads))
         self.model = self.retriever.embedder
         self.spec = InputSpec(task=RETRIEVAL, max_batch_size=self.max_batch_size,
                               max_text_length=self.max_text_length, text_column="query")
@@ -147,4 +151,12 @@ class ServedRetriever(ServedModel):
                 "documents": getattr(getattr(self, "retriever", None), "n_docs", None), "dim": m.get("dim"),
                 "embedder": (m.get("embedder") or {}).get("id"), "default_top_k": DEFAULT_TOP_K,
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
-                "device": str(self.device), "ready": self.ready}
+                "device": str(self.device), "search_threads": self._search_threads(), "ready": self.ready}
+
+    def _search_threads(self) -> int | None:
+        """faiss's OpenMP threads for an HNSW index (None: exact search, numpy)."""
+        if getattr(self, "retriever", None) is None or self.retriever.index.graph is None:
+            return None
+        import faiss
+
+        return int(faiss.omp_get_max_threads())

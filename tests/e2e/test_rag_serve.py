@@ -67,6 +67,7 @@ def test_served_index_answers_retrieve_predict_and_v2(index_dir, tmp_path):
         assert outs["scores"]["data"][0] == pytest.approx(want[1][0]["score"], abs=1e-4)
         card = httpx.get(f"{base}/kubepipe/v1/models/idx", timeout=10).json()
         assert card["task"] == "retrieval" and card["method"] == "hnsw" and card["passages"] == 120
+        assert card["search_threads"] == 1  # faiss gets the server's thread budget (--torch-threads 1), not every core
 
         for body, field in (({"query": 5}, "query"), ({"queries": "x"}, "queries"), ({"queries": [1]}, "queries[0]"),
                             ({"query": "a", "top_k": 0}, "top_k"), ({"query": "a", "top_k": "3"}, "top_k"),
