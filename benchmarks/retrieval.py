@@ -95,7 +95,7 @@ def merchant_vectors(n: int, n_queries: int, cache: str | None = None) -> tuple[
     from kubepipe.components.data.merchant_catalogue import generate_catalogue, generate_descriptors
     from kubepipe.components.retrieval.embedder import Embedder
 
-    cat = generate_catalogue(2000, seed=61)  # ~3,750 distinct local names exist; 2,000 stays well inside
+    cat = generate_catalogue(2000, seed=61)  # 3,480 distinct local names exist (more is a ValueError)
     corpus = list(dict.fromkeys(cat["text"].tolist() + generate_descriptors(cat, 2 * n, seed=5)["descriptor"].tolist()))
     if len(corpus) < n:
         raise SystemExit(f"--n-merchants {n}: the generator gave only {len(corpus)} distinct passages")

@@ -42,6 +42,10 @@ def generate_catalogue(n_local: int = 250, *, seed: int = 0):
                          "city": CITIES[country][int(rng.integers(len(CITIES[country])))], "local": False})
     seen = {r["name"] for r in rows}
     categories = sorted(TEMPLATES)
+    most = _distinct_locals(seen)
+    if n_local > most:  # the draw below would never finish
+        raise ValueError(f"n_local={n_local}: the name templates give {most} distinct local merchants; ask for "
+                         f"at most {most}")
     while sum(not r["local"] for r in rows) + n_local > len(rows):
         category = categories[int(rng.integers(len(categories)))]
         country = _COUNTRIES[int(rng.integers(len(_COUNTRIES)))]
@@ -59,6 +63,14 @@ def generate_catalogue(n_local: int = 250, *, seed: int = 0):
         r["text"] = catalogue_text(r)
     cols = ["merchant_id", "name", "aliases", "category", "mcc", "city", "country", "local", "text"]
     return pd.DataFrame(rows)[cols]
+
+
+def _distinct_locals(taken: set) -> int:
+    """How many distinct local merchant names the templates can make (brand names excluded)."""
+    names = {tpl.format(n=n, c=city.rsplit(" ", 1)[0]).title()
+             for category in TEMPLATES for tpl in TEMPLATES[category] for n in NAMES
+             for cities in CITIES.values() for city in cities}
+    return len(names - taken)
 
 
 def generate_descriptors(catalogue, n: int, *, seed: int = 1, id_prefix: str = "q"):
