@@ -54,6 +54,13 @@ def _route_signals(handler) -> None:
         signal.signal(sig, handler)
 
 
+def _bound_port(uv, sock, port: int) -> int:
+    """The port really listened on (`--port 0` asks the kernel for a free one)."""
+    for s in [sock] if sock is not None else [x for srv in (getattr(uv, "servers", None) or ()) for x in srv.sockets]:
+        return int(s.getsockname()[1])
+    return port
+
+
 async def _watch_parent(parent_pid: int, stop) -> None:
     """A worker whose supervisor died (even by SIGKILL) drains and exits instead of living on untracked."""
     while os.getppid() == parent_pid:
@@ -110,7 +117,7 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         await loop.run_in_executor(None, model.load)
         if prediction_log:
             model.prediction_log = _prediction_log(model, **prediction_log)
-        log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, port)
+        log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, _bound_port(uv, sock, port))
     except BaseException as exc:  # noqa: BLE001 - a model that cannot load must stop the server
         log.error("model %s failed to load: %s", model.name, exc)
         uv.should_exit = True

@@ -246,6 +246,7 @@ def test_sigterm_drains_requests_in_flight(models, tmp_path):
     try:
         base = wait_ready(proc, log, "drain")
         port = int(base.rsplit(":", 1)[1])
+        assert f"ready on {base}" in log.read_text()  # --port 0: the log names the port the kernel gave
         pending = [_send_partial(port, "/v1/models/drain:predict", json.dumps({"instances": [t]}).encode())
                    for t in TEXTS * 2]
         time.sleep(0.2)  # the server has read the headers of all of them
