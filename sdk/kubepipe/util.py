@@ -135,7 +135,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def _umask() -> int:
-    current = os.umask(0)
+    """The process umask, read without changing it where Linux tells it (/proc): setting it to 0 for a
+    moment, the only portable way, would let another thread create a world-writable file meanwhile."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0)  # elsewhere: the portable way
     os.umask(current)
     return current
 

@@ -61,6 +61,21 @@ def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
+def test_a_new_file_gets_the_umask_s_mode_and_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
+    from kubepipe import util
+
+    old = os.umask(0o027)
+    try:
+        changed = []
+        real = os.umask
+        monkeypatch.setattr(os, "umask", lambda m: changed.append(m) or real(m))
+        assert util._umask() == 0o027 and changed == []  # /proc: no moment with umask 0 for other threads
+        atomic_write_text(tmp_path / "new.txt", "x")
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_atomic_write_refuses_devices_folders_and_missing_parents(tmp_path):
     with pytest.raises(UserError, match="not a regular file"):
         atomic_write_text("/dev/null", "x")
