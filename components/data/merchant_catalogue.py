@@ -9,6 +9,8 @@ prefixes, store numbers, truncation, typos, case), so a retriever meets what a c
 
 from __future__ import annotations
 
+import functools
+
 from kubepipe.components.data.merchant_names import BRANDS, CITIES, NAMES, TEMPLATES
 from kubepipe.components.data.merchants import describe
 
@@ -65,12 +67,17 @@ def generate_catalogue(n_local: int = 250, *, seed: int = 0):
     return pd.DataFrame(rows)[cols]
 
 
+@functools.lru_cache(maxsize=1)
+def _local_names() -> frozenset:
+    """Every local merchant name the templates can make (computed once: ~0.1 s)."""
+    return frozenset(tpl.format(n=n, c=city.rsplit(" ", 1)[0]).title()
+                     for category in TEMPLATES for tpl in TEMPLATES[category] for n in NAMES
+                     for cities in CITIES.values() for city in cities)
+
+
 def _distinct_locals(taken: set) -> int:
     """How many distinct local merchant names the templates can make (brand names excluded)."""
-    names = {tpl.format(n=n, c=city.rsplit(" ", 1)[0]).title()
-             for category in TEMPLATES for tpl in TEMPLATES[category] for n in NAMES
-             for cities in CITIES.values() for city in cities}
-    return len(names - taken)
+    return len(_local_names() - taken)
 
 
 def generate_descriptors(catalogue, n: int, *, seed: int = 1, id_prefix: str = "q"):

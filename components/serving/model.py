@@ -51,9 +51,14 @@ class ServedModel(Model):
         self.model = None
         self.spec = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
+        # Passes run on the forward thread unless `--forward-thread off`: measured on the flagship
+        # text-classifier (2 cores, wrk), the thread gave ~2.4x the RPS of inline passes at 16-64
+        # connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s. (Even a lone
+        # request's pass inline is worse: the blocked loop has not yet seen the next arrivals, so they
+        # go alone too: one request per pass, bare's 1.2k RPS and a 0.7 s p99 at 64 connections.)
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
-                                    arriving=lambda: self._arriving)
+                                    arriving=lambda: self._arriving, inline=forward_thread == "off")
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
         self._rows = None
@@ -92,23 +97,12 @@ class ServedModel(Model):
             one = [0.0] * max(1, len(self.spec.features))
         else:
             one = _WARMUP_TEXT
-        full = []
         for n in (1, self.max_batch_size, self.max_batch_size, self.max_batch_size):  # both ends of the range
-            t0 = time.perf_counter()
             items = [one] * n if self._rows is None else self._rows([one] * n)  # the path requests take
             probs = self._forward(items, observe=False)
-            if n == self.max_batch_size:
-                full.append(time.perf_counter() - t0)
             if probs.shape != (n, len(self._labels)) or not np.isfinite(probs).all():
                 raise ModelError(f"{self.model_dir}: warm-up failed: the model returned shape {probs.shape} "
                                  f"(expected {(n, len(self._labels))}) or non-finite probabilities")
-        # Passes run on the forward thread unless `--forward-thread off`: measured on the flagship
-        # text-classifier (2 cores, wrk), the thread gave ~2.4x the RPS of inline passes at 16-64
-        # connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s. (Even a lone
-        # request's pass inline is worse: the blocked loop has not yet seen the next arrivals, so they
-        # go alone too: one request per pass, bare's 1.2k RPS and a 0.7 s p99 at 64 connections.)
-        self.warmup_pass_s = sorted(full)[1]
-        self.batcher.inline = self.forward_thread == "off"
 
     def stop(self) -> None:
         self.ready = False

@@ -78,8 +78,6 @@ class ServedRetriever(ServedModel):
             hits = self._forward([("warm-up query 1234 main street", DEFAULT_TOP_K)] * n, observe=False)
             if len(hits) != n or any(not h for h in hits):
                 raise ModelError(f"{self.model_dir}: warm-up failed: the index returned no hits")
-        self.warmup_pass_s = 1.0
-        self.batcher.inline = self.forward_thread == "off"  # embedding is never a ~ms pass: off the loop
         self.ready = True
         return True
 

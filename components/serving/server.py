@@ -56,9 +56,8 @@ def _route_signals(handler) -> None:
 
 def _bound_port(uv, sock, port: int) -> int:
     """The port really listened on (`--port 0` asks the kernel for a free one)."""
-    for s in [sock] if sock is not None else [x for srv in (getattr(uv, "servers", None) or ()) for x in srv.sockets]:
-        return int(s.getsockname()[1])
-    return port
+    listening = [sock] if sock is not None else [s for srv in getattr(uv, "servers", None) or () for s in srv.sockets]
+    return int(listening[0].getsockname()[1]) if listening else port
 
 
 async def _watch_parent(parent_pid: int, stop) -> None:
@@ -117,7 +116,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         await loop.run_in_executor(None, model.load)
         if prediction_log:
             model.prediction_log = _prediction_log(model, **prediction_log)
-        log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host, _bound_port(uv, sock, port))
+        log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host,
+                    _bound_port(uv, sock, port))
     except BaseException as exc:  # noqa: BLE001 - a model that cannot load must stop the server
         log.error("model %s failed to load: %s", model.name, exc)
         uv.should_exit = True
