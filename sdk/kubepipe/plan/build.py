@@ -18,9 +18,8 @@ from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.pipeline_checks import pipeline_checks
 from kubepipe.plan.ports import local_port_issues
-from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
+from kubepipe.plan.schedule_checks import schedule_issues
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.params import ParamError, coerce_param
 from kubepipe.spec.models import Step, finite
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
@@ -307,7 +306,7 @@ class _Builder:
                                             display_name=step.display_name, **settings)
         exit_step = self.exit_step()
         order = self.order(plan_steps)
-        self.check_schedule()
+        self.issues += schedule_issues(self.spec, self.profile.target, self.loc)
         schedule = self.paths.schedule(spec.schedule)
         self.local_notes(plan_steps)
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
@@ -367,32 +366,6 @@ class _Builder:
                              hint="fan-in of foreach outputs is not supported yet")
         group = {n: (s.condition.key if s.condition else None) for n, s in steps.items()}
         return topo_order(list(steps), deps, group)
-
-    def check_schedule(self) -> None:
-        sched = self.spec.schedule
-        if sched is None:
-            return
-        # The translation the target's backend will do, so a schedule that cannot be
-        # written for this target is a located error now rather than at `schedule` time.
-        translate = {"kubeflow": kfp_cron, "vertex": vertex_cron}.get(self.profile.target)
-        try:
-            check_timezone(sched.timezone)
-            if translate:
-                translate(sched.cron, sched.timezone)
-            else:
-                normalize_cron(sched.cron)
-        except CronError as exc:
-            value = sched.timezone if exc.field == "timezone" else sched.cron
-            self.err(("schedule", exc.field), exc.message, value=value, hint=exc.hint)
-        for k, v in sched.params.items():
-            if k not in self.spec.params:
-                self.err(("schedule", "params", k), f"unknown param `{k}`",
-                         hint=did_you_mean(k, self.spec.params))
-                continue
-            try:
-                coerce_param(k, v, self.spec.params[k].type)
-            except ParamError as exc:
-                self.err(("schedule", "params", k), exc.reason)
 
     def local_notes(self, steps: dict[str, PlanStep]) -> None:
         if self.profile.target != "local":
