@@ -1,4 +1,4 @@
-"""ONNX export of a kubepipe model (torch's dynamo exporter), optional dynamic int8 quantisation.
+"""ONNX export of a kubepipe model (torch's dynamo exporter), optional int8 quantisation (serving/int8.py).
 
 The graph takes the *encoded* tensors the model's `forward` takes (`ids` int64 [batch, tokens]
 for n-gram and byte models, `input_ids` + `attention_mask` for a pretrained encoder, `x`
@@ -7,6 +7,12 @@ and returns `logits` [batch, labels]. The same file serves `kubepipe serve --run
 and Triton. Export goes through `torch.onnx.export(..., dynamo=True)` (torch.export + onnxscript),
 not the TorchScript tracer, whose export of the byte transformer's attention mask was wrong
 (|dp| up to 0.27); every export is checked against torch by `parity.check_parity` before use.
+
+A `pretrained-encoder` export then goes through onnxruntime's transformer optimiser (its public
+`optimize_model`, fusions only): BiasGelu is fused (fp32 |dp| vs torch stays ~2e-6), SkipLayerNormalization
+is not, and `ort_session` keeps ONNX Runtime from fusing it at load: its CPU kernel (onnxruntime 1.32)
+takes 1.04 ms where Add + LayerNormalization take 0.20 ms on [32, 19, 384]. On the MiniLM teacher,
+dynamic int8 at 32 rows: 41-47 ms -> 31 ms per forward (benchmarks/README.md).
 
 `prepared_onnx` caches exports by the weights' sha256 in KUBEPIPE_ONNX_CACHE (default
 ~/.cache/kubepipe/onnx), so a restart reuses them; the model artifact itself is never written
@@ -28,14 +34,20 @@ from pathlib import Path
 
 from kubepipe.components.errors import ModelError
 
-__all__ = ["OPSET", "PRECISIONS", "CACHE_ENV", "onnx_friendly", "export_onnx", "quantize_int8", "onnx_inputs",
-           "prepared_onnx", "weights_digest"]
+__all__ = ["OPSET", "PRECISIONS", "CACHE_ENV", "SLOW_FUSIONS", "onnx_friendly", "export_onnx", "onnx_inputs",
+           "prepared_onnx", "ort_session", "quiet_tools", "weights_digest"]
 
 OPSET = 18
 PRECISIONS = ("fp32", "int8")
 CACHE_ENV = "KUBEPIPE_ONNX_CACHE"
 _RECORD = "export.json"
-_EXPORT_VERSION = 2  # bump when the graph kubepipe exports changes, so cached exports are redone (2: per-channel int8)
+# bump when the graph kubepipe exports changes, so cached exports are redone
+# (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32)
+_EXPORT_VERSION = 3
+# ONNX Runtime graph fusions whose CPU kernel is slower than what they replace (see the module docstring).
+# `disabled_optimizers` is an InferenceSession keyword onnxruntime leaves undocumented; a test pins it
+# (tests/unit/test_serve_onnx_pretrained.py). Were it ignored, sessions would give the same numbers, slower.
+SLOW_FUSIONS = ("SkipLayerNormFusion",)
 
 
 def onnx_friendly(module):
@@ -98,7 +110,7 @@ class _BelowError(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_exporter():
+def quiet_tools():
     """The exporter logs a line per unavailable torchvision op, the quantiser advises pre-processing
     through the root logger, and both warn on every call: keep errors only, while they run."""
     exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
@@ -137,7 +149,7 @@ def export_onnx(loaded, out_file: str | os.PathLike, *, example: dict | None = N
     out = Path(out_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _quiet_exporter(), torch.inference_mode(False), torch.no_grad():
+        with quiet_tools(), torch.inference_mode(False), torch.no_grad():
             program = torch.onnx.export(wrapped, args, input_names=keys, output_names=["logits"],
                                         dynamic_shapes=(shapes,), dynamo=True, opset_version=OPSET,
                                         optimize=True, verbose=False, external_data=False)
@@ -149,18 +161,39 @@ def export_onnx(loaded, out_file: str | os.PathLike, *, example: dict | None = N
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; the user needs the gist
         raise ModelError(f"ONNX export of {loaded.architecture!r} failed: {type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:400]}") from None
+    if loaded.architecture == "pretrained-encoder":
+        _fuse_encoder(loaded, out)
     return {"inputs": onnx_inputs(example), "labels": len(loaded.labels)}
 
 
-def quantize_int8(fp32_file: str | os.PathLike, out_file: str | os.PathLike) -> None:
-    """Dynamic int8 quantisation (weights int8, activations quantised per call) of an exported graph."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _fuse_encoder(loaded, path: Path) -> None:
+    """BERT fusions of onnxruntime's transformer optimiser, in place, without SkipLayerNormalization."""
+    try:
+        from onnxruntime.transformers.fusion_options import FusionOptions
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError as exc:
+        raise ModelError(f"ONNX export of a pretrained encoder needs onnxruntime ({exc}): "
+                         "pip install 'kubepipe[serve]'") from None
+    config = (loaded.spec.get("model_kwargs") or {}).get("config") or {}
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False  # slower on the CPU than what it replaces (module docstring)
+    with quiet_tools():
+        model = optimize_model(str(path), model_type="bert", num_heads=int(config.get("num_attention_heads", 0)),
+                               hidden_size=int(config.get("hidden_size", 0)), opt_level=0,
+                               optimization_options=options)
+        model.save_model_to_file(str(path))
 
-    with _quiet_exporter():
-        # Per-channel weight scales: on the fine-tuned MiniLM teacher, mean|dp| 0.0079 -> 0.0051 and
-        # max|dp| 0.47 -> 0.37 against one scale per tensor.
-        quantize_dynamic(str(fp32_file), str(out_file), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"MatMulConstBOnly": True})
+
+def ort_session(path: str | os.PathLike, threads: int = 1):
+    """An onnxruntime CPU session of an export: `threads` intra-op threads, sequential, SLOW_FUSIONS off."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(SLOW_FUSIONS))
 
 
 def weights_digest(loaded) -> str:
@@ -203,10 +236,14 @@ def _write_atomic(make, dest: Path) -> None:
 def prepared_onnx(loaded, precision: str = "fp32") -> Path:
     """The ONNX file of `loaded` at `precision`, exported (and quantised) unless a current export exists.
 
-    Current = same weights sha256, export version and torch version. The caller checks parity.
+    Current = same weights sha256, export version and torch version. The caller checks parity again
+    (int8.quantize_int8 has already checked it, and records its choice under "int8" in export.json; a model
+    whose int8 it refused raises ParityFailed again from that record, without redoing the search).
     """
     import torch
 
+    from kubepipe.components.serving.int8 import quantize_int8
+    from kubepipe.components.serving.parity import ParityFailed, ParityReport
     from kubepipe.util import atomic_write_text
 
     if precision not in PRECISIONS:
@@ -228,7 +265,16 @@ def prepared_onnx(loaded, precision: str = "fp32") -> Path:
         record = dict(want)
     if not fp32.is_file():
         _write_atomic(lambda tmp: export_onnx(loaded, tmp), fp32)
+    refused = (record.get("int8") or {}).get("refused")
+    if precision == "int8" and refused:
+        raise ParityFailed(ParityReport(**{k: refused[k] for k in ParityReport.__dataclass_fields__}),
+                           f" (recorded in {record_file})")
     if precision == "int8" and not int8.is_file():
-        _write_atomic(lambda tmp: quantize_int8(fp32, tmp), int8)
+        try:
+            _write_atomic(lambda tmp: record.__setitem__("int8", quantize_int8(loaded, fp32, tmp)), int8)
+        except ParityFailed as exc:
+            record["int8"] = {"refused": exc.report.to_dict(), "reason": str(exc)}
+            atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
+            raise
     atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return int8 if precision == "int8" else fp32

@@ -10,6 +10,9 @@ the class probabilities are compared. Tolerances (docs/decisions/0013-serving-ru
 Probes: 256 rows. Text: synthetic card-transaction descriptors plus edge cases (empty, one
 character, non-ASCII, longer than the model reads); tabular: rows drawn around the training
 mean and std recorded in the artifact, plus the mean itself and +-5 std outliers.
+
+`calibration_inputs` draws rows the same way from other seeds and without the edge cases: what an
+export may be tuned on (int8 node selection), so that the probes stay a held-out check.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import numpy as np
 
 from kubepipe.components.errors import ModelError
 
-__all__ = ["TOLERANCES", "ParityReport", "ParityFailed", "probe_inputs", "check_parity", "softmax"]
+__all__ = ["TOLERANCES", "ParityReport", "ParityFailed", "probe_inputs", "calibration_inputs", "reference_logits",
+           "check_parity", "softmax"]
 
 TOLERANCES = {
     "fp32": {"max_abs_dp": 1e-4, "mean_abs_dp": 1e-4, "min_agreement": 0.0},
@@ -37,8 +41,8 @@ _EDGE_TEXTS = ["", "a", "Café Noir 12 €", "ÅHLÉNS CITY STOCKHOLM", "1234 56
 class ParityFailed(ModelError):
     """The export's outputs differ from torch's beyond the tolerance: never serve it."""
 
-    def __init__(self, report: "ParityReport"):
-        super().__init__(f"ONNX {report.precision} parity check failed: {report.summary()}; "
+    def __init__(self, report: "ParityReport", detail: str = ""):
+        super().__init__(f"ONNX {report.precision} parity check failed: {report.summary()}{detail}; "
                          "not serving this export (use --runtime torch, or report the model)")
         self.report = report
 
@@ -77,38 +81,62 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def probe_inputs(loaded, n: int = PROBES) -> list:
     """`n` deterministic probe rows the model accepts (text strings or feature rows)."""
-    rng = np.random.default_rng(20240611)
+    return _rows(loaded, n, row_seed=20240611, text_seed=11, edges=True)
+
+
+def calibration_inputs(loaded, n: int = PROBES) -> list:
+    """`n` rows drawn like the probes from other seeds, without the edge cases: not the probes."""
+    return _rows(loaded, n, row_seed=20240612, text_seed=12345, edges=False)
+
+
+def _rows(loaded, n: int, *, row_seed: int, text_seed: int, edges: bool) -> list:
+    rng = np.random.default_rng(row_seed)
     if loaded.task == "tabular-classification":
         pre = loaded.spec.get("preprocessing") or {}
         cols = pre.get("feature_columns") or loaded.input_spec.get("feature_columns") or []
         mean = np.asarray(pre.get("mean") or [0.0] * len(cols), dtype=np.float64)
         std = np.asarray(pre.get("std") or [1.0] * len(cols), dtype=np.float64)
-        edges = [mean, mean + 5 * std, mean - 5 * std]
-        rows = list(edges) + [mean + std * rng.standard_normal(len(cols)) for _ in range(max(0, n - len(edges)))]
+        head = [mean, mean + 5 * std, mean - 5 * std] if edges else []
+        rows = head + [mean + std * rng.standard_normal(len(cols)) for _ in range(max(0, n - len(head)))]
         return [list(map(float, r)) for r in rows[:n]]
     from kubepipe.components.serving.demo_model import merchant_strings
 
-    texts, _ = merchant_strings(max(0, n - len(_EDGE_TEXTS)), seed=11)
-    return (_EDGE_TEXTS + texts)[:n]
+    head = _EDGE_TEXTS if edges else []
+    texts, _ = merchant_strings(max(0, n - len(head)), seed=text_seed)
+    return (head + texts)[:n]
 
 
-def check_parity(loaded, session, precision: str, inputs: list | None = None) -> ParityReport:
-    """Compare `session` (an onnxruntime InferenceSession of `loaded`'s export) with torch on the probes."""
+def _encoded_passes(loaded, inputs: list):
+    for start in range(0, len(inputs), _PASS_ROWS):
+        chunk = inputs[start:start + _PASS_ROWS]
+        yield loaded.encode(np.asarray(chunk, dtype=np.float64) if loaded.task == "tabular-classification" else chunk)
+
+
+def reference_logits(loaded, inputs: list) -> np.ndarray:
+    """torch's logits on `inputs`, in the same passes as `check_parity` (to compare many exports with one)."""
+    return np.concatenate([loaded.forward(batch).numpy() for batch in _encoded_passes(loaded, inputs)])
+
+
+def check_parity(loaded, session, precision: str, inputs: list | None = None,
+                 reference: np.ndarray | None = None) -> ParityReport:
+    """Compare `session` (an onnxruntime InferenceSession of `loaded`'s export) with torch on the probes.
+
+    `inputs`: other rows than the probes; `reference`: torch's logits on them (`reference_logits`), if known.
+    """
     if precision not in TOLERANCES:
         raise ModelError(f"unknown ONNX precision {precision!r}; use one of {sorted(TOLERANCES)}")
     inputs = probe_inputs(loaded) if inputs is None else inputs
     names = [i.name for i in session.get_inputs()]
     got, want = [], []
-    for start in range(0, len(inputs), _PASS_ROWS):
-        chunk = inputs[start:start + _PASS_ROWS]
-        batch = loaded.encode(np.asarray(chunk, dtype=np.float64) if loaded.task == "tabular-classification"
-                              else chunk)
+    for batch in _encoded_passes(loaded, inputs):
         missing = [k for k in names if k not in batch]
         if missing:
             raise ModelError(f"ONNX export takes inputs {names}, the model's encoder gives {sorted(batch)}")
         got.append(session.run(["logits"], {k: batch[k].numpy() for k in names})[0])
-        want.append(loaded.forward(batch).numpy())
-    got_l, want_l = np.concatenate(got).astype(np.float64), np.concatenate(want).astype(np.float64)
+        if reference is None:
+            want.append(loaded.forward(batch).numpy())
+    got_l = np.concatenate(got).astype(np.float64)
+    want_l = (np.concatenate(want) if reference is None else np.asarray(reference)).astype(np.float64)
     if got_l.shape != want_l.shape:
         raise ModelError(f"ONNX parity: output shape {got_l.shape} differs from torch's {want_l.shape}")
     if not np.isfinite(got_l).all():

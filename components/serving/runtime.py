@@ -3,7 +3,7 @@
 - `torch`: the artifact's module on `--device` (CPU or CUDA). `--precision bf16` casts the
   weights (and float inputs) to bfloat16, the default on CUDA; `--torch-compile` wraps the module
   in `torch.compile(dynamic=True)` (first passes compile; warm-up takes them).
-- `onnx`: ONNX Runtime on the CPU, fp32 or dynamic int8, on the same exported file the Triton
+- `onnx`: ONNX Runtime on the CPU, fp32 or int8 (serving/int8.py), on the same exported file the Triton
   path publishes (onnx_export.prepared_onnx). It serves only an export whose parity check against
   torch passes (parity.check_parity); otherwise loading fails with the numbers.
 """
@@ -43,18 +43,14 @@ def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1):
     The one gate before any runtime (kubepipe serve, Triton) serves an export.
     """
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise ModelError("--runtime onnx needs onnxruntime: pip install 'kubepipe[serve]'") from None
-    from kubepipe.components.serving.onnx_export import prepared_onnx
+    from kubepipe.components.serving.onnx_export import ort_session, prepared_onnx
     from kubepipe.components.serving.parity import ParityFailed, check_parity
 
     path = prepared_onnx(loaded, precision)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, threads)  # same thread budget as torch gets
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads)  # same thread budget as torch gets
     report = check_parity(loaded, session, precision)
     if not report.passed:
         raise ParityFailed(report)

@@ -82,3 +82,119 @@ def test_int8_export_is_smaller_and_passes_the_int8_parity_check(loaded):
     assert report.passed, report.summary()
     assert report.agreement >= 0.99 and report.max_abs_dp <= parity.TOLERANCES["int8"]["max_abs_dp"]
     assert report.max_abs_dp > 0  # quantisation changed the numbers: this is not the fp32 file
+
+
+def _outlier_copy(loaded, dst):
+    """The artifact with one FFN unit of layer 0 always at ~300 and its output weights zero.
+
+    The unit adds 300 * 0 to the answers; a per-tensor activation scale over that FFN output MatMul's
+    input, though, leaves the other units a step or two: the outlier channels a fine-tuned BERT grows,
+    made extreme. The layer's FFN output (x50) and the head (x20) are scaled up so that the tiny, barely
+    trained model's answers depend on it (plain int8 agrees on ~2% of the probes).
+    """
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from kubepipe.util import sha256_file
+
+    shutil.copytree(loaded.path, dst)
+    state = load_file(str(dst / "model.safetensors"))
+    layer = next(k for k in state if k.endswith("layer.0.intermediate.dense.bias")).rsplit("intermediate", 1)[0]
+    state[layer + "intermediate.dense.bias"][0] = 300.0
+    state[layer + "output.dense.weight"] *= 50.0
+    state[layer + "output.dense.weight"][:, 0] = 0.0
+    for key in ("head.weight", "head.bias"):
+        state[key] *= 20.0
+    save_file(state, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    card = dst / "kubepipe-model.json"
+    spec = json.loads(card.read_text())
+    spec["weights_sha256"] = sha256_file(dst / "model.safetensors")
+    card.write_text(json.dumps(spec, indent=2))
+    return load_model(dst), state[layer + "output.dense.weight"]
+
+
+@pytest.fixture(scope="module")
+def outlier(loaded, tmp_path_factory):
+    return _outlier_copy(loaded, tmp_path_factory.mktemp("outlier") / "model")
+
+
+def _weight_of(path, node_name):
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    node = next(n for n in graph.node if n.name == node_name)
+    return numpy_helper.to_array(next(i for i in graph.initializer if i.name == node.input[1]))
+
+
+def test_int8_keeps_the_sensitive_matmul_fp32_until_parity_passes(outlier, tmp_path):
+    import json
+
+    from kubepipe.components.serving import int8
+
+    model, ffn_out = outlier
+    fp32 = onnx_export.prepared_onnx(model, "fp32")
+    assert parity.check_parity(model, _session(fp32), "fp32").passed  # the model itself exports exactly
+    int8.quantize_dynamic_int8(fp32, tmp_path / "plain.onnx")  # every node int8: the outlier breaks the gate
+    assert not parity.check_parity(model, _session(tmp_path / "plain.onnx"), "int8").passed
+
+    path = onnx_export.prepared_onnx(model, "int8")
+    record = json.loads((path.parent / "export.json").read_text())["int8"]
+    assert record["parity"]["passed"] and record["calibration"]["passed"]
+    assert record["fp32_nodes"][0] == record["sensitivity_max_abs_dp"][0][0]  # the most sensitive goes first
+    assert 0 < record["fp32_share"] <= int8.MAX_FP32_SHARE
+    kept = _weight_of(path, record["fp32_nodes"][0])  # fp32 in the served file: the FFN output weights
+    np.testing.assert_array_equal(kept, ffn_out.numpy().T)
+    report = parity.check_parity(model, onnx_export.ort_session(path), "int8")
+    assert report.passed, report.summary()
+    assert report.to_dict() == record["parity"]
+
+
+def test_int8_that_cannot_pass_is_refused_and_the_refusal_recorded(outlier, monkeypatch, tmp_path):
+    import json
+
+    from kubepipe.components.serving import int8
+
+    model, _ = outlier
+    fp32 = onnx_export.prepared_onnx(model, "fp32")
+    with pytest.raises(parity.ParityFailed, match=r"0 of \d+ weight nodes fp32.*more than 0%"):
+        int8.quantize_int8(model, fp32, tmp_path / "int8.onnx", max_fp32_share=0.0)
+    assert not (tmp_path / "int8.onnx").exists() and not list(tmp_path.iterdir())
+
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(int8, "MAX_FP32_SHARE", 0.0)  # the policy's cap, as if no fallback were allowed
+    with pytest.raises(parity.ParityFailed, match="int8 parity check failed"):
+        onnx_export.prepared_onnx(model, "int8")
+    folder = next((tmp_path / "cache").iterdir())
+    record = json.loads((folder / "export.json").read_text())
+    assert record["int8"]["refused"]["passed"] is False and not (folder / "model.int8.onnx").exists()
+    monkeypatch.setattr(int8, "quantize_int8", None)  # a recorded refusal is not searched again
+    with pytest.raises(parity.ParityFailed, match="recorded in"):
+        onnx_export.prepared_onnx(model, "int8")
+
+
+def test_skip_layer_norm_fusion_is_kept_off_in_served_sessions(tmp_path):
+    """Pins onnxruntime's undocumented `disabled_optimizers` keyword and the fusion's name (SLOW_FUSIONS)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = 8
+    nodes = [helper.make_node("Add", ["x", "skip"], ["sum"]),
+             helper.make_node("LayerNormalization", ["sum", "gamma", "beta"], ["y"], axis=-1, epsilon=1e-12)]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["b", "t", hidden]) for n in ("x", "skip", "y")]
+    inits = [numpy_helper.from_array(np.ones(hidden, np.float32), "gamma"),
+             numpy_helper.from_array(np.zeros(hidden, np.float32), "beta")]
+    graph = helper.make_graph(nodes, "g", io[:2], io[2:], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "m.onnx")
+
+    def fused_ops(disabled):
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+        ort.InferenceSession(str(tmp_path / "m.onnx"), opts, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=disabled)
+        return {n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node}
+
+    assert "SkipLayerNormalization" in fused_ops([])  # the fusion exists under this name ...
+    assert "SkipLayerNormalization" not in fused_ops(list(onnx_export.SLOW_FUSIONS))  # ... and the keyword stops it
