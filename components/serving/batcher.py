@@ -14,7 +14,16 @@
 
 A pass runs on a dedicated thread (torch and onnxruntime release the GIL, so the loop keeps
 parsing the next requests, which form the next pass) or, with `--forward-thread off`,
-inline on the event loop (`inline`).
+inline on the event loop (mode "inline").
+
+Mode "adaptive" (`--forward-thread auto`, the default) runs a lone request's short pass on the
+loop while the traffic is serial, and everything else on the thread. The thread hop costs ~0.1 ms
+a pass (two cross-thread wake-ups), 10% of a flagship request at one connection; but inline
+passes under concurrency leave the next arrivals unread until the pass ends, so every pass then
+carries one request. Serial means: `SERIAL_PASSES` lone passes in a row on the thread with nobody
+arriving while they ran. Then lone passes run inline, except every `PROBE_EVERY`-th, which runs on
+the thread to look for company again; any request that has to queue, any probe that finds company,
+and any lone pass averaging over `INLINE_MAX_S` switch back to the thread.
 """
 
 from __future__ import annotations
@@ -26,7 +35,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["MicroBatcher", "bucket_of"]
+__all__ = ["MicroBatcher", "bucket_of", "MODES"]
+
+MODES = ("thread", "inline", "adaptive")
+SERIAL_PASSES = 32  # lone thread passes in a row with nobody arriving meanwhile: serial traffic
+PROBE_EVERY = 16  # while lone passes run inline, every 16th runs on the thread to look for company
+INLINE_MAX_S = 0.002  # a lone pass longer than this stays on the thread: the hop is ~0.1 ms of it
 
 
 def bucket_of(width: int) -> int:
@@ -51,14 +65,21 @@ class MicroBatcher:
 
     def __init__(self, run: Callable[[list], Any], *, max_batch_size: int = 64, max_batch_tokens: int = 0,
                  max_wait_s: float = 0.002, on_batch: Callable[[int, int, float, int], None] | None = None,
-                 arriving: Callable[[], int] | None = None, inline: bool = False):
+                 arriving: Callable[[], int] | None = None, mode: str = "thread"):
+        if mode not in MODES:
+            raise ValueError(f"batcher mode {mode!r}: use one of {MODES}")
         self._run = run
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens  # 0: rows only
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
         self._arriving = arriving or (lambda: 0)
-        self.inline = inline  # run the pass on the event loop itself: faster when a pass takes ~1 ms
+        self.mode = mode
+        self.inline = mode == "inline"  # every pass on the event loop itself
+        self.lone_inline = False  # adaptive: lone passes run on the loop now (serial traffic)
+        self._serial = 0  # adaptive: lone thread passes in a row that nobody arrived during
+        self._lone_passes = 0  # adaptive: lone passes since they went inline (every PROBE_EVERY-th: thread)
+        self._lone_s = 0.0  # adaptive: moving average of a lone pass's seconds
         self._pending: collections.deque[_Job] = collections.deque()
         self._busy = False  # a pass is running (direct or collected)
         self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
@@ -71,6 +92,7 @@ class MicroBatcher:
         n_tokens = sum(tokens) if tokens else len(items)
         if not self._busy and not self._pending and self._arriving() <= 0:
             return await self._direct(items, n_tokens)  # alone: its own pass, now
+        self._company()
         self._start()
         job = _Job(items, max(tokens) if tokens else 1, n_tokens, time.monotonic(),
                    asyncio.get_running_loop().create_future())
@@ -81,23 +103,45 @@ class MicroBatcher:
     async def _direct(self, items: Sequence[Any], n_tokens: int) -> Any:
         self._busy = True
         t0 = time.perf_counter()
-        if self.inline:
+        inline = self.inline
+        if self.lone_inline:
+            self._lone_passes += 1
+            inline = self._lone_passes % PROBE_EVERY != 0  # else a probe: on the thread
+        if inline:
             try:
                 result = self._run(items)
             finally:
                 self._pass_done()
         else:
             fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run, items)
-            fut.add_done_callback(lambda _: self._pass_done())  # when the thread is really done
+            fut.add_done_callback(lambda _: self._pass_done(lone=True))  # when the thread is really done
             result = await asyncio.shield(fut)  # a cancelled request does not free the thread early
+        took = time.perf_counter() - t0
+        if self.mode == "adaptive":
+            self._lone_s = took if not self._lone_s else 0.8 * self._lone_s + 0.2 * took
+            if self._lone_s > INLINE_MAX_S:
+                self._company()  # too long to hold the loop for
         if self._on_batch is not None:
-            self._on_batch(len(items), 1, time.perf_counter() - t0, n_tokens)
+            self._on_batch(len(items), 1, took, n_tokens)
         return result
 
-    def _pass_done(self) -> None:
+    def _pass_done(self, lone: bool = False) -> None:
         self._busy = False
         if self._pending and self._signal is not None:
             self._signal.set()
+        if lone and self.mode == "adaptive":
+            if self._pending or self._arriving() > 0:
+                self._company()
+            else:
+                self._serial += 1
+                if self._serial >= SERIAL_PASSES and self._lone_s <= INLINE_MAX_S:
+                    self.lone_inline = True
+
+    def _company(self) -> None:
+        """Requests overlap (or a lone pass is slow): passes go back to the thread."""
+        self._serial = 0
+        self.lone_inline = False
+        self._lone_passes = 0
 
     # ---- the collector ------------------------------------------------------------------
     def _start(self) -> None:

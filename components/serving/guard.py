@@ -1,7 +1,7 @@
 """The outermost ASGI layer of the model server: what every request passes before kserve sees it.
 
 - **Body limit.** A POST whose Content-Length is over `max_body_bytes` gets 413 at once, before any
-  of its body is read (uvicorn discards the rest as it arrives, so the client still reads the 413);
+  of its body is read, with `Connection: close` (the server hangs up, so the client stops sending);
   a chunked body is counted as it arrives and cut off at the limit.
 - **Client disconnects** while the body is still arriving end the request with one log line,
   not a traceback and not a 500.
@@ -123,8 +123,10 @@ class RequestGuard:
         body = orjson.dumps({"error": f"body: the request body has {size} bytes; the limit is {limit} "
                              f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request",
                              "field": "body"})
+        # `Connection: close`: the server hangs up after the 413, so the client stops uploading the rest
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -51,14 +51,15 @@ class ServedModel(Model):
         self.model = None
         self.spec = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
-        # Passes run on the forward thread unless `--forward-thread off`: measured on the flagship
-        # text-classifier (2 cores, wrk), the thread gave ~2.4x the RPS of inline passes at 16-64
-        # connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s. (Even a lone
-        # request's pass inline is worse: the blocked loop has not yet seen the next arrivals, so they
-        # go alone too: one request per pass, bare's 1.2k RPS and a 0.7 s p99 at 64 connections.)
+        # Passes run on the forward thread (`--forward-thread on`), on the loop (`off`), or `auto`: on the
+        # thread except a lone short pass while the traffic is serial (batcher.py says when). Measured on
+        # the flagship text-classifier (2 cores, wrk): the thread gave ~2.4x the RPS of inline passes at
+        # 16-64 connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s; at one
+        # connection the thread hop cost ~10% of the RPS, which `auto` wins back.
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
-                                    arriving=lambda: self._arriving, inline=forward_thread == "off")
+                                    arriving=lambda: self._arriving,
+                                    mode={"off": "inline", "on": "thread"}.get(forward_thread, "adaptive"))
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
         self._rows = None

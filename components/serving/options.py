@@ -38,8 +38,9 @@ OPTIONS: list[tuple[str, object, str]] = [
     ("--precision", "auto", "auto (bf16 for torch on CUDA, else fp32), fp32, bf16 (torch) or int8 (onnx: dynamic "
                             "int8 quantisation)"),
     ("--torch-compile", False, "torch.compile the model (torch runtime; the warm-up pays the compilation)"),
-    ("--forward-thread", "auto", "forward passes on their own thread: auto/on (the loop parses the next requests meanwhile), "
-     "off (passes on the event loop: one core in all)"),
+    ("--forward-thread", "auto", "forward passes on their own thread: on (the loop parses the next requests meanwhile), "
+     "off (passes on the event loop: one core in all), auto (on, except a lone short pass while one client "
+     "at a time sends: on the loop, saving the thread hop)"),
     ("--model-version", "", "the model's registry version, recorded with every logged prediction"),
     ("--log-sink", None, "prediction log: write sampled request/response pairs as partitioned Parquet here "
                          "(local path or fsspec URI, e.g. gs://bucket/predictions); off when unset"),

@@ -54,12 +54,6 @@ def _route_signals(handler) -> None:
         signal.signal(sig, handler)
 
 
-def _bound_port(uv, sock, port: int) -> int:
-    """The port really listened on (`--port 0` asks the kernel for a free one)."""
-    listening = [sock] if sock is not None else [s for srv in getattr(uv, "servers", None) or () for s in srv.sockets]
-    return int(listening[0].getsockname()[1]) if listening else port
-
-
 async def _watch_parent(parent_pid: int, stop) -> None:
     """A worker whose supervisor died (even by SIGKILL) drains and exits instead of living on untracked."""
     while os.getppid() == parent_pid:
@@ -104,20 +98,27 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         loop.call_soon_threadsafe(loop.call_later, drain_delay_s, stop_now, sig, None)
 
     uv.handle_exit = handle_exit  # uvicorn installs `self.handle_exit` as the signal handler when serving
-    sock = _listening_socket(socket_fd)
-    if sock is None:
+    worker = socket_fd is not None
+    if worker:
+        sock = _listening_socket(socket_fd)
+    else:
+        from kubepipe.components.serving.workers import listen
+
+        sock = listen(host, port)  # a taken port is a clear error now, not after the model has loaded
+        log.warning("listening on http://%s:%d; live now, ready once the model has loaded", host,
+                    sock.getsockname()[1])
         _route_signals(handle_exit)
     if parent_pid:
         loop.create_task(_watch_parent(parent_pid, handle_exit))
     serving = None
     try:
-        if sock is None:  # listen at once: liveness answers while the model loads
-            serving = asyncio.ensure_future(uv.serve())
+        if not worker:  # listen at once: liveness answers while the model loads
+            serving = asyncio.ensure_future(uv.serve(sockets=[sock]))
         await loop.run_in_executor(None, model.load)
         if prediction_log:
             model.prediction_log = _prediction_log(model, **prediction_log)
         log.warning("model %s loaded and warmed up; ready on http://%s:%d", model.name, host,
-                    _bound_port(uv, sock, port))
+                    sock.getsockname()[1])  # `--port 0`: the port the kernel gave
     except BaseException as exc:  # noqa: BLE001 - a model that cannot load must stop the server
         log.error("model %s failed to load: %s", model.name, exc)
         uv.should_exit = True

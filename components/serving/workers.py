@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 
-__all__ = ["run_workers", "strip_options"]
+__all__ = ["run_workers", "strip_options", "listen"]
 
 log = logging.getLogger("kubepipe.serve")
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 60.0
@@ -59,7 +59,8 @@ def _describe(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
+    """A listening socket on host:port, or a ComponentError saying the port is taken (before any model loads)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,7 +73,7 @@ def _listen(host: str, port: int) -> socket.socket:
         raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
                              "pick another port") from None
     sock.listen(2048)
-    sock.set_inheritable(True)
+    sock.set_inheritable(inheritable)
     return sock
 
 
@@ -169,7 +170,7 @@ def run_workers(argv: list[str], n: int, *, host: str, port: int, grace_period: 
     copy_to = None
     if log_file:
         copy_to = logging.getLogger("kubepipe").handlers[0]
-    sock = _listen(host, port)
+    sock = listen(host, port, inheritable=True)  # the workers inherit it
     mp_dir = tempfile.mkdtemp(prefix="kubepipe-serve-metrics-")
     env = {**os.environ, MULTIPROC_ENV: mp_dir, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "kubepipe.components.serving.server", *strip_options(argv),

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from kubepipe.components.serving import batcher as batching
 from kubepipe.components.serving.batcher import MicroBatcher
 
 
@@ -159,7 +160,7 @@ def test_a_lone_request_runs_its_own_pass_without_queue_or_collector():
 
     async def main():
         b = MicroBatcher(lambda items: seen.append(list(items)) or list(items), max_batch_size=8, max_wait_s=5.0,
-                         inline=True)
+                         mode="inline")
         out = [await b.submit([i]) for i in range(3)]
         collector = b._task
         await b.stop()
@@ -263,3 +264,83 @@ def test_on_batch_reports_rows_requests_and_tokens():
 
     run(main())
     assert sum(s[0] for s in seen) == 3 and sum(s[1] for s in seen) == 2 and sum(s[3] for s in seen) == 12
+
+
+def _where(threads):
+    def forward(items):
+        threads.append("thread" if threading.current_thread() is not threading.main_thread() else "loop")
+        return list(items)
+    return forward
+
+
+def test_adaptive_serial_traffic_moves_lone_passes_onto_the_loop_with_probes_on_the_thread():
+    threads = []
+
+    async def main():
+        b = MicroBatcher(_where(threads), max_batch_size=8, max_wait_s=0.0, mode="adaptive")
+        n = batching.SERIAL_PASSES + 4 * batching.PROBE_EVERY
+        outs = [await b.submit([i]) for i in range(n)]  # one client, one request at a time
+        lone_inline = b.lone_inline
+        await b.stop()
+        return outs, lone_inline
+
+    outs, lone_inline = run(main())
+    assert outs == [[i] for i in range(len(outs))] and lone_inline
+    head, tail = threads[:batching.SERIAL_PASSES], threads[batching.SERIAL_PASSES:]
+    assert head == ["thread"] * batching.SERIAL_PASSES  # serial traffic is proven on the thread first
+    assert tail.count("thread") == 4 and tail.count("loop") == len(tail) - 4  # then inline, with probes
+    assert all(t == "thread" for i, t in enumerate(tail, 1) if i % batching.PROBE_EVERY == 0)
+
+
+def test_adaptive_goes_back_to_the_thread_and_batches_when_requests_overlap():
+    threads, sizes = [], []
+
+    def forward(items):
+        sizes.append(len(items))
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.01, mode="adaptive")
+        for i in range(batching.SERIAL_PASSES + 1):
+            await b.submit([i])
+        assert b.lone_inline
+        # a probe (the next PROBE_EVERY-th lone pass) runs on the thread; requests sent meanwhile queue
+        for i in range(batching.PROBE_EVERY - 2):
+            await b.submit([i])
+        probe = asyncio.ensure_future(b.submit(["probe"]))
+        await asyncio.sleep(0)
+        crowd = await asyncio.gather(*[b.submit([f"c{i}"]) for i in range(6)])
+        await probe
+        switched = b.lone_inline
+        more = await asyncio.gather(*[b.submit([f"d{i}"]) for i in range(6)])
+        await b.stop()
+        return crowd, more, switched
+
+    crowd, more, switched = run(main())
+    assert crowd == [[f"c{i}"] for i in range(6)] and more == [[f"d{i}"] for i in range(6)]
+    assert switched is False  # company seen: lone passes are back on the thread
+    assert threads[-2:] == ["thread", "thread"] and max(sizes[-3:]) > 1  # the crowd shares passes on the thread
+
+
+def test_adaptive_keeps_slow_lone_passes_on_the_thread():
+    import time
+
+    threads = []
+
+    def slow(items):
+        time.sleep(batching.INLINE_MAX_S * 2)
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(slow, max_batch_size=8, max_wait_s=0.0, mode="adaptive")
+        for i in range(batching.SERIAL_PASSES + batching.PROBE_EVERY):
+            await b.submit([i])
+        await b.stop()
+        return b.lone_inline
+
+    assert run(main()) is False and set(threads) == {"thread"}  # never held the loop for a long pass
+
+
+def test_unknown_batcher_mode_is_refused():
+    with pytest.raises(ValueError, match="adaptive"):
+        MicroBatcher(lambda items: list(items), mode="sometimes")

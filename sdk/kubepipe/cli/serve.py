@@ -118,18 +118,15 @@ def serve(
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """`--port` taken is a clear error before the model loads (seconds), not a bind failure after it."""
-    import socket
-
+    """`--port` taken is a clear error before torch and kserve import (seconds), not after."""
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.workers import listen
     from kubepipe.errors import UserError
 
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is no conflict
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise UserError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another "
-                            "port, or see `kubepipe endpoints list` for the local endpoints") from None
+    try:
+        listen(host, port).close()
+    except ComponentError as exc:
+        raise UserError(f"{exc}, or see `kubepipe endpoints list` for the local endpoints") from None
 
 
 @endpoints.command("list")
