@@ -78,7 +78,7 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise."""
-    from kubepipe.backends.local import run_compiled
+    from kubepipe.backends.local.runner import run_compiled
 
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,

@@ -19,7 +19,7 @@ DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_H
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
-RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/run_watchdog.py)
+RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 
 

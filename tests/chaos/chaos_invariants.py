@@ -108,7 +108,7 @@ def assert_champion_served(registry_uri: str, name: str, state_dir: Path) -> Non
 
 
 def assert_no_run_running(runs_dir: Path) -> None:
-    from kubepipe.backends.runs import list_local_runs
+    from kubepipe.backends.runs.listing import list_local_runs
 
     states = [r["state"] for r in list_local_runs(runs_dir, limit=1000)]
     assert "RUNNING" not in states, states

@@ -75,7 +75,7 @@ def test_schedule_plan_apply_and_reapply(kfp, capsys):
 
 
 def test_local_schedule_and_runs_commands(in_tmp, capsys):
-    from kubepipe.backends.run_record import RunResult, StepRecord
+    from kubepipe.backends.runs.record import RunResult, StepRecord
 
     text = (FIX / "branching.yaml").read_text()
     (in_tmp / "p.yaml").write_text(text + 'schedule: {cron: "30 4 * * *", timezone: Europe/Stockholm}\n')

@@ -10,10 +10,10 @@ import yaml
 from remote_fake_kfp import FakeKfp
 from remote_ir import scheduled_pipeline_ir
 
-from kubepipe.backends import kubeflow
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import apply_plan, plan_schedule
-from kubepipe.backends.schedules_kfp import KFP_SCHEDULED_TIME_MACRO, KfpSchedules, kfp_desired
+from kubepipe.backends.remote import kubeflow
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
+from kubepipe.backends.schedules.kubeflow import KFP_SCHEDULED_TIME_MACRO, KfpSchedules, kfp_desired
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.remote import start_kfp
 from kubepipe.errors import UserError
@@ -185,7 +185,7 @@ def test_inline_credentials_are_refused_before_any_request(kfp):
 
 
 def test_runs_list_and_show_on_kubeflow(kfp):
-    from kubepipe.backends.runs import list_remote_runs, show_remote_run
+    from kubepipe.backends.runs.listing import list_remote_runs, show_remote_run
 
     res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     kubeflow.wait(res.run_id, kfp.profile, poll_s=0)

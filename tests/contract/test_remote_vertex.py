@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from remote_fake_vertex import FakeVertex
 
-from kubepipe.backends import vertex
-from kubepipe.backends.kubeflow import RunFailed
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import apply_plan, plan_schedule
-from kubepipe.backends.schedules_vertex import VertexSchedules, vertex_desired
+from kubepipe.backends.remote import vertex
+from kubepipe.backends.remote.kubeflow import RunFailed
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
+from kubepipe.backends.schedules.vertex import VertexSchedules, vertex_desired
 
 pytestmark = pytest.mark.contract
 
@@ -127,7 +127,7 @@ def test_cron_update_in_place_params_replace_and_delete(vx):
 
 
 def test_runs_list_and_show_on_vertex(vx):
-    from kubepipe.backends.runs import list_remote_runs, show_remote_run
+    from kubepipe.backends.runs.listing import list_remote_runs, show_remote_run
     from kubepipe.errors import UserError
 
     job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="r1", **vx.kw)

@@ -11,8 +11,8 @@ from remote_fake_vertex import FakeVertex
 
 import kubepipe
 from cli_runner import run_cli_text
-from kubepipe.backends import vertex
-from kubepipe.backends.package import PipelinePackage
+from kubepipe.backends.remote import vertex
+from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.errors import UserError
 
 pytestmark = pytest.mark.contract

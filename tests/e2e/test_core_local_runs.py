@@ -85,7 +85,7 @@ def test_artifact_list_components_get_a_local_note():
 
 @pytest.mark.parametrize("n,state", [(30, "SUCCEEDED"), (3, "SKIPPED")])
 def test_lone_when_on_a_named_output_takes_both_ways(in_tmp, tmp_path, n, state):
-    # kfp.local alone would always skip this branch (see kubepipe.backends.kfp_local_fix)
+    # kfp.local alone would always skip this branch (see kubepipe.backends.local.condition_fix)
     text = (FIX / "when-only.yaml").read_text().replace("with: {n: 30}", f"with: {{n: {n}}}")
     (tmp_path / "w.yaml").write_text(text)
     run = kubepipe.run(tmp_path / "w.yaml")

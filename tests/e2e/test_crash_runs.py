@@ -44,7 +44,7 @@ def _wait_step_running(in_tmp, step: str, timeout_s: float = 120) -> dict:
 
 
 def _tasks_of(run_id: str) -> list[int]:
-    from kubepipe.backends.run_watchdog import run_tasks
+    from kubepipe.backends.local.watchdog import run_tasks
 
     return [p.pid for p in run_tasks(run_id)]
 
@@ -102,7 +102,7 @@ def test_sigterm_stops_the_task_and_names_the_step(in_tmp):
 
 def test_a_record_whose_process_is_gone_reads_crashed(tmp_path):
     """The whole group was killed, watchdog included: `runs` derives the truth from pid + create time."""
-    from kubepipe.backends.runs import list_local_runs, show_local_run
+    from kubepipe.backends.runs.listing import list_local_runs, show_local_run
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     rec = tmp_path / "r1" / "run.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import run_cli
-from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.backends.runs.record import RunResult, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "contract"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cli_runner import run_cli
-from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.backends.runs.record import RunResult, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "pipelines" / "merchant-categorizer.yaml"

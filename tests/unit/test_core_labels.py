@@ -45,8 +45,8 @@ def test_unicode_does_not_pass_through():
 
 
 def test_vertex_job_labels_use_it():
-    from kubepipe.backends.package import PipelinePackage
-    from kubepipe.backends.vertex import job_labels
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.backends.remote.vertex import job_labels
 
     pkg = PipelinePackage.__new__(PipelinePackage)
     object.__setattr__(pkg, "name", "Mérchant")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubepipe.backends.run_notes import display_state, step_notes
-from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.backends.runs.notes import display_state, step_notes
+from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.plan.bindings import parse_condition
 
 

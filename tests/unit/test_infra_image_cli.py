@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends import images
+from kubepipe.backends.packaging import images
 from kubepipe.errors import UserError
 from cli_runner import run_cli
 

@@ -4,7 +4,7 @@ import inspect
 
 import pytest
 
-from kubepipe.backends import kfp_local_fix
+from kubepipe.backends.local import condition_fix
 from kubepipe.errors import UserError
 
 
@@ -22,11 +22,11 @@ def test_the_private_kfp_api_it_relies_on_is_there():
 def test_apply_patches_and_is_idempotent(monkeypatch):
     from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
 
-    monkeypatch.setattr(kfp_local_fix, "_APPLIED", False)
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
     monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel",
                         inspect.getattr_static(edo.ConditionEvaluator, "_resolve_pipeline_channel"))
-    kfp_local_fix.apply()
-    kfp_local_fix.apply()
+    condition_fix.apply()
+    condition_fix.apply()
     assert edo.ConditionEvaluator._resolve_pipeline_channel.kubepipe_patch is True
 
     class Store:
@@ -40,16 +40,16 @@ def test_apply_patches_and_is_idempotent(monkeypatch):
 def test_a_renamed_private_method_fails_loudly(monkeypatch):
     from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
 
-    monkeypatch.setattr(kfp_local_fix, "_APPLIED", False)
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
     monkeypatch.delattr(edo.ConditionEvaluator, "_resolve_pipeline_channel")
     with pytest.raises(UserError, match=r"cannot be applied to kfp .*_resolve_pipeline_channel is gone"):
-        kfp_local_fix.apply()
+        condition_fix.apply()
 
 
 def test_a_reshaped_private_method_fails_loudly(monkeypatch):
     from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
 
-    monkeypatch.setattr(kfp_local_fix, "_APPLIED", False)
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
     monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel", staticmethod(lambda ref, store, extra: None))
     with pytest.raises(UserError, match=r"now takes \(ref, store, extra\)"):
-        kfp_local_fix.apply()
+        condition_fix.apply()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.launchers import CallableLauncher
-from kubepipe.backends.local_scheduler import LocalScheduler
+from kubepipe.backends.schedules.launchers import CallableLauncher
+from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.checks import check_trigger
 from kubepipe.components.retrain.ops import trigger_retrain

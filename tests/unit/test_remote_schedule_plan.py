@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from kubepipe.spec.cron import kfp_cron
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import (ActualSchedule, apply_plan, desired_from_block, format_plan,
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.schedules.plan import (ActualSchedule, apply_plan, desired_from_block, format_plan,
                                          plan_schedule)
-from kubepipe.backends.schedules_local import LocalSchedules, local_desired
+from kubepipe.backends.schedules.local import LocalSchedules, local_desired
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets, redact_profile
 

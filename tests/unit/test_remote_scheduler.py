@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.launchers import CallableLauncher
-from kubepipe.backends.local_scheduler import LocalScheduler
-from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore
+from kubepipe.backends.schedules.launchers import CallableLauncher
+from kubepipe.backends.schedules.scheduler import LocalScheduler
+from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
 from kubepipe.errors import UserError
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.timezone.utc)  # a Monday
@@ -141,8 +141,8 @@ def test_one_scheduler_per_home(tmp_path):
 
 _SCHEDULER_SCRIPT = """
 import datetime as dt, sys
-from kubepipe.backends.launchers import SubprocessLauncher
-from kubepipe.backends.local_scheduler import LocalScheduler
+from kubepipe.backends.schedules.launchers import SubprocessLauncher
+from kubepipe.backends.schedules.scheduler import LocalScheduler
 home, child_code, t0 = sys.argv[1], sys.argv[2], dt.datetime.fromisoformat(sys.argv[3])
 launcher = SubprocessLauncher(home, command=[sys.executable, "-c", child_code], grace_s=5)
 LocalScheduler(home, launcher=launcher, clock=lambda: t0, tick_s=0.05).run()

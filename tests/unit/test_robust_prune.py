@@ -6,7 +6,7 @@ import json
 
 from cli_runner import run_cli
 
-from kubepipe.backends.prune import prune_runs
+from kubepipe.backends.runs.prune import prune_runs
 from kubepipe.components.registry import Registry
 
 

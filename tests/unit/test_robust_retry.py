@@ -58,7 +58,7 @@ def test_the_guard_wraps_kfp_locals_task_executor():
     """The private kfp.local API the guard relies on is still there (kfp 2.17's layout)."""
     from kfp.local.orchestrator import task_executor
 
-    from kubepipe.backends import local_retry
+    from kubepipe.backends.local import retry
 
-    local_retry.apply()
-    assert task_executor.execute_single_task.__module__ == "kubepipe.backends.local_retry"
+    retry.apply()
+    assert task_executor.execute_single_task.__module__ == "kubepipe.backends.local.retry"

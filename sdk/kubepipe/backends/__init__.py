@@ -1,1 +1,1 @@
-"""Backends: local (kfp.local), kubeflow (kfp.Client), vertex (aiplatform)."""
+"""Where a compiled pipeline runs: local/ (kfp.local), remote/ (Kubeflow, Vertex), runs/, schedules/, packaging/."""

@@ -65,7 +65,7 @@ def image(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kubepipe.backends import images
+    from kubepipe.backends.packaging import images
     from kubepipe.errors import UserError
 
     if registry is None and write_profile is not None:
@@ -93,7 +93,7 @@ def build(kind: str = KIND, registry: Optional[str] = REGISTRY, tag: Optional[st
           run: bool = typer.Option(False, "--run", help="Run the command (needs docker with buildx) instead of printing it.")
           ) -> None:
     """Build and push an image: print the `docker buildx build` command, or run it with --run."""
-    from kubepipe.backends import images
+    from kubepipe.backends.packaging import images
 
     spec = images.image_build(kind, registry, tag, context=context, from_source=from_source, base=_base(kind, base),
                               name=name,
@@ -108,7 +108,7 @@ def build(kind: str = KIND, registry: Optional[str] = REGISTRY, tag: Optional[st
 def init(directory: Path = typer.Argument(Path("."), help="Your repository (the Dockerfiles go to DIR/docker/)."),
          force: bool = typer.Option(False, "--force", help="Overwrite Dockerfiles already there.")) -> None:
     """Copy the Dockerfiles into your repository to customise; `image build` then uses them."""
-    from kubepipe.backends import images
+    from kubepipe.backends.packaging import images
     from kubepipe.errors import UserError
 
     if not directory.is_dir():

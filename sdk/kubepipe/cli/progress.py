@@ -74,7 +74,7 @@ def summary_rows(run: Any) -> list[tuple[str, str, str, str]]:
     """(step, state, time, outputs) per step: the run's final table, as plain text. The state says
     `rolled back` / `succeeded, warnings` where the outputs do, and the step's note (why it was
     skipped, why it rolled back, which warn-level checks failed) leads its outputs."""
-    from kubepipe.backends.run_notes import display_state
+    from kubepipe.backends.runs.notes import display_state
 
     rows = []
     for rec in run.steps:

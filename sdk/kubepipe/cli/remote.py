@@ -21,7 +21,7 @@ def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optiona
              home: Optional[Path] = None):
     """(package, validation warnings); the warnings are shown here, once, on stderr."""
     from kubepipe.api import compile as do_compile
-    from kubepipe.backends.package import PipelinePackage
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
 
     compiled = do_compile(pipeline, target, profile=profile, sets=sets, home=home)
     for note in getattr(compiled, "notes", []) or []:
@@ -56,7 +56,7 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
     doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash, "warnings": warnings}
     _warn(pkg.preflight(params, target))
     if target == "kubeflow":
-        from kubepipe.backends import kubeflow
+        from kubepipe.backends.remote import kubeflow
 
         res = kubeflow.submit(pkg, pkg.profile, params=params)
         doc.update(run_id=res.run_id, already_submitted=False, uploaded=list(res.uploaded), state=res.state,
@@ -66,7 +66,7 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
         run_id, follow = res.run_id, lambda: kubeflow.wait(res.run_id, pkg.profile, on_event=_progress, poll_s=poll,
                                                            timeout_s=timeout, pipeline_name=pkg.name)
     else:
-        from kubepipe.backends import vertex
+        from kubepipe.backends.remote import vertex
 
         res = vertex.submit(pkg, pkg.profile, params=params, slot=slot)
         doc.update(run_id=res.job_id, already_submitted=res.already_submitted, uploaded=[], state=res.state,
@@ -96,15 +96,15 @@ def _warn(warnings: list[str]) -> None:
 
 def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
     if target == "kubeflow":
-        from kubepipe.backends.schedules_kfp import KfpSchedules, kfp_desired
+        from kubepipe.backends.schedules.kubeflow import KfpSchedules, kfp_desired
 
         return KfpSchedules(pkg, pkg.profile), lambda: kfp_desired(pkg, params=params)
     if target == "vertex":
-        from kubepipe.backends.schedules_vertex import VertexSchedules, vertex_desired
+        from kubepipe.backends.schedules.vertex import VertexSchedules, vertex_desired
 
         return VertexSchedules(pkg, pkg.profile), lambda: vertex_desired(pkg, params=params)
-    from kubepipe.backends.local_scheduler import SCHEDULED_TIME_PARAM
-    from kubepipe.backends.schedules_local import LocalSchedules, local_desired
+    from kubepipe.backends.schedules.scheduler import SCHEDULED_TIME_PARAM
+    from kubepipe.backends.schedules.local import LocalSchedules, local_desired
 
     backend = LocalSchedules(pipeline, home=home, scheduled_time_param=SCHEDULED_TIME_PARAM in pkg.root_parameters())
     return backend, lambda: local_desired(pkg, params=params)
@@ -124,7 +124,7 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     """Reconcile the YAML's schedule with the backend: print the plan, then apply it (idempotent)."""
     from dataclasses import replace
 
-    from kubepipe.backends.schedules import apply_plan, format_plan, plan_schedule, schedule_name
+    from kubepipe.backends.schedules.plan import apply_plan, format_plan, plan_schedule, schedule_name
     from kubepipe.errors import UserError
 
     if sum([pause, resume, delete]) > 1:
@@ -176,8 +176,8 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
               grace: Optional[float] = typer.Option(None, "--grace", help="On stop, cancel runs still going after N s."),
               home: Path = HOME) -> None:
     """Run the local schedules (target local) until SIGTERM/SIGINT; a second signal cancels runs in flight."""
-    from kubepipe.backends.launchers import SubprocessLauncher
-    from kubepipe.backends.local_scheduler import LocalScheduler
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+    from kubepipe.backends.schedules.scheduler import LocalScheduler
 
     sched = LocalScheduler(home, launcher=SubprocessLauncher(home), tick_s=tick, grace_s=grace,
                            on_event=lambda msg: console.err.print(console.escape(msg)))
@@ -204,12 +204,12 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
               limit: int = typer.Option(20, "--limit", "-n"), profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
-    from kubepipe.backends import runs
+    from kubepipe.backends.runs import listing
 
     if target in (None, "local"):
-        rows = runs.list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
+        rows = listing.list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
     else:
-        rows = runs.list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
+        rows = listing.list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
     for r in rows:
         if r.get("state") == "CORRUPT":
             console.warn(str(r.get("error")))
@@ -229,12 +229,12 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local) or KFP run 
               target: Optional[str] = typer.Option(None, "--target", "-t"), profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """One run with its steps."""
-    from kubepipe.backends import runs
+    from kubepipe.backends.runs import listing
 
     if target in (None, "local"):
-        r = runs.show_local_run(run_id, home / "runs")
+        r = listing.show_local_run(run_id, home / "runs")
     else:
-        r = runs.show_remote_run(target, _profile(target, profile, set_), run_id)
+        r = listing.show_remote_run(target, _profile(target, profile, set_), run_id)
     if output.is_json(fmt):
         output.emit("Run", r)
         return
@@ -255,7 +255,7 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
                dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; remove nothing."),
                registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Remove the oldest local runs beyond --keep; never a running one, a champion's or a served model's."""
-    from kubepipe.backends.prune import prune_runs
+    from kubepipe.backends.runs.prune import prune_runs
 
     result = prune_runs(home, keep, registry_uri=output.registry_uri(registry, home), pipeline=pipeline,
                         dry_run=dry_run)

@@ -21,7 +21,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
     from kubepipe.api import compile as do_compile
-    from kubepipe.backends.local import run_compiled
+    from kubepipe.backends.local.runner import run_compiled
     from kubepipe.cli.progress import SUMMARY_COLUMNS, STYLE, Progress, summary_rows
     from kubepipe.errors import UserError
 
@@ -59,9 +59,9 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
 
 def _record(result) -> dict:
     """The run as `kubepipe runs show --format json` prints it (read back from its run.json)."""
-    from kubepipe.backends import runs
+    from kubepipe.backends.runs import listing
 
-    return runs.show_local_run(result.run_id, Path(result.run_dir).parent)
+    return listing.show_local_run(result.run_id, Path(result.run_dir).parent)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.backends.runs.record import RunResult, StepRecord
 
 __all__ = ["step_notes", "display_state", "REPORT_SUFFIXES"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubepipe.spec.cron import check_timezone, normalize_cron
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
-from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.schedules.plan import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
+from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
 
 __all__ = ["LocalSchedules", "local_desired", "local_cron"]
 

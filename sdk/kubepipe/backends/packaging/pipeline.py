@@ -103,7 +103,7 @@ class PipelinePackage:
         Refused: a file-path param left at a local default, or given a local path, which a pod cannot
         read; a runtime image that is not set or a placeholder. Warned: an image not pinned by digest.
         """
-        from kubepipe.backends.images import image_problems
+        from kubepipe.backends.packaging.images import image_problems
         from kubepipe.spec.paths import REMOTE_PATH_HINT, pod_readable
 
         errors: list[str] = []

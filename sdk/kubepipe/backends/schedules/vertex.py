@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.spec.cron import vertex_cron
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired_from_block
-from kubepipe.backends.vertex import build_job, job_labels
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.remote.vertex import build_job, job_labels
+from kubepipe.backends.schedules.plan import ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.clients import vertex_init
 
 __all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]

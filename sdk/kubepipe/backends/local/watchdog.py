@@ -4,7 +4,7 @@
 the CLI cannot stop them, and a training task would run on, orphaned. Each local run therefore
 starts this small watchdog in its own session:
 
-    python -m kubepipe.backends.run_watchdog --pid PID --create-time T --run-id ID --record RUN_JSON
+    python -m kubepipe.backends.local.watchdog --pid PID --create-time T --run-id ID --record RUN_JSON
 
 It polls the run's process (pid + create time); when it is gone, it stops every process that
 carries `KUBEPIPE_RUN=<run id>` in its environment (the tasks and their children; endpoints that
@@ -67,7 +67,7 @@ def stop_run_tasks(run_id: str, *, since: float | None = None, grace_s: float = 
 
 
 def _mark_crashed(record: Path, stopped: list[int]) -> None:
-    from kubepipe.backends.run_record import crashed_view
+    from kubepipe.backends.runs.record import crashed_view
     from kubepipe.util import atomic_write_text
 
     try:
@@ -88,7 +88,7 @@ def _mark_crashed(record: Path, stopped: list[int]) -> None:
 def start_watchdog(run_id: str, record: Path, pid: int, create_time: float | None) -> subprocess.Popen:
     """Start the watchdog of a run in its own session (it must outlive a kill of the run's group)."""
     env = {k: v for k, v in os.environ.items() if k != RUN_ENV}
-    args = [sys.executable, "-m", "kubepipe.backends.run_watchdog", "--pid", str(pid), "--run-id", run_id,
+    args = [sys.executable, "-m", "kubepipe.backends.local.watchdog", "--pid", str(pid), "--run-id", run_id,
             "--record", str(record)]
     if create_time is not None:
         args += ["--create-time", repr(create_time)]

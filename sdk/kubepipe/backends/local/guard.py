@@ -2,7 +2,7 @@
 
 `guarded(run)` wraps the execution of a local run:
 - its tasks (kfp.local child processes) inherit `KUBEPIPE_RUN=<run id>`;
-- a watchdog (`run_watchdog`) stops them and records the run as CRASHED if this process is killed;
+- a watchdog (`watchdog`) stops them and records the run as CRASHED if this process is killed;
 - SIGTERM / SIGHUP / Ctrl-C stop them here, and the record says the run was interrupted, in which step.
 `save_record` writes run.json and turns a full disk into a user error naming the path and the step.
 """
@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from kubepipe.backends.run_record import RunResult, StepRecord
+from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.errors import UserError
 from kubepipe.util import RUN_ENV
 
@@ -64,7 +64,7 @@ def _signals_interrupt() -> Iterator[None]:
 
 @contextmanager
 def guarded(run: RunResult) -> Iterator[None]:
-    from kubepipe.backends.run_watchdog import start_watchdog, stop_run_tasks, stop_watchdog
+    from kubepipe.backends.local.watchdog import start_watchdog, stop_run_tasks, stop_watchdog
 
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = run.run_id

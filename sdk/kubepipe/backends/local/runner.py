@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from kubepipe.backends.run_guard import guarded, save_record
-from kubepipe.backends.run_record import RUNS_DIR, RunResult, StepRecord, new_run_id
+from kubepipe.backends.local.guard import guarded, save_record
+from kubepipe.backends.runs.record import RUNS_DIR, RunResult, StepRecord, new_run_id
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
@@ -187,7 +187,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     run_dir = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR) / run_id
-    from kubepipe.backends.step_packages import prepare_packages
+    from kubepipe.backends.local.step_packages import prepare_packages
 
     env = prepare_packages(compiled.plan, compiled.profile, run_dir)  # refuses before anything runs
     try:
@@ -203,10 +203,10 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings], steps=[StepRecord(n) for n in names.values()])
     save_record(run)
-    from kubepipe.backends import kfp_local_fix, local_retry
+    from kubepipe.backends.local import condition_fix, retry
 
-    kfp_local_fix.apply()
-    local_retry.apply()
+    condition_fix.apply()
+    retry.apply()
     # kfp.local gives each task its own random job id; one run id everywhere (registry, checkpoints,
     # deploy's "the version this run registered") is ours, spelled into the local body only.
     body = compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id)
@@ -280,7 +280,7 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
             run.error = f"step `{failed.name}` failed" + (f": {failed.error}" if failed.error else "")
     else:
         run.state = "SUCCEEDED"
-    from kubepipe.backends.run_notes import step_notes
+    from kubepipe.backends.runs.notes import step_notes
 
     step_notes(run, conditions or {})
     save_record(run)

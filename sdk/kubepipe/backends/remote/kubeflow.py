@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from kubepipe.backends.package import PipelinePackage
+from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
 from kubepipe.errors import KubepipeError, UserError
 

@@ -14,7 +14,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from kubepipe.backends.runs import list_local_runs
+from kubepipe.backends.runs.listing import list_local_runs
 
 __all__ = ["prune_runs"]
 

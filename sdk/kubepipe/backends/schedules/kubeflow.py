@@ -3,7 +3,7 @@
 - Found by display name `kubepipe-<pipeline>`; the description carries a kubepipe marker with
   the template fingerprint (content hash + params + caching off), the field KFP cannot show us.
 - Nothing is updatable in place (kubeflow/pipelines#3789): every change is a replace,
-  ordered create-disabled -> delete old -> enable new (see kubepipe.backends.schedules).
+  ordered create-disabled -> delete old -> enable new (see kubepipe.backends.schedules.plan).
 - Each run embeds the compiled spec with caching forced off (kfp's own submit-time override),
   so a scheduled run never reuses yesterday's cached outputs.
 - Scheduled time: when the pipeline declares a `scheduled_time` parameter, it is passed as the
@@ -18,9 +18,9 @@ import re
 from typing import Any, Mapping
 
 from kubepipe.spec.cron import kfp_cron
-from kubepipe.backends.kubeflow import client_for, ensure_experiment
-from kubepipe.backends.package import PipelinePackage
-from kubepipe.backends.schedules import ActualSchedule, DesiredSchedule, desired_from_block
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
+from kubepipe.backends.schedules.plan import ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.clients import eq_filter, kfp_namespace, quiet
 from kubepipe.errors import UserError
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
-from kubepipe.backends.launchers import Job, RunHandle, SubprocessLauncher
-from kubepipe.backends.scheduler_store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
+from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
+from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
 from kubepipe.errors import UserError
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from kubepipe.backends.run_record import crashed_view, process_gone
+from kubepipe.backends.runs.record import crashed_view, process_gone
 from kubepipe.errors import UserError
 
 __all__ = ["list_local_runs", "show_local_run", "list_remote_runs", "show_remote_run"]
@@ -173,7 +173,7 @@ def _vertex_job(job: Any) -> dict:
 def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str | None = None, limit: int = 20,
                      client: Any = None, credentials: Any = None, api_endpoint: str | None = None) -> list[dict]:
     if target == "kubeflow":
-        from kubepipe.backends.kubeflow import client_for
+        from kubepipe.backends.remote.kubeflow import client_for
         from kubepipe.clients import kfp_namespace, quiet
 
         client = client_for(profile, client)
@@ -198,7 +198,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, client: Any = None,
                     credentials: Any = None, api_endpoint: str | None = None) -> dict:
     if target == "kubeflow":
-        from kubepipe.backends.kubeflow import client_for
+        from kubepipe.backends.remote.kubeflow import client_for
         from kubepipe.clients import quiet
 
         client = client_for(profile, client)
@@ -211,7 +211,7 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
     if target == "vertex":
         from google.cloud import aiplatform
 
-        from kubepipe.backends.vertex import resource_name
+        from kubepipe.backends.remote.vertex import resource_name
         from kubepipe.clients import vertex_init
 
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)

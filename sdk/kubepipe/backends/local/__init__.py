@@ -1,0 +1,1 @@
+"""The local backend: runs the compiled IR on kfp.local, with its kfp.local patches and crash safety."""

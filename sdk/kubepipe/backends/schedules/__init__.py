@@ -1,0 +1,1 @@
+"""Schedules: the desired-vs-actual plan, its KFP / Vertex / local adapters, and the local scheduler."""
