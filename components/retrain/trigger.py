@@ -29,6 +29,7 @@ import re
 from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.util import utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -76,8 +77,6 @@ def _append(state_dir: str, pipeline: str, record: dict) -> None:
         fh.write(old + json.dumps(record, sort_keys=True) + "\n")
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
@@ -93,7 +92,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
         raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
     state_dir = state_dir or ".kubepipe/state"
     now = now or dt.datetime.now(dt.timezone.utc)
-    record: dict[str, Any] = {"time": _iso(now), "pipeline": pipeline, "target": target,
+    record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
                               "source_pipeline": source_pipeline, "source_run_id": source_run_id,
                               "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),
                               "reason": reason or _why(drift_detected, quality_dropped)}

@@ -13,13 +13,14 @@ from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME"]
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how kubepipe writes a time everywhere (records, schedules, listings)
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 
 
@@ -196,3 +197,34 @@ def failpoint(name: str) -> None:
         import signal
 
         os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def utc_iso(value: object, where: str | None = None) -> str | None:
+    """`value` as a UTC time in UTC_FORMAT: a datetime (naive = UTC), epoch seconds, or an ISO string.
+
+    None, "" and 0, and times at or before the epoch (the services' "unset"), are None. A string
+    that is no ISO time raises a UserError naming `where`; without `where` (a value a service sent,
+    shown as it came) it is returned unchanged.
+    """
+    import datetime as dt
+
+    if value is None or value == "" or (isinstance(value, (int, float)) and not value):
+        return None
+    if isinstance(value, (int, float)):
+        value = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+    elif isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            if where is None:
+                return value
+            from kubepipe.errors import UserError
+
+            raise UserError(f"{where}: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"utc_iso: a datetime, epoch seconds or ISO string, got {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    if value.timestamp() <= 0:
+        return None
+    return value.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)

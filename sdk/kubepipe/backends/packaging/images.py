@@ -74,7 +74,7 @@ def dockerfile_for(kind: str, context: str | Path = ".") -> str:
 
 def write_templates(directory: str | Path = ".", *, force: bool = False) -> list[Path]:
     """Copy the Dockerfiles (and their ignore files) into `<directory>/docker/`; refuse to overwrite."""
-    from kubepipe import __version__
+    from kubepipe._version import __version__
 
     folder = Path(directory) / "docker"
     targets = {folder / name: _template(name).read_text(encoding="utf-8") for name in TEMPLATES}
@@ -122,7 +122,7 @@ class ImageBuild:
 
     def command(self, *, revision: str | None = None) -> list[str]:
         """docker buildx build ... --push, writing the pushed digest to metadata_file."""
-        from kubepipe import __version__
+        from kubepipe._version import __version__
 
         cmd = ["docker", "buildx", "build", "--platform", PLATFORM, "-f", self.dockerfile, "-t", self.tag_ref]
         if self.kind == "project":
@@ -170,7 +170,7 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
                 context: str | Path = ".", from_source: bool = False, base: str | None = None,
                 name: str | None = None, home: str | Path = DEFAULT_HOME) -> ImageBuild:
     """Check the inputs and describe the build; errors name the option and what to pass."""
-    from kubepipe import __version__
+    from kubepipe._version import __version__
 
     if kind not in KINDS:
         hint = ("did you mean `cuda`?" if kind.lower() in ("gpu", "nvidia")

@@ -6,29 +6,17 @@ finished_at (ISO UTC strings), steps [{name, state, error}], error, url.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from kubepipe.backends.runs.record import crashed_view, process_gone
+from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone
 from kubepipe.errors import UserError
+from kubepipe.util import utc_iso
 
 __all__ = ["list_local_runs", "show_local_run", "list_remote_runs", "show_remote_run"]
 
 
-def _iso(value: Any) -> str | None:
-    if value in (None, "", 0):
-        return None
-    if isinstance(value, (int, float)):
-        value = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    if value.timestamp() <= 0:
-        return None
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_record(data: Any, path: Path) -> dict:
@@ -48,7 +36,7 @@ def _check_record(data: Any, path: Path) -> dict:
                             f"{type(value).__name__}; {fix}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
-                _iso(value)
+                utc_iso(value)
             except (OverflowError, OSError, ValueError):
                 raise UserError(f"{where}: field {key!r} is not a valid time ({value!r}); {fix}") from None
     for key in ("pid", "pid_create_time"):
@@ -83,8 +71,8 @@ def _local(data: dict) -> dict:
         data = crashed_view(data)
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
-        "state": data.get("state"), "started_at": _iso(data.get("started_at")),
-        "finished_at": _iso(data.get("finished_at")), "error": data.get("error"),
+        "state": data.get("state"), "started_at": utc_iso(data.get("started_at")),
+        "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
                    "artifacts": _artifacts(s.get("artifacts"))} for s in data.get("steps") or []],
@@ -105,7 +93,7 @@ def _corrupt(rec: Path, message: str) -> dict:
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": []}
 
 
-def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | None = None,
+def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
                     limit: int = 20) -> list[dict]:
     """Newest first. A record that cannot be read is listed with state CORRUPT (and its reason in `error`)."""
     out = []
@@ -124,7 +112,7 @@ def list_local_runs(runs_dir: str | Path = ".kubepipe/runs", *, pipeline: str | 
     return out[:limit]
 
 
-def show_local_run(run_id: str, runs_dir: str | Path = ".kubepipe/runs") -> dict:
+def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
     if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
         raise UserError(f"runs: {run_id!r} is not a run id (no path separators); "
                         "list them with `kubepipe runs list`")
@@ -146,7 +134,7 @@ def _kfp_run(run: Any, host: str = "") -> dict:
     ref = getattr(run, "pipeline_version_reference", None)
     return {
         "run_id": run.run_id, "pipeline": run.display_name, "target": "kubeflow", "state": state(run.state),
-        "started_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
+        "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": getattr(getattr(run, "error", None), "message", None) or None,
         "steps": [{"name": t.display_name, "state": state(t.state),
                    "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
@@ -162,8 +150,8 @@ def _vertex_job(job: Any) -> dict:
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
-        "target": "vertex", "state": name(res.state), "started_at": _iso(res.create_time),
-        "finished_at": _iso(res.end_time), "error": res.error.message or None,
+        "target": "vertex", "state": name(res.state), "started_at": utc_iso(res.create_time),
+        "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
         "steps": [{"name": t.task_name, "state": name(t.state), "error": t.error.message or None} for t in tasks],
         "url": res.name,
         "warnings": [],

@@ -20,13 +20,14 @@ from typing import Any, Mapping
 from kubepipe.spec.cron import kfp_cron
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
-from kubepipe.backends.schedules.plan import ActualSchedule, DesiredSchedule, desired_from_block
+from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
+                                              desired_from_block)
 from kubepipe.clients import eq_filter, kfp_namespace, quiet
 from kubepipe.errors import UserError
+from kubepipe.util import utc_iso
 
 __all__ = ["KfpSchedules", "kfp_desired", "SCHEDULED_TIME_PARAM", "KFP_SCHEDULED_TIME_MACRO"]
 
-SCHEDULED_TIME_PARAM = "scheduled_time"
 KFP_SCHEDULED_TIME_MACRO = "[[ScheduledTime.2006-01-02T15:04:05Z]]"
 _MARK = re.compile(r"kubepipe-template=([0-9a-f]+)")
 
@@ -117,18 +118,7 @@ def _actual(rr: Any) -> ActualSchedule:
         id=rr.recurring_run_id, name=rr.display_name, cron=cron or "(periodic)",
         template=mark.group(1) if mark else "(not kubepipe)",
         max_concurrency=int(rr.max_concurrency or 1), catchup=not bool(rr.no_catchup),
-        start_time=_utc(getattr(sched, "start_time", None)), end_time=_utc(getattr(sched, "end_time", None)),
+        start_time=utc_iso(getattr(sched, "start_time", None)), end_time=utc_iso(getattr(sched, "end_time", None)),
         max_runs=None, enabled=enabled,
     )
 
-
-def _utc(value: Any) -> str | None:
-    if not value:
-        return None
-    import datetime as dt
-
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,8 +24,10 @@ from typing import Any, Callable, Iterable, Protocol
 
 from kubepipe.clients import api_errors
 from kubepipe.errors import UserError
+from kubepipe.util import utc_iso
 
 __all__ = [
+    "SCHEDULED_TIME_PARAM",
     "COMPARED",
     "DesiredSchedule",
     "ActualSchedule",
@@ -37,6 +39,9 @@ __all__ = [
     "apply_plan",
     "format_plan",
 ]
+
+# A pipeline parameter of this name receives each run's scheduled slot time (local, KFP and Vertex alike).
+SCHEDULED_TIME_PARAM = "scheduled_time"
 
 # Fields compared between desired and actual; a backend lists those it can update in place.
 COMPARED = ("cron", "max_concurrency", "catchup", "start_time", "end_time", "max_runs", "template")
@@ -126,27 +131,13 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
         name=schedule_name(pipeline), pipeline=pipeline, cron=translate(block["cron"], tz), timezone=tz,
         template=template_fingerprint(content_hash, merged, "nocache"), max_concurrency=max_c,
         catchup=bool(block.get("catchup", False)),
-        start_time=_iso(block.get("start_time"), f"{where}.start_time"),
-        end_time=_iso(block.get("end_time"), f"{where}.end_time"),
+        start_time=utc_iso(block.get("start_time"), f"{where}.start_time"),
+        end_time=utc_iso(block.get("end_time"), f"{where}.end_time"),
         max_runs=int(max_runs) if max_runs is not None else None,
         enabled=bool(block.get("enabled", True)), params=merged, content_hash=content_hash,
     )
 
 
-def _iso(value: Any, where: str) -> str | None:
-    if value is None or value == "":
-        return None
-    import datetime as dt
-
-    if isinstance(value, dt.datetime):
-        v = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    else:
-        try:
-            v = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise UserError(f"{where}: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
-        v = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
-    return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _diff(desired: DesiredSchedule, actual: ActualSchedule) -> list[str]:

@@ -26,12 +26,12 @@ from typing import Any, Callable
 
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
+from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
 from kubepipe.errors import UserError
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
-SCHEDULED_TIME_PARAM = "scheduled_time"
 RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
 _MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from kubepipe.util import utc_iso
+
 __all__ = ["ScheduleRow", "SchedulerStore", "DB_NAME", "utcnow", "iso", "parse_iso"]
 
 DB_NAME = "scheduler.db"
@@ -45,7 +47,7 @@ def utcnow() -> dt.datetime:
 
 
 def iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(t)
 
 
 def parse_iso(s: str | None) -> dt.datetime | None:

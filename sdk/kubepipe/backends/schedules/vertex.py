@@ -16,12 +16,13 @@ from typing import Any, Mapping
 from kubepipe.spec.cron import vertex_cron
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.vertex import build_job, job_labels
-from kubepipe.backends.schedules.plan import ActualSchedule, DesiredSchedule, desired_from_block
+from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
+                                              desired_from_block)
 from kubepipe.clients import vertex_init
+from kubepipe.util import utc_iso
 
 __all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]
 
-SCHEDULED_TIME_PARAM = "scheduled_time"
 
 _FIELD_ARGS = {"cron": "cron", "max_concurrency": "max_concurrent_run_count", "start_time": "start_time",
                "end_time": "end_time", "max_runs": "max_run_count"}
@@ -122,16 +123,6 @@ class VertexSchedules:
         self._get(schedule_id).resume(catch_up=catchup)
 
 
-def _ts(value: Any) -> str | None:
-    if not value:
-        return None
-    import datetime as dt
-
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    if value.timestamp() <= 0:
-        return None
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _actual(res: Any) -> ActualSchedule:
@@ -142,6 +133,6 @@ def _actual(res: Any) -> ActualSchedule:
         template=labels.get("kubepipe-template", "(not kubepipe)"),
         max_concurrency=int(res.max_concurrent_run_count or 1),
         catchup=labels.get("kubepipe-catchup") == "true",
-        start_time=_ts(res.start_time), end_time=_ts(res.end_time),
+        start_time=utc_iso(res.start_time), end_time=utc_iso(res.end_time),
         max_runs=int(res.max_run_count) or None, enabled=state == "ACTIVE",
     )
