@@ -247,6 +247,8 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         resolve_precision(args.runtime, args.precision, args.device)
     except ModelError as exc:
         p.error(str(exc))
+    if args.prepare and args.runtime != "onnx":
+        p.error("--prepare builds the ONNX export: add --runtime onnx (and --precision int8 for the quantised one)")
     if args.runtime == "onnx" and args.device not in ("cpu", "auto"):
         p.error(f"--runtime onnx runs ONNX Runtime on the CPU; drop --device {args.device}, or use --runtime torch")
     if not 0 <= args.log_sample <= 1:
@@ -263,6 +265,18 @@ def _check_sink(p: argparse.ArgumentParser, sink: str) -> None:
     except (ImportError, ValueError) as exc:
         p.error(f"--log-sink {sink}: cannot write there ({exc}); give a local folder or a gs:// / s3:// URI "
                 "whose fsspec driver is installed (pip install 'kubepipe[gcs]' or 'kubepipe[s3]')")
+
+
+def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int:
+    """`--prepare`: export (and quantise) into the ONNX cache, check parity as a server would, print, exit."""
+    from kubepipe.components.serving.artifact_loader import load_served_model
+    from kubepipe.components.serving.runtime import checked_onnx_session, resolve_precision
+
+    loaded = load_served_model(model_dir, "cpu")
+    precision = resolve_precision("onnx", precision, "cpu")
+    _session, path, report = checked_onnx_session(loaded, precision, threads)
+    print(f"prepared {path}: {report.summary()}")
+    return 0
 
 
 def check_artifact(model_dir: str) -> None:
@@ -288,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
 
         os.environ[ALLOW_USER_MODEL_ENV] = "1"
+    if args.prepare:
+        return prepare(args.model_dir, precision=args.precision, threads=args.torch_threads)
     if args.workers > 1:
         from kubepipe.components.serving.workers import run_workers
 

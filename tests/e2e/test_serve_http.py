@@ -471,3 +471,20 @@ def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, tmp_path
         assert np.abs(got - want).max() <= 0.1 and (got.argmax(1) == want.argmax(1)).all()
     finally:
         stop(proc)
+
+
+def test_prepare_builds_the_onnx_export_once_and_exits(models, tmp_path, monkeypatch):
+    """`--prepare`: the export lands in the cache with its parity report, and a server on that cache reuses it."""
+    pytest.importorskip("onnxruntime")
+    cache = tmp_path / "onnx-cache"
+    env = {**os.environ, "KUBEPIPE_ONNX_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", "kubepipe.cli", "serve", str(models["tab"]), "--runtime", "onnx", "--prepare"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    files = list(cache.rglob("model.fp32.onnx"))
+    assert len(files) == 1 and f"prepared {files[0]}" in out.stdout and "agreement" in out.stdout
+    built = files[0].stat().st_mtime_ns
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and files[0].stat().st_mtime_ns == built  # reused, not exported again
+    wrong = subprocess.run(cmd[:-3] + ["--prepare"], capture_output=True, text=True, timeout=120, env=env)
+    assert wrong.returncode == 2 and "--runtime onnx" in wrong.stderr and "Traceback" not in wrong.stderr

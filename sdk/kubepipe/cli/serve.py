@@ -55,6 +55,7 @@ def serve(
     runtime: str = _opt("runtime", "--runtime"),
     precision: str = _opt("precision", "--precision"),
     torch_compile: bool = _opt("torch_compile", "--torch-compile"),
+    prepare: bool = _opt("prepare", "--prepare"),
     model_version: str = _opt("model_version", "--model-version"),
     log_sink: Optional[str] = _opt("log_sink", "--log-sink"),
     log_sample: float = _opt("log_sample", "--log-sample"),
@@ -89,7 +90,8 @@ def serve(
         raise UserError(f"--access-log-sample must be a fraction from 0 to 1 (got {access_log_sample})")
     if not 0 <= log_sample <= 1:
         raise UserError(f"--log-sample must be a fraction from 0 to 1 (got {log_sample})")
-    _check_port_free(host, port)
+    if not prepare:  # --prepare listens on nothing
+        _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-batch-tokens", str(max_batch_tokens), "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
             "--max-body-mb", str(max_body_mb), "--workers", str(workers), "--drain-delay", str(drain_delay),
@@ -99,6 +101,8 @@ def serve(
             "--runtime", runtime, "--precision", precision]
     if torch_compile:
         argv.append("--torch-compile")
+    if prepare:
+        argv.append("--prepare")
     if access_log:
         argv.append("--access-log")
     if log_file:
