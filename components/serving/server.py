@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_workers(argv if argv is not None else sys.argv[1:], args.workers, host=args.host, port=args.port,
                            grace_period=args.grace_period, drain_delay_s=args.drain_delay, log_file=args.log_file,
                            log_max_mb=args.log_max_mb, log_backups=args.log_backups)
-    opts = {k: v for k, v in vars(args).items() if k not in ("model_dir", "workers", "allow_user_model")}
+    opts = {k: v for k, v in vars(args).items() if k not in ("model_dir", "workers", "allow_user_model", "prepare")}
     opts["drain_delay_s"] = opts.pop("drain_delay")
     return serve(args.model_dir, **opts)
 
