@@ -42,8 +42,9 @@ PRECISIONS = ("fp32", "int8")
 CACHE_ENV = "KUBEPIPE_ONNX_CACHE"
 _RECORD = "export.json"
 # bump when the graph kubepipe exports changes, so cached exports are redone
-# (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32)
-_EXPORT_VERSION = 3
+# (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32;
+# 4: int8 activations smoothed when plain int8 fails its gate)
+_EXPORT_VERSION = 4
 # ONNX Runtime graph fusions whose CPU kernel is slower than what they replace (see the module docstring).
 # `disabled_optimizers` is an InferenceSession keyword onnxruntime leaves undocumented; a test pins it
 # (tests/unit/test_serve_onnx_pretrained.py). Were it ignored, sessions would give the same numbers, slower.

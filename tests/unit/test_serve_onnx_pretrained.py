@@ -73,6 +73,8 @@ def test_attention_mask_survives_export(loaded):
 
 
 def test_int8_export_is_smaller_and_passes_the_int8_parity_check(loaded):
+    import json
+
     import onnx
 
     fp32, int8 = onnx_export.prepared_onnx(loaded, "fp32"), onnx_export.prepared_onnx(loaded, "int8")
@@ -82,6 +84,8 @@ def test_int8_export_is_smaller_and_passes_the_int8_parity_check(loaded):
     assert report.passed, report.summary()
     assert report.agreement >= 0.99 and report.max_abs_dp <= parity.TOLERANCES["int8"]["max_abs_dp"]
     assert report.max_abs_dp > 0  # quantisation changed the numbers: this is not the fp32 file
+    record = json.loads((int8.parent / "export.json").read_text())["int8"]
+    assert record["smoothing"] is None and record["fp32_nodes"] == []  # plain int8 passed: nothing more done
 
 
 def _outlier_copy(loaded, dst):
@@ -129,11 +133,43 @@ def _weight_of(path, node_name):
     return numpy_helper.to_array(next(i for i in graph.initializer if i.name == node.input[1]))
 
 
-def test_int8_keeps_the_sensitive_matmul_fp32_until_parity_passes(outlier, tmp_path):
+def test_smoothing_moves_the_outlier_into_the_weights_and_then_every_node_is_int8(outlier, monkeypatch, tmp_path):
+    import json
+
+    import onnx
+
+    from kubepipe.components.serving import int8, smooth
+
+    model, _ = outlier
+    fp32 = onnx_export.prepared_onnx(model, "fp32")
+    smoothed = tmp_path / "smoothed.onnx"
+    info = smooth.smooth_activations(model, fp32, smoothed)
+    matmuls = sum(n.op_type == "MatMul" for n in onnx.load(str(fp32)).graph.node)
+    assert 0 < info["inputs"] <= info["matmuls"] <= matmuls
+    report = parity.check_parity(model, _session(smoothed), "fp32")  # exact in fp32: the fp32 gate holds
+    assert report.passed, report.summary()
+    int8.quantize_dynamic_int8(fp32, tmp_path / "plain.onnx")  # every node int8, not smoothed: fails
+    assert not parity.check_parity(model, _session(tmp_path / "plain.onnx"), "int8").passed
+    int8.quantize_dynamic_int8(smoothed, tmp_path / "smoothed-int8.onnx")  # every node int8, smoothed: passes
+    report = parity.check_parity(model, _session(tmp_path / "smoothed-int8.onnx"), "int8")
+    assert report.passed, report.summary()
+
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    path = onnx_export.prepared_onnx(model, "int8")  # the policy: smoothing is its step 2, and enough here
+    record = json.loads((path.parent / "export.json").read_text())["int8"]
+    assert record["smoothing"] == {**info, "alpha": smooth.ALPHA} and record["fp32_nodes"] == []
+    assert record["parity"]["passed"] and record["calibration"]["passed"]
+    served = onnx.load(str(path)).graph.node
+    assert sum(n.op_type == "Mul" and n.name.endswith("_smooth") for n in served) == info["inputs"]
+
+
+def test_int8_keeps_the_sensitive_matmul_fp32_until_parity_passes(outlier, monkeypatch, tmp_path):
     import json
 
     from kubepipe.components.serving import int8
 
+    monkeypatch.setattr(int8, "SMOOTHING", False)  # the node search alone (smoothing would fix this outlier)
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
     model, ffn_out = outlier
     fp32 = onnx_export.prepared_onnx(model, "fp32")
     assert parity.check_parity(model, _session(fp32), "fp32").passed  # the model itself exports exactly
@@ -157,6 +193,7 @@ def test_int8_that_cannot_pass_is_refused_and_the_refusal_recorded(outlier, monk
 
     from kubepipe.components.serving import int8
 
+    monkeypatch.setattr(int8, "SMOOTHING", False)  # smoothing alone passes this outlier (test above)
     model, _ = outlier
     fp32 = onnx_export.prepared_onnx(model, "fp32")
     with pytest.raises(parity.ParityFailed, match=r"0 of \d+ weight nodes fp32.*more than 0%"):
