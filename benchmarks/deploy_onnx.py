@@ -4,8 +4,8 @@ For each model the same encoded batch goes through `LoadedModel.forward` (baseli
 inference mode, 1 thread) and onnxruntime sessions (1 intra-op thread) of the parity-checked
 exports, opened as `kubepipe serve --runtime onnx` opens them (onnx_export.ort_session); figures are
 medians of REPEATS runs of ITERS calls each, alternating runtimes. Also prints export time and the
-parity report (max/mean |dp| and top-class agreement on the 256 probes) for fp32 and int8, and the
-nodes the int8 policy kept fp32 (serving/int8.py).
+parity report (max/mean |dp| and top-class agreement on the 256 probes) for fp32 and int8, whether the
+int8 policy smoothed the activations and the nodes it kept fp32 (serving/int8.py).
 
 Variants beside the served ones (not served; for comparison):
   int8-all      every weight node int8 (plain dynamic int8, the policy's first try) - with its parity
@@ -90,7 +90,7 @@ def main() -> None:
                 notes.append(f"{kind:<12} {precision}: export {took:.1f} s, {path.stat().st_size / 2**20:.1f} MiB, "
                              f"{'PASS' if report.passed else 'FAIL'} {report.summary()}")
             record = json.loads((paths["int8"].parent / "export.json").read_text()).get("int8") or {}
-            notes.append(f"{kind:<12} int8 policy kept fp32: {record.get('fp32_nodes')} "
+            notes.append(f"{kind:<12} int8 policy: smoothing {record.get('smoothing')}, kept fp32: {record.get('fp32_nodes')} "
                          f"({record.get('fp32_share', 0):.0%} of the MatMul weights, {record.get('candidates')} candidates)")
             if args.variants or (args.variants is None and kind == "pretrained"):
                 plain = Path(tmp) / f"{kind}-int8-all.onnx"

@@ -12,7 +12,7 @@ So `quantize_int8`:
    on the calibration rows *and* the probes (parity.calibration_inputs / probe_inputs); done if both pass;
 2. else smooths the activations (serving/smooth.py: outlier channels scaled down, the weights' rows up;
    exact in fp32) and works on that graph from here: quantises every candidate again; done if both pass
-   (MiniLM teacher: 7 -> 4 MatMuls kept fp32, 53 -> 45 ms per forward at 32 rows, benchmarks/README.md);
+   (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows, benchmarks/README.md);
 3. else ranks the candidates by sensitivity: the export with only that node quantised, its max|dp|
    (then mean|dp|) against torch on the calibration rows - never the probes;
 4. keeps the most sensitive nodes fp32, one more at a time, until both checks pass;
