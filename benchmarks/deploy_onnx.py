@@ -90,7 +90,8 @@ def main() -> None:
                 notes.append(f"{kind:<12} {precision}: export {took:.1f} s, {path.stat().st_size / 2**20:.1f} MiB, "
                              f"{'PASS' if report.passed else 'FAIL'} {report.summary()}")
             record = json.loads((paths["int8"].parent / "export.json").read_text()).get("int8") or {}
-            notes.append(f"{kind:<12} int8 policy: smoothing {record.get('smoothing')}, kept fp32: {record.get('fp32_nodes')} "
+            notes.append(f"{kind:<12} int8 policy: smoothing {record.get('smoothing')}, "
+                         f"kept fp32: {record.get('fp32_nodes')} "
                          f"({record.get('fp32_share', 0):.0%} of the MatMul weights, {record.get('candidates')} candidates)")
             if args.variants or (args.variants is None and kind == "pretrained"):
                 plain = Path(tmp) / f"{kind}-int8-all.onnx"

@@ -19,8 +19,9 @@ So `quantize_int8`:
 5. refuses (ParityFailed, with the last report) once passing would need more than `max_fp32_share` of the
    MatMul weights in fp32: int8 would then be little faster than fp32, and fp32 is there to serve.
 
-The result records the smoothing (None when plain int8 passed), the nodes kept fp32, their share of the MatMul weights and both parity reports; the
-caller stores it with the export (onnx_export.prepared_onnx, export.json).
+The result records the smoothing (None when plain int8 passed), the nodes kept fp32, their share of the
+MatMul weights and both parity reports; the caller stores it with the export (onnx_export.prepared_onnx,
+export.json).
 """
 
 from __future__ import annotations
