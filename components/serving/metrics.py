@@ -57,11 +57,12 @@ class ModelMetrics:
         self.tokens = TOKENS.labels(name)
         self.in_flight = IN_FLIGHT.labels(name)
         self.name = name
-        self.predicted: dict = {}
+        self.predicted_at: list = []
 
     def label_series(self, labels) -> None:
         """One predicted-label series per label of the model (bounded by the artifact), looked up at load."""
-        self.predicted = {str(lab): PREDICTED_LABELS.labels(self.name, str(lab)) for lab in labels}
+        series = {str(lab): PREDICTED_LABELS.labels(self.name, str(lab)) for lab in labels}
+        self.predicted_at = [series[str(lab)] for lab in labels]  # by the model's class index
 
     def count(self, protocol: str, outcome: str) -> None:
         self.requests[(protocol, outcome)].inc()

@@ -194,8 +194,11 @@ class ServedModel(Model):
         request, parsed, probs = result
         best = probs.argmax(axis=1)
         labels = self._labels[best]
-        for label, n in zip(*np.unique(labels, return_counts=True)):  # canary analysis reads this on KServe
-            (self.metrics.predicted.get(label) or m.PREDICTED_LABELS.labels(self.name, label)).inc(int(n))
+        # canary analysis reads these on KServe; counted by class index (np.unique on the label strings
+        # sorted them: ~25% of the answer's CPU at 32 rows)
+        counts = np.bincount(best, minlength=len(self._labels))
+        for i in np.flatnonzero(counts).tolist():
+            self.metrics.predicted_at[i].inc(int(counts[i]))
         top = probs[np.arange(len(best)), best]
         if self.prediction_log is not None and self.prediction_log.sampled():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""

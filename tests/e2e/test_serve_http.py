@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -180,7 +181,10 @@ def test_bad_requests_get_4xx_naming_the_field(servers, case, path, body, field,
 
 
 def _metric(base, name, **labels):
-    text = httpx.get(f"{base}/metrics").text
+    return _metric_in(httpx.get(f"{base}/metrics").text, name, **labels)
+
+
+def _metric_in(text, name, **labels):
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -196,6 +200,7 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
     before_passes = _metric(base, "kubepipe_serve_batch_requests_count", model_name="merchant")
     before_reqs = _metric(base, "kubepipe_serve_batch_requests_sum", model_name="merchant")
     before_tokens = _metric(base, "kubepipe_serve_tokens_total", model_name="merchant")
+    label_text = httpx.get(f"{base}/metrics").text
     # 16 requests whose headers the server already has; their bodies then arrive in one burst
     body = json.dumps({"instances": TEXTS[:2]}).encode()
     pending = [_send_partial(port, V1, body) for _ in range(16)]
@@ -209,6 +214,12 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
     assert reqs == 16 and passes < 16  # some pass carried more than one request
     tokens = _metric(base, "kubepipe_serve_tokens_total", model_name="merchant") - before_tokens
     assert tokens == 16 * sum(len(t.split()) for t in TEXTS[:2])
+    answered = collections.Counter(p["label"] for _, a in answers for p in a["predictions"])
+    after_text = httpx.get(f"{base}/metrics").text
+    for label, n in answered.items():  # the per-label counters (canary analysis) grew by what was answered
+        series = dict(model_name="merchant", label=label)
+        assert (_metric_in(after_text, "kubepipe_serve_predicted_labels_total", **series)
+                - _metric_in(label_text, "kubepipe_serve_predicted_labels_total", **series)) == n
     ok = _metric(base, "kubepipe_serve_requests_total", model_name="merchant", outcome="ok", protocol="v1")
     text = httpx.get(f"{base}/metrics").text
     # latency is kserve's own histogram; kubepipe keeps no duplicate of it
