@@ -240,8 +240,10 @@ def executor_pod(name: str, container: dict, k8s: dict) -> dict:
     skips = dict(EXECUTOR_SKIPS)
     if not limits.get("cpu") or not limits.get("memory"):
         skips.update(NO_RESOURCES_SKIPS)
-    if "@sha256:" not in container["image"]:
-        skips.update(USER_IMAGE_SKIPS)
+    if container["image"] != IMAGE:  # a user's own image (unpinned, or pinned by its author): its user is theirs
+        skips["CKV_K8S_23"] = USER_IMAGE_SKIPS["CKV_K8S_23"]
+        if "@sha256:" not in container["image"]:
+            skips["CKV_K8S_43"] = USER_IMAGE_SKIPS["CKV_K8S_43"]
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name.lower().replace("_", "-")[:63], "namespace": "kubeflow",
                          "labels": {"app.kubernetes.io/managed-by": "kubepipe"},

@@ -107,7 +107,7 @@ def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
             for path, message in inline_secrets(profile)]
 
 
-_SECRET_REF = "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}"
+_SECRET_REF = "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}"  # nosec B105 - a placeholder, not a credential
 
 
 def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
