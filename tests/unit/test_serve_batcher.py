@@ -322,6 +322,41 @@ def test_adaptive_goes_back_to_the_thread_and_batches_when_requests_overlap():
     assert threads[-2:] == ["thread", "thread"] and max(sizes[-3:]) > 1  # the crowd shares passes on the thread
 
 
+def _clients(n_clients, n_each, mode="adaptive"):
+    """`n_clients` closed-loop clients, each sending its next request when its last is answered."""
+    import time
+
+    threads = []
+
+    def forward(items):
+        time.sleep(0.0005)  # a pass long enough for the other clients to send meanwhile
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=64, max_wait_s=0.0, mode=mode)
+
+        async def client(k):
+            for i in range(n_each):
+                assert await b.submit([(k, i)]) == [(k, i)]
+
+        await asyncio.gather(*[client(k) for k in range(n_clients)])
+        await b.stop()
+        return b.lone_inline
+
+    return run(main()), threads
+
+
+def test_adaptive_two_clients_taking_turns_run_on_the_loop():
+    # one request arrives while the other's pass runs: nothing to batch, so the hop is pure cost
+    lone_inline, threads = _clients(2, 150)
+    assert lone_inline and threads[-100:].count("loop") >= 80
+
+
+def test_adaptive_many_clients_stay_on_the_thread_and_share_passes():
+    lone_inline, threads = _clients(6, 60)
+    assert not lone_inline and threads.count("thread") == len(threads)
+
+
 def test_adaptive_keeps_slow_lone_passes_on_the_thread():
     import time
 
