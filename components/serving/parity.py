@@ -23,7 +23,7 @@ import numpy as np
 
 from kubepipe.components.errors import ModelError
 
-__all__ = ["TOLERANCES", "ParityReport", "ParityFailed", "probe_inputs", "calibration_inputs", "reference_logits",
+__all__ = ["TOLERANCES", "ParityReport", "ParityFailed", "probe_inputs", "calibration_inputs", "encoded_passes", "reference_logits",
            "check_parity", "softmax"]
 
 TOLERANCES = {
@@ -106,7 +106,8 @@ def _rows(loaded, n: int, *, row_seed: int, text_seed: int, edges: bool) -> list
     return (head + texts)[:n]
 
 
-def _encoded_passes(loaded, inputs: list):
+def encoded_passes(loaded, inputs: list):
+    """`inputs` encoded in passes of up to 64 rows, as check_parity runs them."""
     for start in range(0, len(inputs), _PASS_ROWS):
         chunk = inputs[start:start + _PASS_ROWS]
         yield loaded.encode(np.asarray(chunk, dtype=np.float64) if loaded.task == "tabular-classification" else chunk)
@@ -114,7 +115,7 @@ def _encoded_passes(loaded, inputs: list):
 
 def reference_logits(loaded, inputs: list) -> np.ndarray:
     """torch's logits on `inputs`, in the same passes as `check_parity` (to compare many exports with one)."""
-    return np.concatenate([loaded.forward(batch).numpy() for batch in _encoded_passes(loaded, inputs)])
+    return np.concatenate([loaded.forward(batch).numpy() for batch in encoded_passes(loaded, inputs)])
 
 
 def check_parity(loaded, session, precision: str, inputs: list | None = None,
@@ -128,7 +129,7 @@ def check_parity(loaded, session, precision: str, inputs: list | None = None,
     inputs = probe_inputs(loaded) if inputs is None else inputs
     names = [i.name for i in session.get_inputs()]
     got, want = [], []
-    for batch in _encoded_passes(loaded, inputs):
+    for batch in encoded_passes(loaded, inputs):
         missing = [k for k in names if k not in batch]
         if missing:
             raise ModelError(f"ONNX export takes inputs {names}, the model's encoder gives {sorted(batch)}")

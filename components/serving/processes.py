@@ -23,7 +23,7 @@ from pathlib import Path
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV, process_alive, process_identity
 
 __all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
-           "port_free", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
+           "port_free", "listen", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
@@ -45,15 +45,36 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
+    """A listening socket on host:port, or a ComponentError saying the port is taken (before any model loads).
+
+    As uvicorn binds: connections in TIME_WAIT do not count (SO_REUSEADDR on POSIX).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name == "posix":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        from kubepipe.components.errors import ComponentError
+
+        raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                             "pick another port") from None
+    sock.listen(2048)
+    sock.set_inheritable(inheritable)
+    return sock
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could listen on `port` now (as uvicorn does: connections in TIME_WAIT do not count)."""
-    with socket.socket() as s:
-        if os.name == "posix":
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
+    """Whether a server could listen on `port` now (`listen` would succeed)."""
+    from kubepipe.components.errors import ComponentError
+
+    try:
+        listen(host, port).close()
+    except ComponentError:
+        return False
     return True
 
 

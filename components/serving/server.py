@@ -102,7 +102,7 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
     if worker:
         sock = _listening_socket(socket_fd)
     else:
-        from kubepipe.components.serving.workers import listen
+        from kubepipe.components.serving.processes import listen
 
         sock = listen(host, port)  # a taken port is a clear error now, not after the model has loaded
         log.warning("listening on http://%s:%d; live now, ready once the model has loaded", host,

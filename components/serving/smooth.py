@@ -30,7 +30,7 @@ def _activation_maxima(loaded, fp32_file, names: list[str]) -> dict:
     import onnx
 
     from kubepipe.components.serving.onnx_export import ort_session
-    from kubepipe.components.serving.parity import _encoded_passes, calibration_inputs
+    from kubepipe.components.serving.parity import encoded_passes, calibration_inputs
 
     model = onnx.load(str(fp32_file))
     model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
@@ -39,7 +39,7 @@ def _activation_maxima(loaded, fp32_file, names: list[str]) -> dict:
         onnx.save(model, probe)
         session = ort_session(probe)
         maxima = {n: 0.0 for n in names}
-        for batch in _encoded_passes(loaded, calibration_inputs(loaded)):
+        for batch in encoded_passes(loaded, calibration_inputs(loaded)):
             outs = session.run(names, {k: v.numpy() for k, v in batch.items()})
             for name, value in zip(names, outs):
                 maxima[name] = np.maximum(maxima[name], np.abs(value).reshape(-1, value.shape[-1]).max(axis=0))

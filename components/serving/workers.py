@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 
-__all__ = ["run_workers", "strip_options", "listen"]
+__all__ = ["run_workers", "strip_options"]
 
 log = logging.getLogger("kubepipe.serve")
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 60.0
@@ -57,24 +57,6 @@ def _describe(code: int) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
-
-
-def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
-    """A listening socket on host:port, or a ComponentError saying the port is taken (before any model loads)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        from kubepipe.components.errors import ComponentError
-
-        raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                             "pick another port") from None
-    sock.listen(2048)
-    sock.set_inheritable(inheritable)
-    return sock
 
 
 class _Supervisor:
@@ -165,6 +147,7 @@ def run_workers(argv: list[str], n: int, *, host: str, port: int, grace_period: 
     """Serve with `n` worker processes under a supervisor; returns the exit code."""
     from kubepipe.components.serving import logs
     from kubepipe.components.serving.metrics import MULTIPROC_ENV
+    from kubepipe.components.serving.processes import listen
 
     logs.configure(log_file=log_file, max_mb=log_max_mb, backups=log_backups)
     copy_to = None

@@ -124,7 +124,7 @@ def serve(
 def _check_port_free(host: str, port: int) -> None:
     """`--port` taken is a clear error before torch and kserve import (seconds), not after."""
     from kubepipe.components.errors import ComponentError
-    from kubepipe.components.serving.workers import listen
+    from kubepipe.components.serving.processes import listen
     from kubepipe.errors import UserError
 
     try:

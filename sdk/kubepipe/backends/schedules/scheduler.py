@@ -27,8 +27,9 @@ from typing import Any, Callable
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
-from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, iso, parse_iso, utcnow
+from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
+from kubepipe.util import utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
@@ -149,7 +150,7 @@ class LocalScheduler:
         if s.next_fire is None:  # new: first slot after now (or after start_time)
             base = max(now, start) if start else now
             nxt = next_fire_times(s.cron, s.timezone, base - dt.timedelta(seconds=1) if start and start > now else base)[0]
-            self.store.set_fields(s.name, next_fire=iso(nxt))
+            self.store.set_fields(s.name, next_fire=utc_iso(nxt))
             return []
         due: list[dt.datetime] = []
         t = parse_iso(s.next_fire)
@@ -159,7 +160,7 @@ class LocalScheduler:
             latest = prev_fire_time(s.cron, s.timezone, min(now, end) if end else now)
             if latest >= t:
                 if latest > t:
-                    self.say(f"{s.name}: missed slots from {iso(t)} not backfilled (catchup is off)")
+                    self.say(f"{s.name}: missed slots from {utc_iso(t)} not backfilled (catchup is off)")
                 due = [latest]
             t = next_fire_times(s.cron, s.timezone, max(latest, now))[0]
         else:
@@ -168,7 +169,7 @@ class LocalScheduler:
                 t = next_fire_times(s.cron, s.timezone, t)[0]
         if not due:
             if t != parse_iso(s.next_fire):
-                self.store.set_fields(s.name, next_fire=iso(t))
+                self.store.set_fields(s.name, next_fire=utc_iso(t))
             return []
         started: list[str] = []
         next_fire = t
@@ -178,7 +179,7 @@ class LocalScheduler:
                 self.store.set_fields(s.name, enabled=False)
                 self.say(f"{s.name}: max_runs={s.max_runs} reached; schedule disabled")
                 break
-            slot_s = iso(slot)
+            slot_s = utc_iso(slot)
             if self.running(s.name) >= s.max_concurrency:
                 if s.catchup:  # wait: keep this slot pending
                     next_fire = slot
@@ -196,7 +197,7 @@ class LocalScheduler:
             fired += 1
             started.append(f"{s.name}@{slot_s}")
             self.say(f"{s.name}: started slot {slot_s}")
-        self.store.set_fields(s.name, next_fire=iso(next_fire))
+        self.store.set_fields(s.name, next_fire=utc_iso(next_fire))
         return started
 
     def _drain_queue(self) -> list[str]:

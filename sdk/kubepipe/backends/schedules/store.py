@@ -18,7 +18,7 @@ from typing import Iterator
 
 from kubepipe.util import utc_iso
 
-__all__ = ["ScheduleRow", "SchedulerStore", "DB_NAME", "utcnow", "iso", "parse_iso"]
+__all__ = ["ScheduleRow", "SchedulerStore", "DB_NAME", "utcnow", "parse_iso"]
 
 DB_NAME = "scheduler.db"
 _SCHEMA = """
@@ -44,10 +44,6 @@ _COLUMNS = {"pipeline", "path", "cron", "timezone", "template", "max_concurrency
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(t: dt.datetime | None) -> str | None:
-    return utc_iso(t)
 
 
 def parse_iso(s: str | None) -> dt.datetime | None:
@@ -128,7 +124,7 @@ class SchedulerStore:
                 " next_fire=excluded.next_fire, updated_at=excluded.updated_at",
                 (s.name, s.pipeline, s.path, s.cron, s.timezone, s.template, s.max_concurrency, int(s.catchup),
                  s.start_time, s.end_time, s.max_runs, int(s.enabled), json.dumps(s.params, sort_keys=True),
-                 int(s.scheduled_time_param), s.next_fire, s.fired, iso(utcnow())),
+                 int(s.scheduled_time_param), s.next_fire, s.fired, utc_iso(utcnow())),
             )
 
     def set_fields(self, name: str, **fields) -> None:
@@ -142,7 +138,7 @@ class SchedulerStore:
                 for v in fields.values()]
         with self._db() as db:
             db.execute(f"UPDATE schedules SET {cols}, updated_at = ? WHERE name = ?",  # nosec B608 - column names whitelisted
-                       (*vals, iso(utcnow()), name))
+                       (*vals, utc_iso(utcnow()), name))
 
     def delete(self, name: str) -> None:
         with self._db() as db:
@@ -154,7 +150,7 @@ class SchedulerStore:
         with self._db() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO runs (schedule, slot, state, started_at, error) VALUES (?,?,?,?,?)",
-                (schedule, slot, state, iso(utcnow()), error))
+                (schedule, slot, state, utc_iso(utcnow()), error))
             if cur.rowcount == 0:
                 return None
             if state == "running":
@@ -164,7 +160,7 @@ class SchedulerStore:
     def finish(self, row_id: int, state: str, run_id: str | None = None, error: str | None = None) -> None:
         with self._db() as db:
             db.execute("UPDATE runs SET state = ?, run_id = COALESCE(?, run_id), finished_at = ?, error = ?"
-                       " WHERE id = ?", (state, run_id, iso(utcnow()), error, row_id))
+                       " WHERE id = ?", (state, run_id, utc_iso(utcnow()), error, row_id))
 
     def set_run_id(self, row_id: int, run_id: str) -> None:
         with self._db() as db:
@@ -183,7 +179,7 @@ class SchedulerStore:
         """At start-up: runs left 'running' by a process that died cannot be followed any more."""
         with self._db() as db:
             cur = db.execute("UPDATE runs SET state = 'abandoned', finished_at = ?, error = 'scheduler stopped"
-                             " before the run finished' WHERE state = 'running'", (iso(utcnow()),))
+                             " before the run finished' WHERE state = 'running'", (utc_iso(utcnow()),))
             return cur.rowcount
 
 
