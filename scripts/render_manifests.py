@@ -87,6 +87,8 @@ def service_configs() -> dict:
                                            deployment_mode="serverless", **common),
         "raw-gpu": ServiceConfig(model_name="merchant-categorizer-gpu", deployment_mode="raw", gpu=1,
                                  gpu_type="nvidia-l4", cpu="4", memory="16Gi", **common),
+        "onnx-int8": ServiceConfig(model_name="merchant-categorizer-int8", serve_runtime="onnx", precision="int8",
+                                   deployment_mode="serverless", **common),
         "triton": ServiceConfig(model_name="merchant-categorizer-onnx", runtime="triton",
                                 deployment_mode="serverless", **common),
     }

@@ -6,7 +6,10 @@ from kubepipe.components.checks import (Allowed, CheckIssue, Reference, did_you_
                                        namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
+from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.settings import log_issues
+from kubepipe.components.serving.options import PRECISIONS, resolve_precision
+from kubepipe.components.serving.options import RUNTIMES as SERVER_RUNTIMES
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
 
@@ -17,9 +20,10 @@ PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscalin
 # `serving:` sizes the model server: cpu/memory/gpu/gpu_type/service_account (KServe),
 # machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
 # every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
-# endpoint's stable port (target local); log: the prediction log (monitoring/settings.py).
+# endpoint's stable port (target local); log: the prediction log (monitoring/settings.py);
+# runtime/precision: `kubepipe serve --runtime/--precision` (runtime kubepipe, every target).
 SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
-                "max_batch_size", "port", "log")
+                "max_batch_size", "port", "log", "runtime", "precision")
 
 
 def _int(v) -> bool:
@@ -77,7 +81,34 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
                     issues.append(CheckIssue(("serving", "port"), f"must be a TCP port from 1024 to 65535, got {port!r}",
                                              "e.g. serving: {port: 8601}; omit it for a free port"))
             issues += log_issues(serving.get("log"), runtime)
+            issues += _server_runtime_issues(serving, runtime)
     return issues
+
+
+def _server_runtime_issues(serving: dict, runtime) -> list[CheckIssue]:
+    """`serving.runtime` / `serving.precision`: the pairs `kubepipe serve` takes (serving/options.py)."""
+    engine, precision = serving.get("runtime"), serving.get("precision")
+    if engine is None and precision is None:
+        return []
+    key = "precision" if precision is not None else "runtime"  # a bad pair: the precision is what to change
+    if runtime == "triton":
+        return [CheckIssue(("serving", key), "is for runtime kubepipe (`kubepipe serve --runtime/--precision`)",
+                           "Triton serves the fp32 ONNX export itself; remove it")]
+    if engine is not None and engine not in SERVER_RUNTIMES:
+        return [CheckIssue(("serving", "runtime"), f"unknown model server runtime `{engine}`",
+                           did_you_mean(str(engine), SERVER_RUNTIMES) or f"use one of: {', '.join(SERVER_RUNTIMES)}")]
+    if precision is not None and precision not in PRECISIONS:
+        return [CheckIssue(("serving", "precision"), f"unknown precision `{precision}`",
+                           did_you_mean(str(precision), PRECISIONS) or f"use one of: {', '.join(PRECISIONS)}")]
+    engine = engine or "torch"
+    if engine == "onnx" and serving.get("gpu"):
+        return [CheckIssue(("serving", "runtime"), "onnx runs ONNX Runtime on the CPU, so the GPU would sit idle",
+                           "drop gpu, or use runtime: torch on the GPU")]
+    try:
+        resolve_precision(engine, precision or "auto", "cuda" if serving.get("gpu") else "cpu")
+    except ModelError as exc:
+        return [CheckIssue(("serving", key), str(exc), "e.g. serving: {runtime: onnx, precision: int8}")]
+    return []
 
 
 def deploy_reference() -> Reference:

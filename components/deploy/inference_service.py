@@ -10,12 +10,22 @@ Two runtimes:
   (see `triton.py`).
 
 Both get a readiness probe on `/v2/models/NAME/ready` (the server turns ready
-only after load + warm-up), a locked-down securityContext (non-root uid 1000,
+only after load + warm-up), a startup probe on the same path so that liveness
+(`/v2/health/live`, ~70 s of failures) never judges a slow first load (an ONNX
+int8 export is built and parity-checked at load: minutes; startup probes need
+Knative Serving 1.15+ in Serverless mode), a locked-down securityContext (non-root uid 1000,
 drop ALL, no privilege escalation, read-only root filesystem with an emptyDir
 on /tmp, seccomp RuntimeDefault), resources / GPU limits, autoscaling and,
 in Serverless mode, `canaryTrafficPercent` plus tag routing so the canary has
 its own URL. RawDeployment mode gets no canary (KServe ignores it there) but a
 rolling update that never drops below the old replica count.
+
+`kubepipe serve --runtime onnx` builds its export into KUBEPIPE_ONNX_CACHE at load; the container
+gets that cache on its own emptyDir, which outlives container restarts (not the pod). No init
+container runs `--prepare`: KServe's storage initializer is appended *after* the pod's own init
+containers and mounts /mnt/models only into kserve-container (and itself), so an init container
+of ours would find no model. The server listens (liveness) while it loads; the startup probe
+covers the rest. To skip the build on every new pod, run `--prepare` at image build.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES, Autoscaling, parse_autoscaling
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.serving.options import runtime_flags, uses_onnx_export
 
 __all__ = [
     "API_VERSION",
@@ -36,6 +47,7 @@ __all__ = [
     "build_inference_service",
     "inference_service_manifest",
     "isvc_name",
+    "server_args",
     "to_dict",
 ]
 
@@ -43,6 +55,10 @@ API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 MODEL_DIR = "/mnt/models"
 PORT = 8080
+ONNX_CACHE = "/var/cache/kubepipe/onnx"  # KUBEPIPE_ONNX_CACHE of `--runtime onnx` containers: an emptyDir
+# How long a first start may take before the kubelet restarts the container: KServe's own
+# progress deadline (Knative's default, 600 s) fails the revision about then anyway.
+STARTUP_S = 600
 RUNTIMES = ("kubepipe", "triton")
 TRITON_RUNTIME = "kserve-tritonserver"
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -88,6 +104,8 @@ class ServiceConfig:
     run_id: str = ""
     max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
     server_flags: tuple = ()  # more `kubepipe serve` flags: the prediction log (monitoring/settings.py)
+    serve_runtime: str = "torch"  # `kubepipe serve --runtime` (torch | onnx), runtime kubepipe only
+    precision: str = "auto"  # `kubepipe serve --precision`
 
     @property
     def name(self) -> str:
@@ -126,13 +144,17 @@ def _probes(name: str):
                     initial_delay_seconds=2, period_seconds=5, timeout_seconds=2, failure_threshold=3)
     live = V1Probe(http_get=V1HTTPGetAction(path="/v2/health/live", port=PORT),
                    initial_delay_seconds=10, period_seconds=10, timeout_seconds=2, failure_threshold=6)
-    return ready, live
+    # Liveness and readiness start only once this passed (the model loaded and warmed up); a short
+    # period so that a scale-from-zero pod is not held back by it.
+    startup = V1Probe(http_get=V1HTTPGetAction(path=f"/v2/models/{name}/ready", port=PORT),
+                      period_seconds=2, timeout_seconds=2, failure_threshold=STARTUP_S // 2)
+    return ready, live, startup
 
 
 def _container_fields(cfg: ServiceConfig) -> dict:
     from kubernetes.client import V1ContainerPort, V1EnvVar, V1VolumeMount
 
-    ready, live = _probes(cfg.name)
+    ready, live, startup = _probes(cfg.name)
     # /tmp is the pod's own emptyDir (the root filesystem is read-only), not a shared host path.
     env = [V1EnvVar(name="HOME", value="/tmp"),  # nosec B108 - emptyDir inside the pod
            V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1")]
@@ -143,9 +165,17 @@ def _container_fields(cfg: ServiceConfig) -> dict:
         resources=_resources(cfg),
         readiness_probe=ready,
         liveness_probe=live,
+        startup_probe=startup,
         security_context=_security(),
         volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],  # nosec B108 - emptyDir
     )
+
+
+def server_args(cfg: ServiceConfig) -> list[str]:
+    """The predictor's `kubepipe serve` arguments (the container's command is `kubepipe`)."""
+    return ["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT),  # noqa: S104
+            *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else []),
+            *runtime_flags(cfg.serve_runtime, cfg.precision), *cfg.server_flags]
 
 
 def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
@@ -158,6 +188,7 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
         V1SeccompProfile,
         V1Toleration,
         V1Volume,
+        V1VolumeMount,
     )
 
     fields = _container_fields(cfg)
@@ -182,15 +213,13 @@ def _predictor(cfg: ServiceConfig, scaling: Autoscaling):
         )
     else:
         fields["env"] = [V1EnvVar(name="STORAGE_URI", value=cfg.storage_uri)] + fields["env"]
-        kwargs["containers"] = [V1Container(
-            name="kserve-container",
-            image=cfg.image,
-            command=["kubepipe"],
-            args=["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT),  # noqa: S104
-                  *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else []),
-                  *cfg.server_flags],
-            **fields,
-        )]
+        if uses_onnx_export(cfg.serve_runtime):
+            fields["env"].append(V1EnvVar(name="KUBEPIPE_ONNX_CACHE", value=ONNX_CACHE))
+            fields["volume_mounts"].append(V1VolumeMount(name="onnx-cache", mount_path=ONNX_CACHE))
+            # the exports and, while int8 is searched, its trial files beside them (~4x the fp32 file)
+            kwargs["volumes"].append(V1Volume(name="onnx-cache", empty_dir=V1EmptyDirVolumeSource(size_limit="4Gi")))
+        kwargs["containers"] = [V1Container(name="kserve-container", image=cfg.image, command=["kubepipe"],
+                                            args=server_args(cfg), **fields)]
     if cfg.gpu:
         kwargs["tolerations"] = [V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
         if cfg.gpu_type:
@@ -217,6 +246,9 @@ def build_inference_service(cfg: ServiceConfig):
         raise ComponentError(f"canary_percent: must be between 0 and 100, got {cfg.canary_percent}")
     if cfg.runtime == "kubepipe" and not cfg.image:
         raise ComponentError("runtime_image: the target profile names no runtime image for the model server")
+    if cfg.runtime == "triton" and (cfg.serve_runtime, cfg.precision) != ("torch", "auto"):
+        raise ComponentError("serving.runtime / serving.precision choose `kubepipe serve`'s runtime; with "
+                             "runtime: triton, Triton serves the ONNX export itself")
     if not cfg.storage_uri:
         raise ComponentError("model: the model artifact has no URI to serve from")
     scaling = parse_autoscaling(cfg.autoscaling, cfg.deployment_mode)

@@ -52,8 +52,9 @@ def deploy(
         timeout_s: How long the rollout may take before it is rolled back.
         serving: The model server: cpu, memory, gpu, gpu_type, service_account (KServe);
             machine_type, accelerator_type (Vertex); max_batch_size, the rows one request may carry
-            (default 64; every target); log: {sample, sink, flush_s}, the prediction log of sampled
-            requests (sink default: the profile's predictions_uri).
+            (default 64; every target); runtime: torch or onnx, precision: auto, fp32, bf16 or int8
+            (`kubepipe serve --runtime/--precision`; runtime kubepipe); log: {sample, sink, flush_s}, the
+            prediction log of sampled requests (sink default: the profile's predictions_uri).
         canary_analysis: After smoke, hold the canary at canary_percent for `bake_s` seconds of real
             traffic and compare it with the stable revision: `{bake_s, min_requests,
             max_error_rate_increase, max_p99_ratio, max_p99_increase_ms, max_prediction_psi}` (local:

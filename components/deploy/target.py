@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.serving.options import runtime_flags
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
 
@@ -129,7 +130,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         cpu=str(resources.get("cpu", "1")), memory=str(resources.get("memory", "2Gi")),
         gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_types.get(gpu_type, gpu_type),
         service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id,
-        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags))
+        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags),
+        serve_runtime=resources.get("runtime") or "torch", precision=resources.get("precision") or "auto")
     manifest = inference_service_manifest(cfg)
     report = rollout(manifest, registry_uri=registry_uri, model_name=name, version=version,
                      smoke_inputs=smoke_inputs, smoke=smoke, base_url=profile.get("ingress_url"),
@@ -180,20 +182,24 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
         raise ComponentError("canary_analysis: not available on target vertex yet (local and kubeflow have it); "
                              "remove it, the smoke-tested canary split still applies")
     version = resolve_version(registry_uri, model_name, version, run_id)
-    common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s,
-                  server_flags=_log_flags((serving or {}).get("log"), profile, state_dir, version))
+    serving = serving or {}
+    log_flags = _log_flags(serving.get("log"), profile, state_dir, version)
+    # the other targets take `serving.runtime/precision` as flags; KServe's pod spec depends on them (a cache volume)
+    flags = runtime_flags(serving.get("runtime") or "torch", serving.get("precision") or "auto") + log_flags
+    common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
     if target == "local":
         report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving,
-                        canary_percent=canary_percent, canary_analysis=canary_analysis or None, **common)
+                        canary_percent=canary_percent, canary_analysis=canary_analysis or None,
+                        server_flags=flags, **common)
     elif target == "kubeflow":
         report = _kserve(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, runtime=runtime, namespace=namespace,
-                         resources=serving or {}, pipeline_name=pipeline_name, run_id=run_id,
+                         resources=serving, pipeline_name=pipeline_name, run_id=run_id,
                          model_dir=model_dir, api_client=api_client, canary_analysis=canary_analysis or None,
-                         **common)
+                         server_flags=log_flags, **common)
     else:
         report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
-                         autoscaling=autoscaling or {}, resources=serving or {}, **common)
+                         autoscaling=autoscaling or {}, resources=serving, server_flags=flags, **common)
     report.update(target=target, model=model_name, version=version)
     if report_path:
         Path(report_path).write_text(report_markdown(report), encoding="utf-8")

@@ -7,7 +7,8 @@ up to 25 s to finish the requests in flight.
 
 from __future__ import annotations
 
-__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS"]
+__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "resolve_precision", "runtime_flags",
+           "uses_onnx_export"]
 
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -54,3 +55,31 @@ OPTIONS: list[tuple[str, object, str]] = [
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
 CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS}
+
+
+def resolve_precision(runtime: str, precision: str, device: str) -> str:
+    """`auto` -> bf16 for torch on CUDA, else fp32; an impossible pair is a ModelError saying what works."""
+    from kubepipe.components.errors import ModelError
+
+    if runtime not in RUNTIMES:
+        raise ModelError(f"--runtime {runtime!r}: use one of {list(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"--precision {precision!r}: use one of {list(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if runtime == "torch" and device.startswith("cuda") else "fp32"
+    if runtime == "onnx" and precision == "bf16":
+        raise ModelError("--precision bf16 is for --runtime torch; ONNX Runtime serves fp32 or int8")
+    if runtime == "torch" and precision == "int8":
+        raise ModelError("--precision int8 needs --runtime onnx (dynamic int8 quantisation of the ONNX export)")
+    return precision
+
+
+def uses_onnx_export(runtime: str) -> bool:
+    """Whether a server on `runtime` builds (or reads) an ONNX export in KUBEPIPE_ONNX_CACHE at load."""
+    return runtime == "onnx"  # runtime.build_runner: only OnnxRunner calls prepared_onnx
+
+
+def runtime_flags(runtime: str = "torch", precision: str = "auto") -> list[str]:
+    """The `kubepipe serve` flags that pick `runtime` and `precision` ([] for the defaults)."""
+    flags = [] if runtime == DEFAULTS["runtime"] else ["--runtime", runtime]
+    return flags + ([] if precision == DEFAULTS["precision"] else ["--precision", precision])

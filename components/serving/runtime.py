@@ -16,25 +16,10 @@ from typing import Any
 import numpy as np
 
 from kubepipe.components.errors import ModelError
-from kubepipe.components.serving.options import PRECISIONS, RUNTIMES
+from kubepipe.components.serving.options import PRECISIONS, RUNTIMES, resolve_precision, uses_onnx_export
 
 __all__ = ["RUNTIMES", "PRECISIONS", "resolve_precision", "checked_onnx_session", "TorchRunner", "OnnxRunner",
            "build_runner"]
-
-
-def resolve_precision(runtime: str, precision: str, device: str) -> str:
-    """`auto` -> bf16 for torch on CUDA, else fp32; an impossible pair is a ModelError saying what works."""
-    if runtime not in RUNTIMES:
-        raise ModelError(f"--runtime {runtime!r}: use one of {list(RUNTIMES)}")
-    if precision not in PRECISIONS:
-        raise ModelError(f"--precision {precision!r}: use one of {list(PRECISIONS)}")
-    if precision == "auto":
-        return "bf16" if runtime == "torch" and device.startswith("cuda") else "fp32"
-    if runtime == "onnx" and precision == "bf16":
-        raise ModelError("--precision bf16 is for --runtime torch; ONNX Runtime serves fp32 or int8")
-    if runtime == "torch" and precision == "int8":
-        raise ModelError("--precision int8 needs --runtime onnx (dynamic int8 quantisation of the ONNX export)")
-    return precision
 
 
 def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1):
@@ -104,7 +89,7 @@ def build_runner(loaded, *, runtime: str = "torch", precision: str = "auto", tor
     """The forward callable for `loaded` on `runtime` (see the module docstring)."""
     device = str(loaded.device)
     precision = resolve_precision(runtime, precision, device)
-    if runtime == "onnx":
+    if uses_onnx_export(runtime):
         if device != "cpu":
             raise ModelError(f"--runtime onnx runs ONNX Runtime on the CPU; use --device cpu (got {device}), or "
                              "--runtime torch on the GPU")

@@ -54,6 +54,26 @@ def test_kubeflow_target_canary_and_champion(tmp_path):
     assert type(pred["maxReplicas"]) is int
 
 
+def test_onnx_int8_serving_reaches_the_cluster_with_its_cache_and_a_startup_probe(tmp_path):
+    from kubepipe.components.serving.server import build_parser
+
+    model_dir = _model(tmp_path)
+    with FakeKube() as fake:
+        out = deploy_model(model_dir=str(model_dir), model_uri="gs://b/r1/model", model_name=NAME, version=1,
+                           target="kubeflow", profile=PROFILE, smoke_inputs=["UBER TRIP"], timeout_s=5,
+                           serving={"runtime": "onnx", "precision": "int8"}, api_client=kube_client(fake.url))
+        obj = fake.objects[("kubepipe-serving", NAME)]
+    assert out["action"] == "promoted"
+    pred = obj["spec"]["predictor"]
+    c = pred["containers"][0]
+    args = build_parser().parse_args(c["args"][1:])
+    assert (args.runtime, args.precision) == ("onnx", "int8")
+    cache = next(e["value"] for e in c["env"] if e["name"] == "KUBEPIPE_ONNX_CACHE")
+    assert {"name": "onnx-cache", "mountPath": cache} in c["volumeMounts"]
+    assert any(v["name"] == "onnx-cache" and "emptyDir" in v for v in pred["volumes"])
+    assert c["startupProbe"]["httpGet"]["path"] == f"/v2/models/{NAME}/ready"
+
+
 def test_triton_runtime_publishes_repository_and_smokes_with_tensors(tmp_path):
     model_dir = _model(tmp_path)
     reg = Registry(f"file://{tmp_path / 'registry'}")

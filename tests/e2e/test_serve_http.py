@@ -472,7 +472,17 @@ def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, tmp_path
     monkeypatch.setenv("KUBEPIPE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
     proc, log = start_server(models["text"], "onnx", tmp_path, "--runtime", "onnx", "--precision", "int8")
     try:
-        base = wait_ready(proc, log, "onnx", timeout=300)  # export + int8 quantisation + parity before ready
+        base = bound_base(proc, log)
+        assert base, log.read_text()
+        live = []  # export + int8 quantisation + parity before ready: liveness answers all along, within
+        deadline = time.monotonic() + 300  # the probe's 2 s (a kubelet restarts a container that fails it)
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            live.append(httpx.get(f"{base}/v2/health/live", timeout=2).status_code)
+            if httpx.get(f"{base}/v2/models/onnx/ready", timeout=2).status_code == 200:
+                break
+            time.sleep(0.2)
+        assert set(live) == {200}, live
         card = httpx.get(f"{base}/kubepipe/v1/models/onnx").json()
         assert card["runtime"] == "onnx" and card["precision"] == "int8" and card["parity"]["passed"] is True
         r = httpx.post(f"{base}/v1/models/onnx:predict", json={"instances": TEXTS, "return_probabilities": True})

@@ -54,6 +54,34 @@ def test_max_batch_size_reaches_every_target_s_server_command():
     assert build_parser().parse_args(["/m", *args[args.index("--max-batch-size"):]]).max_batch_size == 16
 
 
+def test_serving_runtime_and_precision_are_the_pairs_the_server_takes():
+    assert check({"serving": {"runtime": "onnx", "precision": "int8"}}) == []
+    assert check({"serving": {"precision": "bf16", "gpu": 1}}) == []  # torch on the GPU
+    got = _paths(check({"serving": {"runtime": "onxx"}}))
+    assert got[("serving", "runtime")].hint == "did you mean `onnx`?"
+    assert "int8 needs --runtime onnx" in _paths(check({"serving": {"precision": "int8"}}))[("serving", "precision")].message
+    assert "bf16 is for --runtime torch" in _paths(check({"serving": {"runtime": "onnx", "precision": "bf16"}}))[
+        ("serving", "precision")].message
+    assert "CPU" in _paths(check({"serving": {"runtime": "onnx", "gpu": 1}}))[("serving", "runtime")].message
+    triton = _paths(check({"runtime": "triton", "serving": {"precision": "int8"}}))
+    assert "runtime kubepipe" in triton[("serving", "precision")].message
+
+
+def test_serving_runtime_reaches_every_target_s_server_command():
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.components.deploy.vertex_endpoint import serving_container
+    from kubepipe.components.serving.options import runtime_flags
+    from kubepipe.components.serving.server import build_parser
+
+    cfg = ServiceConfig(model_name="m", storage_uri="gs://b/m", image="img", serve_runtime="onnx", precision="int8")
+    kserve = inference_service_manifest(cfg)["spec"]["predictor"]["containers"][0]["args"]
+    vertex = serving_container("m", None, tuple(runtime_flags("onnx", "int8")))["serving_container_args"]
+    for args in (kserve[1:], vertex[vertex.index("serve") + 1:]):
+        parsed = build_parser().parse_args(args)
+        assert (parsed.runtime, parsed.precision) == ("onnx", "int8")
+    assert runtime_flags() == [] and "--runtime" not in serving_container("m")["serving_container_args"]
+
+
 def test_raw_mode_limits_are_checked():
     got = _paths(check({"autoscaling": {"min_replicas": 0, "metric": "rps"}}, deployment_mode="raw"))
     assert "cpu or memory" in got[("autoscaling", "metric")].message

@@ -40,6 +40,7 @@ CASES = {
     "raw": dict(deployment_mode="raw", canary_percent=10,
                 autoscaling={"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": 70}),
     "service-account": dict(service_account="kserve-sa", namespace="models"),
+    "onnx-int8": dict(serve_runtime="onnx", precision="int8", canary_percent=10),
 }
 
 
@@ -79,6 +80,50 @@ def test_custom_predictor_runs_kubepipe_serve_on_the_downloaded_model():
     assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubepipe"
     assert manifest["metadata"]["labels"]["kubepipe.dev/version"] == "7"
     assert "canaryTrafficPercent" not in manifest["spec"]["predictor"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_slow_first_load_is_never_judged_by_liveness(case):
+    """startupProbe on the readiness path: liveness (~70 s) begins only once the model loaded, and the
+    start-up budget covers an int8 export search (minutes) up to KServe's own progress deadline."""
+    c = _container(inference_service_manifest(_cfg(**CASES[case])))
+    start, live, ready = c["startupProbe"], c["livenessProbe"], c["readinessProbe"]
+    assert start["httpGet"] == ready["httpGet"]
+    assert start["periodSeconds"] * start["failureThreshold"] >= 600
+    assert start["periodSeconds"] <= 2  # a scale-from-zero pod is ready within 2 s of loading
+    live_budget = live["initialDelaySeconds"] + live["periodSeconds"] * live["failureThreshold"]
+    assert live_budget == 70 and live["httpGet"]["path"] == "/v2/health/live"  # as before, once started
+
+
+@pytest.mark.parametrize("runtime, precision", [("torch", "auto"), ("torch", "fp32"), ("torch", "bf16"),
+                                                ("onnx", "auto"), ("onnx", "fp32"), ("onnx", "int8")])
+def test_the_onnx_cache_volume_follows_what_the_server_will_run(runtime, precision):
+    """The container's args go through the server's own parser; only a server that builds an ONNX
+    export at load gets KUBEPIPE_ONNX_CACHE on its own emptyDir (it outlives container restarts)."""
+    from kubepipe.components.serving.server import build_parser
+
+    manifest = inference_service_manifest(_cfg(serve_runtime=runtime, precision=precision))
+    c, pred = _container(manifest), manifest["spec"]["predictor"]
+    assert c["command"] == ["kubepipe"] and c["args"][0] == "serve"
+    parsed = build_parser().parse_args(c["args"][1:])
+    assert (parsed.model_dir, parsed.runtime, parsed.precision) == ("/mnt/models", runtime, precision)
+    assert crd.manifest_errors(manifest) == []
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pred["volumes"]}
+    if runtime == "onnx":  # serving/runtime.py's OnnxRunner reads (and writes) the export cache at load
+        assert env["KUBEPIPE_ONNX_CACHE"] == mounts["onnx-cache"] and "emptyDir" in volumes["onnx-cache"]
+        assert not mounts["onnx-cache"].startswith("/tmp")
+    else:
+        assert "KUBEPIPE_ONNX_CACHE" not in env and "onnx-cache" not in mounts and "onnx-cache" not in volumes
+    # KServe appends its storage initializer after the pod's init containers, and mounts the model only
+    # into kserve-container: an init container of ours would find no model (inference_service.py)
+    assert "initContainers" not in pred
+
+
+def test_triton_refuses_kubepipe_serve_runtime_settings():
+    with pytest.raises(ComponentError, match="serving.runtime"):
+        inference_service_manifest(_cfg(runtime="triton", serve_runtime="onnx"))
 
 
 def test_gpu_limits_node_selector_and_toleration():
