@@ -109,7 +109,8 @@ CASES = [
     ("load-data", "format", lambda v: {"format": v}),
     ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
     ("deploy", "runtime", lambda v: {"runtime": v}),
-    ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}}.get(v, 1)}}),
+    ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}, "runtime": "onnx",
+                                                     "precision": "fp32"}.get(v, 1)}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
 

@@ -37,7 +37,7 @@ def test_renders_inference_services_deployments_and_task_pods(rendered):
     kinds = {d["kind"] for d in docs.values()}
     assert kinds == {"InferenceService", "Deployment", "Pod"}
     isvcs = [d for d in docs.values() if d["kind"] == "InferenceService"]
-    assert len(isvcs) == 3
+    assert len(isvcs) == 4  # serverless canary, raw gpu, onnx int8, triton
     pods = [d for d in docs.values() if d["kind"] == "Pod"]
     names = {p["metadata"]["name"] for p in pods}
     assert {"render-builtins-exec-load", "render-builtins-exec-train"} <= names
