@@ -138,7 +138,10 @@ def bare_server(model_dir: str, port: int, name: str, threads: int, device: str 
     model = BareModel(name)
     model.load()
     server = ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # no line per request, as kubepipe
+    # No line per request, as kubepipe by default: uvicorn's access line and KServe's timing line
+    # (`enable_latency_logging` does not cover the latter).
+    for per_request in ("uvicorn.access", "kserve.trace"):
+        logging.getLogger(per_request).setLevel(logging.WARNING)
     server.start([model])
 
 
