@@ -22,9 +22,16 @@ a pass (two cross-thread wake-ups), 10% of a flagship request at one connection 
 with two clients taking turns (measured: bare 891, thread 727, loop 975 RPS); but inline passes
 under real concurrency leave the next arrivals unread until the pass ends, so every pass then
 carries one request. Serial means: `SERIAL_PASSES` thread passes in a row during which at most
-`LONE_COMPANY` other request arrived (nothing to batch). Then lone passes run inline, except every
-`PROBE_EVERY`-th, which runs on the thread to count the company again; more company after any
-thread pass, or a lone pass averaging over `INLINE_MAX_S`, switches back to the thread.
+`LONE_COMPANY` other request arrived (nothing to batch). Then lone passes run inline. Before every
+`PROBE_EVERY`-th, the pass yields `PROBE_TURNS` turns of the event loop (a probe): requests that
+arrived while earlier passes held the loop are read and reach the batcher meanwhile, and more
+than `LONE_COMPANY` of them send this pass, and the next, to the thread. A probe costs a few
+microseconds; the earlier probe ran the pass on the thread, two cross-thread wake-ups that on a
+loaded box cost milliseconds. More company after any thread pass, or lone passes taking over
+`INLINE_MAX_S` (the median of the last `LONE_WINDOW`, timed where they ran, without the hop), also
+switch back. A median, because on a shared box a pass now and then is descheduled for 10+ ms: a
+moving average flipped lone passes back to the thread after each such outlier (measured: 88
+flips in 9 s at one connection on a loaded 2-core box).
 """
 
 from __future__ import annotations
@@ -41,8 +48,12 @@ __all__ = ["MicroBatcher", "bucket_of", "MODES"]
 MODES = ("thread", "inline", "adaptive")
 SERIAL_PASSES = 32  # thread passes in a row with at most LONE_COMPANY arrivals meanwhile: serial traffic
 LONE_COMPANY = 1  # requests arriving during a pass: one (two clients taking turns) leaves nothing to batch
-PROBE_EVERY = 16  # while lone passes run inline, every 16th runs on the thread to look for company
+PROBE_EVERY = 4  # while lone passes run inline, every 4th first lets the loop read what arrived
+# Loop turns a probe yields: a request read in the first turn starts its task in the second and
+# reaches the batcher (or counts as arriving) in the third.
+PROBE_TURNS = 3
 INLINE_MAX_S = 0.002  # a lone pass longer than this stays on the thread: the hop is ~0.1 ms of it
+LONE_WINDOW = 15  # lone passes whose median decides INLINE_MAX_S
 
 
 def bucket_of(width: int) -> int:
@@ -80,8 +91,8 @@ class MicroBatcher:
         self.inline = mode == "inline"  # every pass on the event loop itself
         self.lone_inline = False  # adaptive: lone passes run on the loop now (serial traffic)
         self._serial = 0  # adaptive: lone thread passes in a row that nobody arrived during
-        self._lone_passes = 0  # adaptive: lone passes since they went inline (every PROBE_EVERY-th: thread)
-        self._lone_s = 0.0  # adaptive: moving average of a one-request pass's seconds
+        self._lone_passes = 0  # adaptive: lone passes since they went inline (every PROBE_EVERY-th: a probe)
+        self._lone_took: collections.deque[float] = collections.deque(maxlen=LONE_WINDOW)  # adaptive
         self._pending: collections.deque[_Job] = collections.deque()
         self._busy = False  # a pass is running (direct or collected)
         self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
@@ -101,20 +112,31 @@ class MicroBatcher:
         self._signal.set()
         return await job.future
 
+    def _run_timed(self, items: list) -> tuple[Any, float]:
+        """`run(items)` and its own seconds, wherever it runs (a thread pass's excludes the hop)."""
+        t0 = time.perf_counter()
+        result = self._run(items)
+        return result, time.perf_counter() - t0
+
     async def _direct(self, items: Sequence[Any], n_tokens: int) -> Any:
         self._busy = True
         t0 = time.perf_counter()
-        if self._inline_now(1):
+        try:
+            inline = await self._inline_now(1)
+        except BaseException:  # cancelled during a probe: free the batcher for the others
+            self._pass_done()
+            raise
+        if inline:
             try:
-                result = self._run(items)
+                result, own = self._run_timed(items)
             finally:
                 self._pass_done()
         else:
-            fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run, items)
+            fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run_timed, items)
             fut.add_done_callback(lambda _: self._pass_done(lone=True))  # when the thread is really done
-            result = await asyncio.shield(fut)  # a cancelled request does not free the thread early
+            result, own = await asyncio.shield(fut)  # a cancelled request does not free the thread early
         took = time.perf_counter() - t0
-        self._timed(took)
+        self._timed(own)
         if self._on_batch is not None:
             self._on_batch(len(items), 1, took, n_tokens)
         return result
@@ -127,20 +149,33 @@ class MicroBatcher:
             self._count_company()
 
     # ---- adaptive: where lone passes run --------------------------------------------------
-    def _inline_now(self, requests: int) -> bool:
-        """Whether a pass of `requests` requests runs on the loop (else on the thread)."""
+    async def _inline_now(self, requests: int) -> bool:
+        """Whether a pass of `requests` requests runs on the loop (else on the thread); `_busy` is set."""
         if self.inline:
             return True
         if not self.lone_inline or requests != 1:
             return False
         self._lone_passes += 1
-        return self._lone_passes % PROBE_EVERY != 0  # every PROBE_EVERY-th: a probe, on the thread
+        if self._lone_passes % PROBE_EVERY:
+            return True
+        for _ in range(PROBE_TURNS):  # a probe: what arrived meanwhile queues behind this pass
+            await asyncio.sleep(0)
+        if len(self._pending) + self._arriving() > LONE_COMPANY:
+            self._to_thread()
+            return False
+        return True
+
+    @property
+    def lone_seconds(self) -> float:
+        """The median of the recent one-request passes' own seconds (0 before the first)."""
+        took = sorted(self._lone_took)
+        return took[len(took) // 2] if took else 0.0
 
     def _timed(self, took: float) -> None:
-        """A one-request pass took `took` s: too long on average to hold the loop for -> the thread."""
+        """A one-request pass took `took` s: if they typically take too long to hold the loop -> the thread."""
         if self.mode == "adaptive":
-            self._lone_s = took if not self._lone_s else 0.8 * self._lone_s + 0.2 * took
-            if self._lone_s > INLINE_MAX_S:
+            self._lone_took.append(took)
+            if self.lone_seconds > INLINE_MAX_S:
                 self._to_thread()
 
     def _count_company(self) -> None:
@@ -151,7 +186,7 @@ class MicroBatcher:
             self._to_thread()
             return
         self._serial += 1
-        if self._serial >= SERIAL_PASSES and self._lone_s <= INLINE_MAX_S:
+        if self._serial >= SERIAL_PASSES and self.lone_seconds <= INLINE_MAX_S:
             self.lone_inline = True
 
     def _to_thread(self) -> None:
@@ -212,9 +247,10 @@ class MicroBatcher:
             items = [x for j in jobs for x in j.items]
             self._busy = True
             t0 = time.perf_counter()
-            inline = self._inline_now(len(jobs))
             try:
-                result = self._run(items) if inline else await loop.run_in_executor(self._pool, self._run, items)
+                inline = await self._inline_now(len(jobs))
+                result, own = (self._run_timed(items) if inline
+                               else await loop.run_in_executor(self._pool, self._run_timed, items))
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for j in jobs:
                     if not j.future.done():
@@ -224,7 +260,7 @@ class MicroBatcher:
                 self._busy = False
             took = time.perf_counter() - t0
             if len(jobs) == 1:
-                self._timed(took)
+                self._timed(own)
             if not inline:
                 self._count_company()
             if self._on_batch is not None:
