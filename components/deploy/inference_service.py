@@ -2,7 +2,8 @@
 
 Two runtimes:
 - `kubepipe` (default): a custom predictor container running the runtime image
-  as `kubepipe serve /mnt/models --name NAME --host 0.0.0.0 --port 8080`. The container's
+  as `kubepipe serve /mnt/models --name NAME --host 0.0.0.0 --port 8080` (`--device cuda` when
+  it requests a GPU). The container's
   `STORAGE_URI` env makes KServe's storage initializer download the model
   artifact to /mnt/models first (KServe's documented custom-container path).
 - `triton`: `predictor.model` with `modelFormat: onnx` on the
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 
 from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES, Autoscaling, parse_autoscaling
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.serving.options import runtime_flags, uses_onnx_export
+from kubepipe.components.serving.options import runtime_flags, serve_device, uses_onnx_export
 
 __all__ = [
     "API_VERSION",
@@ -175,7 +176,7 @@ def server_args(cfg: ServiceConfig) -> list[str]:
     """The predictor's `kubepipe serve` arguments (the container's command is `kubepipe`)."""
     return ["serve", MODEL_DIR, "--name", cfg.name, "--host", "0.0.0.0", "--port", str(PORT),  # noqa: S104
             *(["--max-batch-size", str(cfg.max_batch_size)] if cfg.max_batch_size else []),
-            *runtime_flags(cfg.serve_runtime, cfg.precision), *cfg.server_flags]
+            *runtime_flags(cfg.serve_runtime, cfg.precision, serve_device(cfg.gpu)), *cfg.server_flags]
 
 
 def _predictor(cfg: ServiceConfig, scaling: Autoscaling):

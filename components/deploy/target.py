@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.serving.options import runtime_flags
+from kubepipe.components.serving.options import runtime_flags, serve_device
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
 
@@ -119,7 +119,8 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
 
         # Triton addresses the model by its folder name, which the readiness probe uses too.
         uri = publish_triton_repository(model_dir, name=isvc_name(name), dest_uri=uri.rstrip("/") + "-triton",
-                                        max_batch_size=int(resources.get("max_batch_size") or 64))
+                                        max_batch_size=int(resources.get("max_batch_size") or 64),
+                                        gpu=bool(resources.get("gpu")))  # instance_group KIND_GPU on a GPU pod
         smoke = tensor_smoke(load_model(model_dir).encoder.encode)  # Triton takes encoded tensors
     gpu_types = profile.get("gpu_types") or {}
     gpu_type = resources.get("gpu_type")
@@ -142,7 +143,7 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
 
 
 def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
-            autoscaling, timeout_s, resources, server_flags=()) -> dict:
+            autoscaling, timeout_s, resources, server_flags=(), credentials=None) -> dict:
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
 
     cfg = VertexDeployConfig(
@@ -153,7 +154,9 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         min_replicas=int(autoscaling.get("min_replicas", 1) or 1),
         max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
         service_account=profile.get("service_account"), labels=profile.get("labels") or {},
-        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags))
+        max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags),
+        api_endpoint=profile.get("api_endpoint") or None,  # as the registry (registry/open.py): one endpoint
+        credentials=credentials)
     return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s, profile=profile)
 
 
@@ -162,8 +165,12 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                  namespace: str = "", timeout_s: int = 600, serving: dict | None = None,
                  target: str = "local", registry_uri: str = "", profile: dict | None = None,
                  pipeline_name: str = "", run_id: str = "", state_dir: str = "",
-                 report_path: str | None = None, api_client=None, canary_analysis: dict | None = None) -> dict:
-    """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings)."""
+                 report_path: str | None = None, api_client=None, canary_analysis: dict | None = None,
+                 credentials=None) -> dict:
+    """Deploy a Model artifact on `target`; returns the report (action, why, endpoint, champion, timings).
+
+    `api_client` (kubeflow) and `credentials` (vertex): the Kubernetes client and Google credentials to
+    use instead of the environment's."""
     from kubepipe.components.deploy.checks import check
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
@@ -184,8 +191,10 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     version = resolve_version(registry_uri, model_name, version, run_id)
     serving = serving or {}
     log_flags = _log_flags(serving.get("log"), profile, state_dir, version)
-    # the other targets take `serving.runtime/precision` as flags; KServe's pod spec depends on them (a cache volume)
-    flags = runtime_flags(serving.get("runtime") or "torch", serving.get("precision") or "auto") + log_flags
+    # the other targets take `serving.runtime/precision/gpu` as flags; KServe's pod spec depends on them (a cache
+    # volume, GPU limits), so ServiceConfig derives its own from the same values
+    flags = runtime_flags(serving.get("runtime") or "torch", serving.get("precision") or "auto",
+                          serve_device(serving.get("gpu"), local=target == "local")) + log_flags
     common = dict(registry_uri=registry_uri, smoke_inputs=list(smoke_inputs or []), timeout_s=timeout_s)
     if target == "local":
         report = _local(model_name, model_dir, version, state_dir=state_dir, serving=serving,
@@ -199,7 +208,8 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                          server_flags=log_flags, **common)
     else:
         report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
-                         autoscaling=autoscaling or {}, resources=serving, server_flags=flags, **common)
+                         autoscaling=autoscaling or {}, resources=serving, server_flags=flags,
+                         credentials=credentials, **common)
     report.update(target=target, model=model_name, version=version)
     if report_path:
         Path(report_path).write_text(report_markdown(report), encoding="utf-8")

@@ -1,6 +1,6 @@
 """`runtime: triton`: export a kubepipe model to ONNX and lay out a Triton model repository.
 
-    <repo>/<name>/config.pbtxt          onnxruntime backend, dynamic batching
+    <repo>/<name>/config.pbtxt          onnxruntime backend, dynamic batching, KIND_GPU on a GPU pod
     <repo>/<name>/labels.txt            class names (Triton's classification extension)
     <repo>/<name>/kubepipe-model.json   the preprocessing state clients need to encode
     <repo>/<name>/parity.json           the parity check the export passed (numbers and tolerances)
@@ -83,7 +83,7 @@ def write_triton_repository(model_dir: str | os.PathLike, repo_dir: str | os.Pat
 
 
 def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str, max_batch_size: int = 64,
-                              precision: str = "fp32") -> str:
+                              precision: str = "fp32", gpu: bool = False) -> str:
     """Write the repository and copy it to `dest_uri` (file://, gs://, s3:// via fsspec); returns dest_uri.
 
     KServe's Triton runtime loads `storageUri` as the model repository root.
@@ -91,7 +91,8 @@ def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str, max_b
     import fsspec
 
     with tempfile.TemporaryDirectory(prefix="kubepipe-triton-") as tmp:
-        write_triton_repository(model_dir, tmp, name=name, max_batch_size=max_batch_size, precision=precision)
+        write_triton_repository(model_dir, tmp, name=name, max_batch_size=max_batch_size, precision=precision,
+                                gpu=gpu)
         fs, path = fsspec.core.url_to_fs(dest_uri)
         fs.makedirs(path, exist_ok=True)
         fs.put(str(Path(tmp) / name), f"{path.rstrip('/')}/", recursive=True)

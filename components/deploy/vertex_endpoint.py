@@ -5,7 +5,8 @@
    kubepipe serve /tmp/model --name NAME --host 0.0.0.0 --port 8080` (Vertex
    copies `artifact_uri` to gs:// and expands `$(AIP_STORAGE_URI)`), predict
    route `/v1/models/NAME:predict` (KServe V1 = Vertex's instances/predictions
-   format), health route `/v2/models/NAME/ready` (true after load + warm-up).
+   format), health route `/v2/models/NAME/ready` (true after load + warm-up); `--device cuda`
+   when the deployment gets accelerators (`serving.gpu` + `accelerator_type`).
 2. `Endpoint.deploy` on the endpoint named after the model (created if
    missing) with `traffic_percentage = canary` (100 on a first deployment).
    Vertex itself waits for the health route; a model that never turns healthy
@@ -125,6 +126,9 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     if not cfg.artifact_uri.startswith("gs://") and not cfg.api_endpoint:
         raise ComponentError(f"model: Vertex serves from Cloud Storage; the artifact is at {cfg.artifact_uri!r} "
                              "(use a gs:// pipeline_root in the vertex profile)")
+    if cfg.accelerator_count and not cfg.accelerator_type:  # else Vertex attaches none: `--device cuda` finds no GPU
+        raise ComponentError(f"serving.accelerator_type: gpu: {cfg.accelerator_count} needs the Vertex accelerator "
+                             "name, e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}")
     labels = {**gcp_labels(cfg.labels), "managed-by": "kubepipe",
               "kubepipe-model": gcp_label(name), "kubepipe-version": gcp_label(cfg.version)}
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,

@@ -8,7 +8,7 @@ up to 25 s to finish the requests in flight.
 from __future__ import annotations
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "resolve_precision", "runtime_flags",
-           "uses_onnx_export"]
+           "serve_device", "uses_onnx_export"]
 
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -79,7 +79,21 @@ def uses_onnx_export(runtime: str) -> bool:
     return runtime == "onnx"  # runtime.build_runner: only OnnxRunner calls prepared_onnx
 
 
-def runtime_flags(runtime: str = "torch", precision: str = "auto") -> list[str]:
-    """The `kubepipe serve` flags that pick `runtime` and `precision` ([] for the defaults)."""
+def serve_device(gpu, *, local: bool = False) -> str:
+    """`kubepipe serve --device` for a server given `gpu` GPUs (the deploy step's `serving.gpu`).
+
+    A pod or Vertex replica that was given a GPU gets `cuda`: torch then fails the load, loudly, if
+    the GPU is missing instead of serving on the CPU beside an idle one. The local target treats
+    resources as hints (the same YAML runs on a laptop): `auto`, the GPU when this machine has one.
+    Whether the runtime can use a GPU at all (onnx cannot) is the deploy check's rule (deploy/checks.py).
+    """
+    if not gpu:
+        return "cpu"
+    return "auto" if local else "cuda"
+
+
+def runtime_flags(runtime: str = "torch", precision: str = "auto", device: str = "cpu") -> list[str]:
+    """The `kubepipe serve` flags that pick `runtime`, `precision` and `device` ([] for the defaults)."""
     flags = [] if runtime == DEFAULTS["runtime"] else ["--runtime", runtime]
-    return flags + ([] if precision == DEFAULTS["precision"] else ["--precision", precision])
+    flags += [] if precision == DEFAULTS["precision"] else ["--precision", precision]
+    return flags + ([] if device == DEFAULTS["device"] else ["--device", device])

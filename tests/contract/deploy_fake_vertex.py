@@ -37,7 +37,9 @@ class FakeVertex(VertexRestFake):
         m = re.fullmatch(LOC + r"/models:upload", path)
         if m and method == "POST":
             name = f"{m.group(1)}/models/{self._id()}"
-            self.models[name] = {**body["model"], "name": name}
+            # Vertex marks a custom-container model as deployable on dedicated resources; without it aiplatform
+            # drops machine_type and the accelerators from the deploy request
+            self.models[name] = {**body["model"], "name": name, "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"]}
             return 200, self.operation(name, {"@type": T + "UploadModelResponse", "model": name})
         m = re.fullmatch(LOC + r"/models/(\d+)", path)
         if m and method == "GET":

@@ -50,6 +50,9 @@ def test_kubeflow_target_canary_and_champion(tmp_path):
     assert {"name": "STORAGE_URI", "value": "s3://mlpipeline/v2/artifacts/r2/model"} in c["env"]
     assert c["image"] == PROFILE["runtime_image"] and c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pred["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    from kubepipe.components.serving.server import build_parser
+
+    assert build_parser().parse_args(c["args"][1:]).device == "cuda"  # the server uses the GPU it holds
     assert (pred["scaleMetric"], pred["scaleTarget"], pred["maxReplicas"]) == ("rps", 100, 3)
     assert type(pred["maxReplicas"]) is int
 
@@ -67,7 +70,7 @@ def test_onnx_int8_serving_reaches_the_cluster_with_its_cache_and_a_startup_prob
     pred = obj["spec"]["predictor"]
     c = pred["containers"][0]
     args = build_parser().parse_args(c["args"][1:])
-    assert (args.runtime, args.precision) == ("onnx", "int8")
+    assert (args.runtime, args.precision, args.device) == ("onnx", "int8", "cpu") and "--device" not in c["args"]
     cache = next(e["value"] for e in c["env"] if e["name"] == "KUBEPIPE_ONNX_CACHE")
     assert {"name": "onnx-cache", "mountPath": cache} in c["volumeMounts"]
     assert any(v["name"] == "onnx-cache" and "emptyDir" in v for v in pred["volumes"])
@@ -82,12 +85,17 @@ def test_triton_runtime_publishes_repository_and_smokes_with_tensors(tmp_path):
     with FakeKube() as fake:
         report = deploy_model(model_dir=str(model_dir), model_uri=f"file://{artifact}", model_name=NAME, version=1,
                               target="kubeflow", registry_uri=reg.uri, profile=PROFILE, runtime="triton",
+                              serving={"gpu": 1, "gpu_type": "l4"},
                               smoke_inputs=["UBER TRIP", "SHELL OIL"], timeout_s=5, api_client=kube_client(fake.url))
         obj = fake.objects[("kubepipe-serving", NAME)]
         infer = [r for r in fake.smoke_requests if r["path"].endswith("/infer")]
     assert report["action"] == "promoted", report["why"]
     assert obj["spec"]["predictor"]["model"]["storageUri"] == f"file://{artifact}-triton"
     assert (tmp_path / "artifacts" / "model-triton" / NAME / "1" / "model.onnx").is_file()
+    # the pod holds a GPU, so Triton's instance group runs on it
+    assert obj["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    config = (tmp_path / "artifacts" / "model-triton" / NAME / "config.pbtxt").read_text()
+    assert "instance_group [ { kind: KIND_GPU count: 1 } ]" in config and "KIND_CPU" not in config
     body = infer[0]["body"]["inputs"][0]
     assert body["name"] == "ids" and body["datatype"] == "INT64" and body["shape"][0] == 2
     assert report["smoke"]["predictions"] == 2

@@ -6,6 +6,7 @@ import pytest
 
 from deploy_fake_vertex import FakeVertex
 from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex, smoke_rounds
+from kubepipe.components.errors import ComponentError
 from deploy_world import champion_registry
 
 pytestmark = pytest.mark.contract
@@ -80,3 +81,43 @@ def test_smoke_rounds_cover_small_canaries():
     assert smoke_rounds(100) == 3
     assert smoke_rounds(10) == 44  # 1 - 0.9**44 > 0.99
     assert smoke_rounds(1) == 60  # capped
+
+
+@pytest.mark.parametrize("serving, device, accelerator", [
+    ({"gpu": 1.0, "accelerator_type": "NVIDIA_L4", "machine_type": "g2-standard-8"}, "cuda", ("NVIDIA_L4", 1)),
+    ({}, "cpu", None)])
+def test_deploy_step_runs_the_server_on_the_accelerator_it_gets(tmp_path, serving, device, accelerator):
+    """deploy_model on target vertex, through the real client: the uploaded container runs
+    `kubepipe serve --device cuda` exactly when the deployment gets accelerators."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1.types import AcceleratorType
+
+    from kubepipe.components.deploy.target import deploy_model
+    from kubepipe.components.serving.server import build_parser
+
+    with FakeVertex() as fake:
+        profile = {"target": "vertex", "project": "proj", "region": "europe-west4", "runtime_image": "runtime:1",
+                   "api_endpoint": fake.url}  # the deploy step speaks to the profile's endpoint, as the registry does
+        report = deploy_model(model_dir=str(tmp_path), model_uri="gs://bucket/models/1", model_name=NAME, version=1,
+                              target="vertex", profile=profile, serving=serving, timeout_s=30,
+                              credentials=AnonymousCredentials())
+        (model,) = fake.models.values()
+        (deployed,) = _endpoint(fake)["deployedModels"]
+    assert report["action"] == "promoted", report["why"]
+    args = model["containerSpec"]["args"]
+    parsed = build_parser().parse_args(args[args.index("serve") + 1:])
+    assert parsed.device == device and ("--device" in args) == (device != "cpu")
+    spec = deployed["dedicatedResources"]["machineSpec"]
+    # the REST transport sends the enum's number: name it with aiplatform's own enum
+    got = (AcceleratorType(spec["acceleratorType"]).name, spec["acceleratorCount"]) if "acceleratorType" in spec else None
+    assert got == accelerator
+
+
+def test_a_gpu_without_its_vertex_accelerator_name_is_refused_before_any_call(registry):
+    with FakeVertex() as fake:
+        cfg = VertexDeployConfig(model_name=NAME, artifact_uri="gs://bucket/models/1", image="runtime:1",
+                                 project="proj", location="europe-west4", version=1, accelerator_count=1,
+                                 api_endpoint=fake.url)
+        with pytest.raises(ComponentError, match="serving.accelerator_type"):
+            deploy_vertex(cfg, registry_uri=registry.uri)
+        assert fake.log == []

@@ -82,6 +82,19 @@ def test_serving_runtime_reaches_every_target_s_server_command():
     assert runtime_flags() == [] and "--runtime" not in serving_container("m")["serving_container_args"]
 
 
+def test_the_device_follows_the_gpu_on_every_target():
+    """cuda where the platform hands over a GPU (a missing one fails the load), auto on the local target
+    (resources are hints there), nothing without a GPU; the server's own parser reads each."""
+    from kubepipe.components.serving.options import runtime_flags, serve_device
+    from kubepipe.components.serving.server import build_parser
+
+    for gpu, local, device in [(0, False, "cpu"), (None, True, "cpu"), (1, False, "cuda"), (2, False, "cuda"),
+                               (1, True, "auto")]:
+        flags = runtime_flags(device=serve_device(gpu, local=local))
+        assert ("--device" in flags) == bool(gpu)
+        assert build_parser().parse_args(["/m", *flags]).device == device
+
+
 def test_raw_mode_limits_are_checked():
     got = _paths(check({"autoscaling": {"min_replicas": 0, "metric": "rps"}}, deployment_mode="raw"))
     assert "cpu or memory" in got[("autoscaling", "metric")].message

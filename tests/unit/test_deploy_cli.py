@@ -48,3 +48,25 @@ def test_validate_lists_every_violation_and_exits_2(tmp_path, capsys, monkeypatc
 def test_bad_settings_are_user_errors(capsys):
     code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--runtime", "tensorrt")
     assert code == 2 and "runtime" in err and "Traceback" not in err
+
+
+def test_manifest_takes_the_deploy_step_s_serving_runtime_precision_and_gpu(capsys, monkeypatch):
+    """--serving-runtime/--precision/--gpu render what `deploy` would (the server's own parser reads the args),
+    and the pairs the deploy check refuses are user errors with its message."""
+    from kubepipe.components.serving.server import build_parser
+
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE,
+                          "--serving-runtime", "onnx", "--precision", "int8")
+    c = yaml.safe_load(out)["spec"]["predictor"]["containers"][0]
+    parsed = build_parser().parse_args(c["args"][1:])
+    assert code == 0 and (parsed.runtime, parsed.precision, parsed.device) == ("onnx", "int8", "cpu")
+    assert any(e["name"] == "KUBEPIPE_ONNX_CACHE" for e in c["env"])
+    code, out, _ = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu", "1")
+    assert code == 0 and build_parser().parse_args(yaml.safe_load(out)["spec"]["predictor"]["containers"][0]
+                                                   ["args"][1:]).device == "cuda"
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu", "1",
+                        "--serving-runtime", "onnx")
+    assert code == 2 and "serving.runtime" in err and "GPU would sit idle" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--precision", "int4")
+    assert code == 2 and "unknown precision `int4`" in err

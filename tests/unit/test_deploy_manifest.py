@@ -121,6 +121,22 @@ def test_the_onnx_cache_volume_follows_what_the_server_will_run(runtime, precisi
     assert "initContainers" not in pred
 
 
+@pytest.mark.parametrize("gpu, device, precision", [(0, "cpu", "fp32"), (1, "cuda", "bf16"), (2, "cuda", "bf16")])
+def test_the_server_runs_on_the_gpu_the_pod_requests(gpu, device, precision):
+    """A pod holding nvidia.com/gpu runs `kubepipe serve --device cuda` (the server's own parser reads the
+    args), so `--precision auto` resolves to the GPU's bf16; a CPU pod passes no --device at all."""
+    from kubepipe.components.serving.runtime import resolve_precision
+    from kubepipe.components.serving.server import build_parser
+
+    manifest = inference_service_manifest(_cfg(gpu=gpu, gpu_type="nvidia-l4" if gpu else None))
+    c = _container(manifest)
+    parsed = build_parser().parse_args(c["args"][1:])
+    assert parsed.device == device and ("--device" in c["args"]) == bool(gpu)
+    assert c["resources"]["limits"].get("nvidia.com/gpu") == (str(gpu) if gpu else None)
+    assert resolve_precision(parsed.runtime, parsed.precision, parsed.device) == precision
+    assert crd.manifest_errors(manifest) == []
+
+
 def test_triton_refuses_kubepipe_serve_runtime_settings():
     with pytest.raises(ComponentError, match="serving.runtime"):
         inference_service_manifest(_cfg(runtime="triton", serve_runtime="onnx"))

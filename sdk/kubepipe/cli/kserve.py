@@ -9,6 +9,8 @@ from typing import List, Optional
 import typer
 
 from kubepipe.cli import console
+from kubepipe.components.serving.options import DEFAULTS as SERVE
+from kubepipe.components.serving.options import HELP as SERVE_HELP
 
 __all__ = ["register"]
 
@@ -29,7 +31,11 @@ def manifest(
     mode: str = typer.Option("serverless", "--mode", help="serverless | raw"),
     cpu: str = typer.Option("1", "--cpu"),
     memory: str = typer.Option("2Gi", "--memory"),
-    gpu: int = typer.Option(0, "--gpu"),
+    gpu: int = typer.Option(0, "--gpu", help="GPUs for the model server (it then runs `--device cuda`)."),
+    serving_runtime: str = typer.Option(SERVE["runtime"], "--serving-runtime",
+                                        help=f"serving.runtime: `kubepipe serve --runtime`, {SERVE_HELP['runtime']}."),
+    precision: str = typer.Option(SERVE["precision"], "--precision",
+                                  help=f"serving.precision: `kubepipe serve --precision`, {SERVE_HELP['precision']}."),
     min_replicas: Optional[int] = typer.Option(None, "--min-replicas"),
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas"),
     metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
@@ -43,14 +49,21 @@ def manifest(
     import yaml
 
     from kubepipe.components.deploy import crd
+    from kubepipe.components.deploy.checks import check
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.errors import UserError
 
+    # the deploy step's own check: the runtime/precision/gpu pairs `kubepipe serve` takes
+    issues = check({"runtime": runtime, "serving": {"gpu": gpu, "runtime": serving_runtime, "precision": precision}})
+    if issues:
+        raise UserError("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "")
+                                  for i in issues))
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
                                      target=target).items() if v is not None}
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
-        memory=memory, gpu=gpu))
+        memory=memory, gpu=gpu, serve_runtime=serving_runtime, precision=precision))
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
     if output:
