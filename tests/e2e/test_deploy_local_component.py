@@ -39,7 +39,9 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         out = deploy.python_func(
             model=dsl.Model(uri=str(model_dir)), report=report, model_name=NAME, version=version,
             smoke_inputs=["STARBUCKS STORE 1234", "SHELL OIL 5744"], timeout_s=90, ctx_target="local",
-            serving={"max_batch_size": 3.0},  # KFP hands dict numbers over as floats
+            # KFP hands dict numbers over as floats; gpu: --device auto on the local target (a hint, as resources
+            # are locally: this machine's GPU if it has one, else the CPU, rather than a failed deploy)
+            serving={"max_batch_size": 3.0, "gpu": 1.0},
             ctx_registry_uri=reg.uri, ctx_run_id=run_id, ctx_state_dir=str(state))
         return out, report
 
@@ -52,6 +54,10 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         assert "Promoted" in open(report.path).read() and report.metadata["champion_moved"] is True
         big = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"] * 4}, timeout=10)
         assert big.status_code == 413 and "the limit is 3" in big.json()["error"]  # serving.max_batch_size
+        import torch
+
+        card = httpx.get(f"{endpoint}/kubepipe/v1/models/{NAME}", timeout=10).json()
+        assert card["device"].startswith("cuda") == torch.cuda.is_available()  # serving.gpu: --device auto
 
         (endpoint2, action2, why2), report2 = run(broken, 0, "r2")
         assert action2 == "rolled_back" and endpoint2 == ""
