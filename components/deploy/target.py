@@ -175,6 +175,10 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
     autoscaling, serving, canary_analysis = _integral(autoscaling), _integral(serving), _integral(canary_analysis)
+    if "log" in serving:  # a `${params.x}` inside serving.log arrives as text
+        from kubepipe.components.monitoring.settings import log_as_run
+
+        serving["log"] = log_as_run(serving["log"])
     canary_percent = int(canary_percent) if isinstance(canary_percent, float) and canary_percent.is_integer() else canary_percent
     settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime,
                 "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 
-__all__ = ["LOG_KEYS", "log_issues", "default_sink", "resolve_sink", "server_args"]
+__all__ = ["LOG_KEYS", "log_issues", "log_as_run", "default_sink", "resolve_sink", "server_args"]
 
 LOG_KEYS = ("sample", "sink", "flush_s")
 _EXAMPLE = "e.g. serving: {log: {sample: 0.1, sink: gs://my-bucket/predictions}}"
@@ -48,6 +48,22 @@ def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
         issues.append(CheckIssue(where, "the prediction log is written by kubepipe's model server; Triton has none",
                                  "use runtime: kubepipe, or drop serving.log"))
     return issues
+
+
+def log_as_run(value):
+    """The block as a run hands it to the deploy step: a `${params.x}` leaf (`flush_s: "${params.log_flush_s}"`)
+    arrives as its text ("1.0"), made a number again here; anything else stays for `log_issues` to name."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key in ("sample", "flush_s"):
+        v = out.get(key)
+        if isinstance(v, str) and not _param(v):
+            try:
+                out[key] = float(v)
+            except ValueError:
+                pass
+    return out
 
 
 def default_sink(profile: dict | None, state_dir: str) -> str:

@@ -71,14 +71,17 @@ def _run(out: Any, title: str, params: dict[str, Any]) -> Any:
     return result
 
 
-def run_demo(out: Any) -> DemoResult:
+def run_demo(out: Any, params: dict[str, Any] | None = None) -> DemoResult:
+    """The four acts; `params` go to every run (e.g. {"log_flush_s": 1}: the endpoint writes its
+    prediction log every second instead of every 10)."""
     from kubepipe.components.serving.endpoints import get_endpoint, predict_endpoint
 
+    extra = dict(params or {})
     res = DemoResult()
     _reset()
     t0 = time.time()
 
-    first = _run(out, "1. first run: no champion yet", {})
+    first = _run(out, "1. first run: no champion yet", extra)
     res.runs.append(first)
     if not first.ok:
         raise SystemExit(f"demo: the first run failed: {first.error}")
@@ -98,7 +101,7 @@ def run_demo(out: Any) -> DemoResult:
     out.print(f"  endpoint: {res.endpoint_url}/v1/models/{MODEL}:predict")
 
     second = _run(out, "3. a week later: retrain on new data, gate against the champion",
-                  {"train_uri": "pipelines/data/merchants_new.csv"})
+                  {**extra, "train_uri": "pipelines/data/merchants_new.csv"})
     res.runs.append(second)
     res.decisions.append(second.step("evaluate").outputs.get("decision", ""))
     res.champion_versions.append(_champion())
@@ -106,7 +109,7 @@ def run_demo(out: Any) -> DemoResult:
     out.print(f"[bold]champion:[/bold] v{res.champion_versions[-1]}")
 
     bad = _run(out, "4. a bad batch: the validation gate stops the run",
-               {"train_uri": "pipelines/data/merchants_bad.csv"})
+               {**extra, "train_uri": "pipelines/data/merchants_bad.csv"})
     res.runs.append(bad)
     res.bad_batch_error = bad.error or ""
     res.champion_versions.append(_champion())

@@ -17,6 +17,7 @@ from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+FLUSH_S = 1  # the endpoint's prediction log interval (the pipeline's default is 10 s): the monitor test waits for it
 
 
 @contextlib.contextmanager
@@ -48,7 +49,7 @@ def demo(tmp_path_factory):
 
     with _in_demo_dir(tmp_path_factory.mktemp("demo")) as path:
         buf = io.StringIO()
-        res = run_demo(Console(file=buf, width=120))
+        res = run_demo(Console(file=buf, width=120), {"log_flush_s": FLUSH_S})
         yield path, res, buf.getvalue()
 
 
@@ -113,7 +114,7 @@ def _send(url: str, rows: list[dict], tag: str) -> dict:
 
 
 def _logged(sink: str, ids: set, timeout_s: float = 40.0) -> None:
-    """Wait for the server's writer (it flushes every 10 s) to have written every request in `ids`."""
+    """Wait for the server's writer (it flushes every FLUSH_S seconds) to have written every request in `ids`."""
     import time
 
     from kubepipe.components.errors import DataError
@@ -149,6 +150,8 @@ def test_monitor_detects_drift_on_served_traffic_and_retrains_once(in_demo):
     ep = get_endpoint(MODEL, str(DEMO_DIR))
     registry = Registry(f"file://{DEMO_DIR}/registry")
     assert ep["version"] == registry.alias(MODEL, "champion").version  # the champion is what serves
+    argv = Path(f"/proc/{ep['backend']['pid']}/cmdline").read_bytes().split(b"\0")
+    assert argv[argv.index(b"--log-flush-s") + 1] == str(FLUSH_S).encode()  # the run's param reached the server
     sink, monitor = str(DEMO_DIR / "predictions"), "pipelines/merchant-drift-monitor.yaml"
 
     holdout = list(csv.DictReader(open("pipelines/data/merchants_holdout.csv", encoding="utf-8")))
@@ -169,7 +172,7 @@ def test_monitor_detects_drift_on_served_traffic_and_retrains_once(in_demo):
     drifted_rows = list(csv.DictReader(open("pipelines/data/merchants_drift.csv", encoding="utf-8")))
     drifted_ids = _send(ep["url"], drifted_rows, "drifted")
     # The window ends at the newest logged request: measured before waiting for the writer's flush
-    # (up to 10 s), or it would reach back into the normal traffic on a slow box.
+    # (up to FLUSH_S plus the write), or it would reach back into the normal traffic on a slow box.
     window = {"window": f"{math.ceil(time.time() - t_drift) + 1}s"}  # the drifted traffic only
     _logged(sink, {rid for rid, _ in drifted_ids})
     drifted = kubepipe.run(monitor, window, sets=_sets())

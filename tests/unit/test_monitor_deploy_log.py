@@ -10,7 +10,7 @@ import pytest
 from kubepipe.components.deploy import crd
 from kubepipe.components.deploy.checks import check
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
-from kubepipe.components.monitoring.settings import default_sink, resolve_sink, server_args
+from kubepipe.components.monitoring.settings import default_sink, log_as_run, resolve_sink, server_args
 
 SHARED_CRD = Path(__file__).resolve().parents[3] / "shared" / "crds" / crd.CRD_FILE
 
@@ -37,6 +37,16 @@ def test_sink_defaults_profile_then_beside_the_state_dir():
     assert server_args({"sample": 0.25, "flush_s": 2}, "gs://b/p", 7) == [
         "--log-sink", "gs://b/p", "--log-sample", "0.25", "--log-flush-s", "2", "--model-version", "7"]
     assert server_args({}, "gs://b/p", 7) == []
+
+
+def test_param_references_in_the_block_arrive_as_text_and_become_numbers_again():
+    """`flush_s: "${params.log_flush_s}"` reaches the deploy step as "1.0" (KFP passes nested leaves as text)."""
+    ran = log_as_run({"sample": "0.5", "flush_s": "1.0", "sink": "gs://b/p"})
+    assert ran == {"sample": 0.5, "flush_s": 1.0, "sink": "gs://b/p"} and check({"serving": {"log": ran}}) == []
+    assert server_args(ran, "gs://b/p", 3)[4:6] == ["--log-flush-s", "1"]
+    bad = _paths(check({"serving": {"log": log_as_run({"flush_s": "soon"})}}))
+    assert "positive number of seconds" in bad["serving.log.flush_s"]  # still named by the check
+    assert log_as_run({"flush_s": "${params.x}"}) == {"flush_s": "${params.x}"}  # compile time: a reference
 
 
 @pytest.mark.parametrize("schema", [None, SHARED_CRD])
