@@ -108,18 +108,22 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
     texts, truth = holdout["description"].tolist(), holdout["category"].astype(str).tolist()
     assert len(texts) == 200
     scores = {}
-    started = []
+    models = (("teacher", teacher), ("student", student))
+    servers = {}  # all four start at once: their start-ups (imports, load, the ONNX export) overlap
     try:
-        for name, model in (("teacher", teacher), ("student", student)):
+        for name, model in models:
+            for runtime in ("torch", "onnx"):  # `kubepipe serve --runtime onnx`: the export ONNX Runtime runs
+                servers[name, runtime] = start_server(model.path, f"{name}-{runtime}", in_tmp, "--runtime", runtime,
+                                                      cli=True)
+        for name, model in models:
             ev = json.loads(Path(run.step(f"evaluate_{name}").artifacts["evaluation"]).read_text())
             want = model.predict_proba(texts)
             top2 = np.sort(want, axis=1)[:, -2:]
             decided = top2[:, 1] - top2[:, 0] >= 1e-3  # a near-tie may flip within the fp32 tolerance
-            for runtime in ("torch", "onnx"):  # `kubepipe serve --runtime onnx`: the export ONNX Runtime runs
+            for runtime in ("torch", "onnx"):
                 served_as = f"{name}-{runtime}"
-                proc, log = start_server(model.path, served_as, in_tmp, "--runtime", runtime, cli=True)
-                started.append(proc)
-                base = wait_ready(proc, log, served_as, timeout=180)
+                proc, log = servers[name, runtime]
+                base = wait_ready(proc, log, served_as, timeout=240)
                 served = _served(base, served_as, texts)
                 np.testing.assert_allclose(served, want, atol=1e-4, err_msg=served_as)
                 assert (served.argmax(1) == want.argmax(1))[decided].all(), served_as
@@ -131,9 +135,9 @@ def test_fine_tune_distil_evaluate_and_serve_both(in_tmp, monkeypatch):
                 assert _tokens_counted(base) == model.count_tokens(texts)  # /metrics counts the one definition
                 if runtime == "torch":
                     scores[name] = f1
-                stop(started.pop())
+                stop(proc)
     finally:
-        for proc in started:
+        for proc, _ in servers.values():
             stop(proc)
     for name, model in (("teacher", teacher), ("student", student)):  # onnxruntime + onnxscript: the serve extra
         _check_onnx(name, model, texts, truth, scores[name])
