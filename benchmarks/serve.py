@@ -101,24 +101,13 @@ def build_models(work: Path, teacher_rows: int, teacher_epochs: int) -> dict[str
 
 
 # ---- the bare KServe server (`--bare MODEL_DIR PORT NAME`) --------------------------------------
-def bare_server(model_dir: str, port: int, name: str, threads: int, device: str = "cpu") -> None:
-    sys.argv = sys.argv[:1]  # kserve parses sys.argv on import
-    import logging
-
+def bare_model_class(model_dir: str, device: str = "cpu"):
+    """The `kserve.Model` a competent user writes for this artifact: torch eager, no batching."""
     import numpy as np
     import torch
-    import uvicorn
-
-    torch.set_num_threads(threads)  # kubepipe's setting: the comparison is of the server layer
-    from kserve import Model, ModelServer
+    from kserve import Model
 
     from kubepipe.components.training.artifact import load_model
-
-    class Loopback(uvicorn.Config):  # kserve binds 0.0.0.0; the benchmark stays on 127.0.0.1
-        def __init__(self, *a, **k):
-            super().__init__(*a, **{**k, "host": "127.0.0.1"})
-
-    uvicorn.Config = Loopback
 
     class BareModel(Model):
         def load(self):
@@ -135,7 +124,25 @@ def bare_server(model_dir: str, port: int, name: str, threads: int, device: str 
             return {"predictions": [{"label": lab, "probability": float(p)}
                                     for lab, p in zip(self.labels[best].tolist(), top.tolist())]}
 
-    model = BareModel(name)
+    return BareModel
+
+
+def bare_server(model_dir: str, port: int, name: str, threads: int, device: str = "cpu") -> None:
+    sys.argv = sys.argv[:1]  # kserve parses sys.argv on import
+    import logging
+
+    import torch
+    import uvicorn
+
+    torch.set_num_threads(threads)  # kubepipe's setting: the comparison is of the server layer
+    from kserve import ModelServer
+
+    class Loopback(uvicorn.Config):  # kserve binds 0.0.0.0; the benchmark stays on 127.0.0.1
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "host": "127.0.0.1"})
+
+    uvicorn.Config = Loopback
+    model = bare_model_class(model_dir, device)(name)
     model.load()
     server = ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False)
     # No line per request, as kubepipe by default: uvicorn's access line and KServe's timing line

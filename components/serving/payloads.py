@@ -141,6 +141,8 @@ def parse_v1(body: Any, spec: InputSpec) -> Parsed:
         raise BadRequest("return_probabilities", "expected true or false")
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
+    elif all(type(v) is str and len(v) <= spec.max_text_length for v in inst):
+        items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
         items = []
         for i, v in enumerate(inst):

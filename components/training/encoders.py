@@ -97,7 +97,7 @@ class HashingEncoder(Encoder):
         return {"encoding": self.encoding, **self.hashing.state()}
 
     def count_tokens(self, inputs, encoded=None):
-        return sum(len(t.split()) for t in _texts(inputs))
+        return sum(map(len, map(str.split, _texts(inputs))))
 
 
 class ByteEncoder(Encoder):
