@@ -11,10 +11,11 @@ Two runtimes:
   (see `triton.py`).
 
 Both get a readiness probe on `/v2/models/NAME/ready` (the server turns ready
-only after load + warm-up), a startup probe on the same path so that liveness
-(`/v2/health/live`, ~70 s of failures) never judges a slow first load (an ONNX
-int8 export is built and parity-checked at load: minutes; startup probes need
-Knative Serving 1.15+ in Serverless mode), a locked-down securityContext (non-root uid 1000,
+only after load + warm-up); a server that builds an ONNX export at load (`serving.runtime:
+onnx`: the int8 search takes minutes) also gets a startup probe on the same path, so that
+liveness (`/v2/health/live`, ~70 s of failures) never judges that first load. Only that one:
+in Serverless mode a startup probe turns off Knative's fast readiness probing (slower cold
+starts and scale-ups) and needs Knative Serving 1.15+. Then a locked-down securityContext (non-root uid 1000,
 drop ALL, no privilege escalation, read-only root filesystem with an emptyDir
 on /tmp, seccomp RuntimeDefault), resources / GPU limits, autoscaling and,
 in Serverless mode, `canaryTrafficPercent` plus tag routing so the canary has
@@ -156,6 +157,7 @@ def _container_fields(cfg: ServiceConfig) -> dict:
     from kubernetes.client import V1ContainerPort, V1EnvVar, V1VolumeMount
 
     ready, live, startup = _probes(cfg.name)
+    slow_first_load = cfg.runtime == "kubepipe" and uses_onnx_export(cfg.serve_runtime)
     # /tmp is the pod's own emptyDir (the root filesystem is read-only), not a shared host path.
     env = [V1EnvVar(name="HOME", value="/tmp"),  # nosec B108 - emptyDir inside the pod
            V1EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1")]
@@ -166,7 +168,7 @@ def _container_fields(cfg: ServiceConfig) -> dict:
         resources=_resources(cfg),
         readiness_probe=ready,
         liveness_probe=live,
-        startup_probe=startup,
+        startup_probe=startup if slow_first_load else None,
         security_context=_security(),
         volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],  # nosec B108 - emptyDir
     )
