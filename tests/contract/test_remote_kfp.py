@@ -11,6 +11,7 @@ from remote_fake_kfp import FakeKfp
 from remote_ir import scheduled_pipeline_ir
 
 from kubepipe.backends.remote import kubeflow
+from kubepipe.backends.remote.events import RunFailed
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
 from kubepipe.backends.schedules.kubeflow import KFP_SCHEDULED_TIME_MACRO, KfpSchedules, kfp_desired
@@ -90,7 +91,7 @@ def test_wait_follows_task_states_and_names_the_failed_task(kfp):
     assert [e.state for e in events if e.task == ""] == ["PENDING", "RUNNING", "SUCCEEDED"]
     kfp.fail_task = "train"
     run_id = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}).run_id
-    with pytest.raises(kubeflow.RunFailed, match="task 'train' failed: train exited with code 1") as err:
+    with pytest.raises(RunFailed, match="task 'train' failed: train exited with code 1") as err:
         kubeflow.wait(run_id, kfp.profile, poll_s=0)
     assert err.value.exit_code == 1
 

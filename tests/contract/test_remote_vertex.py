@@ -8,7 +8,7 @@ import pytest
 from remote_fake_vertex import FakeVertex
 
 from kubepipe.backends.remote import vertex
-from kubepipe.backends.remote.kubeflow import RunFailed
+from kubepipe.backends.remote.events import RunFailed
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
 from kubepipe.backends.schedules.vertex import VertexSchedules, vertex_desired

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.remote.events import RunFailed, TaskEvent
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
-from kubepipe.errors import KubepipeError, UserError
+from kubepipe.errors import UserError
 
 __all__ = [
-    "RunFailed",
     "SubmitResult",
-    "TaskEvent",
     "ensure_pipeline_version",
     "ensure_experiment",
     "submit",
@@ -31,12 +30,6 @@ _DONE_BAD = {"FAILED", "CANCELED", "CANCELING"}
 DEFAULT_EXPERIMENT = "Default"
 
 
-class RunFailed(KubepipeError):
-    """A remote run ended in FAILED / CANCELED; the message names the task."""
-
-    exit_code = 1
-
-
 @dataclass(frozen=True)
 class SubmitResult:
     run_id: str
@@ -46,15 +39,6 @@ class SubmitResult:
     uploaded: tuple[str, ...]  # what was created: "pipeline", "version"
     url: str = ""
     state: str = "PENDING"
-
-
-@dataclass(frozen=True)
-class TaskEvent:
-    run_id: str
-    task: str  # "" for the run itself
-    state: str
-    message: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def client_for(profile: Mapping[str, Any], client: Any = None):

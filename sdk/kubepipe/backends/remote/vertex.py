@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.kubeflow import RunFailed, TaskEvent
+from kubepipe.backends.remote.events import RunFailed, TaskEvent
 from kubepipe.clients import api_errors, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
