@@ -186,7 +186,7 @@ def test_inline_credentials_are_refused_before_any_request(kfp):
 
 
 def test_runs_list_and_show_on_kubeflow(kfp):
-    from kubepipe.backends.runs.listing import list_remote_runs, show_remote_run
+    from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
 
     res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     kubeflow.wait(res.run_id, kfp.profile, poll_s=0)

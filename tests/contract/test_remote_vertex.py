@@ -127,7 +127,7 @@ def test_cron_update_in_place_params_replace_and_delete(vx):
 
 
 def test_runs_list_and_show_on_vertex(vx):
-    from kubepipe.backends.runs.listing import list_remote_runs, show_remote_run
+    from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
     from kubepipe.errors import UserError
 
     job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="r1", **vx.kw)

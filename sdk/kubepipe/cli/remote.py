@@ -204,12 +204,14 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
               limit: int = typer.Option(20, "--limit", "-n"), profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
-    from kubepipe.backends.runs import listing
-
     if target in (None, "local"):
-        rows = listing.list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
+        from kubepipe.backends.runs.listing import list_local_runs
+
+        rows = list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
     else:
-        rows = listing.list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
+        from kubepipe.backends.remote.listing import list_remote_runs
+
+        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
     for r in rows:
         if r.get("state") == "CORRUPT":
             console.warn(str(r.get("error")))
@@ -229,12 +231,14 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local) or KFP run 
               target: Optional[str] = typer.Option(None, "--target", "-t"), profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """One run with its steps."""
-    from kubepipe.backends.runs import listing
-
     if target in (None, "local"):
-        r = listing.show_local_run(run_id, home / "runs")
+        from kubepipe.backends.runs.listing import show_local_run
+
+        r = show_local_run(run_id, home / "runs")
     else:
-        r = listing.show_remote_run(target, _profile(target, profile, set_), run_id)
+        from kubepipe.backends.remote.listing import show_remote_run
+
+        r = show_remote_run(target, _profile(target, profile, set_), run_id)
     if output.is_json(fmt):
         output.emit("Run", r)
         return
