@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
 from kubepipe.errors import UserError
 
@@ -109,19 +109,15 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
     return SubmitResult(
         run_id=run.run_id, pipeline_id=pipeline_id, version_id=version_id, experiment_id=experiment_id,
         uploaded=created, url=f"{host}/#/runs/details/{run.run_id}" if host else "",
-        state=str(run.state or "PENDING"),
+        state=kfp_state(run.state),
     )
-
-
-def _state(value: Any) -> str:
-    return str(value or "PENDING").replace("RUNTIME_STATE_", "")
 
 
 def _failed_task(run: Any, pipeline_name: str) -> tuple[str, str]:
     """(task, message) of the first failed leaf task; falls back to the run's error."""
     details = getattr(run, "run_details", None)
     tasks = list(getattr(details, "task_details", None) or [])
-    failed = [t for t in tasks if _state(t.state) in _DONE_BAD]
+    failed = [t for t in tasks if kfp_state(t.state) in _DONE_BAD]
     # Drop the root DAG and driver pods: the user wants the step that broke.
     leaves = [t for t in failed if t.display_name not in (pipeline_name, "root", run.display_name)
               and not str(t.display_name).endswith("-driver")]
@@ -152,10 +148,10 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
                 raise
             time.sleep(min(poll_s * 2 ** misses, 60))
             continue
-        state = _state(run.state)
+        state = kfp_state(run.state)
         tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
         for t in tasks:
-            key, tstate = str(t.display_name), _state(t.state)
+            key, tstate = str(t.display_name), kfp_state(t.state)
             if seen.get(key) != tstate:
                 seen[key] = tstate
                 if on_event:

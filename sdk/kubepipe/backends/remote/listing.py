@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from kubepipe.backends.remote.events import kfp_state, vertex_state
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -16,13 +17,12 @@ __all__ = ["list_remote_runs", "show_remote_run"]
 
 def _kfp_run(run: Any, host: str = "") -> dict:
     tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
-    state = lambda v: str(v or "PENDING").replace("RUNTIME_STATE_", "")  # noqa: E731
     ref = getattr(run, "pipeline_version_reference", None)
     return {
-        "run_id": run.run_id, "pipeline": run.display_name, "target": "kubeflow", "state": state(run.state),
+        "run_id": run.run_id, "pipeline": run.display_name, "target": "kubeflow", "state": kfp_state(run.state),
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": getattr(getattr(run, "error", None), "message", None) or None,
-        "steps": [{"name": t.display_name, "state": state(t.state),
+        "steps": [{"name": t.display_name, "state": kfp_state(t.state),
                    "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
@@ -32,13 +32,12 @@ def _kfp_run(run: Any, host: str = "") -> dict:
 
 def _vertex_job(job: Any) -> dict:
     res = job.gca_resource
-    name = lambda v: getattr(v, "name", str(v)).replace("PIPELINE_STATE_", "")  # noqa: E731
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
-        "target": "vertex", "state": name(res.state), "started_at": utc_iso(res.create_time),
+        "target": "vertex", "state": vertex_state(res.state), "started_at": utc_iso(res.create_time),
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
-        "steps": [{"name": t.task_name, "state": name(t.state), "error": t.error.message or None} for t in tasks],
+        "steps": [{"name": t.task_name, "state": vertex_state(t.state), "error": t.error.message or None} for t in tasks],
         "url": res.name,
         "warnings": [],
     }

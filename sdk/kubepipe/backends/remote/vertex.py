@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, vertex_state
 from kubepipe.clients import api_errors, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
@@ -110,13 +110,8 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
                            network=profile.get("network") or None)
             except gexc.Conflict:  # same pipeline, params and slot: already submitted
                 existing = aiplatform.PipelineJob.get(resource_name(profile, jid), credentials=credentials)
-                return VertexSubmitResult(jid, existing.resource_name, _state(existing.state), True, url)
-    return VertexSubmitResult(jid, job.resource_name, _state(job.state), False, url)
-
-
-def _state(value: Any) -> str:
-    name = getattr(value, "name", None) or str(value or "PIPELINE_STATE_PENDING")
-    return name.replace("PIPELINE_STATE_", "")
+                return VertexSubmitResult(jid, existing.resource_name, vertex_state(existing.state), True, url)
+    return VertexSubmitResult(jid, job.resource_name, vertex_state(job.state), False, url)
 
 
 def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
@@ -132,11 +127,11 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
     while True:
         job = aiplatform.PipelineJob.get(name, credentials=credentials)
         res = job.gca_resource
-        state = _state(res.state)
+        state = vertex_state(res.state)
         tasks = list(res.job_detail.task_details) if res.job_detail else []
         failed = None
         for t in tasks:
-            tstate = _state(t.state).replace("TASK_STATE_", "")
+            tstate = vertex_state(t.state)
             if t.task_name and seen.get(t.task_name) != tstate:
                 seen[t.task_name] = tstate
                 if on_event:
