@@ -32,10 +32,9 @@ def bench_reapply() -> None:
 
     from kubepipe.backends.packaging.pipeline import PipelinePackage
     from kubepipe.backends.remote.kubeflow import ensure_experiment
-    from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
-    from kubepipe.clients import eq_filter
     from kubepipe.backends.schedules.kubeflow import KfpSchedules, kfp_desired
-    from kubepipe.clients import quiet
+    from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
+    from kubepipe.clients import eq_filter, quiet
 
     fake = FakeKfp()
     url = fake.start()
