@@ -8,7 +8,7 @@ from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, au
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
 from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.settings import log_issues
-from kubepipe.components.serving.options import PRECISIONS, resolve_precision
+from kubepipe.components.serving.options import PRECISIONS, resolve_precision, serve_device
 from kubepipe.components.serving.options import RUNTIMES as SERVER_RUNTIMES
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
@@ -100,13 +100,12 @@ def _server_runtime_issues(serving: dict, runtime) -> list[CheckIssue]:
     if precision is not None and precision not in PRECISIONS:
         return [CheckIssue(("serving", "precision"), f"unknown precision `{precision}`",
                            did_you_mean(str(precision), PRECISIONS) or f"use one of: {', '.join(PRECISIONS)}")]
-    engine = engine or "torch"
-    if engine == "onnx" and serving.get("gpu"):
-        return [CheckIssue(("serving", "runtime"), "onnx runs ONNX Runtime on the CPU, so the GPU would sit idle",
-                           "drop gpu, or use runtime: torch on the GPU")]
+    engine, device = engine or "torch", serve_device(serving.get("gpu"))
     try:
-        resolve_precision(engine, precision or "auto", "cuda" if serving.get("gpu") else "cpu")
+        resolve_precision(engine, precision or "auto", device)
     except ModelError as exc:
+        if device != "cpu" and engine == "onnx":  # the runtime is what does not fit the GPU
+            return [CheckIssue(("serving", "runtime"), str(exc), "drop gpu, or use runtime: torch on the GPU")]
         return [CheckIssue(("serving", key), str(exc), "e.g. serving: {runtime: onnx, precision: int8}")]
     return []
 

@@ -58,13 +58,17 @@ CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precis
 
 
 def resolve_precision(runtime: str, precision: str, device: str) -> str:
-    """`auto` -> bf16 for torch on CUDA, else fp32; an impossible pair is a ModelError saying what works."""
+    """`auto` -> bf16 for torch on CUDA, else fp32; an impossible choice (onnx + bf16, torch + int8, onnx on
+    a GPU) is a ModelError saying what works: the one rule for the server, its parser and the deploy check."""
     from kubepipe.components.errors import ModelError
 
     if runtime not in RUNTIMES:
         raise ModelError(f"--runtime {runtime!r}: use one of {list(RUNTIMES)}")
     if precision not in PRECISIONS:
         raise ModelError(f"--precision {precision!r}: use one of {list(PRECISIONS)}")
+    if runtime == "onnx" and device not in ("cpu", "auto"):  # `auto` is the CPU for onnx (model.load)
+        raise ModelError(f"--runtime onnx runs ONNX Runtime on the CPU, so the GPU would sit idle; use --device cpu "
+                         f"(got {device}), or --runtime torch on the GPU")
     if precision == "auto":
         return "bf16" if runtime == "torch" and device.startswith("cuda") else "fp32"
     if runtime == "onnx" and precision == "bf16":

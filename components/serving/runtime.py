@@ -90,9 +90,6 @@ def build_runner(loaded, *, runtime: str = "torch", precision: str = "auto", tor
     device = str(loaded.device)
     precision = resolve_precision(runtime, precision, device)
     if uses_onnx_export(runtime):
-        if device != "cpu":
-            raise ModelError(f"--runtime onnx runs ONNX Runtime on the CPU; use --device cpu (got {device}), or "
-                             "--runtime torch on the GPU")
         if torch_compile:
             raise ModelError("--torch-compile is for --runtime torch")
         return OnnxRunner(loaded, precision, threads)

@@ -249,8 +249,6 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error(str(exc))
     if args.prepare and args.runtime != "onnx":
         p.error("--prepare builds the ONNX export: add --runtime onnx (and --precision int8 for the quantised one)")
-    if args.runtime == "onnx" and args.device not in ("cpu", "auto"):
-        p.error(f"--runtime onnx runs ONNX Runtime on the CPU; drop --device {args.device}, or use --runtime torch")
     if not 0 <= args.log_sample <= 1:
         p.error(f"--log-sample must be a fraction from 0 to 1 (got {args.log_sample})")
     if args.log_sink is not None:

@@ -273,6 +273,12 @@ def _where(threads):
     return forward
 
 
+async def _serially(b, lone_passes: int) -> None:
+    """One client, one request at a time: SERIAL_PASSES thread passes, then `lone_passes` more."""
+    for i in range(batching.SERIAL_PASSES + lone_passes):
+        await b.submit([i])
+
+
 def test_adaptive_serial_traffic_moves_lone_passes_onto_the_loop():
     threads = []
 
@@ -300,8 +306,7 @@ def test_adaptive_probe_finds_a_crowd_and_moves_it_to_the_thread_to_share_passes
 
     async def main():
         b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.01, mode="adaptive")
-        for i in range(batching.SERIAL_PASSES + 1):
-            await b.submit([i])
+        await _serially(b, 1)
         assert b.lone_inline
         # A crowd arrives at once: inline passes take them one by one until a probe yields the loop;
         # the rest reach the batcher meanwhile and queue.
@@ -327,8 +332,7 @@ def test_adaptive_request_cancelled_during_a_probe_frees_the_batcher():
 
     async def main():
         b = MicroBatcher(_where(threads), max_batch_size=8, max_wait_s=0.0, mode="adaptive")
-        for i in range(batching.SERIAL_PASSES + batching.PROBE_EVERY - 1):
-            await b.submit([i])
+        await _serially(b, batching.PROBE_EVERY - 1)
         assert b.lone_inline
         probe = asyncio.ensure_future(b.submit(["probe"]))  # the PROBE_EVERY-th lone pass: it yields
         await asyncio.sleep(0)
@@ -389,8 +393,7 @@ def test_adaptive_keeps_slow_lone_passes_on_the_thread():
 
     async def main():
         b = MicroBatcher(slow, max_batch_size=8, max_wait_s=0.0, mode="adaptive")
-        for i in range(batching.SERIAL_PASSES + batching.PROBE_EVERY):
-            await b.submit([i])
+        await _serially(b, batching.PROBE_EVERY)
         await b.stop()
         return b.lone_inline
 
@@ -411,8 +414,7 @@ def test_adaptive_lone_passes_stay_on_the_loop_through_an_occasional_slow_pass()
 
     async def main():
         b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.0, mode="adaptive")
-        for i in range(batching.SERIAL_PASSES + 6 * batching.PROBE_EVERY):
-            await b.submit([i])
+        await _serially(b, 6 * batching.PROBE_EVERY)
         await b.stop()
         return b.lone_inline
 
@@ -433,8 +435,7 @@ def test_adaptive_moves_lone_passes_back_when_most_become_slow():
 
     async def main():
         b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.0, mode="adaptive")
-        for i in range(batching.SERIAL_PASSES + 2):
-            await b.submit([i])
+        await _serially(b, 2)
         assert b.lone_inline
         slow.append(True)
         for i in range(batching.LONE_WINDOW):
