@@ -59,11 +59,12 @@ def load_data(
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.monitoring.settings import default_sink
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         load_to_artifact(
-            dataset, source, format=format, encoding=encoding, columns=list(columns) or None, dtypes=dict(dtypes) or None,
+            dataset, source, format=format, encoding=encoding, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),
@@ -105,9 +106,10 @@ def validate_data(
 
     from kubepipe.components.data.steps import run_validate
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
-        passed = run_validate(data, dataset, metrics, report, validation, expectations=list(expectations),
+        passed = run_validate(data, dataset, metrics, report, validation, expectations=list(typed(expectations)),
                               suite_path=suite_path, unexpected_sample=unexpected_sample, gate=gate)
     return namedtuple("ValidateOutputs", ["passed", "warnings"])(passed, validation.metadata.get("warnings", ""))
 
@@ -146,9 +148,10 @@ def detect_drift(
 
     from kubepipe.components.data.steps import run_drift
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
-        drifted = run_drift(data, reference, report, metrics, columns=list(columns) or None,
-                            thresholds=dict(thresholds) or None, bins=bins, max_categories=max_categories,
-                            column_map=dict(column_map) or None)
+        drifted = run_drift(data, reference, report, metrics, columns=list(typed(columns)) or None,
+                            thresholds=dict(typed(thresholds)) or None, bins=bins, max_categories=max_categories,
+                            column_map=dict(typed(column_map)) or None)
     return namedtuple("DriftOutputs", ["drift_detected"])(drifted)

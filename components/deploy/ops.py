@@ -71,13 +71,14 @@ def deploy(
 
     from kubepipe.components.deploy.target import deploy_model
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.report_files import report_path
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         result = deploy_model(
             model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
-            canary_percent=canary_percent, smoke_inputs=smoke_inputs, autoscaling=autoscaling, runtime=runtime,
-            namespace=namespace, timeout_s=timeout_s, serving=serving, canary_analysis=canary_analysis,
+            canary_percent=canary_percent, smoke_inputs=typed(smoke_inputs), autoscaling=typed(autoscaling), runtime=runtime,
+            namespace=namespace, timeout_s=timeout_s, serving=typed(serving), canary_analysis=typed(canary_analysis),
             target=ctx_target,
             registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
             run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report_path(report, ".md"))

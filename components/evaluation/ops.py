@@ -62,14 +62,15 @@ def evaluate(
     from collections import namedtuple
 
     from kubepipe.components.errors import GateFailed, fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.evaluation.artifacts import write_outputs
     from kubepipe.components.evaluation.evaluate import evaluate_model
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         ev = evaluate_model(
-            model.path, holdout.path, label_column=label_column, thresholds=thresholds, relative=relative,
-            slices=slices, baseline=baseline, model_name=model_name or ctx_pipeline_name,
-            registry_uri=ctx_registry_uri, force=force, force_reason=force_reason, latency=latency,
+            model.path, holdout.path, label_column=label_column, thresholds=typed(thresholds), relative=typed(relative),
+            slices=typed(slices), baseline=baseline, model_name=model_name or ctx_pipeline_name,
+            registry_uri=ctx_registry_uri, force=force, force_reason=force_reason, latency=typed(latency),
         )
         ev["holdout"]["content_hash"] = holdout.metadata.get("content_hash", "")
         write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)

@@ -51,10 +51,11 @@ def validate_outputs(
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.guardrail.steps import run_validate_outputs
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
-        result = run_validate_outputs(model, probes, report, metrics, violations, inline_probes=list(inline_probes),
-                                      probe_column=probe_column, rules=dict(rules), top_k=top_k,
+        result = run_validate_outputs(model, probes, report, metrics, violations, inline_probes=list(typed(inline_probes)),
+                                      probe_column=probe_column, rules=dict(typed(rules)), top_k=top_k,
                                       max_probes=max_probes, gate=gate)
     return namedtuple("GuardrailOutputs", ["passed", "decision"])(result["passed"], result["decision"])

@@ -42,12 +42,13 @@ def trigger_retrain(
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.retrain.trigger import trigger_retraining
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
                                     pipeline=pipeline, cooldown_hours=cooldown_hours,
-                                    params=dict(params), target=ctx_target, profile=dict(ctx_profile),
+                                    params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_run_id=ctx_run_id, reason=reason)
     print(f"trigger-retrain: {record['action']}: {record['reason']}" +

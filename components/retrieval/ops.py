@@ -44,11 +44,12 @@ def chunk_documents(
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.retrieval.steps import chunk_step
 
     with fail_fast():
         n = chunk_step(documents.path, passages, report, text_column=text_column, id_column=id_column, size=size,
-                       overlap=overlap, unit=unit, keep_columns=list(keep_columns), base_model=base_model)
+                       overlap=overlap, unit=unit, keep_columns=list(typed(keep_columns)), base_model=base_model)
     return namedtuple("Outputs", ["passages_count"])(n)
 
 
@@ -117,11 +118,12 @@ def build_index(
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.retrieval.steps import build_index_step
 
     with fail_fast():
         chosen = build_index_step(embeddings.path, index, report, method=method, exact_below=exact_below,
-                                  hnsw=dict(hnsw))
+                                  hnsw=dict(typed(hnsw)))
     return namedtuple("Outputs", ["method"])(chosen)
 
 
@@ -173,12 +175,13 @@ def evaluate_retrieval(
     from collections import namedtuple
 
     from kubepipe.components.errors import GateFailed, fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.retrieval.steps import evaluate_retrieval_step
 
     with fail_fast():
         ev = evaluate_retrieval_step(
             index.path, queries.path, metrics=metrics, report=report, evaluation=evaluation, query_column=query_column,
-            relevant_column=relevant_column, separator=separator, thresholds=thresholds, relative=relative,
+            relevant_column=relevant_column, separator=separator, thresholds=typed(thresholds), relative=typed(relative),
             baseline=baseline, model_name=model_name or ctx_pipeline_name, registry_uri=ctx_registry_uri,
             force=force, force_reason=force_reason, device=device)
         print(ev["decision"])

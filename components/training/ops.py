@@ -78,16 +78,17 @@ def train_torch(
         curve: HTML training curve (loss and validation metrics per epoch).
     """
     from kubepipe.components.errors import fail_fast
+    from kubepipe.components.kfp_values import typed
     from kubepipe.components.training.step import train_torch_step
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         train_torch_step(
             dataset=dataset, model=model, metrics=metrics, curve=curve, validation=validation,
             architecture=architecture, text_column=text_column, label_column=label_column,
-            feature_columns=feature_columns, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            feature_columns=typed(feature_columns), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             lr_schedule=lr_schedule, weight_decay=weight_decay, seed=seed,
             early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
-            validation_fraction=validation_fraction, hyperparameters=hyperparameters, num_gpus=num_gpus,
+            validation_fraction=validation_fraction, hyperparameters=typed(hyperparameters), num_gpus=num_gpus,
             compile=compile, teacher=teacher, distill_temperature=distill_temperature, distill_alpha=distill_alpha,
             base_model=base_model, base_model_sha256=base_model_sha256,
             ctx_state_dir=ctx_state_dir, ctx_run_id=ctx_run_id, ctx_step=ctx_step or "train",

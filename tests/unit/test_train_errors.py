@@ -170,3 +170,18 @@ def test_check_registered_and_light():
             "print(sorted(x for x in ('torch', 'pandas', 'numpy') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_int_hyperparameters_given_as_kfp_carries_them_build_as_ints():
+    """A hand-written KFP pipeline's `hyperparameters={"layers": 1}` arrives as 1.0 (KFP's Struct), a channel
+    inside it as "2.0": the model is built with the ints its constructor declares."""
+    from kubepipe.components.training.models import build_model
+    from kubepipe.components.training.models.tabular_mlp import TabularMLP
+
+    model = build_model(TabularMLP, 2, {"num_features": 3, "encoding": "tabular"},
+                        {"layers": 1.0, "hidden": "16.0", "dropout": "0.25"})
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [tuple(m.weight.shape) for m in linears] == [(16, 3), (2, 16)]
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.25]
+    with pytest.raises(ModelError, match=r"could not be built with \{'layers': 1.5\}"):
+        build_model(TabularMLP, 2, {"num_features": 3, "encoding": "tabular"}, {"layers": 1.5})

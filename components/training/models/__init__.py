@@ -93,6 +93,25 @@ def split_hyperparameters(encoding: str, hyperparameters: dict) -> tuple[dict, d
     return enc, {k: v for k, v in hyperparameters.items() if k not in keys}
 
 
+def _as_declared(param: inspect.Parameter | None, value):
+    """An int hyperparameter given as 2.0 or "2.0" (how KFP's Struct carries numbers, and references inside
+    a mapping, from a hand-written KFP pipeline) as the int the constructor declares; else as given."""
+    if param is None or isinstance(value, bool):
+        return value
+    declared = param.annotation if param.annotation is not inspect.Parameter.empty else type(param.default)
+    if declared in ("int", "float"):  # `from __future__ import annotations`
+        declared = int if declared == "int" else float
+    if declared not in (int, float) or not isinstance(value, (int, float, str)):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if declared is int:
+        return int(number) if number.is_integer() else value
+    return number
+
+
 def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict, name: str | None = None):
     """Instantiate a model; unknown hyperparameters and constructor errors become ModelError."""
     import torch
@@ -107,6 +126,7 @@ def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict
                 hint = did_you_mean(key, known)
                 raise ModelError(f"model {name!r} has no hyperparameter {key!r}; it takes {known}"
                                  + (f"; {hint}" if hint else ""))
+    model_kwargs = {k: _as_declared(params.get(k), v) for k, v in model_kwargs.items()}
     try:
         model = cls(num_labels=num_labels, input_spec=dict(input_spec), **model_kwargs)
     except Exception as exc:

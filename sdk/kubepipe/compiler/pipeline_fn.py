@@ -47,6 +47,15 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     names = list(plan.params)
     components = {s.name: _component_for(s, profile) for s in plan.steps}
     exit_comp = _component_for(plan.exit_step, profile) if plan.exit_step else None
+    infos = {s.name: s.info for s in plan.steps}
+
+    def leaf_type(leaf: Binding) -> str | None:
+        if isinstance(leaf, ParamRef):
+            return plan.params[leaf.name].type
+        if isinstance(leaf, OutputRef) and leaf.step in infos:
+            port = infos[leaf.step].outputs.get(leaf.output)
+            return port.type if port else None
+        return None
 
     def body(*args: Any, **kwargs: Any) -> None:
         values = dict(zip(names, args))
@@ -68,8 +77,19 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                 return _fill(b.template, lambda leaf: value(leaf, item))
             raise TypeError(b)
 
+        def arg(step: PlanStep, b: Binding, item: Any) -> Any:
+            v = value(b, item)
+            # KFP hands mapping and list leaves over as text (references) or floats (literal ints); kubepipe's
+            # own components get the declared types along, and their shims restore them
+            shape = b.template if isinstance(b, Nested) else b.value if isinstance(b, Literal) else None
+            if step.info.origin == "builtin" and isinstance(shape, (dict, list)):
+                from kubepipe.components.kfp_values import tag
+
+                v = tag(v, _leaf_types(shape, leaf_type))
+            return v
+
         def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
-            task = comp(**{k: value(b, item) for k, b in step.args.items()})
+            task = comp(**{k: arg(step, b, item) for k, b in step.args.items()})
             for d in step.deps:
                 if d in tasks:
                     task.after(tasks[d])
@@ -124,6 +144,24 @@ def _fill(template: Any, resolve: Any) -> Any:
     if isinstance(template, (ParamRef, OutputRef, ItemRef)):
         return resolve(template)
     return template
+
+
+def _leaf_types(template: Any, type_of: Any, path: tuple = ()) -> dict[tuple, str]:
+    """{path: declared type} of the reference leaves and literal ints of a mapping or list."""
+    out: dict[tuple, str] = {}
+    if isinstance(template, dict):
+        for k, v in template.items():
+            out.update(_leaf_types(v, type_of, path + (k,)))
+    elif isinstance(template, list):
+        for i, v in enumerate(template):
+            out.update(_leaf_types(v, type_of, path + (i,)))
+    elif isinstance(template, (ParamRef, OutputRef)):
+        t = type_of(template)
+        if t:
+            out[path] = t
+    elif isinstance(template, int) and not isinstance(template, bool) and path:
+        out[path] = "int"
+    return out
 
 
 def _groups(steps: list[PlanStep]) -> list[list[PlanStep]]:

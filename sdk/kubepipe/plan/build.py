@@ -133,7 +133,12 @@ class _Builder:
                         self.err(p, f"`{leaf.step}.{leaf.output}` is an artifact; only parameters can sit "
                                     "inside a mapping or list")
                         return False
+                    if not self._nestable(p, f"steps.{leaf.step}.outputs.{leaf.output}", produced.type):
+                        return False
                     deps.add(leaf.step)
+                elif isinstance(leaf, ParamRef) and not self._nestable(p, f"params.{leaf.name}",
+                                                                         self._param_type(leaf)):
+                    return False
                 else:
                     ok = self.check_binding(leaf, text if isinstance(leaf, ItemRef) else
                                             Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
@@ -182,6 +187,15 @@ class _Builder:
                 self.err(p, f"type mismatch: `{b.step}.{b.output}` is {produced.type} but `{p[-1]}` "
                             f"expects {port.type}")
                 return False
+        return True
+
+    def _nestable(self, p: tuple, ref: str, type_: str) -> bool:
+        # KFP writes a nested leaf's value into the mapping as text: a list or mapping there breaks it
+        if type_ in ("list", "dict"):
+            self.err(p, f"`${{{ref}}}` is a {type_}; a {type_} cannot sit inside a mapping or list (KFP "
+                        "passes nested values as text)",
+                     hint="pass it as the whole value of an input, or write its items in the YAML")
+            return False
         return True
 
     def _param_type(self, leaf: Binding) -> str:

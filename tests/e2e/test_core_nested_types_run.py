@@ -1,0 +1,49 @@
+"""A run with params inside mappings: kubepipe's components get them typed, a foreign one gets KFP's text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import kubepipe
+
+pytestmark = pytest.mark.slow
+
+
+def test_params_inside_builtin_settings_arrive_typed(in_tmp):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    rows = ["a,b,c,y"] + [f"{a:.4f},{b:.4f},{c:.4f},{int(a + b > 0)}" for a, b, c in x]
+    (in_tmp / "data.csv").write_text("\n".join(rows) + "\n")
+    doc = {"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "nested-types"},
+           "params": {"hidden": {"type": "int", "default": 16}, "warm": {"type": "float", "default": 0.1},
+                      "min_acc": {"type": "float", "default": 0.05}, "requests": {"type": "int", "default": 7}},
+           "steps": {
+               "load": {"component": "load-data", "with": {"source": "data.csv"}},
+               "train": {"component": "train-torch", "inputs": {"dataset": "${steps.load.outputs.dataset}"},
+                         "with": {"architecture": "tabular-mlp", "label_column": "y", "epochs": 1, "seed": 1,
+                                  "hyperparameters": {"hidden": "${params.hidden}", "layers": 1,
+                                                      "warmup_fraction": "${params.warm}"}}},
+               "evaluate": {"component": "evaluate",
+                            "inputs": {"model": "${steps.train.outputs.model}",
+                                       "holdout": "${steps.load.outputs.dataset}"},
+                            "with": {"label_column": "y", "model_name": "nested",
+                                     "thresholds": {"accuracy": {"min": "${params.min_acc}"}},
+                                     "latency": {"requests": "${params.requests}", "warmup": 0, "repeats": 1}}},
+               "echo": {"component": "ops:leaf_types", "with": {"settings": {"n": "${params.hidden}"}}}}}
+    (in_tmp / "p.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    run = kubepipe.run(in_tmp / "p.yaml", {"hidden": 12})
+    assert run.ok, run.error
+    spec = json.loads((Path(run.step("train").artifacts["model"]) / "kubepipe-model.json").read_text())
+    kwargs = spec["model_kwargs"]
+    assert kwargs == {"hidden": 12, "layers": 1} and all(type(v) is int for v in kwargs.values())
+    evaluation = json.loads(Path(run.step("evaluate").artifacts["evaluation"]).read_text())
+    (check,) = evaluation["gate"]["checks"]
+    assert (check["metric"], check["op"], check["bound"], check["passed"]) == ("accuracy", "min", 0.05, True)
+    assert "x 7 requests" in evaluation["decision"]  # latency.requests, a param, measured as a number
+    # a component from elsewhere gets what KFP sends: the text of the number
+    assert json.loads(run.step("echo").outputs["Output"]) == {"n": ["str", "12.0"]}
