@@ -4,6 +4,7 @@ them typed again (components/kfp_values.py), and a list or mapping cannot sit in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kubepipe
+import kubepipe.components
 from kubepipe.components.kfp_values import TYPES_KEY, tag, typed
 from kubepipe.errors import ValidationError
 
@@ -117,3 +119,22 @@ def test_a_list_or_mapping_inside_a_mapping_is_refused_at_validate(in_tmp, param
     text = str(err.value)
     assert "steps.drift.with.column_map" in text and f"`${{{where}}}` is a {param['type']}" in text
     assert "cannot sit inside a mapping or list" in text and "whole value of an input" in text
+
+
+def test_every_builtin_shim_types_its_mapping_and_list_settings_again():
+    """A new dict/list input of a built-in must go through `typed(...)`, or its tagged values arrive
+    with the reserved key inside (and their text, not their types)."""
+    import importlib
+
+    from kubepipe.components.builtins import BUILTINS
+
+    lock = json.loads((Path(kubepipe.components.__file__).parent / "builtins.lock.json").read_text())
+    missing = []
+    for name, entry in BUILTINS.items():
+        module, attr = entry.ref.split(":")
+        source = getattr(importlib.import_module(module), attr).component_spec.implementation.container.command[-1]
+        for port in lock[name]["inputs"].values():
+            if port["kind"] == "parameter" and port["type"] in ("dict", "list") and not port["name"].startswith("ctx_"):
+                if f"typed({port['name']})" not in source:
+                    missing.append(f"{name}.{port['name']}")
+    assert missing == []
