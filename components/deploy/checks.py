@@ -70,6 +70,10 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
             gpu = serving.get("gpu")
             if gpu is not None and (not _int(gpu) or gpu < 0):
                 issues.append(CheckIssue(("serving", "gpu"), f"must be a whole number of GPUs, got {gpu!r}", None))
+            if serving.get("accelerator_type") and not gpu:  # Vertex attaches an accelerator only with a count
+                issues.append(CheckIssue(("serving", "accelerator_type"), "needs `serving.gpu` (how many), or the "
+                                         "model serves on the CPU", "e.g. serving: {gpu: 1, accelerator_type: "
+                                         "NVIDIA_L4}; or drop accelerator_type"))
             mbs = serving.get("max_batch_size")
             if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):
                 issues.append(CheckIssue(("serving", "max_batch_size"),

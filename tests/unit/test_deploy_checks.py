@@ -67,6 +67,14 @@ def test_serving_runtime_and_precision_are_the_pairs_the_server_takes():
     assert "runtime kubepipe" in triton[("serving", "precision")].message
 
 
+def test_an_accelerator_type_without_a_gpu_count_is_named():
+    assert check({"serving": {"gpu": 1, "accelerator_type": "NVIDIA_L4"}}) == []
+    for serving in ({"accelerator_type": "NVIDIA_L4"}, {"gpu": 0, "accelerator_type": "NVIDIA_L4"}):
+        (issue,) = check({"serving": serving})
+        assert issue.path == ("serving", "accelerator_type") and "serves on the CPU" in issue.message
+        assert "gpu: 1, accelerator_type: NVIDIA_L4" in issue.hint
+
+
 def test_serving_runtime_reaches_every_target_s_server_command():
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.vertex_endpoint import serving_container
