@@ -70,6 +70,11 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
             gpu = serving.get("gpu")
             if gpu is not None and (not _int(gpu) or gpu < 0):
                 issues.append(CheckIssue(("serving", "gpu"), f"must be a whole number of GPUs, got {gpu!r}", None))
+            elif _int(gpu) and gpu > 1 and runtime != "triton":  # one `kubepipe serve` process drives one device
+                issues.append(CheckIssue(("serving", "gpu"), f"the kubepipe model server uses one GPU per replica; "
+                                         f"{gpu} would leave {gpu - 1} idle",
+                                         "ask for gpu: 1 and scale out with autoscaling.max_replicas (or use "
+                                         "runtime: triton, which spreads over the pod's GPUs)"))
             if serving.get("accelerator_type") and not gpu:  # Vertex attaches an accelerator only with a count
                 issues.append(CheckIssue(("serving", "accelerator_type"), "needs `serving.gpu` (how many), or the "
                                          "model serves on the CPU", "e.g. serving: {gpu: 1, accelerator_type: "

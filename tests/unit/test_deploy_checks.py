@@ -75,6 +75,12 @@ def test_an_accelerator_type_without_a_gpu_count_is_named():
         assert "gpu: 1, accelerator_type: NVIDIA_L4" in issue.hint
 
 
+def test_more_than_one_gpu_per_kubepipe_server_replica_is_named():
+    (issue,) = check({"serving": {"gpu": 2}})
+    assert issue.path == ("serving", "gpu") and "leave 1 idle" in issue.message and "max_replicas" in issue.hint
+    assert check({"runtime": "triton", "serving": {"gpu": 2}}) == []
+
+
 def test_serving_runtime_reaches_every_target_s_server_command():
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.vertex_endpoint import serving_container
