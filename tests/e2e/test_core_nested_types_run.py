@@ -47,3 +47,15 @@ def test_params_inside_builtin_settings_arrive_typed(in_tmp):
     assert "x 7 requests" in evaluation["decision"]  # latency.requests, a param, measured as a number
     # a component from elsewhere gets what KFP sends: the text of the number
     assert json.loads(run.step("echo").outputs["Output"]) == {"n": ["str", "12.0"]}
+
+
+def test_a_loop_item_field_feeds_a_text_input(in_tmp):
+    """`${item.m}` compiled to a subscript of KFP's loop item, an internal error; now it is the field."""
+    doc = {"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "item-fields"},
+           "steps": {"say": {"component": "ops:say", "foreach": [{"m": "alpha"}, {"m": "beta"}],
+                             "with": {"message": "${item.m}"}}}}
+    (in_tmp / "p.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    run = kubepipe.run(in_tmp / "p.yaml")
+    assert run.ok, run.error
+    log = (Path(run.run_dir) / "run.log").read_text()
+    assert "alpha: 0" in log and "beta: 0" in log

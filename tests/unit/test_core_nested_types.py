@@ -138,3 +138,41 @@ def test_every_builtin_shim_types_its_mapping_and_list_settings_again():
                 if f"typed({port['name']})" not in source:
                     missing.append(f"{name}.{port['name']}")
     assert missing == []
+
+
+def test_loop_item_fields_are_text_and_cannot_be_nested(in_tmp):
+    src = _write(in_tmp, {"say": {"component": "ops:say", "foreach": [{"m": "a", "n": 3}],
+                                  "with": {"message": "${item.m}", "value": "${item.n}"}},
+                          "echo": {"component": "ops:leaf_types", "foreach": [{"lr": 0.1}],
+                                   "with": {"settings": {"lr": "${item.lr}"}}}}, {})
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(src)
+    issues = {i.path: i for i in err.value.issues}
+    assert set(issues) == {"steps.say.with.value", "steps.echo.with.settings"}  # no "missing input" besides
+    assert "`${item.n}` is text" in issues["steps.say.with.value"].message
+    assert "cannot sit inside a mapping or list" in issues["steps.echo.with.settings"].message
+
+
+def test_a_loop_item_inside_a_builtin_setting_is_tagged_with_the_literal_list_s_type(in_tmp):
+    (in_tmp / "data.csv").write_text("a,y\n1,0\n2,1\n")
+    src = _write(in_tmp, {
+        "load": {"component": "load-data", "with": {"source": "data.csv"}},
+        "train": {"component": "train-torch", "inputs": {"dataset": "${steps.load.outputs.dataset}"},
+                  "foreach": [8, 16],
+                  "with": {"architecture": "tabular-mlp", "label_column": "y", "hyperparameters": {"hidden": "${item}"}}}},
+        {})
+    kubepipe.compile(src, "local", out=in_tmp / "ir.yaml")
+    tags = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if TYPES_KEY in node:
+                tags.append(node[TYPES_KEY])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load((in_tmp / "ir.yaml").read_text()))
+    assert tags == [{'["hidden"]': "int"}]

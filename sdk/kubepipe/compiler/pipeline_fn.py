@@ -49,7 +49,9 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     exit_comp = _component_for(plan.exit_step, profile) if plan.exit_step else None
     infos = {s.name: s.info for s in plan.steps}
 
-    def leaf_type(leaf: Binding) -> str | None:
+    def leaf_type(leaf: Binding, step: PlanStep) -> str | None:
+        if isinstance(leaf, ItemRef) and not leaf.field and isinstance(step.foreach, Literal):
+            return _literal_type(step.foreach.value)
         if isinstance(leaf, ParamRef):
             return plan.params[leaf.name].type
         if isinstance(leaf, OutputRef) and leaf.step in infos:
@@ -70,7 +72,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
             if isinstance(b, ContextRef):
                 return b.value
             if isinstance(b, ItemRef):
-                return item[b.field] if b.field else item
+                return getattr(item, b.field) if b.field else item  # KFP's loop item: fields as attributes
             if isinstance(b, OutputRef):
                 return tasks[b.step].outputs[b.output]
             if isinstance(b, Nested):
@@ -85,7 +87,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
             if step.info.origin == "builtin" and isinstance(shape, (dict, list)):
                 from kubepipe.components.kfp_values import tag
 
-                v = tag(v, _leaf_types(shape, leaf_type))
+                v = tag(v, _leaf_types(shape, lambda leaf: leaf_type(leaf, step)))
             return v
 
         def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
@@ -146,6 +148,15 @@ def _fill(template: Any, resolve: Any) -> Any:
     return template
 
 
+def _literal_type(values: list) -> str | None:
+    """The one scalar type of a literal `foreach:` list (ints and floats together: float), else None."""
+    kinds = {"bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float" if isinstance(v, float)
+             else "other" for v in values}
+    if kinds == {"int", "float"}:
+        return "float"
+    return next(iter(kinds)) if len(kinds) == 1 and kinds != {"other"} else None
+
+
 def _leaf_types(template: Any, type_of: Any, path: tuple = ()) -> dict[tuple, str]:
     """{path: declared type} of the reference leaves and literal ints of a mapping or list."""
     out: dict[tuple, str] = {}
@@ -155,7 +166,7 @@ def _leaf_types(template: Any, type_of: Any, path: tuple = ()) -> dict[tuple, st
     elif isinstance(template, list):
         for i, v in enumerate(template):
             out.update(_leaf_types(v, type_of, path + (i,)))
-    elif isinstance(template, (ParamRef, OutputRef)):
+    elif isinstance(template, (ParamRef, OutputRef, ItemRef)):
         t = type_of(template)
         if t:
             out[path] = t

@@ -59,6 +59,7 @@ class _Builder:
     def bindings(self, name: str, step: Step, info: ComponentInfo, path: tuple, deps: set[str],
                  exit_step: bool = False) -> dict[str, Binding]:
         args: dict[str, Binding] = {}
+        given: set[str] = set()  # set, valid or not: a bad value is not also a missing one
         ports = info.user_inputs
         for section, values in (("inputs", step.inputs), ("with", step.with_)):
             for key, raw in values.items():
@@ -71,9 +72,10 @@ class _Builder:
                         f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}")
                     self.err(p, f"`{info.ref}` has no input `{key}`", hint=hint)
                     continue
-                if key in args:
+                if key in given:
                     self.err(p, f"`{key}` is set in both `inputs` and `with`", hint="keep one")
                     continue
+                given.add(key)
                 try:
                     b = parse_value(self.verbatim(raw, p))
                 except BindingError as exc:
@@ -82,7 +84,7 @@ class _Builder:
                 if self.check_binding(b, ports[key], p, step, deps, exit_step):
                     args[key] = b
         for key, port in ports.items():
-            if key not in args and port.required:
+            if key not in given and port.required:
                 where = "inputs" if port.kind == "artifact" else "with"
                 self.err(path, f"missing input `{key}` ({port.type}) of `{info.ref}`",
                          hint=f"set it under `{where}:`")
@@ -139,6 +141,11 @@ class _Builder:
                 elif isinstance(leaf, ParamRef) and not self._nestable(p, f"params.{leaf.name}",
                                                                          self._param_type(leaf)):
                     return False
+                elif isinstance(leaf, ItemRef) and leaf.field:
+                    self.err(p, f"`${{item.{leaf.field}}}` cannot sit inside a mapping or list (KFP cannot resolve "
+                                "a loop item's field there)",
+                             hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`)")
+                    return False
                 else:
                     ok = self.check_binding(leaf, text if isinstance(leaf, ItemRef) else
                                             Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
@@ -172,6 +179,12 @@ class _Builder:
         if isinstance(b, ItemRef):
             if step.foreach is None:
                 self.err(p, "`${item}` is only defined in a step with `foreach:`")
+                return False
+            if b.field and port.type != "str":  # KFP types an item's fields as text
+                self.err(p, f"`${{item.{b.field}}}` is text (KFP passes the fields of a loop item as strings), but "
+                            f"`{p[-1]}` expects {port.type}",
+                         hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`), or pass "
+                              "the whole item (`${item}`) to a dict input")
                 return False
             return True
         if isinstance(b, OutputRef):
