@@ -7,8 +7,10 @@ up to 25 s to finish the requests in flight.
 
 from __future__ import annotations
 
-__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "resolve_precision", "runtime_flags",
-           "serve_device", "uses_onnx_export"]
+from kubepipe.components.checks import MODEL_NAME
+
+__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
+           "runtime_flags", "serve_device", "uses_onnx_export"]
 
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -55,6 +57,32 @@ OPTIONS: list[tuple[str, object, str]] = [
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
 CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS}
+_POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue")
+_NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups", "torch_threads")
+_FRACTIONS = ("access_log_sample", "log_sample")
+
+
+def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
+    """What is wrong with these option values (keys as in DEFAULTS; absent keys are not checked).
+
+    The one rule for `kubepipe serve` (min_port=1: a local endpoint needs a known port) and the
+    server's own parser (`--port 0`: the kernel picks one)."""
+    def flag(key: str) -> str:
+        return "--" + key.replace("_", "-")
+
+    problems = []
+    port = values.get("port")
+    if port is not None and not min_port <= port <= 65535:
+        problems.append(f"--port must be from {min_port} to 65535 (got {port})")
+    problems += [f"{flag(k)} must be positive (got {values[k]})" for k in _POSITIVE if values.get(k, 1) <= 0]
+    problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
+    problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
+                 if not 0 <= values.get(k, 0) <= 1]
+    name = values.get("name")
+    if name is not None and not MODEL_NAME.match(name):
+        problems.append(f"--name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, "
+                        "max 128); it is the model's name in the URLs")
+    return problems
 
 
 def resolve_precision(runtime: str, precision: str, device: str) -> str:

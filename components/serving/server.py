@@ -232,14 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(p: argparse.ArgumentParser, args) -> None:
-    for flag in ("max_batch_size", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue"):
-        if getattr(args, flag) <= 0:
-            p.error(f"--{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
-    for flag in ("drain_delay", "grace_period", "log_backups", "max_batch_tokens"):
-        if getattr(args, flag) < 0:
-            p.error(f"--{flag.replace('_', '-')} must be 0 or more (got {getattr(args, flag)})")
-    if not 0 <= args.access_log_sample <= 1:
-        p.error(f"--access-log-sample must be a fraction from 0 to 1 (got {args.access_log_sample})")
+    from kubepipe.components.serving.options import option_problems
+
+    for problem in option_problems(vars(args))[:1]:
+        p.error(problem)
     from kubepipe.components.errors import ModelError
     from kubepipe.components.serving.runtime import resolve_precision
 
@@ -249,8 +245,6 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error(str(exc))
     if args.prepare and args.runtime != "onnx":
         p.error("--prepare builds the ONNX export: add --runtime onnx (and --precision int8 for the quantised one)")
-    if not 0 <= args.log_sample <= 1:
-        p.error(f"--log-sample must be a fraction from 0 to 1 (got {args.log_sample})")
     if args.log_sink is not None:
         _check_sink(p, args.log_sink)
 

@@ -26,11 +26,31 @@ def test_cli_and_server_share_defaults():
 @pytest.mark.parametrize("argv, flag", [(["--max-body-mb", "0"], "--max-body-mb"), (["--workers", "0"], "--workers"),
                                         (["--drain-delay", "-1"], "--drain-delay"),
                                         (["--access-log-sample", "1.5"], "--access-log-sample"),
-                                        (["--max-batch-size", "-3"], "--max-batch-size")])
+                                        (["--max-batch-size", "-3"], "--max-batch-size"),
+                                        (["--port", "99999"], "--port must be from 0 to 65535"),
+                                        (["--max-wait-ms", "-5"], "--max-wait-ms"),
+                                        (["--max-text-length", "0"], "--max-text-length"),
+                                        (["--name", "a/b"], "--name 'a/b'")])
 def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["/m", *argv])
     assert exc.value.code == 2 and flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "99999"], "--port must be from 1 to 65535 (got 99999)"),  # was an internal OverflowError from bind()
+    (["--port", "0"], "--port must be from 1 to 65535 (got 0)"),
+    (["--name", "a/b"], "it is the model's name in the URLs"),
+    (["--max-wait-ms", "-5"], "--max-wait-ms must be 0 or more (got -5.0)"),
+    (["--log-sample", "2"], "--log-sample must be a fraction from 0 to 1 (got 2.0)")])
+def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
+    from typer.testing import CliRunner
+
+    from kubepipe.cli.app import app
+    from kubepipe.errors import UserError
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), *argv])  # the CLI's handler: UserError -> exit 2
+    assert isinstance(result.exception, UserError) and message in str(result.exception)
 
 
 def test_workers_get_the_command_line_without_the_supervisor_s_own_options():

@@ -77,19 +77,16 @@ def serve(
     if not Path(model_dir).is_dir():
         raise UserError(f"{model_dir}: not a directory; pass a Model artifact directory (model.safetensors + "
                         "kubepipe-model.json)")
-    for flag, value in (("--max-batch-size", max_batch_size), ("--workers", workers), ("--port", port),
-                        ("--max-body-mb", max_body_mb), ("--log-max-mb", log_max_mb),
-                        ("--log-flush-s", log_flush_s), ("--log-queue", log_queue)):
-        if value <= 0:
-            raise UserError(f"{flag} must be positive (got {value})")
-    for flag, value in (("--drain-delay", drain_delay), ("--grace-period", grace_period), ("--log-backups", log_backups),
-                        ("--max-batch-tokens", max_batch_tokens)):
-        if value < 0:
-            raise UserError(f"{flag} must be 0 or more (got {value})")
-    if not 0 <= access_log_sample <= 1:
-        raise UserError(f"--access-log-sample must be a fraction from 0 to 1 (got {access_log_sample})")
-    if not 0 <= log_sample <= 1:
-        raise UserError(f"--log-sample must be a fraction from 0 to 1 (got {log_sample})")
+    from kubepipe.components.serving.options import option_problems
+
+    problems = option_problems(dict(
+        name=name, port=port, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
+        max_wait_ms=max_wait_ms, max_text_length=max_text_length, max_body_mb=max_body_mb, workers=workers,
+        drain_delay=drain_delay, grace_period=grace_period, access_log_sample=access_log_sample,
+        log_max_mb=log_max_mb, log_backups=log_backups, torch_threads=torch_threads, log_flush_s=log_flush_s,
+        log_queue=log_queue, log_sample=log_sample), min_port=1)
+    if problems:
+        raise UserError("; ".join(problems))
     if not prepare:  # --prepare listens on nothing
         _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
