@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kubepipe.components.errors import DataError
+from kubepipe.util import first_line
 
 __all__ = ["read_source", "sniff_format", "scan_text", "MAX_LINE_BYTES"]
 
@@ -137,7 +138,7 @@ def _read_csv(uri: str, path: Path, encoding: str):
     except pd.errors.EmptyDataError:
         raise DataError(f"{uri}: the file has no header or data lines") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{uri}: not a well-formed CSV file: {_first_line(exc)}") from None
+        raise DataError(f"{uri}: not a well-formed CSV file: {first_line(exc)}") from None
     except UnicodeDecodeError as exc:  # scan_text catches this first; kept for odd codecs
         raise DataError(f"{uri}: text is not valid {encoding}: {exc.reason}") from None
 
@@ -149,12 +150,8 @@ def _read_parquet(uri: str, path: Path):
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        raise DataError(f"{uri}: not a readable Parquet file: {_first_line(exc)}") from None
+        raise DataError(f"{uri}: not a readable Parquet file: {first_line(exc)}") from None
     return table.to_pandas()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @contextmanager
@@ -194,11 +191,11 @@ def _download(uri: str, out) -> None:
         except FileNotFoundError:
             raise DataError(f"{uri}: no such object; check the path") from None
         except ImportError as exc:  # fsspec knows the protocol but its package is not installed
-            raise DataError(f"{uri}: this storage needs an extra package: {_first_line(exc)}") from None
+            raise DataError(f"{uri}: this storage needs an extra package: {first_line(exc)}") from None
         except ValueError as exc:  # unknown protocol
-            raise DataError(f"{uri}: unsupported location: {_first_line(exc)}") from None
+            raise DataError(f"{uri}: unsupported location: {first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
-            raise DataError(f"{uri}: cannot read: {_first_line(exc)}", retryable=True) from None
+            raise DataError(f"{uri}: cannot read: {first_line(exc)}", retryable=True) from None
         return
     try:
         with urllib.request.urlopen(uri, timeout=60) as resp:  # noqa: S310 - the user names the URL

@@ -23,8 +23,10 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
-from kubepipe.util import fsync_dir
+from kubepipe.util import first_line, fsync_dir
 
 __all__ = ["LocalStore", "FsspecStore", "open_store"]
 
@@ -152,12 +154,35 @@ def _check_exclusive_create(fs, uri: str) -> None:
         )
 
 
+@contextmanager
+def _reaching(uri: str) -> Iterator[None]:
+    """A backend's auth or network failure as a RegistryError naming the registry (was an internal error)."""
+    from kubepipe.components.registry.version import RegistryError
+
+    try:
+        yield
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, RegistryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
+        raise RegistryError(f"registry {uri}: cannot reach it: {first_line(exc)}; check the URI (--registry / "
+                            "KUBEPIPE_REGISTRY), your credentials and the network", retryable=True) from exc
+
+
 class FsspecStore:
     def __init__(self, uri: str):
         import fsspec
 
-        self.fs, path = fsspec.core.url_to_fs(uri)
+        from kubepipe.components.registry.version import RegistryError
+
+        try:
+            self.fs, path = fsspec.core.url_to_fs(uri)
+        except ImportError as exc:  # fsspec knows the protocol, its package is not installed
+            raise RegistryError(f"registry {uri}: this storage needs an extra package: {first_line(exc)}") from None
+        except ValueError as exc:  # an unknown protocol
+            raise RegistryError(f"registry {uri}: unsupported location: {first_line(exc)}; use a folder, "
+                                "file://, gs:// or s3://") from None
         self.root = path.rstrip("/")
+        self.where = uri
         _check_exclusive_create(self.fs, uri)
 
     def _p(self, rel: str) -> str:
@@ -167,34 +192,40 @@ class FsspecStore:
         return self.fs.unstrip_protocol(self._p(rel))
 
     def read(self, rel: str) -> bytes:
-        return self.fs.cat_file(self._p(rel))
+        with _reaching(self.where):
+            return self.fs.cat_file(self._p(rel))
 
     def listdir(self, rel: str = "") -> list[str]:
         try:
-            entries = self.fs.ls(self._p(rel), detail=False, refresh=True)
-        except TypeError:
-            entries = self.fs.ls(self._p(rel), detail=False)
+            with _reaching(self.where):
+                try:
+                    entries = self.fs.ls(self._p(rel), detail=False, refresh=True)
+                except TypeError:
+                    entries = self.fs.ls(self._p(rel), detail=False)
         except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted({e.rstrip("/").rsplit("/", 1)[-1] for e in entries})
 
     def exists(self, rel: str) -> bool:
-        return self.fs.exists(self._p(rel))
+        with _reaching(self.where):
+            return self.fs.exists(self._p(rel))
 
     def create(self, rel: str, data: bytes) -> bool:
+        from kubepipe.components.registry.version import RegistryError
+
         try:
-            with self.fs.open(self._p(rel), "xb") as fh:
-                fh.write(data)
+            with _reaching(self.where):
+                try:
+                    with self.fs.open(self._p(rel), "xb") as fh:
+                        fh.write(data)
+                except (ValueError, NotImplementedError, TypeError) as exc:  # backend without exclusive create
+                    raise RegistryError(
+                        f"{self.uri(rel)}: this filesystem ({type(self.fs).__name__}) cannot create files "
+                        f"exclusively (open mode 'xb': {exc}); the registry needs it to stay consistent under "
+                        "concurrent writers. Upgrade the backend (gcsfs>=2024.12, s3fs>=2025.7.0) or use a local path"
+                    ) from None
         except FileExistsError:
             return False
-        except (ValueError, NotImplementedError, TypeError) as exc:  # backend without exclusive create
-            from kubepipe.components.registry.version import RegistryError
-
-            raise RegistryError(
-                f"{self.uri(rel)}: this filesystem ({type(self.fs).__name__}) cannot create files exclusively "
-                f"(open mode 'xb': {exc}); the registry needs it to stay consistent under concurrent writers. "
-                "Upgrade the backend (gcsfs>=2024.12, s3fs>=2025.7.0) or use a local path"
-            ) from None
         return True
 
     def put_tree(self, local_dir: str, rel: str) -> None:
@@ -202,11 +233,13 @@ class FsspecStore:
             for fname in files:
                 src = os.path.join(dirpath, fname)
                 dst = os.path.relpath(src, local_dir).replace(os.sep, "/")
-                self.fs.put_file(src, self._p(f"{rel}/{dst}"))
+                with _reaching(self.where):
+                    self.fs.put_file(src, self._p(f"{rel}/{dst}"))
 
     def remove_tree(self, rel: str) -> None:
         try:
-            self.fs.rm(self._p(rel), recursive=True)
+            with _reaching(self.where):
+                self.fs.rm(self._p(rel), recursive=True)
         except FileNotFoundError:
             pass
 
@@ -234,10 +267,11 @@ class FsspecStore:
         """Download a folder into a fresh temp dir (remote models are read locally)."""
         dest = os.path.join(tempfile.mkdtemp(prefix="kubepipe-registry-"), uuid.uuid4().hex[:8])
         base = self._p(rel)
-        for path in self.fs.find(base):
-            target = os.path.join(dest, os.path.relpath(path, base))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            self.fs.get_file(path, target)
+        with _reaching(self.where):
+            for path in self.fs.find(base):
+                target = os.path.join(dest, os.path.relpath(path, base))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.fs.get_file(path, target)
         os.makedirs(dest, exist_ok=True)
         return dest
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-__all__ = ["did_you_mean", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+__all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
 
@@ -27,6 +27,11 @@ _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, or its type when it has no text: backends' errors can run to pages."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def sha256_text(text: str) -> str:

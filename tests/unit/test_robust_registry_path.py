@@ -32,3 +32,46 @@ def test_new_registry_folder_still_works(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     code, text = _run(capsys, "models", "list", "--registry", f"file://{tmp_path}/fresh/registry")
     assert code == 0 and "no models" in text.lower()
+
+
+def test_registry_of_an_unknown_scheme_is_a_user_error(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, text = _run(capsys, "models", "list", "--registry", "foo://bucket/reg")
+    assert code == 2, text  # was `internal error: ValueError: Protocol not known: foo`
+    assert "registry foo://bucket/reg: unsupported location" in text and "internal error" not in text
+
+
+class _Unreachable(Exception):
+    """What a cloud backend raises without credentials or network (NoCredentialsError, ClientConnectorError)."""
+
+
+def _unreachable_fs():
+    from fsspec.spec import AbstractFileSystem
+
+    class Unreachable(AbstractFileSystem):
+        protocol = "kpunreachable"
+
+        def ls(self, path, detail=True, **kwargs):
+            raise _Unreachable("Unable to locate credentials")
+
+        def _open(self, path, mode="rb", **kwargs):
+            raise _Unreachable("Unable to locate credentials")
+
+        def info(self, path, **kwargs):
+            raise _Unreachable("Unable to locate credentials")
+
+    return Unreachable
+
+
+def test_unreachable_registry_names_it_and_says_what_to_check(capsys, monkeypatch):
+    import fsspec
+
+    monkeypatch.setenv("COLUMNS", "200")
+    fsspec.register_implementation("kpunreachable", _unreachable_fs(), clobber=True)
+    code, text = _run(capsys, "models", "list", "--registry", "kpunreachable://bucket/reg")
+    assert code == 2, text  # was `internal error: NoCredentialsError: ...`
+    assert "registry kpunreachable://bucket/reg: cannot reach it: Unable to locate credentials" in text
+    assert "credentials and the network" in text and "internal error" not in text
+    with pytest.raises(RegistryError, match="cannot reach it") as exc:  # writes too, and a retry may help
+        Registry("kpunreachable://bucket/reg").promote("m", 1, reason="x")
+    assert exc.value.retryable
