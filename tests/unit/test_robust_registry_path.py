@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from kubepipe.components.registry import Registry
 from kubepipe.components.registry.version import RegistryError
-from cli_runner import run_cli_text as _run
+from cli_runner import run_cli, run_cli_text as _run
 
 
 
@@ -52,7 +54,11 @@ def _unreachable_fs():
         protocol = "kpunreachable"
 
         def ls(self, path, detail=True, **kwargs):
-            raise _Unreachable("Unable to locate credentials")
+            try:
+                raise _Unreachable("Unable to locate credentials")
+            except _Unreachable as exc:  # as gcsfs does: every failed request logged with its traceback
+                logging.getLogger("kpunreachable.retry").exception("_request out of retries on exception: %s", exc)
+                raise
 
         def _open(self, path, mode="rb", **kwargs):
             raise _Unreachable("Unable to locate credentials")
@@ -75,3 +81,20 @@ def test_unreachable_registry_names_it_and_says_what_to_check(capsys, monkeypatc
     with pytest.raises(RegistryError, match="cannot reach it") as exc:  # writes too, and a retry may help
         Registry("kpunreachable://bucket/reg").promote("m", 1, reason="x")
     assert exc.value.retryable
+
+
+def test_a_dependency_s_logged_traceback_shows_only_with_verbose(capsys):
+    import fsspec
+
+    fsspec.register_implementation("kpunreachable", _unreachable_fs(), clobber=True)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()  # as in a shell: no handler but Python's last resort (pytest adds its own)
+    try:
+        code, out, err = run_cli(capsys, "models", "list", "--registry", "kpunreachable://bucket/reg")
+        assert code == 2 and "_request out of retries on exception: Unable to locate credentials" in err
+        assert "Traceback" not in err  # the library's log line stays, its traceback goes
+        code, out, err = run_cli(capsys, "models", "list", "-v", "--registry", "kpunreachable://bucket/reg")
+        assert code == 2 and "Traceback" in err
+    finally:
+        root.handlers[:] = saved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -30,11 +31,27 @@ def _console(stderr: bool) -> Console:
     return c
 
 
+class _LibraryLog(logging.Handler):
+    """Dependencies' log records that no handler takes (gcsfs logs every failed request with its traceback):
+    one line each, the traceback only with --verbose; the command's own error says what failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = logging.Formatter().format(record) if VERBOSE else record.getMessage()
+            sys.stderr.write(text + "\n")
+        except Exception:  # noqa: BLE001 - logging must never fail the command
+            self.handleError(record)
+
+
 def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = False) -> None:
     """Reset the run-wide settings at the start of a command (the CLI may run many times in one process)."""
     global out, err, VERBOSE, QUIET, JSON
     out, err = _console(False), _console(True)
     VERBOSE, QUIET, JSON = verbose, quiet, json_mode
+    logging.lastResort = _LibraryLog()
 
 
 def note(message: str) -> None:
