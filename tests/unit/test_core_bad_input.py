@@ -128,3 +128,16 @@ def test_a_component_module_that_exits_on_import_is_a_located_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = cli("validate", str(f), env=env)
     assert proc.returncode == 2 and "importing `exiter` failed: SystemExit: 3" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["runs", "list", "--limit", "0"], "'--limit'"),  # was "no runs" beside a folder of runs
+    (["runs", "list", "-n", "-1"], "'--limit'"),
+    (["expectations", "infer", "x.csv", "--sample", "-5"], "'--sample'"),  # was "sample_n must be positive"
+    (["expectations", "infer", "x.csv", "--max-categories", "-1"], "'--max-categories'"),  # was silently none
+])
+def test_counts_out_of_range_are_usage_errors_naming_the_flag(argv, flag, capsys, tmp_path):
+    from cli_runner import run_cli
+
+    code, out, err = run_cli(capsys, *argv, "--home", tmp_path) if argv[0] == "runs" else run_cli(capsys, *argv)
+    assert code == 2 and f"Invalid value for {flag}" in err and "internal error" not in err

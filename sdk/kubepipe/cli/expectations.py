@@ -18,8 +18,9 @@ expectations_app = typer.Typer(help="Great Expectations helpers for the validate
 def infer(
     data: str = typer.Argument(..., help="CSV or Parquet file (local path, gs:// or http(s)://)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the YAML here instead of stdout."),
-    max_categories: int = typer.Option(20, "--max-categories", help="Columns with at most this many values get a value set."),
-    sample: int = typer.Option(100_000, "--sample", help="Rows to look at (seeded sample); 0 = all."),
+    max_categories: int = typer.Option(20, "--max-categories", min=0,
+                                       help="Columns with at most this many values get a value set."),
+    sample: int = typer.Option(100_000, "--sample", min=0, help="Rows to look at (seeded sample); 0 = all."),
 ) -> None:
     """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
     from kubepipe.extras import require

@@ -201,7 +201,7 @@ def _state(value) -> output.Styled:
 @runs_app.command("list")
 def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help="kubeflow | vertex (default: local)"),
               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
-              limit: int = typer.Option(20, "--limit", "-n"), profile: Optional[Path] = PROFILE,
+              limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."), profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
     if target in (None, "local"):
