@@ -16,12 +16,14 @@ from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Litera
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
+from kubepipe.plan.param_checks import param_value_issues
 from kubepipe.plan.pipeline_checks import pipeline_checks
 from kubepipe.plan.ports import local_port_issues
 from kubepipe.plan.schedule_checks import schedule_issues
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step, finite
 from kubepipe.spec.profiles import Profile
+from kubepipe.spec.source import format_path
 from kubepipe.util import did_you_mean
 
 __all__ = ["build_plan", "context_value"]
@@ -327,10 +329,11 @@ class _Builder:
                     deps.add(a)
             settings = self.settings(name, step, path)
             if info:
-                self.run_check(info, step, path, self.paths.apply(info, step, args, path))
+                checked = self.paths.apply(info, step, args, path)
+                self.run_check(info, step, path, checked)
                 plan_steps[name] = PlanStep(name=name, info=info, args=args, deps=sorted(deps),
                                             condition=cond, foreach=each, parallelism=step.parallelism,
-                                            display_name=step.display_name, **settings)
+                                            display_name=step.display_name, checked_with=checked, **settings)
         exit_step = self.exit_step()
         order = self.order(plan_steps)
         self.issues += schedule_issues(self.spec, self.profile.target, self.loc)
@@ -359,6 +362,10 @@ class _Builder:
             return
         for ci in found or []:
             self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
+        defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
+        for pi in param_value_issues(info, dict(step.with_) if values is None else values, defaults):
+            self.err(("params", pi.param, "default"), f"{pi.message} ({format_path(path + ('with',) + pi.path)} "
+                     "reads this param)", hint=pi.hint)
 
     def exit_step(self) -> PlanStep | None:
         step = self.spec.on_exit

@@ -1,0 +1,84 @@
+"""A step's compile-time check, run again once its `${params.x}` values are known.
+
+A literal `epochs: -3` is refused at validate, but `epochs: ${params.epochs}` with a default of -3
+(or `kubepipe run --param epochs=-3`) used to pass and fail in the step, after the steps before it
+had run. Here a whole-value param reference is replaced by the param's value and the step's own
+check is asked again; only what it says about a replaced value is reported (the rest it already
+said). Path-typed inputs are left out: their values resolve against other folders (plan/paths).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple
+
+from kubepipe.catalog import ComponentInfo
+from kubepipe.plan.bindings import BindingError, parse_value
+from kubepipe.plan.model import ParamRef
+
+__all__ = ["ParamIssue", "param_value_issues", "run_value_problems"]
+
+
+class ParamIssue(NamedTuple):
+    param: str
+    path: tuple  # relative to the step's `with:`
+    message: str
+    hint: str | None
+
+
+def _substitute(value: Any, values: Mapping[str, Any], path: tuple, used: dict[tuple, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, values, path + (k,), used) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, values, path + (i,), used) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        try:
+            binding = parse_value(value)
+        except BindingError:
+            return value
+        if isinstance(binding, ParamRef) and binding.name in values:
+            used[path] = binding.name
+            return values[binding.name]
+    return value
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def param_value_issues(info: ComponentInfo, with_values: Mapping[str, Any],
+                       values: Mapping[str, Any]) -> list[ParamIssue]:
+    """What `info.check` says about the `with:` values that are `${params.x}` once x is `values[x]`."""
+    if not info.check:
+        return []
+    skip = set(info.paths) | set(info.local_paths)
+    used: dict[tuple, str] = {}
+    checked = {k: v if k in skip else _substitute(v, values, (k,), used) for k, v in with_values.items()}
+    if not used:
+        return []
+    try:
+        found = info.check(checked)
+    except Exception:  # noqa: BLE001 - a check that breaks on a value is reported by the run itself
+        return []
+    out = []
+    for ci in found or []:
+        where = tuple(ci.path)
+        for at, name in used.items():
+            if _overlaps(where, at):
+                out.append(ParamIssue(name, where, ci.message, ci.hint))
+                break
+    return out
+
+
+def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
+    """Run-time values (`--param`) a step's check refuses, one line each, before anything runs."""
+    from kubepipe.spec.params import ParamError
+    from kubepipe.spec.source import format_path
+
+    out = []
+    for s in steps:
+        for pi in param_value_issues(s.info, s.checked_with, values):
+            where = format_path(("steps", s.name, "with") + pi.path)
+            reason = f"{where}: {pi.message}" + (f"; {pi.hint}" if pi.hint else "")
+            out.append(str(ParamError(pi.param, values[pi.param], reason)))  # redacts a secret-looking value
+    return out

@@ -1,0 +1,80 @@
+"""A `${params.x}` in `with:` is checked like a literal once its value is known: the default at
+validate, `--param` before a local run starts (both used to fail inside the step, after the steps
+before it had run)."""
+
+from __future__ import annotations
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import UserError, ValidationError
+
+PIPELINE = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: p}
+params:
+  data: {type: str, default: data.csv}
+  epochs: {type: int, default: EPOCHS}
+  name: {type: str, default: NAME}
+steps:
+  load:
+    component: load-data
+    with: {source: "${params.data}"}
+  train:
+    component: train-torch
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {architecture: text-classifier, text_column: t, label_column: l, epochs: "${params.epochs}"}
+  evaluate:
+    component: evaluate
+    inputs: {model: "${steps.train.outputs.model}", holdout: "${steps.load.outputs.dataset}"}
+    with: {model_name: "${params.name}", label_column: l, thresholds: {f1_macro: {min: 0.5}}}
+"""
+
+
+def _write(tmp_path, epochs="4", name="good-name"):
+    (tmp_path / "data.csv").write_text("t,l\na,b\n")
+    p = tmp_path / "p.yaml"
+    p.write_text(PIPELINE.replace("EPOCHS", epochs).replace("NAME", name))
+    return p
+
+
+def test_a_param_default_the_step_refuses_is_named_at_the_default(tmp_path):
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(_write(tmp_path, epochs="-3", name="'a/b'"))
+    by_path = {i.path: i for i in exc.value.issues}
+    assert set(by_path) == {"params.epochs.default", "params.name.default"}  # the path param is left alone
+    epochs = by_path["params.epochs.default"]
+    assert "`epochs` must be an integer >= 1, got -3" in epochs.message
+    assert "steps.train.with.epochs reads this param" in epochs.message and epochs.line == 6
+    assert "bad model name 'a/b'" in by_path["params.name.default"].message
+
+
+def test_good_defaults_still_validate(tmp_path):
+    assert kubepipe.validate(_write(tmp_path)).step("train").checked_with["epochs"] == "${params.epochs}"
+
+
+def test_a_param_value_the_step_refuses_stops_the_run_before_any_step(tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(_write(tmp_path), params={"epochs": "-3"}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value) == ("--param epochs=-3: steps.train.with.epochs: `epochs` must be an integer >= 1, "
+                              "got -3")
+    assert not runs.exists()  # nothing ran, nothing was written
+
+
+def test_a_reference_nested_in_with_is_checked_and_blamed_on_its_param():
+    from types import SimpleNamespace
+
+    from kubepipe.components.checks import CheckIssue
+    from kubepipe.plan.param_checks import param_value_issues
+
+    def check(values):  # refuses a min above 1 and, unrelated to any param, a missing metric
+        found = [CheckIssue(("metric",), "no metric")]
+        if values["thresholds"]["f1"]["min"] > 1:
+            found.append(CheckIssue(("thresholds", "f1"), "min above 1"))
+        return found
+
+    info = SimpleNamespace(check=check, paths=(), local_paths=())
+    issues = param_value_issues(info, {"thresholds": {"f1": {"min": "${params.m}"}}}, {"m": 1.5})
+    assert [(i.param, i.path, i.message) for i in issues] == [("m", ("thresholds", "f1"), "min above 1")]
+    assert param_value_issues(info, {"thresholds": {"f1": {"min": "${params.m}"}}}, {"m": 0.5}) == []
