@@ -125,6 +125,8 @@ def parse_v1(body: Any, spec: InputSpec) -> Parsed:
         try:
             body = json.loads(body)
         except ValueError as exc:
+            if isinstance(body, str):  # kserve decoded the body: it was a JSON string ("x"), not bad JSON
+                raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got str') from None
             raise BadRequest("body", f"malformed JSON: {exc}; send a JSON object with "
                              "Content-Type: application/json") from None
     if not isinstance(body, dict):

@@ -26,6 +26,13 @@ def test_v1_json_bytes_are_decoded():
     assert parse_v1(b'{"instances": ["x"]}', TEXT).items == ["x"]
 
 
+def test_v1_a_json_string_body_is_not_called_malformed():
+    with pytest.raises(BadRequest) as err:  # `-d '"STARBUCKS"'`: kserve decodes it to the str STARBUCKS
+        parse_v1("STARBUCKS", TEXT)
+    assert str(err.value) == 'body: expected a JSON object like {"instances": [...]}, got str'
+    assert "malformed" not in str(err.value) and err.value.status == 400
+
+
 @pytest.mark.parametrize("body, field, status", [
     (b"{not json", "body", 400),
     ([1, 2], "body", 400),
