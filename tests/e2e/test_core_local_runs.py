@@ -91,3 +91,26 @@ def test_lone_when_on_a_named_output_takes_both_ways(in_tmp, tmp_path, n, state)
     run = kubepipe.run(tmp_path / "w.yaml")
     assert run.ok, run.error
     assert run.step("big").state == state
+
+
+def test_an_on_event_callback_s_exception_reaches_the_caller_after_the_run(in_tmp):
+    """The callback runs inside kfp.local's logging, which swallowed its exception: the run 'succeeded'
+    and the caller never knew. Now the caller's own exception is raised once the run is over."""
+    seen = []
+
+    class Broken(Exception):
+        pass
+
+    def on_event(e):
+        seen.append((e.kind, e.step.name))
+        raise Broken("my callback broke")
+
+    with pytest.raises(Broken, match="my callback broke") as err:
+        kubepipe.run(FIX / "branching.yaml", {"n": 5}, on_event=on_event)
+    assert seen == [("started", "numbers")]  # not called again after it raised
+    notes = "\n".join(err.value.__notes__)
+    assert "raised by on_event(started `numbers`)" in notes and "the run ended SUCCEEDED" in notes
+    (run_dir,) = (in_tmp / ".kubepipe" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["state"] == "SUCCEEDED"
+    assert any("on_event raised Broken: my callback broke" in n for n in record["notes"])

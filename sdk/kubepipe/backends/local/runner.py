@@ -57,6 +57,7 @@ class _Watcher(io.TextIOBase):
         self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
         self.log_error: OSError | None = None  # run.log could not be written (full disk): the run goes on
         self.save_error: OSError | None = None  # nor run.json at a step event: saved again at the end
+        self.event_error: Exception | None = None  # raised by the caller's on_event: re-raised after the run
 
     def write(self, text: str) -> int:
         if self.log.closed:  # a logging handler made during the run outlived it
@@ -143,7 +144,12 @@ class _Watcher(io.TextIOBase):
         except OSError as exc:
             self.save_error = self.save_error or exc
         if self.on_event:
-            self.on_event(StepEvent(kind, rec, self.run))
+            try:
+                self.on_event(StepEvent(kind, rec, self.run))
+            except Exception as exc:  # noqa: BLE001 - the caller's code, called from inside kfp's logging
+                exc.add_note(f"kubepipe: raised by on_event({kind} `{rec.name}`) of run {self.run.run_id}; "
+                             "the run went on without further events")
+                self.event_error, self.on_event = exc, None
 
 
 def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +248,13 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                    is not None and s.condition is None}
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
     no_retry.unlink(missing_ok=True)
+    if watcher.event_error is not None:
+        err = watcher.event_error
+        run.notes.append(f"on_event raised {type(err).__name__}: {err}; it was not called again")
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps})
+    if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
+        watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
+        raise watcher.event_error
     return run
 
 
