@@ -110,7 +110,8 @@ CASES = [
     ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
     ("deploy", "runtime", lambda v: {"runtime": v}),
     ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}, "runtime": "onnx",
-                                                     "precision": "fp32"}.get(v, 1)}}),
+                                                     "precision": "fp32", "accelerator_type": "NVIDIA_L4"}.get(v, 1),
+                                                 **({"gpu": 1} if v == "accelerator_type" else {})}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
 
@@ -166,6 +167,11 @@ def test_components_name_shows_meaning_allowed_values_and_example(capsys):
     from kubepipe.components.evaluation.metric_names import METRICS
 
     assert thresholds["allowed"]["values"] == list(METRICS)
+
+
+def test_an_unknown_component_name_says_what_was_meant(capsys):
+    code, _, err = run_cli(capsys, "components", "trian-torch")
+    assert code == 2 and "unknown component `trian-torch`; did you mean `train-torch`?" in err
 
 
 def test_a_user_component_shows_its_signature(capsys):

@@ -17,7 +17,8 @@ __all__ = ["ComponentInfo", "CatalogError", "resolve_component", "builtin_names"
 
 class CatalogError(UserError):
     def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
+        # the hint is in the text too: `kubepipe components NAME` prints the error as it is
+        super().__init__(f"{message}; {hint}" if hint else message)
         self.message, self.hint = message, hint
 
 
