@@ -87,6 +87,18 @@ CASES = [
      "on_exit.with.message", 17, "cannot read step outputs"),
     ("duplicate key", "  sum:\n    component: ops:say\n", "steps.sum", 15, "duplicate key `sum` (first on line 12)"),
     ("bad indentation", "   oops: [\n", "", 15, "invalid YAML"),
+    # when: both sides of one kind; KFP inverted `== 1` into `== false`, compared a quoted value with the
+    # expression's own text (always false) and failed (internal error) on a bool against an int reference
+    ("when bool vs 1", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${steps.sum.outputs.big} == 1\"\n", "steps.show.when", 18, "write == true or == false"),
+    ("when bool vs 'true'", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${steps.sum.outputs.big} == 'true'\"\n", "steps.show.when", 18, "is bool but `'true'` is str"),
+    ("when int vs quoted", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${params.n} >= '2'\"\n", "steps.show.when", 18, "compare with a number, unquoted"),
+    ("when bool vs int ref", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${steps.sum.outputs.big} == ${params.n}\"\n", "steps.show.when", 18, "must both be text"),
+    ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 
-__all__ = ["parse_value", "parse_condition", "BindingError", "Verbatim"]
+__all__ = ["parse_value", "parse_condition", "condition_types_issue", "BindingError", "Verbatim"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,35 @@ def parse_condition(text: str) -> Condition:
     if isinstance(left, ItemRef) or isinstance(right, ItemRef):
         raise BindingError("`${item}` cannot be used in `when:`")
     return Condition(left, op, right, text.strip())
+
+
+_COMPARABLE = {"str": "str", "int": "number", "float": "number", "bool": "bool"}
+_HOW = {"str": "quote the value: == 'ok'", "number": "compare with a number, unquoted: > 3",
+        "bool": "write == true or == false, unquoted"}
+
+
+def _shown(b: Binding) -> str:
+    if isinstance(b, OutputRef):
+        return f"${{steps.{b.step}.outputs.{b.output}}}"
+    if isinstance(b, ParamRef):
+        return f"${{params.{b.name}}}"
+    value = b.value
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def condition_types_issue(sides: list[tuple[Binding, str | None]]) -> BindingError | None:
+    """Both sides of a `when:` must be of one kind (text, number or bool): (operand, its type) pairs,
+    None for a literal's own type.
+
+    KFP's lowering gets a mix wrong without a word: a bool against 1 is inverted (`== false`), a
+    number or bool against a quoted value compares the expression's own text (always false), and
+    a bool against an int reference fails the compiler."""
+    typed = [(_shown(b), typ or type(b.value).__name__, not isinstance(b, Literal)) for b, typ in sides]
+    for shown, typ, _ in typed:
+        if typ not in _COMPARABLE:
+            return BindingError(f"`{shown}` is {typ}; a condition compares str, int, float or bool values")
+    (a, ta, a_ref), (b, tb, _) = typed
+    if _COMPARABLE[ta] == _COMPARABLE[tb]:
+        return None
+    return BindingError(f"`{a}` is {ta} but `{b}` is {tb}; the two sides of a condition must both be text, "
+                        "numbers or bools", _HOW[_COMPARABLE[ta] if a_ref else _COMPARABLE[tb]])

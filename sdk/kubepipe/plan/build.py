@@ -10,7 +10,7 @@ from typing import Any
 
 from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, literal_fits, resolve_component
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.plan.bindings import BindingError, Verbatim, parse_condition, parse_value
+from kubepipe.plan.bindings import BindingError, Verbatim, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef,
                                  Plan, PlanStep)
 from kubepipe.plan.paths import PathRules
@@ -254,6 +254,7 @@ class _Builder:
         except BindingError as exc:
             self.err(path + ("when",), str(exc), hint=exc.hint)
             return None
+        sides = []
         for side in (cond.left, cond.right):
             if isinstance(side, OutputRef):
                 port = self.output_port(side, path + ("when",))
@@ -264,10 +265,17 @@ class _Builder:
                                                "conditions compare parameters")
                     return None
                 deps.add(side.step)
+                sides.append((side, port.type))
             elif isinstance(side, ParamRef) and side.name not in self.spec.params:
                 self.err(path + ("when",), f"unknown param `{side.name}`",
                          hint=did_you_mean(side.name, self.spec.params))
                 return None
+            else:
+                sides.append((side, self.spec.params[side.name].type if isinstance(side, ParamRef) else None))
+        mixed = condition_types_issue(sides)
+        if mixed:
+            self.err(path + ("when",), str(mixed), hint=mixed.hint)
+            return None
         return cond
 
     def foreach(self, step: Step, path: tuple, deps: set[str]) -> Any:
