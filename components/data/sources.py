@@ -134,7 +134,13 @@ def _read_csv(uri: str, path: Path, encoding: str):
     import pandas as pd
 
     try:
-        return pd.read_csv(path, encoding=encoding, low_memory=False)
+        df = pd.read_csv(path, encoding=encoding, low_memory=False)
+        if not isinstance(df.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
+            extra = df.index.nlevels
+            raise DataError(f"{uri}: the first data line has {len(df.columns) + extra} fields but the header names "
+                            f"{len(df.columns)} columns, so every value would shift one column; name every "
+                            "column in the header line, or remove the extra field (a trailing comma?)")
+        return df
     except pd.errors.EmptyDataError:
         raise DataError(f"{uri}: the file has no header or data lines") from None
     except pd.errors.ParserError as exc:

@@ -86,6 +86,15 @@ def test_malformed_csv_and_corrupt_parquet(tmp_path):
     assert "not a readable Parquet" in _err(read_source, str(q))
 
 
+@pytest.mark.parametrize("text", ["a,b\n1,2,3\n4,5,6\n", "a,b\n1,2,\n4,5,\n", "a,b\n1,2,3,4\n"])
+def test_data_lines_longer_than_the_header_are_refused_not_shifted(tmp_path, text):
+    p = tmp_path / "shifted.csv"
+    p.write_text(text)  # pandas read the first field as an index: a=2,5 and b=3,6, without a word
+    msg = _err(read_source, str(p))
+    assert msg.startswith(f"{p}: the first data line has ") and "the header names 2 columns" in msg
+    assert "name every column in the header line" in msg
+
+
 def test_missing_and_renamed_columns_get_did_you_mean():
     df = pd.read_csv(DATA / "merchants_bad.csv")
     msg = _err(require_columns, df, ["amount", "description", "merchant_id"], source="merchants_bad.csv")
