@@ -86,7 +86,10 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"{path.parent}: a file is in the way of this folder; choose another path") from None
     mode_bits = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    except OSError as exc:  # the temp file's random name means nothing to the user: name `path`
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
             yield fh

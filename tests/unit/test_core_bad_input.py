@@ -89,6 +89,19 @@ def test_atomic_write_refuses_devices_folders_and_missing_parents(tmp_path):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
+def test_atomic_write_names_the_file_when_its_temp_file_cannot_be_made(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def refuse(dir, prefix, suffix):  # as /proc or a read-only mount answers
+        raise OSError(errno.EACCES, "Permission denied", f"{dir}/{prefix}abc123{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(OSError) as exc:  # the CLI prints "<filename>: <strerror>; check the path ..."
+        atomic_write_text(tmp_path / "out.yaml", "x")
+    assert exc.value.filename == str(tmp_path / "out.yaml") and exc.value.errno == errno.EACCES
+
+
 @pytest.mark.parametrize("snippet,path,fragment", [
     ("params:\n  x: {type: float, default: .nan}\n", "params.x", "finite number"),
     ("params:\n  x: {type: float, default: .inf}\n", "params.x", "finite number"),
