@@ -151,7 +151,8 @@ class Registry:
         state = self._state(name)
         n = self._resolve(name, version, state)
         if n not in self._numbers(name):
-            have = ", ".join(str(v) for v in self._numbers(name)) or "none"
+            self._check_known(name)
+            have = ", ".join(str(v) for v in self._numbers(name))
             raise RegistryError(
                 f"model `{name}` has no version {version} in {self.store.uri()} (versions: {have}); "
                 "see `kubepipe models list`"
@@ -203,6 +204,8 @@ class Registry:
     def rollback(self, name: str, *, reason: str = "", by: str | None = None) -> ModelVersion:
         """champion <- previous; previous <- the champion before that (if any)."""
         _check_name(name)
+        if not self._generations(name):
+            self._check_known(name)
 
         def move(state: dict) -> dict:
             stack = state["stack"]
@@ -230,6 +233,8 @@ class Registry:
     def history(self, name: str) -> list[dict]:
         """Alias moves, oldest first: generation, champion, previous and the event (who/when/why)."""
         _check_name(name)
+        if not self._generations(name):
+            self._check_known(name)
         out = []
         for g in self._generations(name):
             try:
@@ -305,6 +310,7 @@ class Registry:
         if isinstance(version, str) and version in ALIASES:
             n = state.get(version)
             if n is None:
+                self._check_known(name)
                 raise RegistryError(f"model `{name}` has no {version} yet")
             return n
         try:
@@ -313,6 +319,13 @@ class Registry:
             raise RegistryError(
                 f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})"
             ) from None
+
+    def _check_known(self, name: str) -> None:
+        """A name with no versions at all is a typo or another registry, not a model without a champion."""
+        if not self._numbers(name):
+            have = ", ".join(self.names()) or "none"
+            raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {have}); check the name and the "
+                                "registry (--registry / KUBEPIPE_REGISTRY)")
 
     def _generations(self, name: str) -> list[int]:
         return sorted(int(f[:-5]) for f in self.store.listdir(f"{name}/aliases") if f.endswith(".json") and f[:-5].isdigit())

@@ -135,3 +135,15 @@ def test_store_without_exclusive_create_is_refused(tmp_path):
             Registry("noexcl://reg").register(_model(tmp_path, "a"), name="clf", metrics={})
     finally:
         _registry.pop("noexcl", None)
+
+
+def test_a_name_the_registry_does_not_hold_is_named_with_the_models_it_does(reg, tmp_path):
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    for call in (lambda: reg.get("clff", "champion"), lambda: reg.get("clff", 1), lambda: reg.history("clff"),
+                 lambda: reg.promote("clff", 1, reason="x"), lambda: reg.rollback("clff")):
+        with pytest.raises(RegistryError) as exc:  # was "has no champion yet" / an empty history
+            call()
+        assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); check the name")
+    with pytest.raises(RegistryError, match="model `clf` has no champion yet"):  # a known model: as before
+        reg.get("clf", "champion")
+    assert reg.history("clf") == []
