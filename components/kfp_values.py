@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["TYPES_KEY", "TYPED", "tag", "typed"]
+__all__ = ["TYPES_KEY", "TYPED", "tag", "typed", "as_kind"]
 
 TYPES_KEY = "__kubepipe_types__"
 TYPED = ("int", "float", "bool")  # declared types the text of which is not the value
@@ -30,7 +30,11 @@ def tag(value: Any, types: dict[tuple, str]) -> Any:
     return [*value, {TYPES_KEY: marks}]
 
 
-def _convert(text: Any, kind: str) -> Any:
+def as_kind(text: Any, kind: str) -> Any:
+    """A value as KFP carried it ("4.0", 4.0, "true") as the declared `kind` (int, float, bool); anything
+    that is not that kind's text or number is returned as is, for the component's own check to name."""
+    if isinstance(text, bool) or kind not in TYPED:
+        return text
     if not isinstance(text, str):  # a literal: KFP's Struct made an int a float (1 -> 1.0)
         return int(text) if kind == "int" and isinstance(text, float) and text.is_integer() else text
     try:
@@ -50,7 +54,7 @@ def _set(root: Any, path: list, kind: str) -> None:
         node = root
         for key in path[:-1]:
             node = node[key]
-        node[path[-1]] = _convert(node[path[-1]], kind)
+        node[path[-1]] = as_kind(node[path[-1]], kind)
     except (KeyError, IndexError, TypeError):
         return  # not the tagged shape (it cannot happen, but a tag must never break a run)
 

@@ -12,7 +12,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.checkpoint import usable_location
@@ -75,8 +75,11 @@ class Trained:
 
 def _apply_trainer_keys(cfg: TrainConfig) -> TrainConfig:
     """Trainer knobs given inside `hyperparameters` move to the config; the rest stay for the model."""
+    from kubepipe.components.kfp_values import as_kind
+
     hp = dict(cfg.hyperparameters or {})
-    moved = {k: hp.pop(k) for k in list(hp) if k in TRAINER_KEYS}
+    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}  # "int", "float", ... (__future__ annotations)
+    moved = {k: as_kind(hp.pop(k), kinds[k]) for k in list(hp) if k in TRAINER_KEYS}
     cfg = replace(cfg, hyperparameters=hp, **moved)
     problems = config_problems(cfg.to_dict())
     if problems:

@@ -14,7 +14,7 @@ from kubepipe.components.training.checks import check_train  # noqa: E402
 from kubepipe.components.training.config import TrainConfig  # noqa: E402
 from kubepipe.components.training.loop import TrainingError  # noqa: E402
 from kubepipe.components.training.sample_data import merchant_frame  # noqa: E402
-from kubepipe.components.training.trainer import train  # noqa: E402
+from kubepipe.components.training.trainer import _apply_trainer_keys, train  # noqa: E402
 
 USER_MODELS = textwrap.dedent('''
     import os
@@ -183,5 +183,12 @@ def test_int_hyperparameters_given_as_kfp_carries_them_build_as_ints():
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(16, 3), (2, 16)]
     assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.25]
+    # a trainer knob inside the mapping, likewise (a dict param arrives as KFP's Struct: floats)
+    cfg = _apply_trainer_keys(_cfg(hyperparameters={"checkpoint_every_steps": 100.0, "warmup_fraction": "0.1",
+                                                     "dim": 8}))
+    assert (cfg.checkpoint_every_steps, cfg.warmup_fraction, cfg.hyperparameters) == (100, 0.1, {"dim": 8})
+    assert type(cfg.checkpoint_every_steps) is int
+    with pytest.raises(ModelError, match=r"`checkpoint_every_steps` must be an integer >= 0, got 1.5"):
+        _apply_trainer_keys(_cfg(hyperparameters={"checkpoint_every_steps": 1.5}))
     with pytest.raises(ModelError, match=r"could not be built with \{'layers': 1.5\}"):
         build_model(TabularMLP, 2, {"num_features": 3, "encoding": "tabular"}, {"layers": 1.5})

@@ -96,20 +96,13 @@ def split_hyperparameters(encoding: str, hyperparameters: dict) -> tuple[dict, d
 def _as_declared(param: inspect.Parameter | None, value):
     """An int hyperparameter given as 2.0 or "2.0" (how KFP's Struct carries numbers, and references inside
     a mapping, from a hand-written KFP pipeline) as the int the constructor declares; else as given."""
-    if param is None or isinstance(value, bool):
+    from kubepipe.components.kfp_values import as_kind
+
+    if param is None:
         return value
     declared = param.annotation if param.annotation is not inspect.Parameter.empty else type(param.default)
-    if declared in ("int", "float"):  # `from __future__ import annotations`
-        declared = int if declared == "int" else float
-    if declared not in (int, float) or not isinstance(value, (int, float, str)):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    if declared is int:
-        return int(number) if number.is_integer() else value
-    return number
+    kind = declared if isinstance(declared, str) else getattr(declared, "__name__", "")  # __future__ annotations
+    return as_kind(value, kind)
 
 
 def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict, name: str | None = None):
