@@ -97,6 +97,12 @@ CASES = [
      "    when: \"${params.n} >= '2'\"\n", "steps.show.when", 18, "compare with a number, unquoted"),
     ("when bool vs int ref", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${steps.sum.outputs.big} == ${params.n}\"\n", "steps.show.when", 18, "must both be text"),
+    # ${item.field} over known items: KFP passed the whole item ({"v": 1}, or 'a') where the field was missing
+    ("item field missing", "  show:\n    component: ops:say\n    foreach: [{v: a}]\n    with: {message: '${item.w}'}\n",
+     "steps.show.with.message", 18, "item 0 of the `foreach` list has no field `w` (it has: v)"),
+    ("item field of a scalar", "  show:\n    component: ops:say\n    foreach: '${params.items}'\n"
+     "    with: {message: '${item.v}'}\n", "steps.show.with.message", 18,
+     "item 0 of the default of param `items` is 1, not a mapping"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

@@ -8,8 +8,9 @@ from typing import Any
 
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
+from kubepipe.util import did_you_mean
 
-__all__ = ["parse_value", "parse_condition", "condition_types_issue", "BindingError", "Verbatim"]
+__all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "BindingError", "Verbatim"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,24 @@ def condition_types_issue(sides: list[tuple[Binding, str | None]]) -> BindingErr
         return None
     return BindingError(f"`{a}` is {ta} but `{b}` is {tb}; the two sides of a condition must both be text, "
                         "numbers or bools", _HOW[_COMPARABLE[ta] if a_ref else _COMPARABLE[tb]])
+
+
+def item_field_issue(foreach: Any, field: str, params: dict) -> BindingError | None:
+    """`${item.field}` over items known at validate (a literal `foreach:` list, or the default of the
+    `${params.x}` it names): each must be a mapping that has `field`. KFP does not check it: the step
+    received the whole item instead."""
+    items, where = foreach, "the `foreach` list"
+    try:
+        ref = parse_value(foreach) if isinstance(foreach, str) else None
+    except BindingError:  # `foreach:` itself reports it
+        return None
+    if isinstance(ref, ParamRef):
+        items, where = getattr(params.get(ref.name), "default", None), f"the default of param `{ref.name}`"
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            return BindingError(f"`${{item.{field}}}`: item {i} of {where} is {item!r}, not a mapping with a "
+                                f"`{field}` field", "use `${item}` for the item itself")
+        if field not in item:
+            return BindingError(f"`${{item.{field}}}`: item {i} of {where} has no field `{field}` (it has: "
+                                f"{', '.join(map(str, item)) or 'none'})", did_you_mean(field, [str(k) for k in item]))
+    return None

@@ -10,7 +10,8 @@ from typing import Any
 
 from kubepipe.catalog import CatalogError, ComponentInfo, Port, compatible, literal_fits, resolve_component
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.plan.bindings import BindingError, Verbatim, condition_types_issue, parse_condition, parse_value
+from kubepipe.plan.bindings import (BindingError, Verbatim, condition_types_issue, item_field_issue, parse_condition,
+                                   parse_value)
 from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef,
                                  Plan, PlanStep)
 from kubepipe.plan.paths import PathRules
@@ -181,6 +182,10 @@ class _Builder:
         if isinstance(b, ItemRef):
             if step.foreach is None:
                 self.err(p, "`${item}` is only defined in a step with `foreach:`")
+                return False
+            bad_field = b.field and item_field_issue(step.foreach, b.field, self.spec.params)
+            if bad_field:
+                self.err(p, str(bad_field), hint=bad_field.hint)
                 return False
             if b.field and port.type != "str":  # KFP types an item's fields as text
                 self.err(p, f"`${{item.{b.field}}}` is text (KFP passes the fields of a loop item as strings), but "
