@@ -166,3 +166,17 @@ def test_cli_unwritable_output_is_a_user_error(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "a file is in the way" in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_a_component_file_that_is_not_a_kfp_component_says_what_it_is(tmp_path):
+    (tmp_path / "other.yaml").write_text(HEAD)  # a kubepipe pipeline
+    (tmp_path / "notes.yaml").write_text("a: 1\n")
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "  sub:\n    component: ./other.yaml\n  odd:\n    component: ./notes.yaml\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    issues = {i.path: i for i in exc.value.issues}
+    sub, odd = issues["steps.sub.component"], issues["steps.odd.component"]
+    assert "is a kubepipe pipeline, not a KFP component" in sub.message
+    assert "kubepipe compile ./other.yaml -o other.ir.yaml" in sub.hint and sub.line == 16
+    assert odd.message.endswith("is not a KFP component or pipeline: it has no `pipelineInfo`")  # was: 'pipelineInfo'

@@ -153,6 +153,11 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"component file `{ref}` cannot be read: {exc}") from None
     docs = _documents(text)
+    first = (docs or [None])[0]
+    if isinstance(first, dict) and str(first.get("apiVersion", "")).startswith("kubepipe/"):
+        raise CatalogError(f"component file `{ref}` is a kubepipe pipeline, not a KFP component",
+                           f"compile it first (kubepipe compile {ref} -o {Path(ref).stem}.ir.yaml) and point "
+                           "`component:` at the compiled file, or copy its steps into this pipeline")
     facts = inspect_documents(docs or [])
     if facts.workspace:
         raise CatalogError(
@@ -180,7 +185,8 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
     try:
         comp = components.load_component_from_text(text)
     except Exception as exc:  # noqa: BLE001 - kfp raises many types for bad files
-        raise CatalogError(f"component file `{ref}` is not a KFP component or pipeline: {exc}",
+        why = f"it has no `{exc.args[0]}`" if isinstance(exc, KeyError) and exc.args else str(exc)  # was 'pipelineInfo'
+        raise CatalogError(f"component file `{ref}` is not a KFP component or pipeline: {why}",
                            "compile it with kfp, or check it is a component.yaml") from None
     info = _info(ref, "file", comp, (comp.description or "").strip().split("\n")[0])
     info.notes, info.pip, info.platform = notes, pip, facts.platform
