@@ -9,6 +9,9 @@ Ahead of kserve's own routes for the same paths:
 - `GET /metrics`: every worker's metrics in multiprocess mode.
 - `GET /kubepipe/v1/models/NAME`: the model card.
 - `POST /v1/models/NAME:retrieve`: top-k hits of an index model (serving/retriever.py); 404 for others.
+- Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
+  with `Allow: POST`; without it `GET NAME:predict` fell through to the model-ready route as model
+  `NAME:predict`.
 Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 """
 
@@ -16,6 +19,10 @@ Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 # time, and `Request` / `Response` are imported inside install().
 
 __all__ = ["install"]
+
+POST_ONLY = ("/v1/models/{model_name}:predict", "/v1/models/{model_name}:explain",
+             "/v1/models/{model_name}:retrieve", "/v2/models/{model_name}/infer",
+             "/v2/models/{model_name}/versions/{model_version}/infer")
 
 
 def _field_of(loc) -> str:
@@ -142,7 +149,15 @@ def install(app, model, dataplane, repository) -> None:
         metrics.REQUESTS.labels(model.name, "v1", "ok").inc()
         return ORJSONResponse({"hits": hits[0]} if one else {"results": hits})
 
+    async def wrong_method(request: Request):
+        return Response(orjson.dumps({"error": f"method: {request.method} is not allowed on {request.url.path}; "
+                                               "send a POST with a JSON body", "field": "method"}),
+                        status_code=405, media_type="application/json", headers={"Allow": "POST"})
+
     n = len(app.router.routes)
+    for path in POST_ONLY:  # ahead of `GET /v1/models/{model_name}`, which would take NAME:predict as a name
+        app.add_api_route(path, wrong_method, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"],
+                          include_in_schema=False)
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None)
     app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", infer, methods=["POST"],
                       response_model=None, include_in_schema=False)
