@@ -10,6 +10,7 @@ are found by scanning for the token.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -20,10 +21,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kubepipe.components.errors import ComponentError
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV, process_alive, process_identity
 
 __all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
-           "port_free", "listen", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
+           "port_free", "listen", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
@@ -31,6 +33,10 @@ OWNER_ENV = "KUBEPIPE_OWNER"
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 identity = process_identity
 alive = process_alive
+
+
+class BadHost(ComponentError):
+    """`--host` names no address of this machine: another port would not help."""
 
 
 def new_token(record: Path, role: str) -> str:
@@ -46,7 +52,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
-    """A listening socket on host:port, or a ComponentError saying the port is taken (before any model loads).
+    """A listening socket on host:port, or a ComponentError saying the port is taken (before any model loads),
+    a BadHost one when the host is not this machine's.
 
     As uvicorn binds: connections in TIME_WAIT do not count (SO_REUSEADDR on POSIX).
     """
@@ -58,10 +65,12 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        from kubepipe.components.errors import ComponentError
-
-        raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                             "pick another port") from None
+        why = exc.strerror or str(exc)
+        if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            what = "does not resolve" if isinstance(exc, socket.gaierror) else "is not an address of this machine"
+            raise BadHost(f"--host {host}: cannot listen on {host}:{port} ({why}): {host} {what}; use 127.0.0.1 "
+                          "(this machine only) or 0.0.0.0 (every interface, e.g. in a container)") from None
+        raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({why}); pick another port") from None
     sock.listen(2048)
     sock.set_inheritable(inheritable)
     return sock
@@ -69,8 +78,6 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a server could listen on `port` now (`listen` would succeed)."""
-    from kubepipe.components.errors import ComponentError
-
     try:
         listen(host, port).close()
     except ComponentError:

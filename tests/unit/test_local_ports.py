@@ -77,3 +77,14 @@ def test_serve_on_a_taken_port_is_a_clear_error_before_loading(tmp_path, capsys)
         port = held.getsockname()[1]
         code, text = run_cli_text(capsys, "serve", tmp_path, "--port", port)
     assert code == 2 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("host, what", [("nohost.invalid", "does not resolve"),
+                                        ("192.0.2.1", "is not an address of this machine")])  # TEST-NET-1
+def test_serve_on_a_host_not_of_this_machine_blames_the_host_not_the_port(tmp_path, capsys, host, what):
+    from cli_runner import run_cli_text
+
+    code, text = run_cli_text(capsys, "serve", tmp_path, "--host", host, "--port", 18604)
+    assert code == 2 and f"--host {host}: cannot listen on {host}:18604" in text and f"{host} {what}" in text
+    assert "use 127.0.0.1 (this machine only) or 0.0.0.0" in text
+    assert "pick another port" not in text and "endpoints list" not in text and "Traceback" not in text

@@ -121,11 +121,13 @@ def serve(
 def _check_port_free(host: str, port: int) -> None:
     """`--port` taken is a clear error before torch and kserve import (seconds), not after."""
     from kubepipe.components.errors import ComponentError
-    from kubepipe.components.serving.processes import listen
+    from kubepipe.components.serving.processes import BadHost, listen
     from kubepipe.errors import UserError
 
     try:
         listen(host, port).close()
+    except BadHost as exc:
+        raise UserError(str(exc)) from None
     except ComponentError as exc:
         raise UserError(f"{exc}, or see `kubepipe endpoints list` for the local endpoints") from None
 
