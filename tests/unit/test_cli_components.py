@@ -201,3 +201,12 @@ def test_catalog_json_lists_every_builtin(capsys):
     doc = json.loads(out)
     assert code == 0 and doc["kind"] == "ComponentList"
     assert [c["name"] for c in doc["items"]] == sorted(BUILTINS) == [c["name"] for c in catalog_reference()]
+
+
+@pytest.mark.parametrize("ref, hint", [
+    ("ops:totl", "did you mean `total`?"),  # a component's name before any other name of the module
+    ("ops:nope", "its KFP components: `blob`, `fail`, `flaky`,"),  # nothing close: what it does hold
+])
+def test_a_missing_function_of_a_user_module_names_its_components(capsys, ref, hint):
+    code, _, err = run_cli(capsys, "components", ref)
+    assert code == 2 and f"`{ref}`: module `ops` has no `{ref[4:]}`; {hint}" in err and "Traceback" not in err

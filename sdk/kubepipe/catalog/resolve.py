@@ -131,10 +131,20 @@ def _import_attr(target: str, what: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", did_you_mean(attr, names)) from None
+        raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", _missing_attr_hint(module, attr)) from None
     except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
         raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+
+
+def _missing_attr_hint(module: Any, attr: str) -> str | None:
+    """A close name, its KFP components first (what `component:` wants), else the list of them."""
+    names = [n for n in dir(module) if not n.startswith("_")]
+    comps = [n for n in names if hasattr(vars(module).get(n), "component_spec")]  # no lazy __getattr__ runs
+    close = did_you_mean(attr, comps) or did_you_mean(attr, names)
+    if close or not comps:
+        return close
+    shown = ", ".join(f"`{n}`" for n in comps[:8]) + (f" and {len(comps) - 8} more" if len(comps) > 8 else "")
+    return f"its KFP components: {shown}"
 
 
 def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
