@@ -23,6 +23,8 @@ class Verbatim:
 
 
 _COND = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
+_LOGIC = re.compile(r"(?i)(?<!\S)(and|or|not)(?!\S)|&&|\|\||!(?!=)")
+_QUOTED_OR_REF = re.compile(r"\$\{[^}]*\}|'[^']*'|\"[^\"]*\"")
 
 
 class BindingError(ValueError):
@@ -119,6 +121,13 @@ def _operand(text: str) -> Binding:
 
 
 def parse_condition(text: str) -> Condition:
+    logic = _LOGIC.search(_QUOTED_OR_REF.sub(" ", text or ""))
+    if logic:  # KFP's dsl.If takes one comparison; without this the word read as an operand
+        word = logic.group(0)
+        how = ("negate the comparison instead (`!=` for `==`, `<=` for `>`)" if word.lower() in ("not", "!") else
+               "compute the combined test in a step with a bool output and compare that: "
+               '"${steps.NAME.outputs.ok} == true"')
+        raise BindingError(f"`{text.strip()}`: `when:` is one comparison; `{word}` is not supported", how)
     m = _COND.match(text or "")
     if not m:
         raise BindingError(f"`{text}` is not a condition",
