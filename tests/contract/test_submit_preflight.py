@@ -88,3 +88,32 @@ def test_vertex_submit_checks_before_any_request(monkeypatch):
             vertex.submit(pkg, pkg.profile, params={}, credentials=AnonymousCredentials(), api_endpoint=fake.url)
         assert "placeholder" in str(exc.value) and "train_uri" in str(exc.value) and "holdout_uri" in str(exc.value)
         assert fake.requests == []
+
+
+BAD_EPOCHS = "--param epochs=-3: steps.train.with.epochs: `epochs` must be an integer >= 1, got -3"
+
+
+def test_a_param_value_a_step_refuses_stops_submit_before_upload(kfp, capsys):
+    code, text = submit(capsys, kfp, *REMOTE_DATA, "--param", "epochs=-3", "--set", f"runtime_image={PINNED}")
+    assert code == 2 and BAD_EPOCHS in text and "Traceback" not in text
+    assert mutations(kfp) == []
+
+
+def test_a_param_value_a_step_refuses_stops_schedule_before_any_request(kfp, capsys):
+    code, text = run_cli_text(capsys, "schedule", FLAGSHIP, "--target", "kubeflow", "--set", f"host={kfp.url}",
+                              "--set", f"runtime_image={PINNED}", *REMOTE_DATA, "--param", "epochs=-3")
+    assert code == 2 and BAD_EPOCHS in text and "Traceback" not in text
+    assert mutations(kfp) == []
+
+
+def test_vertex_submit_checks_param_values_before_any_request(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    compiled = kubepipe.compile(FLAGSHIP, "vertex", profile=ROOT / "tests" / "golden" / "profiles" / "vertex.yaml")
+    with FakeVertex() as fake:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake.url)
+        pkg = PipelinePackage.from_compiled(compiled)
+        with pytest.raises(UserError) as exc:
+            vertex.submit(pkg, pkg.profile, params={"epochs": "-3"}, credentials=AnonymousCredentials(),
+                          api_endpoint=fake.url)
+        assert str(exc.value) == BAD_EPOCHS and fake.requests == []

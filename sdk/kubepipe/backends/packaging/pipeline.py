@@ -13,11 +13,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
 from kubepipe.errors import UserError
+from kubepipe.plan.param_checks import run_value_problems
 from kubepipe.spec.params import IR_PARAM_TYPES, coerce_params
 
 __all__ = ["PipelinePackage"]
@@ -33,6 +34,8 @@ class PipelinePackage:
     # params a step reads as a file path or URI; those whose default is a local path -> where it is written
     path_params: tuple[str, ...] = ()
     local_path_defaults: dict = field(default_factory=dict)
+    # `--param` values -> what the steps' own checks refuse (kubepipe pipelines; a bare IR has none)
+    value_problems: Callable[[Mapping[str, Any]], list[str]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_compiled(cls, compiled: Any) -> "PipelinePackage":
@@ -49,6 +52,7 @@ class PipelinePackage:
             profile=dict(profile),
             path_params=tuple(getattr(plan, "path_params", ()) or ()),
             local_path_defaults=dict(getattr(plan, "remote_path_params", {}) or {}),
+            value_problems=functools.partial(run_value_problems, plan.steps) if plan is not None else None,
         )
 
     @classmethod
@@ -92,10 +96,15 @@ class PipelinePackage:
         return dict(root.get("inputDefinitions", {}).get("parameters", {}) or {})
 
     def coerce_params(self, params: Mapping[str, Any] | None) -> dict:
-        """CLI strings or API values -> the IR's parameter types; ParamError (exit 2) naming a bad one."""
+        """CLI strings or API values -> the IR's parameter types; ParamError (exit 2) naming a bad one,
+        UserError for a value a step's check refuses (as a local run does, before anything is uploaded)."""
         types = {name: IR_PARAM_TYPES.get(p.get("parameterType", "STRING"), "str")
                  for name, p in self.root_parameters().items()}
-        return coerce_params(dict(params or {}), types, self.name)
+        out = coerce_params(dict(params or {}), types, self.name)
+        problems = self.value_problems(out) if self.value_problems else []
+        if problems:
+            raise UserError("\n".join(problems))
+        return out
 
     def preflight(self, params: dict, target: str) -> list[str]:
         """Before anything is uploaded: raise UserError for what cannot run on `target`; return warnings.
