@@ -1,0 +1,206 @@
+"""The inputs of a step, checked against its component's ports: `inputs:`/`with:` bindings,
+the references in them (params, step outputs, `${item}`) and their types.
+
+A mixin of the plan builder (plan/build.py): it reads the builder's spec, resolved components
+and `err`, so every problem lands in the same list, located in the YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from kubepipe.catalog import ComponentInfo, Port, compatible, literal_fits
+from kubepipe.plan.bindings import BindingError, Verbatim, item_field_issue, parse_value
+from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
+from kubepipe.plan.settings import context_value
+from kubepipe.spec.loader import LoadedPipeline
+from kubepipe.spec.models import Pipeline, Step, finite
+from kubepipe.spec.profiles import Profile
+from kubepipe.util import did_you_mean
+
+__all__ = ["InputChecks"]
+
+
+class InputChecks:
+    loaded: LoadedPipeline
+    spec: Pipeline
+    profile: Profile
+    infos: dict[str, ComponentInfo]
+    err: Callable[..., None]  # (path, message, value=None, hint=None): the builder's, located in the YAML
+
+    def bindings(self, name: str, step: Step, info: ComponentInfo, path: tuple, deps: set[str],
+                 exit_step: bool = False) -> dict[str, Binding]:
+        args: dict[str, Binding] = {}
+        given: set[str] = set()  # set, valid or not: a bad value is not also a missing one
+        ports = info.user_inputs
+        for section, values in (("inputs", step.inputs), ("with", step.with_)):
+            for key, raw in values.items():
+                p = path + (section, key)
+                if key.startswith("ctx_"):
+                    self.err(p, f"`{key}` is set by kubepipe from the target profile", hint="remove it")
+                    continue
+                if key not in ports:
+                    hint = did_you_mean(key, ports) or (
+                        f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}")
+                    self.err(p, f"`{info.ref}` has no input `{key}`", hint=hint)
+                    continue
+                if key in given:
+                    self.err(p, f"`{key}` is set in both `inputs` and `with`", hint="keep one")
+                    continue
+                given.add(key)
+                try:
+                    b = parse_value(self.verbatim(raw, p))
+                except BindingError as exc:
+                    self.err(p, str(exc), hint=exc.hint)
+                    continue
+                if self.check_binding(b, ports[key], p, step, deps, exit_step):
+                    args[key] = b
+        for key, port in ports.items():
+            if key not in given and port.required:
+                where = "inputs" if port.kind == "artifact" else "with"
+                self.err(path, f"missing input `{key}` ({port.type}) of `{info.ref}`",
+                         hint=f"set it under `{where}:`")
+        if not exit_step and any(p.type == "task_status" for p in info.inputs.values()):
+            self.err(path + ("component",), f"`{info.ref}` reads the pipeline's final status, so it can only "
+                                            "run as the exit step", hint="move it under `on_exit:`")
+        for key in info.inputs:
+            if key.startswith("ctx_"):
+                args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
+        return args
+
+    def verbatim(self, raw: Any, path: tuple) -> Any:
+        """Strings that took `${` from an environment variable, marked so they stay literals."""
+        marked = self.loaded.verbatim
+        if not marked:
+            return raw
+        if isinstance(raw, dict):
+            return {k: self.verbatim(v, path + (k,)) for k, v in raw.items()}
+        if isinstance(raw, list):
+            return [self.verbatim(v, path + (i,)) for i, v in enumerate(raw)]
+        return Verbatim(raw) if isinstance(raw, str) and path in marked else raw
+
+    def from_env(self, path: tuple) -> bool:
+        if path in self.loaded.verbatim:
+            self.err(path, "this value comes from an environment variable and contains `${`; kubepipe never "
+                           "reads environment values as references", hint="write the reference in the YAML itself")
+            return True
+        return False
+
+    def check_binding(self, b: Binding, port: Port, p: tuple, step: Step, deps: set[str],
+                      exit_step: bool) -> bool:
+        if isinstance(b, Nested):
+            want = "dict" if isinstance(b.template, dict) else "list"
+            if port.kind != "parameter" or port.type != want:
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=None)
+                return False
+            text = Port(p[-1], "parameter", "str")  # nested leaves arrive as text
+            ok = True
+            for leaf in b.leaves():
+                if isinstance(leaf, OutputRef):
+                    produced = self.output_port(leaf, p) if not exit_step else None
+                    if exit_step:
+                        self.err(p, "the `on_exit` step cannot read step outputs")
+                        return False
+                    if produced is None:
+                        return False
+                    if produced.kind != "parameter":
+                        self.err(p, f"`{leaf.step}.{leaf.output}` is an artifact; only parameters can sit "
+                                    "inside a mapping or list")
+                        return False
+                    if not self._nestable(p, f"steps.{leaf.step}.outputs.{leaf.output}", produced.type):
+                        return False
+                    deps.add(leaf.step)
+                elif isinstance(leaf, ParamRef) and not self._nestable(p, f"params.{leaf.name}",
+                                                                         self._param_type(leaf)):
+                    return False
+                elif isinstance(leaf, ItemRef) and leaf.field:
+                    self.err(p, f"`${{item.{leaf.field}}}` cannot sit inside a mapping or list (KFP cannot resolve "
+                                "a loop item's field there)",
+                             hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`)")
+                    return False
+                else:
+                    ok = self.check_binding(leaf, text if isinstance(leaf, ItemRef) else
+                                            Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
+                                            exit_step) and ok
+            return ok
+        if isinstance(b, Literal):
+            try:
+                finite(b.value, f"`{p[-1]}`")
+            except ValueError as exc:
+                self.err(p, str(exc), value=b.value)
+                return False
+            if port.kind == "artifact":
+                self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",
+                         value=b.value, hint="wire it: ${steps.<step>.outputs.<output>}")
+                return False
+            if not literal_fits(b.value, port):
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value)
+                return False
+            return True
+        if isinstance(b, ParamRef):
+            param = self.spec.params.get(b.name)
+            if param is None:
+                self.err(p, f"unknown param `{b.name}`", hint=did_you_mean(b.name, self.spec.params)
+                         or "declare it under `params:`")
+                return False
+            produced = Port(b.name, "parameter", param.type)
+            if not compatible(produced, port):
+                self.err(p, f"param `{b.name}` is {param.type} but `{p[-1]}` expects {port.type}")
+                return False
+            return True
+        if isinstance(b, ItemRef):
+            if step.foreach is None:
+                self.err(p, "`${item}` is only defined in a step with `foreach:`")
+                return False
+            bad_field = b.field and item_field_issue(step.foreach, b.field, self.spec.params)
+            if bad_field:
+                self.err(p, str(bad_field), hint=bad_field.hint)
+                return False
+            if b.field and port.type != "str":  # KFP types an item's fields as text
+                self.err(p, f"`${{item.{b.field}}}` is text (KFP passes the fields of a loop item as strings), but "
+                            f"`{p[-1]}` expects {port.type}",
+                         hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`), or pass "
+                              "the whole item (`${item}`) to a dict input")
+                return False
+            return True
+        if isinstance(b, OutputRef):
+            if exit_step:
+                self.err(p, "the `on_exit` step cannot read step outputs",
+                         hint="it runs even when those steps failed; pass params instead")
+                return False
+            produced = self.output_port(b, p)
+            if produced is None:
+                return False
+            deps.add(b.step)
+            if not compatible(produced, port):
+                self.err(p, f"type mismatch: `{b.step}.{b.output}` is {produced.type} but `{p[-1]}` "
+                            f"expects {port.type}")
+                return False
+        return True
+
+    def _nestable(self, p: tuple, ref: str, type_: str) -> bool:
+        # KFP writes a nested leaf's value into the mapping as text: a list or mapping there breaks it
+        if type_ in ("list", "dict"):
+            self.err(p, f"`${{{ref}}}` is a {type_}; a {type_} cannot sit inside a mapping or list (KFP "
+                        "passes nested values as text)",
+                     hint="pass it as the whole value of an input, or write its items in the YAML")
+            return False
+        return True
+
+    def _param_type(self, leaf: Binding) -> str:
+        param = self.spec.params.get(getattr(leaf, "name", ""))
+        return param.type if param else "str"
+
+    def output_port(self, b: OutputRef, p: tuple) -> Port | None:
+        if b.step not in self.spec.steps:
+            self.err(p, f"unknown step `{b.step}`", hint=did_you_mean(b.step, self.spec.steps))
+            return None
+        info = self.infos.get(b.step)
+        if info is None:
+            return None  # that step's own error is reported
+        if b.output not in info.outputs:
+            hint = did_you_mean(b.output, info.outputs) or (
+                f"`{b.step}` outputs: {', '.join(info.outputs) or 'nothing'}")
+            self.err(p, f"step `{b.step}` has no output `{b.output}`", hint=hint)
+            return None
+        return info.outputs[b.output]
