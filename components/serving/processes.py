@@ -58,7 +58,11 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
     As uvicorn binds: connections in TIME_WAIT do not count (SO_REUSEADDR on POSIX).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:  # an IPv6 address on a machine with IPv6 switched off
+        raise BadHost(f"--host {host}: cannot make a socket for it ({exc.strerror or exc}); use 127.0.0.1 "
+                      "(this machine only) or 0.0.0.0 (every interface, e.g. in a container)") from None
     if os.name == "posix":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -88,3 +88,21 @@ def test_serve_on_a_host_not_of_this_machine_blames_the_host_not_the_port(tmp_pa
     assert code == 2 and f"--host {host}: cannot listen on {host}:18604" in text and f"{host} {what}" in text
     assert "use 127.0.0.1 (this machine only) or 0.0.0.0" in text
     assert "pick another port" not in text and "endpoints list" not in text and "Traceback" not in text
+
+
+def test_an_ipv6_host_on_a_machine_without_ipv6_blames_the_host(monkeypatch):
+    import errno
+    import socket
+
+    from kubepipe.components.serving.processes import BadHost, listen
+
+    real = socket.socket
+
+    def no_ipv6(family=socket.AF_INET, *a, **k):  # the kernel's answer with IPv6 switched off
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real(family, *a, **k)
+
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    with pytest.raises(BadHost, match=r"--host ::1: cannot make a socket for it \(Address family not supported"):
+        listen("::1", 18605)
