@@ -16,14 +16,14 @@ from typing import Iterator
 from kubepipe.components.errors import DataError
 from kubepipe.util import first_line
 
-__all__ = ["read_source", "sniff_format", "scan_text", "MAX_LINE_BYTES"]
+__all__ = ["read_source", "sniff_format", "scan_text", "other_delimiter", "delimiter_hint", "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
 _CHUNK = 8 << 20
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
-def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8"):
+def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ","):
     """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
@@ -37,8 +37,8 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8"):
             df = _read_parquet(uri, path)
         elif fmt == "csv":
             scan_text(uri, path, encoding)
-            df = _read_csv(uri, path, encoding)
-            _check_csv_header(uri, path, encoding)
+            df = _read_csv(uri, path, encoding, delimiter)
+            _check_csv_header(uri, path, encoding, delimiter)
         else:
             raise DataError(f"{uri}: unknown format {format!r}; use `csv`, `parquet` or `auto`")
     if len(df.columns) == 0:
@@ -50,12 +50,13 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8"):
     return df
 
 
-def _check_csv_header(uri: str, path: Path, encoding: str) -> None:
+def _check_csv_header(uri: str, path: Path, encoding: str, delimiter: str = ",") -> None:
     """pandas renames a repeated header `a,a` to `a, a.1`; a repeated column name is the user's to fix."""
     import pandas as pd
 
     try:
-        head = pd.read_csv(path, encoding=encoding, header=None, nrows=1, dtype=str, keep_default_na=False)
+        head = pd.read_csv(path, encoding=encoding, header=None, nrows=1, dtype=str, keep_default_na=False,
+                           sep=delimiter)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
         return  # the full read reports it
     if head.empty:
@@ -130,11 +131,27 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
         )
 
 
-def _read_csv(uri: str, path: Path, encoding: str):
+def other_delimiter(header: list[str], delimiter: str) -> str | None:
+    """The delimiter a one-column header is evidently split by (`a;b;c` read with `,`), else None."""
+    if len(header) != 1:
+        return None
+    return next((d for d in (";", "\t", "|", ",") if d != delimiter and d in str(header[0])), None)
+
+
+def delimiter_hint(found: str) -> str:
+    shown = "\\t" if found == "\t" else found
+    return f"the file looks '{shown}'-separated: set `delimiter: \"{shown}\"` on the load-data step"
+
+
+def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ","):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, encoding=encoding, low_memory=False)
+        df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter)
+        found = other_delimiter([str(c) for c in df.columns], delimiter)
+        if found:  # one column named `a;b;c`: every later column check would fail confusingly
+            raise DataError(f"{uri}: the header line {str(df.columns[0])[:80]!r} reads as one column with delimiter "
+                            f"{delimiter!r}; {delimiter_hint(found)}")
         if not isinstance(df.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
             extra = df.index.nlevels
             raise DataError(f"{uri}: the first data line has {len(df.columns) + extra} fields but the header names "

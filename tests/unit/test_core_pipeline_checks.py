@@ -80,6 +80,20 @@ def test_a_parquet_schema_and_a_column_selection_are_read(tmp_path, monkeypatch)
     assert issue.path == "steps.train.with.label_column" and "not in data.parquet" in issue.message
 
 
+def test_a_semicolon_separated_csv_is_read_with_its_delimiter_and_named_without_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _frame().to_csv(tmp_path / "data.csv", index=False, sep=";")
+    path, _ = _write(tmp_path, load_extra=', delimiter: ";"')
+    assert len(kubepipe.validate(path).steps) == 4  # every column the pipeline names is found
+    path, _ = _write(tmp_path)
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    (issue,) = info.value.issues  # one problem at the source, not one per column
+    assert issue.path == "steps.load.with.source"
+    assert "reads as one column with delimiter ','" in issue.message
+    assert "the file looks ';'-separated: set `delimiter: \";\"` on the load-data step" in issue.message
+
+
 @pytest.mark.parametrize("source", ["https://example.com/x.csv", "champion:cols", "missing.csv"])
 def test_sources_only_the_run_can_read_are_not_checked(tmp_path, monkeypatch, source):
     monkeypatch.chdir(tmp_path)

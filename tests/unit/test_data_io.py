@@ -95,6 +95,28 @@ def test_data_lines_longer_than_the_header_are_refused_not_shifted(tmp_path, tex
     assert "name every column in the header line" in msg
 
 
+@pytest.mark.parametrize("sep, shown", [(";", ";"), ("\t", "\\t"), ("|", "|")])
+def test_a_csv_with_another_delimiter_reads_with_it_and_is_named_without_it(tmp_path, sep, shown):
+    f = tmp_path / "d.csv"
+    pd.DataFrame({"a": [1, 2], "b": ["x,y", "z"]}).to_csv(f, index=False, sep=sep)
+    df = read_source(str(f), delimiter=sep)
+    assert list(df.columns) == ["a", "b"] and df["b"].tolist() == ["x,y", "z"]
+    with pytest.raises(DataError) as err:
+        read_source(str(f))
+    assert f"the file looks '{shown}'-separated: set `delimiter: \"{shown}\"`" in str(err.value)
+    assert str(f) in str(err.value)
+
+
+def test_the_delimiter_setting_is_one_character():
+    from kubepipe.components.data.checks import check_load
+
+    assert check_load({"source": "d.csv", "delimiter": "\t"}) == []
+    assert check_load({"source": "d.csv", "delimiter": "${params.sep}"}) == []
+    for bad in (";;", "", '"', "\n", 3):
+        (issue,) = check_load({"source": "d.csv", "delimiter": bad})
+        assert issue.path == ("delimiter",) and "must be one character" in issue.message
+
+
 def test_missing_and_renamed_columns_get_did_you_mean():
     df = pd.read_csv(DATA / "merchants_bad.csv")
     msg = _err(require_columns, df, ["amount", "description", "merchant_id"], source="merchants_bad.csv")

@@ -15,7 +15,8 @@ __all__ = ["file_columns"]
 _MAX_HEADER = 1 << 20
 
 
-def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8") -> list[str] | str | None:
+def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8",
+                 delimiter: Any = ",") -> list[str] | str | None:
     """Columns of `source`; a message (str) when the file is there but unreadable; None when unknowable now."""
     if not isinstance(source, str) or not source.strip():
         return None
@@ -27,7 +28,7 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8") -> lis
     path = Path(source).expanduser()  # callers resolve relative sources against the pipeline file
     if not path.is_file() or path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
         return None
-    from kubepipe.components.data.sources import sniff_format
+    from kubepipe.components.data.sources import delimiter_hint, other_delimiter, sniff_format
 
     try:
         kind = sniff_format(source, path) if fmt in ("", "auto", None) else str(fmt).lower()
@@ -40,7 +41,11 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8") -> lis
         enc = "utf-8-sig" if str(encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8") else str(encoding)
         with open(path, encoding=enc, newline="") as fh:
             head = fh.readline(_MAX_HEADER)
-        row = next(csv.reader([head]), [])
+        sep = delimiter if isinstance(delimiter, str) and len(delimiter) == 1 else ","  # `validate` names others
+        row = next(csv.reader([head], delimiter=sep), [])
     except (OSError, ValueError, LookupError, csv.Error) as exc:  # pyarrow's errors are ValueError / OSError
         return f"cannot read the columns of {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    found = other_delimiter(row, sep)
+    if found:
+        return f"{source}: the header line reads as one column with delimiter {sep!r}; {delimiter_hint(found)}"
     return list(row) or f"{source} has no header line"

@@ -153,7 +153,8 @@ class _Checks:
             return None
         source = self.with_(ref.step, "source")  # messages name it as written
         readable = resolve_path(source, self.base_dir) if isinstance(source, str) and self.base_dir else source
-        found = file_columns(readable, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"))
+        found = file_columns(readable, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"),
+                             self.with_(ref.step, "delimiter", ","))
         if found is None:
             return None
         if isinstance(found, str):  # the file is there but unreadable: say so at the source
