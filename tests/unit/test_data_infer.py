@@ -55,6 +55,19 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_cli_reads_a_semicolon_separated_file_with_its_delimiter(tmp_path):
+    data = tmp_path / "d.csv"
+    pd.read_csv(DATA / "merchants_train.csv").to_csv(data, index=False, sep=";")
+    cmd = [sys.executable, "-m", "kubepipe.cli", "expectations", "infer", str(data)]
+    proc = subprocess.run(cmd + ["--delimiter", ";"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "{column: description}" in proc.stdout
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "the file looks ';'-separated" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(cmd + ["--delimiter", ";;"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--delimiter ';;': must be one character" in proc.stderr
+
+
 def test_to_yaml_one_flow_mapping_per_line():
     text = to_yaml([{"expect_column_values_to_not_be_null": {"column": "description"}}])
     assert "  - expect_column_values_to_not_be_null: {column: description}\n" in text
