@@ -31,6 +31,7 @@ def load(
     format: str = "auto",
     encoding: str = "utf-8",
     delimiter: str = ",",
+    decimal: str = ".",
     columns: list[str] | None = None,
     dtypes: dict[str, str] | None = None,
     time_column: str = "",
@@ -56,7 +57,7 @@ def load(
         df = read_predictions(source, predictions_uri, window=window, as_of=as_of)
         time_column = time_column or "timestamp"
     else:
-        df = read_source(source, format=format, encoding=encoding, delimiter=delimiter)
+        df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal)
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:

@@ -16,14 +16,16 @@ from typing import Iterator
 from kubepipe.components.errors import DataError
 from kubepipe.util import first_line
 
-__all__ = ["read_source", "sniff_format", "scan_text", "other_delimiter", "delimiter_hint", "MAX_LINE_BYTES"]
+__all__ = ["read_source", "sniff_format", "scan_text", "other_delimiter", "delimiter_hint", "mark_problem",
+           "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
 _CHUNK = 8 << 20
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
-def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ","):
+def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ",",
+                decimal: str = "."):
     """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
@@ -37,7 +39,7 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
             df = _read_parquet(uri, path)
         elif fmt == "csv":
             scan_text(uri, path, encoding)
-            df = _read_csv(uri, path, encoding, delimiter)
+            df = _read_csv(uri, path, encoding, delimiter, decimal)
             _check_csv_header(uri, path, encoding, delimiter)
         else:
             raise DataError(f"{uri}: unknown format {format!r}; use `csv`, `parquet` or `auto`")
@@ -131,6 +133,18 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
         )
 
 
+def mark_problem(delimiter, decimal=".") -> tuple[str, str] | None:
+    """(setting, what is wrong) for a CSV's delimiter and decimal mark (one character each, not a quote or a
+    line break, not the same), or None: the one rule of the load-data check and `expectations infer`."""
+    for name, mark in (("delimiter", delimiter), ("decimal", decimal)):
+        if not isinstance(mark, str) or len(mark) != 1 or mark in "\r\n\"":
+            return name, f"must be one character (not a quote or a line break), got {mark!r}"
+    if delimiter == decimal:
+        return "decimal", (f"is the delimiter too ({delimiter!r}); a CSV with decimal commas is usually "
+                           "`;`-separated")
+    return None
+
+
 def other_delimiter(header: list[str], delimiter: str) -> str | None:
     """The delimiter a one-column header is evidently split by (`a;b;c` read with `,`), else None."""
     if len(header) != 1:
@@ -143,11 +157,11 @@ def delimiter_hint(found: str) -> str:
     return f"the file looks '{shown}'-separated: set `delimiter: \"{shown}\"` on the load-data step"
 
 
-def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ","):
+def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal: str = "."):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter)
+        df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter, decimal=decimal)
         found = other_delimiter([str(c) for c in df.columns], delimiter)
         if found:  # one column named `a;b;c`: every later column check would fail confusingly
             raise DataError(f"{uri}: the header line {str(df.columns[0])[:80]!r} reads as one column with delimiter "

@@ -14,10 +14,13 @@ pytestmark = pytest.mark.slow
 def test_a_semicolon_separated_file_loads_and_passes_the_gate(in_tmp):
     (in_tmp / "data.csv").write_text("amount;merchant\n12,50;ACME\n3,10;SHOP\n")  # decimal commas, as exported
     doc = {"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "semicolons"},
-           "steps": {"load": {"component": "load-data", "with": {"source": "data.csv", "delimiter": ";"}},
+           "steps": {"load": {"component": "load-data", "with": {"source": "data.csv", "delimiter": ";",
+                                                                      "decimal": ","}},
                      "gate": {"component": "validate-data", "inputs": {"data": "${steps.load.outputs.dataset}"},
                               "with": {"expectations": [
                                   {"expect_column_values_to_not_be_null": {"column": "merchant"}},
+                                  {"expect_column_values_to_be_between": {"column": "amount", "min_value": 1,
+                                                                          "max_value": 20}},
                                   {"expect_column_values_to_be_in_set": {"column": "merchant",
                                                                          "value_set": ["ACME", "SHOP"]}}]}}}}
     (in_tmp / "p.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

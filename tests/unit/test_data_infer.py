@@ -66,6 +66,8 @@ def test_cli_reads_a_semicolon_separated_file_with_its_delimiter(tmp_path):
     assert proc.returncode == 2 and "the file looks ';'-separated" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run(cmd + ["--delimiter", ";;"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--delimiter ';;': must be one character" in proc.stderr
+    proc = subprocess.run(cmd + ["--decimal", ","], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--decimal ',': is the delimiter too" in proc.stderr
 
 
 def test_to_yaml_one_flow_mapping_per_line():

@@ -107,14 +107,26 @@ def test_a_csv_with_another_delimiter_reads_with_it_and_is_named_without_it(tmp_
     assert str(f) in str(err.value)
 
 
-def test_the_delimiter_setting_is_one_character():
+def test_the_delimiter_and_decimal_settings_are_one_character_each_and_differ():
     from kubepipe.components.data.checks import check_load
 
     assert check_load({"source": "d.csv", "delimiter": "\t"}) == []
+    assert check_load({"source": "d.csv", "delimiter": ";", "decimal": ","}) == []
     assert check_load({"source": "d.csv", "delimiter": "${params.sep}"}) == []
-    for bad in (";;", "", '"', "\n", 3):
-        (issue,) = check_load({"source": "d.csv", "delimiter": bad})
-        assert issue.path == ("delimiter",) and "must be one character" in issue.message
+    for key, bad in (("delimiter", ";;"), ("delimiter", ""), ("delimiter", '"'), ("delimiter", "\n"),
+                     ("delimiter", 3), ("decimal", "")):
+        (issue,) = check_load({"source": "d.csv", key: bad})
+        assert issue.path == (key,) and "must be one character" in issue.message
+    (issue,) = check_load({"source": "d.csv", "decimal": ","})  # the default delimiter is a comma too
+    assert issue.path == ("decimal",) and "is the delimiter too (',')" in issue.message
+
+
+def test_decimal_commas_read_as_numbers_with_the_decimal_setting(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("amount;merchant\n12,50;ACME\n3,10;SHOP\n")
+    df = read_source(str(f), delimiter=";", decimal=",")
+    assert df["amount"].tolist() == [12.5, 3.1] and df["amount"].dtype.kind == "f"
+    assert read_source(str(f), delimiter=";")["amount"].tolist() == ["12,50", "3,10"]  # text without it
 
 
 def test_missing_and_renamed_columns_get_did_you_mean():

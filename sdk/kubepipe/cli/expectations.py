@@ -23,6 +23,7 @@ def infer(
     sample: int = typer.Option(100_000, "--sample", min=0, help="Rows to look at (seeded sample); 0 = all."),
     delimiter: str = typer.Option(",", "--delimiter", help="The character between a CSV's fields, e.g. ';' or "
                                                              "$'\\t' (as load-data's `delimiter`)."),
+    decimal: str = typer.Option(".", "--decimal", help="A CSV's decimal mark: '.' or ',' (as load-data's `decimal`)."),
 ) -> None:
     """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
     from kubepipe.extras import require
@@ -39,9 +40,13 @@ def infer(
         if not parent.is_dir():
             raise UserError(f"--out {out}: the folder {parent} does not exist; create the folder first "
                             f"(mkdir -p {parent}) or write somewhere else")
-    if len(delimiter) != 1 or delimiter in "\r\n\"":
-        raise UserError(f"--delimiter {delimiter!r}: must be one character (not a quote or a line break), e.g. ';'")
-    df = load(data, sample_n=sample if sample else 0, delimiter=delimiter)
+    from kubepipe.components.data.sources import mark_problem
+
+    problem = mark_problem(delimiter, decimal)
+    if problem:
+        key, what = problem
+        raise UserError(f"--{key} {(delimiter if key == 'delimiter' else decimal)!r}: {what}")
+    df = load(data, sample_n=sample if sample else 0, delimiter=delimiter, decimal=decimal)
     notes: list[str] = []
     items = infer_expectations(df, max_categories=max_categories, notes=notes)
     header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
