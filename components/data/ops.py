@@ -68,7 +68,8 @@ def load_data(
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         load_to_artifact(
-            dataset, source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
+            dataset, source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
+            columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),

@@ -26,8 +26,8 @@ import time
 import uuid
 
 from kubepipe.components.checks import MODEL_NAME
+from kubepipe.components.registry.files import dump, gen_path, hash_tree, jsonable, parse_state
 from kubepipe.components.registry.store import open_store
-from kubepipe.util import sha256_file
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -76,7 +76,7 @@ class Registry:
         model_dir = os.fspath(model_dir)
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
-        files = _hash_tree(model_dir)
+        files = hash_tree(model_dir)
         n, token = self._claim(name)
         base = f"{name}/versions/{n}"
         try:
@@ -85,19 +85,19 @@ class Registry:
             entry = {
                 "name": name,
                 "version": n,
-                "metrics": _jsonable(metrics or {}),
+                "metrics": jsonable(metrics or {}),
                 "data_hash": data_hash or "",
                 "run_id": run_id or "",
                 "code_version": code_version or "",
                 "model_card": model_card or "",
-                "audit": _jsonable(list(audit or [])),
-                "metadata": _jsonable(metadata or {}),
+                "audit": jsonable(list(audit or [])),
+                "metadata": jsonable(metadata or {}),
                 "files": files,
                 "created_at": utc_now(),
                 "created_by": current_user(),
             }
             self._check_claim(name, n, token)
-            if not self.store.create(f"{base}/version.json", _dump(entry)):
+            if not self.store.create(f"{base}/version.json", dump(entry)):
                 raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
         except BaseException as exc:
             self._discard_unfinished(name, n, token)
@@ -150,9 +150,10 @@ class Registry:
         _check_name(name)
         state = self._state(name)
         n = self._resolve(name, version, state)
-        if n not in self._numbers(name):
-            self._check_known(name)
-            have = ", ".join(str(v) for v in self._numbers(name))
+        numbers = self._numbers(name)
+        if n not in numbers:
+            self._check_known(name, numbers)
+            have = ", ".join(str(v) for v in numbers)
             raise RegistryError(
                 f"model `{name}` has no version {version} in {self.store.uri()} (versions: {have}); "
                 "see `kubepipe models list`"
@@ -191,7 +192,7 @@ class Registry:
                 return None  # already champion: nothing to move, nothing to record
             stack = state["stack"] + [n]
             event = audit_record("promote", reason, version=n, from_version=state["champion"],
-                                 **_jsonable(dict(details or {})))
+                                 **jsonable(dict(details or {})))
             if by:
                 event["by"] = by
             if run_id:
@@ -226,19 +227,20 @@ class Registry:
         if not str(reason or "").strip():
             raise RegistryError(f"{action} needs a reason (it is kept in the history)")
         n = self.get(name, version).version if version not in (None, "") else None
-        event = audit_record(action, reason, version=n, **_jsonable(dict(details or {})))
+        event = audit_record(action, reason, version=n, **jsonable(dict(details or {})))
         self._update(name, lambda state: {"stack": state["stack"], "event": event})
         return event
 
     def history(self, name: str) -> list[dict]:
         """Alias moves, oldest first: generation, champion, previous and the event (who/when/why)."""
         _check_name(name)
-        if not self._generations(name):
+        gens = self._generations(name)
+        if not gens:
             self._check_known(name)
         out = []
-        for g in self._generations(name):
+        for g in gens:
             try:
-                d = _parse_state(self.store.read(_gen_path(name, g)))
+                d = parse_state(self.store.read(gen_path(name, g)))
                 out.append({"generation": g, "champion": d["champion"], "previous": d["previous"], **d["event"]})
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 out.append({"generation": g, "error": f"unreadable alias generation: {exc}"})
@@ -251,7 +253,7 @@ class Registry:
 
     def _claim(self, name: str) -> tuple[int, str]:
         token = uuid.uuid4().hex
-        payload = _dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname(),
+        payload = dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname(),
                          "token": token})
         for _ in range(_CAS_TRIES):
             have = self._numbers(name)
@@ -320,9 +322,9 @@ class Registry:
                 f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})"
             ) from None
 
-    def _check_known(self, name: str) -> None:
+    def _check_known(self, name: str, numbers: list[int] | None = None) -> None:
         """A name with no versions at all is a typo or another registry, not a model without a champion."""
-        if not self._numbers(name):
+        if not (self._numbers(name) if numbers is None else numbers):
             have = ", ".join(self.names()) or "none"
             raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {have}); check the name and the "
                                 "registry (--registry / KUBEPIPE_REGISTRY)")
@@ -336,7 +338,7 @@ class Registry:
         top = gens[-1] if gens else 0
         for g in reversed(gens):
             try:
-                d = _parse_state(self.store.read(_gen_path(name, g)))
+                d = parse_state(self.store.read(gen_path(name, g)))
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a damaged generation: fall back to the last good one
             return {**d, "generation": top}
@@ -357,24 +359,10 @@ class Registry:
                 "stack": stack,
                 "event": change["event"],
             }
-            if self.store.create(_gen_path(name, new["generation"]), _dump(new)):
+            if self.store.create(gen_path(name, new["generation"]), dump(new)):
                 return new
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
         raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
-
-
-def _gen_path(name: str, g: int) -> str:
-    return f"{name}/aliases/{g:08d}.json"
-
-
-def _parse_state(raw: bytes) -> dict:
-    d = json.loads(raw.decode("utf-8"))
-    stack = d["stack"]
-    if not isinstance(stack, list) or not all(isinstance(v, int) for v in stack):
-        raise ValueError("`stack` must be a list of version numbers")
-    if not isinstance(d["event"], dict):
-        raise ValueError("`event` must be an object")
-    return d
 
 
 def _check_name(name: str) -> None:
@@ -382,31 +370,3 @@ def _check_name(name: str) -> None:
         raise RegistryError(
             f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128)"
         )
-
-
-def _hash_tree(root: str) -> dict:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for fname in sorted(files):
-            path = os.path.join(dirpath, fname)
-            out[os.path.relpath(path, root).replace(os.sep, "/")] = "sha256:" + sha256_file(path)
-    return dict(sorted(out.items()))
-
-
-def _jsonable(value):
-    """Plain JSON types (numpy scalars and tuples turned into floats / lists)."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
-
-
-def _dump(d: dict) -> bytes:
-    return json.dumps(d, indent=2, sort_keys=True).encode("utf-8")

@@ -39,6 +39,9 @@ class BadHost(ComponentError):
     """`--host` names no address of this machine: another port would not help."""
 
 
+_HOST_HINT = "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, e.g. in a container)"
+
+
 def new_token(record: Path, role: str) -> str:
     import secrets
 
@@ -61,8 +64,7 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as exc:  # an IPv6 address on a machine with IPv6 switched off
-        raise BadHost(f"--host {host}: cannot make a socket for it ({exc.strerror or exc}); use 127.0.0.1 "
-                      "(this machine only) or 0.0.0.0 (every interface, e.g. in a container)") from None
+        raise BadHost(f"--host {host}: cannot make a socket for it ({exc.strerror or exc}); {_HOST_HINT}") from None
     if os.name == "posix":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -72,8 +74,7 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
         why = exc.strerror or str(exc)
         if isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
             what = "does not resolve" if isinstance(exc, socket.gaierror) else "is not an address of this machine"
-            raise BadHost(f"--host {host}: cannot listen on {host}:{port} ({why}): {host} {what}; use 127.0.0.1 "
-                          "(this machine only) or 0.0.0.0 (every interface, e.g. in a container)") from None
+            raise BadHost(f"--host {host}: cannot listen on {host}:{port} ({why}): {host} {what}; {_HOST_HINT}") from None
         raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({why}); pick another port") from None
     sock.listen(2048)
     sock.set_inheritable(inheritable)

@@ -10,6 +10,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from kubepipe.util import first_line
+
 __all__ = ["file_columns"]
 
 _MAX_HEADER = 1 << 20
@@ -44,7 +46,7 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8",
         sep = delimiter if isinstance(delimiter, str) and len(delimiter) == 1 else ","  # `validate` names others
         row = next(csv.reader([head], delimiter=sep), [])
     except (OSError, ValueError, LookupError, csv.Error) as exc:  # pyarrow's errors are ValueError / OSError
-        return f"cannot read the columns of {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        return f"cannot read the columns of {source}: {first_line(exc)}"
     found = other_delimiter(row, sep)
     if found:
         return f"{source}: the header line reads as one column with delimiter {sep!r}; {delimiter_hint(found)}"

@@ -15,7 +15,7 @@ from kubepipe.catalog import ComponentInfo
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.model import ParamRef
 
-__all__ = ["ParamIssue", "param_value_issues", "run_value_problems"]
+__all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values"]
 
 
 class ParamIssue(NamedTuple):
@@ -82,3 +82,12 @@ def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
             reason = f"{where}: {pi.message}" + (f"; {pi.hint}" if pi.hint else "")
             out.append(str(ParamError(pi.param, values[pi.param], reason)))  # redacts a secret-looking value
     return out
+
+
+def refuse_run_values(steps: list, values: Mapping[str, Any]) -> None:
+    """UserError listing the run-time values the steps' checks refuse: local runs and remote submits alike."""
+    from kubepipe.errors import UserError
+
+    problems = run_value_problems(steps, values)
+    if problems:
+        raise UserError("\n".join(problems))

@@ -158,11 +158,9 @@ def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
     if missing:
         raise UserError(f"missing value for param {', '.join(missing)}: pass --param {missing[0]}=...")
-    from kubepipe.plan.param_checks import run_value_problems
+    from kubepipe.plan.param_checks import refuse_run_values
 
-    problems = run_value_problems(compiled.plan.steps, out)  # as a literal would be: before any step runs
-    if problems:
-        raise UserError("\n".join(problems))
+    refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
     return out
 
 

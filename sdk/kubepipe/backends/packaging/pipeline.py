@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 
 from kubepipe.errors import UserError
-from kubepipe.plan.param_checks import run_value_problems
+from kubepipe.plan.param_checks import refuse_run_values
 from kubepipe.spec.params import IR_PARAM_TYPES, coerce_params
 
 __all__ = ["PipelinePackage"]
@@ -34,8 +34,8 @@ class PipelinePackage:
     # params a step reads as a file path or URI; those whose default is a local path -> where it is written
     path_params: tuple[str, ...] = ()
     local_path_defaults: dict = field(default_factory=dict)
-    # `--param` values -> what the steps' own checks refuse (kubepipe pipelines; a bare IR has none)
-    value_problems: Callable[[Mapping[str, Any]], list[str]] | None = field(default=None, compare=False, repr=False)
+    # `--param` values -> UserError if the steps' own checks refuse one (kubepipe pipelines; a bare IR has none)
+    check_values: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_compiled(cls, compiled: Any) -> "PipelinePackage":
@@ -52,7 +52,7 @@ class PipelinePackage:
             profile=dict(profile),
             path_params=tuple(getattr(plan, "path_params", ()) or ()),
             local_path_defaults=dict(getattr(plan, "remote_path_params", {}) or {}),
-            value_problems=functools.partial(run_value_problems, plan.steps) if plan is not None else None,
+            check_values=functools.partial(refuse_run_values, plan.steps) if plan is not None else None,
         )
 
     @classmethod
@@ -101,9 +101,8 @@ class PipelinePackage:
         types = {name: IR_PARAM_TYPES.get(p.get("parameterType", "STRING"), "str")
                  for name, p in self.root_parameters().items()}
         out = coerce_params(dict(params or {}), types, self.name)
-        problems = self.value_problems(out) if self.value_problems else []
-        if problems:
-            raise UserError("\n".join(problems))
+        if self.check_values:
+            self.check_values(out)
         return out
 
     def preflight(self, params: dict, target: str) -> list[str]:
