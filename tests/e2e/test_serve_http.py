@@ -116,6 +116,10 @@ def test_metadata_ready_and_model_card(models, servers):
     # the served process froze its post-warm-up heap out of the collector's sight (gc.freeze at load)
     assert card["runtime"] == "torch" and card["precision"] == "fp32" and card["gc_frozen_objects"] > 10_000
     assert httpx.get(f"{base}/v2/models/nope/ready").status_code == 404
+    for path in ("/v1/models/nope:predict", "/v2/models/nope/infer"):  # kserve's answer, behind our first routes
+        r = httpx.post(f"{base}{path}", json={"instances": ["x"]} if "v1" in path else
+                       {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["x"]}]})
+        assert r.status_code == 404 and "nope" in r.text, (path, r.status_code, r.text)
     tab_meta = httpx.get(f"{servers['risk']}/v2/models/risk").json()
     assert tab_meta["inputs"][0]["datatype"] == "FP32" and tab_meta["inputs"][0]["shape"] == [-1, 3]
 
@@ -456,7 +460,7 @@ def test_sampled_access_log_in_a_rotated_file(models, tmp_path):
     text = "".join(f.read_text() for f in files)
     assert len(files) >= 3 and all(f.stat().st_size <= 4200 + 400 for f in files)  # rotated at ~4 KiB
     access = len(re.findall(r'"POST /v1/models/logged(?::|%3A)predict HTTP/1.1" 200', text))
-    trace = len(re.findall(r"kserve\.trace .*logged.predict", text))
+    trace = len(re.findall(r"kserve\.trace .*kserve\.io\.kserve\.protocol\.rest\.v1_endpoints\.predict: ", text))
     assert access == 25  # one in 4 of 100 consecutive requests, whatever came before
     assert trace == 2 * access  # a sampled request logs all its lines
     assert out.read_text().strip() == ""  # nothing on stdout/stderr: it all went to the file
