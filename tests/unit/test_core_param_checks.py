@@ -78,3 +78,46 @@ def test_a_reference_nested_in_with_is_checked_and_blamed_on_its_param():
     issues = param_value_issues(info, {"thresholds": {"f1": {"min": "${params.m}"}}}, {"m": 1.5})
     assert [(i.param, i.path, i.message) for i in issues] == [("m", ("thresholds", "f1"), "min above 1")]
     assert param_value_issues(info, {"thresholds": {"f1": {"min": "${params.m}"}}}, {"m": 0.5}) == []
+
+
+LOOP = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: loop}
+params:
+  regions: {type: list, default: [{name: eu}, {name: us}]}
+steps:
+  show:
+    component: ops:say
+    foreach: "${params.regions}"
+    with: {message: "${item.name}"}
+"""
+
+
+@pytest.mark.parametrize("value, reason", [
+    ('[{"name": "eu"}, {"code": "us"}]',
+     "steps.show.foreach: `${item.name}`: item 1 of the value has no field `name` (it has: code)"),
+    ('[{"name": "eu"}, "us"]',
+     "steps.show.foreach: `${item.name}`: item 1 of the value is 'us', not a mapping with a `name` field; "
+     "use `${item}` for the item itself"),
+])
+def test_a_loop_param_value_whose_items_lack_the_field_stops_the_run_before_any_step(tmp_path, value, reason):
+    p = tmp_path / "loop.yaml"
+    p.write_text(LOOP)
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(p, params={"regions": value}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value) == f"--param regions={value}: {reason}"
+    assert not runs.exists()
+
+
+def test_a_loop_param_value_is_checked_before_a_submit(tmp_path):
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+
+    p = tmp_path / "loop.yaml"
+    p.write_text(LOOP)
+    compiled = kubepipe.compile(p, "kubeflow", sets=["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"])
+    package = PipelinePackage.from_compiled(compiled)
+    with pytest.raises(UserError, match=r"^--param regions=\[\{\"code\": \"us\"\}\]: steps\.show\.foreach: "
+                                        r"`\$\{item\.name\}`: item 0 of the value has no field `name`"):
+        package.coerce_params({"regions": '[{"code": "us"}]'})
+    assert package.coerce_params({"regions": '[{"name": "us"}]'}) == {"regions": [{"name": "us"}]}

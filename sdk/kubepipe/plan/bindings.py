@@ -10,7 +10,8 @@ from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, Ou
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 from kubepipe.util import did_you_mean
 
-__all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "BindingError", "Verbatim"]
+__all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "items_field_issue",
+           "BindingError", "Verbatim"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,11 @@ def item_field_issue(foreach: Any, field: str, params: dict) -> BindingError | N
         return None
     if isinstance(ref, ParamRef):
         items, where = getattr(params.get(ref.name), "default", None), f"the default of param `{ref.name}`"
+    return items_field_issue(items, field, where)
+
+
+def items_field_issue(items: Any, field: str, where: str) -> BindingError | None:
+    """The first of `items` (a list; anything else is not checked here) that is not a mapping with `field`."""
     for i, item in enumerate(items if isinstance(items, list) else []):
         if not isinstance(item, dict):
             return BindingError(f"`${{item.{field}}}`: item {i} of {where} is {item!r}, not a mapping with a "

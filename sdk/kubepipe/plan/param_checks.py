@@ -5,6 +5,7 @@ A literal `epochs: -3` is refused at validate, but `epochs: ${params.epochs}` wi
 had run. Here a whole-value param reference is replaced by the param's value and the step's own
 check is asked again; only what it says about a replaced value is reported (the rest it already
 said). Path-typed inputs are left out: their values resolve against other folders (plan/paths).
+A `foreach: ${params.x}` value is checked as validate checks the default: each item has the `${item.field}`s.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Mapping, NamedTuple
 
 from kubepipe.catalog import ComponentInfo
-from kubepipe.plan.bindings import BindingError, parse_value
-from kubepipe.plan.model import ParamRef
+from kubepipe.plan.bindings import BindingError, items_field_issue, parse_value
+from kubepipe.plan.model import ItemRef, ParamRef
 
 __all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values"]
 
@@ -81,7 +82,27 @@ def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
             where = format_path(("steps", s.name, "with") + pi.path)
             reason = f"{where}: {pi.message}" + (f"; {pi.hint}" if pi.hint else "")
             out.append(str(ParamError(pi.param, values[pi.param], reason)))  # redacts a secret-looking value
+        out += _item_field_problems(s, values)
     return out
+
+
+def _item_field_problems(step: Any, values: Mapping[str, Any]) -> list[str]:
+    """`foreach: ${params.x}` with `${item.field}` inputs: each item of x's value must have the field (validate
+    checked the default; KFP would hand the step the whole item instead)."""
+    from kubepipe.spec.params import ParamError
+    from kubepipe.spec.source import format_path
+
+    each = step.foreach
+    if not isinstance(each, ParamRef) or each.name not in values:
+        return []
+    fields = dict.fromkeys(b.field for b in step.args.values() if isinstance(b, ItemRef) and b.field)
+    for field in fields:
+        issue = items_field_issue(values[each.name], field, "the value")
+        if issue:
+            reason = f"{format_path(('steps', step.name, 'foreach'))}: {issue}"
+            reason += f"; {issue.hint}" if issue.hint else ""
+            return [str(ParamError(each.name, values[each.name], reason))]
+    return []
 
 
 def refuse_run_values(steps: list, values: Mapping[str, Any]) -> None:
