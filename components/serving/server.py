@@ -22,7 +22,7 @@ import sys
 
 from kubepipe.components.serving.options import CHOICES, DEFAULTS, HELP, OPTIONS
 
-__all__ = ["serve", "main", "build_parser", "check_artifact"]
+__all__ = ["serve", "main", "build_parser", "check_artifact", "build_app"]
 
 log = logging.getLogger("kubepipe.serve")
 
@@ -62,9 +62,11 @@ async def _watch_parent(parent_pid: int, stop) -> None:
     stop(signal.SIGTERM, None)
 
 
-async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_delay_s: float,
-                       max_body_bytes: int, sample_every: int, socket_fd: int | None = None,
-                       parent_pid: int | None = None, prediction_log: dict | None = None) -> int:
+def build_app(model, *, host: str = "127.0.0.1", port: int = 0, grace_period: int = DEFAULTS["grace_period"],
+              max_body_bytes: int = int(DEFAULTS["max_body_mb"] * 2**20), sample_every: int = 0,
+              request_ids: bool = False):
+    """kserve's FastAPI app serving `model` (not loaded yet), with kubepipe's routes and request guard, and
+    its RESTServer (uvicorn not started). One process holds one: the app is kserve's module-level object."""
     from kserve import ModelServer
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
     from kserve.model_server import app
@@ -82,7 +84,15 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
     rest.create_application()
     routes.install(app, model, server.dataplane, server.model_repository_extension)
     app.add_middleware(RequestGuard, model=model, max_body_bytes=max_body_bytes, sample_every=sample_every,
-                       request_ids=bool(prediction_log))
+                       request_ids=request_ids)
+    return app, rest
+
+
+async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_delay_s: float,
+                       max_body_bytes: int, sample_every: int, socket_fd: int | None = None,
+                       parent_pid: int | None = None, prediction_log: dict | None = None) -> int:
+    _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
+                           sample_every=sample_every, request_ids=bool(prediction_log))
     uv = rest._server
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit
