@@ -54,9 +54,16 @@ def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, ho
         loaded = load(path, secret_env=(token_env,) if token_env else ())
     except ValidationError as exc:
         issues += exc.issues
+        loaded = getattr(exc, "partial", None)  # the plan's problems too, where the spec's leave it checkable
+    if prof is None or loaded is None:
+        raise ValidationError(issues)
+    try:
+        plan = build_plan(loaded, prof)
+    except ValidationError as exc:
+        raise ValidationError(issues + exc.issues) from None
     if issues:
         raise ValidationError(issues)
-    return build_plan(loaded, prof), prof
+    return plan, prof
 
 
 def compile(path: str | Path, target: str = "local", *, profile: str | Path | None = None,

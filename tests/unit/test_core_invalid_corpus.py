@@ -184,3 +184,23 @@ def test_a_component_file_that_is_not_a_kfp_component_says_what_it_is(tmp_path):
     assert "is a kubepipe pipeline, not a KFP component" in sub.message
     assert "kubepipe compile ./other.yaml -o other.ir.yaml" in sub.hint and sub.line == 16
     assert odd.message.endswith("is not a KFP component or pipeline: it has no `pipelineInfo`")  # was: 'pipelineInfo'
+
+
+def test_a_bad_param_default_does_not_hide_the_plans_problems(tmp_path):
+    f = tmp_path / "p.yaml"  # n's default is refused, and `sum` reads a step that does not exist
+    f.write_text(HEAD.replace("default: 3", "default: many").replace("steps.numbers.outputs", "steps.numbrs.outputs"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert [(i.path, i.line, i.message, i.hint) for i in exc.value.issues] == [
+        ("params.n", 5, "default 'many' is not of type int", None),
+        ("steps.sum.inputs.data", 14, "unknown step `numbrs`", "did you mean `numbers`?"),
+    ]  # and nothing about `numbers` reading n, which is left with no default for the plan's checks
+
+
+def test_other_spec_errors_still_stop_before_the_plan(tmp_path):
+    f = tmp_path / "p.yaml"  # a misspelt step key: the plan's view of that step would be guesswork
+    f.write_text(HEAD.replace("default: 3", "default: many").replace("steps.numbers.outputs", "steps.numbrs.outputs")
+                 + "    retires: 2\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert [i.path for i in exc.value.issues] == ["params.n", "steps.sum.retires"]

@@ -18,7 +18,7 @@ from kubepipe.spec.interpolation import resolve_env
 from kubepipe.spec.models import STEP_RE, Pipeline, StepDefaults
 from kubepipe.spec.source import Locator, Source, parse_yaml, read_source
 
-__all__ = ["LoadedPipeline", "load_pipeline", "load_pipeline_text"]
+__all__ = ["LoadedPipeline", "SpecErrors", "load_pipeline", "load_pipeline_text"]
 
 
 @dataclass
@@ -91,10 +91,40 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     try:
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
+        spec = None if issues else _without_bad_defaults(data, exc.errors())
         issues += issues_from_pydantic(exc.errors(), data, loc, Pipeline)
+    loaded = None if spec is None else LoadedPipeline(spec=spec, source=source, data=data, includes=includes,
+                                                      verbatim=frozenset(verbatim))
     if issues:
-        raise ValidationError(issues)
-    return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
+        raise SpecErrors(issues, partial=loaded)
+    return loaded
+
+
+@dataclass
+class SpecErrors(ValidationError):
+    """The spec's problems; `partial`: the pipeline without the values at fault, when that is all that is wrong
+    with it, so the plan's checks can report their problems in the same run (not one fix at a time)."""
+
+    partial: LoadedPipeline | None = None
+
+
+def _without_bad_defaults(data: dict, errors: list) -> Pipeline | None:
+    """The spec with each refused param default left out (a param with no default, for the plan's checks),
+    if those defaults are the only problems; else None: anything more could make the plan's checks noise."""
+    def a_default(e: dict) -> bool:  # Param's own check of its default, or the default itself
+        where = tuple(e["loc"])
+        own_check = len(where) == 2 and e["type"] == "value_error"
+        return where[:1] == ("params",) and (where[2:] == ("default",) or own_check)
+
+    if not errors or not all(map(a_default, errors)):
+        return None
+    bad = {e["loc"][1] for e in errors}
+    kept = {n: ({k: v for k, v in p.items() if k != "default"} if n in bad and isinstance(p, dict) else p)
+            for n, p in data["params"].items()}
+    try:
+        return Pipeline.model_validate({**data, "params": kept})
+    except PydanticError:
+        return None
 
 
 def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
