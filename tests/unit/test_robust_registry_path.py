@@ -90,11 +90,24 @@ def test_a_dependency_s_logged_traceback_shows_only_with_verbose(capsys):
     root = logging.getLogger()
     saved = root.handlers[:]
     root.handlers.clear()  # as in a shell: no handler but Python's last resort (pytest adds its own)
+    original = logging.lastResort
     try:
         code, out, err = run_cli(capsys, "models", "list", "--registry", "kpunreachable://bucket/reg")
         assert code == 2 and "_request out of retries on exception: Unable to locate credentials" in err
         assert "Traceback" not in err  # the library's log line stays, its traceback goes
+        assert logging.lastResort is original  # a program running the CLI in-process keeps its own
         code, out, err = run_cli(capsys, "models", "list", "-v", "--registry", "kpunreachable://bucket/reg")
         assert code == 2 and "Traceback" in err
+        assert logging.lastResort is original
     finally:
         root.handlers[:] = saved
+        logging.lastResort = original
+
+
+def test_the_cli_leaves_logging_s_last_resort_as_it_found_it(capsys):
+    original = logging.lastResort
+    code, out, err = run_cli(capsys, "--version")  # a command that exits early (typer.Exit)
+    assert code == 0 and out.startswith("kubepipe ")
+    assert logging.lastResort is original
+    code, out, err = run_cli(capsys, "no-such-command")  # and one that fails
+    assert code == 2 and logging.lastResort is original

@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = _hoist(list(sys.argv[1:] if argv is None else argv))
     console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"))
     detailed = _wants(argv, "--detailed-exitcode")
-    try:
-        rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
-    except SystemExit:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
-        code = console.report_error(exc)
-        sys.exit(1 if detailed and code else code)
+    with console.library_log():
+        try:
+            rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
+            if isinstance(rc, int) and rc:
+                sys.exit(rc)
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+            code = console.report_error(exc)
+            sys.exit(1 if detailed and code else code)

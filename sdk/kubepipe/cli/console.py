@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import typer
 from rich.console import Console
@@ -11,8 +13,8 @@ from rich.markup import escape
 
 from kubepipe.errors import KubepipeError
 
-__all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "note", "warn", "report_error", "escape",
-           "API_VERSION"]
+__all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
+           "escape", "API_VERSION"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
@@ -51,7 +53,18 @@ def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = F
     global out, err, VERBOSE, QUIET, JSON
     out, err = _console(False), _console(True)
     VERBOSE, QUIET, JSON = verbose, quiet, json_mode
+
+
+@contextmanager
+def library_log() -> Iterator[None]:
+    """`_LibraryLog` as logging's last resort while one command runs; a program that runs the CLI in-process
+    (or imports kubepipe) gets its own last resort back."""
+    saved = logging.lastResort
     logging.lastResort = _LibraryLog()
+    try:
+        yield
+    finally:
+        logging.lastResort = saved
 
 
 def note(message: str) -> None:
