@@ -17,6 +17,7 @@ files double as the promotion history.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -339,8 +340,10 @@ class Registry:
         for g in reversed(gens):
             try:
                 d = parse_state(self.store.read(gen_path(name, g)))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # a damaged generation: fall back to the last good one
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                continue  # gone or damaged (a torn foreign write): fall back to the last good one
+            except OSError as exc:  # EIO, ESTALE: an older generation could name an old champion
+                raise _unreadable(self.store.uri(gen_path(name, g)), exc) from exc
             return {**d, "generation": top}
         return {"generation": top, "champion": None, "previous": None, "stack": [], "event": None}
 
@@ -363,6 +366,14 @@ class Registry:
                 return new
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
         raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
+
+
+def _unreadable(path: str, exc: OSError) -> RegistryError:
+    code = errno.errorcode.get(exc.errno or 0, "")
+    why = f"{exc.strerror or exc}" + (f" ({code})" if code else "")
+    return RegistryError(f"{path}: cannot read this alias state: {why}; not falling back to an older generation, "
+                         "which could name an old champion: retry, or check the storage (a network mount?)",
+                         retryable=True)
 
 
 def _check_name(name: str) -> None:

@@ -114,6 +114,50 @@ def test_damaged_alias_generation_falls_back_to_last_good(tmp_path):
     assert reg.alias("clf", "previous").version == 1
 
 
+def _two_promotions(tmp_path) -> Registry:
+    """Two alias generations: champion v2 (generation 2) over v1 (generation 1)."""
+    reg = Registry(str(tmp_path / "reg"))
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="a")
+    reg.promote("clf", 2, reason="b")
+    return reg
+
+
+def test_an_alias_file_that_cannot_be_read_is_an_error_not_an_older_champion(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from kubepipe.components.registry import store
+
+    reg = _two_promotions(tmp_path)
+    newest = str(tmp_path / "reg/clf/aliases/00000002.json")
+
+    def flaky_mount(path, *args, **kwargs):  # as NFS answers: EIO for the newest generation only
+        if str(path) == newest:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", flaky_mount, raising=False)
+    with pytest.raises(RegistryError) as exc:
+        reg.alias("clf", "champion")
+    assert str(exc.value) == (f"{newest}: cannot read this alias state: Input/output error (EIO); not falling back "
+                              "to an older generation, which could name an old champion: retry, or check the "
+                              "storage (a network mount?)")
+    assert exc.value.retryable
+    with pytest.raises(RegistryError, match="Input/output error"):  # nor is a move built on an older state
+        reg.promote("clf", 1, reason="c")
+    monkeypatch.undo()
+    assert reg.alias("clf", "champion").version == 2
+
+
+def test_an_alias_generation_listed_but_gone_falls_back_to_the_one_before(tmp_path, monkeypatch):
+    reg = _two_promotions(tmp_path)
+    (tmp_path / "reg/clf/aliases/00000002.json").unlink()
+    monkeypatch.setattr(Registry, "_generations", lambda self, name: [1, 2])  # listed, then removed
+    assert reg.alias("clf", "champion").version == 1
+
+
 def test_store_without_exclusive_create_is_refused(tmp_path):
     import fsspec
     from fsspec.implementations.memory import MemoryFileSystem
