@@ -16,8 +16,8 @@ from typing import Iterator
 from kubepipe.components.errors import DataError
 from kubepipe.util import first_line
 
-__all__ = ["read_source", "sniff_format", "scan_text", "other_delimiter", "delimiter_hint", "mark_problem",
-           "MAX_LINE_BYTES"]
+__all__ = ["read_source", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
+           "mark_problem", "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
 _CHUNK = 8 << 20
@@ -38,6 +38,9 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
         if fmt == "parquet":
             df = _read_parquet(uri, path)
         elif fmt == "csv":
+            problem = not_text(uri, path, encoding)
+            if problem:
+                raise DataError(problem)
             scan_text(uri, path, encoding)
             df = _read_csv(uri, path, encoding, delimiter, decimal)
             _check_csv_header(uri, path, encoding, delimiter)
@@ -87,6 +90,43 @@ def sniff_format(uri: str, path: Path) -> str:
     if low.endswith((".parquet", ".pq")):
         return "parquet"
     return "csv"
+
+
+_DECOMPRESS = "decompress it first and point `source` at the .csv"
+# (leading bytes, what the file is, what to do), checked only when the first block is not text
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data", f"{_DECOMPRESS} (gunzip)"),
+    (b"BZh", "bzip2-compressed data", f"{_DECOMPRESS} (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed data", f"{_DECOMPRESS} (unxz)"),
+    (b"(\xb5/\xfd", "zstd-compressed data", f"{_DECOMPRESS} (unzstd)"),
+    (b"PAR1", "a Parquet file", "set `format: parquet` on the load-data step (or leave `format` at `auto`)"),
+    (b"PK\x03\x04", "a zip archive (or an Excel .xlsx workbook)",
+     "unzip it (or export the sheet as CSV) and point `source` at the .csv"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV and point `source` at the .csv"),
+    (b"\xff\xfe", "UTF-16 text", "set `encoding: utf-16` on the load-data step (or re-save the file as UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text", "set `encoding: utf-16` on the load-data step (or re-save the file as UTF-8)"),
+)
+_HEAD = 64 << 10
+
+
+def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
+    """The message for a file given as a CSV that is binary (NUL bytes, or undecodable with many control
+    bytes, in its first 64 KiB), else None: the one rule of every CSV reader (load-data, validate, infer)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD)
+    try:
+        text = codecs.getincrementaldecoder(encoding)(errors="strict").decode(head)  # a cut last char is fine
+        if "\x00" not in text:
+            return None
+    except UnicodeDecodeError:  # a latin-1 CSV read as UTF-8 is text: scan_text names the byte and `encoding`
+        control = sum(1 for b in head if b < 32 and b not in b"\t\n\r\f") + head.count(127)
+        if b"\x00" not in head and control * 20 < len(head):
+            return None
+    except LookupError:
+        return None  # an unknown encoding: scan_text says so
+    what, todo = next(((w, t) for magic, w, t in _MAGIC if head.startswith(magic)),
+                      ("binary data", "point `source` at a CSV or Parquet file"))
+    return f"{uri}: the file is not a text CSV (it looks like {what}); {todo}"
 
 
 def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:

@@ -94,6 +94,20 @@ def test_a_semicolon_separated_csv_is_read_with_its_delimiter_and_named_without_
     assert "the file looks ';'-separated: set `delimiter: \";\"` on the load-data step" in issue.message
 
 
+def test_a_binary_file_given_as_the_csv_is_named_at_the_source(tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_bytes(gzip.compress(_frame().to_csv(index=False).encode()))
+    path, _ = _write(tmp_path)
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    (issue,) = info.value.issues  # one problem at the source, not one per column
+    assert issue.path == "steps.load.with.source"
+    assert issue.message == (f"{tmp_path / 'data.csv'}: the file is not a text CSV (it looks like gzip-compressed "
+                             "data); decompress it first and point `source` at the .csv (gunzip)")
+
+
 @pytest.mark.parametrize("source", ["https://example.com/x.csv", "champion:cols", "missing.csv"])
 def test_sources_only_the_run_can_read_are_not_checked(tmp_path, monkeypatch, source):
     monkeypatch.chdir(tmp_path)

@@ -73,3 +73,17 @@ def test_cli_reads_a_semicolon_separated_file_with_its_delimiter(tmp_path):
 def test_to_yaml_one_flow_mapping_per_line():
     text = to_yaml([{"expect_column_values_to_not_be_null": {"column": "description"}}])
     assert "  - expect_column_values_to_not_be_null: {column: description}\n" in text
+
+
+def test_cli_names_a_compressed_file_given_as_the_csv(tmp_path, capsys, monkeypatch):
+    import gzip
+
+    from cli_runner import run_cli
+
+    monkeypatch.setenv("COLUMNS", "400")
+    data = tmp_path / "d.csv"
+    data.write_bytes(gzip.compress((DATA / "merchants_train.csv").read_bytes()))
+    code, out, err = run_cli(capsys, "expectations", "infer", data)
+    assert code == 2 and out == ""
+    assert " ".join(err.split()) == (f"error: {data}: the file is not a text CSV (it looks like gzip-compressed "
+                                     "data); decompress it first and point `source` at the .csv (gunzip)")

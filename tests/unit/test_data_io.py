@@ -248,3 +248,57 @@ def test_mixed_type_column_is_named(tmp_path):
     df = pd.DataFrame({"ok": [1, 2], "mixed": [1, "two"]})
     msg = _err(write_dataset, df, tmp_path / "ds")
     assert "column `mixed` mixes types" in msg
+
+
+def _png() -> bytes:
+    """A real 1x1 PNG image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + \
+        chunk(b"IEND", b"")
+
+
+def _binary_sources(tmp_path) -> dict[str, tuple[Path, str]]:
+    """name -> (a binary file given as a CSV, what the message says it is and what to do)."""
+    import gzip
+
+    csv = b"amount,merchant\n12.5,ACME\n3.1,SHOP\n"
+    gz, png, pq, blob = (tmp_path / n for n in ("export.csv", "chart.csv", "table.csv", "blob.csv"))
+    gz.write_bytes(gzip.compress(csv))
+    png.write_bytes(_png())
+    pd.DataFrame({"amount": [12.5]}).to_parquet(pq)
+    blob.write_bytes(b"a,b\n" + bytes(range(256)) * 4)  # NUL bytes, not compressed
+    return {
+        "gzip": (gz, "it looks like gzip-compressed data); decompress it first and point `source` at the .csv "
+                     "(gunzip)"),
+        "png": (png, "it looks like binary data); point `source` at a CSV or Parquet file"),
+        "parquet": (pq, "it looks like a Parquet file); set `format: parquet` on the load-data step (or leave "
+                        "`format` at `auto`)"),
+        "blob": (blob, "it looks like binary data); point `source` at a CSV or Parquet file"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["gzip", "png", "parquet", "blob"])
+def test_a_binary_file_given_as_a_csv_is_named_as_not_text(tmp_path, kind):
+    from kubepipe.components.data.load import load
+
+    path, says = _binary_sources(tmp_path)[kind]
+    expected = f"{path}: the file is not a text CSV ({says}"
+    assert _err(load, str(path), format="csv") == expected  # load-data, as the step runs it
+    assert _err(read_source, str(path), format="csv", encoding="latin-1") == expected  # every byte decodes
+
+
+def test_text_that_is_not_utf8_is_still_an_encoding_problem_not_binary(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_bytes("name,city\nJosé,Malmö\n".encode("latin-1"))
+    assert "is not valid utf-8; re-save the file as UTF-8 or set `encoding`" in _err(read_source, str(f))
+    assert read_source(str(f), encoding="latin-1")["city"].tolist() == ["Malmö"]
+    f.write_bytes("name,city\nJosé,Malmö\n".encode("utf-16"))  # a BOM, then NUL bytes
+    assert _err(read_source, str(f)) == (f"{f}: the file is not a text CSV (it looks like UTF-16 text); set "
+                                         "`encoding: utf-16` on the load-data step (or re-save the file as UTF-8)")
+    assert read_source(str(f), encoding="utf-16")["city"].tolist() == ["Malmö"]

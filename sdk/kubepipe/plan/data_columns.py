@@ -30,7 +30,7 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8",
     path = Path(source).expanduser()  # callers resolve relative sources against the pipeline file
     if not path.is_file() or path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
         return None
-    from kubepipe.components.data.sources import delimiter_hint, other_delimiter, sniff_format
+    from kubepipe.components.data.sources import delimiter_hint, not_text, other_delimiter, sniff_format
 
     try:
         kind = sniff_format(source, path) if fmt in ("", "auto", None) else str(fmt).lower()
@@ -40,6 +40,9 @@ def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8",
             return [str(n) for n in pq.read_schema(path).names]
         if kind != "csv":
             return None
+        problem = not_text(source, path, str(encoding or "utf-8"))
+        if problem:
+            return problem
         enc = "utf-8-sig" if str(encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8") else str(encoding)
         with open(path, encoding=enc, newline="") as fh:
             head = fh.readline(_MAX_HEADER)
