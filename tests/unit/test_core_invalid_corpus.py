@@ -204,3 +204,12 @@ def test_other_spec_errors_still_stop_before_the_plan(tmp_path):
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f)
     assert [i.path for i in exc.value.issues] == ["params.n", "steps.sum.retires"]
+
+
+def test_an_env_refusal_stops_before_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", "planted")  # refused, so the plan would read a value that is not there
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "    with: {threshold: '${env.KFP_TOKEN}'}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert [i.path for i in exc.value.issues] == ["steps.sum.with.threshold"]

@@ -87,17 +87,16 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
     issues += [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += _structure(data, loc)
-    spec = None
+    spec = partial = None
     try:
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
-        spec = None if issues else _without_bad_defaults(data, exc.errors())
+        partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused defaults, nothing else
         issues += issues_from_pydantic(exc.errors(), data, loc, Pipeline)
-    loaded = None if spec is None else LoadedPipeline(spec=spec, source=source, data=data, includes=includes,
-                                                      verbatim=frozenset(verbatim))
     if issues:
-        raise SpecErrors(issues, partial=loaded)
-    return loaded
+        raise SpecErrors(issues, partial=partial and LoadedPipeline(
+            spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)))
+    return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
 
 
 @dataclass
