@@ -121,3 +121,42 @@ def test_a_loop_param_value_is_checked_before_a_submit(tmp_path):
                                         r"`\$\{item\.name\}`: item 0 of the value has no field `name`"):
         package.coerce_params({"regions": '[{"code": "us"}]'})
     assert package.coerce_params({"regions": '[{"name": "us"}]'}) == {"regions": [{"name": "us"}]}
+
+
+WHOLE = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: whole}
+params:
+  hnsw: {type: dict, default: HNSW}
+steps:
+  load:
+    component: load-data
+    with: {source: gs://b/passages.csv}
+  embed:
+    component: embed
+    inputs: {passages: "${steps.load.outputs.dataset}"}
+  index:
+    component: build-index
+    inputs: {embeddings: "${steps.embed.outputs.embeddings}"}
+    with: {hnsw: "${params.hnsw}"}
+"""
+
+
+def test_a_whole_dict_param_feeds_a_builtins_mapping_and_its_values_are_checked(tmp_path):
+    """`hnsw: ${params.hnsw}` was refused as "must be a mapping" (the check saw the reference's text)."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+
+    p = tmp_path / "p.yaml"
+    p.write_text(WHOLE.replace("HNSW", "{connectivity: 16}"))
+    sets = ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"]
+    package = PipelinePackage.from_compiled(kubepipe.compile(p, "kubeflow", sets=sets))
+    with pytest.raises(UserError) as exc:
+        package.coerce_params({"hnsw": '{"connectivity": 16.5}'})
+    assert str(exc.value) == ('--param hnsw={"connectivity": 16.5}: steps.index.with.hnsw.connectivity: '
+                              "must be a whole number >= 2, got 16.5")
+    p.write_text(WHOLE.replace("HNSW", "{connectivity: 1}"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p, "kubeflow", sets=sets)
+    [issue] = exc.value.issues
+    assert issue.path == "params.hnsw.default"
+    assert issue.message == "must be a whole number >= 2, got 1 (steps.index.with.hnsw.connectivity reads this param)"

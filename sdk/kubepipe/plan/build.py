@@ -12,7 +12,7 @@ from kubepipe.catalog import CatalogError, ComponentInfo, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.input_checks import InputChecks
-from kubepipe.plan.model import Condition, Literal, OutputRef, ParamRef, Plan, PlanStep
+from kubepipe.plan.model import Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
@@ -194,10 +194,14 @@ class _Builder(InputChecks):
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return
+        checked = dict(step.with_) if values is None else values
+        late = {k for k, v in checked.items() if _run_time(v)}
         for ci in found or []:
+            if ci.path[:1] and ci.path[0] in late:  # the reference's text, not its value: checked below and at run
+                continue
             self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
-        for pi in param_value_issues(info, dict(step.with_) if values is None else values, defaults):
+        for pi in param_value_issues(info, checked, defaults):
             self.err(("params", pi.param, "default"), f"{pi.message} ({format_path(path + ('with',) + pi.path)} "
                      "reads this param)", hint=pi.hint)
 
@@ -245,6 +249,14 @@ class _Builder(InputChecks):
         if ignored:
             self.notes.append("local target: resources, node selectors and tolerations are ignored "
                               f"(steps: {', '.join(ignored)})")
+
+
+def _run_time(value: Any) -> bool:
+    """A whole `${params.x}`, step output or `${item}`: its value is known at run time (its type is checked)."""
+    try:
+        return isinstance(value, str) and isinstance(parse_value(value), (ParamRef, OutputRef, ItemRef))
+    except BindingError:
+        return False
 
 
 def build_plan(loaded: LoadedPipeline, profile: Profile) -> Plan:
