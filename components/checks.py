@@ -8,7 +8,7 @@ from typing import NamedTuple
 from kubepipe.util import K8S_NAME, did_you_mean
 
 __all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues", "namespace_issues",
-           "Allowed", "Reference"]
+           "Allowed", "Reference", "issues_text"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
@@ -21,6 +21,12 @@ class CheckIssue(NamedTuple):
     path: tuple  # relative to the step's `with:` block, e.g. ("expectations", 0, "expect_x")
     message: str
     hint: str | None = None
+
+
+def issues_text(component: str, issues: list[CheckIssue]) -> str:
+    """A step's check refusing its run-time values: `component: path: message (hint); ...`."""
+    return f"{component}: " + "; ".join(
+        f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues)
 
 
 def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hint: str) -> list[CheckIssue]:

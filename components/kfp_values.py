@@ -11,9 +11,9 @@ the text, as KFP gives it (docs/decisions/0003-core-spec-plan-compile.md).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Collection
 
-__all__ = ["TYPES_KEY", "TYPED", "tag", "typed", "as_kind"]
+__all__ = ["TYPES_KEY", "TYPED", "tag", "typed", "as_kind", "whole_numbers"]
 
 TYPES_KEY = "__kubepipe_types__"
 TYPED = ("int", "float", "bool")  # declared types the text of which is not the value
@@ -47,6 +47,16 @@ def as_kind(text: Any, kind: str) -> Any:
     if kind == "int":
         return int(number) if number.is_integer() else text
     return number
+
+
+def whole_numbers(values: Any, keys: Collection[str] | None = None) -> Any:
+    """A mapping given whole as a `dict` param (`hnsw: ${params.hnsw}`): KFP's Struct made each int a float
+    (16 -> 16.0) and nothing tags a run-time value. Each whole float at `keys` (None: every key, where only the
+    receiver knows the types) is an int again; 16.5 is left as is, for the component's own check to name."""
+    if not isinstance(values, dict):
+        return values
+    return {k: as_kind(v, "int") if isinstance(v, float) and (keys is None or k in keys) else v
+            for k, v in values.items()}
 
 
 def _set(root: Any, path: list, kind: str) -> None:

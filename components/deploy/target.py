@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.kfp_values import as_kind, whole_numbers
 from kubepipe.components.serving.options import runtime_flags, serve_device
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
@@ -24,10 +25,6 @@ TARGETS = ("local", "kubeflow", "vertex")
 def storage_uri(uri: str) -> str:
     """The artifact URI as KServe's storage initializer reads it (KFP's minio:// is S3)."""
     return "s3://" + uri[len("minio://"):] if uri.startswith("minio://") else uri
-
-
-def _integral(values: dict | None) -> dict:
-    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (values or {}).items()}
 
 
 def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> int | None:
@@ -174,12 +171,12 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     from kubepipe.components.deploy.checks import check
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
-    autoscaling, serving, canary_analysis = _integral(autoscaling), _integral(serving), _integral(canary_analysis)
-    if "log" in serving:  # a `${params.x}` inside serving.log arrives as text
+    autoscaling, serving, canary_analysis = (whole_numbers(v or {}) for v in (autoscaling, serving, canary_analysis))
+    if isinstance(serving, dict) and "log" in serving:  # a `${params.x}` inside serving.log arrives as text
         from kubepipe.components.monitoring.settings import log_as_run
 
         serving["log"] = log_as_run(serving["log"])
-    canary_percent = int(canary_percent) if isinstance(canary_percent, float) and canary_percent.is_integer() else canary_percent
+    canary_percent = as_kind(canary_percent, "int") if isinstance(canary_percent, float) else canary_percent
     settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime,
                 "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s,
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}

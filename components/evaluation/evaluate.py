@@ -152,7 +152,9 @@ def evaluate_model(
     With `latency:` set, or a serving metric (p50_ms, p99_ms, tokens_per_s) in the gate, the challenger
     is also measured on the serving path; the champion too when a relative rule names a serving metric."""
     from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.kfp_values import whole_numbers
 
+    slices = whole_numbers(slices, ("min_rows",))  # a whole `dict` param: KFP delivers 20 as 20.0
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, latency)
     if issues:  # check again at run time: parameters may come from run-time values
         raise ComponentError("evaluate: " + "; ".join(

@@ -29,6 +29,7 @@ import re
 from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.util import utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
@@ -112,7 +113,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
             return record
     key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     start = starter or _start_on_target
-    run_id = start(target=target, pipeline=pipeline, params=dict(params or {}), profile=dict(profile or {}),
+    # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
+    # 2.5 is left for the started run's own check, which names its `--param`.
+    params = whole_numbers(dict(params or {}))
+    run_id = start(target=target, pipeline=pipeline, params=params, profile=dict(profile or {}),
                    state_dir=state_dir, key=key, record=record)
     record.update(action="started", run_id=run_id)
     _append(state_dir, pipeline, record)

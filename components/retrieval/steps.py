@@ -62,9 +62,17 @@ def embed_step(passages_path: str, embeddings, report, *, model_dir: str, model_
 
 
 def build_index_step(embeddings_path: str, index, report, *, method: str, exact_below: int, hnsw: dict) -> str:
+    from kubepipe.components.checks import issues_text
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.kfp_values import whole_numbers
+    from kubepipe.components.retrieval.checks import HNSW_KEYS, check_build_index
     from kubepipe.components.retrieval.index import build_index
     from kubepipe.components.retrieval.report import render_index_report
 
+    hnsw = whole_numbers(hnsw, HNSW_KEYS)  # a whole `dict` param: KFP delivers 16 as 16.0
+    issues = check_build_index({"method": method, "exact_below": exact_below, "hnsw": hnsw})
+    if issues:  # checked again here: run-time values were not seen at validate (16.5 must not become 16)
+        raise ConfigError(issues_text("build-index", issues))
     t0 = time.perf_counter()
     manifest = build_index(embeddings_path, index.path, method=method, exact_below=int(exact_below), hnsw=hnsw)
     seconds = time.perf_counter() - t0

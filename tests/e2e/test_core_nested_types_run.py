@@ -59,3 +59,18 @@ def test_a_loop_item_field_feeds_a_text_input(in_tmp):
     assert run.ok, run.error
     log = (Path(run.run_dir) / "run.log").read_text()
     assert "alpha: 0" in log and "beta: 0" in log
+
+
+def test_a_whole_dict_param_reaches_a_builtin_with_its_ints(in_tmp):
+    """`params: ${params.p}`: KFP's Struct turns {epochs: 2} into 2.0 (nothing can tag a run-time value);
+    the retrain run it queues gets an int, which its int param takes."""
+    doc = {"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "whole-dict"},
+           "params": {"p": {"type": "dict", "default": {"epochs": 2, "learning_rate": 0.5}}},
+           "steps": {"retrain": {"component": "trigger-retrain",
+                                 "with": {"drift_detected": True, "pipeline": "train.yaml", "params": "${params.p}"}}}}
+    (in_tmp / "p.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (in_tmp / "train.yaml").write_text("")  # only queued here, never run
+    run = kubepipe.run(in_tmp / "p.yaml", {"p": '{"epochs": 3, "learning_rate": 0.25}'})
+    assert run.ok, run.error
+    [queued] = [json.loads(f.read_text()) for f in (in_tmp / ".kubepipe").rglob("retrain-*.json")]
+    assert queued["params"] == {"epochs": 3, "learning_rate": 0.25} and type(queued["params"]["epochs"]) is int

@@ -102,6 +102,16 @@ def test_slices_and_per_class_threshold(env):
     assert not ev["passed"] and "[region=" in ev["decision"]
 
 
+def test_whole_dict_slices_from_a_param_arrive_with_float_counts(env):
+    """`slices: ${params.slices}`: KFP's Struct delivers min_rows 10 as 10.0, untagged; 10.5 is named."""
+    slices = {"column": "region", "thresholds": {"accuracy": {"min": 0.99}}}
+    ev = _eval(env, "good", baseline="none", slices={**slices, "min_rows": 10.0})
+    assert set(ev["slices"]["metrics"]) == {"north", "south"} and not ev["passed"]
+    with pytest.raises(ComponentError) as exc:
+        _eval(env, "good", baseline="none", slices={**slices, "min_rows": 10.5})
+    assert str(exc.value) == "evaluate: slices.min_rows: must be a whole number >= 1, got 10.5"
+
+
 def test_label_column_defaults_to_the_models_own(env):
     """A trained model records its label column; evaluate without `label_column` reads that one."""
     import pandas as pd

@@ -44,6 +44,17 @@ def test_drift_starts_the_training_pipeline_through_the_local_scheduler(tmp_path
     assert [(r["action"], r["run_id"], r["source_pipeline"]) for r in log] == [("started", out.run_id, "monitor")]
 
 
+def test_whole_dict_params_arrive_with_float_ints_and_the_run_gets_ints(tmp_path):
+    """`params: ${params.p}`: KFP's Struct delivers {epochs: 2} as 2.0, which the run's int param refused."""
+    state = tmp_path / "state"
+    trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml",
+                                params={"epochs": 2.0, "learning_rate": 0.5, "name": "x"},
+                                ctx_target="local", ctx_state_dir=str(state), ctx_run_id="monitor-run-1")
+    [request] = queued(state)
+    assert request["params"] == {"epochs": 2, "learning_rate": 0.5, "name": "x"}
+    assert isinstance(request["params"]["epochs"], int)
+
+
 def test_clean_batch_starts_nothing_but_is_recorded(tmp_path):
     rec = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
     assert rec["action"] == "no-drift" and rec["run_id"] is None

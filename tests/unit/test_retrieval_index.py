@@ -132,3 +132,28 @@ def test_a_version_1_usearch_index_is_refused_with_what_to_do(tmp_path):
     spec.write_text(json.dumps({**manifest, "format_version": 9}))
     with pytest.raises(ModelError, match="format_version 9; expected a retrieval-index of version 2"):
         VectorIndex(tmp_path / "idx")
+
+
+def test_whole_dict_hnsw_settings_arrive_as_floats_and_a_fraction_is_refused(tmp_path):
+    """`hnsw: ${params.hnsw}`: KFP's Struct delivers {connectivity: 16} as 16.0, untagged."""
+    from types import SimpleNamespace
+
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.retrieval.ops import build_index as component
+
+    src, _ = _embeddings(tmp_path, n=200)
+
+    def run(hnsw, name):
+        index = SimpleNamespace(path=str(tmp_path / name), metadata={})
+        report = SimpleNamespace(path=str(tmp_path / f"{name}.html"), metadata={})
+        return component.python_func(embeddings=SimpleNamespace(path=str(src)), index=index, report=report,
+                                     method="hnsw", hnsw=hnsw), index
+
+    out, index = run({"connectivity": 16.0, "expansion_search": 32.0}, "ok")
+    assert out.method == "hnsw"
+    record = json.loads((tmp_path / "ok" / INDEX_FILE).read_text())["hnsw"]
+    assert (record["connectivity"], record["expansion_search"]) == (16, 32)
+    with pytest.raises(ConfigError) as exc:
+        run({"connectivity": 16.5}, "bad")
+    assert str(exc.value) == "build-index: hnsw.connectivity: must be a whole number >= 2, got 16.5"
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
