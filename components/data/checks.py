@@ -152,14 +152,15 @@ def check_load(with_values: dict) -> list[CheckIssue]:
         if kind not in DTYPE_KINDS and not _interpolated(kind):
             issues.append(CheckIssue(("dtypes", col), f"unknown dtype {kind!r}",
                                      did_you_mean(kind, DTYPE_KINDS) or f"use {', '.join(DTYPE_KINDS)}"))
-    marks = {k: with_values.get(k, d) for k, d in (("delimiter", ","), ("decimal", "."))}
+    marks = {k: with_values.get(k, d) for k, d in (("delimiter", ","), ("decimal", "."), ("thousands", ""))}
     if not any(_interpolated(v) for v in marks.values()):
         from kubepipe.components.data.sources import mark_problem
 
         problem = mark_problem(**marks)
         if problem:
             issues.append(CheckIssue((problem[0],), problem[1],
-                                     'e.g. delimiter: ";", decimal: "," (or delimiter: "\\t" for a tab)'))
+                                     'e.g. delimiter: ";", decimal: ",", thousands: "." (or delimiter: "\\t" '
+                                     'for a tab)'))
     fmt = with_values.get("format", "auto")
     if fmt not in (*FORMATS, "") and not _interpolated(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
@@ -171,7 +172,9 @@ def load_reference() -> Reference:
         allowed={"format": Allowed(FORMATS), "dtypes": Allowed(DTYPE_KINDS, "as values: `{<column>: <kind>}`"),
                  "window": Allowed(note="a number and s, m, h, d or w, e.g. `7d`; needs `time_column`"),
                  "delimiter": Allowed(note='one character: `,` (default), `;`, `"\\t"` (a tab, in double quotes), `|`'),
-                 "decimal": Allowed(note="one character: `.` (default) or `,`; not the delimiter")},
+                 "decimal": Allowed(note="one character: `.` (default) or `,`; not the delimiter"),
+                 "thousands": Allowed(note="one character, e.g. `.` (`1.234,50`) or `,` (`1,234.50`); empty "
+                                           "(default): none; not the delimiter or the decimal mark")},
         example="""load:
   component: load-data
   with:

@@ -32,6 +32,7 @@ def load(
     encoding: str = "utf-8",
     delimiter: str = ",",
     decimal: str = ".",
+    thousands: str = "",
     columns: list[str] | None = None,
     dtypes: dict[str, str] | None = None,
     time_column: str = "",
@@ -57,7 +58,8 @@ def load(
         df = read_predictions(source, predictions_uri, window=window, as_of=as_of)
         time_column = time_column or "timestamp"
     else:
-        df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal)
+        df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
+                         thousands=thousands)
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:

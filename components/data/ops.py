@@ -21,6 +21,7 @@ def load_data(
     encoding: str = "utf-8",
     delimiter: str = ",",
     decimal: str = ".",
+    thousands: str = "",
     columns: list = [],  # noqa: B006 - KFP reads defaults from the signature
     dtypes: dict = {},  # noqa: B006
     time_column: str = "",
@@ -46,6 +47,7 @@ def load_data(
         encoding: Text encoding of a CSV; bytes that do not decode are an error naming the line.
         delimiter: The character between a CSV's fields: `,` (default), `;`, `\t` (tab), `|`, ...
         decimal: A CSV's decimal mark: `.` (default) or `,` (`12,50`; then the delimiter is usually `;`).
+        thousands: A CSV's thousands separator, e.g. `.` for `1.234,50` or `,` for `1,234.50`; empty: none.
         columns: Keep only these columns (empty: all).
         dtypes: Column name to the kind it is coerced to (int, float, number, bool, str, datetime).
         time_column: Timestamp column that `window` filters on.
@@ -69,7 +71,7 @@ def load_data(
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         load_to_artifact(
             dataset, source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
-            columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
+            thousands=thousands, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),

@@ -25,7 +25,7 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
 def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ",",
-                decimal: str = "."):
+                decimal: str = ".", thousands: str = ""):
     """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
@@ -42,7 +42,7 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
             if problem:
                 raise DataError(problem)
             scan_text(uri, path, encoding)
-            df = _read_csv(uri, path, encoding, delimiter, decimal)
+            df = _read_csv(uri, path, encoding, delimiter, decimal, thousands)
             _check_csv_header(uri, path, encoding, delimiter)
         else:
             raise DataError(f"{uri}: unknown format {format!r}; use `csv`, `parquet` or `auto`")
@@ -173,15 +173,20 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
         )
 
 
-def mark_problem(delimiter, decimal=".") -> tuple[str, str] | None:
-    """(setting, what is wrong) for a CSV's delimiter and decimal mark (one character each, not a quote or a
-    line break, not the same), or None: the one rule of the load-data check and `expectations infer`."""
-    for name, mark in (("delimiter", delimiter), ("decimal", decimal)):
+def mark_problem(delimiter, decimal=".", thousands="") -> tuple[str, str] | None:
+    """(setting, what is wrong) for a CSV's delimiter, decimal mark and thousands separator (empty: none): one
+    character each, not a quote or a line break, no two the same; or None: the one rule of the load-data check
+    and `expectations infer`."""
+    marks = (("delimiter", delimiter), ("decimal", decimal)) + ((("thousands", thousands),) if thousands else ())
+    for name, mark in marks:
         if not isinstance(mark, str) or len(mark) != 1 or mark in "\r\n\"":
             return name, f"must be one character (not a quote or a line break), got {mark!r}"
     if delimiter == decimal:
         return "decimal", (f"is the delimiter too ({delimiter!r}); a CSV with decimal commas is usually "
                            "`;`-separated")
+    if thousands in (delimiter, decimal):
+        return "thousands", (f"is the {'delimiter' if thousands == delimiter else 'decimal mark'} too "
+                             f"({thousands!r}); `1.234,50` is thousands \".\", decimal \",\" and delimiter \";\"")
     return None
 
 
@@ -197,11 +202,12 @@ def delimiter_hint(found: str) -> str:
     return f"the file looks '{shown}'-separated: set `delimiter: \"{shown}\"` on the load-data step"
 
 
-def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal: str = "."):
+def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal: str = ".", thousands: str = ""):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter, decimal=decimal)
+        df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter, decimal=decimal,
+                         thousands=thousands or None)
         found = other_delimiter([str(c) for c in df.columns], delimiter)
         if found:  # one column named `a;b;c`: every later column check would fail confusingly
             raise DataError(f"{uri}: the header line {str(df.columns[0])[:80]!r} reads as one column with delimiter "

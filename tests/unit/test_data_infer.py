@@ -68,6 +68,8 @@ def test_cli_reads_a_semicolon_separated_file_with_its_delimiter(tmp_path):
     assert proc.returncode == 2 and "--delimiter ';;': must be one character" in proc.stderr
     proc = subprocess.run(cmd + ["--decimal", ","], capture_output=True, text=True)
     assert proc.returncode == 2 and "--decimal ',': is the delimiter too" in proc.stderr
+    proc = subprocess.run(cmd + ["--delimiter", ";", "--thousands", ";"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--thousands ';': is the delimiter too (';')" in proc.stderr
 
 
 def test_to_yaml_one_flow_mapping_per_line():
@@ -87,3 +89,15 @@ def test_cli_names_a_compressed_file_given_as_the_csv(tmp_path, capsys, monkeypa
     assert code == 2 and out == ""
     assert " ".join(err.split()) == (f"error: {data}: the file is not a text CSV (it looks like gzip-compressed "
                                      "data); decompress it first and point `source` at the .csv (gunzip)")
+
+
+def test_cli_reads_thousands_separators_with_the_thousands_setting(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    data = tmp_path / "d.csv"
+    data.write_text("amount;merchant\n1.234,50;ACME\n2.000,00;SHOP\n")
+    code, out, err = run_cli(capsys, "expectations", "infer", data, "--delimiter", ";", "--decimal", ",",
+                             "--thousands", ".")
+    assert code == 0, err
+    assert "{column: amount, type_list: [int8, int16, int32, int64, Int64, float32, float64, Float64]}" in out
+    assert "{column: amount, min_value: 1158, max_value: 2077, severity: warn}" in out  # 1234.5 .. 2000, padded

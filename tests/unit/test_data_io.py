@@ -302,3 +302,29 @@ def test_text_that_is_not_utf8_is_still_an_encoding_problem_not_binary(tmp_path)
     assert _err(read_source, str(f)) == (f"{f}: the file is not a text CSV (it looks like UTF-16 text); set "
                                          "`encoding: utf-16` on the load-data step (or re-save the file as UTF-8)")
     assert read_source(str(f), encoding="utf-16")["city"].tolist() == ["Malmö"]
+
+
+def test_thousands_separators_read_as_numbers_with_the_thousands_setting(tmp_path):
+    from kubepipe.components.data.load import load
+
+    f = tmp_path / "export.csv"
+    f.write_text("amount;merchant\n1.234,50;ACME\n12,50;SHOP\n1.000.000,00;BANK\n")  # a European export
+    df = load(str(f), delimiter=";", decimal=",", thousands=".", dtypes={"amount": "float"})
+    assert df["amount"].tolist() == [1234.5, 12.5, 1_000_000.0] and df["amount"].dtype.kind == "f"
+    assert read_source(str(f), delimiter=";", decimal=",")["amount"].tolist()[0] == "1.234,50"  # text without it
+
+
+def test_the_thousands_setting_is_one_character_and_not_another_mark():
+    from kubepipe.components.data.checks import check_load
+
+    assert check_load({"source": "d.csv", "delimiter": ";", "decimal": ",", "thousands": "."}) == []
+    assert check_load({"source": "d.csv", "thousands": ","}) != []  # the default delimiter is a comma
+    (issue,) = check_load({"source": "d.csv", "delimiter": ";", "thousands": ";"})
+    assert issue.path == ("thousands",) and issue.message == (
+        "is the delimiter too (';'); `1.234,50` is thousands \".\", decimal \",\" and delimiter \";\"")
+    (issue,) = check_load({"source": "d.csv", "delimiter": ";", "decimal": ",", "thousands": ","})
+    assert issue.path == ("thousands",) and issue.message.startswith("is the decimal mark too (',')")
+    (issue,) = check_load({"source": "d.csv", "thousands": "''"})
+    assert issue.path == ("thousands",) and issue.message == (
+        "must be one character (not a quote or a line break), got \"''\"")
+    assert check_load({"source": "d.csv", "thousands": "${params.sep}"}) == []

@@ -24,6 +24,8 @@ def infer(
     delimiter: str = typer.Option(",", "--delimiter", help="The character between a CSV's fields, e.g. ';' or "
                                                              "$'\\t' (as load-data's `delimiter`)."),
     decimal: str = typer.Option(".", "--decimal", help="A CSV's decimal mark: '.' or ',' (as load-data's `decimal`)."),
+    thousands: str = typer.Option("", "--thousands", help="A CSV's thousands separator, e.g. '.' for 1.234,50 "
+                                                          "(as load-data's `thousands`); default: none."),
 ) -> None:
     """Print an `expectations:` list in kubepipe YAML that the sample passes; review it, then paste it under `with:`."""
     from kubepipe.extras import require
@@ -42,11 +44,12 @@ def infer(
                             f"(mkdir -p {parent}) or write somewhere else")
     from kubepipe.components.data.sources import mark_problem
 
-    problem = mark_problem(delimiter, decimal)
+    marks = {"delimiter": delimiter, "decimal": decimal, "thousands": thousands}
+    problem = mark_problem(**marks)
     if problem:
         key, what = problem
-        raise UserError(f"--{key} {(delimiter if key == 'delimiter' else decimal)!r}: {what}")
-    df = load(data, sample_n=sample if sample else 0, delimiter=delimiter, decimal=decimal)
+        raise UserError(f"--{key} {marks[key]!r}: {what}")
+    df = load(data, sample_n=sample if sample else 0, **marks)
     notes: list[str] = []
     items = infer_expectations(df, max_categories=max_categories, notes=notes)
     header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
