@@ -57,10 +57,16 @@ def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: 
               thresholds: dict | None = None, bins: int = 10, max_categories: int = 50,
               column_map: dict | None = None) -> bool:
     """Drift of `data` vs `reference`; writes the HTML report (JSON in its metadata) and metrics."""
+    from kubepipe.components.checks import issues_text
+    from kubepipe.components.data.checks import check_drift
     from kubepipe.components.data.drift import detect_drift
     from kubepipe.components.data.drift_report import drift_html
     from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.errors import ConfigError
 
+    issues = check_drift({"thresholds": thresholds})
+    if issues:  # checked again here: a whole `${params.x}` was not seen at validate
+        raise ConfigError(issues_text("detect-drift", issues))
     result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,
                           thresholds=thresholds, bins=bins, max_categories=max_categories, column_map=column_map)
     write_report(report, drift_html(result, _source(data), _source(reference)))

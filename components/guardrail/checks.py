@@ -6,7 +6,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference
 from kubepipe.components.guardrail.pii import PII_KINDS
 from kubepipe.components.guardrail.rules import RULE_KEYS, SCORE_BOUNDS, rule_issues
 
-__all__ = ["check_validate_outputs", "validate_outputs_reference"]
+__all__ = ["check_validate_outputs", "inline_probe_issues", "validate_outputs_reference"]
 
 
 def _placeholder(v) -> bool:
@@ -20,18 +20,21 @@ def _positive_int(with_values: dict, key: str, default: int) -> list[CheckIssue]
     return [CheckIssue((key,), f"must be a positive integer, got {v!r}")]
 
 
+def inline_probe_issues(probes) -> list[CheckIssue]:
+    """`inline_probes`: a list of texts or mappings (also checked when the step runs)."""
+    if _placeholder(probes):
+        return []
+    if not isinstance(probes, list):
+        return [CheckIssue(("inline_probes",), f"must be a list of probes, got {probes!r}",
+                           'e.g. inline_probes: ["SHELL OIL 5742 HOUSTON TX"] (rows as mappings for tabular models)')]
+    return [CheckIssue(("inline_probes", i), f"a probe is a text or a mapping of feature values, got {p!r}")
+            for i, p in enumerate(probes) if not isinstance(p, (str, dict))]
+
+
 def check_validate_outputs(with_values: dict) -> list[CheckIssue]:
     """`rules` (each at its path), `inline_probes` (a list), top_k / max_probes, gate."""
     w = with_values or {}
-    issues = rule_issues(w.get("rules", {}))
-    probes = w.get("inline_probes", [])
-    if not _placeholder(probes):
-        if not isinstance(probes, list):
-            issues.append(CheckIssue(("inline_probes",), f"must be a list of probes, got {probes!r}",
-                                     'e.g. inline_probes: ["SHELL OIL 5742 HOUSTON TX"] (rows as mappings for tabular models)'))
-        else:
-            issues += [CheckIssue(("inline_probes", i), f"a probe is a text or a mapping of feature values, got {p!r}")
-                       for i, p in enumerate(probes) if not isinstance(p, (str, dict))]
+    issues = rule_issues(w.get("rules", {})) + inline_probe_issues(w.get("inline_probes", []))
     issues += _positive_int(w, "top_k", 5) + _positive_int(w, "max_probes", 1000)
     col = w.get("probe_column", "")
     if not isinstance(col, str):

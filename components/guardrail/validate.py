@@ -11,8 +11,9 @@ import os
 import time
 from typing import Any
 
-from kubepipe.components.checks import did_you_mean
+from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
+from kubepipe.components.guardrail.checks import inline_probe_issues
 from kubepipe.components.guardrail.pii import redact
 from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, rule_issues
 
@@ -104,10 +105,9 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
     from kubepipe.components.guardrail.probers import open_prober
 
     rules = dict(rules or {})
-    issues = rule_issues(rules)
+    issues = rule_issues(rules) + inline_probe_issues(inline_probes or [])
     if issues:  # checked again here: values may come from run-time parameters
-        raise ConfigError("validate-outputs: " + "; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ConfigError(issues_text("validate-outputs", issues))
     if not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"validate-outputs: top_k must be a positive integer, got {top_k!r}")
     prober = prober or open_prober(model_dir, top_k=top_k)

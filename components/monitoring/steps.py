@@ -39,8 +39,14 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     """Join `labels` to the logged predictions, score per version, check, record in the registry."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.data.sources import read_source
-    from kubepipe.components.monitoring.live import check_live, join_labels, record_live, score_versions
+    from kubepipe.components.checks import issues_text
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.monitoring.live import (check_live, join_labels, live_threshold_issues, record_live,
+                                                     score_versions)
 
+    issues = live_threshold_issues(thresholds)
+    if issues:  # checked again here: a whole `${params.x}` was not seen at validate
+        raise ConfigError(issues_text("live-quality", issues))
     log_df = read_dataset(predictions_path)
     window = window_of(log_df)
     out: dict[str, Any] = {"model": model_name, "labels": labels, "window": window, "versions": {}, "checks": [],

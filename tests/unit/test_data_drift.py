@@ -75,3 +75,26 @@ def test_run_drift_writes_report_and_metrics(tmp_path, frames):
     assert "DRIFT DETECTED" in html and "merchants_drift.csv" in html and "(new token)" in html
     assert metrics.metadata["drift_detected"] == 1.0 and metrics.metadata["drifted_columns"] >= 2
     assert report.metadata["drift"]["drifted_columns"]
+
+
+def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path, frames):
+    """`thresholds: ${params.t}` is not checked at validate: a bad value was a ValueError/AttributeError, and a
+    negative psi was taken as given."""
+    from kubepipe.components.data.ops import detect_drift as component
+    from kubepipe.components.errors import ConfigError
+
+    cur = Dataset(name="d", uri=str(tmp_path / "cur"), metadata={})
+    write_dataset(frames["drift"], cur, source="merchants_drift.csv")
+
+    def run(thresholds):
+        return component.python_func(data=cur, reference=cur, report=HTML(name="r", uri=str(tmp_path / "r.html")),
+                                     metrics=Metrics(name="m", uri=str(tmp_path / "m")), thresholds=thresholds)
+
+    for bad, message in (({"psi": "high"}, "thresholds.psi: must be a non-negative number, got 'high'"),
+                         ({"psi": -0.1}, "thresholds.psi: must be a non-negative number, got -0.1"),
+                         ({"columns": {"amount": 0.3}},
+                          "thresholds.columns.amount: must be a mapping like `{psi: 0.3}`")):
+        with pytest.raises(ConfigError) as exc:
+            run(bad)
+        assert str(exc.value) == "detect-drift: " + message
+    assert run({"psi": 0.2, "columns": {"amount": {"psi": 0.3}}}).drift_detected is False

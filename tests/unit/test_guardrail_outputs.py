@@ -119,6 +119,16 @@ def test_probe_set_errors_name_the_fix(tmp_path):
         _run(tmp_path, model, inline_probes=PROBES, rules={"score": {"min": "low"}})
 
 
+def test_inline_probes_from_a_whole_param_are_checked_when_the_step_runs(tmp_path):
+    """`inline_probes: ${params.probes}` is not checked at validate: a number was sent to the model as a probe."""
+    model = text_model(tmp_path / "m")
+    with pytest.raises(ConfigError) as exc:
+        _run(tmp_path, model, inline_probes=["SHELL OIL", 3])
+    assert str(exc.value) == ("validate-outputs: inline_probes.1: a probe is a text or a mapping of feature values, "
+                              "got 3")
+    assert not (tmp_path / "report").exists()
+
+
 PIPELINE = """\
 apiVersion: kubepipe/v1
 kind: Pipeline

@@ -122,3 +122,44 @@ def test_monitor_report_shows_every_section_escaped(tmp_path):
     lat = latency_summary(log)
     assert lat["1"]["requests"] == 10 and lat["1"]["p50_ms"] == pytest.approx(
         log[log.model_version == "1"].drop_duplicates("request_id")["latency_ms"].median())
+
+
+def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path):
+    """`thresholds: ${params.t}` is not checked at validate: `{f1_macro: 0.8}` crashed the step, and a metric the
+    log cannot give was measured as missing."""
+    from types import SimpleNamespace
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.monitoring.ops import live_quality
+
+    log = _log()
+    path = tmp_path / "log.parquet"
+    write_dataset(log.drop(columns="truth"), str(path))
+    labels = tmp_path / "labels.csv"
+    log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(labels, index=False)
+
+    def run(thresholds):
+        return live_quality.python_func(predictions=SimpleNamespace(path=str(path)),
+                                        evaluation=SimpleNamespace(path=str(tmp_path / "ev.json"), metadata={}),
+                                        metrics=SimpleNamespace(log_metric=lambda *a: None), model_name="merchant",
+                                        labels=str(labels), thresholds=thresholds,
+                                        ctx_registry_uri=f"file://{tmp_path}/registry")
+
+    for bad, message in (({"f1_macro": 0.8}, "thresholds.f1_macro: must be {min: x} and/or {max: y} "
+                                             "(e.g. f1_macro: {min: 0.9})"),
+                         ({"f1_macro": {"min": "high"}}, "thresholds.f1_macro.min: must be a number, got 'high'"),
+                         ({"ece": {"max": 0.1}}, "thresholds.ece: `ece` needs every probability, which the prediction "
+                                                 "log does not keep (use one of accuracy, f1_macro, precision_macro, "
+                                                 "recall_macro, f1_micro or f1:<label>)")):
+        with pytest.raises(ConfigError) as exc:
+            run(bad)
+        assert str(exc.value) == "live-quality: " + message
+    assert not (tmp_path / "registry").exists()  # refused before anything was recorded
+    from kubepipe.components.registry import Registry
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    for _ in range(2):
+        Registry(f"file://{tmp_path}/registry").register(str(tmp_path / "m"), name="merchant", metrics={})
+    assert run({"f1_macro": {"min": 0.5}}).quality_dropped is False
