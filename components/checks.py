@@ -24,8 +24,9 @@ class CheckIssue(NamedTuple):
 
 
 def issues_text(component: str, issues: list[CheckIssue]) -> str:
-    """A step's check refusing its run-time values: `component: path: message (hint); ...`."""
-    return f"{component}: " + "; ".join(
+    """A step's check refusing its run-time values: `component: path: message (hint); ...`; no `component: `
+    when `component` is empty (a library function whose caller names the step)."""
+    return (f"{component}: " if component else "") + "; ".join(
         f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError
 
 __all__ = [
@@ -105,8 +105,7 @@ def parse_autoscaling(value, deployment_mode: str = "serverless") -> Autoscaling
         raise ComponentError(f"deployment_mode: unknown mode {deployment_mode!r}; use one of {sorted(DEPLOYMENT_MODES)}")
     issues = autoscaling_issues(value, deployment_mode)
     if issues:
-        raise ComponentError("; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ComponentError(issues_text("", issues))  # the caller's step names it
     value = value or {}
     lo = value.get("min_replicas", 1)
     hi = value.get("max_replicas", max(lo, 1))

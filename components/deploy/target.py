@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from kubepipe.components.checks import issues_text
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import as_kind, whole_numbers
@@ -182,8 +183,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}
     issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))
     if issues:
-        raise ComponentError("deploy: " + "; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ComponentError(issues_text("deploy", issues))
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     if canary_analysis and target == "vertex":

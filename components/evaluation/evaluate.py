@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from kubepipe.components.checks import did_you_mean
+from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import SERVING
@@ -157,8 +157,7 @@ def evaluate_model(
     slices = whole_numbers(slices, ("min_rows",))  # a whole `dict` param: KFP delivers 20 as 20.0
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, latency)
     if issues:  # check again at run time: parameters may come from run-time values
-        raise ComponentError("evaluate: " + "; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ComponentError(issues_text("evaluate", issues))
     if baseline == "champion" and not model_name:
         raise ComponentError("evaluate: no model name to look the champion up by; set `model_name` (or baseline: none)")
     df = read_dataset(holdout_path)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
@@ -216,8 +216,7 @@ def decide(
 
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, names=names)
     if issues:
-        raise ComponentError(f"{step}: bad gate settings: " + "; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ComponentError(issues_text(f"{step}: bad gate settings", issues))
     thresholds, relative, slices = thresholds or {}, relative or {}, slices or {}
     checks = _absolute("overall", metrics, thresholds)
     for value, sm in sorted((slice_metrics or {}).items(), key=lambda kv: str(kv[0])):

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from kubepipe.components.checks import did_you_mean
+from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError, DataError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
@@ -109,8 +109,7 @@ def evaluate_retrieval(
 
     issues = gate_issues(thresholds, relative, None, baseline, force, force_reason, names=RETRIEVAL)
     if issues:
-        raise ComponentError("evaluate-retrieval: " + "; ".join(
-            f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+        raise ComponentError(issues_text("evaluate-retrieval", issues))
     if baseline == "champion" and not model_name:
         raise ComponentError("evaluate-retrieval: no model name to look the champion up by; set `model_name` "
                              "(or baseline: none)")

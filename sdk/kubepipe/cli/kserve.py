@@ -48,6 +48,7 @@ def manifest(
     require("serve", feature="`kubepipe kserve manifest`")
     import yaml
 
+    from kubepipe.components.checks import issues_text
     from kubepipe.components.deploy import crd
     from kubepipe.components.deploy.checks import check
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
@@ -56,8 +57,7 @@ def manifest(
     # the deploy step's own check: the runtime/precision/gpu pairs `kubepipe serve` takes
     issues = check({"runtime": runtime, "serving": {"gpu": gpu, "runtime": serving_runtime, "precision": precision}})
     if issues:
-        raise UserError("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "")
-                                  for i in issues))
+        raise UserError(issues_text("", issues))
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
                                      target=target).items() if v is not None}
     doc = inference_service_manifest(ServiceConfig(
