@@ -17,7 +17,6 @@ files double as the promotion history.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ import uuid
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump, gen_path, hash_tree, jsonable, parse_state
-from kubepipe.components.registry.store import open_store
+from kubepipe.components.registry.store import errno_text, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -369,10 +368,8 @@ class Registry:
 
 
 def _unreadable(path: str, exc: OSError) -> RegistryError:
-    code = errno.errorcode.get(exc.errno or 0, "")
-    why = f"{exc.strerror or exc}" + (f" ({code})" if code else "")
-    return RegistryError(f"{path}: cannot read this alias state: {why}; not falling back to an older generation, "
-                         "which could name an old champion: retry, or check the storage (a network mount?)",
+    return RegistryError(f"{path}: cannot read this alias state: {errno_text(exc)}; not falling back to an older "
+                         "generation, which could name an old champion: retry, or check the storage (a network mount?)",
                          retryable=True)
 
 

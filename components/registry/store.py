@@ -28,7 +28,21 @@ from typing import Iterator
 
 from kubepipe.util import first_line, fsync_dir
 
-__all__ = ["LocalStore", "FsspecStore", "open_store"]
+__all__ = ["LocalStore", "FsspecStore", "open_store", "errno_text"]
+
+
+def errno_text(exc: OSError) -> str:
+    """`Input/output error (EIO)`: the errno's text and name."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return f"{exc.strerror or exc}" + (f" ({code})" if code else "")
+
+
+def _storage_failed(path: str, exc: OSError, doing: str):
+    """An OSError other than absence (EIO, ESTALE): the storage failed; absence must not be assumed."""
+    from kubepipe.components.registry.version import RegistryError
+
+    return RegistryError(f"{path}: cannot {doing}: {errno_text(exc)}; retry, or check the storage (a network mount "
+                         "or bucket?)", retryable=True)
 
 
 def _check_local_root(root: str) -> None:
@@ -110,8 +124,10 @@ class LocalStore:
     def mtime(self, rel: str) -> float | None:
         try:
             return os.stat(self.uri(rel)).st_mtime
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise _storage_failed(self.uri(rel), exc, "read its modification time") from exc
 
     def local_path(self, rel: str) -> str:
         return self.uri(rel)
@@ -155,8 +171,9 @@ def _check_exclusive_create(fs, uri: str) -> None:
 
 
 @contextmanager
-def _reaching(uri: str) -> Iterator[None]:
-    """A backend's auth or network failure as a RegistryError naming the registry (was an internal error)."""
+def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[None]:
+    """A backend's auth or network failure as a RegistryError naming the registry (was an internal error);
+    a storage failure (a plain OSError with an errno: EIO, ESTALE) as one naming `path` and the errno."""
     from kubepipe.components.registry.version import RegistryError
 
     try:
@@ -164,6 +181,8 @@ def _reaching(uri: str) -> Iterator[None]:
     except (FileNotFoundError, FileExistsError, NotADirectoryError, RegistryError):
         raise
     except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
+        if type(exc) is OSError and exc.errno:  # connection errors are OSError subclasses: "cannot reach it"
+            raise _storage_failed(path or uri, exc, doing) from exc
         raise RegistryError(f"registry {uri}: cannot reach it: {first_line(exc)}; check the URI (--registry / "
                             "KUBEPIPE_REGISTRY), your credentials and the network", retryable=True) from exc
 
@@ -192,7 +211,7 @@ class FsspecStore:
         return self.fs.unstrip_protocol(self._p(rel))
 
     def read(self, rel: str) -> bytes:
-        with _reaching(self.where):
+        with _reaching(self.where, self.uri(rel), "read it"):
             return self.fs.cat_file(self._p(rel))
 
     def listdir(self, rel: str = "") -> list[str]:
@@ -245,8 +264,9 @@ class FsspecStore:
 
     def mtime(self, rel: str) -> float | None:
         try:
-            info = self.fs.info(self._p(rel))
-        except (FileNotFoundError, OSError):
+            with _reaching(self.where, self.uri(rel), "read its modification time"):
+                info = self.fs.info(self._p(rel))
+        except (FileNotFoundError, NotADirectoryError):
             return None
         for key in ("mtime", "LastModified", "updated", "created"):
             value = info.get(key)

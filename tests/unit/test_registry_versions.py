@@ -151,6 +151,58 @@ def test_an_alias_file_that_cannot_be_read_is_an_error_not_an_older_champion(tmp
     assert reg.alias("clf", "champion").version == 2
 
 
+def _eio(where: str, real):
+    """`real`, failing with EIO (as a flaky mount or a storage backend answers) for paths ending in `where`."""
+    import errno
+
+    def call(path, *args, **kwargs):
+        if str(path).endswith(where):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return real(path, *args, **kwargs)
+    return call
+
+
+def test_an_fsspec_read_that_fails_with_eio_names_the_file_not_the_network(tmp_path, monkeypatch):
+    """It was 'registry memory://...: cannot reach it: [Errno 5] ...; check the URI, your credentials and the
+    network'."""
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="a")
+    reg.promote("clf", 2, reason="b")
+    fs = reg.store.fs
+    monkeypatch.setattr(fs, "cat_file", _eio("clf/aliases/00000002.json", fs.cat_file))
+    with pytest.raises(RegistryError) as exc:
+        reg.alias("clf", "champion")
+    assert str(exc.value) == (f"{reg.store.uri('clf/aliases/00000002.json')}: cannot read it: Input/output error "
+                              "(EIO); retry, or check the storage (a network mount or bucket?)")
+    assert exc.value.retryable
+    with pytest.raises(FileNotFoundError):  # absence stays absence
+        reg.store.read("clf/aliases/00000009.json")
+    monkeypatch.undo()
+    assert reg.alias("clf", "champion").version == 2
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_mtime_is_none_only_when_the_file_is_gone(tmp_path, monkeypatch, kind):
+    """mtime returned None for any OSError: an EIO looked like an unknown age (gc skipped the version silently)."""
+    from kubepipe.components.registry import store
+
+    reg = Registry(str(tmp_path / "reg") if kind == "file" else f"memory://reg-{uuid.uuid4().hex}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    assert isinstance(reg.store.mtime("clf/versions/1/version.json"), float)
+    assert reg.store.mtime("clf/versions/9/version.json") is None
+    if kind == "file":
+        monkeypatch.setattr(store.os, "stat", _eio("version.json", os.stat))
+    else:
+        monkeypatch.setattr(reg.store.fs, "info", _eio("version.json", reg.store.fs.info))
+    with pytest.raises(RegistryError) as exc:
+        reg.store.mtime("clf/versions/1/version.json")
+    assert str(exc.value) == (f"{reg.store.uri('clf/versions/1/version.json')}: cannot read its modification time: "
+                              "Input/output error (EIO); retry, or check the storage (a network mount or bucket?)")
+    assert exc.value.retryable
+
+
 def test_an_alias_generation_listed_but_gone_falls_back_to_the_one_before(tmp_path, monkeypatch):
     reg = _two_promotions(tmp_path)
     (tmp_path / "reg/clf/aliases/00000002.json").unlink()
