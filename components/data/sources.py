@@ -103,8 +103,6 @@ _MAGIC = (
     (b"PK\x03\x04", "a zip archive (or an Excel .xlsx workbook)",
      "unzip it (or export the sheet as CSV) and point `source` at the .csv"),
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV and point `source` at the .csv"),
-    (b"\xff\xfe", "UTF-16 text", "set `encoding: utf-16` on the load-data step (or re-save the file as UTF-8)"),
-    (b"\xfe\xff", "UTF-16 text", "set `encoding: utf-16` on the load-data step (or re-save the file as UTF-8)"),
 )
 _HEAD = 64 << 10
 
@@ -124,9 +122,33 @@ def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
             return None
     except LookupError:
         return None  # an unknown encoding: scan_text says so
+    utf16 = _utf16(head)
+    if utf16:  # text, in another encoding: name the one to set
+        return (f"{uri}: the file is UTF-16 encoded text, not {encoding}; set `encoding: {utf16}` on the load-data "
+                f"step (kubepipe expectations infer: --encoding {utf16}), or re-save the file as UTF-8")
     what, todo = next(((w, t) for magic, w, t in _MAGIC if head.startswith(magic)),
                       ("binary data", "point `source` at a CSV or Parquet file"))
     return f"{uri}: the file is not a text CSV (it looks like {what}); {todo}"
+
+
+def _utf16(head: bytes) -> str | None:
+    """The codec of UTF-16 text: `utf-16` after a byte-order mark; without one, `utf-16-le` or `utf-16-be` when
+    the NUL bytes (the high bytes of ASCII characters) are all on one side of each pair; else None."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16"
+    else:
+        even, odd, pairs = head[0::2].count(0), head[1::2].count(0), len(head) // 2
+        if even == 0 and odd * 2 >= pairs > 0:
+            codec = "utf-16-le"
+        elif odd == 0 and even * 2 >= pairs > 0:
+            codec = "utf-16-be"
+        else:
+            return None
+    try:
+        text = codecs.getincrementaldecoder(codec)(errors="strict").decode(head)  # a cut last pair is fine
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else codec  # NULs inside: UTF-32 or binary
 
 
 def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:

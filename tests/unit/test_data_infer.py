@@ -101,3 +101,19 @@ def test_cli_reads_thousands_separators_with_the_thousands_setting(tmp_path, cap
     assert code == 0, err
     assert "{column: amount, type_list: [int8, int16, int32, int64, Int64, float32, float64, Float64]}" in out
     assert "{column: amount, min_value: 1158, max_value: 2077, severity: warn}" in out  # 1234.5 .. 2000, padded
+
+
+def test_cli_reads_utf16_with_the_encoding_option_and_says_so_without_it(tmp_path, capsys, monkeypatch):
+    from cli_runner import run_cli
+
+    monkeypatch.setenv("COLUMNS", "400")
+    data = tmp_path / "d.csv"
+    data.write_bytes("city,amount\nMalmö,12.5\nSão Paulo,3.0\n".encode("utf-16"))
+    code, out, err = run_cli(capsys, "expectations", "infer", data)
+    assert code == 2 and out == ""
+    assert " ".join(err.split()) == (f"error: {data}: the file is UTF-16 encoded text, not utf-8; set `encoding: "
+                                     "utf-16` on the load-data step (kubepipe expectations infer: --encoding utf-16), "
+                                     "or re-save the file as UTF-8")
+    code, out, err = run_cli(capsys, "expectations", "infer", data, "--encoding", "utf-16")
+    assert code == 0, err
+    assert "- expect_table_columns_to_match_set: {column_set: [city, amount], exact_match: true}\n" in out

@@ -298,10 +298,19 @@ def test_text_that_is_not_utf8_is_still_an_encoding_problem_not_binary(tmp_path)
     f.write_bytes("name,city\nJosé,Malmö\n".encode("latin-1"))
     assert "is not valid utf-8; re-save the file as UTF-8 or set `encoding`" in _err(read_source, str(f))
     assert read_source(str(f), encoding="latin-1")["city"].tolist() == ["Malmö"]
-    f.write_bytes("name,city\nJosé,Malmö\n".encode("utf-16"))  # a BOM, then NUL bytes
-    assert _err(read_source, str(f)) == (f"{f}: the file is not a text CSV (it looks like UTF-16 text); set "
-                                         "`encoding: utf-16` on the load-data step (or re-save the file as UTF-8)")
-    assert read_source(str(f), encoding="utf-16")["city"].tolist() == ["Malmö"]
+
+
+@pytest.mark.parametrize("written, codec", [("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"),
+                                            ("utf-16-be", "utf-16-be")])
+def test_utf16_text_is_named_as_text_with_the_encoding_to_set(tmp_path, written, codec):
+    """It said 'the file is not a text CSV (it looks like UTF-16 text)'; without a BOM, 'binary data'."""
+    f = tmp_path / "d.csv"
+    f.write_bytes("name,city\nJosé,Malmö\n".encode(written))  # utf-16: a BOM; -le / -be: none
+    says = (f"the file is UTF-16 encoded text, not {{}}; set `encoding: {codec}` on the load-data step "
+            f"(kubepipe expectations infer: --encoding {codec}), or re-save the file as UTF-8")
+    assert _err(read_source, str(f)) == f"{f}: " + says.format("utf-8")
+    assert _err(read_source, str(f), encoding="latin-1") == f"{f}: " + says.format("latin-1")
+    assert read_source(str(f), encoding=codec)["city"].tolist() == ["Malmö"]
 
 
 def test_thousands_separators_read_as_numbers_with_the_thousands_setting(tmp_path):

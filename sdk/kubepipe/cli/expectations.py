@@ -24,6 +24,8 @@ def infer(
     delimiter: str = typer.Option(",", "--delimiter", help="The character between a CSV's fields, e.g. ';' or "
                                                              "$'\\t' (as load-data's `delimiter`)."),
     decimal: str = typer.Option(".", "--decimal", help="A CSV's decimal mark: '.' or ',' (as load-data's `decimal`)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="A CSV's text encoding, e.g. latin-1 or utf-16 (as "
+                                                              "load-data's `encoding`)."),
     thousands: str = typer.Option("", "--thousands", help="A CSV's thousands separator, e.g. '.' for 1.234,50 "
                                                           "(as load-data's `thousands`); default: none."),
 ) -> None:
@@ -49,7 +51,7 @@ def infer(
     if problem:
         key, what = problem
         raise UserError(f"--{key} {marks[key]!r}: {what}")
-    df = load(data, sample_n=sample if sample else 0, **marks)
+    df = load(data, sample_n=sample if sample else 0, encoding=encoding, **marks)
     notes: list[str] = []
     items = infer_expectations(df, max_categories=max_categories, notes=notes)
     header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
