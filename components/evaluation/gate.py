@@ -23,6 +23,7 @@ from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
+from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS",
            "threshold_issues", "absolute_checks"]
@@ -52,13 +53,16 @@ def _is_placeholder(v) -> bool:
     return isinstance(v, str) and "${" in v
 
 
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int past float's range: the gate compares floats
+        return False
+
+
 def _number_issue(path: tuple, v) -> list[CheckIssue]:
-    if isinstance(v, str) and not _is_placeholder(v):
-        try:  # pipeline params inside a dict reach the step as strings ("0.9")
-            v = float(v)
-        except ValueError:
-            pass
-    if _is_placeholder(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
+    v = as_kind(v, "float")  # pipeline params inside a dict reach the step as strings ("0.9")
+    if _is_placeholder(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)):
         return []
     return [CheckIssue(path, f"must be a number, got {v!r}", None)]
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.evaluation.metric_names import SERVING
+from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["DEFAULTS", "latency_issues", "wants_serving", "settings_of", "measure_serving", "serving_note"]
 
@@ -37,19 +38,12 @@ def _placeholder(v) -> bool:
 
 
 def _number(key: str, v):
-    """The setting as a number (params inside a dict arrive as strings), or None if it is not one."""
-    if isinstance(v, bool):
+    """The setting as a finite number, whole but for max_seconds (KFP hands "16" or 16.0 for 16), or None."""
+    whole = key != "max_seconds"
+    n = as_kind(v, "int" if whole else "float")
+    if isinstance(n, bool) or not isinstance(n, int if whole else (int, float)):
         return None
-    if isinstance(v, str):
-        try:
-            v = float(v)
-        except ValueError:
-            return None
-    if not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    if key != "max_seconds" and v != int(v):
-        return None
-    return v if key == "max_seconds" else int(v)
+    return n if isinstance(n, int) or math.isfinite(n) else None  # an int is finite; a huge one overflows isfinite
 
 
 def latency_issues(latency) -> list[CheckIssue]:

@@ -10,6 +10,7 @@ the state dir). Every target runs the same in-process writer of `kubepipe serve`
 from __future__ import annotations
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["LOG_KEYS", "log_issues", "log_as_run", "default_sink", "resolve_sink", "server_args"]
 
@@ -55,15 +56,7 @@ def log_as_run(value):
     arrives as its text ("1.0"), made a number again here; anything else stays for `log_issues` to name."""
     if not isinstance(value, dict):
         return value
-    out = dict(value)
-    for key in ("sample", "flush_s"):
-        v = out.get(key)
-        if isinstance(v, str) and not _param(v):
-            try:
-                out[key] = float(v)
-            except ValueError:
-                pass
-    return out
+    return {k: as_kind(v, "float") if k in ("sample", "flush_s") else v for k, v in value.items()}
 
 
 def default_sink(profile: dict | None, state_dir: str) -> str:

@@ -106,3 +106,27 @@ def test_undefined_metric_fails_its_threshold():
     assert not r.passed and "undefined on this holdout" in r.decision
     r = decide({"accuracy": 1.0}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "not computed" in r.decision
+
+
+def test_numbers_as_kfp_delivers_them_follow_the_one_rule():
+    """A whole `dict` param reaches the step as text or floats ("0.9", 32.0): kfp_values.as_kind reads them."""
+    from kubepipe.components.evaluation.serving_latency import latency_issues, settings_of
+
+    assert gate_issues(thresholds={"accuracy": {"min": "0.9"}}, relative={"f1_macro": {"max_regression": "0.01"}}) == []
+    assert decide({"accuracy": 0.95}, thresholds={"accuracy": {"min": "0.9"}}, baseline="none").decision == \
+        "promote: accuracy 0.950 >= 0.900"
+    (high,) = gate_issues(thresholds={"accuracy": {"min": "high"}})
+    assert high.message == "must be a number, got 'high'"
+    settings = settings_of({"batch_size": 32.0, "requests": "200", "max_seconds": "2.5"})
+    assert (settings["batch_size"], settings["requests"], settings["max_seconds"]) == (32, 200, 2.5)
+    assert type(settings["batch_size"]) is int and type(settings["requests"]) is int
+    bad = latency_issues({"warmup": "1.5", "repeats": 2.5, "max_seconds": "inf", "batch_size": True})
+    assert [(i.path[1], i.message) for i in bad] == [
+        ("warmup", "must be a whole number from 0 to 10000, got '1.5'"),
+        ("repeats", "must be a whole number from 1 to 50, got 2.5"),
+        ("max_seconds", "must be a number from 0.1 to 3600, got 'inf'"),
+        ("batch_size", "must be a whole number from 1 to 4096, got True")]
+    (huge,) = latency_issues({"requests": 10 ** 400})  # named, not an OverflowError
+    assert huge.message.startswith("must be a whole number from 1 to 100000, got 1000")
+    (past,) = gate_issues(thresholds={"log_loss": {"max": 10 ** 400}})  # the gate compares floats: named, no crash
+    assert past.path == ("thresholds", "log_loss", "max") and past.message.startswith("must be a number, got 1000")

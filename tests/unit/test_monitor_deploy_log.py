@@ -47,6 +47,10 @@ def test_param_references_in_the_block_arrive_as_text_and_become_numbers_again()
     bad = _paths(check({"serving": {"log": log_as_run({"flush_s": "soon"})}}))
     assert "positive number of seconds" in bad["serving.log.flush_s"]  # still named by the check
     assert log_as_run({"flush_s": "${params.x}"}) == {"flush_s": "${params.x}"}  # compile time: a reference
+    assert log_as_run({"sink": "gs://b/p"}) == {"sink": "gs://b/p"}  # nothing added
+    assert log_as_run({"flush_s": " 2 "}) == {"flush_s": 2.0}
+    sample = _paths(check({"serving": {"log": log_as_run({"sample": "true"})}}))["serving.log.sample"]
+    assert sample == "must be a fraction above 0 and at most 1, got 'true'"  # a fraction, not a bool
 
 
 @pytest.mark.parametrize("schema", [None, SHARED_CRD])
