@@ -21,19 +21,25 @@ __all__ = ["train_torch_step", "read_frame"]
 log = logging.getLogger(__name__)
 
 
+# the step has no reader settings; the data layer's hints name load-data's
+_CSV_NOTE = ("train-torch reads a hand-made CSV as UTF-8, comma-separated; for any other file, read it with a "
+             "load-data step (`source`, `encoding`, `delimiter`) and train on its dataset")
+
+
 def read_frame(artifact, role: str):
-    """A Dataset artifact as a DataFrame (Parquet per the contract; CSV accepted for hand-made inputs)."""
+    """A Dataset artifact as a DataFrame (Parquet per the contract; CSV accepted for hand-made inputs, read by
+    the data layer's one reader, so a binary or mis-encoded file is named as load-data names it)."""
     path = Path(artifact.path)
-    if path.suffix.lower() == ".csv":
-        import pandas as pd
+    if path.suffix.lower() == ".csv" and path.is_file():
+        from kubepipe.components.data.sources import read_source
 
         try:
-            return pd.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"{path}: cannot read the {role} CSV: {exc}") from None
+            return read_source(str(path))  # `auto`: a Parquet file named .csv is still read
+        except DataError as exc:
+            raise DataError(f"the {role} dataset {exc}; {_CSV_NOTE}", retryable=exc.retryable) from None
     from kubepipe.components.data.io import read_dataset
 
-    return read_dataset(path)
+    return read_dataset(path)  # names a missing file too
 
 
 def _hash(artifact) -> str | None:
