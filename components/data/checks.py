@@ -10,7 +10,7 @@ from typing import Any
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
-__all__ = ["check_validate", "check_expectations", "check_drift", "check_load", "expectation_table",
+__all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -63,7 +63,11 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
                 issues.append(CheckIssue(where + (key,), f"unknown argument `{key}` for {spec.name}", hint))
                 continue
             kinds = entry["kinds"][key]
-            if "any" not in kinds and not _interpolated(value) and _kind(value) not in kinds:
+            kind = _kind(value)
+            if kind == "number" and "int" in kinds and "number" not in kinds:  # 5.0 from a whole list param is 5
+                if not float(value).is_integer():
+                    issues.append(CheckIssue(where + (key,), f"`{key}` must be a whole number, got {value!r}"))
+            elif "any" not in kinds and not _interpolated(value) and kind not in kinds:
                 issues.append(CheckIssue(where + (key,), f"`{key}` must be {' or '.join(kinds)}, got {value!r}"))
         for key in entry["required"]:
             if key not in spec.kwargs:
@@ -73,6 +77,12 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
         if isinstance(mostly, (int, float)) and not isinstance(mostly, bool) and not 0 <= mostly <= 1:
             issues.append(CheckIssue(where + ("mostly",), f"`mostly` is a fraction in [0, 1], got {mostly}"))
     return issues
+
+
+def int_arguments(name: str) -> tuple[str, ...]:
+    """The arguments of expectation `name` that GX takes as ints (row counts, lengths, a column index)."""
+    kinds = expectation_table().get(name, {}).get("kinds", {})
+    return tuple(k for k, v in kinds.items() if "int" in v and "number" not in v)
 
 
 def check_validate(with_values: dict) -> list[CheckIssue]:

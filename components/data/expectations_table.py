@@ -46,7 +46,7 @@ def build_table() -> dict:
 
 
 def _kinds(annotation) -> set[str]:
-    """Coarse YAML kinds a field accepts: str, number, bool, list, dict, null (or any)."""
+    """Coarse YAML kinds a field accepts: str, int (a whole number), number, bool, list, dict, null (or any)."""
     import datetime
     import enum
 
@@ -66,7 +66,9 @@ def _kinds(annotation) -> set[str]:
     if isinstance(annotation, type):
         if issubclass(annotation, bool):
             return {"bool"}
-        if issubclass(annotation, (int, float)):
+        if issubclass(annotation, int):  # GX's pydantic cuts a fraction given for an int (5.5 -> 5)
+            return {"int"}
+        if issubclass(annotation, float):
             return {"number"}
         if issubclass(annotation, (str, enum.Enum)):
             return {"str"}

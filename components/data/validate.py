@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.checks import check_expectations
+from kubepipe.components.data.checks import check_expectations, int_arguments
 from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
 from kubepipe.components.errors import ConfigError, DataError, GateFailed
+from kubepipe.components.kfp_values import whole_numbers
 
 __all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message",
            "raise_if_failed", "raise_if_misconfigured", "warnings_summary"]
@@ -89,7 +90,8 @@ def resolve_expectations(expectations: list | None, suite_path: str = "") -> lis
     if not items:
         raise DataError("no expectations to validate; set `expectations` or `suite_path`")
     specs, _ = parse_items(items)
-    return specs
+    # a whole list param: KFP's Struct made `value: 5` 5.0; GX takes it, but the report should say 5
+    return [s._replace(kwargs=whole_numbers(s.kwargs, int_arguments(s.name))) for s in specs]
 
 
 def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int = 10) -> ValidationOutcome:

@@ -154,3 +154,36 @@ def test_gx_errors_become_failed_expectations_with_the_reason():
     msg = gate_message(outcome, "tiny.csv")
     assert "match_regex on `s`: error: unterminated character set" in msg
     assert "mean_to_be_between on `s`: error:" in msg and "numeric" in msg
+
+
+def test_counts_from_a_whole_list_param_arrive_as_floats_and_a_fraction_is_named(tmp_path):
+    """`expectations: ${params.e}`: KFP's Struct delivers `value: 5` as 5.0, untagged. GX takes 5.0, but cut a
+    fraction given for an int (`value: 5.5` passed 5 rows)."""
+    from kubepipe.components.data.checks import check_validate
+    from kubepipe.components.data.ops import validate_data
+
+    step = Step(tmp_path, "merchants_train.csv")
+    rows = len(pd.read_csv(DATA / "merchants_train.csv"))
+
+    def run(items, gate=True):
+        return validate_data.python_func(data=step.data, dataset=step.out, metrics=step.metrics, report=step.report,
+                                         validation=step.validation, expectations=items, gate=gate)
+
+    out = run([{"expect_table_row_count_to_equal": {"value": float(rows)}},
+               {"expect_table_row_count_to_be_between": {"min_value": float(rows), "max_value": rows + 1.0}},
+               {"expect_column_value_lengths_to_be_between": {"column": "description", "min_value": 1.0,
+                                                              "mostly": 1.0}},
+               {"expect_column_values_to_be_between": {"column": "hour", "min_value": 0.0, "max_value": 23.0}}])
+    assert out.passed
+    from html import unescape
+
+    assert f'{{"value": {rows}}}' in unescape(step.html)  # the report shows what was meant, not 5000.0
+    assert run([{"expect_table_row_count_to_equal": {"value": rows - 1.0}}], gate=False).passed is False
+    for value in (rows + 0.5, rows - 0.5):  # each was cut to a whole number and passed
+        with pytest.raises(DataError) as exc:
+            run([{"expect_table_row_count_to_equal": {"value": value}}])
+        assert str(exc.value) == ("the expectation list has problems:\n  expectations.0.expect_table_row_count_to_equal"
+                                  f".value: `value` must be a whole number, got {value}")
+    [issue] = check_validate({"expectations": [{"expect_table_row_count_to_be_between": {"min_value": 99.5}}]})
+    assert (issue.path, issue.message) == (("expectations", 0, "expect_table_row_count_to_be_between", "min_value"),
+                                           "`min_value` must be a whole number, got 99.5")
