@@ -9,6 +9,8 @@ the state dir). Every target runs the same in-process writer of `kubepipe serve`
 
 from __future__ import annotations
 
+import math
+
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.kfp_values import as_kind
 
@@ -43,7 +45,7 @@ def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
     if sink is not None and not _param(sink) and (not isinstance(sink, str) or not sink.strip()):
         issues.append(CheckIssue((*where, "sink"), f"must be a folder path or URI, got {sink!r}", _EXAMPLE))
     flush = value.get("flush_s")
-    if flush is not None and not _param(flush) and (not _num(flush) or flush <= 0):
+    if flush is not None and not _param(flush) and (not _num(flush) or not 0 < flush < math.inf):  # nan fails too
         issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, got {flush!r}", None))
     if runtime == "triton":
         issues.append(CheckIssue(where, "the prediction log is written by kubepipe's model server; Triton has none",

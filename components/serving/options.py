@@ -7,6 +7,8 @@ up to 25 s to finish the requests in flight.
 
 from __future__ import annotations
 
+import math
+
 from kubepipe.components.checks import MODEL_NAME
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
@@ -74,6 +76,11 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     port = values.get("port")
     if port is not None and not min_port <= port <= 65535:
         problems.append(f"--port must be from {min_port} to 65535 (got {port})")
+    # nan passes every comparison and inf overflows a thread's wait (the prediction log's writer died on
+    # `--log-flush-s inf`; nan made it spin): a number must be finite first
+    odd = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    problems += [f"{flag(k)} must be a finite number (got {values[k]})" for k in odd]
+    values = {k: v for k, v in values.items() if k not in odd}
     problems += [f"{flag(k)} must be positive (got {values[k]})" for k in _POSITIVE if values.get(k, 1) <= 0]
     problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS

@@ -42,7 +42,11 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     (["--port", "0"], "--port must be from 1 to 65535 (got 0)"),
     (["--name", "a/b"], "it is the model's name in the URLs"),
     (["--max-wait-ms", "-5"], "--max-wait-ms must be 0 or more (got -5.0)"),
-    (["--log-sample", "2"], "--log-sample must be a fraction from 0 to 1 (got 2.0)")])
+    (["--log-sample", "2"], "--log-sample must be a fraction from 0 to 1 (got 2.0)"),
+    # inf killed the prediction log's writer (a thread's wait overflows), nan made it spin: neither compares
+    (["--log-flush-s", "inf"], "--log-flush-s must be a finite number (got inf)"),
+    (["--log-flush-s", "nan"], "--log-flush-s must be a finite number (got nan)"),
+    (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number (got nan)")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 
