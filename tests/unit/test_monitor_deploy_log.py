@@ -28,7 +28,8 @@ def test_log_settings_are_checked_and_name_the_field():
     assert "Triton" in triton["serving.log"]
     assert "mapping" in _paths(check({"serving": {"log": "yes"}}))["serving.log"]
     for odd in (float("inf"), float("nan")):  # YAML .inf / .nan: the server's writer cannot wait that long
-        assert "positive number of seconds" in _paths(check({"serving": {"log": {"flush_s": odd}}}))["serving.log.flush_s"]
+        bad = _paths(check({"serving": {"log": {"flush_s": odd}}}))
+        assert "positive number of seconds" in bad["serving.log.flush_s"]
 
 
 def test_sink_defaults_profile_then_beside_the_state_dir():
