@@ -73,7 +73,11 @@ def _metric_issue(path: tuple, name, names: MetricSet) -> list[CheckIssue]:
     if name in names.renamed:
         return [CheckIssue(path, f"`{name}` is now `{names.renamed[name]}`",
                            "rename it: the value is sklearn's average precision (step-wise), not a trapezoidal area")]
-    return [CheckIssue(path, f"unknown metric `{name}`", did_you_mean(name, list(names.choices)) or names.hint)]
+    choices = list(names.choices)
+    k = str(name).rpartition("@")[2]
+    if k.isdigit():  # `recal@5`: the user's K, not an example's (it suggested recall@10)
+        choices += [c.partition("@")[0] + "@" + k for c in names.choices if "@" in c]
+    return [CheckIssue(path, f"unknown metric `{name}`", did_you_mean(name, choices) or names.hint)]
 
 
 def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIssue]:

@@ -32,7 +32,9 @@ def test_evaluate_retrieval_check_uses_retrieval_metric_names():
     assert check_evaluate_retrieval(ok) == []
     issues = check_evaluate_retrieval({"thresholds": {"f1_macro": {"min": 0.8}, "recal@5": {"min": 1}}})
     assert _paths(issues) == ["thresholds.f1_macro", "thresholds.recal@5"]
-    assert "recall@" in issues[1].hint
+    assert issues[1].hint == "did you mean `recall@5`?"  # the user's K (it said recall@10)
+    ndcg = check_evaluate_retrieval({"thresholds": {"ndgc@20": {"min": 0.5}}})
+    assert ndcg[0].hint == "did you mean `ndcg@20`?"
     assert _paths(check_evaluate_retrieval({})) == ["thresholds"]  # a gate that passes everything is refused
     assert _paths(check_evaluate_retrieval({"thresholds": {"mrr": {"min": 0.5}}, "force": True})) == ["force_reason"]
 
