@@ -269,7 +269,8 @@ def _local_copy(uri: str) -> Iterator[Path]:
             raise DataError(f"{uri}: is a directory; point the step at one CSV or Parquet file")
         if not path.exists():
             hint = f" (working directory: {os.getcwd()})" if not path.is_absolute() else ""
-            raise DataError(f"{uri}: no such file{hint}; check the path or the `data_uri` param")
+            # every reader's message (load-data, train-torch, probes, labels): no one pipeline's param names
+            raise DataError(f"{uri}: no such file{hint}; check the path, or the param that gives it")
         yield path
         return
     fd, tmp = tempfile.mkstemp(prefix="kubepipe-src-")
