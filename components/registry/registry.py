@@ -266,8 +266,8 @@ class Registry:
     def _claim_token(self, name: str, n: int) -> str | None:
         try:
             return json.loads(self.store.read(f"{name}/versions/{n}/claim.json").decode("utf-8")).get("token")
-        except (OSError, ValueError, AttributeError):
-            return None
+        except (FileNotFoundError, ValueError, AttributeError):  # gone (gc) or not a claim
+            return None  # an EIO is not "gc removed it": the store's own error says what failed
 
     def _check_claim(self, name: str, n: int, token: str) -> None:
         """Before committing: v`n` is still ours (`models gc` removes registrations that stalled too long)."""

@@ -184,6 +184,27 @@ def test_an_fsspec_read_that_fails_with_eio_names_the_file_not_the_network(tmp_p
 
 
 @pytest.mark.parametrize("kind", ["file", "memory"])
+def test_a_claim_that_cannot_be_read_is_not_reported_as_removed_by_gc(tmp_path, monkeypatch, kind):
+    """An EIO on the registration's own claim said 'the registration took so long that kubepipe models gc
+    removed it as abandoned': the storage failed, and the error says so; nothing is committed."""
+    import builtins
+
+    from kubepipe.components.registry import store
+
+    reg = Registry(str(tmp_path / "reg") if kind == "file" else f"memory://reg-{uuid.uuid4().hex}")
+    if kind == "file":
+        monkeypatch.setattr(store, "open", _eio("claim.json", builtins.open), raising=False)
+    else:
+        monkeypatch.setattr(reg.store.fs, "cat_file", _eio("claim.json", reg.store.fs.cat_file))
+    with pytest.raises((OSError, RegistryError)) as exc:
+        reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    assert "Input/output error" in str(exc.value) and "gc" not in str(exc.value)
+    monkeypatch.undo()
+    assert "ok" not in [v.status for v in reg.versions("clf")]  # nothing committed
+    assert reg.register(_model(tmp_path, "b"), name="clf", metrics={}).ok  # and the registry works on
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
 def test_mtime_is_none_only_when_the_file_is_gone(tmp_path, monkeypatch, kind):
     """mtime returned None for any OSError: an EIO looked like an unknown age (gc skipped the version silently)."""
     from kubepipe.components.registry import store
