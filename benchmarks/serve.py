@@ -17,6 +17,8 @@ at 1/4/16/64 connections (wrk if installed, else asyncio/httpx); fixed load = op
 requests/s (skipped where the server's capacity is below it). Tokens = `LoadedModel.count_tokens`
 (WordPiece tokens without specials for the teacher, whitespace words for the n-gram models);
 tokens/s = RPS x mean tokens per request, cross-checked against `kubepipe_serve_tokens_total`.
+CPU us/req = the server process's user + system CPU (all threads, /proc) over the run / requests
+answered: on a shared box RPS moves with the neighbours, the CPU a request costs much less.
 Medians of --repeats; servers alternate within each repeat; load and time are bounded.
 """
 
@@ -188,8 +190,10 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
         def cap(name, k, conns, secs):
             url = bases[name] + "/v1/models/m:predict"
             if use_wrk:
-                return load.run_wrk(url, scripts[k], secs, conns, args.timeout)
-            return load.run_py(url, bodies[k], secs, conns, timeout_s=args.timeout)
+                return load.with_cpu(procs[name].pid,
+                                     lambda: load.run_wrk(url, scripts[k], secs, conns, args.timeout))
+            return load.with_cpu(procs[name].pid, lambda: load.run_py(url, bodies[k], secs, conns,
+                                                                      timeout_s=args.timeout))
 
         for name in cmds:  # warm-up, not counted
             for k in bodies:
@@ -213,7 +217,8 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
                     # The previous capacity run's last queued passes (its connections closed) still count
                     # tokens for ~100 ms: read the counter once it has settled.
                     tok0 = load.settled_tokens(bases[name]) if name == "kubepipe" else 0.0
-                    res = load.run_py(url, bodies[k], args.seconds, 64, rate=args.rate, timeout_s=args.timeout)
+                    res = load.with_cpu(procs[name].pid, lambda: load.run_py(
+                        url, bodies[k], args.seconds, 64, rate=args.rate, timeout_s=args.timeout))
                     if name == "kubepipe" and check is None:
                         answered = res["requests"] - res["failed"]
                         if answered:  # nothing answered: nothing to cross-check
@@ -228,8 +233,8 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
 
 
 def med(runs: list[dict]) -> dict:
-    return {f: statistics.median(x[f] for x in runs) for f in ("rps", "p50_ms", "p99_ms")} | {
-        "failed": sum(x["failed"] for x in runs)}
+    return {f: statistics.median(x.get(f, float("nan")) for x in runs) for f in ("rps", "p50_ms", "p99_ms", "cpu_us")
+            } | {"failed": sum(x["failed"] for x in runs)}
 
 
 def summarise(raw: dict, tokens: dict[int, float]) -> dict:
@@ -251,7 +256,8 @@ def summarise(raw: dict, tokens: dict[int, float]) -> dict:
 
 def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -> None:
     print(f"\n== {title}")
-    hdr = f"{'server':<20}{'inst':>5}{'load':>10}{'RPS':>9}{'tokens/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
+    hdr = (f"{'server':<20}{'inst':>5}{'load':>10}{'RPS':>9}{'tokens/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
+           f"{'CPU us/req':>11}")
     print(hdr)
     for name, per in summ.items():
         for k, v in per.items():
@@ -261,7 +267,7 @@ def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -
                     print(f"{name:<20}{k:>5}{what:>10}   over capacity: not offered")
                     continue
                 print(f"{name:<20}{k:>5}{what:>10}{fig['rps']:>9.1f}{fig['tokens_s']:>11.0f}"
-                      f"{fig['p50_ms']:>9.1f}{fig['p99_ms']:>9.1f}{fig['failed']:>6}")
+                      f"{fig['p50_ms']:>9.1f}{fig['p99_ms']:>9.1f}{fig['failed']:>6}{fig['cpu_us']:>11.0f}")
     if "bare" in summ:
         for name in [n for n in summ if n != "bare"]:
             for k in summ[name]:
@@ -274,7 +280,8 @@ def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -
                         continue
                     ratio = fig["rps"] / b["rps"]
                     ok &= ratio >= 1.0 and fig["p99_ms"] <= b["p99_ms"]  # NaN compares False: missed
-                    parts.append(f"{c}c {ratio:.2f}x RPS, p99 {fig['p99_ms']:.0f}/{b['p99_ms']:.0f} ms")
+                    parts.append(f"{c}c {ratio:.2f}x RPS, p99 {fig['p99_ms']:.0f}/{b['p99_ms']:.0f} ms, "
+                                 f"CPU/req {fig['cpu_us'] / b['cpu_us']:.2f}x")
                 print(f"{name} vs bare, {k}/req: " + "; ".join(parts) +
                       f" -> {'met' if ok else 'MISSED'} (goal: >= bare RPS and <= bare p99 at every load)")
 

@@ -63,6 +63,25 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (/proc; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def with_cpu(pid: int, run) -> dict:
+    """`run()`'s figures plus the server's CPU per answered request (`cpu_us`): throughput on a shared box
+    moves with the neighbours, CPU per request much less."""
+    c0 = cpu_seconds(pid)
+    res = run()
+    answered = res["requests"] - res["failed"]
+    res["cpu_us"] = (cpu_seconds(pid) - c0) / answered * 1e6 if answered and c0 else float("nan")
+    return res
+
+
 def wrk_script(bodies: list[bytes], path: Path) -> Path:
     lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"', "local bodies = {}"]
     lines += [f"bodies[#bodies + 1] = {json.dumps(b.decode())}" for b in bodies]
