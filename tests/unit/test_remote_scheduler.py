@@ -212,3 +212,42 @@ def test_a_long_outage_runs_only_the_latest_slot(tmp_path):
     assert sched.tick(T0) == ["kubepipe-demo@2026-03-02T10:00:00Z"]
     sched.drain()
     assert sched.store.schedules()[0].next_fire == "2026-03-02T10:01:00Z"
+
+
+_RUN_CHILD = """
+import json, os, pathlib, sys, time
+home = pathlib.Path(sys.argv[sys.argv.index('--home') + 1])
+run_id = f"demo-{os.getpid()}"
+(home / 'runs' / run_id).mkdir(parents=True)
+(home / 'runs' / run_id / 'run.json').write_text(json.dumps(
+    {"run_id": run_id, "pipeline": "demo", "state": "RUNNING", "pid": os.getpid(), "started_at": time.time()}))
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_each_scheduled_run_reports_its_own_run_id_even_when_cancelled(tmp_path):
+    """Overlapping runs of one pipeline each get their own id (it used to be the newest record's), a cancelled
+    run keeps its id (the scheduler said `run 2 cancelled`, its table row id), a broken record does not crash it."""
+    from kubepipe.backends.schedules.launchers import Job, SubprocessLauncher
+
+    (tmp_path / "runs" / "broken").mkdir(parents=True)
+    (tmp_path / "runs" / "broken" / "run.json").write_text("[1]")
+    launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", _RUN_CHILD], grace_s=5)
+    first = launcher.start(Job("kubepipe-demo", "demo", "1", "2026-03-02T10:00:00Z", {}))
+    try:
+        time.sleep(0.3)
+        second = launcher.start(Job("kubepipe-demo", "demo", "60", "2026-03-02T10:01:00Z", {}))
+        try:
+            assert _wait_for(lambda: (tmp_path / "runs" / f"demo-{second.proc.pid}" / "run.json").exists(), 30)
+            assert _wait_for(first.done, 30)
+            second.cancel()
+        finally:
+            if second.proc.poll() is None:
+                os.killpg(second.proc.pid, signal.SIGKILL)
+                second.proc.wait()
+    finally:
+        if first.proc.poll() is None:
+            os.killpg(first.proc.pid, signal.SIGKILL)
+            first.proc.wait()
+    assert (first.state, first.run_id) == ("succeeded", f"demo-{first.proc.pid}")
+    assert (second.state, second.run_id) == ("cancelled", f"demo-{second.proc.pid}")

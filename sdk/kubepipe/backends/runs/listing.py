@@ -15,7 +15,7 @@ from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
-__all__ = ["list_local_runs", "show_local_run"]
+__all__ = ["list_local_runs", "show_local_run", "read_record"]
 
 
 
@@ -53,7 +53,8 @@ def _check_record(data: Any, path: Path) -> dict:
     return data
 
 
-def _read_record(path: Path) -> dict:
+def read_record(path: Path) -> dict:
+    """A run.json with the fields `runs` reads type-checked; a UserError naming the file otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -100,7 +101,7 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
     out = []
     for rec in Path(runs_dir).glob("*/run.json"):
         try:
-            data = _read_record(rec)
+            data = read_record(rec)
         except UserError as exc:
             if not pipeline:
                 out.append(_corrupt(rec, str(exc)))
@@ -124,6 +125,6 @@ def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
         known = [p.parent.name for p in Path(runs_dir).glob("*/run.json")]
         hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
         raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
-    data = _read_record(path)
+    data = read_record(path)
     data.setdefault("run_dir", str(path.parent))
     return _local(data)

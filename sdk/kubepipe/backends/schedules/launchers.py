@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.backends.runs.listing import read_record
+from kubepipe.errors import UserError
+
 __all__ = ["Job", "RunHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 
 DEFAULT_RUN_FUNCTION = "kubepipe.api:run"
@@ -88,11 +91,11 @@ class CallableLauncher:
 
 
 class _ProcessHandle(RunHandle):
-    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, pipeline: str, grace_s: float) -> None:
+    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log, "ab")
         self._t0 = time.time()
-        self._runs_dir, self._pipeline, self._grace = runs_dir, pipeline, grace_s
+        self._runs_dir, self._grace = runs_dir, grace_s
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.log_path = str(log)
 
@@ -100,25 +103,26 @@ class _ProcessHandle(RunHandle):
         rc = self.proc.poll()
         if rc is None:
             return False
-        if self.state == "running":
-            self.state = "succeeded" if rc == 0 else "failed"
-            self.error = None if rc == 0 else f"exit code {rc}; log: {self.log_path}"
+        if not self._log.closed:  # the first call after it ended (cancel() sets its own state first)
+            if self.state == "running":
+                self.state = "succeeded" if rc == 0 else "failed"
+                self.error = None if rc == 0 else f"exit code {rc}; log: {self.log_path}"
             self.run_id = self._find_run_id()
             self._log.close()
         return True
 
     def _find_run_id(self) -> str | None:
-        """The run record the child wrote (newest run.json of this pipeline started after launch)."""
-        best = None
+        """The id in the run record the child wrote: by its pid, since runs of one pipeline may overlap."""
         for rec in self._runs_dir.glob("*/run.json"):
             try:
-                data = json.loads(rec.read_text())
-            except (OSError, ValueError):
-                continue
-            if data.get("pipeline") == self._pipeline and float(data.get("started_at") or 0) >= self._t0 - 1:
-                if best is None or data["started_at"] > best["started_at"]:
-                    best = data
-        return best.get("run_id") if best else None
+                data = read_record(rec)
+            except UserError:
+                continue  # another run's broken record: `kubepipe runs list` reports it
+            started = data.get("started_at")
+            # the pid is ours until poll() reaped it; an older record may carry a recycled one
+            if data.get("pid") == self.proc.pid and isinstance(started, (int, float)) and started >= self._t0 - 1:
+                return data.get("run_id")
+        return None
 
     def cancel(self) -> None:
         if self.proc.poll() is not None:
@@ -153,4 +157,4 @@ class SubprocessLauncher:
     def start(self, job: Job) -> RunHandle:
         slot = job.slot.replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{job.schedule}-{slot}.log"
-        return _ProcessHandle(self.argv(job), log, self.home / "runs", job.pipeline, self.grace_s)
+        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s)
