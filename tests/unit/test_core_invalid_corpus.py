@@ -133,6 +133,10 @@ def test_invalid_config_is_located(tmp_path, name, extra, path, line, fragment):
     ("{cron: '0 3 * * 1', timezone: Europe/Stockholm}", "kubeflow", "schedule.timezone", "daylight saving"),
     ("{cron: '0 0 30 2 *'}", "vertex", "schedule.cron", "never fires"),
     ("{cron: '0 0 30 2 *'}", "local", "schedule.cron", "never fires"),
+    # accepted before and applied as a schedule that never fires
+    ("{cron: '0 3 * * 1', start_time: '2031-01-01T00:00:00Z', end_time: '2030-01-01T00:00:00+05:00'}", "local",
+     "schedule.end_time", "ends at 2029-12-31T19:00:00Z, not after start_time 2031-01-01T00:00:00Z: the schedule "
+                          "never fires"),
 ])
 def test_schedule_the_target_cannot_express_is_located(tmp_path, schedule, target, path, fragment):
     f = tmp_path / "p.yaml"
@@ -144,6 +148,15 @@ def test_schedule_the_target_cannot_express_is_located(tmp_path, schedule, targe
     [issue] = exc.value.issues
     assert (issue.path, issue.file, issue.line) == (path, str(f), 15)
     assert fragment in issue.message
+
+
+def test_a_schedule_that_already_ended_is_a_located_warning(tmp_path):
+    """A warning, not an error: the same file validated before its end_time."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "schedule: {cron: '0 3 * * 1', end_time: '2020-01-01'}\n")
+    [warning] = kubepipe.validate(f).warnings
+    assert (warning.path, warning.line, warning.severity) == ("schedule.end_time", 15, "warning")
+    assert warning.message == "ended at 2020-01-01T00:00:00Z, in the past: the schedule never fires again"
 
 
 def test_cli_exits_2_without_traceback(tmp_path):

@@ -170,11 +170,13 @@ class _Builder(InputChecks):
                                             display_name=step.display_name, checked_with=checked, **settings)
         exit_step = self.exit_step()
         order = self.order(plan_steps)
-        self.issues += schedule_issues(self.spec, self.profile.target, self.loc)
+        sched_issues = schedule_issues(self.spec, self.profile.target, self.loc)
+        self.issues += [i for i in sched_issues if i.severity != "warning"]
         schedule = self.paths.schedule(spec.schedule)
         self.local_notes(plan_steps)
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
                                            self.loc.issue, self.base_dir, self.profile.target)
+        warnings += [i for i in sched_issues if i.severity == "warning"]
         self.issues += errors
         self.issues += self.paths.issues
         if self.issues:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from kubepipe.errors import Issue
 from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
 from kubepipe.spec.params import ParamError, coerce_param
-from kubepipe.util import did_you_mean
+from kubepipe.util import did_you_mean, utc_iso
 
 __all__ = ["schedule_issues"]
 
@@ -28,6 +30,14 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
     except CronError as exc:
         value = sched.timezone if exc.field == "timezone" else sched.cron
         issues.append(loc.issue(("schedule", exc.field), exc.message, value=value, hint=exc.hint))
+    start, end = utc_iso(sched.start_time), utc_iso(sched.end_time)
+    if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
+        issues.append(loc.issue(("schedule", "end_time"), f"ends at {end}, not after start_time {start}: the "
+                                "schedule never fires", hint="move end_time after start_time, or remove one"))
+    elif end and end <= utc_iso(time.time()):  # a warning: the same file was fine yesterday
+        issues.append(loc.issue(("schedule", "end_time"), f"ended at {end}, in the past: the schedule never "
+                                "fires again", hint="move end_time into the future, or remove it",
+                                severity="warning"))
     for k, v in sched.params.items():
         if k not in spec.params:
             issues.append(loc.issue(("schedule", "params", k), f"unknown param `{k}`",
