@@ -352,8 +352,12 @@ def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None) -> l
     names = [name] if name else sorted(set(list_record_names(state_dir)) | set(orphans(state_dir)))
     out = []
     for n in names:
+        known = record_file(state_dir, n).exists()
         with locked(state_dir, n):
-            out.append(repair_locked(state_dir, n))
+            report = repair_locked(state_dir, n)
+        if name and not known and not report["actions"]:
+            get_endpoint(name, state_dir)  # raises, as `stop` does: a mistyped name is not "nothing to repair"
+        out.append(report)
     return out
 
 

@@ -215,6 +215,17 @@ def test_untracked_proxy_is_not_down_and_stop_stops_it(procs, tmp_path):
     assert P.port_free(port) and list_endpoints(str(state)) == []
 
 
+def test_repairing_an_endpoint_that_does_not_exist_says_so(tmp_path, monkeypatch, capsys):
+    """It said `nothing to repair` (exit 0) for a mistyped name; `stop` already refused it."""
+    write_record(tmp_path / ".kubepipe", "my-model", {"name": "my-model", "port": 18556, "url": "http://127.0.0.1:18556",
+                                                     "model_dir": "/m", "proxy": None, "backend": None})
+    monkeypatch.chdir(tmp_path)
+    code, text = run_cli_text(capsys, "endpoints", "repair", "my-modle")
+    assert code == 2, text
+    assert f"error: no local endpoint named 'my-modle' in {tmp_path / '.kubepipe' / 'endpoints'}; did you mean " \
+           "`my-model`?" in text
+
+
 def test_a_port_in_use_is_a_clear_error(tmp_path):
     state = tmp_path / ".kubepipe"
     write_record(state, "other", {"name": "other", "port": 18555, "url": "http://127.0.0.1:18555",
