@@ -217,8 +217,8 @@ def test_untracked_proxy_is_not_down_and_stop_stops_it(procs, tmp_path):
 
 def test_repairing_an_endpoint_that_does_not_exist_says_so(tmp_path, monkeypatch, capsys):
     """It said `nothing to repair` (exit 0) for a mistyped name; `stop` already refused it."""
-    write_record(tmp_path / ".kubepipe", "my-model", {"name": "my-model", "port": 18556, "url": "http://127.0.0.1:18556",
-                                                     "model_dir": "/m", "proxy": None, "backend": None})
+    write_record(tmp_path / ".kubepipe", "my-model", {"name": "my-model", "port": 18556, "model_dir": "/m",
+                                                     "url": "http://127.0.0.1:18556", "proxy": None, "backend": None})
     monkeypatch.chdir(tmp_path)
     code, text = run_cli_text(capsys, "endpoints", "repair", "my-modle")
     assert code == 2, text
