@@ -96,3 +96,16 @@ def test_good_record_stops(state, capsys):
     code, text = _run(capsys, "endpoints", "stop", "good")
     assert code == 0 and "stopped endpoint good" in text
     assert not (state / "good.json").exists()
+
+
+def test_predict_piped_is_tab_separated_with_a_header(state, capsys, monkeypatch):
+    """rich turned the tabs into spaces, so `kubepipe endpoints predict ... | cut -f1` got whole lines."""
+    pytest.importorskip("httpx")
+    from cli_runner import run_cli
+    from kubepipe.components.serving import endpoints
+
+    answer = {"predictions": [{"label": "fuel", "probability": 0.556}, {"label": "pharmacy", "probability": 0.97}]}
+    monkeypatch.setattr(endpoints, "predict_endpoint", lambda name, inputs, state_dir: answer)
+    code, out, err = run_cli(capsys, "endpoints", "predict", "good", "SHELL OIL [b]HOUSTON", "x")
+    assert code == 0, err
+    assert out == "label\tprobability\ttext\nfuel\t0.5560\tSHELL OIL [b]HOUSTON\npharmacy\t0.9700\tx\n"

@@ -204,8 +204,9 @@ def predict(name: str = typer.Argument(...), texts: List[str] = typer.Argument(.
     from kubepipe.components.serving.endpoints import predict_endpoint
 
     body = predict_endpoint(name, list(texts), _home(home, state_dir))
-    for text, pred in zip(texts, body.get("predictions", [])):
-        console.out.print(f"{pred['label']}\t{pred['probability']:.4f}\t{console.escape(text)}")
+    output.table(("label", "probability", "text"),
+                 [(pred["label"], f"{pred['probability']:.4f}", text)
+                  for text, pred in zip(texts, body.get("predictions", []))])
 
 
 def register(app: typer.Typer) -> None:
