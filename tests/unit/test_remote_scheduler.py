@@ -251,3 +251,20 @@ def test_each_scheduled_run_reports_its_own_run_id_even_when_cancelled(tmp_path)
             first.proc.wait()
     assert (first.state, first.run_id) == ("succeeded", f"demo-{first.proc.pid}")
     assert (second.state, second.run_id) == ("cancelled", f"demo-{second.proc.pid}")
+
+
+@pytest.mark.parametrize("truncate, why", [(False, "file is not a database"),
+                                           (True, "database disk image is malformed")])
+def test_a_broken_scheduler_db_is_named_with_what_to_do(tmp_path, truncate, why):
+    """It was `internal error: DatabaseError: file is not a database` from `schedule` and `scheduler`."""
+    db = tmp_path / "scheduler.db"
+    if truncate:  # a real database cut short
+        add(tmp_path)
+        db.write_bytes(db.read_bytes()[:4000])
+    else:
+        db.write_text("garbage\n")
+    with pytest.raises(UserError) as exc:
+        SchedulerStore(tmp_path).schedules()
+    assert str(exc.value) == (
+        f"scheduler: {db} is not a readable scheduler database ({why}); move it aside and "
+        "apply each schedule again with `kubepipe schedule PIPELINE` (the record of fired slots is lost)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
 __all__ = ["ScheduleRow", "SchedulerStore", "DB_NAME", "utcnow", "parse_iso"]
@@ -78,15 +79,34 @@ class SchedulerStore:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / DB_NAME
-        db = sqlite3.connect(self.path, timeout=30)
+        with self._named_errors():
+            db = sqlite3.connect(self.path, timeout=30)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the scheduler's writes
+                db.executescript(_SCHEMA)
+            finally:
+                db.close()
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """sqlite3 names no file ('file is not a database'); say which one, and what to do when it is broken."""
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the scheduler's writes
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
+            yield
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+                raise UserError(f"scheduler: {self.path} is not a readable scheduler database ({exc}); move it "
+                                "aside and apply each schedule again with `kubepipe schedule PIPELINE` (the record "
+                                "of fired slots is lost)") from None
+            raise UserError(f"scheduler: {self.path}: {exc}") from None
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._named_errors():
+            with self._connection() as db:
+                yield db
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=30000")
