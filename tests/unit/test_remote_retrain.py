@@ -117,3 +117,20 @@ def test_bad_settings_are_named(memory_root):
     issues = check_trigger({"pipline": "x", "cooldown_hours": -1})
     assert [(i.path, i.hint) for i in issues] == [(("pipline",), "did you mean `pipeline`?"),
                                                    (("cooldown_hours",), "e.g. cooldown_hours: 24")]
+
+
+@pytest.mark.parametrize("text", ['[1]', '{"id": "x"}', '{"pipeline": "p.yaml", "params": [1]}'])
+def test_an_unusable_retrain_request_is_moved_aside_and_the_scheduler_goes_on(tmp_path, text):
+    """It crashed the scheduler at every start (`internal error: KeyError: 'pipeline'`), so no schedule ran."""
+    home = tmp_path / ".kubepipe"
+    queue = Path(queue_dir(str(home / "state")))
+    queue.mkdir(parents=True)
+    (queue / "bad.json").write_text(text)
+    (queue / "partial.json").write_text('{"pipeline": "p.yaml"')  # still being written: read next tick
+    said = []
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: "r1"), on_event=said.append)
+    assert sched.tick(NOW) == []
+    assert said == [f"retrain request {queue / 'bad.json'} is not a request (an object with `pipeline` and "
+                    f"`params`); moved to {queue / 'rejected'}"]
+    assert sorted(p.name for p in queue.rglob("*.json")) == ["bad.json", "partial.json"]
+    assert (queue / "rejected" / "bad.json").read_text() == text

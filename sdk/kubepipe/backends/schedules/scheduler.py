@@ -204,9 +204,8 @@ class LocalScheduler:
         queue = self.home / RETRAIN_QUEUE
         started: list[str] = []
         for req in sorted(queue.glob("*.json")) if queue.is_dir() else []:
-            try:
-                data = json.loads(req.read_text())
-            except (OSError, ValueError):
+            data = self._retrain_request(req)
+            if data is None:
                 continue
             name = f"retrain:{data['pipeline']}"
             if self.running(name):
@@ -223,3 +222,19 @@ class LocalScheduler:
             started.append(name)
             self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
         return started
+
+    def _retrain_request(self, req: Path) -> dict | None:
+        """A queued request, or None: not fully written yet, or unusable (moved aside, never to stop the scheduler)."""
+        try:
+            data = json.loads(req.read_text())
+        except (OSError, ValueError):
+            return None  # trigger-retrain may be writing it: the next tick reads it again
+        if (isinstance(data, dict) and isinstance(data.get("pipeline"), str) and data["pipeline"]
+                and isinstance(data.get("params") or {}, dict)):
+            return data
+        rejected = req.parent / "rejected"
+        rejected.mkdir(exist_ok=True)
+        req.replace(rejected / req.name)
+        self.say(f"retrain request {req} is not a request (an object with `pipeline` and `params`); moved to "
+                 f"{rejected}")
+        return None
