@@ -180,3 +180,19 @@ def test_models_show_json_pipes_into_json_tool(tmp_path):
     doc = json.loads(tool.stdout)
     assert (doc["kind"], doc["name"], doc["version"], doc["run_id"]) == ("ModelVersion", "clf", 1, LONG_ID)
     assert doc["metrics"] == {"f1_macro": 0.9}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["scheduler", "--tick", "nan"], "Invalid value for '--tick': must be a finite number (got nan)"),  # spun
+    (["scheduler", "--tick", "inf"], "Invalid value for '--tick': must be a finite number (got inf)"),  # OverflowError
+    (["scheduler", "--tick", "0"], "Invalid value for '--tick': must be more than 0 (got 0)"),  # spun
+    (["scheduler", "--grace", "nan"],  # never cancelled
+     "Invalid value for '--grace': must be a finite number (got nan)"),
+    (["scheduler", "--max-ticks", "0"], "Invalid value for '--max-ticks'"),  # ran a tick anyway
+    (["models", "gc", "--older-than", "nan"],  # removed every incomplete version, in-flight ones too
+     "Invalid value for '--older-than': must be a finite number (got nan)"),
+])
+def test_seconds_and_counts_must_be_finite_and_in_range(tmp_path, capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv, "--home", tmp_path)
+    assert code == 2 and message in " ".join(err.replace("│", " ").split()), err
+    assert not (tmp_path / "scheduler.db").exists()  # refused before anything ran

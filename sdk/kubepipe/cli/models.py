@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET
+from kubepipe.cli.options import PROFILE, SET, finite
 from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
@@ -181,7 +181,7 @@ def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int
 
 @models.command("gc")
 def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for every model."),
-       older_than: float = typer.Option(60.0, "--older-than", min=0,
+       older_than: float = typer.Option(60.0, "--older-than", callback=finite(0),
                                         help="Minutes since an unfinished registration started."),
        dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
        registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:

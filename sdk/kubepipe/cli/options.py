@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Callable, Optional
+
 import typer
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params"]
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "finite"]
 
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
 PROFILE = typer.Option(None, "--profile", help="Target profile file (default: configs/<target>.yaml).")
@@ -22,3 +25,18 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
         k, v = item.split("=", 1)
         out[k.strip()] = v
     return out
+
+
+def finite(minimum: float, *, above: bool = False) -> Callable[[Optional[float]], Optional[float]]:
+    """A float option's callback: a finite number, at least (or above) `minimum`.
+
+    click's `min=` lets nan through (it fails every comparison) and inf overflows a wait."""
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"must be a finite number (got {value})")
+        if value <= minimum if above else value < minimum:
+            raise typer.BadParameter(f"must be {'more than' if above else 'at least'} {minimum:g} (got {value:g})")
+        return value
+    return check

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
+from kubepipe.cli.options import PARAM, PROFILE, SET, finite, parse_params
 from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
 
@@ -171,9 +171,11 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
 
 
 def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait for the runs it started, exit."),
-              max_ticks: Optional[int] = typer.Option(None, "--max-ticks", help="Stop after N ticks (tests)."),
-              tick: float = typer.Option(5.0, "--tick", help="Seconds between ticks."),
-              grace: Optional[float] = typer.Option(None, "--grace", help="On stop, cancel runs still going after N s."),
+              max_ticks: Optional[int] = typer.Option(None, "--max-ticks", min=1, help="Stop after N ticks (tests)."),
+              tick: float = typer.Option(5.0, "--tick", callback=finite(0, above=True),
+                                         help="Seconds between ticks."),
+              grace: Optional[float] = typer.Option(None, "--grace", callback=finite(0),
+                                                    help="On stop, cancel runs still going after N s."),
               home: Path = HOME) -> None:
     """Run the local schedules (target local) until SIGTERM/SIGINT; a second signal cancels runs in flight."""
     from kubepipe.backends.schedules.launchers import SubprocessLauncher
