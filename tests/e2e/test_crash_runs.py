@@ -95,8 +95,11 @@ def test_sigterm_stops_the_task_and_names_the_step(in_tmp):
             cli.kill()
     assert cli.returncode == 130 and "Traceback" not in err
     assert not _tasks_of(data["run_id"])
-    _, after = _record(in_tmp)
+    rec, after = _record(in_tmp)
     assert after["state"] == "FAILED" and "interrupted (SIGTERM) during step `nap`" in after["error"]
+    # the CLI used to exit 130 saying nothing
+    assert " ".join(err.split()).endswith(f"run {data['run_id']} {after['error']}; its record: "
+                                          f"{rec.relative_to(in_tmp)}")
     assert {s["name"]: s["state"] for s in after["steps"]}["nap"] == "FAILED"
 
 

@@ -196,3 +196,26 @@ def test_seconds_and_counts_must_be_finite_and_in_range(tmp_path, capsys, argv, 
     code, out, err = run_cli(capsys, *argv, "--home", tmp_path)
     assert code == 2 and message in " ".join(err.replace("│", " ").split()), err
     assert not (tmp_path / "scheduler.db").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_interrupted_command_says_so(tmp_path, capsys, monkeypatch, fmt):
+    """typer turned the KeyboardInterrupt into a silent exit 130: no message, and no Error document in JSON mode."""
+    import kubepipe.backends.local.runner as runner
+
+    why = "run p-1 interrupted (SIGTERM) during step `train`; its record: .kubepipe/runs/p-1/run.json"
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt(why)
+
+    monkeypatch.setattr(runner, "run_compiled", interrupted)
+    monkeypatch.chdir(tmp_path)
+    kubepipe_init = run_cli(capsys, "init", ".")
+    assert kubepipe_init[0] == 0, kubepipe_init
+    code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "--format", fmt)
+    assert code == 130 and (out == "" or fmt == "text")  # text: the progress is on stdout
+    if fmt == "json":
+        assert json.loads(err.splitlines()[-1])["error"] == {"type": "KeyboardInterrupt", "message": why,
+                                                             "exit_code": 130}
+    else:
+        assert " ".join(err.split()).endswith(why)

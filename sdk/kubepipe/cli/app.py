@@ -7,12 +7,22 @@ import os
 import sys
 
 import typer
+import typer.core
 
 from kubepipe.cli import console
 
 __all__ = ["app", "main"]
 
+class _Root(typer.core.TyperGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # typer turns it into a silent exit 130: report it as an error instead
+            raise console.Interrupted(str(exc)) from exc
+
+
 app = typer.Typer(
+    cls=_Root,
     name="kubepipe",
     help="Declarative pipelines on Kubeflow: validate, compile, run, submit, schedule.\n\n"
          "-v/--verbose and -q/--quiet work before or after the subcommand. Most commands take "

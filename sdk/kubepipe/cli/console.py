@@ -14,7 +14,7 @@ from rich.markup import escape
 from kubepipe.errors import KubepipeError
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
-           "escape", "API_VERSION"]
+           "Interrupted", "escape", "API_VERSION"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
@@ -77,13 +77,18 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
+class Interrupted(Exception):
+    """A KeyboardInterrupt (Ctrl-C, or SIGTERM in a run) that reached the command: exit 130, its message said."""
+
+
 def report_error(exc: BaseException) -> int:
     """Print an error for a person (or, with --format json, as a JSON object on stderr); return the exit code."""
     # typer >= 0.29 bundles its own click: its public Exit, Abort and TyperException cover every kind.
     if isinstance(exc, typer.Exit):
         return exc.exit_code
-    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
-        return _say(exc, "aborted", 130, "[red]aborted[/red]")
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt, Interrupted)):
+        message = str(exc) if isinstance(exc, Interrupted) and str(exc) else "aborted"
+        return _say(exc.__cause__ or exc, message, 130, f"[red]{escape(message)}[/red]")
     if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):  # wrong flags or arguments: exit 2
         if JSON:
             return _say(exc, exc.format_message(), exc.exit_code, "")

@@ -90,7 +90,7 @@ def guarded(run: RunResult) -> Iterator[None]:
             run.save()
         except OSError:
             pass  # `runs list` shows it as CRASHED from the pid
-        raise
+        raise KeyboardInterrupt(f"run {run.run_id} {run.error}; its record: {run.path}") from exc
     finally:
         if previous is None:
             os.environ.pop(RUN_ENV, None)
