@@ -150,6 +150,17 @@ def test_schedule_the_target_cannot_express_is_located(tmp_path, schedule, targe
     assert fragment in issue.message
 
 
+def test_a_bad_cron_is_quoted_once(tmp_path):
+    """It read `expected 5 fields, got 6 in '0 2 * * * *' (got '0 2 * * * *'); ...`."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "schedule: {cron: '0 2 * * * *'}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    [issue] = exc.value.issues
+    assert issue.format() == (f"{f}:15:12: schedule.cron: expected 5 fields, got 6 in '0 2 * * * *'; write 5 fields "
+                              "(minute hour day-of-month month day-of-week) - kubepipe adds KFP's seconds field itself")
+
+
 def test_a_schedule_that_already_ended_is_a_located_warning(tmp_path):
     """A warning, not an error: the same file validated before its end_time."""
     f = tmp_path / "p.yaml"

@@ -27,9 +27,8 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
             translate(sched.cron, sched.timezone)
         else:
             normalize_cron(sched.cron)
-    except CronError as exc:
-        value = sched.timezone if exc.field == "timezone" else sched.cron
-        issues.append(loc.issue(("schedule", exc.field), exc.message, value=value, hint=exc.hint))
+    except CronError as exc:  # its message quotes the cron or zone: no `(got ...)` to repeat it
+        issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
     start, end = utc_iso(sched.start_time), utc_iso(sched.end_time)
     if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
         issues.append(loc.issue(("schedule", "end_time"), f"ends at {end}, not after start_time {start}: the "
