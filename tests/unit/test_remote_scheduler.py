@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.schedules.launchers import CallableLauncher
+from kubepipe.backends.schedules.launchers import CallableLauncher, SubprocessLauncher
 from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
 from kubepipe.errors import UserError
@@ -268,3 +268,15 @@ def test_a_broken_scheduler_db_is_named_with_what_to_do(tmp_path, truncate, why)
     assert str(exc.value) == (
         f"scheduler: {db} is not a readable scheduler database ({why}); move it aside and "
         "apply each schedule again with `kubepipe schedule PIPELINE` (the record of fired slots is lost)")
+
+
+def test_a_run_that_never_started_is_not_named_by_its_table_row(tmp_path):
+    """`kubepipe-demo: run 1 failed (...)` named the scheduler's row id as if it were a run id."""
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z")
+    said = []
+    launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", "raise SystemExit(2)"])
+    sched = LocalScheduler(tmp_path, launcher=launcher, on_event=said.append)
+    assert sched.tick(T0) == ["kubepipe-demo@2026-03-02T10:00:00Z"]
+    sched.drain()
+    log = tmp_path / "scheduler" / "logs" / "kubepipe-demo-2026-03-02T100000Z.log"
+    assert said[-1] == f"kubepipe-demo: failed with no run record (exit code 2; log: {log})"

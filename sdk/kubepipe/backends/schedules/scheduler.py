@@ -124,8 +124,9 @@ class LocalScheduler:
         for row_id, (name, handle) in list(self.inflight.items()):
             if handle.done():
                 self.store.finish(row_id, handle.state, handle.run_id, handle.error)
-                self.say(f"{name}: run {handle.run_id or row_id} {handle.state}" +
-                         (f" ({handle.error})" if handle.error else ""))
+                # no run id: the run never wrote its record (its YAML is gone, say); the row id is no run id
+                what = f"run {handle.run_id} {handle.state}" if handle.run_id else f"{handle.state} with no run record"
+                self.say(f"{name}: {what}" + (f" ({handle.error})" if handle.error else ""))
                 del self.inflight[row_id]
 
     def running(self, name: str) -> int:
