@@ -348,13 +348,21 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
 
 
 def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None) -> list[dict]:
-    """Settle interrupted deploys and stop untracked processes: of `name`, or of every endpoint under `state_dir`."""
+    """Settle interrupted deploys and stop untracked processes: of `name`, or of every endpoint under `state_dir`
+    (then an endpoint that cannot be repaired, its record unreadable, is an item with its `error`)."""
     names = [name] if name else sorted(set(list_record_names(state_dir)) | set(orphans(state_dir)))
     out = []
     for n in names:
         known = record_file(state_dir, n).exists()
-        with locked(state_dir, n):
-            report = repair_locked(state_dir, n)
+        try:
+            with locked(state_dir, n):
+                report = repair_locked(state_dir, n)
+        except ComponentError as exc:
+            if name:
+                raise
+            # one unreadable record must not leave every other endpoint unrepaired
+            out.append({"name": n, "actions": [], "stopped": [], "adopted": [], "record": None, "error": str(exc)})
+            continue
         if name and not known and not report["actions"]:
             get_endpoint(name, state_dir)  # raises, as `stop` does: a mistyped name is not "nothing to repair"
         out.append(report)

@@ -109,3 +109,21 @@ def test_predict_piped_is_tab_separated_with_a_header(state, capsys, monkeypatch
     code, out, err = run_cli(capsys, "endpoints", "predict", "good", "SHELL OIL [b]HOUSTON", "x")
     assert code == 0, err
     assert out == "label\tprobability\ttext\nfuel\t0.5560\tSHELL OIL [b]HOUSTON\npharmacy\t0.9700\tx\n"
+
+
+def test_one_unreadable_record_does_not_stop_the_repair_of_the_others(state, capsys):
+    """`endpoints repair` stopped at the first bad record (exit 2), so no other endpoint was settled."""
+    from cli_runner import run_cli
+
+    (state / "half.json").write_text(json.dumps({
+        "name": "half", "port": 18087, "url": "http://127.0.0.1:18087", "model_dir": "/m",
+        "backend": {"pid": 1, "port": 18088}, "proxy": {"pid": 1, "port": 18087},
+        "pending": [{"role": "backend", "token": "gone#backend#0"}]}), encoding="utf-8")
+    _write_bad(state, "array")
+    code, out, err = run_cli(capsys, "endpoints", "repair", "--format", "json")
+    assert code == 1, err
+    items = {i["name"]: i for i in json.loads(out)["items"]}
+    assert items["half"]["actions"] == ["forgot the backend of an interrupted deploy (not running)"]
+    assert "error" not in items["half"] and "error" not in items["good"]
+    assert items["array"]["error"].startswith(f"endpoint record {state / 'array.json'}")
+    assert not json.loads(state.joinpath("half.json").read_text())["pending"]

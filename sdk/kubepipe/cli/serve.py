@@ -183,15 +183,20 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 
     root = _home(home, state_dir)
     reports = repair_endpoints(root, name)
+    failed = [r for r in reports if r.get("error")]
+    for r in failed:
+        console.err.print(f"[bold red]error:[/bold red] {console.escape(r['error'])}", soft_wrap=True)
     if output.is_json(fmt):
         output.emit("EndpointRepair", {"home": root, "items": [
-            {k: r[k] for k in ("name", "actions", "stopped", "adopted")} for r in reports]})
-        return
-    rows = [(r["name"], action) for r in reports for action in r["actions"]]
-    if rows:
-        output.table(("name", "action"), rows)
+            {k: r[k] for k in ("name", "actions", "stopped", "adopted", "error") if k in r} for r in reports]})
     else:
-        console.out.print("nothing to repair" if reports else f"no local endpoints in {console.escape(root)}")
+        rows = [(r["name"], action) for r in reports for action in r["actions"]]
+        if rows:
+            output.table(("name", "action"), rows)
+        elif not failed:
+            console.out.print("nothing to repair" if reports else f"no local endpoints in {console.escape(root)}")
+    if failed:  # the others were repaired; these were not
+        raise typer.Exit(1)
 
 
 @endpoints.command("predict")
