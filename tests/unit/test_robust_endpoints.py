@@ -127,3 +127,13 @@ def test_one_unreadable_record_does_not_stop_the_repair_of_the_others(state, cap
     assert "error" not in items["half"] and "error" not in items["good"]
     assert items["array"]["error"].startswith(f"endpoint record {state / 'array.json'}")
     assert not json.loads(state.joinpath("half.json").read_text())["pending"]
+
+
+def test_list_shows_no_python_none_for_missing_pids(state, capsys):
+    """A corrupt or interrupted endpoint's pids read `None, None`."""
+    from cli_runner import run_cli
+
+    _write_bad(state, "array")
+    code, out, err = run_cli(capsys, "endpoints", "list")
+    assert code == 0, err
+    assert "array\t-\tcorrupt\t-\t-, -\n" in out and "None" not in out

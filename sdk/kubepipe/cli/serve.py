@@ -155,7 +155,7 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
         return
     output.table(("name", "url", "status", "model", "pids"),
                  [(r["name"], r["url"], output.Styled(r["status"], _COLORS.get(r["status"], "red")),
-                   r["model_dir"], f"{r['pids']['proxy']}, {r['pids']['backend']}") for r in rows])
+                   r["model_dir"], f"{r['pids']['proxy'] or '-'}, {r['pids']['backend'] or '-'}") for r in rows])
 
 
 _COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untracked": "yellow"}
