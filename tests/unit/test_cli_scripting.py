@@ -219,3 +219,14 @@ def test_an_interrupted_command_says_so(tmp_path, capsys, monkeypatch, fmt):
                                                              "exit_code": 130}
     else:
         assert " ".join(err.split()).endswith(why)
+
+
+def test_a_crashed_run_is_red_on_a_terminal(tmp_path, monkeypatch, capsys):
+    """CRASHED, unlike FAILED and CORRUPT, had no colour."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    _record(tmp_path, "killed-1", state="CRASHED")
+    code, out, _ = run_cli(capsys, "runs", "list", "--home", tmp_path)
+    assert code == 0 and re.search(r"\x1b\[[0-9;]*31mCRASHED", out), repr(out)

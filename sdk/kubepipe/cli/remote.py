@@ -192,7 +192,8 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
 runs_app = typer.Typer(help="Local and remote runs.", no_args_is_help=True)
 
 
-_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "CORRUPT": "red", "RUNNING": "cyan", "SKIPPED": "dim"}
+_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "CRASHED": "red", "CORRUPT": "red", "RUNNING": "cyan",
+                "SKIPPED": "dim"}
 
 
 def _state(value) -> output.Styled:
