@@ -230,3 +230,26 @@ def test_a_crashed_run_is_red_on_a_terminal(tmp_path, monkeypatch, capsys):
     _record(tmp_path, "killed-1", state="CRASHED")
     code, out, _ = run_cli(capsys, "runs", "list", "--home", tmp_path)
     assert code == 0 and re.search(r"\x1b\[[0-9;]*31mCRASHED", out), repr(out)
+
+
+def test_a_schedule_that_used_up_its_max_runs_plans_no_change(tmp_path, capsys, monkeypatch):
+    """The scheduler disabled it, so `schedule --detailed-exitcode` reported a `resume` (exit 2) forever."""
+    import datetime as dt
+
+    from kubepipe.backends.schedules.launchers import CallableLauncher
+    from kubepipe.backends.schedules.scheduler import LocalScheduler
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", ".")[0] == 0
+    yaml_path = tmp_path / "pipelines" / "my-pipeline.yaml"
+    yaml_path.write_text(yaml_path.read_text() + "schedule: {cron: '0 3 * * *', max_runs: 1}\n")
+    argv = ["schedule", yaml_path, "--home", tmp_path / "h"]
+    assert run_cli(capsys, *argv)[0] == 0
+    sched = LocalScheduler(tmp_path / "h", launcher=CallableLauncher(lambda path, params: "r1"))
+    day = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.timezone.utc)
+    sched.tick(day)  # a new schedule: its first slot is the next 03:00
+    assert sched.tick(day + dt.timedelta(hours=3)) == ["kubepipe-my-pipeline@2026-03-02T03:00:00Z"]
+    sched.drain()
+    assert sched.tick(day + dt.timedelta(hours=27)) == []  # the next slot: no more runs
+    code, out, err = run_cli(capsys, *argv, "--plan", "--detailed-exitcode")
+    assert code == 0 and out.splitlines()[1].startswith("unchanged\t"), out + err

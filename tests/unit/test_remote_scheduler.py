@@ -120,13 +120,20 @@ def test_catchup_backfills_within_max_concurrency(tmp_path):
     assert len(rec.calls()) == 5
 
 
-def test_max_runs_disables_the_schedule(tmp_path):
+def test_max_runs_stops_the_schedule_and_leaves_it_as_declared(tmp_path):
+    """It used to disable the row, so every later `kubepipe schedule` planned a `resume` that changed nothing."""
     add(tmp_path, next_fire="2026-03-02T10:00:00Z", max_runs=1)
-    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(Recorder(tmp_path / "c.jsonl")))
+    said = []
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(Recorder(tmp_path / "c.jsonl")), on_event=said.append)
     assert len(sched.tick(T0)) == 1
     sched.drain()
     assert sched.tick(T0 + minutes(5)) == []
-    assert sched.store.schedules()[0].enabled is False
+    assert sched.tick(T0 + minutes(10)) == []
+    assert sched.store.schedules()[0].enabled is True
+    assert [m for m in said if "max_runs" in m] == [
+        "kubepipe-demo: max_runs=1 reached; it starts no more runs (raise schedule.max_runs for more)"]
+    sched.store.set_fields("kubepipe-demo", max_runs=2)  # what re-applying a larger max_runs does
+    assert sched.tick(T0 + minutes(15)) == ["kubepipe-demo@2026-03-02T10:15:00Z"]
 
 
 def test_one_scheduler_per_home(tmp_path):

@@ -146,6 +146,9 @@ class LocalScheduler:
         return started
 
     def _fire_due(self, s: ScheduleRow, now: dt.datetime) -> list[str]:
+        if s.max_runs is not None and s.fired >= s.max_runs:
+            # done, yet left enabled as its YAML says: disabling it made every `kubepipe schedule` plan a resume
+            return []
         start = parse_iso(s.start_time)
         end = parse_iso(s.end_time)
         if s.next_fire is None:  # new: first slot after now (or after start_time)
@@ -177,8 +180,6 @@ class LocalScheduler:
         fired = s.fired
         for i, slot in enumerate(due):
             if s.max_runs is not None and fired >= s.max_runs:
-                self.store.set_fields(s.name, enabled=False)
-                self.say(f"{s.name}: max_runs={s.max_runs} reached; schedule disabled")
                 break
             slot_s = utc_iso(slot)
             if self.running(s.name) >= s.max_concurrency:
@@ -198,6 +199,9 @@ class LocalScheduler:
             fired += 1
             started.append(f"{s.name}@{slot_s}")
             self.say(f"{s.name}: started slot {slot_s}")
+            if s.max_runs is not None and fired >= s.max_runs:
+                self.say(f"{s.name}: max_runs={s.max_runs} reached; it starts no more runs (raise schedule.max_runs "
+                         "for more)")
         self.store.set_fields(s.name, next_fire=utc_iso(next_fire))
         return started
 
