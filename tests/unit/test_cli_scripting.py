@@ -253,3 +253,19 @@ def test_a_schedule_that_used_up_its_max_runs_plans_no_change(tmp_path, capsys, 
     assert sched.tick(day + dt.timedelta(hours=27)) == []  # the next slot: no more runs
     code, out, err = run_cli(capsys, *argv, "--plan", "--detailed-exitcode")
     assert code == 0 and out.splitlines()[1].startswith("unchanged\t"), out + err
+
+
+def test_piped_run_summary_cuts_no_output(tmp_path, capsys, monkeypatch):
+    """Piped, a gate's long `decision` ended in `…` after 100 characters; runs show has no outputs to read it."""
+    import kubepipe.backends.local.runner as runner
+
+    decision = "first-run: f1_macro 0.847 >= 0.700; " + "no champion yet, absolute thresholds only " * 4
+    step = StepRecord("evaluate", "SUCCEEDED", 1_790_000_000.0, 1_790_000_003.0, outputs={"decision": decision})
+    done = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                     state="SUCCEEDED", started_at=1_790_000_000.0, finished_at=1_790_000_004.0, steps=[step])
+    monkeypatch.setattr(runner, "run_compiled", lambda *_a, **_k: done)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", ".")[0] == 0
+    code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "-q")
+    assert code == 0, err
+    assert f"evaluate\tsucceeded\t3.0s\tdecision: {decision}\n" in out

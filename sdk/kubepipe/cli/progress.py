@@ -62,29 +62,32 @@ class Progress:
         return t
 
 
-def _fmt(value: Any, limit: int = 100) -> str:
+def _fmt(value: Any, limit: int | None = 100) -> str:
     text = str(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
 SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
-def summary_rows(run: Any) -> list[tuple[str, str, str, str]]:
+def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str]]:
     """(step, state, time, outputs) per step: the run's final table, as plain text. The state says
     `rolled back` / `succeeded, warnings` where the outputs do, and the step's note (why it was
-    skipped, why it rolled back, which warn-level checks failed) leads its outputs."""
+    skipped, why it rolled back, which warn-level checks failed) leads its outputs. `cut`: long
+    values end in `…` (for a terminal; piped, nothing is cut)."""
     from kubepipe.backends.runs.notes import display_state
 
     rows = []
     for rec in run.steps:
         note = getattr(rec, "note", None)
         # the note already says what `warnings` / `why` hold; empty outputs (a rolled-back endpoint) say nothing
-        outs = [f"{k}: {_fmt(v)}" for k, v in rec.outputs.items() if v != "" and not (note and k in ("warnings", "why"))]
+        outs = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in rec.outputs.items()
+                if v != "" and not (note and k in ("warnings", "why"))]
         if rec.artifacts:
             outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""
-        rows.append((rec.name, display_state(rec), took, "\n".join([_fmt(note, 300)] * bool(note) + outs)))
+        lead = [_fmt(note, 300 if cut else None)] if note else []
+        rows.append((rec.name, display_state(rec), took, "\n".join(lead + outs)))
     return rows
 
 

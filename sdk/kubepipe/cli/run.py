@@ -43,7 +43,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
             raise typer.Exit(1)
         return
     output.table(SUMMARY_COLUMNS, [(name, output.Styled(state, STYLE.get(state.upper(), "")), took, outs)
-                                   for name, state, took, outs in summary_rows(result)],
+                                   for name, state, took, outs in summary_rows(result, cut=console.out.is_terminal)],
                  title=f"run {result.run_id}")
     console.out.print(f"run folder: {console.escape(result.run_dir)}  (artifacts/, run.json, run.log)")
     reports = result.reports()  # a failed run's reports too: a failed gate's report says why
