@@ -21,6 +21,7 @@ K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how kubepipe writes a time everywhere (records, schedules, listings)
+IN_THE_WAY = "a file is in the way of this folder; choose another path"  # mkdir met a file
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 
 
@@ -84,7 +85,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserError(f"{path.parent}: a file is in the way of this folder; choose another path") from None
+        raise UserError(f"{path.parent}: {IN_THE_WAY}") from None
     mode_bits = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")

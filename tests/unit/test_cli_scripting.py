@@ -269,3 +269,13 @@ def test_piped_run_summary_cuts_no_output(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "-q")
     assert code == 0, err
     assert f"evaluate\tsucceeded\t3.0s\tdecision: {decision}\n" in out
+
+
+def test_a_file_where_the_home_folder_goes_is_named_as_such(tmp_path, capsys):
+    """It said `home: File exists; check the path exists and is writable`."""
+    home = tmp_path / "home"
+    home.write_text("")
+    code, _, err = run_cli(capsys, "schedule", FLAGSHIP, "--home", home)
+    assert code == 2
+    assert err.splitlines()[-1] == (f"error: {home}: File exists; a file is in the way of this folder; "
+                                    "choose another path")

@@ -97,8 +97,13 @@ def report_error(exc: BaseException) -> int:
     if VERBOSE:
         err.print_exception(show_locals=False)
     if isinstance(exc, OSError) and exc.filename:
-        # a path the user gave (or its folder) is missing, unwritable or full
-        message = f"{exc.filename}: {exc.strerror or exc}; check the path exists and is writable"
+        # a path the user gave (or its folder) is missing, unwritable or full; or a file stands where a folder
+        # must go (`--home FILE`), which "check the path exists" would only confuse
+        from kubepipe.util import IN_THE_WAY
+
+        fix = IN_THE_WAY if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
+            "check the path exists and is writable"
+        message = f"{exc.filename}: {exc.strerror or exc}; {fix}"
         return _say(exc, message, 2, f"[bold red]error:[/bold red] {escape(message)}")
     from kubepipe.extras import missing_extra
 
