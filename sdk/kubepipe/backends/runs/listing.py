@@ -122,9 +122,17 @@ def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
     if not path.is_file():
         from kubepipe.util import did_you_mean
 
-        known = [p.parent.name for p in Path(runs_dir).glob("*/run.json")]
-        hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
-        raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
+        known = sorted(p.parent.name for p in Path(runs_dir).glob("*/run.json"))
+        starts = [k for k in known if k.startswith(run_id)]
+        if len(starts) == 1:  # a unique prefix opens its run, as a short git hash does
+            path = Path(runs_dir) / starts[0] / "run.json"
+        elif starts:  # not one arbitrary close match: every candidate, so the user can pick
+            shown = ", ".join(starts[:5]) + (f" and {len(starts) - 5} more" if len(starts) > 5 else "")
+            raise UserError(f"runs: {run_id!r} starts {len(starts)} local runs under {runs_dir}: {shown}; "
+                            "give more of the id")
+        else:
+            hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
+            raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
     data = read_record(path)
     data.setdefault("run_dir", str(path.parent))
     return _local(data)

@@ -1,0 +1,30 @@
+"""`kubepipe runs show` finds a local run by its id, or by a prefix that names one run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubepipe.backends.runs.listing import show_local_run
+from kubepipe.errors import UserError
+
+
+def _record(runs, run_id: str) -> None:
+    rec = runs / run_id / "run.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text(json.dumps({"run_id": run_id, "pipeline": "p", "target": "local", "state": "SUCCEEDED",
+                               "started_at": 1.0, "steps": [{"name": "train", "state": "SUCCEEDED"}]}))
+
+
+def test_a_unique_prefix_opens_its_run_and_a_shared_one_lists_the_candidates(tmp_path):
+    for run_id in ("p-20261201-aaaa", "p-20261201-abcd", "p-20261130-ffff"):
+        _record(tmp_path, run_id)
+    assert show_local_run("p-20261201-aaaa", tmp_path)["run_id"] == "p-20261201-aaaa"  # exact
+    assert show_local_run("p-20261130", tmp_path)["run_id"] == "p-20261130-ffff"  # the one run it starts
+    with pytest.raises(UserError) as exc:
+        show_local_run("p-20261201-a", tmp_path)  # it suggested one of them, arbitrarily
+    assert str(exc.value) == (f"runs: 'p-20261201-a' starts 2 local runs under {tmp_path}: p-20261201-aaaa, "
+                              "p-20261201-abcd; give more of the id")
+    with pytest.raises(UserError, match="no local run 'p-20261201-aaab'.*did you mean `p-20261201-aaaa`"):
+        show_local_run("p-20261201-aaab", tmp_path)
