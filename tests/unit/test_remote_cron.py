@@ -78,6 +78,22 @@ def test_bad_cron_is_named(bad, message):
         kfp_cron(bad)
 
 
+@pytest.mark.parametrize("bad, message", [  # it said only "... is not a valid cron expression"
+    ("61 * * * *", "schedule.cron: '61 * * * *' is not a valid cron expression: the minute field '61' is not valid; "
+                   "minute takes 0-59, `*`, ranges `a-b`, steps `/n` and lists"),
+    ("0 0 * 13 *", "schedule.cron: '0 0 * 13 *' is not a valid cron expression: the month field '13' is not valid; "
+                   "month takes 1-12 or JAN-DEC, `*`, ranges `a-b`, steps `/n` and lists"),
+    ("*/0 * * * *", "schedule.cron: '*/0 * * * *' is not a valid cron expression: the minute field '*/0' is not "
+                    "valid; minute takes 0-59, `*`, ranges `a-b`, steps `/n` and lists"),
+    # a mistyped name is not "syntax not portable to KFP/Vertex (L, W, #, ?, H)"
+    ("0 3 * * MOM", "schedule.cron: field 'MOM' in '0 3 * * MOM': unknown name 'MOM'; did you mean `MON`?"),
+])
+def test_a_bad_cron_names_the_field_at_fault(bad, message):
+    with pytest.raises(CronError) as exc:
+        kfp_cron(bad)
+    assert str(exc.value) == message
+
+
 def test_unknown_zone_is_named():
     with pytest.raises(CronError, match="unknown time zone 'Mars/Base'"):
         vertex_cron("0 3 * * *", "Mars/Base")

@@ -151,19 +151,45 @@ def _expand(cron: str) -> Fields:
         raise CronError("cron", f"expected 5 fields, got {len(fields)} in {cron!r}", hint)
     for f in fields:
         words = {w.upper() for w in re.findall(r"[A-Za-z]+", f)}
+        unknown = sorted(w for w in words if w not in _NAMES and w not in ("L", "W", "LW", "H"))
+        if _FIELD.match(f) and unknown:  # a typo'd name, not a non-portable extension
+            from kubepipe.util import did_you_mean
+
+            raise CronError("cron", f"field {f!r} in {cron!r}: unknown name {unknown[0]!r}",
+                            did_you_mean(unknown[0], _NAMES) or "months are JAN-DEC, days SUN-SAT")
         if not _FIELD.match(f) or not words <= _NAMES:
             raise CronError("cron", f"field {f!r} in {cron!r} uses syntax not portable to KFP/Vertex (L, W, #, ?, H)",
                             "use numbers, names, `*`, ranges `a-b`, steps `/n` and lists")
     try:
         expanded, nth = croniter.expand(text)
     except (CroniterError, ValueError, KeyError, IndexError):
-        raise CronError("cron", f"{cron!r} is not a valid cron expression",
-                        "minute hour day-of-month month day-of-week, e.g. `0 3 * * 1`") from None
+        raise _invalid(fields, cron) from None
     if nth or any(v == "l" for field in expanded for v in field):
         raise CronError("cron", f"{cron!r} uses syntax not portable to KFP/Vertex (L, W, #)")
     out: Fields = [None if field == ["*"] else sorted(int(v) for v in field) for field in expanded]
     _check_fires(out, cron)
     return out
+
+
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+
+
+def _invalid(fields: list[str], cron: str) -> CronError:
+    """The error for a cron croniter refused, naming the field at fault (each tried alone, the others `*`)."""
+    from croniter import croniter
+    from croniter.croniter import CroniterError
+
+    for i, f in enumerate(fields):
+        try:
+            croniter.expand(" ".join(f if j == i else "*" for j in range(5)))
+        except (CroniterError, ValueError, KeyError, IndexError):
+            lo, hi = _BOUNDS[i]
+            names = {3: " or JAN-DEC", 4: " or SUN-SAT (7 is Sunday too)"}.get(i, "")
+            return CronError("cron", f"{cron!r} is not a valid cron expression: the {_FIELD_NAMES[i]} field "
+                             f"{f!r} is not valid", f"{_FIELD_NAMES[i]} takes {lo}-{hi}{names}, `*`, ranges `a-b`, "
+                             "steps `/n` and lists")
+    return CronError("cron", f"{cron!r} is not a valid cron expression",
+                     "minute hour day-of-month month day-of-week, e.g. `0 3 * * 1`")
 
 
 def _check_fires(fields: Fields, cron: str) -> None:
