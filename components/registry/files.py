@@ -7,11 +7,29 @@ import os
 
 from kubepipe.util import sha256_file
 
-__all__ = ["gen_path", "parse_state", "hash_tree", "jsonable", "dump"]
+__all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "jsonable", "dump"]
 
 
 def gen_path(name: str, g: int) -> str:
     return f"{name}/aliases/{g:08d}.json"
+
+
+def version_number(entry: str) -> int | None:
+    """The number of a `versions/<n>` folder, None for anything the registry did not write (`007`, `x`, `²`)."""
+    return _number(entry, "{:d}")
+
+
+def gen_number(entry: str) -> int | None:
+    """The generation of an `aliases/<g>.json` file (as `gen_path` writes it), None for a stray file."""
+    return _number(entry[:-5], "{:08d}") if entry.endswith(".json") else None
+
+
+def _number(text: str, fmt: str) -> int | None:
+    # Only the spelling the registry writes: `007` would be read as v7 at versions/7, a path that does not exist.
+    if not (text.isascii() and text.isdigit()):
+        return None
+    n = int(text)
+    return n if fmt.format(n) == text else None
 
 
 def parse_state(raw: bytes) -> dict:

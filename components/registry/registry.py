@@ -26,7 +26,15 @@ import time
 import uuid
 
 from kubepipe.components.checks import MODEL_NAME
-from kubepipe.components.registry.files import dump, gen_path, hash_tree, jsonable, parse_state
+from kubepipe.components.registry.files import (
+    dump,
+    gen_number,
+    gen_path,
+    hash_tree,
+    jsonable,
+    parse_state,
+    version_number,
+)
 from kubepipe.components.registry.store import errno_text, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
@@ -249,7 +257,7 @@ class Registry:
     # ---- internals -------------------------------------------------------------------------
 
     def _numbers(self, name: str) -> list[int]:
-        return sorted(int(d) for d in self.store.listdir(f"{name}/versions") if d.isdigit())
+        return sorted(n for n in map(version_number, self.store.listdir(f"{name}/versions")) if n is not None)
 
     def _claim(self, name: str) -> tuple[int, str]:
         token = uuid.uuid4().hex
@@ -330,7 +338,7 @@ class Registry:
                                 "registry (--registry / KUBEPIPE_REGISTRY)")
 
     def _generations(self, name: str) -> list[int]:
-        return sorted(int(f[:-5]) for f in self.store.listdir(f"{name}/aliases") if f.endswith(".json") and f[:-5].isdigit())
+        return sorted(g for g in map(gen_number, self.store.listdir(f"{name}/aliases")) if g is not None)
 
     def _state(self, name: str) -> dict:
         """Newest alias state; `generation` is the newest number even if its file is unreadable."""

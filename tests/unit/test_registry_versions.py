@@ -264,3 +264,16 @@ def test_a_name_the_registry_does_not_hold_is_named_with_the_models_it_does(reg,
     with pytest.raises(RegistryError, match="model `clf` has no champion yet"):  # a known model: as before
         reg.get("clf", "champion")
     assert reg.history("clf") == []
+
+
+def test_stray_entries_the_registry_did_not_write_are_not_versions_or_generations(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    for stray in ("007", "x", "²"):  # `²`.isdigit() but int() refuses it: was an internal error on every command
+        (tmp_path / "reg/clf/versions" / stray).mkdir()
+    (tmp_path / "reg/clf/aliases/99.json").write_text("[]")  # was generation 99, read from 00000099.json
+    assert [v.version for v in reg.versions("clf")] == [1]  # `007` was v7, "incomplete" at versions/7
+    assert [h["generation"] for h in reg.history("clf")] == [1]
+    assert reg.register(_model(tmp_path, "b"), name="clf", metrics={}).version == 2  # was 8
+
