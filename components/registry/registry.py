@@ -123,6 +123,9 @@ class Registry:
         stack) is never touched, nor a complete or corrupt one (corrupt needs a person).
         """
         names = [name] if name else self.names()
+        if name:
+            _check_name(name)
+            self._check_known(name)  # a typo is not "nothing to remove"
         removed = []
         now = time.time()
         for n_ in names:

@@ -277,3 +277,10 @@ def test_stray_entries_the_registry_did_not_write_are_not_versions_or_generation
     assert [h["generation"] for h in reg.history("clf")] == [1]
     assert reg.register(_model(tmp_path, "b"), name="clf", metrics={}).version == 2  # was 8
 
+
+def test_gc_of_a_name_the_registry_does_not_hold_says_so(reg, tmp_path):
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    with pytest.raises(RegistryError) as exc:  # was [] ("no incomplete versions"): a typo looked like a clean gc
+        reg.gc("clff", older_than_s=0)
+    assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); check the name")
+    assert reg.gc("clf", older_than_s=0) == []
