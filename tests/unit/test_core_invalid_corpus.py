@@ -107,6 +107,13 @@ CASES = [
     ("item field of a scalar", "  show:\n    component: ops:say\n    foreach: '${params.items}'\n"
      "    with: {message: '${item.v}'}\n", "steps.show.with.message", 18,
      "item 0 of the default of param `items` is 1, not a mapping"),
+    # KFP renamed the second task (`train-model-2`), so a local run filed one step's status under the other
+    ("task names collide", "  train-model:\n    component: ops:say\n    with: {message: x}\n  train_model:\n"
+     "    component: ops:say\n    with: {message: x}\n", "steps.train_model", 18,
+     "step `train_model` and step `train-model` get the same KFP task name `train-model`"),
+    ("step named like on_exit", "  on_exit:\n    component: ops:say\n    with: {message: x}\n"
+     "on_exit:\n  component: ops:report_status\n", "steps.on_exit", 15,
+     "step `on_exit` and `on_exit:` get the same KFP task name `on-exit`"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]
@@ -237,3 +244,15 @@ def test_an_env_refusal_stops_before_the_plan(tmp_path, monkeypatch):
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f)
     assert [i.path for i in exc.value.issues] == ["steps.sum.with.threshold"]
+
+
+def test_task_names_follow_kfps_rule(tmp_path):
+    """A local run finds each step's task by this name; `_prep` was looked up as `-prep`, KFP's `prep`."""
+    from kubepipe.compiler.pipeline_fn import task_name
+
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "  _prep:\n    component: ops:say\n    with: {message: x}\n"
+                 "  a__b_:\n    component: ops:say\n    with: {message: x}\n")
+    tasks = kubepipe.compile(f).ir["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(task_name(s) for s in ("numbers", "sum", "_prep", "a__b_")) == [
+        "a-b", "numbers", "prep", "sum"]

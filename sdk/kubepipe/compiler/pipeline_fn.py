@@ -9,15 +9,10 @@ from typing import Any
 
 from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef,
                                  ParamRef, Plan, PlanStep)
-from kubepipe.spec.models import PARAM_TYPES
+from kubepipe.spec.models import PARAM_TYPES, task_name
 from kubepipe.spec.profiles import Profile
 
 __all__ = ["build_pipeline", "task_name"]
-
-
-def task_name(step: str) -> str:
-    """The KFP task name of a step (KFP lowercases and dashes names)."""
-    return step.replace("_", "-").lower()
 
 
 def _component_for(step: PlanStep, profile: Profile) -> Any:

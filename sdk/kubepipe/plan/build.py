@@ -18,6 +18,7 @@ from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.param_checks import param_value_issues
 from kubepipe.plan.pipeline_checks import pipeline_checks
+from kubepipe.spec.models import EXIT_TASK
 from kubepipe.plan.ports import local_port_issues
 from kubepipe.plan.schedule_checks import schedule_issues
 from kubepipe.spec.loader import LoadedPipeline
@@ -219,7 +220,7 @@ class _Builder(InputChecks):
             return None
         args = self.bindings("on_exit", step, info, path, set(), exit_step=True)
         self.run_check(info, step, path, self.paths.apply(info, step, args, path))
-        return PlanStep(name="on-exit", info=info, args=args, deps=[], **self.settings("on_exit", step, path))
+        return PlanStep(name=EXIT_TASK, info=info, args=args, deps=[], **self.settings("on_exit", step, path))
 
     def order(self, steps: dict[str, PlanStep]) -> list[str]:
         deps = {n: s.deps for n, s in steps.items()}

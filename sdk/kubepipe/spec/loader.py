@@ -15,7 +15,7 @@ from kubepipe.errors import Issue, ValidationError
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env
-from kubepipe.spec.models import STEP_RE, Pipeline, StepDefaults
+from kubepipe.spec.models import EXIT_TASK, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, parse_yaml, read_source
 
 __all__ = ["LoadedPipeline", "SpecErrors", "load_pipeline", "load_pipeline_text"]
@@ -173,10 +173,18 @@ def _structure(data: dict, loc: Locator) -> list[Issue]:
     issues = []
     steps = data.get("steps")
     if isinstance(steps, dict):
+        # KFP renames tasks: two names it makes one would run under another step's name
+        seen = {EXIT_TASK: "`on_exit:`"} if data.get("on_exit") is not None else {}
         for name in steps:
             if not re.match(STEP_RE, name):
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is not allowed",
                                         hint="use lowercase letters, digits, `_` and `-`, starting with a letter"))
+                continue
+            first = seen.setdefault(task_name(name), f"step `{name}`")
+            if first != f"step `{name}`":
+                issues.append(loc.issue(("steps", name), f"step `{name}` and {first} get the same KFP task name "
+                                        f"`{task_name(name)}`", hint="rename one: KFP lowercases names, turns each "
+                                        "run of `_` and `-` into one `-` and drops them at either end"))
     params = data.get("params")
     if isinstance(params, dict):
         for name in params:

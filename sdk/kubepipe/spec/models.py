@@ -20,6 +20,14 @@ DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+EXIT_TASK = "on-exit"  # the task name of `on_exit`
+
+
+def task_name(step: str) -> str:
+    """The KFP task name of a step: kfp's own rule (lowercase, runs of other characters -> one `-`)."""
+    from kfp.dsl.utils import maybe_rename_for_k8s  # kfp imported only when a name is mapped
+
+    return maybe_rename_for_k8s(step)
 
 
 class Strict(BaseModel):
