@@ -18,6 +18,11 @@ class RegistryError(ComponentError):
     """The registry cannot do what was asked: unknown model/version, corrupt entry, bad name."""
 
 
+# What `models show` prints or reads: a wrong type there was an internal error ('int' has no attribute 'rstrip').
+_FIELD_TYPES = {"metrics": dict, "audit": list, "metadata": dict, "files": dict, "data_hash": str, "run_id": str,
+                "code_version": str, "model_card": str, "created_at": str, "created_by": str}
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A version as stored in `<name>/versions/<n>/version.json` (immutable once written).
@@ -57,13 +62,16 @@ class ModelVersion:
         """Build from stored JSON; raises ValueError/TypeError on a malformed entry."""
         if not isinstance(d, dict):
             raise ValueError("version.json does not hold a JSON object")
-        if d.get("version") != version or d.get("name") != name:
+        # type(), not ==: `true` and `1.0` equal 1, and were shown as vTrue / v1.0
+        if type(d.get("version")) is not int or d["version"] != version or d.get("name") != name:
             raise ValueError(
                 f"version.json says {d.get('name')!r} v{d.get('version')!r}, expected {name!r} v{version}"
             )
-        for key, typ in (("metrics", dict), ("audit", list), ("metadata", dict), ("files", dict)):
+        for key, typ in _FIELD_TYPES.items():
             if not isinstance(d.get(key, typ()), typ):
                 raise ValueError(f"field `{key}` must be a {typ.__name__}")
+        if not all(isinstance(a, dict) for a in d.get("audit", [])):
+            raise ValueError("field `audit` must be a list of objects")
         known = {f for f in cls.__dataclass_fields__} - {"status", "error", "aliases", "model_uri"}
         kwargs = {k: v for k, v in d.items() if k in known}
         return cls(**kwargs, model_uri=model_uri)

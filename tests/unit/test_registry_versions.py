@@ -284,3 +284,22 @@ def test_gc_of_a_name_the_registry_does_not_hold_says_so(reg, tmp_path):
         reg.gc("clff", older_than_s=0)
     assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); check the name")
     assert reg.gc("clf", older_than_s=0) == []
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"version": True}, "version.json says 'clf' vTrue, expected 'clf' v1"),  # was listed as vTrue, status ok
+    ({"version": 1.0}, "version.json says 'clf' v1.0, expected 'clf' v1"),
+    ({"model_card": 5}, "field `model_card` must be a str"),  # was an internal error in `models show`
+    ({"audit": [5]}, "field `audit` must be a list of objects"),  # likewise
+    ({"run_id": {"a": 1}}, "field `run_id` must be a str"),
+])
+def test_a_version_json_with_a_wrong_type_is_corrupt_not_an_internal_error(tmp_path, change, error):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={}, run_id=7)
+    path = tmp_path / "reg/clf/versions/1/version.json"
+    assert json.loads(path.read_text())["run_id"] == "7"  # written as it is read back
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    (v,) = reg.versions("clf")
+    assert (v.version, v.status) == (1, "corrupt")
+    assert v.error == f"model `clf` v1 is corrupt: {reg.store.uri('clf/versions/1')}/version.json: {error}; " \
+        "register the model again (the other versions are unaffected)"
