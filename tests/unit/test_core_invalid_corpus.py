@@ -114,6 +114,7 @@ CASES = [
     ("step named like on_exit", "  on_exit:\n    component: ops:say\n    with: {message: x}\n"
      "on_exit:\n  component: ops:report_status\n", "steps.on_exit", 15,
      "step `on_exit` and `on_exit:` get the same KFP task name `on-exit`"),
+    ("octal-looking int", "    with: {threshold: 010}\n", "steps.sum.with.threshold", 15, "`threshold` expects int"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

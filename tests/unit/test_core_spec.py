@@ -81,6 +81,17 @@ def test_yaml_tags_build_no_python_objects():
     assert "python/object/apply" in issue.message and issue.line == 7
 
 
+def test_yaml_11_octal_and_base_60_numbers_stay_text():
+    """PyYAML read `010` as 8 and `12:30` as 750: a step got `A=8`, `T=750` and `timeout: 1:30` ran as 90s."""
+    loaded = load_pipeline_text(BASE.replace("with: {message: hi}", "with: {message: 0123}\n    env: {A: 010, "
+                                             "T: 12:30, H: 0x1F, N: 1_000, F: -1.5e+3, Z: 0}"), "p.yaml")
+    step = loaded.spec.steps["a"]
+    assert step.with_ == {"message": "0123"}
+    assert step.env == {"A": "010", "T": "12:30", "H": 31, "N": 1000, "F": -1500.0, "Z": 0}
+    (issue,) = issues_of(BASE + "    timeout: 1:30\n")
+    assert issue.format() == "p.yaml:8:5: steps.a.timeout: expected a duration like 30s, 5m or 2h (got '1:30')"
+
+
 def test_profile_precedence_file_env_set(tmp_path):
     prof = tmp_path / "vertex.yaml"
     prof.write_text("target: vertex\nproject: '${env.GCP:-from-default}'\nregion: europe-west4\n"

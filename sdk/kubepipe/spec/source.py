@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,16 +94,24 @@ def _yaml():
     return yaml
 
 
+# YAML 1.1 numbers nobody means: `010` was 8 and `1:30` was 90 (a zip code, a time); they stay text
+_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
 def _loader_class():
-    """PyYAML's C safe loader, with dates left as text: models validate them, with a location."""
+    """PyYAML's C safe loader, with dates, octal and base-60 numbers left as text: models validate
+    them, with a location."""
     global _LOADER
     if _LOADER is None:
         import yaml
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         _LOADER = type("KubepipeLoader", (base,), {})
+        narrower = {"tag:yaml.org,2002:int": _INT, "tag:yaml.org,2002:float": _FLOAT}
         _LOADER.yaml_implicit_resolvers = {
-            first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            first: [(tag, narrower.get(tag, rx)) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
             for first, resolvers in base.yaml_implicit_resolvers.items()}
     return _LOADER
 
