@@ -204,6 +204,19 @@ def test_cli_unwritable_output_is_a_user_error(tmp_path):
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
 
 
+def test_compile_onto_its_own_source_is_refused(tmp_path):
+    """`compile p.yaml -o p.yaml` replaced the pipeline with its IR."""
+    from kubepipe.errors import UserError
+
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD)
+    with pytest.raises(UserError) as exc:
+        kubepipe.compile(f, out=f)
+    assert str(exc.value) == f"{f}: is the pipeline being compiled, and the IR would replace it; write it to another " \
+                             "file, e.g. p.ir.yaml"
+    assert f.read_text() == HEAD
+
+
 def test_a_component_file_that_is_not_a_kfp_component_says_what_it_is(tmp_path):
     (tmp_path / "other.yaml").write_text(HEAD)  # a kubepipe pipeline
     (tmp_path / "notes.yaml").write_text("a: 1\n")

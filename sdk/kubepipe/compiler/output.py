@@ -44,6 +44,12 @@ class Compiled:
     def write(self, path: str | Path) -> Path:
         from kubepipe.util import atomic_write_text
 
+        src = Path(self.plan.source_path)
+        if src.is_file() and Path(path).is_file() and os.path.samefile(src, path):
+            from kubepipe.errors import UserError
+
+            raise UserError(f"{path}: is the pipeline being compiled, and the IR would replace it; "
+                            f"write it to another file, e.g. {src.stem}.ir.yaml")
         atomic_write_text(path, self.ir_yaml)
         return Path(path)
 
