@@ -70,3 +70,13 @@ def test_manifest_takes_the_deploy_step_s_serving_runtime_precision_and_gpu(caps
     assert code == 2 and "serving.runtime" in err and "GPU would sit idle" in err and "Traceback" not in err
     code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--precision", "int4")
     assert code == 2 and "unknown precision `int4`" in err
+
+
+def test_manifest_refuses_the_model_name_and_namespace_the_deploy_step_refuses(capsys):
+    # were rendered: 'Bad Name!' as InferenceService bad-name labelled Bad-Name, namespace Bad_NS as it is
+    code, out, err = _run(capsys, "kserve", "manifest", "Bad Name!", "-s", "gs://b/m", *IMAGE, "--namespace", "Bad_NS")
+    assert code == 2 and out == ""
+    assert " ".join(err.split()) == (
+        "error: model_name: bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with a letter or "
+        "digit, max 128); it names registry folders and endpoint files); namespace: bad Kubernetes namespace "
+        "'Bad_NS' (lowercase letters, digits and '-', starting and ending with a letter or digit, max 63)")

@@ -54,8 +54,9 @@ def manifest(
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.errors import UserError
 
-    # the deploy step's own check: the runtime/precision/gpu pairs `kubepipe serve` takes
-    issues = check({"runtime": runtime, "serving": {"gpu": gpu, "runtime": serving_runtime, "precision": precision}})
+    # the deploy step's own check: the model name and namespace it accepts, the runtime/precision/gpu pairs
+    issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime,
+                    "serving": {"gpu": gpu, "runtime": serving_runtime, "precision": precision}})
     if issues:
         raise UserError(issues_text("", issues))
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
