@@ -217,6 +217,18 @@ def test_compile_onto_its_own_source_is_refused(tmp_path):
     assert f.read_text() == HEAD
 
 
+def test_validating_a_compiled_ir_says_what_it_is(tmp_path):
+    """It listed ten issues: apiVersion, kind, metadata, steps missing, each IR key unknown."""
+    f, ir = tmp_path / "p.yaml", tmp_path / "p.ir.yaml"
+    f.write_text(HEAD)
+    kubepipe.compile(f, out=ir)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(ir)
+    assert [i.format() for i in exc.value.issues] == [
+        f"{ir}:1:1: this file is a compiled KFP pipeline (IR), not a kubepipe pipeline; pass the pipeline YAML it "
+        "was compiled from, or use this file as a step's `component:`"]
+
+
 def test_a_component_file_that_is_not_a_kfp_component_says_what_it_is(tmp_path):
     (tmp_path / "other.yaml").write_text(HEAD)  # a kubepipe pipeline
     (tmp_path / "notes.yaml").write_text("a: 1\n")

@@ -65,6 +65,10 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     if not isinstance(data, dict):
         raise ValidationError([loc.issue((), "a pipeline file must be a YAML mapping",
                                          hint="start from `kubepipe init`")])
+    if "pipelineInfo" in data and "apiVersion" not in data:  # one issue, not one per IR key
+        raise ValidationError([loc.issue((), "this file is a compiled KFP pipeline (IR), not a kubepipe pipeline",
+                                         hint="pass the pipeline YAML it was compiled from, or use this file "
+                                              "as a step's `component:`")])
     issues: list[Issue] = []
     includes: list[Source] = []
     data = _merge_includes(data, base_dir, loc, includes, issues)
