@@ -123,7 +123,9 @@ def test_build_run_executes_docker_and_reports_its_failure(tmp_path, capsys, mon
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "docker"
-    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$DOCKER_ARGS"\nexit "${DOCKER_EXIT:-0}"\n')
+    fake.write_text('#!/bin/sh\n[ "$1 $2" = "buildx version" ] && '
+                    '{ printf "$BUILDX_ERR\\n\\nRun docker --help\\n" >&2; exit "${BUILDX_EXIT:-0}"; }\n'
+                    'printf "%s\\n" "$@" > "$DOCKER_ARGS"\nexit "${DOCKER_EXIT:-0}"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))  # the stand-in only, whatever docker this machine has
     monkeypatch.setenv("DOCKER_ARGS", str(tmp_path / "argv"))
@@ -136,6 +138,13 @@ def test_build_run_executes_docker_and_reports_its_failure(tmp_path, capsys, mon
     monkeypatch.setenv("DOCKER_EXIT", "3")
     code, _, err = cli(["image", "build", "--registry", REG, "--run"], capsys)
     assert code == 2 and "failed (exit 3)" in err
+    monkeypatch.setenv("BUILDX_EXIT", "1")  # a docker without the plugin: was its "unknown flag: --platform"
+    monkeypatch.setenv("BUILDX_ERR", "docker: unknown command: docker buildx")
+    code, _, err = cli(["image", "build", "--registry", REG, "--run"], capsys)
+    assert code == 2 and " ".join(err.split()) == (
+        "error: docker has no buildx (`docker buildx version`: docker: unknown command: docker buildx); install the "
+        "Docker Buildx plugin, or run the command `kubepipe image build` prints (without --run) where docker with "
+        "buildx is")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     code, _, err = cli(["image", "build", "--registry", REG, "--run"], capsys)
     assert code == 2 and "docker is not on PATH" in err

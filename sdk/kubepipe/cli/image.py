@@ -140,6 +140,18 @@ def _run(spec, revision: Optional[str]) -> None:
     if shutil.which("docker") is None:
         raise UserError("docker is not on PATH; install Docker with buildx, or run the command "
                         "`kubepipe image build` prints (without --run) where docker is")
+    # Without the plugin docker answers the build with "unknown flag: --platform", which names nothing to install.
+    try:
+        probe = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,  # noqa: S603, S607
+                               timeout=30, check=False)
+        said = (probe.stderr or probe.stdout).strip().splitlines()
+        why = probe.returncode and (said[0] if said else f"exit {probe.returncode}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        why = str(exc)
+    if why:
+        raise UserError(f"docker has no buildx (`docker buildx version`: {why}); install the Docker Buildx "
+                        "plugin, or run the command `kubepipe image build` prints (without --run) where docker "
+                        "with buildx is")
     Path(spec.metadata_file).parent.mkdir(parents=True, exist_ok=True)
     console.err.print("+ " + " ".join(spec.command(revision=revision)), markup=False, soft_wrap=True)
     done = subprocess.run(spec.command(revision=revision), check=False)  # noqa: S603 - fixed argv
