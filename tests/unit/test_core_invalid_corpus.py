@@ -115,6 +115,10 @@ CASES = [
      "on_exit:\n  component: ops:report_status\n", "steps.on_exit", 15,
      "step `on_exit` and `on_exit:` get the same KFP task name `on-exit`"),
     ("octal-looking int", "    with: {threshold: 010}\n", "steps.sum.with.threshold", 15, "`threshold` expects int"),
+    ("yes for text", "  show:\n    component: ops:say\n    with: {message: yes}\n", "steps.show.with.message", 17,
+     "`message` expects str quote it to pass text: unquoted, YAML reads yes, no, on, off, true and false as booleans"),
+    ("version for text", "  show:\n    component: ops:say\n    with: {message: 1.10}\n", "steps.show.with.message", 17,
+     "`message` expects str quote it to pass text: unquoted, YAML reads it as the number 1.1"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

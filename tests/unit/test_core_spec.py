@@ -92,6 +92,12 @@ def test_yaml_11_octal_and_base_60_numbers_stay_text():
     assert issue.format() == "p.yaml:8:5: steps.a.timeout: expected a duration like 30s, 5m or 2h (got '1:30')"
 
 
+def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():
+    (issue,) = issues_of(BASE.replace("steps:", "params:\n  version: {type: str, default: 1.10}\nsteps:"))
+    assert issue.message == ("default 1.1 is not of type str; quote it to pass text: unquoted, YAML reads it as the "
+                             "number 1.1")
+
+
 def test_profile_precedence_file_env_set(tmp_path):
     prof = tmp_path / "vertex.yaml"
     prof.write_text("target: vertex\nproject: '${env.GCP:-from-default}'\nregion: europe-west4\n"

@@ -14,7 +14,7 @@ from kubepipe.plan.bindings import BindingError, Verbatim, item_field_issue, par
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import Pipeline, Step, finite
+from kubepipe.spec.models import Pipeline, Step, finite, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -134,7 +134,7 @@ class InputChecks:
                          value=b.value, hint="wire it: ${steps.<step>.outputs.<output>}")
                 return False
             if not literal_fits(b.value, port):
-                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value)
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value, hint=quote_hint(b.value, port.type))
                 return False
             return True
         if isinstance(b, ParamRef):

@@ -56,6 +56,14 @@ def _bounded(seconds: float) -> float:
     return seconds
 
 
+def quote_hint(value: Any, want: str) -> str | None:
+    """Text was wanted, and YAML read the unquoted value as a bool or number."""
+    if want != "str" or not isinstance(value, (bool, int, float)):
+        return None
+    read = "yes, no, on, off, true and false as booleans" if isinstance(value, bool) else f"it as the number {value!r}"
+    return f"quote it to pass text: unquoted, YAML reads {read}"
+
+
 def finite(value: Any, where: str = "value") -> None:
     """KFP stores values as JSON numbers: refuse NaN, infinities and integers beyond int64."""
     if isinstance(value, bool):
@@ -95,7 +103,8 @@ class Param(Strict):
         if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
             ok = True
         if not ok:
-            raise ValueError(f"default {self.default!r} is not of type {self.type}")
+            hint = quote_hint(self.default, self.type)
+            raise ValueError(f"default {self.default!r} is not of type {self.type}" + (f"; {hint}" if hint else ""))
         return self
 
 
