@@ -205,6 +205,17 @@ def test_metadata_without_digest_is_explained(tmp_path):
         images.digest_from_metadata(meta)
 
 
+@pytest.mark.parametrize("digest", ["sha256:zz", 5])
+def test_a_bad_digest_in_the_metadata_file_names_the_file(tmp_path, digest):
+    # were "--digest 'sha256:zz': ..." (a flag not given) and, for 5, an internal error ('int' has no 'strip')
+    meta = tmp_path / "m.json"
+    meta.write_text(json.dumps({"containerimage.digest": digest}))
+    with pytest.raises(UserError) as exc:
+        images.digest_from_metadata(meta)
+    assert str(exc.value) == (f"{meta}: containerimage.digest {digest!r}: expected sha256: followed by 64 lower-case "
+                              "hex digits (docker buildx imagetools inspect REF --format '{{json .Manifest.Digest}}')")
+
+
 def test_write_profile_keeps_comments_and_validates(tmp_path, capsys):
     from kubepipe.spec.profiles import load_profile
 

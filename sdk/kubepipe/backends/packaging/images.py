@@ -214,13 +214,13 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
                       base=base, project_name=project, home=str(home))
 
 
-def parse_digest(text: str) -> str:
-    """`sha256:<64 hex>` from a digest or a full `...@sha256:...` reference."""
-    value = (text or "").strip().strip('"')
+def parse_digest(text: str, where: str = "--digest") -> str:
+    """`sha256:<64 hex>` from a digest or a full `...@sha256:...` reference; `where` names its source."""
+    value = (text if isinstance(text, str) else "").strip().strip('"')
     if "@" in value:
         value = value.rsplit("@", 1)[1]
     if not _DIGEST.fullmatch(value):
-        raise UserError(f"--digest {text!r}: expected sha256: followed by 64 lower-case hex digits "
+        raise UserError(f"{where} {text!r}: expected sha256: followed by 64 lower-case hex digits "
                         "(docker buildx imagetools inspect REF --format '{{json .Manifest.Digest}}')")
     return value
 
@@ -238,7 +238,7 @@ def digest_from_metadata(path: str | Path) -> str:
     digest = data.get("containerimage.digest") if isinstance(data, dict) else None
     if not digest:
         raise UserError(f"{p}: has no `containerimage.digest`; was the image pushed (--push)?")
-    return parse_digest(digest)
+    return parse_digest(digest, f"{p}: containerimage.digest")  # the file, not --digest, which was not given
 
 
 def pinned_reference(registry: str, digest: str, kind: str = "cpu", name: str | None = None) -> str:
