@@ -119,6 +119,11 @@ CASES = [
      "`message` expects str quote it to pass text: unquoted, YAML reads yes, no, on, off, true and false as booleans"),
     ("version for text", "  show:\n    component: ops:say\n    with: {message: 1.10}\n", "steps.show.with.message", 17,
      "`message` expects str quote it to pass text: unquoted, YAML reads it as the number 1.1"),
+    # `=>` was read as `>` after the text `${params.n} =`: "embeds a run-time value inside text"
+    ("when =>", "    when: \"${params.n} => 2\"\n", "steps.sum.when", 15,
+     "`${params.n} => 2`: `=>` is not a comparison write `>=`"),
+    ("when >>", "    when: \"${params.n} >> 2\"\n", "steps.sum.when", 15,
+     "`>>` is not a comparison compare with ==, !=, <, <=, > or >="),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

@@ -26,6 +26,8 @@ class Verbatim:
 _COND = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
 _LOGIC = re.compile(r"(?i)(?<!\S)(and|or|not)(?!\S)|&&|\|\||!(?!=)")
 _QUOTED_OR_REF = re.compile(r"\$\{[^}]*\}|'[^']*'|\"[^\"]*\"")
+_OPERATOR = re.compile(r"[=!<>]+")
+_OPERATOR_FIX = {"=": "==", "===": "==", "=>": ">=", "=<": "<=", "<>": "!=", "!==": "!="}
 
 
 class BindingError(ValueError):
@@ -129,6 +131,11 @@ def parse_condition(text: str) -> Condition:
                "compute the combined test in a step with a bool output and compare that: "
                '"${steps.NAME.outputs.ok} == true"')
         raise BindingError(f"`{text.strip()}`: `when:` is one comparison; `{word}` is not supported", how)
+    for op in _OPERATOR.findall(_QUOTED_OR_REF.sub(" ", text or "")):  # `=>` read as `>` after the text `=`
+        if op not in ("==", "!=", "<=", ">=", "<", ">"):
+            fix = _OPERATOR_FIX.get(op)
+            raise BindingError(f"`{text.strip()}`: `{op}` is not a comparison",
+                               f"write `{fix}`" if fix else "compare with ==, !=, <, <=, > or >=")
     m = _COND.match(text or "")
     if not m:
         raise BindingError(f"`{text}` is not a condition",
