@@ -210,3 +210,12 @@ def test_catalog_json_lists_every_builtin(capsys):
 def test_a_missing_function_of_a_user_module_names_its_components(capsys, ref, hint):
     code, _, err = run_cli(capsys, "components", ref)
     assert code == 2 and f"`{ref}`: module `ops` has no `{ref[4:]}`; {hint}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [("evaluate",), ("evaluate", "--format", "json"), ()])
+def test_out_writes_the_reference_to_the_file_in_every_format(capsys, tmp_path, args):
+    # was ignored outside --format markdown: the reference went to stdout and no file was written
+    _, printed, _ = run_cli(capsys, "components", *args)
+    code, out, err = run_cli(capsys, "components", *args, "-o", str(tmp_path / "ref"))
+    assert code == 0 and out == "" and f"wrote {tmp_path / 'ref'}" in err
+    assert (tmp_path / "ref").read_text() == printed

@@ -26,7 +26,7 @@ def components(name: Optional[str] = typer.Argument(
                                              help="text | json (docs/cli.md) | markdown (docs/components.md)."),
                out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here instead of stdout.")) -> None:
     """The component catalog; with NAME, each input's meaning, allowed values and an example."""
-    from kubepipe.catalog.reference import catalog_reference, component_reference, reference_markdown
+    from kubepipe.catalog.reference import reference_markdown
 
     if fmt is RefFormat.markdown:
         if name:
@@ -34,6 +34,16 @@ def components(name: Optional[str] = typer.Argument(
 
             raise UserError("--format markdown writes the whole catalog (docs/components.md); drop NAME")
         return _write(reference_markdown(), out)
+    if out:  # was ignored: the text or JSON went to stdout and no file was written
+        with console.stdout_text() as text:
+            _reference(name, fmt)
+        return _write(text.getvalue(), out)
+    _reference(name, fmt)
+
+
+def _reference(name: Optional[str], fmt: RefFormat) -> None:
+    from kubepipe.catalog.reference import catalog_reference, component_reference
+
     if fmt is RefFormat.json:
         if name:
             output.emit("Component", component_reference(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from rich.markup import escape
 from kubepipe.errors import KubepipeError
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
-           "Interrupted", "escape", "API_VERSION"]
+           "Interrupted", "escape", "API_VERSION", "stdout_text"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
@@ -53,6 +54,18 @@ def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = F
     global out, err, VERBOSE, QUIET, JSON
     out, err = _console(False), _console(True)
     VERBOSE, QUIET, JSON = verbose, quiet, json_mode
+
+
+@contextmanager
+def stdout_text() -> Iterator[io.StringIO]:
+    """What the command prints on stdout, collected as a pipe would get it (plain, nothing cut): for `--out FILE`."""
+    global out
+    keep, buf = out, io.StringIO()
+    out = Console(file=buf, highlight=False, soft_wrap=True)
+    try:
+        yield buf
+    finally:
+        out = keep
 
 
 @contextmanager
