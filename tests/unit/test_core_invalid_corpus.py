@@ -124,6 +124,8 @@ CASES = [
      "`${params.n} => 2`: `=>` is not a comparison write `>=`"),
     ("when >>", "    when: \"${params.n} >> 2\"\n", "steps.sum.when", 15,
      "`>>` is not a comparison compare with ==, !=, <, <=, > or >="),
+    ("parallelism without foreach", "    parallelism: 2\n", "steps.sum.parallelism", 15,
+     "`parallelism` limits a `foreach` loop, and this step has no `foreach` remove `parallelism:`, or add `foreach:`"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

@@ -106,6 +106,9 @@ class _Builder(InputChecks):
         return cond
 
     def foreach(self, step: Step, path: tuple, deps: set[str]) -> Any:
+        if step.foreach is None and step.parallelism is not None:  # KFP has nothing to apply it to
+            self.err(path + ("parallelism",), "`parallelism` limits a `foreach` loop, and this step has no `foreach`",
+                     hint="remove `parallelism:`, or add `foreach:`")
         if step.foreach is None or self.from_env(path + ("foreach",)):
             return None
         if isinstance(step.foreach, list):
