@@ -219,3 +219,8 @@ def test_out_writes_the_reference_to_the_file_in_every_format(capsys, tmp_path, 
     code, out, err = run_cli(capsys, "components", *args, "-o", str(tmp_path / "ref"))
     assert code == 0 and out == "" and f"wrote {tmp_path / 'ref'}" in err
     assert (tmp_path / "ref").read_text() == printed
+
+
+def test_text_with_colons_is_printed_as_it_is_not_as_emoji(capsys):
+    code, _, err = run_cli(capsys, "components", "a:b:c")
+    assert code == 2 and err.startswith("error: `a:b:c`: cannot import module `a`")  # was `a🅱c`

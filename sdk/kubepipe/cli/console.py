@@ -15,12 +15,14 @@ from rich.markup import escape
 from kubepipe.errors import KubepipeError
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
-           "Interrupted", "escape", "API_VERSION", "stdout_text"]
+           "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Text is printed as it is: no number highlighting, and no emoji codes (`a:b:c` was printed as `a🅱c`).
+PLAIN = {"highlight": False, "emoji": False}
+out = Console(**PLAIN)
+err = Console(stderr=True, **PLAIN)
 VERBOSE = False  # tracebacks for errors
 QUIET = False  # no notes, no progress: results, warnings and errors only
 JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
@@ -29,7 +31,7 @@ JSON = False  # --format json: one JSON document on stdout; errors as a JSON obj
 def _console(stderr: bool) -> Console:
     """A console for this invocation. Piped output is never wrapped or cut (rich's 80 columns otherwise);
     NO_COLOR is read now, so it holds for every command."""
-    c = Console(stderr=stderr, highlight=False)
+    c = Console(stderr=stderr, **PLAIN)
     c.soft_wrap = not c.is_terminal
     return c
 
@@ -61,7 +63,7 @@ def stdout_text() -> Iterator[io.StringIO]:
     """What the command prints on stdout, collected as a pipe would get it (plain, nothing cut): for `--out FILE`."""
     global out
     keep, buf = out, io.StringIO()
-    out = Console(file=buf, highlight=False, soft_wrap=True)
+    out = Console(file=buf, soft_wrap=True, **PLAIN)
     try:
         yield buf
     finally:

@@ -11,6 +11,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from kubepipe.cli.console import PLAIN
+
 __all__ = ["Progress", "summary_table", "summary_rows", "SUMMARY_COLUMNS", "STYLE"]
 
 STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim",
@@ -23,7 +25,7 @@ class Progress:
 
     def __init__(self, stream: Any = None):
         # Bound now: during the run kfp.local's output is redirected into the run log.
-        self.console = Console(file=stream or sys.stdout, highlight=False)
+        self.console = Console(file=stream or sys.stdout, **PLAIN)
         self.live: Live | None = None
         self.run = None
 
