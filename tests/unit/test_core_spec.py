@@ -126,3 +126,9 @@ def test_vertex_profile_needs_project_and_gs_root(tmp_path):
     with pytest.raises(ValidationError) as exc:
         load_profile("vertex", profile_file=prof)
     assert "needs project" in str(exc.value)
+
+
+def test_a_pipeline_without_steps_says_to_add_one():
+    (issue,) = issues_of(BASE.split("steps:")[0] + "steps: {}\n")
+    assert issue.format() == ("p.yaml:4:1: steps: a pipeline needs at least one step; add one under `steps:` "
+                              "(`kubepipe components` lists them)")

@@ -47,6 +47,9 @@ def _issue(err: dict, path: tuple, data: Any, locator: Locator, root: type[BaseM
     if etype == "missing":
         return locator.issue(full, f"missing required key `{path[-1]}`",
                              hint="add it (see `kubepipe schema`)")
+    if etype == "too_short" and path == ("steps",):  # was "dictionary should have at least 1 item after validation"
+        return locator.issue(full, "a pipeline needs at least one step",
+                             hint="add one under `steps:` (`kubepipe components` lists them)")
     value = _value_at(data, path)
     if etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
