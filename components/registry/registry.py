@@ -324,7 +324,9 @@ class Registry:
             n = state.get(version)
             if n is None:
                 self._check_known(name)
-                raise RegistryError(f"model `{name}` has no {version} yet")
+                then = ("a second promotion sets it" if version == "previous" else
+                        f"promote a version: kubepipe models promote {name} VERSION --reason ...")
+                raise RegistryError(f"model `{name}` has no {version} yet; {then}")
             return n
         try:
             return int(str(version).lstrip("v"))

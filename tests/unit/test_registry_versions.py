@@ -303,3 +303,16 @@ def test_a_version_json_with_a_wrong_type_is_corrupt_not_an_internal_error(tmp_p
     assert (v.version, v.status) == (1, "corrupt")
     assert v.error == f"model `clf` v1 is corrupt: {reg.store.uri('clf/versions/1')}/version.json: {error}; " \
         "register the model again (the other versions are unaffected)"
+
+
+def test_an_alias_not_set_yet_says_how_it_gets_set(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    with pytest.raises(RegistryError) as exc:  # was only "model `clf` has no champion yet"
+        reg.get("clf", "champion")
+    assert str(exc.value) == ("model `clf` has no champion yet; promote a version: "
+                              "kubepipe models promote clf VERSION --reason ...")
+    reg.promote("clf", 1, reason="first")
+    with pytest.raises(RegistryError) as exc:
+        reg.get("clf", "previous")
+    assert str(exc.value) == "model `clf` has no previous yet; a second promotion sets it"
