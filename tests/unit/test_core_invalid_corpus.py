@@ -126,6 +126,13 @@ CASES = [
      "`>>` is not a comparison compare with ==, !=, <, <=, > or >="),
     ("parallelism without foreach", "    parallelism: 2\n", "steps.sum.parallelism", 15,
      "`parallelism` limits a `foreach` loop, and this step has no `foreach` remove `parallelism:`, or add `foreach:`"),
+    # compiled as their own text: the step got N='${params.n}', the image '${params.img}'
+    ("param ref in env", "    env: {N: '${params.n}'}\n", "steps.sum.env.N", 15,
+     "`${params.n}` is not resolved here: run-time references work in a step's `with:`, `inputs:`, `when:` and "
+     "`foreach:` pass the value to the component through `with:`, or use ${env.NAME}"),
+    ("output ref as image", "    image: '${steps.numbers.outputs.Output}'\n", "steps.sum.image", 15,
+     "`${steps.numbers.outputs.Output}` is not resolved here"),
+    ("ref in a label", None, "metadata.labels.team", 3, "`${params.team}` is not resolved here"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]
@@ -134,6 +141,8 @@ CASES = [
 @pytest.mark.parametrize("name,extra,path,line,fragment", CASES, ids=[c[0] for c in CASES])
 def test_invalid_config_is_located(tmp_path, name, extra, path, line, fragment):
     text = HEAD + (extra or "")
+    if name == "ref in a label":
+        text = HEAD.replace("metadata: {name: corpus}", "metadata: {name: corpus, labels: {team: '${params.team}'}}")
     if name == "bad param name":
         text = HEAD.replace("  n: {type: int", "  class: {type: int, default: 1}\n  n: {type: int")
     f = tmp_path / "p.yaml"
@@ -293,3 +302,22 @@ def test_task_names_follow_kfps_rule(tmp_path):
     tasks = kubepipe.compile(f).ir["root"]["dag"]["tasks"]
     assert sorted(tasks) == sorted(task_name(s) for s in ("numbers", "sum", "_prep", "a__b_")) == [
         "a-b", "numbers", "prep", "sum"]
+
+
+def test_a_ref_in_a_setting_is_said_once(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "    resources: {memory: '${params.n}'}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert [(i.path, i.message) for i in exc.value.issues] == [
+        ("steps.sum.resources.memory", "`${params.n}` is not resolved here: run-time references work in a step's "
+                                       "`with:`, `inputs:`, `when:` and `foreach:`")]
+
+
+def test_refs_stay_text_in_descriptions_and_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("KP_NOTE", "${params.n}")  # substituted text is never read again (ADR 0003)
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD.replace("metadata: {name: corpus}", "metadata: {name: corpus, description: 'sums ${params.n}'}")
+                 .replace("{type: int, default: 3}", "{type: int, default: 3, description: 'e.g. ${params.n}'}")
+                 + "    env: {NOTE: '${env.KP_NOTE}'}\n")
+    assert kubepipe.validate(f).steps[1].env == {"NOTE": "${params.n}"}

@@ -7,14 +7,14 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Mapping
+from typing import Any, Collection, Mapping
 
 from pydantic import ValidationError as PydanticError
 
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
-from kubepipe.spec.interpolation import resolve_env
+from kubepipe.spec.interpolation import Ref, find_refs, resolve_env
 from kubepipe.spec.models import EXIT_TASK, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, parse_yaml, read_source
 
@@ -91,12 +91,15 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
     issues += [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += _structure(data, loc)
+    static = _static_refs(data, loc, verbatim)
+    issues += static
     spec = partial = None
     try:
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
         partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused defaults, nothing else
-        issues += issues_from_pydantic(exc.errors(), data, loc, Pipeline)
+        issues += [i for i in issues_from_pydantic(exc.errors(), data, loc, Pipeline)
+                   if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if issues:
         raise SpecErrors(issues, partial=partial and LoadedPipeline(
             spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)))
@@ -170,6 +173,28 @@ def _deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+_RUNTIME_KEYS = ("with", "inputs", "when", "foreach")  # of a step or on_exit: the plan resolves refs there
+
+
+def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()) -> list[Issue]:
+    """`${params.x}` anywhere else (env, image, labels, a default...) was compiled as its own text."""
+    key = path[2:3] if path[:1] == ("steps",) else path[1:2] if path[:1] == ("on_exit",) else ()
+    if path in verbatim or (key and key[0] in _RUNTIME_KEYS) or path == ("metadata", "description") or (
+            path[:1] == ("params",) and path[2:] == ("description",)):
+        return []
+    if isinstance(data, dict):
+        return [i for k, v in data.items() for i in _static_refs(v, loc, verbatim, path + (k,))]
+    if isinstance(data, list):
+        return [i for n, v in enumerate(data) for i in _static_refs(v, loc, verbatim, path + (n,))]
+    if not isinstance(data, str):
+        return []
+    return [loc.issue(path, f"`{m.group(0)}` is not resolved here: run-time references work in a step's "
+                            "`with:`, `inputs:`, `when:` and `foreach:`",
+                      hint="pass the value to the component through `with:`, or use ${env.NAME} for a value "
+                           "known when compiling")
+            for m, ref in find_refs(data) if not (isinstance(ref, Ref) and ref.kind == "env")][:1]
 
 
 def _structure(data: dict, loc: Locator) -> list[Issue]:
