@@ -97,3 +97,17 @@ def test_a_lone_when_is_a_plain_if_on_every_target():
         body = kubepipe.compile(FIX / "when-only.yaml", target, profile=prof).body
         assert "condition-branches" not in body  # no Else: local runs see the IR remote runs see
         assert next(yaml.safe_load_all(body))["pipelineInfo"]["name"] == "when-only"
+
+
+
+def test_mermaid_labels_escape_double_quotes(tmp_path):
+    from kubepipe.scaffold import init_project
+
+    init_project(tmp_path, "p")
+    f = tmp_path / "pipelines" / "p.yaml"
+    f.write_text(f.read_text().replace('when: "${steps.evaluate.outputs.passed} == true"',
+                                       """when: '${steps.evaluate.outputs.decision} == "ok"'"""))
+    chart = to_mermaid(kubepipe.validate(f))
+    # was `== "ok"` inside the edge's "...": the quoted label ended early and the chart did not render
+    assert 's_evaluate -- "evaluation→evaluation | when ${steps.evaluate.outputs.decision} == #quot;ok#quot;" -->' \
+        ' s_register' in chart

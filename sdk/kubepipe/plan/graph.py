@@ -11,11 +11,16 @@ def _id(name: str) -> str:
     return "s_" + name.replace("-", "_")
 
 
+def _quoted(text: str) -> str:
+    # A `"` in a label (a `when:` comparing with "ok") ended Mermaid's quoted string: the chart did not render.
+    return text.replace('"', "#quot;")
+
+
 def to_mermaid(plan: Plan) -> str:
     lines = ["flowchart TD"]
     by_name = {s.name: s for s in plan.steps}
     for s in plan.steps:
-        label = f"{s.name}<br/><small>{s.info.ref}</small>"
+        label = f"{s.name}<br/><small>{_quoted(s.info.ref)}</small>"
         shape = f'{{{{"{label}"}}}}' if s.foreach is not None else f'["{label}"]'
         lines.append(f"    {_id(s.name)}{shape}")
     for s in plan.steps:
@@ -27,10 +32,10 @@ def to_mermaid(plan: Plan) -> str:
             label = ", ".join(wired.get(d, []))
             cond = s.condition.text if s.condition and by_name[d].condition != s.condition else ""
             text = " | ".join(t for t in (label, f"when {cond}" if cond else "") if t)
-            arrow = f' -- "{text}" -->' if text else " -->"
+            arrow = f' -- "{_quoted(text)}" -->' if text else " -->"
             lines.append(f"    {_id(d)}{arrow} {_id(s.name)}")
     if plan.exit_step:
-        lines.append(f'    {_id("on_exit")}(["on_exit: {plan.exit_step.info.ref}"])')
+        lines.append(f'    {_id("on_exit")}(["on_exit: {_quoted(plan.exit_step.info.ref)}"])')
         needed = {d for o in plan.steps for d in o.deps}
         lasts = [s.name for s in plan.steps if s.name not in needed]
         for n in lasts:
