@@ -75,6 +75,14 @@ def test_include_errors_point_into_the_included_file(tmp_path):
     assert by_path["include[1]"].line == 4 and "not found" in by_path["include[1]"].message
 
 
+def test_a_run_time_ref_in_an_include_points_into_it(tmp_path):
+    (tmp_path / "shared.yaml").write_text("defaults:\n  env: {N: '${params.n}'}\n")  # was: p.yaml:1:1
+    (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml]\nsteps:"))
+    (issue,) = issues_of((tmp_path / "p.yaml").read_text(), base_dir=tmp_path)
+    assert (issue.file, issue.line, issue.col, issue.path) == (str(tmp_path / "shared.yaml"), 2, 9, "defaults.env.N")
+    assert issue.message.startswith("`${params.n}` is not resolved here")
+
+
 def test_yaml_tags_build_no_python_objects():
     text = BASE.replace("message: hi", "message: !!python/object/apply:os.system ['echo pwned']")
     (issue,) = issues_of(text)  # safe loading: the tag is refused, nothing is called

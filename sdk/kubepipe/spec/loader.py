@@ -161,6 +161,7 @@ def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
             issues += issues_from_pydantic(exc.errors(), defaults, inc.locator, StepDefaults,
                                            prefix=("defaults",))
             continue
+        issues += _static_refs(defaults, inc.locator, set(), ("defaults",))
         merged = _deep_merge(merged, defaults)
     if not out:
         return data
@@ -188,7 +189,7 @@ def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()
         return [i for k, v in data.items() for i in _static_refs(v, loc, verbatim, path + (k,))]
     if isinstance(data, list):
         return [i for n, v in enumerate(data) for i in _static_refs(v, loc, verbatim, path + (n,))]
-    if not isinstance(data, str):
+    if not isinstance(data, str) or path not in loc.positions:  # not written in this file: its include says it
         return []
     return [loc.issue(path, f"`{m.group(0)}` is not resolved here: run-time references work in a step's "
                             "`with:`, `inputs:`, `when:` and `foreach:`",
