@@ -150,11 +150,16 @@ class Registry:
         """Model names held in the registry."""
         return [d for d in self.store.listdir() if _NAME.match(d) and self.store.listdir(f"{d}/versions")]
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        """Every version, oldest first; corrupt or unfinished ones are listed with their status."""
+    def versions(self, name: str, *, known: bool = False) -> list[ModelVersion]:
+        """Every version, oldest first; corrupt or unfinished ones are listed with their status.
+
+        `known`: a name without versions raises (a typo or another registry) instead of returning []."""
         _check_name(name)
+        numbers = self._numbers(name)
+        if known:
+            self._check_known(name, numbers)
         state = self._state(name)
-        return [self._load(name, n, state) for n in self._numbers(name)]
+        return [self._load(name, n, state) for n in numbers]
 
     def get(self, name: str, version: int | str) -> ModelVersion:
         """One version (a number, or an alias name); raises RegistryError if missing or corrupt."""

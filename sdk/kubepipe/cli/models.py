@@ -78,12 +78,7 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
                        i["previous"] and f"v{i['previous']}") for i in items], title=f"models in {reg.store.uri()}")
         return
-    vs = reg.versions(name)
-    if not vs:
-        from kubepipe.errors import UserError
-
-        have = ", ".join(reg.names()) or "none"
-        raise UserError(f"no versions of `{name}` in {reg.store.uri()} (models: {have}); check the name or --registry")
+    vs = reg.versions(name, known=True)  # the message show/history/promote give for a name not held
     for v in vs:
         if not v.ok:
             console.warn(v.error or "")
