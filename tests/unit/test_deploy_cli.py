@@ -80,3 +80,13 @@ def test_manifest_refuses_the_model_name_and_namespace_the_deploy_step_refuses(c
         "error: model_name: bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with a letter or "
         "digit, max 128); it names registry folders and endpoint files); namespace: bad Kubernetes namespace "
         "'Bad_NS' (lowercase letters, digits and '-', starting and ending with a letter or digit, max 63)")
+
+
+def test_manifest_renders_runtime_triton(capsys):
+    # was always refused: the --serving-runtime/--precision defaults reached the check as if given
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--runtime", "triton")
+    assert code == 0, err
+    assert yaml.safe_load(out)["spec"]["predictor"]["model"]["runtime"] == "kserve-tritonserver"
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--runtime", "triton",
+                        "--precision", "fp32")
+    assert code == 2 and "serving.precision: is for runtime kubepipe" in err

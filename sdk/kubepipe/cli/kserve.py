@@ -32,10 +32,13 @@ def manifest(
     cpu: str = typer.Option("1", "--cpu"),
     memory: str = typer.Option("2Gi", "--memory"),
     gpu: int = typer.Option(0, "--gpu", help="GPUs for the model server (it then runs `--device cuda`)."),
-    serving_runtime: str = typer.Option(SERVE["runtime"], "--serving-runtime",
-                                        help=f"serving.runtime: `kubepipe serve --runtime`, {SERVE_HELP['runtime']}."),
-    precision: str = typer.Option(SERVE["precision"], "--precision",
-                                  help=f"serving.precision: `kubepipe serve --precision`, {SERVE_HELP['precision']}."),
+    # None when not given, as a deploy step without these keys: runtime triton refuses any value of them
+    serving_runtime: Optional[str] = typer.Option(
+        None, "--serving-runtime", show_default=SERVE["runtime"],
+        help=f"serving.runtime: `kubepipe serve --runtime`, {SERVE_HELP['runtime']}."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", show_default=SERVE["precision"],
+        help=f"serving.precision: `kubepipe serve --precision`, {SERVE_HELP['precision']}."),
     min_replicas: Optional[int] = typer.Option(None, "--min-replicas"),
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas"),
     metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
@@ -55,8 +58,9 @@ def manifest(
     from kubepipe.errors import UserError
 
     # the deploy step's own check: the model name and namespace it accepts, the runtime/precision/gpu pairs
+    given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision)) if v is not None}
     issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime,
-                    "serving": {"gpu": gpu, "runtime": serving_runtime, "precision": precision}})
+                    "serving": {"gpu": gpu, **given}})
     if issues:
         raise UserError(issues_text("", issues))
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
@@ -64,7 +68,8 @@ def manifest(
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
-        memory=memory, gpu=gpu, serve_runtime=serving_runtime, precision=precision))
+        memory=memory, gpu=gpu, serve_runtime=serving_runtime or SERVE["runtime"],
+        precision=precision or SERVE["precision"]))
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
     if output:
