@@ -83,6 +83,16 @@ def test_a_run_time_ref_in_an_include_points_into_it(tmp_path):
     assert issue.message.startswith("`${params.n}` is not resolved here")
 
 
+def test_an_include_value_refused_after_the_merge_points_into_it(tmp_path):
+    """Missing ${env} and literal credentials were found after merging, and located at p.yaml:1:1."""
+    (tmp_path / "shared.yaml").write_text("defaults:\n  env: {A: '${env.KP_NOPE}', API_TOKEN: abc123xyz}\n")
+    (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "defaults: {retries: 1}\ninclude: [shared.yaml]\nsteps:"))
+    issues = issues_of((tmp_path / "p.yaml").read_text(), base_dir=tmp_path, environ={})
+    assert sorted((i.path, i.file, i.line, i.col) for i in issues) == [
+        ("defaults.env.A", str(tmp_path / "shared.yaml"), 2, 9),
+        ("defaults.env.API_TOKEN", str(tmp_path / "shared.yaml"), 2, 30)]
+
+
 def test_yaml_tags_build_no_python_objects():
     text = BASE.replace("message: hi", "message: !!python/object/apply:os.system ['echo pwned']")
     (issue,) = issues_of(text)  # safe loading: the tag is refused, nothing is called

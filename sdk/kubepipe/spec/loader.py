@@ -163,6 +163,7 @@ def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
             continue
         issues += _static_refs(defaults, inc.locator, set(), ("defaults",))
         merged = _deep_merge(merged, defaults)
+        loc.included.append(inc.locator)
     if not out:
         return data
     own = data.get("defaults") or {}

@@ -20,20 +20,25 @@ class Locator:
 
     file: str
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    included: list[Locator] = field(default_factory=list)  # files whose values were merged in, in order
+
+    def known(self, path: Path_) -> tuple:
+        """The deepest ancestor of `path` (or itself) that this file has."""
+        p = tuple(path)
+        while p and p not in self.positions:
+            p = p[:-1]
+        return p
 
     def find(self, path: Path_) -> tuple[int | None, int | None]:
         # The deepest known ancestor is the best place to point at.
-        p = tuple(path)
-        while p:
-            if p in self.positions:
-                return self.positions[p]
-            p = p[:-1]
-        return self.positions.get((), (None, None))
+        return self.positions.get(self.known(path), (None, None))
 
     def issue(self, path: Path_, message: str, *, value: Any = None, hint: str | None = None,
               severity: str = "error") -> Issue:
-        line, col = self.find(path)
-        return Issue(message=message, path=format_path(path), file=self.file, line=line, col=col,
+        # a merged-in value is located in the file that wrote it (later files win, as in the merge)
+        where = max([self, *reversed(self.included)], key=lambda lc: len(lc.known(path)))
+        line, col = where.find(path)
+        return Issue(message=message, path=format_path(path), file=where.file, line=line, col=col,
                      value=value, hint=hint, severity=severity)
 
 
