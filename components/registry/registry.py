@@ -51,6 +51,7 @@ __all__ = ["Registry", "DEFAULT_URI"]
 DEFAULT_URI = "file://.kubepipe/registry"
 _NAME = MODEL_NAME
 _CAS_TRIES = 500
+_EVENT_KEYS = ("action", "version", "by", "at", "reason")  # what `models history` shows of each alias move
 log = logging.getLogger(__name__)
 
 
@@ -257,9 +258,13 @@ class Registry:
         for g in gens:
             try:
                 d = parse_state(self.store.read(gen_path(name, g)))
+                lacks = [k for k in _EVENT_KEYS if k not in d["event"]]  # every event has them (audit_record)
+                if lacks:  # was an internal error (KeyError) in `models history`
+                    raise ValueError(f"its event has no {', '.join(f'`{k}`' for k in lacks)}")
                 out.append({"generation": g, "champion": d["champion"], "previous": d["previous"], **d["event"]})
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                out.append({"generation": g, "error": f"unreadable alias generation: {exc}"})
+                where = self.store.uri(gen_path(name, g))
+                out.append({"generation": g, "error": f"unreadable alias generation {where}: {exc}"})
         return out
 
     # ---- internals -------------------------------------------------------------------------

@@ -316,3 +316,16 @@ def test_an_alias_not_set_yet_says_how_it_gets_set(tmp_path):
     with pytest.raises(RegistryError) as exc:
         reg.get("clf", "previous")
     assert str(exc.value) == "model `clf` has no previous yet; a second promotion sets it"
+
+
+def test_a_generation_whose_event_lacks_keys_is_an_unreadable_history_row(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    (tmp_path / "reg/clf/aliases/00000002.json").write_text(json.dumps(
+        {"champion": 1, "previous": None, "stack": [1], "event": {"action": "promote"}}))
+    first, second = reg.history("clf")  # `models history` showed 'internal error: KeyError' for such a row
+    assert first["action"] == "promote" and first["reason"] == "first"
+    where = reg.store.uri("clf/aliases/00000002.json")
+    assert second == {"generation": 2,
+                      "error": f"unreadable alias generation {where}: its event has no `version`, `by`, `at`, `reason`"}
