@@ -39,6 +39,9 @@ def parse_state(raw: bytes) -> dict:
         raise ValueError("`stack` must be a list of version numbers")
     if not isinstance(d["event"], dict):
         raise ValueError("`event` must be an object")
+    # As the registry writes them; else `"champion": "x"` was read as the champion ("bad version 'x'").
+    if (d["champion"], d["previous"]) != ((stack[-1:] or [None])[0], (stack[-2:-1] or [None])[0]):
+        raise ValueError("`champion` / `previous` must be the last two versions of `stack`")
     return d
 
 

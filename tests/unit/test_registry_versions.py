@@ -329,3 +329,18 @@ def test_a_generation_whose_event_lacks_keys_is_an_unreadable_history_row(tmp_pa
     where = reg.store.uri("clf/aliases/00000002.json")
     assert second == {"generation": 2,
                       "error": f"unreadable alias generation {where}: its event has no `version`, `by`, `at`, `reason`"}
+
+
+def test_a_generation_whose_aliases_disagree_with_its_stack_is_skipped_like_a_damaged_one(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    reg.promote("clf", 2, reason="second")
+    (tmp_path / "reg/clf/aliases/00000003.json").write_text(json.dumps(
+        {"champion": "x", "previous": None, "stack": [1], "event": {"action": "promote", "version": 1, "by": "a",
+                                                                     "at": "t", "reason": "r"}}))
+    # was read as champion "x": `models show` said "has no version champion", promote "bad version 'x'"
+    assert (reg.get("clf", "champion").version, reg.get("clf", "previous").version) == (2, 1)
+    assert reg.history("clf")[-1]["error"].endswith("`champion` / `previous` must be the last two versions of `stack`")
+    assert reg.promote("clf", 1, reason="back").version == 1
