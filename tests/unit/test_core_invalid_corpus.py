@@ -133,6 +133,13 @@ CASES = [
     ("output ref as image", "    image: '${steps.numbers.outputs.Output}'\n", "steps.sum.image", 15,
      "`${steps.numbers.outputs.Output}` is not resolved here"),
     ("ref in a label", None, "metadata.labels.team", 3, "`${params.team}` is not resolved here"),
+    # KFP handed the item on unchecked: `value` got 'b'
+    ("item of the wrong type", "  show:\n    component: ops:say\n    foreach: [1, b]\n"
+     "    with: {message: x, value: '${item}'}\n",
+     "steps.show.with.value", 18, "`${item}`: item 1 of the `foreach` list is 'b', but `value` expects int"),
+    ("param item of the wrong type", "  show:\n    component: ops:leaf_types\n    foreach: '${params.items}'\n"
+     "    with: {settings: '${item}'}\n", "steps.show.with.settings", 18,
+     "`${item}`: item 0 of the default of param `items` is 1, but `settings` expects dict"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

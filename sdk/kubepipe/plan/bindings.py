@@ -11,7 +11,7 @@ from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 from kubepipe.util import did_you_mean
 
 __all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "items_field_issue",
-           "BindingError", "Verbatim"]
+           "known_items", "BindingError", "Verbatim"]
 
 
 @dataclass(frozen=True)
@@ -184,14 +184,20 @@ def item_field_issue(foreach: Any, field: str, params: dict) -> BindingError | N
     """`${item.field}` over items known at validate (a literal `foreach:` list, or the default of the
     `${params.x}` it names): each must be a mapping that has `field`. KFP does not check it: the step
     received the whole item instead."""
+    items, where = known_items(foreach, params)
+    return items_field_issue(items, field, where)
+
+
+def known_items(foreach: Any, params: dict) -> tuple[Any, str]:
+    """The items a `foreach:` goes over where validate knows them (else None), and where they are written."""
     items, where = foreach, "the `foreach` list"
     try:
         ref = parse_value(foreach) if isinstance(foreach, str) else None
     except BindingError:  # `foreach:` itself reports it
-        return None
+        return None, where
     if isinstance(ref, ParamRef):
         items, where = getattr(params.get(ref.name), "default", None), f"the default of param `{ref.name}`"
-    return items_field_issue(items, field, where)
+    return items, where
 
 
 def items_field_issue(items: Any, field: str, where: str) -> BindingError | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kubepipe.catalog import ComponentInfo, Port, compatible, literal_fits
-from kubepipe.plan.bindings import BindingError, Verbatim, item_field_issue, parse_value
+from kubepipe.plan.bindings import BindingError, Verbatim, item_field_issue, known_items, parse_value
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
@@ -156,6 +156,11 @@ class InputChecks:
             if bad_field:
                 self.err(p, str(bad_field), hint=bad_field.hint)
                 return False
+            items, where = known_items(step.foreach, self.spec.params) if not b.field else (None, "")
+            for i, v in enumerate(items if isinstance(items, list) and port.type != "str" else []):
+                if not literal_fits(v, port):  # KFP handed the item on unchecked
+                    self.err(p, f"`${{item}}`: item {i} of {where} is {v!r}, but `{p[-1]}` expects {port.type}")
+                    return False
             if b.field and port.type != "str":  # KFP types an item's fields as text
                 self.err(p, f"`${{item.{b.field}}}` is text (KFP passes the fields of a loop item as strings), but "
                             f"`{p[-1]}` expects {port.type}",
