@@ -140,6 +140,8 @@ CASES = [
     ("param item of the wrong type", "  show:\n    component: ops:leaf_types\n    foreach: '${params.items}'\n"
      "    with: {settings: '${item}'}\n", "steps.show.with.settings", 18,
      "`${item}`: item 0 of the default of param `items` is 1, but `settings` expects dict"),
+    ("yes in env", "    env: {DEBUG: yes, ON: true}\n", "steps.sum.env.DEBUG", 15,
+     "YAML reads `yes` as a bool: the step would get DEBUG=true quote it to pass the text: 'yes'"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

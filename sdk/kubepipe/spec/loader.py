@@ -91,6 +91,11 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
     issues += [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += _structure(data, loc)
+    for path, word in loc.word_bools.items():  # env is text: `DEBUG: yes` gave the step DEBUG=true
+        if path[-2:-1] == ("env",) and len(path) == (4 if path[0] == "steps" else 3):
+            issues.append(loc.issue(path, f"YAML reads `{word}` as a bool: the step would get "
+                                          f"{path[-1]}={str(word.lower() in ('yes', 'on')).lower()}",
+                                    hint=f"quote it to pass the text: '{word}'"))
     static = _static_refs(data, loc, verbatim)
     issues += static
     spec = partial = None

@@ -21,6 +21,7 @@ class Locator:
     file: str
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     included: list[Locator] = field(default_factory=list)  # files whose values were merged in, in order
+    word_bools: dict[Path_, str] = field(default_factory=dict)  # `yes`, `off`...: YAML 1.1 read them as bools
 
     def known(self, path: Path_) -> tuple:
         """The deepest ancestor of `path` (or itself) that this file has."""
@@ -232,6 +233,8 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
         for i, item in enumerate(node.value):
             loc.positions[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
             _walk(item, path + (i,), loc, issues, depth + 1)
+    elif node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+        loc.word_bools[path] = node.value
 
 
 def _plain(data: Any) -> Any:
