@@ -118,3 +118,11 @@ def test_run_and_submit_refuse_the_same_values_with_exit_2(in_tmp, capsys, comma
     code, text = run_cli_text(capsys, *args)
     assert code == 2, text
     assert fragment in text and "Traceback" not in text
+
+
+def test_a_json_param_with_a_key_twice_is_refused():
+    """json kept the last `a` silently (the YAML loader refuses duplicate keys)."""
+    with pytest.raises(ParamError) as exc:
+        coerce_param("cfg", '{"a": 1, "b": {"c": 2, "c": 3}}', "dict")
+    assert str(exc.value) == '--param cfg={"a": 1, "b": {"c": 2, "c": 3}}: expected JSON with each key once; `c` is ' \
+                             "there twice"

@@ -33,6 +33,16 @@ class ParamError(UserError):
         super().__init__(f"--param {name}={shown if isinstance(shown, str) else json.dumps(shown)}: {reason}")
 
 
+def _unique(pairs: list) -> dict:
+    """json keeps the last of two equal keys silently; the YAML loader refuses them, and so does this."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"expected JSON with each key once; `{k}` is there twice")
+        out[k] = v
+    return out
+
+
 def coerce_param(name: str, value: Any, typ: str) -> Any:
     """`value` (CLI text or a typed value) as the param type `typ`, or ParamError naming the param."""
     text = isinstance(value, str)
@@ -61,7 +71,7 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
             raise ValueError("expected bool (true/false)")
         if typ in ("list", "dict"):
             want = list if typ == "list" else dict
-            parsed = json.loads(value) if text else value
+            parsed = json.loads(value, object_pairs_hook=_unique) if text else value
             if not isinstance(parsed, want):
                 raise ValueError(f"expected {typ} (JSON {'[...]' if want is list else '{...}'})")
             finite(parsed, f"expected {typ}: every number")
