@@ -81,8 +81,8 @@ class LocalScheduler:
         if self._signals == 1:
             self.say(f"{signal.Signals(signum).name}: no new runs; waiting for {len(self.inflight)} in flight "
                      f"(signal again to cancel them)")
-        else:
-            self.cancel_inflight()
+        # the second: drain() cancels; cancelling here re-entered a reap() the signal had interrupted
+        # (KeyError on the run it had just finished)
 
     # --- the loop ----------------------------------------------------------------------------------
     def run(self, *, once: bool = False, max_ticks: int | None = None, install_signals: bool = True) -> int:
@@ -111,7 +111,7 @@ class LocalScheduler:
         deadline = None if self.grace_s is None else time.monotonic() + self.grace_s
         while self.inflight:
             self.reap()
-            if deadline is not None and time.monotonic() > deadline:
+            if self._signals > 1 or (deadline is not None and time.monotonic() > deadline):
                 self.cancel_inflight()
             time.sleep(0.05)
 
