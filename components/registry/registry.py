@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import random
-import socket
 import time
-import uuid
 
 from kubepipe.components.checks import MODEL_NAME
+from kubepipe.components.registry.claims import CAS_TRIES, check_claim, claim, claim_path, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
@@ -50,9 +48,7 @@ __all__ = ["Registry", "DEFAULT_URI"]
 
 DEFAULT_URI = "file://.kubepipe/registry"
 _NAME = MODEL_NAME
-_CAS_TRIES = 500
 _EVENT_KEYS = ("action", "version", "by", "at", "reason")  # what `models history` shows of each alias move
-log = logging.getLogger(__name__)
 
 
 class Registry:
@@ -86,7 +82,7 @@ class Registry:
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
         files = hash_tree(model_dir)
-        n, token = self._claim(name)
+        n, token = claim(self.store, name, lambda: self._numbers(name))
         base = f"{name}/versions/{n}"
         try:
             self.store.put_tree(model_dir, f"{base}/model")
@@ -105,11 +101,11 @@ class Registry:
                 "created_at": utc_now(),
                 "created_by": current_user(),
             }
-            self._check_claim(name, n, token)
+            check_claim(self.store, name, n, token)
             if not self.store.create(f"{base}/version.json", dump(entry)):
                 raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
         except BaseException as exc:
-            self._discard_unfinished(name, n, token)
+            discard_unfinished(self.store, name, n, token)
             if isinstance(exc, OSError):  # a full disk, a read-only store: say where, keep the errno
                 raise RegistryError(f"model `{name}` v{n}: registering into {self.store.uri(base)} failed: {exc}; "
                                     "its partial files were removed; free space (or fix the store) and register "
@@ -137,7 +133,7 @@ class Registry:
                 if v.status != "incomplete" or v.version in protected:
                     continue
                 base = f"{n_}/versions/{v.version}"
-                since = self.store.mtime(f"{base}/claim.json") or self.store.mtime(base)
+                since = self.store.mtime(claim_path(n_, v.version)) or self.store.mtime(base)
                 age = None if since is None else now - since
                 if age is None or age < older_than_s:
                     continue
@@ -272,41 +268,6 @@ class Registry:
     def _numbers(self, name: str) -> list[int]:
         return sorted(n for n in map(version_number, self.store.listdir(f"{name}/versions")) if n is not None)
 
-    def _claim(self, name: str) -> tuple[int, str]:
-        token = uuid.uuid4().hex
-        payload = dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname(),
-                         "token": token})
-        for _ in range(_CAS_TRIES):
-            have = self._numbers(name)
-            n = (have[-1] + 1) if have else 1
-            if self.store.create(f"{name}/versions/{n}/claim.json", payload):
-                return n, token
-        raise RegistryError(f"could not allocate a version number for `{name}` (heavy contention); try again",
-                            retryable=True)
-
-    def _claim_token(self, name: str, n: int) -> str | None:
-        try:
-            return json.loads(self.store.read(f"{name}/versions/{n}/claim.json").decode("utf-8")).get("token")
-        except (FileNotFoundError, ValueError, AttributeError):  # gone (gc) or not a claim
-            return None  # an EIO is not "gc removed it": the store's own error says what failed
-
-    def _check_claim(self, name: str, n: int, token: str) -> None:
-        """Before committing: v`n` is still ours (`models gc` removes registrations that stalled too long)."""
-        if self._claim_token(name, n) != token:
-            raise RegistryError(f"model `{name}` v{n}: the registration took so long that `kubepipe models gc` "
-                                "removed it as abandoned; register again")
-
-    def _discard_unfinished(self, name: str, n: int, token: str) -> None:
-        """A registration failed (full disk, copy error): remove its partial files, if v`n` is still ours."""
-        base = f"{name}/versions/{n}"
-        try:
-            if self.store.exists(f"{base}/version.json") or self._claim_token(name, n) != token:
-                return  # committed, or someone else's now: not ours to remove
-            self.store.remove_tree(base)
-        except Exception as exc:  # noqa: BLE001 - the registration's own error is the one to report
-            log.warning("could not remove the unfinished registration %s (%s); `kubepipe models gc` will",
-                        self.store.uri(base), exc)
-
     def _load(self, name: str, n: int, state: dict) -> ModelVersion:
         base = f"{name}/versions/{n}"
         uri = self.store.uri(f"{base}/model")
@@ -371,7 +332,7 @@ class Registry:
 
     def _update(self, name: str, move) -> dict:
         """Compare-and-swap the alias state: retry until our generation file wins."""
-        for attempt in range(_CAS_TRIES):
+        for attempt in range(CAS_TRIES):
             state = self._state(name)
             change = move(state)
             if change is None:
