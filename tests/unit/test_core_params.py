@@ -126,3 +126,21 @@ def test_a_json_param_with_a_key_twice_is_refused():
         coerce_param("cfg", '{"a": 1, "b": {"c": 2, "c": 3}}', "dict")
     assert str(exc.value) == '--param cfg={"a": 1, "b": {"c": 2, "c": 3}}: expected JSON with each key once; `c` is ' \
                              "there twice"
+
+
+@pytest.mark.parametrize("text, typ", [("٣", "int"), ("1_0", "int"), ("１", "int"), ("1_0.5", "float"),
+                                       ("١٫٥", "float"), ("0x10", "int"), ("1__0", "float")])
+def test_numbers_are_ascii_digits_not_whatever_python_reads(text, typ):
+    # int("٣") is 3 and int("1_0") is 10 in Python: a param that says something else is refused
+    with pytest.raises(ParamError, match=rf"^--param n=.*: expected {typ}: (digits|a decimal)"):
+        coerce_param("n", text, typ)
+
+
+@pytest.mark.parametrize("text, want", [(" 16 ", 16), ("+3", 3), ("-0", 0)])
+def test_plain_ints_still_read(text, want):
+    assert coerce_param("n", text, "int") == want
+
+
+@pytest.mark.parametrize("text, want", [("1e-3", 0.001), (".5", 0.5), ("5.", 5.0), ("-2.5E2", -250.0), ("3", 3.0)])
+def test_plain_floats_still_read(text, want):
+    assert coerce_param("n", text, "float") == want

@@ -9,6 +9,7 @@ fit in 64 bits and floats must be finite; a value of another type is refused, ne
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 
 from kubepipe.errors import UserError
@@ -20,6 +21,10 @@ __all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params"]
 IR_PARAM_TYPES = {"STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
                   "LIST": "list", "STRUCT": "dict"}
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+# Python's int()/float() also read `1_000` and non-ASCII digits (`٣` is 3); a param is written as
+# a JSON-like number, so anything else is refused rather than read as some other value.
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
 
 
 class ParamError(UserError):
@@ -52,12 +57,16 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
                 raise ValueError("expected str")
             return value
         if typ == "int":
+            if text and not _INT.fullmatch(value.strip()):
+                raise ValueError("expected int: digits 0-9, optionally signed (e.g. 16)")
             number = int(value.strip()) if text else value
             if isinstance(number, bool) or not isinstance(number, int):
                 raise ValueError("expected int")
             finite(number, "expected int: the value")
             return number
         if typ == "float":
+            if text and not _FLOAT.fullmatch(value.strip()):
+                raise ValueError("expected float: a decimal number such as 0.001 or 1e-3")
             number = float(value.strip()) if text else value
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 raise ValueError("expected float")
