@@ -77,7 +77,7 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
             if c not in (text_column, id_column)]
     require_columns(df, keep, source="records")
-    extra = df[keep].to_dict("records")
+    extra = df[keep].to_dict("records") if keep else [{}] * len(df)  # no columns: to_dict gives [], not {} a row
     rows = []
     for doc, text, bounds, more in zip(ids.tolist(), texts, bounder(texts), extra):
         for start, end in spans(bounds, size, overlap):

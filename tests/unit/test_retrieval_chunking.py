@@ -24,6 +24,15 @@ def test_words_windows_overlap_and_keep_columns():
     assert out["passage_id"].tolist() == [passage_id(d, o) for d, o in zip(out.doc_id, out.offset)]
 
 
+@pytest.mark.parametrize("keep", [None, []])
+def test_records_with_only_id_and_text_give_passages(keep):
+    more = {"city": ["X", "Y"]} if keep == [] else {}
+    df = pd.DataFrame({"id": ["a", "b"], "text": ["one two three", "four"], **more})
+    out = chunk_records(df, text_column="text", id_column="id", size=2, overlap=0, keep_columns=keep)
+    assert out["text"].tolist() == ["one two", "three", "four"] and out["doc_id"].tolist() == ["a", "a", "b"]
+    assert list(out.columns) == ["passage_id", "doc_id", "offset", "text"]
+
+
 def test_ids_are_stable_and_local_to_a_record():
     df = pd.DataFrame({"id": ["a", "b"], "text": ["one two three four five", "six seven"]})
     first = chunk_records(df, text_column="text", id_column="id", size=2, overlap=0)
