@@ -150,3 +150,22 @@ def test_a_pipeline_without_steps_says_to_add_one():
     (issue,) = issues_of(BASE.split("steps:")[0] + "steps: {}\n")
     assert issue.format() == ("p.yaml:4:1: steps: a pipeline needs at least one step; add one under `steps:` "
                               "(`kubepipe components` lists them)")
+
+
+@pytest.mark.parametrize("extra, path, says", [
+    ("timeout: 0", "steps.a.timeout", "at least 1s"),
+    ("timeout: 500ms", "steps.a.timeout", "at least 1s"),
+    ("resources: {memory: '0Gi'}", "steps.a.resources.memory", "more than 0"),
+    ("resources: {cpu: '0m'}", "steps.a.resources.cpu", "positive"),
+])
+def test_zero_timeouts_and_limits_are_refused_not_dropped(extra, path, says):
+    # the compiler dropped timeout 0 as "no timeout"; a zero memory limit is a container killed at once
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    {extra}"))
+    assert issue.path == path and says in issue.message
+
+
+def test_a_whole_second_timeout_and_small_limits_load():
+    text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    timeout: 1s\n"
+                                                      "    resources: {memory: 0.5Gi, cpu: 100m}")
+    step = load_pipeline_text(text, "p.yaml").spec.steps["a"]
+    assert step.timeout == "1s" and step.resources.memory == "0.5Gi"

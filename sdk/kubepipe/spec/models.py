@@ -128,8 +128,18 @@ class Resources(Strict):
                 raise ValueError("cpu must be positive")
             return float(v)
         if isinstance(v, str) and re.match(r"^\d+(\.\d+)?m?$", v):
+            if float(v.rstrip("m")) == 0:
+                raise ValueError("cpu must be positive")
             return v
         raise ValueError("expected a CPU amount like 2, 0.5 or 500m")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        # a zero limit is a container the kubelet kills at once, not "no limit"
+        if v is not None and float(re.match(r"[\d.]+", v).group()) == 0:  # type: ignore[union-attr]
+            raise ValueError("memory must be more than 0; leave it out for no limit")
+        return v
 
 
 class RetryPolicy(Strict):
@@ -180,8 +190,9 @@ class StepDefaults(Strict):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, v: Any) -> Any:
-        if v is not None:
-            parse_duration(v)
+        # KFP counts a timeout in whole seconds and the compiler dropped 0 as "no timeout"
+        if v is not None and parse_duration(v) < 1:
+            raise ValueError("a step timeout must be at least 1s; leave it out for no timeout")
         return v
 
     @field_validator("retries")
