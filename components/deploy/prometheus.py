@@ -16,6 +16,8 @@ and canary analysis is the same on every target. Plain HTTP (httpx, the serve ex
 
 from __future__ import annotations
 
+import math
+
 from kubepipe.components.errors import ComponentError
 
 __all__ = ["PrometheusError", "revision_stats", "query", "REQUESTS", "LATENCY", "LABELS"]
@@ -60,11 +62,16 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
     return list(data.get("result") or [])
 
 
-def _value(sample: dict) -> float:
+def _value(sample: dict, where: str) -> float:
+    """A sample's count: finite and >= 0 (`increase` of a counter), else the revisions cannot be compared."""
     try:
-        return float(sample["value"][1])
+        value = float(sample["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise PrometheusError(f"malformed Prometheus sample {str(sample)[:200]}") from None
+        raise PrometheusError(f"{where}: malformed Prometheus sample {str(sample)[:200]}") from None
+    if not math.isfinite(value) or value < 0:
+        raise PrometheusError(f"{where}: gave {sample['value'][1]!r} for {sample.get('metric') or '{}'}, not a count "
+                              "(finite, >= 0): the canary cannot be judged on it; check what exports that metric")
+    return value
 
 
 def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, timeout_s: float = 10.0,
@@ -74,15 +81,15 @@ def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, 
     rev = f"namespace_name={_quote(namespace)},revision_name={_quote(revision)}"
     pods = f"namespace={_quote(namespace)},pod=~{_quote(revision + '-deployment-.*')}"
 
-    def run(promql: str) -> list[dict]:
-        return query(url, promql, timeout_s=timeout_s, client=client)
+    def run(promql: str) -> list[tuple[dict, float]]:
+        where = f"prometheus_url {url}: query {promql!r}"
+        return [(s.get("metric") or {}, _value(s, where)) for s in query(url, promql, timeout_s=timeout_s,
+                                                                           client=client)]
 
-    total = sum(_value(s) for s in run(f"sum(increase({REQUESTS}{{{rev}}}{window}))"))
-    errors = sum(_value(s) for s in run(f'sum(increase({REQUESTS}{{{rev},response_code_class="5xx"}}{window}))'))
-    buckets = {s.get("metric", {}).get("le"): _value(s)
-               for s in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
-    labels = {s.get("metric", {}).get("label"): _value(s)
-              for s in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
+    total = sum(v for _, v in run(f"sum(increase({REQUESTS}{{{rev}}}{window}))"))
+    errors = sum(v for _, v in run(f'sum(increase({REQUESTS}{{{rev},response_code_class="5xx"}}{window}))'))
+    buckets = {m.get("le"): v for m, v in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
+    labels = {m.get("label"): v for m, v in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
     return {"requests": int(round(total)), "errors_5xx": int(round(errors)),
             "latency_ms_buckets": {k: v for k, v in buckets.items() if k is not None},
             "labels": {k: int(round(v)) for k, v in labels.items() if k is not None and v > 0}}

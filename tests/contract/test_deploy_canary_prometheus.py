@@ -99,3 +99,15 @@ def test_revision_stats_shape_matches_the_local_proxy():
         got = revision_stats(prom.url, namespace=NS, revision=REV1, window_s=30)
     assert got["requests"] == 10 and got["errors_5xx"] == 1 and got["labels"] == {"a": 6, "b": 4}
     assert got["latency_ms_buckets"]["+Inf"] == 10 and got["latency_ms_buckets"]["5"] == 10
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -3.0])
+def test_a_count_prometheus_gives_as_nan_inf_or_negative_is_a_located_error(bad):
+    with FakePrometheus() as prom:
+        prom.add_revision(NS, REV1, requests=10, errors=0, latencies_ms=[3] * 10, labels={"a": 10})
+        prom.series = [(m, lab, bad if lab.get("le") == "+Inf" else v) for m, lab, v in prom.series]
+        with pytest.raises(PrometheusError) as err:
+            revision_stats(prom.url, namespace=NS, revision=REV1, window_s=30)
+    msg = str(err.value)
+    assert f"prometheus_url {prom.url}: query 'sum by (le) (increase(revision_app_request_latencies_bucket" in msg
+    assert f"gave {repr(bad)!r} for {{'le': '+Inf'}}, not a count (finite, >= 0): the canary cannot be judged" in msg
