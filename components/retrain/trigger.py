@@ -4,7 +4,8 @@ Decision: drift (or live quality below its threshold: `quality_dropped`) -> star
 `cooldown_hours` ago (a monitor that keeps seeing the same drift must not start a run per
 tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/triggers.jsonl`
 (when, why, action, run id); the cooldown reads the last `started` line, so the log is the
-only state. The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://).
+only state. The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://), and is
+rewritten whole on each decision: atomically on a local disk, in one PUT on an object store.
 
 Idempotent on step retries: the started run's id is derived from the monitor's run id and the
 pipeline, so a retried trigger step finds its run already there instead of starting another.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from typing import Any, Callable
 
@@ -33,6 +35,8 @@ from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.util import utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
+
+log = logging.getLogger(__name__)
 
 
 def _slug(text: str) -> str:
@@ -60,24 +64,50 @@ def _fs(uri: str):
 
 
 def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
+    """The recorded decisions, oldest first. A last line cut short (a writer killed before the log was written
+    atomically) is skipped; any other line that is not a JSON object stops with its file:line."""
     fs, path = _fs(log_path(state_dir, pipeline))
     if not fs.exists(path):
         return []
-    with fs.open(path, "r") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    with fs.open(path, "r", encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            out.append(record)
+        elif i == len(lines):  # no newline after it: a write cut short; the next decision rewrites the log without it
+            log.warning("%s:%d: skipping a retrain decision cut short: %r", path, i, line[:80])
+        else:
+            raise ComponentError(f"trigger-retrain: {path}:{i}: not a decision record (one JSON object per line): "
+                                 f"{line[:80]!r}; repair or delete that line (the cooldown reads the last "
+                                 "`started` line)")
+    return out
+
+
+def _write_whole(fs, path: str, text: str) -> None:
+    """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(fs, LocalFileSystem):
+        from kubepipe.util import atomic_write_text
+
+        atomic_write_text(path, text)
+    else:
+        fs.pipe_file(path, text.encode("utf-8"))
 
 
 def _append(state_dir: str, pipeline: str, record: dict) -> None:
+    # object stores cannot append: the log is rewritten whole (one small file per pipeline)
+    lines = [json.dumps(r, sort_keys=True) for r in (*read_triggers(state_dir, pipeline), record)]
     fs, path = _fs(log_path(state_dir, pipeline))
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    old = ""
-    if fs.exists(path):  # object stores cannot append: rewrite (one small file per pipeline)
-        with fs.open(path, "r") as fh:
-            old = fh.read()
-    with fs.open(path, "w") as fh:
-        fh.write(old + json.dumps(record, sort_keys=True) + "\n")
-
-
+    _write_whole(fs, path, "\n".join(lines) + "\n")
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
@@ -146,7 +176,7 @@ def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: 
     request_id = f"retrain-{_slug(pipeline)}-{key}"
     fs, qdir = _fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)
-    with fs.open(f"{qdir}/{request_id}.json", "w") as fh:  # same id on retry: overwritten, not doubled
-        json.dump({"id": request_id, "pipeline": pipeline, "params": params, "reason": record["reason"],
-                   "requested_at": record["time"], "source_run_id": record["source_run_id"]}, fh, sort_keys=True)
+    request = {"id": request_id, "pipeline": pipeline, "params": params, "reason": record["reason"],
+               "requested_at": record["time"], "source_run_id": record["source_run_id"]}
+    _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id on retry: replaced
     return request_id

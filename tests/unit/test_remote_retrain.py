@@ -134,3 +134,43 @@ def test_an_unusable_retrain_request_is_moved_aside_and_the_scheduler_goes_on(tm
                     f"`params`); moved to {queue / 'rejected'}"]
     assert sorted(p.name for p in queue.rglob("*.json")) == ["bad.json", "partial.json"]
     assert (queue / "rejected" / "bad.json").read_text() == text
+
+
+def test_a_decision_cut_short_keeps_the_cooldown_and_the_next_write_drops_it(tmp_path):
+    """A monitor killed while rewriting triggers.jsonl left a torn last line: every later tick was a JSONDecodeError."""
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, state_dir=str(tmp_path),
+                               source_run_id="m1", now=NOW)
+    log = Path(tmp_path) / "retrain/train/triggers.jsonl"
+    with log.open("a") as fh:
+        fh.write('{"action": "started", "ti')
+    second = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24,
+                                state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(hours=1))
+    assert second["action"] == "cooldown" and second["last_run_id"] == first["run_id"]
+    assert [json.loads(line)["action"] for line in log.read_text().splitlines()] == ["started", "cooldown"]
+
+
+def test_a_damaged_decision_line_inside_the_log_is_located(tmp_path):
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    log = Path(tmp_path) / "retrain/train/triggers.jsonl"
+    log.write_text('[1, 2]\n' + log.read_text())
+    with pytest.raises(ComponentError, match=r"triggers.jsonl:1: not a decision record \(one JSON object per line\): "
+                                             r"'\[1, 2\]'; repair or delete that line"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+
+
+def test_a_write_that_fails_leaves_the_decision_log_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), source_run_id="m1",
+                       now=NOW)
+    log = Path(tmp_path) / "retrain/train/triggers.jsonl"
+    before = log.read_text()
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    assert log.read_text() == before and [p.name for p in log.parent.iterdir()] == ["triggers.jsonl"]
