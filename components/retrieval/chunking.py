@@ -14,10 +14,20 @@ import re
 
 from kubepipe.components.errors import DataError
 
-__all__ = ["UNITS", "passage_id", "spans", "chunk_records"]
+__all__ = ["UNITS", "passage_id", "spans", "chunk_records", "id_text"]
 
 UNITS = ("words", "tokens")
 _WORD = re.compile(r"\S+")
+
+
+def id_text(value) -> str | None:
+    """A record id as text (None when missing): a whole float is the integer it holds, as pandas reads a CSV
+    column of ids with a blank cell (101 -> 101.0), so that `101` in a queries file names the same record."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def passage_id(doc_id: str, offset: int) -> str:
@@ -67,7 +77,11 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     if not (isinstance(size, int) and size >= 1 and isinstance(overlap, int) and 0 <= overlap < size):
         raise DataError(f"size {size!r} / overlap {overlap!r}: need 0 <= overlap < size and size >= 1")
     require_columns(df, [text_column, id_column], source="records")
-    ids = df[id_column].astype(str)
+    ids = pd.Series([id_text(v) for v in df[id_column].tolist()], index=df.index, dtype=object)
+    missing = [i for i, v in enumerate(ids.tolist()) if v is None or not v.strip()]
+    if missing:
+        raise DataError(f"records: `{id_column}` is empty in {len(missing)} row(s) (first: row {missing[0]}); every "
+                        "record needs an id (passage ids are derived from it): fill it in or drop the row upstream")
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
         raise DataError(f"records: `{id_column}` must identify a record; duplicated: {dup[:5]} (passage ids are "

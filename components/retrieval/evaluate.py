@@ -16,6 +16,7 @@ import numpy as np
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError, DataError
 from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.retrieval.chunking import id_text
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
 from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
@@ -34,7 +35,7 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
     if len(df) == 0:
         raise DataError("queries: no rows; evaluate-retrieval needs labelled queries")
     queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
-    relevant = [{p.strip() for p in str(v).split(separator) if p.strip()} if v is not None and v == v else set()
+    relevant = [{p.strip() for p in (id_text(v) or "").split(separator) if p.strip()}
                 for v in df[relevant_column].tolist()]
     empty = [i for i, r in enumerate(relevant) if not r]
     if empty:

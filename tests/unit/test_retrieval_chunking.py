@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.retrieval.chunking import chunk_records, passage_id, spans
+from kubepipe.components.retrieval.evaluate import labelled_queries
 
 
 def test_words_windows_overlap_and_keep_columns():
@@ -66,3 +69,19 @@ def test_errors_name_the_problem():
         chunk_records(df, text_column="body", id_column="id")
     with pytest.raises(DataError, match="overlap"):
         chunk_records(df.iloc[:1], text_column="text", id_column="id", size=4, overlap=4)
+
+
+def test_a_record_without_an_id_is_refused_naming_the_column_and_row():
+    df = pd.read_csv(io.StringIO("id,text\n101,coffee shop\n,gas station\n"))  # pandas reads the ids as floats
+    with pytest.raises(DataError, match=r"`id` is empty in 1 row\(s\) \(first: row 1\)"):
+        chunk_records(df, text_column="text", id_column="id")
+    with pytest.raises(DataError, match="`id` is empty"):
+        chunk_records(pd.DataFrame({"id": ["a", None], "text": ["x", "y"]}), text_column="text", id_column="id")
+
+
+def test_whole_float_ids_are_the_integers_a_queries_file_names():
+    df = pd.read_csv(io.StringIO("id,text\n101,coffee shop\n,gas station\n")).dropna()
+    out = chunk_records(df, text_column="text", id_column="id")
+    assert out["doc_id"].tolist() == ["101"]
+    queries = pd.DataFrame({"query": ["coffee"], "relevant": [101.0]})
+    assert labelled_queries(queries, "query", "relevant")[1] == [{"101"}]
