@@ -117,10 +117,14 @@ def evaluate_retrieval(
     df = read_dataset(queries_path)
     queries, relevant = labelled_queries(df, query_column, relevant_column, separator)
     retriever = Retriever(index_dir, device=device)
-    names = _names(thresholds, relative)
-    metrics, ranked = score_index(retriever, queries, relevant, names)
     known = set(retriever.doc_ids.tolist())
     unknown = sum(1 for r in relevant if not r & known)
+    if unknown == len(relevant):
+        raise DataError(f"queries: no relevant id in `{relevant_column}` is a document of the index (e.g. "
+                        f"{sorted(relevant[0])[:3]}; the index's ids are like {sorted(known)[:3]}), so every metric "
+                        "would be 0; check relevant_column, its separator, and the chunk step's id_column")
+    names = _names(thresholds, relative)
+    metrics, ranked = score_index(retriever, queries, relevant, names)
     champion = _champion(registry_uri, model_name, queries, relevant, names, device) if baseline == "champion" else None
     gate = decide(metrics, thresholds=thresholds, relative=relative, champion_metrics=champion["metrics"] if champion else None,
                   champion_label=f"champion v{champion['version']}" if champion else "champion", baseline=baseline,

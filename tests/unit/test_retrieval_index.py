@@ -157,3 +157,32 @@ def test_whole_dict_hnsw_settings_arrive_as_floats_and_a_fraction_is_refused(tmp
         run({"connectivity": 16.5}, "bad")
     assert str(exc.value) == "build-index: hnsw.connectivity: must be a whole number >= 2, got 16.5"
     assert not (tmp_path / "bad").exists()  # refused before anything was written
+
+
+class _FakeEmbedder:
+    def __init__(self, dim):
+        self.dim = dim
+
+    def embed(self, texts, batch_size=64):
+        v = np.random.default_rng(len(texts)).normal(size=(len(texts), self.dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_evaluation_refuses_queries_whose_relevant_ids_are_none_of_the_index(tmp_path, monkeypatch):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    emb, _ = _embeddings(tmp_path, n=40)
+    build_index(emb, tmp_path / "idx", method="exact")
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, device="cpu": _FakeEmbedder(32)))
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["a", "b"], "name": ["Blue Bottle", "Shell"], "relevant": ["d1", "d30"]}),
+                  queries)
+    want = r"no relevant id in `name` is a document of the index \(e.g. \['Blue Bottle'\]"
+    with pytest.raises(DataError, match=want):
+        evaluate_retrieval(tmp_path / "idx", queries, relevant_column="name", baseline="none",
+                           thresholds={"recall@5": {"min": 0.5}})
+    ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
+    assert ev["holdout"]["unknown_relevant"] == 1 and ev["passed"]  # d30 is not in the index (d0..d19)
