@@ -61,6 +61,10 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
     names = list(columns) if columns else [c for c in reference.columns if c in current.columns
                                            and c not in column_map.values()]
     names += [c for c in column_map if c not in names]
+    if not names:  # nothing compared would read as "no drift"
+        raise DataError(f"drift: the current data and the reference have no column in common (current: "
+                        f"{_listed(current.columns)}; reference: {_listed(reference.columns)}); name the columns "
+                        "to compare in `columns`, or pair differently named ones in `column_map`")
     missing = [c for c in names if c not in current.columns or c not in reference.columns]
     if missing:
         raise DataError(f"drift: column(s) {', '.join(f'`{c}`' for c in missing)} missing from "
@@ -105,6 +109,11 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         "rows": {"reference": int(len(reference)), "current": int(len(current))},
         "columns": report,
     }
+
+
+def _listed(columns, most: int = 10) -> str:
+    names = [f"`{c}`" for c in list(columns)[:most]]
+    return (", ".join(names) or "none") + (f" and {len(columns) - most} more" if len(columns) > most else "")
 
 
 def _thresholds(thresholds: dict | None) -> dict:

@@ -98,3 +98,16 @@ def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path, 
             run(bad)
         assert str(exc.value) == "detect-drift: " + message
     assert run({"psi": 0.2, "columns": {"amount": {"psi": 0.3}}}).drift_detected is False
+
+
+def test_no_column_in_common_is_an_error_not_a_stable_report():
+    """Live data whose columns were renamed (`Description`) compared nothing and reported "no drift"."""
+    cur = pd.DataFrame({"Description": ["uber ride"] * 5, "Amount": [1.0] * 5})
+    ref = pd.DataFrame({"description": ["coffee shop"] * 5, "amount": [9.0] * 5})
+    with pytest.raises(DataError) as exc:
+        detect_drift(cur, ref)
+    assert str(exc.value) == (
+        "drift: the current data and the reference have no column in common (current: `Description`, `Amount`; "
+        "reference: `description`, `amount`); name the columns to compare in `columns`, or pair differently named "
+        "ones in `column_map`")
+    assert detect_drift(cur, ref, column_map={"Amount": "amount"})["drifted_columns"] == ["Amount"]
