@@ -137,6 +137,11 @@ CASES = [
     ("item of the wrong type", "  show:\n    component: ops:say\n    foreach: [1, b]\n"
      "    with: {message: x, value: '${item}'}\n",
      "steps.show.with.value", 18, "`${item}`: item 1 of the `foreach` list is 'b', but `value` expects int"),
+    # KFP handed 2 to a str input as the float 2.0
+    ("number item into text", "  show:\n    component: ops:say\n    foreach: [a, 2]\n"
+     "    with: {message: '${item}'}\n",
+     "steps.show.with.message", 18, "`${item}`: item 1 of the `foreach` list is 2, but `message` expects str quote it "
+     "to pass text: unquoted, YAML reads it as the number 2"),
     ("param item of the wrong type", "  show:\n    component: ops:leaf_types\n    foreach: '${params.items}'\n"
      "    with: {settings: '${item}'}\n", "steps.show.with.settings", 18,
      "`${item}`: item 0 of the default of param `items` is 1, but `settings` expects dict"),

@@ -110,6 +110,18 @@ def test_a_loop_param_value_whose_items_lack_the_field_stops_the_run_before_any_
     assert not runs.exists()
 
 
+def test_a_loop_param_value_whose_items_do_not_fit_a_whole_item_input_stops_the_run(tmp_path):
+    # KFP hands a 3 to a str input as the float 3.0: the step failed, or worse, used "3.0"
+    p = tmp_path / "loop.yaml"
+    p.write_text(LOOP.replace("[{name: eu}, {name: us}]", "[eu, us]").replace("${item.name}", "${item}"))
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(p, params={"regions": '["eu", 3]'}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value) == ('--param regions=["eu", 3]: steps.show.foreach: `${item}`: item 1 of the value is 3, '
+                              "but `message` expects str")
+    assert not runs.exists()
+
+
 def test_a_loop_param_value_is_checked_before_a_submit(tmp_path):
     from kubepipe.backends.packaging.pipeline import PipelinePackage
 

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kubepipe.catalog.ports import Port, literal_fits
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 from kubepipe.util import did_you_mean
 
-__all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "items_field_issue",
-           "known_items", "BindingError", "Verbatim"]
+__all__ = ["parse_value", "parse_condition", "condition_types_issue", "item_field_issue", "item_type_issue",
+           "items_field_issue", "known_items", "BindingError", "Verbatim"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,18 @@ def known_items(foreach: Any, params: dict) -> tuple[Any, str]:
     if isinstance(ref, ParamRef):
         items, where = getattr(params.get(ref.name), "default", None), f"the default of param `{ref.name}`"
     return items, where
+
+
+def item_type_issue(items: Any, port: Port, where: str, name: str) -> BindingError | None:
+    """The first of `items` (a list; anything else is not checked here) that a whole `${item}` cannot pass to
+    the input `name` of type `port.type`."""
+    from kubepipe.spec.models import quote_hint
+
+    for i, v in enumerate(items if isinstance(items, list) else []):
+        if not literal_fits(v, port):
+            return BindingError(f"`${{item}}`: item {i} of {where} is {v!r}, but `{name}` expects {port.type}",
+                                quote_hint(v, port.type))
+    return None
 
 
 def items_field_issue(items: Any, field: str, where: str) -> BindingError | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kubepipe.catalog import ComponentInfo, Port, compatible, literal_fits
-from kubepipe.plan.bindings import BindingError, Verbatim, item_field_issue, known_items, parse_value
+from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, item_type_issue, known_items,
+                                    parse_value)
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
@@ -93,7 +94,7 @@ class InputChecks:
             if port.kind != "parameter" or port.type != want:
                 self.err(p, f"`{p[-1]}` expects {port.type}", value=None)
                 return False
-            text = Port(p[-1], "parameter", "str")  # nested leaves arrive as text
+            tagged = Port(p[-1], "parameter", "any")  # a nested `${item}` is tagged with the list's type
             ok = True
             for leaf in b.leaves():
                 if isinstance(leaf, OutputRef):
@@ -119,7 +120,7 @@ class InputChecks:
                              hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`)")
                     return False
                 else:
-                    ok = self.check_binding(leaf, text if isinstance(leaf, ItemRef) else
+                    ok = self.check_binding(leaf, tagged if isinstance(leaf, ItemRef) else
                                             Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
                                             exit_step) and ok
             return ok
@@ -157,10 +158,10 @@ class InputChecks:
                 self.err(p, str(bad_field), hint=bad_field.hint)
                 return False
             items, where = known_items(step.foreach, self.spec.params) if not b.field else (None, "")
-            for i, v in enumerate(items if isinstance(items, list) and port.type != "str" else []):
-                if not literal_fits(v, port):  # KFP handed the item on unchecked
-                    self.err(p, f"`${{item}}`: item {i} of {where} is {v!r}, but `{p[-1]}` expects {port.type}")
-                    return False
+            bad = item_type_issue(items, port, where, p[-1])
+            if bad:  # KFP hands the item on unchecked (a 1 into a str input arrives as the float 1.0)
+                self.err(p, str(bad), hint=bad.hint)
+                return False
             if b.field and port.type != "str":  # KFP types an item's fields as text
                 self.err(p, f"`${{item.{b.field}}}` is text (KFP passes the fields of a loop item as strings), but "
                             f"`{p[-1]}` expects {port.type}",

@@ -5,7 +5,8 @@ A literal `epochs: -3` is refused at validate, but `epochs: ${params.epochs}` wi
 had run. Here a whole-value param reference is replaced by the param's value and the step's own
 check is asked again; only what it says about a replaced value is reported (the rest it already
 said). Path-typed inputs are left out: their values resolve against other folders (plan/paths).
-A `foreach: ${params.x}` value is checked as validate checks the default: each item has the `${item.field}`s.
+A `foreach: ${params.x}` value is checked as validate checks the default: each item has the `${item.field}`s
+and fits the inputs a whole `${item}` feeds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, NamedTuple
 
 from kubepipe.catalog import ComponentInfo
-from kubepipe.plan.bindings import BindingError, items_field_issue, parse_value
+from kubepipe.plan.bindings import BindingError, item_type_issue, items_field_issue, parse_value
 from kubepipe.plan.model import ItemRef, ParamRef
 
 __all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values"]
@@ -87,8 +88,8 @@ def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
 
 
 def _item_field_problems(step: Any, values: Mapping[str, Any]) -> list[str]:
-    """`foreach: ${params.x}` with `${item.field}` inputs: each item of x's value must have the field (validate
-    checked the default; KFP would hand the step the whole item instead)."""
+    """`foreach: ${params.x}`: each item of x's value must have the `${item.field}`s and fit the inputs a whole
+    `${item}` feeds (validate checked the default; KFP hands the step whatever the item is)."""
     from kubepipe.spec.params import ParamError
     from kubepipe.spec.source import format_path
 
@@ -96,8 +97,11 @@ def _item_field_problems(step: Any, values: Mapping[str, Any]) -> list[str]:
     if not isinstance(each, ParamRef) or each.name not in values:
         return []
     fields = dict.fromkeys(b.field for b in step.args.values() if isinstance(b, ItemRef) and b.field)
-    for field in fields:
-        issue = items_field_issue(values[each.name], field, "the value")
+    issues = [items_field_issue(values[each.name], field, "the value") for field in fields]
+    typed = [item_type_issue(values[each.name], step.info.inputs[name], "the value", name)
+             for name, b in step.args.items() if isinstance(b, ItemRef) and not b.field and name in step.info.inputs]
+    issues += [BindingError(str(t)) for t in typed if t]  # its hint is about YAML; this value is JSON
+    for issue in issues:
         if issue:
             reason = f"{format_path(('steps', step.name, 'foreach'))}: {issue}"
             reason += f"; {issue.hint}" if issue.hint else ""
