@@ -22,7 +22,8 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.serving.model import ServedModel
 from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1, parse_v2
 
-__all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "queries_of"]
+__all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "queries_of",
+           "require_text"]
 
 RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
@@ -51,11 +52,21 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
     if not one and not isinstance(body["queries"], list):
         raise BadRequest("queries", f"expected a list of strings, got {type(body['queries']).__name__}")
     try:
-        return parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec).items, one
+        texts = parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec).items
     except BadRequest as exc:  # name the field as the client wrote it
         field = ("query" if exc.field.startswith("instances[0]") else exc.field) if one else \
             exc.field.replace("instances", "queries", 1)
         raise BadRequest(field, exc.message, exc.status) from None
+    require_text(texts, lambda i: "query" if one else f"queries[{i}]")
+    return texts, one
+
+
+def require_text(texts: list[str], field) -> None:
+    """An empty (or blank) query is a 400 naming `field(i)`: it has nothing to search for, and its 'hits'
+    would be the passages nearest to the encoder's empty-input vector, with confident-looking scores."""
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise BadRequest(field(i), "the query is empty; send the text to search for")
 
 
 class ServedRetriever(ServedModel):
@@ -100,6 +111,7 @@ class ServedRetriever(ServedModel):
             parsed = parse_v2(payload.inputs, self.spec, payload.request_outputs, payload.parameters,
                               known_outputs=V2_RETRIEVAL_OUTPUTS)
             k = top_k_of((payload.parameters or {}).get("top_k"), "parameters.top_k")
+            require_text(parsed.items, lambda i: f"inputs[0].data[{i}]")
             parsed.items = [(t, k) for t in parsed.items]
             return payload, parsed
         if isinstance(payload, (bytes, str)):  # kserve passes non-JSON content types through undecoded
@@ -109,6 +121,7 @@ class ServedRetriever(ServedModel):
                 pass  # parse_v1 names the problem
         parsed = parse_v1(payload, self.spec)
         k = top_k_of(payload.get("top_k"))
+        require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]
         return None, parsed
 

@@ -1,0 +1,41 @@
+"""The served retriever's request parsing (no model loaded): every refusal is a 400 naming the field."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("kserve")
+
+from kserve.protocol.infer_type import InferInput, InferRequest  # noqa: E402
+
+from kubepipe.components.serving.payloads import BadRequest, InputSpec  # noqa: E402
+from kubepipe.components.serving.retriever import RETRIEVAL, ServedRetriever, queries_of  # noqa: E402
+
+SPEC = InputSpec(task=RETRIEVAL, max_batch_size=8, max_text_length=100, text_column="query")
+
+
+def _served() -> ServedRetriever:
+    served = ServedRetriever.__new__(ServedRetriever)  # parsing needs only the spec
+    served.spec = SPEC
+    return served
+
+
+@pytest.mark.parametrize("body, field", [({"query": ""}, "query"), ({"query": "  \n"}, "query"),
+                                         ({"queries": ["coffee", " "]}, "queries[1]")])
+def test_an_empty_query_is_a_400_naming_it_on_retrieve(body, field):
+    with pytest.raises(BadRequest) as exc:
+        queries_of(body, SPEC)
+    assert exc.value.field == field and "the query is empty" in exc.value.message
+    assert queries_of({"queries": ["coffee", "東京 🍜"]}, SPEC) == (["coffee", "東京 🍜"], False)
+
+
+def test_an_empty_query_is_a_400_naming_it_on_predict_and_v2():
+    with pytest.raises(BadRequest) as exc:
+        asyncio.run(_served().preprocess({"instances": ["coffee", ""], "top_k": 2}))
+    assert exc.value.field == "instances[1]" and "the query is empty" in exc.value.message
+    inp = InferInput("text", [2], "BYTES", data=["coffee", ""])
+    with pytest.raises(BadRequest) as exc:
+        asyncio.run(_served().preprocess(InferRequest("idx", [inp], parameters={"top_k": 2})))
+    assert exc.value.field == "inputs[0].data[1]" and "the query is empty" in exc.value.message
