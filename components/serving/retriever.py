@@ -19,6 +19,7 @@ import numpy as np
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from kubepipe.components.errors import ModelError
+from kubepipe.util import did_you_mean
 from kubepipe.components.serving.model import ServedModel
 from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1, parse_v2
 
@@ -28,6 +29,7 @@ __all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_
 RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
 DEFAULT_TOP_K = 10
+RETRIEVE_FIELDS = ("query", "queries", "top_k")
 
 
 def top_k_of(value, where: str = "top_k") -> int:
@@ -46,6 +48,11 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
     """The query texts of a `:retrieve` body and whether it held one `query` (vs a `queries` list)."""
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"query": "...", "top_k": 5}}, got {type(body).__name__}')
+    for key in body:
+        if key not in RETRIEVE_FIELDS:  # a misspelt `top_k` would otherwise give the default 10 hits, silently
+            hint = did_you_mean(key, RETRIEVE_FIELDS)
+            raise BadRequest(str(key), "unknown field; a :retrieve body takes `query` or `queries`, and `top_k`"
+                             + (f"; {hint}" if hint else ""))
     if ("query" in body) == ("queries" in body):
         raise BadRequest("query", 'send either "query" (one text) or "queries" (a list of texts)')
     one = "query" in body

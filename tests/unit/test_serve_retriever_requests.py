@@ -39,3 +39,12 @@ def test_an_empty_query_is_a_400_naming_it_on_predict_and_v2():
     with pytest.raises(BadRequest) as exc:
         asyncio.run(_served().preprocess(InferRequest("idx", [inp], parameters={"top_k": 2})))
     assert exc.value.field == "inputs[0].data[1]" and "the query is empty" in exc.value.message
+
+
+@pytest.mark.parametrize("body, field, hint", [({"query": "coffee", "topk": 3}, "topk", "did you mean `top_k`?"),
+                                               ({"queries": ["coffee"], "k": 3}, "k", None)])
+def test_an_unknown_field_of_retrieve_is_a_400_naming_it(body, field, hint):
+    with pytest.raises(BadRequest) as exc:
+        queries_of(body, SPEC)
+    assert exc.value.field == field and "unknown field; a :retrieve body takes `query` or `queries`" in exc.value.message
+    assert (hint in exc.value.message) if hint else "did you mean" not in exc.value.message
