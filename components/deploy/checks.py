@@ -44,6 +44,12 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
         if not _int(canary) or not 0 <= canary <= 100:
             issues.append(CheckIssue(("canary_percent",), f"must be an integer from 0 to 100, got {canary!r}",
                                      "e.g. canary_percent: 10 (100 = no canary)"))
+        elif deployment_mode == "raw" and canary < 100:  # the rollout would send all traffic to the new version
+            issues.append(CheckIssue(("canary_percent",), f"a {canary}% canary cannot be split off: KServe ignores "
+                                     "canaryTrafficPercent in RawDeployment mode (deployment_mode: raw), and the "
+                                     "new version would take all traffic at once",
+                                     "use deployment_mode: serverless in the target profile for a canary, or "
+                                     "canary_percent: 100 for a plain rolling update"))
     runtime = w.get("runtime")
     if runtime is not None and runtime not in RUNTIMES:
         issues.append(CheckIssue(("runtime",), f"unknown serving runtime `{runtime}`",

@@ -116,6 +116,15 @@ def test_raw_mode_limits_are_checked():
     assert check({"autoscaling": {"min_replicas": 0, "metric": "rps"}}, deployment_mode="serverless") == []
 
 
+def test_a_canary_in_raw_mode_is_refused_not_rolled_out_to_everyone():
+    # the rollout dropped canaryTrafficPercent in raw mode: a 10% canary took all traffic at once
+    (issue,) = check({"canary_percent": 10}, deployment_mode="raw")
+    assert issue.path == ("canary_percent",) and "all traffic at once" in issue.message
+    assert "deployment_mode: serverless" in issue.hint
+    assert check({"canary_percent": 100}, deployment_mode="raw") == []
+    assert check({"canary_percent": 10}, deployment_mode="serverless") == []
+
+
 def test_deploy_is_a_registered_builtin():
     b = BUILTINS["deploy"]
     assert b.ref == "kubepipe.components.deploy.ops:deploy"

@@ -50,6 +50,19 @@ def test_bad_settings_are_user_errors(capsys):
     assert code == 2 and "runtime" in err and "Traceback" not in err
 
 
+def test_manifest_refuses_what_the_deploy_step_refuses_for_canary_and_scaling(capsys):
+    # --mode raw --canary 10 printed a manifest without the canary; --canary 150 said "canary_percent" only
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--mode", "raw",
+                          "--canary", "10")
+    assert (code, out) == (2, "") and "RawDeployment" in err and "all traffic at once" in err
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--mode", "raw",
+                          "--metric", "rps", "--target", "5")
+    assert (code, out) == (2, "") and "autoscaling.metric" in err and "cpu or memory" in err
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--mode", "raw",
+                          "--canary", "100")
+    assert code == 0 and "canaryTrafficPercent" not in out
+
+
 def test_manifest_takes_the_deploy_step_s_serving_runtime_precision_and_gpu(capsys, monkeypatch):
     """--serving-runtime/--precision/--gpu render what `deploy` would (the server's own parser reads the args),
     and the pairs the deploy check refuses are user errors with its message."""

@@ -59,12 +59,12 @@ def manifest(
 
     # the deploy step's own check: the model name and namespace it accepts, the runtime/precision/gpu pairs
     given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision)) if v is not None}
-    issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime,
-                    "serving": {"gpu": gpu, **given}})
-    if issues:
-        raise UserError(issues_text("", issues))
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
                                      target=target).items() if v is not None}
+    issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime, "canary_percent": canary,
+                    "autoscaling": scaling, "serving": {"gpu": gpu, **given}}, deployment_mode=mode)
+    if issues:
+        raise UserError(issues_text("", issues))
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
