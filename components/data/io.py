@@ -11,7 +11,8 @@ from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 from kubepipe.util import sha256_file
 
-__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "coerce_dtypes", "DTYPE_KINDS"]
+__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "coerce_dtypes", "DTYPE_KINDS",
+           "id_text"]
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -65,6 +66,16 @@ def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> di
     if hasattr(artifact_or_path, "metadata"):
         artifact_or_path.metadata.update(meta)
     return meta
+
+
+def id_text(value) -> str | None:
+    """An id or label cell as text (None when missing): a whole float is the integer it holds, as pandas reads a
+    CSV column of ids with a blank cell (101 -> 101.0), so that `101` in another file names the same record."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def require_columns(df, columns: Iterable[str], *, source: str) -> None:

@@ -25,8 +25,10 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
 def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ",",
-                decimal: str = ".", thousands: str = ""):
-    """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`."""
+                decimal: str = ".", thousands: str = "", text_columns: tuple[str, ...] = ()):
+    """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`.
+
+    `text_columns` of a CSV are read as written (ids: `0042` stays `0042`, not the number 42)."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
     uri = str(uri).strip()
@@ -42,7 +44,7 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
             if problem:
                 raise DataError(problem)
             scan_text(uri, path, encoding)
-            df = _read_csv(uri, path, encoding, delimiter, decimal, thousands)
+            df = _read_csv(uri, path, encoding, delimiter, decimal, thousands, text_columns)
             _check_csv_header(uri, path, encoding, delimiter)
         else:
             raise DataError(f"{uri}: unknown format {format!r}; use `csv`, `parquet` or `auto`")
@@ -224,12 +226,13 @@ def delimiter_hint(found: str) -> str:
     return f"the file looks '{shown}'-separated: set `delimiter: \"{shown}\"` on the load-data step"
 
 
-def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal: str = ".", thousands: str = ""):
+def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal: str = ".", thousands: str = "",
+              text_columns: tuple[str, ...] = ()):
     import pandas as pd
 
     try:
         df = pd.read_csv(path, encoding=encoding, low_memory=False, sep=delimiter, decimal=decimal,
-                         thousands=thousands or None)
+                         thousands=thousands or None, dtype={c: str for c in text_columns} or None)
         found = other_delimiter([str(c) for c in df.columns], delimiter)
         if found:  # one column named `a;b;c`: every later column check would fail confusingly
             raise DataError(f"{uri}: the header line {str(df.columns[0])[:80]!r} reads as one column with delimiter "

@@ -42,13 +42,18 @@ def live_threshold_issues(thresholds) -> list:
 
 def join_labels(log_df, labels_df, *, where: str = "labels"):
     """Logged predictions with a delayed label (inner join on request_id, instance)."""
+    from kubepipe.components.data.io import id_text
+
     missing = [c for c in ("request_id", "label") if c not in labels_df.columns]
     if missing:
         raise DataError(f"{where}: column(s) {', '.join(missing)} missing; a label file has `request_id` and "
                         f"`label` (and `instance` for multi-row requests); it has {list(labels_df.columns)}")
-    labels = labels_df.assign(request_id=labels_df["request_id"].astype(str),
+    # one rule for ids and labels (data.io.id_text): a blank cell is no label yet, not the class 'nan', and a
+    # whole float (pandas' reading of a column with a blank cell) is its integer: 1.0 is the served label '1'
+    labels = labels_df.assign(request_id=[id_text(v) for v in labels_df["request_id"]],
                               instance=labels_df["instance"].astype("int64") if "instance" in labels_df else 0,
-                              label=labels_df["label"].astype(str))
+                              label=[id_text(v) for v in labels_df["label"]])
+    labels = labels.dropna(subset=["request_id", "label"])
     labels = labels.drop_duplicates(["request_id", "instance"], keep="last")[["request_id", "instance", "label"]]
     log = log_df.assign(instance=log_df["instance"].astype("int64"), request_id=log_df["request_id"].astype(str))
     return log.merge(labels, on=["request_id", "instance"], how="inner")

@@ -12,22 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 
+from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 
-__all__ = ["UNITS", "passage_id", "spans", "chunk_records", "id_text"]
+__all__ = ["UNITS", "passage_id", "spans", "chunk_records"]
 
 UNITS = ("words", "tokens")
 _WORD = re.compile(r"\S+")
-
-
-def id_text(value) -> str | None:
-    """A record id as text (None when missing): a whole float is the integer it holds, as pandas reads a CSV
-    column of ids with a blank cell (101 -> 101.0), so that `101` in a queries file names the same record."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def passage_id(doc_id: str, offset: int) -> str:

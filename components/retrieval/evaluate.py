@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean, issues_text
+from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError
 from kubepipe.components.evaluation.gate import decide, gate_issues
-from kubepipe.components.retrieval.chunking import id_text
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
 from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 

@@ -163,3 +163,25 @@ def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path):
     for _ in range(2):
         Registry(f"file://{tmp_path}/registry").register(str(tmp_path / "m"), name="merchant", metrics={})
     assert run({"f1_macro": {"min": 0.5}}).quality_dropped is False
+
+
+def test_a_label_file_of_numbers_with_a_blank_cell_scores_what_was_served(tmp_path):
+    """A fraud model serves '0'/'1' to clients that send their own ids ('0042'); the chargeback CSV has a blank
+    label (not reviewed yet): pandas read the labels as 1.0/0.0/NaN and the ids as 42, so nothing joined (or every
+    row mismatched, live accuracy 0, a spurious retrain), and the blank was a class 'nan'."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    log = pd.DataFrame({"request_id": [f"{i:04d}" for i in range(60)], "instance": 0, "model_version": "1",
+                        "prediction": [str(i % 2) for i in range(60)],
+                        "timestamp": pd.Timestamp("2026-03-16T10:00:00Z"), "latency_ms": 1.0})
+    write_dataset(log, str(tmp_path / "log.parquet"))
+    labels = tmp_path / "chargebacks.csv"
+    labels.write_text("request_id,label\n" + "".join(f"{i:04d},{'' if i == 7 else i % 2}\n" for i in range(60)))
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(labels), model_name="fraud", thresholds={},
+                           min_labels=1)
+    assert out["labelled_rows"] == 59
+    assert out["versions"]["1"]["accuracy"] == 1.0 and "f1:nan" not in out["versions"]["1"]
+    as_floats = pd.DataFrame({"request_id": [1.0, 2.0, None], "label": [1.0, float("nan"), 0.0]})
+    joined = join_labels(log.assign(request_id=["1", "2", "3"] + list(log["request_id"][3:])), as_floats)
+    assert joined[["request_id", "label"]].values.tolist() == [["1", "1"]]
