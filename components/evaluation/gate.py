@@ -95,7 +95,18 @@ def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIs
                 issues.append(CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(k, BOUNDS) or "use min or max"))
             else:
                 issues += _number_issue(path + (k,), v)
+        issues += _crossed_bounds(path, bound)
     return issues
+
+
+def _crossed_bounds(path: tuple, bound: dict) -> list[CheckIssue]:
+    """`{min: 0.9, max: 0.5}`: no value can meet both; the gate would reject every model."""
+    low, high = (as_kind(bound.get(k), "float") for k in BOUNDS)
+    numbers = [v for v in (low, high) if isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)]
+    if len(numbers) < 2 or low <= high + TOL:
+        return []
+    return [CheckIssue(path, f"min {low!r} is above max {high!r}: no value can meet both, the gate would reject "
+                             "every model", "swap them, or keep one bound")]
 
 
 def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion", force=False, force_reason="",

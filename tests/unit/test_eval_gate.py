@@ -101,6 +101,19 @@ def test_check_finds_unknown_metrics_and_bad_shapes():
     assert gate_issues({}, {"f1_macro": {"max_regression": 0}}, baseline="none")[0].path == ("relative",)
 
 
+def test_min_above_max_is_located_not_a_reject_of_every_model():
+    """`{min: 0.9, max: 0.5}` validated and rejected every model ('f1_macro 0.950 > max 0.500')."""
+    (issue,) = gate_issues({"f1_macro": {"min": 0.9, "max": 0.5}})
+    assert issue.path == ("thresholds", "f1_macro")
+    assert issue.message.startswith("min 0.9 is above max 0.5: no value can meet both")
+    (inner,) = gate_issues(slices={"column": "c", "thresholds": {"accuracy": {"min": "0.8", "max": "0.7"}}})
+    assert inner.path == ("slices", "thresholds", "accuracy") and "min 0.8 is above max 0.7" in inner.message
+    assert gate_issues({"f1_macro": {"min": 0.5, "max": 0.5}}) == []  # one value meets both
+    assert gate_issues({"f1_macro": {"min": "${params.lo}", "max": 0.5}}) == []  # known at run time
+    with pytest.raises(ComponentError, match="min 0.9 is above max 0.5"):
+        decide({"f1_macro": 0.95}, thresholds={"f1_macro": {"min": 0.9, "max": 0.5}}, baseline="none")
+
+
 def test_undefined_metric_fails_its_threshold():
     r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "undefined on this holdout" in r.decision
