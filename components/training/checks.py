@@ -6,7 +6,8 @@ import re
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.training.config import MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems
-from kubepipe.components.training.models import BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS
+from kubepipe.components.training.models import (BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS,
+                                                  encoder_problems)
 
 __all__ = ["check_train", "train_reference"]
 
@@ -76,6 +77,8 @@ def check_train(with_values: dict) -> list[CheckIssue]:
             elif key not in known:
                 issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "
                                          f"known: {', '.join(known)}", did_you_mean(key, known)))
+        issues += [CheckIssue(("hyperparameters", key), message)
+                   for key, message in encoder_problems(_ENCODING_OF[arch], hp)]
     issues += _pretrained_issues(arch, values, hp if isinstance(hp, dict) else {})
     if arch in MODEL_TASKS:
         if MODEL_TASKS[arch] == "tabular" and values.get("text_column"):
@@ -98,11 +101,6 @@ def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
         out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
     if arch != "pretrained-encoder":
         return out
-    length = hp.get("max_length")
-    if length is not None and not _late(length) and not (isinstance(length, int) and not isinstance(length, bool)
-                                                          and 3 <= length <= 512):
-        out.append(CheckIssue(("hyperparameters", "max_length"), f"`max_length` must be an integer in [3, 512] "
-                              f"(tokens incl. [CLS] and [SEP]), got {length!r}"))
     decay = hp.get("layer_lr_decay")
     if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
                                                         not isinstance(decay, bool) and 0 < decay <= 1):

@@ -132,7 +132,8 @@ def test_hyperparameters_per_architecture_are_what_the_check_accepts():
     assert set(by) == set(BUILTIN_MODELS)
     for arch, keys in by.items():
         for key in keys.split(", "):
-            value = 32 if key == "max_length" else 1  # pretrained-encoder checks max_length in [3, 512]
+            # max_length in [3, 512] (pretrained-encoder), buckets >= 2, char_ngrams [shortest, longest], a bool
+            value = {"max_length": 32, "buckets": 1024, "char_ngrams": [3, 5], "lowercase": True}.get(key, 1)
             assert not _issues("train-torch", {"architecture": arch, "hyperparameters": {key: value}}
                                if key != "precision" else {"architecture": arch}), (arch, key)
         assert _issues("train-torch", {"architecture": arch, "hyperparameters": {"bogus_knob": 1}})

@@ -117,6 +117,32 @@ def test_unknown_hyperparameter_and_bad_setting():
         train(merchant_frame(30), _cfg(hyperparameters={"warmup_fraction": 0.1}, lr_schedule="cosin"))
 
 
+@pytest.mark.parametrize("model,hp,message", [
+    # each crashed mid-training (OverflowError, IndexError, an embedding id past its table) or trained a model
+    # that reads nothing (max_features 0, bytes max_length 1)
+    ("text-classifier", {"buckets": 0}, r"`buckets` must be an integer >= 2 \(ids 1..buckets-1; 0 pads\), got 0"),
+    ("text-classifier", {"buckets": 1}, r"`buckets` must be an integer >= 2"),
+    ("text-classifier", {"char_ngrams": [3]}, r"`char_ngrams` must be \[shortest, longest\] with 1 <= shortest"),
+    ("text-classifier", {"char_ngrams": [0, 0]}, r"`char_ngrams` must be .* got \[0, 0\]"),
+    ("text-classifier", {"max_features": 0}, r"`max_features` must be an integer >= 1 \(n-grams kept per text\)"),
+    ("transformer-classifier", {"max_length": 1}, r"`max_length` must be an integer >= 2 \(room for \[CLS\] and"),
+    ("my_models:Tiny", {"max_length": 0}, r"`max_length` must be an integer >= 2"),  # a user model's encoding too
+])
+def test_bad_preprocessing_hyperparameters_are_named(user_models, model, hp, message):
+    with pytest.raises(ModelError, match="^hyperparameters: " + message):
+        train(merchant_frame(30), _cfg(model=model, hyperparameters=hp))
+    if ":" not in model:  # and `kubepipe validate` locates them
+        (issue,) = check_train({"architecture": model, "hyperparameters": hp})
+        assert issue.path == ("hyperparameters", next(iter(hp))) and issue.message.startswith(f"`{next(iter(hp))}`")
+
+
+def test_preprocessing_hyperparameters_as_kfp_carries_them_pass():
+    assert check_train({"architecture": "text-classifier", "hyperparameters": {
+        "buckets": 1024.0, "char_ngrams": [2, 4], "max_features": "${params.k}", "word_ngrams": 0}}) == []
+    trained = train(merchant_frame(30), _cfg(hyperparameters={"buckets": 1024.0, "char_ngrams": [2.0, 4.0]}))
+    assert trained.encoder.state()["buckets"] == 1024
+
+
 def test_nan_loss_names_epoch_and_step(user_models):
     with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4 of \d+: lower `learning_rate`"):
         train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32))

@@ -27,7 +27,7 @@ from kubepipe.components.checks import did_you_mean
 from kubepipe.components.errors import ModelError
 
 __all__ = ["BUILTIN_MODELS", "ENCODER_KEYS", "MODEL_KEYS", "MODEL_TASKS", "resolve_model_class",
-           "model_encoding", "split_hyperparameters", "build_model"]
+           "model_encoding", "split_hyperparameters", "encoder_problems", "build_model"]
 
 _PKG = "kubepipe.components.training.models"
 BUILTIN_MODELS = {
@@ -91,6 +91,45 @@ def split_hyperparameters(encoding: str, hyperparameters: dict) -> tuple[dict, d
     keys = ENCODER_KEYS[encoding]
     enc = {k: v for k, v in hyperparameters.items() if k in keys}
     return enc, {k: v for k, v in hyperparameters.items() if k not in keys}
+
+
+# Preprocessing settings with a lower bound (per encoding): below it an encoder crashes mid-training
+# (buckets 1: an id past the table) or trains a model that reads nothing (max_features 0, bytes max_length 1).
+_WHOLE = {"hashed-ngrams": {"buckets": (2, "ids 1..buckets-1; 0 pads"), "word_ngrams": (0, "0: no word n-grams"),
+                            "max_features": (1, "n-grams kept per text")},
+          "bytes": {"max_length": (2, "room for [CLS] and one byte")},
+          "wordpiece": {"max_length": (3, "room for [CLS], a token and [SEP]")}}
+_MAX_LENGTH = {"wordpiece": 512}  # the packaged and usual BERT-family bases have 512 positions
+
+
+def encoder_problems(encoding: str, values: dict) -> list[tuple[str, str]]:
+    """(key, message) for every bad preprocessing hyperparameter of `encoding` in `values` (keys present only;
+    `${...}` values are left for run time). Whole floats are whole numbers (KFP's Struct carries 2 as 2.0)."""
+    from kubepipe.components.kfp_values import as_kind
+
+    out = []
+    for key, (low, meaning) in _WHOLE.get(encoding, {}).items():
+        if key not in values or _late(values[key]):
+            continue
+        v, high = as_kind(values[key], "int"), _MAX_LENGTH.get(encoding) if key == "max_length" else None
+        if not (isinstance(v, int) and not isinstance(v, bool) and low <= v <= (high or v)):
+            span = f"in [{low}, {high}]" if high else f">= {low}"
+            out.append((key, f"`{key}` must be an integer {span} ({meaning}), got {values[key]!r}"))
+    grams = values.get("char_ngrams")
+    if encoding == "hashed-ngrams" and "char_ngrams" in values and not _late(grams):
+        pair = [as_kind(g, "int") for g in grams] if isinstance(grams, (list, tuple)) else []
+        if not (len(pair) == 2 and all(isinstance(g, int) and not isinstance(g, bool) for g in pair)
+                and 1 <= pair[0] <= pair[1]):
+            out.append(("char_ngrams", f"`char_ngrams` must be [shortest, longest] with 1 <= shortest <= longest "
+                                       f"(e.g. [3, 5]), got {grams!r}"))
+    if encoding == "bytes" and "lowercase" in values and not isinstance(as_kind(values["lowercase"], "bool"), bool):
+        out.append(("lowercase", f"`lowercase` must be true or false, got {values['lowercase']!r}"))
+    return out
+
+
+def _late(value) -> bool:
+    """A value bound at run time (`${params.x}`) cannot be checked now."""
+    return isinstance(value, str) and "${" in value
 
 
 def _as_declared(param: inspect.Parameter | None, value):
