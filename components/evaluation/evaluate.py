@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean, issues_text
+from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import SERVING
@@ -68,7 +69,7 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     if empty:
         raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
     index = {lab: i for i, lab in enumerate(labels)}
-    as_str = [str(v) for v in values.tolist()]
+    as_str = [id_text(v) for v in values.tolist()]  # the trainer's rule: 3.0 in a float column is the label `3`
     unknown = sorted({v for v in as_str if v not in index})
     if unknown:
         raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"

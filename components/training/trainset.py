@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean
+from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
@@ -78,6 +79,12 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.flatnonzero(mask), val_idx
 
 
+def _label_texts(values) -> np.ndarray:
+    """Each label as text by the data layer's one rule (an integer label column with a blank cell reads as
+    floats: 3.0 is the label `3`, as the holdout and the server name it); a missing label is None."""
+    return np.array([id_text(v) for v in values.tolist()], dtype=object)
+
+
 def _inputs(df, columns: dict):
     if "text_column" in columns:
         return df[columns["text_column"]].tolist()
@@ -100,7 +107,7 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         train_df = train_df[train_df[cfg.label_column].notna()]
         if len(train_df) == 0:
             raise DataError(f"{where}: every row has an empty label column {cfg.label_column!r}")
-    y_all = train_df[cfg.label_column].astype(str).to_numpy()
+    y_all = _label_texts(train_df[cfg.label_column])
     labels = sorted(set(y_all))
     if len(labels) < 2:
         raise DataError(f"{where}: label column {cfg.label_column!r} has one class ({labels[0]!r}); "
@@ -111,7 +118,7 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         _require(val_df, cfg.label_column, val_where, "label")
         for col in columns.get("feature_columns", [columns.get("text_column")]):
             _require(val_df, col, val_where, "feature" if tabular else "text")
-        known = val_df[cfg.label_column].astype(str).isin(index) & val_df[cfg.label_column].notna()
+        known = np.array([t in index for t in _label_texts(val_df[cfg.label_column])], dtype=bool)
         if (~known).any():
             log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where, int((~known).sum()))
         val_df = val_df[known]
@@ -135,5 +142,5 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         data.soft = teacher_logits(teacher, train_inputs, labels, teacher_device)
     if val_frame is not None and len(val_frame):
         data.val = encoder.encode(_inputs(val_frame, columns))
-        data.y_val = np.array([index[v] for v in val_frame[cfg.label_column].astype(str)], dtype=np.int64)
+        data.y_val = np.array([index[v] for v in _label_texts(val_frame[cfg.label_column])], dtype=np.int64)
     return data, encoder

@@ -181,3 +181,29 @@ def test_step_writes_model_metrics_and_curve(tmp_path):
     # checkpoints were written during training (the folder exists), and removed once the step succeeded
     assert (tmp_path / "state" / "checkpoints").is_dir()
     assert not (tmp_path / "state" / "checkpoints" / "run_1").exists()
+
+
+def test_integer_labels_with_a_blank_cell_keep_their_names(tmp_path):
+    """An int label column with one blank reads as floats: the model's labels were '0.0', '1.0', ..., so an int
+    holdout was 'label(s) the model was not trained on: ['0', '1', ...]' and the server answered '3.0'."""
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    df = merchant_frame(400, seed=0)
+    names = sorted(df["category"].unique())
+    codes = df["category"].map({c: i for i, c in enumerate(names)})
+    train_df = df.assign(category=codes.astype(float))
+    train_df.loc[0, "category"] = np.nan  # one unlabelled row: pandas reads the column as float64
+    val_df = df.iloc[:80].assign(category=codes.iloc[:80])  # int labels in the validation set
+    trained = train(train_df, TrainConfig(label_column="category", epochs=1), val_df=val_df)
+    assert trained.labels == sorted(str(i) for i in range(len(names)))
+    assert trained.result["history"][-1]["val_accuracy"] is not None  # the int rows were validated on
+    trained.save(tmp_path / "m")
+    holdout = merchant_frame(100, seed=1)
+    holdout = holdout.assign(category=holdout["category"].map({c: i for i, c in enumerate(names)}))
+    holdout.to_parquet(tmp_path / "h.parquet")
+    ev = evaluate_model(tmp_path / "m", tmp_path / "h.parquet", thresholds={"accuracy": {"min": 0}}, baseline="none")
+    assert ev["labels"] == trained.labels and sum(ev["support"].values()) == 100
+    holdout.assign(category=holdout["category"].astype(float)).to_parquet(tmp_path / "hf.parquet")  # and floats
+    as_floats = evaluate_model(tmp_path / "m", tmp_path / "hf.parquet", thresholds={"accuracy": {"min": 0}},
+                               baseline="none")
+    assert (as_floats["support"], as_floats["metrics"]["f1_macro"]) == (ev["support"], ev["metrics"]["f1_macro"])
