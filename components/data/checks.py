@@ -115,8 +115,14 @@ _DRIFT_KEYS = ("psi", "ks_statistic", "ks_pvalue")
 
 
 def check_drift(with_values: dict) -> list[CheckIssue]:
-    """detect-drift: `thresholds: {psi, ks_statistic, ks_pvalue, columns: {name: {...}}}`."""
+    """detect-drift: `thresholds: {psi, ks_statistic, ks_pvalue, columns: {name: {...}}}`, `bins`, `max_categories`."""
     issues: list[CheckIssue] = []
+    for key, least, why in (("bins", 2, "one bin holds every value, so a numeric column's PSI is always 0"),
+                            ("max_categories", 1, "every string column would be skipped or read as free text")):
+        n = with_values.get(key)
+        if n is not None and not _interpolated(n) and isinstance(n, int) and not isinstance(n, bool) and n < least:
+            issues.append(CheckIssue((key,), f"must be {least} or more, got {n}" + (f": {why}" if n >= 0 else ""),
+                                     f"the default is {10 if key == 'bins' else 50}"))
     th = with_values.get("thresholds") or {}
     if not isinstance(th, dict):
         return [CheckIssue(("thresholds",), f"must be a mapping, got {th!r}", "e.g. `{psi: 0.2, ks_statistic: 0.1}`")]

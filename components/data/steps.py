@@ -64,7 +64,7 @@ def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: 
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.errors import ConfigError
 
-    issues = check_drift({"thresholds": thresholds})
+    issues = check_drift({"thresholds": thresholds, "bins": bins, "max_categories": max_categories})
     if issues:  # checked again here: a whole `${params.x}` was not seen at validate
         raise ConfigError(issues_text("detect-drift", issues))
     result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,

@@ -111,3 +111,22 @@ def test_no_column_in_common_is_an_error_not_a_stable_report():
         "reference: `description`, `amount`); name the columns to compare in `columns`, or pair differently named "
         "ones in `column_map`")
     assert detect_drift(cur, ref, column_map={"Amount": "amount"})["drifted_columns"] == ["Amount"]
+
+
+def test_bins_below_two_or_no_categories_are_refused_at_validate_and_when_the_step_runs(tmp_path, frames):
+    """`bins: 0` (or 1) validated and put every value in one bin: PSI 0 for a column shifted by 3 sigma;
+    `bins: -3` was a ValueError from numpy; `max_categories: 0` skipped every string column."""
+    from kubepipe.components.data.checks import check_drift
+    from kubepipe.components.data.ops import detect_drift as component
+    from kubepipe.components.errors import ConfigError
+
+    got = {".".join(map(str, i.path)): i.message for i in check_drift({"bins": 1, "max_categories": 0})}
+    assert got == {"bins": "must be 2 or more, got 1: one bin holds every value, so a numeric column's PSI is always 0",
+                   "max_categories": "must be 1 or more, got 0: every string column would be skipped or read as "
+                                     "free text"}
+    assert check_drift({"bins": "${params.bins}", "max_categories": 1}) == []
+    cur = Dataset(name="d", uri=str(tmp_path / "cur"), metadata={})
+    write_dataset(frames["drift"], cur, source="merchants_drift.csv")
+    with pytest.raises(ConfigError, match=r"^detect-drift: bins: must be 2 or more, got -3 \(the default is 10\)$"):
+        component.python_func(data=cur, reference=cur, report=HTML(name="r", uri=str(tmp_path / "r.html")),
+                              metrics=Metrics(name="m", uri=str(tmp_path / "m")), bins=-3)
