@@ -179,6 +179,10 @@ def test_invalid_config_is_located(tmp_path, name, extra, path, line, fragment):
     ("{cron: '0 3 * * 1', start_time: '2031-01-01T00:00:00Z', end_time: '2030-01-01T00:00:00+05:00'}", "local",
      "schedule.end_time", "ends at 2029-12-31T19:00:00Z, not after start_time 2031-01-01T00:00:00Z: the schedule "
                           "never fires"),
+    # read as UTC, 03:00 came after 02:30Z; in Berlin (UTC+1) it is 02:00Z
+    ("{cron: '0 3 * * 1', timezone: Europe/Berlin, start_time: '2031-01-01T02:30:00Z', "
+     "end_time: '2031-01-01T03:00:00'}", "local",
+     "schedule.end_time", "ends at 2031-01-01T02:00:00Z, not after start_time 2031-01-01T02:30:00Z"),
 ])
 def test_schedule_the_target_cannot_express_is_located(tmp_path, schedule, target, path, fragment):
     f = tmp_path / "p.yaml"

@@ -98,3 +98,18 @@ def test_credentials_in_a_profile_are_refused_and_references_allowed():
     assert problems[1].startswith("profile.vertex.key: looks like a PEM private key")
     assert check_profile_secrets({"auth": {"token_env": "KFP_TOKEN", "kubeconfig": "~/.kube/config"}}) == []
     assert redact_profile(profile)["auth"] == {"token_env": "KFP_TOKEN", "token": "<redacted>"}
+
+
+@pytest.mark.parametrize("written, utc", [
+    ("2026-12-24T03:00:00", "2026-12-24T02:00:00Z"),  # CET, UTC+1
+    ("2026-07-01T03:00:00", "2026-07-01T01:00:00Z"),  # CEST, UTC+2
+    ("2026-07-01T03:00:00Z", "2026-07-01T03:00:00Z"),  # an offset written is kept
+    ("2026-07-01T03:00:00+05:30", "2026-06-30T21:30:00Z"),
+])
+def test_a_start_time_without_an_offset_is_in_the_schedule_s_zone(written, utc):
+    # it was read as UTC: a Berlin schedule starting "at 03:00" started at 04:00 or 05:00 Berlin time
+    from kubepipe.spec.cron import vertex_cron
+
+    d = desired_from_block("demo", "sha256:aa", {"cron": "0 3 * * *", "timezone": "Europe/Berlin",
+                                                 "start_time": written, "end_time": written}, translate=vertex_cron)
+    assert d.start_time == d.end_time == utc

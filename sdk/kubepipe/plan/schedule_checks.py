@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from kubepipe.errors import Issue
-from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, vertex_cron
+from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, schedule_time, vertex_cron
 from kubepipe.spec.params import ParamError, coerce_param
 from kubepipe.util import did_you_mean, utc_iso
 
@@ -29,7 +29,10 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
             normalize_cron(sched.cron)
     except CronError as exc:  # its message quotes the cron or zone: no `(got ...)` to repeat it
         issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
-    start, end = utc_iso(sched.start_time), utc_iso(sched.end_time)
+    try:
+        start, end = schedule_time(sched.start_time, sched.timezone), schedule_time(sched.end_time, sched.timezone)
+    except CronError:  # an unknown zone: reported above
+        start = end = None
     if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
         issues.append(loc.issue(("schedule", "end_time"), f"ends at {end}, not after start_time {start}: the "
                                 "schedule never fires", hint="move end_time after start_time, or remove one"))

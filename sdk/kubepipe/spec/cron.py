@@ -74,6 +74,21 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
                         "use an IANA name such as `UTC` or `Europe/Stockholm`") from None
 
 
+def schedule_time(value: object, timezone: str | None, where: str | None = None) -> str | None:
+    """A schedule's `start_time` / `end_time` in UTC (util.utc_iso's format); a time written without an offset
+    is a time in the schedule's `timezone`, as the cron is (utc_iso alone would read it as UTC)."""
+    from kubepipe.util import utc_iso
+
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None  # utc_iso names `where`
+        if parsed is not None and parsed.tzinfo is None:
+            value = parsed.replace(tzinfo=check_timezone(timezone))
+    return utc_iso(value, where)
+
+
 def normalize_cron(cron: str) -> str:
     """Validate a standard 5-field cron (or @macro) and return its canonical 5-field form."""
     return _text(_expand(cron))

@@ -224,8 +224,10 @@ class Schedule(Strict):
     timezone: str = "UTC"
     max_concurrency: int = Field(1, ge=1, le=100)
     catchup: bool = False
-    start_time: str | None = None
-    end_time: str | None = None
+    start_time: str | None = Field(None, description="ISO 8601 time of the first run; without an offset "
+                                                     "(2026-12-24T03:00:00) it is in `timezone`.")
+    end_time: str | None = Field(None, description="ISO 8601 time after which it stops; without an offset, "
+                                                   "in `timezone`.")
     max_runs: int | None = Field(None, ge=1)
     enabled: bool = True
     params: dict[str, Any] = {}

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from kubepipe.clients import api_errors
 from kubepipe.errors import UserError
-from kubepipe.util import utc_iso
+from kubepipe.spec.cron import schedule_time
 
 __all__ = [
     "SCHEDULED_TIME_PARAM",
@@ -131,8 +131,8 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
         name=schedule_name(pipeline), pipeline=pipeline, cron=translate(block["cron"], tz), timezone=tz,
         template=template_fingerprint(content_hash, merged, "nocache"), max_concurrency=max_c,
         catchup=bool(block.get("catchup", False)),
-        start_time=utc_iso(block.get("start_time"), f"{where}.start_time"),
-        end_time=utc_iso(block.get("end_time"), f"{where}.end_time"),
+        start_time=schedule_time(block.get("start_time"), tz, f"{where}.start_time"),
+        end_time=schedule_time(block.get("end_time"), tz, f"{where}.end_time"),
         max_runs=int(max_runs) if max_runs is not None else None,
         enabled=bool(block.get("enabled", True)), params=merged, content_hash=content_hash,
     )
