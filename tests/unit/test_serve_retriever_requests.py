@@ -46,5 +46,6 @@ def test_an_empty_query_is_a_400_naming_it_on_predict_and_v2():
 def test_an_unknown_field_of_retrieve_is_a_400_naming_it(body, field, hint):
     with pytest.raises(BadRequest) as exc:
         queries_of(body, SPEC)
-    assert exc.value.field == field and "unknown field; a :retrieve body takes `query` or `queries`" in exc.value.message
+    assert exc.value.field == field
+    assert "unknown field; a :retrieve body takes `query` or `queries`" in exc.value.message
     assert (hint in exc.value.message) if hint else "did you mean" not in exc.value.message
