@@ -64,15 +64,31 @@ class Embedder:
                    device=device)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, *, device: str = "cpu") -> "Embedder":
-        """An embedder saved by `save` (inside an index); its weights' sha256 must match the record."""
+    def load(cls, directory: str | os.PathLike, *, device: str = "cpu", expected: dict | None = None) -> "Embedder":
+        """An embedder saved by `save` (inside an index). Its files' sha256s must match `expected` (the index
+        manifest's embedder record: what the passages were embedded with), else its own embedder.json."""
+        from kubepipe.util import sha256_file
+
         d = Path(directory)
         try:
             rec = json.loads((d / EMBEDDER_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(f"{d / EMBEDDER_FILE}: cannot read the embedder record ({exc})") from None
-        emb = cls.from_base_model(str(d), sha256=rec.get("weights_sha256") or None,
-                                  max_length=int(rec.get("max_length", 128)), device=device)
+        want = {**rec, **(expected or {})}
+        for name, key in (("model.safetensors", "weights_sha256"), ("tokenizer.json", "tokenizer_sha256"),
+                          ("config.json", "config_sha256")):
+            if not want.get(key):
+                continue  # config_sha256: recorded since this check; older indexes have none
+            try:
+                digest = sha256_file(d / name)
+            except OSError as exc:
+                raise ModelError(f"{d / name}: cannot read the embedder's file ({exc.strerror or exc}); rebuild the "
+                                 "index") from None
+            if digest != want[key]:
+                raise ModelError(f"{d / name}: sha256 {digest[:12]}… differs from the {want[key][:12]}… the passages "
+                                 "were embedded with; queries would be embedded differently: rebuild the index")
+        emb = cls.from_base_model(str(d), sha256=want.get("weights_sha256") or None,
+                                  max_length=int(want.get("max_length", 128)), device=device)
         emb.model_id, emb.source = rec.get("id", emb.model_id), rec.get("source", emb.source)
         return emb
 
@@ -99,7 +115,8 @@ class Embedder:
         os.replace(tmp, d / "tokenizer.json")
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.encoder.state_dict().items()}
         atomic_write_bytes(d / "model.safetensors", st_save(state))
-        rec = {**self.record(), "weights_sha256": sha256_file(d / "model.safetensors")}
+        rec = {**self.record(), "weights_sha256": sha256_file(d / "model.safetensors"),
+               "config_sha256": sha256_file(d / "config.json")}
         atomic_write_text(d / EMBEDDER_FILE, json.dumps(rec, indent=1, sort_keys=True))
         return rec
 

@@ -32,7 +32,8 @@ class Retriever:
         from kubepipe.components.retrieval.index import EMBEDDER_DIR, VectorIndex
 
         self.index = VectorIndex(index_dir)
-        self.embedder = embedder or Embedder.load(self.index.path / EMBEDDER_DIR, device=device)
+        self.embedder = embedder or Embedder.load(self.index.path / EMBEDDER_DIR, device=device,
+                                                  expected=self.manifest.get("embedder"))
         p = self.index.passages
         self.doc_ids = p["doc_id"].astype(str).to_numpy()
         self.n_docs = int(len(set(self.doc_ids.tolist())))

@@ -79,3 +79,30 @@ def test_saved_embedder_reloads_to_the_same_vectors_and_checks_its_hash(embedder
         fh.write(b"\x01" * 8)
     with pytest.raises(ModelError, match="sha256"):
         Embedder.load(tmp_path / "e")
+
+
+@pytest.mark.parametrize("name, edit", [
+    ("tokenizer.json", lambda t: t.replace('"coffee"', '"coffeX"', 1)),
+    ("config.json", lambda t: t.replace('"gelu"', '"relu"', 1))])
+def test_an_index_embedder_whose_tokenizer_or_config_changed_is_refused(embedder, tmp_path, name, edit):
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.embedder import Embedder
+
+    embedder.save(tmp_path / "e")
+    f = tmp_path / "e" / name
+    assert edit(f.read_text()) != f.read_text()
+    f.write_text(edit(f.read_text()))
+    with pytest.raises(ModelError, match=rf"{name}: sha256 .* differs from the .* the passages were embedded with"):
+        Embedder.load(tmp_path / "e")
+
+
+def test_an_embedder_swapped_after_the_index_was_built_is_refused(embedder, tmp_path):
+    """embedder.json agrees with its own files, but not with the record the index was built with."""
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.embedder import Embedder
+
+    built = embedder.save(tmp_path / "e")
+    Embedder.from_base_model("package:all-minilm-l6-v2", max_length=64).save(tmp_path / "e")  # same files
+    Embedder.load(tmp_path / "e", expected=built)
+    with pytest.raises(ModelError, match=r"model.safetensors: sha256 .* differs from the"):
+        Embedder.load(tmp_path / "e", expected={**built, "weights_sha256": "ab" * 32})

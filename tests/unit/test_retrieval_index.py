@@ -176,7 +176,7 @@ def test_evaluation_refuses_queries_whose_relevant_ids_are_none_of_the_index(tmp
 
     emb, _ = _embeddings(tmp_path, n=40)
     build_index(emb, tmp_path / "idx", method="exact")
-    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, device="cpu": _FakeEmbedder(32)))
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
     queries = tmp_path / "q.parquet"
     write_dataset(pd.DataFrame({"query": ["a", "b"], "name": ["Blue Bottle", "Shell"], "relevant": ["d1", "d30"]}),
                   queries)
