@@ -11,11 +11,11 @@ import os
 
 import numpy as np
 
-from kubepipe.components.checks import did_you_mean, issues_text
+from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
-from kubepipe.components.evaluation.metric_names import SERVING
+from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
 from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
 from kubepipe.components.evaluation.serving_latency import measure_serving, serving_note, settings_of, wants_serving
 
@@ -165,6 +165,9 @@ def evaluate_model(
     if model is None:
         from kubepipe.components.training.artifact import load_model
         model = load_model(model_dir)
+    issues = model_metric_issues(list(model.labels), thresholds, relative, slices)
+    if issues:  # a name no holdout can give this model would reject every run as "not computed"
+        raise ComponentError(issues_text("evaluate", issues))
     label_column = label_column or trained_label_column(model, model_dir)
     metrics, proba = score(model, df, label_column, what=f"model {model_dir}")
     labels = list(model.labels)
@@ -195,6 +198,25 @@ def evaluate_model(
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
                   "metadata": getattr(model, "metadata", {}) or {}},
     }
+
+
+def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None) -> list[CheckIssue]:
+    """Gate metrics this model can never have: a per-class metric of a label it was not trained on
+    (`f1:digitl`), a binary-only metric (roc_auc) of a model with more than two labels."""
+    named = [(("thresholds", m), m) for m in thresholds or {}] + [(("relative", m), m) for m in relative or {}]
+    inner = (slices or {}).get("thresholds")
+    named += [(("slices", "thresholds", m), m) for m in inner] if isinstance(inner, dict) else []
+    issues = []
+    for path, metric in named:
+        head, sep, label = str(metric).partition(":")
+        if sep and head in PER_CLASS and label not in labels:
+            issues.append(CheckIssue(path, f"the model has no label `{label}` (labels: {', '.join(labels[:20])})",
+                                     did_you_mean(metric, [f"{head}:{lab}" for lab in labels])
+                                     or "name a label the model was trained on"))
+        elif metric in BINARY_ONLY and len(labels) != 2:
+            issues.append(CheckIssue(path, f"`{metric}` is for binary tasks; this model has {len(labels)} labels",
+                                     "use f1_macro, or a per-class metric such as recall:<label>"))
+    return issues
 
 
 def _serving(model_dir, df, champion, thresholds, relative, latency) -> dict | None:

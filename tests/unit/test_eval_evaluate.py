@@ -102,6 +102,25 @@ def test_slices_and_per_class_threshold(env):
     assert not ev["passed"] and "[region=" in ev["decision"]
 
 
+def test_metrics_this_model_cannot_have_are_named_not_a_reject_of_every_run(env):
+    """`recall:yess` (a misspelt label) and roc_auc of a 3-label model rejected every run: 'recall:yess is not
+    computed for this model/holdout'; they now fail the step naming the labels (did-you-mean)."""
+    with pytest.raises(ComponentError) as exc:
+        _eval(env, "good", baseline="none", thresholds={"recall:yess": {"min": 0.5}})
+    assert str(exc.value) == ("evaluate: thresholds.recall:yess: the model has no label `yess` (labels: no, yes) "
+                              "(did you mean `recall:yes`?)")
+    with pytest.raises(ComponentError, match=r"^evaluate: slices.thresholds.f1:maybe: the model has no label"):
+        _eval(env, "good", baseline="none", thresholds=GATE,
+              slices={"column": "region", "thresholds": {"f1:maybe": {"min": 0.5}}})
+    three = tabular_model(env["tmp"] / "three", labels=("a", "b", "c"))
+    with pytest.raises(ComponentError, match=r"^evaluate: relative.roc_auc: `roc_auc` is for binary tasks; this "
+                                             r"model has 3 labels"):
+        evaluate_model(three, env["holdout"], thresholds=GATE, relative={"roc_auc": {"max_regression": 0}},
+                       model_name="clf", registry_uri=env["reg"])
+    ev = _eval(env, "good", baseline="none", thresholds={"recall:yes": {"min": 0.5}, "roc_auc": {"min": 0.5}})
+    assert ev["passed"]  # the binary model's own labels and metrics still gate
+
+
 def test_whole_dict_slices_from_a_param_arrive_with_float_counts(env):
     """`slices: ${params.slices}`: KFP's Struct delivers min_rows 10 as 10.0, untagged; 10.5 is named."""
     slices = {"column": "region", "thresholds": {"accuracy": {"min": 0.99}}}
