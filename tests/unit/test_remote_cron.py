@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kubepipe.spec.cron import CronError, kfp_cron, next_fire_times, normalize_cron, split_tz, vertex_cron
+from kubepipe.spec.cron import (CronError, kfp_cron, next_fire_times, normalize_cron, prev_fire_time, split_tz,
+                                vertex_cron)
 
 
 def test_daily_at_two_becomes_kfp_seconds_first():
@@ -104,3 +108,36 @@ def test_next_fire_times_honour_the_zone_across_dst():
     winter = next_fire_times("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc))[0]
     summer = next_fire_times("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 7, 10, tzinfo=dt.timezone.utc))[0]
     assert (winter.hour, summer.hour) == (2, 1)
+
+
+DST_ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/St_Johns"]
+
+
+def _dst_change_days(zone_name: str, year: int = 2026) -> list[dt.date]:
+    """Local dates on which the zone's UTC offset changes (found by walking the year hour by hour)."""
+    zone, t, days = ZoneInfo(zone_name), dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc), []
+    while t.year == year:
+        if t.astimezone(zone).utcoffset() != (t + dt.timedelta(hours=1)).astimezone(zone).utcoffset():
+            days.append((t + dt.timedelta(hours=1)).astimezone(zone).date())
+        t += dt.timedelta(hours=1)
+    return days
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 59), st.integers(0, 23), st.sampled_from(DST_ZONES))
+def test_a_job_at_fixed_hours_fires_once_a_day_across_daylight_saving_changes(minute, hour, zone_name):
+    # croniter fired `30 2 * * *` twice on the autumn change (02:30 summer time, then 02:30 winter time)
+    zone = ZoneInfo(zone_name)
+    for day in _dst_change_days(zone_name):
+        start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(0), zone) - dt.timedelta(seconds=1)
+        fires = next_fire_times(f"{minute} {hour} * * *", zone_name, start, count=3)
+        assert [t.astimezone(zone).date() for t in fires] == [day + dt.timedelta(days=i) for i in (-1, 0, 1)]
+        assert fires[0] == prev_fire_time(f"{minute} {hour} * * *", zone_name, fires[1] - dt.timedelta(seconds=1))
+
+
+def test_jobs_on_every_hour_keep_running_on_elapsed_time_through_the_repeated_hour():
+    # the autumn day in Berlin has 25 hours: an hourly job runs 25 times, every 60 minutes
+    start = dt.datetime(2026, 10, 24, 22, 0, tzinfo=dt.timezone.utc)  # 00:00 CEST on 25 October
+    fires = next_fire_times("0 * * * *", "Europe/Berlin", start - dt.timedelta(seconds=1), count=26)
+    assert all(b - a == dt.timedelta(hours=1) for a, b in zip(fires, fires[1:]))
+    assert fires[25].astimezone(ZoneInfo("Europe/Berlin")).date() == dt.date(2026, 10, 26)

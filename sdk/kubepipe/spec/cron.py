@@ -124,8 +124,14 @@ def next_fire_times(cron: str, timezone: str | None, after: dt.datetime, count: 
 
     cron, timezone = split_tz(cron, timezone)
     zone = check_timezone(timezone)
-    it = croniter(normalize_cron(cron), after.astimezone(zone))
-    return [it.get_next(dt.datetime).astimezone(dt.timezone.utc) for _ in range(count)]
+    cron = normalize_cron(cron)
+    it = croniter(cron, after.astimezone(zone))
+    out: list[dt.datetime] = []
+    while len(out) < count:
+        t = it.get_next(dt.datetime)
+        if not _repeated_wall_time(cron, t, zone):
+            out.append(t.astimezone(dt.timezone.utc))
+    return out
 
 
 def prev_fire_time(cron: str, timezone: str | None, at: dt.datetime) -> dt.datetime:
@@ -134,8 +140,23 @@ def prev_fire_time(cron: str, timezone: str | None, at: dt.datetime) -> dt.datet
 
     cron, timezone = split_tz(cron, timezone)
     zone = check_timezone(timezone)
-    it = croniter(normalize_cron(cron), (at + dt.timedelta(seconds=1)).astimezone(zone))
-    return it.get_prev(dt.datetime).astimezone(dt.timezone.utc)
+    cron = normalize_cron(cron)
+    it = croniter(cron, (at + dt.timedelta(seconds=1)).astimezone(zone))
+    t = it.get_prev(dt.datetime)
+    while _repeated_wall_time(cron, t, zone):
+        t = it.get_prev(dt.datetime)
+    return t.astimezone(dt.timezone.utc)
+
+
+def _repeated_wall_time(cron: str, t: dt.datetime, zone: ZoneInfo) -> bool:
+    """`t` is the second time a wall-clock time occurs (the hour repeated when daylight saving time ends), and
+    the cron names its hours: croniter fires `30 2 * * *` at 02:30 summer time and again at 02:30 winter time,
+    two runs of a daily job. As Vixie cron does, a job at fixed hours runs once; `*` hours (every N minutes,
+    hourly) keep running on elapsed time."""
+    if cron.split()[1] == "*":
+        return False
+    local = t.astimezone(zone)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 def split_tz(cron: str, timezone: str | None = None) -> tuple[str, str | None]:
