@@ -4,6 +4,9 @@ Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; lo
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
 PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
 seen at least 10 times; the rest pooled as `(new token)`), which moves when unseen merchants or words appear. Nulls are their own bucket.
+A numeric reference column that arrives as text (one 'unknown' cell) is compared as numbers, what does not parse
+counted as null and named in the reason; one holding at most `max_categories` values (codes, labels: served '1'
+vs a trained 1) is compared as categories.
 """
 
 from __future__ import annotations
@@ -78,11 +81,17 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         entry: dict[str, Any] = {"kind": kind, "thresholds": col_th}
         if name in column_map:
             entry["reference_column"] = column_map[name]
-        if kind == "numeric" and current[name].dtype.kind not in "iufb":
-            entry.update(kind="categorical")
-            kind = "categorical"
+        cur = current[name]
+        if kind == "numeric" and cur.dtype.kind not in "iufb":
+            if reference[name].nunique() <= max_categories:  # codes or labels (served '0'/'1' vs 0/1 trained)
+                entry.update(kind="categorical")
+                kind = "categorical"
+            else:  # a measure that one 'unknown' cell made text: its categories would be mostly `(other)`
+                cur, not_numbers = _as_numbers(cur)
+                if not_numbers:
+                    entry["not_numbers"] = not_numbers
         if kind == "numeric":
-            entry.update(_numeric(reference[name], current[name], bins))
+            entry.update(_numeric(reference[name], cur, bins))
         elif kind == "categorical":
             entry.update(_categorical(reference[name].astype(object), current[name].astype(object), max_categories))
         elif kind == "text":
@@ -98,6 +107,10 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
             reasons.append(f"KS {entry['ks_statistic']:.3f} > {col_th['ks_statistic']} (p={entry['ks_pvalue']:.2g})")
         entry["drifted"] = bool(reasons)
         entry["reason"] = "; ".join(reasons) or "stable"
+        if entry.get("not_numbers"):
+            bad = entry["not_numbers"]
+            entry["reason"] += (f"; {bad['count']} current value(s) are not numbers (e.g. "
+                                f"{', '.join(repr(v) for v in bad['examples'])}): compared as nulls")
         report[name] = entry
     drifted = [n for n, e in report.items() if e["drifted"]]
     checked = [n for n, e in report.items() if e["kind"] != "skip"]
@@ -124,6 +137,16 @@ def _thresholds(thresholds: dict | None) -> dict:
         raise DataError(f"drift thresholds: unknown key(s) {', '.join(unknown)}; use {', '.join(DEFAULT_THRESHOLDS)}")
     return {"global": {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in th.items()}},
             "columns": {str(c): {k: float(v) for k, v in (b or {}).items()} for c, b in cols.items()}}
+
+
+def _as_numbers(values) -> tuple:
+    """A text column of a numeric reference column as numbers; what does not parse is null (PSI's null bucket)."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+    bad = values[numbers.isna() & values.notna()]
+    return numbers.astype(float), ({"count": int(len(bad)), "examples": [str(v) for v in bad.unique()[:3]]}
+                                   if len(bad) else None)
 
 
 def _shares(counts, total: int):

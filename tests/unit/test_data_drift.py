@@ -130,3 +130,21 @@ def test_bins_below_two_or_no_categories_are_refused_at_validate_and_when_the_st
     with pytest.raises(ConfigError, match=r"^detect-drift: bins: must be 2 or more, got -3 \(the default is 10\)$"):
         component.python_func(data=cur, reference=cur, report=HTML(name="r", uri=str(tmp_path / "r.html")),
                               metrics=Metrics(name="m", uri=str(tmp_path / "m")), bins=-3)
+
+
+def test_a_measure_made_text_by_one_bad_cell_is_still_compared_as_numbers():
+    """Live `amount` with one 'unknown' cell arrives as text: it was compared as the reference's 50 most frequent
+    amounts (nearly all `(other)`), so a shift of 1.5 sigma read as stable."""
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"amount": rng.normal(50, 10, 2000).round(2), "y": (rng.random(2000) < 0.3).astype(int)})
+    cur = pd.DataFrame({"amount": [str(v) for v in rng.normal(65, 10, 1000).round(2)],
+                        "prediction": [str(int(v)) for v in rng.random(1000) < 0.3]})
+    cur.loc[3, "amount"] = "unknown"
+    cols = detect_drift(cur, ref, column_map={"prediction": "y"})["columns"]
+    amount = cols["amount"]
+    assert amount["kind"] == "numeric" and amount["drifted"] and amount["ks_statistic"] > 0.5
+    assert amount["reason"].endswith("; 1 current value(s) are not numbers (e.g. 'unknown'): compared as nulls")
+    expected = psi(*[np.histogram(x, [-np.inf, *np.quantile(ref["amount"], np.linspace(0, 1, 11))[1:-1], np.inf])[0]
+                     / len(x) for x in (ref["amount"], pd.to_numeric(cur["amount"], errors="coerce").dropna())])
+    assert amount["psi"] == pytest.approx(expected, abs=0.05)  # the null bucket holds 1 of 1000
+    assert cols["prediction"]["kind"] == "categorical" and not cols["prediction"]["drifted"]  # served '0'/'1' vs 0/1
