@@ -177,13 +177,30 @@ class VectorIndex:
                              f"kubepipe builds and loads faiss graphs (format_version {FORMAT_VERSION}). Rebuild it: "
                              "rerun the pipeline's build-index step (or `kubepipe.components.retrieval.index."
                              "build_index`) on the same embeddings")
-        for name, want in (self.manifest.get("files") or {}).items():
+        files = self.manifest.get("files")
+        hnsw = self.manifest.get("hnsw")
+        if method not in ("hnsw", "exact") or not isinstance(files, dict) or \
+                (method == "hnsw" and not isinstance((hnsw or {}).get("expansion_search"), int)):
+            raise ModelError(f"{spec_file}: method {method!r}, files {type(files).__name__}, hnsw {hnsw!r}: not "
+                             "what build-index writes (method hnsw | exact, files {name: sha256}, hnsw settings "
+                             "for method hnsw); the manifest was changed: rebuild the index")
+        for name in files:
             if Path(name).name != name:
                 raise ModelError(f"{spec_file}: files: {name!r} is not a file of the index directory")
-            if check and sha256_file(self.path / name) != want:
+        unlisted = [n for n in [VECTORS, PASSAGES] + ([GRAPH] if method == "hnsw" else []) if n not in files]
+        if unlisted:
+            raise ModelError(f"{spec_file}: files: no sha256 for {', '.join(unlisted)}; an index lists every file "
+                             "it is made of: the manifest was changed, rebuild the index")
+        for name, want in files.items():
+            try:
+                got = sha256_file(self.path / name) if check else want
+            except OSError as exc:
+                raise ModelError(f"{self.path / name}: cannot read this file of the index "
+                                 f"({exc.strerror or exc}); rebuild the index or copy it again") from None
+            if got != want:
                 raise ModelError(f"{self.path / name}: sha256 differs from the one recorded in {INDEX_FILE}; the "
                                  "index was changed after it was built: rebuild it")
-        self.method = self.manifest["method"]
+        self.method = method
         self.vectors = np.load(self.path / VECTORS, allow_pickle=False)
         self.passages = read_dataset(self.path / PASSAGES)
         if len(self.passages) != len(self.vectors):

@@ -186,3 +186,20 @@ def test_evaluation_refuses_queries_whose_relevant_ids_are_none_of_the_index(tmp
                            thresholds={"recall@5": {"min": 0.5}})
     ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
     assert ev["holdout"]["unknown_relevant"] == 1 and ev["passed"]  # d30 is not in the index (d0..d19)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d, m: m.update(hnsw=None), r"method 'hnsw', files dict, hnsw None: not what build-index writes"),
+    (lambda d, m: m.update(method="graph"), r"method 'graph', .*: not what build-index writes"),
+    (lambda d, m: m.update(files={}), r"files: no sha256 for vectors.npy, passages.parquet, index.faiss"),
+    (lambda d, m: m["files"].pop("index.faiss"), r"files: no sha256 for index.faiss"),
+    (lambda d, m: (d / "index.faiss").unlink(), r"index.faiss: cannot read this file of the index \(No such file"),
+])
+def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, message):
+    src, _ = _embeddings(tmp_path, n=40)
+    build_index(src, tmp_path / "idx", method="hnsw")
+    manifest = json.loads((tmp_path / "idx" / INDEX_FILE).read_text())
+    damage(tmp_path / "idx", manifest)
+    (tmp_path / "idx" / INDEX_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=message):
+        VectorIndex(tmp_path / "idx")
