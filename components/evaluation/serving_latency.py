@@ -120,7 +120,10 @@ def measure_serving(model_dirs: dict[str, str], inputs_of: Callable[[Any], Any],
 
     import torch
 
+    from kubepipe.components.serving.artifact_loader import resolve_device
+
     ServedModel, parser = _serving_parts()
+    device = resolve_device(str(settings["device"]), "latency.device:")  # the step's key, not serve's --device
     bs = int(settings["batch_size"])
     threads_before = torch.get_num_threads()
     threads = max(1, int(parser.get_default("torch_threads")))
@@ -129,7 +132,7 @@ def measure_serving(model_dirs: dict[str, str], inputs_of: Callable[[Any], Any],
         served, requests = {}, {}
         for name, path in model_dirs.items():
             m = ServedModel(name, path, max_batch_size=bs, max_text_length=parser.get_default("max_text_length"),
-                            device=str(settings["device"]))
+                            device=device)
             m.load()  # loader, input spec and warm-up of `kubepipe serve`
             rows = _items(inputs_of(m.model))
             batches = [[rows[(i * bs + j) % len(rows)] for j in range(bs)] for i in range(int(settings["requests"]))]

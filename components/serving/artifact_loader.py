@@ -5,8 +5,9 @@ from __future__ import annotations
 __all__ = ["load_served_model", "resolve_device"]
 
 
-def resolve_device(device: str) -> str:
-    """`auto` -> cuda when torch sees a GPU, else cpu; `cuda` without a GPU is a clear error."""
+def resolve_device(device: str, setting: str = "--device") -> str:
+    """`auto` -> cuda when torch sees a GPU, else cpu; `cuda` without a GPU is a clear error naming `setting`
+    (the flag, or the step's `with:` key as `latency.device:`)."""
     import torch
 
     from kubepipe.components.errors import ModelError
@@ -14,7 +15,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu (or auto)")
+        raise ModelError(f"{setting} {device}: torch sees no CUDA GPU here; use {setting} cpu (or auto)")
     return device
 
 

@@ -134,6 +134,21 @@ def test_max_seconds_bounds_the_measurement(env):
     assert "cut short by max_seconds" in ev["decision"] and ev["passed"]
 
 
+def test_device_without_a_gpu_names_the_steps_setting(tmp_path, monkeypatch):
+    """`latency: {device: cuda}` on a machine without a GPU said '--device cuda: ...; use --device cpu', a flag
+    the evaluate step does not have."""
+    import torch
+
+    from kubepipe.components.errors import ModelError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError) as exc:
+        evaluate_model(tabular_model(tmp_path / "m"), tabular_holdout(tmp_path / "h.parquet"), baseline="none",
+                       thresholds={"p99_ms": {"max": 100}}, latency={"device": "cuda", "requests": 5})
+    assert str(exc.value) == ("latency.device: cuda: torch sees no CUDA GPU here; use latency.device: cpu "
+                              "(or auto)")
+
+
 def test_not_measured_unless_asked(tmp_path):
     ev = evaluate_model(tabular_model(tmp_path / "m"), tabular_holdout(tmp_path / "h.parquet"), baseline="none",
                         thresholds={"accuracy": {"min": 0.5}})
