@@ -51,12 +51,28 @@ def join_labels(log_df, labels_df, *, where: str = "labels"):
     # one rule for ids and labels (data.io.id_text): a blank cell is no label yet, not the class 'nan', and a
     # whole float (pandas' reading of a column with a blank cell) is its integer: 1.0 is the served label '1'
     labels = labels_df.assign(request_id=[id_text(v) for v in labels_df["request_id"]],
-                              instance=labels_df["instance"].astype("int64") if "instance" in labels_df else 0,
+                              instance=_instances(labels_df["instance"], where) if "instance" in labels_df else 0,
                               label=[id_text(v) for v in labels_df["label"]])
     labels = labels.dropna(subset=["request_id", "label"])
     labels = labels.drop_duplicates(["request_id", "instance"], keep="last")[["request_id", "instance", "label"]]
     log = log_df.assign(instance=log_df["instance"].astype("int64"), request_id=log_df["request_id"].astype(str))
     return log.merge(labels, on=["request_id", "instance"], how="inner")
+
+
+def _instances(values, where: str):
+    """The `instance` column as row indexes: empty is 0 (a single-row request); anything else not 0, 1, ... stops."""
+    import pandas as pd
+
+    text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    blank = text.isna() | text.eq("")
+    numbers = pd.to_numeric(text.where(~blank, 0), errors="coerce")
+    bad = numbers.isna() | (numbers % 1 != 0) | (numbers < 0)
+    if bad.any():
+        at = int(bad.to_numpy().argmax())
+        raise DataError(f"{where}: `instance` is not a row index (0, 1, ...) in {int(bad.sum())} row(s) (first: data "
+                        f"row {at + 1}, {str(values.iloc[at])!r}); it numbers the rows of a multi-row request, empty "
+                        "for single-row requests")
+    return numbers.astype("int64")
 
 
 def score_versions(joined) -> dict:

@@ -185,3 +185,20 @@ def test_a_label_file_of_numbers_with_a_blank_cell_scores_what_was_served(tmp_pa
     as_floats = pd.DataFrame({"request_id": [1.0, 2.0, None], "label": [1.0, float("nan"), 0.0]})
     joined = join_labels(log.assign(request_id=["1", "2", "3"] + list(log["request_id"][3:])), as_floats)
     assert joined[["request_id", "label"]].values.tolist() == [["1", "1"]]
+
+
+def test_a_label_file_instance_column_empty_is_0_and_anything_but_a_row_index_is_located():
+    """An empty `instance` (single-row requests, as documented) was 'IntCastingNaNError', 'x' a ValueError, and
+    0.5 silently the row 0."""
+    log = _log(10).drop(columns="truth")
+    joined = join_labels(log, pd.DataFrame({"request_id": ["r0", "r1"], "instance": [None, 1.0],
+                                            "label": ["fuel", "travel"]}))
+    assert sorted(zip(joined["request_id"], joined["instance"], joined["label"])) == [("r0", 0, "fuel"),
+                                                                                    ("r1", 1, "travel")]
+    for bad, shown in (("x", "'x'"), (0.5, "'0.5'"), (-1, "'-1'")):
+        with pytest.raises(DataError) as exc:
+            join_labels(log, pd.DataFrame({"request_id": ["r0", "r1"], "instance": [0, bad], "label": ["a", "b"]}),
+                        where="labels.csv")
+        assert str(exc.value) == (f"labels.csv: `instance` is not a row index (0, 1, ...) in 1 row(s) (first: data "
+                                  f"row 2, {shown}); it numbers the rows of a multi-row request, empty for single-row "
+                                  "requests")
