@@ -37,6 +37,11 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
     queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
     relevant = [{p.strip() for p in (id_text(v) or "").split(separator) if p.strip()}
                 for v in df[relevant_column].tolist()]
+    blank = [i for i, q in enumerate(queries) if not q.strip()]
+    if blank:
+        raise DataError(f"queries: {len(blank)} row(s) have no text in `{query_column}` (first: row {blank[0]}); "
+                        "an empty query has nothing to search for (the server refuses one): fill it in or drop it "
+                        "upstream")
     empty = [i for i, r in enumerate(relevant) if not r]
     if empty:
         raise DataError(f"queries: {len(empty)} row(s) have no relevant id in `{relevant_column}` (first: row "
