@@ -287,3 +287,87 @@ def test_a_run_that_never_started_is_not_named_by_its_table_row(tmp_path):
     sched.drain()
     log = tmp_path / "scheduler" / "logs" / "kubepipe-demo-2026-03-02T100000Z.log"
     assert said[-1] == f"kubepipe-demo: failed with no run record (exit code 2; log: {log})"
+
+
+_RELEASED_CHILD = """
+import json, os, pathlib, sys, time
+home = pathlib.Path(sys.argv[sys.argv.index('--home') + 1])
+run_id = f"demo-{os.getpid()}"
+record = home / 'runs' / run_id / 'run.json'
+record.parent.mkdir(parents=True)
+data = {"run_id": run_id, "pipeline": "demo", "state": "RUNNING", "pid": os.getpid(), "started_at": time.time()}
+record.write_text(json.dumps(data))
+while not (home / 'release').exists():
+    time.sleep(0.05)
+record.write_text(json.dumps({**data, "state": "SUCCEEDED"}))
+"""
+
+
+def test_a_killed_scheduler_s_run_is_followed_after_restart_and_counts_toward_max_concurrency(tmp_path):
+    """SIGKILL left the run's process running (its own session), and the restarted scheduler marked it abandoned
+    and started the next slot beside it: two runs of a max_concurrency=1 schedule, and the first's end unrecorded."""
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z")
+    script = tmp_path / "scheduler_main.py"
+    script.write_text(_SCHEDULER_SCRIPT)
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), _RELEASED_CHILD, T0.isoformat()],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = None
+    try:
+        assert _wait_for(lambda: list((tmp_path / "runs").glob("demo-*/run.json")), 30), "the run never started"
+        child = int(next((tmp_path / "runs").glob("demo-*")).name.split("-")[1])
+        assert _wait_for(lambda: SchedulerStore(tmp_path).runs()[0]["pid"] == child, 10)
+        first.kill()
+        first.wait(timeout=10)
+        assert _alive(child)
+
+        events: list[str] = []
+        launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", _RELEASED_CHILD], grace_s=5)
+        again = LocalScheduler(tmp_path, launcher=launcher, on_event=events.append)
+        again.acquire()
+        try:
+            assert again.tick(T0 + minutes(5)) == []  # slot 10:05 waits for nothing: max_concurrency is 1
+            assert any("following the run of slot 2026-03-02T10:00:00Z" in e for e in events)
+            (tmp_path / "release").touch()
+            assert _wait_for(lambda: (again.reap(), not again.inflight)[1], 30)
+        finally:
+            again.cancel_inflight()  # only when an assertion failed: the runs it started or followed
+            again.release()
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if child is not None and _alive(child):
+            os.killpg(child, signal.SIGKILL)
+    runs = SchedulerStore(tmp_path).runs("kubepipe-demo")
+    assert [(r["slot"], r["state"], r["run_id"]) for r in runs] == [
+        ("2026-03-02T10:00:00Z", "succeeded", f"demo-{child}"), ("2026-03-02T10:05:00Z", "skipped", None)]
+
+
+def test_a_run_whose_process_is_gone_is_still_abandoned_at_restart(tmp_path):
+    add(tmp_path)
+    store = SchedulerStore(tmp_path)
+    row = store.claim("kubepipe-demo", "2026-03-02T10:00:00Z")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.set_process(row, gone.pid, 1.0)
+    sched = LocalScheduler(tmp_path, launcher=SubprocessLauncher(tmp_path))
+    sched.acquire()
+    sched.release()
+    assert [(r["state"], r["error"]) for r in store.runs()] == [
+        ("abandoned", "scheduler stopped before the run finished")]
+    assert sched.inflight == {}
+
+
+def test_a_scheduler_db_from_before_the_pid_columns_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "scheduler.db")
+    db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, schedule TEXT NOT NULL, slot TEXT NOT NULL, "
+               "state TEXT NOT NULL, run_id TEXT, started_at TEXT, finished_at TEXT, error TEXT, UNIQUE(schedule, slot))")
+    db.execute("INSERT INTO runs (schedule, slot, state) VALUES ('kubepipe-demo', '2026-03-02T10:00:00Z', 'succeeded')")
+    db.commit()
+    db.close()
+    store = SchedulerStore(tmp_path)
+    row = store.claim("kubepipe-demo", "2026-03-02T10:05:00Z")
+    store.set_process(row, 4242, 1.5)
+    assert [(r["state"], r["pid"], r["pid_started"]) for r in store.runs()] == [
+        ("succeeded", None, None), ("running", 4242, 1.5)]

@@ -22,8 +22,9 @@ from typing import Any, Callable
 
 from kubepipe.backends.runs.listing import read_record
 from kubepipe.errors import UserError
+from kubepipe.util import process_alive, process_identity
 
-__all__ = ["Job", "RunHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
+__all__ = ["Job", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 
 DEFAULT_RUN_FUNCTION = "kubepipe.api:run"
 
@@ -90,6 +91,20 @@ class CallableLauncher:
         return _ThreadHandle(fn, job)
 
 
+def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
+    """The run record the child `pid` wrote: by its pid, since runs of one pipeline may overlap."""
+    for rec in runs_dir.glob("*/run.json"):
+        try:
+            data = read_record(rec)
+        except UserError:
+            continue  # another run's broken record: `kubepipe runs list` reports it
+        started = data.get("started_at")
+        # an older record may carry a recycled pid
+        if data.get("pid") == pid and isinstance(started, (int, float)) and started >= since - 1:
+            return data
+    return None
+
+
 class _ProcessHandle(RunHandle):
     def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +113,7 @@ class _ProcessHandle(RunHandle):
         self._runs_dir, self._grace = runs_dir, grace_s
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.log_path = str(log)
+        self.pid, self.pid_started = self.proc.pid, process_identity(self.proc.pid)
 
     def done(self) -> bool:
         rc = self.proc.poll()
@@ -112,17 +128,7 @@ class _ProcessHandle(RunHandle):
         return True
 
     def _find_run_id(self) -> str | None:
-        """The id in the run record the child wrote: by its pid, since runs of one pipeline may overlap."""
-        for rec in self._runs_dir.glob("*/run.json"):
-            try:
-                data = read_record(rec)
-            except UserError:
-                continue  # another run's broken record: `kubepipe runs list` reports it
-            started = data.get("started_at")
-            # the pid is ours until poll() reaped it; an older record may carry a recycled one
-            if data.get("pid") == self.proc.pid and isinstance(started, (int, float)) and started >= self._t0 - 1:
-                return data.get("run_id")
-        return None
+        return (_record_of(self._runs_dir, self.proc.pid, self._t0) or {}).get("run_id")
 
     def cancel(self) -> None:
         if self.proc.poll() is not None:
@@ -135,6 +141,40 @@ class _ProcessHandle(RunHandle):
             self.proc.wait()
         self.state, self.error = "cancelled", "cancelled by scheduler stop"
         self.done()
+
+
+class AdoptedHandle(RunHandle):
+    """A run a previous scheduler started and did not see end (it was killed): its process still runs, in its own
+    session. It is no child of this process, so its exit code is lost; its run record says how it ended."""
+
+    def __init__(self, pid: int, pid_started: float | None, runs_dir: Path, grace_s: float) -> None:
+        self.pid, self.pid_started, self._runs_dir, self._grace = pid, pid_started, runs_dir, grace_s
+        self._since = pid_started if pid_started is not None else 0.0
+
+    def done(self) -> bool:
+        if process_alive(self.pid, self.pid_started):
+            return False
+        if self.state == "running":
+            record = _record_of(self._runs_dir, self.pid, self._since) or {}
+            self.run_id = record.get("run_id")
+            self.state = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(str(record.get("state")), "abandoned")
+            self.error = {"succeeded": None, "failed": "the run failed"}.get(
+                self.state, f"its process ended, and its run record says {record.get('state') or 'nothing'}")
+        return True
+
+    def cancel(self) -> None:
+        deadline = time.monotonic() + self._grace
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not process_alive(self.pid, self.pid_started):
+                break
+            try:
+                os.killpg(self.pid, sig)  # it leads its own session: the run and its steps
+            except ProcessLookupError:
+                break
+            while process_alive(self.pid, self.pid_started) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            deadline = time.monotonic() + 5
+        self.state, self.error = "cancelled", "cancelled by scheduler stop"
 
 
 class SubprocessLauncher:
@@ -158,3 +198,6 @@ class SubprocessLauncher:
         slot = job.slot.replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{job.schedule}-{slot}.log"
         return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s)
+
+    def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
+        return AdoptedHandle(pid, pid_started, self.home / "runs", self.grace_s)

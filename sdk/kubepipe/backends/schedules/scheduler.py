@@ -29,7 +29,7 @@ from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLaun
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
-from kubepipe.util import utc_iso
+from kubepipe.util import process_alive, utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
@@ -65,7 +65,18 @@ class LocalScheduler:
         fh.write(str(os.getpid()))
         fh.flush()
         self._lock_fh = fh
-        n = self.store.abandon_running()
+        self._adopt_running()
+
+    def _adopt_running(self) -> None:
+        """A scheduler killed (SIGKILL, OOM, power) leaves its runs' processes running in their own sessions:
+        follow them, so max_concurrency counts them and their end is recorded; the others are abandoned."""
+        adopt = getattr(self.launcher, "adopt", None)
+        for row in self.store.runs(state="running") if adopt else []:
+            if row["pid"] and process_alive(row["pid"], row["pid_started"]):
+                self.inflight[row["id"]] = (row["schedule"], adopt(row["pid"], row["pid_started"]))
+                self.say(f"{row['schedule']}: following the run of slot {row['slot']} a previous scheduler started "
+                         f"(pid {row['pid']})")
+        n = self.store.abandon_running(keep=self.inflight)
         if n:
             self.say(f"{n} run(s) left running by a previous scheduler marked abandoned")
 
@@ -128,6 +139,12 @@ class LocalScheduler:
                 what = f"run {handle.run_id} {handle.state}" if handle.run_id else f"{handle.state} with no run record"
                 self.say(f"{name}: {what}" + (f" ({handle.error})" if handle.error else ""))
                 del self.inflight[row_id]
+
+    def _start(self, row_id: int, job: Job) -> RunHandle:
+        handle = self.launcher.start(job)
+        if getattr(handle, "pid", None):  # a process outlives this scheduler: record it to follow it after a crash
+            self.store.set_process(row_id, handle.pid, getattr(handle, "pid_started", None))
+        return handle
 
     def running(self, name: str) -> int:
         return sum(1 for n, _h in self.inflight.values() if n == name)
@@ -195,7 +212,7 @@ class LocalScheduler:
             params = dict(s.params)
             if s.scheduled_time_param:
                 params.setdefault(SCHEDULED_TIME_PARAM, slot_s)
-            self.inflight[row_id] = (s.name, self.launcher.start(Job(s.name, s.pipeline, s.path, slot_s, params)))
+            self.inflight[row_id] = (s.name, self._start(row_id, Job(s.name, s.pipeline, s.path, slot_s, params)))
             fired += 1
             started.append(f"{s.name}@{slot_s}")
             self.say(f"{s.name}: started slot {slot_s}")
@@ -223,7 +240,7 @@ class LocalScheduler:
                 continue
             job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], data.get("id") or req.stem,
                       dict(data.get("params") or {}))
-            self.inflight[row_id] = (name, self.launcher.start(job))
+            self.inflight[row_id] = (name, self._start(row_id, job))
             started.append(name)
             self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
         return started

@@ -14,7 +14,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
@@ -34,9 +34,12 @@ CREATE TABLE IF NOT EXISTS schedules (
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, schedule TEXT NOT NULL, slot TEXT NOT NULL,
   state TEXT NOT NULL, run_id TEXT, started_at TEXT, finished_at TEXT, error TEXT,
+  pid INTEGER, pid_started REAL,
   UNIQUE(schedule, slot)
 );
 """
+# columns added after the first release: a scheduler.db written before them gets them at open
+_ADDED = {"runs": {"pid": "INTEGER", "pid_started": "REAL"}}
 
 
 _COLUMNS = {"pipeline", "path", "cron", "timezone", "template", "max_concurrency", "catchup", "start_time", "end_time",
@@ -84,6 +87,11 @@ class SchedulerStore:
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the scheduler's writes
                 db.executescript(_SCHEMA)
+                for table, columns in _ADDED.items():
+                    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}  # nosec B608 - fixed names
+                    for col, typ in columns.items():
+                        if col not in have:
+                            db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {typ}")  # nosec B608 - fixed names
             finally:
                 db.close()
 
@@ -195,11 +203,20 @@ class SchedulerStore:
         with self._db() as db:
             return [dict(r) for r in db.execute(q + " ORDER BY id", args).fetchall()]
 
-    def abandon_running(self) -> int:
-        """At start-up: runs left 'running' by a process that died cannot be followed any more."""
+    def set_process(self, row_id: int, pid: int, started: float | None) -> None:
+        """The run's process (pid and its start time), so a scheduler restarted after a crash can find it."""
+        with self._db() as db:
+            db.execute("UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?", (pid, started, row_id))
+
+    def abandon_running(self, keep: Iterable[int] = ()) -> int:
+        """At start-up: runs left 'running' by a scheduler that died, other than `keep` (the ones whose process
+        still runs, which the new scheduler follows), cannot be followed any more."""
+        kept = list(keep)
         with self._db() as db:
             cur = db.execute("UPDATE runs SET state = 'abandoned', finished_at = ?, error = 'scheduler stopped"
-                             " before the run finished' WHERE state = 'running'", (utc_iso(utcnow()),))
+                             " before the run finished' WHERE state = 'running'"
+                             f" AND id NOT IN ({', '.join('?' * len(kept))})",  # nosec B608 - placeholders only
+                             (utc_iso(utcnow()), *kept))
             return cur.rowcount
 
 
