@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubepipe.components.data.io import require_columns
 from kubepipe.components.errors import DataError
 
 __all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi"]
@@ -68,10 +69,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         raise DataError(f"drift: the current data and the reference have no column in common (current: "
                         f"{_listed(current.columns)}; reference: {_listed(reference.columns)}); name the columns "
                         "to compare in `columns`, or pair differently named ones in `column_map`")
-    missing = [c for c in names if c not in current.columns or c not in reference.columns]
-    if missing:
-        raise DataError(f"drift: column(s) {', '.join(f'`{c}`' for c in missing)} missing from "
-                        f"{'the current data' if any(c not in current.columns for c in missing) else 'the reference'}")
+    require_columns(current, names, source="drift: the current data")
+    require_columns(reference, names, source="drift: the reference")
     if len(current) == 0 or len(reference) == 0:
         raise DataError("drift: the current data and the reference must both have rows")
     report: dict[str, Any] = {}

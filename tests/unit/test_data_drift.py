@@ -148,3 +148,16 @@ def test_a_measure_made_text_by_one_bad_cell_is_still_compared_as_numbers():
                      / len(x) for x in (ref["amount"], pd.to_numeric(cur["amount"], errors="coerce").dropna())])
     assert amount["psi"] == pytest.approx(expected, abs=0.05)  # the null bucket holds 1 of 1000
     assert cols["prediction"]["kind"] == "categorical" and not cols["prediction"]["drifted"]  # served '0'/'1' vs 0/1
+
+
+def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mean():
+    """`columns: [amount, description]` with `amount` only in the current data said both were 'missing from the
+    current data', and a typo got no hint."""
+    cur = pd.DataFrame({"amount": [1.0], "description": ["uber ride"]})
+    ref = pd.DataFrame({"amont": [2.0], "description": ["coffee"]})
+    with pytest.raises(DataError) as exc:
+        detect_drift(cur, ref, columns=["amount", "description"])
+    assert str(exc.value) == ("drift: the reference: missing column `amount` (did you mean `amont`?); the data has: "
+                              "amont, description")
+    with pytest.raises(DataError, match=r"^drift: the current data: missing column `merchant_city`; the data has: "):
+        detect_drift(cur, ref, columns=["merchant_city"])
