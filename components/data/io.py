@@ -11,8 +11,8 @@ from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 from kubepipe.util import sha256_file
 
-__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "coerce_dtypes", "DTYPE_KINDS",
-           "id_text"]
+__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
+           "DTYPE_KINDS", "id_text"]
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -76,6 +76,15 @@ def id_text(value) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def require_text(values: Iterable[Any], column: str, *, source: str,
+                 hint: str = "check the upstream step's output") -> None:
+    """DataError when a model's text column holds no text in any row (every cell blank or missing): a model
+    trained or scored on it reads nothing, and its scores are the label frequencies."""
+    texts = list(values)
+    if texts and not any(v is not None and v == v and str(v).strip() for v in texts):  # v != v: NaN
+        raise DataError(f"{source}: text column `{column}` is empty in all {len(texts)} row(s); {hint}")
 
 
 def require_columns(df, columns: Iterable[str], *, source: str) -> None:

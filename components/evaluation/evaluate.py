@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import id_text
+from kubepipe.components.data.io import id_text, require_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
@@ -41,7 +41,9 @@ def model_inputs(model, df, *, what: str = "model"):
                 f"{what} is a text-classification model reading column `{col}`, but the holdout has no such "
                 f"column (columns: {cols}){looks}. Evaluate with a model trained for this data, or rename the column"
                 + (f" ({did_you_mean(col, cols)})" if did_you_mean(col, cols) else ""))
-        return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in df[col].tolist()]
+        texts = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in df[col].tolist()]
+        require_text(texts, col, source="holdout", hint=f"{what} reads this column; check the upstream step's output")
+        return texts
     if model.task == "tabular-classification":
         feats = [str(c) for c in spec.get("feature_columns") or []]
         missing = [c for c in feats if c not in cols]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.io import id_text
+from kubepipe.components.data.io import id_text, require_text
 from kubepipe.components.errors import DataError
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
@@ -107,6 +107,9 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         train_df = train_df[train_df[cfg.label_column].notna()]
         if len(train_df) == 0:
             raise DataError(f"{where}: every row has an empty label column {cfg.label_column!r}")
+    if not tabular:
+        require_text(train_df[columns["text_column"]].tolist(), columns["text_column"], source=where,
+                     hint="check the upstream step's output, or set `text_column` to the column that holds the text")
     y_all = _label_texts(train_df[cfg.label_column])
     labels = sorted(set(y_all))
     if len(labels) < 2:

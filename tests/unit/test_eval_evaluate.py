@@ -167,6 +167,21 @@ def test_bad_inputs_give_clear_errors(env):
         evaluate_model(env["good"], env["holdout"], thresholds=GATE)
 
 
+def test_a_holdout_with_no_text_in_any_row_is_named(env):
+    """A blank text column scored the model on nothing and passed `accuracy: {min: 0.5}` on label frequencies."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import write_dataset
+
+    text = text_model(env["tmp"] / "text")
+    blank = env["tmp"] / "blank.parquet"
+    write_dataset(pd.DataFrame({"description": [None, "", " "] * 4, "label": ["groceries", "travel"] * 6}), blank)
+    with pytest.raises(DataError) as exc:
+        evaluate_model(text, str(blank), label_column="label", baseline="none", thresholds=GATE)
+    assert str(exc.value) == (f"holdout: text column `description` is empty in all 12 row(s); model {text} reads "
+                              "this column; check the upstream step's output")
+
+
 def test_champion_of_another_task_is_a_clear_error(env):
     reg = Registry(env["reg"])
     text = text_model(env["tmp"] / "text")

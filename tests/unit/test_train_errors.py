@@ -93,6 +93,17 @@ def test_ambiguous_text_column_and_single_class():
         train(merchant_frame(20).assign(category="dining"), _cfg())
 
 
+@pytest.mark.parametrize("blank", [None, "", "   "])
+def test_a_text_column_with_no_text_in_any_row_is_named(blank):
+    """It trained: a model reading nothing, whose val_f1_macro was the label frequencies'."""
+    df = merchant_frame(40).assign(description=blank)
+    with pytest.raises(DataError, match=r"^dataset: text column `description` is empty in all 40 row\(s\); check the "
+                                        r"upstream step's output, or set `text_column`"):
+        train(df, _cfg(text_column="description"))
+    df.loc[3, "description"] = "STARBUCKS"  # one row of text is a (poor) training set, not an error
+    train(df, _cfg(text_column="description"))
+
+
 @pytest.mark.parametrize("ref,message", [
     ("no_such_module_xyz:Model", "cannot import module `no_such_module_xyz`: ModuleNotFoundError"),
     ("my_models:Missing", "module `my_models` has no attribute `Missing`"),
