@@ -120,6 +120,10 @@ class Embedder:
         atomic_write_text(d / EMBEDDER_FILE, json.dumps(rec, indent=1, sort_keys=True))
         return rec
 
+    def truncated(self, texts: list[str]) -> int:
+        """How many of `texts` are longer than `max_length` tokens (embedding reads only their start)."""
+        return sum(1 for e in self.tokenizer._encode(list(texts)) if e.overflowing)
+
     # ---- embedding ----
     def embed(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """float32 [n, dim], each row of unit length (a text with no token gives the zero vector)."""

@@ -11,6 +11,7 @@ embedder/           the encoder (embedder.py `Embedder.save`), so build-index an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from kubepipe.components.errors import DataError, ModelError
 __all__ = ["EMBEDDINGS_FILE", "embed_passages", "read_embeddings", "load_embedder"]
 
 EMBEDDINGS_FILE = "embeddings.json"
+log = logging.getLogger(__name__)
 
 
 def load_embedder(*, model_dir: str = "", model_id: str = "", base_model: str = "package:all-minilm-l6-v2",
@@ -51,13 +53,19 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
     t0 = time.perf_counter()
     vectors = embedder.embed(texts, batch_size=batch_size)
     seconds = time.perf_counter() - t0
+    truncated = embedder.truncated(texts)
+    if truncated:
+        log.warning("passages: %d of %d are longer than max_length (%d tokens) and were embedded from their start "
+                    "only: the rest of their text cannot be found; chunk smaller (chunk-documents `unit: tokens`, "
+                    "`size` <= %d) or raise max_length", truncated, len(texts), embedder.max_length,
+                    embedder.max_length - embedder.tokenizer.special)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "vectors.npy", npy_bytes(vectors))
     write_dataset(passages.reset_index(drop=True), out / "passages.parquet")
     record = embedder.save(out / "embedder")
     meta = {"count": int(len(vectors)), "dim": int(vectors.shape[1]), "embedder": record, "text_column": text_column,
-            "vectors_sha256": sha256_file(out / "vectors.npy"), "seconds": round(seconds, 3),
+            "vectors_sha256": sha256_file(out / "vectors.npy"), "seconds": round(seconds, 3), "truncated": truncated,
             "passages_per_s": round(len(vectors) / seconds, 1) if seconds > 0 else None,
             "device": str(embedder.device)}
     atomic_write_text(out / EMBEDDINGS_FILE, json.dumps(meta, indent=1, sort_keys=True))

@@ -53,9 +53,10 @@ def embed_step(passages_path: str, embeddings, report, *, model_dir: str, model_
                           batch_size=int(batch_size))
     rec = meta["embedder"]
     embeddings.metadata.update({"count": meta["count"], "dim": meta["dim"], "embedder_id": rec["id"],
-                                "embedder_weights_sha256": rec["weights_sha256"]})
+                                "embedder_weights_sha256": rec["weights_sha256"], "truncated": meta["truncated"]})
     facts = {"passages": meta["count"], "dimension": meta["dim"], "embedder": rec["id"], "source": rec["source"],
-             "weights sha256": rec["weights_sha256"], "max_length": rec["max_length"], "device": meta["device"],
+             "weights sha256": rec["weights_sha256"], "max_length": rec["max_length"],
+             "passages longer than max_length (embedded from their start)": meta["truncated"], "device": meta["device"],
              "seconds": meta["seconds"], "passages/s": meta["passages_per_s"]}
     _write_html(report, render_index_report("Embeddings", facts))
     return meta

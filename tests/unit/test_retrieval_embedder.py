@@ -106,3 +106,18 @@ def test_an_embedder_swapped_after_the_index_was_built_is_refused(embedder, tmp_
     Embedder.load(tmp_path / "e", expected=built)
     with pytest.raises(ModelError, match=r"model.safetensors: sha256 .* differs from the"):
         Embedder.load(tmp_path / "e", expected={**built, "weights_sha256": "ab" * 32})
+
+
+def test_passages_longer_than_max_length_are_counted_and_warned_about(tmp_path, caplog):
+    import pandas as pd
+
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.embeddings import embed_passages
+
+    short = Embedder.from_base_model("package:all-minilm-l6-v2", max_length=8)
+    passages = pd.DataFrame({"text": ["coffee shop", "one two three four five six seven eight nine ten", "東京" * 20]})
+    with caplog.at_level("WARNING"):
+        meta = embed_passages(passages, tmp_path / "emb", short)
+    assert meta["truncated"] == 2
+    assert "passages: 2 of 3 are longer than max_length (8 tokens) and were embedded from their start only" \
+        in caplog.text and "`size` <= 6" in caplog.text
