@@ -43,6 +43,10 @@ def _parts(fs, root: str, model: str) -> list[tuple[dt.datetime, str]]:
     return sorted(out)
 
 
+def _hour(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:00 UTC")
+
+
 def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = ""):
     """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window)."""
     import fsspec
@@ -65,7 +69,12 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
         span = parse_window(window)
         end = _as_of(as_of, None) if as_of else pd.Timestamp(parts[-1][0] + dt.timedelta(hours=1))
         start = end - span - pd.Timedelta(hours=1)
+        logged = parts
         parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
+        if not parts:  # the same words as a data file's empty window (load._window)
+            raise DataError(f"{source}: no requests logged in the window ({end - span} .. {end}] under {sink}; "
+                            f"the log spans {_hour(logged[0][0])} .. {_hour(logged[-1][0] + dt.timedelta(hours=1))}; "
+                            "check `as_of` / `window`")
     tables, skipped = [], []
     for _, path in parts:
         try:

@@ -179,3 +179,16 @@ def test_one_row_requests_wake_the_writer_before_the_queue_fills(tmp_path):
                 time.sleep(0.005)
     plog.close()
     assert drops == [] and sum(written) == 400 and len(written) >= 10
+
+
+def test_a_window_outside_the_log_says_where_the_log_is(tmp_path):
+    """A scheduled_time a week off said 'no readable prediction log parts in the window', as if parts were damaged."""
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    plog.offer(_rec("r1", T0 + 2, ["A"]))  # 10:00:00
+    plog.close()
+    with pytest.raises(DataError) as exc:
+        read_predictions("predictions:merchant", str(tmp_path / "log"), window="1h", as_of="2026-03-09T10:00:00Z")
+    assert str(exc.value) == (f"predictions:merchant: no requests logged in the window (2026-03-09 09:00:00+00:00 .. "
+                              f"2026-03-09 10:00:00+00:00] under {tmp_path / 'log'}; the log spans 2026-03-16 10:00 "
+                              "UTC .. 2026-03-16 11:00 UTC; check `as_of` / `window`")
