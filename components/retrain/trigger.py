@@ -131,7 +131,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
         record.update(action="no-drift", run_id=None, reason="no drift detected, live quality holds")
         _append(state_dir, pipeline, record)
         return record
-    started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"]
+    # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml
+    # share it, and each has its own cooldown
+    started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"
+               and r.get("pipeline") == pipeline]
     if started:
         last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
         wait = last + dt.timedelta(hours=cooldown_hours) - now

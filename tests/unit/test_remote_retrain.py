@@ -174,3 +174,17 @@ def test_a_write_that_fails_leaves_the_decision_log_as_it_was(tmp_path, monkeypa
     with pytest.raises(OSError, match="No space left"):
         trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
     assert log.read_text() == before and [p.name for p in log.parent.iterdir()] == ["triggers.jsonl"]
+
+
+def test_two_training_pipelines_of_the_same_file_name_have_their_own_cooldown(tmp_path):
+    """models/fraud/train.yaml started: the merchant monitor's drift on models/merchant/train.yaml was 'cooldown'."""
+    fraud = trigger_retraining(drift_detected=True, pipeline="/repo/models/fraud/train.yaml", state_dir=str(tmp_path),
+                               source_run_id="f1", now=NOW)
+    merchant = trigger_retraining(drift_detected=True, pipeline="/repo/models/merchant/train.yaml",
+                                  state_dir=str(tmp_path), source_run_id="m1", now=NOW + dt.timedelta(hours=1))
+    again = trigger_retraining(drift_detected=True, pipeline="/repo/models/merchant/train.yaml",
+                               state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(hours=2))
+    assert (fraud["action"], merchant["action"], again["action"]) == ("started", "started", "cooldown")
+    assert again["last_run_id"] == merchant["run_id"] != fraud["run_id"]
+    assert sorted((q["source_run_id"], q["pipeline"]) for q in queued(tmp_path)) == [
+        ("f1", "/repo/models/fraud/train.yaml"), ("m1", "/repo/models/merchant/train.yaml")]
