@@ -200,6 +200,18 @@ def test_runs_list_and_show_on_kubeflow(kfp):
         show_remote_run("kubeflow", kfp.profile, "nope")
 
 
+def test_runs_list_and_show_name_a_server_error_not_no_such_run(kfp):
+    from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
+
+    res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    kfp.forbid = "/runs"  # was 'internal error: ApiException: (403)'
+    with pytest.raises(UserError, match=r"kubeflow: listing runs failed \(403\): user cannot access namespace team-a"):
+        list_remote_runs("kubeflow", kfp.profile)
+    kfp.forbid = res.run_id  # was "kubeflow has no run 'run-5' (403)": the run is there
+    with pytest.raises(UserError, match=rf"kubeflow: reading run {res.run_id} failed \(403\): .*lacks permission"):
+        show_remote_run("kubeflow", kfp.profile, res.run_id)
+
+
 @pytest.mark.parametrize("multi_user, namespace, sent", [(False, "kubeflow", None), (True, "team-a", "team-a")])
 def test_namespace_is_sent_only_to_a_multi_user_kfp(kfp, multi_user, namespace, sent):
     kfp.multi_user = multi_user

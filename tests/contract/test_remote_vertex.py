@@ -141,6 +141,19 @@ def test_runs_list_and_show_on_vertex(vx):
         show_remote_run("vertex", vx.profile, "nope", **vx.kw)
 
 
+def test_runs_list_and_show_name_a_server_error_not_no_such_job(vx):
+    from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
+    from kubepipe.errors import UserError
+
+    job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="r2", **vx.kw)
+    vx.forbid = "/pipelineJobs"  # was 'internal error: PermissionDenied'
+    with pytest.raises(UserError, match=r"vertex: listing pipeline jobs failed \(403\): .*denied"):
+        list_remote_runs("vertex", vx.profile, **vx.kw)
+    vx.forbid = job.job_id  # was "vertex has no pipeline job ... (PermissionDenied)": the job is there
+    with pytest.raises(UserError, match=rf"vertex: reading pipeline job {job.job_id} failed \(403\)"):
+        show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
+
+
 def test_scheduled_runs_get_their_scheduled_time_on_vertex(vx):
     from remote_ir import scheduled_pipeline_ir
 

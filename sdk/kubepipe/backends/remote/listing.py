@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
+from kubepipe.clients import api_errors, quiet
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -43,14 +44,19 @@ def _vertex_job(job: Any) -> dict:
     }
 
 
+def _no_run_on_404(exc: Exception, target: str, message: str) -> None:
+    if (getattr(exc, "status", None) or getattr(exc, "code", None)) == 404:
+        raise UserError(f"{message}; check the run id (`kubepipe runs list --target {target}` lists them)") from None
+
+
 def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str | None = None, limit: int = 20,
                      client: Any = None, credentials: Any = None, api_endpoint: str | None = None) -> list[dict]:
     if target == "kubeflow":
         from kubepipe.backends.remote.kubeflow import client_for
-        from kubepipe.clients import kfp_namespace, quiet
+        from kubepipe.clients import kfp_namespace
 
         client = client_for(profile, client)
-        with quiet():
+        with api_errors("kubeflow", "listing runs"), quiet():
             page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc",
                                     namespace=kfp_namespace(profile, client))
         runs = [_kfp_run(r, str(profile.get("host") or "")) for r in page.runs or []]
@@ -63,7 +69,8 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
-        jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
+        with api_errors("vertex", "listing pipeline jobs"):
+            jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
         return [_vertex_job(j) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
 
@@ -72,14 +79,14 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
                     credentials: Any = None, api_endpoint: str | None = None) -> dict:
     if target == "kubeflow":
         from kubepipe.backends.remote.kubeflow import client_for
-        from kubepipe.clients import quiet
 
         client = client_for(profile, client)
-        try:
-            with quiet():
+        with api_errors("kubeflow", f"reading run {run_id}"), quiet():
+            try:
                 run = client.get_run(run_id)
-        except Exception as exc:  # kfp_server_api.ApiException 404
-            raise UserError(f"runs: kubeflow has no run {run_id!r} ({getattr(exc, 'status', exc)})") from None
+            except Exception as exc:  # only a 404 means no such run; 401, 500... say what failed
+                _no_run_on_404(exc, "kubeflow", f"runs: kubeflow has no run {run_id!r} (404)")
+                raise
         return _kfp_run(run, str(profile.get("host") or ""))
     if target == "vertex":
         from google.cloud import aiplatform
@@ -89,8 +96,11 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
 
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)
-        try:
-            return _vertex_job(aiplatform.PipelineJob.get(name, credentials=credentials))
-        except Exception as exc:  # google.api_core NotFound
-            raise UserError(f"runs: vertex has no pipeline job {run_id!r} ({type(exc).__name__})") from None
+        with api_errors("vertex", f"reading pipeline job {run_id}"):
+            try:
+                job = aiplatform.PipelineJob.get(name, credentials=credentials)
+            except Exception as exc:  # google.api_core NotFound is a 404; others say what failed
+                _no_run_on_404(exc, "vertex", f"runs: vertex has no pipeline job {run_id!r} (NotFound)")
+                raise
+        return _vertex_job(job)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
