@@ -23,7 +23,8 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "eq_filter", "IN_CLUSTER_KFP_HOST"]
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "api_error_text", "eq_filter",
+           "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
@@ -53,6 +54,29 @@ _HINTS = {401: "the token was refused: refresh it (KFP: the env var named by aut
           404: "not found: check host, project, region and names"}
 
 
+def api_error_text(exc: BaseException) -> str | None:
+    """'(status): what the server said; what to do' for an HTTP error of the KFP / Vertex clients, else None."""
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    if callable(status):  # grpc-style code()
+        status = None
+    if status is None and type(exc).__module__.split(".")[0] not in ("kfp_server_api", "google", "urllib3",
+                                                                     "requests"):
+        return None
+    body = getattr(exc, "body", None) or getattr(exc, "message", None) or str(exc)
+    try:
+        import json
+
+        body = json.loads(body).get("error") or json.loads(body).get("message") or body
+    except (TypeError, ValueError, AttributeError):
+        pass
+    text = " ".join(str(body).split())[:300]
+    hint = _HINTS.get(int(status)) if isinstance(status, int) or str(status).isdigit() else None
+    if type(exc).__name__ == "DefaultCredentialsError":
+        text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
+                                                    "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")
+    return f"({status or type(exc).__name__}): {text}" + (f"; {hint}" if hint else "")
+
+
 @contextlib.contextmanager
 def api_errors(service: str, what: str) -> Iterator[None]:
     """Turn HTTP errors of the KFP / Vertex clients into a short UserError that says what failed."""
@@ -61,26 +85,10 @@ def api_errors(service: str, what: str) -> Iterator[None]:
     except UserError:
         raise
     except Exception as exc:
-        status = getattr(exc, "status", None) or getattr(exc, "code", None)
-        if callable(status):  # grpc-style code()
-            status = None
-        if status is None and type(exc).__module__.split(".")[0] not in ("kfp_server_api", "google", "urllib3",
-                                                                         "requests"):
+        said = api_error_text(exc)
+        if said is None:
             raise
-        body = getattr(exc, "body", None) or getattr(exc, "message", None) or str(exc)
-        try:
-            import json
-
-            body = json.loads(body).get("error") or json.loads(body).get("message") or body
-        except (TypeError, ValueError, AttributeError):
-            pass
-        text = " ".join(str(body).split())[:300]
-        hint = _HINTS.get(int(status)) if isinstance(status, int) or str(status).isdigit() else None
-        if type(exc).__name__ == "DefaultCredentialsError":
-            text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
-                                                        "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")
-        raise UserError(f"{service}: {what} failed ({status or type(exc).__name__}): {text}"
-                        + (f"; {hint}" if hint else "")) from exc
+        raise UserError(f"{service}: {what} failed {said}") from exc
 
 
 def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:
@@ -150,13 +158,28 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
             f"http://localhost:8080 after `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`) "
             f"or `auth.kubeconfig`"
         )
-    import kfp
-
     try:
         with quiet():
-            return kfp.Client(**kwargs)
+            return _kfp_client_class()(**kwargs)
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
+        said = api_error_text(exc) if getattr(exc, "status", None) else None
+        if said:
+            raise UserError(f"{where}.host: Kubeflow Pipelines at {host or 'kubeconfig'} failed its health check "
+                            f"{said}") from exc
         raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {host or 'kubeconfig'}: {exc}") from exc
+
+
+def _kfp_client_class():
+    """kfp.Client, asking healthz once: kfp's own get_kfp_healthz (called by its constructor) tries 5 times, 5 s
+    apart, logging a traceback each time, and then says only 'Failed getting healthz endpoint' - a refused
+    token took 25 s and looked like a host that cannot be reached."""
+    import kfp
+
+    class Client(kfp.Client):
+        def get_kfp_healthz(self, sleep_duration: int = 5):
+            return self._healthz_api.healthz_service_get_healthz()
+
+    return Client
 
 
 def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,

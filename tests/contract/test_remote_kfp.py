@@ -230,6 +230,14 @@ def test_http_errors_become_short_user_errors(kfp):
         kubeflow.submit(package(), kfp.profile)
 
 
+def test_a_refused_health_check_is_said_at_once_with_its_status(kfp):
+    kfp.forbid = "/healthz"  # was 5 tracebacks 5 s apart, then 'cannot reach ...: Failed getting healthz endpoint'
+    with pytest.raises(UserError, match=rf"profile.host: Kubeflow Pipelines at {kfp.url} failed its health check "
+                                        r"\(403\): user cannot access namespace team-a; the identity lacks permission"):
+        kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    assert [r.path for r in kfp.requests] == ["/apis/v2beta1/healthz"]
+
+
 def test_start_and_end_time_round_trip_as_unchanged(kfp):
     block = {"cron": "0 2 * * *", "start_time": "2026-06-01T00:00:00+02:00", "end_time": "2026-12-31T00:00:00Z"}
     ir = scheduled_pipeline_ir()
