@@ -371,3 +371,19 @@ def test_a_scheduler_db_from_before_the_pid_columns_is_upgraded_in_place(tmp_pat
     store.set_process(row, 4242, 1.5)
     assert [(r["state"], r["pid"], r["pid_started"]) for r in store.runs()] == [
         ("succeeded", None, None), ("running", 4242, 1.5)]
+
+
+def test_a_run_that_failed_says_its_last_words_not_only_where_its_log_is(tmp_path):
+    """A drift retrain queued for a pipeline that is gone said only 'failed with no run record (exit code 2; log:
+    ...)': the reason ('nope.yaml: file not found; check the path') was in a log file nobody opened."""
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z")
+    said = []
+    script = "import sys; print('error: 1 problem found:'); print('  nope.yaml: file not found; check the path'); " \
+             "print(); sys.exit(2)"
+    sched = LocalScheduler(tmp_path, launcher=SubprocessLauncher(tmp_path, command=[sys.executable, "-c", script]),
+                           on_event=said.append)
+    sched.tick(T0)
+    sched.drain()
+    log = tmp_path / "scheduler" / "logs" / "kubepipe-demo-2026-03-02T100000Z.log"
+    assert said[-1] == ("kubepipe-demo: failed with no run record (exit code 2: nope.yaml: file not found; check the "
+                        f"path; log: {log})")

@@ -105,6 +105,19 @@ def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
     return None
 
 
+def _last_line(path: str, limit: int = 300) -> str:
+    """The last non-empty line of a run's log (its error, e.g. 'nope.yaml: file not found; check the path')."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return last if len(last) <= limit else last[:limit] + "..."
+
+
 class _ProcessHandle(RunHandle):
     def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -120,11 +133,12 @@ class _ProcessHandle(RunHandle):
         if rc is None:
             return False
         if not self._log.closed:  # the first call after it ended (cancel() sets its own state first)
+            self._log.close()
             if self.state == "running":
                 self.state = "succeeded" if rc == 0 else "failed"
-                self.error = None if rc == 0 else f"exit code {rc}; log: {self.log_path}"
+                last = _last_line(self.log_path) if rc else ""  # what the run said last: its error
+                self.error = None if rc == 0 else f"exit code {rc}{': ' + last if last else ''}; log: {self.log_path}"
             self.run_id = self._find_run_id()
-            self._log.close()
         return True
 
     def _find_run_id(self) -> str | None:
