@@ -181,6 +181,11 @@ def test_bad_settings_are_named(base):
         train(merchant_frame(64, seed=1), _cfg(base, hp={"depth": 3}))
     with pytest.raises(ModelError, match="not a directory"):
         train(merchant_frame(64, seed=1), _cfg(base, hp={"base_model": str(base / "nope")}))
+    # the cause, not the base model's resolved config (dozens of keys and a cache path) before it
+    with pytest.raises(ModelError) as exc:
+        train(merchant_frame(64, seed=1), _cfg(base, hp={"layer_lr_decay": 0}))
+    assert str(exc.value) == ("model 'pretrained-encoder' could not be built with {'layer_lr_decay': 0, 'config': "
+                              "{...}, 'base_model': {...}}: ValueError: layer_lr_decay must be in (0, 1], got 0")
 
 
 def test_step_checks_and_the_path_rule_for_base_model(tmp_path, monkeypatch):

@@ -162,8 +162,10 @@ def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict
     try:
         model = cls(num_labels=num_labels, input_spec=dict(input_spec), **model_kwargs)
     except Exception as exc:
-        raise ModelError(f"model {name!r} could not be built with {model_kwargs}: "
-                         f"{type(exc).__name__}: {exc}") from None
+        # records a hook resolved (a base model's config: dozens of keys, a cache path) would bury the cause
+        brief = "{" + ", ".join(f"{k!r}: {'{...}' if isinstance(v, dict) else repr(v)}"
+                                for k, v in model_kwargs.items()) + "}"
+        raise ModelError(f"model {name!r} could not be built with {brief}: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"model {name!r} is not a torch.nn.Module")
     return model
