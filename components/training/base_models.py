@@ -210,6 +210,10 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     _check_directory(directory, f"base_model {name!r}")
     digest = sha256_file(directory / WEIGHTS)
     if expected and digest != expected.removeprefix("sha256:"):
+        if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs
+            raise ModelError(f"base_model_sha256 {expected}: {name}'s weights are {digest}, the sha256 the package "
+                             "pins; correct `base_model_sha256`, or leave it out (packaged weights are always "
+                             "checked against the pin)")
         fix = (f"delete {directory} (a corrupted cache) and reinstall {pkg.distribution}" if pkg
                else "check the directory, or update base_model_sha256")
         raise ModelError(f"{directory / WEIGHTS}: sha256 {digest} differs from the expected {expected}; "

@@ -87,3 +87,9 @@ def test_packaged_minilm_resolves_offline_with_its_pinned_hash(tmp_path, capfd):
     batch = enc.encode(["STARBUCKS STORE #1234 SEATTLE WA"])
     assert batch["input_ids"][0, 0] == 101 and batch["input_ids"][0, -1] == 102  # [CLS] ... [SEP]
     assert enc.count_tokens(["STARBUCKS STORE #1234 SEATTLE WA"]) == batch["input_ids"].shape[1] - 2
+    # a wrong pin of the packaged model is the pin's fault, not a corrupted cache to delete and reinstall
+    with pytest.raises(ModelError) as exc:
+        resolve_base_model("package:all-minilm-l6-v2", "0" * 64, cache=tmp_path)
+    assert str(exc.value) == (f"base_model_sha256 {'0' * 64}: package:all-minilm-l6-v2's weights are "
+                              f"{base.weights_sha256}, the sha256 the package pins; correct `base_model_sha256`, "
+                              "or leave it out (packaged weights are always checked against the pin)")
