@@ -4,6 +4,7 @@ Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; lo
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
 PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
 seen at least 10 times; the rest pooled as `(new token)`), which moves when unseen merchants or words appear. Nulls are their own bucket.
+A reference with no word seen 10 times has no token distribution: that column is skipped, saying why.
 A numeric reference column that arrives as text (one 'unknown' cell) is compared as numbers, what does not parse
 counted as null and named in the reason; one holding at most `max_categories` values (codes, labels: served '1'
 vs a trained 1) is compared as categories.
@@ -22,6 +23,7 @@ __all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi"]
 DEFAULT_THRESHOLDS = {"psi": 0.2, "ks_statistic": 0.1, "ks_pvalue": 0.05}
 _EPS = 1e-4  # floor for empty buckets, so PSI stays finite
 _TOKEN = re.compile(r"[a-z]{2,}")
+_MIN_TOKEN_COUNT = 10  # a rarer token is a bucket of sampling noise
 
 
 def psi(ref_share, cur_share) -> float:
@@ -94,9 +96,14 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         elif kind == "categorical":
             entry.update(_categorical(reference[name].astype(object), current[name].astype(object), max_categories))
         elif kind == "text":
-            entry.update(_text(reference[name], current[name], max_tokens=300))
+            entry.update(_text(reference[name], current[name], max_tokens=300) or {
+                "kind": "skip", "reason": f"skipped: no word appears {_MIN_TOKEN_COUNT} times in the reference's "
+                f"{len(reference)} rows, so every word of both sides would be `(new token)` and PSI 0 whatever the "
+                "current text; compare with a larger reference"})
         else:
-            entry.update(drifted=False, reason="skipped (datetime or identifier-like column)")
+            entry.update(reason="skipped (datetime or identifier-like column)")
+        if entry["kind"] == "skip":
+            entry["drifted"] = False
             report[name] = entry
             continue
         reasons = []
@@ -196,10 +203,16 @@ def _categorical(ref, cur, top: int) -> dict:
     return _bucketed(ref.fillna("(null)").astype(str), cur.fillna("(null)").astype(str), top, "(other)")
 
 
-def _text(ref, cur, max_tokens: int) -> dict:
+def _text(ref, cur, max_tokens: int) -> dict | None:
+    """PSI of the token distributions; None when no reference token is frequent enough to be a bucket."""
+    from collections import Counter
+
     def tokens(s):
         return [t for v in s.fillna("").astype(str).str.lower() for t in _TOKEN.findall(v)] or ["(empty)"]
 
-    out = _bucketed(tokens(ref), tokens(cur), max_tokens, "(new token)", min_count=10)
-    out["token_basis"] = f"top {max_tokens} reference tokens seen at least 10 times"
+    ref_tokens = tokens(ref)
+    if Counter(ref_tokens).most_common(1)[0][1] < _MIN_TOKEN_COUNT:
+        return None
+    out = _bucketed(ref_tokens, tokens(cur), max_tokens, "(new token)", min_count=_MIN_TOKEN_COUNT)
+    out["token_basis"] = f"top {max_tokens} reference tokens seen at least {_MIN_TOKEN_COUNT} times"
     return out

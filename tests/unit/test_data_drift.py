@@ -161,3 +161,19 @@ def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mea
                               "amont, description")
     with pytest.raises(DataError, match=r"^drift: the current data: missing column `merchant_city`; the data has: "):
         detect_drift(cur, ref, columns=["merchant_city"])
+
+
+def test_a_text_column_of_a_reference_too_small_for_token_buckets_is_skipped_with_why():
+    """No reference word seen 10 times: every word of both sides was `(new token)`, PSI 0, 'stable' for any text."""
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike oscar papa romeo".split()
+    ref = pd.DataFrame({"description": [" ".join(words[i:i + 3]) for i in range(12)]})
+    cur = pd.DataFrame({"description": ["crypto exchange wallet payment"] * 60})
+    result = detect_drift(cur, ref, max_categories=5)
+    entry = result["columns"]["description"]
+    assert entry["kind"] == "skip" and entry["drifted"] is False and "psi" not in entry
+    assert entry["reason"] == ("skipped: no word appears 10 times in the reference's 12 rows, so every word of both "
+                               "sides would be `(new token)` and PSI 0 whatever the current text; compare with a "
+                               "larger reference")
+    assert result["drift_detected"] is False and result["share_drifted"] == 0.0
+    big = pd.concat([ref] * 10, ignore_index=True)  # each word now seen 10+ times: compared, and drifted
+    assert detect_drift(cur, big, max_categories=5)["columns"]["description"]["drifted"]
