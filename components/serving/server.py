@@ -281,12 +281,23 @@ def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int
     return 0
 
 
-def check_artifact(model_dir: str) -> None:
+def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: bool = False,
+                   prepare: bool = False) -> None:
     """ModelError naming the file when `model_dir` is no model or index artifact: in milliseconds, before
-    torch and kserve load (seconds), and before a supervisor starts workers that would all fail the same way."""
+    torch and kserve load (seconds), and before a supervisor starts workers that would all fail the same way.
+    A classifier's runtime options given for an index (its query encoder runs on torch, serving/retriever.py)
+    are refused, not ignored."""
+    from kubepipe.components.errors import ModelError
     from kubepipe.components.retrieval.index import is_index
 
-    if not is_index(model_dir):
+    if is_index(model_dir):
+        given = [flag for flag, on in (("--prepare", prepare), (f"--runtime {runtime}", runtime != "torch"),
+                                       ("--torch-compile", torch_compile)) if on]
+        if given:
+            raise ModelError(f"{given[0]}: {model_dir} is a retrieval index, served on the torch runtime as it is "
+                             "(ONNX export and torch.compile are for classifiers); drop "
+                             f"{', '.join(g.split()[0] for g in given)}")
+    else:
         from kubepipe.components.training.artifact import read_model_spec
 
         read_model_spec(model_dir)
@@ -299,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: os._exit(0))
     _check(p, args)
-    check_artifact(args.model_dir)
+    check_artifact(args.model_dir, runtime=args.runtime, torch_compile=args.torch_compile, prepare=args.prepare)
     if args.allow_user_model:  # read by load_model, here and in worker processes
         from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
 

@@ -67,3 +67,19 @@ def test_workers_get_the_command_line_without_the_supervisor_s_own_options():
                                                (True, 0.25, 4), (True, 3.0, 1)])
 def test_per_request_logs_are_off_unless_asked_and_then_sampled(on, sample, every):
     assert logs.sample_every(on, sample) == every
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--runtime", "onnx"], "--runtime onnx: {d} is a retrieval index, served on the torch runtime as it is"),
+    (["--runtime", "onnx", "--prepare"], "--prepare: {d} is a retrieval index"),
+    (["--torch-compile"], "--torch-compile: {d} is a retrieval index")])
+def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_path, argv, message):
+    from typer.testing import CliRunner
+
+    from kubepipe.cli.app import app
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.index import INDEX_FILE
+
+    (tmp_path / INDEX_FILE).write_text("{}")
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), *argv])
+    assert isinstance(result.exception, ModelError) and message.format(d=tmp_path) in str(result.exception)
