@@ -21,11 +21,14 @@ from pathlib import Path
 
 from kubepipe.util import atomic_open
 
-__all__ = ["CHECKPOINT_FILE", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
+__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_KEY_ENV", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
            "remove_checkpoint"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 log = logging.getLogger(__name__)
+
+
+CHECKPOINT_KEY_ENV = "KUBEPIPE_CHECKPOINT_KEY"  # set by the local backend for `kubepipe run --resume`
 
 
 def _safe(part: str) -> str:
@@ -35,10 +38,14 @@ def _safe(part: str) -> str:
 def checkpoint_dir(state_dir: str, run_id: str, step: str) -> str | None:
     """The stable checkpoint location of a pipeline run's step (a path or a URI); None without a state dir.
 
+    A local run started with `kubepipe run --resume RUN` sets CHECKPOINT_KEY_ENV to the run it resumes, so
+    its steps continue from that run's checkpoints (kept only where settings and data are unchanged).
+
     `gs://bucket/x` becomes `/gcs/bucket/x` where Cloud Storage FUSE mounts buckets (Vertex AI);
     `minio://` (KFP's name for its MinIO store) is S3 with `AWS_ENDPOINT_URL` (default: the
     in-cluster `http://minio-service.kubeflow:9000`).
     """
+    run_id = os.environ.get(CHECKPOINT_KEY_ENV) or run_id
     if not state_dir or not run_id:
         return None
     root = state_dir.rstrip("/")

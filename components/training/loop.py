@@ -22,6 +22,7 @@ from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.distill import distillation_loss
 from kubepipe.components.evaluation.metrics import label_scores
 from kubepipe.components.training.trainset import TrainSet
+from kubepipe.util import failpoint
 
 __all__ = ["TrainingError", "LoopSetup", "lr_factor", "run_loop", "evaluate"]
 
@@ -293,6 +294,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
                      ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
         st.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, seen=0)
         checkpoint()
+        failpoint(f"train.epoch-{epoch + 1}-checkpointed")  # chaos tests: a power cut after this epoch's save
         last_ckpt = time.monotonic()
         if world > 1:
             import torch.distributed as dist

@@ -81,12 +81,15 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
 
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
-        run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None):
+        run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None,
+        resume: str | None = None):
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
 
-    `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise."""
+    `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
+    `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`): its training steps continue
+    from their last checkpoints where settings and data are unchanged."""
     from kubepipe.backends.local.runner import run_compiled
 
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
-                        runs_dir=runs_dir)
+                        runs_dir=runs_dir, resume=resume)

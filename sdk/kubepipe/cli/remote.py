@@ -246,7 +246,8 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         output.emit("Run", r)
         return
     output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
-                   ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))])
+                   ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))]
+                  + ([("resumed from", r["resumed_from"])] if r.get("resumed_from") else []))
     output.table(("step", "state", "error / note"),
                  [(s["name"], _state(s["state"]), s.get("error") or s.get("note")) for s in r["steps"]])
     arts = [(s["name"], name, path) for s in r["steps"] for name, path in (s.get("artifacts") or {}).items()]

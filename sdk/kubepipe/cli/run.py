@@ -18,6 +18,10 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE,
         set_: Optional[list[str]] = SET,
         target: str = typer.Option("local", "--target", "-t", help="Only local runs here; use `submit` for clusters."),
+        resume: Optional[str] = typer.Option(
+            None, "--resume", metavar="RUN",
+            help="A failed or crashed run of this pipeline (its id, or a unique prefix): every step runs again, and "
+                 "training steps continue from its last checkpoints where their settings and data are unchanged."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
     from kubepipe.api import compile as do_compile
@@ -34,7 +38,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     if not console.QUIET:  # with --format json, stdout carries the document only: progress goes to stderr
         (console.err if as_json else console.out).print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
     with Progress(sys.stderr if as_json else None) as progress:
-        result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress)
+        result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress, resume=resume)
     for note in result.notes:
         console.note(note)
     if as_json:

@@ -23,6 +23,7 @@ from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
 from kubepipe.components.errors import NO_RETRY_ENV
+from kubepipe.components.training.checkpoint import CHECKPOINT_KEY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
 from kubepipe.spec.params import coerce_params
 from kubepipe.util import atomic_write_text
@@ -183,9 +184,31 @@ def _require_extras(compiled: Compiled) -> None:
         raise MissingExtra(lacking, f"running steps {', '.join(steps)} here", modules)
 
 
+def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str]:
+    """(the run id `resume` names, the checkpoint key it kept its checkpoints under), or a UserError saying why
+    that run cannot be resumed."""
+    from kubepipe.backends.runs.listing import local_record, show_local_run
+
+    prior = show_local_run(resume, runs_dir)  # a unique prefix, as `runs show`; its state reads CRASHED if killed
+    rid, state = prior["run_id"], prior["state"]
+    if prior["pipeline"] != compiled.pipeline_name:
+        raise UserError(f"--resume {resume}: run {rid} is of pipeline `{prior['pipeline']}`, not "
+                        f"`{compiled.pipeline_name}`; resume it with its own pipeline YAML")
+    if state == "SUCCEEDED":
+        raise UserError(f"--resume {resume}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
+                        "again without --resume")
+    if state not in ("FAILED", "CRASHED"):
+        raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
+                        + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
+    key = local_record(rid, runs_dir).get("checkpoint_key") or rid
+    return rid, str(key)
+
+
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
-                 runs_dir: str | Path | None = None) -> RunResult:
+                 runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
+    """Run `compiled` locally. `resume`: a failed or crashed run of the same pipeline whose checkpoints the
+    steps continue from (every step runs again; a training step resumes where its settings and data match)."""
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
@@ -195,7 +218,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     run_id = run_id or new_run_id(compiled.pipeline_name)
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
-    run_dir = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR) / run_id
+    runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
+    resumed_from, checkpoint_key = _resume_key(compiled, resume, runs_root) if resume else (None, run_id)
+    run_dir = runs_root / run_id
     from kubepipe.backends.local.step_packages import prepare_packages
 
     env = prepare_packages(compiled.plan, compiled.profile, run_dir)  # refuses before anything runs
@@ -210,7 +235,12 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         names[task_name(plan.exit_step.name)] = plan.exit_step.name
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
-                    notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings], steps=[StepRecord(n) for n in names.values()])
+                    notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
+                    steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
+                    checkpoint_key=checkpoint_key)
+    if resumed_from:
+        run.notes.append(f"resumes run {resumed_from}: every step runs again, and a training step continues from "
+                         "its last checkpoint where its settings and data are unchanged")
     save_record(run)
     from kubepipe.backends.local import condition_fix, retry
 
@@ -229,7 +259,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
-                        _environ({**env, NO_RETRY_ENV: str(no_retry.resolve())}):
+                        _environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
+                                  CHECKPOINT_KEY_ENV: checkpoint_key}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = f"{type(exc).__name__}: {exc}"

@@ -27,7 +27,7 @@ def _kfp_run(run: Any, host: str = "") -> dict:
                    "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
-        "warnings": [],
+        "warnings": [], "resumed_from": None,
     }
 
 
@@ -40,7 +40,7 @@ def _vertex_job(job: Any) -> dict:
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
         "steps": [{"name": t.task_name, "state": vertex_state(t.state), "error": t.error.message or None} for t in tasks],
         "url": res.name,
-        "warnings": [],
+        "warnings": [], "resumed_from": None,
     }
 
 

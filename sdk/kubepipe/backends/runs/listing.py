@@ -15,7 +15,7 @@ from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
-__all__ = ["list_local_runs", "show_local_run", "read_record"]
+__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record"]
 
 
 
@@ -80,6 +80,7 @@ def _local(data: dict) -> dict:
                    "artifacts": _artifacts(s.get("artifacts"))} for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
         "warnings": [w for w in data.get("warnings") or [] if isinstance(w, dict)],
+        "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
     }
 
 
@@ -92,7 +93,8 @@ def _artifacts(value: Any) -> dict[str, str]:
 
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT",
-            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": []}
+            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
+            "resumed_from": None}
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
@@ -115,6 +117,11 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
 
 
 def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
+    return _local(local_record(run_id, runs_dir))
+
+
+def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
+    """The run record of `run_id` (or of the one run whose id starts with it) as written, with its `run_dir`."""
     if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
         raise UserError(f"runs: {run_id!r} is not a run id (no path separators); "
                         "list them with `kubepipe runs list`")
@@ -135,4 +142,4 @@ def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
             raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
     data = read_record(path)
     data.setdefault("run_dir", str(path.parent))
-    return _local(data)
+    return data

@@ -65,6 +65,8 @@ class RunResult:
     pid: int = field(default_factory=os.getpid)
     pid_create_time: float | None = field(default_factory=lambda: process_identity(os.getpid()))
     host: str = field(default_factory=socket.gethostname)
+    resumed_from: str | None = None  # `kubepipe run --resume`: the run whose checkpoints this one continues
+    checkpoint_key: str | None = None  # the run id its checkpoints are kept under (resumed: the first run's)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,73 @@
+"""A local run killed mid-training (a power cut after epoch 2's checkpoint) is reported CRASHED, and
+`kubepipe run --resume RUN` continues the training from that checkpoint instead of from epoch 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chaos_invariants import PY, run_killed_at
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("torch")
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: resumable}
+steps:
+  load:
+    component: load-data
+    retries: 0
+    with: {source: train.csv}
+  train:
+    component: train-torch
+    retries: 0
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {architecture: tabular-mlp, label_column: y, epochs: 4, seed: 7}
+"""
+
+
+def _kubepipe(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "kubepipe.cli", *args, "--home", str(home / ".kubepipe")], cwd=home,
+                          env=env or os.environ.copy(), capture_output=True, text=True, timeout=600)
+
+
+def _model_card(run: dict) -> dict:
+    (train,) = [s for s in run["steps"] if s["name"] == "train"]
+    return json.loads((Path(train["artifacts"]["model"]) / "metadata.json").read_text())
+
+
+def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, chaos_figures):
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(200))
+    (tmp_path / "train.csv").write_text("a,b,y\n" + rows + "\n")
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    env = {**os.environ, "KUBEPIPE_FAILPOINT": "train.epoch-2-checkpointed"}
+    killed = run_killed_at([PY, "-m", "kubepipe.cli", "run", "p.yaml", "-q", "--home", str(tmp_path / ".kubepipe")],
+                           cwd=tmp_path, env=env)
+    assert killed.returncode == -9, killed.out
+    chaos_figures["kills"] += 1
+    listed = json.loads(_kubepipe(tmp_path, "runs", "list", "--format", "json").stdout)["items"]
+    (crashed,) = listed
+    assert crashed["state"] == "CRASHED"
+    assert [s["state"] for s in crashed["steps"]] == ["SUCCEEDED", "CRASHED"]
+
+    refused = _kubepipe(tmp_path, "run", "p.yaml", "--resume", "no-such-run")
+    assert refused.returncode == 2 and "no local run 'no-such-run'" in refused.stderr
+
+    resumed = _kubepipe(tmp_path, "run", "p.yaml", "--resume", crashed["run_id"][:-2], "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    run = json.loads(resumed.stdout)
+    assert run["state"] == "SUCCEEDED" and run["resumed_from"] == crashed["run_id"]
+    card = _model_card(run)
+    assert card["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}, card  # not from epoch 0
+    assert card["epochs_run"] == 4
+    chaos_figures["kills_survived"] += 1
+    assert not list((tmp_path / ".kubepipe" / "state" / "checkpoints").glob("*/*/checkpoint.pt"))  # done: removed
+
+    again = _kubepipe(tmp_path, "run", "p.yaml", "--resume", run["run_id"])
+    assert again.returncode == 2 and "succeeded, so there is nothing to resume" in again.stderr
