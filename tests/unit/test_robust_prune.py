@@ -58,3 +58,16 @@ def test_prune_from_the_cli_as_json(tmp_path, capsys):
     assert doc["kind"] == "RunPrune" and doc["removed"] == ["p-0"] and "p-1" in doc["kept"]
     code, out, err = run_cli(capsys, "runs", "prune", "--keep", "-1", "--home", home)
     assert code == 2 and "--keep -1" in err
+
+
+def test_prune_keeps_the_checkpoints_a_resumed_run_continues_from(tmp_path):
+    # `kubepipe run --resume p-0` made p-6 write its checkpoints under p-0: removing p-0's lost p-6's progress
+    home = tmp_path / "home"
+    for i in range(2):
+        _run(home, f"p-{i}", 1_700_000_000 + i, state="CRASHED")
+    record = home / "runs" / "p-1" / "run.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "checkpoint_key": "p-0", "resumed_from": "p-0"}))
+    (home / "state" / "checkpoints" / "p-0" / "train").mkdir(parents=True)
+    result = prune_runs(home, 1)
+    assert result["removed"] == ["p-0"] and not (home / "runs" / "p-0").exists()
+    assert (home / "state" / "checkpoints" / "p-0" / "train").is_dir()

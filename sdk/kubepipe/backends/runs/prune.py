@@ -4,7 +4,7 @@ Removes the oldest local runs beyond `keep`, never one that is still running, wh
 registry champion or previous champion, or whose folder holds files a local endpoint serves.
 A run folder is first renamed into `<home>/.trash` (one atomic rename: a crash never leaves half a
 run listed), then deleted; a later prune empties what a crash left there. The run's training
-checkpoints under `<home>/state/checkpoints/<run id>` go with it.
+checkpoints under `<home>/state/checkpoints/<run id>` go with it, unless a run that stays resumed it.
 """
 
 from __future__ import annotations
@@ -82,14 +82,31 @@ def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, 
         else:
             removed.append(run_id)
     if not dry_run:
+        in_use = _checkpoint_keys(runs_dir, kept + list(held))
         for run_id in removed:
             _remove(runs_dir / run_id, trash)
             ckpt = home / "state" / "checkpoints" / run_id
-            if ckpt.is_dir():
+            if ckpt.is_dir() and run_id not in in_use:  # a run that resumed this one still continues from them
                 _remove(ckpt, trash)
         if trash.is_dir():
             shutil.rmtree(trash, ignore_errors=True)
     return {"removed": removed, "kept": kept, "protected": held, "dry_run": dry_run}
+
+
+def _checkpoint_keys(runs_dir: Path, run_ids: list[str]) -> set[str]:
+    """The checkpoint keys of the runs that stay (`kubepipe run --resume` keeps the resumed run's key)."""
+    from kubepipe.backends.runs.listing import local_record
+    from kubepipe.errors import UserError
+
+    keys = set()
+    for run_id in run_ids:
+        try:
+            key = local_record(run_id, runs_dir).get("checkpoint_key")
+        except UserError:
+            continue
+        if isinstance(key, str):
+            keys.add(key)
+    return keys
 
 
 def _remove(folder: Path, trash: Path) -> None:
