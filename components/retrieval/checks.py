@@ -8,7 +8,7 @@ from kubepipe.components.retrieval.chunking import UNITS
 from kubepipe.components.retrieval.metric_names import RETRIEVAL
 
 __all__ = ["check_chunk", "check_embed", "check_build_index", "check_evaluate_retrieval", "chunk_reference",
-           "embed_reference", "build_index_reference", "evaluate_retrieval_reference"]
+           "separator_issues", "embed_reference", "build_index_reference", "evaluate_retrieval_reference"]
 
 METHODS = ("auto", "hnsw", "exact")  # index.py's METHODS (that module imports numpy)
 HNSW_KEYS = ("connectivity", "expansion_add", "expansion_search")
@@ -66,11 +66,20 @@ def check_build_index(with_values: dict) -> list[CheckIssue]:
     return issues
 
 
+def separator_issues(w: dict) -> list[CheckIssue]:
+    """`separator` splits a cell of several relevant ids: it must be some text ("" cannot split)."""
+    v = w.get("separator", "|")
+    if _late(v) or (isinstance(v, str) and v):
+        return []
+    return [CheckIssue(("separator",), f"must be the text between relevant ids in one cell, got {v!r}",
+                       "e.g. separator: '|' (a cell like `m001|m007`)")]
+
+
 def check_evaluate_retrieval(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
     return gate_issues(w.get("thresholds"), w.get("relative"), None, w.get("baseline", "champion"),
                        w.get("force", False), w.get("force_reason", ""), names=RETRIEVAL) \
-        + model_name_issues(w) + _choice_issue(w, "device", DEVICES)
+        + model_name_issues(w) + _choice_issue(w, "device", DEVICES) + separator_issues(w)
 
 
 def chunk_reference() -> Reference:

@@ -17,6 +17,7 @@ from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError
 from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.retrieval.checks import separator_issues
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
 from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
@@ -113,7 +114,8 @@ def evaluate_retrieval(
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.retrieval.retriever import Retriever
 
-    issues = gate_issues(thresholds, relative, None, baseline, force, force_reason, names=RETRIEVAL)
+    issues = gate_issues(thresholds, relative, None, baseline, force, force_reason, names=RETRIEVAL) \
+        + separator_issues({"separator": separator})
     if issues:
         raise ComponentError(issues_text("evaluate-retrieval", issues))
     if baseline == "champion" and not model_name:

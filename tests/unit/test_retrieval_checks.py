@@ -56,3 +56,14 @@ def test_gate_semantics_are_the_evaluate_gate():
     assert forced.passed and forced.forced and forced.audit[0]["reason"] == "catalogue migration"
     with pytest.raises(ComponentError, match="evaluate-retrieval: bad gate settings: thresholds.f1_macro"):
         decide({}, thresholds={"f1_macro": {"min": 1}}, names=RETRIEVAL, step="evaluate-retrieval")
+
+
+def test_an_empty_separator_is_refused_at_validate_and_at_run_time(tmp_path):
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    ok = {"baseline": "none", "thresholds": {"recall@5": {"min": 0.5}}}
+    assert _paths(check_evaluate_retrieval({**ok, "separator": ""})) == ["separator"]
+    assert check_evaluate_retrieval({**ok, "separator": "${params.sep}"}) == []
+    with pytest.raises(ComponentError, match=r"separator: must be the text between relevant ids in one cell, got ''"):
+        evaluate_retrieval(str(tmp_path), str(tmp_path / "q.csv"), separator="", baseline="none",
+                           thresholds={"recall@5": {"min": 0.5}})
