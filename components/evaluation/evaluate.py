@@ -198,7 +198,9 @@ def evaluate_model(
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
         "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df))},
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
-                  "metadata": getattr(model, "metadata", {}) or {}},
+                  "metadata": getattr(model, "metadata", {}) or {},
+                  # register-model checks that it registers these weights (not another step's model)
+                  "weights_sha256": (getattr(model, "spec", None) or {}).get("weights_sha256")},
     }
 
 

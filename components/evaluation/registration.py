@@ -9,8 +9,9 @@ with the run id; a pipeline with a deploy step leaves promotion to deploy (after
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from kubepipe.components.errors import GateFailed
+from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.evaluation.metric_names import METRICS
 
 __all__ = ["register_challenger", "default_model_card"]
@@ -27,6 +28,22 @@ def default_model_card(name: str, ev: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _require_evaluated_weights(model_dir: str, ev: dict) -> None:
+    """The evaluation must be of this model: `model` from one train step and `evaluation` from the evaluate
+    step of another would register weights the gate never saw, with the other model's metrics."""
+    from kubepipe.components.training.artifact import SPEC_FILE, read_model_spec
+
+    evaluated = (ev.get("model") or {}).get("weights_sha256")
+    if not evaluated or not (Path(model_dir) / SPEC_FILE).is_file():  # an older record; an index (no weights)
+        return
+    here = read_model_spec(model_dir).get("weights_sha256")
+    if here and here != evaluated:
+        raise ComponentError(
+            f"register-model: the evaluation is of another model (weights sha256 {evaluated[:12]}..., evaluated at "
+            f"{(ev.get('model') or {}).get('path', '?')}), not of this step's `model` ({model_dir}, weights "
+            f"{here[:12]}...); wire `model` from the train step whose model the evaluate step scored")
+
+
 def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",
                         run_id: str = "", code_version: str = "", promote: bool = False, profile: dict | None = None,
                         credentials=None):
@@ -39,6 +56,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
     if not ev.get("passed"):
         raise GateFailed(f"register-model: the gate rejected this model ({ev.get('decision', '?')}); only models that "
                          "passed are registered. Run this step under `when: ${steps.<evaluate>.outputs.passed} == true`")
+    _require_evaluated_weights(model_dir, ev)
     name = model_name or ev.get("model_name") or ""
     meta = (ev.get("model") or {}).get("metadata") or {}
     if not code_version:

@@ -95,6 +95,19 @@ def test_register_with_promote_makes_the_champion_and_gates_the_next_run(env):
     assert reg.alias("clf", "champion").version == 2 and len(reg.history("clf")) == 2
 
 
+def test_register_refuses_a_model_the_evaluation_did_not_score(env):
+    """`model` from the teacher's train step, `evaluation` from the student's evaluate step: the teacher was
+    registered (and promoted) with the student's metrics and gate decision."""
+    ev = _eval(env, "good", baseline="none")
+    with pytest.raises(ComponentError) as exc:
+        register_challenger(env["weak"], ev, model_name="clf", registry_uri=env["reg"], promote=True)
+    assert str(exc.value).startswith("register-model: the evaluation is of another model (weights sha256 ")
+    assert f"not of this step's `model` ({env['weak']}, weights " in str(exc.value)
+    assert "wire `model` from the train step whose model the evaluate step scored" in str(exc.value)
+    assert Registry(env["reg"]).alias("clf", "champion") is None
+    assert register_challenger(env["good"], ev, model_name="clf", registry_uri=env["reg"]).version == 1
+
+
 def test_slices_and_per_class_threshold(env):
     ev = _eval(env, "good", baseline="none", thresholds={"recall:yes": {"min": 0.5}},
                slices={"column": "region", "thresholds": {"accuracy": {"min": 0.99}}, "min_rows": 10})
