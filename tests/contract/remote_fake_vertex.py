@@ -125,6 +125,8 @@ class FakeVertex(LoopbackServer):
             return 200, {"name": f"{name}/operations/1", "done": True,
                         "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}}
         if r.method == "POST" and verb in ("pause", "resume"):
+            if sched["state"] == "COMPLETED":  # as the service: "cannot be paused or resumed"
+                return self._err(400, "FAILED_PRECONDITION", f"Schedule {name} is completed and cannot be {verb}d.")
             sched["state"] = "PAUSED" if verb == "pause" else "ACTIVE"
             if verb == "resume":
                 sched["catchUp"] = bool((r.body or {}).get("catchUp", False))

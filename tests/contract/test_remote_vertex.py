@@ -106,6 +106,24 @@ def test_schedule_payload_and_idempotent_reapply(vx):
     assert apply(vx, block) == (["unchanged"], [])  # applying twice changes nothing
 
 
+def test_a_completed_schedule_is_left_alone_or_replaced_never_resumed(vx):
+    # it reached max_runs: every `kubepipe schedule` planned a resume, which the service refuses
+    block = {"cron": "0 3 * * 1", "max_runs": 2}
+    apply(vx, block)
+    [old] = vx.schedules
+    vx.schedules[old]["state"] = "COMPLETED"
+    backend = VertexSchedules(package(block), vx.profile, **vx.kw)
+    plan = plan_schedule(vertex_desired(package(block)), backend.list("kubepipe-add-numbers"),
+                         updatable=backend.updatable)
+    assert [a.kind for a in plan] == ["unchanged"] and "completed" in plan[0].changes[0]
+    assert apply(vx, block) == (["unchanged"], [])
+    kinds, sent = apply(vx, {**block, "max_runs": 4})
+    [new] = vx.schedules
+    assert kinds == ["replace"] and new != old
+    assert sent == [("POST", "/schedules"), ("DELETE", f"/schedules/{old.rsplit('/', 1)[-1]}")]  # no pause
+    assert vx.schedules[new]["state"] == "ACTIVE" and vx.schedules[new]["maxRunCount"] in ("4", 4)
+
+
 def test_cron_update_in_place_params_replace_and_delete(vx):
     block = {"cron": "0 3 * * 1", "timezone": "Europe/Stockholm", "params": {"a": 1, "b": 2}}
     apply(vx, block)

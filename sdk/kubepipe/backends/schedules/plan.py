@@ -82,6 +82,7 @@ class ActualSchedule:
     end_time: str | None = None
     max_runs: int | None = None
     enabled: bool = True
+    completed: bool = False  # Vertex: ran its course (max_runs or end_time); it can no longer be paused or resumed
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Action:
     changes: tuple[str, ...] = ()  # "cron: old -> new"
     desired: DesiredSchedule | None = None
     fields: tuple[str, ...] = ()  # fields an update sets
+    completed: bool = False  # the existing schedule is completed: a replace does not pause it first
 
 
 class ScheduleBackend(Protocol):
@@ -158,6 +160,14 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
     plan = [Action("delete", a.name, a.id, ("duplicate",)) for a in actual if a is not keep]
     diff = _diff(desired, keep)
     changes = tuple(f"{f}: {_show(getattr(keep, f))} -> {_show(getattr(desired, f))}" for f in diff)
+    if keep.completed:  # resuming it is refused by the service: it stays, or a new one takes its place
+        if not diff:
+            plan.append(Action("unchanged", desired.name, keep.id, (
+                "completed: it reached its max_runs or end_time; raise schedule.max_runs or move "
+                "schedule.end_time to start a new one",), desired))
+        else:
+            plan.append(Action("replace", desired.name, keep.id, changes, desired, completed=True))
+        return plan
     if diff and not set(diff) <= updatable:
         plan.append(Action("replace", desired.name, keep.id, changes, desired))
         return plan
@@ -219,7 +229,8 @@ def _replace(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) 
         if d.enabled:
             backend.resume(new, catchup=d.catchup)
     else:
-        backend.pause(act.id)
+        if not act.completed:  # a completed schedule starts no runs, and pausing it is refused
+            backend.pause(act.id)
         try:
             new = backend.create(d, enabled=d.enabled)
         except Exception as exc:

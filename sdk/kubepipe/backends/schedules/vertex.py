@@ -134,5 +134,6 @@ def _actual(res: Any) -> ActualSchedule:
         max_concurrency=int(res.max_concurrent_run_count or 1),
         catchup=labels.get("kubepipe-catchup") == "true",
         start_time=utc_iso(res.start_time), end_time=utc_iso(res.end_time),
-        max_runs=int(res.max_run_count) or None, enabled=state == "ACTIVE",
+        max_runs=int(res.max_run_count) or None, enabled=state in ("ACTIVE", "COMPLETED"),
+        completed=state == "COMPLETED",
     )
