@@ -77,6 +77,7 @@ def _metric_issue(path: tuple, name, names: MetricSet) -> list[CheckIssue]:
     k = str(name).rpartition("@")[2]
     if k.isdigit():  # `recal@5`: the user's K, not an example's (it suggested recall@10)
         choices += [c.partition("@")[0] + "@" + k for c in names.choices if "@" in c]
+    choices = [c for c in choices if c != name]  # `recall@0` is no typo of itself: its K is out of range
     return [CheckIssue(path, f"unknown metric `{name}`", did_you_mean(name, choices) or names.hint)]
 
 

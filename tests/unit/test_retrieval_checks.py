@@ -67,3 +67,9 @@ def test_an_empty_separator_is_refused_at_validate_and_at_run_time(tmp_path):
     with pytest.raises(ComponentError, match=r"separator: must be the text between relevant ids in one cell, got ''"):
         evaluate_retrieval(str(tmp_path), str(tmp_path / "q.csv"), separator="", baseline="none",
                            thresholds={"recall@5": {"min": 0.5}})
+
+
+@pytest.mark.parametrize("name", ["recall@0", "ndcg@1001", "mrr@0"])
+def test_a_metric_with_k_out_of_range_is_not_offered_as_its_own_correction(name):
+    issue, = check_evaluate_retrieval({"baseline": "none", "thresholds": {name: {"min": 0.5}}})
+    assert issue.message == f"unknown metric `{name}`" and f"`{name}`" not in issue.hint
