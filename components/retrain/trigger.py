@@ -11,8 +11,9 @@ Idempotent on step retries: the started run's id is derived from the monitor's r
 pipeline, so a retried trigger step finds its run already there instead of starting another.
 
 Where the training run starts (the same target as the monitor):
-- local: a request file in `<state_dir>/retrain/queue/`, started by `kubepipe scheduler` on its
-  next tick (the scheduler owns concurrency; a pipeline step never forks long-lived processes).
+- local: a request file in `<state_dir>/retrain/queue/` naming the pipeline file by its absolute path
+  (a missing file fails the step), started by `kubepipe scheduler` on its next tick (the scheduler owns
+  concurrency; a pipeline step never forks long-lived processes).
 - kubeflow: `pipeline` is the name of a pipeline uploaded to KFP (by `kubepipe submit` /
   `schedule`): its newest version is run in the profile's experiment. A path/URL to a compiled
   `.yaml` is submitted as a package instead. The client is in-cluster (profile host, else
@@ -175,11 +176,25 @@ def _start_on_target(*, target: str, pipeline: str, params: dict, profile: dict,
     raise ComponentError(f"trigger-retrain: unknown target {target!r} (local | kubeflow | vertex)")
 
 
+def _local_pipeline(pipeline: str) -> str:
+    """The training pipeline's YAML as an absolute path (`kubepipe scheduler` may run elsewhere); it must be there."""
+    import os
+    from pathlib import Path
+
+    path = Path(pipeline.removeprefix("file://")).expanduser()
+    if not path.is_file():  # a --param value is relative to the working directory, like any CLI argument
+        hint = f" (working directory: {os.getcwd()})" if not path.is_absolute() else ""
+        raise ComponentError(f"trigger-retrain: {pipeline}: no such pipeline file{hint}; a retrain queued for it "
+                             "would fail in `kubepipe scheduler`; check the path, or the param that gives it")
+    return str(path.resolve())
+
+
 def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
     request_id = f"retrain-{_slug(pipeline)}-{key}"
+    path = _local_pipeline(pipeline)
     fs, qdir = _fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)
-    request = {"id": request_id, "pipeline": pipeline, "params": params, "reason": record["reason"],
+    request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],
                "requested_at": record["time"], "source_run_id": record["source_run_id"]}
     _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id on retry: replaced
     return request_id

@@ -19,6 +19,15 @@ from kubepipe.components.retrain.trigger import queue_dir, read_triggers, trigge
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def training_pipelines(tmp_path, monkeypatch):
+    """The training pipelines the tests name, in the working directory (a local retrain needs its file)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("train.yaml", "pipelines/train.yaml", "models/fraud/train.yaml", "models/merchant/train.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("kind: Pipeline\n")
+
+
 def queued(state: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(queue_dir(str(state))).glob("*.json"))]
 
@@ -30,14 +39,15 @@ def test_drift_starts_the_training_pipeline_through_the_local_scheduler(tmp_path
                                       ctx_target="local", ctx_state_dir=str(state), ctx_pipeline_name="monitor",
                                       ctx_run_id="monitor-run-1")
     assert out.triggered is True and out.run_id.startswith("retrain-train-")
+    train = str(tmp_path / "pipelines" / "train.yaml")  # absolute: the scheduler may run elsewhere
     assert [(q["pipeline"], q["params"], q["source_run_id"]) for q in queued(state)] == [
-        ("pipelines/train.yaml", {"epochs": 2}, "monitor-run-1")]
+        (train, {"epochs": 2}, "monitor-run-1")]
     # The local scheduler picks the request up and starts the run with a real run function.
     calls = []
     sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: calls.append((path, params)) or "r1"))
-    assert sched.tick(NOW) == ["retrain:pipelines/train.yaml"]
+    assert sched.tick(NOW) == [f"retrain:{train}"]
     sched.drain()
-    assert calls == [("pipelines/train.yaml", {"epochs": 2})]
+    assert calls == [(train, {"epochs": 2})]
     assert queued(state) == []  # moved to done/, never started twice
     assert sched.tick(NOW) == []
     log = read_triggers(str(state), "pipelines/train.yaml")
@@ -178,13 +188,24 @@ def test_a_write_that_fails_leaves_the_decision_log_as_it_was(tmp_path, monkeypa
 
 def test_two_training_pipelines_of_the_same_file_name_have_their_own_cooldown(tmp_path):
     """models/fraud/train.yaml started: the merchant monitor's drift on models/merchant/train.yaml was 'cooldown'."""
-    fraud = trigger_retraining(drift_detected=True, pipeline="/repo/models/fraud/train.yaml", state_dir=str(tmp_path),
+    fraud = trigger_retraining(drift_detected=True, pipeline="models/fraud/train.yaml", state_dir=str(tmp_path),
                                source_run_id="f1", now=NOW)
-    merchant = trigger_retraining(drift_detected=True, pipeline="/repo/models/merchant/train.yaml",
+    merchant = trigger_retraining(drift_detected=True, pipeline="models/merchant/train.yaml",
                                   state_dir=str(tmp_path), source_run_id="m1", now=NOW + dt.timedelta(hours=1))
-    again = trigger_retraining(drift_detected=True, pipeline="/repo/models/merchant/train.yaml",
+    again = trigger_retraining(drift_detected=True, pipeline="models/merchant/train.yaml",
                                state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(hours=2))
     assert (fraud["action"], merchant["action"], again["action"]) == ("started", "started", "cooldown")
     assert again["last_run_id"] == merchant["run_id"] != fraud["run_id"]
     assert sorted((q["source_run_id"], q["pipeline"]) for q in queued(tmp_path)) == [
-        ("f1", "/repo/models/fraud/train.yaml"), ("m1", "/repo/models/merchant/train.yaml")]
+        ("f1", str(tmp_path / "models/fraud/train.yaml")), ("m1", str(tmp_path / "models/merchant/train.yaml"))]
+
+
+def test_a_local_retrain_of_a_pipeline_file_that_is_not_there_fails_the_step_and_records_nothing(tmp_path):
+    """`kubepipe run monitor.yaml -p training_pipeline=nope.yaml` succeeded and queued a request that only
+    `kubepipe scheduler` found broken, later and elsewhere; a `started` line also held the cooldown for it."""
+    with pytest.raises(ComponentError) as exc:
+        trigger_retraining(drift_detected=True, pipeline="nope.yaml", state_dir=str(tmp_path / "state"), now=NOW)
+    assert str(exc.value) == (f"trigger-retrain: nope.yaml: no such pipeline file (working directory: {tmp_path}); a "
+                              "retrain queued for it would fail in `kubepipe scheduler`; check the path, or the param "
+                              "that gives it")
+    assert queued(tmp_path / "state") == [] and read_triggers(str(tmp_path / "state"), "nope.yaml") == []
