@@ -37,9 +37,10 @@ def _choice_issue(w: dict, key: str, choices: tuple) -> list[CheckIssue]:
 
 def check_chunk(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
-    issues = _int_issue(w, "size", 1) + _int_issue(w, "overlap", 0) + _choice_issue(w, "unit", UNITS)
+    numbers = _int_issue(w, "size", 1) + _int_issue(w, "overlap", 0)
+    issues = numbers + _choice_issue(w, "unit", UNITS)
     size, overlap = w.get("size", 128), w.get("overlap", 16)
-    if not issues and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
+    if not numbers and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
         issues.append(CheckIssue(("overlap",), f"must be smaller than size ({size}), got {overlap}",
                                  "e.g. size: 128, overlap: 16"))
     return issues

@@ -19,6 +19,7 @@ def _paths(issues):
 def test_step_checks_name_the_setting():
     assert check_chunk({"size": 64, "overlap": 8, "unit": "tokens"}) == []
     assert _paths(check_chunk({"size": 8, "overlap": 8})) == ["overlap"]
+    assert _paths(check_chunk({"size": 8, "overlap": 8, "unit": "word"})) == ["unit", "overlap"]  # every problem
     assert "did you mean" in (check_chunk({"unit": "word"})[0].hint or "")
     assert _paths(check_embed({"batch_size": 0, "device": "gpu"})) == ["batch_size", "device"]
     assert _paths(check_build_index({"method": "ivf", "hnsw": {"connectivity": 1, "ef": 3}})) == \
