@@ -198,6 +198,20 @@ def test_seconds_and_counts_must_be_finite_and_in_range(tmp_path, capsys, argv, 
     assert not (tmp_path / "scheduler.db").exists()  # refused before anything ran
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--poll", "nan"], "Invalid value for '--poll': must be a finite number (got nan)"),  # ValueError after submit
+    (["--poll", "-1"], "Invalid value for '--poll': must be at least 0 (got -1)"),  # ValueError after submit
+    (["--timeout", "nan"], "Invalid value for '--timeout': must be a finite number (got nan)"),  # waited forever
+    (["--timeout", "0"], "Invalid value for '--timeout': must be more than 0 (got 0)"),  # gave up at once
+])
+def test_submit_wait_seconds_are_refused_before_anything_is_submitted(in_tmp, capsys, monkeypatch, option, message):
+    import kubepipe.api
+
+    monkeypatch.setattr(kubepipe.api, "compile", lambda *a, **k: pytest.fail("compiled and submitted"))
+    code, _out, err = run_cli(capsys, "submit", "p.yaml", "--target", "kubeflow", "--wait", *option)
+    assert code == 2 and message in " ".join(err.replace("│", " ").split()), err
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_an_interrupted_command_says_so(tmp_path, capsys, monkeypatch, fmt):
     """typer turned the KeyboardInterrupt into a silent exit 130: no message, and no Error document in JSON mode."""

@@ -42,8 +42,9 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
            param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
            wait: bool = typer.Option(False, "--wait", "-w", help="Follow task states; exit 1 naming a failed task."),
            slot: Optional[str] = typer.Option(None, "--slot", help="Vertex: run slot in the job id (default: this minute)."),
-           timeout: Optional[float] = typer.Option(None, "--timeout", help="--wait gives up after this many seconds."),
-           poll: float = typer.Option(5.0, "--poll", help="--wait polls every N seconds."),
+           timeout: Optional[float] = typer.Option(None, "--timeout", callback=finite(0, above=True),
+                                                   help="--wait gives up after this many seconds."),
+           poll: float = typer.Option(5.0, "--poll", callback=finite(0), help="--wait polls every N seconds."),
            fmt: Format = FORMAT) -> None:
     """Compile and submit to Kubeflow Pipelines or Vertex AI (uploads only what is new)."""
     from kubepipe.errors import UserError
