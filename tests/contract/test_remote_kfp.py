@@ -230,6 +230,18 @@ def test_http_errors_become_short_user_errors(kfp):
         kubeflow.submit(package(), kfp.profile)
 
 
+def test_wait_says_a_refused_read_at_once_and_outlasts_a_restarting_server(kfp):
+    res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    kfp.forbid = res.run_id  # a 403 was asked 5 times over 2 minutes (at --poll 5) before it was said
+    with pytest.raises(UserError, match=rf"kubeflow: reading run {res.run_id} failed \(403\)"):
+        kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
+    assert [r.path for r in kfp.requests].count(f"/apis/v2beta1/runs/{res.run_id}") == 1
+    kfp.forbid = None
+    real, answers = kfp._route, iter([(503, {"error": "restarting"})] * 2)
+    kfp._route = lambda r: next(answers, None) or real(r) if r.path.endswith(res.run_id) else real(r)
+    assert kubeflow.wait(res.run_id, kfp.profile, poll_s=0) == "SUCCEEDED"
+
+
 def test_a_refused_health_check_is_said_at_once_with_its_status(kfp):
     kfp.forbid = "/healthz"  # was 5 tracebacks 5 s apart, then 'cannot reach ...: Failed getting healthz endpoint'
     with pytest.raises(UserError, match=rf"profile.host: Kubeflow Pipelines at {kfp.url} failed its health check "

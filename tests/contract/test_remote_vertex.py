@@ -78,6 +78,17 @@ def test_wait_names_the_failed_task(vx):
         vertex.wait(bad.job_id, vx.profile, poll_s=0, **vx.kw)
 
 
+def test_wait_says_a_refused_read_at_once(vx):
+    from kubepipe.errors import UserError
+
+    job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="w3", **vx.kw)
+    vx.forbid = job.job_id  # was 'internal error: Forbidden: 403 GET http://...'
+    n = len(vx.requests)
+    with pytest.raises(UserError, match=rf"vertex: reading pipeline job {job.job_id} failed \(403\): .*denied"):
+        vertex.wait(job.job_id, vx.profile, poll_s=0, **vx.kw)
+    assert len(vx.requests) == n + 1  # a 403 does not pass by asking again
+
+
 def apply(vx, schedule, params=None):
     pkg = package(schedule)
     backend = VertexSchedules(pkg, vx.profile, **vx.kw)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
-from kubepipe.errors import KubepipeError
+from kubepipe.clients import api_errors, quiet
+from kubepipe.errors import KubepipeError, UserError
 
-__all__ = ["RunFailed", "TaskEvent", "kfp_state", "vertex_state"]
+__all__ = ["RunFailed", "TaskEvent", "kfp_state", "vertex_state", "poll_patiently"]
+
+T = TypeVar("T")
 
 
 class RunFailed(KubepipeError):
@@ -33,3 +38,22 @@ class TaskEvent:
     state: str
     message: str = ""
     extra: dict = field(default_factory=dict)
+
+
+def poll_patiently(read: Callable[[], T], service: str, what: str, *, poll_s: float, tries: int = 5) -> T:
+    """One poll of a followed run: `read()`, its HTTP errors said as UserError (`service: what failed (...)`).
+
+    A failure that may pass (5xx, 408, 429, no answer: an API server restarting) is tried again with backoff, so a
+    long wait does not end on one bad poll; the `tries`-th is raised, and so is a 401 / 403 / 404 at once."""
+    misses = 0
+    while True:
+        try:
+            with api_errors(service, what), quiet():
+                return read()
+        except UserError as exc:
+            misses += 1
+            status = getattr(exc.__cause__, "status", None) or getattr(exc.__cause__, "code", None)
+            passing = not isinstance(status, int) or status >= 500 or status in (408, 429)
+            if misses >= tries or not passing:
+                raise
+            time.sleep(min(poll_s * 2 ** misses, 60))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
 from kubepipe.errors import UserError
 
@@ -136,18 +136,8 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
     client = client_for(profile, client)
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    misses = 0
     while True:
-        try:
-            with api_errors("kubeflow", f"reading run {run_id}"), quiet():
-                run = client.get_run(run_id)
-            misses = 0
-        except UserError:
-            misses += 1  # a restarting API server must not end a long wait
-            if misses >= 5:
-                raise
-            time.sleep(min(poll_s * 2 ** misses, 60))
-            continue
+        run = poll_patiently(lambda: client.get_run(run_id), "kubeflow", f"reading run {run_id}", poll_s=poll_s)
         state = kfp_state(run.state)
         tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
         for t in tasks:

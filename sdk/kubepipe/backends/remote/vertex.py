@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, vertex_state
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, vertex_state
 from kubepipe.clients import api_errors, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
@@ -125,7 +125,8 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        job = aiplatform.PipelineJob.get(name, credentials=credentials)
+        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, credentials=credentials), "vertex",
+                             f"reading pipeline job {jid_or_name}", poll_s=poll_s)
         res = job.gca_resource
         state = vertex_state(res.state)
         tasks = list(res.job_detail.task_details) if res.job_detail else []
