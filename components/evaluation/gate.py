@@ -95,9 +95,18 @@ def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIs
             if k not in BOUNDS:
                 issues.append(CheckIssue(path + (k,), f"unknown bound `{k}`", did_you_mean(k, BOUNDS) or "use min or max"))
             else:
-                issues += _number_issue(path + (k,), v)
+                issues += _number_issue(path + (k,), v) or _score_bound_issue(path + (k,), metric, k, v, names)
         issues += _crossed_bounds(path, bound)
     return issues
+
+
+def _score_bound_issue(path: tuple, metric, op: str, v, names: MetricSet) -> list[CheckIssue]:
+    """`f1_macro: {min: 85}` (a percentage) or `{max: -1}` on a score in [0, 1]: no model can meet it."""
+    v = as_kind(v, "float")
+    if _is_placeholder(v) or not names.scores(metric) or (v <= 1 + TOL if op == "min" else v >= -TOL):
+        return []
+    hint = f"write {v / 100:g} for {v:g}%" if op == "min" and 1 < v <= 100 else "scores run from 0 to 1"
+    return [CheckIssue(path, f"`{metric}` is a score in [0, 1]: {op} {v:g} can never be met", hint)]
 
 
 def _crossed_bounds(path: tuple, bound: dict) -> list[CheckIssue]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 __all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", "SERVING", "is_known_metric",
-           "MetricSet", "CLASSIFICATION"]
+           "MetricSet", "CLASSIFICATION", "UNBOUNDED"]
 
 # Measured on the serving path (components/evaluation/serving_latency.py) when the gate names one of
 # them or the step sets `latency:`; whole-model figures (no slices).
@@ -36,8 +36,13 @@ class MetricSet(NamedTuple):
     lower_is_better: frozenset
     hint: str  # what to write instead of an unknown name
     renamed: dict  # old name -> new name, refused with a pointer
+    scores: Callable[[str], bool] = lambda name: False  # metrics in [0, 1]: a bound outside is never met
 
+
+# Every classification metric but these is a score in [0, 1] (per-class ones included).
+UNBOUNDED = frozenset({"log_loss", "latency_ms"}) | frozenset(SERVING)
 
 CLASSIFICATION = MetricSet(
     is_known_metric, METRICS + tuple(f"{m}:<label>" for m in PER_CLASS), LOWER_IS_BETTER,
-    f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>", RENAMED)
+    f"known metrics: {', '.join(METRICS)}; per class: f1:<label>, precision:<label>, recall:<label>", RENAMED,
+    lambda name: is_known_metric(name) and name not in UNBOUNDED)

@@ -114,6 +114,21 @@ def test_min_above_max_is_located_not_a_reject_of_every_model():
         decide({"f1_macro": 0.95}, thresholds={"f1_macro": {"min": 0.9, "max": 0.5}}, baseline="none")
 
 
+def test_a_bound_no_score_can_meet_is_located():
+    """`f1_macro: {min: 85}` (a percentage) validated and rejected every model ('f1_macro 0.950 < min 85.000')."""
+    (pct,) = gate_issues({"f1_macro": {"min": 85}})
+    assert pct == (("thresholds", "f1_macro", "min"), "`f1_macro` is a score in [0, 1]: min 85 can never be met",
+                   "write 0.85 for 85%")
+    (neg,) = gate_issues(slices={"column": "c", "thresholds": {"recall:fraud": {"max": "-0.1"}}})
+    assert neg.path == ("slices", "thresholds", "recall:fraud", "max") and "max -0.1 can never be met" in neg.message
+    assert gate_issues({"accuracy": {"min": 1.0, "max": 1.0}, "ece": {"max": 0.0}}) == []  # the ends are fine
+    assert gate_issues({"log_loss": {"max": 5}, "p99_ms": {"max": 50}, "tokens_per_s": {"min": 5000}}) == []
+    from kubepipe.components.retrieval.metric_names import RETRIEVAL
+
+    assert gate_issues({"recall@10": {"min": 90}}, names=RETRIEVAL)[0].hint == "write 0.9 for 90%"
+    assert gate_issues({"query_p99_ms": {"max": 30}}, names=RETRIEVAL) == []
+
+
 def test_undefined_metric_fails_its_threshold():
     r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "undefined on this holdout" in r.decision
