@@ -71,3 +71,21 @@ def test_prune_keeps_the_checkpoints_a_resumed_run_continues_from(tmp_path):
     result = prune_runs(home, 1)
     assert result["removed"] == ["p-0"] and not (home / "runs" / "p-0").exists()
     assert (home / "state" / "checkpoints" / "p-0" / "train").is_dir()
+
+
+def test_a_copied_run_folder_is_listed_and_pruned_as_itself(tmp_path):
+    # `cp -r runs/p-0 runs/p-0-backup`: its record still says p-0, and pruning the copy removed the original
+    import shutil
+
+    from kubepipe.backends.runs.listing import list_local_runs, show_local_run
+
+    home = tmp_path / "home"
+    _run(home, "p-0", 1_700_000_000)
+    _run(home, "p-1", 1_700_000_010)
+    shutil.copytree(home / "runs" / "p-0", home / "runs" / "p-0-backup")
+    record = home / "runs" / "p-0-backup" / "run.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "started_at": 1_600_000_000}))  # the oldest
+    assert sorted(r["run_id"] for r in list_local_runs(home / "runs")) == ["p-0", "p-0-backup", "p-1"]
+    assert show_local_run("p-0-backup", home / "runs")["url"] == str(home / "runs" / "p-0-backup")
+    assert prune_runs(home, 2)["removed"] == ["p-0-backup"]
+    assert sorted(p.name for p in (home / "runs").iterdir()) == ["p-0", "p-1"]

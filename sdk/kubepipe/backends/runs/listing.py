@@ -110,8 +110,7 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
             continue
         if pipeline and data.get("pipeline") != pipeline:
             continue
-        data.setdefault("run_dir", str(rec.parent))
-        out.append(_local(data))
+        out.append(_local(_in_folder(data, rec.parent)))
     out.sort(key=lambda r: r["started_at"] or "", reverse=True)
     return out[:limit]
 
@@ -140,6 +139,10 @@ def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
         else:
             hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
             raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
-    data = read_record(path)
-    data.setdefault("run_dir", str(path.parent))
-    return data
+    return _in_folder(read_record(path), path.parent)
+
+
+def _in_folder(data: dict, folder: Path) -> dict:
+    """A local run is named by its folder, which `runs show`, `--resume` and `runs prune` act on: a copied or
+    renamed run folder keeps its record's old id and run_dir (prune removed the original's folder)."""
+    return {**data, "run_id": folder.name, "run_dir": str(folder)}
