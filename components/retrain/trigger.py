@@ -138,7 +138,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                and r.get("pipeline") == pipeline]
     if started:
         last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
-        wait = last + dt.timedelta(hours=cooldown_hours) - now
+        try:
+            wait = last + dt.timedelta(hours=cooldown_hours) - now
+        except OverflowError:  # a cooldown past the year 9999 (1e9 h: "never again by itself") has not ended
+            wait = dt.timedelta.max
         if wait > dt.timedelta(0):
             record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
                           reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "

@@ -209,3 +209,14 @@ def test_a_local_retrain_of_a_pipeline_file_that_is_not_there_fails_the_step_and
                               "retrain queued for it would fail in `kubepipe scheduler`; check the path, or the param "
                               "that gives it")
     assert queued(tmp_path / "state") == [] and read_triggers(str(tmp_path / "state"), "nope.yaml") == []
+
+
+def test_a_cooldown_past_the_calendar_holds_instead_of_overflowing(tmp_path):
+    """`cooldown_hours: 1.0e9` (never retrain by itself again): the next drift was 'OverflowError: date value out of
+    range' on every tick."""
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=1.0e9,
+                               state_dir=str(tmp_path), now=NOW)
+    second = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=1.0e9,
+                                state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(days=400))
+    assert (first["action"], second["action"]) == ("started", "cooldown")
+    assert second["reason"].startswith("drift detected, but a retrain started at 2026-05-04T06:00:00Z; cooldown 1e+09 h")
