@@ -53,6 +53,15 @@ def test_list_promote_show_rollback(reg, capsys):
     assert reg.alias("clf", "champion").version == 2
 
 
+def test_list_shows_a_retrieval_index_s_metrics(reg, capsys, tmp_path):
+    reg.register(str(tmp_path / "m"), name="idx", metrics={"recall@5": 0.75, "mrr@10": 0.43, "query_p99_ms": 11.5})
+    code, out, _ = _run(capsys, "models", "list", "idx")
+    assert code == 0 and _cells(out, "version")[5:] == ["recall@5", "recall@10", "mrr@10", "ndcg@10"], out
+    assert _cells(out, "v1")[5:] == ["0.7500", "-", "0.4300", "-"], out
+    code, out, _ = _run(capsys, "models", "list", "clf")
+    assert _cells(out, "version")[5:] == ["accuracy", "f1_macro", "log_loss", "roc_auc"], out
+
+
 def test_errors_exit_2_with_a_message(reg, capsys, tmp_path):
     code, _, err = _run(capsys, "models", "show", "clf", "9")
     assert code == 2 and "no version 9" in err and "Traceback" not in err

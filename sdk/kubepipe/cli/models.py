@@ -18,7 +18,8 @@ REGISTRY = typer.Option(
     help="Registry URI: file://path (relative to cwd), gs://bucket/path, or any fsspec URI "
          "(default: file://<home>/registry).",
 )
-_SHOWN = ("accuracy", "f1_macro", "log_loss", "roc_auc")
+_SHOWN = (("accuracy", "f1_macro", "log_loss", "roc_auc"),  # a classifier's columns
+          ("recall@5", "recall@10", "mrr@10", "ndcg@10"))  # a retrieval index's (evaluate-retrieval)
 MOVE_TARGET = typer.Option(
     None, "--target", "-t", help="Read the target's profile (configs/<target>.yaml): its registry_uri, and with "
     "`vertex_model_registry: true` the move is mirrored onto Vertex AI Model Registry.")
@@ -86,9 +87,17 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
         output.emit("ModelVersionList", {"registry": reg.store.uri(), "name": name,
                                          "items": [_version_item(v) for v in vs]})
         return
-    output.table(("version", "aliases", "status", "created", "run", *_SHOWN),
+    shown = _shown(vs)
+    output.table(("version", "aliases", "status", "created", "run", *shown),
                  [(f"v{v.version}", ", ".join(v.aliases), output.Styled(v.status, "" if v.ok else "red"),
-                   v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in _SHOWN)) for v in vs], title=name)
+                   v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in shown)) for v in vs], title=name)
+
+
+def _shown(versions) -> tuple:
+    """The metric columns of `models list NAME`: each kind's whose metrics some version holds (a classifier's
+    when none does)."""
+    held = {k for v in versions for k in v.metrics}
+    return tuple(k for kind in _SHOWN if held & set(kind) for k in kind) or _SHOWN[0]
 
 
 @models.command("show")
