@@ -219,4 +219,5 @@ def test_a_cooldown_past_the_calendar_holds_instead_of_overflowing(tmp_path):
     second = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=1.0e9,
                                 state_dir=str(tmp_path), source_run_id="m2", now=NOW + dt.timedelta(days=400))
     assert (first["action"], second["action"]) == ("started", "cooldown")
-    assert second["reason"].startswith("drift detected, but a retrain started at 2026-05-04T06:00:00Z; cooldown 1e+09 h")
+    assert second["reason"].startswith("drift detected, but a retrain started at 2026-05-04T06:00:00Z; "
+                                       "cooldown 1e+09 h")
