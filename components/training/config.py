@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["TrainConfig", "SCHEDULES", "PRECISIONS", "MONITORS", "TRAINER_KEYS", "config_problems"]
+__all__ = ["TrainConfig", "SCHEDULES", "PRECISIONS", "MONITORS", "TRAINER_KEYS", "MAX_SEED", "config_problems"]
 
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
 MONITORS = ("val_f1_macro", "val_accuracy", "val_loss")
+MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy take it (plus epochs); -1 and 2**70 crashed them
 # Trainer knobs a user may also pass inside `hyperparameters` (the model gets the remaining keys).
 TRAINER_KEYS = ("warmup_fraction", "max_grad_norm", "label_smoothing", "early_stopping_metric",
                 "checkpoint_every_steps", "checkpoint_every_s", "precision")
@@ -64,8 +65,8 @@ def config_problems(values: dict) -> list[tuple[str, str]]:
     for key, low in ints.items():
         if key in values and not (_num(values[key], int) and values[key] >= low):
             bad(key, f"`{key}` must be an integer >= {low}, got {values[key]!r}")
-    if "seed" in values and not _num(values["seed"], int):
-        bad("seed", f"`seed` must be an integer, got {values['seed']!r}")
+    if "seed" in values and not (_num(values["seed"], int) and 0 <= values["seed"] <= MAX_SEED):
+        bad("seed", f"`seed` must be an integer from 0 to {MAX_SEED}, got {values['seed']!r}")
     if values.get("learning_rate") is not None and not (_num(values["learning_rate"], (int, float)) and 0 < values["learning_rate"] < 10):
         bad("learning_rate", f"`learning_rate` must be a number in (0, 10), got {values['learning_rate']!r}")
     for key, lo, hi in (("weight_decay", 0, 10), ("warmup_fraction", 0, 1), ("validation_fraction", 0, 0.9),

@@ -154,6 +154,16 @@ def test_preprocessing_hyperparameters_as_kfp_carries_them_pass():
     assert trained.encoder.state()["buckets"] == 1024
 
 
+@pytest.mark.parametrize("seed", [-1, 2**70])
+def test_a_seed_the_generators_refuse_is_named(seed):
+    """-1 failed as 'bad preprocessing hyperparameters {}: expected non-negative integer', 2**70 as a bare
+    'ValueError: Overflow when unpacking long long'."""
+    want = f"`seed` must be an integer from 0 to {2**63 - 1}, got {seed}"
+    with pytest.raises(ModelError, match=f"^{want}$"):
+        train(merchant_frame(30), _cfg(seed=seed))
+    assert [(i.path, i.message) for i in check_train({"seed": seed})] == [(("seed",), want)]
+
+
 def test_nan_loss_names_epoch_and_step(user_models):
     with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4 of \d+: lower `learning_rate`"):
         train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32))
