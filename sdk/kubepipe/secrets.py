@@ -87,16 +87,18 @@ def redact_profile(profile: Any) -> Any:
     return redacted(profile)
 
 
-def inline_secrets(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
-    """(YAML path, what to do) for every credential written inline in a profile; [] when clean."""
+def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") -> list[tuple[tuple, str]]:
+    """(YAML path, what to do) for every credential written inline in a profile; [] when clean.
+
+    `given` says how it came (`passed with --set`: a command line lands in shell history and CI logs)."""
     found: list[tuple[tuple, str]] = []
     for where, key, kind in _walk(node, path):
         if kind is None:
-            found.append((where, "credentials must not be written in YAML; put the value in an "
+            found.append((where, f"credentials must not be {given}; put the value in an "
                                  f"environment variable and name it with `{key}_env: VAR_NAME` (KFP: "
                                  "auth.token_env, Vertex: application-default credentials)"))
         else:
-            found.append((where, f"looks like {kind}; credentials must not be written in YAML - "
+            found.append((where, f"looks like {kind}; credentials must not be {given} - "
                                  "reference them from the environment instead"))
     return found
 

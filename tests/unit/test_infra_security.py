@@ -132,6 +132,20 @@ def test_a_literal_credential_in_a_profile_is_refused(tmp_path):
         load_profile("kubeflow", profile_file=profile, environ={})
 
 
+def test_a_credential_passed_with_set_is_blamed_on_set_not_on_the_profile_file(tmp_path):
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec.profiles import load_profile
+
+    profile = tmp_path / "kubeflow.yaml"
+    profile.write_text("target: kubeflow\nhost: http://h\npipeline_root: gs://b/r\n")
+    with pytest.raises(ValidationError) as exc:  # was 'kubeflow.yaml:2:1: host: credentials in YAML are refused'
+        load_profile("kubeflow", profile_file=profile, sets={"host": "http://admin:hunter2@h"}, environ={})
+    [issue] = exc.value.issues
+    assert (issue.file, issue.line, issue.path) == ("--set", None, "host")
+    assert issue.message == "credentials on the command line are refused"
+    assert "credentials must not be passed with --set" in issue.hint and "hunter2" not in str(exc.value)
+
+
 # --- the linters, when `make lint`'s venv is here ----------------------------------------------
 
 def _tool(name: str) -> Path:

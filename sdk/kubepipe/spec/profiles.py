@@ -162,8 +162,11 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     issues: list[Issue] = []
     from kubepipe.secrets import inline_secrets
 
-    for p, message in inline_secrets(data) + inline_secrets(dict(sets or {})):
+    for p, message in inline_secrets(data):
         issues.append(locator.issue(p, "credentials in YAML are refused", hint=message))
+    for p, message in inline_secrets(dict(sets or {}), given="passed with --set"):  # blamed on --set, not the file
+        issues.append(Issue("credentials on the command line are refused", path=".".join(map(str, p)),
+                            file="--set", hint=message))
     defaults = {**DEFAULTS[target], **(home_defaults(home) if target == "local" else {})}
     merged = {**defaults, "target": target, **data}
     for k, v in (sets or {}).items():
