@@ -146,6 +146,15 @@ def test_vertex_profile_needs_project_and_gs_root(tmp_path):
     assert "needs project" in str(exc.value)
 
 
+def test_a_remote_target_without_a_profile_says_where_its_settings_go(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here or above
+    with pytest.raises(ValidationError) as exc:  # was only '<kubeflow defaults>: target kubeflow needs pipeline_root'
+        load_profile("kubeflow", start=tmp_path, sets={"host": "http://h"})
+    assert exc.value.issues[0].message == (
+        "target kubeflow needs pipeline_root: set it in configs/kubeflow.yaml (found beside the pipeline or above "
+        "it) or --profile FILE, or pass --set pipeline_root=...")
+
+
 def test_a_pipeline_without_steps_says_to_add_one():
     (issue,) = issues_of(BASE.split("steps:")[0] + "steps: {}\n")
     assert issue.format() == ("p.yaml:4:1: steps: a pipeline needs at least one step; add one under `steps:` "

@@ -86,8 +86,10 @@ class Profile(Strict):
     def _per_target(self) -> "Profile":
         need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
         missing = [k for k in need.get(self.target, []) if not getattr(self, k)]
-        if missing:
-            raise ValueError(f"target {self.target} needs {', '.join(missing)}")
+        if missing:  # no file found, or one without them: say where they go
+            raise ValueError(f"target {self.target} needs {', '.join(missing)}: set "
+                             f"{'it' if len(missing) == 1 else 'them'} in configs/{self.target}.yaml (found beside "
+                             f"the pipeline or above it) or --profile FILE, or pass --set {missing[0]}=...")
         if self.target == "vertex" and not str(self.pipeline_root).startswith("gs://"):
             raise ValueError("vertex pipeline_root must be a gs:// URI")
         if self.vertex_model_registry and (self.target != "vertex" or not self.registry_uri.startswith("gs://")):
