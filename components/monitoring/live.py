@@ -94,10 +94,19 @@ def score_versions(joined) -> dict:
 
 
 def check_live(metrics: dict, thresholds: dict) -> list[dict]:
-    """The gate's absolute checks (evaluation.gate) on live metrics."""
+    """The gate's absolute checks (evaluation.gate) on live metrics.
+
+    A per-class metric of a class no row of the window was labelled or predicted as is not judged: a window's
+    labelled sample without a chargeback `fuel` says nothing about `fuel` (failing it retrained on no evidence)."""
     from kubepipe.components.evaluation.gate import absolute_checks
 
-    return absolute_checks("live", metrics, thresholds or {})
+    checks = absolute_checks("live", metrics, thresholds or {})
+    for c in checks:
+        if c["value"] is None and str(c["metric"]).startswith(_PER_CLASS):
+            label = str(c["metric"]).split(":", 1)[1]
+            c.update(passed=True, note=f"[live] {c['metric']}: no row labelled or predicted `{label}` in this "
+                                       "window: not judged")
+    return checks
 
 
 def _window_key(window: dict) -> str:

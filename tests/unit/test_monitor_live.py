@@ -202,3 +202,15 @@ def test_a_label_file_instance_column_empty_is_0_and_anything_but_a_row_index_is
         assert str(exc.value) == (f"labels.csv: `instance` is not a row index (0, 1, ...) in 1 row(s) (first: data "
                                   f"row 2, {shown}); it numbers the rows of a multi-row request, empty for single-row "
                                   "requests")
+
+
+def test_a_class_absent_from_the_window_is_not_judged_not_a_quality_drop():
+    """`f1:fuel: {min: 0.5}` on a window whose labelled rows hold no `fuel`: 'not computed' failed the check and
+    quality_dropped started a retrain on no evidence; a class the model never predicts still fails (f1 0)."""
+    from kubepipe.components.monitoring.live import check_live
+
+    metrics = {"accuracy": 0.9, "f1_macro": 0.8, "f1:dining": 0.7, "f1:travel": 0.0, "n_examples": 100}
+    [absent, missed] = check_live(metrics, {"f1:fuel": {"min": 0.5}, "f1:travel": {"min": 0.5}})
+    assert absent["passed"] is True and absent["value"] is None
+    assert absent["note"] == "[live] f1:fuel: no row labelled or predicted `fuel` in this window: not judged"
+    assert missed["passed"] is False and missed["value"] == 0.0
