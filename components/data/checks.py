@@ -222,7 +222,9 @@ def validate_reference() -> Reference:
 def drift_reference() -> Reference:
     return Reference(
         allowed={"thresholds": Allowed((*_DRIFT_KEYS, "columns"), "numbers >= 0; per column: "
-                                       "`columns: {<column>: {psi: 0.3}}`")},
+                                       "`columns: {<column>: {psi: 0.3}}`"),
+                 "bins": Allowed(note="a whole number, 2 or more"),
+                 "max_categories": Allowed(note="a whole number, 1 or more")},
         example="""drift:
   component: detect-drift
   inputs: {data: "${steps.load.outputs.dataset}", reference: "${steps.holdout.outputs.dataset}"}
