@@ -187,7 +187,10 @@ class TabularEncoder(Encoder):
         return arr
 
     def fit(self, inputs):
+        # ±inf is missing, as NaN is (encode maps both to the mean): one inf made the mean inf, every input of
+        # that column -inf in float32, and training stopped at a NaN loss
         arr = self.matrix(inputs)
+        arr = np.where(np.isfinite(arr), arr, np.nan)
         self.mean = np.nan_to_num(np.nanmean(arr, axis=0)) if len(arr) else np.zeros(arr.shape[1])
         std = np.nan_to_num(np.nanstd(arr, axis=0)) if len(arr) else np.ones(arr.shape[1])
         self.std = np.where(std > 1e-12, std, 1.0)

@@ -145,6 +145,22 @@ def test_tabular_mlp_on_numeric_features(tmp_path):
     assert model.predict([{"a": 3.0, "b": 800.0, "c": 0.0}, {"a": -3.0, "b": 200.0, "c": 0.0}]) == ["high", "low"]
 
 
+def test_an_infinite_feature_value_is_missing_like_nan():
+    """One inf made the fitted mean inf (saved as 1.8e308), the column -inf in float32, and training stopped at
+    'training loss became nan ... check the data for extreme values' without naming a column."""
+    from kubepipe.components.training.encoders import TabularEncoder
+
+    enc = TabularEncoder(["a"]).fit(pd.DataFrame({"a": [1.0, np.inf, 3.0, -np.inf, np.nan]}))
+    assert (enc.mean.tolist(), enc.std.tolist()) == ([2.0], [1.0])
+    assert enc.encode(pd.DataFrame({"a": [np.inf, 4.0]}))["x"].tolist() == [[0.0], [2.0]]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    df = pd.DataFrame({"a": x, "label": np.where(x > 0, "high", "low")})
+    df.loc[:2, "a"] = np.inf
+    trained = train(df, TrainConfig(model="tabular-mlp", epochs=5, seed=0))
+    assert np.isfinite(trained.final["train_loss"]) and trained.final["val_accuracy"] >= 0.8
+
+
 def test_transformer_trains_and_round_trips(tmp_path):
     df = merchant_frame(300, seed=3)
     trained = train(df, TrainConfig(model="transformer-classifier", label_column="category", epochs=2, batch_size=32,
