@@ -255,8 +255,19 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
 
     details = None
     if settings and canary is not None:
+        from kubepipe.components.deploy.prometheus import PrometheusError
+
         t = time.monotonic()
-        analysis = _analyse(obj, settings, prometheus_url, ns, canary, prometheus_client)
+        try:
+            analysis = _analyse(obj, settings, prometheus_url, ns, canary, prometheus_client)
+        except (PrometheusError, RolloutError) as exc:  # no numbers: inconclusive, and inconclusive rolls back
+            from kubepipe.components.deploy.champion import audit_rollback
+
+            timings["bake"] = round(time.monotonic() - t, 3)
+            why = f"canary analysis could not judge the canary (inconclusive rolls back): {exc}"
+            out = roll_back(why)
+            report["audit"] = audit_rollback(registry_uri, model_name or name, version, reason=why)
+            return out
         timings["bake"] = round(time.monotonic() - t, 3)
         report["canary_analysis"] = analysis
         details = {"canary_analysis": analysis}

@@ -84,11 +84,22 @@ def test_slow_canary_rolls_back_on_p99(registry):
     assert report["action"] == "rolled_back" and "p99_ms" in report["why"]
 
 
-def test_prometheus_down_or_missing_is_a_clear_error(registry):
+def test_prometheus_down_rolls_the_canary_back_and_missing_is_a_clear_error(registry):
+    """Prometheus answering 503 after the bake raised out of the rollout and left the unjudged canary taking 10% of
+    the traffic; a retried step then took that spec as the one to restore."""
     with FakeKube() as kube, FakePrometheus(status=503) as prom:
         _roll(kube, None, registry, "1")
-        with pytest.raises(PrometheusError, match="answered 503"):
-            _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        obj = kube.objects[(NS, NAME)]
+        assert report["action"] == "rolled_back"
+        assert report["why"].startswith("canary analysis could not judge the canary (inconclusive rolls back): "
+                                        f"prometheus_url {prom.url}: query ")
+        assert "answered 503" in report["why"] and report["why"].endswith("; previous spec restored with "
+                                                                          "canaryTrafficPercent 0")
+        assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0  # pinned on the previous revision
+        assert "gs://b/models/1" in str(obj["spec"]) and "gs://b/models/2" not in str(obj["spec"])
+        assert registry.alias(NAME, "champion").version == 1
+        assert registry.history(NAME)[-1]["action"] == "canary-rollback"
         with pytest.raises(RolloutError, match="prometheus_url"):
             _roll(kube, None, registry, "2", canary_analysis=ANALYSIS)
 
