@@ -203,3 +203,26 @@ def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, messa
     (tmp_path / "idx" / INDEX_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match=message):
         VectorIndex(tmp_path / "idx")
+
+
+def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    emb, _ = _embeddings(tmp_path, n=40)
+    build_index(emb, tmp_path / "idx", method="exact")
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(str(tmp_path / "idx"), name="idx", metrics={"recall@5": 0.5})
+    reg.promote("idx", 1, reason="first")
+    damaged = tmp_path / "reg" / "idx" / "versions" / "1" / "model" / "vectors.npy"
+    damaged.chmod(0o644)
+    damaged.write_bytes(damaged.read_bytes()[:-4] + b"\x00\x00\x80\x7f")
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["a"], "relevant": ["d1"]}), queries)
+    with pytest.raises(ModelError, match=r"champion `idx` v1 cannot be loaded to compare the candidate with: .*"
+                                         r"vectors.npy: sha256 differs.*, or set baseline: none"):
+        evaluate_retrieval(tmp_path / "idx", queries, model_name="idx", registry_uri=f"file://{tmp_path / 'reg'}",
+                           thresholds={"recall@5": {"min": 0.0}})
