@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass, fields, replace
 
-from kubepipe.components.errors import ModelError
+from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.training.checkpoint import usable_location
 from kubepipe.components.training.config import TRAINER_KEYS, TrainConfig, config_problems
 from kubepipe.components.training.encoders import Encoder
@@ -147,6 +147,11 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
                                 teacher=teacher, teacher_device=device)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"bad preprocessing hyperparameters {enc_kwargs}: {exc}") from None
+    if cfg.early_stopping_patience and data.val is None:  # it would train every epoch and keep the last
+        source = (f"the {val_where} has no row with a label of the training data" if val_df is not None else
+                  f"validation_fraction {cfg.validation_fraction} holds out no row of the {where}")
+        raise DataError(f"early_stopping_patience {cfg.early_stopping_patience} needs validation rows, and {source}; "
+                        "give a `validation` dataset, raise `validation_fraction`, or set early_stopping_patience: 0")
     input_spec = encoder.spec()
     if world > 1:
         build_model(cls, len(data.labels), input_spec, model_kwargs, name=cfg.model)  # fail here, not in a worker

@@ -164,6 +164,17 @@ def test_a_seed_the_generators_refuse_is_named(seed):
     assert [(i.path, i.message) for i in check_train({"seed": seed})] == [(("seed",), want)]
 
 
+def test_early_stopping_without_validation_rows_is_named():
+    """It trained every epoch and kept the last, as if `early_stopping_patience` were not set."""
+    with pytest.raises(DataError, match=r"^early_stopping_patience 2 needs validation rows, and validation_fraction "
+                                        r"0.0 holds out no row of the dataset; give a `validation` dataset, raise"):
+        train(merchant_frame(60), _cfg(epochs=3, early_stopping_patience=2, validation_fraction=0.0))
+    unknown = merchant_frame(20).assign(category="a-label-never-trained")
+    with pytest.raises(DataError, match=r"and the validation has no row with a label of the training data"):
+        train(merchant_frame(60), _cfg(epochs=3, early_stopping_patience=2), val_df=unknown)
+    train(merchant_frame(60), _cfg(epochs=2, validation_fraction=0.0))  # without early stopping: fine
+
+
 def test_nan_loss_names_epoch_and_step(user_models):
     with pytest.raises(TrainingError, match=r"training loss became nan at epoch 1, step 4 of \d+: lower `learning_rate`"):
         train(merchant_frame(400), _cfg(model="my_models:GoesNaN", batch_size=32))
