@@ -18,6 +18,7 @@ from kubepipe.components.errors import DataError
 __all__ = ["UNITS", "passage_id", "spans", "chunk_records"]
 
 UNITS = ("words", "tokens")
+PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
 _WORD = re.compile(r"\S+")
 
 
@@ -82,6 +83,11 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
             if c not in (text_column, id_column)]
     require_columns(df, keep, source="records")
+    taken = [c for c in keep if c in PASSAGE_COLUMNS]
+    if taken:
+        raise DataError(f"records: column `{taken[0]}` would be copied onto each passage over the passage's own "
+                        f"`{taken[0]}` ({', '.join(PASSAGE_COLUMNS)} are the passage's and its hits'); rename it "
+                        "upstream, or list keep_columns without it")
     extra = df[keep].to_dict("records") if keep else [{}] * len(df)  # no columns: to_dict gives [], not {} a row
     rows = []
     for doc, text, bounds, more in zip(ids.tolist(), texts, bounder(texts), extra):

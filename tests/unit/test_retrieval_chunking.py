@@ -91,3 +91,13 @@ def test_a_labelled_query_without_text_is_refused_naming_the_row():
     queries = pd.DataFrame({"query": ["coffee", None, "  "], "relevant": ["a", "b", "c"]})
     with pytest.raises(DataError, match=r"queries: 2 row\(s\) have no text in `query` \(first: row 1\)"):
         labelled_queries(queries, "query", "relevant")
+
+
+@pytest.mark.parametrize("column, keep", [("text", None), ("offset", ["offset"]), ("score", None)])
+def test_a_record_column_named_like_a_passage_field_is_refused_not_overwritten(column, keep):
+    df = pd.DataFrame({"id": ["a"], "body": ["one two three"], column: ["other"]})
+    with pytest.raises(DataError, match=rf"records: column `{column}` would be copied onto each passage over the "
+                                        rf"passage's own `{column}`"):
+        chunk_records(df, text_column="body", id_column="id", size=2, overlap=0, keep_columns=keep)
+    out = chunk_records(df, text_column="body", id_column="id", size=2, overlap=0, keep_columns=[])
+    assert out["text"].tolist() == ["one two", "three"] and out["offset"].tolist() == [0, 8]
