@@ -206,4 +206,14 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
     if endpoint:  # tests: a loopback fake speaking REST (http:// keeps the scheme)
         kwargs["api_endpoint"] = endpoint
         kwargs["api_transport"] = "rest"
-    aiplatform.init(**kwargs)
+    try:
+        aiplatform.init(**kwargs)
+    except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
+        if "region" not in str(exc).lower():
+            raise
+        from google.cloud.aiplatform.constants import base
+
+        from kubepipe.util import did_you_mean
+
+        hint = did_you_mean(profile["region"], base.SUPPORTED_REGIONS) or "e.g. region: us-central1"
+        raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None

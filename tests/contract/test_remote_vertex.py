@@ -197,6 +197,19 @@ def test_scheduled_runs_get_their_scheduled_time_on_vertex(vx):
         "parameterValues", {})
 
 
+def test_a_region_vertex_does_not_have_is_named_before_any_request(vx):
+    from kubepipe.backends.remote.listing import list_remote_runs
+    from kubepipe.errors import UserError
+
+    profile = {**vx.profile, "region": "europe-west44"}  # was 'internal error: ValueError: Unsupported region ...'
+    with pytest.raises(UserError, match=r"^profile.region: 'europe-west44' is not a Vertex AI region; "
+                                        r"did you mean `europe-west4`\?$"):
+        vertex.submit(package(), profile, slot="r1", **vx.kw)
+    with pytest.raises(UserError, match="is not a Vertex AI region"):
+        list_remote_runs("vertex", profile, **vx.kw)
+    assert vx.api() == []
+
+
 def test_permission_denied_is_a_short_user_error(vx):
     from kubepipe.errors import UserError
 
