@@ -146,6 +146,18 @@ def test_vertex_profile_needs_project_and_gs_root(tmp_path):
     assert "needs project" in str(exc.value)
 
 
+@pytest.mark.parametrize("root", ["gs://", "gs:///pipelines", "gs://My_Bucket/x"])
+def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
+    prof = tmp_path / "v.yaml"  # `gs://` was submitted (aiplatform logged an IndexError and sent it on)
+    prof.write_text(f"target: vertex\nproject: p\nregion: us-central1\npipeline_root: '{root}'\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof)
+    assert exc.value.issues[0].message == ("vertex pipeline_root must be a gs:// URI with a bucket, e.g. "
+                                           f"gs://my-bucket/pipelines (got {root!r})")
+    prof.write_text("target: vertex\nproject: p\nregion: us-central1\npipeline_root: gs://my.bucket-1\n")
+    assert load_profile("vertex", profile_file=prof).pipeline_root == "gs://my.bucket-1"
+
+
 def test_a_remote_target_without_a_profile_says_where_its_settings_go(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configs/ here or above
     with pytest.raises(ValidationError) as exc:  # was only '<kubeflow defaults>: target kubeflow needs pipeline_root'

@@ -8,6 +8,7 @@ or the working directory) < `${env.NAME}` inside it < `--set key=value`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -24,6 +25,7 @@ from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
+_GS_ROOT = re.compile(r"^gs://[a-z0-9][a-z0-9._-]*(/|$)")  # a bucket name, then its path
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
@@ -90,8 +92,9 @@ class Profile(Strict):
             raise ValueError(f"target {self.target} needs {', '.join(missing)}: set "
                              f"{'it' if len(missing) == 1 else 'them'} in configs/{self.target}.yaml (found beside "
                              f"the pipeline or above it) or --profile FILE, or pass --set {missing[0]}=...")
-        if self.target == "vertex" and not str(self.pipeline_root).startswith("gs://"):
-            raise ValueError("vertex pipeline_root must be a gs:// URI")
+        if self.target == "vertex" and not _GS_ROOT.match(str(self.pipeline_root)):  # `gs://` was submitted
+            raise ValueError(f"vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines "
+                             f"(got {self.pipeline_root!r})")
         if self.vertex_model_registry and (self.target != "vertex" or not self.registry_uri.startswith("gs://")):
             raise ValueError("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
                              "the model files from there)")
