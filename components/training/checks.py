@@ -60,6 +60,8 @@ def check_train(with_values: dict) -> list[CheckIssue]:
                                  f"{', '.join(BUILTIN_MODELS)}", hint))
         arch = None
     cfg_values = {k: values[k] for k in values if k not in ("architecture", "num_gpus")}
+    if _late((with_values or {}).get("label_column")):
+        cfg_values["label_column"] = None  # known at run time: not the default `label`
     if cfg_values.get("learning_rate") == 0:
         cfg_values.pop("learning_rate")  # 0 = the model's default
     for key, message in config_problems(cfg_values):

@@ -85,6 +85,13 @@ def config_problems(values: dict) -> list[tuple[str, str]]:
         fc = values["feature_columns"]
         if not (isinstance(fc, list) and fc and all(isinstance(c, str) for c in fc)):
             bad("feature_columns", f"`feature_columns` must be a non-empty list of column names, got {fc!r}")
+    label = values.get("label_column", "label")
+    if isinstance(label, str) and values.get("text_column") == label:
+        bad("text_column", f"`text_column` and `label_column` are both {label!r}: the model would read its answer "
+                           "(a perfect validation score, nothing learned); set `text_column` to the input text")
+    if isinstance(label, str) and isinstance(values.get("feature_columns"), list) and label in values["feature_columns"]:
+        bad("feature_columns", f"`feature_columns` holds the label column {label!r}: the model would read its answer; "
+                               "remove it from `feature_columns`")
     if values.get("text_column") and values.get("feature_columns"):
         bad("feature_columns", "set either `text_column` (text model) or `feature_columns` (tabular model), not both")
     if "hyperparameters" in values and not isinstance(values["hyperparameters"], dict):
