@@ -190,9 +190,13 @@ def test_runs_list_and_show_on_kubeflow(kfp):
 
     res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
-    kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}, run_name="other-pipeline-run")
+    named = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}, run_name="nightly-by-hand")
+    v2 = package(text=open(ADD).read().replace("name: add-numbers", "name: add-numbers-v2"))
+    assert v2.name == "add-numbers-v2"
+    kubeflow.submit(v2, kfp.profile, params={"a": 1, "b": 2})  # was listed as add-numbers' (a name prefix)
     listed = list_remote_runs("kubeflow", kfp.profile, pipeline="add-numbers")
-    assert [(r["run_id"], r["state"], r["target"]) for r in listed] == [(res.run_id, "SUCCEEDED", "kubeflow")]
+    assert [(r["run_id"], r["target"]) for r in listed] == [(named.run_id, "kubeflow"), (res.run_id, "kubeflow")]
+    assert listed[1]["state"] == "SUCCEEDED" and list_remote_runs("kubeflow", kfp.profile, pipeline="add") == []
     shown = show_remote_run("kubeflow", kfp.profile, res.run_id)
     assert [(s["name"], s["state"]) for s in shown["steps"]] == [("load", "SUCCEEDED"), ("train", "SUCCEEDED")]
     assert shown["url"].endswith(f"/#/runs/details/{res.run_id}")

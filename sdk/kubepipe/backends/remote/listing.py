@@ -53,15 +53,21 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                      client: Any = None, credentials: Any = None, api_endpoint: str | None = None) -> list[dict]:
     if target == "kubeflow":
         from kubepipe.backends.remote.kubeflow import client_for
-        from kubepipe.clients import kfp_namespace
+        from kubepipe.clients import eq_filter, kfp_namespace
 
         client = client_for(profile, client)
+        ns = kfp_namespace(profile, client)
         with api_errors("kubeflow", "listing runs"), quiet():
-            page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc",
-                                    namespace=kfp_namespace(profile, client))
-        runs = [_kfp_run(r, str(profile.get("host") or "")) for r in page.runs or []]
-        # kubepipe names runs `<pipeline>-<hash>-<time>`: filter on that prefix here.
-        return [r for r in runs if not pipeline or str(r["pipeline"]).startswith(pipeline)][:limit]
+            ids = None
+            if pipeline:  # the runs of the pipeline of that name (a name prefix also matched `<pipeline>-v2`'s)
+                found = client.list_pipelines(filter=eq_filter("display_name", pipeline), namespace=ns, page_size=10)
+                ids = {p.pipeline_id for p in found.pipelines or []}
+                if not ids:
+                    return []
+            page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc", namespace=ns)
+        runs = [r for r in page.runs or []
+                if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids]
+        return [_kfp_run(r, str(profile.get("host") or "")) for r in runs][:limit]
     if target == "vertex":
         from google.cloud import aiplatform
 
