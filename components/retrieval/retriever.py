@@ -7,10 +7,13 @@ serving both answer through `retrieve`, so the served endpoint returns what the 
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 import os
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["Retriever", "MAX_K"]
 
@@ -18,11 +21,26 @@ MAX_K = 1000  # a request's top_k cap (and evaluation's): more is a bulk export,
 
 
 def _plain(v):
-    """A JSON-able value (numpy scalars -> Python, NaN -> None)."""
+    """A JSON-able value of a record column: numpy scalars and arrays -> Python, NaN / NaT -> None, dates and
+    times -> ISO 8601 text, bytes -> text (UTF-8, undecodable bytes replaced), Decimal -> float."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, np.generic):
         v = v.item()
+    if v is None or v is pd.NaT:
+        return None
     if isinstance(v, float) and not math.isfinite(v):
         return None
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, decimal.Decimal):
+        return _plain(float(v))
     return v
 
 
@@ -37,7 +55,7 @@ class Retriever:
         p = self.index.passages
         self.doc_ids = p["doc_id"].astype(str).to_numpy()
         self.n_docs = int(len(set(self.doc_ids.tolist())))
-        self._records = p.to_dict("records")
+        self._records = [{c: _plain(v) for c, v in rec.items()} for rec in p.to_dict("records")]
 
     @property
     def manifest(self) -> dict:
@@ -72,5 +90,5 @@ class Retriever:
     def retrieve(self, queries: list[str], k: int = 10) -> list[list[dict]]:
         """Per query: [{passage_id, doc_id, score, text, <record columns>}], best first."""
         rows, scores = self.search_docs(queries, k)
-        return [[{**{c: _plain(v) for c, v in self._records[r].items()}, "score": float(s)} for r, s in zip(rr, ss)]
+        return [[{**self._records[r], "score": float(s)} for r, s in zip(rr, ss)]
                 for rr, ss in zip(rows, scores)]

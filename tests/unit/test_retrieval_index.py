@@ -226,3 +226,28 @@ def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch
                                          r"vectors.npy: sha256 differs.*, or set baseline: none"):
         evaluate_retrieval(tmp_path / "idx", queries, model_name="idx", registry_uri=f"file://{tmp_path / 'reg'}",
                            thresholds={"recall@5": {"min": 0.0}})
+
+
+def test_hits_carry_json_values_for_every_record_column(tmp_path):
+    import datetime
+    import decimal
+
+    import orjson
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=2, dim=8)
+    write_dataset(pd.DataFrame({"passage_id": ["p0", "p1"], "doc_id": ["a", "b"], "offset": 0, "text": ["x", "y"],
+                                "opened": pd.to_datetime(["2020-01-02 03:04:05", None]),
+                                "day": [datetime.date(2020, 1, 2), None], "tags": [["t", "u"], []],
+                                "blob": [b"ok", b"\xff"], "price": [decimal.Decimal("1.5"), None]}),
+                  emb / "passages.parquet")
+    build_index(emb, tmp_path / "idx", method="exact")
+    hits = Retriever(tmp_path / "idx", embedder=_FakeEmbedder(8)).retrieve(["q"], 2)[0]
+    by_doc = {h["doc_id"]: h for h in hits}
+    assert {k: by_doc["a"][k] for k in ("opened", "day", "tags", "blob", "price")} == \
+        {"opened": "2020-01-02T03:04:05", "day": "2020-01-02", "tags": ["t", "u"], "blob": "ok", "price": 1.5}
+    assert by_doc["b"]["opened"] is None and by_doc["b"]["day"] is None and by_doc["b"]["blob"] == "\ufffd"
+    orjson.dumps(hits)  # what :retrieve and :predict answer with (V2 records: json.dumps)
+    json.dumps(hits)
