@@ -64,3 +64,20 @@ def test_smoke_run_prints_every_row(capsys):
     assert mod.main(["--smoke", "--only", "transformer"]) == 0
     out = capsys.readouterr().out
     assert "transformer-classifier (from scratch)" in out and "kubepipe" in out and "MFU" in out
+
+
+@pytest.mark.slow
+def test_the_gpu_serving_benchmark_runs_on_the_cpu_with_smoke(tmp_path):
+    """serve_gpu.py only measures on a GPU; --smoke runs the same script on the CPU (a 64-row teacher, one short
+    load point), so a change to serve.py it builds on cannot break it unseen until a GPU is lent."""
+    import subprocess
+    import sys
+
+    script = SCRIPT.with_name("serve_gpu.py")
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--repeats", "1", "--seconds", "1",
+                           "--connections", "4", "--instances", "32", "--work", str(tmp_path)],
+                          capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "teacher on the CPU (--smoke): tokens per request 32/req" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("kubepipe ", "bare "))]
+    assert {r[0] for r in rows if r[2] == "4"} == {"kubepipe", "bare"}  # both servers answered at 4 connections
