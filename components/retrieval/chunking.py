@@ -28,14 +28,18 @@ def passage_id(doc_id: str, offset: int) -> str:
 
 def spans(bounds: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
     """Character spans of windows over unit `bounds` [(start, end), ...]; the last window ends at the text's end."""
-    if not bounds:
-        return []
-    step, out = size - overlap, []
-    for first in range(0, len(bounds), step):
+    step, out, first = size - overlap, [], 0
+    while first < len(bounds):
         last = min(first + size, len(bounds)) - 1
         out.append((bounds[first][0], bounds[last][1]))
         if last == len(bounds) - 1:
             break
+        first += step
+        # Units on the same characters (a WordPiece tokenizer splits Bengali 'ো' into two tokens at one offset)
+        # would start a window where the last one started: the same passage id twice. They are inside the window
+        # just made, so the next one starts at the first unit past its start.
+        while first < len(bounds) and bounds[first][0] == out[-1][0] and bounds[first][1] <= out[-1][1]:
+            first += 1
     return out
 
 

