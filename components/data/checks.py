@@ -111,7 +111,7 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
     return issues
 
 
-_DRIFT_KEYS = ("psi", "ks_statistic", "ks_pvalue")
+_DRIFT_KEYS = ("psi", "chi2_pvalue", "ks_statistic", "ks_pvalue")
 
 
 def check_drift(with_values: dict) -> list[CheckIssue]:

@@ -20,7 +20,7 @@ from kubepipe.components.errors import DataError
 
 __all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi"]
 
-DEFAULT_THRESHOLDS = {"psi": 0.2, "ks_statistic": 0.1, "ks_pvalue": 0.05}
+DEFAULT_THRESHOLDS = {"psi": 0.2, "chi2_pvalue": 0.05, "ks_statistic": 0.1, "ks_pvalue": 0.05}
 _EPS = 1e-4  # floor for empty buckets, so PSI stays finite
 _TOKEN = re.compile(r"[a-z]{2,}")
 _MIN_TOKEN_COUNT = 10  # a rarer token is a bucket of sampling noise
@@ -107,8 +107,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
             report[name] = entry
             continue
         reasons = []
-        if entry["psi"] > col_th["psi"]:
-            reasons.append(f"PSI {entry['psi']:.3f} > {col_th['psi']}")
+        if entry["psi"] > col_th["psi"] and entry["chi2_pvalue"] < col_th["chi2_pvalue"]:
+            reasons.append(f"PSI {entry['psi']:.3f} > {col_th['psi']} (chi-square p={entry['chi2_pvalue']:.2g})")
         if kind == "numeric" and entry["ks_statistic"] > col_th["ks_statistic"] and entry["ks_pvalue"] < col_th["ks_pvalue"]:
             reasons.append(f"KS {entry['ks_statistic']:.3f} > {col_th['ks_statistic']} (p={entry['ks_pvalue']:.2g})")
         entry["drifted"] = bool(reasons)
@@ -155,6 +155,22 @@ def _as_numbers(values) -> tuple:
                                    if len(bad) else None)
 
 
+def _chi2_pvalue(ref_counts, cur_counts) -> float:
+    """p of the chi-square test that both sides' counts over the same buckets come from one distribution.
+
+    PSI alone is an effect size that sampling noise inflates: 100 rows drawn from the reference itself have a
+    token PSI near 1 over 300 buckets. A PSI counts as drift only where this test says the difference is real.
+    """
+    import numpy as np
+    from scipy import stats
+
+    table = np.array([ref_counts, cur_counts], dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 1.0  # one bucket, or an empty side: no difference to test
+    return float(stats.chi2_contingency(table).pvalue)
+
+
 def _shares(counts, total: int):
     return [c / total for c in counts] if total else [0.0] * len(counts)
 
@@ -165,7 +181,8 @@ def _numeric(ref, cur, bins: int) -> dict:
 
     r, c = ref.dropna().to_numpy(dtype=float), cur.dropna().to_numpy(dtype=float)
     if len(r) == 0 or len(c) == 0:
-        return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0}
+        return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0,
+                "chi2_pvalue": _chi2_pvalue([len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)])}
     edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1))[1:-1])
     rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1).tolist()
     cc = np.bincount(np.searchsorted(edges, c, side="right"), minlength=len(edges) + 1).tolist()
@@ -174,6 +191,7 @@ def _numeric(ref, cur, bins: int) -> dict:
     ks = stats.ks_2samp(r, c)
     return {
         "psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6),
+        "chi2_pvalue": _chi2_pvalue(rc, cc),
         "ks_statistic": round(float(ks.statistic), 6),
         "ks_pvalue": float(ks.pvalue),
         "reference_mean": float(r.mean()),
@@ -190,11 +208,12 @@ def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) 
     rb = rv.where(rv.isin(keep), other).value_counts()
     cb = cv.where(cv.isin(keep), other).value_counts()
     labels = sorted(set(rb.index) | set(cb.index), key=str)
-    rs = _shares([int(rb.get(k, 0)) for k in labels], len(rv))
-    cs = _shares([int(cb.get(k, 0)) for k in labels], len(cv))
+    rc, cc = [int(rb.get(k, 0)) for k in labels], [int(cb.get(k, 0)) for k in labels]
+    rs, cs = _shares(rc, len(rv)), _shares(cc, len(cv))
     moved = sorted(zip(labels, rs, cs), key=lambda t: -abs(t[2] - t[1]))[:5]
     return {
         "psi": round(psi(rs, cs), 6),
+        "chi2_pvalue": _chi2_pvalue(rc, cc),
         "top_changes": [{"value": str(k), "reference": round(a, 4), "current": round(b, 4)} for k, a, b in moved],
     }
 

@@ -139,8 +139,8 @@ def detect_drift(
         data: The new data.
         reference: What it is compared with, e.g. the champion's training data (`champion:<model>`).
         columns: Only these columns (empty: every column both have).
-        thresholds: When a column drifts: `psi` (0.2), `ks_statistic` (0.1) with `ks_pvalue` (0.05);
-            per column under `columns: {<name>: {psi: 0.3}}`.
+        thresholds: When a column drifts: `psi` (0.2) with `chi2_pvalue` (0.05), or `ks_statistic` (0.1) with
+            `ks_pvalue` (0.05); per column under `columns: {<name>: {psi: 0.3}}`.
         bins: Quantile bins of the reference for numeric PSI.
         max_categories: Columns with at most this many values are compared as categories.
         column_map: Current column -> reference column of another name, e.g. `{prediction: category}`

@@ -44,7 +44,7 @@ def test_thresholds_global_and_per_column(frames):
     loose = detect_drift(frames["drift"], frames["train"],
                          thresholds={"psi": 5, "ks_statistic": 1, "columns": {"category": {"psi": 0.1}}})
     assert loose["drifted_columns"] == ["category"]
-    strict = detect_drift(frames["new"], frames["train"], thresholds={"psi": 0.001})
+    strict = detect_drift(frames["new"], frames["train"], thresholds={"psi": 0.001, "chi2_pvalue": 1})
     assert strict["drift_detected"]
     with pytest.raises(DataError, match="unknown key"):
         detect_drift(frames["new"], frames["train"], thresholds={"pis": 1})
@@ -177,3 +177,22 @@ def test_a_text_column_of_a_reference_too_small_for_token_buckets_is_skipped_wit
     assert result["drift_detected"] is False and result["share_drifted"] == 0.0
     big = pd.concat([ref] * 10, ignore_index=True)  # each word now seen 10+ times: compared, and drifted
     assert detect_drift(cur, big, max_categories=5)["columns"]["description"]["drifted"]
+
+
+def test_a_small_window_drawn_from_the_reference_is_not_drift_a_small_drifted_one_is(frames):
+    """PSI alone flagged 100 rows sampled from the training data itself (token PSI 0.92 > 0.2), so a quiet hour of
+    traffic started a retrain; a PSI now counts where the chi-square test of the same buckets says it is real."""
+    ref = frames["train"]
+    cols = ["description", "category", "amount"]
+    for n, seed in ((5, 1), (20, 2), (100, 3)):
+        same = detect_drift(ref.sample(n, random_state=seed), ref, columns=cols)
+        assert not same["drift_detected"], (n, {c: e["reason"] for c, e in same["columns"].items()})
+    noisy = detect_drift(ref.sample(100, random_state=3), ref, columns=cols)["columns"]["description"]
+    assert noisy["psi"] > 0.2 and noisy["chi2_pvalue"] > 0.05 and noisy["reason"] == "stable"
+    drifted = detect_drift(frames["drift"].sample(100, random_state=1), ref, columns=cols)["columns"]["description"]
+    assert drifted["drifted"] and drifted["chi2_pvalue"] < 0.01
+    assert drifted["reason"].startswith(f"PSI {drifted['psi']:.3f} > 0.2 (chi-square p=")
+    table = np.array([[30, 50, 20], [10, 10, 20]])  # the p-value is scipy's chi-square test of the bucket counts
+    from kubepipe.components.data.drift import _chi2_pvalue
+    from scipy import stats
+    assert _chi2_pvalue(*table.tolist()) == pytest.approx(stats.chi2_contingency(table).pvalue)
