@@ -55,6 +55,8 @@ def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, ch
     (crashed,) = listed
     assert crashed["state"] == "CRASHED"
     assert [s["state"] for s in crashed["steps"]] == ["SUCCEEDED", "CRASHED"]
+    # what the finished step made is in the record (it was collected only when a run ended)
+    assert Path(crashed["steps"][0]["artifacts"]["dataset"]).is_file()
 
     refused = _kubepipe(tmp_path, "run", "p.yaml", "--resume", "no-such-run")
     assert refused.returncode == 2 and "no local run 'no-such-run'" in refused.stderr

@@ -114,6 +114,10 @@ class _Watcher(io.TextIOBase):
                 rec.error = self._error(m.group(1)) or rec.error
             elif rec.state != "FAILED":
                 rec.state = "SUCCEEDED"
+                try:  # its outputs into run.json now: a run killed later still shows what its finished steps made
+                    _collect_outputs(self.run, Path(self.run.run_dir) / "artifacts")
+                except OSError:  # collected again when the run ends
+                    pass
             self._emit("finished", rec)
             return
         if self.current is not None and line.strip():
