@@ -253,3 +253,42 @@ def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target,
     assert (warned is not None) is (outcome == "warning")
     if warned:
         assert "--param training=gs://" in warned.hint
+
+
+RETRIEVAL_CHAMPION = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: rag}}
+steps:
+  load:
+    component: load-data
+    with: {{source: x.csv}}
+  index:
+    component: build-index
+    inputs: {{embeddings: "${{steps.load.outputs.dataset}}"}}
+  evaluate:
+    component: evaluate-retrieval
+    inputs: {{index: "${{steps.index.outputs.index}}", queries: "${{steps.load.outputs.dataset}}"}}
+    with: {{thresholds: {{recall@5: {{min: 0.5}}}}{evaluate_extra}}}
+  register:
+    component: register-model
+    inputs: {{model: "${{steps.index.outputs.index}}", evaluation: "${{steps.evaluate.outputs.evaluation}}"}}
+    with: {{model_name: idx{register_extra}}}
+"""
+
+
+@pytest.mark.parametrize("evaluate_extra, register_extra, champion", [
+    (", model_name: idx", "", "idx"),          # nothing promotes `idx`
+    ("", ", promote: true", "rag"),            # the champion looked up is the pipeline's name, `idx` is promoted
+    (", model_name: idx", ", promote: true", None),
+    (", baseline: none", "", None)])
+def test_a_retrieval_champion_nothing_can_set_is_a_warning(evaluate_extra, register_extra, champion):
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(RETRIEVAL_CHAMPION.format(evaluate_extra=evaluate_extra,
+                                                          register_extra=register_extra), "r.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    assert [w.message.split(",")[0] for w in warnings] == \
+        ([f"`evaluate` compares with the champion of `{champion}`"] if champion else [])

@@ -83,7 +83,7 @@ class _Checks:
                 setters.add(None if name is _NO_VALUE else name)
         if None in setters:
             return
-        for n in self.of("evaluate"):
+        for n in self.of("evaluate") + self.of("evaluate-retrieval"):  # the same gate, the same champion rule
             if self.with_(n, "baseline", "champion") != "champion":
                 continue
             name = self.with_(n, "model_name", "") or pipeline
