@@ -100,6 +100,19 @@ def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIs
     return issues
 
 
+def _score_change_issue(path: tuple, metric, kind: str, v, names: MetricSet) -> list[CheckIssue]:
+    """A change of a score in [0, 1] is at most 1: `max_regression: 2` (2 points meant) always holds, and
+    `min_improvement: 2` never does."""
+    v = as_kind(v, "float")
+    if _is_placeholder(v) or not names.scores(metric) or abs(v) <= 1 + TOL:
+        return []
+    what = ("always holds: the rule never rejects" if (kind == "max_regression") == (v > 0)
+            else "can never be met")
+    hint = f"write {v / 100:g} for {v:g} points" if abs(v) <= 100 else "a change of a score runs from -1 to 1"
+    return [CheckIssue(path, f"`{metric}` is a score in [0, 1], so it changes by at most 1: {kind} {v:g} {what}",
+                       hint)]
+
+
 def _score_bound_issue(path: tuple, metric, op: str, v, names: MetricSet) -> list[CheckIssue]:
     """`f1_macro: {min: 85}` (a percentage) or `{max: -1}` on a score in [0, 1]: no model can meet it."""
     v = as_kind(v, "float")
@@ -136,7 +149,8 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
             hint = (did_you_mean(bad, RELATIVE) if bad else None) or f"e.g. {metric}: {{min_improvement: 0.0}} or {{max_regression: 0.01}}"
             issues.append(CheckIssue(path, "must be exactly one of {min_improvement: x} or {max_regression: y}", hint))
         else:
-            issues += _number_issue(path + (next(iter(rule)),), next(iter(rule.values())))
+            (kind, v), = rule.items()
+            issues += _number_issue(path + (kind,), v) or _score_change_issue(path + (kind,), metric, kind, v, names)
     if not isinstance(slices, dict):
         issues.append(CheckIssue(("slices",), "must be a mapping {column: name, thresholds: {...}}", None))
         slices = {}

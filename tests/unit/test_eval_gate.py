@@ -129,6 +129,19 @@ def test_a_bound_no_score_can_meet_is_located():
     assert gate_issues({"query_p99_ms": {"max": 30}}, names=RETRIEVAL) == []
 
 
+def test_a_relative_rule_beyond_a_scores_range_is_located():
+    """`max_regression: 2` (2 points meant) let any regression through; `min_improvement: 1.5` rejected all."""
+    (always,) = gate_issues(relative={"f1_macro": {"max_regression": 2}})
+    assert always == (("relative", "f1_macro", "max_regression"), "`f1_macro` is a score in [0, 1], so it changes by "
+                      "at most 1: max_regression 2 always holds: the rule never rejects", "write 0.02 for 2 points")
+    (never,) = gate_issues(relative={"recall:fraud": {"min_improvement": "1.5"}})
+    assert never.message.endswith("min_improvement 1.5 can never be met")
+    assert gate_issues(relative={"f1_macro": {"max_regression": 1}, "log_loss": {"max_regression": 3},
+                                 "p99_ms": {"max_regression": 20}}) == []
+    with pytest.raises(ComponentError, match="max_regression 2 always holds"):
+        decide({"f1_macro": 0.1}, relative={"f1_macro": {"max_regression": 2}}, champion_metrics={"f1_macro": 0.9})
+
+
 def test_undefined_metric_fails_its_threshold():
     r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "undefined on this holdout" in r.decision
