@@ -292,3 +292,46 @@ def test_a_retrieval_champion_nothing_can_set_is_a_warning(evaluate_extra, regis
     _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
     assert [w.message.split(",")[0] for w in warnings] == \
         ([f"`evaluate` compares with the champion of `{champion}`"] if champion else [])
+
+
+RAG_COLUMNS = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: rag}
+steps:
+  docs:
+    component: load-data
+    with: {source: docs.csv}
+  queries:
+    component: load-data
+    with: {source: queries.csv}
+  chunk:
+    component: chunk-documents
+    inputs: {documents: "${steps.docs.outputs.dataset}"}
+    with: {text_column: txt, keep_columns: [city, cty]}
+  embed:
+    component: embed
+    inputs: {passages: "${steps.chunk.outputs.passages}"}
+  index:
+    component: build-index
+    inputs: {embeddings: "${steps.embed.outputs.embeddings}"}
+  evaluate:
+    component: evaluate-retrieval
+    inputs: {index: "${steps.index.outputs.index}", queries: "${steps.queries.outputs.dataset}"}
+    with: {relevant_column: merchant, thresholds: {recall@5: {min: 0.5}}, baseline: none}
+"""
+
+
+def test_retrieval_columns_are_checked_against_the_files_defaults_included(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"merchant_id": ["m1"], "text": ["coffee"], "city": ["Oakland"]}).to_csv("docs.csv", index=False)
+    pd.DataFrame({"descriptor": ["COFFEE"], "merchant_id": ["m1"]}).to_csv("queries.csv", index=False)
+    (tmp_path / "p.yaml").write_text(RAG_COLUMNS)
+    code, _out, err = run_cli(capsys, "validate", tmp_path / "p.yaml")
+    assert code == 2
+    for path, message in (("steps.chunk.with.text_column", "column `txt` is not in docs.csv; did you mean `text`?"),
+                          ("steps.chunk.with.id_column", "column `id` is not in docs.csv"),  # the default
+                          ("steps.chunk.with.keep_columns[1]", "column `cty` is not in docs.csv; did you mean `city`?"),
+                          ("steps.evaluate.with.query_column", "column `query` is not in queries.csv"),
+                          ("steps.evaluate.with.relevant_column", "column `merchant` is not in queries.csv")):
+        assert f"{path}: {message}" in err, err

@@ -205,6 +205,14 @@ class _Checks:
             slices = self.with_(n, "slices", {})
             if isinstance(slices, dict):
                 self.require(n, ("slices", "column"), slices.get("column", ""), data)
+        for n in self.of("chunk-documents"):  # the defaults too: a file without an `id` column fails at run time
+            data = self.columns(self.upstream(n, "documents"))
+            for key, default in (("text_column", "text"), ("id_column", "id"), ("keep_columns", [])):
+                self.require(n, (key,), self.with_(n, key, default), data)
+        for n in self.of("evaluate-retrieval"):
+            data = self.columns(self.upstream(n, "queries"))
+            for key, default in (("query_column", "query"), ("relevant_column", "relevant")):
+                self.require(n, (key,), self.with_(n, key, default), data)
         for n in self.of("detect-drift"):
             self.require(n, ("columns",), self.with_(n, "columns", []), self.columns(self.upstream(n, "data")))
 
