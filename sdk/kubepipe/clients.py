@@ -23,8 +23,8 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "api_error_text", "eq_filter",
-           "IN_CLUSTER_KFP_HOST"]
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "api_error_text", "service_name",
+           "eq_filter", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
@@ -51,7 +51,23 @@ def quiet() -> Iterator[None]:
 _HINTS = {401: "the token was refused: refresh it (KFP: the env var named by auth.token_env; Vertex: "
                 "`gcloud auth application-default login`)",
           403: "the identity lacks permission: check the namespace / IAM roles",
-          404: "not found: check host, project, region and names"}
+          404: "not found: check host, project, region and names",
+          409: "it was changed meanwhile (or exists already): run the command again",
+          429: "too many requests: wait a minute and run the command again"}
+_HINT_5XX = "the service failed: run the command again; if it persists, look at the service's status and logs"
+
+
+def service_name(target: str, profile: Mapping[str, Any]) -> str:
+    """How an error names the service that answered: `kubeflow at http://host`, `vertex (project p, us-central1)`."""
+    if target == "kubeflow":
+        auth = profile.get("auth") or {}
+        kube = auth.get("kubeconfig") or auth.get("context") or auth.get("kube_context")
+        return f"kubeflow at {profile.get('host') or ('the kubeconfig cluster' if kube else IN_CLUSTER_KFP_HOST)}"
+    if target == "vertex":
+        if profile.get("api_endpoint"):
+            return f"vertex at {profile['api_endpoint']}"
+        return f"vertex (project {profile.get('project')}, {profile.get('region')})"
+    return target
 
 
 def api_error_text(exc: BaseException) -> str | None:
@@ -70,7 +86,8 @@ def api_error_text(exc: BaseException) -> str | None:
     except (TypeError, ValueError, AttributeError):
         pass
     text = " ".join(str(body).split())[:300]
-    hint = _HINTS.get(int(status)) if isinstance(status, int) or str(status).isdigit() else None
+    code = int(status) if isinstance(status, int) or str(status).isdigit() else None
+    hint = (_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None
     if type(exc).__name__ == "DefaultCredentialsError":
         text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
                                                     "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")

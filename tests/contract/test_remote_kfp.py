@@ -209,10 +209,12 @@ def test_runs_list_and_show_name_a_server_error_not_no_such_run(kfp):
 
     res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     kfp.forbid = "/runs"  # was 'internal error: ApiException: (403)'
-    with pytest.raises(UserError, match=r"kubeflow: listing runs failed \(403\): user cannot access namespace team-a"):
+    with pytest.raises(UserError, match=rf"kubeflow at {kfp.url}: listing runs failed \(403\): user cannot "
+                                        r"access namespace team-a"):
         list_remote_runs("kubeflow", kfp.profile)
     kfp.forbid = res.run_id  # was "kubeflow has no run 'run-5' (403)": the run is there
-    with pytest.raises(UserError, match=rf"kubeflow: reading run {res.run_id} failed \(403\): .*lacks permission"):
+    with pytest.raises(UserError, match=rf"kubeflow at {kfp.url}: reading run {res.run_id} failed \(403\): "
+                                        r".*lacks permission"):
         show_remote_run("kubeflow", kfp.profile, res.run_id)
 
 
@@ -229,15 +231,23 @@ def test_namespace_is_sent_only_to_a_multi_user_kfp(kfp, multi_user, namespace, 
 
 def test_http_errors_become_short_user_errors(kfp):
     kfp.forbid = "/pipelines/upload"
-    with pytest.raises(UserError, match=r"kubeflow: uploading add-numbers failed \(403\): .*user cannot access "
-                                        r"namespace team-a.*lacks permission"):
+    with pytest.raises(UserError, match=rf"kubeflow at {kfp.url}: uploading add-numbers failed \(403\): .*user "
+                                        r"cannot access namespace team-a.*lacks permission"):
         kubeflow.submit(package(), kfp.profile)
+    kfp.forbid, real = None, kfp._route  # a 500 or a 409 said no host and nothing to do
+    kfp._route = lambda r: (500, {"error": "db down"}) if r.path.endswith("/runs") else real(r)
+    with pytest.raises(UserError, match=rf"^kubeflow at {kfp.url}: creating the run failed \(500\): db down; "
+                                        r"the service failed: run the command again; if it persists, look at"):
+        kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    kfp._route = lambda r: (409, {"error": "exists"}) if r.path.endswith("/runs") else real(r)
+    with pytest.raises(UserError, match=r"\(409\): exists; it was changed meanwhile \(or exists already\): run"):
+        kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
 
 
 def test_wait_says_a_refused_read_at_once_and_outlasts_a_restarting_server(kfp):
     res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     kfp.forbid = res.run_id  # a 403 was asked 5 times over 2 minutes (at --poll 5) before it was said
-    with pytest.raises(UserError, match=rf"kubeflow: reading run {res.run_id} failed \(403\)"):
+    with pytest.raises(UserError, match=rf"kubeflow at {kfp.url}: reading run {res.run_id} failed \(403\)"):
         kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
     assert [r.path for r in kfp.requests].count(f"/apis/v2beta1/runs/{res.run_id}") == 1
     kfp.forbid = None

@@ -84,7 +84,8 @@ def test_wait_says_a_refused_read_at_once(vx):
     job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="w3", **vx.kw)
     vx.forbid = job.job_id  # was 'internal error: Forbidden: 403 GET http://...'
     n = len(vx.requests)
-    with pytest.raises(UserError, match=rf"vertex: reading pipeline job {job.job_id} failed \(403\): .*denied"):
+    with pytest.raises(UserError, match=rf"vertex at {vx.url}: reading pipeline job {job.job_id} failed "
+                                        r"\(403\): .*denied"):
         vertex.wait(job.job_id, vx.profile, poll_s=0, **vx.kw)
     assert len(vx.requests) == n + 1  # a 403 does not pass by asking again
 
@@ -176,10 +177,10 @@ def test_runs_list_and_show_name_a_server_error_not_no_such_job(vx):
 
     job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="r2", **vx.kw)
     vx.forbid = "/pipelineJobs"  # was 'internal error: PermissionDenied'
-    with pytest.raises(UserError, match=r"vertex: listing pipeline jobs failed \(403\): .*denied"):
+    with pytest.raises(UserError, match=rf"vertex at {vx.url}: listing pipeline jobs failed \(403\): .*denied"):
         list_remote_runs("vertex", vx.profile, **vx.kw)
     vx.forbid = job.job_id  # was "vertex has no pipeline job ... (PermissionDenied)": the job is there
-    with pytest.raises(UserError, match=rf"vertex: reading pipeline job {job.job_id} failed \(403\)"):
+    with pytest.raises(UserError, match=rf"vertex at {vx.url}: reading pipeline job {job.job_id} failed \(403\)"):
         show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
 
 
@@ -214,5 +215,6 @@ def test_permission_denied_is_a_short_user_error(vx):
     from kubepipe.errors import UserError
 
     vx.forbid = "/pipelineJobs"
-    with pytest.raises(UserError, match=r"vertex: creating pipeline job add-numbers-\w+ failed \(403\): .*denied"):
+    with pytest.raises(UserError, match=rf"vertex at {vx.url}: creating pipeline job add-numbers-\w+ "
+                                        r"failed \(403\): .*denied"):
         vertex.submit(package(), vx.profile, slot="e1", **vx.kw)

@@ -143,7 +143,7 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     from kubepipe.clients import api_errors
 
     name = schedule_name(pkg.name)
-    with api_errors(target, f"listing schedules named {name}"):
+    with api_errors(getattr(backend, "service", target), f"listing schedules named {name}"):
         found = backend.list(name)
     plan = plan_schedule(desired, found, updatable=backend.updatable)
     changes = any(a.kind != "unchanged" for a in plan)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently
-from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet
+from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 
 __all__ = [
@@ -90,12 +90,13 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
     package.preflight(params, "kubeflow")
     client = client_for(profile, client)
     ns = kfp_namespace(profile, client)
-    with api_errors("kubeflow", f"uploading {package.name}"):
+    svc = service_name("kubeflow", profile)
+    with api_errors(svc, f"uploading {package.name}"):
         pipeline_id, version_id, created = ensure_pipeline_version(client, package, namespace=ns)
-    with api_errors("kubeflow", f"creating experiment {profile.get('experiment') or DEFAULT_EXPERIMENT!r}"):
+    with api_errors(svc, f"creating experiment {profile.get('experiment') or DEFAULT_EXPERIMENT!r}"):
         experiment_id = ensure_experiment(client, profile.get("experiment"), namespace=ns)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    with api_errors("kubeflow", "creating the run"), quiet():
+    with api_errors(svc, "creating the run"), quiet():
         run = client.run_pipeline(
             experiment_id=experiment_id,
             job_name=run_name or f"{package.name}-{package.short_hash}-{stamp}",
@@ -137,7 +138,8 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        run = poll_patiently(lambda: client.get_run(run_id), "kubeflow", f"reading run {run_id}", poll_s=poll_s)
+        run = poll_patiently(lambda: client.get_run(run_id), service_name("kubeflow", profile),
+                             f"reading run {run_id}", poll_s=poll_s)
         state = kfp_state(run.state)
         tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
         for t in tasks:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
-from kubepipe.clients import api_errors, quiet
+from kubepipe.clients import api_errors, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -44,6 +44,10 @@ def _vertex_job(job: Any) -> dict:
     }
 
 
+def _vertex_service(profile: Mapping[str, Any], api_endpoint: str | None) -> str:
+    return service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
+
+
 def _no_run_on_404(exc: Exception, target: str, message: str) -> None:
     if (getattr(exc, "status", None) or getattr(exc, "code", None)) == 404:
         raise UserError(f"{message}; check the run id (`kubepipe runs list --target {target}` lists them)") from None
@@ -57,7 +61,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 
         client = client_for(profile, client)
         ns = kfp_namespace(profile, client)
-        with api_errors("kubeflow", "listing runs"), quiet():
+        with api_errors(service_name("kubeflow", profile), "listing runs"), quiet():
             ids = None
             if pipeline:  # the runs of the pipeline of that name (a name prefix also matched `<pipeline>-v2`'s)
                 found = client.list_pipelines(filter=eq_filter("display_name", pipeline), namespace=ns, page_size=10)
@@ -75,7 +79,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
-        with api_errors("vertex", "listing pipeline jobs"):
+        with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
             jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
         return [_vertex_job(j) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
@@ -87,7 +91,7 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         from kubepipe.backends.remote.kubeflow import client_for
 
         client = client_for(profile, client)
-        with api_errors("kubeflow", f"reading run {run_id}"), quiet():
+        with api_errors(service_name("kubeflow", profile), f"reading run {run_id}"), quiet():
             try:
                 run = client.get_run(run_id)
             except Exception as exc:  # only a 404 means no such run; 401, 500... say what failed
@@ -102,7 +106,7 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
 
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)
-        with api_errors("vertex", f"reading pipeline job {run_id}"):
+        with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}"):
             try:
                 job = aiplatform.PipelineJob.get(name, credentials=credentials)
             except Exception as exc:  # google.api_core NotFound is a 404; others say what failed

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, vertex_state
-from kubepipe.clients import api_errors, vertex_init
+from kubepipe.clients import api_errors, service_name, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name"]
@@ -101,10 +101,11 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     url = (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"
            f"?project={profile['project']}")
     with package.file() as path:
-        with api_errors("vertex", f"preparing pipeline job {jid}"):
+        svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
+        with api_errors(svc, f"preparing pipeline job {jid}"):
             job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
                             credentials=credentials)
-        with api_errors("vertex", f"creating pipeline job {jid}"):
+        with api_errors(svc, f"creating pipeline job {jid}"):
             try:
                 job.submit(service_account=profile.get("service_account") or None,
                            network=profile.get("network") or None)
@@ -122,10 +123,11 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
 
     vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
     name = jid_or_name if "/" in jid_or_name else resource_name(profile, jid_or_name)
+    svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, credentials=credentials), "vertex",
+        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, credentials=credentials), svc,
                              f"reading pipeline job {jid_or_name}", poll_s=poll_s)
         res = job.gca_resource
         state = vertex_state(res.state)

@@ -22,7 +22,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import eq_filter, kfp_namespace, quiet
+from kubepipe.clients import eq_filter, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -52,6 +52,7 @@ class KfpSchedules:
     def __init__(self, package: PipelinePackage, profile: Mapping[str, Any], client: Any = None) -> None:
         self.package = package
         self.profile = profile
+        self.service = service_name("kubeflow", profile)  # errors name the host
         self.client = client_for(profile, client)
         self.namespace = kfp_namespace(profile, self.client)
 

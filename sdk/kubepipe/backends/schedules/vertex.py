@@ -18,7 +18,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.vertex import build_job, job_labels
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import vertex_init
+from kubepipe.clients import service_name, vertex_init
 from kubepipe.util import utc_iso
 
 __all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]
@@ -75,6 +75,7 @@ class VertexSchedules:
         self.package = package
         self.profile = profile
         self.credentials = credentials
+        self.service = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
         vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
 
     def _get(self, schedule_id: str):
