@@ -33,6 +33,7 @@ def _require_evaluated_weights(model_dir: str, ev: dict) -> None:
     step of another would register weights the gate never saw, with the other model's metrics."""
     from kubepipe.components.training.artifact import SPEC_FILE, read_model_spec
 
+    _require_evaluated_index(model_dir, ev)
     evaluated = (ev.get("model") or {}).get("weights_sha256")
     if not evaluated or not (Path(model_dir) / SPEC_FILE).is_file():  # an older record; an index (no weights)
         return
@@ -42,6 +43,27 @@ def _require_evaluated_weights(model_dir: str, ev: dict) -> None:
             f"register-model: the evaluation is of another model (weights sha256 {evaluated[:12]}..., evaluated at "
             f"{(ev.get('model') or {}).get('path', '?')}), not of this step's `model` ({model_dir}, weights "
             f"{here[:12]}...); wire `model` from the train step whose model the evaluate step scored")
+
+
+def _require_evaluated_index(model_dir: str, ev: dict) -> None:
+    """An index's files (vectors, passages, graph: kubepipe-index.json's sha256s) must be those evaluate-retrieval
+    scored: the weights check above for a model whose `weights` are its vectors and passages."""
+    import json
+
+    evaluated = (ev.get("model") or {}).get("index_files")
+    manifest = Path(model_dir) / "kubepipe-index.json"  # retrieval.index.INDEX_FILE (that module imports numpy)
+    if not evaluated or not manifest.is_file():  # an older record; a classifier
+        return
+    try:
+        here = json.loads(manifest.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError):
+        here = None
+    if here != evaluated:
+        raise ComponentError(
+            f"register-model: the evaluation is of another index (evaluated at "
+            f"{(ev.get('model') or {}).get('path', '?')}), not of this step's `model` ({model_dir}: its "
+            f"{manifest.name} lists other files); wire `model` from the build-index step whose index the "
+            "evaluate-retrieval step scored")
 
 
 def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",

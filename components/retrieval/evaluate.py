@@ -157,5 +157,6 @@ def evaluate_retrieval(
         "index": {"method": m["method"], "count": m["count"], "dim": m["dim"], "documents": retriever.n_docs,
                   "embedder": m["embedder"]},
         "model": {"path": os.fspath(index_dir), "architecture": f"retrieval-index/{m['method']}",
+                  "index_files": m["files"],
                   "metadata": {"data_hash": m["files"].get("passages.parquet", ""), "embedder": m["embedder"]}},
     }

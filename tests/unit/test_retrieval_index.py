@@ -251,3 +251,24 @@ def test_hits_carry_json_values_for_every_record_column(tmp_path):
     assert by_doc["b"]["opened"] is None and by_doc["b"]["day"] is None and by_doc["b"]["blob"] == "\ufffd"
     orjson.dumps(hits)  # what :retrieve and :predict answer with (V2 records: json.dumps)
     json.dumps(hits)
+
+
+def test_register_refuses_an_index_the_evaluation_did_not_score(tmp_path, monkeypatch):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.evaluation.registration import register_challenger
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    for name, seed in (("a", 0), ("b", 1)):
+        emb, _ = _embeddings(tmp_path / name, n=40, seed=seed)
+        build_index(emb, tmp_path / name / "idx", method="exact")
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["a"], "relevant": ["d1"]}), queries)
+    ev = evaluate_retrieval(tmp_path / "a" / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
+    registry = f"file://{tmp_path / 'reg'}"
+    with pytest.raises(ComponentError, match=r"register-model: the evaluation is of another index \(evaluated at "
+                                             r".*wire `model` from the build-index step"):
+        register_challenger(str(tmp_path / "b" / "idx"), ev, model_name="idx", registry_uri=registry)
+    assert register_challenger(str(tmp_path / "a" / "idx"), ev, model_name="idx", registry_uri=registry).version == 1
