@@ -158,6 +158,18 @@ def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     assert load_profile("vertex", profile_file=prof).pipeline_root == "gs://my.bucket-1"
 
 
+@pytest.mark.parametrize("host", ["localhost:8080", "htp://kfp:8888", "http://"])
+def test_a_kfp_host_is_a_url_with_its_scheme(tmp_path, host):
+    with pytest.raises(ValidationError) as exc:  # kfp read localhost:8080 as https: 'SSL: WRONG_VERSION_NUMBER'
+        load_profile("kubeflow", start=tmp_path, sets={"host": host, "pipeline_root": "minio://b/r"})
+    [issue] = exc.value.issues
+    assert (issue.file, issue.path, issue.value) == ("--set", "host", host)
+    assert issue.message == ("a KFP host is a URL with its scheme, e.g. http://localhost:8080 (after kubectl "
+                             "port-forward) or https://kubeflow.example.com/pipeline")
+    assert load_profile("kubeflow", start=tmp_path, sets={"host": "https://kfp.example.com/pipeline",
+                                                          "pipeline_root": "minio://b/r"}).host
+
+
 def test_a_remote_target_without_a_profile_says_where_its_settings_go(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configs/ here or above
     with pytest.raises(ValidationError) as exc:  # was only '<kubeflow defaults>: target kubeflow needs pipeline_root'

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, ValidationError as PydanticError, model_validator
+from pydantic import Field, ValidationError as PydanticError, field_validator, model_validator
 
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
@@ -83,6 +83,15 @@ class Profile(Strict):
     api_endpoint: str | None = Field(
         None, description="Vertex AI API endpoint instead of the regional one (e.g. a Private Service Connect "
         "endpoint); spoken over REST.")
+
+    @field_validator("host")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        """kfp.Client reads `localhost:8080` as https://localhost:8080: a port-forward then fails with an SSL error."""
+        if v and not re.match(r"^https?://[^/\s]+", v):  # "" is no host: `needs host` says so
+            raise ValueError("a KFP host is a URL with its scheme, e.g. http://localhost:8080 (after kubectl "
+                             "port-forward) or https://kubeflow.example.com/pipeline")
+        return v
 
     @model_validator(mode="after")
     def _per_target(self) -> "Profile":
