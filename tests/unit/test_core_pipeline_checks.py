@@ -335,3 +335,41 @@ def test_retrieval_columns_are_checked_against_the_files_defaults_included(tmp_p
                           ("steps.evaluate.with.query_column", "column `query` is not in queries.csv"),
                           ("steps.evaluate.with.relevant_column", "column `merchant` is not in queries.csv")):
         assert f"{path}: {message}" in err, err
+
+
+TOKENS = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: rag}}
+steps:
+  docs:
+    component: load-data
+    with: {{source: x.csv}}
+  chunk:
+    component: chunk-documents
+    inputs: {{documents: "${{steps.docs.outputs.dataset}}"}}
+    with: {{{chunk}}}
+  embed:
+    component: embed
+    inputs: {{passages: "${{steps.chunk.outputs.passages}}"}}
+    with: {{{embed}}}
+"""
+
+
+CUT = "`chunk` makes passages of {} tokens, but `embed` reads 128 of each"
+
+
+@pytest.mark.parametrize("chunk, embed, warned", [
+    ("unit: tokens", "batch_size: 8", CUT.format(128)),  # the defaults
+    ("unit: tokens, size: 126", "batch_size: 8", None),
+    ("unit: tokens, size: 200", "max_length: 128", CUT.format(200)),
+    ("unit: tokens, size: 200", "max_length: 202", None),
+    ("unit: words, size: 200", "max_length: 64", None)])  # words: embed counts what it cut (data-dependent)
+def test_token_passages_longer_than_the_encoder_reads_are_a_warning(chunk, embed, warned):
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(TOKENS.format(chunk=chunk, embed=embed), "t.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    assert [w.message.split(" ([CLS]")[0] for w in warnings] == ([warned] if warned else [])

@@ -96,6 +96,26 @@ class _Checks:
                 hint="add `promote: true` to the register-model step, or set `baseline: none`; ignore this if "
                      "another pipeline or `kubepipe models promote` sets the champion", severity="warning"))
 
+    # -- passages ----------------------------------------------------------------------------
+    def passages_fit_the_encoder(self) -> None:
+        """A chunk of `size` tokens needs size + 2 ([CLS], [SEP]) of the embed step's `max_length`, else every
+        full passage is cut and its end can never be found. (Words: how many tokens they make depends on the
+        data; embed counts and warns about the passages it cut.)"""
+        for n in self.of("embed"):
+            src = self.upstream(n, "passages")
+            if src is None or self.refs.get(src.step) != "chunk-documents":
+                continue
+            size, max_length = self.with_(src.step, "size", 128), self.with_(n, "max_length", 128)
+            if self.with_(src.step, "unit", "words") != "tokens" or size + 2 <= max_length or \
+                    not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, max_length)):
+                continue
+            self.warnings.append(self.issue(
+                ("steps", n, "with", "max_length") if "max_length" in self.spec.steps[n].with_ else ("steps", n),
+                f"`{src.step}` makes passages of {size} tokens, but `{n}` reads {max_length} of each ([CLS] and "
+                "[SEP] included): the end of every full passage is cut and cannot be found",
+                hint=f"chunk with `size: {max(1, max_length - 2)}`, or raise max_length to {size + 2} (the packaged "
+                     "MiniLM reads up to 512)", severity="warning"))
+
     # -- retraining ---------------------------------------------------------------------------
     def retrain_pipelines(self) -> None:
         """trigger-retrain's `pipeline` names something this target can start: a file that is there (local),
@@ -223,6 +243,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     relative local sources are read from `base_dir` (the pipeline file's folder)."""
     checks = _Checks(spec, refs, issue, base_dir, target)
     checks.champion_can_be_set()
+    checks.passages_fit_the_encoder()
     checks.retrain_pipelines()
     checks.label_columns_match()
     checks.data_columns()
