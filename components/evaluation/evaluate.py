@@ -167,6 +167,7 @@ def evaluate_model(
     if model is None:
         from kubepipe.components.training.artifact import load_model
         model = load_model(model_dir)
+    _require_unseen_holdout(model, holdout_path)
     issues = model_metric_issues(list(model.labels), thresholds, relative, slices)
     if issues:  # a name no holdout can give this model would reject every run as "not computed"
         raise ComponentError(issues_text("evaluate", issues))
@@ -202,6 +203,21 @@ def evaluate_model(
                   # register-model checks that it registers these weights (not another step's model)
                   "weights_sha256": (getattr(model, "spec", None) or {}).get("weights_sha256")},
     }
+
+
+def _require_unseen_holdout(model, holdout_path) -> None:
+    """A holdout with the bytes of the model's training (or validation) data would gate on memorised rows: the
+    holdout wired from the training data's step, or `holdout_uri` naming the training file."""
+    from kubepipe.util import sha256_file
+
+    meta = getattr(model, "metadata", None) or {}
+    seen = {"training": (meta.get("training_data") or {}).get("content_hash"),
+            "validation": meta.get("validation_data_hash")}
+    digest = "sha256:" + sha256_file(holdout_path)
+    for role, value in seen.items():
+        if value == digest:
+            raise DataError(f"holdout {holdout_path} is the model's {role} data (content hash {digest[:19]}...): the "
+                            "gate would score rows the model learned from; wire a holdout it did not train on")
 
 
 def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None) -> list[CheckIssue]:

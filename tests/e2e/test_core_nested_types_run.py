@@ -18,19 +18,21 @@ def test_params_inside_builtin_settings_arrive_typed(in_tmp):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     rows = ["a,b,c,y"] + [f"{a:.4f},{b:.4f},{c:.4f},{int(a + b > 0)}" for a, b, c in x]
-    (in_tmp / "data.csv").write_text("\n".join(rows) + "\n")
+    (in_tmp / "data.csv").write_text("\n".join(rows[:151]) + "\n")
+    (in_tmp / "holdout.csv").write_text("\n".join(rows[:1] + rows[151:]) + "\n")  # evaluate refuses training rows
     doc = {"apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "nested-types"},
            "params": {"hidden": {"type": "int", "default": 16}, "warm": {"type": "float", "default": 0.1},
                       "min_acc": {"type": "float", "default": 0.05}, "requests": {"type": "int", "default": 7}},
            "steps": {
                "load": {"component": "load-data", "with": {"source": "data.csv"}},
+               "load_holdout": {"component": "load-data", "with": {"source": "holdout.csv"}},
                "train": {"component": "train-torch", "inputs": {"dataset": "${steps.load.outputs.dataset}"},
                          "with": {"architecture": "tabular-mlp", "label_column": "y", "epochs": 1, "seed": 1,
                                   "hyperparameters": {"hidden": "${params.hidden}", "layers": 1,
                                                       "warmup_fraction": "${params.warm}"}}},
                "evaluate": {"component": "evaluate",
                             "inputs": {"model": "${steps.train.outputs.model}",
-                                       "holdout": "${steps.load.outputs.dataset}"},
+                                       "holdout": "${steps.load_holdout.outputs.dataset}"},
                             "with": {"label_column": "y", "model_name": "nested",
                                      "thresholds": {"accuracy": {"min": "${params.min_acc}"}},
                                      "latency": {"requests": "${params.requests}", "warmup": 0, "repeats": 1}}},

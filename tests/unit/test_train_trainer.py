@@ -223,3 +223,28 @@ def test_integer_labels_with_a_blank_cell_keep_their_names(tmp_path):
     as_floats = evaluate_model(tmp_path / "m", tmp_path / "hf.parquet", thresholds={"accuracy": {"min": 0}},
                                baseline="none")
     assert (as_floats["support"], as_floats["metrics"]["f1_macro"]) == (ev["support"], ev["metrics"]["f1_macro"])
+
+
+def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
+    """`holdout: ${steps.load.outputs.dataset}` (or holdout_uri naming the training file) scored the model on the
+    rows it learned from, and the inflated scores passed the gate."""
+    from kfp.dsl import HTML, Dataset, Metrics, Model
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    data = Dataset(name="dataset", uri=str(tmp_path / "train"))
+    write_dataset(merchant_frame(200, seed=8), data)
+    model = Model(name="model", uri=str(tmp_path / "model"))
+    train_torch_step(dataset=data, model=model, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
+                     curve=HTML(name="c", uri=str(tmp_path / "c.html")), label_column="category", epochs=1)
+    gate = {"thresholds": {"accuracy": {"min": 0.0}}, "baseline": "none"}
+    with pytest.raises(DataError) as exc:
+        evaluate_model(model.path, data.path, **gate)
+    assert str(exc.value).startswith(f"holdout {data.path} is the model's training data (content hash sha256:")
+    assert str(exc.value).endswith("the gate would score rows the model learned from; wire a holdout it did not "
+                                   "train on")
+    other = Dataset(name="holdout", uri=str(tmp_path / "holdout"))
+    write_dataset(merchant_frame(100, seed=9), other)
+    assert evaluate_model(model.path, other.path, **gate)["passed"]
