@@ -18,7 +18,7 @@ from typing import Any
 from kubepipe.components.data.io import require_columns
 from kubepipe.components.errors import DataError
 
-__all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi"]
+__all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi", "chi2_pvalue"]
 
 DEFAULT_THRESHOLDS = {"psi": 0.2, "chi2_pvalue": 0.05, "ks_statistic": 0.1, "ks_pvalue": 0.05}
 _EPS = 1e-4  # floor for empty buckets, so PSI stays finite
@@ -155,7 +155,7 @@ def _as_numbers(values) -> tuple:
                                    if len(bad) else None)
 
 
-def _chi2_pvalue(ref_counts, cur_counts) -> float:
+def chi2_pvalue(ref_counts, cur_counts) -> float:
     """p of the chi-square test that both sides' counts over the same buckets come from one distribution.
 
     PSI alone is an effect size that sampling noise inflates: 100 rows drawn from the reference itself have a
@@ -182,7 +182,7 @@ def _numeric(ref, cur, bins: int) -> dict:
     r, c = ref.dropna().to_numpy(dtype=float), cur.dropna().to_numpy(dtype=float)
     if len(r) == 0 or len(c) == 0:
         return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0,
-                "chi2_pvalue": _chi2_pvalue([len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)])}
+                "chi2_pvalue": chi2_pvalue([len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)])}
     edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1))[1:-1])
     rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1).tolist()
     cc = np.bincount(np.searchsorted(edges, c, side="right"), minlength=len(edges) + 1).tolist()
@@ -191,7 +191,7 @@ def _numeric(ref, cur, bins: int) -> dict:
     ks = stats.ks_2samp(r, c)
     return {
         "psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6),
-        "chi2_pvalue": _chi2_pvalue(rc, cc),
+        "chi2_pvalue": chi2_pvalue(rc, cc),
         "ks_statistic": round(float(ks.statistic), 6),
         "ks_pvalue": float(ks.pvalue),
         "reference_mean": float(r.mean()),
@@ -213,7 +213,7 @@ def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) 
     moved = sorted(zip(labels, rs, cs), key=lambda t: -abs(t[2] - t[1]))[:5]
     return {
         "psi": round(psi(rs, cs), 6),
-        "chi2_pvalue": _chi2_pvalue(rc, cc),
+        "chi2_pvalue": chi2_pvalue(rc, cc),
         "top_changes": [{"value": str(k), "reference": round(a, 4), "current": round(b, 4)} for k, a, b in moved],
     }
 

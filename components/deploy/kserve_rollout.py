@@ -310,14 +310,16 @@ def _revisions(obj: dict) -> tuple[str | None, str | None]:
 
 def _analyse(obj: dict, settings: dict, prometheus_url: str, namespace: str, percent, client) -> dict:
     """Hold the canary for bake_s, then compare its revision with the stable one on Prometheus' numbers."""
-    from kubepipe.components.deploy.canary_analysis import analyze
+    from kubepipe.components.deploy.canary_analysis import analyze, preload
     from kubepipe.components.deploy.prometheus import revision_stats
 
     canary_rev, stable_rev = _revisions(obj)
     if not canary_rev or not stable_rev:
         raise RolloutError(f"canary analysis: the InferenceService status names no canary/stable revisions "
                            f"(traffic: {((obj.get('status') or {}).get('components') or {}).get('predictor', {}).get('traffic')})")
-    time.sleep(settings["bake_s"])
+    t0 = time.monotonic()
+    preload()  # inside the bake: not between the queries and the decision
+    time.sleep(max(0.0, settings["bake_s"] - (time.monotonic() - t0)))
     stats = {rev: revision_stats(prometheus_url, namespace=namespace, revision=rev, window_s=settings["bake_s"],
                                  client=client) for rev in (stable_rev, canary_rev)}
     result = analyze(stats[stable_rev], stats[canary_rev], settings)

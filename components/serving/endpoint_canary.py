@@ -42,7 +42,7 @@ def bake(state_dir, name: str, rec: dict, new: dict, proc, proxy: dict, stable: 
     On return the record still names the canary: the caller promotes it (its switch clears
     `canary`) or rolls it back through `repair`.
     """
-    from kubepipe.components.deploy.canary_analysis import analyze
+    from kubepipe.components.deploy.canary_analysis import analyze, preload
 
     me = os.getpid()
     canary = {**new, "percent": percent, "started_at": time.time(),
@@ -52,6 +52,7 @@ def bake(state_dir, name: str, rec: dict, new: dict, proc, proxy: dict, stable: 
     proxy_switch(proxy, stable["port"], None, timeout_s=60, canary_port=new["port"])
     failpoint("deploy.canary-baking")
     t0 = time.monotonic()
+    preload()  # inside the bake: not between the last scrape and the decision
     while time.monotonic() - t0 < settings["bake_s"] and proc.poll() is None:
         time.sleep(min(0.1, max(0.0, settings["bake_s"] - (time.monotonic() - t0))))
     revisions = proxy_state(proxy["port"]).get("revisions") or {}

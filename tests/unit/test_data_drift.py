@@ -193,6 +193,6 @@ def test_a_small_window_drawn_from_the_reference_is_not_drift_a_small_drifted_on
     assert drifted["drifted"] and drifted["chi2_pvalue"] < 0.01
     assert drifted["reason"].startswith(f"PSI {drifted['psi']:.3f} > 0.2 (chi-square p=")
     table = np.array([[30, 50, 20], [10, 10, 20]])  # the p-value is scipy's chi-square test of the bucket counts
-    from kubepipe.components.data.drift import _chi2_pvalue
+    from kubepipe.components.data.drift import chi2_pvalue
     from scipy import stats
-    assert _chi2_pvalue(*table.tolist()) == pytest.approx(stats.chi2_contingency(table).pvalue)
+    assert chi2_pvalue(*table.tolist()) == pytest.approx(stats.chi2_contingency(table).pvalue)
