@@ -113,6 +113,9 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
             reasons.append(f"KS {entry['ks_statistic']:.3f} > {col_th['ks_statistic']} (p={entry['ks_pvalue']:.2g})")
         entry["drifted"] = bool(reasons)
         entry["reason"] = "; ".join(reasons) or "stable"
+        if not reasons and entry["psi"] > col_th["psi"]:  # say why a high PSI is no drift
+            entry["reason"] = (f"stable: PSI {entry['psi']:.3f} > {col_th['psi']} is within sampling noise "
+                               f"(chi-square p={entry['chi2_pvalue']:.2g})")
         if entry.get("not_numbers"):
             bad = entry["not_numbers"]
             entry["reason"] += (f"; {bad['count']} current value(s) are not numbers (e.g. "

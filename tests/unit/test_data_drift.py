@@ -188,7 +188,9 @@ def test_a_small_window_drawn_from_the_reference_is_not_drift_a_small_drifted_on
         same = detect_drift(ref.sample(n, random_state=seed), ref, columns=cols)
         assert not same["drift_detected"], (n, {c: e["reason"] for c, e in same["columns"].items()})
     noisy = detect_drift(ref.sample(100, random_state=3), ref, columns=cols)["columns"]["description"]
-    assert noisy["psi"] > 0.2 and noisy["chi2_pvalue"] > 0.05 and noisy["reason"] == "stable"
+    assert noisy["psi"] > 0.2 and noisy["chi2_pvalue"] > 0.05 and not noisy["drifted"]
+    assert noisy["reason"] == (f"stable: PSI {noisy['psi']:.3f} > 0.2 is within sampling noise (chi-square "
+                               f"p={noisy['chi2_pvalue']:.2g})")
     drifted = detect_drift(frames["drift"].sample(100, random_state=1), ref, columns=cols)["columns"]["description"]
     assert drifted["drifted"] and drifted["chi2_pvalue"] < 0.01
     assert drifted["reason"].startswith(f"PSI {drifted['psi']:.3f} > 0.2 (chi-square p=")
