@@ -47,6 +47,20 @@ def _hash(artifact) -> str | None:
     return meta.get("content_hash")
 
 
+def _require_other_validation(dataset, validation) -> None:
+    """A `validation` input with the training data's bytes scores memorised rows: early stopping and the kept
+    epoch would follow the training loss."""
+    paths = [Path(getattr(a, "path", None) or "") for a in (dataset, validation)] if validation is not None else []
+    if not paths or not all(p.is_file() for p in paths):
+        return
+    from kubepipe.util import sha256_file
+
+    if sha256_file(validation.path) == sha256_file(dataset.path):
+        raise DataError(f"the validation dataset ({validation.path}) is the training dataset (same content): "
+                        "validation scores would measure memorised rows; wire held-out rows as `validation`, or "
+                        "leave it out to hold out `validation_fraction` of the dataset")
+
+
 def train_torch_step(*, dataset, model, metrics, curve, validation=None, architecture: str = "text-classifier",
                      text_column: str = "", label_column: str = "label", feature_columns: list | None = None,
                      epochs: int = 5, batch_size: int = 64, learning_rate: float = 0.0, lr_schedule: str = "cosine",
@@ -84,6 +98,7 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                                  "weights_sha256": teacher_model.spec.get("weights_sha256")},
                      "temperature": distill_temperature, "alpha": distill_alpha}
     train_df = read_frame(dataset, "training")
+    _require_other_validation(dataset, validation)
     val_df = read_frame(validation, "validation") if validation is not None and getattr(validation, "path", None) else None
     folder = checkpoint_dir(ctx_state_dir, ctx_run_id, ctx_step)
     started = time.time()

@@ -58,3 +58,16 @@ def test_a_utf8_csv_and_a_parquet_file_named_csv_are_read(tmp_path):
     for name in ("a.csv", "b.csv"):
         df = read_frame(SimpleNamespace(path=str(tmp_path / name)), "training")
         assert df.to_dict("list") == {"text": ["cafe au lait", "baguette"], "label": ["drinks", "bakery"]}
+
+
+def test_the_training_data_as_validation_is_refused(tmp_path):
+    """`validation: ${steps.load.outputs.dataset}` (the dataset itself) validated on memorised rows: early stopping
+    and the kept epoch followed the training loss, and val_f1_macro reported near 1."""
+    train = tmp_path / "train.csv"
+    train.write_text(CSV * 20)
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(train.read_bytes())
+    assert _train(tmp_path, train, validation=copy) == (
+        f"the validation dataset ({copy}) is the training dataset (same content): validation scores would measure "
+        "memorised rows; wire held-out rows as `validation`, or leave it out to hold out `validation_fraction` of "
+        "the dataset")
