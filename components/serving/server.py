@@ -282,7 +282,7 @@ def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int
 
 
 def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: bool = False,
-                   prepare: bool = False) -> None:
+                   prepare: bool = False, log_sink: str | None = None) -> None:
     """ModelError naming the file when `model_dir` is no model or index artifact: in milliseconds, before
     torch and kserve load (seconds), and before a supervisor starts workers that would all fail the same way.
     A classifier's runtime options given for an index (its query encoder runs on torch, serving/retriever.py)
@@ -297,6 +297,10 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
             raise ModelError(f"{given[0]}: {model_dir} is a retrieval index, served on the torch runtime as it is "
                              "(ONNX export and torch.compile are for classifiers); drop "
                              f"{', '.join(g.split()[0] for g in given)}")
+        if log_sink is not None:  # its records are a classifier's (label, probability): a retriever wrote none
+            raise ModelError(f"--log-sink {log_sink}: {model_dir} is a retrieval index, and the prediction log "
+                             "records a classifier's answers (label, probability); an index's answers are not "
+                             "logged: drop --log-sink")
     else:
         from kubepipe.components.training.artifact import read_model_spec
 
@@ -310,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: os._exit(0))
     _check(p, args)
-    check_artifact(args.model_dir, runtime=args.runtime, torch_compile=args.torch_compile, prepare=args.prepare)
+    check_artifact(args.model_dir, runtime=args.runtime, torch_compile=args.torch_compile, prepare=args.prepare,
+                   log_sink=args.log_sink)
     if args.allow_user_model:  # read by load_model, here and in worker processes
         from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
 

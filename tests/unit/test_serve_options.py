@@ -72,7 +72,9 @@ def test_per_request_logs_are_off_unless_asked_and_then_sampled(on, sample, ever
 @pytest.mark.parametrize("argv, message", [
     (["--runtime", "onnx"], "--runtime onnx: {d} is a retrieval index, served on the torch runtime as it is"),
     (["--runtime", "onnx", "--prepare"], "--prepare: {d} is a retrieval index"),
-    (["--torch-compile"], "--torch-compile: {d} is a retrieval index")])
+    (["--torch-compile"], "--torch-compile: {d} is a retrieval index"),
+    (["--log-sink", "{d}/sink"], "--log-sink {d}/sink: {d} is a retrieval index, and the prediction log records a "
+                                 "classifier's answers")])
 def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_path, argv, message):
     from typer.testing import CliRunner
 
@@ -81,5 +83,5 @@ def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_pat
     from kubepipe.components.retrieval.index import INDEX_FILE
 
     (tmp_path / INDEX_FILE).write_text("{}")
-    result = CliRunner().invoke(app, ["serve", str(tmp_path), *argv])
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), *(a.format(d=tmp_path) for a in argv)])
     assert isinstance(result.exception, ModelError) and message.format(d=tmp_path) in str(result.exception)
