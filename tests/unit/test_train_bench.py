@@ -80,4 +80,4 @@ def test_the_gpu_serving_benchmark_runs_on_the_cpu_with_smoke(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "teacher on the CPU (--smoke): tokens per request 32/req" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("kubepipe ", "bare "))]
-    assert {r[0] for r in rows if r[2] == "4"} == {"kubepipe", "bare"}  # both servers answered at 4 connections
+    assert {r[0] for r in rows if r[2] == "4"} == {"kubepipe", "bare"}  # both servers were measured at 4 connections
