@@ -221,3 +221,21 @@ def test_a_cooldown_past_the_calendar_holds_instead_of_overflowing(tmp_path):
     assert (first["action"], second["action"]) == ("started", "cooldown")
     assert second["reason"].startswith("drift detected, but a retrain started at 2026-05-04T06:00:00Z; "
                                        "cooldown 1e+09 h")
+
+
+def test_a_retrain_run_logs_to_one_file_in_the_scheduler_logs(tmp_path):
+    """`retrain:/repo/pipelines/train.yaml` made .kubepipe/scheduler/logs/retrain:/repo/pipelines/train.yaml-... :
+    a folder per path segment, named with colons."""
+    import sys
+
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+
+    home = tmp_path / ".kubepipe"
+    rec = trigger_retraining(drift_detected=True, pipeline="pipelines/train.yaml", state_dir=str(home / "state"),
+                             source_run_id="m1", now=NOW)
+    sched = LocalScheduler(home, launcher=SubprocessLauncher(home, command=[sys.executable, "-c", "print('ran')"]))
+    sched.tick(NOW)
+    sched.drain()
+    [log] = (home / "scheduler" / "logs").iterdir()
+    path = str(tmp_path / "pipelines" / "train.yaml").replace("/", "_")
+    assert log.is_file() and log.name == f"retrain{path}-{rec['run_id']}.log"

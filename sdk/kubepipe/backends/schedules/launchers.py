@@ -209,8 +209,9 @@ class SubprocessLauncher:
         return args
 
     def start(self, job: Job) -> RunHandle:
-        slot = job.slot.replace(":", "").replace("/", "_")
-        log = self.home / "scheduler" / "logs" / f"{job.schedule}-{slot}.log"
+        # one file name: a retrain's schedule is `retrain:<absolute pipeline path>`, whose `/` made folders
+        name = f"{job.schedule}-{job.slot}".replace(":", "").replace("/", "_")
+        log = self.home / "scheduler" / "logs" / f"{name}.log"
         return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s)
 
     def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
