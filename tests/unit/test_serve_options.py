@@ -73,6 +73,7 @@ def test_per_request_logs_are_off_unless_asked_and_then_sampled(on, sample, ever
     (["--runtime", "onnx"], "--runtime onnx: {d} is a retrieval index, served on the torch runtime as it is"),
     (["--runtime", "onnx", "--prepare"], "--prepare: {d} is a retrieval index"),
     (["--torch-compile"], "--torch-compile: {d} is a retrieval index"),
+    (["--max-batch-tokens", "256"], "--max-batch-tokens 256: {d} is a retrieval index"),
     (["--log-sink", "{d}/sink"], "--log-sink {d}/sink: {d} is a retrieval index, and the prediction log records a "
                                  "classifier's answers")])
 def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_path, argv, message):
