@@ -4,6 +4,7 @@
     plan = kubepipe.validate("pipelines/merchant-categorizer.yaml", target="vertex")
     compiled = kubepipe.compile("pipelines/merchant-categorizer.yaml", target="kubeflow")
     result = kubepipe.run("pipelines/merchant-categorizer.yaml", params={"epochs": 3})
+    sub = kubepipe.submit("pipelines/merchant-categorizer.yaml", "kubeflow", params={"epochs": 3}, wait=True)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ["load", "load_target", "validate", "compile", "run"]
+__all__ = ["load", "load_target", "validate", "compile", "run", "submit"]
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env: tuple[str, ...] = ()):
@@ -93,3 +94,25 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
                         runs_dir=runs_dir, resume=resume)
+
+
+def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = None, *,
+           profile: str | Path | None = None, sets: Mapping[str, Any] | list[str] | None = None,
+           home: str | Path | None = None, slot: str | None = None, wait: bool = False, poll_s: float = 5.0,
+           timeout_s: float | None = None, on_event: Callable[[Any], None] | None = None):
+    """Compile and submit to Kubeflow Pipelines or Vertex AI, as `kubepipe submit`: uploads only what is new.
+
+    `params` are Python values or their text, checked as `--param` values are. Returns a Submission (run_id,
+    state, url, uploaded, already_submitted, warnings). With `wait`, follows the run (`on_event` gets each task's
+    state change), returns once it succeeded with its final `state`, and raises RunFailed naming a failed task;
+    `timeout_s` gives up waiting (RunFailed; the run goes on). `slot` (Vertex) names the run in its job id."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.backends.remote.submission import check_remote_target, submit_package
+
+    check_remote_target(target)
+    compiled = compile(path, target, profile=profile, sets=sets, home=home)
+    pkg = PipelinePackage.from_compiled(compiled)
+    values = pkg.coerce_params(dict(params or {}))
+    warnings = [w.format() for w in compiled.warnings] + pkg.preflight(values, target)
+    return submit_package(pkg, target, values, slot=slot, wait=wait, poll_s=poll_s, timeout_s=timeout_s,
+                          on_event=on_event, warnings=tuple(warnings))

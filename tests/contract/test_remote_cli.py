@@ -103,3 +103,29 @@ def test_user_errors_exit_2(kfp, capsys):
     (Path("plain.yaml")).write_text((FIX / "branching.yaml").read_text())
     code, _out, err = cli(capsys, "schedule", "plain.yaml")
     assert code == 2 and "no `schedule:` block" in err
+
+
+def test_the_python_api_submits_as_the_cli_does(kfp):
+    """kubepipe.submit did not exist: the README's 'the CLI is a thin layer over it' stopped at local runs."""
+    import kubepipe
+    from kubepipe.backends.remote.events import RunFailed
+
+    sets = {"host": kfp.url}
+    sub = kubepipe.submit("nightly.yaml", "kubeflow", params={"n": 4}, sets=sets)
+    assert (sub.target, sub.pipeline, sub.state, sub.uploaded) == ("kubeflow", "nightly", "PENDING",
+                                                                   ("pipeline", "version"))
+    assert sub.url.endswith(f"/#/runs/details/{sub.run_id}") and sub.content_hash.startswith("sha256:")
+    run = [r for r in kfp.requests if r.mutating and r.path.endswith("/runs")][-1]
+    assert run.body["runtime_config"]["parameters"] == {"n": 4}
+    events = []
+    again = kubepipe.submit("nightly.yaml", "kubeflow", params={"n": "5"}, sets=sets, wait=True, poll_s=0,
+                            on_event=events.append)
+    assert again.state == "SUCCEEDED" and again.uploaded == () and ("train", "SUCCEEDED") in [
+        (e.task, e.state) for e in events]
+    with pytest.raises(kubepipe.UserError, match="--param n=2.5: expected int"):
+        kubepipe.submit("nightly.yaml", "kubeflow", params={"n": 2.5}, sets=sets)
+    with pytest.raises(kubepipe.UserError, match="submit goes to kubeflow or vertex; run locally"):
+        kubepipe.submit("nightly.yaml", "local")
+    kfp.fail_task = "train"
+    with pytest.raises(RunFailed, match="task 'train' failed"):
+        kubepipe.submit("nightly.yaml", "kubeflow", sets=sets, wait=True, poll_s=0)

@@ -47,47 +47,36 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
            poll: float = typer.Option(5.0, "--poll", callback=finite(0), help="--wait polls every N seconds."),
            fmt: Format = FORMAT) -> None:
     """Compile and submit to Kubeflow Pipelines or Vertex AI (uploads only what is new)."""
-    from kubepipe.errors import UserError
+    from kubepipe.backends.remote.submission import check_remote_target, submit_package
 
-    if target not in ("kubeflow", "vertex"):
-        raise UserError(f"--target {target}: submit goes to kubeflow or vertex; run locally with `kubepipe run`")
+    check_remote_target(target)
     pkg, warnings = _package(pipeline, target, profile, set_)
     params = pkg.coerce_params(parse_params(param))
     as_json = output.is_json(fmt)
-    doc = {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash, "warnings": warnings}
     _warn(pkg.preflight(params, target))
-    if target == "kubeflow":
-        from kubepipe.backends.remote import kubeflow
 
-        res = kubeflow.submit(pkg, pkg.profile, params=params)
-        doc.update(run_id=res.run_id, already_submitted=False, uploaded=list(res.uploaded), state=res.state,
-                   url=res.url or None)
-        made = ", ".join(res.uploaded) or "nothing (same spec already uploaded)"
-        said = f"[green]✓[/green] submitted {pkg.name} to kubeflow: run {res.run_id}; uploaded {made}"
-        run_id, follow = res.run_id, lambda: kubeflow.wait(res.run_id, pkg.profile, on_event=_progress, poll_s=poll,
-                                                           timeout_s=timeout, pipeline_name=pkg.name)
-    else:
-        from kubepipe.backends.remote import vertex
+    def submitted(sub) -> None:  # with --format json, stdout carries one document, printed once the outcome is known
+        if as_json and console.QUIET:
+            return
+        say = console.err.print if as_json else console.out.print
+        if target == "kubeflow":
+            made = ", ".join(sub.uploaded) or "nothing (same spec already uploaded)"
+            say(f"[green]✓[/green] submitted {pkg.name} to kubeflow: run {sub.run_id}; uploaded {made}")
+        else:
+            verb = "already submitted" if sub.already_submitted else "submitted"
+            say(f"[green]✓[/green] {verb} {pkg.name} to vertex: job {sub.run_id} ({sub.state.lower()})")
+        if sub.url:
+            say(f"  {console.escape(sub.url)}")
 
-        res = vertex.submit(pkg, pkg.profile, params=params, slot=slot)
-        doc.update(run_id=res.job_id, already_submitted=res.already_submitted, uploaded=[], state=res.state,
-                   url=res.url or None)
-        verb = "already submitted" if res.already_submitted else "submitted"
-        said = f"[green]✓[/green] {verb} {pkg.name} to vertex: job {res.job_id} ({res.state.lower()})"
-        run_id, follow = res.job_id, lambda: vertex.wait(res.job_id, pkg.profile, on_event=_progress, poll_s=poll,
-                                                         timeout_s=timeout)
-    # with --format json, stdout carries one document, printed once the outcome is known
-    say = console.err.print if as_json else console.out.print
-    if not (as_json and console.QUIET):
-        say(said)
-        if res.url:
-            say(f"  {console.escape(res.url)}")
-    if wait:
-        doc["state"] = follow()
-        if not as_json:
-            console.out.print(f"[green]✓[/green] {run_id} {doc['state'].lower()}")
+    sub = submit_package(pkg, target, params, slot=slot, wait=wait, poll_s=poll, timeout_s=timeout,
+                         on_event=_progress, on_submitted=submitted)
+    if wait and not as_json:
+        console.out.print(f"[green]✓[/green] {sub.run_id} {sub.state.lower()}")
     if as_json:
-        output.emit("Submission", doc)
+        output.emit("Submission", {"pipeline": pkg.name, "target": target, "content_hash": pkg.content_hash,
+                                   "warnings": warnings, "run_id": sub.run_id,
+                                   "already_submitted": sub.already_submitted, "uploaded": list(sub.uploaded),
+                                   "state": sub.state, "url": sub.url or None})
 
 
 def _warn(warnings: list[str]) -> None:
