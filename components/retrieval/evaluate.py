@@ -36,8 +36,7 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
     if len(df) == 0:
         raise DataError("queries: no rows; evaluate-retrieval needs labelled queries")
     queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
-    relevant = [{p.strip() for p in (id_text(v) or "").split(separator) if p.strip()}
-                for v in df[relevant_column].tolist()]
+    relevant = [_relevant_ids(v, separator) for v in df[relevant_column].tolist()]
     blank = [i for i, q in enumerate(queries) if not q.strip()]
     if blank:
         raise DataError(f"queries: {len(blank)} row(s) have no text in `{query_column}` (first: row {blank[0]}); "
@@ -48,6 +47,14 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
         raise DataError(f"queries: {len(empty)} row(s) have no relevant id in `{relevant_column}` (first: row "
                         f"{empty[0]}); label every query or drop it upstream")
     return queries, relevant
+
+
+def _relevant_ids(cell, separator: str) -> set[str]:
+    """The ids in one cell: `m1|m2` (text split at `separator`), or a list of ids (a Parquet list column)."""
+    items = cell.tolist() if isinstance(cell, np.ndarray) else cell
+    if isinstance(items, (list, tuple)):
+        return {t.strip() for t in (id_text(x) or "" for x in items) if t.strip()}
+    return {p.strip() for p in (id_text(cell) or "").split(separator) if p.strip()}
 
 
 def _names(thresholds: dict | None, relative: dict | None) -> list[str]:

@@ -129,3 +129,10 @@ def test_bengali_text_chunked_by_tokens_has_unique_passage_ids(tmp_path, monkeyp
         out = chunk_records(df, text_column="text", id_column="id", size=size, overlap=overlap, unit="tokens",
                             tokenizer_file=tokenizer)
         assert out["passage_id"].is_unique and out["offset"].is_monotonic_increasing, out
+
+
+def test_a_list_of_relevant_ids_is_read_as_ids(tmp_path):
+    from kubepipe.components.data.io import read_dataset
+
+    pd.DataFrame({"query": ["a", "b"], "relevant": [["m1", "m2"], ["101", None]]}).to_parquet(tmp_path / "q.parquet")
+    assert labelled_queries(read_dataset(tmp_path / "q.parquet"), "query", "relevant")[1] == [{"m1", "m2"}, {"101"}]
