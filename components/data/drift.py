@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.io import require_columns
 from kubepipe.components.errors import DataError
 
@@ -73,6 +74,11 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
                         "to compare in `columns`, or pair differently named ones in `column_map`")
     require_columns(current, names, source="drift: the current data")
     require_columns(reference, names, source="drift: the reference")
+    for col in th["columns"]:  # a typo here left that column on the global thresholds, silently
+        if col not in names:
+            hint = did_you_mean(col, names)
+            raise DataError(f"drift thresholds: columns.{col}: `{col}` is not a compared column"
+                            f"{f' ({hint})' if hint else ''}; compared: {_listed(names)}")
     if len(current) == 0 or len(reference) == 0:
         raise DataError("drift: the current data and the reference must both have rows")
     report: dict[str, Any] = {}

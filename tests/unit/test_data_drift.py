@@ -198,3 +198,14 @@ def test_a_small_window_drawn_from_the_reference_is_not_drift_a_small_drifted_on
     from kubepipe.components.data.drift import chi2_pvalue
     from scipy import stats
     assert chi2_pvalue(*table.tolist()) == pytest.approx(stats.chi2_contingency(table).pvalue)
+
+
+def test_per_column_thresholds_of_a_column_not_compared_are_refused():
+    """`thresholds: {columns: {amout: {psi: 5}}}` (a typo) left `amount` on the global 0.2, silently."""
+    ref = pd.DataFrame({"amount": np.arange(100.0), "country": ["SE", "US"] * 50})
+    with pytest.raises(DataError) as exc:
+        detect_drift(ref, ref, thresholds={"columns": {"amout": {"psi": 5}}})
+    assert str(exc.value) == ("drift thresholds: columns.amout: `amout` is not a compared column (did you mean "
+                              "`amount`?); compared: `amount`, `country`")
+    with pytest.raises(DataError, match=r"columns.country: `country` is not a compared column.*; compared: `amount`$"):
+        detect_drift(ref, ref, columns=["amount"], thresholds={"columns": {"country": {"psi": 5}}})
