@@ -188,6 +188,13 @@ def test_step_writes_model_metrics_and_curve(tmp_path):
                      ctx_state_dir=str(tmp_path / "state"), ctx_run_id="run/1", ctx_step="train")
     logged = metrics.metadata
     assert set(logged) >= {"train_loss", "val_loss", "val_accuracy", "val_f1_macro", "samples_per_s"}
+    # the component's reference (kubepipe components train-torch, docs/components.md) names every metric logged
+    import re
+
+    from kubepipe.components.training.ops import train_torch
+
+    doc = re.search(r"metrics: (.*?)\n\s+curve:", train_torch.python_func.__doc__, re.S).group(1)
+    assert set(re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", doc)) == set(logged)
     assert logged["samples_per_s"] > 0 and 0 <= logged["val_f1_macro"] <= 1
     loaded = load_model(model.path)
     assert loaded.metadata["data_hash"] == data.metadata["content_hash"]
