@@ -98,5 +98,8 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
         for start, end in spans(bounds, size, overlap):
             rows.append({"passage_id": passage_id(doc, start), "doc_id": doc, "offset": start,
                          "text": text[start:end], **more})
+    if not rows and len(df):  # an empty index would fail two steps later, at embed, naming no column
+        raise DataError(f"records: `{text_column}` has no text in any of the {len(df)} record(s); nothing to index: "
+                        "check text_column")
     cols = ["passage_id", "doc_id", "offset", "text", *keep]
     return pd.DataFrame(rows, columns=cols)

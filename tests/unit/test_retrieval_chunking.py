@@ -136,3 +136,10 @@ def test_a_list_of_relevant_ids_is_read_as_ids(tmp_path):
 
     pd.DataFrame({"query": ["a", "b"], "relevant": [["m1", "m2"], ["101", None]]}).to_parquet(tmp_path / "q.parquet")
     assert labelled_queries(read_dataset(tmp_path / "q.parquet"), "query", "relevant")[1] == [{"m1", "m2"}, {"101"}]
+
+
+def test_records_without_any_text_are_refused_naming_the_column():
+    df = pd.DataFrame({"id": ["a", "b"], "text": ["", None], "title": ["Coffee", "Shell"]})
+    with pytest.raises(DataError, match=r"records: `text` has no text in any of the 2 record\(s\); nothing to index"):
+        chunk_records(df, text_column="text", id_column="id")
+    assert chunk_records(df.assign(text=["", "x"]), text_column="text", id_column="id")["doc_id"].tolist() == ["b"]
