@@ -106,6 +106,9 @@ class FakeKfp(LoopbackServer):
             self.versions[vid] = {"pipeline_id": pid, "pipeline_version_id": vid, "display_name": r.query["name"],
                                   "description": r.query.get("description", "")}
             return 200, self.versions[vid]
+        if len(parts) == 2 and parts[0] == "pipelines" and m == "GET":
+            found = self.pipelines.get(parts[1])
+            return (200, found) if found else (404, {"error": f"pipeline {parts[1]} not found", "code": 5})
         if len(parts) == 3 and parts[0] == "pipelines" and parts[2] == "versions" and m == "GET":
             items = [v for v in self.versions.values() if v["pipeline_id"] == parts[1]]
             return 200, self._list("pipeline_versions", items, r)

@@ -197,7 +197,13 @@ def test_runs_list_and_show_on_kubeflow(kfp):
     listed = list_remote_runs("kubeflow", kfp.profile, pipeline="add-numbers")
     assert [(r["run_id"], r["target"]) for r in listed] == [(named.run_id, "kubeflow"), (res.run_id, "kubeflow")]
     assert listed[1]["state"] == "SUCCEEDED" and list_remote_runs("kubeflow", kfp.profile, pipeline="add") == []
+    assert [r["pipeline"] for r in listed] == ["add-numbers", "add-numbers"]
+    assert listed[0]["run_name"] == "nightly-by-hand" and listed[1]["run_name"].startswith("add-numbers-")
+    # was each run's own name (`add-numbers-<hash>-<time>`) under `pipeline`
+    assert [r["pipeline"] for r in list_remote_runs("kubeflow", kfp.profile)] == [
+        "add-numbers-v2", "add-numbers", "add-numbers"]
     shown = show_remote_run("kubeflow", kfp.profile, res.run_id)
+    assert shown["pipeline"] == "add-numbers"
     assert [(s["name"], s["state"]) for s in shown["steps"]] == [("load", "SUCCEEDED"), ("train", "SUCCEEDED")]
     assert shown["url"].endswith(f"/#/runs/details/{res.run_id}")
     with pytest.raises(UserError, match="kubeflow has no run 'nope'"):

@@ -16,22 +16,37 @@ from kubepipe.util import utc_iso
 __all__ = ["list_remote_runs", "show_remote_run"]
 
 
-def _kfp_run(run: Any, host: str = "") -> dict:
+def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -> dict:
+    """`pipeline` is the name of the run's pipeline (from `names`, pipeline id -> name), else the run's own name."""
     tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
     ref = getattr(run, "pipeline_version_reference", None)
+    pipeline = (names or {}).get(getattr(ref, "pipeline_id", None) or "") or run.display_name
     return {
-        "run_id": run.run_id, "pipeline": run.display_name, "target": "kubeflow", "state": kfp_state(run.state),
+        "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state),
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": getattr(getattr(run, "error", None), "message", None) or None,
         "steps": [{"name": t.display_name, "state": kfp_state(t.state),
                    "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
-        "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
+        "run_name": run.display_name, "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
         "warnings": [], "resumed_from": None,
     }
 
 
-def _vertex_job(job: Any) -> dict:
+def _pipeline_names(client: Any, runs: list) -> dict[str, str]:
+    """Pipeline id -> name for these runs (one request per pipeline); an id that cannot be read is left out."""
+    names: dict[str, str] = {}
+    for pid in {getattr(getattr(r, "pipeline_version_reference", None), "pipeline_id", None) for r in runs} - {None}:
+        try:
+            names[pid] = client.get_pipeline(pid).display_name
+        except Exception:  # deleted since, or not readable: the run's own name stands in  # nosec B112
+            continue
+    return names
+
+
+def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
+    from kubepipe.backends.remote.vertex import console_url
+
     res = job.gca_resource
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
@@ -39,7 +54,7 @@ def _vertex_job(job: Any) -> dict:
         "target": "vertex", "state": vertex_state(res.state), "started_at": utc_iso(res.create_time),
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
         "steps": [{"name": t.task_name, "state": vertex_state(t.state), "error": t.error.message or None} for t in tasks],
-        "url": res.name,
+        "url": console_url(profile, res.name.rsplit("/", 1)[-1]),
         "warnings": [], "resumed_from": None,
     }
 
@@ -69,9 +84,10 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                 if not ids:
                     return []
             page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc", namespace=ns)
-        runs = [r for r in page.runs or []
-                if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids]
-        return [_kfp_run(r, str(profile.get("host") or "")) for r in runs][:limit]
+            runs = [r for r in page.runs or []
+                    if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids][:limit]
+            names = {i: pipeline for i in ids} if ids else _pipeline_names(client, runs)
+        return [_kfp_run(r, str(profile.get("host") or ""), names) for r in runs]
     if target == "vertex":
         from google.cloud import aiplatform
 
@@ -81,7 +97,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
         with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
             jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
-        return [_vertex_job(j) for j in jobs[:limit]]
+        return [_vertex_job(j, profile) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
 
 
@@ -97,7 +113,9 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
             except Exception as exc:  # only a 404 means no such run; 401, 500... say what failed
                 _no_run_on_404(exc, "kubeflow", f"runs: kubeflow has no run {run_id!r} (404)")
                 raise
-        return _kfp_run(run, str(profile.get("host") or ""))
+        with quiet():
+            names = _pipeline_names(client, [run])
+        return _kfp_run(run, str(profile.get("host") or ""), names)
     if target == "vertex":
         from google.cloud import aiplatform
 
@@ -112,5 +130,5 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
             except Exception as exc:  # google.api_core NotFound is a 404; others say what failed
                 _no_run_on_404(exc, "vertex", f"runs: vertex has no pipeline job {run_id!r} (NotFound)")
                 raise
-        return _vertex_job(job)
+        return _vertex_job(job, profile)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")

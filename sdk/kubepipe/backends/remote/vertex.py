@@ -25,7 +25,8 @@ from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently
 from kubepipe.clients import api_errors, service_name, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
-__all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name"]
+__all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name",
+           "console_url"]
 
 _DONE_OK = {"SUCCEEDED"}
 _DONE_BAD = {"FAILED", "CANCELLED", "CANCELLING", "CANCELED"}
@@ -66,6 +67,12 @@ def resource_name(profile: Mapping[str, Any], jid: str) -> str:
     return f"projects/{profile['project']}/locations/{profile['region']}/pipelineJobs/{jid}"
 
 
+def console_url(profile: Mapping[str, Any], jid: str) -> str:
+    """The Cloud console page of a pipeline job (its UI link)."""
+    return (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"
+            f"?project={profile['project']}")
+
+
 def build_job(package: PipelinePackage, profile: Mapping[str, Any], template_path: str, *,
               params: Mapping[str, Any] | None, jid: str | None, enable_caching: bool | None,
               labels: Mapping[str, str] | None = None, credentials: Any = None):
@@ -98,8 +105,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     package.preflight(params, "vertex")
     vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
     jid = job_id(package, params, slot or default_slot())
-    url = (f"https://console.cloud.google.com/vertex-ai/locations/{profile['region']}/pipelines/runs/{jid}"
-           f"?project={profile['project']}")
+    url = console_url(profile, jid)
     with package.file() as path:
         svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
         with api_errors(svc, f"preparing pipeline job {jid}"):
