@@ -28,3 +28,11 @@ def test_a_unique_prefix_opens_its_run_and_a_shared_one_lists_the_candidates(tmp
                               "p-20261201-abcd; give more of the id")
     with pytest.raises(UserError, match="no local run 'p-20261201-aaab'.*did you mean `p-20261201-aaaa`"):
         show_local_run("p-20261201-aaab", tmp_path)
+
+
+def test_a_run_id_that_is_not_local_points_at_the_remote_targets(tmp_path):
+    _record(tmp_path, "p-20261201-aaaa")
+    with pytest.raises(UserError) as exc:  # a KFP run id shown without --target said only 'kubepipe runs list'
+        show_local_run("3f9c1d2e-77aa-4b1e-9d0f-0c2b1a4e5f60", tmp_path)
+    assert str(exc.value).endswith("list them with `kubepipe runs list`; a run submitted to Kubeflow or Vertex: "
+                                   "add --target kubeflow (or vertex)")

@@ -137,7 +137,8 @@ def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
             raise UserError(f"runs: {run_id!r} starts {len(starts)} local runs under {runs_dir}: {shown}; "
                             "give more of the id")
         else:
-            hint = did_you_mean(run_id, known) or "list them with `kubepipe runs list`"
+            hint = did_you_mean(run_id, known) or ("list them with `kubepipe runs list`; a run submitted to "
+                                                   "Kubeflow or Vertex: add --target kubeflow (or vertex)")
             raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
     return _in_folder(read_record(path), path.parent)
 
