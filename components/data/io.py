@@ -12,7 +12,7 @@ from kubepipe.components.errors import DataError
 from kubepipe.util import sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
-           "DTYPE_KINDS", "id_text"]
+           "DTYPE_KINDS", "id_text", "label_text"]
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -76,6 +76,13 @@ def id_text(value) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def label_text(value) -> str | None:
+    """A class label cell as text (id_text's rule), None when missing or blank: an empty string from a Parquet or
+    SQL source is no label, as a blank CSV cell (NaN) is not, never a class named ''."""
+    text = id_text(value)
+    return text if text is not None and text.strip() else None
 
 
 def require_text(values: Iterable[Any], column: str, *, source: str,

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import id_text, require_text
+from kubepipe.components.data.io import label_text, require_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
@@ -66,12 +66,11 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
         hint = did_you_mean(label_column, cols)
         raise DataError(f"{where}: label column `{label_column}` is missing (columns: {cols})"
                         + (f"; {hint}" if hint else "; set `label_column` on the evaluate step"))
-    values = df[label_column]
-    empty = int(values.isna().sum())
+    as_str = [label_text(v) for v in df[label_column].tolist()]  # the trainer's rule: 3.0 is the label `3`
+    empty = sum(v is None for v in as_str)  # NaN, None or a blank string
     if empty:
         raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
     index = {lab: i for i, lab in enumerate(labels)}
-    as_str = [id_text(v) for v in values.tolist()]  # the trainer's rule: 3.0 in a float column is the label `3`
     unknown = sorted({v for v in as_str if v not in index})
     if unknown:
         raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.io import id_text, require_text
+from kubepipe.components.data.io import label_text, require_text
 from kubepipe.components.errors import DataError
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
@@ -81,8 +81,8 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 def _label_texts(values) -> np.ndarray:
     """Each label as text by the data layer's one rule (an integer label column with a blank cell reads as
-    floats: 3.0 is the label `3`, as the holdout and the server name it); a missing label is None."""
-    return np.array([id_text(v) for v in values.tolist()], dtype=object)
+    floats: 3.0 is the label `3`, as the holdout and the server name it); a missing or blank label is None."""
+    return np.array([label_text(v) for v in values.tolist()], dtype=object)
 
 
 def _inputs(df, columns: dict):
@@ -101,16 +101,16 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
     _require(train_df, cfg.label_column, where, "label")
     tabular = encoding == "tabular"
     columns = resolve_columns(train_df, cfg, tabular, where)
-    nulls = int(train_df[cfg.label_column].isna().sum())
-    if nulls:
-        log.warning("%s: dropping %d row(s) with no %r", where, nulls, cfg.label_column)
-        train_df = train_df[train_df[cfg.label_column].notna()]
+    y_all = _label_texts(train_df[cfg.label_column])
+    missing = np.array([t is None for t in y_all], dtype=bool)
+    if missing.any():  # NaN, None, or a blank string
+        log.warning("%s: dropping %d row(s) with no %r", where, int(missing.sum()), cfg.label_column)
+        train_df, y_all = train_df[~missing], y_all[~missing]
         if len(train_df) == 0:
             raise DataError(f"{where}: every row has an empty label column {cfg.label_column!r}")
     if not tabular:
         require_text(train_df[columns["text_column"]].tolist(), columns["text_column"], source=where,
                      hint="check the upstream step's output, or set `text_column` to the column that holds the text")
-    y_all = _label_texts(train_df[cfg.label_column])
     labels = sorted(set(y_all))
     if len(labels) < 2:
         raise DataError(f"{where}: label column {cfg.label_column!r} has one class ({labels[0]!r}); "

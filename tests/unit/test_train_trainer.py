@@ -232,6 +232,26 @@ def test_integer_labels_with_a_blank_cell_keep_their_names(tmp_path):
     assert (as_floats["support"], as_floats["metrics"]["f1_macro"]) == (ev["support"], ev["metrics"]["f1_macro"])
 
 
+def test_a_blank_label_is_no_label_not_a_class(tmp_path):
+    """A label column of text with empty strings (a Parquet or SQL source; a CSV gives NaN) trained a class ''
+    that the model then predicted; the holdout's blanks were 'label(s) the model was not trained on: ['']'."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    df = merchant_frame(200, seed=0)
+    df.loc[:9, "category"] = ["", "  "] * 5
+    trained = train(df, TrainConfig(label_column="category", epochs=1))
+    assert "" not in trained.labels and "  " not in trained.labels
+    assert trained.labels == sorted(df["category"].iloc[10:].unique())
+    trained.save(tmp_path / "m")
+    holdout = merchant_frame(50, seed=1)
+    holdout.loc[:2, "category"] = ""
+    write_dataset(holdout, tmp_path / "h.parquet")
+    with pytest.raises(DataError, match=r"^holdout: label column `category` has 3 empty value\(s\); drop or fill"):
+        evaluate_model(tmp_path / "m", tmp_path / "h.parquet", thresholds={"accuracy": {"min": 0}}, baseline="none")
+
+
 def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
     """`holdout: ${steps.load.outputs.dataset}` (or holdout_uri naming the training file) scored the model on the
     rows it learned from, and the inflated scores passed the gate."""
