@@ -261,12 +261,41 @@ def _check(p: argparse.ArgumentParser, args) -> None:
 
 def _check_sink(p: argparse.ArgumentParser, sink: str) -> None:
     import fsspec
+    from fsspec.implementations.local import LocalFileSystem
 
     try:
-        fsspec.core.url_to_fs(sink)
+        fs, root = fsspec.core.url_to_fs(sink)
     except (ImportError, ValueError) as exc:
         p.error(f"--log-sink {sink}: cannot write there ({exc}); give a local folder or a gs:// / s3:// URI "
                 "whose fsspec driver is installed (pip install 'kubepipe[gcs]' or 'kubepipe[s3]')")
+    if isinstance(fs, LocalFileSystem):  # else the server starts, and every flush fails and is only counted
+        problem = _local_folder_problem(root)
+        if problem:
+            p.error(f"--log-sink {sink}: cannot write there ({problem}); give a folder this server can create "
+                    "and write")
+
+
+def _local_folder_problem(path: str) -> str | None:
+    """Why a folder could not be created (or written) at `path`, judged by its nearest existing ancestor."""
+    import os
+    from pathlib import Path
+
+    here = Path(path).absolute()
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is a file"
+    if not os.access(here, os.W_OK | os.X_OK):
+        return f"{here} is not writable"
+    if here == Path(path).absolute():
+        return None
+    try:  # /proc and other special folders pass os.access but refuse new entries
+        probe = here / f".kubepipe-sink-check-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        return f"cannot create a folder in {here}: {exc.strerror}"
+    return None
 
 
 def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int:

@@ -86,3 +86,16 @@ def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_pat
     (tmp_path / INDEX_FILE).write_text("{}")
     result = CliRunner().invoke(app, ["serve", str(tmp_path), *(a.format(d=tmp_path) for a in argv)])
     assert isinstance(result.exception, ModelError) and message.format(d=tmp_path) in str(result.exception)
+
+
+def test_a_local_log_sink_that_cannot_be_created_stops_the_start(tmp_path, capsys):
+    """`--log-sink /proc/x` (or a path under a file) started a server whose every flush failed, counted in a metric
+    nobody watched: the monitor later found no prediction log."""
+    (tmp_path / "afile").write_text("x")
+    for sink, why in ((tmp_path / "afile" / "sink", f"{tmp_path / 'afile'} is a file"),
+                      ("/proc/kubepipe-sink", "cannot create a folder in /proc: ")):
+        with pytest.raises(SystemExit) as exc:
+            main(["/m", "--log-sink", str(sink)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"--log-sink {sink}: cannot write there ({why}" in err, err
+    assert not list(tmp_path.glob(".kubepipe-sink-check-*"))
