@@ -290,9 +290,10 @@ def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
 
 
 def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
-    """Every endpoint with its true status: up (ready), unready, down (processes gone), interrupted (a deploy
-    was killed; `repair` settles it), untracked (a leftover proxy answers), orphaned (processes of an
-    endpoint with no record) or corrupt (the record cannot be read; `error` says why)."""
+    """Every endpoint with its true status: up (ready), unready, canary (a deploy is baking a canary), down
+    (processes gone), interrupted (a deploy was killed; `repair` settles it), untracked (a leftover proxy
+    answers), orphaned (processes of an endpoint with no record) or corrupt (the record cannot be read;
+    `error` says why)."""
     out = []
     for name in list_record_names(state_dir):
         try:

@@ -205,3 +205,20 @@ def test_every_command_with_format_json_is_covered_here():
     assert with_format - covered == set(), "add these to COMMANDS and docs/cli.md"
     documented_kinds = set(documented())
     assert {k for k, _ in COMMANDS.values()} | {"Error"} == documented_kinds
+
+
+def test_every_endpoint_status_is_documented():
+    """`endpoints list` shows `canary` while a deploy bakes one (docs/deploy.md says so), but docs/cli.md's list of
+    statuses did not have it."""
+    import inspect
+
+    from kubepipe.components.serving.endpoint_repair import endpoint_status
+
+    source = inspect.getsource(endpoint_status)
+    returned = set(re.findall(r'return \(?"(\w+)"', source)) | set(re.findall(r'else "(\w+)"\)', source))
+    statuses = returned | {"orphaned", "corrupt"}  # list_endpoints' own, for what has no readable record
+    assert {"up", "unready", "canary", "interrupted", "untracked", "down"} <= statuses
+    text = (ROOT / "docs" / "cli.md").read_text()
+    section = text[text.index("### `EndpointList`"):]
+    documented = section[section.index("`status`: "):].split("\n\n", 1)[0]
+    assert [s for s in sorted(statuses) if f"`{s}`" not in documented] == []
