@@ -143,6 +143,7 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     token_env = auth.get("token_env") or "KFP_TOKEN"
     token = env.get(token_env) or None
     kwargs: dict[str, Any] = {"host": host}
+    via = host
     ns = kfp_namespace(profile)
     if ns:
         kwargs["namespace"] = ns
@@ -156,12 +157,13 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     elif auth.get("kubeconfig") or kube_context:
         if auth.get("kubeconfig"):
             os.environ.setdefault("KUBECONFIG", os.path.expanduser(str(auth["kubeconfig"])))
+        via = _kube_route(auth, kube_context, where)
         kwargs["kube_context"] = kube_context
         kwargs["host"] = None  # kfp then reaches ml-pipeline through the Kubernetes API-server proxy
     elif in_pod:  # a pipeline step inside the cluster (drift-triggered retraining)
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
-        kwargs["host"] = host or IN_CLUSTER_KFP_HOST
+        kwargs["host"] = via = host or IN_CLUSTER_KFP_HOST
         if os.path.exists(env.get("KF_PIPELINES_SA_TOKEN_PATH") or _KFP_SA_TOKEN):
             kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=env.get("KF_PIPELINES_SA_TOKEN_PATH"))
     elif auth.get("token_env"):
@@ -181,9 +183,32 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
         if said:
-            raise UserError(f"{where}.host: Kubeflow Pipelines at {host or 'kubeconfig'} failed its health check "
-                            f"{said}") from exc
-        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {host or 'kubeconfig'}: {exc}") from exc
+            raise UserError(f"{where}.host: Kubeflow Pipelines at {via} failed its health check {said}") from exc
+        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: {exc}") from exc
+
+
+def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str:
+    """Where kfp will reach the API through the Kubernetes API server, checked first: kfp falls back to
+    http://localhost:80 when the kubeconfig or its context cannot be loaded (printing only 'Failed to load kube
+    config.'), and the error then named the profile's host, which it never tried."""
+    from kubernetes import config as kube_config
+
+    path = os.path.expanduser(str(auth["kubeconfig"])) if auth.get("kubeconfig") else None
+    if path and not os.path.isfile(path):
+        raise UserError(f"{where}.auth.kubeconfig: no file {path}; point it at your kubeconfig (e.g. ~/.kube/config), "
+                        f"or use host with auth.token_env instead")
+    try:
+        contexts, current = kube_config.list_kube_config_contexts(config_file=path)
+    except Exception as exc:  # ConfigException: no file at $KUBECONFIG / ~/.kube/config, or unreadable
+        raise UserError(f"{where}.auth: cannot load the kubeconfig {path or '(KUBECONFIG / ~/.kube/config)'}: "
+                        f"{' '.join(str(exc).split())[:200]}") from None
+    names = [c["name"] for c in contexts]
+    if context and context not in names:
+        from kubepipe.util import did_you_mean
+
+        hint = did_you_mean(context, names) or f"its contexts: {', '.join(names) or 'none'}"
+        raise UserError(f"{where}.auth.context: {context!r} is not a context of {path or 'the kubeconfig'}; {hint}")
+    return f"the Kubernetes API server of context {context or (current or {}).get('name')!r}"
 
 
 def _kfp_client_class():

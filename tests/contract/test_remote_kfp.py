@@ -178,6 +178,30 @@ def test_inside_a_pipeline_pod_the_service_account_token_is_used(kfp, monkeypatc
     assert {r.headers.get("authorization") for r in kfp.requests} == {"Bearer pod-sa-token"}
 
 
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c1, cluster: {server: "%s"}}]
+users: [{name: u1, user: {token: not-a-real-token}}]
+contexts: [{name: dev, context: {cluster: c1, user: u1}}, {name: prod, context: {cluster: c1, user: u1}}]
+current-context: dev
+"""
+
+
+def test_a_kubeconfig_that_cannot_be_loaded_is_named_not_the_profile_host(kfp, monkeypatch, tmp_path):
+    """kfp fell back to http://localhost:80, and the error named the profile's host, which was never tried."""
+    monkeypatch.delenv("KFP_TOKEN")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    missing = tmp_path / "nope" / "config"
+    with pytest.raises(UserError, match=rf"^profile.auth.kubeconfig: no file {missing}; point it at your kubeconfig"):
+        kubeflow.submit(package(), {**kfp.profile, "auth": {"kubeconfig": str(missing)}}, params={"a": 1, "b": 2})
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG % kfp.url)
+    with pytest.raises(UserError, match=rf"^profile.auth.context: 'prd' is not a context of {config}; did you mean "
+                                        r"`prod`\?$"):
+        kubeflow.submit(package(), {**kfp.profile, "auth": {"kubeconfig": str(config), "context": "prd"}})
+    assert kfp.requests == []
+
+
 def test_inline_credentials_are_refused_before_any_request(kfp):
     profile = {**kfp.profile, "auth": {"token": "abc.def.ghi"}}
     with pytest.raises(UserError, match="profile.auth.token: credentials must not be written in YAML"):
