@@ -271,6 +271,12 @@ def decide(
     first_run = baseline == "champion" and champion_metrics is None
     if relative and champion_metrics is not None:
         checks += _relative(metrics, champion_metrics, relative, champion_label, names.lower_is_better)
+    if slice_metrics and not any(c.get("metric") for c in checks):  # every slice skipped, nothing else gates
+        col, min_rows = slices.get("column"), slices.get("min_rows", 1)
+        checks.append({"scope": "slices", "metric": None, "passed": False,
+                       "note": f"nothing was checked: every value of `{col}` has fewer than {min_rows} rows "
+                               "(slices.min_rows) and no other threshold applies; lower `min_rows`, or add "
+                               "`thresholds` on the whole holdout"})
     failed = [c for c in checks if not c["passed"]]
     passed = not failed
     # a reject names what failed, plus how it compares with the champion for context

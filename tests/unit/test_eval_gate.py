@@ -142,6 +142,21 @@ def test_a_relative_rule_beyond_a_scores_range_is_located():
         decide({"f1_macro": 0.1}, relative={"f1_macro": {"max_regression": 2}}, champion_metrics={"f1_macro": 0.9})
 
 
+def test_a_gate_whose_every_slice_was_skipped_checked_nothing_and_rejects():
+    """`slices: {..., min_rows: 1000}` on a 300-row holdout skipped every slice and the gate said 'promote: '."""
+    slices = {"column": "country", "thresholds": {"accuracy": {"min": 0.99}}, "min_rows": 1000}
+    r = decide({"accuracy": 0.5}, slices=slices, slice_metrics={"SE": None, "NO": None}, baseline="none")
+    assert not r.passed and r.decision.startswith(
+        "reject: nothing was checked: every value of `country` has fewer than 1000 rows (slices.min_rows) and no "
+        "other threshold applies; lower `min_rows`, or add `thresholds` on the whole holdout")
+    r = decide({"accuracy": 0.5}, thresholds={"accuracy": {"min": 0.4}}, slices=slices,
+               slice_metrics={"SE": None}, baseline="none")
+    assert r.passed and r.decision == "promote: accuracy 0.500 >= 0.400"  # the whole holdout was checked
+    r = decide({"f1_macro": 0.9}, relative={"f1_macro": {"max_regression": 0.0}}, slices=slices,
+               slice_metrics={"SE": None}, champion_metrics={"f1_macro": 0.8})
+    assert r.passed  # the champion comparison gated it
+
+
 def test_undefined_metric_fails_its_threshold():
     r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "undefined on this holdout" in r.decision
