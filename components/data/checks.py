@@ -156,6 +156,8 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     window = with_values.get("window") or ""
     if window and not _interpolated(window) and not re.match(r"^\s*\d+\s*[smhdw]\s*$", str(window)):
         issues.append(CheckIssue(("window",), f"{window!r} is not a duration", "write e.g. `7d`, `12h`, `2w`"))
+    elif window and not _interpolated(window) and not re.search(r"[1-9]", str(window)):  # 0h holds no row, ever
+        issues.append(CheckIssue(("window",), f"{window!r} is an empty window", "write e.g. `7d`, `12h`, `2w`"))
     if window and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
         issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
     frac = with_values.get("sample_fraction", 0.0)

@@ -22,6 +22,8 @@ def parse_window(window: str):
     m = _WINDOW.match(str(window))
     if not m:
         raise DataError(f"window {window!r} is not a duration; write e.g. `7d`, `12h`, `2w`")
+    if int(m.group(1)) == 0:
+        raise DataError(f"window {window!r} is an empty window; write e.g. `7d`, `12h`, `2w`")
     return pd.Timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 

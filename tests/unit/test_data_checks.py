@@ -106,3 +106,19 @@ def test_check_validate_scalars_and_load_dtypes():
     (issue,) = check_load({"dtypes": {"amount": "flaot", "n": "int"}})
     assert issue.path == ("dtypes", "amount") and issue.hint == "did you mean `float`?"
     assert check_load({"dtypes": dict.fromkeys(DTYPE_KINDS, "int") | {k: k for k in DTYPE_KINDS}}) == []
+
+
+def test_a_zero_window_is_refused_not_an_empty_load_at_run_time():
+    """`window: 0h` (or `--param window=0d`) validated; the load then failed with 'no rows in the window (t .. t]'."""
+    import pytest
+
+    from kubepipe.components.data.checks import check_load
+    from kubepipe.components.data.load import parse_window
+    from kubepipe.components.errors import DataError
+
+    [issue] = check_load({"source": "x.csv", "window": "0h", "time_column": "timestamp"})
+    assert (issue.path, issue.message, issue.hint) == (("window",), "'0h' is an empty window",
+                                                       "write e.g. `7d`, `12h`, `2w`")
+    assert check_load({"source": "x.csv", "window": "10h", "time_column": "timestamp"}) == []
+    with pytest.raises(DataError, match=r"^window '00d' is an empty window; write e.g. `7d`, `12h`, `2w`$"):
+        parse_window("00d")
