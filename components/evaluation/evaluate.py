@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -212,6 +213,8 @@ def _require_unseen_holdout(model, holdout_path) -> None:
     meta = getattr(model, "metadata", None) or {}
     seen = {"training": (meta.get("training_data") or {}).get("content_hash"),
             "validation": meta.get("validation_data_hash")}
+    if not Path(holdout_path).is_file():  # a directory artifact (read_dataset takes its one file): not a step's hash
+        return
     digest = "sha256:" + sha256_file(holdout_path)
     for role, value in seen.items():
         if value == digest:

@@ -275,3 +275,7 @@ def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
     other = Dataset(name="holdout", uri=str(tmp_path / "holdout"))
     write_dataset(merchant_frame(100, seed=9), other)
     assert evaluate_model(model.path, other.path, **gate)["passed"]
+    folder = tmp_path / "folder"  # a directory artifact holding one Parquet file is read as before
+    folder.mkdir()
+    write_dataset(merchant_frame(100, seed=9), folder / "part.parquet")
+    assert evaluate_model(model.path, str(folder), **gate)["passed"]
