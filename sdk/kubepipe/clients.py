@@ -143,7 +143,7 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     token_env = auth.get("token_env") or "KFP_TOKEN"
     token = env.get(token_env) or None
     kwargs: dict[str, Any] = {"host": host}
-    via = host
+    via, kubeconfig = host, None
     ns = kfp_namespace(profile)
     if ns:
         kwargs["namespace"] = ns
@@ -155,9 +155,8 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     if token:
         kwargs["existing_token"] = token
     elif auth.get("kubeconfig") or kube_context:
-        if auth.get("kubeconfig"):
-            os.environ.setdefault("KUBECONFIG", os.path.expanduser(str(auth["kubeconfig"])))
         via = _kube_route(auth, kube_context, where)
+        kubeconfig = os.path.expanduser(str(auth["kubeconfig"])) if auth.get("kubeconfig") else None
         kwargs["kube_context"] = kube_context
         kwargs["host"] = None  # kfp then reaches ml-pipeline through the Kubernetes API-server proxy
     elif in_pod:  # a pipeline step inside the cluster (drift-triggered retraining)
@@ -178,13 +177,29 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
             f"or `auth.kubeconfig`"
         )
     try:
-        with quiet():
+        with quiet(), _kubeconfig_file(kubeconfig):
             return _kfp_client_class()(**kwargs)
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
         if said:
             raise UserError(f"{where}.host: Kubeflow Pipelines at {via} failed its health check {said}") from exc
         raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _kubeconfig_file(path: str | None) -> Iterator[None]:
+    """The profile's auth.kubeconfig while kfp.Client is built: kfp loads the kubernetes package's default file,
+    which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile."""
+    if path is None:
+        yield
+        return
+    from kubernetes.config import kube_config
+
+    before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
+    try:
+        yield
+    finally:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
 
 
 def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str:

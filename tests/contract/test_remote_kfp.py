@@ -202,6 +202,19 @@ def test_a_kubeconfig_that_cannot_be_loaded_is_named_not_the_profile_host(kfp, m
     assert kfp.requests == []
 
 
+def test_the_profiles_kubeconfig_wins_over_the_shells(kfp, monkeypatch, tmp_path):
+    monkeypatch.delenv("KFP_TOKEN")
+    shells, profiles = tmp_path / "shell-config", tmp_path / "profile-config"
+    shells.write_text(KUBECONFIG % "http://127.0.0.1:9")  # the shell's cluster: nothing listens there
+    profiles.write_text(KUBECONFIG % kfp.url)
+    monkeypatch.setenv("KUBECONFIG", str(shells))  # was used, the profile's auth.kubeconfig ignored
+    try:  # the fake is not behind a Kubernetes API-server proxy: where the requests went is what counts
+        kubeflow.submit(package(), {**kfp.profile, "auth": {"kubeconfig": str(profiles)}}, params={"a": 1, "b": 2})
+    except UserError as exc:
+        assert "127.0.0.1:9" not in str(exc)
+    assert kfp.requests and kfp.requests[0].headers.get("authorization") == "Bearer not-a-real-token"
+
+
 def test_inline_credentials_are_refused_before_any_request(kfp):
     profile = {**kfp.profile, "auth": {"token": "abc.def.ghi"}}
     with pytest.raises(UserError, match="profile.auth.token: credentials must not be written in YAML"):
