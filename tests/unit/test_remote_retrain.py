@@ -239,3 +239,36 @@ def test_a_retrain_run_logs_to_one_file_in_the_scheduler_logs(tmp_path):
     [log] = (home / "scheduler" / "logs").iterdir()
     path = str(tmp_path / "pipelines" / "train.yaml").replace("/", "_")
     assert log.is_file() and log.name == f"retrain{path}-{rec['run_id']}.log"
+
+
+def test_a_drift_retrain_and_the_nightly_run_of_one_pipeline_never_run_side_by_side(tmp_path):
+    """The retrain ran as `retrain:<path>`, counted apart from the schedule of the same file: with max_concurrency
+    1 both trained (and registered) at once."""
+    import threading
+
+    from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
+
+    home = tmp_path / ".kubepipe"
+    train = str(tmp_path / "pipelines" / "train.yaml")
+    SchedulerStore(home).upsert(ScheduleRow(name="kubepipe-train", pipeline="train", path="pipelines/train.yaml",
+                                            cron="0 * * * *", next_fire="2026-05-04T06:00:00Z"))
+    gates, calls = [threading.Event(), threading.Event()], []  # each run holds until its gate opens
+
+    def run(path, params):
+        calls.append(path)
+        gates[len(calls) - 1].wait(10)
+        return "r"
+
+    sched = LocalScheduler(home, launcher=CallableLauncher(run))
+    assert sched.tick(NOW) == ["kubepipe-train@2026-05-04T06:00:00Z"]  # the nightly run, in flight
+    trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+                                ctx_state_dir=str(home / "state"), ctx_pipeline_name="monitor", ctx_run_id="m-1")
+    assert sched.tick(NOW) == []  # the retrain waits for it
+    assert len(queued(home / "state")) == 1
+    gates[0].set()
+    sched.drain()
+    assert sched.tick(NOW) == [f"retrain:{train}"]  # then runs
+    assert sched.tick(NOW + dt.timedelta(hours=1)) == []  # and the next slot finds the retrain in flight
+    assert [r["state"] for r in SchedulerStore(home).runs("kubepipe-train")] == ["succeeded", "skipped"]
+    gates[1].set()
+    sched.drain()

@@ -34,6 +34,7 @@ from kubepipe.util import process_alive, utc_iso
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
 RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
+RETRAIN_PREFIX = "retrain:"  # a queued retrain runs under this name + its pipeline file
 _MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
 
 
@@ -47,6 +48,7 @@ class LocalScheduler:
         self.clock, self.tick_s, self.grace_s = clock, tick_s, grace_s
         self.say = on_event or (lambda _m: None)
         self.inflight: dict[int, tuple[str, RunHandle]] = {}
+        self._paths: dict[str, str] = {}  # schedule name -> its pipeline file, as of the last tick
         self.stop_requested = threading.Event()
         self._signals = 0
         self._lock_fh = None
@@ -149,6 +151,17 @@ class LocalScheduler:
     def running(self, name: str) -> int:
         return sum(1 for n, _h in self.inflight.values() if n == name)
 
+    def running_pipeline(self, path: str) -> int:
+        """Runs in flight of the pipeline file `path`, scheduled or retrains: a drift retrain and the nightly
+        run of one training pipeline would train and register side by side."""
+        want = os.path.realpath(path)
+        return sum(1 for n, _h in self.inflight.values() if os.path.realpath(self._path_of(n) or "") == want)
+
+    def _path_of(self, name: str) -> str | None:
+        if name.startswith(RETRAIN_PREFIX):
+            return name[len(RETRAIN_PREFIX):]
+        return self._paths.get(name)
+
     def tick(self, now: dt.datetime | None = None) -> list[str]:
         """One pass: reap finished runs, start due slots and queued retrain requests. Returns started slots."""
         now = now or self.clock()
@@ -156,7 +169,9 @@ class LocalScheduler:
         started: list[str] = []
         if self.stop_requested.is_set():
             return started
-        for s in self.store.schedules():
+        schedules = self.store.schedules()
+        self._paths = {s.name: s.path for s in schedules}
+        for s in schedules:
             if s.enabled:
                 started += self._fire_due(s, now)
         started += self._drain_queue()
@@ -199,7 +214,8 @@ class LocalScheduler:
             if s.max_runs is not None and fired >= s.max_runs:
                 break
             slot_s = utc_iso(slot)
-            if self.running(s.name) >= s.max_concurrency:
+            # its own runs, and a drift retrain of the same pipeline file
+            if max(self.running(s.name), self.running_pipeline(s.path)) >= s.max_concurrency:
                 if s.catchup:  # wait: keep this slot pending
                     next_fire = slot
                     break
@@ -229,8 +245,8 @@ class LocalScheduler:
             data = self._retrain_request(req)
             if data is None:
                 continue
-            name = f"retrain:{data['pipeline']}"
-            if self.running(name):
+            name = f"{RETRAIN_PREFIX}{data['pipeline']}"
+            if self.running_pipeline(data["pipeline"]):  # a retrain waits for any run of its pipeline
                 continue
             row_id = self.store.claim(name, data.get("id") or req.stem)
             done_dir = queue / "done"
