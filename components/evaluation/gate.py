@@ -179,6 +179,8 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
             ("thresholds",), "the gate has no thresholds: it would pass every model",
             "add e.g. thresholds: {f1_macro: {min: 0.9}} and/or relative: {f1_macro: {max_regression: 0.0}}",
         ))
+    if not isinstance(force, bool) and not _is_placeholder(force):  # "false" is truthy: it forced the gate
+        issues.append(CheckIssue(("force",), f"must be true or false, got {force!r}", None))
     if force is True and not str(force_reason or "").strip():
         issues.append(CheckIssue(("force_reason",), "force: true needs a reason for the audit record", "set force_reason: '...'"))
     return issues

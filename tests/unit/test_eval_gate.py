@@ -157,6 +157,13 @@ def test_a_gate_whose_every_slice_was_skipped_checked_nothing_and_rejects():
     assert r.passed  # the champion comparison gated it
 
 
+def test_force_must_be_a_bool():
+    """decide(force="false") forced the gate, with an empty reason: a non-empty string is truthy."""
+    with pytest.raises(ComponentError, match=r"force: must be true or false, got 'false'"):
+        decide({"accuracy": 0.5}, thresholds={"accuracy": {"min": 0.9}}, baseline="none", force="false")
+    assert gate_issues({"accuracy": {"min": 0.9}}, force="${params.force}") == []  # bound at run time
+
+
 def test_undefined_metric_fails_its_threshold():
     r = decide({"roc_auc": float("nan")}, thresholds={"roc_auc": {"min": 0.8}}, baseline="none")
     assert not r.passed and "undefined on this holdout" in r.decision
