@@ -78,6 +78,14 @@ def test_wait_names_the_failed_task(vx):
         vertex.wait(bad.job_id, vx.profile, poll_s=0, **vx.kw)
 
 
+def test_a_wait_that_times_out_says_how_to_follow_the_job(vx):
+    job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="t1", **vx.kw)
+    vx._advance = lambda j: {**vx._public(j), "state": "PIPELINE_STATE_RUNNING"}  # it runs on
+    with pytest.raises(RunFailed, match=rf"^vertex job {job.job_id} still running after 0.001s; it keeps running - "
+                                        rf"follow it with `kubepipe runs show {job.job_id} --target vertex`$"):
+        vertex.wait(job.job_id, vx.profile, poll_s=0, timeout_s=0.001, **vx.kw)
+
+
 def test_wait_says_a_refused_read_at_once(vx):
     from kubepipe.errors import UserError
 

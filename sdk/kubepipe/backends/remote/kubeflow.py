@@ -159,6 +159,6 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
             where = f"task {task!r}" if task else "the run"
             raise RunFailed(f"kubeflow run {run_id} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
         if deadline is not None and time.monotonic() > deadline:
-            raise RunFailed(f"kubeflow run {run_id} still {state.lower()} after {timeout_s:.0f}s; "
+            raise RunFailed(f"kubeflow run {run_id} still {state.lower()} after {timeout_s:g}s; "
                             f"it keeps running - follow it with `kubepipe runs show {run_id} --target kubeflow`")
         time.sleep(poll_s)

@@ -158,5 +158,6 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
             msg = (failed.error.message if failed is not None and failed.error.message else res.error.message)
             raise RunFailed(f"vertex job {job.name} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
         if deadline is not None and time.monotonic() > deadline:
-            raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:.0f}s; it keeps running")
+            raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:g}s; it keeps running - "
+                            f"follow it with `kubepipe runs show {job.name} --target vertex`")
         time.sleep(poll_s)
