@@ -84,7 +84,7 @@ def _latency(latency: dict) -> str:
 
 def _decision(decision: dict | None) -> str:
     if not decision:
-        return "<h2>Decision</h2><p>none recorded</p>"
+        return "<h2>Decision</h2><p>none recorded by this run (no trigger-retrain step ran)</p>"
     kind = {"started": "fail", "cooldown": "warn"}.get(decision.get("action"), "ok")
     run = f" (run <code>{esc(decision['run_id'])}</code>)" if decision.get("run_id") else ""
     return (f"<h2>Decision</h2><p>{badge(decision.get('action', '?'), kind)} {esc(decision.get('reason', ''))}{run}"

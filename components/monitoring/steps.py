@@ -89,8 +89,9 @@ def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
     if not pipeline:
         return None
     lines = read_triggers(state_dir or ".kubepipe/state", pipeline)
-    mine = [r for r in lines if run_id and r.get("source_run_id") == run_id]
-    return (mine or lines or [None])[-1]
+    if run_id:  # this run's decision only: the log's last line may be another run's or another monitor's
+        lines = [r for r in lines if r.get("source_run_id") == run_id]
+    return (lines or [None])[-1]
 
 
 def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:

@@ -214,3 +214,17 @@ def test_a_class_absent_from_the_window_is_not_judged_not_a_quality_drop():
     assert absent["passed"] is True and absent["value"] is None
     assert absent["note"] == "[live] f1:fuel: no row labelled or predicted `fuel` in this window: not judged"
     assert missed["passed"] is False and missed["value"] == 0.0
+
+
+def test_the_report_shows_this_run_s_decision_never_another_run_s(tmp_path, monkeypatch):
+    # with no decision of its own (trigger-retrain skipped), the report showed the log's last line: another run's
+    from kubepipe.components.monitoring.steps import _decision
+    from kubepipe.components.retrain.trigger import trigger_retraining
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    state = str(tmp_path / "state")
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=state, source_run_id="monitor-1")
+    assert _decision(state, "train.yaml", "monitor-1")["action"] == "no-drift"
+    assert _decision(state, "train.yaml", "monitor-2") is None
+    assert _decision(state, "train.yaml", "")["source_run_id"] == "monitor-1"  # called without a run: the last
