@@ -15,11 +15,17 @@ import re
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 
-__all__ = ["UNITS", "passage_id", "spans", "chunk_records"]
+__all__ = ["UNITS", "passage_id", "spans", "chunk_records", "is_blank"]
 
 UNITS = ("words", "tokens")
 PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
 _WORD = re.compile(r"\S+")
+
+
+def is_blank(text: str) -> bool:
+    """No character to search for: empty, whitespace, or only invisible ones (zero-width spaces, control
+    characters), which the encoder's normalizer drops: such a query embeds as the empty input."""
+    return not any(c.isprintable() and not c.isspace() for c in text)
 
 
 def passage_id(doc_id: str, offset: int) -> str:

@@ -18,6 +18,7 @@ from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.retrieval.checks import separator_issues
+from kubepipe.components.retrieval.chunking import is_blank
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
 from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
@@ -37,7 +38,7 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
         raise DataError("queries: no rows; evaluate-retrieval needs labelled queries")
     queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
     relevant = [_relevant_ids(v, separator) for v in df[relevant_column].tolist()]
-    blank = [i for i, q in enumerate(queries) if not q.strip()]
+    blank = [i for i, q in enumerate(queries) if is_blank(q)]
     if blank:
         raise DataError(f"queries: {len(blank)} row(s) have no text in `{query_column}` (first: row {blank[0]}); "
                         "an empty query has nothing to search for (the server refuses one): fill it in or drop it "

@@ -88,8 +88,8 @@ def test_whole_float_ids_are_the_integers_a_queries_file_names():
 
 
 def test_a_labelled_query_without_text_is_refused_naming_the_row():
-    queries = pd.DataFrame({"query": ["coffee", None, "  "], "relevant": ["a", "b", "c"]})
-    with pytest.raises(DataError, match=r"queries: 2 row\(s\) have no text in `query` \(first: row 1\)"):
+    queries = pd.DataFrame({"query": ["coffee", None, "  ", "\u200b"], "relevant": ["a", "b", "c", "d"]})
+    with pytest.raises(DataError, match=r"queries: 3 row\(s\) have no text in `query` \(first: row 1\)"):
         labelled_queries(queries, "query", "relevant")
 
 

@@ -23,7 +23,9 @@ def _served() -> ServedRetriever:
 
 
 @pytest.mark.parametrize("body, field", [({"query": ""}, "query"), ({"query": "  \n"}, "query"),
-                                         ({"queries": ["coffee", " "]}, "queries[1]")])
+                                         ({"queries": ["coffee", " "]}, "queries[1]"),
+                                         ({"queries": ["\u200b\u200b", "ok"]}, "queries[0]"),  # zero-width
+                                         ({"query": "\x00\x01 "}, "query")])
 def test_an_empty_query_is_a_400_naming_it_on_retrieve(body, field):
     with pytest.raises(BadRequest) as exc:
         queries_of(body, SPEC)
