@@ -69,8 +69,9 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
 
 
 def require_text(texts: list[str], field) -> None:
-    """An empty (or blank: retrieval.chunking.is_blank) query is a 400 naming `field(i)`: it has nothing to search for, and its 'hits'
-    would be the passages nearest to the encoder's empty-input vector, with confident-looking scores."""
+    """An empty (or blank: retrieval.chunking.is_blank) query is a 400 naming `field(i)`: it has nothing to
+    search for, and its 'hits' would be the passages nearest to the encoder's empty-input vector, with
+    confident-looking scores."""
     from kubepipe.components.retrieval.chunking import is_blank
 
     for i, t in enumerate(texts):
