@@ -154,7 +154,7 @@ def evaluate_retrieval(
     for q, r, rk in zip(queries, relevant, ranked):
         if len(misses) >= _MISSES_SHOWN:
             break
-        if query_scores(rk, r, ["recall@1"])["recall@1"] < 1:
+        if query_scores(rk, r, ["mrr@1"])["mrr@1"] < 1:  # recall@1 < 1 for every query with 2 relevant ids
             misses.append({"query": q, "relevant": sorted(r), "retrieved": rk[:5]})
     m = retriever.manifest
     return {

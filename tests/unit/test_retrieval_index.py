@@ -272,3 +272,22 @@ def test_register_refuses_an_index_the_evaluation_did_not_score(tmp_path, monkey
                                              r".*wire `model` from the build-index step"):
         register_challenger(str(tmp_path / "b" / "idx"), ev, model_name="idx", registry_uri=registry)
     assert register_challenger(str(tmp_path / "a" / "idx"), ev, model_name="idx", registry_uri=registry).version == 1
+
+
+def test_misses_are_the_queries_whose_first_hit_is_not_relevant(tmp_path, monkeypatch):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    emb, v = _embeddings(tmp_path, n=40)
+    build_index(emb, tmp_path / "idx", method="exact")
+
+    class Exact(_FakeEmbedder):  # query i embeds as passage i: its first hit is document d{i // 2}
+        def embed(self, texts, batch_size=64):
+            return v[[int(t) for t in texts]]
+
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: Exact(32)))
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["4", "6", "8"], "relevant": ["d2|d9", "d9", "d4"]}), queries)
+    ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
+    assert [m["query"] for m in ev["misses"]] == ["6"]  # "4": first hit d2 is relevant, d9 is the other one
