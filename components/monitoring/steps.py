@@ -76,11 +76,25 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
         out["checks"] += checks
         out["quality_dropped"] |= any(not c["passed"] for c in checks)
         if registry_uri and version.isdigit():
+            if int(version) not in _held(registry_uri, model_name):
+                # scored and checked all the same: stopping here skipped the drift check and the retrain decision
+                out.setdefault("not_recorded", {})[version] = (
+                    f"v{version} of `{model_name}` is not in the registry {registry_uri} (served from another "
+                    "registry, or removed): its live metrics are checked here, not recorded")
+                print(f"live-quality: {out['not_recorded'][version]}")
+                continue
             rec = record_live(registry_uri, model_name, int(version),
                               {"window": {**window, "labels": labels}, "metrics": _jsonable(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
     return out
+
+
+def _held(registry_uri: str, model: str) -> set[int]:
+    """The version numbers the registry holds of `model` (none: an empty set)."""
+    from kubepipe.components.registry import Registry
+
+    return {mv.version for mv in Registry(registry_uri).versions(model)}
 
 
 def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:

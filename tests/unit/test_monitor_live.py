@@ -228,3 +228,25 @@ def test_the_report_shows_this_run_s_decision_never_another_run_s(tmp_path, monk
     assert _decision(state, "train.yaml", "monitor-1")["action"] == "no-drift"
     assert _decision(state, "train.yaml", "monitor-2") is None
     assert _decision(state, "train.yaml", "")["source_run_id"] == "monitor-1"  # called without a run: the last
+
+
+def test_a_served_version_the_registry_does_not_hold_is_checked_not_recorded(tmp_path):
+    # a RegistryError stopped the step, so the monitor's drift check and retrain decision never ran
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant", metrics={"f1_macro": 0.9})  # v1 only
+    log = _log()  # versions 1 and 2 served
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(tmp_path / "labels.csv", index=False)
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="merchant",
+                           registry_uri=reg, thresholds={"f1_macro": {"min": 0.99}})
+    assert out["quality_dropped"] is True and sorted(out["versions"]) == ["1", "2"]
+    assert sorted(out["recorded"]) == ["1"] and "v2 of `merchant` is not in the registry" in out["not_recorded"]["2"]
+    none = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="fraud",
+                            registry_uri=reg, thresholds={})
+    assert none["recorded"] == {} and sorted(none["not_recorded"]) == ["1", "2"]
