@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import label_text, require_text
+from kubepipe.components.data.io import id_text, label_text, require_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
@@ -72,12 +72,24 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     if empty:
         raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
     index = {lab: i for i, lab in enumerate(labels)}
+    # a model trained before labels followed id_text's rule (a champion) names the class `3` as '3.0'
+    index.update({alias: i for i, lab in enumerate(labels)
+                  if (alias := _whole_float_text(lab)) is not None and alias not in index})
     unknown = sorted({v for v in as_str if v not in index})
     if unknown:
         raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"
                         f"{' ...' if len(unknown) > 5 else ''} (model labels: {labels[:10]}). Use a holdout drawn "
                         "from the training label set, or retrain")
     return np.array([index[v] for v in as_str], dtype=int)
+
+
+def _whole_float_text(label: str) -> str | None:
+    """'3.0' -> '3' (the label text id_text gives that cell now); None for any other label."""
+    try:
+        number = float(label)
+    except ValueError:
+        return None
+    return id_text(number) if "." in label and number.is_integer() else None
 
 
 def _proba(model, inputs) -> np.ndarray:
@@ -100,6 +112,7 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
         aligned = np.zeros((len(proba), len(labels)))
         for j, lab in enumerate(model.labels):
+            lab = lab if lab in labels else _whole_float_text(lab)  # an older champion's '3.0' is the class `3`
             if lab in labels:
                 aligned[:, labels.index(lab)] = proba[:, j]
         proba = aligned

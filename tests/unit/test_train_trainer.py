@@ -230,6 +230,21 @@ def test_integer_labels_with_a_blank_cell_keep_their_names(tmp_path):
     as_floats = evaluate_model(tmp_path / "m", tmp_path / "hf.parquet", thresholds={"accuracy": {"min": 0}},
                                baseline="none")
     assert (as_floats["support"], as_floats["metrics"]["f1_macro"]) == (ev["support"], ev["metrics"]["f1_macro"])
+    # a champion trained before that rule (labels '0.0', '1.0', ...) still reads the holdout: it is re-scored
+    from kubepipe.components.evaluation.evaluate import label_indices
+
+    old = [f"{i}.0" for i in range(len(names))]
+    assert label_indices(holdout, "category", old).tolist() == label_indices(holdout, "category", trained.labels).tolist()
+    import json
+    import shutil
+
+    from kubepipe.components.evaluation.evaluate import score
+
+    shutil.copytree(tmp_path / "m", tmp_path / "old")
+    spec = json.loads((tmp_path / "old" / "kubepipe-model.json").read_text())
+    (tmp_path / "old" / "kubepipe-model.json").write_text(json.dumps({**spec, "labels": old}))
+    champion, _ = score(load_model(tmp_path / "old"), holdout, "category", labels=trained.labels)
+    assert champion["f1_macro"] == ev["metrics"]["f1_macro"]
 
 
 def test_a_blank_label_is_no_label_not_a_class(tmp_path):
