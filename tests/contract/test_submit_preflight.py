@@ -117,3 +117,14 @@ def test_vertex_submit_checks_param_values_before_any_request(monkeypatch):
             vertex.submit(pkg, pkg.profile, params={"epochs": "-3"}, credentials=AnonymousCredentials(),
                           api_endpoint=fake.url)
         assert str(exc.value) == BAD_EPOCHS and fake.requests == []
+
+
+def test_a_credential_given_as_a_param_is_refused_before_upload(kfp, capsys):
+    """The YAML's own values are refused for this; a --param's went to KFP, kept with the run and shown in its UI."""
+    token = "ghp_" + "a" * 36
+    code, text = submit(capsys, kfp, *REMOTE_DATA, "--set", f"runtime_image={PINNED}",
+                        "--param", f"force_reason=approved via {token}")
+    assert code == 2, text
+    assert ("--param force_reason=<redacted>: looks like a credential, and kubeflow keeps a run's parameters and "
+            "shows them in its UI; give it to the step from a secret instead") in " ".join(text.split())
+    assert token not in text and mutations(kfp) == []

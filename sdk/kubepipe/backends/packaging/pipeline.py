@@ -109,12 +109,20 @@ class PipelinePackage:
         """Before anything is uploaded: raise UserError for what cannot run on `target`; return warnings.
 
         Refused: a file-path param left at a local default, or given a local path, which a pod cannot
-        read; a runtime image that is not set or a placeholder. Warned: an image not pinned by digest.
+        read; a credential-looking value, which the service would keep with the run and show in its UI (the
+        rule the YAML's own values meet); a runtime image that is not set or a placeholder. Warned: an image
+        not pinned by digest.
         """
         from kubepipe.backends.packaging.images import image_problems
+        from kubepipe.secrets import REDACTED, redacted
         from kubepipe.spec.paths import REMOTE_PATH_HINT, pod_readable
 
         errors: list[str] = []
+        for name, value in params.items():
+            if redacted(value, name) != value:
+                errors.append(f"--param {name}={REDACTED}: looks like a credential, and {target} keeps a run's "
+                              f"parameters and shows them in its UI; give it to the step from a secret instead "
+                              f"(env: {{VAR: {{secret: <name>, key: <key>}}}}) and read VAR in the component")
         for name in self.path_params:
             if name in params:
                 value = params[name]
