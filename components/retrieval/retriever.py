@@ -50,8 +50,12 @@ class Retriever:
         from kubepipe.components.retrieval.index import EMBEDDER_DIR, VectorIndex
 
         self.index = VectorIndex(index_dir)
-        self.embedder = embedder or Embedder.load(self.index.path / EMBEDDER_DIR, device=device,
-                                                  expected=self.manifest.get("embedder"))
+        if embedder is None:
+            from kubepipe.components.serving.artifact_loader import resolve_device
+
+            embedder = Embedder.load(self.index.path / EMBEDDER_DIR, device=resolve_device(device, "device:"),
+                                     expected=self.manifest.get("embedder"))  # `auto`: cuda when torch sees one
+        self.embedder = embedder
         p = self.index.passages
         self.doc_ids = p["doc_id"].astype(str).to_numpy()
         self.n_docs = int(len(set(self.doc_ids.tolist())))

@@ -291,3 +291,17 @@ def test_misses_are_the_queries_whose_first_hit_is_not_relevant(tmp_path, monkey
     write_dataset(pd.DataFrame({"query": ["4", "6", "8"], "relevant": ["d2|d9", "d9", "d4"]}), queries)
     ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
     assert [m["query"] for m in ev["misses"]] == ["6"]  # "4": first hit d2 is relevant, d9 is the other one
+
+
+def test_a_retriever_on_device_auto_loads_its_embedder_on_a_real_device(tmp_path, monkeypatch):
+    """evaluate-retrieval's documented `device: auto` reached torch as 'auto' (RuntimeError)."""
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=4)
+    build_index(emb, tmp_path / "idx", method="exact")
+    seen = []
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, device="cpu", **kw: seen.append(device)
+                                                      or _FakeEmbedder(32)))
+    Retriever(tmp_path / "idx", device="auto")
+    assert seen and seen[0] in ("cpu", "cuda")
