@@ -129,3 +129,11 @@ def test_the_python_api_submits_as_the_cli_does(kfp):
     kfp.fail_task = "train"
     with pytest.raises(RunFailed, match="task 'train' failed"):
         kubepipe.submit("nightly.yaml", "kubeflow", sets=sets, wait=True, poll_s=0)
+
+
+def test_a_slot_is_refused_on_kubeflow_before_anything_is_uploaded(kfp, capsys):
+    code, _out, err = cli(capsys, "submit", "nightly.yaml", "-t", "kubeflow", "--set", f"host={kfp.url}",
+                          "--slot", "2026-12-01")  # was dropped: a second submit started a second run
+    assert code == 2 and ("--slot 2026-12-01: a slot names a Vertex job (a second submit of it is caught); kubeflow "
+                          "starts a new run on every submit: leave --slot out") in " ".join(err.split())
+    assert mutating(kfp) == []
