@@ -255,6 +255,18 @@ def test_compile_onto_its_own_source_is_refused(tmp_path):
     assert f.read_text() == HEAD
 
 
+@pytest.mark.parametrize("command", [["compile", "p.yaml"], ["schema"], ["components"]])
+def test_out_dash_is_stdout(tmp_path, monkeypatch, capsys, command):
+    """`-o -` wrote a file named `-` and printed nothing (the convention, and the help's 'default: stdout')."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(HEAD)
+    code, out, err = run_cli(capsys, *command, "-o", "-")
+    assert code == 0, err
+    assert not (tmp_path / "-").exists() and out.strip()
+
+
 def test_validating_a_compiled_ir_says_what_it_is(tmp_path):
     """It listed ten issues: apiVersion, kind, metadata, steps missing, each IR key unknown."""
     f, ir = tmp_path / "p.yaml", tmp_path / "p.ir.yaml"

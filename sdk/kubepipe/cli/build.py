@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, TARGET
+from kubepipe.cli.options import PROFILE, SET, TARGET, dash_is_stdout
 
 __all__ = ["register"]
 
@@ -35,7 +35,8 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
 
 def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
-             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the IR here (default: stdout)."),
+             out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
+                                                help="Write the IR here (default: stdout)."),
              home: Path = output.HOME) -> None:
     """Compile to KFP IR YAML for a target."""
     from kubepipe.api import compile as do_compile

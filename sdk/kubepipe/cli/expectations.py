@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console
+from kubepipe.cli.options import dash_is_stdout
 
 __all__ = ["register"]
 
@@ -17,7 +18,8 @@ expectations_app = typer.Typer(help="Great Expectations helpers for the validate
 @expectations_app.command("infer")
 def infer(
     data: str = typer.Argument(..., help="CSV or Parquet file (local path, gs:// or http(s)://)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the YAML here instead of stdout."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
+                                       help="Write the YAML here instead of stdout."),
     max_categories: int = typer.Option(20, "--max-categories", min=0,
                                        help="Columns with at most this many values get a value set."),
     sample: int = typer.Option(100_000, "--sample", min=0, help="Rows to look at (seeded sample); 0 = all."),

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "finite"]
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "finite", "dash_is_stdout"]
 
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
 PROFILE = typer.Option(None, "--profile", help="Target profile file (default: configs/<target>.yaml).")
 SET = typer.Option(None, "--set", help="Override a profile value: key=value (repeatable).")
 PARAM = typer.Option(None, "--param", "-p", help="Run-time param: name=value (repeatable).")
+
+
+def dash_is_stdout(value: Optional[Path]) -> Optional[Path]:
+    """An `--out` option's callback: `-o -` is stdout, as it is for most tools (it wrote a file named `-`)."""
+    return None if value is not None and str(value) == "-" else value
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:
