@@ -139,8 +139,9 @@ class Embedder:
         order = np.argsort([len(t) for t in texts], kind="stable")
         cuda = str(self.device).startswith("cuda")
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            for start in range(0, n, max(1, int(batch_size))):
-                idx = order[start:start + batch_size]
+            step = max(1, int(batch_size))
+            for start in range(0, n, step):
+                idx = order[start:start + step]
                 batch = {k: v.to(self.device) for k, v in
                          to_tensors(self.tokenizer.encode([texts[i] for i in idx])).items()}
                 hidden = self.encoder(**batch).last_hidden_state.float()

@@ -43,10 +43,16 @@ def chunk_step(documents_path: str, passages, report, *, text_column: str, id_co
 
 def embed_step(passages_path: str, embeddings, report, *, model_dir: str, model_uri: str, text_column: str,
                base_model: str, base_model_sha256: str, max_length: int, batch_size: int, device: str) -> dict:
+    from kubepipe.components.checks import issues_text
     from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.retrieval.checks import check_embed
     from kubepipe.components.retrieval.embeddings import embed_passages, load_embedder
     from kubepipe.components.retrieval.report import render_index_report
 
+    issues = check_embed({"batch_size": batch_size, "max_length": max_length, "device": device})
+    if issues:  # checked again here: run-time values were not seen at validate (batch_size 0 crashed in torch)
+        raise ConfigError(issues_text("embed", issues))
     embedder = load_embedder(model_dir=model_dir, model_id=model_uri, base_model=base_model,
                              base_model_sha256=base_model_sha256, max_length=int(max_length), device=device)
     meta = embed_passages(read_dataset(passages_path), embeddings.path, embedder, text_column=text_column,

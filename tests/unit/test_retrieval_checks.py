@@ -74,3 +74,19 @@ def test_an_empty_separator_is_refused_at_validate_and_at_run_time(tmp_path):
 def test_a_metric_with_k_out_of_range_is_not_offered_as_its_own_correction(name):
     issue, = check_evaluate_retrieval({"baseline": "none", "thresholds": {name: {"min": 0.5}}})
     assert issue.message == f"unknown metric `{name}`" and f"`{name}`" not in issue.hint
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"batch_size": 0}, "embed: batch_size: must be a whole number >= 1, got 0"),
+    ({"device": "gpu"}, "embed: device: must be one of auto, cpu, cuda")])
+def test_embed_refuses_run_time_values_validate_could_not_see(tmp_path, values, message):
+    from types import SimpleNamespace
+
+    from kubepipe.components.errors import ConfigError
+    from kubepipe.components.retrieval.steps import embed_step
+
+    args = dict(model_dir="", model_uri="", text_column="text", base_model="package:all-minilm-l6-v2",
+                base_model_sha256="", max_length=32, batch_size=8, device="cpu")
+    out = SimpleNamespace(path=str(tmp_path / "emb"), metadata={})
+    with pytest.raises(ConfigError, match=message):
+        embed_step(str(tmp_path / "p.parquet"), out, out, **{**args, **values})
