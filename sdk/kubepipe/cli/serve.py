@@ -32,7 +32,7 @@ def _opt(key: str, *flags: str):
 
 
 def serve(
-    model_dir: str = typer.Argument(..., help="A Model artifact directory (the output of a train step)."),
+    model_dir: str = typer.Argument(..., help="A Model artifact directory: a train step's model, or a build-index step's retrieval index."),
     name: str = _opt("name", "--name"),
     host: str = _opt("host", "--host"),
     port: int = _opt("port", "--port"),
