@@ -18,12 +18,12 @@ _PROFILES = {
     "kubeflow.yaml": "target: kubeflow\nhost: ${env.KFP_HOST}\nnamespace: kubeflow\n"
                      "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-minio://mlpipeline/kubepipe}\n"
                      "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
-                     "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://CHANGE-ME/registry}\n"
+                     "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://change-me-bucket/registry}\n"
                      "auth: {token_env: KFP_TOKEN}  # the token itself stays in the environment\n",
     "vertex.yaml": "target: vertex\nproject: ${env.GOOGLE_CLOUD_PROJECT}\nregion: ${env.GOOGLE_CLOUD_REGION:-europe-west4}\n"
-                   "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-gs://CHANGE-ME/pipeline-root}\n"
+                   "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-gs://change-me-bucket/pipeline-root}\n"
                    "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
-                   "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://CHANGE-ME/registry}\n"
+                   "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://change-me-bucket/registry}\n"
                    "service_account: ${env.KUBEPIPE_SERVICE_ACCOUNT:-}\n",
 }
 
