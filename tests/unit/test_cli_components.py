@@ -58,10 +58,10 @@ SKELETON = {
         "drift": {"component": "detect-drift", "inputs": {"data": "${steps.load.outputs.dataset}",
                                                           "reference": "${steps.holdout.outputs.dataset}"}},
         # what the retrieval examples read (components/retrieval/checks.py)
-        "catalogue": {"component": "load-data", "with": {"source": "${params.data_uri}"}},
-        "queries": {"component": "load-data", "with": {"source": "${params.holdout_uri}"}},
+        "catalogue": {"component": "load-data", "with": {"source": "${params.catalogue_uri}"}},
+        "queries": {"component": "load-data", "with": {"source": "${params.queries_uri}"}},
         "chunk": {"component": "chunk-documents", "inputs": {"documents": "${steps.catalogue.outputs.dataset}"},
-                  "with": {"text_column": "description", "id_column": "transaction_id"}},
+                  "with": {"text_column": "text", "id_column": "merchant_id"}},
         "embed": {"component": "embed", "inputs": {"passages": "${steps.chunk.outputs.passages}"}},
         "index": {"component": "build-index", "inputs": {"embeddings": "${steps.embed.outputs.embeddings}"}},
         "live": {"component": "live-quality", "inputs": {"predictions": "${steps.load.outputs.dataset}"},
@@ -81,6 +81,11 @@ def test_every_example_validates_inside_a_pipeline(name, target, tmp_path):
             doc["on_exit"] = step
         else:
             doc["steps"][key] = step
+    # validate reads a local file's header for the columns the retrieval examples name
+    (tmp_path / "catalogue.csv").write_text("merchant_id,text\nm1,STARBUCKS coffee\n")
+    (tmp_path / "queries.csv").write_text("descriptor,merchant_id\nSTARBUCKS 1234,m1\n")
+    doc["params"].update(catalogue_uri={"type": "str", "default": str(tmp_path / "catalogue.csv")},
+                         queries_uri={"type": "str", "default": str(tmp_path / "queries.csv")})
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     (tmp_path / "merchant-categorizer.yaml").write_text("")  # the pipeline trigger-retrain's example starts
