@@ -89,8 +89,15 @@ def api_error_text(exc: BaseException) -> str | None:
     code = int(status) if isinstance(status, int) or str(status).isdigit() else None
     hint = (_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None
     if type(exc).__name__ == "DefaultCredentialsError":
-        text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
-                                                    "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")
+        key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if key:  # set, but to a missing or malformed file: it was 'no Google credentials found; set it ...'
+            why = " ".join(": ".join(str(a) for a in exc.args).split()).rstrip(".")[:300]
+            text, hint = (f"GOOGLE_APPLICATION_CREDENTIALS={key} cannot be used: {why}",
+                          "point it at a service-account key file (JSON), or unset it and run "
+                          "`gcloud auth application-default login`")
+        else:
+            text, hint = "no Google credentials found", ("run `gcloud auth application-default login` (or set "
+                                                        "GOOGLE_APPLICATION_CREDENTIALS to a key file path)")
     return f"({status or type(exc).__name__}): {text}" + (f"; {hint}" if hint else "")
 
 

@@ -221,6 +221,24 @@ def test_a_region_vertex_does_not_have_is_named_before_any_request(vx):
     assert vx.api() == []
 
 
+def test_a_key_file_that_cannot_be_used_is_named(vx, monkeypatch, tmp_path):
+    from kubepipe.backends.remote.listing import list_remote_runs
+    from kubepipe.errors import UserError
+
+    from google.cloud.aiplatform import initializer
+
+    monkeypatch.setattr(initializer.global_config, "_credentials", None)  # an earlier test's, process-wide
+    key = tmp_path / "nope.json"  # was 'no Google credentials found; ... (or set GOOGLE_APPLICATION_CREDENTIALS ...)'
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    with pytest.raises(UserError, match=rf"failed \(DefaultCredentialsError\): GOOGLE_APPLICATION_CREDENTIALS={key} "
+                                        rf"cannot be used: File {key} was not found; point it at a service-account "):
+        list_remote_runs("vertex", vx.profile, api_endpoint=vx.url)
+    key.write_text('{"type": "service_account"}')
+    with pytest.raises(UserError, match=r"cannot be used: Failed to load service account credentials from .*: Service "
+                                        r"account info was not in the expected format"):
+        list_remote_runs("vertex", vx.profile, api_endpoint=vx.url)
+
+
 def test_permission_denied_is_a_short_user_error(vx):
     from kubepipe.errors import UserError
 
