@@ -27,6 +27,9 @@ __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_s
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
 V2_OUTPUTS = ("label", "probabilities")
+# The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
+# encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
+FP32_MAX = 3.4028234663852886e38
 
 
 class BadRequest(ValueError):
@@ -99,6 +102,8 @@ def _number(value: Any, where: str) -> float:
         number = math.inf
     if not math.isfinite(number):
         raise BadRequest(where, "expected a finite number")
+    if abs(number) > FP32_MAX:
+        raise BadRequest(where, f"{number:g} is outside the model's FP32 range (|x| <= 3.4e38)")
     return number
 
 

@@ -74,6 +74,18 @@ def test_v1_tabular_bad_rows(row, field):
     assert err.value.field == field
 
 
+@pytest.mark.parametrize("value", [1e39, -3.5e38, 10**300])
+def test_a_number_beyond_fp32_is_refused_not_read_as_missing(value):
+    # float32(1e39) is inf, which the tabular encoder imputes with the training mean: a silent wrong answer
+    for parse, body in ((parse_v1, {"instances": [[1, value]]}),
+                        (parse_v2, [tensor("FP64", [1, 2], [1, value])])):
+        with pytest.raises(BadRequest) as err:
+            parse(body, TAB)
+        assert err.value.status == 400 and "is outside the model's FP32 range (|x| <= 3.4e38)" in str(err.value)
+        assert err.value.field in ("instances[0][1]", "inputs[0].data[1]")
+    assert parse_v1({"instances": [[1, 3.4e38]]}, TAB).items == [[1.0, 3.4e38]]
+
+
 def test_v2_text_and_tabular():
     assert parse_v2([tensor("BYTES", [2], ["a", "b"])], TEXT).items == ["a", "b"]
     assert parse_v2([tensor("BYTES", [2, 1], [["a"], ["b"]])], TEXT).items == ["a", "b"]
