@@ -193,6 +193,9 @@ class ServedModel(Model):
     async def postprocess(self, result, headers=None, response_headers=None):
         request, parsed, probs = result
         best = probs.argmax(axis=1)
+        top = probs[np.arange(len(best)), best]
+        if not np.isfinite(top).all():  # a NaN row is NaN in every class, its top too
+            raise self._not_finite(request, parsed, top)
         labels = self._labels[best]
         # canary analysis reads these on KServe; counted by class index (np.unique on the label strings
         # sorted them: ~25% of the answer's CPU at 32 rows)
@@ -200,7 +203,6 @@ class ServedModel(Model):
         per_label = counts.tolist()
         for i in np.flatnonzero(counts).tolist():
             self.metrics.predicted_at[i].inc(per_label[i])
-        top = probs[np.arange(len(best)), best]
         if self.prediction_log is not None and self.prediction_log.sampled():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
             _ANSWER.set((rid, parsed.items, labels, top))
@@ -211,6 +213,23 @@ class ServedModel(Model):
                     pred["probabilities"] = row
             return {"predictions": preds}
         return self._v2_response(request, parsed, labels, probs)
+
+    def _not_finite(self, request, parsed: Parsed, top: np.ndarray) -> BadRequest:
+        """The 400 for rows the model answered with NaN: a tabular feature so far from its training values
+        that it overflowed float32 once standardised (`merchant_risk: 3e38`). Answered 200 with a null
+        probability and the first label before."""
+        i = int(np.flatnonzero(~np.isfinite(top))[0])
+        where = f"instances[{i}]" if request is None else "inputs[0].data"
+        row = "this row" if request is None else f"row {i}"
+        enc = self.model.encoder
+        if self.spec.task != TABULAR or not hasattr(enc, "mean"):
+            return BadRequest(where, f"the model's probabilities for {row} are not numbers (NaN)")
+        with np.errstate(all="ignore"):
+            z = np.abs((np.asarray(parsed.items[i], dtype=np.float64) - enc.mean) / enc.std)
+        j = int(np.nanargmax(np.where(np.isnan(z), -1.0, z)))
+        return BadRequest(where, f"the model's probabilities for {row} are not numbers: "
+                          f"`{self.spec.features[j]}` = {parsed.items[i][j]:g} is {z[j]:.3g} standard deviations "
+                          "from its training mean, too far for the model's float32; check its units")
 
     def _v2_response(self, request: InferRequest, parsed: Parsed, labels: np.ndarray, probs: np.ndarray):
         binary = bool(getattr(request, "use_binary_outputs", False))

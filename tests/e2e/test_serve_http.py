@@ -105,6 +105,21 @@ def test_v1_and_v2_tabular_match_the_model(models, servers):
     np.testing.assert_allclose(np.array(probs["data"]).reshape(3, -1), want, rtol=1e-5, atol=1e-6)
 
 
+def test_a_row_the_model_answers_with_nan_is_a_400_naming_the_feature(servers):
+    # is_online (std ~0.5) = 3e38 is finite in FP32, and 6e38 once standardised: inf in float32, NaN out.
+    # It was a 200 with `"probability": null` and the first label.
+    base, rows = servers["risk"], [[12.5, 3, 1], [12.5, 3, 3e38]]
+    v1 = httpx.post(f"{base}/v1/models/risk:predict", json={"instances": rows})
+    v2 = httpx.post(f"{base}/v2/models/risk/infer", json={"inputs": [
+        {"name": "features", "shape": [2, 3], "datatype": "FP32", "data": rows}]})
+    for r, field, row in ((v1, "instances[1]", "this row"), (v2, "inputs[0].data", "row 1")):
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == field
+        assert r.json()["error"].startswith(f"{field}: the model's probabilities for {row} are not numbers: "
+                                            "`is_online` = 3e+38 is ")
+        assert "standard deviations from its training mean, too far for the model's float32" in r.json()["error"]
+
+
 def test_metadata_ready_and_model_card(models, servers):
     base = servers["merchant"]
     assert httpx.get(f"{base}/v2/models/merchant/ready").json() == {"name": "merchant", "ready": True}
