@@ -42,6 +42,19 @@ def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = Non
     return df
 
 
+def read_table(path: str | os.PathLike, role: str, note: str = ""):
+    """A dataset input as a DataFrame: Parquet per the contract, or a hand-made CSV read by the data layer's one
+    reader (a binary or mis-encoded file is named as load-data names it); `note` says how to read other files."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv" and p.is_file():
+        try:
+            return read_source(str(p))  # `auto`: a Parquet file named .csv is still read
+        except DataError as exc:
+            raise DataError(f"the {role} dataset {exc}" + (f"; {note}" if note else ""),
+                            retryable=exc.retryable) from None
+    return read_dataset(p)  # names a missing file too
+
+
 def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> dict:
     """Write `df` as one Parquet file; returns the metadata (also merged into `artifact.metadata`)."""
     import pyarrow as pa

@@ -167,7 +167,7 @@ def evaluate_model(
 
     With `latency:` set, or a serving metric (p50_ms, p99_ms, tokens_per_s) in the gate, the challenger
     is also measured on the serving path; the champion too when a relative rule names a serving metric."""
-    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.data.io import read_table
     from kubepipe.components.kfp_values import whole_numbers
 
     slices = whole_numbers(slices, ("min_rows",))  # a whole `dict` param: KFP delivers 20 as 20.0
@@ -176,7 +176,8 @@ def evaluate_model(
         raise ComponentError(issues_text("evaluate", issues))
     if baseline == "champion" and not model_name:
         raise ComponentError("evaluate: no model name to look the champion up by; set `model_name` (or baseline: none)")
-    df = read_dataset(holdout_path)
+    df = read_table(holdout_path, "holdout", "evaluate reads a hand-made CSV as UTF-8, comma-separated; for any "
+                    "other file, read it with a load-data step and wire its dataset")
     if model is None:
         from kubepipe.components.training.artifact import load_model
         model = load_model(model_dir)

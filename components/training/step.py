@@ -27,19 +27,10 @@ _CSV_NOTE = ("train-torch reads a hand-made CSV as UTF-8, comma-separated; for a
 
 
 def read_frame(artifact, role: str):
-    """A Dataset artifact as a DataFrame (Parquet per the contract; CSV accepted for hand-made inputs, read by
-    the data layer's one reader, so a binary or mis-encoded file is named as load-data names it)."""
-    path = Path(artifact.path)
-    if path.suffix.lower() == ".csv" and path.is_file():
-        from kubepipe.components.data.sources import read_source
+    """A Dataset artifact as a DataFrame (Parquet per the contract; CSV accepted for hand-made inputs)."""
+    from kubepipe.components.data.io import read_table
 
-        try:
-            return read_source(str(path))  # `auto`: a Parquet file named .csv is still read
-        except DataError as exc:
-            raise DataError(f"the {role} dataset {exc}; {_CSV_NOTE}", retryable=exc.retryable) from None
-    from kubepipe.components.data.io import read_dataset
-
-    return read_dataset(path)  # names a missing file too
+    return read_table(artifact.path, role, _CSV_NOTE)
 
 
 def _hash(artifact) -> str | None:

@@ -225,3 +225,18 @@ def test_outputs_and_report(env, tmp_path):
         (tmp_path / "x.json").write_text(json.dumps({"a": 1}))
         read_evaluation(str(tmp_path / "x.json"))
     assert "<svg" in render_report({**ev, "roc": None, "pr": None})
+
+
+def test_a_hand_made_csv_holdout_is_read_as_train_torch_reads_one(env):
+    # evaluate_model(model, "holdout.csv") said 'not a readable Parquet dataset: Parquet magic bytes not found'
+    import pandas as pd
+
+    csv = env["tmp"] / "holdout.csv"
+    pd.read_parquet(env["holdout"]).to_csv(csv, index=False)
+    from_csv = evaluate_model(env["good"], str(csv), baseline="none", thresholds=GATE)
+    from_parquet = evaluate_model(env["good"], env["holdout"], baseline="none", thresholds=GATE)
+    same = ("accuracy", "f1_macro", "roc_auc")  # latency_ms is measured, not computed
+    assert {k: from_csv["metrics"][k] for k in same} == {k: from_parquet["metrics"][k] for k in same}
+    (env["tmp"] / "bad.csv").write_bytes(b"\x1f\x8b\x08binary")
+    with pytest.raises(DataError, match=r"^the holdout dataset .*bad\.csv.*load-data step"):
+        evaluate_model(env["good"], str(env["tmp"] / "bad.csv"), baseline="none", thresholds=GATE)
