@@ -299,6 +299,16 @@ def test_wait_says_a_refused_read_at_once_and_outlasts_a_restarting_server(kfp):
     assert kubeflow.wait(res.run_id, kfp.profile, poll_s=0) == "SUCCEEDED"
 
 
+def test_a_cancelled_run_is_said_to_be_cancelled_not_failed(kfp):
+    res = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    real = kfp._route
+    kfp._route = lambda r: (200, {"run_id": res.run_id, "state": "CANCELED", "display_name": "x"}) if (
+        r.path.endswith(res.run_id)) else real(r)
+    with pytest.raises(RunFailed, match=rf"^kubeflow run {res.run_id} was cancelled \(canceled\) before any task "
+                                        r"failed$"):  # was '... canceled: the run failed'
+        kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
+
+
 def test_a_refused_health_check_is_said_at_once_with_its_status(kfp):
     kfp.forbid = "/healthz"  # was 5 tracebacks 5 s apart, then 'cannot reach ...: Failed getting healthz endpoint'
     with pytest.raises(UserError, match=rf"profile.host: Kubeflow Pipelines at {kfp.url} failed its health check "

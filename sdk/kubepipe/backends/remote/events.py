@@ -9,7 +9,7 @@ from typing import Callable, TypeVar
 from kubepipe.clients import api_errors, quiet
 from kubepipe.errors import KubepipeError, UserError
 
-__all__ = ["RunFailed", "TaskEvent", "kfp_state", "vertex_state", "poll_patiently"]
+__all__ = ["RunFailed", "TaskEvent", "kfp_state", "vertex_state", "poll_patiently", "run_ended"]
 
 T = TypeVar("T")
 
@@ -18,6 +18,18 @@ class RunFailed(KubepipeError):
     """A remote run ended in FAILED / CANCELED; the message names the task."""
 
     exit_code = 1
+
+
+def run_ended(what: str, state: str, task: str, message: str) -> RunFailed:
+    """How a followed run that did not succeed ended: `what` ('kubeflow run r-1') failed in a task, or was
+    cancelled - not 'the run failed', which a cancelled run without a failed task was said to have done."""
+    if task:
+        said = f"{what} {state.lower()}: task {task!r} failed"
+    elif state.upper().startswith("CANCEL"):
+        said = f"{what} was cancelled ({state.lower()}) before any task failed"
+    else:
+        said = f"{what} {state.lower()}: the run failed"
+    return RunFailed(said + (f": {message}" if message else ""))
 
 
 def kfp_state(value) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently, run_ended
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 
@@ -155,9 +155,7 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
         if state in _DONE_OK:
             return state
         if state in _DONE_BAD:
-            task, msg = _failed_task(run, pipeline_name)
-            where = f"task {task!r}" if task else "the run"
-            raise RunFailed(f"kubeflow run {run_id} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
+            raise run_ended(f"kubeflow run {run_id}", state, *_failed_task(run, pipeline_name))
         if deadline is not None and time.monotonic() > deadline:
             raise RunFailed(f"kubeflow run {run_id} still {state.lower()} after {timeout_s:g}s; "
                             f"it keeps running - follow it with `kubepipe runs show {run_id} --target kubeflow`")

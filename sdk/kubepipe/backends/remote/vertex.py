@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, vertex_state
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
 from kubepipe.clients import api_errors, service_name, vertex_init
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
@@ -154,9 +154,8 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
         if state in _DONE_OK:
             return state
         if state in _DONE_BAD:
-            where = f"task {failed.task_name!r}" if failed is not None else "the run"
             msg = (failed.error.message if failed is not None and failed.error.message else res.error.message)
-            raise RunFailed(f"vertex job {job.name} {state.lower()}: {where} failed" + (f": {msg}" if msg else ""))
+            raise run_ended(f"vertex job {job.name}", state, failed.task_name if failed is not None else "", msg)
         if deadline is not None and time.monotonic() > deadline:
             raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:g}s; it keeps running - "
                             f"follow it with `kubepipe runs show {job.name} --target vertex`")
