@@ -145,8 +145,8 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     try:
         data, encoder = prepare(train_df, val_df, cfg, encoding, enc_kwargs, where=where, val_where=val_where,
                                 teacher=teacher, teacher_device=device)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"bad preprocessing hyperparameters {enc_kwargs}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # encoding the rows or the teacher's pass: not the settings
+        raise ModelError(f"preparing the training data failed: {type(exc).__name__}: {exc}") from None
     if cfg.early_stopping_patience and data.val is None:  # it would train every epoch and keep the last
         source = (f"the {val_where} has no row with a label of the training data" if val_df is not None else
                   f"validation_fraction {cfg.validation_fraction} holds out no row of the {where}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.io import label_text, require_text
-from kubepipe.components.errors import DataError
+from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
 
@@ -135,7 +135,10 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
     if tabular:
         encoder: Encoder = TabularEncoder(columns["feature_columns"]).fit(_inputs(train_frame, columns))
     else:
-        encoder = ENCODINGS[encoding](**encoder_kwargs)
+        try:
+            encoder = ENCODINGS[encoding](**encoder_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"bad preprocessing hyperparameters {encoder_kwargs}: {exc}") from None
     train_inputs = _inputs(train_frame, columns)
     data = TrainSet(labels=labels, columns=columns, train=encoder.encode(train_inputs), y_train=y[train_idx],
                     val=None, y_val=None, train_tokens=encoder.count_tokens(train_inputs))

@@ -263,3 +263,16 @@ def test_int_hyperparameters_given_as_kfp_carries_them_build_as_ints():
         _apply_trainer_keys(_cfg(hyperparameters={"checkpoint_every_steps": 1.5}))
     with pytest.raises(ModelError, match=r"could not be built with \{'layers': 1.5\}"):
         build_model(TabularMLP, 2, {"num_features": 3, "encoding": "tabular"}, {"layers": 1.5})
+
+
+def test_a_failure_encoding_the_rows_is_not_blamed_on_the_hyperparameters(monkeypatch):
+    # any TypeError/ValueError while preparing the data read 'bad preprocessing hyperparameters {}: ...'
+    from kubepipe.components.training import encoders
+
+    def broken(self, texts):
+        raise ValueError("cannot encode row 3")
+
+    monkeypatch.setattr(encoders.ENCODINGS["hashed-ngrams"], "encode", broken)
+    with pytest.raises(ModelError) as exc:
+        train(merchant_frame(40), _cfg())
+    assert str(exc.value) == "preparing the training data failed: ValueError: cannot encode row 3"
