@@ -47,6 +47,10 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
     from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
 
     require_columns(passages, [text_column], source="passages")
+    if "doc_id" not in passages.columns:  # an index ranks documents: serving and evaluation read it per passage
+        raise DataError(f"passages: no `doc_id` column (the document each passage belongs to; the data has: "
+                        f"{', '.join(map(str, list(passages.columns)[:30]))}); embed a chunk-documents step's "
+                        "output, or name the id column of your passages doc_id")
     if len(passages) == 0:
         raise DataError("passages: no rows to embed; check the chunk-documents step's input")
     texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in passages[text_column]]

@@ -69,7 +69,8 @@ def embed(
     """Embed passages with a sentence encoder: mean pooling, L2-normalised; batched, bf16 on GPU.
 
     Args:
-        passages: The passages (a chunk-documents step's output, or any dataset with a text column).
+        passages: The passages (a chunk-documents step's output, or any dataset with a text column and a
+            `doc_id` column naming the document of each passage).
         model: Optional fine-tuned `pretrained-encoder` Model (e.g. from the registry); its encoder is used.
         text_column: The column to embed.
         base_model: Without `model`: `package:all-minilm-l6-v2` (the packaged MiniLM) or a directory with

@@ -115,9 +115,22 @@ def test_passages_longer_than_max_length_are_counted_and_warned_about(tmp_path, 
     from kubepipe.components.retrieval.embeddings import embed_passages
 
     short = Embedder.from_base_model("package:all-minilm-l6-v2", max_length=8)
-    passages = pd.DataFrame({"text": ["coffee shop", "one two three four five six seven eight nine ten", "東京" * 20]})
+    passages = pd.DataFrame({"doc_id": ["a", "b", "c"],
+                             "text": ["coffee shop", "one two three four five six seven eight nine ten", "東京" * 20]})
     with caplog.at_level("WARNING"):
         meta = embed_passages(passages, tmp_path / "emb", short)
     assert meta["truncated"] == 2
     assert "passages: 2 of 3 are longer than max_length (8 tokens) and were embedded from their start only" \
         in caplog.text and "`size` <= 6" in caplog.text
+
+
+def test_passages_without_a_doc_id_are_refused_at_embed(embedder, tmp_path):
+    import pandas as pd
+
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.retrieval.embeddings import embed_passages
+
+    with pytest.raises(DataError, match=r"passages: no `doc_id` column \(the document each passage belongs to; "
+                                        r"the data has: text, name\)"):
+        embed_passages(pd.DataFrame({"text": ["coffee"], "name": ["A"]}), tmp_path / "emb", embedder)
+    assert not (tmp_path / "emb").exists()
