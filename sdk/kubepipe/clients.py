@@ -154,8 +154,11 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     ns = kfp_namespace(profile)
     if ns:
         kwargs["namespace"] = ns
-    if profile.get("ssl_ca_cert"):
-        kwargs["ssl_ca_cert"] = profile["ssl_ca_cert"]
+    if profile.get("ssl_ca_cert"):  # the profile had no such key: kfp only ever used the system's CAs
+        kwargs["ssl_ca_cert"] = os.path.expanduser(str(profile["ssl_ca_cert"]))
+        if not os.path.isfile(kwargs["ssl_ca_cert"]):
+            raise UserError(f"{where}.ssl_ca_cert: no file {kwargs['ssl_ca_cert']}; point it at the PEM bundle of "
+                            f"the CA that signed the KFP host's certificate")
     kube_context = auth.get("kube_context") or auth.get("context")
     in_pod = any(os.path.exists(p) for p in (_KFP_SA_TOKEN, env.get("KF_PIPELINES_SA_TOKEN_PATH") or "")
                  if p) or (os.path.exists(_SA_TOKEN) and bool(env.get("KUBERNETES_SERVICE_HOST")))

@@ -215,6 +215,21 @@ def test_the_profiles_kubeconfig_wins_over_the_shells(kfp, monkeypatch, tmp_path
     assert kfp.requests and kfp.requests[0].headers.get("authorization") == "Bearer not-a-real-token"
 
 
+def test_a_private_ca_bundle_reaches_the_client(kfp, tmp_path):
+    """`ssl_ca_cert` was read by kfp_client but refused by the profile ('unknown key'): https with a private CA
+    could not be configured."""
+    from kubepipe.clients import kfp_client
+    from kubepipe.spec.profiles import load_profile
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    profile = load_profile("kubeflow", start=tmp_path, sets={"host": kfp.url, "pipeline_root": "minio://b/r",
+                                                             "ssl_ca_cert": str(ca)}).model_dump()
+    assert kfp_client(profile)._existing_config.ssl_ca_cert == str(ca)
+    with pytest.raises(UserError, match=rf"^profile.ssl_ca_cert: no file {tmp_path}/nope.pem; point it at the PEM"):
+        kfp_client({**profile, "ssl_ca_cert": str(tmp_path / "nope.pem")})
+
+
 def test_inline_credentials_are_refused_before_any_request(kfp):
     profile = {**kfp.profile, "auth": {"token": "abc.def.ghi"}}
     with pytest.raises(UserError, match="profile.auth.token: credentials must not be written in YAML"):

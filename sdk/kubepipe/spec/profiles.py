@@ -65,6 +65,8 @@ class Profile(Strict):
     host: str | None = None
     namespace: str | None = Field(None, pattern=K8S_NAME, description="KFP namespace (multi-user Kubeflow).")
     auth: Auth = Auth()
+    ssl_ca_cert: str | None = Field(
+        None, description="CA bundle (PEM file) that signed the KFP host's TLS certificate (a private CA).")
     deploy_namespace: str | None = Field(None, pattern=K8S_NAME, description="Namespace of the InferenceServices.")
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
