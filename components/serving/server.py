@@ -332,8 +332,12 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
                              "records a classifier's answers (label, probability); an index's answers are not "
                              "logged: drop --log-sink")
     else:
+        from kubepipe.components.retrieval.embeddings import EMBEDDINGS_FILE
         from kubepipe.components.training.artifact import read_model_spec
 
+        if os.path.isfile(os.path.join(model_dir, EMBEDDINGS_FILE)):
+            raise ModelError(f"{model_dir}: an embed step's output (its {EMBEDDINGS_FILE}), not an index: serve the "
+                             "build-index step's `index` (a directory with kubepipe-index.json)")
         read_model_spec(model_dir)
 
 

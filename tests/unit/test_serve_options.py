@@ -99,3 +99,16 @@ def test_a_local_log_sink_that_cannot_be_created_stops_the_start(tmp_path, capsy
         err = capsys.readouterr().err
         assert exc.value.code == 2 and f"--log-sink {sink}: cannot write there ({why}" in err, err
     assert not list(tmp_path.glob(".kubepipe-sink-check-*"))
+
+
+def test_serving_an_embed_step_s_output_says_to_serve_the_index(tmp_path):
+    from typer.testing import CliRunner
+
+    from kubepipe.cli.app import app
+    from kubepipe.components.errors import ModelError
+
+    (tmp_path / "embeddings.json").write_text("{}")
+    result = CliRunner().invoke(app, ["serve", str(tmp_path)])
+    assert isinstance(result.exception, ModelError)
+    assert f"{tmp_path}: an embed step's output (its embeddings.json), not an index: serve the build-index step's " \
+        "`index`" in str(result.exception)
