@@ -14,7 +14,14 @@ def check_evaluate(with_values: dict) -> list[CheckIssue]:
     return gate_issues(
         w.get("thresholds"), w.get("relative"), w.get("slices"), w.get("baseline", "champion"),
         w.get("force", False), w.get("force_reason", ""), w.get("latency"),
-    ) + model_name_issues(w)
+    ) + model_name_issues(w) + _positive_label_issues(w.get("positive_label"))
+
+
+def _positive_label_issues(value) -> list[CheckIssue]:
+    if value is None or value == "" or (isinstance(value, str) and value.strip()):
+        return []
+    hint = 'quote it: positive_label: "1"' if isinstance(value, (bool, int, float)) else "e.g. positive_label: fraud"
+    return [CheckIssue(("positive_label",), f"must name one of the model's labels as text, got {value!r}", hint)]
 
 
 def check_register_model(with_values: dict) -> list[CheckIssue]:

@@ -103,8 +103,10 @@ def _proba(model, inputs) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None) -> tuple[dict, np.ndarray]:
-    """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's."""
+def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None,
+          positive: int = 1) -> tuple[dict, np.ndarray]:
+    """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's;
+    `positive`: the index in `labels` of a two-label task's positive class."""
     labels = list(labels or model.labels)
     inputs = model_inputs(model, df, what=what)
     y = label_indices(df, label_column, labels)
@@ -116,12 +118,12 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
             if lab in labels:
                 aligned[:, labels.index(lab)] = proba[:, j]
         proba = aligned
-    m = classification_metrics(y, proba, labels)
+    m = classification_metrics(y, proba, labels, positive=positive)
     m["latency_ms"] = cpu_latency_ms(model.predict_proba, inputs)
     return m, proba
 
 
-def _slice_metrics(df, y_proba, labels, label_column, slices) -> dict:
+def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1) -> dict:
     col, min_rows = slices["column"], int(slices.get("min_rows", 1))
     if col not in df.columns:
         hint = did_you_mean(col, [str(c) for c in df.columns])
@@ -132,11 +134,27 @@ def _slice_metrics(df, y_proba, labels, label_column, slices) -> dict:
     values = df[col].astype(str).to_numpy()
     for v in sorted(set(values)):
         mask = values == v
-        out[v] = None if mask.sum() < min_rows else scalar_metrics(classification_metrics(y[mask], y_proba[mask], labels))
+        out[v] = None if mask.sum() < min_rows else scalar_metrics(
+            classification_metrics(y[mask], y_proba[mask], labels, positive=positive))
     return out
 
 
-def _champion(registry_uri, model_name, model, df, label_column):
+def positive_index(labels: list[str], positive_label: str) -> int:
+    """The index of a two-label model's positive class: `positive_label`, else the second label in sorted order
+    (with `fraud`/`legit` that is `legit`: average_precision and the PR curve were about the wrong class)."""
+    if not positive_label:
+        return 1
+    if len(labels) != 2:
+        raise ComponentError(f"evaluate: positive_label {positive_label!r} applies to a two-label model; this one has "
+                             f"{len(labels)} labels ({', '.join(labels[:10])}): remove positive_label")
+    if positive_label not in labels:
+        hint = did_you_mean(positive_label, labels)
+        raise ComponentError(f"evaluate: positive_label {positive_label!r} is not a label of the model (its labels: "
+                             f"{', '.join(labels)})" + (f"; {hint}" if hint else ""))
+    return labels.index(positive_label)
+
+
+def _champion(registry_uri, model_name, model, df, label_column, positive: int = 1):
     from kubepipe.components.registry import Registry
     from kubepipe.components.training.artifact import load_model
 
@@ -150,7 +168,7 @@ def _champion(registry_uri, model_name, model, df, label_column):
         raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
                              "compared on one holdout. Set baseline: none, or force the gate with a reason")
     try:
-        metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels))
+        metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels), positive=positive)
     except (DataError, ComponentError) as exc:
         raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
                              "the gate with a reason") from None
@@ -162,6 +180,7 @@ def evaluate_model(
     model_dir: str, holdout_path: str, *, label_column: str = "", thresholds: dict | None = None,
     relative: dict | None = None, slices: dict | None = None, baseline: str = "champion", model_name: str = "",
     registry_uri: str = "", force: bool = False, force_reason: str = "", model=None, latency: dict | None = None,
+    positive_label: str = "",
 ) -> dict:
     """Score challenger (and champion) on the holdout and decide. `model` may be passed pre-loaded.
 
@@ -186,10 +205,12 @@ def evaluate_model(
     if issues:  # a name no holdout can give this model would reject every run as "not computed"
         raise ComponentError(issues_text("evaluate", issues))
     label_column = label_column or trained_label_column(model, model_dir)
-    metrics, proba = score(model, df, label_column, what=f"model {model_dir}")
     labels = list(model.labels)
-    slice_m = _slice_metrics(df, proba, labels, label_column, slices) if slices else None
-    champion = _champion(registry_uri, model_name, model, df, label_column) if baseline == "champion" else None
+    positive = positive_index(labels, positive_label)
+    metrics, proba = score(model, df, label_column, what=f"model {model_dir}", positive=positive)
+    slice_m = _slice_metrics(df, proba, labels, label_column, slices, positive) if slices else None
+    champion = (_champion(registry_uri, model_name, model, df, label_column, positive) if baseline == "champion"
+                else None)
     serving = _serving(model_dir, df, champion, thresholds, relative, latency)
     if serving:
         metrics.update(serving["challenger"]["metrics"])
@@ -207,7 +228,7 @@ def evaluate_model(
         "metrics": scalar_metrics(metrics),
         "confusion_matrix": metrics["confusion_matrix"], "calibration": metrics["calibration"],
         "support": metrics["support"], "roc": metrics.get("roc"), "positive_label": metrics.get("positive_label"),
-        "pr": _pr_points(proba, df, label_column, labels) if len(labels) == 2 else None,
+        "pr": _pr_points(proba, df, label_column, labels, positive) if len(labels) == 2 else None,
         "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
         "champion": champion, "baseline": baseline, "serving": serving,
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
@@ -275,9 +296,9 @@ def trained_label_column(model, model_dir) -> str:
     return column
 
 
-def _pr_points(proba, df, label_column, labels) -> dict:
+def _pr_points(proba, df, label_column, labels, positive: int = 1) -> dict:
     from kubepipe.components.evaluation.metrics import pr_curve
 
-    y = label_indices(df, label_column, labels) == 1
-    precision, recall = pr_curve(y, proba[:, 1])
+    y = label_indices(df, label_column, labels) == positive
+    precision, recall = pr_curve(y, proba[:, positive])
     return {"precision": precision, "recall": recall}

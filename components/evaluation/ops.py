@@ -28,6 +28,7 @@ def evaluate(
     force_reason: str = "",
     fail_on_reject: bool = False,
     latency: dict = {},
+    positive_label: str = "",
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool), ("decision", str)]):
@@ -50,6 +51,8 @@ def evaluate(
         latency: How p50_ms / p99_ms / tokens_per_s are measured on the serving path:
             `{batch_size, requests, warmup, repeats, max_seconds, device}` (measured when set or
             when thresholds/relative name them).
+        positive_label: The positive class of a two-label model, e.g. `fraud` (average_precision and the
+            ROC and precision-recall curves are about it); default: the second label in sorted order.
 
     Returns:
         metrics: Every metric of the challenger and gate_passed.
@@ -71,6 +74,7 @@ def evaluate(
             model.path, holdout.path, label_column=label_column, thresholds=typed(thresholds), relative=typed(relative),
             slices=typed(slices), baseline=baseline, model_name=model_name or ctx_pipeline_name,
             registry_uri=ctx_registry_uri, force=force, force_reason=force_reason, latency=typed(latency),
+            positive_label=positive_label,
         )
         ev["holdout"]["content_hash"] = holdout.metadata.get("content_hash", "")
         write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)

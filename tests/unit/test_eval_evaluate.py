@@ -240,3 +240,34 @@ def test_a_hand_made_csv_holdout_is_read_as_train_torch_reads_one(env):
     (env["tmp"] / "bad.csv").write_bytes(b"\x1f\x8b\x08binary")
     with pytest.raises(DataError, match=r"^the holdout dataset .*bad\.csv.*load-data step"):
         evaluate_model(env["good"], str(env["tmp"] / "bad.csv"), baseline="none", thresholds=GATE)
+
+
+def test_positive_label_chooses_the_class_average_precision_and_the_curves_are_about(env):
+    # a fraud model with labels fraud/legit had average_precision computed for `legit` (the second label)
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    from kubepipe.components.training.artifact import load_model
+
+    holdout = pd.read_parquet(env["holdout"])
+    proba = np.asarray(load_model(env["weak"]).predict_proba(holdout[["x0", "x1"]]))
+    y = holdout["label"].astype(str).to_numpy()
+    default = evaluate_model(env["weak"], env["holdout"], baseline="none", thresholds=GATE)
+    as_no = evaluate_model(env["weak"], env["holdout"], baseline="none", thresholds=GATE, positive_label="no")
+    assert default["positive_label"] == "yes" and as_no["positive_label"] == "no"
+    assert default["metrics"]["average_precision"] == pytest.approx(average_precision_score(y == "yes", proba[:, 1]))
+    assert as_no["metrics"]["average_precision"] == pytest.approx(average_precision_score(y == "no", proba[:, 0]))
+    assert as_no["metrics"]["average_precision"] != pytest.approx(default["metrics"]["average_precision"])
+    assert as_no["metrics"]["roc_auc"] == pytest.approx(default["metrics"]["roc_auc"])  # symmetric for two labels
+    with pytest.raises(ComponentError, match=r"positive_label 'Yes' is not a label of the model \(its labels: no, "
+                                             r"yes\); did you mean `yes`"):
+        evaluate_model(env["weak"], env["holdout"], baseline="none", thresholds=GATE, positive_label="Yes")
+
+
+def test_a_blank_positive_label_is_refused_at_validate():
+    from kubepipe.components.evaluation.checks import check_evaluate
+
+    (issue,) = check_evaluate({"thresholds": GATE, "baseline": "none", "positive_label": " "})
+    assert issue.path == ("positive_label",) and "one of the model's labels" in issue.message
+    assert check_evaluate({"thresholds": GATE, "baseline": "none", "positive_label": "fraud"}) == []
