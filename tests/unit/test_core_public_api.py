@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_api_is_pinned():
     assert sorted(kubepipe.__all__) == sorted([
-        "__version__", "load", "load_target", "validate", "compile", "run", "Issue", "KubepipeError",
+        "__version__", "load", "load_target", "validate", "compile", "run", "submit", "Issue", "KubepipeError",
         "UserError", "ValidationError"])
     import inspect
 
