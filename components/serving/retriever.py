@@ -30,6 +30,7 @@ RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
 DEFAULT_TOP_K = 10
 RETRIEVE_FIELDS = ("query", "queries", "top_k")
+PREDICT_FIELDS = ("instances", "top_k")
 
 
 def top_k_of(value, where: str = "top_k") -> int:
@@ -48,11 +49,7 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
     """The query texts of a `:retrieve` body and whether it held one `query` (vs a `queries` list)."""
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"query": "...", "top_k": 5}}, got {type(body).__name__}')
-    for key in body:
-        if key not in RETRIEVE_FIELDS:  # a misspelt `top_k` would otherwise give the default 10 hits, silently
-            hint = did_you_mean(key, RETRIEVE_FIELDS)
-            raise BadRequest(str(key), "unknown field; a :retrieve body takes `query` or `queries`, and `top_k`"
-                             + (f"; {hint}" if hint else ""))
+    known_fields(body, RETRIEVE_FIELDS, ":retrieve body takes `query` or `queries`, and `top_k`")
     if ("query" in body) == ("queries" in body):
         raise BadRequest("query", 'send either "query" (one text) or "queries" (a list of texts)')
     one = "query" in body
@@ -66,6 +63,14 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
         raise BadRequest(field, exc.message, exc.status) from None
     require_text(texts, lambda i: "query" if one else f"queries[{i}]")
     return texts, one
+
+
+def known_fields(body: dict, fields: tuple, takes: str) -> None:
+    """A misspelt `top_k` (`topk`, `k`) would otherwise give the default 10 hits, silently: a 400 naming it."""
+    for key in body:
+        if key not in fields:
+            hint = did_you_mean(key, fields)
+            raise BadRequest(str(key), f"unknown field; a {takes}" + (f"; {hint}" if hint else ""))
 
 
 def require_text(texts: list[str], field) -> None:
@@ -130,6 +135,7 @@ class ServedRetriever(ServedModel):
             except ValueError:
                 pass  # parse_v1 names the problem
         parsed = parse_v1(payload, self.spec)
+        known_fields(payload, PREDICT_FIELDS, ":predict body of a retriever takes `instances` and `top_k`")
         k = top_k_of(payload.get("top_k"))
         require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]

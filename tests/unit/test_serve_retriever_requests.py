@@ -51,3 +51,12 @@ def test_an_unknown_field_of_retrieve_is_a_400_naming_it(body, field, hint):
     assert exc.value.field == field
     assert "unknown field; a :retrieve body takes `query` or `queries`" in exc.value.message
     assert (hint in exc.value.message) if hint else "did you mean" not in exc.value.message
+
+
+def test_an_unknown_field_of_predict_on_a_retriever_is_a_400_naming_it():
+    with pytest.raises(BadRequest) as exc:
+        asyncio.run(_served().preprocess({"instances": ["coffee"], "topk": 2}))
+    assert exc.value.field == "topk"
+    assert exc.value.message == ("unknown field; a :predict body of a retriever takes `instances` and `top_k`; "
+                                 "did you mean `top_k`?")
+    assert asyncio.run(_served().preprocess({"instances": ["coffee"], "top_k": 2}))[1].items == [("coffee", 2)]
