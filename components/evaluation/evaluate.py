@@ -123,6 +123,9 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     return m, proba
 
 
+MAX_SLICES = 1000
+
+
 def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1) -> dict:
     col, min_rows = slices["column"], int(slices.get("min_rows", 1))
     if col not in df.columns:
@@ -132,7 +135,12 @@ def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1)
     y = label_indices(df, label_column, labels)
     out = {}
     values = df[col].astype(str).to_numpy()
-    for v in sorted(set(values)):
+    distinct = set(values)
+    if len(distinct) > MAX_SLICES:  # an id column: every value its own slice (~1 s and 1 MB per 1,000 rows)
+        raise DataError(f"holdout: slice column `{col}` has {len(distinct):,} distinct values, more than "
+                        f"{MAX_SLICES:,}; slice on a column that groups rows (a country, a segment), or add a "
+                        "column of buckets with a load-data or user step")
+    for v in sorted(distinct):
         mask = values == v
         out[v] = None if mask.sum() < min_rows else scalar_metrics(
             classification_metrics(y[mask], y_proba[mask], labels, positive=positive))

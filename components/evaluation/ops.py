@@ -41,7 +41,7 @@ def evaluate(
         relative: Bounds against the champion re-scored on the same holdout:
             `{<metric>: {min_improvement: x}}` or `{<metric>: {max_regression: y}}`.
         slices: Per-slice bounds: `{column: <column>, thresholds: {...}, min_rows: 1}`; every value
-            of the column with at least min_rows rows must meet them.
+            of the column with at least min_rows rows must meet them (at most 1,000 distinct values).
         baseline: `champion` (compare with the registry's champion) or `none`.
         model_name: Registry name of the champion (default: the pipeline name).
         label_column: The label column of the holdout (default: the one the model was trained on).

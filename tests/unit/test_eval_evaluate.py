@@ -271,3 +271,23 @@ def test_a_blank_positive_label_is_refused_at_validate():
     (issue,) = check_evaluate({"thresholds": GATE, "baseline": "none", "positive_label": " "})
     assert issue.path == ("positive_label",) and "one of the model's labels" in issue.message
     assert check_evaluate({"thresholds": GATE, "baseline": "none", "positive_label": "fraud"}) == []
+
+
+def test_slicing_on_an_id_column_is_refused_with_what_to_slice_on(env, monkeypatch):
+    # every value became its own slice: ~1 s and a 1 MB evaluation per 1,000 rows, and a gate over single rows
+    import pandas as pd
+
+    from kubepipe.components.evaluation import evaluate as ev_mod
+
+    monkeypatch.setattr(ev_mod, "MAX_SLICES", 50)
+    holdout = pd.read_parquet(env["holdout"])
+    holdout["row_id"] = [f"r{i}" for i in range(len(holdout))]
+    path = env["tmp"] / "ids.parquet"
+    holdout.to_parquet(path)
+    with pytest.raises(DataError, match=rf"slice column `row_id` has {len(holdout):,} distinct values, more than 50; "
+                                        "slice on a column that groups rows"):
+        evaluate_model(env["good"], str(path), baseline="none", thresholds=GATE,
+                       slices={"column": "row_id", "thresholds": {"accuracy": {"min": 0.5}}})
+    ev = evaluate_model(env["good"], str(path), baseline="none", thresholds=GATE,
+                        slices={"column": "region", "thresholds": {"accuracy": {"min": 0.5}}})
+    assert set(ev["slices"]["metrics"]) == {"north", "south"}
