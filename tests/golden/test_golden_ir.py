@@ -116,3 +116,27 @@ def test_secrets_are_references_never_values(monkeypatch):
     assert "merchant-api" in c.ir_yaml and "API_TOKEN" in c.ir_yaml
     with pytest.raises(kubepipe.ValidationError, match="cannot be mounted on Vertex"):
         compile_for(Path("tests/fixtures/gpu-secrets.yaml"), "vertex")
+
+
+def test_a_compiled_file_is_the_same_from_whichever_folder_compile_ran(tmp_path, monkeypatch):
+    # its `# source:` line was relative to the working directory: `git diff --exit-code` checks of compiled
+    # files failed when CI compiled from another folder
+    import shutil
+
+    import kubepipe
+
+    proj = tmp_path / "proj"
+    (proj / "pipelines").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "fixtures" / "gpu.yaml", proj / "pipelines" / "gpu.yaml")
+    shutil.copytree(ROOT / "tests" / "fixtures", proj / "pipelines", dirs_exist_ok=True)  # its user components
+    out = proj / "build" / "gpu.ir.yaml"
+    texts = []
+    runs = [(proj, "pipelines/gpu.yaml", "build/gpu.ir.yaml"),
+            (proj / "pipelines", "gpu.yaml", "../build/gpu.ir.yaml"),
+            (tmp_path, str(proj / "pipelines" / "gpu.yaml"), str(out))]
+    for cwd, src, dest in runs:
+        monkeypatch.chdir(cwd)
+        kubepipe.compile(src, "kubeflow", profile=ROOT / "tests" / "golden" / "profiles" / "kubeflow.yaml", out=dest)
+        texts.append(out.read_text())
+    assert texts[0] == texts[1] == texts[2]
+    assert "# source: ../pipelines/gpu.yaml (sha256:" in texts[0]

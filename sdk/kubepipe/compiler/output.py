@@ -50,8 +50,19 @@ class Compiled:
 
             raise UserError(f"{path}: is the pipeline being compiled, and the IR would replace it; "
                             f"write it to another file, e.g. {src.stem}.ir.yaml")
-        atomic_write_text(path, self.ir_yaml)
+        atomic_write_text(path, self._relative_to(Path(path).parent))
         return Path(path)
+
+    def _relative_to(self, folder: Path) -> str:
+        """The IR with its `# source:` line relative to `folder` (the output's), so the file is byte-identical
+        from whichever folder `kubepipe compile -o` ran (`git diff --exit-code` checks of compiled files)."""
+        src = self.plan.source_path
+        shown = _display_path(src)
+        try:
+            rel = os.path.relpath(os.path.abspath(src), os.path.abspath(folder))
+        except ValueError:  # another drive (Windows)
+            return self.ir_yaml
+        return self.ir_yaml.replace(f"# source: {shown} (", f"# source: {rel} (", 1)
 
 
 def strip_header(text: str) -> str:
