@@ -59,8 +59,10 @@ OPTIONS: list[tuple[str, object, str]] = [
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
 CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS}
-_POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue")
-_NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups", "torch_threads")
+# torch_threads: 0 read as 1 (max(1, n) at both runtimes), where ONNX Runtime and OpenMP read 0 as "every core"
+_POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue",
+             "torch_threads")
+_NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups")
 _FRACTIONS = ("access_log_sample", "log_sample")
 
 
