@@ -334,11 +334,17 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
     else:
         from kubepipe.components.retrieval.embeddings import EMBEDDINGS_FILE
         from kubepipe.components.training.artifact import read_model_spec
+        from kubepipe.components.training.encoders import ENCODINGS
 
         if os.path.isfile(os.path.join(model_dir, EMBEDDINGS_FILE)):
             raise ModelError(f"{model_dir}: an embed step's output (its {EMBEDDINGS_FILE}), not an index: serve the "
                              "build-index step's `index` (a directory with kubepipe-index.json)")
-        read_model_spec(model_dir)
+        encoding = (read_model_spec(model_dir).get("preprocessing") or {}).get("encoding")
+        if max_batch_tokens and encoding in ENCODINGS and not ENCODINGS[encoding].pads_rows:
+            # its passes never pad, so the budget never bound (the batcher saw no widths): refused, not ignored
+            raise ModelError(f"--max-batch-tokens {max_batch_tokens}: {model_dir} is a {encoding} model, whose "
+                             "rows are not padded to a common width; its passes are bounded by rows only "
+                             "(--max-batch-size): drop --max-batch-tokens")
 
 
 def main(argv: list[str] | None = None) -> int:

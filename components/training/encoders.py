@@ -28,6 +28,7 @@ class Encoder:
     tabular: one per row."""
 
     encoding = ""
+    pads_rows = False  # a batch pads every row to the longest (encode_rows gives widths): token budgets bind
     keys: tuple[str, ...] = ()  # hyperparameters the encoder takes (the model gets the rest)
 
     def encode(self, inputs: Any) -> dict[str, np.ndarray]:
@@ -104,6 +105,7 @@ class ByteEncoder(Encoder):
     """UTF-8 bytes -> ids [B, L]: 0 = padding, 1..256 = byte+1, 257 = a leading [CLS] token."""
 
     encoding = "bytes"
+    pads_rows = True
     keys = ("max_length", "lowercase")
     CLS = 257
 
@@ -217,6 +219,7 @@ class WordPieceEncoder(Encoder):
     """
 
     encoding = "wordpiece"
+    pads_rows = True
     keys = ("max_length",)
 
     def __init__(self, tokenizer_file: str, max_length: int = 128, tokenizer_sha256: str | None = None,

@@ -90,6 +90,30 @@ def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_pat
     assert isinstance(result.exception, ModelError) and message.format(d=tmp_path) in str(result.exception)
 
 
+@pytest.mark.parametrize("encoding, refused", [("hashed-ngrams", True), ("tabular", True), ("bytes", False),
+                                               ("wordpiece", False)])
+def test_a_token_budget_for_a_model_whose_rows_are_not_padded_is_refused_not_ignored(tmp_path, encoding, refused):
+    # the batcher saw no widths for these models, so `--max-batch-tokens 256` never bound a pass
+    import json
+
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.serving.server import check_artifact
+
+    task = "tabular-classification" if encoding == "tabular" else "text-classification"
+    (tmp_path / "kubepipe-model.json").write_text(json.dumps({
+        "format_version": 1, "task": task, "architecture": "text-classifier", "labels": ["a", "b"],
+        "preprocessing": {"encoding": encoding}, "input_spec": {}}))
+    check_artifact(str(tmp_path), max_batch_tokens=0)
+    if not refused:
+        check_artifact(str(tmp_path), max_batch_tokens=256)
+        return
+    with pytest.raises(ModelError) as err:
+        check_artifact(str(tmp_path), max_batch_tokens=256)
+    assert str(err.value) == (f"--max-batch-tokens 256: {tmp_path} is a {encoding} model, whose rows are not padded to "
+                              "a common width; its passes are bounded by rows only (--max-batch-size): drop "
+                              "--max-batch-tokens")
+
+
 def test_a_local_log_sink_that_cannot_be_created_stops_the_start(tmp_path, capsys):
     """`--log-sink /proc/x` (or a path under a file) started a server whose every flush failed, counted in a metric
     nobody watched: the monitor later found no prediction log."""
