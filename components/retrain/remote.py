@@ -26,9 +26,16 @@ def _slug(text: str, n: int = 40) -> str:
 
 
 def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None) -> str:
-    from kubepipe.clients import eq_filter, kfp_client, kfp_namespace, quiet
+    from kubepipe.clients import api_errors, kfp_client, service_name
 
     client = client or kfp_client(profile, where="ctx_profile")
+    with api_errors(service_name("kubeflow", profile), f"starting the retrain of {pipeline!r}"):
+        return _start_kfp(client, pipeline, params, profile, key)
+
+
+def _start_kfp(client, pipeline: str, params: dict, profile: dict, key: str) -> str:
+    from kubepipe.clients import eq_filter, kfp_namespace, quiet
+
     ns = kfp_namespace(profile, client)
     run_name = f"retrain-{_slug(pipeline)}-{key}"
     with quiet():
@@ -62,7 +69,7 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
     from google.api_core import exceptions as gexc
     from google.cloud import aiplatform
 
-    from kubepipe.clients import vertex_init
+    from kubepipe.clients import api_errors, service_name, vertex_init
 
     if not _is_package(pipeline):
         raise ComponentError(f"trigger-retrain: on vertex `pipeline` must be a compiled template (gs://.../x.yaml or "
@@ -75,8 +82,10 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
                                  job_id=job_id, pipeline_root=profile.get("pipeline_root") or None,
                                  parameter_values=params, labels=labels, failure_policy="fast",
                                  project=profile["project"], location=profile["region"], credentials=credentials)
-    try:
-        job.submit(service_account=profile.get("service_account") or None, network=profile.get("network") or None)
-    except gexc.Conflict:
-        pass  # already started by an earlier attempt of this step
+    with api_errors(service_name("vertex", profile), f"starting the retrain of {pipeline!r}"):
+        try:
+            job.submit(service_account=profile.get("service_account") or None,
+                       network=profile.get("network") or None)
+        except gexc.Conflict:
+            pass  # already started by an earlier attempt of this step
     return job_id

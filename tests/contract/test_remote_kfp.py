@@ -167,6 +167,10 @@ def test_drift_trigger_starts_the_uploaded_training_pipeline_once(kfp):
     with pytest.raises(ComponentError, match="no pipeline named 'nope'"):
         start_kfp("nope", {}, kfp.profile, key="k")
     assert json.loads(kfp.requests[-1].query["filter"])["predicates"][0]["stringValue"] == "nope"
+    kfp.forbid = "/runs"  # was a raw kfp_server_api ApiException in the monitor's step log
+    with pytest.raises(UserError, match=r"^kubeflow at http://127\.0\.0\.1:\d+: starting the retrain of "
+                                        r"'add-numbers' failed .*403"):
+        start_kfp("add-numbers", {"a": 3, "b": 4}, kfp.profile, key="other")
 
 
 def test_inside_a_pipeline_pod_the_service_account_token_is_used(kfp, monkeypatch, tmp_path):
