@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import os
@@ -40,9 +41,9 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
         except (OSError, ImportError, ValueError) as exc:  # a notification must never fail the run
             record["record_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
             print(f"notify: could not record the run end under {state_dir}: {record['record_error']}", file=sys.stderr)
-    url = os.environ.get(webhook_env, "") if webhook_env else ""
+    url = os.environ.get(webhook_env, "").strip() if webhook_env else ""  # a secret file's newline
     if url:
-        refusal = _refusal(url)
+        refusal = _refusal(url, webhook_env)
         if refusal:
             record["webhook_error"] = refusal
             print(f"notify: {refusal}", file=sys.stderr)
@@ -69,9 +70,16 @@ def _record(state_dir: str, record: dict) -> str:
     return fs.unstrip_protocol(path)
 
 
-def _refusal(url: str) -> str | None:
-    parts = urlsplit(url)
-    where = f"{parts.scheme}://{parts.hostname or ''}"  # never the path: it usually holds the token
+def _refusal(url: str, env: str) -> str | None:
+    """Why `url` is not posted, or None. No message holds more of it than scheme://host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return f"webhook not sent: ${env} is not a valid URL; put the webhook's https:// URL in it"
+    where = f"{parts.scheme}://{host}"  # never the path: it usually holds the token
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"webhook not sent: the URL in ${env} ({where}) holds a space or control character; remove it"
     if parts.scheme == "https":
         return None
     if parts.scheme == "http":
@@ -97,5 +105,14 @@ def _post(url: str, body: dict, record: dict, timeout_s: float) -> None:
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked by _refusal
             record["webhook_status"] = resp.status
-    except OSError as exc:  # a notification must never fail the run
-        record["webhook_error"] = str(exc)[:200]
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # a notification must never fail the run
+        record["webhook_error"] = _without_url(f"{type(exc).__name__}: {exc}", url)[:200]
+
+
+def _without_url(text: str, url: str) -> str:
+    """`text` with every part of `url` that can hold a token (path, query, user info) cut out."""
+    parts = urlsplit(url)
+    secrets = [url, parts.path, parts.query, parts.netloc.rpartition("@")[0]]
+    for secret in sorted((s for s in secrets if len(s) > 1), key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    return text

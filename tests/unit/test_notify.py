@@ -94,3 +94,22 @@ def test_plain_http_webhook_is_attempted_when_allowed(monkeypatch):
 def test_other_schemes_are_refused(monkeypatch):
     monkeypatch.setenv("KP_HOOK", "file:///etc/passwd")
     assert "not an http(s) URL" in notify_run_end(**ARGS, webhook_env="KP_HOOK")["webhook_error"]
+
+
+@pytest.mark.parametrize("url, says", [
+    ("https://hooks.example.invalid/T000/secret-token with space", "holds a space or control character"),
+    ("https://hooks.example.invalid/T000/secret-token\tx", "holds a space or control character"),
+    ("https://[::1/T000/secret-token", "$KP_HOOK is not a valid URL"),
+])
+def test_a_malformed_webhook_url_is_refused_without_the_token(monkeypatch, capsys, url, says):
+    monkeypatch.setenv("KP_HOOK", url)
+    rec = notify_run_end(**ARGS, webhook_env="KP_HOOK")  # before: InvalidURL / ValueError failed the exit step
+    err = capsys.readouterr().err
+    assert says in rec["webhook_error"] and says in err
+    assert "secret-token" not in err and "secret-token" not in json.dumps(rec)
+
+
+def test_a_secret_files_trailing_newline_is_not_part_of_the_url(hook, monkeypatch):
+    url, bodies = hook
+    monkeypatch.setenv("KP_HOOK", url + "\n")
+    assert notify_run_end(**ARGS, webhook_env="KP_HOOK")["webhook_status"] == 204 and len(bodies) == 1
