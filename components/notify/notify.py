@@ -5,8 +5,9 @@
   stores cannot append) for any fsspec URI (gs://, s3://, memory://, ...).
 - The webhook URL comes from the environment variable named by `webhook_env`. https is posted;
   plain http only to a loopback host, or anywhere with KUBEPIPE_ALLOW_HTTP_WEBHOOK=1 (a webhook
-  URL usually carries a token, and http sends it in clear). A refusal is printed and recorded,
-  never silent. A notification never fails the run.
+  URL usually carries a token, and http sends it in clear). A refusal, a failed post (no answer
+  within `timeout_s`, a non-2xx status) or an unset variable is printed and goes into the record,
+  never silent; no message holds more of the URL than scheme://host. A notification never fails the run.
 """
 
 from __future__ import annotations
@@ -35,20 +36,20 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
         record["error"] = error[:2000]
     icon = "✓" if state == "SUCCEEDED" else "✗"
     print(f"{icon} {pipeline} {state.lower()}: {message}" + (f" ({error[:200]})" if error else ""))
+    url = os.environ.get(webhook_env, "").strip() if webhook_env else ""  # a secret file's newline
+    if webhook_env:  # before the record is written, so it says whether the webhook got the message
+        problem = (_refusal(url, webhook_env) or _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record,
+                                                      timeout_s)
+                   if url else f"webhook not sent: ${webhook_env} is not set (or empty) in the step's environment")
+        if problem:
+            record["webhook_error"] = problem
+            print(f"notify: {problem}", file=sys.stderr)
     if state_dir:
         try:
             record["log"] = _record(state_dir, record)
         except (OSError, ImportError, ValueError) as exc:  # a notification must never fail the run
             record["record_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
             print(f"notify: could not record the run end under {state_dir}: {record['record_error']}", file=sys.stderr)
-    url = os.environ.get(webhook_env, "").strip() if webhook_env else ""  # a secret file's newline
-    if url:
-        refusal = _refusal(url, webhook_env)
-        if refusal:
-            record["webhook_error"] = refusal
-            print(f"notify: {refusal}", file=sys.stderr)
-        else:
-            _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record, timeout_s)
     return record
 
 
@@ -99,14 +100,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _post(url: str, body: dict, record: dict, timeout_s: float) -> None:
+def _post(url: str, body: dict, record: dict, timeout_s: float) -> str | None:
+    """POST `body`; None when the webhook answered 2xx (its status goes into `record`), else why not."""
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
                                  method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked by _refusal
             record["webhook_status"] = resp.status
+            return None
     except (OSError, http.client.HTTPException, ValueError) as exc:  # a notification must never fail the run
-        record["webhook_error"] = _without_url(f"{type(exc).__name__}: {exc}", url)[:200]
+        parts = urlsplit(url)
+        why = _without_url(f"{type(exc).__name__}: {exc}", url)[:200]
+        return f"webhook to {parts.scheme}://{parts.hostname} failed: {why}"
 
 
 def _without_url(text: str, url: str) -> str:

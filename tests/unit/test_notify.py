@@ -113,3 +113,42 @@ def test_a_secret_files_trailing_newline_is_not_part_of_the_url(hook, monkeypatc
     url, bodies = hook
     monkeypatch.setenv("KP_HOOK", url + "\n")
     assert notify_run_end(**ARGS, webhook_env="KP_HOOK")["webhook_status"] == 204 and len(bodies) == 1
+
+
+def test_a_webhook_500_is_printed_and_recorded_in_the_log(monkeypatch, capsys, tmp_path):
+    class _Down(_Hook):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(500)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Down)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        monkeypatch.setenv("KP_HOOK", f"http://127.0.0.1:{server.server_address[1]}/hooks/secret-token")
+        rec = notify_run_end(**ARGS, webhook_env="KP_HOOK", state_dir=str(tmp_path))
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+    err = capsys.readouterr().err
+    said = "webhook to http://127.0.0.1 failed: HTTPError: HTTP Error 500"
+    assert rec["webhook_error"].startswith(said) and f"notify: {said}" in err  # before: said nowhere
+    logged = json.loads((tmp_path / "notifications.jsonl").read_text())
+    assert logged["webhook_error"].startswith(said) and "secret-token" not in err + json.dumps(logged)
+
+
+def test_a_webhook_env_that_is_not_set_is_said(monkeypatch, capsys):
+    monkeypatch.delenv("KP_HOOK", raising=False)
+    rec = notify_run_end(**ARGS, webhook_env="KP_HOOK")
+    assert rec["webhook_error"] == "webhook not sent: $KP_HOOK is not set (or empty) in the step's environment"
+    assert "$KP_HOOK is not set" in capsys.readouterr().err
+
+
+def test_a_delivered_webhook_is_in_the_log(hook, monkeypatch, tmp_path):
+    url, _ = hook
+    monkeypatch.setenv("KP_HOOK", url)
+    notify_run_end(**ARGS, webhook_env="KP_HOOK", state_dir=str(tmp_path))
+    logged = json.loads((tmp_path / "notifications.jsonl").read_text())
+    assert logged["webhook_status"] == 204 and "webhook_error" not in logged
