@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.guardrail.pii import PII_KINDS, find_pii, redact
 
-__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values"]
+__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits"]
 
 RULE_KEYS = ("allowed_labels", "label_field", "score", "pii", "max_latency_ms", "max_output_length")
 SCORE_BOUNDS = ("min", "max")
@@ -99,16 +99,25 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
             for i, v in enumerate(pii) if v not in PII_KINDS]
 
 
+def number_digits(value: Any) -> str | None:
+    """A whole number's digits (a card number a catalogue column holds as an integer is a PAN), else None.
+
+    An int column with gaps reads as float, so a whole float counts; never a fraction's digits:
+    0.98201379... is no card number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
 def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterator[tuple[str, str]]:
     """(field path, text) of every string inside a record (nested dicts and lists included); with
-    `numbers`, whole numbers too, as their digits (a card number a catalogue column holds as an integer
-    is a PAN)."""
+    `numbers`, whole numbers too, as their digits (see number_digits)."""
     if isinstance(value, str):
         yield where, value
-    elif numbers and isinstance(value, int) and not isinstance(value, bool):
-        yield where, str(value)
-    elif numbers and isinstance(value, float) and value.is_integer():  # an int column with gaps reads as float
-        yield where, str(int(value))  # never a fraction's digits: 0.98201379... is no card number
+    elif numbers and number_digits(value) is not None:
+        yield where, number_digits(value)
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from text_values(v, f"{where}.{k}" if where else str(k), numbers=numbers)

@@ -15,7 +15,7 @@ from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
 from kubepipe.components.guardrail.checks import inline_probe_issues
 from kubepipe.components.guardrail.pii import redact
-from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, rule_issues
+from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, number_digits, rule_issues
 
 __all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]
 
@@ -54,9 +54,13 @@ def load_probes(prober, *, probes_path: str = "", inline: list | None = None, pr
 
 
 def _redacted(value: Any) -> Any:
-    """`value` (records) JSON-able, with every string redacted."""
+    """`value` (records) JSON-able, with every string redacted, and every whole number that holds PII
+    as its digits (what the pii rule searches) masked as text."""
     if isinstance(value, str):
         return redact(value)
+    digits = number_digits(value)
+    if digits is not None and redact(digits) != digits:
+        return redact(digits)
     if isinstance(value, dict):
         return {str(k): _redacted(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -177,3 +177,25 @@ def test_rule_config_errors_are_located_validation_errors(tmp_path):
     assert got[base + "rules.max_output_lenght"][:2] == ("unknown rule `max_output_lenght`",
                                                           "did you mean `max_output_length`?")
     assert got[base + "rules.max_output_lenght"][2] == line_of("max_output_lenght")
+
+
+class _CardColumnProber:
+    """A record whose card number is a number (an int column, and an int column with gaps read as float)."""
+
+    kind, probe_column, fields = "retriever", "query", ("doc_id", "card", "score")
+
+    def __call__(self, probe):
+        return [{"doc_id": "d1", "card": 4111111111111111, "card_f": 4111111111111111.0, "score": 0.5}]
+
+
+def test_a_pan_held_as_a_number_is_masked_in_the_outputs_too(tmp_path):
+    from kubepipe.components.guardrail.report import outputs_html
+    from kubepipe.components.guardrail.validate import validate_outputs
+
+    result = validate_outputs(str(tmp_path), inline_probes=["q"], rules={"pii": ["pan"]}, prober=_CardColumnProber(),
+                              warmup=0)
+    assert result["by_rule"] == {"pii:pan": 2}
+    record = result["outputs"][0]["records"][0]  # before: the whole card number, in the report and the JSON
+    assert record["card"] == record["card_f"] == "************1111" and record["score"] == 0.5
+    shown = json.dumps(result) + outputs_html(result)
+    assert "4111111111111111" not in shown and "4.111111111111111e+15" not in shown
