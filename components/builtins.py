@@ -25,7 +25,7 @@ class Builtin(NamedTuple):
 
 BUILTINS: dict[str, Builtin] = {
     # Each area adds its components here, one line each.
-    "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)", reference="kubepipe.components.notify.checks:notify_reference", extras=()),
+    "notify": Builtin("kubepipe.components.notify.ops:notify", "Exit step: record how the run ended; optional webhook (URL from an env var)", "kubepipe.components.notify.checks:check_notify", reference="kubepipe.components.notify.checks:notify_reference", extras=()),
     "load-data": Builtin("kubepipe.components.data.ops:load_data", "Read CSV/Parquet (local, gs://, http) with a time window and sampling into a Dataset", "kubepipe.components.data.checks:check_load", paths=("source",), reference="kubepipe.components.data.checks:load_reference"),
     "validate-data": Builtin("kubepipe.components.data.ops:validate_data", "Great Expectations 1.x gate: fail/warn expectations, HTML report, passthrough dataset", "kubepipe.components.data.checks:check_validate", paths=("suite_path",), reference="kubepipe.components.data.checks:validate_reference"),
     "detect-drift": Builtin("kubepipe.components.data.ops:detect_drift", "Per-column drift vs a reference (PSI, KS); drift_detected output", "kubepipe.components.data.checks:check_drift", reference="kubepipe.components.data.checks:drift_reference"),

@@ -1,10 +1,34 @@
-"""Reference metadata of the `notify` exit step (it needs no compile-time check). Nothing heavy imported."""
+"""Compile-time check and reference metadata of the `notify` exit step. Nothing heavy imported."""
 
 from __future__ import annotations
 
-from kubepipe.components.checks import Allowed, Reference
+import re
 
-__all__ = ["notify_reference"]
+from kubepipe.components.checks import Allowed, CheckIssue, Reference
+
+__all__ = ["check_notify", "env_name_problem", "notify_reference"]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_name_problem(name: object) -> str | None:
+    """Why `webhook_env` is not the name of an environment variable, or None. Never echoes a value that
+    is not a name: it is most likely the webhook URL itself, whose path is the token."""
+    if not isinstance(name, str) or _ENV_NAME.fullmatch(name):
+        return None if isinstance(name, str) else f"must be the name of an environment variable, got {name!r}"
+    what = "a URL" if "://" in name else "not a variable name"
+    return (f"must be the name of an environment variable that holds the webhook URL (e.g. SLACK_WEBHOOK_URL), "
+            f"got {what} (value not shown); never put the URL itself in the pipeline: give the step the "
+            "variable from a secret (env: {SLACK_WEBHOOK_URL: {secret: ..., key: ...}})")
+
+
+def check_notify(with_values: dict) -> list[CheckIssue]:
+    """`webhook_env` names a variable (a run-time `${...}` value is checked when the step runs)."""
+    env = (with_values or {}).get("webhook_env", "")
+    if env == "" or (isinstance(env, str) and "${" in env):
+        return []
+    problem = env_name_problem(env)
+    return [CheckIssue(("webhook_env",), problem)] if problem else []
 
 
 def notify_reference() -> Reference:

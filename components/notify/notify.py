@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kubepipe.components.notify.checks import env_name_problem
+
 __all__ = ["notify_run_end", "ALLOW_HTTP_ENV"]
 
 ALLOW_HTTP_ENV = "KUBEPIPE_ALLOW_HTTP_WEBHOOK"
@@ -36,11 +38,13 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
         record["error"] = error[:2000]
     icon = "✓" if state == "SUCCEEDED" else "✗"
     print(f"{icon} {pipeline} {state.lower()}: {message}" + (f" ({error[:200]})" if error else ""))
-    url = os.environ.get(webhook_env, "").strip() if webhook_env else ""  # a secret file's newline
     if webhook_env:  # before the record is written, so it says whether the webhook got the message
-        problem = (_refusal(url, webhook_env) or _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record,
-                                                      timeout_s)
-                   if url else f"webhook not sent: ${webhook_env} is not set (or empty) in the step's environment")
+        not_a_name = env_name_problem(webhook_env)  # a run-time value; most likely the URL itself
+        url = "" if not_a_name else os.environ.get(webhook_env, "").strip()  # a secret file's newline
+        problem = (f"webhook not sent: webhook_env {not_a_name}" if not_a_name else
+                   f"webhook not sent: ${webhook_env} is not set (or empty) in the step's environment" if not url else
+                   _refusal(url, webhook_env) or _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record,
+                                                       timeout_s))
         if problem:
             record["webhook_error"] = problem
             print(f"notify: {problem}", file=sys.stderr)

@@ -152,3 +152,23 @@ def test_a_delivered_webhook_is_in_the_log(hook, monkeypatch, tmp_path):
     notify_run_end(**ARGS, webhook_env="KP_HOOK", state_dir=str(tmp_path))
     logged = json.loads((tmp_path / "notifications.jsonl").read_text())
     assert logged["webhook_status"] == 204 and "webhook_error" not in logged
+
+
+def test_a_webhook_url_given_as_webhook_env_is_refused_without_echoing_it(tmp_path, capsys):
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    url = "https://hooks.slack.com/services/T000/B000/secret-token"
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                 "  a: {component: load-data, with: {source: 'gs://b/x.csv'}}\n"
+                 f"on_exit:\n  component: notify\n  with: {{message: done, webhook_env: '{url}'}}\n")
+    with pytest.raises(ValidationError) as exc:  # before: valid, and compiled into the pipeline spec
+        kubepipe.validate(p)
+    assert len(exc.value.issues) == 1
+    said = "on_exit.with.webhook_env: must be the name of an environment variable that holds the webhook URL"
+    assert said in str(exc.value) and "got a URL (value not shown)" in str(exc.value)
+    assert "secret-token" not in str(exc.value)
+    rec = notify_run_end(**ARGS, webhook_env=url)  # a run-time value: refused the same way when the step runs
+    assert rec["webhook_error"].startswith("webhook not sent: webhook_env must be the name of an environment variable")
+    assert "secret-token" not in capsys.readouterr().err + json.dumps(rec)
