@@ -12,6 +12,7 @@ __all__ = ["check_chunk", "check_embed", "check_build_index", "check_evaluate_re
 
 METHODS = ("auto", "hnsw", "exact")  # index.py's METHODS (that module imports numpy)
 HNSW_KEYS = ("connectivity", "expansion_add", "expansion_search")
+HNSW_MAX = {"connectivity": 256, "expansion_add": 4096, "expansion_search": 4096}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -62,8 +63,9 @@ def check_build_index(with_values: dict) -> list[CheckIssue]:
         if k not in HNSW_KEYS:
             issues.append(CheckIssue(("hnsw", k), f"unknown HNSW setting `{k}`", did_you_mean(k, HNSW_KEYS)
                                      or f"known: {', '.join(HNSW_KEYS)}"))
-        elif not _late(v) and (not isinstance(v, int) or isinstance(v, bool) or v < 2):
-            issues.append(CheckIssue(("hnsw", k), f"must be a whole number >= 2, got {v!r}", None))
+        elif not _late(v) and (not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= HNSW_MAX[k]):
+            # the graph holds ~2 x connectivity links a passage: 10^6 of them runs a build out of memory
+            issues.append(CheckIssue(("hnsw", k), f"must be a whole number from 2 to {HNSW_MAX[k]}, got {v!r}", None))
     return issues
 
 
@@ -102,7 +104,8 @@ def embed_reference() -> Reference:
 
 def build_index_reference() -> Reference:
     return Reference(allowed={"method": Allowed(METHODS, "auto: exact below `exact_below` passages, else hnsw"),
-                              "hnsw": Allowed(HNSW_KEYS)},
+                              "hnsw": Allowed(HNSW_KEYS, "whole numbers from 2: connectivity up to 256, "
+                                                         "expansion_add and expansion_search up to 4096")},
                      example="""index:
   component: build-index
   inputs: {embeddings: "${steps.embed.outputs.embeddings}"}

@@ -165,10 +165,11 @@ def test_a_whole_dict_param_feeds_a_builtins_mapping_and_its_values_are_checked(
     with pytest.raises(UserError) as exc:
         package.coerce_params({"hnsw": '{"connectivity": 16.5}'})
     assert str(exc.value) == ('--param hnsw={"connectivity": 16.5}: steps.index.with.hnsw.connectivity: '
-                              "must be a whole number >= 2, got 16.5")
+                              "must be a whole number from 2 to 256, got 16.5")
     p.write_text(WHOLE.replace("HNSW", "{connectivity: 1}"))
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(p, "kubeflow", sets=sets)
     [issue] = exc.value.issues
     assert issue.path == "params.hnsw.default"
-    assert issue.message == "must be a whole number >= 2, got 1 (steps.index.with.hnsw.connectivity reads this param)"
+    assert issue.message == ("must be a whole number from 2 to 256, got 1 (steps.index.with.hnsw.connectivity reads "
+                             "this param)")

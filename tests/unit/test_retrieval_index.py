@@ -155,7 +155,7 @@ def test_whole_dict_hnsw_settings_arrive_as_floats_and_a_fraction_is_refused(tmp
     assert (record["connectivity"], record["expansion_search"]) == (16, 32)
     with pytest.raises(ConfigError) as exc:
         run({"connectivity": 16.5}, "bad")
-    assert str(exc.value) == "build-index: hnsw.connectivity: must be a whole number >= 2, got 16.5"
+    assert str(exc.value) == "build-index: hnsw.connectivity: must be a whole number from 2 to 256, got 16.5"
     assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 
@@ -305,3 +305,13 @@ def test_a_retriever_on_device_auto_loads_its_embedder_on_a_real_device(tmp_path
                                                       or _FakeEmbedder(32)))
     Retriever(tmp_path / "idx", device="auto")
     assert seen and seen[0] in ("cpu", "cuda")
+
+
+def test_hnsw_settings_large_enough_to_run_a_build_out_of_memory_are_refused():
+    # `connectivity: 1000000` validated: ~2 x 10^6 links a passage
+    from kubepipe.components.retrieval.checks import check_build_index
+
+    (issue,) = check_build_index({"hnsw": {"connectivity": 1_000_000}})
+    assert issue.path == ("hnsw", "connectivity") and issue.message == (
+        "must be a whole number from 2 to 256, got 1000000")
+    assert check_build_index({"hnsw": {"connectivity": 256, "expansion_add": 4096, "expansion_search": 4096}}) == []
