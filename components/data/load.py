@@ -60,8 +60,10 @@ def load(
         df = read_predictions(source, predictions_uri, window=window, as_of=as_of)
         time_column = time_column or "timestamp"
     else:
+        # a `str` column of a CSV is read as written: `02139` stays `02139`, not the number 2139 cast back
+        text = tuple(c for c, kind in (dtypes or {}).items() if kind == "str")
         df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
-                         thousands=thousands)
+                         thousands=thousands, text_columns=text)
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:

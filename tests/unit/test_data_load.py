@@ -89,3 +89,13 @@ def test_check_load():
     paths = {i.path for i in check_load({"window": "week", "sample_fraction": 2, "sample_n": 3, "format": "xlsx"})}
     assert paths == {("window",), ("time_column",), ("sample_fraction",), ("sample_n",), ("format",)}
     assert check_load({"window": "${params.window}", "time_column": "ts"}) == []
+
+
+def test_str_dtype_keeps_a_csv_cell_as_written(tmp_path):
+    # `dtypes: {zip: str}` asks for the text: read as a number first, 02139 came back as '2139'
+    f = tmp_path / "zips.csv"
+    f.write_text("zip,amount\n02139,1\n00501,2\n,3\n10001,4\n")
+    df = load(str(f), dtypes={"zip": "str"})
+    assert df["zip"].tolist()[:2] == ["02139", "00501"] and df["zip"].tolist()[3] == "10001"
+    assert pd.isna(df["zip"][2])  # a blank cell is still missing, not the text 'nan'
+    assert df["amount"].tolist() == [1, 2, 3, 4]
