@@ -144,14 +144,18 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
         else:
             out[col] = s.astype("string").astype(object).where(s.notna(), None)
             continue
-        bad = s[conv.isna() & s.notna()]
+        wrong = conv.isna() & s.notna()
+        if kind == "int":  # 2.5 or inf is a number but no int: kept as a float column, the dtype went unmet
+            wrong |= conv.notna() & (conv % 1 != 0)
+        bad = s[wrong]
         if len(bad):
-            sample = ", ".join(repr(v) for v in bad.unique()[:5])
+            sample = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in bad.unique()[:5])
+            whole = " (whole numbers)" if kind == "int" else ""
             raise DataError(
-                f"{source}: column `{col}` should be {kind} but {len(bad)} value(s) are not, e.g. {sample}; "
+                f"{source}: column `{col}` should be {kind}{whole} but {len(bad)} value(s) are not, e.g. {sample}; "
                 "fix the data or drop those rows upstream"
             )
-        if kind == "int" and conv.notna().all() and (conv % 1 == 0).all():
+        if kind == "int" and conv.notna().all():
             conv = conv.astype("int64")
         out[col] = conv
     return out

@@ -337,3 +337,14 @@ def test_the_thousands_setting_is_one_character_and_not_another_mark():
     assert issue.path == ("thousands",) and issue.message == (
         "must be one character (not a quote or a line break), got \"''\"")
     assert check_load({"source": "d.csv", "thousands": "${params.sep}"}) == []
+
+
+def test_int_dtype_names_values_that_are_not_whole_numbers():
+    # `dtypes: {n: int}` on 1, 2.5, inf kept a float column: the dtype was silently unmet
+    df = pd.DataFrame({"n": ["1", "2.5", "inf", "4"]})
+    msg = _err(coerce_dtypes, df, {"n": "int"}, source="tx.csv")
+    assert "tx.csv: column `n` should be int (whole numbers) but 2 value(s) are not, e.g. '2.5', 'inf'" in msg
+    assert "e.g. 2.5;" in _err(coerce_dtypes, pd.DataFrame({"n": [1.0, 2.5]}), {"n": "int"}, source="x")
+    blank = coerce_dtypes(pd.DataFrame({"n": [1.0, None, 3.0]}), {"n": "int"}, source="x")
+    assert blank["n"].tolist()[::2] == [1, 3]  # a missing cell stays missing (a float column)
+    assert coerce_dtypes(pd.DataFrame({"n": [1.0, 3.0]}), {"n": "int"}, source="x")["n"].dtype == "int64"
