@@ -12,7 +12,7 @@ from kubepipe.components.errors import DataError
 from kubepipe.util import sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
-           "DTYPE_KINDS", "id_text", "label_text"]
+           "DTYPE_KINDS", "id_text", "label_text", "utc_timestamps"]
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -138,7 +138,8 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
         if kind in ("int", "float", "number"):
             conv = pd.to_numeric(s, errors="coerce")
         elif kind == "datetime":
-            conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            out[col] = utc_timestamps(s, column=str(col), source=source)
+            continue
         elif kind == "bool":
             conv = s.map({True: True, False: False, "true": True, "false": False, "True": True, "False": False, 1: True, 0: False})
         else:
@@ -149,7 +150,7 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
             wrong |= conv.notna() & (conv % 1 != 0)
         bad = s[wrong]
         if len(bad):
-            sample = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in bad.unique()[:5])
+            sample = ", ".join(_shown(v) for v in bad.unique()[:5])
             whole = " (whole numbers)" if kind == "int" else ""
             raise DataError(
                 f"{source}: column `{col}` should be {kind}{whole} but {len(bad)} value(s) are not, e.g. {sample}; "
@@ -159,6 +160,39 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
             conv = conv.astype("int64")
         out[col] = conv
     return out
+
+
+def utc_timestamps(s, *, column: str, source: str):
+    """A column as UTC timestamps (a time without an offset is UTC); DataError naming the values that are not
+    timestamps. Numbers are refused, not guessed: pandas reads 1772400000 (seconds) as nanoseconds since 1970,
+    so every row of a month of epoch seconds would fall in one `1d` window."""
+    import pandas as pd
+
+    present = s.notna()
+    numbers = None
+    if s.dtype == object:  # a number among strings is not a timestamp either (named below with the others)
+        numbers = s.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)) & present
+    if present.any() and (s.dtype.kind in "iufb" or numbers is not None and numbers[present].all()):
+        first = _shown(s[present].iloc[0])
+        raise DataError(
+            f"{source}: column `{column}` holds numbers ({s.dtype}, e.g. {first}), not timestamps; kubepipe does "
+            "not guess their unit (seconds or milliseconds since 1970?): write them as ISO 8601 upstream "
+            "(e.g. 2026-03-02T03:00:00Z), or use a timestamp column"
+        )
+    if s.dtype.kind == "M":
+        return pd.to_datetime(s, utc=True)
+    ts = pd.to_datetime(s if numbers is None else s.where(~numbers), errors="coerce", utc=True, format="mixed")
+    bad = s[ts.isna() & s.notna()]
+    if len(bad):
+        sample = ", ".join(_shown(v) for v in bad.unique()[:5])
+        raise DataError(f"{source}: column `{column}` has {len(bad)} value(s) that are not timestamps, e.g. {sample}; "
+                        "fix the data or drop those rows upstream")
+    return ts
+
+
+def _shown(value) -> str:
+    """A cell as a message shows it: 2.5, not np.float64(2.5)."""
+    return repr(value.item() if hasattr(value, "item") and callable(value.item) else value)
 
 
 def _mixed_column(df) -> str | None:

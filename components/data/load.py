@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kubepipe.components.data.io import coerce_dtypes, require_columns, write_dataset
+from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 
@@ -87,19 +87,14 @@ def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
 
 
 def _window(df, source: str, time_column: str, window: str, as_of: str):
-    import pandas as pd
-
     if not (time_column and window):
         raise DataError(f"{source}: a time window needs both `time_column` and `window` (e.g. `7d`)")
     require_columns(df, [time_column], source=source)
     span = parse_window(window)
-    ts = pd.to_datetime(df[time_column], errors="coerce", utc=True, format="mixed")
-    bad = df[time_column][ts.isna() & df[time_column].notna()]
-    if len(bad):
-        raise DataError(
-            f"{source}: column `{time_column}` has {len(bad)} value(s) that are not timestamps, "
-            f"e.g. {', '.join(repr(v) for v in bad.unique()[:3])}"
-        )
+    ts = utc_timestamps(df[time_column], column=time_column, source=source)
+    if ts.isna().all():
+        raise DataError(f"{source}: column `{time_column}` has no timestamps (every cell is empty); check "
+                        "`time_column`")
     end = _as_of(as_of, ts)
     keep = (ts > end - span) & (ts <= end)
     out = df[keep.to_numpy()]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from kubepipe.components.data.checks import check_load
+from kubepipe.components.data.io import utc_timestamps
 from kubepipe.components.data.load import load, load_to_artifact, parse_window
 from kubepipe.components.errors import DataError
 
@@ -99,3 +100,21 @@ def test_str_dtype_keeps_a_csv_cell_as_written(tmp_path):
     assert df["zip"].tolist()[:2] == ["02139", "00501"] and df["zip"].tolist()[3] == "10001"
     assert pd.isna(df["zip"][2])  # a blank cell is still missing, not the text 'nan'
     assert df["amount"].tolist() == [1, 2, 3, 4]
+
+
+def test_a_time_column_of_numbers_is_refused_not_read_as_nanoseconds(tmp_path):
+    # epoch seconds one day apart: pandas read them as nanoseconds, so a `1d` window kept both rows
+    f = tmp_path / "epoch.csv"
+    f.write_text("ts,v\n1772400000,1\n1772486400,2\n")
+    with pytest.raises(DataError) as exc:
+        load(str(f), time_column="ts", window="1d")
+    assert f"{f}: column `ts` holds numbers (int64, e.g. 1772400000), not timestamps" in str(exc.value)
+    with pytest.raises(DataError, match=r"column `ts` holds numbers \(int64"):
+        load(str(f), dtypes={"ts": "datetime"})
+    mixed = pd.Series([1772400000, "2026-03-01T00:00:00Z", None], dtype=object)
+    with pytest.raises(DataError, match=r"`ts` has 1 value\(s\) that are not timestamps, e\.g\. 1772400000"):
+        utc_timestamps(mixed, column="ts", source="x")
+    f.write_text("ts,v\n,1\n,2\n")
+    with pytest.raises(DataError, match=r"column `ts` has no timestamps \(every cell is empty\)"):
+        load(str(f), time_column="ts", window="1d")
+    assert load(str(f), dtypes={"ts": "datetime"})["ts"].isna().all()  # an empty column is no error as a dtype
