@@ -12,7 +12,10 @@ import math
 
 __all__ = ["infer_expectations", "to_yaml"]
 
-_NUMBER_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float32", "float64", "Float64"]
+# GX 1.x's names of the numeric dtypes a re-read batch may have (a column of ints becomes float64 when a value is
+# missing; Parquet can give pandas' nullable dtypes); a pandas extension dtype is named by its class (Int64Dtype).
+_NUMBER_TYPES = ["int8", "int16", "int32", "int64", "float32", "float64", "Int64Dtype", "Float64Dtype"]
+_BOOL_TYPES = ["bool", "BooleanDtype"]
 
 
 def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None = None) -> list[dict]:
@@ -21,6 +24,8 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
     Columns whose values are not plain scalars (lists, dicts, dates, durations, mixed types...) get only
     the not-null rule; `notes`, when given, collects one line per such column saying so.
     """
+    import pandas as pd
+
     from kubepipe.components.errors import DataError
 
     notes = notes if notes is not None else []
@@ -47,7 +52,7 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             continue
         kind = s.dtype.kind
         if kind == "b":
-            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": ["bool", "boolean"]}})
+            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": _types(_BOOL_TYPES, s)}})
             continue
         if kind not in "iufO":
             notes.append(f"column {name!r} ({s.dtype}): only not-null inferred; add range rules by hand")
@@ -59,9 +64,10 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             notes.append(f"column {name!r} holds {what}: only not-null inferred")
             continue
         if kind in "iuf":
-            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": list(_NUMBER_TYPES)}})
-        else:
-            items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": "str"}})
+            items.append({"expect_column_values_to_be_in_type_list": {"column": name, "type_list": _types(_NUMBER_TYPES, s)}})
+        else:  # GX names a categorical column's type by its pandas class, whatever its categories hold
+            text = "CategoricalDtypeType" if isinstance(s.dtype, pd.CategoricalDtype) else "str"
+            items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": text}})
         distinct = values.nunique()
         if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
             items.append({"expect_column_values_to_be_in_set": {"column": name, "value_set": sorted(_py(v) for v in values.unique())}})
@@ -75,6 +81,14 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             if distinct == len(values) and n >= 20:
                 items.append({"expect_column_values_to_be_unique": {"column": name}})
     return items
+
+
+def _types(family: list[str], s) -> list[str]:
+    """A type family for GX's in_type_list, with the sample's own dtype as GX names it (uint8, UInt16Dtype)."""
+    import pandas as pd
+
+    own = type(s.dtype).__name__ if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) else str(s.dtype)
+    return family + ([own] if own not in family else [])
 
 
 def _non_plain(values) -> str:

@@ -30,6 +30,31 @@ def test_inferred_rules():
     assert items[("expect_table_columns_to_match_set", None)]["column_set"] == list(df.columns)
 
 
+def test_the_sample_passes_its_own_type_rules_whatever_its_dtypes(tmp_path):
+    # a Parquet sample with categorical, unsigned, nullable and float16 columns got rules it failed itself
+    # (GX names them CategoricalDtypeType, uint8, Int64Dtype, BooleanDtype: never 'str', 'Int64' or 'boolean')
+    import numpy as np
+
+    from kubepipe.components.data.io import read_dataset, write_dataset
+
+    n = 30
+    write_dataset(pd.DataFrame({
+        "cat": pd.Categorical(["a", "b", "c"] * 10), "many": pd.Categorical([f"v{i}" for i in range(n)]),
+        "u8": np.array([0, 255, 3] * 10, dtype="uint8"), "f16": np.array([0.5, 1, 2] * 10, dtype="float16"),
+        "i64n": pd.array([1, None, 3] * 10, dtype="Int64"), "f64n": pd.array([1.5, None, 3] * 10, dtype="Float64"),
+        "flag": pd.array([True, None, False] * 10, dtype="boolean"), "b": [True, False] * 15,
+        "s": pd.array(["x", "yy", None] * 10, dtype="string"),
+    }), tmp_path / "d.parquet")
+    df = read_dataset(tmp_path / "d.parquet")
+    items = infer_expectations(df)
+    failed = [(r.name, r.kwargs, r.observed) for r in validate_frame(df, resolve_expectations(items)).failed]
+    assert failed == []
+    rules = {(next(iter(i)), next(iter(i.values())).get("column")): next(iter(i.values())) for i in items}
+    assert rules[("expect_column_values_to_be_of_type", "cat")]["type_"] == "CategoricalDtypeType"
+    assert rules[("expect_column_values_to_be_in_type_list", "u8")]["type_list"][-1] == "uint8"
+    assert rules[("expect_column_values_to_be_in_type_list", "flag")]["type_list"] == ["bool", "BooleanDtype"]
+
+
 def test_cli_output_is_valid_and_gates_the_bad_batch(tmp_path):
     out = tmp_path / "exp.yaml"
     proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer",
@@ -99,7 +124,7 @@ def test_cli_reads_thousands_separators_with_the_thousands_setting(tmp_path, cap
     code, out, err = run_cli(capsys, "expectations", "infer", data, "--delimiter", ";", "--decimal", ",",
                              "--thousands", ".")
     assert code == 0, err
-    assert "{column: amount, type_list: [int8, int16, int32, int64, Int64, float32, float64, Float64]}" in out
+    assert "{column: amount, type_list: [int8, int16, int32, int64, float32, float64, Int64Dtype, Float64Dtype]}" in out
     assert "{column: amount, min_value: 1158, max_value: 2077, severity: warn}" in out  # 1234.5 .. 2000, padded
 
 
