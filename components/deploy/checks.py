@@ -30,8 +30,11 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIssue]:
-    """Issues in a deploy step's `with:` values (paths relative to `with`)."""
+def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None) -> list[CheckIssue]:
+    """Issues in a deploy step's `with:` values (paths relative to `with`).
+
+    `deployment_mode` and `target` come from the target profile: `kubepipe validate` passes them as the
+    step does at run time, so what the target refuses is said before anything runs."""
     w = dict(with_values or {})
     issues: list[CheckIssue] = []
     for key in w:
@@ -57,6 +60,9 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
     issues += autoscaling_issues(w.get("autoscaling"), deployment_mode)
     if w.get("canary_analysis"):
         issues += analysis_issues(w["canary_analysis"], canary)
+        if target == "vertex":
+            issues.append(CheckIssue(("canary_analysis",), "not available on target vertex yet (local and kubeflow "
+                                     "have it)", "remove it; the smoke-tested canary split still applies"))
     smoke = w.get("smoke_inputs")
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
@@ -85,6 +91,10 @@ def check(with_values: dict, deployment_mode: str | None = None) -> list[CheckIs
                 issues.append(CheckIssue(("serving", "accelerator_type"), "needs `serving.gpu` (how many), or the "
                                          "model serves on the CPU", "e.g. serving: {gpu: 1, accelerator_type: "
                                          "NVIDIA_L4}; or drop accelerator_type"))
+            elif target == "vertex" and _int(gpu) and gpu > 0 and not serving.get("accelerator_type"):
+                issues.append(CheckIssue(("serving", "gpu"), f"gpu: {gpu} needs the Vertex accelerator name "
+                                         "(serving.accelerator_type), or Vertex attaches no GPU",
+                                         "e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}"))
             mbs = serving.get("max_batch_size")
             if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):
                 issues.append(CheckIssue(("serving", "max_batch_size"),

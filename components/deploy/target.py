@@ -181,14 +181,11 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime,
                 "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s,
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}
-    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"))
-    if issues:
-        raise ComponentError(issues_text("deploy", issues))
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
-    if canary_analysis and target == "vertex":
-        raise ComponentError("canary_analysis: not available on target vertex yet (local and kubeflow have it); "
-                             "remove it, the smoke-tested canary split still applies")
+    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target)
+    if issues:
+        raise ComponentError(issues_text("deploy", issues))
     version = resolve_version(registry_uri, model_name, version, run_id)
     serving = serving or {}
     log_flags = _log_flags(serving.get("log"), profile, state_dir, version)

@@ -125,6 +125,57 @@ def test_a_canary_in_raw_mode_is_refused_not_rolled_out_to_everyone():
     assert check({"canary_percent": 10}, deployment_mode="serverless") == []
 
 
+_DEPLOY_PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: p}
+steps:
+  load: {component: load-data, with: {source: "gs://b/train.csv"}}
+  train:
+    component: train-torch
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {architecture: text-classifier, text_column: description, label_column: category}
+  deploy:
+    component: deploy
+    inputs: {model: "${steps.train.outputs.model}"}
+    with:
+      model_name: m
+      canary_percent: 10
+      autoscaling: {metric: rps, target: 200}
+      serving: {gpu: 1, gpu_type: l4}
+      canary_analysis: {bake_s: 120}
+"""
+
+
+@pytest.mark.parametrize("target, profile, expected", [
+    ("kubeflow", "deployment_mode: raw\n", {
+        "steps.deploy.with.canary_percent": "a 10% canary cannot be split off",
+        "steps.deploy.with.autoscaling.metric": "RawDeployment mode scales with a Kubernetes HPA on cpu or memory"}),
+    ("vertex", "", {
+        "steps.deploy.with.serving.gpu": "gpu: 1 needs the Vertex accelerator name (serving.accelerator_type)",
+        "steps.deploy.with.canary_analysis": "not available on target vertex yet"}),
+])
+def test_validate_refuses_what_the_target_profile_refuses_at_deploy(tmp_path, target, profile, expected):
+    """docs/deploy.md: raw mode's limits and Vertex's are said by `kubepipe validate`, not by the deploy step
+    after training (the step was checked without the profile: validate passed, the run failed at deploy)."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(_DEPLOY_PIPELINE)
+    base = {"kubeflow": "target: kubeflow\nhost: https://kfp.example.com\npipeline_root: gs://b/root\n",
+            "vertex": "target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"}[target]
+    (tmp_path / "profile.yaml").write_text(base + profile)
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", target, profile=tmp_path / "profile.yaml")
+    got = {i.path: i.message for i in err.value.issues}
+    for path, message in expected.items():
+        assert message in got.get(path, ""), got
+    ok = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 100").replace("metric: rps", "metric: cpu")
+    ok = ok.replace("gpu_type: l4", "accelerator_type: NVIDIA_L4").replace("      canary_analysis: {bake_s: 120}\n", "")
+    (tmp_path / "p.yaml").write_text(ok)
+    kubepipe.validate(tmp_path / "p.yaml", target, profile=tmp_path / "profile.yaml")
+
+
 def test_deploy_is_a_registered_builtin():
     b = BUILTINS["deploy"]
     assert b.ref == "kubepipe.components.deploy.ops:deploy"

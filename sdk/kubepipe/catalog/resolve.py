@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +52,14 @@ class ComponentInfo:
         if callable(self.loaded) and not hasattr(self.loaded, "component_spec"):
             self.loaded = self.loaded()
         return self.loaded
+
+    def check_with(self, values: dict, **context: Any) -> list:
+        """The compile-time check of `with:` values. `context` is what the target profile says (target,
+        deployment_mode); a check gets the names it takes, as its step gets them at run time."""
+        if not self.check:
+            return []
+        params = inspect.signature(self.check).parameters
+        return self.check(values, **{k: v for k, v in context.items() if k in params}) or []
 
     @property
     def user_inputs(self) -> dict[str, Port]:

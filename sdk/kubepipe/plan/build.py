@@ -196,7 +196,8 @@ class _Builder(InputChecks):
         if not info.check:
             return
         try:
-            found = info.check(dict(step.with_) if values is None else values)
+            found = info.check_with(dict(step.with_) if values is None else values, target=self.profile.target,
+                                    deployment_mode=self.profile.deployment_mode)
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return
