@@ -125,7 +125,11 @@ def _sample(df, source: str, fraction: float, n: int, seed: int):
     if fraction:
         if not 0 < fraction <= 1:
             raise DataError(f"sample_fraction must be in (0, 1], got {fraction}")
-        df = df.sample(frac=fraction, random_state=seed)
+        kept = df.sample(frac=fraction, random_state=seed)
+        if len(kept) == 0:  # an empty Dataset fails every step after this one, far from the cause
+            raise DataError(f"{source}: sample_fraction {fraction} of {len(df)} row(s) keeps no row; raise it "
+                            f"(at least {1 / len(df):.2g}) or set `sample_n`")
+        df = kept
     elif n:
         if n < 0:
             raise DataError(f"sample_n must be positive, got {n}")

@@ -118,3 +118,11 @@ def test_a_time_column_of_numbers_is_refused_not_read_as_nanoseconds(tmp_path):
     with pytest.raises(DataError, match=r"column `ts` has no timestamps \(every cell is empty\)"):
         load(str(f), time_column="ts", window="1d")
     assert load(str(f), dtypes={"ts": "datetime"})["ts"].isna().all()  # an empty column is no error as a dtype
+
+
+def test_a_sample_fraction_that_keeps_no_row_is_refused(events):
+    # 20 rows * 0.01 rounds to 0: the step wrote an empty dataset and the next step failed on it
+    with pytest.raises(DataError) as exc:
+        load(events, sample_fraction=0.01)
+    assert "sample_fraction 0.01 of 20 row(s) keeps no row; raise it (at least 0.05) or set `sample_n`" in str(exc.value)
+    assert len(load(events, sample_fraction=0.05)) == 1
