@@ -11,6 +11,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
+           "sampling_problem", "MAX_SAMPLE_SEED",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -165,6 +166,10 @@ def check_load(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("sample_fraction",), f"must be in (0, 1], got {frac}"))
     if with_values.get("sample_fraction") and with_values.get("sample_n"):
         issues.append(CheckIssue(("sample_n",), "set `sample_fraction` or `sample_n`, not both"))
+    for key in ("sample_n", "seed"):
+        problem = sampling_problem(key, with_values.get(key, 0))
+        if problem:
+            issues.append(CheckIssue((key,), problem))
     dtypes = with_values.get("dtypes") or {}
     for col, kind in (dtypes.items() if isinstance(dtypes, dict) else []):
         if kind not in DTYPE_KINDS and not _interpolated(kind):
@@ -183,6 +188,21 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if fmt not in (*FORMATS, "") and not _interpolated(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
     return issues
+
+
+MAX_SAMPLE_SEED = 2**32 - 1  # pandas' (numpy's RandomState) seeds; -1 or 2**40 was 'ValueError: Seed must be ...'
+
+
+def sampling_problem(key: str, value: Any) -> str | None:
+    """What is wrong with load-data's `sample_n` or `seed` (whole numbers; a seed up to MAX_SAMPLE_SEED), else None:
+    the one rule of validate and of the running step (a `${params.x}` is checked there)."""
+    if _interpolated(value):
+        return None
+    top = MAX_SAMPLE_SEED if key == "seed" else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or (top is not None and value > top):
+        span = f"from 0 to {top}" if top is not None else ">= 0 (0: every row)"
+        return f"must be a whole number {span}, got {value!r}"
+    return None
 
 
 def load_reference() -> Reference:

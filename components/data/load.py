@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubepipe.components.data.checks import sampling_problem
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -122,6 +123,10 @@ def _as_of(as_of: str, ts):
 def _sample(df, source: str, fraction: float, n: int, seed: int):
     if fraction and n:
         raise DataError(f"{source}: set `sample_fraction` or `sample_n`, not both")
+    for key, value in (("sample_n", n), ("seed", seed)):  # a run-time param validate did not see
+        problem = sampling_problem(key, value)
+        if problem and (fraction or n):
+            raise DataError(f"{key}: {problem}")
     if fraction:
         if not 0 < fraction <= 1:
             raise DataError(f"sample_fraction must be in (0, 1], got {fraction}")
@@ -131,8 +136,6 @@ def _sample(df, source: str, fraction: float, n: int, seed: int):
                             f"(at least {1 / len(df):.2g}) or set `sample_n`")
         df = kept
     elif n:
-        if n < 0:
-            raise DataError(f"sample_n must be positive, got {n}")
         df = df.sample(n=min(n, len(df)), random_state=seed)
     else:
         return df.reset_index(drop=True)

@@ -126,3 +126,16 @@ def test_a_sample_fraction_that_keeps_no_row_is_refused(events):
         load(events, sample_fraction=0.01)
     assert "sample_fraction 0.01 of 20 row(s) keeps no row; raise it (at least 0.05) or set `sample_n`" in str(exc.value)
     assert len(load(events, sample_fraction=0.05)) == 1
+
+
+def test_sampling_seed_and_count_are_checked_at_validate_and_run_time(events):
+    # seed -1 or 2**40 validated and the step failed with numpy's 'ValueError: Seed must be between 0 and 2**32 - 1'
+    issues = {i.path: i.message for i in check_load({"sample_n": -5, "seed": 2**40})}
+    assert issues == {("sample_n",): "must be a whole number >= 0 (0: every row), got -5",
+                      ("seed",): "must be a whole number from 0 to 4294967295, got 1099511627776"}
+    assert check_load({"sample_n": "${params.n}", "seed": "${params.seed}"}) == []
+    with pytest.raises(DataError, match=r"^seed: must be a whole number from 0 to 4294967295, got -1$"):
+        load(events, sample_n=5, seed=-1)
+    with pytest.raises(DataError, match=r"^sample_n: must be a whole number >= 0 \(0: every row\), got -2$"):
+        load(events, sample_n=-2)
+    assert len(load(events, sample_n=5, seed=2**32 - 1)) == 5
