@@ -31,19 +31,21 @@ def load_probes(prober, *, probes_path: str = "", inline: list | None = None, pr
     """The probes: the dataset's rows (its probe column, or whole rows for a tabular model), then `inline`."""
     rows: list[Any] = []
     if probes_path:
+        from kubepipe.components.data.io import id_text
         from kubepipe.components.data.sources import read_source
 
-        df = read_source(probes_path)
-        if getattr(prober, "tabular", False) and not probe_column:
+        tabular = getattr(prober, "tabular", False) and not probe_column
+        col = "" if tabular else probe_column or prober.probe_column
+        df = read_source(probes_path, text_columns=(col,) if col else ())  # a CSV's probe text as written
+        if tabular:
             rows += df.to_dict("records")
         else:
-            col = probe_column or prober.probe_column
             cols = [str(c) for c in df.columns]
             if col not in cols:
                 hint = did_you_mean(col, cols)
                 raise DataError(f"probes: no column `{col}` (columns: {cols}); set `probe_column` on the step"
                                 + (f" ({hint})" if hint else ""))
-            rows += ["" if v is None else str(v) for v in df[col].tolist()]
+            rows += [id_text(v) or "" for v in df[col].tolist()]  # a missing cell is no text, never 'nan'
     rows += list(inline or [])
     if not rows:
         raise ConfigError("validate-outputs has no probes: wire a dataset into `probes` or set `inline_probes`")

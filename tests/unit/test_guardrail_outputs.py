@@ -199,3 +199,17 @@ def test_a_pan_held_as_a_number_is_masked_in_the_outputs_too(tmp_path):
     assert record["card"] == record["card_f"] == "************1111" and record["score"] == 0.5
     shown = json.dumps(result) + outputs_html(result)
     assert "4111111111111111" not in shown and "4.111111111111111e+15" not in shown
+
+
+def test_probe_cells_are_read_as_written_and_a_missing_one_is_no_text(tmp_path):
+    from kubepipe.components.guardrail.validate import load_probes
+
+    csv = tmp_path / "probes.csv"
+    csv.write_text("query,code\nSHELL OIL,0042\n,1234567890123456789\nDELTA AIR,\n")
+    prober = _CardColumnProber()
+    # before: ['SHELL OIL', 'nan', 'DELTA AIR'] (the model was probed with the text 'nan') and codes as floats
+    assert load_probes(prober, probes_path=str(csv)) == ["SHELL OIL", "", "DELTA AIR"]
+    assert load_probes(prober, probes_path=str(csv), probe_column="code") == ["0042", "1234567890123456789", ""]
+    pq = tmp_path / "probes.parquet"
+    pd.DataFrame({"query": ["a", None], "n": [7.0, float("nan")]}).to_parquet(pq)
+    assert load_probes(prober, probes_path=str(pq), probe_column="n") == ["7", ""]
