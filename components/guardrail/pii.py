@@ -13,14 +13,17 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PII_KINDS", "Finding", "luhn_ok", "find_pans", "find_pii", "mask_span", "redact"]
+__all__ = ["PII_KINDS", "Finding", "luhn_ok", "find_pans", "find_ibans", "find_pii", "mask_span", "redact"]
 
 PII_KINDS = ("pan", "email", "iban")
 
 # A lookahead, so overlapping candidates all come out of finditer; group 1 is the candidate.
 _PAN = re.compile(r"(?<![0-9])(?=((?:[0-9]{4}[ -]?){3}[0-9]{4})(?![0-9]))")
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+# An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
+# ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}")
+_IBAN_RUN = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")
 
 
 class Finding(NamedTuple):
@@ -57,6 +60,22 @@ def _iban_ok(candidate: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
+def find_ibans(text: str) -> list[Finding]:
+    out: list[Finding] = []
+    for m in _IBAN_START.finditer(text):
+        if out and m.start() < out[-1].end:
+            continue  # inside the IBAN just found
+        run = _IBAN_RUN.match(text, m.start())
+        if run is None:
+            continue
+        at_boundary = run.end() == len(text) or not (text[run.end()].isascii() and text[run.end()].isalnum())
+        ends = ([run.end()] if at_boundary else []) + [e for e in range(run.end() - 1, m.start(), -1) if text[e] == " "]
+        end = next((e for e in ends if _iban_ok(text[m.start():e])), None)
+        if end is not None:
+            out.append(Finding("iban", m.start(), end))
+    return out
+
+
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     """Every finding of the given kinds in `text`, in text order."""
     found: list[Finding] = []
@@ -65,7 +84,7 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     if "email" in kinds:
         found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
     if "iban" in kinds:
-        found += [Finding("iban", m.start(), m.end()) for m in _IBAN.finditer(text) if _iban_ok(m.group(0))]
+        found += find_ibans(text)
     return sorted(found, key=lambda f: (f.start, f.end))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +89,21 @@ def test_email_and_iban_found_and_masked():
     assert redact("x@4111111111111111.com") == "x@************1111.com"  # a PAN in a domain is masked too
     assert not [f for f in find_pii("GB82 WEST 1234 5698 7654 33") if f.kind == "iban"]  # mod 97 fails
 
+
+
+@pytest.mark.parametrize("text, iban", [
+    ("IBAN DE89 3704 0044 0532 0130 00 BIC COBADEFFXXX", "DE89 3704 0044 0532 0130 00"),
+    ("pay DE89 3704 0044 0532 0130 00 EUR 100", "DE89 3704 0044 0532 0130 00"),
+    ("DE89370400440532013000 EUR", "DE89370400440532013000"),
+    ("XX00 GB82 WEST 1234 5698 7654 32 A", "GB82 WEST 1234 5698 7654 32"),
+    ("to GB82 WEST 1234 5698 7654 32. Thanks", "GB82 WEST 1234 5698 7654 32"),
+])
+def test_an_iban_followed_by_a_capitalised_word_or_a_number_is_found(text, iban):
+    # before: the run went on into the next word (`... 00 EUR`), failed mod 97, and the IBAN was neither found
+    # nor masked
+    assert [text[f.start:f.end] for f in find_pii(text, ("iban",))] == [iban]
+    assert iban not in redact(text) and iban[-4:] in redact(text)
+    assert find_pii(text.replace(iban, iban[:-1] + "9"), ("iban",)) == []  # one digit off: mod 97 fails
 
 def test_judge_searches_every_string_and_number_of_a_hit():
     from kubepipe.components.guardrail.rules import judge
