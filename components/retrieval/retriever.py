@@ -66,8 +66,10 @@ class Retriever:
         return self.index.manifest
 
     def search_docs(self, queries: list[str], k: int, *, batch_size: int = 64) -> tuple[list[list[int]], list[list[float]]]:
-        """Per query: passage rows of the top-k distinct documents and their scores."""
-        k = max(1, min(int(k), MAX_K))
+        """Per query: passage rows of the top-k distinct documents and their scores (k: 1..MAX_K)."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            # it was clamped: k=5000 answered 1000 documents, k=0 one, and the caller never knew
+            raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
         vecs = self.embedder.embed(list(queries), batch_size=batch_size)
         depth = min(len(self.index), k if self.n_docs == len(self.index) else k * 4)
         while True:

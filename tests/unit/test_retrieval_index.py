@@ -315,3 +315,17 @@ def test_hnsw_settings_large_enough_to_run_a_build_out_of_memory_are_refused():
     assert issue.path == ("hnsw", "connectivity") and issue.message == (
         "must be a whole number from 2 to 256, got 1000000")
     assert check_build_index({"hnsw": {"connectivity": 256, "expansion_add": 4096, "expansion_search": 4096}}) == []
+
+
+@pytest.mark.parametrize("k", [0, 1001, 2.0, True])
+def test_a_k_outside_1_to_1000_is_refused_from_python_not_clamped(tmp_path, k):
+    # Retriever.retrieve(q, 5000) answered 1000 documents and k=0 one: the caller never knew
+    from kubepipe.components.retrieval.index import build_index
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=3, dim=8)
+    build_index(emb, tmp_path / "idx", method="exact")
+    retriever = Retriever(tmp_path / "idx", embedder=_FakeEmbedder(8))
+    with pytest.raises(ValueError, match=rf"^k must be a whole number from 1 to 1000, got {k!r}$"):
+        retriever.retrieve(["q"], k)
+    assert len(retriever.retrieve(["q"], 1)[0]) == 1
