@@ -21,7 +21,9 @@ def default_model_card(name: str, ev: dict) -> str:
     """A short Markdown model card from the evaluation record."""
     m = ev.get("metrics", {})
     keys = [k for k in METRICS if k in m] or sorted(m)  # a retrieval index: recall@K, mrr, ndcg@K
-    lines = [f"# {name}", "", f"- task: {ev.get('task', '')}", f"- labels: {', '.join(map(str, ev.get('labels', [])))}",
+    labels = ev.get("labels") or []  # a retrieval index has none
+    lines = [f"# {name}", "", f"- task: {ev.get('task', '')}",
+             *([f"- labels: {', '.join(map(str, labels))}"] if labels else []),
              f"- holdout: {ev.get('holdout', {}).get('path', '')} ({ev.get('holdout', {}).get('rows', '?')} rows)",
              f"- gate: {ev.get('decision', '')}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {m[k]:.4f} |" for k in keys]

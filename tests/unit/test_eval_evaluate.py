@@ -291,3 +291,13 @@ def test_slicing_on_an_id_column_is_refused_with_what_to_slice_on(env, monkeypat
     ev = evaluate_model(env["good"], str(path), baseline="none", thresholds=GATE,
                         slices={"column": "region", "thresholds": {"accuracy": {"min": 0.5}}})
     assert set(ev["slices"]["metrics"]) == {"north", "south"}
+
+
+def test_the_default_model_card_lists_labels_only_when_the_model_has_them():
+    # an index's card had an empty `- labels:` line
+    from kubepipe.components.evaluation.registration import default_model_card
+
+    index = default_model_card("shops", {"task": "retrieval", "metrics": {"recall@5": 0.9}, "decision": "promote"})
+    assert "- labels" not in index and "| recall@5 | 0.9000 |" in index
+    clf = default_model_card("clf", {"task": "text-classification", "labels": ["no", "yes"], "metrics": {}})
+    assert "- labels: no, yes" in clf
