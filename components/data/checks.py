@@ -11,7 +11,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "MAX_SAMPLE_SEED",
+           "sampling_problem", "MAX_SAMPLE_SEED", "repeated",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -166,6 +166,11 @@ def check_load(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("sample_fraction",), f"must be in (0, 1], got {frac}"))
     if with_values.get("sample_fraction") and with_values.get("sample_n"):
         issues.append(CheckIssue(("sample_n",), "set `sample_fraction` or `sample_n`, not both"))
+    cols = with_values.get("columns")
+    twice = repeated(cols) if isinstance(cols, list) else []
+    if twice:
+        issues.append(CheckIssue(("columns",), f"lists `{twice[0]}` more than once",
+                                 "name each column once (the dataset would have two columns of that name)"))
     for key in ("sample_n", "seed"):
         problem = sampling_problem(key, with_values.get(key, 0))
         if problem:
@@ -188,6 +193,12 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if fmt not in (*FORMATS, "") and not _interpolated(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
     return issues
+
+
+def repeated(names: list) -> list[str]:
+    """The names listed more than once, in order of their second appearance."""
+    seen: set[str] = set()
+    return [str(n) for n in names if str(n) in seen or seen.add(str(n))]
 
 
 MAX_SAMPLE_SEED = 2**32 - 1  # pandas' (numpy's RandomState) seeds; -1 or 2**40 was 'ValueError: Seed must be ...'

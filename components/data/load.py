@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kubepipe.components.data.checks import sampling_problem
+from kubepipe.components.data.checks import repeated, sampling_problem
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -72,6 +72,9 @@ def load(
     if window:  # time_column alone is a no-op: the window may arrive empty from a run-time param
         df = _window(df, source, time_column, window, as_of)
     if columns:
+        twice = repeated(list(columns))
+        if twice:  # df[[a, a]] is a dataset with two columns named a
+            raise DataError(f"columns: lists `{twice[0]}` more than once; name each column once")
         require_columns(df, columns, source=source)
         df = df[list(columns)]
     return _sample(df, source, sample_fraction, sample_n, seed)

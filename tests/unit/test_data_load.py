@@ -139,3 +139,11 @@ def test_sampling_seed_and_count_are_checked_at_validate_and_run_time(events):
     with pytest.raises(DataError, match=r"^sample_n: must be a whole number >= 0 \(0: every row\), got -2$"):
         load(events, sample_n=-2)
     assert len(load(events, sample_n=5, seed=2**32 - 1)) == 5
+
+
+def test_a_column_listed_twice_is_refused(events):
+    # `columns: [v, v]` wrote a dataset with two columns named v
+    (issue,) = check_load({"columns": ["ts", "v", "v"]})
+    assert issue.path == ("columns",) and issue.message == "lists `v` more than once"
+    with pytest.raises(DataError, match=r"^columns: lists `v` more than once; name each column once$"):
+        load(events, columns=["v", "w", "v"])
