@@ -35,6 +35,8 @@ class ExpectationResult:
     sample: list = field(default_factory=list)
     error: str | None = None
     missing_column: str | None = None  # the expectation names a column the data does not have
+    nulls: int = 0  # null values GX left out: unexpected_percent is of the non-null ones
+    rows: int | None = None
 
     @property
     def column(self) -> str:
@@ -46,6 +48,8 @@ class ExpectationResult:
             return self.error
         if self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            if pct and self.nulls and self.rows is not None:  # 3 of 8 checked values is not 3 of 10 rows
+                pct = f" ({self.unexpected_percent:.2f}% of the {self.rows - self.nulls} non-null values)"
             return f"{self.unexpected_count} unexpected{pct}"
         return "—" if self.observed is None else _short(self.observed)
 
@@ -216,6 +220,8 @@ def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResu
         unexpected_percent=body.get("unexpected_percent"),
         sample=[_plain(v) for v in sample[:sample_n]],
         error=err,
+        nulls=int(body.get("missing_count") or 0),
+        rows=body.get("element_count"),
     )
 
 

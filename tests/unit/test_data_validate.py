@@ -187,3 +187,21 @@ def test_counts_from_a_whole_list_param_arrive_as_floats_and_a_fraction_is_named
     [issue] = check_validate({"expectations": [{"expect_table_row_count_to_be_between": {"min_value": 99.5}}]})
     assert (issue.path, issue.message) == (("expectations", 0, "expect_table_row_count_to_be_between", "min_value"),
                                            "`min_value` must be a whole number, got 99.5")
+
+
+def test_an_unexpected_percentage_says_it_is_of_the_non_null_values():
+    # GX counts 3 of the 8 non-null values (37.5%); the gate said '3 unexpected (37.50%)' of a 10-row column,
+    # which pandas counts as 30% of the rows
+    from kubepipe.components.data.validate import gate_message, resolve_expectations, validate_frame
+
+    df = pd.DataFrame({"amount": [1, 5, None, 200, -3, 7, None, 9, 10, 1000]})
+    outcome = validate_frame(df, resolve_expectations([
+        {"expect_column_values_to_be_between": {"column": "amount", "min_value": 0, "max_value": 100}},
+        {"expect_column_values_to_not_be_null": {"column": "amount"}},
+    ]))
+    between, not_null = outcome.results
+    bad = (df["amount"] < 0) | (df["amount"] > 100)
+    assert between.unexpected_count == bad.sum() and between.unexpected_percent == 100 * bad.sum() / 8
+    assert between.observed_text() == "3 unexpected (37.50% of the 8 non-null values)"
+    assert not_null.observed_text() == "2 unexpected (20.00%)"  # of every row: nulls are what it counts
+    assert "observed 3 unexpected (37.50% of the 8 non-null values); e.g. 200.0" in gate_message(outcome)
