@@ -50,18 +50,25 @@ class Embedder:
         return cls(shell.encoder, tok, model_id=base.name, source=base.source, config=base.config, device=device)
 
     @classmethod
-    def from_model_artifact(cls, path: str, *, model_id: str = "", device: str = "cpu") -> "Embedder":
-        """The encoder of a fine-tuned `pretrained-encoder` Model (its classification head is not used)."""
+    def from_model_artifact(cls, path: str, *, model_id: str = "", device: str = "cpu",
+                            max_length: int | None = None) -> "Embedder":
+        """The encoder of a fine-tuned `pretrained-encoder` Model (its classification head is not used);
+        `max_length`: tokens a passage is read to (default: what the model was trained with)."""
         from kubepipe.components.training.artifact import load_model
+        from kubepipe.components.training.encoders import WordPieceEncoder
 
         lm = load_model(path)
         if lm.architecture != "pretrained-encoder":
             raise ModelError(f"{path}: a {lm.architecture!r} model has no sentence encoder; embed with a "
                              "`pretrained-encoder` model (train-torch architecture: pretrained-encoder) or leave "
                              "the `model` input unset for the packaged MiniLM")
-        return cls(lm.module.encoder, lm.encoder, model_id=model_id or f"model {path}",
-                   source=f"model {lm.spec.get('weights_sha256', '')}", config=lm.spec["model_kwargs"]["config"],
-                   device=device)
+        config = lm.spec["model_kwargs"]["config"]
+        tokenizer = lm.encoder
+        if max_length is not None and int(max_length) != tokenizer.max_length:  # the step's setting was ignored
+            tokenizer = WordPieceEncoder(str(tokenizer.path), max_length=_max_length(max_length, config),
+                                         tokenizer_sha256=tokenizer.sha256)
+        return cls(lm.module.encoder, tokenizer, model_id=model_id or f"model {path}",
+                   source=f"model {lm.spec.get('weights_sha256', '')}", config=config, device=device)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, device: str = "cpu", expected: dict | None = None) -> "Embedder":

@@ -34,7 +34,7 @@ def load_embedder(*, model_dir: str = "", model_id: str = "", base_model: str = 
 
     device = resolve_device(device, "device:")  # the step's `with:` key
     if model_dir:
-        return Embedder.from_model_artifact(model_dir, model_id=model_id, device=device)
+        return Embedder.from_model_artifact(model_dir, model_id=model_id, device=device, max_length=max_length)
     return Embedder.from_base_model(base_model, sha256=base_model_sha256 or None, max_length=max_length,
                                     device=device)
 

@@ -76,7 +76,7 @@ def embed(
         base_model: Without `model`: `package:all-minilm-l6-v2` (the packaged MiniLM) or a directory with
             config.json, tokenizer.json, model.safetensors.
         base_model_sha256: Expected sha256 of a directory's model.safetensors (the package's is pinned).
-        max_length: Tokens per passage incl. [CLS]/[SEP]; longer passages are truncated.
+        max_length: Tokens per passage incl. [CLS]/[SEP]; longer passages are truncated (also with `model`).
         batch_size: Passages per forward pass.
         device: `auto` (CUDA when present), `cpu` or `cuda`.
 

@@ -134,3 +134,20 @@ def test_passages_without_a_doc_id_are_refused_at_embed(embedder, tmp_path):
                                         r"the data has: text, name\)"):
         embed_passages(pd.DataFrame({"text": ["coffee"], "name": ["A"]}), tmp_path / "emb", embedder)
     assert not (tmp_path / "emb").exists()
+
+
+def test_embed_s_max_length_applies_to_a_fine_tuned_model_too(tmp_path):
+    # the `model` input's tokenizer kept its training max_length (24): `max_length: 48` was silently ignored
+    from tiny_bert import make_base_model
+
+    from kubepipe.components.retrieval.embeddings import load_embedder
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.sample_data import merchant_frame
+    from kubepipe.components.training.trainer import train
+
+    base = make_base_model(tmp_path / "base")
+    cfg = TrainConfig(model="pretrained-encoder", label_column="category", epochs=1, batch_size=32, seed=3,
+                      hyperparameters={"base_model": str(base), "max_length": 24})
+    model = train(merchant_frame(64, seed=5), cfg).save(tmp_path / "model")
+    assert load_embedder(model_dir=str(model), max_length=48, device="cpu").max_length == 48
+    assert load_embedder(model_dir=str(model), max_length=24, device="cpu").max_length == 24
