@@ -156,7 +156,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
                  state_dir: str = ".kubepipe", timeout_s: float = 120, max_batch_size: int = 64,
                  max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None,
                  canary_percent: int = 10, canary_analysis: dict | None = None,
-                 server_flags: list[str] | None = None) -> dict:
+                 server_flags: list[str] | None = None, server_args: list[str] | None = None) -> dict:
     """Start or replace the local endpoint `name` with `model_dir`; the old model serves until the new one passed.
 
     `champion` ({registry, model, version, reason}) is promoted once the proxy serves the new model,
@@ -169,6 +169,9 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
     new backend first takes `canary_percent` % of the traffic for `bake_s` seconds and is compared
     with the stable one (`endpoint_canary`); CanaryRejected (an EndpointRolledBack, with
     `.analysis`) when it loses, and the result's `canary_analysis` holds the numbers when it wins.
+
+    `server_args`: the backend's whole `kubepipe serve` option list, in place of the one made of
+    `max_batch_size`, `max_wait_ms` and `server_flags` (a restart passes the one its backend recorded).
     """
     from kubepipe.components.deploy.canary_analysis import analysis_settings
 
@@ -179,8 +182,9 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         raise ComponentError(f"model_dir {model_dir}: not a directory; pass the Model artifact of a train step")
     d, f = endpoints_dir(state_dir), record_file(state_dir, name)
     # no drain delay behind the proxy: it has switched away before it stops the old backend
-    server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms), "--drain-delay", "0",
-                   *(server_flags or [])]  # e.g. the prediction log's (monitoring/settings.py)
+    if server_args is None:
+        server_args = ["--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms), "--drain-delay",
+                       "0", *(server_flags or [])]  # e.g. the prediction log's (monitoring/settings.py)
     with locked(state_dir, name):
         repaired = repair_locked(state_dir, name)["actions"]
         old = read_record(state_dir, name)
@@ -197,7 +201,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         bport = P.free_port()
         log = d / name / f"backend-{bport}.log"
         new = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport, "model_dir": str(mdir),
-               "version": version, "log": str(log)}
+               "version": version, "log": str(log), "args": list(server_args)}  # what a restart starts again
         rec = {"history": [], "proxy": None, "backend": None, "model_dir": str(mdir), "version": version,
                **(old or {}), "name": name, "port": stable, "url": _url(stable), "pending": [new], "switch": None,
                "updated_at": time.time()}
@@ -309,7 +313,10 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
         row = {"name": name, "url": rec["url"], "port": rec["port"], "model_dir": rec["model_dir"],
                "version": rec.get("version"), "status": status, "untracked": extra,
                "pids": {"proxy": (rec.get("proxy") or {}).get("pid"), "backend": (rec.get("backend") or {}).get("pid")}}
-        if status in ("interrupted", "untracked"):
+        if status == "down":  # it said only `down`, and `repair` found "nothing to repair"
+            row["error"] = (f"endpoint {name}: its {' and '.join(_gone(rec, name)) or 'processes'} stopped; "
+                            f"`kubepipe endpoints repair {name}` starts it again")
+        elif status in ("interrupted", "untracked"):
             row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
                             f"processes {extra} answer for it but are not recorded")
                             + f"; run `kubepipe endpoints repair {name}`")
@@ -348,9 +355,38 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
         return {"name": name, "stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped]}
 
 
-def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None) -> list[dict]:
-    """Settle interrupted deploys and stop untracked processes: of `name`, or of every endpoint under `state_dir`
-    (then an endpoint that cannot be repaired, its record unreadable, is an item with its `error`)."""
+def _gone(rec: dict, name: str) -> list[str]:
+    """The recorded processes of an endpoint that are not running (any more): `backend (pid 123)`."""
+    return [f"{role} (pid {entry['pid']})" for role, entry, module in
+            (("proxy", rec.get("proxy"), P.PROXY_MODULE), ("backend", rec.get("backend"), P.SERVER_MODULE))
+            if entry and entry.get("pid") and not P.is_ours(entry, module, name)]
+
+
+def _restart(state_dir: str, name: str, timeout_s: float) -> str | None:
+    """Start again an endpoint that is `down` (its proxy or backend was killed, or the machine rebooted): the
+    recorded model, version, port and server options, through `deploy_local` (recorded intent, readiness and
+    smoke; the champion is not touched). The action it took, or None when the endpoint was not down."""
+    f = record_file(state_dir, name)
+    rec = read_record(state_dir, name)
+    if rec is None or endpoint_status(rec, f)[0] != "down":
+        return None
+    gone = _gone(rec, name)
+    if not Path(rec["model_dir"]).is_dir():
+        raise ComponentError(f"endpoint {name} is down (its {' and '.join(gone) or 'processes'} stopped) and cannot "
+                             f"be started again: its model {rec['model_dir']} is gone; re-run its deploy step, or "
+                             f"`kubepipe endpoints stop {name}`")
+    args = (rec.get("backend") or {}).get("args")
+    out = deploy_local(name, rec["model_dir"], port=rec["port"], state_dir=state_dir, timeout_s=timeout_s,
+                       version=rec.get("version"), server_args=args if isinstance(args, list) else None)
+    flags = "" if isinstance(args, list) else " (its server options were not recorded: started with the defaults)"
+    return (f"restarted the endpoint, whose {' and '.join(gone) or 'processes'} had stopped: {out['model_dir']} "
+            f"serves again at {out['url']} (pids {out['pids']['proxy']}, {out['pids']['backend']}){flags}")
+
+
+def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None, *, timeout_s: float = 120) -> list[dict]:
+    """Settle interrupted deploys, stop untracked processes, and start again an endpoint that is `down` (a
+    process of it was killed): of `name`, or of every endpoint under `state_dir` (then an endpoint that
+    cannot be repaired, its record unreadable or its model gone, is an item with its `error`)."""
     names = [name] if name else sorted(set(list_record_names(state_dir)) | set(orphans(state_dir)))
     out = []
     for n in names:
@@ -366,6 +402,15 @@ def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None) -> l
             continue
         if name and not known and not report["actions"]:
             get_endpoint(name, state_dir)  # raises, as `stop` does: a mistyped name is not "nothing to repair"
+        if report["record"] is not None:
+            try:
+                restarted = _restart(str(state_dir), n, timeout_s)
+            except ComponentError as exc:
+                if name:
+                    raise
+                report, restarted = {**report, "error": str(exc)}, None
+            if restarted:
+                report = {**report, "actions": [*report["actions"], restarted], "record": read_record(state_dir, n)}
         out.append(report)
     return out
 

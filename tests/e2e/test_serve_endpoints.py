@@ -151,3 +151,42 @@ def test_a_first_deploy_that_fails_leaves_nothing_running(models, tmp_path):
     assert list_endpoints(state) == []
     logs = list((tmp_path / ".kubepipe" / "endpoints" / "fresh").glob("backend-*.log"))
     assert len(logs) == 1 and "warm-up failed" in logs[0].read_text()
+
+
+def test_an_endpoint_whose_process_was_killed_is_down_and_repair_starts_it_again(models, tmp_path):
+    """A SIGKILLed backend left the endpoint `down` (its proxy answering 502) with no hint, and `kubepipe endpoints
+    repair` said "nothing to repair"; it now restarts the recorded model with its recorded server options."""
+    import signal
+
+    from kubepipe.components.serving.endpoints import deploy_local, list_endpoints, stop_endpoint
+    from kubepipe.components.training.artifact import load_model
+
+    state = str(tmp_path / ".kubepipe")
+    first = deploy_local("merchant", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=8, version=3)
+    url, want = first["url"], load_model(models["a"]).predict_proba(TEXTS)
+    try:
+        for role in ("backend", "proxy"):
+            (ep,) = list_endpoints(state)
+            pid = ep["pids"][role]
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while list_endpoints(state)[0]["status"] != "down" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (ep,) = list_endpoints(state)
+            assert ep["status"] == "down"
+            assert ep["error"] == (f"endpoint merchant: its {role} (pid {pid}) stopped; "
+                                   "`kubepipe endpoints repair merchant` starts it again")
+            out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "repair", "--home", state,
+                                  "--format", "json"], capture_output=True, text=True, timeout=180)
+            assert out.returncode == 0, out.stderr
+            (item,) = json.loads(out.stdout)["items"]
+            assert len(item["actions"]) == 1, item
+            assert item["actions"][0].startswith(f"restarted the endpoint, whose {role} (pid {pid}) had stopped: "
+                                                 f"{models['a']} serves again at {url} (pids ")
+            (ep,) = list_endpoints(state)
+            assert ep["status"] == "up" and ep["url"] == url and ep["version"] == 3 and "error" not in ep
+            np.testing.assert_allclose(_probs(url, "merchant"), want, atol=1e-6)
+            card = httpx.get(f"{url}/kubepipe/v1/models/merchant", timeout=10).json()
+            assert card["max_batch_size"] == 8  # the recorded server options, not the defaults
+    finally:
+        stop_endpoint("merchant", state)

@@ -136,8 +136,8 @@ def _check_port_free(host: str, port: int) -> None:
 def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
     """List local endpoints: URL, model, status and pids.
 
-    Status: up, unready, down (its processes are gone), interrupted (a deploy was killed: run
-    `kubepipe endpoints repair`), untracked (a leftover proxy answers), orphaned (processes with no
+    Status: up, unready, down (a process of it is gone: `kubepipe endpoints repair` starts it again),
+    interrupted (a deploy was killed: run `kubepipe endpoints repair`), untracked (a leftover proxy answers), orphaned (processes with no
     record; `kubepipe endpoints stop NAME` ends them) or corrupt.
     """
     from kubepipe.components.serving.endpoints import list_endpoints
@@ -177,7 +177,8 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 
     An interrupted switch whose champion already moved is completed; otherwise the old model serves
     again. Leftover kubepipe processes of the endpoint (found by pid, start time and owner token) are
-    stopped, which frees its port. Deploys run this themselves first.
+    stopped, which frees its port. Deploys run this themselves first. An endpoint that is down (its
+    proxy or backend was killed) is started again: its recorded model, port and server options.
     """
     from kubepipe.components.serving.endpoints import repair_endpoints
 
