@@ -137,8 +137,8 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
     """List local endpoints: URL, model, status and pids.
 
     Status: up, unready, down (a process of it is gone: `kubepipe endpoints repair` starts it again),
-    interrupted (a deploy was killed: run `kubepipe endpoints repair`), untracked (a leftover proxy answers), orphaned (processes with no
-    record; `kubepipe endpoints stop NAME` ends them) or corrupt.
+    interrupted (a deploy was killed: run `kubepipe endpoints repair`), untracked (a leftover proxy
+    answers), orphaned (processes with no record; `kubepipe endpoints stop NAME` ends them) or corrupt.
     """
     from kubepipe.components.serving.endpoints import list_endpoints
 
