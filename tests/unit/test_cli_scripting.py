@@ -293,3 +293,32 @@ def test_a_file_where_the_home_folder_goes_is_named_as_such(tmp_path, capsys):
     assert code == 2
     assert err.splitlines()[-1] == (f"error: {home}: File exists; a file is in the way of this folder; "
                                     "choose another path")
+
+
+def _commands(cmd, path=()):
+    yield path, cmd
+    for name, sub in getattr(cmd, "commands", {}).items():
+        yield from _commands(sub, path + (name,))
+
+
+def test_help_prints_bracketed_text_as_written(capsys):
+    """typer reads help as rich markup: `kubepipe[local]` and `[project].name` were style tags, and `kubepipe
+    init --help` said 'runs locally (kubepipe)'. Every `[...]` a command's or option's help has is printed."""
+    from typer.main import get_command
+
+    from kubepipe.cli.app import app
+
+    code, out, _ = run_cli(capsys, "init", "--help")
+    assert code == 0 and "runs locally (kubepipe[local])" in " ".join(out.replace("│", " ").split())
+    seen = 0
+    for path, cmd in _commands(get_command(app)):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        wanted = [m.replace("\\[", "[") for t in texts for m in re.findall(r"\\?\[[a-z#/@][^\[\]]*\]", t)]
+        if not wanted:
+            continue
+        proc = _cli(*path, "--help", env={"COLUMNS": "400"})
+        flat = " ".join(proc.stdout.replace("│", " ").split())
+        seen += 1
+        for text in wanted:
+            assert text in flat, (path, text)
+    assert seen >= 2  # init, image build

@@ -14,11 +14,32 @@ from kubepipe.cli import console
 __all__ = ["app", "main"]
 
 class _Root(typer.core.TyperGroup):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _plain_help(self)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:  # typer turns it into a silent exit 130: report it as an error instead
             raise console.Interrupted(str(exc)) from exc
+
+
+def _plain_help(cmd) -> None:
+    """Help is plain text: typer reads it as rich markup, where `kubepipe[local]` or `[project].name` are style
+    tags and vanish from `--help` ('runs locally (kubepipe)'). Escaped once here for every command and option."""
+    from rich.markup import escape
+
+    if getattr(cmd, "_kubepipe_plain", False) or not typer.core.HAS_RICH:  # without rich, help is printed as is
+        return
+    cmd._kubepipe_plain = True
+    if cmd.help:
+        cmd.help = escape(cmd.help)
+    for p in cmd.params:
+        if getattr(p, "help", None):
+            p.help = escape(p.help)
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_help(sub)
 
 
 app = typer.Typer(
