@@ -35,7 +35,7 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
     df = read_dataset(data.path)
     outcome = validate_frame(df, specs, unexpected_sample=unexpected_sample)
 
-    write_report(report, validation_html(outcome, source))
+    report_at = write_report(report, validation_html(outcome, source))
     Path(validation.path).parent.mkdir(parents=True, exist_ok=True)
     Path(validation.path).write_text(json.dumps(outcome.raw, indent=1, default=str), encoding="utf-8")
     if hasattr(validation, "metadata"):
@@ -47,7 +47,7 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
         shutil.copyfile(data.path, dataset.path)
         dataset.metadata.update({**(getattr(data, "metadata", None) or {}), "validated": outcome.passed})
     if gate:
-        raise_if_failed(outcome, source)
+        raise_if_failed(outcome, source, getattr(report, "uri", "") or report_at)  # gs://... on a cluster
     else:
         raise_if_misconfigured(outcome, source)
     return outcome.passed

@@ -152,8 +152,9 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
     return ValidationOutcome(ordered, raw, int(len(df)))
 
 
-def gate_message(outcome: ValidationOutcome, source: str = "") -> str:
-    """The user-facing reason the gate failed: one line per failed `fail` expectation."""
+def gate_message(outcome: ValidationOutcome, source: str = "", report: str = "") -> str:
+    """The user-facing reason the gate failed: one line per failed `fail` expectation; then where the report is
+    (a failed step's outputs are listed nowhere else: `runs show` has none for it)."""
     bad = [r for r in outcome.failed if r.severity == "fail"]
     head = f"data validation failed{f' for {source}' if source else ''}: {len(bad)} of {len(outcome.results)} expectations"
     lines = [head]
@@ -166,14 +167,16 @@ def gate_message(outcome: ValidationOutcome, source: str = "") -> str:
     warns = [r for r in outcome.failed if r.severity == "warn"]
     if warns:
         lines.append(f"  ({len(warns)} warn-severity expectation(s) also failed; see the report)")
+    if report:
+        lines.append(f"  report: {report}")
     return "\n".join(lines)
 
 
-def raise_if_failed(outcome: ValidationOutcome, source: str = "") -> None:
-    """`raise_if_misconfigured`, then GateFailed when a `fail` expectation failed."""
+def raise_if_failed(outcome: ValidationOutcome, source: str = "", report: str = "") -> None:
+    """`raise_if_misconfigured`, then GateFailed when a `fail` expectation failed (naming the `report`)."""
     raise_if_misconfigured(outcome, source)
     if not outcome.passed:
-        raise GateFailed(gate_message(outcome, source))
+        raise GateFailed(gate_message(outcome, source, report))
 
 
 def raise_if_misconfigured(outcome: ValidationOutcome, source: str = "") -> None:

@@ -58,6 +58,9 @@ def test_bad_batch_fails_and_names_each_planted_problem(tmp_path):
     assert "expect_column_values_to_be_in_set on `category`" in msg and "'crypto'" in msg  # unknown categories
     assert "expect_column_values_to_match_regex on `description`" in msg and "'########'" in msg  # garbage text
     assert "expect_column_values_to_be_between on `hour`" in msg and "99" in msg  # garbage numbers
+    # a failed step's outputs are listed nowhere (runs show, run.json): the message says where its report is
+    assert msg.endswith(f"\n  report: {tmp_path / 'report.html'}")
+    assert Path(step.report.path).is_file()
     assert "unique" not in msg  # ids are fine: no false alarm
     # the report and metrics are written before the step fails
     assert step.metrics.metadata["failed_fail"] == 5 and step.metrics.metadata["expectations_evaluated"] == 8
