@@ -20,7 +20,7 @@ import os
 import warnings
 from typing import Any, Iterator, Mapping
 
-from kubepipe.errors import UserError
+from kubepipe.errors import ServiceError, UserError
 from kubepipe.secrets import check_profile_secrets
 
 __all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "api_error_text", "service_name",
@@ -112,7 +112,18 @@ def api_errors(service: str, what: str) -> Iterator[None]:
         said = api_error_text(exc)
         if said is None:
             raise
-        raise UserError(f"{service}: {what} failed {said}") from exc
+        kind = ServiceError if _service_failed(exc) else UserError
+        raise kind(f"{service}: {what} failed {said}") from exc
+
+
+def _service_failed(exc: BaseException) -> bool:
+    """The service's fault, not the request's: 5xx, 408, 429, or no answer at all (exit 1, not 2)."""
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    code = int(status) if isinstance(status, int) or str(status).isdigit() else None
+    if code is not None:
+        return code >= 500 or code in (408, 429)
+    return type(exc).__module__.split(".")[0] in ("urllib3", "requests") or isinstance(exc, (ConnectionError,
+                                                                                             TimeoutError))
 
 
 def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:

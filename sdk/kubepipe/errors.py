@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError"]
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError"]
 
 
 class KubepipeError(Exception):
@@ -17,6 +17,14 @@ class UserError(KubepipeError):
     """Bad input from the user: a message that says what is wrong and what to do."""
 
     exit_code = 2
+
+
+class ServiceError(UserError):
+    """A remote service (Kubeflow Pipelines, Vertex AI) failed or did not answer (5xx, 408, 429, no connection):
+    not the user's input, so exit 1 like other failed work; a script may retry it. A UserError for every
+    `except UserError` that reports it."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,21 @@ def test_user_errors_exit_2(kfp, capsys):
     assert code == 2 and "no `schedule:` block" in err
 
 
+def test_a_server_failure_exits_1_and_a_refusal_2(kfp, capsys):
+    # a 500 exited 2, the code docs/cli.md gives "bad YAML, flags, names or paths": a script could not tell
+    # "fix your input" from "the service is down, retry"
+    args = ["submit", "nightly.yaml", "--target", "kubeflow", "--set", f"host={kfp.url}", "--param", "n=3"]
+    real = kfp._route
+    kfp._route = lambda r: (503, {"error": "restarting"}) if r.path.endswith("/runs") else real(r)
+    code, out, err = cli(capsys, *args, "--format", "json")
+    doc = json.loads(err.strip().splitlines()[-1])["error"]
+    assert (code, out, doc["type"], doc["exit_code"]) == (1, "", "ServiceError", 1) and "(503)" in doc["message"]
+    kfp._route = real
+    kfp.forbid = "/runs"
+    code, _out, err = cli(capsys, *args)
+    assert code == 2 and "(403)" in err
+
+
 def test_the_python_api_submits_as_the_cli_does(kfp):
     """kubepipe.submit did not exist: the README's 'the CLI is a thin layer over it' stopped at local runs."""
     import kubepipe

@@ -294,13 +294,16 @@ def test_namespace_is_sent_only_to_a_multi_user_kfp(kfp, multi_user, namespace, 
 def test_http_errors_become_short_user_errors(kfp):
     kfp.forbid = "/pipelines/upload"
     with pytest.raises(UserError, match=rf"kubeflow at {kfp.url}: uploading add-numbers failed \(403\): .*user "
-                                        r"cannot access namespace team-a.*lacks permission"):
+                                        r"cannot access namespace team-a.*lacks permission") as refused:
         kubeflow.submit(package(), kfp.profile)
+    assert refused.value.exit_code == 2  # the request's fault: fix it
     kfp.forbid, real = None, kfp._route  # a 500 or a 409 said no host and nothing to do
     kfp._route = lambda r: (500, {"error": "db down"}) if r.path.endswith("/runs") else real(r)
     with pytest.raises(UserError, match=rf"^kubeflow at {kfp.url}: creating the run failed \(500\): db down; "
-                                        r"the service failed: run the command again; if it persists, look at"):
+                                        r"the service failed: run the command again; if it persists, look at") as down:
         kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    # the service's fault: exit 1 like other failed work (it exited 2, "bad YAML, flags, names or paths")
+    assert type(down.value).__name__ == "ServiceError" and down.value.exit_code == 1
     kfp._route = lambda r: (409, {"error": "exists"}) if r.path.endswith("/runs") else real(r)
     with pytest.raises(UserError, match=r"\(409\): exists; it was changed meanwhile \(or exists already\): run"):
         kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
