@@ -25,6 +25,8 @@ import importlib
 import os
 from typing import Any, Callable
 
+from kubepipe.components.guardrail.pii import redact
+
 __all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier", "RetrieverProber", "open_retriever",
            "RETRIEVER_PROBE_COLUMN"]
 
@@ -66,7 +68,7 @@ class ClassifierProber:
         missing = [c for c in self.features if c not in row]
         if missing:
             raise DataError(f"a probe for this tabular model needs feature(s) {missing}; probes are rows with "
-                            f"columns {self.features} (got {sorted(map(str, row)) if row else repr(probe)})")
+                            f"columns {self.features} (got {sorted(map(str, row)) if row else redact(repr(probe))})")
         return pd.DataFrame([{c: row[c] for c in self.features}])
 
     def __call__(self, probe: Any) -> list[dict]:
@@ -97,8 +99,8 @@ class RetrieverProber:
         from kubepipe.components.errors import DataError
 
         if not isinstance(probe, str):
-            raise DataError(f"a retriever's probe is a query text, got {probe!r}; write inline_probes as texts "
-                            f"or set probe_column to a text column")
+            raise DataError(f"a retriever's probe is a query text, got {redact(repr(probe))}; write inline_probes "
+                            "as texts or set probe_column to a text column")
         return self.retriever.retrieve([probe], self.top_k)[0]
 
 

@@ -213,3 +213,15 @@ def test_probe_cells_are_read_as_written_and_a_missing_one_is_no_text(tmp_path):
     pq = tmp_path / "probes.parquet"
     pd.DataFrame({"query": ["a", None], "n": [7.0, float("nan")]}).to_parquet(pq)
     assert load_probes(prober, probes_path=str(pq), probe_column="n") == ["7", ""]
+
+
+def test_a_probe_that_does_not_fit_the_model_is_named_masked(tmp_path):
+    from kubepipe.components.guardrail.probers import RetrieverProber
+
+    model = tabular_model(tmp_path / "m", w=4.0, labels=("ok", "bad"))
+    with pytest.raises(DataError, match=r"needs feature\(s\)") as exc:  # before: the PAN, whole, in the step's error
+        _run(tmp_path, model, inline_probes=[LEAKY_LABEL])
+    assert "(got 'card **** **** **** 1111')" in str(exc.value)
+    with pytest.raises(DataError, match="a retriever's probe is a query text") as exc:
+        RetrieverProber.__call__(None, {"q": "mail jane.doe@example.com"})
+    assert "got {'q': 'mail j***@example.com'}" in str(exc.value)
