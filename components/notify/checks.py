@@ -34,7 +34,10 @@ def check_notify(with_values: dict) -> list[CheckIssue]:
 def notify_reference() -> Reference:
     return Reference(
         allowed={"webhook_env": Allowed(note="an environment variable name; the URL in it must be https:// "
-                                              "(the URL itself never goes into the YAML)")},
+                                              "(plain http only to localhost, or with KUBEPIPE_ALLOW_HTTP_WEBHOOK=1; "
+                                              "the URL itself never goes into the YAML). Locally the step sees your "
+                                              "shell's variable; on Kubeflow give it from a secret with `env:`")},
         example="""on_exit:
   component: notify
-  with: {message: nightly training, webhook_env: SLACK_WEBHOOK_URL}""")
+  with: {message: nightly training, webhook_env: SLACK_WEBHOOK_URL}
+  env: {SLACK_WEBHOOK_URL: {secret: slack-webhook, key: url}}  # a Kubernetes secret; locally your shell's""")

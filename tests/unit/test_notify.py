@@ -172,3 +172,14 @@ def test_a_webhook_url_given_as_webhook_env_is_refused_without_echoing_it(tmp_pa
     rec = notify_run_end(**ARGS, webhook_env=url)  # a run-time value: refused the same way when the step runs
     assert rec["webhook_error"].startswith("webhook not sent: webhook_env must be the name of an environment variable")
     assert "secret-token" not in capsys.readouterr().err + json.dumps(rec)
+
+
+def test_the_reference_example_gives_the_step_its_webhook_variable():
+    import yaml
+
+    from kubepipe.components.notify.checks import notify_reference
+
+    ref = notify_reference()
+    step = yaml.safe_load(ref.example)["on_exit"]  # before: no env:, so on Kubeflow the variable was never set
+    assert set(step["env"][step["with"]["webhook_env"]]) == {"secret", "key"}
+    assert "KUBEPIPE_ALLOW_HTTP_WEBHOOK=1" in ref.allowed["webhook_env"].note
