@@ -107,6 +107,7 @@ _MAGIC = (
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV and point `source` at the .csv"),
 )
 _HEAD = 64 << 10
+_HTML = re.compile(r"\A\ufeff?\s*(<!doctype\s+html|<html[\s>])", re.I)
 
 
 def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
@@ -117,6 +118,9 @@ def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
     try:
         text = codecs.getincrementaldecoder(encoding)(errors="strict").decode(head)  # a cut last char is fine
         if "\x00" not in text:
+            if _HTML.match(text):  # read as a CSV it is rows of markup in one column named '<!DOCTYPE html>'
+                return (f"{uri}: the file is an HTML page, not CSV data (a login or error page, a directory "
+                        "listing?); point `source` at the data file itself")
             return None
     except UnicodeDecodeError:  # a latin-1 CSV read as UTF-8 is text: scan_text names the byte and `encoding`
         control = sum(1 for b in head if b < 32 and b not in b"\t\n\r\f") + head.count(127)

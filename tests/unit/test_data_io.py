@@ -224,6 +224,19 @@ def test_http_source(http_dir):
     assert "missing.csv" in msg and "HTTP 404" in msg
 
 
+def test_an_html_page_is_not_read_as_csv_data(http_dir):
+    # a directory listing (or an SSO login page behind an expired link) loaded as 16 rows of markup in one column
+    # named '<!DOCTYPE HTML>'
+    root, url = http_dir
+    pd.DataFrame({"a": [1, 2]}).to_csv(root / "d.csv", index=False)
+    assert _err(read_source, f"{url}/") == (f"{url}/: the file is an HTML page, not CSV data (a login or error page, "
+                                            "a directory listing?); point `source` at the data file itself")
+    (root / "login.csv").write_text("\ufeff\n  <html lang=en><body>Sign in</body></html>\n")
+    assert "is an HTML page" in _err(read_source, str(root / "login.csv"))
+    (root / "tags.csv").write_text("tag,n\n<html>,1\n")
+    assert read_source(str(root / "tags.csv"))["tag"].tolist() == ["<html>"]  # markup in a cell is data
+
+
 def test_fsspec_locations_use_the_same_checks():
     import fsspec
 
