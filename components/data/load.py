@@ -9,6 +9,7 @@ from kubepipe.components.data.checks import repeated, sampling_problem
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
+from kubepipe.secrets import redact_url
 
 __all__ = ["load", "load_to_artifact", "parse_window"]
 
@@ -65,6 +66,7 @@ def load(
         text = tuple(c for c, kind in (dtypes or {}).items() if kind == "str")
         df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
                          thousands=thousands, text_columns=text)
+    source = redact_url(source)  # only a label from here on: no signed URL's signature in a message
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
@@ -83,7 +85,7 @@ def load(
 def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
     """`load`, then write the result as a Dataset artifact; returns its metadata."""
     df = load(source, **kwargs)
-    meta = write_dataset(df, artifact, source=source)
+    meta = write_dataset(df, artifact, source=redact_url(source))  # metadata KFP stores and shows
     window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
     if window and hasattr(artifact, "metadata"):
         artifact.metadata["window"] = window

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kubepipe.components.errors import DataError
+from kubepipe.secrets import redact_url
 from kubepipe.util import first_line
 
 __all__ = ["read_source", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
@@ -32,6 +33,25 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
     uri = str(uri).strip()
+    with _shown_as(uri):
+        return _read(uri, format, encoding, delimiter, decimal, thousands, text_columns)
+
+
+@contextmanager
+def _shown_as(uri: str) -> Iterator[None]:
+    """A DataError names `uri` as redact_url shows it: a signed URL's signature or a token in its query reached
+    the run record, logs and the dataset's metadata."""
+    shown = redact_url(uri)
+    try:
+        yield
+    except DataError as exc:
+        if shown == uri or uri not in str(exc):
+            raise
+        raise DataError(str(exc).replace(uri, shown), retryable=exc.retryable) from None
+
+
+def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, thousands: str,
+          text_columns: tuple[str, ...]):
     with _local_copy(uri) as path:
         size = path.stat().st_size
         if size == 0:

@@ -21,7 +21,7 @@ import re
 from typing import Any, Iterator
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
-           "is_secret_name", "secret_value_kind", "REDACTED"]
+           "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
 
 REDACTED = "<redacted>"
 
@@ -80,6 +80,26 @@ def redacted(value: Any, key: object = None) -> Any:
     if secret_value_kind(value) or (key is not None and _keyed_secret(key, value)):
         return REDACTED
     return value
+
+
+def redact_url(text: str) -> str:
+    """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
+    URL's signature, an access token) become REDACTED, the keys kept; a path or a file:// URL is returned as is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not isinstance(text, str) or "://" not in text or text[:7].lower() == "file://":
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
+    query = "&".join(key + (f"={REDACTED}" if eq else "")
+                     for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def redact_profile(profile: Any) -> Any:

@@ -361,3 +361,25 @@ def test_int_dtype_names_values_that_are_not_whole_numbers():
     blank = coerce_dtypes(pd.DataFrame({"n": [1.0, None, 3.0]}), {"n": "int"}, source="x")
     assert blank["n"].tolist()[::2] == [1, 3]  # a missing cell stays missing (a float column)
     assert coerce_dtypes(pd.DataFrame({"n": [1.0, 3.0]}), {"n": "int"}, source="x")["n"].dtype == "int64"
+
+
+def test_a_signed_url_or_a_password_is_never_shown(http_dir, tmp_path):
+    # a presigned URL's signature (or user:password@) reached error messages, the run record and the dataset's
+    # metadata that KFP stores and shows
+    from kfp.dsl import Dataset
+
+    from kubepipe.components.data.load import load_to_artifact
+    from kubepipe.secrets import redact_url
+
+    root, url = http_dir
+    assert redact_url("https://u:hunter2@h/x.csv?X-Goog-Signature=abc123&flag") == (
+        "https://u:<redacted>@h/x.csv?X-Goog-Signature=<redacted>&flag")
+    assert redact_url("data/x?y.csv") == "data/x?y.csv" and redact_url("file:///x.csv?a=1") == "file:///x.csv?a=1"
+    assert _err(read_source, f"{url}/none.csv?sig=s3cr3t") == (
+        f"{url}/none.csv?sig=<redacted>: the server answered HTTP 404 File not found; check the URL")
+    (root / "d.csv").write_text("a\n1\n2\n")
+    art = Dataset(name="dataset", uri=str(tmp_path / "out"))
+    meta = load_to_artifact(art, f"{url}/d.csv?token=s3cr3t", columns=["a"])
+    assert meta["source"] == f"{url}/d.csv?token=<redacted>" and art.metadata["source"] == meta["source"]
+    msg = _err(load_to_artifact, art, f"{url}/d.csv?token=s3cr3t", columns=["b"])
+    assert msg.startswith(f"{url}/d.csv?token=<redacted>: missing column `b`") and "s3cr3t" not in msg
