@@ -158,7 +158,14 @@ class FakeKfp(LoopbackServer):
                 items = [i for i in items if i.get(pred["key"]) == pred.get("stringValue")]
         if r.query.get("sort_by", "").endswith(" desc"):  # creation order stands in for created_at
             items.reverse()
-        return {key: items, "total_size": len(items)} if items else {"total_size": 0}
+        total = len(items)
+        size = int(r.query.get("page_size") or 0)
+        if size:  # pages as the API gives them: an opaque next_page_token until the last one
+            start = int(r.query.get("page_token") or 0)
+            items, rest = items[start:start + size], items[start + size:]
+            if rest:
+                return {key: items, "total_size": total, "next_page_token": str(start + size)}
+        return {key: items, "total_size": total} if items else {"total_size": total}
 
     def _poll_run(self, rid: str) -> tuple[int, dict]:
         run = self.runs.get(rid)

@@ -266,6 +266,18 @@ def test_runs_list_and_show_on_kubeflow(kfp):
         show_remote_run("kubeflow", kfp.profile, "nope")
 
 
+def test_runs_list_of_a_pipeline_pages_past_the_newest_100_runs(kfp):
+    # the runs of one pipeline were looked for among the newest 100 runs of all pipelines only
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    old = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
+    v2 = package(text=open(ADD).read().replace("name: add-numbers", "name: busy"))
+    for i in range(120):
+        kubeflow.submit(v2, kfp.profile, params={"a": i, "b": 2}, run_name=f"busy-{i}")
+    assert [r["run_id"] for r in list_remote_runs("kubeflow", kfp.profile, pipeline="add-numbers")] == [old.run_id]
+    assert len(list_remote_runs("kubeflow", kfp.profile, limit=110)) == 110  # --limit above one page
+
+
 def test_runs_list_and_show_name_a_server_error_not_no_such_run(kfp):
     from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
 

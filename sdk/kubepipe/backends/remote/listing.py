@@ -83,9 +83,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                 ids = {p.pipeline_id for p in found.pipelines or []}
                 if not ids:
                     return []
-            page = client.list_runs(page_size=100 if pipeline else limit, sort_by="created_at desc", namespace=ns)
-            runs = [r for r in page.runs or []
-                    if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids][:limit]
+            runs = _kfp_runs(client, ns, ids, limit)
             names = {i: pipeline for i in ids} if ids else _pipeline_names(client, runs)
         return [_kfp_run(r, str(profile.get("host") or ""), names) for r in runs]
     if target == "vertex":
@@ -99,6 +97,24 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
             jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
         return [_vertex_job(j, profile) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
+
+
+_PAGE, _MAX_PAGES = 100, 50  # KFP's page size; a pipeline's runs are looked for among the newest 5,000
+
+
+def _kfp_runs(client: Any, ns: str | None, ids: set | None, limit: int) -> list:
+    """The newest `limit` runs (of the pipelines `ids`, when given), page by page: the runs of one pipeline were
+    looked for among the newest 100 of all runs only, and `--limit` above 100 was capped."""
+    runs: list = []
+    token = ""
+    for _ in range(_MAX_PAGES):
+        page = client.list_runs(page_token=token, page_size=_PAGE, sort_by="created_at desc", namespace=ns)
+        runs += [r for r in page.runs or []
+                 if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids]
+        token = getattr(page, "next_page_token", None) or ""
+        if len(runs) >= limit or not token:
+            break
+    return runs[:limit]
 
 
 def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, client: Any = None,
