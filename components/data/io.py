@@ -123,8 +123,9 @@ def require_columns(df, columns: Iterable[str], *, source: str) -> None:
     )
 
 
-def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
-    """Cast columns to the named kinds (int, float, number, bool, str, datetime); DataError with sample bad values."""
+def coerce_dtypes(df, dtypes: dict[str, str], *, source: str, decimal: str = ".", thousands: str = ""):
+    """Cast columns to the named kinds (int, float, number, bool, str, datetime); DataError with sample bad values.
+    Text is read as a number in the CSV's own notation (`decimal`, `thousands`), as pandas reads a clean column."""
     import pandas as pd
 
     require_columns(df, list(dtypes), source=source)
@@ -136,7 +137,7 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str):
         if s.dtype.kind in DTYPE_KINDS[kind] and kind != "number":
             continue
         if kind in ("int", "float", "number"):
-            conv = pd.to_numeric(s, errors="coerce")
+            conv = pd.to_numeric(_in_notation(s, decimal, thousands), errors="coerce")
         elif kind == "datetime":
             out[col] = utc_timestamps(s, column=str(col), source=source)
             continue
@@ -188,6 +189,19 @@ def utc_timestamps(s, *, column: str, source: str):
         raise DataError(f"{source}: column `{column}` has {len(bad)} value(s) that are not timestamps, e.g. {sample}; "
                         "fix the data or drop those rows upstream")
     return ts
+
+
+def _in_notation(s, decimal: str, thousands: str):
+    """A text column's numbers rewritten from the CSV's notation to Python's: with `decimal: ","` and no thousands
+    mark, `1.234` is no number of the file (pandas' to_numeric read it as 1.234, a German 1234), `12,50` is 12.5."""
+    if s.dtype != object or (decimal == "." and not thousands):
+        return s
+    text = s.map(lambda v: v.strip() if isinstance(v, str) else None)
+    if thousands:
+        text = text.str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        text = text.where(~text.str.contains(".", regex=False, na=False)).str.replace(decimal, ".", regex=False)
+    return text.where(s.map(lambda v: isinstance(v, str)), s)  # a number already read stays as it is
 
 
 def _shown(value) -> str:

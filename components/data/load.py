@@ -70,7 +70,7 @@ def load(
     if len(df) == 0:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
-        df = coerce_dtypes(df, dtypes, source=source)
+        df = coerce_dtypes(df, dtypes, source=source, decimal=decimal, thousands=thousands)
     if window:  # time_column alone is a no-op: the window may arrive empty from a run-time param
         df = _window(df, source, time_column, window, as_of)
     if columns:

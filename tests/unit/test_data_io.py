@@ -383,3 +383,22 @@ def test_a_signed_url_or_a_password_is_never_shown(http_dir, tmp_path):
     assert meta["source"] == f"{url}/d.csv?token=<redacted>" and art.metadata["source"] == meta["source"]
     msg = _err(load_to_artifact, art, f"{url}/d.csv?token=s3cr3t", columns=["b"])
     assert msg.startswith(f"{url}/d.csv?token=<redacted>: missing column `b`") and "s3cr3t" not in msg
+
+
+def test_a_number_dtype_reads_text_in_the_files_own_notation(tmp_path):
+    from kubepipe.components.data.load import load
+
+    # decimal ",", no thousands mark: pandas leaves `1.234` as text and to_numeric made it 1.234 (a German 1234);
+    # and `12,50` was named as not a float though the file's decimal mark is ","
+    f = tmp_path / "de.csv"
+    f.write_text("amount;n\n1.234;1\n3;2\n")
+    msg = _err(load, str(f), delimiter=";", decimal=",", dtypes={"amount": "float"})
+    assert "column `amount` should be float but 1 value(s) are not, e.g. '1.234'" in msg
+    assert load(str(f), delimiter=";", decimal=",", thousands=".", dtypes={"amount": "float"})["amount"].tolist() == [
+        1234.0, 3.0]
+    f.write_text("amount;n\n12,50;1\nabc;2\n")
+    assert "e.g. 'abc';" in _err(load, str(f), delimiter=";", decimal=",", dtypes={"amount": "float"})
+    f.write_text('amount,n\n"1,234.50",1\nabc,2\n')
+    assert "e.g. 'abc';" in _err(load, str(f), thousands=",", dtypes={"amount": "number"})
+    f.write_text("amount;n\n12,50;1\n;2\n")
+    assert load(str(f), delimiter=";", decimal=",", dtypes={"amount": "float"})["amount"].tolist()[0] == 12.5
