@@ -136,6 +136,11 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     # share it, and each has its own cooldown
     started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"
                and r.get("pipeline") == pipeline]
+    key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
+    if target == "local":  # a retried step's own request (same key) is queued again below, not a cooldown
+        mine = _request_id(pipeline, key)
+        started = sorted(started + [r for r in _queued_unlogged(state_dir, pipeline, started) if r["run_id"] != mine],
+                         key=lambda r: r["time"])
     if started:
         last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
         try:
@@ -148,7 +153,6 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                                  f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h")
             _append(state_dir, pipeline, record)
             return record
-    key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     start = starter or _start_on_target
     # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
     # 2.5 is left for the started run's own check, which names its `--param`.
@@ -158,6 +162,37 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     record.update(action="started", run_id=run_id)
     _append(state_dir, pipeline, record)
     return record
+
+
+def _request_id(pipeline: str, key: str) -> str:
+    return f"retrain-{_slug(pipeline)}-{key}"
+
+
+def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
+    """Retrains queued for `pipeline` whose `started` line was never written (the monitor was killed between
+    queueing and recording): the queue is the record of what was started, so the cooldown holds."""
+    from pathlib import Path
+
+    want = str(Path(pipeline.removeprefix("file://")).expanduser().resolve())
+    known = {r.get("run_id") for r in logged}
+    fs, qdir = _fs(queue_dir(state_dir))
+    out = []
+    for folder in (qdir, f"{qdir}/done"):
+        try:
+            names = fs.ls(folder, detail=False) if fs.isdir(folder) else []
+        except OSError:
+            continue
+        for name in names:
+            if not str(name).endswith(".json"):
+                continue
+            try:
+                req = json.loads(fs.cat_file(name))
+            except (OSError, ValueError):
+                continue  # being written, or the scheduler's to reject
+            if (isinstance(req, dict) and req.get("pipeline") == want and req.get("id") not in known
+                    and isinstance(req.get("requested_at"), str)):
+                out.append({"time": req["requested_at"], "run_id": req.get("id"), "action": "started"})
+    return out
 
 
 def _why(drift: bool, quality: bool) -> str:
@@ -193,7 +228,7 @@ def _local_pipeline(pipeline: str) -> str:
 
 
 def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
-    request_id = f"retrain-{_slug(pipeline)}-{key}"
+    request_id = _request_id(pipeline, key)
     path = _local_pipeline(pipeline)
     fs, qdir = _fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)

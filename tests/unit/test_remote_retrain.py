@@ -272,3 +272,31 @@ def test_a_drift_retrain_and_the_nightly_run_of_one_pipeline_never_run_side_by_s
     assert [r["state"] for r in SchedulerStore(home).runs("kubepipe-train")] == ["succeeded", "skipped"]
     gates[1].set()
     sched.drain()
+
+
+def test_a_monitor_killed_between_queueing_and_recording_still_holds_the_cooldown(tmp_path):
+    # the next monitor run found no `started` line and queued a second retrain of the same pipeline
+    from kubepipe.components.retrain import trigger
+
+    real, calls = trigger._append, []
+
+    def killed_before_started(state_dir, pipeline, record):  # the decision line never reaches the log
+        calls.append(record["action"])
+        if record["action"] == "started":
+            raise KeyboardInterrupt
+        real(state_dir, pipeline, record)
+
+    trigger._append = killed_before_started
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                               source_run_id="m1", now=NOW)
+    finally:
+        trigger._append = real
+    assert len(queued(tmp_path)) == 1  # the retrain was queued
+    again = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                               source_run_id="m2", now=NOW + dt.timedelta(hours=1))
+    assert again["action"] == "cooldown" and len(queued(tmp_path)) == 1
+    retried = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                                 source_run_id="m1", now=NOW + dt.timedelta(minutes=5))  # the killed step's retry
+    assert retried["action"] == "started" and len(queued(tmp_path)) == 1
