@@ -129,7 +129,8 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                               "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),
                               "reason": reason or _why(drift_detected, quality_dropped)}
     if not drift_detected and not quality_dropped:
-        record.update(action="no-drift", run_id=None, reason="no drift detected, live quality holds")
+        record.update(action="no-drift", run_id=None,
+                      reason="no drift detected, and no live-quality drop reported (none is without delayed labels)")
         _append(state_dir, pipeline, record)
         return record
     # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml

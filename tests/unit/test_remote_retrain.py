@@ -300,3 +300,9 @@ def test_a_monitor_killed_between_queueing_and_recording_still_holds_the_cooldow
     retried = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                                  source_run_id="m1", now=NOW + dt.timedelta(minutes=5))  # the killed step's retry
     assert retried["action"] == "started" and len(queued(tmp_path)) == 1
+
+
+def test_a_no_drift_decision_does_not_claim_quality_was_measured(tmp_path):
+    # it said 'live quality holds' when no labels were given, so quality was never measured
+    rec = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    assert rec["reason"] == "no drift detected, and no live-quality drop reported (none is without delayed labels)"
