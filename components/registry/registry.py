@@ -189,6 +189,17 @@ class Registry:
         mv = self.get(name, version)
         return self.store.local_path(f"{name}/versions/{mv.version}/model")
 
+    def verify(self, name: str, version: int | str) -> dict:
+        """The version's files against the sha256s recorded when it was registered: {"version", "changed",
+        "missing", "added"} (file paths; all empty when intact). Serving and evaluation refuse a changed
+        artifact; this says so before either runs."""
+        mv = self.get(name, version)
+        now = hash_tree(self.model_path(name, mv.version))
+        return {"version": mv.version,
+                "changed": sorted(f for f in mv.files if f in now and now[f] != mv.files[f]),
+                "missing": sorted(f for f in mv.files if f not in now),
+                "added": sorted(f for f in now if f not in mv.files)}
+
     # ---- aliases ---------------------------------------------------------------------------
 
     def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None,

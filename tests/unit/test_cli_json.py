@@ -128,6 +128,7 @@ COMMANDS = {
     "models list": ("ModelList", ["models", "list"]),
     "models list NAME": ("ModelVersionList", ["models", "list", "clf"]),
     "models show": ("ModelVersion", ["models", "show", "clf"]),
+    "models verify": ("ModelVerify", ["models", "verify", "clf"]),
     "models history": ("ModelHistory", ["models", "history", "clf"]),
     "models promote": ("AliasMove", ["models", "promote", "clf", "2", "--reason", "better"]),
     "models rollback": ("AliasMove", ["models", "rollback", "clf"]),

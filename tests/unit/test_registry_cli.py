@@ -74,3 +74,26 @@ def test_errors_exit_2_with_a_message(reg, capsys, tmp_path):
     assert code == 2 and " ".join(err.split()) == (  # was "no versions of `nope` ...; check the name or --registry"
         f"error: no model `nope` in {tmp_path / 'other'} (models: none); check the name and the registry "
         "(--registry / KUBEPIPE_REGISTRY)")
+
+
+def test_verify_names_the_versions_whose_files_changed_after_registration(reg, capsys, tmp_path):
+    # `models list` said `ok` for a version whose weights were overwritten in place; nothing could tell
+    import json
+
+    code, out, _ = _run(capsys, "models", "verify", "clf")
+    assert code == 0 and [_cells(out, f"v{n}")[1] for n in (1, 2, 3)] == ["intact"] * 3, out
+    weights = tmp_path / ".kubepipe" / "registry" / "clf" / "versions" / "2" / "model" / "model.safetensors"
+    weights.write_bytes(b"tampered")
+    (weights.parent / "extra.bin").write_bytes(b"x")
+    code, out, err = _run(capsys, "models", "verify", "clf", "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["kind"] == "ModelVerify" and doc["intact"] is False
+    v2 = next(v for v in doc["versions"] if v["version"] == 2)
+    assert (v2["changed"], v2["missing"], v2["added"], v2["intact"]) == (["model.safetensors"], [], ["extra.bin"],
+                                                                            False)
+    assert all(v["intact"] for v in doc["versions"] if v["version"] != 2)
+    code, out, err = _run(capsys, "models", "verify", "clf", "1")
+    assert code == 0 and _cells(out, "v1")[1] == "intact"
+    code, out, err = _run(capsys, "models", "verify", "clf", "2")
+    assert code == 1 and "CHANGED" in out and "changed: model.safetensors; added: extra.bin" in out
+    assert "files changed after registration" in err

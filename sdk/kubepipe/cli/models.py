@@ -1,4 +1,4 @@
-"""kubepipe models list | show | history | promote | rollback | gc — the model registry from the shell."""
+"""kubepipe models list | show | verify | history | promote | rollback | gc — the model registry from the shell."""
 
 from __future__ import annotations
 
@@ -126,6 +126,30 @@ def show(name: str = typer.Argument(..., help="Model name."),
             console.out.print(Markdown(mv.model_card))
         else:
             console.out.file.write(mv.model_card.rstrip("\n") + "\n")
+
+
+@models.command("verify")
+def verify(name: str = typer.Argument(..., help="Model name."),
+           version: Optional[str] = typer.Argument(
+               None, help="Version number, `champion` or `previous` (default: every version)."),
+           registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
+    """Check versions' files against the sha256s recorded at registration; exits 1 naming any that changed."""
+    reg = _registry(registry, home)
+    numbers = [v.version for v in reg.versions(name, known=True) if v.ok] if version is None else [version]
+    results = [reg.verify(name, n) for n in numbers]
+    for r in results:
+        r["intact"] = not (r["changed"] or r["missing"] or r["added"])
+    if output.is_json(fmt):
+        output.emit("ModelVerify", {"model": name, "versions": results, "intact": all(r["intact"] for r in results)})
+    else:
+        output.table(("version", "files", "changed / missing / added"),
+                     [(f"v{r['version']}", "intact" if r["intact"] else output.Styled("CHANGED", "bold red"),
+                       "; ".join(f"{k}: {', '.join(r[k])}" for k in ("changed", "missing", "added") if r[k]))
+                      for r in results], title=name)
+    if not all(r["intact"] for r in results):
+        console.err.print(f"[red]error:[/red] {console.escape(name)}: files changed after registration; serving "
+                          "and evaluation refuse them: register the model again", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @models.command("history")
