@@ -141,3 +141,37 @@ def test_list_shows_no_python_none_for_missing_pids(state, capsys):
     code, out, err = run_cli(capsys, "endpoints", "list")
     assert code == 0, err
     assert "array\t-\tcorrupt\t-\t-, -\n" in out and "None" not in out
+
+
+def test_predict_sends_a_tabular_model_s_rows_as_json(state, tmp_path, monkeypatch):
+    """`kubepipe endpoints predict` sent every argument as a string, which a tabular model refuses: 'instances[0]:
+    expected an object of features or a list of 8 numbers, got str', whatever the user typed."""
+    httpx = pytest.importorskip("httpx")
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoints import predict_endpoint
+
+    sent = []
+
+    def post(url, json=None, **_):
+        sent.append(json["instances"])
+        return httpx.Response(200, json={"predictions": [{"label": "0", "probability": 0.9}] * len(json["instances"])})
+
+    monkeypatch.setattr(httpx, "post", post)
+    for name, task, feats in (("tab", "tabular-classification", ["amount", "hour", "foreign"]),
+                              ("txt", "text-classification", [])):
+        model = tmp_path / name
+        model.mkdir()
+        (model / "kubepipe-model.json").write_text(json.dumps({
+            "format_version": 1, "task": task, "architecture": "tabular-mlp", "labels": ["0", "1"],
+            "preprocessing": {"encoding": "tabular" if feats else "hashed-ngrams"},
+            "input_spec": {"feature_columns": feats} if feats else {}}))
+        (state / f"{name}.json").write_text(json.dumps({"name": name, "port": 18090, "url": "http://127.0.0.1:18090",
+                                                        "model_dir": str(model)}))
+    predict_endpoint("tab", ['[12.5, 3, 0]', '{"amount": 1, "hour": 2, "foreign": null}'], str(state.parent))
+    predict_endpoint("txt", ['[12.5, 3, 0]', "SHELL"], str(state.parent))
+    assert sent == [[[12.5, 3, 0], {"amount": 1, "hour": 2, "foreign": None}], ['[12.5, 3, 0]', "SHELL"]]
+    with pytest.raises(ComponentError) as err:
+        predict_endpoint("tab", ['[1, 2, 3]', "12.5"], str(state.parent))
+    assert str(err.value) == ("input 2 ('12.5'): endpoint tab serves a tabular model; give each row as JSON: an object "
+                              "of its features, e.g. '{\"amount\": 0.0, \"hour\": 0.0, ...}', or a list of 3 numbers "
+                              "in this order: amount, hour, foreign")

@@ -201,9 +201,11 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 
 
 @endpoints.command("predict")
-def predict(name: str = typer.Argument(...), texts: List[str] = typer.Argument(..., help="Texts to classify."),
+def predict(name: str = typer.Argument(...),
+            texts: List[str] = typer.Argument(..., help="Texts to classify; for a tabular model, rows as JSON "
+                                                        "('{\"amount\": 12.5, ...}' or '[12.5, 3, ...]')."),
             home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
-    """Send texts to a local endpoint and print label and probability per text."""
+    """Send texts (or a tabular model's JSON rows) to a local endpoint; print label and probability per input."""
     from kubepipe.extras import require
 
     require("serve", feature="`kubepipe endpoints predict`")
