@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kubepipe.components.data.checks import check_drift, check_validate, expectation_table
+import pytest
+
+from kubepipe.components.data.checks import check_drift, check_expectations, check_validate, expectation_table
 
 SUITE = Path(__file__).resolve().parents[2] / "pipelines" / "data" / "merchants_suite.json"
 
@@ -122,3 +124,19 @@ def test_a_zero_window_is_refused_not_an_empty_load_at_run_time():
     assert check_load({"source": "x.csv", "window": "10h", "time_column": "timestamp"}) == []
     with pytest.raises(DataError, match=r"^window '00d' is an empty window; write e.g. `7d`, `12h`, `2w`$"):
         parse_window("00d")
+
+
+def test_a_nan_argument_is_located_not_a_gx_traceback():
+    # `min_value: .nan` passed validate; at run time GX's suite rebuild raised pydantic's
+    # 'ValidationError: 1 validation error for ExpectColumnValuesToBeBetween' (a traceback)
+    from kubepipe.components.data.validate import resolve_expectations
+    from kubepipe.components.errors import DataError
+
+    items = [{"expect_column_values_to_be_between": {"column": "amount", "min_value": float("nan"), "max_value": 9}},
+             {"expect_column_values_to_not_be_null": {"column": "amount", "mostly": float("nan")}}]
+    issues = [(i.path[-1], i.message) for i in check_expectations(items)]
+    assert issues == [("min_value", "`min_value` is NaN (.nan), which is no value to compare with"),
+                      ("mostly", "`mostly` is NaN (.nan), which is no value to compare with")]
+    with pytest.raises(DataError, match=r"expectations\.0\.expect_column_values_to_be_between\.min_value: `min_value` is "
+                                        r"NaN \(\.nan\)"):
+        resolve_expectations(items[:1])
