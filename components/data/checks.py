@@ -78,6 +78,11 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
             if key not in spec.kwargs:
                 issues.append(CheckIssue(where, f"{spec.name} needs `{key}`",
                                          f"add `{key}: ...` (required: {', '.join(entry['required'])})"))
+        low, high = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and low > high:
+            # GX fails it at run time, after loading, as 'data validation failed': the settings are wrong
+            issues.append(CheckIssue(where + ("min_value",), f"`min_value` {low} is above `max_value` {high}: "
+                                     "no value can pass", "swap them"))
         mostly = spec.kwargs.get("mostly")
         if isinstance(mostly, (int, float)) and not isinstance(mostly, bool) and mostly == mostly and not 0 <= mostly <= 1:
             issues.append(CheckIssue(where + ("mostly",), f"`mostly` is a fraction in [0, 1], got {mostly}"))

@@ -140,3 +140,13 @@ def test_a_nan_argument_is_located_not_a_gx_traceback():
     with pytest.raises(DataError, match=r"expectations\.0\.expect_column_values_to_be_between\.min_value: `min_value` is "
                                         r"NaN \(\.nan\)"):
         resolve_expectations(items[:1])
+
+
+def test_a_min_value_above_the_max_value_is_located():
+    # it validated; the run loaded the data, then failed the gate as 'data validation failed: ... error: min_value
+    # cannot be greater than max_value', blaming the data for a setting
+    (issue,) = check_expectations([{"expect_column_values_to_be_between": {"column": "a", "min_value": 10,
+                                                                            "max_value": 0}}])
+    assert issue.path == ("expectations", 0, "expect_column_values_to_be_between", "min_value")
+    assert (issue.message, issue.hint) == ("`min_value` 10 is above `max_value` 0: no value can pass", "swap them")
+    assert check_expectations([{"expect_column_mean_to_be_between": {"column": "a", "min_value": 2, "max_value": 2}}]) == []
