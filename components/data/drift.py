@@ -81,6 +81,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
                             f"{f' ({hint})' if hint else ''}; compared: {_listed(names)}")
     if len(current) == 0 or len(reference) == 0:
         raise DataError("drift: the current data and the reference must both have rows")
+    reference = reference.assign(**{n: _decimals_as_floats(reference[n]) for n in names})
+    current = current.assign(**{n: _decimals_as_floats(current[n]) for n in names})
     report: dict[str, Any] = {}
     for name in names:
         kind = column_kind(reference[name], max_categories)
@@ -152,6 +154,17 @@ def _thresholds(thresholds: dict | None) -> dict:
         raise DataError(f"drift thresholds: unknown key(s) {', '.join(unknown)}; use {', '.join(DEFAULT_THRESHOLDS)}")
     return {"global": {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in th.items()}},
             "columns": {str(c): {k: float(v) for k, v in (b or {}).items()} for c, b in cols.items()}}
+
+
+def _decimals_as_floats(values):
+    """A column of decimal.Decimal (a Parquet decimal128 column: SQL NUMERIC, BigQuery, Spark) as floats, else
+    as it is: pandas holds them as objects, so a shifted amount was skipped as 'identifier-like', never compared."""
+    from decimal import Decimal
+
+    present = values.dropna()
+    if values.dtype != object or present.empty or not all(isinstance(v, Decimal) for v in present):
+        return values
+    return values.map(lambda v: float(v) if isinstance(v, Decimal) else None).astype(float)
 
 
 def _as_numbers(values) -> tuple:

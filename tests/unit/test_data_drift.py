@@ -209,3 +209,21 @@ def test_per_column_thresholds_of_a_column_not_compared_are_refused():
                               "`amount`?); compared: `amount`, `country`")
     with pytest.raises(DataError, match=r"columns.country: `country` is not a compared column.*; compared: `amount`$"):
         detect_drift(ref, ref, columns=["amount"], thresholds={"columns": {"country": {"psi": 5}}})
+
+
+def test_a_decimal_column_from_parquet_is_compared_as_numbers(tmp_path):
+    # a Parquet decimal128 column (SQL NUMERIC) reads as Decimal objects: it was skipped as 'datetime or
+    # identifier-like', so an amount shifted by 5 standard deviations was never drift
+    from decimal import Decimal
+
+    from kubepipe.components.data.load import load
+
+    rng = np.random.default_rng(0)
+    amounts = rng.normal(10, 1, 500).round(2)
+    for name, shift in (("ref", 0), ("cur", 5)):
+        pd.DataFrame({"amount": [Decimal(str(round(a + shift, 2))) for a in amounts]}).to_parquet(tmp_path / name)
+    ref, cur = load(str(tmp_path / "ref")), load(str(tmp_path / "cur"))
+    assert isinstance(cur["amount"][0], Decimal)
+    entry = detect_drift(cur, ref)["columns"]["amount"]
+    assert entry["kind"] == "numeric" and entry["drifted"] and entry["current_mean"] == pytest.approx(amounts.mean() + 5)
+    assert not detect_drift(ref, ref)["columns"]["amount"]["drifted"]
