@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "MAX_SAMPLE_SEED", "repeated",
+           "sampling_problem", "MAX_SAMPLE_SEED", "repeated", "window_problem", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -160,14 +161,11 @@ def check_drift(with_values: dict) -> list[CheckIssue]:
 
 def check_load(with_values: dict) -> list[CheckIssue]:
     """load-data: window syntax, sampling bounds, format."""
-    import re
-
     issues: list[CheckIssue] = []
     window = with_values.get("window") or ""
-    if window and not _interpolated(window) and not re.match(r"^\s*\d+\s*[smhdw]\s*$", str(window)):
-        issues.append(CheckIssue(("window",), f"{window!r} is not a duration", "write e.g. `7d`, `12h`, `2w`"))
-    elif window and not _interpolated(window) and not re.search(r"[1-9]", str(window)):  # 0h holds no row, ever
-        issues.append(CheckIssue(("window",), f"{window!r} is an empty window", "write e.g. `7d`, `12h`, `2w`"))
+    problem = window_problem(window) if window and not _interpolated(window) else None
+    if problem:
+        issues.append(CheckIssue(("window",), f"{window!r} {problem}", "write e.g. `7d`, `12h`, `2w`"))
     if window and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
         issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
     frac = with_values.get("sample_fraction", 0.0)
@@ -202,6 +200,24 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if fmt not in (*FORMATS, "") and not _interpolated(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
     return issues
+
+
+WINDOW = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+WINDOW_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_UNIT_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7}
+MAX_WINDOW_DAYS = 100 * 365  # pandas' times end 292 years from 1970: `999999d` was 'OutOfBoundsTimedelta: ...'
+
+
+def window_problem(window: Any) -> str | None:
+    """What is wrong with a load-data `window` (`7d`), else None: the one rule of validate and the step."""
+    m = WINDOW.match(str(window))
+    if not m:
+        return "is not a duration"
+    if int(m.group(1)) == 0:  # 0h holds no row, ever
+        return "is an empty window"
+    if int(m.group(1)) * _UNIT_DAYS[m.group(2)] > MAX_WINDOW_DAYS:
+        return f"is longer than 100 years ({MAX_WINDOW_DAYS}d); for every row, leave `window` empty"
+    return None
 
 
 def repeated(names: list) -> list[str]:

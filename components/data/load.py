@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from kubepipe.components.data.checks import repeated, sampling_problem
+from kubepipe.components.data.checks import WINDOW, WINDOW_UNITS, repeated, sampling_problem, window_problem
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -13,20 +12,15 @@ from kubepipe.secrets import redact_url
 
 __all__ = ["load", "load_to_artifact", "parse_window"]
 
-_WINDOW = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_window(window: str):
     """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
     import pandas as pd
 
-    m = _WINDOW.match(str(window))
-    if not m:
-        raise DataError(f"window {window!r} is not a duration; write e.g. `7d`, `12h`, `2w`")
-    if int(m.group(1)) == 0:
-        raise DataError(f"window {window!r} is an empty window; write e.g. `7d`, `12h`, `2w`")
-    return pd.Timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    problem = window_problem(window)
+    if problem:
+        raise DataError(f"window {window!r} {problem}; write e.g. `7d`, `12h`, `2w`")
+    m = WINDOW.match(str(window))
+    return pd.Timedelta(**{WINDOW_UNITS[m.group(2)]: int(m.group(1))})
 
 
 def load(

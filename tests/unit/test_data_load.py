@@ -147,3 +147,13 @@ def test_a_column_listed_twice_is_refused(events):
     assert issue.path == ("columns",) and issue.message == "lists `v` more than once"
     with pytest.raises(DataError, match=r"^columns: lists `v` more than once; name each column once$"):
         load(events, columns=["v", "w", "v"])
+
+
+def test_a_window_beyond_pandas_times_is_located_not_out_of_bounds(events):
+    # `window: 999999d` (meant: every row) validated and failed as 'OutOfBoundsTimedelta: seconds=86399913600...'
+    (issue,) = check_load({"window": "999999d", "time_column": "ts"})
+    assert issue.message == "'999999d' is longer than 100 years (36500d); for every row, leave `window` empty"
+    with pytest.raises(DataError, match=r"^window '100000w' is longer than 100 years \(36500d\); for every row"):
+        load(events, time_column="ts", window="100000w")
+    assert check_load({"window": "5200w", "time_column": "ts"}) == [] and len(load(events, time_column="ts",
+                                                                                  window="36500d")) == 20
