@@ -37,14 +37,16 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
     if error:
         record["error"] = error[:2000]
     icon = "✓" if state == "SUCCEEDED" else "✗"
-    print(f"{icon} {pipeline} {state.lower()}: {message}" + (f" ({error[:200]})" if error else ""))
+    # one line for the console and the webhook's `text` (the one field Slack shows)
+    line = (f"{icon} {pipeline} {state.lower()}" + (f": {message}" if message else "")
+            + (f" ({error[:200]})" if error else ""))
+    print(line)
     if webhook_env:  # before the record is written, so it says whether the webhook got the message
         not_a_name = env_name_problem(webhook_env)  # a run-time value; most likely the URL itself
         url = "" if not_a_name else os.environ.get(webhook_env, "").strip()  # a secret file's newline
         problem = (f"webhook not sent: webhook_env {not_a_name}" if not_a_name else
                    f"webhook not sent: ${webhook_env} is not set (or empty) in the step's environment" if not url else
-                   _refusal(url, webhook_env) or _post(url, {"text": f"{icon} {pipeline}: {state}", **record}, record,
-                                                       timeout_s))
+                   _refusal(url, webhook_env) or _post(url, {"text": line, **record}, record, timeout_s))
         if problem:
             record["webhook_error"] = problem
             print(f"notify: {problem}", file=sys.stderr)

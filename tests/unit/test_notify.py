@@ -71,7 +71,8 @@ def test_loopback_http_webhook_is_posted(hook, monkeypatch):
     monkeypatch.setenv("KP_HOOK", url)
     rec = notify_run_end(**ARGS, webhook_env="KP_HOOK")
     assert rec["webhook_status"] == 204
-    assert bodies[0]["run_id"] == "p-1" and bodies[0]["text"].endswith("p: FAILED")
+    assert bodies[0]["run_id"] == "p-1"
+    assert bodies[0]["text"] == "✗ p failed: done (boom)"  # before: '✗ p: FAILED' (no message, no error)
 
 
 def test_plain_http_webhook_is_refused_out_loud(monkeypatch, capsys):
