@@ -82,7 +82,10 @@ def _latency(latency: dict) -> str:
                                                                  rows)
 
 
-def _decision(decision: dict | None) -> str:
+def _decision(decision: dict | None, pipeline: str) -> str:
+    if not decision and not pipeline:  # nothing was looked up: "no step ran" would be a guess
+        return ("<h2>Decision</h2><p>not looked up: set this step's <code>pipeline</code> to the pipeline your "
+                "trigger-retrain step starts to show its decision</p>")
     if not decision:
         return "<h2>Decision</h2><p>none recorded by this run (no trigger-retrain step ran)</p>"
     kind = {"started": "fail", "cooldown": "warn"}.get(decision.get("action"), "ok")
@@ -92,10 +95,10 @@ def _decision(decision: dict | None) -> str:
 
 
 def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | None, offline: dict,
-                 latency: dict, decision: dict | None) -> str:
-    """The page; every value is escaped."""
+                 latency: dict, decision: dict | None, pipeline: str = "") -> str:
+    """The page; every value is escaped. `pipeline`: the one whose trigger-retrain decision was looked up."""
     summary = tiles({"rows": window.get("rows", 0), "requests": window.get("requests", 0),
                      "versions served": ", ".join(f"v{v}" for v in window.get("versions", [])) or "—",
                      "from": window.get("start", "—"), "to": window.get("end", "—")})
-    body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision)
+    body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
     return page(f"Monitoring: {model}", f"served traffic {window.get('start', '')} .. {window.get('end', '')}", body)

@@ -141,6 +141,6 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
                "drift_detected": bool((drift or {}).get("drift_detected")),
                "quality_dropped": bool((live or {}).get("quality_dropped"))}
     html = monitor_html(model=model_name, window=window, drift=drift, live=live, offline=summary["offline"],
-                        latency=summary["latency"], decision=summary["decision"])
+                        latency=summary["latency"], decision=summary["decision"], pipeline=pipeline)
     atomic_write_text(report_path, html)
     return summary

@@ -250,3 +250,16 @@ def test_a_served_version_the_registry_does_not_hold_is_checked_not_recorded(tmp
     none = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="fraud",
                             registry_uri=reg, thresholds={})
     assert none["recorded"] == {} and sorted(none["not_recorded"]) == ["1", "2"]
+
+
+def test_monitor_report_without_pipeline_says_the_decision_was_not_looked_up():
+    from kubepipe.components.monitoring.report import monitor_html
+
+    def decision_section(**kw):
+        html = monitor_html(model="m", window={"rows": 0, "requests": 0, "versions": []}, drift=None, live=None,
+                            offline={}, latency={}, decision=None, **kw)
+        return html.split("<h2>Decision</h2>", 1)[1]
+
+    # before: 'no trigger-retrain step ran', though one may have run: with no `pipeline` nothing was looked up
+    assert decision_section().startswith("<p>not looked up: set this step's <code>pipeline</code> to the pipeline")
+    assert decision_section(pipeline="train.yaml").startswith("<p>none recorded by this run (no trigger-retrain")
