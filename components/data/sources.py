@@ -127,6 +127,7 @@ _MAGIC = (
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV and point `source` at the .csv"),
 )
 _HEAD = 64 << 10
+_ONE_BYTE = ("iso8859-1", "cp1252", "iso8859-15")  # codecs.lookup names of latin-1, windows-1252, latin-9
 _HTML = re.compile(r"\A\ufeff?\s*(<!doctype\s+html|<html[\s>])", re.I)
 
 
@@ -185,9 +186,22 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError:
         raise DataError(f"{uri}: unknown encoding {encoding!r}; use e.g. utf-8 or latin-1") from None
+    # a one-byte codec reads any bytes: UTF-8 text read with it is mojibake (café -> cafÃ©), never an error
+    utf8 = codecs.getincrementaldecoder("utf-8")() if codecs.lookup(encoding).name in _ONE_BYTE else None
+    first_utf8: tuple[int, str] | None = None  # (line, text) of the first non-ASCII line, while UTF-8 holds
     offset, line_no, run = 0, 1, 0  # run: bytes since the last newline
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
+            if utf8 is not None:
+                try:
+                    text = utf8.decode(chunk)
+                    wide = next((i for i, ch in enumerate(text) if ord(ch) > 127), None) if not first_utf8 else None
+                    if wide is not None:
+                        start, end = text.rfind("\n", 0, wide) + 1, text.find("\n", wide)
+                        first_utf8 = (line_no + text.count("\n", 0, wide),
+                                      text[start:end if end >= 0 else len(text)].rstrip("\r")[:60])
+                except UnicodeDecodeError:
+                    utf8 = None
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -219,6 +233,15 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
             f"{uri}: line {line_no} is longer than {MAX_LINE_BYTES // (1 << 20)} MiB; "
             "this does not look like a CSV file (binary data, or a file without line breaks?)"
         )
+    if utf8 is not None and first_utf8:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return
+        line, text = first_utf8
+        raise DataError(f"{uri}: the file is UTF-8 text (line {line}: {text!r}), which `encoding: {encoding}` would "
+                        f"read as {text.encode('utf-8').decode(encoding, 'replace')!r}; set `encoding: utf-8` (the "
+                        "default)")
 
 
 def mark_problem(delimiter, decimal=".", thousands="") -> tuple[str, str] | None:

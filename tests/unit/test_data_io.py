@@ -402,3 +402,20 @@ def test_a_number_dtype_reads_text_in_the_files_own_notation(tmp_path):
     assert "e.g. 'abc';" in _err(load, str(f), thousands=",", dtypes={"amount": "number"})
     f.write_text("amount;n\n12,50;1\n;2\n")
     assert load(str(f), delimiter=";", decimal=",", dtypes={"amount": "float"})["amount"].tolist()[0] == 12.5
+
+
+def test_utf8_text_read_as_latin1_is_named_not_mojibake(tmp_path):
+    # `encoding: latin-1` "to be safe" read any bytes: café became 'cafÃ©' and a BOM became part of the first
+    # column's name ('ï»¿id'), without a word
+    f = tmp_path / "u.csv"
+    f.write_bytes("\ufeffid,name\n1,ok\n2,café\n".encode("utf-8"))
+    assert _err(read_source, str(f), encoding="latin-1") == (
+        f"{f}: the file is UTF-8 text (line 1: '\\ufeffid,name'), which `encoding: latin-1` would read as "
+        "'ï»¿id,name'; set `encoding: utf-8` (the default)")
+    f.write_bytes("id,name\r\n1,ok\r\n2,café\r\n".encode("utf-8"))
+    assert "(line 3: '2,café'), which `encoding: cp1252` would read as '2,cafÃ©'" in _err(read_source, str(f),
+                                                                                          encoding="cp1252")
+    f.write_bytes("id,name\n1,café\n".encode("latin-1"))  # latin-1 text is read as latin-1
+    assert read_source(str(f), encoding="latin-1")["name"].tolist() == ["café"]
+    f.write_bytes(b"id,name\n1,ok\n")  # ASCII is the same in both
+    assert read_source(str(f), encoding="latin-1")["name"].tolist() == ["ok"]
