@@ -48,6 +48,10 @@ def load(
     `predictions:<model>` the prediction log under `predictions_uri` (time column `timestamp`).
     """
     from kubepipe.components.data.reference import champion_training_data, is_champion_source
+
+    # a header's names are text: YAML reads `columns: [id, 2024]` as an int 2024 ('missing column `2024`')
+    columns = [str(c) for c in columns] if columns else columns
+    dtypes = {str(k): v for k, v in dtypes.items()} if dtypes else dtypes
     from kubepipe.components.monitoring.predlog_read import is_predictions_source, read_predictions
 
     if is_champion_source(source):

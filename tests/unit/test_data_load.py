@@ -157,3 +157,11 @@ def test_a_window_beyond_pandas_times_is_located_not_out_of_bounds(events):
         load(events, time_column="ts", window="100000w")
     assert check_load({"window": "5200w", "time_column": "ts"}) == [] and len(load(events, time_column="ts",
                                                                                   window="36500d")) == 20
+
+
+def test_a_column_named_by_a_number_in_yaml_is_the_header_name(tmp_path):
+    # `columns: [id, 2024]` gives the int 2024: 'missing column `2024` (did you mean `2024`?); the data has: id, 2024'
+    f = tmp_path / "years.csv"
+    f.write_text("id,2024,2025\n1,5,x\n")
+    df = load(str(f), columns=["id", 2024], dtypes={2024: "float", "id": "str"})
+    assert df.to_dict("list") == {"id": ["1"], "2024": [5.0]}
