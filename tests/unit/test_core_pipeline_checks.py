@@ -373,3 +373,43 @@ def test_token_passages_longer_than_the_encoder_reads_are_a_warning(chunk, embed
     refs = {n: s.component for n, s in loaded.spec.steps.items()}
     _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
     assert [w.message.split(" ([CLS]")[0] for w in warnings] == ([warned] if warned else [])
+
+
+DEPLOY_WITHOUT_VERSION = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: shop}}
+steps:
+  load: {{component: load-data, with: {{source: "gs://b/train.csv"}}}}
+  train:
+    component: train-torch
+    inputs: {{dataset: "${{steps.load.outputs.dataset}}"}}
+    with: {{text_column: description, label_column: category}}
+{register}  deploy:
+    component: deploy
+    inputs: {{model: "${{steps.train.outputs.model}}"}}
+    with: {{model_name: {name}{version}}}
+"""
+
+
+def test_a_deploy_of_the_version_this_run_registers_needs_a_register_step(tmp_path):
+    """A deploy step without `version` serves the version this run registered; with no register-model step
+    for its model (README's example pipeline) validate passed and the run failed after training: 'version:
+    not given, and run ... registered no version of 'shop''."""
+    path = tmp_path / "p.yaml"
+    register = ("  register:\n    component: register-model\n    inputs: {model: \"${steps.train.outputs.model}\", "
+                "evaluation: \"${steps.train.outputs.metrics}\"}\n    with: {model_name: REG}\n")
+    path.write_text(DEPLOY_WITHOUT_VERSION.format(register="", name="shop", version=""))
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    issue = _issue_at(info.value.issues, "steps.deploy")
+    assert issue is not None and (issue.line, issue.severity) == (10, "error")
+    assert "no register-model step here registers it" in issue.message
+    assert "version: ${steps.<register step>.outputs.version}" in issue.hint
+    path.write_text(DEPLOY_WITHOUT_VERSION.format(register=register.replace("REG", "other"), name="shop", version=""))
+    with pytest.raises(ValidationError, match="deploys the version of `shop` this run registers"):
+        kubepipe.validate(path)
+    for reg, version in [(register.replace("REG", "shop"), ""), (register.replace("with: {model_name: REG}", "with: {}"),
+                                                               ""), ("", ", version: 3")]:
+        path.write_text(DEPLOY_WITHOUT_VERSION.format(register=reg, name="shop", version=version))
+        kubepipe.validate(path)  # registered here (the pipeline's name is the default), or a version given

@@ -140,6 +140,7 @@ steps:
     inputs: {model: "${steps.train.outputs.model}"}
     with:
       model_name: m
+      version: 1
       canary_percent: 10
       autoscaling: {metric: rps, target: 200}
       serving: {gpu: 1, gpu_type: l4}

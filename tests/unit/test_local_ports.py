@@ -25,11 +25,11 @@ steps:
   shop:
     component: deploy
     inputs: {model: "${steps.train.outputs.model}"}
-    with: {model_name: shop, serving: {port: 18601}}
+    with: {model_name: shop, version: 1, serving: {port: 18601}}
   cafe:
     component: deploy
     inputs: {model: "${steps.train.outputs.model}"}
-    with: {model_name: cafe, serving: {port: PORT}}
+    with: {model_name: cafe, version: 1, serving: {port: PORT}}
 """
 
 

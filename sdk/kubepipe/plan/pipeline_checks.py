@@ -96,6 +96,26 @@ class _Checks:
                 hint="add `promote: true` to the register-model step, or set `baseline: none`; ignore this if "
                      "another pipeline or `kubepipe models promote` sets the champion", severity="warning"))
 
+    def deploy_has_a_version(self) -> None:
+        """A deploy step without `version` serves the version this run registered (components/deploy/target.py:
+        resolve_version); with no register-model step for its model it failed after training."""
+        pipeline = self.spec.metadata.name
+        registered = {self.with_(n, "model_name", "") or pipeline for n in self.of("register-model")}
+        if _NO_VALUE in registered:
+            return
+        for n in self.of("deploy"):
+            name, version = self.with_(n, "model_name"), self.with_(n, "version", 0)
+            if name is _NO_VALUE or name in registered or version not in (None, "", 0, "0"):
+                continue
+            own = any(s not in self.refs for s in self.spec.steps)  # a step of your own may register it
+            (self.warnings if own else self.errors).append(self.issue(
+                ("steps", n, "with", "version") if "version" in self.spec.steps[n].with_ else ("steps", n),
+                f"`{n}` deploys the version of `{name}` this run registers (no `version` given), but no "
+                "register-model step here registers it: the step would fail once the model is trained",
+                hint=f"add a register-model step (with: {{model_name: {name}}}) and wire `version: "
+                     "${steps.<register step>.outputs.version}`, or deploy a registered version: `version: 3`",
+                severity="warning" if own else "error"))
+
     # -- passages ----------------------------------------------------------------------------
     def passages_fit_the_encoder(self) -> None:
         """A chunk of `size` tokens needs size + 2 ([CLS], [SEP]) of the embed step's `max_length`, else every
@@ -243,6 +263,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     relative local sources are read from `base_dir` (the pipeline file's folder)."""
     checks = _Checks(spec, refs, issue, base_dir, target)
     checks.champion_can_be_set()
+    checks.deploy_has_a_version()
     checks.passages_fit_the_encoder()
     checks.retrain_pipelines()
     checks.label_columns_match()
