@@ -10,10 +10,9 @@ so every size is checked here first. Free of kserve: unit-tested on its own.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
-from kubepipe.components.serving.payloads import BadRequest
+from kubepipe.components.serving.payloads import BadRequest, load_json
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
 
@@ -38,8 +37,8 @@ def split_binary_request(body: bytes, value: str) -> dict:
     """Parse the JSON header of a binary-extension body and check every binary size; returns the header."""
     n = header_length(value, len(body))
     try:
-        head = json.loads(body[:n])
-    except ValueError as exc:  # invalid JSON or not UTF-8
+        head = load_json(body[:n])
+    except ValueError as exc:  # invalid JSON, not UTF-8, or nested too deeply
         raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
     if not isinstance(head, dict):
         raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {type(head).__name__}")

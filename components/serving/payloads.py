@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
-           "V2_OUTPUTS"]
+           "V2_OUTPUTS", "load_json"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -61,6 +61,16 @@ class Parsed:
     return_probabilities: bool = False
     input_name: str = ""
     extra: dict = field(default_factory=dict)
+
+
+def load_json(data: str | bytes) -> Any:
+    """`json.loads`, where a body nested deeper than Python's recursion limit (`[[[[...]]]]`) is a ValueError like
+    any other bad JSON: its RecursionError was a 500."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply (arrays or objects inside one another beyond Python's recursion "
+                         "limit)") from None
 
 
 def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> InputSpec:
@@ -128,7 +138,7 @@ def parse_v1(body: Any, spec: InputSpec) -> Parsed:
     """Validate a V1 predict body."""
     if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded
         try:
-            body = json.loads(body)
+            body = load_json(body)
         except ValueError as exc:
             if isinstance(body, str):  # kserve decoded the body: it was a JSON string ("x"), not bad JSON
                 raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got str') from None

@@ -70,6 +70,14 @@ def test_the_length_header_must_be_a_byte_count_within_the_body():
     assert _bad(body, str(int(length) - 3)).field == "body"  # cuts the JSON header short
 
 
+def test_a_header_nested_too_deeply_is_a_400_not_a_500():
+    head = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # json.loads raised RecursionError: a 500
+    with pytest.raises(BadRequest) as err:
+        split_binary_request(head, str(len(head)))
+    assert err.value.field == "body" and err.value.status == 400
+    assert f"the first {len(head)} bytes ({HEADER}) are not a JSON header: nested too deeply" in str(err.value)
+
+
 def test_a_cut_or_padded_binary_section_names_the_input():
     body, length = triton_body({"text": TEXTS, "features": ROWS})
     assert _bad(body[:-1], length).field == "inputs[1].parameters.binary_data_size"

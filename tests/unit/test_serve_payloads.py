@@ -26,6 +26,15 @@ def test_v1_json_bytes_are_decoded():
     assert parse_v1(b'{"instances": ["x"]}', TEXT).items == ["x"]
 
 
+@pytest.mark.parametrize("body", [b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"[" * 100_000])
+def test_v1_a_body_nested_too_deeply_is_a_400_not_a_500(body):
+    # kserve hands a form-typed body (curl -d) over undecoded; json.loads raised RecursionError: a 500
+    with pytest.raises(BadRequest) as err:
+        parse_v1(body, TEXT)
+    assert err.value.field == "body" and err.value.status == 400
+    assert str(err.value).startswith("body: malformed JSON: nested too deeply")
+
+
 def test_v1_a_json_string_body_is_not_called_malformed():
     with pytest.raises(BadRequest) as err:  # `-d '"STARBUCKS"'`: kserve decodes it to the str STARBUCKS
         parse_v1("STARBUCKS", TEXT)
