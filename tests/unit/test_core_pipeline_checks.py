@@ -80,6 +80,23 @@ def test_a_parquet_schema_and_a_column_selection_are_read(tmp_path, monkeypatch)
     assert issue.path == "steps.train.with.label_column" and "not in data.parquet" in issue.message
 
 
+def test_time_column_and_dtypes_are_checked_against_the_file_before_columns_selects(tmp_path, monkeypatch):
+    # load-data windows and casts before it selects `columns`: `time_column: ts` with `columns: [description,
+    # category]` runs, but validate refused it ('column `ts` is not in data.csv'); a dtypes typo was never checked
+    monkeypatch.chdir(tmp_path)
+    _frame().assign(ts=["2026-03-01", "2026-03-02"]).to_csv(tmp_path / "data.csv", index=False)
+    keep = ", columns: [description, category, country]"
+    path, _ = _write(tmp_path, load_extra=f", time_column: ts, window: 7d, dtypes: {{ts: datetime}}{keep}")
+    assert len(kubepipe.validate(path).steps) == 4
+    path, lines = _write(tmp_path, load_extra=f", time_column: tss, window: 7d, dtypes: {{amout: float}}{keep}")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    found = {(i.path, i.message, i.hint) for i in info.value.issues}
+    assert found == {("steps.load.with.time_column", "column `tss` is not in data.csv", "did you mean `ts`?"),
+                     ("steps.load.with.dtypes.amout", "column `amout` is not in data.csv",
+                      "its columns: description, category, country, ts")}
+
+
 def test_a_semicolon_separated_csv_is_read_with_its_delimiter_and_named_without_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _frame().to_csv(tmp_path / "data.csv", index=False, sep=";")

@@ -31,6 +31,7 @@ class _Checks:
         self.errors: list[Issue] = []
         self.warnings: list[Issue] = []
         self._columns: dict[tuple[str, str], tuple[str, list[str]] | None] = {}
+        self._sources: dict[str, tuple[str, list[str]] | None] = {}
 
     # -- values ------------------------------------------------------------------------------
     def value(self, raw: Any) -> Any:
@@ -191,20 +192,30 @@ class _Checks:
             return self.columns(self.upstream(ref.step, "data"))
         if comp != "load-data" or ref.output != "dataset":
             return None
-        source = self.with_(ref.step, "source")  # messages name it as written
-        readable = resolve_path(source, self.base_dir) if isinstance(source, str) and self.base_dir else source
-        found = file_columns(readable, self.with_(ref.step, "format", "auto"), self.with_(ref.step, "encoding", "utf-8"),
-                             self.with_(ref.step, "delimiter", ","))
-        if found is None:
+        read = self.source_columns(ref.step)
+        if read is None:
             return None
-        if isinstance(found, str):  # the file is there but unreadable: say so at the source
-            self.errors.append(self.issue(("steps", ref.step, "with", "source"), found))
-            return None
+        source, found = read
         chosen = self.with_(ref.step, "columns", [])
         if isinstance(chosen, list) and chosen:
             self.require(ref.step, ("columns",), chosen, (source, found))
             return source, [c for c in chosen if c in found]
         return source, found
+
+    def source_columns(self, step: str) -> tuple[str, list[str]] | None:
+        """(source as written, its columns) of a load-data step's local file, before `columns` selects: what
+        `time_column` and `dtypes` name (the step applies them first); None when unknowable now."""
+        if step not in self._sources:
+            self._sources[step] = None
+            source = self.with_(step, "source")  # messages name it as written
+            readable = resolve_path(source, self.base_dir) if isinstance(source, str) and self.base_dir else source
+            found = file_columns(readable, self.with_(step, "format", "auto"), self.with_(step, "encoding", "utf-8"),
+                                 self.with_(step, "delimiter", ","))
+            if isinstance(found, str):  # the file is there but unreadable: say so at the source
+                self.errors.append(self.issue(("steps", step, "with", "source"), found))
+            elif found is not None:
+                self._sources[step] = (source, found)
+        return self._sources[step]
 
     def require(self, step: str, path: tuple, names: Any, data: tuple[str, list[str]] | None) -> None:
         if data is None:
@@ -219,10 +230,12 @@ class _Checks:
             self.errors.append(self.issue(where, f"column `{name}` is not in {file}", hint=hint))
 
     def data_columns(self) -> None:
-        for n in self.of("load-data"):
-            data = self.columns(OutputRef(n, "dataset"))
-            if data is not None:
-                self.require(n, ("time_column",), self.with_(n, "time_column", ""), data)
+        for n in self.of("load-data"):  # the window and dtypes apply before `columns` selects
+            data = self.source_columns(n)
+            self.require(n, ("time_column",), self.with_(n, "time_column", ""), data)
+            dtypes = self.with_(n, "dtypes", {})
+            for name in dtypes if isinstance(dtypes, dict) else []:
+                self.require(n, ("dtypes", name), str(name), data)
         for n in self.of("validate-data"):
             data = self.columns(self.upstream(n, "data"))
             exps = self.spec.steps[n].with_.get("expectations")
