@@ -7,9 +7,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kubepipe.components.errors import ComponentError
+from kubepipe.components.errors import DataError
 
-__all__ = ["run_live_quality", "run_monitor_report", "window_of"]
+__all__ = ["run_live_quality", "run_monitor_report", "window_of", "require_log"]
+
+_WIRE = "wire a load-data step with `source: predictions:<model>` (the endpoint's prediction log)"
+
+
+def require_log(df, step: str, columns: tuple[str, ...] = ("request_id", "timestamp", "model_version")) -> None:
+    """DataError unless `df` has the prediction-log columns `step` reads (another dataset wired in by mistake)."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{step}: the predictions input is not a prediction log: no column(s) {', '.join(missing)} "
+                        f"(it has: {', '.join(map(str, list(df.columns)[:12]))}); {_WIRE}")
 
 
 def window_of(df) -> dict:
@@ -18,7 +28,10 @@ def window_of(df) -> dict:
 
     if len(df) == 0:
         return {"rows": 0, "requests": 0, "versions": []}
-    ts = pd.to_datetime(df["timestamp"], utc=True)
+    try:
+        ts = pd.to_datetime(df["timestamp"], utc=True, format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"predictions: `timestamp` holds a value that is not a time ({exc}); {_WIRE}") from None
     return {"start": ts.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "end": ts.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "rows": int(len(df)), "requests": int(df["request_id"].nunique()),
             "versions": sorted({str(v) for v in df["model_version"]}, key=lambda v: (len(v), v))}
@@ -48,13 +61,10 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     if issues:  # checked again here: a whole `${params.x}` was not seen at validate
         raise ConfigError(issues_text("live-quality", issues))
     log_df = read_dataset(predictions_path)
+    require_log(log_df, "live-quality", ("request_id", "instance", "timestamp", "prediction", "model_version"))
     window = window_of(log_df)
     out: dict[str, Any] = {"model": model_name, "labels": labels, "window": window, "versions": {}, "checks": [],
                            "quality_dropped": False, "recorded": {}}
-    missing = [c for c in ("request_id", "instance", "prediction", "model_version") if c not in log_df.columns]
-    if missing:
-        raise ComponentError(f"live-quality: the predictions input lacks {', '.join(missing)}; wire a load-data step "
-                             "with `source: predictions:<model>`")
     if not labels:
         out["note"] = "no delayed labels given (`labels`): live quality not measured"
         return out
@@ -133,6 +143,7 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
     from kubepipe.util import atomic_write_text
 
     df = read_dataset(predictions_path)
+    require_log(df, "monitor-report")
     window = window_of(df)
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
     summary = {"model": model_name, "window": window, "latency": latency_summary(df),

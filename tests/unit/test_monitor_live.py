@@ -263,3 +263,24 @@ def test_monitor_report_without_pipeline_says_the_decision_was_not_looked_up():
     # before: 'no trigger-retrain step ran', though one may have run: with no `pipeline` nothing was looked up
     assert decision_section().startswith("<p>not looked up: set this step's <code>pipeline</code> to the pipeline")
     assert decision_section(pipeline="train.yaml").startswith("<p>none recorded by this run (no trigger-retrain")
+
+
+def test_a_dataset_that_is_not_a_prediction_log_is_named_not_a_key_error(tmp_path):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.monitoring.steps import run_live_quality, run_monitor_report
+
+    train = tmp_path / "train.parquet"  # the training data wired in by mistake: before, KeyError: 'timestamp'
+    write_dataset(pd.DataFrame({"description": ["a", "b"], "category": ["x", "y"]}), str(train))
+    with pytest.raises(DataError) as exc:
+        run_monitor_report(str(train), str(tmp_path / "r.html"), model_name="m", drift=None, live_path=None)
+    assert str(exc.value).startswith("monitor-report: the predictions input is not a prediction log: no column(s) "
+                                     "request_id, timestamp, model_version (it has: description, category); wire a "
+                                     "load-data step with `source: predictions:<model>`")
+    with pytest.raises(DataError, match=r"^live-quality: the predictions input is not a prediction log: no column"):
+        run_live_quality(str(train), labels="", model_name="m", thresholds=None)
+    log = _log(4).assign(timestamp=["yesterday"] * 4)
+    bad = tmp_path / "bad.parquet"
+    write_dataset(log, str(bad))
+    with pytest.raises(DataError, match=r"^predictions: `timestamp` holds a value that is not a time \(.*yesterday"):
+        run_monitor_report(str(bad), str(tmp_path / "r.html"), model_name="m", drift=None, live_path=None)
