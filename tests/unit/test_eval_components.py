@@ -18,8 +18,8 @@ def test_builtins_resolve_and_interfaces_are_pinned():
     ev = _load(BUILTINS["evaluate"].ref)
     spec = ev.component_spec
     assert list(spec.inputs) == ["model", "holdout", "thresholds", "relative", "slices", "baseline", "model_name",
-                                 "label_column", "force", "force_reason", "fail_on_reject", "latency", "ctx_registry_uri",
-                                 "ctx_pipeline_name"]
+                                 "label_column", "force", "force_reason", "fail_on_reject", "latency", "positive_label",
+                                 "ctx_registry_uri", "ctx_pipeline_name"]
     assert {k: v.type for k, v in spec.outputs.items()} == {
         "metrics": "system.Metrics@0.0.1", "classification": "system.ClassificationMetrics@0.0.1",
         "report": "system.HTML@0.0.1", "evaluation": "system.Artifact@0.0.1", "passed": "Boolean", "decision": "String"}
