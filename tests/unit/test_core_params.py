@@ -144,3 +144,16 @@ def test_plain_ints_still_read(text, want):
 @pytest.mark.parametrize("text, want", [("1e-3", 0.001), (".5", 0.5), ("5.", 5.0), ("-2.5E2", -250.0), ("3", 3.0)])
 def test_plain_floats_still_read(text, want):
     assert coerce_param("n", text, "float") == want
+
+
+@pytest.mark.parametrize("value, typ, tail", [
+    ("x,y", "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'; not JSON: Expecting value at character 0"),
+    ("[a, b]", "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'; not JSON: Expecting value"),
+    ("a=1", "dict", "expected dict as JSON, e.g. --param items='{\"a\": 1}'; not JSON"),
+    ('{"a": 1}', "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'"),
+])
+def test_a_list_or_dict_param_that_is_not_json_says_how_to_write_it(value, typ, tail):
+    """`--param names=x,y` (or YAML's [a, b]) said only 'expected list': nothing about JSON or the quoting."""
+    with pytest.raises(ParamError) as info:
+        coerce_param("items", value, typ)
+    assert str(info.value).startswith(f"--param items={value}: {tail}")

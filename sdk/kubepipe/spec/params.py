@@ -80,9 +80,14 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
             raise ValueError("expected bool (true/false)")
         if typ in ("list", "dict"):
             want = list if typ == "list" else dict
-            parsed = json.loads(value, object_pairs_hook=_unique) if text else value
+            example = '["a", "b"]' if want is list else '{"a": 1}'
+            form = f"expected {typ} as JSON, e.g. --param {name}='{example}'"
+            try:
+                parsed = json.loads(value, object_pairs_hook=_unique) if text else value
+            except json.JSONDecodeError as exc:  # `x,y` or YAML's [a, b]: say the form, not just the type
+                raise ValueError(f"{form}; not JSON: {exc.msg} at character {exc.pos}") from None
             if not isinstance(parsed, want):
-                raise ValueError(f"expected {typ} (JSON {'[...]' if want is list else '{...}'})")
+                raise ValueError(form)
             finite(parsed, f"expected {typ}: every number")
             return parsed
     except (ValueError, OverflowError, RecursionError) as exc:
