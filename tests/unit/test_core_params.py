@@ -147,7 +147,8 @@ def test_plain_floats_still_read(text, want):
 
 
 @pytest.mark.parametrize("value, typ, tail", [
-    ("x,y", "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'; not JSON: Expecting value at character 0"),
+    ("x,y", "list",
+     "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'; not JSON: Expecting value at character 0"),
     ("[a, b]", "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'; not JSON: Expecting value"),
     ("a=1", "dict", "expected dict as JSON, e.g. --param items='{\"a\": 1}'; not JSON"),
     ('{"a": 1}', "list", "expected list as JSON, e.g. --param items='[\"a\", \"b\"]'"),
