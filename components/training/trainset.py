@@ -91,6 +91,19 @@ def _inputs(df, columns: dict):
     return df[columns["feature_columns"]]
 
 
+def _require_distinct(labels: list[str], column: str, where: str) -> None:
+    """Two labels that differ only in surrounding whitespace (`fuel` and `fuel `) are one class mistyped:
+    trained apart, the model splits that class's rows between them."""
+    seen: dict[str, str] = {}
+    for lab in labels:
+        other = seen.setdefault(lab.strip(), lab)
+        if other != lab:
+            raise DataError(f"{where}: label column {column!r} holds {other!r} and {lab!r}, which differ only in "
+                            "spaces around them: they would train as two classes; strip the column in the source "
+                            "(or the step that makes it), and catch it early with a validate-data "
+                            "`expect_column_values_to_match_regex: {column: ..., regex: '^\\S(.*\\S)?$'}`")
+
+
 def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: dict,
             where: str = "dataset", val_where: str = "validation", teacher=None,
             teacher_device: str = "cpu") -> tuple[TrainSet, Encoder]:
@@ -112,6 +125,7 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         require_text(train_df[columns["text_column"]].tolist(), columns["text_column"], source=where,
                      hint="check the upstream step's output, or set `text_column` to the column that holds the text")
     labels = sorted(set(y_all))
+    _require_distinct(labels, cfg.label_column, where)
     if len(labels) < 2:
         raise DataError(f"{where}: label column {cfg.label_column!r} has one class ({labels[0]!r}); "
                         f"a classifier needs at least two")

@@ -276,3 +276,13 @@ def test_a_failure_encoding_the_rows_is_not_blamed_on_the_hyperparameters(monkey
     with pytest.raises(ModelError) as exc:
         train(merchant_frame(40), _cfg())
     assert str(exc.value) == "preparing the training data failed: ValueError: cannot encode row 3"
+
+
+def test_labels_that_differ_only_in_surrounding_spaces_are_named_not_trained_as_two_classes():
+    # 'fuel' and 'fuel ' trained as two classes, splitting fuel's rows between them
+    df = merchant_frame(60)
+    first = df["category"].iloc[0]
+    df.loc[df.index[:5], "category"] = first + " "
+    df.loc[df.index[5:10], "category"] = first
+    with pytest.raises(DataError, match=rf"holds '{first}' and '{first} ', which differ only in spaces"):
+        train(df, _cfg())
