@@ -430,3 +430,22 @@ def test_a_deploy_of_the_version_this_run_registers_needs_a_register_step(tmp_pa
                                                                ""), ("", ", version: 3")]:
         path.write_text(DEPLOY_WITHOUT_VERSION.format(register=reg, name="shop", version=version))
         kubepipe.validate(path)  # registered here (the pipeline's name is the default), or a version given
+
+
+def test_distillation_settings_without_a_teacher_are_named(tmp_path, monkeypatch):
+    # `distill_alpha: 0.9` with no teacher input trained on the hard labels alone, as if it were not set
+    monkeypatch.chdir(tmp_path)
+    _frame().to_csv(tmp_path / "data.csv", index=False)
+    path, _ = _write(tmp_path)
+    text = path.read_text().replace("label_column: category}", "label_column: category, distill_alpha: 0.9}")
+    path.write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(path)
+    (issue,) = exc.value.issues
+    assert issue.path == "steps.train.with.distill_alpha" and "has no `teacher` input" in issue.message
+    path.write_text(text.replace('inputs: {dataset: "${steps.validate.outputs.dataset}"}',
+                                 'inputs: {dataset: "${steps.validate.outputs.dataset}", '
+                                 'teacher: "${steps.train0.outputs.model}"}').replace(
+        "  train:\n", "  train0:\n    component: train-torch\n    inputs: {dataset: \"${steps.validate.outputs."
+                      "dataset}\"}\n    with: {text_column: description, label_column: category}\n  train:\n"))
+    kubepipe.validate(path)

@@ -117,6 +117,21 @@ class _Checks:
                      "${steps.<register step>.outputs.version}`, or deploy a registered version: `version: 3`",
                 severity="warning" if own else "error"))
 
+    def distillation_has_a_teacher(self) -> None:
+        """`distill_temperature` / `distill_alpha` only act on a teacher's soft labels: without a `teacher` input
+        the step trained on the hard labels alone, as if they were not there."""
+        for n in self.of("train-torch"):
+            step = self.spec.steps[n]
+            if "teacher" in step.inputs or "teacher" in step.with_:
+                continue
+            for key in ("distill_temperature", "distill_alpha"):
+                if key in step.with_:
+                    self.errors.append(self.issue(
+                        ("steps", n, "with", key), f"`{key}` weighs a teacher's soft labels, and `{n}` has no "
+                        "`teacher` input: it would train on the labels alone",
+                        hint="wire the teacher: `inputs: {teacher: ${steps.<teacher train step>.outputs.model}}`, "
+                             f"or remove `{key}`"))
+
     # -- passages ----------------------------------------------------------------------------
     def passages_fit_the_encoder(self) -> None:
         """A chunk of `size` tokens needs size + 2 ([CLS], [SEP]) of the embed step's `max_length`, else every
@@ -280,5 +295,6 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks.passages_fit_the_encoder()
     checks.retrain_pipelines()
     checks.label_columns_match()
+    checks.distillation_has_a_teacher()
     checks.data_columns()
     return checks.errors, checks.warnings
