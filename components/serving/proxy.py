@@ -45,6 +45,17 @@ def _backends(record: Path) -> tuple[int, int | None, float]:
     return int(rec["backend"]["port"]), int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0)
 
 
+def _unavailable(name: str, port: int, err: Exception) -> str:
+    """The 502 of a backend that did not answer, saying what to do (it said only 'backend ... unavailable')."""
+    import httpx
+
+    if isinstance(err, httpx.ConnectError):  # it is gone: killed, or crashed
+        return (f"endpoint {name}: its backend (127.0.0.1:{port}) is not running ({type(err).__name__}); "
+                f"`kubepipe endpoints repair {name}` starts it again")
+    return (f"endpoint {name}: its backend (127.0.0.1:{port}) did not answer ({type(err).__name__}); see its log "
+            f"and `kubepipe endpoints list`")
+
+
 class ProxyApp:
     """ASGI app forwarding each request to the stable backend, or to the canary for its share."""
 
@@ -147,7 +158,7 @@ class ProxyApp:
                     self._observe(failed, 502, t0, scope["path"], b"")
         if resp is None:
             self._observe(port, 502, t0, scope["path"], b"")
-            msg = json.dumps({"error": f"backend 127.0.0.1:{port} unavailable: {type(err).__name__}"}).encode()
+            msg = json.dumps({"error": _unavailable(self.record.stem, port, err)}).encode()
             await send({"type": "http.response.start", "status": 502,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": msg})

@@ -81,6 +81,30 @@ def test_split_counts_each_revision_and_resets_when_the_backends_change(tmp_path
         canary.server_close()
 
 
+def test_a_backend_that_is_gone_is_a_502_saying_how_to_start_it_again(tmp_path):
+    """It said only 'backend 127.0.0.1:PORT unavailable: ConnectError' (its endpoint listed as `down`)."""
+    from kubepipe.components.serving.processes import free_port
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    dead = free_port()
+    rec = tmp_path / "shop.json"
+    _record(rec, dead, None)
+    app = ProxyApp(rec)
+
+    async def one():
+        app.client = httpx.AsyncClient(trust_env=False)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                return await c.post("/v1/models/shop:predict", json={"instances": ["x"]})
+        finally:
+            await app.client.aclose()
+
+    r = asyncio.run(one())
+    assert r.status_code == 502
+    assert r.json() == {"error": f"endpoint shop: its backend (127.0.0.1:{dead}) is not running (ConnectError); "
+                                 "`kubepipe endpoints repair shop` starts it again"}
+
+
 def test_refused_canary_is_its_failure_and_the_request_is_served_by_stable(tmp_path):
     from kubepipe.components.serving.processes import free_port
     from kubepipe.components.serving.proxy import ProxyApp
