@@ -70,6 +70,10 @@ def check_train(with_values: dict) -> list[CheckIssue]:
     if not (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= -1):
         issues.append(CheckIssue(("num_gpus",), f"`num_gpus` must be an integer >= -1 (-1 = all visible), got {gpus!r}"))
     hp = values.get("hyperparameters")
+    for key in TRAINER_KEYS if isinstance(hp, dict) else ():
+        if key in hp and key in values:  # the trainer takes the one inside hyperparameters: the other is ignored
+            issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is given twice, as a step setting and "
+                                     "inside `hyperparameters` (which would win)", "keep one of them"))
     if arch in BUILTIN_MODELS and isinstance(hp, dict):
         known = list(_hyperparameters(arch))
         for key in hp:

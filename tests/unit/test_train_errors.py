@@ -286,3 +286,13 @@ def test_labels_that_differ_only_in_surrounding_spaces_are_named_not_trained_as_
     df.loc[df.index[5:10], "category"] = first
     with pytest.raises(DataError, match=rf"holds '{first}' and '{first} ', which differ only in spaces"):
         train(df, _cfg())
+
+
+def test_a_trainer_setting_given_twice_is_named():
+    # `early_stopping_metric: val_loss` at the top and `val_f1_macro` in hyperparameters: the latter won silently
+    issues = check_train({"label_column": "category", "early_stopping_metric": "val_loss",
+                          "hyperparameters": {"early_stopping_metric": "val_f1_macro"}})
+    assert [(i.path, i.message) for i in issues] == [
+        (("hyperparameters", "early_stopping_metric"), "`early_stopping_metric` is given twice, as a step setting "
+                                                        "and inside `hyperparameters` (which would win)")]
+    assert check_train({"label_column": "category", "hyperparameters": {"early_stopping_metric": "val_loss"}}) == []
