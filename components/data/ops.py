@@ -50,10 +50,11 @@ def load_data(
         thousands: A CSV's thousands separator, e.g. `.` for `1.234,50` or `,` for `1,234.50`; empty: none.
         columns: Keep only these columns (empty: all).
         dtypes: Column name to the kind it is coerced to (int, float, number, bool, str, datetime).
-        time_column: Timestamp column that `window` filters on.
+        time_column: Timestamp column that `window` filters on (a time without an offset is UTC; numbers
+            such as epoch seconds are refused, not guessed).
         window: Keep the rows in this window, ending at `as_of`: a number and s, m, h, d or w (`7d`).
-        as_of: End of the window (ISO timestamp; bind the scheduled time); empty: the latest
-            timestamp in the data, so reruns see the same rows.
+        as_of: End of the window (ISO timestamp, UTC unless it has an offset; bind the scheduled
+            time); empty: the latest timestamp in the data, so reruns see the same rows.
         sample_fraction: Keep this fraction of the rows (seeded, source order kept); 0: all.
         sample_n: Keep this many rows (seeded); 0: all. Set this or `sample_fraction`, not both.
         seed: Seed of the sampling.

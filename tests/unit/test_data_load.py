@@ -165,3 +165,17 @@ def test_a_column_named_by_a_number_in_yaml_is_the_header_name(tmp_path):
     f.write_text("id,2024,2025\n1,5,x\n")
     df = load(str(f), columns=["id", 2024], dtypes={2024: "float", "id": "str"})
     assert df.to_dict("list") == {"id": ["1"], "2024": [5.0]}
+
+
+def test_the_reference_says_a_time_without_an_offset_is_utc_and_it_is(tmp_path):
+    # docs/components.md said only 'Timestamp column that `window` filters on' / 'ISO timestamp': a team with
+    # naive local times (Europe/Berlin) could not know its window is 1-2 hours off
+    from kubepipe.components.data.ops import load_data
+
+    doc = load_data.python_func.__doc__
+    assert "a time without an offset is UTC" in doc and "UTC unless it has an offset" in doc
+    f = tmp_path / "t.csv"
+    f.write_text("ts,v\n2026-03-29 00:45:00,1\n2026-03-29T01:45:00+01:00,2\n2026-03-29 01:30:00,3\n")
+    kept = load(str(f), time_column="ts", window="30m", as_of="2026-03-29T02:00:00+01:00")  # (00:30, 01:00] UTC
+    assert kept["v"].tolist() == [1, 2]
+    assert load(str(f), time_column="ts", window="30m", as_of="2026-03-29 01:00")["v"].tolist() == [1, 2]
