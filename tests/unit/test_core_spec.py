@@ -55,6 +55,21 @@ def test_env_interpolation_and_default():
     assert issue.path == "steps.a.with.message" and "KP_NOPE" in issue.message
 
 
+def test_an_unset_env_var_is_said_once_not_also_checked_as_its_value(tmp_path):
+    """`kubepipe init`'s kubeflow profile without KFP_HOST said, besides the variable, 'host: a KFP host is a URL
+    with its scheme ... (got '${env.KFP_HOST}')'; a param default `${env.N}` said 'default ... is not of type int'."""
+    prof = tmp_path / "kubeflow.yaml"
+    prof.write_text("target: kubeflow\nhost: ${env.KFP_HOST}\npipeline_root: minio://b/r\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=prof, environ={})
+    assert [(i.path, i.message) for i in exc.value.issues] == [("host", "environment variable `KFP_HOST` is not set")]
+    text = BASE.replace("metadata: {name: demo}", "metadata: {name: demo}\nparams:\n  n: {type: int, default: "
+                                                  "'${env.KP_N}'}\n  m: {type: integer}")
+    assert [(i.path, i.message) for i in issues_of(text, environ={})] == [
+        ("params.n.default", "environment variable `KP_N` is not set"),
+        ("params.m.type", "must be one of 'str', 'int', 'float', 'bool', 'list' or 'dict'")]
+
+
 def test_include_merges_defaults_pipeline_wins(tmp_path):
     (tmp_path / "shared.yaml").write_text("defaults:\n  retries: 3\n  cache: false\n  env: {A: '1', B: '2'}\n")
     (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml]\ndefaults:\n  cache: true\n"

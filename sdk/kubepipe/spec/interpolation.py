@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-__all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE"]
+__all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE", "without_unset_env"]
 
 REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 ENV_RE = re.compile(r"^env\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
@@ -85,3 +85,15 @@ def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],
         return value
 
     return REF_RE.sub(sub, data)
+
+
+def without_unset_env(issues: list, unset: set[str]) -> list:
+    """Validation issues less those an unset `${env.NAME}` causes. Its text stays in place and was checked as the
+    value (`host: a KFP host is a URL ... (got '${env.KFP_HOST}')`, `params.n: default '${env.N}' is not of type
+    int`); the missing variable is said once, at its key. `unset`: the keys' paths as the issues write them."""
+    def caused(issue) -> bool:
+        path = issue.path or ""
+        return any(path == k or path.startswith((k + ".", k + "[")) or
+                   (k.startswith((path + ".", path + "[")) and "${env." in issue.message) for k in unset)
+
+    return [i for i in issues if not caused(i)]

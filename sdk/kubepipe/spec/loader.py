@@ -14,9 +14,9 @@ from pydantic import ValidationError as PydanticError
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
-from kubepipe.spec.interpolation import Ref, find_refs, resolve_env
+from kubepipe.spec.interpolation import Ref, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.models import EXIT_TASK, STEP_RE, Pipeline, StepDefaults, task_name
-from kubepipe.spec.source import Locator, Source, parse_yaml, read_source
+from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
 __all__ = ["LoadedPipeline", "SpecErrors", "load_pipeline", "load_pipeline_text"]
 
@@ -73,7 +73,10 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     includes: list[Source] = []
     data = _merge_includes(data, base_dir, loc, includes, issues)
 
+    unset: set[str] = set()
+
     def missing_env(path: tuple, name: str) -> None:
+        unset.add(format_path(path))
         issues.append(loc.issue(path, f"environment variable `{name}` is not set",
                                 hint=f"export {name}=..., or write ${{env.{name}:-default}}"))
 
@@ -103,7 +106,7 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
         partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused defaults, nothing else
-        issues += [i for i in issues_from_pydantic(exc.errors(), data, loc, Pipeline)
+        issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if issues:
         raise SpecErrors(issues, partial=partial and LoadedPipeline(

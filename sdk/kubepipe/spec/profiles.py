@@ -17,9 +17,9 @@ from pydantic import Field, ValidationError as PydanticError, field_validator, m
 
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
-from kubepipe.spec.interpolation import resolve_env
+from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict
-from kubepipe.spec.source import Locator, parse_yaml, read_source
+from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
 from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
@@ -188,7 +188,10 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     for k, v in (sets or {}).items():
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
 
+    unset: set[str] = set()
+
     def missing_env(p: tuple, name: str) -> None:
+        unset.add(format_path(p))
         issues.append(locator.issue(p, f"environment variable `{name}` is not set",
                                     hint=f"export {name}=..., or --set {'.'.join(map(str, p))}=..."))
 
@@ -196,7 +199,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     try:
         profile = Profile.model_validate(merged)
     except PydanticError as exc:
-        found = issues_from_pydantic(exc.errors(), merged, locator, Profile)
+        found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
         given = set(sets or {})  # a value from --set is blamed on --set, not on the file
         issues += [replace(i, file="--set", line=None, col=None) if i.path.split(".")[0] in given else i
                    for i in found]
