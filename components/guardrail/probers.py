@@ -58,11 +58,14 @@ class ClassifierProber:
         self.probe_column = "" if self.tabular else str(spec.get("text_column") or "text")
 
     def inputs(self, probe: Any):
+        from kubepipe.components.errors import DataError
+
         if not self.tabular:
+            if isinstance(probe, (dict, list)):  # str() of it would be the text the model reads
+                raise DataError(f"a probe for this text model is a text (its `{self.probe_column}`), got "
+                                f"{redact(repr(probe))}; write inline_probes as texts")
             return ["" if probe is None else str(probe)]
         import pandas as pd
-
-        from kubepipe.components.errors import DataError
 
         row = probe if isinstance(probe, dict) else {}
         missing = [c for c in self.features if c not in row]

@@ -225,3 +225,12 @@ def test_a_probe_that_does_not_fit_the_model_is_named_masked(tmp_path):
     with pytest.raises(DataError, match="a retriever's probe is a query text") as exc:
         RetrieverProber.__call__(None, {"q": "mail jane.doe@example.com"})
     assert "got {'q': 'mail j***@example.com'}" in str(exc.value)
+
+
+def test_a_mapping_probe_for_a_text_model_is_refused_not_read_as_its_repr(tmp_path):
+    model = text_model(tmp_path / "m")
+    # before: the model was probed with the text "{'description': 'SHELL OIL 5742 HOUSTON TX'}" and judged on it
+    with pytest.raises(DataError) as exc:
+        _run(tmp_path, model, inline_probes=[{"description": "SHELL OIL 5742 HOUSTON TX", "card": LEAKY_LABEL}])
+    assert str(exc.value).startswith("a probe for this text model is a text (its `")
+    assert "'card': 'card **** **** **** 1111'}; write inline_probes as texts" in str(exc.value)
