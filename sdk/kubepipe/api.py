@@ -87,8 +87,9 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
-    `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`): its training steps continue
-    from their last checkpoints where settings and data are unchanged."""
+    `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`): its params are taken again
+    (`params` win), and its training steps continue from their last checkpoints where settings and data are
+    unchanged."""
     from kubepipe.backends.local.runner import run_compiled
 
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)

@@ -19,6 +19,8 @@ PIPELINE = """\
 apiVersion: kubepipe/v1
 kind: Pipeline
 metadata: {name: resumable}
+params:
+  epochs: {type: int, default: 3}
 steps:
   load:
     component: load-data
@@ -28,7 +30,7 @@ steps:
     component: train-torch
     retries: 0
     inputs: {dataset: "${steps.load.outputs.dataset}"}
-    with: {architecture: tabular-mlp, label_column: y, epochs: 4, seed: 7}
+    with: {architecture: tabular-mlp, label_column: y, epochs: "${params.epochs}", seed: 7}
 """
 
 
@@ -47,8 +49,8 @@ def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, ch
     (tmp_path / "train.csv").write_text("a,b,y\n" + rows + "\n")
     (tmp_path / "p.yaml").write_text(PIPELINE)
     env = {**os.environ, "KUBEPIPE_FAILPOINT": "train.epoch-2-checkpointed"}
-    killed = run_killed_at([PY, "-m", "kubepipe.cli", "run", "p.yaml", "-q", "--home", str(tmp_path / ".kubepipe")],
-                           cwd=tmp_path, env=env)
+    killed = run_killed_at([PY, "-m", "kubepipe.cli", "run", "p.yaml", "-q", "--param", "epochs=4",
+                            "--home", str(tmp_path / ".kubepipe")], cwd=tmp_path, env=env)
     assert killed.returncode == -9, killed.out
     chaos_figures["kills"] += 1
     listed = json.loads(_kubepipe(tmp_path, "runs", "list", "--format", "json").stdout)["items"]
@@ -65,6 +67,10 @@ def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, ch
     assert resumed.returncode == 0, resumed.stderr
     run = json.loads(resumed.stdout)
     assert run["state"] == "SUCCEEDED" and run["resumed_from"] == crashed["run_id"]
+    show = json.loads(_kubepipe(tmp_path, "runs", "show", run["run_id"], "--format", "json").stdout)
+    assert show["resumed_from"] == crashed["run_id"]
+    # the killed run's `--param epochs=4` is taken again: the default (3) would be other settings, a fresh start
+    assert json.loads((Path(run["url"]) / "run.json").read_text())["params"] == {"epochs": 4}
     card = _model_card(run)
     assert card["resumed_from"] == {"epoch": 2, "step_in_epoch": 0}, card  # not from epoch 0
     assert card["epochs_run"] == 4

@@ -188,9 +188,9 @@ def _require_extras(compiled: Compiled) -> None:
         raise MissingExtra(lacking, f"running steps {', '.join(steps)} here", modules)
 
 
-def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str]:
-    """(the run id `resume` names, the checkpoint key it kept its checkpoints under), or a UserError saying why
-    that run cannot be resumed."""
+def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str, dict]:
+    """(the run id `resume` names, the checkpoint key it kept its checkpoints under, its params), or a UserError
+    saying why that run cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
 
     prior = show_local_run(resume, runs_dir)  # a unique prefix, as `runs show`; its state reads CRASHED if killed
@@ -204,8 +204,9 @@ def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, s
     if state not in ("FAILED", "CRASHED"):
         raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
-    key = local_record(rid, runs_dir).get("checkpoint_key") or rid
-    return rid, str(key)
+    record = local_record(rid, runs_dir)
+    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    return rid, str(record.get("checkpoint_key") or rid), params
 
 
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
@@ -218,12 +219,16 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     _require_extras(compiled)
     from kfp import components, local
 
-    values = _coerce_params(compiled, dict(params or {}))
     run_id = run_id or new_run_id(compiled.pipeline_name)
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
-    resumed_from, checkpoint_key = _resume_key(compiled, resume, runs_root) if resume else (None, run_id)
+    resumed_from, checkpoint_key, earlier = (_resume_key(compiled, resume, runs_root) if resume
+                                             else (None, run_id, {}))
+    # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
+    # the ones given now win, and a param the pipeline no longer declares is left out
+    declared = compiled.plan.params
+    values = _coerce_params(compiled, {**{k: v for k, v in earlier.items() if k in declared}, **dict(params or {})})
     run_dir = runs_root / run_id
     from kubepipe.backends.local.step_packages import prepare_packages
 
