@@ -44,6 +44,11 @@ def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[Exp
             kwargs = {} if kwargs is None else kwargs
         elif isinstance(item, str):
             name, kwargs = item, {}
+        elif isinstance(item, dict) and "expectation_type" in item:  # a GX 0.x suite: the common migration case
+            issues.append(CheckIssue(where, f"`expectation_type: {item['expectation_type']}` is GX 0.x's spelling; "
+                                            "validate-data runs GX 1.x, which names the expectation `type`",
+                                     "rename `expectation_type` to `type` in the suite (its kwargs stay)"))
+            continue
         else:
             issues.append(CheckIssue(where, "each expectation is a mapping with one key, the expectation name",
                                      "write `- expect_column_values_to_not_be_null: {column: description}`"))

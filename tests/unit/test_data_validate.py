@@ -110,6 +110,23 @@ def test_gx_suite_file_with_gx_severities(tmp_path):
     assert any("expect_column_values_to_be_between on `hour`" in line for line in fails)
 
 
+def test_a_gx_0x_suite_is_named_as_such(tmp_path):
+    # a suite from GX 0.x (`expectation_type`) was refused with 'each expectation is a mapping with one key, the
+    # expectation name; write `- expect_column_values_to_not_be_null: ...`', the YAML form, not the file's problem
+    from kubepipe.components.data.checks import check_validate
+
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"expectation_suite_name": "m", "expectations": [
+        {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "description"}, "meta": {}}]}))
+    (issue,) = check_validate({"suite_path": str(suite)})
+    assert issue.path == ("suite_path", 0)
+    assert issue.message == ("`expectation_type: expect_column_values_to_not_be_null` is GX 0.x's spelling; "
+                             "validate-data runs GX 1.x, which names the expectation `type`")
+    assert issue.hint == "rename `expectation_type` to `type` in the suite (its kwargs stay)"
+    suite.write_text(suite.read_text().replace("expectation_type", "type"))
+    assert check_validate({"suite_path": str(suite)}) == []
+
+
 def test_an_expectation_on_a_missing_column_is_a_configuration_error(tmp_path):
     """The shipped suite's warn-level range on `amount` meets a batch that renamed it `amt`: whatever the
     severity, the settings are wrong, so ConfigError (not GateFailed, never retried), report written first."""
