@@ -97,6 +97,18 @@ def test_time_column_and_dtypes_are_checked_against_the_file_before_columns_sele
                       "its columns: description, category, country, ts")}
 
 
+def test_a_column_after_a_selection_that_keeps_nothing_says_why(tmp_path, monkeypatch):
+    # every `columns` name misspelt: each later column's hint read 'its columns: ' and stopped
+    monkeypatch.chdir(tmp_path)
+    _frame().to_csv(tmp_path / "data.csv", index=False)
+    path, _ = _write(tmp_path, load_extra=", columns: [descripton]")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    hints = {i.path: i.hint for i in info.value.issues}
+    assert hints["steps.load.with.columns[0]"] == "did you mean `description`?"
+    assert hints["steps.train.with.label_column"] == "the load-data step's `columns` keeps none of the file's columns"
+
+
 def test_a_semicolon_separated_csv_is_read_with_its_delimiter_and_named_without_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _frame().to_csv(tmp_path / "data.csv", index=False, sep=";")

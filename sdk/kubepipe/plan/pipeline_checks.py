@@ -241,7 +241,8 @@ class _Checks:
             if not isinstance(name, str) or not name or name in have or "${" in name:
                 continue
             where = ("steps", step, "with") + path + ((i,) if i is not None else ())
-            hint = did_you_mean(name, have) or f"its columns: {', '.join(have[:20])}"
+            hint = did_you_mean(name, have) or (f"its columns: {', '.join(have[:20])}" if have else
+                                                "the load-data step's `columns` keeps none of the file's columns")
             self.errors.append(self.issue(where, f"column `{name}` is not in {file}", hint=hint))
 
     def data_columns(self) -> None:
