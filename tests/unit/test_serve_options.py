@@ -138,3 +138,24 @@ def test_serving_an_embed_step_s_output_says_to_serve_the_index(tmp_path):
     assert isinstance(result.exception, ModelError)
     assert f"{tmp_path}: an embed step's output (its embeddings.json), not an index: serve the build-index step's " \
         "`index`" in str(result.exception)
+
+
+def test_the_serving_md_synopsis_lists_every_option_with_its_default():
+    """docs/serving.md's `kubepipe serve` synopsis left out the prediction-log options and --allow-user-model."""
+    import re
+    from pathlib import Path
+
+    from kubepipe.components.serving.options import OPTIONS
+    from kubepipe.components.serving.server import build_parser
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    synopsis = text[text.index("kubepipe serve MODEL_DIR ["):text.index("kubepipe endpoints list |")]
+    shown = dict(re.findall(r"\[(--[a-z-]+)(?: ([^\]]*))?\]", synopsis))
+    flags = {f for a in build_parser()._actions for f in a.option_strings
+             if f.startswith("--") and a.help != "==SUPPRESS==" and f != "--help"}
+    assert flags == set(shown), flags ^ set(shown)
+    for flag, default, _ in OPTIONS:
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert float(shown[flag]) == float(default), (flag, shown[flag], default)
+        elif isinstance(default, str) and default:  # "" is a placeholder (V, URI)
+            assert shown[flag] == default or shown[flag].split("|")[0] == default, (flag, shown[flag], default)
