@@ -142,3 +142,31 @@ def test_cli_reads_utf16_with_the_encoding_option_and_says_so_without_it(tmp_pat
     code, out, err = run_cli(capsys, "expectations", "infer", data, "--encoding", "utf-16")
     assert code == 0, err
     assert "- expect_table_columns_to_match_set: {column_set: [city, amount], exact_match: true}\n" in out
+
+
+def test_the_drafted_yaml_never_holds_a_signed_urls_signature(tmp_path, capsys):
+    # the header comment named the source as given: `infer 'https://.../d.csv?X-Amz-Signature=...'` put the
+    # signature into YAML meant to be pasted into a pipeline and committed
+    import functools
+    import http.server
+    import threading
+
+    from cli_runner import run_cli
+
+    (tmp_path / "d.csv").write_text("amount,merchant\n1,ACME\n2,SHOP\n")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args, **kwargs) -> None:  # the server's own log is not kubepipe's output
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/d.csv"
+        code, out, err = run_cli(capsys, "expectations", "infer", f"{url}?X-Amz-Signature=s3cr3t")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    assert out.startswith(f"# inferred by `kubepipe expectations infer` from {url}?X-Amz-Signature=<redacted> (2 rows)")
+    assert "s3cr3t" not in out + err

@@ -56,7 +56,10 @@ def infer(
     df = load(data, sample_n=sample if sample else 0, encoding=encoding, **marks)
     notes: list[str] = []
     items = infer_expectations(df, max_categories=max_categories, notes=notes)
-    header = (f"inferred by `kubepipe expectations infer` from {data} ({len(df)} rows);\n"
+    from kubepipe.secrets import redact_url
+
+    # the YAML is pasted into a pipeline and committed: never a signed URL's signature
+    header = (f"inferred by `kubepipe expectations infer` from {redact_url(data)} ({len(df)} rows);\n"
               "review the ranges and value sets (severity: warn ones are guesses from a sample)")
     if notes:
         header += "\nskipped (only not-null inferred):\n" + "\n".join(f"  {n}" for n in notes)
