@@ -87,6 +87,9 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
                  if not 0 <= values.get(k, 0) <= 1]
+    if values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
+        problems.append(f"--log-sample 0: --log-sink {values['log_sink']} would log no request; give a fraction "
+                        "above 0 (1 = every request), or drop --log-sink")
     name = values.get("name")
     if name is not None and not MODEL_NAME.match(name):
         problems.append(f"--name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, "

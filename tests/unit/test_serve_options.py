@@ -48,7 +48,11 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     (["--log-flush-s", "nan"], "--log-flush-s must be a finite number (got nan)"),
     (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number (got nan)"),
     # was served on one thread: both runtimes take max(1, n), where ONNX Runtime reads 0 as every core
-    (["--torch-threads", "0"], "--torch-threads must be positive (got 0)")])
+    (["--torch-threads", "0"], "--torch-threads must be positive (got 0)"),
+    # a sink that was created and never written: the deploy step's serving.log.sample refuses 0 already
+    (["--log-sink", "/tmp/sink", "--log-sample", "0"],
+     "--log-sample 0: --log-sink /tmp/sink would log no request; give a fraction above 0 (1 = every request), or drop "
+     "--log-sink")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 
