@@ -322,3 +322,17 @@ def test_help_prints_bracketed_text_as_written(capsys):
         for text in wanted:
             assert text in flat, (path, text)
     assert seen >= 2  # init, image build
+
+
+def test_init_s_next_line_can_be_pasted(tmp_path, monkeypatch, capsys):
+    """It said `next: cd . && ...` in the folder itself, and `cd my proj && ...` (cd: too many arguments)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "init", ".", "--name", "p")
+    assert (code, out.splitlines()[-1]) == (0, "next: kubepipe validate pipelines/p.yaml && kubepipe run "
+                                                "pipelines/p.yaml")
+    code, out, _ = run_cli(capsys, "init", "my proj", "--name", "p")
+    line = out.splitlines()[-1]
+    assert code == 0 and line.startswith("next: cd 'my proj' && kubepipe validate pipelines/p.yaml")
+    proc = subprocess.run(["bash", "-c", line.removeprefix("next: ").split(" && kubepipe")[0] + " && pwd"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.stdout.strip() == str(tmp_path / "my proj")

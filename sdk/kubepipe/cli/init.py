@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -20,8 +21,10 @@ def init(directory: Path = typer.Argument(Path("."), help="Project folder (creat
 
     for path in init_project(directory, name, force=force):
         console.out.print(f"  [green]+[/green] {console.escape(str(path))}")
-    console.out.print(f"next: cd {directory} && kubepipe validate pipelines/{name}.yaml && "
-                      f"kubepipe run pipelines/{name}.yaml")
+    here = directory.resolve() == Path.cwd().resolve()  # a line to paste: no `cd .`, a folder with spaces quoted
+    go = "" if here else f"cd {shlex.quote(str(directory))} && "
+    console.out.print(f"next: {go}kubepipe validate pipelines/{name}.yaml && kubepipe run pipelines/{name}.yaml",
+                      markup=False)
     if missing_modules("local"):
         console.note(f"running it here needs the local extra: {pip_line('local')}")
 
