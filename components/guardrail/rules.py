@@ -134,8 +134,10 @@ def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any) -> 
 
 def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_ms: list[float]) -> tuple[list[dict], dict]:
     """(violations, figures) of the outputs of each probe under `rules` (checked already)."""
+    from kubepipe.components.data.io import id_text  # a label 5411.0 (an int column with gaps) is the label 5411
+
     allowed = rules.get("allowed_labels")
-    allowed_set = {str(x) for x in allowed} if allowed else None
+    allowed_set = {id_text(x) for x in allowed} if allowed else None
     field = rules.get("label_field") or "label"
     score = rules.get("score") or {}
     lo, hi = score.get("min"), score.get("max")
@@ -147,9 +149,9 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
         for r, rec in enumerate(records):
             at = f"[{r}]"
             if allowed_set is not None:
-                label = rec.get(field)
-                if label is None or str(label) not in allowed_set:
-                    out.append(_v(i, text, "allowed_labels", f"{at}.{field}", "missing" if label is None else str(label),
+                label = id_text(rec.get(field))
+                if label is None or label not in allowed_set:
+                    out.append(_v(i, text, "allowed_labels", f"{at}.{field}", "missing" if label is None else label,
                                   sorted(allowed_set)))
             if score:
                 s = rec.get("score")

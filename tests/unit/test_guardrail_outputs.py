@@ -234,3 +234,14 @@ def test_a_mapping_probe_for_a_text_model_is_refused_not_read_as_its_repr(tmp_pa
         _run(tmp_path, model, inline_probes=[{"description": "SHELL OIL 5742 HOUSTON TX", "card": LEAKY_LABEL}])
     assert str(exc.value).startswith("a probe for this text model is a text (its `")
     assert "'card': 'card **** **** **** 1111'}; write inline_probes as texts" in str(exc.value)
+
+
+def test_allowed_labels_read_a_whole_float_as_the_integer_it_holds():
+    from kubepipe.components.guardrail.rules import judge
+
+    # a retriever's `mcc` column with a gap reads as float: 5411.0 is the allowed code 5411 (before: a violation)
+    hits = [{"mcc": 5411.0, "score": 0.5}, {"mcc": 5812, "score": 0.4}, {"mcc": None, "score": 0.3},
+            {"mcc": 4829.0, "score": 0.2}]
+    violations, _ = judge({"allowed_labels": [5411, 5812.0], "label_field": "mcc"}, ["q"], [hits], [1.0])
+    assert [(v["field"], v["value"], v["limit"]) for v in violations] == [
+        ("[2].mcc", "missing", ["5411", "5812"]), ("[3].mcc", "4829", ["5411", "5812"])]
