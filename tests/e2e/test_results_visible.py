@@ -55,3 +55,19 @@ def test_warnings_skips_and_reports_are_shown(tmp_path, monkeypatch, capsys):
     paths = {f"{r[0]}/{r[1]}": r[2] for r in rows if len(r) == 3 and r[2].startswith("/")}
     report = paths["validate/report"]
     assert report.endswith(".html") and Path(report).is_file() and Path(paths["load/dataset"]).exists()
+
+
+def test_a_failed_gate_s_report_is_listed_by_the_run_and_runs_show(tmp_path, monkeypatch, capsys):
+    # a failed step writes no executor_output.json, so its outputs were never listed: the report that says
+    # why the gate failed was on disk and nothing pointed at it
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"id": [1, None, 3] * 40, "x": range(120)}).to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("  validate:\n", "  validate:\n    retries: 0\n"))
+    code, out, err = run_cli(capsys, "run", "p.yaml")
+    assert code == 1, out + err
+    listed = [line.split(": ", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("validate/report:")]
+    assert len(listed) == 1 and "<html" in Path(listed[0]).read_text().lower(), out
+    run_id = next(p.name for p in (tmp_path / ".kubepipe" / "runs").iterdir())
+    code, out, err = run_cli(capsys, "runs", "show", run_id)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert any(r[:2] == ["validate", "report"] and r[2].endswith(".html") for r in rows if len(r) == 3), out

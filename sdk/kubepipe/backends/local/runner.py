@@ -346,9 +346,13 @@ def _collect_outputs(run: RunResult, root: Path) -> None:
     by_task = {}
     for out_file in sorted(root.glob("*/*/executor_output.json")):
         by_task[out_file.parent.name] = out_file
+    folders = {d.name: d for d in sorted(root.glob("*/*")) if d.is_dir()}
     for rec in run.steps:
         f = by_task.get(task_name(rec.name))
-        if not f:
+        if not f:  # a failed task writes no executor_output.json: what it wrote (a failed gate's report) is there
+            folder = folders.get(task_name(rec.name))
+            for d in sorted(folder.iterdir()) if folder is not None and rec.state == "FAILED" else []:
+                rec.artifacts.setdefault(Path(d.name).stem, _absolute(str(d)))  # `report.html`: output `report`
             continue
         try:
             data = json.loads(f.read_text())
