@@ -7,16 +7,17 @@
   plain http only to a loopback host, or anywhere with KUBEPIPE_ALLOW_HTTP_WEBHOOK=1 (a webhook
   URL usually carries a token, and http sends it in clear). A refusal, a failed post (no answer
   within `timeout_s`, a non-2xx status) or an unset variable is printed and goes into the record,
-  never silent; no message holds more of the URL than scheme://host. A notification never fails the run.
+  never silent; no message holds more of the URL than scheme://host. `timeout_s` bounds the whole
+  post. A notification never fails the run.
 """
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
 import os
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -107,17 +108,35 @@ def _loopback(host: str) -> bool:
 
 
 def _post(url: str, body: dict, record: dict, timeout_s: float) -> str | None:
-    """POST `body`; None when the webhook answered 2xx (its status goes into `record`), else why not."""
+    """POST `body`; None when the webhook answered 2xx (its status goes into `record`), else why not.
+
+    `timeout_s` bounds the whole post, not each socket read: a server (or proxy) that answers a byte at a
+    time, or a DNS lookup that hangs, would otherwise hold the exit step. The post runs in a daemon thread
+    left behind when the time is up."""
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
                                  method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked by _refusal
-            record["webhook_status"] = resp.status
-            return None
-    except (OSError, http.client.HTTPException, ValueError) as exc:  # a notification must never fail the run
-        parts = urlsplit(url)
+    outcome: dict = {}
+
+    def send() -> None:
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # nosec B310 - scheme checked by _refusal
+                outcome["status"] = resp.status
+        except Exception as exc:  # a notification must never fail the run: reported below
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send, name="notify-webhook", daemon=True)
+    sender.start()
+    sender.join(timeout_s)
+    parts = urlsplit(url)
+    if "status" in outcome:
+        record["webhook_status"] = outcome["status"]
+        return None
+    if "error" in outcome:
+        exc = outcome["error"]
         why = _without_url(f"{type(exc).__name__}: {exc}", url)[:200]
-        return f"webhook to {parts.scheme}://{parts.hostname} failed: {why}"
+    else:
+        why = f"no complete answer within {timeout_s:g}s"
+    return f"webhook to {parts.scheme}://{parts.hostname} failed: {why}"
 
 
 def _without_url(text: str, url: str) -> str:

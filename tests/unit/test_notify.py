@@ -184,3 +184,36 @@ def test_the_reference_example_gives_the_step_its_webhook_variable():
     step = yaml.safe_load(ref.example)["on_exit"]  # before: no env:, so on Kubeflow the variable was never set
     assert set(step["env"][step["with"]["webhook_env"]]) == {"secret", "key"}
     assert "KUBEPIPE_ALLOW_HTTP_WEBHOOK=1" in ref.allowed["webhook_env"].note
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_on_within_the_timeout(monkeypatch):
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip():  # each byte well within the socket timeout, the whole answer never
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for ch in b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100:
+                if stop.wait(0.2):
+                    return
+                conn.send(bytes([ch]))
+
+    t = threading.Thread(target=drip, daemon=True)
+    t.start()
+    monkeypatch.setenv("KP_HOOK", f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/secret-token")
+    try:
+        t0 = time.monotonic()
+        rec = notify_run_end(**ARGS, webhook_env="KP_HOOK", timeout_s=1)
+        took = time.monotonic() - t0  # before: about 25 s (the timeout bounded each read, not the post)
+    finally:
+        stop.set()
+        t.join(5)
+        listener.close()
+    assert took < 5
+    assert rec["webhook_error"] == "webhook to http://127.0.0.1 failed: no complete answer within 1s"
