@@ -103,6 +103,19 @@ def _proba(model, inputs) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _require_finite(model, inputs, proba: np.ndarray, what: str) -> None:
+    """A row the model answers with NaN (a tabular feature overflowing float32 once standardised) made the
+    metrics NaN or skewed, and the gate passed with `log_loss: nan`: it is named, as the server names it."""
+    bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+    if not len(bad):
+        return
+    i = int(bad[0])
+    enc = getattr(model, "encoder", None)
+    why = (enc.overflow_note(enc.matrix(inputs.iloc[[i]])[0]) if hasattr(enc, "overflow_note") and
+           hasattr(inputs, "iloc") else "not numbers (NaN)")
+    raise DataError(f"holdout row {i}: {what}'s probabilities are not numbers ({len(bad)} row(s)): {why}")
+
+
 def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None,
           positive: int = 1) -> tuple[dict, np.ndarray]:
     """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's;
@@ -111,6 +124,7 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     inputs = model_inputs(model, df, what=what)
     y = label_indices(df, label_column, labels)
     proba = _proba(model, inputs)
+    _require_finite(model, inputs, proba, what)
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
         aligned = np.zeros((len(proba), len(labels)))
         for j, lab in enumerate(model.labels):

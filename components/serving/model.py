@@ -224,12 +224,8 @@ class ServedModel(Model):
         enc = self.model.encoder
         if self.spec.task != TABULAR or not hasattr(enc, "mean"):
             return BadRequest(where, f"the model's probabilities for {row} are not numbers (NaN)")
-        with np.errstate(all="ignore"):
-            z = np.abs((np.asarray(parsed.items[i], dtype=np.float64) - enc.mean) / enc.std)
-        j = int(np.nanargmax(np.where(np.isnan(z), -1.0, z)))
         return BadRequest(where, f"the model's probabilities for {row} are not numbers: "
-                          f"`{self.spec.features[j]}` = {parsed.items[i][j]:g} is {z[j]:.3g} standard deviations "
-                          "from its training mean, too far for the model's float32; check its units")
+                          f"{enc.overflow_note(parsed.items[i])}")
 
     def _v2_response(self, request: InferRequest, parsed: Parsed, labels: np.ndarray, probs: np.ndarray):
         binary = bool(getattr(request, "use_binary_outputs", False))

@@ -188,6 +188,15 @@ class TabularEncoder(Encoder):
                              f"got shape {list(arr.shape)}")
         return arr
 
+    def overflow_note(self, row) -> str:
+        """Why a model answered a row (raw feature values, in `columns` order) with NaN: its feature farthest
+        from the training mean overflowed float32 once standardised (the server and evaluate say it alike)."""
+        with np.errstate(all="ignore"):
+            z = np.abs((np.asarray(row, dtype=np.float64) - self.mean) / self.std)
+        j = int(np.nanargmax(np.where(np.isnan(z), -1.0, z)))
+        return (f"`{self.columns[j]}` = {float(row[j]):g} is {z[j]:.3g} standard deviations from its training mean, "
+                "too far for the model's float32; check its units")
+
     def fit(self, inputs):
         # ±inf is missing, as NaN is (encode maps both to the mean): one inf made the mean inf, every input of
         # that column -inf in float32, and training stopped at a NaN loss

@@ -301,3 +301,16 @@ def test_the_default_model_card_lists_labels_only_when_the_model_has_them():
     assert "- labels" not in index and "| recall@5 | 0.9000 |" in index
     clf = default_model_card("clf", {"task": "text-classification", "labels": ["no", "yes"], "metrics": {}})
     assert "- labels: no, yes" in clf
+
+
+def test_a_holdout_row_the_model_answers_with_nan_is_named_not_scored(env):
+    # x0 = 1e39 overflows float32 once standardised: NaN probabilities, and the gate passed with log_loss nan
+    import pandas as pd
+
+    holdout = pd.read_parquet(env["holdout"])
+    holdout.loc[holdout.index[7], "x0"] = 1e39
+    path = env["tmp"] / "far.parquet"
+    holdout.to_parquet(path)
+    with pytest.raises(DataError, match=r"^holdout row 7: model .*'s probabilities are not numbers \(1 row\(s\)\): "
+                                        r"`x0` = 1e\+39 is .* standard deviations from its training mean"):
+        evaluate_model(env["good"], str(path), baseline="none", thresholds=GATE)
