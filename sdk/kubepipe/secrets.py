@@ -21,7 +21,7 @@ import re
 from typing import Any, Iterator
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
-           "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
+           "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
 
 REDACTED = "<redacted>"
 
@@ -100,6 +100,38 @@ def redact_url(text: str) -> str:
     query = "&".join(key + (f"={REDACTED}" if eq else "")
                      for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# Credentials inside free text (an error message, a log line), matched whole so that all of each goes.
+_SECRET_IN_TEXT = [
+    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*-----|$)", re.S),
+    re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}"),
+    re.compile(r"\b(ghp|gho|ghs|ghu|github_pat|xox[abpr])_[A-Za-z0-9_]{10,}"),
+    re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"),
+]
+_KEYED_IN_TEXT = re.compile(r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)(?P<value>[^\s'\",;&]+)")
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
+    shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), and the value of
+    `key=value` / `key: value` pairs whose key names a credential (`password=hunter2`)."""
+    if not isinstance(text, str) or not text:
+        return text
+    for pattern in _SECRET_IN_TEXT:
+        text = pattern.sub(REDACTED, text)
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+    def keyed(m: re.Match) -> str:
+        if not _keyed_secret(m.group("key"), m.group("value")):
+            return m.group(0)
+        return f"{m.group('key')}{m.group('sep')}{m.group('q')}{REDACTED}"
+
+    return _KEYED_IN_TEXT.sub(keyed, text)
 
 
 def redact_profile(profile: Any) -> Any:

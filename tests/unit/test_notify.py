@@ -217,3 +217,25 @@ def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_on_within_the_timeo
         listener.close()
     assert took < 5
     assert rec["webhook_error"] == "webhook to http://127.0.0.1 failed: no complete answer within 1s"
+
+
+def test_credentials_in_the_run_s_error_never_reach_the_webhook_or_the_log(hook, monkeypatch, tmp_path, capsys):
+    # the failed step's error went to the chat as it was: a connection string with its password, a token
+    url, bodies = hook
+    monkeypatch.setenv("KP_HOOK", url)
+    error = ("OperationalError: could not connect to postgresql://etl:Sup3rS3cret@db:5432/x "
+             "(password=Sup3rS3cret) with Authorization: Bearer abcdefghijklmnopqrstuvwxyz")
+    rec = notify_run_end(**{**ARGS, "error": error}, webhook_env="KP_HOOK", state_dir=str(tmp_path))
+    posted = json.dumps(bodies[0])
+    logged = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    for where in (posted, logged, rec["error"], capsys.readouterr().out):
+        assert "Sup3rS3cret" not in where and "abcdefghijklmnop" not in where
+    assert "postgresql://etl:<redacted>@db:5432/x" in bodies[0]["error"] and "password=<redacted>" in bodies[0]["error"]
+
+
+@pytest.mark.parametrize("text", ["epochs=3, lr: 0.001, path=/tmp/x", "retry after 30s (429)",
+                                  "token_env=KFP_TOKEN", "https://example.com/docs/page"])
+def test_text_without_credentials_is_left_as_it_is(text):
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == text
