@@ -30,11 +30,12 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None) -> list[CheckIssue]:
+def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None,
+          prometheus_url: str | None = None) -> list[CheckIssue]:
     """Issues in a deploy step's `with:` values (paths relative to `with`).
 
-    `deployment_mode` and `target` come from the target profile: `kubepipe validate` passes them as the
-    step does at run time, so what the target refuses is said before anything runs."""
+    `deployment_mode`, `target` and `prometheus_url` come from the target profile: `kubepipe validate` passes
+    them as the step does at run time, so what the target refuses is said before anything runs."""
     w = dict(with_values or {})
     issues: list[CheckIssue] = []
     for key in w:
@@ -63,6 +64,11 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
         if target == "vertex":
             issues.append(CheckIssue(("canary_analysis",), "not available on target vertex yet (local and kubeflow "
                                      "have it)", "remove it; the smoke-tested canary split still applies"))
+        elif target == "kubeflow" and not prometheus_url:
+            issues.append(CheckIssue(("canary_analysis",), "reads the KServe revisions' metrics from Prometheus, and "
+                                     "the target profile has no prometheus_url",
+                                     "set prometheus_url in the profile (e.g. "
+                                     "http://prometheus-operated.monitoring:9090), or drop canary_analysis"))
     smoke = w.get("smoke_inputs")
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",

@@ -183,7 +183,8 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
-    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target)
+    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target,
+                   prometheus_url=(profile or {}).get("prometheus_url"))
     if issues:
         raise ComponentError(issues_text("deploy", issues))
     version = resolve_version(registry_uri, model_name, version, run_id)

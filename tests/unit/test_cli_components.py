@@ -17,6 +17,7 @@ from kubepipe.components.builtins import BUILTINS
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "pipelines" / "data"
+PROMETHEUS = "http://prometheus-operated.monitoring:9090"  # deploy's canary_analysis reads it on kubeflow
 HEAVY = ("kfp", "torch", "great_expectations", "pandas", "numpy", "kserve", "google.cloud.aiplatform",
          "transformers", "sklearn")
 
@@ -89,7 +90,8 @@ def test_every_example_validates_inside_a_pipeline(name, target, tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     (tmp_path / "merchant-categorizer.yaml").write_text("")  # the pipeline trigger-retrain's example starts
-    plan = kubepipe.validate(path, target, profile=ROOT / "tests" / "golden" / "profiles" / f"{target}.yaml")
+    plan = kubepipe.validate(path, target, profile=ROOT / "tests" / "golden" / "profiles" / f"{target}.yaml",
+                             sets=[f"prometheus_url={PROMETHEUS}"] if target == "kubeflow" else None)
     assert any(s.info.ref == name for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
 
 

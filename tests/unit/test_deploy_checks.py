@@ -152,6 +152,9 @@ steps:
     ("kubeflow", "deployment_mode: raw\n", {
         "steps.deploy.with.canary_percent": "a 10% canary cannot be split off",
         "steps.deploy.with.autoscaling.metric": "RawDeployment mode scales with a Kubernetes HPA on cpu or memory"}),
+    ("kubeflow", "", {
+        "steps.deploy.with.canary_analysis": "reads the KServe revisions' metrics from Prometheus, and the target "
+                                             "profile has no prometheus_url"}),
     ("vertex", "", {
         "steps.deploy.with.serving.gpu": "gpu: 1 needs the Vertex accelerator name (serving.accelerator_type)",
         "steps.deploy.with.canary_analysis": "not available on target vertex yet"}),

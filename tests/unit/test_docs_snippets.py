@@ -36,4 +36,6 @@ def test_the_deploy_md_step_validates_in_the_readme_pipeline(target, tmp_path):
     doc["steps"]["deploy"] = yaml.safe_load(_block("docs/deploy.md", "# The `deploy` step"))["deploy"]
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    kubepipe.validate(path, target, profile=PROFILES / f"{target}.yaml")
+    prometheus = ["prometheus_url=http://prometheus-operated.monitoring:9090"]  # canary_analysis reads it (kubeflow)
+    kubepipe.validate(path, target, profile=PROFILES / f"{target}.yaml",
+                      sets=prometheus if target == "kubeflow" else None)

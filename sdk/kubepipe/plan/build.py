@@ -197,7 +197,8 @@ class _Builder(InputChecks):
             return
         try:
             found = info.check_with(dict(step.with_) if values is None else values, target=self.profile.target,
-                                    deployment_mode=self.profile.deployment_mode)
+                                    deployment_mode=self.profile.deployment_mode,
+                                    prometheus_url=self.profile.prometheus_url)
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return
