@@ -44,6 +44,18 @@ def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> 
         "wire it from the register step: `version: ${steps.register.outputs.version}`")
 
 
+def _serving_url(state_dir: str, name: str) -> str:
+    """The endpoint's URL after a rollback: the old version keeps serving there (it said `""`, "Endpoint: -");
+    "" on a first deployment, which has nothing to keep."""
+    from kubepipe.components.serving.endpoint_record import read_record
+
+    try:
+        rec = read_record(endpoints_root(state_dir), name)
+    except ComponentError:  # a damaged record: `kubepipe endpoints list` names it
+        return ""
+    return (rec or {}).get("url") or ""
+
+
 def endpoints_root(state_dir: str) -> str:
     """Where local endpoints are recorded: `.kubepipe` (ctx_state_dir is `.kubepipe/state`)."""
     if not state_dir:
@@ -85,8 +97,8 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
                            **limits) or {}
     except GateFailed as exc:  # not ready / smoke failed / canary analysis failed: the old process keeps serving
         analysis = getattr(exc, "analysis", None)
-        report = {"action": "rolled_back", "why": str(exc), "endpoint": "", "champion": {"moved": False},
-                  "timings": {"total": round(time.monotonic() - t0, 3)}}
+        report = {"action": "rolled_back", "why": str(exc), "endpoint": _serving_url(state_dir, name),
+                  "champion": {"moved": False}, "timings": {"total": round(time.monotonic() - t0, 3)}}
         if analysis:
             report.update(canary_analysis=analysis, canary_percent=canary_percent,
                           audit=audit_rollback(registry_uri, name, version, reason=analysis["why"],

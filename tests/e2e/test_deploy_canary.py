@@ -124,6 +124,7 @@ def test_bad_canary_rolled_back_under_real_traffic_good_one_promoted(world, caps
         assert a["canary"]["errors_5xx"] > 0 and a["stable"]["errors_5xx"] == 0
         assert a["canary"]["requests"] >= ANALYSIS["min_requests"] and a["stable"]["requests"] > a["canary"]["requests"]
         assert "error_rate" in bad["why"] and bad["champion"] == {"moved": False}
+        assert bad["endpoint"] == first["endpoint"]  # v1 keeps serving there (it said "", "Endpoint: -")
         # users saw the failures the analysis counted, plus the few answered between its last scrape and
         # the rollback (the canary serves until the route switches back): none invented, few missed
         assert a["canary"]["errors_5xx"] <= seen_bad.get(500, 0) <= a["canary"]["errors_5xx"] + 5, (seen_bad, a)
