@@ -106,13 +106,13 @@ def _kfp_runs(client: Any, ns: str | None, ids: set | None, limit: int) -> list:
     """The newest `limit` runs (of the pipelines `ids`, when given), page by page: the runs of one pipeline were
     looked for among the newest 100 of all runs only, and `--limit` above 100 was capped."""
     runs: list = []
-    token = ""
+    cursor = ""  # KFP's next_page_token
     for _ in range(_MAX_PAGES):
-        page = client.list_runs(page_token=token, page_size=_PAGE, sort_by="created_at desc", namespace=ns)
+        page = client.list_runs(page_token=cursor, page_size=_PAGE, sort_by="created_at desc", namespace=ns)
         runs += [r for r in page.runs or []
                  if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids]
-        token = getattr(page, "next_page_token", None) or ""
-        if len(runs) >= limit or not token:
+        cursor = getattr(page, "next_page_token", None) or ""
+        if len(runs) >= limit or not cursor:
             break
     return runs[:limit]
 
