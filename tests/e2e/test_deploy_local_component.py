@@ -60,7 +60,7 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         assert card["device"].startswith("cuda") == torch.cuda.is_available()  # serving.gpu: --device auto
 
         (endpoint2, action2, why2), report2 = run(broken, 0, "r2")
-        assert action2 == "rolled_back" and endpoint2 == ""
+        assert action2 == "rolled_back" and endpoint2 == endpoint  # where the old version keeps serving
         assert reg.alias(NAME, "champion").version == v1  # champion untouched
         assert "rolled back" in report2.metadata["why"] and "rolled back" in why2
         # The old model still answers on the same endpoint.
