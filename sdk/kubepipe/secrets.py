@@ -33,16 +33,23 @@ _SECRET_PART = re.compile(
 # Keys that only say where the secret is (allowed), and tokenizer vocabulary (`pad_token: "[PAD]"`).
 _REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"
                             r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$")
-# Values that are secrets whatever their key.
-_SECRET_VALUE = [
-    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"), "a PEM private key"),
-    (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
-    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\."), "a JWT"),
+# Credential shapes, each matched whole: `secret_value_kind` finds them in a value, `redact_text` replaces
+# all of each inside free text.
+_TOKENS = [
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*-----|$)", re.S),
+     "a PEM private key"),
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), "a JWT"),
     (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), "a Google API key"),
     (re.compile(r"\b(ghp|gho|ghs|ghu|github_pat|xox[abpr])_[A-Za-z0-9_]{10,}"), "an access token"),
     (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
+]
+# Values that are secrets whatever their key: the token shapes, a service-account key file, a URL's password.
+_SECRET_VALUE = [
+    _TOKENS[0],  # a service-account key holds a PEM key: named as the PEM key, as before
+    (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
+    *_TOKENS[1:],
     (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
@@ -102,16 +109,6 @@ def redact_url(text: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-# Credentials inside free text (an error message, a log line), matched whole so that all of each goes.
-_SECRET_IN_TEXT = [
-    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*-----|$)", re.S),
-    re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_-]{35}"),
-    re.compile(r"\b(ghp|gho|ghs|ghu|github_pat|xox[abpr])_[A-Za-z0-9_]{10,}"),
-    re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"),
-]
 _KEYED_IN_TEXT = re.compile(r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)(?P<value>[^\s'\",;&]+)")
 _URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
 
@@ -122,7 +119,7 @@ def redact_text(text: str) -> str:
     `key=value` / `key: value` pairs whose key names a credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
         return text
-    for pattern in _SECRET_IN_TEXT:
+    for pattern, _kind in _TOKENS:
         text = pattern.sub(REDACTED, text)
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
