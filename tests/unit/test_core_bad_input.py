@@ -50,6 +50,19 @@ def test_plain_aliases_still_work():
     assert load_pipeline_text(text).spec.defaults.retries == 2
 
 
+def test_a_merge_key_s_mapping_may_override_merged_keys_and_merged_values_are_located_at_the_anchor():
+    """`<<: *base` then `with:` again was refused as 'duplicate key `with`': PyYAML writes the merged keys into
+    the node, and the keys were checked for duplicates after that."""
+    text = HEAD + ("steps:\n  a: &s\n    component: notify\n    with: {message: hi}\n    retries: 30\n"
+                   "  b:\n    <<: *s\n    with: {message: bye}\n")
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(text, "m.yaml")
+    assert [(i.path, i.line) for i in exc.value.issues] == [("steps.a.retries", 8), ("steps.b.retries", 8)]
+    assert "duplicate" not in str(exc.value)
+    spec = load_pipeline_text(text.replace("retries: 30", "retries: 3")).spec
+    assert spec.steps["b"].with_ == {"message": "bye"} and spec.steps["b"].retries == 3
+
+
 def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
     target = tmp_path / "plain.yaml"
     target.write_text("old")

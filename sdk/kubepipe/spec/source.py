@@ -127,8 +127,11 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
     loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
+        locator = Locator(file)
+        issues: list[Issue] = []
         if node is not None:
             _check_shape(node, file)
+            _walk(node, (), locator, issues)  # before constructing: that rewrites merge keys (`<<`) in place
         data = loader.construct_document(node) if node is not None else None
     except _yaml().MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -143,10 +146,6 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
     finally:
         loader.dispose()
-    locator = Locator(file)
-    issues: list[Issue] = []
-    if node is not None:
-        _walk(node, (), locator, issues)
     locator.positions.setdefault((), (1, 1))
     if issues:
         raise ValidationError(issues)
@@ -218,8 +217,12 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
         return
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
+        merged = []
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged += value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
                 continue
             k = key_node.value
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
@@ -229,6 +232,16 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
             seen[k] = line
             loc.positions[path + (k,)] = (line, col)
             _walk(value_node, path + (k,), loc, issues, depth + 1)
+        for source in merged:  # `<<: *base`: its keys are located at the anchor; the mapping's own keys win
+            if isinstance(source, yaml.MappingNode):
+                inner = Locator(loc.file)
+                _walk(source, path, inner, [], depth)  # its own problems are said where it is written
+                for p, pos in inner.positions.items():
+                    if p[len(path)] not in seen:
+                        loc.positions.setdefault(p, pos)
+                for p, word in inner.word_bools.items():
+                    if p[len(path)] not in seen:
+                        loc.word_bools.setdefault(p, word)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             loc.positions[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
