@@ -172,3 +172,15 @@ def ports_in_use(state_dir: str | Path) -> dict[int, str]:
         if rec:
             out[rec["port"]] = name
     return out
+
+
+def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
+    rec = read_record(state_dir, name)
+    if rec is None:
+        known = list_record_names(state_dir)
+        from kubepipe.components.checks import did_you_mean
+
+        hint = did_you_mean(name, known)
+        raise ComponentError(f"no local endpoint named {name!r} in {endpoints_dir(state_dir)}"
+                             + (f"; {hint}" if hint else f"; known: {known}" if known else ""))
+    return rec

@@ -208,3 +208,10 @@ def orphans(state_dir: str | Path) -> dict[str, list[dict]]:
         if Path(found["record"]).parent == d and stem not in known:
             out.setdefault(stem, []).append(found)
     return out
+
+
+def gone_processes(rec: dict, name: str) -> list[str]:
+    """The recorded processes of an endpoint that are not running (any more): `backend (pid 123)`."""
+    return [f"{role} (pid {entry['pid']})" for role, entry, module in
+            (("proxy", rec.get("proxy"), P.PROXY_MODULE), ("backend", rec.get("backend"), P.SERVER_MODULE))
+            if entry and entry.get("pid") and not P.is_ours(entry, module, name)]

@@ -26,8 +26,8 @@ from kubepipe.components.errors import ComponentError  # noqa: E402
 from kubepipe.components.registry import Registry  # noqa: E402
 from kubepipe.components.serving import processes as P  # noqa: E402
 from kubepipe.components.serving.endpoint_record import read_record, record_file, write_record  # noqa: E402
-from kubepipe.components.serving.endpoints import (PortInUse, _check_port, list_endpoints,  # noqa: E402
-                                                   repair_endpoints, stop_endpoint)
+from kubepipe.components.serving.endpoint_deploy import PortInUse, _check_port  # noqa: E402
+from kubepipe.components.serving.endpoints import list_endpoints, repair_endpoints, stop_endpoint  # noqa: E402
 
 NAME = "shop"
 

@@ -1,0 +1,61 @@
+"""Asking a local endpoint for predictions (`kubepipe endpoints predict`)."""
+
+from __future__ import annotations
+
+import json
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.components.serving.endpoint_record import get_endpoint
+
+
+def _rows_of(name: str, model_dir: str, inputs: list) -> list:
+    """Text arguments (`kubepipe endpoints predict NAME ...`) for a tabular model: each one a JSON row. The
+    server refused every string with 'expected an object of features or a list of 8 numbers, got str'."""
+    if not inputs or not all(isinstance(x, str) for x in inputs):
+        return inputs
+    from kubepipe.components.training.artifact import read_model_spec
+
+    try:
+        spec = read_model_spec(model_dir)
+    except ComponentError:
+        return inputs  # the server answers for a model it serves
+    if spec.get("task") != "tabular-classification":
+        return inputs
+    feats = list((spec.get("input_spec") or {}).get("feature_columns") or [])
+    rows = []
+    for i, text in enumerate(inputs):
+        try:
+            row = json.loads(text)
+        except ValueError:
+            row = None
+        if not isinstance(row, (dict, list)):
+            example = json.dumps(dict.fromkeys(feats[:2], 0.0))[:-1] + (", ...}" if len(feats) > 2 else "}")
+            raise ComponentError(f"input {i + 1} ({text!r}): endpoint {name} serves a tabular model; give each row "
+                                 f"as JSON: an object of its features, e.g. '{example}', or a list of {len(feats)} "
+                                 f"numbers in this order: {', '.join(feats)}")
+        rows.append(row)
+    return rows
+
+
+def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:
+    """POST a V1 predict to the endpoint's stable URL. Strings for a tabular model are JSON rows (objects of
+    features or lists of numbers), as `kubepipe endpoints predict` passes them."""
+    import httpx
+
+    rec = get_endpoint(name, state_dir)
+    inputs = _rows_of(name, rec["model_dir"], inputs)
+    try:
+        r = httpx.post(f"{rec['url']}/v1/models/{name}:predict", json={"instances": inputs}, timeout=timeout_s,
+                       trust_env=False)
+    except httpx.HTTPError as exc:
+        raise ComponentError(f"endpoint {name} at {rec['url']} is not answering ({type(exc).__name__}); "
+                             f"check `kubepipe endpoints list`") from None
+    try:
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"error": r.text}
+    except ValueError:
+        body = {"error": r.text[:300]}
+    if not isinstance(body, dict):
+        body = {"error": f"unexpected answer {str(body)[:300]}"}
+    if r.status_code != 200:
+        raise ComponentError(f"endpoint {name} answered {r.status_code}: {body.get('error', body)}")
+    return body
