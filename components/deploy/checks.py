@@ -10,6 +10,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.settings import log_issues
 from kubepipe.components.serving.options import PRECISIONS, resolve_precision, serve_device
 from kubepipe.components.serving.options import RUNTIMES as SERVER_RUNTIMES
+from kubepipe.resources import cpu_problem, gpu_type_problem, memory_problem
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
 
@@ -31,11 +32,11 @@ def _int(v) -> bool:
 
 
 def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None,
-          prometheus_url: str | None = None) -> list[CheckIssue]:
+          prometheus_url: str | None = None, gpu_types: dict | None = None) -> list[CheckIssue]:
     """Issues in a deploy step's `with:` values (paths relative to `with`).
 
-    `deployment_mode`, `target` and `prometheus_url` come from the target profile: `kubepipe validate` passes
-    them as the step does at run time, so what the target refuses is said before anything runs."""
+    `deployment_mode`, `target`, `prometheus_url` and `gpu_types` come from the target profile: `kubepipe
+    validate` passes them as the step does at run time, so what the target refuses is said before anything runs."""
     w = dict(with_values or {})
     issues: list[CheckIssue] = []
     for key in w:
@@ -101,6 +102,7 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                 issues.append(CheckIssue(("serving", "gpu"), f"gpu: {gpu} needs the Vertex accelerator name "
                                          "(serving.accelerator_type), or Vertex attaches no GPU",
                                          "e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}"))
+            issues += _size_issues(serving, gpu, gpu_types)
             mbs = serving.get("max_batch_size")
             if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):
                 issues.append(CheckIssue(("serving", "max_batch_size"),
@@ -114,6 +116,34 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
             issues += log_issues(serving.get("log"), runtime)
             issues += _server_runtime_issues(serving, runtime)
     return issues
+
+
+def _size_issues(serving: dict, gpu, gpu_types: dict | None) -> list[CheckIssue]:
+    """`serving.cpu/memory/gpu_type`: the amounts and GPU names a step's `resources:` takes (kubepipe.resources);
+    the pod spec would refuse a bad one only at deploy, after training, and an unknown GPU type would
+    leave the pod pending on a node selector no node has."""
+    issues = []
+    for key, problem in (("cpu", cpu_problem), ("memory", memory_problem)):
+        value = serving.get(key)
+        said = None if value is None or _run_time(value) else problem(value)
+        if said:
+            issues.append(CheckIssue(("serving", key), f"{said}, got {value!r}", None))
+    gpu_type = serving.get("gpu_type")
+    if gpu_type is None or _run_time(gpu_type):
+        return issues
+    unknown = gpu_type_problem(gpu_type, gpu_types)
+    if unknown:
+        issues.append(CheckIssue(("serving", "gpu_type"), unknown[0],
+                                 unknown[1].strip() + " (or map the name in the target profile's gpu_types)"))
+    elif not gpu:  # the node selector goes with a GPU request only
+        issues.append(CheckIssue(("serving", "gpu_type"), "needs `serving.gpu` (how many), or the model serves "
+                                 "on the CPU and gpu_type is ignored",
+                                 f"e.g. serving: {{gpu: 1, gpu_type: {gpu_type}}}"))
+    return issues
+
+
+def _run_time(value) -> bool:
+    return isinstance(value, str) and value.startswith("${")
 
 
 def _server_runtime_issues(serving: dict, runtime) -> list[CheckIssue]:

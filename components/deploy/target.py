@@ -118,6 +118,7 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
             server_flags=()) -> dict:
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.components.deploy.kserve_rollout import rollout
+    from kubepipe.resources import gke_accelerator
 
     mode = profile.get("deployment_mode") or "serverless"
     smoke = None
@@ -132,14 +133,14 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
                                         max_batch_size=int(resources.get("max_batch_size") or 64),
                                         gpu=bool(resources.get("gpu")))  # instance_group KIND_GPU on a GPU pod
         smoke = tensor_smoke(load_model(model_dir).encoder.encode)  # Triton takes encoded tensors
-    gpu_types = profile.get("gpu_types") or {}
     gpu_type = resources.get("gpu_type")
+    gpu_type = gpu_type and gke_accelerator(gpu_type, profile.get("gpu_types"))  # the node label's value
     cfg = ServiceConfig(
         model_name=name, storage_uri=storage_uri(uri), image=profile.get("runtime_image") or "",
         namespace=namespace or profile.get("deploy_namespace") or "default", version=str(version or ""),
         runtime=runtime, canary_percent=canary_percent, deployment_mode=mode, autoscaling=autoscaling,
         cpu=str(resources.get("cpu", "1")), memory=str(resources.get("memory", "2Gi")),
-        gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_types.get(gpu_type, gpu_type),
+        gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_type,
         service_account=resources.get("service_account"), pipeline_name=pipeline_name, run_id=run_id,
         max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags),
         serve_runtime=resources.get("runtime") or "torch", precision=resources.get("precision") or "auto")
@@ -196,7 +197,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target,
-                   prometheus_url=(profile or {}).get("prometheus_url"))
+                   prometheus_url=(profile or {}).get("prometheus_url"), gpu_types=(profile or {}).get("gpu_types"))
     if issues:
         raise ComponentError(issues_text("deploy", issues))
     version = resolve_version(registry_uri, model_name, version, run_id)

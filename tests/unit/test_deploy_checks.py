@@ -75,6 +75,23 @@ def test_an_accelerator_type_without_a_gpu_count_is_named():
         assert "gpu: 1, accelerator_type: NVIDIA_L4" in issue.hint
 
 
+def test_serving_sizes_are_checked_as_a_step_s_resources_are():
+    """serving.cpu/memory/gpu_type passed validate unchecked: `memory: 4GB` failed the CRD at deploy, after
+    training; `gpu_type: l4` (no such GKE label) left the pod pending; a gpu_type without gpu was ignored."""
+    got = _paths(check({"serving": {"cpu": "two", "memory": "4GB", "gpu": 1, "gpu_type": "nvidia-l4x"}}))
+    assert got[("serving", "cpu")].message == "expected a CPU amount like 2, 0.5 or 500m, got 'two'"
+    assert got[("serving", "memory")].message == "expected a memory amount like 512Mi or 16Gi, got '4GB'"
+    assert got[("serving", "gpu_type")].message == "unknown GPU type `nvidia-l4x`"
+    assert got[("serving", "gpu_type")].hint.startswith("did you mean `nvidia-l4`? known: ")
+    assert "target profile's gpu_types" in got[("serving", "gpu_type")].hint
+    got = _paths(check({"serving": {"cpu": 0, "memory": "0Gi", "gpu_type": "nvidia-l4"}}))
+    assert "cpu must be positive" in got[("serving", "cpu")].message
+    assert "memory must be more than 0" in got[("serving", "memory")].message
+    assert got[("serving", "gpu_type")].message.startswith("needs `serving.gpu` (how many)")
+    assert check({"serving": {"gpu": 1, "gpu_type": "l4"}}, gpu_types={"l4": "nvidia-l4"}) == []
+    assert check({"serving": {"cpu": "500m", "memory": "512Mi", "gpu": 1, "gpu_type": "nvidia-tesla-t4"}}) == []
+
+
 def test_more_than_one_gpu_per_kubepipe_server_replica_is_named():
     (issue,) = check({"serving": {"gpu": 2}})
     assert issue.path == ("serving", "gpu") and "leave 1 idle" in issue.message and "max_replicas" in issue.hint
@@ -143,7 +160,7 @@ steps:
       version: 1
       canary_percent: 10
       autoscaling: {metric: rps, target: 200}
-      serving: {gpu: 1, gpu_type: l4}
+      serving: {gpu: 1, gpu_type: nvidia-l4}
       canary_analysis: {bake_s: 120}
 """
 
@@ -175,9 +192,26 @@ def test_validate_refuses_what_the_target_profile_refuses_at_deploy(tmp_path, ta
     for path, message in expected.items():
         assert message in got.get(path, ""), got
     ok = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 100").replace("metric: rps", "metric: cpu")
-    ok = ok.replace("gpu_type: l4", "accelerator_type: NVIDIA_L4").replace("      canary_analysis: {bake_s: 120}\n", "")
+    ok = ok.replace("gpu_type: nvidia-l4", "accelerator_type: NVIDIA_L4").replace("      canary_analysis: {bake_s: 120}\n", "")
     (tmp_path / "p.yaml").write_text(ok)
     kubepipe.validate(tmp_path / "p.yaml", target, profile=tmp_path / "profile.yaml")
+
+
+def test_validate_reads_serving_gpu_type_with_the_profile_s_gpu_types(tmp_path):
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    text = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 100").replace("gpu_type: nvidia-l4",
+                                                                                         "gpu_type: l4")
+    (tmp_path / "p.yaml").write_text(text.replace("      canary_analysis: {bake_s: 120}\n", ""))
+    base = "target: kubeflow\nhost: https://kfp.example.com\npipeline_root: gs://b/root\n"
+    (tmp_path / "profile.yaml").write_text(base)
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", "kubeflow", profile=tmp_path / "profile.yaml")
+    got = {i.path: i.message for i in err.value.issues}
+    assert got == {"steps.deploy.with.serving.gpu_type": "unknown GPU type `l4`"}
+    (tmp_path / "profile.yaml").write_text(base + "gpu_types: {l4: nvidia-l4}\n")
+    kubepipe.validate(tmp_path / "p.yaml", "kubeflow", profile=tmp_path / "profile.yaml")
 
 
 def test_deploy_is_a_registered_builtin():

@@ -55,7 +55,8 @@ class ComponentInfo:
 
     def check_with(self, values: dict, **context: Any) -> list:
         """The compile-time check of `with:` values. `context` is what the target profile says (target,
-        deployment_mode, prometheus_url); a check gets the names it takes, as its step gets them at run time."""
+        deployment_mode, prometheus_url, gpu_types); a check gets the names it takes, as its step gets them
+        at run time."""
         if not self.check:
             return []
         params = inspect.signature(self.check).parameters

@@ -198,7 +198,7 @@ class _Builder(InputChecks):
         try:
             found = info.check_with(dict(step.with_) if values is None else values, target=self.profile.target,
                                     deployment_mode=self.profile.deployment_mode,
-                                    prometheus_url=self.profile.prometheus_url)
+                                    prometheus_url=self.profile.prometheus_url, gpu_types=self.profile.gpu_types)
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return

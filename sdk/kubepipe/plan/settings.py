@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepipe.plan.gpus import GPU_TYPES, gke_accelerator, known_gpu_types, vertex_accelerator
 from kubepipe.plan.model import GpuRequest
+from kubepipe.resources import gke_accelerator, gpu_type_problem, vertex_accelerator
 from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults, parse_duration
 from kubepipe.spec.profiles import Profile
-from kubepipe.util import did_you_mean
 
 __all__ = ["context_value", "resolve_gpu", "step_settings"]
 
@@ -55,11 +54,10 @@ def step_settings(step: Step, d: StepDefaults) -> dict[str, Any]:
 def resolve_gpu(count: int, gpu_type: str, profile: Profile) -> GpuRequest | tuple[str, str]:
     """What the target calls this GPU, or (message, hint) for an unknown type."""
     extra = profile.gpu_types
-    if gpu_type not in GPU_TYPES and gpu_type not in extra:
-        known = known_gpu_types(extra)
-        return (f"unknown GPU type `{gpu_type}`",
-                (did_you_mean(gpu_type, known) or "") + f" known: {', '.join(known)}")
+    problem = gpu_type_problem(gpu_type, extra)
+    if problem:
+        return problem
     if profile.target == "vertex":
         return GpuRequest(count, gpu_type, vertex_accelerator(gpu_type, extra))
     return GpuRequest(count, gpu_type, "nvidia.com/gpu",
-                      {"cloud.google.com/gke-accelerator": extra.get(gpu_type) or gke_accelerator(gpu_type)})
+                      {"cloud.google.com/gke-accelerator": gke_accelerator(gpu_type, extra)})

@@ -9,6 +9,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kubepipe.resources import MEMORY_RE, cpu_problem, memory_problem
+
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
     "SecretRef", "Toleration", "Schedule", "PARAM_TYPES",
@@ -18,7 +20,6 @@ NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 STEP_RE = r"^[a-z_][a-z0-9_-]*$"
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 EXIT_TASK = "on-exit"  # the task name of `on_exit`
 
@@ -123,22 +124,17 @@ class Resources(Strict):
     def _cpu(cls, v: Any) -> Any:
         if v is None:
             return v
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if v <= 0:
-                raise ValueError("cpu must be positive")
-            return float(v)
-        if isinstance(v, str) and re.match(r"^\d+(\.\d+)?m?$", v):
-            if float(v.rstrip("m")) == 0:
-                raise ValueError("cpu must be positive")
-            return v
-        raise ValueError("expected a CPU amount like 2, 0.5 or 500m")
+        problem = cpu_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v if isinstance(v, str) else float(v)
 
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str | None) -> str | None:
-        # a zero limit is a container the kubelet kills at once, not "no limit"
-        if v is not None and float(re.match(r"[\d.]+", v).group()) == 0:  # type: ignore[union-attr]
-            raise ValueError("memory must be more than 0; leave it out for no limit")
+        problem = None if v is None else memory_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 

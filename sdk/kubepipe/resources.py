@@ -1,0 +1,78 @@
+"""What a container may ask for, one rule each: GPU type names per target, CPU and memory amounts.
+
+Below every layer: the pipeline spec (`resources:`), the plan and the deploy step's check (`serving:`)
+read the same rules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["GPU_TYPES", "vertex_accelerator", "gke_accelerator", "known_gpu_types", "gpu_type_problem",
+           "MEMORY_RE", "cpu_problem", "memory_problem"]
+
+# normalised name -> (Vertex AI accelerator type, GKE node label cloud.google.com/gke-accelerator)
+GPU_TYPES: dict[str, tuple[str, str]] = {
+    "nvidia-tesla-t4": ("NVIDIA_TESLA_T4", "nvidia-tesla-t4"),
+    "nvidia-tesla-p4": ("NVIDIA_TESLA_P4", "nvidia-tesla-p4"),
+    "nvidia-tesla-p100": ("NVIDIA_TESLA_P100", "nvidia-tesla-p100"),
+    "nvidia-tesla-v100": ("NVIDIA_TESLA_V100", "nvidia-tesla-v100"),
+    "nvidia-l4": ("NVIDIA_L4", "nvidia-l4"),
+    "nvidia-tesla-a100": ("NVIDIA_TESLA_A100", "nvidia-tesla-a100"),
+    "nvidia-a100-80gb": ("NVIDIA_A100_80GB", "nvidia-a100-80gb"),
+    "nvidia-h100-80gb": ("NVIDIA_H100_80GB", "nvidia-h100-80gb"),
+    "nvidia-h100-mega-80gb": ("NVIDIA_H100_MEGA_80GB", "nvidia-h100-mega-80gb"),
+    "nvidia-h200-141gb": ("NVIDIA_H200_141GB", "nvidia-h200-141gb"),
+    "nvidia-b200": ("NVIDIA_B200", "nvidia-b200"),
+}
+MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
+_CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
+
+
+def known_gpu_types(extra: dict[str, str] | None = None) -> list[str]:
+    return sorted(set(GPU_TYPES) | set(extra or {}))
+
+
+def vertex_accelerator(gpu_type: str, extra: dict[str, str] | None = None) -> str:
+    if extra and gpu_type in extra:
+        return extra[gpu_type]
+    return GPU_TYPES[gpu_type][0]
+
+
+def gke_accelerator(gpu_type: str, extra: dict[str, str] | None = None) -> str:
+    if extra and gpu_type in extra:
+        return extra[gpu_type]
+    return GPU_TYPES[gpu_type][1] if gpu_type in GPU_TYPES else gpu_type
+
+
+def gpu_type_problem(gpu_type: object, extra: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """(message, hint) when `gpu_type` is neither a normalised GPU type nor one of the profile's `gpu_types`."""
+    from kubepipe.util import did_you_mean
+
+    if isinstance(gpu_type, str) and (gpu_type in GPU_TYPES or gpu_type in (extra or {})):
+        return None
+    known = known_gpu_types(extra)
+    return (f"unknown GPU type `{gpu_type}`",
+            (did_you_mean(gpu_type, known) or "") + f" known: {', '.join(known)}")
+
+
+def cpu_problem(value: object) -> str | None:
+    """Why `value` is no CPU amount (2, 0.5 or 500m, above 0), or None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return f"expected a CPU amount like 2, 0.5 or 500m, not {value}"
+        return "cpu must be positive" if value <= 0 else None
+    if isinstance(value, str) and _CPU_RE.match(value):
+        return "cpu must be positive" if float(value.rstrip("m")) == 0 else None
+    return "expected a CPU amount like 2, 0.5 or 500m"
+
+
+def memory_problem(value: object) -> str | None:
+    """Why `value` is no memory amount (512Mi, 16Gi, above 0), or None."""
+    if not isinstance(value, str) or not re.match(MEMORY_RE, value):
+        return "expected a memory amount like 512Mi or 16Gi"
+    if float(re.match(r"[\d.]+", value).group()) == 0:  # type: ignore[union-attr]
+        # a zero limit is a container the kubelet kills at once, not "no limit"
+        return "memory must be more than 0; leave it out for no limit"
+    return None
