@@ -90,8 +90,9 @@ def test_manifest_refuses_the_model_name_and_namespace_the_deploy_step_refuses(c
     code, out, err = _run(capsys, "kserve", "manifest", "Bad Name!", "-s", "gs://b/m", *IMAGE, "--namespace", "Bad_NS")
     assert code == 2 and out == ""
     assert " ".join(err.split()) == (
-        "error: model_name: bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with a letter or "
-        "digit, max 128); it names registry folders and endpoint files); namespace: bad Kubernetes namespace "
+        "error: MODEL_NAME (model_name): bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with "
+        "a letter or digit, max 128); it names registry folders and endpoint files); --namespace (namespace): bad "
+        "Kubernetes namespace "
         "'Bad_NS' (lowercase letters, digits and '-', starting and ending with a letter or digit, max 63)")
 
 
@@ -102,4 +103,32 @@ def test_manifest_renders_runtime_triton(capsys):
     assert yaml.safe_load(out)["spec"]["predictor"]["model"]["runtime"] == "kserve-tritonserver"
     code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--runtime", "triton",
                         "--precision", "fp32")
-    assert code == 2 and "serving.precision: is for runtime kubepipe" in err
+    assert code == 2 and "--precision (serving.precision): is for runtime kubepipe" in err
+
+
+def test_manifest_takes_gpu_type_and_names_each_bad_value_by_its_flag(capsys, monkeypatch):
+    # there was no --gpu-type (a GPU manifest had no node selector), errors named the step's YAML keys
+    # ('serving.gpu: ...', 'canary_percent: ...'), and --cpu abc / --memory 4GB failed as CRD regex mismatches
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu", "1",
+                          "--gpu-type", "nvidia-l4")
+    predictor = yaml.safe_load(out)["spec"]["predictor"]
+    assert code == 0 and predictor["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu", "-1",
+                          "--canary", "150", "--cpu", "abc", "--memory", "4GB", "--min-replicas", "3",
+                          "--max-replicas", "1")
+    said = " ".join(err.split())
+    assert (code, out) == (2, "")
+    for part in ("--canary (canary_percent): must be an integer from 0 to 100, got 150",
+                 "--gpu (serving.gpu): must be a whole number of GPUs, got -1",
+                 "--cpu (serving.cpu): expected a CPU amount like 2, 0.5 or 500m, got 'abc'",
+                 "--memory (serving.memory): expected a memory amount like 512Mi or 16Gi, got '4GB'",
+                 "--max-replicas (autoscaling.max_replicas): max_replicas (1) is below min_replicas (3)"):
+        assert part in said, said
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu", "1",
+                        "--gpu-type", "nvidia-l4x")
+    assert code == 2 and "--gpu-type (serving.gpu_type): unknown GPU type `nvidia-l4x`" in " ".join(err.split())
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--gpu-type", "nvidia-l4")
+    assert code == 2 and "--gpu-type (serving.gpu_type): needs `serving.gpu`" in " ".join(err.split())
+    code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--mode", "rwa")
+    assert code == 2 and "--mode: unknown mode 'rwa'; did you mean `raw`?" in " ".join(err.split())

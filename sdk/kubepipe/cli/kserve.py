@@ -14,6 +14,14 @@ from kubepipe.components.serving.options import HELP as SERVE_HELP
 
 __all__ = ["register"]
 
+# the deploy check's paths (the step's `with:` keys) -> this command's flags: an error names what to change
+_FLAGS = {("model_name",): "MODEL_NAME", ("namespace",): "--namespace", ("runtime",): "--runtime",
+          ("canary_percent",): "--canary", ("autoscaling", "min_replicas"): "--min-replicas",
+          ("autoscaling", "max_replicas"): "--max-replicas", ("autoscaling", "metric"): "--metric",
+          ("autoscaling", "target"): "--target", ("serving", "cpu"): "--cpu", ("serving", "memory"): "--memory",
+          ("serving", "gpu"): "--gpu", ("serving", "gpu_type"): "--gpu-type",
+          ("serving", "runtime"): "--serving-runtime", ("serving", "precision"): "--precision"}
+
 kserve = typer.Typer(name="kserve", no_args_is_help=True,
                      help="KServe InferenceServices: render what `deploy` applies; validate against the CRD.")
 
@@ -32,6 +40,9 @@ def manifest(
     cpu: str = typer.Option("1", "--cpu"),
     memory: str = typer.Option("2Gi", "--memory"),
     gpu: int = typer.Option(0, "--gpu", help="GPUs for the model server (it then runs `--device cuda`)."),
+    gpu_type: Optional[str] = typer.Option(
+        None, "--gpu-type", help="serving.gpu_type: the GPU's normalised type (nvidia-l4, nvidia-tesla-t4, ...), "
+                                 "a GKE accelerator node selector; needs --gpu."),
     # None when not given, as a deploy step without these keys: runtime triton refuses any value of them
     serving_runtime: Optional[str] = typer.Option(
         None, "--serving-runtime", show_default=SERVE["runtime"],
@@ -53,23 +64,32 @@ def manifest(
 
     from kubepipe.components.checks import issues_text
     from kubepipe.components.deploy import crd
+    from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES
     from kubepipe.components.deploy.checks import check
     from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
     from kubepipe.errors import UserError
+    from kubepipe.resources import gke_accelerator
+    from kubepipe.util import did_you_mean
 
+    if mode not in DEPLOYMENT_MODES:
+        raise UserError(f"--mode: unknown mode {mode!r}; "
+                        + (did_you_mean(mode, DEPLOYMENT_MODES) or f"use one of: {', '.join(DEPLOYMENT_MODES)}"))
     # the deploy step's own check: the model name and namespace it accepts, the runtime/precision/gpu pairs
-    given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision)) if v is not None}
+    given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision), ("gpu_type", gpu_type))
+             if v is not None}
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
                                      target=target).items() if v is not None}
     issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime, "canary_percent": canary,
-                    "autoscaling": scaling, "serving": {"gpu": gpu, **given}}, deployment_mode=mode)
-    if issues:
-        raise UserError(issues_text("", issues))
+                    "autoscaling": scaling, "serving": {"cpu": cpu, "memory": memory, "gpu": gpu, **given}},
+                   deployment_mode=mode)
+    if issues:  # named by flag, then by the step's key (the hints speak YAML)
+        raise UserError(issues_text("", [i._replace(path=(f"{_FLAGS[i.path]} ({'.'.join(i.path)})",))
+                                         if i.path in _FLAGS else i for i in issues]))
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
-        memory=memory, gpu=gpu, serve_runtime=serving_runtime or SERVE["runtime"],
-        precision=precision or SERVE["precision"]))
+        memory=memory, gpu=gpu, gpu_type=gpu_type and gke_accelerator(gpu_type),
+        serve_runtime=serving_runtime or SERVE["runtime"], precision=precision or SERVE["precision"]))
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
     if output:
