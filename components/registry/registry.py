@@ -236,6 +236,11 @@ class Registry:
             stack = state["stack"]
             if len(stack) < 2:
                 raise RegistryError(f"model `{name}` has no previous champion to roll back to")
+            back = self._load(name, stack[-2], state)  # checked before the move, as promote checks its version
+            if not back.ok:
+                raise RegistryError(f"cannot roll back `{name}` to v{back.version}: {back.error}; the champion "
+                                    f"stays v{stack[-1]}. Promote a sound version instead: kubepipe models promote "
+                                    f"{name} VERSION --reason ...")
             event = audit_record("rollback", reason or "rollback", version=stack[-2], from_version=stack[-1])
             if by:
                 event["by"] = by

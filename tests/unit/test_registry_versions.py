@@ -344,3 +344,19 @@ def test_a_generation_whose_aliases_disagree_with_its_stack_is_skipped_like_a_da
     assert (reg.get("clf", "champion").version, reg.get("clf", "previous").version) == (2, 1)
     assert reg.history("clf")[-1]["error"].endswith("`champion` / `previous` must be the last two versions of `stack`")
     assert reg.promote("clf", 1, reason="back").version == 1
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "incomplete"])
+def test_rollback_onto_a_damaged_previous_is_refused_and_moves_nothing(tmp_path, damage):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    reg.promote("clf", 2, reason="second")
+    meta = tmp_path / "reg" / "clf" / "versions" / "1" / "version.json"
+    meta.write_text("{") if damage == "corrupt" else meta.unlink()
+    # was: the alias moved onto v1 anyway, then the command failed reading it: a champion that cannot be served
+    with pytest.raises(RegistryError, match=rf"cannot roll back `clf` to v1: model `clf` v1 is {damage}.*"
+                                            r"the champion stays v2\. Promote a sound version instead"):
+        reg.rollback("clf", reason="bad canary")
+    assert reg._state("clf")["champion"] == 2 and len(reg.history("clf")) == 2
