@@ -26,6 +26,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
+from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, fsync_dir
 
 __all__ = ["LocalStore", "FsspecStore", "open_store", "errno_text"]
@@ -183,8 +184,8 @@ def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[No
     except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
         if type(exc) is OSError and exc.errno:  # connection errors are OSError subclasses: "cannot reach it"
             raise _storage_failed(path or uri, exc, doing) from exc
-        raise RegistryError(f"registry {uri}: cannot reach it: {first_line(exc)}; check the URI (--registry / "
-                            "KUBEPIPE_REGISTRY), your credentials and the network", retryable=True) from exc
+        raise RegistryError(f"registry {uri}: cannot reach it: {redact_text(first_line(exc))}; check the URI "
+                            "(--registry / KUBEPIPE_REGISTRY), your credentials and the network", retryable=True) from exc
 
 
 class FsspecStore:
@@ -193,22 +194,24 @@ class FsspecStore:
 
         from kubepipe.components.registry.version import RegistryError
 
+        self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
         try:
             self.fs, path = fsspec.core.url_to_fs(uri)
         except ImportError as exc:  # fsspec knows the protocol, its package is not installed
-            raise RegistryError(f"registry {uri}: this storage needs an extra package: {first_line(exc)}") from None
+            raise RegistryError(f"registry {self.where}: this storage needs an extra package: "
+                                f"{redact_text(first_line(exc))}") from None
         except ValueError as exc:  # an unknown protocol
-            raise RegistryError(f"registry {uri}: unsupported location: {first_line(exc)}; use a folder, "
-                                "file://, gs:// or s3://") from None
+            raise RegistryError(f"registry {self.where}: unsupported location: {redact_text(first_line(exc))}; "
+                                "use a folder, file://, gs:// or s3://") from None
         self.root = path.rstrip("/")
-        self.where = uri
-        _check_exclusive_create(self.fs, uri)
+        _check_exclusive_create(self.fs, self.where)
 
     def _p(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
     def uri(self, rel: str = "") -> str:
-        return self.fs.unstrip_protocol(self._p(rel))
+        """Where `rel` is, as messages, `models` output and a step's `model_uri` show it (credentials redacted)."""
+        return redact_url(self.fs.unstrip_protocol(self._p(rel)))
 
     def read(self, rel: str) -> bytes:
         with _reaching(self.where, self.uri(rel), "read it"):

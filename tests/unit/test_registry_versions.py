@@ -360,3 +360,13 @@ def test_rollback_onto_a_damaged_previous_is_refused_and_moves_nothing(tmp_path,
                                             r"the champion stays v2\. Promote a sound version instead"):
         reg.rollback("clf", reason="bad canary")
     assert reg._state("clf")["champion"] == 2 and len(reg.history("clf")) == 2
+
+
+def test_credentials_in_the_registry_uri_are_never_shown(tmp_path):
+    # was: 'registry http://ann:hunter2@127.0.0.1:1/reg: cannot reach it', and a query token in every model_uri
+    with pytest.raises(RegistryError, match="cannot reach it") as info:
+        Registry("http://ann:hunter2@127.0.0.1:1/reg").names()
+    assert "hunter2" not in str(info.value) and "http://ann:<redacted>@127.0.0.1:1/reg" in str(info.value)
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}?sig=hunter2")
+    mv = reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    assert "hunter2" not in mv.model_uri + reg.store.uri() + repr(reg) and "sig=<redacted>" in mv.model_uri
