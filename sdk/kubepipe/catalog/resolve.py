@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import Port, ports_of
+from kubepipe.catalog.user_modules import make_importable
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -41,6 +42,7 @@ class ComponentInfo:
     platform: list[str] = field(default_factory=list)
     paths: tuple[str, ...] = ()  # inputs naming a local file or a URI (see kubepipe.spec.paths)
     local_paths: tuple[str, ...] = ()  # inputs that name a local file on the local target only
+    import_root: str | None = None  # the folder of your repository a python component was found in (user_modules)
 
     @property
     def packages(self) -> list[str]:
@@ -109,11 +111,14 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         return _from_file(ref, base_dir, local)
     if ":" in ref:
+        root = make_importable(ref.partition(":")[0], base_dir)
         comp = _import_attr(ref, f"`{ref}`")
         if not hasattr(comp, "component_spec"):
             raise CatalogError(f"`{ref}` is not a KFP component",
                                "decorate the function with @dsl.component")
-        return _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
+        info = _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
+        info.import_root = str(root) if root else None
+        return info
     hint = did_you_mean(ref, BUILTINS) or "use a built-in name (`kubepipe components`), package.module:function, or a .yaml path"
     raise CatalogError(f"unknown component `{ref}`", hint)
 

@@ -200,7 +200,8 @@ class StepDefaults(Strict):
 
 
 class Step(StepDefaults):
-    component: str = Field(description="Built-in name, package.module:function, or a path to a KFP YAML file.")
+    component: str = Field(description="Built-in name, package.module:function (a module in the pipeline's folder "
+                           "or a folder above it needs no PYTHONPATH), or a path to a KFP YAML file.")
     display_name: str | None = None
     inputs: dict[str, Any] = Field({}, description="Wiring: ${params.x}, ${steps.s.outputs.o} or literals.")
     with_: dict[str, Any] = Field({}, alias="with", description="Component parameters.")

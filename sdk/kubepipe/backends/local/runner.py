@@ -188,6 +188,18 @@ def _require_extras(compiled: Compiled) -> None:
         raise MissingExtra(lacking, f"running steps {', '.join(steps)} here", modules)
 
 
+def _user_module_path(compiled: Compiled, env: dict[str, str]) -> dict[str, str]:
+    """`env` with the folders your python components were found in (catalog.user_modules) on PYTHONPATH, after
+    what is there, so that a step's body imports your other modules as validate imported the component."""
+    plan = compiled.plan
+    roots = [s.info.import_root for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]]
+    extra = list(dict.fromkeys(r for r in roots if r))
+    if not extra:
+        return env
+    before = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (before, *extra) if p)}
+
+
 def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str, dict]:
     """(the run id `resume` names, the checkpoint key it kept its checkpoints under, its params), or a UserError
     saying why that run cannot be resumed."""
@@ -232,7 +244,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     run_dir = runs_root / run_id
     from kubepipe.backends.local.step_packages import prepare_packages
 
-    env = prepare_packages(compiled.plan, compiled.profile, run_dir)  # refuses before anything runs
+    env = _user_module_path(compiled, prepare_packages(compiled.plan, compiled.profile, run_dir))  # refuses first
     try:
         atomic_write_text(run_dir / "pipeline.yaml", compiled.ir_yaml)
     except OSError as exc:

@@ -1,0 +1,62 @@
+"""Your `package.module:function` components in your own repository (catalog.user_modules)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import kubepipe
+
+COMPONENT = '''from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim")
+def {name}(x: int) -> int:
+    """Doubles x."""
+    return 2 * x
+'''
+PIPELINE = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {{name: p}}\nsteps:\n  a:\n    component: {ref}\n    with: {{x: 2}}\n"
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A user repository: modules at its root, the pipeline in pipelines/; no PYTHONPATH names it."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    (tmp_path / "pipelines").mkdir()
+    yield tmp_path
+    for name in set(sys.modules) - before:  # the user's modules, gone for the next test
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize("module, files", [
+    ("jv_root_steps", {"jv_root_steps.py": "double"}),  # a module at the repository root
+    ("jv_pkg.sub.steps", {"jv_pkg/__init__.py": "", "jv_pkg/sub/__init__.py": "", "jv_pkg/sub/steps.py": "double"}),
+    ("jv_ns.steps", {"jv_ns/steps.py": "double"}),  # a namespace package (no __init__.py)
+])
+def test_a_module_of_the_repository_is_found_from_the_pipeline_without_pythonpath(repo, monkeypatch, module, files):
+    for rel, fn in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(COMPONENT.format(name=fn) if fn else "")
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref=f"{module}:double"))
+    monkeypatch.chdir("/")  # the folder kubepipe is started from plays no part
+    compiled = kubepipe.compile(repo / "pipelines" / "p.yaml")
+    assert compiled.plan.steps[0].info.import_root == str(repo.resolve())
+    assert sys.path[-1] == str(repo.resolve())  # after the installed packages: none of them is shadowed
+
+    from kubepipe.backends.local.runner import _user_module_path
+
+    monkeypatch.setenv("PYTHONPATH", "/mine")
+    env = _user_module_path(compiled, {})  # a local run's steps import the repository's modules too
+    assert env["PYTHONPATH"] == os.pathsep.join(["/mine", str(repo.resolve())])
+
+
+def test_an_installed_module_of_the_same_name_is_not_shadowed(repo):
+    (repo / "json.py").write_text(COMPONENT.format(name="double"))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="json:double"))
+    with pytest.raises(kubepipe.ValidationError, match="module `json` has no `double`"):
+        kubepipe.validate(repo / "pipelines" / "p.yaml")
+    assert str(repo.resolve()) not in sys.path
