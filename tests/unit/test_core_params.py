@@ -82,6 +82,20 @@ def test_type_mismatches_name_the_param(value, typ):
     assert exc.value.name == "p" and exc.value.reason.startswith("expected")
 
 
+def test_numpy_scalars_from_the_api_are_the_python_values_they_hold_and_other_objects_are_refused_by_name():
+    """kubepipe.run(params={'epochs': np.int64(3)}) raised 'TypeError: Object of type int64 is not JSON
+    serializable' from inside the ParamError that refused it; a Path for a str param did the same."""
+    np = pytest.importorskip("numpy")
+    got = coerce_params({"n": np.int64(3), "lr": np.float32(0.5), "on": np.bool_(True), "xs": [np.int64(1)]},
+                        {"n": "int", "lr": "float", "on": "bool", "xs": "list"})
+    assert got == {"n": 3, "lr": 0.5, "on": True, "xs": [1]}
+    assert [type(v) for v in got.values()] == [int, float, bool, list] and type(got["xs"][0]) is int
+    with pytest.raises(ParamError, match=r"^--param n=3.5: expected int$"):
+        coerce_param("n", np.float64(3.5), "int")
+    with pytest.raises(ParamError, match=r"^--param uri=\"PosixPath\('data/x.csv'\)\": expected str$"):
+        coerce_param("uri", Path("data/x.csv"), "str")
+
+
 def test_unknown_name_and_credentials_are_not_echoed():
     with pytest.raises(ParamError, match="has no param `epoch`; did you mean `epochs`"):
         coerce_params({"epoch": "3"}, {"epochs": "int"})

@@ -35,7 +35,8 @@ class ParamError(UserError):
 
         self.name, self.reason = name, reason
         shown = redacted(value, name)
-        super().__init__(f"--param {name}={shown if isinstance(shown, str) else json.dumps(shown)}: {reason}")
+        text = shown if isinstance(shown, str) else json.dumps(shown, default=repr)  # a Path, a set: as Python shows it
+        super().__init__(f"--param {name}={text}: {reason}")
 
 
 def _unique(pairs: list) -> dict:
@@ -48,10 +49,24 @@ def _unique(pairs: list) -> dict:
     return out
 
 
+def _python_value(value: Any) -> Any:
+    """A numpy or torch scalar as the Python value it holds (np.int64(3) from a sweep is the int 3), in lists and
+    dicts too; anything else as it is."""
+    if isinstance(value, dict):
+        return {k: _python_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_python_value(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == () and not isinstance(value, (str, bytes)):
+        return item()
+    return value
+
+
 def coerce_param(name: str, value: Any, typ: str) -> Any:
     """`value` (CLI text or a typed value) as the param type `typ`, or ParamError naming the param."""
     text = isinstance(value, str)
     try:
+        value = _python_value(value)
         if typ == "str":
             if not text:
                 raise ValueError("expected str")
