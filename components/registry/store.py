@@ -204,6 +204,7 @@ class FsspecStore:
             raise RegistryError(f"registry {self.where}: unsupported location: {redact_text(first_line(exc))}; "
                                 "use a folder, file://, gs:// or s3://") from None
         self.root = path.rstrip("/")
+        self._bucket_seen = False
         _check_exclusive_create(self.fs, self.where)
 
     def _p(self, rel: str) -> str:
@@ -225,8 +226,24 @@ class FsspecStore:
                 except TypeError:
                     entries = self.fs.ls(self._p(rel), detail=False)
         except (FileNotFoundError, NotADirectoryError):
+            self._check_bucket()  # an empty listing, unless the bucket itself is not there
             return []
         return sorted({e.rstrip("/").rsplit("/", 1)[-1] for e in entries})
+
+    def _check_bucket(self) -> None:
+        """On a store with buckets (s3, gs, az), a missing bucket is an error naming it: it was read as an empty
+        registry ('no models in s3://typo/reg', exit 0) and failed a registration with a bare FileNotFoundError."""
+        split = getattr(self.fs, "split_path", None)
+        if split is None or self._bucket_seen:
+            return
+        bucket = split(self.root)[0]
+        with _reaching(self.where):
+            self._bucket_seen = bool(self.fs.exists(bucket))
+        if not self._bucket_seen:
+            from kubepipe.components.registry.version import RegistryError
+
+            raise RegistryError(f"registry {self.where}: bucket `{bucket}` does not exist (or these credentials "
+                                "cannot see it); check the bucket name in --registry / KUBEPIPE_REGISTRY") from None
 
     def exists(self, rel: str) -> bool:
         with _reaching(self.where):
@@ -248,6 +265,9 @@ class FsspecStore:
                     ) from None
         except FileExistsError:
             return False
+        except FileNotFoundError:
+            self._check_bucket()
+            raise
         return True
 
     def put_tree(self, local_dir: str, rel: str) -> None:
@@ -255,8 +275,12 @@ class FsspecStore:
             for fname in files:
                 src = os.path.join(dirpath, fname)
                 dst = os.path.relpath(src, local_dir).replace(os.sep, "/")
-                with _reaching(self.where):
-                    self.fs.put_file(src, self._p(f"{rel}/{dst}"))
+                try:
+                    with _reaching(self.where):
+                        self.fs.put_file(src, self._p(f"{rel}/{dst}"))
+                except FileNotFoundError:
+                    self._check_bucket()
+                    raise
 
     def remove_tree(self, rel: str) -> None:
         try:

@@ -57,6 +57,18 @@ def test_old_s3fs_is_refused(s3, monkeypatch):
         Registry(f"s3://{s3[1]}/reg")
 
 
+def test_a_bucket_that_does_not_exist_is_named_not_an_empty_registry(s3, tmp_path):
+    """Was 'no models in s3://typo/reg' (exit 0) for a misspelt bucket, and a bare FileNotFoundError on register."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    missing = f"{s3[1]}-typo"
+    for call in (lambda reg: reg.names(), lambda reg: reg.register(str(model), name="clf")):
+        with pytest.raises(RegistryError, match=rf"registry s3://{missing}/reg: bucket `{missing}` does not exist"):
+            call(Registry(f"s3://{missing}/reg"))
+    assert Registry(f"s3://{s3[1]}/fresh").names() == []  # a new prefix in a bucket that exists: empty, no error
+
+
 def _worker(uri: str, idx: int, attempt: int, ops: int, log_path: str, tmp: str) -> None:
     reg = Registry(uri)
     done = _promotes(log_path)
