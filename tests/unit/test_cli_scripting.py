@@ -227,7 +227,7 @@ def test_an_interrupted_command_says_so(tmp_path, capsys, monkeypatch, fmt):
     kubepipe_init = run_cli(capsys, "init", ".")
     assert kubepipe_init[0] == 0, kubepipe_init
     code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "--format", fmt)
-    assert code == 130 and (out == "" or fmt == "text")  # text: the progress is on stdout
+    assert code == 130 and out == ""  # the progress is on stderr, in text mode too
     if fmt == "json":
         assert json.loads(err.splitlines()[-1])["error"] == {"type": "KeyboardInterrupt", "message": why,
                                                              "exit_code": 130}
@@ -283,6 +283,29 @@ def test_piped_run_summary_cuts_no_output(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "-q")
     assert code == 0, err
     assert f"evaluate\tsucceeded\t3.0s\tdecision: {decision}\n" in out
+
+
+def test_run_progress_goes_to_stderr_and_stdout_holds_the_result(tmp_path, capsys, monkeypatch):
+    """In text mode `running ... locally` and each step's progress line went to stdout, so
+    `kubepipe run p.yaml > result.txt` mixed them into the result (docs/cli.md: progress goes to stderr)."""
+    import kubepipe.backends.local.runner as runner
+
+    step = StepRecord("train", "SUCCEEDED", 1_790_000_000.0, 1_790_000_003.0)
+    done = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                     state="SUCCEEDED", started_at=1_790_000_000.0, finished_at=1_790_000_004.0, steps=[step])
+
+    def fake_run(*_a, on_event=None, **_k):
+        on_event(runner.StepEvent("started", step, done))
+        on_event(runner.StepEvent("finished", step, done))
+        return done
+
+    monkeypatch.setattr(runner, "run_compiled", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", ".")[0] == 0
+    code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml")
+    assert code == 0, err
+    assert "running pipelines/my-pipeline.yaml locally" in err and "train succeeded (3.0s)" in err
+    assert out.splitlines()[0] == "step\tstatus\ttime\toutputs" and "locally" not in out and "▶" not in out
 
 
 def test_a_file_where_the_home_folder_goes_is_named_as_such(tmp_path, capsys):

@@ -36,9 +36,9 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     as_json = output.is_json(fmt)
     compiled = do_compile(pipeline, "local", profile=profile, sets=set_, home=home)  # kubepipe.run, in two steps:
     output.show_warnings(compiled.warnings)  # the warnings come before the run, once
-    if not console.QUIET:  # with --format json, stdout carries the document only: progress goes to stderr
-        (console.err if as_json else console.out).print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
-    with Progress(sys.stderr if as_json else None) as progress:
+    if not console.QUIET:  # stdout carries the result only (the table, or the JSON document): progress goes to stderr
+        console.err.print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
+    with Progress(sys.stderr) as progress:
         result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress, resume=resume)
     for note in result.notes:
         console.note(note)
