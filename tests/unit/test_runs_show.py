@@ -36,3 +36,31 @@ def test_a_run_id_that_is_not_local_points_at_the_remote_targets(tmp_path):
         show_local_run("3f9c1d2e-77aa-4b1e-9d0f-0c2b1a4e5f60", tmp_path)
     assert str(exc.value).endswith("list them with `kubepipe runs list`; a run submitted to Kubeflow or Vertex: "
                                    "add --target kubeflow (or vertex)")
+
+
+def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a_file(tmp_path):
+    """KFP keeps a Metrics (and ClassificationMetrics) artifact as metadata, with no file: `runs show` listed
+    `evaluate/metrics` and `evaluate/classification` paths that did not exist, and no metric value reached
+    `runs show`, `run --format json` or the Python API's StepRecord."""
+    from kubepipe.backends.local.runner import _collect_outputs
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    task = tmp_path / "runs" / "p-1" / "artifacts" / "p-2026-12-01" / "evaluate"
+    task.mkdir(parents=True)
+    (task / "report.html").write_text("<html></html>")
+    art = {"metrics": {"uri": str(task / "metrics"),
+                       "metadata": {"f1_macro": 0.4, "n_examples": 300.0, "roc_auc": float("nan"), "gate": True}},
+           "classification": {"uri": str(task / "classification"), "metadata": {"confusionMatrix": {"rows": []}}},
+           "report": {"uri": str(task / "report.html"), "metadata": {}}}
+    listed = {k: {"artifacts": [{"name": k, **v}]} for k, v in art.items()}
+    (task / "executor_output.json").write_text(json.dumps({"parameterValues": {"passed": False}, "artifacts": listed}))
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                    state="SUCCEEDED", finished_at=2.0, steps=[StepRecord("evaluate", "SUCCEEDED", 1.0, 2.0)])
+    _collect_outputs(run, task.parents[1], {"evaluate": {"metrics"}})
+    rec = run.steps[0]
+    assert rec.metrics == {"f1_macro": 0.4, "n_examples": 300.0}  # NaN and non-numbers left out
+    assert rec.artifacts == {"report": str(task / "report.html")}
+    run.save()
+    (step,) = show_local_run("p-1", tmp_path / "runs")["steps"]
+    assert step["metrics"] == {"f1_macro": 0.4, "n_examples": 300.0}
+    assert step["artifacts"] == {"report": str(task / "report.html")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -48,8 +49,9 @@ class _Watcher(io.TextIOBase):
     """Tees kfp.local output to the log and turns its task lines into step events."""
 
     def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
-                 on_event: Callable[[StepEvent], None] | None):
+                 on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None):
         self.run, self.log, self.names, self.on_event = run, log, names, on_event
+        self.metric_outputs = metric_outputs or {}
         self.buffer_ = ""
         self.current: StepRecord | None = None
         self.tail: dict[str, list[str]] = {}
@@ -115,7 +117,7 @@ class _Watcher(io.TextIOBase):
             elif rec.state != "FAILED":
                 rec.state = "SUCCEEDED"
                 try:  # its outputs into run.json now: a run killed later still shows what its finished steps made
-                    _collect_outputs(self.run, Path(self.run.run_dir) / "artifacts")
+                    _collect_outputs(self.run, Path(self.run.run_dir) / "artifacts", self.metric_outputs)
                 except OSError:  # collected again when the run ends
                     pass
             self._emit("finished", rec)
@@ -254,6 +256,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     names = {task_name(s.name): s.name for s in plan.steps}
     if plan.exit_step:
         names[task_name(plan.exit_step.name)] = plan.exit_step.name
+    metric_outputs = _metric_outputs([*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
@@ -276,7 +279,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with guarded(run):
         log = open(run.log, "w", encoding="utf-8")
-        watcher = _Watcher(run, log, names, on_event)
+        watcher = _Watcher(run, log, names, on_event, metric_outputs)
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
@@ -301,7 +304,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if watcher.event_error is not None:
         err = watcher.event_error
         run.notes.append(f"on_event raised {type(err).__name__}: {err}; it was not called again")
-    _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps})
+    _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
+            metric_outputs)
     if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
         raise watcher.event_error
@@ -326,9 +330,10 @@ def _environ(extra: dict[str, str]):
 
 
 def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None,
-            failed_inner: str | None = None, conditions: dict[str, Any] | None = None) -> None:
+            failed_inner: str | None = None, conditions: dict[str, Any] | None = None,
+            metric_outputs: dict[str, set[str]] | None = None) -> None:
     run.finished_at = time.time()
-    _collect_outputs(run, run_dir / "artifacts")
+    _collect_outputs(run, run_dir / "artifacts", metric_outputs)
     for rec in run.steps:
         if rec.name == failed_graph and rec.error is None:
             rec.error = failed_inner  # which inner task failed, and how
@@ -353,8 +358,19 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
     save_record(run)
 
 
-def _collect_outputs(run: RunResult, root: Path) -> None:
-    """Parameter outputs and artifact paths from kfp.local's executor_output.json files."""
+def _metric_outputs(steps) -> dict[str, set[str]]:
+    """step -> its outputs of type system.Metrics: KFP keeps their values in the artifact's metadata, no file."""
+    out = {}
+    for s in steps:
+        outputs = getattr(s.info.component.component_spec, "outputs", None) or {}
+        out[s.name] = {k for k, o in outputs.items() if str(getattr(o, "type", "")).startswith("system.Metrics")}
+    return out
+
+
+def _collect_outputs(run: RunResult, root: Path, metric_outputs: dict[str, set[str]] | None = None) -> None:
+    """Parameter outputs, metrics and artifact paths from kfp.local's executor_output.json files. An artifact
+    KFP keeps as metadata only (Metrics, ClassificationMetrics) has no file: it is not listed as one; a Metrics
+    output's numbers go to the step's `metrics` (`<output>.<name>` when the step has more than one)."""
     by_task = {}
     for out_file in sorted(root.glob("*/*/executor_output.json")):
         by_task[out_file.parent.name] = out_file
@@ -371,10 +387,16 @@ def _collect_outputs(run: RunResult, root: Path) -> None:
         except (OSError, ValueError):
             continue
         rec.outputs.update(data.get("parameterValues", {}))
+        metric_names = (metric_outputs or {}).get(rec.name, set())
         for name, arts in (data.get("artifacts") or {}).items():
-            uris = [a.get("uri") for a in arts.get("artifacts", [])]
-            if uris:
-                rec.artifacts[name] = _absolute(uris[0])  # `runs show` prints paths that open from anywhere
+            first = next(iter(arts.get("artifacts") or []), None) or {}
+            if name in metric_names:
+                prefix = f"{name}." if len(metric_names) > 1 else ""
+                rec.metrics.update({prefix + str(k): v for k, v in (first.get("metadata") or {}).items()
+                                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
+            uri = first.get("uri")
+            if uri and ("://" in uri or os.path.exists(uri)):
+                rec.artifacts[name] = _absolute(uri)  # `runs show` prints paths that open from anywhere
         listed = set(rec.artifacts.values())
         for d in sorted(f.parent.iterdir()):  # artifacts kfp.local wrote but did not list
             if (d.name not in rec.outputs and d.name not in rec.artifacts and d.name != "executor_output.json"

@@ -8,6 +8,7 @@ error, url.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def _local(data: dict) -> dict:
         "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
-                   "artifacts": _artifacts(s.get("artifacts"))} for s in data.get("steps") or []],
+                   "artifacts": _artifacts(s.get("artifacts")), "metrics": _metrics(s.get("metrics"))}
+                  for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
         "warnings": [w for w in data.get("warnings") or [] if isinstance(w, dict)],
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
@@ -89,6 +91,14 @@ def _artifacts(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in sorted(value.items()) if isinstance(v, str)}
+
+
+def _metrics(value: Any) -> dict[str, float]:
+    """metric name -> value (finite numbers only: the document stays valid JSON); older records have none."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in sorted(value.items())
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def _corrupt(rec: Path, message: str) -> dict:

@@ -35,7 +35,8 @@ class StepRecord:
     started_at: float | None = None
     finished_at: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # parameter outputs
-    artifacts: dict[str, str] = field(default_factory=dict)  # artifact name -> path
+    artifacts: dict[str, str] = field(default_factory=dict)  # artifact name -> path (files and folders only)
+    metrics: dict[str, float] = field(default_factory=dict)  # its Metrics output's values (KFP keeps no file)
     error: str | None = None
     note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
 
