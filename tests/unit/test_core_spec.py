@@ -217,3 +217,19 @@ def test_a_whole_second_timeout_and_small_limits_load():
                                                       "    resources: {memory: 0.5Gi, cpu: 100m}")
     step = load_pipeline_text(text, "p.yaml").spec.steps["a"]
     assert step.timeout == "1s" and step.resources.memory == "0.5Gi"
+
+
+@pytest.mark.parametrize("name", ["é", "_x", "ctx_a", "class", "a-b"])
+def test_a_param_name_kfp_cannot_take_is_refused_at_validate(name):
+    """`é` and `_x` passed validate, then compile stopped with 'internal error: ValueError: Only letters, numbers,
+    spaces, "_", and "-" are allowed in the name. Must begin with a letter' (kfp's PipelineChannel)."""
+    text = BASE.replace("steps:", f"params:\n  '{name}': {{default: x}}\nsteps:")
+    (issue,) = issues_of(text)
+    assert (issue.path, issue.line) == (f"params.{name}", 5)
+    assert issue.message == f"param name `{name}` is not allowed" and "starting with a letter" in issue.hint
+
+
+@pytest.mark.parametrize("name", ["X", "a1_", "data__uri"])
+def test_ascii_param_names_starting_with_a_letter_load(name):
+    text = BASE.replace("steps:", f"params:\n  {name}: {{default: x}}\nsteps:")
+    assert list(load_pipeline_text(text, "p.yaml").spec.params) == [name]

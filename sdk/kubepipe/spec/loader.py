@@ -15,7 +15,7 @@ from kubepipe.errors import Issue, ValidationError
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import Ref, find_refs, resolve_env, without_unset_env
-from kubepipe.spec.models import EXIT_TASK, STEP_RE, Pipeline, StepDefaults, task_name
+from kubepipe.spec.models import EXIT_TASK, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
 __all__ = ["LoadedPipeline", "SpecErrors", "load_pipeline", "load_pipeline_text"]
@@ -227,7 +227,8 @@ def _structure(data: dict, loc: Locator) -> list[Issue]:
     params = data.get("params")
     if isinstance(params, dict):
         for name in params:
-            if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("ctx_"):
+            if not re.fullmatch(PARAM_RE, name) or keyword.iskeyword(name):
                 issues.append(loc.issue(("params", name), f"param name `{name}` is not allowed",
-                                        hint="use a Python identifier such as data_uri (not starting with ctx_)"))
+                                        hint="use ASCII letters, digits and `_`, starting with a letter, such as "
+                                             "data_uri (not a Python keyword, not starting with ctx_)"))
     return issues

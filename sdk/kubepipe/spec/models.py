@@ -18,6 +18,8 @@ __all__ = [
 
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 STEP_RE = r"^[a-z_][a-z0-9_-]*$"
+# a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
+PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
