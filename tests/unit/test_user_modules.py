@@ -60,3 +60,12 @@ def test_an_installed_module_of_the_same_name_is_not_shadowed(repo):
     with pytest.raises(kubepipe.ValidationError, match="module `json` has no `double`"):
         kubepipe.validate(repo / "pipelines" / "p.yaml")
     assert str(repo.resolve()) not in sys.path
+
+
+def test_a_missing_module_of_a_repository_package_is_named_not_its_package(repo):
+    (repo / "jv_pkg2").mkdir()
+    (repo / "jv_pkg2" / "__init__.py").write_text("")
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_pkg2.nosuch:double"))
+    with pytest.raises(kubepipe.ValidationError) as exc:
+        kubepipe.validate(repo / "pipelines" / "p.yaml")
+    assert "No module named 'jv_pkg2.nosuch'" in str(exc.value)  # was 'jv_pkg2', which is there

@@ -2,8 +2,8 @@
 
 `kubepipe` is a console script, so the folder it is started from is not on `sys.path` (as it is for
 `python -m`). A module that Python cannot import as things stand is looked for next to the pipeline
-file, then in each folder above it (the nearest first): the first folder holding `package/module.py`
-(or `package/module/__init__.py`) is appended to `sys.path`, after the installed packages, so an
+file, then in each folder above it (the nearest first): the first folder holding `module.py`, or the
+folder `package/` of `package.module`, is appended to `sys.path`, after the installed packages, so an
 installed module of the same name is never shadowed. A local run puts the same folder on PYTHONPATH
 for its steps, so a component's body can import your other modules too (docs/decisions/0008).
 """
@@ -27,14 +27,13 @@ def _installed(top: str) -> bool:
 
 
 def module_root(module: str, base_dir: Path) -> Path | None:
-    """The nearest folder at or above `base_dir` that holds `module` (dotted), or None."""
+    """The nearest folder at or above `base_dir` that holds the top package of `module` (dotted), or None."""
     parts = module.split(".")
     if not all(p.isidentifier() for p in parts):
         return None
     start = base_dir.resolve()
     for d in [start, *start.parents]:
-        path = d.joinpath(*parts)
-        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        if (d / f"{parts[0]}.py").is_file() if len(parts) == 1 else (d / parts[0]).is_dir():
             return d
     return None
 
