@@ -153,7 +153,7 @@ def test_a_component_module_that_exits_on_import_is_a_located_error(tmp_path):
     f.write_text(HEAD + "steps:\n  a: {component: 'exiter:x'}\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = cli("validate", str(f), env=env)
-    assert proc.returncode == 2 and "importing `exiter` failed: SystemExit: 3" in proc.stderr
+    assert proc.returncode == 2 and f"importing `exiter` failed at {tmp_path / 'exiter.py'}:2: SystemExit: 3" in proc.stderr
 
 
 @pytest.mark.parametrize("argv, flag", [

@@ -69,3 +69,23 @@ def test_a_missing_module_of_a_repository_package_is_named_not_its_package(repo)
     with pytest.raises(kubepipe.ValidationError) as exc:
         kubepipe.validate(repo / "pipelines" / "p.yaml")
     assert "No module named 'jv_pkg2.nosuch'" in str(exc.value)  # was 'jv_pkg2', which is there
+
+
+@pytest.mark.parametrize("source, expected", [
+    # a library the module imports is missing: that library is named, at the module's import line
+    ("import os\nimport jv_not_installed_lib\n", "importing `jv_broken` failed at {f}:2: ModuleNotFoundError: "
+     "No module named 'jv_not_installed_lib'; install `jv_not_installed_lib` in this environment"),
+    ("x = 1\ndef f(:\n", "importing `jv_broken` failed at {f}:2: SyntaxError: invalid syntax"),
+    ("import json\n\nCONFIG = json.loads('{{bad')\n", "importing `jv_broken` failed at {f}:3: JSONDecodeError"),
+    # kfp refuses a function without type hints while the module imports: the line of the user's decorator
+    ("from kfp import dsl\n\n\n@dsl.component\ndef double(x):\n    return x\n",
+     "importing `jv_broken` failed at {f}:4: TypeError: Missing type annotation for argument: x"),
+])
+def test_a_module_that_fails_to_import_is_named_at_its_own_line(repo, monkeypatch, source, expected):
+    (repo / "jv_broken.py").write_text(source)
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_broken:double"))
+    monkeypatch.chdir(repo)
+    with pytest.raises(kubepipe.ValidationError) as exc:
+        kubepipe.validate(repo / "pipelines" / "p.yaml")
+    issue = exc.value.issues[0]
+    assert expected.format(f="jv_broken.py") in f"{issue.message}; {issue.hint}"

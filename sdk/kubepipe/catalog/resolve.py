@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import Port, ports_of
-from kubepipe.catalog.user_modules import make_importable
+from kubepipe.catalog.user_modules import failed_at, make_importable
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -135,20 +135,31 @@ def _import_attr(target: str, what: str) -> Any:
         raise CatalogError(f"{what}: expected package.module:function", None)
     try:
         module = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise CatalogError(f"{what}: cannot import module `{mod_name}` ({exc})",
-                           "is the package installed in this environment?") from None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
-        raise CatalogError(f"{what}: importing `{mod_name}` failed: {type(exc).__name__}: {exc}",
-                           "fix the module; it must import without side effects") from None
+        raise _import_error(what, mod_name, exc) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", _missing_attr_hint(module, attr)) from None
     except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
         raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+
+
+def _import_error(what: str, mod_name: str, exc: BaseException) -> CatalogError:
+    """Why `mod_name` did not import: not found at all, or found and failing (at file:line of its code)."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and (mod_name == missing or mod_name.startswith(missing + ".")):
+        return CatalogError(f"{what}: cannot import module `{mod_name}` ({exc})",
+                            "is the package installed in this environment? A module of your repository is found "
+                            "next to the pipeline file or in a folder above it")
+    where = failed_at(exc)
+    at = f" at {where}" if where else ""
+    hint = (f"install `{missing.split('.')[0]}` in this environment (the module imports it)" if missing
+            else "fix the module; it must import without side effects")
+    text = exc.msg if isinstance(exc, SyntaxError) and where else exc  # its "(file, line n)" is `at` already
+    return CatalogError(f"{what}: importing `{mod_name}` failed{at}: {type(exc).__name__}: {text}", hint)
 
 
 def _missing_attr_hint(module: Any, attr: str) -> str | None:

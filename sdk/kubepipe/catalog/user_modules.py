@@ -11,10 +11,13 @@ for its steps, so a component's body can import your other modules too (docs/dec
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import sysconfig
+import traceback
 from pathlib import Path
 
-__all__ = ["module_root", "make_importable"]
+__all__ = ["module_root", "make_importable", "failed_at"]
 
 
 def _installed(top: str) -> bool:
@@ -49,3 +52,31 @@ def make_importable(module: str, base_dir: Path) -> Path | None:
     sys.path.append(str(root))
     importlib.invalidate_caches()
     return root
+
+
+def _library(filename: str) -> bool:
+    """Python's own files, installed packages and kubepipe: not where your module went wrong."""
+    if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
+        return True
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(str(Path(__file__).resolve().parents[1]))  # kubepipe itself
+    path = os.path.realpath(filename)
+    return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
+
+
+def failed_at(exc: BaseException) -> str | None:
+    """`file:line` in your code where importing a module failed: a SyntaxError's own place, else the innermost
+    frame of the traceback outside Python, installed packages and kubepipe; None when there is none."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        where = (exc.filename, exc.lineno)
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _library(f.filename)]
+        if not frames:
+            return None
+        where = (frames[-1].filename, frames[-1].lineno)
+    path = Path(where[0])
+    try:
+        shown = path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    return f"{shown}:{where[1]}"
