@@ -92,3 +92,22 @@ def test_terraform_plans_only_on_main():
     assert "terraform fmt -check" in runs and "validate" in runs and "plan" in runs and "checkov" in runs
     assert doc["jobs"]["plan"]["if"] == "github.event_name == 'push'"
     assert not any(AUTH in s.get("uses", "") for s in doc["jobs"]["check"]["steps"])
+
+
+def test_pull_request_validation_passes_on_a_repository_kubepipe_init_made(tmp_path, monkeypatch):
+    """Copied into a repository from `kubepipe init`, the template failed every pull request: its profiles
+    read ${env.KFP_HOST} and ${env.GOOGLE_CLOUD_PROJECT}, which a pull request has no value for."""
+    import kubepipe
+    from kubepipe.scaffold import init_project
+
+    init_project(tmp_path)
+    env = load(ROOT / ".github" / "workflows" / "kubepipe-pr.yml")["env"]
+    for name in ("KFP_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_REGION", "KUBEPIPE_PIPELINE_ROOT", "KUBEPIPE_IMAGE",
+                 "KUBEPIPE_REGISTRY", "KUBEPIPE_SERVICE_ACCOUNT", "KUBEPIPE_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.chdir(tmp_path)
+    for pipeline in sorted(Path("pipelines").glob("*.yaml")):
+        for target in ("local", "kubeflow", "vertex"):
+            kubepipe.validate(pipeline, target)
