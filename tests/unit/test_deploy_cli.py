@@ -132,3 +132,22 @@ def test_manifest_takes_gpu_type_and_names_each_bad_value_by_its_flag(capsys, mo
     assert code == 2 and "--gpu-type (serving.gpu_type): needs `serving.gpu`" in " ".join(err.split())
     code, _, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--mode", "rwa")
     assert code == 2 and "--mode: unknown mode 'rwa'; did you mean `raw`?" in " ".join(err.split())
+
+
+def test_validate_checks_the_items_of_a_list_as_kubectl_get_writes_it(tmp_path, capsys, monkeypatch):
+    # `kubectl get inferenceservices -o yaml` writes `kind: List`: 'no InferenceService documents in live.yaml'
+    monkeypatch.setenv("COLUMNS", "200")
+    _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "-o", str(tmp_path / "a.yaml"))
+    capsys.readouterr()
+    good = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    bad = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    bad["spec"]["predictor"]["minReplicas"] = "one"
+    raw = {k: v for k, v in good.items() if k not in ("apiVersion", "kind")}  # the API's own list: items name no kind
+    (tmp_path / "live.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [good, bad]})
+                                        + "---\n" + yaml.safe_dump({"apiVersion": "serving.kserve.io/v1beta1",
+                                                                    "kind": "InferenceServiceList", "items": [raw]}))
+    code, out, err = _run(capsys, "kserve", "validate", str(tmp_path / "live.yaml"))
+    assert code == 2 and f"ok {tmp_path / 'live.yaml'}#0.items[0] (clf)" in out
+    assert f"ok {tmp_path / 'live.yaml'}#1.items[0] (clf)" in out
+    assert f"invalid {tmp_path / 'live.yaml'}#0.items[1] (clf)" in " ".join(err.split())
+    assert "minReplicas" in err and "1 of 3 InferenceService(s)" in err

@@ -100,7 +100,9 @@ def manifest(
 
 
 @kserve.command("validate")
-def validate(files: List[Path] = typer.Argument(..., help="YAML files; InferenceService documents are checked."),
+def validate(files: List[Path] = typer.Argument(
+                 ..., help="YAML files; their InferenceServices are checked, also the items of a List "
+                           "(`kubectl get inferenceservices -o yaml`)."),
              crd_file: Optional[Path] = typer.Option(
                  None, "--crd", help="A CRD YAML, e.g. from `kubectl get crd inferenceservices.serving.kserve.io -o yaml` "
                                      "(default: $KUBEPIPE_KSERVE_CRD, else the KServe schema shipped with kubepipe).")
@@ -131,13 +133,11 @@ def validate(files: List[Path] = typer.Argument(..., help="YAML files; Inference
             raise UserError(f"{f}: cannot read it: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
             raise UserError(f"{f}: not valid YAML: {' '.join(str(exc).split())[:400]}") from None
-        for i, doc in enumerate(docs):
-            if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
-                continue
+        for where, doc in _inference_services(f, docs):
             checked += 1
             errors = crd.manifest_errors(doc, crd=crd_file)
             meta = doc.get("metadata")
-            where = f"{f}#{i} ({meta.get('name', '?') if isinstance(meta, dict) else '?'})"
+            where = f"{where} ({meta.get('name', '?') if isinstance(meta, dict) else '?'})"
             if errors:
                 bad += 1
                 console.err.print(f"[red]invalid[/red] {console.escape(where)}")
@@ -151,6 +151,22 @@ def validate(files: List[Path] = typer.Argument(..., help="YAML files; Inference
         raise UserError(f"no InferenceService documents in {', '.join(map(str, files))}")
     if bad:
         raise UserError(f"{bad} of {checked} InferenceService(s) do not match the KServe CRD")
+
+
+def _inference_services(f: Path, docs: list):
+    """(where, document) of each InferenceService in a file's YAML documents, inside a `kind: List` too:
+    `kubectl get inferenceservices -o yaml` writes one (kind List, or InferenceServiceList), the items in it."""
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("kind") == "InferenceService":
+            yield f"{f}#{i}", doc
+        elif doc.get("kind") in ("List", "InferenceServiceList") and isinstance(doc.get("items"), list):
+            typed = doc["kind"] == "InferenceServiceList"  # the API's own list: its items name no kind
+            for j, item in enumerate(doc["items"]):
+                if isinstance(item, dict) and (typed or item.get("kind") == "InferenceService"):
+                    head = {"apiVersion": doc.get("apiVersion"), "kind": "InferenceService"} if typed else {}
+                    yield f"{f}#{i}.items[{j}]", {**head, **item}
 
 
 def register(app: typer.Typer) -> None:
