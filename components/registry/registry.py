@@ -194,7 +194,8 @@ class Registry:
         "missing", "added"} (file paths; all empty when intact). Serving and evaluation refuse a changed
         artifact; this says so before either runs."""
         mv = self.get(name, version)
-        now = hash_tree(self.model_path(name, mv.version))
+        with self.store.local_tree(f"{name}/versions/{mv.version}/model") as folder:
+            now = hash_tree(folder)
         return {"version": mv.version,
                 "changed": sorted(f for f in mv.files if f in now and now[f] != mv.files[f]),
                 "missing": sorted(f for f in mv.files if f not in now),

@@ -133,6 +133,11 @@ class LocalStore:
     def local_path(self, rel: str) -> str:
         return self.uri(rel)
 
+    @contextmanager
+    def local_tree(self, rel: str) -> Iterator[str]:
+        """A local folder with `rel`'s files for the `with` block: the folder itself."""
+        yield self.uri(rel)
+
 
 # The first releases whose "xb" is a server-side precondition for every file size.
 _EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
@@ -321,6 +326,16 @@ class FsspecStore:
                 self.fs.get_file(path, target)
         os.makedirs(dest, exist_ok=True)
         return dest
+
+    @contextmanager
+    def local_tree(self, rel: str) -> Iterator[str]:
+        """A local folder with `rel`'s files for the `with` block: a download, removed after it (`local_path`'s
+        copy stays, for a step that serves or evaluates it; `models verify` left one per version in /tmp)."""
+        dest = self.local_path(rel)
+        try:
+            yield dest
+        finally:
+            shutil.rmtree(os.path.dirname(dest), ignore_errors=True)
 
 
 def _create_excl(path: str, data: bytes) -> bool:

@@ -370,3 +370,14 @@ def test_credentials_in_the_registry_uri_are_never_shown(tmp_path):
     reg = Registry(f"memory://reg-{uuid.uuid4().hex}?sig=hunter2")
     mv = reg.register(_model(tmp_path, "a"), name="clf", metrics={})
     assert "hunter2" not in mv.model_uri + reg.store.uri() + repr(reg) and "sig=<redacted>" in mv.model_uri
+
+
+def test_verify_of_a_remote_store_leaves_no_download_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert reg.verify("clf", 1) == {"version": 1, "changed": [], "missing": [], "added": []}
+    assert os.listdir(tmp_path / "tmp") == []  # was: one kubepipe-registry-* copy of the model per version verified
