@@ -97,3 +97,18 @@ def test_verify_names_the_versions_whose_files_changed_after_registration(reg, c
     code, out, err = _run(capsys, "models", "verify", "clf", "2")
     assert code == 1 and "CHANGED" in out and "changed: model.safetensors; added: extra.bin" in out
     assert "files changed after registration" in err
+
+
+def test_verify_of_every_version_fails_on_a_corrupt_one(reg, capsys, tmp_path):
+    # was skipped: every row 'intact', exit 0, though v2's recorded sha256s could not even be read
+    import json
+
+    (tmp_path / ".kubepipe" / "registry" / "clf" / "versions" / "2" / "version.json").write_text("{")
+    code, out, err = _run(capsys, "models", "verify", "clf")
+    assert code == 1 and [_cells(out, f"v{n}")[1] for n in (1, 2, 3)] == ["intact", "CORRUPT", "intact"], out
+    assert "error: model `clf` v2 is corrupt: " in err and "files changed" not in err
+    code, out, err = _run(capsys, "models", "verify", "clf", "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["intact"] is False
+    assert [(v["version"], v["intact"], "error" in v) for v in doc["versions"]] == [
+        (1, True, False), (2, False, True), (3, True, False)]

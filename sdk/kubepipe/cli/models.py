@@ -135,20 +135,29 @@ def verify(name: str = typer.Argument(..., help="Model name."),
            registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Check versions' files against the sha256s recorded at registration; exits 1 naming any that changed."""
     reg = _registry(registry, home)
-    numbers = [v.version for v in reg.versions(name, known=True) if v.ok] if version is None else [version]
-    results = [reg.verify(name, n) for n in numbers]
+    if version is not None:
+        results = [reg.verify(name, version)]
+    else:  # all but those still being registered; a corrupt one was skipped: 'intact', exit 0, hashes unreadable
+        results = [reg.verify(name, v.version) if v.ok else
+                   {"version": v.version, "changed": [], "missing": [], "added": [], "error": v.error}
+                   for v in reg.versions(name, known=True) if v.status != "incomplete"]
     for r in results:
-        r["intact"] = not (r["changed"] or r["missing"] or r["added"])
+        r["intact"] = not (r["changed"] or r["missing"] or r["added"] or r.get("error"))
     if output.is_json(fmt):
         output.emit("ModelVerify", {"model": name, "versions": results, "intact": all(r["intact"] for r in results)})
     else:
         output.table(("version", "files", "changed / missing / added"),
-                     [(f"v{r['version']}", "intact" if r["intact"] else output.Styled("CHANGED", "bold red"),
+                     [(f"v{r['version']}", "intact" if r["intact"] else
+                       output.Styled("CORRUPT" if r.get("error") else "CHANGED", "bold red"),
                        "; ".join(f"{k}: {', '.join(r[k])}" for k in ("changed", "missing", "added") if r[k]))
                       for r in results], title=name)
-    if not all(r["intact"] for r in results):
+    for r in results:
+        if r.get("error"):
+            console.err.print(f"[red]error:[/red] {console.escape(r['error'])}", soft_wrap=True)
+    if any(r["changed"] or r["missing"] or r["added"] for r in results):
         console.err.print(f"[red]error:[/red] {console.escape(name)}: files changed after registration; serving "
                           "and evaluation refuse them: register the model again", soft_wrap=True)
+    if not all(r["intact"] for r in results):
         raise typer.Exit(1)
 
 
