@@ -64,3 +64,21 @@ def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a
     (step,) = show_local_run("p-1", tmp_path / "runs")["steps"]
     assert step["metrics"] == {"f1_macro": 0.4, "n_examples": 300.0}
     assert step["artifacts"] == {"report": str(task / "report.html")}
+
+
+def test_runs_show_gives_the_gate_s_verdict(tmp_path, capsys):
+    """A step's parameter outputs (evaluate's `passed` and `decision`) were in run.json and in the table
+    `kubepipe run` printed, but neither `runs show` nor its JSON had them: a script could not read the verdict."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    decision = "reject: f1_macro 0.400 < min 0.700"
+    step = StepRecord("evaluate", "SUCCEEDED", 1.0, 2.0, outputs={"passed": False, "decision": decision})
+    RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+              state="SUCCEEDED", finished_at=2.0, steps=[step]).save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["steps"][0]["outputs"] == {"passed": False, "decision": decision}
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert f"evaluate\tSUCCEEDED\t-\tpassed: False; decision: {decision}\n" in out

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kubepipe.cli.console import PLAIN
 
-__all__ = ["Progress", "summary_table", "summary_rows", "SUMMARY_COLUMNS", "STYLE"]
+__all__ = ["Progress", "summary_table", "summary_rows", "output_lines", "SUMMARY_COLUMNS", "STYLE"]
 
 STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "SKIPPED": "dim", "PENDING": "dim",
          "ROLLED BACK": "yellow", "SUCCEEDED, WARNINGS": "yellow"}
@@ -72,6 +72,13 @@ def _fmt(value: Any, limit: int | None = 100) -> str:
 SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
+def output_lines(outputs: dict, note: str | None, *, cut: bool = True) -> list[str]:
+    """`name: value` per parameter output worth showing: the note already says what `warnings` / `why` hold,
+    and an empty output (a rolled-back endpoint) says nothing."""
+    return [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()
+            if v != "" and not (note and k in ("warnings", "why"))]
+
+
 def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str]]:
     """(step, state, time, outputs) per step: the run's final table, as plain text. The state says
     `rolled back` / `succeeded, warnings` where the outputs do, and the step's note (why it was
@@ -82,9 +89,7 @@ def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str
     rows = []
     for rec in run.steps:
         note = getattr(rec, "note", None)
-        # the note already says what `warnings` / `why` hold; empty outputs (a rolled-back endpoint) say nothing
-        outs = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in rec.outputs.items()
-                if v != "" and not (note and k in ("warnings", "why"))]
+        outs = output_lines(rec.outputs, note, cut=cut)
         if rec.artifacts:
             outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""

@@ -238,8 +238,12 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
                    ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))]
                   + ([("resumed from", r["resumed_from"])] if r.get("resumed_from") else []))
-    output.table(("step", "state", "error / note"),
-                 [(s["name"], _state(s["state"]), s.get("error") or s.get("note")) for s in r["steps"]])
+    from kubepipe.cli.progress import output_lines
+
+    output.table(("step", "state", "error / note", "outputs"),
+                 [(s["name"], _state(s["state"]), s.get("error") or s.get("note"),
+                   "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal)))
+                  for s in r["steps"]])
     arts = [(s["name"], name, path) for s in r["steps"] for name, path in (s.get("artifacts") or {}).items()]
     if arts:  # reports end in .html (open them in a browser)
         output.table(("step", "artifact", "path"), arts, title="artifacts")
