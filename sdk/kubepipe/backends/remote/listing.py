@@ -1,7 +1,7 @@
 """Remote run records for `kubepipe runs list | show --target kubeflow|vertex`, read through the real clients.
 
 Normalised to the dict shape of the local records (kubepipe.backends.runs.listing): run_id, pipeline,
-target, state, started_at, finished_at (ISO UTC strings), steps [{name, state, error}], error, url.
+target, state, started_at, finished_at (ISO UTC strings), steps [{name, state, error, ...}], error, url.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
         "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state),
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": getattr(getattr(run, "error", None), "message", None) or None,
-        "steps": [{"name": t.display_name, "state": kfp_state(t.state),
-                   "error": getattr(getattr(t, "error", None), "message", None) or None} for t in tasks],
+        "steps": [_step(t.display_name, kfp_state(t.state), getattr(getattr(t, "error", None), "message", None))
+                  for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "run_name": run.display_name, "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
         "warnings": [], "resumed_from": None,
     }
+
+
+def _step(name: str, state: str, error: str | None) -> dict:
+    """A task as a local run's step: the keys a local step has (docs/cli.md `Run`), unknown ones null or empty."""
+    return {"name": name, "state": state, "error": error or None, "duration_s": None, "note": None, "outputs": {},
+            "artifacts": {}, "metrics": {}}
 
 
 def _pipeline_names(client: Any, runs: list) -> dict[str, str]:
@@ -53,7 +59,7 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
         "target": "vertex", "state": vertex_state(res.state), "started_at": utc_iso(res.create_time),
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
-        "steps": [{"name": t.task_name, "state": vertex_state(t.state), "error": t.error.message or None} for t in tasks],
+        "steps": [_step(t.task_name, vertex_state(t.state), t.error.message) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),
         "warnings": [], "resumed_from": None,
     }
