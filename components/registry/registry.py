@@ -316,12 +316,11 @@ class Registry:
                         f"promote a version: kubepipe models promote {name} VERSION --reason ...")
                 raise RegistryError(f"model `{name}` has no {version} yet; {then}")
             return n
-        try:
-            return int(str(version).lstrip("v"))
-        except ValueError:
-            raise RegistryError(
-                f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})"
-            ) from None
+        # `3` or `v3` only: int() also read '1_0' as 10, '٣' as 3 and lstrip('v') 'vv5' as 5 (promoted silently)
+        digits = str(version).strip().removeprefix("v")
+        if isinstance(version, bool) or not (digits.isascii() and digits.isdigit()):
+            raise RegistryError(f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})")
+        return int(digits)
 
     def _check_known(self, name: str, numbers: list[int] | None = None) -> None:
         """A name with no versions at all is a typo or another registry, not a model without a champion."""

@@ -381,3 +381,14 @@ def test_verify_of_a_remote_store_leaves_no_download_behind(tmp_path, monkeypatc
     (tmp_path / "tmp").mkdir()
     assert reg.verify("clf", 1) == {"version": 1, "changed": [], "missing": [], "added": []}
     assert os.listdir(tmp_path / "tmp") == []  # was: one kubepipe-registry-* copy of the model per version verified
+
+
+def test_a_version_is_a_number_or_v_and_a_number_only(tmp_path):
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    for tag in "abcdefghijk":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    assert [reg.get("clf", v).version for v in (10, "10", "v10", " 3 ", "03")] == [10, 10, 10, 3, 3]
+    for typed in ("1_0", "vv5", "٣", "+3", "3.0", True):  # were v10, v5, v3, v3: promoted without a word
+        with pytest.raises(RegistryError, match=r"bad version .*: give a number \(e\.g\. 3\) or an alias"):
+            reg.promote("clf", typed, reason="typo")
+    assert reg.history("clf") == []
