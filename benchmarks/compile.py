@@ -48,7 +48,7 @@ def yaml_for(n: int) -> str:
     for i in range(1, n):
         lines += [f"  s{i}:", "    component: bench_ops:step",
                   f"    with: {{a: '${{steps.s{i - 1}.outputs.Output}}', b: '${{steps.s{i // 2}.outputs.Output}}'}}"
-                  if i > 1 else f"    with: {{a: '${{steps.s0.outputs.Output}}', b: 2}}"]
+                  if i > 1 else "    with: {a: '${steps.s0.outputs.Output}', b: 2}"]
     return "\n".join(lines) + "\n"
 
 

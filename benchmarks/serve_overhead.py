@@ -29,7 +29,6 @@ move with the box's noise.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys

@@ -2,7 +2,7 @@
 # Security and config linters, run by `make lint` with .venv-lint/bin and .venv/bin on PATH:
 #   hadolint (Dockerfiles), actionlint (workflows), terraform fmt, checkov (Terraform,
 #   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/),
-#   check_deps (every import declared by core or the extra that needs it).
+#   ruff (pyproject's [tool.ruff]), check_deps (every import declared by core or the extra that needs it).
 # Every step runs; the script fails if any failed. Skips and their reasons:
 # terraform/CHECKOV_SKIPS.md, bandit.yaml, and inline markers where they apply.
 set -uo pipefail
@@ -48,6 +48,10 @@ if need checkov checkov; then
   if step "render Kubernetes manifests" "$PY" scripts/render_manifests.py "$manifests"; then
     step "checkov generated manifests" checkov -d "$manifests" --framework kubernetes --compact --quiet --skip-download
   fi
+fi
+
+if need ruff ruff; then
+  step "ruff (pyflakes, pycodestyle, bugbear)" ruff check sdk components tests benchmarks scripts
 fi
 
 step "declared dependencies (check_deps)" "$PY" scripts/check_deps.py

@@ -142,7 +142,8 @@ def coerce_dtypes(df, dtypes: dict[str, str], *, source: str, decimal: str = "."
             out[col] = utc_timestamps(s, column=str(col), source=source)
             continue
         elif kind == "bool":
-            conv = s.map({True: True, False: False, "true": True, "false": False, "True": True, "False": False, 1: True, 0: False})
+            # 1 and 0 match the True/False keys (equal hashes)
+            conv = s.map({True: True, False: False, "true": True, "false": False, "True": True, "False": False})
         else:
             out[col] = s.astype("string").astype(object).where(s.notna(), None)
             continue

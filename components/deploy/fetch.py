@@ -27,7 +27,7 @@ def fetch(src: str, dest: str) -> str:
         Path(dest).mkdir(parents=True, exist_ok=True)
         fs.get(path.rstrip("/") + "/", dest.rstrip("/") + "/", recursive=True)
     except (ImportError, ValueError) as exc:  # no filesystem for the scheme (gcsfs / s3fs missing)
-        raise SystemExit(f"fetch: cannot read {src}: {exc}; install the fsspec backend for it in the image")
+        raise SystemExit(f"fetch: cannot read {src}: {exc}; install the fsspec backend for it in the image") from None
     return dest
 
 

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 
-from kubepipe.components.serving.options import CHOICES, DEFAULTS, HELP, OPTIONS
+from kubepipe.components.serving.options import CHOICES, DEFAULTS, OPTIONS
 
 __all__ = ["serve", "main", "build_parser", "check_artifact", "build_app"]
 
@@ -118,8 +118,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         log.warning("listening on http://%s:%d; live now, ready once the model has loaded", host,
                     sock.getsockname()[1])
         _route_signals(handle_exit)
-    if parent_pid:
-        loop.create_task(_watch_parent(parent_pid, handle_exit))
+    # held: the loop keeps only a weak reference to a task, which the collector may end mid-watch
+    watcher = loop.create_task(_watch_parent(parent_pid, handle_exit)) if parent_pid else None
     serving = None
     try:
         if not worker:  # listen at once: liveness answers while the model loads
@@ -139,6 +139,8 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
         _route_signals(handle_exit)  # until now a signal ended the loading worker (main())
         serving = asyncio.ensure_future(uv.serve(sockets=[sock]))
     await serving
+    if watcher is not None:
+        watcher.cancel()
     model.ready = False
     await model.batcher.stop()
     if model.prediction_log is not None:  # every answered request is queued by now: write them

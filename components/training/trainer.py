@@ -123,7 +123,6 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
           callbacks=(), where: str = "dataset", val_where: str = "validation", teacher=None) -> Trained:
     """Train `cfg.model` on `train_df` (validation: `val_df`, else a stratified fraction); see module doc.
     `teacher`: a LoadedModel whose soft labels the student learns too (distillation)."""
-    import torch
 
     cfg = _apply_trainer_keys(cfg)
     cls = resolve_model_class(cfg.model)

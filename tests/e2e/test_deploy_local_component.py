@@ -31,7 +31,7 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")  # loads fail -> never ready
     reg = Registry(f"file://{tmp_path / 'registry'}")
     v1 = reg.register(str(good), name=NAME, run_id="r1").version
-    v2 = reg.register(str(broken), name=NAME, run_id="r2").version
+    reg.register(str(broken), name=NAME, run_id="r2")  # v2: the broken model
     state = tmp_path / ".kubepipe" / "state"
 
     def run(model_dir, version, run_id):

@@ -90,7 +90,7 @@ def test_project_image_layers_the_repository_on_a_pinned_runtime(tmp_path, capsy
     assert args[args.index("-f") + 1].endswith("templates/docker/Dockerfile.project")
     assert args[args.index("-t") + 1] == f"{REG}/acme-fraud:v1"  # named after the project
     assert f"RUNTIME_IMAGE={base}" in args and args[-1] == str(tmp_path)
-    assert f"--name acme-fraud" in err  # how to pin it afterwards
+    assert "--name acme-fraud" in err  # how to pin it afterwards
     code, out, _ = cli(["image", "--kind", "project", "--name", "acme-fraud", "--registry", REG,
                         "--digest", DIGEST], capsys)
     assert code == 0 and out.strip() == f"{REG}/acme-fraud@{DIGEST}"

@@ -82,7 +82,7 @@ def test_pretrained_weights_are_loaded_and_checked(base, tmp_path):
 
     b = resolve_base_model(str(base))
     ref = load_file(str(base / "model.safetensors"))
-    for prefix, folder in (("", base), ("bert.", make_base_model(tmp_path / "prefixed", prefix="bert."))):
+    for folder in (base, make_base_model(tmp_path / "prefixed", prefix="bert.")):
         b = resolve_base_model(str(folder))
         model = PretrainedEncoderClassifier(3, {}, config=b.config, base_model=b.record())
         model.load_pretrained()

@@ -210,7 +210,7 @@ class LocalScheduler:
         started: list[str] = []
         next_fire = t
         fired = s.fired
-        for i, slot in enumerate(due):
+        for slot in due:
             if s.max_runs is not None and fired >= s.max_runs:
                 break
             slot_s = utc_iso(slot)
