@@ -78,7 +78,7 @@ def test_a_missing_module_of_a_repository_package_is_named_not_its_package(repo)
     ("x = 1\ndef f(:\n", "importing `jv_broken` failed at {f}:2: SyntaxError: invalid syntax"),
     ("import json\n\nCONFIG = json.loads('{{bad')\n", "importing `jv_broken` failed at {f}:3: JSONDecodeError"),
     # kfp refuses a function without type hints while the module imports: the line of the user's decorator
-    ("from kfp import dsl\n\n\n@dsl.component\ndef double(x):\n    return x\n",
+    ("from kfp import dsl\n\n\n@dsl.component(base_image=\"python:3.11-slim\")\ndef double(x):\n    return x\n",
      "importing `jv_broken` failed at {f}:4: TypeError: Missing type annotation for argument: x"),
 ])
 def test_a_module_that_fails_to_import_is_named_at_its_own_line(repo, monkeypatch, source, expected):
@@ -89,3 +89,18 @@ def test_a_module_that_fails_to_import_is_named_at_its_own_line(repo, monkeypatc
         kubepipe.validate(repo / "pipelines" / "p.yaml")
     issue = exc.value.issues[0]
     assert expected.format(f="jv_broken.py") in f"{issue.message}; {issue.hint}"
+
+
+@pytest.mark.parametrize("ref, spelled", [
+    ("mycomps.py:total", "write `mycomps:total`"),  # was: cannot import module `mycomps.py`
+    ("./mycomps.py", "write `mycomps:<function>`"),  # was: not a KFP component: mapping values are not allowed here
+    ("mypkg/sub/steps.py:shout", "write `mypkg.sub.steps:shout`"),  # was: component file ... not found
+    ("../up/my-steps.py:f", "write the module as Python imports it"),
+])
+def test_a_python_file_as_component_says_how_to_name_its_module(tmp_path, ref, spelled):
+    from kubepipe.catalog import CatalogError, resolve_component
+
+    with pytest.raises(CatalogError) as exc:
+        resolve_component(ref, tmp_path)
+    assert exc.value.message == f"`{ref}` names a Python file; a python component is `package.module:function`"
+    assert exc.value.hint.startswith(spelled)

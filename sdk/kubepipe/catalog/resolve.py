@@ -108,6 +108,8 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
             info = _info(ref, "builtin", _import_attr(b.ref, f"built-in `{ref}`"), b.summary, load_builtin_check(ref))
         info.paths, info.local_paths = tuple(b.paths), tuple(b.local_paths)
         return info
+    if ref.partition(":")[0].endswith(".py"):
+        raise _python_file(ref)
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         return _from_file(ref, base_dir, local)
     if ":" in ref:
@@ -121,6 +123,17 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         return info
     hint = did_you_mean(ref, BUILTINS) or "use a built-in name (`kubepipe components`), package.module:function, or a .yaml path"
     raise CatalogError(f"unknown component `{ref}`", hint)
+
+
+def _python_file(ref: str) -> CatalogError:
+    """`mycomps.py:total`, `./pkg/steps.py`: a python component is named by its module, as Python imports it."""
+    path, _, func = ref.partition(":")
+    parts = Path(path).with_suffix("").parts
+    module = ".".join(p for p in parts if p != ".")
+    spelled = f"`{module}:{func or '<function>'}`" if all(p.isidentifier() for p in module.split(".")) else None
+    return CatalogError(f"`{ref}` names a Python file; a python component is `package.module:function`",
+                        f"write {spelled} (a module is found next to the pipeline file or in a folder above it)"
+                        if spelled else "write the module as Python imports it, e.g. `mypkg.steps:train`")
 
 
 def _info(ref: str, origin: str, comp: Any, summary: str, check: Callable | None = None) -> ComponentInfo:
