@@ -57,9 +57,16 @@ def test_a_module_of_the_repository_is_found_from_the_pipeline_without_pythonpat
 def test_an_installed_module_of_the_same_name_is_not_shadowed(repo):
     (repo / "json.py").write_text(COMPONENT.format(name="double"))
     (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="json:double"))
-    with pytest.raises(kubepipe.ValidationError, match="module `json` has no `double`"):
+    with pytest.raises(kubepipe.ValidationError) as exc:
         kubepipe.validate(repo / "pipelines" / "p.yaml")
     assert str(repo.resolve()) not in sys.path
+    issue = exc.value.issues[0]
+    assert "module `json` has no `double`" in issue.message
+    import json
+
+    # the hint says which `json` Python took, and what to do (was: none)
+    assert issue.hint.startswith(f"Python imports `json` from {json.__file__}, not your {repo.resolve() / 'json.py'}: "
+                                 "rename your module (e.g. `json_steps`)")
 
 
 def test_a_missing_module_of_a_repository_package_is_named_not_its_package(repo):

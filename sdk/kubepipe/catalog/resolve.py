@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import Port, ports_of
-from kubepipe.catalog.user_modules import failed_at, make_importable
+from kubepipe.catalog.user_modules import failed_at, make_importable, shadowed_note
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -113,11 +113,15 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
         return _from_file(ref, base_dir, local)
     if ":" in ref:
-        root = make_importable(ref.partition(":")[0], base_dir)
-        comp = _import_attr(ref, f"`{ref}`")
-        if not hasattr(comp, "component_spec"):
-            raise CatalogError(f"`{ref}` is not a KFP component",
-                               "decorate the function with @dsl.component")
+        module = ref.partition(":")[0]
+        root = make_importable(module, base_dir)
+        try:
+            comp = _import_attr(ref, f"`{ref}`")
+            if not hasattr(comp, "component_spec"):
+                raise CatalogError(f"`{ref}` is not a KFP component", "decorate the function with @dsl.component")
+        except CatalogError as exc:
+            shadowed = shadowed_note(module, base_dir)
+            raise CatalogError(exc.message, shadowed) if shadowed else exc from None
         info = _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
         info.import_root = str(root) if root else None
         return info

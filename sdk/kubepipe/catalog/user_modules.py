@@ -17,7 +17,7 @@ import sysconfig
 import traceback
 from pathlib import Path
 
-__all__ = ["module_root", "make_importable", "failed_at"]
+__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note"]
 
 
 def _installed(top: str) -> bool:
@@ -52,6 +52,24 @@ def make_importable(module: str, base_dir: Path) -> Path | None:
     sys.path.append(str(root))
     importlib.invalidate_caches()
     return root
+
+
+def shadowed_note(module: str, base_dir: Path) -> str | None:
+    """When the repository has its own `module` but Python imports another of that name (the standard library's
+    `json`, an installed `datasets`): which one, and what to do."""
+    top = module.split(".")[0]
+    root = module_root(module, base_dir)
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if root is None or spec is None or spec.origin is None:
+        return None
+    mine = root / top if (root / top).is_dir() else root / f"{top}.py"
+    if Path(spec.origin).resolve().is_relative_to(mine.resolve()):
+        return None
+    return (f"Python imports `{top}` from {spec.origin}, not your {mine}: rename your module "
+            f"(e.g. `{top}_steps`), as an installed or standard module of the same name always wins")
 
 
 def _library(filename: str) -> bool:
