@@ -112,3 +112,15 @@ def test_verify_of_every_version_fails_on_a_corrupt_one(reg, capsys, tmp_path):
     assert code == 1 and doc["intact"] is False
     assert [(v["version"], v["intact"], "error" in v) for v in doc["versions"]] == [
         (1, True, False), (2, False, True), (3, True, False)]
+
+
+def test_json_output_holds_no_nan_a_metric_that_is_nan_is_null(reg, capsys, tmp_path):
+    # was '"roc_auc": NaN': not JSON, so `kubepipe models show ... --format json | jq` failed on the whole document
+    import json
+
+    reg.register(str(tmp_path / "m"), name="clf", metrics={"roc_auc": float("nan"), "log_loss": float("inf")})
+    for args in (("models", "show", "clf", "4"), ("models", "list", "clf")):
+        code, out, _ = _run(capsys, *args, "--format", "json")
+        doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in {' '.join(args)}"))
+        metrics = doc["metrics"] if "metrics" in doc else doc["items"][-1]["metrics"]
+        assert code == 0 and metrics == {"roc_auc": None, "log_loss": None}

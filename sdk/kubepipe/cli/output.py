@@ -12,6 +12,7 @@ A command builds its result once and calls `emit(kind, body)` in JSON mode, else
 from __future__ import annotations
 
 import json
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
@@ -78,8 +79,20 @@ def show_warnings(warnings: Iterable[Any]) -> None:
 
 def emit(kind: str, body: dict) -> None:
     """Print the command's result as one JSON document of this kind on stdout."""
-    doc = {"apiVersion": console.API_VERSION, "kind": kind, **body}
-    console.out.file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=False) + "\n")
+    doc = _finite({"apiVersion": console.API_VERSION, "kind": kind, **body})
+    console.out.file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """NaN / ±inf as null: json.dumps wrote them as NaN and Infinity, which are not JSON (jq, JSON.parse and
+    encoding/json refuse the whole document), e.g. a registered model's undefined roc_auc in `models show`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _plain(cell: Any) -> str:
