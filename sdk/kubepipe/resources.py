@@ -10,7 +10,7 @@ import math
 import re
 
 __all__ = ["GPU_TYPES", "vertex_accelerator", "gke_accelerator", "known_gpu_types", "gpu_type_problem",
-           "MEMORY_RE", "cpu_problem", "memory_problem"]
+           "MEMORY_RE", "CPU_RE", "cpu_problem", "memory_problem"]
 
 # normalised name -> (Vertex AI accelerator type, GKE node label cloud.google.com/gke-accelerator)
 GPU_TYPES: dict[str, tuple[str, str]] = {
@@ -27,7 +27,7 @@ GPU_TYPES: dict[str, tuple[str, str]] = {
     "nvidia-b200": ("NVIDIA_B200", "nvidia-b200"),
 }
 MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
-_CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
+CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
 
 
 def known_gpu_types(extra: dict[str, str] | None = None) -> list[str]:
@@ -63,7 +63,7 @@ def cpu_problem(value: object) -> str | None:
         if not math.isfinite(value):
             return f"expected a CPU amount like 2, 0.5 or 500m, not {value}"
         return "cpu must be positive" if value <= 0 else None
-    if isinstance(value, str) and _CPU_RE.match(value):
+    if isinstance(value, str) and CPU_RE.match(value):
         return "cpu must be positive" if float(value.rstrip("m")) == 0 else None
     return "expected a CPU amount like 2, 0.5 or 500m"
 

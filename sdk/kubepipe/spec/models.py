@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kubepipe.resources import MEMORY_RE, cpu_problem, memory_problem
+from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
@@ -24,6 +25,25 @@ DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 EXIT_TASK = "on-exit"  # the task name of `on_exit`
+_NOT_ZERO = "(?=.*[1-9])"  # an amount with a digit other than 0: not 0, 0.0 or 0m
+
+
+def _schema(**by_type: dict):
+    """A validator's rule in the JSON Schema too (`kubepipe schema`: what editors check): `by_type` adds keywords
+    to the branch of that JSON type (integer=..., string=..., object=...) of a field's schema."""
+    def extra(schema: dict) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            branch.update(by_type.get(branch.get("type") or "", {}))
+    return extra
+
+
+def _names(pattern: str, **more: Any):
+    """The JSON Schema of a mapping whose keys are names the loader checks against `pattern`."""
+    return _schema(object={"propertyNames": {"pattern": pattern, **more}})
+
+
+_DURATION_STRING = {"pattern": r"^\s*" + DURATION_RE.pattern[1:-1] + r"\s*$"}  # parse_duration strips spaces
+_DURATION = _schema(string=_DURATION_STRING)
 
 
 def task_name(step: str) -> str:
@@ -91,7 +111,22 @@ class Metadata(Strict):
     owner: str = ""
 
 
+_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
+               "dict": "object"}
+
+
+def _default_of_its_type(schema: dict) -> None:
+    """Param's check of its default in the JSON Schema: if `type` is T (str when left out), `default` is a T."""
+    def is_type(t: str) -> dict:
+        given = {"properties": {"type": {"const": t}}, "required": ["type"]}
+        return {"anyOf": [given, {"not": {"required": ["type"]}}]} if t == "str" else given
+
+    schema["allOf"] = [{"if": is_type(t), "then": {"properties": {"default": {"type": [j, "null"]}}}}
+                       for t, j in _JSON_TYPES.items()]
+
+
 class Param(Strict):
+    model_config = ConfigDict(json_schema_extra=_default_of_its_type)
     type: Literal["str", "int", "float", "bool", "list", "dict"] = "str"
     default: Any = None
     description: str = ""
@@ -117,8 +152,10 @@ class Gpu(Strict):
 
 
 class Resources(Strict):
-    cpu: Union[float, str, None] = Field(None, description="CPU limit: 2, 0.5 or 500m.")
-    memory: str | None = Field(None, pattern=MEMORY_RE, description="Memory limit, e.g. 16Gi.")
+    cpu: Union[float, str, None] = Field(None, description="CPU limit: 2, 0.5 or 500m.", json_schema_extra=_schema(
+        number={"exclusiveMinimum": 0}, string={"pattern": "^" + _NOT_ZERO + CPU_RE.pattern[1:]}))
+    memory: str | None = Field(None, pattern=MEMORY_RE, description="Memory limit, e.g. 16Gi.",
+                               json_schema_extra=_schema(string={"pattern": "^" + _NOT_ZERO + MEMORY_RE[1:]}))
     gpu: Gpu | None = None
 
     @field_validator("cpu")
@@ -142,9 +179,9 @@ class Resources(Strict):
 
 class RetryPolicy(Strict):
     count: int = Field(ge=0, le=20)
-    backoff: str = Field("30s", description="First wait between tries.")
+    backoff: str = Field("30s", description="First wait between tries.", json_schema_extra=_DURATION)
     factor: float = Field(2.0, ge=1.0)
-    max_backoff: str = "1h"
+    max_backoff: str = Field("1h", json_schema_extra=_DURATION)
 
     @field_validator("backoff", "max_backoff")
     @classmethod
@@ -169,11 +206,13 @@ EnvValue = Union[str, int, float, bool, SecretRef]
 
 
 class StepDefaults(Strict):
-    retries: Union[int, RetryPolicy, None] = None
+    retries: Union[int, RetryPolicy, None] = Field(None, json_schema_extra=_schema(integer={"minimum": 0,
+                                                                                            "maximum": 20}))
     cache: bool | None = None
-    timeout: Union[str, int, None] = None
+    timeout: Union[str, int, None] = Field(None, json_schema_extra=_schema(
+        string=_DURATION_STRING, integer={"minimum": 1, "maximum": MAX_DURATION_S}))
     resources: Resources | None = None
-    env: dict[str, EnvValue] = {}
+    env: dict[str, EnvValue] = Field({}, json_schema_extra=_names(ENV_NAME_RE.pattern))
     node_selector: dict[str, str] = {}
     tolerations: list[Toleration] = []
 
@@ -248,8 +287,8 @@ class Pipeline(Strict):
     kind: Literal["Pipeline"]
     metadata: Metadata
     include: list[str] = Field([], description="YAML files whose `defaults` this pipeline starts from.")
-    params: dict[str, Param] = {}
+    params: dict[str, Param] = Field({}, json_schema_extra=_names(PARAM_RE, **{"not": {"enum": keyword.kwlist}}))
     defaults: StepDefaults = StepDefaults()
-    steps: dict[str, Step] = Field(min_length=1)
+    steps: dict[str, Step] = Field(min_length=1, json_schema_extra=_names(STEP_RE))
     on_exit: Step | None = Field(None, description="Runs after all steps, whatever their status.")
     schedule: Schedule | None = None
