@@ -100,6 +100,8 @@ def test_project_image_layers_the_repository_on_a_pinned_runtime(tmp_path, capsy
     ([], "--base is required"),
     (["--base", f"{REG}/kubepipe-runtime@sha256:" + "0" * 64], "placeholder"),
     (["--base", "kubepipe-runtime-image-not-set"], "sets no runtime image"),
+    # was built on it: the FROM the Dockerfile and checkov's skip call digest-pinned was a movable tag
+    (["--base", f"{REG}/kubepipe-runtime:0.1.0"], f"--base {REG}/kubepipe-runtime:0.1.0: not pinned by digest"),
     (["--base", f"{REG}/kubepipe-runtime@{DIGEST}", "--from-source"], "--from-source builds the kubepipe runtime"),
 ])
 def test_project_image_errors(tmp_path, capsys, monkeypatch, extra, message):

@@ -198,9 +198,13 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
         if not base:
             raise UserError("--base is required for a project image: the kubepipe runtime image it layers on, "
                             "pinned by digest (REG/kubepipe-runtime@sha256:..., your profile's runtime_image)")
-        errors, _ = image_problems([base], "any")
+        errors, unpinned = image_problems([base], "any")
         if errors:
             raise UserError(f"--base {errors[0]}")
+        if unpinned:  # Dockerfile.project's FROM is checked as digest-pinned (CKV_DOCKER_7's skip says why)
+            raise UserError(f"--base {base}: not pinned by digest; a re-pushed tag would change what the project "
+                            "image runs on: pass REG/kubepipe-runtime@sha256:... (`kubepipe image --kind cpu "
+                            "--registry REG --metadata .kubepipe/image-cpu.json` prints it)")
         project = name or _project_name(context)
         if not _REPO_NAME.match(project):
             raise UserError(f"--name {project!r}: an image name is lower-case letters and digits, "
