@@ -243,3 +243,38 @@ def test_rendered_profile_validates_with_kubepipe(env, target, tmp_path, monkeyp
             main(["validate", str(pipelines[0]), "--target", target, "--profile", str(path)])
         except SystemExit as exc:  # main exits only on errors (exit 2 for a bad profile)
             pytest.fail(f"kubepipe validate exited {exc.code} with the rendered {target} profile")
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+@pytest.mark.parametrize("env", ENVS, ids=[e.name for e in ENVS])
+def test_each_profile_gets_its_target_s_gpu_names(env, tmp_path):
+    """var.gpu_types (one map of strings) went to both profiles as it was: {l4 = "nvidia-l4"} made the vertex
+    profile ask Vertex for accelerator `nvidia-l4`, {rtx = "NVIDIA_RTX_PRO_6000"} a GKE node label no node has."""
+    import json
+
+    from kubepipe.plan.settings import resolve_gpu
+    from kubepipe.spec.profiles import load_profile
+
+    outputs = (env / "outputs.tf").read_text()
+    local = re.search(r"(?ms)^  gpu_types = \{\n.*?^  \}\n", outputs)
+    assert local, f"{env.name}: no per-target gpu_types local in outputs.tf"
+    assert re.search(r'target\s+= "vertex"\n\s+gpu_types\s+= local\.gpu_types\.vertex', outputs)
+    assert re.search(r'target\s+= "kubeflow"\n\s+gpu_types\s+= local\.gpu_types\.kubeflow', outputs)
+    (tmp_path / "variables.tf").write_text((env / "variables.tf").read_text())
+    (tmp_path / "locals.tf").write_text("locals {\n" + local.group() + "}\n")
+    given = {"rtx": {"vertex": "NVIDIA_RTX_PRO_6000", "gke": "nvidia-rtx-pro-6000"}}
+    (tmp_path / "t.tfvars.json").write_text(json.dumps({"project_id": "acme-ml", "gpu_types": given}))
+    proc = subprocess.run(["terraform", "console", "-var-file=t.tfvars.json"], input="jsonencode(local.gpu_types)",
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path),
+                               "TF_CLI_CONFIG_FILE": "/dev/null", "CHECKPOINT_DISABLE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    per_target = json.loads(json.loads(proc.stdout))
+    assert per_target == {"vertex": {"rtx": "NVIDIA_RTX_PRO_6000"}, "kubeflow": {"rtx": "nvidia-rtx-pro-6000"}}
+    for target, want in (("vertex", "NVIDIA_RTX_PRO_6000"), ("kubeflow", "nvidia-rtx-pro-6000")):
+        values = {**template_vars(env, target), "gpu_types": per_target[target]}
+        path = tmp_path / f"{target}.yaml"
+        path.write_text(render(values, tmp_path))
+        gpu = resolve_gpu(1, "rtx", load_profile(target, profile_file=path, environ={}))
+        named = gpu.accelerator if target == "vertex" else gpu.node_selector["cloud.google.com/gke-accelerator"]
+        assert named == want

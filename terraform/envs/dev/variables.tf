@@ -49,8 +49,11 @@ variable "gpu_machine_type" {
 }
 
 variable "gpu_types" {
-  type        = map(string)
-  description = "Extra GPU names -> target accelerator names written to the profiles' gpu_types."
+  type = map(object({
+    vertex = string # the Vertex AI accelerator type, e.g. NVIDIA_RTX_PRO_6000
+    gke    = string # the GKE node label cloud.google.com/gke-accelerator, e.g. nvidia-rtx-pro-6000
+  }))
+  description = "Extra GPU type names (resources.gpu.type) -> {vertex, gke}: what each target's profile calls them."
   default     = {}
 }
 

@@ -3,6 +3,12 @@ locals {
     ? "${module.vertex.image_repository}/kubepipe-runtime:${var.image_tag}"
   : "${module.vertex.image_repository}/kubepipe-runtime@${var.runtime_image_digest}")
 
+  # The two targets name a GPU differently (NVIDIA_L4 on Vertex, nvidia-l4 on GKE): one map per profile.
+  gpu_types = {
+    vertex   = { for name, gpu in var.gpu_types : name => gpu.vertex }
+    kubeflow = { for name, gpu in var.gpu_types : name => gpu.gke }
+  }
+
   profile_common = {
     environment      = local.environment
     image_repository = module.vertex.image_repository
@@ -11,7 +17,6 @@ locals {
     registry_uri     = module.vertex.registry_uri
     experiment       = "kubepipe-${local.environment}"
     labels           = local.labels
-    gpu_types        = var.gpu_types
     host             = null
     namespace        = null
     deploy_namespace = null
@@ -28,6 +33,7 @@ output "vertex_profile" {
   description = "configs/vertex.yaml for this environment (terraform output -raw vertex_profile > configs/vertex.yaml)."
   value = templatefile("${path.module}/../../templates/profile.yaml.tftpl", merge(local.profile_common, {
     target          = "vertex"
+    gpu_types       = local.gpu_types.vertex
     project         = module.vertex.project_id
     region          = module.vertex.region
     service_account = module.vertex.runner_service_account_email
@@ -40,6 +46,7 @@ output "kubeflow_profile" {
   description = "configs/kubeflow.yaml for this environment (terraform output -raw kubeflow_profile > configs/kubeflow.yaml)."
   value = templatefile("${path.module}/../../templates/profile.yaml.tftpl", merge(local.profile_common, {
     target           = "kubeflow"
+    gpu_types        = local.gpu_types.kubeflow
     host             = module.gke.kfp_host
     namespace        = "kubeflow"
     deploy_namespace = module.gke.namespace
