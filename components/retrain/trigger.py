@@ -171,11 +171,13 @@ def _request_id(pipeline: str, key: str) -> str:
 
 def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     """Retrains queued for `pipeline` whose `started` line was never written (the monitor was killed between
-    queueing and recording): the queue is the record of what was started, so the cooldown holds."""
+    queueing and recording): the queue is the record of what was started, so the cooldown holds. Only the
+    requests named for this pipeline and not in the log are read: `done/` keeps every retrain ever started."""
     from pathlib import Path
 
     want = str(Path(pipeline.removeprefix("file://")).expanduser().resolve())
     known = {r.get("run_id") for r in logged}
+    prefix = _request_id(pipeline, "")
     fs, qdir = _fs(queue_dir(state_dir))
     out = []
     for folder in (qdir, f"{qdir}/done"):
@@ -184,7 +186,8 @@ def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[
         except OSError:
             continue
         for name in names:
-            if not str(name).endswith(".json"):
+            stem = str(name).rsplit("/", 1)[-1].removesuffix(".json")
+            if not str(name).endswith(".json") or not stem.startswith(prefix) or stem in known:
                 continue
             try:
                 req = json.loads(fs.cat_file(name))

@@ -306,3 +306,25 @@ def test_a_no_drift_decision_does_not_claim_quality_was_measured(tmp_path):
     # it said 'live quality holds' when no labels were given, so quality was never measured
     rec = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
     assert rec["reason"] == "no drift detected, and no live-quality drop reported (none is without delayed labels)"
+
+
+def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_path, monkeypatch):
+    # every decision read every request in queue/ and done/ (one per retrain ever started, of every pipeline)
+    import fsspec.implementations.local as local
+
+    for i in range(3):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                           source_run_id=f"m{i}", now=NOW + dt.timedelta(days=2 * i))
+    done = Path(queue_dir(str(tmp_path))) / "done"
+    done.mkdir()
+    for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
+        p.replace(done / p.name)  # what the scheduler does once it starts them
+    (done / "retrain-other-0123456789ab.json").write_text(json.dumps(
+        {"id": "retrain-other-0123456789ab", "pipeline": "/x/other.yaml", "requested_at": "2026-05-01T00:00:00Z"}))
+    reads, real = [], local.LocalFileSystem.cat_file
+    monkeypatch.setattr(local.LocalFileSystem, "cat_file", lambda self, path, *a, **k: reads.append(path)
+                        or real(self, path, *a, **k))
+    out = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                             source_run_id="m9", now=NOW + dt.timedelta(days=4, hours=1))
+    assert out["action"] == "cooldown" and out["last_run_id"].startswith("retrain-train-")
+    assert not [r for r in reads if "/queue/" in str(r).replace("\\", "/") or "done" in str(r)], reads
