@@ -89,3 +89,16 @@ def test_a_copied_run_folder_is_listed_and_pruned_as_itself(tmp_path):
     assert show_local_run("p-0-backup", home / "runs")["url"] == str(home / "runs" / "p-0-backup")
     assert prune_runs(home, 2)["removed"] == ["p-0-backup"]
     assert sorted(p.name for p in (home / "runs").iterdir()) == ["p-0", "p-1"]
+
+
+def test_runs_started_in_the_same_second_are_ordered_by_their_recorded_start(tmp_path):
+    # ordered by the ISO text (whole seconds), two runs of one second came in folder order: --keep 1 kept the older
+    from kubepipe.backends.runs.listing import list_local_runs
+
+    for older, newer in (("p-1", "p-2"), ("p-2", "p-1")):  # whatever order the folders are read in
+        home = tmp_path / older
+        _run(home, older, 1_700_000_000.1)
+        _run(home, newer, 1_700_000_000.9)
+        _run(home, "p-iso", "2023-11-14T22:13:19Z")  # an ISO start (a hand-written record): a second before
+        assert [r["run_id"] for r in list_local_runs(home / "runs")] == [newer, older, "p-iso"]
+        assert prune_runs(home, 1, dry_run=True)["kept"] == [newer]

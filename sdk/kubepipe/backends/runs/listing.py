@@ -117,13 +117,28 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
             data = read_record(rec)
         except UserError as exc:
             if not pipeline:
-                out.append(_corrupt(rec, str(exc)))
+                out.append((float("-inf"), _corrupt(rec, str(exc))))
             continue
         if pipeline and data.get("pipeline") != pipeline:
             continue
-        out.append(_local(_in_folder(data, rec.parent)))
-    out.sort(key=lambda r: r["started_at"] or "", reverse=True)
-    return out[:limit]
+        out.append((_started(data.get("started_at")), _local(_in_folder(data, rec.parent))))
+    # by the recorded start, not its ISO text: that has whole seconds, and two runs started in one second
+    # (a scheduler tick, a CI matrix) came in folder order, so prune --keep could keep the older one
+    out.sort(key=lambda pair: pair[0], reverse=True)
+    return [r for _, r in out[:limit]]
+
+
+def _started(value: Any) -> float:
+    """A record's start as epoch seconds (epoch seconds or an ISO time; unknown: oldest)."""
+    import datetime as dt
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return float("-inf")
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
