@@ -12,7 +12,7 @@ __all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_n
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` let 'clf\n' (a YAML `>` scalar) through
 
 K8S_NAMESPACE = re.compile(K8S_NAME)  # a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is
 
@@ -35,7 +35,7 @@ def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hi
     name = (with_values or {}).get(key, "")
     if name == "" or name is None or (isinstance(name, str) and "${" in name):
         return []
-    if not isinstance(name, str) or not pattern.match(name):
+    if not isinstance(name, str) or not pattern.fullmatch(name):  # `$` alone matches before a final newline
         return [CheckIssue((key,), f"bad {what} {name!r}", hint)]
     return []
 

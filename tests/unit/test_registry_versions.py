@@ -392,3 +392,16 @@ def test_a_version_is_a_number_or_v_and_a_number_only(tmp_path):
         with pytest.raises(RegistryError, match=r"bad version .*: give a number \(e\.g\. 3\) or an alias"):
             reg.promote("clf", typed, reason="typo")
     assert reg.history("clf") == []
+
+
+def test_a_name_ending_in_a_newline_is_refused_not_a_second_model(tmp_path):
+    # `model_name: >` (a folded YAML scalar) is 'clf\n': `$` matched before the newline, so it registered a
+    # model folder 'clf\n' beside 'clf', and validate passed it (a namespace 'ns\n' too)
+    from kubepipe.components.checks import model_name_issues, namespace_issues
+
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    with pytest.raises(RegistryError, match=r"bad model name 'clf\\n': use letters, digits"):
+        reg.register(_model(tmp_path, "a"), name="clf\n")
+    assert [i.message for i in model_name_issues({"model_name": "clf\n"})] == ["bad model name 'clf\\n'"]
+    assert [i.message for i in namespace_issues({"namespace": "ns\n"})] == ["bad Kubernetes namespace 'ns\\n'"]
+    assert not os.path.exists(tmp_path / "reg")
