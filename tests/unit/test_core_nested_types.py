@@ -148,9 +148,9 @@ def test_loop_item_fields_are_text_and_cannot_be_nested(in_tmp):
     with pytest.raises(ValidationError) as err:
         kubepipe.validate(src)
     issues = {i.path: i for i in err.value.issues}
-    assert set(issues) == {"steps.say.with.value", "steps.echo.with.settings"}  # no "missing input" besides
+    assert set(issues) == {"steps.say.with.value", "steps.echo.with.settings.lr"}  # no "missing input" besides
     assert "`${item.n}` is text" in issues["steps.say.with.value"].message
-    assert "cannot sit inside a mapping or list" in issues["steps.echo.with.settings"].message
+    assert "cannot sit inside a mapping or list" in issues["steps.echo.with.settings.lr"].message
 
 
 def test_a_loop_item_inside_a_builtin_setting_is_tagged_with_the_literal_list_s_type(in_tmp):
@@ -176,3 +176,19 @@ def test_a_loop_item_inside_a_builtin_setting_is_tagged_with_the_literal_list_s_
 
     walk(yaml.safe_load((in_tmp / "ir.yaml").read_text()))
     assert tags == [{'["hidden"]': "int"}]
+
+
+def test_every_bad_reference_inside_a_mapping_or_list_is_said_at_its_own_item(in_tmp):
+    """Only the first was said, at the input: `settings` with `${params.nope}` and `${steps.zz.outputs.q}` got
+    'steps.echo.with.settings: unknown param `nope`' alone; fixing it revealed the next."""
+    src = _write(in_tmp, {"echo": {"component": "ops:leaf_types", "with": {"settings": {
+        "a": ["${params.n}", "${params.nope}"], "b": "${steps.zz.outputs.q}", "c": "${params.xs}"}}}},
+        {"n": {"type": "int", "default": 1}, "xs": {"type": "list", "default": [1]}})
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(src)
+    got = {i.path: i.message for i in err.value.issues}
+    assert got == {"steps.echo.with.settings.a[1]": "unknown param `nope`",
+                   "steps.echo.with.settings.b": "unknown step `zz`",
+                   "steps.echo.with.settings.c": "`${params.xs}` is a list; a list cannot sit inside a mapping or list "
+                                                 "(KFP passes nested values as text)"}
+    assert all(i.line is not None and i.col is not None for i in err.value.issues)

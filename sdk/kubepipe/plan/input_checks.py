@@ -96,32 +96,34 @@ class InputChecks:
                 return False
             tagged = Port(p[-1], "parameter", "any")  # a nested `${item}` is tagged with the list's type
             ok = True
-            for leaf in b.leaves():
+            for at, leaf in b.leaves():  # each said at its own item or key, all of them
+                lp = p + at
                 if isinstance(leaf, OutputRef):
-                    produced = self.output_port(leaf, p) if not exit_step else None
                     if exit_step:
                         self.err(p, "the `on_exit` step cannot read step outputs")
                         return False
+                    produced = self.output_port(leaf, lp)
                     if produced is None:
-                        return False
-                    if produced.kind != "parameter":
-                        self.err(p, f"`{leaf.step}.{leaf.output}` is an artifact; only parameters can sit "
-                                    "inside a mapping or list")
-                        return False
-                    if not self._nestable(p, f"steps.{leaf.step}.outputs.{leaf.output}", produced.type):
-                        return False
-                    deps.add(leaf.step)
-                elif isinstance(leaf, ParamRef) and not self._nestable(p, f"params.{leaf.name}",
+                        ok = False
+                    elif produced.kind != "parameter":
+                        self.err(lp, f"`{leaf.step}.{leaf.output}` is an artifact; only parameters can sit "
+                                     "inside a mapping or list")
+                        ok = False
+                    elif not self._nestable(lp, f"steps.{leaf.step}.outputs.{leaf.output}", produced.type):
+                        ok = False
+                    else:
+                        deps.add(leaf.step)
+                elif isinstance(leaf, ParamRef) and not self._nestable(lp, f"params.{leaf.name}",
                                                                          self._param_type(leaf)):
-                    return False
+                    ok = False
                 elif isinstance(leaf, ItemRef) and leaf.field:
-                    self.err(p, f"`${{item.{leaf.field}}}` cannot sit inside a mapping or list (KFP cannot resolve "
-                                "a loop item's field there)",
+                    self.err(lp, f"`${{item.{leaf.field}}}` cannot sit inside a mapping or list (KFP cannot resolve "
+                                 "a loop item's field there)",
                              hint="loop over the values themselves (`foreach: [0.1, 0.01]` with `${item}`)")
-                    return False
+                    ok = False
                 else:
                     ok = self.check_binding(leaf, tagged if isinstance(leaf, ItemRef) else
-                                            Port(p[-1], "parameter", self._param_type(leaf)), p, step, deps,
+                                            Port(p[-1], "parameter", self._param_type(leaf)), lp, step, deps,
                                             exit_step) and ok
             return ok
         if isinstance(b, Literal):

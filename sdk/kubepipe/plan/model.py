@@ -45,20 +45,21 @@ class Nested:
 
     template: Any
 
-    def leaves(self) -> list:
+    def leaves(self) -> list[tuple[tuple, Any]]:
+        """(path inside the value, reference) of each reference: ("tags", 2) for the third item of `tags`."""
         out: list = []
 
-        def walk(v: Any) -> None:
+        def walk(v: Any, at: tuple) -> None:
             if isinstance(v, dict):
-                for x in v.values():
-                    walk(x)
+                for k, x in v.items():
+                    walk(x, at + (k,))
             elif isinstance(v, (list, tuple)):
-                for x in v:
-                    walk(x)
+                for i, x in enumerate(v):
+                    walk(x, at + (i,))
             elif isinstance(v, (ParamRef, OutputRef, ItemRef)):
-                out.append(v)
+                out.append((at, v))
 
-        walk(self.template)
+        walk(self.template, ())
         return out
 
 
