@@ -37,6 +37,10 @@ def test_failed_step_is_named_and_stops_downstream(in_tmp):
     assert not run.ok
     assert run.failed_step.name == "boom"
     assert "the gate said no" in run.error and "boom" in run.error
+    ops = (FIX / "ops.py").read_text().splitlines()
+    line = next(i for i, ln in enumerate(ops, 1) if "raise RuntimeError(message)" in ln)
+    # the line of ops.py, not of kfp's temporary copy of the function
+    assert run.failed_step.error == f"RuntimeError: the gate said no (at {FIX / 'ops.py'}:{line}, in fail)"
     assert run.step("never").state == "SKIPPED"
     assert run.step("on-exit").outputs.get("Output") == "FAILED"
 

@@ -17,7 +17,8 @@ def {name}(x: int) -> int:
     """Doubles x."""
     return 2 * x
 '''
-PIPELINE = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {{name: p}}\nsteps:\n  a:\n    component: {ref}\n    with: {{x: 2}}\n"
+PIPELINE = ("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {{name: p}}\n"
+            "steps:\n  a:\n    component: {ref}\n    with: {{x: 2}}\n")
 
 
 @pytest.fixture
@@ -111,3 +112,35 @@ def test_a_python_file_as_component_says_how_to_name_its_module(tmp_path, ref, s
         resolve_component(ref, tmp_path)
     assert exc.value.message == f"`{ref}` names a Python file; a python component is `package.module:function`"
     assert exc.value.hint.startswith(spelled)
+
+
+def test_a_failed_python_step_is_placed_in_the_users_file_not_kfps_copy(repo):
+    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.local.user_frames import source_maps
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    (repo / "jv_failing.py").write_text('''"""My steps."""
+from kfp import dsl
+
+
+@dsl.component(
+    base_image="python:3.11-slim",
+)
+def double(x: int) -> int:
+    """Doubles x."""
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return 2 * x
+''')
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_failing:double"))
+    compiled = kubepipe.compile(repo / "pipelines" / "p.yaml")
+    copy = compiled.plan.steps[0].info.component.component_spec.implementation.container.command[-1]
+    line = copy.split("\n").index('        raise ValueError(f"negative: {x}")') + 1  # where kfp's copy raises
+    run = RunResult(run_id="r", pipeline="p", target="local", run_dir=str(repo), params={}, steps=[StepRecord("a")])
+    watcher = _Watcher(run, __import__("io").StringIO(), {"a": "a"}, None, None, source_maps(compiled.plan.steps))
+    watcher.write("Executing task 'a'\nTraceback (most recent call last):\n"
+                  '  File "/usr/lib/python3.11/site-packages/kfp/dsl/executor.py", line 453, in execute\n'
+                  f'  File "/tmp/tmp.Xy12/ephemeral_component.py", line {line}, in double\n'
+                  "ValueError: negative: -1\nTask 'a' finished with status FAILURE\n")
+    # was 'ValueError: negative: -1' with, in run.log only, a temp file that is gone
+    assert run.steps[0].error == f"ValueError: negative: -1 (at {repo.resolve() / 'jv_failing.py'}:11, in double)"

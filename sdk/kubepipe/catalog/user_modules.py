@@ -17,7 +17,7 @@ import sysconfig
 import traceback
 from pathlib import Path
 
-__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note"]
+__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file"]
 
 
 def _installed(top: str) -> bool:
@@ -72,7 +72,7 @@ def shadowed_note(module: str, base_dir: Path) -> str | None:
             f"(e.g. `{top}_steps`), as an installed or standard module of the same name always wins")
 
 
-def _library(filename: str) -> bool:
+def library_file(filename: str) -> bool:
     """Python's own files, installed packages and kubepipe: not where your module went wrong."""
     if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
         return True
@@ -88,13 +88,18 @@ def failed_at(exc: BaseException) -> str | None:
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
         where = (exc.filename, exc.lineno)
     else:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _library(f.filename)]
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not library_file(f.filename)]
         if not frames:
             return None
         where = (frames[-1].filename, frames[-1].lineno)
-    path = Path(where[0])
+    return code_place(*where)
+
+
+def code_place(filename: str, line: int) -> str:
+    """`file:line` as an error shows it: relative to the working directory when the file is below it."""
+    path = Path(filename)
     try:
         shown = path.resolve().relative_to(Path.cwd())
     except ValueError:
         shown = path
-    return f"{shown}:{where[1]}"
+    return f"{shown}:{line}"

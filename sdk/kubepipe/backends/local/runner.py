@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.local.guard import guarded, save_record
+from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RUNS_DIR, RunResult, StepRecord, new_run_id
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
@@ -49,9 +50,11 @@ class _Watcher(io.TextIOBase):
     """Tees kfp.local output to the log and turns its task lines into step events."""
 
     def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
-                 on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None):
+                 on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None,
+                 frames: dict[str, SourceMap] | None = None):
         self.run, self.log, self.names, self.on_event = run, log, names, on_event
         self.metric_outputs = metric_outputs or {}
+        self.frames = frames or {}  # step -> where its python component's source is (user_frames)
         self.buffer_ = ""
         self.current: StepRecord | None = None
         self.tail: dict[str, list[str]] = {}
@@ -135,12 +138,15 @@ class _Watcher(io.TextIOBase):
 
     def _error(self, task: str) -> str | None:
         """The exception line of the failed task, with the lines that continue its message."""
-        lines = self.tail.get(self.names.get(task, task), [])
+        step = self.names.get(task, task)
+        lines = self.tail.get(step, [])
         for i in range(len(lines) - 1, -1, -1):
             m = _ERROR.match(lines[i])
             if m:
                 rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
-                return "\n".join([f"{m.group(1)}: {m.group(2)}", *rest])
+                smap = self.frames.get(step)
+                where = user_frame(lines[:i], smap) if smap else None  # the user's file, not kfp's copy of it
+                return "\n".join([f"{m.group(1)}: {m.group(2)}" + (f" (at {where})" if where else ""), *rest])
         # no exception (e.g. sys.exit(1)): the task's last line of its own output
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]
         return f"exited with an error; last output: {own[-1][:500]}" if own else None
@@ -279,7 +285,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with guarded(run):
         log = open(run.log, "w", encoding="utf-8")
-        watcher = _Watcher(run, log, names, on_event, metric_outputs)
+        watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps))
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
