@@ -6,19 +6,19 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import id_text, label_text, require_text
-from kubepipe.components.errors import ComponentError, DataError, ModelError
+from kubepipe.components.data.io import id_text, label_text
+from kubepipe.components.errors import ComponentError, DataError
 from kubepipe.components.evaluation.gate import decide, gate_issues
 from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
 from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
 from kubepipe.components.evaluation.serving_latency import measure_serving, serving_note, settings_of, wants_serving
+from kubepipe.components.training.model_inputs import model_inputs
 
 __all__ = ["evaluate_model", "model_inputs", "label_indices", "score", "scalar_metrics"]
 
@@ -28,37 +28,6 @@ _BATCH = 8192  # few large forward passes: per-call overhead dominates small CPU
 def scalar_metrics(m: dict) -> dict:
     """The flat numeric metrics (what thresholds and the Metrics artifact use)."""
     return {k: float(v) for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def model_inputs(model, df, *, what: str = "model"):
-    """The model's inputs from the holdout columns; a clear error when the task does not match the data."""
-    spec, cols = model.input_spec, [str(c) for c in df.columns]
-    if model.task == "text-classification":
-        col = spec.get("text_column")
-        if col not in cols:
-            numeric = [c for c in cols if df[c].dtype.kind in "fiub"]
-            looks = f"; the holdout looks tabular (numeric columns {numeric[:6]})" if len(numeric) >= max(1, len(cols) - 2) else ""
-            raise ComponentError(
-                f"{what} is a text-classification model reading column `{col}`, but the holdout has no such "
-                f"column (columns: {cols}){looks}. Evaluate with a model trained for this data, or rename the column"
-                + (f" ({did_you_mean(col, cols)})" if did_you_mean(col, cols) else ""))
-        texts = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in df[col].tolist()]
-        require_text(texts, col, source="holdout", hint=f"{what} reads this column; check the upstream step's output")
-        return texts
-    if model.task == "tabular-classification":
-        feats = [str(c) for c in spec.get("feature_columns") or []]
-        missing = [c for c in feats if c not in cols]
-        if missing:
-            texty = [c for c in cols if df[c].dtype.kind == "O"]
-            looks = f"; the holdout looks like text data (text columns {texty[:4]})" if texty and len(missing) == len(feats) else ""
-            raise ComponentError(
-                f"{what} is a tabular-classification model needing feature columns {feats}; the holdout lacks "
-                f"{missing} (columns: {cols}){looks}. Evaluate with a model trained for this data")
-        bad = [c for c in feats if df[c].dtype.kind not in "fiub"]
-        if bad:
-            raise DataError(f"holdout feature column(s) {bad} are not numeric ({what} is tabular); fix their dtype upstream")
-        return df[feats]
-    raise ModelError(f"{what} has task {model.task!r}; evaluate handles text- and tabular-classification")
 
 
 def label_indices(df, label_column: str, labels: list[str], *, where: str = "holdout") -> np.ndarray:

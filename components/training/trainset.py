@@ -159,7 +159,11 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
     if teacher is not None:
         from kubepipe.components.training.distill import teacher_logits
 
-        data.soft = teacher_logits(teacher, train_inputs, labels, teacher_device)
+        from kubepipe.components.training.model_inputs import model_inputs
+
+        # the teacher reads the rows as it was trained to: its own text or feature columns, not the student's
+        rows = model_inputs(teacher, train_frame, what=f"teacher {teacher.path}", where=where)
+        data.soft = teacher_logits(teacher, rows, labels, teacher_device)
     if val_frame is not None and len(val_frame):
         data.val = encoder.encode(_inputs(val_frame, columns))
         data.y_val = np.array([index[v] for v in _label_texts(val_frame[cfg.label_column])], dtype=np.int64)

@@ -92,3 +92,19 @@ def test_distillation_settings_and_task_are_checked(tmp_path):
     with pytest.raises(ModelError, match="teacher .* is a tabular-classification model"):
         train(merchant_frame(64, seed=1), TrainConfig(model="text-classifier", label_column="category", epochs=1),
               teacher=teacher)
+
+
+def test_the_teacher_reads_its_own_text_column_not_the_students(tmp_path):
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.training.trainset import prepare
+
+    df = merchant_frame(120, seed=3)
+    cfg = TrainConfig(model="text-classifier", label_column="category", epochs=1, hyperparameters={"buckets": 1024})
+    teacher = load_model(train(df, cfg).save(tmp_path / "teacher"))  # trained on `description`
+    df["memo"] = "card purchase"  # the student reads another column: the teacher must still read `description`
+    cfg = TrainConfig(model="text-classifier", label_column="category", text_column="memo", validation_fraction=0.0)
+    data, _ = prepare(df, None, cfg, "hashed-ngrams", {"buckets": 1024}, teacher=teacher)
+    want = teacher.forward(teacher.encode(df["description"].tolist())).numpy()
+    np.testing.assert_allclose(data.soft, want[:, [teacher.labels.index(lab) for lab in data.labels]], atol=1e-6)
+    with pytest.raises(ComponentError, match=r"teacher .* reading column `description`, but the dataset has no such"):
+        prepare(df.drop(columns=["description"]), None, cfg, "hashed-ngrams", {"buckets": 1024}, teacher=teacher)
