@@ -350,3 +350,17 @@ def test_refs_stay_text_in_descriptions_and_from_the_environment(tmp_path, monke
                  .replace("{type: int, default: 3}", "{type: int, default: 3, description: 'e.g. ${params.n}'}")
                  + "    env: {NOTE: '${env.KP_NOTE}'}\n")
     assert kubepipe.validate(f).steps[1].env == {"NOTE": "${params.n}"}
+
+
+def test_a_bad_run_setting_does_not_hide_the_plans_problems(tmp_path):
+    """`retries: 50` or `cpu: -1` was all validate said; the unknown step reference came after fixing them."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD.replace("steps.numbers.outputs", "steps.numbrs.outputs")
+                 + "    retries: 50\n    resources: {cpu: -1, memory: 2GB}\n"
+                 + "defaults: {timeout: soon}\non_exit: {component: ops:report_status, retries: {count: 99}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    assert sorted((i.path, i.line) for i in exc.value.issues) == [
+        ("defaults.timeout", 17), ("on_exit.retries.count", 18), ("steps.sum.inputs.data", 14),
+        ("steps.sum.resources.cpu", 16), ("steps.sum.resources.memory", 16), ("steps.sum.retries", 15)]
+    assert "unknown step `numbrs`" in str(exc.value)

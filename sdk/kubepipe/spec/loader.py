@@ -105,7 +105,7 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     try:
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
-        partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused defaults, nothing else
+        partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused values, nothing else
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if issues:
@@ -122,21 +122,38 @@ class SpecErrors(ValidationError):
     partial: LoadedPipeline | None = None
 
 
-def _without_bad_defaults(data: dict, errors: list) -> Pipeline | None:
-    """The spec with each refused param default left out (a param with no default, for the plan's checks),
-    if those defaults are the only problems; else None: anything more could make the plan's checks noise."""
-    def a_default(e: dict) -> bool:  # Param's own check of its default, or the default itself
-        where = tuple(e["loc"])
-        own_check = len(where) == 2 and e["type"] == "value_error"
-        return where[:1] == ("params",) and (where[2:] == ("default",) or own_check)
+_SETTINGS = frozenset(StepDefaults.model_fields)  # how a step runs (retries, resources...): no plan check reads it
 
-    if not errors or not all(map(a_default, errors)):
+
+def _at_fault(error: dict) -> tuple | None:
+    """The value a pydantic error refuses, where the plan's checks can do without it: a param's default, or a run
+    setting of a step, of `on_exit` or of `defaults`. None for anything else (a misspelt or missing key, a
+    component, a wiring): without it the plan's view would be guesswork."""
+    where = tuple(error["loc"])
+    if where[:1] == ("params",) and (where[2:] == ("default",) or (len(where) == 2 and error["type"] == "value_error")):
+        return where[:2] + ("default",)  # the default itself, or Param's own check of it
+    depth = 3 if where[:1] == ("steps",) else 2 if where[:1] in (("on_exit",), ("defaults",)) else 0
+    return where[:depth] if depth and len(where) >= depth and where[depth - 1] in _SETTINGS else None
+
+
+def _without_bad_defaults(data: dict, errors: list) -> Pipeline | None:
+    """The spec with each refused param default and run setting left out (a param with no default, a step with
+    the default retries...), for the plan's checks, if those are the only problems; else None."""
+    bad = [_at_fault(e) for e in errors]
+    if not bad or None in bad:
         return None
-    bad = {e["loc"][1] for e in errors}
-    kept = {n: ({k: v for k, v in p.items() if k != "default"} if n in bad and isinstance(p, dict) else p)
-            for n, p in data["params"].items()}
+
+    def without(value: Any, path: tuple) -> Any:
+        if not path or not isinstance(value, dict) or path[0] not in value:
+            return value
+        if len(path) == 1:
+            return {k: v for k, v in value.items() if k != path[0]}
+        return {**value, path[0]: without(value[path[0]], path[1:])}
+
+    for path in bad:
+        data = without(data, path)
     try:
-        return Pipeline.model_validate({**data, "params": kept})
+        return Pipeline.model_validate(data)
     except PydanticError:
         return None
 
