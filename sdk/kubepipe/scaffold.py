@@ -28,11 +28,17 @@ _PROFILES = {
 }
 
 
+def profile_paths(directory: str | Path) -> list[Path]:
+    """The target profiles `init` writes into `directory`."""
+    return [Path(directory) / "configs" / fname for fname in _PROFILES]
+
+
 def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, force: bool = False) -> list[Path]:
     """Write the starter files; refuses to overwrite unless force. Returns the paths written.
 
-    Needs only the core install (the sample data is package data). All or nothing: a failure
-    part-way removes what this call wrote and puts back what --force replaced.
+    Target profiles that exist are the project's own and are kept (a second pipeline in the same
+    project), unless force. Needs only the core install (the sample data is package data). All or
+    nothing: a failure part-way removes what this call wrote and puts back what --force replaced.
     """
     if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name):
         raise UserError(f"--name {name}: use lowercase letters, digits and dashes, e.g. my-pipeline")
@@ -41,14 +47,15 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     files: dict[Path, str] = {
         root / "pipelines" / f"{name}.yaml": templates.joinpath("pipeline.yaml").read_text(encoding="utf-8")
         .format(name=name)}
-    for fname, text in _PROFILES.items():
-        files[root / "configs" / fname] = f"# Target profile written by `kubepipe init`.\n{text}"
+    for path, text in zip(profile_paths(root), _PROFILES.values()):
+        if force or not (path.exists() or path.is_symlink()):
+            files[path] = f"# Target profile written by `kubepipe init`.\n{text}"
     for part in ("train", "holdout"):
         files[root / "pipelines" / "data" / f"{name}_{part}.csv"] = \
             templates.joinpath(f"starter_{part}.csv").read_text(encoding="utf-8")
     existing = [p for p in files if p.exists() or p.is_symlink()]
     if existing and not force:
-        raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name / folder")
+        raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name or folder")
     _write_all(files)
     return list(files)
 

@@ -84,3 +84,20 @@ def test_init_writes_the_shipped_starter_data(tmp_path):
     init_project(tmp_path, "starter")
     expected = starter_samples()["starter_train.csv"].to_csv(index=False, lineterminator="\n")
     assert (tmp_path / "pipelines" / "data" / "starter_train.csv").read_text() == expected
+
+
+def test_init_of_a_second_pipeline_keeps_the_projects_profiles(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    init_project(tmp_path, "first")
+    mine = tmp_path / "configs" / "local.yaml"
+    mine.write_text("target: local\n# mine\n")
+    # was: 'configs/local.yaml exists; pass --force to overwrite, or choose another --name', which no name passes
+    code, out, err = run_cli(capsys, "init", str(tmp_path), "--name", "second")
+    assert code == 0, err
+    assert (tmp_path / "pipelines" / "second.yaml").is_file() and mine.read_text() == "target: local\n# mine\n"
+    assert f"= {mine} (exists: kept; --force overwrites)" in out
+    with pytest.raises(UserError, match="second.yaml exists; pass --force to overwrite, or choose another --name"):
+        init_project(tmp_path, "second")
+    init_project(tmp_path, "second", force=True)
+    assert mine.read_text().startswith("# Target profile written by `kubepipe init`.")

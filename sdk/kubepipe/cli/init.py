@@ -17,10 +17,14 @@ def init(directory: Path = typer.Argument(Path("."), help="Project folder (creat
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Scaffold a starter pipeline that validates (core install) and runs locally (kubepipe[local])."""
     from kubepipe.extras import missing_modules, pip_line
-    from kubepipe.scaffold import init_project
+    from kubepipe.scaffold import init_project, profile_paths
 
-    for path in init_project(directory, name, force=force):
+    written = init_project(directory, name, force=force)
+    for path in written:
         console.out.print(f"  [green]+[/green] {console.escape(str(path))}")
+    for path in profile_paths(directory):
+        if path not in written:
+            console.out.print(f"  = {console.escape(str(path))} (exists: kept; --force overwrites)")
     here = directory.resolve() == Path.cwd().resolve()  # a line to paste: no `cd .`, a folder with spaces quoted
     go = "" if here else f"cd {shlex.quote(str(directory))} && "
     console.out.print(f"next: {go}kubepipe validate pipelines/{name}.yaml && kubepipe run pipelines/{name}.yaml",
