@@ -102,3 +102,15 @@ def test_runs_started_in_the_same_second_are_ordered_by_their_recorded_start(tmp
         _run(home, "p-iso", "2023-11-14T22:13:19Z")  # an ISO start (a hand-written record): a second before
         assert [r["run_id"] for r in list_local_runs(home / "runs")] == [newer, older, "p-iso"]
         assert prune_runs(home, 1, dry_run=True)["kept"] == [newer]
+
+
+def test_a_misspelt_pipeline_is_named_when_it_has_no_runs(tmp_path, capsys):
+    # `runs list --pipeline` with a typo said only "no runs", and `runs prune --pipeline` removed nothing, silently
+    home = tmp_path / "home"
+    _run(home, "p-1", 1_700_000_000)
+    code, out, err = run_cli(capsys, "runs", "list", "--pipeline", "pp", "--home", home)
+    assert code == 0 and out == ""
+    assert err.strip() == f"no runs of pipeline `pp` under {home / 'runs'}; did you mean `p`?"
+    code, out, err = run_cli(capsys, "runs", "prune", "--keep", "0", "--pipeline", "zzz", "--home", home)
+    assert code == 0 and (home / "runs" / "p-1").is_dir()
+    assert err.splitlines()[-1] == f"warning: no runs of pipeline `zzz` under {home / 'runs'}; pipelines with runs: p"

@@ -212,7 +212,12 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
         output.emit("RunList", {"target": target or "local", "items": rows})
         return
     if not rows:
-        console.err.print("no runs")
+        if target in (None, "local"):
+            from kubepipe.backends.runs.listing import no_runs_text
+
+            console.err.print(console.escape(no_runs_text(home / "runs", pipeline)), soft_wrap=True)
+        else:
+            console.err.print("no runs")
         return
     output.table(("run id", "pipeline", "state", "started", "finished"),
                  [(r.get("run_id"), r.get("pipeline"), _state(r.get("state")), r.get("started_at"),
@@ -270,6 +275,10 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
                  title=f"runs prune (keep {keep})")
     console.err.print(f"{verb} {len(result['removed'])} run(s); kept the newest {len(result['kept'])} and "
                       f"{len(result['protected'])} in use")
+    if pipeline and not (result["removed"] or result["kept"] or result["protected"]):
+        from kubepipe.backends.runs.listing import no_runs_text
+
+        console.warn(no_runs_text(home / "runs", pipeline))
 
 
 def _profile(target: str, profile: Optional[Path], sets: Optional[list[str]]) -> dict:

@@ -16,7 +16,7 @@ from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
-__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record"]
+__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text"]
 
 
 
@@ -139,6 +139,18 @@ def _started(value: Any) -> float:
     except ValueError:
         return float("-inf")
     return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def no_runs_text(runs_dir: str | Path, pipeline: str | None) -> str:
+    """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
+    found none, silently)."""
+    if not pipeline:
+        return f"no runs under {runs_dir}"
+    from kubepipe.util import did_you_mean
+
+    names = sorted({str(r["pipeline"]) for r in list_local_runs(runs_dir, limit=1 << 30) if r.get("pipeline")})
+    hint = did_you_mean(pipeline, names) or (f"pipelines with runs: {', '.join(names)}" if names else "")
+    return f"no runs of pipeline `{pipeline}` under {runs_dir}" + (f"; {hint}" if hint else "")
 
 
 def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
