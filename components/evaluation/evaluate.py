@@ -13,8 +13,8 @@ import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.data.io import id_text, label_text
-from kubepipe.components.errors import ComponentError, DataError
-from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.errors import ComponentError, DataError, ModelError
+from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
 from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
 from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
 from kubepipe.components.evaluation.serving_latency import measure_serving, serving_note, settings_of, wants_serving
@@ -154,7 +154,11 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
     if champ is None:
         return None
     what = f"champion `{model_name}` v{champ.version}"
-    cm = load_model(reg.model_path(model_name, champ.version))
+    path = os.fspath(reg.model_path(model_name, champ.version))
+    try:
+        cm = load_model(path)
+    except ModelError as exc:  # was the loader's 'retrain or re-copy the artifact', as if the candidate were at fault
+        raise unloadable_champion(what, model_name, exc) from None
     if cm.task != model.task:
         raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
                              "compared on one holdout. Set baseline: none, or force the gate with a reason")
@@ -163,8 +167,7 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
     except (DataError, ComponentError) as exc:
         raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
                              "the gate with a reason") from None
-    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id,
-            "path": os.fspath(reg.model_path(model_name, champ.version))}
+    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id, "path": path}
 
 
 def evaluate_model(

@@ -20,13 +20,13 @@ import math
 from dataclasses import dataclass, field
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.errors import ComponentError
+from kubepipe.components.errors import ComponentError, ModelError
 from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
 from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS",
-           "threshold_issues", "absolute_checks"]
+           "threshold_issues", "absolute_checks", "unloadable_champion"]
 
 TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
 BOUNDS = ("min", "max")
@@ -309,3 +309,10 @@ def threshold_issues(base: tuple, thresholds, names: MetricSet = CLASSIFICATION)
 def absolute_checks(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
     """One check per bound: {scope, metric, value, op, bound, passed, note} (also live quality's)."""
     return _absolute(scope, metrics, thresholds)
+
+
+def unloadable_champion(what: str, model_name: str, exc: Exception) -> ModelError:
+    """The champion (not the candidate) cannot be loaded, e.g. its files changed in the registry: whose it is
+    and what to do, instead of the loader's own advice ('retrain or re-copy the artifact')."""
+    return ModelError(f"{what} cannot be loaded to compare the candidate with: {exc}. Promote a sound version "
+                      f"(kubepipe models promote {model_name} VERSION --reason ...), or set baseline: none")

@@ -16,7 +16,7 @@ import numpy as np
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
-from kubepipe.components.evaluation.gate import decide, gate_issues
+from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
 from kubepipe.components.retrieval.checks import separator_issues
 from kubepipe.components.retrieval.chunking import is_blank
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
@@ -112,9 +112,7 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
     try:
         retriever = Retriever(path, device=device)
     except ModelError as exc:
-        raise ModelError(f"{what} cannot be loaded to compare the candidate with: {exc}. Promote a sound "
-                         f"version (kubepipe models promote {model_name} VERSION --reason ...), or set baseline: "
-                         "none") from None
+        raise unloadable_champion(what, model_name, exc) from None
     metrics, _ = score_index(retriever, queries, relevant, names)
     return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": path}
 

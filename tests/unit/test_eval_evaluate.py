@@ -203,6 +203,21 @@ def test_champion_of_another_task_is_a_clear_error(env):
         _eval(env, "good")
 
 
+def test_a_champion_whose_weights_changed_in_the_registry_is_named_as_the_champion(env):
+    # was the loader's 'the weights were changed after training: ... (retrain or re-copy the artifact)', as if the
+    # candidate were at fault (evaluate-retrieval already said whose it is)
+    from kubepipe.components.errors import ModelError
+
+    reg = Registry(env["reg"])
+    reg.promote("clf", reg.register(env["good"], name="clf", metrics={}).version, reason="first")
+    weights = env["tmp"] / "registry" / "clf" / "versions" / "1" / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"!")
+    with pytest.raises(ModelError, match=r"^champion `clf` v1 cannot be loaded to compare the candidate with: .*"
+                                         r"model\.safetensors: sha256 .*\. Promote a sound version \(kubepipe models "
+                                         r"promote clf VERSION --reason \.\.\.\), or set baseline: none$"):
+        _eval(env, "good")
+
+
 def test_outputs_and_report(env, tmp_path):
     from kfp.dsl import HTML, Artifact, ClassificationMetrics, Metrics
 
