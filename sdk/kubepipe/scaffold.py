@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from kubepipe.errors import UserError
+from kubepipe.util import K8S_NAME
 
 __all__ = ["init_project"]
 
@@ -40,8 +41,9 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     project), unless force. Needs only the core install (the sample data is package data). All or
     nothing: a failure part-way removes what this call wrote and puts back what --force replaced.
     """
-    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name):
-        raise UserError(f"--name {name}: use lowercase letters, digits and dashes, e.g. my-pipeline")
+    if not re.match(K8S_NAME, name):  # metadata.name's rule: the starter must validate
+        long = f" ({len(name)} characters; at most 63)" if len(name) > 63 else ""
+        raise UserError(f"--name {name}{long}: use lowercase letters, digits and dashes, at most 63, e.g. my-pipeline")
     root = Path(directory)
     templates = resources.files("kubepipe.templates")
     files: dict[Path, str] = {

@@ -101,3 +101,14 @@ def test_init_of_a_second_pipeline_keeps_the_projects_profiles(tmp_path, capsys)
         init_project(tmp_path, "second")
     init_project(tmp_path, "second", force=True)
     assert mine.read_text().startswith("# Target profile written by `kubepipe init`.")
+
+
+def test_init_refuses_a_name_the_pipeline_could_not_have(tmp_path):
+    # was: written, then `kubepipe validate` said 'metadata.name: string should have at most 63 characters'
+    with pytest.raises(UserError, match=r"--name a{64} \(64 characters; at most 63\): use lowercase letters"):
+        init_project(tmp_path, "a" * 64)
+    assert not any(tmp_path.iterdir())
+    init_project(tmp_path, "a" * 63)
+    import kubepipe
+
+    assert len(kubepipe.validate(tmp_path / "pipelines" / f"{'a' * 63}.yaml").steps) == 6
