@@ -63,6 +63,16 @@ def test_a_merge_key_s_mapping_may_override_merged_keys_and_merged_values_are_lo
     assert spec.steps["b"].with_ == {"message": "bye"} and spec.steps["b"].retries == 3
 
 
+@pytest.mark.parametrize("body", ["metadata:\n\tname: x\n", "metadata:\n  name: x\n\tdescription: y\n"])
+def test_a_tab_in_the_indentation_is_named(body):
+    """The C loader said 'found character that cannot start any token' for a tab, which names no tab."""
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text("apiVersion: kubepipe/v1\nkind: Pipeline\n" + body, "t.yaml")
+    (issue,) = exc.value.issues
+    assert issue.message == "invalid YAML: a tab character: YAML indents with spaces only"
+    assert (issue.line, issue.col) == (4 if "\tname" in body else 5, 1) and "replace the tab with spaces" in issue.hint
+
+
 def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
     target = tmp_path / "plain.yaml"
     target.write_text("old")

@@ -138,8 +138,11 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col,
-                                     hint="check indentation, quotes and colons here")]) from None
+        hint = "check indentation, quotes and colons here"
+        if (mark and _char_at(text, mark.line, mark.column) == "\t") or "tab character" in problem:
+            problem, hint = ("a tab character: YAML indents with spaces only",
+                             "replace the tab with spaces (set your editor to insert spaces in .yaml files)")
+        raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col, hint=hint)]) from None
     except _yaml().YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
     except (RecursionError, ValueError, TypeError) as exc:
@@ -150,6 +153,11 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
     if issues:
         raise ValidationError(issues)
     return Source(file=file, text=text, data=_plain(data), locator=locator)
+
+
+def _char_at(text: str, line: int, col: int) -> str:
+    lines = text.splitlines()
+    return lines[line][col:col + 1] if 0 <= line < len(lines) else ""
 
 
 MAX_NODES = 200_000  # after alias expansion; a pipeline is a few thousand
