@@ -50,6 +50,7 @@ __all__ = [
     "inference_service_manifest",
     "isvc_name",
     "server_args",
+    "storage_problem",
     "to_dict",
 ]
 
@@ -64,6 +65,7 @@ STARTUP_S = 600
 RUNTIMES = ("kubepipe", "triton")
 TRITON_RUNTIME = "kserve-tritonserver"
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 
 def isvc_name(model_name: str) -> str:
@@ -76,6 +78,16 @@ def isvc_name(model_name: str) -> str:
             "use lowercase letters, digits and '-', starting with a letter"
         )
     return name
+
+
+def storage_problem(uri: str) -> str | None:
+    """Why KServe's storage initializer cannot download `uri` (a path with no scheme), or None."""
+    if not uri:
+        return "the model artifact has no URI to serve from"
+    if not _URI.match(uri):
+        return (f"{uri!r} is a path on this machine; KServe's storage initializer downloads the model from a URI "
+                "(gs://, s3://, pvc://, https://, ...)")
+    return None
 
 
 def _label(value: str) -> str:
@@ -252,8 +264,9 @@ def build_inference_service(cfg: ServiceConfig):
     if cfg.runtime == "triton" and (cfg.serve_runtime, cfg.precision) != ("torch", "auto"):
         raise ComponentError("serving.runtime / serving.precision choose `kubepipe serve`'s runtime; with "
                              "runtime: triton, Triton serves the ONNX export itself")
-    if not cfg.storage_uri:
-        raise ComponentError("model: the model artifact has no URI to serve from")
+    problem = storage_problem(cfg.storage_uri)
+    if problem:
+        raise ComponentError(f"model: {problem}")
     scaling = parse_autoscaling(cfg.autoscaling, cfg.deployment_mode)
     labels = {
         "app.kubernetes.io/name": cfg.name,

@@ -151,3 +151,14 @@ def test_validate_checks_the_items_of_a_list_as_kubectl_get_writes_it(tmp_path, 
     assert f"ok {tmp_path / 'live.yaml'}#1.items[0] (clf)" in out
     assert f"invalid {tmp_path / 'live.yaml'}#0.items[1] (clf)" in " ".join(err.split())
     assert "minReplicas" in err and "1 of 3 InferenceService(s)" in err
+
+
+def test_manifest_gives_kserve_the_storage_uri_the_deploy_step_gives(capsys, monkeypatch):
+    # -s minio://... was rendered as given (deploy applies s3://, which KServe reads); a local path was rendered
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "minio://mlpipeline/v2/artifacts/m", *IMAGE)
+    env = {e["name"]: e.get("value") for e in yaml.safe_load(out)["spec"]["predictor"]["containers"][0]["env"]}
+    assert code == 0 and env["STORAGE_URI"] == "s3://mlpipeline/v2/artifacts/m"
+    for local in ("./model", "/data/model", "C:/data/model"):
+        code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", local, *IMAGE)
+        assert (code, out) == (2, "") and f"--storage-uri: '{local}' is a path on this machine" in " ".join(err.split())

@@ -66,11 +66,15 @@ def manifest(
     from kubepipe.components.deploy import crd
     from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES
     from kubepipe.components.deploy.checks import check
-    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest, storage_problem
+    from kubepipe.components.deploy.target import storage_uri as target_storage_uri
     from kubepipe.errors import UserError
     from kubepipe.resources import gke_accelerator
     from kubepipe.util import did_you_mean
 
+    storage_uri = target_storage_uri(storage_uri)  # as the deploy step gives it to KServe: KFP's minio:// is s3://
+    if storage_problem(storage_uri):
+        raise UserError(f"--storage-uri: {storage_problem(storage_uri)}")
     if mode not in DEPLOYMENT_MODES:
         raise UserError(f"--mode: unknown mode {mode!r}; "
                         + (did_you_mean(mode, DEPLOYMENT_MODES) or f"use one of: {', '.join(DEPLOYMENT_MODES)}"))
