@@ -162,3 +162,15 @@ def test_manifest_gives_kserve_the_storage_uri_the_deploy_step_gives(capsys, mon
     for local in ("./model", "/data/model", "C:/data/model"):
         code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", local, *IMAGE)
         assert (code, out) == (2, "") and f"--storage-uri: '{local}' is a path on this machine" in " ".join(err.split())
+
+
+def test_manifest_refuses_a_placeholder_image_and_warns_of_a_tag(capsys, monkeypatch):
+    # the help says "pinned by digest", yet the profile's placeholder or nginx:latest were rendered, silently
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image",
+                          "kubepipe-runtime-image-not-set")
+    assert (code, out) == (2, "") and "--image kubepipe-runtime-image-not-set: a placeholder that cannot be pulled" \
+        in " ".join(err.split())
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image", "ghcr.io/acme/rt:1.0")
+    assert code == 0 and "warning: image ghcr.io/acme/rt:1.0 is not pinned by digest" in " ".join(err.split())
+    assert yaml.safe_load(out)["spec"]["predictor"]["containers"][0]["image"] == "ghcr.io/acme/rt:1.0"

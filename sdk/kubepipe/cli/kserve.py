@@ -62,6 +62,7 @@ def manifest(
     require("serve", feature="`kubepipe kserve manifest`")
     import yaml
 
+    from kubepipe.backends.packaging.images import image_problems
     from kubepipe.components.checks import issues_text
     from kubepipe.components.deploy import crd
     from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES
@@ -72,6 +73,13 @@ def manifest(
     from kubepipe.resources import gke_accelerator
     from kubepipe.util import did_you_mean
 
+    if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
+        wrong, unpinned = image_problems([image], "kubeflow")
+        if wrong:
+            raise UserError(f"--image {image}: a placeholder that cannot be pulled; pass the runtime image pinned "
+                            "by digest, REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)")
+        for note in unpinned:
+            console.warn(note)
     storage_uri = target_storage_uri(storage_uri)  # as the deploy step gives it to KServe: KFP's minio:// is s3://
     if storage_problem(storage_uri):
         raise UserError(f"--storage-uri: {storage_problem(storage_uri)}")
