@@ -111,3 +111,25 @@ def test_pull_request_validation_passes_on_a_repository_kubepipe_init_made(tmp_p
     for pipeline in sorted(Path("pipelines").glob("*.yaml")):
         for target in ("local", "kubeflow", "vertex"):
             kubepipe.validate(pipeline, target)
+
+
+def test_the_pull_request_test_step_passes_a_repository_with_no_tests(tmp_path):
+    """`kubepipe init` makes no tests: `python -m pytest -q` exited 5 ('no tests ran') and failed every pull
+    request; with a test file the step still runs pytest (and fails with it)."""
+    import subprocess
+    import sys
+
+    from kubepipe.scaffold import init_project
+
+    doc = load(ROOT / ".github" / "workflows" / "kubepipe-pr.yml")
+    script = next(s["run"] for _, _, s in steps(doc) if s.get("name") == "Test")
+    init_project(tmp_path)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 0 and "no test files" in proc.stdout, proc.stdout + proc.stderr
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_fails():\n    assert False\n")
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout + proc.stderr
