@@ -107,13 +107,21 @@ class LocalStore:
                 pass
 
     def put_tree(self, local_dir: str, rel: str) -> None:
-        """Copy a folder in; the first failure (a full disk) stops the copy and is raised as is."""
+        """Copy a folder in, durably: each file and folder is fsynced, so the version.json written after it never
+        commits files a power cut could leave empty. The first failure (a full disk) stops the copy, raised as is."""
         dest = self.uri(rel)
         for dirpath, _dirs, files in os.walk(local_dir):
             target = os.path.join(dest, os.path.relpath(dirpath, local_dir))
             os.makedirs(target, exist_ok=True)
             for fname in files:
-                shutil.copy2(os.path.join(dirpath, fname), os.path.join(target, fname))
+                copied = shutil.copy2(os.path.join(dirpath, fname), os.path.join(target, fname))
+                fd = os.open(copied, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            fsync_dir(target)
+        fsync_dir(os.path.dirname(dest))
 
     def remove_tree(self, rel: str) -> None:
         """Remove a folder and everything in it; a missing folder is fine."""

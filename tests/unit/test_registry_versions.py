@@ -405,3 +405,23 @@ def test_a_name_ending_in_a_newline_is_refused_not_a_second_model(tmp_path):
     assert [i.message for i in model_name_issues({"model_name": "clf\n"})] == ["bad model name 'clf\\n'"]
     assert [i.message for i in namespace_issues({"namespace": "ns\n"})] == ["bad Kubernetes namespace 'ns\\n'"]
     assert not os.path.exists(tmp_path / "reg")
+
+
+def test_a_local_version_commits_only_files_already_on_disk(tmp_path, monkeypatch):
+    # version.json is fsynced and commits the version; the model files were copied without fsync, so after a power
+    # cut a committed version (maybe the champion) could hold empty weights
+    synced = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    model = _model(tmp_path, "a")
+    monkeypatch.setattr(os, "fsync", spy)
+    reg.register(model, name="clf", metrics={})
+    base = str((tmp_path / "reg" / "clf" / "versions" / "1").resolve())
+    commit = max(i for i, p in enumerate(synced) if p.startswith(f"{base}/.tmp-"))  # version.json, written last
+    for path in ("model/model.safetensors", "model/kubepipe-model.json", "model"):
+        assert f"{base}/{path}" in synced[:commit], (path, synced)
