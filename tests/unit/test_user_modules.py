@@ -144,3 +144,13 @@ def double(x: int) -> int:
                   "ValueError: negative: -1\nTask 'a' finished with status FAILURE\n")
     # was 'ValueError: negative: -1' with, in run.log only, a temp file that is gone
     assert run.steps[0].error == f"ValueError: negative: -1 (at {repo.resolve() / 'jv_failing.py'}:11, in double)"
+
+
+def test_a_module_without_its_function_says_which_functions_it_has(repo):
+    from kubepipe.catalog import CatalogError, resolve_component
+
+    (repo / "jv_two.py").write_text(COMPONENT.format(name="double") + COMPONENT.format(name="triple"))
+    with pytest.raises(CatalogError) as exc:  # was: unknown component `jv_two`; use a built-in name, ...
+        resolve_component("jv_two", repo / "pipelines")
+    assert exc.value.message == "`jv_two` is a module of your repository; a python component is `jv_two:<function>`"
+    assert exc.value.hint == "write `jv_two:double` (its KFP components: `double`, `triple`)"

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import Port, ports_of
-from kubepipe.catalog.user_modules import failed_at, make_importable, shadowed_note
+from kubepipe.catalog.user_modules import failed_at, make_importable, module_root, shadowed_note
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -125,8 +125,11 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         info = _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
         info.import_root = str(root) if root else None
         return info
-    hint = did_you_mean(ref, BUILTINS) or "use a built-in name (`kubepipe components`), package.module:function, or a .yaml path"
-    raise CatalogError(f"unknown component `{ref}`", hint)
+    hint = did_you_mean(ref, BUILTINS)
+    if hint is None and module_root(ref, base_dir) is not None:
+        raise _module_without_function(ref, base_dir)
+    raise CatalogError(f"unknown component `{ref}`", hint or "use a built-in name (`kubepipe components`), "
+                       "package.module:function, or a .yaml path")
 
 
 def _python_file(ref: str) -> CatalogError:
@@ -150,18 +153,22 @@ def _import_attr(target: str, what: str) -> Any:
     mod_name, _, attr = target.partition(":")
     if not attr:
         raise CatalogError(f"{what}: expected package.module:function", None)
-    try:
-        module = importlib.import_module(mod_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
-        raise _import_error(what, mod_name, exc) from None
+    module = _import_module(mod_name, what)
     try:
         return getattr(module, attr)
     except AttributeError:
         raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", _missing_attr_hint(module, attr)) from None
     except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
         raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+
+
+def _import_module(mod_name: str, what: str) -> Any:
+    try:
+        return importlib.import_module(mod_name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
+        raise _import_error(what, mod_name, exc) from None
 
 
 def _import_error(what: str, mod_name: str, exc: BaseException) -> CatalogError:
@@ -182,12 +189,29 @@ def _import_error(what: str, mod_name: str, exc: BaseException) -> CatalogError:
 def _missing_attr_hint(module: Any, attr: str) -> str | None:
     """A close name, its KFP components first (what `component:` wants), else the list of them."""
     names = [n for n in dir(module) if not n.startswith("_")]
-    comps = [n for n in names if hasattr(vars(module).get(n), "component_spec")]  # no lazy __getattr__ runs
+    comps = _component_names(module)
     close = did_you_mean(attr, comps) or did_you_mean(attr, names)
     if close or not comps:
         return close
-    shown = ", ".join(f"`{n}`" for n in comps[:8]) + (f" and {len(comps) - 8} more" if len(comps) > 8 else "")
-    return f"its KFP components: {shown}"
+    return f"its KFP components: {_listed(comps)}"
+
+
+def _component_names(module: Any) -> list[str]:
+    names = [n for n in dir(module) if not n.startswith("_")]
+    return [n for n in names if hasattr(vars(module).get(n), "component_spec")]  # no lazy __getattr__ runs
+
+
+def _listed(comps: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in comps[:8]) + (f" and {len(comps) - 8} more" if len(comps) > 8 else "")
+
+
+def _module_without_function(ref: str, base_dir: Path) -> CatalogError:
+    """`component: mycomps`, a module of the repository: which of its functions to write."""
+    make_importable(ref, base_dir)
+    comps = _component_names(_import_module(ref, f"`{ref}`"))
+    return CatalogError(f"`{ref}` is a module of your repository; a python component is `{ref}:<function>`",
+                        f"write `{ref}:{comps[0]}`" + (f" (its KFP components: {_listed(comps)})" if comps[1:] else "")
+                        if comps else "it has no KFP component: decorate a function with @dsl.component")
 
 
 def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
