@@ -114,3 +114,24 @@ def test_a_misspelt_pipeline_is_named_when_it_has_no_runs(tmp_path, capsys):
     code, out, err = run_cli(capsys, "runs", "prune", "--keep", "0", "--pipeline", "zzz", "--home", home)
     assert code == 0 and (home / "runs" / "p-1").is_dir()
     assert err.splitlines()[-1] == f"warning: no runs of pipeline `zzz` under {home / 'runs'}; pipelines with runs: p"
+
+
+def test_runs_commands_read_the_folder_the_local_profile_puts_runs_in(tmp_path, capsys, monkeypatch):
+    # a configs/local.yaml with `pipeline_root` put `kubepipe run`'s runs there, while runs list / show / prune
+    # read <home>/runs: 'no runs', 'no local run', and nothing pruned
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    profile = "target: local\npipeline_root: elsewhere/runs\nstate_dir: elsewhere/state\n"
+    (tmp_path / "configs" / "local.yaml").write_text(profile)
+    home = tmp_path / "elsewhere"
+    _run(home, "p-old", 1_700_000_000)
+    _run(home, "p-new", 1_700_000_001)
+    (home / "state" / "checkpoints" / "p-old").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "runs", "list")
+    assert code == 0 and [line.split("\t")[0] for line in out.splitlines()[1:]] == ["p-new", "p-old"], out + err
+    code, out, err = run_cli(capsys, "runs", "show", "p-old", "--format", "json")
+    assert code == 0 and json.loads(out)["run_id"] == "p-old", err
+    code, out, err = run_cli(capsys, "runs", "prune", "--keep", "1", "--format", "json")
+    assert code == 0 and json.loads(out)["removed"] == ["p-old"], err
+    assert not (home / "runs" / "p-old").exists() and (home / "runs" / "p-new").is_dir()
+    assert not (home / "state" / "checkpoints" / "p-old").exists()  # the profile's state_dir

@@ -200,7 +200,8 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
-        rows = list_local_runs(home / "runs", pipeline=pipeline, limit=limit)
+        runs_dir = _local_runs(profile, set_, home)
+        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
@@ -215,7 +216,7 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
         if target in (None, "local"):
             from kubepipe.backends.runs.listing import no_runs_text
 
-            console.err.print(console.escape(no_runs_text(home / "runs", pipeline)), soft_wrap=True)
+            console.err.print(console.escape(no_runs_text(runs_dir, pipeline)), soft_wrap=True)
         else:
             console.err.print("no runs")
         return
@@ -232,7 +233,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import show_local_run
 
-        r = show_local_run(run_id, home / "runs")
+        r = show_local_run(run_id, _local_runs(profile, set_, home))
     else:
         from kubepipe.backends.remote.listing import show_remote_run
 
@@ -260,12 +261,16 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
 def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of the newest runs to keep."),
                pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
                dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; remove nothing."),
-               registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
+               registry: Optional[str] = REGISTRY, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
+               home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Remove the oldest local runs beyond --keep; never a running one, a champion's or a served model's."""
+    from kubepipe.api import load_target
     from kubepipe.backends.runs.prune import prune_runs
 
-    result = prune_runs(home, keep, registry_uri=output.registry_uri(registry, home), pipeline=pipeline,
-                        dry_run=dry_run)
+    prof = load_target("local", profile=profile, sets=set_, home=home)
+    runs_dir = _local_runs(profile, set_, home)
+    result = prune_runs(home, keep, registry_uri=registry or prof.registry_uri, pipeline=pipeline,
+                        dry_run=dry_run, runs_dir=runs_dir, state_dir=prof.effective_state_dir)
     if output.is_json(fmt):
         output.emit("RunPrune", result)
         return
@@ -278,7 +283,15 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
     if pipeline and not (result["removed"] or result["kept"] or result["protected"]):
         from kubepipe.backends.runs.listing import no_runs_text
 
-        console.warn(no_runs_text(home / "runs", pipeline))
+        console.warn(no_runs_text(runs_dir, pipeline))
+
+
+def _local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:
+    """The folder `kubepipe run` puts local runs in: the local profile's pipeline_root (default <home>/runs)."""
+    from kubepipe.api import load_target
+    from kubepipe.backends.runs.record import RUNS_DIR
+
+    return Path(load_target("local", profile=profile, sets=sets, home=home).pipeline_root or RUNS_DIR)
 
 
 def _profile(target: str, profile: Optional[Path], sets: Optional[list[str]]) -> dict:

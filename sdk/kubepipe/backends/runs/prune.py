@@ -51,15 +51,17 @@ def _protected(runs_dir: Path, home: Path, registry_uri: str | None) -> dict[str
 
 
 def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, pipeline: str | None = None,
-               dry_run: bool = False) -> dict:
-    """{"removed": [run ids], "kept": [run ids], "protected": {run id: why}} (newest first)."""
+               dry_run: bool = False, runs_dir: str | Path | None = None, state_dir: str | Path | None = None) -> dict:
+    """{"removed": [run ids], "kept": [run ids], "protected": {run id: why}} (newest first). `runs_dir` and
+    `state_dir` (default: in `home`) are the local profile's `pipeline_root` and `state_dir`."""
     from kubepipe.errors import UserError
 
     if keep < 0:
         raise UserError(f"--keep {keep}: give how many runs to keep (0 or more)")
     home = Path(home)
-    runs_dir = home / "runs"
-    trash = home / ".trash"
+    runs_dir = Path(runs_dir) if runs_dir is not None else home / "runs"
+    state_dir = Path(state_dir) if state_dir is not None else home / "state"
+    trash = runs_dir.parent / ".trash"  # beside the runs: one rename away (home/.trash by default)
     if not dry_run and trash.is_dir():
         shutil.rmtree(trash, ignore_errors=True)  # what an interrupted prune left
     try:
@@ -85,7 +87,7 @@ def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, 
         in_use = _checkpoint_keys(runs_dir, kept + list(held))
         for run_id in removed:
             _remove(runs_dir / run_id, trash)
-            ckpt = home / "state" / "checkpoints" / run_id
+            ckpt = state_dir / "checkpoints" / run_id
             if ckpt.is_dir() and run_id not in in_use:  # a run that resumed this one still continues from them
                 _remove(ckpt, trash)
         if trash.is_dir():
