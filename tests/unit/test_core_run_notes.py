@@ -31,3 +31,21 @@ def test_a_step_skipped_after_a_failure_names_it():
     boom, never = StepRecord("boom", "FAILED", error="RuntimeError: no"), StepRecord("never", "SKIPPED")
     step_notes(_run(boom, never), {})
     assert never.note == "skipped: step `boom` failed" and boom.note is None
+
+
+def test_a_condition_on_a_gate_that_never_ran_is_not_said_to_be_false():
+    """After `load_holdout` failed, evaluate never ran, yet register's note said
+    "skipped: `${steps.evaluate.outputs.passed} == true` was false"."""
+    load = StepRecord("load_holdout", "FAILED", error="DataError: nope.csv: no such file")
+    evaluate = StepRecord("evaluate", "SKIPPED")
+    register = StepRecord("register", "SKIPPED")
+    cond = {"register": parse_condition("${steps.evaluate.outputs.passed} == true")}
+    step_notes(_run(load, evaluate, register), cond)
+    assert register.note == "skipped: step `load_holdout` failed"
+    evaluate, register = StepRecord("evaluate", "SKIPPED"), StepRecord("register", "SKIPPED")
+    run = _run(StepRecord("train", "SUCCEEDED"), evaluate, register)
+    run.error = "SerializeToJsonError: Failed to serialize metadata field\nmore"  # kfp.local stopped the run
+    step_notes(run, cond)
+    assert evaluate.note == "skipped: the run stopped: SerializeToJsonError: Failed to serialize metadata field"
+    assert register.note == ("skipped: step `evaluate`, which `${steps.evaluate.outputs.passed} == true` reads, "
+                             "did not run")

@@ -31,14 +31,27 @@ def step_notes(run: RunResult, conditions: dict[str, Any]) -> None:
     for rec in run.steps:
         if rec.state == "SKIPPED":
             cond = conditions.get(rec.name)
-            if cond is not None:
+            # a condition is judged only once the steps it reads have succeeded: after a failure upstream it
+            # never was (the note said "`...passed} == true` was false" of a gate that never ran)
+            unran = [by_name[s].name for s in _reads(cond) if s in by_name and by_name[s].state != "SUCCEEDED"]
+            if cond is not None and not unran:
                 rec.note = f"skipped: `{cond.text}` was false" + _decision(cond, by_name)
             elif failed is not None:
                 rec.note = f"skipped: step `{failed.name}` failed"
+            elif unran:
+                rec.note = f"skipped: step `{unran[0]}`, which `{cond.text}` reads, did not run"
+            elif run.error:
+                rec.note = "skipped: the run stopped: " + run.error.strip().splitlines()[0]
         elif rec.state == "SUCCEEDED" and rec.outputs.get("action") == "rolled_back":
             rec.note = "rolled back: " + str(rec.outputs.get("why") or "see the step's report")
         elif rec.state == "SUCCEEDED" and rec.outputs.get("warnings"):
             rec.note = str(rec.outputs["warnings"])
+
+
+def _reads(cond: Any) -> list[str]:
+    """The steps whose outputs a condition reads."""
+    return [side.step for side in ((cond.left, cond.right) if cond is not None else ())
+            if isinstance(getattr(side, "step", None), str)]
 
 
 def _decision(cond: Any, by_name: dict[str, StepRecord]) -> str:
