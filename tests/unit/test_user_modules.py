@@ -154,3 +154,14 @@ def test_a_module_without_its_function_says_which_functions_it_has(repo):
         resolve_component("jv_two", repo / "pipelines")
     assert exc.value.message == "`jv_two` is a module of your repository; a python component is `jv_two:<function>`"
     assert exc.value.hint == "write `jv_two:double` (its KFP components: `double`, `triple`)"
+
+
+def test_a_component_yaml_that_does_not_parse_is_named_at_its_line_and_column(tmp_path):
+    from kubepipe.catalog import CatalogError, resolve_component
+
+    (tmp_path / "comps").mkdir()
+    (tmp_path / "comps" / "bad.yaml").write_text("name: x\n  bad: [\n")
+    with pytest.raises(CatalogError) as exc:  # was: 'mapping values are not allowed here in "<unicode string>"'
+        resolve_component("comps/bad.yaml", tmp_path)
+    assert exc.value.message == (f"component file `comps/bad.yaml` is not valid YAML: {tmp_path / 'comps' / 'bad.yaml'}"
+                                 ":2:6: mapping values are not allowed here")

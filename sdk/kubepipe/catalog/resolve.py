@@ -229,7 +229,7 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"component file `{ref}` cannot be read: {exc}") from None
-    docs = _documents(text)
+    docs = _documents(text, ref, path)
     first = (docs or [None])[0]
     if isinstance(first, dict) and str(first.get("apiVersion", "")).startswith("kubepipe/"):
         raise CatalogError(f"component file `{ref}` is a kubepipe pipeline, not a KFP component",
@@ -270,10 +270,16 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
     return info
 
 
-def _documents(text: str) -> list | None:
+def _documents(text: str, ref: str, path: Path) -> list | None:
     import yaml
 
     try:
         return list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as exc:  # where in the file, as a pipeline's own YAML errors say it
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else ""
+        raise CatalogError(f"component file `{ref}` is not valid YAML: {where}"
+                           f"{(exc.problem or exc.context or 'invalid YAML').strip()}",
+                           "check indentation, quotes and colons there") from None
     except yaml.YAMLError:
         return None  # kfp's loader reports it
