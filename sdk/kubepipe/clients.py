@@ -15,6 +15,7 @@ Auth never comes from YAML (see kubepipe.secrets):
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import warnings
@@ -197,14 +198,20 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
             f"http://localhost:8080 after `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`) "
             f"or `auth.kubeconfig`"
         )
+    timeout = float(profile.get("request_timeout_s") or 60)
     try:
         with quiet(), _kubeconfig_file(kubeconfig):
-            return _kfp_client_class()(**kwargs)
+            client = _kfp_client_class()(request_timeout_s=timeout, **kwargs)
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
         if said:
             raise UserError(f"{where}.host: Kubeflow Pipelines at {via} failed its health check {said}") from exc
+        if _timed_out(exc):
+            raise ServiceError(f"{where}.host: Kubeflow Pipelines at {via} accepted the connection but did not "
+                               f"answer its health check ({timeout:g} s per attempt: request_timeout_s); check the "
+                               f"host and port (a proxy or port-forward that hangs?)") from exc
         raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: {exc}") from exc
+    return client
 
 
 @contextlib.contextmanager
@@ -247,17 +254,44 @@ def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str
     return f"the Kubernetes API server of context {context or (current or {}).get('name')!r}"
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return any(isinstance(e, TimeoutError) or type(e).__name__ in ("ReadTimeoutError", "ConnectTimeoutError")
+               for e in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())) if isinstance(e, BaseException))
+
+
 def _kfp_client_class():
     """kfp.Client, asking healthz once: kfp's own get_kfp_healthz (called by its constructor) tries 5 times, 5 s
     apart, logging a traceback each time, and then says only 'Failed getting healthz endpoint' - a refused
-    token took 25 s and looked like a host that cannot be reached."""
+    token took 25 s and looked like a host that cannot be reached.
+
+    Every API call has a timeout: kfp passes none, so a host that accepted the connection and never answered
+    (a stuck port-forward or proxy) hung the command. The generated API's `_request_timeout` argument (its
+    documented per-call timeout) is given to each call through the ApiClient the generated APIs share."""
     import kfp
 
     class Client(kfp.Client):
+        def __init__(self, *args, request_timeout_s: float = 60, **kwargs):
+            self._kubepipe_timeout = (min(10.0, request_timeout_s), request_timeout_s)
+            super().__init__(*args, **kwargs)
+            _bound_calls(self.healthzs.api_client, self._kubepipe_timeout)
+
         def get_kfp_healthz(self, sleep_duration: int = 5):
-            return self._healthz_api.healthz_service_get_healthz()
+            return self._healthz_api.healthz_service_get_healthz(_request_timeout=self._kubepipe_timeout)
 
     return Client
+
+
+def _bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
+    """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own."""
+    request = api_client.request
+    if "_request_timeout" not in inspect.signature(request).parameters:  # fail loudly if the API changes
+        raise RuntimeError("kfp_server_api.ApiClient.request has no _request_timeout; kubepipe needs it to bound "
+                           "KFP calls: pin kfp-server-api to a version that has it")
+
+    def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
+
+    api_client.request = bounded
 
 
 def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,

@@ -11,6 +11,7 @@ import email.parser
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -45,6 +46,7 @@ class FakeKfp(LoopbackServer):
         self.fail_task: str | None = None
         self.multi_user = False
         self.forbid: str | None = None  # a path suffix answered 403
+        self.stall: str | None = None  # a path suffix held 3 s, then closed unanswered (a hung proxy)
         self.tasks = ["load", "train"]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -71,6 +73,9 @@ class FakeKfp(LoopbackServer):
         elif raw:
             req.body = json.loads(raw)
         self.requests.append(req)
+        if self.stall and req.path.endswith(self.stall):
+            time.sleep(3)
+            return  # the client gave up long before: nothing to answer
         with self._lock:
             status, out = self._route(req)
             enabled: dict[str, int] = {}

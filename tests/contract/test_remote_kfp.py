@@ -370,3 +370,27 @@ def test_drift_trigger_maps_a_local_yaml_path_to_the_uploaded_pipeline(kfp):
     start_kfp("pipelines/add-numbers.yaml", {"a": 1, "b": 1}, kfp.profile, key="k2")
     [run] = [r for r in kfp.requests[n:] if r.mutating]
     assert run.body["pipeline_version_reference"]["pipeline_id"] == "pipeline-1"
+
+
+def test_a_host_that_never_answers_fails_within_the_profiles_request_timeout(kfp):
+    # kfp passes no timeout: a port-forward that accepted the connection and hung hung every command
+    import time
+
+    from kubepipe.clients import api_errors, kfp_client
+    from kubepipe.errors import ServiceError
+
+    kfp_client(kfp.profile)  # kfp imported: the timings below are the requests' own
+    kfp.stall = "/healthz"  # held 3 s; the client tries a read 4 times
+    t0 = time.monotonic()
+    with pytest.raises(ServiceError) as err:
+        kfp_client({**kfp.profile, "request_timeout_s": 0.2})
+    assert time.monotonic() - t0 < 2.5
+    assert f"at {kfp.url} accepted the connection but did not answer its health check (0.2 s per attempt: " \
+           "request_timeout_s)" in str(err.value)
+    kfp.stall = "/experiments"
+    client = kfp_client({**kfp.profile, "request_timeout_s": 0.2})
+    t0 = time.monotonic()
+    with pytest.raises(ServiceError) as err, api_errors(f"kubeflow at {kfp.url}", "listing experiments"):
+        client.list_experiments()
+    assert time.monotonic() - t0 < 2.5
+    assert "listing experiments failed" in str(err.value) and "timed out" in str(err.value)

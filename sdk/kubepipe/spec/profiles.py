@@ -67,6 +67,9 @@ class Profile(Strict):
     auth: Auth = Auth()
     ssl_ca_cert: str | None = Field(
         None, description="CA bundle (PEM file) that signed the KFP host's TLS certificate (a private CA).")
+    request_timeout_s: float = Field(
+        60, gt=0, le=3600, description="Seconds a Kubeflow Pipelines API request waits for its answer, per attempt "
+        "(the client tries a read up to 4 times; connecting waits at most 10 s).")
     deploy_namespace: str | None = Field(None, pattern=K8S_NAME, description="Namespace of the InferenceServices.")
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
