@@ -20,10 +20,9 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
     from kubepipe.components.registry import open_registry
 
     reg = open_registry(registry_uri, profile, credentials=credentials)
-    before = reg.alias(name, "champion")
+    before = reg.aliases(name)["champion"]  # a number: the old champion's files may be gone
     mv = reg.promote(name, version, reason=reason, details=details)
-    return {"moved": True, "version": mv.version,
-            "from_version": before.version if before else None, "reason": reason}
+    return {"moved": True, "version": mv.version, "from_version": before, "reason": reason}
 
 
 def current_champion(registry_uri: str | None, name: str):
@@ -32,8 +31,7 @@ def current_champion(registry_uri: str | None, name: str):
         return None
     from kubepipe.components.registry import Registry
 
-    mv = Registry(registry_uri).alias(name, "champion")
-    return mv.version if mv else None
+    return Registry(registry_uri).aliases(name)["champion"]
 
 
 def audit_rollback(registry_uri: str | None, name: str, version, *, reason: str, details: dict | None = None) -> dict:

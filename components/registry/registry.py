@@ -167,6 +167,11 @@ class Registry:
         if n not in numbers:
             self._check_known(name, numbers)
             have = ", ".join(str(v) for v in numbers)
+            if version in ALIASES:  # was 'has no version champion': the alias names a version whose folder is gone
+                raise RegistryError(
+                    f"model `{name}`'s {version} is v{n}, but {self.store.uri(f'{name}/versions/{n}')} is gone "
+                    f"(versions: {have}); promote a version that is there: kubepipe models promote {name} VERSION "
+                    "--reason ...")
             raise RegistryError(
                 f"model `{name}` has no version {version} in {self.store.uri()} (versions: {have}); "
                 "see `kubepipe models list`"
@@ -183,6 +188,13 @@ class Registry:
             raise RegistryError(f"unknown alias `{alias}`; aliases are: {', '.join(ALIASES)}")
         n = self._state(name).get(alias)
         return None if n is None else self.get(name, n)
+
+    def aliases(self, name: str) -> dict:
+        """{"champion": n, "previous": n} as the newest alias state says (None: unset), without loading the versions:
+        reporting what a move replaces must not need the old champion's files (they may be gone)."""
+        _check_name(name)
+        state = self._state(name)
+        return {a: state.get(a) for a in ALIASES}
 
     def model_path(self, name: str, version: int | str) -> str:
         """A local folder holding the version's model files (downloaded for remote stores)."""

@@ -126,7 +126,7 @@ class VertexModelRegistry:
 
     def sync_aliases(self, name: str) -> dict:
         """Point Vertex's `champion` / `previous` where the registry's newest state points."""
-        state = {a: (mv.version if (mv := self.registry.alias(name, a)) else None) for a in ALIASES}
+        state = self.registry.aliases(name)
         current = {a: v["version_id"] for v in self.vertex_versions(name) for a in v["aliases"] if a in ALIASES}
         with self._aiplatform() as aiplatform:
             reg = aiplatform.models.ModelRegistry(model=self._resource(name), **self._where)

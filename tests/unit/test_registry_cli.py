@@ -124,3 +124,20 @@ def test_json_output_holds_no_nan_a_metric_that_is_nan_is_null(reg, capsys, tmp_
         doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in {' '.join(args)}"))
         metrics = doc["metrics"] if "metrics" in doc else doc["items"][-1]["metrics"]
         assert code == 0 and metrics == {"roc_auc": None, "log_loss": None}
+
+
+def test_a_champion_whose_folder_is_gone_is_named_and_a_sound_version_can_be_promoted(reg, capsys, tmp_path):
+    # was: 'has no version champion' from show, and promote / rollback refused ('has no version 3') because they
+    # loaded the old champion to say what they replaced: nothing could repair the registry
+    import shutil
+
+    _run(capsys, "models", "promote", "clf", "3", "--reason", "first")
+    shutil.rmtree(tmp_path / ".kubepipe" / "registry" / "clf" / "versions" / "3")  # a cleanup script, a lifecycle rule
+    code, _, err = _run(capsys, "models", "show", "clf")
+    assert code == 2 and " ".join(err.split()) == (
+        f"error: model `clf`'s champion is v3, but {tmp_path}/.kubepipe/registry/clf/versions/3 is gone (versions: 1, "
+        "2); promote a version that is there: kubepipe models promote clf VERSION --reason ...")
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0 and _cells(out, "clf") == ["clf", "2", "v3", "-"], out  # was '-': no champion at all
+    code, out, err = _run(capsys, "models", "promote", "clf", "1", "--reason", "repair")
+    assert code == 0 and "champion is v1 (was v3)" in out, err

@@ -65,10 +65,7 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
     if name is None:
         items = []
         for n in reg.names():
-            vs = reg.versions(n)
-            items.append({"name": n, "versions": len(vs),
-                          "champion": next((v.version for v in vs if "champion" in v.aliases), None),
-                          "previous": next((v.version for v in vs if "previous" in v.aliases), None)})
+            items.append({"name": n, "versions": len(reg.versions(n)), **reg.aliases(n)})
         if output.is_json(fmt):
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
@@ -189,9 +186,9 @@ def promote(name: str = typer.Argument(..., help="Model name."),
             set_: Optional[list[str]] = SET) -> None:
     """Make VERSION the champion; the old champion becomes `previous`."""
     reg = _moving_registry(registry, home, target, profile, set_)
-    before = reg.alias(name, "champion")
+    before = reg.aliases(name)["champion"]  # a number: the old champion's files may be gone
     mv = reg.promote(name, version, reason=reason)
-    _moved(fmt, "promote", name, mv.version, before.version if before else None)
+    _moved(fmt, "promote", name, mv.version, before)
 
 
 @models.command("rollback")
@@ -202,9 +199,9 @@ def rollback(name: str = typer.Argument(..., help="Model name."),
              set_: Optional[list[str]] = SET) -> None:
     """Make `previous` the champion again."""
     reg = _moving_registry(registry, home, target, profile, set_)
-    before = reg.alias(name, "champion")
+    before = reg.aliases(name)["champion"]
     mv = reg.rollback(name, reason=reason)
-    _moved(fmt, "rollback", name, mv.version, before.version if before else None)
+    _moved(fmt, "rollback", name, mv.version, before)
 
 
 def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int]) -> None:
