@@ -92,6 +92,22 @@ def test_serving_sizes_are_checked_as_a_step_s_resources_are():
     assert check({"serving": {"cpu": "500m", "memory": "512Mi", "gpu": 1, "gpu_type": "nvidia-tesla-t4"}}) == []
 
 
+def test_the_inference_service_runs_as_the_profile_s_deploy_service_account(monkeypatch):
+    """The serving namespace's Workload Identity account (terraform) was never used: pods ran as `default`,
+    whose storage initializer has no Google identity to download a gs:// model with."""
+    from kubepipe.components.deploy import inference_service, kserve_rollout, target
+
+    seen = []
+    monkeypatch.setattr(inference_service, "inference_service_manifest", lambda cfg: seen.append(cfg) or {})
+    monkeypatch.setattr(kserve_rollout, "rollout", lambda manifest, **kw: {})
+    common = dict(registry_uri="", canary_percent=100, smoke_inputs=[], autoscaling={}, runtime="kubepipe",
+                  namespace="", timeout_s=1, pipeline_name="", run_id="", model_dir="")
+    profile = {"runtime_image": "r/rt@sha256:" + "ab" * 32, "deploy_service_account": "kubepipe-runner"}
+    target._kserve("m", "gs://b/m", 1, profile=profile, resources={}, **common)
+    target._kserve("m", "gs://b/m", 1, profile=profile, resources={"service_account": "mine"}, **common)
+    assert [c.service_account for c in seen] == ["kubepipe-runner", "mine"]
+
+
 def test_more_than_one_gpu_per_kubepipe_server_replica_is_named():
     (issue,) = check({"serving": {"gpu": 2}})
     assert issue.path == ("serving", "gpu") and "leave 1 idle" in issue.message and "max_replicas" in issue.hint

@@ -154,6 +154,7 @@ SAMPLES = {
     "host": "http://127.0.0.1:8888",
     "namespace": "kubeflow",
     "deploy_namespace": "kubepipe-serving",
+    "deploy_service_account": "kubepipe-runner",
     "deployment_mode": "raw",
     "project": "acme-ml",
     "region": "europe-west4",
@@ -206,7 +207,8 @@ def test_template_keys_are_profile_fields():
     top = set(re.findall(r"(?m)^([a-z_A-Z]+):", text))
     assert top <= set(Profile.model_fields), top - set(Profile.model_fields)
     assert {"apiVersion", "kind", "target", "pipeline_root", "runtime_image", "registry_uri", "host", "namespace",
-            "project", "region", "service_account", "deploy_namespace", "deployment_mode"} <= top
+            "project", "region", "service_account", "deploy_namespace", "deploy_service_account",
+            "deployment_mode"} <= top
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
@@ -233,6 +235,9 @@ def test_rendered_profile_validates_with_kubepipe(env, target, tmp_path, monkeyp
     else:
         assert (profile.host, profile.namespace, profile.deploy_namespace, profile.deployment_mode) == (
             values["host"], values["namespace"], values["deploy_namespace"], values["deployment_mode"])
+        # the storage initializer downloads the model as the namespace's Workload Identity account, not `default`
+        assert profile.deploy_service_account == "kubepipe-runner"
+        assert "module.gke.kubernetes_service_account" in blocks(env, "output")["kubeflow_profile"]["value"]
         assert profile.auth.token_env == "KFP_TOKEN"
     pipelines = sorted((ROOT / "pipelines").glob("*.yaml"))
     if pipelines:  # the acceptance check: `kubepipe validate --target T --profile <rendered>`

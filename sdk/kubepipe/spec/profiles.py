@@ -71,6 +71,9 @@ class Profile(Strict):
         60, gt=0, le=3600, description="Seconds a Kubeflow Pipelines API request waits for its answer, per attempt "
         "(the client tries a read up to 4 times; connecting waits at most 10 s).")
     deploy_namespace: str | None = Field(None, pattern=K8S_NAME, description="Namespace of the InferenceServices.")
+    deploy_service_account: str | None = Field(
+        None, pattern=K8S_NAME, description="Kubernetes service account of the InferenceServices when a deploy step "
+        "sets no serving.service_account: KServe's storage initializer downloads the model as it (Workload Identity).")
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
     prometheus_url: str | None = Field(

@@ -10,22 +10,23 @@ locals {
   }
 
   profile_common = {
-    environment      = local.environment
-    image_repository = module.vertex.image_repository
-    pipeline_root    = module.vertex.pipeline_root
-    runtime_image    = local.runtime_image
-    registry_uri     = module.vertex.registry_uri
-    experiment       = "kubepipe-${local.environment}"
-    labels           = local.labels
-    host             = null
-    namespace        = null
-    deploy_namespace = null
-    deployment_mode  = null
-    project          = null
-    region           = null
-    service_account  = null
-    network          = null
-    encryption_key   = null
+    environment            = local.environment
+    image_repository       = module.vertex.image_repository
+    pipeline_root          = module.vertex.pipeline_root
+    runtime_image          = local.runtime_image
+    registry_uri           = module.vertex.registry_uri
+    experiment             = "kubepipe-${local.environment}"
+    labels                 = local.labels
+    host                   = null
+    namespace              = null
+    deploy_namespace       = null
+    deploy_service_account = null
+    deployment_mode        = null
+    project                = null
+    region                 = null
+    service_account        = null
+    network                = null
+    encryption_key         = null
   }
 }
 
@@ -49,7 +50,9 @@ output "kubeflow_profile" {
     host             = module.gke.kfp_host
     namespace        = "kubeflow"
     deploy_namespace = module.gke.namespace
-    deployment_mode  = module.gke.deployment_mode
+    # the serving namespace's Workload Identity account: the storage initializer reads the model bucket as it
+    deploy_service_account = module.gke.kubernetes_service_account
+    deployment_mode        = module.gke.deployment_mode
   }))
 }
 
