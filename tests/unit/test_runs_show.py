@@ -82,3 +82,25 @@ def test_runs_show_gives_the_gate_s_verdict(tmp_path, capsys):
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
     assert code == 0, err
     assert f"evaluate\tSUCCEEDED\t-\tpassed: False; decision: {decision}\n" in out
+
+
+def test_a_run_kfp_local_stops_itself_names_the_step_it_was_at(tmp_path, monkeypatch):
+    """kfp.local raising between steps (a user component's `log_metric('m', nan)`: 'SerializeToJsonError: Failed
+    to serialize metadata field: Fail to serialize NaN ...') made `failed: SerializeToJsonError: ...` with no step."""
+    import kfp.components
+
+    import kubepipe
+
+    def fake_pipeline(**_values):
+        print("Executing task 'load'\nTask 'load' finished with status SUCCESS")
+        raise ValueError("Fail to serialize NaN for Value.number_value")
+
+    monkeypatch.setattr(kfp.components, "load_component_from_text", lambda _body: fake_pipeline)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                                     "  load: {component: load-data, with: {source: d.csv}}\n"
+                                     "  again: {component: load-data, with: {source: d.csv}, after: [load]}\n")
+    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home")
+    assert run.state == "FAILED" and [s.state for s in run.steps] == ["SUCCEEDED", "SKIPPED"]
+    assert run.error == ("kfp.local stopped the run after step `load`: ValueError: Fail to serialize NaN for "
+                         "Value.number_value")

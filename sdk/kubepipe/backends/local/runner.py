@@ -293,7 +293,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                                   CHECKPOINT_KEY_ENV: checkpoint_key}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
-                run.error = f"{type(exc).__name__}: {exc}"
+                run.error = f"{_where(watcher.current)}{type(exc).__name__}: {exc}"
             watcher.flush()
         finally:
             try:
@@ -316,6 +316,14 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
         raise watcher.event_error
     return run
+
+
+def _where(rec: StepRecord | None) -> str:
+    """Which step kfp.local was at when it stopped the run itself (e.g. a step's output it could not read back:
+    a NaN metric): the error said `SerializeToJsonError: ...` and named no step."""
+    if rec is None:
+        return "kfp.local stopped the run before its first step: "
+    return f"kfp.local stopped the run {'during' if rec.state == 'RUNNING' else 'after'} step `{rec.name}`: "
 
 
 @contextlib.contextmanager
