@@ -387,3 +387,39 @@ def test_a_run_that_failed_says_its_last_words_not_only_where_its_log_is(tmp_pat
     log = tmp_path / "scheduler" / "logs" / "kubepipe-demo-2026-03-02T100000Z.log"
     assert said[-1] == ("kubepipe-demo: failed with no run record (exit code 2: nope.yaml: file not found; check the "
                         f"path; log: {log})")
+
+
+def test_a_scheduler_killed_before_it_recorded_the_run_s_pid_still_follows_the_run(tmp_path):
+    """Killed between starting the run and recording its pid: the restarted scheduler marked the running run
+    abandoned (it had no pid to look for) and started the next slot beside it."""
+    add(tmp_path, next_fire="2026-03-02T10:00:00Z")
+    script = tmp_path / "scheduler_main.py"
+    script.write_text(_SCHEDULER_SCRIPT)
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), _RELEASED_CHILD, T0.isoformat()],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env={**os.environ, "KUBEPIPE_FAILPOINT": "scheduler.run-started"})
+    child = None
+    try:
+        assert first.wait(timeout=30) == -signal.SIGKILL  # the failpoint: right after the run started
+        assert _wait_for(lambda: list((tmp_path / "runs").glob("demo-*/run.json")), 30), "the run never started"
+        child = int(next((tmp_path / "runs").glob("demo-*")).name.split("-")[1])
+        assert [(r["state"], r["pid"]) for r in SchedulerStore(tmp_path).runs()] == [("running", None)]
+
+        events: list[str] = []
+        launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", _RELEASED_CHILD], grace_s=5)
+        again = LocalScheduler(tmp_path, launcher=launcher, on_event=events.append)
+        again.acquire()
+        try:
+            assert any(f"(pid {child})" in e for e in events), events
+            assert again.tick(T0 + minutes(5)) == []  # max_concurrency 1: the followed run counts
+            (tmp_path / "release").touch()
+            assert _wait_for(lambda: (again.reap(), not again.inflight)[1], 30)
+        finally:
+            again.cancel_inflight()
+            again.release()
+    finally:
+        if child is not None and _alive(child):
+            os.killpg(child, signal.SIGKILL)
+    runs = SchedulerStore(tmp_path).runs("kubepipe-demo")
+    assert [(r["slot"], r["state"], r["run_id"]) for r in runs] == [
+        ("2026-03-02T10:00:00Z", "succeeded", f"demo-{child}"), ("2026-03-02T10:05:00Z", "skipped", None)]

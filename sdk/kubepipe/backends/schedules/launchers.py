@@ -27,6 +27,9 @@ from kubepipe.util import process_alive, process_identity
 __all__ = ["Job", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 
 DEFAULT_RUN_FUNCTION = "kubepipe.api:run"
+# In a scheduled run's environment: which scheduler row started it, so a scheduler killed between starting
+# the process and recording its pid finds the run again instead of marking it abandoned
+OWNER_ENV = "KUBEPIPE_SCHEDULED_RUN"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Job:
     path: str
     slot: str
     params: dict
+    owner: str = ""  # set in the run's environment as OWNER_ENV
 
 
 class RunHandle:
@@ -119,12 +123,13 @@ def _last_line(path: str, limit: int = 300) -> str:
 
 
 class _ProcessHandle(RunHandle):
-    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float) -> None:
+    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float, owner: str = "") -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log, "ab")
         self._t0 = time.time()
         self._runs_dir, self._grace = runs_dir, grace_s
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        env = {**os.environ, OWNER_ENV: owner} if owner else None
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.log_path = str(log)
         self.pid, self.pid_started = self.proc.pid, process_identity(self.proc.pid)
 
@@ -212,7 +217,20 @@ class SubprocessLauncher:
         # one file name: a retrain's schedule is `retrain:<absolute pipeline path>`, whose `/` made folders
         name = f"{job.schedule}-{job.slot}".replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{name}.log"
-        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s)
+        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s, owner=job.owner)
 
     def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
         return AdoptedHandle(pid, pid_started, self.home / "runs", self.grace_s)
+
+    @staticmethod
+    def find(owner: str) -> tuple[int, float] | None:
+        """The running process (pid, create time) started with `owner` in its environment, if any."""
+        import psutil
+
+        for proc in psutil.process_iter(["pid", "create_time"]):
+            try:
+                if proc.environ().get(OWNER_ENV) == owner and proc.status() != psutil.STATUS_ZOMBIE:
+                    return proc.info["pid"], proc.info["create_time"]
+            except (psutil.Error, OSError):
+                continue  # another user's process, or gone meanwhile
+        return None

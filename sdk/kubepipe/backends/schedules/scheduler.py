@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -29,7 +30,7 @@ from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLaun
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
-from kubepipe.util import process_alive, utc_iso
+from kubepipe.util import failpoint, process_alive, utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
@@ -73,7 +74,13 @@ class LocalScheduler:
         """A scheduler killed (SIGKILL, OOM, power) leaves its runs' processes running in their own sessions:
         follow them, so max_concurrency counts them and their end is recorded; the others are abandoned."""
         adopt = getattr(self.launcher, "adopt", None)
+        find = getattr(self.launcher, "find", None)
         for row in self.store.runs(state="running") if adopt else []:
+            if not row["pid"] and find:  # killed between starting the run and recording its pid
+                found = find(self._owner(row["id"]))
+                if found:
+                    self.store.set_process(row["id"], *found)
+                    row = {**row, "pid": found[0], "pid_started": found[1]}
             if row["pid"] and process_alive(row["pid"], row["pid_started"]):
                 self.inflight[row["id"]] = (row["schedule"], adopt(row["pid"], row["pid_started"]))
                 self.say(f"{row['schedule']}: following the run of slot {row['slot']} a previous scheduler started "
@@ -142,8 +149,12 @@ class LocalScheduler:
                 self.say(f"{name}: {what}" + (f" ({handle.error})" if handle.error else ""))
                 del self.inflight[row_id]
 
+    def _owner(self, row_id: int) -> str:
+        return f"{self.home.resolve()}#{row_id}"
+
     def _start(self, row_id: int, job: Job) -> RunHandle:
-        handle = self.launcher.start(job)
+        handle = self.launcher.start(dataclasses.replace(job, owner=self._owner(row_id)))
+        failpoint("scheduler.run-started")  # before its pid is recorded
         if getattr(handle, "pid", None):  # a process outlives this scheduler: record it to follow it after a crash
             self.store.set_process(row_id, handle.pid, getattr(handle, "pid_started", None))
         return handle
