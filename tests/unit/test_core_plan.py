@@ -111,3 +111,16 @@ def test_mermaid_labels_escape_double_quotes(tmp_path):
     # was `== "ok"` inside the edge's "...": the quoted label ended early and the chart did not render
     assert 's_evaluate -- "evaluation→evaluation | when ${steps.evaluate.outputs.decision} == #quot;ok#quot;" -->' \
         ' s_register' in chart
+
+
+def test_mermaid_labels_show_the_condition_as_written_on_one_line(tmp_path):
+    from kubepipe.scaffold import init_project
+
+    init_project(tmp_path, "p")
+    f = tmp_path / "pipelines" / "p.yaml"
+    f.write_text(f.read_text().replace('when: "${steps.evaluate.outputs.passed} == true"',
+                                       "when: |-\n      ${steps.evaluate.outputs.decision}\n      == '<b>#1</b>'"))
+    chart = to_mermaid(kubepipe.validate(f))
+    # was a line break inside the label, `<b>` rendered as bold and `#1` left for Mermaid's entity codes
+    assert ('s_evaluate -- "evaluation→evaluation | when ${steps.evaluate.outputs.decision} == '
+            "'#lt;b#gt;#35;1#lt;/b#gt;'\" --> s_register") in chart

@@ -11,9 +11,13 @@ def _id(name: str) -> str:
     return "s_" + name.replace("-", "_")
 
 
+_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;"}
+
+
 def _quoted(text: str) -> str:
-    # A `"` in a label (a `when:` comparing with "ok") ended Mermaid's quoted string: the chart did not render.
-    return text.replace('"', "#quot;")
+    """Text as it reads inside a Mermaid label, one line. A `"` (a `when:` comparing with "ok") ended the quoted
+    string, so the chart did not render; `<b>` was HTML to Mermaid and `#amp;` its escape of `&`."""
+    return "".join(_ENTITIES.get(c, c) for c in " ".join(text.split()))
 
 
 def to_mermaid(plan: Plan) -> str:
