@@ -165,3 +165,31 @@ def test_a_component_yaml_that_does_not_parse_is_named_at_its_line_and_column(tm
         resolve_component("comps/bad.yaml", tmp_path)
     assert exc.value.message == (f"component file `comps/bad.yaml` is not valid YAML: {tmp_path / 'comps' / 'bad.yaml'}"
                                  ":2:6: mapping values are not allowed here")
+
+
+def test_typing_generics_of_a_python_component_are_list_and_dict_parameters(repo):
+    (repo / "jv_generic.py").write_text('''from typing import Dict, List
+
+from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim")
+def numbers(n: int) -> List[int]:
+    return list(range(n))
+
+
+@dsl.component(base_image="python:3.11-slim")
+def total(values: List[int], weights: Dict[str, float], names: list[str]) -> float:
+    return sum(values) * weights["w"]
+''')
+    (repo / "pipelines" / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+        "  a: {component: 'jv_generic:numbers', with: {n: 3}}\n"
+        "  b: {component: 'jv_generic:total', inputs: {values: '${steps.a.outputs.Output}'},"
+        " with: {weights: {w: 0.5}, names: [x]}}\n")
+    # was: '`weights` takes a typing.Dict[str, float] artifact, not a literal; wire it: ${steps...}' (and so for
+    # `names`), and `values` could not take a's List[int] output
+    plan = kubepipe.validate(repo / "pipelines" / "p.yaml")
+    ports = plan.steps[1].info.inputs
+    assert [(ports[n].kind, ports[n].type) for n in ("values", "weights", "names")] == [
+        ("parameter", "list"), ("parameter", "dict"), ("parameter", "list")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +30,15 @@ class Port:
         return t if self.required else f"{t} = {self.default!r}"
 
 
+# a python component's `List[int]`, `typing.Dict[str, float]`, `list[str]` is KFP's LIST / STRUCT parameter
+_GENERIC = re.compile(r"^(?:typing\.)?(List|Dict|list|dict)(?:\[.*\])?$")
+
+
 def _port(name: str, spec: Any, is_input: bool) -> Port:
     raw = str(spec.type)
-    if raw in PARAM_TYPES:
-        kind, typ = "parameter", PARAM_TYPES[raw]
+    generic = _GENERIC.match(raw)
+    if raw in PARAM_TYPES or generic:
+        kind, typ = "parameter", PARAM_TYPES[raw] if raw in PARAM_TYPES else generic.group(1).lower()
     else:
         kind, typ = "artifact", raw.split("@", 1)[0]
     required = bool(is_input and not getattr(spec, "optional", False) and getattr(spec, "default", None) is None)
