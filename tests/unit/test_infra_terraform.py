@@ -283,3 +283,15 @@ def test_each_profile_gets_its_target_s_gpu_names(env, tmp_path):
         gpu = resolve_gpu(1, "rtx", load_profile(target, profile_file=path, environ={}))
         named = gpu.accelerator if target == "vertex" else gpu.node_selector["cloud.google.com/gke-accelerator"]
         assert named == want
+
+
+def test_the_serving_network_policy_lets_prometheus_read_the_canary_s_request_metrics():
+    """canary_analysis judges a canary by Knative's queue-proxy counters (components/deploy/prometheus.py), which
+    the queue-proxy serves on 9091; the default-deny namespace let only 8080 and 8012 in, so Prometheus scraped
+    nothing and every analysed canary had no requests to judge."""
+    from kubepipe.components.deploy.prometheus import REQUESTS
+
+    assert REQUESTS == "revision_app_request_count"  # a queue-proxy user metric (port 9091)
+    text = code(TF / "modules" / "gke-kubeflow")
+    policy = re.search(r'resource "kubernetes_network_policy_v1" "serving_http" \{(.*?)\n\}', text, re.S).group(1)
+    assert set(re.findall(r'port\s+= "(\d+)"', policy)) == {"8080", "8012", "9091"}

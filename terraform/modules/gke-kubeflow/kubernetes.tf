@@ -159,7 +159,8 @@ resource "kubernetes_limit_range_v1" "kfp_task_defaults" {
 }
 
 # Serving namespace: deny all ingress, then let the model servers' HTTP port in
-# (8080 the server itself; 8012 Knative's queue-proxy in serverless mode).
+# (8080 the server itself; 8012 Knative's queue-proxy in serverless mode), and Prometheus
+# scrape the queue-proxy's request metrics (9091), which the deploy step's canary_analysis reads.
 resource "kubernetes_network_policy_v1" "serving_default_deny" {
   metadata {
     name      = "default-deny-ingress"
@@ -194,6 +195,10 @@ resource "kubernetes_network_policy_v1" "serving_http" {
       }
       ports {
         port     = "8012"
+        protocol = "TCP"
+      }
+      ports {
+        port     = "9091"
         protocol = "TCP"
       }
       from {
