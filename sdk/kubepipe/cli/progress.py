@@ -72,11 +72,18 @@ def _fmt(value: Any, limit: int | None = 100) -> str:
 SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
-def output_lines(outputs: dict, note: str | None, *, cut: bool = True) -> list[str]:
-    """`name: value` per parameter output worth showing: the note already says what `warnings` / `why` hold,
-    and an empty output (a rolled-back endpoint) says nothing."""
-    return [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()
-            if v != "" and not (note and k in ("warnings", "why"))]
+def output_lines(outputs: dict, note: str | None, *, cut: bool = True, metrics: dict | None = None) -> list[str]:
+    """`name: value` per parameter output worth showing (the note already says what `warnings` / `why` hold,
+    and an empty output, a rolled-back endpoint's, says nothing), then the step's metrics on one line: the
+    whole-model ones (per-class `f1:<label>` are counted; `runs show --format json` has them all)."""
+    lines = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()
+             if v != "" and not (note and k in ("warnings", "why"))]
+    shown = {k: v for k, v in (metrics or {}).items() if ":" not in k}
+    if shown:
+        more = len(metrics or {}) - len(shown)
+        lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
+                     + (f" (+{more} per class)" if more else ""))
+    return lines
 
 
 def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str]]:
@@ -89,7 +96,7 @@ def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str
     rows = []
     for rec in run.steps:
         note = getattr(rec, "note", None)
-        outs = output_lines(rec.outputs, note, cut=cut)
+        outs = output_lines(rec.outputs, note, cut=cut, metrics=getattr(rec, "metrics", None))
         if rec.artifacts:
             outs.append("artifacts: " + ", ".join(sorted(rec.artifacts)))
         took = f"{rec.duration_s:.1f}s" if rec.duration_s is not None else ""

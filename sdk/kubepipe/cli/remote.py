@@ -248,7 +248,8 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
 
     output.table(("step", "state", "error / note", "outputs"),
                  [(s["name"], _state(s["state"]), s.get("error") or s.get("note"),
-                   "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal)))
+                   "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal,
+                                          metrics=s.get("metrics"))))
                   for s in r["steps"]])
     arts = [(s["name"], name, path) for s in r["steps"] for name, path in (s.get("artifacts") or {}).items()]
     if arts:  # reports end in .html (open them in a browser)
