@@ -4,7 +4,9 @@ Decision: drift (or live quality below its threshold: `quality_dropped`) -> star
 `cooldown_hours` ago (a monitor that keeps seeing the same drift must not start a run per
 tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/triggers.jsonl`
 (when, why, action, run id); the cooldown reads the last `started` line, so the log is the
-only state. The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://), and is
+only state. On kubeflow/vertex a `starting` line is written before the run is created (then
+`started`, or `start-failed`): a step killed in between leaves `starting`, which holds the cooldown
+as a started run would (the run may exist). The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://), and is
 rewritten whole on each decision: atomically on a local disk, in one PUT on an object store.
 
 Idempotent on step retries: the started run's id is derived from the monitor's run id and the
@@ -135,12 +137,17 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
         return record
     # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml
     # share it, and each has its own cooldown
-    started = [r for r in read_triggers(state_dir, pipeline) if r.get("action") == "started"
-               and r.get("pipeline") == pipeline]
+    lines = read_triggers(state_dir, pipeline)
+    started = [r for r in lines if r.get("action") == "started" and r.get("pipeline") == pipeline]
     key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     if target == "local":  # a retried step's own request (same key) is queued again below, not a cooldown
         mine = _request_id(pipeline, key)
         started = sorted(started + [r for r in _queued_unlogged(state_dir, pipeline, started) if r["run_id"] != mine],
+                         key=lambda r: r["time"])
+    else:  # a `starting` line never settled: a step killed while it started a run (which may be running)
+        settled = {r.get("key") for r in lines if r.get("action") in ("started", "start-failed")}
+        started = sorted(started + [r for r in lines if r.get("action") == "starting" and r.get("pipeline") == pipeline
+                                    and r.get("key") not in settled and r.get("key") != key],
                          key=lambda r: r["time"])
     if started:
         last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
@@ -158,8 +165,17 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
     # 2.5 is left for the started run's own check, which names its `--param`.
     params = whole_numbers(dict(params or {}))
-    run_id = start(target=target, pipeline=pipeline, params=params, profile=dict(profile or {}),
-                   state_dir=state_dir, key=key, record=record)
+    record["key"] = key
+    if target != "local":  # intent first (the local queue file is its own record)
+        _append(state_dir, pipeline, {**record, "action": "starting", "run_id": None})
+    try:
+        run_id = start(target=target, pipeline=pipeline, params=params, profile=dict(profile or {}),
+                       state_dir=state_dir, key=key, record=record)
+    except Exception as exc:
+        if target != "local":  # no run: the intent must not hold the cooldown
+            _append(state_dir, pipeline, {**record, "action": "start-failed", "run_id": None,
+                                          "reason": f"starting the run failed: {exc}"[:500]})
+        raise
     record.update(action="started", run_id=run_id)
     _append(state_dir, pipeline, record)
     return record

@@ -328,3 +328,38 @@ def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_pat
                              source_run_id="m9", now=NOW + dt.timedelta(days=4, hours=1))
     assert out["action"] == "cooldown" and out["last_run_id"].startswith("retrain-train-")
     assert not [r for r in reads if "/queue/" in str(r).replace("\\", "/") or "done" in str(r)], reads
+
+
+def test_a_remote_start_killed_midway_holds_the_cooldown_and_a_failed_one_does_not(tmp_path):
+    # kubeflow/vertex: a step killed after creating the run but before its `started` line let the next monitor
+    # start a second retrain; now the `starting` line written first holds the cooldown
+    created: list[str] = []
+
+    def killed_after_creating(**kw):
+        created.append(kw["key"])
+        raise KeyboardInterrupt  # SIGTERM/SIGKILL of the step: the run exists, nothing more is written
+
+    with pytest.raises(KeyboardInterrupt):
+        trigger_retraining(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path),
+                           source_run_id="m1", now=NOW, starter=killed_after_creating)
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train")] == ["starting"]
+    later = trigger_retraining(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path),
+                               source_run_id="m2", now=NOW + dt.timedelta(hours=1),
+                               starter=lambda **kw: pytest.fail("a second retrain inside the cooldown"))
+    assert later["action"] == "cooldown" and "cooldown 24 h ends in 23.0 h" in later["reason"]
+    retried = trigger_retraining(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path),
+                                 source_run_id="m1", now=NOW + dt.timedelta(minutes=5),
+                                 starter=lambda **kw: f"run-of-{kw['key']}")  # finds the run it created
+    assert retried["action"] == "started" and retried["run_id"] == f"run-of-{created[0]}"
+
+    def refused(**kw):
+        raise ComponentError("no pipeline named 'other' on Kubeflow Pipelines")
+
+    with pytest.raises(ComponentError):
+        trigger_retraining(drift_detected=True, pipeline="other", target="kubeflow", state_dir=str(tmp_path),
+                           source_run_id="m3", now=NOW, starter=refused)
+    assert [(r["action"], r["reason"][:28]) for r in read_triggers(str(tmp_path), "other")] == [
+        ("starting", "drift detected"), ("start-failed", "starting the run failed: no ")]
+    after = trigger_retraining(drift_detected=True, pipeline="other", target="kubeflow", state_dir=str(tmp_path),
+                               source_run_id="m4", now=NOW + dt.timedelta(hours=1), starter=lambda **kw: "run-2")
+    assert after["action"] == "started" and after["run_id"] == "run-2"
