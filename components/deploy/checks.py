@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubepipe.components.checks import (Allowed, CheckIssue, Reference, did_you_mean, model_name_issues,
-                                       namespace_issues)
+from kubepipe.components.checks import (K8S_NAMESPACE, Allowed, CheckIssue, Reference, did_you_mean,
+                                       model_name_issues, namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
 from kubepipe.components.errors import ModelError
@@ -119,15 +119,20 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
 
 
 def _size_issues(serving: dict, gpu, gpu_types: dict | None) -> list[CheckIssue]:
-    """`serving.cpu/memory/gpu_type`: the amounts and GPU names a step's `resources:` takes (kubepipe.resources);
-    the pod spec would refuse a bad one only at deploy, after training, and an unknown GPU type would
-    leave the pod pending on a node selector no node has."""
+    """`serving.cpu/memory/gpu_type/service_account`: the amounts and GPU names a step's `resources:` takes
+    (kubepipe.resources), a Kubernetes name; the API server would refuse a bad one only at deploy, after
+    training, and an unknown GPU type would leave the pod pending on a node selector no node has."""
     issues = []
     for key, problem in (("cpu", cpu_problem), ("memory", memory_problem)):
         value = serving.get(key)
         said = None if value is None or _run_time(value) else problem(value)
         if said:
             issues.append(CheckIssue(("serving", key), f"{said}, got {value!r}", None))
+    account = serving.get("service_account")
+    if account not in (None, "") and not _run_time(account) and not K8S_NAMESPACE.match(str(account)):
+        issues.append(CheckIssue(("serving", "service_account"), f"bad Kubernetes service account name {account!r}",
+                                 "lowercase letters, digits and '-', starting and ending with a letter or digit, "
+                                 "max 63 (the pods' serviceAccountName)"))
     gpu_type = serving.get("gpu_type")
     if gpu_type is None or _run_time(gpu_type):
         return issues
