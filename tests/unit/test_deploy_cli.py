@@ -174,3 +174,14 @@ def test_manifest_refuses_a_placeholder_image_and_warns_of_a_tag(capsys, monkeyp
     code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image", "ghcr.io/acme/rt:1.0")
     assert code == 0 and "warning: image ghcr.io/acme/rt:1.0 is not pinned by digest" in " ".join(err.split())
     assert yaml.safe_load(out)["spec"]["predictor"]["containers"][0]["image"] == "ghcr.io/acme/rt:1.0"
+
+
+def test_manifest_takes_the_service_account_the_deploy_step_takes(capsys, monkeypatch):
+    # there was no --service-account: the rendered pods ran as `default`, unlike the deploy step's
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE,
+                          "--service-account", "kubepipe-runner")
+    assert code == 0 and yaml.safe_load(out)["spec"]["predictor"]["serviceAccountName"] == "kubepipe-runner"
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--service-account", "X Y")
+    assert code == 2 and "--service-account (serving.service_account): bad Kubernetes service account name 'X Y'" \
+        in " ".join(err.split())

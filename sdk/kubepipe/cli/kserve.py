@@ -20,6 +20,7 @@ _FLAGS = {("model_name",): "MODEL_NAME", ("namespace",): "--namespace", ("runtim
           ("autoscaling", "max_replicas"): "--max-replicas", ("autoscaling", "metric"): "--metric",
           ("autoscaling", "target"): "--target", ("serving", "cpu"): "--cpu", ("serving", "memory"): "--memory",
           ("serving", "gpu"): "--gpu", ("serving", "gpu_type"): "--gpu-type",
+          ("serving", "service_account"): "--service-account",
           ("serving", "runtime"): "--serving-runtime", ("serving", "precision"): "--precision"}
 
 kserve = typer.Typer(name="kserve", no_args_is_help=True,
@@ -43,6 +44,10 @@ def manifest(
     gpu_type: Optional[str] = typer.Option(
         None, "--gpu-type", help="serving.gpu_type: the GPU's normalised type (nvidia-l4, nvidia-tesla-t4, ...), "
                                  "a GKE accelerator node selector; needs --gpu."),
+    service_account: Optional[str] = typer.Option(
+        None, "--service-account",
+        help="serving.service_account: the pods' Kubernetes service account (the storage initializer downloads "
+             "the model as it; the deploy step's default is the profile's deploy_service_account)."),
     # None when not given, as a deploy step without these keys: runtime triton refuses any value of them
     serving_runtime: Optional[str] = typer.Option(
         None, "--serving-runtime", show_default=SERVE["runtime"],
@@ -87,8 +92,8 @@ def manifest(
         raise UserError(f"--mode: unknown mode {mode!r}; "
                         + (did_you_mean(mode, DEPLOYMENT_MODES) or f"use one of: {', '.join(DEPLOYMENT_MODES)}"))
     # the deploy step's own check: the model name and namespace it accepts, the runtime/precision/gpu pairs
-    given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision), ("gpu_type", gpu_type))
-             if v is not None}
+    given = {k: v for k, v in (("runtime", serving_runtime), ("precision", precision), ("gpu_type", gpu_type),
+                               ("service_account", service_account)) if v is not None}
     scaling = {k: v for k, v in dict(min_replicas=min_replicas, max_replicas=max_replicas, metric=metric,
                                      target=target).items() if v is not None}
     issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime, "canary_percent": canary,
@@ -100,7 +105,7 @@ def manifest(
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
-        memory=memory, gpu=gpu, gpu_type=gpu_type and gke_accelerator(gpu_type),
+        memory=memory, gpu=gpu, gpu_type=gpu_type and gke_accelerator(gpu_type), service_account=service_account,
         serve_runtime=serving_runtime or SERVE["runtime"], precision=precision or SERVE["precision"]))
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
