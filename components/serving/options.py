@@ -84,6 +84,10 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be a finite number (got {values[k]})" for k in odd]
     values = {k: v for k, v in values.items() if k not in odd}
     problems += [f"{flag(k)} must be positive (got {values[k]})" for k in _POSITIVE if values.get(k, 1) <= 0]
+    body = values.get("max_body_mb", 1)
+    if 0 < body < 1 / 1024:  # bytes are whole: 1e-7 MiB was a 0-byte limit that refused every request
+        problems.append(f"--max-body-mb {body:g} is under 1 KiB (0.001 MiB), too small for any request; the default "
+                        f"is {DEFAULTS['max_body_mb']:g}")
     problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
                  if not 0 <= values.get(k, 0) <= 1]

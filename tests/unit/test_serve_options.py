@@ -49,6 +49,8 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number (got nan)"),
     # was served on one thread: both runtimes take max(1, n), where ONNX Runtime reads 0 as every core
     (["--torch-threads", "0"], "--torch-threads must be positive (got 0)"),
+    # a 0-byte body limit once whole bytes were taken: every request was a 413
+    (["--max-body-mb", "1e-7"], "--max-body-mb 1e-07 is under 1 KiB (0.001 MiB), too small for any request"),
     # a sink that was created and never written: the deploy step's serving.log.sample refuses 0 already
     (["--log-sink", "/tmp/sink", "--log-sample", "0"],
      "--log-sample 0: --log-sink /tmp/sink would log no request; give a fraction above 0 (1 = every request), or drop "
