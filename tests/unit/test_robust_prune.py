@@ -127,6 +127,8 @@ def test_runs_commands_read_the_folder_the_local_profile_puts_runs_in(tmp_path, 
     _run(home, "p-old", 1_700_000_000)
     _run(home, "p-new", 1_700_000_001)
     (home / "state" / "checkpoints" / "p-old").mkdir(parents=True)
+    (home / ".trash").mkdir()  # beside the runs folder: not prune's to empty
+    (home / ".trash" / "mine.txt").write_text("keep")
     code, out, err = run_cli(capsys, "runs", "list")
     assert code == 0 and [line.split("\t")[0] for line in out.splitlines()[1:]] == ["p-new", "p-old"], out + err
     code, out, err = run_cli(capsys, "runs", "show", "p-old", "--format", "json")
@@ -135,3 +137,26 @@ def test_runs_commands_read_the_folder_the_local_profile_puts_runs_in(tmp_path, 
     assert code == 0 and json.loads(out)["removed"] == ["p-old"], err
     assert not (home / "runs" / "p-old").exists() and (home / "runs" / "p-new").is_dir()
     assert not (home / "state" / "checkpoints" / "p-old").exists()  # the profile's state_dir
+    assert (home / ".trash" / "mine.txt").read_text() == "keep" and not (home / "runs" / ".trash").exists()
+
+
+def test_checkpoints_on_another_file_system_are_deleted_in_place(tmp_path, monkeypatch):
+    # a profile's state_dir on another disk than the runs: the rename into the trash fails with EXDEV
+    import errno
+    import os
+
+    home = tmp_path / "home"
+    _run(home, "p-old", 1_700_000_000)
+    _run(home, "p-new", 1_700_000_001)
+    ckpt = tmp_path / "disk2" / "checkpoints" / "p-old" / "train"
+    ckpt.mkdir(parents=True)
+    replace = os.replace
+
+    def cross_device(src, dst):
+        if "disk2" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    assert prune_runs(home, 1, state_dir=tmp_path / "disk2")["removed"] == ["p-old"]
+    assert not ckpt.parent.exists() and not (home / "runs" / "p-old").exists()

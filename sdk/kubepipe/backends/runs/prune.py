@@ -2,13 +2,15 @@
 
 Removes the oldest local runs beyond `keep`, never one that is still running, whose model is a
 registry champion or previous champion, or whose folder holds files a local endpoint serves.
-A run folder is first renamed into `<home>/.trash` (one atomic rename: a crash never leaves half a
-run listed), then deleted; a later prune empties what a crash left there. The run's training
-checkpoints under `<home>/state/checkpoints/<run id>` go with it, unless a run that stays resumed it.
+A run folder is first renamed into `<home>/.trash` (inside a profile's own `pipeline_root`: its `.trash`;
+one atomic rename: a crash never leaves half a run listed), then deleted; a later prune empties what a
+crash left there. The run's training checkpoints under `<state_dir>/checkpoints/<run id>` go with it,
+unless a run that stays resumed it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -61,7 +63,9 @@ def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, 
     home = Path(home)
     runs_dir = Path(runs_dir) if runs_dir is not None else home / "runs"
     state_dir = Path(state_dir) if state_dir is not None else home / "state"
-    trash = runs_dir.parent / ".trash"  # beside the runs: one rename away (home/.trash by default)
+    # one rename away from the runs (same file system): <home>/.trash, or inside a profile's own pipeline_root
+    # (never beside it: `~/.trash` is not ours to empty)
+    trash = home / ".trash" if runs_dir.resolve() == (home / "runs").resolve() else runs_dir / ".trash"
     if not dry_run and trash.is_dir():
         shutil.rmtree(trash, ignore_errors=True)  # what an interrupted prune left
     try:
@@ -116,5 +120,10 @@ def _remove(folder: Path, trash: Path) -> None:
         return
     trash.mkdir(parents=True, exist_ok=True)
     target = trash / f"{folder.name}.{secrets.token_hex(4)}"
-    os.replace(folder, target)  # atomic: the run is listed whole or not at all
+    try:
+        os.replace(folder, target)  # atomic: the run is listed whole or not at all
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        target = folder  # checkpoints in a state_dir on another file system: nothing lists them, delete in place
     shutil.rmtree(target, ignore_errors=True)
