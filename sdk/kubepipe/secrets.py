@@ -92,7 +92,7 @@ def redacted(value: Any, key: object = None) -> Any:
 def redact_url(text: str) -> str:
     """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
     URL's signature, an access token) become REDACTED, the keys kept; a path or a file:// URL is returned as is."""
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import urlsplit
 
     if not isinstance(text, str) or "://" not in text or text[:7].lower() == "file://":
         return text
@@ -106,7 +106,11 @@ def redact_url(text: str) -> str:
         netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
     query = "&".join(key + (f"={REDACTED}" if eq else "")
                      for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
+    scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
+    slashes = "//" if text[len(scheme):].startswith("//") else ""
+    return (f"{scheme}{slashes}{netloc}{parts.path}" + (f"?{query}" if parts.query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 _KEYED_IN_TEXT = re.compile(r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)(?P<value>[^\s'\",;&]+)")

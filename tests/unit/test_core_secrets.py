@@ -144,3 +144,12 @@ def test_profile_rules_are_the_same_implementation():
                                       "host": textwrap.dedent("http://kfp")})
     assert problems == ["profile.registry_uri: looks like a URL with a password; credentials must not be written "
                         "in YAML - reference them from the environment instead"]
+
+
+def test_redact_url_leaves_a_url_with_nothing_to_redact_as_it_is():
+    # urlunsplit dropped the `//` of an empty authority: the registry's memory:///reg/... model_uri became memory:/reg/...
+    from kubepipe.secrets import redact_url
+
+    for url in ("memory:///reg/clf/versions/1/model", "hdfs:///data/x.csv", "s3://b/k", "abfs://c@acct.net/p"):
+        assert redact_url(url) == url
+    assert redact_url("memory:///reg?sig=1") == "memory:///reg?sig=<redacted>"
