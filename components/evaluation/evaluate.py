@@ -158,7 +158,7 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
     try:
         cm = load_model(path)
     except ModelError as exc:  # was the loader's 'retrain or re-copy the artifact', as if the candidate were at fault
-        raise unloadable_champion(what, model_name, exc) from None
+        raise unloadable_champion(champ, exc) from None
     if cm.task != model.task:
         raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
                              "compared on one holdout. Set baseline: none, or force the gate with a reason")

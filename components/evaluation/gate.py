@@ -311,8 +311,10 @@ def absolute_checks(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
     return _absolute(scope, metrics, thresholds)
 
 
-def unloadable_champion(what: str, model_name: str, exc: Exception) -> ModelError:
-    """The champion (not the candidate) cannot be loaded, e.g. its files changed in the registry: whose it is
-    and what to do, instead of the loader's own advice ('retrain or re-copy the artifact')."""
-    return ModelError(f"{what} cannot be loaded to compare the candidate with: {exc}. Promote a sound version "
-                      f"(kubepipe models promote {model_name} VERSION --reason ...), or set baseline: none")
+def unloadable_champion(champ, exc: Exception) -> ModelError:
+    """The champion (a registry ModelVersion, not the candidate) cannot be loaded, e.g. its files changed in the
+    registry: whose it is, where it is (the loader names a download's temp path for a remote registry) and what
+    to do, instead of the loader's own advice ('retrain or re-copy the artifact')."""
+    return ModelError(f"champion `{champ.name}` v{champ.version} ({champ.model_uri}) cannot be loaded to compare the "
+                      f"candidate with: {exc}. Promote a sound version (kubepipe models promote {champ.name} VERSION "
+                      "--reason ...), or set baseline: none")

@@ -112,7 +112,7 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
     try:
         retriever = Retriever(path, device=device)
     except ModelError as exc:
-        raise unloadable_champion(what, model_name, exc) from None
+        raise unloadable_champion(champ, exc) from None
     metrics, _ = score_index(retriever, queries, relevant, names)
     return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": path}
 

@@ -212,10 +212,30 @@ def test_a_champion_whose_weights_changed_in_the_registry_is_named_as_the_champi
     reg.promote("clf", reg.register(env["good"], name="clf", metrics={}).version, reason="first")
     weights = env["tmp"] / "registry" / "clf" / "versions" / "1" / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b"!")
-    with pytest.raises(ModelError, match=r"^champion `clf` v1 cannot be loaded to compare the candidate with: .*"
+    with pytest.raises(ModelError, match=r"^champion `clf` v1 \(.*/registry/clf/versions/1/model\) cannot be loaded "
+                                         r"to compare the candidate with: .*"
                                          r"model\.safetensors: sha256 .*\. Promote a sound version \(kubepipe models "
                                          r"promote clf VERSION --reason \.\.\.\), or set baseline: none$"):
         _eval(env, "good")
+
+
+def test_a_damaged_champion_in_a_remote_registry_is_named_where_it_is_not_where_it_was_downloaded(env):
+    # the loader named only the download ('/tmp/kubepipe-registry-y49dhb5i/2d7082b2/model.safetensors: sha256 ...')
+    import uuid
+
+    import fsspec
+
+    from kubepipe.components.errors import ModelError
+
+    uri = f"memory://reg-{uuid.uuid4().hex}"
+    reg = Registry(uri)
+    reg.promote("clf", reg.register(env["good"], name="clf", metrics={}).version, reason="first")
+    fs = fsspec.filesystem("memory")
+    weights = f"{uri.removeprefix('memory://')}/clf/versions/1/model/model.safetensors"
+    fs.pipe_file(weights, fs.cat_file(weights)[:-1] + b"!")
+    with pytest.raises(ModelError, match=rf"^champion `clf` v1 \(memory:///?{uri[9:]}/clf/versions/1/model\) "
+                                         "cannot be loaded to compare the candidate with: "):
+        evaluate_model(env["good"], env["holdout"], model_name="clf", registry_uri=uri, thresholds=GATE)
 
 
 def test_outputs_and_report(env, tmp_path):

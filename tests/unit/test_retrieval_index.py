@@ -222,7 +222,8 @@ def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch
     monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
     queries = tmp_path / "q.parquet"
     write_dataset(pd.DataFrame({"query": ["a"], "relevant": ["d1"]}), queries)
-    with pytest.raises(ModelError, match=r"champion `idx` v1 cannot be loaded to compare the candidate with: .*"
+    with pytest.raises(ModelError, match=r"champion `idx` v1 \(.*/reg/idx/versions/1/model\) cannot be loaded to "
+                                         r"compare the candidate with: .*"
                                          r"vectors.npy: sha256 differs.*, or set baseline: none"):
         evaluate_retrieval(tmp_path / "idx", queries, model_name="idx", registry_uri=f"file://{tmp_path / 'reg'}",
                            thresholds={"recall@5": {"min": 0.0}})
