@@ -193,3 +193,20 @@ def total(values: List[int], weights: Dict[str, float], names: list[str]) -> flo
     ports = plan.steps[1].info.inputs
     assert [(ports[n].kind, ports[n].type) for n in ("values", "weights", "names")] == [
         ("parameter", "list"), ("parameter", "dict"), ("parameter", "list")]
+
+
+def test_a_local_run_finds_the_users_model_class_from_any_folder(repo, monkeypatch):
+    from kubepipe.backends.local.runner import _user_module_path
+
+    (repo / "jv_models.py").write_text("class Net:\n    pass\n")
+    (repo / "pipelines" / "d.csv").write_text("a,b,label\n1,2,x\n3,4,y\n")
+    (repo / "pipelines" / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+        "  load: {component: load-data, with: {source: d.csv}}\n"
+        "  train: {component: train-torch, inputs: {dataset: '${steps.load.outputs.dataset}'},"
+        " with: {architecture: 'jv_models:Net', label_column: label, feature_columns: [a, b]}}\n")
+    monkeypatch.chdir("/")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    compiled = kubepipe.compile(repo / "pipelines" / "p.yaml")
+    # was: no PYTHONPATH, so the train step said "cannot import module `jv_models`" unless run from the root
+    assert _user_module_path(compiled, {}) == {"PYTHONPATH": str(repo.resolve())}

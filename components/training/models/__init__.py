@@ -61,7 +61,8 @@ def resolve_model_class(ref: str) -> type:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
         raise ModelError(f"model {ref!r}: cannot import module `{module_name}`: "
-                         f"{type(exc).__name__}: {exc}. Is it installed / on PYTHONPATH?") from None
+                         f"{type(exc).__name__}: {exc}. Is it installed (or, in a local run, a module next to "
+                         "the pipeline file or in a folder above it)?") from None
     cls = getattr(module, attr, None)
     if cls is None:
         raise ModelError(f"model {ref!r}: module `{module_name}` has no attribute `{attr}`")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import sysconfig
 import traceback
 from pathlib import Path
+from typing import Any, Iterable
 
-__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file"]
+__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file",
+           "roots_of_refs"]
 
 
 def _installed(top: str) -> bool:
@@ -52,6 +55,27 @@ def make_importable(module: str, base_dir: Path) -> Path | None:
     sys.path.append(str(root))
     importlib.invalidate_caches()
     return root
+
+
+_REF = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
+
+
+def roots_of_refs(values: Iterable[Any], base_dir: Path) -> list[Path]:
+    """The folders at or above `base_dir` holding the modules of `package.module:Name` strings among `values`
+    (nested lists and dicts too): a step's own class, such as train-torch's `architecture: mymodels:TinyNet`."""
+    roots: dict[Path, None] = {}
+    stack = list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and (m := _REF.match(v)):
+            root = module_root(m.group(1), base_dir)
+            if root is not None:
+                roots[root] = None
+    return list(roots)
 
 
 def shadowed_note(module: str, base_dir: Path) -> str | None:

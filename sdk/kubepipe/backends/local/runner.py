@@ -198,9 +198,16 @@ def _require_extras(compiled: Compiled) -> None:
 
 def _user_module_path(compiled: Compiled, env: dict[str, str]) -> dict[str, str]:
     """`env` with the folders your python components were found in (catalog.user_modules) on PYTHONPATH, after
-    what is there, so that a step's body imports your other modules as validate imported the component."""
+    what is there, so that a step's body imports your other modules as validate imported the component; and so
+    the folders of `package.module:Class` values a step takes (train-torch's `architecture: mymodels:TinyNet`)."""
+    from kubepipe.catalog.user_modules import roots_of_refs
+    from kubepipe.plan.model import Literal
+
     plan = compiled.plan
-    roots = [s.info.import_root for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]]
+    steps = [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]
+    literals = [b.value for s in steps for b in s.args.values() if isinstance(b, Literal)]
+    classes = roots_of_refs(literals, Path(plan.source_path).parent)
+    roots = [s.info.import_root for s in steps] + [str(r) for r in classes]
     extra = list(dict.fromkeys(r for r in roots if r))
     if not extra:
         return env
