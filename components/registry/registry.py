@@ -202,13 +202,13 @@ class Registry:
         return self.store.local_path(f"{name}/versions/{mv.version}/model")
 
     def verify(self, name: str, version: int | str) -> dict:
-        """The version's files against the sha256s recorded when it was registered: {"version", "changed",
-        "missing", "added"} (file paths; all empty when intact). Serving and evaluation refuse a changed
-        artifact; this says so before either runs."""
+        """The version's files against the sha256s recorded when it was registered: {"version", "path", "changed",
+        "missing", "added"} (the model folder; file paths, all empty when intact). Serving and evaluation refuse a
+        changed artifact; this says so before either runs."""
         mv = self.get(name, version)
         with self.store.local_tree(f"{name}/versions/{mv.version}/model") as folder:
             now = hash_tree(folder)
-        return {"version": mv.version,
+        return {"version": mv.version, "path": mv.model_uri,
                 "changed": sorted(f for f in mv.files if f in now and now[f] != mv.files[f]),
                 "missing": sorted(f for f in mv.files if f not in now),
                 "added": sorted(f for f in now if f not in mv.files)}

@@ -96,7 +96,9 @@ def test_verify_names_the_versions_whose_files_changed_after_registration(reg, c
     assert code == 0 and _cells(out, "v1")[1] == "intact"
     code, out, err = _run(capsys, "models", "verify", "clf", "2")
     assert code == 1 and "CHANGED" in out and "changed: model.safetensors; added: extra.bin" in out
-    assert "files changed after registration" in err
+    assert " ".join(err.split()) == (  # was 'clf: files changed after registration', no version, no path
+        f"error: clf v2: files changed after registration in {tmp_path}/.kubepipe/registry/clf/versions/2/model; "
+        "serving and evaluation refuse them: register the model again")
 
 
 def test_verify_of_every_version_fails_on_a_corrupt_one(reg, capsys, tmp_path):

@@ -379,7 +379,8 @@ def test_verify_of_a_remote_store_leaves_no_download_behind(tmp_path, monkeypatc
     reg.register(_model(tmp_path, "a"), name="clf", metrics={})
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    assert reg.verify("clf", 1) == {"version": 1, "changed": [], "missing": [], "added": []}
+    assert reg.verify("clf", 1) == {"version": 1, "path": reg.get("clf", 1).model_uri, "changed": [], "missing": [],
+                                    "added": []}
     assert os.listdir(tmp_path / "tmp") == []  # was: one kubepipe-registry-* copy of the model per version verified
 
 

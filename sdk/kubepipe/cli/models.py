@@ -136,7 +136,8 @@ def verify(name: str = typer.Argument(..., help="Model name."),
         results = [reg.verify(name, version)]
     else:  # all but those still being registered; a corrupt one was skipped: 'intact', exit 0, hashes unreadable
         results = [reg.verify(name, v.version) if v.ok else
-                   {"version": v.version, "changed": [], "missing": [], "added": [], "error": v.error}
+                   {"version": v.version, "path": v.model_uri, "changed": [], "missing": [], "added": [],
+                    "error": v.error}
                    for v in reg.versions(name, known=True) if v.status != "incomplete"]
     for r in results:
         r["intact"] = not (r["changed"] or r["missing"] or r["added"] or r.get("error"))
@@ -148,12 +149,13 @@ def verify(name: str = typer.Argument(..., help="Model name."),
                        output.Styled("CORRUPT" if r.get("error") else "CHANGED", "bold red"),
                        "; ".join(f"{k}: {', '.join(r[k])}" for k in ("changed", "missing", "added") if r[k]))
                       for r in results], title=name)
-    for r in results:
-        if r.get("error"):
+    for r in results:  # each damaged version with where it is (was 'starter: files changed', no version, no path)
+        if r["changed"] or r["missing"] or r["added"]:
+            console.err.print(f"[red]error:[/red] {console.escape(name)} v{r['version']}: files changed after "
+                              f"registration in {console.escape(r['path'])}; serving and evaluation refuse them: "
+                              "register the model again", soft_wrap=True)
+        elif r.get("error"):
             console.err.print(f"[red]error:[/red] {console.escape(r['error'])}", soft_wrap=True)
-    if any(r["changed"] or r["missing"] or r["added"] for r in results):
-        console.err.print(f"[red]error:[/red] {console.escape(name)}: files changed after registration; serving "
-                          "and evaluation refuse them: register the model again", soft_wrap=True)
     if not all(r["intact"] for r in results):
         raise typer.Exit(1)
 
