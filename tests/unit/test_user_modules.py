@@ -210,3 +210,20 @@ def test_a_local_run_finds_the_users_model_class_from_any_folder(repo, monkeypat
     compiled = kubepipe.compile(repo / "pipelines" / "p.yaml")
     # was: no PYTHONPATH, so the train step said "cannot import module `jv_models`" unless run from the root
     assert _user_module_path(compiled, {}) == {"PYTHONPATH": str(repo.resolve())}
+
+
+def test_a_built_in_step_failing_in_the_users_class_is_placed_in_it(tmp_path):
+    import sysconfig
+
+    import kubepipe.components.training.trainer as trainer
+    from kubepipe.backends.local.user_frames import user_frame
+
+    mine = tmp_path / "jv_models.py"
+    site = sysconfig.get_paths()["purelib"]
+    lines = ['File "/tmp/tmp.Ab/ephemeral_component.py", line 40, in train_torch',  # the built-in's copy
+             f'File "{trainer.__file__}", line 200, in fit',  # kubepipe's own code
+             f'File "{mine}", line 13, in forward',  # the user's model class
+             f'File "{site}/torch/nn/modules/linear.py", line 125, in forward']  # a package it calls
+    # was: no place at all (only python components were placed)
+    assert user_frame(lines, None) == f"{mine}:13, in forward"
+    assert user_frame(lines[:2], None) is None  # a built-in failing in its own code: no user place to name

@@ -102,6 +102,8 @@ def library_file(filename: str) -> bool:
         return True
     roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     roots.add(str(Path(__file__).resolve().parents[1]))  # kubepipe itself
+    components = importlib.util.find_spec("kubepipe.components")  # its built-ins: a folder of their own in a checkout
+    roots.update(components.submodule_search_locations or () if components else ())
     path = os.path.realpath(filename)
     return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
 

@@ -144,8 +144,7 @@ class _Watcher(io.TextIOBase):
             m = _ERROR.match(lines[i])
             if m:
                 rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
-                smap = self.frames.get(step)
-                where = user_frame(lines[:i], smap) if smap else None  # the user's file, not kfp's copy of it
+                where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
                 return "\n".join([f"{m.group(1)}: {m.group(2)}" + (f" (at {where})" if where else ""), *rest])
         # no exception (e.g. sys.exit(1)): the task's last line of its own output
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]

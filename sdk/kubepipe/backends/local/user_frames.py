@@ -58,17 +58,18 @@ def source_maps(steps: Iterable[Any]) -> dict[str, SourceMap]:
     return out
 
 
-def user_frame(lines: list[str], smap: SourceMap) -> str | None:
-    """`file:line, in function` of the innermost frame of your code in a step's output lines: kfp's copy of the
-    component mapped back onto your file, or a module of yours it called (not Python's, a package's or kfp's)."""
+def user_frame(lines: list[str], smap: SourceMap | None) -> str | None:
+    """`file:line, in function` of the innermost frame of your code in a step's output lines: kfp's copy of your
+    component mapped back onto your file, or a module of yours it called (not Python's, a package's, kfp's or
+    kubepipe's), such as the model class a built-in step trains."""
     found = None
     for line in lines:
         m = _FRAME.search(line)
         if m is None:
             continue
         file, number, func = m.group(1), int(m.group(2)), m.group(3)
-        if file.endswith("/ephemeral_component.py"):
-            found = (smap.file, number + smap.offset, func)
+        if file.endswith("/ephemeral_component.py"):  # a built-in's copy (no map) is kubepipe's code
+            found = (smap.file, number + smap.offset, func) if smap else found
         elif not library_file(file):
             found = (file, number, func)
     return f"{code_place(found[0], found[1])}, in {found[2]}" if found else None
