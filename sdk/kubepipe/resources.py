@@ -26,7 +26,8 @@ GPU_TYPES: dict[str, tuple[str, str]] = {
     "nvidia-h200-141gb": ("NVIDIA_H200_141GB", "nvidia-h200-141gb"),
     "nvidia-b200": ("NVIDIA_B200", "nvidia-b200"),
 }
-MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
+# with its unit: Kubernetes reads a bare number as bytes, so `memory: "512"` would be 512 bytes, not 512Mi
+MEMORY_RE = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)$"
 CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
 
 
@@ -69,7 +70,9 @@ def cpu_problem(value: object) -> str | None:
 
 
 def memory_problem(value: object) -> str | None:
-    """Why `value` is no memory amount (512Mi, 16Gi, above 0), or None."""
+    """Why `value` is no memory amount (512Mi, 16Gi: a unit, above 0), or None."""
+    if isinstance(value, str) and re.match(r"^\d+(\.\d+)?$", value):
+        return f"{value} would be {value} bytes; write its unit, e.g. {value}Mi or {value}Gi"
     if not isinstance(value, str) or not re.match(MEMORY_RE, value):
         return "expected a memory amount like 512Mi or 16Gi"
     if float(re.match(r"[\d.]+", value).group()) == 0:  # type: ignore[union-attr]

@@ -47,7 +47,8 @@ CASES = [  # (YAML after the head, what it shows)
     ("defaults: {resources: {cpu: '0m'}}\nsteps:\n" + STEP, "cpu 0m"),
     ("defaults: {resources: {cpu: 'lots'}}\nsteps:\n" + STEP, "cpu text"),
     ("defaults: {resources: {cpu: '500m', memory: 0.5Gi}}\nsteps:\n" + STEP, "cpu and memory"),
-    ("defaults: {resources: {cpu: 0.25, memory: '10'}}\nsteps:\n" + STEP, "cpu a number, memory in bytes"),
+    ("defaults: {resources: {cpu: 0.25, memory: 10Mi}}\nsteps:\n" + STEP, "cpu a number"),
+    ("defaults: {resources: {memory: '10'}}\nsteps:\n" + STEP, "memory without its unit (bytes)"),
     ("defaults: {resources: {memory: 0Gi}}\nsteps:\n" + STEP, "memory 0"),
     ("defaults: {resources: {memory: 2GB}}\nsteps:\n" + STEP, "memory unit"),
 ]

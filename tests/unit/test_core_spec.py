@@ -205,6 +205,9 @@ def test_a_pipeline_without_steps_says_to_add_one():
     ("timeout: 500ms", "steps.a.timeout", "at least 1s"),
     ("resources: {memory: '0Gi'}", "steps.a.resources.memory", "more than 0"),
     ("resources: {cpu: '0m'}", "steps.a.resources.cpu", "positive"),
+    # '512' was read as 512 bytes, not the 512Mi meant (no container runtime starts a container with that)
+    ("resources: {memory: '512'}", "steps.a.resources.memory", "512 would be 512 bytes; write its unit, e.g. "
+                                                               "512Mi or 512Gi"),
 ])
 def test_zero_timeouts_and_limits_are_refused_not_dropped(extra, path, says):
     # the compiler dropped timeout 0 as "no timeout"; a zero memory limit is a container killed at once

@@ -89,6 +89,10 @@ def test_serving_sizes_are_checked_as_a_step_s_resources_are():
     assert "memory must be more than 0" in got[("serving", "memory")].message
     assert got[("serving", "gpu_type")].message.startswith("needs `serving.gpu` (how many)")
     assert check({"serving": {"gpu": 1, "gpu_type": "l4"}}, gpu_types={"l4": "nvidia-l4"}) == []
+    # `memory: "4096"` is 4096 bytes (a container no runtime starts), not the 4096Mi meant
+    got = _paths(check({"serving": {"memory": "4096"}}))
+    assert got[("serving", "memory")].message == ("4096 would be 4096 bytes; write its unit, e.g. 4096Mi or "
+                                                  "4096Gi, got '4096'")
     # was applied as serviceAccountName, which the API server refuses only at deploy, after training
     got = _paths(check({"serving": {"service_account": "Model Server"}}))
     assert got[("serving", "service_account")].message == "bad Kubernetes service account name 'Model Server'"

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kubepipe.errors import Issue
+from kubepipe.resources import memory_problem
 from kubepipe.spec.source import Locator
 from kubepipe.util import did_you_mean
 
@@ -58,7 +59,8 @@ def _issue(err: dict, path: tuple, data: Any, locator: Locator, root: type[BaseM
         return locator.issue(full, "must be lowercase letters, digits and dashes (max 63)",
                              value=_short(value), hint="e.g. merchant-categorizer")
     if etype == "string_pattern_mismatch" and path and path[-1] == "memory":
-        return locator.issue(full, "expected a memory amount like 512Mi or 16Gi", value=_short(value))
+        return locator.issue(full, memory_problem(value) or "expected a memory amount like 512Mi or 16Gi",
+                             value=_short(value))
     text = msg[0].lower() + msg[1:] if msg else "invalid value"
     if text.startswith("value error, "):
         text = text[len("value error, "):]
