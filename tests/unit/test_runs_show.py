@@ -126,3 +126,21 @@ def test_the_run_table_and_runs_show_print_a_step_s_metrics(tmp_path, capsys, mo
     assert code == 0 and f"evaluate\tsucceeded\t1.0s\t{line}" in out, out + err
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path / "h")
     assert code == 0 and f"evaluate\tSUCCEEDED\t-\t{line}" in out, out + err
+
+
+def test_runs_show_names_the_params_a_run_was_given_without_credentials(tmp_path, capsys):
+    """RunResult.params (what `--resume` takes again) was in run.json only: `runs show` could not say which
+    `--param epochs=...` made a run."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult
+
+    given = {"epochs": 3, "api_token": "abcd1234efgh5678", "data_uri": "https://h/d.csv?X-Amz-Signature=abc"}
+    RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params=given,
+              state="SUCCEEDED", finished_at=2.0).save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["params"] == {"epochs": 3, "api_token": "<redacted>",
+                                         "data_uri": "https://h/d.csv?X-Amz-Signature=<redacted>"}
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    shown = "epochs=3, api_token=<redacted>, data_uri=https://h/d.csv?X-Amz-Signature=<redacted>"
+    assert code == 0 and f"params\t{shown}\n" in out, out

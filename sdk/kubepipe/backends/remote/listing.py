@@ -22,7 +22,7 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
     ref = getattr(run, "pipeline_version_reference", None)
     pipeline = (names or {}).get(getattr(ref, "pipeline_id", None) or "") or run.display_name
     return {
-        "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state),
+        "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state), "params": None,
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": getattr(getattr(run, "error", None), "message", None) or None,
         "steps": [_step(t.display_name, kfp_state(t.state), getattr(getattr(t, "error", None), "message", None))
@@ -57,7 +57,7 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
-        "target": "vertex", "state": vertex_state(res.state), "started_at": utc_iso(res.create_time),
+        "target": "vertex", "state": vertex_state(res.state), "params": None, "started_at": utc_iso(res.create_time),
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
         "steps": [_step(t.task_name, vertex_state(t.state), t.error.message) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),

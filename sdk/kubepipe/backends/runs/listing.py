@@ -74,7 +74,8 @@ def _local(data: dict) -> dict:
         data = crashed_view(data)
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
-        "state": data.get("state"), "started_at": utc_iso(data.get("started_at")),
+        "state": data.get("state"), "params": _params(data.get("params")),
+        "started_at": utc_iso(data.get("started_at")),
         "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
@@ -94,6 +95,15 @@ def _artifacts(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in sorted(value.items()) if isinstance(v, str)}
 
 
+def _params(value: Any) -> dict[str, Any]:
+    """The param values the run used (what `--resume` takes again), credentials redacted as in messages."""
+    if not isinstance(value, dict):
+        return {}
+    from kubepipe.secrets import redact_text, redacted
+
+    return {str(k): redact_text(v) if isinstance(v, str) else v for k, v in redacted(value).items()}
+
+
 def _metrics(value: Any) -> dict[str, float]:
     """metric name -> value (finite numbers only: the document stays valid JSON); older records have none."""
     if not isinstance(value, dict):
@@ -103,7 +113,7 @@ def _metrics(value: Any) -> dict[str, float]:
 
 
 def _corrupt(rec: Path, message: str) -> dict:
-    return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT",
+    return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
             "resumed_from": None}
 
