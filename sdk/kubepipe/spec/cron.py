@@ -278,7 +278,8 @@ def _fixed_offset(zone: ZoneInfo) -> int | None:
     }
     if len(probes) != 1:
         return None
-    return int(probes.pop().total_seconds() // 60)
+    offset = probes.pop()  # an aware time in a ZoneInfo always has one
+    return None if offset is None else int(offset.total_seconds() // 60)
 
 
 def _shift_to_utc(fields: Fields, offset_min: int, original: str, zone: str) -> Fields:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel
 
@@ -16,7 +16,7 @@ from kubepipe.util import did_you_mean
 __all__ = ["issues_from_pydantic"]
 
 
-def issues_from_pydantic(errors: list[dict], data: Any, locator: Locator, root: type[BaseModel],
+def issues_from_pydantic(errors: Sequence[Mapping[str, Any]], data: Any, locator: Locator, root: type[BaseModel],
                          prefix: tuple = ()) -> list[Issue]:
     out: list[Issue] = []
     seen: set[tuple] = set()
@@ -34,7 +34,7 @@ def issues_from_pydantic(errors: list[dict], data: Any, locator: Locator, root: 
     return out
 
 
-def _issue(err: dict, path: tuple, data: Any, locator: Locator, root: type[BaseModel],
+def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, root: type[BaseModel],
            prefix: tuple) -> Issue:
     etype, msg = err["type"], err["msg"]
     full = prefix + path

@@ -61,7 +61,7 @@ def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],
     is told, so that the string is later taken as a literal, not as a reference.
     """
     env = os.environ if environ is None else environ
-    kw = {"refuse": refuse, "on_verbatim": on_verbatim}
+    kw: dict[str, Any] = {"refuse": refuse, "on_verbatim": on_verbatim}
     if isinstance(data, dict):
         return {k: resolve_env(v, on_missing, env, path + (k,), **kw) for k, v in data.items()}
     if isinstance(data, list):

@@ -108,8 +108,8 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
         partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused values, nothing else
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
-    if issues:
-        raise SpecErrors(issues, partial=partial and LoadedPipeline(
+    if issues or spec is None:
+        raise SpecErrors(issues, partial=None if partial is None else LoadedPipeline(
             spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)))
     return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
 
@@ -139,8 +139,8 @@ def _at_fault(error: dict) -> tuple | None:
 def _without_bad_defaults(data: dict, errors: list) -> Pipeline | None:
     """The spec with each refused param default and run setting left out (a param with no default, a step with
     the default retries...), for the plan's checks, if those are the only problems; else None."""
-    bad = [_at_fault(e) for e in errors]
-    if not bad or None in bad:
+    bad = [p for p in map(_at_fault, errors) if p is not None]
+    if not bad or len(bad) != len(errors):
         return None
 
     def without(value: Any, path: tuple) -> Any:

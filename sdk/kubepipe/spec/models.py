@@ -179,9 +179,9 @@ class Resources(Strict):
 
 class RetryPolicy(Strict):
     count: int = Field(ge=0, le=20)
-    backoff: str = Field("30s", description="First wait between tries.", json_schema_extra=_DURATION)
-    factor: float = Field(2.0, ge=1.0)
-    max_backoff: str = Field("1h", json_schema_extra=_DURATION)
+    backoff: str = Field(default="30s", description="First wait between tries.", json_schema_extra=_DURATION)
+    factor: float = Field(default=2.0, ge=1.0)
+    max_backoff: str = Field(default="1h", json_schema_extra=_DURATION)
 
     @field_validator("backoff", "max_backoff")
     @classmethod
@@ -206,13 +206,13 @@ EnvValue = Union[str, int, float, bool, SecretRef]
 
 
 class StepDefaults(Strict):
-    retries: Union[int, RetryPolicy, None] = Field(None, json_schema_extra=_schema(integer={"minimum": 0,
-                                                                                            "maximum": 20}))
+    retries: Union[int, RetryPolicy, None] = Field(default=None, json_schema_extra=_schema(integer={
+        "minimum": 0, "maximum": 20}))
     cache: bool | None = None
-    timeout: Union[str, int, None] = Field(None, json_schema_extra=_schema(
+    timeout: Union[str, int, None] = Field(default=None, json_schema_extra=_schema(
         string=_DURATION_STRING, integer={"minimum": 1, "maximum": MAX_DURATION_S}))
     resources: Resources | None = None
-    env: dict[str, EnvValue] = Field({}, json_schema_extra=_names(ENV_NAME_RE.pattern))
+    env: dict[str, EnvValue] = Field(default={}, json_schema_extra=_names(ENV_NAME_RE.pattern))
     node_selector: dict[str, str] = {}
     tolerations: list[Toleration] = []
 

@@ -39,7 +39,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 class Auth(Strict):
-    token_env: str | None = Field(None, description="Environment variable holding a KFP bearer token.")
+    token_env: str | None = Field(default=None, description="Environment variable holding a KFP bearer token.")
     kubeconfig: str | None = None
     context: str | None = None
 
@@ -210,6 +210,6 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         issues += [replace(i, file="--set", line=None, col=None) if i.path.split(".")[0] in given else i
                    for i in found]
         profile = None
-    if issues:
+    if issues or profile is None:
         raise ValidationError(issues)
     return profile

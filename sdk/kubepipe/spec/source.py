@@ -225,7 +225,7 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
         return
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
-        merged = []
+        merged: list = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merged += value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
