@@ -81,7 +81,9 @@ def _pip_args(words: list[str]) -> list[str] | None:
 def _classify(args: list[str]) -> PipInstall:
     from packaging.requirements import InvalidRequirement, Requirement
 
-    packages, kfp, options = [], [], []
+    packages: list[str] = []
+    kfp: list[str] = []
+    options: list[str] = []
     it = iter(range(len(args)))
     for i in it:
         word = args[i]

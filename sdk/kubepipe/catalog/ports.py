@@ -12,7 +12,8 @@ PARAM_TYPES = {"String": "str", "Integer": "int", "Float": "float", "Boolean": "
                "List": "list", "Dict": "dict", "PipelineTaskFinalStatus": "task_status",
                "STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
                "LIST": "list", "STRUCT": "dict"}
-_PY = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict}
+_PY: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list,
+                                           "dict": dict}
 
 
 @dataclass(frozen=True)

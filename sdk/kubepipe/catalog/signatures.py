@@ -23,7 +23,7 @@ def _lock_path() -> Path:
     import importlib
 
     pkg = importlib.import_module("kubepipe.components")
-    return Path(pkg.__file__).parent / LOCK_FILE
+    return Path(pkg.__path__[0]) / LOCK_FILE  # the package's folder
 
 
 def generate() -> dict:

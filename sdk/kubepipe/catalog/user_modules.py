@@ -111,6 +111,7 @@ def library_file(filename: str) -> bool:
 def failed_at(exc: BaseException) -> str | None:
     """`file:line` in your code where importing a module failed: a SyntaxError's own place, else the innermost
     frame of the traceback outside Python, installed packages and kubepipe; None when there is none."""
+    where: tuple[str, int | None]
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
         where = (exc.filename, exc.lineno)
     else:
@@ -121,11 +122,11 @@ def failed_at(exc: BaseException) -> str | None:
     return code_place(*where)
 
 
-def code_place(filename: str, line: int) -> str:
+def code_place(filename: str, line: int | None) -> str:
     """`file:line` as an error shows it: relative to the working directory when the file is below it."""
     path = Path(filename)
     try:
         shown = path.resolve().relative_to(Path.cwd())
     except ValueError:
         shown = path
-    return f"{shown}:{line}"
+    return f"{shown}:{line}" if line is not None else str(shown)
