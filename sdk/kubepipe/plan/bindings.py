@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from kubepipe.catalog.ports import Port, literal_fits
-from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, Nested, OutputRef, ParamRef
+from kubepipe.plan.model import Binding, Condition, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.spec.interpolation import REF_RE, Ref, find_refs
 from kubepipe.util import did_you_mean
 
@@ -159,18 +159,23 @@ def _shown(b: Binding) -> str:
         return f"${{steps.{b.step}.outputs.{b.output}}}"
     if isinstance(b, ParamRef):
         return f"${{params.{b.name}}}"
-    value = b.value
+    value = b.value if isinstance(b, (Literal, ContextRef)) else b
     return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def condition_types_issue(sides: list[tuple[Binding, str | None]]) -> BindingError | None:
+def _own_type(b: Binding) -> str:
+    """The type of a literal's value (a reference's type is its port's or param's)."""
+    return type(b.value).__name__ if isinstance(b, (Literal, ContextRef)) else type(b).__name__
+
+
+def condition_types_issue(sides: Sequence[tuple[Binding, str | None]]) -> BindingError | None:
     """Both sides of a `when:` must be of one kind (text, number or bool): (operand, its type) pairs,
     None for a literal's own type.
 
     KFP's lowering gets a mix wrong without a word: a bool against 1 is inverted (`== false`), a
     number or bool against a quoted value compares the expression's own text (always false), and
     a bool against an int reference fails the compiler."""
-    typed = [(_shown(b), typ or type(b.value).__name__, not isinstance(b, Literal)) for b, typ in sides]
+    typed = [(_shown(b), typ or _own_type(b), not isinstance(b, Literal)) for b, typ in sides]
     for shown, typ, _ in typed:
         if typ not in _COMPARABLE:
             return BindingError(f"`{shown}` is {typ}; a condition compares str, int, float or bool values")

@@ -12,7 +12,7 @@ from kubepipe.catalog import CatalogError, ComponentInfo, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.input_checks import InputChecks
-from kubepipe.plan.model import Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
+from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
@@ -81,7 +81,7 @@ class _Builder(InputChecks):
         except BindingError as exc:
             self.err(path + ("when",), str(exc), hint=exc.hint)
             return None
-        sides = []
+        sides: list[tuple[Binding, str | None]] = []
         for side in (cond.left, cond.right):
             if isinstance(side, OutputRef):
                 port = self.output_port(side, path + ("when",))

@@ -28,7 +28,7 @@ def to_mermaid(plan: Plan) -> str:
         shape = f'{{{{"{label}"}}}}' if s.foreach is not None else f'["{label}"]'
         lines.append(f"    {_id(s.name)}{shape}")
     for s in plan.steps:
-        wired = {}
+        wired: dict[str, list[str]] = {}
         for inp, b in s.args.items():
             if isinstance(b, OutputRef):
                 wired.setdefault(b.step, []).append(f"{b.output}→{inp}")

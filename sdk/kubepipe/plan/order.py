@@ -8,7 +8,7 @@ and 10,000 steps order in milliseconds.
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from typing import Iterator, Mapping
 
 __all__ = ["find_cycle", "topo_order"]
 
@@ -39,7 +39,7 @@ def find_cycle(deps: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def topo_order(names: list[str], deps: dict[str, list[str]], group: dict[str, object]) -> list[str]:
+def topo_order(names: list[str], deps: Mapping[str, list[str]], group: Mapping[str, object]) -> list[str]:
     """Kahn's algorithm; ties go to the current group, then to YAML order."""
     index = {n: i for i, n in enumerate(names)}
     waiting = [0] * len(names)
@@ -64,9 +64,9 @@ def topo_order(names: list[str], deps: dict[str, list[str]], group: dict[str, ob
                 return i
         return None
 
-    for i in range(len(names)):
-        if not waiting[i]:
-            ready(i)
+    for first in range(len(names)):
+        if not waiting[first]:
+            ready(first)
     done: list[str] = []
     last: object = _NONE
     while len(done) < len(names):

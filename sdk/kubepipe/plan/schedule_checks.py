@@ -36,7 +36,7 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
     if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
         issues.append(loc.issue(("schedule", "end_time"), f"ends at {end}, not after start_time {start}: the "
                                 "schedule never fires", hint="move end_time after start_time, or remove one"))
-    elif end and end <= utc_iso(time.time()):  # a warning: the same file was fine yesterday
+    elif end and end <= (utc_iso(time.time()) or ""):  # a warning: the same file was fine yesterday
         issues.append(loc.issue(("schedule", "end_time"), f"ended at {end}, in the past: the schedule never "
                                 "fires again", hint="move end_time into the future, or remove it",
                                 severity="warning"))
