@@ -104,8 +104,9 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
             groups = _groups(plan.steps)
             for i, group in enumerate(groups):
                 cond = group[0].condition
-                is_else = cond is not None and i > 0 and groups[i - 1][0].condition is not None and \
-                    groups[i - 1][0].condition.negation_key() == cond.key and not _is_else(groups, i - 1)
+                before = groups[i - 1][0].condition if i > 0 else None
+                is_else = cond is not None and before is not None and before.negation_key() == cond.key and \
+                    not _is_else(groups, i - 1)
                 with ExitStack() as stack:
                     if is_else:
                         stack.enter_context(dsl.Else())
@@ -127,7 +128,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
         default = inspect.Parameter.empty if p.default is None else p.default
         params.append(inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                         annotation=PARAM_TYPES[p.type], default=default))
-    body.__signature__ = inspect.Signature(params)  # kfp reads params from the signature
+    body.__dict__["__signature__"] = inspect.Signature(params)  # kfp reads params from the signature
     body.__name__ = plan.name.replace("-", "_")
     body.__annotations__ = {n: PARAM_TYPES[plan.params[n].type] for n in names}
     return dsl.pipeline(name=plan.name, description=plan.description or None)(body)
