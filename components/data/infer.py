@@ -1,8 +1,9 @@
 """Bootstrap an expectation list (kubepipe YAML form) from a data sample; GX 1.x has no profiler any more.
 
 Rules: every column exists (as a set); not-null (with `mostly` when the sample has nulls); a type
-family; value sets for low-cardinality columns; ranges for numerics (exact for small integer domains
-seen in full, otherwise widened by 10% and `warn`, since a sample's extremes are guesses); value
+family; value sets for low-cardinality columns (`warn` when inferred from a sample of the data); ranges
+for numerics over their finite values (exact for small integer domains seen in full, `warn` from a
+sample, otherwise widened by 10% and `warn`, since a sample's extremes are guesses); value
 lengths for free text; uniqueness for identifier-like columns.
 """
 
@@ -18,12 +19,15 @@ _NUMBER_TYPES = ["int8", "int16", "int32", "int64", "float32", "float64", "Int64
 _BOOL_TYPES = ["bool", "BooleanDtype"]
 
 
-def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None = None) -> list[dict]:
+def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None = None,
+                       sampled: bool = False) -> list[dict]:
     """Expectation items (`{expect_xxx: {kwargs}}`) that the sample `df` itself passes.
 
     Columns whose values are not plain scalars (lists, dicts, dates, durations, mixed types...) get only
-    the not-null rule; `notes`, when given, collects one line per such column saying so.
+    the not-null rule; `notes`, when given, collects one line per such column saying so. `sampled`: `df` is
+    part of the data, so value sets are `warn` (a category the sample missed would fail the whole data).
     """
+    import numpy as np
     import pandas as pd
 
     from kubepipe.components.errors import DataError
@@ -70,10 +74,21 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": text}})
         distinct = values.nunique()
         if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
-            items.append({"expect_column_values_to_be_in_set": {"column": name, "value_set": sorted(_py(v) for v in values.unique())}})
+            rule = {"column": name, "value_set": sorted(_py(v) for v in values.unique())}
+            items.append({"expect_column_values_to_be_in_set": {**rule, "severity": "warn"} if sampled else rule})
             continue
         if kind in "iuf":
-            items.append(_range(name, values))
+            finite = values[np.isfinite(values.astype("float64"))] if kind == "f" else values
+            if finite.empty:
+                notes.append(f"column {name!r}: every value is infinite; no range inferred")
+                continue
+            rule = _range(name, finite, sampled)
+            if len(finite) < len(values):  # a range of +-inf checks nothing: bound the finite values
+                body = next(iter(rule.values()))
+                body["mostly"] = max(0.01, math.floor(len(finite) / len(values) * 0.98 * 100) / 100)
+                notes.append(f"column {name!r}: {len(values) - len(finite)} infinite value(s); the range bounds the "
+                             f"finite ones, with `mostly`")
+            items.append(rule)
         else:
             lengths = values.astype(str).str.len()
             items.append({"expect_column_value_lengths_to_be_between": {
@@ -107,10 +122,11 @@ def _hashable(v) -> bool:
     return True
 
 
-def _range(name: str, values) -> dict:
+def _range(name: str, values, sampled: bool = False) -> dict:
     lo, hi = _py(values.min()), _py(values.max())
     if values.dtype.kind in "iu" and hi - lo <= 100 and values.nunique() == hi - lo + 1:
-        return {"expect_column_values_to_be_between": {"column": name, "min_value": lo, "max_value": hi}}
+        exact = {"column": name, "min_value": lo, "max_value": hi}
+        return {"expect_column_values_to_be_between": {**exact, "severity": "warn"} if sampled else exact}
     pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
     low = lo - pad if lo < 0 else max(0, lo - pad)  # non-negative data stays non-negative
     return {"expect_column_values_to_be_between": {

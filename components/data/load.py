@@ -130,6 +130,7 @@ def _sample(df, source: str, fraction: float, n: int, seed: int):
         problem = sampling_problem(key, value)
         if problem and (fraction or n):
             raise DataError(f"{key}: {problem}")
+    rows = len(df)
     if fraction:
         if not 0 < fraction <= 1:
             raise DataError(f"sample_fraction must be in (0, 1], got {fraction}")
@@ -142,4 +143,6 @@ def _sample(df, source: str, fraction: float, n: int, seed: int):
         df = df.sample(n=min(n, len(df)), random_state=seed)
     else:
         return df.reset_index(drop=True)
-    return df.sort_index().reset_index(drop=True)  # keep source order: stable, diff-friendly artifacts
+    df = df.sort_index().reset_index(drop=True)  # keep source order: stable, diff-friendly artifacts
+    df.attrs["rows_before_sample"] = rows  # `expectations infer` says a sample's value sets are guesses
+    return df

@@ -170,3 +170,31 @@ def test_the_drafted_yaml_never_holds_a_signed_urls_signature(tmp_path, capsys):
     assert code == 0, err
     assert out.startswith(f"# inferred by `kubepipe expectations infer` from {url}?X-Amz-Signature=<redacted> (2 rows)")
     assert "s3cr3t" not in out + err
+
+
+def test_a_sample_drafts_warn_value_sets_and_infinite_values_do_not_make_an_empty_range(tmp_path, capsys):
+    # from a 2-row sample `kind` got a fail-severity value set that the full data failed (category c), and an
+    # inf in `amount` drafted `between: -.inf .. .inf`, which checks nothing
+    import math
+
+    from cli_runner import run_cli
+
+    rows = [("a", 1.5), ("b", 2.5)] * 30 + [("c", float("inf"))]
+    pd.DataFrame(rows, columns=["kind", "amount"]).to_csv(tmp_path / "d.csv", index=False)
+    code, out, err = run_cli(capsys, "expectations", "infer", str(tmp_path / "d.csv"), "--sample", "20")
+    assert code == 0, err
+    assert "(a sample of 20 of its 61 rows)" in out
+    rules = {(next(iter(i)), next(iter(i.values())).get("column")): next(iter(i.values()))
+             for i in YAML(typ="safe").load(out)["expectations"]}
+    assert rules[("expect_column_values_to_be_in_set", "kind")]["severity"] == "warn"
+    level = infer_expectations(pd.DataFrame({"level": range(30)}), sampled=True)[-1]  # exact from the sample
+    assert level["expect_column_values_to_be_between"] == {"column": "level", "min_value": 0, "max_value": 29,
+                                                           "severity": "warn"}
+    full = {(next(iter(i)), next(iter(i.values())).get("column")): next(iter(i.values()))
+            for i in infer_expectations(pd.read_csv(tmp_path / "d.csv"))}
+    assert "severity" not in full[("expect_column_values_to_be_in_set", "kind")]  # the whole data: a real rule
+    amount = full[("expect_column_values_to_be_between", "amount")]
+    assert math.isfinite(amount["min_value"]) and math.isfinite(amount["max_value"]) and amount["mostly"] == 0.96
+    df = pd.read_csv(tmp_path / "d.csv")
+    assert [r.name for r in validate_frame(df, resolve_expectations(list(
+        {k: v} for (k, _c), v in full.items()))).failed] == []  # the data passes its own draft

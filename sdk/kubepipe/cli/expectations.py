@@ -55,11 +55,13 @@ def infer(
         raise UserError(f"--{key} {marks[key]!r}: {what}")
     df = load(data, sample_n=sample if sample else 0, encoding=encoding, **marks)
     notes: list[str] = []
-    items = infer_expectations(df, max_categories=max_categories, notes=notes)
+    total = df.attrs.get("rows_before_sample", len(df))
+    items = infer_expectations(df, max_categories=max_categories, notes=notes, sampled=len(df) < total)
     from kubepipe.secrets import redact_url
 
     # the YAML is pasted into a pipeline and committed: never a signed URL's signature
-    header = (f"inferred by `kubepipe expectations infer` from {redact_url(data)} ({len(df)} rows);\n"
+    rows = f"a sample of {len(df)} of its {total} rows" if len(df) < total else f"{len(df)} rows"
+    header = (f"inferred by `kubepipe expectations infer` from {redact_url(data)} ({rows});\n"
               "review the ranges and value sets (severity: warn ones are guesses from a sample)")
     if notes:
         header += "\nskipped (only not-null inferred):\n" + "\n".join(f"  {n}" for n in notes)
