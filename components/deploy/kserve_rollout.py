@@ -44,6 +44,7 @@ __all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness",
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 _MODE_KEY = "serving.kserve.io/deploymentMode"
+_MODEL_LABEL = "kubepipe.dev/model"  # the model an InferenceService serves (inference_service.py)
 
 
 class RolloutError(ComponentError):
@@ -190,6 +191,12 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         raise RolloutError(f"inferenceservices/{name} in {ns} exists and is not managed by kubepipe "
                            f"(label app.kubernetes.io/managed-by={owner!r}); pick another model_name or "
                            "label it app.kubernetes.io/managed-by=kubepipe to let kubepipe take it over")
+    serves = ((previous or {}).get("metadata", {}).get("labels") or {}).get(_MODEL_LABEL)
+    mine = (meta.get("labels") or {}).get(_MODEL_LABEL)
+    if previous is not None and serves and mine and serves != mine:  # two model names, one InferenceService name
+        raise RolloutError(f"inferenceservices/{name} in {ns} serves model {serves!r}, not {mine!r}: both names "
+                           f"make the InferenceService name {name!r} (lowercase, '_' as '-', 45 characters); "
+                           "rename one model_name, or deploy it to another namespace")
     report["first_deployment"] = previous is None
     if settings and mode == "raw":
         raise RolloutError("canary_analysis needs a canary, and KServe ignores canaryTrafficPercent in "

@@ -182,3 +182,18 @@ def test_refuses_to_take_over_a_foreign_inference_service(registry):
             _roll(fake, registry, "2")
         assert fake.objects[("serving", NAME)]["metadata"]["labels"] == {"team": "other"}
     assert registry.alias(NAME, "champion").version == 1
+
+
+def test_refuses_to_replace_another_model_s_inference_service_of_the_same_name(registry):
+    """`merchant_categorizer` and `merchant-categorizer` both make inferenceservices/merchant-categorizer: a deploy
+    of one replaced the other's spec, and its endpoint served the wrong model."""
+    with FakeKube() as fake:
+        other = _manifest("1")
+        other["metadata"]["labels"]["kubepipe.dev/model"] = "merchant_categorizer"
+        fake.objects[("serving", NAME)] = {**other, "metadata": {**other["metadata"], "namespace": "serving",
+                                                                 "generation": 1, "resourceVersion": "1"}}
+        with pytest.raises(RolloutError, match="inferenceservices/merchant-categorizer in serving serves model "
+                                               "'merchant_categorizer', not 'merchant-categorizer'"):
+            _roll(fake, registry, "2")
+        assert fake.objects[("serving", NAME)]["metadata"]["labels"]["kubepipe.dev/model"] == "merchant_categorizer"
+    assert registry.alias(NAME, "champion").version == 1
