@@ -68,8 +68,9 @@ def require(*extras: str, feature: str) -> None:
 _CANNOT_IMPORT = re.compile(r"cannot import name '([\w.]+)' from '([\w.]+)'")
 
 
-def missing_extra(exc: BaseException) -> MissingExtra | None:
-    """A MissingExtra for an ImportError of a module an extra provides; None for anything else."""
+def missing_extra(exc: BaseException, feature: str = "this command") -> MissingExtra | None:
+    """A MissingExtra for an ImportError of a module an extra provides (`feature` needs it); None for anything
+    else."""
     if not isinstance(exc, ImportError) or not exc.name:
         return None
     names = [exc.name]
@@ -80,5 +81,5 @@ def missing_extra(exc: BaseException) -> MissingExtra | None:
         for extra, modules in EXTRAS.items():
             for module in modules:
                 if (name == module or name.startswith(module + ".")) and not _installed(module):
-                    return MissingExtra((extra,), "this command", [module])
+                    return MissingExtra((extra,), feature, [module])
     return None

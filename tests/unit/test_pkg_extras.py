@@ -112,3 +112,19 @@ def test_init_refuses_a_name_the_pipeline_could_not_have(tmp_path):
     import kubepipe
 
     assert len(kubepipe.validate(tmp_path / "pipelines" / f"{'a' * 63}.yaml").steps) == 6
+
+
+def test_an_extra_missing_deep_in_a_command_names_the_command(capsys, monkeypatch, tmp_path):
+    from cli_runner import run_cli
+
+    import kubepipe.components.serving.endpoints as endpoints
+
+    def lacks_filelock(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'filelock'", name="filelock")
+
+    monkeypatch.setattr(endpoints, "repair_endpoints", lacks_filelock)
+    monkeypatch.setattr(extras, "_installed", lambda module: module != "filelock")
+    code, _, err = run_cli(capsys, "endpoints", "repair", "--home", tmp_path)
+    # was: 'this command needs filelock, ...'
+    assert code == 2 and err.startswith("error: `kubepipe endpoints repair` needs filelock, which this install lacks; "
+                                        "install it with: pip install 'kubepipe[serve]'"), err

@@ -114,6 +114,19 @@ def _wants(argv: list[str], flag: str, value: str | None = None) -> bool:
     return f"{flag}={value}" in args or any(a == flag and b == value for a, b in zip(args, args[1:]))
 
 
+def _command_path(argv: list[str]) -> str:
+    """`kubepipe endpoints stop`: the (sub)commands named in argv."""
+    words, cmd = ["kubepipe"], typer.main.get_command(app)
+    for arg in argv[:argv.index("--")] if "--" in argv else argv:
+        if arg.startswith("-"):
+            continue
+        cmd = getattr(cmd, "commands", {}).get(arg)
+        if cmd is None:
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit 2 with a short message, no traceback unless --verbose.
 
@@ -131,5 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         except SystemExit:
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+            if isinstance(exc, ImportError):  # a module an extra provides, imported deep in a command: name it
+                from kubepipe.extras import missing_extra
+
+                exc = missing_extra(exc, f"`{_command_path(argv)}`") or exc
             code = console.report_error(exc)
             sys.exit(1 if detailed and code else code)
