@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is a dev dependency (pip install python-hcl2)")
 
@@ -295,3 +296,44 @@ def test_the_serving_network_policy_lets_prometheus_read_the_canary_s_request_me
     text = code(TF / "modules" / "gke-kubeflow")
     policy = re.search(r'resource "kubernetes_network_policy_v1" "serving_http" \{(.*?)\n\}', text, re.S).group(1)
     assert set(re.findall(r'port\s+= "(\d+)"', policy)) == {"8080", "8012", "9091"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+def test_the_readme_s_use_block_pins_the_image_in_both_rendered_profiles(tmp_path):
+    """The block ran `kubepipe image ... --write-profile configs/vertex.yaml` from terraform/envs/dev, where there
+    is no configs/ ('no such file'), and pinned only the vertex profile. Run as written, with a stand-in
+    `terraform` (the outputs, rendered by the real template) and `docker` (writes buildx's metadata file)."""
+    import os
+    import stat
+    import sys
+
+    block = re.search(r"```bash\n(.*?)```", (TF / "README.md").read_text(), re.S).group(1)
+    repo, bin_dir, env = tmp_path / "repo", tmp_path / "bin", ENVS[0]
+    (repo / "terraform" / "envs" / env.name).mkdir(parents=True)
+    (repo / "terraform" / "envs" / env.name / "terraform.tfvars.example").write_text("")
+    (repo / "configs").mkdir()
+    bin_dir.mkdir()
+    outputs = {f"{t}_profile": render(template_vars(env, t), tmp_path) for t in ("vertex", "kubeflow")}
+    outputs["image_repository"] = SAMPLES["image_repository"]
+    for name, text in outputs.items():
+        (tmp_path / name).write_text(text)
+    digest = "sha256:" + "0123456789abcdef" * 4
+    scripts = {
+        "terraform": f'if [ "$1" = output ]; then cat "{tmp_path}/$3"; fi\n',
+        "docker": 'while [ $# -gt 0 ]; do if [ "$1" = --metadata-file ]; then '
+                  f"echo '{{\"containerimage.digest\": \"{digest}\"}}' > \"$2\"; fi; shift; done\n",
+    }
+    for name, body in scripts.items():
+        (bin_dir / name).write_text("#!/bin/bash\n" + body)
+        (bin_dir / name).chmod((bin_dir / name).stat().st_mode | stat.S_IEXEC)
+    env_vars = {"PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+                "GX_ANALYTICS_ENABLED": "false", "COLUMNS": "200"}
+    env_vars["TMPDIR"] = os.environ.get("TMPDIR", "/tmp")
+    script = block.replace("cd terraform/envs/dev", f"cd terraform/envs/{env.name}")
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=repo, capture_output=True, text=True, env=env_vars,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pinned = f"{SAMPLES['image_repository']}/kubepipe-runtime@{digest}"
+    for target in ("vertex", "kubeflow"):
+        assert yaml.safe_load((repo / "configs" / f"{target}.yaml").read_text())["runtime_image"] == pinned, target
