@@ -195,6 +195,8 @@ def test_bad_input_exits_2_naming_the_option(argv, needle, capsys, monkeypatch):
     assert code == 2, (out, err)
     assert needle in " ".join(err.split())
     assert "Traceback" not in err
+    # `ref=$(kubepipe image ... --write-profile missing.yaml)` got the pinned reference, then exit 2
+    assert out == ""
 
 
 def test_metadata_without_digest_is_explained(tmp_path):

@@ -79,11 +79,11 @@ def image(
         return
     found = digest if digest else images.digest_from_metadata(metadata)
     ref = images.pinned_reference(registry, found, kind, name)
-    console.out.print(ref, markup=False, soft_wrap=True)
-    if write_profile is not None:
+    if write_profile is not None:  # first: a profile it cannot write is an error with nothing on stdout
         previous = images.write_runtime_image(write_profile, ref)
         was = f" (was {previous})" if previous else ""
         console.err.print(f"wrote runtime_image to {write_profile}{was}", markup=False, soft_wrap=True)
+    console.out.print(ref, markup=False, soft_wrap=True)
 
 
 @image_app.command("build")
