@@ -1,8 +1,12 @@
-"""PII patterns in model outputs: PAN-like card numbers (Luhn), e-mail addresses, IBANs (mod 97); masking.
+"""PII patterns in model outputs: card numbers (PANs: Luhn and the networks' IIN ranges), e-mail
+addresses, IBANs (mod 97); masking.
 
-A PAN here is 16 ASCII digits, contiguous or as four groups of four with one space or dash between
-groups, not touching another digit, whose digits pass the Luhn check. Candidates may overlap (a
-16-digit window inside a longer grouped run), so every digit-run start is tried, not just the first.
+A PAN here is 13 to 19 digits (any Unicode decimal digits: full-width ４１１１ are card digits too),
+contiguous or grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last groups, Amex's 4-6-5,
+Diners' 4-6-4) with one space, NBSP, thin or narrow NBSP, dash or dot between groups, not touching
+another digit, whose first digits are a card network's IIN for that length (`_IIN`) and whose digits
+pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids fail one of these.
+Candidates may overlap (16 digits inside a longer grouped run), so every group start is tried.
 
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`: a PAN keeps
 its last four digits, an IBAN its country and last four, an e-mail its first letter and domain.
@@ -13,12 +17,29 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PII_KINDS", "Finding", "luhn_ok", "find_pans", "find_ibans", "find_pii", "mask_span", "redact"]
+__all__ = ["PII_KINDS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans", "find_pii", "mask_span", "redact"]
 
 PII_KINDS = ("pan", "email", "iban")
 
-# A lookahead, so overlapping candidates all come out of finditer; group 1 is the candidate.
-_PAN = re.compile(r"(?<![0-9])(?=((?:[0-9]{4}[ -]?){3}[0-9]{4})(?![0-9]))")
+# Digit groups joined by one separator each: a maximal run; PAN candidates are runs of its groups.
+PAN_SEPARATORS = " -.\u00a0\u2009\u202f"
+_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[" + PAN_SEPARATORS + r"]\d+)*(?!\d)")
+_GROUPED = ((4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
+            (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))
+# (first IIN, last IIN, lengths): the card networks' published ranges (Visa, Mastercard, Amex, Diners, Discover,
+# JCB, UnionPay, Maestro, Mir, RuPay, Troy). An IIN is the number's first len(str(first)) digits.
+_IIN = (
+    (4, 4, (13, 16, 19)),  # Visa
+    (51, 55, (16,)), (2221, 2720, (16,)),  # Mastercard
+    (34, 34, (15,)), (37, 37, (15,)),  # American Express
+    (300, 305, tuple(range(14, 20))), (3095, 3095, tuple(range(14, 20))),  # Diners Club
+    (36, 36, tuple(range(14, 20))), (38, 39, tuple(range(14, 20))),
+    (3528, 3589, tuple(range(16, 20))),  # JCB
+    (2200, 2204, tuple(range(16, 20))),  # Mir
+    (50, 50, tuple(range(13, 20))), (56, 69, tuple(range(13, 20))),  # Maestro, Discover, UnionPay, RuPay
+    (81, 82, (16,)),  # RuPay
+    (9792, 9792, (16,)),  # Troy
+)
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
@@ -43,12 +64,30 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iin_ok(digits: str) -> bool:
+    """Whether a card network issues numbers of this length that start with these digits."""
+    return any(first <= int(digits[:len(str(first))]) <= last and len(digits) in lengths
+               for first, last, lengths in _IIN)
+
+
+def _pan_ok(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and iin_ok(digits) and luhn_ok(digits)
+
+
 def find_pans(text: str) -> list[Finding]:
     out = []
-    for m in _PAN.finditer(text):
-        candidate = m.group(1)
-        if luhn_ok(candidate.replace(" ", "").replace("-", "")):
-            out.append(Finding("pan", m.start(1), m.end(1)))
+    for run in _DIGIT_RUN.finditer(text):
+        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run.group(0))]
+        base = run.start()
+        for i in range(len(groups)):
+            for j in range(i, min(i + 5, len(groups))):
+                sizes = tuple(e - s for s, e in groups[i:j + 1])
+                if len(sizes) > 1 and sizes not in _GROUPED:
+                    continue
+                start, end = base + groups[i][0], base + groups[j][1]
+                digits = "".join(str(int(c)) for c in text[start:end] if c.isdecimal())
+                if _pan_ok(digits):
+                    out.append(Finding("pan", start, end))
     return out
 
 
@@ -116,7 +155,7 @@ def redact(text: str) -> str:
     masked too. Overlapping candidates mask as one merged span."""
     for kind in PII_KINDS:
         text = _mask_all(text, kind)
-        if kind == "pan":  # a mask is a non-digit, so it can free a 16-digit window that touched the PAN
+        if kind == "pan":  # a mask is a non-digit, so it can free a window that touched the PAN
             while find_pans(text):
                 text = _mask_all(text, kind)
     return text
