@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -227,3 +228,14 @@ def test_a_built_in_step_failing_in_the_users_class_is_placed_in_it(tmp_path):
     # was: no place at all (only python components were placed)
     assert user_frame(lines, None) == f"{mine}:13, in forward"
     assert user_frame(lines[:2], None) is None  # a built-in failing in its own code: no user place to name
+
+
+def test_what_a_module_prints_on_import_stays_off_stdout(repo, monkeypatch, capsys):
+    """`print("loaded")` at the top of the user's module came before the JSON document of `--format json`."""
+    from cli_runner import run_cli
+
+    (repo / "jv_loud.py").write_text('print("loaded jv_loud")\n' + COMPONENT.format(name="double"))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_loud:double"))
+    code, out, err = run_cli(capsys, "validate", repo / "pipelines" / "p.yaml", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["kind"] == "Validation" and "loaded jv_loud" in err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -163,8 +165,11 @@ def _import_attr(target: str, what: str) -> Any:
 
 
 def _import_module(mod_name: str, what: str) -> Any:
+    """The user's module. What its import prints goes to stderr: stdout carries a command's result, and a
+    module's `print("loaded")` made `kubepipe run --format json` print text before the JSON document."""
     try:
-        return importlib.import_module(mod_name)
+        with contextlib.redirect_stdout(sys.stderr):
+            return importlib.import_module(mod_name)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
