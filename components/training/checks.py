@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
-from kubepipe.components.training.config import MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems
+from kubepipe.components.training.config import (MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems,
+                                                  trainer_knobs)
 from kubepipe.components.training.models import (BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS,
                                                   encoder_problems)
 
@@ -74,6 +75,9 @@ def check_train(with_values: dict) -> list[CheckIssue]:
         if key in hp and key in values:  # the trainer takes the one inside hyperparameters: the other is ignored
             issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is given twice, as a step setting and "
                                      "inside `hyperparameters` (which would win)", "keep one of them"))
+    if isinstance(hp, dict):  # the trainer knobs live only here: checked as the trainer will check them
+        knobs, _ = trainer_knobs({k: v for k, v in hp.items() if not _late(v)})
+        issues += [CheckIssue(("hyperparameters", key), message) for key, message in config_problems(knobs)]
     if arch in BUILTIN_MODELS and isinstance(hp, dict):
         known = list(_hyperparameters(arch))
         for key in hp:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["TrainConfig", "SCHEDULES", "PRECISIONS", "MONITORS", "TRAINER_KEYS", "MAX_SEED", "config_problems"]
+__all__ = ["TrainConfig", "SCHEDULES", "PRECISIONS", "MONITORS", "TRAINER_KEYS", "MAX_SEED", "config_problems",
+           "trainer_knobs"]
 
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -48,6 +49,16 @@ class TrainConfig:
         """Settings that change the trajectory: a checkpoint from other settings is not resumed."""
         skip = {"checkpoint_every_steps", "checkpoint_every_s", "compile"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+def trainer_knobs(hyperparameters: dict) -> tuple[dict, dict]:
+    """(the trainer knobs inside `hyperparameters`, each read as its TrainConfig field's kind; the rest, the
+    model's). KFP's Struct carries 2 as 2.0: the trainer and `kubepipe validate` read the knobs alike."""
+    from kubepipe.components.kfp_values import as_kind
+
+    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}  # "int", "float", ... (__future__ annotations)
+    rest = dict(hyperparameters or {})
+    return {k: as_kind(rest.pop(k), kinds[k]) for k in list(rest) if k in TRAINER_KEYS}, rest
 
 
 def _num(value, kind):

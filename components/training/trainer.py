@@ -12,11 +12,11 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.training.checkpoint import usable_location
-from kubepipe.components.training.config import TRAINER_KEYS, TrainConfig, config_problems
+from kubepipe.components.training.config import TrainConfig, config_problems, trainer_knobs
 from kubepipe.components.training.encoders import Encoder
 from kubepipe.components.training.loop import LoopSetup, run_loop
 from kubepipe.components.training.models import (build_model, encoder_problems, model_encoding,
@@ -75,11 +75,7 @@ class Trained:
 
 def _apply_trainer_keys(cfg: TrainConfig) -> TrainConfig:
     """Trainer knobs given inside `hyperparameters` move to the config; the rest stay for the model."""
-    from kubepipe.components.kfp_values import as_kind
-
-    hp = dict(cfg.hyperparameters or {})
-    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}  # "int", "float", ... (__future__ annotations)
-    moved = {k: as_kind(hp.pop(k), kinds[k]) for k in list(hp) if k in TRAINER_KEYS}
+    moved, hp = trainer_knobs(cfg.hyperparameters)
     cfg = replace(cfg, hyperparameters=hp, **moved)
     problems = config_problems(cfg.to_dict())
     if problems:

@@ -296,3 +296,16 @@ def test_a_trainer_setting_given_twice_is_named():
         (("hyperparameters", "early_stopping_metric"), "`early_stopping_metric` is given twice, as a step setting "
                                                         "and inside `hyperparameters` (which would win)")]
     assert check_train({"label_column": "category", "hyperparameters": {"early_stopping_metric": "val_loss"}}) == []
+
+
+def test_trainer_knobs_inside_hyperparameters_are_checked_by_validate():
+    # the only place for them (train-torch has no warmup_fraction input): they passed validate and stopped the
+    # train step after the data had loaded
+    issues = check_train({"architecture": "pretrained-encoder", "hyperparameters": {
+        "warmup_fraction": 2, "precision": "fp16", "max_grad_norm": -1, "checkpoint_every_steps": "${params.n}"}})
+    assert [(i.path, i.message) for i in issues] == [
+        (("hyperparameters", "warmup_fraction"), "`warmup_fraction` must be a number in [0, 1], got 2"),
+        (("hyperparameters", "max_grad_norm"), "`max_grad_norm` must be a number in [0, 1000000000.0], got -1"),
+        (("hyperparameters", "precision"), "`precision` must be one of ['auto', 'fp32', 'bf16'], got 'fp16'")]
+    # as KFP carries them (2 -> 2.0): what the trainer takes, validate takes
+    assert check_train({"hyperparameters": {"checkpoint_every_steps": 5.0, "warmup_fraction": 0.1}}) == []
