@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 
 __all__ = ["GPU_TYPES", "vertex_accelerator", "gke_accelerator", "known_gpu_types", "gpu_type_problem",
-           "MEMORY_RE", "CPU_RE", "cpu_problem", "memory_problem"]
+           "MEMORY_RE", "CPU_RE", "cpu_problem", "memory_problem", "cpu_text", "memory_text"]
 
 # normalised name -> (Vertex AI accelerator type, GKE node label cloud.google.com/gke-accelerator)
 GPU_TYPES: dict[str, tuple[str, str]] = {
@@ -79,3 +81,28 @@ def memory_problem(value: object) -> str | None:
         # a zero limit is a container the kubelet kills at once, not "no limit"
         return "memory must be more than 0; leave it out for no limit"
     return None
+
+
+_MEMORY_UNITS = {"Ti": 2**40, "Gi": 2**30, "Mi": 2**20, "Ki": 2**10, "T": 10**12, "G": 10**9, "M": 10**6, "K": 10**3}
+
+
+def cpu_text(value: float | str) -> str:
+    """A CPU amount as KFP's set_cpu_limit takes it: a number is written out (0.00001, never 1e-05)."""
+    if isinstance(value, str):
+        return value
+    text = str(float(value))
+    return format(Decimal(text), "f") if "e" in text else text
+
+
+def memory_text(value: str) -> str:
+    """A memory amount as KFP's set_memory_limit takes it: whole, so 1.5Gi is 1536Mi and 1.5G is 1500M (the largest
+    unit of the same kind that keeps it whole); a fraction of a byte is rounded up, as Kubernetes does."""
+    m = re.match(r"^(\d+(?:\.\d+)?)(\D*)$", value)
+    if m is None or "." not in m.group(1):
+        return value
+    unit = m.group(2)
+    n = math.ceil(Fraction(m.group(1)) * _MEMORY_UNITS.get(unit, 1))
+    for u, size in _MEMORY_UNITS.items():
+        if u.endswith("i") == unit.endswith("i") and size <= _MEMORY_UNITS.get(unit, 1) and n % size == 0:
+            return f"{n // size}{u}"
+    return str(n)

@@ -124,3 +124,23 @@ def test_mermaid_labels_show_the_condition_as_written_on_one_line(tmp_path):
     # was a line break inside the label, `<b>` rendered as bold and `#1` left for Mermaid's entity codes
     assert ('s_evaluate -- "evaluation→evaluation | when ${steps.evaluate.outputs.decision} == '
             "'#lt;b#gt;#35;1#lt;/b#gt;'\" --> s_register") in chart
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_decimal_memory_and_small_cpu_amounts_compile_as_kfp_takes_them(tmp_path, target):
+    """`memory: 1.5Gi` (and 0.5Gi, which the spec's own tests load) passed validate, then compile stopped with
+    'internal error: ValueError: Invalid memory string' (kfp takes whole numbers only); `cpu: 0.00001` was
+    written 1e-05, and failed the same way."""
+    import yaml
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: res}\nsteps:\n"
+        "  a: {component: ops:say, with: {message: x}, resources: {cpu: 0.00001, memory: 1.5Gi}}\n"
+        "  b: {component: ops:say, with: {message: x}, resources: {cpu: 2, memory: 1.5G}}\n"
+        "  c: {component: ops:say, with: {message: x}, resources: {cpu: 250m, memory: 0.1Gi}}\n")
+    body = kubepipe.compile(tmp_path / "p.yaml", target, profile=ROOT / f"tests/golden/profiles/{target}.yaml").body
+    res = {name: ex["container"]["resources"] for name, ex in
+           next(yaml.safe_load_all(body))["deploymentSpec"]["executors"].items()}
+    got = {name: (r["resourceCpuLimit"], r["resourceMemoryLimit"]) for name, r in res.items()}
+    assert got == {"exec-a": ("0.00001", "1536Mi"), "exec-b": ("2.0", "1500M"),
+                   "exec-c": ("250m", "107374183")}  # 0.1Gi, rounded up to whole bytes as Kubernetes does

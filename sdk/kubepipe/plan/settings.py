@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepipe.plan.model import GpuRequest
-from kubepipe.resources import gke_accelerator, gpu_type_problem, vertex_accelerator
+from kubepipe.resources import cpu_text, gke_accelerator, gpu_type_problem, memory_text, vertex_accelerator
 from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults, parse_duration
 from kubepipe.spec.profiles import Profile
 
@@ -39,8 +39,8 @@ def step_settings(step: Step, d: StepDefaults) -> dict[str, Any]:
     return {
         "retries": retries, "cache": pick("cache"),
         "timeout_s": parse_duration(timeout) if timeout is not None else None,
-        "cpu": None if res is None or res.cpu is None else str(res.cpu),
-        "memory": res.memory if res else None,
+        "cpu": None if res is None or res.cpu is None else cpu_text(res.cpu),
+        "memory": memory_text(res.memory) if res and res.memory else None,
         "env": {k: str(v).lower() if isinstance(v, bool) else str(v)
                 for k, v in env.items() if not isinstance(v, SecretRef)},
         "secrets": {k: v for k, v in env.items() if isinstance(v, SecretRef)},
