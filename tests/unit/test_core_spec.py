@@ -142,6 +142,19 @@ def test_profile_precedence_file_env_set(tmp_path):
     assert p.runtime_image  # built-in default fills what the file leaves out
 
 
+def test_a_profile_s_kubernetes_names_are_refused_in_words_not_as_a_regex(tmp_path):
+    # was "string should match pattern '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'"
+    prof = tmp_path / "kf.yaml"
+    prof.write_text("target: kubeflow\nhost: http://x\npipeline_root: gs://b/r\ndeploy_namespace: Serving_NS\n"
+                    "deploy_service_account: Model SA\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=prof, environ={})
+    got = {i.path: i.message for i in exc.value.issues}
+    for key in ("deploy_namespace", "deploy_service_account"):
+        assert got[key] == ("must be a Kubernetes name: lowercase letters, digits and '-', starting and ending "
+                            "with a letter or digit, at most 63"), got
+
+
 def test_profile_refuses_credentials_and_unknown_target(tmp_path):
     prof = tmp_path / "kf.yaml"
     prof.write_text("target: kubeflow\nhost: http://x\npipeline_root: minio://b\nauth:\n  token: abc\n")

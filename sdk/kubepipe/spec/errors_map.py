@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
 from kubepipe.spec.source import Locator
-from kubepipe.util import did_you_mean
+from kubepipe.util import K8S_NAME, did_you_mean
 
 __all__ = ["issues_from_pydantic"]
 
@@ -58,6 +58,9 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     if etype == "string_pattern_mismatch" and path and path[-1] == "name":
         return locator.issue(full, "must be lowercase letters, digits and dashes (max 63)",
                              value=_short(value), hint="e.g. merchant-categorizer")
+    if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == K8S_NAME:
+        return locator.issue(full, "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending "
+                             "with a letter or digit, at most 63", value=_short(value))
     if etype == "string_pattern_mismatch" and path and path[-1] == "memory":
         return locator.issue(full, memory_problem(value) or "expected a memory amount like 512Mi or 16Gi",
                              value=_short(value))
