@@ -32,6 +32,10 @@ CASES = [
     ("unknown input", "    with: {treshold: 3}\n", "steps.sum.with.treshold", 15, "did you mean `threshold`"),
     ("wrong literal type", "    with: {threshold: many}\n", "steps.sum.with.threshold", 15, "expects int"),
     ("bool for int", "    with: {threshold: true}\n", "steps.sum.with.threshold", 15, "expects int"),
+    # was "`threshold` expects int", naming no value: `key:` with nothing after it is YAML's null
+    ("empty value", "    with:\n      threshold:\n", "steps.sum.with.threshold", 16,
+     "`threshold` is empty (YAML null); it expects int, and KFP passes no null leave `threshold` out to take its "
+     "default"),
     ("unknown param ref", "    with: {threshold: '${params.m}'}\n", "steps.sum.with.threshold", 15, "unknown param `m`"),
     ("param type mismatch", "    with: {threshold: '${params.flag}'}\n", "steps.sum.with.threshold", 15,
      "param `flag` is bool"),

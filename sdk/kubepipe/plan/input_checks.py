@@ -136,6 +136,11 @@ class InputChecks:
                 self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",
                          value=b.value, hint="wire it: ${steps.<step>.outputs.<output>}")
                 return False
+            if b.value is None and port.kind == "parameter":  # `key:` with nothing after it, `~` or `null`
+                self.err(p, f"`{p[-1]}` is empty (YAML null); it expects {port.type}, and KFP passes no null",
+                         hint=f"leave `{p[-1]}` out to take its default ({port.default!r})" if not port.required
+                         else f"give it a {port.type} value")
+                return False
             if not literal_fits(b.value, port):
                 self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value, hint=quote_hint(b.value, port.type))
                 return False
