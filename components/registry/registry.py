@@ -197,9 +197,19 @@ class Registry:
         return {a: state.get(a) for a in ALIASES}
 
     def model_path(self, name: str, version: int | str) -> str:
-        """A local folder holding the version's model files (downloaded for remote stores)."""
+        """A local folder holding the version's model files (downloaded for remote stores), checked against the
+        sha256s recorded at registration: a changed file is refused (the loader checks only the weights, so an
+        edited kubepipe-model.json, its labels swapped, was deployed and evaluated as it was)."""
         mv = self.get(name, version)
-        return self.store.local_path(f"{name}/versions/{mv.version}/model")
+        path = self.store.local_path(f"{name}/versions/{mv.version}/model")
+        diff = _changes(mv.files, hash_tree(path)) if mv.files else {}  # versions registered before `files`: none
+        if any(diff.values()):
+            self.store.drop_local(path)
+            what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
+            raise RegistryError(f"model `{name}` v{mv.version}: files changed after registration in {mv.model_uri} "
+                                f"({what}); refusing to use them: register the model again, or promote a sound "
+                                f"version (kubepipe models promote {name} VERSION --reason ...)")
+        return path
 
     def verify(self, name: str, version: int | str) -> dict:
         """The version's files against the sha256s recorded when it was registered: {"version", "path", "changed",
@@ -208,10 +218,7 @@ class Registry:
         mv = self.get(name, version)
         with self.store.local_tree(f"{name}/versions/{mv.version}/model") as folder:
             now = hash_tree(folder)
-        return {"version": mv.version, "path": mv.model_uri,
-                "changed": sorted(f for f in mv.files if f in now and now[f] != mv.files[f]),
-                "missing": sorted(f for f in mv.files if f not in now),
-                "added": sorted(f for f in now if f not in mv.files)}
+        return {"version": mv.version, "path": mv.model_uri, **_changes(mv.files, now)}
 
     # ---- aliases ---------------------------------------------------------------------------
 
@@ -377,6 +384,13 @@ class Registry:
                 return new
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
         raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
+
+
+def _changes(recorded: dict, now: dict) -> dict:
+    """{"changed", "missing", "added"}: the file paths of `now` ({path: sha256}) that differ from `recorded`."""
+    return {"changed": sorted(f for f in recorded if f in now and now[f] != recorded[f]),
+            "missing": sorted(f for f in recorded if f not in now),
+            "added": sorted(f for f in now if f not in recorded)}
 
 
 def _unreadable(path: str, exc: OSError) -> RegistryError:

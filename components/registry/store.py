@@ -146,6 +146,9 @@ class LocalStore:
         """A local folder with `rel`'s files for the `with` block: the folder itself."""
         yield self.uri(rel)
 
+    def drop_local(self, path: str) -> None:
+        """A folder `local_path` returned is no longer needed: the registry's own here, so kept."""
+
 
 # The first releases whose "xb" is a server-side precondition for every file size.
 _EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
@@ -343,7 +346,11 @@ class FsspecStore:
         try:
             yield dest
         finally:
-            shutil.rmtree(os.path.dirname(dest), ignore_errors=True)
+            self.drop_local(dest)
+
+    def drop_local(self, path: str) -> None:
+        """A folder `local_path` returned is no longer needed: the download is removed."""
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def _create_excl(path: str, data: bytes) -> bool:

@@ -203,24 +203,27 @@ def test_champion_of_another_task_is_a_clear_error(env):
         _eval(env, "good")
 
 
-def test_a_champion_whose_weights_changed_in_the_registry_is_named_as_the_champion(env):
-    # was the loader's 'the weights were changed after training: ... (retrain or re-copy the artifact)', as if the
-    # candidate were at fault (evaluate-retrieval already said whose it is)
-    from kubepipe.components.errors import ModelError
+def test_a_champion_whose_manifest_changed_in_the_registry_is_refused_not_scored(env):
+    # the loader checks only the weights' sha256: a kubepipe-model.json edited in the registry (two labels swapped)
+    # was loaded and re-scored as the champion, and the relative gate compared the candidate with that
+    from kubepipe.components.registry import RegistryError
 
     reg = Registry(env["reg"])
     reg.promote("clf", reg.register(env["good"], name="clf", metrics={}).version, reason="first")
-    weights = env["tmp"] / "registry" / "clf" / "versions" / "1" / "model" / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-1] + b"!")
-    with pytest.raises(ModelError, match=r"^champion `clf` v1 \(.*/registry/clf/versions/1/model\) cannot be loaded "
-                                         r"to compare the candidate with: .*"
-                                         r"model\.safetensors: sha256 .*\. Promote a sound version \(kubepipe models "
-                                         r"promote clf VERSION --reason \.\.\.\), or set baseline: none$"):
-        _eval(env, "good")
+    spec = env["tmp"] / "registry" / "clf" / "versions" / "1" / "model" / "kubepipe-model.json"
+    d = json.loads(spec.read_text())
+    d["labels"] = d["labels"][::-1]
+    spec.write_text(json.dumps(d))
+    with pytest.raises(RegistryError, match=r"^model `clf` v1: files changed after registration in .*/registry/clf/"
+                                            r"versions/1/model \(changed: kubepipe-model\.json\); refusing to use "
+                                            r"them: register the model again, or promote a sound version"):
+        _eval(env, "good", relative={"accuracy": {"max_regression": 0.5}})
 
 
-def test_a_damaged_champion_in_a_remote_registry_is_named_where_it_is_not_where_it_was_downloaded(env):
-    # the loader named only the download ('/tmp/kubepipe-registry-y49dhb5i/2d7082b2/model.safetensors: sha256 ...')
+def test_a_champion_that_cannot_be_loaded_is_named_where_it_is_not_where_it_was_downloaded(env):
+    # (a version registered before the registry recorded its files' sha256s: the loader's own check refuses it)
+    # was the loader's '/tmp/kubepipe-registry-y49dhb5i/2d7082b2/model.safetensors: sha256 ...: retrain or re-copy
+    # the artifact', as if the candidate were at fault, and naming only the download
     import uuid
 
     import fsspec
@@ -230,11 +233,14 @@ def test_a_damaged_champion_in_a_remote_registry_is_named_where_it_is_not_where_
     uri = f"memory://reg-{uuid.uuid4().hex}"
     reg = Registry(uri)
     reg.promote("clf", reg.register(env["good"], name="clf", metrics={}).version, reason="first")
-    fs = fsspec.filesystem("memory")
-    weights = f"{uri.removeprefix('memory://')}/clf/versions/1/model/model.safetensors"
-    fs.pipe_file(weights, fs.cat_file(weights)[:-1] + b"!")
-    with pytest.raises(ModelError, match=rf"^champion `clf` v1 \(memory:///?{uri[9:]}/clf/versions/1/model\) "
-                                         "cannot be loaded to compare the candidate with: "):
+    fs, base = fsspec.filesystem("memory"), f"{uri.removeprefix('memory://')}/clf/versions/1"
+    meta = json.loads(fs.cat_file(f"{base}/version.json"))
+    fs.pipe_file(f"{base}/version.json", json.dumps({k: v for k, v in meta.items() if k != "files"}).encode())
+    fs.pipe_file(f"{base}/model/model.safetensors", fs.cat_file(f"{base}/model/model.safetensors")[:-1] + b"!")
+    with pytest.raises(ModelError, match=rf"^champion `clf` v1 \(memory:///{uri[9:]}/clf/versions/1/model\) "
+                                         r"cannot be loaded to compare the candidate with: .*model\.safetensors: "
+                                         r"sha256 .*\. Promote a sound version \(kubepipe models promote clf VERSION "
+                                         r"--reason \.\.\.\), or set baseline: none$"):
         evaluate_model(env["good"], env["holdout"], model_name="clf", registry_uri=uri, thresholds=GATE)
 
 

@@ -426,3 +426,18 @@ def test_a_local_version_commits_only_files_already_on_disk(tmp_path, monkeypatc
     commit = max(i for i, p in enumerate(synced) if p.startswith(f"{base}/.tmp-"))  # version.json, written last
     for path in ("model/model.safetensors", "model/kubepipe-model.json", "model"):
         assert f"{base}/{path}" in synced[:commit], (path, synced)
+
+
+def test_model_path_refuses_a_version_whose_files_changed_after_registration(reg, tmp_path):
+    # the loader checks only the weights: an edited kubepipe-model.json (labels swapped) was deployed and evaluated
+    import fsspec
+
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.register(_model(tmp_path, "b"), name="clf", metrics={})
+    spec = f"{reg.store.root}/clf/versions/1/model/kubepipe-model.json"
+    fs = fsspec.filesystem("memory") if reg.store.uri().startswith("memory") else fsspec.filesystem("file")
+    fs.pipe_file(spec, b'{"tag": "swapped"}')
+    with pytest.raises(RegistryError, match=r"^model `clf` v1: files changed after registration in \S*clf/versions/1/"
+                                            r"model \(changed: kubepipe-model\.json\); refusing to use them"):
+        reg.model_path("clf", 1)
+    assert os.path.isfile(os.path.join(reg.model_path("clf", 2), "kubepipe-model.json"))

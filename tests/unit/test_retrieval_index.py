@@ -207,7 +207,7 @@ def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, messa
 
 def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch):
     from kubepipe.components.data.io import write_dataset
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import Registry, RegistryError
     from kubepipe.components.retrieval.embedder import Embedder
     from kubepipe.components.retrieval.evaluate import evaluate_retrieval
 
@@ -222,9 +222,9 @@ def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch
     monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
     queries = tmp_path / "q.parquet"
     write_dataset(pd.DataFrame({"query": ["a"], "relevant": ["d1"]}), queries)
-    with pytest.raises(ModelError, match=r"champion `idx` v1 \(.*/reg/idx/versions/1/model\) cannot be loaded to "
-                                         r"compare the candidate with: .*"
-                                         r"vectors.npy: sha256 differs.*, or set baseline: none"):
+    with pytest.raises(RegistryError, match=r"^model `idx` v1: files changed after registration in .*/reg/idx/"
+                                            r"versions/1/model \(changed: vectors\.npy\); refusing to use them: "
+                                            r"register the model again, or promote a sound version"):
         evaluate_retrieval(tmp_path / "idx", queries, model_name="idx", registry_uri=f"file://{tmp_path / 'reg'}",
                            thresholds={"recall@5": {"min": 0.0}})
 
