@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PII_KINDS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans", "find_pii", "mask_span", "redact"]
+__all__ = ["PII_KINDS", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans", "find_pii",
+           "mask_span", "redact"]
 
 PII_KINDS = ("pan", "email", "iban")
 
@@ -43,9 +44,27 @@ _IIN = (
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
-_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}")
-_IBAN_RUN = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")
-
+# Any case (a model writes de89 3704 ...), groups split by a space, NBSP, thin or narrow NBSP.
+IBAN_SEPARATORS = " \u00a0\u2009\u202f"
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}")
+_IBAN_RUN = re.compile(r"[A-Za-z]{2}[0-9]{2}(?:[" + IBAN_SEPARATORS + r"]?[A-Za-z0-9]){11,30}")
+# Each country's IBAN length: the SWIFT IBAN registry, and the countries whose banks issue IBANs outside it.
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29,
+    "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24,
+    "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "YE": 30,
+    # outside the registry (national schemes, French overseas territories)
+    "AO": 25, "BF": 28, "BJ": 28, "CF": 27, "CG": 27, "CI": 28, "CM": 27, "CV": 25, "DZ": 26, "GA": 27, "GQ": 27,
+    "GW": 25, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25, "NE": 28, "SN": 28, "TD": 27, "TG": 28,
+    "GF": 27, "GP": 27, "MQ": 27, "RE": 27, "PF": 27, "TF": 27, "YT": 27, "NC": 27, "PM": 27, "WF": 27, "BL": 27,
+    "MF": 27,
+}
 
 class Finding(NamedTuple):
     kind: str  # one of PII_KINDS
@@ -92,8 +111,8 @@ def find_pans(text: str) -> list[Finding]:
 
 
 def _iban_ok(candidate: str) -> bool:
-    s = candidate.replace(" ", "")
-    if not 15 <= len(s) <= 34:
+    s = "".join(c for c in candidate if c not in IBAN_SEPARATORS).upper()
+    if IBAN_LENGTHS.get(s[:2]) != len(s):
         return False
     moved = s[4:] + s[:4]
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
@@ -108,7 +127,8 @@ def find_ibans(text: str) -> list[Finding]:
         if run is None:
             continue
         at_boundary = run.end() == len(text) or not (text[run.end()].isascii() and text[run.end()].isalnum())
-        ends = ([run.end()] if at_boundary else []) + [e for e in range(run.end() - 1, m.start(), -1) if text[e] == " "]
+        ends = ([run.end()] if at_boundary else []) + [e for e in range(run.end() - 1, m.start(), -1)
+                                                       if text[e] in IBAN_SEPARATORS]
         end = next((e for e in ends if _iban_ok(text[m.start():e])), None)
         if end is not None:
             out.append(Finding("iban", m.start(), end))

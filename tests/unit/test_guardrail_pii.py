@@ -206,6 +206,46 @@ def test_an_iban_followed_by_a_capitalised_word_or_a_number_is_found(text, iban)
     assert iban not in redact(text) and iban[-4:] in redact(text)
     assert find_pii(text.replace(iban, iban[:-1] + "9"), ("iban",)) == []  # one digit off: mod 97 fails
 
+# National IBAN lengths of a few countries (the SWIFT IBAN registry), for the generator below.
+_IBAN_COUNTRIES = {"DE": 22, "GB": 22, "FR": 27, "NL": 18, "NO": 15, "BE": 16, "CH": 21, "MT": 31, "SA": 24, "LC": 32,
+                   "PL": 28, "RU": 33}
+
+
+def oracle_iban(country: str, bban: str) -> str:
+    """An IBAN from its country and BBAN: check digits 98 - (BBAN + country + 00 as numbers) mod 97."""
+    n = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+    return f"{country}{98 - n % 97:02d}{bban}"
+
+
+@st.composite
+def _iban(draw):
+    country = draw(st.sampled_from(sorted(_IBAN_COUNTRIES)))
+    bban = draw(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=_IBAN_COUNTRIES[country] - 4,
+                        max_size=_IBAN_COUNTRIES[country] - 4))
+    iban = oracle_iban(country, bban)
+    case = draw(st.sampled_from([str.upper, str.lower, str.title, lambda x: x[:2].capitalize() + x[2:].lower()]))
+    sep = draw(st.sampled_from(["", " ", "\u00a0", "\u2009", "\u202f"]))
+    return sep.join(case(iban)[k:k + 4] for k in range(0, len(iban), 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_iban(), st.sampled_from(["pay {} now", "IBAN: {}.", "{}", "to {}, EUR 100", "konto {} bic COBADEFFXXX"]))
+def test_ibans_of_any_case_and_spacing_are_found_and_masked(iban, frame):
+    # before: a lowercase or mixed-case IBAN, and one split by NBSPs, was neither found nor masked
+    text = frame.format(iban)
+    at = text.index(iban)
+    assert [(f.start, f.end) for f in find_pii(text, ("iban",))] == [(at, at + len(iban))]
+    masked = redact(text)[at:at + len(iban)]
+    assert masked[:2] == iban[:2] and masked[-4:] == iban[-4:] and len(masked) == len(iban)
+    assert sum(c.isalnum() for c in masked) == 6  # country and last four
+
+
+@pytest.mark.parametrize("text", ["ab12 cdef ghij klmn op", "GB82 WEST 1234 5698 7654 3",  # no country / GB is 22
+                                  "order de12 3456 7890 1234 5678 90", "XX00 0000 0000 0000 00"])
+def test_iban_near_misses_are_not_found(text):
+    assert find_pii(text, ("iban",)) == []
+
+
 def test_judge_searches_every_string_and_number_of_a_hit():
     from kubepipe.components.guardrail.rules import judge
 
