@@ -239,3 +239,11 @@ def test_what_a_module_prints_on_import_stays_off_stdout(repo, monkeypatch, caps
     code, out, err = run_cli(capsys, "validate", repo / "pipelines" / "p.yaml", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["kind"] == "Validation" and "loaded jv_loud" in err
+
+
+def test_a_missing_component_file_names_the_folder_it_was_looked_for_in(tmp_path):
+    from kubepipe.catalog import CatalogError, resolve_component
+
+    with pytest.raises(CatalogError) as exc:  # was: 'looked in /repo/pipelines/../comps'
+        resolve_component("../comps/make.yaml", tmp_path / "pipelines")
+    assert exc.value.message == f"component file `../comps/make.yaml` not found (looked in {tmp_path / 'comps'})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,7 +229,7 @@ def _from_file(ref: str, base_dir: Path, local: bool) -> ComponentInfo:
 
     path = (base_dir / ref) if not Path(ref).is_absolute() else Path(ref)
     if not path.is_file():
-        raise CatalogError(f"component file `{ref}` not found (looked in {path.parent})",
+        raise CatalogError(f"component file `{ref}` not found (looked in {os.path.normpath(path.parent)})",
                            "paths are relative to the pipeline file")
     try:
         text = path.read_text(encoding="utf-8")
