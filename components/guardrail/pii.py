@@ -41,7 +41,11 @@ _IIN = (
     (81, 82, (16,)),  # RuPay
     (9792, 9792, (16,)),  # Troy
 )
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
+# Local part and domain in any script (jörg@müller.de, 用户@例子.广告); the top-level domain is letters or
+# an IDN's punycode (xn--p1ai). Image file names (logo@2x.png) are no addresses: no TLD is an image type.
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})*"
+                    r"\.(xn--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})")
+_NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".split())
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
 # Any case (a model writes de89 3704 ...), groups split by a space, NBSP, thin or narrow NBSP.
@@ -141,7 +145,8 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     if "pan" in kinds:
         found += find_pans(text)
     if "email" in kinds:
-        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)
+                  if m.group(1).lower() not in _NOT_TLDS]
     if "iban" in kinds:
         found += find_ibans(text)
     return sorted(found, key=lambda f: (f.start, f.end))

@@ -206,6 +206,26 @@ def test_an_iban_followed_by_a_capitalised_word_or_a_number_is_found(text, iban)
     assert iban not in redact(text) and iban[-4:] in redact(text)
     assert find_pii(text.replace(iban, iban[:-1] + "9"), ("iban",)) == []  # one digit off: mod 97 fails
 
+@pytest.mark.parametrize("text, address, masked", [
+    ("write to jörg@müller.de today", "jörg@müller.de", "j***@müller.de"),
+    ("联系 用户@例子.广告。", "用户@例子.广告", "用***@例子.广告"),
+    ("ivan@пример.рф", "ivan@пример.рф", "i***@пример.рф"),
+    ("x@xn--e1afmkfd.xn--p1ai", "x@xn--e1afmkfd.xn--p1ai", "x***@xn--e1afmkfd.xn--p1ai"),
+    ("Ä.Öz+tag@mail.example.com,", "Ä.Öz+tag@mail.example.com", "Ä***@mail.example.com"),
+])
+def test_international_email_addresses_are_found_and_masked(text, address, masked):
+    # before: an address with a non-ASCII local part or domain (IDN) was neither found nor masked
+    assert [text[f.start:f.end] for f in find_pii(text, ("email",))] == [address]
+    assert redact(text) == text.replace(address, masked)
+
+
+@pytest.mark.parametrize("text", ["logo@2x.png", "<img src=icon@3x.JPG>", "sprite@1.5x.webp", "a@b", "me@home",
+                                  "assets/hero@2x.jpeg, hero@3x.avif"])
+def test_image_names_and_bare_handles_are_not_email_addresses(text):
+    # before: logo@2x.png and icon@3x.jpg (retina image names) failed pii: [email] and were masked to l***@2x.png
+    assert find_pii(text, ("email",)) == [] and redact(text) == text
+
+
 # National IBAN lengths of a few countries (the SWIFT IBAN registry), for the generator below.
 _IBAN_COUNTRIES = {"DE": 22, "GB": 22, "FR": 27, "NL": 18, "NO": 15, "BE": 16, "CH": 21, "MT": 31, "SA": 24, "LC": 32,
                    "PL": 28, "RU": 33}
