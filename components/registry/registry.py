@@ -33,7 +33,7 @@ from kubepipe.components.registry.files import (
     parse_state,
     version_number,
 )
-from kubepipe.components.registry.store import errno_text, open_store
+from kubepipe.components.registry.store import LocalStore, errno_text, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -81,6 +81,11 @@ class Registry:
         model_dir = os.fspath(model_dir)
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
+        here = os.path.realpath(model_dir)
+        if isinstance(self.store, LocalStore) and os.path.commonpath([here, os.path.realpath(self.store.root)]) == here:
+            # was a copy of the copy in progress, nested until 'File name too long' ('... free space')
+            raise RegistryError(f"cannot register {model_dir!r}: it holds the registry itself ({self.store.root}); "
+                                "pass the Model artifact's directory (a train step's `model`)")
         files = hash_tree(model_dir)
         n, token = claim(self.store, name, lambda: self._numbers(name))
         base = f"{name}/versions/{n}"

@@ -441,3 +441,15 @@ def test_model_path_refuses_a_version_whose_files_changed_after_registration(reg
                                             r"model \(changed: kubepipe-model\.json\); refusing to use them"):
         reg.model_path("clf", 1)
     assert os.path.isfile(os.path.join(reg.model_path("clf", 2), "kubepipe-model.json"))
+
+
+def test_a_folder_that_holds_the_registry_is_refused_not_copied_into_itself(tmp_path, monkeypatch):
+    # `Registry().register(".", ...)` from the repository root copied the registry into itself, level after level,
+    # until 'File name too long' ('... free space (or fix the store) and register again')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.bin").write_bytes(b"w")
+    reg = Registry()  # .kubepipe/registry under the cwd
+    with pytest.raises(RegistryError, match=r"^cannot register '\.': it holds the registry itself \(.*\.kubepipe/"
+                                            r"registry\); pass the Model artifact's directory"):
+        reg.register(".", name="clf")
+    assert reg.names() == []
