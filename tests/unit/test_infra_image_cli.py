@@ -48,11 +48,15 @@ def test_build_command_for_each_kind(capsys, tmp_path, monkeypatch):
             assert "--metadata" in err and "imagetools inspect" in err  # how to get the digest
 
 
-def test_from_source_installs_the_checkout_in_the_context(capsys):
+def test_from_source_installs_the_checkout_in_the_context(capsys, tmp_path):
     code, out, _ = cli(["image", "build", "--registry", REG, "--from-source", "--context", str(ROOT)], capsys)
     args = shlex.split(out.partition(" && ")[2])
     assert code == 0 and "KUBEPIPE_REQUIREMENT=/src[all,gcs,s3]" in args and args[-1] == str(ROOT)
     assert (ROOT / "pyproject.toml").is_file()  # what `pip install /src[...]` reads in the bind mount
+    # a project's repository: the printed build failed inside docker, after the torch install ('/src' is no kubepipe)
+    code, out, err = cli(["image", "build", "--registry", REG, "--from-source", "--context", str(tmp_path)], capsys)
+    assert (code, out) == (2, "") and f"--from-source: --context {tmp_path} holds no kubepipe checkout" in " ".join(
+        err.split())
 
 
 def test_init_writes_the_templates_and_build_then_uses_them(tmp_path, capsys):

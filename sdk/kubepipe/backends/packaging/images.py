@@ -214,6 +214,11 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
                             "`pip install .` on your repository")
     elif base:
         raise UserError(f"--base is for --kind project; a {kind} runtime image starts from its Dockerfile's base")
+    elif from_source and not (Path(context) / "sdk" / "kubepipe" / "__init__.py").is_file():
+        # else the build fails inside docker, after the torch install: /src is not kubepipe
+        raise UserError(f"--from-source: --context {context} holds no kubepipe checkout (sdk/kubepipe/); it "
+                        "installs kubepipe from those sources. In your project's repository leave it out: the "
+                        "image installs the released kubepipe of this version")
     return ImageBuild(kind=kind, registry=reg, tag=tag, context=str(context), from_source=from_source,
                       base=base, project_name=project, home=str(home))
 
