@@ -133,3 +133,37 @@ def test_the_pull_request_test_step_passes_a_repository_with_no_tests(tmp_path):
     proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
                           timeout=60)
     assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_main_builds_the_released_kubepipe_in_a_project_repository_and_the_checkout_here(tmp_path):
+    """In a repository `kubepipe init` made, the image step ran `kubepipe image build --from-source`, a build of
+    the context as kubepipe (refused now: no checkout there); it builds the released kubepipe there."""
+    import stat
+    import subprocess
+    import sys
+
+    from kubepipe.scaffold import init_project
+
+    doc = load(ROOT / ".github" / "workflows" / "kubepipe-main.yml")
+    assert doc["env"]["KUBEPIPE_CLI_SPEC"] == "-e ."  # a project sets kubepipe==<version> (the comment says so)
+    script = next(s["run"] for s in doc["jobs"]["image"]["steps"] if s.get("name", "").startswith("Build and push"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f'#!/bin/bash\necho "$@" >> "{tmp_path}/docker.log"\n')
+    (bin_dir / "docker").chmod((bin_dir / "docker").stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GX_ANALYTICS_ENABLED": "false",
+           "KUBEPIPE_IMAGE_REGISTRY": "europe-west4-docker.pkg.dev/acme/kubepipe"}
+    project = tmp_path / "project"
+    init_project(project)
+    checkout = tmp_path / "checkout"  # what --from-source needs of a kubepipe checkout
+    (checkout / "sdk" / "kubepipe").mkdir(parents=True)
+    (checkout / "sdk" / "kubepipe" / "__init__.py").write_text("")
+    for repo, from_source in ((project, False), (checkout, True)):
+        (tmp_path / "docker.log").unlink(missing_ok=True)
+        proc = subprocess.run(["bash", "-e", "-c", script], cwd=repo, capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        build = (tmp_path / "docker.log").read_text().splitlines()[-1]
+        assert build.startswith("buildx build") and ("KUBEPIPE_REQUIREMENT=/src" in build) == from_source, build
