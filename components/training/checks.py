@@ -8,7 +8,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.training.config import (MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems,
                                                   trainer_knobs)
 from kubepipe.components.training.models import (BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS,
-                                                  encoder_problems)
+                                                  encoder_problems, model_problems)
 
 __all__ = ["check_train", "train_reference"]
 
@@ -88,7 +88,7 @@ def check_train(with_values: dict) -> list[CheckIssue]:
                 issues.append(CheckIssue(("hyperparameters", key), f"{arch} has no hyperparameter {key!r}; "
                                          f"known: {', '.join(known)}", did_you_mean(key, known)))
         issues += [CheckIssue(("hyperparameters", key), message)
-                   for key, message in encoder_problems(_ENCODING_OF[arch], hp)]
+                   for key, message in encoder_problems(_ENCODING_OF[arch], hp) + model_problems(arch, hp)]
     issues += _pretrained_issues(arch, values, hp if isinstance(hp, dict) else {})
     if arch in MODEL_TASKS:
         if MODEL_TASKS[arch] == "tabular" and values.get("text_column"):

@@ -19,7 +19,7 @@ from kubepipe.components.training.checkpoint import usable_location
 from kubepipe.components.training.config import TrainConfig, config_problems, trainer_knobs
 from kubepipe.components.training.encoders import Encoder
 from kubepipe.components.training.loop import LoopSetup, run_loop
-from kubepipe.components.training.models import (build_model, encoder_problems, model_encoding,
+from kubepipe.components.training.models import (build_model, encoder_problems, model_encoding, model_problems,
                                                   resolve_model_class, split_hyperparameters)
 from kubepipe.components.training.trainset import TrainSet, prepare
 
@@ -125,7 +125,7 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     task_kind = "tabular" if cfg.feature_columns else ("tabular" if getattr(cls, "encoding", None) == "tabular" else "text")
     encoding = model_encoding(cls, task_kind)
     enc_kwargs, model_kwargs = split_hyperparameters(encoding, cfg.hyperparameters)
-    problems = encoder_problems(encoding, enc_kwargs)
+    problems = encoder_problems(encoding, enc_kwargs) + model_problems(cfg.model, model_kwargs)
     if problems:
         raise ModelError("hyperparameters: " + "; ".join(msg for _, msg in problems))
     resolve = getattr(cls, "resolve_hyperparameters", None)

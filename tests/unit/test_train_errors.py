@@ -309,3 +309,17 @@ def test_trainer_knobs_inside_hyperparameters_are_checked_by_validate():
         (("hyperparameters", "precision"), "`precision` must be one of ['auto', 'fp32', 'bf16'], got 'fp16'")]
     # as KFP carries them (2 -> 2.0): what the trainer takes, validate takes
     assert check_train({"hyperparameters": {"checkpoint_every_steps": 5.0, "warmup_fraction": 0.1}}) == []
+
+
+@pytest.mark.parametrize("arch", ["text-classifier", "transformer-classifier", "pretrained-encoder"])
+def test_a_dropout_that_drops_everything_is_refused_not_trained(arch):
+    # dropout 1 (nn.Dropout takes it) zeroed every activation: a model at chance level (val F1 0.06), trained
+    # without a word
+    want = ("`dropout` must be a number in [0, 1) (the share of activations dropped while training; 1 drops them "
+            "all), got 1")
+    assert [(i.path, i.message) for i in check_train({"architecture": arch, "hyperparameters": {"dropout": 1}})] == [
+        (("hyperparameters", "dropout"), want)]
+    assert check_train({"architecture": arch, "hyperparameters": {"dropout": 0.3}}) == []
+    if arch == "text-classifier":  # the trainer says it alike, before reading any row
+        with pytest.raises(ModelError, match=r"^hyperparameters: `dropout` must be a number in \[0, 1\)"):
+            train(merchant_frame(16, seed=1), _cfg(hyperparameters={"dropout": 1.0}))

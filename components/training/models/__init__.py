@@ -27,7 +27,7 @@ from kubepipe.components.checks import did_you_mean
 from kubepipe.components.errors import ModelError
 
 __all__ = ["BUILTIN_MODELS", "ENCODER_KEYS", "MODEL_KEYS", "MODEL_TASKS", "resolve_model_class",
-           "model_encoding", "split_hyperparameters", "encoder_problems", "build_model"]
+           "model_encoding", "split_hyperparameters", "encoder_problems", "model_problems", "build_model"]
 
 _PKG = "kubepipe.components.training.models"
 BUILTIN_MODELS = {
@@ -125,6 +125,22 @@ def encoder_problems(encoding: str, values: dict) -> list[tuple[str, str]]:
                                        f"(e.g. [3, 5]), got {grams!r}"))
     if encoding == "bytes" and "lowercase" in values and not isinstance(as_kind(values["lowercase"], "bool"), bool):
         out.append(("lowercase", f"`lowercase` must be true or false, got {values['lowercase']!r}"))
+    return out
+
+
+def model_problems(architecture: str, values: dict) -> list[tuple[str, str]]:
+    """(key, message) for every bad model hyperparameter of a built-in `architecture` in `values` (keys present
+    only; `${...}` values are left for run time): `kubepipe validate` and the trainer say them alike."""
+    from kubepipe.components.kfp_values import as_kind
+
+    out = []
+    drop = values.get("dropout")
+    if "dropout" in MODEL_KEYS.get(architecture, ()) and drop is not None and not _late(drop):
+        drop = as_kind(drop, "float")
+        if not (isinstance(drop, (int, float)) and not isinstance(drop, bool) and 0 <= drop < 1):
+            # nn.Dropout takes 1 and zeroes every activation: the model trains on nothing, at chance level
+            out.append(("dropout", f"`dropout` must be a number in [0, 1) (the share of activations dropped while "
+                                   f"training; 1 drops them all), got {values['dropout']!r}"))
     return out
 
 
