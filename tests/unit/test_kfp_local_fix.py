@@ -23,8 +23,8 @@ def test_apply_patches_and_is_idempotent(monkeypatch):
     from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
 
     monkeypatch.setattr(condition_fix, "_APPLIED", False)
-    monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel",
-                        inspect.getattr_static(edo.ConditionEvaluator, "_resolve_pipeline_channel"))
+    for name in ("_resolve_pipeline_channel", "evaluate_condition"):
+        monkeypatch.setattr(edo.ConditionEvaluator, name, inspect.getattr_static(edo.ConditionEvaluator, name))
     condition_fix.apply()
     condition_fix.apply()
     assert edo.ConditionEvaluator._resolve_pipeline_channel.kubepipe_patch is True
@@ -53,3 +53,31 @@ def test_a_reshaped_private_method_fails_loudly(monkeypatch):
     monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel", staticmethod(lambda ref, store, extra: None))
     with pytest.raises(UserError, match=r"now takes \(ref, store, extra\)"):
         condition_fix.apply()
+
+
+def test_cel_double_is_read_as_float_so_mixed_number_conditions_run_locally_as_on_kubeflow(monkeypatch):
+    """`when: "${params.n} == 3.0"` (n=3) or `"${params.lr} > 0"` compile to CEL's double(...), which kfp.local's
+    Python evaluation did not know: the condition 'failed' and the step was skipped locally, not on Kubeflow."""
+    from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
+
+    raw = inspect.getattr_static(edo.ConditionEvaluator, "evaluate_condition")
+    assert isinstance(raw, staticmethod) and list(inspect.signature(raw.__func__).parameters) == [
+        "condition", "io_store"]
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
+    monkeypatch.setattr(edo.ConditionEvaluator, "evaluate_condition", raw)
+    monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel",
+                        inspect.getattr_static(edo.ConditionEvaluator, "_resolve_pipeline_channel"))
+
+    class Store:
+        values = {"pipelinechannel--n": 3, "pipelinechannel--lr": 0.1, "pipelinechannel--s": "double(1)"}
+
+        def get_parent_input(self, key):
+            return self.values[key]
+
+        def get_task_output(self, task, key):
+            raise ValueError(key)
+
+    n, lr, s = (f"inputs.parameter_values['pipelinechannel--{k}']" for k in ("n", "lr", "s"))
+    conditions = [f"double(int({n})) == 3.0", f"{lr} > double(0)", f"{s} == 'double(1)'", f"double(int({n})) < 2.5"]
+    condition_fix.apply()
+    assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [True, True, True, False]

@@ -7,15 +7,22 @@ This looks the channel up as a sibling task's output as well: KFP output names a
 identifiers, so the last `-` separates the task name from the output name. Applied only
 to the local backend; the compiled IR stays exactly what Kubeflow and Vertex run.
 
-It patches a private kfp method, `ConditionEvaluator._resolve_pipeline_channel(channel_ref,
-io_store)` in `kfp.local.orchestrator.enhanced_dag_orchestrator`. If a kfp release moves or
-reshapes it, `apply()` raises instead of running pipelines whose conditions would silently go
-the wrong way; tests/unit/test_kfp_local_fix.py pins the private API.
+A second fix: kfp.local evaluates the compiled CEL condition as Python, where CEL's `double(...)`,
+which the compiler writes for a number of the other kind (`${params.lr} > 0`, `${params.n} == 3.0`),
+is no name: the evaluation failed and the step was skipped, while Kubeflow runs it. It is read as
+`float(...)` (outside quoted text).
+
+It patches private kfp methods, `ConditionEvaluator._resolve_pipeline_channel(channel_ref,
+io_store)` and `ConditionEvaluator.evaluate_condition(condition, io_store)` in
+`kfp.local.orchestrator.enhanced_dag_orchestrator`. If a kfp release moves or reshapes them,
+`apply()` raises instead of running pipelines whose conditions would silently go the wrong way;
+tests/unit/test_kfp_local_fix.py pins the private API.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 
 from kubepipe.errors import UserError
 
@@ -24,6 +31,8 @@ __all__ = ["apply", "PATCHED"]
 MODULE = "kfp.local.orchestrator.enhanced_dag_orchestrator"
 PATCHED = "ConditionEvaluator._resolve_pipeline_channel"
 _PARAMS = ["channel_ref", "io_store"]
+_EVALUATE = ("evaluate_condition", ["condition", "io_store"])
+_CEL_DOUBLE = re.compile(r"'(?:[^'\\]|\\.)*'|\bdouble\(")  # quoted text (kept as it is) or CEL's double(
 _APPLIED = False
 
 
@@ -45,13 +54,8 @@ def apply() -> None:
     except ImportError as exc:
         raise _missing(f"cannot import {MODULE} ({exc})") from None
     evaluator = getattr(edo, "ConditionEvaluator", None)
-    original = inspect.getattr_static(evaluator, "_resolve_pipeline_channel", None) if evaluator else None
-    if not isinstance(original, staticmethod):
-        raise _missing(f"{MODULE}.{PATCHED} is gone or no longer a staticmethod")
-    original = original.__func__
-    if list(inspect.signature(original).parameters) != _PARAMS:
-        raise _missing(f"{PATCHED} now takes ({', '.join(inspect.signature(original).parameters)}), "
-                       f"not ({', '.join(_PARAMS)})")
+    original = _private(evaluator, "_resolve_pipeline_channel", _PARAMS)
+    evaluate_original = _private(evaluator, *_EVALUATE)
 
     def resolve(channel_ref: str, io_store):  # type: ignore[no-untyped-def]
         ref = channel_ref.replace("pipelinechannel--", "")
@@ -63,8 +67,24 @@ def apply() -> None:
                 pass
         return original(channel_ref, io_store)
 
-    resolve.kubepipe_patch = True  # type: ignore[attr-defined]
+    def evaluate(condition: str, io_store) -> bool:  # type: ignore[no-untyped-def]
+        cel = _CEL_DOUBLE.sub(lambda m: "float(" if m.group(0) == "double(" else m.group(0), condition or "")
+        return evaluate_original(cel, io_store)
+
+    resolve.kubepipe_patch = evaluate.kubepipe_patch = True  # type: ignore[attr-defined]
     evaluator._resolve_pipeline_channel = staticmethod(resolve)
+    evaluator.evaluate_condition = staticmethod(evaluate)
     if getattr(evaluator._resolve_pipeline_channel, "kubepipe_patch", False) is not True:
         raise _missing(f"{PATCHED} did not take the patch")
     _APPLIED = True
+
+
+def _private(evaluator, name: str, params: list[str]):  # type: ignore[no-untyped-def]
+    """The function of the private staticmethod `ConditionEvaluator.<name>(*params)`, or why it cannot be patched."""
+    raw = inspect.getattr_static(evaluator, name, None) if evaluator else None
+    if not isinstance(raw, staticmethod):
+        raise _missing(f"{MODULE}.ConditionEvaluator.{name} is gone or no longer a staticmethod")
+    found = list(inspect.signature(raw.__func__).parameters)
+    if found != params:
+        raise _missing(f"ConditionEvaluator.{name} now takes ({', '.join(found)}), not ({', '.join(params)})")
+    return raw.__func__
