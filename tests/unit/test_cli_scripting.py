@@ -71,6 +71,17 @@ def test_piped_runs_list_prints_whole_ids_one_record_per_line(home):
     assert len(lines[1]) > 80  # not cut at rich's default 80 columns
 
 
+def test_force_color_does_not_turn_a_pipe_into_a_terminal(home, capsys, monkeypatch):
+    """With FORCE_COLOR=1 (set by many CI setups for coloured logs) rich called a pipe a terminal: `runs list`
+    printed box art with the run ids cut at 80 columns, so `kubepipe runs list | cut -f1` got no ids."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home)
+    assert code == 0, err
+    assert not BOX & set(out) and "\x1b[" not in out
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["run id", LONG_ID, "short-1"]
+
+
 def test_piped_messages_are_not_wrapped(tmp_path):
     proc = _cli("validate", str(FLAGSHIP), "--home", str(tmp_path))
     assert proc.returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -15,7 +16,7 @@ from rich.markup import escape
 from kubepipe.errors import KubepipeError
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
-           "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN"]
+           "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN", "tty"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
@@ -28,10 +29,23 @@ QUIET = False  # no notes, no progress: results, warnings and errors only
 JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
 
 
+def tty(stream) -> bool:
+    """Whether `stream` is a terminal, for the layout: tables, colour and cut cells there, one plain record per
+    line elsewhere. TTY_COMPATIBLE=1/0 says so explicitly (rich's variable); FORCE_COLOR does not make a pipe a
+    terminal (rich's own rule did: CI logs with FORCE_COLOR=1 got box art cut at 80 columns under `| cut -f1`)."""
+    declared = os.environ.get("TTY_COMPATIBLE", "")
+    if declared in ("0", "1"):
+        return declared == "1"
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
 def _console(stderr: bool) -> Console:
     """A console for this invocation. Piped output is never wrapped or cut (rich's 80 columns otherwise);
     NO_COLOR is read now, so it holds for every command."""
-    c = Console(stderr=stderr, **PLAIN)
+    c = Console(stderr=stderr, force_terminal=tty(sys.stderr if stderr else sys.stdout), **PLAIN)
     c.soft_wrap = not c.is_terminal
     return c
 

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from kubepipe.cli.console import PLAIN
+from kubepipe.cli.console import PLAIN, tty
 
 __all__ = ["Progress", "summary_table", "summary_rows", "output_lines", "SUMMARY_COLUMNS", "STYLE"]
 
@@ -25,7 +25,8 @@ class Progress:
 
     def __init__(self, stream: Any = None):
         # Bound now: during the run kfp.local's output is redirected into the run log.
-        self.console = Console(file=stream or sys.stdout, **PLAIN)
+        stream = stream or sys.stdout
+        self.console = Console(file=stream, force_terminal=tty(stream), **PLAIN)
         self.live: Live | None = None
         self.run = None
 
