@@ -150,6 +150,11 @@ CASES = [
      "`${item}`: item 0 of the default of param `items` is 1, but `settings` expects dict"),
     ("yes in env", "    env: {DEBUG: yes, ON: true}\n", "steps.sum.env.DEBUG", 15,
      "YAML reads `yes` as a bool: the step would get DEBUG=true quote it to pass the text: 'yes'"),
+    # KFP wrote `nan` / `inf` into the CEL condition: no such names there, the run failed (locally: always false)
+    ("when nan", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${params.n} == nan\"\n", "steps.show.when", 18, "`nan` is not a finite number"),
+    ("when -inf", "  show:\n    component: ops:say\n    with: {message: x}\n"
+     "    when: \"${params.n} > -inf\"\n", "steps.show.when", 18, "`-inf` is not a finite number"),
     ("when on a list", "  show:\n    component: ops:say\n    with: {message: x}\n"
      "    when: \"${params.items} == 'x'\"\n", "steps.show.when", 18, "compares str, int, float or bool"),
 ]

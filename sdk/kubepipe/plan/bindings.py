@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -117,9 +118,14 @@ def _operand(text: str) -> Binding:
     except ValueError:
         pass
     try:
-        return Literal(float(text))
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):  # KFP wrote `nan` / `inf` into the CEL condition, which has no such names
+            raise BindingError(f"`{text}` is not a finite number; a condition compares with a number such as 0.5",
+                               "compare with a finite bound, e.g. `< 1e9` for 'no limit'")
+        return Literal(number)
     raise BindingError(f"`{text}` is neither a reference nor a literal",
                        "quote strings: ${steps.s.outputs.o} == 'ok'")
 
