@@ -258,8 +258,13 @@ class FsspecStore:
         if not self._bucket_seen:
             from kubepipe.components.registry.version import RegistryError
 
-            raise RegistryError(f"registry {self.where}: bucket `{bucket}` does not exist (or these credentials "
-                                "cannot see it); check the bucket name in --registry / KUBEPIPE_REGISTRY") from None
+            try:  # where it was looked for (s3fs): a wrong endpoint (AWS_ENDPOINT_URL_S3 at another server) says 404
+                at = f" at {redact_url(self.fs.s3.meta.endpoint_url)}"
+            except AttributeError:
+                at = ""
+            raise RegistryError(f"registry {self.where}: bucket `{bucket}` does not exist{at} (or these credentials "
+                                "cannot see it); check the bucket name in --registry / KUBEPIPE_REGISTRY"
+                                + (" and the endpoint" if at else "")) from None
 
     def exists(self, rel: str) -> bool:
         with _reaching(self.where):

@@ -64,7 +64,8 @@ def test_a_bucket_that_does_not_exist_is_named_not_an_empty_registry(s3, tmp_pat
     (model / "w.bin").write_bytes(b"w")
     missing = f"{s3[1]}-typo"
     for call in (lambda reg: reg.names(), lambda reg: reg.register(str(model), name="clf")):
-        with pytest.raises(RegistryError, match=rf"registry s3://{missing}/reg: bucket `{missing}` does not exist"):
+        with pytest.raises(RegistryError, match=rf"registry s3://{missing}/reg: bucket `{missing}` does not exist at "
+                                                rf"{s3[0]} \(or these credentials .* and the endpoint$"):
             call(Registry(f"s3://{missing}/reg"))
     assert Registry(f"s3://{s3[1]}/fresh").names() == []  # a new prefix in a bucket that exists: empty, no error
 
