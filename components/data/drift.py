@@ -18,6 +18,7 @@ from typing import Any
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.io import require_columns
 from kubepipe.components.errors import DataError
+from kubepipe.components.pii import redact
 
 __all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi", "chi2_pvalue"]
 
@@ -236,7 +237,9 @@ def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) 
     return {
         "psi": round(psi(rs, cs), 6),
         "chi2_pvalue": chi2_pvalue(rc, cc),
-        "top_changes": [{"value": str(k), "reference": round(a, 4), "current": round(b, 4)} for k, a, b in moved],
+        # a category may be a card number or an address: the report and its JSON show it masked
+        "top_changes": [{"value": redact(str(k)), "reference": round(a, 4), "current": round(b, 4)}
+                        for k, a, b in moved],
     }
 
 

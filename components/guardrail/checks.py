@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference
-from kubepipe.components.guardrail.pii import PII_KINDS
+from kubepipe.components.pii import PII_KINDS
 from kubepipe.components.guardrail.rules import RULE_KEYS, SCORE_BOUNDS, rule_issues
 
 __all__ = ["check_validate_outputs", "inline_probe_issues", "validate_outputs_reference"]

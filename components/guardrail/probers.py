@@ -25,7 +25,7 @@ import importlib
 import os
 from typing import Any, Callable
 
-from kubepipe.components.guardrail.pii import redact
+from kubepipe.components.pii import redact
 
 __all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier", "RetrieverProber", "open_retriever",
            "RETRIEVER_PROBE_COLUMN"]

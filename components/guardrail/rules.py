@@ -20,7 +20,7 @@ import math
 from typing import Any, Iterator
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.guardrail.pii import PII_KINDS, find_pii, redact
+from kubepipe.components.pii import PII_KINDS, find_pii, redact
 
 __all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits"]
 

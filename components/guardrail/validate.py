@@ -14,7 +14,7 @@ from typing import Any
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
 from kubepipe.components.guardrail.checks import inline_probe_issues
-from kubepipe.components.guardrail.pii import redact
+from kubepipe.components.pii import redact
 from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, number_digits, rule_issues
 
 __all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]

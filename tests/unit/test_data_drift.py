@@ -227,3 +227,22 @@ def test_a_decimal_column_from_parquet_is_compared_as_numbers(tmp_path):
     entry = detect_drift(cur, ref)["columns"]["amount"]
     assert entry["kind"] == "numeric" and entry["drifted"] and entry["current_mean"] == pytest.approx(amounts.mean() + 5)
     assert not detect_drift(ref, ref)["columns"]["amount"]["drifted"]
+
+
+def test_drift_reports_mask_card_numbers_and_addresses_in_the_values_they_name():
+    from kubepipe.components.data.drift_report import drift_html
+    from kubepipe.components.monitoring.report import monitor_html
+
+    ref = pd.DataFrame({"contact": ["jane.doe@example.com"] * 50 + ["ops@example.org"] * 50,
+                        "card": ["4111 1111 1111 1111"] * 60 + ["5555555555554444"] * 40})
+    cur = pd.DataFrame({"contact": ["jane.doe@example.com"] * 90 + ["ops@example.org"] * 10,
+                        "card": ["4111 1111 1111 1111"] * 10 + ["5555555555554444"] * 90})
+    r = detect_drift(cur, ref)
+    # before: the top share changes held the raw categories, so the drift JSON, the detect-drift report and the
+    # monitor report showed 'jane.doe@example.com: 0.500→0.900' and the card numbers in clear
+    assert [c["value"] for c in r["columns"]["card"]["top_changes"]] == ["**** **** **** 1111", "************4444"]
+    assert {c["value"] for c in r["columns"]["contact"]["top_changes"]} == {"j***@example.com", "o***@example.org"}
+    shown = str(r) + drift_html(r) + monitor_html(model="clf", window={}, drift=r, live=None, offline={}, latency={},
+                                                  decision=None)
+    assert "jane.doe" not in shown and "4111 1111 1111 1111" not in shown and "5555555555554444" not in shown
+    assert "j***@example.com: 0.500→0.900" in shown

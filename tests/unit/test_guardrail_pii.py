@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubepipe.components.guardrail.pii import find_pans, find_pii, redact
+from kubepipe.components.pii import find_pans, find_pii, redact
 
 DIGITS = "0123456789"
 

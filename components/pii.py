@@ -8,8 +8,9 @@ another digit, whose first digits are a card network's IIN for that length (`_II
 pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids fail one of these.
 Candidates may overlap (16 digits inside a longer grouped run), so every group start is tried.
 
-Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`: a PAN keeps
-its last four digits, an IBAN its country and last four, an e-mail its first letter and domain.
+Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
+values a drift report names (detect-drift's and the monitor's top share changes): a PAN keeps its last
+four digits, an IBAN its country and last four, an e-mail its first letter and domain.
 """
 
 from __future__ import annotations
