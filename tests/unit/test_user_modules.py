@@ -247,3 +247,11 @@ def test_a_missing_component_file_names_the_folder_it_was_looked_for_in(tmp_path
     with pytest.raises(CatalogError) as exc:  # was: 'looked in /repo/pipelines/../comps'
         resolve_component("../comps/make.yaml", tmp_path / "pipelines")
     assert exc.value.message == f"component file `../comps/make.yaml` not found (looked in {tmp_path / 'comps'})"
+
+
+def test_a_component_in_a_packages_init_is_found(repo):
+    (repo / "jv_initpkg").mkdir()
+    (repo / "jv_initpkg" / "__init__.py").write_text(COMPONENT.format(name="double"))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_initpkg:double"))
+    # was: "cannot import module `jv_initpkg`": only jv_initpkg.py was looked for
+    assert kubepipe.validate(repo / "pipelines" / "p.yaml").steps[0].info.import_root == str(repo.resolve())

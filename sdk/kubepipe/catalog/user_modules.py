@@ -39,7 +39,8 @@ def module_root(module: str, base_dir: Path) -> Path | None:
         return None
     start = base_dir.resolve()
     for d in [start, *start.parents]:
-        if (d / f"{parts[0]}.py").is_file() if len(parts) == 1 else (d / parts[0]).is_dir():
+        package = (d / parts[0] / "__init__.py").is_file() if len(parts) == 1 else (d / parts[0]).is_dir()
+        if package or (d / f"{parts[0]}.py").is_file():
             return d
     return None
 
