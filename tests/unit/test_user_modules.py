@@ -255,3 +255,31 @@ def test_a_component_in_a_packages_init_is_found(repo):
     (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_initpkg:double"))
     # was: "cannot import module `jv_initpkg`": only jv_initpkg.py was looked for
     assert kubepipe.validate(repo / "pipelines" / "p.yaml").steps[0].info.import_root == str(repo.resolve())
+
+
+def test_a_remote_step_whose_body_imports_the_repository_warns_of_its_image(repo):
+    (repo / "jv_helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (repo / "jv_body.py").write_text('''from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim")
+def double(x: int) -> int:
+    import json
+
+    from jv_helpers import double as twice
+    return twice(x)
+''')
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_body:double"))
+    sets = ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"]
+    plan = kubepipe.validate(repo / "pipelines" / "p.yaml", "kubeflow", sets=sets)
+    # was: no word; the pod then failed with "No module named 'jv_helpers'"
+    (w,) = plan.warnings
+    assert (w.path, w.severity) == ("steps.a.component", "warning")
+    assert w.message == (f"`jv_body:double` imports `jv_helpers` from your repository ({repo.resolve()}), which its "
+                         "image `python:3.11-slim` does not have: the step fails on kubeflow with `No module named "
+                         "'jv_helpers'`")
+    assert w.hint == "give the step `image:` your project image (kubepipe image build --kind project)"
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_body:double") + "    image: reg/p@sha256:"
+                                               + "0f3a9c5e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a\n")
+    assert kubepipe.validate(repo / "pipelines" / "p.yaml", "kubeflow", sets=sets).warnings == []
+    assert kubepipe.validate(repo / "pipelines" / "p.yaml").warnings == []  # locally the repository is on the path

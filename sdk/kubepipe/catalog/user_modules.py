@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file",
-           "roots_of_refs"]
+           "roots_of_refs", "repository_imports"]
 
 
 def _installed(top: str) -> bool:
@@ -77,6 +77,24 @@ def roots_of_refs(values: Iterable[Any], base_dir: Path) -> list[Path]:
             if root is not None:
                 roots[root] = None
     return list(roots)
+
+
+def repository_imports(component: Any, root: str | Path) -> list[str]:
+    """The modules of the repository at `root` that a python component's function imports in its body (the body
+    alone runs in the step's container, so they must be installed there), e.g. `mypkg` for `from mypkg import x`."""
+    import ast
+
+    try:
+        tree = ast.parse(component.component_spec.implementation.container.command[-1])
+    except (AttributeError, IndexError, SyntaxError, TypeError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module.split(".")[0])
+    return [n for n in dict.fromkeys(names) if module_root(n, Path(root)) == Path(root)]
 
 
 def shadowed_note(module: str, base_dir: Path) -> str | None:

@@ -180,7 +180,7 @@ class _Builder(InputChecks):
         self.local_notes(plan_steps)
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
                                            self.loc.issue, self.base_dir, self.profile.target)
-        warnings += [i for i in sched_issues if i.severity == "warning"]
+        warnings += [i for i in sched_issues if i.severity == "warning"] + self.image_warnings(plan_steps)
         self.issues += errors
         self.issues += self.paths.issues
         if self.issues:
@@ -246,6 +246,26 @@ class _Builder(InputChecks):
                              hint="fan-in of foreach outputs is not supported yet")
         group = {n: (s.condition.key if s.condition else None) for n, s in steps.items()}
         return topo_order(list(steps), deps, group)
+
+    def image_warnings(self, steps: dict[str, PlanStep]) -> list:
+        """Remote targets: a python component whose body imports the repository's own modules, run in an image
+        that is not the project's (the step sets no `image:`), fails in its pod with `No module named ...`."""
+        from kubepipe.catalog.user_modules import module_root, repository_imports
+
+        out = []
+        for name, s in steps.items() if self.profile.target != "local" else ():
+            root = s.info.origin == "python" and module_root(s.info.ref.partition(":")[0], self.base_dir)
+            if not root or s.image:
+                continue
+            mine = repository_imports(s.info.component, root)
+            if mine:
+                image = s.info.component.component_spec.implementation.container.image
+                out.append(self.loc.issue(
+                    ("steps", name, "component"), f"`{s.info.ref}` imports {', '.join(f'`{m}`' for m in mine)} "
+                    f"from your repository ({root}), which its image `{image}` does not have: the "
+                    f"step fails on {self.profile.target} with `No module named '{mine[0]}'`", severity="warning",
+                    hint="give the step `image:` your project image (kubepipe image build --kind project)"))
+        return out
 
     def local_notes(self, steps: dict[str, PlanStep]) -> None:
         if self.profile.target != "local":
