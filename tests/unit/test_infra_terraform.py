@@ -337,3 +337,28 @@ def test_the_readme_s_use_block_pins_the_image_in_both_rendered_profiles(tmp_pat
     pinned = f"{SAMPLES['image_repository']}/kubepipe-runtime@{digest}"
     for target in ("vertex", "kubeflow"):
         assert yaml.safe_load((repo / "configs" / f"{target}.yaml").read_text())["runtime_image"] == pinned, target
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+@pytest.mark.parametrize("variable, value", [
+    ("default_task_memory", "2048"), ("default_task_memory", "2Gi"), ("default_task_memory", "0Gi"),
+    ("default_task_memory", "0.5Gi"), ("default_task_cpu", "0"), ("default_task_cpu", "500m"),
+    ("default_task_cpu", "lots"),
+])
+def test_the_limit_range_defaults_take_what_kubepipe_takes(variable, value, tmp_path):
+    """default_task_memory = "2048" passed to the LimitRange as 2048 bytes: every task pod with no `resources:`
+    was killed at start; the module's validation now takes the amounts kubepipe.resources takes (the oracle)."""
+    from kubepipe.resources import cpu_problem, memory_problem
+
+    module = TF / "modules" / "gke-kubeflow"
+    (tmp_path / "variables.tf").write_text((module / "variables.tf").read_text())
+    required = [v for v, body in blocks(module, "variable").items() if "default" not in body]
+    args = [f"-var={v}=x@example.com" for v in required] + [f"-var={variable}={value}"]
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "TF_CLI_CONFIG_FILE": "/dev/null",
+           "CHECKPOINT_DISABLE": "1"}
+    proc = subprocess.run(["terraform", "console", "-no-color", *args], input=f"var.{variable}", capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60, env=env)
+    ok = (memory_problem if variable.endswith("memory") else cpu_problem)(value) is None
+    said = proc.stdout + proc.stderr  # console warns and goes on after a failed validation (exit 0)
+    assert proc.returncode == 0 and ("Invalid value for variable" not in said) == ok, said

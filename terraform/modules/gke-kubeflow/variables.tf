@@ -235,10 +235,28 @@ variable "default_task_cpu" {
   type        = string
   description = "CPU request and limit of a KFP task container whose step sets no resources (LimitRange default)."
   default     = "1"
+
+  # kubepipe.resources.CPU_RE, above 0 (a test keeps the two in step)
+  validation {
+    condition = alltrue([
+      can(regex("^\\d+(\\.\\d+)?m?$", var.default_task_cpu)),
+      can(regex("[1-9]", var.default_task_cpu)),
+    ])
+    error_message = "default_task_cpu must be a CPU amount above 0 like 1, 0.5 or 500m."
+  }
 }
 
 variable "default_task_memory" {
   type        = string
   description = "Memory request and limit of a KFP task container whose step sets no resources (LimitRange default)."
   default     = "2Gi"
+
+  # kubepipe.resources.MEMORY_RE, above 0: with its unit, as "2048" would be 2048 bytes
+  validation {
+    condition = alltrue([
+      can(regex("^\\d+(\\.\\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)$", var.default_task_memory)),
+      can(regex("[1-9]", var.default_task_memory)),
+    ])
+    error_message = "default_task_memory must be above 0 with its unit, like 2Gi or 512Mi (2048 is bytes)."
+  }
 }
