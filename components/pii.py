@@ -9,8 +9,9 @@ pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order
 Candidates may overlap (16 digits inside a longer grouped run), so every group start is tried.
 
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
-values a drift report names (detect-drift's and the monitor's top share changes): a PAN keeps its last
-four digits, an IBAN its country and last four, an e-mail its first letter and domain.
+values a drift report names (detect-drift's and the monitor's top share changes) and the notify step's
+message and error: a PAN keeps its last four digits, an IBAN its country and last four, an e-mail its
+first letter and domain.
 """
 
 from __future__ import annotations

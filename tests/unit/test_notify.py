@@ -233,6 +233,22 @@ def test_credentials_in_the_run_s_error_never_reach_the_webhook_or_the_log(hook,
     assert "postgresql://etl:<redacted>@db:5432/x" in bodies[0]["error"] and "password=<redacted>" in bodies[0]["error"]
 
 
+def test_card_numbers_and_addresses_in_the_run_s_error_are_masked(hook, monkeypatch, tmp_path, capsys):
+    # before: a gate that quoted its data ("e.g. 4111 1111 1111 1111") sent the card number to the chat and the log
+    url, bodies = hook
+    monkeypatch.setenv("KP_HOOK", url)
+    error = ("data validation failed: 1 of 3 expectations\n  - [2] expect_column_values_to_match_regex on `note`: "
+             "observed 2 unexpected; e.g. paid with 4111 1111 1111 1111, mail jane.doe@example.com")
+    rec = notify_run_end(**{**ARGS, "error": error, "message": "card 5555555555554444"}, webhook_env="KP_HOOK",
+                         state_dir=str(tmp_path))
+    posted = json.dumps(bodies[0], ensure_ascii=False)
+    logged = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    for where in (posted, logged, rec["error"] + rec["message"], capsys.readouterr().out):
+        assert "4111 1111 1111 1111" not in where and "jane.doe" not in where and "5555555555554444" not in where
+    assert "e.g. paid with **** **** **** 1111, mail j***@example.com" in rec["error"]
+    assert rec["message"] == "card ************4444"
+
+
 @pytest.mark.parametrize("text", ["epochs=3, lr: 0.001, path=/tmp/x", "retry after 30s (429)",
                                   "token_env=KFP_TOKEN", "https://example.com/docs/page"])
 def test_text_without_credentials_is_left_as_it_is(text):
