@@ -167,3 +167,29 @@ def test_main_builds_the_released_kubepipe_in_a_project_repository_and_the_check
         assert proc.returncode == 0, proc.stdout + proc.stderr
         build = (tmp_path / "docker.log").read_text().splitlines()[-1]
         assert build.startswith("buildx build") and ("KUBEPIPE_REQUIREMENT=/src" in build) == from_source, build
+
+
+def test_main_schedules_only_the_pipelines_with_a_schedule(tmp_path):
+    """`kubepipe schedule` of a pipeline with no `schedule:` exits 2, so listing an unscheduled pipeline in
+    KUBEPIPE_PIPELINES failed the job after its submit; such a pipeline's schedule is now deleted instead."""
+    import stat
+    import subprocess
+
+    doc = load(ROOT / ".github" / "workflows" / "kubepipe-main.yml")
+    job = doc["jobs"]["submit-and-schedule"]
+    script = next(s["run"] for s in job["steps"] if s.get("name") == "Submit and schedule")
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "kubepipe"  # records the commands; the real ones reach Vertex AI
+    fake.write_text(f'#!/bin/bash\necho "$@" >> "{tmp_path}/calls"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "nightly.yaml").write_text("kind: Pipeline\nschedule: {cron: '0 3 * * *'}\nsteps: {}\n")
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n# schedule: later\nsteps: {}\n")
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "KUBEPIPE_PIPELINES": "nightly.yaml train.yaml",
+           "KUBEPIPE_SUBMIT_ARGS": "--param a=gs://b/a.csv"}
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert "schedule nightly.yaml --target vertex --param a=gs://b/a.csv" in calls
+    assert "schedule train.yaml --target vertex --delete" in calls
+    assert "submit train.yaml --target vertex --param a=gs://b/a.csv" in calls
