@@ -143,3 +143,10 @@ def test_a_champion_whose_folder_is_gone_is_named_and_a_sound_version_can_be_pro
     assert code == 0 and _cells(out, "clf") == ["clf", "2", "v3", "-"], out  # was '-': no champion at all
     code, out, err = _run(capsys, "models", "promote", "clf", "1", "--reason", "repair")
     assert code == 0 and "champion is v1 (was v3)" in out, err
+
+
+def test_history_shows_a_decision_about_no_version_without_vnone(reg, capsys):
+    reg.promote("clf", 1, reason="first")
+    reg.record_event("clf", "note", reason="traffic paused for the migration")
+    code, out, _ = _run(capsys, "models", "history", "clf")
+    assert code == 0 and _cells(out, "2")[1:4] == ["note", "-", "-"], out  # the version cell was 'vNone'

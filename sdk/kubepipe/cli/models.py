@@ -173,7 +173,9 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
         if "error" in h:
             rows.append((h["generation"], output.Styled("unreadable", "red"), "", "", "", "", "", "", h["error"]))
             continue
-        rows.append((h["generation"], h["action"], f"v{h['version']}", _fmt(h.get("from_version")),
+        version = h.get("version")  # None for a decision about no version (record_event): was shown as 'vNone'
+        rows.append((h["generation"], h["action"], "" if version is None else f"v{version}",
+                     _fmt(h.get("from_version")),
                      _fmt(h["champion"]), _fmt(h["previous"]), h["by"], h["at"], h["reason"]))
     output.table(("gen", "action", "version", "from", "champion", "previous", "by", "at", "reason"), rows,
                  title=f"{name} history")
