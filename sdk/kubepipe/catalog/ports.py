@@ -38,8 +38,10 @@ _GENERIC = re.compile(r"^(?:typing\.)?(List|Dict|list|dict)(?:\[.*\])?$")
 def _port(name: str, spec: Any, is_input: bool) -> Port:
     raw = str(spec.type)
     generic = _GENERIC.match(raw)
-    if raw in PARAM_TYPES or generic:
-        kind, typ = "parameter", PARAM_TYPES[raw] if raw in PARAM_TYPES else generic.group(1).lower()
+    if raw in PARAM_TYPES:
+        kind, typ = "parameter", PARAM_TYPES[raw]
+    elif generic:
+        kind, typ = "parameter", generic.group(1).lower()
     else:
         kind, typ = "artifact", raw.split("@", 1)[0]
     required = bool(is_input and not getattr(spec, "optional", False) and getattr(spec, "default", None) is None)
