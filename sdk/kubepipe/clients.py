@@ -71,6 +71,11 @@ def service_name(target: str, profile: Mapping[str, Any]) -> str:
     return target
 
 
+def _status_code(status: Any) -> int | None:
+    """An HTTP status as an int (the clients give 404 or "404"), else None."""
+    return int(status) if isinstance(status, int) or str(status).isdigit() else None
+
+
 def api_error_text(exc: BaseException) -> str | None:
     """'(status): what the server said; what to do' for an HTTP error of the KFP / Vertex clients, else None."""
     status = getattr(exc, "status", None) or getattr(exc, "code", None)
@@ -87,7 +92,7 @@ def api_error_text(exc: BaseException) -> str | None:
     except (TypeError, ValueError, AttributeError):
         pass
     text = " ".join(str(body).split())[:300]
-    code = int(status) if isinstance(status, int) or str(status).isdigit() else None
+    code = _status_code(status)
     hint = (_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None
     if type(exc).__name__ == "DefaultCredentialsError":
         key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
@@ -120,7 +125,7 @@ def api_errors(service: str, what: str) -> Iterator[None]:
 def _service_failed(exc: BaseException) -> bool:
     """The service's fault, not the request's: 5xx, 408, 429, or no answer at all (exit 1, not 2)."""
     status = getattr(exc, "status", None) or getattr(exc, "code", None)
-    code = int(status) if isinstance(status, int) or str(status).isdigit() else None
+    code = _status_code(status)
     if code is not None:
         return code >= 500 or code in (408, 429)
     return type(exc).__module__.split(".")[0] in ("urllib3", "requests") or isinstance(exc, (ConnectionError,

@@ -165,6 +165,12 @@ def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
 _SECRET_REF = "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}"  # nosec B105 - a placeholder, not a credential
 
 
+def _section(data: dict, key: str) -> dict:
+    """data[key] when it is a mapping, else {} (the structure checks report it)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
     """(YAML path, message, hint) for every credential written literally in a pipeline document.
 
@@ -174,8 +180,7 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
     if not isinstance(data, dict):
         return []
     found: dict[tuple, tuple[tuple, str, str]] = {}
-    steps = data.get("steps") if isinstance(data.get("steps"), dict) else {}
-    holders = [(("steps", n), s) for n, s in steps.items()]
+    holders: list[tuple[tuple, Any]] = [(("steps", n), s) for n, s in _section(data, "steps").items()]
     holders += [(("on_exit",), data.get("on_exit")), (("defaults",), data.get("defaults"))]
     for base, step in holders:
         if not isinstance(step, dict):
@@ -190,8 +195,7 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                     hint = f"pass it to the step as `env: {{VAR: {_SECRET_REF}}}` and read VAR in the component"
                 found[where] = (where, f"a literal credential ({what}) would be written into the compiled "
                                        "pipeline, which KFP stores and shows in its UI", hint)
-    params = data.get("params") if isinstance(data.get("params"), dict) else {}
-    for name, spec in params.items():
+    for name, spec in _section(data, "params").items():
         if isinstance(spec, dict) and "default" in spec:
             hits = _walk({name: spec["default"]}, ("params",), refs_ok=True)
             for where, key, kind in hits:
@@ -199,8 +203,7 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                 found[where] = (where, f"a param default holds a credential ({kind or f'`{key}` names one'}); "
                                        "params are recorded with every run",
                                 f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
-    sched = data.get("schedule") if isinstance(data.get("schedule"), dict) else {}
-    for where, key, kind in _walk(sched.get("params"), ("schedule", "params"), refs_ok=True):
+    for where, key, kind in _walk(_section(data, "schedule").get("params"), ("schedule", "params"), refs_ok=True):
         found[where] = (where, f"a scheduled run's param holds a credential ({kind or f'`{key}` names one'})",
                         f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
     for where, kind in _shaped(data, ()):

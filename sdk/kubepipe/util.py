@@ -92,7 +92,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     except OSError as exc:  # the temp file's random name means nothing to the user: name `path`
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+        with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -111,7 +111,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
 def remove_stale_temps(path: str | Path) -> list[Path]:
     """Remove `.NAME.PID-*.tmp` / `.NAME.PID.tmp` beside `path` whose writer PID is gone; returns them."""
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     prefix = f".{path.name}."
     try:
         candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
@@ -220,20 +220,22 @@ def utc_iso(value: object, where: str | None = None) -> str | None:
     if value is None or value == "" or (isinstance(value, (int, float)) and not value):
         return None
     if isinstance(value, (int, float)):
-        value = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
     elif isinstance(value, str):
         try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             if where is None:
                 return value
             from kubepipe.errors import UserError
 
             raise UserError(f"{where}: {value!r} is not an ISO time (e.g. 2026-01-31T00:00:00Z)") from None
-    if not isinstance(value, dt.datetime):
+    elif isinstance(value, dt.datetime):
+        when = value
+    else:
         raise TypeError(f"utc_iso: a datetime, epoch seconds or ISO string, got {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    if value.timestamp() <= 0:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    if when.timestamp() <= 0:
         return None
-    return value.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)
+    return when.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)
