@@ -97,7 +97,8 @@ for _mod in COMMAND_MODULES:
 
 def _hoist(argv: list[str]) -> list[str]:
     """-v / -q anywhere before a `--` go in front of the subcommand."""
-    head, rest = [], []
+    head: list[str] = []
+    rest: list[str] = []
     for i, arg in enumerate(argv):
         if arg == "--":
             rest += argv[i:]

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log",
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
 # Text is printed as it is: no number highlighting, and no emoji codes (`a:b:c` was printed as `a🅱c`).
-PLAIN = {"highlight": False, "emoji": False}
+PLAIN: dict[str, Any] = {"highlight": False, "emoji": False}
 out = Console(**PLAIN)
 err = Console(stderr=True, **PLAIN)
 VERBOSE = False  # tracebacks for errors

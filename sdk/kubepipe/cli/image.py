@@ -72,12 +72,15 @@ def image(
         registry = images.registry_of(_current_image(write_profile), kind)
     if digest and metadata:
         raise UserError("pass either --digest or --metadata, not both")
-    if not digest and not metadata:
+    if digest:
+        found = digest
+    elif metadata:
+        found = images.digest_from_metadata(metadata)
+    else:
         spec = images.image_build(kind, registry, tag, context=context, from_source=from_source,
                                   base=_base(kind, base), name=name, home=output.home_path(home))
         _print_build(spec, revision, write_profile)
         return
-    found = digest if digest else images.digest_from_metadata(metadata)
     ref = images.pinned_reference(registry, found, kind, name)
     if write_profile is not None:  # first: a profile it cannot write is an error with nothing on stdout
         previous = images.write_runtime_image(write_profile, ref)

@@ -28,7 +28,7 @@ class Progress:
         stream = stream or sys.stdout
         self.console = Console(file=stream, force_terminal=tty(stream), **PLAIN)
         self.live: Live | None = None
-        self.run = None
+        self.run: Any = None  # the RunResult of the last event
 
     def __enter__(self) -> "Progress":
         if self.console.is_terminal:
@@ -57,7 +57,7 @@ class Progress:
     def _table(self) -> Table:
         t = Table(box=None, show_header=False)
         now = time.time()
-        for rec in self.run.steps:
+        for rec in self.run.steps if self.run is not None else []:
             took = rec.duration_s if rec.duration_s is not None else (
                 now - rec.started_at if rec.started_at else None)
             t.add_row(f"[{STYLE.get(rec.state, '')}]{_ICON.get(rec.state, '?')}[/]", escape(rec.name),

@@ -59,7 +59,8 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
         raise typer.Exit(1)
-    console.out.print(f"[green]✓ succeeded[/green] in {result.finished_at - result.started_at:.1f}s")
+    took = f" in {result.finished_at - result.started_at:.1f}s" if result.finished_at is not None else ""
+    console.out.print(f"[green]✓ succeeded[/green]{took}")
 
 
 def _record(result) -> dict:
