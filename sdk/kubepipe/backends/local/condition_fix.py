@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
 from kubepipe.errors import UserError
 
@@ -53,7 +54,7 @@ def apply() -> None:
         from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
     except ImportError as exc:
         raise _missing(f"cannot import {MODULE} ({exc})") from None
-    evaluator = getattr(edo, "ConditionEvaluator", None)
+    evaluator: Any = getattr(edo, "ConditionEvaluator", None)  # _private refuses None
     original = _private(evaluator, "_resolve_pipeline_channel", _PARAMS)
     evaluate_original = _private(evaluator, *_EVALUATE)
 

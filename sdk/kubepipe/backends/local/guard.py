@@ -28,7 +28,7 @@ def current_step(run: RunResult) -> StepRecord | None:
     started = [s for s in run.steps if s.started_at is not None]
     running = [s for s in started if s.state == "RUNNING"]
     pool = running or started
-    return max(pool, key=lambda s: s.started_at) if pool else None
+    return max(pool, key=lambda s: s.started_at or 0.0) if pool else None
 
 
 def save_record(run: RunResult) -> None:

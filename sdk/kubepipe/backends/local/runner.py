@@ -67,7 +67,7 @@ class _Watcher(io.TextIOBase):
 
     def write(self, text: str) -> int:
         if self.log.closed:  # a logging handler made during the run outlived it
-            return sys.__stderr__.write(text)
+            return sys.__stderr__.write(text) if sys.__stderr__ is not None else len(text)
         if self.log_error is None:
             try:
                 self.log.write(text)
@@ -231,8 +231,8 @@ def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, s
         raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
     record = local_record(rid, runs_dir)
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    return rid, str(record.get("checkpoint_key") or rid), params
+    params = record.get("params")
+    return rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {}
 
 
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,

@@ -35,6 +35,8 @@ def _def_line(lines: list[str]) -> int | None:
 
 def source_map(component: Any) -> SourceMap | None:
     func = getattr(component, "python_func", None)
+    if func is None:
+        return None
     try:
         lines, start = inspect.getsourcelines(func)
         file = inspect.getsourcefile(func)

@@ -250,7 +250,7 @@ def digest_from_metadata(path: str | Path) -> str:
     return parse_digest(digest, f"{p}: containerimage.digest")  # the file, not --digest, which was not given
 
 
-def pinned_reference(registry: str, digest: str, kind: str = "cpu", name: str | None = None) -> str:
+def pinned_reference(registry: str | None, digest: str, kind: str = "cpu", name: str | None = None) -> str:
     """REG/<image name>@sha256:... for a target profile's runtime_image (or a step's `image:`)."""
     if kind not in KINDS:
         image_build(kind, registry)  # raises the unknown-kind error

@@ -42,7 +42,7 @@ def _step(name: str, state: str, error: str | None) -> dict:
 def _pipeline_names(client: Any, runs: list) -> dict[str, str]:
     """Pipeline id -> name for these runs (one request per pipeline); an id that cannot be read is left out."""
     names: dict[str, str] = {}
-    for pid in {getattr(getattr(r, "pipeline_version_reference", None), "pipeline_id", None) for r in runs} - {None}:
+    for pid in {getattr(getattr(r, "pipeline_version_reference", None), "pipeline_id", None) or "" for r in runs} - {""}:
         try:
             names[pid] = client.get_pipeline(pid).display_name
         except Exception:  # deleted since, or not readable: the run's own name stands in  # nosec B112
@@ -90,7 +90,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                 if not ids:
                     return []
             runs = _kfp_runs(client, ns, ids, limit)
-            names = {i: pipeline for i in ids} if ids else _pipeline_names(client, runs)
+            names = {i: pipeline for i in ids} if ids and pipeline else _pipeline_names(client, runs)
         return [_kfp_run(r, str(profile.get("host") or ""), names) for r in runs]
     if target == "vertex":
         from google.cloud import aiplatform

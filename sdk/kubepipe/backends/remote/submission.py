@@ -52,7 +52,7 @@ def submit_package(package: PipelinePackage, target: str, params: Mapping[str, A
         raise UserError(f"poll_s: must be a finite number of seconds, at least 0 (got {poll_s})")
     if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
         raise UserError(f"timeout_s: must be a finite number of seconds, more than 0, or None (got {timeout_s})")
-    common = {"target": target, "pipeline": package.name, "content_hash": package.content_hash,
+    common: dict[str, Any] = {"target": target, "pipeline": package.name, "content_hash": package.content_hash,
               "warnings": tuple(warnings)}
     if target == "kubeflow":
         from kubepipe.backends.remote import kubeflow

@@ -38,7 +38,7 @@ def step_notes(run: RunResult, conditions: dict[str, Any]) -> None:
                 rec.note = f"skipped: `{cond.text}` was false" + _decision(cond, by_name)
             elif failed is not None:
                 rec.note = f"skipped: step `{failed.name}` failed"
-            elif unran:
+            elif unran and cond is not None:
                 rec.note = f"skipped: step `{unran[0]}`, which `{cond.text}` reads, did not run"
             elif run.error:
                 rec.note = "skipped: the run stopped: " + run.error.strip().splitlines()[0]

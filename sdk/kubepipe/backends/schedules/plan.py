@@ -95,6 +95,20 @@ class Action:
     fields: tuple[str, ...] = ()  # fields an update sets
     completed: bool = False  # the existing schedule is completed: a replace does not pause it first
 
+    @property
+    def existing(self) -> str:
+        """The id of the schedule acted on (every kind but create has one)."""
+        if self.id is None:
+            raise ValueError(f"{self.kind} of schedule {self.name}: no existing schedule id")
+        return self.id
+
+    @property
+    def wanted(self) -> DesiredSchedule:
+        """The schedule as the YAML wants it (create, update, resume and replace have it)."""
+        if self.desired is None:
+            raise ValueError(f"{self.kind} of schedule {self.name}: no desired schedule")
+        return self.desired
+
 
 class ScheduleBackend(Protocol):
     updatable: frozenset[str]
@@ -198,45 +212,45 @@ def apply_plan(plan: list[Action], backend: ScheduleBackend,
     service = getattr(backend, "service", "schedule")
     for act in plan:
         with api_errors(service, f"{act.kind} of schedule {act.name}"):
-            _apply_one(act, act.desired, backend, say)
+            _apply_one(act, backend, say)
     return done
 
 
-def _apply_one(act: Action, d: DesiredSchedule | None, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
+def _apply_one(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
     if act.kind == "delete":
-        backend.delete(act.id)
+        backend.delete(act.existing)
         say(f"deleted {act.name} ({act.id})")
     elif act.kind == "create":
-        say(f"created {act.name} ({backend.create(d, enabled=d.enabled)})")
+        say(f"created {act.name} ({backend.create(act.wanted, enabled=act.wanted.enabled)})")
     elif act.kind == "update":
-        backend.update(act.id, d, act.fields)
+        backend.update(act.existing, act.wanted, act.fields)
         say(f"updated {act.name} ({', '.join(act.fields)})")
     elif act.kind == "pause":
-        backend.pause(act.id)
+        backend.pause(act.existing)
         say(f"paused {act.name}")
     elif act.kind == "resume":
-        backend.resume(act.id, catchup=d.catchup)
+        backend.resume(act.existing, catchup=act.wanted.catchup)
         say(f"resumed {act.name}")
     elif act.kind == "replace":
         _replace(act, backend, say)
 
 
 def _replace(act: Action, backend: ScheduleBackend, say: Callable[[str], None]) -> None:
-    d = act.desired
+    d = act.wanted
     if backend.creates_disabled:
         new = backend.create(d, enabled=False)
-        backend.delete(act.id)
+        backend.delete(act.existing)
         if d.enabled:
             backend.resume(new, catchup=d.catchup)
     else:
         if not act.completed:  # a completed schedule starts no runs, and pausing it is refused
-            backend.pause(act.id)
+            backend.pause(act.existing)
         try:
             new = backend.create(d, enabled=d.enabled)
         except Exception as exc:
             raise UserError(f"schedule {act.name}: creating the replacement failed ({exc}); the old schedule "
                             f"{act.id} is left PAUSED - fix the cause and run `kubepipe schedule` again") from exc
-        backend.delete(act.id)
+        backend.delete(act.existing)
     say(f"replaced {act.name} ({act.id} -> {new})")
 
 

@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
@@ -52,7 +52,7 @@ class LocalScheduler:
         self._paths: dict[str, str] = {}  # schedule name -> its pipeline file, as of the last tick
         self.stop_requested = threading.Event()
         self._signals = 0
-        self._lock_fh = None
+        self._lock_fh: IO[str] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -73,7 +73,7 @@ class LocalScheduler:
     def _adopt_running(self) -> None:
         """A scheduler killed (SIGKILL, OOM, power) leaves its runs' processes running in their own sessions:
         follow them, so max_concurrency counts them and their end is recorded; the others are abandoned."""
-        adopt = getattr(self.launcher, "adopt", None)
+        adopt: Any = getattr(self.launcher, "adopt", None)  # a launcher's own (the subprocess one has it)
         find = getattr(self.launcher, "find", None)
         for row in self.store.runs(state="running") if adopt else []:
             if not row["pid"] and find:  # killed between starting the run and recording its pid
@@ -155,8 +155,9 @@ class LocalScheduler:
     def _start(self, row_id: int, job: Job) -> RunHandle:
         handle = self.launcher.start(dataclasses.replace(job, owner=self._owner(row_id)))
         failpoint("scheduler.run-started")  # before its pid is recorded
-        if getattr(handle, "pid", None):  # a process outlives this scheduler: record it to follow it after a crash
-            self.store.set_process(row_id, handle.pid, getattr(handle, "pid_started", None))
+        pid = getattr(handle, "pid", None)
+        if pid:  # a process outlives this scheduler: record it to follow it after a crash
+            self.store.set_process(row_id, pid, getattr(handle, "pid_started", None))
         return handle
 
     def running(self, name: str) -> int:
@@ -194,13 +195,13 @@ class LocalScheduler:
             return []
         start = parse_iso(s.start_time)
         end = parse_iso(s.end_time)
-        if s.next_fire is None:  # new: first slot after now (or after start_time)
+        t = parse_iso(s.next_fire)
+        if t is None:  # new: first slot after now (or after start_time)
             base = max(now, start) if start else now
             nxt = next_fire_times(s.cron, s.timezone, base - dt.timedelta(seconds=1) if start and start > now else base)[0]
             self.store.set_fields(s.name, next_fire=utc_iso(nxt))
             return []
         due: list[dt.datetime] = []
-        t = parse_iso(s.next_fire)
         if t > now:
             return []
         if not s.catchup:  # only the latest slot; the missed ones are skipped, not walked
@@ -225,6 +226,8 @@ class LocalScheduler:
             if s.max_runs is not None and fired >= s.max_runs:
                 break
             slot_s = utc_iso(slot)
+            if slot_s is None:  # at or before 1970: no cron slot is
+                continue
             # its own runs, and a drift retrain of the same pipeline file
             if max(self.running(s.name), self.running_pipeline(s.path)) >= s.max_concurrency:
                 if s.catchup:  # wait: keep this slot pending

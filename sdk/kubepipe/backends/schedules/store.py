@@ -195,7 +195,8 @@ class SchedulerStore:
             db.execute("UPDATE runs SET run_id = ? WHERE id = ?", (run_id, row_id))
 
     def runs(self, schedule: str | None = None, state: str | None = None) -> list[dict]:
-        q, args = "SELECT * FROM runs WHERE 1=1", []
+        q = "SELECT * FROM runs WHERE 1=1"
+        args: list[str] = []
         if schedule:
             q, args = q + " AND schedule = ?", args + [schedule]
         if state:
