@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import typer
 import typer.core
@@ -117,7 +118,8 @@ def _wants(argv: list[str], flag: str, value: str | None = None) -> bool:
 
 def _command_path(argv: list[str]) -> str:
     """`kubepipe endpoints stop`: the (sub)commands named in argv."""
-    words, cmd = ["kubepipe"], typer.main.get_command(app)
+    words = ["kubepipe"]
+    cmd: Any = typer.main.get_command(app)  # a click Group, then its subcommands (or None: not one)
     for arg in argv[:argv.index("--")] if "--" in argv else argv:
         if arg.startswith("-"):
             continue
