@@ -101,7 +101,19 @@ def _call(prober, probe) -> tuple[list[dict], float, str]:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ComponentError(f"{type(prober).__name__} returned {type(records).__name__}, not a list of records; "
                              "a prober returns [{field: value, ...}] per probe (see guardrail.probers)")
-    return records, ms, ""
+    return [_python(r) for r in records], ms, ""
+
+
+def _python(value: Any) -> Any:
+    """`value` with numpy scalars and arrays as Python values: a plugged-in prober's np.float32 score is a
+    number to the score rule, and its np.int64 card number is a whole number the pii rule reads."""
+    if isinstance(value, dict):
+        return {k: _python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_python(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _python(value.tolist())  # a scalar's tolist() is its Python value
+    return value
 
 
 def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: list | None = None,

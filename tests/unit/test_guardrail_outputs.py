@@ -188,6 +188,31 @@ class _CardColumnProber:
         return [{"doc_id": "d1", "card": 4111111111111111, "card_f": 4111111111111111.0, "score": 0.5}]
 
 
+class _NumpyProber:
+    """A plugged-in prober that returns numpy scalars, as a pandas row or a torch/numpy model hands them out."""
+
+    kind, probe_column, fields = "retriever", "query", ("doc_id", "card", "score")
+
+    def __call__(self, probe):
+        import numpy as np
+
+        return [{"doc_id": "d1", "card": np.int64(4111111111111111), "score": np.float32(0.5),
+                 "ids": np.array([5555555555554444, 7])}]
+
+
+def test_numpy_values_of_a_prober_are_numbers_to_the_rules(tmp_path):
+    from kubepipe.components.guardrail.validate import validate_outputs
+
+    result = validate_outputs(str(tmp_path), inline_probes=["q"], rules={"pii": ["pan"], "score": {"min": 0, "max": 1}},
+                              prober=_NumpyProber(), warmup=0)
+    # before: the np.float32 score 0.5 broke `score: {min: 0, max: 1}` ("0.5" is no number) and the np.int64 card
+    # number passed pii: [pan]
+    assert sorted((v["rule"], v["field"], v["value"]) for v in result["violations"]) == [
+        ("pii:pan", "[0].card", "************1111"), ("pii:pan", "[0].ids[0]", "************4444")]
+    assert result["outputs"][0]["records"][0] == {"doc_id": "d1", "card": "************1111", "score": 0.5,
+                                                   "ids": ["************4444", 7]}
+
+
 def test_a_pan_held_as_a_number_is_masked_in_the_outputs_too(tmp_path):
     from kubepipe.components.guardrail.report import outputs_html
     from kubepipe.components.guardrail.validate import validate_outputs
