@@ -114,14 +114,14 @@ def test_the_run_table_and_runs_show_print_a_step_s_metrics(tmp_path, capsys, mo
     from kubepipe.backends.runs.record import RunResult, StepRecord
 
     step = StepRecord("evaluate", "SUCCEEDED", 1.0, 2.0, outputs={"passed": True},
-                      metrics={"accuracy": 0.48666, "f1:fuel": 0.19, "n_examples": 300.0})
+                      metrics={"accuracy": 0.48666, "f1:fuel": 0.19, "n_examples": 123456.0})
     done = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "h" / "runs" / "p-1"),
                      params={}, state="SUCCEEDED", finished_at=2.0, steps=[step])
     done.save()
     monkeypatch.setattr(runner, "run_compiled", lambda *_a, **_k: done)
     monkeypatch.chdir(tmp_path)
     assert run_cli(capsys, "init", ".")[0] == 0
-    line = "passed: True; metrics: accuracy 0.4867, n_examples 300 (+1 per class)\n"
+    line = "passed: True; metrics: accuracy 0.4867, n_examples 123456 (+1 per class)\n"
     code, out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml", "-q")
     assert code == 0 and f"evaluate\tsucceeded\t1.0s\t{line}" in out, out + err
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path / "h")

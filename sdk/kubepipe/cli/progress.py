@@ -73,6 +73,11 @@ def _fmt(value: Any, limit: int | None = 100) -> str:
 SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
+def _number(v: Any) -> str:
+    """A metric as a person reads it: a count whole (rows 123456, not 1.235e+05), else 4 significant digits."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+
+
 def output_lines(outputs: dict, note: str | None, *, cut: bool = True, metrics: dict | None = None) -> list[str]:
     """`name: value` per parameter output worth showing (the note already says what `warnings` / `why` hold,
     and an empty output, a rolled-back endpoint's, says nothing), then the step's metrics on one line: the
@@ -82,7 +87,7 @@ def output_lines(outputs: dict, note: str | None, *, cut: bool = True, metrics: 
     shown = {k: v for k, v in (metrics or {}).items() if ":" not in k}
     if shown:
         more = len(metrics or {}) - len(shown)
-        lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
+        lines.append("metrics: " + ", ".join(f"{k} {_number(v)}" for k, v in shown.items())
                      + (f" (+{more} per class)" if more else ""))
     return lines
 
