@@ -144,3 +144,19 @@ def test_decimal_memory_and_small_cpu_amounts_compile_as_kfp_takes_them(tmp_path
     got = {name: (r["resourceCpuLimit"], r["resourceMemoryLimit"]) for name, r in res.items()}
     assert got == {"exec-a": ("0.00001", "1536Mi"), "exec-b": ("2.0", "1500M"),
                    "exec-c": ("250m", "107374183")}  # 0.1Gi, rounded up to whole bytes as Kubernetes does
+
+
+def test_a_quote_or_backslash_in_a_when_text_is_escaped_in_the_cel_condition(tmp_path):
+    """`when: ${params.mode} == "it's"` compiled to `== 'it's'`, which CEL cannot parse (the condition failed on
+    Kubeflow; locally the step was skipped), and `'a\\b'` to `'a\\b'`, CEL's backspace escape."""
+    import yaml
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: q}\nparams:\n  mode: {default: x}\nsteps:\n"
+        "  a: {component: ops:say, with: {message: x}, when: '${params.mode} == \"it''s\"'}\n"
+        "  b: {component: ops:say, with: {message: x}, when: \"'a\\\\b' != ${params.mode}\"}\n")
+    body = kubepipe.compile(tmp_path / "p.yaml", "kubeflow", profile=ROOT / "tests/golden/profiles/kubeflow.yaml").body
+    tasks = next(yaml.safe_load_all(body))["root"]["dag"]["tasks"]
+    conds = sorted(t["triggerPolicy"]["condition"] for t in tasks.values())
+    mode = "inputs.parameter_values['pipelinechannel--mode']"
+    assert conds == [f"{mode} != 'a\\\\b'", f"{mode} == 'it\\'s'"]

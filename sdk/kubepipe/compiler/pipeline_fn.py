@@ -190,8 +190,16 @@ def _is_else(groups: list[list[PlanStep]], i: int) -> bool:
     return a is not None and b is not None and a.negation_key() == b.key and not _is_else(groups, i - 1)
 
 
+def _cel_text(side: Any, value: Any) -> Any:
+    """A text literal as KFP must be given it: KFP writes it into the CEL condition between '...' as it is, so
+    `== "it's"` made `'it's'` (a condition that does not parse) and `'a\\b'` read as a backspace."""
+    if isinstance(side, Literal) and isinstance(side.value, str):
+        return side.value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return value(side)
+
+
 def _condition(cond: Condition, value: Any) -> Any:
-    left, right = value(cond.left), value(cond.right)
+    left, right = _cel_text(cond.left, value), _cel_text(cond.right, value)
     if isinstance(cond.left, Literal):  # channel on the left so its operator builds the condition
         left, right = right, left
         op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(cond.op, cond.op)
