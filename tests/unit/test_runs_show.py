@@ -144,3 +144,18 @@ def test_runs_show_names_the_params_a_run_was_given_without_credentials(tmp_path
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
     shown = "epochs=3, api_token=<redacted>, data_uri=https://h/d.csv?X-Amz-Signature=<redacted>"
     assert code == 0 and f"params\t{shown}\n" in out, out
+
+
+def test_resume_of_an_unknown_run_does_not_point_at_remote_targets(tmp_path, monkeypatch):
+    """`kubepipe run p.yaml --resume nope` said '...; a run submitted to Kubeflow or Vertex: add --target kubeflow
+    (or vertex)', which `run` refuses: only a local run can be resumed."""
+    import kubepipe
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                                     "  load: {component: load-data, with: {source: d.csv}}\n")
+    _record(tmp_path / "home" / "runs", "p-20261201-aaaa")
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", resume="nope")
+    assert str(exc.value).endswith("no local run 'nope' under " f"{tmp_path / 'home' / 'runs'}; "
+                                   "list them with `kubepipe runs list`")

@@ -219,7 +219,8 @@ def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, s
     saying why that run cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
 
-    prior = show_local_run(resume, runs_dir)  # a unique prefix, as `runs show`; its state reads CRASHED if killed
+    # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
+    prior = show_local_run(resume, runs_dir, remote_hint=False)
     rid, state = prior["run_id"], prior["state"]
     if prior["pipeline"] != compiled.pipeline_name:
         raise UserError(f"--resume {resume}: run {rid} is of pipeline `{prior['pipeline']}`, not "

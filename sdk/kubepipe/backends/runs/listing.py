@@ -163,12 +163,13 @@ def no_runs_text(runs_dir: str | Path, pipeline: str | None) -> str:
     return f"no runs of pipeline `{pipeline}` under {runs_dir}" + (f"; {hint}" if hint else "")
 
 
-def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
-    return _local(local_record(run_id, runs_dir))
+def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint: bool = True) -> dict:
+    return _local(local_record(run_id, runs_dir, remote_hint=remote_hint))
 
 
-def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
-    """The run record of `run_id` (or of the one run whose id starts with it) as written, with its `run_dir`."""
+def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint: bool = True) -> dict:
+    """The run record of `run_id` (or of the one run whose id starts with it) as written, with its `run_dir`.
+    `remote_hint`: an unknown id may be a remote run's (`runs show`; not `run --resume`, which is local only)."""
     if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
         raise UserError(f"runs: {run_id!r} is not a run id (no path separators); "
                         "list them with `kubepipe runs list`")
@@ -185,8 +186,8 @@ def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR) -> dict:
             raise UserError(f"runs: {run_id!r} starts {len(starts)} local runs under {runs_dir}: {shown}; "
                             "give more of the id")
         else:
-            hint = did_you_mean(run_id, known) or ("list them with `kubepipe runs list`; a run submitted to "
-                                                   "Kubeflow or Vertex: add --target kubeflow (or vertex)")
+            hint = did_you_mean(run_id, known) or ("list them with `kubepipe runs list`" + (
+                "; a run submitted to Kubeflow or Vertex: add --target kubeflow (or vertex)" if remote_hint else ""))
             raise UserError(f"runs: no local run {run_id!r} under {runs_dir}; {hint}")
     return _in_folder(read_record(path), path.parent)
 
