@@ -283,3 +283,31 @@ def double(x: int) -> int:
                                                + "0f3a9c5e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a\n")
     assert kubepipe.validate(repo / "pipelines" / "p.yaml", "kubeflow", sets=sets).warnings == []
     assert kubepipe.validate(repo / "pipelines" / "p.yaml").warnings == []  # locally the repository is on the path
+
+
+def test_a_user_input_named_ctx_is_the_users_to_set(repo):
+    (repo / "jv_ctx.py").write_text('''from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim")
+def f(ctx_mode: str, ctx_run_id: str = "") -> str:
+    return ctx_mode + ctx_run_id
+''')
+    pipeline = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n  a: {component: 'jv_ctx:f'}\n"
+    (repo / "pipelines" / "p.yaml").write_text(pipeline)
+    # was: valid, then `kubepipe run` / compile stopped with "internal error: ValueError: Constant argument inputs
+    # must be one of type [...] Got: None"; and setting it: "`ctx_mode` is set by kubepipe from the target profile"
+    with pytest.raises(kubepipe.ValidationError, match=r"missing input `ctx_mode` \(str\) of `jv_ctx:f`"):
+        kubepipe.validate(repo / "pipelines" / "p.yaml")
+    (repo / "pipelines" / "p.yaml").write_text(pipeline.replace("'jv_ctx:f'}", "'jv_ctx:f', with: {ctx_mode: fast}}"))
+    step = kubepipe.compile(repo / "pipelines" / "p.yaml").plan.steps[0]
+    assert step.args["ctx_mode"].value == "fast" and step.args["ctx_run_id"].name == "ctx_run_id"  # kubepipe's own
+
+
+def test_the_context_inputs_are_those_kubepipe_fills():
+    from kubepipe.catalog import CONTEXT_INPUTS
+    from kubepipe.plan.settings import context_value
+    from kubepipe.spec.profiles import load_profile
+
+    profile = load_profile("local")
+    assert all(context_value(n, "s", "p", profile) is not None for n in CONTEXT_INPUTS)

@@ -6,12 +6,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Port", "ports_of", "compatible", "literal_fits", "PARAM_TYPES"]
+__all__ = ["Port", "ports_of", "compatible", "literal_fits", "PARAM_TYPES", "CONTEXT_INPUTS"]
 
 PARAM_TYPES = {"String": "str", "Integer": "int", "Float": "float", "Boolean": "bool",
                "List": "list", "Dict": "dict", "PipelineTaskFinalStatus": "task_status",
                "STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
                "LIST": "list", "STRUCT": "dict"}
+# The inputs kubepipe itself fills from the target profile and the run (plan.settings.context_value); any
+# other input is the user's to set, a user component's `ctx_mode` included.
+CONTEXT_INPUTS = frozenset({"ctx_target", "ctx_registry_uri", "ctx_pipeline_name", "ctx_run_id", "ctx_run_name",
+                            "ctx_step", "ctx_state_dir", "ctx_profile"})
 _PY: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list,
                                            "dict": dict}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
-from kubepipe.catalog.ports import Port, ports_of
+from kubepipe.catalog.ports import CONTEXT_INPUTS, Port, ports_of
 from kubepipe.catalog.user_modules import failed_at, make_importable, module_root, shadowed_note
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
@@ -69,7 +69,7 @@ class ComponentInfo:
 
     @property
     def user_inputs(self) -> dict[str, Port]:
-        return {n: p for n, p in self.inputs.items() if not n.startswith("ctx_") and p.type != "task_status"}
+        return {n: p for n, p in self.inputs.items() if n not in CONTEXT_INPUTS and p.type != "task_status"}
 
 
 def builtin_names() -> dict[str, str]:

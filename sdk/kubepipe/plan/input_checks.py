@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from kubepipe.catalog import ComponentInfo, Port, compatible, literal_fits
+from kubepipe.catalog import CONTEXT_INPUTS, ComponentInfo, Port, compatible, literal_fits
 from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, item_type_issue, known_items,
                                     parse_value)
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
@@ -37,7 +37,7 @@ class InputChecks:
         for section, values in (("inputs", step.inputs), ("with", step.with_)):
             for key, raw in values.items():
                 p = path + (section, key)
-                if key.startswith("ctx_"):
+                if key in CONTEXT_INPUTS:
                     self.err(p, f"`{key}` is set by kubepipe from the target profile", hint="remove it")
                     continue
                 if key not in ports:
@@ -65,7 +65,7 @@ class InputChecks:
             self.err(path + ("component",), f"`{info.ref}` reads the pipeline's final status, so it can only "
                                             "run as the exit step", hint="move it under `on_exit:`")
         for key in info.inputs:
-            if key.startswith("ctx_"):
+            if key in CONTEXT_INPUTS:
                 args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
         return args
 
