@@ -222,16 +222,12 @@ def _cache_dir(digest: str) -> Path:
 
 
 def _write_atomic(make, dest: Path) -> None:
-    """Run `make(tmp_path)` then move the file into place; the temp file never outlives a failure."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        make(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Run `make(tmp_path)` then move the file into place (util.atomic_path: fsync'd, the umask's permissions,
+    so a server of another uid reads what `--prepare` built); the temp file never outlives a failure."""
+    from kubepipe.util import atomic_path
+
+    with atomic_path(dest, fresh_name=True) as tmp:  # no sweep: a shared cache may hold other pods' temps
+        make(str(tmp))
 
 
 def prepared_onnx(loaded, precision: str = "fp32") -> Path:

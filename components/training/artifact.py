@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kubepipe.util import atomic_write_text, sha256_file
+from kubepipe.util import atomic_path, atomic_write_text, sha256_file
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
 
@@ -46,8 +46,9 @@ def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwar
     task = "tabular-classification" if encoder.encoding == "tabular" else "text-classification"
     module = getattr(module, "module", module)  # unwrap DDP
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
-    save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
-                 str(out / WEIGHTS_FILE), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})
+    with atomic_path(out / WEIGHTS_FILE) as tmp:  # safetensors writes 0600: the weights get the umask's mode
+        save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
+                     str(tmp), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})
     encoder.save_files(out)  # e.g. tokenizer.json
     spec = {
         "format_version": FORMAT_VERSION, "task": task, "architecture": architecture,

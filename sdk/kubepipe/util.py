@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+           "atomic_path",
            "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
 
@@ -60,6 +61,43 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fresh_name: bool = Fals
         fh.write(data)
 
 
+def _atomic_target(path: str | Path) -> tuple[Path, int]:
+    """(the file an atomic write replaces, symlink followed; the permission bits the new file gets: those of
+    the file it replaces, else the umask's default, as `open` would give it)."""
+    from kubepipe.errors import UserError
+
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path}: exists and is not a regular file; choose a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{path.parent}: {IN_THE_WAY}") from None
+    return path, (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    try:
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    except OSError as exc:  # the temp file's random name means nothing to the user: name `path`
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
+def _settle(path: Path, fresh_name: bool) -> None:
+    """After the rename: make it durable, and sweep what killed writers left."""
+    fsync_dir(path.parent)
+    if not fresh_name:
+        remove_stale_temps(path)
+
+
+def _failed(tmp: str, path: Path, exc: BaseException) -> None:
+    Path(tmp).unlink(missing_ok=True)
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) -> Iterator[IO]:
     """A file handle whose content replaces `path` only when the block ends without an error.
@@ -73,24 +111,10 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     A symlink is followed (its target is replaced, the link stays); a device, folder or
     other non-regular file is refused; an existing file keeps its permissions.
     """
-    from kubepipe.errors import UserError
-
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
-    if path.exists() and not path.is_file():
-        raise UserError(f"{path}: exists and is not a regular file; choose a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(f"{path.parent}: {IN_THE_WAY}") from None
-    mode_bits = (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
-    except OSError as exc:  # the temp file's random name means nothing to the user: name `path`
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    path, mode_bits = _atomic_target(path)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as fh:
             yield fh
@@ -99,13 +123,29 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
         os.chmod(tmp, mode_bits)
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
+        _failed(tmp, path, exc)
         raise
-    fsync_dir(path.parent)
-    if not fresh_name:
-        remove_stale_temps(path)
+    _settle(path, fresh_name)
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, fresh_name: bool = False) -> Iterator[Path]:
+    """`atomic_open` for a writer that takes a file name (safetensors, torch.onnx.export, a quantiser): the
+    block writes the temp path it is given (or replaces that file), which then replaces `path`, fsync'd, with
+    the permissions `atomic_open` gives; on any failure `path` is untouched and the temp file removed."""
+    path, mode_bits = _atomic_target(path)
+    fd, tmp = _temp_beside(path)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:  # the writer closed it, maybe without fsync
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode_bits)  # mkstemp's 0600 (or the writer's own): the file gets what `open` gives
+        os.replace(tmp, path)
+    except BaseException as exc:
+        _failed(tmp, path, exc)
+        raise
+    _settle(path, fresh_name)
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

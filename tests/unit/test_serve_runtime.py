@@ -189,3 +189,21 @@ def test_a_directory_that_is_no_model_fails_before_torch_and_kserve_load(tmp_pat
     out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "kubepipe-model.json" in out.stdout and "heavy: []" in out.stdout, out.stdout
+
+
+def test_an_export_in_the_cache_is_readable_by_a_server_of_another_uid(tmp_path):
+    # `serve --prepare` at image build (root) then a server as uid 1000: model.fp32.onnx was 0600 (mkstemp's)
+    import os
+    import stat
+
+    def make(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(b"onnx")
+
+    old = os.umask(0o022)
+    try:
+        onnx_export._write_atomic(make, tmp_path / "model.fp32.onnx")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model.fp32.onnx").stat().st_mode) == 0o644
+    assert [f.name for f in tmp_path.iterdir()] == ["model.fp32.onnx"]

@@ -138,3 +138,19 @@ def test_broken_artifact_names_the_file(tmp_path, how):
     with pytest.raises(ModelError) as err:
         load_model(path)
     assert msg in str(err.value)
+
+
+def test_the_weights_get_the_permissions_of_every_other_file(tmp_path):
+    # safetensors wrote model.safetensors 0600 beside 0644 JSON: a model baked into an image (COPY keeps the
+    # mode) or a registry copy could not be read by a server of another uid (the runtime images run as 1000)
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out, _ = _save(tmp_path)
+    finally:
+        os.umask(old)
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()}
+    assert modes == {"model.safetensors": 0o644, "kubepipe-model.json": 0o644, "metadata.json": 0o644}
+    assert [f.name for f in out.iterdir() if f.name.startswith(".")] == []  # no temp file left
