@@ -81,3 +81,29 @@ def test_cel_double_is_read_as_float_so_mixed_number_conditions_run_locally_as_o
     conditions = [f"double(int({n})) == 3.0", f"{lr} > double(0)", f"{s} == 'double(1)'", f"double(int({n})) < 2.5"]
     condition_fix.apply()
     assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [True, True, True, False]
+
+
+def test_a_text_value_with_a_quote_or_backslash_is_compared_as_it_is(monkeypatch):
+    """kfp.local wrote the run's value between quotes as it is: `'it's' != 'x'` did not parse (False: the step was
+    skipped) and `'a\\b'` compared the text with a backspace in it."""
+    from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
+
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
+    for name in ("_resolve_pipeline_channel", "evaluate_condition"):
+        monkeypatch.setattr(edo.ConditionEvaluator, name, inspect.getattr_static(edo.ConditionEvaluator, name))
+
+    class Store:
+        values = {"pipelinechannel--q": "it's", "pipelinechannel--b": "a\\b"}
+
+        def get_parent_input(self, key):
+            return self.values[key]
+
+        def get_task_output(self, task, key):
+            raise ValueError(key)
+
+    condition_fix.apply()
+    q, b = (f"inputs.parameter_values['pipelinechannel--{k}']" for k in ("q", "b"))
+    conditions = [f"{q} != 'x'", f"{q} == 'it\\'s'", f"{b} == 'a\\\\b'", f"{b} != 'a\\\\b'",
+                  "inputs.parameter_values['pipelinechannel--missing'] == 'x'"]
+    assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [
+        True, True, True, False, False]

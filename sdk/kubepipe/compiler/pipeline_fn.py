@@ -12,7 +12,7 @@ from kubepipe.plan.model import (Binding, Condition, ContextRef, ItemRef, Litera
 from kubepipe.spec.models import PARAM_TYPES, task_name
 from kubepipe.spec.profiles import Profile
 
-__all__ = ["build_pipeline", "task_name"]
+__all__ = ["build_pipeline", "task_name", "cel_escape"]
 
 
 def _component_for(step: PlanStep, profile: Profile) -> Any:
@@ -190,12 +190,15 @@ def _is_else(groups: list[list[PlanStep]], i: int) -> bool:
     return a is not None and b is not None and a.negation_key() == b.key and not _is_else(groups, i - 1)
 
 
+def cel_escape(text: str) -> str:
+    """`text` as it goes between '...' in a CEL condition (and in the Python kfp.local evaluates it as)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _cel_text(side: Any, value: Any) -> Any:
     """A text literal as KFP must be given it: KFP writes it into the CEL condition between '...' as it is, so
     `== "it's"` made `'it's'` (a condition that does not parse) and `'a\\b'` read as a backspace."""
-    if isinstance(side, Literal) and isinstance(side.value, str):
-        return side.value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
-    return value(side)
+    return cel_escape(side.value) if isinstance(side, Literal) and isinstance(side.value, str) else value(side)
 
 
 def _condition(cond: Condition, value: Any) -> Any:

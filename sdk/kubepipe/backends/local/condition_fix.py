@@ -10,7 +10,9 @@ to the local backend; the compiled IR stays exactly what Kubeflow and Vertex run
 A second fix: kfp.local evaluates the compiled CEL condition as Python, where CEL's `double(...)`,
 which the compiler writes for a number of the other kind (`${params.lr} > 0`, `${params.n} == 3.0`),
 is no name: the evaluation failed and the step was skipped, while Kubeflow runs it. It is read as
-`float(...)` (outside quoted text).
+`float(...)` (outside quoted text). And kfp.local put a text value between quotes as it is, so a
+value with a quote (`it's`) or a backslash made the condition fail or compare another text; it is
+escaped as the compiler escapes a literal.
 
 It patches private kfp methods, `ConditionEvaluator._resolve_pipeline_channel(channel_ref,
 io_store)` and `ConditionEvaluator.evaluate_condition(condition, io_store)` in
@@ -34,6 +36,7 @@ PATCHED = "ConditionEvaluator._resolve_pipeline_channel"
 _PARAMS = ["channel_ref", "io_store"]
 _EVALUATE = ("evaluate_condition", ["condition", "io_store"])
 _CEL_DOUBLE = re.compile(r"'(?:[^'\\]|\\.)*'|\bdouble\(")  # quoted text (kept as it is) or CEL's double(
+_CEL_INPUT = re.compile(r"inputs\.parameter_values\['([^']+)'\]")  # as kfp.local finds a run-time value
 _APPLIED = False
 
 
@@ -70,6 +73,10 @@ def apply() -> None:
 
     def evaluate(condition: str, io_store) -> bool:  # type: ignore[no-untyped-def]
         cel = _CEL_DOUBLE.sub(lambda m: "float(" if m.group(0) == "double(" else m.group(0), condition or "")
+        try:  # the run's values, text escaped as the compiler escapes a literal (kfp wrote `'it's'` as it is)
+            cel = _CEL_INPUT.sub(lambda m: _as_python(evaluator._resolve_pipeline_channel(m.group(1), io_store)), cel)
+        except _Unresolved:
+            return False  # as kfp's own lookup does, with its warning, for a value it cannot find
         return evaluate_original(cel, io_store)
 
     resolve.kubepipe_patch = evaluate.kubepipe_patch = True  # type: ignore[attr-defined]
@@ -78,6 +85,20 @@ def apply() -> None:
     if getattr(evaluator._resolve_pipeline_channel, "kubepipe_patch", False) is not True:
         raise _missing(f"{PATCHED} did not take the patch")
     _APPLIED = True
+
+
+class _Unresolved(Exception):
+    pass
+
+
+def _as_python(value: object) -> str:
+    if value is None:
+        raise _Unresolved
+    if isinstance(value, str):
+        from kubepipe.compiler.pipeline_fn import cel_escape
+
+        return f"'{cel_escape(value)}'"
+    return str(value)
 
 
 def _private(evaluator, name: str, params: list[str]):  # type: ignore[no-untyped-def]
