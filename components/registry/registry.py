@@ -87,7 +87,7 @@ class Registry:
             raise RegistryError(f"cannot register {model_dir!r}: it holds the registry itself ({self.store.root}); "
                                 "pass the Model artifact's directory (a train step's `model`)")
         files = hash_tree(model_dir)
-        n, token = claim(self.store, name, lambda: self._numbers(name))
+        n, token = claim(self.store, name, lambda: self._taken(name))
         base = f"{name}/versions/{n}"
         try:
             self.store.put_tree(model_dir, f"{base}/model")
@@ -308,6 +308,12 @@ class Registry:
 
     def _numbers(self, name: str) -> list[int]:
         return sorted(n for n in map(version_number, self.store.listdir(f"{name}/versions")) if n is not None)
+
+    def _taken(self, name: str) -> list[int]:
+        """The numbers a new version must not take: those there, and those the aliases' stack names. A champion
+        whose folder was removed (by hand, a lifecycle rule) freed its number, and the next registration became
+        `champion` v1 without being promoted."""
+        return sorted(set(self._numbers(name)) | set(self._state(name)["stack"]))
 
     def _load(self, name: str, n: int, state: dict) -> ModelVersion:
         base = f"{name}/versions/{n}"

@@ -453,3 +453,18 @@ def test_a_folder_that_holds_the_registry_is_refused_not_copied_into_itself(tmp_
                                             r"registry\); pass the Model artifact's directory"):
         reg.register(".", name="clf")
     assert reg.names() == []
+
+
+def test_a_number_the_aliases_still_name_is_not_given_to_a_new_version(tmp_path):
+    import shutil
+
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.register(_model(tmp_path, "b"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    reg.promote("clf", 2, reason="second")
+    shutil.rmtree(tmp_path / "reg" / "clf" / "versions" / "2")  # the champion's folder, removed by hand
+    shutil.rmtree(tmp_path / "reg" / "clf" / "versions" / "1")  # and the previous one's
+    # was v1: the rollback target (and, with v2 reused next, the champion) became a model nobody promoted
+    assert reg.register(_model(tmp_path, "c"), name="clf", metrics={}).version == 3
+    assert reg.get("clf", 3).aliases == ()
