@@ -179,8 +179,10 @@ def redact(text: str) -> str:
     """`text` with every PAN, IBAN and e-mail address masked (whatever rules a step checks).
 
     One kind at a time, on the text the previous kind left, so a PAN inside an e-mail's domain is
-    masked too. Overlapping candidates mask as one merged span."""
-    for kind in PII_KINDS:
+    masked too. IBANs first: an all-digit BBAN often holds a Luhn-valid card-shaped window, and masking
+    that first would break the IBAN apart and leave the rest of it in clear. Overlapping candidates mask
+    as one merged span."""
+    for kind in ("iban", "pan", "email"):
         text = _mask_all(text, kind)
         if kind == "pan":  # a mask is a non-digit, so it can free a window that touched the PAN
             while find_pans(text):
