@@ -113,7 +113,10 @@ def redact_url(text: str) -> str:
             + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
-_KEYED_IN_TEXT = re.compile(r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)(?P<value>[^\s'\",;&]+)")
+# key=value, key: value, and the quoted keys and values of a JSON object or a Python dict in a message
+# ({"password": "hunter 2"}, {'api_key': 'x'}); a quoted value runs to its closing quote.
+_KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=kq)(?P<sep>\s*[=:]\s*)"
+                            r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?P<value>[^\s'\",;&}\]]+))")
 _URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
 
 
@@ -128,9 +131,12 @@ def redact_text(text: str) -> str:
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
     def keyed(m: re.Match) -> str:
-        if not _keyed_secret(m.group("key"), m.group("value")):
+        q = m.group("q") or ""
+        value = m.group("quoted") if q else m.group("value")
+        if not _keyed_secret(m.group("key"), value):
             return m.group(0)
-        return f"{m.group('key')}{m.group('sep')}{m.group('q')}{REDACTED}"
+        kq = m.group("kq")
+        return f"{kq}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
 
     return _KEYED_IN_TEXT.sub(keyed, text)
 

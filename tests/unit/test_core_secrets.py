@@ -153,3 +153,18 @@ def test_redact_url_leaves_a_url_with_nothing_to_redact_as_it_is():
     for url in ("memory:///reg/clf/versions/1/model", "hdfs:///data/x.csv", "s3://b/k", "abfs://c@acct.net/p"):
         assert redact_url(url) == url
     assert redact_url("memory:///reg?sig=1") == "memory:///reg?sig=<redacted>"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ('ConfigError: got {"password": "hunter 2", "user": "etl"}',
+     'ConfigError: got {"password": "<redacted>", "user": "etl"}'),
+    ("kwargs {'api_key': 'abc123secret', 'lr': 0.1}", "kwargs {'api_key': '<redacted>', 'lr': 0.1}"),
+    ('password: "a b c"', 'password: "<redacted>"'),
+    ('{"token": null, "token_env": "KFP_TOKEN"}', '{"token": null, "token_env": "KFP_TOKEN"}'),
+])
+def test_quoted_keys_and_values_of_a_json_object_or_dict_in_a_message_are_redacted(text, shown):
+    # before: a key in quotes was not a key, so '{"password": "hunter 2"}' in an error went to the log and the
+    # notify webhook as it was (and an unquoted password=hunter 2 kept its ' 2')
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == shown
