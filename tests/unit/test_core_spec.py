@@ -249,3 +249,14 @@ def test_a_param_name_kfp_cannot_take_is_refused_at_validate(name):
 def test_ascii_param_names_starting_with_a_letter_load(name):
     text = BASE.replace("steps:", f"params:\n  {name}: {{default: x}}\nsteps:")
     assert list(load_pipeline_text(text, "p.yaml").spec.params) == [name]
+
+
+def test_an_empty_param_step_or_with_says_a_mapping_is_expected_and_what_goes_in_it():
+    """Was pydantic's 'input should be a valid dictionary or instance of Param' (a Python class name)."""
+    text = BASE.replace("steps:", "params:\n  x:\nsteps:\n  b: 5").replace("    with: {message: hi}", "    with:")
+    got = {i.path: (i.line, i.message, i.hint) for i in issues_of(text)}
+    assert got == {
+        "params.x": (5, "expected a mapping, got nothing (an empty key)", "its keys: default, description, type"),
+        "steps.b": (7, "expected a mapping, got int 5", "it needs `component:`"),
+        "steps.a.with": (10, "expected a mapping, got nothing (an empty key)",
+                         "write `name: value` lines under it, or leave the key out")}

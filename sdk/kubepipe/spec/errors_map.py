@@ -52,6 +52,14 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         return locator.issue(full, "a pipeline needs at least one step",
                              hint="add one under `steps:` (`kubepipe components` lists them)")
     value = _value_at(data, path)
+    if etype in ("model_type", "dict_type"):  # was "input should be a valid dictionary or instance of Param"
+        got = "nothing (an empty key)" if value is None else f"{type(value).__name__} {_short(value)!r}"
+        model = _model_at(root, path)
+        needed = [f.alias or n for n, f in model.model_fields.items() if f.is_required()] if model else []
+        hint = (f"it needs {', '.join(f'`{k}:`' for k in needed)}" if needed else
+                f"its keys: {', '.join(sorted(_fields_at(root, path)))}" if model else
+                "write `name: value` lines under it, or leave the key out")
+        return locator.issue(full, f"expected a mapping, got {got}", hint=hint)
     if etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return locator.issue(full, f"must be one of {expected}", value=_short(value))
