@@ -159,3 +159,20 @@ def test_resume_of_an_unknown_run_does_not_point_at_remote_targets(tmp_path, mon
         kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", resume="nope")
     assert str(exc.value).endswith("no local run 'nope' under " f"{tmp_path / 'home' / 'runs'}; "
                                    "list them with `kubepipe runs list`")
+
+
+def test_a_failed_step_s_error_is_recorded_without_the_credentials_in_it(tmp_path):
+    """`--param dsn=postgres://admin:hunter2@db/x` and a step failing with 'cannot reach <dsn>': the password was
+    printed by `kubepipe run` and kept in run.json and `runs show` (the notify step already redacted it)."""
+    import io
+
+    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
+                    steps=[StepRecord("connect")])
+    watcher = _Watcher(run, io.StringIO(), {"connect": "connect"}, None)
+    watcher.write("Executing task 'connect'\nConnectionError: cannot reach postgres://admin:hunter2@db:5432/x: "
+                  "timeout\nTask 'connect' finished with status FAILURE\n")
+    assert run.steps[0].error == "ConnectionError: cannot reach postgres://admin:<redacted>@db:5432/x: timeout"
+    assert "hunter2" not in (tmp_path / "p-1" / "run.json").read_text()

@@ -137,7 +137,14 @@ class _Watcher(io.TextIOBase):
         return next(rec for rec in self.run.steps if rec.name == name)
 
     def _error(self, task: str) -> str | None:
-        """The exception line of the failed task, with the lines that continue its message."""
+        """The exception line of the failed task, with the lines that continue its message; credentials in it
+        redacted (a DSN with its password): it goes to the terminal, run.json and `runs show`."""
+        from kubepipe.secrets import redact_text
+
+        text = self._error_text(task)
+        return redact_text(text) if text else text
+
+    def _error_text(self, task: str) -> str | None:
         step = self.names.get(task, task)
         lines = self.tail.get(step, [])
         for i in range(len(lines) - 1, -1, -1):
@@ -300,7 +307,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                                   CHECKPOINT_KEY_ENV: checkpoint_key}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
-                run.error = f"{_where(watcher.current)}{type(exc).__name__}: {exc}"
+                from kubepipe.secrets import redact_text
+
+                run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
             watcher.flush()
         finally:
             try:
