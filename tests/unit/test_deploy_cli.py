@@ -185,3 +185,10 @@ def test_manifest_takes_the_service_account_the_deploy_step_takes(capsys, monkey
     code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "--service-account", "X Y")
     assert code == 2 and "--service-account (serving.service_account): bad Kubernetes service account name 'X Y'" \
         in " ".join(err.split())
+
+
+def test_manifest_dash_o_dash_is_stdout_as_for_every_out_option(tmp_path, capsys, monkeypatch):
+    # `-o -` wrote a file named '-' (compile, schema, components take it as stdout)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "-o", "-")
+    assert code == 0 and yaml.safe_load(out)["kind"] == "InferenceService" and not (tmp_path / "-").exists()

@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from kubepipe.cli import console
+from kubepipe.cli.options import dash_is_stdout
 from kubepipe.components.serving.options import DEFAULTS as SERVE
 from kubepipe.components.serving.options import HELP as SERVE_HELP
 
@@ -59,7 +60,8 @@ def manifest(
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas"),
     metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
     target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", callback=dash_is_stdout,
+                                          help="Write here instead of stdout (`-o -`: stdout)."),
 ) -> None:
     """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema."""
     from kubepipe.extras import require
@@ -76,7 +78,7 @@ def manifest(
     from kubepipe.components.deploy.target import storage_uri as target_storage_uri
     from kubepipe.errors import UserError
     from kubepipe.resources import gke_accelerator
-    from kubepipe.util import did_you_mean
+    from kubepipe.util import atomic_write_text, did_you_mean
 
     if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
         wrong, unpinned = image_problems([image], "kubeflow")
@@ -110,7 +112,7 @@ def manifest(
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
     if output:
-        output.write_text(text, encoding="utf-8")
+        atomic_write_text(output, text)  # as every --out: the old file or the new one, never half
         console.err.print(f"wrote {console.escape(str(output))}")
     else:
         console.out.print(text, markup=False, end="")
