@@ -26,7 +26,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.util import fsync_dir, sha256_file
 
 __all__ = ["PACKAGED", "PACKAGE_PREFIX", "DEFAULT_BASE_MODEL", "BaseModel", "Packaged", "resolve_base_model",
-           "cache_root", "extract_zip_once"]
+           "unknown_package", "cache_root", "extract_zip_once"]
 
 CONFIG, TOKENIZER, WEIGHTS = "config.json", "tokenizer.json", "model.safetensors"
 PACKAGE_PREFIX = "package:"  # not a path: the pipeline's path rules leave it alone (kubepipe.spec.paths)
@@ -46,6 +46,18 @@ PACKAGED = {
                                  zip_name="model.zip",
                                  weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
 }
+
+
+def unknown_package(base_model: str) -> str | None:
+    """Why `package:NAME` names no packaged model (`kubepipe validate` and the trainer say it alike), else None."""
+    from kubepipe.util import did_you_mean
+
+    name = base_model.strip()
+    if not name.startswith(PACKAGE_PREFIX) or name[len(PACKAGE_PREFIX):].lower() in PACKAGED:
+        return None
+    known = [PACKAGE_PREFIX + k for k in PACKAGED]
+    hint = did_you_mean(name, known)
+    return f"base_model {name!r}: no such packaged model; known: {', '.join(known)}" + (f"; {hint}" if hint else "")
 
 
 @dataclass(frozen=True)
@@ -184,9 +196,8 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     name = base_model.strip()
     packaged = name[len(PACKAGE_PREFIX):] if name.startswith(PACKAGE_PREFIX) else name
     pkg = PACKAGED.get(packaged.lower())
-    if name.startswith(PACKAGE_PREFIX) and pkg is None:
-        raise ModelError(f"base_model {name!r}: no such packaged model; known: "
-                         f"{', '.join(PACKAGE_PREFIX + k for k in PACKAGED)}")
+    if unknown_package(name):
+        raise ModelError(unknown_package(name))
     if pkg is not None and not name.startswith(PACKAGE_PREFIX) and Path(name).expanduser().is_dir():
         pkg = None  # a directory of that name wins over the bare package name (Python API)
     if pkg is None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", name):

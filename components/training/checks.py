@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
+from kubepipe.components.training.base_models import unknown_package
 from kubepipe.components.training.config import (MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems,
                                                   trainer_knobs)
 from kubepipe.components.training.models import (BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS,
@@ -111,6 +112,8 @@ def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
         out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
     if arch != "pretrained-encoder":
         return out
+    if isinstance(base, str) and not _late(base) and unknown_package(base):
+        out.append(CheckIssue(("base_model",), unknown_package(base)))
     decay = hp.get("layer_lr_decay")
     if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
                                                         not isinstance(decay, bool) and 0 < decay <= 1):

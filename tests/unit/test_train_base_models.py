@@ -93,3 +93,17 @@ def test_packaged_minilm_resolves_offline_with_its_pinned_hash(tmp_path, capfd):
     assert str(exc.value) == (f"base_model_sha256 {'0' * 64}: package:all-minilm-l6-v2's weights are "
                               f"{base.weights_sha256}, the sha256 the package pins; correct `base_model_sha256`, "
                               "or leave it out (packaged weights are always checked against the pin)")
+
+
+def test_a_misspelt_packaged_model_is_named_by_validate():
+    # `base_model: package:all-minilm-l12-v2` passed validate and stopped the train step after the data loaded
+    from kubepipe.components.training.checks import check_train
+
+    issues = check_train({"architecture": "pretrained-encoder", "base_model": "package:all-minilm-l12-v2"})
+    assert [(i.path, i.message) for i in issues] == [(("base_model",), (
+        "base_model 'package:all-minilm-l12-v2': no such packaged model; known: package:all-minilm-l6-v2; "
+        "did you mean `package:all-minilm-l6-v2`?"))]
+    with pytest.raises(ModelError, match=r"^base_model 'package:all-minilm-l12-v2': no such packaged model"):
+        resolve_base_model("package:all-minilm-l12-v2")  # the trainer says it alike
+    assert check_train({"architecture": "pretrained-encoder", "base_model": "package:ALL-MiniLM-L6-v2"}) == []
+    assert check_train({"architecture": "pretrained-encoder", "base_model": "${params.base}"}) == []
