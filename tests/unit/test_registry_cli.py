@@ -123,7 +123,7 @@ def test_json_output_holds_no_nan_a_metric_that_is_nan_is_null(reg, capsys, tmp_
     reg.register(str(tmp_path / "m"), name="clf", metrics={"roc_auc": float("nan"), "log_loss": float("inf")})
     for args in (("models", "show", "clf", "4"), ("models", "list", "clf")):
         code, out, _ = _run(capsys, *args, "--format", "json")
-        doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in {' '.join(args)}"))
+        doc = json.loads(out, parse_constant=lambda c, args=args: pytest.fail(f"{c} in {' '.join(args)}"))
         metrics = doc["metrics"] if "metrics" in doc else doc["items"][-1]["metrics"]
         assert code == 0 and metrics == {"roc_auc": None, "log_loss": None}
 
