@@ -192,7 +192,10 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
         if not isinstance(step, dict):
             continue
         for section in ("env", "with", "inputs"):
-            for where, key, kind in _walk(step.get(section), base + (section,), refs_ok=True):
+            values = step.get(section)
+            if section == "env" and isinstance(values, dict):  # a mapping there is a secret reference, whole or
+                values = {k: v for k, v in values.items() if not isinstance(v, dict)}  # not (the model says which)
+            for where, key, kind in _walk(values, base + (section,), refs_ok=True):
                 what = kind or f"`{key}` names a credential"
                 if section == "env" and len(where) == len(base) + 2:
                     hint = f"reference a secret instead: `{key}: {_SECRET_REF}` (locally the variable is read " \

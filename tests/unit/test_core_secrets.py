@@ -82,6 +82,15 @@ def test_references_flags_paths_and_secretrefs_are_not_credentials():
     assert pipeline_secrets(data) == []
 
 
+def test_a_secret_reference_missing_its_key_is_not_called_a_literal_credential():
+    """`env: {X: {secret: db}}` (no `key:`) said 'a literal credential (`secret` names a credential) would be
+    written into the compiled pipeline' besides the model's 'missing required key `key`'."""
+    data = {"steps": {"a": {"env": {"X": {"secret": "db"}, "Y": {"secret": "db", "key": "pw", "keys": "x"}}}}}
+    assert pipeline_secrets(data) == []
+    data["steps"]["a"]["env"]["Z"] = {"secret": "db", "key": "k", "value": "ghp_" + "a" * 36}
+    assert [f[0] for f in pipeline_secrets(data)] == [("steps", "a", "env", "Z", "value")]  # its shape, still
+
+
 @pytest.mark.parametrize("name, secret", [
     ("KFP_TOKEN", True), ("DB_PASSWORD", True), ("AWS_SECRET_ACCESS_KEY", True), ("AWS_ACCESS_KEY_ID", True),
     ("apiToken", True), ("x-api-key", True), ("clientSecret", True), ("HF_TOKEN", True),
