@@ -52,6 +52,13 @@ def test_version_is_the_installed_distribution(capsys):
     assert code == 0 and out.strip() == f"kubepipe {version('kubepipe')}"
 
 
+def test_python_dash_m_kubepipe_is_the_command(tmp_path):
+    # was: "No module named kubepipe.__main__; 'kubepipe' is a package and cannot be directly executed"
+    proc = subprocess.run([sys.executable, "-m", "kubepipe", "--version"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"kubepipe {version('kubepipe')}", proc.stderr
+
+
 def test_shell_completion_is_typers(tmp_path):
     proc = _cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
     assert proc.returncode == 0 and "_KUBEPIPE_COMPLETE" in proc.stdout
