@@ -117,8 +117,9 @@ CASES = [
     ("load-data", "dtypes", lambda v: {"dtypes": {"amount": v}}),
     ("deploy", "runtime", lambda v: {"runtime": v}),
     ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}, "runtime": "onnx",
-                                                     "precision": "fp32", "accelerator_type": "NVIDIA_L4"}.get(v, 1),
-                                                 **({"gpu": 1} if v == "accelerator_type" else {})}}),
+                                                     "precision": "fp32", "accelerator_type": "NVIDIA_L4",
+                                                     "memory": "2Gi", "gpu_type": "nvidia-l4"}.get(v, 1),
+                                                 **({"gpu": 1} if v in ("accelerator_type", "gpu_type") else {})}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
 
@@ -139,8 +140,10 @@ def test_hyperparameters_per_architecture_are_what_the_check_accepts():
     assert set(by) == set(BUILTIN_MODELS)
     for arch, keys in by.items():
         for key in keys.split(", "):
-            # max_length in [3, 512] (pretrained-encoder), buckets >= 2, char_ngrams [shortest, longest], a bool
-            value = {"max_length": 32, "buckets": 1024, "char_ngrams": [3, 5], "lowercase": True}.get(key, 1)
+            # max_length in [3, 512] (pretrained-encoder), buckets >= 2, char_ngrams [shortest, longest], a bool,
+            # dropout in [0, 1), early_stopping_metric a listed metric
+            value = {"max_length": 32, "buckets": 1024, "char_ngrams": [3, 5], "lowercase": True,
+                     "dropout": 0.1, "early_stopping_metric": "val_loss"}.get(key, 1)
             assert not _issues("train-torch", {"architecture": arch, "hyperparameters": {key: value}}
                                if key != "precision" else {"architecture": arch}), (arch, key)
         assert _issues("train-torch", {"architecture": arch, "hyperparameters": {"bogus_knob": 1}})
