@@ -177,3 +177,27 @@ def test_quoted_keys_and_values_of_a_json_object_or_dict_in_a_message_are_redact
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("token, kind", [
+    ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "a Slack token"),
+    ("hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "a Hugging Face token"),
+    ("sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", "an API key"),
+    ("glpat-abcdefghij1234567890", "a GitLab token"),
+    ("sk_live_abcdefghijklmnopqrstuvwx", "a Stripe key"),
+])
+def test_common_token_shapes_are_redacted_in_text_and_refused_inline(token, kind):
+    # before: Slack tokens (xoxb-..., with dashes), Hugging Face, OpenAI, GitLab and Stripe keys passed through
+    # redact_text into logs and the notify webhook, and were not recognised as inline credentials in a profile
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(f"401 for {token}: denied") == "401 for <redacted>: denied"
+    assert secret_value_kind(token) == kind
+
+
+@pytest.mark.parametrize("text", ["model sk-learn-logistic-regression-classifier-v2", "hf_hub_download failed",
+                                  "xoxo", "sk_live", "glpat-short"])
+def test_names_that_only_look_like_tokens_are_left_alone(text):
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == text and secret_value_kind(text) is None
