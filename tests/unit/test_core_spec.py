@@ -90,6 +90,16 @@ def test_include_errors_point_into_the_included_file(tmp_path):
     assert by_path["include[1]"].line == 4 and "not found" in by_path["include[1]"].message
 
 
+def test_a_section_an_include_cannot_hold_is_named_where_it_is(tmp_path):
+    """Was 'shared.yaml:1:1: an included file holds `defaults:` only', naming neither the section nor its line."""
+    (tmp_path / "shared.yaml").write_text("defaults: {retries: 3}\ninclude: [more.yaml]\n")
+    (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml]\nsteps:"))
+    (issue,) = issues_of((tmp_path / "p.yaml").read_text(), base_dir=tmp_path)
+    assert (issue.file, issue.line, issue.path) == (str(tmp_path / "shared.yaml"), 2, "include")
+    assert issue.message == "an included file holds `defaults:` only; `include:` is not read from it"
+    assert issue.hint == "move other sections into the pipeline (an included file includes nothing)"
+
+
 def test_a_run_time_ref_in_an_include_points_into_it(tmp_path):
     (tmp_path / "shared.yaml").write_text("defaults:\n  env: {N: '${params.n}'}\n")  # was: p.yaml:1:1
     (tmp_path / "p.yaml").write_text(BASE.replace("steps:", "include: [shared.yaml]\nsteps:"))

@@ -175,9 +175,13 @@ def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],
                                     hint="paths are relative to the pipeline file"))
             continue
         out.append(inc)
-        if not isinstance(inc.data, dict) or set(inc.data) - {"defaults", "kind", "apiVersion"}:
-            issues.append(inc.locator.issue((), "an included file holds `defaults:` only",
-                                            hint="move other sections into the pipeline"))
+        others = [k for k in inc.data if k not in ("defaults", "kind", "apiVersion")] if isinstance(
+            inc.data, dict) else []
+        if not isinstance(inc.data, dict) or others:  # said at the first other section, which it names
+            issues.append(inc.locator.issue(tuple(others[:1]), "an included file holds `defaults:` only" + (
+                f"; `{others[0]}:` is not read from it" if others else ""),
+                hint="move other sections into the pipeline" + (
+                    " (an included file includes nothing)" if others[:1] == ["include"] else "")))
             continue
         defaults = inc.data.get("defaults") or {}
         try:
