@@ -362,3 +362,20 @@ def test_the_limit_range_defaults_take_what_kubepipe_takes(variable, value, tmp_
     ok = (memory_problem if variable.endswith("memory") else cpu_problem)(value) is None
     said = proc.stdout + proc.stderr  # console warns and goes on after a failed validation (exit 0)
     assert proc.returncode == 0 and ("Invalid value for variable" not in said) == ok, said
+
+
+def test_the_pipeline_runner_may_read_the_inference_service_crd_the_deploy_step_checks_against():
+    """The deploy step reads the cluster's InferenceService CRD before any rollout (crd.cluster_schema); the
+    module gave kubeflow/pipeline-runner only a namespaced Role, so every deploy on its cluster stopped with
+    'reading CRD inferenceservices.serving.kserve.io failed (403 Forbidden)'."""
+    from kubepipe.components.deploy.crd import CRD_NAME
+
+    text = code(TF / "modules" / "gke-kubeflow")
+    role = re.search(r'resource "kubernetes_cluster_role_v1" "(\w+)" \{(.*?)\n\}', text, re.S)
+    assert role, "no ClusterRole in gke-kubeflow"
+    name, body = role.groups()
+    assert 'api_groups     = ["apiextensions.k8s.io"]' in body and '"customresourcedefinitions"' in body
+    assert f'resource_names = ["{CRD_NAME}"]' in body and 'verbs          = ["get"]' in body
+    binding = re.search(rf'resource "kubernetes_cluster_role_binding_v1" "\w+" \{{(.*?)\n\}}', text, re.S).group(1)
+    assert f"kubernetes_cluster_role_v1.{name}.metadata[0].name" in binding
+    assert 'name      = "pipeline-runner"' in binding and 'namespace = "kubeflow"' in binding

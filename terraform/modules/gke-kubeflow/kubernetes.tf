@@ -83,6 +83,37 @@ resource "kubernetes_role_binding_v1" "deploy_inference" {
   }
 }
 
+# The deploy step checks each InferenceService against the CRD installed in the cluster before it applies
+# it (components/deploy/crd.py): `get` on that one CustomResourceDefinition, a cluster-scoped object.
+resource "kubernetes_cluster_role_v1" "read_inference_crd" {
+  metadata {
+    name = "kubepipe-read-inferenceservice-crd"
+  }
+
+  rule {
+    api_groups     = ["apiextensions.k8s.io"]
+    resources      = ["customresourcedefinitions"]
+    resource_names = ["inferenceservices.serving.kserve.io"]
+    verbs          = ["get"]
+  }
+}
+
+resource "kubernetes_cluster_role_binding_v1" "read_inference_crd" {
+  metadata {
+    name = "kubepipe-read-inferenceservice-crd"
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "ClusterRole"
+    name      = kubernetes_cluster_role_v1.read_inference_crd.metadata[0].name
+  }
+  subject {
+    kind      = "ServiceAccount"
+    name      = "pipeline-runner"
+    namespace = "kubeflow"
+  }
+}
+
 resource "kubernetes_role_v1" "kfp_api_access" {
   count = var.deployer_service_account_email == null ? 0 : 1
 
