@@ -144,7 +144,24 @@ def test_non_finite_with_value_is_located(tmp_path):
     f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv, sample_fraction: .inf}\n")
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f)
-    assert any(i.path == "steps.a.with.sample_fraction" and "finite" in i.message for i in exc.value.issues)
+    assert [i.message for i in exc.value.issues if i.path == "steps.a.with.sample_fraction"] == [
+        "`sample_fraction` must be a finite number (NaN and infinity cannot be stored in a pipeline spec)"]
+
+
+def test_a_value_the_bindings_refuse_is_not_said_again_by_the_components_check(tmp_path):
+    # `distill_temperature: .nan` was said twice: 'must be a finite number ...' and the check's 'must be a number
+    # in (0, 100], got nan'; `batch_size: hot` as 'expects int' and 'must be an integer >= 1, got 'hot''
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "steps:\n  a:\n    component: train-torch\n    inputs: {dataset: d.parquet}\n"
+                 "    with: {label_column: y, validation_fraction: .nan, batch_size: hot, epochs: 0}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [(i.path, i.message) for i in exc.value.issues if i.path.startswith("steps.a.with.")]
+    assert said == [
+        ("steps.a.with.validation_fraction", "`validation_fraction` must be a finite number (NaN and infinity "
+                                             "cannot be stored in a pipeline spec)"),
+        ("steps.a.with.batch_size", "`batch_size` expects int"),
+        ("steps.a.with.epochs", "`epochs` must be an integer >= 1, got 0")], said
 
 
 def test_set_errors_are_blamed_on_set(tmp_path):

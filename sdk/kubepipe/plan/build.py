@@ -204,8 +204,11 @@ class _Builder(InputChecks):
             return
         checked = dict(step.with_) if values is None else values
         late = {k for k, v in checked.items() if _run_time(v)}
+        said = {i.path for i in self.issues}  # a value the bindings refused (`.nan`, a wrong type) is said once
         for ci in found or []:
             if ci.path[:1] and ci.path[0] in late:  # the reference's text, not its value: checked below and at run
+                continue
+            if format_path(path + ("with",) + tuple(ci.path)) in said:
                 continue
             self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
