@@ -125,7 +125,6 @@ def register_model(
             model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
             profile=ctx_profile,
         )
-        champ = Registry(ctx_registry_uri or None).alias(mv.name, "champion")
+        champ = Registry(ctx_registry_uri or None).aliases(mv.name)["champion"]  # a number: its files may be gone
     print(f"registered {mv.name} v{mv.version}" + (" (champion)" if "champion" in mv.aliases else ""))
-    return namedtuple("Outputs", ["version", "model_uri", "champion"])(mv.version, mv.model_uri,
-                                                                       champ.version if champ else 0)
+    return namedtuple("Outputs", ["version", "model_uri", "champion"])(mv.version, mv.model_uri, champ or 0)

@@ -95,6 +95,26 @@ def test_register_with_promote_makes_the_champion_and_gates_the_next_run(env):
     assert reg.alias("clf", "champion").version == 2 and len(reg.history("clf")) == 2
 
 
+def test_register_model_step_succeeds_when_the_old_champion_s_folder_is_gone(env):
+    # the step registered the model, then failed reading the old champion for its `champion` output
+    # ('champion is v1, but .../versions/1 is gone'), so a run with baseline: none failed after registering
+    import shutil
+
+    from kfp.dsl import Artifact, Model
+
+    from kubepipe.components.evaluation.ops import register_model
+
+    reg = Registry(env["reg"])
+    reg.promote("clf", reg.register(env["weak"], name="clf", metrics={}).version, reason="first")
+    shutil.rmtree(env["tmp"] / "registry" / "clf" / "versions" / "1")
+    ev = _eval(env, "good", baseline="none")
+    record = Artifact(name="evaluation", uri=str(env["tmp"] / "evaluation.json"))
+    write_outputs(ev, evaluation=record)
+    out = register_model.python_func(model=Model(name="model", uri=env["good"]), evaluation=record,
+                                     model_name="clf", ctx_registry_uri=env["reg"])
+    assert (out.version, out.champion) == (2, 1)
+
+
 def test_register_refuses_a_model_the_evaluation_did_not_score(env):
     """`model` from the teacher's train step, `evaluation` from the student's evaluate step: the teacher was
     registered (and promoted) with the student's metrics and gate decision."""
