@@ -379,3 +379,14 @@ def test_the_pipeline_runner_may_read_the_inference_service_crd_the_deploy_step_
     binding = re.search(rf'resource "kubernetes_cluster_role_binding_v1" "\w+" \{{(.*?)\n\}}', text, re.S).group(1)
     assert f"kubernetes_cluster_role_v1.{name}.metadata[0].name" in binding
     assert 'name      = "pipeline-runner"' in binding and 'namespace = "kubeflow"' in binding
+
+
+def test_the_runner_may_act_as_itself_for_the_vertex_work_its_tasks_start():
+    """A deploy step on Vertex calls Endpoint.deploy(service_account=<the profile's, the runner>) and a
+    trigger-retrain submits a PipelineJob with it; both need iam.serviceAccounts.actAs on that account, which only
+    the deployer had, so both failed with 'Permission iam.serviceAccounts.actAs denied' when run as the runner."""
+    text = code(TF / "modules" / "vertex-pipelines")
+    grants = re.findall(r'resource "google_service_account_iam_member" "\w+" \{(.*?)\n\}', text, re.S)
+    assert any("service_account_id = google_service_account.runner.name" in g and
+               'role               = "roles/iam.serviceAccountUser"' in g and
+               "member             = local.runner_member" in g for g in grants), grants

@@ -94,6 +94,14 @@ resource "google_service_account_iam_member" "deployer_acts_as_runner" {
   member             = local.deployer_member
 }
 
+# Tasks that run as the runner and start Vertex work as the runner: a deploy step's Endpoint.deploy and a
+# trigger-retrain's PipelineJob both name the profile's service_account, which needs actAs on it.
+resource "google_service_account_iam_member" "runner_acts_as_itself" {
+  service_account_id = google_service_account.runner.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.runner_member
+}
+
 # GitHub Actions -> deployer, without JSON keys: only the named repository and ref.
 resource "google_iam_workload_identity_pool" "github" {
   count = var.github_repository == null ? 0 : 1
