@@ -242,11 +242,14 @@ class WordPieceEncoder(Encoder):
             if name.is_absolute() or len(name.parts) != 1:
                 raise ValueError(f"tokenizer_file must be a file name inside the model directory, got {str(name)!r}")
             name = Path(root) / name
+        # the file, not the recorded state, is at fault: a ModelError naming it (not "bad preprocessing state")
         if not name.is_file():
-            raise ValueError(f"{name}: tokenizer file not found")
+            raise ModelError(f"{name}: missing; the model reads its text with this tokenizer (copied into the model "
+                             "directory at training): re-copy the whole model directory, or retrain"
+                             if root is not None else f"{name}: tokenizer file not found")
         digest = sha256_file(name)
         if tokenizer_sha256 and digest != tokenizer_sha256:
-            raise ValueError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the artifact "
+            raise ModelError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the artifact "
                              "was changed after training: retrain or re-copy it")
         self.path, self.sha256 = name, digest
         self.max_length = int(max_length)

@@ -154,3 +154,16 @@ def test_the_weights_get_the_permissions_of_every_other_file(tmp_path):
     modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()}
     assert modes == {"model.safetensors": 0o644, "kubepipe-model.json": 0o644, "metadata.json": 0o644}
     assert [f.name for f in out.iterdir() if f.name.startswith(".")] == []  # no temp file left
+
+
+def test_a_model_directory_without_its_tokenizer_says_so_and_what_to_do(tmp_path):
+    # it was 'kubepipe-model.json: preprocessing: bad wordpiece preprocessing state: .../tokenizer.json: tokenizer
+    # file not found', blaming the JSON and saying nothing to do
+    from kubepipe.components.training.encoders import encoder_from_state
+
+    state = {"encoding": "wordpiece", "max_length": 32, "tokenizer_file": "tokenizer.json", "tokenizer_sha256": "0" * 64}
+    with pytest.raises(ModelError) as exc:
+        encoder_from_state(state, where="m/kubepipe-model.json: preprocessing", root=tmp_path)
+    assert str(exc.value) == (f"{tmp_path / 'tokenizer.json'}: missing; the model reads its text with this tokenizer "
+                              "(copied into the model directory at training): re-copy the whole model directory, "
+                              "or retrain")
