@@ -311,3 +311,29 @@ def test_the_context_inputs_are_those_kubepipe_fills():
 
     profile = load_profile("local")
     assert all(context_value(n, "s", "p", profile) is not None for n in CONTEXT_INPUTS)
+
+
+def test_a_pipeline_components_outputs_are_recorded_from_its_inner_tasks(repo):
+    import json
+    from types import SimpleNamespace
+
+    from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_output_sources
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+    from kubepipe.catalog import resolve_component
+
+    (repo / "jv_inner.py").write_text(COMPONENT.format(name="double") + '''
+
+@dsl.pipeline
+def twice(x: int = 1) -> int:
+    return double(x=double(x=x).output).output
+''')
+    comp = resolve_component("jv_inner:twice", repo).component
+    sources = graph_output_sources([SimpleNamespace(name="a", info=SimpleNamespace(component=comp))])
+    (task, key), = sources["a"].values()
+    folder = repo / "artifacts" / "p-2026" / task
+    folder.mkdir(parents=True)
+    (folder / "executor_output.json").write_text(json.dumps({"parameterValues": {key: 8}}))
+    run = RunResult(run_id="r", pipeline="p", target="local", run_dir=str(repo), params={}, steps=[StepRecord("a")])
+    run.steps[0].state = "SUCCEEDED"
+    fill_graph_outputs(run, repo / "artifacts", sources)
+    assert run.steps[0].outputs == {"Output": 8}  # was {}: the run table and `runs show` said `-`

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_output_sources
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RUNS_DIR, RunResult, StepRecord, new_run_id
@@ -328,6 +329,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         run.notes.append(f"on_event raised {type(err).__name__}: {err}; it was not called again")
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
             metric_outputs)
+    fill_graph_outputs(run, run_dir / "artifacts", graph_output_sources(plan.steps))  # kfp.local records none
+    save_record(run)
     if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
         raise watcher.event_error
