@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES, Autoscaling, parse_autoscaling
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving.options import runtime_flags, serve_device, uses_onnx_export
+from kubepipe.secrets import redact_url, secret_value_kind
 
 __all__ = [
     "API_VERSION",
@@ -87,6 +88,10 @@ def storage_problem(uri: str) -> str | None:
     if not _URI.match(uri):
         return (f"{uri!r} is a path on this machine; KServe's storage initializer downloads the model from a URI "
                 "(gs://, s3://, pvc://, https://, ...)")
+    said = secret_value_kind(uri)
+    if said:  # the spec (STORAGE_URI, an annotation) is readable by anyone who may get the InferenceService
+        return (f"{redact_url(uri)!r} holds {said}, which would be written into the InferenceService; give KServe "
+                "its storage credentials through the pods' service account (a Secret it names), not in the URI")
     return None
 
 
@@ -280,7 +285,7 @@ def build_inference_service(cfg: ServiceConfig):
         labels["kubepipe.dev/pipeline"] = _label(cfg.pipeline_name)
     annotations = {
         "serving.kserve.io/deploymentMode": DEPLOYMENT_MODES[cfg.deployment_mode],
-        "kubepipe.dev/storage-uri": cfg.storage_uri,
+        "kubepipe.dev/storage-uri": redact_url(cfg.storage_uri),  # a signed URL's signature stays in STORAGE_URI
         "kubepipe.dev/model-version": str(cfg.version),
         **scaling.annotations(cfg.deployment_mode),
     }

@@ -192,3 +192,19 @@ def test_manifest_dash_o_dash_is_stdout_as_for_every_out_option(tmp_path, capsys
     monkeypatch.chdir(tmp_path)
     code, out, _ = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE, "-o", "-")
     assert code == 0 and yaml.safe_load(out)["kind"] == "InferenceService" and not (tmp_path / "-").exists()
+
+
+def test_manifest_keeps_storage_credentials_out_of_the_inference_service(capsys, monkeypatch):
+    # an s3://KEY:SECRET@... URI was written into STORAGE_URI and an annotation; a signed URL's signature into both
+    monkeypatch.setenv("COLUMNS", "200")
+    leaked = "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY@bucket/m"
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", leaked, *IMAGE)
+    said = " ".join(err.split())
+    assert (code, out) == (2, "") and "wJalr" not in said
+    assert "--storage-uri: 's3://AKIAIOSFODNN7EXAMPLE:<redacted>@bucket/m' holds an AWS access key id" in said
+    signed = "https://b.s3.amazonaws.com/m.tar.gz?X-Amz-Signature=abc123"
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", signed, *IMAGE)
+    doc = yaml.safe_load(out)
+    assert code == 0 and doc["metadata"]["annotations"]["kubepipe.dev/storage-uri"] == (
+        "https://b.s3.amazonaws.com/m.tar.gz?X-Amz-Signature=<redacted>")
+    assert doc["spec"]["predictor"]["containers"][0]["env"][0] == {"name": "STORAGE_URI", "value": signed}
