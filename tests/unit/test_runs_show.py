@@ -176,3 +176,28 @@ def test_a_failed_step_s_error_is_recorded_without_the_credentials_in_it(tmp_pat
                   "timeout\nTask 'connect' finished with status FAILURE\n")
     assert run.steps[0].error == "ConnectionError: cannot reach postgres://admin:<redacted>@db:5432/x: timeout"
     assert "hunter2" not in (tmp_path / "p-1" / "run.json").read_text()
+
+
+def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):
+    """Each item's end was the step's `finished` event: `✓ many succeeded` twice, then `✗ many failed` on the
+    third item, and `kubepipe.run(on_event=...)` heard the step finish as SUCCEEDED before it failed."""
+    import io
+
+    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    def item(ok: bool) -> str:
+        return "Executing task 'many'\n" + ("" if ok else "ValueError: x must be >= 0\n") + \
+            f"Task 'many' finished with status {'SUCCESS' if ok else 'FAILURE'}\n"
+
+    for items, events in (([True, True, False], [("started", "RUNNING"), ("finished", "FAILED")]),
+                          ([True, True], [("started", "RUNNING"), ("finished", "SUCCEEDED")])):
+        run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
+                        steps=[StepRecord("many")])
+        heard = []
+        watcher = _Watcher(run, io.StringIO(), {"many": "many"}, lambda e: heard.append((e.kind, e.step.state)),
+                           foreach={"many"})
+        for ok in items:
+            watcher.write(item(ok))
+        watcher.loops_finished()
+        assert heard == events

@@ -52,8 +52,9 @@ class _Watcher(io.TextIOBase):
 
     def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
                  on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None,
-                 frames: dict[str, SourceMap] | None = None):
+                 frames: dict[str, SourceMap] | None = None, foreach: set[str] | frozenset[str] = frozenset()):
         self.run, self.log, self.names, self.on_event = run, log, names, on_event
+        self.foreach = foreach  # steps whose task runs once per item: one iteration's end is not the step's
         self.metric_outputs = metric_outputs or {}
         self.frames = frames or {}  # step -> where its python component's source is (user_frames)
         self.buffer_ = ""
@@ -103,6 +104,8 @@ class _Watcher(io.TextIOBase):
             if rec.state == "PENDING":
                 rec.state, rec.started_at = "RUNNING", time.time()
                 self._emit("started", rec)
+            elif rec.state == "SUCCEEDED" and rec.name in self.foreach:  # its next item
+                rec.state, rec.finished_at = "RUNNING", None
             self.current = rec
             return
         m = _RETRY.search(line)
@@ -124,6 +127,9 @@ class _Watcher(io.TextIOBase):
                     _collect_outputs(self.run, Path(self.run.run_dir) / "artifacts", self.metric_outputs)
                 except OSError:  # collected again when the run ends
                     pass
+                if rec.name in self.foreach:  # an item done, maybe not the last: `loops_finished` says it
+                    self._save()
+                    return
             self._emit("finished", rec)
             return
         if self.current is not None and line.strip():
@@ -158,11 +164,21 @@ class _Watcher(io.TextIOBase):
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]
         return f"exited with an error; last output: {own[-1][:500]}" if own else None
 
-    def _emit(self, kind: str, rec: StepRecord) -> None:
+    def loops_finished(self) -> None:
+        """Once the run is over, the `finished` event of each foreach step whose items all succeeded (an item's
+        end said `✓ step succeeded` while later items were still to run, or failed)."""
+        for rec in self.run.steps:
+            if rec.name in self.foreach and rec.state == "SUCCEEDED":
+                self._emit("finished", rec)
+
+    def _save(self) -> None:
         try:  # the record names the running step, so a killed run can say where it died
             self.run.save()
         except OSError as exc:
             self.save_error = self.save_error or exc
+
+    def _emit(self, kind: str, rec: StepRecord) -> None:
+        self._save()
         if self.on_event:
             try:
                 self.on_event(StepEvent(kind, rec, self.run))
@@ -300,7 +316,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with guarded(run):
         log = open(run.log, "w", encoding="utf-8")
-        watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps))
+        watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
+                           foreach={s.name for s in plan.steps if s.foreach is not None})
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
@@ -324,6 +341,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                    is not None and s.condition is None}
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
     no_retry.unlink(missing_ok=True)
+    watcher.loops_finished()
     if watcher.event_error is not None:
         err = watcher.event_error
         run.notes.append(f"on_event raised {type(err).__name__}: {err}; it was not called again")
