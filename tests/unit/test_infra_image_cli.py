@@ -186,6 +186,11 @@ def test_metadata_file_from_buildx(tmp_path, capsys):
     (["image", "--registry", "https://ghcr.io/acme"], "leave out the scheme"),
     (["image", "--registry", "ghcr.io/acme/kubepipe-runtime:1.0"], "no tag or digest"),
     (["image", "--registry", "GHCR.io/Acme"], "lower case"),
+    # the password was said back ('--registry user:s3cret@ghcr.io/acme: expected HOST...', twice with a scheme)
+    (["image", "--registry", "https://ci:s3cret@ghcr.io/acme"], "--registry: credentials (ci:<redacted>@) do not go "
+                                                               "in the registry path; log in with `docker login "
+                                                               "ghcr.io` and pass ghcr.io/acme"),
+    (["image", "--registry", "ci:s3cret@ghcr.io/acme"], "credentials (ci:<redacted>@)"),
     (["image", "--registry", REG, "--tag", "-bad"], "--tag -bad"),
     (["image", "--registry", REG, "--digest", "sha256:abc"], "64 lower-case hex"),
     (["image", "--registry", REG, "--digest", DIGEST, "--metadata", "x.json"], "either --digest or --metadata"),
@@ -200,7 +205,7 @@ def test_bad_input_exits_2_naming_the_option(argv, needle, capsys, monkeypatch):
     assert needle in " ".join(err.split())
     assert "Traceback" not in err
     # `ref=$(kubepipe image ... --write-profile missing.yaml)` got the pinned reference, then exit 2
-    assert out == ""
+    assert out == "" and "s3cret" not in err
 
 
 def test_metadata_without_digest_is_explained(tmp_path):

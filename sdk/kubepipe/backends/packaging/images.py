@@ -180,6 +180,12 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
         raise UserError("--registry is required: the image registry path, e.g. "
                         "europe-west4-docker.pkg.dev/PROJECT/kubepipe (terraform output image_repository)")
     reg = registry.strip().rstrip("/")
+    userinfo, at, _ = reg.split("://", 1)[-1].partition("/")[0].rpartition("@")
+    if at:  # `user:password@host/path`: said back in every message, written into image names and profiles
+        host_path = reg.split("://", 1)[-1].split("@", 1)[1]
+        raise UserError(f"--registry: credentials ({userinfo.split(':', 1)[0]}:<redacted>@) do not go in the "
+                        f"registry path; log in with `docker login {host_path.split('/', 1)[0]}` and pass "
+                        f"{host_path}")
     if "://" in reg:
         raise UserError(f"--registry {registry}: leave out the scheme; e.g. {reg.split('://', 1)[1]}")
     if not _REGISTRY.match(reg) or "/" not in reg:
