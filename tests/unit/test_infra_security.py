@@ -176,3 +176,23 @@ def test_checkov_passes(directory, framework):
                            "--skip-download"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert re.search(r"Failed checks: 0\b", proc.stdout), proc.stdout[-2000:]
+
+
+def test_a_credential_an_env_variable_puts_into_a_profile_is_refused(tmp_path):
+    # KUBEPIPE_REGISTRY=gs://u:pw@b/reg passed validate and was compiled into the pipeline as ctx_registry_uri
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec.profiles import load_profile
+
+    profile = tmp_path / "kubeflow.yaml"
+    profile.write_text("target: kubeflow\nhost: http://h\npipeline_root: gs://b/r\n"
+                       "registry_uri: ${env.KUBEPIPE_REGISTRY}\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=profile, environ={"KUBEPIPE_REGISTRY": "gs://ann:hunter2@b/reg"})
+    [issue] = exc.value.issues
+    assert (issue.path, issue.line, issue.message) == ("registry_uri", 4, "a credential from the environment is "
+                                                                          "refused here")
+    assert issue.hint.startswith("looks like a URL with a password; a value ${env.*} puts into a profile is compiled "
+                                 "into the pipeline, which KFP stores and shows: give the credential the way its "
+                                 "client reads it")
+    assert "hunter2" not in str(exc.value)
+    load_profile("kubeflow", profile_file=profile, environ={"KUBEPIPE_REGISTRY": "gs://b/reg"})  # a plain URI is fine

@@ -202,6 +202,16 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
                                     hint=f"export {name}=..., or --set {'.'.join(map(str, p))}=..."))
 
     merged = resolve_env(merged, missing_env, environ)
+    # A credential that `${env.X}` put in (KUBEPIPE_REGISTRY=https://u:pw@host/reg) is a literal from here on:
+    # the profile's values are compiled into the pipeline (ctx_registry_uri), which KFP stores and shows.
+    written = {p for p, _ in inline_secrets(data)} | {p for p, _ in inline_secrets(dict(sets or {}))}
+    for p, message in inline_secrets(merged):
+        if p not in written:
+            what = message.split(";")[0] if message.startswith("looks like") else "its key names a credential"
+            issues.append(locator.issue(p, "a credential from the environment is refused here", hint=(
+                f"{what}; a value ${{env.*}} puts into a profile is compiled into the pipeline, which KFP stores and "
+                "shows: give the credential the way its client reads it (the store's own environment: AWS_*, "
+                "GOOGLE_APPLICATION_CREDENTIALS; KFP: auth.token_env), not inside the value")))
     try:
         profile = Profile.model_validate(merged)
     except PydanticError as exc:
