@@ -160,3 +160,19 @@ def test_a_quote_or_backslash_in_a_when_text_is_escaped_in_the_cel_condition(tmp
     conds = sorted(t["triggerPolicy"]["condition"] for t in tasks.values())
     mode = "inputs.parameter_values['pipelinechannel--mode']"
     assert conds == [f"{mode} != 'a\\\\b'", f"{mode} == 'it\\'s'"]
+
+
+def test_an_int_literal_or_loop_item_for_a_float_input_compiles_as_a_float(tmp_path):
+    """`learning_rate: 0` (validate takes an int for a float) stopped compile and run with 'internal error:
+    InconsistentTypeException: ... Argument type 'NUMBER_INTEGER' is incompatible with the input type
+    'NUMBER_DOUBLE''; so did `foreach: [1, 2]` into a float input."""
+    import yaml
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: f}\nsteps:\n"
+        "  a: {component: ops:nap, with: {seconds: 1}}\n"
+        "  b: {component: ops:nap, foreach: [1, 2.5], with: {seconds: '${item}'}}\n")
+    ir = next(yaml.safe_load_all(kubepipe.compile(tmp_path / "p.yaml").body))
+    assert ir["root"]["dag"]["tasks"]["a"]["inputs"]["parameters"]["seconds"]["runtimeValue"]["constant"] == 1.0
+    loop = next(t for t in ir["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
+    assert loop["parameterIterator"]["items"]["raw"] == "[1.0, 2.5]"

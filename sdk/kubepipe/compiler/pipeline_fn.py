@@ -74,8 +74,11 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                 return _fill(b.template, lambda leaf: value(leaf, item))
             raise TypeError(b)
 
-        def arg(step: PlanStep, b: Binding, item: Any) -> Any:
+        def arg(step: PlanStep, name: str, b: Binding, item: Any) -> Any:
             v = value(b, item)
+            port = step.info.inputs.get(name)
+            if isinstance(b, Literal) and type(v) is int and port is not None and port.type == "float":
+                v = float(v)  # `learning_rate: 0`: KFP refuses an int literal for a float input (validate takes it)
             # KFP hands mapping and list leaves over as text (references) or floats (literal ints); kubepipe's
             # own components get the declared types along, and their shims restore them
             shape = b.template if isinstance(b, Nested) else b.value if isinstance(b, Literal) else None
@@ -85,8 +88,18 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                 v = tag(v, _leaf_types(shape, lambda leaf: leaf_type(leaf, step)))
             return v
 
+        def _items(step: PlanStep) -> Any:
+            """A literal `foreach: [1, 2]` whose `${item}` goes to a float input, as floats: KFP types the loop item
+            as the list's first value and refuses an int item for a float input."""
+            items = value(step.foreach)
+            to_float = any(isinstance(b, ItemRef) and not b.field and getattr(step.info.inputs.get(k), "type", "")
+                           == "float" for k, b in step.args.items())
+            numbers = isinstance(items, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      for v in items)
+            return [float(v) for v in items] if isinstance(step.foreach, Literal) and to_float and numbers else items
+
         def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
-            task = comp(**{k: arg(step, b, item) for k, b in step.args.items()})
+            task = comp(**{k: arg(step, k, b, item) for k, b in step.args.items()})
             for d in step.deps:
                 if d in tasks:
                     task.after(tasks[d])
@@ -95,7 +108,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
 
         def emit(step: PlanStep) -> None:
             if step.foreach is not None:
-                with dsl.ParallelFor(value(step.foreach), parallelism=step.parallelism or 0) as item:
+                with dsl.ParallelFor(_items(step), parallelism=step.parallelism or 0) as item:
                     tasks[step.name] = make(step, components[step.name], item)
             else:
                 tasks[step.name] = make(step, components[step.name])
