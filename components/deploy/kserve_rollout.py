@@ -93,6 +93,16 @@ def _canary_url(obj: dict) -> str | None:
     return pred.get("url") or status.get("url")
 
 
+def _smoke_url(obj: dict, mode: str, base_url: str | None) -> str | None:
+    """Where the smoke test reaches the new version from the pipeline's pod. RawDeployment: the cluster-internal
+    service (`status.address.url`), as `status.url` is the ingress domain (`<name>-<ns>.example.com` until the
+    cluster has one), which the pod cannot resolve; through the profile's ingress_url, that domain as Host."""
+    internal = ((obj.get("status") or {}).get("address") or {}).get("url")
+    if mode == "raw" and internal and not base_url:
+        return internal
+    return _canary_url(obj)
+
+
 class _Isvc:
     """The few CustomObjectsApi calls a rollout needs, with readable errors."""
 
@@ -247,7 +257,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     if not ok:
         return roll_back(f"new revision {why}")
 
-    url = _canary_url(obj)
+    url = _smoke_url(obj, mode, base_url)
     report["url"] = url
     t = time.monotonic()
     try:

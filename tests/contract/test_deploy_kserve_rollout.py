@@ -197,3 +197,18 @@ def test_refuses_to_replace_another_model_s_inference_service_of_the_same_name(r
             _roll(fake, registry, "2")
         assert fake.objects[("serving", NAME)]["metadata"]["labels"]["kubepipe.dev/model"] == "merchant_categorizer"
     assert registry.alias(NAME, "champion").version == 1
+
+
+def test_raw_mode_smokes_the_cluster_internal_address_not_the_ingress_domain():
+    """KServe's RawDeployment status.url is its ingress domain (`<name>-<ns>.example.com` until the cluster has
+    one, as on terraform/modules/gke-kubeflow's cluster): the smoke test could not resolve it from the pipeline's
+    pod and every raw rollout rolled back; status.address.url is the in-cluster service."""
+    from kubepipe.components.deploy.kserve_rollout import _smoke_url
+
+    obj = {"status": {"url": "http://clf-serving.example.com",
+                      "address": {"url": "http://clf-predictor.serving.svc.cluster.local"},
+                      "components": {"predictor": {"url": "http://clf-predictor-serving.example.com"}}}}
+    assert _smoke_url(obj, "raw", None) == "http://clf-predictor.serving.svc.cluster.local"
+    # through the profile's ingress_url the domain is the Host header, as before; serverless keeps its canary URL
+    assert _smoke_url(obj, "raw", "http://gateway.internal") == "http://clf-predictor-serving.example.com"
+    assert _smoke_url(obj, "serverless", None) == "http://clf-predictor-serving.example.com"
