@@ -17,6 +17,7 @@ from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import as_kind, whole_numbers
 from kubepipe.components.serving.options import runtime_flags, serve_device
+from kubepipe.util import atomic_write_text
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
 
@@ -225,7 +226,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                          credentials=credentials, **common)
     report.update(target=target, model=model_name, version=version)
     if report_path:
-        Path(report_path).write_text(report_markdown(report), encoding="utf-8")
+        atomic_write_text(report_path, report_markdown(report))  # as every report is (report_files)
     return report
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 __all__ = ["write_outputs", "read_evaluation", "MAX_ROC_POINTS"]
 
@@ -59,6 +58,8 @@ def read_evaluation(path: str) -> dict:
 
 
 def _write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    """Atomically, as the reports are: a full disk mid-write left a half JSON record that a failed step's
+    artifact list (and `runs show`) named and register-model could read."""
+    from kubepipe.util import atomic_write_text
+
+    atomic_write_text(path, text)

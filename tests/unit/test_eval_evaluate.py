@@ -375,3 +375,33 @@ def test_a_holdout_row_the_model_answers_with_nan_is_named_not_scored(env):
     with pytest.raises(DataError, match=r"^holdout row 7: model .*'s probabilities are not numbers \(1 row\(s\)\): "
                                         r"`x0` = 1e\+39 is .* standard deviations from its training mean"):
         evaluate_model(env["good"], str(path), baseline="none", thresholds=GATE)
+
+
+def test_a_full_disk_leaves_no_half_evaluation_record(tmp_path, monkeypatch):
+    """The record was written in place: a disk filling up mid-write left half a JSON file, which a failed step's
+    artifact list (`runs show`) named; it is written as the reports are, whole or not at all."""
+    import builtins
+    import errno
+    import os
+
+    from kfp.dsl import Artifact
+
+    def full_disk(opener):
+        def opened(target, mode="r", *args, **kwargs):
+            fh = opener(target, mode, *args, **kwargs)
+            if "w" in mode:  # the disk fills up halfway through the text
+                def write(text):
+                    real_write(text[:len(text) // 2])
+                    fh.flush()
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                real_write, fh.write = fh.write, write
+            return fh
+        return opened
+
+    monkeypatch.setattr(builtins, "open", full_disk(builtins.open))
+    monkeypatch.setattr(os, "fdopen", full_disk(os.fdopen))
+    record = Artifact(name="evaluation", uri=str(tmp_path / "evaluate" / "evaluation"))
+    ev = {"passed": True, "decision": "first-run", "model_name": "clf", "metrics": {"f1_macro": 0.9}}
+    with pytest.raises(OSError):
+        write_outputs(ev, evaluation=record)
+    assert not (tmp_path / "evaluate" / "evaluation").exists()
