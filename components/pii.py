@@ -1,5 +1,5 @@
 """PII patterns in model outputs: card numbers (PANs: Luhn and the networks' IIN ranges), e-mail
-addresses, IBANs (mod 97); masking.
+addresses, IBANs (mod 97), phone numbers (only where a step checks them); masking.
 
 A PAN here is 13 to 19 digits (any Unicode decimal digits: full-width ４１１１ are card digits too),
 contiguous or grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last groups, Amex's 4-6-5,
@@ -11,7 +11,7 @@ Candidates may overlap (16 digits inside a longer grouped run), so every group s
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
 values a drift report names (detect-drift's and the monitor's top share changes) and the notify step's
 message and error: a PAN keeps its last four digits, an IBAN its country and last four, an e-mail its
-first letter and domain.
+first letter and domain, a phone number (masked where `pii: [phone]` is checked) its last two digits.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PII_KINDS", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans", "find_pii",
-           "mask_span", "redact"]
+__all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
+           "find_phones", "find_pii", "mask_span", "redact"]
 
-PII_KINDS = ("pan", "email", "iban")
+PII_KINDS = ("pan", "email", "iban", "phone")
+# What `redact` masks wherever text is shown. Phone numbers only where a step checks them (pii: [phone]):
+# merchant descriptors and catalogue records carry businesses' phone numbers, which reports must show.
+MASKED = ("pan", "email", "iban")
 
 # Digit groups joined by one separator each: a maximal run; PAN candidates are runs of its groups.
 PAN_SEPARATORS = " -.\u00a0\u2009\u202f"
@@ -71,6 +74,21 @@ IBAN_LENGTHS = {
     "GF": 27, "GP": 27, "MQ": 27, "RE": 27, "PF": 27, "TF": 27, "YT": 27, "NC": 27, "PM": 27, "WF": 27, "BL": 27,
     "MF": 27,
 }
+# Phone numbers, each layout matched whole, touching no letter, digit, +, - or / and no further digit
+# group: E.164 (+, a country code, 9 to 15 digits in all, grouped by spaces or dashes, the area code maybe
+# in parentheses) and the national layouts of NANP ((212) 555-0143, 212-555-0143), the UK (020 7946 0958,
+# 07700 900123), Germany (030 12345678, 089/1234567) and France (01 23 45 67 89). Dates, amounts, ids,
+# IPs and PANs fit none (tests/unit/test_guardrail_pii.py measures it).
+_PHONE = re.compile(
+    r"(?<![\w+/-])(?<![0-9][ .,])(?:"
+    r"\+[1-9][0-9]{0,2}(?:[ -]?\([0-9]{1,4}\))?(?:[ -]?[0-9]{1,5}){1,5}"  # E.164
+    r"|(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}"  # NANP
+    r"|0(?:[1-9][0-9] [0-9]{4} [0-9]{4}|[1-9][0-9]{2} [0-9]{3} [0-9]{4}"  # UK
+    r"|[1-9][0-9]{3} [0-9]{6}|[1-9][0-9]{3} [0-9]{3} [0-9]{3})"
+    r"|0[1-9][0-9]{1,3}[ /][1-9][0-9]{4,7}"  # Germany
+    r"|0[1-9](?:[ .][0-9]{2}){4}"  # France
+    r")(?![\w/-]|[ .,][0-9])")  # nor part of a longer run of digit groups
+
 
 class Finding(NamedTuple):
     kind: str  # one of PII_KINDS
@@ -141,6 +159,15 @@ def find_ibans(text: str) -> list[Finding]:
     return out
 
 
+def find_phones(text: str) -> list[Finding]:
+    out = []
+    for m in _PHONE.finditer(text):
+        digits = sum(c.isdigit() for c in m.group(0))
+        if not m.group(0).startswith("+") or 9 <= digits <= 15:
+            out.append(Finding("phone", m.start(), m.end()))
+    return out
+
+
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     """Every finding of the given kinds in `text`, in text order."""
     found: list[Finding] = []
@@ -151,6 +178,8 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
                   if m.group(1).lower() not in _NOT_TLDS]
     if "iban" in kinds:
         found += find_ibans(text)
+    if "phone" in kinds:
+        found += find_phones(text)
     return sorted(found, key=lambda f: (f.start, f.end))
 
 
@@ -159,7 +188,7 @@ def mask_span(kind: str, value: str) -> str:
     if kind == "email":
         local, _, domain = value.partition("@")
         return local[:1] + "***@" + domain
-    keep_from = _last_alnum(value, 4)
+    keep_from = _last_alnum(value, 2 if kind == "phone" else 4)
     head = 2 if kind == "iban" else 0  # an IBAN's country code says nothing about the account
     return "".join(c if i < head or i >= keep_from or not c.isalnum() else "*" for i, c in enumerate(value))
 
@@ -175,14 +204,17 @@ def _last_alnum(value: str, n: int) -> int:
     return 0
 
 
-def redact(text: str) -> str:
-    """`text` with every PAN, IBAN and e-mail address masked (whatever rules a step checks).
+def redact(text: str, kinds=MASKED) -> str:
+    """`text` with every PAN, IBAN and e-mail address masked (whatever rules a step checks), and the other
+    `kinds` (phone numbers where a step checks them).
 
     One kind at a time, on the text the previous kind left, so a PAN inside an e-mail's domain is
     masked too. IBANs first: an all-digit BBAN often holds a Luhn-valid card-shaped window, and masking
     that first would break the IBAN apart and leave the rest of it in clear. Overlapping candidates mask
     as one merged span."""
-    for kind in ("iban", "pan", "email"):
+    for kind in ("iban", "pan", "email", "phone"):
+        if kind not in kinds and kind not in MASKED:
+            continue
         text = _mask_all(text, kind)
         if kind == "pan":  # a mask is a non-digit, so it can free a window that touched the PAN
             while find_pans(text):

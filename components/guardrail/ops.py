@@ -35,7 +35,7 @@ def validate_outputs(
         probe_column: The column of `probes` holding the probe text (default: the model's text column;
             `query` for a retriever index).
         rules: `allowed_labels` (with `label_field`, default `label`), `score: {min, max}`,
-            `pii` (pan, email, iban; default [pan]), `max_latency_ms` (p99 over the probes of one call
+            `pii` (pan, email, iban, phone; default [pan]), `max_latency_ms` (p99 over the probes of one call
             each), `max_output_length` (characters of text per probe's output).
         top_k: Hits a retriever returns per probe (all are checked: PII in every field, score bounds).
         max_probes: Refuse more probes than this (the step calls the model once per probe).

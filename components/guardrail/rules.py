@@ -6,8 +6,8 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     allowed_labels     the record's `label_field` (default `label`) is one of these values
     label_field        which record field `allowed_labels` reads (a retriever's e.g. `category`)
     score              {min, max}: every `score` within the bounds (a non-finite score always fails)
-    pii                patterns no returned value may contain: pan, email, iban (default [pan]; [] turns
-                       off); every string is searched, and every whole number as its digits
+    pii                patterns no returned value may contain: pan, email, iban, phone (default [pan]; []
+                       turns off); every string is searched, and every whole number as its digits
     max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
     max_output_length  characters of text in one probe's output (all string values, summed)
 
@@ -20,9 +20,10 @@ import math
 from typing import Any, Iterator
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.pii import PII_KINDS, find_pii, redact
+from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, redact
 
-__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits"]
+__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits",
+           "masked_kinds"]
 
 RULE_KEYS = ("allowed_labels", "label_field", "score", "pii", "max_latency_ms", "max_output_length")
 SCORE_BOUNDS = ("min", "max")
@@ -126,10 +127,16 @@ def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterat
             yield from text_values(v, f"{where}[{i}]", numbers=numbers)
 
 
-def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any) -> dict:
+def masked_kinds(rules: dict) -> tuple:
+    """What the step's shown texts mask: PANs, IBANs and e-mail addresses always, and what `pii` checks
+    (a phone number the rule flags must not stand in clear in the violation that names it)."""
+    return tuple(dict.fromkeys(MASKED + tuple(k for k in rules.get("pii", DEFAULT_PII) if k in PII_KINDS)))
+
+
+def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any, masked: tuple = MASKED) -> dict:
     """One violation; every text in it is redacted (it ends up in the report, logs and JSON)."""
-    return {"probe": probe, "input": redact(str(text)), "rule": rule, "field": field,
-            "value": redact(value) if isinstance(value, str) else value, "limit": limit}
+    return {"probe": probe, "input": redact(str(text), masked), "rule": rule, "field": field,
+            "value": redact(value, masked) if isinstance(value, str) else value, "limit": limit}
 
 
 def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_ms: list[float]) -> tuple[list[dict], dict]:
@@ -142,6 +149,7 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
     score = rules.get("score") or {}
     lo, hi = score.get("min"), score.get("max")
     pii = tuple(rules.get("pii", DEFAULT_PII))
+    masked = masked_kinds(rules)
     max_len = rules.get("max_output_length")
     out: list[dict] = []
     for i, (text, records) in enumerate(zip(probes, outputs)):
@@ -152,24 +160,24 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
                 label = id_text(rec.get(field))
                 if label is None or label not in allowed_set:
                     out.append(_v(i, text, "allowed_labels", f"{at}.{field}", "missing" if label is None else label,
-                                  sorted(allowed_set)))
+                                  sorted(allowed_set), masked))
             if score:
                 s = rec.get("score")
                 bad = not _number(s) or (lo is not None and s < lo) or (hi is not None and s > hi)
                 if bad:
-                    out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score)))
+                    out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score), masked))
             length += sum(len(value) for _, value in text_values(rec))
             for path, value in text_values(rec, at, numbers=True):
                 for f in find_pii(value, pii):
-                    out.append(_v(i, text, f"pii:{f.kind}", path, value, "none"))
+                    out.append(_v(i, text, f"pii:{f.kind}", path, value, "none", masked))
         if max_len is not None and length > max_len:
-            out.append(_v(i, text, "max_output_length", "*", length, max_len))
+            out.append(_v(i, text, "max_output_length", "*", length, max_len, masked))
     figures = latency_figures(latencies_ms)
     limit = rules.get("max_latency_ms")
     if limit is not None and figures["p99_ms"] > limit:
         slowest = max(range(len(latencies_ms)), key=latencies_ms.__getitem__)
         out.append(_v(slowest, probes[slowest], "max_latency_ms", "p99 over the probes",
-                      round(figures["p99_ms"], 3), limit))
+                      round(figures["p99_ms"], 3), limit, masked))
     return out, figures
 
 

@@ -15,7 +15,7 @@ from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
 from kubepipe.components.guardrail.checks import inline_probe_issues
 from kubepipe.components.pii import redact
-from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, number_digits, rule_issues
+from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, masked_kinds, number_digits, rule_issues
 
 __all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]
 
@@ -55,21 +55,21 @@ def load_probes(prober, *, probes_path: str = "", inline: list | None = None, pr
     return rows
 
 
-def _redacted(value: Any) -> Any:
+def _redacted(value: Any, masked: tuple) -> Any:
     """`value` (records) JSON-able, with every string redacted, and every whole number that holds PII
     as its digits (what the pii rule searches) masked as text."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, masked)
     digits = number_digits(value)
-    if digits is not None and redact(digits) != digits:
-        return redact(digits)
+    if digits is not None and redact(digits, masked) != digits:
+        return redact(digits, masked)
     if isinstance(value, dict):
-        return {str(k): _redacted(v) for k, v in value.items()}
+        return {str(k): _redacted(v, masked) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
+        return [_redacted(v, masked) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return redact(str(value))
+    return redact(str(value), masked)
 
 
 def _check_label_field(rules: dict, prober) -> None:
@@ -141,9 +141,10 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
         latencies.append(ms)
         errors.append(error)
     shown = [_shown(p) for p in probes]
+    masked = masked_kinds(rules)
     violations, figures = judge(rules, shown, outputs, latencies)
-    violations += [{"probe": i, "input": redact(shown[i]), "rule": "error", "field": "*", "value": redact(e),
-                    "limit": "no exception"} for i, e in enumerate(errors) if e]
+    violations += [{"probe": i, "input": redact(shown[i], masked), "rule": "error", "field": "*",
+                    "value": redact(e, masked), "limit": "no exception"} for i, e in enumerate(errors) if e]
     violations.sort(key=lambda v: (v["probe"], v["rule"], v["field"]))
     by_rule: dict[str, int] = {}
     for v in violations:
@@ -156,7 +157,7 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
         "rules": {**rules, "pii": list(rules.get("pii", DEFAULT_PII))},
         "probes": len(probes), "passed": passed, "decision": decision, "violations": violations,
         "by_rule": by_rule, "figures": {**figures, "probes": len(probes), "violations": len(violations)},
-        "outputs": [{"probe": i, "input": redact(shown[i]), "latency_ms": round(latencies[i], 3),
-                     "records": _redacted(outputs[i][:top_k])}
+        "outputs": [{"probe": i, "input": redact(shown[i], masked), "latency_ms": round(latencies[i], 3),
+                     "records": _redacted(outputs[i][:top_k], masked)}
                     for i in range(min(MAX_SHOWN, len(probes)))],
     }

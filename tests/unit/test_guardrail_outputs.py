@@ -149,7 +149,7 @@ steps:
       rules:
         allowed_labels: []
         score: {min: 1, max: 0, mx: 2}
-        pii: [pan, phone]
+        pii: [pan, ssn]
         max_latency_ms: -5
         max_output_lenght: 10
 """
@@ -172,7 +172,7 @@ def test_rule_config_errors_are_located_validation_errors(tmp_path):
     assert got[base + "rules.allowed_labels"][1:] == ("e.g. allowed_labels: [groceries, travel]", line_of("allowed_labels"))
     assert got[base + "rules.score"][0] == "min 1 is above max 0"
     assert got[base + "rules.score.mx"][0] == "unknown bound `mx`" and got[base + "rules.score.mx"][2] == line_of("mx:")
-    assert got[base + "rules.pii[1]"][0] == "unknown PII pattern 'phone'"
+    assert got[base + "rules.pii[1]"][:2] == ("unknown PII pattern 'ssn'", "use pan, email, iban, phone")
     assert got[base + "rules.max_latency_ms"][0] == "must be a positive number of milliseconds, got -5"
     assert got[base + "rules.max_output_lenght"][:2] == ("unknown rule `max_output_lenght`",
                                                           "did you mean `max_output_length`?")

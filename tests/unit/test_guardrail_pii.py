@@ -288,3 +288,47 @@ def test_judge_searches_every_string_and_number_of_a_hit():
     assert got == {("pii:pan", "[0].card", "************1111"),  # a PAN held as an integer; not the non-Luhn one
                    ("pii:pan", "[0].gappy", "************0004"),  # an integer column with gaps reads as float
                    ("pii:email", "[0].meta.contact[0]", "o***@example.com")}  # length counts strings only: 2+21+15
+
+
+PHONES = ["+44 20 7946 0958", "+442079460958", "+1 (212) 555-0143", "+49 30 12345678", "+33 1 23 45 67 89",
+          "(212) 555-0143", "212-555-0143", "212.555.0143", "1-800-555-0199", "020 7946 0958", "07700 900123",
+          "0161 496 0000", "030 12345678", "089/1234567", "01 23 45 67 89", "06.12.34.56.78"]
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_phone_numbers_are_found_when_checked_and_masked_to_their_last_two_digits(phone):
+    text = f"call {phone}, thanks"
+    assert [text[f.start:f.end] for f in find_pii(text, ("phone",))] == [phone]
+    masked = redact(text, ("phone",))[5:5 + len(phone)]
+    assert len(masked) == len(phone) and masked[-2:] == phone[-2:] and sum(c.isdigit() for c in masked) == 2
+    assert redact(text) == text  # not masked where no step checks phone numbers (merchant descriptors carry them)
+
+
+_sep = st.sampled_from([",", ".", " ", "\u202f", "'"])
+_amount = st.builds(lambda sign, n, sep, dec, cur: f"{sign}{n:,}".replace(",", sep) + dec + cur,
+                    st.sampled_from(["", "+", "-", "$", "€ "]), st.integers(0, 10**12), _sep,
+                    st.sampled_from(["", ".50", ",99", ".123456"]), st.sampled_from(["", " EUR", " USD", "%"]))
+_date = st.builds(lambda y, m, d, fmt, t: fmt.format(y=y, m=m, d=d) + t, st.integers(1900, 2100), st.integers(1, 12),
+                  st.integers(1, 31), st.sampled_from(["{y}-{m:02d}-{d:02d}", "{d:02d}/{m:02d}/{y}", "{d:02d}.{m:02d}.{y}",
+                                                       "{y}{m:02d}{d:02d}", "{m}/{d}/{y}"]),
+                  st.sampled_from(["", " 12:34", "T12:34:56Z", " 23:59:59.123456", "T08:00:00+02:00"]))
+_id = st.builds(lambda p, a, b, c: f"{p}{a}-{b}-{c}", st.sampled_from(["INV-", "ORD-", "#", "", "PO "]),
+                st.integers(0, 9999), st.integers(0, 999999), st.integers(0, 99))
+_ip = st.builds(lambda *o: ".".join(map(str, o)), *[st.integers(0, 255)] * 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_amount, _date, _id, _ip, _card(), _iban()), min_size=1, max_size=4).map(" ; ".join))
+def test_amounts_dates_ids_ips_cards_and_ibans_are_not_phone_numbers(text):
+    assert find_pii(text, ("phone",)) == []
+
+
+def test_the_guardrail_masks_phone_numbers_only_where_its_pii_rule_checks_them():
+    from kubepipe.components.guardrail.rules import judge
+
+    hit = {"text": "NETFLIX.COM 866-579-7172 CA", "contact": "+44 20 7946 0958"}
+    violations, _ = judge({"pii": ["pan", "phone"]}, ["who is +1 (212) 555-0143?"], [[hit]], [1.0])
+    assert [(v["rule"], v["field"], v["value"]) for v in violations] == [
+        ("pii:phone", "[0].text", "NETFLIX.COM ***-***-**72 CA"), ("pii:phone", "[0].contact", "+** ** **** **58")]
+    assert {v["input"] for v in violations} == {"who is +* (***) ***-**43?"}
+    assert judge({"pii": ["pan"]}, ["q"], [[hit]], [1.0])[0] == []  # off by default
