@@ -39,6 +39,12 @@ CASES = [
     ("unknown param ref", "    with: {threshold: '${params.m}'}\n", "steps.sum.with.threshold", 15, "unknown param `m`"),
     ("param type mismatch", "    with: {threshold: '${params.flag}'}\n", "steps.sum.with.threshold", 15,
      "param `flag` is bool"),
+    # KFP's compiler refused an int reference for a float input (internal error: InconsistentTypeException)
+    ("int param for a float", "  show:\n    component: ops:nap\n    with: {seconds: '${params.n}'}\n",
+     "steps.show.with.seconds", 17, "declare it `type: float`"),
+    ("int output for a float", "  show:\n    component: ops:nap\n"
+     "    with: {seconds: '${steps.numbers.outputs.Output}'}\n", "steps.show.with.seconds", 17,
+     "`numbers.Output` is int but `seconds` expects float"),
     ("unknown step ref", "  show:\n    component: ops:say\n    with: {message: '${steps.sums.outputs.total}'}\n",
      "steps.show.with.message", 17, "did you mean `sum`"),
     ("unknown output", "  show:\n    component: ops:say\n    with: {message: x, value: '${steps.sum.outputs.totl}'}\n",

@@ -65,9 +65,9 @@ def compatible(produced: Port, consumer: Port) -> bool:
         return False
     if consumer.kind == "artifact":
         return consumer.type in ("system.Artifact", produced.type) or produced.type == "system.Artifact"
-    if consumer.type == produced.type:
-        return True
-    return consumer.type == "float" and produced.type == "int"
+    # an int reference for a float input is not: KFP's compiler refuses it (InconsistentTypeException); only a
+    # literal int is written as a float (the compiler does that)
+    return consumer.type == produced.type
 
 
 def literal_fits(value: Any, port: Port) -> bool:

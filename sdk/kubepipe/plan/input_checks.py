@@ -153,7 +153,9 @@ class InputChecks:
                 return False
             produced = Port(b.name, "parameter", param.type)
             if not compatible(produced, port):
-                self.err(p, f"param `{b.name}` is {param.type} but `{p[-1]}` expects {port.type}")
+                self.err(p, f"param `{b.name}` is {param.type} but `{p[-1]}` expects {port.type}",
+                         hint=f"declare it `type: float` (KFP does not turn a run-time int into a float)"
+                         if (param.type, port.type) == ("int", "float") else None)
                 return False
             return True
         if isinstance(b, ItemRef):
@@ -187,7 +189,9 @@ class InputChecks:
             deps.add(b.step)
             if not compatible(produced, port):
                 self.err(p, f"type mismatch: `{b.step}.{b.output}` is {produced.type} but `{p[-1]}` "
-                            f"expects {port.type}")
+                            f"expects {port.type}",
+                         hint=f"KFP does not turn a run-time int into a float: return a float from `{b.step}`"
+                         if (produced.type, port.type) == ("int", "float") else None)
                 return False
         return True
 
