@@ -103,7 +103,9 @@ def test_project_image_layers_the_repository_on_a_pinned_runtime(tmp_path, capsy
 @pytest.mark.parametrize("extra,message", [
     ([], "--base is required"),
     (["--base", f"{REG}/kubepipe-runtime@sha256:" + "0" * 64], "placeholder"),
-    (["--base", "kubepipe-runtime-image-not-set"], "sets no runtime image"),
+    # was '--base runtime_image: the any profile sets no runtime image'
+    (["--base", "kubepipe-runtime-image-not-set"], "--base kubepipe-runtime-image-not-set: the placeholder a "
+                                                   "profile's runtime_image holds until an image is pinned"),
     # was built on it: the FROM the Dockerfile and checkov's skip call digest-pinned was a movable tag
     (["--base", f"{REG}/kubepipe-runtime:0.1.0"], f"--base {REG}/kubepipe-runtime:0.1.0: not pinned by digest"),
     (["--base", f"{REG}/kubepipe-runtime@{DIGEST}", "--from-source"], "--from-source builds the kubepipe runtime"),

@@ -204,6 +204,12 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
         if not base:
             raise UserError("--base is required for a project image: the kubepipe runtime image it layers on, "
                             "pinned by digest (REG/kubepipe-runtime@sha256:..., your profile's runtime_image)")
+        from kubepipe.spec.profiles import IMAGE_NOT_SET
+
+        if base == IMAGE_NOT_SET:  # was 'runtime_image: the any profile sets no runtime image; ...'
+            raise UserError(f"--base {base}: the placeholder a profile's runtime_image holds until an image is "
+                            "pinned; build and push the runtime image first (`kubepipe image build --registry "
+                            "REG`), then pass it pinned: REG/kubepipe-runtime@sha256:...")
         errors, unpinned = image_problems([base], "any")
         if errors:
             raise UserError(f"--base {errors[0]}")
