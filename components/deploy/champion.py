@@ -20,9 +20,8 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
     from kubepipe.components.registry import open_registry
 
     reg = open_registry(registry_uri, profile, credentials=credentials)
-    before = reg.aliases(name)["champion"]  # a number: the old champion's files may be gone
     mv = reg.promote(name, version, reason=reason, details=details)
-    return {"moved": True, "version": mv.version, "from_version": before, "reason": reason}
+    return {"moved": True, "version": mv.version, "from_version": reg.replaced, "reason": reason}
 
 
 def current_champion(registry_uri: str | None, name: str):

@@ -57,6 +57,9 @@ class Registry:
     def __init__(self, uri: str | None = None):
         self.uri = uri or DEFAULT_URI
         self.store = open_store(self.uri)
+        # The champion the last promote / rollback through this object replaced, as its compare-and-swap read it
+        # (a number read before the move was stale under concurrent moves: `"was": 7` for a move off v3).
+        self.replaced: int | None = None
 
     def __repr__(self) -> str:
         return f"Registry({self.store.uri()!r})"
@@ -237,6 +240,7 @@ class Registry:
         n = self.get(name, version).version
 
         def move(state: dict) -> dict | None:
+            self.replaced = state["champion"]
             if state["champion"] == n:
                 return None  # already champion: nothing to move, nothing to record
             stack = state["stack"] + [n]
@@ -259,6 +263,7 @@ class Registry:
 
         def move(state: dict) -> dict:
             stack = state["stack"]
+            self.replaced = state["champion"]
             if len(stack) < 2:
                 raise RegistryError(f"model `{name}` has no previous champion to roll back to")
             back = self._load(name, stack[-2], state)  # checked before the move, as promote checks its version

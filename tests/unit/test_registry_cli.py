@@ -150,3 +150,21 @@ def test_history_shows_a_decision_about_no_version_without_vnone(reg, capsys):
     reg.record_event("clf", "note", reason="traffic paused for the migration")
     code, out, _ = _run(capsys, "models", "history", "clf")
     assert code == 0 and _cells(out, "2")[1:4] == ["note", "-", "-"], out  # the version cell was 'vNone'
+
+
+def test_promote_reports_the_champion_it_replaced_when_another_move_came_between(reg, capsys, monkeypatch):
+    # `was` was read before the move: five promoters at once printed '"was": 7' for a move off v3
+    import json
+
+    real = Registry.promote
+    _run(capsys, "models", "promote", "clf", "1", "--reason", "first")
+
+    def racing(self, name, version, **kw):
+        monkeypatch.setattr(Registry, "promote", real)
+        real(Registry(self.uri), name, 2, reason="another CI job")  # lands between the CLI's start and its move
+        return real(self, name, version, **kw)
+
+    monkeypatch.setattr(Registry, "promote", racing)
+    code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "mine", "--format", "json")
+    assert code == 0 and (json.loads(out)["champion"], json.loads(out)["was"]) == (3, 2)
+    assert [(h["version"], h["from_version"]) for h in reg.history("clf")] == [(1, None), (2, 1), (3, 2)]

@@ -190,9 +190,8 @@ def promote(name: str = typer.Argument(..., help="Model name."),
             set_: Optional[list[str]] = SET) -> None:
     """Make VERSION the champion; the old champion becomes `previous`."""
     reg = _moving_registry(registry, home, target, profile, set_)
-    before = reg.aliases(name)["champion"]  # a number: the old champion's files may be gone
     mv = reg.promote(name, version, reason=reason)
-    _moved(fmt, "promote", name, mv.version, before)
+    _moved(fmt, "promote", name, mv.version, reg.replaced)
 
 
 @models.command("rollback")
@@ -203,9 +202,8 @@ def rollback(name: str = typer.Argument(..., help="Model name."),
              set_: Optional[list[str]] = SET) -> None:
     """Make `previous` the champion again."""
     reg = _moving_registry(registry, home, target, profile, set_)
-    before = reg.aliases(name)["champion"]
     mv = reg.rollback(name, reason=reason)
-    _moved(fmt, "rollback", name, mv.version, before)
+    _moved(fmt, "rollback", name, mv.version, reg.replaced)
 
 
 def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int]) -> None:
