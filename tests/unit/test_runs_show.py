@@ -66,6 +66,38 @@ def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a
     assert step["artifacts"] == {"report": str(task / "report.html")}
 
 
+def test_a_foreach_step_s_outputs_artifacts_and_metrics_are_a_list_one_per_item(tmp_path):
+    """kfp.local runs a foreach step's task in `for-loop-N-iteration-K/<task>/`: its outputs were never read,
+    so `runs show` said '-' for the outputs, metrics and artifacts of every foreach step."""
+    from kubepipe.backends.local.runner import _collect_outputs
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+    from kubepipe.cli.progress import summary_rows
+
+    root = tmp_path / "runs" / "p-1" / "artifacts" / "p-2026-12-01"
+    for k, (text, f1) in enumerate([("alpha", 0.5), ("beta", 0.75)]):
+        task = root / f"for-loop-2-iteration-{k}" / "score"
+        task.mkdir(parents=True)
+        (task / "report.html").write_text("<html></html>")
+        listed = {"metrics": {"artifacts": [{"uri": str(task / "metrics"), "metadata": {"f1": f1}}]},
+                  "report": {"artifacts": [{"uri": str(task / "report.html"), "metadata": {}}]}}
+        (task / "executor_output.json").write_text(json.dumps({"parameterValues": {"Output": text},
+                                                                "artifacts": listed}))
+    (root / "for-loop-2-iteration-2" / "score").mkdir(parents=True)  # an item that made nothing
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                    state="SUCCEEDED", finished_at=2.0, steps=[StepRecord("score", "SUCCEEDED", 1.0, 2.0)])
+    _collect_outputs(run, root.parent, {"score": {"metrics"}})
+    rec = run.steps[0]
+    reports = [str(root / f"for-loop-2-iteration-{k}" / "score" / "report.html") for k in (0, 1)]
+    assert rec.outputs == {"Output": ["alpha", "beta", None]}
+    assert rec.metrics == {"f1": [0.5, 0.75, None]}
+    assert rec.artifacts == {"report": [*reports, None]}
+    assert [r[2] for r in run.reports()] == reports
+    assert summary_rows(run)[0][3] == "Output: ['alpha', 'beta', None]\nmetrics: f1 [0.5, 0.75, -]\nartifacts: report"
+    run.save()
+    (step,) = show_local_run("p-1", tmp_path / "runs")["steps"]
+    assert (step["outputs"], step["metrics"], step["artifacts"]) == (rec.outputs, rec.metrics, rec.artifacts)
+
+
 def test_runs_show_gives_the_gate_s_verdict(tmp_path, capsys):
     """A step's parameter outputs (evaluate's `passed` and `decision`) were in run.json and in the table
     `kubepipe run` printed, but neither `runs show` nor its JSON had them: a script could not read the verdict."""

@@ -74,7 +74,10 @@ SUMMARY_COLUMNS = ("step", "status", "time", "outputs")
 
 
 def _number(v: Any) -> str:
-    """A metric as a person reads it: a count whole (rows 123456, not 1.235e+05), else 4 significant digits."""
+    """A metric as a person reads it: a count whole (rows 123456, not 1.235e+05), else 4 significant digits;
+    a foreach step's, one per item: `[0.91, 0.88]` (`-` for an item without it)."""
+    if isinstance(v, list):
+        return "[" + ", ".join("-" if x is None else _number(x) for x in v) + "]"
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
 
 

@@ -418,41 +418,66 @@ def _metric_outputs(steps) -> dict[str, set[str]]:
     return out
 
 
+_ITERATION = re.compile(r"^for-loop-\d+-iteration-(\d+)$")
+
+
 def _collect_outputs(run: RunResult, root: Path, metric_outputs: dict[str, set[str]] | None = None) -> None:
     """Parameter outputs, metrics and artifact paths from kfp.local's executor_output.json files. An artifact
     KFP keeps as metadata only (Metrics, ClassificationMetrics) has no file: it is not listed as one; a Metrics
-    output's numbers go to the step's `metrics` (`<output>.<name>` when the step has more than one)."""
-    by_task = {}
-    for out_file in sorted(root.glob("*/*/executor_output.json")):
-        by_task[out_file.parent.name] = out_file
-    folders = {d.name: d for d in sorted(root.glob("*/*")) if d.is_dir()}
+    output's numbers go to the step's `metrics` (`<output>.<name>` when the step has more than one). A foreach
+    step's task runs in `for-loop-N-iteration-K/<task>/`: each of its outputs, artifacts and metrics is a list,
+    one value per item in the items' order (`None` for an item that made none)."""
+    folders: dict[str, dict[int | None, Path]] = {}  # task -> item index (None: not in a loop) -> its folder
+    for d in sorted(root.glob("*/*")) + sorted(root.glob("*/for-loop-*-iteration-*/*")):
+        m = _ITERATION.match(d.parent.name)
+        if d.is_dir():
+            folders.setdefault(d.name, {})[int(m.group(1)) if m else None] = d
     for rec in run.steps:
-        f = by_task.get(task_name(rec.name))
-        if not f:  # a failed task writes no executor_output.json: what it wrote (a failed gate's report) is there
-            folder = folders.get(task_name(rec.name))
-            for d in sorted(folder.iterdir()) if folder is not None and rec.state == "FAILED" else []:
-                rec.artifacts.setdefault(Path(d.name).stem, _absolute(str(d)))  # `report.html`: output `report`
-            continue
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        rec.outputs.update(data.get("parameterValues", {}))
+        by_item = folders.get(task_name(rec.name)) or {}
         metric_names = (metric_outputs or {}).get(rec.name, set())
-        for name, arts in (data.get("artifacts") or {}).items():
-            first = next(iter(arts.get("artifacts") or []), None) or {}
-            if name in metric_names:
-                prefix = f"{name}." if len(metric_names) > 1 else ""
-                rec.metrics.update({prefix + str(k): v for k, v in (first.get("metadata") or {}).items()
-                                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
-            uri = first.get("uri")
-            if uri and ("://" in uri or os.path.exists(uri)):
-                rec.artifacts[name] = _absolute(uri)  # `runs show` prints paths that open from anywhere
-        listed = set(rec.artifacts.values())
-        for d in sorted(f.parent.iterdir()):  # artifacts kfp.local wrote but did not list
-            if (d.name not in rec.outputs and d.name not in rec.artifacts and d.name != "executor_output.json"
-                    and _absolute(str(d)) not in listed):
-                rec.artifacts[d.name] = _absolute(str(d))
+        if None in by_item:
+            _read_task(rec, by_item[None], metric_names, rec.outputs, rec.artifacts, rec.metrics)
+        elif by_item:
+            per_item = []
+            for k in range(max(by_item) + 1):
+                outs: dict = {}
+                arts: dict = {}
+                mets: dict = {}
+                if k in by_item:
+                    _read_task(rec, by_item[k], metric_names, outs, arts, mets)
+                per_item.append((outs, arts, mets))
+            for i, target in enumerate((rec.outputs, rec.artifacts, rec.metrics)):
+                for name in sorted({n for item in per_item for n in item[i]}):
+                    target[name] = [item[i].get(name) for item in per_item]
+
+
+def _read_task(rec: StepRecord, folder: Path, metric_names: set[str], outputs: dict, artifacts: dict,
+               metrics: dict) -> None:
+    """One task's (or one loop item's) outputs, artifacts and metrics, from its folder."""
+    f = folder / "executor_output.json"
+    if not f.is_file():  # a failed task writes no executor_output.json: what it wrote (a failed gate's report) is there
+        for d in sorted(folder.iterdir()) if rec.state == "FAILED" else []:
+            artifacts.setdefault(Path(d.name).stem, _absolute(str(d)))  # `report.html`: output `report`
+        return
+    try:
+        data = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return
+    outputs.update(data.get("parameterValues", {}))
+    for name, arts in (data.get("artifacts") or {}).items():
+        first = next(iter(arts.get("artifacts") or []), None) or {}
+        if name in metric_names:
+            prefix = f"{name}." if len(metric_names) > 1 else ""
+            metrics.update({prefix + str(k): v for k, v in (first.get("metadata") or {}).items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
+        uri = first.get("uri")
+        if uri and ("://" in uri or os.path.exists(uri)):
+            artifacts[name] = _absolute(uri)  # `runs show` prints paths that open from anywhere
+    listed = set(artifacts.values())
+    for d in sorted(folder.iterdir()):  # artifacts kfp.local wrote but did not list
+        if (d.name not in outputs and d.name not in artifacts and d.name != "executor_output.json"
+                and _absolute(str(d)) not in listed):
+            artifacts[d.name] = _absolute(str(d))
 
 
 def _absolute(path: str) -> str:

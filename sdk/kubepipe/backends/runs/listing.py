@@ -88,11 +88,13 @@ def _local(data: dict) -> dict:
     }
 
 
-def _artifacts(value: Any) -> dict[str, str]:
-    """artifact name -> path; a record from an older kubepipe (or hand-edited) may lack them."""
+def _artifacts(value: Any) -> dict[str, Any]:
+    """artifact name -> path (a foreach step: a list, one path or None per item); a record from an older
+    kubepipe (or hand-edited) may lack them."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): str(v) for k, v in sorted(value.items()) if isinstance(v, str)}
+    return {str(k): v if isinstance(v, str) else [p if isinstance(p, str) else None for p in v]
+            for k, v in sorted(value.items()) if isinstance(v, str) or isinstance(v, list)}
 
 
 def _params(value: Any) -> dict[str, Any]:
@@ -104,12 +106,17 @@ def _params(value: Any) -> dict[str, Any]:
     return {str(k): redact_text(v) if isinstance(v, str) else v for k, v in redacted(value).items()}
 
 
-def _metrics(value: Any) -> dict[str, float]:
-    """metric name -> value (finite numbers only: the document stays valid JSON); older records have none."""
+def _metrics(value: Any) -> dict[str, Any]:
+    """metric name -> value (finite numbers only: the document stays valid JSON; a foreach step: a list, one
+    value or None per item); older records have none."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): v for k, v in sorted(value.items())
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {str(k): v if _finite(v) else [x if _finite(x) else None for x in v]
+            for k, v in sorted(value.items()) if _finite(v) or isinstance(v, list)}
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _corrupt(rec: Path, message: str) -> dict:

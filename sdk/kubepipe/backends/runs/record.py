@@ -35,8 +35,9 @@ class StepRecord:
     started_at: float | None = None
     finished_at: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # parameter outputs
-    artifacts: dict[str, str] = field(default_factory=dict)  # artifact name -> path (files and folders only)
-    metrics: dict[str, float] = field(default_factory=dict)  # its Metrics output's values (KFP keeps no file)
+    # a foreach step's outputs, artifacts and metrics are lists: one value per item, None where it made none
+    artifacts: dict[str, Any] = field(default_factory=dict)  # artifact name -> path (files and folders only)
+    metrics: dict[str, Any] = field(default_factory=dict)  # its Metrics output's values (KFP keeps no file)
     error: str | None = None
     note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
 
@@ -82,8 +83,9 @@ class RunResult:
 
     def reports(self, suffixes: tuple[str, ...] = (".html", ".md")) -> list[tuple[str, str, str]]:
         """(step, artifact, path) of every report file the run wrote, in step order."""
-        return [(rec.name, name, path) for rec in self.steps for name, path in sorted(rec.artifacts.items())
-                if str(path).endswith(suffixes) and Path(path).is_file()]
+        return [(rec.name, name, path) for rec in self.steps for name, paths in sorted(rec.artifacts.items())
+                for path in (paths if isinstance(paths, list) else [paths])
+                if isinstance(path, str) and path.endswith(suffixes) and Path(path).is_file()]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
