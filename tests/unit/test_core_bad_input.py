@@ -148,6 +148,22 @@ def test_non_finite_with_value_is_located(tmp_path):
         "`sample_fraction` must be a finite number (NaN and infinity cannot be stored in a pipeline spec)"]
 
 
+def test_a_non_finite_number_inside_a_mapping_is_said_once_where_it_is(tmp_path):
+    # before: 'steps.g.with.rules: `rules` must be a finite number ...' at the `rules:` line (a mapping is no number),
+    # and the component's check said it again at rules.score.min
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "steps:\n  g:\n    component: validate-outputs\n    inputs: {model: m}\n    with:\n"
+                 "      inline_probes: [a, {x: [1, .inf]}]\n      rules:\n        score: {min: .nan, max: 1}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [(i.path, i.message, i.line) for i in exc.value.issues if i.path.startswith("steps.g.with.")]
+    tail = "must be a finite number (NaN and infinity cannot be stored in a pipeline spec)"
+    lines = f.read_text().splitlines()
+    probes_line = lines.index("      inline_probes: [a, {x: [1, .inf]}]") + 1
+    assert said == [("steps.g.with.inline_probes[1].x[1]", f"`x[1]` {tail}", probes_line),
+                    ("steps.g.with.rules.score.min", f"`min` {tail}", len(lines))], said
+
+
 def test_a_value_the_bindings_refuse_is_not_said_again_by_the_components_check(tmp_path):
     # `distill_temperature: .nan` was said twice: 'must be a finite number ...' and the check's 'must be a number
     # in (0, 100], got nan'; `batch_size: hot` as 'expects int' and 'must be an integer >= 1, got 'hot''

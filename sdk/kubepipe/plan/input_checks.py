@@ -15,7 +15,7 @@ from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, it
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import Pipeline, Step, finite, quote_hint
+from kubepipe.spec.models import NotFinite, Pipeline, Step, finite, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -129,8 +129,11 @@ class InputChecks:
         if isinstance(b, Literal):
             try:
                 finite(b.value, f"`{p[-1]}`")
-            except ValueError as exc:
-                self.err(p, str(exc), value=b.value)
+            except NotFinite as exc:  # said where inside the value: `rules.score.min: .nan` at score.min's line
+                at = p + exc.path
+                name = next(k for k in reversed(at) if not isinstance(k, int))
+                tail = "".join(f"[{k}]" for k in at[at.index(name) + 1:]) if exc.path else ""
+                self.err(at, f"`{name}{tail}` {exc.reason}", value=b.value)
                 return False
             if port.kind == "artifact":
                 self.err(p, f"`{p[-1]}` takes a {port.type} artifact, not a literal",

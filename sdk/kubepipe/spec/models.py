@@ -87,20 +87,29 @@ def quote_hint(value: Any, want: str) -> str | None:
     return f"quote it to pass text: unquoted, YAML reads {read}"
 
 
-def finite(value: Any, where: str = "value") -> None:
-    """KFP stores values as JSON numbers: refuse NaN, infinities and integers beyond int64."""
+class NotFinite(ValueError):
+    """A value KFP cannot store; `path` is where inside it (("score", "min") of a mapping), `reason` what is wrong."""
+
+    def __init__(self, where: str, reason: str, path: tuple = ()):
+        at = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
+        super().__init__(f"{where}{f' at {at}' if at else ''} {reason}")
+        self.path, self.reason = path, reason
+
+
+def finite(value: Any, where: str = "value", _path: tuple = ()) -> None:
+    """KFP stores values as JSON numbers: refuse NaN, infinities and integers beyond int64 (NotFinite)."""
     if isinstance(value, bool):
         return
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where} must be a finite number (NaN and infinity cannot be stored in a pipeline spec)")
+        raise NotFinite(where, "must be a finite number (NaN and infinity cannot be stored in a pipeline spec)", _path)
     if isinstance(value, int) and not -2**63 <= value < 2**63:
-        raise ValueError(f"{where} does not fit in a 64-bit integer")
+        raise NotFinite(where, "does not fit in a 64-bit integer", _path)
     if isinstance(value, dict):
-        for v in value.values():
-            finite(v, where)
+        for k, v in value.items():
+            finite(v, where, _path + (k,))
     elif isinstance(value, list):
-        for v in value:
-            finite(v, where)
+        for i, v in enumerate(value):
+            finite(v, where, _path + (i,))
 
 
 class Metadata(Strict):
