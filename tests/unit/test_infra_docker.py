@@ -99,22 +99,52 @@ def test_project_image_installs_the_repository_on_the_runtime_as_non_root():
     assert "-e " not in run, "not editable: the context does not stay in the image"
 
 
-def _ignored(kind: str, path: str) -> bool:
-    """Docker's rule for `<Dockerfile>.dockerignore`: the last matching pattern wins; `!` re-includes."""
-    import fnmatch
+def _docker_regex(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern as moby's patternmatcher reads it: anchored at the context root, `*` and `?`
+    stop at `/`, `**` crosses directories (`**/` also matches none)."""
+    pat, out, i = pattern.strip("/"), "", 0
+    while i < len(pat):
+        c = pat[i]
+        if pat.startswith("**/", i):
+            out, i = out + "(.*/)?", i + 3
+            continue
+        if pat.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[":
+            end = pat.index("]", i)
+            out, i = out + pat[i:end + 1], end + 1
+            continue
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile(out + "$")
 
+
+def _ignored(kind: str, path: str) -> bool:
+    """Docker's rule for `<Dockerfile>.dockerignore`: a pattern excludes a path it or a parent matches; the last
+    matching pattern wins; `!` re-includes."""
     ignored = False
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     for line in (TEMPLATES / f"Dockerfile.{kind}.dockerignore").read_text().splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         neg = line.startswith("!")
-        pat = line[1:] if neg else line
-        parts = path.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.removeprefix("**/")) for p in prefixes):
+        rx = _docker_regex(line[1:] if neg else line)
+        if any(rx.match(p) for p in prefixes):
             ignored = not neg
     return ignored
+
+
+def test_docker_matcher_anchors_at_the_root_like_docker():
+    assert _docker_regex("*.pem").match("a.pem") and not _docker_regex("*.pem").match("sub/a.pem")
+    assert _docker_regex("**/*.pem").match("a.pem") and _docker_regex("**/*.pem").match("x/y/a.pem")
 
 
 @pytest.mark.parametrize("kind", RUNTIME)
@@ -130,6 +160,27 @@ def test_project_context_leaves_out_environments_runs_and_history():
         assert _ignored("project", junk), junk
     for src in ("pyproject.toml", "src/pkg/model.py", "pipelines/p.yaml"):
         assert not _ignored("project", src), src
+
+
+def test_project_context_leaves_out_credentials_anywhere_in_the_repository(tmp_path):
+    """The file list `docker build` sends for a user's repository: code and pipelines go, no secret does."""
+    secrets = [".env", "app/.env", "prod.env", ".env.local", "certs/tls.pem", "deploy/server.key", "keys/gcp.p12",
+               "credentials.json", "config/gcp-credentials.json", "application_default_credentials.json",
+               "ops/my-project-sa.json", "sa-key.json", "svc/trainer-sa-key.json", "service-account.json",
+               "infra/service_account_prod.json", "keyfile.json", ".netrc", ".pypirc", ".npmrc", ".git-credentials",
+               ".kube/config", "home/.kube/config", ".aws/credentials", "x/.aws/config", ".docker/config.json",
+               "ci/.docker/config.json", ".ssh/id_rsa", "id_ed25519", ".config/gcloud/credentials.db",
+               "terraform/terraform.tfstate", "terraform/prod.auto.tfvars"]
+    kept = ["pyproject.toml", "setup.py", "README.md", "src/pkg/__init__.py", "src/pkg/model.py",
+            "src/pkg/keys.py", "pipelines/train.yaml", "configs/kubeflow.yaml", "configs/schema.json",
+            "data/sample.csv", "src/pkg/environment.py"]
+    for rel in secrets + kept:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    context = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    sent = {rel for rel in context if not _ignored("project", rel)}
+    assert not sent & set(secrets), sorted(sent & set(secrets))
+    assert sent == set(kept)
 
 
 # --- the healthcheck script, for real -----------------------------------------------------------
