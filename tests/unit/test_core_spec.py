@@ -270,3 +270,16 @@ def test_an_empty_param_step_or_with_says_a_mapping_is_expected_and_what_goes_in
         "steps.b": (7, "expected a mapping, got int 5", "it needs `component:`"),
         "steps.a.with": (10, "expected a mapping, got nothing (an empty key)",
                          "write `name: value` lines under it, or leave the key out")}
+
+
+@pytest.mark.parametrize("extra, path, says", [
+    ("timeout: yes", "steps.a.timeout", "valid string (got True)"),
+    ("retries: true", "steps.a.retries", "valid integer (got True)"),
+    ("resources: {cpu: true}", "steps.a.resources.cpu", "valid number (got True)"),
+    ("retries: '3'", "steps.a.retries", "valid integer (got '3')"),
+    ("cache: 'no'", "steps.a.cache", "valid boolean (got 'no')"),
+])
+def test_a_value_yaml_typed_otherwise_is_refused_not_converted(extra, path, says):
+    """`timeout: yes` gave the step a 1-second timeout and `cpu: true` one CPU: pydantic converted them."""
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    {extra}"))
+    assert issue.path == path and says in issue.format()

@@ -57,6 +57,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class Spec(Strict):
+    """A section of the pipeline YAML: values are taken as YAML typed them, never converted (`timeout: yes` is
+    no 1-second timeout, `retries: '3'` no 3); an int is still a float."""
+
+    model_config = ConfigDict(strict=True)
+
+
 def parse_duration(value: str | int | float) -> float:
     """'90s', '5m', '2h' or a number of seconds -> seconds."""
     if isinstance(value, bool):
@@ -112,7 +119,7 @@ def finite(value: Any, where: str = "value", _path: tuple = ()) -> None:
             finite(v, where, _path + (i,))
 
 
-class Metadata(Strict):
+class Metadata(Spec):
     name: str = Field(pattern=NAME_RE, max_length=63,
                       description="Pipeline name: lowercase letters, digits and dashes.")
     description: str = ""
@@ -134,7 +141,7 @@ def _default_of_its_type(schema: dict) -> None:
                        for t, j in _JSON_TYPES.items()]
 
 
-class Param(Strict):
+class Param(Spec):
     model_config = ConfigDict(json_schema_extra=_default_of_its_type)
     type: Literal["str", "int", "float", "bool", "list", "dict"] = "str"
     default: Any = None
@@ -155,12 +162,12 @@ class Param(Strict):
         return self
 
 
-class Gpu(Strict):
+class Gpu(Spec):
     count: int = Field(1, ge=1, le=16)
     type: str = Field(description="Normalised GPU type, e.g. nvidia-l4, nvidia-tesla-t4, nvidia-h100-80gb.")
 
 
-class Resources(Strict):
+class Resources(Spec):
     cpu: Union[float, str, None] = Field(None, description="CPU limit: 2, 0.5 or 500m.", json_schema_extra=_schema(
         number={"exclusiveMinimum": 0}, string={"pattern": "^" + _NOT_ZERO + CPU_RE.pattern[1:]}))
     memory: str | None = Field(None, pattern=MEMORY_RE, description="Memory limit, e.g. 16Gi.",
@@ -186,7 +193,7 @@ class Resources(Strict):
         return v
 
 
-class RetryPolicy(Strict):
+class RetryPolicy(Spec):
     count: int = Field(ge=0, le=20)
     backoff: str = Field(default="30s", description="First wait between tries.", json_schema_extra=_DURATION)
     factor: float = Field(default=2.0, ge=1.0)
@@ -199,12 +206,12 @@ class RetryPolicy(Strict):
         return v
 
 
-class SecretRef(Strict):
+class SecretRef(Spec):
     secret: str = Field(description="Name of a Kubernetes secret (kubeflow) / read from the environment locally.")
     key: str
 
 
-class Toleration(Strict):
+class Toleration(Spec):
     key: str
     operator: Literal["Equal", "Exists"] = "Equal"
     value: str | None = None
@@ -214,7 +221,7 @@ class Toleration(Strict):
 EnvValue = Union[str, int, float, bool, SecretRef]
 
 
-class StepDefaults(Strict):
+class StepDefaults(Spec):
     retries: Union[int, RetryPolicy, None] = Field(default=None, json_schema_extra=_schema(integer={
         "minimum": 0, "maximum": 20}))
     cache: bool | None = None
@@ -266,7 +273,7 @@ class Step(StepDefaults):
                     "built-ins, the component's own image otherwise. Ignored locally.")
 
 
-class Schedule(Strict):
+class Schedule(Spec):
     cron: str = Field(description="Standard 5-field cron: minute hour day-of-month month day-of-week.")
     timezone: str = "UTC"
     max_concurrency: int = Field(1, ge=1, le=100)
@@ -290,7 +297,7 @@ class Schedule(Strict):
         return v
 
 
-class Pipeline(Strict):
+class Pipeline(Spec):
     schema_: str | None = Field(None, alias="$schema")
     apiVersion: Literal["kubepipe/v1"]
     kind: Literal["Pipeline"]
