@@ -175,6 +175,25 @@ def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
             for path, message in inline_secrets(profile)]
 
 
+def param_credentials(params: dict) -> list[tuple[str, str]]:
+    """(param, what it holds: "a URL with a password", "`token` names one") for every run-time param value that
+    holds a credential, by the rule a param default in YAML meets; [] when clean. The value is never said."""
+    found = []
+    for name, value in params.items():
+        hit = next(_walk({name: value}, ()), None)
+        if hit is not None:
+            found.append((name, hit[2] or f"`{hit[1]}` names one"))
+    return found
+
+
+def param_credential_messages(params: dict) -> list[str]:
+    """What a local run says of each run-time param value holding a credential: as a param default is told."""
+    return [f"--param {name}: a param value holds a credential ({kind}); params are recorded with every run "
+            f"(run.json, `kubepipe runs show`); give the step `env: {{VAR: {_SECRET_REF}}}` instead (locally VAR "
+            "is read from your own environment) and read VAR in the component"
+            for name, kind in param_credentials(params)]
+
+
 _SECRET_REF = "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}"  # nosec B105 - a placeholder, not a credential
 
 

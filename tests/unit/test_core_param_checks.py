@@ -62,6 +62,18 @@ def test_a_param_value_the_step_refuses_stops_the_run_before_any_step(tmp_path):
     assert not runs.exists()  # nothing ran, nothing was written
 
 
+
+def test_a_credential_given_with_param_is_refused_as_a_credential_default_is(tmp_path):
+    """`--param data=postgres://u:pw@h/db` ran, and run.json kept the password in plain text, while the same
+    value as the param's default is refused by validate."""
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(_write(tmp_path), params={"data": "postgres://u:pw@h/db"}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value).startswith("--param data: a param value holds a credential (a URL with a password); "
+                                     "params are recorded with every run (run.json, `kubepipe runs show`); "
+                                     "give the step `env: {VAR: {secret: ")
+    assert "pw" not in str(exc.value) and not runs.exists()
+
 def test_a_reference_nested_in_with_is_checked_and_blamed_on_its_param():
     from types import SimpleNamespace
 

@@ -203,11 +203,14 @@ def test_a_failed_step_s_error_is_recorded_without_the_credentials_in_it(tmp_pat
 
     run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
                     steps=[StepRecord("connect")])
-    watcher = _Watcher(run, io.StringIO(), {"connect": "connect"}, None)
+    log = io.StringIO()
+    watcher = _Watcher(run, log, {"connect": "connect"}, None)
     watcher.write("Executing task 'connect'\nConnectionError: cannot reach postgres://admin:hunter2@db:5432/x: "
                   "timeout\nTask 'connect' finished with status FAILURE\n")
     assert run.steps[0].error == "ConnectionError: cannot reach postgres://admin:<redacted>@db:5432/x: timeout"
     assert "hunter2" not in (tmp_path / "p-1" / "run.json").read_text()
+    # run.log kept the traceback's line as it was
+    assert "cannot reach postgres://admin:<redacted>@db:5432/x" in log.getvalue() and "hunter2" not in log.getvalue()
 
 
 def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):

@@ -29,6 +29,7 @@ from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.components.training.checkpoint import CHECKPOINT_KEY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
 from kubepipe.spec.params import coerce_params
+from kubepipe.secrets import redact_text
 from kubepipe.util import atomic_write_text
 
 __all__ = ["run_compiled", "StepEvent"]
@@ -71,8 +72,8 @@ class _Watcher(io.TextIOBase):
         if self.log.closed:  # a logging handler made during the run outlived it
             return sys.__stderr__.write(text) if sys.__stderr__ is not None else len(text)
         if self.log_error is None:
-            try:
-                self.log.write(text)
+            try:  # a failed step's traceback can say a credential (a DSN in a connect error): not kept on disk
+                self.log.write(redact_text(text))
             except OSError as exc:
                 self.log_error = exc
         self.buffer_ += text
@@ -146,8 +147,6 @@ class _Watcher(io.TextIOBase):
     def _error(self, task: str) -> str | None:
         """The exception line of the failed task, with the lines that continue its message; credentials in it
         redacted (a DSN with its password): it goes to the terminal, run.json and `runs show`."""
-        from kubepipe.secrets import redact_text
-
         text = self._error_text(task)
         return redact_text(text) if text else text
 
@@ -191,6 +190,11 @@ class _Watcher(io.TextIOBase):
 def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]:
     declared = compiled.plan.params
     out = coerce_params(params, {k: p.type for k, p in declared.items()})
+    from kubepipe.secrets import param_credential_messages
+
+    refused = param_credential_messages(out)
+    if refused:  # a default holding one is refused by validate: the same rule for a value given at run time
+        raise UserError("\n".join(refused))
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
     if missing:
         raise UserError(f"missing value for param {', '.join(missing)}: pass --param {missing[0]}=...")
@@ -325,8 +329,6 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                                   CHECKPOINT_KEY_ENV: checkpoint_key}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
-                from kubepipe.secrets import redact_text
-
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
             watcher.flush()
         finally:

@@ -114,15 +114,14 @@ class PipelinePackage:
         not pinned by digest.
         """
         from kubepipe.backends.packaging.images import image_problems
-        from kubepipe.secrets import REDACTED, redacted
+        from kubepipe.secrets import REDACTED, param_credentials
         from kubepipe.spec.paths import REMOTE_PATH_HINT, pod_readable
 
         errors: list[str] = []
-        for name, value in params.items():
-            if redacted(value, name) != value:
-                errors.append(f"--param {name}={REDACTED}: looks like a credential, and {target} keeps a run's "
-                              f"parameters and shows them in its UI; give it to the step from a secret instead "
-                              f"(env: {{VAR: {{secret: <name>, key: <key>}}}}) and read VAR in the component")
+        for name, _kind in param_credentials(params):
+            errors.append(f"--param {name}={REDACTED}: looks like a credential, and {target} keeps a run's "
+                          f"parameters and shows them in its UI; give it to the step from a secret instead "
+                          f"(env: {{VAR: {{secret: <name>, key: <key>}}}}) and read VAR in the component")
         for name in self.path_params:
             if name in params:
                 value = params[name]
