@@ -7,4 +7,7 @@ packages = []
 for name, folder in PACKAGE_DIR.items():
     packages += [name] + [f"{name}.{sub}" for sub in find_packages(folder) if not sub.startswith("components")]
 
+# Data folders inside a package are packages too (setuptools warns it would ignore them otherwise); their files
+# are package data (pyproject.toml).
+packages += ["kubepipe.templates.docker"]
 setup(packages=packages, package_dir=PACKAGE_DIR)
