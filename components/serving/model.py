@@ -149,8 +149,8 @@ class ServedModel(Model):
         gauge.inc()
         try:
             result = await (super().__call__(body, headers) if verb is None else super().__call__(body, headers, verb))
-        except BadRequest:
-            self.metrics.count(protocol, "bad_request")
+        except BadRequest as exc:  # a batch over --max-batch-size is a 413, as a body over --max-body-mb is
+            self.metrics.count(protocol, "too_large" if exc.status == 413 else "bad_request")
             raise
         except Exception:
             self.metrics.count(protocol, "error")

@@ -207,3 +207,18 @@ def test_an_export_in_the_cache_is_readable_by_a_server_of_another_uid(tmp_path)
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "model.fp32.onnx").stat().st_mode) == 0o644
     assert [f.name for f in tmp_path.iterdir()] == ["model.fp32.onnx"]
+
+
+def test_a_batch_over_the_limit_counts_as_too_large_not_as_a_bad_request(text_model):
+    # the 413 for a batch over --max-batch-size was counted as outcome="bad_request" (only a body over
+    # --max-body-mb was too_large): an alert on client errors fired for clients that need a higher limit
+    from kubepipe.components.serving.payloads import BadRequest
+
+    m = _served(text_model, freeze_gc=False)
+    before = {o: m.metrics.requests[("v1", o)]._value.get() for o in ("bad_request", "too_large")}
+    for body, status in (({"instances": ["SHELL OIL"] * 17}, 413), ({"instances": [5]}, 400)):
+        with pytest.raises(BadRequest) as exc:
+            asyncio.run(m(body))
+        assert exc.value.status == status
+    after = {o: m.metrics.requests[("v1", o)]._value.get() for o in ("bad_request", "too_large")}
+    assert {o: after[o] - before[o] for o in after} == {"bad_request": 1, "too_large": 1}
