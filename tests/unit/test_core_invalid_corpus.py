@@ -371,11 +371,13 @@ def test_a_bad_run_setting_does_not_hide_the_plans_problems(tmp_path):
     """`retries: 50` or `cpu: -1` was all validate said; the unknown step reference came after fixing them."""
     f = tmp_path / "p.yaml"
     f.write_text(HEAD.replace("steps.numbers.outputs", "steps.numbrs.outputs")
-                 + "    retries: 50\n    resources: {cpu: -1, memory: 2GB}\n"
+                 + "    retries: 50\n    resources: {cpu: -1, memory: 2GB}\n    image: 'a b'\n"
+                 + "  fan: {component: ops:say, foreach: [a], parallelism: 0, display_name: 5, with: {message: x}}\n"
                  + "defaults: {timeout: soon}\non_exit: {component: ops:report_status, retries: {count: 99}}\n")
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f)
     assert sorted((i.path, i.line) for i in exc.value.issues) == [
-        ("defaults.timeout", 17), ("on_exit.retries.count", 18), ("steps.sum.inputs.data", 14),
+        ("defaults.timeout", 19), ("on_exit.retries.count", 20), ("steps.fan.display_name", 18),
+        ("steps.fan.parallelism", 18), ("steps.sum.image", 17), ("steps.sum.inputs.data", 14),
         ("steps.sum.resources.cpu", 16), ("steps.sum.resources.memory", 16), ("steps.sum.retries", 15)]
     assert "unknown step `numbrs`" in str(exc.value)

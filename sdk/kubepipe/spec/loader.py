@@ -122,7 +122,8 @@ class SpecErrors(ValidationError):
     partial: LoadedPipeline | None = None
 
 
-_SETTINGS = frozenset(StepDefaults.model_fields)  # how a step runs (retries, resources...): no plan check reads it
+# how a step runs (retries, resources, its image...): no plan check needs it to check the rest
+_SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
 
 
 def _at_fault(error: dict) -> tuple | None:
