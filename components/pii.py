@@ -17,10 +17,11 @@ first letter and domain, a phone number (masked where `pii: [phone]` is checked)
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
-           "find_phones", "find_pii", "mask_span", "redact"]
+           "find_phones", "find_pii", "mask_span", "redact", "redact_value",
+           "number_digits"]
 
 PII_KINDS = ("pan", "email", "iban", "phone")
 # What `redact` masks wherever text is shown. Phone numbers only where a step checks them (pii: [phone]):
@@ -238,3 +239,32 @@ def _mask_all(text: str, kind: str) -> str:
         out.append(text[pos:])
         text = "".join(out)
     return text
+
+
+def number_digits(value: Any) -> str | None:
+    """A whole number's digits (a card number a catalogue column holds as an integer is a PAN), else None.
+
+    An int column with gaps reads as float, so a whole float counts; never a fraction's digits:
+    0.98201379... is no card number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
+def redact_value(value: Any, kinds=MASKED) -> Any:
+    """`value` (a record, a list of records, a data sample) JSON-able, with every string redacted, and
+    every whole number that holds PII as its digits (what the pii rule searches) masked as text."""
+    if isinstance(value, str):
+        return redact(value, kinds)
+    digits = number_digits(value)
+    if digits is not None and redact(digits, kinds) != digits:
+        return redact(digits, kinds)
+    if isinstance(value, dict):
+        return {str(k): redact_value(v, kinds) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, kinds) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value), kinds)

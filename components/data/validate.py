@@ -15,6 +15,7 @@ from kubepipe.components.data.checks import check_expectations, int_arguments
 from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
 from kubepipe.components.errors import ConfigError, DataError, GateFailed
 from kubepipe.components.kfp_values import whole_numbers
+from kubepipe.components.pii import redact_value
 
 __all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message",
            "raise_if_failed", "raise_if_misconfigured", "warnings_summary"]
@@ -143,7 +144,7 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
         }
         with fast_pandas(df) as frame:
             run = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=result_format)
-        raw = run.to_json_dict()
+        raw = redact_value(run.to_json_dict())  # the validation artifact: GX's unexpected values, masked
         for res in run.results:
             r = _result(res, specs, unexpected_sample)
             results[r.index] = r
@@ -221,7 +222,9 @@ def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResu
         observed=_plain(body.get("observed_value")),
         unexpected_count=body.get("unexpected_count"),
         unexpected_percent=body.get("unexpected_percent"),
-        sample=[_plain(v) for v in sample[:sample_n]],
+        # the gate's message (the run's error, logs, notify) and the report quote these: a card number or an
+        # address in a failing column is shown masked, its last four digits kept to find the row by
+        sample=[redact_value(_plain(v)) for v in sample[:sample_n]],
         error=err,
         nulls=int(body.get("missing_count") or 0),
         rows=body.get("element_count"),

@@ -20,7 +20,7 @@ import math
 from typing import Any, Iterator
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, redact
+from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact
 
 __all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits",
            "masked_kinds"]
@@ -98,18 +98,6 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
     return [CheckIssue(path + (i,), f"unknown PII pattern {v!r}",
                        did_you_mean(str(v), PII_KINDS) or f"use {', '.join(PII_KINDS)}")
             for i, v in enumerate(pii) if v not in PII_KINDS]
-
-
-def number_digits(value: Any) -> str | None:
-    """A whole number's digits (a card number a catalogue column holds as an integer is a PAN), else None.
-
-    An int column with gaps reads as float, so a whole float counts; never a fraction's digits:
-    0.98201379... is no card number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None
 
 
 def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterator[tuple[str, str]]:

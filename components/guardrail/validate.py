@@ -14,8 +14,8 @@ from typing import Any
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
 from kubepipe.components.guardrail.checks import inline_probe_issues
-from kubepipe.components.pii import redact
-from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, masked_kinds, number_digits, rule_issues
+from kubepipe.components.pii import redact, redact_value
+from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, masked_kinds, rule_issues
 
 __all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]
 
@@ -53,23 +53,6 @@ def load_probes(prober, *, probes_path: str = "", inline: list | None = None, pr
         raise DataError(f"{len(rows)} probes, more than max_probes={max_probes}; sample them upstream "
                         "(load-data sample_n) or raise max_probes")
     return rows
-
-
-def _redacted(value: Any, masked: tuple) -> Any:
-    """`value` (records) JSON-able, with every string redacted, and every whole number that holds PII
-    as its digits (what the pii rule searches) masked as text."""
-    if isinstance(value, str):
-        return redact(value, masked)
-    digits = number_digits(value)
-    if digits is not None and redact(digits, masked) != digits:
-        return redact(digits, masked)
-    if isinstance(value, dict):
-        return {str(k): _redacted(v, masked) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redacted(v, masked) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(str(value), masked)
 
 
 def _check_label_field(rules: dict, prober) -> None:
@@ -158,6 +141,6 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
         "probes": len(probes), "passed": passed, "decision": decision, "violations": violations,
         "by_rule": by_rule, "figures": {**figures, "probes": len(probes), "violations": len(violations)},
         "outputs": [{"probe": i, "input": redact(shown[i], masked), "latency_ms": round(latencies[i], 3),
-                     "records": _redacted(outputs[i][:top_k], masked)}
+                     "records": redact_value(outputs[i][:top_k], masked)}
                     for i in range(min(MAX_SHOWN, len(probes)))],
     }

@@ -225,3 +225,22 @@ def test_an_unexpected_percentage_says_it_is_of_the_non_null_values():
     assert between.observed_text() == "3 unexpected (37.50% of the 8 non-null values)"
     assert not_null.observed_text() == "2 unexpected (20.00%)"  # of every row: nulls are what it counts
     assert "observed 3 unexpected (37.50% of the 8 non-null values); e.g. 200.0" in gate_message(outcome)
+
+
+def test_card_numbers_and_addresses_among_the_unexpected_values_are_masked():
+    from kubepipe.components.data.report import validation_html
+    from kubepipe.components.data.validate import gate_message, resolve_expectations, validate_frame
+
+    df = pd.DataFrame({"note": ["ok", "paid with 4111 1111 1111 1111", "mail jane.doe@example.com"],
+                       "card": [1, 5555555555554444, 2]})
+    outcome = validate_frame(df, resolve_expectations([
+        {"expect_column_values_to_match_regex": {"column": "note", "regex": "^ok$"}},
+        {"expect_column_values_to_be_between": {"column": "card", "min_value": 0, "max_value": 10}},
+    ]))
+    msg = gate_message(outcome, "x.csv")
+    # before: "e.g. 'paid with 4111 1111 1111 1111', 'mail jane.doe@example.com'" and "e.g. 5555555555554444" in the
+    # gate's message (the run's error and logs) and in the report
+    assert "e.g. 'paid with **** **** **** 1111', 'mail j***@example.com'" in msg
+    assert "e.g. '************4444'" in msg
+    shown = msg + validation_html(outcome, "x.csv") + json.dumps(outcome.raw, default=str)  # + the validation JSON
+    assert "4111 1111 1111 1111" not in shown and "jane.doe" not in shown and "5555555555554444" not in shown
