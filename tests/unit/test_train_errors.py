@@ -323,3 +323,23 @@ def test_a_dropout_that_drops_everything_is_refused_not_trained(arch):
     if arch == "text-classifier":  # the trainer says it alike, before reading any row
         with pytest.raises(ModelError, match=r"^hyperparameters: `dropout` must be a number in \[0, 1\)"):
             train(merchant_frame(16, seed=1), _cfg(hyperparameters={"dropout": 1.0}))
+
+
+def test_model_sizes_that_build_nothing_or_crash_are_refused_by_validate_and_the_trainer():
+    # layers -1 built a transformer with no block (range(-1)) and trained it without a word; heads 0 stopped the
+    # step with 'ZeroDivisionError: integer modulo by zero'; a tabular hidden 0 built a constant model
+    said = {(arch, i.path[-1]): i.message for arch, hp in (
+        ("transformer-classifier", {"layers": -1, "heads": 0}), ("tabular-mlp", {"hidden": 0}), ("text-classifier", {"dim": 0}))
+        for i in check_train({"architecture": arch, "hyperparameters": hp})}
+    assert said == {
+        ("transformer-classifier", "layers"): "`layers` must be an integer >= 0 (transformer blocks), got -1",
+        ("transformer-classifier", "heads"): "`heads` must be an integer >= 1 (attention heads), got 0",
+        ("tabular-mlp", "hidden"): "`hidden` must be an integer >= 1 (layer width), got 0",
+        ("text-classifier", "dim"): "`dim` must be an integer >= 1 (embedding width), got 0"}
+    assert [i.message for i in check_train({"architecture": "transformer-classifier",
+                                            "hyperparameters": {"heads": 3}})] == [
+        "`d_model` (128) must be a multiple of `heads` (3): each head reads d_model / heads dimensions"]
+    assert check_train({"architecture": "transformer-classifier", "hyperparameters": {
+        "d_model": 32.0, "heads": 4, "layers": 0, "ff_mult": "${params.ff}"}}) == []  # as KFP carries them
+    with pytest.raises(ModelError, match=r"^hyperparameters: `layers` must be an integer >= 0"):
+        train(merchant_frame(16, seed=1), _cfg(model="transformer-classifier", hyperparameters={"layers": -1}))

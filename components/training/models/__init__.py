@@ -128,6 +128,14 @@ def encoder_problems(encoding: str, values: dict) -> list[tuple[str, str]]:
     return out
 
 
+# Model sizes with a lower bound (per built-in): below it a model fails to build with a bare ZeroDivisionError, or
+# builds silently wrong (layers -1: no layer at all; a tabular hidden 0: a constant model).
+_MODEL_WHOLE = {"text-classifier": {"dim": (1, "embedding width"), "hidden": (0, "0: no hidden layer")},
+                "transformer-classifier": {"d_model": (1, "model width"), "layers": (0, "transformer blocks"),
+                                           "heads": (1, "attention heads"), "ff_mult": (1, "feed-forward width / d_model")},
+                "tabular-mlp": {"hidden": (1, "layer width"), "layers": (0, "0: a linear model")}}
+
+
 def model_problems(architecture: str, values: dict) -> list[tuple[str, str]]:
     """(key, message) for every bad model hyperparameter of a built-in `architecture` in `values` (keys present
     only; `${...}` values are left for run time): `kubepipe validate` and the trainer say them alike."""
@@ -141,6 +149,20 @@ def model_problems(architecture: str, values: dict) -> list[tuple[str, str]]:
             # nn.Dropout takes 1 and zeroes every activation: the model trains on nothing, at chance level
             out.append(("dropout", f"`dropout` must be a number in [0, 1) (the share of activations dropped while "
                                    f"training; 1 drops them all), got {values['dropout']!r}"))
+    sizes = {}
+    for key, (low, meaning) in _MODEL_WHOLE.get(architecture, {}).items():
+        if key not in values or _late(values[key]):
+            continue
+        sizes[key] = v = as_kind(values[key], "int")
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            out.append((key, f"`{key}` must be an integer >= {low} ({meaning}), got {values[key]!r}"))
+            sizes.pop(key)
+    if architecture == "transformer-classifier" and ("heads" in sizes or "d_model" in sizes) and not (
+            _late(values.get("heads")) or _late(values.get("d_model"))):
+        heads, width = sizes.get("heads", 4), sizes.get("d_model", 128)  # the constructor's defaults
+        if isinstance(heads, int) and isinstance(width, int) and width % heads:
+            out.append(("heads", f"`d_model` ({width}) must be a multiple of `heads` ({heads}): each head reads "
+                                 "d_model / heads dimensions"))
     return out
 
 
