@@ -201,3 +201,14 @@ def test_names_that_only_look_like_tokens_are_left_alone(text):
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == text and secret_value_kind(text) is None
+
+
+def test_an_azure_account_key_is_a_credential():
+    # before: the AccountKey of an Azure storage connection string (abfs/adlfs errors, a profile's account_key) was
+    # printed as it was: `AccountKey` named no credential
+    from kubepipe.secrets import redact_text
+
+    conn = ("DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=abcd1234abcd1234+/==;"
+            "EndpointSuffix=core.windows.net")
+    assert redact_text(conn) == conn.replace("abcd1234abcd1234+/==", REDACTED)
+    assert is_secret_name("AccountKey") and is_secret_name("account_key") and not is_secret_name("account_name")
