@@ -25,13 +25,14 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env:
 
 def load_target(target: str = "local", *, profile: str | Path | None = None,
                 sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None,
-                home: str | Path | None = None):
-    """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry."""
+                home: str | Path | None = None, deploy_only: bool = False):
+    """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry.
+    `deploy_only`: read for its deploy settings alone, so what only a run needs (host, pipeline_root) may be unset."""
     from kubepipe.spec.profiles import load_profile, parse_set
 
     if isinstance(sets, list):
         sets = parse_set(sets)
-    return load_profile(target, profile_file=profile, sets=sets, start=start, home=home)
+    return load_profile(target, profile_file=profile, sets=sets, start=start, home=home, deploy_only=deploy_only)
 
 
 def validate(path: str | Path, target: str = "local", *, profile: str | Path | None = None,

@@ -89,8 +89,8 @@ def test_manifest_refuses_the_model_name_and_namespace_the_deploy_step_refuses(c
     # were rendered: 'Bad Name!' as InferenceService bad-name labelled Bad-Name, namespace Bad_NS as it is
     code, out, err = _run(capsys, "kserve", "manifest", "Bad Name!", "-s", "gs://b/m", *IMAGE, "--namespace", "Bad_NS")
     assert code == 2 and out == ""
-    assert " ".join(err.split()) == (
-        "error: MODEL_NAME (model_name): bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with "
+    assert " ".join(err.split("error: ", 1)[1].split()) == (
+        "MODEL_NAME (model_name): bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with "
         "a letter or digit, max 128); it names registry folders and endpoint files); --namespace (namespace): bad "
         "Kubernetes namespace "
         "'Bad_NS' (lowercase letters, digits and '-', starting and ending with a letter or digit, max 63)")
@@ -208,3 +208,59 @@ def test_manifest_keeps_storage_credentials_out_of_the_inference_service(capsys,
     assert code == 0 and doc["metadata"]["annotations"]["kubepipe.dev/storage-uri"] == (
         "https://b.s3.amazonaws.com/m.tar.gz?X-Amz-Signature=<redacted>")
     assert doc["spec"]["predictor"]["containers"][0]["env"][0] == {"name": "STORAGE_URI", "value": signed}
+
+
+def test_manifest_reads_the_kubeflow_profile_as_the_deploy_step_and_flags_override_it(tmp_path, capsys, monkeypatch):
+    # the profile was not read: without every flag the manifest was not what deploy applies (namespace `default`,
+    # serverless where the profile, as Terraform's, says raw; no runtime_image, service account or gpu_types)
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "kubeflow.yaml").write_text(
+        "target: kubeflow\nruntime_image: " + IMAGE[1] + "\ndeploy_namespace: serving-prod\n"
+        "deployment_mode: raw\ndeploy_service_account: kserve-sa\ngpu_types: {my-l4: nvidia-l4-custom}\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # found above the working directory, as validate and submit find it
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--gpu", "1", "--gpu-type", "my-l4",
+                          "--metric", "cpu", "--target", "50")
+    doc = yaml.safe_load(out)
+    pred = doc["spec"]["predictor"]
+    assert code == 0 and f"profile: {tmp_path / 'configs' / 'kubeflow.yaml'}" in " ".join(err.split())
+    assert doc["metadata"]["namespace"] == "serving-prod"
+    assert doc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert pred["serviceAccountName"] == "kserve-sa" and pred["containers"][0]["image"] == IMAGE[1]
+    assert pred["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-l4-custom"
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--mode", "serverless",
+                          "-n", "team-a", "--set", "deploy_service_account=other")
+    doc = yaml.safe_load(out)
+    assert code == 0 and doc["metadata"]["namespace"] == "team-a" and "with --set deploy_service_account" in err
+    assert doc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert doc["spec"]["predictor"]["serviceAccountName"] == "other"
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--canary", "10")
+    assert (code, out) == (2, "") and "RawDeployment" in err  # the profile's raw mode, checked as the step does
+
+
+def test_manifest_without_a_profile_takes_the_kubeflow_defaults_and_needs_no_host(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE)
+    assert code == 0 and yaml.safe_load(out)["metadata"]["namespace"] == "kubepipe-serving"
+    assert "profile: the kubeflow defaults (no configs/kubeflow.yaml found)" in " ".join(err.split())
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m")
+    assert (code, out) == (2, "") and "no --image, and runtime_image in the kubeflow defaults is " \
+        "kubepipe-runtime-image-not-set: a placeholder" in " ".join(err.split())
+
+
+def test_manifest_reads_a_profile_whose_run_settings_come_from_an_unset_environment(tmp_path, capsys, monkeypatch):
+    # as `kubepipe init` writes it: host: ${env.KFP_HOST}; rendering a manifest runs nothing, so it needs no host
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("KFP_HOST", raising=False)
+    monkeypatch.delenv("NS", raising=False)
+    (tmp_path / "configs").mkdir()
+    prof = tmp_path / "configs" / "kubeflow.yaml"
+    prof.write_text("target: kubeflow\nhost: ${env.KFP_HOST}\ndeploy_namespace: team-b\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE)
+    assert code == 0 and yaml.safe_load(out)["metadata"]["namespace"] == "team-b", err
+    prof.write_text("target: kubeflow\ndeploy_namespace: ${env.NS}\n")  # a deploy setting: still needed
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", *IMAGE)
+    assert code == 2 and "deploy_namespace: environment variable `NS` is not set" in " ".join(err.split())

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from kubepipe.cli import console
-from kubepipe.cli.options import dash_is_stdout
+from kubepipe.cli.options import SET, dash_is_stdout
 from kubepipe.components.serving.options import DEFAULTS as SERVE
 from kubepipe.components.serving.options import HELP as SERVE_HELP
 
@@ -32,19 +32,21 @@ kserve = typer.Typer(name="kserve", no_args_is_help=True,
 def manifest(
     model_name: str = typer.Argument(..., help="Model name (registry name; the InferenceService name derives from it)."),
     storage_uri: str = typer.Option(..., "--storage-uri", "-s", help="Model artifact URI (gs://, s3://, pvc://...)."),
-    image: str = typer.Option(..., "--image", help="Runtime image, pinned by digest: REG/kubepipe-runtime@sha256:... "
-                              "(the profile's runtime_image; `kubepipe image build` makes one)."),
-    namespace: str = typer.Option("default", "--namespace", "-n"),
+    image: Optional[str] = typer.Option(
+        None, "--image", show_default="the profile's runtime_image",
+        help="Runtime image, pinned by digest: REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", show_default="the profile's deploy_namespace"),
     version: str = typer.Option("", "--version"),
     runtime: str = typer.Option("kubepipe", "--runtime", help="kubepipe | triton"),
     canary: Optional[int] = typer.Option(None, "--canary", help="canaryTrafficPercent (serverless mode)."),
-    mode: str = typer.Option("serverless", "--mode", help="serverless | raw"),
+    mode: Optional[str] = typer.Option(None, "--mode", show_default="the profile's deployment_mode",
+                                       help="serverless | raw"),
     cpu: str = typer.Option("1", "--cpu"),
     memory: str = typer.Option("2Gi", "--memory"),
     gpu: int = typer.Option(0, "--gpu", help="GPUs for the model server (it then runs `--device cuda`)."),
     gpu_type: Optional[str] = typer.Option(
-        None, "--gpu-type", help="serving.gpu_type: the GPU's normalised type (nvidia-l4, nvidia-tesla-t4, ...), "
-                                 "a GKE accelerator node selector; needs --gpu."),
+        None, "--gpu-type", help="serving.gpu_type: the GPU's normalised type (nvidia-l4, nvidia-tesla-t4, ...) or "
+                                 "one of the profile's gpu_types, a GKE accelerator node selector; needs --gpu."),
     service_account: Optional[str] = typer.Option(
         None, "--service-account",
         help="serving.service_account: the pods' Kubernetes service account (the storage initializer downloads "
@@ -62,8 +64,16 @@ def manifest(
     target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", callback=dash_is_stdout,
                                           help="Write here instead of stdout (`-o -`: stdout)."),
+    profile: Optional[Path] = typer.Option(
+        None, "--profile", help="kubeflow target profile (default: configs/kubeflow.yaml, as validate and submit)."),
+    sets: Optional[List[str]] = SET,
 ) -> None:
-    """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema."""
+    """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema.
+
+    As the deploy step, it reads the kubeflow target profile (--profile, else configs/kubeflow.yaml):
+    runtime_image, deploy_namespace, deployment_mode, deploy_service_account and gpu_types; a flag
+    overrides the profile's value. It says on stderr which profile it read.
+    """
     from kubepipe.extras import require
 
     require("serve", feature="`kubepipe kserve manifest`")
@@ -80,11 +90,17 @@ def manifest(
     from kubepipe.resources import gke_accelerator
     from kubepipe.util import atomic_write_text, did_you_mean
 
+    prof, source = _kubeflow_profile(profile, sets)
+    given_image, image = image, image or prof.runtime_image
+    namespace = namespace or prof.deploy_namespace or "default"  # as the deploy step (deploy/target.py)
+    mode = mode or prof.deployment_mode
     if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
         wrong, unpinned = image_problems([image], "kubeflow")
         if wrong:
-            raise UserError(f"--image {image}: a placeholder that cannot be pulled; pass the runtime image pinned "
-                            "by digest, REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)")
+            what = f"--image {image}" if given_image else f"no --image, and runtime_image in {source} is {image}"
+            raise UserError(f"{what}: a placeholder that cannot be pulled; pass the runtime image pinned by digest, "
+                            "--image REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one), or pin it "
+                            "in the profile")
         for note in unpinned:
             console.warn(note)
     storage_uri = target_storage_uri(storage_uri)  # as the deploy step gives it to KServe: KFP's minio:// is s3://
@@ -100,14 +116,15 @@ def manifest(
                                      target=target).items() if v is not None}
     issues = check({"model_name": model_name, "namespace": namespace, "runtime": runtime, "canary_percent": canary,
                     "autoscaling": scaling, "serving": {"cpu": cpu, "memory": memory, "gpu": gpu, **given}},
-                   deployment_mode=mode)
+                   deployment_mode=mode, target="kubeflow", gpu_types=prof.gpu_types)
     if issues:  # named by flag, then by the step's key (the hints speak YAML)
         raise UserError(issues_text("", [i._replace(path=(f"{_FLAGS[i.path]} ({'.'.join(i.path)})",))
                                          if i.path in _FLAGS else i for i in issues]))
     doc = inference_service_manifest(ServiceConfig(
         model_name=model_name, storage_uri=storage_uri, image=image, namespace=namespace, version=version,
         runtime=runtime, canary_percent=canary, deployment_mode=mode, autoscaling=scaling, cpu=cpu,
-        memory=memory, gpu=gpu, gpu_type=gpu_type and gke_accelerator(gpu_type), service_account=service_account,
+        memory=memory, gpu=gpu, gpu_type=gpu_type and gke_accelerator(gpu_type, prof.gpu_types),
+        service_account=service_account or prof.deploy_service_account,
         serve_runtime=serving_runtime or SERVE["runtime"], precision=precision or SERVE["precision"]))
     crd.validate_manifest(doc)
     text = yaml.safe_dump(doc, sort_keys=False)
@@ -116,6 +133,20 @@ def manifest(
         console.err.print(f"wrote {console.escape(str(output))}")
     else:
         console.out.print(text, markup=False, end="")
+
+
+def _kubeflow_profile(profile: Optional[Path], sets: Optional[List[str]]):
+    """The kubeflow profile the deploy step would get, found as validate and submit find it, and where it is from
+    (said on stderr)."""
+    from kubepipe.api import load_target
+    from kubepipe.spec.profiles import profile_source
+
+    prof = load_target("kubeflow", profile=profile, sets=sets, deploy_only=True)  # no run: host may be unset
+    path = profile_source("kubeflow", profile)
+    source = str(path) if path else "the kubeflow defaults"
+    console.err.print(f"profile: {console.escape(source)}" + (" (no configs/kubeflow.yaml found)" if not path else "")
+                      + (f", with --set {', '.join(i.partition('=')[0] for i in sets)}" if sets else ""))
+    return prof, source
 
 
 @kserve.command("validate")

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, ValidationError as PydanticError, field_validator, model_validator
+from pydantic import Field, ValidationError as PydanticError, ValidationInfo, field_validator, model_validator
 
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
@@ -22,13 +22,17 @@ from kubepipe.spec.models import Strict
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
 from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
 
-__all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "load_profile", "find_profile_file", "parse_set", "home_defaults"]
+__all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
+           "profile_source", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
 _GS_ROOT = re.compile(r"^gs://[a-z0-9][a-z0-9._-]*(/|$)")  # a bucket name, then its path
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
+# What a deploy step reads from its profile (`kserve manifest` reads these alone, see load_profile's deploy_only).
+DEPLOY_SETTINGS = ("target", "runtime_image", "deploy_namespace", "deployment_mode", "deploy_service_account",
+                   "gpu_types")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "local": {"runtime_image": "python:3.11-slim"},  # + home_defaults(): runs, registry, state in the home
@@ -102,8 +106,10 @@ class Profile(Strict):
         return v
 
     @model_validator(mode="after")
-    def _per_target(self) -> "Profile":
+    def _per_target(self, info: ValidationInfo) -> "Profile":
         need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
+        if (info.context or {}).get("deploy_only"):  # `kserve manifest`: what a deploy step reads, no run
+            need = {}
         missing = [k for k in need.get(self.target, []) if not getattr(self, k)]
         if missing:  # no file found, or one without them: say where they go
             raise ValueError(f"target {self.target} needs {', '.join(missing)}: set "
@@ -146,6 +152,12 @@ def find_profile_file(target: str, start: str | Path | None = None) -> Path | No
     return None
 
 
+def profile_source(target: str, profile_file: str | Path | None = None, start: str | Path | None = None) -> Path | None:
+    """The file `load_profile` reads for `target`: --profile FILE, else the nearest configs/<target>.yaml; None
+    when there is none (the target's defaults)."""
+    return Path(profile_file) if profile_file else find_profile_file(target, start)
+
+
 def parse_set(items: list[str] | None) -> dict[str, Any]:
     """--set a.b=value (value parsed as YAML) -> nested dict."""
     out: dict[str, Any] = {}
@@ -165,11 +177,15 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
 
 def load_profile(target: str = "local", *, profile_file: str | Path | None = None,
                  sets: Mapping[str, Any] | None = None, start: str | Path | None = None,
-                 environ: Mapping[str, str] | None = None, home: str | Path | None = None) -> Profile:
+                 environ: Mapping[str, str] | None = None, home: str | Path | None = None,
+                 deploy_only: bool = False) -> Profile:
+    """The target's profile: --profile FILE or the nearest configs/<target>.yaml over the target's defaults, `sets`
+    over both. `deploy_only` reads it for its DEPLOY_SETTINGS alone: what only a run needs (host, pipeline_root,
+    project, region) may be missing, and an unset ${env.X} outside them is not an error."""
     if target not in TARGETS:
         hint = did_you_mean(target, TARGETS) or f"choose one of {', '.join(TARGETS)}"
         raise ValidationError([Issue(f"unknown target `{target}`", path="--target", value=target, hint=hint)])
-    path = Path(profile_file) if profile_file else find_profile_file(target, start)
+    path = profile_source(target, profile_file, start)
     data: dict[str, Any] = {}
     locator = Locator(str(path) if path else f"<{target} defaults>")
     if path:
@@ -195,13 +211,21 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
 
     unset: set[str] = set()
+    skipped: set[str] = set()
 
     def missing_env(p: tuple, name: str) -> None:
+        if deploy_only and p and p[0] not in DEPLOY_SETTINGS:  # not read: the value's default stands in
+            skipped.add(p[0])
+            return
         unset.add(format_path(p))
         issues.append(locator.issue(p, f"environment variable `{name}` is not set",
                                     hint=f"export {name}=..., or --set {'.'.join(map(str, p))}=..."))
 
     merged = resolve_env(merged, missing_env, environ)
+    for k in skipped:
+        merged.pop(k, None)
+        if k in defaults:
+            merged[k] = defaults[k]
     # A credential that `${env.X}` put in (KUBEPIPE_REGISTRY=https://u:pw@host/reg) is a literal from here on:
     # the profile's values are compiled into the pipeline (ctx_registry_uri), which KFP stores and shows.
     written = {p for p, _ in inline_secrets(data)} | {p for p, _ in inline_secrets(dict(sets or {}))}
@@ -213,7 +237,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
                 "shows: give the credential the way its client reads it (the store's own environment: AWS_*, "
                 "GOOGLE_APPLICATION_CREDENTIALS; KFP: auth.token_env), not inside the value")))
     try:
-        profile = Profile.model_validate(merged)
+        profile = Profile.model_validate(merged, context={"deploy_only": deploy_only})
     except PydanticError as exc:
         found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
         given = set(sets or {})  # a value from --set is blamed on --set, not on the file
