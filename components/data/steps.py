@@ -7,11 +7,11 @@ have `.path` and `.metadata` (KFP artifacts do).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from kubepipe.components.report_files import write_report
+from kubepipe.util import atomic_copy, atomic_write_text
 
 __all__ = ["run_validate", "run_drift"]
 
@@ -37,14 +37,14 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
 
     report_at = write_report(report, validation_html(outcome, source))
     Path(validation.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(validation.path).write_text(json.dumps(outcome.raw, indent=1, default=str), encoding="utf-8")
+    atomic_write_text(validation.path, json.dumps(outcome.raw, indent=1, default=str))
     if hasattr(validation, "metadata"):
         validation.metadata["warnings"] = warnings_summary(outcome)
     for name, value in outcome.metrics.items():
         metrics.log_metric(name, value)
     if hasattr(dataset, "path"):  # the same bytes, so the content hash carries over
         Path(dataset.path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(data.path, dataset.path)
+        atomic_copy(data.path, dataset.path)
         dataset.metadata.update({**(getattr(data, "metadata", None) or {}), "validated": outcome.passed})
     if gate:
         raise_if_failed(outcome, source, getattr(report, "uri", "") or report_at)  # gs://... on a cluster

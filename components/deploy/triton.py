@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from kubepipe.components.serving.onnx_export import onnx_friendly
+from kubepipe.util import atomic_copy, atomic_write_text
 
 __all__ = ["onnx_friendly", "export_checked", "triton_config", "write_triton_repository",
            "publish_triton_repository"]
@@ -41,7 +41,7 @@ def export_checked(loaded, out_file: str | os.PathLike, *, precision: str = "fp3
 
     _session, src, report = checked_onnx_session(loaded, precision)  # the gate `kubepipe serve --runtime onnx` uses
     Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, out_file)
+    atomic_copy(src, out_file)
     return {"inputs": onnx_inputs(loaded.encode(probe_inputs(loaded, 2))), "labels": len(loaded.labels),
             "parity": report.to_dict()}
 
@@ -73,12 +73,11 @@ def write_triton_repository(model_dir: str | os.PathLike, repo_dir: str | os.Pat
     loaded = load_model(model_dir)
     root = Path(repo_dir) / name
     summary = export_checked(loaded, root / "1" / "model.onnx", precision=precision)
-    (root / "config.pbtxt").write_text(
-        triton_config(name, summary["inputs"], summary["labels"], max_batch_size=max_batch_size, gpu=gpu),
-        encoding="utf-8")
-    (root / "labels.txt").write_text("\n".join(loaded.labels) + "\n", encoding="utf-8")
-    (root / "parity.json").write_text(json.dumps(summary["parity"], indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    shutil.copyfile(Path(model_dir) / SPEC_FILE, root / SPEC_FILE)
+    atomic_write_text(root / "config.pbtxt", triton_config(name, summary["inputs"], summary["labels"],
+                                                           max_batch_size=max_batch_size, gpu=gpu))
+    atomic_write_text(root / "labels.txt", "\n".join(loaded.labels) + "\n")
+    atomic_write_text(root / "parity.json", json.dumps(summary["parity"], indent=2, sort_keys=True) + "\n")
+    atomic_copy(Path(model_dir) / SPEC_FILE, root / SPEC_FILE)
     return {**summary, "repository": str(Path(repo_dir)), "model": name}
 
 

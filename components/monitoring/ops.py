@@ -46,12 +46,12 @@ def live_quality(
     from kubepipe.components.errors import fail_fast
     from kubepipe.components.kfp_values import typed
     from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.util import atomic_write_text
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         out = run_live_quality(predictions.path, labels=labels, model_name=model_name, thresholds=dict(typed(thresholds)),
                                min_labels=min_labels, registry_uri=ctx_registry_uri)
-    with open(evaluation.path, "w", encoding="utf-8") as fh:
-        json.dump(out, fh, indent=1, sort_keys=True, default=str)
+    atomic_write_text(evaluation.path, json.dumps(out, indent=1, sort_keys=True, default=str))
     evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
     if out["versions"]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
-           "atomic_path",
+           "atomic_path", "atomic_copy",
            "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
 
@@ -146,6 +146,14 @@ def atomic_path(path: str | Path, *, fresh_name: bool = False) -> Iterator[Path]
         _failed(tmp, path, exc)
         raise
     _settle(path, fresh_name)
+
+
+def atomic_copy(src: str | Path, dest: str | Path) -> None:
+    """Copy `src` to `dest` as `atomic_path` writes: `dest` is the old file or the whole copy, never half."""
+    import shutil
+
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:
