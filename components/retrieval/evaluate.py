@@ -17,6 +17,7 @@ from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
+from kubepipe.components.pii import redact
 from kubepipe.components.retrieval.checks import separator_issues
 from kubepipe.components.retrieval.chunking import is_blank
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
@@ -153,7 +154,9 @@ def evaluate_retrieval(
         if len(misses) >= _MISSES_SHOWN:
             break
         if query_scores(rk, r, ["mrr@1"])["mrr@1"] < 1:  # recall@1 < 1 for every query with 2 relevant ids
-            misses.append({"query": q, "relevant": sorted(r), "retrieved": rk[:5]})
+            # shown in the report and its JSON: a query (or an id) holding a card number or address is masked
+            misses.append({"query": redact(q), "relevant": [redact(x) for x in sorted(r)],
+                           "retrieved": [redact(x) for x in rk[:5]]})
     m = retriever.manifest
     return {
         "model_name": model_name, "task": "retrieval", "labels": [], "metrics": metrics, "champion": champion,

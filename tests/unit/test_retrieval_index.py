@@ -294,6 +294,30 @@ def test_misses_are_the_queries_whose_first_hit_is_not_relevant(tmp_path, monkey
     assert [m["query"] for m in ev["misses"]] == ["6"]  # "4": first hit d2 is relevant, d9 is the other one
 
 
+def test_the_misses_shown_mask_card_numbers_and_addresses_in_queries(tmp_path, monkeypatch):
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+    from kubepipe.components.retrieval.report import render_retrieval_report
+
+    emb, v = _embeddings(tmp_path, n=40)
+    build_index(emb, tmp_path / "idx", method="exact")
+    asked = {"card 4111 1111 1111 1111 declined": 6, "mail jane.doe@example.com": 8}
+
+    class Exact(_FakeEmbedder):
+        def embed(self, texts, batch_size=64):
+            return v[[asked[t] for t in texts]]
+
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: Exact(32)))
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": list(asked), "relevant": ["d9", "d9"]}), queries)
+    ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
+    # before: the evaluation JSON and its report listed each missed query as it was asked, card number and all
+    assert [m["query"] for m in ev["misses"]] == ["card **** **** **** 1111 declined", "mail j***@example.com"]
+    shown = json.dumps(ev, default=str) + render_retrieval_report(ev)
+    assert "4111 1111 1111 1111" not in shown and "jane.doe" not in shown
+
+
 def test_a_retriever_on_device_auto_loads_its_embedder_on_a_real_device(tmp_path, monkeypatch):
     """evaluate-retrieval's documented `device: auto` reached torch as 'auto' (RuntimeError)."""
     from kubepipe.components.retrieval.embedder import Embedder
