@@ -176,3 +176,12 @@ def test_an_int_literal_or_loop_item_for_a_float_input_compiles_as_a_float(tmp_p
     assert ir["root"]["dag"]["tasks"]["a"]["inputs"]["parameters"]["seconds"]["runtimeValue"]["constant"] == 1.0
     loop = next(t for t in ir["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
     assert loop["parameterIterator"]["items"]["raw"] == "[1.0, 2.5]"
+
+
+def test_a_condition_on_no_edge_is_drawn_in_its_step(tmp_path):
+    """A `when:` on a param, in a step that reads no other step, appeared nowhere in the chart."""
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: w}\nparams:\n  n: {type: int, default: 3}\n"
+        "steps:\n  a: {component: ops:say, with: {message: x}, when: '${params.n} > 2'}\n")
+    chart = to_mermaid(kubepipe.validate(tmp_path / "p.yaml"))
+    assert '    s_a["a<br/><small>ops:say</small><br/><small>when ${params.n} #gt; 2</small>"]' in chart

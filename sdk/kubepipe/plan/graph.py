@@ -25,6 +25,8 @@ def to_mermaid(plan: Plan) -> str:
     by_name = {s.name: s for s in plan.steps}
     for s in plan.steps:
         label = f"{s.name}<br/><small>{_quoted(s.info.ref)}</small>"
+        if s.condition and all(by_name[d].condition == s.condition for d in s.deps):  # on no edge into it
+            label += f"<br/><small>when {_quoted(s.condition.text)}</small>"
         shape = f'{{{{"{label}"}}}}' if s.foreach is not None else f'["{label}"]'
         lines.append(f"    {_id(s.name)}{shape}")
     for s in plan.steps:
