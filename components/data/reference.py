@@ -34,13 +34,13 @@ def champion_training_data(source: str, registry_uri: str) -> str:
         if champ is None:
             raise DataError(f"{source}: model `{name}` has no champion in {where} yet; "
                             "deploy one first, or give the reference data's URI")
-        meta_file = Path(registry.model_path(name, champ.version)) / "metadata.json"
+        with registry.model_files(name, champ.version) as folder:
+            try:
+                meta = json.loads((Path(folder) / "metadata.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{source}: cannot read champion v{champ.version}'s metadata.json: {exc}") from None
     except RegistryError as exc:
         raise DataError(f"{source}: {exc}") from None
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{source}: cannot read champion v{champ.version}'s {meta_file.name}: {exc}") from None
     uri = (meta.get("training_data") or {}).get("uri")
     if not uri:
         raise DataError(f"{source}: champion v{champ.version} does not record its training data "

@@ -154,20 +154,25 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
     if champ is None:
         return None
     what = f"champion `{model_name}` v{champ.version}"
-    path = os.fspath(reg.model_path(model_name, champ.version))
+    path = os.fspath(reg.model_path(model_name, champ.version))  # evaluate_model drops it after its last use
     try:
-        cm = load_model(path)
-    except ModelError as exc:  # was the loader's 'retrain or re-copy the artifact', as if the candidate were at fault
-        raise unloadable_champion(champ, exc) from None
-    if cm.task != model.task:
-        raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
-                             "compared on one holdout. Set baseline: none, or force the gate with a reason")
-    try:
-        metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels), positive=positive)
-    except (DataError, ComponentError) as exc:
-        raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
-                             "the gate with a reason") from None
-    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id, "path": path}
+        try:
+            cm = load_model(path)
+        except ModelError as exc:  # was the loader's 'retrain or re-copy the artifact', as if the candidate was
+            raise unloadable_champion(champ, exc) from None
+        if cm.task != model.task:
+            raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
+                                 "compared on one holdout. Set baseline: none, or force the gate with a reason")
+        try:
+            metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels), positive=positive)
+        except (DataError, ComponentError) as exc:
+            raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
+                                 "the gate with a reason") from None
+    except BaseException:
+        reg.store.drop_local(path)
+        raise
+    return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id, "path": path,
+            "uri": champ.model_uri}
 
 
 def evaluate_model(
@@ -205,7 +210,14 @@ def evaluate_model(
     slice_m = _slice_metrics(df, proba, labels, label_column, slices, positive) if slices else None
     champion = (_champion(registry_uri, model_name, model, df, label_column, positive) if baseline == "champion"
                 else None)
-    serving = _serving(model_dir, df, champion, thresholds, relative, latency)
+    try:
+        serving = _serving(model_dir, df, champion, thresholds, relative, latency)
+    finally:
+        if champion is not None:  # a remote registry's download, read for the last time
+            from kubepipe.components.registry import Registry
+
+            Registry(registry_uri).store.drop_local(champion["path"])
+            champion["path"] = champion.pop("uri")  # the record names the registry's copy, not the download
     if serving:
         metrics.update(serving["challenger"]["metrics"])
         if "champion" in serving:

@@ -16,11 +16,13 @@ files double as the promotion history.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import random
 import time
+from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.claims import CAS_TRIES, check_claim, claim, claim_path, discard_unfinished
@@ -218,6 +220,16 @@ class Registry:
                                 f"({what}); refusing to use them: register the model again, or promote a sound "
                                 f"version (kubepipe models promote {name} VERSION --reason ...)")
         return path
+
+    @contextlib.contextmanager
+    def model_files(self, name: str, version: int | str) -> Iterator[str]:
+        """`model_path` for the `with` block: a remote store's download is removed after it (every local run
+        against an s3:// registry left one per champion it read in /tmp)."""
+        path = self.model_path(name, version)
+        try:
+            yield path
+        finally:
+            self.store.drop_local(path)
 
     def verify(self, name: str, version: int | str) -> dict:
         """The version's files against the sha256s recorded when it was registered: {"version", "path", "changed",

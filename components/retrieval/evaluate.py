@@ -105,17 +105,19 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
     champ = reg.alias(model_name, "champion")
     if champ is None:
         return None
-    path = os.fspath(reg.model_path(model_name, champ.version))
     what = f"champion `{model_name}` v{champ.version}"
-    if not is_index(path):
-        raise ComponentError(f"{what} is not a retrieval index ({path}); the candidate cannot be compared with it. "
-                             "Use another model_name, set baseline: none, or force the gate with a reason")
-    try:
-        retriever = Retriever(path, device=device)
-    except ModelError as exc:
-        raise unloadable_champion(champ, exc) from None
-    metrics, _ = score_index(retriever, queries, relevant, names)
-    return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": path}
+    with reg.model_files(model_name, champ.version) as folder:
+        path = os.fspath(folder)
+        if not is_index(path):
+            raise ComponentError(f"{what} is not a retrieval index ({champ.model_uri}); the candidate cannot be "
+                                 "compared with it. Use another model_name, set baseline: none, or force the gate "
+                                 "with a reason")
+        try:
+            retriever = Retriever(path, device=device)
+        except ModelError as exc:
+            raise unloadable_champion(champ, exc) from None
+        metrics, _ = score_index(retriever, queries, relevant, names)
+    return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": champ.model_uri}
 
 
 def evaluate_retrieval(

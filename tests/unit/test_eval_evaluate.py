@@ -405,3 +405,21 @@ def test_a_full_disk_leaves_no_half_evaluation_record(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_outputs(ev, evaluation=record)
     assert not (tmp_path / "evaluate" / "evaluation").exists()
+
+
+def test_a_remote_champion_s_download_is_removed_after_the_evaluation(env, tmp_path, monkeypatch):
+    # every local run against an s3:// registry left the champion's files in /tmp/kubepipe-registry-*
+    import tempfile
+    import uuid
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    uri = f"memory://reg-{uuid.uuid4().hex}"
+    reg = Registry(uri)
+    reg.promote("clf", reg.register(env["weak"], name="clf", metrics={}).version, reason="first")
+    ev = evaluate_model(env["good"], env["holdout"], model_name="clf", registry_uri=uri, thresholds=GATE,
+                        relative={"accuracy": {"min_improvement": 0.0}, "latency_ms": {"max_regression": 1e6}})
+    assert ev["champion"]["version"] == 1 and ev["champion"]["path"] == f"memory:///{uri[9:]}/clf/versions/1/model"
+    assert "latency_ms" in ev["champion"]["metrics"]  # the champion was served from its download, then dropped
+    assert list(scratch.iterdir()) == []
