@@ -69,6 +69,10 @@ def read_model_spec(path: str | os.PathLike) -> dict:
                          f"{WEIGHTS_FILE} and {SPEC_FILE})")
     spec_file = root / SPEC_FILE
     if not spec_file.is_file():
+        inner = [d for d in sorted(root.iterdir()) if (d / SPEC_FILE).is_file()] if os.access(root, os.R_OK) else []
+        if inner:  # a train step's folder (its `model` output inside), or a registry version's
+            raise ModelError(f"{spec_file}: missing; this is not a kubepipe model directory, but {inner[0]} is: "
+                             "pass that")
         raise ModelError(f"{spec_file}: missing; this is not a kubepipe model directory (train it with train-torch)")
     try:
         spec = json.loads(spec_file.read_text(encoding="utf-8"))

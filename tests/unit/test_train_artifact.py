@@ -167,3 +167,16 @@ def test_a_model_directory_without_its_tokenizer_says_so_and_what_to_do(tmp_path
     assert str(exc.value) == (f"{tmp_path / 'tokenizer.json'}: missing; the model reads its text with this tokenizer "
                               "(copied into the model directory at training): re-copy the whole model directory, "
                               "or retrain")
+
+
+def test_the_folder_above_a_model_names_the_model_inside(tmp_path):
+    # `kubepipe serve .kubepipe/runs/.../train-teacher` (the step's folder): 'kubepipe-model.json: missing; this is
+    # not a kubepipe model directory (train it with train-torch)', though its `model` folder is one
+    out, _ = _save(tmp_path)
+    with pytest.raises(ModelError) as exc:
+        load_model(tmp_path)
+    assert str(exc.value) == (f"{tmp_path / 'kubepipe-model.json'}: missing; this is not a kubepipe model directory, "
+                              f"but {out} is: pass that")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"missing; this is not a kubepipe model directory \(train it with"):
+        load_model(tmp_path / "empty")
