@@ -78,6 +78,18 @@ def test_piped_runs_list_prints_whole_ids_one_record_per_line(home):
     assert len(lines[1]) > 80  # not cut at rich's default 80 columns
 
 
+
+def test_a_reader_that_closes_the_pipe_early_is_not_a_failure(home):
+    """`kubepipe runs list | head -1` sometimes exited 1 with no message, the code of failed work; a closed
+    stdout now exits 141 (128 + SIGPIPE, as `git log | head -1`), with nothing on stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    for fmt in ("text", "json"):
+        proc = subprocess.Popen([sys.executable, "-m", "kubepipe.cli", "runs", "list", "--home", str(home),
+                                 "--format", fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        proc.stdout.close()  # the reader is gone before the first line
+        err = proc.stderr.read().decode()
+        assert (proc.wait(timeout=120), err) == (141, "")
+
 def test_force_color_does_not_turn_a_pipe_into_a_terminal(home, capsys, monkeypatch):
     """With FORCE_COLOR=1 (set by many CI setups for coloured logs) rich called a pipe a terminal: `runs list`
     printed box art with the run ids cut at 80 columns, so `kubepipe runs list | cut -f1` got no ids."""

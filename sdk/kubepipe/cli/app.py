@@ -130,6 +130,19 @@ def _command_path(argv: list[str]) -> str:
     return " ".join(words)
 
 
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | head -1`
+
+
+def _closed_pipe() -> None:
+    """The reader of stdout went away (`| head -1`): nothing failed, nothing more to say. Exit 141, quietly:
+    stdout goes to /dev/null, so the interpreter's last flush does not print a BrokenPipeError."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+    sys.exit(CLOSED_PIPE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit 2 with a short message, no traceback unless --verbose.
 
@@ -139,13 +152,19 @@ def main(argv: list[str] | None = None) -> None:
     argv = _hoist(list(sys.argv[1:] if argv is None else argv))
     console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"))
     detailed = _wants(argv, "--detailed-exitcode")
+    stdout = sys.stdout
     with console.library_log():
         try:
             rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
             if isinstance(rc, int) and rc:
                 sys.exit(rc)
         except SystemExit:
+            # typer turns a write to a closed pipe (`kubepipe runs list | head -1`) into a silent exit 1
+            if sys.stdout is not stdout and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                _closed_pipe()
             raise
+        except BrokenPipeError:
+            _closed_pipe()
         except BaseException as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
             if isinstance(exc, ImportError):  # a module an extra provides, imported deep in a command: name it
                 from kubepipe.extras import missing_extra
