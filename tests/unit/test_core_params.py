@@ -172,3 +172,16 @@ def test_a_list_or_dict_param_that_is_not_json_says_how_to_write_it(value, typ, 
     with pytest.raises(ParamError) as info:
         coerce_param("items", value, typ)
     assert str(info.value).startswith(f"--param items={value}: {tail}")
+
+
+def test_a_param_given_twice_with_two_values_is_refused():
+    """`-p x=1 -p x=2` ran with x=2, the first value dropped without a word."""
+    from kubepipe.cli.options import parse_params
+    from kubepipe.errors import UserError
+
+    with pytest.raises(UserError) as exc:
+        parse_params(["x=1", "epochs=3", "x=2"])
+    assert str(exc.value) == "--param x is given twice, x=1 and x=2; give it once"
+    with pytest.raises(UserError, match=r"api_token=<redacted> and api_token=<redacted>"):
+        parse_params(["api_token=abc123def", "api_token=zzz999yyy"])  # credentials are not said back
+    assert parse_params(["x=1", " x=1"]) == {"x": "1"}  # the same value twice says the same thing

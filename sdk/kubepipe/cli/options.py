@@ -29,7 +29,13 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise UserError(f"--param {item}: expected name=value")
         k, v = item.split("=", 1)
-        out[k.strip()] = v
+        k = k.strip()
+        if k in out and out[k] != v:  # the last won, silently
+            from kubepipe.secrets import redacted
+
+            raise UserError(f"--param {k} is given twice, {k}={redacted(out[k], k)} and {k}={redacted(v, k)}; "
+                            "give it once")
+        out[k] = v
     return out
 
 
