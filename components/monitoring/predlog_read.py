@@ -75,16 +75,39 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
             raise DataError(f"{source}: no requests logged in the window ({end - span} .. {end}] under {sink}; "
                             f"the log spans {_hour(logged[0][0])} .. {_hour(logged[-1][0] + dt.timedelta(hours=1))}; "
                             "check `as_of` / `window`")
-    tables, skipped = [], []
+    tables, read, skipped = [], [], []
     for _, path in parts:
         try:
             with fs.open(path, "rb") as fh:
                 tables.append(pq.read_table(fh))
+            read.append(path)
         except (OSError, pa.ArrowException) as exc:
             log.warning("prediction log: skipping unreadable part %s (%s)", path, exc)
             skipped.append(path)
     if not tables:
         raise DataError(f"{source}: no readable prediction log parts in the window under {sink}")
-    df = pa.concat_tables(tables, promote_options="default").to_pandas()
+    try:  # permissive: a part whose timestamps are in ns or ms (written by pandas or Spark) joins the us ones
+        df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        raise DataError(f"{source}: {_mismatch(tables, read)}; move that part out of {sink} or rewrite it "
+                        "with the log's types") from None
     df.attrs["parts"], df.attrs["skipped_parts"] = len(tables), len(skipped)
     return df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)
+
+
+def _mismatch(tables: list, paths: list[str]) -> str:
+    """Which part first gives a column a type the parts before it cannot be merged with."""
+    import pyarrow as pa
+
+    for i in range(1, len(tables)):
+        try:
+            pa.concat_tables(tables[:i + 1], promote_options="permissive")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            seen = {f.name: (f.type, paths[j]) for j in range(i) for f in tables[j].schema}
+            for field in tables[i].schema:
+                if field.name in seen and seen[field.name][0] != field.type:
+                    kind, where = seen[field.name]
+                    return (f"part {paths[i]}: column `{field.name}` is {field.type}, where {where} "
+                            f"has {kind}; the parts cannot be read as one table")
+            return f"part {paths[i]}: its columns cannot be merged with the parts before it"
+    return "the parts' columns cannot be merged"

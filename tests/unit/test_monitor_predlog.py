@@ -192,3 +192,25 @@ def test_a_window_outside_the_log_says_where_the_log_is(tmp_path):
     assert str(exc.value) == (f"predictions:merchant: no requests logged in the window (2026-03-09 09:00:00+00:00 .. "
                               f"2026-03-09 10:00:00+00:00] under {tmp_path / 'log'}; the log spans 2026-03-16 10:00 "
                               "UTC .. 2026-03-16 11:00 UTC; check `as_of` / `window`")
+
+
+def test_parts_of_other_writers_merge_or_name_the_part_and_column(tmp_path):
+    import pyarrow as pa
+
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A"]))
+    plog.close()
+    folder = tmp_path / "log" / part_dir("", "merchant", T0).lstrip("/")
+    mine = pq.read_table(next(folder.glob("part-*.parquet")))
+    ns = mine.set_column(mine.schema.get_field_index("timestamp"), "timestamp",
+                         mine["timestamp"].cast(pa.timestamp("ns", tz="UTC")))
+    pq.write_table(ns.set_column(0, "request_id", pa.array(["r2"])), folder / "part-0000000a.parquet")
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"))  # pandas' ns timestamps join ours
+    assert df["request_id"].tolist() == ["r1", "r2"]
+
+    bad = mine.set_column(mine.schema.get_field_index("model_version"), "model_version", pa.array([3], pa.int64()))
+    pq.write_table(bad, folder / "part-ffffffff.parquet")
+    with pytest.raises(DataError, match=r"part-ffffffff\.parquet: column `model_version` is int64, where .*part-.* "
+                                        r"has string; .*move that part out of"):
+        read_predictions("predictions:merchant", str(tmp_path / "log"))
