@@ -461,3 +461,8 @@ def test_distillation_settings_without_a_teacher_are_named(tmp_path, monkeypatch
         "  train:\n", "  train0:\n    component: train-torch\n    inputs: {dataset: \"${steps.validate.outputs."
                       "dataset}\"}\n    with: {text_column: description, label_column: category}\n  train:\n"))
     kubepipe.validate(path)
+    # a teacher weighed 0 is run over every row and ignored: said as a warning
+    path.write_text(path.read_text().replace("distill_alpha: 0.9", "distill_alpha: 0"))
+    (warned,) = [w for w in kubepipe.validate(path).warnings if w.path.startswith("steps.train.")]
+    assert (warned.path, warned.severity) == ("steps.train.with.distill_alpha", "warning")
+    assert warned.message.startswith("`distill_alpha: 0` gives the teacher's soft labels no weight: `train` trains")

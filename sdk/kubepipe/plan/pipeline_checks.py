@@ -123,6 +123,13 @@ class _Checks:
         for n in self.of("train-torch"):
             step = self.spec.steps[n]
             if "teacher" in step.inputs or "teacher" in step.with_:
+                alpha = self.with_(n, "distill_alpha", 0.5)
+                if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha == 0:
+                    self.warnings.append(self.issue(
+                        ("steps", n, "with", "distill_alpha"), f"`distill_alpha: 0` gives the teacher's soft labels "
+                        f"no weight: `{n}` trains on the labels alone, and the teacher is run over every row for "
+                        "nothing", hint="raise distill_alpha (0.5 is the default), or remove the `teacher` input",
+                        severity="warning"))
                 continue
             for key in ("distill_temperature", "distill_alpha"):
                 if key in step.with_:
