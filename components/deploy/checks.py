@@ -98,10 +98,12 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                 issues.append(CheckIssue(("serving", "accelerator_type"), "needs `serving.gpu` (how many), or the "
                                          "model serves on the CPU", "e.g. serving: {gpu: 1, accelerator_type: "
                                          "NVIDIA_L4}; or drop accelerator_type"))
-            elif target == "vertex" and _int(gpu) and gpu > 0 and not serving.get("accelerator_type"):
-                issues.append(CheckIssue(("serving", "gpu"), f"gpu: {gpu} needs the Vertex accelerator name "
-                                         "(serving.accelerator_type), or Vertex attaches no GPU",
-                                         "e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}"))
+            elif target == "vertex" and _int(gpu) and gpu > 0 and not (serving.get("accelerator_type")
+                                                                       or serving.get("gpu_type")):
+                issues.append(CheckIssue(("serving", "gpu"), f"gpu: {gpu} needs the GPU's type (serving.gpu_type, "
+                                         "as on kubeflow, or the Vertex name in serving.accelerator_type), or "
+                                         "Vertex attaches no GPU",
+                                         "e.g. serving: {gpu: 1, gpu_type: nvidia-l4}"))
             issues += _size_issues(serving, gpu, gpu_types)
             mbs = serving.get("max_batch_size")
             if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):

@@ -50,9 +50,9 @@ def deploy(
         runtime: Model server: `kubepipe` (KServe ModelServer) or `triton`.
         namespace: Kubernetes namespace (default: the profile's deploy_namespace).
         timeout_s: How long the rollout may take before it is rolled back.
-        serving: The model server: cpu, memory, gpu, gpu_type, service_account (KServe; default: the
-            profile's deploy_service_account);
-            machine_type, accelerator_type (Vertex); max_batch_size, the rows one request may carry
+        serving: The model server: gpu, gpu_type (nvidia-l4, ...; every target); cpu, memory,
+            service_account (KServe; default: the profile's deploy_service_account);
+            machine_type, accelerator_type (Vertex; accelerator_type overrides gpu_type); max_batch_size, the rows one request may carry
             (default 64; every target); runtime: torch or onnx, precision: auto, fp32, bf16 or int8
             (`kubepipe serve --runtime/--precision`; runtime kubepipe); log: {sample, sink, flush_s}, the
             prediction log of sampled requests (sink default: the profile's predictions_uri).

@@ -155,6 +155,20 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
     return report
 
 
+def _vertex_accelerator(resources: dict, profile: dict) -> str | None:
+    """`serving.accelerator_type` (the Vertex name, as given), else `serving.gpu_type` through the GPU-type table a
+    step's `resources.gpu.type` goes through (the profile's gpu_types first): one `serving:` block for both targets."""
+    from kubepipe.resources import gpu_type_problem, vertex_accelerator
+
+    if resources.get("accelerator_type") or not resources.get("gpu_type"):
+        return resources.get("accelerator_type")
+    gpu_type, extra = resources["gpu_type"], profile.get("gpu_types")
+    problem = gpu_type_problem(gpu_type, extra)
+    if problem:
+        raise ComponentError(f"serving.gpu_type: {problem[0]}; {problem[1].strip()}")
+    return vertex_accelerator(gpu_type, extra)
+
+
 def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
             autoscaling, timeout_s, resources, server_flags=(), credentials=None) -> dict:
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
@@ -163,7 +177,7 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         model_name=name, artifact_uri=uri, image=profile.get("runtime_image") or "", version=version,
         project=profile.get("project"), location=profile.get("region"), canary_percent=canary_percent,
         machine_type=resources.get("machine_type", "n1-standard-4"),
-        accelerator_type=resources.get("accelerator_type"), accelerator_count=int(resources.get("gpu", 0) or 0),
+        accelerator_type=_vertex_accelerator(resources, profile), accelerator_count=int(resources.get("gpu", 0) or 0),
         min_replicas=int(autoscaling.get("min_replicas", 1) or 1),
         max_replicas=int(autoscaling.get("max_replicas", autoscaling.get("min_replicas", 1)) or 1),
         service_account=profile.get("service_account"), labels=profile.get("labels") or {},

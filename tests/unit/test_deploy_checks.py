@@ -196,9 +196,7 @@ steps:
     ("kubeflow", "", {
         "steps.deploy.with.canary_analysis": "reads the KServe revisions' metrics from Prometheus, and the target "
                                              "profile has no prometheus_url"}),
-    ("vertex", "", {
-        "steps.deploy.with.serving.gpu": "gpu: 1 needs the Vertex accelerator name (serving.accelerator_type)",
-        "steps.deploy.with.canary_analysis": "not available on target vertex yet"}),
+    ("vertex", "", {"steps.deploy.with.canary_analysis": "not available on target vertex yet"}),
 ])
 def test_validate_refuses_what_the_target_profile_refuses_at_deploy(tmp_path, target, profile, expected):
     """docs/deploy.md: raw mode's limits and Vertex's are said by `kubepipe validate`, not by the deploy step
@@ -292,3 +290,37 @@ def test_fetch_copies_a_remote_model_then_runs_the_command(tmp_path):
                          text=True, timeout=60)
     assert bad.returncode != 0 and "usage" in bad.stderr
 
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_one_serving_block_with_gpu_type_passes_both_targets(tmp_path, target):
+    """`serving.gpu_type` on vertex was refused for `accelerator_type`, so no `serving:` block passed both."""
+    import kubepipe
+
+    text = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 100").replace("metric: rps", "metric: cpu")
+    (tmp_path / "p.yaml").write_text(text.replace("      canary_analysis: {bake_s: 120}\n", ""))
+    base = {"kubeflow": "target: kubeflow\nhost: https://kfp.example.com\npipeline_root: gs://b/root\n",
+            "vertex": "target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"}[target]
+    (tmp_path / "profile.yaml").write_text(base)
+    kubepipe.validate(tmp_path / "p.yaml", target, profile=tmp_path / "profile.yaml")
+
+
+def test_vertex_needs_a_gpu_type_or_accelerator_type_beside_the_count():
+    [issue] = check({"serving": {"gpu": 1}}, target="vertex")
+    assert issue.path == ("serving", "gpu") and "needs the GPU's type (serving.gpu_type" in issue.message
+    assert issue.hint == "e.g. serving: {gpu: 1, gpu_type: nvidia-l4}"
+    assert check({"serving": {"gpu": 1, "gpu_type": "nvidia-l4"}}, target="vertex") == []
+
+
+def test_vertex_deploy_maps_gpu_type_through_the_gpu_table_and_accelerator_type_overrides():
+    from kubepipe.components.deploy.target import _vertex_accelerator
+    from kubepipe.components.errors import ComponentError
+
+    assert _vertex_accelerator({"gpu": 1, "gpu_type": "nvidia-l4"}, {}) == "NVIDIA_L4"
+    assert _vertex_accelerator({"gpu": 1, "gpu_type": "nvidia-tesla-t4"}, {"gpu_types": None}) == "NVIDIA_TESLA_T4"
+    assert _vertex_accelerator({"gpu": 1, "gpu_type": "l4"}, {"gpu_types": {"l4": "NVIDIA_L4"}}) == "NVIDIA_L4"
+    assert _vertex_accelerator({"gpu": 1, "gpu_type": "nvidia-l4", "accelerator_type": "NVIDIA_TESLA_A100"},
+                               {}) == "NVIDIA_TESLA_A100"
+    assert _vertex_accelerator({"gpu": 0}, {}) is None
+    with pytest.raises(ComponentError, match="serving.gpu_type: unknown GPU type `l5`"):
+        _vertex_accelerator({"gpu": 1, "gpu_type": "l5"}, {})
