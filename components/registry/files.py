@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 
+from kubepipe.components.registry.version import RegistryError
 from kubepipe.util import sha256_file
 
-__all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "jsonable", "dump"]
+__all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "tree_files", "jsonable", "dump"]
 
 
 def gen_path(name: str, g: int) -> str:
@@ -45,13 +47,24 @@ def parse_state(raw: bytes) -> dict:
     return d
 
 
-def hash_tree(root: str) -> dict:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
+def tree_files(root: str) -> Iterator[tuple[str, str]]:
+    """(path, path relative to `root` with `/`) of every file under `root`, through linked folders: a model folder
+    assembled from symlinks (tokenizer/ -> a shared copy) had those files left out of the registered version, silently.
+    A folder reached twice (a link loop) is an error naming it."""
+    seen: dict[str, str] = {}
+    for dirpath, _dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            raise RegistryError(f"{dirpath}: a linked folder reaches {seen[real]} again (a symlink loop, or two links "
+                                 f"to one folder); copy the files into the model folder instead of linking them")
+        seen[real] = dirpath
         for fname in sorted(files):
             path = os.path.join(dirpath, fname)
-            out[os.path.relpath(path, root).replace(os.sep, "/")] = "sha256:" + sha256_file(path)
-    return dict(sorted(out.items()))
+            yield path, os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def hash_tree(root: str) -> dict:
+    return dict(sorted((rel, "sha256:" + sha256_file(path)) for path, rel in tree_files(root)))
 
 
 def jsonable(value):

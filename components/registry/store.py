@@ -26,6 +26,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
+from kubepipe.components.registry.files import tree_files
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, fsync_dir
 
@@ -110,17 +111,20 @@ class LocalStore:
         """Copy a folder in, durably: each file and folder is fsynced, so the version.json written after it never
         commits files a power cut could leave empty. The first failure (a full disk) stops the copy, raised as is."""
         dest = self.uri(rel)
-        for dirpath, _dirs, files in os.walk(local_dir):
-            target = os.path.join(dest, os.path.relpath(dirpath, local_dir))
-            os.makedirs(target, exist_ok=True)
-            for fname in files:
-                copied = shutil.copy2(os.path.join(dirpath, fname), os.path.join(target, fname))
-                fd = os.open(copied, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            fsync_dir(target)
+        os.makedirs(dest, exist_ok=True)
+        folders = {dest}
+        for src, name in tree_files(local_dir):
+            target = os.path.join(dest, *name.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            folders.add(os.path.dirname(target))
+            copied = shutil.copy2(src, target)
+            fd = os.open(copied, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in sorted(folders, key=len, reverse=True):
+            fsync_dir(folder)
         fsync_dir(os.path.dirname(dest))
 
     def remove_tree(self, rel: str) -> None:
@@ -292,16 +296,13 @@ class FsspecStore:
         return True
 
     def put_tree(self, local_dir: str, rel: str) -> None:
-        for dirpath, _dirs, files in os.walk(local_dir):
-            for fname in files:
-                src = os.path.join(dirpath, fname)
-                dst = os.path.relpath(src, local_dir).replace(os.sep, "/")
-                try:
-                    with _reaching(self.where):
-                        self.fs.put_file(src, self._p(f"{rel}/{dst}"))
-                except FileNotFoundError:
-                    self._check_bucket()
-                    raise
+        for src, dst in tree_files(local_dir):
+            try:
+                with _reaching(self.where):
+                    self.fs.put_file(src, self._p(f"{rel}/{dst}"))
+            except FileNotFoundError:
+                self._check_bucket()
+                raise
 
     def remove_tree(self, rel: str) -> None:
         try:

@@ -468,3 +468,23 @@ def test_a_number_the_aliases_still_name_is_not_given_to_a_new_version(tmp_path)
     # was v1: the rollback target (and, with v2 reused next, the champion) became a model nobody promoted
     assert reg.register(_model(tmp_path, "c"), name="clf", metrics={}).version == 3
     assert reg.get("clf", 3).aliases == ()
+
+
+def test_files_in_a_linked_folder_are_registered_and_a_link_loop_is_named(reg, tmp_path):
+    # os.walk does not enter linked folders: a model folder whose tokenizer/ links to a shared copy was registered
+    # without the tokenizer, silently, and served without it
+    shared = tmp_path / "shared-tokenizer"
+    shared.mkdir()
+    (shared / "tokenizer.json").write_text('{"model": "wordpiece"}')
+    model = tmp_path / "model-linked"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w" * 10)
+    (model / "tokenizer").symlink_to(shared, target_is_directory=True)
+    mv = reg.register(str(model), name="clf", metrics={})
+    assert set(reg.get("clf", mv.version).files) == {"model.safetensors", "tokenizer/tokenizer.json"}
+    with reg.model_files("clf", mv.version) as folder:
+        assert open(os.path.join(folder, "tokenizer", "tokenizer.json")).read() == '{"model": "wordpiece"}'
+    (shared / "back").symlink_to(model, target_is_directory=True)
+    with pytest.raises(RegistryError, match=r"model-linked/tokenizer/back: a linked folder reaches .*model-linked "
+                                            r"again \(a symlink loop"):
+        reg.register(str(model), name="clf", metrics={})
