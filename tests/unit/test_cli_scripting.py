@@ -90,6 +90,20 @@ def test_a_reader_that_closes_the_pipe_early_is_not_a_failure(home):
         err = proc.stderr.read().decode()
         assert (proc.wait(timeout=120), err) == (141, "")
 
+
+def test_an_ascii_only_stdout_gets_replacements_not_an_internal_error(tmp_path):
+    """`PYTHONIOENCODING=ascii kubepipe runs show RUN` of a step whose output was 'café ✓' stopped halfway with
+    'internal error: UnicodeEncodeError'; text now says `caf? ?`, JSON escapes it (the same document)."""
+    run = RunResult(run_id="uni-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "uni-1"),
+                    params={}, state="SUCCEEDED", started_at=1.0, finished_at=2.0,
+                    steps=[StepRecord("say", "SUCCEEDED", 1.0, 2.0, outputs={"Output": "café ✓"})])
+    Path(run.run_dir).mkdir(parents=True)
+    run.save()
+    text = _cli("runs", "show", "uni-1", "--home", str(tmp_path), env={"PYTHONIOENCODING": "ascii"})
+    assert (text.returncode, text.stderr) == (0, "") and "Output: caf? ?" in text.stdout
+    doc = _cli("runs", "show", "uni-1", "--home", str(tmp_path), "--format", "json", env={"PYTHONIOENCODING": "ascii"})
+    assert doc.returncode == 0 and json.loads(doc.stdout)["steps"][0]["outputs"] == {"Output": "café ✓"}
+
 def test_force_color_does_not_turn_a_pipe_into_a_terminal(home, capsys, monkeypatch):
     """With FORCE_COLOR=1 (set by many CI setups for coloured logs) rich called a pipe a terminal: `runs list`
     printed box art with the run ids cut at 80 columns, so `kubepipe runs list | cut -f1` got no ids."""

@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     every error exits 1, as terraform does.
     """
     argv = _hoist(list(sys.argv[1:] if argv is None else argv))
+    console.degrade_unencodable()
     console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"))
     detailed = _wants(argv, "--detailed-exitcode")
     stdout = sys.stdout

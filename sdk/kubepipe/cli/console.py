@@ -65,6 +65,24 @@ class _LibraryLog(logging.Handler):
             self.handleError(record)
 
 
+def degrade_unencodable() -> None:
+    """A character stdout's or stderr's encoding lacks (PYTHONIOENCODING=ascii, a C locale) is printed as `?`:
+    it was an internal UnicodeEncodeError in the middle of the output. (JSON escapes it: `unicode_safe`.)"""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict" and not unicode_safe(stream):
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError, io.UnsupportedOperation):
+                pass
+
+
+def unicode_safe(stream: Any) -> bool:
+    """Can `stream` write any character (a UTF encoding, or one we do not know: a StringIO)?"""
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
+    return encoding.startswith(("utf-", "utf8"))
+
+
 def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = False) -> None:
     """Reset the run-wide settings at the start of a command (the CLI may run many times in one process)."""
     global out, err, VERBOSE, QUIET, JSON
@@ -160,7 +178,7 @@ def _say(exc: BaseException, message: str, code: int, text: str) -> int:
         body["issues"] = [{"message": i.message, "path": i.path or None, "file": i.file, "line": i.line,
                            "col": i.col, "hint": i.hint, "severity": i.severity} for i in issues]
     doc = {"apiVersion": API_VERSION, "kind": "Error", "error": body}
-    sys.stderr.write(json.dumps(doc, default=str, ensure_ascii=False) + "\n")
+    sys.stderr.write(json.dumps(doc, default=str, ensure_ascii=not unicode_safe(sys.stderr)) + "\n")
     return code
 
 

@@ -80,7 +80,9 @@ def show_warnings(warnings: Iterable[Any]) -> None:
 def emit(kind: str, body: dict) -> None:
     """Print the command's result as one JSON document of this kind on stdout."""
     doc = _finite({"apiVersion": console.API_VERSION, "kind": kind, **body})
-    console.out.file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=False, allow_nan=False) + "\n")
+    file = console.out.file  # an ASCII-only stdout gets \u escapes: the same document, nothing replaced
+    file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=not console.unicode_safe(file),
+                          allow_nan=False) + "\n")
 
 
 def _finite(value: Any) -> Any:
