@@ -168,3 +168,12 @@ def test_promote_reports_the_champion_it_replaced_when_another_move_came_between
     code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "mine", "--format", "json")
     assert code == 0 and (json.loads(out)["champion"], json.loads(out)["was"]) == (3, 2)
     assert [(h["version"], h["from_version"]) for h in reg.history("clf")] == [(1, None), (2, 1), (3, 2)]
+
+
+def test_a_model_folder_given_as_the_registry_says_to_give_its_parent(reg, capsys):
+    # `models list -r .kubepipe/registry/clf` said only 'no models in ...', as if the registry were empty
+    code, out, err = _run(capsys, "models", "list", "-r", ".kubepipe/registry/clf")
+    assert code == 0 and out == ""
+    assert "this folder is one model's (it holds versions/): give its parent as --registry" in err
+    code, _, err = _run(capsys, "models", "list", "-r", ".kubepipe/empty")
+    assert code == 0 and "no models in" in err and "parent" not in err

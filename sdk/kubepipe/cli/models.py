@@ -70,7 +70,10 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
         if not items:
-            console.err.print(f"no models in {console.escape(reg.store.uri())}")
+            here = reg.store.listdir()
+            hint = ("; this folder is one model's (it holds versions/): give its parent as --registry"
+                    if "versions" in here and reg.store.listdir("versions") else "")
+            console.err.print(f"no models in {console.escape(reg.store.uri())}{hint}")
             return
         output.table(("model", "versions", "champion", "previous"),
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
