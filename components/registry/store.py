@@ -28,7 +28,7 @@ from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
 from kubepipe.secrets import redact_text, redact_url
-from kubepipe.util import first_line, fsync_dir
+from kubepipe.util import first_line, fsync_dir, new_file_mode
 
 __all__ = ["LocalStore", "FsspecStore", "open_store", "errno_text"]
 
@@ -91,6 +91,7 @@ class LocalStore:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, new_file_mode())  # not mkstemp's 0600: a registry others read (a shared folder)
             try:
                 os.link(tmp, path)
             except FileExistsError:

@@ -75,7 +75,7 @@ def _atomic_target(path: str | Path) -> tuple[Path, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"{path.parent}: {IN_THE_WAY}") from None
-    return path, (path.stat().st_mode & 0o777) if path.exists() else (0o666 & ~_umask())
+    return path, (path.stat().st_mode & 0o777) if path.exists() else new_file_mode()
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
@@ -190,6 +190,12 @@ def pid_alive(pid: int) -> bool:
     except OverflowError:
         return False
     return True
+
+
+def new_file_mode() -> int:
+    """The permission bits `open` gives a new file (0o666 less the umask): what a file written by way of a
+    temp file (mkstemp's 0600) gets before it takes its name."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

@@ -488,3 +488,21 @@ def test_files_in_a_linked_folder_are_registered_and_a_link_loop_is_named(reg, t
     with pytest.raises(RegistryError, match=r"model-linked/tokenizer/back: a linked folder reaches .*model-linked "
                                             r"again \(a symlink loop"):
         reg.register(str(model), name="clf", metrics={})
+
+
+def test_a_local_registry_writes_files_others_can_read(tmp_path):
+    # version.json, claim.json and the alias generations were mkstemp's 0600 beside 0644 model files: a registry
+    # folder shared by a team (or CI and a person) could not be read by anyone but its writer
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        reg = Registry(f"file://{tmp_path / 'reg'}")
+        reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+        reg.promote("clf", 1, reason="first")
+    finally:
+        os.umask(old)
+    modes = {os.path.relpath(os.path.join(d, f), tmp_path / "reg"): stat.S_IMODE(os.stat(os.path.join(d, f)).st_mode)
+             for d, _, files in os.walk(tmp_path / "reg") for f in files}
+    assert {"clf/versions/1/version.json", "clf/versions/1/claim.json"} <= set(modes), modes
+    assert {p: m for p, m in modes.items() if m != 0o644} == {}
