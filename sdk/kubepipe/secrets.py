@@ -96,9 +96,31 @@ def redacted(value: Any, key: object = None) -> Any:
     return value
 
 
+# Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
+# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors).
+_WEBHOOKS = (
+    (re.compile(r"^hooks\.slack(-gov)?\.com$"), re.compile(r"^/[^/]+/")),
+    (re.compile(r"^(\w+\.)?discord(app)?\.com$"), re.compile(r"^/api/(v\d+/)?webhooks/")),
+    (re.compile(r"^(outlook\.office(365)?\.com|[\w-]+\.webhook\.office\.com)$"), re.compile(r"^/webhook(b2)?/")),
+)
+
+
+def _webhook_path(netloc: str, path: str) -> str:
+    """A webhook URL's path with its secret part REDACTED (the service's first segments kept); else as is.
+    Punctuation ending a sentence (`.../XXXX: 404`, `(see .../XXXX).`) stays."""
+    host = netloc.rpartition("@")[2].split(":", 1)[0].lower()
+    for host_pattern, kept in _WEBHOOKS:
+        head = kept.match(path)
+        if host_pattern.match(host) and head and path[head.end():].strip("/"):
+            tail = re.search(r"[.,:;)\]]*$", path).group(0)
+            return head.group(0) + REDACTED + tail
+    return path
+
+
 def redact_url(text: str) -> str:
     """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
-    URL's signature, an access token) become REDACTED, the keys kept; a path or a file:// URL is returned as is."""
+    URL's signature, an access token) become REDACTED, the keys kept, and so does the secret path of a Slack,
+    Discord or Teams webhook (its first segment kept); a path or a file:// URL is returned as is."""
     from urllib.parse import urlsplit
 
     if not isinstance(text, str) or "://" not in text or text[:7].lower() == "file://":
@@ -116,7 +138,8 @@ def redact_url(text: str) -> str:
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
     scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
     slashes = "//" if text[len(scheme):].startswith("//") else ""
-    return (f"{scheme}{slashes}{netloc}{parts.path}" + (f"?{query}" if parts.query else "")
+    path = _webhook_path(parts.netloc, parts.path)
+    return (f"{scheme}{slashes}{netloc}{path}" + (f"?{query}" if parts.query else "")
             + (f"#{parts.fragment}" if parts.fragment else ""))
 
 

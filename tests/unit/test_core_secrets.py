@@ -212,3 +212,21 @@ def test_an_azure_account_key_is_a_credential():
             "EndpointSuffix=core.windows.net")
     assert redact_text(conn) == conn.replace("abcd1234abcd1234+/==", REDACTED)
     assert is_secret_name("AccountKey") and is_secret_name("account_key") and not is_secret_name("account_name")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("webhook POST failed: https://hooks.slack.com/services/T000/B000/XXXXsecret: 404",
+     "webhook POST failed: https://hooks.slack.com/services/<redacted>: 404"),
+    ("https://discord.com/api/webhooks/1234567/TOKENabc", "https://discord.com/api/webhooks/<redacted>"),
+    ("see https://outlook.office.com/webhook/abc@def/IncomingWebhook/x/y.",
+     "see https://outlook.office.com/webhook/<redacted>."),
+    ("https://acme.webhook.office.com/webhookb2/a/IncomingWebhook/b/c",
+     "https://acme.webhook.office.com/webhookb2/<redacted>"),
+    ("https://discord.com/channels/1/2 https://example.com/services/a/b",
+     "https://discord.com/channels/1/2 https://example.com/services/a/b"),
+])
+def test_a_webhook_url_in_text_keeps_its_service_and_loses_its_secret_path(text, shown):
+    # before: only a URL's password and query were redacted, and a webhook's secret is its path
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == shown
