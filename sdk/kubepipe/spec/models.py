@@ -5,6 +5,8 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import types
+import typing
 from datetime import datetime
 from typing import Any, Literal, Union
 
@@ -58,10 +60,23 @@ class Strict(BaseModel):
 
 
 class Spec(Strict):
-    """A section of the pipeline YAML: values are taken as YAML typed them, never converted (`timeout: yes` is
-    no 1-second timeout, `retries: '3'` no 3); an int is still a float."""
+    """A section of the pipeline YAML. A bool is never a number (`timeout: yes` is no 1-second timeout, `cpu: true`
+    no CPU); a number as text still is one, since `${env.NAME}` gives text (`retries: ${env.RETRIES:-2}`)."""
 
-    model_config = ConfigDict(strict=True)
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, v: Any, info: Any) -> Any:
+        if isinstance(v, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"a number is expected here, not a bool (YAML reads yes, no, on, off, true and false "
+                             "as booleans)")
+        return v
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field of this type holds a bool: bool, Any, or a union with one of them."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return any(_takes_bool(a) for a in typing.get_args(annotation))
+    return annotation in (bool, Any)
 
 
 def parse_duration(value: str | int | float) -> float:
