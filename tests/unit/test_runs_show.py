@@ -98,6 +98,21 @@ def test_a_foreach_step_s_outputs_artifacts_and_metrics_are_a_list_one_per_item(
     assert (step["outputs"], step["metrics"], step["artifacts"]) == (rec.outputs, rec.metrics, rec.artifacts)
 
 
+def test_runs_show_lists_a_foreach_step_s_artifacts_one_row_per_item(tmp_path, capsys):
+    """The artifacts table printed the Python list of a foreach step's paths in one cell."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    paths = [str(tmp_path / "a.html"), None, str(tmp_path / "c.html")]
+    (tmp_path / "runs" / "p-1").mkdir(parents=True)
+    RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+              state="SUCCEEDED", finished_at=2.0,
+              steps=[StepRecord("score", "SUCCEEDED", 1.0, 2.0, artifacts={"report": paths})]).save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert f"score\treport[0]\t{paths[0]}\nscore\treport[2]\t{paths[2]}\n" in out
+
+
 def test_runs_show_gives_the_gate_s_verdict(tmp_path, capsys):
     """A step's parameter outputs (evaluate's `passed` and `decision`) were in run.json and in the table
     `kubepipe run` printed, but neither `runs show` nor its JSON had them: a script could not read the verdict."""

@@ -252,7 +252,9 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
                    "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal,
                                           metrics=s.get("metrics"))))
                   for s in r["steps"]])
-    arts = [(s["name"], name, path) for s in r["steps"] for name, path in (s.get("artifacts") or {}).items()]
+    arts = [(s["name"], name, path) for s in r["steps"] for name, paths in (s.get("artifacts") or {}).items()
+            for name, path in ([(f"{name}[{i}]", p) for i, p in enumerate(paths) if p]  # a foreach step's: per item
+                               if isinstance(paths, list) else [(name, paths)])]
     if arts:  # reports end in .html (open them in a browser)
         output.table(("step", "artifact", "path"), arts, title="artifacts")
     if r.get("error"):
