@@ -251,3 +251,19 @@ def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):
             watcher.write(item(ok))
         watcher.loops_finished()
         assert heard == events
+
+
+def test_runs_show_says_the_run_s_validation_warnings(tmp_path, capsys):
+    """The run's validation warnings were in `runs show --format json` but not in its text."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult
+
+    (tmp_path / "runs" / "p-1").mkdir(parents=True)
+    warning = {"message": "param `data` is a local path", "path": "params.data.default", "file": "p.yaml",
+               "line": 5, "col": 20, "hint": "pass --param data=gs://... when you submit"}
+    RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+              state="SUCCEEDED", finished_at=2.0, warnings=[warning, {"message": "no place", "line": "x"}]).save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert out.endswith("warning\np.yaml:5:20: params.data.default: param `data` is a local path; pass --param "
+                        "data=gs://... when you submit\nno place\n"), out

@@ -257,8 +257,20 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
                                if isinstance(paths, list) else [(name, paths)])]
     if arts:  # reports end in .html (open them in a browser)
         output.table(("step", "artifact", "path"), arts, title="artifacts")
+    warnings = [_warning_text(w) for w in r.get("warnings") or []]
+    if warnings:  # what validation warned about when the run started (`kubepipe run` said it on stderr, once)
+        output.table(("warning",), [(w,) for w in warnings], title="warnings")
     if r.get("error"):
         console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
+
+
+def _warning_text(w: dict) -> str:
+    """A run record's validation warning as `kubepipe run` printed it: file:line:col: path: message; hint."""
+    from kubepipe.errors import Issue
+
+    line, col = (v if isinstance(v, int) and not isinstance(v, bool) else None for v in (w.get("line"), w.get("col")))
+    return Issue(str(w.get("message") or ""), str(w.get("path") or ""), w.get("file") or None, line, col,
+                 hint=w.get("hint") or None, severity="warning").format()
 
 
 @runs_app.command("prune")
