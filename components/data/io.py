@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
+from kubepipe.components.pii import redact_value
 from kubepipe.util import sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
@@ -206,8 +207,9 @@ def _in_notation(s, decimal: str, thousands: str):
 
 
 def _shown(value) -> str:
-    """A cell as a message shows it: 2.5, not np.float64(2.5)."""
-    return repr(value.item() if hasattr(value, "item") and callable(value.item) else value)
+    """A cell as a message shows it: 2.5, not np.float64(2.5); a card number, IBAN or e-mail in it masked (the message
+    reaches the run error, run record and console)."""
+    return repr(redact_value(value.item() if hasattr(value, "item") and callable(value.item) else value))
 
 
 def _mixed_column(df) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kubepipe.components.errors import DataError
+from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
 from kubepipe.util import first_line
 
@@ -239,6 +240,7 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
         except UnicodeDecodeError:
             return
         line, text = first_utf8
+        text = redact(text)  # a line of data: a card number or e-mail in it is masked
         raise DataError(f"{uri}: the file is UTF-8 text (line {line}: {text!r}), which `encoding: {encoding}` would "
                         f"read as {text.encode('utf-8').decode(encoding, 'replace')!r}; set `encoding: utf-8` (the "
                         "default)")

@@ -18,6 +18,7 @@ import hashlib
 import json
 
 from kubepipe.components.errors import DataError
+from kubepipe.components.pii import redact
 
 __all__ = ["LIVE_METRICS", "join_labels", "score_versions", "check_live", "record_live", "read_live",
            "live_threshold_issues"]
@@ -70,7 +71,7 @@ def _instances(values, where: str):
     if bad.any():
         at = int(bad.to_numpy().argmax())
         raise DataError(f"{where}: `instance` is not a row index (0, 1, ...) in {int(bad.sum())} row(s) (first: data "
-                        f"row {at + 1}, {str(values.iloc[at])!r}); it numbers the rows of a multi-row request, empty "
+                        f"row {at + 1}, {redact(str(values.iloc[at]))!r}); it numbers the rows of a multi-row request, empty "
                         "for single-row requests")
     return numbers.astype("int64")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kubepipe.components.errors import DataError
+from kubepipe.components.pii import redact
 
 __all__ = ["run_live_quality", "run_monitor_report", "window_of", "require_log"]
 
@@ -31,7 +32,7 @@ def window_of(df) -> dict:
     try:
         ts = pd.to_datetime(df["timestamp"], utc=True, format="mixed")
     except (ValueError, TypeError) as exc:
-        raise DataError(f"predictions: `timestamp` holds a value that is not a time ({exc}); {_WIRE}") from None
+        raise DataError(f"predictions: `timestamp` holds a value that is not a time ({redact(str(exc))}); {_WIRE}") from None
     return {"start": ts.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "end": ts.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "rows": int(len(df)), "requests": int(df["request_id"].nunique()),
             "versions": sorted({str(v) for v in df["model_version"]}, key=lambda v: (len(v), v))}

@@ -419,3 +419,17 @@ def test_utf8_text_read_as_latin1_is_named_not_mojibake(tmp_path):
     assert read_source(str(f), encoding="latin-1")["name"].tolist() == ["café"]
     f.write_bytes(b"id,name\n1,ok\n")  # ASCII is the same in both
     assert read_source(str(f), encoding="latin-1")["name"].tolist() == ["ok"]
+
+
+def test_bad_cells_quoted_in_a_dtype_or_timestamp_error_are_masked():
+    # before: the cell went into the run error, run record and console as it was ('paid 4111 1111 1111 1111')
+    from kubepipe.components.data.io import utc_timestamps
+
+    msg = _err(coerce_dtypes, pd.DataFrame({"amount": ["12", "paid 4111 1111 1111 1111"]}), {"amount": "float"},
+               source="tx.csv")
+    assert "e.g. 'paid **** **** **** 1111'" in msg and "4111" not in msg
+    msg = _err(coerce_dtypes, pd.DataFrame({"amount": [1.5, 4111111111111111]}), {"amount": "bool"},
+               source="tx.csv")
+    assert "'************1111'" in msg
+    msg = _err(utc_timestamps, pd.Series(["2026-01-01", "jane.doe@example.com"]), column="ts", source="tx.csv")
+    assert "e.g. 'j***@example.com'" in msg and "jane.doe" not in msg

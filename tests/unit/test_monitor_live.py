@@ -284,3 +284,19 @@ def test_a_dataset_that_is_not_a_prediction_log_is_named_not_a_key_error(tmp_pat
     write_dataset(log, str(bad))
     with pytest.raises(DataError, match=r"^predictions: `timestamp` holds a value that is not a time \(.*yesterday"):
         run_monitor_report(str(bad), str(tmp_path / "r.html"), model_name="m", drift=None, live_path=None)
+
+
+def test_a_bad_timestamp_or_instance_cell_in_a_prediction_log_error_is_masked():
+    # before: pandas' parse error (and the instance error) quoted the cell as it was: a customer's e-mail address
+    import pandas as pd
+
+    from kubepipe.components.monitoring.live import _instances
+    from kubepipe.components.monitoring.steps import window_of
+
+    log = pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z", "jane.doe@example.com"], "request_id": ["a", "b"],
+                        "model_version": ["1", "1"]})
+    with pytest.raises(DataError, match=r"unable to parse: j\*\*\*@example\.com") as info:
+        window_of(log)
+    assert "jane.doe" not in str(info.value)
+    with pytest.raises(DataError, match=r"data row 2, 'j\*\*\*@example\.com'"):
+        _instances(pd.Series(["0", "jane.doe@example.com"]), "predictions")
