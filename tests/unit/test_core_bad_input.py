@@ -73,6 +73,16 @@ def test_a_tab_in_the_indentation_is_named(body):
     assert (issue.line, issue.col) == (4 if "\tname" in body else 5, 1) and "replace the tab with spaces" in issue.hint
 
 
+def test_a_second_document_in_the_file_is_named():
+    """Was 'invalid YAML: but found another document; check indentation, quotes and colons here'."""
+    text = HEAD + "steps:\n  a: {component: notify}\n"
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(text + "---\n" + text, "two.yaml")
+    (issue,) = exc.value.issues
+    assert issue.format() == ("two.yaml:6:1: invalid YAML: a second YAML document (`---`); a pipeline file holds "
+                              "one; put each pipeline in a file of its own")
+
+
 def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
     target = tmp_path / "plain.yaml"
     target.write_text("old")

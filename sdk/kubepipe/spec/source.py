@@ -142,6 +142,9 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
         if (mark and _char_at(text, mark.line, mark.column) == "\t") or "tab character" in problem:
             problem, hint = ("a tab character: YAML indents with spaces only",
                              "replace the tab with spaces (set your editor to insert spaces in .yaml files)")
+        elif problem == "but found another document":  # PyYAML's text, which began mid-sentence
+            problem, hint = ("a second YAML document (`---`); a pipeline file holds one",
+                             "put each pipeline in a file of its own")
         raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col, hint=hint)]) from None
     except _yaml().YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
