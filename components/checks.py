@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 from kubepipe.util import K8S_NAME, did_you_mean
 
-__all__ = ["CheckIssue", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues", "namespace_issues",
-           "Allowed", "Reference", "issues_text"]
+__all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues",
+           "namespace_issues", "Allowed", "Reference", "issues_text"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
@@ -21,6 +21,13 @@ class CheckIssue(NamedTuple):
     path: tuple  # relative to the step's `with:` block, e.g. ("expectations", 0, "expect_x")
     message: str
     hint: str | None = None
+    # "warning": said by `kubepipe validate`, located, and the step still runs (e.g. a value the target ignores)
+    severity: str = "error"
+
+
+def errors_only(issues: list[CheckIssue]) -> list[CheckIssue]:
+    """What refuses a run: a check's warnings are for `validate` to say."""
+    return [i for i in issues if i.severity == "error"]
 
 
 def issues_text(component: str, issues: list[CheckIssue]) -> str:

@@ -105,6 +105,7 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                                          "Vertex attaches no GPU",
                                          "e.g. serving: {gpu: 1, gpu_type: nvidia-l4}"))
             issues += _size_issues(serving, gpu, gpu_types)
+            issues += _ignored_on(target, serving)
             mbs = serving.get("max_batch_size")
             if mbs is not None and (not _int(mbs) or not 1 <= mbs <= MAX_BATCH_SIZE):
                 issues.append(CheckIssue(("serving", "max_batch_size"),
@@ -118,6 +119,20 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
             issues += log_issues(serving.get("log"), runtime)
             issues += _server_runtime_issues(serving, runtime)
     return issues
+
+
+# serving keys one target reads and another ignores: said as a warning where they are ignored
+_TARGET_ONLY = {"machine_type": ("vertex", "the pod's size is serving.cpu and serving.memory"),
+                "accelerator_type": ("vertex", "the GPU is serving.gpu with serving.gpu_type (e.g. nvidia-l4), "
+                                               "which vertex reads too")}
+
+
+def _ignored_on(target: str | None, serving: dict) -> list[CheckIssue]:
+    """A warning per `serving` key that `target` ignores (`accelerator_type` on kubeflow): the value was meant for
+    another target, and nothing would say it did nothing here."""
+    return [CheckIssue(("serving", key), f"ignored on target {target}: {key} is read by target {only} only",
+                       f"on {target} {instead}; keep it if the same pipeline goes to {only} too", severity="warning")
+            for key, (only, instead) in _TARGET_ONLY.items() if target not in (None, only, "local") and key in serving]
 
 
 def _size_issues(serving: dict, gpu, gpu_types: dict | None) -> list[CheckIssue]:

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from kubepipe.components.checks import issues_text
+from kubepipe.components.checks import errors_only, issues_text
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import as_kind, whole_numbers
@@ -212,8 +212,9 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")
-    issues = check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target,
-                   prometheus_url=(profile or {}).get("prometheus_url"), gpu_types=(profile or {}).get("gpu_types"))
+    issues = errors_only(check(settings, deployment_mode=(profile or {}).get("deployment_mode"), target=target,
+                               prometheus_url=(profile or {}).get("prometheus_url"),
+                               gpu_types=(profile or {}).get("gpu_types")))
     if issues:
         raise ComponentError(issues_text("deploy", issues))
     version = resolve_version(registry_uri, model_name, version, run_id)

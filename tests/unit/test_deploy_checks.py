@@ -324,3 +324,31 @@ def test_vertex_deploy_maps_gpu_type_through_the_gpu_table_and_accelerator_type_
     assert _vertex_accelerator({"gpu": 0}, {}) is None
     with pytest.raises(ComponentError, match="serving.gpu_type: unknown GPU type `l5`"):
         _vertex_accelerator({"gpu": 1, "gpu_type": "l5"}, {})
+
+
+def test_vertex_only_serving_keys_are_a_located_warning_on_kubeflow_and_deploy_still_runs(tmp_path):
+    """`serving.accelerator_type` / `machine_type` on kubeflow did nothing and nothing said so."""
+    import kubepipe
+
+    text = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 100").replace("metric: rps", "metric: cpu")
+    text = text.replace("gpu_type: nvidia-l4", "gpu_type: nvidia-l4, accelerator_type: NVIDIA_L4, "
+                                               "machine_type: g2-standard-8")
+    (tmp_path / "p.yaml").write_text(text.replace("      canary_analysis: {bake_s: 120}\n", ""))
+    base = {"kubeflow": "target: kubeflow\nhost: https://kfp.example.com\npipeline_root: gs://b/root\n",
+            "vertex": "target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"}
+    for target, text in base.items():
+        (tmp_path / f"{target}.yaml").write_text(text)
+    plan = kubepipe.validate(tmp_path / "p.yaml", "kubeflow", profile=tmp_path / "kubeflow.yaml")
+    got = {w.path: w for w in plan.warnings}
+    for key in ("accelerator_type", "machine_type"):
+        w = got[f"steps.deploy.with.serving.{key}"]
+        line = next(n for n, ln in enumerate((tmp_path / "p.yaml").read_text().splitlines(), 1) if "serving:" in ln)
+        assert w.severity == "warning" and w.line == line and w.file.endswith("p.yaml")
+        assert f"ignored on target kubeflow: {key} is read by target vertex only" in w.message
+    plan = kubepipe.validate(tmp_path / "p.yaml", "vertex", profile=tmp_path / "vertex.yaml")
+    assert not [w for w in plan.warnings if "serving" in w.path]
+    # the step itself is not refused by its warnings (deploy_model checks with errors_only)
+    from kubepipe.components.checks import errors_only
+
+    found = check({"serving": {"gpu": 1, "gpu_type": "nvidia-l4", "accelerator_type": "NVIDIA_L4"}}, target="kubeflow")
+    assert found and errors_only(found) == []

@@ -35,6 +35,7 @@ class _Builder(InputChecks):
         self.loc = loaded.locator
         self.issues: list[Issue] = []
         self.notes: list[str] = []
+        self.warnings: list[Issue] = []  # a component check's warnings (severity "warning"), located
         self.base_dir = Path(loaded.path).parent if loaded.path != "<input>" else Path(".")
         self.infos: dict[str, ComponentInfo] = {}
         self.components: dict[str, ComponentInfo | CatalogError] = {}
@@ -188,7 +189,8 @@ class _Builder(InputChecks):
         return Plan(name=spec.metadata.name, description=spec.metadata.description, params=self.paths.params,
                     steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=schedule,
                     source_path=self.loaded.path, source_hash=self.loaded.source_hash,
-                    target=self.profile.target, notes=self.notes, warnings=warnings + self.paths.warnings,
+                    target=self.profile.target, notes=self.notes,
+                    warnings=self.warnings + warnings + self.paths.warnings,
                     path_params=sorted(n for n, remote in self.paths.path_params.items() if remote),
                     remote_path_params=self.paths.remote_params)
 
@@ -209,6 +211,10 @@ class _Builder(InputChecks):
             if ci.path[:1] and ci.path[0] in late:  # the reference's text, not its value: checked below and at run
                 continue
             if format_path(path + ("with",) + tuple(ci.path)) in said:
+                continue
+            if getattr(ci, "severity", "error") == "warning":  # a check may return plain (path, message, hint)
+                self.warnings.append(self.loc.issue(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint,
+                                                    severity="warning"))
                 continue
             self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
