@@ -441,7 +441,7 @@ def _collect_outputs(run: RunResult, root: Path, metric_outputs: dict[str, set[s
             _read_task(rec, by_item[None], metric_names, rec.outputs, rec.artifacts, rec.metrics)
         elif by_item:
             per_item = []
-            for k in range(max(by_item) + 1):
+            for k in range(max(i for i in by_item if i is not None) + 1):  # no None: checked above
                 outs: dict = {}
                 arts: dict = {}
                 mets: dict = {}
