@@ -254,15 +254,15 @@ def number_digits(value: Any) -> str | None:
 
 
 def redact_value(value: Any, kinds=MASKED) -> Any:
-    """`value` (a record, a list of records, a data sample) JSON-able, with every string redacted, and
-    every whole number that holds PII as its digits (what the pii rule searches) masked as text."""
+    """`value` (a record, a list of records, a data sample) JSON-able, with every string (a mapping's keys too)
+    redacted, and every whole number that holds PII as its digits (what the pii rule searches) masked as text."""
     if isinstance(value, str):
         return redact(value, kinds)
     digits = number_digits(value)
     if digits is not None and redact(digits, kinds) != digits:
         return redact(digits, kinds)
     if isinstance(value, dict):
-        return {str(k): redact_value(v, kinds) for k, v in value.items()}
+        return {redact(str(k), kinds): redact_value(v, kinds) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_value(v, kinds) for v in value]
     if value is None or isinstance(value, (bool, int, float)):

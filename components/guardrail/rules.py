@@ -17,7 +17,7 @@ Checking a `rules:` block imports nothing heavy; compile time and run time use t
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact
@@ -100,19 +100,25 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
             for i, v in enumerate(pii) if v not in PII_KINDS]
 
 
-def text_values(value: Any, where: str = "", *, numbers: bool = False) -> Iterator[tuple[str, str]]:
+def text_values(value: Any, where: str = "", *, numbers: bool = False,
+                keys: Callable[[str], str] | None = None) -> Iterator[tuple[str, str]]:
     """(field path, text) of every string inside a record (nested dicts and lists included); with
-    `numbers`, whole numbers too, as their digits (see number_digits)."""
+    `numbers`, whole numbers too, as their digits (see number_digits); with `keys`, every mapping's keys too
+    (`{"jane@example.com": 0.9}`), at the path `<key's path> (key)`, each key in a path shown as keys(key)."""
     if isinstance(value, str):
         yield where, value
     elif numbers and number_digits(value) is not None:
         yield where, number_digits(value)
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from text_values(v, f"{where}.{k}" if where else str(k), numbers=numbers)
+            shown = keys(str(k)) if keys else str(k)
+            path = f"{where}.{shown}" if where else shown
+            if keys:
+                yield from text_values(k, f"{path} (key)", numbers=numbers)
+            yield from text_values(v, path, numbers=numbers, keys=keys)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            yield from text_values(v, f"{where}[{i}]", numbers=numbers)
+            yield from text_values(v, f"{where}[{i}]", numbers=numbers, keys=keys)
 
 
 def masked_kinds(rules: dict) -> tuple:
@@ -155,7 +161,7 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
                 if bad:
                     out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score), masked))
             length += sum(len(value) for _, value in text_values(rec))
-            for path, value in text_values(rec, at, numbers=True):
+            for path, value in text_values(rec, at, numbers=True, keys=lambda k: redact(k, masked)):
                 for f in find_pii(value, pii):
                     out.append(_v(i, text, f"pii:{f.kind}", path, value, "none", masked))
         if max_len is not None and length > max_len:

@@ -290,6 +290,19 @@ def test_judge_searches_every_string_and_number_of_a_hit():
                    ("pii:email", "[0].meta.contact[0]", "o***@example.com")}  # length counts strings only: 2+21+15
 
 
+def test_the_keys_of_a_returned_record_are_searched_and_masked():
+    # before: `{"jane@example.com": 0.9}` passed the pii rule, and the sample kept the address in clear
+    from kubepipe.components.guardrail.rules import judge
+    from kubepipe.components.pii import redact_value
+
+    hit = {"label": "ok", "scores": {"jane.doe@example.com": 0.9, "4111 1111 1111 1111": 0.1}}
+    violations, _ = judge({"pii": ["pan", "email"], "max_output_length": 2}, ["q"], [[hit]], [1.0])
+    got = {(v["rule"], v["field"], v["value"]) for v in violations}
+    assert got == {("pii:email", "[0].scores.j***@example.com (key)", "j***@example.com"),
+                   ("pii:pan", "[0].scores.**** **** **** 1111 (key)", "**** **** **** 1111")}  # keys count no length
+    assert redact_value(hit) == {"label": "ok", "scores": {"j***@example.com": 0.9, "**** **** **** 1111": 0.1}}
+
+
 PHONES = ["+44 20 7946 0958", "+442079460958", "+1 (212) 555-0143", "+49 30 12345678", "+33 1 23 45 67 89",
           "(212) 555-0143", "212-555-0143", "212.555.0143", "1-800-555-0199", "020 7946 0958", "07700 900123",
           "0161 496 0000", "030 12345678", "089/1234567", "01 23 45 67 89", "06.12.34.56.78"]
