@@ -27,6 +27,22 @@ def test_rollback_skip_and_warning_notes():
     assert plain.note is None and display_state(plain) == "succeeded" and evaluate.note is None
 
 
+
+def test_a_foreach_step_s_notes_come_from_its_items():
+    """A foreach validate-data's `warnings` are one per item: ['', ''] said 'succeeded, warnings' with the note
+    "['', '']", and a rollback of one item of a foreach deploy was not said at all."""
+    clean = StepRecord("validate", "SUCCEEDED", outputs={"passed": [True, True], "warnings": ["", ""]})
+    warned = StepRecord("check", "SUCCEEDED", outputs={"warnings": ["", "1 warn-level expectation(s) failed"]})
+    canary = StepRecord("canary", "SUCCEEDED", outputs={"action": ["promoted", "rolled_back"],
+                                                        "why": ["", "smoke test failed: HTTP 500"]})
+    step_notes(_run(clean, warned, canary), {})
+    assert clean.note is None and display_state(clean) == "succeeded"
+    from kubepipe.cli.progress import output_lines
+
+    assert output_lines(clean.outputs, clean.note) == ["passed: [True, True]"]  # no `warnings: ['', '']`
+    assert warned.note == "item 1: 1 warn-level expectation(s) failed" and display_state(warned) == "succeeded, warnings"
+    assert canary.note == "rolled back: item 1: smoke test failed: HTTP 500" and display_state(canary) == "rolled back"
+
 def test_a_step_skipped_after_a_failure_names_it():
     boom, never = StepRecord("boom", "FAILED", error="RuntimeError: no"), StepRecord("never", "SKIPPED")
     step_notes(_run(boom, never), {})

@@ -85,8 +85,9 @@ def output_lines(outputs: dict, note: str | None, *, cut: bool = True, metrics: 
     """`name: value` per parameter output worth showing (the note already says what `warnings` / `why` hold,
     and an empty output, a rolled-back endpoint's, says nothing), then the step's metrics on one line: the
     whole-model ones (per-class `f1:<label>` are counted; `runs show --format json` has them all)."""
-    lines = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()
-             if v != "" and not (note and k in ("warnings", "why"))]
+    lines = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()  # a foreach step's: all items ""
+             if v != "" and not (isinstance(v, list) and all(x in ("", None) for x in v))
+             and not (note and k in ("warnings", "why"))]
     shown = {k: v for k, v in (metrics or {}).items() if ":" not in k}
     if shown:
         more = len(metrics or {}) - len(shown)

@@ -17,11 +17,30 @@ REPORT_SUFFIXES = (".html", ".md")
 
 def display_state(rec: StepRecord) -> str:
     """The state as a person reads it: `rolled back` / `succeeded, warnings` where the outputs say so."""
-    if rec.state == "SUCCEEDED" and rec.outputs.get("action") == "rolled_back":
+    if rec.state == "SUCCEEDED" and _rollbacks(rec):
         return "rolled back"
-    if rec.state == "SUCCEEDED" and rec.outputs.get("warnings"):
+    if rec.state == "SUCCEEDED" and _warnings(rec):
         return "succeeded, warnings"
     return rec.state.lower()
+
+
+def _per_item(value: Any) -> list[tuple[int | None, Any]]:
+    """(item index, value) of a foreach step's output (a list, one value per item); (None, value) otherwise."""
+    return list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+
+
+def _said(found: list[tuple[int | None, str]]) -> str:
+    return "; ".join(text if i is None else f"item {i}: {text}" for i, text in found)
+
+
+def _rollbacks(rec: StepRecord) -> list[tuple[int | None, str]]:
+    why = dict(_per_item(rec.outputs.get("why")))
+    return [(i, str(why.get(i) or "see the step's report")) for i, action in _per_item(rec.outputs.get("action"))
+            if action == "rolled_back"]
+
+
+def _warnings(rec: StepRecord) -> list[tuple[int | None, str]]:
+    return [(i, str(w)) for i, w in _per_item(rec.outputs.get("warnings")) if w]
 
 
 def step_notes(run: RunResult, conditions: dict[str, Any]) -> None:
@@ -42,10 +61,10 @@ def step_notes(run: RunResult, conditions: dict[str, Any]) -> None:
                 rec.note = f"skipped: step `{unran[0]}`, which `{cond.text}` reads, did not run"
             elif run.error:
                 rec.note = "skipped: the run stopped: " + run.error.strip().splitlines()[0]
-        elif rec.state == "SUCCEEDED" and rec.outputs.get("action") == "rolled_back":
-            rec.note = "rolled back: " + str(rec.outputs.get("why") or "see the step's report")
-        elif rec.state == "SUCCEEDED" and rec.outputs.get("warnings"):
-            rec.note = str(rec.outputs["warnings"])
+        elif rec.state == "SUCCEEDED" and _rollbacks(rec):
+            rec.note = "rolled back: " + _said(_rollbacks(rec))
+        elif rec.state == "SUCCEEDED" and _warnings(rec):
+            rec.note = _said(_warnings(rec))
 
 
 def _reads(cond: Any) -> list[str]:
