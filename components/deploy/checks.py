@@ -124,7 +124,10 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
 # serving keys one target reads and another ignores: said as a warning where they are ignored
 _TARGET_ONLY = {"machine_type": ("vertex", "the pod's size is serving.cpu and serving.memory"),
                 "accelerator_type": ("vertex", "the GPU is serving.gpu with serving.gpu_type (e.g. nvidia-l4), "
-                                               "which vertex reads too")}
+                                               "which vertex reads too"),
+                "cpu": ("kubeflow", "the endpoint's machine is serving.machine_type (e.g. n1-standard-4)"),
+                "memory": ("kubeflow", "the endpoint's machine is serving.machine_type (e.g. n1-highmem-4)"),
+                "service_account": ("kubeflow", "the endpoint runs as the profile's service_account")}
 
 
 def _ignored_on(target: str | None, serving: dict) -> list[CheckIssue]:

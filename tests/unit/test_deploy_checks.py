@@ -352,3 +352,15 @@ def test_vertex_only_serving_keys_are_a_located_warning_on_kubeflow_and_deploy_s
 
     found = check({"serving": {"gpu": 1, "gpu_type": "nvidia-l4", "accelerator_type": "NVIDIA_L4"}}, target="kubeflow")
     assert found and errors_only(found) == []
+
+
+def test_kubeflow_only_serving_keys_are_a_warning_on_vertex():
+    # serving.cpu / memory / service_account were dropped by the Vertex deploy (it uses machine_type and the
+    # profile's service_account), and nothing said so
+    found = check({"serving": {"cpu": "2", "memory": "4Gi", "service_account": "model-server", "gpu": 0}},
+                  target="vertex")
+    assert [(i.path, i.severity) for i in found] == [(("serving", k), "warning")
+                                                     for k in ("cpu", "memory", "service_account")]
+    assert "ignored on target vertex: memory is read by target kubeflow only" in found[1].message
+    assert "serving.machine_type" in (found[1].hint or "")
+    assert check({"serving": {"cpu": "2", "memory": "4Gi", "service_account": "model-server"}}, target="kubeflow") == []
