@@ -267,3 +267,12 @@ def test_runs_show_says_the_run_s_validation_warnings(tmp_path, capsys):
     assert code == 0, err
     assert out.endswith("warning\np.yaml:5:20: params.data.default: param `data` is a local path; pass --param "
                         "data=gs://... when you submit\nno place\n"), out
+
+
+def test_local_steps_print_utf8_whatever_the_caller_s_io_encoding():
+    """Under PYTHONIOENCODING=ascii (a CI job's) a step printing 'café' failed locally with UnicodeEncodeError,
+    though the image a cluster runs it in is UTF-8; the steps get UTF-8, a UTF-8 setting of the caller's stays."""
+    from kubepipe.backends.local.runner import _utf8_io
+
+    assert _utf8_io({"PYTHONIOENCODING": "ascii"}) == _utf8_io({}) == {"PYTHONIOENCODING": "utf-8"}
+    assert _utf8_io({"PYTHONIOENCODING": "UTF-8:surrogateescape"}) == {}

@@ -326,7 +326,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
                         _environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
-                                  CHECKPOINT_KEY_ENV: checkpoint_key}):
+                                  CHECKPOINT_KEY_ENV: checkpoint_key, **_utf8_io(os.environ)}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
@@ -363,6 +363,13 @@ def _where(rec: StepRecord | None) -> str:
     if rec is None:
         return "kfp.local stopped the run before its first step: "
     return f"kfp.local stopped the run {'during' if rec.state == 'RUNNING' else 'after'} step `{rec.name}`: "
+
+
+def _utf8_io(environ) -> dict[str, str]:
+    """PYTHONIOENCODING for the steps: UTF-8, as in the image a cluster runs them in. An ASCII one (a CI job's
+    PYTHONIOENCODING=ascii) made a step that prints 'café' fail locally with UnicodeEncodeError."""
+    current = environ.get("PYTHONIOENCODING", "")
+    return {} if current.lower().replace("_", "-").startswith(("utf-8", "utf8")) else {"PYTHONIOENCODING": "utf-8"}
 
 
 @contextlib.contextmanager
