@@ -36,7 +36,8 @@ def live_quality(
 
     Returns:
         evaluation: JSON: live metrics per version, the checks, the registry records.
-        metrics: live accuracy and f1_macro (of the newest version), labelled rows.
+        metrics: live accuracy and f1_macro of the champion (else of the newest version) and that version
+            (live_version), labelled rows.
         quality_dropped: Whether a version fell below a threshold (wire into trigger-retrain).
         labelled: Rows with a label.
     """
@@ -55,10 +56,12 @@ def live_quality(
     evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
     if out["versions"]:
-        newest = out["versions"][max(out["versions"], key=lambda v: (len(v), v))]
+        shown = out["versions"][out["headline"]]
         for name in ("accuracy", "f1_macro"):
-            if newest.get(name) is not None:
-                metrics.log_metric(f"live_{name}", newest[name])
+            if shown.get(name) is not None:
+                metrics.log_metric(f"live_{name}", shown[name])
+        if out["headline"].isdigit():
+            metrics.log_metric("live_version", int(out["headline"]))
     return namedtuple("LiveOutputs", ["quality_dropped", "labelled"])(bool(out["quality_dropped"]),
                                                                       int(out.get("labelled_rows", 0)))
 

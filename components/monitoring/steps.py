@@ -98,7 +98,22 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
                               {"window": {**window, "labels": labels}, "metrics": _jsonable(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
+    out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name)
     return out
+
+
+def _headline(versions: list[str], registry_uri: str, model: str) -> str:
+    """The version the step's metrics stand for: the champion (it serves the stable traffic) when it answered in
+    the window, else the newest. A canary rolled back keeps its rows in the window and must not stand for the model."""
+    from kubepipe.components.registry import Registry, RegistryError
+
+    if not versions:
+        return ""
+    try:
+        champion = Registry(registry_uri).aliases(model).get("champion") if registry_uri else None
+    except (RegistryError, OSError, ValueError):
+        champion = None
+    return str(champion) if str(champion) in versions else versions[-1]
 
 
 def _held(registry_uri: str, model: str) -> set[int]:

@@ -300,3 +300,35 @@ def test_a_bad_timestamp_or_instance_cell_in_a_prediction_log_error_is_masked():
     assert "jane.doe" not in str(info.value)
     with pytest.raises(DataError, match=r"data row 2, 'j\*\*\*@example\.com'"):
         _instances(pd.Series(["0", "jane.doe@example.com"]), "predictions")
+
+
+def test_the_step_metrics_are_the_champions_not_a_rolled_back_canarys(tmp_path):
+    """After a canary (v2) was rolled back, its rows stay in the window: the run table said live_f1_macro of v2
+    (the newest), not of v1, which serves the traffic."""
+    from types import SimpleNamespace
+
+    from kfp.dsl import Artifact, Metrics
+    from sklearn.metrics import accuracy_score
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring import ops
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    for _ in range(2):
+        Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    Registry(reg).promote("merchant", 1, reason="deployed")
+    log = _log()
+    log.loc[log["model_version"] == "2", "prediction"] = "fuel"  # the canary's answers: much worse
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(tmp_path / "labels.csv", index=False)
+    metrics = Metrics(name="metrics", uri=str(tmp_path / "metrics"))
+    ops.live_quality.python_func(
+        predictions=SimpleNamespace(path=str(tmp_path / "log.parquet")), model_name="merchant",
+        evaluation=Artifact(name="evaluation", uri=str(tmp_path / "evaluation.json")), metrics=metrics,
+        labels=str(tmp_path / "labels.csv"), thresholds={}, ctx_registry_uri=reg)
+    v1 = log[log["model_version"] == "1"]
+    assert metrics.metadata["live_version"] == 1
+    assert metrics.metadata["live_accuracy"] == pytest.approx(accuracy_score(v1["truth"], v1["prediction"]))
