@@ -285,3 +285,12 @@ def test_a_bool_is_refused_where_a_number_goes_not_read_as_1(extra, path):
 def test_a_number_from_the_environment_still_sets_a_number():
     text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    retries: '${env.KP_R:-2}'")
     assert load_pipeline_text(text, "p.yaml", environ={"KP_R": "3"}).spec.steps["a"].retries == 3
+
+
+@pytest.mark.parametrize("name", ["exit-handler-1", "for-loop-2", "condition-3", "condition_branches_1"])
+def test_a_step_named_like_a_kfp_group_is_refused(name):
+    """`exit-handler-1` with an `on_exit:` and a step reading it passed validate, then compile stopped with
+    'internal error: ValueError: Ambiguous dependency name "exit-handler-1". It matches both a task and a group'."""
+    (issue,) = issues_of(BASE.replace("  a:", f"  {name}:"))
+    assert issue.path == f"steps.{name}" and "is a name KFP gives its own groups" in issue.message
+    assert "Ambiguous dependency name" in issue.hint

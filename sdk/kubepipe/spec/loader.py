@@ -229,6 +229,9 @@ def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()
             for m, ref in find_refs(data) if not (isinstance(ref, Ref) and ref.kind == "env")][:1]
 
 
+_KFP_GROUP = re.compile(r"(exit-handler|condition|condition-branches|for-loop)-\d+")  # kfp's dsl group names
+
+
 def _structure(data: dict, loc: Locator) -> list[Issue]:
     """Names the models cannot check: step and param names."""
     issues = []
@@ -240,6 +243,12 @@ def _structure(data: dict, loc: Locator) -> list[Issue]:
             if not re.match(STEP_RE, name):
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is not allowed",
                                         hint="use lowercase letters, digits, `_` and `-`, starting with a letter"))
+                continue
+            if _KFP_GROUP.fullmatch(task_name(name)):
+                issues.append(loc.issue(("steps", name), f"step name `{name}` is a name KFP gives its own groups "
+                                        "(exit-handler-N, condition-N, condition-branches-N, for-loop-N)",
+                                        hint="rename the step (KFP's compiler can stop at it: "
+                                             "'Ambiguous dependency name')"))
                 continue
             first = seen.setdefault(task_name(name), f"step `{name}`")
             if first != f"step `{name}`":
