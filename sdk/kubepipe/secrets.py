@@ -112,7 +112,7 @@ def _webhook_path(netloc: str, path: str) -> str:
     for host_pattern, kept in _WEBHOOKS:
         head = kept.match(path)
         if host_pattern.match(host) and head and path[head.end():].strip("/"):
-            tail = re.search(r"[.,:;)\]]*$", path).group(0)
+            tail = path[len(path.rstrip(".,:;)]")):]
             return head.group(0) + REDACTED + tail
     return path
 

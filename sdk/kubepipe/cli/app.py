@@ -137,7 +137,8 @@ def _closed_pipe() -> None:
     """The reader of stdout went away (`| head -1`): nothing failed, nothing more to say. Exit 141, quietly:
     stdout goes to /dev/null, so the interpreter's last flush does not print a BrokenPipeError."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        if sys.__stdout__ is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
     except (OSError, AttributeError, ValueError):
         pass
     sys.exit(CLOSED_PIPE)

@@ -24,7 +24,7 @@ def dash_is_stdout(value: Optional[Path]) -> Optional[Path]:
 def parse_params(items: list[str] | None) -> dict[str, str]:
     from kubepipe.errors import UserError
 
-    out = {}
+    out: dict[str, str] = {}
     for item in items or []:
         if "=" not in item:
             raise UserError(f"--param {item}: expected name=value")
