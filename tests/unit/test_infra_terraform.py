@@ -376,7 +376,7 @@ def test_the_pipeline_runner_may_read_the_inference_service_crd_the_deploy_step_
     name, body = role.groups()
     assert 'api_groups     = ["apiextensions.k8s.io"]' in body and '"customresourcedefinitions"' in body
     assert f'resource_names = ["{CRD_NAME}"]' in body and 'verbs          = ["get"]' in body
-    binding = re.search(rf'resource "kubernetes_cluster_role_binding_v1" "\w+" \{{(.*?)\n\}}', text, re.S).group(1)
+    binding = re.search(r'resource "kubernetes_cluster_role_binding_v1" "\w+" \{(.*?)\n\}', text, re.S).group(1)
     assert f"kubernetes_cluster_role_v1.{name}.metadata[0].name" in binding
     assert 'name      = "pipeline-runner"' in binding and 'namespace = "kubeflow"' in binding
 

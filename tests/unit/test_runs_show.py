@@ -245,8 +245,8 @@ def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):
         run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
                         steps=[StepRecord("many")])
         heard = []
-        watcher = _Watcher(run, io.StringIO(), {"many": "many"}, lambda e: heard.append((e.kind, e.step.state)),
-                           foreach={"many"})
+        watcher = _Watcher(run, io.StringIO(), {"many": "many"},
+                           lambda e, heard=heard: heard.append((e.kind, e.step.state)), foreach={"many"})
         for ok in items:
             watcher.write(item(ok))
         watcher.loops_finished()

@@ -157,7 +157,7 @@ class InputChecks:
             produced = Port(b.name, "parameter", param.type)
             if not compatible(produced, port):
                 self.err(p, f"param `{b.name}` is {param.type} but `{p[-1]}` expects {port.type}",
-                         hint=f"declare it `type: float` (KFP does not turn a run-time int into a float)"
+                         hint="declare it `type: float` (KFP does not turn a run-time int into a float)"
                          if (param.type, port.type) == ("int", "float") else None)
                 return False
             return True

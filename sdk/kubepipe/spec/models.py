@@ -67,7 +67,7 @@ class Spec(Strict):
     @classmethod
     def _no_bool_as_number(cls, v: Any, info: Any) -> Any:
         if isinstance(v, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
-            raise ValueError(f"a number is expected here, not a bool (YAML reads yes, no, on, off, true and false "
+            raise ValueError("a number is expected here, not a bool (YAML reads yes, no, on, off, true and false "
                              "as booleans)")
         return v
 
