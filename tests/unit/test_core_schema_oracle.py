@@ -31,6 +31,8 @@ CASES = [  # (YAML after the head, what it shows)
     ("steps:\n  Big:\n    component: ops:say\n", "step name upper case"),
     ("steps:\n  1x:\n    component: ops:say\n", "step name starting with a digit"),
     ("steps:\n  a-b_c:\n    component: ops:say\n", "step name with - and _"),
+    ("steps:\n  exit_handler-1:\n    component: ops:say\n", "step name of a KFP group"),
+    ("steps:\n  for-loop-x:\n    component: ops:say\n", "step name like a KFP group's"),
     ("defaults: {retries: 21}\nsteps:\n" + STEP, "retries above 20"),
     ("defaults: {retries: -1}\nsteps:\n" + STEP, "retries below 0"),
     ("defaults: {retries: 20, timeout: 2h}\nsteps:\n" + STEP, "retries and timeout in range"),

@@ -15,7 +15,7 @@ from kubepipe.errors import Issue, ValidationError
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import Ref, find_refs, resolve_env, without_unset_env
-from kubepipe.spec.models import EXIT_TASK, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
+from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
 __all__ = ["LoadedPipeline", "SpecErrors", "load_pipeline", "load_pipeline_text"]
@@ -229,9 +229,6 @@ def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()
             for m, ref in find_refs(data) if not (isinstance(ref, Ref) and ref.kind == "env")][:1]
 
 
-_KFP_GROUP = re.compile(r"(exit-handler|condition|condition-branches|for-loop)-\d+")  # kfp's dsl group names
-
-
 def _structure(data: dict, loc: Locator) -> list[Issue]:
     """Names the models cannot check: step and param names."""
     issues = []
@@ -244,7 +241,7 @@ def _structure(data: dict, loc: Locator) -> list[Issue]:
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is not allowed",
                                         hint="use lowercase letters, digits, `_` and `-`, starting with a letter"))
                 continue
-            if _KFP_GROUP.fullmatch(task_name(name)):
+            if re.fullmatch(KFP_GROUP_RE, task_name(name)):
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is a name KFP gives its own groups "
                                         "(exit-handler-N, condition-N, condition-branches-N, for-loop-N)",
                                         hint="rename the step (KFP's compiler can stop at it: "

@@ -21,6 +21,7 @@ __all__ = [
 
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 STEP_RE = r"^[a-z_][a-z0-9_-]*$"
+KFP_GROUP_RE = r"(exit-handler|condition|condition-branches|for-loop)-\d+"  # a task name kfp's dsl groups take
 # a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
 PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
@@ -320,6 +321,7 @@ class Pipeline(Spec):
     include: list[str] = Field([], description="YAML files whose `defaults` this pipeline starts from.")
     params: dict[str, Param] = Field({}, json_schema_extra=_names(PARAM_RE, **{"not": {"enum": keyword.kwlist}}))
     defaults: StepDefaults = StepDefaults()
-    steps: dict[str, Step] = Field(min_length=1, json_schema_extra=_names(STEP_RE))
+    steps: dict[str, Step] = Field(min_length=1, json_schema_extra=_names(STEP_RE, **{"not": {
+        "pattern": "^[-_]*" + KFP_GROUP_RE.replace("-", "[-_]+") + "[-_]*$"}}))  # its task name, as task_name maps
     on_exit: Step | None = Field(None, description="Runs after all steps, whatever their status.")
     schedule: Schedule | None = None
