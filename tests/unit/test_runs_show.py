@@ -276,3 +276,23 @@ def test_local_steps_print_utf8_whatever_the_caller_s_io_encoding():
 
     assert _utf8_io({"PYTHONIOENCODING": "ascii"}) == _utf8_io({}) == {"PYTHONIOENCODING": "utf-8"}
     assert _utf8_io({"PYTHONIOENCODING": "UTF-8:surrogateescape"}) == {}
+
+
+def test_an_interrupted_run_s_steps_that_never_started_are_skipped(tmp_path, monkeypatch):
+    """After Ctrl-C the record of the finished (FAILED) run still said PENDING for the steps that never started,
+    a state only a run in progress has; they are SKIPPED, with why."""
+    import kubepipe.backends.local.watchdog as watchdog
+    from kubepipe.backends.local.guard import guarded
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    monkeypatch.setattr(watchdog, "start_watchdog", lambda *a, **kw: None)
+    monkeypatch.setattr(watchdog, "stop_watchdog", lambda w: None)
+    monkeypatch.setattr(watchdog, "stop_run_tasks", lambda *a, **kw: [])
+    (tmp_path / "p-1").mkdir()
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
+                    steps=[StepRecord("second", "RUNNING", 1.0), StepRecord("first")])
+    with pytest.raises(KeyboardInterrupt):
+        with guarded(run):
+            raise KeyboardInterrupt()
+    assert [(s.state, s.error, s.note) for s in run.steps] == [
+        ("FAILED", "interrupted (Ctrl-C)", None), ("SKIPPED", None, "skipped: the run was interrupted (Ctrl-C)")]

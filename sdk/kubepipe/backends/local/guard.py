@@ -83,6 +83,8 @@ def guarded(run: RunResult) -> Iterator[None]:
         for s in run.steps:
             if s.state == "RUNNING":
                 s.state, s.finished_at, s.error = "FAILED", time.time(), f"interrupted ({why})"
+            elif s.state == "PENDING":  # never started: as a run that ends otherwise says of such a step
+                s.state, s.note = "SKIPPED", f"skipped: the run was interrupted ({why})"
         run.state, run.finished_at = "FAILED", time.time()
         run.error = (f"interrupted ({why})" + (f" during step `{step.name}`" if step else "")
                      + (f"; its tasks were stopped (pids {', '.join(map(str, stopped))})" if stopped else ""))
