@@ -27,8 +27,17 @@ _SAME_START_S = 0.05  # create times are clock ticks: equal within this
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    """The hint naming the choice closest to `word`, case aside (`PAN` -> `pan`, `Amout` -> `amount`), or None.
+    Of choices that differ only in case, the one closest as written wins."""
+    word = str(word)
+    by_folded: dict[str, list[str]] = {}
+    for choice in sorted(set(map(str, choices))):
+        by_folded.setdefault(choice.casefold(), []).append(choice)
+    close = difflib.get_close_matches(word.casefold(), list(by_folded), n=1, cutoff=0.6)
+    if not close:
+        return None
+    best = max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
+    return f"did you mean `{best}`?"
 
 
 def first_line(exc: BaseException) -> str:

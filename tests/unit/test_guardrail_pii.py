@@ -345,3 +345,16 @@ def test_the_guardrail_masks_phone_numbers_only_where_its_pii_rule_checks_them()
         ("pii:phone", "[0].text", "NETFLIX.COM ***-***-**72 CA"), ("pii:phone", "[0].contact", "+** ** **** **58")]
     assert {v["input"] for v in violations} == {"who is +* (***) ***-**43?"}
     assert judge({"pii": ["pan"]}, ["q"], [[hit]], [1.0])[0] == []  # off by default
+
+
+def test_a_pii_kind_in_another_case_gets_the_hint():
+    # before: difflib compares case, so `pii: [PAN]` said only 'use pan, email, iban, phone'
+    from kubepipe.components.guardrail.rules import rule_issues
+    from kubepipe.util import did_you_mean
+
+    issues = rule_issues({"pii": ["PAN", "Emial"]})
+    assert [(i.path, i.message, i.hint) for i in issues] == [
+        (("rules", "pii", 0), "unknown PII pattern 'PAN'", "did you mean `pan`?"),
+        (("rules", "pii", 1), "unknown PII pattern 'Emial'", "did you mean `email`?")]
+    assert did_you_mean("amout", ["Amount", "amount"]) == "did you mean `amount`?"  # as written, of two cases
+    assert did_you_mean("k", ["query", "queries"]) is None
