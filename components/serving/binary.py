@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import BadRequest, load_json
+from kubepipe.components.serving.payloads import BadRequest, json_type, load_json
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
 
@@ -41,7 +41,7 @@ def split_binary_request(body: bytes, value: str) -> dict:
     except ValueError as exc:  # invalid JSON, not UTF-8, or nested too deeply
         raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
     if not isinstance(head, dict):
-        raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {type(head).__name__}")
+        raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {json_type(head)}")
     check_binary_inputs(head, body[n:])
     return head
 
@@ -58,12 +58,12 @@ def check_binary_inputs(head: dict, binary: bytes) -> None:
     """Check that the inputs' `binary_data_size`s tile `binary` exactly and that each tensor fits its shape."""
     inputs = head.get("inputs")
     if not isinstance(inputs, list):
-        raise BadRequest("inputs", f"expected a list of input tensors, got {type(inputs).__name__}")
+        raise BadRequest("inputs", f"expected a list of input tensors, got {json_type(inputs)}")
     offset = 0
     for i, inp in enumerate(inputs):
         where = f"inputs[{i}]"
         if not isinstance(inp, dict):
-            raise BadRequest(where, f"expected an object with name, datatype, shape, got {type(inp).__name__}")
+            raise BadRequest(where, f"expected an object with name, datatype, shape, got {json_type(inp)}")
         if not isinstance(inp.get("name"), str):
             raise BadRequest(f"{where}.name", "missing or not a string")
         datatype = inp.get("datatype")
@@ -72,7 +72,7 @@ def check_binary_inputs(head: dict, binary: bytes) -> None:
         shape = _shape(inp, where)
         params = inp.get("parameters")
         if params is not None and not isinstance(params, dict):
-            raise BadRequest(f"{where}.parameters", f"expected an object, got {type(params).__name__}")
+            raise BadRequest(f"{where}.parameters", f"expected an object, got {json_type(params)}")
         if "data" in inp:
             continue  # JSON data: checked like any JSON request
         field = f"{where}.parameters.binary_data_size"
@@ -120,16 +120,16 @@ def _check_tensor(raw: bytes, datatype: str, shape: list[int], field: str) -> No
 def _check_outputs(head: dict) -> None:
     """The shapes kserve's decoder reads without checking (a missing `name` was a KeyError, a 500)."""
     if head.get("id") is not None and not isinstance(head["id"], str):
-        raise BadRequest("id", f"expected a string, got {type(head['id']).__name__}")
+        raise BadRequest("id", f"expected a string, got {json_type(head['id'])}")
     params = head.get("parameters")
     if params is not None and not isinstance(params, dict):
-        raise BadRequest("parameters", f"expected an object, got {type(params).__name__}")
+        raise BadRequest("parameters", f"expected an object, got {json_type(params)}")
     outputs = head.get("outputs")
     if outputs is not None and not isinstance(outputs, list):
-        raise BadRequest("outputs", f"expected a list of requested outputs, got {type(outputs).__name__}")
+        raise BadRequest("outputs", f"expected a list of requested outputs, got {json_type(outputs)}")
     for j, out in enumerate(outputs or []):
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise BadRequest(f"outputs[{j}].name", "missing or not a string")
         if out.get("parameters") is not None and not isinstance(out["parameters"], dict):
-            raise BadRequest(f"outputs[{j}].parameters", f"expected an object, got {type(out['parameters']).__name__}")
+            raise BadRequest(f"outputs[{j}].parameters", f"expected an object, got {json_type(out['parameters'])}")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
-           "V2_OUTPUTS", "load_json"]
+           "V2_OUTPUTS", "load_json", "json_type"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -93,9 +93,21 @@ def _check_size(field_name: str, n: int, spec: InputSpec) -> None:
                          "per request (split it into several requests)", status=413)
 
 
+def json_type(value: Any) -> str:
+    """What a client sent, in JSON's words (a client never wrote `NoneType` or `dict`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    for kind, name in ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__  # bytes of a binary tensor, ...
+
+
 def _text(value: Any, where: str, spec: InputSpec) -> str:
     if not isinstance(value, str):
-        raise BadRequest(where, f"expected a string, got {type(value).__name__}")
+        raise BadRequest(where, f"expected a string, got {json_type(value)}")
     if len(value) > spec.max_text_length:
         raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
     return value
@@ -105,7 +117,7 @@ def _number(value: Any, where: str) -> float:
     if value is None:
         return math.nan  # a missing feature: the model's encoder imputes the training mean
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest(where, f"expected a number, got {type(value).__name__}")
+        raise BadRequest(where, f"expected a number, got {json_type(value)}")
     try:
         number = float(value)
     except OverflowError:
@@ -131,7 +143,7 @@ def _row(value: Any, where: str, spec: InputSpec) -> list[float]:
         if k and len(value) != k:
             raise BadRequest(where, f"expected {k} numbers ({', '.join(spec.features)}), got {len(value)}")
         return [_number(v, f"{where}[{j}]") for j, v in enumerate(value)]
-    raise BadRequest(where, f"expected an object of features or a list of {k} numbers, got {type(value).__name__}")
+    raise BadRequest(where, f"expected an object of features or a list of {k} numbers, got {json_type(value)}")
 
 
 def parse_v1(body: Any, spec: InputSpec) -> Parsed:
@@ -141,17 +153,17 @@ def parse_v1(body: Any, spec: InputSpec) -> Parsed:
             body = load_json(body)
         except ValueError as exc:
             if isinstance(body, str):  # kserve decoded the body: it was a JSON string ("x"), not bad JSON
-                raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got str') from None
+                raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got a string') from None
             raise BadRequest("body", f"malformed JSON: {exc}; send a JSON object with "
                              "Content-Type: application/json") from None
     if not isinstance(body, dict):
-        raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {type(body).__name__}')
+        raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {json_type(body)}')
     if "instances" not in body:
         hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
         raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")
     inst = body["instances"]
     if not isinstance(inst, list):
-        raise BadRequest("instances", f"expected a list, got {type(inst).__name__}")
+        raise BadRequest("instances", f"expected a list, got {json_type(inst)}")
     _check_size("instances", len(inst), spec)
     rp = body.get("return_probabilities", False)
     if not isinstance(rp, bool):
@@ -188,7 +200,7 @@ def v2_input_name(spec: InputSpec) -> str:
 
 def _flag(params: Any, key: str, where: str) -> None:
     if params is not None and not isinstance(params, dict):
-        raise BadRequest(where or "parameters", f"expected an object, got {type(params).__name__}")
+        raise BadRequest(where or "parameters", f"expected an object, got {json_type(params)}")
     if params and key in params and not isinstance(params[key], bool):
         raise BadRequest(f"{where}.{key}" if where else key, f"expected true or false, got {params[key]!r}")
 

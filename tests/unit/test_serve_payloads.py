@@ -38,7 +38,7 @@ def test_v1_a_body_nested_too_deeply_is_a_400_not_a_500(body):
 def test_v1_a_json_string_body_is_not_called_malformed():
     with pytest.raises(BadRequest) as err:  # `-d '"STARBUCKS"'`: kserve decodes it to the str STARBUCKS
         parse_v1("STARBUCKS", TEXT)
-    assert str(err.value) == 'body: expected a JSON object like {"instances": [...]}, got str'
+    assert str(err.value) == 'body: expected a JSON object like {"instances": [...]}, got a string'
     assert "malformed" not in str(err.value) and err.value.status == 400
 
 
@@ -60,6 +60,20 @@ def test_v1_text_bad_requests_name_the_field(body, field, status):
         parse_v1(body, TEXT)
     assert err.value.field == field and err.value.status == status
     assert str(err.value).startswith(field)
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"instances": [None]}, "instances[0]: expected a string, got null"),
+    ({"instances": [{"description": 5}]}, "instances[0].description: expected a string, got a number"),
+    ({"instances": [["a"]]}, "instances[0]: expected a string, got an array"),
+    ({"instances": {"a": 1}}, "instances: expected a list, got an object"),
+    ({"instances": [True]}, "instances[0]: expected a string, got true"),
+])
+def test_v1_says_what_the_client_sent_in_json_words(body, said):
+    # it was 'got NoneType', 'got int', 'got list', 'got dict', 'got bool': Python's names, not the client's JSON
+    with pytest.raises(BadRequest) as err:
+        parse_v1(body, TEXT)
+    assert str(err.value) == said
 
 
 def test_v1_tabular_objects_lists_and_missing_values():
