@@ -79,15 +79,17 @@ IBAN_LENGTHS = {
 # group: E.164 (+, a country code, 9 to 15 digits in all, grouped by spaces or dashes, the area code maybe
 # in parentheses) and the national layouts of NANP ((212) 555-0143, 212-555-0143), the UK (020 7946 0958,
 # 07700 900123), Germany (030 12345678, 089/1234567) and France (01 23 45 67 89). Dates, amounts, ids,
-# IPs and PANs fit none (tests/unit/test_guardrail_pii.py measures it).
+# IPs and PANs fit none (tests/unit/test_guardrail_pii.py measures it). A layout of space-separated groups
+# does not start right after a digit and a space, dot or comma (it would be the tail of a longer run); one
+# that starts with + or a NANP area code may (`Total 1,234 (212) 555-0143`).
 _PHONE = re.compile(
-    r"(?<![\w+/-])(?<![0-9][ .,])(?:"
+    r"(?<![\w+/-])(?:"
     r"\+[1-9][0-9]{0,2}(?:[ -]?\([0-9]{1,4}\))?(?:[ -]?[0-9]{1,5}){1,5}"  # E.164
-    r"|(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}"  # NANP
-    r"|0(?:[1-9][0-9] [0-9]{4} [0-9]{4}|[1-9][0-9]{2} [0-9]{3} [0-9]{4}"  # UK
+    r"|(?<![0-9][.,])(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}"  # NANP
+    r"|(?<![0-9][ .,])0(?:[1-9][0-9] [0-9]{4} [0-9]{4}|[1-9][0-9]{2} [0-9]{3} [0-9]{4}"  # UK
     r"|[1-9][0-9]{3} [0-9]{6}|[1-9][0-9]{3} [0-9]{3} [0-9]{3})"
-    r"|0[1-9][0-9]{1,3}[ /][1-9][0-9]{4,7}"  # Germany
-    r"|0[1-9](?:[ .][0-9]{2}){4}"  # France
+    r"|(?<![0-9][ .,])0[1-9][0-9]{1,3}[ /][1-9][0-9]{4,7}"  # Germany
+    r"|(?<![0-9][ .,])0[1-9](?:[ .][0-9]{2}){4}"  # France
     r")(?![\w/-]|[ .,][0-9])")  # nor part of a longer run of digit groups
 
 

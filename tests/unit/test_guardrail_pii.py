@@ -358,3 +358,13 @@ def test_a_pii_kind_in_another_case_gets_the_hint():
         (("rules", "pii", 1), "unknown PII pattern 'Emial'", "did you mean `email`?")]
     assert did_you_mean("amout", ["Amount", "amount"]) == "did you mean `amount`?"  # as written, of two cases
     assert did_you_mean("k", ["query", "queries"]) is None
+
+
+@pytest.mark.parametrize("text, phone", [("Total 1,234 (212) 555-0143", "(212) 555-0143"),
+                                         ("order 77 212-555-0143", "212-555-0143"),
+                                         ("qty 3, +44 20 7946 0958", "+44 20 7946 0958"),
+                                         ("items 1,234 020 7946 0958", None),  # the tail of a run of groups
+                                         ("v1.212.555.0143", None)])
+def test_a_phone_number_right_after_a_number_and_a_space_is_found(text, phone):
+    # before: any layout after a digit and a space or comma was taken for the tail of a longer digit run
+    assert [text[f.start:f.end] for f in find_pii(text, ("phone",))] == ([phone] if phone else [])
