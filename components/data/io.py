@@ -10,7 +10,7 @@ from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact_value
-from kubepipe.util import sha256_file
+from kubepipe.util import atomic_path, sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
            "DTYPE_KINDS", "id_text", "label_text", "utc_timestamps"]
@@ -69,7 +69,8 @@ def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> di
         col = _mixed_column(df)
         where = f" column `{col}` mixes types;" if col else ""
         raise DataError(f"cannot store the dataset:{where} {str(exc).splitlines()[0]}") from None
-    pq.write_table(table, path, compression="zstd")
+    with atomic_path(path) as tmp:  # a full disk or a kill mid-write leaves the old file, not half a Parquet file
+        pq.write_table(table, tmp, compression="zstd")
     meta = {
         "format": "parquet",
         "rows": int(len(df)),

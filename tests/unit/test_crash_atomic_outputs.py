@@ -89,3 +89,16 @@ def test_the_triton_repository_files(tmp_path, monkeypatch, name):
     with pytest.raises(OSError, match="No space left"):
         triton.write_triton_repository(model_dir, tmp_path / "repo", name="m")
     assert next(root.rglob(name)).read_text() == "old" and _left(tmp_path) == []
+
+
+def test_a_dataset_written_by_a_step(tmp_path, monkeypatch):
+    """load-data's (and every data step's) Parquet file was written in place: half a file after a full disk."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import write_dataset
+
+    (tmp_path / "data").write_text("old")
+    _fail_replace_of(monkeypatch, "data")
+    with pytest.raises(OSError, match="No space left"):
+        write_dataset(pd.DataFrame({"a": [1, 2]}), tmp_path / "data")
+    assert (tmp_path / "data").read_text() == "old" and _left(tmp_path) == []
