@@ -38,7 +38,8 @@ def live_quality(
         evaluation: JSON: live metrics per version, the checks, the registry records.
         metrics: live accuracy and f1_macro of the champion (else of the newest version) and that version
             (live_version), labelled rows.
-        quality_dropped: Whether a version fell below a threshold (wire into trigger-retrain).
+        quality_dropped: Whether the champion (else the newest version) fell below a threshold (wire into
+            trigger-retrain); other versions' checks are reported, not acted on.
         labelled: Rows with a label.
     """
     import json

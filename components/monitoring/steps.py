@@ -74,6 +74,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     if len(joined) == 0:
         out["note"] = f"none of the labels in {labels} match a request logged in this window"
         return out
+    dropped: dict[str, bool] = {}
     for version, metrics in score_versions(joined).items():
         out["versions"][version] = _jsonable(metrics)
         if metrics["n_examples"] < min_labels:
@@ -85,7 +86,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
         for c in checks:
             c["note"] = f"v{version}: {c['note']}"
         out["checks"] += checks
-        out["quality_dropped"] |= any(not c["passed"] for c in checks)
+        dropped[version] = any(not c["passed"] for c in checks)
         if registry_uri and version.isdigit():
             if int(version) not in _held(registry_uri, model_name):
                 # scored and checked all the same: stopping here skipped the drift check and the retrain decision
@@ -99,6 +100,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
     out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name)
+    # the version that serves decides: a rolled-back canary's drop (its rows are still in the window) retrains nothing
+    out["quality_dropped"] = dropped.get(out["headline"], False)
     return out
 
 

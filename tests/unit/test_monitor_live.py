@@ -312,6 +312,7 @@ def test_the_step_metrics_are_the_champions_not_a_rolled_back_canarys(tmp_path):
 
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.monitoring import ops
+    from kubepipe.components.monitoring.steps import run_live_quality
     from kubepipe.components.registry import Registry
 
     reg = f"file://{tmp_path}/registry"
@@ -331,4 +332,8 @@ def test_the_step_metrics_are_the_champions_not_a_rolled_back_canarys(tmp_path):
         labels=str(tmp_path / "labels.csv"), thresholds={}, ctx_registry_uri=reg)
     v1 = log[log["model_version"] == "1"]
     assert metrics.metadata["live_version"] == 1
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="merchant",
+                           registry_uri=reg, thresholds={"accuracy": {"min": 0.6}})
+    checks = {c["note"].split(":")[0]: c["passed"] for c in out["checks"]}
+    assert checks == {"v1": True, "v2": False} and out["quality_dropped"] is False  # v2 no longer serves
     assert metrics.metadata["live_accuracy"] == pytest.approx(accuracy_score(v1["truth"], v1["prediction"]))
