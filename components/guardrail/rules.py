@@ -17,7 +17,7 @@ Checking a `rules:` block imports nothing heavy; compile time and run time use t
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeGuard
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact
@@ -35,7 +35,7 @@ def _placeholder(v: Any) -> bool:
     return isinstance(v, str) and "${" in v
 
 
-def _number(v: Any) -> bool:
+def _number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
