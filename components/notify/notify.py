@@ -80,9 +80,9 @@ def _record(state_dir: str, record: dict) -> str:
     fs, root = fsspec.core.url_to_fs(state_dir)
     stamp = record["time"].replace(":", "").replace("-", "")
     name = f"{stamp}-{record['run_id'] or 'run'}-{uuid.uuid4().hex[:8]}.json"
-    path = f"{root.rstrip('/')}/notifications/{name}"
-    fs.pipe_file(path, (line + "\n").encode("utf-8"))  # one object, written whole
-    return fs.unstrip_protocol(path)
+    remote = f"{root.rstrip('/')}/notifications/{name}"
+    fs.pipe_file(remote, (line + "\n").encode("utf-8"))  # one object, written whole
+    return fs.unstrip_protocol(remote)
 
 
 def _refusal(url: str, env: str) -> str | None:
