@@ -76,6 +76,8 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
 
     if unit not in UNITS:
         raise DataError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
+    if unit == "tokens" and not tokenizer_file:
+        raise DataError("unit: tokens needs tokenizer_file, the tokenizer.json whose tokens are counted")
     if not (isinstance(size, int) and size >= 1 and isinstance(overlap, int) and 0 <= overlap < size):
         raise DataError(f"size {size!r} / overlap {overlap!r}: need 0 <= overlap < size and size >= 1")
     require_columns(df, [text_column, id_column], source="records")
@@ -89,7 +91,7 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
         raise DataError(f"records: `{id_column}` must identify a record; duplicated: {dup[:5]} (passage ids are "
                         "derived from it)")
     texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[text_column].tolist()]
-    bounder = _token_bounder(tokenizer_file) if unit == "tokens" else (lambda ts: [_word_bounds(t) for t in ts])
+    bounder = _token_bounder(str(tokenizer_file)) if unit == "tokens" else (lambda ts: [_word_bounds(t) for t in ts])
     keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
             if c not in (text_column, id_column)]
     require_columns(df, keep, source="records")

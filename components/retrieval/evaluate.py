@@ -151,7 +151,7 @@ def evaluate_retrieval(
     gate = decide(metrics, thresholds=thresholds, relative=relative, champion_metrics=champion["metrics"] if champion else None,
                   champion_label=f"champion v{champion['version']}" if champion else "champion", baseline=baseline,
                   force=force, force_reason=force_reason, names=RETRIEVAL, step="evaluate-retrieval")
-    misses = []
+    misses: list[dict] = []
     for q, r, rk in zip(queries, relevant, ranked):
         if len(misses) >= _MISSES_SHOWN:
             break

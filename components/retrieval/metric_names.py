@@ -22,7 +22,7 @@ def is_retrieval_metric(name) -> bool:
     if name in ("mrr", "query_p99_ms"):
         return True
     m = _NAME.match(str(name))
-    return bool(m) and int(m.group(2)) <= 1000
+    return m is not None and int(m.group(2)) <= 1000
 
 
 def depth_of(name: str) -> int:

@@ -143,3 +143,9 @@ def test_records_without_any_text_are_refused_naming_the_column():
     with pytest.raises(DataError, match=r"records: `text` has no text in any of the 2 record\(s\); nothing to index"):
         chunk_records(df, text_column="text", id_column="id")
     assert chunk_records(df.assign(text=["", "x"]), text_column="text", id_column="id")["doc_id"].tolist() == ["b"]
+
+
+def test_token_units_without_a_tokenizer_say_so():
+    df = pd.DataFrame({"id": ["a"], "text": ["one two three"]})
+    with pytest.raises(DataError, match="unit: tokens needs tokenizer_file"):
+        chunk_records(df, text_column="text", id_column="id", unit="tokens")
