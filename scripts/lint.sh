@@ -56,7 +56,7 @@ if need ruff ruff; then
 fi
 
 if need mypy mypy; then
-  step "mypy sdk/kubepipe" mypy --python-executable "$PY" sdk/kubepipe
+  step "mypy (pyproject's [tool.mypy] files)" mypy --python-executable "$PY"
 fi
 
 step "declared dependencies (check_deps)" "$PY" scripts/check_deps.py
