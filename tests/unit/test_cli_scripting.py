@@ -403,3 +403,15 @@ def test_init_s_next_line_can_be_pasted(tmp_path, monkeypatch, capsys):
     proc = subprocess.run(["bash", "-c", line.removeprefix("next: ").split(" && kubepipe")[0] + " && pwd"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.stdout.strip() == str(tmp_path / "my proj")
+
+
+def test_one_step_is_singular_and_every_missing_param_is_named_with_its_flag(tmp_path, capsys):
+    # '1 steps valid'; two required params missing said 'pass --param msg=...' for the first only
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: two-params}\n"
+        "params:\n  msg: {type: str}\n  n: {type: int}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: '${params.msg}'}\n")
+    code, out, err = run_cli(capsys, "validate", str(tmp_path / "p.yaml"), "--home", str(tmp_path))
+    assert code == 0 and ": 1 step valid for target local" in out, err
+    code, out, err = run_cli(capsys, "run", str(tmp_path / "p.yaml"), "--home", str(tmp_path))
+    assert code == 2 and "missing value for params msg, n: pass --param msg=... --param n=..." in err

@@ -29,7 +29,7 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
     for note in plan.notes:
         console.note(note)
     output.show_warnings(plan.warnings)
-    console.out.print(f"[green]✓[/green] {console.escape(str(pipeline))}: {len(plan.steps)} steps valid for target "
+    console.out.print(f"[green]✓[/green] {console.escape(str(pipeline))}: {len(plan.steps)} step{'s' if len(plan.steps) != 1 else ''} valid for target "
                       f"{console.escape(target)}")
 
 

@@ -197,7 +197,8 @@ def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]
         raise UserError("\n".join(refused))
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
     if missing:
-        raise UserError(f"missing value for param {', '.join(missing)}: pass --param {missing[0]}=...")
+        flags = " ".join(f"--param {k}=..." for k in missing)
+        raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass {flags}")
     from kubepipe.plan.param_checks import refuse_run_values
 
     refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
