@@ -178,7 +178,10 @@ def new_request_id() -> str:
 
 def _request_id(scope) -> str:
     given = _header(scope, b"x-request-id")
-    rid = given.decode("latin-1").strip() if given else ""
+    try:  # UTF-8 as the client wrote it (read as latin-1, `köp-1` was logged as `kÃ¶p-1`: no label joined)
+        rid = given.decode("utf-8").strip() if given else ""
+    except UnicodeDecodeError:
+        rid = ""  # not text: a fresh id
     if not rid or len(rid) > _MAX_ID or not rid.isprintable():
         rid = new_request_id()
     REQUEST_ID.set(rid)
@@ -186,7 +189,7 @@ def _request_id(scope) -> str:
 
 
 def _with_request_id(send, rid: str):
-    header = (b"x-request-id", rid.encode("latin-1"))
+    header = (b"x-request-id", rid.encode("utf-8"))
 
     async def tagged(message):
         if message["type"] == "http.response.start":

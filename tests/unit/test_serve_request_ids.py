@@ -39,7 +39,25 @@ def test_a_forked_process_draws_its_own_ids():
 
 def test_the_clients_id_is_kept_and_a_bad_one_replaced():
     assert _request_id(_scope((b"x-request-id", b" order-17 "))) == "order-17" and REQUEST_ID.get() == "order-17"
-    for bad in (b"x" * 129, b"a\x01b", b""):
+    for bad in (b"x" * 129, b"a\x01b", b"", b"k\xf6p"):  # the last: latin-1 bytes, not UTF-8
         rid = _request_id(_scope((b"x-request-id", bad)))
         assert HEX32.fullmatch(rid) and REQUEST_ID.get() == rid
     assert HEX32.fullmatch(_request_id(_scope()))
+
+
+def test_a_non_ascii_id_is_logged_and_echoed_as_the_client_wrote_it():
+    """A UTF-8 id was read as latin-1: `köp-ü1` went into the prediction log as `kÃ¶p-Ã¼1`, so a label file
+    holding `köp-ü1` joined nothing."""
+    import asyncio
+
+    from kubepipe.components.serving.guard import _with_request_id
+
+    rid = _request_id(_scope((b"x-request-id", "köp-ü1 ☕".encode())))
+    assert rid == "köp-ü1 ☕" == REQUEST_ID.get()
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(_with_request_id(send, rid)({"type": "http.response.start", "status": 200, "headers": []}))
+    assert dict(sent[0]["headers"])[b"x-request-id"] == "köp-ü1 ☕".encode()
