@@ -118,7 +118,7 @@ def test_a_bound_no_score_can_meet_is_located():
     """`f1_macro: {min: 85}` (a percentage) validated and rejected every model ('f1_macro 0.950 < min 85.000')."""
     (pct,) = gate_issues({"f1_macro": {"min": 85}})
     assert pct == (("thresholds", "f1_macro", "min"), "`f1_macro` is a score in [0, 1]: min 85 can never be met",
-                   "write 0.85 for 85%")
+                   "write 0.85 for 85%", "error")
     (neg,) = gate_issues(slices={"column": "c", "thresholds": {"recall:fraud": {"max": "-0.1"}}})
     assert neg.path == ("slices", "thresholds", "recall:fraud", "max") and "max -0.1 can never be met" in neg.message
     assert gate_issues({"accuracy": {"min": 1.0, "max": 1.0}, "ece": {"max": 0.0}}) == []  # the ends are fine
@@ -133,7 +133,8 @@ def test_a_relative_rule_beyond_a_scores_range_is_located():
     """`max_regression: 2` (2 points meant) let any regression through; `min_improvement: 1.5` rejected all."""
     (always,) = gate_issues(relative={"f1_macro": {"max_regression": 2}})
     assert always == (("relative", "f1_macro", "max_regression"), "`f1_macro` is a score in [0, 1], so it changes by "
-                      "at most 1: max_regression 2 always holds: the rule never rejects", "write 0.02 for 2 points")
+                      "at most 1: max_regression 2 always holds: the rule never rejects", "write 0.02 for 2 points",
+                      "error")
     (never,) = gate_issues(relative={"recall:fraud": {"min_improvement": "1.5"}})
     assert never.message.endswith("min_improvement 1.5 can never be met")
     assert gate_issues(relative={"f1_macro": {"max_regression": 1}, "log_loss": {"max_regression": 3},
