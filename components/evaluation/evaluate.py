@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _require_finite(model, inputs, proba: np.ndarray, what: str) -> None:
     if not len(bad):
         return
     i = int(bad[0])
-    enc = getattr(model, "encoder", None)
+    enc: Any = getattr(model, "encoder", None)  # a tabular model's: it names the overflowing feature
     why = (enc.overflow_note(enc.matrix(inputs.iloc[[i]])[0]) if hasattr(enc, "overflow_note") and
            hasattr(inputs, "iloc") else "not numbers (NaN)")
     raise DataError(f"holdout row {i}: {what}'s probabilities are not numbers ({len(bad)} row(s)): {why}")
@@ -220,7 +221,7 @@ def evaluate_model(
             champion["path"] = champion.pop("uri")  # the record names the registry's copy, not the download
     if serving:
         metrics.update(serving["challenger"]["metrics"])
-        if "champion" in serving:
+        if "champion" in serving and champion is not None:  # measured only beside a champion
             champion["metrics"].update(serving["champion"]["metrics"])
     gate = decide(
         scalar_metrics(metrics), thresholds=thresholds, relative=relative, slices=slices, slice_metrics=slice_m,
@@ -266,7 +267,7 @@ def _require_unseen_holdout(model, holdout_path) -> None:
 def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None) -> list[CheckIssue]:
     """Gate metrics this model can never have: a per-class metric of a label it was not trained on
     (`f1:digitl`), a binary-only metric (roc_auc) of a model with more than two labels."""
-    named = [(("thresholds", m), m) for m in thresholds or {}] + [(("relative", m), m) for m in relative or {}]
+    named: list[tuple[tuple, Any]] = [(("thresholds", m), m) for m in thresholds or {}] + [(("relative", m), m) for m in relative or {}]
     inner = (slices or {}).get("thresholds")
     named += [(("slices", "thresholds", m), m) for m in inner] if isinstance(inner, dict) else []
     issues = []

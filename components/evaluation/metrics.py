@@ -62,7 +62,7 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
             "predicted": pred.astype(int)}
 
 
-def label_scores(y_true: Sequence[int], y_pred: Sequence[int], n_labels: int) -> dict:
+def label_scores(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_labels: int) -> dict:
     """Scores from predicted labels: accuracy, f1_micro and the macro averages (sklearn's rule:
     over labels present in y_true or y_pred), plus `confusion_matrix` and `per_class` arrays."""
     y, pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)

@@ -160,7 +160,8 @@ def _round(model, requests: list, deadline: float) -> dict:
     import numpy as np
 
     gc.collect()  # every round starts from the same heap, so one round does not pay for another's garbage
-    times, tokens = [], 0
+    times: list[float] = []
+    tokens = 0
     for batch, n_tokens in requests:
         if times and time.monotonic() > deadline:
             break
