@@ -337,3 +337,12 @@ def test_the_step_metrics_are_the_champions_not_a_rolled_back_canarys(tmp_path):
     checks = {c["note"].split(":")[0]: c["passed"] for c in out["checks"]}
     assert checks == {"v1": True, "v2": False} and out["quality_dropped"] is False  # v2 no longer serves
     assert metrics.metadata["live_accuracy"] == pytest.approx(accuracy_score(v1["truth"], v1["prediction"]))
+
+
+def test_a_label_files_spaces_and_blank_labels_are_not_part_of_the_id_or_the_class():
+    """`r1 , fuel` (a hand-written CSV) joined nothing (the server logs ids stripped) and ` fuel` was a miss of the
+    served `fuel`; an empty label from a Parquet file was a class ''."""
+    log = pd.DataFrame({"request_id": ["r1", "r2", "r3"], "instance": 0, "model_version": "1",
+                        "prediction": ["fuel", "travel", "fuel"], "timestamp": pd.Timestamp("2026-03-16T10:00:00Z")})
+    joined = join_labels(log, pd.DataFrame({"request_id": [" r1 ", "r2", "r3"], "label": [" fuel", "travel ", ""]}))
+    assert joined[["request_id", "label"]].values.tolist() == [["r1", "fuel"], ["r2", "travel"]]
