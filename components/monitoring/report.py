@@ -20,7 +20,7 @@ _SHOWN = ("accuracy", "f1_macro", "precision_macro", "recall_macro")
 
 def latency_summary(df) -> dict:
     """{version: {requests, p50_ms, p95_ms, p99_ms}} from the log's per-request latency."""
-    out = {}
+    out: dict = {}
     if "latency_ms" not in df.columns or len(df) == 0:
         return out
     per_request = df.drop_duplicates("request_id")
@@ -88,7 +88,7 @@ def _decision(decision: dict | None, pipeline: str) -> str:
                 "trigger-retrain step starts to show its decision</p>")
     if not decision:
         return "<h2>Decision</h2><p>none recorded by this run (no trigger-retrain step ran)</p>"
-    kind = {"started": "fail", "starting": "fail", "cooldown": "warn"}.get(decision.get("action"), "ok")
+    kind = {"started": "fail", "starting": "fail", "cooldown": "warn"}.get(str(decision.get("action")), "ok")
     run = f" (run <code>{esc(decision['run_id'])}</code>)" if decision.get("run_id") else ""
     return (f"<h2>Decision</h2><p>{badge(decision.get('action', '?'), kind)} {esc(decision.get('reason', ''))}{run}"
             f"</p><p class=\"sub\">recorded {esc(decision.get('time', ''))}</p>")

@@ -140,7 +140,7 @@ def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
 def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
     from kubepipe.components.registry import Registry, RegistryError
 
-    out = {}
+    out: dict = {}
     if not registry_uri:
         return out
     registry = Registry(registry_uri)
