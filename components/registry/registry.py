@@ -35,7 +35,7 @@ from kubepipe.components.registry.files import (
     parse_state,
     version_number,
 )
-from kubepipe.components.registry.store import LocalStore, errno_text, open_store
+from kubepipe.components.registry.store import TEMP_PREFIX, LocalStore, errno_text, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -124,7 +124,8 @@ class Registry:
         return self.get(name, n)
 
     def gc(self, name: str | None = None, *, older_than_s: float = 3600.0, dry_run: bool = False) -> list[dict]:
-        """Remove incomplete versions (registration died) older than `older_than_s`; returns what was removed.
+        """Remove incomplete versions (registration died) older than `older_than_s`, and the temp files of a
+        create killed midway (`.tmp-*` in `aliases/` or `versions/<n>/`) as old; returns what was removed.
 
         A version any alias generation points to (champion, previous, anything on the rollback
         stack) is never touched, nor a complete or corrupt one (corrupt needs a person).
@@ -149,8 +150,28 @@ class Registry:
                     continue
                 if not dry_run:
                     self.store.remove_tree(base)
-                removed.append({"name": n_, "version": v.version, "age_s": round(age, 1),
-                                "path": self.store.uri(base)})
+                removed.append({"name": n_, "version": v.version, "what": "incomplete version",
+                                "age_s": round(age, 1), "path": self.store.uri(base)})
+            removed += self._gc_temps(n_, now, older_than_s, dry_run)
+        return removed
+
+    def _gc_temps(self, name: str, now: float, older_than_s: float, dry_run: bool) -> list[dict]:
+        """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create):
+        ignored by readers, but never removed. Those as old as an abandoned version are."""
+        folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}") for n in self._numbers(name)]
+        removed = []
+        for version, folder in folders:
+            for entry in self.store.listdir(folder):
+                if not entry.startswith(TEMP_PREFIX):
+                    continue
+                rel = f"{folder}/{entry}"
+                since = self.store.mtime(rel)
+                if since is None or now - since < older_than_s:
+                    continue
+                if not dry_run:
+                    self.store.remove_file(rel)
+                removed.append({"name": name, "version": version, "what": "temp file",
+                                "age_s": round(now - since, 1), "path": self.store.uri(rel)})
         return removed
 
     def names(self) -> list[str]:

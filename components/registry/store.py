@@ -30,7 +30,9 @@ from kubepipe.components.registry.files import tree_files
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, fsync_dir, new_file_mode
 
-__all__ = ["LocalStore", "FsspecStore", "open_store", "errno_text"]
+__all__ = ["LocalStore", "FsspecStore", "open_store", "errno_text", "TEMP_PREFIX"]
+
+TEMP_PREFIX = ".tmp-"  # LocalStore.create's temp files; one killed before its link stays until `models gc`
 
 
 def errno_text(exc: OSError) -> str:
@@ -85,7 +87,7 @@ class LocalStore:
         path = self.uri(rel)
         parent = os.path.dirname(path)
         os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=f"-{os.getpid()}")
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=TEMP_PREFIX, suffix=f"-{os.getpid()}")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -132,6 +134,13 @@ class LocalStore:
         """Remove a folder and everything in it; a missing folder is fine."""
         try:
             shutil.rmtree(self.uri(rel))
+        except FileNotFoundError:
+            pass
+
+    def remove_file(self, rel: str) -> None:
+        """Remove one file; a missing file is fine."""
+        try:
+            os.unlink(self.uri(rel))
         except FileNotFoundError:
             pass
 
@@ -309,6 +318,13 @@ class FsspecStore:
         try:
             with _reaching(self.where):
                 self.fs.rm(self._p(rel), recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def remove_file(self, rel: str) -> None:
+        try:
+            with _reaching(self.where):
+                self.fs.rm_file(self._p(rel))
         except FileNotFoundError:
             pass
 

@@ -147,7 +147,8 @@ def test_models_gc_removes_old_incomplete_versions_only(tmp_path, monkeypatch, c
     assert code == 0 and "removed clf v3" in text
     assert [(v.version, v.status) for v in reg.versions("clf")] == [(1, "ok"), (2, "ok"), (4, "incomplete")]
     assert reg.alias("clf", "champion").version == 2 and reg.alias("clf", "previous").version == 1
-    assert reg.gc(older_than_s=0) == [{"name": "clf", "version": 4, "age_s": pytest.approx(10, abs=30),
+    assert reg.gc(older_than_s=0) == [{"name": "clf", "version": 4, "what": "incomplete version",
+                                       "age_s": pytest.approx(10, abs=30),
                                        "path": reg.store.uri("clf/versions/4")}]
     assert [v.version for v in reg.versions("clf")] == [1, 2]
 

@@ -506,3 +506,23 @@ def test_a_local_registry_writes_files_others_can_read(tmp_path):
              for d, _, files in os.walk(tmp_path / "reg") for f in files}
     assert {"clf/versions/1/version.json", "clf/versions/1/claim.json"} <= set(modes), modes
     assert {p: m for p, m in modes.items() if m != 0o644} == {}
+
+
+def test_gc_removes_old_temp_files_a_killed_create_left(tmp_path):
+    """A create killed before its link left `.tmp-*` in aliases/ or versions/<n>/, never swept by gc."""
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    root = tmp_path / "reg" / "clf"
+    old = [root / "aliases" / ".tmp-abc-999", root / "versions" / "1" / ".tmp-def-999"]
+    young = root / "versions" / "1" / ".tmp-new-998"
+    for f in old + [young]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"{half")
+    for f in old:
+        os.utime(f, (os.path.getmtime(f) - 7200,) * 2)
+    assert [r["path"] for r in reg.gc("clf", older_than_s=3600, dry_run=True)] == [str(f) for f in old]
+    assert all(f.exists() for f in old)
+    got = reg.gc("clf", older_than_s=3600)
+    assert [(r["what"], r["version"]) for r in got] == [("temp file", None), ("temp file", 1)]
+    assert not any(f.exists() for f in old) and young.exists()
+    assert reg.get("clf", 1).ok

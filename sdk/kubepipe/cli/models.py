@@ -224,7 +224,8 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
                                         help="Minutes since an unfinished registration started."),
        dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
        registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
-    """Remove incomplete versions (their registration died: killed, full disk) older than --older-than.
+    """Remove incomplete versions (their registration died: killed, full disk) older than --older-than,
+    and temp files (.tmp-*) a killed write left in the registry, as old.
 
     Complete and corrupt versions, and any version an alias or the rollback stack points to, are
     never touched. Younger incomplete versions may still be copying, so they stay.
@@ -234,11 +235,12 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
         output.emit("ModelGc", {"dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
         return
     if not removed:
-        console.out.print(f"no incomplete versions older than {older_than:g} min")
+        console.out.print(f"no incomplete versions or temp files older than {older_than:g} min")
         return
     verb = "would remove" if dry_run else "removed"
-    output.table(("action", "model", "version", "age (min)", "path"),
-                 [(verb, r["name"], f"v{r['version']}", f"{r['age_s'] / 60:.0f}", r["path"]) for r in removed])
+    output.table(("action", "model", "version", "what", "age (min)", "path"),
+                 [(verb, r["name"], "-" if r["version"] is None else f"v{r['version']}", r["what"],
+                   f"{r['age_s'] / 60:.0f}", r["path"]) for r in removed])
 
 
 def register(app: typer.Typer) -> None:
