@@ -329,25 +329,21 @@ class FsspecStore:
             pass
 
     def mtime(self, rel: str) -> float | None:
-        try:
-            with _reaching(self.where, self.uri(rel), "read its modification time"):
+        """A file's modification time; a folder's is its newest file's: object stores (S3, GCS) keep no time for
+        a folder, so an unfinished version without claim.json had no age and `models gc` never removed it."""
+        with _reaching(self.where, self.uri(rel), "read its modification time"):
+            try:
                 info = self.fs.info(self._p(rel))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        for key in ("mtime", "LastModified", "updated", "created"):
-            value = info.get(key)
-            if isinstance(value, (int, float)):
-                return float(value)
-            if hasattr(value, "timestamp"):
-                return value.timestamp()
-            if isinstance(value, str):
-                import datetime as dt
-
-                try:
-                    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-                except ValueError:
-                    continue
-        return None
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if info.get("type") != "directory":
+                return _info_time(info)
+            try:
+                found = self.fs.find(self._p(rel), detail=True)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        times = [t for t in map(_info_time, found.values()) if t is not None]
+        return max(times, default=_info_time(info))
 
     def local_path(self, rel: str) -> str:
         """Download a folder into a fresh temp dir (remote models are read locally)."""
@@ -374,6 +370,24 @@ class FsspecStore:
     def drop_local(self, path: str) -> None:
         """A folder `local_path` returned is no longer needed: the download is removed."""
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def _info_time(info: dict) -> float | None:
+    """The modification time an fsspec `info` entry holds, under whichever key its backend uses."""
+    for key in ("mtime", "LastModified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, str):
+            import datetime as dt
+
+            try:
+                return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def _create_excl(path: str, data: bytes) -> bool:

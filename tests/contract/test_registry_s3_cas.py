@@ -47,6 +47,21 @@ def test_exclusive_create_is_a_server_side_precondition(s3):
     assert store.create("m/aliases/00000002.json", b"x") is False
 
 
+def test_gc_ages_an_unclaimed_version_folder_by_its_newest_object(s3, tmp_path):
+    """S3 has no folder mtimes: a version folder without claim.json had no age, so `models gc` never removed it."""
+    reg = Registry(f"s3://{s3[1]}/reg")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    assert reg.register(str(model), name="clf").ok
+    reg.store.fs.pipe_file(f"{s3[1]}/reg/clf/versions/2/model/w.bin", b"half")  # a writer killed after its claim
+    assert [v.status for v in reg.versions("clf")] == ["ok", "incomplete"]
+    assert reg.gc("clf", older_than_s=3600) == []  # too young: may still be copying
+    got = reg.gc("clf", older_than_s=0)
+    assert [(r["version"], r["what"]) for r in got] == [(2, "incomplete version")] and 0 <= got[0]["age_s"] < 600
+    assert [v.version for v in reg.versions("clf")] == [1]
+
+
 def test_old_s3fs_is_refused(s3, monkeypatch):
     """s3fs before 2025.7.0 wrote small files on 'xb' like 'wb': refused with the fix named."""
     import importlib.metadata as md
