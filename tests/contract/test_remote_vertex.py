@@ -56,6 +56,16 @@ def test_pipeline_job_payload(vx):
     assert res.already_submitted is False
 
 
+def test_the_pipelines_labels_and_owner_are_the_jobs(vx):
+    import dataclasses
+
+    pkg = dataclasses.replace(package(), labels={"Team": "Payments", "owner": "ana@example.com"})
+    vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="2026-05-05", **vx.kw)
+    [create] = [r for r in vx.api() if r.method == "POST"]
+    assert create.body["labels"]["team"] == "payments"  # the pipeline's wins over the profile's
+    assert create.body["labels"]["owner"] == "ana-example-com"
+
+
 def test_same_pipeline_params_and_slot_cannot_start_two_runs(vx):
     pkg = package()
     first = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)

@@ -51,6 +51,7 @@ def test_vertex_job_labels_use_it():
     pkg = PipelinePackage.__new__(PipelinePackage)
     object.__setattr__(pkg, "name", "Mérchant")
     object.__setattr__(pkg, "content_hash", "sha256:" + "ab" * 32)
+    object.__setattr__(pkg, "labels", {})
     labels = job_labels(pkg, {"labels": {"Cost Center": "R&D ü"}, "experiment": "Exp 1"}, {"9lives": "x"})
     assert all(KEY.fullmatch(k) and VALUE.fullmatch(v) for k, v in labels.items()), labels
     assert labels["cost-center"] == "r-d-u" and labels["kubepipe-pipeline"] == "merchant"
@@ -59,3 +60,20 @@ def test_vertex_job_labels_use_it():
 def test_kfp_filter_is_the_v2beta1_predicate():
     assert json.loads(eq_filter("display_name", 'a "b"')) == {
         "predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": 'a "b"'}]}
+
+
+def test_metadata_labels_and_owner_reach_the_vertex_job(tmp_path):
+    # metadata.labels and owner were validated, then dropped: no job label, nothing in the run record
+    import kubepipe
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.backends.remote.vertex import job_labels
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\n"
+                 "metadata: {name: p, labels: {Team: Payments, team2: x}, owner: ana@example.com}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    compiled = kubepipe.compile(p)
+    assert compiled.plan.labels == {"Team": "Payments", "team2": "x", "owner": "ana@example.com"}
+    labels = job_labels(PipelinePackage.from_compiled(compiled), {"labels": {"team": "profile", "cc": "1"}})
+    assert labels["team"] == "payments" and labels["owner"] == "ana-example-com" and labels["cc"] == "1"
+    assert labels["kubepipe-pipeline"] == "p"

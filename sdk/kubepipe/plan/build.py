@@ -192,7 +192,7 @@ class _Builder(InputChecks):
                     target=self.profile.target, notes=self.notes,
                     warnings=self.warnings + warnings + self.paths.warnings,
                     path_params=sorted(n for n, remote in self.paths.path_params.items() if remote),
-                    remote_path_params=self.paths.remote_params)
+                    remote_path_params=self.paths.remote_params, labels=spec.metadata.run_labels())
 
     def run_check(self, info: ComponentInfo, step: Step, path: tuple, values: dict | None = None) -> None:
         if not info.check:

@@ -131,6 +131,7 @@ class Plan:
     # path a pod cannot read -> where that default is written (file:line:col)
     path_params: list[str] = field(default_factory=list)
     remote_path_params: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # metadata.labels, with metadata.owner as `owner`
 
     def step(self, name: str) -> PlanStep:
         return next(s for s in self.steps if s.name == name)

@@ -139,8 +139,14 @@ class Metadata(Spec):
     name: str = Field(pattern=NAME_RE, max_length=63,
                       description="Pipeline name: lowercase letters, digits and dashes.")
     description: str = ""
-    labels: dict[str, str] = {}
-    owner: str = ""
+    labels: dict[str, str] = Field(default={}, description=(
+        "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most) "
+        "and the local run record's (`runs show`); Kubeflow's runs have none."))
+    owner: str = Field(default="", description="Who owns the pipeline: the label `owner` of every run, as `labels`.")
+
+    def run_labels(self) -> dict[str, str]:
+        """The labels every run carries: `labels`, and `owner` as the label `owner` (it wins over one there)."""
+        return {**self.labels, **({"owner": self.owner} if self.owner else {})}
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",

@@ -36,6 +36,7 @@ class PipelinePackage:
     local_path_defaults: dict = field(default_factory=dict)
     # `--param` values -> UserError if the steps' own checks refuse one (kubepipe pipelines; a bare IR has none)
     check_values: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False, repr=False)
+    labels: dict = field(default_factory=dict)  # the pipeline's metadata.labels and owner (Plan.labels)
 
     @classmethod
     def from_compiled(cls, compiled: Any) -> "PipelinePackage":
@@ -53,6 +54,7 @@ class PipelinePackage:
             path_params=tuple(getattr(plan, "path_params", ()) or ()),
             local_path_defaults=dict(getattr(plan, "remote_path_params", {}) or {}),
             check_values=functools.partial(refuse_run_values, plan.steps) if plan is not None else None,
+            labels=dict(getattr(plan, "labels", None) or {}),
         )
 
     @classmethod

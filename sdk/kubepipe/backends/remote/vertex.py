@@ -55,7 +55,7 @@ def job_id(package: PipelinePackage, params: Mapping[str, Any] | None, slot: str
 
 def job_labels(package: PipelinePackage, profile: Mapping[str, Any], extra: Mapping[str, str] | None = None
                ) -> dict[str, str]:
-    labels = gcp_labels(profile.get("labels"))
+    labels = gcp_labels({**dict(profile.get("labels") or {}), **package.labels})
     labels.update({"kubepipe-pipeline": gcp_label(package.name), "kubepipe-hash": package.short_hash})
     if profile.get("experiment"):
         labels["kubepipe-experiment"] = gcp_label(profile["experiment"])

@@ -69,6 +69,7 @@ class RunResult:
     host: str = field(default_factory=socket.gethostname)
     resumed_from: str | None = None  # `kubepipe run --resume`: the run whose checkpoints this one continues
     checkpoint_key: str | None = None  # the run id its checkpoints are kept under (resumed: the first run's)
+    labels: dict[str, str] = field(default_factory=dict)  # the pipeline's metadata.labels and owner
 
     @property
     def ok(self) -> bool:
