@@ -378,8 +378,9 @@ def _info_time(info: dict) -> float | None:
         value = info.get(key)
         if isinstance(value, (int, float)):
             return float(value)
-        if hasattr(value, "timestamp"):
-            return value.timestamp()
+        stamp = getattr(value, "timestamp", None)  # a datetime (S3's LastModified)
+        if callable(stamp):
+            return float(stamp())
         if isinstance(value, str):
             import datetime as dt
 
