@@ -13,6 +13,8 @@ import sys
 import typing
 from pathlib import Path
 
+from kubepipe.util import atomic_write_text
+
 __all__ = ["TABLE_PATH", "INTERNAL_FIELDS", "build_table", "render", "main"]
 
 TABLE_PATH = Path(__file__).with_name("expectations_table.json")
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     text = render(build_table())
     if "--write" in args:
-        TABLE_PATH.write_text(text, encoding="utf-8")
+        atomic_write_text(TABLE_PATH, text)
         print(f"wrote {TABLE_PATH} ({len(json.loads(text)['expectations'])} expectations)")
     elif "--check" in args:
         same = TABLE_PATH.exists() and TABLE_PATH.read_text(encoding="utf-8") == text

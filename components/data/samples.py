@@ -12,6 +12,7 @@ from pathlib import Path
 from kubepipe.components.data.fraud import generate_fraud
 from kubepipe.components.data.merchant_catalogue import corrupt_catalogue, generate_catalogue, generate_descriptors
 from kubepipe.components.data.merchants import DEFAULT_MIX, generate_merchants
+from kubepipe.util import atomic_path
 
 __all__ = ["DRIFT_MIX", "bad_batch", "build_samples", "enrichment_samples", "starter_samples", "write_samples"]
 
@@ -78,7 +79,8 @@ def write_samples(out_dir: str | Path = "pipelines/data", samples: dict | None =
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, df in (build_samples() if samples is None else samples).items():
-        df.to_csv(out / name, index=False, lineterminator="\n")
+        with atomic_path(out / name) as tmp:  # a kill mid-write must not leave half a CSV for the next run
+            df.to_csv(tmp, index=False, lineterminator="\n")
         written[name] = len(df)
     return written
 

@@ -119,19 +119,19 @@ def nan_weights_copy(src: str | Path, dst: str | Path) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
 
+    from kubepipe.util import atomic_path, atomic_write_text, sha256_file
+
     dst = Path(dst)
     shutil.copytree(src, dst)
     state = load_file(str(dst / "model.safetensors"))
-    save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(dst / "model.safetensors"),
-              metadata={"format": "pt"})
+    with atomic_path(dst / "model.safetensors") as tmp:
+        save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(tmp), metadata={"format": "pt"})
     # re-record the weights' hash, as training would have: the point is a model that loads and fails warm-up
     import json
-
-    from kubepipe.util import sha256_file
 
     card = dst / "kubepipe-model.json"
     spec = json.loads(card.read_text())
     if "weights_sha256" in spec:
         spec["weights_sha256"] = sha256_file(dst / "model.safetensors")
-        card.write_text(json.dumps(spec, indent=2))
+        atomic_write_text(card, json.dumps(spec, indent=2))
     return dst

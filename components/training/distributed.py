@@ -24,6 +24,7 @@ from pathlib import Path
 from kubepipe.components.errors import ComponentError, ModelError
 from kubepipe.components.training.loop import LoopSetup, TrainingError, run_loop
 from kubepipe.components.training.trainset import TrainSet
+from kubepipe.util import atomic_write_text
 
 __all__ = ["launch", "free_port", "start_method"]
 
@@ -63,7 +64,8 @@ def _worker(rank: int, env: dict, data: TrainSet, setup: LoopSetup, world: int, 
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save({"state": state, "result": result}, Path(out) / "result.pt")
     except ComponentError as exc:
-        (Path(out) / f"error-{rank}.json").write_text(json.dumps({"type": type(exc).__name__, "message": str(exc)}))
+        atomic_write_text(Path(out) / f"error-{rank}.json",  # the parent reads it: whole or not there
+                          json.dumps({"type": type(exc).__name__, "message": str(exc)}))
         raise
     finally:
         dist.destroy_process_group()

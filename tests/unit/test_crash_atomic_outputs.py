@@ -102,3 +102,68 @@ def test_a_dataset_written_by_a_step(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         write_dataset(pd.DataFrame({"a": [1, 2]}), tmp_path / "data")
     assert (tmp_path / "data").read_text() == "old" and _left(tmp_path) == []
+
+
+def test_sample_csvs(tmp_path, monkeypatch):
+    """write_samples' CSVs were written in place (to_csv): a kill or a full disk left half a CSV."""
+    import pandas as pd
+
+    from kubepipe.components.data.samples import write_samples
+
+    (tmp_path / "a.csv").write_text("old")
+    _fail_replace_of(monkeypatch, "a.csv")
+    with pytest.raises(OSError, match="No space left"):
+        write_samples(tmp_path, {"a.csv": pd.DataFrame({"x": [1, 2]})})
+    assert (tmp_path / "a.csv").read_text() == "old" and _left(tmp_path) == []
+
+
+def test_a_distributed_rank_s_error_file(tmp_path, monkeypatch):
+    """error-{rank}.json, which the parent parses, was written in place: a kill mid-write left half a JSON."""
+    import torch.distributed as dist
+
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.training import distributed
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the worker replaces its environment
+    monkeypatch.setattr(dist, "init_process_group", lambda *a, **kw: None)
+    monkeypatch.setattr(dist, "destroy_process_group", lambda *a, **kw: None)
+
+    def fail(*a, **kw):
+        raise ComponentError("bad batch")
+
+    monkeypatch.setattr(distributed, "run_loop", fail)
+    monkeypatch.setattr(distributed, "replace", lambda setup, **kw: setup)
+    (tmp_path / "error-0.json").write_text("old")
+    _fail_replace_of(monkeypatch, "error-0.json")
+    with pytest.raises(OSError, match="No space left"):
+        distributed._worker(0, {}, None, None, 1, "gloo", 0, str(tmp_path))
+    assert (tmp_path / "error-0.json").read_text() == "old" and _left(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "kubepipe-model.json"])
+def test_the_nan_weights_demo_copy(tmp_path, monkeypatch, name):
+    import torch
+    from safetensors.torch import save_file
+
+    from kubepipe.components.serving.demo_model import nan_weights_copy
+
+    src = tmp_path / "src"
+    src.mkdir()
+    save_file({"w": torch.ones(2)}, str(src / "model.safetensors"))
+    (src / "kubepipe-model.json").write_text('{"weights_sha256": "old"}')
+    _fail_replace_of(monkeypatch, name)
+    with pytest.raises(OSError, match="No space left"):
+        nan_weights_copy(src, tmp_path / "dst")
+    assert (tmp_path / "dst" / name).read_bytes() == (src / name).read_bytes() and _left(tmp_path) == []
+
+
+def test_the_expectations_table(tmp_path, monkeypatch):
+    from kubepipe.components.data import expectations_table
+
+    monkeypatch.setattr(expectations_table, "TABLE_PATH", tmp_path / "table.json")
+    monkeypatch.setattr(expectations_table, "build_table", lambda: {"expectations": {}})
+    (tmp_path / "table.json").write_text("old")
+    _fail_replace_of(monkeypatch, "table.json")
+    with pytest.raises(OSError, match="No space left"):
+        expectations_table.main(["--write"])
+    assert (tmp_path / "table.json").read_text() == "old" and _left(tmp_path) == []
