@@ -6,6 +6,7 @@ V1 (`POST /v1/models/NAME:predict`)
   text:    {"instances": ["text", ...]}  (or [{"<text column>": "text"}, ...])
   tabular: {"instances": [{"<feature>": number, ...}, ...]}  or  [[number, ...], ...]
   optional "return_probabilities": true adds "probabilities" (ordered as the model's labels).
+  Any other top-level field is a 400 naming it (a misspelt flag would otherwise be ignored, silently).
 V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
   text:    one input named `text`, datatype BYTES, shape [n] or [n, 1], data: n strings
   tabular: one input named `features`, datatype FP32 (or FP64), shape [n, k], data: n*k numbers
@@ -21,12 +22,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from kubepipe.util import did_you_mean
+
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
-           "V2_OUTPUTS", "load_json", "json_type"]
+           "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
 V2_OUTPUTS = ("label", "probabilities")
+V1_FIELDS = ("instances", "return_probabilities")
+V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
 FP32_MAX = 3.4028234663852886e38
@@ -146,8 +151,16 @@ def _row(value: Any, where: str, spec: InputSpec) -> list[float]:
     raise BadRequest(where, f"expected an object of features or a list of {k} numbers, got {json_type(value)}")
 
 
-def parse_v1(body: Any, spec: InputSpec) -> Parsed:
-    """Validate a V1 predict body."""
+def known_fields(body: dict, fields: tuple, takes: str) -> None:
+    """A misspelt field (`return_probabilites`, `topk`) would otherwise be ignored, silently: a 400 naming it."""
+    for key in body:
+        if key not in fields:
+            hint = did_you_mean(key, fields)
+            raise BadRequest(str(key), f"unknown field; a {takes}" + (f"; {hint}" if hint else ""))
+
+
+def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES) -> Parsed:
+    """Validate a V1 predict body; `fields` are the top-level keys this kind of model takes (`takes` says so)."""
     if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded
         try:
             body = load_json(body)
@@ -161,6 +174,7 @@ def parse_v1(body: Any, spec: InputSpec) -> Parsed:
     if "instances" not in body:
         hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
         raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")
+    known_fields(body, fields, takes)
     inst = body["instances"]
     if not isinstance(inst, list):
         raise BadRequest("instances", f"expected a list, got {json_type(inst)}")

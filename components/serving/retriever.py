@@ -19,9 +19,8 @@ import numpy as np
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from kubepipe.components.errors import ModelError
-from kubepipe.util import did_you_mean
 from kubepipe.components.serving.model import ServedModel
-from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1, parse_v2
+from kubepipe.components.serving.payloads import BadRequest, InputSpec, known_fields, parse_v1, parse_v2
 
 __all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "queries_of",
            "require_text"]
@@ -63,14 +62,6 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
         raise BadRequest(field, exc.message, exc.status) from None
     require_text(texts, lambda i: "query" if one else f"queries[{i}]")
     return texts, one
-
-
-def known_fields(body: dict, fields: tuple, takes: str) -> None:
-    """A misspelt `top_k` (`topk`, `k`) would otherwise give the default 10 hits, silently: a 400 naming it."""
-    for key in body:
-        if key not in fields:
-            hint = did_you_mean(key, fields)
-            raise BadRequest(str(key), f"unknown field; a {takes}" + (f"; {hint}" if hint else ""))
 
 
 def require_text(texts: list[str], field) -> None:
@@ -134,8 +125,8 @@ class ServedRetriever(ServedModel):
                 payload = json.loads(payload)
             except ValueError:
                 pass  # parse_v1 names the problem
-        parsed = parse_v1(payload, self.spec)
-        known_fields(payload, PREDICT_FIELDS, ":predict body of a retriever takes `instances` and `top_k`")
+        parsed = parse_v1(payload, self.spec, PREDICT_FIELDS,
+                          ":predict body of a retriever takes `instances` and `top_k`")
         k = top_k_of(payload.get("top_k"))
         require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]

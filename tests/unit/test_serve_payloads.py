@@ -22,6 +22,18 @@ def test_v1_text_accepts_strings_and_text_column_objects():
     assert got.items == ["a b", "c"] and got.n == 2 and got.return_probabilities
 
 
+@pytest.mark.parametrize("spec", [TEXT, TAB])
+def test_v1_an_unknown_top_level_field_is_a_400_naming_it(spec):
+    # a misspelt `return_probabilities` was ignored: 200 without probabilities
+    inst = ["a"] if spec is TEXT else [[1, 2]]
+    with pytest.raises(BadRequest) as err:
+        parse_v1({"instances": inst, "return_probabilites": True}, spec)
+    assert err.value.field == "return_probabilites" and err.value.status == 400
+    assert str(err.value) == ("return_probabilites: unknown field; a :predict body takes `instances` and "
+                              "`return_probabilities`; did you mean `return_probabilities`?")
+    assert parse_v1({"instances": inst, "return_probabilities": True}, spec).return_probabilities
+
+
 def test_v1_json_bytes_are_decoded():
     assert parse_v1(b'{"instances": ["x"]}', TEXT).items == ["x"]
 
