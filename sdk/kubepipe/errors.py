@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError"]
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line"]
+
+# C0 and C1 control characters and Unicode's line and paragraph separators: each would break a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters escaped as Python writes them (a tab as `\\t`): one line always."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class KubepipeError(Exception):
@@ -55,6 +64,7 @@ class Issue:
                 "hint": self.hint}
 
     def format(self) -> str:
+        """`file:line:col: path: message (got value); hint` on one line (a tab or newline in a value, escaped)."""
         head = f"{self.location}: " if self.file or self.line is not None else ""
         if self.path:
             head += f"{self.path}: "
@@ -65,7 +75,7 @@ class Issue:
             text += f" (got {redacted(self.value, self.path.rsplit('.', 1)[-1] or None)!r})"
         if self.hint:
             text += f"; {self.hint}"
-        return text
+        return one_line(text)
 
 
 @dataclass

@@ -1,0 +1,43 @@
+"""Every validate problem is one `file:line:col: path: message` line, whatever a value holds: a tab or a
+newline in a value (or a step name) used to be echoed raw, one problem spanning lines."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import Issue, ValidationError, one_line
+
+HEAD = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+SCHEMA = HEAD + """params:
+  n: {type: int, default: "x\\ty"}
+steps:
+  "bad\\tname": {component: load-data, with: {source: d.csv}}
+"""
+STEPS = HEAD + """steps:
+  load: {component: load-data, with: {source: d.csv, format: "a\\tb\\nc"}}
+  other: {component: "load\\u2028data"}
+"""
+
+
+@pytest.mark.parametrize("pipeline, expected", [
+    (SCHEMA, ["default 'x\\ty' is not of type int", "steps.bad\\tname: step name `bad\\tname`"]),
+    (STEPS, ["unknown format 'a\\tb\\nc'", "`load\\u2028data`"]),
+])
+def test_every_problem_is_one_line(tmp_path, pipeline, expected):
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "p.yaml").write_text(pipeline)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    head, *lines = str(exc.value).splitlines()
+    assert head == "2 problems found:" and len(lines) == 2, str(exc.value)
+    assert all(re.match(r"  \S*p\.yaml:\d+:\d+: ", line) for line in lines), lines
+    for part, line in zip(expected, lines):
+        assert part in line
+
+
+def test_one_line_escapes_controls_only():
+    assert one_line("a\tb\nc\x85\x00 é☕") == "a\\tb\\nc\\x85\\x00 é☕"
+    assert Issue("bad\rvalue", path="x", hint="use\nthis").format() == "x: bad\\rvalue; use\\nthis"
