@@ -18,7 +18,7 @@ reader, the backends and error formatting all call it.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
@@ -209,11 +209,18 @@ def param_credentials(params: dict) -> list[tuple[str, str]]:
     return found
 
 
-def param_credential_messages(params: dict) -> list[str]:
-    """What a local run says of each run-time param value holding a credential: as a param default is told."""
-    return [f"--param {name}: a param value holds a credential ({kind}); params are recorded with every run "
-            f"(run.json, `kubepipe runs show`); give the step `env: {{VAR: {_SECRET_REF}}}` instead (locally VAR "
-            "is read from your own environment) and read VAR in the component"
+def param_credential_messages(params: dict, *, resumed: str | None = None,
+                              carried: Collection[str] = ()) -> list[str]:
+    """What a local run says of each run-time param value holding a credential: as a param default is told.
+    `carried`: the params a run resumed with --resume `resumed` took from its record, not from --param now (one
+    recorded before such values were refused): the message says so, not '--param' the user did not pass."""
+    secret_env = (f"give the step `env: {{VAR: {_SECRET_REF}}}` instead (locally VAR is read from your own "
+                  "environment) and read VAR in the component")
+    return [f"param {name}: the value run {resumed} recorded (taken by --resume) holds a credential ({kind}), which "
+            f"params may no longer hold; pass `--param {name}=...` without it (a value given now replaces the "
+            f"recorded one), or start a fresh run without --resume; {secret_env}" if name in carried else
+            f"--param {name}: a param value holds a credential ({kind}); params are recorded with every run "
+            f"(run.json, `kubepipe runs show`); {secret_env}"
             for name, kind in param_credentials(params)]
 
 

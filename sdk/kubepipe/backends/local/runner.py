@@ -187,12 +187,16 @@ class _Watcher(io.TextIOBase):
                 self.event_error, self.on_event = exc, None
 
 
-def _coerce_params(compiled: Compiled, params: dict[str, Any]) -> dict[str, Any]:
+def _coerce_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, Any] | None = None,
+                   resumed: str | None = None) -> dict[str, Any]:
+    """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
+    declares them (a param it no longer declares is left out)."""
     declared = compiled.plan.params
-    out = coerce_params(params, {k: p.type for k, p in declared.items()})
+    carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
+    out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})
     from kubepipe.secrets import param_credential_messages
 
-    refused = param_credential_messages(out)
+    refused = param_credential_messages(out, resumed=resumed, carried=carried)
     if refused:  # a default holding one is refused by validate: the same rule for a value given at run time
         raise UserError("\n".join(refused))
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
@@ -282,9 +286,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     resumed_from, checkpoint_key, earlier = (_resume_key(compiled, resume, runs_root) if resume
                                              else (None, run_id, {}))
     # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
-    # the ones given now win, and a param the pipeline no longer declares is left out
-    declared = compiled.plan.params
-    values = _coerce_params(compiled, {**{k: v for k, v in earlier.items() if k in declared}, **dict(params or {})})
+    # the ones given now win
+    values = _coerce_params(compiled, dict(params or {}), earlier, resumed_from)
     run_dir = runs_root / run_id
     from kubepipe.backends.local.step_packages import prepare_packages
 
