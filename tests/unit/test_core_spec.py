@@ -132,7 +132,23 @@ def test_yaml_11_octal_and_base_60_numbers_stay_text():
     assert step.with_ == {"message": "0123"}
     assert step.env == {"A": "010", "T": "12:30", "H": 31, "N": 1000, "F": -1500.0, "Z": 0}
     (issue,) = issues_of(BASE + "    timeout: 1:30\n")
-    assert issue.format() == "p.yaml:8:5: steps.a.timeout: expected a duration like 30s, 5m or 2h (got '1:30')"
+    assert issue.format() == ("p.yaml:8:5: steps.a.timeout: expected a duration like 30s, 5m, 2h or a number of "
+                              "seconds (got '1:30')")
+
+
+def test_a_number_of_seconds_given_as_text_is_a_duration_as_the_number_is():
+    """`timeout: ${env.T:-90}` gives the text '90': it was refused ('expected a duration') while `timeout: 90` ran."""
+    from kubepipe.spec.models import parse_duration
+
+    assert parse_duration("90") == parse_duration(90) == parse_duration(" 90 ") == 90.0
+    assert parse_duration("1.5") == 1.5 and parse_duration("90s") == 90.0
+    text = BASE.replace("steps:", "defaults: {timeout: '${env.T:-90}'}\nsteps:") + "    timeout: '120'\n"
+    spec = load_pipeline_text(text, "p.yaml", environ={}).spec
+    assert spec.defaults.timeout == "90" and spec.steps["a"].timeout == "120"
+    (issue,) = issues_of(text, environ={"T": "0"})
+    assert issue.path == "defaults.timeout" and "at least 1s" in issue.message
+    (issue,) = issues_of(text, environ={"T": "90x"})
+    assert "expected a duration like 30s, 5m, 2h or a number of seconds" in issue.message
 
 
 def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():

@@ -24,7 +24,7 @@ STEP_RE = r"^[a-z_][a-z0-9_-]*$"
 KFP_GROUP_RE = r"(exit-handler|condition|condition-branches|for-loop)-\d+"  # a task name kfp's dsl groups take
 # a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
 PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
-DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")  # no unit: seconds, as a number is
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 EXIT_TASK = "on-exit"  # the task name of `on_exit`
@@ -81,15 +81,15 @@ def _takes_bool(annotation: Any) -> bool:
 
 
 def parse_duration(value: str | int | float) -> float:
-    """'90s', '5m', '2h' or a number of seconds -> seconds."""
+    """'90s', '5m', '2h' or a number of seconds (90 or the text '90', as `${env.T:-90}` gives) -> seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s, 5m or 2h")
+        raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
     if isinstance(value, (int, float)):
         return _bounded(float(value))
     m = DURATION_RE.match(str(value).strip())
     if not m:
-        raise ValueError("expected a duration like 30s, 5m or 2h")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
     return _bounded(float(m.group(1)) * scale)
 
 
