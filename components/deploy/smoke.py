@@ -16,6 +16,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from kubepipe.components.errors import GateFailed
+from kubepipe.components.serving.guard import SMOKE_HEADER
 
 __all__ = ["SmokeFailed", "SmokeTarget", "SmokeFn", "http_smoke", "ingress_target", "tensor_smoke"]
 
@@ -48,7 +49,7 @@ def http_smoke(target: SmokeTarget) -> dict:
     """Default smoke check over HTTP with httpx; returns timings and the prediction count."""
     import httpx
 
-    headers = dict(target.headers)
+    headers = {**target.headers, SMOKE_HEADER: "1"}
     if target.host:
         headers["Host"] = target.host
     started = time.perf_counter()
@@ -91,7 +92,7 @@ def tensor_smoke(encode: Callable[[list], dict]) -> SmokeFn:
     def smoke(target: SmokeTarget) -> dict:
         import httpx
 
-        headers = {"Host": target.host} if target.host else {}
+        headers = {SMOKE_HEADER: "1", **({"Host": target.host} if target.host else {})}
         started = time.perf_counter()
         try:
             with httpx.Client(timeout=target.timeout_s, headers=headers, trust_env=False) as client:

@@ -15,6 +15,7 @@ from kubepipe.components.serving.endpoint_canary import CanaryRejected, bake
 from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, locked, ports_in_use,
                                                          read_record, record_file, write_record)
 from kubepipe.components.serving.endpoint_repair import proxy_switch, repair_locked, stop_process
+from kubepipe.components.serving.guard import SMOKE_HEADER
 from kubepipe.util import failpoint
 
 
@@ -57,7 +58,8 @@ def _smoke(base: str, name: str, inputs: list | None) -> dict:
     inputs = list(inputs) if inputs else _default_smoke(base, name)
     t0 = time.perf_counter()
     try:
-        r = httpx.post(f"{base}/v1/models/{name}:predict", json={"instances": inputs}, timeout=30, trust_env=False)
+        r = httpx.post(f"{base}/v1/models/{name}:predict", json={"instances": inputs}, timeout=30, trust_env=False,
+                       headers={SMOKE_HEADER: "1"})
     except httpx.HTTPError as exc:
         raise EndpointRolledBack(f"smoke request failed: {type(exc).__name__}: {exc}") from None
     if r.status_code != 200:

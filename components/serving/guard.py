@@ -29,10 +29,13 @@ import secrets
 
 from kubepipe.components.serving import memory
 
-__all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "BodyTooLarge", "new_request_id"]
+__all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
+# A deploy's smoke request says so: the prediction log keeps served traffic only (smoke rows fed drift statistics)
+SMOKE_HEADER = "x-kubepipe-smoke"
+SMOKE: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_smoke", default=False)
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("kubepipe_request_id", default="")
 _MAX_ID = 128  # a longer client id is replaced: the log is no place for arbitrary blobs
 _TRIM_AFTER_BYTES = 1 << 20  # bodies from 1 MiB up leave heap worth giving back
@@ -81,8 +84,9 @@ class RequestGuard:
             self._seen += 1
         if self.model.draining:
             send = _closing(send)
-        if self.request_ids and scope["method"] == "POST":
+        if self.request_ids and scope["method"] == "POST":  # request ids are on when predictions are logged
             send = _with_request_id(send, _request_id(scope))
+            SMOKE.set(_header(scope, SMOKE_HEADER.encode()) is not None)
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
         length = _header(scope, b"content-length")

@@ -17,7 +17,7 @@ from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.parity import softmax
-from kubepipe.components.serving.guard import REQUEST_ID
+from kubepipe.components.serving.guard import REQUEST_ID, SMOKE
 from kubepipe.components.serving.payloads import TABULAR, BadRequest, Parsed, input_spec_of, parse_v1, parse_v2
 from kubepipe.components.serving.runtime import build_runner
 
@@ -203,7 +203,7 @@ class ServedModel(Model):
         per_label = counts.tolist()
         for i in np.flatnonzero(counts).tolist():
             self.metrics.predicted_at[i].inc(per_label[i])
-        if self.prediction_log is not None and self.prediction_log.sampled():
+        if self.prediction_log is not None and self.prediction_log.sampled() and not SMOKE.get():
             rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
             _ANSWER.set((rid, parsed.items, labels, top))
         if request is None:

@@ -110,6 +110,10 @@ def test_sigterm_flushes_every_answered_request(model, tmp_path):
                 {"name": "text", "shape": [2], "datatype": "BYTES", "data": ["UBER TRIP", "SHELL OIL"]}]})
             assert r.status_code == 200 and r.json()["id"] == "v2-req"
             ids.append("v2-req")
+            # a deploy's smoke requests are not served traffic: they fed the drift statistics
+            from kubepipe.components.deploy.smoke import SmokeTarget, http_smoke
+
+            assert http_smoke(SmokeTarget(base, NAME, inputs=["SMOKE ONLY"]))["predictions"] == 1
             metrics = c.get(f"{base}/metrics").text
             assert 'kubepipe_prediction_log_dropped_total{model_name="m",reason="queue_full"} 0.0' in metrics
         assert not _parts(sink)  # an hour-long flush interval: nothing written yet
@@ -119,5 +123,6 @@ def test_sigterm_flushes_every_answered_request(model, tmp_path):
         stop(proc, signal.SIGKILL)
     rows = [r for p in _parts(sink) for r in pq.read_table(p).to_pylist()]
     assert sorted({r["request_id"] for r in rows}) == sorted(ids) and len(rows) == len(ids) + 1
+    assert "SMOKE ONLY" not in {r["description"] for r in rows}
     v2 = [r for r in rows if r["request_id"] == "v2-req"]
     assert [(r["instance"], r["description"], r["protocol"]) for r in v2] == [(0, "UBER TRIP", "v2"), (1, "SHELL OIL", "v2")]
