@@ -168,6 +168,23 @@ def test_recursive_alias_and_alias_bomb_are_located(tmp_path):
         load_pipeline_text(HEAD + bomb, "b.yaml")
 
 
+def test_too_many_values_without_an_alias_do_not_blame_aliases(monkeypatch):
+    # a 200,001-item list default was refused as 'aliases expand to more than 200,000 values' with no alias in it
+    from kubepipe.spec import source
+    from kubepipe.spec.loader import load_pipeline_text
+
+    monkeypatch.setattr(source, "MAX_NODES", 1000)  # the rule at 200,000 is the same, and slower to show
+    text = HEAD + "params:\n  ids: {type: list, default: [" + "1," * 1000 + "1]}\n"
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(text, "big.yaml")
+    (issue,) = exc.value.issues
+    assert issue.message == "invalid YAML: more than 1,000 values" and (issue.line, issue.col) == (5, 30)
+    assert "put the data in a file" in issue.hint and "alias" not in issue.format()
+    aliased = HEAD + "x: &a [" + "1," * 600 + "1]\ny: [*a, *a]\n"
+    with pytest.raises(ValidationError, match="aliases expand to more than 1,000 values"):
+        load_pipeline_text(aliased, "bomb.yaml")
+
+
 @pytest.mark.parametrize("kind", ["device", "fifo"])
 def test_an_include_that_is_not_a_regular_file_is_refused_unopened(tmp_path, kind):
     if kind == "device":

@@ -181,6 +181,8 @@ def _check_shape(root, file: str) -> None:
 
     size: dict[int, int] = {}
     height: dict[int, int] = {}
+    parent: dict[int, int] = {}  # the node that first holds it (an alias holds it again elsewhere)
+    aliased: set[int] = set()  # nodes whose values include an alias's
     started: set[int] = set()  # on the current path until finished
     stack: list[tuple] = [(root, None)]
     while stack:
@@ -190,10 +192,10 @@ def _check_shape(root, file: str) -> None:
             started.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in kids)
             height[key] = 1 + max((height[id(c)] for c in kids), default=0)
+            if len({id(c) for c in kids}) < len(kids) or any(id(c) in aliased or parent[id(c)] != key for c in kids):
+                aliased.add(key)
             if size[key] > MAX_NODES:
-                raise ValidationError([Issue(f"invalid YAML: aliases expand to more than {MAX_NODES:,} values",
-                                             hint="a pipeline needs far fewer; check the anchors (&) and aliases (*)",
-                                             **where(node))])
+                raise ValidationError([_too_many(key in aliased, where(node))])
             continue
         if key in size:
             continue  # reused through an alias: counted again by its parent, walked once
@@ -208,6 +210,8 @@ def _check_shape(root, file: str) -> None:
         else:
             kids = []
         started.add(key)
+        for c in kids:
+            parent.setdefault(id(c), key)
         stack.append((node, kids))
         stack += [(c, None) for c in reversed(kids)]
     if height[id(root)] <= MAX_DEPTH:
@@ -218,6 +222,16 @@ def _check_shape(root, file: str) -> None:
         node = max(kids, key=lambda c: height[id(c)])
     raise ValidationError([Issue(f"invalid YAML: values nested more than {MAX_DEPTH} levels deep",
                                  hint="a pipeline needs a few levels; flatten this value", **where(node))])
+
+
+def _too_many(aliased: bool, where: dict) -> Issue:
+    """More than MAX_NODES values: an alias bomb, or (no alias) data a pipeline should not carry."""
+    if aliased:
+        return Issue(f"invalid YAML: aliases expand to more than {MAX_NODES:,} values",
+                     hint="a pipeline needs far fewer; check the anchors (&) and aliases (*)", **where)
+    return Issue(f"invalid YAML: more than {MAX_NODES:,} values",
+                 hint="a pipeline needs far fewer; put the data in a file and give the step its path "
+                      "(a param holding the path)", **where)
 
 
 def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:
