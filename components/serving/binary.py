@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import BadRequest, json_type, load_json
+from kubepipe.components.serving.payloads import BadRequest, json_type, load_json, v2_shape
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
 
@@ -46,14 +46,6 @@ def split_binary_request(body: bytes, value: str) -> dict:
     return head
 
 
-def _shape(inp: dict, where: str) -> list[int]:
-    shape = inp.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                              for s in shape):
-        raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {shape!r}")
-    return shape
-
-
 def check_binary_inputs(head: dict, binary: bytes) -> None:
     """Check that the inputs' `binary_data_size`s tile `binary` exactly and that each tensor fits its shape."""
     inputs = head.get("inputs")
@@ -69,7 +61,7 @@ def check_binary_inputs(head: dict, binary: bytes) -> None:
         datatype = inp.get("datatype")
         if datatype not in ITEMSIZE:
             raise BadRequest(f"{where}.datatype", f"unknown datatype {datatype!r}; expected one of {', '.join(ITEMSIZE)}")
-        shape = _shape(inp, where)
+        shape = v2_shape(inp.get("shape"), where)
         params = inp.get("parameters")
         if params is not None and not isinstance(params, dict):
             raise BadRequest(f"{where}.parameters", f"expected an object, got {json_type(params)}")

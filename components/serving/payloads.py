@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
-           "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields"]
+           "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
+           "check_v2_shapes"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -228,6 +230,23 @@ def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple 
         _flag(out.parameters, "binary_data", f"outputs[{j}].parameters")
 
 
+def v2_shape(shape: Any, where: str) -> list[int]:
+    """A tensor's `shape` as the protocol says it: an array of whole numbers >= 0 (`["1"]` and `[1.0]` are not)."""
+    if not isinstance(shape, (list, tuple)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {shape!r}")
+    return [int(s) for s in shape]
+
+
+def check_v2_shapes(body: Any) -> None:
+    """The inputs' shapes of a V2 JSON body as the client wrote them, before a schema (pydantic's lax `List[int]`)
+    reads `"1"` and `1.0` as 1; the rest of the body is the schema's to check."""
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    for i, inp in enumerate(inputs if isinstance(inputs, list) else ()):
+        if isinstance(inp, dict) and "shape" in inp:
+            v2_shape(inp["shape"], f"inputs[{i}]")
+
+
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,
              parameters: Any = None, known_outputs: tuple = V2_OUTPUTS) -> Parsed:
     """Validate a V2 InferRequest: its inputs (objects with name, datatype, shape, data), the requested
@@ -243,9 +262,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         raise BadRequest(f"{where}.name", f"unknown input `{inp.name}`; this model takes one input named "
                          f"`{expected}` (GET /v2/models/NAME lists it)")
     _check_outputs(outputs, parameters, known_outputs)
-    shape = [int(s) for s in (inp.shape or [])]
-    if any(s < 0 for s in shape):
-        raise BadRequest(f"{where}.shape", f"dimensions must be sizes (>= 0), got {shape}")
+    shape = v2_shape(inp.shape, where)
     data = inp.data
     if not isinstance(data, list):  # binary tensor extension: decoded by kserve
         try:

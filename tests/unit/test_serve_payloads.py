@@ -154,6 +154,18 @@ def test_v2_bad_tensors_name_the_field(spec, inputs, field, status):
     assert err.value.field == field and err.value.status == status
 
 
+@pytest.mark.parametrize("shape", [["1"], [1.0], [True], None])
+def test_v2_a_shape_that_is_not_whole_numbers_is_a_400_naming_it(shape):
+    from kubepipe.components.serving.payloads import check_v2_shapes
+
+    with pytest.raises(BadRequest) as err:
+        parse_v2([tensor("BYTES", shape, ["a"])], TEXT)
+    assert str(err.value) == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {shape!r}"
+    with pytest.raises(BadRequest, match=r"^inputs\[1\]\.shape: expected a list of sizes"):
+        check_v2_shapes({"inputs": [{"shape": [1]}, {"shape": shape}]})
+    check_v2_shapes({"inputs": [{"shape": [1, 0]}, "junk", {"name": "no shape"}]})  # the rest: the schema's
+
+
 def test_v2_requested_outputs_and_flags_are_checked():
     from kserve.protocol.infer_type import RequestedOutput
 

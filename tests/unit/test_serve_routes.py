@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 pytest.importorskip("kserve")
@@ -18,6 +20,7 @@ def _model():
 
     class Echo(Model):  # a real kserve.Model behind kserve's real V1 handler and dataplane
         draining = False
+        metrics = SimpleNamespace(count=lambda protocol, outcome: None)  # refusals before the model are counted
 
         def predict(self, payload, headers=None):
             return {"predictions": [len(x) for x in payload["instances"]]}
@@ -71,3 +74,12 @@ def test_the_predict_routes_are_the_first_a_request_is_matched_against(app):
     first = [(r.path, sorted(r.methods)) for r in app.router.routes[:3]]
     assert first == [("/v1/models/{model_name}:predict", ["POST"]), ("/v2/models/{model_name}/infer", ["POST"]),
                      ("/v2/models/{model_name}/versions/{model_version}/infer", ["POST"])]
+
+
+@pytest.mark.parametrize("shape", [["1"], [1.0], [True]])
+def test_a_v2_shape_that_is_not_whole_numbers_is_a_400_naming_it(client, shape):
+    # the schema's lax List[int] read "1" and 1.0 as 1, and the request was answered
+    body = {"inputs": [{"name": "text", "shape": shape, "datatype": "BYTES", "data": ["x"]}]}
+    r = client.post("/v2/models/m/infer", json=body)
+    assert r.status_code == 400 and r.json()["field"] == "inputs[0].shape"
+    assert r.json()["error"] == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {shape!r}"
