@@ -151,6 +151,15 @@ def test_a_number_of_seconds_given_as_text_is_a_duration_as_the_number_is():
     assert "expected a duration like 30s, 5m, 2h or a number of seconds" in issue.message
 
 
+def test_a_label_yaml_read_as_a_number_or_bool_says_to_quote_it():
+    # `labels: {version: 1.10}` said 'input should be a valid string (got 1.1)', not why nor what to do
+    (issue,) = issues_of(BASE.replace("{name: demo}", "{name: demo, labels: {version: 1.10}}"))
+    assert issue.format() == ("p.yaml:3:33: metadata.labels.version: input should be a valid string (got 1.1); quote "
+                              "it to pass text: unquoted, YAML reads it as the number 1.1")
+    (issue,) = issues_of(BASE.replace("{name: demo}", "{name: demo, owner: 42}"))
+    assert issue.hint == "quote it to pass text: unquoted, YAML reads it as the number 42"
+
+
 def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():
     (issue,) = issues_of(BASE.replace("steps:", "params:\n  version: {type: str, default: 1.10}\nsteps:"))
     assert issue.message == ("default 1.1 is not of type str; quote it to pass text: unquoted, YAML reads it as the "

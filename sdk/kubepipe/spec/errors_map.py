@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
+from kubepipe.spec.models import quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import K8S_NAME, did_you_mean
 
@@ -75,7 +76,8 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     text = msg[0].lower() + msg[1:] if msg else "invalid value"
     if text.startswith("value error, "):
         text = text[len("value error, "):]
-    return locator.issue(full, text, value=_short(value))
+    hint = quote_hint(value, "str") if etype == "string_type" else None  # `version: 1.10`, `team: yes`
+    return locator.issue(full, text, value=_short(value), hint=hint)
 
 
 def _short(value: Any) -> Any:
