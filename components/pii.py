@@ -255,6 +255,20 @@ def number_digits(value: Any) -> str | None:
     return None
 
 
+def _redact_mapping(value: dict, kinds) -> dict:
+    """Keys that mask alike (`alice@x.com`, `anna@x.com` -> `a***@x.com`) stay apart: the second is `a***@x.com #2`
+    (the third ` #3`), where one key used to replace the other's value, silently."""
+    out: dict = {}
+    for k, v in value.items():
+        key = base = redact(str(k), kinds)
+        n = 1
+        while key in out:
+            n += 1
+            key = f"{base} #{n}"
+        out[key] = redact_value(v, kinds)
+    return out
+
+
 def redact_value(value: Any, kinds=MASKED) -> Any:
     """`value` (a record, a list of records, a data sample) JSON-able, with every string (a mapping's keys too)
     redacted, and every whole number that holds PII as its digits (what the pii rule searches) masked as text."""
@@ -264,7 +278,7 @@ def redact_value(value: Any, kinds=MASKED) -> Any:
     if digits is not None and redact(digits, kinds) != digits:
         return redact(digits, kinds)
     if isinstance(value, dict):
-        return {redact(str(k), kinds): redact_value(v, kinds) for k, v in value.items()}
+        return _redact_mapping(value, kinds)
     if isinstance(value, (list, tuple)):
         return [redact_value(v, kinds) for v in value]
     if value is None or isinstance(value, (bool, int, float)):

@@ -303,6 +303,16 @@ def test_the_keys_of_a_returned_record_are_searched_and_masked():
     assert redact_value(hit) == {"label": "ok", "scores": {"j***@example.com": 0.9, "**** **** **** 1111": 0.1}}
 
 
+def test_keys_that_mask_alike_keep_every_value():
+    # before: both addresses masked to `a***@example.com`, one key, and the value 0.9 was lost silently
+    from kubepipe.components.pii import redact_value
+
+    got = redact_value({"alice@example.com": 0.9, "anna@example.com": 0.1, "a***@example.com #2": 0.0,
+                        "amy@example.com": 0.5})
+    assert got == {"a***@example.com": 0.9, "a***@example.com #2": 0.1, "a***@example.com #2 #2": 0.0,
+                   "a***@example.com #3": 0.5}
+
+
 PHONES = ["+44 20 7946 0958", "+442079460958", "+1 (212) 555-0143", "+49 30 12345678", "+33 1 23 45 67 89",
           "(212) 555-0143", "212-555-0143", "212.555.0143", "1-800-555-0199", "020 7946 0958", "07700 900123",
           "0161 496 0000", "030 12345678", "089/1234567", "01 23 45 67 89", "06.12.34.56.78"]
