@@ -307,6 +307,22 @@ def test_a_bool_is_refused_where_a_number_goes_not_read_as_1(extra, path):
     assert issue.path == path and issue.message.startswith("a number is expected here, not a bool")
 
 
+@pytest.mark.parametrize("where, extra, path, want", [
+    ("meta", "owner: yes", "metadata.owner", "text is expected here, not a bool"),
+    ("meta", "labels: on", "metadata.labels", "a mapping is expected here, not a bool"),
+    ("step", "resources: true", "steps.a.resources", "a mapping is expected here, not a bool"),
+    ("step", "after: no", "steps.a.after", "a list is expected here, not a bool"),
+    ("step", "foreach: yes", "steps.a.foreach", "text or a list is expected here, not a bool"),
+])
+def test_a_bool_where_no_number_goes_says_what_does(where, extra, path, want):
+    """`owner: yes` (or `labels: on`, `resources: true`) said 'a number is expected here, not a bool'."""
+    text = (BASE.replace("{name: demo}", f"{{name: demo, {extra}}}") if where == "meta" else
+            BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    {extra}"))
+    (issue,) = issues_of(text)
+    assert issue.path == path and issue.message.startswith(want), issue.format()
+    assert issue.message.endswith("; quote it to pass text") == (want.startswith("text is"))
+
+
 def test_a_number_from_the_environment_still_sets_a_number():
     text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    retries: '${env.KP_R:-2}'")
     assert load_pipeline_text(text, "p.yaml", environ={"KP_R": "3"}).spec.steps["a"].retries == 3

@@ -67,10 +67,27 @@ class Spec(Strict):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_as_number(cls, v: Any, info: Any) -> Any:
-        if isinstance(v, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
-            raise ValueError("a number is expected here, not a bool (YAML reads yes, no, on, off, true and false "
-                             "as booleans)")
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and not _takes_bool(annotation):
+            kinds = _kinds(annotation)
+            want = ("a number" if kinds & {int, float} else "text or a list" if {str, list} <= kinds
+                    else "text" if str in kinds else "a list" if list in kinds else "a mapping")  # or a section
+            quote = "; quote it to pass text" if want == "text" else ""
+            raise ValueError(f"{want} is expected here, not a bool (YAML reads yes, no, on, off, true and false "
+                             f"as booleans){quote}")
         return v
+
+
+def _kinds(annotation: Any) -> set:
+    """The types a field's annotation admits, unions flattened (`str | int | None` -> {str, int, NoneType})."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(a) for a in typing.get_args(annotation)))
+    if origin is Literal:  # `Literal["str", "int"]`: text
+        return {type(a) for a in typing.get_args(annotation)}
+    if origin is typing.Annotated:
+        return _kinds(typing.get_args(annotation)[0])
+    return {origin or annotation}
 
 
 def _takes_bool(annotation: Any) -> bool:
