@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import json
 import uuid
 from pathlib import Path
@@ -363,3 +364,29 @@ def test_a_remote_start_killed_midway_holds_the_cooldown_and_a_failed_one_does_n
     after = trigger_retraining(drift_detected=True, pipeline="other", target="kubeflow", state_dir=str(tmp_path),
                                source_run_id="m4", now=NOW + dt.timedelta(hours=1), starter=lambda **kw: "run-2")
     assert after["action"] == "started" and after["run_id"] == "run-2"
+
+
+def test_runs_show_of_the_retrain_id_trigger_retrain_gave_opens_the_run_the_scheduler_started(tmp_path, capsys):
+    # trigger-retrain's run_id (and triggers.jsonl) is the request id; `runs show` of it said 'no local run'
+    from cli_runner import run_cli
+
+    from kubepipe.backends.runs.record import RunResult
+
+    home = tmp_path / ".kubepipe"
+    out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+                                      ctx_state_dir=str(home / "state"), ctx_run_id="monitor-run-1")
+    code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home))
+    assert code == 2 and "no local run" in err  # queued, not taken yet
+    release = threading.Event()
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: release.wait(10) and "train-1"))
+    sched.tick(NOW)
+    code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home))
+    assert code == 2 and f"retrain request {out.run_id!r} was taken by `kubepipe scheduler`" in err
+    run = RunResult(run_id="train-1", pipeline="train", target="local", run_dir=str(home / "runs" / "train-1"),
+                    params={}, state="SUCCEEDED", started_at=1.0, finished_at=2.0, steps=[])
+    Path(run.run_dir).mkdir(parents=True)
+    run.save()
+    release.set()
+    sched.drain()
+    code, text, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--format", "json")
+    assert code == 0 and json.loads(text)["run_id"] == "train-1", err

@@ -232,8 +232,16 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     """One run with its steps."""
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import show_local_run
+        from kubepipe.errors import UserError
 
-        r = show_local_run(run_id, _local_runs(profile, set_, home))
+        runs_dir = _local_runs(profile, set_, home)
+        try:
+            r = show_local_run(run_id, runs_dir)
+        except UserError:
+            started = _scheduled_run(home, run_id)  # trigger-retrain names a retrain by its request id
+            if started is None:
+                raise
+            r = show_local_run(started, runs_dir)
     else:
         from kubepipe.backends.remote.listing import show_remote_run
 
@@ -301,6 +309,27 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
         from kubepipe.backends.runs.listing import no_runs_text
 
         console.warn(no_runs_text(runs_dir, pipeline))
+
+
+def _scheduled_run(home: Path, request_id: str) -> str | None:
+    """The run `kubepipe scheduler` started for a retrain request (`retrain-<pipeline>-<key>`, the id trigger-retrain
+    outputs and logs), or None when `request_id` is none it took; a UserError when it has not started a run."""
+    from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX
+    from kubepipe.backends.schedules.store import DB_NAME, SchedulerStore
+    from kubepipe.errors import UserError
+
+    if not request_id.startswith("retrain-") or not (Path(home) / DB_NAME).is_file():
+        return None
+    rows = [r for r in SchedulerStore(home).runs()
+            if r["slot"] == request_id and r["schedule"].startswith(RETRAIN_PREFIX)]
+    if not rows:
+        return None
+    row = rows[-1]
+    if row["run_id"]:
+        return str(row["run_id"])
+    raise UserError(f"runs: retrain request {request_id!r} was taken by `kubepipe scheduler` at {row['started_at']} "
+                    f"({row['state']}{': ' + row['error'] if row.get('error') else ''}); its run id is recorded when the "
+                    "run ends: see `kubepipe runs list`")
 
 
 def _local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:
