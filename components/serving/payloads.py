@@ -32,7 +32,9 @@ __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_s
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
 V2_OUTPUTS = ("label", "probabilities")
-V1_FIELDS = ("instances", "return_probabilities")
+# `parameters`: Vertex AI's predict body is {instances, parameters} and reaches the container as sent; a classifier
+# reads none, so it is taken and ignored (refusing it would fail every Vertex client that sends one)
+V1_FIELDS = ("instances", "return_probabilities", "parameters")
 V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.

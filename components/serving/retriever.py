@@ -29,7 +29,7 @@ RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
 DEFAULT_TOP_K = 10
 RETRIEVE_FIELDS = ("query", "queries", "top_k")
-PREDICT_FIELDS = ("instances", "top_k")
+PREDICT_FIELDS = ("instances", "top_k", "parameters")  # `parameters`: Vertex AI's body (payloads.V1_FIELDS)
 
 
 def top_k_of(value, where: str = "top_k") -> int:

@@ -216,3 +216,9 @@ def test_any_v2_tensor_is_parsed_or_rejected_as_bad_request(datatype, shape, dat
             assert exc.field.startswith("inputs") and 400 <= exc.status < 500
         else:
             assert got.n == len(got.items) >= 1
+
+
+def test_a_vertex_predict_body_with_parameters_is_taken():
+    # Vertex AI sends {instances, parameters} as the client wrote it; the unknown-field check refused every one
+    spec = InputSpec(task="text-classification", text_column="description")
+    assert parse_v1({"instances": ["SHELL OIL"], "parameters": {}}, spec).items == ["SHELL OIL"]
