@@ -323,6 +323,19 @@ def test_a_bool_where_no_number_goes_says_what_does(where, extra, path, want):
     assert issue.message.endswith("; quote it to pass text") == (want.startswith("text is"))
 
 
+@pytest.mark.parametrize("meta, path, message", [
+    ("labels: {Team: a, team: b}", "metadata.labels",
+     "labels `Team` and `team` are the same label `team` on Vertex (lowercase, `-` for other characters); keep one"),
+    ("labels: {kubepipe-hash: x}", "metadata.labels", "label `kubepipe-hash`: labels starting with `kubepipe-` are"),
+    ("labels: {owner: x}, owner: y", "metadata", "`owner` is given twice, as metadata.owner and as a label"),
+])
+def test_labels_a_run_would_lose_are_refused(meta, path, message):
+    """Vertex keeps one of `Team` and `team`, kubepipe's own `kubepipe-hash` replaced the user's, metadata.owner
+    replaced the label `owner`: each silently, the run carrying fewer labels than the pipeline says."""
+    (issue,) = issues_of(BASE.replace("{name: demo}", f"{{name: demo, {meta}}}"))
+    assert issue.path == path and issue.message.startswith(message), issue.format()
+
+
 def test_a_number_from_the_environment_still_sets_a_number():
     text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    retries: '${env.KP_R:-2}'")
     assert load_pipeline_text(text, "p.yaml", environ={"KP_R": "3"}).spec.steps["a"].retries == 3

@@ -158,8 +158,33 @@ class Metadata(Spec):
     description: str = ""
     labels: dict[str, str] = Field(default={}, description=(
         "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most) "
-        "and the local run record's (`runs show`); Kubeflow's runs have none."))
+        "and the local run record's (`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex "
+        "(`Team`, `team`) and keys starting `kubepipe-` are refused."))
     owner: str = Field(default="", description="Who owns the pipeline: the label `owner` of every run, as `labels`.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
+        """Keys Vertex would merge (`Team` and `team`) or kubepipe overwrite (`kubepipe-...`) lose a label silently."""
+        from kubepipe.labels import gcp_label
+
+        seen: dict[str, str] = {}
+        for key in labels:
+            label = gcp_label(key, key=True)
+            if label.startswith("kubepipe-"):
+                raise ValueError(f"label `{key}`: labels starting with `kubepipe-` are kubepipe's own "
+                                 "(kubepipe-pipeline, kubepipe-hash, ...); rename it")
+            if label in seen:
+                raise ValueError(f"labels `{seen[label]}` and `{key}` are the same label `{label}` on Vertex "
+                                 "(lowercase, `-` for other characters); keep one")
+            seen[label] = key
+        return labels
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> "Metadata":
+        if self.owner and "owner" in self.labels:
+            raise ValueError("`owner` is given twice, as metadata.owner and as a label; keep metadata.owner")
+        return self
 
     def run_labels(self) -> dict[str, str]:
         """The labels every run carries: `labels`, and `owner` as the label `owner` (it wins over one there)."""
