@@ -9,6 +9,7 @@ from typing import Any
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
+from kubepipe.util import whole_number
 
 __all__ = ["run_live_quality", "run_monitor_report", "window_of", "require_log"]
 
@@ -87,8 +88,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
             c["note"] = f"v{version}: {c['note']}"
         out["checks"] += checks
         dropped[version] = any(not c["passed"] for c in checks)
-        if registry_uri and version.isdigit():
-            if int(version) not in _held(registry_uri, model_name):
+        if registry_uri and whole_number(version) is not None:
+            if whole_number(version) not in _held(registry_uri, model_name):
                 # scored and checked all the same: stopping here skipped the drift check and the retrain decision
                 out.setdefault("not_recorded", {})[version] = (
                     f"v{version} of `{model_name}` is not in the registry {registry_uri} (served from another "
@@ -145,9 +146,10 @@ def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
         return out
     registry = Registry(registry_uri)
     for v in versions:
-        if v.isdigit():
+        n = whole_number(v)
+        if n is not None:
             try:
-                out[v] = registry.get(model, int(v)).metrics or {}
+                out[v] = registry.get(model, n).metrics or {}
             except RegistryError:
                 continue
     return out

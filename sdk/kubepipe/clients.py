@@ -73,7 +73,9 @@ def service_name(target: str, profile: Mapping[str, Any]) -> str:
 
 def _status_code(status: Any) -> int | None:
     """An HTTP status as an int (the clients give 404 or "404"), else None."""
-    return int(status) if isinstance(status, int) or str(status).isdigit() else None
+    from kubepipe.util import whole_number
+
+    return status if isinstance(status, int) and not isinstance(status, bool) else whole_number(status)
 
 
 def api_error_text(exc: BaseException) -> str | None:

@@ -40,6 +40,13 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
     return f"did you mean `{best}`?"
 
 
+def whole_number(text: object) -> int | None:
+    """`text` as a non-negative int when it is ASCII digits only, else None: str.isdigit() is true of '²' and
+    '٣', and int('²') raises (a served model version '²' stopped live-quality with a ValueError)."""
+    s = str(text)
+    return int(s) if s and s.isascii() and s.isdigit() else None
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's first line, or its type when it has no text: backends' errors can run to pages."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
