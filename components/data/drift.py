@@ -3,7 +3,8 @@
 Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; low-cardinality
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
 PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
-seen at least 10 times; the rest pooled as `(new token)`), which moves when unseen merchants or words appear. Nulls are their own bucket.
+seen at least 10 times; the rest pooled as `(rare or new token)`, both sides' rare words with the current
+side's new ones), which moves when unseen merchants or words appear. Nulls are their own bucket.
 A reference with no word seen 10 times has no token distribution: that column is skipped, saying why.
 A numeric reference column that arrives as text (one 'unknown' cell) is compared as numbers, what does not parse
 counted as null and named in the reason; one holding at most `max_categories` values (codes, labels: served '1'
@@ -107,8 +108,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         elif kind == "text":
             entry.update(_text(reference[name], current[name], max_tokens=300) or {
                 "kind": "skip", "reason": f"skipped: no word appears {_MIN_TOKEN_COUNT} times in the reference's "
-                f"{len(reference)} rows, so every word of both sides would be `(new token)` and PSI 0 whatever the "
-                "current text; compare with a larger reference"})
+                f"{len(reference)} rows, so every word of both sides would be `(rare or new token)` and PSI 0 "
+                "whatever the current text; compare with a larger reference"})
         else:
             entry.update(reason="skipped (datetime or identifier-like column)")
         if entry["kind"] == "skip":
@@ -257,6 +258,6 @@ def _text(ref, cur, max_tokens: int) -> dict | None:
     ref_tokens = tokens(ref)
     if Counter(ref_tokens).most_common(1)[0][1] < _MIN_TOKEN_COUNT:
         return None
-    out = _bucketed(ref_tokens, tokens(cur), max_tokens, "(new token)", min_count=_MIN_TOKEN_COUNT)
+    out = _bucketed(ref_tokens, tokens(cur), max_tokens, "(rare or new token)", min_count=_MIN_TOKEN_COUNT)
     out["token_basis"] = f"top {max_tokens} reference tokens seen at least {_MIN_TOKEN_COUNT} times"
     return out

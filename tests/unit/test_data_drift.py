@@ -27,7 +27,7 @@ def test_drifted_batch_is_detected_per_column(frames):
     assert r["drift_detected"] is True
     cols = r["columns"]
     assert cols["description"]["kind"] == "text" and cols["description"]["drifted"]  # new merchants
-    assert cols["description"]["top_changes"][0]["value"] == "(new token)"
+    assert cols["description"]["top_changes"][0]["value"] == "(rare or new token)"
     assert cols["category"]["kind"] == "categorical" and cols["category"]["drifted"]  # shifted mix
     assert cols["amount"]["kind"] == "numeric" and "KS" in cols["amount"]["reason"]
     assert not cols["country"]["drifted"]
@@ -72,7 +72,7 @@ def test_run_drift_writes_report_and_metrics(tmp_path, frames):
     report, metrics = HTML(name="report", uri=str(tmp_path / "drift.html")), Metrics(name="m", uri=str(tmp_path / "m"))
     assert run_drift(cur, ref, report, metrics) is True
     html = Path(report.path).read_text()
-    assert "DRIFT DETECTED" in html and "merchants_drift.csv" in html and "(new token)" in html
+    assert "DRIFT DETECTED" in html and "merchants_drift.csv" in html and "(rare or new token)" in html
     assert metrics.metadata["drift_detected"] == 1.0 and metrics.metadata["drifted_columns"] >= 2
     assert report.metadata["drift"]["drifted_columns"]
 
@@ -164,7 +164,8 @@ def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mea
 
 
 def test_a_text_column_of_a_reference_too_small_for_token_buckets_is_skipped_with_why():
-    """No reference word seen 10 times: every word of both sides was `(new token)`, PSI 0, 'stable' for any text."""
+    """No reference word seen 10 times: every word of both sides was `(rare or new token)`, PSI 0, 'stable' for any
+    text."""
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike oscar papa romeo".split()
     ref = pd.DataFrame({"description": [" ".join(words[i:i + 3]) for i in range(12)]})
     cur = pd.DataFrame({"description": ["crypto exchange wallet payment"] * 60})
@@ -172,8 +173,8 @@ def test_a_text_column_of_a_reference_too_small_for_token_buckets_is_skipped_wit
     entry = result["columns"]["description"]
     assert entry["kind"] == "skip" and entry["drifted"] is False and "psi" not in entry
     assert entry["reason"] == ("skipped: no word appears 10 times in the reference's 12 rows, so every word of both "
-                               "sides would be `(new token)` and PSI 0 whatever the current text; compare with a "
-                               "larger reference")
+                               "sides would be `(rare or new token)` and PSI 0 whatever the current text; compare "
+                               "with a larger reference")
     assert result["drift_detected"] is False and result["share_drifted"] == 0.0
     big = pd.concat([ref] * 10, ignore_index=True)  # each word now seen 10+ times: compared, and drifted
     assert detect_drift(cur, big, max_categories=5)["columns"]["description"]["drifted"]
