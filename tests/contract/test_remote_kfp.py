@@ -63,6 +63,18 @@ def test_submit_uploads_pipeline_and_hash_named_version_then_runs(kfp):
     assert res.uploaded == ("pipeline", "version")
 
 
+def test_the_pipelines_description_is_the_uploaded_pipelines(kfp):
+    # metadata.description reached the IR but KFP's pipeline and version showed only kubepipe's fixed text
+    ir = yaml.safe_load(open(ADD).read())
+    ir["pipelineInfo"]["description"] = "Adds two numbers"
+    pkg = package(text=yaml.safe_dump(ir))
+    kubeflow.submit(pkg, kfp.profile, params={"a": 1, "b": 2})
+    upload, version = [r for r in kfp.requests if r.mutating][:2]
+    assert upload.query["description"] == ("Adds two numbers (kubepipe pipeline; versions are named by the content "
+                                           "hash of the compiled spec)")
+    assert version.query["description"] == f"Adds two numbers (kubepipe add-numbers {pkg.content_hash})"
+
+
 def test_resubmitting_the_same_spec_uploads_nothing_and_a_new_spec_only_a_version(kfp):
     kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2})
     n = len(kfp.requests)

@@ -61,7 +61,8 @@ def ensure_pipeline_version(client: Any, package: PipelinePackage, *, namespace:
             else:
                 pipeline_id = client.upload_pipeline(
                     path, pipeline_name=package.name, namespace=namespace,
-                    description="kubepipe pipeline; versions are named by the content hash of the compiled spec",
+                    description=_described(package, "kubepipe pipeline; versions are named by the content hash of "
+                                                    "the compiled spec"),
                 ).pipeline_id
                 created.append("pipeline")
             versions = client.list_pipeline_versions(
@@ -71,10 +72,17 @@ def ensure_pipeline_version(client: Any, package: PipelinePackage, *, namespace:
                 return pipeline_id, versions[0].pipeline_version_id, tuple(created)
             version = client.upload_pipeline_version(
                 path, pipeline_version_name=package.version_name, pipeline_id=pipeline_id,
-                description=f"kubepipe {package.name} {package.content_hash}",
+                description=_described(package, f"kubepipe {package.name} {package.content_hash}"),
             )
             created.append("version")
     return pipeline_id, version.pipeline_version_id, tuple(created)
+
+
+def _described(package: PipelinePackage, note: str) -> str:
+    """The pipeline's own description (metadata.description, the IR's pipelineInfo), then kubepipe's note."""
+    info = package.ir().get("pipelineInfo") or {}
+    own = str(info.get("description") or "").strip()
+    return f"{own} ({note})" if own else note
 
 
 def ensure_experiment(client: Any, name: str | None, *, namespace: str | None = None) -> str:
