@@ -72,7 +72,8 @@ class Issue:
         if self.value is not None and not isinstance(self.value, (dict, list)):
             from kubepipe.secrets import redacted  # a credential is never echoed back
 
-            text += f" (got {redacted(self.value, self.path.rsplit('.', 1)[-1] or None)!r})"
+            shown = redacted(self.value, self.path.rsplit('.', 1)[-1] or None)
+            text += f" (got {str(shown).lower() if isinstance(shown, bool) else repr(shown)})"  # YAML's `true`
         if self.hint:
             text += f"; {self.hint}"
         return one_line(text)

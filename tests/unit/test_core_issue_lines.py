@@ -41,3 +41,10 @@ def test_every_problem_is_one_line(tmp_path, pipeline, expected):
 def test_one_line_escapes_controls_only():
     assert one_line("a\tb\nc\x85\x00 é☕") == "a\\tb\\nc\\x85\\x00 é☕"
     assert Issue("bad\rvalue", path="x", hint="use\nthis").format() == "x: bad\\rvalue; use\\nthis"
+
+
+def test_a_bool_is_shown_as_yaml_writes_it():
+    # `owner: yes` showed '(got True)', Python's word: YAML writes true (and read `yes` as it)
+    assert Issue("bad", path="metadata.owner", value=True).format() == "metadata.owner: bad (got true)"
+    assert Issue("bad", path="x", value=False).format() == "x: bad (got false)"
+    assert Issue("bad", path="x", value="True").format() == "x: bad (got 'True')"
