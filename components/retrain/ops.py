@@ -22,7 +22,7 @@ def trigger_retrain(
     ctx_state_dir: str = "",
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
-) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str)]):
+) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str), ("decision", str)]):
     """When `drift_detected` (or `quality_dropped`), start `pipeline` on the same target unless one started
     within the cooldown.
 
@@ -38,6 +38,7 @@ def trigger_retrain(
     Returns:
         triggered: Whether a run was started.
         run_id: The started run's id ("" when none).
+        decision: What was decided and why, e.g. "cooldown: drift detected, but a retrain started at ...".
     """
     from collections import namedtuple
 
@@ -53,5 +54,5 @@ def trigger_retrain(
                                     source_run_id=ctx_run_id, reason=reason)
     print(f"trigger-retrain: {record['action']}: {record['reason']}" +
           (f" (run {record['run_id']})" if record.get("run_id") else ""))
-    return namedtuple("RetrainOutputs", ["triggered", "run_id"])(record["action"] == "started",
-                                                                 record.get("run_id") or "")
+    return namedtuple("RetrainOutputs", ["triggered", "run_id", "decision"])(
+        record["action"] == "started", record.get("run_id") or "", f"{record['action']}: {record['reason']}")

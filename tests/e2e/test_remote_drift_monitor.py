@@ -52,6 +52,7 @@ def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_t
 
     again = kubepipe.run(MONITOR, drifted_window)
     assert again.step("retrain").outputs["triggered"] is False
+    assert again.step("retrain").outputs["decision"].startswith("cooldown: ")  # a run's outputs say why
     clean = kubepipe.run(MONITOR, {**REF, "scheduled_time": "2026-03-18T12:00:00Z"})
     assert clean.step("drift").outputs["drift_detected"] is False
     assert clean.step("retrain").outputs["triggered"] is False

@@ -40,6 +40,7 @@ def test_drift_starts_the_training_pipeline_through_the_local_scheduler(tmp_path
                                       ctx_target="local", ctx_state_dir=str(state), ctx_pipeline_name="monitor",
                                       ctx_run_id="monitor-run-1")
     assert out.triggered is True and out.run_id.startswith("retrain-train-")
+    assert out.decision == "started: drift detected"  # `runs show` shows why, not only `triggered: False`
     train = str(tmp_path / "pipelines" / "train.yaml")  # absolute: the scheduler may run elsewhere
     assert [(q["pipeline"], q["params"], q["source_run_id"]) for q in queued(state)] == [
         (train, {"epochs": 2}, "monitor-run-1")]
@@ -390,3 +391,14 @@ def test_runs_show_of_the_retrain_id_trigger_retrain_gave_opens_the_run_the_sche
     sched.drain()
     code, text, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--format", "json")
     assert code == 0 and json.loads(text)["run_id"] == "train-1", err
+
+
+def test_the_step_outputs_its_decision_so_a_cooldown_says_why(tmp_path):
+    # `runs show` had only `triggered: False`; the cooldown's reason was in run.log and triggers.jsonl only
+    state = tmp_path / ".kubepipe" / "state"
+    kw = dict(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local", ctx_state_dir=str(state))
+    assert trigger_retrain.python_func(**kw, ctx_run_id="m1").triggered is True
+    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")
+    assert again.triggered is False and again.run_id == ""
+    assert again.decision.startswith("cooldown: drift detected, but a retrain started at ")
+    assert again.decision.endswith("cooldown 24 h ends in 24.0 h")
