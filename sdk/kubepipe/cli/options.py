@@ -22,19 +22,19 @@ def dash_is_stdout(value: Optional[Path]) -> Optional[Path]:
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:
-    from kubepipe.errors import UserError
+    from kubepipe.errors import UserError, one_line
 
     out: dict[str, str] = {}
     for item in items or []:
         if "=" not in item:
-            raise UserError(f"--param {item}: expected name=value")
+            raise UserError(one_line(f"--param {item}: expected name=value"))
         k, v = item.split("=", 1)
         k = k.strip()
         if k in out and out[k] != v:  # the last won, silently
             from kubepipe.secrets import redacted
 
-            raise UserError(f"--param {k} is given twice, {k}={redacted(out[k], k)} and {k}={redacted(v, k)}; "
-                            "give it once")
+            raise UserError(one_line(f"--param {k} is given twice, {k}={redacted(out[k], k)} and "
+                                     f"{k}={redacted(v, k)}; give it once"))
         out[k] = v
     return out
 

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from kubepipe.errors import UserError
+from kubepipe.errors import UserError, one_line
 from kubepipe.spec.models import finite
 
 __all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params"]
@@ -36,7 +36,7 @@ class ParamError(UserError):
         self.name, self.reason = name, reason
         shown = redacted(value, name)
         text = shown if isinstance(shown, str) else json.dumps(shown, default=repr)  # a Path, a set: as Python shows it
-        super().__init__(f"--param {name}={text}: {reason}")
+        super().__init__(one_line(f"--param {name}={text}: {reason}"))  # a tab or newline in it: escaped
 
 
 def _unique(pairs: list) -> dict:
