@@ -348,3 +348,11 @@ def test_a_step_named_like_a_kfp_group_is_refused(name):
     (issue,) = issues_of(BASE.replace("  a:", f"  {name}:"))
     assert issue.path == f"steps.{name}" and "is a name KFP gives its own groups" in issue.message
     assert "Ambiguous dependency name" in issue.hint
+
+
+@pytest.mark.parametrize("name", ["_", "__", "_-_"])
+def test_a_step_name_without_a_letter_or_digit_is_refused(name):
+    # KFP renames `__` to an empty task name: the duplicate-name check missed its clash with a step named `task`
+    (issue,) = issues_of(BASE.replace("  a:", f"  {name}:"))
+    assert issue.message == f"step name `{name}` is not allowed" and "at least one letter or digit" in issue.hint
+    assert load_pipeline_text(BASE.replace("  a:", "  _a:"), "p.yaml").spec.steps["_a"]

@@ -239,7 +239,8 @@ def _structure(data: dict, loc: Locator) -> list[Issue]:
         for name in steps:
             if not re.match(STEP_RE, name):
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is not allowed",
-                                        hint="use lowercase letters, digits, `_` and `-`, starting with a letter"))
+                                        hint="use lowercase letters, digits, `_` and `-`, starting with a letter or `_`, "
+                                             "with at least one letter or digit"))
                 continue
             if re.fullmatch(KFP_GROUP_RE, task_name(name)):
                 issues.append(loc.issue(("steps", name), f"step name `{name}` is a name KFP gives its own groups "

@@ -20,7 +20,8 @@ __all__ = [
 ]
 
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-STEP_RE = r"^[a-z_][a-z0-9_-]*$"
+# at least one letter or digit: KFP renames `_` or `__` to an empty task name, which collides unseen
+STEP_RE = r"^(?=[a-z0-9_-]*[a-z0-9])[a-z_][a-z0-9_-]*$"
 KFP_GROUP_RE = r"(exit-handler|condition|condition-branches|for-loop)-\d+"  # a task name kfp's dsl groups take
 # a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
 PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
