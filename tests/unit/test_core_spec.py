@@ -160,6 +160,17 @@ def test_a_label_yaml_read_as_a_number_or_bool_says_to_quote_it():
     assert issue.hint == "quote it to pass text: unquoted, YAML reads it as the number 42"
 
 
+def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
+    """`retries: {backoff: 30}` was refused ('input should be a valid string') while `timeout: 30` ran as 30s."""
+    from kubepipe.spec.models import parse_duration
+
+    text = BASE + "    retries: {count: 2, backoff: 30, max_backoff: 600.5}\n"
+    retries = load_pipeline_text(text, "p.yaml").spec.steps["a"].retries
+    assert parse_duration(retries.backoff) == 30 and parse_duration(retries.max_backoff) == 600.5
+    (issue,) = issues_of(text.replace("600.5", "-1"))
+    assert issue.path == "steps.a.retries.max_backoff" and issue.message == "a duration must be between 0 and 366d"
+
+
 def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():
     (issue,) = issues_of(BASE.replace("steps:", "params:\n  version: {type: str, default: 1.10}\nsteps:"))
     assert issue.message == ("default 1.1 is not of type str; quote it to pass text: unquoted, YAML reads it as the "

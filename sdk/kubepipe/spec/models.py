@@ -25,6 +25,7 @@ STEP_RE = r"^(?=[a-z0-9_-]*[a-z0-9])[a-z_][a-z0-9_-]*$"
 KFP_GROUP_RE = r"(exit-handler|condition|condition-branches|for-loop)-\d+"  # a task name kfp's dsl groups take
 # a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
 PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
+MAX_DURATION_S = 366 * 86400
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")  # no unit: seconds, as a number is
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
@@ -47,7 +48,8 @@ def _names(pattern: str, **more: Any):
 
 
 _DURATION_STRING = {"pattern": r"^\s*" + DURATION_RE.pattern[1:-1] + r"\s*$"}  # parse_duration strips spaces
-_DURATION = _schema(string=_DURATION_STRING)
+_DURATION = _schema(string=_DURATION_STRING, integer={"minimum": 0, "maximum": MAX_DURATION_S},
+                    number={"minimum": 0, "maximum": MAX_DURATION_S})
 
 
 def task_name(step: str) -> str:
@@ -110,8 +112,6 @@ def parse_duration(value: str | int | float) -> float:
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
     return _bounded(float(m.group(1)) * scale)
 
-
-MAX_DURATION_S = 366 * 86400
 
 
 def _bounded(seconds: float) -> float:
@@ -260,13 +260,15 @@ class Resources(Spec):
 
 class RetryPolicy(Spec):
     count: int = Field(ge=0, le=20)
-    backoff: str = Field(default="30s", description="First wait between tries.", json_schema_extra=_DURATION)
+    # a duration: `30s`, or a number of seconds (30 or '30'), as a step's timeout
+    backoff: Union[str, int, float] = Field(default="30s", description="First wait between tries.",
+                                            json_schema_extra=_DURATION)
     factor: float = Field(default=2.0, ge=1.0)
-    max_backoff: str = Field(default="1h", json_schema_extra=_DURATION)
+    max_backoff: Union[str, int, float] = Field(default="1h", json_schema_extra=_DURATION)
 
     @field_validator("backoff", "max_backoff")
     @classmethod
-    def _duration(cls, v: str) -> str:
+    def _duration(cls, v: str | int | float) -> str | int | float:
         parse_duration(v)
         return v
 
