@@ -367,3 +367,26 @@ def test_a_step_name_without_a_letter_or_digit_is_refused(name):
     (issue,) = issues_of(BASE.replace("  a:", f"  {name}:"))
     assert issue.message == f"step name `{name}` is not allowed" and "at least one letter or digit" in issue.hint
     assert load_pipeline_text(BASE.replace("  a:", "  _a:"), "p.yaml").spec.steps["_a"]
+
+
+def test_a_sub_second_duration_is_rounded_up_to_whole_seconds_not_down(tmp_path):
+    """`backoff: 500ms` compiled to `backoffDuration: 0s` (no wait at all), `timeout: 1500ms` to 1s: KFP takes
+    whole seconds and int() dropped the rest; they round up."""
+    import kubepipe
+    from kubepipe.spec.models import whole_seconds
+
+    assert [whole_seconds(v) for v in ("500ms", "2.5", 30, "1h")] == [1, 3, 30, 3600]
+    p = tmp_path / "p.yaml"
+    p.write_text(HEAD_C + "    retries: {count: 2, backoff: 500ms, max_backoff: 2.5}\n")
+    ir = kubepipe.compile(p).ir_yaml
+    assert "backoffDuration: 1s" in ir and "backoffMaxDuration: 3s" in ir
+
+
+HEAD_C = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: c}
+steps:
+  load:
+    component: load-data
+    with: {source: gs://b/d.csv}
+"""

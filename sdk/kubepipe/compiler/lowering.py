@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepipe.plan.model import PlanStep
+from kubepipe.spec.models import whole_seconds
 
 __all__ = ["lower_task"]
 
@@ -19,11 +20,9 @@ def lower_task(task: Any, step: PlanStep, target: str, notes: list[str]) -> None
     if step.display_name:
         task.set_display_name(step.display_name)
     if step.retries is not None and step.retries.count > 0:
-        from kubepipe.spec.models import parse_duration
-
         r = step.retries
-        task.set_retry(num_retries=r.count, backoff_duration=f"{int(parse_duration(r.backoff))}s",
-                       backoff_factor=r.factor, backoff_max_duration=f"{int(parse_duration(r.max_backoff))}s")
+        task.set_retry(num_retries=r.count, backoff_duration=f"{whole_seconds(r.backoff)}s",
+                       backoff_factor=r.factor, backoff_max_duration=f"{whole_seconds(r.max_backoff)}s")
     if step.cache is not None:
         task.set_caching_options(enable_caching=step.cache)
     for k, v in sorted(step.env.items()):
@@ -65,4 +64,4 @@ def _kubernetes(task: Any, step: PlanStep) -> None:
     for secret, mapping in sorted(by_secret.items()):
         kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=mapping)
     if step.timeout_s:
-        kubernetes.set_timeout(task, int(step.timeout_s))
+        kubernetes.set_timeout(task, whole_seconds(step.timeout_s))

@@ -114,6 +114,11 @@ def parse_duration(value: str | int | float) -> float:
 
 
 
+def whole_seconds(value: str | int | float) -> int:
+    """A duration as KFP takes it, whole seconds, rounded up: `500ms` waits 1s, not 0s (no wait at all)."""
+    return math.ceil(parse_duration(value))
+
+
 def _bounded(seconds: float) -> float:
     if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION_S:
         raise ValueError("a duration must be between 0 and 366d")
