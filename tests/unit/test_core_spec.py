@@ -160,6 +160,14 @@ def test_a_label_yaml_read_as_a_number_or_bool_says_to_quote_it():
     assert issue.hint == "quote it to pass text: unquoted, YAML reads it as the number 42"
 
 
+def test_a_timeout_of_a_fractional_number_of_seconds_is_a_duration():
+    """`timeout: 90.5` was refused ('input should be a valid string') while `timeout: '90.5'` and 90 were read."""
+    spec = load_pipeline_text(BASE + "    timeout: 90.5\n", "p.yaml").spec
+    assert spec.steps["a"].timeout == 90.5
+    (issue,) = issues_of(BASE + "    timeout: 0.5\n")
+    assert issue.message == "a step timeout must be at least 1s; leave it out for no timeout"
+
+
 def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
     """`retries: {backoff: 30}` was refused ('input should be a valid string') while `timeout: 30` ran as 30s."""
     from kubepipe.spec.models import parse_duration

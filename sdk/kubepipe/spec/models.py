@@ -297,8 +297,9 @@ class StepDefaults(Spec):
     retries: Union[int, RetryPolicy, None] = Field(default=None, json_schema_extra=_schema(integer={
         "minimum": 0, "maximum": 20}))
     cache: bool | None = None
-    timeout: Union[str, int, None] = Field(default=None, json_schema_extra=_schema(
-        string=_DURATION_STRING, integer={"minimum": 1, "maximum": MAX_DURATION_S}))
+    timeout: Union[str, int, float, None] = Field(default=None, json_schema_extra=_schema(
+        string=_DURATION_STRING, integer={"minimum": 1, "maximum": MAX_DURATION_S},
+        number={"minimum": 1, "maximum": MAX_DURATION_S}))  # a duration, as a retry's backoff
     resources: Resources | None = None
     env: dict[str, EnvValue] = Field(default={}, json_schema_extra=_names(ENV_NAME_RE.pattern))
     node_selector: dict[str, str] = {}
