@@ -179,6 +179,15 @@ def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
     assert issue.path == "steps.a.retries.max_backoff" and issue.message == "a duration must be between 0 and 366d"
 
 
+def test_a_bad_pipeline_name_says_how_long_it_is_and_how_it_may_start():
+    """'string should have at most 63 characters' did not say the name's length; `-abc` was told it may hold
+    dashes, not that it may not start with one."""
+    (issue,) = issues_of(BASE.replace("{name: demo}", "{name: " + "a" * 70 + "}"))
+    assert issue.message == "is 70 characters long, at most 63 are allowed" and issue.hint == "shorten it"
+    (issue,) = issues_of(BASE.replace("{name: demo}", "{name: '-abc'}"))
+    assert issue.message.startswith("must be lowercase letters, digits and dashes, starting and ending with a letter")
+
+
 def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():
     (issue,) = issues_of(BASE.replace("steps:", "params:\n  version: {type: str, default: 1.10}\nsteps:"))
     assert issue.message == ("default 1.1 is not of type str; quote it to pass text: unquoted, YAML reads it as the "

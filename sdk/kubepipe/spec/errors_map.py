@@ -65,8 +65,12 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         expected = err.get("ctx", {}).get("expected", "")
         return locator.issue(full, f"must be one of {expected}", value=_short(value))
     if etype == "string_pattern_mismatch" and path and path[-1] == "name":
-        return locator.issue(full, "must be lowercase letters, digits and dashes (max 63)",
-                             value=_short(value), hint="e.g. merchant-categorizer")
+        return locator.issue(full, "must be lowercase letters, digits and dashes, starting and ending with a letter "
+                             "or digit (max 63)", value=_short(value), hint="e.g. merchant-categorizer")
+    if etype == "string_too_long" and isinstance(value, str):  # was 'string should have at most 63 characters'
+        most = err.get("ctx", {}).get("max_length")
+        return locator.issue(full, f"is {len(value)} characters long, at most {most} are allowed",
+                             value=_short(value), hint="shorten it")
     if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == K8S_NAME:
         return locator.issue(full, "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending "
                              "with a letter or digit, at most 63", value=_short(value))
