@@ -77,6 +77,8 @@ def project(tmp_path, monkeypatch):
     """A user's pipeline in its own folder; the working directory is somewhere else."""
     proj = tmp_path / "their-repo" / "pipelines"
     (proj / "data").mkdir(parents=True)
+    for name in ("train.csv", "holdout.csv"):
+        (proj / "data" / name).write_text("a\n1\n")
     (proj / "p.yaml").write_text(PIPELINE)
     (proj.parent / "configs").mkdir()
     for target in ("kubeflow", "vertex"):  # found above the pipeline, as in a user's repo
@@ -94,6 +96,22 @@ def test_local_plan_resolves_literals_and_param_defaults_against_the_yaml(projec
     assert plan.params["train_uri"].default == str(project / "data" / "train.csv")
     assert plan.params["bucket_uri"].default == "gs://b/holdout.csv"
     assert plan.warnings == []
+
+
+def test_a_local_file_that_is_not_there_is_a_located_warning_at_validate(project):
+    # `source: data/nope.csv` validated and the run failed at its load step, after the steps before it
+    (project / "data" / "holdout.csv").unlink()
+    (project / "data" / "train.csv").unlink()
+    plan = kubepipe.validate(project / "p.yaml", "local")
+    got = {w.path: w for w in plan.warnings}
+    literal = got["steps.holdout.with.source"]
+    assert literal.severity == "warning" and literal.line == 13 and literal.message.startswith(
+        f"`source`: no file or folder {project / 'data' / 'holdout.csv'} (a relative path is read from the "
+        "pipeline's folder); the step fails unless it is there by then")
+    default = got["params.train_uri.default"]
+    assert default.message.startswith(f"param `train_uri` defaults to {project / 'data' / 'train.csv'}, which does "
+                                      "not exist") and "pass --param train_uri=..." in (default.hint or "")
+    assert plan.step("holdout").args["source"] == Literal(str(project / "data" / "holdout.csv"))  # still resolved
 
 
 def test_local_compile_inside_the_working_directory_stays_relative(project, monkeypatch):

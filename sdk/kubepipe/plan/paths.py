@@ -35,6 +35,7 @@ class PathRules:
         self.warnings: list[Issue] = []  # severity "warning", located
         self.path_params: dict[str, bool] = {}  # params read as paths -> whether a remote target checks them
         self.remote_params: dict[str, str] = {}  # param -> where its local default is (remote targets)
+        self.missing_defaults: set[str] = set()  # params whose local default is not there (said once)
 
     def _keys(self, info: ComponentInfo) -> tuple[tuple[str, bool], ...]:
         """(input, checked remotely) for each path-typed input of the component on this target."""
@@ -59,6 +60,11 @@ class PathRules:
     def _literal(self, key: str, value: str, args: dict, where: tuple, remote: bool) -> None:
         if self.target == "local":
             args[key] = Literal(run_path(value, self.base_dir))
+            if self._missing(value):
+                self.warnings.append(self.loc.issue(
+                    where, f"`{key}`: no file or folder {resolve_path(value, self.base_dir)} (a relative path is read "
+                    "from the pipeline's folder); the step fails unless it is there by then", value=value,
+                    hint="check the path, or create the file first", severity="warning"))
         elif remote and not pod_readable(value, self.target):
             self.issues.append(self.loc.issue(
                 where, f"`{key}` is a local path on this machine; a {self.target} pod cannot read it",
@@ -70,6 +76,12 @@ class PathRules:
             return
         if self.target == "local":
             self.params[name] = self.original[name].model_copy(update={"default": run_path(default, self.base_dir)})
+            if self._missing(default) and name not in self.missing_defaults:
+                self.missing_defaults.add(name)
+                self.warnings.append(self.loc.issue(
+                    ("params", name, "default"), f"param `{name}` defaults to {resolve_path(default, self.base_dir)}, "
+                    "which does not exist (a relative path is read from the pipeline's folder)", value=default,
+                    hint=f"pass --param {name}=... when you run, or create the file", severity="warning"))
         elif remote and not pod_readable(default, self.target) and name not in self.remote_params:
             issue = self.loc.issue(
                 ("params", name, "default"), f"param `{name}` defaults to a local path that a {self.target} "
@@ -77,6 +89,14 @@ class PathRules:
                 hint=f"pass --param {name}=gs://... (or s3://...) when you submit", severity="warning")
             self.remote_params[name] = issue.location
             self.warnings.append(issue)
+
+    def _missing(self, value: str) -> bool:
+        """A local path (relative to the pipeline's folder) with nothing there: said at validate, not after the
+        steps before it ran (`source: data/nope.csv` validated, and the run failed at load)."""
+        if not is_local_path(value):
+            return False
+        resolved = resolve_path(value, self.base_dir).removeprefix("file://")
+        return not Path(resolved).exists()
 
     def schedule(self, schedule: Schedule | None) -> Schedule | None:
         """Schedule params written in the YAML follow the same rule as the params they set."""
