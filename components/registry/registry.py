@@ -44,7 +44,7 @@ from kubepipe.components.registry.version import (
     current_user,
     utc_now,
 )
-from kubepipe.util import failpoint
+from kubepipe.util import failpoint, whole_number
 
 __all__ = ["Registry", "DEFAULT_URI"]
 
@@ -385,10 +385,10 @@ class Registry:
                 raise RegistryError(f"model `{name}` has no {version} yet; {then}")
             return n
         # `3` or `v3` only: int() also read '1_0' as 10, '٣' as 3 and lstrip('v') 'vv5' as 5 (promoted silently)
-        digits = str(version).strip().removeprefix("v")
-        if isinstance(version, bool) or not (digits.isascii() and digits.isdigit()):
+        n = None if isinstance(version, bool) else whole_number(str(version).strip().removeprefix("v"))
+        if n is None:
             raise RegistryError(f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})")
-        return int(digits)
+        return n
 
     def _check_known(self, name: str, numbers: list[int] | None = None) -> None:
         """A name with no versions at all is a typo or another registry, not a model without a champion."""

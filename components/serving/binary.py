@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import struct
 from kubepipe.components.serving.payloads import BadRequest, json_type, load_json, v2_shape
+from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
 
@@ -24,10 +25,9 @@ _LEN = struct.Struct("<I")
 
 def header_length(value: str, body_size: int) -> int:
     """The JSON header's byte count from the `Inference-Header-Content-Length` header value."""
-    text = value.strip()
-    if not text.isascii() or not text.isdigit():
+    n = whole_number(value.strip())
+    if n is None:
         raise BadRequest(HEADER, f"expected a whole number of bytes, got {value!r}")
-    n = int(text)
     if n > body_size:
         raise BadRequest(HEADER, f"says the JSON header has {n} bytes, but the body has only {body_size}")
     return n
