@@ -339,3 +339,30 @@ def test_kubepipe_image_in_the_environment_is_a_project_base_only(tmp_path, caps
     assert code == 0 and "RUNTIME_IMAGE=" not in out, err
     code, out, err = cli(["image", "build", "--kind", "project", "--registry", REG], capsys)
     assert code == 0 and f"RUNTIME_IMAGE={base}" in shlex.split(out.partition(" && ")[2]), err
+
+
+def test_an_old_or_missing_ignore_file_beside_the_repositorys_dockerfile_is_warned(tmp_path, capsys):
+    assert cli(["image", "init", str(tmp_path)], capsys)[0] == 0
+    build = ["image", "build", "--registry", REG, "--context", str(tmp_path)]
+    code, _, err = cli(build, capsys)
+    assert code == 0 and "warning" not in err  # a fresh copy has every exclusion
+    assert images.ignore_gaps("project", tmp_path) is None
+    # a project ignore file written by an older kubepipe: no credential exclusions; `.git` root-only still counts
+    ignore = tmp_path / "docker" / "Dockerfile.project.dockerignore"
+    ignore.write_text("/.git\n.venv\n**/__pycache__\n")
+    said = images.ignore_gaps("project", tmp_path)
+    assert said.startswith(f"{ignore} lacks") and "**/.env" in said and "**/*.pem" in said
+    assert "kubepipe image init --force" in said and "lacks 43 exclusion(s)" in said
+    assert ": .git," not in said and " .git," not in said and ", .venv" not in said  # spelled differently, kept
+    # the CLI says it as a warning and still prints the command; deleted, BuildKit reads no ignore file at all
+    cpu_ignore = tmp_path / "docker" / "Dockerfile.cpu.dockerignore"
+    cpu_ignore.write_text("!sdk\n**/__pycache__\n")  # lost its leading `*`: the whole context goes in
+    code, out, err = cli(build, capsys)
+    assert code == 0 and "docker buildx build" in out
+    assert f"warning: {cpu_ignore} lacks 3 exclusion(s)" in " ".join(err.split())
+    cpu_ignore.unlink()
+    said = " ".join(cli(build, capsys)[2].split())
+    assert f"{tmp_path / 'docker' / 'Dockerfile.cpu'} builds with no ignore file" in said
+    (tmp_path / ".dockerignore").write_text("*\n**/*.py[co]\n**/.pytest_cache\n__pycache__\n")  # the root's
+    assert images.ignore_gaps("cpu", tmp_path) is None
+    assert images.ignore_gaps("cpu", tmp_path / "elsewhere") is None  # the packaged Dockerfile and its ignore file

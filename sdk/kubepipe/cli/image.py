@@ -123,7 +123,16 @@ def init(directory: Path = typer.Argument(Path("."), help="Your repository (the 
                       markup=False, soft_wrap=True)
 
 
+def _warn_ignore_gaps(spec) -> None:
+    from kubepipe.backends.packaging.images import ignore_gaps
+
+    gaps = ignore_gaps(spec.kind, spec.context)
+    if gaps:
+        console.warn(gaps)
+
+
 def _print_build(spec, revision: Optional[str], write_profile: Optional[Path]) -> None:
+    _warn_ignore_gaps(spec)
     console.out.print(spec.shell_command(revision=revision), markup=False, soft_wrap=True)
     console.err.print(f"# builds {spec.tag_ref} from {spec.dockerfile} and writes the digest to "
                       f"{spec.metadata_file}", markup=False, soft_wrap=True)
@@ -155,6 +164,7 @@ def _run(spec, revision: Optional[str]) -> None:
         raise UserError(f"docker has no buildx (`docker buildx version`: {why}); install the Docker Buildx "
                         "plugin, or run the command `kubepipe image build` prints (without --run) where docker "
                         "with buildx is")
+    _warn_ignore_gaps(spec)
     Path(spec.metadata_file).parent.mkdir(parents=True, exist_ok=True)
     console.err.print("+ " + " ".join(spec.command(revision=revision)), markup=False, soft_wrap=True)
     done = subprocess.run(spec.command(revision=revision), check=False)  # noqa: S603 - fixed argv

@@ -37,6 +37,7 @@ __all__ = [
     "registry_of",
     "write_runtime_image",
     "image_problems",
+    "ignore_gaps",
 ]
 
 # kind -> (repository name, Dockerfile); a project image is named after the project.
@@ -85,6 +86,45 @@ def write_templates(directory: str | Path = ".", *, force: bool = False) -> list
         # A copied Dockerfile builds the kubepipe it was written with, also under plain `docker build`.
         atomic_write_text(path, text.replace("ARG KUBEPIPE_VERSION\n", f"ARG KUBEPIPE_VERSION={__version__}\n", 1))
     return list(targets)
+
+
+def _ignore_patterns(text: str) -> set[str]:
+    """The exclusions of a .dockerignore, compared loosely: `.env`, `/.env` and `**/.env` are one rule here
+    (a root-only pattern is weaker than `**/`, but that is the repository's choice, not a file it forgot)."""
+    out = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            while line.startswith(("**/", "/")):
+                line = line[3:] if line.startswith("**/") else line[1:]
+            out.add(line)
+    return out
+
+
+def ignore_gaps(kind: str, context: str | Path = ".") -> str | None:
+    """A warning when the repository's own Dockerfile (`image init`) builds with an ignore file that lacks
+    exclusions the packaged one has: a copy made by an older kubepipe, edited, or deleted. Files matching a
+    missing exclusion (credentials, state) go into the build context and can end up in a pushed layer."""
+    name = KINDS[kind][1]
+    own = Path(context) / "docker" / name
+    if not own.is_file():
+        return None  # the packaged Dockerfile builds with the packaged ignore file
+    ignore = own.with_name(f"{name}.dockerignore")
+    if not ignore.is_file():  # BuildKit then reads the context root's .dockerignore, if any
+        ignore = Path(context) / ".dockerignore"
+    have = _ignore_patterns(ignore.read_text(encoding="utf-8", errors="replace")) if ignore.is_file() else set()
+    packaged = _template(f"{name}.dockerignore").read_text(encoding="utf-8")
+    missing = [line.strip() for line in packaged.splitlines()
+               if line.strip() and not line.lstrip().startswith("#")
+               and _ignore_patterns(line) and not _ignore_patterns(line) <= have]
+    if not missing:
+        return None
+    shown = ", ".join(missing)  # all of them: each is a line to add
+    where = (f"{ignore} lacks {len(missing)} exclusion(s) the packaged {name}.dockerignore has"
+             if ignore.is_file() else f"{own} builds with no ignore file ({ignore} is not there)")
+    return (f"{where}: {shown}; matching files (credentials, state) go into the build context and can end up "
+            f"in a pushed layer. Add them to {own.with_name(name + '.dockerignore')}, or re-write the templates "
+            "with `kubepipe image init --force` (it overwrites your Dockerfiles too)")
 
 
 @dataclass(frozen=True)
