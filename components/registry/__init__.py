@@ -2,8 +2,9 @@
 
 `Registry(uri)` works on a local folder (`file://...`, the default `file://.kubepipe/registry`)
 or any fsspec URI (`gs://...` through gcsfs). See `registry.py` for the layout and the
-concurrency rules, `vertex.py` for the optional Vertex AI Model Registry mirror and `open.py` for
-`open_registry(uri, profile)`, the one factory every promotion goes through.
+concurrency rules (`store.py` / `fsspec_store.py` the stores, `aliases.py` the alias moves, `gc.py` and
+`integrity.py` the clean-up and file checks), `vertex.py` for the optional Vertex AI Model Registry mirror
+and `open.py` for `open_registry(uri, profile)`, the one factory every promotion goes through.
 """
 
 from kubepipe.components.registry.open import open_registry

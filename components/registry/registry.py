@@ -20,12 +20,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import random
 import time
 from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME
-from kubepipe.components.registry.claims import CAS_TRIES, check_claim, claim, claim_path, discard_unfinished
+from kubepipe.components.registry import integrity
+from kubepipe.components.registry.aliases import read_state, swap
+from kubepipe.components.registry.claims import check_claim, claim, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
@@ -35,7 +36,8 @@ from kubepipe.components.registry.files import (
     parse_state,
     version_number,
 )
-from kubepipe.components.registry.store import TEMP_PREFIX, LocalStore, errno_text, open_store
+from kubepipe.components.registry.gc import sweep
+from kubepipe.components.registry.store import LocalStore, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
@@ -128,7 +130,7 @@ class Registry:
         create killed midway (`.tmp-*` in `aliases/` or `versions/<n>/`) as old; returns what was removed.
 
         A version any alias generation points to (champion, previous, anything on the rollback
-        stack) is never touched, nor a complete or corrupt one (corrupt needs a person).
+        stack) is never touched, nor a complete or corrupt one (corrupt needs a person). See `gc.py`.
         """
         names = [name] if name else self.names()
         if name:
@@ -140,38 +142,8 @@ class Registry:
             _check_name(n_)
             state = self._state(n_)
             protected = set(state.get("stack") or []) | {state.get(a) for a in ALIASES}
-            for v in self.versions(n_):
-                if v.status != "incomplete" or v.version in protected:
-                    continue
-                base = f"{n_}/versions/{v.version}"
-                since = self.store.mtime(claim_path(n_, v.version)) or self.store.mtime(base)
-                age = None if since is None else now - since
-                if age is None or age < older_than_s:
-                    continue
-                if not dry_run:
-                    self.store.remove_tree(base)
-                removed.append({"name": n_, "version": v.version, "what": "incomplete version",
-                                "age_s": round(age, 1), "path": self.store.uri(base)})
-            removed += self._gc_temps(n_, now, older_than_s, dry_run)
-        return removed
-
-    def _gc_temps(self, name: str, now: float, older_than_s: float, dry_run: bool) -> list[dict]:
-        """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create):
-        ignored by readers, but never removed. Those as old as an abandoned version are."""
-        folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}") for n in self._numbers(name)]
-        removed = []
-        for version, folder in folders:
-            for entry in self.store.listdir(folder):
-                if not entry.startswith(TEMP_PREFIX):
-                    continue
-                rel = f"{folder}/{entry}"
-                since = self.store.mtime(rel)
-                if since is None or now - since < older_than_s:
-                    continue
-                if not dry_run:
-                    self.store.remove_file(rel)
-                removed.append({"name": name, "version": version, "what": "temp file",
-                                "age_s": round(now - since, 1), "path": self.store.uri(rel)})
+            removed += sweep(self.store, n_, self.versions(n_), protected, now=now, older_than_s=older_than_s,
+                             dry_run=dry_run)
         return removed
 
     def names(self) -> list[str]:
@@ -233,13 +205,7 @@ class Registry:
         edited kubepipe-model.json, its labels swapped, was deployed and evaluated as it was)."""
         mv = self.get(name, version)
         path = self.store.local_path(f"{name}/versions/{mv.version}/model")
-        diff = _changes(mv.files, hash_tree(path)) if mv.files else {}  # versions registered before `files`: none
-        if any(diff.values()):
-            self.store.drop_local(path)
-            what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
-            raise RegistryError(f"model `{name}` v{mv.version}: files changed after registration in {mv.model_uri} "
-                                f"({what}); refusing to use them: register the model again, or promote a sound "
-                                f"version (kubepipe models promote {name} VERSION --reason ...)")
+        integrity.refuse_changed(self.store, mv, path)
         return path
 
     @contextlib.contextmanager
@@ -256,10 +222,7 @@ class Registry:
         """The version's files against the sha256s recorded when it was registered: {"version", "path", "changed",
         "missing", "added"} (the model folder; file paths, all empty when intact). Serving and evaluation refuse a
         changed artifact; this says so before either runs."""
-        mv = self.get(name, version)
-        with self.store.local_tree(f"{name}/versions/{mv.version}/model") as folder:
-            now = hash_tree(folder)
-        return {"version": mv.version, "path": mv.model_uri, **_changes(mv.files, now)}
+        return integrity.verify(self.store, self.get(name, version))
 
     # ---- aliases ---------------------------------------------------------------------------
 
@@ -402,50 +365,11 @@ class Registry:
 
     def _state(self, name: str) -> dict:
         """Newest alias state; `generation` is the newest number even if its file is unreadable."""
-        gens = self._generations(name)
-        top = gens[-1] if gens else 0
-        for g in reversed(gens):
-            try:
-                d = parse_state(self.store.read(gen_path(name, g)))
-            except (FileNotFoundError, ValueError, KeyError, TypeError):
-                continue  # gone or damaged (a torn foreign write): fall back to the last good one
-            except OSError as exc:  # EIO, ESTALE: an older generation could name an old champion
-                raise _unreadable(self.store.uri(gen_path(name, g)), exc) from exc
-            return {**d, "generation": top}
-        return {"generation": top, "champion": None, "previous": None, "stack": [], "event": None}
+        return read_state(self.store, name, self._generations(name))
 
     def _update(self, name: str, move) -> dict:
         """Compare-and-swap the alias state: retry until our generation file wins."""
-        for attempt in range(CAS_TRIES):
-            state = self._state(name)
-            change = move(state)
-            if change is None:
-                return state
-            stack = change["stack"]
-            new = {
-                "generation": state["generation"] + 1,
-                "champion": stack[-1] if stack else None,
-                "previous": stack[-2] if len(stack) > 1 else None,
-                "stack": stack,
-                "event": change["event"],
-            }
-            if self.store.create(gen_path(name, new["generation"]), dump(new)):
-                return new
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
-        raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
-
-
-def _changes(recorded: dict, now: dict) -> dict:
-    """{"changed", "missing", "added"}: the file paths of `now` ({path: sha256}) that differ from `recorded`."""
-    return {"changed": sorted(f for f in recorded if f in now and now[f] != recorded[f]),
-            "missing": sorted(f for f in recorded if f not in now),
-            "added": sorted(f for f in now if f not in recorded)}
-
-
-def _unreadable(path: str, exc: OSError) -> RegistryError:
-    return RegistryError(f"{path}: cannot read this alias state: {errno_text(exc)}; not falling back to an older "
-                         "generation, which could name an old champion: retry, or check the storage (a network mount?)",
-                         retryable=True)
+        return swap(self.store, name, lambda: self._state(name), move)
 
 
 def _check_name(name: str) -> None:

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import getpass
 import os
 from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
 
-__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now"]
+__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed"]
 
 ALIASES = ("champion", "previous")
 
 
 class RegistryError(ComponentError):
     """The registry cannot do what was asked: unknown model/version, corrupt entry, bad name."""
+
+
+def errno_text(exc: OSError) -> str:
+    """`Input/output error (EIO)`: the errno's text and name."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return f"{exc.strerror or exc}" + (f" ({code})" if code else "")
+
+
+def storage_failed(path: str, exc: OSError, doing: str) -> RegistryError:
+    """An OSError other than absence (EIO, ESTALE): the storage failed; absence must not be assumed."""
+    return RegistryError(f"{path}: cannot {doing}: {errno_text(exc)}; retry, or check the storage (a network mount "
+                         "or bucket?)", retryable=True)
 
 
 # What `models show` prints or reads: a wrong type there was an internal error ('int' has no attribute 'rstrip').

@@ -1,0 +1,54 @@
+"""`models gc`: what a registration or an exclusive create killed midway left behind, once it is old enough.
+
+An incomplete version (a `versions/<n>/` with no version.json) and the `.tmp-*` files of a create killed before
+its link (LocalStore.create) are ignored by readers but never removed by them; `sweep` removes those older than
+`older_than_s`. A version an alias generation points to is never touched, nor a complete or corrupt one (corrupt
+needs a person).
+"""
+
+from __future__ import annotations
+
+from kubepipe.components.registry.claims import claim_path
+from kubepipe.components.registry.store import TEMP_PREFIX
+from kubepipe.components.registry.version import ModelVersion
+
+__all__ = ["sweep"]
+
+
+def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now: float, older_than_s: float,
+          dry_run: bool) -> list[dict]:
+    """Remove (unless `dry_run`) model `name`'s abandoned versions and temp files; what was removed."""
+    removed = []
+    for v in versions:
+        if v.status != "incomplete" or v.version in protected:
+            continue
+        base = f"{name}/versions/{v.version}"
+        since = store.mtime(claim_path(name, v.version)) or store.mtime(base)
+        age = None if since is None else now - since
+        if age is None or age < older_than_s:
+            continue
+        if not dry_run:
+            store.remove_tree(base)
+        removed.append({"name": name, "version": v.version, "what": "incomplete version",
+                        "age_s": round(age, 1), "path": store.uri(base)})
+    return removed + _temps(store, name, [v.version for v in versions], now, older_than_s, dry_run)
+
+
+def _temps(store, name: str, numbers: list[int], now: float, older_than_s: float, dry_run: bool) -> list[dict]:
+    """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create):
+    ignored by readers, but never removed. Those as old as an abandoned version are."""
+    folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}") for n in numbers]
+    removed = []
+    for version, folder in folders:
+        for entry in store.listdir(folder):
+            if not entry.startswith(TEMP_PREFIX):
+                continue
+            rel = f"{folder}/{entry}"
+            since = store.mtime(rel)
+            if since is None or now - since < older_than_s:
+                continue
+            if not dry_run:
+                store.remove_file(rel)
+            removed.append({"name": name, "version": version, "what": "temp file",
+                            "age_s": round(now - since, 1), "path": store.uri(rel)})
+    return removed

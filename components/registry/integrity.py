@@ -1,0 +1,35 @@
+"""A version's model files against the sha256s recorded when it was registered (`models verify`, and the check
+`model_path` makes before a version is served or evaluated)."""
+
+from __future__ import annotations
+
+from kubepipe.components.registry.files import hash_tree
+from kubepipe.components.registry.version import ModelVersion, RegistryError
+
+__all__ = ["changes", "verify", "refuse_changed"]
+
+
+def changes(recorded: dict, now: dict) -> dict:
+    """{"changed", "missing", "added"}: the file paths of `now` ({path: sha256}) that differ from `recorded`."""
+    return {"changed": sorted(f for f in recorded if f in now and now[f] != recorded[f]),
+            "missing": sorted(f for f in recorded if f not in now),
+            "added": sorted(f for f in now if f not in recorded)}
+
+
+def verify(store, mv: ModelVersion) -> dict:
+    """{"version", "path", "changed", "missing", "added"} (the model folder; file paths, all empty when intact)."""
+    with store.local_tree(f"{mv.name}/versions/{mv.version}/model") as folder:
+        now = hash_tree(folder)
+    return {"version": mv.version, "path": mv.model_uri, **changes(mv.files, now)}
+
+
+def refuse_changed(store, mv: ModelVersion, path: str) -> None:
+    """`path` (a local copy of `mv`'s model folder) must hold the files registered; else it is dropped and refused.
+    Versions registered before `files` was recorded are not checked."""
+    diff = changes(mv.files, hash_tree(path)) if mv.files else {}
+    if any(diff.values()):
+        store.drop_local(path)
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
+        raise RegistryError(f"model `{mv.name}` v{mv.version}: files changed after registration in {mv.model_uri} "
+                            f"({what}); refusing to use them: register the model again, or promote a sound "
+                            f"version (kubepipe models promote {mv.name} VERSION --reason ...)")
