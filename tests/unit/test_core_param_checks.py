@@ -190,17 +190,17 @@ def test_a_whole_dict_param_feeds_a_builtins_mapping_and_its_values_are_checked(
 def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tmp_path):
     """`--resume OLD` of a run recorded before credentials in params were refused said '--param data: ...', a flag
     the user never passed; it names the resumed run's recorded value, and a value given now replaces it."""
-    from kubepipe.backends.local.runner import _coerce_params
+    from kubepipe.backends.local.resume import run_params
 
     compiled = kubepipe.compile(_write(tmp_path))
     earlier = {"data": "postgres://u:pw@h/db", "epochs": 2}
     with pytest.raises(UserError) as exc:
-        _coerce_params(compiled, {}, earlier, "p-20260101-old")
+        run_params(compiled, {}, earlier, "p-20260101-old")
     assert str(exc.value).startswith(
         "param data: the value run p-20260101-old recorded (taken by --resume) holds a credential (a URL with a "
         "password), which params may no longer hold; pass `--param data=...` without it (a value given now replaces "
         "the recorded one), or start a fresh run without --resume; give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value)
-    assert _coerce_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == "d.csv"
+    assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == "d.csv"
     with pytest.raises(UserError, match=r"^--param data: a param value holds a credential"):
-        _coerce_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")
+        run_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")

@@ -42,7 +42,7 @@ def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a
     """KFP keeps a Metrics (and ClassificationMetrics) artifact as metadata, with no file: `runs show` listed
     `evaluate/metrics` and `evaluate/classification` paths that did not exist, and no metric value reached
     `runs show`, `run --format json` or the Python API's StepRecord."""
-    from kubepipe.backends.local.runner import _collect_outputs
+    from kubepipe.backends.local.outputs import collect_outputs
     from kubepipe.backends.runs.record import RunResult, StepRecord
 
     task = tmp_path / "runs" / "p-1" / "artifacts" / "p-2026-12-01" / "evaluate"
@@ -56,7 +56,7 @@ def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a
     (task / "executor_output.json").write_text(json.dumps({"parameterValues": {"passed": False}, "artifacts": listed}))
     run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
                     state="SUCCEEDED", finished_at=2.0, steps=[StepRecord("evaluate", "SUCCEEDED", 1.0, 2.0)])
-    _collect_outputs(run, task.parents[1], {"evaluate": {"metrics"}})
+    collect_outputs(run, task.parents[1], {"evaluate": {"metrics"}})
     rec = run.steps[0]
     assert rec.metrics == {"f1_macro": 0.4, "n_examples": 300.0}  # NaN and non-numbers left out
     assert rec.artifacts == {"report": str(task / "report.html")}
@@ -69,7 +69,7 @@ def test_a_step_s_metrics_are_shown_and_no_artifact_path_is_listed_that_is_not_a
 def test_a_foreach_step_s_outputs_artifacts_and_metrics_are_a_list_one_per_item(tmp_path):
     """kfp.local runs a foreach step's task in `for-loop-N-iteration-K/<task>/`: its outputs were never read,
     so `runs show` said '-' for the outputs, metrics and artifacts of every foreach step."""
-    from kubepipe.backends.local.runner import _collect_outputs
+    from kubepipe.backends.local.outputs import collect_outputs
     from kubepipe.backends.runs.record import RunResult, StepRecord
     from kubepipe.cli.progress import summary_rows
 
@@ -85,7 +85,7 @@ def test_a_foreach_step_s_outputs_artifacts_and_metrics_are_a_list_one_per_item(
     (root / "for-loop-2-iteration-2" / "score").mkdir(parents=True)  # an item that made nothing
     run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
                     state="SUCCEEDED", finished_at=2.0, steps=[StepRecord("score", "SUCCEEDED", 1.0, 2.0)])
-    _collect_outputs(run, root.parent, {"score": {"metrics"}})
+    collect_outputs(run, root.parent, {"score": {"metrics"}})
     rec = run.steps[0]
     reports = [str(root / f"for-loop-2-iteration-{k}" / "score" / "report.html") for k in (0, 1)]
     assert rec.outputs == {"Output": ["alpha", "beta", None]}
@@ -272,10 +272,10 @@ def test_runs_show_says_the_run_s_validation_warnings(tmp_path, capsys):
 def test_local_steps_print_utf8_whatever_the_caller_s_io_encoding():
     """Under PYTHONIOENCODING=ascii (a CI job's) a step printing 'café' failed locally with UnicodeEncodeError,
     though the image a cluster runs it in is UTF-8; the steps get UTF-8, a UTF-8 setting of the caller's stays."""
-    from kubepipe.backends.local.runner import _utf8_io
+    from kubepipe.backends.local.environ import utf8_io
 
-    assert _utf8_io({"PYTHONIOENCODING": "ascii"}) == _utf8_io({}) == {"PYTHONIOENCODING": "utf-8"}
-    assert _utf8_io({"PYTHONIOENCODING": "UTF-8:surrogateescape"}) == {}
+    assert utf8_io({"PYTHONIOENCODING": "ascii"}) == utf8_io({}) == {"PYTHONIOENCODING": "utf-8"}
+    assert utf8_io({"PYTHONIOENCODING": "UTF-8:surrogateescape"}) == {}
 
 
 def test_an_interrupted_run_s_steps_that_never_started_are_skipped(tmp_path, monkeypatch):

@@ -49,10 +49,10 @@ def test_a_module_of_the_repository_is_found_from_the_pipeline_without_pythonpat
     assert compiled.plan.steps[0].info.import_root == str(repo.resolve())
     assert sys.path[-1] == str(repo.resolve())  # after the installed packages: none of them is shadowed
 
-    from kubepipe.backends.local.runner import _user_module_path
+    from kubepipe.backends.local.environ import user_module_path
 
     monkeypatch.setenv("PYTHONPATH", "/mine")
-    env = _user_module_path(compiled, {})  # a local run's steps import the repository's modules too
+    env = user_module_path(compiled, {})  # a local run's steps import the repository's modules too
     assert env["PYTHONPATH"] == os.pathsep.join(["/mine", str(repo.resolve())])
 
 
@@ -197,7 +197,7 @@ def total(values: List[int], weights: Dict[str, float], names: list[str]) -> flo
 
 
 def test_a_local_run_finds_the_users_model_class_from_any_folder(repo, monkeypatch):
-    from kubepipe.backends.local.runner import _user_module_path
+    from kubepipe.backends.local.environ import user_module_path
 
     (repo / "jv_models.py").write_text("class Net:\n    pass\n")
     (repo / "pipelines" / "d.csv").write_text("a,b,label\n1,2,x\n3,4,y\n")
@@ -210,7 +210,7 @@ def test_a_local_run_finds_the_users_model_class_from_any_folder(repo, monkeypat
     monkeypatch.delenv("PYTHONPATH", raising=False)
     compiled = kubepipe.compile(repo / "pipelines" / "p.yaml")
     # was: no PYTHONPATH, so the train step said "cannot import module `jv_models`" unless run from the root
-    assert _user_module_path(compiled, {}) == {"PYTHONPATH": str(repo.resolve())}
+    assert user_module_path(compiled, {}) == {"PYTHONPATH": str(repo.resolve())}
 
 
 def test_a_built_in_step_failing_in_the_users_class_is_placed_in_it(tmp_path):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 import os
 import re
 import sys
@@ -19,7 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_output_sources
+from kubepipe.backends.local.environ import task_environ, user_module_path, utf8_io
 from kubepipe.backends.local.guard import guarded, save_record
+from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
+from kubepipe.backends.local.resume import prior_run, run_params
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RUNS_DIR, RunResult, StepRecord, new_run_id
 from kubepipe.compiler import Compiled
@@ -28,7 +29,6 @@ from kubepipe.errors import UserError
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.components.training.checkpoint import CHECKPOINT_KEY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
-from kubepipe.spec.params import coerce_params
 from kubepipe.secrets import redact_text
 from kubepipe.util import atomic_write_text
 
@@ -125,7 +125,7 @@ class _Watcher(io.TextIOBase):
             elif rec.state != "FAILED":
                 rec.state = "SUCCEEDED"
                 try:  # its outputs into run.json now: a run killed later still shows what its finished steps made
-                    _collect_outputs(self.run, Path(self.run.run_dir) / "artifacts", self.metric_outputs)
+                    collect_outputs(self.run, Path(self.run.run_dir) / "artifacts", self.metric_outputs)
                 except OSError:  # collected again when the run ends
                     pass
                 if rec.name in self.foreach:  # an item done, maybe not the last: `loops_finished` says it
@@ -187,28 +187,6 @@ class _Watcher(io.TextIOBase):
                 self.event_error, self.on_event = exc, None
 
 
-def _coerce_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, Any] | None = None,
-                   resumed: str | None = None) -> dict[str, Any]:
-    """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
-    declares them (a param it no longer declares is left out)."""
-    declared = compiled.plan.params
-    carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
-    out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})
-    from kubepipe.secrets import param_credential_messages
-
-    refused = param_credential_messages(out, resumed=resumed, carried=carried)
-    if refused:  # a default holding one is refused by validate: the same rule for a value given at run time
-        raise UserError("\n".join(refused))
-    missing = [k for k, p in declared.items() if p.default is None and k not in out]
-    if missing:
-        flags = " ".join(f"--param {k}=..." for k in missing)
-        raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass {flags}")
-    from kubepipe.plan.param_checks import refuse_run_values
-
-    refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
-    return out
-
-
 def _require_extras(compiled: Compiled) -> None:
     """Before anything is written: the extras that the pipeline's built-ins need to run here."""
     from kubepipe.components.builtins import BUILTINS
@@ -228,47 +206,6 @@ def _require_extras(compiled: Compiled) -> None:
         raise MissingExtra(lacking, f"running steps {', '.join(steps)} here", modules)
 
 
-def _user_module_path(compiled: Compiled, env: dict[str, str]) -> dict[str, str]:
-    """`env` with the folders your python components were found in (catalog.user_modules) on PYTHONPATH, after
-    what is there, so that a step's body imports your other modules as validate imported the component; and so
-    the folders of `package.module:Class` values a step takes (train-torch's `architecture: mymodels:TinyNet`)."""
-    from kubepipe.catalog.user_modules import roots_of_refs
-    from kubepipe.plan.model import Literal
-
-    plan = compiled.plan
-    steps = [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]
-    literals = [b.value for s in steps for b in s.args.values() if isinstance(b, Literal)]
-    classes = roots_of_refs(literals, Path(plan.source_path).parent)
-    roots = [s.info.import_root for s in steps] + [str(r) for r in classes]
-    extra = list(dict.fromkeys(r for r in roots if r))
-    if not extra:
-        return env
-    before = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (before, *extra) if p)}
-
-
-def _resume_key(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str, dict]:
-    """(the run id `resume` names, the checkpoint key it kept its checkpoints under, its params), or a UserError
-    saying why that run cannot be resumed."""
-    from kubepipe.backends.runs.listing import local_record, show_local_run
-
-    # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
-    prior = show_local_run(resume, runs_dir, remote_hint=False)
-    rid, state = prior["run_id"], prior["state"]
-    if prior["pipeline"] != compiled.pipeline_name:
-        raise UserError(f"--resume {resume}: run {rid} is of pipeline `{prior['pipeline']}`, not "
-                        f"`{compiled.pipeline_name}`; resume it with its own pipeline YAML")
-    if state == "SUCCEEDED":
-        raise UserError(f"--resume {resume}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
-                        "again without --resume")
-    if state not in ("FAILED", "CRASHED"):
-        raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
-                        + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
-    record = local_record(rid, runs_dir)
-    params = record.get("params")
-    return rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {}
-
-
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
                  runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
@@ -283,15 +220,15 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
-    resumed_from, checkpoint_key, earlier = (_resume_key(compiled, resume, runs_root) if resume
+    resumed_from, checkpoint_key, earlier = (prior_run(compiled, resume, runs_root) if resume
                                              else (None, run_id, {}))
     # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
     # the ones given now win
-    values = _coerce_params(compiled, dict(params or {}), earlier, resumed_from)
+    values = run_params(compiled, dict(params or {}), earlier, resumed_from)
     run_dir = runs_root / run_id
     from kubepipe.backends.local.step_packages import prepare_packages
 
-    env = _user_module_path(compiled, prepare_packages(compiled.plan, compiled.profile, run_dir))  # refuses first
+    env = user_module_path(compiled, prepare_packages(compiled.plan, compiled.profile, run_dir))  # refuses first
     try:
         atomic_write_text(run_dir / "pipeline.yaml", compiled.ir_yaml)
     except OSError as exc:
@@ -301,7 +238,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     names = {task_name(s.name): s.name for s in plan.steps}
     if plan.exit_step:
         names[task_name(plan.exit_step.name)] = plan.exit_step.name
-    metric_outputs = _metric_outputs([*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
+    metric_outputs = metric_output_names([*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
@@ -329,8 +266,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
-                        _environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
-                                  CHECKPOINT_KEY_ENV: checkpoint_key, **_utf8_io(os.environ)}):
+                        task_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
+                                  CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ)}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
@@ -369,35 +306,12 @@ def _where(rec: StepRecord | None) -> str:
     return f"kfp.local stopped the run {'during' if rec.state == 'RUNNING' else 'after'} step `{rec.name}`: "
 
 
-def _utf8_io(environ) -> dict[str, str]:
-    """PYTHONIOENCODING for the steps: UTF-8, as in the image a cluster runs them in. An ASCII one (a CI job's
-    PYTHONIOENCODING=ascii) made a step that prints 'café' fail locally with UnicodeEncodeError."""
-    current = environ.get("PYTHONIOENCODING", "")
-    return {} if current.lower().replace("_", "-").startswith(("utf-8", "utf8")) else {"PYTHONIOENCODING": "utf-8"}
-
-
-@contextlib.contextmanager
-def _environ(extra: dict[str, str]):
-    """Extra environment for the task processes of this run only."""
-    import os
-
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
 
 def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None,
             failed_inner: str | None = None, conditions: dict[str, Any] | None = None,
             metric_outputs: dict[str, set[str]] | None = None) -> None:
     run.finished_at = time.time()
-    _collect_outputs(run, run_dir / "artifacts", metric_outputs)
+    collect_outputs(run, run_dir / "artifacts", metric_outputs)
     for rec in run.steps:
         if rec.name == failed_graph and rec.error is None:
             rec.error = failed_inner  # which inner task failed, and how
@@ -420,78 +334,3 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
 
     step_notes(run, conditions or {})
     save_record(run)
-
-
-def _metric_outputs(steps) -> dict[str, set[str]]:
-    """step -> its outputs of type system.Metrics: KFP keeps their values in the artifact's metadata, no file."""
-    out = {}
-    for s in steps:
-        outputs = getattr(s.info.component.component_spec, "outputs", None) or {}
-        out[s.name] = {k for k, o in outputs.items() if str(getattr(o, "type", "")).startswith("system.Metrics")}
-    return out
-
-
-_ITERATION = re.compile(r"^for-loop-\d+-iteration-(\d+)$")
-
-
-def _collect_outputs(run: RunResult, root: Path, metric_outputs: dict[str, set[str]] | None = None) -> None:
-    """Parameter outputs, metrics and artifact paths from kfp.local's executor_output.json files. An artifact
-    KFP keeps as metadata only (Metrics, ClassificationMetrics) has no file: it is not listed as one; a Metrics
-    output's numbers go to the step's `metrics` (`<output>.<name>` when the step has more than one). A foreach
-    step's task runs in `for-loop-N-iteration-K/<task>/`: each of its outputs, artifacts and metrics is a list,
-    one value per item in the items' order (`None` for an item that made none)."""
-    folders: dict[str, dict[int | None, Path]] = {}  # task -> item index (None: not in a loop) -> its folder
-    for d in sorted(root.glob("*/*")) + sorted(root.glob("*/for-loop-*-iteration-*/*")):
-        m = _ITERATION.match(d.parent.name)
-        if d.is_dir():
-            folders.setdefault(d.name, {})[int(m.group(1)) if m else None] = d
-    for rec in run.steps:
-        by_item = folders.get(task_name(rec.name)) or {}
-        metric_names = (metric_outputs or {}).get(rec.name, set())
-        if None in by_item:
-            _read_task(rec, by_item[None], metric_names, rec.outputs, rec.artifacts, rec.metrics)
-        elif by_item:
-            per_item = []
-            for k in range(max(i for i in by_item if i is not None) + 1):  # no None: checked above
-                outs: dict = {}
-                arts: dict = {}
-                mets: dict = {}
-                if k in by_item:
-                    _read_task(rec, by_item[k], metric_names, outs, arts, mets)
-                per_item.append((outs, arts, mets))
-            for i, target in enumerate((rec.outputs, rec.artifacts, rec.metrics)):
-                for name in sorted({n for item in per_item for n in item[i]}):
-                    target[name] = [item[i].get(name) for item in per_item]
-
-
-def _read_task(rec: StepRecord, folder: Path, metric_names: set[str], outputs: dict, artifacts: dict,
-               metrics: dict) -> None:
-    """One task's (or one loop item's) outputs, artifacts and metrics, from its folder."""
-    f = folder / "executor_output.json"
-    if not f.is_file():  # a failed task writes no executor_output.json: what it wrote (a failed gate's report) is there
-        for d in sorted(folder.iterdir()) if rec.state == "FAILED" else []:
-            artifacts.setdefault(Path(d.name).stem, _absolute(str(d)))  # `report.html`: output `report`
-        return
-    try:
-        data = json.loads(f.read_text())
-    except (OSError, ValueError):
-        return
-    outputs.update(data.get("parameterValues", {}))
-    for name, arts in (data.get("artifacts") or {}).items():
-        first = next(iter(arts.get("artifacts") or []), None) or {}
-        if name in metric_names:
-            prefix = f"{name}." if len(metric_names) > 1 else ""
-            metrics.update({prefix + str(k): v for k, v in (first.get("metadata") or {}).items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
-        uri = first.get("uri")
-        if uri and ("://" in uri or os.path.exists(uri)):
-            artifacts[name] = _absolute(uri)  # `runs show` prints paths that open from anywhere
-    listed = set(artifacts.values())
-    for d in sorted(folder.iterdir()):  # artifacts kfp.local wrote but did not list
-        if (d.name not in outputs and d.name not in artifacts and d.name != "executor_output.json"
-                and _absolute(str(d)) not in listed):
-            artifacts[d.name] = _absolute(str(d))
-
-
-def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)

@@ -1,0 +1,60 @@
+"""What a local run takes over from the run it resumes (`kubepipe run --resume RUN`), and the params it runs with.
+
+A resumed run is a new run of the same pipeline: it keeps the checkpoint key of the run it resumes (a training step
+continues from its last checkpoint) and that run's params, under the ones given now.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubepipe.compiler import Compiled
+from kubepipe.errors import UserError
+from kubepipe.spec.params import coerce_params
+
+__all__ = ["prior_run", "run_params"]
+
+
+def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str, dict]:
+    """(the run id `resume` names, the checkpoint key it kept its checkpoints under, its params), or a UserError
+    saying why that run cannot be resumed."""
+    from kubepipe.backends.runs.listing import local_record, show_local_run
+
+    # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
+    prior = show_local_run(resume, runs_dir, remote_hint=False)
+    rid, state = prior["run_id"], prior["state"]
+    if prior["pipeline"] != compiled.pipeline_name:
+        raise UserError(f"--resume {resume}: run {rid} is of pipeline `{prior['pipeline']}`, not "
+                        f"`{compiled.pipeline_name}`; resume it with its own pipeline YAML")
+    if state == "SUCCEEDED":
+        raise UserError(f"--resume {resume}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
+                        "again without --resume")
+    if state not in ("FAILED", "CRASHED"):
+        raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
+                        + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
+    record = local_record(rid, runs_dir)
+    params = record.get("params")
+    return rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {}
+
+
+def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, Any] | None = None,
+                   resumed: str | None = None) -> dict[str, Any]:
+    """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
+    declares them (a param it no longer declares is left out)."""
+    declared = compiled.plan.params
+    carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
+    out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})
+    from kubepipe.secrets import param_credential_messages
+
+    refused = param_credential_messages(out, resumed=resumed, carried=carried)
+    if refused:  # a default holding one is refused by validate: the same rule for a value given at run time
+        raise UserError("\n".join(refused))
+    missing = [k for k, p in declared.items() if p.default is None and k not in out]
+    if missing:
+        flags = " ".join(f"--param {k}=..." for k in missing)
+        raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass {flags}")
+    from kubepipe.plan.param_checks import refuse_run_values
+
+    refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
+    return out
