@@ -190,6 +190,20 @@ def _fmt(v) -> str:
     return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}" if abs(v) < 1e-3 and v else f"{v:.3f}"
 
 
+# Why a per-class metric is NaN (metrics.per_class_metrics): precision needs predictions of the label, recall
+# true rows of it, f1 either.
+_UNDEFINED_PER_CLASS = {"precision": "the model predicted no `{label}` row", "recall": "{rows} no `{label}` rows",
+                        "f1": "{rows} no `{label}` rows and the model predicted none"}
+
+
+def _undefined(metric: str, scope: str) -> str:
+    head, sep, label = str(metric).partition(":")
+    if sep and head in _UNDEFINED_PER_CLASS:
+        rows = "this window has" if scope == "live" else "the holdout has"
+        return "undefined: " + _UNDEFINED_PER_CLASS[head].format(label=label, rows=rows)
+    return "undefined on this holdout (e.g. one class only)"
+
+
 def _absolute(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
     out = []
     prefix = "" if scope == "overall" else f"[{scope}] "
@@ -198,7 +212,7 @@ def _absolute(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
         for op, b in bound.items():
             b = float(b)
             if value is None or not math.isfinite(value):
-                why = "not computed for this model/holdout" if value is None else "undefined on this holdout (e.g. one class only)"
+                why = "not computed for this model/holdout" if value is None else _undefined(metric, scope)
                 out.append({"scope": scope, "metric": metric, "value": None, "op": op, "bound": b, "passed": False,
                             "note": f"{prefix}{metric} is {why}"})
                 continue

@@ -34,7 +34,7 @@ from kubepipe.components.evaluation.metric_names import (  # noqa: F401  (re-exp
 
 __all__ = [
     "METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "is_known_metric",
-    "confusion_matrix", "per_class_scores", "label_scores", "log_loss", "calibration_bins",
+    "confusion_matrix", "per_class_scores", "per_class_metrics", "label_scores", "log_loss", "calibration_bins",
     "expected_calibration_error", "roc_curve", "roc_auc", "pr_curve", "average_precision",
     "classification_metrics", "cpu_latency_ms",
 ]
@@ -60,6 +60,17 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int),
             "predicted": pred.astype(int)}
+
+
+def per_class_metrics(pc: dict[str, np.ndarray], labels: Sequence[str]) -> dict[str, float]:
+    """`{f1:<label>, precision:<label>, recall:<label>}` of per_class_scores, NaN where undefined (sklearn's
+    zero_division=nan): precision of a label never predicted, recall of a label with no true rows, f1 of a
+    label neither. A 0.0 there would read as a model that got every such row wrong (the gate says why instead);
+    the macro averages keep sklearn's zero_division=0 over the labels present."""
+    defined = {"precision": pc["predicted"] > 0, "recall": pc["support"] > 0,
+               "f1": (pc["support"] + pc["predicted"]) > 0}
+    return {f"{m}:{lab}": float(pc[m][i]) if defined[m][i] else float("nan")
+            for i, lab in enumerate(labels) for m in PER_CLASS}
 
 
 def label_scores(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_labels: int) -> dict:
@@ -193,9 +204,7 @@ def classification_metrics(
     scores = label_scores(y, p.argmax(axis=1), k)
     pc, cm = scores.pop("per_class"), scores.pop("confusion_matrix")
     out: dict = {**scores, "log_loss": log_loss(y, p), "ece": expected_calibration_error(y, p, n_bins)}
-    for i, lab in enumerate(labels):
-        for m in PER_CLASS:
-            out[f"{m}:{lab}"] = float(pc[m][i])
+    out.update(per_class_metrics(pc, labels))
     out["confusion_matrix"] = cm.tolist()
     out["support"] = {lab: int(pc["support"][i]) for i, lab in enumerate(labels)}
     out["calibration"] = calibration_bins(y, p, n_bins)

@@ -84,7 +84,7 @@ def _instances(values, where: str):
 
 def score_versions(joined) -> dict:
     """{model_version: metrics} of the joined rows (label-based metrics of `evaluation.metrics`)."""
-    from kubepipe.components.evaluation.metrics import PER_CLASS, label_scores
+    from kubepipe.components.evaluation.metrics import label_scores, per_class_metrics
 
     out = {}
     for version, rows in joined.groupby(joined["model_version"].astype(str), sort=True):
@@ -93,9 +93,7 @@ def score_versions(joined) -> dict:
         scores = label_scores([index[v] for v in rows["label"]], [index[str(v)] for v in rows["prediction"]], len(names))
         pc = scores.pop("per_class")
         scores.pop("confusion_matrix")
-        for i, lab in enumerate(names):
-            for m in PER_CLASS:
-                scores[f"{m}:{lab}"] = float(pc[m][i])
+        scores.update(per_class_metrics(pc, names))
         out[str(version)] = scores
     return out
 
@@ -109,7 +107,8 @@ def check_live(metrics: dict, thresholds: dict) -> list[dict]:
 
     checks = absolute_checks("live", metrics, thresholds or {})
     for c in checks:
-        if c["value"] is None and str(c["metric"]).startswith(_PER_CLASS):
+        # absent, not NaN: a label the window has rows of but the model never predicts is judged (and fails)
+        if metrics.get(c["metric"]) is None and str(c["metric"]).startswith(_PER_CLASS):
             label = str(c["metric"]).split(":", 1)[1]
             c.update(passed=True, note=f"[live] {c['metric']}: no row labelled or predicted `{label}` in this "
                                        "window: not judged")

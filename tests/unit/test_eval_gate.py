@@ -172,6 +172,23 @@ def test_undefined_metric_fails_its_threshold():
     assert not r.passed and "not computed" in r.decision
 
 
+def test_an_undefined_per_class_metric_says_which_rows_are_missing():
+    """f1/recall of a label the holdout has no rows of read 0.000, as if the model got them all wrong."""
+    import numpy as np
+
+    from kubepipe.components.evaluation.metrics import classification_metrics
+
+    proba = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.7, 0.3, 0.0]])
+    m = classification_metrics([0, 1, 1], proba, ["fuel", "travel", "rare"])
+    assert [m["f1:rare"] != m["f1:rare"], m["recall:rare"] != m["recall:rare"]] == [True, True]  # NaN
+    assert m["f1:travel"] == pytest.approx(2 / 3) and m["f1_macro"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    r = decide(m, thresholds={"f1:rare": {"min": 0.5}, "recall:rare": {"min": 0.5}}, baseline="none")
+    notes = [c["note"] for c in r.checks]
+    assert not r.passed and notes == [
+        "f1:rare is undefined: the holdout has no `rare` rows and the model predicted none",
+        "recall:rare is undefined: the holdout has no `rare` rows"]
+
+
 def test_numbers_as_kfp_delivers_them_follow_the_one_rule():
     """A whole `dict` param reaches the step as text or floats ("0.9", 32.0): kfp_values.as_kind reads them."""
     from kubepipe.components.evaluation.serving_latency import latency_issues, settings_of

@@ -84,8 +84,9 @@ def test_label_metrics_match_sklearn(case):
     assert m["recall_macro"] == pytest.approx(_sklearn(sk.recall_score, y, pred, average="macro"))
     every = list(range(k))
     for name, fn in (("f1", sk.f1_score), ("precision", sk.precision_score), ("recall", sk.recall_score)):
-        want = _sklearn(fn, y, pred, labels=every, average=None, zero_division=0)
-        assert [m[f"{name}:{lab}"] for lab in labels] == pytest.approx(list(want))
+        # undefined per class (never predicted / no true rows) is NaN, as sklearn's zero_division=nan
+        want = _sklearn(fn, y, pred, labels=every, average=None, zero_division=np.nan)
+        assert [m[f"{name}:{lab}"] for lab in labels] == pytest.approx(list(want), nan_ok=True)
     assert m["confusion_matrix"] == sk.confusion_matrix(y, pred, labels=every).tolist()
     assert m["log_loss"] == pytest.approx(sk.log_loss(y, proba, labels=every), rel=1e-9, abs=1e-12)
     assert m["ece"] == pytest.approx(reference_ece(y, proba), abs=1e-12)

@@ -216,6 +216,23 @@ def test_a_class_absent_from_the_window_is_not_judged_not_a_quality_drop():
     assert missed["passed"] is False and missed["value"] == 0.0
 
 
+def test_a_class_the_window_has_but_the_model_never_predicts_is_judged_undefined_precision():
+    """precision:fuel of a model that never answers `fuel` is undefined (NaN, sklearn's zero_division=nan), not
+    0.0 and not 'absent': the window has fuel rows, so the check is judged and fails, saying why."""
+    from kubepipe.components.monitoring.live import check_live
+
+    rows = pd.DataFrame({"model_version": "3", "label": ["fuel", "fuel", "travel", "dining"],
+                         "prediction": ["travel", "travel", "travel", "dining"]})
+    m = score_versions(rows)["3"]
+    assert m["recall:fuel"] == 0.0 and m["f1:fuel"] == 0.0
+    assert m["precision:fuel"] != m["precision:fuel"]  # NaN
+    want = sk.precision_score(rows["label"], rows["prediction"], labels=["fuel"], average=None, zero_division=float("nan"))
+    assert want[0] != want[0]
+    [check] = check_live(m, {"precision:fuel": {"min": 0.5}})
+    assert check["passed"] is False and check["value"] is None
+    assert check["note"] == "[live] precision:fuel is undefined: the model predicted no `fuel` row"
+
+
 def test_the_report_shows_this_run_s_decision_never_another_run_s(tmp_path, monkeypatch):
     # with no decision of its own (trigger-retrain skipped), the report showed the log's last line: another run's
     from kubepipe.components.monitoring.steps import _decision
