@@ -223,7 +223,12 @@ def window_problem(window: Any) -> str | None:
 def repeated(names: list) -> list[str]:
     """The names listed more than once, in order of their second appearance."""
     seen: set[str] = set()
-    return [str(n) for n in names if str(n) in seen or seen.add(str(n))]
+    twice: list[str] = []
+    for name in map(str, names):
+        if name in seen:
+            twice.append(name)
+        seen.add(name)
+    return twice
 
 
 MAX_SAMPLE_SEED = 2**32 - 1  # pandas' (numpy's RandomState) seeds; -1 or 2**40 was 'ValueError: Seed must be ...'

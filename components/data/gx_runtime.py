@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, TypeGuard
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["gx_context", "fast_pandas"]
 
@@ -70,7 +73,7 @@ def _patch_decimal_scan() -> None:
 
     original = gx_util.does_ndarray_contain_decimal_dtype
 
-    def does_ndarray_contain_decimal_dtype(data):
+    def does_ndarray_contain_decimal_dtype(data: npt.NDArray) -> TypeGuard[npt.NDArray]:
         if getattr(getattr(data, "dtype", None), "kind", "O") != "O":
             return False
         return original(data)

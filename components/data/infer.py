@@ -74,8 +74,8 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": text}})
         distinct = values.nunique()
         if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
-            rule = {"column": name, "value_set": sorted(_py(v) for v in values.unique())}
-            items.append({"expect_column_values_to_be_in_set": {**rule, "severity": "warn"} if sampled else rule})
+            in_set = {"column": name, "value_set": sorted(_py(v) for v in values.unique())}
+            items.append({"expect_column_values_to_be_in_set": {**in_set, "severity": "warn"} if sampled else in_set})
             continue
         if kind in "iuf":
             finite = values[np.isfinite(values.astype("float64"))] if kind == "f" else values

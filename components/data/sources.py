@@ -314,7 +314,8 @@ def _read_parquet(uri: str, path: Path):
 @contextmanager
 def _local_copy(uri: str) -> Iterator[Path]:
     """Yield a local path for `uri`; remote sources are streamed to a temporary file first."""
-    scheme = (_SCHEME.match(uri) or [None, "file"])[1].lower()
+    named = _SCHEME.match(uri)
+    scheme = named[1].lower() if named else "file"
     if scheme == "file":
         path = Path(uri[7:] if uri.startswith("file://") else uri).expanduser()
         if path.is_dir():

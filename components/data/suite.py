@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from kubepipe.components.checks import CheckIssue
 from kubepipe.components.errors import DataError
@@ -16,7 +17,8 @@ SEVERITIES = ("fail", "warn")
 _GX_SEVERITY = {"critical": "fail", "warning": "warn", "info": "warn"}
 
 
-class ExpectationSpec(NamedTuple):
+@dataclass(frozen=True)
+class ExpectationSpec:
     index: int  # position in the list: reports and errors point back to it
     name: str  # GX expectation type, e.g. expect_column_values_to_not_be_null
     kwargs: dict  # GX kwargs, without `severity`

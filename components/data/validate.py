@@ -7,7 +7,7 @@ expectation into `GateFailed`, and keeps `warn` failures in the report only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubepipe.components.checks import did_you_mean
@@ -96,7 +96,7 @@ def resolve_expectations(expectations: list | None, suite_path: str = "") -> lis
         raise DataError("no expectations to validate; set `expectations` or `suite_path`")
     specs, _ = parse_items(items)
     # a whole list param: KFP's Struct made `value: 5` 5.0; GX takes it, but the report should say 5
-    return [s._replace(kwargs=whole_numbers(s.kwargs, int_arguments(s.name))) for s in specs]
+    return [replace(s, kwargs=whole_numbers(s.kwargs, int_arguments(s.name))) for s in specs]
 
 
 def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int = 10) -> ValidationOutcome:
