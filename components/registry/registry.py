@@ -132,10 +132,13 @@ class Registry:
         A version any alias generation points to (champion, previous, anything on the rollback
         stack) is never touched, nor a complete or corrupt one (corrupt needs a person). See `gc.py`.
         """
-        names = [name] if name else self.names()
+        # Every model folder, versions or not: a model whose versions are all gone kept its aliases/ temp files
+        folders = [d for d in self.store.listdir() if _NAME.match(d) and (self._numbers(d) or self._generations(d))]
+        names = [name] if name else folders
         if name:
             _check_name(name)
-            self._check_known(name)  # a typo is not "nothing to remove"
+            if name not in folders:
+                self._check_known(name)  # a typo is not "nothing to remove"
         removed = []
         now = time.time()
         for n_ in names:

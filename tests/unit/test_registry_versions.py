@@ -526,3 +526,21 @@ def test_gc_removes_old_temp_files_a_killed_create_left(tmp_path):
     assert [(r["what"], r["version"]) for r in got] == [("temp file", None), ("temp file", 1)]
     assert not any(f.exists() for f in old) and young.exists()
     assert reg.get("clf", 1).ok
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_gc_sweeps_the_aliases_temp_files_of_a_model_with_no_versions_left(tmp_path, named):
+    """A model whose version folders were all removed (by hand, a lifecycle rule) kept its aliases/ history and
+    any `.tmp-*` there: `models gc` never looked at it ('no model `clf`' with the name, nothing without)."""
+    import shutil
+
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="a")
+    shutil.rmtree(tmp_path / "reg/clf/versions/1")
+    stale = tmp_path / "reg/clf/aliases/.tmp-abc-999"
+    stale.write_bytes(b"{half")
+    os.utime(stale, (os.path.getmtime(stale) - 7200,) * 2)
+    got = reg.gc("clf" if named else None, older_than_s=3600)
+    assert [(r["name"], r["what"], r["path"]) for r in got] == [("clf", "temp file", str(stale))]
+    assert not stale.exists() and (tmp_path / "reg/clf/aliases/00000001.json").exists()
