@@ -77,11 +77,15 @@ class LocalStore:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, new_file_mode())  # not mkstemp's 0600: a registry others read (a shared folder)
             try:
+                os.chmod(tmp, new_file_mode())  # not mkstemp's 0600: a registry others read (a shared folder)
                 os.link(tmp, path)
             except FileExistsError:
                 return False
+            except FileNotFoundError:  # the temp file (or its folder) was removed under this writer
+                raise RegistryError(f"{path}: its temp file was removed before it was committed (by `kubepipe "
+                                    "models gc` with an --older-than shorter than this write's stall?); nothing was "
+                                    "written: run it again", retryable=True) from None
             except OSError as exc:  # filesystems without hard links: exclusive open instead
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise

@@ -544,3 +544,32 @@ def test_gc_sweeps_the_aliases_temp_files_of_a_model_with_no_versions_left(tmp_p
     got = reg.gc("clf" if named else None, older_than_s=3600)
     assert [(r["name"], r["what"], r["path"]) for r in got] == [("clf", "temp file", str(stale))]
     assert not stale.exists() and (tmp_path / "reg/clf/aliases/00000001.json").exists()
+
+
+@pytest.mark.parametrize("move", ["promote", "register"])
+def test_a_write_whose_temp_file_gc_removed_fails_naming_it(tmp_path, monkeypatch, move):
+    """`models gc --older-than 0` beside a writer stalled before its link removed the writer's `.tmp-*` file: the
+    promote died with a raw FileNotFoundError (an internal error), a registration said 'free space'. Like git's
+    prune (temp files younger than the grace period are kept), gc removes only temp files older than --older-than;
+    a writer that loses its own anyway fails with a retryable error saying so, and nothing is committed."""
+    from kubepipe.components.registry import store
+
+    reg = _two_promotions(tmp_path)
+    real_link = os.link
+
+    def stalled_then_linked(src, dst):
+        if os.path.basename(src).startswith(store.TEMP_PREFIX):
+            reg.gc(older_than_s=0)  # runs while this writer is stalled
+        return real_link(src, dst)
+
+    monkeypatch.setattr(store.os, "link", stalled_then_linked)
+    with pytest.raises(RegistryError) as exc:
+        if move == "promote":
+            reg.promote("clf", 1, reason="c")
+        else:
+            reg.register(_model(tmp_path, "c"), name="clf", metrics={})
+    assert "its temp file was removed before it was committed (by `kubepipe models gc` with an --older-than " \
+           "shorter than this write's stall?); nothing was written: run it again" in str(exc.value)
+    assert exc.value.retryable
+    monkeypatch.undo()
+    assert reg.alias("clf", "champion").version == 2 and [v.version for v in reg.versions("clf")] == [1, 2]
