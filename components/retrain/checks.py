@@ -33,7 +33,9 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
 def trigger_reference() -> Reference:
     return Reference(
         allowed={"pipeline": Allowed(note="a YAML path relative to this pipeline file (local; validate checks it is "
-                                           "there), a KFP pipeline name, or a compiled template URI (vertex)")},
+                                           "there), a KFP pipeline name, or a compiled template URI (vertex)"),
+                 "params": Allowed(note="the training pipeline's params; locally, a relative path given for one it "
+                                        "reads as a file is read from this pipeline file's folder")},
         example="""retrain:
   component: trigger-retrain
   inputs: {drift_detected: "${steps.drift.outputs.drift_detected}"}

@@ -13,9 +13,9 @@ Idempotent on step retries: the started run's id is derived from the monitor's r
 pipeline, so a retried trigger step finds its run already there instead of starting another.
 
 Where the training run starts (the same target as the monitor):
-- local: a request file in `<state_dir>/retrain/queue/` naming the pipeline file by its absolute path
-  (a missing file fails the step), started by `kubepipe scheduler` on its next tick (the scheduler owns
-  concurrency; a pipeline step never forks long-lived processes).
+- local: a request file in `<state_dir>/retrain/queue/` naming the pipeline file, and the values of its path
+  params, by absolute paths (a missing file fails the step), started by `kubepipe scheduler` on its next tick (the
+  scheduler owns concurrency; a pipeline step never forks long-lived processes).
 - kubeflow: `pipeline` is the name of a pipeline uploaded to KFP (by `kubepipe submit` /
   `schedule`): its newest version is run in the profile's experiment. A path/URL to a compiled
   `.yaml` is submitted as a package instead. The client is in-cluster (profile host, else
@@ -247,9 +247,33 @@ def _local_pipeline(pipeline: str) -> str:
     return str(path.resolve())
 
 
+def _local_params(pipeline: str, params: dict) -> dict:
+    """`params` with the training pipeline's path params as absolute paths that are there: the run starts in
+    `kubepipe scheduler`'s folder. The plan wrote a relative one as this run reaches it (from the monitor's folder);
+    a `--param` value is relative to the working directory, like any CLI argument."""
+    import os
+    from pathlib import Path
+
+    from kubepipe.plan.paths import pipeline_path_params
+    from kubepipe.spec.paths import is_local_path, resolve_path
+
+    out = dict(params)
+    for name in sorted(pipeline_path_params(pipeline) & set(out)):
+        value = out[name]
+        if not isinstance(value, str) or not is_local_path(value):
+            continue
+        out[name] = resolve_path(value, os.getcwd())
+        if not Path(out[name].removeprefix("file://")).exists():
+            raise ComponentError(f"trigger-retrain: params.{name}: no file or folder {out[name]} (a path param of "
+                                 f"{pipeline}); the retrain would fail in `kubepipe scheduler`; check the path (a "
+                                 "relative one is read from the folder of the pipeline file it is written in)")
+    return out
+
+
 def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
     request_id = _request_id(pipeline, key)
     path = _local_pipeline(pipeline)
+    params = _local_params(path, params)
     fs, qdir = _fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)
     request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],

@@ -402,3 +402,55 @@ def test_the_step_outputs_its_decision_so_a_cooldown_says_why(tmp_path):
     assert again.triggered is False and again.run_id == ""
     assert again.decision.startswith("cooldown: drift detected, but a retrain started at ")
     assert again.decision.endswith("cooldown 24 h ends in 24.0 h")
+
+
+TRAIN = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: train, owner: me}
+params:
+  train_uri: {type: str, default: data/train.csv}
+  epochs: {type: int, default: 1}
+steps:
+  load: {component: load-data, with: {source: "${params.train_uri}"}}
+"""
+MONITOR = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: monitor, owner: me}
+steps:
+  retrain:
+    component: trigger-retrain
+    inputs: {drift_detected: true}
+    with:
+      pipeline: train.yaml
+      params: {train_uri: data/%s, epochs: 2, note: data/new.csv}
+"""
+
+
+def test_a_relative_path_in_retrain_params_is_read_from_the_monitor_file_not_the_scheduler_folder(tmp_path):
+    # `params: {train_uri: data/new.csv}` beside ml/monitor.yaml was queued as written, and the retrain run
+    # read it from the scheduler's working directory (DataError: data/new.csv: no such file)
+    import kubepipe
+
+    (tmp_path / "ml" / "data").mkdir(parents=True)
+    (tmp_path / "ml" / "data" / "new.csv").write_text("a\n1\n")
+    (tmp_path / "ml" / "train.yaml").write_text(TRAIN)
+    (tmp_path / "ml" / "monitor.yaml").write_text(MONITOR % "new.csv")
+    plan = kubepipe.validate("ml/monitor.yaml")
+    [step] = plan.steps
+    # only the training pipeline's path params: `note` is text that looks like a path
+    assert step.args["params"].value == {"train_uri": "ml/data/new.csv", "epochs": 2, "note": "data/new.csv"}
+    state = tmp_path / ".kubepipe" / "state"
+    trigger_retrain.python_func(drift_detected=True, pipeline="ml/train.yaml", params=step.args["params"].value,
+                                ctx_target="local", ctx_state_dir=str(state), ctx_run_id="m1")
+    [request] = queued(state)
+    assert request["params"]["train_uri"] == str(tmp_path / "ml" / "data" / "new.csv")  # the scheduler runs elsewhere
+
+    (tmp_path / "ml" / "monitor.yaml").write_text(MONITOR % "nope.csv")
+    [warning] = kubepipe.validate("ml/monitor.yaml").warnings
+    assert warning.path == "steps.retrain.with.params.train_uri"
+    assert f"no file or folder {tmp_path}/ml/data/nope.csv" in warning.message
+    with pytest.raises(ComponentError, match=rf"params.train_uri: no file or folder {tmp_path}/ml/data/nope.csv "):
+        trigger_retrain.python_func(drift_detected=True, pipeline="ml/train.yaml",
+                                    params={"train_uri": "ml/data/nope.csv"}, cooldown_hours=0, ctx_target="local",
+                                    ctx_state_dir=str(state), ctx_run_id="m2")
+    assert len(queued(state)) == 1  # nothing queued for it

@@ -78,6 +78,14 @@ def builtin_names() -> dict[str, str]:
     return {name: b.summary for name, b in BUILTINS.items()}
 
 
+def builtin_paths(name: str) -> tuple[str, ...]:
+    """The inputs of built-in `name` that name a local file on the local target (none for other components)."""
+    from kubepipe.components.builtins import BUILTINS
+
+    b = BUILTINS.get(str(name).strip())
+    return (*b.paths, *b.local_paths) if b else ()
+
+
 def load_builtin_check(name: str) -> Callable | None:
     from kubepipe.components.builtins import BUILTINS
 

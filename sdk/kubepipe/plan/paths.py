@@ -16,12 +16,41 @@ from typing import Any
 
 from kubepipe.catalog import ComponentInfo
 from kubepipe.errors import Issue
+from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.model import Binding, Literal, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, pod_readable, resolve_path, run_path
 from kubepipe.spec.source import Locator
 
-__all__ = ["PathRules"]
+__all__ = ["PathRules", "pipeline_path_params"]
+
+# trigger-retrain's `params` are params of the pipeline its `pipeline` names: those that name files follow the rule
+_RETRAIN = ("trigger-retrain", "params", "pipeline")
+
+
+def pipeline_path_params(file: str | Path) -> frozenset[str]:
+    """The params of the pipeline `file` that a built-in's path input reads (`source: ${params.train_uri}`): a value
+    given for one elsewhere (trigger-retrain's `params`) names a file. Your own components declare no paths. Empty
+    when the file does not load: its run says why."""
+    from kubepipe.catalog.resolve import builtin_paths
+    from kubepipe.errors import UserError
+    from kubepipe.spec.loader import load_pipeline
+
+    try:
+        spec = load_pipeline(file).spec
+    except (UserError, OSError):
+        return frozenset()
+    names = set()
+    for step in [*spec.steps.values(), *([spec.on_exit] if spec.on_exit else [])]:
+        keys = builtin_paths(step.component)
+        for key, raw in [*step.inputs.items(), *step.with_.items()]:
+            try:
+                b = parse_value(raw) if key in keys else None
+            except BindingError:
+                continue
+            if isinstance(b, ParamRef) and b.name in spec.params:
+                names.add(b.name)
+    return frozenset(names)
 
 
 class PathRules:
@@ -55,7 +84,37 @@ class PathRules:
             elif isinstance(binding, ParamRef) and binding.name in self.original:
                 self.path_params[binding.name] = self.path_params.get(binding.name, False) or remote
                 self._param(binding.name, remote)
+        if (info.ref, info.origin) == (_RETRAIN[0], "builtin") and self.target == "local":
+            self._retrain_params(args, step, path)
         return checked
+
+    def _retrain_params(self, args: dict, step: Step, path: tuple) -> None:
+        """trigger-retrain's `params: {train_uri: data/new.csv}` is written here, and its run starts elsewhere (in
+        `kubepipe scheduler`'s folder): the training pipeline's path params resolve against this file's folder."""
+        params = args.get(_RETRAIN[1])
+        pipeline = {**step.inputs, **step.with_}.get(_RETRAIN[2])  # as written: args has it rewritten already
+        ref = parse_value(pipeline) if isinstance(pipeline, str) and pipeline.strip().startswith("${") else None
+        if isinstance(ref, ParamRef) and ref.name in self.original:
+            pipeline = self.original[ref.name].default
+        if not (isinstance(params, Literal) and isinstance(params.value, dict) and params.value
+                and isinstance(pipeline, str) and is_local_path(pipeline)):
+            return
+        file = resolve_path(pipeline, self.base_dir).removeprefix("file://")
+        names = pipeline_path_params(file) if Path(file).is_file() else frozenset()
+        values = dict(params.value)
+        section = "inputs" if _RETRAIN[1] in step.inputs else "with"
+        for name in sorted(names & set(values)):
+            value = values[name]
+            if not isinstance(value, str) or not is_local_path(value):
+                continue
+            values[name] = run_path(value, self.base_dir)
+            if self._missing(value):
+                self.warnings.append(self.loc.issue(
+                    path + (section, _RETRAIN[1], name), f"`{name}` (a path param of {Path(file).name}): no file or "
+                    f"folder {resolve_path(value, self.base_dir)} (a relative path is read from this pipeline's "
+                    "folder); the retrain it starts would fail", value=value,
+                    hint="check the path, or create the file first", severity="warning"))
+        args[_RETRAIN[1]] = Literal(values)
 
     def _literal(self, key: str, value: str, args: dict, where: tuple, remote: bool) -> None:
         if self.target == "local":
