@@ -160,6 +160,28 @@ def test_a_label_yaml_read_as_a_number_or_bool_says_to_quote_it():
     assert issue.hint == "quote it to pass text: unquoted, YAML reads it as the number 42"
 
 
+def test_a_null_or_a_list_where_text_goes_says_what_was_given():
+    """`labels: {team: null}` said 'input should be a valid string' and nothing of the null it got."""
+    text = BASE.replace("{name: demo}", "{name: demo, labels: {team: null, tags: [a]}}")
+    team, tags = issues_of(text)
+    assert team.format() == ("p.yaml:3:33: metadata.labels.team: input should be a valid string (got null); give it "
+                             "a value (`''` for empty text), or leave the key out")
+    assert tags.format().endswith("metadata.labels.tags: input should be a valid string (got a list)")
+    (issue,) = issues_of(BASE + "schedule: {cron: 0 3 * * *, max_concurrency: null}\n")
+    assert issue.format().endswith("(got null); give it a value, or leave the key out")
+
+
+@pytest.mark.parametrize("setting, path, plain", [
+    ("    timeout: 1e3\n", "steps.a.timeout", "1000"), ("    retries: 1E1\n", "steps.a.retries", "10"),
+    ("    parallelism: 2.5e1\n", "steps.a.parallelism", "25")])
+def test_a_number_in_exponent_notation_yaml_reads_as_text_says_how_to_write_it(setting, path, plain):
+    """`timeout: 1e3` is a number to JSON and editors, text to YAML 1.1: 'expected a duration ... (got '1e3')'."""
+    (issue,) = issues_of(BASE + setting)
+    value = setting.split(": ")[1].strip()
+    assert issue.path == path and f"(got '{value}')" in issue.format()
+    assert issue.hint == f"YAML reads {value} as text, not a number; write {plain}"
+
+
 def test_a_timeout_of_a_fractional_number_of_seconds_is_a_duration():
     """`timeout: 90.5` was refused ('input should be a valid string') while `timeout: '90.5'` and 90 were read."""
     spec = load_pipeline_text(BASE + "    timeout: 90.5\n", "p.yaml").spec

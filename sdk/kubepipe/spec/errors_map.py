@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any, Mapping, Sequence
@@ -81,7 +82,37 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     if text.startswith("value error, "):
         text = text[len("value error, "):]
     hint = quote_hint(value, "str") if etype == "string_type" else None  # `version: 1.10`, `team: yes`
+    if value is None and etype.endswith("_type") and _has(data, path):  # `team: null`: Issue shows no None
+        text += " (got null)"
+        hint = hint or ("give it a value (`''` for empty text), or leave the key out" if etype == "string_type"
+                        else "give it a value, or leave the key out")
+    elif isinstance(value, (dict, list)) and etype.endswith("_type"):  # nor a mapping or list: it may be long
+        text += f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
+    elif isinstance(value, str) and _EXPONENT.match(value.strip()):  # `timeout: 1e3`: text in YAML 1.1
+        hint = hint or f"YAML reads {value.strip()} as text, not a number; write {_plain(value)}"
     return locator.issue(full, text, value=_short(value), hint=hint)
+
+
+_EXPONENT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
+
+
+def _plain(text: str) -> str:
+    """`1e3` as a number in plain digits (1000), or with a dot where it is not whole (1.5e-3 -> 0.0015)."""
+    number = float(text)
+    if number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return repr(number) if "e" in repr(number) else f"{number}"
+
+
+def _has(data: Any, path: tuple) -> bool:
+    """Whether the data holds `path` (with any value, None too)."""
+    cur = data
+    for part in path:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True
 
 
 def _short(value: Any) -> Any:
