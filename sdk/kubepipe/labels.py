@@ -16,9 +16,13 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
-__all__ = ["gcp_label", "gcp_labels", "gcp_id", "MAX_LABEL"]
+__all__ = ["gcp_label", "gcp_labels", "gcp_id", "MAX_LABEL", "MAX_LABELS", "OWN_LABELS"]
 
 MAX_LABEL = 63
+MAX_LABELS = 64  # labels of one resource (a Vertex pipeline job)
+# the most a job carries besides the pipeline's and the profile's: kubepipe's kubepipe-pipeline, -hash,
+# -experiment, and a schedule's -template and -catchup; and Vertex's vertex-ai-pipelines-run-billing-id
+OWN_LABELS = 6
 _BAD = re.compile(r"[^a-z0-9_-]")
 
 

@@ -77,3 +77,55 @@ def test_metadata_labels_and_owner_reach_the_vertex_job(tmp_path):
     labels = job_labels(PipelinePackage.from_compiled(compiled), {"labels": {"team": "profile", "cc": "1"}})
     assert labels["team"] == "payments" and labels["owner"] == "ana-example-com" and labels["cc"] == "1"
     assert labels["kubepipe-pipeline"] == "p"
+
+
+class _Meta:
+    def __init__(self, labels, owner=""):
+        self.labels, self.owner = labels, owner
+
+    def run_labels(self):
+        return {**self.labels, **({"owner": self.owner} if self.owner else {})}
+
+
+def _issue(path, message, hint=None, severity="error"):
+    from kubepipe.errors import Issue
+
+    return Issue(message, ".".join(path), hint=hint, severity=severity)
+
+
+@given(st.dictionaries(st.text(max_size=70), st.text(max_size=70), max_size=5))
+def test_validate_warns_at_each_label_a_vertex_job_would_carry_otherwise(labels):
+    """A label Vertex cannot take (`Team: Payments`, `équipe`, 70 characters) was rewritten at submit, unsaid."""
+    from kubepipe.plan.label_checks import label_issues
+
+    errors, warnings = label_issues(_Meta(labels), {}, "vertex", _issue)
+    assert errors == []
+    assert {w.path for w in warnings} == {f"metadata.labels.{k}" for k, v in labels.items()
+                                          if not (KEY.fullmatch(k) and VALUE.fullmatch(v))}
+    assert label_issues(_Meta(labels), {}, "local", _issue) == ([], [])  # local runs record them as written
+
+
+def test_a_label_vertex_rewrites_is_a_located_warning_and_too_many_an_error(tmp_path):
+    import pytest
+
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    head = "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata:\n  name: p\n  labels: {Team: Payments, ok: x}\n"
+    p.write_text(head + "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
+            "runtime_image": "i@sha256:" + "a" * 64}
+    (w,) = kubepipe.validate(p, "vertex", sets=prof).warnings
+    assert w.format() == (f"{p}:5:12: metadata.labels.Team: a Vertex job carries this label as `team: payments`; "
+                          "Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe writes ASCII), at most "
+                          "63 characters, a key starting with a letter; write `team: payments` here so every target "
+                          "keeps the same label")
+    many = ", ".join(f"l{i}: v" for i in range(56))
+    p.write_text(head.replace("ok: x", many) + "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p, "vertex", sets={**prof, "labels": {"cc": "1", "dd": "2"}})
+    (issue,) = exc.value.issues
+    assert issue.path == "metadata.labels" and issue.message == (
+        "59 labels (with the profile's 2): a Vertex job takes at most 64, and kubepipe and Vertex use 6 of them")
+    assert issue.hint == "keep at most 58: drop 1"

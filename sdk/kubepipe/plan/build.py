@@ -12,6 +12,7 @@ from kubepipe.catalog import CatalogError, ComponentInfo, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.input_checks import InputChecks
+from kubepipe.plan.label_checks import label_issues
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
@@ -183,6 +184,10 @@ class _Builder(InputChecks):
                                            self.loc.issue, self.base_dir, self.profile.target)
         warnings += [i for i in sched_issues if i.severity == "warning"] + self.image_warnings(plan_steps)
         self.issues += errors
+        label_errors, label_warnings = label_issues(spec.metadata, self.profile.labels, self.profile.target,
+                                                    self.loc.issue)
+        self.issues += label_errors
+        warnings += label_warnings
         self.issues += self.paths.issues
         if self.issues:
             raise ValidationError(self.issues)

@@ -163,9 +163,10 @@ class Metadata(Spec):
                       description="Pipeline name: lowercase letters, digits and dashes.")
     description: str = ""
     labels: dict[str, str] = Field(default={}, description=(
-        "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most) "
-        "and the local run record's (`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex "
-        "(`Team`, `team`) and keys starting `kubepipe-` are refused."))
+        "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most: "
+        "`validate -t vertex` warns at each it rewrites; at most 58 with the profile's) and the local run record's "
+        "(`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex (`Team`, `team`) and keys "
+        "starting `kubepipe-` are refused."))
     owner: str = Field(default="", description="Who owns the pipeline: the label `owner` of every run, as `labels`.")
 
     @field_validator("labels")

@@ -1,0 +1,37 @@
+"""The pipeline's labels checked for Vertex, where a job carries them as GCP labels (kubepipe.labels)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from kubepipe.errors import Issue
+from kubepipe.labels import MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels
+
+__all__ = ["label_issues"]
+
+RULE = (f"Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe writes ASCII), at most {MAX_LABEL} "
+        "characters, a key starting with a letter")
+
+
+def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
+                 issue: Callable[..., Issue]) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings): on vertex, each of `metadata.labels` a job would carry other than written (a warning at
+    its key, naming the label it gets), and more labels than a job may have (an error at metadata.labels)."""
+    if target != "vertex":
+        return [], []
+    warnings = []
+    for key, value in metadata.labels.items():
+        vkey, vvalue = gcp_label(key, key=True), gcp_label(value)
+        if (vkey, vvalue) != (key, value):
+            warnings.append(issue(("metadata", "labels", key), f"a Vertex job carries this label as `{vkey}: {vvalue}`",
+                                  hint=f"{RULE}; write `{vkey}: {vvalue}` here so every target keeps the same label",
+                                  severity="warning"))
+    mine = metadata.run_labels()  # and metadata.owner as `owner`
+    merged = gcp_labels({**dict(profile_labels), **mine})
+    room = MAX_LABELS - OWN_LABELS
+    if len(merged) <= room:
+        return [], warnings
+    theirs = len(merged) - len(gcp_labels(mine))
+    ours = f"{len(merged)} labels" + (f" (with the profile's {theirs})" if theirs else "")
+    return [issue(("metadata", "labels"), f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and "
+                  f"Vertex use {OWN_LABELS} of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
