@@ -10,7 +10,7 @@ V1 (`POST /v1/models/NAME:predict`)
 V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
   text:    one input named `text`, datatype BYTES, shape [n] or [n, 1], data: n strings
   tabular: one input named `features`, datatype FP32 (or FP64), shape [n, k], data: n*k numbers
-           (flat or nested)
+           (data flat in row-major order, or nested exactly as the shape; other nesting is a 400)
   outputs (optional): any of `label`, `probabilities`, each with an optional boolean
   `parameters.binary_data`; request `parameters.binary_data_output` is a boolean too.
 """
@@ -202,13 +202,37 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     return Parsed(items=items, n=len(items), return_probabilities=rp)
 
 
-def _flatten(data: Any, depth: int) -> list:
-    out = data
-    for _ in range(depth):
-        if not all(isinstance(x, list) for x in out):
-            return out
-        out = [y for x in out for y in x]
-    return out
+def _v2_elements(data: list, shape: list[int], where: str, what: str) -> list:
+    """A V2 tensor's elements in row-major order. The protocol takes `data` flat (`[1, 2, 3, 4]` for shape
+    `[2, 2]`) or nested exactly as its shape (`[[1, 2], [3, 4]]`); other nesting (`[[1, 2, 3], [4]]`,
+    `[[1, 2, 3, 4]]`) was flattened one level and read as other rows: a 400 naming the first place that differs."""
+    size = math.prod(shape)
+    if not any(isinstance(x, list) for x in data):
+        if len(data) != size:
+            raise BadRequest(f"{where}.data", f"expected {size} {what} for shape {shape}, got {len(data)}")
+        return data
+    level = [data]
+    for depth in range(len(shape) + 1):
+        n = shape[depth] if depth < len(shape) else None
+        for i, x in enumerate(level):
+            if (isinstance(x, list) and len(x) == n) or (n is None and not isinstance(x, list)):
+                continue
+            got = f"an array of {len(x)}" if isinstance(x, list) else json_type(x)
+            says = "a single value" if n is None else f"an array of {n}"
+            raise BadRequest(f"{where}.data", f"{_place(i, shape[:depth])} is {got} where shape {shape} says "
+                             f"{says}; send {size} {what} flat (row-major) or nested as the shape")
+        if n is not None:
+            level = [y for x in level for y in x]
+    return level
+
+
+def _place(i: int, outer: list[int]) -> str:
+    """`data[1][0]`: the place of the i-th array at len(outer) levels into data nested as `outer`."""
+    index = []
+    for n in reversed(outer):
+        i, r = divmod(i, n)
+        index.append(r)
+    return "data" + "".join(f"[{r}]" for r in reversed(index))
 
 
 def v2_input_name(spec: InputSpec) -> str:
@@ -278,9 +302,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         if len(shape) != 2 or (k and shape[1] != k):
             raise BadRequest(f"{where}.shape", f"expected [n, {k or 'k'}], got {shape}")
         _check_size(f"{where}.shape", shape[0], spec)
-        flat = _flatten(data, 1)
-        if len(flat) != shape[0] * shape[1]:
-            raise BadRequest(f"{where}.data", f"expected {shape[0] * shape[1]} numbers for shape {shape}, got {len(flat)}")
+        flat = _v2_elements(data, shape, where, "numbers")
         nums = [_number(v, f"{where}.data[{j}]") for j, v in enumerate(flat)]
         items = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
     else:
@@ -289,9 +311,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
             raise BadRequest(f"{where}.shape", f"expected [n] or [n, 1] for text, got {shape}")
         _check_size(f"{where}.shape", shape[0], spec)
-        flat = _flatten(data, 1)
-        if len(flat) != shape[0]:
-            raise BadRequest(f"{where}.data", f"expected {shape[0]} strings for shape {shape}, got {len(flat)}")
+        flat = _v2_elements(data, shape, where, "strings")
         items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec)
                  for i, v in enumerate(flat)]
     return Parsed(items=items, n=len(items), input_name=str(inp.name))

@@ -154,6 +154,24 @@ def test_v2_bad_tensors_name_the_field(spec, inputs, field, status):
     assert err.value.field == field and err.value.status == status
 
 
+@pytest.mark.parametrize("spec, datatype, shape, data, said", [
+    (TAB, "FP32", [2, 2], [[1, 2, 3], [4]], "data[0] is an array of 3 where shape [2, 2] says an array of 2"),
+    (TAB, "FP32", [2, 2], [[1, 2, 3, 4]], "data is an array of 1 where shape [2, 2] says an array of 2"),
+    (TAB, "FP32", [2, 2], [[1, 2], [3, [4]]], "data[1][1] is an array of 1 where shape [2, 2] says a single value"),
+    (TAB, "FP32", [2, 2], [[1, 2], 3, 4], "data is an array of 3 where shape [2, 2] says an array of 2"),
+    (TEXT, "BYTES", [2, 1], [["a", "b"]], "data is an array of 1 where shape [2, 1] says an array of 2"),
+    (TEXT, "BYTES", [2], [["a"], ["b"]], "data[0] is an array of 1 where shape [2] says a single value"),
+])
+def test_v2_data_nested_otherwise_than_its_shape_is_a_400(spec, datatype, shape, data, said):
+    """The protocol takes data flat (row-major) or nested as the shape; [[1, 2, 3], [4]] for [2, 2] was flattened
+    one level and read as the rows [1, 2] and [3, 4]."""
+    with pytest.raises(BadRequest) as err:
+        parse_v2([tensor(datatype, shape, data)], spec)
+    assert err.value.field == "inputs[0].data" and err.value.status == 400
+    assert str(err.value).startswith(f"inputs[0].data: {said}; send ")
+    assert "flat (row-major) or nested as the shape" in str(err.value)
+
+
 @pytest.mark.parametrize("shape", [["1"], [1.0], [True], None])
 def test_v2_a_shape_that_is_not_whole_numbers_is_a_400_naming_it(shape):
     from kubepipe.components.serving.payloads import check_v2_shapes
