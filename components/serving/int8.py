@@ -73,10 +73,11 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
 
     `max_fp32_share`: default MAX_FP32_SHARE.
     """
-    from kubepipe.components.serving.onnx_export import ort_session
+    from kubepipe.components.serving.onnx_export import INT8_TRIALS, ort_session
     from kubepipe.components.serving.parity import (ParityFailed, calibration_inputs, check_parity, probe_inputs,
                                                     reference_logits)
     from kubepipe.components.serving.smooth import smooth_activations
+    from kubepipe.util import writer_tag
 
     sets = {"calibration": calibration_inputs(loaded), "parity": probe_inputs(loaded)}
     refs = {k: reference_logits(loaded, rows) for k, rows in sets.items()}
@@ -88,7 +89,8 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
         session = ort_session(path)
         return {k: check_parity(loaded, session, "int8", sets[k], refs[k]) for k in which}
 
-    with tempfile.TemporaryDirectory(dir=Path(out_file).parent, prefix=".int8-") as tmp:
+    trials = f".{INT8_TRIALS}.{writer_tag()}-"  # named for util.remove_stale_temps, should this process be killed
+    with tempfile.TemporaryDirectory(dir=Path(out_file).parent, prefix=trials, suffix=".tmp") as tmp:
         trial = Path(tmp) / "trial.onnx"
         quantize_dynamic_int8(fp32_file, trial)
         got = reports(trial)

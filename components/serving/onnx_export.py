@@ -41,6 +41,7 @@ OPSET = 18
 PRECISIONS = ("fp32", "int8")
 CACHE_ENV = "KUBEPIPE_ONNX_CACHE"
 _RECORD = "export.json"
+INT8_TRIALS = "int8-trials"  # int8.quantize_int8's folder of trial files, `.int8-trials.<writer>-*.tmp`
 # bump when the graph kubepipe exports changes, so cached exports are redone
 # (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32;
 # 4: int8 activations smoothed when plain int8 fails its gate)
@@ -223,11 +224,13 @@ def _cache_dir(digest: str) -> Path:
 
 def _write_atomic(make, dest: Path) -> None:
     """Run `make(tmp_path)` then move the file into place (util.atomic_path: fsync'd, the umask's permissions,
-    so a server of another uid reads what `--prepare` built); the temp file never outlives a failure."""
-    from kubepipe.util import atomic_path
+    so a server of another uid reads what `--prepare` built); the temp file never outlives a failure, and one a
+    killed writer left is swept (util.remove_stale_temps: only a dead process's of this machine, or a day old)."""
+    from kubepipe.util import atomic_path, failpoint
 
-    with atomic_path(dest, fresh_name=True) as tmp:  # no sweep: a shared cache may hold other pods' temps
+    with atomic_path(dest) as tmp:
         make(str(tmp))
+        failpoint("onnx.exported")  # chaos tests: a kill with the whole export in its temp file
 
 
 def prepared_onnx(loaded, precision: str = "fp32") -> Path:
@@ -241,7 +244,7 @@ def prepared_onnx(loaded, precision: str = "fp32") -> Path:
 
     from kubepipe.components.serving.int8 import quantize_int8
     from kubepipe.components.serving.parity import ParityFailed, ParityReport
-    from kubepipe.util import atomic_write_text
+    from kubepipe.util import atomic_write_text, remove_stale_temps
 
     if precision not in PRECISIONS:
         raise ModelError(f"ONNX precision {precision!r} is not one of {list(PRECISIONS)}")
@@ -256,6 +259,8 @@ def prepared_onnx(loaded, precision: str = "fp32") -> Path:
     except (OSError, ValueError):
         record = {}
     fp32, int8 = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+    for name in (fp32, int8, folder / INT8_TRIALS):  # a killed prepare's temps (~ the model's size each)
+        remove_stale_temps(name)
     if {k: record.get(k) for k in want} != want:  # stale or absent: start over
         for f in (fp32, int8, record_file):
             f.unlink(missing_ok=True)

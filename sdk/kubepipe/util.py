@@ -13,7 +13,8 @@ from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy",
-           "fsync_dir", "remove_stale_temps", "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
+           "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
+           "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
@@ -24,6 +25,9 @@ RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how kubepipe writes a time everywhere (records, schedules, listings)
 IN_THE_WAY = "a file is in the way of this folder; choose another path"  # mkdir met a file
 _SAME_START_S = 0.05  # create times are clock ticks: equal within this
+# A temp file whose writer cannot be asked about (another machine's or container's on a shared volume, or an older
+# kubepipe's name without one) is a killed writer's once it has not changed for this long: no export takes a day.
+STALE_TEMP_AGE_S = 24 * 3600
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
@@ -96,9 +100,31 @@ def _atomic_target(path: str | Path) -> tuple[Path, int]:
 
 def _temp_beside(path: Path) -> tuple[int, str]:
     try:
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_tag()}-", suffix=".tmp")
     except OSError as exc:  # the temp file's random name means nothing to the user: name `path`
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
+_TAGS: dict[int, str] = {}
+
+
+def writer_tag() -> str:
+    """`PID-START-NODE`, put in a temp file's name so that a sweep can tell a killed writer's file from one being
+    written: the pid, its start time (centiseconds since the epoch) and a digest of the machine, boot and pid
+    namespace the pid means something in (a pid alone is another process's on another pod of a shared volume)."""
+    pid = os.getpid()
+    if pid not in _TAGS:  # per pid: a forked child is another writer
+        import socket
+
+        ids = [socket.gethostname()]
+        for name, read in (("/proc/sys/kernel/random/boot_id", Path.read_text), ("/proc/self/ns/pid", os.readlink)):
+            try:
+                ids.append(str(read(Path(name))).strip())
+            except OSError:
+                ids.append("")
+        start = process_identity(pid) or 0.0
+        _TAGS[pid] = f"{pid}-{round(start * 100)}-{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:12]}"
+    return _TAGS[pid]
 
 
 def _settle(path: Path, fresh_name: bool) -> None:
@@ -121,7 +147,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     The one atomic writer: temp file in the same folder, fsync, os.replace, fsync of the folder.
     On any failure (a full disk, an exception in the block) the temp file is removed and `path`
     is untouched; an OSError without a file name gets `path`. Temp files left by writers that were
-    killed (`.NAME.PID-*.tmp` of a dead PID) are removed by the next successful write, unless
+    killed (`remove_stale_temps` says which) are removed by the next successful write, unless
     `fresh_name` says that no writer ever used this name before (a uuid in it): then there is
     nothing to sweep, and the sweep, a scan of the whole folder, is skipped.
     A symlink is followed (its target is replaced, the link stays); a device, folder or
@@ -172,8 +198,15 @@ def atomic_copy(src: str | Path, dest: str | Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Remove `.NAME.PID-*.tmp` / `.NAME.PID.tmp` beside `path` whose writer PID is gone; returns them."""
+def remove_stale_temps(path: str | Path, max_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove the temp files (or folders) `.NAME.*.tmp` beside `path` that killed writers left; returns them.
+
+    A temp named by `writer_tag` on this machine and pid namespace is stale when its process (pid and start time)
+    no longer runs. Any other (another pod's on a shared volume, an older kubepipe's `.NAME.PID-*.tmp`) is stale
+    only once unchanged for `max_age_s`: its pid says nothing here."""
+    import shutil
+    import time
+
     path = Path(path)
     removed: list[Path] = []
     prefix = f".{path.name}."
@@ -181,15 +214,21 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
         candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
     except OSError:
         return removed
+    own = writer_tag()
+    node = own.rsplit("-", 1)[1]
     for f in candidates:
-        head = f.name[len(prefix):-len(".tmp")]
-        pid = head.split("-", 1)[0].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            try:
-                f.unlink()
+        parts = f.name[len(prefix):-len(".tmp")].split("-")
+        pid, start = (whole_number(p) for p in (parts + ["", ""])[:2])
+        try:
+            if len(parts) == 4 and parts[2] == node and pid is not None and start is not None:
+                stale = "-".join(parts[:3]) != own and not process_alive(pid, start / 100 if start else None)
+            else:
+                stale = f.lstat().st_mtime < time.time() - max_age_s
+            if stale:
+                shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
                 removed.append(f)
-            except OSError:
-                pass
+        except OSError:
+            pass
     return removed
 
 

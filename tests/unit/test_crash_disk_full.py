@@ -38,17 +38,43 @@ def test_a_failing_write_keeps_the_old_file_and_no_temp(tmp_path):
 
 
 def test_temps_of_dead_writers_are_swept_live_ones_kept(tmp_path):
+    from kubepipe.util import writer_tag
+
     target = tmp_path / "state.json"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(dead.stdout)
-    (tmp_path / f".state.json.{dead_pid}-abc123.tmp").write_text("left by a killed writer")
-    (tmp_path / f".state.json.{dead_pid}.tmp").write_text("old checkpoint naming")
-    live = tmp_path / f".state.json.{os.getppid()}-zzz.tmp"
-    live.write_text("a writer that is still running")
+    dead = subprocess.run([sys.executable, "-c", "from kubepipe.util import writer_tag; print(writer_tag())"],
+                          capture_output=True, text=True)
+    dead_tag = dead.stdout.strip()
+    node = writer_tag().rsplit("-", 1)[1]
+    assert dead_tag.endswith(f"-{node}")  # the same machine and pid namespace: its pid is asked
+    (tmp_path / f".state.json.{dead_tag}-abc123.tmp").write_text("left by a killed writer")
+    (tmp_path / f".state.json.{dead_tag}-dir.tmp").mkdir()  # a temp folder (int8's trial files) too
+    parent = tmp_path / f".state.json.{os.getppid()}-0-{node}-zzz.tmp"
+    parent.write_text("a writer that is still running (its start time unknown)")
+    reused = tmp_path / f".state.json.{os.getppid()}-123-{node}-zzz.tmp"
+    reused.write_text("its pid now runs another process: the writer is gone")
     atomic_write_text(target, "new")
     assert target.read_text() == "new"
-    assert sorted(p.name for p in tmp_path.glob("*.tmp")) == [live.name]
+    assert sorted(p.name for p in tmp_path.glob("*.tmp")) == [parent.name]
     assert remove_stale_temps(target) == []
+
+
+def test_temps_whose_writer_cannot_be_asked_are_swept_only_when_old(tmp_path):
+    """A shared cache volume: pid 12 of another pod (another node digest), or an older kubepipe's `.NAME.PID-x.tmp`,
+    says nothing about this machine's pid 12; such a temp is removed only once unchanged for a day."""
+    from kubepipe.util import STALE_TEMP_AGE_S, writer_tag
+
+    target = tmp_path / "model.fp32.onnx"
+    names = [f".model.fp32.onnx.12-{2 ** 40}-0123456789ab-x.tmp", ".model.fp32.onnx.12-x.tmp",
+             ".model.fp32.onnx.12.tmp"]
+    for name in names:
+        (tmp_path / name).write_text("another pod's export in progress")
+    assert remove_stale_temps(target) == []
+    old = time.time() - STALE_TEMP_AGE_S - 60
+    for name in names[1:]:
+        os.utime(tmp_path / name, (old, old))
+    assert sorted(p.name for p in remove_stale_temps(target)) == sorted(names[1:])
+    assert [p.name for p in tmp_path.iterdir()] == [names[0]]
+    assert writer_tag().split("-")[0] == str(os.getpid())
 
 
 def test_a_fresh_name_is_written_atomically_without_sweeping_the_folder(tmp_path, monkeypatch):
