@@ -193,6 +193,16 @@ def test_runs_list_and_show_on_vertex(vx):
         show_remote_run("vertex", vx.profile, "nope", **vx.kw)
 
 
+def test_runs_list_by_label_asks_vertex_for_the_label_as_the_job_carries_it(vx):
+    """There was no `runs list --label`; Vertex filters on the job's labels, lowercased as kubepipe wrote them."""
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    list_remote_runs("vertex", vx.profile, pipeline="add-numbers", labels={"Team": "Payments", "env": "prod"}, **vx.kw)
+    listing = [r for r in vx.api() if r.method == "GET" and r.path.endswith("/pipelineJobs")][-1]
+    assert listing.query["filter"] == ('labels.kubepipe-pipeline="add-numbers" AND labels.team="payments" '
+                                       'AND labels.env="prod"')
+
+
 def test_runs_list_and_show_name_a_server_error_not_no_such_job(vx):
     from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
     from kubepipe.errors import UserError

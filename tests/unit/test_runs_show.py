@@ -296,3 +296,31 @@ def test_an_interrupted_run_s_steps_that_never_started_are_skipped(tmp_path, mon
             raise KeyboardInterrupt()
     assert [(s.state, s.error, s.note) for s in run.steps] == [
         ("FAILED", "interrupted (Ctrl-C)", None), ("SKIPPED", None, "skipped: the run was interrupted (Ctrl-C)")]
+
+
+def test_runs_list_label_keeps_the_runs_carrying_each_label(tmp_path, capsys, monkeypatch):
+    """There was no `runs list --label`: a team's runs were found by reading every run's labels."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / ".kubepipe" / "runs"
+    for run_id, labels in (("p-1", {"team": "payments", "env": "prod"}), ("p-2", {"team": "risk"}), ("p-3", {})):
+        _record(runs, run_id)
+        data = json.loads((runs / run_id / "run.json").read_text())
+        (runs / run_id / "run.json").write_text(json.dumps({**data, "labels": labels}))
+    code, out, _ = run_cli(capsys, "runs", "list", "--label", "team=payments", "--format", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == ["p-1"]
+    code, out, _ = run_cli(capsys, "runs", "list", "-l", "team=payments", "-l", "env=dev", "--format", "json")
+    assert code == 0 and json.loads(out)["items"] == []
+    code, out, err = run_cli(capsys, "runs", "list", "-l", "team=ops")
+    assert code == 0 and out == "" and "no runs with label team=ops under .kubepipe/runs; their labels: env=prod, " \
+        "team=payments, team=risk" in err
+    code, _, err = run_cli(capsys, "runs", "list", "-l", "team")
+    assert code == 2 and "--label team: expected key=value" in err
+
+
+def test_runs_list_label_on_kubeflow_says_its_runs_have_none():
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    with pytest.raises(UserError, match="^--label: Kubeflow Pipelines runs carry no labels, so none can be listed"):
+        list_remote_runs("kubeflow", {"host": "http://127.0.0.1:9"}, labels={"team": "x"}, client=object())

@@ -21,19 +21,20 @@ def dash_is_stdout(value: Optional[Path]) -> Optional[Path]:
     return None if value is not None and str(value) == "-" else value
 
 
-def parse_params(items: list[str] | None) -> dict[str, str]:
+def parse_params(items: list[str] | None, flag: str = "--param", name: str = "name") -> dict[str, str]:
+    """`name=value` items of a repeatable option (`--param`; `--label`, whose name is a key) -> a dict."""
     from kubepipe.errors import UserError, one_line
 
     out: dict[str, str] = {}
     for item in items or []:
-        if "=" not in item:
-            raise UserError(one_line(f"--param {item}: expected name=value"))
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise UserError(one_line(f"{flag} {item}: expected {name}=value"))
         k, v = item.split("=", 1)
         k = k.strip()
         if k in out and out[k] != v:  # the last won, silently
             from kubepipe.secrets import redacted
 
-            raise UserError(one_line(f"--param {k} is given twice, {k}={redacted(out[k], k)} and "
+            raise UserError(one_line(f"{flag} {k} is given twice, {k}={redacted(out[k], k)} and "
                                      f"{k}={redacted(v, k)}; give it once"))
         out[k] = v
     return out

@@ -194,18 +194,24 @@ def _state(value) -> output.Styled:
 @runs_app.command("list")
 def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help="kubeflow | vertex (default: local)"),
               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
-              limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."), profile: Optional[Path] = PROFILE,
-              set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
+              limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+              label: Optional[list[str]] = typer.Option(
+                  None, "--label", "-l", help="Only runs with this label: key=value (repeatable: all of them). "
+                  "Vertex: as the job carries it (lowercased); Kubeflow runs have no labels."),
+              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME,
+              fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
+    labels = parse_params(label, "--label", "key")
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
         runs_dir = _local_runs(profile, set_, home)
-        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit)
+        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
-        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit)
+        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit,
+                                labels=labels)
     for r in rows:
         if r.get("state") == "CORRUPT":
             console.warn(str(r.get("error")))
@@ -216,7 +222,7 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
         if target in (None, "local"):
             from kubepipe.backends.runs.listing import no_runs_text
 
-            console.err.print(console.escape(no_runs_text(runs_dir, pipeline)), soft_wrap=True)
+            console.err.print(console.escape(no_runs_text(runs_dir, pipeline, labels)), soft_wrap=True)
         else:
             console.err.print("no runs")
         return

@@ -128,19 +128,23 @@ def _corrupt(rec: Path, message: str) -> dict:
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
-                    limit: int = 20) -> list[dict]:
-    """Newest first. A record that cannot be read is listed with state CORRUPT (and its reason in `error`)."""
+                    limit: int = 20, labels: dict[str, str] | None = None) -> list[dict]:
+    """Newest first; with `labels`, the runs that carry each of them (as the pipeline wrote them). A record that
+    cannot be read is listed with state CORRUPT (and its reason in `error`), unless a filter is given."""
     out = []
     for rec in Path(runs_dir).glob("*/run.json"):
         try:
             data = read_record(rec)
         except UserError as exc:
-            if not pipeline:
+            if not pipeline and not labels:
                 out.append((float("-inf"), _corrupt(rec, str(exc))))
             continue
         if pipeline and data.get("pipeline") != pipeline:
             continue
-        out.append((_started(data.get("started_at")), _local(_in_folder(data, rec.parent))))
+        run = _local(_in_folder(data, rec.parent))
+        if labels and any(run["labels"].get(k) != v for k, v in labels.items()):
+            continue
+        out.append((_started(data.get("started_at")), run))
     # by the recorded start, not its ISO text: that has whole seconds, and two runs started in one second
     # (a scheduler tick, a CI matrix) came in folder order, so prune --keep could keep the older one
     out.sort(key=lambda pair: pair[0], reverse=True)
@@ -160,9 +164,16 @@ def _started(value: Any) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def no_runs_text(runs_dir: str | Path, pipeline: str | None) -> str:
+def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, str] | None = None) -> str:
     """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
-    found none, silently)."""
+    found none, silently); with labels, the labels runs carry."""
+    if labels:
+        wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
+        runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30)
+        have = sorted({f"{k}={v}" for r in runs for k, v in r["labels"].items()})
+        of = f" of pipeline `{pipeline}`" if pipeline else ""
+        return (f"no runs{of} with label {wanted} under {runs_dir}; "
+                + (f"their labels: {', '.join(have[:20])}" if have else "none of them has labels"))
     if not pipeline:
         return f"no runs under {runs_dir}"
     from kubepipe.util import did_you_mean
