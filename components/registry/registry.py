@@ -85,6 +85,7 @@ class Registry:
     ) -> ModelVersion:
         """Copy a model folder in as the next version; does NOT move any alias."""
         _check_name(name)
+        self._check_case(name)
         model_dir = os.fspath(model_dir)
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
@@ -362,6 +363,19 @@ class Registry:
             have = ", ".join(self.names()) or "none"
             raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {have}); check the name and the "
                                 "registry (--registry / KUBEPIPE_REGISTRY)")
+
+    def _check_case(self, name: str) -> None:
+        """A new model's name must not differ only in case from one there: `Starter` and `starter` share a folder on
+        a case-insensitive filesystem (macOS, Windows). Refused on every store, so a registry behaves the same."""
+        there = self.store.listdir()
+        if name in there:
+            return
+        for d in there:
+            if d.lower() == name.lower() and _NAME.match(d) and (self._numbers(d) or self._generations(d)):
+                raise RegistryError(
+                    f"cannot register model `{name}`: the registry holds `{d}` ({self.store.uri(d)}), a name that "
+                    "differs only in case; the two would share one folder on a case-insensitive filesystem (macOS, "
+                    f"Windows). Register it as `{d}`, or choose a name that differs in more than case")
 
     def _generations(self, name: str) -> list[int]:
         return sorted(g for g in map(gen_number, self.store.listdir(f"{name}/aliases")) if g is not None)

@@ -573,3 +573,17 @@ def test_a_write_whose_temp_file_gc_removed_fails_naming_it(tmp_path, monkeypatc
     assert exc.value.retryable
     monkeypatch.undo()
     assert reg.alias("clf", "champion").version == 2 and [v.version for v in reg.versions("clf")] == [1, 2]
+
+
+def test_a_name_differing_only_in_case_from_a_model_there_is_refused(reg, tmp_path):
+    """`Starter` beside `starter` shares one folder on a case-insensitive filesystem (macOS, Windows): its v1 was
+    `starter`'s next version there, and a separate model on S3. Refused on every store, naming the model there."""
+    reg.register(_model(tmp_path, "a"), name="starter", metrics={})
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "b"), name="Starter", metrics={})
+    assert str(exc.value) == (
+        f"cannot register model `Starter`: the registry holds `starter` ({reg.store.uri('starter')}), a name that "
+        "differs only in case; the two would share one folder on a case-insensitive filesystem (macOS, Windows). "
+        "Register it as `starter`, or choose a name that differs in more than case")
+    assert reg.names() == ["starter"]
+    assert reg.register(_model(tmp_path, "c"), name="starter", metrics={}).version == 2
