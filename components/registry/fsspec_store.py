@@ -56,6 +56,23 @@ def _check_exclusive_create(fs, uri: str) -> None:
         )
 
 
+def _check_no_secrets(uri: str, where: str) -> None:
+    """A password or a query string in a registry URI is refused: s3fs and gcsfs read it as part of the bucket or
+    the key, and every model_uri, record and message shows the URI redacted (a record of it opened another place)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        what = "a password" if parts.password is not None else "a query string" if parts.query else ""
+    except ValueError:  # a malformed authority: fsspec's own error says so
+        return
+    if what:
+        raise RegistryError(f"registry {where}: a registry URI cannot carry {what}: fsspec's stores read it as part "
+                            "of the bucket or path, and model URIs and records show it redacted. Give credentials "
+                            "through the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                            "GOOGLE_APPLICATION_CREDENTIALS) and an S3 endpoint as AWS_ENDPOINT_URL_S3")
+
+
 @contextmanager
 def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[None]:
     """A backend's auth or network failure as a RegistryError naming the registry (was an internal error);
@@ -76,6 +93,7 @@ class FsspecStore:
         import fsspec
 
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
+        _check_no_secrets(uri, self.where)
         try:
             self.fs, path = fsspec.core.url_to_fs(uri)
         except ImportError as exc:  # fsspec knows the protocol, its package is not installed
