@@ -97,12 +97,21 @@ def redacted(value: Any, key: object = None) -> Any:
 
 
 # Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
-# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors).
+# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its
+# key and token are query values, redacted as every query value is; the space goes too), and Mattermost, on
+# any host (self-hosted): `/hooks/` and a 26-character id, maybe under a path (`/chat/hooks/...`).
+_MATTERMOST_ID = r"[a-z0-9]{26}"
 _WEBHOOKS = (
     (re.compile(r"^hooks\.slack(-gov)?\.com$"), re.compile(r"^/[^/]+/")),
     (re.compile(r"^(\w+\.)?discord(app)?\.com$"), re.compile(r"^/api/(v\d+/)?webhooks/")),
     (re.compile(r"^(outlook\.office(365)?\.com|[\w-]+\.webhook\.office\.com)$"), re.compile(r"^/webhook(b2)?/")),
+    (re.compile(r"^chat\.googleapis\.com$"), re.compile(r"^/v1/spaces/")),
+    (re.compile(r"^.*$"), re.compile(r"^(/[^/]+)*?/hooks/(?=" + _MATTERMOST_ID + r"([/.,:;)\]]|$))")),
 )
+# A webhook's secret path without its scheme, as an HTTP client's error shows it (`Max retries exceeded with
+# url: /hooks/xi3k...`, `mm.example.com/hooks/...`): Mattermost's and Slack's are told by their shape.
+_WEBHOOK_PATH_IN_TEXT = re.compile(r"(/hooks/)" + _MATTERMOST_ID + r"(?![A-Za-z0-9])"
+                                   r"|(/services/)T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}")
 
 
 def _webhook_path(netloc: str, path: str) -> str:
@@ -120,7 +129,8 @@ def _webhook_path(netloc: str, path: str) -> str:
 def redact_url(text: str) -> str:
     """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
     URL's signature, an access token) become REDACTED, the keys kept, and so does the secret path of a Slack,
-    Discord or Teams webhook (its first segment kept); a path or a file:// URL is returned as is."""
+    Discord, Teams, Google Chat or Mattermost webhook (its first segments kept); a path or a file:// URL is
+    returned as is."""
     from urllib.parse import urlsplit
 
     if not isinstance(text, str) or "://" not in text or text[:7].lower() == "file://":
@@ -135,6 +145,8 @@ def redact_url(text: str) -> str:
         netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
     query = "&".join(key + (f"={REDACTED}" if eq else "")
                      for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
+    if parts.query and not parts.fragment:  # a sentence's punctuation after the URL (`...&token=T1: 404`) stays
+        query += parts.query[len(parts.query.rstrip(".,:;)]")):] if query.endswith(REDACTED) else ""
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
     scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
     slashes = "//" if text[len(scheme):].startswith("//") else ""
@@ -159,11 +171,12 @@ def redact_text(text: str) -> str:
     for pattern, _kind in _TOKENS:
         text = pattern.sub(REDACTED, text)
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = _WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
 
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
-        if not _keyed_secret(m.group("key"), value):
+        if not _keyed_secret(m.group("key"), value) or value.rstrip(".,:;)]") == REDACTED:  # a URL's, already
             return m.group(0)
         kq = m.group("kq")
         return f"{kq}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"

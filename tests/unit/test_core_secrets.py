@@ -224,6 +224,16 @@ def test_an_azure_account_key_is_a_credential():
      "https://acme.webhook.office.com/webhookb2/<redacted>"),
     ("https://discord.com/channels/1/2 https://example.com/services/a/b",
      "https://discord.com/channels/1/2 https://example.com/services/a/b"),
+    ("post https://chat.googleapis.com/v1/spaces/AAAAb1c/messages?key=K1&token=T1: 404",
+     "post https://chat.googleapis.com/v1/spaces/<redacted>?key=<redacted>&token=<redacted>: 404"),
+    ("https://mm.example.com/hooks/xi3k9r8tmjgdmd4p3k7wabcdef: 404", "https://mm.example.com/hooks/<redacted>: 404"),
+    ("https://example.org/chat/hooks/xi3k9r8tmjgdmd4p3k7wabcdef.", "https://example.org/chat/hooks/<redacted>."),
+    ("HTTPSConnectionPool(host='mm.example.com', port=443): Max retries exceeded with url: "
+     "/hooks/xi3k9r8tmjgdmd4p3k7wabcdef (Caused by ...)",
+     "HTTPSConnectionPool(host='mm.example.com', port=443): Max retries exceeded with url: "
+     "/hooks/<redacted> (Caused by ...)"),
+    ("with url: /services/T0123ABCD/B0123ABCD/AbCdEfGh12345678abcd (Caused", "with url: /services/<redacted> (Caused"),
+    ("https://example.org/hooks/git-hooks-howto", "https://example.org/hooks/git-hooks-howto"),
 ])
 def test_a_webhook_url_in_text_keeps_its_service_and_loses_its_secret_path(text, shown):
     # before: only a URL's password and query were redacted, and a webhook's secret is its path
