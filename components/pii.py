@@ -16,6 +16,7 @@ first letter and domain, a phone number (masked where `pii: [phone]` is checked)
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, NamedTuple
 
@@ -244,13 +245,14 @@ def _mask_all(text: str, kind: str) -> str:
 
 
 def number_digits(value: Any) -> str | None:
-    """A whole number's digits (a card number a catalogue column holds as an integer is a PAN), else None.
+    """A number's whole part as digits (a card number a catalogue column holds as an integer is a PAN), else None.
 
-    An int column with gaps reads as float, so a whole float counts; never a fraction's digits:
-    0.98201379... is no card number."""
+    An int column with gaps reads as float, so a float's whole part counts, a stray fraction aside
+    (`4111111111111111.5` was shown and passed as it was); never a fraction's digits: 0.98201379... is no card
+    number."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and math.isfinite(value) and abs(value) >= 1:
         return str(int(value))
     return None
 
@@ -271,7 +273,7 @@ def _redact_mapping(value: dict, kinds) -> dict:
 
 def redact_value(value: Any, kinds=MASKED) -> Any:
     """`value` (a record, a list of records, a data sample) JSON-able, with every string (a mapping's keys too)
-    redacted, and every whole number that holds PII as its digits (what the pii rule searches) masked as text."""
+    redacted, and every number whose whole part holds PII as its digits (what the pii rule searches) masked as text."""
     if isinstance(value, str):
         return redact(value, kinds)
     digits = number_digits(value)

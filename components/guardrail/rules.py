@@ -7,7 +7,7 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     label_field        which record field `allowed_labels` reads (a retriever's e.g. `category`)
     score              {min, max}: every `score` within the bounds (a non-finite score always fails)
     pii                patterns no returned value may contain: pan, email, iban, phone (default [pan]; []
-                       turns off); every string is searched, and every whole number as its digits
+                       turns off); every string is searched, and every number as its whole part's digits
     max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
     max_output_length  characters of text in one probe's output (all string values, summed)
 
@@ -103,7 +103,7 @@ def _pii_issues(pii: Any, path: tuple) -> list[CheckIssue]:
 def text_values(value: Any, where: str = "", *, numbers: bool = False,
                 keys: Callable[[str], str] | None = None) -> Iterator[tuple[str, str]]:
     """(field path, text) of every string inside a record (nested dicts and lists included); with
-    `numbers`, whole numbers too, as their digits (see number_digits); with `keys`, every mapping's keys too
+    `numbers`, numbers too, as their whole part's digits (see number_digits); with `keys`, every mapping's keys too
     (`{"jane@example.com": 0.9}`), at the path `<key's path> (key)`, each key in a path shown as keys(key)."""
     if isinstance(value, str):
         yield where, value

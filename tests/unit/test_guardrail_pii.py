@@ -290,6 +290,21 @@ def test_judge_searches_every_string_and_number_of_a_hit():
                    ("pii:email", "[0].meta.contact[0]", "o***@example.com")}  # length counts strings only: 2+21+15
 
 
+def test_a_card_number_with_a_stray_fraction_is_found_and_masked():
+    # before: 4111111111111111.5 (a float, not whole) was no number_digits: it passed the pii rule and stood in clear
+    from kubepipe.components.guardrail.rules import judge
+    from kubepipe.components.pii import redact_value
+
+    hit = {"card": 4111111111111111.5, "neg": -5500000000000004.25, "score": 0.4111111111111111, "big": 1e300}
+    violations, _ = judge({"pii": ["pan"]}, ["q"], [[hit]], [1.0])
+    assert {(v["field"], v["value"]) for v in violations} == {("[0].card", "************1111"),
+                                                              ("[0].neg", "-************0004")}
+    assert redact_value(hit) == {"card": "************1111", "neg": "-************0004", "score": 0.4111111111111111,
+                                 "big": 1e300}
+    nan, inf, amount = redact_value([float("nan"), float("inf"), 12.5])  # no whole part to search: as they were
+    assert nan != nan and (inf, amount) == (float("inf"), 12.5)
+
+
 def test_the_keys_of_a_returned_record_are_searched_and_masked():
     # before: `{"jane@example.com": 0.9}` passed the pii rule, and the sample kept the address in clear
     from kubepipe.components.guardrail.rules import judge
