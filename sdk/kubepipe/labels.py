@@ -12,11 +12,13 @@ Sits below every layer so the backends and the components (registry, deploy, ret
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any, Mapping
 
-__all__ = ["gcp_label", "gcp_labels", "gcp_id", "MAX_LABEL", "MAX_LABELS", "OWN_LABELS"]
+__all__ = ["gcp_label", "gcp_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
+           "OWN_LABELS"]
 
 MAX_LABEL = 63
 MAX_LABELS = 64  # labels of one resource (a Vertex pipeline job)
@@ -38,6 +40,31 @@ def gcp_label(value: Any, *, key: bool = False) -> str:
 def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
     """Every key and value sanitised (keys that collide after sanitising: the last one wins)."""
     return {gcp_label(k, key=True): gcp_label(v) for k, v in dict(labels or {}).items()}
+
+
+_HEADER = "# labels: "
+
+
+def labels_header(labels: Mapping[str, str]) -> str:
+    """The compiled IR's header line that carries the pipeline's labels (a comment: KFP and Vertex load the IR
+    as it is), read back by `ir_labels` when a compiled file is submitted; "" for none. JSON with ASCII escapes,
+    so no character in a label ends the comment's line."""
+    return f"{_HEADER}{json.dumps(dict(sorted(labels.items())))}\n" if labels else ""
+
+
+def ir_labels(ir_text: str) -> dict[str, str]:
+    """The labels `labels_header` wrote into a compiled IR's leading comments; {} for an IR without them."""
+    for line in ir_text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(_HEADER):
+            try:
+                found = json.loads(line[len(_HEADER):])
+            except ValueError:
+                return {}
+            if isinstance(found, dict):
+                return {str(k): str(v) for k, v in found.items()}
+    return {}
 
 
 def gcp_id(text: Any, max_len: int) -> str:

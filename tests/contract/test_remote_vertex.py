@@ -66,6 +66,20 @@ def test_the_pipelines_labels_and_owner_are_the_jobs(vx):
     assert create.body["labels"]["owner"] == "ana-example-com"
 
 
+def test_a_compiled_file_submitted_gives_the_job_the_pipelines_labels(vx):
+    """The IR kept no labels: a compiled file submitted to Vertex (PipelinePackage.from_ir) lost metadata.labels."""
+    from kubepipe.labels import labels_header
+
+    text = open(ADD).read()
+    header = "# Compiled by kubepipe\n" + labels_header({"team": "payments", "owner": "ana@example.com"})
+    pkg = PipelinePackage.from_ir(header + text)
+    vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="2026-05-06", **vx.kw)
+    [create] = [r for r in vx.api() if r.method == "POST"]
+    assert create.body["labels"]["team"] == "payments" and create.body["labels"]["owner"] == "ana-example-com"
+    assert create.body["pipelineSpec"]["pipelineInfo"]["name"] == "add-numbers"  # the comment is no IR
+    assert PipelinePackage.from_ir(text).labels == {}
+
+
 def test_same_pipeline_params_and_slot_cannot_start_two_runs(vx):
     pkg = package()
     first = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)

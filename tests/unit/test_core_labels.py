@@ -77,6 +77,8 @@ def test_metadata_labels_and_owner_reach_the_vertex_job(tmp_path):
     labels = job_labels(PipelinePackage.from_compiled(compiled), {"labels": {"team": "profile", "cc": "1"}})
     assert labels["team"] == "payments" and labels["owner"] == "ana-example-com" and labels["cc"] == "1"
     assert labels["kubepipe-pipeline"] == "p"
+    compiled.write(tmp_path / "p.ir.yaml")  # the IR kept no labels: a compiled file submitted lost them
+    assert PipelinePackage.from_ir((tmp_path / "p.ir.yaml").read_text()).labels == compiled.plan.labels
 
 
 class _Meta:
@@ -129,3 +131,13 @@ def test_a_label_vertex_rewrites_is_a_located_warning_and_too_many_an_error(tmp_
     assert issue.path == "metadata.labels" and issue.message == (
         "59 labels (with the profile's 2): a Vertex job takes at most 64, and kubepipe and Vertex use 6 of them")
     assert issue.hint == "keep at most 58: drop 1"
+
+
+@given(st.dictionaries(st.text(), st.text(), max_size=4))
+def test_the_ir_header_gives_back_any_labels_on_one_comment_line(labels):
+    from kubepipe.labels import ir_labels, labels_header
+
+    line = labels_header(labels)
+    assert line == "" if not labels else (line.startswith("# labels: ") and line.count("\n") == 1)
+    assert len(line.splitlines()) == (1 if labels else 0)  # no character of a label ends the comment
+    assert ir_labels("# Compiled by kubepipe\n" + line + "pipelineInfo: {name: p}\n") == labels

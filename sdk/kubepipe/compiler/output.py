@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubepipe._version import __version__
 from kubepipe.errors import Issue
+from kubepipe.labels import labels_header
 from kubepipe.plan.model import Plan
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import sha256_text
@@ -99,6 +100,7 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
         f"regenerate with `kubepipe compile`.\n"
         f"# source: {_display_path(plan.source_path)} ({plan.source_hash})\n"
         f"# content-hash: {digest}\n"
+        f"{labels_header(plan.labels)}"
     )
     warnings = list(plan.warnings)  # located Issues
     if len(body.encode()) > MAX_SPEC_BYTES:

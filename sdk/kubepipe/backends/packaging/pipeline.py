@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 
 from kubepipe.errors import UserError
+from kubepipe.labels import ir_labels
 from kubepipe.plan.param_checks import refuse_run_values
 from kubepipe.spec.params import IR_PARAM_TYPES, coerce_params
 
@@ -60,7 +61,7 @@ class PipelinePackage:
     @classmethod
     def from_ir(cls, ir_yaml: str, *, name: str | None = None, schedule: dict | None = None,
                 profile: dict | None = None) -> "PipelinePackage":
-        """From IR text alone: name from pipelineInfo, hash of the text."""
+        """From IR text alone: name from pipelineInfo, hash of the text, labels from kubepipe's header."""
         docs = list(yaml.safe_load_all(ir_yaml))
         if not docs or not isinstance(docs[0], dict) or "pipelineInfo" not in docs[0]:
             raise UserError("compiled pipeline: not a KFP IR (no pipelineInfo); compile it with `kubepipe compile`")
@@ -70,6 +71,7 @@ class PipelinePackage:
             ir_yaml=ir_yaml,
             schedule=schedule,
             profile=dict(profile or {}),
+            labels=ir_labels(ir_yaml),
         )
 
     @property
