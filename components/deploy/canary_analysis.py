@@ -90,8 +90,11 @@ def preload() -> None:
 
 def analysis_settings(value: dict | None) -> dict | None:
     """The settings with defaults filled in, or None when no analysis is asked for."""
-    if not value:
-        return None
+    return _filled(value) if value else None
+
+
+def _filled(value: dict) -> dict:
+    """`value` over DEFAULTS, each number as the analysis reads it (null: that bound is off)."""
     out = {**DEFAULTS, **value}
     for key in ANALYSIS_KEYS:
         if out[key] is None and key in _NULLABLE:
@@ -125,7 +128,7 @@ def _label_psi(stable: dict, canary: dict) -> tuple[float | None, float]:
 
 def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
     """{decision: promote | rollback, why, checks: [...], stable, canary, settings}."""
-    s = analysis_settings(settings) or analysis_settings(dict(DEFAULTS))
+    s = _filled(settings or {})
     st, ca = summary(stable_stats), summary(canary_stats)
     checks = []
 

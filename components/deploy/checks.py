@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeGuard
+
 from kubepipe.components.checks import (K8S_NAMESPACE, Allowed, CheckIssue, Reference, did_you_mean,
                                        model_name_issues, namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
@@ -27,7 +29,7 @@ SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_
                 "max_batch_size", "port", "log", "runtime", "precision")
 
 
-def _int(v) -> bool:
+def _int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

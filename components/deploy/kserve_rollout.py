@@ -145,7 +145,6 @@ class _Isvc:
 
 
 def _wait(isvc: _Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:
-    obj, why = {}, "not polled"
     while True:
         obj = isvc.get() or {}
         state, why = readiness(obj, canary=canary)
@@ -271,7 +270,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     timings["smoke"] = round(time.monotonic() - t, 3)
 
     details = None
-    if settings and canary is not None:
+    if settings and canary is not None and prometheus_url:  # settings without a prometheus_url: refused above
         from kubepipe.components.deploy.prometheus import PrometheusError
 
         t = time.monotonic()

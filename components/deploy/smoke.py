@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from kubepipe.components.errors import GateFailed
@@ -59,7 +59,7 @@ def http_smoke(target: SmokeTarget) -> dict:
             if ready.status_code != 200:
                 raise SmokeFailed(f"smoke: GET /v2/models/{target.model}/ready answered {ready.status_code}: "
                                   f"{ready.text[:200]}")
-            result = {"ready": True, "predictions": 0}
+            result: dict[str, Any] = {"ready": True, "predictions": 0}
             if target.inputs:
                 resp = client.post(f"{target.url}/v1/models/{target.model}:predict",
                                    json={"instances": list(target.inputs)})

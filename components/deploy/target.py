@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from kubepipe.components.checks import errors_only, issues_text
 from kubepipe.components.deploy.canary_analysis import analysis_markdown
@@ -98,7 +99,7 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
                            **limits) or {}
     except GateFailed as exc:  # not ready / smoke failed / canary analysis failed: the old process keeps serving
         analysis = getattr(exc, "analysis", None)
-        report = {"action": "rolled_back", "why": str(exc), "endpoint": _serving_url(state_dir, name),
+        report: dict[str, Any] = {"action": "rolled_back", "why": str(exc), "endpoint": _serving_url(state_dir, name),
                   "champion": {"moved": False}, "timings": {"total": round(time.monotonic() - t0, 3)}}
         if analysis:
             report.update(canary_analysis=analysis, canary_percent=canary_percent,

@@ -40,8 +40,9 @@ def export_checked(loaded, out_file: str | os.PathLike, *, precision: str = "fp3
     from kubepipe.components.serving.runtime import checked_onnx_session
 
     _session, src, report = checked_onnx_session(loaded, precision)  # the gate `kubepipe serve --runtime onnx` uses
-    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    atomic_copy(src, out_file)
+    out = Path(out_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_copy(src, out)
     return {"inputs": onnx_inputs(loaded.encode(probe_inputs(loaded, 2))), "labels": len(loaded.labels),
             "parity": report.to_dict()}
 
