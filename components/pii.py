@@ -6,6 +6,7 @@ contiguous or grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last g
 Diners' 4-6-4) with one space, NBSP, thin or narrow NBSP, dash or dot between groups, not touching
 another digit, whose first digits are a card network's IIN for that length (`_IIN`) and whose digits
 pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids fail one of these.
+17 to 19 digits without groups count only with UnionPay's or Maestro's IIN (`_LONG_IIN`): such runs are ids.
 Candidates may overlap (16 digits inside a longer grouped run), so every group start is tried.
 
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
@@ -48,6 +49,14 @@ _IIN = (
     (81, 82, (16,)),  # RuPay
     (9792, 9792, (16,)),  # Troy
 )
+# 17 to 19 digits written without groups are ids far more often than cards (a Vertex AI job id, a snowflake or
+# trace id): ~3% of random 19-digit numbers start with an IIN of the table above and pass Luhn, and were masked in
+# notify texts and flagged by the pii rule. Ungrouped, so long a number is a PAN only with the IIN of a network
+# that issues such numbers in volume, UnionPay (62) or Maestro (its BINs below): ~0.1% of random ids. Grouped as
+# cards print them (4-4-4-4-3 and shorter last groups), any network's IIN of the table counts.
+_LONG_CONTIGUOUS = 17
+_LONG_IIN = ((62, 62), (5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (6304, 6304), (6759, 6759),
+             (6761, 6763))
 # Local part and domain in any script (jörg@müller.de, 用户@例子.广告); the top-level domain is letters or
 # an IDN's punycode (xn--p1ai). Image file names (logo@2x.png) are no addresses: no TLD is an image type.
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})*"
@@ -117,7 +126,11 @@ def iin_ok(digits: str) -> bool:
                for first, last, lengths in _IIN)
 
 
-def _pan_ok(digits: str) -> bool:
+def _pan_ok(digits: str, grouped: bool = True) -> bool:
+    """A card's digits: 13 to 19, a network's IIN for the length, Luhn; 17 or more `grouped` or of a _LONG_IIN."""
+    if not grouped and len(digits) >= _LONG_CONTIGUOUS and not any(
+            first <= int(digits[:len(str(first))]) <= last for first, last in _LONG_IIN):
+        return False
     return 13 <= len(digits) <= 19 and iin_ok(digits) and luhn_ok(digits)
 
 
@@ -133,7 +146,7 @@ def find_pans(text: str) -> list[Finding]:
                     continue
                 start, end = base + groups[i][0], base + groups[j][1]
                 digits = "".join(str(int(c)) for c in text[start:end] if c.isdecimal())
-                if _pan_ok(digits):
+                if _pan_ok(digits, grouped=len(sizes) > 1):
                     out.append(Finding("pan", start, end))
     return out
 
