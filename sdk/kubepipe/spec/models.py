@@ -189,8 +189,12 @@ class Metadata(Spec):
 
     @model_validator(mode="after")
     def _one_owner(self) -> "Metadata":
-        if self.owner and "owner" in self.labels:
-            raise ValueError("`owner` is given twice, as metadata.owner and as a label; keep metadata.owner")
+        from kubepipe.labels import gcp_label
+
+        same = [k for k in self.labels if gcp_label(k, key=True) == "owner"]  # `Owner` is `owner` on Vertex
+        if self.owner and same:
+            label = "a label" if same == ["owner"] else f"the label `{same[0]}` (the label `owner` on Vertex)"
+            raise ValueError(f"`owner` is given twice, as metadata.owner and as {label}; keep metadata.owner")
         return self
 
     def run_labels(self) -> dict[str, str]:
