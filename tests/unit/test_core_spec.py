@@ -378,6 +378,8 @@ def test_a_bool_where_no_number_goes_says_what_does(where, extra, path, want):
      "labels `Team` and `team` are the same label `team` on Vertex (lowercase, `-` for other characters); keep one"),
     ("labels: {kubepipe-hash: x}", "metadata.labels", "label `kubepipe-hash`: labels starting with `kubepipe-` are"),
     ("labels: {owner: x}, owner: y", "metadata", "`owner` is given twice, as metadata.owner and as a label"),
+    ("labels: {'': x}", "metadata.labels", "a label key is empty: a label is named, e.g. `team: payments`"),
+    ("labels: {' ': x}", "metadata.labels", "a label key is blank"),
     ("labels: {Owner: x}, owner: y", "metadata", "`owner` is given twice, as metadata.owner and as the label "
      "`Owner` (the label `owner` on Vertex); keep metadata.owner"),
 ])

@@ -177,6 +177,9 @@ class Metadata(Spec):
 
         seen: dict[str, str] = {}
         for key in labels:
+            if not key.strip():  # Vertex got `k-` (or `k--`), and `runs list --label` cannot name it
+                raise ValueError(f"a label key is {'empty' if not key else 'blank'}: a label is named, "
+                                 "e.g. `team: payments`")
             label = gcp_label(key, key=True)
             if label.startswith("kubepipe-"):
                 raise ValueError(f"label `{key}`: labels starting with `kubepipe-` are kubepipe's own "
