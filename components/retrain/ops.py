@@ -22,6 +22,7 @@ def trigger_retrain(
     ctx_state_dir: str = "",
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("RetrainOutputs", [("triggered", bool), ("run_id", str), ("decision", str)]):
     """When `drift_detected` (or `quality_dropped`), start `pipeline` on the same target unless one started
     within the cooldown.
@@ -51,7 +52,7 @@ def trigger_retrain(
                                     pipeline=pipeline, cooldown_hours=cooldown_hours,
                                     params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
-                                    source_run_id=ctx_run_id, reason=reason)
+                                    source_step=ctx_step, source_run_id=ctx_run_id, reason=reason)
     print(f"trigger-retrain: {record['action']}: {record['reason']}" +
           (f" (run {record['run_id']})" if record.get("run_id") else ""))
     return namedtuple("RetrainOutputs", ["triggered", "run_id", "decision"])(

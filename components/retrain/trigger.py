@@ -117,7 +117,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        quality_dropped: bool = False,
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
-                       reason: str = "", now: dt.datetime | None = None,
+                       source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
     """Decide and (maybe) start; returns the recorded line (action: started | cooldown | no-drift)."""
     if not pipeline:
@@ -127,7 +127,8 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     state_dir = state_dir or ".kubepipe/state"
     now = now or dt.datetime.now(dt.timezone.utc)
     record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
-                              "source_pipeline": source_pipeline, "source_run_id": source_run_id,
+                              "source_pipeline": source_pipeline, "source_step": source_step,
+                              "source_run_id": source_run_id,
                               "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),
                               "reason": reason or _why(drift_detected, quality_dropped)}
     if not drift_detected and not quality_dropped:
@@ -277,6 +278,7 @@ def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: 
     fs, qdir = _fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)
     request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],
-               "requested_at": record["time"], "source_run_id": record["source_run_id"]}
+               "requested_at": record["time"], "source_run_id": record["source_run_id"],
+               "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
     _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id on retry: replaced
     return request_id

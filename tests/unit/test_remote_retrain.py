@@ -454,3 +454,39 @@ def test_a_relative_path_in_retrain_params_is_read_from_the_monitor_file_not_the
                                     params={"train_uri": "ml/data/nope.csv"}, cooldown_hours=0, ctx_target="local",
                                     ctx_state_dir=str(state), ctx_run_id="m2")
     assert len(queued(state)) == 1  # nothing queued for it
+
+
+def test_the_run_a_retrain_request_started_says_so_in_its_own_record(tmp_path, capsys, monkeypatch):
+    # only `runs show <request id>` linked them: `runs show <run id>` of the retrain looked like any other run
+    import sys
+
+    import kfp.components
+
+    import kubepipe
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RETRAIN_ENV
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+
+    home = tmp_path / ".kubepipe"
+    out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+                                      ctx_state_dir=str(home / "state"), ctx_pipeline_name="monitor",
+                                      ctx_step="retrain", ctx_run_id="monitor-run-1")
+    seen = tmp_path / "env.json"  # the run's process: what the scheduler put in its environment
+    dump = f"import os; open({str(seen)!r}, 'w').write(os.environ.get({RETRAIN_ENV!r}, '-'))"
+    sched = LocalScheduler(home, launcher=SubprocessLauncher(home, command=[sys.executable, "-c", dump]))
+    sched.tick(NOW)
+    sched.drain()
+    want = {"request_id": out.run_id, "requested_by": "monitor/retrain", "source_run_id": "monitor-run-1",
+            "reason": "drift detected"}
+    assert json.loads(seen.read_text()) == want
+
+    monkeypatch.setenv(RETRAIN_ENV, seen.read_text())
+    monkeypatch.setattr(kfp.components, "load_component_from_text", lambda _body: lambda **_values: None)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\nsteps:\n"
+                                     "  load: {component: load-data, with: {source: d.csv}}\n")
+    run = kubepipe.run(tmp_path / "p.yaml", home=home)
+    code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home))
+    assert code == 0, err
+    assert f"retrain\tretrain of train requested by monitor/retrain (request {out.run_id})\n" in text
+    code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home), "--format", "json")
+    assert json.loads(text)["retrain"] == want

@@ -22,7 +22,7 @@ from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
 from kubepipe.backends.local.resume import prior_run, run_params
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
-from kubepipe.backends.runs.record import RUNS_DIR, RunResult, StepRecord, new_run_id
+from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
@@ -243,7 +243,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
                     steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
-                    checkpoint_key=checkpoint_key, labels=dict(plan.labels))
+                    checkpoint_key=checkpoint_key, labels=dict(plan.labels),
+                    retrain=retrain_of(os.environ.get(RETRAIN_ENV)))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: every step runs again, and a training step continues from "
                          "its last checkpoint where its settings and data are unchanged")

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone
+from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -87,6 +87,7 @@ def _local(data: dict) -> dict:
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
         "labels": {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
         if isinstance(data.get("labels"), dict) else {},
+        "retrain": retrain_of(data.get("retrain")),
     }
 
 
@@ -124,7 +125,7 @@ def _finite(v: Any) -> bool:
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
-            "resumed_from": None, "labels": {}}
+            "resumed_from": None, "labels": {}, "retrain": None}
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,

@@ -19,9 +19,32 @@ from typing import Any
 
 from kubepipe.util import atomic_write_text, process_alive, process_identity
 
-__all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view"]
+__all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
+           "retrain_of", "retrain_text"]
 
 RUNS_DIR = Path(".kubepipe/runs")
+# In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
+RETRAIN_ENV = "KUBEPIPE_RETRAIN_REQUEST"
+_RETRAIN_KEYS = ("request_id", "requested_by", "source_run_id", "reason")
+
+
+def retrain_of(value: Any) -> dict[str, str] | None:
+    """The retrain request a run was started for ({request_id, requested_by, source_run_id, reason}), read from
+    RETRAIN_ENV's JSON or a record; None when it is none (or not an object with a request id)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or not isinstance(value.get("request_id"), str) or not value["request_id"]:
+        return None
+    return {k: str(value.get(k) or "") for k in _RETRAIN_KEYS}
+
+
+def retrain_text(pipeline: Any, retrain: dict) -> str:
+    """`retrain of <pipeline> requested by <monitor>/<step> (request <id>)`: what `runs show` says of it."""
+    by = retrain.get("requested_by") or "trigger-retrain"
+    return f"retrain of {pipeline} requested by {by} (request {retrain.get('request_id')})"
 
 
 def new_run_id(pipeline: str) -> str:
@@ -70,6 +93,7 @@ class RunResult:
     resumed_from: str | None = None  # `kubepipe run --resume`: the run whose checkpoints this one continues
     checkpoint_key: str | None = None  # the run id its checkpoints are kept under (resumed: the first run's)
     labels: dict[str, str] = field(default_factory=dict)  # the pipeline's metadata.labels and owner
+    retrain: dict[str, str] | None = None  # the retrain request it was started for (retrain_of)
 
     @property
     def ok(self) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.runs.listing import read_record
+from kubepipe.backends.runs.record import RETRAIN_ENV
 from kubepipe.errors import UserError
 from kubepipe.util import process_alive, process_identity
 
@@ -40,6 +41,7 @@ class Job:
     slot: str
     params: dict
     owner: str = ""  # set in the run's environment as OWNER_ENV
+    retrain: dict | None = None  # the retrain request it runs for: in the run's environment as RETRAIN_ENV
 
 
 class RunHandle:
@@ -123,12 +125,15 @@ def _last_line(path: str, limit: int = 300) -> str:
 
 
 class _ProcessHandle(RunHandle):
-    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float, owner: str = "") -> None:
+    def __init__(self, cmd: list[str], log: Path, runs_dir: Path, grace_s: float, owner: str = "",
+                 retrain: dict | None = None) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log, "ab")
         self._t0 = time.time()
         self._runs_dir, self._grace = runs_dir, grace_s
-        env = {**os.environ, OWNER_ENV: owner} if owner else None
+        env = {k: v for k, v in os.environ.items() if k != RETRAIN_ENV}  # the scheduler's own is no run's
+        env.update({OWNER_ENV: owner} if owner else {})
+        env.update({RETRAIN_ENV: json.dumps(retrain, sort_keys=True)} if retrain else {})
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.log_path = str(log)
         self.pid, self.pid_started = self.proc.pid, process_identity(self.proc.pid)
@@ -217,7 +222,8 @@ class SubprocessLauncher:
         # one file name: a retrain's schedule is `retrain:<absolute pipeline path>`, whose `/` made folders
         name = f"{job.schedule}-{job.slot}".replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{name}.log"
-        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s, owner=job.owner)
+        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s, owner=job.owner,
+                              retrain=job.retrain)
 
     def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
         return AdoptedHandle(pid, pid_started, self.home / "runs", self.grace_s)

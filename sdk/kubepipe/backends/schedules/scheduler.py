@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
+from kubepipe.backends.runs.record import retrain_of
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
@@ -268,8 +269,9 @@ class LocalScheduler:
             req.replace(done_dir / req.name)
             if row_id is None:
                 continue
-            job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], data.get("id") or req.stem,
-                      dict(data.get("params") or {}))
+            request_id = data.get("id") or req.stem
+            job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], request_id, dict(data.get("params") or {}),
+                      retrain=retrain_of({**data, "request_id": request_id}))
             self.inflight[row_id] = (name, self._start(row_id, job))
             started.append(name)
             self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
