@@ -293,6 +293,44 @@ def test_an_iban_of_digits_is_masked_whole_even_where_it_holds_a_card_shaped_num
     assert len(masked) == len(written) and "".join(c for c in masked if c.isalnum()) == iban[:2] + iban[-4:]
 
 
+def test_iban_lengths_agree_with_the_swift_registry_and_schwifty():
+    # IBAN_LENGTHS is written by hand: every entry against two independent sources, each where installed (dev
+    # extra): python-stdnum's copy of the SWIFT registry (its BBAN formats), schwifty's (registry + national schemes)
+    from itertools import product
+    from string import ascii_uppercase
+
+    from kubepipe.components.pii import IBAN_LENGTHS
+
+    codes = ["".join(p) for p in product(ascii_uppercase, repeat=2)]
+    sources = 0
+    try:
+        from stdnum import numdb
+    except ImportError:
+        numdb = None
+    if numdb is not None:
+        db = numdb.get("iban")
+        bbans = {cc: db.info(cc)[0][1].get("bban") for cc in codes}
+        registry = {cc: 4 + sum(int(n) for n in re.findall(r"(\d+)!?[nace]", b)) for cc, b in bbans.items() if b}
+        assert len(registry) >= 89 and {cc: IBAN_LENGTHS.get(cc) for cc in registry} == registry
+        sources += 1
+    try:
+        from schwifty import exceptions, registry as schwifty_registry
+    except ImportError:
+        schwifty_registry = None
+    if schwifty_registry is not None:
+        theirs = {}
+        for cc in codes:
+            try:
+                theirs[cc] = schwifty_registry.get_iban_spec(cc).iban_length
+            except exceptions.InvalidCountryCode:
+                pass
+        assert {cc: IBAN_LENGTHS.get(cc) for cc in theirs} == theirs  # before: AX, GG, IM, JE missing
+        assert set(IBAN_LENGTHS) <= set(theirs)
+        sources += 1
+    if not sources:
+        pytest.skip("neither python-stdnum nor schwifty is installed (pip install -e '.[dev]')")
+
+
 @pytest.mark.parametrize("text", ["ab12 cdef ghij klmn op", "GB82 WEST 1234 5698 7654 3",  # no country / GB is 22
                                   "order de12 3456 7890 1234 5678 90", "XX00 0000 0000 0000 00"])
 def test_iban_near_misses_are_not_found(text):
