@@ -50,7 +50,7 @@ def parse_state(raw: bytes) -> dict:
 def tree_files(root: str) -> Iterator[tuple[str, str]]:
     """(path, path relative to `root` with `/`) of every file under `root`, through linked folders: a model folder
     assembled from symlinks (tokenizer/ -> a shared copy) had those files left out of the registered version, silently.
-    A folder reached twice (a link loop) is an error naming it."""
+    A folder reached twice (a link loop) and a link to nothing are errors naming them."""
     seen: dict[str, str] = {}
     for dirpath, _dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -60,6 +60,9 @@ def tree_files(root: str) -> Iterator[tuple[str, str]]:
         seen[real] = dirpath
         for fname in sorted(files):
             path = os.path.join(dirpath, fname)
+            if os.path.islink(path) and not os.path.exists(path):  # was a raw FileNotFoundError at its hashing
+                raise RegistryError(f"{path}: a symlink to {os.readlink(path)}, which does not exist; copy the file "
+                                    "into the model folder, or fix the link")
             yield path, os.path.relpath(path, root).replace(os.sep, "/")
 
 

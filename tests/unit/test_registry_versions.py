@@ -602,3 +602,16 @@ def test_a_registry_uri_with_a_password_or_query_is_refused_up_front(uri, what):
     assert "hunter2" not in msg
     assert f"a registry URI cannot carry {what}: fsspec's stores read it as part of the bucket or path" in msg
     assert "AWS_ENDPOINT_URL_S3" in msg and "GOOGLE_APPLICATION_CREDENTIALS" in msg
+
+
+def test_a_dangling_symlink_in_the_model_folder_is_named(tmp_path):
+    """A model folder with a link whose target is gone (a moved Hugging Face cache) failed the registration with a
+    raw FileNotFoundError; it names the link and its target, and nothing is claimed."""
+    d = _model(tmp_path, "a")
+    os.symlink(tmp_path / "cache/tokenizer.json", os.path.join(d, "tokenizer.json"))
+    reg = Registry(str(tmp_path / "reg"))
+    with pytest.raises(RegistryError) as exc:
+        reg.register(d, name="clf", metrics={})
+    assert str(exc.value) == (f"{d}/tokenizer.json: a symlink to {tmp_path}/cache/tokenizer.json, which does not "
+                              "exist; copy the file into the model folder, or fix the link")
+    assert reg.names() == []
