@@ -52,8 +52,12 @@ def whole_number(text: object) -> int | None:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception's first line, or its type when it has no text: backends' errors can run to pages."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """An exception's first line, or its type when it has no text: backends' errors can run to pages. A first line
+    that ends in `:` (botocore's 'Parameter validation failed:') is a heading: the line after it is kept too."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 def sha256_text(text: str) -> str:

@@ -26,3 +26,15 @@ def test_a_status_or_version_written_in_other_digits_is_no_number_and_no_crash(t
     reg = Registry(f"file://{tmp_path / 'reg'}")
     reg.register(str(model), name="clf", metrics={"accuracy": 0.9})
     assert _offline(reg.store.uri(), "clf", ["²", "1"]) == {"1": {"accuracy": 0.9}}
+
+
+def test_first_line_keeps_the_detail_a_heading_line_announces():
+    """botocore's 'Parameter validation failed:' has its reason on the next line: `--registry s3://user@b/reg`
+    said 'cannot reach it: Parameter validation failed:;' and nothing about the bucket name."""
+    from kubepipe.util import first_line
+
+    exc = ValueError('Parameter validation failed:\nInvalid bucket name "user@b": Bucket name must match\nmore')
+    assert first_line(exc) == 'Parameter validation failed: Invalid bucket name "user@b": Bucket name must match'
+    assert first_line(ValueError("one\ntwo")) == "one"
+    assert first_line(ValueError("ends with:")) == "ends with:"
+    assert first_line(ValueError("  ")) == "ValueError"
