@@ -3,6 +3,9 @@
 - **Body limit.** A POST whose Content-Length is over `max_body_bytes` gets 413 at once, before any
   of its body is read, with `Connection: close` (the server hangs up, so the client stops sending);
   a chunked body is counted as it arrives and cut off at the limit.
+- **Content-Encoding.** A POST whose body is compressed (`Content-Encoding: gzip`, tritonclient's
+  `request_compression_algorithm`) gets 415 naming the header, before its body is read: read as
+  it came, it was called malformed JSON that `is not valid UTF-8: surrogates not allowed`.
 - **Client disconnects** while the body is still arriving end the request with one log line,
   not a traceback and not a 500.
 - **Draining.** After SIGTERM every response carries `Connection: close`, so keep-alive clients
@@ -93,6 +96,9 @@ class RequestGuard:
         size = int(length) if length and length.isdigit() else None
         if size is not None and size > self.max_body_bytes:
             return await self._too_large(scope, send, str(size))
+        coding = _header(scope, b"content-encoding")
+        if coding is not None and coding.strip().lower() not in (b"", b"identity"):
+            return await self._compressed(scope, send, coding.decode("latin-1"))
         state = _State()
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
@@ -120,18 +126,29 @@ class RequestGuard:
                         client[0], client[1], scope["path"], length.decode() if length else "chunked")
 
     async def _too_large(self, scope, send, size: str) -> None:
-        import orjson
-
         self.model.metrics.count(_protocol(scope["path"]), "too_large")
         limit = self.max_body_bytes
-        body = orjson.dumps({"error": f"body: the request body has {size} bytes; the limit is {limit} "
-                             f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request",
-                             "field": "body"})
-        # `Connection: close`: the server hangs up after the 413, so the client stops uploading the rest
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, 413, "body", f"the request body has {size} bytes; the limit is {limit} "
+                      f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request")
+
+
+    async def _compressed(self, scope, send, coding: str) -> None:
+        self.model.metrics.count(_protocol(scope["path"]), "bad_request")
+        await _refuse(send, 415, "Content-Encoding", f"the body is sent as {coding!r}, which this server does not "
+                      "decode; send it uncompressed (tritonclient: leave request_compression_algorithm unset)",
+                      [(b"accept-encoding", b"identity")])
+
+
+async def _refuse(send, status: int, field: str, message: str, headers: list = ()) -> None:
+    """A client error sent from here, before the app: `{"error": "<field>: <message>", "field": ...}`."""
+    import orjson
+
+    body = orjson.dumps({"error": f"{field}: {message}", "field": field})
+    # `Connection: close`: the server hangs up after the refusal, so the client stops uploading the rest
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _State:
