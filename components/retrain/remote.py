@@ -12,9 +12,38 @@ import os
 import re
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.labels import gcp_id, gcp_labels
+from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels
 
 __all__ = ["start_kfp", "start_vertex"]
+
+
+def _template_text(pipeline: str, profile: dict, credentials=None) -> str | None:
+    """The compiled template as text, for the labels its header carries (kubepipe.labels.ir_labels): a gs://
+    object or a file; None for an Artifact Registry URL (aiplatform reads it, without its comments)."""
+    if pipeline.startswith("gs://"):
+        from google.cloud import storage
+
+        client = storage.Client(project=profile.get("project"), credentials=credentials)
+        blob = getattr(storage.Blob, "from_uri", None) or storage.Blob.from_string
+        return blob(pipeline, client).download_as_bytes().decode("utf-8", "replace")
+    if os.path.isfile(pipeline):
+        with open(pipeline, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    return None
+
+
+def _pipeline_name(text: str | None) -> str | None:
+    """pipelineInfo.name of an IR's text (a PipelineJob JSON's pipelineSpec too); None when it has none."""
+    import yaml
+
+    try:
+        doc = next(iter(yaml.safe_load_all(text or "")), None)
+    except yaml.YAMLError:
+        return None  # aiplatform says what is wrong with it
+    spec = doc.get("pipelineSpec", doc) if isinstance(doc, dict) else None
+    info = spec.get("pipelineInfo") if isinstance(spec, dict) else None
+    name = info.get("name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _is_package(pipeline: str) -> bool:
@@ -76,7 +105,12 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
                              f"an Artifact Registry URL), got {pipeline!r}")
     vertex_init(profile, credentials=credentials, where="ctx_profile")
     job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
-    labels = gcp_labels(profile.get("labels"))
+    with api_errors(service_name("vertex", profile), f"reading the retrain's template {pipeline!r}"):
+        text = _template_text(pipeline, profile, credentials)
+    labels = gcp_labels({**(profile.get("labels") or {}), **ir_labels(text or "")})  # the pipeline's win, as submit
+    name = _pipeline_name(text)
+    if name:  # what `runs list --target vertex` finds a pipeline's jobs by (kubepipe.backends.remote.vertex)
+        labels["kubepipe-pipeline"] = gcp_label(name)
     labels["kubepipe-trigger"] = "drift"
     job = aiplatform.PipelineJob(display_name=f"retrain-{_slug(pipeline, 30)}", template_path=pipeline,
                                  job_id=job_id, pipeline_root=profile.get("pipeline_root") or None,

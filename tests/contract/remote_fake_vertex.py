@@ -36,6 +36,7 @@ class FakeVertex(LoopbackServer):
         self.schedules: dict[str, dict] = {}
         self.fail_task: str | None = None
         self.forbid: str | None = None  # a path suffix answered 403 PERMISSION_DENIED
+        self.objects: dict[str, bytes] = {}  # gs://bucket/name -> bytes, for a storage client's download
         self._n = itertools.count(1)
 
     def api(self) -> list[Request]:
@@ -50,6 +51,18 @@ class FakeVertex(LoopbackServer):
         body = json.loads(raw) if raw and raw.strip().startswith(b"{") else None
         req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body)
         self.requests.append(req)
+        got = re.match(r"^/download/storage/v1/b/([^/]+)/o/(.+)$", req.path)
+        if got and h.command == "GET":  # a storage client's media download: the object's bytes as they are
+            data = self.objects.get(f"gs://{got[1]}/{got[2]}")
+            if data is None:
+                h.send_json(*self._err(404, "NOT_FOUND", f"no object gs://{got[1]}/{got[2]}"))
+                return
+            h.send_response(200)
+            h.send_header("Content-Type", "application/octet-stream")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
         h.send_json(*self._route(req))
 
     @staticmethod

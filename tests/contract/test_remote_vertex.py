@@ -80,6 +80,23 @@ def test_a_compiled_file_submitted_gives_the_job_the_pipelines_labels(vx):
     assert PipelinePackage.from_ir(text).labels == {}
 
 
+def test_a_retrain_job_carries_the_pipelines_labels_and_name(vx):
+    """trigger-retrain's job from a gs:// template had the profile's labels only: not the pipeline's, and no
+    kubepipe-pipeline, so `runs list --target vertex` (which lists by it) never showed a retrain."""
+    from kubepipe.components.retrain.remote import start_vertex
+    from kubepipe.labels import labels_header
+
+    vx.objects["gs://my-bucket/t/add.yaml"] = ("# kubepipe\n" + labels_header({"team": "payments"})).encode() \
+        + open(ADD, "rb").read()
+    profile = {**vx.profile, "api_endpoint": vx.url, "labels": {"team": "ML Platform", "cc": "1"}}
+    job_id = start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k1",
+                          credentials=vx.kw["credentials"])
+    [create] = [r for r in vx.api() if r.method == "POST"]
+    assert create.query["pipelineJobId"] == job_id
+    assert create.body["labels"] == {"team": "payments", "cc": "1", "kubepipe-trigger": "drift",
+                                     "kubepipe-pipeline": "add-numbers"}
+
+
 def test_same_pipeline_params_and_slot_cannot_start_two_runs(vx):
     pkg = package()
     first = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)
