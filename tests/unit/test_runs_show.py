@@ -324,3 +324,23 @@ def test_runs_list_label_on_kubeflow_says_its_runs_have_none():
 
     with pytest.raises(UserError, match="^--label: Kubeflow Pipelines runs carry no labels, so none can be listed"):
         list_remote_runs("kubeflow", {"host": "http://127.0.0.1:9"}, labels={"team": "x"}, client=object())
+
+
+def test_a_local_run_records_the_profile_s_labels_under_the_pipeline_s(tmp_path, monkeypatch):
+    """A Vertex job carried the profile's `labels` and a local run's record did not: `runs list --label env=dev`
+    found the one and not the other."""
+    import kfp.components
+
+    import kubepipe
+
+    def fake_pipeline(**_values):
+        print("Executing task 'load'\nTask 'load' finished with status SUCCESS")
+
+    monkeypatch.setattr(kfp.components, "load_component_from_text", lambda _body: fake_pipeline)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\n"
+                                     "metadata: {name: p, labels: {team: payments}, owner: ana}\nsteps:\n"
+                                     "  load: {component: load-data, with: {source: d.csv}}\n")
+    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"env": "dev", "team": "x"}})
+    assert run.labels == {"env": "dev", "team": "payments", "owner": "ana"}
+    assert show_local_run(run.run_id, tmp_path / "home" / "runs")["labels"] == run.labels

@@ -60,7 +60,8 @@ class Profile(Strict):
         None, description="Prediction logs: where `serving.log` writes and `load-data` reads `predictions:<model>` "
         "(default: `predictions` beside the state dir).")
     experiment: str = "kubepipe"
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field({}, description="Labels of every run on this target (a Vertex job's, a local "
+                                   "run record's), under the pipeline's metadata.labels, which win.")
     gpu_types: dict[str, str] = Field({}, description="Extra GPU type names -> target accelerator names.")
     install_packages: bool = Field(
         False, description="Local runs: let third-party components pip-install their own packages "

@@ -243,7 +243,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
                     steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
-                    checkpoint_key=checkpoint_key, labels=dict(plan.labels),
+                    checkpoint_key=checkpoint_key, labels={**compiled.profile.labels, **plan.labels},
                     retrain=retrain_of(os.environ.get(RETRAIN_ENV)))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: every step runs again, and a training step continues from "
