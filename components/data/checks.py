@@ -12,7 +12,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "MAX_SAMPLE_SEED", "repeated", "window_problem", "WINDOW", "WINDOW_UNITS",
+           "sampling_problem", "MAX_SAMPLE_SEED", "repeated", "window_problem", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -166,6 +166,10 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     problem = window_problem(window) if window and not _interpolated(window) else None
     if problem:
         issues.append(CheckIssue(("window",), f"{window!r} {problem}", "write e.g. `7d`, `12h`, `2w`"))
+    as_of = with_values.get("as_of") or ""
+    problem = as_of_problem(as_of) if not _interpolated(as_of) else None
+    if problem:
+        issues.append(CheckIssue(("as_of",), f"{as_of!r} {problem}", AS_OF_HINT))
     if window and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
         issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
     frac = with_values.get("sample_fraction", 0.0)
@@ -217,6 +221,24 @@ def window_problem(window: Any) -> str | None:
         return "is an empty window"
     if int(m.group(1)) * _UNIT_DAYS[m.group(2)] > MAX_WINDOW_DAYS:
         return f"is longer than 100 years ({MAX_WINDOW_DAYS}d); for every row, leave `window` empty"
+    return None
+
+
+AS_OF_HINT = "use ISO 8601, e.g. 2026-03-02T03:00:00Z (UTC unless it has an offset)"
+
+
+def as_of_problem(as_of: Any) -> str | None:
+    """What is wrong with a load-data `as_of` (an ISO 8601 time; empty: the newest row), else None: the one rule of
+    validate, a run's `--param` values and the step."""
+    import datetime as dt
+
+    text = str(as_of).strip()
+    if not text or re.fullmatch(r"\[\[.+\]\]|\{\{.+\}\}", text):  # a backend fills it in: KFP's [[ScheduledTime.*]]
+        return None
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return "is not a timestamp"
     return None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepipe.components.data.checks import WINDOW, WINDOW_UNITS, repeated, sampling_problem, window_problem
+from kubepipe.components.data.checks import (AS_OF_HINT, WINDOW, WINDOW_UNITS, as_of_problem, repeated,
+                                             sampling_problem, window_problem)
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -116,10 +117,13 @@ def _as_of(as_of: str, ts):
 
     if not str(as_of).strip():
         return ts.max()
+    problem = as_of_problem(as_of)
+    if problem:
+        raise DataError(f"as_of {as_of!r} {problem}; {AS_OF_HINT}")
     try:
         end = pd.Timestamp(str(as_of).strip())
-    except (ValueError, TypeError):
-        raise DataError(f"as_of {as_of!r} is not a timestamp; use ISO 8601, e.g. 2026-03-02T03:00:00Z") from None
+    except (ValueError, TypeError):  # out of pandas' range (years 1677..2262)
+        raise DataError(f"as_of {as_of!r} is not a time pandas can hold (years 1677 to 2262); {AS_OF_HINT}") from None
     return end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
 
 

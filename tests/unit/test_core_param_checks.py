@@ -204,3 +204,24 @@ def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tm
     assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == "d.csv"
     with pytest.raises(UserError, match=r"^--param data: a param value holds a credential"):
         run_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")
+
+
+def test_a_scheduled_time_that_is_no_time_names_the_param_not_the_step_s_as_of(tmp_path):
+    """`--param scheduled_time=yesterday` ran the steps before load and failed there with 'as_of 'yesterday' is not
+    a timestamp', an input the user never wrote; a KFP schedule's own placeholder is still taken."""
+    from kubepipe.backends.schedules.kubeflow import KFP_SCHEDULED_TIME_MACRO
+    from kubepipe.components.data.checks import check_load
+
+    (tmp_path / "data.csv").write_text("t,ts\na,2026-03-01T00:00:00Z\n")
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                 "params: {scheduled_time: {type: str, default: ''}}\nsteps:\n  load:\n    component: load-data\n"
+                 "    with: {source: data.csv, time_column: ts, window: 7d, as_of: '${params.scheduled_time}'}\n")
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(p, params={"scheduled_time": "yesterday"}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value) == ("--param scheduled_time=yesterday: steps.load.with.as_of: 'yesterday' is not a "
+                              "timestamp; use ISO 8601, e.g. 2026-03-02T03:00:00Z (UTC unless it has an offset)")
+    assert not runs.exists()
+    for fine in ("2026-03-02T03:00:00Z", "2026-03-02", KFP_SCHEDULED_TIME_MACRO, ""):
+        assert check_load({"source": "x.csv", "time_column": "ts", "window": "7d", "as_of": fine}) == []
