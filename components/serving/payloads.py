@@ -27,7 +27,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
            "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "check_v2_shapes"]
+           "check_v2_shapes", "why_not_json"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -80,6 +80,26 @@ def load_json(data: str | bytes) -> Any:
     except RecursionError:
         raise ValueError("nested too deeply (arrays or objects inside one another beyond Python's recursion "
                          "limit)") from None
+
+
+_NOT_UTF8 = "str is not valid UTF-8"  # orjson's words for a body whose bytes are not UTF-8
+
+
+def why_not_json(exc: Exception, body: bytes | None = None) -> str:
+    """What a client is told of a body JSON could not read: `malformed JSON: <the parser's words>`; a body that
+    is not UTF-8 text (latin-1, UTF-16) is said to be so, with the first byte at fault where the bytes are at
+    hand (orjson said 'str is not valid UTF-8: surrogates not allowed', json "'utf-8' codec can't decode ...")."""
+    if not (isinstance(exc, UnicodeDecodeError) or str(exc).startswith(_NOT_UTF8)):
+        return f"malformed JSON: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        body, start = exc.object, exc.start
+    else:
+        try:
+            start = -1 if body is None else len(body.decode("utf-8"))  # decodes: it is UTF-8 after all
+        except UnicodeDecodeError as bad:
+            start = bad.start
+    where = f" (byte 0x{body[start]:02x} at offset {start})" if body is not None and 0 <= start < len(body) else ""
+    return f"the body is not UTF-8 text{where}; send JSON encoded as UTF-8 (RFC 8259)"
 
 
 def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> InputSpec:
@@ -171,7 +191,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
         except ValueError as exc:
             if isinstance(body, str):  # kserve decoded the body: it was a JSON string ("x"), not bad JSON
                 raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got a string') from None
-            raise BadRequest("body", f"malformed JSON: {exc}; send a JSON object with "
+            raise BadRequest("body", f"{why_not_json(exc)}; send a JSON object with "
                              "Content-Type: application/json") from None
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {json_type(body)}')

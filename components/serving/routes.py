@@ -46,7 +46,7 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import BadRequest, check_v2_shapes
+    from kubepipe.components.serving.payloads import BadRequest, check_v2_shapes, why_not_json
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
@@ -71,8 +71,8 @@ def install(app, model, dataplane, repository) -> None:
     async def invalid_input(request: Request, exc: Exception):
         count(request)
         msg = str(exc)
-        if msg.startswith("Unrecognized request format"):
-            msg = "malformed JSON" + msg[len("Unrecognized request format"):]
+        if msg.startswith("Unrecognized request format: "):  # kserve's V1 decoding of a JSON body
+            msg = why_not_json(ValueError(msg[len("Unrecognized request format: "):]))
         return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
 
     app.add_exception_handler(BadRequest, bad_request)
@@ -92,7 +92,7 @@ def install(app, model, dataplane, repository) -> None:
                 try:
                     data = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
-                    raise BadRequest("body", f"malformed JSON: {exc}; send a JSON body, or the binary tensor "
+                    raise BadRequest("body", f"{why_not_json(exc, body)}; send a JSON body, or the binary tensor "
                                      f"extension with an {HEADER} header") from None
                 check_v2_shapes(data)
                 try:
@@ -137,10 +137,11 @@ def install(app, model, dataplane, repository) -> None:
         if not model.ready:
             return ORJSONResponse({"error": f"Model with name {model_name} is not ready (loading)."}, 503)
         try:
+            raw = await request.body()
             try:
-                body = orjson.loads(await request.body())
+                body = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise BadRequest("body", f"malformed JSON: {exc}") from None
+                raise BadRequest("body", why_not_json(exc, raw)) from None
             texts, one = queries_of(body, model.spec)
             k = top_k_of(body.get("top_k"))
         except BadRequest:

@@ -83,3 +83,20 @@ def test_a_v2_shape_that_is_not_whole_numbers_is_a_400_naming_it(client, shape):
     r = client.post("/v2/models/m/infer", json=body)
     assert r.status_code == 400 and r.json()["field"] == "inputs[0].shape"
     assert r.json()["error"] == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {shape!r}"
+
+
+@pytest.mark.parametrize("path, content_type, said", [
+    ("/v1/models/m:predict", "application/json", "body: the body is not UTF-8 text; send JSON encoded as UTF-8"),
+    ("/v2/models/m/infer", None, "body: the body is not UTF-8 text (byte 0xe9 at offset 19); send JSON encoded as "
+                                 "UTF-8"),
+])
+def test_a_body_that_is_not_utf8_is_said_to_be_so(client, path, content_type, said):
+    # before: 'malformed JSON: str is not valid UTF-8: surrogates not allowed: line 1 column 1 (char 0)' (orjson)
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = client.post(path, content='{"instances": ["café"]}'.encode("latin-1"), headers=headers)
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    assert r.json()["error"].startswith(said + " (RFC 8259)")
+    r = client.post(path, content='{"instances": ["x"]}'.encode("utf-16"), headers=headers)
+    assert r.status_code == 400 and "the body is not UTF-8 text" in r.json()["error"]
+    r = client.post(path, content=b'{"instances": [', headers=headers)
+    assert r.status_code == 400 and r.json()["error"].startswith("body: malformed JSON: ")
