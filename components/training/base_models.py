@@ -208,6 +208,7 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
         raise ModelError(f"base_model {name!r}: no such directory; for the packaged model write "
                          f"`base_model: {PACKAGE_PREFIX}{Path(name).name.lower()}` (a bare name is a path, relative "
                          "to the pipeline file)")
+    expected: str | None
     if pkg is not None:
         archive, version = _package_zip(name, pkg)
         directory = extract_zip_once(archive, cache)

@@ -72,11 +72,11 @@ def check_train(with_values: dict) -> list[CheckIssue]:
     if not (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= -1):
         issues.append(CheckIssue(("num_gpus",), f"`num_gpus` must be an integer >= -1 (-1 = all visible), got {gpus!r}"))
     hp = values.get("hyperparameters")
-    for key in TRAINER_KEYS if isinstance(hp, dict) else ():
-        if key in hp and key in values:  # the trainer takes the one inside hyperparameters: the other is ignored
-            issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is given twice, as a step setting and "
-                                     "inside `hyperparameters` (which would win)", "keep one of them"))
     if isinstance(hp, dict):  # the trainer knobs live only here: checked as the trainer will check them
+        for key in TRAINER_KEYS:
+            if key in hp and key in values:  # the trainer takes the one inside hyperparameters: the other is ignored
+                issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is given twice, as a step setting and "
+                                         "inside `hyperparameters` (which would win)", "keep one of them"))
         knobs, _ = trainer_knobs({k: v for k, v in hp.items() if not _late(v)})
         issues += [CheckIssue(("hyperparameters", key), message) for key, message in config_problems(knobs)]
     if arch in BUILTIN_MODELS and isinstance(hp, dict):

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 
@@ -46,6 +47,25 @@ class LoopSetup:
     world: int = 1
     device: str = "cpu"  # "cpu" | "cuda:<i>"
     callbacks: list = field(default_factory=list)
+
+
+class LoopState(TypedDict):
+    """Where the loop is and what it has seen: checkpointed as a plain dict, and given to callbacks."""
+    epoch: int  # epochs done
+    step_in_epoch: int
+    global_step: int
+    loss_sum: float  # of the epoch so far (a resumed epoch goes on from it)
+    seen: int  # rows of the epoch so far
+    history: list[dict[str, float]]  # one row per epoch: epoch, train_loss, lr, val_*
+    best: float | None  # the best value of the early-stopping metric
+    best_epoch: int
+    bad_epochs: int
+    stopped_early: bool
+    train_seconds: float
+    train_cpu_seconds: float
+    samples: int
+    epoch_seconds: list[float]
+    epoch_samples: list[int]
 
 
 def lr_factor(schedule: str, warmup: int, total: int):
@@ -123,7 +143,17 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     """Train; returns (the model holding the chosen weights, result summary)."""
     import torch
     import torch.nn.functional as F
-    from torch.utils.data import DistributedSampler
+    from torch.utils.data import Dataset, DistributedSampler
+
+    class _Rows(Dataset[int]):  # the training rows by index: the sampler reads only how many there are
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __getitem__(self, index: int) -> int:
+            return index
 
     from kubepipe.components.training.models import build_model, resolve_model_class
 
@@ -153,7 +183,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     amp = _amp(cfg, device.type)
     per_rank = max(1, cfg.batch_size // world)
     n = data.n_train
-    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    sampler: DistributedSampler[int] = DistributedSampler(_Rows(n), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     steps_per_epoch = math.ceil(len(sampler) / per_rank)
     total_steps = steps_per_epoch * cfg.epochs
     lr = cfg.learning_rate or getattr(type(model), "default_learning_rate", 1e-3)
@@ -178,7 +208,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         y_train = y_train.to(device)
         soft = None if soft is None else soft.to(device)
 
-    st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
+    st: LoopState = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
           "train_cpu_seconds": 0.0, "samples": 0, "epoch_seconds": [], "epoch_samples": []}
     best_state = None
@@ -274,7 +304,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         if not math.isfinite(train_loss):
             raise TrainingError(f"training loss is {train_loss} after epoch {epoch + 1}: lower `learning_rate` "
                                 f"(now {lr}) or set `max_grad_norm`")
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0]}
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": float(scheduler.get_last_lr()[0])}
         if val is not None:
             scores = evaluate(model, val[0], val[1], device=device, amp=amp, n_labels=n_labels)
             row.update({"val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_f1_macro": scores["f1_macro"]})
@@ -292,7 +322,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         if rank == 0:
             log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
-        st.update(epoch=epoch + 1, step_in_epoch=0, loss_sum=0.0, seen=0)
+        st.update({"epoch": epoch + 1, "step_in_epoch": 0, "loss_sum": 0.0, "seen": 0})
         checkpoint()
         failpoint(f"train.epoch-{epoch + 1}-checkpointed")  # chaos tests: a power cut after this epoch's save
         last_ckpt = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.report_files import write_report
@@ -80,7 +81,8 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                       early_stopping_metric=early_stopping_metric, validation_fraction=validation_fraction,
                       hyperparameters=dict(hyperparameters or {}), compile=compile,
                       distill_temperature=distill_temperature, distill_alpha=distill_alpha)
-    teacher_model, distilled = None, None
+    teacher_model = None
+    distilled: dict[str, Any] | None = None
     if teacher is not None and getattr(teacher, "path", None):
         from kubepipe.components.training.artifact import load_model
 

@@ -188,7 +188,7 @@ def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict
     import torch
 
     name = name or cls.__name__
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters  # the constructor's, without `self`
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     if not takes_any:
         known = [p for p in params if p not in ("self", "num_labels", "input_spec")]
