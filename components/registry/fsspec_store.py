@@ -73,6 +73,21 @@ def _check_no_secrets(uri: str, where: str) -> None:
                             "GOOGLE_APPLICATION_CREDENTIALS) and an S3 endpoint as AWS_ENDPOINT_URL_S3")
 
 
+def _check_bucket_given(uri: str, where: str) -> None:
+    """`s3://` (a variable where the bucket goes, unset) is refused: it was the account's bucket list, read as an
+    empty registry. Checked on the filesystem's class, before its instance looks for credentials (gcsfs: seconds)."""
+    import fsspec
+
+    scheme = uri.split("://", 1)[0]
+    try:
+        cls = fsspec.get_filesystem_class(scheme)
+    except (ValueError, ImportError):  # unknown or not installed: the filesystem's own error says so
+        return
+    if hasattr(cls, "split_path") and not str(cls._strip_protocol(uri)).strip("/"):
+        raise RegistryError(f"registry {where}: no bucket given; use {scheme}://BUCKET/PATH in --registry / "
+                            "KUBEPIPE_REGISTRY (an unset variable where the bucket goes?)")
+
+
 @contextmanager
 def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[None]:
     """A backend's auth or network failure as a RegistryError naming the registry (was an internal error);
@@ -94,6 +109,7 @@ class FsspecStore:
 
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
         _check_no_secrets(uri, self.where)
+        _check_bucket_given(uri, self.where)
         try:
             self.fs, path = fsspec.core.url_to_fs(uri)
         except ImportError as exc:  # fsspec knows the protocol, its package is not installed

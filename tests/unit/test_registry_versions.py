@@ -615,3 +615,15 @@ def test_a_dangling_symlink_in_the_model_folder_is_named(tmp_path):
     assert str(exc.value) == (f"{d}/tokenizer.json: a symlink to {tmp_path}/cache/tokenizer.json, which does not "
                               "exist; copy the file into the model folder, or fix the link")
     assert reg.names() == []
+
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///", "gs://"])
+def test_a_bucket_store_uri_without_a_bucket_is_refused(uri):
+    """`--registry s3://` (KUBEPIPE_REGISTRY=s3://$BUCKET with BUCKET unset) listed the account's buckets as the
+    registry ('no models in s3://', exit 0), and a registration would write into a bucket named after the model."""
+    pytest.importorskip("s3fs" if uri.startswith("s3") else "gcsfs")
+    with pytest.raises(RegistryError) as exc:
+        Registry(uri)
+    scheme = uri.split(":")[0]
+    assert str(exc.value) == (f"registry {uri}: no bucket given; use {scheme}://BUCKET/PATH in --registry / "
+                              "KUBEPIPE_REGISTRY (an unset variable where the bucket goes?)")
