@@ -182,6 +182,16 @@ def test_a_number_in_exponent_notation_yaml_reads_as_text_says_how_to_write_it(s
     assert issue.hint == f"YAML reads {value} as text, not a number; write {plain}"
 
 
+def test_a_param_default_in_exponent_notation_says_how_to_write_it():
+    """`lr: {type: float, default: 1e-3}` said only "default '1e-3' is not of type float": YAML 1.1 reads it as text."""
+    (n, lr) = issues_of(BASE.replace("steps:", "params:\n  n: {type: int, default: 1e3}\n"
+                                                "  lr: {type: float, default: 1e-3}\nsteps:"))
+    assert n.message == "default '1e3' is not of type int; YAML reads 1e3 as text, not a number; write 1000"
+    assert lr.message.endswith("YAML reads 1e-3 as text, not a number; write 0.001")
+    assert load_pipeline_text(BASE.replace("steps:", "params:\n  s: {type: str, default: 1e3}\nsteps:"),
+                              "p.yaml").spec.params["s"].default == "1e3"
+
+
 def test_a_timeout_of_a_fractional_number_of_seconds_is_a_duration():
     """`timeout: 90.5` was refused ('input should be a valid string') while `timeout: '90.5'` and 90 were read."""
     spec = load_pipeline_text(BASE + "    timeout: 90.5\n", "p.yaml").spec

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import types
 import typing
 from typing import Any, Mapping, Sequence
@@ -11,7 +10,7 @@ from pydantic import BaseModel
 
 from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
-from kubepipe.spec.models import quote_hint
+from kubepipe.spec.models import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import K8S_NAME, did_you_mean
 
@@ -88,20 +87,9 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
                         else "give it a value, or leave the key out")
     elif isinstance(value, (dict, list)) and etype.endswith("_type"):  # nor a mapping or list: it may be long
         text += f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
-    elif isinstance(value, str) and _EXPONENT.match(value.strip()):  # `timeout: 1e3`: text in YAML 1.1
-        hint = hint or f"YAML reads {value.strip()} as text, not a number; write {_plain(value)}"
+    else:
+        hint = hint or exponent_hint(value)  # `timeout: 1e3`: text in YAML 1.1
     return locator.issue(full, text, value=_short(value), hint=hint)
-
-
-_EXPONENT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
-
-
-def _plain(text: str) -> str:
-    """`1e3` as a number in plain digits (1000), or with a dot where it is not whole (1.5e-3 -> 0.0015)."""
-    number = float(text)
-    if number.is_integer() and abs(number) < 1e16:
-        return str(int(number))
-    return repr(number) if "e" in repr(number) else f"{number}"
 
 
 def _has(data: Any, path: tuple) -> bool:

@@ -133,6 +133,22 @@ def quote_hint(value: Any, want: str) -> str | None:
     return f"quote it to pass text: unquoted, YAML reads {read}"
 
 
+_EXPONENT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
+
+
+def exponent_hint(value: Any) -> str | None:
+    """A number was wanted, and YAML 1.1 read `1e3` (no dot, or no sign in the exponent) as text."""
+    if not isinstance(value, str) or not _EXPONENT.match(value.strip()):
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        return None  # too large for a number at all: what is wrong with it is said as it is
+    plain = str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
+    if "e" in plain and "." not in plain.split("e")[0]:  # 1e+20: text too; 1.0e+20 is YAML's number
+        plain = plain.replace("e", ".0e", 1)
+    return f"YAML reads {value.strip()} as text, not a number; write {plain}"
+
+
 class NotFinite(ValueError):
     """A value KFP cannot store; `path` is where inside it (("score", "min") of a mapping), `reason` what is wrong."""
 
@@ -235,7 +251,8 @@ class Param(Spec):
         if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
             ok = True
         if not ok:
-            hint = quote_hint(self.default, self.type)
+            hint = quote_hint(self.default, self.type) or (exponent_hint(self.default) if want in (int, float)
+                                                           else None)
             raise ValueError(f"default {self.default!r} is not of type {self.type}" + (f"; {hint}" if hint else ""))
         return self
 
