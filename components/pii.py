@@ -1,13 +1,14 @@
 """PII patterns in model outputs: card numbers (PANs: Luhn and the networks' IIN ranges), e-mail
 addresses, IBANs (mod 97), phone numbers (only where a step checks them); masking.
 
-A PAN here is 13 to 19 digits (any Unicode decimal digits: full-width ４１１１ are card digits too),
-contiguous or grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last groups, Amex's 4-6-5,
-Diners' 4-6-4) with one space, NBSP, thin or narrow NBSP, dash or dot between groups, not touching
-another digit, whose first digits are a card network's IIN for that length (`_IIN`) and whose digits
-pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids fail one of these.
-17 to 19 digits without groups count only with UnionPay's or Maestro's IIN (`_LONG_IIN`): such runs are ids.
-Candidates may overlap (16 digits inside a longer grouped run), so every group start is tried.
+A PAN here is 13 to 19 digits (any Unicode decimal digits: full-width ４１１１ are card digits too), contiguous or
+grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last groups, Amex's 4-6-5, Diners' 4-6-4) with one
+space, NBSP, thin or narrow NBSP, dash (`-`, or a Unicode hyphen, figure or en dash, minus sign) or dot
+between groups, not touching another digit, whose first digits are a card network's IIN for that length
+(`_IIN`) and whose digits pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids
+fail one of these. 17 to 19 digits without groups count only with UnionPay's or Maestro's IIN (`_LONG_IIN`):
+such runs are ids. Candidates may overlap (16 digits inside a longer grouped run), so every group start is
+tried.
 
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
 values a drift report names (detect-drift's and the monitor's top share changes) and the notify step's
@@ -31,7 +32,9 @@ PII_KINDS = ("pan", "email", "iban", "phone")
 MASKED = ("pan", "email", "iban")
 
 # Digit groups joined by one separator each: a maximal run; PAN candidates are runs of its groups.
-PAN_SEPARATORS = " -.\u00a0\u2009\u202f"
+# Besides `-`, the Unicode hyphens and dashes a number is written with: hyphen, non-breaking hyphen (language models
+# write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign.
+PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212"
 _DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[" + PAN_SEPARATORS + r"]\d+)*(?!\d)")
 _GROUPED = ((4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
             (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))

@@ -36,7 +36,7 @@ ORACLE_IIN = [
 ]
 LAYOUTS = [(n,) for n in range(13, 20)] + [(4, 4, 4, k) for k in (1, 2, 3, 4)] + [(4, 4, 4, 4, k) for k in (1, 2, 3)] \
     + [(4, 6, 5), (4, 6, 4)]
-SEPARATORS = " -.\u00a0\u2009\u202f"
+SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212"  # the hyphens and dashes of Unicode too
 
 
 # Ungrouped numbers of 17 to 19 digits are cards only with UnionPay's or Maestro's IIN (ids are far likelier).
@@ -168,6 +168,14 @@ def test_known_test_pans_are_found_in_every_layout(pan):
                 assert redact(text)[-5:-1] == written[-4:] and sum(c.isdecimal() for c in redact(text)) == 4
 
 
+def test_a_card_written_with_unicode_hyphens_or_dashes_is_masked():
+    # before: `4111‑1111‑1111‑1111` with U+2011 (a language model's non-breaking hyphen) or an en dash was shown
+    for dash in "\u2010\u2011\u2012\u2013\u2212":
+        text = f"card 4111{dash}1111{dash}1111{dash}1111 on file"
+        assert redact(text) == f"card ****{dash}****{dash}****{dash}1111 on file"
+    assert redact("pages 4111\u20131111") == "pages 4111\u20131111"  # a range is no card
+
+
 @pytest.mark.parametrize("text", [
     "2026120112345675", "ts 20261201123456788", "+44 20 7946 0958", "020 7946 0958", "(212) 555-0143",
     "+1 212 555 0143 ext 12", "order 7000-1234-5678-9010", "ref 1000 0000 0000 0008", "3100 0000 0000 0003",
@@ -185,7 +193,7 @@ def test_long_ungrouped_ids_are_not_cards_but_long_cards_are():
 
     rnd = random.Random(7)
     for n in (17, 18, 19):
-        ids = [str(rnd.randrange(10 ** (n - 1), 10 ** n)) for _ in range(5000)]
+        ids = [str(rnd.randrange(10 ** (n - 1), 10 ** n)) for _ in range(2000)]
         masked = sum(redact(f"job {i} failed") != f"job {i} failed" for i in ids)
         assert masked / len(ids) < 0.004, (n, masked)
     assert redact("Vertex job 4000000000000000006 failed") == "Vertex job 4000000000000000006 failed"
