@@ -315,6 +315,8 @@ def test_runs_list_label_keeps_the_runs_carrying_each_label(tmp_path, capsys, mo
     code, out, err = run_cli(capsys, "runs", "list", "-l", "team=ops")
     assert code == 0 and out == "" and "no runs with label team=ops under .kubepipe/runs; their labels: env=prod, " \
         "team=payments, team=risk" in err
+    code, _, err = run_cli(capsys, "runs", "list", "-l", "team=ops", "--pipeline", "q")  # not 'none has labels'
+    assert code == 0 and "no runs of pipeline `q` under .kubepipe/runs; pipelines with runs: p" in err
     code, _, err = run_cli(capsys, "runs", "list", "-l", "team")
     assert code == 2 and "--label team: expected key=value" in err
 

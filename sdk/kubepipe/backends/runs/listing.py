@@ -168,9 +168,9 @@ def _started(value: Any) -> float:
 def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, str] | None = None) -> str:
     """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
     found none, silently); with labels, the labels runs carry."""
-    if labels:
+    runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
+    if runs:  # else there are no runs of the pipeline at all: said below
         wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
-        runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30)
         have = sorted({f"{k}={v}" for r in runs for k, v in r["labels"].items()})
         of = f" of pipeline `{pipeline}`" if pipeline else ""
         return (f"no runs{of} with label {wanted} under {runs_dir}; "
