@@ -7,6 +7,7 @@ took that number first.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Callable
@@ -17,20 +18,44 @@ from kubepipe.components.registry.version import RegistryError, errno_text
 
 __all__ = ["read_state", "swap"]
 
+log = logging.getLogger(__name__)
+
 
 def read_state(store, name: str, gens: list[int]) -> dict:
     """Newest alias state among generations `gens`; `generation` is the newest number even if its file is
     unreadable."""
     top = gens[-1] if gens else 0
+    damaged: list[str] = []
     for g in reversed(gens):
         try:
             d = parse_state(store.read(gen_path(name, g)))
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            continue  # gone or damaged (a torn foreign write): fall back to the last good one
+        except FileNotFoundError:
+            continue  # listed, then gone: the one before it
+        except (ValueError, KeyError, TypeError) as exc:
+            damaged.append(f"{store.uri(gen_path(name, g))} ({exc})")  # a torn foreign write: the last good one
+            continue
         except OSError as exc:  # EIO, ESTALE: an older generation could name an old champion
             raise _unreadable(store.uri(gen_path(name, g)), exc) from exc
+        _warn_damaged(name, damaged, g)
         return {**d, "generation": top}
+    _warn_damaged(name, damaged, None)
     return {"generation": top, "champion": None, "previous": None, "stack": [], "event": None}
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_damaged(name: str, damaged: list[str], used: int | None) -> None:
+    """Answering from an older generation than the newest is said once per damaged file: `models list` showed the
+    older champion as the champion, and nothing said the last move was unreadable."""
+    new = [d for d in damaged if d not in _WARNED]
+    if not new:
+        return
+    _WARNED.update(new)
+    older = f"generation {used}" if used is not None else "no alias state"
+    log.warning("model `%s`: alias state unreadable: %s; answering from %s, so the champion may predate the last "
+                "move: see `kubepipe models history %s`, and promote the intended version again", name,
+                "; ".join(new), older, name)
 
 
 def swap(store, name: str, state: Callable[[], dict], move: Callable[[dict], dict | None]) -> dict:

@@ -101,13 +101,20 @@ def test_corrupt_version_is_listed_as_corrupt_while_others_list(tmp_path):
     assert reg.versions("clf")[0].status == "corrupt"
 
 
-def test_damaged_alias_generation_falls_back_to_last_good(tmp_path):
+def test_damaged_alias_generation_falls_back_to_last_good(tmp_path, caplog):
     reg = Registry(str(tmp_path / "reg"))
     for tag in "ab":
         reg.register(_model(tmp_path, tag), name="clf", metrics={})
     reg.promote("clf", 1, reason="a")
     (tmp_path / "reg/clf/aliases/00000002.json").write_text("{not json")  # e.g. a foreign tool's torn write
-    assert reg.alias("clf", "champion").version == 1
+    with caplog.at_level("WARNING", logger="kubepipe.components.registry.aliases"):
+        assert reg.alias("clf", "champion").version == 1
+        reg.aliases("clf")
+    # was silent: `models list` showed v1 as the champion, the unreadable last move said nowhere but in `history`
+    [warning] = [r.getMessage() for r in caplog.records]  # once per damaged file
+    assert warning.startswith(f"model `clf`: alias state unreadable: {tmp_path}/reg/clf/aliases/00000002.json (")
+    assert warning.endswith("answering from generation 1, so the champion may predate the last move: see "
+                            "`kubepipe models history clf`, and promote the intended version again")
     assert "error" in reg.history("clf")[1]
     reg.promote("clf", 2, reason="b")  # next generation is 3, built on the last good state
     assert [h.get("generation") for h in reg.history("clf")] == [1, 2, 3]
