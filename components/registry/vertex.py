@@ -92,6 +92,7 @@ class VertexModelRegistry:
 
     def register(self, model_dir: str, *, name: str, **kwargs) -> ModelVersion:
         """Register in the GCS registry, then upload the version to Vertex (alias `v<n>`)."""
+        self._check_model_id(name)
         mv = self.registry.register(model_dir, name=name, **kwargs)
         with self._aiplatform() as aiplatform:
             parent = self._existing(aiplatform, name)
@@ -104,6 +105,17 @@ class VertexModelRegistry:
                 labels={"kubepipe-model": gcp_label(name), "kubepipe-version": str(mv.version)}, **self._where,
             )
         return mv
+
+    def _check_model_id(self, name: str) -> None:
+        """Two kubepipe models must not mirror onto one Vertex model (`a_b` and `a-b` are both `a-b`): their versions
+        were mixed there, and one's champion alias moved onto the other's version."""
+        mid = vertex_model_id(name)
+        other = next((n for n in self.registry.names() if n != name and vertex_model_id(n) == mid), None)
+        if other is not None:
+            raise RegistryError(
+                f"cannot register model `{name}` with the Vertex AI mirror: its Vertex model id `{mid}` is model "
+                f"`{other}`'s (an id keeps lowercase letters, digits and '-', at most 63), so both would be one Vertex "
+                f"model; register it as `{other}`, or choose a name that maps to another id")
 
     def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "",
                 details: dict | None = None) -> ModelVersion:

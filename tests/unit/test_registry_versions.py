@@ -634,3 +634,22 @@ def test_a_bucket_store_uri_without_a_bucket_is_refused(uri):
     scheme = uri.split(":")[0]
     assert str(exc.value) == (f"registry {uri}: no bucket given; use {scheme}://BUCKET/PATH in --registry / "
                               "KUBEPIPE_REGISTRY (an unset variable where the bucket goes?)")
+
+
+@pytest.mark.parametrize("first, second", [("merchant_categorizer", "merchant-categorizer"),
+                                           ("Fraud.Model", "fraud-model"), ("a" * 63 + "x", "a" * 63 + "y")])
+def test_the_vertex_mirror_refuses_a_second_model_onto_one_vertex_model_id(tmp_path, first, second):
+    """Vertex model ids are lowercase letters, digits and '-', at most 63: `merchant_categorizer` and
+    `merchant-categorizer` both mirrored onto the Vertex model `merchant-categorizer`, their versions mixed and one
+    model's champion alias moved onto the other's version. Refused before anything is written or uploaded."""
+    from kubepipe.components.registry.vertex import VertexModelRegistry, vertex_model_id
+
+    reg = VertexModelRegistry(f"memory://reg-{uuid.uuid4().hex}", project="p", location="l", serving_image="img")
+    reg.registry.register(_model(tmp_path, "a"), name=first, metrics={})
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "b"), name=second, metrics={})
+    assert str(exc.value) == (
+        f"cannot register model `{second}` with the Vertex AI mirror: its Vertex model id `{vertex_model_id(first)}` "
+        f"is model `{first}`'s (an id keeps lowercase letters, digits and '-', at most 63), so both would be one "
+        f"Vertex model; register it as `{first}`, or choose a name that maps to another id")
+    assert reg.registry.names() == [first]
