@@ -89,8 +89,8 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
     `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`): its params are taken again
-    (`params` win), and its training steps continue from their last checkpoints where settings and data are
-    unchanged."""
+    (`params` win), a step that succeeded there is reused where its component and inputs are unchanged, and
+    training steps continue from their last checkpoints where settings and data are unchanged."""
     from kubepipe.backends.local.runner import run_compiled
 
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)

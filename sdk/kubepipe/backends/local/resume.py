@@ -7,18 +7,25 @@ continues from its last checkpoint) and that run's params, under the ones given 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
 
-__all__ = ["prior_run", "run_params"]
+__all__ = ["Prior", "prior_run", "run_params"]
 
 
-def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str, dict]:
-    """(the run id `resume` names, the checkpoint key it kept its checkpoints under, its params), or a UserError
-    saying why that run cannot be resumed."""
+class Prior(NamedTuple):
+    run_id: str
+    checkpoint_key: str  # the run id it kept its checkpoints under
+    params: dict
+    run_dir: Path
+    succeeded: frozenset[str]  # its steps that succeeded (reuse.py may reuse what they made)
+
+
+def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> Prior:
+    """The run `resume` names, or a UserError saying why that run cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
 
     # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
@@ -35,11 +42,12 @@ def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> tuple[str, str
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
     record = local_record(rid, runs_dir)
     params = record.get("params")
-    return rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {}
+    return Prior(rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {},
+                 Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"))
 
 
 def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, Any] | None = None,
-                   resumed: str | None = None) -> dict[str, Any]:
+               resumed: str | None = None) -> dict[str, Any]:
     """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
     declares them (a param it no longer declares is left out)."""
     declared = compiled.plan.params

@@ -21,6 +21,7 @@ from kubepipe.backends.local.environ import task_environ, user_module_path, utf8
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
 from kubepipe.backends.local.resume import prior_run, run_params
+from kubepipe.backends.local.reuse import mark_reused, reuse_env, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
 from kubepipe.compiler import Compiled
@@ -210,7 +211,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
                  runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
     """Run `compiled` locally. `resume`: a failed or crashed run of the same pipeline whose checkpoints the
-    steps continue from (every step runs again; a training step resumes where its settings and data match)."""
+    steps continue from: a step that succeeded there is reused where its component and inputs are unchanged
+    (backends.local.reuse), the others run, a training step resuming where its settings and data match."""
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
@@ -220,8 +222,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
-    resumed_from, checkpoint_key, earlier = (prior_run(compiled, resume, runs_root) if resume
-                                             else (None, run_id, {}))
+    prior = prior_run(compiled, resume, runs_root) if resume else None
+    resumed_from, checkpoint_key, earlier = (prior.run_id, prior.checkpoint_key, prior.params) if prior else (
+        None, run_id, {})
     # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
     # the ones given now win
     values = run_params(compiled, dict(params or {}), earlier, resumed_from)
@@ -246,8 +249,9 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     checkpoint_key=checkpoint_key, labels={**compiled.profile.labels, **plan.labels},
                     retrain=retrain_of(os.environ.get(RETRAIN_ENV)))
     if resumed_from:
-        run.notes.append(f"resumes run {resumed_from}: every step runs again, and a training step continues from "
-                         "its last checkpoint where its settings and data are unchanged")
+        run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "
+                         "inputs are unchanged; the others run, a training step continuing from its last checkpoint "
+                         "where its settings and data are unchanged")
     save_record(run)
     from kubepipe.backends.local import condition_fix, retry
 
@@ -255,7 +259,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     retry.apply()
     # kfp.local gives each task its own random job id; one run id everywhere (registry, checkpoints,
     # deploy's "the version this run registered") is ours, spelled into the local body only.
-    body = compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id)
+    body, paths = wrap_executors(compiled, compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id))
     pipeline = components.load_component_from_text(body)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)
@@ -268,7 +272,8 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
                         task_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
-                                  CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ)}):
+                                  CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ),
+                                  **reuse_env(compiled, run, paths, prior)}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
@@ -334,4 +339,5 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
     from kubepipe.backends.runs.notes import step_notes
 
     step_notes(run, conditions or {})
+    mark_reused(run)
     save_record(run)

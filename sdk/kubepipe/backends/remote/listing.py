@@ -36,8 +36,8 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
 
 def _step(name: str, state: str, error: str | None) -> dict:
     """A task as a local run's step: the keys a local step has (docs/cli.md `Run`), unknown ones null or empty."""
-    return {"name": name, "state": state, "error": error or None, "duration_s": None, "note": None, "outputs": {},
-            "artifacts": {}, "metrics": {}}
+    return {"name": name, "state": state, "error": error or None, "duration_s": None, "note": None,
+            "reused_from": None, "outputs": {}, "artifacts": {}, "metrics": {}}
 
 
 def _pipeline_names(client: Any, runs: list) -> dict[str, str]:

@@ -79,6 +79,7 @@ def _local(data: dict) -> dict:
         "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
+                   "reused_from": s.get("reused_from") if isinstance(s.get("reused_from"), str) else None,
                    "outputs": s.get("outputs") if isinstance(s.get("outputs"), dict) else {},
                    "artifacts": _artifacts(s.get("artifacts")), "metrics": _metrics(s.get("metrics"))}
                   for s in data.get("steps") or []],

@@ -63,6 +63,7 @@ class StepRecord:
     metrics: dict[str, Any] = field(default_factory=dict)  # its Metrics output's values (KFP keeps no file)
     error: str | None = None
     note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
+    reused_from: str | None = None  # a resumed run's step that did not run: the run whose outputs it copied
 
     @property
     def duration_s(self) -> float | None:

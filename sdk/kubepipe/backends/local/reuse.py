@@ -1,0 +1,110 @@
+"""A resumed local run (`kubepipe run --resume RUN`) reuses what RUN made for each step that succeeded there, where
+the step's component and inputs are unchanged; every other step runs.
+
+The work is done inside each task (`reuse_task`: it records every task's inputs and outputs, and copies a reused
+one's); this side puts it in front of the executors of a local run, tells the tasks which run they may reuse from,
+and says afterwards which steps were reused. A step reads as reusable unless its `cache: false` or a built-in that
+reads or changes what lies outside its inputs (`Builtin.reusable`: evaluate, register-model, deploy, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubepipe._version import __version__
+from kubepipe.backends.local.resume import Prior
+from kubepipe.backends.local.reuse_task import RECORDS, REUSE_ENV
+from kubepipe.backends.local.user_frames import source_maps
+from kubepipe.backends.runs.record import RunResult
+from kubepipe.compiler import Compiled
+from kubepipe.compiler.pipeline_fn import task_name
+
+__all__ = ["wrap_executors", "reuse_env", "mark_reused"]
+
+_WRAPPER = ["python3", "-m", "kubepipe.backends.local.reuse_task"]  # kfp.local puts its own python for python3
+
+
+def _steps(compiled: Compiled) -> list:
+    plan = compiled.plan
+    return [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]
+
+
+def reusable(step: Any) -> bool:
+    from kubepipe.components.builtins import BUILTINS
+
+    if step.cache is False or step.info.component.component_spec.implementation.graph is not None:
+        return False
+    return step.info.origin != "builtin" or BUILTINS[step.info.ref].reusable
+
+
+def wrap_executors(compiled: Compiled, body: str) -> tuple[str, dict[str, list[str]]]:
+    """(`body` with each executor's command behind reuse_task, given the digest of its component; the params
+    naming a local file or folder, by that digest)."""
+    docs = list(yaml.safe_load_all(body))
+    spec = docs[0]
+    by_task = {task_name(s.name): s for s in _steps(compiled)}
+    files = source_maps(by_task.values())
+    step_of = {}  # component name -> the step whose task runs it
+    for comp in [spec.get("root") or {}, *(spec.get("components") or {}).values()]:
+        for name, task in ((comp.get("dag") or {}).get("tasks") or {}).items():
+            if name in by_task:
+                step_of[task["componentRef"]["name"]] = by_task[name]
+    by_executor = {c["executorLabel"]: step_of.get(name) for name, c in (spec.get("components") or {}).items()
+                   if "executorLabel" in c}
+    paths: dict[str, list[str]] = {}
+    for label, executor in ((spec.get("deploymentSpec") or {}).get("executors") or {}).items():
+        container = executor.get("container")
+        if not container:
+            continue
+        step = by_executor.get(label)
+        h = hashlib.sha256(json.dumps(container, sort_keys=True).encode() + f"\0kubepipe {__version__}".encode())
+        if step is not None and step.name in files:  # a python component: its whole module, not just the function
+            try:
+                h.update(Path(files[step.name].file).read_bytes())
+            except OSError:
+                h.update(b"\0unreadable module")
+        digest = h.hexdigest()[:32]
+        if step is not None:
+            paths[digest] = sorted({*step.info.paths, *step.info.local_paths})
+        container["command"] = [*_WRAPPER, digest, "{{$}}", "--", *(container.get("command") or [])]
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs), paths
+
+
+def reuse_env(compiled: Compiled, run: RunResult, paths: dict[str, list[str]], prior: Prior | None) -> dict[str, str]:
+    """The environment that tells this run's tasks where to record themselves and, resumed, what they may reuse."""
+    run_dir = Path(run.run_dir).resolve()
+    ctx: dict[str, Any] = {"run_id": run.run_id, "run_dir": str(run_dir), "root": str(run_dir / "artifacts"),
+                           "paths": paths}
+    if prior is not None:
+        tasks = [task_name(s.name) for s in _steps(compiled) if s.name in prior.succeeded and reusable(s)]
+        ctx["from"] = {"run_id": prior.run_id, "run_dir": str(prior.run_dir.resolve()),
+                       "root": str(prior.run_dir.resolve() / "artifacts"), "tasks": tasks}
+    return {REUSE_ENV: json.dumps(ctx)}
+
+
+def mark_reused(run: RunResult) -> None:
+    """Each step whose tasks all reused a run's outputs: `reused_from` and its note say so, and the run's notes
+    list them."""
+    root = Path(run.run_dir) / RECORDS
+    reused: dict[str, list[str]] = {}
+    for rec in run.steps:
+        if rec.state != "SUCCEEDED":
+            continue
+        froms = []
+        for path in sorted(root.glob(f"**/{task_name(rec.name)}.json")):
+            try:
+                froms.append(json.loads(path.read_text(encoding="utf-8")).get("reused_from"))
+            except (OSError, ValueError, AttributeError):
+                froms.append(None)
+        if froms and all(froms) and len(set(froms)) == 1:
+            rec.reused_from = froms[0]
+            rec.note = f"reused from {froms[0]}" + (f"; {rec.note}" if rec.note else "")
+            reused.setdefault(froms[0], []).append(rec.name)
+    for rid, names in reused.items():
+        run.notes.append(f"reused from run {rid}, their component and inputs unchanged: "
+                         + ", ".join(f"`{n}`" for n in names))

@@ -1,0 +1,199 @@
+"""A local run's task, wrapped: it runs the step's own command or, in a resumed run, reuses what the run it resumes
+made for that step.
+
+The local runner (`reuse.wrap_executors`) puts this in front of each executor's command, for local runs only:
+
+    python3 -m kubepipe.backends.local.reuse_task <component digest> {{$}} -- <the executor's command and args>
+
+`{{$}}` is the executor input that kfp.local fills in (params, input and output artifact URIs). Every task records
+in `<run dir>/reuse/<task>.json` the digest of its component and inputs (params, the bytes of its input artifacts
+and of the local files its params name; the run's own id left out), and once it succeeded the digest of each file
+in its folder. A task of a resumed run (`KUBEPIPE_REUSE` names the run it resumes and the steps that succeeded
+there) whose record there says `succeeded` on the same inputs, with files that still have those digests, copies
+them (the old run stays intact) and exits without running the step.
+
+A record is written whole (atomic), `running` or `reusing` before and `succeeded` after: a task killed mid-copy
+leaves a half folder with no record saying it succeeded, so a later resume runs it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local would
+import sys
+from pathlib import Path
+
+from kubepipe.util import atomic_write_text, failpoint, sha256_file
+
+__all__ = ["REUSE_ENV", "RECORDS", "main", "tree_digest"]
+
+REUSE_ENV = "KUBEPIPE_REUSE"  # JSON: {run_id, run_dir, root, paths: {digest: [param]}, from: {run_id, root, tasks}}
+RECORDS = "reuse"  # <run dir>/reuse/<task folder below the pipeline's>.json
+_OUTPUT = "executor_output.json"
+
+
+def tree_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes, or of a folder's file names and bytes; None where there is nothing."""
+    if path.is_file():
+        return sha256_file(path)
+    if not path.is_dir():
+        return None
+    h = hashlib.sha256()
+    for dirpath, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(dirpath, name)
+            h.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+    return "tree:" + h.hexdigest()
+
+
+def _inputs_digest(component: str, executor_input: dict, ctx: dict) -> str:
+    inputs = executor_input.get("inputs") or {}
+    params = inputs.get("parameterValues") or {}
+    text = json.dumps(params, sort_keys=True, default=str)
+    if ctx.get("run_id"):  # the run's id (ctx_run_id, a checkpoint folder) is no input of the step's work
+        text = text.replace(ctx["run_id"], "<run>")
+    files = {}
+    for name, value in sorted(params.items()):  # a param naming a local file: its bytes (a fixed CSV runs again)
+        declared = name in (ctx.get("paths") or {}).get(component, [])
+        if isinstance(value, str) and value and "://" not in value and len(value) < 4096 and (
+                os.path.isfile(value) or (declared and os.path.isdir(value))):
+            files[name] = tree_digest(Path(value))
+    arts = {name: [[a.get("metadata") or {}, tree_digest(Path(a.get("uri") or ""))]
+                   for a in (spec.get("artifacts") or [])]
+            for name, spec in sorted((inputs.get("artifacts") or {}).items())}
+    doc = json.dumps({"component": component, "params": text, "files": files, "artifacts": arts}, sort_keys=True,
+                     default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _outputs_digest(task_dir: Path) -> dict[str, str | None] | None:
+    """The digest of each file and folder in the task's folder; None where one cannot be read (never reused)."""
+    try:
+        return {d.name: tree_digest(d) for d in sorted(task_dir.iterdir())} if task_dir.is_dir() else {}
+    except OSError:
+        return None
+
+
+def _record(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _prior_task(prior: dict, key: str, inputs: str) -> Path | None:
+    """The old run's folder of this task where it succeeded on these inputs and its files are as it
+    left them; None where the task must run."""
+    old_root, old_dir = Path(prior["root"]), Path(prior["run_dir"])
+    found = sorted(p for p in old_root.glob(f"*/{key}") if p.is_dir())
+    record = _record(old_dir / RECORDS / f"{key}.json")
+    if len(found) != 1 or record.get("state") != "succeeded" or record.get("inputs") != inputs:
+        return None
+    outputs = record.get("outputs")
+    if not isinstance(outputs, dict) or _outputs_digest(found[0]) != outputs:  # deleted or changed since
+        return None
+    return found[0]
+
+
+def _copy(old: Path, new: Path) -> None:
+    """The old task folder's files into the new one, each whole (a copy beside it, then renamed into place);
+    executor_output.json last, its URIs naming the new folder."""
+    new.mkdir(parents=True, exist_ok=True)
+    for src in sorted(old.iterdir()):
+        if src.name == _OUTPUT:
+            continue
+        dest, tmp = new / src.name, new / f".{src.name}.kubepipe-copy"
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        shutil.copytree(src, tmp) if src.is_dir() else shutil.copy2(src, tmp)
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+        failpoint("reuse.copying")  # chaos tests: killed with part of the outputs copied
+    if (old / _OUTPUT).is_file():
+        out = json.loads((old / _OUTPUT).read_text(encoding="utf-8"))
+        for arts in (out.get("artifacts") or {}).values():
+            for a in arts.get("artifacts") or []:
+                uri = a.get("uri")
+                if isinstance(uri, str) and uri.startswith(str(old)):
+                    a["uri"] = str(new) + uri[len(str(old)):]
+        atomic_write_text(new / _OUTPUT, json.dumps(out))
+
+
+def _run(command: list[str]) -> int:
+    """The executor's own command; a SIGTERM sent to this wrapper goes to it too."""
+    proc = subprocess.Popen(command)  # nosec B603 - the executor's argv from the compiled IR
+    signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum))
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the task too: wait for it to end
+            continue
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4 or argv[2] != "--":
+        print("usage: python -m kubepipe.backends.local.reuse_task DIGEST EXECUTOR_INPUT -- COMMAND...",
+              file=sys.stderr)
+        return 2
+    component, command = argv[0], argv[3:]
+    try:
+        ctx = json.loads(os.environ.get(REUSE_ENV) or "{}")
+        executor_input = json.loads(argv[1])
+        task_dir = Path(executor_input["outputs"]["outputFile"]).parent
+        key = "/".join(task_dir.relative_to(ctx["root"]).parts[1:])  # below the pipeline's timestamped folder
+        record = Path(ctx["run_dir"]) / RECORDS / f"{key}.json"
+        inputs = _inputs_digest(component, executor_input, ctx)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # not a run the runner wrapped: nothing recorded
+        print(f"kubepipe: this step's inputs were not recorded ({exc}); a resumed run will run it again",
+              file=sys.stderr)
+        return _run(command)
+    prior = ctx.get("from") or {}
+    if key.split("/")[-1] in (prior.get("tasks") or []) and _reuse(prior, key, inputs, task_dir, record):
+        return 0
+    recorded = _write(record, {"state": "running", "inputs": inputs})
+    code = _run(command)
+    if code == 0 and recorded:
+        _write(record, {"state": "succeeded", "inputs": inputs, "outputs": _outputs_digest(task_dir)})
+    return code
+
+
+def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> bool:
+    """Whether this task's outputs are now the prior run's, copied; False (and nothing copied) where it must run."""
+    try:
+        found = _prior_task(prior, key, inputs)
+        if found is None or not _write(record, {"state": "reusing", "inputs": inputs, "from": prior["run_id"]}):
+            return False
+        _copy(found, task_dir)
+    except OSError as exc:  # a full disk: the step runs instead, on an empty folder
+        print(f"kubepipe: could not reuse what run {prior['run_id']} made for this step ({exc}); running it",
+              file=sys.stderr, flush=True)
+        for entry in task_dir.iterdir() if task_dir.is_dir() else []:
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        return False
+    _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"],
+                    "outputs": _outputs_digest(task_dir)})
+    print(f"kubepipe: reused what run {prior['run_id']} made for this step (same component and inputs); "
+          "it did not run again", flush=True)
+    return True
+
+
+def _write(record: Path, data: dict) -> bool:
+    """The task's record, whole; False where it could not be written (the step runs as it would without it)."""
+    from kubepipe.errors import KubepipeError
+
+    try:
+        atomic_write_text(record, json.dumps(data))
+    except (OSError, KubepipeError) as exc:
+        print(f"kubepipe: {record}: not written ({exc}); a resumed run will run this step again", file=sys.stderr,
+              flush=True)
+        return False
+    return True
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

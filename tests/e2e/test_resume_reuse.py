@@ -1,0 +1,57 @@
+"""`kubepipe run --resume RUN` ran every step again (kfp.local has no cache), so a pipeline that crashed at its last
+step paid for all of it again. A step that succeeded in RUN is reused where its component and inputs are unchanged:
+its outputs are copied (RUN stays intact), it does not execute, and `runs show` says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import kubepipe
+from cli_runner import run_cli
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "resume"
+pytestmark = pytest.mark.slow
+
+
+def _calls(folder: Path) -> list[str]:
+    return (folder / "calls.txt").read_text().split()
+
+
+def _files(run, step: str) -> dict[str, bytes]:
+    folder = Path(run.step(step).artifacts["out"]).parent
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "executor_output.json"}
+
+
+def test_a_resumed_run_reuses_the_steps_that_succeeded_and_runs_the_rest(in_tmp, capsys):
+    crashed = kubepipe.run(FIX / "reusable.yaml")
+    assert crashed.state == "FAILED" and crashed.failed_step.name == "finish"
+    assert _calls(in_tmp) == ["make", "double", "finish"]
+    before = {step: _files(crashed, step) for step in ("make", "double")}
+
+    resumed = kubepipe.run(FIX / "reusable.yaml", {"fail": False}, resume=crashed.run_id)
+    assert resumed.ok, resumed.error
+    assert _calls(in_tmp) == ["make", "double", "finish", "finish"]  # make and double did not execute again
+    for step in ("make", "double"):
+        assert resumed.step(step).reused_from == crashed.run_id
+        assert _files(resumed, step) == before[step] == _files(crashed, step)  # copied; the old run is intact
+        assert Path(resumed.step(step).artifacts["out"]).is_relative_to(Path(resumed.run_dir).resolve())
+    assert resumed.step("double").outputs == {"Output": "4 values"} and resumed.step("double").metrics == {"total": 12}
+    assert resumed.step("finish").reused_from is None and resumed.step("finish").outputs == {"Output": "0,2,4,6"}
+    assert (f"reused from run {crashed.run_id}, their component and inputs unchanged: `make`, `double`"
+            in resumed.notes)
+    code, out, err = run_cli(capsys, "runs", "show", resumed.run_id[:-2], "--format", "json")
+    assert code == 0, err
+    shown = json.loads(out)["steps"]
+    assert [(s["reused_from"], s["note"]) for s in shown] == [(crashed.run_id, f"reused from {crashed.run_id}")] * 2 + [
+        (None, None)]
+    code, out, err = run_cli(capsys, "runs", "show", resumed.run_id)
+    assert code == 0 and f"make\tSUCCEEDED\treused from {crashed.run_id}\t" in out, out + err
+
+    # other inputs (a param given now): every step that reads it, and those after, run again
+    changed = kubepipe.run(FIX / "reusable.yaml", {"fail": False, "n": 5}, resume=crashed.run_id)
+    assert changed.ok and _calls(in_tmp)[4:] == ["make", "double", "finish"], _calls(in_tmp)
+    assert changed.step("finish").outputs == {"Output": "0,2,4,6,8"}
+    assert not any(s.reused_from for s in changed.steps)
