@@ -7,7 +7,9 @@ tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/trigge
 only state. On kubeflow/vertex a `starting` line is written before the run is created (then
 `started`, or `start-failed`): a step killed in between leaves `starting`, which holds the cooldown
 as a started run would (the run may exist). The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://), and is
-rewritten whole on each decision: atomically on a local disk, in one PUT on an object store.
+rewritten whole on each decision: atomically on a local disk, in one PUT on an object store. On a local disk the
+decisions of one pipeline are taken one at a time (`triggers.jsonl.lock`): two monitors that see drift at once
+start one retrain, and the second records the cooldown.
 
 Idempotent on step retries: the started run's id is derived from the monitor's run id and the
 pipeline, so a retried trigger step finds its run already there instead of starting another.
@@ -26,6 +28,7 @@ Where the training run starts (the same target as the monitor):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -125,7 +128,34 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     if cooldown_hours < 0:
         raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
     state_dir = state_dir or ".kubepipe/state"
-    now = now or dt.datetime.now(dt.timezone.utc)
+    with _deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
+        return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
+                       quality_dropped=quality_dropped, params=params, target=target, profile=profile,
+                       state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
+                       source_step=source_step, reason=reason, now=now or dt.datetime.now(dt.timezone.utc),
+                       starter=starter)
+
+
+@contextlib.contextmanager
+def _deciding(state_dir: str, pipeline: str):
+    """One decision at a time per training pipeline where the state dir is a local folder (an object store has no
+    lock: monitors that share one should not run at the same minute)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = _fs(log_path(state_dir, pipeline))
+    if not isinstance(fs, LocalFileSystem):
+        yield
+        return
+    from kubepipe.util import locked
+
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with locked(path + ".lock"):
+        yield
+
+
+def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, params: dict | None,
+            target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
+            source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
     record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
                               "source_pipeline": source_pipeline, "source_step": source_step,
                               "source_run_id": source_run_id,

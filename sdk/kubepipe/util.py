@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
-           "atomic_path", "atomic_copy",
+           "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
@@ -142,6 +142,20 @@ def _failed(tmp: str, path: Path, exc: BaseException) -> None:
     Path(tmp).unlink(missing_ok=True)
     if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if missing) for the block: writers on this machine that
+    read, decide and rewrite a shared file take turns instead of each overwriting what the other wrote."""
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -185,7 +185,8 @@ def test_a_write_that_fails_leaves_the_decision_log_as_it_was(tmp_path, monkeypa
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
         trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
-    assert log.read_text() == before and [p.name for p in log.parent.iterdir()] == ["triggers.jsonl"]
+    assert log.read_text() == before  # no temp file left: only the log and the decisions' lock
+    assert sorted(p.name for p in log.parent.iterdir()) == ["triggers.jsonl", "triggers.jsonl.lock"]
 
 
 def test_two_training_pipelines_of_the_same_file_name_have_their_own_cooldown(tmp_path):
@@ -490,3 +491,28 @@ def test_the_run_a_retrain_request_started_says_so_in_its_own_record(tmp_path, c
     assert f"retrain\tretrain of train requested by monitor/retrain (request {out.run_id})\n" in text
     code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home), "--format", "json")
     assert json.loads(text)["retrain"] == want
+
+
+def test_two_monitors_deciding_at_once_start_one_retrain(tmp_path):
+    # both read the log before either had written `started`: two retrains inside the cooldown, one line lost
+    import time
+
+    barrier = threading.Barrier(2)
+    results: dict[str, dict] = {}
+
+    def slow_start(**kw):
+        time.sleep(0.3)  # the other monitor decides meanwhile
+        return f"run-{kw['key']}"
+
+    def monitor(name):
+        barrier.wait()
+        results[name] = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                                           source_run_id=name, now=NOW, starter=slow_start)
+
+    threads = [threading.Thread(target=monitor, args=(n,)) for n in ("m1", "m2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(r["action"] for r in results.values()) == ["cooldown", "started"]
+    assert sorted(r["action"] for r in read_triggers(str(tmp_path), "train.yaml")) == ["cooldown", "started"]
