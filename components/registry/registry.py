@@ -119,6 +119,8 @@ class Registry:
                 raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
         except BaseException as exc:
             discard_unfinished(self.store, name, n, token)
+            if isinstance(exc, FileNotFoundError):  # its folder removed under the copy: `models gc`, if no longer ours
+                check_claim(self.store, name, n, token)
             if isinstance(exc, OSError):  # a full disk, a read-only store: say where, keep the errno
                 raise RegistryError(f"model `{name}` v{n}: registering into {self.store.uri(base)} failed: {exc}; "
                                     "its partial files were removed; free space (or fix the store) and register "

@@ -653,3 +653,22 @@ def test_the_vertex_mirror_refuses_a_second_model_onto_one_vertex_model_id(tmp_p
         f"is model `{first}`'s (an id keeps lowercase letters, digits and '-', at most 63), so both would be one "
         f"Vertex model; register it as `{first}`, or choose a name that maps to another id")
     assert reg.registry.names() == [first]
+
+
+def test_a_registration_gc_removed_mid_copy_says_so_not_free_space(tmp_path, monkeypatch):
+    """`models gc --older-than 0` beside a slow copy removed the version folder under it: the registration said
+    'failed: [Errno 2] No such file ...; free space (or fix the store) and register again'."""
+    from kubepipe.components.registry import store
+
+    reg = Registry(str(tmp_path / "reg"))
+    real_copy = store.shutil.copy2
+
+    def stalled_copy(src, dst, **kwargs):
+        reg.gc(older_than_s=0)  # runs while this copy is stalled
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(store.shutil, "copy2", stalled_copy)
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    assert str(exc.value) == ("model `clf` v1: the registration took so long that `kubepipe models gc` removed it as "
+                              "abandoned; register again")
