@@ -2,6 +2,7 @@
 PipelineJob payload (deterministic id, service account, network, fail-fast), 409 = already submitted,
 Schedule payloads (TZ= cron, max concurrency), update in place, replace, delete."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,10 @@ def test_wait_says_a_refused_read_at_once(vx):
     assert len(vx.requests) == n + 1  # a 403 does not pass by asking again
 
 
-def apply(vx, schedule, params=None):
-    pkg = package(schedule)
+def apply(vx, schedule, params=None, labels=None):
+    import dataclasses
+
+    pkg = dataclasses.replace(package(schedule), profile=vx.profile, labels=labels or {})  # as the CLI's
     backend = VertexSchedules(pkg, vx.profile, **vx.kw)
     want = vertex_desired(pkg, params=params) if schedule is not None else None
     plan = plan_schedule(want, backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
@@ -167,6 +170,19 @@ def test_schedule_payload_and_idempotent_reapply(vx):
     assert apply(vx, block) == (["unchanged"], [])  # applying twice changes nothing
 
 
+def test_a_change_of_the_pipelines_labels_replaces_the_schedule(vx):
+    """The plan compared cron, params and the IR, not labels: a new `metadata.labels` was 'unchanged', and every
+    scheduled job went on with the old labels."""
+    block = {"cron": "0 3 * * 1", "params": {"a": 1, "b": 2}}
+    assert apply(vx, block, labels={"team": "payments"})[0] == ["create"]
+    assert apply(vx, block, labels={"team": "payments"}) == (["unchanged"], [])
+    kinds, _ = apply(vx, block, labels={"team": "risk"})
+    assert kinds == ["replace"]
+    [sched] = vx.schedules.values()
+    assert sched["createPipelineJobRequest"]["pipelineJob"]["labels"]["team"] == "risk"
+    assert apply(vx, block, labels={"team": "risk"}) == (["unchanged"], [])
+
+
 def test_a_completed_schedule_is_left_alone_or_replaced_never_resumed(vx):
     # it reached max_runs: every `kubepipe schedule` planned a resume, which the service refuses
     block = {"cron": "0 3 * * 1", "max_runs": 2}
@@ -174,8 +190,8 @@ def test_a_completed_schedule_is_left_alone_or_replaced_never_resumed(vx):
     [old] = vx.schedules
     vx.schedules[old]["state"] = "COMPLETED"
     backend = VertexSchedules(package(block), vx.profile, **vx.kw)
-    plan = plan_schedule(vertex_desired(package(block)), backend.list("kubepipe-add-numbers"),
-                         updatable=backend.updatable)
+    plan = plan_schedule(vertex_desired(dataclasses.replace(package(block), profile=vx.profile)),
+                         backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
     assert [a.kind for a in plan] == ["unchanged"] and "completed" in plan[0].changes[0]
     assert apply(vx, block) == (["unchanged"], [])
     kinds, sent = apply(vx, {**block, "max_runs": 4})

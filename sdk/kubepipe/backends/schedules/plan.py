@@ -44,7 +44,7 @@ __all__ = [
 SCHEDULED_TIME_PARAM = "scheduled_time"
 
 # Fields compared between desired and actual; a backend lists those it can update in place.
-COMPARED = ("cron", "max_concurrency", "catchup", "start_time", "end_time", "max_runs", "template")
+COMPARED = ("cron", "max_concurrency", "catchup", "start_time", "end_time", "max_runs", "template", "labels")
 _ALLOWED_KEYS = {"cron", "timezone", "max_concurrency", "catchup", "start_time", "end_time", "max_runs",
                  "enabled", "params"}
 
@@ -68,6 +68,7 @@ class DesiredSchedule:
     enabled: bool = True
     params: dict = field(default_factory=dict)
     content_hash: str = ""
+    labels: dict | None = None  # the pipeline's and profile's labels each run gets (Vertex); None: not compared
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class ActualSchedule:
     max_runs: int | None = None
     enabled: bool = True
     completed: bool = False  # Vertex: ran its course (max_runs or end_time); it can no longer be paused or resumed
+    labels: dict | None = None  # the labels its runs get, but kubepipe's own (Vertex); None: not known
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
 
 
 def _diff(desired: DesiredSchedule, actual: ActualSchedule) -> list[str]:
-    return [f for f in COMPARED if getattr(desired, f) != getattr(actual, f)]
+    return [f for f in COMPARED if getattr(desired, f) != getattr(actual, f)
+            and not (f == "labels" and None in (desired.labels, actual.labels))]
 
 
 def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedule], *,

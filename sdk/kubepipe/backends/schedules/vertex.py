@@ -58,11 +58,22 @@ def bind_scheduled_time(package: PipelinePackage) -> PipelinePackage:
 
 
 def vertex_desired(package: PipelinePackage, *, params: dict | None = None) -> DesiredSchedule:
+    """The schedule the YAML asks for; its runs' labels from the package's profile, as VertexSchedules(package,
+    package.profile) gives them: a change of metadata.labels (or the profile's) replaces the schedule."""
+    import dataclasses
+
     block = dict(package.schedule or {})
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
     block["params"] = package.coerce_params(merged)
     package.preflight(block["params"], "vertex")
-    return desired_from_block(package.name, package.content_hash, block, translate=vertex_cron)
+    desired = desired_from_block(package.name, package.content_hash, block, translate=vertex_cron)
+    return dataclasses.replace(desired, labels=_users(job_labels(package, package.profile)))
+
+
+def _users(labels: Mapping[str, str]) -> dict:
+    """A job's labels but kubepipe's own (`kubepipe-...`: its pipeline, hash, template) and Vertex's (`vertex-ai-...`),
+    which the schedule's other fields and the template fingerprint compare."""
+    return {k: v for k, v in labels.items() if not k.startswith(("kubepipe-", "vertex-ai-"))}
 
 
 class VertexSchedules:
@@ -136,5 +147,5 @@ def _actual(res: Any) -> ActualSchedule:
         catchup=labels.get("kubepipe-catchup") == "true",
         start_time=utc_iso(res.start_time), end_time=utc_iso(res.end_time),
         max_runs=int(res.max_run_count) or None, enabled=state in ("ACTIVE", "COMPLETED"),
-        completed=state == "COMPLETED",
+        completed=state == "COMPLETED", labels=_users(labels),
     )
