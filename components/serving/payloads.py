@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -39,6 +40,7 @@ V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
 FP32_MAX = 3.4028234663852886e38
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadRequest(ValueError):
@@ -134,11 +136,21 @@ def json_type(value: Any) -> str:
     return type(value).__name__  # bytes of a binary tensor, ...
 
 
+def _clean(text: str) -> bool:
+    """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
+    model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
+    return text.isascii() or not _SURROGATE.search(text)
+
+
 def _text(value: Any, where: str, spec: InputSpec) -> str:
     if not isinstance(value, str):
         raise BadRequest(where, f"expected a string, got {json_type(value)}")
     if len(value) > spec.max_text_length:
         raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
+    if not _clean(value):
+        at = _SURROGATE.search(value).start()
+        raise BadRequest(where, f"character {at} is a lone UTF-16 surrogate (\\u{ord(value[at]):04x}), which is no "
+                         "character; escape a character outside the BMP as a surrogate pair, or send it as UTF-8")
     return value
 
 
@@ -208,7 +220,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
         raise BadRequest("return_probabilities", "expected true or false")
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
-    elif all(type(v) is str and len(v) <= spec.max_text_length for v in inst):
+    elif all(type(v) is str and len(v) <= spec.max_text_length and _clean(v) for v in inst):
         items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
         items = []

@@ -55,6 +55,20 @@ def test_v1_a_body_that_is_not_utf8_is_said_to_be_so():
                               "(RFC 8259); send a JSON object with Content-Type: application/json")
 
 
+def test_v1_a_lone_surrogate_is_a_400_not_a_500():
+    # before: `"\\ud800abc"` in a V1 body (Python's json reads it) reached the model, whose UTF-8 encoding raised: 500
+    import json
+
+    said = ("character 1 is a lone UTF-16 surrogate (\\ud800), which is no character; escape a character outside "
+            "the BMP as a surrogate pair, or send it as UTF-8")
+    for body, field in ((b'{"instances": ["ok", "a\\ud800bc"]}', "instances[1]"),
+                        (b'{"instances": [{"description": "a\\ud800"}]}', "instances[0].description")):
+        with pytest.raises(BadRequest) as err:
+            parse_v1(json.loads(body), TEXT)
+        assert str(err.value) == f"{field}: {said}" and err.value.status == 400
+    assert parse_v1(json.loads(b'{"instances": ["\\ud83c\\udf54 x"]}'), TEXT).items == ["\U0001f354 x"]  # a pair
+
+
 def test_v1_a_json_string_body_is_not_called_malformed():
     with pytest.raises(BadRequest) as err:  # `-d '"STARBUCKS"'`: kserve decodes it to the str STARBUCKS
         parse_v1("STARBUCKS", TEXT)
