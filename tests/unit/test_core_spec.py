@@ -250,6 +250,20 @@ def test_a_profile_s_kubernetes_names_are_refused_in_words_not_as_a_regex(tmp_pa
                             "with a letter or digit, at most 63"), got
 
 
+@pytest.mark.parametrize("labels, message", [
+    ("{kubepipe-hash: x}", "label `kubepipe-hash`: labels starting with `kubepipe-` are kubepipe's own"),
+    ("{Team: a, team: b}", "labels `Team` and `team` are the same label `team` on Vertex"),
+])
+def test_a_profile_s_labels_a_job_would_lose_are_refused_as_the_pipeline_s(tmp_path, labels, message):
+    """A profile's `kubepipe-hash` label was replaced by kubepipe's, and one of `Team` and `team` dropped, unsaid."""
+    prof = tmp_path / "vertex.yaml"
+    prof.write_text(f"target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/r\nlabels: {labels}\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof)
+    (issue,) = exc.value.issues
+    assert issue.path == "labels" and issue.line == 5 and issue.message.startswith(message), issue.format()
+
+
 def test_profile_refuses_credentials_and_unknown_target(tmp_path):
     prof = tmp_path / "kf.yaml"
     prof.write_text("target: kubeflow\nhost: http://x\npipeline_root: minio://b\nauth:\n  token: abc\n")

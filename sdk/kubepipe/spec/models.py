@@ -174,6 +174,27 @@ def finite(value: Any, where: str = "value", _path: tuple = ()) -> None:
             finite(v, where, _path + (i,))
 
 
+def labels_stay_apart(labels: dict[str, str]) -> dict[str, str]:
+    """Keys Vertex would merge (`Team` and `team`), kubepipe overwrite (`kubepipe-...`) or nobody name (empty) lose a
+    label silently: a ValueError naming them (a pipeline's metadata.labels, a profile's labels)."""
+    from kubepipe.labels import gcp_label
+
+    seen: dict[str, str] = {}
+    for key in labels:
+        if not key.strip():  # Vertex got `k-` (or `k--`), and `runs list --label` cannot name it
+            raise ValueError(f"a label key is {'empty' if not key else 'blank'}: a label is named, "
+                             "e.g. `team: payments`")
+        label = gcp_label(key, key=True)
+        if label.startswith("kubepipe-"):
+            raise ValueError(f"label `{key}`: labels starting with `kubepipe-` are kubepipe's own "
+                             "(kubepipe-pipeline, kubepipe-hash, ...); rename it")
+        if label in seen:
+            raise ValueError(f"labels `{seen[label]}` and `{key}` are the same label `{label}` on Vertex "
+                             "(lowercase, `-` for other characters); keep one")
+        seen[label] = key
+    return labels
+
+
 class Metadata(Spec):
     name: str = Field(pattern=NAME_RE, max_length=63,
                       description="Pipeline name: lowercase letters, digits and dashes.")
@@ -188,23 +209,7 @@ class Metadata(Spec):
     @field_validator("labels")
     @classmethod
     def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
-        """Keys Vertex would merge (`Team` and `team`) or kubepipe overwrite (`kubepipe-...`) lose a label silently."""
-        from kubepipe.labels import gcp_label
-
-        seen: dict[str, str] = {}
-        for key in labels:
-            if not key.strip():  # Vertex got `k-` (or `k--`), and `runs list --label` cannot name it
-                raise ValueError(f"a label key is {'empty' if not key else 'blank'}: a label is named, "
-                                 "e.g. `team: payments`")
-            label = gcp_label(key, key=True)
-            if label.startswith("kubepipe-"):
-                raise ValueError(f"label `{key}`: labels starting with `kubepipe-` are kubepipe's own "
-                                 "(kubepipe-pipeline, kubepipe-hash, ...); rename it")
-            if label in seen:
-                raise ValueError(f"labels `{seen[label]}` and `{key}` are the same label `{label}` on Vertex "
-                                 "(lowercase, `-` for other characters); keep one")
-            seen[label] = key
-        return labels
+        return labels_stay_apart(labels)
 
     @model_validator(mode="after")
     def _one_owner(self) -> "Metadata":

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError as PydanticError, ValidationInfo, fi
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
-from kubepipe.spec.models import Strict
+from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
 from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
 
@@ -96,6 +96,11 @@ class Profile(Strict):
     api_endpoint: str | None = Field(
         None, description="Vertex AI API endpoint instead of the regional one (e.g. a Private Service Connect "
         "endpoint); spoken over REST.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
+        return labels_stay_apart(labels)  # the pipeline's rule: `kubepipe-hash` here was replaced unsaid
 
     @field_validator("host")
     @classmethod
