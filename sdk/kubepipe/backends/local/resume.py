@@ -28,6 +28,10 @@ def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> Prior:
     """The run `resume` names, or a UserError saying why that run cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
 
+    if not resume.strip():  # `--resume "$RUN"` with RUN unset: not a fresh run of the whole pipeline
+        raise UserError(f"--resume {resume!r}: no run id given; name the failed or crashed run to resume (`kubepipe "
+                        f"runs list --pipeline {compiled.pipeline_name}`), or leave --resume out for a fresh run")
+
     # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
     prior = show_local_run(resume, runs_dir, remote_hint=False)
     rid, state = prior["run_id"], prior["state"]

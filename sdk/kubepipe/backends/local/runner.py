@@ -222,7 +222,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
-    prior = prior_run(compiled, resume, runs_root) if resume else None
+    prior = prior_run(compiled, resume, runs_root) if resume is not None else None
     resumed_from, checkpoint_key, earlier = (prior.run_id, prior.checkpoint_key, prior.params) if prior else (
         None, run_id, {})
     # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
