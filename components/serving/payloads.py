@@ -22,7 +22,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from kubepipe.util import did_you_mean
 
@@ -218,19 +218,21 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     rp = body.get("return_probabilities", False)
     if not isinstance(rp, bool):
         raise BadRequest("return_probabilities", "expected true or false")
+    items: list[list[float]] | list[str]
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
     elif all(type(v) is str and len(v) <= spec.max_text_length and _clean(v) for v in inst):
         items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
-        items = []
+        texts: list[str] = []
         for i, v in enumerate(inst):
             if isinstance(v, dict):
                 if spec.text_column not in v:
                     raise BadRequest(f"instances[{i}].{spec.text_column}", "missing text field")
-                items.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec))
+                texts.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec))
             else:
-                items.append(_text(v, f"instances[{i}]", spec))
+                texts.append(_text(v, f"instances[{i}]", spec))
+        items = texts
     return Parsed(items=items, n=len(items), return_probabilities=rp)
 
 
@@ -291,7 +293,7 @@ def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple 
 def v2_shape(shape: Any, where: str) -> list[int]:
     """A tensor's `shape` as the protocol says it: an array of whole numbers >= 0 (`["1"]` and `[1.0]` are not)."""
     if not isinstance(shape, (list, tuple)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in shape):
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and cast(int, s) >= 0 for s in shape):
         raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {shape!r}")
     return [int(s) for s in shape]
 
@@ -336,7 +338,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         _check_size(f"{where}.shape", shape[0], spec)
         flat = _v2_elements(data, shape, where, "numbers")
         nums = [_number(v, f"{where}.data[{j}]") for j, v in enumerate(flat)]
-        items = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+        items: list[list[float]] | list[str] = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
     else:
         if inp.datatype != "BYTES":
             raise BadRequest(f"{where}.datatype", f"expected BYTES for text, got {inp.datatype}")
