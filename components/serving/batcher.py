@@ -76,7 +76,7 @@ class MicroBatcher:
     `on_batch(rows, requests, seconds, tokens)` is called after every pass.
     """
 
-    def __init__(self, run: Callable[[list], Any], *, max_batch_size: int = 64, max_batch_tokens: int = 0,
+    def __init__(self, run: Callable[[Sequence[Any]], Any], *, max_batch_size: int = 64, max_batch_tokens: int = 0,
                  max_wait_s: float = 0.002, on_batch: Callable[[int, int, float, int], None] | None = None,
                  arriving: Callable[[], int] | None = None, mode: str = "thread"):
         if mode not in MODES:
@@ -105,14 +105,14 @@ class MicroBatcher:
         n_tokens = sum(tokens) if tokens else len(items)
         if not self._busy and not self._pending and self._arriving() <= 0:
             return await self._direct(items, n_tokens)  # alone: its own pass, now
-        self._start()
+        signal = self._start()
         job = _Job(items, max(tokens) if tokens else 1, n_tokens, time.monotonic(),
                    asyncio.get_running_loop().create_future())
         self._pending.append(job)
-        self._signal.set()
+        signal.set()
         return await job.future
 
-    def _run_timed(self, items: list) -> tuple[Any, float]:
+    def _run_timed(self, items: Sequence[Any]) -> tuple[Any, float]:
         """`run(items)` and its own seconds, wherever it runs (a thread pass's excludes the hop)."""
         t0 = time.perf_counter()
         result = self._run(items)
@@ -195,10 +195,13 @@ class MicroBatcher:
         self._lone_passes = 0
 
     # ---- the collector ------------------------------------------------------------------
-    def _start(self) -> None:
-        if self._task is None:
-            self._signal = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._collect())
+    def _start(self) -> asyncio.Event:
+        """The collector's wake-up event; the first call starts the collector."""
+        signal = self._signal
+        if signal is None:
+            signal = self._signal = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._collect(signal))
+        return signal
 
     def _select(self) -> tuple[list[_Job], bool]:
         """The next pass (oldest first) and whether it is full (something did not fit)."""
@@ -217,7 +220,7 @@ class MicroBatcher:
             rows, width = rows + n, wide
         return chosen, full or rows >= self.max_batch_size
 
-    async def _gather(self) -> list[_Job]:
+    async def _gather(self, signal: asyncio.Event) -> list[_Job]:
         while True:
             chosen, full = self._select()
             if full or self._arriving() <= 0:
@@ -225,23 +228,23 @@ class MicroBatcher:
             left = self._pending[0].enqueued + self.max_wait_s - time.monotonic()
             if left <= 0:
                 break  # the oldest request's deadline: go with what is here
-            self._signal.clear()
+            signal.clear()
             try:
-                await asyncio.wait_for(self._signal.wait(), left)
+                await asyncio.wait_for(signal.wait(), left)
             except asyncio.TimeoutError:
                 pass
         taken = {id(j) for j in chosen}
         self._pending = collections.deque(j for j in self._pending if id(j) not in taken)
         return [j for j in chosen if not j.future.cancelled()]
 
-    async def _collect(self) -> None:
+    async def _collect(self, signal: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while True:
             if self._busy or not self._pending:
-                self._signal.clear()
-                await self._signal.wait()
+                signal.clear()
+                await signal.wait()
                 continue
-            jobs = await self._gather()
+            jobs = await self._gather(signal)
             if not jobs:
                 continue
             items = [x for j in jobs for x in j.items]
@@ -282,5 +285,5 @@ class MicroBatcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+            self._task, self._signal = None, None  # a later submit starts a collector again
         self._pool.shutdown(wait=True)
