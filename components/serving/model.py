@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import gc
 import time
+from typing import Any, Sequence
 
 import numpy as np
 from kserve import Model
@@ -18,8 +19,9 @@ from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE
-from kubepipe.components.serving.payloads import TABULAR, BadRequest, Parsed, input_spec_of, parse_v1, parse_v2
-from kubepipe.components.serving.runtime import build_runner
+from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, input_spec_of, parse_v1,
+                                                  parse_v2)
+from kubepipe.components.serving.runtime import OnnxRunner, TorchRunner, build_runner
 
 __all__ = ["ServedModel"]
 
@@ -44,12 +46,13 @@ class ServedModel(Model):
         self.runtime, self.precision, self.torch_compile, self.threads = runtime, precision, torch_compile, threads
         self.freeze_gc = freeze_gc
         self.gc_frozen = 0  # objects moved out of the collector's reach after warm-up (gc.freeze)
-        self.run = None  # encoded batch -> logits on the runtime (runtime.build_runner)
+        # encoded batch -> logits on the runtime (runtime.build_runner); None until load()
+        self.run: TorchRunner | OnnxRunner | None = None
         self.metrics = m.ModelMetrics(name)  # labelled once: no labels() per request
         self.max_batch_size = max_batch_size
         self.max_text_length = max_text_length
-        self.model = None
-        self.spec = None
+        self.model: Any = None  # training.artifact's LoadedModel (a retriever's: its embedder); None until load()
+        self.spec: InputSpec | None = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
         # Passes run on the forward thread (`--forward-thread on`), on the loop (`off`), or `auto`: on the
         # thread except a lone short pass while the traffic is serial (batcher.py says when). Measured on
@@ -73,14 +76,14 @@ class ServedModel(Model):
         """Load the artifact and pass a warm-up; only then is the model ready."""
         device = "cpu" if self.runtime == "onnx" and self.device == "auto" else self.device  # ONNX Runtime: CPU
         self.model = load_served_model(self.model_dir, device)
-        self.spec = input_spec_of(self.model, max_batch_size=self.max_batch_size,
-                                  max_text_length=self.max_text_length)
+        self.spec = spec = input_spec_of(self.model, max_batch_size=self.max_batch_size,
+                                         max_text_length=self.max_text_length)
         self._labels = np.array([str(x) for x in self.model.labels], dtype=object)
         self.metrics.label_series(self._labels)  # the model's own labels: one series each, looked up now
         self.run = build_runner(self.model, runtime=self.runtime, precision=self.precision,
                                 torch_compile=self.torch_compile, threads=self.threads)
         rows_of = getattr(self.model.encoder, "encode_rows", None)  # a user model's encoder may have none
-        if self.spec.task != TABULAR and callable(rows_of) and rows_of([_WARMUP_TEXT]) is not None:
+        if spec.task != TABULAR and callable(rows_of) and rows_of([_WARMUP_TEXT]) is not None:
             self._rows = rows_of
         self._warm_up()
         if self.freeze_gc:
@@ -94,29 +97,31 @@ class ServedModel(Model):
         return self.ready
 
     def _warm_up(self) -> None:
-        if self.spec.task == TABULAR:
-            one = [0.0] * max(1, len(self.spec.features))
-        else:
-            one = _WARMUP_TEXT
+        spec, labels = self.spec, self._labels
+        assert spec is not None and labels is not None, "load() sets them first"
+        one: list[float] | str = [0.0] * max(1, len(spec.features)) if spec.task == TABULAR else _WARMUP_TEXT
         for n in (1, self.max_batch_size, self.max_batch_size, self.max_batch_size):  # both ends of the range
             items = [one] * n if self._rows is None else self._rows([one] * n)  # the path requests take
             probs = self._forward(items, observe=False)
-            if probs.shape != (n, len(self._labels)) or not np.isfinite(probs).all():
+            if probs.shape != (n, len(labels)) or not np.isfinite(probs).all():
                 raise ModelError(f"{self.model_dir}: warm-up failed: the model returned shape {probs.shape} "
-                                 f"(expected {(n, len(self._labels))}) or non-finite probabilities")
+                                 f"(expected {(n, len(labels))}) or non-finite probabilities")
 
     def stop(self) -> None:
         self.ready = False
 
     # ---- the batched forward pass (runs on the batcher's thread) -------------------------
-    def _forward(self, items: list, observe: bool = True) -> np.ndarray:
+    def _forward(self, items: Sequence[Any], observe: bool = True) -> np.ndarray:
         """Probabilities of `items`: raw inputs, or rows the encoder already tokenized (`encode_rows`)."""
-        if items and isinstance(items[0], np.ndarray) and self.spec.task != TABULAR:
+        spec, run = self.spec, self.run
+        assert spec is not None and run is not None, "load() sets them first"
+        inputs: Sequence[Any] | np.ndarray | None
+        if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
             inputs, encoded = None, self.model.encoder.collate_rows(items)
         else:
-            inputs = np.asarray(items, dtype=np.float32) if self.spec.task == TABULAR else items
+            inputs = np.asarray(items, dtype=np.float32) if spec.task == TABULAR else items
             encoded = self.model.encoder.encode(inputs)
-        probs = softmax(self.run(encoded).astype(np.float32, copy=False))
+        probs = softmax(run(encoded).astype(np.float32, copy=False))
         if observe:  # tokens as defined once by the model (LoadedModel.count_tokens)
             self.metrics.tokens.inc(self.model.count_tokens(inputs, encoded))
         return probs
@@ -222,7 +227,7 @@ class ServedModel(Model):
         where = f"instances[{i}]" if request is None else "inputs[0].data"
         row = "this row" if request is None else f"row {i}"
         enc = self.model.encoder
-        if self.spec.task != TABULAR or not hasattr(enc, "mean"):
+        if self.spec is None or self.spec.task != TABULAR or not hasattr(enc, "mean"):
             return BadRequest(where, f"the model's probabilities for {row} are not numbers (NaN)")
         return BadRequest(where, f"the model's probabilities for {row} are not numbers: "
                           f"{enc.overflow_note(parsed.items[i])}")

@@ -85,7 +85,7 @@ class OnnxRunner:
 
 
 def build_runner(loaded, *, runtime: str = "torch", precision: str = "auto", torch_compile: bool = False,
-                 threads: int = 1):
+                 threads: int = 1) -> TorchRunner | OnnxRunner:
     """The forward callable for `loaded` on `runtime` (see the module docstring)."""
     device = str(loaded.device)
     precision = resolve_precision(runtime, precision, device)
