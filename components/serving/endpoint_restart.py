@@ -37,7 +37,7 @@ def repair_endpoints(state_dir: str = ".kubepipe", name: str | None = None, *, t
     process of it was killed): of `name`, or of every endpoint under `state_dir` (then an endpoint that
     cannot be repaired, its record unreadable or its model gone, is an item with its `error`)."""
     names = [name] if name else sorted(set(list_record_names(state_dir)) | set(orphans(state_dir)))
-    out = []
+    out: list[dict] = []
     for n in names:
         known = record_file(state_dir, n).exists()
         try:

@@ -160,7 +160,7 @@ class _State:
         self.gone = False
 
 
-def _client_gone(exc: BaseException) -> bool:
+def _client_gone(exc: BaseException | None) -> bool:
     """Starlette's ClientDisconnect, also when FastAPI wrapped it into a 400 while reading the body."""
     from starlette.requests import ClientDisconnect
 

@@ -104,12 +104,12 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
             quantize_dynamic_int8(fp32_file, trial)
             got = reports(trial)
         if not all(r.passed for r in got.values()):
-            scores = {}
+            scores: dict[str, tuple[float, float]] = {}
             for name in candidates:
                 quantize_dynamic_int8(fp32_file, trial, only=[name])
                 r = reports(trial, ("calibration",))["calibration"]
                 scores[name] = (r.max_abs_dp, r.mean_abs_dp)
-            order = sorted(scores, key=scores.get, reverse=True)
+            order = sorted(scores, key=scores.__getitem__, reverse=True)
             ranked = [(n, scores[n][0]) for n in order]
             for name in order:
                 share = sum(candidates[n] for n in kept + [name]) / total

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-from typing import Callable
+from typing import Callable, Literal
 
 __all__ = ["trim", "IdleTrimmer"]
 
-_libc = None
+_libc: ctypes.CDLL | Literal[False] | None = None  # False: no C library found
 
 
 def trim() -> bool:

@@ -78,5 +78,5 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    encoder, content_type = expo.choose_encoder(accept)
+    encoder, content_type = expo.choose_encoder(accept or "")
     return encoder(registry), content_type

@@ -101,9 +101,9 @@ def _rows(loaded, n: int, *, row_seed: int, text_seed: int, edges: bool) -> list
         return [list(map(float, r)) for r in rows[:n]]
     from kubepipe.components.serving.demo_model import merchant_strings
 
-    head = _EDGE_TEXTS if edges else []
-    texts, _ = merchant_strings(max(0, n - len(head)), seed=text_seed)
-    return (head + texts)[:n]
+    edge_texts = _EDGE_TEXTS if edges else []
+    texts, _ = merchant_strings(max(0, n - len(edge_texts)), seed=text_seed)
+    return (edge_texts + texts)[:n]
 
 
 def encoded_passes(loaded, inputs: list):

@@ -73,15 +73,16 @@ class _Supervisor:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         if self.copy_to:
             for stream in (proc.stdout, proc.stderr):
-                threading.Thread(target=self._copy, args=(stream,), daemon=True,
+                threading.Thread(target=self._copy, args=(stream, self.copy_to), daemon=True,
                                  name=f"kubepipe-worker-{slot}-log").start()
         return proc
 
-    def _copy(self, stream) -> None:
+    @staticmethod
+    def _copy(stream, copy_to: logging.Handler) -> None:
         for line in iter(stream.readline, b""):
             record = logging.makeLogRecord({"msg": line.decode("utf-8", "replace").rstrip("\n"),
                                             "levelno": logging.INFO, "raw": True})  # formatted by the worker
-            self.copy_to.handle(record)
+            copy_to.handle(record)
 
     def stop(self, sig=signal.SIGTERM, _frame=None) -> None:
         self.stopping, self.sent = True, sig
