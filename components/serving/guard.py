@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 import secrets
+from typing import Sequence
 
 from kubepipe.components.serving import memory
 
@@ -139,7 +140,7 @@ class RequestGuard:
                       [(b"accept-encoding", b"identity")])
 
 
-async def _refuse(send, status: int, field: str, message: str, headers: list = ()) -> None:
+async def _refuse(send, status: int, field: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """A client error sent from here, before the app: `{"error": "<field>: <message>", "field": ...}`."""
     import orjson
 
