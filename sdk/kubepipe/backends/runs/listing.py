@@ -170,7 +170,7 @@ def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, s
     """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
     found none, silently); with labels, the labels runs carry."""
     runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
-    if runs:  # else there are no runs of the pipeline at all: said below
+    if labels and runs:  # else there are no runs of the pipeline at all: said below
         wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
         have = sorted({f"{k}={v}" for r in runs for k, v in r["labels"].items()})
         of = f" of pipeline `{pipeline}`" if pipeline else ""
