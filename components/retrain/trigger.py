@@ -17,7 +17,8 @@ pipeline, so a retried trigger step finds its run already there instead of start
 Where the training run starts (the same target as the monitor):
 - local: a request file in `<state_dir>/retrain/queue/` naming the pipeline file, and the values of its path
   params, by absolute paths (a missing file fails the step), started by `kubepipe scheduler` on its next tick (the
-  scheduler owns concurrency; a pipeline step never forks long-lived processes).
+  scheduler owns concurrency; a pipeline step never forks long-lived processes). The scheduler writes how the run
+  ended into the request (`done/<id>.json`); a decision after a failed one says so (`_last_failure`).
 - kubeflow: `pipeline` is the name of a pipeline uploaded to KFP (by `kubepipe submit` /
   `schedule`): its newest version is run in the profile's experiment. A path/URL to a compiled
   `.yaml` is submitted as a package instead. The client is in-cluster (profile host, else
@@ -180,6 +181,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
         started = sorted(started + [r for r in lines if r.get("action") == "starting" and r.get("pipeline") == pipeline
                                     and r.get("key") not in settled and r.get("key") != key],
                          key=lambda r: r["time"])
+    failed = _last_failure(state_dir, started[-1]) if started and target == "local" else ""
     if started:
         last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
         try:
@@ -189,7 +191,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
         if wait > dt.timedelta(0):
             record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
                           reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "
-                                 f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h")
+                                 f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h{failed}")
             _append(state_dir, pipeline, record)
             return record
     start = starter or _start_on_target
@@ -197,6 +199,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     # 2.5 is left for the started run's own check, which names its `--param`.
     params = whole_numbers(dict(params or {}))
     record["key"] = key
+    record["reason"] += failed
     if target != "local":  # intent first (the local queue file is its own record)
         _append(state_dir, pipeline, {**record, "action": "starting", "run_id": None})
     try:
@@ -244,6 +247,25 @@ def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[
                     and isinstance(req.get("requested_at"), str)):
                 out.append({"time": req["requested_at"], "run_id": req.get("id"), "action": "started"})
     return out
+
+
+def _last_failure(state_dir: str, last: dict) -> str:
+    """'; the last retrain (<request>, run <id>) failed: <error>' when `kubepipe scheduler` wrote into its request
+    (`queue/done/<id>.json`) that its run did not succeed, else '': a retrain that keeps failing is said at every
+    decision, not only in the scheduler's log."""
+    request = last.get("run_id")
+    if not isinstance(request, str) or not request:
+        return ""
+    fs, qdir = _fs(queue_dir(state_dir))
+    try:
+        outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
+    except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome: nothing to say
+        return ""
+    if not isinstance(outcome, dict) or outcome.get("state") in (None, "running", "succeeded"):
+        return ""
+    run = f", run {outcome['run_id']}" if outcome.get("run_id") else ""
+    error = f": {str(outcome['error'])[:300]}" if outcome.get("error") else ""
+    return f"; the last retrain ({request}{run}) {outcome['state']}{error}"
 
 
 def _why(drift: bool, quality: bool) -> str:

@@ -330,7 +330,9 @@ def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_pat
     out = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                              source_run_id="m9", now=NOW + dt.timedelta(days=4, hours=1))
     assert out["action"] == "cooldown" and out["last_run_id"].startswith("retrain-train-")
-    assert not [r for r in reads if "/queue/" in str(r).replace("\\", "/") or "done" in str(r)], reads
+    # only the last retrain's own request: how its run ended (the scheduler writes it there)
+    read = [r for r in reads if "/queue/" in str(r).replace("\\", "/") or "done" in str(r)]
+    assert [Path(r).name for r in read] == [f"{out['last_run_id']}.json"], reads
 
 
 def test_a_remote_start_killed_midway_holds_the_cooldown_and_a_failed_one_does_not(tmp_path):
@@ -516,3 +518,23 @@ def test_two_monitors_deciding_at_once_start_one_retrain(tmp_path):
         t.join(10)
     assert sorted(r["action"] for r in results.values()) == ["cooldown", "started"]
     assert sorted(r["action"] for r in read_triggers(str(tmp_path), "train.yaml")) == ["cooldown", "started"]
+
+
+def test_a_retrain_whose_run_failed_is_said_at_the_next_decisions(tmp_path):
+    # a failing retrain was started again at every cooldown's end, and only the scheduler's log said it failed
+    home = tmp_path / ".kubepipe"
+    kw = dict(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+              ctx_state_dir=str(home / "state"))
+    first = trigger_retrain.python_func(**kw, ctx_run_id="m1")
+
+    def broken(path, params):
+        raise RuntimeError("step `load` failed: DataError: no rows")
+
+    sched = LocalScheduler(home, launcher=CallableLauncher(broken))
+    sched.tick(NOW)
+    sched.drain()
+    failed = f"the last retrain ({first.run_id}) failed: RuntimeError: step `load` failed: DataError: no rows"
+    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")  # in the cooldown: says it, starts nothing
+    assert again.triggered is False and again.decision.endswith(f"ends in 24.0 h; {failed}")
+    retry = trigger_retrain.python_func(**kw, cooldown_hours=0, ctx_run_id="m3")
+    assert retry.triggered is True and retry.decision == f"started: drift detected; {failed}"

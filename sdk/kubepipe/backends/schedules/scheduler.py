@@ -31,7 +31,7 @@ from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLaun
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
-from kubepipe.util import failpoint, process_alive, utc_iso
+from kubepipe.util import atomic_write_text, failpoint, process_alive, utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
 
@@ -51,6 +51,7 @@ class LocalScheduler:
         self.say = on_event or (lambda _m: None)
         self.inflight: dict[int, tuple[str, RunHandle]] = {}
         self._paths: dict[str, str] = {}  # schedule name -> its pipeline file, as of the last tick
+        self._requests: dict[int, str] = {}  # row id -> the retrain request it runs
         self.stop_requested = threading.Event()
         self._signals = 0
         self._lock_fh: IO[str] | None = None
@@ -84,6 +85,8 @@ class LocalScheduler:
                     row = {**row, "pid": found[0], "pid_started": found[1]}
             if row["pid"] and process_alive(row["pid"], row["pid_started"]):
                 self.inflight[row["id"]] = (row["schedule"], adopt(row["pid"], row["pid_started"]))
+                if row["schedule"].startswith(RETRAIN_PREFIX):
+                    self._requests[row["id"]] = row["slot"]
                 self.say(f"{row['schedule']}: following the run of slot {row['slot']} a previous scheduler started "
                          f"(pid {row['pid']})")
         n = self.store.abandon_running(keep=self.inflight)
@@ -149,6 +152,20 @@ class LocalScheduler:
                 what = f"run {handle.run_id} {handle.state}" if handle.run_id else f"{handle.state} with no run record"
                 self.say(f"{name}: {what}" + (f" ({handle.error})" if handle.error else ""))
                 del self.inflight[row_id]
+                if row_id in self._requests:
+                    self._retrain_outcome(self._requests.pop(row_id), handle)
+
+    def _retrain_outcome(self, request_id: str, handle: RunHandle) -> None:
+        """How a retrain ended, written into its request (`queue/done/<id>.json`): the next decision of the monitor
+        that asked says that the last retrain failed, instead of starting one per cooldown with nobody told."""
+        done = self.home / RETRAIN_QUEUE / "done" / f"{request_id}.json"
+        try:
+            data = json.loads(done.read_text())
+            data["outcome"] = {"state": handle.state, "run_id": handle.run_id, "error": handle.error,
+                               "finished_at": utc_iso(self.clock())}
+            atomic_write_text(done, json.dumps(data, sort_keys=True))
+        except (OSError, ValueError, TypeError) as exc:  # a request moved or damaged: the outcome is in scheduler.db
+            self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}")
 
     def _owner(self, row_id: int) -> str:
         return f"{self.home.resolve()}#{row_id}"
@@ -273,6 +290,7 @@ class LocalScheduler:
             job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], request_id, dict(data.get("params") or {}),
                       retrain=retrain_of({**data, "request_id": request_id}))
             self.inflight[row_id] = (name, self._start(row_id, job))
+            self._requests[row_id] = req.stem  # its file in done/
             started.append(name)
             self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
         return started
