@@ -95,6 +95,9 @@ class Registry:
             raise RegistryError(f"cannot register {model_dir!r}: it holds the registry itself ({self.store.root}); "
                                 "pass the Model artifact's directory (a train step's `model`)")
         files = hash_tree(model_dir)
+        if not files:  # was an `ok` version with nothing in it, `models verify` said intact
+            raise RegistryError(f"cannot register {model_dir!r}: the folder holds no files; pass the Model artifact's "
+                                "directory (a train step's `model`)")
         n, token = claim(self.store, name, lambda: self._taken(name))
         base = f"{name}/versions/{n}"
         try:

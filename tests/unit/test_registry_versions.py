@@ -672,3 +672,14 @@ def test_a_registration_gc_removed_mid_copy_says_so_not_free_space(tmp_path, mon
         reg.register(_model(tmp_path, "a"), name="clf", metrics={})
     assert str(exc.value) == ("model `clf` v1: the registration took so long that `kubepipe models gc` removed it as "
                               "abandoned; register again")
+
+
+def test_an_empty_model_folder_is_not_registered(reg, tmp_path):
+    """A model folder with no files (the wrong output wired, a failed save) became an `ok` version with no files,
+    which `models verify` called intact and a deploy only failed on."""
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(RegistryError) as exc:
+        reg.register(str(tmp_path / "empty"), name="clf", metrics={})
+    assert str(exc.value) == (f"cannot register {str(tmp_path / 'empty')!r}: the folder holds no files; pass the "
+                              "Model artifact's directory (a train step's `model`)")
+    assert reg.names() == []
