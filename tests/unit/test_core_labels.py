@@ -141,3 +141,17 @@ def test_the_ir_header_gives_back_any_labels_on_one_comment_line(labels):
     assert line == "" if not labels else (line.startswith("# labels: ") and line.count("\n") == 1)
     assert len(line.splitlines()) == (1 if labels else 0)  # no character of a label ends the comment
     assert ir_labels("# Compiled by kubepipe\n" + line + "pipelineInfo: {name: p}\n") == labels
+
+
+def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
+    """metadata.labels were dropped on kubeflow unsaid: only a schema description mentioned it."""
+    import kubepipe
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p, owner: ana}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    sets = {"host": "http://127.0.0.1:9", "pipeline_root": "minio://b/r"}
+    assert "kubeflow target: Kubeflow Pipelines runs have no labels; metadata.labels, owner and the profile's " \
+        "labels label local runs and Vertex jobs only" in kubepipe.validate(p, "kubeflow", sets=sets).notes
+    p.write_text(p.read_text().replace(", owner: ana", ""))
+    assert not [n for n in kubepipe.validate(p, "kubeflow", sets=sets).notes if "labels" in n]

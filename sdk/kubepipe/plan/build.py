@@ -12,7 +12,7 @@ from kubepipe.catalog import CatalogError, ComponentInfo, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.input_checks import InputChecks
-from kubepipe.plan.label_checks import label_issues
+from kubepipe.plan.label_checks import label_issues, label_notes
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
@@ -188,6 +188,7 @@ class _Builder(InputChecks):
                                                     self.loc.issue)
         self.issues += label_errors
         warnings += label_warnings
+        self.notes += label_notes(spec.metadata, self.profile.labels, self.profile.target)
         self.issues += self.paths.issues
         if self.issues:
             raise ValidationError(self.issues)

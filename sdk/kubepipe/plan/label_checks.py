@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 from kubepipe.errors import Issue
 from kubepipe.labels import MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels
 
-__all__ = ["label_issues"]
+__all__ = ["label_issues", "label_notes"]
 
 RULE = (f"Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe writes ASCII), at most {MAX_LABEL} "
         "characters, a key starting with a letter")
@@ -35,3 +35,11 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
     ours = f"{len(merged)} labels" + (f" (with the profile's {theirs})" if theirs else "")
     return [issue(("metadata", "labels"), f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and "
                   f"Vertex use {OWN_LABELS} of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
+
+
+def label_notes(metadata: Any, profile_labels: Mapping[str, str], target: str) -> list[str]:
+    """What becomes of the labels on `target`, where it is not what they say: Kubeflow runs have none."""
+    if target != "kubeflow" or not (metadata.run_labels() or profile_labels):
+        return []
+    return ["kubeflow target: Kubeflow Pipelines runs have no labels; metadata.labels, owner and the profile's "
+            "labels label local runs and Vertex jobs only"]
