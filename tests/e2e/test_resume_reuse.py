@@ -31,8 +31,12 @@ def test_a_resumed_run_reuses_the_steps_that_succeeded_and_runs_the_rest(in_tmp,
     assert _calls(in_tmp) == ["make", "double", "finish"]
     before = {step: _files(crashed, step) for step in ("make", "double")}
 
-    resumed = kubepipe.run(FIX / "reusable.yaml", {"fail": False}, resume=crashed.run_id)
+    finished = []  # as each step ends (the progress line, and run.json should the run be killed later)
+    resumed = kubepipe.run(FIX / "reusable.yaml", {"fail": False}, resume=crashed.run_id,
+                           on_event=lambda e: finished.append((e.step.name, e.step.reused_from))
+                           if e.kind == "finished" else None)
     assert resumed.ok, resumed.error
+    assert finished == [("make", crashed.run_id), ("double", crashed.run_id), ("finish", None)]
     assert _calls(in_tmp) == ["make", "double", "finish", "finish"]  # make and double did not execute again
     for step in ("make", "double"):
         assert resumed.step(step).reused_from == crashed.run_id

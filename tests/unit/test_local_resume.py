@@ -22,3 +22,23 @@ def test_an_empty_resume_is_refused_not_a_fresh_run(tmp_path, capsys, monkeypatc
                 err.split()), err
     assert not (tmp_path / ".kubepipe" / "runs").exists() or not list((tmp_path / ".kubepipe" / "runs").iterdir())
     assert not (tmp_path / "calls.txt").exists()
+
+
+def test_a_reused_step_s_progress_line_says_so(tmp_path, capsys, monkeypatch):
+    """A step a resumed run reused printed `✓ train succeeded (0.5s)`, like one that ran."""
+    import kubepipe.backends.local.runner as runner
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    step = StepRecord("train", "SUCCEEDED", 1_790_000_000.0, 1_790_000_000.5, reused_from="p-0")
+    done = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                     state="SUCCEEDED", started_at=1_790_000_000.0, finished_at=1_790_000_001.0, steps=[step])
+
+    def fake_run(*_a, on_event=None, **_k):
+        on_event(runner.StepEvent("finished", step, done))
+        return done
+
+    monkeypatch.setattr(runner, "run_compiled", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", ".")[0] == 0
+    code, _out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml")
+    assert code == 0 and "✓ train succeeded (0.5s), reused from p-0\n" in err, err

@@ -51,6 +51,8 @@ class Progress:
         else:
             style = STYLE.get(rec.state, "")
             took = f" ({rec.duration_s:.1f}s)" if rec.duration_s is not None else ""
+            via = getattr(rec, "reused_from", None)  # a resumed run's step that did not run
+            took += f", reused from {escape(via)}" if via else ""
             self.console.print(f"  [{style}]{_ICON.get(rec.state, '?')} {escape(rec.name)} "
                                f"{rec.state.lower()}{took}[/{style}]")
 

@@ -20,11 +20,11 @@ from kubepipe._version import __version__
 from kubepipe.backends.local.resume import Prior
 from kubepipe.backends.local.reuse_task import RECORDS, REUSE_ENV
 from kubepipe.backends.local.user_frames import source_maps
-from kubepipe.backends.runs.record import RunResult
+from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 
-__all__ = ["wrap_executors", "reuse_env", "mark_reused"]
+__all__ = ["wrap_executors", "reuse_env", "step_reused", "mark_reused"]
 
 _WRAPPER = ["python3", "-m", "kubepipe.backends.local.reuse_task"]  # kfp.local puts its own python for python3
 
@@ -87,24 +87,31 @@ def reuse_env(compiled: Compiled, run: RunResult, paths: dict[str, list[str]], p
     return {REUSE_ENV: json.dumps(ctx)}
 
 
+def step_reused(run: RunResult, rec: StepRecord) -> None:
+    """Once a step's tasks ended: where they all reused a run's outputs, its `reused_from` and note say which."""
+    if rec.state != "SUCCEEDED" or rec.reused_from:
+        return
+    froms = []
+    for path in sorted((Path(run.run_dir) / RECORDS).glob(f"**/{task_name(rec.name)}.json")):
+        try:
+            froms.append(json.loads(path.read_text(encoding="utf-8")).get("reused_from"))
+        except (OSError, ValueError, AttributeError):
+            froms.append(None)
+    if froms and all(froms) and len(set(froms)) == 1:
+        rec.reused_from = froms[0]
+        rec.note = f"reused from {froms[0]}" + (f"; {rec.note}" if rec.note else "")
+
+
 def mark_reused(run: RunResult) -> None:
-    """Each step whose tasks all reused a run's outputs: `reused_from` and its note say so, and the run's notes
-    list them."""
-    root = Path(run.run_dir) / RECORDS
+    """At the run's end: each reused step says so (its note first), and the run's notes list them."""
     reused: dict[str, list[str]] = {}
     for rec in run.steps:
-        if rec.state != "SUCCEEDED":
-            continue
-        froms = []
-        for path in sorted(root.glob(f"**/{task_name(rec.name)}.json")):
-            try:
-                froms.append(json.loads(path.read_text(encoding="utf-8")).get("reused_from"))
-            except (OSError, ValueError, AttributeError):
-                froms.append(None)
-        if froms and all(froms) and len(set(froms)) == 1:
-            rec.reused_from = froms[0]
-            rec.note = f"reused from {froms[0]}" + (f"; {rec.note}" if rec.note else "")
-            reused.setdefault(froms[0], []).append(rec.name)
+        step_reused(run, rec)
+        if rec.reused_from:
+            said = f"reused from {rec.reused_from}"
+            if not (rec.note or "").startswith(said):  # step_notes wrote the note again (warnings, a rollback)
+                rec.note = said + (f"; {rec.note}" if rec.note else "")
+            reused.setdefault(rec.reused_from, []).append(rec.name)
     for rid, names in reused.items():
         run.notes.append(f"reused from run {rid}, their component and inputs unchanged: "
                          + ", ".join(f"`{n}`" for n in names))

@@ -21,7 +21,7 @@ from kubepipe.backends.local.environ import task_environ, user_module_path, utf8
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
 from kubepipe.backends.local.resume import prior_run, run_params
-from kubepipe.backends.local.reuse import mark_reused, reuse_env, wrap_executors
+from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
 from kubepipe.compiler import Compiled
@@ -178,6 +178,8 @@ class _Watcher(io.TextIOBase):
             self.save_error = self.save_error or exc
 
     def _emit(self, kind: str, rec: StepRecord) -> None:
+        if kind == "finished":  # a resumed run's step that did not run: the record and the progress say so
+            step_reused(self.run, rec)
         self._save()
         if self.on_event:
             try:
