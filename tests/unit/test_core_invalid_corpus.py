@@ -221,6 +221,17 @@ def test_a_bad_cron_is_quoted_once(tmp_path):
                               "(minute hour day-of-month month day-of-week) - kubepipe adds KFP's seconds field itself")
 
 
+def test_a_schedule_param_of_the_wrong_type_says_what_it_got(tmp_path):
+    """`schedule: {params: {n: 4.5}}` said 'schedule.params.n: expected int', not the value it read."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "schedule: {cron: '0 2 * * *', params: {n: 4.5, items: {a: 1}}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    n, items = exc.value.issues
+    assert n.format() == f"{f}:15:40: schedule.params.n: expected int (got 4.5)"
+    assert items.path == "schedule.params.items" and "(got" not in items.format()  # a mapping is not echoed
+
+
 def test_a_schedule_that_already_ended_is_a_located_warning(tmp_path):
     """A warning, not an error: the same file validated before its end_time."""
     f = tmp_path / "p.yaml"

@@ -48,5 +48,5 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
         try:
             coerce_param(k, v, spec.params[k].type)
         except ParamError as exc:
-            issues.append(loc.issue(("schedule", "params", k), exc.reason))
+            issues.append(loc.issue(("schedule", "params", k), exc.reason, value=v))  # `(got 4.0)`, redacted
     return issues
