@@ -192,6 +192,21 @@ def test_a_param_default_in_exponent_notation_says_how_to_write_it():
                               "p.yaml").spec.params["s"].default == "1e3"
 
 
+@pytest.mark.parametrize("param, hint", [
+    ("{type: int, default: 2.0}", "default 2.0 is not of type int; write 2: an int has no decimal point"),
+    ("{type: int, default: 2.5}", "default 2.5 is not of type int; an int is a whole number; for 2.5 the param is "
+                                  "`type: float`"),
+    ("{type: int, default: '3'}", "default '3' is not of type int; unquote it: in quotes, YAML reads '3' as text; "
+                                  "write 3"),
+    ("{type: float, default: '0.5'}", "default '0.5' is not of type float; unquote it: in quotes, YAML reads '0.5' "
+                                      "as text; write 0.5"),
+])
+def test_a_param_default_of_a_number_s_other_form_says_how_to_write_it(param, hint):
+    """`n: {type: int, default: 2.0}` said only 'default 2.0 is not of type int'."""
+    (issue,) = issues_of(BASE.replace("steps:", f"params:\n  n: {param}\nsteps:"))
+    assert issue.path == "params.n" and issue.message == hint
+
+
 def test_a_timeout_of_a_fractional_number_of_seconds_is_a_duration():
     """`timeout: 90.5` was refused ('input should be a valid string') while `timeout: '90.5'` and 90 were read."""
     spec = load_pipeline_text(BASE + "    timeout: 90.5\n", "p.yaml").spec

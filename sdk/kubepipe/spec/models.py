@@ -149,6 +149,22 @@ def exponent_hint(value: Any) -> str | None:
     return f"YAML reads {value.strip()} as text, not a number; write {plain}"
 
 
+def number_hint(value: Any, want: type) -> str | None:
+    """A number (`want`: int or float) was wanted, and YAML read text or a float: how to write it."""
+    if want is int and isinstance(value, float) and math.isfinite(value):
+        if not value.is_integer():
+            return f"an int is a whole number; for {value!r} the param is `type: float`"
+        return f"write {int(value)}: an int has no decimal point" if abs(value) < 2**63 else None
+    hint = exponent_hint(value)
+    if hint or not isinstance(value, str):
+        return hint
+    try:
+        number = int(value.strip()) if want is int else float(value.strip())
+    except ValueError:
+        return None
+    return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}" if math.isfinite(number) else None
+
+
 class NotFinite(ValueError):
     """A value KFP cannot store; `path` is where inside it (("score", "min") of a mapping), `reason` what is wrong."""
 
@@ -256,7 +272,7 @@ class Param(Spec):
         if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
             ok = True
         if not ok:
-            hint = quote_hint(self.default, self.type) or (exponent_hint(self.default) if want in (int, float)
+            hint = quote_hint(self.default, self.type) or (number_hint(self.default, want) if want in (int, float)
                                                            else None)
             raise ValueError(f"default {self.default!r} is not of type {self.type}" + (f"; {hint}" if hint else ""))
         return self
