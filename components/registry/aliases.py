@@ -13,10 +13,10 @@ import time
 from typing import Callable
 
 from kubepipe.components.registry.claims import CAS_TRIES
-from kubepipe.components.registry.files import dump, gen_path, parse_state
+from kubepipe.components.registry.files import dump, gen_path, jsonable, parse_state
 from kubepipe.components.registry.version import RegistryError, errno_text
 
-__all__ = ["read_state", "swap"]
+__all__ = ["read_state", "read_history", "swap", "event_details"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,25 @@ def _warn_damaged(name: str, damaged: list[str], used: int | None) -> None:
                 "; ".join(new), older, name)
 
 
+_EVENT_KEYS = ("action", "version", "by", "at", "reason")  # what `models history` shows of each alias move
+
+
+def read_history(store, name: str, gens: list[int]) -> list[dict]:
+    """Generations `gens` as history rows: generation, champion, previous and the event (who/when/why); a row with
+    `error` for one that cannot be read."""
+    out = []
+    for g in gens:
+        try:
+            d = parse_state(store.read(gen_path(name, g)))
+            lacks = [k for k in _EVENT_KEYS if k not in d["event"]]  # every event has them (audit_record)
+            if lacks:  # was an internal error (KeyError) in `models history`
+                raise ValueError(f"its event has no {', '.join(f'`{k}`' for k in lacks)}")
+            out.append({"generation": g, "champion": d["champion"], "previous": d["previous"], **d["event"]})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            out.append({"generation": g, "error": f"unreadable alias generation {store.uri(gen_path(name, g))}: {exc}"})
+    return out
+
+
 def swap(store, name: str, state: Callable[[], dict], move: Callable[[dict], dict | None]) -> dict:
     """Compare-and-swap the alias state: retry until our generation file wins. `state()` reads the newest state,
     `move(state)` returns {"stack", "event"} (or None: nothing to move, the state is returned as it is)."""
@@ -84,3 +103,15 @@ def _unreadable(path: str, exc: OSError) -> RegistryError:
     return RegistryError(f"{path}: cannot read this alias state: {errno_text(exc)}; not falling back to an older "
                          "generation, which could name an old champion: retry, or check the storage (a network mount?)",
                          retryable=True)
+
+
+def event_details(details: dict | None) -> dict:
+    """An alias event's `details` as JSON; a key the event sets itself was a raw TypeError ('multiple values for
+    argument action'), or replaced the event's own `by` / `at` in the history."""
+    d = jsonable(dict(details or {}))
+    clash = sorted(set(d) & {"action", "by", "at", "reason", "version", "from_version", "run_id"})
+    if clash:
+        raise RegistryError(f"details: {', '.join(f'`{k}`' for k in clash)} {'is' if len(clash) == 1 else 'are'} "
+                            "the history event's own; put your values under another key (as deploy does, "
+                            "`canary_analysis`)")
+    return d

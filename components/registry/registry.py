@@ -25,15 +25,13 @@ from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry import integrity
-from kubepipe.components.registry.aliases import read_state, swap
+from kubepipe.components.registry.aliases import event_details, read_history, read_state, swap
 from kubepipe.components.registry.claims import check_claim, claim, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
-    gen_path,
     hash_tree,
     jsonable,
-    parse_state,
     version_number,
 )
 from kubepipe.components.registry.gc import sweep
@@ -52,7 +50,6 @@ __all__ = ["Registry", "DEFAULT_URI"]
 
 DEFAULT_URI = "file://.kubepipe/registry"
 _NAME = MODEL_NAME
-_EVENT_KEYS = ("action", "version", "by", "at", "reason")  # what `models history` shows of each alias move
 
 
 class Registry:
@@ -242,6 +239,7 @@ class Registry:
         `details` (e.g. the canary analysis' numbers) are kept in the history event."""
         if not str(reason or "").strip():
             raise RegistryError("promote needs a reason (it is kept in the promotion history)")
+        extra = event_details(details)
         n = self.get(name, version).version
 
         def move(state: dict) -> dict | None:
@@ -250,7 +248,7 @@ class Registry:
                 return None  # already champion: nothing to move, nothing to record
             stack = state["stack"] + [n]
             event = audit_record("promote", reason, version=n, from_version=state["champion"],
-                                 **jsonable(dict(details or {})))
+                                 **extra)
             if by:
                 event["by"] = by
             if run_id:
@@ -291,7 +289,7 @@ class Registry:
         if not str(reason or "").strip():
             raise RegistryError(f"{action} needs a reason (it is kept in the history)")
         n = self.get(name, version).version if version not in (None, "") else None
-        event = audit_record(action, reason, version=n, **jsonable(dict(details or {})))
+        event = audit_record(action, reason, version=n, **event_details(details))
         self._update(name, lambda state: {"stack": state["stack"], "event": event})
         return event
 
@@ -301,18 +299,7 @@ class Registry:
         gens = self._generations(name)
         if not gens:
             self._check_known(name)
-        out = []
-        for g in gens:
-            try:
-                d = parse_state(self.store.read(gen_path(name, g)))
-                lacks = [k for k in _EVENT_KEYS if k not in d["event"]]  # every event has them (audit_record)
-                if lacks:  # was an internal error (KeyError) in `models history`
-                    raise ValueError(f"its event has no {', '.join(f'`{k}`' for k in lacks)}")
-                out.append({"generation": g, "champion": d["champion"], "previous": d["previous"], **d["event"]})
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                where = self.store.uri(gen_path(name, g))
-                out.append({"generation": g, "error": f"unreadable alias generation {where}: {exc}"})
-        return out
+        return read_history(self.store, name, gens)
 
     # ---- internals -------------------------------------------------------------------------
 

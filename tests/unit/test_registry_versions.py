@@ -683,3 +683,18 @@ def test_an_empty_model_folder_is_not_registered(reg, tmp_path):
     assert str(exc.value) == (f"cannot register {str(tmp_path / 'empty')!r}: the folder holds no files; pass the "
                               "Model artifact's directory (a train step's `model`)")
     assert reg.names() == []
+
+
+def test_details_may_not_set_the_history_event_s_own_keys(tmp_path):
+    """`promote(details={"version": 9})` was a raw TypeError ('multiple values for keyword argument'), and
+    `details={"by": "mallory"}` replaced who moved the champion in the history."""
+    reg = _two_promotions(tmp_path)
+    with pytest.raises(RegistryError) as exc:
+        reg.promote("clf", 1, reason="x", details={"by": "mallory", "at": "never", "score": 1})
+    assert str(exc.value) == ("details: `at`, `by` are the history event's own; put your values under another key "
+                              "(as deploy does, `canary_analysis`)")
+    with pytest.raises(RegistryError, match="^details: `version` is the history event's own"):
+        reg.record_event("clf", "canary-rollback", reason="z", details={"version": 9})
+    assert len(reg.history("clf")) == 2 and reg.alias("clf", "champion").version == 2
+    reg.promote("clf", 1, reason="x", details={"canary_analysis": {"by": "kept, nested"}})
+    assert reg.history("clf")[-1]["canary_analysis"] == {"by": "kept, nested"}
