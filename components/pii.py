@@ -185,10 +185,17 @@ def find_ibans(text: str) -> list[Finding]:
 def find_phones(text: str) -> list[Finding]:
     out = []
     for m in _PHONE.finditer(text):
-        digits = sum(c.isdigit() for c in m.group(0))
-        if not m.group(0).startswith("+") or 9 <= digits <= 15:
+        digits = "".join(c for c in m.group(0) if c.isdigit())
+        if not m.group(0).startswith("+") or (9 <= len(digits) <= 15 and _nanp_ok(digits)):
             out.append(Finding("phone", m.start(), m.end()))
     return out
+
+
+def _nanp_ok(digits: str) -> bool:
+    """An E.164 number's digits, as NANP has them when the country code is 1 (no other country code starts with 1):
+    ten more, the area and exchange codes starting 2-9. A signed amount `+100 000 000` is none."""
+    national = digits[1:]
+    return digits[0] != "1" or (len(national) == 10 and national[0] >= "2" and national[3] >= "2")
 
 
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
