@@ -66,3 +66,54 @@ def test_the_run_id_is_no_input_but_a_local_file_a_param_names_is(tmp_path, monk
                                               {"run_id": "p-2"})
     (tmp_path / "d.csv").write_text("a\n2\n")
     assert reuse_task._inputs_digest("c", run_input, {"run_id": "p-1"}) != first
+
+
+_STEPS = '''from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+def scaled(n: int) -> int:
+    from digest_helpers import scale
+
+    return scale(n)
+
+
+@dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+def build(arch: str) -> str:
+    return arch
+'''
+_PIPELINE = '''apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: p}
+steps:
+  scaled: {component: "digest_steps:scaled", with: {n: 2}}
+  build: {component: "digest_steps:build", with: {arch: "digest_models:Tiny"}}
+'''
+
+
+def test_a_change_in_a_module_a_step_imports_or_is_given_is_a_changed_component(tmp_path, monkeypatch):
+    """A helper module the component's body imports, or the module of a `package.module:Class` it is given (as
+    train-torch's `architecture`), edited after the crash: the resumed run reused the step made with the old code."""
+    import kubepipe
+    from kubepipe.backends.local.reuse import wrap_executors
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name, text in {"digest_steps.py": _STEPS, "digest_helpers.py": "def scale(n):\n    return 2 * n\n",
+                       "digest_models.py": "class Tiny:\n    width = 8\n", "p.yaml": _PIPELINE}.items():
+        (tmp_path / name).write_text(text)
+    compiled = kubepipe.compile(tmp_path / "p.yaml", "local")
+
+    def digests() -> dict[str, str]:
+        import yaml
+
+        spec = yaml.safe_load(wrap_executors(compiled, compiled.body)[0])
+        return {label: e["container"]["command"][3] for label, e in spec["deploymentSpec"]["executors"].items()}
+
+    before = digests()
+    (tmp_path / "digest_helpers.py").write_text("def scale(n):\n    return 3 * n\n")
+    after_helper = digests()
+    assert after_helper["exec-scaled"] != before["exec-scaled"] and after_helper["exec-build"] == before["exec-build"]
+    (tmp_path / "digest_models.py").write_text("class Tiny:\n    width = 16\n")
+    after_class = digests()
+    assert after_class["exec-build"] != before["exec-build"]
+    assert after_class["exec-scaled"] == after_helper["exec-scaled"]

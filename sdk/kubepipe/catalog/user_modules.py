@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file",
-           "roots_of_refs", "repository_imports"]
+           "roots_of_refs", "ref_modules", "module_files", "repository_imports"]
 
 
 def _installed(top: str) -> bool:
@@ -61,10 +61,10 @@ def make_importable(module: str, base_dir: Path) -> Path | None:
 _REF = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
 
 
-def roots_of_refs(values: Iterable[Any], base_dir: Path) -> list[Path]:
-    """The folders at or above `base_dir` holding the modules of `package.module:Name` strings among `values`
-    (nested lists and dicts too): a step's own class, such as train-torch's `architecture: mymodels:TinyNet`."""
-    roots: dict[Path, None] = {}
+def ref_modules(values: Iterable[Any]) -> list[str]:
+    """The modules of the `package.module:Name` strings among `values` (nested lists and dicts too): a step's own
+    class, such as train-torch's `architecture: mymodels:TinyNet`."""
+    found: dict[str, None] = {}
     stack = list(values)
     while stack:
         v = stack.pop()
@@ -73,10 +73,26 @@ def roots_of_refs(values: Iterable[Any], base_dir: Path) -> list[Path]:
         elif isinstance(v, list):
             stack.extend(v)
         elif isinstance(v, str) and (m := _REF.match(v)):
-            root = module_root(m.group(1), base_dir)
-            if root is not None:
-                roots[root] = None
-    return list(roots)
+            found[m.group(1)] = None
+    return list(found)
+
+
+def roots_of_refs(values: Iterable[Any], base_dir: Path) -> list[Path]:
+    """The folders at or above `base_dir` holding the modules of `package.module:Name` strings among `values`."""
+    roots = (module_root(module, base_dir) for module in ref_modules(values))
+    return list(dict.fromkeys(root for root in roots if root is not None))
+
+
+def module_files(module: str, base_dir: Path) -> list[Path]:
+    """The files of your repository's `module` (dotted) as `module_root` finds it from `base_dir`: its `.py` file,
+    or every `.py` file of its package folder; none when it is not there."""
+    root = module_root(module, base_dir)
+    if root is None:
+        return []
+    path = root.joinpath(*module.split("."))
+    if path.with_suffix(".py").is_file():
+        return [path.with_suffix(".py")]
+    return sorted(path.rglob("*.py")) if path.is_dir() else []
 
 
 def repository_imports(component: Any, root: str | Path) -> list[str]:

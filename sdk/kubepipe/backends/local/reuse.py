@@ -42,6 +42,20 @@ def reusable(step: Any) -> bool:
     return step.info.origin != "builtin" or BUILTINS[step.info.ref].reusable
 
 
+def _repository_files(step: Any, files: dict, base: Path) -> list[Path]:
+    """The files of your repository whose code a step runs: a python component's module and the modules its body
+    imports, and the modules of `package.module:Class` values it is given (train-torch's `architecture`)."""
+    from kubepipe.catalog.user_modules import module_files, ref_modules, repository_imports
+    from kubepipe.plan.model import Literal
+
+    modules = ref_modules([b.value for b in step.args.values() if isinstance(b, Literal)])
+    if step.info.origin == "python" and step.info.import_root:
+        modules += repository_imports(step.info.component, step.info.import_root)
+    found = [Path(files[step.name].file)] if step.name in files else []
+    found += [f for m in dict.fromkeys(modules) for f in module_files(m, base)]
+    return sorted(set(found))
+
+
 def wrap_executors(compiled: Compiled, body: str) -> tuple[str, dict[str, list[str]]]:
     """(`body` with each executor's command behind reuse_task, given the digest of its component; the params
     naming a local file or folder, by that digest)."""
@@ -49,6 +63,7 @@ def wrap_executors(compiled: Compiled, body: str) -> tuple[str, dict[str, list[s
     spec = docs[0]
     by_task = {task_name(s.name): s for s in _steps(compiled)}
     files = source_maps(by_task.values())
+    base = Path(compiled.plan.source_path).parent
     step_of = {}  # component name -> the step whose task runs it
     for comp in [spec.get("root") or {}, *(spec.get("components") or {}).values()]:
         for name, task in ((comp.get("dag") or {}).get("tasks") or {}).items():
@@ -63,11 +78,11 @@ def wrap_executors(compiled: Compiled, body: str) -> tuple[str, dict[str, list[s
             continue
         step = by_executor.get(label)
         h = hashlib.sha256(json.dumps(container, sort_keys=True).encode() + f"\0kubepipe {__version__}".encode())
-        if step is not None and step.name in files:  # a python component: its whole module, not just the function
-            try:
-                h.update(Path(files[step.name].file).read_bytes())
+        for file in _repository_files(step, files, base) if step is not None else []:
+            try:  # your code it runs: its whole module, the modules it imports, a class it is given
+                h.update(f"\0{file}\0".encode() + file.read_bytes())
             except OSError:
-                h.update(b"\0unreadable module")
+                h.update(f"\0{file}: unreadable".encode())
         digest = h.hexdigest()[:32]
         if step is not None:
             paths[digest] = sorted({*step.info.paths, *step.info.local_paths})
