@@ -1,4 +1,5 @@
-"""`kubepipe run --resume RUN`: which run it resumes, refused before anything runs where it cannot."""
+"""A local run: which run it resumes (`--resume RUN`) and which id it takes, refused before anything runs where it
+cannot."""
 
 from __future__ import annotations
 
@@ -42,3 +43,23 @@ def test_a_reused_step_s_progress_line_says_so(tmp_path, capsys, monkeypatch):
     assert run_cli(capsys, "init", ".")[0] == 0
     code, _out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml")
     assert code == 0 and "✓ train succeeded (0.5s), reused from p-0\n" in err, err
+
+
+def test_a_run_id_that_is_taken_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    """`kubepipe.run(..., run_id=ID)` of an ID already run wrote into that run's folder: its record was replaced, and
+    a step that failed this time showed the outputs the other run's step had made there."""
+    import pytest
+
+    import kubepipe
+
+    for name in ("reusable.yaml", "reuse_ops.py"):
+        shutil.copy(FIX / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    taken = tmp_path / ".kubepipe" / "runs" / "fixed-1"
+    taken.mkdir(parents=True)
+    (taken / "run.json").write_text('{"run_id": "fixed-1"}')
+    with pytest.raises(kubepipe.UserError) as exc:
+        kubepipe.run("reusable.yaml", run_id="fixed-1")
+    assert str(exc.value) == (f"run id 'fixed-1': {Path('.kubepipe/runs/fixed-1')} already holds a run; give another "
+                              "run id (or remove that folder to use this one again)")
+    assert [p.name for p in taken.iterdir()] == ["run.json"] and not (tmp_path / "calls.txt").exists()

@@ -220,10 +220,17 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     _require_extras(compiled)
     from kfp import components, local
 
-    run_id = run_id or new_run_id(compiled.pipeline_name)
-    if not _RUN_ID.match(run_id):
+    if run_id is not None and not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
+    if run_id is None:
+        run_id = new_run_id(compiled.pipeline_name)
+        while (runs_root / run_id).exists():  # another run started in the same second drew the same suffix
+            run_id = new_run_id(compiled.pipeline_name)
+    elif (runs_root / run_id).is_dir() and any((runs_root / run_id).iterdir()):
+        # its record and outputs would be mixed with this run's: a failed step showed the outputs of the other
+        raise UserError(f"run id {run_id!r}: {runs_root / run_id} already holds a run; give another run id (or "
+                        "remove that folder to use this one again)")
     prior = prior_run(compiled, resume, runs_root) if resume is not None else None
     resumed_from, checkpoint_key, earlier = (prior.run_id, prior.checkpoint_key, prior.params) if prior else (
         None, run_id, {})
