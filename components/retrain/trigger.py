@@ -189,9 +189,11 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
         except OverflowError:  # a cooldown past the year 9999 (1e9 h: "never again by itself") has not ended
             wait = dt.timedelta.max
         if wait > dt.timedelta(0):
+            ends = ("does not end (it reaches past the year 9999)" if wait == dt.timedelta.max
+                    else f"ends in {wait.total_seconds() / 3600:.1f} h")
             record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
                           reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "
-                                 f"cooldown {cooldown_hours:g} h ends in {wait.total_seconds() / 3600:.1f} h{failed}")
+                                 f"cooldown {cooldown_hours:g} h {ends}{failed}")
             _append(state_dir, pipeline, record)
             return record
     start = starter or _start_on_target
