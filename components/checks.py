@@ -7,12 +7,14 @@ from typing import NamedTuple
 
 from kubepipe.util import K8S_NAME, did_you_mean
 
-__all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "K8S_NAMESPACE", "model_name_issues",
+__all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "MODEL_NAME_RULE", "K8S_NAMESPACE", "model_name_issues",
            "namespace_issues", "Allowed", "Reference", "issues_text"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` let 'clf\n' (a YAML `>` scalar) through
+# What MODEL_NAME allows, in words, for every message that refuses a name ('münchen' was told to 'use letters').
+MODEL_NAME_RULE = "use ASCII letters, digits, '.', '_' or '-' (start with a letter or digit, max 128)"
 
 K8S_NAMESPACE = re.compile(K8S_NAME)  # a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is
 
@@ -50,8 +52,7 @@ def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hi
 def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
     """`model_name` must be a safe name: it names registry folders and endpoint files."""
     return _name_issues(with_values, key, MODEL_NAME, "model name",
-                        "use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128); "
-                        "it names registry folders and endpoint files")
+                        f"{MODEL_NAME_RULE}; it names registry folders and endpoint files")
 
 
 def namespace_issues(with_values: dict, key: str = "namespace") -> list[CheckIssue]:

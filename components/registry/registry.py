@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from kubepipe.components.checks import MODEL_NAME
+from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
 from kubepipe.components.registry.aliases import event_details, read_history, read_state, swap
 from kubepipe.components.registry.claims import check_claim, claim, discard_unfinished
@@ -383,6 +383,4 @@ class Registry:
 
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise RegistryError(
-            f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, max 128)"
-        )
+        raise RegistryError(f"bad model name {name!r}: {MODEL_NAME_RULE}")

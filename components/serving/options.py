@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from kubepipe.components.checks import MODEL_NAME
+from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
            "runtime_flags", "serve_device", "uses_onnx_export"]
@@ -96,8 +96,7 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
                         "above 0 (1 = every request), or drop --log-sink")
     name = values.get("name")
     if name is not None and not MODEL_NAME.match(name):
-        problems.append(f"--name {name!r}: use letters, digits, '.', '_' or '-' (start with a letter or digit, "
-                        "max 128); it is the model's name in the URLs")
+        problems.append(f"--name {name!r}: {MODEL_NAME_RULE}; it is the model's name in the URLs")
     return problems
 
 

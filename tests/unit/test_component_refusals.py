@@ -25,7 +25,7 @@ CASES = {
     "deploy": (lambda: deploy_model(model_dir="missing", model_uri="missing", model_name="bad/name",
                                     autoscaling={"min_replicas": -1}),
                ComponentError,
-               "deploy: model_name: bad model name 'bad/name' (use letters, digits, '.', '_' or '-' (start with a "
+               "deploy: model_name: bad model name 'bad/name' (use ASCII letters, digits, '.', '_' or '-' (start with a "
                "letter or digit, max 128); it names registry folders and endpoint files); "
                "autoscaling.min_replicas: must be an integer >= 0, got -1"),
     "autoscaling": (lambda: parse_autoscaling({"min_replicas": 0}, "raw"),

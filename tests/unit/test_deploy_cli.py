@@ -90,7 +90,7 @@ def test_manifest_refuses_the_model_name_and_namespace_the_deploy_step_refuses(c
     code, out, err = _run(capsys, "kserve", "manifest", "Bad Name!", "-s", "gs://b/m", *IMAGE, "--namespace", "Bad_NS")
     assert code == 2 and out == ""
     assert " ".join(err.split("error: ", 1)[1].split()) == (
-        "MODEL_NAME (model_name): bad model name 'Bad Name!' (use letters, digits, '.', '_' or '-' (start with "
+        "MODEL_NAME (model_name): bad model name 'Bad Name!' (use ASCII letters, digits, '.', '_' or '-' (start with "
         "a letter or digit, max 128); it names registry folders and endpoint files); --namespace (namespace): bad "
         "Kubernetes namespace "
         "'Bad_NS' (lowercase letters, digits and '-', starting and ending with a letter or digit, max 63)")

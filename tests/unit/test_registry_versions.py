@@ -406,7 +406,7 @@ def test_a_name_ending_in_a_newline_is_refused_not_a_second_model(tmp_path):
     from kubepipe.components.checks import model_name_issues, namespace_issues
 
     reg = Registry(f"file://{tmp_path / 'reg'}")
-    with pytest.raises(RegistryError, match=r"bad model name 'clf\\n': use letters, digits"):
+    with pytest.raises(RegistryError, match=r"bad model name 'clf\\n': use ASCII letters, digits"):
         reg.register(_model(tmp_path, "a"), name="clf\n")
     assert [i.message for i in model_name_issues({"model_name": "clf\n"})] == ["bad model name 'clf\\n'"]
     assert [i.message for i in namespace_issues({"namespace": "ns\n"})] == ["bad Kubernetes namespace 'ns\\n'"]
@@ -698,3 +698,11 @@ def test_details_may_not_set_the_history_event_s_own_keys(tmp_path):
     assert len(reg.history("clf")) == 2 and reg.alias("clf", "champion").version == 2
     reg.promote("clf", 1, reason="x", details={"canary_analysis": {"by": "kept, nested"}})
     assert reg.history("clf")[-1]["canary_analysis"] == {"by": "kept, nested"}
+
+
+def test_a_name_with_a_non_ascii_letter_is_told_which_letters(tmp_path):
+    """'münchen' was refused with 'use letters, digits, ...': it is letters."""
+    with pytest.raises(RegistryError) as exc:
+        Registry(str(tmp_path / "reg")).register(_model(tmp_path, "a"), name="münchen", metrics={})
+    assert str(exc.value) == ("bad model name 'münchen': use ASCII letters, digits, '.', '_' or '-' (start with a "
+                              "letter or digit, max 128)")
