@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import BadRequest, json_type, load_json, v2_shape
+from kubepipe.components.serving.payloads import BadRequest, check_v2_fields, json_type, load_json, v2_shape
 from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
@@ -42,6 +42,7 @@ def split_binary_request(body: bytes, value: str) -> dict:
         raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
     if not isinstance(head, dict):
         raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {json_type(head)}")
+    check_v2_fields(head)
     check_binary_inputs(head, body[n:])
     return head
 

@@ -28,7 +28,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
            "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "check_v2_shapes", "why_not_json"]
+           "check_v2_shapes", "why_not_json", "check_v2_fields"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -37,6 +37,10 @@ V2_OUTPUTS = ("label", "probabilities")
 # reads none, so it is taken and ignored (refusing it would fail every Vertex client that sends one)
 V1_FIELDS = ("instances", "return_probabilities", "parameters")
 V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
+# The V2 protocol's $inference_request, $request_input and $request_output; kserve's own client adds `model_name`
+V2_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
+V2_INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
+V2_OUTPUT_FIELDS = ("name", "parameters")
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
 FP32_MAX = 3.4028234663852886e38
@@ -189,12 +193,30 @@ def _row(value: Any, where: str, spec: InputSpec) -> list[float]:
     raise BadRequest(where, f"expected an object of features or a list of {k} numbers, got {json_type(value)}")
 
 
-def known_fields(body: dict, fields: tuple, takes: str) -> None:
-    """A misspelt field (`return_probabilites`, `topk`) would otherwise be ignored, silently: a 400 naming it."""
+def known_fields(body: dict, fields: tuple, takes: str, where: str = "") -> None:
+    """A misspelt field (`return_probabilites`, `topk`) would otherwise be ignored, silently: a 400 naming it
+    (`where`.key: the object's place in the body, if not the body itself)."""
     for key in body:
         if key not in fields:
             hint = did_you_mean(key, fields)
-            raise BadRequest(str(key), f"unknown field; a {takes}" + (f"; {hint}" if hint else ""))
+            raise BadRequest(f"{where}.{key}" if where else str(key), f"unknown field; a {takes}"
+                             + (f"; {hint}" if hint else ""))
+
+
+def check_v2_fields(body: Any) -> None:
+    """The fields of a V2 body (JSON, or a binary body's JSON header) and of its inputs and outputs: a misspelt one
+    (`output`, `paramters`, an input's `paramters`) was ignored, silently, and `output: [{name: label}]` was
+    answered with every output. The schema checks the rest."""
+    if not isinstance(body, dict):
+        return
+    known_fields(body, V2_FIELDS, "/infer body takes `inputs`, and `id`, `parameters` and `outputs`")
+    for key, fields, takes in (("inputs", V2_INPUT_FIELDS, "V2 input takes `name`, `shape`, `datatype`, `data` and "
+                                "`parameters`"), ("outputs", V2_OUTPUT_FIELDS, "requested output takes `name` and "
+                                                  "`parameters`")):
+        items = body.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(item, dict):
+                known_fields(item, fields, takes, f"{key}[{i}]")
 
 
 def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES) -> Parsed:

@@ -117,7 +117,8 @@ def test_outputs_and_ids_kserve_reads_blindly_are_checked():
     for change, field in [({"outputs": [{"parameters": {}}]}, "outputs[0].name"),
                           ({"outputs": "label"}, "outputs"), ({"id": 7}, "id"), ({"parameters": [1]}, "parameters"),
                           ({"outputs": [{"name": "label", "parameters": 1}]}, "outputs[0].parameters"),
-                          ({"inputs": {"text": 1}}, "inputs")]:
+                          ({"inputs": {"text": 1}}, "inputs"),
+                          ({"output": [{"name": "label"}]}, "output")]:  # before: a misspelt field was ignored
         head = {**json.loads(body[:n]), **change}
         j = json.dumps(head).encode()
         assert _bad(j + body[n:], str(len(j))).field == field, change

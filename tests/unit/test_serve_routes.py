@@ -100,3 +100,26 @@ def test_a_body_that_is_not_utf8_is_said_to_be_so(client, path, content_type, sa
     assert r.status_code == 400 and "the body is not UTF-8 text" in r.json()["error"]
     r = client.post(path, content=b'{"instances": [', headers=headers)
     assert r.status_code == 400 and r.json()["error"].startswith("body: malformed JSON: ")
+
+
+@pytest.mark.parametrize("body, field, hint", [
+    ({"output": [{"name": "label"}]}, "output", "did you mean `outputs`?"),
+    ({"paramters": {"binary_data_output": True}}, "paramters", "did you mean `parameters`?"),
+    ({"outputs": [{"name": "label", "binary_data": True}]}, "outputs[0].binary_data", None),
+])
+def test_a_v2_field_the_protocol_does_not_have_is_a_400_naming_it(client, body, field, hint):
+    # before: `output: [{name: label}]` was ignored, silently, and the answer held every output
+    inputs = [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]
+    r = client.post("/v2/models/m/infer", json={"inputs": inputs, **body})
+    assert r.status_code == 400 and r.json()["field"] == field
+    assert r.json()["error"].startswith(f"{field}: unknown field; a ")
+    assert (hint in r.json()["error"]) if hint else "did you mean" not in r.json()["error"]
+
+
+def test_a_v2_input_field_the_protocol_does_not_have_is_a_400_naming_it(client):
+    body = {"model_name": "m", "id": "1",  # kserve's InferRequest.to_rest() sends model_name
+            "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"], "paramters": {}}]}
+    r = client.post("/v2/models/m/infer", json=body)
+    assert r.status_code == 400 and r.json() == {
+        "field": "inputs[0].paramters", "error": "inputs[0].paramters: unknown field; a V2 input takes `name`, "
+        "`shape`, `datatype`, `data` and `parameters`; did you mean `parameters`?"}
