@@ -20,7 +20,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse,
 
 from kubepipe.components.errors import ModelError
 from kubepipe.components.serving.model import ServedModel
-from kubepipe.components.serving.payloads import BadRequest, InputSpec, known_fields, parse_v1, parse_v2
+from kubepipe.components.serving.payloads import BadRequest, InputSpec, json_type, known_fields, parse_v1, parse_v2
 
 __all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "queries_of",
            "require_text"]
@@ -40,20 +40,21 @@ def top_k_of(value, where: str = "top_k") -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a V2 parameter may arrive as 5.0
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K:
-        raise BadRequest(where, f"expected a whole number from 1 to {MAX_K}, got {value!r}")
+        got = value if isinstance(value, (int, float)) and not isinstance(value, bool) else json_type(value)
+        raise BadRequest(where, f"expected a whole number from 1 to {MAX_K}, got {got}")
     return value
 
 
 def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
     """The query texts of a `:retrieve` body and whether it held one `query` (vs a `queries` list)."""
     if not isinstance(body, dict):
-        raise BadRequest("body", f'expected a JSON object like {{"query": "...", "top_k": 5}}, got {type(body).__name__}')
+        raise BadRequest("body", f'expected a JSON object like {{"query": "...", "top_k": 5}}, got {json_type(body)}')
     known_fields(body, RETRIEVE_FIELDS, ":retrieve body takes `query` or `queries`, and `top_k`")
     if ("query" in body) == ("queries" in body):
         raise BadRequest("query", 'send either "query" (one text) or "queries" (a list of texts)')
     one = "query" in body
     if not one and not isinstance(body["queries"], list):
-        raise BadRequest("queries", f"expected a list of strings, got {type(body['queries']).__name__}")
+        raise BadRequest("queries", f"expected a list of strings, got {json_type(body['queries'])}")
     try:
         texts = parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec).items
     except BadRequest as exc:  # name the field as the client wrote it

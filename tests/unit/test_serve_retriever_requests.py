@@ -60,3 +60,25 @@ def test_an_unknown_field_of_predict_on_a_retriever_is_a_400_naming_it():
     assert exc.value.message == ("unknown field; a :predict body of a retriever takes `instances` and `top_k`; "
                                  "did you mean `top_k`?")
     assert asyncio.run(_served().preprocess({"instances": ["coffee"], "top_k": 2}))[1].items == [("coffee", 2)]
+
+
+@pytest.mark.parametrize("body, said", [
+    ([], 'body: expected a JSON object like {"query": "...", "top_k": 5}, got an array'),
+    ({"queries": "coffee"}, "queries: expected a list of strings, got a string"),
+    ({"queries": {"a": 1}}, "queries: expected a list of strings, got an object"),
+])
+def test_a_retrieve_body_of_the_wrong_type_is_named_in_json_words(body, said):
+    # before: 'got list', 'got str', 'got dict': Python's names, not what the client wrote
+    with pytest.raises(BadRequest) as exc:
+        queries_of(body, SPEC)
+    assert str(exc.value) == said
+
+
+@pytest.mark.parametrize("value, got", [(True, "true"), ("5", "a string"), ([1], "an array"), (0, "0"), (5.5, "5.5")])
+def test_a_top_k_that_is_no_whole_number_is_named_in_json_words(value, got):
+    from kubepipe.components.retrieval.retriever import MAX_K
+    from kubepipe.components.serving.retriever import top_k_of
+
+    with pytest.raises(BadRequest) as exc:  # before: 'got True', "got '5'"
+        top_k_of(value)
+    assert str(exc.value) == f"top_k: expected a whole number from 1 to {MAX_K}, got {got}"
