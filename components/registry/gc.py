@@ -35,9 +35,10 @@ def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now
 
 
 def _temps(store, name: str, numbers: list[int], now: float, older_than_s: float, dry_run: bool) -> list[dict]:
-    """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create):
-    ignored by readers, but never removed. Those as old as an abandoned version are."""
-    folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}") for n in numbers]
+    """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create): in
+    `aliases/`, `versions/<n>/` or `versions/<n>/live/` (monitor-live's records). Ignored by readers, but never
+    removed by them; those as old as an abandoned version are."""
+    folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}{sub}") for n in numbers for sub in ("", "/live")]
     removed = []
     for version, folder in folders:
         for entry in store.listdir(folder):

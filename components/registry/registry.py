@@ -130,7 +130,7 @@ class Registry:
 
     def gc(self, name: str | None = None, *, older_than_s: float = 3600.0, dry_run: bool = False) -> list[dict]:
         """Remove incomplete versions (registration died) older than `older_than_s`, and the temp files of a
-        create killed midway (`.tmp-*` in `aliases/` or `versions/<n>/`) as old; returns what was removed.
+        create killed midway (`.tmp-*` in `aliases/`, `versions/<n>/`, its `live/`) as old; returns what was removed.
 
         A version any alias generation points to (champion, previous, anything on the rollback
         stack) is never touched, nor a complete or corrupt one (corrupt needs a person). See `gc.py`.

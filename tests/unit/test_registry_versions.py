@@ -706,3 +706,17 @@ def test_a_name_with_a_non_ascii_letter_is_told_which_letters(tmp_path):
         Registry(str(tmp_path / "reg")).register(_model(tmp_path, "a"), name="münchen", metrics={})
     assert str(exc.value) == ("bad model name 'münchen': use ASCII letters, digits, '.', '_' or '-' (start with a "
                               "letter or digit, max 128)")
+
+
+def test_gc_removes_old_temp_files_a_killed_live_record_left(tmp_path):
+    """monitor-live writes `versions/<n>/live/<key>.json` with the same exclusive create: a writer killed before its
+    link left `.tmp-*` there, and gc looked only in `aliases/` and `versions/<n>/`."""
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    assert reg.store.create("clf/versions/1/live/abc.json", b"{}")
+    stale = tmp_path / "reg/clf/versions/1/live/.tmp-abc-999"
+    stale.write_bytes(b"{half")
+    os.utime(stale, (os.path.getmtime(stale) - 7200,) * 2)
+    got = reg.gc("clf", older_than_s=3600)
+    assert [(r["version"], r["what"], r["path"]) for r in got] == [(1, "temp file", str(stale))]
+    assert not stale.exists() and (tmp_path / "reg/clf/versions/1/live/abc.json").exists()
