@@ -42,7 +42,8 @@ _NULLABLE = ("max_p99_ratio", "max_p99_increase_ms", "max_prediction_psi")
 
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A number a bound can be: not a bool, not NaN (every comparison with NaN is false)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
 
 
 def analysis_issues(value, canary_percent=None) -> list[CheckIssue]:

@@ -124,6 +124,10 @@ def test_settings_defaults_are_filled_and_conservative():
     ({"bake_s": 10, "max_p99_ratio": 0.5}, ("canary_analysis", "max_p99_ratio"), "1 or more"),
     ({"bake_s": 10, "min_requests": -1}, ("canary_analysis", "min_requests"), "0 or more"),
     ({"bake_s": 10, "max_prediction_psi": "high"}, ("canary_analysis", "max_prediction_psi"), "0 or more"),
+    # `.nan` in YAML: every p99 or PSI comparison with it is false, so a canary like the stable one rolled back
+    ({"bake_s": 10, "max_p99_increase_ms": float("nan")}, ("canary_analysis", "max_p99_increase_ms"), "got nan"),
+    ({"bake_s": 10, "max_p99_ratio": float("nan")}, ("canary_analysis", "max_p99_ratio"), "1 or more, or null"),
+    ({"bake_s": 10, "max_prediction_psi": float("nan")}, ("canary_analysis", "max_prediction_psi"), "0 or more"),
 ])
 def test_bad_settings_are_located(value, path, needle):
     issues = check({"model_name": "m", "canary_analysis": value})
