@@ -26,7 +26,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.util import fsync_dir, sha256_file
 
 __all__ = ["PACKAGED", "PACKAGE_PREFIX", "DEFAULT_BASE_MODEL", "BaseModel", "Packaged", "resolve_base_model",
-           "unknown_package", "cache_root", "extract_zip_once"]
+           "unknown_package", "sha256_pin", "cache_root", "extract_zip_once"]
 
 CONFIG, TOKENIZER, WEIGHTS = "config.json", "tokenizer.json", "model.safetensors"
 PACKAGE_PREFIX = "package:"  # not a path: the pipeline's path rules leave it alone (kubepipe.spec.paths)
@@ -58,6 +58,16 @@ def unknown_package(base_model: str) -> str | None:
     known = [PACKAGE_PREFIX + k for k in PACKAGED]
     hint = did_you_mean(name, known)
     return f"base_model {name!r}: no such packaged model; known: {', '.join(known)}" + (f"; {hint}" if hint else "")
+
+
+_SHA256_PIN = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.I)
+
+
+def sha256_pin(text: object) -> str | None:
+    """The digest a `base_model_sha256` pins, in lowercase hex as sha256_file gives it (`sha256:` and capitals,
+    as PowerShell's Get-FileHash prints it, allowed), or None when it is no sha256."""
+    m = _SHA256_PIN.fullmatch(text) if isinstance(text, str) else None
+    return m[1].lower() if m else None
 
 
 @dataclass(frozen=True)
@@ -219,9 +229,11 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
         directory = Path(name).expanduser().resolve()
         source = f"directory {directory}"
         expected = expected_sha256
+    if expected and sha256_pin(expected) is None:
+        raise ModelError(f"`base_model_sha256` must be 64 hex digits, got {expected!r}")
     _check_directory(directory, f"base_model {name!r}")
     digest = sha256_file(directory / WEIGHTS)
-    if expected and digest != expected.removeprefix("sha256:"):
+    if expected and digest != sha256_pin(expected):
         if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs
             raise ModelError(f"base_model_sha256 {expected}: {name}'s weights are {digest}, the sha256 the package "
                              "pins; correct `base_model_sha256`, or leave it out (packaged weights are always "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
-from kubepipe.components.training.base_models import unknown_package
+from kubepipe.components.training.base_models import sha256_pin, unknown_package
 from kubepipe.components.training.config import (MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems,
                                                   trainer_knobs)
 from kubepipe.components.training.models import (BUILTIN_MODELS, ENCODER_KEYS, MODEL_KEYS, MODEL_TASKS,
@@ -108,7 +108,7 @@ def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
         out.append(CheckIssue(("base_model",), f"`base_model` is for architecture pretrained-encoder, not {arch!r}",
                               "remove it, or set `architecture: pretrained-encoder`"))
     digest = values.get("base_model_sha256")
-    if digest not in (None, "") and not (isinstance(digest, str) and re.fullmatch(r"(sha256:)?[0-9a-f]{64}", digest)):
+    if digest not in (None, "") and sha256_pin(digest) is None:
         out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
     if arch != "pretrained-encoder":
         return out

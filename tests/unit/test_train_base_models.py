@@ -107,3 +107,22 @@ def test_a_misspelt_packaged_model_is_named_by_validate():
         resolve_base_model("package:all-minilm-l12-v2")  # the trainer says it alike
     assert check_train({"architecture": "pretrained-encoder", "base_model": "package:ALL-MiniLM-L6-v2"}) == []
     assert check_train({"architecture": "pretrained-encoder", "base_model": "${params.base}"}) == []
+
+
+def test_a_sha256_pin_in_capitals_is_the_same_digest(tmp_path):
+    # PowerShell's Get-FileHash (and many UIs) print the digest in capitals: validate said it 'must be 64 hex
+    # digits', and the trainer refused the weights as 'differs from the expected'
+    from kubepipe.components.training.checks import check_train
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    (tmp_path / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    pin = hashlib.sha256(b"weights").hexdigest().upper()
+    assert check_train({"architecture": "pretrained-encoder", "base_model": str(tmp_path),
+                        "base_model_sha256": pin}) == []
+    assert resolve_base_model(str(tmp_path), pin).weights_sha256 == pin.lower()
+    assert resolve_base_model(str(tmp_path), "SHA256:" + pin).weights_sha256 == pin.lower()
+    issues = check_train({"architecture": "pretrained-encoder", "base_model": str(tmp_path),
+                          "base_model_sha256": "g" * 64})
+    assert [(i.path, i.message) for i in issues] == [(("base_model_sha256",),
+                                                      f"`base_model_sha256` must be 64 hex digits, got {'g' * 64!r}")]
