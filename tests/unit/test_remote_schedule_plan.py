@@ -113,3 +113,27 @@ def test_a_start_time_without_an_offset_is_in_the_schedule_s_zone(written, utc):
     d = desired_from_block("demo", "sha256:aa", {"cron": "0 3 * * *", "timezone": "Europe/Berlin",
                                                  "start_time": written, "end_time": written}, translate=vertex_cron)
     assert d.start_time == d.end_time == utc
+
+
+def test_a_local_schedule_keeps_its_path_params_absolute_for_a_scheduler_started_elsewhere(tmp_path, capsys,
+                                                                                           monkeypatch):
+    # `params: {train_uri: data/new.csv}` beside ml/train.yaml was stored as `ml/data/new.csv`, relative to where
+    # `kubepipe schedule` ran; a scheduler started in another folder ran the pipeline on no such file
+    from cli_runner import run_cli
+
+    from kubepipe.backends.schedules.store import SchedulerStore
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ml" / "data").mkdir(parents=True)
+    (tmp_path / "ml" / "train.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: t}\nparams:\n"
+        "  train_uri: {type: str, default: data/train.csv}\n  note: {type: str, default: ''}\n"
+        "steps:\n  load: {component: load-data, with: {source: '${params.train_uri}'}}\n"
+        "schedule: {cron: '0 3 * * *', params: {train_uri: data/new.csv, note: data/x}}\n")
+    code, _, err = run_cli(capsys, "schedule", "ml/train.yaml", "--home", tmp_path / "h")
+    assert code == 0, err
+    [row] = SchedulerStore(tmp_path / "h").schedules()
+    assert row.params == {"train_uri": str(tmp_path / "ml" / "data" / "new.csv"), "note": "data/x"}
+    code, _, err = run_cli(capsys, "schedule", "ml/train.yaml", "--home", tmp_path / "h", "-p", "train_uri=gs://b/x")
+    assert code == 0, err
+    assert SchedulerStore(tmp_path / "h").schedules()[0].params["train_uri"] == "gs://b/x"  # a URI stays as it is

@@ -97,7 +97,7 @@ def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
     from kubepipe.backends.schedules.local import LocalSchedules, local_desired
 
     backend = LocalSchedules(pipeline, home=home, scheduled_time_param=SCHEDULED_TIME_PARAM in pkg.root_parameters())
-    return backend, lambda: local_desired(pkg, params=params)
+    return backend, lambda: local_desired(pkg, params=params, path=pipeline)
 
 
 def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `schedule:` block."),

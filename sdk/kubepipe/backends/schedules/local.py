@@ -6,9 +6,12 @@ pipeline path at each run). A cron / zone change resets the next fire time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from kubepipe.plan.paths import pipeline_path_params
 from kubepipe.spec.cron import check_timezone, normalize_cron
+from kubepipe.spec.paths import resolve_path
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.schedules.plan import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
@@ -16,10 +19,18 @@ from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
 __all__ = ["LocalSchedules", "local_desired", "local_cron"]
 
 
-def local_desired(package: PipelinePackage, *, params: dict | None = None) -> DesiredSchedule:
+def local_desired(package: PipelinePackage, *, params: dict | None = None,
+                  path: str | Path | None = None) -> DesiredSchedule:
+    """`path`: the pipeline file. The values of its path params (schedule params, as the plan wrote them, and
+    `--param`s: both relative to this working directory) are kept absolute: `kubepipe scheduler` starts each run
+    in its own working directory, maybe another one."""
     block = dict(package.schedule or {})
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
     block["params"] = package.coerce_params(merged)
+    if path is not None:
+        names = pipeline_path_params(path)
+        block["params"] = {k: resolve_path(v, os.getcwd()) if k in names and isinstance(v, str) else v
+                           for k, v in block["params"].items()}
     return desired_from_block(package.name, package.content_hash, block, translate=local_cron)
 
 
