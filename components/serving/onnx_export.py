@@ -17,7 +17,7 @@ dynamic int8 at 32 rows: 41-47 ms -> 31 ms per forward (benchmarks/README.md).
 `prepared_onnx` caches exports by the weights' sha256 in KUBEPIPE_ONNX_CACHE (default
 ~/.cache/kubepipe/onnx), so a restart reuses them; the model artifact itself is never written
 (it may be a pipeline's input artifact or a read-only volume). An unwritable cache falls back
-to a temporary folder.
+to a temporary folder for a server, and is an error for `--prepare` (whose product is the cache).
 """
 
 from __future__ import annotations
@@ -211,7 +211,10 @@ def weights_digest(loaded) -> str:
     return h.hexdigest()
 
 
-def _cache_dir(digest: str) -> Path:
+def _cache_dir(digest: str, required: bool = False) -> Path:
+    """The cache folder of one export; where the cache cannot be written (a read-only home in a container), a
+    temporary folder for this process only, unless the cache is `required` (`--prepare`, whose one product is
+    the cache: it had 'prepared' a temporary folder that no server reads, and exited 0)."""
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kubepipe" / "onnx")
     target = root / f"{digest[:24]}-v{_EXPORT_VERSION}"
     try:
@@ -219,7 +222,11 @@ def _cache_dir(digest: str) -> Path:
         with tempfile.NamedTemporaryFile(dir=target, prefix=".w"):
             pass
         return target
-    except OSError:  # read-only home in a container: export for this process only
+    except OSError as exc:
+        if required:
+            raise ModelError(f"the ONNX cache {root} ({CACHE_ENV}) cannot be written: {exc.strerror or exc} "
+                             f"({exc.filename or target}); servers read the export from there: set {CACHE_ENV} "
+                             "to a folder this user can write") from None
         return Path(tempfile.mkdtemp(prefix="kubepipe-onnx-"))
 
 
@@ -234,7 +241,7 @@ def _write_atomic(make, dest: Path) -> None:
         failpoint("onnx.exported")  # chaos tests: a kill with the whole export in its temp file
 
 
-def prepared_onnx(loaded, precision: str = "fp32") -> Path:
+def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = False) -> Path:
     """The ONNX file of `loaded` at `precision`, exported (and quantised) unless a current export exists.
 
     Current = same weights sha256, export version and torch version. The caller checks parity again
@@ -251,7 +258,7 @@ def prepared_onnx(loaded, precision: str = "fp32") -> Path:
         raise ModelError(f"ONNX precision {precision!r} is not one of {list(PRECISIONS)}")
     digest = weights_digest(loaded)
     spec = json.dumps(loaded.spec, sort_keys=True, default=str)
-    folder = _cache_dir(hashlib.sha256(f"{digest}\n{spec}".encode()).hexdigest())
+    folder = _cache_dir(hashlib.sha256(f"{digest}\n{spec}".encode()).hexdigest(), cache_required)
     want = {"weights_sha256": digest, "export_version": _EXPORT_VERSION,
             "torch": torch.__version__, "opset": OPSET}
     record_file = folder / _RECORD

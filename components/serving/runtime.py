@@ -22,10 +22,11 @@ __all__ = ["RUNTIMES", "PRECISIONS", "resolve_precision", "checked_onnx_session"
            "build_runner"]
 
 
-def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1):
+def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1, *, cache_required: bool = False):
     """(session, file, parity report) of `loaded`'s ONNX export at `precision`; ParityFailed when it is off.
 
-    The one gate before any runtime (kubepipe serve, Triton) serves an export.
+    The one gate before any runtime (kubepipe serve, Triton) serves an export. `cache_required`: a ModelError
+    where the export cache cannot be written (`--prepare`), not a temporary folder.
     """
     try:
         import onnxruntime  # noqa: F401
@@ -34,7 +35,7 @@ def checked_onnx_session(loaded, precision: str = "fp32", threads: int = 1):
     from kubepipe.components.serving.onnx_export import ort_session, prepared_onnx
     from kubepipe.components.serving.parity import ParityFailed, check_parity
 
-    path = prepared_onnx(loaded, precision)
+    path = prepared_onnx(loaded, precision, cache_required=cache_required)
     session = ort_session(path, threads)  # same thread budget as torch gets
     report = check_parity(loaded, session, precision)
     if not report.passed:

@@ -307,7 +307,7 @@ def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int
 
     loaded = load_served_model(model_dir, "cpu")
     precision = resolve_precision("onnx", precision, "cpu")
-    _session, path, report = checked_onnx_session(loaded, precision, threads)
+    _session, path, report = checked_onnx_session(loaded, precision, threads, cache_required=True)
     print(f"prepared {path}: {report.summary()}")
     return 0
 

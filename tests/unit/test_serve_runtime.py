@@ -209,6 +209,34 @@ def test_an_export_in_the_cache_is_readable_by_a_server_of_another_uid(tmp_path)
     assert [f.name for f in tmp_path.iterdir()] == ["model.fp32.onnx"]
 
 
+def test_prepare_refuses_a_cache_it_cannot_write_and_a_server_falls_back(tmp_path, monkeypatch):
+    # before: `--prepare` with KUBEPIPE_ONNX_CACHE unwritable exported into a temporary folder no server reads,
+    # printed 'prepared /tmp/kubepipe-onnx-.../model.fp32.onnx' and exited 0
+    from kubepipe.components.serving import runtime, server
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(blocked))
+    with pytest.raises(ModelError) as err:
+        onnx_export._cache_dir("ab" * 32, required=True)
+    assert str(err.value).startswith(f"the ONNX cache {blocked} (KUBEPIPE_ONNX_CACHE) cannot be written: ")
+    assert str(err.value).endswith("set KUBEPIPE_ONNX_CACHE to a folder this user can write")
+    fallback = onnx_export._cache_dir("ab" * 32)  # a server still serves, from a folder of its own
+    assert fallback.is_dir() and fallback.name.startswith("kubepipe-onnx-")
+    fallback.rmdir()
+    seen = {}
+
+    def checked(*args, **kw):
+        seen.update(kw)
+        raise ModelError("stop")
+
+    monkeypatch.setattr("kubepipe.components.serving.artifact_loader.load_served_model", lambda path, device: None)
+    monkeypatch.setattr(runtime, "checked_onnx_session", checked)
+    with pytest.raises(ModelError):
+        server.prepare(str(tmp_path), precision="fp32")
+    assert seen == {"cache_required": True}  # --prepare asks for the cache itself
+
+
 def test_a_batch_over_the_limit_counts_as_too_large_not_as_a_bad_request(text_model):
     # the 413 for a batch over --max-batch-size was counted as outcome="bad_request" (only a body over
     # --max-body-mb was too_large): an alert on client errors fired for clients that need a higher limit
