@@ -62,8 +62,8 @@ def test_killing_only_the_cli_stops_its_task_and_the_run_reads_crashed(in_tmp, c
     cli = _start(in_tmp)
     try:
         data = _wait_step_running(in_tmp, "nap")
-        tasks = _tasks_of(data["run_id"])
-        assert tasks, "the running task carries the run's marker"
+        # the step reads RUNNING when kfp.local logs it, a moment before it starts the task's process
+        assert _wait(lambda: _tasks_of(data["run_id"])), "the running task carries the run's marker"
         os.kill(cli.pid, signal.SIGKILL)  # the CLI alone: its task is not in the kill
         cli.wait(10)
         assert _wait(lambda: not _tasks_of(data["run_id"])), "the orphaned task was not stopped"
