@@ -177,3 +177,14 @@ def test_a_model_folder_given_as_the_registry_says_to_give_its_parent(reg, capsy
     assert "this folder is one model's (it holds versions/): give its parent as --registry" in err
     code, _, err = _run(capsys, "models", "list", "-r", ".kubepipe/empty")
     assert code == 0 and "no models in" in err and "parent" not in err
+
+
+def test_a_registry_folder_that_does_not_exist_is_named_as_such(reg, capsys, tmp_path):
+    # `models list -r ./regsitry` (a typo) said 'no models in .../regsitry', as if it were an empty registry
+    code, out, err = _run(capsys, "models", "list", "-r", "regsitry")
+    assert code == 0 and out == ""
+    assert " ".join(err.split()) == (f"no models in {tmp_path}/regsitry: it does not exist (a typo in --registry / "
+                                     "KUBEPIPE_REGISTRY?)")
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, "models", "list", "-r", "empty")
+    assert " ".join(err.split()) == f"no models in {tmp_path}/empty"
