@@ -22,12 +22,14 @@ to a temporary folder for a server, and is an error for `--prepare` (whose produ
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -227,7 +229,9 @@ def _cache_dir(digest: str, required: bool = False) -> Path:
             raise ModelError(f"the ONNX cache {root} ({CACHE_ENV}) cannot be written: {exc.strerror or exc} "
                              f"({exc.filename or target}); servers read the export from there: set {CACHE_ENV} "
                              "to a folder this user can write") from None
-        return Path(tempfile.mkdtemp(prefix="kubepipe-onnx-"))
+        own = tempfile.mkdtemp(prefix="kubepipe-onnx-")
+        atexit.register(shutil.rmtree, own, ignore_errors=True)  # it was left, the model's size, at every start
+        return Path(own)
 
 
 def _write_atomic(make, dest: Path) -> None:

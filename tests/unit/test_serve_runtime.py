@@ -212,6 +212,10 @@ def test_an_export_in_the_cache_is_readable_by_a_server_of_another_uid(tmp_path)
 def test_prepare_refuses_a_cache_it_cannot_write_and_a_server_falls_back(tmp_path, monkeypatch):
     # before: `--prepare` with KUBEPIPE_ONNX_CACHE unwritable exported into a temporary folder no server reads,
     # printed 'prepared /tmp/kubepipe-onnx-.../model.fp32.onnx' and exited 0
+    import os
+    import subprocess
+    from pathlib import Path
+
     from kubepipe.components.serving import runtime, server
 
     blocked = tmp_path / "a-file"
@@ -221,9 +225,12 @@ def test_prepare_refuses_a_cache_it_cannot_write_and_a_server_falls_back(tmp_pat
         onnx_export._cache_dir("ab" * 32, required=True)
     assert str(err.value).startswith(f"the ONNX cache {blocked} (KUBEPIPE_ONNX_CACHE) cannot be written: ")
     assert str(err.value).endswith("set KUBEPIPE_ONNX_CACHE to a folder this user can write")
-    fallback = onnx_export._cache_dir("ab" * 32)  # a server still serves, from a folder of its own
-    assert fallback.is_dir() and fallback.name.startswith("kubepipe-onnx-")
-    fallback.rmdir()
+    # a server still serves, from a folder of its own, removed when it exits (before: left at every start)
+    probe = "from kubepipe.components.serving import onnx_export as o; d = o._cache_dir('ab' * 32); print(d, d.is_dir())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, onnx_export.CACHE_ENV: str(blocked)})
+    folder, existed = out.stdout.split()
+    assert existed == "True" and Path(folder).name.startswith("kubepipe-onnx-") and not Path(folder).exists()
     seen = {}
 
     def checked(*args, **kw):
