@@ -226,7 +226,8 @@ def test_prepare_refuses_a_cache_it_cannot_write_and_a_server_falls_back(tmp_pat
     assert str(err.value).startswith(f"the ONNX cache {blocked} (KUBEPIPE_ONNX_CACHE) cannot be written: ")
     assert str(err.value).endswith("set KUBEPIPE_ONNX_CACHE to a folder this user can write")
     # a server still serves, from a folder of its own, removed when it exits (before: left at every start)
-    probe = "from kubepipe.components.serving import onnx_export as o; d = o._cache_dir('ab' * 32); print(d, d.is_dir())"
+    probe = ("from kubepipe.components.serving import onnx_export as o; d = o._cache_dir('ab' * 32); "
+             "print(d, d.is_dir())")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                          env={**os.environ, onnx_export.CACHE_ENV: str(blocked)})
     folder, existed = out.stdout.split()
