@@ -59,3 +59,5 @@ def test_a_resumed_run_reuses_the_steps_that_succeeded_and_runs_the_rest(in_tmp,
     assert changed.ok and _calls(in_tmp)[4:] == ["make", "double", "finish"], _calls(in_tmp)
     assert changed.step("finish").outputs == {"Output": "0,2,4,6,8"}
     assert not any(s.reused_from for s in changed.steps)
+    assert (f"ran again, though run {crashed.run_id} had made them: `make` (its inputs or code changed), `double` "
+            "(its inputs or code changed)") in changed.notes

@@ -29,7 +29,7 @@ def _old_run(tmp_path: Path) -> tuple[dict, Path]:
 def test_a_task_folder_as_it_was_is_reused_and_copied_with_its_uris_renamed(tmp_path):
     prior, task = _old_run(tmp_path)
     assert reuse_task._prior_task(prior, "make", "abc") == task
-    assert reuse_task._prior_task(prior, "make", "other inputs") is None
+    assert reuse_task._prior_task(prior, "make", "other inputs") == "its inputs or code changed"
     new = tmp_path / "new" / "artifacts" / "p-2026-01-02" / "make"
     reuse_task._copy(task, new)
     assert (new / "out").read_text() == "0,1,2" and (new / "model" / "weights.bin").read_bytes() == b"\x00\x01"
@@ -52,7 +52,9 @@ def test_a_task_folder_changed_since_or_never_finished_is_not_reused(tmp_path, d
     else:
         record = Path(prior["run_dir"]) / "reuse" / "make.json"
         record.write_text(json.dumps({**json.loads(record.read_text()), "state": "reusing"}))
-    assert reuse_task._prior_task(prior, "make", "abc") is None
+    assert reuse_task._prior_task(prior, "make", "abc") == (
+        "run old kept no finished record of it" if damage.startswith("record") else
+        "its files in run old changed or are gone")
 
 
 def test_the_run_id_is_no_input_but_a_local_file_a_param_names_is(tmp_path, monkeypatch):

@@ -35,11 +35,20 @@ def _steps(compiled: Compiled) -> list:
 
 
 def reusable(step: Any) -> bool:
+    return _never(step) is None
+
+
+def _never(step: Any) -> str | None:
+    """Why a step is never reused, or None."""
     from kubepipe.components.builtins import BUILTINS
 
-    if step.cache is False or step.info.component.component_spec.implementation.graph is not None:
-        return False
-    return step.info.origin != "builtin" or BUILTINS[step.info.ref].reusable
+    if step.cache is False:
+        return "never reused: `cache: false`"
+    if step.info.component.component_spec.implementation.graph is not None:
+        return "never reused: a nested pipeline"
+    if step.info.origin == "builtin" and not BUILTINS[step.info.ref].reusable:
+        return "never reused: it reads or changes what lies outside its inputs"
+    return None
 
 
 def _repository_files(step: Any, files: dict, base: Path) -> list[Path]:
@@ -102,23 +111,30 @@ def reuse_env(compiled: Compiled, run: RunResult, paths: dict[str, list[str]], p
     return {REUSE_ENV: json.dumps(ctx)}
 
 
+def _records(run: RunResult, rec: StepRecord) -> list[dict]:
+    found = []
+    for path in sorted((Path(run.run_dir) / RECORDS).glob(f"**/{task_name(rec.name)}.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        found.append(data if isinstance(data, dict) else {})
+    return found
+
+
 def step_reused(run: RunResult, rec: StepRecord) -> None:
     """Once a step's tasks ended: where they all reused a run's outputs, its `reused_from` and note say which."""
     if rec.state != "SUCCEEDED" or rec.reused_from:
         return
-    froms = []
-    for path in sorted((Path(run.run_dir) / RECORDS).glob(f"**/{task_name(rec.name)}.json")):
-        try:
-            froms.append(json.loads(path.read_text(encoding="utf-8")).get("reused_from"))
-        except (OSError, ValueError, AttributeError):
-            froms.append(None)
-    if froms and all(froms) and len(set(froms)) == 1:
+    froms = [r.get("reused_from") for r in _records(run, rec)]
+    if froms and all(isinstance(f, str) for f in froms) and len(set(froms)) == 1:
         rec.reused_from = froms[0]
         rec.note = f"reused from {froms[0]}" + (f"; {rec.note}" if rec.note else "")
 
 
-def mark_reused(run: RunResult) -> None:
-    """At the run's end: each reused step says so (its note first), and the run's notes list them."""
+def mark_reused(run: RunResult, compiled: Compiled, prior: Prior | None) -> None:
+    """At the run's end: each reused step says so (its note first); the run's notes list them, and the steps that
+    succeeded in the resumed run and ran again, each with why."""
     reused: dict[str, list[str]] = {}
     for rec in run.steps:
         step_reused(run, rec)
@@ -130,3 +146,15 @@ def mark_reused(run: RunResult) -> None:
     for rid, names in reused.items():
         run.notes.append(f"reused from run {rid}, their component and inputs unchanged: "
                          + ", ".join(f"`{n}`" for n in names))
+    if prior is None:
+        return
+    steps = {s.name: s for s in _steps(compiled)}
+    again = []
+    for rec in run.steps:
+        if rec.reused_from or rec.name not in prior.succeeded or rec.name not in steps or rec.state == "SKIPPED":
+            continue
+        why = _never(steps[rec.name]) or next((r["not_reused"] for r in _records(run, rec)
+                                              if isinstance(r.get("not_reused"), str)), None)
+        again.append(f"`{rec.name}`" + (f" ({why})" if why else ""))
+    if again:
+        run.notes.append(f"ran again, though run {prior.run_id} had made them: {', '.join(again)}")

@@ -87,17 +87,19 @@ def _record(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _prior_task(prior: dict, key: str, inputs: str) -> Path | None:
-    """The old run's folder of this task where it succeeded on these inputs and its files are as it
-    left them; None where the task must run."""
+def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
+    """The old run's folder of this task where it succeeded on these inputs and its files are as it left them;
+    else why the task must run."""
     old_root, old_dir = Path(prior["root"]), Path(prior["run_dir"])
     found = sorted(p for p in old_root.glob(f"*/{key}") if p.is_dir())
     record = _record(old_dir / RECORDS / f"{key}.json")
-    if len(found) != 1 or record.get("state") != "succeeded" or record.get("inputs") != inputs:
-        return None
+    if len(found) != 1 or record.get("state") != "succeeded":
+        return f"run {prior['run_id']} kept no finished record of it"
+    if record.get("inputs") != inputs:
+        return "its inputs or code changed"
     outputs = record.get("outputs")
     if not isinstance(outputs, dict) or _outputs_digest(found[0]) != outputs:  # deleted or changed since
-        return None
+        return f"its files in run {prior['run_id']} changed or are gone"
     return found[0]
 
 
@@ -154,33 +156,37 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return _run(command)
     prior = ctx.get("from") or {}
-    if key.split("/")[-1] in (prior.get("tasks") or []) and _reuse(prior, key, inputs, task_dir, record):
+    why = _reuse(prior, key, inputs, task_dir, record) if key.split("/")[-1] in (prior.get("tasks") or []) else None
+    if why == "":
         return 0
-    recorded = _write(record, {"state": "running", "inputs": inputs})
+    mine = {"inputs": inputs, **({"not_reused": why} if why else {})}  # why a resumed run ran it: its notes say
+    recorded = _write(record, {"state": "running", **mine})
     code = _run(command)
     if code == 0 and recorded:
-        _write(record, {"state": "succeeded", "inputs": inputs, "outputs": _outputs_digest(task_dir)})
+        _write(record, {"state": "succeeded", **mine, "outputs": _outputs_digest(task_dir)})
     return code
 
 
-def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> bool:
-    """Whether this task's outputs are now the prior run's, copied; False (and nothing copied) where it must run."""
+def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> str:
+    """"" where this task's outputs are now the prior run's, copied; else why it must run (nothing copied)."""
     try:
         found = _prior_task(prior, key, inputs)
-        if found is None or not _write(record, {"state": "reusing", "inputs": inputs, "from": prior["run_id"]}):
-            return False
+        if isinstance(found, str):
+            return found
+        if not _write(record, {"state": "reusing", "inputs": inputs, "from": prior["run_id"]}):
+            return "its record could not be written"
         _copy(found, task_dir)
     except OSError as exc:  # a full disk: the step runs instead, on an empty folder
         print(f"kubepipe: could not reuse what run {prior['run_id']} made for this step ({exc}); running it",
               file=sys.stderr, flush=True)
         for entry in task_dir.iterdir() if task_dir.is_dir() else []:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
-        return False
+        return f"its files could not be copied ({exc.strerror or exc})"
     _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"],
                     "outputs": _outputs_digest(task_dir)})
     print(f"kubepipe: reused what run {prior['run_id']} made for this step (same component and inputs); "
           "it did not run again", flush=True)
-    return True
+    return ""
 
 
 def _write(record: Path, data: dict) -> bool:

@@ -306,6 +306,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
             metric_outputs)
     fill_graph_outputs(run, run_dir / "artifacts", graph_output_sources(plan.steps))  # kfp.local records none
+    mark_reused(run, compiled, prior)
     save_record(run)
     if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
@@ -348,5 +349,4 @@ def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: 
     from kubepipe.backends.runs.notes import step_notes
 
     step_notes(run, conditions or {})
-    mark_reused(run)
     save_record(run)
