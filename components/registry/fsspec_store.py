@@ -180,11 +180,21 @@ class FsspecStore:
                         "concurrent writers. Upgrade the backend (gcsfs>=2024.12, s3fs>=2025.7.0) or use a local path"
                     ) from None
         except FileExistsError:
-            return False
+            # S3 / GCS clients retry a request whose answer was lost after the server applied it, and the retry's
+            # precondition fails: the bytes there are then ours (a rollback was re-applied on its own state).
+            return self._holds(rel, data)
         except FileNotFoundError:
             self._check_bucket()
             raise
         return True
+
+    def _holds(self, rel: str, data: bytes) -> bool:
+        """Whether `rel` holds exactly `data` (claims carry a unique token, so another writer's never does)."""
+        try:
+            with _reaching(self.where, self.uri(rel), "read it"):
+                return self.fs.cat_file(self._p(rel)) == data
+        except FileNotFoundError:
+            return False
 
     def put_tree(self, local_dir: str, rel: str) -> None:
         for src, dst in tree_files(local_dir):

@@ -720,3 +720,34 @@ def test_gc_removes_old_temp_files_a_killed_live_record_left(tmp_path):
     got = reg.gc("clf", older_than_s=3600)
     assert [(r["version"], r["what"], r["path"]) for r in got] == [(1, "temp file", str(stale))]
     assert not stale.exists() and (tmp_path / "reg/clf/versions/1/live/abc.json").exists()
+
+
+def test_a_create_whose_answer_was_lost_and_retried_is_still_ours(tmp_path, monkeypatch):
+    """S3 and GCS clients retry a request whose answer was lost (a timeout, a 503) after the server applied it; the
+    retry's precondition then fails (412, FileExistsError) and the create read as lost: a rollback was re-applied on
+    the state it had itself written until no champion was left, a registration took the next number."""
+    import contextlib
+
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    for tag in "abc":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+        reg.promote("clf", reg.versions("clf")[-1].version, reason=tag)
+    fs = reg.store.fs
+    real_open = fs.open
+
+    @contextlib.contextmanager
+    def applied_then_412(path, mode="rb", **kwargs):
+        if mode != "xb":
+            with real_open(path, mode, **kwargs) as fh:
+                yield fh
+            return
+        with real_open(path, mode, **kwargs) as fh:
+            yield fh
+        raise FileExistsError(path)  # the retried request's answer
+
+    monkeypatch.setattr(fs, "open", applied_then_412)
+    assert reg.rollback("clf", reason="bad canary").version == 2
+    assert reg.register(_model(tmp_path, "d"), name="clf", metrics={}).version == 4
+    monkeypatch.undo()
+    assert [e["action"] for e in reg.history("clf")] == ["promote", "promote", "promote", "rollback"]
+    assert [(v.version, v.status) for v in reg.versions("clf")] == [(1, "ok"), (2, "ok"), (3, "ok"), (4, "ok")]
