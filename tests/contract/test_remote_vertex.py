@@ -178,6 +178,10 @@ def test_a_change_of_the_pipelines_labels_replaces_the_schedule(vx):
     assert apply(vx, block, labels={"team": "payments"}) == (["unchanged"], [])
     kinds, _ = apply(vx, block, labels={"team": "risk"})
     assert kinds == ["replace"]
+    pkg = dataclasses.replace(package(block), profile=vx.profile, labels={"team": "ops"})
+    backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+    [act] = plan_schedule(vertex_desired(pkg), backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
+    assert act.changes == ("labels: team=risk -> team=ops",)  # was Python's {'team': 'risk'}
     [sched] = vx.schedules.values()
     assert sched["createPipelineJobRequest"]["pipelineJob"]["labels"]["team"] == "risk"
     assert apply(vx, block, labels={"team": "risk"}) == (["unchanged"], [])

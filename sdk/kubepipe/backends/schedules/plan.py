@@ -199,6 +199,8 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, dict):  # labels: `team=payments, env=prod`, as `runs show` prints them
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
     return "-" if value is None else str(value)
 
 
