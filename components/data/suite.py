@@ -36,16 +36,21 @@ def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[Exp
                                   "write `- expect_column_values_to_not_be_null: {column: description}`")]
     for i, item in enumerate(items):
         where = prefix + (i,)
-        if isinstance(item, dict) and "type" in item and ("kwargs" in item or len(item) > 1):
-            name, kwargs = item.get("type"), item.get("kwargs") or {}
-            severity = item.get("severity", (item.get("meta") or {}).get("severity", "fail"))
-            if "severity" not in kwargs:
-                kwargs = {**kwargs, "severity": severity}
+        if isinstance(item, dict) and "type" in item and ("kwargs" in item or len(item) > 1):  # GX's own form
+            name, kwargs, meta = item.get("type"), item.get("kwargs") or {}, item.get("meta") or {}
+            if not isinstance(meta, dict):
+                issues.append(CheckIssue(where + ("meta",), f"meta must be a mapping, got {type(meta).__name__}",
+                                         "write e.g. `meta: {notes: ...}`"))
+                continue
+            kw_path = where + ("kwargs",)
+            if isinstance(kwargs, dict) and "severity" not in kwargs:
+                kwargs = {**kwargs, "severity": item.get("severity", meta.get("severity", "fail"))}
         elif isinstance(item, dict) and len(item) == 1:
             name, kwargs = next(iter(item.items()))
             kwargs = {} if kwargs is None else kwargs
+            kw_path = where + (name,)
         elif isinstance(item, str):
-            name, kwargs = item, {}
+            name, kwargs, kw_path = item, {}, where
         elif isinstance(item, dict) and "expectation_type" in item:  # a GX 0.x suite: the common migration case
             issues.append(CheckIssue(where, f"`expectation_type: {item['expectation_type']}` is GX 0.x's spelling; "
                                             "validate-data runs GX 1.x, which names the expectation `type`",
@@ -59,7 +64,7 @@ def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[Exp
             issues.append(CheckIssue(where, f"expectation name must be a string, got {name!r}"))
             continue
         if not isinstance(kwargs, dict):
-            issues.append(CheckIssue(where + (name,), f"kwargs must be a mapping, got {type(kwargs).__name__}",
+            issues.append(CheckIssue(kw_path, f"kwargs must be a mapping, got {type(kwargs).__name__}",
                                      "write e.g. `{column: description, mostly: 0.99}`"))
             continue
         kwargs = dict(kwargs)

@@ -66,6 +66,18 @@ def test_suite_file_problems_are_reported_at_compile_time(tmp_path):
     assert "not valid JSON" in issue.message
 
 
+def test_a_gx_form_item_with_kwargs_or_meta_not_a_mapping_is_located():
+    # validate said 'checking `validate-data` failed: AttributeError: 'str' object has no attribute 'get'' for
+    # `meta: "see ticket 12"`, and TypeError ''list' object is not a mapping' for `kwargs: [description]`
+    items = [{"type": "expect_column_to_exist", "kwargs": ["description"]},
+             {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "meta": "see ticket 12"},
+             {"type": "expect_column_to_exist", "kwargs": "a", "meta": {"severity": "warning"}}]
+    assert [(i.path, i.message) for i in check_validate({"expectations": items})] == [
+        (("expectations", 0, "kwargs"), "kwargs must be a mapping, got list"),
+        (("expectations", 1, "meta"), "meta must be a mapping, got str"),
+        (("expectations", 2, "kwargs"), "kwargs must be a mapping, got str")]
+
+
 def test_check_drift():
     assert check_drift({"thresholds": {"psi": 0.25, "columns": {"amount": {"ks_statistic": 0.2}}}}) == []
     issues = _by_path(check_drift({"thresholds": {"pis": 0.2, "ks_pvalue": -1, "columns": {"a": {"psi": "x"}, "b": 3}}}))
