@@ -466,3 +466,28 @@ def test_distillation_settings_without_a_teacher_are_named(tmp_path, monkeypatch
     (warned,) = [w for w in kubepipe.validate(path).warnings if w.path.startswith("steps.train.")]
     assert (warned.path, warned.severity) == ("steps.train.with.distill_alpha", "warning")
     assert warned.message.startswith("`distill_alpha: 0` gives the teacher's soft labels no weight: `train` trains")
+
+
+def test_trigger_retrain_params_are_checked_against_the_training_pipeline_s_params(tmp_path):
+    # `params: {epoch: 3}` validated, and the retrain failed in `kubepipe scheduler` when drift first fired
+    import kubepipe
+
+    (tmp_path / "train.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\n"
+        "params: {epochs: {type: int, default: 1}, note: {type: str, default: ''}}\n"
+        "steps:\n  load: {component: load-data, with: {source: d.csv}}\n")
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: monitor}\nsteps:\n  retrain:\n"
+        "    component: trigger-retrain\n    inputs: {drift_detected: true}\n"
+        "    with: {pipeline: train.yaml, params: {epoch: 3, note: 7}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "monitor.yaml")
+    [issue] = exc.value.issues  # `note: 7` reaches its run as --param note=7: text
+    assert (issue.path, issue.message, issue.hint) == (
+        "steps.retrain.with.params.epoch", "train.yaml has no param `epoch`", "did you mean `epochs`?")
+    (tmp_path / "monitor.yaml").write_text((tmp_path / "monitor.yaml").read_text().replace("epoch: 3", "epochs: 2.5"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "monitor.yaml")
+    [issue] = exc.value.issues
+    assert issue.path == "steps.retrain.with.params.epochs"
+    assert issue.message.startswith("param `epochs` of train.yaml: expected int")

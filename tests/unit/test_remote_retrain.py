@@ -414,6 +414,7 @@ metadata: {name: train, owner: me}
 params:
   train_uri: {type: str, default: data/train.csv}
   epochs: {type: int, default: 1}
+  note: {type: str, default: ""}
 steps:
   load: {component: load-data, with: {source: "${params.train_uri}"}}
 """

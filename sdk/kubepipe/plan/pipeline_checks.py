@@ -7,10 +7,11 @@ Each problem is located at the reference in the YAML (file:line:col) with a did-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
-from kubepipe.errors import Issue
+from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
@@ -169,9 +170,12 @@ class _Checks:
                 continue
             where = ("steps", n, "with", "pipeline")
             if self.target == "local" and is_local_path(value) and self.base_dir is not None:
-                if not Path(resolve_path(value, self.base_dir).removeprefix("file://")).is_file():
+                file = Path(resolve_path(value, self.base_dir).removeprefix("file://"))
+                if not file.is_file():
                     self.errors.append(self.issue(where, f"no pipeline file {value}",
                                                   hint="a path relative to this pipeline file"))
+                else:
+                    self.retrain_params(n, file)
             elif self.target == "vertex" and not value.startswith(("gs://", "https://")):
                 param = self.param_of(n, "pipeline")
                 message = (f"on vertex, `pipeline` is a compiled template (gs://.../x.yaml or an Artifact Registry "
@@ -183,6 +187,30 @@ class _Checks:
                     self.warnings.append(self.issue(where, message + f" (the default of param `{param}`)",
                                                     hint=f"pass --param {param}=gs://.../x.yaml when you submit",
                                                     severity="warning"))
+
+    def retrain_params(self, step: str, file: Path) -> None:
+        """trigger-retrain's `params` are the training pipeline's: a name it lacks, or a value its type refuses, is
+        found now, not when drift first fires and the retrain fails in `kubepipe scheduler`."""
+        from kubepipe.spec.loader import load_pipeline
+        from kubepipe.spec.params import ParamError, coerce_param
+
+        params = self.with_(step, "params", None)
+        if not isinstance(params, dict) or not params:
+            return
+        try:
+            declared = load_pipeline(file).spec.params
+        except (UserError, OSError):
+            return  # its own run says what is wrong with it
+        for name, value in params.items():
+            where = ("steps", step, "with", "params", name)
+            if name not in declared:
+                self.errors.append(self.issue(where, f"{file.name} has no param `{name}`", hint=did_you_mean(
+                    str(name), declared) or f"its params: {', '.join(sorted(declared)) or 'none'}"))
+            elif not (isinstance(value, str) and "${" in value):
+                try:  # as its run reads it: `kubepipe scheduler` passes each value as --param name=value
+                    coerce_param(name, value if isinstance(value, str) else json.dumps(value), declared[name].type)
+                except ParamError as exc:
+                    self.errors.append(self.issue(where, f"param `{name}` of {file.name}: {exc.reason}", value=value))
 
     # -- labels ------------------------------------------------------------------------------
     def label_columns_match(self) -> None:
