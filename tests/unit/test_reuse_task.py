@@ -119,3 +119,30 @@ def test_a_change_in_a_module_a_step_imports_or_is_given_is_a_changed_component(
     after_class = digests()
     assert after_class["exec-build"] != before["exec-build"]
     assert after_class["exec-scaled"] == after_helper["exec-scaled"]
+
+
+def test_a_linked_runs_folder_is_recorded_and_copied_through_the_link(tmp_path, monkeypatch):
+    """`--home` through a symlink: kfp.local named the task folders as given, the runner the linked-to path, so no
+    task was recorded (a resume reused nothing), and a reused step's URIs kept naming the old run's files."""
+    import sys
+
+    real = tmp_path / "real"
+    (real / "artifacts" / "p-2026-01-02" / "make").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    task = tmp_path / "link" / "artifacts" / "p-2026-01-02" / "make"
+    ctx = {"run_id": "new", "run_dir": str(real), "root": str(real / "artifacts")}
+    monkeypatch.setenv(reuse_task.REUSE_ENV, json.dumps(ctx))
+    executor_input = {"outputs": {"outputFile": str(task / "executor_output.json")}}
+    assert reuse_task.main(["c", json.dumps(executor_input), "--", sys.executable, "-c", "pass"]) == 0
+    assert json.loads((real / "reuse" / "make.json").read_text())["state"] == "succeeded"
+
+    prior, old = _old_run(tmp_path)
+    linked_old = tmp_path / "old-link"
+    linked_old.symlink_to(old)  # the old record's URIs name the folder through a link
+    out = json.loads((old / "executor_output.json").read_text())
+    out["artifacts"]["out"]["artifacts"][0]["uri"] = str(linked_old / "out")
+    (old / "executor_output.json").write_text(json.dumps(out))
+    new = tmp_path / "new" / "make"
+    reuse_task._copy(old, new)
+    assert json.loads((new / "executor_output.json").read_text())["artifacts"]["out"]["artifacts"][0]["uri"] == str(
+        new / "out")

@@ -122,8 +122,9 @@ def _copy(old: Path, new: Path) -> None:
         for arts in (out.get("artifacts") or {}).values():
             for a in arts.get("artifacts") or []:
                 uri = a.get("uri")
-                if isinstance(uri, str) and uri.startswith(str(old)):
-                    a["uri"] = str(new) + uri[len(str(old)):]
+                rel = os.path.relpath(os.path.realpath(uri), os.path.realpath(old)) if isinstance(uri, str) else ".."
+                if rel != ".." and not rel.startswith(".." + os.sep):  # a file of the old folder: its copy
+                    a["uri"] = str(new) if rel == "." else str(new / rel)
         atomic_write_text(new / _OUTPUT, json.dumps(out))
 
 
@@ -148,7 +149,8 @@ def main(argv: list[str]) -> int:
         ctx = json.loads(os.environ.get(REUSE_ENV) or "{}")
         executor_input = json.loads(argv[1])
         task_dir = Path(executor_input["outputs"]["outputFile"]).parent
-        key = "/".join(task_dir.relative_to(ctx["root"]).parts[1:])  # below the pipeline's timestamped folder
+        # below the pipeline's timestamped folder; through links (kfp.local names a linked --home as given)
+        key = "/".join(Path(os.path.realpath(task_dir)).relative_to(os.path.realpath(ctx["root"])).parts[1:])
         record = Path(ctx["run_dir"]) / RECORDS / f"{key}.json"
         inputs = _inputs_digest(component, executor_input, ctx)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # not a run the runner wrapped: nothing recorded
