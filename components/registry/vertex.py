@@ -94,6 +94,12 @@ class VertexModelRegistry:
         """Register in the GCS registry, then upload the version to Vertex (alias `v<n>`)."""
         self._check_model_id(name)
         mv = self.registry.register(model_dir, name=name, **kwargs)
+        self._upload(mv)
+        return mv
+
+    def _upload(self, mv: ModelVersion) -> None:
+        """Upload a registered version to Vertex as a version of the model's Vertex model (alias `v<n>`)."""
+        name = mv.name
         with self._aiplatform() as aiplatform:
             parent = self._existing(aiplatform, name)
             aiplatform.Model.upload(
@@ -104,7 +110,6 @@ class VertexModelRegistry:
                 version_description=f"kubepipe {name} v{mv.version}: {mv.metadata.get('decision', '')}"[:1000],
                 labels={"kubepipe-model": gcp_label(name), "kubepipe-version": str(mv.version)}, **self._where,
             )
-        return mv
 
     def _check_model_id(self, name: str) -> None:
         """Two kubepipe models must not mirror onto one Vertex model (`a_b` and `a-b` are both `a-b`): their versions
@@ -136,10 +141,27 @@ class VertexModelRegistry:
                      "kubepipe_version": next((int(a[1:]) for a in v.version_aliases if re.fullmatch(r"v\d+", a)), None)}
                     for v in reg.list_versions()]
 
+    def _listed(self, name: str) -> list[dict]:
+        """`vertex_versions`, [] when Vertex has no model for `name` yet."""
+        from google.api_core import exceptions
+
+        try:
+            return self.vertex_versions(name)
+        except exceptions.NotFound:
+            return []
+
     def sync_aliases(self, name: str) -> dict:
-        """Point Vertex's `champion` / `previous` where the registry's newest state points."""
+        """Point Vertex's `champion` / `previous` where the registry's newest state points. A version they point to
+        that Vertex lacks (its upload failed, or it was registered without the mirror) is uploaded first: the move
+        was a raw NotFound after the kubepipe registry's champion had moved."""
         state = self.registry.aliases(name)
-        current = {a: v["version_id"] for v in self.vertex_versions(name) for a in v["aliases"] if a in ALIASES}
+        listed = self._listed(name)
+        missing = {n for n in state.values() if n is not None} - {v["kubepipe_version"] for v in listed}
+        for n in sorted(missing):
+            self._upload(self.registry.get(name, n))
+        if missing:
+            listed = self.vertex_versions(name)
+        current = {a: v["version_id"] for v in listed for a in v["aliases"] if a in ALIASES}
         with self._aiplatform() as aiplatform:
             reg = aiplatform.models.ModelRegistry(model=self._resource(name), **self._where)
             for alias, n in state.items():

@@ -89,6 +89,17 @@ def test_sync_repairs_drift_and_local_uris_are_refused(vertex, tmp_path):
     assert vertex_model_id("9 Lives!") == "m-9-lives"
 
 
+def test_promoting_a_version_vertex_lacks_uploads_it_first(vertex):
+    """A version registered without the mirror (or whose upload failed) was promoted in the GCS registry, then the
+    Vertex alias move failed with a raw NotFound ('version v2 ... not found'): the two registries disagreed."""
+    fake, reg, model = vertex
+    reg.register(model, name="merchant-categorizer", metrics={})
+    reg.registry.register(model, name="merchant-categorizer", metrics={})  # never uploaded
+    assert reg.promote("merchant-categorizer", 2, reason="x").version == 2
+    view = {v["kubepipe_version"]: v["aliases"] for v in reg.vertex_versions("merchant-categorizer")}
+    assert "champion" in view[2] and "v2" in view[2]
+
+
 # ---- one factory for every promotion: register-model, deploy, `kubepipe models` --------------------------
 
 class FakeVertexWithToken(FakeVertexModels):
