@@ -161,7 +161,9 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                               "source_pipeline": source_pipeline, "source_step": source_step,
                               "source_run_id": source_run_id,
                               "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),
-                              "reason": reason or _why(drift_detected, quality_dropped)}
+                              # the monitor's own words, and what fired: its `reason` may name both
+                              "reason": f"{reason} ({_why(drift_detected, quality_dropped) or 'nothing detected'})"
+                              if reason else _why(drift_detected, quality_dropped)}
     if not drift_detected and not quality_dropped:
         record.update(action="no-drift", run_id=None,
                       reason="no drift detected, and no live-quality drop reported (none is without delayed labels)")

@@ -540,3 +540,13 @@ def test_a_retrain_whose_run_failed_is_said_at_the_next_decisions(tmp_path):
     assert again.triggered is False and again.decision.endswith(f"ends in 24.0 h; {failed}")
     retry = trigger_retrain.python_func(**kw, cooldown_hours=0, ctx_run_id="m3")
     assert retry.triggered is True and retry.decision == f"started: drift detected; {failed}"
+
+
+def test_a_monitor_s_own_reason_still_says_what_fired(tmp_path):
+    # the shipped monitor's `reason: ... drift ... or live quality drop` replaced what was detected: the decision,
+    # the report and `runs show` could not tell a drift from a quality drop
+    rec = trigger_retraining(drift_detected=False, quality_dropped=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                             reason="drift of served traffic or live quality drop", now=NOW)
+    assert rec["reason"] == "drift of served traffic or live quality drop (live quality below its threshold)"
+    [request] = queued(tmp_path)
+    assert request["reason"] == rec["reason"]
