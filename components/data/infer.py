@@ -130,12 +130,21 @@ def _range(name: str, values, sampled: bool = False) -> dict:
     pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
     low = lo - pad if lo < 0 else max(0, lo - pad)  # non-negative data stays non-negative
     return {"expect_column_values_to_be_between": {
-        "column": name, "min_value": _round(low), "max_value": _round(hi + pad), "severity": "warn"}}
+        "column": name, "min_value": _round(low, up_to=lo), "max_value": _round(hi + pad, down_to=hi),
+        "severity": "warn"}}
 
 
-def _round(x: float):
-    x = float(f"{float(x):.4g}")
-    return int(x) if x.is_integer() else x
+def _round(x: float, *, up_to: float | None = None, down_to: float | None = None):
+    """`x` at 4 significant digits, the nearest, unless that passes the data's own end (`up_to` for a lower
+    bound, `down_to` for an upper one: epoch seconds 1.7e9 + a day round to 1.7e9 both ways); then towards it."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+    near = float(f"{float(x):.4g}")
+    if (up_to is not None and near > up_to) or (down_to is not None and near < down_to):
+        exact = Decimal(float(x))
+        digit = Decimal(1).scaleb(exact.adjusted() - 3)  # the 4th significant digit's place
+        near = float(exact.quantize(digit, rounding=ROUND_FLOOR if up_to is not None else ROUND_CEILING))
+    return int(near) if near.is_integer() else near
 
 
 def _py(v):

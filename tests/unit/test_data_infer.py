@@ -55,6 +55,20 @@ def test_the_sample_passes_its_own_type_rules_whatever_its_dtypes(tmp_path):
     assert rules[("expect_column_values_to_be_in_type_list", "flag")]["type_list"] == ["bool", "BooleanDtype"]
 
 
+def test_a_range_narrow_for_its_magnitude_still_holds_the_sample():
+    # a day of epoch seconds (1.7e9 + 0..86400) got min_value = max_value = 1.7e9: both bounds were rounded to 4
+    # significant digits, past the data's own ends, so the sample failed the rules inferred from it
+    df = pd.DataFrame({"ts": [1_700_000_000 + 600 * i for i in range(145)],
+                       "id": [2**60 + i for i in range(145)], "price": [1000.01 + 0.0001 * i for i in range(145)]})
+    items = infer_expectations(df)
+    ranges = {body["column"]: (body["min_value"], body["max_value"]) for i in items
+              for name, body in i.items() if name == "expect_column_values_to_be_between"}
+    for col, (low, high) in ranges.items():
+        assert low <= df[col].min() and high >= df[col].max(), (col, low, high)
+    assert ranges["ts"] == (1_700_000_000, 1_701_000_000)
+    assert [(r.name, r.kwargs) for r in validate_frame(df, resolve_expectations(items)).failed] == []
+
+
 def test_cli_output_is_valid_and_gates_the_bad_batch(tmp_path):
     out = tmp_path / "exp.yaml"
     proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer",
