@@ -550,3 +550,34 @@ def test_a_monitor_s_own_reason_still_says_what_fired(tmp_path):
     assert rec["reason"] == "drift of served traffic or live quality drop (live quality below its threshold)"
     [request] = queued(tmp_path)
     assert request["reason"] == rec["reason"]
+
+
+def test_a_retrain_lost_with_its_scheduler_is_said_at_the_monitor_s_next_decision(tmp_path):
+    # the machine stopped mid-retrain: the restarted scheduler marked the row abandoned, and the monitor went on
+    # saying 'cooldown ... ends in 23.0 h' as if a model were coming
+    import subprocess
+    import sys
+
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+    from kubepipe.backends.schedules.store import SchedulerStore
+
+    home = tmp_path / ".kubepipe"
+    kw = dict(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+              ctx_state_dir=str(home / "state"))
+    first = trigger_retrain.python_func(**kw, ctx_run_id="m1")
+    store = SchedulerStore(home)
+    row_id = store.claim(f"retrain:{tmp_path / 'pipelines' / 'train.yaml'}", first.run_id)  # taken, as _drain_queue
+    done = Path(queue_dir(str(home / "state"))) / "done"
+    done.mkdir()
+    for p in Path(queue_dir(str(home / "state"))).glob("*.json"):
+        p.replace(done / p.name)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.set_process(row_id, gone.pid, 1.0)  # the run's process, gone with the machine
+    restarted = LocalScheduler(home, launcher=SubprocessLauncher(home))
+    restarted.acquire()
+    restarted.release()
+    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")
+    assert again.triggered is False
+    assert again.decision.endswith(f"; the last retrain ({first.run_id}) abandoned: its run's process ended while no "
+                                   "scheduler followed it (killed, or the machine stopped)")

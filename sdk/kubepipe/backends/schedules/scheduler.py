@@ -77,7 +77,8 @@ class LocalScheduler:
         follow them, so max_concurrency counts them and their end is recorded; the others are abandoned."""
         adopt: Any = getattr(self.launcher, "adopt", None)  # a launcher's own (the subprocess one has it)
         find = getattr(self.launcher, "find", None)
-        for row in self.store.runs(state="running") if adopt else []:
+        running = self.store.runs(state="running") if adopt else []
+        for row in running:
             if not row["pid"] and find:  # killed between starting the run and recording its pid
                 found = find(self._owner(row["id"]))
                 if found:
@@ -90,6 +91,10 @@ class LocalScheduler:
                 self.say(f"{row['schedule']}: following the run of slot {row['slot']} a previous scheduler started "
                          f"(pid {row['pid']})")
         n = self.store.abandon_running(keep=self.inflight)
+        for row in running:  # a retrain lost so: its monitor's next decision says so
+            if row["id"] not in self.inflight and row["schedule"].startswith(RETRAIN_PREFIX):
+                self._retrain_outcome(row["slot"], "abandoned", None, "its run's process ended while no scheduler "
+                                      "followed it (killed, or the machine stopped)")
         if n:
             self.say(f"{n} run(s) left running by a previous scheduler marked abandoned")
 
@@ -153,16 +158,15 @@ class LocalScheduler:
                 self.say(f"{name}: {what}" + (f" ({handle.error})" if handle.error else ""))
                 del self.inflight[row_id]
                 if row_id in self._requests:
-                    self._retrain_outcome(self._requests.pop(row_id), handle)
+                    self._retrain_outcome(self._requests.pop(row_id), handle.state, handle.run_id, handle.error)
 
-    def _retrain_outcome(self, request_id: str, handle: RunHandle) -> None:
+    def _retrain_outcome(self, request_id: str, state: str, run_id: str | None, error: str | None) -> None:
         """How a retrain ended, written into its request (`queue/done/<id>.json`): the next decision of the monitor
         that asked says that the last retrain failed, instead of starting one per cooldown with nobody told."""
         done = self.home / RETRAIN_QUEUE / "done" / f"{request_id}.json"
         try:
             data = json.loads(done.read_text())
-            data["outcome"] = {"state": handle.state, "run_id": handle.run_id, "error": handle.error,
-                               "finished_at": utc_iso(self.clock())}
+            data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": utc_iso(self.clock())}
             atomic_write_text(done, json.dumps(data, sort_keys=True))
         except (OSError, ValueError, TypeError) as exc:  # a request moved or damaged: the outcome is in scheduler.db
             self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}")
