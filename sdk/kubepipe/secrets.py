@@ -11,7 +11,7 @@ One rule for both: a value is a secret when its key names a credential (`*PASSWO
 `*TOKEN*`, `*ACCESS_KEY*`, `*API_KEY*`, `*PRIVATE_KEY*`, `*CREDENTIALS*`, ...) and the value is
 text that could be one, or when the value itself has a credential's shape (AWS access key id,
 PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL
-with a password). Sits below every layer (like kubepipe.errors) so the loader, the profile
+with a password, a Slack, Discord, Teams, Google Chat or Mattermost webhook URL). Sits below every layer (like kubepipe.errors) so the loader, the profile
 reader, the backends and error formatting all call it.
 """
 
@@ -24,6 +24,7 @@ __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redac
            "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
 
 REDACTED = "<redacted>"
+WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
 _SECRET_PART = re.compile(
@@ -78,7 +79,25 @@ def secret_value_kind(value: object) -> str | None:
     for pattern, kind in _SECRET_VALUE:
         if pattern.search(value):
             return kind
+    if "hooks" in value or "webhook" in value or "/services/" in value or "/spaces/" in value:  # cheap pre-test
+        return WEBHOOK_KIND if _webhook_in(value) else None
     return None
+
+
+def _webhook_in(text: str) -> bool:
+    """Whether `text` holds an incoming-webhook URL of a service `redact_url` knows (`_WEBHOOKS`), or its path."""
+    from urllib.parse import urlsplit
+
+    if _WEBHOOK_PATH_IN_TEXT.search(text):
+        return True
+    for m in _URL_IN_TEXT.finditer(text):
+        try:
+            parts = urlsplit(m.group(0))
+        except ValueError:
+            continue
+        if _webhook_path(parts.netloc, parts.path) != parts.path:
+            return True
+    return False
 
 
 def _keyed_secret(key: object, value: object) -> bool:
@@ -271,6 +290,8 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                            "from your own environment)"
                 else:
                     hint = f"pass it to the step as `env: {{VAR: {_SECRET_REF}}}` and read VAR in the component"
+                    if kind == WEBHOOK_KIND:
+                        hint += " (the notify step reads it itself: `webhook_env: VAR`)"
                 found[where] = (where, f"a literal credential ({what}) would be written into the compiled "
                                        "pipeline, which KFP stores and shows in its UI", hint)
     for name, spec in _section(data, "params").items():

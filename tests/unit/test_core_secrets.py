@@ -240,3 +240,22 @@ def test_a_webhook_url_in_text_keeps_its_service_and_loses_its_secret_path(text,
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("url", ["https://hooks.slack.com/services/T000/B000/XXXXsecret",
+                                 "https://discord.com/api/webhooks/1234567/TOKENabc",
+                                 "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=K&token=T",
+                                 "https://mm.example.com/hooks/xi3k9r8tmjgdmd4p3k7wabcdef"])
+def test_a_webhook_url_written_in_a_pipeline_is_a_literal_credential(url):
+    # before: `env: {SLACK_WEBHOOK_URL: https://hooks.slack.com/services/...}` validated, and the URL, whose path
+    # is the credential, was compiled into the pipeline KFP stores and shows
+    from kubepipe.secrets import WEBHOOK_KIND, pipeline_secrets, secret_value_kind
+
+    assert secret_value_kind(url) == WEBHOOK_KIND
+    found = pipeline_secrets({"steps": {"a": {"env": {"SLACK_WEBHOOK_URL": url}, "with": {"hook": url}}},
+                              "params": {"hook": {"type": "str", "default": url}}})
+    assert sorted(f[0] for f in found) == [("params", "hook", "default"), ("steps", "a", "env", "SLACK_WEBHOOK_URL"),
+                                           ("steps", "a", "with", "hook")]
+    assert all(url not in " ".join(f[1:]) for f in found)
+    for plain in ("https://example.com/webhooks/docs", "https://hooks.slack.com/", "https://example.com/hooks/x"):
+        assert secret_value_kind(plain) is None

@@ -166,9 +166,10 @@ def test_a_webhook_url_given_as_webhook_env_is_refused_without_echoing_it(tmp_pa
                  f"on_exit:\n  component: notify\n  with: {{message: done, webhook_env: '{url}'}}\n")
     with pytest.raises(ValidationError) as exc:  # before: valid, and compiled into the pipeline spec
         kubepipe.validate(p)
-    assert len(exc.value.issues) == 1
-    said = "on_exit.with.webhook_env: must be the name of an environment variable that holds the webhook URL"
-    assert said in str(exc.value) and "got a URL (value not shown)" in str(exc.value)
+    assert len(exc.value.issues) == 1  # a webhook URL is a credential wherever it is written (secrets.py)
+    said = ("on_exit.with.webhook_env: a literal credential (a webhook URL, whose path is its credential) would be "
+            "written into the compiled pipeline")
+    assert said in str(exc.value) and "(the notify step reads it itself: `webhook_env: VAR`)" in str(exc.value)
     assert "secret-token" not in str(exc.value)
     rec = notify_run_end(**ARGS, webhook_env=url)  # a run-time value: refused the same way when the step runs
     assert rec["webhook_error"].startswith("webhook not sent: webhook_env must be the name of an environment variable")
