@@ -63,8 +63,8 @@ def gpu_type_problem(gpu_type: object, extra: dict[str, str] | None = None) -> t
 def cpu_problem(value: object) -> str | None:
     """Why `value` is no CPU amount (2, 0.5 or 500m, above 0), or None."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            return f"expected a CPU amount like 2, 0.5 or 500m, not {value}"
+        if not math.isfinite(value):  # the callers add the value given
+            return "expected a CPU amount like 2, 0.5 or 500m"
         return "cpu must be positive" if value <= 0 else None
     if isinstance(value, str) and CPU_RE.match(value):
         return "cpu must be positive" if float(value.rstrip("m")) == 0 else None

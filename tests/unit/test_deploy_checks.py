@@ -87,6 +87,9 @@ def test_serving_sizes_are_checked_as_a_step_s_resources_are():
     got = _paths(check({"serving": {"cpu": 0, "memory": "0Gi", "gpu_type": "nvidia-l4"}}))
     assert "cpu must be positive" in got[("serving", "cpu")].message
     assert "memory must be more than 0" in got[("serving", "memory")].message
+    # every caller adds the value: a NaN was 'expected a CPU amount like 2, 0.5 or 500m, not nan, got nan'
+    (issue,) = check({"serving": {"cpu": float("nan")}})
+    assert issue.message == "expected a CPU amount like 2, 0.5 or 500m, got nan"
     assert got[("serving", "gpu_type")].message.startswith("needs `serving.gpu` (how many)")
     assert check({"serving": {"gpu": 1, "gpu_type": "l4"}}, gpu_types={"l4": "nvidia-l4"}) == []
     # `memory: "4096"` is 4096 bytes (a container no runtime starts), not the 4096Mi meant
