@@ -8,6 +8,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.serving import processes as P
@@ -182,8 +183,9 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
             _prune_logs(d / name)  # the last few deployments' logs stay for debugging
         bport = P.free_port()
         log = d / name / f"backend-{bport}.log"
-        new = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport, "model_dir": str(mdir),
-               "version": version, "log": str(log), "args": list(server_args)}  # what a restart starts again
+        new: dict[str, Any] = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport,
+                               "model_dir": str(mdir), "version": version, "log": str(log),
+                               "args": list(server_args)}  # what a restart starts again
         rec = {"history": [], "proxy": None, "backend": None, "model_dir": str(mdir), "version": version,
                **(old or {}), "name": name, "port": stable, "url": _url(stable), "pending": [new], "switch": None,
                "updated_at": time.time()}
@@ -225,7 +227,8 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         try:
             if proxy is None:
                 plog = d / name / "proxy.log"
-                pentry = {"role": "proxy", "token": P.new_token(f, "proxy"), "port": stable, "log": str(plog)}
+                pentry: dict[str, Any] = {"role": "proxy", "token": P.new_token(f, "proxy"), "port": stable,
+                                          "log": str(plog)}
                 rec["pending"] = [pentry]
                 write_record(state_dir, name, rec)  # the switch and the proxy, before the proxy starts
                 pproc = P.spawn(P.PROXY_MODULE, ["--name", name, "--port", str(stable), "--record", str(f)], plog,

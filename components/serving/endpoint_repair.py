@@ -147,10 +147,10 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
         elif P.is_ours(entry):
             stop(entry, f"{role} of an interrupted deploy")
         else:  # killed between intent and commit (no pid yet), or exited: find it by its token
-            found = P.find_owned(entry["token"]) if entry.get("token") else []
-            for proc in found:
+            owned = P.find_owned(entry["token"]) if entry.get("token") else []
+            for proc in owned:
                 stop(proc, f"{role} of an interrupted deploy, never recorded")
-            if not found:
+            if not owned:
                 actions.append(f"forgot the {role} of an interrupted deploy (not running)")
     rec["pending"] = []
 

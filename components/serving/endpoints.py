@@ -38,7 +38,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
     (processes gone), interrupted (a deploy was killed; `repair` settles it), untracked (a leftover proxy
     answers), orphaned (processes of an endpoint with no record) or corrupt (the record cannot be read;
     `error` says why)."""
-    out = []
+    out: list[dict] = []
     for name in list_record_names(state_dir):
         try:
             rec = read_record(state_dir, name)

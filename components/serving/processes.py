@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TypeGuard
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV, process_alive, process_identity
@@ -114,7 +115,7 @@ def owner_of(pid: int) -> str | None:
         return None
 
 
-def is_ours(entry: dict | None, module: str | None = None, marker: str | None = None) -> bool:
+def is_ours(entry: dict | None, module: str | None = None, marker: str | None = None) -> TypeGuard[dict]:
     """True when the recorded process still runs: same pid, same create time and our owner token.
 
     Records written before tokens existed carry `start_time` instead: then the command line must
