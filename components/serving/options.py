@@ -8,6 +8,7 @@ up to 25 s to finish the requests in flight.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 
@@ -17,7 +18,7 @@ __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
-OPTIONS: list[tuple[str, object, str]] = [
+OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), help
     ("--name", "model", "model name in the URLs: /v1/models/NAME:predict"),
     ("--host", "127.0.0.1", "address to bind (0.0.0.0 in a container)"),
     ("--port", 8080, "port to listen on"),

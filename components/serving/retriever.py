@@ -14,6 +14,7 @@ A hit is `{passage_id, doc_id, score, text, <record columns>}`, best first (retr
 from __future__ import annotations
 
 import json
+from typing import Any, Sequence
 
 import numpy as np
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
@@ -99,7 +100,8 @@ class ServedRetriever(ServedModel):
         self.ready = True
         return True
 
-    def _forward(self, items: list, observe: bool = True) -> list:
+    def _forward(self, items: Sequence[Any], observe: bool = True) -> Any:
+        """Each (query, top_k) item's hits: this pass's result (ServedModel's are probabilities)."""
         from kubepipe.components.serving import metrics as m
 
         texts = [q for q, _ in items]

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from kubepipe.components.serving.options import CHOICES, DEFAULTS, OPTIONS
 
@@ -212,9 +213,9 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:  # pragma: no cover
         runner = asyncio.Runner()
-    opts = dict(host=host, port=port, grace_period=grace_period, drain_delay_s=drain_delay_s,
-                max_body_bytes=int(max_body_mb * 2**20), sample_every=every, socket_fd=socket_fd,
-                parent_pid=parent_pid)
+    opts: dict[str, Any] = dict(host=host, port=port, grace_period=grace_period, drain_delay_s=drain_delay_s,
+                                max_body_bytes=int(max_body_mb * 2**20), sample_every=every, socket_fd=socket_fd,
+                                parent_pid=parent_pid)
     if log_sink:
         opts["prediction_log"] = dict(sink=log_sink, sample=log_sample, flush_s=log_flush_s, queue=log_queue,
                                       version=model_version)
