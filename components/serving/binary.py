@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import BadRequest, check_v2_fields, json_type, load_json, v2_shape
+from kubepipe.components.serving.payloads import (BadRequest, as_sent, check_v2_fields, json_type, load_json,
+                                                   v2_shape)
 from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
@@ -73,7 +74,7 @@ def check_binary_inputs(head: dict, binary: bytes) -> None:
         if size is None:
             raise BadRequest(field, "missing: give the input's `data`, or its byte count in the binary section")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise BadRequest(field, f"expected a whole number of bytes, got {size!r}")
+            raise BadRequest(field, f"expected a whole number of bytes, got {as_sent(size)}")
         if offset + size > len(binary):
             raise BadRequest(field, f"{size} bytes from offset {offset}, but the binary section has only "
                              f"{len(binary)} bytes")

@@ -28,7 +28,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
            "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "check_v2_shapes", "why_not_json", "check_v2_fields"]
+           "check_v2_shapes", "why_not_json", "check_v2_fields", "as_sent"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -144,6 +144,16 @@ def _clean(text: str) -> bool:
     """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
     model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
     return text.isascii() or not _SURROGATE.search(text)
+
+
+def as_sent(value: Any, limit: int = 80) -> str:
+    """`value` as the client wrote it, in JSON (`["1"]`, `true`, `"yes"`), cut at `limit` characters: Python's
+    repr showed `['1']`, `True`, `'yes'`."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _text(value: Any, where: str, spec: InputSpec) -> str:
@@ -302,7 +312,7 @@ def _flag(params: Any, key: str, where: str) -> None:
     if params is not None and not isinstance(params, dict):
         raise BadRequest(where or "parameters", f"expected an object, got {json_type(params)}")
     if params and key in params and not isinstance(params[key], bool):
-        raise BadRequest(f"{where}.{key}" if where else key, f"expected true or false, got {params[key]!r}")
+        raise BadRequest(f"{where}.{key}" if where else key, f"expected true or false, got {as_sent(params[key])}")
 
 
 def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple = V2_OUTPUTS) -> None:
@@ -318,7 +328,7 @@ def v2_shape(shape: Any, where: str) -> list[int]:
     """A tensor's `shape` as the protocol says it: an array of whole numbers >= 0 (`["1"]` and `[1.0]` are not)."""
     if not isinstance(shape, (list, tuple)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and cast(int, s) >= 0 for s in shape):
-        raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {shape!r}")
+        raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {as_sent(shape)}")
     return [int(s) for s in shape]
 
 

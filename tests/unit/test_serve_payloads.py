@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kserve import InferInput
 
@@ -200,7 +202,8 @@ def test_v2_a_shape_that_is_not_whole_numbers_is_a_400_naming_it(shape):
 
     with pytest.raises(BadRequest) as err:
         parse_v2([tensor("BYTES", shape, ["a"])], TEXT)
-    assert str(err.value) == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {shape!r}"
+    # before: Python's repr, `got ['1']`, `got [True]`, `got None`; what the client wrote is JSON
+    assert str(err.value) == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {json.dumps(shape)}"
     with pytest.raises(BadRequest, match=r"^inputs\[1\]\.shape: expected a list of sizes"):
         check_v2_shapes({"inputs": [{"shape": [1]}, {"shape": shape}]})
     check_v2_shapes({"inputs": [{"shape": [1, 0]}, "junk", {"name": "no shape"}]})  # the rest: the schema's
@@ -219,6 +222,9 @@ def test_v2_requested_outputs_and_flags_are_checked():
         with pytest.raises(BadRequest) as err:
             parse_v2([tensor("BYTES", [1], ["a"])], TEXT, outputs, params)
         assert err.value.field == field and err.value.status == 400
+    with pytest.raises(BadRequest) as err:  # before: "got 'yes'", Python's repr
+        parse_v2([tensor("BYTES", [1], ["a"])], TEXT, None, {"binary_data_output": "yes"})
+    assert str(err.value) == 'parameters.binary_data_output: expected true or false, got "yes"'
     with pytest.raises(BadRequest, match="`label` and `probabilities`"):
         parse_v2([tensor("BYTES", [1], ["a"])], TEXT, [RequestedOutput("logits")])
 

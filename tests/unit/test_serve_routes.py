@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import json
+
 import pytest
 
 pytest.importorskip("kserve")
@@ -82,7 +84,8 @@ def test_a_v2_shape_that_is_not_whole_numbers_is_a_400_naming_it(client, shape):
     body = {"inputs": [{"name": "text", "shape": shape, "datatype": "BYTES", "data": ["x"]}]}
     r = client.post("/v2/models/m/infer", json=body)
     assert r.status_code == 400 and r.json()["field"] == "inputs[0].shape"
-    assert r.json()["error"] == f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {shape!r}"
+    said = f"inputs[0].shape: expected a list of sizes (whole numbers >= 0), got {json.dumps(shape)}"
+    assert r.json()["error"] == said
 
 
 @pytest.mark.parametrize("path, content_type, said", [
