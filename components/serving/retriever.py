@@ -38,10 +38,11 @@ def top_k_of(value, where: str = "top_k") -> int:
 
     if value is None:
         return DEFAULT_TOP_K
+    sent = value  # as the client wrote it: 1e300 is said so, not as its 301 digits
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a V2 parameter may arrive as 5.0
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K:
-        got = value if isinstance(value, (int, float)) and not isinstance(value, bool) else json_type(value)
+        got = sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else json_type(sent)
         raise BadRequest(where, f"expected a whole number from 1 to {MAX_K}, got {got}")
     return value
 

@@ -74,8 +74,11 @@ def test_a_retrieve_body_of_the_wrong_type_is_named_in_json_words(body, said):
     assert str(exc.value) == said
 
 
-@pytest.mark.parametrize("value, got", [(True, "true"), ("5", "a string"), ([1], "an array"), (0, "0"), (5.5, "5.5")])
+@pytest.mark.parametrize("value, got", [(True, "true"), ("5", "a string"), ([1], "an array"), (0, "0"), (5.5, "5.5"),
+                                        (1e300, "1e+300"), (-2.0, "-2.0")])
 def test_a_top_k_that_is_no_whole_number_is_named_in_json_words(value, got):
+    # 1e300: the message said 'got 1000000000000000052504760255204420248704468581108159...' (301 digits, the
+    # float read as an int), a number the client never wrote
     from kubepipe.components.retrieval.retriever import MAX_K
     from kubepipe.components.serving.retriever import top_k_of
 
