@@ -16,7 +16,7 @@ from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.version import RegistryError, storage_failed
-from kubepipe.secrets import redact_text, redact_url
+from kubepipe.secrets import redact_text, redact_url, registry_uri_problem
 from kubepipe.util import first_line
 
 __all__ = ["FsspecStore"]
@@ -56,23 +56,6 @@ def _check_exclusive_create(fs, uri: str) -> None:
         )
 
 
-def _check_no_secrets(uri: str, where: str) -> None:
-    """A password or a query string in a registry URI is refused: s3fs and gcsfs read it as part of the bucket or
-    the key, and every model_uri, record and message shows the URI redacted (a record of it opened another place)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(uri)
-        what = "a password" if parts.password is not None else "a query string" if parts.query else ""
-    except ValueError:  # a malformed authority: fsspec's own error says so
-        return
-    if what:
-        raise RegistryError(f"registry {where}: a registry URI cannot carry {what}: fsspec's stores read it as part "
-                            "of the bucket or path, and model URIs and records show it redacted. Give credentials "
-                            "through the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
-                            "GOOGLE_APPLICATION_CREDENTIALS) and an S3 endpoint as AWS_ENDPOINT_URL_S3")
-
-
 def _check_bucket_given(uri: str, where: str) -> None:
     """`s3://` (a variable where the bucket goes, unset) is refused: it was the account's bucket list, read as an
     empty registry. Checked on the filesystem's class, before its instance looks for credentials (gcsfs: seconds)."""
@@ -108,7 +91,9 @@ class FsspecStore:
         import fsspec
 
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
-        _check_no_secrets(uri, self.where)
+        problem = registry_uri_problem(uri)
+        if problem:  # a record of the redacted URI opened another place
+            raise RegistryError(f"registry {self.where}: {problem}")
         _check_bucket_given(uri, self.where)
         try:
             self.fs, path = fsspec.core.url_to_fs(uri)

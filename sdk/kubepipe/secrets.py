@@ -21,7 +21,7 @@ import re
 from typing import Any, Collection, Iterator
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
-           "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED"]
+           "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -172,6 +172,27 @@ def redact_url(text: str) -> str:
     path = _webhook_path(parts.netloc, parts.path)
     return (f"{scheme}{slashes}{netloc}{path}" + (f"?{query}" if parts.query else "")
             + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
+    """Why a remote registry URI (s3://, gs://, any fsspec URI but file://) cannot be used as it is, or None: a
+    password (unless `password` is False: a profile's credential check says it) or a query string, which s3fs /
+    gcsfs read as part of the bucket or key (`s3://k:s@b/reg` is the bucket `k:s@b`), and which every model URI,
+    record and message shows redacted."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(uri, str) or "://" not in uri or uri[:7].lower() == "file://":
+        return None
+    try:
+        parts = urlsplit(uri)
+        what = "a password" if password and parts.password is not None else "a query string" if parts.query else ""
+    except ValueError:  # a malformed authority: the store's own error says so
+        return None
+    if not what:
+        return None
+    return (f"a registry URI cannot carry {what}: fsspec's stores read it as part of the bucket or path, and model "
+            "URIs and records show it redacted. Give credentials through the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS) and an S3 endpoint as AWS_ENDPOINT_URL_S3")
 
 
 # key=value, key: value, and the quoted keys and values of a JSON object or a Python dict in a message

@@ -472,3 +472,20 @@ steps:
     component: load-data
     with: {source: gs://b/d.csv}
 """
+
+
+def test_a_registry_uri_with_a_query_string_is_refused_at_validate(tmp_path):
+    """`registry_uri: s3://b/reg?endpoint_url=...` validated and compiled, and the run failed at its register step,
+    after training, where the registry refuses it (s3fs / gcsfs read a query string as part of the key)."""
+    prof = tmp_path / "local.yaml"
+    prof.write_text("target: local\nregistry_uri: s3://b/reg?endpoint_url=http://minio:9000\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("local", profile_file=prof, environ={})
+    [issue] = exc.value.issues
+    assert (issue.path, issue.line) == ("registry_uri", 2)
+    assert issue.message.startswith("a registry URI cannot carry a query string: fsspec's stores read it as part of "
+                                    "the bucket or path")
+    assert "AWS_ENDPOINT_URL_S3" in issue.message
+    assert issue.value == "s3://b/reg?endpoint_url=<redacted>"  # a signed URL's signature was echoed whole
+    prof.write_text("target: local\nregistry_uri: s3://b/reg\n")
+    assert load_profile("local", profile_file=prof, environ={}).registry_uri == "s3://b/reg"

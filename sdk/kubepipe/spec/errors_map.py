@@ -104,6 +104,12 @@ def _has(data: Any, path: tuple) -> bool:
 
 
 def _short(value: Any) -> Any:
+    """The value an issue shows: a URL's password and query values redacted (a signed URL refused at registry_uri
+    was echoed whole), at most 80 characters."""
+    if isinstance(value, str):
+        from kubepipe.secrets import redact_url
+
+        value = redact_url(value)
     if isinstance(value, str) and len(value) > 80:
         return value[:77] + "..."
     return value

@@ -102,6 +102,18 @@ class Profile(Strict):
     def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
         return labels_stay_apart(labels)  # the pipeline's rule: `kubepipe-hash` here was replaced unsaid
 
+    @field_validator("registry_uri")
+    @classmethod
+    def _registry_uri(cls, v: str) -> str:
+        """What the registry refuses at run time (after training) is refused here; a password is the credential
+        check's (`inline_secrets`)."""
+        from kubepipe.secrets import registry_uri_problem
+
+        problem = registry_uri_problem(v, password=False)
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @field_validator("host")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
