@@ -144,7 +144,7 @@ def _round(x: float, *, up_to: float | None = None, down_to: float | None = None
         exact = Decimal(float(x))
         digit = Decimal(1).scaleb(exact.adjusted() - 3)  # the 4th significant digit's place
         near = float(exact.quantize(digit, rounding=ROUND_FLOOR if up_to is not None else ROUND_CEILING))
-    return int(near) if near.is_integer() else near
+    return int(near) if near.is_integer() and abs(near) < 2**63 else near  # an int in the YAML fits in int64
 
 
 def _py(v):

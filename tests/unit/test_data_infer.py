@@ -69,6 +69,17 @@ def test_a_range_narrow_for_its_magnitude_still_holds_the_sample():
     assert [(r.name, r.kwargs) for r in validate_frame(df, resolve_expectations(items)).failed] == []
 
 
+def test_a_bound_beyond_64_bits_is_written_as_a_float():
+    # amounts in wei (1e21) got `max_value: 1132000000000000000000`, which validate refuses: 'does not fit in
+    # a 64-bit integer'; a whole float is an int in the YAML only inside int64
+    df = pd.DataFrame({"wei": [1.1e21 + 1e18 * i for i in range(30)], "big": [1e300 * (1 + i) for i in range(30)]})
+    bounds = [v for i in infer_expectations(df) for body in i.values() for k, v in body.items()
+              if k in ("min_value", "max_value")]
+    assert all(isinstance(v, float) or -2**63 <= v < 2**63 for v in bounds), bounds
+    text = to_yaml(infer_expectations(df))
+    assert "max_value: 1.132e+21" in text and "max_value: 3.29e+301" in text, text
+
+
 def test_cli_output_is_valid_and_gates_the_bad_batch(tmp_path):
     out = tmp_path / "exp.yaml"
     proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer",
