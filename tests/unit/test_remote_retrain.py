@@ -381,7 +381,8 @@ def test_runs_show_of_the_retrain_id_trigger_retrain_gave_opens_the_run_the_sche
     out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
                                       ctx_state_dir=str(home / "state"), ctx_run_id="monitor-run-1")
     code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home))
-    assert code == 2 and "no local run" in err  # queued, not taken yet
+    assert code == 2 and f"retrain request {out.run_id!r} is queued in " in err  # not 'no local run ... Kubeflow?'
+    assert "`kubepipe scheduler --home " in err
     release = threading.Event()
     sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: release.wait(10) and "train-1"))
     sched.tick(NOW)
@@ -581,3 +582,14 @@ def test_a_retrain_lost_with_its_scheduler_is_said_at_the_monitor_s_next_decisio
     assert again.triggered is False
     assert again.decision.endswith(f"; the last retrain ({first.run_id}) abandoned: its run's process ended while no "
                                    "scheduler followed it (killed, or the machine stopped)")
+
+
+def test_runs_show_of_a_rejected_retrain_request_says_where_it_went(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    home = tmp_path / ".kubepipe"
+    rejected = home / "state" / "retrain" / "queue" / "rejected"
+    rejected.mkdir(parents=True)
+    (rejected / "retrain-train-0123456789ab.json").write_text("[]")
+    code, _, err = run_cli(capsys, "runs", "show", "retrain-train-0123456789ab", "--home", str(home))
+    assert code == 2 and "retrain request 'retrain-train-0123456789ab' was rejected by `kubepipe scheduler`" in err

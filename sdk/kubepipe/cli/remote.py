@@ -323,15 +323,23 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
 def _scheduled_run(home: Path, request_id: str) -> str | None:
     """The run `kubepipe scheduler` started for a retrain request (`retrain-<pipeline>-<key>`, the id trigger-retrain
     outputs and logs), or None when `request_id` is none it took; a UserError when it has not started a run."""
-    from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX
+    from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX, RETRAIN_QUEUE
     from kubepipe.backends.schedules.store import DB_NAME, SchedulerStore
     from kubepipe.errors import UserError
 
-    if not request_id.startswith("retrain-") or not (Path(home) / DB_NAME).is_file():
+    if not request_id.startswith("retrain-"):
         return None
     rows = [r for r in SchedulerStore(home).runs()
-            if r["slot"] == request_id and r["schedule"].startswith(RETRAIN_PREFIX)]
+            if r["slot"] == request_id and r["schedule"].startswith(RETRAIN_PREFIX)] \
+        if (Path(home) / DB_NAME).is_file() else []
     if not rows:
+        queue = Path(home) / RETRAIN_QUEUE
+        if (queue / f"{request_id}.json").is_file():  # 'no local run ... submitted to Kubeflow?' sent users astray
+            raise UserError(f"runs: retrain request {request_id!r} is queued in {queue} and no run has started yet: "
+                            f"`kubepipe scheduler --home {home}` starts it on its next tick (is it running?)")
+        if (queue / "rejected" / f"{request_id}.json").is_file():
+            raise UserError(f"runs: retrain request {request_id!r} was rejected by `kubepipe scheduler` (not a "
+                            f"request it can start): see {queue / 'rejected' / (request_id + '.json')}")
         return None
     row = rows[-1]
     if row["run_id"]:
