@@ -423,3 +423,21 @@ def test_a_remote_champion_s_download_is_removed_after_the_evaluation(env, tmp_p
     assert ev["champion"]["version"] == 1 and ev["champion"]["path"] == f"memory:///{uri[9:]}/clf/versions/1/model"
     assert "latency_ms" in ev["champion"]["metrics"]  # the champion was served from its download, then dropped
     assert list(scratch.iterdir()) == []
+
+
+def test_a_retried_register_step_reuses_the_version_its_run_registered(tmp_path):
+    """A register-model step retried after its registration committed (the promote, or the Vertex alias sync, failed
+    transiently) registered the same model again: champion v3 over `previous` v2, one model twice, so a rollback
+    went back to the very model it should leave. A version of this run with the same files is reused."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w")
+    ev = {"passed": True, "decision": "promote: ok", "metrics": {"accuracy": 0.9}}
+    uri = f"file://{tmp_path / 'registry'}"
+    first = register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-1", promote=True)
+    again = register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-1", promote=True)
+    assert (first.version, again.version) == (1, 1) and "champion" in again.aliases
+    assert [h["version"] for h in Registry(uri).history("clf")] == [1]
+    (model / "w.bin").write_bytes(b"retrained")  # another model, or another run: a new version
+    assert register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-1").version == 2
+    assert register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-2").version == 3
