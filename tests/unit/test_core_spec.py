@@ -226,6 +226,18 @@ def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
     assert issue.path == "steps.a.retries.max_backoff" and issue.message == "a duration must be between 0 and 366d"
 
 
+def test_a_retry_cap_under_its_first_wait_is_refused_where_it_is_written():
+    """`{backoff: 2h, max_backoff: 1m}` validated, and KFP capped every wait at 1m; `backoff: 2h` alone at 1h."""
+    text = BASE.replace("steps:", "defaults: {retries: {count: 2, backoff: 2h, max_backoff: 1m}}\nsteps:")
+    (defaults,) = issues_of(text)
+    assert defaults.path == "defaults.retries.max_backoff" and defaults.line == 4, defaults.format()
+    assert defaults.message.startswith("less than backoff '2h': max_backoff (default '1h') caps each wait")
+    (step,) = issues_of(BASE + "    retries: {count: 1, backoff: 2h}\n")
+    assert step.path == "steps.a.retries.max_backoff" and "less than backoff '2h'" in step.message
+    retries = load_pipeline_text(BASE + "    retries: {count: 1, backoff: 1h, max_backoff: 3600}\n", "p.yaml")
+    assert retries.spec.steps["a"].retries.max_backoff == 3600
+
+
 def test_a_bad_pipeline_name_says_how_long_it_is_and_how_it_may_start():
     """'string should have at most 63 characters' did not say the name's length; `-abc` was told it may hold
     dashes, not that it may not start with one."""

@@ -10,7 +10,7 @@ import typing
 from datetime import datetime
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 
@@ -315,12 +315,19 @@ class RetryPolicy(Spec):
     backoff: Union[str, int, float] = Field(default="30s", description="First wait between tries.",
                                             json_schema_extra=_DURATION)
     factor: float = Field(default=2.0, ge=1.0)
-    max_backoff: Union[str, int, float] = Field(default="1h", json_schema_extra=_DURATION)
+    max_backoff: Union[str, int, float] = Field(default="1h", validate_default=True, json_schema_extra=_DURATION,
+                                                description=("Longest wait between tries: the wait grows by "
+                                                             "`factor` up to it; not less than `backoff`."))
 
     @field_validator("backoff", "max_backoff")
     @classmethod
-    def _duration(cls, v: str | int | float) -> str | int | float:
-        parse_duration(v)
+    def _duration(cls, v: str | int | float, info: ValidationInfo) -> str | int | float:
+        seconds = parse_duration(v)
+        first = info.data.get("backoff")  # absent where backoff itself was refused
+        # KFP caps each wait at max_backoff: one under the first wait would silently shorten every wait
+        if info.field_name == "max_backoff" and first is not None and seconds < parse_duration(first):
+            raise ValueError(f"less than backoff {first!r}: max_backoff (default '1h') caps each wait between "
+                             "tries; raise it or lower backoff")
         return v
 
 
