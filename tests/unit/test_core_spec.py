@@ -280,6 +280,7 @@ def test_a_profile_s_kubernetes_names_are_refused_in_words_not_as_a_regex(tmp_pa
 @pytest.mark.parametrize("labels, message", [
     ("{kubepipe-hash: x}", "label `kubepipe-hash`: labels starting with `kubepipe-` are kubepipe's own"),
     ("{Team: a, team: b}", "labels `Team` and `team` are the same label `team` on Vertex"),
+    ('{"${env.TEAM}": a}', "label key `${env.TEAM}`: `${...}` is read in a label's value, never in its key"),
 ])
 def test_a_profile_s_labels_a_job_would_lose_are_refused_as_the_pipeline_s(tmp_path, labels, message):
     """A profile's `kubepipe-hash` label was replaced by kubepipe's, and one of `Team` and `team` dropped, unsaid."""
@@ -289,6 +290,15 @@ def test_a_profile_s_labels_a_job_would_lose_are_refused_as_the_pipeline_s(tmp_p
         load_profile("vertex", profile_file=prof)
     (issue,) = exc.value.issues
     assert issue.path == "labels" and issue.line == 5 and issue.message.startswith(message), issue.format()
+
+
+def test_a_label_key_holding_an_env_reference_is_refused_not_sent_literally():
+    """Only values are interpolated: `labels: {"${env.TEAM}": x}` validated and Vertex got the key `k----env-team-`."""
+    text = BASE.replace("{name: demo}", '{name: demo, labels: {"${env.TEAM}": x}}')
+    (issue,) = issues_of(text, environ={"TEAM": "r"})
+    assert issue.path == "metadata.labels" and issue.line == 3, issue.format()
+    assert issue.message == ("label key `${env.TEAM}`: `${...}` is read in a label's value, never in its key; write "
+                             "the key itself, e.g. `team: ${env.TEAM}`")
 
 
 def test_profile_refuses_credentials_and_unknown_target(tmp_path):

@@ -13,6 +13,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
+from kubepipe.spec.interpolation import REF_RE
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
@@ -200,6 +201,9 @@ def labels_stay_apart(labels: dict[str, str]) -> dict[str, str]:
         if not key.strip():  # Vertex got `k-` (or `k--`), and `runs list --label` cannot name it
             raise ValueError(f"a label key is {'empty' if not key else 'blank'}: a label is named, "
                              "e.g. `team: payments`")
+        if REF_RE.search(key):  # only values are interpolated: the key would reach Vertex as `k----env-team-`
+            raise ValueError(f"label key `{key}`: `${{...}}` is read in a label's value, never in its key; "
+                             "write the key itself, e.g. `team: ${env.TEAM}`")
         label = gcp_label(key, key=True)
         if label.startswith("kubepipe-"):
             raise ValueError(f"label `{key}`: labels starting with `kubepipe-` are kubepipe's own "
@@ -218,8 +222,8 @@ class Metadata(Spec):
     labels: dict[str, str] = Field(default={}, description=(
         "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most: "
         "`validate -t vertex` warns at each it rewrites; at most 58 with the profile's) and the local run record's "
-        "(`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex (`Team`, `team`) and keys "
-        "starting `kubepipe-` are refused."))
+        "(`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex (`Team`, `team`), keys "
+        "starting `kubepipe-` and keys holding `${...}` (only values are read) are refused."))
     owner: str = Field(default="", description="Who owns the pipeline: the label `owner` of every run, as `labels`.")
 
     @field_validator("labels")
