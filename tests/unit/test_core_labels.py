@@ -155,3 +155,15 @@ def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
         "labels label local runs and Vertex jobs only" in kubepipe.validate(p, "kubeflow", sets=sets).notes
     p.write_text(p.read_text().replace(", owner: ana", ""))
     assert not [n for n in kubepipe.validate(p, "kubeflow", sets=sets).notes if "labels" in n]
+
+
+def test_the_labels_description_counts_from_the_limits_not_a_copy_of_them():
+    """metadata.labels' description said 'at most 58' in its own words while labels.py counts MAX_LABELS - OWN_LABELS:
+    a new kubepipe label would leave the schema and docs/yaml-reference.md wrong."""
+    import subprocess
+    import sys
+
+    code = ("import kubepipe.labels as l; l.OWN_LABELS = 9\n"
+            "from kubepipe.spec.models import Metadata; print(Metadata.model_fields['labels'].description)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "at most 55 with the profile's" in out, out

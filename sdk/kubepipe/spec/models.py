@@ -12,6 +12,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from kubepipe.labels import MAX_LABELS, OWN_LABELS
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 from kubepipe.spec.interpolation import REF_RE
 
@@ -221,7 +222,8 @@ class Metadata(Spec):
     description: str = ""
     labels: dict[str, str] = Field(default={}, description=(
         "Labels of every run: a Vertex pipeline job's labels (lowercased, `-` for other characters, 63 at most: "
-        "`validate -t vertex` warns at each it rewrites; at most 58 with the profile's) and the local run record's "
+        "`validate -t vertex` warns at each it rewrites; "
+        f"at most {MAX_LABELS - OWN_LABELS} with the profile's) and the local run record's "
         "(`runs show`); Kubeflow's runs have none. Keys that are one label on Vertex (`Team`, `team`), keys "
         "starting `kubepipe-` and keys holding `${...}` (only values are read) are refused."))
     owner: str = Field(default="", description="Who owns the pipeline: the label `owner` of every run, as `labels`.")
