@@ -334,11 +334,15 @@ def v2_shape(shape: Any, where: str) -> list[int]:
 
 def check_v2_shapes(body: Any) -> None:
     """The inputs' shapes of a V2 JSON body as the client wrote them, before a schema (pydantic's lax `List[int]`)
-    reads `"1"` and `1.0` as 1; the rest of the body is the schema's to check."""
+    reads `"1"` and `1.0` as 1; and FP16 `data`, which JSON cannot carry (kserve refused it as the whole `body`'s
+    fault). The rest of the body is the schema's to check."""
     inputs = body.get("inputs") if isinstance(body, dict) else None
     for i, inp in enumerate(inputs if isinstance(inputs, list) else ()):
         if isinstance(inp, dict) and "shape" in inp:
             v2_shape(inp["shape"], f"inputs[{i}]")
+        if isinstance(inp, dict) and inp.get("datatype") == "FP16" and inp.get("data"):
+            raise BadRequest(f"inputs[{i}].datatype", "FP16 data cannot be sent as JSON numbers; send them as "
+                             "FP32, or as FP16 in the binary tensor extension")
 
 
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,

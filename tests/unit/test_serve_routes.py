@@ -126,3 +126,12 @@ def test_a_v2_input_field_the_protocol_does_not_have_is_a_400_naming_it(client):
     assert r.status_code == 400 and r.json() == {
         "field": "inputs[0].paramters", "error": "inputs[0].paramters: unknown field; a V2 input takes `name`, "
         "`shape`, `datatype`, `data` and `parameters`; did you mean `parameters`?"}
+
+
+def test_fp16_json_data_is_a_400_naming_the_datatype(client):
+    # before: kserve's 'body: Sending FP16 data via JSON is not supported...': the whole body's fault
+    body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP16", "data": [1.0, 2.0]}]}
+    r = client.post("/v2/models/m/infer", json=body)
+    assert r.status_code == 400 and r.json() == {
+        "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers; send "
+        "them as FP32, or as FP16 in the binary tensor extension"}
