@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving.endpoint_record import get_endpoint
@@ -33,6 +34,12 @@ def _rows_of(name: str, model_dir: str, inputs: list) -> list:
             raise ComponentError(f"input {i + 1} ({text!r}): endpoint {name} serves a tabular model; give each row "
                                  f"as JSON: an object of its features, e.g. '{example}', or a list of {len(feats)} "
                                  f"numbers in this order: {', '.join(feats)}")
+        for key, value in (row.items() if isinstance(row, dict) else enumerate(row)):
+            if isinstance(value, float) and not math.isfinite(value):  # json.loads takes NaN and reads 1e400 as inf
+                where = key if isinstance(key, str) else feats[key] if key < len(feats) else f"[{key}]"
+                raise ComponentError(f"input {i + 1} ({text!r}): `{where}` reads as {value}, which is no JSON number "
+                                     "(NaN, Infinity, or beyond a float's range like 1e400); give a finite number, "
+                                     "or null for a missing feature")
         rows.append(row)
     return rows
 

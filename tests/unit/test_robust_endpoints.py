@@ -175,3 +175,12 @@ def test_predict_sends_a_tabular_model_s_rows_as_json(state, tmp_path, monkeypat
     assert str(err.value) == ("input 2 ('12.5'): endpoint tab serves a tabular model; give each row as JSON: an object "
                               "of its features, e.g. '{\"amount\": 0.0, \"hour\": 0.0, ...}', or a list of 3 numbers "
                               "in this order: amount, hour, foreign")
+    # NaN and 1e400 (read as inf) were an 'internal error: ValueError: Out of range float values are not JSON
+    # compliant' from httpx, the CLI's traceback hint; each is named, before anything is sent
+    for row, said in (('[NaN, 3, 0]', "`amount` reads as nan"), ('{"amount": 1, "hour": 1e400, "foreign": 0}',
+                                                                 "`hour` reads as inf")):
+        with pytest.raises(ComponentError) as err:
+            predict_endpoint("tab", ['[1, 2, 3]', row], str(state.parent))
+        assert str(err.value) == (f"input 2 ({row!r}): {said}, which is no JSON number (NaN, Infinity, or beyond a "
+                                  "float's range like 1e400); give a finite number, or null for a missing feature")
+    assert len(sent) == 2
