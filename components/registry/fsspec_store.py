@@ -227,7 +227,11 @@ class FsspecStore:
         base = self._p(rel)
         with _reaching(self.where):
             for path in self.fs.find(base):
-                target = os.path.join(dest, os.path.relpath(path, base))
+                target = os.path.normpath(os.path.join(dest, os.path.relpath(path, base)))
+                if os.path.commonpath([dest, target]) != dest:  # a key may hold `..`: it was written anywhere
+                    shutil.rmtree(os.path.dirname(dest), ignore_errors=True)
+                    raise RegistryError(f"{self.uri(rel)}: the object {redact_url(path)} climbs out of this folder "
+                                        "('..' in its key); refusing to download it: remove it from the store")
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 self.fs.get_file(path, target)
         os.makedirs(dest, exist_ok=True)

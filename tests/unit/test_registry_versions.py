@@ -751,3 +751,20 @@ def test_a_create_whose_answer_was_lost_and_retried_is_still_ours(tmp_path, monk
     monkeypatch.undo()
     assert [e["action"] for e in reg.history("clf")] == ["promote", "promote", "promote", "rollback"]
     assert [(v.version, v.status) for v in reg.versions("clf")] == [(1, "ok"), (2, "ok"), (3, "ok"), (4, "ok")]
+
+
+def test_a_remote_object_whose_key_climbs_out_of_the_model_folder_is_refused(tmp_path):
+    """An object store key may hold `..`: `.../versions/1/model/../../../../x` (written by anyone with access to the
+    bucket) was downloaded outside the download folder, onto any path of the machine verifying or serving it, and
+    `models verify` said intact."""
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    escape = tmp_path / "escaped.txt"
+    key = reg.store._p("clf/versions/1/model/") + "../" * 30 + str(escape).lstrip("/")
+    reg.store.fs.pipe_file(key, b"x")
+    with pytest.raises(RegistryError) as exc:
+        reg.verify("clf", 1)
+    assert str(exc.value).startswith(f"{reg.store.uri('clf/versions/1/model')}: the object ")
+    assert str(exc.value).endswith(" climbs out of this folder ('..' in its key); refusing to download it: remove "
+                                   "it from the store")
+    assert not escape.exists()
