@@ -38,7 +38,7 @@ def install(app, model, dataplane, repository) -> None:
     import orjson
     from fastapi import Request, Response
     from fastapi.exceptions import RequestValidationError
-    from kserve.errors import InvalidInput
+    from kserve.errors import InvalidInput, ModelNotFound
     from kserve.protocol.rest.v2_datamodels import InferenceRequest
     from kserve.protocol.rest.v1_endpoints import V1Endpoints
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
@@ -75,6 +75,13 @@ def install(app, model, dataplane, repository) -> None:
             msg = why_not_json(ValueError(msg[len("Unrecognized request format: "):]))
         return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
 
+    async def model_not_found(request: Request, exc: Exception):
+        # kserve's handler logged every request for another name as a 20-line ERROR traceback: a client's typo
+        # (or a probe) flooded the log and alerts with what is no server error
+        name = request.path_params.get("model_name", "")
+        return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)
+
+    app.add_exception_handler(ModelNotFound, model_not_found)
     app.add_exception_handler(BadRequest, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(InvalidInput, invalid_input)

@@ -135,3 +135,12 @@ def test_fp16_json_data_is_a_400_naming_the_datatype(client):
     assert r.status_code == 400 and r.json() == {
         "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers; send "
         "them as FP32, or as FP16 in the binary tensor extension"}
+
+
+def test_a_request_for_another_model_is_a_404_naming_the_served_one_without_a_traceback(client, caplog):
+    # before: 404 'Model with name zz does not exist.', and a 20-line ERROR traceback in the log for each request
+    body = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+    for path, payload in (("/v1/models/zz:predict", {"instances": ["x"]}), ("/v2/models/zz/infer", body)):
+        r = client.post(path, json=payload)
+        assert r.status_code == 404 and r.json() == {"error": "model `zz` is not served here; try `m`"}
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
