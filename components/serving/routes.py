@@ -38,7 +38,7 @@ def install(app, model, dataplane, repository) -> None:
     import orjson
     from fastapi import Request, Response
     from fastapi.exceptions import RequestValidationError
-    from kserve.errors import InvalidInput, ModelNotFound
+    from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
     from kserve.protocol.rest.v2_datamodels import InferenceRequest
     from kserve.protocol.rest.v1_endpoints import V1Endpoints
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
@@ -81,7 +81,13 @@ def install(app, model, dataplane, repository) -> None:
         name = request.path_params.get("model_name", "")
         return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)
 
+    async def model_not_ready(request: Request, exc: Exception):  # loading: the same, a traceback per request
+        name = request.path_params.get("model_name", model.name)
+        why = "draining" if model.draining else "loading"
+        return ORJSONResponse({"error": f"Model with name {name} is not ready ({why})."}, 503)
+
     app.add_exception_handler(ModelNotFound, model_not_found)
+    app.add_exception_handler(ModelNotReady, model_not_ready)
     app.add_exception_handler(BadRequest, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(InvalidInput, invalid_input)

@@ -144,3 +144,17 @@ def test_a_request_for_another_model_is_a_404_naming_the_served_one_without_a_tr
         r = client.post(path, json=payload)
         assert r.status_code == 404 and r.json() == {"error": "model `zz` is not served here; try `m`"}
     assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
+
+
+def test_a_request_while_the_model_loads_is_a_503_without_a_traceback(caplog):
+    # before: kserve's handler logged a 20-line ERROR traceback for each request that came while loading
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    app, model, repository = FastAPI(), _model(), ModelRepository()
+    model.ready = False
+    repository.update(model)
+    routes.install(app, model, DataPlane(repository), repository)
+    r = TestClient(app).post("/v1/models/m:predict", json={"instances": ["x"]})
+    assert r.status_code == 503 and r.json() == {"error": "Model with name m is not ready (loading)."}
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
