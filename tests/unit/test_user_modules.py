@@ -337,3 +337,24 @@ def twice(x: int = 1) -> int:
     run.steps[0].state = "SUCCEEDED"
     fill_graph_outputs(run, repo / "artifacts", sources)
     assert run.steps[0].outputs == {"Output": 8}  # was {}: the run table and `runs show` said `-`
+
+
+def test_a_module_edited_between_two_compiles_in_one_process_is_read_again(repo):
+    """A notebook's second `kubepipe.run` after editing the component ran the first version: the module stayed
+    imported. The edited module (and the repository's modules importing from it) is imported again."""
+    (repo / "jv_helpers.py").write_text("FACTOR = 2\n")
+    (repo / "jv_edited.py").write_text(COMPONENT.format(name="double").replace('"""Doubles x."""',
+                                                                                '"""Doubles x."""\n    # v1'))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_edited:double"))
+    body = lambda: kubepipe.compile(repo / "pipelines" / "p.yaml").plan.steps[0].info.component.component_spec \
+        .implementation.container.command[-1]  # noqa: E731
+    assert "# v1" in body()
+    import jv_helpers  # noqa: F401 - the user's own import of a module of the repository
+    assert "# v1" in body()  # nothing edited: the same module object
+
+    edited = repo / "jv_edited.py"
+    edited.write_text(edited.read_text().replace("# v1", "# v2 edited"))
+    st = edited.stat()
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))  # as a save seconds later
+    assert "# v2 edited" in body()
+    assert "jv_helpers" not in sys.modules  # the repository's modules go with it: one may import another

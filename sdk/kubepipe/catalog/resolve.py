@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import CONTEXT_INPUTS, Port, ports_of
-from kubepipe.catalog.user_modules import failed_at, make_importable, module_root, shadowed_note
+from kubepipe.catalog.user_modules import (failed_at, fresh_imports, make_importable, module_root, note_imports,
+                                          shadowed_note)
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -126,8 +127,11 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
     if ":" in ref:
         module = ref.partition(":")[0]
         root = make_importable(module, base_dir)
+        repository = module_root(module, base_dir)  # `root` is None where the module imports as is (a notebook)
+        fresh_imports(repository)
         try:
             comp = _import_attr(ref, f"`{ref}`")
+            note_imports(repository)
             if not hasattr(comp, "component_spec"):
                 raise CatalogError(f"`{ref}` is not a KFP component", "decorate the function with @dsl.component")
         except CatalogError as exc:

@@ -6,6 +6,10 @@ file, then in each folder above it (the nearest first): the first folder holding
 folder `package/` of `package.module`, is appended to `sys.path`, after the installed packages, so an
 installed module of the same name is never shadowed. A local run puts the same folder on PYTHONPATH
 for its steps, so a component's body can import your other modules too (docs/decisions/0008).
+
+In a long-lived process (a notebook, a scheduler, a script running several pipelines), a module of your
+repository edited since it was imported is imported again by the next validate / compile / run, with every
+other module of that repository, since one may import from another (`fresh_imports`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["module_root", "make_importable", "failed_at", "shadowed_note", "code_place", "library_file",
+__all__ = ["module_root", "make_importable", "fresh_imports", "note_imports", "failed_at", "shadowed_note", "code_place", "library_file",
            "roots_of_refs", "ref_modules", "module_files", "repository_imports"]
 
 
@@ -56,6 +60,51 @@ def make_importable(module: str, base_dir: Path) -> Path | None:
     sys.path.append(str(root))
     importlib.invalidate_caches()
     return root
+
+
+_STAMPS: dict[str, tuple[int, int] | None] = {}  # a repository module's file -> (mtime_ns, size) as imported
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _repository_modules(root: Path) -> dict[str, str]:
+    """Imported modules (name -> file) whose file lies in the repository at `root`: not Python's own, an
+    installed package's (a virtualenv inside the repository) or kubepipe's."""
+    top = os.path.realpath(root) + os.sep
+    found = {}
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None)
+        if isinstance(path, str) and os.path.realpath(path).startswith(top) and not library_file(path):
+            found[name] = path
+    return found
+
+
+def note_imports(root: Path | None) -> None:
+    """Remember the files of the repository's imported modules as they are now (see `fresh_imports`)."""
+    if root is not None:
+        for path in _repository_modules(root).values():
+            _STAMPS.setdefault(path, _stamp(path))
+
+
+def fresh_imports(root: Path | None) -> list[str]:
+    """When a module of the repository at `root` was edited (or removed) since it was imported, every module of
+    that repository leaves sys.modules, so that the next import reads the files as they are; the edited ones."""
+    if root is None:
+        return []
+    modules = _repository_modules(root)
+    edited = [name for name, path in modules.items() if path in _STAMPS and _STAMPS[path] != _stamp(path)]
+    if edited:
+        for name, path in modules.items():
+            sys.modules.pop(name, None)
+            _STAMPS.pop(path, None)
+        importlib.invalidate_caches()
+    return sorted(edited)
 
 
 _REF = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
