@@ -593,3 +593,23 @@ def test_runs_show_of_a_rejected_retrain_request_says_where_it_went(tmp_path, ca
     (rejected / "retrain-train-0123456789ab.json").write_text("[]")
     code, _, err = run_cli(capsys, "runs", "show", "retrain-train-0123456789ab", "--home", str(home))
     assert code == 2 and "retrain request 'retrain-train-0123456789ab' was rejected by `kubepipe scheduler`" in err
+
+
+def test_a_retrain_queued_under_the_profile_s_own_state_dir_is_started(tmp_path, capsys):
+    # a local profile with `state_dir: /data/state`: the monitor said 'started', and the scheduler, reading
+    # <home>/state only, never saw the request
+    from cli_runner import run_cli
+
+    home, state = tmp_path / ".kubepipe", tmp_path / "elsewhere" / "state"
+    out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+                                      ctx_state_dir=str(state), ctx_run_id="m1")
+    code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--set", f"state_dir={state}")
+    assert code == 2 and f"is queued in {state / 'retrain' / 'queue'}" in err
+    calls = []
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: calls.append(path) or "r1"),
+                           state_dir=str(state))
+    assert sched.tick(NOW) == [f"retrain:{tmp_path / 'pipelines' / 'train.yaml'}"]
+    sched.drain()
+    assert calls == [str(tmp_path / "pipelines" / "train.yaml")]
+    code, _, err = run_cli(capsys, "scheduler", "--once", "--home", str(home), "--set", "state_dir=gs://b/state")
+    assert code == 0 and "the local profile's state_dir is gs://b/state, no folder on this machine" in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -166,15 +166,19 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
                                          help="Seconds between ticks."),
               grace: Optional[float] = typer.Option(None, "--grace", callback=finite(0),
                                                     help="On stop, cancel runs still going after N s."),
-              home: Path = HOME) -> None:
+              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
     """Run the local schedules (target local) until SIGTERM/SIGINT; a second signal cancels runs in flight."""
     from kubepipe.backends.schedules.launchers import SubprocessLauncher
     from kubepipe.backends.schedules.scheduler import LocalScheduler
 
     sched = LocalScheduler(home, launcher=SubprocessLauncher(home), tick_s=tick, grace_s=grace,
-                           on_event=lambda msg: console.err.print(console.escape(msg)))
+                           on_event=lambda msg: console.err.print(console.escape(msg)),
+                           state_dir=_state_dir(profile, set_, home))
     n = len(sched.store.schedules())
     console.err.print(f"kubepipe scheduler: {n} schedule(s) in {sched.store.path}; Ctrl-C stops after runs in flight")
+    if sched.queue is None:
+        console.warn(f"the local profile's state_dir is {_state_dir(profile, set_, home)}, no folder on this machine: "
+                     "retrains trigger-retrain queues there are not started; set state_dir to a folder")
     ticks = sched.run(once=once, max_ticks=max_ticks)
     console.err.print(f"stopped after {ticks} tick(s)")
 
@@ -244,7 +248,8 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         try:
             r = show_local_run(run_id, runs_dir)
         except UserError:
-            started = _scheduled_run(home, run_id)  # trigger-retrain names a retrain by its request id
+            # trigger-retrain names a retrain by its request id
+            started = _scheduled_run(home, run_id, lambda: _state_dir(profile, set_, home))
             if started is None:
                 raise
             r = show_local_run(started, runs_dir)
@@ -320,10 +325,10 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
         console.warn(no_runs_text(runs_dir, pipeline))
 
 
-def _scheduled_run(home: Path, request_id: str) -> str | None:
+def _scheduled_run(home: Path, request_id: str, state_dir: Callable[[], str] = lambda: "") -> str | None:
     """The run `kubepipe scheduler` started for a retrain request (`retrain-<pipeline>-<key>`, the id trigger-retrain
     outputs and logs), or None when `request_id` is none it took; a UserError when it has not started a run."""
-    from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX, RETRAIN_QUEUE
+    from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX, retrain_queue
     from kubepipe.backends.schedules.store import DB_NAME, SchedulerStore
     from kubepipe.errors import UserError
 
@@ -333,7 +338,9 @@ def _scheduled_run(home: Path, request_id: str) -> str | None:
             if r["slot"] == request_id and r["schedule"].startswith(RETRAIN_PREFIX)] \
         if (Path(home) / DB_NAME).is_file() else []
     if not rows:
-        queue = Path(home) / RETRAIN_QUEUE
+        queue = retrain_queue(state_dir(), home)
+        if queue is None:  # a state dir the scheduler cannot read: `kubepipe scheduler` says so
+            return None
         if (queue / f"{request_id}.json").is_file():  # 'no local run ... submitted to Kubeflow?' sent users astray
             raise UserError(f"runs: retrain request {request_id!r} is queued in {queue} and no run has started yet: "
                             f"`kubepipe scheduler --home {home}` starts it on its next tick (is it running?)")
@@ -347,6 +354,13 @@ def _scheduled_run(home: Path, request_id: str) -> str | None:
     raise UserError(f"runs: retrain request {request_id!r} was taken by `kubepipe scheduler` at {row['started_at']} "
                     f"({row['state']}{': ' + row['error'] if row.get('error') else ''}); its run id is recorded when the "
                     "run ends: see `kubepipe runs list`")
+
+
+def _state_dir(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> str:
+    """The local profile's state_dir (default <home>/state): where trigger-retrain queues local retrains."""
+    from kubepipe.api import load_target
+
+    return load_target("local", profile=profile, sets=sets, home=home).effective_state_dir
 
 
 def _local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:

@@ -33,18 +33,32 @@ from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse
 from kubepipe.errors import UserError
 from kubepipe.util import atomic_write_text, failpoint, process_alive, utc_iso
 
-__all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE"]
+__all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE", "retrain_queue"]
 
 RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
 RETRAIN_PREFIX = "retrain:"  # a queued retrain runs under this name + its pipeline file
-_MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
+_MAX_SLOTS = 10_000
+
+
+def retrain_queue(state_dir: str | Path | None, home: str | Path) -> Path | None:
+    """The folder trigger-retrain queues local retrains in: `<state_dir>/retrain/queue` (the local profile's
+    state_dir; default `<home>/state`); None for a state dir that is no local folder (gs://...)."""
+    from kubepipe.spec.paths import is_local_path
+
+    if not state_dir:
+        return Path(home) / RETRAIN_QUEUE
+    if not is_local_path(str(state_dir)):
+        return None
+    return Path(str(state_dir).removeprefix("file://")).expanduser() / "retrain" / "queue"  # bound the walk over missed slots (a minute cron down for a week = 10k)
 
 
 class LocalScheduler:
     def __init__(self, home: str | Path = ".kubepipe", launcher: Any = None,
                  clock: Callable[[], dt.datetime] = utcnow, tick_s: float = 1.0, grace_s: float | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None, state_dir: str | Path | None = None) -> None:
         self.home = Path(home)
+        # where trigger-retrain queues requests: the local profile's state_dir (default <home>/state)
+        self.queue = retrain_queue(state_dir, self.home)
         self.store = SchedulerStore(self.home)
         self.launcher = launcher or SubprocessLauncher(self.home)
         self.clock, self.tick_s, self.grace_s = clock, tick_s, grace_s
@@ -163,7 +177,9 @@ class LocalScheduler:
     def _retrain_outcome(self, request_id: str, state: str, run_id: str | None, error: str | None) -> None:
         """How a retrain ended, written into its request (`queue/done/<id>.json`): the next decision of the monitor
         that asked says that the last retrain failed, instead of starting one per cooldown with nobody told."""
-        done = self.home / RETRAIN_QUEUE / "done" / f"{request_id}.json"
+        if self.queue is None:
+            return
+        done = self.queue / "done" / f"{request_id}.json"
         try:
             data = json.loads(done.read_text())
             data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": utc_iso(self.clock())}
@@ -275,9 +291,9 @@ class LocalScheduler:
         return started
 
     def _drain_queue(self) -> list[str]:
-        queue = self.home / RETRAIN_QUEUE
+        queue = self.queue
         started: list[str] = []
-        for req in sorted(queue.glob("*.json")) if queue.is_dir() else []:
+        for req in sorted(queue.glob("*.json")) if queue is not None and queue.is_dir() else []:
             data = self._retrain_request(req)
             if data is None:
                 continue
