@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
+from kubepipe.secrets import secret_value_kind
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
            "runtime_flags", "serve_device", "uses_onnx_export"]
@@ -92,7 +93,12 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
                  if not 0 <= values.get(k, 0) <= 1]
-    if values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
+    credential = secret_value_kind(values.get("log_sink") or "")
+    if credential:  # s3fs and gcsfs never read one from the URL: the writes failed, and the log showed it
+        problems.append(f"--log-sink holds a credential ({credential}; value not shown): the storage client reads "
+                        "credentials from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...), "
+                        "never from the URL; give the sink as s3://bucket/path")
+    elif values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
         problems.append(f"--log-sample 0: --log-sink {values['log_sink']} would log no request; give a fraction "
                         "above 0 (1 = every request), or drop --log-sink")
     name = values.get("name")

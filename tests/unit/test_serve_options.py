@@ -54,7 +54,11 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     # a sink that was created and never written: the deploy step's serving.log.sample refuses 0 already
     (["--log-sink", "/tmp/sink", "--log-sample", "0"],
      "--log-sample 0: --log-sink /tmp/sink would log no request; give a fraction above 0 (1 = every request), or drop "
-     "--log-sink")])
+     "--log-sink"),
+    # before: served, every write failed (s3fs reads no credentials from a URL), and the log showed the password
+    (["--log-sink", "s3://AKIAEXAMPLE:s3cr3t@bucket/p"],
+     "--log-sink holds a credential (a URL with a password; value not shown): the storage client reads credentials "
+     "from the environment")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 
@@ -63,6 +67,7 @@ def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, messa
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path), *argv])  # the CLI's handler: UserError -> exit 2
     assert isinstance(result.exception, UserError) and message in str(result.exception)
+    assert "s3cr3t" not in str(result.exception)
 
 
 def test_workers_get_the_command_line_without_the_supervisor_s_own_options():
