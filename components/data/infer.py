@@ -151,6 +151,24 @@ def _py(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def _quoted(value):
+    """`value` with each string a YAML 1.1 reader (a pipeline's, PyYAML) would read as something else quoted:
+    ruamel writes YAML 1.2, where `yes`, `off` and `1_000` are plain text; in a pipeline they are true, false
+    and 1000."""
+    import yaml
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, list):
+        return [_quoted(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        same = yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        same = False
+    return value if same else SingleQuotedScalarString(value)
+
+
 def to_yaml(items: list[dict], *, header: str = "") -> str:
     """`expectations:` block in kubepipe YAML, one flow-style mapping per expectation."""
     import io
@@ -161,7 +179,7 @@ def to_yaml(items: list[dict], *, header: str = "") -> str:
     seq = CommentedSeq()
     for item in items:
         (exp, kwargs), = item.items()
-        body = CommentedMap(kwargs)
+        body = CommentedMap({k: _quoted(v) for k, v in kwargs.items()})
         body.fa.set_flow_style()
         seq.append(CommentedMap({exp: body}))
     doc = CommentedMap({"expectations": seq})

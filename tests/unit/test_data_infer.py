@@ -80,6 +80,16 @@ def test_a_bound_beyond_64_bits_is_written_as_a_float():
     assert "max_value: 1.132e+21" in text and "max_value: 3.29e+301" in text, text
 
 
+def test_the_yaml_is_read_back_by_the_pipeline_loader_as_written():
+    # a column named `yes` was written `column: yes`, which a pipeline reads as true ('`column` must be str, got
+    # True'), and a value set [no, off, 1_000] as [false, false, 1000]: the sample failed its own rules
+    from kubepipe.spec.source import parse_yaml
+
+    df = pd.DataFrame({"yes": ["no", "off", "1_000", "ON"] * 5, "a: b": ["~", "", "#x", "0o17"] * 5})
+    items = infer_expectations(df)
+    assert parse_yaml(to_yaml(items)).data["expectations"] == items
+
+
 def test_cli_output_is_valid_and_gates_the_bad_batch(tmp_path):
     out = tmp_path / "exp.yaml"
     proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "expectations", "infer",
