@@ -225,15 +225,19 @@ class FsspecStore:
         """Download a folder into a fresh temp dir (remote models are read locally)."""
         dest = os.path.join(tempfile.mkdtemp(prefix="kubepipe-registry-"), uuid.uuid4().hex[:8])
         base = self._p(rel)
-        with _reaching(self.where):
-            for path in self.fs.find(base):
-                target = os.path.normpath(os.path.join(dest, os.path.relpath(path, base)))
-                if os.path.commonpath([dest, target]) != dest:  # a key may hold `..`: it was written anywhere
-                    shutil.rmtree(os.path.dirname(dest), ignore_errors=True)
-                    raise RegistryError(f"{self.uri(rel)}: the object {redact_url(path)} climbs out of this folder "
-                                        "('..' in its key); refusing to download it: remove it from the store")
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                self.fs.get_file(path, target)
+        try:
+            with _reaching(self.where, self.uri(rel), "download it"):
+                for path in self.fs.find(base):
+                    target = os.path.normpath(os.path.join(dest, os.path.relpath(path, base)))
+                    if os.path.commonpath([dest, target]) != dest:  # a key may hold `..`: it was written anywhere
+                        raise RegistryError(f"{self.uri(rel)}: the object {redact_url(path)} climbs out of this "
+                                            "folder ('..' in its key); refusing to download it: remove it from the "
+                                            "store")
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    self.fs.get_file(path, target)
+        except BaseException:  # a partial copy was left in /tmp, one per try
+            self.drop_local(dest)
+            raise
         os.makedirs(dest, exist_ok=True)
         return dest
 

@@ -768,3 +768,19 @@ def test_a_remote_object_whose_key_climbs_out_of_the_model_folder_is_refused(tmp
     assert str(exc.value).endswith(" climbs out of this folder ('..' in its key); refusing to download it: remove "
                                    "it from the store")
     assert not escape.exists()
+
+
+def test_a_download_that_fails_midway_leaves_no_partial_copy(tmp_path, monkeypatch):
+    """A remote version whose download failed (the network, an EIO) left its partial copy in /tmp, one per try."""
+    import tempfile
+
+    d = _model(tmp_path, "a")
+    (tmp_path / "model-a" / "z-last.bin").write_bytes(b"z")
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    reg.register(d, name="clf", metrics={})
+    monkeypatch.setattr(reg.store.fs, "get_file", _eio("z-last.bin", reg.store.fs.get_file))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(RegistryError, match="Input/output error"):
+        reg.model_path("clf", 1)
+    assert os.listdir(tmp_path / "tmp") == []
