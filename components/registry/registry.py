@@ -46,9 +46,10 @@ from kubepipe.components.registry.version import (
 )
 from kubepipe.util import failpoint, whole_number
 
-__all__ = ["Registry", "DEFAULT_URI"]
+__all__ = ["Registry", "DEFAULT_URI", "MODEL_FOLDER_HINT"]
 
 DEFAULT_URI = "file://.kubepipe/registry"
+MODEL_FOLDER_HINT = "this folder is one model's (it holds versions/): give its parent as --registry"
 _NAME = MODEL_NAME
 
 
@@ -352,9 +353,15 @@ class Registry:
     def _check_known(self, name: str, numbers: list[int] | None = None) -> None:
         """A name with no versions at all is a typo or another registry, not a model without a champion."""
         if not (self._numbers(name) if numbers is None else numbers):
+            if self.is_model_folder():
+                raise RegistryError(f"no model `{name}` in {self.store.uri()}: {MODEL_FOLDER_HINT}")
             have = ", ".join(self.names()) or "none"
             raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {have}); check the name and the "
                                 "registry (--registry / KUBEPIPE_REGISTRY)")
+
+    def is_model_folder(self) -> bool:
+        """Whether the registry path is one model's folder (it holds versions/), not a registry: a common mistake."""
+        return "versions" in self.store.listdir() and bool(self.store.listdir("versions"))
 
     def _check_case(self, name: str) -> None:
         """A new model's name must not differ only in case from one there: `Starter` and `starter` share a folder on

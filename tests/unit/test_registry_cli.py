@@ -188,3 +188,11 @@ def test_a_registry_folder_that_does_not_exist_is_named_as_such(reg, capsys, tmp
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, "models", "list", "-r", "empty")
     assert " ".join(err.split()) == f"no models in {tmp_path}/empty"
+
+
+def test_a_model_folder_given_as_the_registry_of_show_promote_history_says_to_give_its_parent(reg, capsys):
+    # `models list -r .kubepipe/registry/clf` said so, and show / promote / history said only 'no model `clf` in ...'
+    for args in (["show", "clf"], ["promote", "clf", "1", "--reason", "x"], ["history", "clf"]):
+        code, out, err = _run(capsys, "models", *args, "-r", ".kubepipe/registry/clf")
+        assert code == 2 and out == "", args
+        assert "this folder is one model's (it holds versions/): give its parent as --registry" in err, args

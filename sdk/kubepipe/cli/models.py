@@ -70,10 +70,10 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
         if not items:
-            here = reg.store.listdir()
-            hint = ("; this folder is one model's (it holds versions/): give its parent as --registry"
-                    if "versions" in here and reg.store.listdir("versions") else "")
-            if not here and registry and not reg.store.exists(""):  # given, not the default a first run creates
+            from kubepipe.components.registry.registry import MODEL_FOLDER_HINT
+
+            hint = f"; {MODEL_FOLDER_HINT}" if reg.is_model_folder() else ""
+            if not hint and registry and not reg.store.exists(""):  # given, not the default a first run creates
                 hint = ": it does not exist (a typo in --registry / KUBEPIPE_REGISTRY?)"
             console.err.print(f"no models in {console.escape(reg.store.uri())}{hint}")
             return
