@@ -73,7 +73,9 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             text = "CategoricalDtypeType" if isinstance(s.dtype, pd.CategoricalDtype) else "str"
             items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": text}})
         distinct = values.nunique()
-        if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f":
+        # a pipeline's YAML holds int64: a uint64 value above it is bounded by a (float) range, not listed
+        beyond = kind == "u" and int(values.max()) >= 2**63
+        if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f" and not beyond:
             in_set = {"column": name, "value_set": sorted(_py(v) for v in values.unique())}
             items.append({"expect_column_values_to_be_in_set": {**in_set, "severity": "warn"} if sampled else in_set})
             continue
@@ -124,7 +126,7 @@ def _hashable(v) -> bool:
 
 def _range(name: str, values, sampled: bool = False) -> dict:
     lo, hi = _py(values.min()), _py(values.max())
-    if values.dtype.kind in "iu" and hi - lo <= 100 and values.nunique() == hi - lo + 1:
+    if values.dtype.kind in "iu" and hi < 2**63 and hi - lo <= 100 and values.nunique() == hi - lo + 1:
         exact = {"column": name, "min_value": lo, "max_value": hi}
         return {"expect_column_values_to_be_between": {**exact, "severity": "warn"} if sampled else exact}
     pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1

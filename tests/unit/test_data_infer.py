@@ -80,6 +80,20 @@ def test_a_bound_beyond_64_bits_is_written_as_a_float():
     assert "max_value: 1.132e+21" in text and "max_value: 3.29e+301" in text, text
 
 
+def test_uint64_values_beyond_int64_get_a_range_a_pipeline_can_hold():
+    # hash ids in a uint64 Parquet column got `value_set: [9223372036854775813, ...]` or an exact range of such
+    # ints, which validate refuses ('does not fit in a 64-bit integer'); they get a float range the sample passes
+    import numpy as np
+
+    df = pd.DataFrame({"h": np.array([2**63 + 5, 2**64 - 1] * 10, dtype="uint64"),
+                       "r": np.array([2**63 + i for i in range(20)], dtype="uint64")})
+    items = infer_expectations(df)
+    bounds = [v for i in items for body in i.values() for k, v in body.items() if k in ("min_value", "max_value")]
+    assert all(isinstance(v, float) or -2**63 <= v < 2**63 for v in bounds), bounds
+    assert not [i for i in items if "expect_column_values_to_be_in_set" in i]
+    assert [(r.name, r.kwargs) for r in validate_frame(df, resolve_expectations(items)).failed] == []
+
+
 def test_the_yaml_is_read_back_by_the_pipeline_loader_as_written():
     # a column named `yes` was written `column: yes`, which a pipeline reads as true ('`column` must be str, got
     # True'), and a value set [no, off, 1_000] as [false, false, 1000]: the sample failed its own rules
