@@ -118,3 +118,21 @@ def test_an_on_event_callback_s_exception_reaches_the_caller_after_the_run(in_tm
     record = json.loads((run_dir / "run.json").read_text())
     assert record["state"] == "SUCCEEDED"
     assert any("on_event raised Broken: my callback broke" in n for n in record["notes"])
+
+
+ONE_STEP = ("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: one}\n"
+            "steps:\n  hi:\n    component: ops:say\n    with: {message: hi}\n")
+
+
+def test_a_run_leaves_the_callers_logging_as_it_found_it(in_tmp, monkeypatch):
+    """kfp.local's own `logging.info` gave the root logger a basicConfig handler writing into the run's log tee:
+    a notebook's `logging.basicConfig(level=INFO)` after a run was a no-op, its records went to a finished run."""
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    (in_tmp / "p.yaml").write_text(ONE_STEP)
+    (in_tmp / "ops.py").symlink_to(FIX / "ops.py")
+    assert kubepipe.run(in_tmp / "p.yaml").ok
+    assert root.handlers == [] and root.level == logging.WARNING

@@ -20,6 +20,7 @@ from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_outp
 from kubepipe.backends.local.environ import task_environ, user_module_path, utf8_io
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
+from kubepipe.backends.local.process_state import process_kept
 from kubepipe.backends.local.resume import prior_run, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
@@ -273,7 +274,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                raise_on_error=False)
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
-    with guarded(run):
+    with guarded(run), process_kept():
         log = open(run.log, "w", encoding="utf-8")
         watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
                            foreach={s.name for s in plan.steps if s.foreach is not None})
