@@ -136,3 +136,18 @@ def test_a_run_leaves_the_callers_logging_as_it_found_it(in_tmp, monkeypatch):
     (in_tmp / "ops.py").symlink_to(FIX / "ops.py")
     assert kubepipe.run(in_tmp / "p.yaml").ok
     assert root.handlers == [] and root.level == logging.WARNING
+
+
+def test_a_run_leaves_the_callers_kfp_local_config_as_it_found_it(in_tmp):
+    """kfp.local keeps one global config: after kubepipe.run, the caller's own kfp.local tasks wrote into the
+    run's artifacts folder with raise_on_error off (a failed task did not raise)."""
+    from kfp import local
+    from kfp.local import config
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "mine"))
+    mine = config.LocalExecutionConfig.instance
+    (in_tmp / "p.yaml").write_text(ONE_STEP)
+    (in_tmp / "ops.py").symlink_to(FIX / "ops.py")
+    assert kubepipe.run(in_tmp / "p.yaml").ok
+    assert config.LocalExecutionConfig.instance is mine
+    assert mine.pipeline_root == str(in_tmp / "mine") and mine.raise_on_error is True

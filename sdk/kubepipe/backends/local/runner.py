@@ -271,10 +271,10 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     # deploy's "the version this run registered") is ours, spelled into the local body only.
     body, paths = wrap_executors(compiled, compiled.body.replace(RUN_ID, run_id).replace(RUN_NAME, run_id))
     pipeline = components.load_component_from_text(body)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
-               raise_on_error=False)
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with guarded(run), process_kept():
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
+                   raise_on_error=False)
         log = open(run.log, "w", encoding="utf-8")
         watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
                            foreach={s.name for s in plan.steps if s.foreach is not None})
