@@ -123,7 +123,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
-    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | no-drift)."""
+    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | no-drift)."""
     if not pipeline:
         raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
     if cooldown_hours < 0:
@@ -176,9 +176,11 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     if target == "local":  # a retried step's own request (same key) is queued again below, not a cooldown
         mine = _request_id(pipeline, key)
-        started = sorted(started + [r for r in _queued_unlogged(state_dir, pipeline, started) if r["run_id"] != mine],
-                         key=lambda r: r["time"])
+        queued = [r for r in _queued(state_dir, pipeline, started) if r["run_id"] != mine]
+        started = sorted(started + [r for r in queued if not r["logged"]], key=lambda r: r["time"])
+        waiting = sorted((r for r in queued if r["waiting"]), key=lambda r: r["time"])
     else:  # a `starting` line never settled: a step killed while it started a run (which may be running)
+        waiting = []
         settled = {r.get("key") for r in lines if r.get("action") in ("started", "start-failed")}
         started = sorted(started + [r for r in lines if r.get("action") == "starting" and r.get("pipeline") == pipeline
                                     and r.get("key") not in settled and r.get("key") != key],
@@ -198,6 +200,13 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                                  f"cooldown {cooldown_hours:g} h {ends}{failed}")
             _append(state_dir, pipeline, record)
             return record
+    if waiting:  # past the cooldown, one has not started yet: it trains on the newest data when it does
+        record.update(action="pending", run_id=None, last_run_id=waiting[0]["run_id"],
+                      reason=f"{_why(drift_detected, quality_dropped)}, but the retrain requested at "
+                             f"{waiting[0]['time']} ({waiting[0]['run_id']}) has not started yet; `kubepipe "
+                             f"scheduler` starts it (is it running?){failed}")
+        _append(state_dir, pipeline, record)
+        return record
     start = starter or _start_on_target
     # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
     # 2.5 is left for the started run's own check, which names its `--param`.
@@ -223,10 +232,12 @@ def _request_id(pipeline: str, key: str) -> str:
     return f"retrain-{_slug(pipeline)}-{key}"
 
 
-def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
-    """Retrains queued for `pipeline` whose `started` line was never written (the monitor was killed between
-    queueing and recording): the queue is the record of what was started, so the cooldown holds. Only the
-    requests named for this pipeline and not in the log are read: `done/` keeps every retrain ever started."""
+def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
+    """Retrains queued for `pipeline` that the log does not hold, or that still wait in the queue, each with
+    `logged` and `waiting`. One whose `started` line was never written (the monitor was killed between queueing and
+    recording) holds the cooldown: the queue is the record of what was started. One still waiting (`kubepipe
+    scheduler` has not taken it) makes a second request pointless. Only the requests named for this pipeline are
+    read, and in `done/` (every retrain ever started) only those the log does not hold."""
     from pathlib import Path
 
     want = str(Path(pipeline.removeprefix("file://")).expanduser().resolve())
@@ -239,17 +250,21 @@ def _queued_unlogged(state_dir: str, pipeline: str, logged: list[dict]) -> list[
             names = fs.ls(folder, detail=False) if fs.isdir(folder) else []
         except OSError:
             continue
+        waiting = folder == qdir
         for name in names:
             stem = str(name).rsplit("/", 1)[-1].removesuffix(".json")
-            if not str(name).endswith(".json") or not stem.startswith(prefix) or stem in known:
+            if not str(name).endswith(".json") or not stem.startswith(prefix) or (stem in known and not waiting):
                 continue
             try:
                 req = json.loads(fs.cat_file(name))
             except (OSError, ValueError):
                 continue  # being written, or the scheduler's to reject
-            if (isinstance(req, dict) and req.get("pipeline") == want and req.get("id") not in known
-                    and isinstance(req.get("requested_at"), str)):
-                out.append({"time": req["requested_at"], "run_id": req.get("id"), "action": "started"})
+            if not isinstance(req, dict) or req.get("pipeline") != want or not isinstance(req.get("requested_at"), str):
+                continue
+            is_logged = stem in known or req.get("id") in known
+            if waiting or not is_logged:
+                out.append({"time": req["requested_at"], "run_id": req.get("id"), "action": "started",
+                            "logged": is_logged, "waiting": waiting})
     return out
 
 

@@ -82,6 +82,10 @@ def test_second_drift_inside_the_cooldown_starts_nothing(tmp_path):
     assert first["action"] == "started" and second["action"] == "cooldown"
     assert second["last_run_id"] == first["run_id"] and "19.0 h" in second["reason"]
     assert len(queued(tmp_path)) == 1
+    done = Path(queue_dir(str(tmp_path))) / "done"
+    done.mkdir()
+    for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
+        p.replace(done / p.name)  # the scheduler took it (one still waiting: `pending`, below)
     third = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, state_dir=str(tmp_path),
                                source_run_id="m3", now=NOW + dt.timedelta(hours=25))
     assert third["action"] == "started" and third["run_id"] != first["run_id"]
@@ -316,13 +320,13 @@ def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_pat
     # every decision read every request in queue/ and done/ (one per retrain ever started, of every pipeline)
     import fsspec.implementations.local as local
 
+    done = Path(queue_dir(str(tmp_path))) / "done"
     for i in range(3):
         trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                            source_run_id=f"m{i}", now=NOW + dt.timedelta(days=2 * i))
-    done = Path(queue_dir(str(tmp_path))) / "done"
-    done.mkdir()
-    for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
-        p.replace(done / p.name)  # what the scheduler does once it starts them
+        done.mkdir(exist_ok=True)
+        for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
+            p.replace(done / p.name)  # what the scheduler does once it starts them
     (done / "retrain-other-0123456789ab.json").write_text(json.dumps(
         {"id": "retrain-other-0123456789ab", "pipeline": "/x/other.yaml", "requested_at": "2026-05-01T00:00:00Z"}))
     reads, real = [], local.LocalFileSystem.cat_file
@@ -457,9 +461,9 @@ def test_a_relative_path_in_retrain_params_is_read_from_the_monitor_file_not_the
     assert f"no file or folder {tmp_path}/ml/data/nope.csv" in warning.message
     with pytest.raises(ComponentError, match=rf"params.train_uri: no file or folder {tmp_path}/ml/data/nope.csv "):
         trigger_retrain.python_func(drift_detected=True, pipeline="ml/train.yaml",
-                                    params={"train_uri": "ml/data/nope.csv"}, cooldown_hours=0, ctx_target="local",
-                                    ctx_state_dir=str(state), ctx_run_id="m2")
-    assert len(queued(state)) == 1  # nothing queued for it
+                                    params={"train_uri": "ml/data/nope.csv"}, ctx_target="local",
+                                    ctx_state_dir=str(tmp_path / "other-state"), ctx_run_id="m2")
+    assert queued(tmp_path / "other-state") == []  # nothing queued for it
 
 
 def test_the_run_a_retrain_request_started_says_so_in_its_own_record(tmp_path, capsys, monkeypatch):
@@ -613,3 +617,18 @@ def test_a_retrain_queued_under_the_profile_s_own_state_dir_is_started(tmp_path,
     assert calls == [str(tmp_path / "pipelines" / "train.yaml")]
     code, _, err = run_cli(capsys, "scheduler", "--once", "--home", str(home), "--set", "state_dir=gs://b/state")
     assert code == 0 and "the local profile's state_dir is gs://b/state, no folder on this machine" in err
+
+
+def test_a_drift_while_a_retrain_still_waits_in_the_queue_queues_no_second_one(tmp_path):
+    # scheduler down for two days, cooldown 24 h: a second identical request piled up behind the first, and both ran
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), source_run_id="m1",
+                               now=NOW)
+    later = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), source_run_id="m2",
+                               now=NOW + dt.timedelta(days=2))
+    assert later["action"] == "pending" and later["last_run_id"] == first["run_id"]
+    assert later["reason"] == (f"drift detected, but the retrain requested at 2026-05-04T06:00:00Z ({first['run_id']}) "
+                               "has not started yet; `kubepipe scheduler` starts it (is it running?)")
+    assert [q["id"] for q in queued(tmp_path)] == [first["run_id"]]
+    retried = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
+                                 source_run_id="m1", cooldown_hours=0, now=NOW)  # the first step, retried: its own
+    assert retried["action"] == "started" and retried["run_id"] == first["run_id"]
