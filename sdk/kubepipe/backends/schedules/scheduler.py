@@ -293,7 +293,9 @@ class LocalScheduler:
     def _drain_queue(self) -> list[str]:
         queue = self.queue
         started: list[str] = []
-        for req in sorted(queue.glob("*.json")) if queue is not None and queue.is_dir() else []:
+        if queue is None or not queue.is_dir():
+            return started
+        for req in sorted(queue.glob("*.json")):
             data = self._retrain_request(req)
             if data is None:
                 continue
