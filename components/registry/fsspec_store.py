@@ -16,7 +16,7 @@ from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.version import RegistryError, storage_failed
-from kubepipe.secrets import redact_text, redact_url, registry_uri_problem
+from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line
 
 __all__ = ["FsspecStore"]
@@ -91,9 +91,6 @@ class FsspecStore:
         import fsspec
 
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
-        problem = registry_uri_problem(uri)
-        if problem:  # a record of the redacted URI opened another place
-            raise RegistryError(f"registry {self.where}: {problem}")
         _check_bucket_given(uri, self.where)
         try:
             self.fs, path = fsspec.core.url_to_fs(uri)

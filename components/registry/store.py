@@ -28,6 +28,7 @@ from typing import Iterator
 from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.fsspec_store import FsspecStore
 from kubepipe.components.registry.version import RegistryError, storage_failed
+from kubepipe.secrets import redact_url, registry_uri_problem
 from kubepipe.util import fsync_dir, new_file_mode
 
 __all__ = ["LocalStore", "FsspecStore", "open_store", "TEMP_PREFIX"]
@@ -171,6 +172,11 @@ def _create_excl(path: str, data: bytes) -> bool:
 def open_store(uri: str | None) -> LocalStore | FsspecStore:
     """`file://path`, a plain path (relative to cwd) or any fsspec URI."""
     uri = uri or "file://.kubepipe/registry"
+    problem = registry_uri_problem(uri)
+    if problem:  # a record of a redacted URI opened another place; `reg\n` was another folder
+        core = uri.strip()
+        shown = redact_url(core) if core == uri else repr(uri.replace(core, redact_url(core)))  # the whitespace shown
+        raise RegistryError(f"registry {shown}: {problem}")
     if uri.startswith("file://"):
         return LocalStore(uri[len("file://"):] or ".")
     if "://" not in uri:

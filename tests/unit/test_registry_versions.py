@@ -784,3 +784,16 @@ def test_a_download_that_fails_midway_leaves_no_partial_copy(tmp_path, monkeypat
     with pytest.raises(RegistryError, match="Input/output error"):
         reg.model_path("clf", 1)
     assert os.listdir(tmp_path / "tmp") == []
+
+
+@pytest.mark.parametrize("uri", ["reg\n", " s3://bucket/reg", "memory://reg\t"])
+def test_a_registry_uri_with_surrounding_whitespace_is_refused(tmp_path, monkeypatch, uri):
+    """KUBEPIPE_REGISTRY or registry_uri read from a file (a ConfigMap, an .env) keeps its newline: `reg\\n` was
+    another folder, created by the first registration, and `models list` printed 'no models in .../reg' over two
+    lines."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RegistryError) as exc:
+        Registry(uri)
+    assert str(exc.value) == (f"registry {uri!r}: a registry URI cannot begin or end with whitespace (a newline "
+                              "kept from a file it was read from?); remove it")
+    assert os.listdir(tmp_path) == []
