@@ -209,7 +209,13 @@ class TabularEncoder(Encoder):
 
     def encode(self, inputs):
         x = (self.matrix(inputs) - self.mean) / self.std
-        return {"x": np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)}
+        with np.errstate(over="ignore"):
+            x32 = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        # A value past float32's range once standardised (a feature in the wrong units) is inf now, and a
+        # saturating network may answer it with a confident, finite probability: NaN instead, which every layer
+        # carries to the output, where the server and evaluate refuse the row naming the feature (overflow_note).
+        x32[np.isinf(x32)] = np.nan
+        return {"x": x32}
 
     def spec(self):
         return {"encoding": self.encoding, "num_features": len(self.columns)}

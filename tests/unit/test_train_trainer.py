@@ -161,6 +161,22 @@ def test_an_infinite_feature_value_is_missing_like_nan():
     assert np.isfinite(trained.final["train_loss"]) and trained.final["val_accuracy"] >= 0.8
 
 
+def test_a_value_past_float32_once_standardised_is_nan_for_every_architecture_not_a_saturated_answer():
+    """6e38 (3e38 at std 0.5) was inf in float32; a network that saturates answered it with a finite, confident
+    probability, where a NaN reaches the output and the server / evaluate refuse the row naming the feature."""
+    import torch
+
+    from kubepipe.components.training.encoders import TabularEncoder
+
+    enc = TabularEncoder(["a", "b"], mean=[0.0, 0.0], std=[0.5, 1.0])
+    x = enc.encode(pd.DataFrame({"a": [3e38, -3e38, 1.0], "b": [1.0, 2.0, 3e38]}))["x"]
+    assert x.dtype == np.float32 and np.isnan(x[0, 0]) and np.isnan(x[1, 0]) and x[1, 1] == 2.0
+    assert x[2, 0] == 2.0 and np.isclose(x[2, 1], 3e38, rtol=1e-6)  # within float32's range: kept
+    saturating = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Softmax(-1))
+    with torch.no_grad():
+        assert torch.isnan(saturating(torch.from_numpy(x[:1]))).all()  # inf would give finite probabilities
+
+
 def test_transformer_trains_and_round_trips(tmp_path):
     df = merchant_frame(300, seed=3)
     trained = train(df, TrainConfig(model="transformer-classifier", label_column="category", epochs=2, batch_size=32,
