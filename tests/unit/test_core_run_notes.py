@@ -65,3 +65,16 @@ def test_a_condition_on_a_gate_that_never_ran_is_not_said_to_be_false():
     assert evaluate.note == "skipped: the run stopped: SerializeToJsonError: Failed to serialize metadata field"
     assert register.note == ("skipped: step `evaluate`, which `${steps.evaluate.outputs.passed} == true` reads, "
                              "did not run")
+
+
+def test_a_step_the_run_has_not_is_named_with_the_steps_it_has():
+    """`result.step("evaluat")` raised a bare StopIteration: no message, and inside a generator it ended it."""
+    import pytest
+
+    from kubepipe.errors import UserError
+
+    run = _run(StepRecord("evaluate", "SUCCEEDED"), StepRecord("on-exit", "SUCCEEDED"))
+    assert run.step("on-exit").state == "SUCCEEDED"
+    with pytest.raises(UserError) as exc:
+        run.step("evaluat")
+    assert str(exc.value) == "run r has no step 'evaluat'; did you mean `evaluate`? (its steps: evaluate, on-exit)"
