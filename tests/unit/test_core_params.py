@@ -96,6 +96,16 @@ def test_numpy_scalars_from_the_api_are_the_python_values_they_hold_and_other_ob
         coerce_param("uri", Path("data/x.csv"), "str")
 
 
+def test_a_numpy_string_is_a_str_as_a_numpy_number_is_a_number():
+    """params={'country': df.country.unique()[0]} (an np.str_) passed as a str and kfp.local stopped the run before
+    its first step: 'Constant argument inputs must be one of type [...] Got: np.str_('de')'."""
+    np = pytest.importorskip("numpy")
+    got = coerce_params({"who": np.str_("de"), "n": np.str_("3"), "xs": [np.str_("a")], "d": {np.str_("k"): 1}},
+                        {"who": "str", "n": "int", "xs": "list", "d": "dict"})
+    assert got == {"who": "de", "n": 3, "xs": ["a"], "d": {"k": 1}}
+    assert type(got["who"]) is str and type(got["xs"][0]) is str and [type(k) for k in got["d"]] == [str]
+
+
 def test_unknown_name_and_credentials_are_not_echoed():
     with pytest.raises(ParamError, match="has no param `epoch`; did you mean `epochs`"):
         coerce_params({"epoch": "3"}, {"epochs": "int"})

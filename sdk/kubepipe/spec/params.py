@@ -51,9 +51,12 @@ def _unique(pairs: list) -> dict:
 
 def _python_value(value: Any) -> Any:
     """A numpy or torch scalar as the Python value it holds (np.int64(3) from a sweep is the int 3), in lists and
-    dicts too; anything else as it is."""
+    dicts too; a str subclass (numpy's np.str_, from `df[col].unique()`) as a str, which kfp.local refused before
+    the first step; anything else as it is."""
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, dict):
-        return {k: _python_value(v) for k, v in value.items()}
+        return {_python_value(k): _python_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_python_value(v) for v in value]
     item = getattr(value, "item", None)
