@@ -491,3 +491,25 @@ def test_trigger_retrain_params_are_checked_against_the_training_pipeline_s_para
     [issue] = exc.value.issues
     assert issue.path == "steps.retrain.with.params.epochs"
     assert issue.message.startswith("param `epochs` of train.yaml: expected int")
+
+
+def test_trigger_retrain_without_a_param_the_training_pipeline_needs_is_located(tmp_path):
+    # a training param without a default, left out of `params`: 'missing value for param' in `kubepipe scheduler`
+    import kubepipe
+
+    (tmp_path / "train.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\nparams: {train_uri: {type: str}}\n"
+        "steps:\n  load: {component: load-data, with: {source: '${params.train_uri}'}}\n")
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: monitor}\nsteps:\n  retrain:\n"
+        "    component: trigger-retrain\n    inputs: {drift_detected: true}\n    with: {pipeline: train.yaml}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "monitor.yaml")
+    [issue] = exc.value.issues
+    assert issue.path == "steps.retrain.with.pipeline"
+    assert issue.message == ("train.yaml needs param(s) `train_uri` (no default), and its retrain would be started "
+                             "without them")
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    (tmp_path / "monitor.yaml").write_text((tmp_path / "monitor.yaml").read_text().replace(
+        "{pipeline: train.yaml}", "{pipeline: train.yaml, params: {train_uri: data.csv}}"))
+    kubepipe.validate(tmp_path / "monitor.yaml")

@@ -189,13 +189,15 @@ class _Checks:
                                                     severity="warning"))
 
     def retrain_params(self, step: str, file: Path) -> None:
-        """trigger-retrain's `params` are the training pipeline's: a name it lacks, or a value its type refuses, is
-        found now, not when drift first fires and the retrain fails in `kubepipe scheduler`."""
+        """trigger-retrain's `params` are the training pipeline's: a name it lacks, a value its type refuses, or a
+        param it needs (no default) left out, is found now, not when drift first fires and the retrain fails in
+        `kubepipe scheduler`."""
         from kubepipe.spec.loader import load_pipeline
         from kubepipe.spec.params import ParamError, coerce_param
 
-        params = self.with_(step, "params", None)
-        if not isinstance(params, dict) or not params:
+        raw = self.spec.steps[step].with_.get("params", {})
+        params = self.with_(step, "params", {})
+        if not isinstance(params, dict):
             return
         try:
             declared = load_pipeline(file).spec.params
@@ -211,6 +213,12 @@ class _Checks:
                     coerce_param(name, value if isinstance(value, str) else json.dumps(value), declared[name].type)
                 except ParamError as exc:
                     self.errors.append(self.issue(where, f"param `{name}` of {file.name}: {exc.reason}", value=value))
+        needed = [n for n, p in declared.items() if p.default is None and n not in params]
+        if needed and isinstance(raw, dict):  # a `${params.x}` mapping: its value is known when the monitor runs
+            where = ("steps", step, "with", "params" if "params" in self.spec.steps[step].with_ else "pipeline")
+            self.errors.append(self.issue(where, f"{file.name} needs param(s) {', '.join(f'`{n}`' for n in needed)} "
+                                          "(no default), and its retrain would be started without them",
+                                          hint=f"add them to `params`, e.g. params: {{{needed[0]}: ...}}"))
 
     # -- labels ------------------------------------------------------------------------------
     def label_columns_match(self) -> None:
