@@ -391,6 +391,18 @@ def test_help_prints_bracketed_text_as_written(capsys):
     assert seen >= 2  # init, image build
 
 
+def test_every_argument_and_option_says_what_it_is():
+    """`runs show --help` listed `--target -t <str>` with no word, as `kserve manifest` did --cpu, --memory,
+    --version, --namespace and the replica counts, and `endpoints stop | predict` NAME."""
+    from typer.main import get_command
+
+    from kubepipe.cli.app import app
+
+    bare = [(path, p.opts[0]) for path, cmd in _commands(get_command(app)) for p in cmd.params
+            if not getattr(p, "hidden", False) and not (getattr(p, "help", None) or "").strip()]
+    assert bare == []
+
+
 def test_init_s_next_line_can_be_pasted(tmp_path, monkeypatch, capsys):
     """It said `next: cd . && ...` in the folder itself, and `cd my proj && ...` (cd: too many arguments)."""
     monkeypatch.chdir(tmp_path)

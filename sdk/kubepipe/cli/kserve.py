@@ -35,14 +35,16 @@ def manifest(
     image: Optional[str] = typer.Option(
         None, "--image", show_default="the profile's runtime_image",
         help="Runtime image, pinned by digest: REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)."),
-    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", show_default="the profile's deploy_namespace"),
-    version: str = typer.Option("", "--version"),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", show_default="the profile's deploy_namespace",
+                                           help="Namespace of the InferenceService."),
+    version: str = typer.Option("", "--version", help="The model's registry version, written as the "
+                                                      "kubepipe.dev/version label."),
     runtime: str = typer.Option("kubepipe", "--runtime", help="kubepipe | triton"),
     canary: Optional[int] = typer.Option(None, "--canary", help="canaryTrafficPercent (serverless mode)."),
     mode: Optional[str] = typer.Option(None, "--mode", show_default="the profile's deployment_mode",
                                        help="serverless | raw"),
-    cpu: str = typer.Option("1", "--cpu"),
-    memory: str = typer.Option("2Gi", "--memory"),
+    cpu: str = typer.Option("1", "--cpu", help="serving.cpu: the model server's CPU, as resources.cpu (2, 500m)."),
+    memory: str = typer.Option("2Gi", "--memory", help="serving.memory: its memory, as resources.memory (4Gi)."),
     gpu: int = typer.Option(0, "--gpu", help="GPUs for the model server (it then runs `--device cuda`)."),
     gpu_type: Optional[str] = typer.Option(
         None, "--gpu-type", help="serving.gpu_type: the GPU's normalised type (nvidia-l4, nvidia-tesla-t4, ...) or "
@@ -58,8 +60,8 @@ def manifest(
     precision: Optional[str] = typer.Option(
         None, "--precision", show_default=SERVE["precision"],
         help=f"serving.precision: `kubepipe serve --precision`, {SERVE_HELP['precision']}."),
-    min_replicas: Optional[int] = typer.Option(None, "--min-replicas"),
-    max_replicas: Optional[int] = typer.Option(None, "--max-replicas"),
+    min_replicas: Optional[int] = typer.Option(None, "--min-replicas", help="autoscaling.min_replicas."),
+    max_replicas: Optional[int] = typer.Option(None, "--max-replicas", help="autoscaling.max_replicas."),
     metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
     target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", callback=dash_is_stdout,

@@ -15,6 +15,7 @@ from kubepipe.cli.output import FORMAT, HOME, Format
 __all__ = ["register"]
 
 REMOTE_TARGET = typer.Option(..., "--target", "-t", help="kubeflow | vertex")
+RUNS_TARGET = typer.Option(None, "--target", "-t", show_default="local", help="local | kubeflow | vertex")
 
 
 def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]],
@@ -196,7 +197,7 @@ def _state(value) -> output.Styled:
 
 
 @runs_app.command("list")
-def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help="kubeflow | vertex (default: local)"),
+def runs_list(target: Optional[str] = RUNS_TARGET,
               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
               limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
               label: Optional[list[str]] = typer.Option(
@@ -237,7 +238,7 @@ def runs_list(target: Optional[str] = typer.Option(None, "--target", "-t", help=
 
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix of one) or KFP run id / Vertex job id."),
-              target: Optional[str] = typer.Option(None, "--target", "-t"), profile: Optional[Path] = PROFILE,
+              target: Optional[str] = RUNS_TARGET, profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """One run with its steps."""
     if target in (None, "local"):

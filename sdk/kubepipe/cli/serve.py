@@ -16,6 +16,7 @@ __all__ = ["register"]
 
 # The old spelling of --home for endpoint commands; hidden, and it warns.
 STATE_DIR = typer.Option(None, "--state-dir", hidden=True, help="Deprecated: use --home.")
+ENDPOINT_NAME = "Endpoint name (`kubepipe endpoints list` lists them)."
 
 
 def _home(home: Path, state_dir: Optional[str]) -> str:
@@ -162,7 +163,8 @@ _COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untrack
 
 
 @endpoints.command("stop")
-def stop(name: str = typer.Argument(...), home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
+def stop(name: str = typer.Argument(..., help=ENDPOINT_NAME), home: Path = HOME,
+         state_dir: Optional[str] = STATE_DIR) -> None:
     """Stop a local endpoint and forget it: its recorded, pending and untracked processes (only ours)."""
     from kubepipe.components.serving.endpoints import stop_endpoint
 
@@ -201,7 +203,7 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 
 
 @endpoints.command("predict")
-def predict(name: str = typer.Argument(...),
+def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
             texts: List[str] = typer.Argument(..., help="Texts to classify; for a tabular model, rows as JSON "
                                                         "('{\"amount\": 12.5, ...}' or '[12.5, 3, ...]')."),
             home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
