@@ -5,9 +5,9 @@ Semantics are scikit-learn's, checked against it in tests/unit/test_eval_metrics
 - Macro averages run over the labels present in the truth OR the predictions (sklearn's
   `average="macro"` with `labels=None`): a label the model predicts but the holdout lacks
   counts, with recall 0 (it used to be left out, which inflated macro-F1).
-- Undefined per-class scores are 0 (sklearn's `zero_division=0`, the value its default "warn"
-  uses): precision of a label never predicted, recall of a label never true, F1 of a label on
-  neither side.
+- Undefined per-class scores count 0 in the macro averages (sklearn's `zero_division=0`, the value
+  its default "warn" uses) and are NaN as `f1:<label>` etc. (sklearn's `zero_division=nan`):
+  precision of a label never predicted, recall of a label never true, F1 of a label on neither side.
 - `f1_micro` = accuracy for single-label tasks. `log_loss` clips to [eps, 1-eps] (float64
   machine eps); rows that do not sum to 1 are renormalised first (sklearn would refuse them).
 - `roc_auc` and `average_precision` (binary tasks) are NaN where sklearn raises or warns (one
