@@ -151,3 +151,18 @@ def test_a_run_leaves_the_callers_kfp_local_config_as_it_found_it(in_tmp):
     assert kubepipe.run(in_tmp / "p.yaml").ok
     assert config.LocalExecutionConfig.instance is mine
     assert mine.pipeline_root == str(in_tmp / "mine") and mine.raise_on_error is True
+
+
+def test_two_runs_started_at_once_in_one_process_both_succeed(in_tmp):
+    """An Airflow worker's or a notebook's threads: both runs failed, each with the other's steps ('NoneType'
+    object has no attribute 'workspace_root'), kfp.local's one config shared; they now go one after another."""
+    import threading
+
+    (in_tmp / "p.yaml").write_text(ONE_STEP + "  bye:\n    component: ops:say\n    with: {message: bye}\n")
+    (in_tmp / "ops.py").symlink_to(FIX / "ops.py")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(kubepipe.run(in_tmp / "p.yaml"))) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    got = [(r.state, r.error, r.step("bye").outputs) for r in results]
+    assert got == [("SUCCEEDED", None, {"Output": "bye: 0"})] * 2

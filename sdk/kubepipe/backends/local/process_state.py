@@ -5,9 +5,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Iterator
 
-__all__ = ["process_kept"]
+from kubepipe.errors import UserError
+
+__all__ = ["process_kept", "one_run_at_a_time"]
+
+_ONE_RUN = threading.Lock()
+_OWNER: list[tuple[int, str]] = []  # the thread and the pipeline of the run going on
+
+
+@contextlib.contextmanager
+def one_run_at_a_time(pipeline: str) -> Iterator[None]:
+    """Local runs in one process go one after another: a run started in another thread (a notebook's, an Airflow
+    worker's, the scheduler's callable launcher) waits for the one going on. kfp.local keeps one global config and
+    the runs share the process's stdout, so two at once both failed, each with the other's steps ('NoneType'
+    object has no attribute 'workspace_root'). One started from inside a run (its on_event) would wait for
+    itself: refused."""
+    if _OWNER and _OWNER[0][0] == threading.get_ident():
+        raise UserError(f"cannot run `{pipeline}` from inside the local run of `{_OWNER[0][1]}` (its on_event "
+                        "callback): kfp.local runs one pipeline at a time per process; start it once that run "
+                        "has returned")
+    with _ONE_RUN:
+        _OWNER[:] = [(threading.get_ident(), pipeline)]
+        try:
+            yield
+        finally:
+            _OWNER.clear()
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_outp
 from kubepipe.backends.local.environ import task_environ, user_module_path, utf8_io
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
-from kubepipe.backends.local.process_state import process_kept
+from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept
 from kubepipe.backends.local.resume import prior_run, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
@@ -215,7 +215,15 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
     """Run `compiled` locally. `resume`: a failed or crashed run of the same pipeline whose checkpoints the
     steps continue from: a step that succeeded there is reused where its component and inputs are unchanged
-    (backends.local.reuse), the others run, a training step resuming where its settings and data match."""
+    (backends.local.reuse), the others run, a training step resuming where its settings and data match.
+    One at a time in a process (process_state.one_run_at_a_time)."""
+    with one_run_at_a_time(compiled.pipeline_name):
+        return _run_compiled(compiled, params, on_event=on_event, run_id=run_id, runs_dir=runs_dir, resume=resume)
+
+
+def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
+                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
+                  runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
