@@ -85,7 +85,8 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
                         credentials=None):
     """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it.
 
-    With `promote`, the new version becomes the champion (the old one `previous`). The registry is
+    With `promote`, the new version becomes the champion (the old one `previous`). A model whose files are already
+    a version of `model_name` (a run resumed after this step) is that version: none is added. The registry is
     `open_registry(registry_uri, profile)`: mirrored onto Vertex AI Model Registry when the profile asks."""
     from kubepipe.components.registry import audit_record, open_registry
 
@@ -106,7 +107,11 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
         run_id=run_id, code_version=code_version, model_card=model_card or default_model_card(name, ev), audit=audit,
         metadata={"decision": ev.get("decision", ""), "passed": True, "task": ev.get("task", ""), "labels": ev.get("labels", []),
                   "holdout": ev.get("holdout", {}), "champion_at_evaluation": (ev.get("champion") or {}).get("version")},
+        reuse_same=True,
     )
+    if reg.existing:  # a resumed (or re-run) pipeline: the same bytes are one version, not a duplicate
+        print(f"register-model: {name} v{mv.version} already holds these files (registered by run "
+              f"{mv.run_id or '?'}); it is this model's version, none was added")
     if not promote:
         return mv
     reason = f"register-model: passed the gate ({ev.get('decision', '')})"

@@ -62,6 +62,9 @@ class Registry:
         # The champion the last promote / rollback through this object replaced, as its compare-and-swap read it
         # (a number read before the move was stale under concurrent moves: `"was": 7` for a move off v3).
         self.replaced: int | None = None
+        # Whether the last `register` through this object found its files already there as a version (and returned
+        # that version instead of adding one): a resumed run registering its model again.
+        self.existing = False
 
     def __repr__(self) -> str:
         return f"Registry({self.store.uri()!r})"
@@ -80,8 +83,14 @@ class Registry:
         model_card: str = "",
         audit: list | None = None,
         metadata: dict | None = None,
+        reuse_same: bool = False,
     ) -> ModelVersion:
-        """Copy a model folder in as the next version; does NOT move any alias."""
+        """Copy a model folder in as the next version; does NOT move any alias.
+
+        `reuse_same` (register-model's): a folder whose files (paths and sha256s) are those of a sound version of
+        `name` is not added again; that version is returned and `self.existing` says so (a run resumed after its
+        register step, or re-run, made no duplicate of the same bytes; its metrics and run stay those recorded
+        first)."""
         _check_name(name)
         self._check_case(name)
         model_dir = os.fspath(model_dir)
@@ -96,6 +105,11 @@ class Registry:
         if not files:  # was an `ok` version with nothing in it, `models verify` said intact
             raise RegistryError(f"cannot register {model_dir!r}: the folder holds no files; pass the Model artifact's "
                                 "directory (a train step's `model`)")
+        self.existing = False
+        same = self._same_files(name, files) if reuse_same else None
+        if same is not None:
+            self.existing = True
+            return same
         n, token = claim(self.store, name, lambda: self._taken(name))
         base = f"{name}/versions/{n}"
         try:
@@ -306,6 +320,11 @@ class Registry:
 
     def _numbers(self, name: str) -> list[int]:
         return sorted(n for n in map(version_number, self.store.listdir(f"{name}/versions")) if n is not None)
+
+    def _same_files(self, name: str, files: dict) -> ModelVersion | None:
+        """The newest sound version of `name` holding exactly `files` (relative path -> sha256), if any."""
+        same = [mv for mv in self.versions(name) if mv.ok and mv.files == files]
+        return same[-1] if same else None
 
     def _taken(self, name: str) -> list[int]:
         """The numbers a new version must not take: those there, and those the aliases' stack names. A champion

@@ -91,10 +91,12 @@ class VertexModelRegistry:
             return None
 
     def register(self, model_dir: str, *, name: str, **kwargs) -> ModelVersion:
-        """Register in the GCS registry, then upload the version to Vertex (alias `v<n>`)."""
+        """Register in the GCS registry, then upload the version to Vertex (alias `v<n>`) unless it is there."""
         self._check_model_id(name)
         mv = self.registry.register(model_dir, name=name, **kwargs)
-        self._upload(mv)
+        # the same files already a version (a resumed run): uploaded again only if Vertex lacks it
+        if not self.registry.existing or mv.version not in {v["kubepipe_version"] for v in self._listed(name)}:
+            self._upload(mv)
         return mv
 
     def _upload(self, mv: ModelVersion) -> None:

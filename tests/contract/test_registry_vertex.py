@@ -154,7 +154,14 @@ def test_register_model_deploy_and_cli_move_vertex_aliases_together(tmp_path, fa
         mv = register_challenger(str(model), ev, model_name="merchant-categorizer", registry_uri=uri, run_id="r1",
                                  promote=True, profile=prof, credentials=anon)
         assert mv.version == 1 and fake.aliases(RES)["champion"] == "1"
-        mv2 = register_challenger(str(model), ev, model_name="merchant-categorizer", registry_uri=uri, run_id="r2",
+        again = register_challenger(str(model), ev, model_name="merchant-categorizer", registry_uri=uri,
+                                    run_id="r1-resumed", promote=True, profile=prof, credentials=anon)
+        assert again.version == 1 and [v["versionId"] for v in fake.models[RES]] == ["1"]  # the same bytes: no copy
+        assert "merchant-categorizer v1 already holds these files (registered by run r1)" in capsys.readouterr().out
+        other = tmp_path / "m2"
+        other.mkdir()
+        (other / "model.safetensors").write_bytes(b"weights 2")
+        mv2 = register_challenger(str(other), ev, model_name="merchant-categorizer", registry_uri=uri, run_id="r2",
                                   profile=prof, credentials=anon)  # a deploy step promotes this one
         assert [v["versionId"] for v in fake.models[RES]] == ["1", "2"] and fake.aliases(RES)["champion"] == "1"
         moved = promote_champion(uri, "merchant-categorizer", mv2.version, reason="Vertex rollout passed",

@@ -797,3 +797,27 @@ def test_a_registry_uri_with_surrounding_whitespace_is_refused(tmp_path, monkeyp
     assert str(exc.value) == (f"registry {uri!r}: a registry URI cannot begin or end with whitespace (a newline "
                               "kept from a file it was read from?); remove it")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_same_files_registered_again_return_their_version_not_a_duplicate(reg, tmp_path):
+    """A run resumed after its register step (or re-run) registers the same bytes again: one version, not two."""
+    first = reg.register(_model(tmp_path, "a"), name="clf", metrics={"f1_macro": 0.9}, run_id="run-1")
+    assert reg.existing is False
+    reg.promote("clf", 1, reason="first")
+    again = reg.register(first_copy(tmp_path, "a"), name="clf", metrics={"f1_macro": 0.9}, run_id="run-2",
+                         reuse_same=True)
+    assert reg.existing is True
+    assert (again.version, again.run_id, again.aliases) == (1, "run-1", ("champion",))
+    assert [v.version for v in reg.versions("clf")] == [1]
+    assert reg.register(_model(tmp_path, "b"), name="clf", reuse_same=True).version == 2 and reg.existing is False
+    assert reg.register(first_copy(tmp_path, "a"), name="other", reuse_same=True).version == 1  # another name
+    assert reg.register(first_copy(tmp_path, "a"), name="clf").version == 3  # asked to add: added
+
+
+def first_copy(tmp_path, tag: str) -> str:
+    """`_model(tag)`'s files in another folder (a resumed run's copy of the same model)."""
+    d = tmp_path / f"copy-{tag}-{uuid.uuid4().hex[:6]}"
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(tag.encode() * 10)
+    (d / "kubepipe-model.json").write_text(json.dumps({"tag": tag}))
+    return str(d)
