@@ -146,8 +146,9 @@ def positive_index(labels: list[str], positive_label: str) -> int:
     return labels.index(positive_label)
 
 
-def _champion(registry_uri, model_name, model, df, label_column, positive: int = 1):
+def _champion(registry_uri, model_name, model, df, label_column, positive: int = 1, model_dir: str = ""):
     from kubepipe.components.registry import Registry
+    from kubepipe.components.registry.integrity import holds
     from kubepipe.components.training.artifact import load_model
 
     reg = Registry(registry_uri)
@@ -173,7 +174,7 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
         reg.store.drop_local(path)
         raise
     return {"version": champ.version, "metrics": scalar_metrics(metrics), "run_id": champ.run_id, "path": path,
-            "uri": champ.model_uri}
+            "uri": champ.model_uri, "same_files": bool(model_dir) and holds(champ, model_dir)}
 
 
 def evaluate_model(
@@ -209,8 +210,8 @@ def evaluate_model(
     positive = positive_index(labels, positive_label)
     metrics, proba = score(model, df, label_column, what=f"model {model_dir}", positive=positive)
     slice_m = _slice_metrics(df, proba, labels, label_column, slices, positive) if slices else None
-    champion = (_champion(registry_uri, model_name, model, df, label_column, positive) if baseline == "champion"
-                else None)
+    champion = (_champion(registry_uri, model_name, model, df, label_column, positive, model_dir)
+                if baseline == "champion" else None)
     try:
         serving = _serving(model_dir, df, champion, thresholds, relative, latency)
     finally:
@@ -229,6 +230,7 @@ def evaluate_model(
         champion_label=f"champion v{champion['version']}" if champion else "champion",
         baseline=baseline, force=force, force_reason=force_reason,
         measured=serving_note(serving["challenger"]) if serving else "",
+        champion_same=bool(champion and champion["same_files"]),
     )
     return {
         "model_name": model_name, "task": model.task, "labels": labels, "label_column": label_column,

@@ -10,6 +10,8 @@ Semantics (tested as a matrix in tests/unit/test_eval_gate.py):
 - serving figures (p50_ms, p99_ms, tokens_per_s) are whole-model figures measured on the serving
   path (serving_latency.py); the decision ends with them and how they were measured;
 - no champion (first run): relative thresholds are skipped and the decision says so;
+- the candidate IS the champion (the same files: a run resumed after it promoted its model): relative
+  thresholds hold (no `min_improvement` reject of the champion against itself), and the decision says so;
 - no thresholds at all: an error (never a silent pass);
 - `force: true` passes whatever the checks say, with an audit record (who, when, why).
 """
@@ -268,9 +270,12 @@ def decide(
     measured: str = "",
     names: MetricSet = CLASSIFICATION,
     step: str = "evaluate",
+    champion_same: bool = False,
 ) -> GateResult:
     """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream);
-    `measured` (how the serving figures were measured, with the figures) ends the decision text."""
+    `measured` (how the serving figures were measured, with the figures) ends the decision text.
+    `champion_same`: the candidate's files are the champion's (a run resumed after it registered and promoted its
+    model): the relative rules hold, the decision says it is the champion (not a 0 improvement rejected)."""
     from kubepipe.components.registry.version import audit_record
 
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, names=names)
@@ -285,7 +290,13 @@ def decide(
             continue
         checks += _absolute(f"{slices.get('column')}={value}", sm, slices.get("thresholds", {}))
     first_run = baseline == "champion" and champion_metrics is None
-    if relative and champion_metrics is not None:
+    if relative and champion_metrics is not None and champion_same:
+        checks += [{"scope": "relative", "metric": metric, "value": metrics.get(metric),
+                    "champion": champion_metrics.get(metric), "op": next(iter(rule)), "bound": float(next(iter(
+                        rule.values()))), "delta": 0.0, "passed": True,
+                    "note": f"{metric}: the candidate is {champion_label} (the same files), nothing to compare"}
+                   for metric, rule in relative.items()]
+    elif relative and champion_metrics is not None:
         checks += _relative(metrics, champion_metrics, relative, champion_label, names.lower_is_better)
     if slice_metrics and not any(c.get("metric") for c in checks):  # every slice skipped, nothing else gates
         col, min_rows = slices.get("column"), slices.get("min_rows", 1)
@@ -298,7 +309,9 @@ def decide(
     # a reject names what failed, plus how it compares with the champion for context
     shown = failed + [c for c in checks if c["scope"] == "relative" and c["passed"]] if failed else [c for c in checks if c.get("metric")]
     body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
-    if champion_metrics is not None and not relative:
+    if champion_same and champion_metrics is not None:
+        body += f"; the candidate IS {champion_label} (the same files: a resumed or re-run pipeline)"
+    elif champion_metrics is not None and not relative:
         body += _context(metrics, champion_metrics, thresholds, champion_label, names.lower_is_better)
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""

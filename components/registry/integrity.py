@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubepipe.components.registry.files import hash_tree
 from kubepipe.components.registry.version import ModelVersion, RegistryError
 
-__all__ = ["changes", "verify", "refuse_changed"]
+__all__ = ["changes", "verify", "refuse_changed", "holds"]
 
 
 def changes(recorded: dict, now: dict) -> dict:
@@ -33,3 +33,9 @@ def refuse_changed(store, mv: ModelVersion, path: str) -> None:
         raise RegistryError(f"model `{mv.name}` v{mv.version}: files changed after registration in {mv.model_uri} "
                             f"({what}); refusing to use them: register the model again, or promote a sound "
                             f"version (kubepipe models promote {mv.name} VERSION --reason ...)")
+
+
+def holds(mv: ModelVersion, model_dir: str) -> bool:
+    """Whether the local folder `model_dir` holds exactly `mv`'s registered files (the same paths and sha256s): the
+    candidate of a run resumed after it registered (and promoted) it is that version, not another model."""
+    return bool(mv.files) and hash_tree(model_dir) == mv.files

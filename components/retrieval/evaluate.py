@@ -96,8 +96,10 @@ def _query_p99_ms(retriever, queries: list[str], depth: int) -> float:
     return float(np.percentile(times, 99))
 
 
-def _champion(registry_uri: str, model_name: str, queries, relevant, names, device) -> dict | None:
+def _champion(registry_uri: str, model_name: str, queries, relevant, names, device,
+              index_dir: str = "") -> dict | None:
     from kubepipe.components.registry import Registry
+    from kubepipe.components.registry.integrity import holds
     from kubepipe.components.retrieval.index import is_index
     from kubepipe.components.retrieval.retriever import Retriever
 
@@ -117,7 +119,8 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
         except ModelError as exc:
             raise unloadable_champion(champ, exc) from None
         metrics, _ = score_index(retriever, queries, relevant, names)
-    return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": champ.model_uri}
+    return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": champ.model_uri,
+            "same_files": bool(index_dir) and holds(champ, index_dir)}
 
 
 def evaluate_retrieval(
@@ -147,10 +150,12 @@ def evaluate_retrieval(
                         "would be 0; check relevant_column, its separator, and the chunk step's id_column")
     names = _names(thresholds, relative)
     metrics, ranked = score_index(retriever, queries, relevant, names)
-    champion = _champion(registry_uri, model_name, queries, relevant, names, device) if baseline == "champion" else None
+    champion = (_champion(registry_uri, model_name, queries, relevant, names, device, index_dir)
+                if baseline == "champion" else None)
     gate = decide(metrics, thresholds=thresholds, relative=relative, champion_metrics=champion["metrics"] if champion else None,
                   champion_label=f"champion v{champion['version']}" if champion else "champion", baseline=baseline,
-                  force=force, force_reason=force_reason, names=RETRIEVAL, step="evaluate-retrieval")
+                  force=force, force_reason=force_reason, names=RETRIEVAL, step="evaluate-retrieval",
+                  champion_same=bool(champion and champion["same_files"]))
     misses: list[dict] = []
     for q, r, rk in zip(queries, relevant, ranked):
         if len(misses) >= _MISSES_SHOWN:

@@ -52,10 +52,18 @@ def test_first_run_then_champion_comparison_on_same_holdout(env):
     assert gain > 0.01 and ev2["passed"]
     assert re.search(rf"^promote: accuracy .* \+{gain:.3f} accuracy vs champion v1$", ev2["decision"])
 
-    same = _eval(env, "weak", relative={"accuracy": {"min_improvement": 0.0}})  # champion == challenger: equal
-    assert same["passed"] and "+0.000 accuracy vs champion v1" in same["decision"]
+    # the champion's own files (a run resumed after it promoted them): it IS the champion, not a 0-gain reject
+    same = _eval(env, "weak", relative={"accuracy": {"min_improvement": 0.01}})
+    assert same["passed"] and same["champion"]["same_files"] is True
+    assert same["decision"].endswith("the candidate IS champion v1 (the same files: a resumed or re-run pipeline)")
+    again = register_challenger(env["weak"], same, model_name="clf", registry_uri=env["reg"], run_id="run-1b",
+                                promote=True)
+    assert (again.version, again.run_id, [v.version for v in reg.versions("clf")]) == (1, "run-1", [1])
+    assert len(reg.history("clf")) == 1  # already champion: nothing moved
+    assert _eval(env, "good", relative={"accuracy": {"min_improvement": 0.0}})["champion"]["same_files"] is False
 
-    worse = _eval(env, "weak", thresholds={"accuracy": {"min": 0.5}}, relative={"accuracy": {"min_improvement": 0.01}})
+    env["twin"] = tabular_model(env["tmp"] / "twin", w=2.0, w1=1.6)  # the champion's predictions, other bytes
+    worse = _eval(env, "twin", thresholds={"accuracy": {"min": 0.5}}, relative={"accuracy": {"min_improvement": 0.01}})
     assert not worse["passed"] and "needs improvement >= 0.010" in worse["decision"]
 
 

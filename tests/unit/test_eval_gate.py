@@ -41,6 +41,23 @@ def test_champion_better_worse_equal(challenger, champion, rule, passed, text):
     assert r.decision.startswith("promote:" if passed else "reject:") and not r.first_run
 
 
+@pytest.mark.parametrize("rule", [{"min_improvement": 0.01}, {"max_regression": 0.0}, {"min_improvement": 0.0}])
+def test_a_candidate_that_is_the_champion_passes_its_relative_rules_and_says_so(rule):
+    """A run resumed after it promoted its own model compares that model with itself: no improvement is no reason
+    to reject it (a resumed run then failed its gate, or took another version of the same bytes)."""
+    r = decide({"f1_macro": 0.92, "log_loss": 0.3}, thresholds={"f1_macro": {"min": 0.5}},
+               relative={"f1_macro": rule, "log_loss": rule}, champion_metrics={"f1_macro": 0.92, "log_loss": 0.3},
+               champion_label="champion v3", champion_same=True)
+    assert r.passed and r.decision.startswith("promote: ")
+    assert r.decision.endswith("; the candidate IS champion v3 (the same files: a resumed or re-run pipeline)")
+    assert "needs improvement" not in r.decision
+    assert [(c["metric"], c["passed"]) for c in r.checks if c["scope"] == "relative"] == [
+        ("f1_macro", True), ("log_loss", True)]
+    low = decide({"f1_macro": 0.4}, thresholds={"f1_macro": {"min": 0.5}}, relative={"f1_macro": rule},
+                 champion_metrics={"f1_macro": 0.4}, champion_label="champion v3", champion_same=True)
+    assert not low.passed and "f1_macro 0.400 < min 0.500" in low.decision  # absolute thresholds still hold
+
+
 def test_lower_is_better_metrics_improve_downwards():
     r = decide({"log_loss": 0.30}, relative={"log_loss": {"min_improvement": 0.05}}, champion_metrics={"log_loss": 0.40})
     assert r.passed and "+0.100 log_loss" in r.decision
