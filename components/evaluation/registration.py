@@ -68,25 +68,14 @@ def _require_evaluated_index(model_dir: str, ev: dict) -> None:
             "evaluate-retrieval step scored")
 
 
-def _registered_by(reg, name: str, model_dir: str, run_id: str):
-    """The version run `run_id` already registered from these files, if any: a retried step (its promote or the
-    Vertex alias sync failed after the registration committed) registered the model again, so `previous` became
-    the same model as the champion. None without a run id, or when the model is new."""
-    from kubepipe.components.registry.files import hash_tree
-
-    if not run_id or name not in reg.names():
-        return None
-    files = hash_tree(model_dir)
-    return next((v for v in reversed(reg.versions(name)) if v.ok and v.run_id == run_id and v.files == files), None)
-
-
 def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card: str = "", registry_uri: str = "",
                         run_id: str = "", code_version: str = "", promote: bool = False, profile: dict | None = None,
                         credentials=None):
     """Register `model_dir` with the evaluation's metrics and audit trail; GateFailed if the gate rejected it.
 
     With `promote`, the new version becomes the champion (the old one `previous`). A model whose files are already
-    a version of `model_name` (a run resumed after this step) is that version: none is added. The registry is
+    a version of `model_name` (this step retried, a run resumed after it, a re-run) is that version: none is
+    added, whichever run registered it. The registry is
     `open_registry(registry_uri, profile)`: mirrored onto Vertex AI Model Registry when the profile asks."""
     from kubepipe.components.registry import audit_record, open_registry
 
@@ -101,7 +90,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
         code_version = os.environ.get("KUBEPIPE_CODE_VERSION") or f"kubepipe {__version__}"
     audit = list(ev.get("audit") or []) + [audit_record("register", "", run_id=run_id, decision=ev.get("decision", ""))]
     reg = open_registry(registry_uri or None, profile, credentials=credentials)
-    mv = _registered_by(reg, name, model_dir, run_id) or reg.register(
+    mv = reg.register(
         model_dir, name=name, metrics=ev.get("metrics", {}),
         data_hash=str(meta.get("data_hash") or meta.get("dataset_hash") or ""),
         run_id=run_id, code_version=code_version, model_card=model_card or default_model_card(name, ev), audit=audit,
@@ -109,7 +98,9 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
                   "holdout": ev.get("holdout", {}), "champion_at_evaluation": (ev.get("champion") or {}).get("version")},
         reuse_same=True,
     )
-    if reg.existing:  # a resumed (or re-run) pipeline: the same bytes are one version, not a duplicate
+    # a step retried after its registration committed (its promote or the Vertex alias sync failed), a run resumed
+    # after this step, a re-run: the same bytes are one version, not a duplicate (`previous` the champion's own model)
+    if reg.existing:
         print(f"register-model: {name} v{mv.version} already holds these files (registered by run "
               f"{mv.run_id or '?'}); it is this model's version, none was added")
     if not promote:
