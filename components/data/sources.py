@@ -16,14 +16,13 @@ from typing import Iterator
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
-from kubepipe.util import first_line
+from kubepipe.util import first_line, local_path
 
 __all__ = ["read_source", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
            "mark_problem", "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
 _CHUNK = 8 << 20
-_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 
 
 def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ",",
@@ -314,10 +313,9 @@ def _read_parquet(uri: str, path: Path):
 @contextmanager
 def _local_copy(uri: str) -> Iterator[Path]:
     """Yield a local path for `uri`; remote sources are streamed to a temporary file first."""
-    named = _SCHEME.match(uri)
-    scheme = named[1].lower() if named else "file"
-    if scheme == "file":
-        path = Path(uri[7:] if uri.startswith("file://") else uri).expanduser()
+    local = local_path(uri)
+    if local is not None:
+        path = Path(local).expanduser()
         if path.is_dir():
             raise DataError(f"{uri}: is a directory; point the step at one CSV or Parquet file")
         if not path.exists():

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubepipe.components.notify.checks import env_name_problem
+from kubepipe.util import local_path
 
 __all__ = ["notify_run_end", "ALLOW_HTTP_ENV"]
 
@@ -69,8 +70,9 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
 
 def _record(state_dir: str, record: dict) -> str:
     line = json.dumps(record)
-    if "://" not in state_dir or state_dir.startswith("file://"):
-        path = Path(state_dir.removeprefix("file://")) / "notifications.jsonl"
+    local = local_path(state_dir)
+    if local is not None:
+        path = Path(local) / "notifications.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:  # one short line per run: a single append
             fh.write(line + "\n")

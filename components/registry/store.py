@@ -29,7 +29,7 @@ from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.fsspec_store import FsspecStore
 from kubepipe.components.registry.version import RegistryError, storage_failed
 from kubepipe.secrets import redact_url, registry_uri_problem
-from kubepipe.util import fsync_dir, new_file_mode
+from kubepipe.util import fsync_dir, local_path, new_file_mode
 
 __all__ = ["LocalStore", "FsspecStore", "open_store", "TEMP_PREFIX"]
 
@@ -177,8 +177,7 @@ def open_store(uri: str | None) -> LocalStore | FsspecStore:
         core = uri.strip()
         shown = redact_url(core) if core == uri else repr(uri.replace(core, redact_url(core)))  # the whitespace shown
         raise RegistryError(f"registry {shown}: {problem}")
-    if uri.startswith("file://"):
-        return LocalStore(uri[len("file://"):] or ".")
-    if "://" not in uri:
-        return LocalStore(uri)
+    local = local_path(uri)
+    if local is not None:
+        return LocalStore(local or ".")
     return FsspecStore(uri)

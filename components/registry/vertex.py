@@ -29,6 +29,7 @@ from typing import Any
 from kubepipe.components.registry.registry import Registry
 from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
 from kubepipe.labels import gcp_label
+from kubepipe.util import local_path
 
 __all__ = ["VertexModelRegistry", "vertex_model_id"]
 
@@ -47,7 +48,7 @@ class VertexModelRegistry:
     def __init__(self, registry_uri: str, *, project: str, location: str, serving_image: str,
                  credentials=None, api_endpoint: str | None = None):
         uri = str(registry_uri)
-        if "://" not in uri or uri.startswith("file://"):
+        if local_path(uri) is not None:
             raise RegistryError(f"the Vertex registry mirror needs a gs:// registry_uri (Vertex reads the model "
                                 f"files from there), got {registry_uri!r}")
         if not (project and location):

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.util import utc_iso
+from kubepipe.util import local_path, utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -63,7 +63,7 @@ def _fs(uri: str):
     import fsspec
 
     try:
-        return fsspec.core.url_to_fs(uri)
+        return fsspec.core.url_to_fs(local_path(uri) or uri)  # FILE:///x: fsspec's protocols are case-sensitive
     except (ImportError, ValueError) as exc:
         raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
                              f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
@@ -240,7 +240,7 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     read, and in `done/` (every retrain ever started) only those the log does not hold."""
     from pathlib import Path
 
-    want = str(Path(pipeline.removeprefix("file://")).expanduser().resolve())
+    want = str(Path(local_path(pipeline) or pipeline).expanduser().resolve())
     known = {r.get("run_id") for r in logged}
     prefix = _request_id(pipeline, "")
     fs, qdir = _fs(queue_dir(state_dir))
@@ -311,7 +311,7 @@ def _local_pipeline(pipeline: str) -> str:
     import os
     from pathlib import Path
 
-    path = Path(pipeline.removeprefix("file://")).expanduser()
+    path = Path(local_path(pipeline) or pipeline).expanduser()
     if not path.is_file():  # a --param value is relative to the working directory, like any CLI argument
         hint = f" (working directory: {os.getcwd()})" if not path.is_absolute() else ""
         raise ComponentError(f"trigger-retrain: {pipeline}: no such pipeline file{hint}; a retrain queued for it "
@@ -335,7 +335,7 @@ def _local_params(pipeline: str, params: dict) -> dict:
         if not isinstance(value, str) or not is_local_path(value):
             continue
         out[name] = resolve_path(value, os.getcwd())
-        if not Path(out[name].removeprefix("file://")).exists():
+        if not Path(local_path(out[name]) or "").exists():
             raise ComponentError(f"trigger-retrain: params.{name}: no file or folder {out[name]} (a path param of "
                                  f"{pipeline}); the retrain would fail in `kubepipe scheduler`; check the path (a "
                                  "relative one is read from the folder of the pipeline file it is written in)")

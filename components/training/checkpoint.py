@@ -19,7 +19,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from kubepipe.util import atomic_open
+from kubepipe.util import atomic_open, local_path
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_KEY_ENV", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
            "remove_checkpoint"]
@@ -56,7 +56,7 @@ def checkpoint_dir(state_dir: str, run_id: str, step: str) -> str | None:
 
 def _remote(location: str):
     """(filesystem, path) for a URI, or None for a local path / when no fsspec driver is installed."""
-    if "://" not in str(location) or str(location).startswith("file://"):
+    if local_path(location) is not None:
         return None
     import fsspec
 
@@ -86,8 +86,7 @@ def usable_location(location) -> str | None:
 
 
 def _local(location) -> Path:
-    text = str(location)
-    return Path(text[len("file://"):] if text.startswith("file://") else text)
+    return Path(local_path(location) or str(location))
 
 
 def save_checkpoint(location, payload: dict) -> str:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, Collection, Iterator
 
+from kubepipe.util import is_file_uri
+
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem"]
 
@@ -152,7 +154,7 @@ def redact_url(text: str) -> str:
     returned as is."""
     from urllib.parse import urlsplit
 
-    if not isinstance(text, str) or "://" not in text or text[:7].lower() == "file://":
+    if not isinstance(text, str) or "://" not in text or is_file_uri(text):
         return text
     try:
         parts = urlsplit(text)
@@ -184,7 +186,7 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
     if isinstance(uri, str) and uri != uri.strip():  # any registry: `reg\n` was another folder
         return ("a registry URI cannot begin or end with whitespace (a newline kept from a file it was read from?); "
                 "remove it")
-    if not isinstance(uri, str) or "://" not in uri or uri[:7].lower() == "file://":
+    if not isinstance(uri, str) or "://" not in uri or is_file_uri(uri):
         return None
     try:
         parts = urlsplit(uri)

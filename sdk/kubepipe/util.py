@@ -6,6 +6,7 @@ import difflib
 import glob
 import hashlib
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_w
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT"]
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri", "local_path"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
@@ -42,6 +43,27 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
         return None
     best = max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
     return f"did you mean `{best}`?"
+
+
+FILE_SCHEME = "file://"
+# RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_file_uri(text: object) -> bool:
+    """`text` is a `file://` URI, its scheme in any case: RFC 3986 schemes are case-insensitive (`FILE:///x`)."""
+    return isinstance(text, str) and text[:len(FILE_SCHEME)].lower() == FILE_SCHEME
+
+
+def local_path(uri: object) -> str | None:
+    """The path on this machine that `uri` names, or None for a URI of any other scheme (gs://, s3://, https://).
+
+    The one rule for `file://` URIs and plain paths: a `file://` URI, its scheme in any case, loses the scheme
+    (`FILE:///abs/x.csv` is `/abs/x.csv`; `file://data.csv` is the relative `data.csv`); a plain path is itself."""
+    text = str(uri)
+    if is_file_uri(text):
+        return text[len(FILE_SCHEME):]
+    return None if _URI_SCHEME.match(text) else text
 
 
 def whole_number(text: object) -> int | None:

@@ -10,7 +10,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from kubepipe.util import first_line
+from kubepipe.spec.paths import is_local_path
+from kubepipe.util import first_line, local_path
 
 __all__ = ["file_columns"]
 
@@ -20,13 +21,9 @@ _MAX_HEADER = 1 << 20
 def file_columns(source: Any, fmt: Any = "auto", encoding: Any = "utf-8",
                  delimiter: Any = ",") -> list[str] | str | None:
     """Columns of `source`; a message (str) when the file is there but unreadable; None when unknowable now."""
-    if not isinstance(source, str) or not source.strip():
+    if not is_local_path(source):  # a URI, champion:<model>, ${...}: unknowable now
         return None
-    source = source.strip()
-    if source.startswith("file://"):
-        source = source[len("file://"):]
-    elif "://" in source or source.startswith("champion:"):
-        return None
+    source = local_path(source.strip()) or ""
     path = Path(source).expanduser()  # callers resolve relative sources against the pipeline file
     if not path.is_file() or path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
         return None

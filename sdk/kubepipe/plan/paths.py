@@ -19,7 +19,7 @@ from kubepipe.errors import Issue
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.model import Binding, Literal, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
-from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, pod_readable, resolve_path, run_path
+from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, local_file, pod_readable, resolve_path, run_path
 from kubepipe.spec.source import Locator
 
 __all__ = ["PathRules", "pipeline_path_params"]
@@ -96,11 +96,10 @@ class PathRules:
         ref = parse_value(pipeline) if isinstance(pipeline, str) and pipeline.strip().startswith("${") else None
         if isinstance(ref, ParamRef) and ref.name in self.original:
             pipeline = self.original[ref.name].default
-        if not (isinstance(params, Literal) and isinstance(params.value, dict) and params.value
-                and isinstance(pipeline, str) and is_local_path(pipeline)):
+        file = local_file(pipeline, self.base_dir) if isinstance(pipeline, str) else None
+        if not (isinstance(params, Literal) and isinstance(params.value, dict) and params.value and file is not None):
             return
-        file = resolve_path(pipeline, self.base_dir).removeprefix("file://")
-        names = pipeline_path_params(file) if Path(file).is_file() else frozenset()
+        names = pipeline_path_params(file) if file.is_file() else frozenset()
         values = dict(params.value)
         section = "inputs" if _RETRAIN[1] in step.inputs else "with"
         for name in sorted(names & set(values)):
@@ -110,7 +109,7 @@ class PathRules:
             values[name] = run_path(value, self.base_dir)
             if self._missing(value):
                 self.warnings.append(self.loc.issue(
-                    path + (section, _RETRAIN[1], name), f"`{name}` (a path param of {Path(file).name}): no file or "
+                    path + (section, _RETRAIN[1], name), f"`{name}` (a path param of {file.name}): no file or "
                     f"folder {resolve_path(value, self.base_dir)} (a relative path is read from this pipeline's "
                     "folder); the retrain it starts would fail", value=value,
                     hint="check the path, or create the file first", severity="warning"))
@@ -152,10 +151,8 @@ class PathRules:
     def _missing(self, value: str) -> bool:
         """A local path (relative to the pipeline's folder) with nothing there: said at validate, not after the
         steps before it ran (`source: data/nope.csv` validated, and the run failed at load)."""
-        if not is_local_path(value):
-            return False
-        resolved = resolve_path(value, self.base_dir).removeprefix("file://")
-        return not Path(resolved).exists()
+        file = local_file(value, self.base_dir)
+        return file is not None and not file.exists()
 
     def schedule(self, schedule: Schedule | None) -> Schedule | None:
         """Schedule params written in the YAML follow the same rule as the params they set."""

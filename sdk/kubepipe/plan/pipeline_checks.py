@@ -15,7 +15,7 @@ from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
-from kubepipe.spec.paths import is_local_path, resolve_path
+from kubepipe.spec.paths import local_file, resolve_path
 from kubepipe.util import did_you_mean
 
 __all__ = ["pipeline_checks"]
@@ -169,8 +169,8 @@ class _Checks:
             if not isinstance(value, str) or not value.strip():
                 continue
             where = ("steps", n, "with", "pipeline")
-            if self.target == "local" and is_local_path(value) and self.base_dir is not None:
-                file = Path(resolve_path(value, self.base_dir).removeprefix("file://"))
+            file = local_file(value, self.base_dir) if self.target == "local" and self.base_dir is not None else None
+            if file is not None:
                 if not file.is_file():
                     self.errors.append(self.issue(where, f"no pipeline file {value}",
                                                   hint="a path relative to this pipeline file"))

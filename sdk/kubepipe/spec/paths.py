@@ -19,7 +19,9 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["is_local_path", "resolve_path", "run_path", "pod_readable", "REMOTE_PATH_HINT"]
+from kubepipe.util import FILE_SCHEME, is_file_uri, local_path
+
+__all__ = ["is_local_path", "resolve_path", "local_file", "run_path", "pod_readable", "REMOTE_PATH_HINT"]
 
 # scheme:// or a reference like champion:<model>; a drive letter (C:\) is one character, so never matches.
 _NOT_LOCAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
@@ -34,29 +36,37 @@ def is_local_path(value: object) -> bool:
     if not isinstance(value, str) or not value.strip() or "${" in value:
         return False
     v = value.strip()
-    return v.startswith("file://") or not _NOT_LOCAL.match(v)
+    return is_file_uri(v) or not _NOT_LOCAL.match(v)
 
 
 def resolve_path(value: str, base_dir: str | Path) -> str:
     """`value` as an absolute local path when it is a relative local path; anything else unchanged.
 
-    `~` is expanded; a `file://` prefix is kept (`file://data.csv` -> `file:///abs/dir/data.csv`).
+    `~` is expanded; a `file://` prefix is kept, in lower case (`FILE://data.csv` -> `file:///abs/dir/data.csv`).
     """
     if not is_local_path(value):
         return value
     v = value.strip()
-    prefix, rest = ("file://", v[len("file://"):]) if v.startswith("file://") else ("", v)
-    p = Path(rest).expanduser()
+    prefix = FILE_SCHEME if is_file_uri(v) else ""
+    p = Path(local_path(v) or "").expanduser()
     if not p.is_absolute():
         p = Path(os.path.abspath(Path(base_dir) / p))
     return prefix + str(p)
+
+
+def local_file(value: str, base_dir: str | Path) -> Path | None:
+    """The file or folder on this machine that `value` names, resolved as `resolve_path` does (no `file://`), or None
+    for a URI or a reference (`gs://...`, `champion:<model>`)."""
+    if not is_local_path(value):
+        return None
+    return Path(local_path(resolve_path(value, base_dir)) or "")
 
 
 def run_path(value: str, base_dir: str | Path) -> str:
     """`resolve_path`, written as the working directory reaches it: relative when the file is
     below the working directory (portable compiled output), absolute otherwise."""
     resolved = resolve_path(value, base_dir)
-    if resolved == value or resolved.startswith("file://"):
+    if resolved == value or is_file_uri(resolved):
         return resolved
     try:
         rel = os.path.relpath(resolved)
@@ -69,6 +79,5 @@ def pod_readable(value: str, target: str) -> bool:
     """Whether a step running on `target` can read `value` (a URI, or a mounted local path)."""
     if target == "local" or not is_local_path(value):
         return True
-    v = value.strip()
-    v = v[len("file://"):] if v.startswith("file://") else v
+    v = local_path(value.strip()) or ""
     return target == "vertex" and v.startswith(_VERTEX_MOUNTS)

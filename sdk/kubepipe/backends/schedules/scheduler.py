@@ -31,13 +31,13 @@ from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLaun
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
-from kubepipe.util import atomic_write_text, failpoint, process_alive, utc_iso
+from kubepipe.util import atomic_write_text, failpoint, local_path, process_alive, utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE", "retrain_queue"]
 
 RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
 RETRAIN_PREFIX = "retrain:"  # a queued retrain runs under this name + its pipeline file
-_MAX_SLOTS = 10_000
+_MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
 
 
 def retrain_queue(state_dir: str | Path | None, home: str | Path) -> Path | None:
@@ -49,7 +49,7 @@ def retrain_queue(state_dir: str | Path | None, home: str | Path) -> Path | None
         return Path(home) / RETRAIN_QUEUE
     if not is_local_path(str(state_dir)):
         return None
-    return Path(str(state_dir).removeprefix("file://")).expanduser() / "retrain" / "queue"  # bound the walk over missed slots (a minute cron down for a week = 10k)
+    return Path(local_path(state_dir) or "").expanduser() / "retrain" / "queue"
 
 
 class LocalScheduler:
