@@ -133,8 +133,22 @@ def test_fp16_json_data_is_a_400_naming_the_datatype(client):
     body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP16", "data": [1.0, 2.0]}]}
     r = client.post("/v2/models/m/infer", json=body)
     assert r.status_code == 400 and r.json() == {
-        "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers; send "
-        "them as FP32, or as FP16 in the binary tensor extension"}
+        "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers, and the "
+        "model takes FP32 or FP64 (in JSON or the binary tensor extension); send them as FP32"}
+
+
+def test_fp16_in_the_binary_extension_is_refused_too_so_no_message_advises_it():
+    """The JSON FP16 refusal said 'or as FP16 in the binary tensor extension', which parse_v2 refuses as well."""
+    import numpy as np
+    from kserve.protocol.infer_type import InferInput
+
+    from kubepipe.components.serving.payloads import TABULAR, BadRequest, InputSpec, parse_v2
+
+    inp = InferInput("features", [1, 2], "FP16")
+    inp.set_data_from_numpy(np.array([[1.0, 2.0]], dtype=np.float16), binary_data=True)
+    with pytest.raises(BadRequest) as err:
+        parse_v2([inp], InputSpec(task=TABULAR, features=("a", "b")))
+    assert err.value.field == "inputs[0].datatype" and "got FP16" in str(err.value)
 
 
 def test_a_request_for_another_model_is_a_404_naming_the_served_one_without_a_traceback(client, caplog):
