@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -84,13 +85,13 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
         run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None,
-        resume: str | None = None):
+        resume: str | os.PathLike | None = None):
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
-    `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`): its params are taken again
-    (`params` win), a step that succeeded there is reused where its component and inputs are unchanged, and
-    training steps continue from their last checkpoints where settings and data are unchanged."""
+    `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`; its id, or its folder's path): its
+    params are taken again (`params` win), a step that succeeded there is reused where its component and inputs
+    are unchanged, and training steps continue from their last checkpoints where settings and data are unchanged."""
     from kubepipe.backends.local.runner import run_compiled
 
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)

@@ -63,3 +63,26 @@ def test_a_run_id_that_is_taken_is_refused_before_anything_runs(tmp_path, monkey
     assert str(exc.value) == (f"run id 'fixed-1': {Path('.kubepipe/runs/fixed-1')} already holds a run; give another "
                               "run id (or remove that folder to use this one again)")
     assert [p.name for p in taken.iterdir()] == ["run.json"] and not (tmp_path / "calls.txt").exists()
+
+
+def test_resume_may_be_the_run_s_folder_as_a_path(tmp_path, monkeypatch):
+    """`kubepipe.run(..., resume=Path(result.run_dir))` stopped with AttributeError: 'PosixPath' object has no
+    attribute 'strip'. A path to a run's folder names that run; any other path or type is refused clearly."""
+    import pytest
+
+    import kubepipe
+
+    for name in ("reusable.yaml", "reuse_ops.py"):
+        shutil.copy(FIX / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / ".kubepipe" / "runs"
+    for given in (runs / "resumable-1", Path("resumable-1"), "resumable-1"):  # each names the same run
+        with pytest.raises(kubepipe.UserError) as exc:
+            kubepipe.run("reusable.yaml", resume=given)
+        assert "resumable-1" in str(exc.value) and "PosixPath" not in str(exc.value)
+    with pytest.raises(kubepipe.UserError) as exc:
+        kubepipe.run("reusable.yaml", resume=tmp_path / "elsewhere" / "resumable-1")
+    assert str(exc.value).startswith(f"resume={str(tmp_path / 'elsewhere' / 'resumable-1')!r}: not a run folder in ")
+    with pytest.raises(kubepipe.UserError, match=r"resume=7: give the run id as a str"):
+        kubepipe.run("reusable.yaml", resume=7)
+    assert not (tmp_path / "calls.txt").exists()

@@ -6,6 +6,7 @@ continues from its last checkpoint) and that run's params, under the ones given 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,10 +25,25 @@ class Prior(NamedTuple):
     succeeded: frozenset[str]  # its steps that succeeded (reuse.py may reuse what they made)
 
 
-def prior_run(compiled: Compiled, resume: str, runs_dir: Path) -> Prior:
-    """The run `resume` names, or a UserError saying why that run cannot be resumed."""
+def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
+    """`resume` as a run id: a str, or a path to the run's folder (`Path(result.run_dir)`) in `runs_dir`."""
+    if isinstance(resume, os.PathLike):
+        path = Path(resume)
+        if len(path.parts) == 1 or os.path.realpath(path.parent) == os.path.realpath(runs_dir):
+            return path.name
+        raise UserError(f"resume={os.fspath(path)!r}: not a run folder in {runs_dir}, where this pipeline's runs "
+                        "are; give the run id (`kubepipe runs list`), or the folder of a run there")
+    if not isinstance(resume, str):
+        raise UserError(f"resume={resume!r}: give the run id as a str (`kubepipe runs list`), or the path of the "
+                        "run's folder")
+    return resume
+
+
+def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> Prior:
+    """The run `resume` names (its id, or its folder's path), or a UserError saying why it cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
 
+    resume = _run_id(resume, runs_dir)
     if not resume.strip():  # `--resume "$RUN"` with RUN unset: not a fresh run of the whole pipeline
         raise UserError(f"--resume {resume!r}: no run id given; name the failed or crashed run to resume (`kubepipe "
                         f"runs list --pipeline {compiled.pipeline_name}`), or leave --resume out for a fresh run")

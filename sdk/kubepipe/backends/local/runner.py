@@ -212,7 +212,7 @@ def _require_extras(compiled: Compiled) -> None:
 
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
-                 runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
+                 runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None) -> RunResult:
     """Run `compiled` locally. `resume`: a failed or crashed run of the same pipeline whose checkpoints the
     steps continue from: a step that succeeded there is reused where its component and inputs are unchanged
     (backends.local.reuse), the others run, a training step resuming where its settings and data match.
@@ -223,7 +223,7 @@ def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
 
 def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                   on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
-                  runs_dir: str | Path | None = None, resume: str | None = None) -> RunResult:
+                  runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None) -> RunResult:
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
