@@ -86,3 +86,18 @@ def test_resume_may_be_the_run_s_folder_as_a_path(tmp_path, monkeypatch):
     with pytest.raises(kubepipe.UserError, match=r"resume=7: give the run id as a str"):
         kubepipe.run("reusable.yaml", resume=7)
     assert not (tmp_path / "calls.txt").exists()
+
+
+def test_a_param_the_pipeline_no_longer_declares_is_named_in_the_resumed_run_s_notes():
+    """A resumed run took the crashed run's params but silently dropped one the pipeline no longer declares (renamed
+    `lr` -> `learning_rate`: the resumed run trained with the default, and nothing said so)."""
+    from types import SimpleNamespace
+
+    from kubepipe.backends.local.resume import dropped_params
+
+    compiled = SimpleNamespace(plan=SimpleNamespace(params={"learning_rate": object(), "epochs": object()}))
+    assert dropped_params(compiled, {"lr": 0.1, "epochs": 3}, "p-1") == (
+        "resumes run p-1: its param lr is no longer declared by the pipeline, so not used")
+    assert dropped_params(compiled, {"lr": 0.1, "seed": 1, "epochs": 3}, "p-1") == (
+        "resumes run p-1: its params lr, seed are no longer declared by the pipeline, so not used")
+    assert dropped_params(compiled, {"epochs": 3}, "p-1") is None

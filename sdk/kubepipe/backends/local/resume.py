@@ -14,7 +14,7 @@ from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
 
-__all__ = ["Prior", "prior_run", "run_params"]
+__all__ = ["Prior", "prior_run", "run_params", "dropped_params"]
 
 
 class Prior(NamedTuple):
@@ -66,10 +66,19 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
                  Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"))
 
 
+def dropped_params(compiled: Compiled, earlier: dict[str, Any] | None, resumed: str | None) -> str | None:
+    """The note naming the params run `resumed` recorded that the pipeline no longer declares (left out), if any."""
+    gone = sorted(k for k in (earlier or {}) if k not in compiled.plan.params)
+    if not gone:
+        return None
+    return (f"resumes run {resumed}: its param{'s' if len(gone) > 1 else ''} {', '.join(gone)} "
+            f"{'are' if len(gone) > 1 else 'is'} no longer declared by the pipeline, so not used")
+
+
 def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, Any] | None = None,
                resumed: str | None = None) -> dict[str, Any]:
     """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
-    declares them (a param it no longer declares is left out)."""
+    declares them (a param it no longer declares is left out: `dropped_params` names it in the notes)."""
     declared = compiled.plan.params
     carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
     out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})

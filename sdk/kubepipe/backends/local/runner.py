@@ -21,7 +21,7 @@ from kubepipe.backends.local.environ import task_environ, user_module_path, utf8
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
 from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept
-from kubepipe.backends.local.resume import prior_run, run_params
+from kubepipe.backends.local.resume import dropped_params, prior_run, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
@@ -270,6 +270,7 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "
                          "inputs are unchanged; the others run, a training step continuing from its last checkpoint "
                          "where its settings and data are unchanged")
+        run.notes += [n for n in [dropped_params(compiled, earlier, resumed_from)] if n]
     save_record(run)
     from kubepipe.backends.local import condition_fix, retry
 
