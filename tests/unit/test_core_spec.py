@@ -227,15 +227,24 @@ def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
 
 
 def test_a_retry_cap_under_its_first_wait_is_refused_where_it_is_written():
-    """`{backoff: 2h, max_backoff: 1m}` validated, and KFP capped every wait at 1m; `backoff: 2h` alone at 1h."""
-    text = BASE.replace("steps:", "defaults: {retries: {count: 2, backoff: 2h, max_backoff: 1m}}\nsteps:")
+    """`{backoff: 10m, max_backoff: 1m}` validated, and KFP capped every wait at 1m."""
+    text = BASE.replace("steps:", "defaults: {retries: {count: 2, backoff: 10m, max_backoff: 1m}}\nsteps:")
     (defaults,) = issues_of(text)
     assert defaults.path == "defaults.retries.max_backoff" and defaults.line == 4, defaults.format()
-    assert defaults.message.startswith("less than backoff '2h': max_backoff (default '1h') caps each wait")
-    (step,) = issues_of(BASE + "    retries: {count: 1, backoff: 2h}\n")
-    assert step.path == "steps.a.retries.max_backoff" and "less than backoff '2h'" in step.message
+    assert defaults.message.startswith("less than backoff '10m': max_backoff caps each wait between tries")
+    (step,) = issues_of(BASE + "    retries: {count: 1, backoff: 1h, max_backoff: 30m}\n")
+    assert step.path == "steps.a.retries.max_backoff" and "less than backoff '1h'" in step.message
     retries = load_pipeline_text(BASE + "    retries: {count: 1, backoff: 1h, max_backoff: 3600}\n", "p.yaml")
     assert retries.spec.steps["a"].retries.max_backoff == 3600
+
+
+@pytest.mark.parametrize("retries, where", [("{count: 1, backoff: 2h}", "backoff"),
+                                            ("{count: 1, max_backoff: 90m}", "max_backoff")])
+def test_a_wait_between_tries_over_kfps_hour_is_refused_not_cut(retries, where):
+    """`max_backoff: 90m` (or `backoff: 2h`) validated, and KFP waited 1h: it caps a wait between tries at 1 hour."""
+    (issue,) = issues_of(BASE + f"    retries: {retries}\n")
+    assert issue.path == f"steps.a.retries.{where}", issue.format()
+    assert issue.message.startswith("more than 1h: KFP waits at most 1h between tries (a longer wait is cut to 1h)")
 
 
 def test_a_bad_pipeline_name_says_how_long_it_is_and_how_it_may_start():

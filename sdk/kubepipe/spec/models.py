@@ -315,25 +315,31 @@ class Resources(Spec):
         return v
 
 
+MAX_RETRY_WAIT_S = 3600  # KFP's limit on a wait between tries (pipeline_spec: longer is capped to 1 hour)
+
+
 class RetryPolicy(Spec):
     count: int = Field(ge=0, le=20)
     # a duration: `30s`, or a number of seconds (30 or '30'), as a step's timeout
-    backoff: Union[str, int, float] = Field(default="30s", description="First wait between tries.",
+    backoff: Union[str, int, float] = Field(default="30s", description="First wait between tries (at most 1h).",
                                             json_schema_extra=_DURATION)
     factor: float = Field(default=2.0, ge=1.0)
     max_backoff: Union[str, int, float] = Field(default="1h", validate_default=True, json_schema_extra=_DURATION,
                                                 description=("Longest wait between tries: the wait grows by "
-                                                             "`factor` up to it; not less than `backoff`."))
+                                                             "`factor` up to it; from `backoff` to 1h."))
 
     @field_validator("backoff", "max_backoff")
     @classmethod
     def _duration(cls, v: str | int | float, info: ValidationInfo) -> str | int | float:
         seconds = parse_duration(v)
+        if seconds > MAX_RETRY_WAIT_S:  # KFP would wait 1h, silently
+            raise ValueError("more than 1h: KFP waits at most 1h between tries (a longer wait is cut to 1h); "
+                             "use at most 1h")
         first = info.data.get("backoff")  # absent where backoff itself was refused
         # KFP caps each wait at max_backoff: one under the first wait would silently shorten every wait
         if info.field_name == "max_backoff" and first is not None and seconds < parse_duration(first):
-            raise ValueError(f"less than backoff {first!r}: max_backoff (default '1h') caps each wait between "
-                             "tries; raise it or lower backoff")
+            raise ValueError(f"less than backoff {first!r}: max_backoff caps each wait between tries; raise it "
+                             "(at most 1h) or lower backoff")
         return v
 
 
