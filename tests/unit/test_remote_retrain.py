@@ -632,3 +632,19 @@ def test_a_drift_while_a_retrain_still_waits_in_the_queue_queues_no_second_one(t
     retried = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                                  source_run_id="m1", cooldown_hours=0, now=NOW)  # the first step, retried: its own
     assert retried["action"] == "started" and retried["run_id"] == first["run_id"]
+
+
+def test_a_monitor_param_that_gives_a_retrain_s_path_param_resolves_beside_the_monitor(tmp_path):
+    # `params: {train_uri: "${params.data}"}` with `data: data/new.csv`: the default was left as written and read
+    # from the working directory when the request was queued
+    import kubepipe
+
+    (tmp_path / "ml" / "data").mkdir(parents=True)
+    (tmp_path / "ml" / "data" / "new.csv").write_text("a\n1\n")
+    (tmp_path / "ml" / "train.yaml").write_text(TRAIN)
+    (tmp_path / "ml" / "monitor.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: monitor}\n"
+        "params: {data: {type: str, default: data/new.csv}}\nsteps:\n  retrain:\n    component: trigger-retrain\n"
+        "    inputs: {drift_detected: true}\n    with: {pipeline: train.yaml, params: {train_uri: '${params.data}'}}\n")
+    plan = kubepipe.validate("ml/monitor.yaml")
+    assert plan.params["data"].default == "ml/data/new.csv" and not plan.warnings

@@ -17,7 +17,7 @@ from typing import Any
 from kubepipe.catalog import ComponentInfo
 from kubepipe.errors import Issue
 from kubepipe.plan.bindings import BindingError, parse_value
-from kubepipe.plan.model import Binding, Literal, ParamRef
+from kubepipe.plan.model import Binding, Literal, Nested, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, local_file, pod_readable, resolve_path, run_path
 from kubepipe.spec.source import Locator
@@ -97,13 +97,18 @@ class PathRules:
         if isinstance(ref, ParamRef) and ref.name in self.original:
             pipeline = self.original[ref.name].default
         file = local_file(pipeline, self.base_dir) if isinstance(pipeline, str) else None
-        if not (isinstance(params, Literal) and isinstance(params.value, dict) and params.value and file is not None):
+        given = params.value if isinstance(params, Literal) else params.template if isinstance(params, Nested) else None
+        if not (isinstance(given, dict) and given and file is not None):
             return
         names = pipeline_path_params(file) if file.is_file() else frozenset()
-        values = dict(params.value)
+        values = dict(given)
         section = "inputs" if _RETRAIN[1] in step.inputs else "with"
         for name in sorted(names & set(values)):
             value = values[name]
+            if isinstance(value, ParamRef) and value.name in self.original:  # `${params.data}`: its default, as any
+                self.path_params[value.name] = self.path_params.get(value.name, False)
+                self._param(value.name, False)
+                continue
             if not isinstance(value, str) or not is_local_path(value):
                 continue
             values[name] = run_path(value, self.base_dir)
@@ -113,7 +118,7 @@ class PathRules:
                     f"folder {resolve_path(value, self.base_dir)} (a relative path is read from this pipeline's "
                     "folder); the retrain it starts would fail", value=value,
                     hint="check the path, or create the file first", severity="warning"))
-        args[_RETRAIN[1]] = Literal(values)
+        args[_RETRAIN[1]] = Literal(values) if isinstance(params, Literal) else Nested(values)
 
     def _literal(self, key: str, value: str, args: dict, where: tuple, remote: bool) -> None:
         if self.target == "local":
