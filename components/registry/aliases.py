@@ -16,7 +16,7 @@ from kubepipe.components.registry.claims import CAS_TRIES
 from kubepipe.components.registry.files import dump, gen_path, jsonable, parse_state
 from kubepipe.components.registry.version import RegistryError, errno_text
 
-__all__ = ["read_state", "read_history", "swap", "event_details"]
+__all__ = ["read_state", "read_history", "swap", "event_details", "moved_under"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,21 @@ def swap(store, name: str, state: Callable[[], dict], move: Callable[[dict], dic
             return new
         time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # nosec B311 - backoff jitter, not crypto
     raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
+
+
+def moved_under(name: str, doing: str, was: int | None, state: dict) -> RegistryError:
+    """Another writer moved `name`'s champion (off v`was`) between this move's read and its write: the move was
+    relative to what it read (a rollback undoes that champion), so it is not re-applied on the new state."""
+    event = state.get("event") or {}
+    who = f" ({event.get('action', 'a move')} by {event.get('by', '?')} at {event.get('at', '?')})" if event else ""
+    now = state.get("champion")
+    return RegistryError(f"model `{name}`: the champion moved from {_v(was)} to {_v(now)} while you were {doing}"
+                         f"{who}; nothing was changed: run `kubepipe models show {name}` (and `models history "
+                         f"{name}`), and retry if it is still wanted")
+
+
+def _v(n: int | None) -> str:
+    return "none" if n is None else f"v{n}"
 
 
 def _unreadable(path: str, exc: OSError) -> RegistryError:

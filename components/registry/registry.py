@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
-from kubepipe.components.registry.aliases import event_details, read_history, read_state, swap
+from kubepipe.components.registry.aliases import event_details, moved_under, read_history, read_state, swap
 from kubepipe.components.registry.claims import check_claim, claim, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
@@ -279,9 +279,18 @@ class Registry:
         if not self._generations(name):
             self._check_known(name)
 
-        def move(state: dict) -> dict:
+        read: list = []  # the alias stack this rollback first read: it undoes that champion, no other
+
+        def move(state: dict) -> dict | None:
             stack = state["stack"]
             self.replaced = state["champion"]
+            if not read:
+                read.append(stack)
+            first = read[0]
+            if stack != first:  # another move landed between our read and our write: was a second pop (two steps)
+                if len(first) > 1 and state["champion"] == first[-2]:
+                    return None  # the same rollback, done by another writer: nothing left to move
+                raise moved_under(name, "rolling back", first[-1] if first else None, state)
             if len(stack) < 2:
                 raise RegistryError(f"model `{name}` has no previous champion to roll back to")
             back = self._load(name, stack[-2], state)  # checked before the move, as promote checks its version

@@ -100,10 +100,11 @@ def _worker(uri: str, idx: int, attempt: int, ops: int, log_path: str, tmp: str)
         done += 1
         if rng.random() < 0.25:
             try:
-                reg.rollback("clf", reason=f"{tag}-rb")
-            except RegistryError:  # nothing to roll back to yet
+                mv = reg.rollback("clf", reason=f"{tag}-rb")
+            except RegistryError:  # nothing to roll back to yet, or the champion moved under it
                 continue
-            _log(log_path, f"rollback {tag}-rb")
+            if reg.replaced != mv.version:  # else another writer's rollback got there first: nothing recorded
+                _log(log_path, f"rollback {tag}-rb")
 
 
 def _log(path: str, line: str) -> None:

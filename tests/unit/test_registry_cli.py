@@ -42,6 +42,8 @@ def test_list_promote_show_rollback(reg, capsys):
     assert code == 0 and "champion is v2" in out
     code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "best")
     assert "champion is v3 (was v2)" in out
+    code, out, _ = _run(capsys, "models", "promote", "clf", "3", "--reason", "again")
+    assert code == 0 and "clf: champion is already v3; nothing moved" in out
     code, out, _ = _run(capsys, "models", "list", "clf")
     assert code == 0 and "run-2" in out and "0.8200" in out and "champion" in out and "previous" in out
     code, out, _ = _run(capsys, "models", "show", "clf")

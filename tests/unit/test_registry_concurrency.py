@@ -140,3 +140,72 @@ def test_writer_killed_mid_write_leaves_registry_readable(tmp_path):
     assert reg.alias("clf", "champion").version == 4
     assert [v.version for v in reg.versions("clf")] == [1, 2, 3, 4]
     assert reg.register(str(small), name="clf", metrics={}).version == 5
+
+
+def _racing_rollbacks(uri: str, tmp_path) -> tuple[Registry, list]:
+    """Two rollbacks that both read champion v3 before either writes (a barrier in front of their alias create)."""
+    import threading
+
+    reg = Registry(uri)
+    for tag in "abc":
+        d = tmp_path / tag
+        d.mkdir()
+        (d / "w.bin").write_text(tag)
+        reg.promote("clf", reg.register(str(d), name="clf").version, reason=tag)
+    barrier = threading.Barrier(2, timeout=10)
+    results: list = []
+
+    def one(i: int) -> None:
+        r = Registry(uri)
+        real = r.store.create
+
+        def create(rel, data):  # both have read the state; then they race for the next generation
+            if "/aliases/" in rel and not getattr(barrier, f"passed{i}", False):
+                setattr(barrier, f"passed{i}", True)
+                barrier.wait()
+            return real(rel, data)
+
+        r.store.create = create
+        try:
+            results.append((r.rollback("clf", reason=f"op{i}").version, r.replaced))
+        except RegistryError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return reg, results
+
+
+def test_two_rollbacks_at_once_go_back_one_step(tmp_path):
+    """Both read champion v3; the loser re-read v2 and popped again, sending the champion to v1."""
+    reg, results = _racing_rollbacks(str(tmp_path / "reg"), tmp_path)
+    assert sorted(results) == [(2, 2), (2, 3)]  # one moved v3 -> v2; the other found v2 already: nothing moved
+    assert reg.alias("clf", "champion").version == 2
+    assert [h["action"] for h in reg.history("clf")] == ["promote"] * 3 + ["rollback"]
+
+
+@pytest.mark.parametrize("store", ["file", "memory"])
+def test_a_rollback_whose_champion_moved_under_it_is_refused(tmp_path, store):
+    """A promote landing between a rollback's read and its write: the rollback undid the new champion instead."""
+    import uuid
+
+    uri = str(tmp_path / "reg") if store == "file" else f"memory://reg-{uuid.uuid4().hex}"
+    reg = Registry(uri)
+    for tag in "abcd":
+        d = tmp_path / tag
+        d.mkdir()
+        (d / "w.bin").write_text(tag)
+        reg.register(str(d), name="clf")
+    for v in (1, 2, 3):
+        reg.promote("clf", v, reason=f"p{v}")
+    other = Registry(uri)
+    real = reg.store.create
+    reg.store.create = lambda rel, data: (other.promote("clf", 4, reason="hotfix"), real(rel, data))[1]
+    with pytest.raises(RegistryError) as err:
+        reg.rollback("clf", reason="bad canary")
+    assert "the champion moved from v3 to v4 while you were rolling back (promote by " in str(err.value)
+    assert "nothing was changed: run `kubepipe models show clf`" in str(err.value)
+    assert Registry(uri).alias("clf", "champion").version == 4

@@ -215,6 +215,9 @@ def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int
     if output.is_json(fmt):
         output.emit("AliasMove", {"name": name, "action": action, "champion": champion, "was": was})
         return
+    if was == champion:  # already so (a promote of the champion, a rollback another writer made): nothing moved
+        console.out.print(f"[green]✓[/green] {console.escape(name)}: champion is already v{champion}; nothing moved")
+        return
     what = "rolled back; champion" if action == "rollback" else "champion"
     since = f" (was v{was})" if action == "promote" and was is not None and was != champion else ""
     console.out.print(f"[green]✓[/green] {console.escape(name)}: {what} is v{champion}{since}")
