@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubepipe.components.registry.files import hash_tree
 from kubepipe.components.registry.version import ModelVersion, RegistryError
 
-__all__ = ["changes", "verify", "refuse_changed", "holds"]
+__all__ = ["changes", "verify", "refuse_changed", "refuse_changed_stored", "holds"]
 
 
 def changes(recorded: dict, now: dict) -> dict:
@@ -23,7 +23,7 @@ def verify(store, mv: ModelVersion) -> dict:
     return {"version": mv.version, "path": mv.model_uri, **changes(mv.files, now)}
 
 
-def refuse_changed(store, mv: ModelVersion, path: str) -> None:
+def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") -> None:
     """`path` (a local copy of `mv`'s model folder) must hold the files registered; else it is dropped and refused.
     Versions registered before `files` was recorded are not checked."""
     diff = changes(mv.files, hash_tree(path)) if mv.files else {}
@@ -31,8 +31,16 @@ def refuse_changed(store, mv: ModelVersion, path: str) -> None:
         store.drop_local(path)
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
         raise RegistryError(f"model `{mv.name}` v{mv.version}: files changed after registration in {mv.model_uri} "
-                            f"({what}); refusing to use them: register the model again, or promote a sound "
+                            f"({what}); refusing to {doing}: register the model again, or promote a sound "
                             f"version (kubepipe models promote {mv.name} VERSION --reason ...)")
+
+
+def refuse_changed_stored(store, mv: ModelVersion, doing: str) -> None:
+    """`refuse_changed` on the store's own copy of `mv` (a remote store's downloaded for the check, then removed):
+    a version whose files changed never becomes champion (deploy refused it only later)."""
+    if mv.files:
+        with store.local_tree(f"{mv.name}/versions/{mv.version}/model") as folder:
+            refuse_changed(store, mv, folder, doing)
 
 
 def holds(mv: ModelVersion, model_dir: str) -> bool:

@@ -255,7 +255,9 @@ class Registry:
         if not str(reason or "").strip():
             raise RegistryError("promote needs a reason (it is kept in the promotion history)")
         extra = event_details(details)
-        n = self.get(name, version).version
+        mv = self.get(name, version)
+        integrity.refuse_changed_stored(self.store, mv, "make it champion")
+        n = mv.version
 
         def move(state: dict) -> dict | None:
             self.replaced = state["champion"]
@@ -298,6 +300,7 @@ class Registry:
                 raise RegistryError(f"cannot roll back `{name}` to v{back.version}: {back.error}; the champion "
                                     f"stays v{stack[-1]}. Promote a sound version instead: kubepipe models promote "
                                     f"{name} VERSION --reason ...")
+            integrity.refuse_changed_stored(self.store, back, f"roll back to it (the champion stays v{stack[-1]})")
             event = audit_record("rollback", reason or "rollback", version=stack[-2], from_version=stack[-1])
             if by:
                 event["by"] = by

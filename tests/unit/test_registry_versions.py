@@ -433,6 +433,28 @@ def test_a_local_version_commits_only_files_already_on_disk(tmp_path, monkeypatc
         assert f"{base}/{path}" in synced[:commit], (path, synced)
 
 
+def test_promote_and_rollback_refuse_a_version_whose_files_changed(reg, tmp_path):
+    # was: a tampered version became champion (deploy refused it only later)
+    import fsspec
+
+    for tag in "abc":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    reg.promote("clf", 3, reason="third")
+    fs = fsspec.filesystem("memory") if reg.store.uri().startswith("memory") else fsspec.filesystem("file")
+    for v in (1, 2):
+        weights = f"{reg.store.root}/clf/versions/{v}/model/model.safetensors"
+        fs.pipe_file(weights, fs.cat_file(weights) + b"appended")
+    with pytest.raises(RegistryError, match=r"^model `clf` v2: files changed after registration in \S*clf/versions/2/"
+                                            r"model \(changed: model\.safetensors\); refusing to make it champion"):
+        reg.promote("clf", 2, reason="tampered")
+    with pytest.raises(RegistryError, match=r"^model `clf` v1: files changed .*\(changed: model\.safetensors\); "
+                                            r"refusing to roll back to it \(the champion stays v3\)"):
+        reg.rollback("clf", reason="bad canary")
+    assert reg.aliases("clf") == {"champion": 3, "previous": 1}
+    assert [h["action"] for h in reg.history("clf")] == ["promote", "promote"]
+
+
 def test_model_path_refuses_a_version_whose_files_changed_after_registration(reg, tmp_path):
     # the loader checks only the weights: an edited kubepipe-model.json (labels swapped) was deployed and evaluated
     import fsspec
