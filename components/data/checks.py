@@ -236,9 +236,13 @@ def as_of_problem(as_of: Any) -> str | None:
     if not text or re.fullmatch(r"\[\[.+\]\]|\{\{.+\}\}", text):  # a backend fills it in: KFP's [[ScheduledTime.*]]
         return None
     try:
-        dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
         return "is not a timestamp"
+    if not re.match(r"\d{4}-?\d{2}-?\d{2}(?!\d)", text):  # a week or ordinal date (2026-W10-1): pandas reads neither
+        return "is not a calendar date and time"
+    if not 1678 <= when.year <= 2261:  # pandas' times end there; the window is counted back from it
+        return "is outside the years 1678 to 2261"
     return None
 
 

@@ -122,8 +122,8 @@ def _as_of(as_of: str, ts):
         raise DataError(f"as_of {as_of!r} {problem}; {AS_OF_HINT}")
     try:
         end = pd.Timestamp(str(as_of).strip())
-    except (ValueError, TypeError):  # out of pandas' range (years 1677..2262)
-        raise DataError(f"as_of {as_of!r} is not a time pandas can hold (years 1677 to 2262); {AS_OF_HINT}") from None
+    except (ValueError, TypeError) as exc:  # as_of_problem let it pass: say what pandas said
+        raise DataError(f"as_of {as_of!r} cannot be read as a time ({exc}); {AS_OF_HINT}") from None
     return end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
 
 

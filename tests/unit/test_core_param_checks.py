@@ -225,3 +225,18 @@ def test_a_scheduled_time_that_is_no_time_names_the_param_not_the_step_s_as_of(t
     assert not runs.exists()
     for fine in ("2026-03-02T03:00:00Z", "2026-03-02", KFP_SCHEDULED_TIME_MACRO, ""):
         assert check_load({"source": "x.csv", "time_column": "ts", "window": "7d", "as_of": fine}) == []
+
+
+def test_an_as_of_pandas_cannot_read_is_refused_by_the_one_rule_not_misnamed_by_the_step():
+    # `as_of: 2026-W10-1` (an ISO week date) passed the check, and the step said 'not a time pandas can hold
+    # (years 1677 to 2262)'; `9999-01-01` was 'OutOfBoundsDatetime' there
+    from kubepipe.components.data.checks import check_load
+    from kubepipe.components.data.load import _as_of
+    from kubepipe.components.errors import DataError
+
+    for bad, why in (("2026-W10-1", "is not a calendar date and time"), ("9999-01-01", "is outside the years 1678 "
+                                                                                      "to 2261")):
+        [issue] = check_load({"source": "x.csv", "time_column": "ts", "window": "7d", "as_of": bad})
+        assert issue.message == f"{bad!r} {why}"
+        with pytest.raises(DataError, match=f"as_of '{bad}' {why}; use ISO 8601"):
+            _as_of(bad, None)
