@@ -78,3 +78,17 @@ def test_a_step_the_run_has_not_is_named_with_the_steps_it_has():
     with pytest.raises(UserError) as exc:
         run.step("evaluat")
     assert str(exc.value) == "run r has no step 'evaluat'; did you mean `evaluate`? (its steps: evaluate, on-exit)"
+
+
+def test_a_run_and_a_compiled_pipeline_print_as_one_line_a_notebook_can_read():
+    """A notebook's `result` printed every field of every step (pid, host, log path, ...) and `compiled` the whole
+    IR text and plan: ~10 kB for two steps."""
+    from kubepipe.compiler.output import Compiled
+
+    run = _run(StepRecord("train", "SUCCEEDED", outputs={"x": "y" * 5000}), StepRecord("deploy", "FAILED"))
+    run.state, run.error = "FAILED", "step `deploy` failed"
+    assert repr(run) == ("RunResult(run_id='r', pipeline='p', state='FAILED', error='step `deploy` failed', "
+                         "steps={'train': 'SUCCEEDED', 'deploy': 'FAILED'}, run_dir='/nonexistent')")
+    compiled = Compiled("# ir\n" * 5000, "ir", "p", "sha256:ab", "local", plan=object(), profile=object())
+    assert repr(compiled) == ("Compiled(pipeline_name='p', content_hash='sha256:ab', target='local', notes=[], "
+                              "warnings=[])")

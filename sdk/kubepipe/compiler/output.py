@@ -22,13 +22,15 @@ MAX_SPEC_BYTES = 1024 * 1024  # KFP keeps specs in etcd; ~1.5 MiB breaks
 
 @dataclass
 class Compiled:
-    ir_yaml: str  # header + IR
-    body: str  # IR only
+    # a notebook prints a Compiled as a line: `Compiled(pipeline_name='p', content_hash=..., target='local', ...)`,
+    # not the IR text and the plan (~10 kB for two steps)
+    ir_yaml: str = field(repr=False)  # header + IR
+    body: str = field(repr=False)  # IR only
     pipeline_name: str
     content_hash: str
     target: str
-    plan: Plan
-    profile: Profile
+    plan: Plan = field(repr=False)
+    profile: Profile = field(repr=False)
     notes: list[str] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)  # severity "warning"; located where they can be
 

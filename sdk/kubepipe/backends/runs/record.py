@@ -97,6 +97,14 @@ class RunResult:
     labels: dict[str, str] = field(default_factory=dict)  # the pipeline's metadata.labels and owner
     retrain: dict[str, str] | None = None  # the retrain request it was started for (retrain_of)
 
+    def __repr__(self) -> str:
+        """One line a notebook can read: the run, its outcome and each step's state (`step(name)`, `to_dict()` and
+        run.json hold the rest); the dataclass's own repr printed every field of every step, the log path and pid."""
+        steps = {s.name: s.state for s in self.steps}
+        error = f", error={self.error!r}" if self.error else ""
+        return (f"RunResult(run_id={self.run_id!r}, pipeline={self.pipeline!r}, state={self.state!r}{error}, "
+                f"steps={steps!r}, run_dir={self.run_dir!r})")
+
     @property
     def ok(self) -> bool:
         return self.state == "SUCCEEDED"
