@@ -108,7 +108,7 @@ def test_a_text_column_with_no_text_in_any_row_is_named(blank):
     ("no_such_module_xyz:Model", "cannot import module `no_such_module_xyz`: ModuleNotFoundError"),
     ("my_models:Missing", "module `my_models` has no attribute `Missing`"),
     ("my_models:not_a_class", "`not_a_class` is not a class"),
-    ("my_models:WrongSignature", r"constructor is WrongSignature\(self, n_classes\); a kubepipe model needs "
+    ("my_models:WrongSignature", r"constructor is WrongSignature\(n_classes\); a kubepipe model needs "
                                  r"__init__\(self, num_labels: int, input_spec: dict, \*\*hyperparameters\)"),
     ("my_models:Explodes", "could not be built with {}: RuntimeError: out of cheese"),
     ("my_models:NotAModule", "is not a torch.nn.Module"),

@@ -69,10 +69,13 @@ def resolve_model_class(ref: str) -> type:
     if not inspect.isclass(cls):
         raise ModelError(f"model {ref!r}: `{attr}` is not a class; a kubepipe model is an nn.Module "
                          f"subclass with {_SIGNATURE}")
-    params = inspect.signature(cls.__init__).parameters
-    if "num_labels" not in params or "input_spec" not in params:
-        raise ModelError(f"model {ref!r}: constructor is {attr}{inspect.signature(cls.__init__)}; "
-                         f"a kubepipe model needs {_SIGNATURE}")
+    try:
+        signature = inspect.signature(cls)  # as it is called: without `self`
+    except (TypeError, ValueError) as exc:  # a class whose constructor Python cannot describe
+        raise ModelError(f"model {ref!r}: cannot read the constructor of `{attr}` ({exc}); a kubepipe model is an "
+                         f"nn.Module subclass with {_SIGNATURE}") from None
+    if "num_labels" not in signature.parameters or "input_spec" not in signature.parameters:
+        raise ModelError(f"model {ref!r}: constructor is {attr}{signature}; a kubepipe model needs {_SIGNATURE}")
     return cls
 
 
