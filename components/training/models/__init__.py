@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.errors import ModelError
@@ -174,16 +175,45 @@ def _late(value) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-def _as_declared(param: inspect.Parameter | None, value):
+def _declared_kinds(cls: type, params) -> dict[str, str]:
+    """The constructor's parameters as the kind each declares (`int`, `float`, `bool`, else ''): an annotation,
+    an Optional of one (`hidden: int | None`), or without one the default's type. Annotations are resolved
+    (typing.get_type_hints), so `from __future__ import annotations` in the user's module gives the types, not
+    their text; where they cannot be resolved (a name imported under TYPE_CHECKING), their text is read."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]  # the class's own, with its module's names
+    except Exception:  # a user's annotation may fail to evaluate in any way
+        hints = {}
+    out = {}
+    for name, param in params.items():
+        declared = hints.get(name, param.annotation)
+        if declared is inspect.Parameter.empty:
+            declared = type(param.default)
+        out[name] = _kind(declared)
+    return out
+
+
+def _kind(declared) -> str:
+    import types
+    import typing
+
+    if isinstance(declared, str):  # unresolved text: `int | None`, `Optional[int]`
+        words = {w for w in re.split(r"[\s|\[\],]+", declared) if w} - {"None", "Optional", "typing.Optional"}
+        return words.pop() if len(words) == 1 else ""
+    if typing.get_origin(declared) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(declared) if a is not type(None)]
+        return _kind(members[0]) if len(members) == 1 else ""  # `int | float` is not one kind
+    return getattr(declared, "__name__", "")
+
+
+def _as_declared(kind: str, value):
     """An int hyperparameter given as 2.0 or "2.0" (how KFP's Struct carries numbers, and references inside
     a mapping, from a hand-written KFP pipeline) as the int the constructor declares; else as given."""
     from kubepipe.components.kfp_values import as_kind
 
-    if param is None:
-        return value
-    declared = param.annotation if param.annotation is not inspect.Parameter.empty else type(param.default)
-    kind = declared if isinstance(declared, str) else getattr(declared, "__name__", "")  # __future__ annotations
-    return as_kind(value, kind)
+    return as_kind(value, kind) if kind else value
 
 
 def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict, name: str | None = None):
@@ -200,7 +230,8 @@ def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict
                 hint = did_you_mean(key, known)
                 raise ModelError(f"model {name!r} has no hyperparameter {key!r}; it takes {known}"
                                  + (f"; {hint}" if hint else ""))
-    model_kwargs = {k: _as_declared(params.get(k), v) for k, v in model_kwargs.items()}
+    kinds = _declared_kinds(cls, params)
+    model_kwargs = {k: _as_declared(kinds.get(k, ""), v) for k, v in model_kwargs.items()}
     try:
         model = cls(num_labels=num_labels, input_spec=dict(input_spec), **model_kwargs)
     except Exception as exc:
