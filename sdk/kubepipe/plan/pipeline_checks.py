@@ -215,8 +215,8 @@ class _Checks:
                     self.errors.append(self.issue(where, f"param `{name}` of {file.name}: {exc.reason}", value=value))
         needed = [n for n, p in declared.items() if p.default is None and n not in params]
         if needed and isinstance(raw, dict):  # a `${params.x}` mapping: its value is known when the monitor runs
-            where = ("steps", step, "with", "params" if "params" in self.spec.steps[step].with_ else "pipeline")
-            self.errors.append(self.issue(where, f"{file.name} needs param(s) {', '.join(f'`{n}`' for n in needed)} "
+            at = ("steps", step, "with", "params" if "params" in self.spec.steps[step].with_ else "pipeline")
+            self.errors.append(self.issue(at, f"{file.name} needs param(s) {', '.join(f'`{n}`' for n in needed)} "
                                           "(no default), and its retrain would be started without them",
                                           hint=f"add them to `params`, e.g. params: {{{needed[0]}: ...}}"))
 
