@@ -109,6 +109,9 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
     if out.get("canary_analysis"):
         reason = out["canary_analysis"]["why"]
         out["canary_percent"] = canary_percent
+    if out.get("action") == "unchanged":  # a re-run (a resumed run) of a deploy that had switched: nothing restarted
+        reason = (f"local endpoint {name} already serves v{version} ({out.get('model_dir')}) and answered its smoke "
+                  "request; nothing was restarted")
     return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason,
             "champion": out.get("champion") or {"moved": False}, "endpoint": out.get("url") or "",
             "timings": {"total": round(time.monotonic() - t0, 3)}}

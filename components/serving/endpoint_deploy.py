@@ -135,6 +135,31 @@ def _promote(champion: dict | None) -> dict:
                             details=champion.get("details"))
 
 
+def _serves(old: dict | None, proxy, backend, version, mdir: Path, server_args: list) -> bool:
+    """The endpoint already serves registry version `version` from `mdir` (the registry's copy of it), through a
+    proxy and a backend of ours, with these server options: a deploy re-run (a run resumed after its deploy step
+    crashed once it had switched) has nothing to do."""
+    return bool(old and proxy and backend and version is not None and old.get("version") == version
+                and old.get("model_dir") == str(mdir) and backend.get("args") == list(server_args))
+
+
+def _unchanged(name: str, old: dict, proxy: dict, backend: dict, smoke_inputs, champion, version,
+               record: Path) -> dict | None:
+    """The result of a deploy with nothing to do, once the served model answered its smoke request (the champion
+    moved to it, if it had not); None when it did not answer (then it is deployed again)."""
+    url = old["url"]
+    try:
+        smoke = _smoke(url, name, smoke_inputs)
+    except EndpointRolledBack:
+        return None
+    moved = _promote(dict(champion, version=version) if champion else None)
+    return {"name": name, "url": url, "port": proxy["port"], "model_dir": old["model_dir"], "version": version,
+            "predict_url": f"{url}/v1/models/{name}:predict", "infer_url": f"{url}/v2/models/{name}/infer",
+            "ready_url": f"{url}/v2/models/{name}/ready", "pids": {"proxy": proxy["pid"], "backend": backend["pid"]},
+            "replaced": None, "smoke": smoke, "action": "unchanged", "record": str(record),
+            "champion": moved, "canary_analysis": None}
+
+
 def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_inputs: list | None = None,
                  state_dir: str = ".kubepipe", timeout_s: float = 120, max_batch_size: int = 64,
                  max_wait_ms: float = 2.0, version: int | None = None, champion: dict | None = None,
@@ -144,7 +169,8 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
 
     `champion` ({registry, model, version, reason}) is promoted once the proxy serves the new model,
     as part of the same recorded switch. Returns {"name", "url", "port", "predict_url", "infer_url",
-    "ready_url", "model_dir", "pids", "replaced", "smoke", "action": "started" | "replaced", "record",
+    "ready_url", "model_dir", "pids", "replaced", "smoke", "action": "started" | "replaced" | "unchanged" (the
+    endpoint already served this version from this folder with these options: nothing restarted), "record",
     "champion", "repaired"}. Raises EndpointRolledBack when the new model did not get ready or failed
     the smoke test (the old endpoint, if any, is untouched), PortInUse when the port is taken.
 
@@ -179,6 +205,11 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         stable = proxy["port"] if proxy else (port or (old or {}).get("port") or P.free_port())
         if not proxy:
             _check_port(state_dir, name, stable)
+        if _serves(old, proxy, old_backend, version, mdir, server_args):
+            unchanged = _unchanged(name, old, proxy, old_backend, smoke_inputs, champion, version, f)
+            if unchanged:
+                unchanged["repaired"] = repaired
+                return unchanged
         if (d / name).is_dir():
             _prune_logs(d / name)  # the last few deployments' logs stay for debugging
         bport = P.free_port()

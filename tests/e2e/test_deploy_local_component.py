@@ -70,8 +70,12 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         # the endpoint serves the registry's own copy of v1, so removing the run's files breaks nothing
         assert record["model_dir"] == reg.model_path(NAME, v1) and record["version"] == v1
         shutil.rmtree(good)
-        (endpoint3, action3, _why3), _ = run(tmp_path / "run-files-pruned", v1, "r3")
+        backend = record["backend"]["pid"]
+        # v1 again (a run resumed after its deploy switched): it already serves, nothing is restarted
+        (endpoint3, action3, why3), _ = run(tmp_path / "run-files-pruned", v1, "r3")
         assert action3 == "promoted" and endpoint3 == endpoint
+        assert why3.startswith(f"local endpoint {NAME} already serves v1 (") and "nothing was restarted" in why3
+        assert get_endpoint(NAME, str(tmp_path / ".kubepipe"))["backend"]["pid"] == backend
         third = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
         assert third.json() == answer.json()
         assert json.loads(open(report2.path).read().split("```json")[1].split("```")[0])["action"] == "rolled_back"
