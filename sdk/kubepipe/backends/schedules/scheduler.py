@@ -8,8 +8,9 @@
   catch-up only the latest missed slot runs. A new schedule fires at its next slot, not now.
 - One scheduler per `.kubepipe` (an exclusive file lock). SIGTERM/SIGINT: stop starting runs
   and let the runs in flight finish; a second signal (or `grace_s` elapsed) cancels them.
-- Drift-triggered retraining requests queued under `.kubepipe/state/retrain/queue/` are
-  started on the next tick, one at a time per pipeline.
+- Drift-triggered retraining requests queued under `<state_dir>/retrain/queue/` (the local profile's state_dir,
+  default `.kubepipe/state`) are started on the next tick, one at a time per pipeline; how each run ended is written
+  into its request in `done/`, where the monitor's next decision reads it.
 """
 
 from __future__ import annotations
