@@ -269,6 +269,22 @@ def test_runs_show_says_the_run_s_validation_warnings(tmp_path, capsys):
                         "data=gs://... when you submit\nno place\n"), out
 
 
+def test_runs_show_gives_the_run_s_notes_in_json_and_text(tmp_path, capsys):
+    """A resumed run's notes (which steps ran again, and why) were in run.json and on `kubepipe run`'s stderr
+    only: `runs show` and its JSON had no word of them, though docs/cli.md pointed at 'the run's notes'."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult
+
+    (tmp_path / "runs" / "p-2").mkdir(parents=True)
+    note = "ran again though it succeeded in run p-1: `train` (its inputs changed: params.epochs)"
+    RunResult(run_id="p-2", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-2"), params={},
+              state="SUCCEEDED", finished_at=2.0, notes=[note]).save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-2", "--home", tmp_path, "--format", "json")
+    assert code == 0 and json.loads(out)["notes"] == [note], err
+    code, out, err = run_cli(capsys, "runs", "show", "p-2", "--home", tmp_path)
+    assert code == 0 and out.endswith(f"note\n{note}\n"), out
+
+
 def test_local_steps_print_utf8_whatever_the_caller_s_io_encoding():
     """Under PYTHONIOENCODING=ascii (a CI job's) a step printing 'café' failed locally with UnicodeEncodeError,
     though the image a cluster runs it in is UTF-8; the steps get UTF-8, a UTF-8 setting of the caller's stays."""

@@ -284,6 +284,8 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     warnings = [_warning_text(w) for w in r.get("warnings") or []]
     if warnings:  # what validation warned about when the run started (`kubepipe run` said it on stderr, once)
         output.table(("warning",), [(w,) for w in warnings], title="warnings")
+    if r.get("notes"):  # what `kubepipe run` said as `note:` (a resumed run: which steps ran again, and why)
+        output.table(("note",), [(n,) for n in r["notes"]], title="notes")
     if r.get("error"):
         console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
 

@@ -30,7 +30,7 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
                   for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "run_name": run.display_name, "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
-        "warnings": [], "resumed_from": None, "labels": {}, "retrain": None,
+        "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None,
     }
 
 
@@ -62,7 +62,7 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
         "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
         "steps": [_step(t.task_name, vertex_state(t.state), t.error.message) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),
-        "warnings": [], "resumed_from": None, "labels": dict(res.labels), "retrain": None,
+        "warnings": [], "notes": [], "resumed_from": None, "labels": dict(res.labels), "retrain": None,
     }
 
 

@@ -85,6 +85,8 @@ def _local(data: dict) -> dict:
                   for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
         "warnings": [w for w in data.get("warnings") or [] if isinstance(w, dict)],
+        "notes": [n for n in data.get("notes") or [] if isinstance(n, str)] if isinstance(data.get("notes"), list)
+        else [],
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
         "labels": {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
         if isinstance(data.get("labels"), dict) else {},
@@ -126,7 +128,7 @@ def _finite(v: Any) -> bool:
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
-            "resumed_from": None, "labels": {}, "retrain": None}
+            "notes": [], "resumed_from": None, "labels": {}, "retrain": None}
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
