@@ -237,8 +237,8 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
         except ValueError as exc:
             if isinstance(body, str):  # kserve decoded the body: it was a JSON string ("x"), not bad JSON
                 raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got a string') from None
-            raise BadRequest("body", f"{why_not_json(exc)}; send a JSON object with "
-                             "Content-Type: application/json") from None
+            # as with Content-Type: application/json (routes.py): the type is not the fault, the body is read anyway
+            raise BadRequest("body", why_not_json(exc)) from None
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {json_type(body)}')
     if "instances" not in body:
