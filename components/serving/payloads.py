@@ -341,8 +341,8 @@ def check_v2_shapes(body: Any) -> None:
         if isinstance(inp, dict) and "shape" in inp:
             v2_shape(inp["shape"], f"inputs[{i}]")
         if isinstance(inp, dict) and inp.get("datatype") == "FP16" and inp.get("data"):
-            raise BadRequest(f"inputs[{i}].datatype", "FP16 data cannot be sent as JSON numbers, and the model "
-                             "takes FP32 or FP64 (in JSON or the binary tensor extension); send them as FP32")
+            raise BadRequest(f"inputs[{i}].datatype", "FP16 data cannot be sent as JSON numbers, and no model "
+                             "here takes FP16; send the datatype GET /v2/models/NAME lists (a tabular model: FP32)")
 
 
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,

@@ -133,8 +133,8 @@ def test_fp16_json_data_is_a_400_naming_the_datatype(client):
     body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP16", "data": [1.0, 2.0]}]}
     r = client.post("/v2/models/m/infer", json=body)
     assert r.status_code == 400 and r.json() == {
-        "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers, and the "
-        "model takes FP32 or FP64 (in JSON or the binary tensor extension); send them as FP32"}
+        "field": "inputs[0].datatype", "error": "inputs[0].datatype: FP16 data cannot be sent as JSON numbers, and no "
+        "model here takes FP16; send the datatype GET /v2/models/NAME lists (a tabular model: FP32)"}
 
 
 def test_fp16_in_the_binary_extension_is_refused_too_so_no_message_advises_it():
