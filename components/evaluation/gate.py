@@ -294,7 +294,7 @@ def decide(
         checks += [{"scope": "relative", "metric": metric, "value": metrics.get(metric),
                     "champion": champion_metrics.get(metric), "op": next(iter(rule)), "bound": float(next(iter(
                         rule.values()))), "delta": 0.0, "passed": True,
-                    "note": f"{metric}: the candidate is {champion_label} (the same files), nothing to compare"}
+                    "note": f"{metric}: the candidate is {champion_label} (the same files), nothing to compare with"}
                    for metric, rule in relative.items()]
     elif relative and champion_metrics is not None:
         checks += _relative(metrics, champion_metrics, relative, champion_label, names.lower_is_better)
@@ -308,9 +308,13 @@ def decide(
     passed = not failed
     # a reject names what failed, plus how it compares with the champion for context
     shown = failed + [c for c in checks if c["scope"] == "relative" and c["passed"]] if failed else [c for c in checks if c.get("metric")]
+    same = champion_same and champion_metrics is not None
+    if same:  # one sentence says it, not one per relative rule
+        shown = [c for c in shown if c["scope"] != "relative"]
     body = "; ".join(c["note"] for c in shown[:4]) + (f"; +{len(shown) - 4} more" if len(shown) > 4 else "")
-    if champion_same and champion_metrics is not None:
-        body += f"; the candidate IS {champion_label} (the same files: a resumed or re-run pipeline)"
+    if same:
+        body = "; ".join(filter(None, [body, f"the candidate IS {champion_label} (the same files: a resumed or "
+                                             "re-run pipeline)"]))
     elif champion_metrics is not None and not relative:
         body += _context(metrics, champion_metrics, thresholds, champion_label, names.lower_is_better)
     if first_run:

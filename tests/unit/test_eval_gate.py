@@ -48,11 +48,14 @@ def test_a_candidate_that_is_the_champion_passes_its_relative_rules_and_says_so(
     r = decide({"f1_macro": 0.92, "log_loss": 0.3}, thresholds={"f1_macro": {"min": 0.5}},
                relative={"f1_macro": rule, "log_loss": rule}, champion_metrics={"f1_macro": 0.92, "log_loss": 0.3},
                champion_label="champion v3", champion_same=True)
-    assert r.passed and r.decision.startswith("promote: ")
-    assert r.decision.endswith("; the candidate IS champion v3 (the same files: a resumed or re-run pipeline)")
-    assert "needs improvement" not in r.decision
+    assert r.passed and r.decision == ("promote: f1_macro 0.920 >= 0.500; the candidate IS champion v3 (the same "
+                                       "files: a resumed or re-run pipeline)")
     assert [(c["metric"], c["passed"]) for c in r.checks if c["scope"] == "relative"] == [
         ("f1_macro", True), ("log_loss", True)]
+    only = decide({"f1_macro": 0.92}, relative={"f1_macro": rule}, champion_metrics={"f1_macro": 0.92},
+                  champion_label="champion v3", champion_same=True)
+    assert only.passed and only.decision == "promote: the candidate IS champion v3 (the same files: a resumed or " \
+        "re-run pipeline)"
     low = decide({"f1_macro": 0.4}, thresholds={"f1_macro": {"min": 0.5}}, relative={"f1_macro": rule},
                  champion_metrics={"f1_macro": 0.4}, champion_label="champion v3", champion_same=True)
     assert not low.passed and "f1_macro 0.400 < min 0.500" in low.decision  # absolute thresholds still hold
