@@ -30,17 +30,23 @@ def storage_uri(uri: str) -> str:
     return "s3://" + uri[len("minio://"):] if uri.startswith("minio://") else uri
 
 
-def resolve_version(registry_uri: str, name: str, version, run_id: str = "") -> int | None:
-    """`version` as given, else the version this run registered; ComponentError when neither exists."""
+def resolve_version(registry_uri: str, name: str, version, run_id: str = "", model_dir: str = "") -> int | None:
+    """`version` as given, else the version this run registered, else the one holding `model_dir`'s files (a run
+    resumed after its register step: register-model returned the version the crashed run had registered);
+    ComponentError when none exists."""
     if version not in (None, "", 0, "0"):
         return int(version)
     if not registry_uri:
         return None
     from kubepipe.components.registry import Registry
 
-    mine = [v for v in Registry(registry_uri).versions(name) if run_id and v.run_id == run_id]
+    reg = Registry(registry_uri)
+    mine = [v for v in reg.versions(name) if run_id and v.run_id == run_id]
     if mine:
         return max(v.version for v in mine)
+    same = reg.version_holding(name, model_dir) if model_dir else None
+    if same is not None:
+        return same.version
     raise ComponentError(
         f"version: not given, and run {run_id or '?'} registered no version of {name!r} in {registry_uri}; "
         "wire it from the register step: `version: ${steps.register.outputs.version}`")
@@ -221,7 +227,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
                                gpu_types=(profile or {}).get("gpu_types")))
     if issues:
         raise ComponentError(issues_text("deploy", issues))
-    version = resolve_version(registry_uri, model_name, version, run_id)
+    version = resolve_version(registry_uri, model_name, version, run_id, model_dir)
     serving = serving or {}
     log_flags = _log_flags(serving.get("log"), profile, state_dir, version)
     # the other targets take `serving.runtime/precision/gpu` as flags; KServe's pod spec depends on them (a cache

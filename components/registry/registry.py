@@ -167,6 +167,12 @@ class Registry:
                              dry_run=dry_run)
         return removed
 
+    def version_holding(self, name: str, model_dir: str) -> ModelVersion | None:
+        """The newest sound version of `name` whose files are exactly those of the local folder `model_dir` (the
+        version `register(..., reuse_same=True)` returns for it), or None."""
+        _check_name(name)
+        return self._same_files(name, hash_tree(os.fspath(model_dir))) if os.path.isdir(model_dir) else None
+
     def names(self) -> list[str]:
         """Model names held in the registry."""
         return [d for d in self.store.listdir() if _NAME.match(d) and self.store.listdir(f"{d}/versions")]

@@ -265,6 +265,13 @@ def test_version_comes_from_this_run_or_fails_clearly(tmp_path):
     assert resolve_version(reg.uri, "clf", "2", "") == 2
     with pytest.raises(ComponentError, match=r"steps\.register\.outputs\.version"):
         resolve_version(reg.uri, "clf", 0, "run-zzz")
+    # a run resumed after its register step: register-model returned run-a's version of the same files
+    (tmp_path / "resumed").mkdir()
+    (tmp_path / "resumed" / "w.txt").write_text("x")
+    assert resolve_version(reg.uri, "clf", 0, "run-resumed", str(tmp_path / "resumed")) == 2
+    (tmp_path / "resumed" / "w.txt").write_text("another model")
+    with pytest.raises(ComponentError, match=r"steps\.register\.outputs\.version"):
+        resolve_version(reg.uri, "clf", 0, "run-resumed", str(tmp_path / "resumed"))
 
 
 def test_storage_uri_and_report():
