@@ -92,3 +92,12 @@ def test_a_run_and_a_compiled_pipeline_print_as_one_line_a_notebook_can_read():
     compiled = Compiled("# ir\n" * 5000, "ir", "p", "sha256:ab", "local", plan=object(), profile=object())
     assert repr(compiled) == ("Compiled(pipeline_name='p', content_hash='sha256:ab', target='local', notes=[], "
                               "warnings=[])")
+
+
+def test_a_step_event_prints_what_happened():
+    """`kubepipe.run(..., on_event=print)` printed `<kubepipe.backends.local.runner.StepEvent object at 0x7f...>`."""
+    from kubepipe.backends.local.runner import StepEvent
+
+    step = StepRecord("train", "FAILED", error="RuntimeError: boom")
+    assert repr(StepEvent("finished", step, _run(step))) == (
+        "StepEvent(kind='finished', step='train', state='FAILED', error='RuntimeError: boom', run_id='r')")

@@ -49,6 +49,11 @@ class StepEvent:
     def __init__(self, kind: str, step: StepRecord, run: RunResult):
         self.kind, self.step, self.run = kind, step, run  # kind: started | finished
 
+    def __repr__(self) -> str:  # `on_event=print` printed `<...StepEvent object at 0x7f...>`
+        error = f", error={self.step.error!r}" if self.step.error else ""
+        return (f"StepEvent(kind={self.kind!r}, step={self.step.name!r}, state={self.step.state!r}{error}, "
+                f"run_id={self.run.run_id!r})")
+
 
 class _Watcher(io.TextIOBase):
     """Tees kfp.local output to the log and turns its task lines into step events."""
