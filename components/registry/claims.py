@@ -13,17 +13,51 @@ import socket
 import uuid
 from typing import Callable
 
+from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import RegistryError, current_user, utc_now
 
-__all__ = ["CAS_TRIES", "claim_path", "claim", "check_claim", "discard_unfinished"]
+__all__ = ["CAS_TRIES", "NAMES", "claim_path", "claim_name", "claim", "check_claim", "discard_unfinished"]
 
+NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention
 log = logging.getLogger(__name__)
 
 
 def claim_path(name: str, n: int) -> str:
     return f"{name}/versions/{n}/claim.json"
+
+
+def claim_name(store, name: str, held: Callable[[str], bool]) -> None:
+    """A model's name must not differ only in case from one there: `Starter` and `starter` share a folder on a
+    case-insensitive filesystem (macOS, Windows). Refused on every store, so a registry behaves the same.
+
+    `held(d)`: whether folder `d` holds a model (registries from before the name keys). The spelling is claimed by
+    an exclusive create of `.names/<lower case>.json`: two first registrations at once both passed the listing."""
+    there = store.listdir()
+    for d in there if name not in there else ():
+        if d.lower() == name.lower() and MODEL_NAME.match(d) and held(d):
+            raise _case_clash(store, name, d)
+    key = f"{NAMES}/{name.lower()}.json"
+    for _ in range(2):
+        try:
+            other = json.loads(store.read(key).decode("utf-8"))["name"]
+        except FileNotFoundError:
+            if store.create(key, dump({"name": name, "by": current_user(), "at": utc_now()})):
+                return
+            continue  # another spelling (or ours) won the create: read it
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # a damaged key: the listing above is the check
+        if other != name:
+            raise _case_clash(store, name, other)
+        return
+
+
+def _case_clash(store, name: str, other: str) -> RegistryError:
+    return RegistryError(
+        f"cannot register model `{name}`: the registry holds `{other}` ({store.uri(other)}), a name that differs only "
+        "in case; the two would share one folder on a case-insensitive filesystem (macOS, Windows). Register it as "
+        f"`{other}`, or choose a name that differs in more than case")
 
 
 def claim(store, name: str, numbers: Callable[[], list[int]]) -> tuple[int, str]:

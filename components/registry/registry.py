@@ -6,6 +6,7 @@ Layout under the registry root (any store, see `store.py`):
     <name>/versions/<n>/model/...     the model files, copied in
     <name>/versions/<n>/version.json  metadata; written last, so its presence commits the version
     <name>/aliases/<gen>.json         alias state, one immutable file per generation
+    .names/<name, lower case>.json    which spelling of a name the registry holds (exclusive create)
 
 Alias moves are compare-and-swap: read the newest generation g, compute the new
 state, exclusively create generation g+1; whoever loses re-reads and retries.
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
 from kubepipe.components.registry.aliases import event_details, moved_under, read_history, read_state, swap
-from kubepipe.components.registry.claims import check_claim, claim, discard_unfinished
+from kubepipe.components.registry.claims import check_claim, claim, claim_name, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
@@ -92,7 +93,6 @@ class Registry:
         register step, or re-run, made no duplicate of the same bytes; its metrics and run stay those recorded
         first)."""
         _check_name(name)
-        self._check_case(name)
         model_dir = os.fspath(model_dir)
         if not os.path.isdir(model_dir):
             raise RegistryError(f"cannot register {model_dir!r}: not a folder; pass the Model artifact's directory")
@@ -101,6 +101,7 @@ class Registry:
             # was a copy of the copy in progress, nested until 'File name too long' ('... free space')
             raise RegistryError(f"cannot register {model_dir!r}: it holds the registry itself ({self.store.root}); "
                                 "pass the Model artifact's directory (a train step's `model`)")
+        claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         files = hash_tree(model_dir)
         if not files:  # was an `ok` version with nothing in it, `models verify` said intact
             raise RegistryError(f"cannot register {model_dir!r}: the folder holds no files; pass the Model artifact's "
@@ -399,19 +400,6 @@ class Registry:
     def is_model_folder(self) -> bool:
         """Whether the registry path is one model's folder (it holds versions/), not a registry: a common mistake."""
         return "versions" in self.store.listdir() and bool(self.store.listdir("versions"))
-
-    def _check_case(self, name: str) -> None:
-        """A new model's name must not differ only in case from one there: `Starter` and `starter` share a folder on
-        a case-insensitive filesystem (macOS, Windows). Refused on every store, so a registry behaves the same."""
-        there = self.store.listdir()
-        if name in there:
-            return
-        for d in there:
-            if d.lower() == name.lower() and _NAME.match(d) and (self._numbers(d) or self._generations(d)):
-                raise RegistryError(
-                    f"cannot register model `{name}`: the registry holds `{d}` ({self.store.uri(d)}), a name that "
-                    "differs only in case; the two would share one folder on a case-insensitive filesystem (macOS, "
-                    f"Windows). Register it as `{d}`, or choose a name that differs in more than case")
 
     def _generations(self, name: str) -> list[int]:
         return sorted(g for g in map(gen_number, self.store.listdir(f"{name}/aliases")) if g is not None)

@@ -209,3 +209,44 @@ def test_a_rollback_whose_champion_moved_under_it_is_refused(tmp_path, store):
     assert "the champion moved from v3 to v4 while you were rolling back (promote by " in str(err.value)
     assert "nothing was changed: run `kubepipe models show clf`" in str(err.value)
     assert Registry(uri).alias("clf", "champion").version == 4
+
+
+def test_first_registrations_of_starter_and_starter_at_once_do_not_both_pass(tmp_path):
+    """Both listed the registry before either claimed a version: both passed the case check, two models. (Local
+    store: fsspec's memory filesystem has no atomic exclusive create, see store.py.)"""
+    import threading
+
+    uri = str(tmp_path / "reg")
+    barrier = threading.Barrier(2, timeout=10)
+    results: dict = {}
+
+    def one(name: str) -> None:
+        r = Registry(uri)
+        real = r.store.listdir
+
+        def listdir(rel=""):
+            got = real(rel)
+            if rel == "" and not getattr(r, "_listed", False):  # both have seen the empty registry
+                r._listed = True
+                barrier.wait()
+            return got
+
+        r.store.listdir = listdir
+        d = tmp_path / name
+        d.mkdir()
+        (d / "w.bin").write_text(name)
+        try:
+            results[name] = r.register(str(d), name=name).version
+        except RegistryError as exc:
+            results[name] = str(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in ("Starter", "starter")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    names = Registry(uri).names()
+    assert len(names) == 1, names
+    loser = "starter" if names == ["Starter"] else "Starter"
+    assert results[names[0]] == 1
+    assert f"cannot register model `{loser}`: the registry holds `{names[0]}`" in results[loser]
