@@ -17,9 +17,11 @@ from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import RegistryError, current_user, utc_now
 
-__all__ = ["CAS_TRIES", "NAMES", "claim_path", "claim_name", "claim", "check_claim", "discard_unfinished"]
+__all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "check_claim", "commit", "abandon",
+           "discard_unfinished"]
 
 NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
+ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,46 @@ def _token(store, name: str, n: int) -> str | None:
 def check_claim(store, name: str, n: int, token: str) -> None:
     """Before committing: v`n` is still ours."""
     if _token(store, name, n) != token:
-        raise RegistryError(f"model `{name}` v{n}: the registration took so long that `kubepipe models gc` "
-                            "removed it as abandoned; register again")
+        raise _gc_removed(name, n)
+
+
+def _gc_removed(name: str, n: int) -> RegistryError:
+    return RegistryError(f"model `{name}` v{n}: the registration took so long that `kubepipe models gc` "
+                         "removed it as abandoned; register again")
+
+
+def commit(store, name: str, n: int, token: str, entry: bytes) -> None:
+    """Create v`n`'s version.json, exclusively: that create decides between this writer and `models gc` (which
+    creates an `abandoned` one before it removes a version), so gc never removes a committed version and a stalled
+    writer never commits into a folder gc emptied (its makedirs recreated it: an `ok` version with no files)."""
+    rel = f"{name}/versions/{n}/version.json"
+    check_claim(store, name, n, token)
+    if not store.create(rel, entry, parents=False):
+        if is_abandoned(store, rel):
+            raise _gc_removed(name, n)
+        raise RegistryError(f"{store.uri(rel)} already exists; another writer used v{n}")
+    if _token(store, name, n) != token:  # an object store (no folders): gc removed all of it after the check above
+        store.remove_file(rel)
+        raise _gc_removed(name, n)
+
+
+def abandon(store, name: str, n: int) -> bool:
+    """`models gc`: take v`n` from its writer (create its `abandoned` version.json); False when it was committed."""
+    rel = f"{name}/versions/{n}/version.json"
+    try:
+        if store.create(rel, dump({ABANDONED: {"by": current_user(), "at": utc_now()}}), parents=False):
+            return True
+    except FileNotFoundError:
+        return False  # gone already (another gc)
+    return is_abandoned(store, rel)  # a gc killed while removing it: finish
+
+
+def is_abandoned(store, rel: str) -> bool:
+    try:
+        d = json.loads(store.read(rel).decode("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    return isinstance(d, dict) and ABANDONED in d
 
 
 def discard_unfinished(store, name: str, n: int, token: str) -> None:

@@ -149,7 +149,8 @@ class FsspecStore:
         with _reaching(self.where):
             return self.fs.exists(self._p(rel))
 
-    def create(self, rel: str, data: bytes) -> bool:
+    def create(self, rel: str, data: bytes, *, parents: bool = True) -> bool:
+        """`parents` is LocalStore's: an object store has no folders (a commit re-checks its claim instead)."""
         try:
             with _reaching(self.where):
                 try:

@@ -2,13 +2,14 @@
 
 An incomplete version (a `versions/<n>/` with no version.json) and the `.tmp-*` files of a create killed before
 its link (LocalStore.create) are ignored by readers but never removed by them; `sweep` removes those older than
-`older_than_s`. A version an alias generation points to is never touched, nor a complete or corrupt one (corrupt
+`older_than_s`; a version is first taken from its (stalled) writer by creating its version.json, marked `abandoned`
+(claims.abandon / claims.commit). A version an alias generation points to is never touched, nor a complete or corrupt one (corrupt
 needs a person).
 """
 
 from __future__ import annotations
 
-from kubepipe.components.registry.claims import claim_path
+from kubepipe.components.registry.claims import abandon, claim_path
 from kubepipe.components.registry.store import TEMP_PREFIX
 from kubepipe.components.registry.version import ModelVersion
 
@@ -28,6 +29,8 @@ def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now
         if age is None or age < older_than_s:
             continue
         if not dry_run:
+            if not abandon(store, name, v.version):
+                continue  # its writer committed it since it was listed
             store.remove_tree(base)
         removed.append({"name": name, "version": v.version, "what": "incomplete version",
                         "age_s": round(age, 1), "path": store.uri(base)})

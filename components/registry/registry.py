@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
 from kubepipe.components.registry.aliases import event_details, moved_under, read_history, read_state, swap
-from kubepipe.components.registry.claims import check_claim, claim, claim_name, discard_unfinished
+from kubepipe.components.registry.claims import ABANDONED, check_claim, claim, claim_name, commit, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
@@ -130,9 +130,7 @@ class Registry:
                 "created_at": utc_now(),
                 "created_by": current_user(),
             }
-            check_claim(self.store, name, n, token)
-            if not self.store.create(f"{base}/version.json", dump(entry)):
-                raise RegistryError(f"{self.store.uri(base)}: version.json already exists; another writer used v{n}")
+            commit(self.store, name, n, token, dump(entry))
         except BaseException as exc:
             discard_unfinished(self.store, name, n, token)
             if isinstance(exc, FileNotFoundError):  # its folder removed under the copy: `models gc`, if no longer ours
@@ -364,7 +362,12 @@ class Registry:
                 f"still copying); {self.store.uri(base)} has no version.json",
             )
         try:
-            mv = ModelVersion.from_dict(json.loads(raw.decode("utf-8")), name=name, version=n, model_uri=uri)
+            d = json.loads(raw.decode("utf-8"))
+            if isinstance(d, dict) and ABANDONED in d:  # `models gc` is removing it (or was killed doing so)
+                return ModelVersion(name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
+                                    error=f"model `{name}` v{n} is incomplete: its registration was abandoned and "
+                                    f"`kubepipe models gc` is removing {self.store.uri(base)}")
+            mv = ModelVersion.from_dict(d, name=name, version=n, model_uri=uri)
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             return ModelVersion(
                 name=name, version=n, model_uri=uri, status="corrupt", aliases=aliases,

@@ -68,10 +68,12 @@ class LocalStore:
     def exists(self, rel: str) -> bool:
         return os.path.exists(self.uri(rel))
 
-    def create(self, rel: str, data: bytes) -> bool:
+    def create(self, rel: str, data: bytes, *, parents: bool = True) -> bool:
+        """`parents=False`: a missing folder is a FileNotFoundError, not made (a commit into a folder gc removed)."""
         path = self.uri(rel)
         parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
+        if parents:
+            os.makedirs(parent, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=TEMP_PREFIX, suffix=f"-{os.getpid()}")
         try:
             with os.fdopen(fd, "wb") as fh:

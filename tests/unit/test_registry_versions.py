@@ -584,9 +584,13 @@ def test_a_write_whose_temp_file_gc_removed_fails_naming_it(tmp_path, monkeypatc
     reg = _two_promotions(tmp_path)
     real_link = os.link
 
+    in_gc: list = []
+
     def stalled_then_linked(src, dst):
-        if os.path.basename(src).startswith(store.TEMP_PREFIX):
+        if os.path.basename(src).startswith(store.TEMP_PREFIX) and not in_gc:  # not gc's own create (abandon)
+            in_gc.append(1)
             reg.gc(older_than_s=0)  # runs while this writer is stalled
+            in_gc.pop()
         return real_link(src, dst)
 
     monkeypatch.setattr(store.os, "link", stalled_then_linked)
@@ -843,3 +847,60 @@ def first_copy(tmp_path, tag: str) -> str:
     (d / "model.safetensors").write_bytes(tag.encode() * 10)
     (d / "kubepipe-model.json").write_text(json.dumps({"tag": tag}))
     return str(d)
+
+
+def test_gc_removing_a_version_before_its_stalled_writer_commits_leaves_no_empty_version(reg, tmp_path):
+    """gc removed the folder between the writer's claim check and its version.json create, and the create (its
+    makedirs; an object store has no folders) made an `ok` version holding no model files."""
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    real = reg.store.create
+
+    def stalled(rel, data, **kw):
+        if rel.endswith("/version.json"):
+            assert [r["version"] for r in Registry(reg.uri).gc("clf", older_than_s=0)] == [2]
+        return real(rel, data, **kw)
+
+    reg.store.create = stalled
+    with pytest.raises(RegistryError, match=r"^model `clf` v2: the registration took so long that `kubepipe models "
+                                            r"gc` removed it as abandoned; register again"):
+        reg.register(_model(tmp_path, "b"), name="clf", metrics={})
+    reg.store.create = real
+    assert [(v.version, v.status) for v in reg.versions("clf")] == [(1, "ok")]
+    assert reg.register(_model(tmp_path, "c"), name="clf", metrics={}).version == 2
+
+
+def test_gc_never_removes_a_version_committed_after_it_was_listed(reg, tmp_path):
+    """gc listed v2 as incomplete, its writer then committed it, and gc removed a registration that had succeeded."""
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    gc_reg = Registry(reg.uri)
+    real, real_mtime = reg.store.create, gc_reg.store.mtime
+    committed: list = []
+
+    def writer_create(rel, data, **kw):
+        if not rel.endswith("/version.json"):
+            return real(rel, data, **kw)
+
+        def mtime(r):  # gc has listed v2 as incomplete; the writer commits now
+            if not committed:
+                committed.append(real(rel, data, **kw))
+            return real_mtime(r) - 7200 if real_mtime(r) else None
+
+        gc_reg.store.mtime = mtime
+        assert gc_reg.gc("clf", older_than_s=0) == []
+        return committed[0]
+
+    reg.store.create = writer_create
+    assert reg.register(_model(tmp_path, "b"), name="clf", metrics={}).version == 2
+    reg.store.create = real
+    assert [(v.version, v.status) for v in reg.versions("clf")] == [(1, "ok"), (2, "ok")]
+    assert reg.verify("clf", 2)["changed"] == [] and reg.verify("clf", 2)["missing"] == []
+
+
+def test_a_version_gc_was_killed_removing_reads_as_incomplete_and_gc_finishes_it(reg, tmp_path):
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.store.create("clf/versions/2/version.json", b'{"abandoned": {"by": "gc"}}')
+    v2 = reg.versions("clf")[1]
+    assert (v2.status, v2.error) == ("incomplete", "model `clf` v2 is incomplete: its registration was abandoned and "
+                                     f"`kubepipe models gc` is removing {reg.store.uri('clf/versions/2')}")
+    assert [r["version"] for r in reg.gc("clf", older_than_s=0)] == [2]
+    assert [v.version for v in reg.versions("clf")] == [1]
