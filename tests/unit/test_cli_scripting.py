@@ -60,8 +60,12 @@ def test_python_dash_m_kubepipe_is_the_command(tmp_path):
 
 
 def test_shell_completion_is_typers(tmp_path):
-    proc = _cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
-    assert proc.returncode == 0 and "_KUBEPIPE_COMPLETE" in proc.stdout
+    # --show-completion names the shell it runs in (typer asks shellingham, which walks the parent processes):
+    # run it under bash, as a user does; a test runner started with no shell above it got 'Shell  not supported'
+    full = {**os.environ, "SHELL": "/bin/bash"}
+    proc = subprocess.run(["bash", "-c", '"$0" -m kubepipe.cli --show-completion; exit $?', sys.executable],
+                          capture_output=True, text=True, timeout=120, env=full)
+    assert proc.returncode == 0 and "_KUBEPIPE_COMPLETE" in proc.stdout, proc.stderr
     # what the installed script asks for: the subcommands that start with "ru"
     proc = _cli(env={"_KUBEPIPE_COMPLETE": "complete_bash", "COMP_WORDS": "kubepipe ru", "COMP_CWORD": "1"})
     assert proc.returncode == 0 and proc.stdout.split() == ["run", "runs"]
