@@ -32,14 +32,15 @@ def trigger_retrain(
         pipeline: The training pipeline: a YAML path, a KFP pipeline name or a compiled template URI.
         cooldown_hours: No new run while one started within this many hours.
         params: Params of the training pipeline's run.
-        reason: Recorded with the decision (default: what was detected).
+        reason: Recorded with the decision, followed by what was detected in parentheses (default: that alone).
         quality_dropped: Live quality fell below its threshold (`${steps.live.outputs.quality_dropped}`):
             retrains like drift does, with the same cooldown.
 
     Returns:
-        triggered: Whether a run was started.
-        run_id: The started run's id ("" when none).
-        decision: What was decided and why, e.g. "cooldown: drift detected, but a retrain started at ...".
+        triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
+        run_id: The started run's id; local: the request's id, which `kubepipe runs show` opens ("" when none).
+        decision: What was decided and why, e.g. "cooldown: drift detected, but a retrain started at ..." or
+            "pending: ..." (a retrain requested earlier still waits for `kubepipe scheduler`).
     """
     from collections import namedtuple
 
