@@ -226,7 +226,7 @@ def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int
 @models.command("gc")
 def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for every model."),
        older_than: float = typer.Option(60.0, "--older-than", callback=finite(0),
-                                        help="Minutes since an unfinished registration started."),
+                                        help="Minutes: only an unfinished registration, or a temp file, older than this is removed."),
        dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
        registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Remove incomplete versions (their registration died: killed, full disk) older than --older-than,
