@@ -76,10 +76,13 @@ def test_resume_may_be_the_run_s_folder_as_a_path(tmp_path, monkeypatch):
         shutil.copy(FIX / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     runs = tmp_path / ".kubepipe" / "runs"
-    for given in (runs / "resumable-1", Path("resumable-1"), "resumable-1"):  # each names the same run
-        with pytest.raises(kubepipe.UserError) as exc:
+    said = set()
+    for given in (runs / "resumable-1", Path("resumable-1"), "resumable-1", ".kubepipe/runs/resumable-1/"):
+        with pytest.raises(kubepipe.UserError) as exc:  # each names the same run (which is not there)
             kubepipe.run("reusable.yaml", resume=given)
-        assert "resumable-1" in str(exc.value) and "PosixPath" not in str(exc.value)
+        said.add(str(exc.value))
+    assert said == {f"runs: no local run 'resumable-1' under {Path('.kubepipe/runs')}; list them with `kubepipe runs "
+                    "list`"}
     with pytest.raises(kubepipe.UserError) as exc:
         kubepipe.run("reusable.yaml", resume=tmp_path / "elsewhere" / "resumable-1")
     assert str(exc.value).startswith(f"resume={str(tmp_path / 'elsewhere' / 'resumable-1')!r}: not a run folder in ")

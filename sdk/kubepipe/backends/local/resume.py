@@ -26,7 +26,10 @@ class Prior(NamedTuple):
 
 
 def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
-    """`resume` as a run id: a str, or a path to the run's folder (`Path(result.run_dir)`) in `runs_dir`."""
+    """`resume` as a run id: its id, or a path to the run's folder in `runs_dir` (`Path(result.run_dir)`, or
+    `--resume .kubepipe/runs/RUN` tab-completed)."""
+    if isinstance(resume, str) and "/" in resume.strip().rstrip("/"):
+        resume = Path(resume.strip())
     if isinstance(resume, os.PathLike):
         path = Path(resume)
         if len(path.parts) == 1 or os.path.realpath(path.parent) == os.path.realpath(runs_dir):
