@@ -168,7 +168,10 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
               grace: Optional[float] = typer.Option(None, "--grace", callback=finite(0),
                                                     help="On stop, cancel runs still going after N s."),
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
-    """Run the local schedules (target local) until SIGTERM/SIGINT; a second signal cancels runs in flight."""
+    """Run the local schedules and queued retrains (trigger-retrain, local) until SIGTERM/SIGINT; twice cancels runs.
+
+    A schedule's run and a retrain trigger-retrain queued under the local profile's state_dir both start here;
+    a second signal cancels the runs in flight."""
     from kubepipe.backends.schedules.launchers import SubprocessLauncher
     from kubepipe.backends.schedules.scheduler import LocalScheduler
 
