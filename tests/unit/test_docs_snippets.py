@@ -1,7 +1,9 @@
-"""The YAML a new user pastes from the docs validates as it is, on every target the docs promise."""
+"""What a new user pastes from the docs works as it is: the YAML validates on every target the docs promise, the
+request bodies are what the server takes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -39,3 +41,30 @@ def test_the_deploy_md_step_validates_in_the_readme_pipeline(target, tmp_path):
     prometheus = ["prometheus_url=http://prometheus-operated.monitoring:9090"]  # canary_analysis reads it (kubeflow)
     kubepipe.validate(path, target, profile=PROFILES / f"{target}.yaml",
                       sets=prometheus if target == "kubeflow" else None)
+
+
+def _json_bodies(heading: str) -> list[dict]:
+    """Each JSON body of the ```json blocks under `heading` in docs/serving.md (up to the next heading), one a line,
+    `// comments` dropped."""
+    text = (ROOT / "docs" / "serving.md").read_text()
+    section = text[text.index(heading):].split("\n#", 1)[0]
+    return [json.loads(line.split("//", 1)[0]) for block in re.findall(r"```json\n(.*?)```", section, re.S)
+            for line in block.splitlines() if line.strip()]
+
+
+def test_the_serving_md_request_bodies_are_what_the_server_takes():
+    """The V1 and V2 bodies serving.md shows, read by the server's own parsers (a model whose text column is
+    `description`, a tabular one of amount, hour, is_online)."""
+    pytest.importorskip("kserve")
+    from kserve import InferInput
+
+    from kubepipe.components.serving.payloads import TABULAR, TEXT, InputSpec, parse_v1, parse_v2
+
+    text, tabular = InputSpec(task=TEXT, text_column="description"), \
+        InputSpec(task=TABULAR, features=("amount", "hour", "is_online"))
+    v1 = _json_bodies("### V1 bodies")
+    assert [parse_v1(b, text).items for b in v1[:2]] == [["POS PURCHASE STARBUCKS #1234 SEATTLE WA", "SHELL OIL 5555"],
+                                                        ["STARBUCKS"]]
+    assert parse_v1(v1[2], tabular).items == [[12.5, 3.0, 1.0], [250.0, 22.0, 0.0]]
+    (v2,) = _json_bodies("### V2 bodies")
+    assert parse_v2([InferInput(**i) for i in v2["inputs"]], text).items == ["STARBUCKS", "SHELL OIL"]
