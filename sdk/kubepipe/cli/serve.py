@@ -137,9 +137,10 @@ def _check_port_free(host: str, port: int) -> None:
 def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
     """List local endpoints: URL, model, status and pids.
 
-    Status: up, unready, down (a process of it is gone: `kubepipe endpoints repair` starts it again),
-    interrupted (a deploy was killed: run `kubepipe endpoints repair`), untracked (a leftover proxy
-    answers), orphaned (processes with no record; `kubepipe endpoints stop NAME` ends them) or corrupt.
+    Status: up, unready, canary (a deploy is baking a canary beside it), down (a process of it is gone:
+    `kubepipe endpoints repair` starts it again), interrupted (a deploy was killed: run `kubepipe endpoints
+    repair`), untracked (a leftover proxy answers), orphaned (processes with no record; `kubepipe endpoints
+    stop NAME` ends them) or corrupt.
     """
     from kubepipe.components.serving.endpoints import list_endpoints
 
