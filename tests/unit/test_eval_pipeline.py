@@ -53,7 +53,8 @@ def test_evaluate_then_register_through_kfp_local(tmp_path, monkeypatch):
 
     # second run: the champion (v1) is re-scored on the same holdout; a stricter absolute bar rejects
     second = gate_only(registry_uri=reg_uri, min_acc=0.99)
-    assert second.output.startswith("reject: accuracy") and "vs champion v1" in second.output
+    # (the same model files as v1: the decision says it is the champion, not a 0 regression)
+    assert second.output.startswith("reject: accuracy") and "the candidate IS champion v1" in second.output
     # and register-model refuses a rejected model, failing the run
     with pytest.raises(RuntimeError, match="register-model"):
         flow(registry_uri=reg_uri, min_acc=0.99)
