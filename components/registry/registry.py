@@ -43,6 +43,7 @@ from kubepipe.components.registry.version import (
     RegistryError,
     audit_record,
     current_user,
+    need_reason,
     utc_now,
 )
 from kubepipe.util import failpoint, whole_number
@@ -257,8 +258,7 @@ class Registry:
         """champion <- version, previous <- the old champion; appended to the history (with the run, if any).
 
         `details` (e.g. the canary analysis' numbers) are kept in the history event."""
-        if not str(reason or "").strip():
-            raise RegistryError("promote needs a reason (it is kept in the promotion history)")
+        reason = need_reason("promote", reason)
         extra = event_details(details)
         mv = self.get(name, version)
         integrity.refuse_changed_stored(self.store, mv, "make it champion")
@@ -280,8 +280,9 @@ class Registry:
         self._update(name, move)
         return self.get(name, n)
 
-    def rollback(self, name: str, *, reason: str = "", by: str | None = None) -> ModelVersion:
+    def rollback(self, name: str, *, reason: str = "rollback", by: str | None = None) -> ModelVersion:
         """champion <- previous; previous <- the champion before that (if any)."""
+        reason = need_reason("rollback", reason)
         _check_name(name)
         if not self._generations(name):
             self._check_known(name)
@@ -306,7 +307,7 @@ class Registry:
                                     f"stays v{stack[-1]}. Promote a sound version instead: kubepipe models promote "
                                     f"{name} VERSION --reason ...")
             integrity.refuse_changed_stored(self.store, back, f"roll back to it (the champion stays v{stack[-1]})")
-            event = audit_record("rollback", reason or "rollback", version=stack[-2], from_version=stack[-1])
+            event = audit_record("rollback", reason, version=stack[-2], from_version=stack[-1])
             if by:
                 event["by"] = by
             return {"stack": stack[:-1], "event": event}
@@ -318,8 +319,7 @@ class Registry:
                      details: dict | None = None) -> dict:
         """Append a decision that moves no alias (a canary rolled back) to the history; the event."""
         _check_name(name)
-        if not str(reason or "").strip():
-            raise RegistryError(f"{action} needs a reason (it is kept in the history)")
+        reason = need_reason(action, reason)
         n = self.get(name, version).version if version not in (None, "") else None
         event = audit_record(action, reason, version=n, **event_details(details))
         self._update(name, lambda state: {"stack": state["stack"], "event": event})

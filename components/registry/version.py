@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
 
-__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed"]
+__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed",
+           "need_reason"]
 
 ALIASES = ("champion", "previous")
 
@@ -103,6 +104,15 @@ def current_user() -> str:
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def need_reason(action: str, reason) -> str:
+    """The reason an alias move or history event records, stripped; a blank one is refused, for every action (a
+    `models rollback --reason ""` recorded 'rollback' while promote refused it)."""
+    text = str(reason or "").strip()
+    if not text:
+        raise RegistryError(f"{action} needs a reason (it is kept in the history): give --reason '...'")
+    return text
 
 
 def audit_record(action: str, reason: str = "", **extra) -> dict:

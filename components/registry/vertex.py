@@ -131,7 +131,7 @@ class VertexModelRegistry:
         self.sync_aliases(name)
         return mv
 
-    def rollback(self, name: str, *, reason: str = "", by: str | None = None) -> ModelVersion:
+    def rollback(self, name: str, *, reason: str = "rollback", by: str | None = None) -> ModelVersion:
         mv = self.registry.rollback(name, reason=reason, by=by)
         self.sync_aliases(name)
         return mv

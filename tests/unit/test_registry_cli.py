@@ -198,3 +198,13 @@ def test_a_model_folder_given_as_the_registry_of_show_promote_history_says_to_gi
         code, out, err = _run(capsys, "models", *args, "-r", ".kubepipe/registry/clf")
         assert code == 2 and out == "", args
         assert "this folder is one model's (it holds versions/): give its parent as --registry" in err, args
+
+
+@pytest.mark.parametrize("move", [("promote", "clf", "3"), ("rollback", "clf")])
+def test_a_blank_reason_is_refused_by_promote_and_rollback_alike(reg, capsys, move):
+    """`models rollback --reason ""` recorded 'rollback' while promote refused an empty reason: one rule."""
+    reg.promote("clf", 1, reason="a")
+    reg.promote("clf", 2, reason="b")
+    code, _, err = _run(capsys, "models", *move, "--reason", "  ")
+    assert code == 2 and f"error: {move[0]} needs a reason (it is kept in the history): give --reason '...'" in err
+    assert reg.aliases("clf") == {"champion": 2, "previous": 1} and len(reg.history("clf")) == 2
