@@ -147,7 +147,7 @@ def verify(name: str = typer.Argument(..., help="Model name."),
     for r in results:
         r["intact"] = not (r["changed"] or r["missing"] or r["added"] or r.get("error"))
     if output.is_json(fmt):
-        output.emit("ModelVerify", {"model": name, "versions": results, "intact": all(r["intact"] for r in results)})
+        output.emit("ModelVerify", {"registry": reg.store.uri(), "model": name, "versions": results, "intact": all(r["intact"] for r in results)})
     else:
         output.table(("version", "files", "changed / missing / added"),
                      [(f"v{r['version']}", "intact" if r["intact"] else
@@ -169,9 +169,10 @@ def verify(name: str = typer.Argument(..., help="Model name."),
 def history(name: str = typer.Argument(..., help="Model name."), registry: Optional[str] = REGISTRY,
             home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Promotions and rollbacks, oldest first."""
-    items = _registry(registry, home).history(name)
-    if output.is_json(fmt):
-        output.emit("ModelHistory", {"name": name, "items": items})
+    reg = _registry(registry, home)
+    items = reg.history(name)
+    if output.is_json(fmt):  # `registry`, as `models list` has: which registry answered (KUBEPIPE_REGISTRY?)
+        output.emit("ModelHistory", {"registry": reg.store.uri(), "name": name, "items": items})
         return
     rows = []
     for h in items:
@@ -196,7 +197,7 @@ def promote(name: str = typer.Argument(..., help="Model name."),
     """Make VERSION the champion; the old champion becomes `previous`."""
     reg = _moving_registry(registry, home, target, profile, set_)
     mv = reg.promote(name, version, reason=reason)
-    _moved(fmt, "promote", name, mv.version, reg.replaced)
+    _moved(fmt, reg.store.uri(), "promote", name, mv.version, reg.replaced)
 
 
 @models.command("rollback")
@@ -208,12 +209,12 @@ def rollback(name: str = typer.Argument(..., help="Model name."),
     """Make `previous` the champion again."""
     reg = _moving_registry(registry, home, target, profile, set_)
     mv = reg.rollback(name, reason=reason)
-    _moved(fmt, "rollback", name, mv.version, reg.replaced)
+    _moved(fmt, reg.store.uri(), "rollback", name, mv.version, reg.replaced)
 
 
-def _moved(fmt: Format, action: str, name: str, champion: int, was: Optional[int]) -> None:
+def _moved(fmt: Format, where: str, action: str, name: str, champion: int, was: Optional[int]) -> None:
     if output.is_json(fmt):
-        output.emit("AliasMove", {"name": name, "action": action, "champion": champion, "was": was})
+        output.emit("AliasMove", {"registry": where, "name": name, "action": action, "champion": champion, "was": was})
         return
     if was == champion:  # already so (a promote of the champion, a rollback another writer made): nothing moved
         console.out.print(f"[green]✓[/green] {console.escape(name)}: champion is already v{champion}; nothing moved")
@@ -235,9 +236,10 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
     Complete and corrupt versions, and any version an alias or the rollback stack points to, are
     never touched. Younger incomplete versions may still be copying, so they stay.
     """
-    removed = _registry(registry, home).gc(name, older_than_s=older_than * 60, dry_run=dry_run)
+    reg = _registry(registry, home)
+    removed = reg.gc(name, older_than_s=older_than * 60, dry_run=dry_run)
     if output.is_json(fmt):
-        output.emit("ModelGc", {"dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
+        output.emit("ModelGc", {"registry": reg.store.uri(), "dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
         return
     if not removed:
         console.out.print(f"no incomplete versions or temp files older than {older_than:g} min")
