@@ -358,3 +358,20 @@ def test_a_module_edited_between_two_compiles_in_one_process_is_read_again(repo)
     os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))  # as a save seconds later
     assert "# v2 edited" in body()
     assert "jv_helpers" not in sys.modules  # the repository's modules go with it: one may import another
+
+
+def test_a_second_repository_s_module_of_the_same_name_is_its_own_not_the_first_s(repo):
+    """Two pipelines in one process, each repository with its own `steps.py`: the second compiled (and ran) the
+    first's `steps:double`, silently, as `steps` was imported already."""
+    body = lambda p: kubepipe.compile(p).plan.steps[0].info.component.component_spec \
+        .implementation.container.command[-1]  # noqa: E731
+    pipelines = []
+    for name in ("one", "two"):
+        (repo / name / "pipelines").mkdir(parents=True)
+        (repo / name / "jv_same.py").write_text(COMPONENT.format(name="double").replace("2 * x", f"2 * x  # {name}"))
+        (repo / name / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_same:double"))
+        pipelines.append(repo / name / "pipelines" / "p.yaml")
+    assert "# one" in body(pipelines[0])
+    compiled = kubepipe.compile(pipelines[1])
+    assert "# two" in body(pipelines[1]) and compiled.plan.steps[0].info.import_root == str((repo / "two").resolve())
+    assert "# one" in body(pipelines[0])  # and back

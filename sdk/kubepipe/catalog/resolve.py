@@ -14,7 +14,7 @@ from typing import Any, Callable
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import CONTEXT_INPUTS, Port, ports_of
 from kubepipe.catalog.user_modules import (failed_at, fresh_imports, make_importable, module_root, note_imports,
-                                          shadowed_note)
+                                          shadowed_note, take_over)
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -126,9 +126,10 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         return _from_file(ref, base_dir, local)
     if ":" in ref:
         module = ref.partition(":")[0]
-        root = make_importable(module, base_dir)
-        repository = module_root(module, base_dir)  # `root` is None where the module imports as is (a notebook)
+        repository = module_root(module, base_dir)
         fresh_imports(repository)
+        take_over(module, repository)
+        root = make_importable(module, base_dir)  # None where the module imports as is (a notebook's folder)
         try:
             comp = _import_attr(ref, f"`{ref}`")
             note_imports(repository)

@@ -9,7 +9,9 @@ for its steps, so a component's body can import your other modules too (docs/dec
 
 In a long-lived process (a notebook, a scheduler, a script running several pipelines), a module of your
 repository edited since it was imported is imported again by the next validate / compile / run, with every
-other module of that repository, since one may import from another (`fresh_imports`).
+other module of that repository, since one may import from another (`fresh_imports`); and a module of the
+same name that an earlier pipeline imported from another repository gives way to this repository's
+(`take_over`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["module_root", "make_importable", "fresh_imports", "note_imports", "failed_at", "shadowed_note", "code_place", "library_file",
+__all__ = ["module_root", "make_importable", "fresh_imports", "note_imports", "take_over", "failed_at",
+           "shadowed_note", "code_place", "library_file",
            "roots_of_refs", "ref_modules", "module_files", "repository_imports"]
 
 
@@ -105,6 +108,39 @@ def fresh_imports(root: Path | None) -> list[str]:
             _STAMPS.pop(path, None)
         importlib.invalidate_caches()
     return sorted(edited)
+
+
+def _loaded_from(module: Any) -> str | None:
+    path = getattr(module, "__file__", None)
+    if isinstance(path, str):
+        return path
+    folders = list(getattr(module, "__path__", None) or [])  # a namespace package: its folder
+    return folders[0] if folders and isinstance(folders[0], str) else None
+
+
+def _under(path: str, folder: str) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(folder or ".") + os.sep)
+
+
+def take_over(module: str, root: Path | None) -> None:
+    """When `module` is imported already from another repository's folder (the pipeline run before, in this
+    process, had its own `steps.py`), that module and its submodules leave sys.modules and `root` goes on sys.path
+    ahead of that folder, so the import reads this repository's: the second pipeline ran the first's `steps:train`,
+    silently. A module installed or of Python's own is left as it is (make_importable never shadows one)."""
+    top = module.split(".")[0]
+    loaded = sys.modules.get(top)
+    where = _loaded_from(loaded) if loaded is not None else None
+    if root is None or where is None or library_file(where) or _under(where, str(root)):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    mine = str(root)
+    if mine in sys.path:
+        sys.path.remove(mine)
+    at = next((i for i, entry in enumerate(sys.path) if isinstance(entry, str) and _under(where, entry)),
+              len(sys.path))
+    sys.path.insert(at, mine)
+    importlib.invalidate_caches()
 
 
 _REF = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
