@@ -407,6 +407,22 @@ def test_every_argument_and_option_says_what_it_is():
     assert bare == []
 
 
+def test_every_command_that_reads_a_profile_takes_set():
+    """`kubepipe graph -t vertex` said '... GOOGLE_CLOUD_PROJECT is not set; export ..., or --set project=...' and
+    then 'No such option: --set': graph took --profile alone, unlike validate and compile."""
+    from typer.main import get_command
+
+    from kubepipe.cli.app import app
+
+    commands = dict(_commands(get_command(app)))
+    assert [path for path, cmd in commands.items() if any("--profile" in p.opts for p in cmd.params)
+            and not any("--set" in p.opts for p in cmd.params)] == []
+
+    def opts(path):
+        return {o for p in commands[path].params for o in p.opts}
+    assert opts(("validate",)) - {"--format"} <= opts(("graph",))  # the same plan: --home finds local files too
+
+
 def test_init_s_next_line_can_be_pasted(tmp_path, monkeypatch, capsys):
     """It said `next: cd . && ...` in the folder itself, and `cd my proj && ...` (cd: too many arguments)."""
     monkeypatch.chdir(tmp_path)

@@ -52,12 +52,12 @@ def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
 
 
 def graph(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
-          profile: Optional[Path] = PROFILE) -> None:
+          profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = output.HOME) -> None:
     """Print the pipeline as a Mermaid flowchart."""
     from kubepipe.api import validate as do_validate
     from kubepipe.plan.graph import to_mermaid
 
-    console.out.file.write(to_mermaid(do_validate(pipeline, target, profile=profile)))
+    console.out.file.write(to_mermaid(do_validate(pipeline, target, profile=profile, sets=set_, home=home)))
 
 
 def register(app: typer.Typer) -> None:
