@@ -208,3 +208,13 @@ def test_a_blank_reason_is_refused_by_promote_and_rollback_alike(reg, capsys, mo
     code, _, err = _run(capsys, "models", *move, "--reason", "  ")
     assert code == 2 and f"error: {move[0]} needs a reason (it is kept in the history): give --reason '...'" in err
     assert reg.aliases("clf") == {"champion": 2, "previous": 1} and len(reg.history("clf")) == 2
+
+
+def test_show_prints_whole_and_small_metrics_as_they_are(reg, capsys, tmp_path):
+    """`models show` printed a count of 300.0 as `300.0000` and a learning rate of 1e-05 as `0.0000`."""
+    reg.register(str(tmp_path / "m"), name="lr", metrics={"n_test": 300.0, "lr": 1e-05, "f1_macro": 0.91234,
+                                                           "loss": float("nan"), "epochs": 3})
+    code, out, _ = _run(capsys, "models", "show", "lr", "1")
+    assert code == 0
+    assert [_cells(out, k) for k in ("n_test", "lr", "f1_macro", "loss", "epochs")] == [
+        ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "nan"], ["epochs", "3"]], out
