@@ -143,5 +143,15 @@ def read_live(registry_uri: str, model: str, version) -> list[dict]:
     out = []
     for f in registry.store.listdir(rel):
         if f.endswith(".json"):
-            out.append(json.loads(registry.store.read(f"{rel}/{f}").decode("utf-8")))
-    return sorted(out, key=lambda d: d.get("recorded_at", ""))
+            try:
+                d = json.loads(registry.store.read(f"{rel}/{f}").decode("utf-8"))
+                if not isinstance(d, dict):
+                    raise ValueError("it does not hold a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:  # was a raw JSONDecodeError, no file named
+                from kubepipe.components.registry import RegistryError
+
+                raise RegistryError(f"{registry.store.uri(f'{rel}/{f}')}: a damaged live record ({exc}); monitor-live "
+                                    "writes each whole, so another tool changed it: remove the file (a monitor-live "
+                                    "run over that window records it again)") from None
+            out.append(d)
+    return sorted(out, key=lambda d: str(d.get("recorded_at", "")))

@@ -363,3 +363,20 @@ def test_a_label_files_spaces_and_blank_labels_are_not_part_of_the_id_or_the_cla
                         "prediction": ["fuel", "travel", "fuel"], "timestamp": pd.Timestamp("2026-03-16T10:00:00Z")})
     joined = join_labels(log, pd.DataFrame({"request_id": [" r1 ", "r2", "r3"], "label": [" fuel", "travel ", ""]}))
     assert joined[["request_id", "label"]].values.tolist() == [["r1", "fuel"], ["r2", "travel"]]
+
+
+@pytest.mark.parametrize("damage", [b'{"model": "merch', b"[1, 2]"])
+def test_read_live_names_a_damaged_record(tmp_path, damage):
+    """A torn or foreign live record was a raw JSONDecodeError (or AttributeError), no file named."""
+    from kubepipe.components.registry import Registry, RegistryError
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    record_live(reg, "merchant", 1, {"window": {"start": "a"}, "metrics": {"f1_macro": 0.5}})
+    bad = tmp_path / "registry/merchant/versions/1/live/0000bad.json"
+    bad.write_bytes(damage)
+    with pytest.raises(RegistryError, match=rf"^{bad}: a damaged live record \(.*\); monitor-live writes each whole, "
+                                            r"so another tool changed it: remove the file"):
+        read_live(reg, "merchant", 1)
