@@ -72,6 +72,7 @@ def _set(root: Any, path: list, kind: str) -> None:
 def typed(value: Any) -> Any:
     """A dict or list setting as the compiler tagged it, with its tagged leaves typed again; anything
     untagged (a plain literal, a direct Python call) is returned as is."""
+    out: dict | list
     if isinstance(value, dict) and TYPES_KEY in value:
         marks = value[TYPES_KEY]
         out = {k: v for k, v in value.items() if k != TYPES_KEY}

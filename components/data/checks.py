@@ -80,7 +80,8 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
                 issues.append(CheckIssue(where, f"{spec.name} needs `{key}`",
                                          f"add `{key}: ...` (required: {', '.join(entry['required'])})"))
         low, high = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and low > high:
+        if (isinstance(low, (int, float)) and isinstance(high, (int, float)) and not isinstance(low, bool)
+                and not isinstance(high, bool) and low > high):
             # GX fails it at run time, after loading, as 'data validation failed': the settings are wrong
             issues.append(CheckIssue(where + ("min_value",), f"`min_value` {low} is above `max_value` {high}: "
                                      "no value can pass", "swap them"))
@@ -195,9 +196,9 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if not any(_interpolated(v) for v in marks.values()):
         from kubepipe.components.data.sources import mark_problem
 
-        problem = mark_problem(**marks)
-        if problem:
-            issues.append(CheckIssue((problem[0],), problem[1],
+        mark = mark_problem(**marks)
+        if mark:
+            issues.append(CheckIssue((mark[0],), mark[1],
                                      'e.g. delimiter: ";", decimal: ",", thousands: "." (or delimiter: "\\t" '
                                      'for a tab)'))
     fmt = with_values.get("format", "auto")

@@ -17,10 +17,9 @@ def parse_window(window: str):
     """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
     import pandas as pd
 
-    problem = window_problem(window)
-    if problem:
-        raise DataError(f"window {window!r} {problem}; write e.g. `7d`, `12h`, `2w`")
-    m = WINDOW.match(str(window))
+    problem, m = window_problem(window), WINDOW.match(str(window))
+    if problem or m is None:
+        raise DataError(f"window {window!r} {problem or 'is not a duration'}; write e.g. `7d`, `12h`, `2w`")
     return pd.Timedelta(**{WINDOW_UNITS[m.group(2)]: int(m.group(1))})
 
 

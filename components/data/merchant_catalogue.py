@@ -10,6 +10,7 @@ prefixes, store numbers, truncation, typos, case), so a retriever meets what a c
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from kubepipe.components.data.merchant_names import BRANDS, CITIES, NAMES, TEMPLATES
 from kubepipe.components.data.merchants import describe
@@ -35,7 +36,7 @@ def generate_catalogue(n_local: int = 250, *, seed: int = 0):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for category in sorted(BRANDS):
         for variants in BRANDS[category]:
             country = _COUNTRIES[int(rng.integers(len(_COUNTRIES)))]

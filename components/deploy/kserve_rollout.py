@@ -260,9 +260,10 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     report["url"] = url
     t = time.monotonic()
     try:
-        if not url and not base_url:
+        reach = url or base_url
+        if not reach:
             raise SmokeFailed("smoke: the InferenceService status has no URL and no ingress_url is configured")
-        target_url, host = ingress_target(url or base_url, base_url)
+        target_url, host = ingress_target(reach, base_url)
         report["smoke"] = smoke(SmokeTarget(url=target_url, host=host, model=name, inputs=list(smoke_inputs)))
     except SmokeFailed as exc:
         timings["smoke"] = round(time.monotonic() - t, 3)

@@ -41,16 +41,17 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     empty = sum(v is None for v in as_str)  # NaN, None or a blank string
     if empty:
         raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
+    texts = [v for v in as_str if v is not None]  # all of them: none is empty
     index = {lab: i for i, lab in enumerate(labels)}
     # a model trained before labels followed id_text's rule (a champion) names the class `3` as '3.0'
     index.update({alias: i for i, lab in enumerate(labels)
                   if (alias := _whole_float_text(lab)) is not None and alias not in index})
-    unknown = sorted({v for v in as_str if v not in index})
+    unknown = sorted({v for v in texts if v not in index})
     if unknown:
         raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"
                         f"{' ...' if len(unknown) > 5 else ''} (model labels: {labels[:10]}). Use a holdout drawn "
                         "from the training label set, or retrain")
-    return np.array([index[v] for v in as_str], dtype=int)
+    return np.array([index[v] for v in texts], dtype=int)
 
 
 def _whole_float_text(label: str) -> str | None:

@@ -195,7 +195,8 @@ def _normalised(p: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(
-    y_true: Sequence[int], proba: np.ndarray, labels: Sequence[str], *, positive: int = 1, n_bins: int = 15
+    y_true: Sequence[int] | np.ndarray, proba: np.ndarray, labels: Sequence[str], *, positive: int = 1,
+    n_bins: int = 15
 ) -> dict:
     """All holdout metrics as a flat dict (plus `confusion_matrix`, `calibration`, `roc` entries)."""
     y = np.asarray(y_true, int)

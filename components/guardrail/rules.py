@@ -107,8 +107,8 @@ def text_values(value: Any, where: str = "", *, numbers: bool = False,
     (`{"jane@example.com": 0.9}`), at the path `<key's path> (key)`, each key in a path shown as keys(key)."""
     if isinstance(value, str):
         yield where, value
-    elif numbers and number_digits(value) is not None:
-        yield where, number_digits(value)
+    elif numbers and (digits := number_digits(value)) is not None:
+        yield where, digits
     elif isinstance(value, dict):
         for k, v in value.items():
             shown = keys(str(k)) if keys else str(k)

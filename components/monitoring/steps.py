@@ -135,7 +135,7 @@ def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
     lines = read_triggers(state_dir or ".kubepipe/state", pipeline)
     if run_id:  # this run's decision only: the log's last line may be another run's or another monitor's
         lines = [r for r in lines if r.get("source_run_id") == run_id]
-    return (lines or [None])[-1]
+    return lines[-1] if lines else None
 
 
 def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
@@ -167,12 +167,12 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
     require_log(df, "monitor-report")
     window = window_of(df)
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
-    summary = {"model": model_name, "window": window, "latency": latency_summary(df),
-               "offline": _offline(registry_uri, model_name, window.get("versions", [])),
-               "decision": _decision(state_dir, pipeline, run_id),
+    latency, decision = latency_summary(df), _decision(state_dir, pipeline, run_id)
+    offline = _offline(registry_uri, model_name, window.get("versions", []))
+    summary = {"model": model_name, "window": window, "latency": latency, "offline": offline, "decision": decision,
                "drift_detected": bool((drift or {}).get("drift_detected")),
                "quality_dropped": bool((live or {}).get("quality_dropped"))}
-    html = monitor_html(model=model_name, window=window, drift=drift, live=live, offline=summary["offline"],
-                        latency=summary["latency"], decision=summary["decision"], pipeline=pipeline)
+    html = monitor_html(model=model_name, window=window, drift=drift, live=live, offline=offline,
+                        latency=latency, decision=decision, pipeline=pipeline)
     atomic_write_text(report_path, html)
     return summary

@@ -58,7 +58,7 @@ class Embedder:
         from kubepipe.components.training.encoders import WordPieceEncoder
 
         lm = load_model(path)
-        if lm.architecture != "pretrained-encoder":
+        if lm.architecture != "pretrained-encoder" or not isinstance(lm.encoder, WordPieceEncoder):
             raise ModelError(f"{path}: a {lm.architecture!r} model has no sentence encoder; embed with a "
                              "`pretrained-encoder` model (train-torch architecture: pretrained-encoder) or leave "
                              "the `model` input unset for the packaged MiniLM")

@@ -112,8 +112,9 @@ def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
         out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
     if arch != "pretrained-encoder":
         return out
-    if isinstance(base, str) and not _late(base) and unknown_package(base):
-        out.append(CheckIssue(("base_model",), unknown_package(base)))
+    unknown = unknown_package(base) if isinstance(base, str) and not _late(base) else None
+    if unknown:
+        out.append(CheckIssue(("base_model",), unknown))
     decay = hp.get("layer_lr_decay")
     if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
                                                         not isinstance(decay, bool) and 0 < decay <= 1):

@@ -186,7 +186,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     sampler: DistributedSampler[int] = DistributedSampler(_Rows(n), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     steps_per_epoch = math.ceil(len(sampler) / per_rank)
     total_steps = steps_per_epoch * cfg.epochs
-    lr = cfg.learning_rate or getattr(type(model), "default_learning_rate", 1e-3)
+    lr = cfg.learning_rate or float(getattr(type(model), "default_learning_rate", 1e-3))
     try:  # the fused kernel is several times faster on CPU and GPU where this torch has it
         optimizer = torch.optim.AdamW(_param_groups(model, lr, cfg.weight_decay), lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):

@@ -53,7 +53,8 @@ def infer(
     if problem:
         key, what = problem
         raise UserError(f"--{key} {marks[key]!r}: {what}")
-    df = load(data, sample_n=sample if sample else 0, encoding=encoding, **marks)
+    df = load(data, sample_n=sample if sample else 0, encoding=encoding, delimiter=delimiter, decimal=decimal,
+              thousands=thousands)
     notes: list[str] = []
     total = df.attrs.get("rows_before_sample", len(df))
     items = infer_expectations(df, max_categories=max_categories, notes=notes, sampled=len(df) < total)
