@@ -53,7 +53,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
      "at a time sends: on the loop, saving the thread hop)"),
     ("--model-version", "", "the model's registry version, recorded with every logged prediction"),
     ("--log-sink", None, "prediction log: write sampled request/response pairs as partitioned Parquet here "
-                         "(local path or fsspec URI, e.g. gs://bucket/predictions); off when unset"),
+                         "(local path or fsspec URI, e.g. gs://bucket/predictions; credentials come from the "
+                         "environment, a URI holding one is refused); off when unset"),
     ("--log-sample", 1.0, "fraction of requests written to --log-sink (1 = every request)"),
     ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds); also on SIGTERM"),
     ("--log-queue", 10000, "requests the prediction log may hold before it drops (and counts) new ones"),
