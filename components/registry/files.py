@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 
 from kubepipe.components.registry.version import RegistryError
@@ -50,20 +51,37 @@ def parse_state(raw: bytes) -> dict:
 def tree_files(root: str) -> Iterator[tuple[str, str]]:
     """(path, path relative to `root` with `/`) of every file under `root`, through linked folders: a model folder
     assembled from symlinks (tokenizer/ -> a shared copy) had those files left out of the registered version, silently.
-    A folder reached twice (a link loop) and a link to nothing are errors naming them."""
+    A folder reached twice (a link loop), a link to a folder holding the model folder (`/`, `..`: the whole
+    filesystem was walked), a link to nothing and anything but a file (a FIFO blocked for ever) are errors naming
+    them. Other links leaving the folder are followed: a Hugging Face cache's snapshot links into its blobs."""
     seen: dict[str, str] = {}
+    top = os.path.realpath(root)
     for dirpath, _dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
             raise RegistryError(f"{dirpath}: a linked folder reaches {seen[real]} again (a symlink loop, or two links "
                                  f"to one folder); copy the files into the model folder instead of linking them")
+        if seen and os.path.commonpath([real, top]) == real:  # a link to `/` or `..` walked the whole filesystem
+            raise RegistryError(f"{dirpath}: a symlink to {real}, a folder holding the model folder itself; link "
+                                "only the folders the model needs (or copy them in)")
         seen[real] = dirpath
         for fname in sorted(files):
             path = os.path.join(dirpath, fname)
             if os.path.islink(path) and not os.path.exists(path):  # was a raw FileNotFoundError at its hashing
                 raise RegistryError(f"{path}: a symlink to {os.readlink(path)}, which does not exist; copy the file "
                                     "into the model folder, or fix the link")
+            _check_regular(path)
             yield path, os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _check_regular(path: str) -> None:
+    """A FIFO blocked the hashing forever; a device (a link to /dev/zero) never ended; a socket failed raw."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise RegistryError(f"{path}: {what}, not a file; a model folder holds files and folders only: remove it "
+                            "(or write the model to another folder)")
 
 
 def hash_tree(root: str) -> dict:

@@ -904,3 +904,25 @@ def test_a_version_gc_was_killed_removing_reads_as_incomplete_and_gc_finishes_it
                                      f"`kubepipe models gc` is removing {reg.store.uri('clf/versions/2')}")
     assert [r["version"] for r in reg.gc("clf", older_than_s=0)] == [2]
     assert [v.version for v in reg.versions("clf")] == [1]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("odd", ["fifo", "device", "link-to-root", "link-to-parent"])
+def test_a_model_folder_with_a_fifo_or_a_link_above_it_is_refused_naming_it(tmp_path, odd):
+    """A FIFO blocked the hashing forever, a link to /dev/zero never ended, a link to `/` walked the whole
+    filesystem; each is refused before a version number is taken."""
+    reg = Registry(str(tmp_path / "reg"))
+    d = _model(tmp_path, "a")
+    path = os.path.join(d, "odd")
+    if odd == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink({"device": "/dev/zero", "link-to-root": "/", "link-to-parent": ".."}[odd], path)
+    want = {"fifo": f"{path}: a FIFO (named pipe), not a file; a model folder holds files and folders only",
+            "device": f"{path}: a device, not a file; a model folder holds files and folders only",
+            "link-to-root": f"{path}: a symlink to /, a folder holding the model folder itself; link only the folders",
+            "link-to-parent": f"{path}: a symlink to {tmp_path}, a folder holding the model folder itself"}[odd]
+    with pytest.raises(RegistryError) as exc:
+        reg.register(d, name="clf", metrics={})
+    assert str(exc.value).startswith(want), str(exc.value)
+    assert reg.names() == []
