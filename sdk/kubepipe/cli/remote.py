@@ -240,7 +240,8 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
 
 
 @runs_app.command("show")
-def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix of one) or KFP run id / Vertex job id."),
+def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix of one, or the retrain request id "
+                                                     "trigger-retrain gave) or KFP run id / Vertex job id."),
               target: Optional[str] = RUNS_TARGET, profile: Optional[Path] = PROFILE,
               set_: Optional[list[str]] = SET, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """One run with its steps."""
