@@ -375,3 +375,21 @@ def test_a_second_repository_s_module_of_the_same_name_is_its_own_not_the_first_
     compiled = kubepipe.compile(pipelines[1])
     assert "# two" in body(pipelines[1]) and compiled.plan.steps[0].info.import_root == str((repo / "two").resolve())
     assert "# one" in body(pipelines[0])  # and back
+
+
+def test_a_lazy_module_s_getattr_is_not_run_when_looking_for_edited_modules(repo):
+    """Every imported module was asked for its `__file__` at each step (0.5 s a step with torch imported), which ran
+    a lazy module's __getattr__: one that raises on an attribute it lacks stopped the compile."""
+    import types
+
+    class Lazy(types.ModuleType):
+        def __getattr__(self, name):
+            raise ImportError(f"lazy: {name} needs an optional dependency")
+
+    (repo / "jv_plain.py").write_text(COMPONENT.format(name="double"))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_plain:double"))
+    sys.modules["jv_lazy"] = Lazy("jv_lazy")
+    try:
+        assert kubepipe.compile(repo / "pipelines" / "p.yaml").plan.steps[0].info.name == "double"
+    finally:
+        del sys.modules["jv_lazy"]
