@@ -23,8 +23,8 @@ import re
 from typing import Any, NamedTuple
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
-           "find_phones", "find_pii", "mask_span", "redact", "redact_value",
-           "number_digits"]
+           "find_phones", "find_pii", "mask_span", "redact", "redact_value", "redact_strings",
+           "number_digits", "MAY_HOLD_MASKED"]
 
 PII_KINDS = ("pan", "email", "iban", "phone")
 # What `redact` masks wherever text is shown. Phone numbers only where a step checks them (pii: [phone]):
@@ -70,7 +70,8 @@ _NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".spl
 # Any case (a model writes de89 3704 ...), groups split by a space, NBSP, thin or narrow NBSP.
 IBAN_SEPARATORS = " \u00a0\u2009\u202f"
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}")
-_IBAN_RUN = re.compile(r"[A-Za-z]{2}[0-9]{2}(?:[" + IBAN_SEPARATORS + r"]?[A-Za-z0-9]){11,30}")
+_IBAN_CHAR = r"(?:[" + IBAN_SEPARATORS + r"]?[A-Za-z0-9])"  # after the check digits: a separator maybe, a character
+_IBAN_RUN = re.compile(r"[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11,30}")
 # Each country's IBAN length: the SWIFT IBAN registry (release 101; tests/unit/test_guardrail_pii.py checks every
 # entry against python-stdnum's copy of it and against schwifty, where installed), then the countries whose banks
 # issue IBANs outside it, and the territories the registry files under FR, GB and FI, whose own codes some banks
@@ -91,6 +92,12 @@ IBAN_LENGTHS = {
     "GF": 27, "GP": 27, "MQ": 27, "RE": 27, "PF": 27, "TF": 27, "YT": 27, "NC": 27, "PM": 27, "WF": 27, "BL": 27,
     "MF": 27, "GG": 22, "IM": 22, "JE": 22, "AX": 18,
 }
+# Every text holding a MASKED kind matches this (RE2 syntax, as pyarrow.compute takes it; \p{Nd} is Python's \d):
+# 13 digits each followed by at most one PAN separator (a PAN is 13 to 19 digits, one separator between groups),
+# an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@` (e-mail). A text it misses is one
+# `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only its matches there.
+MAY_HOLD_MASKED = (r"@|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
+                   r"|[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11}")
 # Phone numbers, each layout matched whole, touching no letter, digit, +, - or / and no further digit
 # group: E.164 (+, a country code, 9 to 15 digits in all, grouped by spaces or dashes, the area code maybe
 # in parentheses) and the national layouts of NANP ((212) 555-0143, 212-555-0143), the UK (020 7946 0958,
@@ -268,6 +275,34 @@ def _mask_all(text: str, kind: str) -> str:
         out.append(text[pos:])
         text = "".join(out)
     return text
+
+
+def redact_strings(values):
+    """A pyarrow string array (or chunked array) with every value `redact`ed (the MASKED kinds); the same object
+    when nothing was masked. Arrow's RE2 picks the values that may hold PII (`MAY_HOLD_MASKED`: one call for the
+    column, without the GIL); only those go through `redact`, one by one. Nulls stay null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hit = pc.fill_null(pc.match_substring_regex(values, MAY_HOLD_MASKED), False)
+    if not pc.any(hit).as_py():
+        return values
+    if not isinstance(values, pa.ChunkedArray):
+        return _redact_hits(values, hit)
+    chunks, at = [], 0
+    for chunk in values.chunks:  # chunk by chunk: no one conversion holds the GIL for the whole column
+        chunks.append(_redact_hits(chunk, hit.slice(at, len(chunk)).combine_chunks()))
+        at += len(chunk)
+    return pa.chunked_array(chunks, values.type)
+
+
+def _redact_hits(values, hit):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = values.filter(hit).to_pylist()
+    masked = [redact(v) for v in found]
+    return values if masked == found else pc.replace_with_mask(values, hit, pa.array(masked, values.type))
 
 
 def number_digits(value: Any) -> str | None:

@@ -20,6 +20,12 @@ written whole or not at all: on a local disk through kubepipe's atomic writer (t
 rename), on an object store as one PUT (an object appears only when its upload completed). Part
 names carry a uuid, so many workers share one sink. A process killed loses only what it had not
 flushed; readers (`predlog_read`) take `part-*.parquet` only.
+
+Text inputs are logged with every card number (PAN), IBAN and e-mail address masked (`pii.redact`, the guardrail's
+rule: `4111 1111 1111 1111` -> `**** **** **** 1111`, its shape and length kept), unless `redact=False` (`kubepipe
+serve --log-raw-inputs`). The writer masks while it builds the column (`pii.redact_strings`), never the request
+path. Feature rows (numbers), labels and probabilities are written as they are. Nothing of the request's headers
+is logged but its id (`X-Request-Id`): no Authorization, no cookie.
 """
 
 from __future__ import annotations
@@ -64,14 +70,15 @@ class PredictionLog:
     """A bounded queue and one writer thread; `offer` is what the request path calls."""
 
     def __init__(self, sink: str, *, model: str, version: str = "", sample: float = 1.0,
-                 input_columns: Sequence[str] = ("text",), tabular: bool = False, max_queue: int = 10_000,
+                 input_columns: Sequence[str] = ("text",), tabular: bool = False, redact: bool = True,
+                 max_queue: int = 10_000,
                  flush_rows: int = 50_000, flush_s: float = 10.0,
                  on_drop: Callable[[str, int], None] | None = None,
                  on_write: Callable[[int], None] | None = None):
         if not 0 <= sample <= 1:
             raise ValueError(f"sample must be a fraction from 0 to 1, got {sample}")
         self.sink, self.model, self.version, self.sample = sink.rstrip("/"), model, str(version or ""), sample
-        self.input_columns, self.tabular = tuple(input_columns), tabular
+        self.input_columns, self.tabular, self.redact = tuple(input_columns), tabular, redact
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self._on_drop = on_drop or (lambda reason, n: None)
         self._on_write = on_write or (lambda n: None)
@@ -190,7 +197,12 @@ class PredictionLog:
             for j, name in enumerate(self.input_columns):
                 arrays[name] = pa.array(grid[:, j])
         else:
-            arrays[self.input_columns[0]] = _strings(pa, items)
+            texts = _strings(pa, items)
+            if self.redact:  # PCI DSS: no PAN leaves the server in clear (nor an IBAN, nor an e-mail address)
+                from kubepipe.components.pii import redact_strings
+
+                texts = redact_strings(texts)
+            arrays[self.input_columns[0]] = texts
         arrays["prediction"] = _strings(pa, np.concatenate([np.asarray(r.labels, dtype=object) for r in recs]))
         arrays["probability"] = pa.array(np.concatenate([np.asarray(r.probabilities, dtype=np.float64)
                                                          for r in recs]))

@@ -1,10 +1,11 @@
 """The deploy step's `serving.log` block: check it, find its sink, turn it into server flags.
 
-    serving: {log: {sample: 0.1, sink: gs://bucket/predictions, flush_s: 10}}
+    serving: {log: {sample: 0.1, sink: gs://bucket/predictions, flush_s: 10, redact: true}}
 
 `sink` defaults to the profile's `predictions_uri`, else `<kubepipe home>/predictions` (beside
 the state dir). Every target runs the same in-process writer of `kubepipe serve`
-(docs/decisions/0017-prediction-log.md): local endpoints, KServe and Vertex containers.
+(docs/decisions/0017-prediction-log.md): local endpoints, KServe and Vertex containers. `redact` (default
+true) masks card numbers, IBANs and e-mail addresses in logged text; `redact: false` is `--log-raw-inputs`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["LOG_KEYS", "log_issues", "log_as_run", "default_sink", "resolve_sink", "server_args"]
 
-LOG_KEYS = ("sample", "sink", "flush_s")
+LOG_KEYS = ("sample", "sink", "flush_s", "redact")
 _EXAMPLE = "e.g. serving: {log: {sample: 0.1, sink: gs://my-bucket/predictions}}"
 
 
@@ -47,6 +48,11 @@ def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
     flush = value.get("flush_s")
     if flush is not None and not _param(flush) and (not _num(flush) or not 0 < flush < math.inf):  # nan fails too
         issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, got {flush!r}", None))
+    redact = value.get("redact", True)
+    if not _param(redact) and not isinstance(redact, bool):  # "no" or 0 read as true would log PANs, or not
+        issues.append(CheckIssue((*where, "redact"), f"must be true or false, got {redact!r}",
+                                 "true (the default) masks card numbers, IBANs and e-mail addresses in logged "
+                                 "text; false logs inputs as they came"))
     if runtime == "triton":
         issues.append(CheckIssue(where, "the prediction log is written by kubepipe's model server; Triton has none",
                                  "use runtime: kubepipe, or drop serving.log"))
@@ -58,7 +64,8 @@ def log_as_run(value):
     arrives as its text ("1.0"), made a number again here; anything else stays for `log_issues` to name."""
     if not isinstance(value, dict):
         return value
-    return {k: as_kind(v, "float") if k in ("sample", "flush_s") else v for k, v in value.items()}
+    kinds = {"sample": "float", "flush_s": "float", "redact": "bool"}
+    return {k: as_kind(v, kinds[k]) if k in kinds else v for k, v in value.items()}
 
 
 def default_sink(profile: dict | None, state_dir: str) -> str:
@@ -83,6 +90,8 @@ def server_args(log: dict | None, sink: str, version) -> list[str]:
     out = ["--log-sink", sink, "--log-sample", f"{float(log.get('sample', 1.0)):g}"]
     if log.get("flush_s"):
         out += ["--log-flush-s", f"{float(log['flush_s']):g}"]
+    if log.get("redact") is False:
+        out.append("--log-raw-inputs")
     if version not in (None, ""):
         out += ["--model-version", str(version)]
     return out

@@ -58,6 +58,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
     ("--log-sample", 1.0, "fraction of requests written to --log-sink (1 = every request)"),
     ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds); also on SIGTERM"),
     ("--log-queue", 10000, "requests the prediction log may hold before it drops (and counts) new ones"),
+    ("--log-raw-inputs", False, "write text inputs to --log-sink as they came: card numbers (PANs), IBANs and e-mail "
+                                "addresses in clear (by default they are masked, e.g. **** **** **** 1111)"),
 ]
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
@@ -99,6 +101,9 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
         problems.append(f"--log-sink holds a credential ({credential}; value not shown): the storage client reads "
                         "credentials from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...), "
                         "never from the URL; give the sink as s3://bucket/path")
+    elif values.get("log_raw_inputs") and not values.get("log_sink"):  # a flag that changed nothing, silently
+        problems.append("--log-raw-inputs: there is no prediction log (--log-sink) to write raw inputs to; give "
+                        "--log-sink, or drop --log-raw-inputs")
     elif values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
         problems.append(f"--log-sample 0: --log-sink {values['log_sink']} would log no request; give a fraction "
                         "above 0 (1 = every request), or drop --log-sink")

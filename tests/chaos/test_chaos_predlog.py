@@ -106,6 +106,11 @@ def test_sigterm_flushes_every_answered_request(model, tmp_path):
                            headers={"X-Request-Id": f"req-{i}"})
                 assert r.status_code == 200 and r.headers["x-request-id"] == f"req-{i}"
                 ids.append(f"req-{i}")
+            # a card number in a text, and a client's credentials in its headers: neither is logged in clear
+            r = c.post(f"{base}/v1/models/{NAME}:predict", json={"instances": ["REFUND 4111 1111 1111 1111"]},
+                       headers={"X-Request-Id": "req-pan", "Authorization": "Bearer s3cr3t-t0ken"})
+            assert r.status_code == 200
+            ids.append("req-pan")
             r = c.post(f"{base}/v2/models/{NAME}/infer", json={"id": "v2-req", "inputs": [
                 {"name": "text", "shape": [2], "datatype": "BYTES", "data": ["UBER TRIP", "SHELL OIL"]}]})
             assert r.status_code == 200 and r.json()["id"] == "v2-req"
@@ -124,5 +129,8 @@ def test_sigterm_flushes_every_answered_request(model, tmp_path):
     rows = [r for p in _parts(sink) for r in pq.read_table(p).to_pylist()]
     assert sorted({r["request_id"] for r in rows}) == sorted(ids) and len(rows) == len(ids) + 1
     assert "SMOKE ONLY" not in {r["description"] for r in rows}
+    assert [r["description"] for r in rows if r["request_id"] == "req-pan"] == ["REFUND **** **** **** 1111"]
+    for part in _parts(sink):
+        assert b"s3cr3t" not in part.read_bytes() and b"4111 1111" not in part.read_bytes()
     v2 = [r for r in rows if r["request_id"] == "v2-req"]
     assert [(r["instance"], r["description"], r["protocol"]) for r in v2] == [(0, "UBER TRIP", "v2"), (1, "SHELL OIL", "v2")]

@@ -476,3 +476,22 @@ def test_a_pii_kind_in_another_case_gets_the_hint():
 def test_a_phone_number_right_after_a_number_and_a_space_is_found(text, phone):
     # before: any layout after a digit and a space or comma was taken for the tail of a longer digit run
     assert [text[f.start:f.end] for f in find_pii(text, ("phone",))] == ([phone] if phone else [])
+
+
+_address = st.sampled_from(["jane.doe@example.com", "jörg@müller.de", "用户@例子.广告", "a@b.xn--p1ai", "logo@2x.png"])
+_column_value = st.one_of(st.tuples(_text, _iban(), _address).map(" ".join), st.none(),
+                          st.text(alphabet=list("0123456789 -.@abDE\u0663\uff11\u00a0\u2011éü☕\n"), max_size=24))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_column_value, min_size=1, max_size=6), st.integers(1, 6))
+def test_bulk_redaction_of_a_column_is_redact_of_each_value(values, chunk):
+    """`redact_strings` (the prediction log's masking) sends only the values its RE2 prefilter picks to `redact`: it
+    must never miss one that `redact` would change, and must leave every other value as it is."""
+    pa = pytest.importorskip("pyarrow")
+    from kubepipe.components.pii import redact_strings
+
+    expected = [None if v is None else redact(v) for v in values]
+    assert redact_strings(pa.array(values, pa.string())).to_pylist() == expected
+    chunked = pa.chunked_array([pa.array(values[i:i + chunk], pa.string()) for i in range(0, len(values), chunk)])
+    assert redact_strings(chunked).to_pylist() == expected

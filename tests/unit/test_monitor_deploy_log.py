@@ -32,6 +32,30 @@ def test_log_settings_are_checked_and_name_the_field():
         assert "positive number of seconds" in bad["serving.log.flush_s"]
 
 
+def test_redact_is_on_by_default_and_only_a_boolean_false_logs_raw_inputs():
+    """`serving.log.redact: false` is `kubepipe serve --log-raw-inputs`; a value that is not a boolean is named, not
+    read as true or false (`redact: "no"` would have logged card numbers in clear, or not, by its truthiness)."""
+    assert "--log-raw-inputs" not in server_args({"sample": 1.0}, "gs://b/p", 7)
+    assert "--log-raw-inputs" not in server_args({"redact": True}, "gs://b/p", 7)
+    assert server_args({"redact": False}, "gs://b/p", 7) == [
+        "--log-sink", "gs://b/p", "--log-sample", "1", "--log-raw-inputs", "--model-version", "7"]
+    assert check({"serving": {"log": {"redact": False}}}) == []
+    for bad in ("no", 0, None):
+        assert _paths(check({"serving": {"log": {"redact": bad}}}))["serving.log.redact"] == (
+            f"must be true or false, got {bad!r}")
+    assert log_as_run({"redact": "False"}) == {"redact": False}  # a bool param, as KFP carries it: text
+    assert log_as_run({"redact": "${params.raw}"}) == {"redact": "${params.raw}"}
+
+
+def test_server_flag_log_raw_inputs_parses_and_is_off_by_default(tmp_path):
+    from kubepipe.components.serving.server import _check, build_parser
+
+    p = build_parser()
+    args = p.parse_args(["model", "--log-sink", str(tmp_path), "--log-raw-inputs"])
+    _check(p, args)
+    assert args.log_raw_inputs is True and build_parser().parse_args(["model"]).log_raw_inputs is False
+
+
 def test_sink_defaults_profile_then_beside_the_state_dir():
     assert default_sink({"predictions_uri": "gs://b/p"}, "gs://b/root/state") == "gs://b/p"
     assert default_sink({}, "gs://b/root/state") == "gs://b/root/predictions"

@@ -214,3 +214,84 @@ def test_parts_of_other_writers_merge_or_name_the_part_and_column(tmp_path):
     with pytest.raises(DataError, match=r"part-ffffffff\.parquet: column `model_version` is int64, where .*part-.* "
                                         r"has string; .*move that part out of"):
         read_predictions("predictions:merchant", str(tmp_path / "log"))
+
+
+# What a payments company's users type into a free-text field, and what the log must hold instead (PCI DSS: no PAN
+# stored in clear). A card number's or IBAN's mask replaces characters one for one (its text keeps its length and
+# separators); an e-mail address keeps its first letter and domain.
+PII_TEXTS = [
+    ("REFUND 4111 1111 1111 1111 THX", "REFUND **** **** **** 1111 THX"),  # Visa, grouped by spaces
+    ("card 5555555555554444", "card ************4444"),  # Mastercard, contiguous
+    ("amex 3782-822463-10005 ok", "amex ****-******-*0005 ok"),  # Amex 4-6-5, dashes
+    ("４１１１‑１１１１‑１１１１‑１１１１", "****‑****‑****‑１１１１"),  # full-width digits, non-breaking hyphens
+    ("6011.1111.1111.1117", "****.****.****.1117"),  # Discover, dots
+    ("IBAN DE89 3704 0044 0532 0130 00 rent", "IBAN DE** **** **** **** **30 00 rent"),
+    ("to gb29nwbk60161331926819", "to gb" + "*" * 16 + "6819"),  # lower case, contiguous
+    ("receipt to jane.doe@example.com pls", "receipt to j***@example.com pls"),
+]
+CLEAN_TEXTS = ["SHELL OIL 57442", "NETFLIX.COM 866-579-7172 CA", "Café ☕ Zürich — 12,50 €", "", "  ",
+               "ORDER 2026120112345678", "UBER *TRIP 4111"]
+
+
+def _rows(sink):
+    return [r for p in sorted(sink.rglob("part-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_logged_texts_have_card_numbers_ibans_and_emails_masked_in_their_shape(tmp_path):
+    plog, drops, _ = _log(tmp_path / "log")
+    plog.start()
+    texts = [t for t, _ in PII_TEXTS] + CLEAN_TEXTS
+    assert plog.offer(_rec("r1", T0, texts))
+    plog.close()
+    rows = _rows(tmp_path / "log")
+    assert drops == [] and [r["description"] for r in rows] == [m for _, m in PII_TEXTS] + CLEAN_TEXTS
+    for (text, _), row in zip(PII_TEXTS, rows):
+        assert len(row["description"]) == len(text) or "@" in text
+    part = next((tmp_path / "log").rglob("part-*.parquet")).read_bytes()  # the footer's column statistics too
+    for clear in ("4111 1111 1111 1111", "5555555555554444", "3782-822463", "DE89 3704", "jane.doe"):
+        assert clear.encode() not in part
+    assert [r["prediction"] for r in rows] == ["fuel"] * len(texts)  # labels and ids are not touched
+
+
+def test_a_long_flush_masks_every_chunk_and_leaves_clean_texts_as_they_are(tmp_path):
+    """A flush over 4,096 rows builds the text column in chunks: the masking covers each of them."""
+    plog, _, _ = _log(tmp_path / "log")
+    texts = (CLEAN_TEXTS * 1300)[:9000]
+    texts[5000] = "pay 4111111111111111"
+    table = plog.table([_rec("r1", T0, texts)])
+    column = table.column("description").to_pylist()
+    assert column[5000] == "pay ************1111" and column[:5000] == texts[:5000] and column[5001:] == texts[5001:]
+
+
+def test_raw_inputs_are_logged_only_when_asked_and_feature_rows_never_change(tmp_path):
+    plog, _, _ = _log(tmp_path / "log", redact=False)  # `kubepipe serve --log-raw-inputs`
+    assert plog.table([_rec("r1", T0, ["REFUND 4111 1111 1111 1111"])]).column("description").to_pylist() == [
+        "REFUND 4111 1111 1111 1111"]
+    tab = PredictionLog(str(tmp_path / "tab"), model="fraud", input_columns=("card", "amount"), tabular=True)
+    rows = tab.table([Record("t", T0, "v1", 1.0, [[4111111111111111.0, 12.5]], ["ok"], [0.9])]).to_pylist()
+    assert (rows[0]["card"], rows[0]["amount"]) == (4111111111111111.0, 12.5)
+
+
+def test_drift_and_live_quality_read_the_masked_log(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from kubepipe.components.data.drift import detect_drift
+    from kubepipe.components.monitoring.live import join_labels
+
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    served = ["SHELL OIL card 4111 1111 1111 1111", "UBER TRIP to jane@example.com", "NETFLIX.COM monthly"] * 20
+    for i, text in enumerate(served):
+        plog.offer(_rec(f"r{i}", T0, [text], ["fuel" if "SHELL" in text else "digital"]))
+    plog.close()
+    log_df = read_predictions("predictions:merchant", str(tmp_path / "log"))
+    assert "4111 1111" not in " ".join(log_df["description"]) and len(log_df) == 60
+    # training data that holds card numbers holds them masked (PCI DSS), as the log does: same tokens, no drift
+    from kubepipe.components.pii import redact
+
+    trained = pd.DataFrame({"description": [redact(t) for t in served],
+                            "category": ["fuel" if "SHELL" in t else "digital" for t in served]})
+    report = detect_drift(log_df, trained, columns=["description"], column_map={"prediction": "category"},
+                          max_categories=2)
+    assert report["columns"]["description"]["kind"] == "text" and report["drift_detected"] is False
+    labels = pd.DataFrame({"request_id": [f"r{i}" for i in range(60)], "label": ["fuel"] * 60})
+    assert len(join_labels(log_df, labels)) == 60  # request ids are logged as sent: delayed labels still join

@@ -55,6 +55,9 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     (["--log-sink", "/tmp/sink", "--log-sample", "0"],
      "--log-sample 0: --log-sink /tmp/sink would log no request; give a fraction above 0 (1 = every request), or drop "
      "--log-sink"),
+    # a flag that would have changed nothing: there is no prediction log to write raw inputs to
+    (["--log-raw-inputs"], "--log-raw-inputs: there is no prediction log (--log-sink) to write raw inputs to; give "
+     "--log-sink, or drop --log-raw-inputs"),
     # before: served, every write failed (s3fs reads no credentials from a URL), and the log showed the password
     (["--log-sink", "s3://AKIAEXAMPLE:s3cr3t@bucket/p"],
      "--log-sink holds a credential (a URL with a password; value not shown): the storage client reads credentials "

@@ -62,6 +62,7 @@ def serve(
     log_sample: float = _opt("log_sample", "--log-sample"),
     log_flush_s: float = _opt("log_flush_s", "--log-flush-s"),
     log_queue: int = _opt("log_queue", "--log-queue"),
+    log_raw_inputs: bool = _opt("log_raw_inputs", "--log-raw-inputs"),
     allow_user_model: bool = typer.Option(False, "--allow-user-model",
                                           help="Load a user model class (`package.module:Class`) named by the "
                                                "artifact: imports that module, so only for artifacts you trust."),
@@ -85,7 +86,7 @@ def serve(
         max_wait_ms=max_wait_ms, max_text_length=max_text_length, max_body_mb=max_body_mb, workers=workers,
         drain_delay=drain_delay, grace_period=grace_period, access_log_sample=access_log_sample,
         log_max_mb=log_max_mb, log_backups=log_backups, torch_threads=torch_threads, log_flush_s=log_flush_s,
-        log_queue=log_queue, log_sample=log_sample, log_sink=log_sink), min_port=1)
+        log_queue=log_queue, log_sample=log_sample, log_sink=log_sink, log_raw_inputs=log_raw_inputs), min_port=1)
     if problems:
         raise UserError("; ".join(problems))
     if not prepare:  # --prepare listens on nothing
@@ -110,6 +111,8 @@ def serve(
     if log_sink:
         argv += ["--log-sink", log_sink, "--log-sample", str(log_sample), "--log-flush-s", str(log_flush_s),
                  "--log-queue", str(log_queue)]
+        if log_raw_inputs:
+            argv.append("--log-raw-inputs")
     if allow_user_model:
         argv.append("--allow-user-model")
     from kubepipe.components.serving.server import main
