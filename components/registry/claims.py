@@ -51,6 +51,11 @@ def claim_name(store, name: str, held: Callable[[str], bool]) -> None:
         except (ValueError, KeyError, TypeError, AttributeError):
             return  # a damaged key: the listing above is the check
         if other != name:
+            if not held(other):  # claimed by a registration that failed after it (or is starting): say which
+                raise RegistryError(
+                    f"cannot register model `{name}`: the spelling `{other}` was claimed for this name "
+                    f"({store.uri(key)}) by a registration that has no version yet: still starting, or it failed; "
+                    f"register it as `{other}`, or, if no registration of `{other}` runs, remove that file")
             raise _case_clash(store, name, other)
         return
 

@@ -102,11 +102,11 @@ class Registry:
             # was a copy of the copy in progress, nested until 'File name too long' ('... free space')
             raise RegistryError(f"cannot register {model_dir!r}: it holds the registry itself ({self.store.root}); "
                                 "pass the Model artifact's directory (a train step's `model`)")
-        claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         files = hash_tree(model_dir)
         if not files:  # was an `ok` version with nothing in it, `models verify` said intact
             raise RegistryError(f"cannot register {model_dir!r}: the folder holds no files; pass the Model artifact's "
                                 "directory (a train step's `model`)")
+        claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         self.existing = False
         same = self._same_files(name, files) if reuse_same else None
         if same is not None:

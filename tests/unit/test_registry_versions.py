@@ -926,3 +926,27 @@ def test_a_model_folder_with_a_fifo_or_a_link_above_it_is_refused_naming_it(tmp_
         reg.register(d, name="clf", metrics={})
     assert str(exc.value).startswith(want), str(exc.value)
     assert reg.names() == []
+
+
+def test_a_spelling_claimed_by_a_failed_first_registration_is_explained(tmp_path):
+    """`Starter`'s first registration failed (an empty folder, a full disk) after claiming the spelling, and
+    `starter` was then told 'the registry holds `Starter`', a model that is nowhere."""
+    import errno
+
+    reg = Registry(str(tmp_path / "reg"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RegistryError, match="holds no files"):
+        reg.register(str(empty), name="Starter")
+    real = reg.store.put_tree
+    reg.store.put_tree = lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(RegistryError, match="free space"):
+        reg.register(_model(tmp_path, "a"), name="Starter")
+    reg.store.put_tree = real
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "b"), name="starter")
+    assert str(exc.value) == (
+        f"cannot register model `starter`: the spelling `Starter` was claimed for this name "
+        f"({tmp_path}/reg/.names/starter.json) by a registration that has no version yet: still starting, or it "
+        "failed; register it as `Starter`, or, if no registration of `Starter` runs, remove that file")
+    assert reg.register(_model(tmp_path, "c"), name="Starter").version == 1
