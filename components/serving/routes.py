@@ -75,11 +75,13 @@ def install(app, model, dataplane, repository) -> None:
             msg = why_not_json(ValueError(msg[len("Unrecognized request format: "):]))
         return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
 
+    def not_served(name: str) -> Response:  # a client's typo in the URL's model name, whichever route
+        return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)
+
     async def model_not_found(request: Request, exc: Exception):
         # kserve's handler logged every request for another name as a 20-line ERROR traceback: a client's typo
         # (or a probe) flooded the log and alerts with what is no server error
-        name = request.path_params.get("model_name", "")
-        return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)
+        return not_served(request.path_params.get("model_name", ""))
 
     async def model_not_ready(request: Request, exc: Exception):  # loading: the same, a traceback per request
         name = request.path_params.get("model_name", model.name)
@@ -120,7 +122,7 @@ def install(app, model, dataplane, repository) -> None:
 
     async def model_ready(model_name: str):
         if model_name != model.name:
-            return ORJSONResponse({"error": f"Model with name {model_name} does not exist."}, 404)
+            return not_served(model_name)
         if not model.ready or model.draining:
             why = "draining" if model.draining else "loading"
             return ORJSONResponse({"error": f"Model with name {model_name} is not ready ({why})."}, 503)
@@ -134,7 +136,7 @@ def install(app, model, dataplane, repository) -> None:
 
     async def describe(model_name: str):
         if model_name != model.name:
-            return ORJSONResponse({"error": f"model `{model_name}` is not served here; try `{model.name}`"}, 404)
+            return not_served(model_name)
         return model.describe()
 
     async def metrics_route(request: Request):
@@ -145,7 +147,7 @@ def install(app, model, dataplane, repository) -> None:
         from kubepipe.components.serving.retriever import queries_of, top_k_of
 
         if model_name != model.name:
-            return ORJSONResponse({"error": f"model `{model_name}` is not served here; try `{model.name}`"}, 404)
+            return not_served(model_name)
         if not hasattr(model, "retrieve"):
             return ORJSONResponse({"error": f"model `{model_name}` is a classifier, not an index; use :predict"}, 404)
         if not model.ready:

@@ -151,6 +151,13 @@ def test_fp16_in_the_binary_extension_is_refused_too_so_no_message_advises_it():
     assert err.value.field == "inputs[0].datatype" and "got FP16" in str(err.value)
 
 
+@pytest.mark.parametrize("path", ["/v2/models/zz/ready", "/v1/models/zz", "/kubepipe/v1/models/zz"])
+def test_a_readiness_or_metadata_probe_of_another_model_names_the_served_one(client, path):
+    # before: GET /v2/models/zz/ready (a probe's typo) said kserve's 'Model with name zz does not exist.'
+    r = client.get(path)
+    assert r.status_code == 404 and r.json() == {"error": "model `zz` is not served here; try `m`"}
+
+
 def test_a_request_for_another_model_is_a_404_naming_the_served_one_without_a_traceback(client, caplog):
     # before: 404 'Model with name zz does not exist.', and a 20-line ERROR traceback in the log for each request
     body = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
