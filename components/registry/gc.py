@@ -9,11 +9,11 @@ needs a person).
 
 from __future__ import annotations
 
-from kubepipe.components.registry.claims import abandon, claim_path
+from kubepipe.components.registry.claims import NAMES, abandon, claim_path
 from kubepipe.components.registry.store import TEMP_PREFIX
 from kubepipe.components.registry.version import ModelVersion
 
-__all__ = ["sweep"]
+__all__ = ["sweep", "sweep_names"]
 
 
 def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now: float, older_than_s: float,
@@ -37,11 +37,19 @@ def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now
     return removed + _temps(store, name, [v.version for v in versions], now, older_than_s, dry_run)
 
 
-def _temps(store, name: str, numbers: list[int], now: float, older_than_s: float, dry_run: bool) -> list[dict]:
+def sweep_names(store, *, now: float, older_than_s: float, dry_run: bool) -> list[dict]:
+    """The `.tmp-*` files a killed name claim (claims.claim_name) left in `.names/`, once as old."""
+    return _temps(store, None, [], now, older_than_s, dry_run, folders=[(None, NAMES)])
+
+
+def _temps(store, name: str | None, numbers: list[int], now: float, older_than_s: float, dry_run: bool,
+           folders: list | None = None) -> list[dict]:
     """A create killed before its link left `.tmp-*` beside the file it was writing (LocalStore.create): in
     `aliases/`, `versions/<n>/` or `versions/<n>/live/` (monitor-live's records). Ignored by readers, but never
     removed by them; those as old as an abandoned version are."""
-    folders = [(None, f"{name}/aliases")] + [(n, f"{name}/versions/{n}{sub}") for n in numbers for sub in ("", "/live")]
+    if folders is None:
+        folders = [(None, f"{name}/aliases")]
+        folders += [(n, f"{name}/versions/{n}{sub}") for n in numbers for sub in ("", "/live")]
     removed = []
     for version, folder in folders:
         for entry in store.listdir(folder):

@@ -35,7 +35,7 @@ from kubepipe.components.registry.files import (
     jsonable,
     version_number,
 )
-from kubepipe.components.registry.gc import sweep
+from kubepipe.components.registry.gc import sweep, sweep_names
 from kubepipe.components.registry.store import LocalStore, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
@@ -165,6 +165,8 @@ class Registry:
             protected = set(state.get("stack") or []) | {state.get(a) for a in ALIASES}
             removed += sweep(self.store, n_, self.versions(n_), protected, now=now, older_than_s=older_than_s,
                              dry_run=dry_run)
+        if not name:  # a killed name claim's temp files (.names/)
+            removed += sweep_names(self.store, now=now, older_than_s=older_than_s, dry_run=dry_run)
         return removed
 
     def version_holding(self, name: str, model_dir: str) -> ModelVersion | None:

@@ -950,3 +950,16 @@ def test_a_spelling_claimed_by_a_failed_first_registration_is_explained(tmp_path
         f"({tmp_path}/reg/.names/starter.json) by a registration that has no version yet: still starting, or it "
         "failed; register it as `Starter`, or, if no registration of `Starter` runs, remove that file")
     assert reg.register(_model(tmp_path, "c"), name="Starter").version == 1
+
+
+def test_gc_sweeps_the_temp_files_a_killed_name_claim_left(tmp_path):
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    stale, young = tmp_path / "reg/.names/.tmp-abc-999", tmp_path / "reg/.names/.tmp-def-998"
+    stale.write_bytes(b"{half")
+    young.write_bytes(b"{half")
+    os.utime(stale, (os.path.getmtime(stale) - 7200,) * 2)
+    assert reg.gc("clf", older_than_s=3600) == []  # a model's gc: its own folder only
+    got = reg.gc(older_than_s=3600)
+    assert [(r["name"], r["version"], r["what"], r["path"]) for r in got] == [(None, None, "temp file", str(stale))]
+    assert not stale.exists() and young.exists() and (tmp_path / "reg/.names/clf.json").exists()
