@@ -182,5 +182,6 @@ def get_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
 
         hint = did_you_mean(name, known)
         raise ComponentError(f"no local endpoint named {name!r} in {endpoints_dir(state_dir)}"
-                             + (f"; {hint}" if hint else f"; known: {known}" if known else ""))
+                             + (f"; {hint}" if hint else f"; its endpoints: {', '.join(known)}" if known else
+                                "; it has none: a local deploy step starts one (is --home the one it ran with?)"))
     return rec

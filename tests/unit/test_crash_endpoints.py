@@ -226,6 +226,18 @@ def test_repairing_an_endpoint_that_does_not_exist_says_so(tmp_path, monkeypatch
            "`my-model`?" in text
 
 
+def test_an_endpoint_name_in_a_home_with_none_says_what_starts_one(tmp_path, monkeypatch, capsys):
+    """It said only "no local endpoint named 'nope' in .../endpoints" (and others as a Python list: "known: ['a']")."""
+    monkeypatch.chdir(tmp_path)
+    code, text = run_cli_text(capsys, "endpoints", "stop", "nope")
+    assert code == 2 and text.strip().endswith("; it has none: a local deploy step starts one (is --home the one it "
+                                               "ran with?)"), text
+    write_record(tmp_path / ".kubepipe", "alpha", {"name": "alpha", "port": 18557, "model_dir": "/m",
+                                                  "url": "http://127.0.0.1:18557", "proxy": None, "backend": None})
+    code, text = run_cli_text(capsys, "endpoints", "predict", "zzzzzz", "x")
+    assert code == 2 and text.strip().endswith("; its endpoints: alpha"), text
+
+
 def test_a_port_in_use_is_a_clear_error(tmp_path):
     state = tmp_path / ".kubepipe"
     write_record(state, "other", {"name": "other", "port": 18555, "url": "http://127.0.0.1:18555",
