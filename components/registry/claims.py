@@ -15,13 +15,12 @@ from typing import Callable
 
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump
-from kubepipe.components.registry.version import RegistryError, current_user, utc_now
+from kubepipe.components.registry.version import ABANDONED, RegistryError, current_user, utc_now
 
 __all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "check_claim", "commit", "abandon",
            "discard_unfinished"]
 
 NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
-ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention
 log = logging.getLogger(__name__)
 

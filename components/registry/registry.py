@@ -18,8 +18,6 @@ files double as the promotion history.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from collections.abc import Iterator
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
 from kubepipe.components.registry.aliases import event_details, moved_under, read_history, read_state, swap
-from kubepipe.components.registry.claims import ABANDONED, check_claim, claim, claim_name, commit, discard_unfinished
+from kubepipe.components.registry.claims import check_claim, claim, claim_name, commit, discard_unfinished
 from kubepipe.components.registry.files import (
     dump,
     gen_number,
@@ -42,6 +40,7 @@ from kubepipe.components.registry.version import (
     ModelVersion,
     RegistryError,
     audit_record,
+    load_version,
     current_user,
     need_reason,
     utc_now,
@@ -352,31 +351,7 @@ class Registry:
         return sorted(set(self._numbers(name)) | set(self._state(name)["stack"]))
 
     def _load(self, name: str, n: int, state: dict) -> ModelVersion:
-        base = f"{name}/versions/{n}"
-        uri = self.store.uri(f"{base}/model")
-        aliases = tuple(a for a in ALIASES if state.get(a) == n)
-        try:
-            raw = self.store.read(f"{base}/version.json")
-        except FileNotFoundError:
-            return ModelVersion(
-                name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
-                error=f"model `{name}` v{n} is incomplete: its registration did not finish (writer killed or "
-                f"still copying); {self.store.uri(base)} has no version.json",
-            )
-        try:
-            d = json.loads(raw.decode("utf-8"))
-            if isinstance(d, dict) and ABANDONED in d:  # `models gc` is removing it (or was killed doing so)
-                return ModelVersion(name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
-                                    error=f"model `{name}` v{n} is incomplete: its registration was abandoned and "
-                                    f"`kubepipe models gc` is removing {self.store.uri(base)}")
-            mv = ModelVersion.from_dict(d, name=name, version=n, model_uri=uri)
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
-            return ModelVersion(
-                name=name, version=n, model_uri=uri, status="corrupt", aliases=aliases,
-                error=f"model `{name}` v{n} is corrupt: {self.store.uri(base)}/version.json: {exc}; "
-                "register the model again (the other versions are unaffected)",
-            )
-        return dataclasses.replace(mv, aliases=aliases)
+        return load_version(self.store, name, n, tuple(a for a in ALIASES if state.get(a) == n))
 
     def _resolve(self, name: str, version: int | str, state: dict) -> int:
         if isinstance(version, str) and version in ALIASES:

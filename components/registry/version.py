@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import errno
 import getpass
+import json
 import os
 from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
 
 __all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed",
-           "need_reason"]
+           "need_reason", "load_version", "ABANDONED"]
 
 ALIASES = ("champion", "previous")
+ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
 
 
 class RegistryError(ComponentError):
@@ -89,6 +92,34 @@ class ModelVersion:
         known = {f for f in cls.__dataclass_fields__} - {"status", "error", "aliases", "model_uri"}
         kwargs = {k: v for k, v in d.items() if k in known}
         return cls(**kwargs, model_uri=model_uri)
+
+
+def load_version(store, name: str, n: int, aliases: tuple) -> ModelVersion:
+    """Version `n` of model `name` as `store` holds it: `ok`, or `incomplete` / `corrupt` with `error` saying why."""
+    base = f"{name}/versions/{n}"
+    uri = store.uri(f"{base}/model")
+    try:
+        raw = store.read(f"{base}/version.json")
+    except FileNotFoundError:
+        return ModelVersion(
+            name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
+            error=f"model `{name}` v{n} is incomplete: its registration did not finish (writer killed or "
+            f"still copying); {store.uri(base)} has no version.json",
+        )
+    try:
+        d = json.loads(raw.decode("utf-8"))
+        if isinstance(d, dict) and ABANDONED in d:  # `models gc` is removing it (or was killed doing so)
+            return ModelVersion(name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
+                                error=f"model `{name}` v{n} is incomplete: its registration was abandoned and "
+                                f"`kubepipe models gc` is removing {store.uri(base)}")
+        mv = ModelVersion.from_dict(d, name=name, version=n, model_uri=uri)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        return ModelVersion(
+            name=name, version=n, model_uri=uri, status="corrupt", aliases=aliases,
+            error=f"model `{name}` v{n} is corrupt: {store.uri(base)}/version.json: {exc}; "
+            "register the model again (the other versions are unaffected)",
+        )
+    return dataclasses.replace(mv, aliases=aliases)
 
 
 def current_user() -> str:
