@@ -205,7 +205,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         stable = proxy["port"] if proxy else (port or (old or {}).get("port") or P.free_port())
         if not proxy:
             _check_port(state_dir, name, stable)
-        if _serves(old, proxy, old_backend, version, mdir, server_args):
+        if old and proxy and old_backend and _serves(old, proxy, old_backend, version, mdir, server_args):
             unchanged = _unchanged(name, old, proxy, old_backend, smoke_inputs, champion, version, f)
             if unchanged:
                 unchanged["repaired"] = repaired
