@@ -2,8 +2,9 @@
 # Security and config linters, run by `make lint` with .venv-lint/bin and .venv/bin on PATH:
 #   hadolint (Dockerfiles), actionlint (workflows), terraform fmt, checkov (Terraform,
 #   Dockerfiles and every Kubernetes manifest kubepipe generates), bandit (sdk/, components/),
-#   ruff (pyproject's [tool.ruff]), mypy (pyproject's [tool.mypy], with the project's interpreter so that it
-#   reads the installed dependencies), check_deps (every import declared by core or the extra that needs it).
+#   ruff (pyproject's [tool.ruff]), mypy (pyproject's [tool.mypy] over scripts/mypy_shadow.py's tree, so that
+#   types cross into kubepipe.components, with the project's interpreter so that it reads the installed
+#   dependencies), check_deps (every import declared by core or the extra that needs it).
 # Every step runs; the script fails if any failed. Skips and their reasons:
 # terraform/CHECKOV_SKIPS.md, bandit.yaml, and inline markers where they apply.
 set -uo pipefail
@@ -56,7 +57,9 @@ if need ruff ruff; then
 fi
 
 if need mypy mypy; then
-  step "mypy (pyproject's [tool.mypy] files)" mypy --python-executable "$PY"
+  # over a shadow tree where kubepipe.components is components/ (the installed layout): types cross into it
+  step "mypy (sdk/kubepipe and kubepipe.components, scripts/mypy_shadow.py)" \
+    "$PY" scripts/mypy_shadow.py --python-executable "$PY"
 fi
 
 step "declared dependencies (check_deps)" "$PY" scripts/check_deps.py
