@@ -301,38 +301,13 @@ def _bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
     api_client.request = bounded
 
 
-# the settings vertex_init gives only when a profile has them: attribute of aiplatform's config -> (the value
-# kubepipe set, the value before it)
-_VERTEX_SET: dict[str, tuple[Any, Any]] = {}
-_VERTEX_OPTIONAL = {"credentials": "_credentials", "api_endpoint": "_api_endpoint", "api_transport": "_api_transport"}
-
-
-def _forget_earlier_profile(kwargs: Mapping[str, Any]) -> None:
-    """Put back what an earlier vertex_init set and this one does not give (aiplatform.init cannot unset), unless
-    something else changed it since; remember what this one sets over."""
-    from google.cloud.aiplatform import initializer
-
-    cfg = initializer.global_config
-    for key, attr in _VERTEX_OPTIONAL.items():
-        current = getattr(cfg, attr, None)
-        ours = _VERTEX_SET.pop(attr, None)
-        before = ours[1] if ours is not None and current is ours[0] else current
-        if key in kwargs:
-            _VERTEX_SET[attr] = (kwargs[key], before)
-        elif ours is not None and current is ours[0] and hasattr(cfg, attr):
-            setattr(cfg, attr, before)
-
-
 def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
                 where: str = "profile") -> None:
     """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given.
 
     aiplatform's configuration is process-wide and some calls read only it (`Model.upload` builds its
     result without the caller's credentials), so every user of aiplatform calls this first, with its
-    own profile. `aiplatform.init` never unsets a setting, so the credentials and api_endpoint an earlier
-    profile gave stayed for the next one (a notebook or an Airflow task submitting to two projects sent the
-    second's calls to the first's endpoint, as the first's identity): those this call does not give are put
-    back as they were before kubepipe set them (`_forget_earlier_profile`)."""
+    own profile: public API, no private state saved or restored."""
     _refuse_inline_secrets(profile, where)
     for key in ("project", "region"):
         if not profile.get(key):
@@ -350,7 +325,6 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
     if endpoint:  # tests: a loopback fake speaking REST (http:// keeps the scheme)
         kwargs["api_endpoint"] = endpoint
         kwargs["api_transport"] = "rest"
-    _forget_earlier_profile(kwargs)
     try:
         aiplatform.init(**kwargs)
     except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
