@@ -30,3 +30,18 @@ def test_a_request_without_a_timeout_parameter_fails_loudly():
 
     with pytest.raises(RuntimeError, match="has no _request_timeout; kubepipe needs it"):
         _bound_calls(OldApiClient(), (1.0, 1.0))
+
+
+def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back():
+    """backends/local/process_state.py saves and restores kfp.local's process-wide config around a run (the
+    caller's own kfp.local tasks must not run with the run's); `LocalExecutionConfig.instance` is where kfp.local
+    keeps it, undocumented: pinned here, so a kfp that moves it fails this test, not a user's notebook."""
+    from kfp import local
+    from kfp.local import config
+
+    assert hasattr(config.LocalExecutionConfig, "instance")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root="/tmp/pinned-root")
+    try:
+        assert config.LocalExecutionConfig.instance.pipeline_root == "/tmp/pinned-root"
+    finally:
+        config.LocalExecutionConfig.instance = None
