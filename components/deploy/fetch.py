@@ -20,10 +20,10 @@ def fetch(src: str, dest: str) -> str:
     """A local directory holding the model at `src`; downloads into `dest` unless `src` is local."""
     if os.path.isdir(src):
         return src
-    import fsspec
+    from kubepipe.util import url_to_fs
 
     try:
-        fs, path = fsspec.core.url_to_fs(src)
+        fs, path = url_to_fs(src)
         Path(dest).mkdir(parents=True, exist_ok=True)
         fs.get(path.rstrip("/") + "/", dest.rstrip("/") + "/", recursive=True)
     except (ImportError, ValueError) as exc:  # no filesystem for the scheme (gcsfs / s3fs missing)

@@ -88,12 +88,12 @@ def publish_triton_repository(model_dir: str, *, name: str, dest_uri: str, max_b
 
     KServe's Triton runtime loads `storageUri` as the model repository root.
     """
-    import fsspec
+    from kubepipe.util import url_to_fs
 
     with tempfile.TemporaryDirectory(prefix="kubepipe-triton-") as tmp:
         write_triton_repository(model_dir, tmp, name=name, max_batch_size=max_batch_size, precision=precision,
                                 gpu=gpu)
-        fs, path = fsspec.core.url_to_fs(dest_uri)
+        fs, path = url_to_fs(dest_uri)
         fs.makedirs(path, exist_ok=True)
         fs.put(str(Path(tmp) / name), f"{path.rstrip('/')}/", recursive=True)
     return dest_uri

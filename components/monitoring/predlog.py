@@ -109,11 +109,11 @@ class PredictionLog:
 
     # ---- life cycle ---------------------------------------------------------------------
     def start(self) -> PredictionLog:
-        import fsspec
-
         from fsspec.implementations.local import LocalFileSystem
 
-        self._fs, self._root = fsspec.core.url_to_fs(self.sink)  # a bad sink fails the start, not every flush
+        from kubepipe.util import url_to_fs
+
+        self._fs, self._root = url_to_fs(self.sink)  # a bad sink fails the start, not every flush
         self._local = isinstance(self._fs, LocalFileSystem)
         self._thread = threading.Thread(target=self._run, name="kubepipe-prediction-log", daemon=True)
         self._thread.start()

@@ -49,7 +49,7 @@ def _hour(t: dt.datetime) -> str:
 
 def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = ""):
     """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window)."""
-    import fsspec
+    from kubepipe.util import url_to_fs
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -58,7 +58,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
 
     model = model_of(source)
     try:
-        fs, root = fsspec.core.url_to_fs(sink)
+        fs, root = url_to_fs(sink)
     except (ImportError, ValueError) as exc:
         raise DataError(f"{source}: cannot open the prediction log at {sink!r} ({exc})") from None
     parts = _parts(fs, root, model)

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.util import local_path, utc_iso
+from kubepipe.util import local_path, url_to_fs, utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -60,10 +60,8 @@ def queue_dir(state_dir: str) -> str:
 
 
 def _fs(uri: str):
-    import fsspec
-
     try:
-        return fsspec.core.url_to_fs(local_path(uri) or uri)  # FILE:///x: fsspec's protocols are case-sensitive
+        return url_to_fs(uri)
     except (ImportError, ValueError) as exc:
         raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
                              f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "

@@ -266,11 +266,12 @@ def _check(p: argparse.ArgumentParser, args) -> None:
 
 
 def _check_sink(p: argparse.ArgumentParser, sink: str) -> None:
-    import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
+    from kubepipe.util import url_to_fs
+
     try:
-        fs, root = fsspec.core.url_to_fs(sink)
+        fs, root = url_to_fs(sink)
     except (ImportError, ValueError) as exc:
         p.error(f"--log-sink {sink}: cannot write there ({exc}); give a local folder or a gs:// / s3:// URI "
                 "whose fsspec driver is installed (pip install 'kubepipe[gcs]' or 'kubepipe[s3]')")

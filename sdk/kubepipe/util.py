@@ -10,13 +10,14 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri", "local_path"]
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri", "local_path",
+           "url_to_fs"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
@@ -64,6 +65,14 @@ def local_path(uri: object) -> str | None:
     if is_file_uri(text):
         return text[len(FILE_SCHEME):]
     return None if _URI_SCHEME.match(text) else text
+
+
+def url_to_fs(uri: str) -> tuple[Any, str]:
+    """fsspec's (filesystem, path) for `uri`, a `file://` URI (its scheme in any case) or a plain path read as
+    `local_path` reads it: fsspec's protocols are case-sensitive (`FILE:///x` was 'Protocol not known: FILE')."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(local_path(uri) or uri)
 
 
 def whole_number(text: object) -> int | None:

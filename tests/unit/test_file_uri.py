@@ -3,6 +3,8 @@ one rule (kubepipe.util.local_path) for data sources, registries, checkpoints, s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubepipe.spec.paths import is_local_path, local_file, pod_readable, resolve_path, run_path
@@ -66,3 +68,27 @@ def test_notify_records_under_the_state_dir(tmp_path, scheme):
 
     assert _record(f"{scheme}{tmp_path}/state", {"run": "r"}) == f"{tmp_path}/state/notifications.jsonl"
     assert (tmp_path / "state" / "notifications.jsonl").read_text().strip() == '{"run": "r"}'
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_fsspec_places_read_the_scheme_in_any_case(tmp_path, scheme):
+    """fsspec's protocols are case-sensitive: each of these said 'Protocol not known: FILE'."""
+    import argparse
+
+    from fsspec.implementations.local import LocalFileSystem
+
+    from kubepipe.components.deploy.fetch import fetch
+    from kubepipe.components.monitoring.predlog import PredictionLog
+    from kubepipe.components.retrain.trigger import _fs
+    from kubepipe.components.serving.server import _check_sink
+    from kubepipe.util import url_to_fs
+
+    fs, path = url_to_fs(f"{scheme}{tmp_path}/x")
+    assert isinstance(fs, LocalFileSystem) and path == f"{tmp_path}/x"
+    assert isinstance(_fs(f"{scheme}{tmp_path}/state")[0], LocalFileSystem)  # trigger-retrain's state dir
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "w.bin").write_bytes(b"w")
+    assert (Path(fetch(f"{scheme}{tmp_path}/model", str(tmp_path / "got"))) / "w.bin").read_bytes() == b"w"
+    _check_sink(argparse.ArgumentParser(), f"{scheme}{tmp_path}/log")  # serve --log-sink: no p.error
+    log = PredictionLog(f"{scheme}{tmp_path}/log", model="m").start()
+    log.close()
