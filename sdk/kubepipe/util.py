@@ -60,10 +60,12 @@ def local_path(uri: object) -> str | None:
     """The path on this machine that `uri` names, or None for a URI of any other scheme (gs://, s3://, https://).
 
     The one rule for `file://` URIs and plain paths: a `file://` URI, its scheme in any case, loses the scheme
-    (`FILE:///abs/x.csv` is `/abs/x.csv`; `file://data.csv` is the relative `data.csv`); a plain path is itself."""
+    (`FILE:///abs/x.csv` is `/abs/x.csv`; `file://data.csv` is the relative `data.csv`; RFC 8089's
+    `file://localhost/abs/x.csv` is `/abs/x.csv`); a plain path is itself."""
     text = str(uri)
     if is_file_uri(text):
-        return text[len(FILE_SCHEME):]
+        rest = text[len(FILE_SCHEME):]
+        return rest[len("localhost"):] if rest[:len("localhost/")].lower() == "localhost/" else rest
     return None if _URI_SCHEME.match(text) else text
 
 

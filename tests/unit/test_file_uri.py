@@ -15,6 +15,8 @@ SCHEMES = ["file://", "FILE://", "File://"]
 
 @pytest.mark.parametrize("value,path", [
     ("file:///abs/x.csv", "/abs/x.csv"), ("FILE:///abs/x.csv", "/abs/x.csv"), ("File://data.csv", "data.csv"),
+    ("file://localhost/abs/x.csv", "/abs/x.csv"), ("FILE://LocalHost/abs", "/abs"),
+    ("file://localhostx/a", "localhostx/a"),
     ("/abs/x.csv", "/abs/x.csv"), ("data/x.csv", "data/x.csv"), ("data/odd://name.csv", "data/odd://name.csv"),
     ("gs://b/x.csv", None), ("S3://b/x", None), ("https://h/x.csv", None), ("memory://r/x", None),
 ])
@@ -48,6 +50,8 @@ def test_a_registry_uri_is_the_folder(tmp_path, scheme):
 
     registry = Registry(f"{scheme}{tmp_path}/reg")  # FILE:// was 'unsupported location: Protocol not known: FILE'
     assert isinstance(registry.store, LocalStore) and str(registry.store.root) == f"{tmp_path}/reg"
+    registry = Registry(f"{scheme}localhost{tmp_path}/reg")  # RFC 8089: was the relative folder localhost/tmp/...
+    assert str(registry.store.root) == f"{tmp_path}/reg"
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
