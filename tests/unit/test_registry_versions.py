@@ -828,7 +828,7 @@ def test_a_registry_uri_with_surrounding_whitespace_is_refused(tmp_path, monkeyp
 def test_the_same_files_registered_again_return_their_version_not_a_duplicate(reg, tmp_path):
     """A run resumed after its register step (or re-run) registers the same bytes again: one version, not two."""
     first = reg.register(_model(tmp_path, "a"), name="clf", metrics={"f1_macro": 0.9}, run_id="run-1")
-    assert reg.existing is False
+    assert reg.existing is False and first.version == 1
     reg.promote("clf", 1, reason="first")
     again = reg.register(first_copy(tmp_path, "a"), name="clf", metrics={"f1_macro": 0.9}, run_id="run-2",
                          reuse_same=True)
