@@ -138,7 +138,7 @@ def test_yaml_11_octal_and_base_60_numbers_stay_text():
 
 def test_a_number_of_seconds_given_as_text_is_a_duration_as_the_number_is():
     """`timeout: ${env.T:-90}` gives the text '90': it was refused ('expected a duration') while `timeout: 90` ran."""
-    from kubepipe.spec.models import parse_duration
+    from kubepipe.spec.values import parse_duration
 
     assert parse_duration("90") == parse_duration(90) == parse_duration(" 90 ") == 90.0
     assert parse_duration("1.5") == 1.5 and parse_duration("90s") == 90.0
@@ -217,7 +217,7 @@ def test_a_timeout_of_a_fractional_number_of_seconds_is_a_duration():
 
 def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
     """`retries: {backoff: 30}` was refused ('input should be a valid string') while `timeout: 30` ran as 30s."""
-    from kubepipe.spec.models import parse_duration
+    from kubepipe.spec.values import parse_duration
 
     text = BASE + "    retries: {count: 2, backoff: 30, max_backoff: 600.5}\n"
     retries = load_pipeline_text(text, "p.yaml").spec.steps["a"].retries
@@ -486,7 +486,7 @@ def test_a_sub_second_duration_is_rounded_up_to_whole_seconds_not_down(tmp_path)
     """`backoff: 500ms` compiled to `backoffDuration: 0s` (no wait at all), `timeout: 1500ms` to 1s: KFP takes
     whole seconds and int() dropped the rest; they round up."""
     import kubepipe
-    from kubepipe.spec.models import whole_seconds
+    from kubepipe.spec.values import whole_seconds
 
     assert [whole_seconds(v) for v in ("500ms", "2.5", 30, "1h")] == [1, 3, 30, 3600]
     p = tmp_path / "p.yaml"

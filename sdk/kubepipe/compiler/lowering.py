@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepipe.plan.model import PlanStep
-from kubepipe.spec.models import whole_seconds
+from kubepipe.spec.values import whole_seconds
 
 __all__ = ["lower_task"]
 

@@ -215,7 +215,7 @@ def known_items(foreach: Any, params: dict) -> tuple[Any, str]:
 def item_type_issue(items: Any, port: Port, where: str, name: str) -> BindingError | None:
     """The first of `items` (a list; anything else is not checked here) that a whole `${item}` cannot pass to
     the input `name` of type `port.type`."""
-    from kubepipe.spec.models import quote_hint
+    from kubepipe.spec.values import quote_hint
 
     for i, v in enumerate(items if isinstance(items, list) else []):
         if not literal_fits(v, port):

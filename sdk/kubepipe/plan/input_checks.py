@@ -15,7 +15,8 @@ from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, it
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import NotFinite, Pipeline, Step, finite, quote_hint
+from kubepipe.spec.models import Pipeline, Step
+from kubepipe.spec.values import NotFinite, finite, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 

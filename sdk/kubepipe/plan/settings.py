@@ -6,7 +6,8 @@ from typing import Any
 
 from kubepipe.plan.model import GpuRequest
 from kubepipe.resources import cpu_text, gke_accelerator, gpu_type_problem, memory_text, vertex_accelerator
-from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults, parse_duration
+from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults
+from kubepipe.spec.values import parse_duration
 from kubepipe.spec.profiles import Profile
 
 __all__ = ["context_value", "resolve_gpu", "step_settings"]

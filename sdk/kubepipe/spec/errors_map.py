@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
-from kubepipe.spec.models import exponent_hint, quote_hint
+from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import K8S_NAME, did_you_mean
 

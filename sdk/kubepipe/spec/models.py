@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keyword
-import math
 import re
 import types
 import typing
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from kubepipe.labels import MAX_LABELS, OWN_LABELS
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 from kubepipe.spec.interpolation import REF_RE
+from kubepipe.spec.values import DURATION_RE, MAX_DURATION_S, finite, number_hint, parse_duration, quote_hint
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
@@ -27,8 +27,6 @@ STEP_RE = r"^(?=[a-z0-9_-]*[a-z0-9])[a-z_][a-z0-9_-]*$"
 KFP_GROUP_RE = r"(exit-handler|condition|condition-branches|for-loop)-\d+"  # a task name kfp's dsl groups take
 # a param is a KFP pipeline input (ASCII, first a letter: kfp's PipelineChannel) and a Python argument
 PARAM_RE = r"^(?!ctx_)[A-Za-z][A-Za-z0-9_]*$"
-MAX_DURATION_S = 366 * 86400
-DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")  # no unit: seconds, as a number is
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 EXIT_TASK = "on-exit"  # the task name of `on_exit`
@@ -100,96 +98,6 @@ def _takes_bool(annotation: Any) -> bool:
     if typing.get_origin(annotation) in (Union, types.UnionType):
         return any(_takes_bool(a) for a in typing.get_args(annotation))
     return annotation in (bool, Any)
-
-
-def parse_duration(value: str | int | float) -> float:
-    """'90s', '5m', '2h' or a number of seconds (90 or the text '90', as `${env.T:-90}` gives) -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
-    if isinstance(value, (int, float)):
-        return _bounded(float(value))
-    m = DURATION_RE.match(str(value).strip())
-    if not m:
-        raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
-    return _bounded(float(m.group(1)) * scale)
-
-
-
-def whole_seconds(value: str | int | float) -> int:
-    """A duration as KFP takes it, whole seconds, rounded up: `500ms` waits 1s, not 0s (no wait at all)."""
-    return math.ceil(parse_duration(value))
-
-
-def _bounded(seconds: float) -> float:
-    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION_S:
-        raise ValueError("a duration must be between 0 and 366d")
-    return seconds
-
-
-def quote_hint(value: Any, want: str) -> str | None:
-    """Text was wanted, and YAML read the unquoted value as a bool or number."""
-    if want != "str" or not isinstance(value, (bool, int, float)):
-        return None
-    read = "yes, no, on, off, true and false as booleans" if isinstance(value, bool) else f"it as the number {value!r}"
-    return f"quote it to pass text: unquoted, YAML reads {read}"
-
-
-_EXPONENT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
-
-
-def exponent_hint(value: Any) -> str | None:
-    """A number was wanted, and YAML 1.1 read `1e3` (no dot, or no sign in the exponent) as text."""
-    if not isinstance(value, str) or not _EXPONENT.match(value.strip()):
-        return None
-    number = float(value)
-    if not math.isfinite(number):
-        return None  # too large for a number at all: what is wrong with it is said as it is
-    plain = str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
-    if "e" in plain and "." not in plain.split("e")[0]:  # 1e+20: text too; 1.0e+20 is YAML's number
-        plain = plain.replace("e", ".0e", 1)
-    return f"YAML reads {value.strip()} as text, not a number; write {plain}"
-
-
-def number_hint(value: Any, want: type) -> str | None:
-    """A number (`want`: int or float) was wanted, and YAML read text or a float: how to write it."""
-    if want is int and isinstance(value, float) and math.isfinite(value):
-        if not value.is_integer():
-            return f"an int is a whole number; for {value!r} the param is `type: float`"
-        return f"write {int(value)}: an int has no decimal point" if abs(value) < 2**63 else None
-    hint = exponent_hint(value)
-    if hint or not isinstance(value, str):
-        return hint
-    try:
-        number = int(value.strip()) if want is int else float(value.strip())
-    except ValueError:
-        return None
-    return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}" if math.isfinite(number) else None
-
-
-class NotFinite(ValueError):
-    """A value KFP cannot store; `path` is where inside it (("score", "min") of a mapping), `reason` what is wrong."""
-
-    def __init__(self, where: str, reason: str, path: tuple = ()):
-        at = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
-        super().__init__(f"{where}{f' at {at}' if at else ''} {reason}")
-        self.path, self.reason = path, reason
-
-
-def finite(value: Any, where: str = "value", _path: tuple = ()) -> None:
-    """KFP stores values as JSON numbers: refuse NaN, infinities and integers beyond int64 (NotFinite)."""
-    if isinstance(value, bool):
-        return
-    if isinstance(value, float) and not math.isfinite(value):
-        raise NotFinite(where, "must be a finite number (NaN and infinity cannot be stored in a pipeline spec)", _path)
-    if isinstance(value, int) and not -2**63 <= value < 2**63:
-        raise NotFinite(where, "does not fit in a 64-bit integer", _path)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            finite(v, where, _path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            finite(v, where, _path + (i,))
 
 
 def labels_stay_apart(labels: dict[str, str]) -> dict[str, str]:

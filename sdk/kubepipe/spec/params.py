@@ -13,7 +13,7 @@ import re
 from typing import Any, Mapping
 
 from kubepipe.errors import UserError, one_line
-from kubepipe.spec.models import finite
+from kubepipe.spec.values import finite
 
 __all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params"]
 
