@@ -98,7 +98,8 @@ class ServedModel(Model):
 
     def _warm_up(self) -> None:
         spec, labels = self.spec, self._labels
-        assert spec is not None and labels is not None, "load() sets them first"
+        if spec is None or labels is None:  # not an assert: python -O drops those
+            raise RuntimeError("warm-up before load(): load() sets the spec and labels first")
         one: list[float] | str = [0.0] * max(1, len(spec.features)) if spec.task == TABULAR else _WARMUP_TEXT
         for n in (1, self.max_batch_size, self.max_batch_size, self.max_batch_size):  # both ends of the range
             items = [one] * n if self._rows is None else self._rows([one] * n)  # the path requests take
@@ -114,7 +115,8 @@ class ServedModel(Model):
     def _forward(self, items: Sequence[Any], observe: bool = True) -> np.ndarray:
         """Probabilities of `items`: raw inputs, or rows the encoder already tokenized (`encode_rows`)."""
         spec, run = self.spec, self.run
-        assert spec is not None and run is not None, "load() sets them first"
+        if spec is None or run is None:
+            raise RuntimeError("a forward pass before load(): load() sets the spec and runner first")
         inputs: Sequence[Any] | np.ndarray | None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
             inputs, encoded = None, self.model.encoder.collate_rows(items)

@@ -157,7 +157,8 @@ def export_onnx(loaded, out_file: str | os.PathLike, *, example: dict | None = N
             program = torch.onnx.export(wrapped, args, input_names=keys, output_names=["logits"],
                                         dynamic_shapes=(shapes,), dynamo=True, opset_version=OPSET,
                                         optimize=True, verbose=False, external_data=False)
-            assert program is not None, "torch.onnx.export(dynamo=True) returns the program"
+            if program is None:  # torch.onnx.export(dynamo=True) returns the program
+                raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
             program.save(str(out), external_data=False)
     except ImportError as exc:
         raise ModelError(f"ONNX export needs onnx and onnxscript ({exc}): pip install 'kubepipe[serve]'") from None

@@ -163,8 +163,7 @@ def _text(value: Any, where: str, spec: InputSpec) -> str:
         raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
     if not _clean(value):
         found = _SURROGATE.search(value)
-        assert found is not None, "_clean found one"
-        at = found.start()
+        at = found.start() if found is not None else 0  # _clean found one
         raise BadRequest(where, f"character {at} is a lone UTF-16 surrogate (\\u{ord(value[at]):04x}), which is no "
                          "character; escape a character outside the BMP as a surrogate pair, or send it as UTF-8")
     return value
