@@ -92,15 +92,12 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     return locator.issue(full, text, value=_short(value), hint=hint)
 
 
+_MISSING = object()
+
+
 def _has(data: Any, path: tuple) -> bool:
     """Whether the data holds `path` (with any value, None too)."""
-    cur = data
-    for part in path:
-        try:
-            cur = cur[part]
-        except (KeyError, IndexError, TypeError):
-            return False
-    return True
+    return _value_at(data, path, _MISSING) is not _MISSING
 
 
 def _short(value: Any) -> Any:
@@ -140,13 +137,14 @@ def _looks_like_tag(part: str) -> bool:
         or "[" in part
 
 
-def _value_at(data: Any, path: tuple) -> Any:
+def _value_at(data: Any, path: tuple, missing: Any = None) -> Any:
+    """The value at `path` in the data, or `missing` where it holds none."""
     cur = data
     for part in path:
         try:
             cur = cur[part]
         except (KeyError, IndexError, TypeError):
-            return None
+            return missing
     return cur
 
 
