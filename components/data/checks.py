@@ -236,8 +236,8 @@ def as_of_problem(as_of: Any) -> str | None:
     text = str(as_of).strip()
     if not text or re.fullmatch(r"\[\[.+\]\]|\{\{.+\}\}", text):  # a backend fills it in: KFP's [[ScheduledTime.*]]
         return None
-    try:
-        when = dt.datetime.fromisoformat(text)
+    try:  # `date -u '+%F %T UTC'` prints a zone name where ISO 8601 has +00:00 (pandas reads both, the step too)
+        when = dt.datetime.fromisoformat(re.sub(r"\s+(?:UTC|GMT)$", "+00:00", text, flags=re.IGNORECASE))
     except ValueError:
         return "is not a timestamp"
     if not re.match(r"\d{4}-?\d{2}-?\d{2}(?!\d)", text):  # a week or ordinal date (2026-W10-1): pandas reads neither

@@ -223,7 +223,9 @@ def test_a_scheduled_time_that_is_no_time_names_the_param_not_the_step_s_as_of(t
     assert str(exc.value) == ("--param scheduled_time=yesterday: steps.load.with.as_of: 'yesterday' is not a "
                               "timestamp; use ISO 8601, e.g. 2026-03-02T03:00:00Z (UTC unless it has an offset)")
     assert not runs.exists()
-    for fine in ("2026-03-02T03:00:00Z", "2026-03-02", KFP_SCHEDULED_TIME_MACRO, ""):
+    # `date -u '+%F %T UTC'`'s form ran before the one rule (d034a76) refused it: pandas reads it, the step too
+    for fine in ("2026-03-02T03:00:00Z", "2026-03-02", KFP_SCHEDULED_TIME_MACRO, "", "2026-03-02 03:00:00 UTC",
+                 "2026-03-02 03:00:00 utc", "2026-03-02T03:00 GMT"):
         assert check_load({"source": "x.csv", "time_column": "ts", "window": "7d", "as_of": fine}) == []
 
 
