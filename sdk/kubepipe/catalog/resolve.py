@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from kubepipe.catalog.pip_prelude import PipInstall
 from kubepipe.catalog.ports import CONTEXT_INPUTS, Port, ports_of
-from kubepipe.catalog.user_modules import (failed_at, fresh_imports, make_importable, module_root, note_imports,
-                                          shadowed_note, take_over)
+from kubepipe.catalog.user_modules import (USER_IMPORTS, failed_at, fresh_imports, make_importable, module_root,
+                                          note_imports, shadowed_note, take_over)
 from kubepipe.errors import UserError
 from kubepipe.util import did_you_mean
 
@@ -126,18 +126,21 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         return _from_file(ref, base_dir, local)
     if ":" in ref:
         module = ref.partition(":")[0]
-        repository = module_root(module, base_dir)
-        fresh_imports(repository)
-        take_over(module, repository)
-        root = make_importable(module, base_dir)  # None where the module imports as is (a notebook's folder)
-        try:
-            comp = _import_attr(ref, f"`{ref}`")
-            note_imports(repository)
-            if not hasattr(comp, "component_spec"):
-                raise CatalogError(f"`{ref}` is not a KFP component", "decorate the function with @dsl.component")
-        except CatalogError as exc:
-            shadowed = shadowed_note(module, base_dir)
-            raise CatalogError(exc.message, shadowed) if shadowed else exc from None
+        # one thread at a time: fresh_imports / take_over take modules out of sys.modules, and another thread's
+        # import of the same module then failed ('importing `ops` failed: KeyError: ops', two kubepipe.run at once)
+        with USER_IMPORTS:
+            repository = module_root(module, base_dir)
+            fresh_imports(repository)
+            take_over(module, repository)
+            root = make_importable(module, base_dir)  # None where the module imports as is (a notebook's folder)
+            try:
+                comp = _import_attr(ref, f"`{ref}`")
+                note_imports(repository)
+                if not hasattr(comp, "component_spec"):
+                    raise CatalogError(f"`{ref}` is not a KFP component", "decorate the function with @dsl.component")
+            except CatalogError as exc:
+                shadowed = shadowed_note(module, base_dir)
+                raise CatalogError(exc.message, shadowed) if shadowed else exc from None
         info = _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
         info.import_root = str(root) if root else None
         return info

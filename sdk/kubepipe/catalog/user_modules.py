@@ -21,13 +21,17 @@ import os
 import re
 import sys
 import sysconfig
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["module_root", "make_importable", "fresh_imports", "note_imports", "take_over", "failed_at",
+__all__ = ["USER_IMPORTS", "module_root", "make_importable", "fresh_imports", "note_imports", "take_over", "failed_at",
            "shadowed_note", "code_place", "library_file",
            "roots_of_refs", "ref_modules", "module_files", "repository_imports"]
+
+# held around finding, evicting and importing a user module: sys.modules is one per process, and threads share it
+USER_IMPORTS = threading.RLock()
 
 
 def _installed(top: str) -> bool:
@@ -82,7 +86,9 @@ def _repository_modules(root: Path) -> dict[str, str]:
     # by the text of the path first: realpath of every module a notebook has (2,000 with torch) took 0.5 s a step
     prefixes = tuple({str(root) + os.sep, os.path.realpath(root) + os.sep})
     found = {}
-    for name, mod in list(sys.modules.items()):
+    # one C-level copy: list(items()) builds a tuple per module, and a collection it triggers can run code that
+    # imports ('dictionary changed size during iteration' in CI, two kubepipe.run in threads)
+    for name, mod in sys.modules.copy().items():
         path = (getattr(mod, "__dict__", None) or {}).get("__file__")  # no lazy module's __getattr__ runs
         if isinstance(path, str) and path.startswith(prefixes) and not library_file(path):
             found[name] = path
@@ -133,8 +139,8 @@ def take_over(module: str, root: Path | None) -> None:
     where = _loaded_from(loaded) if loaded is not None else None
     if root is None or where is None or library_file(where) or _under(where, str(root)):
         return
-    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-        del sys.modules[name]
+    for name in [n for n in sys.modules.copy() if n == top or n.startswith(top + ".")]:
+        sys.modules.pop(name, None)
     mine = str(root)
     if mine in sys.path:
         sys.path.remove(mine)
