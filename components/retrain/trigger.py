@@ -6,10 +6,10 @@ tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/trigge
 (when, why, action, run id); the cooldown reads the last `started` line, so the log is the
 only state. On kubeflow/vertex a `starting` line is written before the run is created (then
 `started`, or `start-failed`): a step killed in between leaves `starting`, which holds the cooldown
-as a started run would (the run may exist). The log lives wherever the state dir is (local path or any fsspec URI, e.g. gs://), and is
-rewritten whole on each decision: atomically on a local disk, in one PUT on an object store. On a local disk the
-decisions of one pipeline are taken one at a time (`triggers.jsonl.lock`): two monitors that see drift at once
-start one retrain, and the second records the cooldown.
+as a started run would (the run may exist). The log lives wherever the state dir is (local path or any fsspec URI,
+e.g. gs://); `decisions` appends to it (one line, O_APPEND, fsync; an object store: rewritten in one PUT). On a
+local disk the decisions of one pipeline are taken one at a time (`triggers.jsonl.lock`): two monitors that see
+drift at once start one retrain, and the second records the cooldown.
 
 Idempotent on step retries: the started run's id is derived from the monitor's run id and the
 pipeline, so a retried trigger step finds its run already there instead of starting another.
@@ -29,70 +29,21 @@ Where the training run starts (the same target as the monitor):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
-import re
 from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.util import local_path, url_to_fs, utc_iso
+from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, queue_dir, read_triggers,
+                                                    slug, state_fs)
+from kubepipe.util import local_path, utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
 log = logging.getLogger(__name__)
-
-
-def _slug(text: str) -> str:
-    base = re.sub(r"\.(ya?ml)$", "", str(text).rstrip("/").rsplit("/", 1)[-1])
-    return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "pipeline"
-
-
-def log_path(state_dir: str, pipeline: str) -> str:
-    return f"{state_dir.rstrip('/')}/retrain/{_slug(pipeline)}/triggers.jsonl"
-
-
-def queue_dir(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/retrain/queue"
-
-
-def _fs(uri: str):
-    try:
-        return url_to_fs(uri)
-    except (ImportError, ValueError) as exc:
-        raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
-                             f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
-                             f"installed") from None
-
-
-def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
-    """The recorded decisions, oldest first. A last line cut short (a writer killed before the log was written
-    atomically) is skipped; any other line that is not a JSON object stops with its file:line."""
-    fs, path = _fs(log_path(state_dir, pipeline))
-    if not fs.exists(path):
-        return []
-    with fs.open(path, "r", encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
-    out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            out.append(record)
-        elif i == len(lines):  # no newline after it: a write cut short; the next decision rewrites the log without it
-            log.warning("%s:%d: skipping a retrain decision cut short: %r", path, i, line[:80])
-        else:
-            raise ComponentError(f"trigger-retrain: {path}:{i}: not a decision record (one JSON object per line): "
-                                 f"{line[:80]!r}; repair or delete that line (the cooldown reads the last "
-                                 "`started` line)")
-    return out
 
 
 def _write_whole(fs, path: str, text: str) -> None:
@@ -107,14 +58,6 @@ def _write_whole(fs, path: str, text: str) -> None:
         fs.pipe_file(path, text.encode("utf-8"))
 
 
-def _append(state_dir: str, pipeline: str, record: dict) -> None:
-    # object stores cannot append: the log is rewritten whole (one small file per pipeline)
-    lines = [json.dumps(r, sort_keys=True) for r in (*read_triggers(state_dir, pipeline), record)]
-    fs, path = _fs(log_path(state_dir, pipeline))
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    _write_whole(fs, path, "\n".join(lines) + "\n")
-
-
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
                        quality_dropped: bool = False,
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
@@ -127,29 +70,12 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     if cooldown_hours < 0:
         raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
     state_dir = state_dir or ".kubepipe/state"
-    with _deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
+    with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
         return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
                        quality_dropped=quality_dropped, params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
                        source_step=source_step, reason=reason, now=now or dt.datetime.now(dt.timezone.utc),
                        starter=starter)
-
-
-@contextlib.contextmanager
-def _deciding(state_dir: str, pipeline: str):
-    """One decision at a time per training pipeline where the state dir is a local folder (an object store has no
-    lock: monitors that share one should not run at the same minute)."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    fs, path = _fs(log_path(state_dir, pipeline))
-    if not isinstance(fs, LocalFileSystem):
-        yield
-        return
-    from kubepipe.util import locked
-
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with locked(path + ".lock"):
-        yield
 
 
 def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, params: dict | None,
@@ -165,7 +91,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     if not drift_detected and not quality_dropped:
         record.update(action="no-drift", run_id=None,
                       reason="no drift detected, and no live-quality drop reported (none is without delayed labels)")
-        _append(state_dir, pipeline, record)
+        append_decision(state_dir, pipeline, record)
         return record
     # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml
     # share it, and each has its own cooldown
@@ -196,14 +122,14 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
             record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
                           reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "
                                  f"cooldown {cooldown_hours:g} h {ends}{failed}")
-            _append(state_dir, pipeline, record)
+            append_decision(state_dir, pipeline, record)
             return record
     if waiting:  # past the cooldown, one has not started yet: it trains on the newest data when it does
         record.update(action="pending", run_id=None, last_run_id=waiting[0]["run_id"],
                       reason=f"{_why(drift_detected, quality_dropped)}, but the retrain requested at "
                              f"{waiting[0]['time']} ({waiting[0]['run_id']}) has not started yet; `kubepipe "
                              f"scheduler` starts it (is it running?){failed}")
-        _append(state_dir, pipeline, record)
+        append_decision(state_dir, pipeline, record)
         return record
     start = starter or _start_on_target
     # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
@@ -212,22 +138,22 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     record["key"] = key
     record["reason"] += failed
     if target != "local":  # intent first (the local queue file is its own record)
-        _append(state_dir, pipeline, {**record, "action": "starting", "run_id": None})
+        append_decision(state_dir, pipeline, {**record, "action": "starting", "run_id": None})
     try:
         run_id = start(target=target, pipeline=pipeline, params=params, profile=dict(profile or {}),
                        state_dir=state_dir, key=key, record=record)
     except Exception as exc:
         if target != "local":  # no run: the intent must not hold the cooldown
-            _append(state_dir, pipeline, {**record, "action": "start-failed", "run_id": None,
+            append_decision(state_dir, pipeline, {**record, "action": "start-failed", "run_id": None,
                                           "reason": f"starting the run failed: {exc}"[:500]})
         raise
     record.update(action="started", run_id=run_id)
-    _append(state_dir, pipeline, record)
+    append_decision(state_dir, pipeline, record)
     return record
 
 
 def _request_id(pipeline: str, key: str) -> str:
-    return f"retrain-{_slug(pipeline)}-{key}"
+    return f"retrain-{slug(pipeline)}-{key}"
 
 
 def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
@@ -241,7 +167,7 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     want = str(Path(local_path(pipeline) or pipeline).expanduser().resolve())
     known = {r.get("run_id") for r in logged}
     prefix = _request_id(pipeline, "")
-    fs, qdir = _fs(queue_dir(state_dir))
+    fs, qdir = state_fs(queue_dir(state_dir))
     out = []
     for folder in (qdir, f"{qdir}/done"):
         try:
@@ -273,7 +199,7 @@ def _last_failure(state_dir: str, last: dict) -> str:
     request = last.get("run_id")
     if not isinstance(request, str) or not request:
         return ""
-    fs, qdir = _fs(queue_dir(state_dir))
+    fs, qdir = state_fs(queue_dir(state_dir))
     try:
         outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
     except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome: nothing to say
@@ -344,7 +270,7 @@ def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: 
     request_id = _request_id(pipeline, key)
     path = _local_pipeline(pipeline)
     params = _local_params(path, params)
-    fs, qdir = _fs(queue_dir(state_dir))
+    fs, qdir = state_fs(queue_dir(state_dir))
     fs.makedirs(qdir, exist_ok=True)
     request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],
                "requested_at": record["time"], "source_run_id": record["source_run_id"],

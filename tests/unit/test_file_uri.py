@@ -83,7 +83,7 @@ def test_fsspec_places_read_the_scheme_in_any_case(tmp_path, scheme):
 
     from kubepipe.components.deploy.fetch import fetch
     from kubepipe.components.monitoring.predlog import PredictionLog
-    from kubepipe.components.retrain.trigger import _fs
+    from kubepipe.components.retrain.decisions import state_fs as _fs
     from kubepipe.components.serving.server import _check_sink
     from kubepipe.util import url_to_fs
 

@@ -286,7 +286,7 @@ def test_a_monitor_killed_between_queueing_and_recording_still_holds_the_cooldow
     # the next monitor run found no `started` line and queued a second retrain of the same pipeline
     from kubepipe.components.retrain import trigger
 
-    real, calls = trigger._append, []
+    real, calls = trigger.append_decision, []
 
     def killed_before_started(state_dir, pipeline, record):  # the decision line never reaches the log
         calls.append(record["action"])
@@ -294,13 +294,13 @@ def test_a_monitor_killed_between_queueing_and_recording_still_holds_the_cooldow
             raise KeyboardInterrupt
         real(state_dir, pipeline, record)
 
-    trigger._append = killed_before_started
+    trigger.append_decision = killed_before_started
     try:
         with pytest.raises(KeyboardInterrupt):
             trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                                source_run_id="m1", now=NOW)
     finally:
-        trigger._append = real
+        trigger.append_decision = real
     assert len(queued(tmp_path)) == 1  # the retrain was queued
     again = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path),
                                source_run_id="m2", now=NOW + dt.timedelta(hours=1))
@@ -648,3 +648,52 @@ def test_a_monitor_param_that_gives_a_retrain_s_path_param_resolves_beside_the_m
         "    inputs: {drift_detected: true}\n    with: {pipeline: train.yaml, params: {train_uri: '${params.data}'}}\n")
     plan = kubepipe.validate("ml/monitor.yaml")
     assert plan.params["data"].default == "ml/data/new.csv" and not plan.warnings
+
+
+def test_a_decision_is_appended_to_the_log_not_the_log_rewritten(tmp_path, caplog):
+    # every decision read and rewrote the whole triggers.jsonl (O(n), and a crash mid-rewrite was the whole log's risk)
+    from kubepipe.components.retrain.trigger import log_path
+
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    path = Path(log_path(str(tmp_path), "train.yaml"))
+    inode = path.stat().st_ino
+    with open(path, "a") as fh:  # a writer killed mid-line
+        fh.write('{"action": "no-dr')
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift"]
+    assert "skipping a retrain decision cut short" in caplog.text
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    assert path.stat().st_ino == inode  # appended in place
+    assert "cutting off a retrain decision cut short" in caplog.text
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift", "no-drift"]
+    assert path.read_text().count("\n") == 2
+
+
+def test_a_whole_last_decision_without_its_newline_is_kept(tmp_path):
+    from kubepipe.components.retrain.trigger import log_path
+
+    path = Path(log_path(str(tmp_path), "train.yaml"))
+    path.parent.mkdir(parents=True)
+    path.write_text('{"action": "no-drift", "time": "2026-05-04T05:00:00Z"}')
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift", "no-drift"]
+
+
+def test_the_scheduler_keeps_only_the_newest_ended_requests_of_each_pipeline_in_done(tmp_path):
+    # queue/done/ held every retrain ever started, for ever
+    home = tmp_path / ".kubepipe"
+    state = home / "state"
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: "r"), keep_done=2)
+    for i in range(3):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=0, state_dir=str(state),
+                           source_run_id=f"m{i}", now=NOW + dt.timedelta(hours=i))
+        sched.tick(NOW)
+        sched.drain()
+    done = Path(queue_dir(str(state))) / "done"
+    left = sorted(json.loads(p.read_text())["source_run_id"] for p in done.glob("*.json"))
+    assert left == ["m1", "m2"]
+    (done / "retrain-train-000000000000.json").write_text(json.dumps({"id": "x"}))  # taken, not ended: kept
+    from kubepipe.backends.schedules.retrain_done import prune_done
+
+    ended = sorted(p for p in done.glob("*.json") if json.loads(p.read_text()).get("outcome"))
+    assert sorted(prune_done(done, keep=0)) == ended
+    assert [p.name for p in done.glob("*.json")] == ["retrain-train-000000000000.json"]

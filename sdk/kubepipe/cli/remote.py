@@ -167,6 +167,9 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
                                          help="Seconds between ticks."),
               grace: Optional[float] = typer.Option(None, "--grace", callback=finite(0),
                                                     help="On stop, cancel runs still going after N s."),
+              keep_done: int = typer.Option(100, "--keep-done", min=1,
+                                            help="Ended retrain requests kept in <state_dir>/retrain/queue/done/, per "
+                                                 "training pipeline (older ones are removed)."),
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
     """Run the local schedules and queued retrains (trigger-retrain, local) until SIGTERM/SIGINT; twice cancels runs.
 
@@ -177,7 +180,7 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
 
     sched = LocalScheduler(home, launcher=SubprocessLauncher(home), tick_s=tick, grace_s=grace,
                            on_event=lambda msg: console.err.print(console.escape(msg)),
-                           state_dir=_state_dir(profile, set_, home))
+                           state_dir=_state_dir(profile, set_, home), keep_done=keep_done)
     n = len(sched.store.schedules())
     console.err.print(f"kubepipe scheduler: {n} schedule(s) in {sched.store.path}; Ctrl-C stops after runs in flight")
     if sched.queue is None:

@@ -10,7 +10,8 @@
   and let the runs in flight finish; a second signal (or `grace_s` elapsed) cancels them.
 - Drift-triggered retraining requests queued under `<state_dir>/retrain/queue/` (the local profile's state_dir,
   default `.kubepipe/state`) are started on the next tick, one at a time per pipeline; how each run ended is written
-  into its request in `done/`, where the monitor's next decision reads it.
+  into its request in `done/`, where the monitor's next decision reads it; the newest `keep_done` ended requests of
+  each pipeline are kept there (`retrain_done`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.runs.record import retrain_of
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
+from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
 from kubepipe.util import atomic_write_text, failpoint, local_path, process_alive, utc_iso
@@ -56,10 +58,12 @@ def retrain_queue(state_dir: str | Path | None, home: str | Path) -> Path | None
 class LocalScheduler:
     def __init__(self, home: str | Path = ".kubepipe", launcher: Any = None,
                  clock: Callable[[], dt.datetime] = utcnow, tick_s: float = 1.0, grace_s: float | None = None,
-                 on_event: Callable[[str], None] | None = None, state_dir: str | Path | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None, state_dir: str | Path | None = None,
+                 keep_done: int = KEEP_DONE) -> None:
         self.home = Path(home)
         # where trigger-retrain queues requests: the local profile's state_dir (default <home>/state)
         self.queue = retrain_queue(state_dir, self.home)
+        self.keep_done = keep_done  # ended retrain requests kept in queue/done/, per pipeline
         self.store = SchedulerStore(self.home)
         self.launcher = launcher or SubprocessLauncher(self.home)
         self.clock, self.tick_s, self.grace_s = clock, tick_s, grace_s
@@ -187,6 +191,11 @@ class LocalScheduler:
             atomic_write_text(done, json.dumps(data, sort_keys=True))
         except (OSError, ValueError, TypeError) as exc:  # a request moved or damaged: the outcome is in scheduler.db
             self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}")
+            return
+        try:
+            prune_done(done.parent, self.keep_done)
+        except OSError as exc:  # pruning is housekeeping: the next outcome tries again
+            self.say(f"cannot prune {done.parent}: {exc}")
 
     def _owner(self, row_id: int) -> str:
         return f"{self.home.resolve()}#{row_id}"

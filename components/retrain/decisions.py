@@ -1,0 +1,146 @@
+"""The retrain decision log: `<state_dir>/retrain/<pipeline>/triggers.jsonl`, one JSON object per line, oldest first.
+
+On a local disk a decision is appended: one `write` of one line to a file opened with O_APPEND, then fsync, under
+`triggers.jsonl.lock` (`deciding`), so a decision costs the same on the thousandth line as on the first, and a writer
+killed mid-write can only cut its own line short. Readers skip a last line cut short (with a warning); the next
+append cuts it off first, so it never ends up inside the log. An object store cannot append: there the log is
+rewritten whole in one PUT (it is one small file per pipeline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.util import url_to_fs
+
+__all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug"]
+
+log = logging.getLogger(__name__)
+
+_TAIL = 65536  # how far back the last complete line is looked for when a torn one is cut off
+
+
+def slug(text: str) -> str:
+    base = re.sub(r"\.(ya?ml)$", "", str(text).rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "pipeline"
+
+
+def log_path(state_dir: str, pipeline: str) -> str:
+    return f"{state_dir.rstrip('/')}/retrain/{slug(pipeline)}/triggers.jsonl"
+
+
+def queue_dir(state_dir: str) -> str:
+    return f"{state_dir.rstrip('/')}/retrain/queue"
+
+
+def state_fs(uri: str):
+    try:
+        return url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
+                             f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
+                             f"installed") from None
+
+
+def _is_local(fs) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
+    """The recorded decisions, oldest first. A last line cut short (a writer killed mid-line) is skipped with a
+    warning; any other line that is not a JSON object stops with its file:line."""
+    fs, path = state_fs(log_path(state_dir, pipeline))
+    if not fs.exists(path):
+        return []
+    with fs.open(path, "r", encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            out.append(record)
+        elif i == len(lines):  # no newline after it: a write cut short; the next decision cuts it off
+            log.warning("%s:%d: skipping a retrain decision cut short: %r", path, i, line[:80])
+        else:
+            raise ComponentError(f"trigger-retrain: {path}:{i}: not a decision record (one JSON object per line): "
+                                 f"{line[:80]!r}; repair or delete that line (the cooldown reads the last "
+                                 "`started` line)")
+    return out
+
+
+def append_decision(state_dir: str, pipeline: str, record: dict) -> None:
+    """Add one decision to the log (locally under `deciding`'s lock: the torn-tail cut needs it)."""
+    fs, path = state_fs(log_path(state_dir, pipeline))
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    line = json.dumps(record, sort_keys=True) + "\n"
+    if not _is_local(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in read_triggers(state_dir, pipeline))
+        fs.pipe_file(path, (lines + line).encode("utf-8"))
+        return
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        _cut_torn_tail(fd, path)
+        size = os.fstat(fd).st_size
+        data = line.encode("utf-8")
+        try:
+            if os.write(fd, data) != len(data):  # one write: a reader sees the whole line or none of it
+                raise ComponentError(f"trigger-retrain: {path}: the decision was written only in part (is the disk "
+                                     "full?); free space and run the step again")
+            os.fsync(fd)
+        except BaseException:  # a full disk, a failed fsync: the log is left as it was
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _cut_torn_tail(fd: int, path: str) -> None:
+    """A last line without its newline (a writer killed mid-line) is cut off, so the next line starts on its own;
+    a whole record that lacks only its newline gets it."""
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = max(0, size - _TAIL)
+    tail = os.pread(fd, size - start, start)
+    keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    if not keep and start:  # one line longer than _TAIL: no decision is, so the file is no log
+        raise ComponentError(f"trigger-retrain: {path}: its last {_TAIL} bytes hold no line break; it is no "
+                             "decision log (one JSON object per line): move it aside")
+    torn = tail[keep - start:]
+    try:
+        whole = isinstance(json.loads(torn), dict)
+    except ValueError:
+        whole = False
+    if whole:  # cut just before its newline: the reader counted it, and keeps it
+        os.write(fd, b"\n")
+        return
+    log.warning("%s: cutting off a retrain decision cut short: %r", path, torn[:80])
+    os.ftruncate(fd, keep)
+
+
+@contextlib.contextmanager
+def deciding(state_dir: str, pipeline: str):
+    """One decision at a time per training pipeline where the state dir is a local folder (an object store has no
+    lock: monitors that share one should not run at the same minute)."""
+    fs, path = state_fs(log_path(state_dir, pipeline))
+    if not _is_local(fs):
+        yield
+        return
+    from kubepipe.util import locked
+
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with locked(path + ".lock"):
+        yield
