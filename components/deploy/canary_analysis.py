@@ -104,12 +104,18 @@ def _filled(value: dict) -> dict:
     return out
 
 
+def _shown(x: float) -> float:
+    """A share as the report shows it: 6 significant digits (rounding to 6 decimals showed 1 5xx in 3 million
+    requests as 0.0, and compared it so: the canary passed `max_error_rate_increase: 0`)."""
+    return float(f"{x:.6g}")
+
+
 def summary(stats: dict) -> dict:
     """requests, errors_5xx, error_rate, p50_ms, p99_ms and label counts of one revision's numbers."""
     n, errors = int(stats.get("requests") or 0), int(stats.get("errors_5xx") or 0)
     buckets = stats.get("latency_ms_buckets") or {}
     p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
-    return {"requests": n, "errors_5xx": errors, "error_rate": round(errors / n, 6) if n else 0.0,
+    return {"requests": n, "errors_5xx": errors, "error_rate": _shown(errors / n) if n else 0.0,
             "p50_ms": None if p50 is None else round(p50, 3), "p99_ms": None if p99 is None else round(p99, 3),
             "labels": {str(k): int(v) for k, v in sorted((stats.get("labels") or {}).items())}}
 
@@ -139,8 +145,10 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
 
     check("min_requests", ca["requests"] >= s["min_requests"], ca["requests"], st["requests"], s["min_requests"],
           "too little canary traffic to judge: inconclusive rolls back" if ca["requests"] < s["min_requests"] else "")
-    limit = round(st["error_rate"] + s["max_error_rate_increase"], 6)
-    check("error_rate", ca["error_rate"] <= limit, ca["error_rate"], st["error_rate"], limit)
+    # compared on the exact shares, shown as the report rounds them
+    rate = {k: x["errors_5xx"] / x["requests"] if x["requests"] else 0.0 for k, x in (("st", st), ("ca", ca))}
+    limit = rate["st"] + s["max_error_rate_increase"]
+    check("error_rate", rate["ca"] <= limit + 1e-12, ca["error_rate"], st["error_rate"], _shown(limit))
     bounds = [b for b in ((st["p99_ms"] * s["max_p99_ratio"]) if s["max_p99_ratio"] is not None and st["p99_ms"] is not None else None,
                           (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
               if b is not None]

@@ -96,6 +96,20 @@ def test_error_budget_allows_a_stated_increase():
     assert analyze(stable, canary, {"bake_s": 1, "max_error_rate_increase": 0.01})["decision"] == "rollback"
 
 
+def test_one_5xx_in_millions_is_a_regression_the_default_bound_sees():
+    """The error rates were rounded to 6 decimals before the comparison: 1 5xx in 3 million canary answers against none
+    of 30 million stable ones was 0.0 vs 0.0, and promoted under `max_error_rate_increase: 0`."""
+    stable = {"requests": 30_000_000, "errors_5xx": 0}
+    out = analyze(stable, {"requests": 3_000_000, "errors_5xx": 1}, {"bake_s": 600})
+    (err,) = [x for x in out["checks"] if x["check"] == "error_rate"]
+    assert out["decision"] == "rollback" and (err["canary"], err["limit"], err["passed"]) == (3.33333e-07, 0.0, False)
+    assert "error_rate 3.33333e-07 > 0.0" in out["why"]
+    # a stated budget is compared exactly too: 7% of errors against 3% + 0.04
+    budget = analyze({"requests": 100, "errors_5xx": 3}, {"requests": 100, "errors_5xx": 7},
+                     {"bake_s": 1, "max_error_rate_increase": 0.04})
+    assert budget["decision"] == "promote", budget["why"]
+
+
 def test_p99_needs_both_the_ratio_and_the_absolute_floor_to_roll_back():
     stable = _stats([4.0] * 100)
     jitter = _stats([9.0] * 100)  # p99 2x the stable's, but only ~5 ms more: under the 20 ms floor
