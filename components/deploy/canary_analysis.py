@@ -19,7 +19,8 @@ KServe; both shaped as `RevisionStats.to_dict()`):
 - predicted labels: PSI of the canary's label distribution against the stable's (the data
   area's `psi`) at most `max_prediction_psi`, unless the chi-square test of the label counts
   (the data area's `chi2_pvalue`) cannot tell them apart (p >= 0.05): few answers make PSI noise;
-- fewer than `min_requests` canary answers is inconclusive, and inconclusive rolls back.
+- fewer than `min_requests` canary answers is inconclusive, and inconclusive rolls back; so is a canary with
+  answers where the stable revision has none (nothing to compare with: its metrics missing, or no traffic on it).
 
 Pure Python apart from `psi` and `chi2_pvalue` (numpy, scipy: imported when analysing): the compile-time check
 imports this module.
@@ -145,6 +146,11 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
 
     check("min_requests", ca["requests"] >= s["min_requests"], ca["requests"], st["requests"], s["min_requests"],
           "too little canary traffic to judge: inconclusive rolls back" if ca["requests"] < s["min_requests"] else "")
+    # a stable revision with no answers (its series missing in Prometheus, or no traffic on it) has no error rate, p99
+    # or labels: each comparison passed against nothing, and a canary of 5 s p99 was promoted
+    baseless = ca["requests"] > 0 and st["requests"] == 0
+    check("stable_requests", not baseless, ca["requests"], st["requests"], 1,
+          "no stable answers to compare the canary with: inconclusive rolls back" if baseless else "")
     # compared on the exact shares, shown as the report rounds them
     rate = {k: x["errors_5xx"] / x["requests"] if x["requests"] else 0.0 for k, x in (("st", st), ("ca", ca))}
     limit = rate["st"] + s["max_error_rate_increase"]
@@ -169,15 +175,22 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
         check("prediction_psi", True, value, 0.0, s["max_prediction_psi"], "not compared (off or no predicted labels)")
     failed = [c for c in checks if not c["passed"]]
     if failed:
-        why = "canary analysis failed: " + "; ".join(
-            f"{c['check']} {c['canary']} > {c['limit']} (stable {c['stable']})" if c["check"] != "min_requests" else
-            f"only {c['canary']} canary requests in {s['bake_s']:g}s (min_requests {c['limit']})" for c in failed)
+        why = "canary analysis failed: " + "; ".join(_failure(c, s["bake_s"]) for c in failed)
     else:
         why = (f"canary analysis passed over {s['bake_s']:g}s: {ca['requests']} canary / {st['requests']} stable "
                f"requests, error rate {ca['error_rate']} vs {st['error_rate']}, p99 {ca['p99_ms']} vs {st['p99_ms']} ms, "
                f"prediction PSI {value}")
     return {"decision": "rollback" if failed else "promote", "why": why, "checks": checks, "stable": st,
             "canary": ca, "settings": s}
+
+
+def _failure(c: dict, bake_s: float) -> str:
+    if c["check"] == "min_requests":
+        return f"only {c['canary']} canary requests in {bake_s:g}s (min_requests {c['limit']})"
+    if c["check"] == "stable_requests":
+        return (f"the stable revision answered no requests in {bake_s:g}s ({c['canary']} canary requests): nothing to "
+                "compare the canary with (are its metrics there, and does it take traffic?)")
+    return f"{c['check']} {c['canary']} > {c['limit']} (stable {c['stable']})"
 
 
 def analysis_markdown(analysis: dict | None) -> list[str]:

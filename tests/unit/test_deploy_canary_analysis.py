@@ -125,6 +125,17 @@ def test_too_little_canary_traffic_is_inconclusive_and_rolls_back():
     assert out["decision"] == "rollback" and "only 3 canary requests in 2s" in out["why"]
 
 
+def test_a_stable_revision_with_no_answers_leaves_nothing_to_compare_and_rolls_back():
+    """The stable revision's series missing (or no traffic on it): every comparison passed against nothing, and a
+    canary of 5 s p99 was promoted ('100 canary / 0 stable requests')."""
+    out = analyze({}, _stats([5000.0] * 100, labels={"a": 100}), {"bake_s": 60})
+    (base,) = [x for x in out["checks"] if x["check"] == "stable_requests"]
+    assert out["decision"] == "rollback" and (base["canary"], base["stable"], base["passed"]) == (100, 0, False)
+    assert "the stable revision answered no requests in 60s (100 canary requests): nothing to compare" in out["why"]
+    # no traffic at all under min_requests: 0 is what that setting accepts: not a second reason to roll back
+    assert analyze({}, {}, {"bake_s": 60, "min_requests": 0})["decision"] == "promote"
+
+
 def test_settings_defaults_are_filled_and_conservative():
     s = analysis_settings({"bake_s": 30})
     assert s["max_error_rate_increase"] == 0.0 and s["bake_s"] == 30.0 and s["min_requests"] == DEFAULTS["min_requests"]
