@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
            "find_phones", "find_pii", "mask_span", "redact", "redact_value", "redact_strings",
-           "number_digits", "MAY_HOLD_MASKED"]
+           "number_digits", "MAY_HOLD_MASKED", "holds_masked"]
 
 PII_KINDS = ("pan", "email", "iban", "phone")
 # What `redact` masks wherever text is shown. Phone numbers only where a step checks them (pii: [phone]):
@@ -98,6 +98,7 @@ IBAN_LENGTHS = {
 # `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only its matches there.
 MAY_HOLD_MASKED = (r"@|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
                    r"|[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11}")
+_MAY_HOLD_MASKED = re.compile(MAY_HOLD_MASKED.replace(r"\p{Nd}", r"\d"))  # the same pattern for Python's re
 # Phone numbers, each layout matched whole, touching no letter, digit, +, - or / and no further digit
 # group: E.164 (+, a country code, 9 to 15 digits in all, grouped by spaces or dashes, the area code maybe
 # in parentheses) and the national layouts of NANP ((212) 555-0143, 212-555-0143), the UK (020 7946 0958,
@@ -257,6 +258,12 @@ def redact(text: str, kinds=MASKED) -> str:
             while find_pans(text):
                 text = _mask_all(text, kind)
     return text
+
+
+def holds_masked(text: str) -> bool:
+    """Whether `redact` would mask something in `text` (a PAN, IBAN or e-mail address); texts `MAY_HOLD_MASKED`
+    misses are answered without the full rule (a uuid's 16 digit runs took ~0.3 ms through `find_pans`)."""
+    return _MAY_HOLD_MASKED.search(text) is not None and redact(text) != text
 
 
 def _mask_all(text: str, kind: str) -> str:

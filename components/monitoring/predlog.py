@@ -25,7 +25,8 @@ Text inputs are logged with every card number (PAN), IBAN and e-mail address mas
 rule: `4111 1111 1111 1111` -> `**** **** **** 1111`, its shape and length kept), unless `redact=False` (`kubepipe
 serve --log-raw-inputs`). The writer masks while it builds the column (`pii.redact_strings`), never the request
 path. Feature rows (numbers), labels and probabilities are written as they are. Nothing of the request's headers
-is logged but its id (`X-Request-Id`): no Authorization, no cookie.
+is logged but its id (`X-Request-Id`; an id holding PII never gets here: serving.guard.client_id_ok): no
+Authorization, no cookie.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@
   requests' access and timing lines pass the log filter.
 - **Request ids** (with a prediction log): each request's `X-Request-Id` header, or a new id,
   is the id its predictions are logged under and comes back in the response's `X-Request-Id`;
-  delayed labels are joined on it. A new id is 32 hex digits like a uuid4's: a random prefix drawn
-  once per process and a counter (uuid4 per request read the OS's random source, a system call
-  that gave the GIL away on the event loop; taking it back waited for the log's writer).
+  delayed labels are joined on it. A client's id that fails `client_id_ok` (too long, not printable,
+  or holding a card number, IBAN or e-mail address: the prediction log's PII rule) is replaced by a new one.
+  A new id is 32 hex digits like a uuid4's: a random prefix drawn once per process and a counter (uuid4
+  per request read the OS's random source, a system call that gave the GIL away on the event loop; taking
+  it back waited for the log's writer).
 - **Memory.** After a large body, once the server is idle, freed heap goes back to the OS.
 """
 
@@ -33,7 +35,8 @@ from typing import Sequence
 
 from kubepipe.components.serving import memory
 
-__all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id"]
+__all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
+           "client_id_ok"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -198,13 +201,22 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+def client_id_ok(rid: str) -> bool:
+    """Whether a client's request id (`X-Request-Id`, a V2 body's `id`) may be logged as sent: text of 1 to 128
+    printable characters holding no card number, IBAN or e-mail address (`pii.holds_masked`, the rule the
+    prediction log masks inputs by: `X-Request-Id: jane@example.com` was stored in clear)."""
+    from kubepipe.components.pii import holds_masked
+
+    return isinstance(rid, str) and 0 < len(rid) <= _MAX_ID and rid.isprintable() and not holds_masked(rid)
+
+
 def _request_id(scope) -> str:
     given = _header(scope, b"x-request-id")
     try:  # UTF-8 as the client wrote it (read as latin-1, `köp-1` was logged as `kÃ¶p-1`: no label joined)
         rid = given.decode("utf-8").strip() if given else ""
     except UnicodeDecodeError:
         rid = ""  # not text: a fresh id
-    if not rid or len(rid) > _MAX_ID or not rid.isprintable():
+    if not client_id_ok(rid):
         rid = new_request_id()
     REQUEST_ID.set(rid)
     return rid

@@ -18,7 +18,7 @@ from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.parity import softmax
-from kubepipe.components.serving.guard import REQUEST_ID, SMOKE
+from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, input_spec_of, parse_v1,
                                                   parse_v2)
 from kubepipe.components.serving.runtime import OnnxRunner, TorchRunner, build_runner
@@ -211,7 +211,8 @@ class ServedModel(Model):
         for i in np.flatnonzero(counts).tolist():
             self.metrics.predicted_at[i].inc(per_label[i])
         if self.prediction_log is not None and self.prediction_log.sampled() and not SMOKE.get():
-            rid = (request.id if request is not None and request.id else None) or REQUEST_ID.get() or ""
+            given = request.id if request is not None else None  # a V2 body's `id`: the header's rule, else its id
+            rid = given if given and client_id_ok(given) else REQUEST_ID.get() or ""
             _ANSWER.set((rid, parsed.items, labels, top))
         if request is None:
             preds = [{"label": lab, "probability": p} for lab, p in zip(labels.tolist(), top.tolist())]

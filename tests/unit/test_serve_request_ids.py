@@ -61,3 +61,20 @@ def test_a_non_ascii_id_is_logged_and_echoed_as_the_client_wrote_it():
 
     asyncio.run(_with_request_id(send, rid)({"type": "http.response.start", "status": 200, "headers": []}))
     assert dict(sent[0]["headers"])[b"x-request-id"] == "köp-ü1 ☕".encode()
+
+
+@pytest.mark.parametrize("pii", ["jane.doe@example.com", "4111 1111 1111 1111", "card-4111111111111111",
+                                 "DE89 3704 0044 0532 0130 00"])
+def test_an_id_holding_pii_is_replaced_not_logged(pii):
+    """`X-Request-Id: jane.doe@example.com` (or a card number, an IBAN) went into the prediction log as sent; the
+    prediction log's PII rule (pii.holds_masked) decides, and such an id is replaced by a fresh one, which the
+    response's X-Request-Id carries back for label joins."""
+    from kubepipe.components.serving.guard import client_id_ok
+
+    rid = _request_id(_scope((b"x-request-id", pii.encode())))
+    assert HEX32.fullmatch(rid) and REQUEST_ID.get() == rid and not client_id_ok(pii)
+
+
+@pytest.mark.parametrize("ok", ["order-17", "3f2a9c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b", "git@2x", "2026-12-01T10:00:00Z"])
+def test_ids_without_pii_are_kept(ok):
+    assert _request_id(_scope((b"x-request-id", ok.encode()))) == ok

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -258,3 +259,27 @@ def test_a_batch_over_the_limit_counts_as_too_large_not_as_a_bad_request(text_mo
         assert exc.value.status == status
     after = {o: m.metrics.requests[("v1", o)]._value.get() for o in ("bad_request", "too_large")}
     assert {o: after[o] - before[o] for o in after} == {"bad_request": 1, "too_large": 1}
+
+
+def test_a_v2_body_id_holding_pii_is_not_logged(text_model):
+    """A V2 body's `id` was the prediction log's request_id as sent (`"id": "jane.doe@example.com"`); it follows the
+    X-Request-Id rule, and an id that fails it is logged as the header's (or the server's fresh) id."""
+    from kserve import InferInput, InferRequest
+
+    from kubepipe.components.serving.guard import REQUEST_ID
+
+    m = _served(text_model, freeze_gc=False)
+    offered = []
+    m.prediction_log = types.SimpleNamespace(sampled=lambda: True, offer=offered.append)
+
+    def request(rid):
+        text = InferInput("text", [1], "BYTES", ["uber trip"])
+        return InferRequest(model_name="m", infer_inputs=[text], request_id=rid)
+
+    async def go():
+        REQUEST_ID.set("fresh-1")
+        for rid in ("jane.doe@example.com", "order-9", "pay 4111 1111 1111 1111"):
+            await m(request(rid))
+
+    asyncio.run(go())
+    assert [r.request_id for r in offered] == ["fresh-1", "order-9", "fresh-1"]
