@@ -55,8 +55,9 @@ def deploy(
             machine_type, accelerator_type (Vertex; accelerator_type overrides gpu_type); max_batch_size, the rows one request may carry
             (default 64; every target); runtime: torch or onnx, precision: auto, fp32, bf16 or int8
             (`kubepipe serve --runtime/--precision`; runtime kubepipe); log: {sample, sink, flush_s, redact}, the
-            prediction log of sampled requests (sink default: the profile's predictions_uri; card numbers, IBANs
-            and e-mail addresses in logged text are masked unless redact: false).
+            prediction log of sampled requests (`log: {}`: every request, to the default sink, the profile's
+            predictions_uri; card numbers, IBANs and e-mail addresses in logged text are masked unless
+            redact: false).
         canary_analysis: After smoke, hold the canary at canary_percent for `bake_s` seconds of real
             traffic and compare it with the stable revision: `{bake_s, min_requests,
             max_error_rate_increase, max_p99_ratio, max_p99_increase_ms, max_prediction_psi}` (local:

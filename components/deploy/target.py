@@ -259,7 +259,7 @@ def _log_flags(log: dict | None, profile: dict | None, state_dir: str, version) 
     """`kubepipe serve` flags of `serving.log` (the prediction log), on whatever target."""
     from kubepipe.components.monitoring.settings import resolve_sink, server_args
 
-    if not log:
+    if log is None:  # `log: {}` is the defaults, not off
         return []
     return server_args(log, resolve_sink(log, profile, state_dir), version)
 

@@ -2,6 +2,8 @@
 
     serving: {log: {sample: 0.1, sink: gs://bucket/predictions, flush_s: 10, redact: true}}
 
+Every key has a default: `log: {}` logs every request (sample 1) to the default sink; only a missing `log`
+(or `log: null`) leaves the prediction log off (`{}` used to turn it off, silently).
 `sink` defaults to the profile's `predictions_uri`, else `<kubepipe home>/predictions` (beside
 the state dir). Every target runs the same in-process writer of `kubepipe serve`
 (docs/decisions/0017-prediction-log.md): local endpoints, KServe and Vertex containers. `redact` (default
@@ -84,8 +86,8 @@ def resolve_sink(log: dict, profile: dict | None, state_dir: str) -> str:
 
 
 def server_args(log: dict | None, sink: str, version) -> list[str]:
-    """`kubepipe serve` flags for the block ([] when logging is off)."""
-    if not log:
+    """`kubepipe serve` flags for the block ([] when logging is off: no block; `{}` is every default)."""
+    if log is None:
         return []
     out = ["--log-sink", sink, "--log-sample", f"{float(log.get('sample', 1.0)):g}"]
     if log.get("flush_s"):

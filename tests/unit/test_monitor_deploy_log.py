@@ -63,7 +63,7 @@ def test_sink_defaults_profile_then_beside_the_state_dir():
     assert resolve_sink({"sink": "s3://x/y"}, {"predictions_uri": "gs://b/p"}, "") == "s3://x/y"
     assert server_args({"sample": 0.25, "flush_s": 2}, "gs://b/p", 7) == [
         "--log-sink", "gs://b/p", "--log-sample", "0.25", "--log-flush-s", "2", "--model-version", "7"]
-    assert server_args({}, "gs://b/p", 7) == []
+    assert server_args(None, "gs://b/p", 7) == []  # no block: off (`{}` is every default)
 
 
 def test_param_references_in_the_block_arrive_as_text_and_become_numbers_again():
@@ -111,3 +111,16 @@ def test_server_flags_parse_and_bad_values_are_user_errors(capsys):
             _check(p, p.parse_args(["model", *bad]))
         assert exc.value.code == 2
     assert "--log-sink nosuchproto://x" in capsys.readouterr().err
+
+
+def test_an_empty_log_block_is_every_default_not_off(tmp_path):
+    """`serving: {log: {}}` wrote no prediction log at all (an empty mapping read as false); it is the defaults:
+    every request, to the default sink. Only a missing block leaves the log off."""
+    from kubepipe.components.deploy.target import _log_flags
+
+    assert check({"serving": {"log": {}}}) == []
+    state = str(tmp_path / ".kubepipe" / "state")
+    assert _log_flags({}, {}, state, 3) == ["--log-sink", str(tmp_path / ".kubepipe" / "predictions"),
+                                            "--log-sample", "1", "--model-version", "3"]
+    assert _log_flags({}, {"predictions_uri": "gs://b/p"}, state, "")[:2] == ["--log-sink", "gs://b/p"]
+    assert _log_flags(None, {}, state, 3) == [] and server_args(None, "gs://b/p", 3) == []
