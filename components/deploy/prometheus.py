@@ -51,15 +51,24 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
     try:
         doc = r.json()
     except ValueError:
+        doc = None
+    if not isinstance(doc, dict):  # JSON, but not the API's envelope (a list, null: another service at that URL)
         doc = {}
     if r.status_code != 200 or doc.get("status") != "success":
-        raise PrometheusError(f"prometheus_url {url}: query {promql!r} answered {r.status_code}: "
-                              f"{doc.get('errorType', '')} {doc.get('error', r.text[:200])}".strip(),
+        detail = f"{doc.get('errorType', '')} {doc.get('error', r.text[:200])}".strip()
+        hint = "; is the profile's prometheus_url Prometheus' HTTP API?" if r.status_code == 200 else ""
+        raise PrometheusError(f"prometheus_url {url}: query {promql!r} answered {r.status_code}: {detail}{hint}",
                               retryable=r.status_code >= 500)
-    data = doc.get("data") or {}
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
     if data.get("resultType") != "vector":
         raise PrometheusError(f"prometheus_url {url}: query {promql!r} gave {data.get('resultType')!r}, not a vector")
-    return list(data.get("result") or [])
+    result = data.get("result") or []
+    if not isinstance(result, list) or not all(isinstance(s, dict) and isinstance(s.get("metric") or {}, dict)
+                                               for s in result):
+        raise PrometheusError(f"prometheus_url {url}: query {promql!r} answered {r.text[:200]!r}, not a vector of "
+                              "samples ({metric: {...}, value: [t, v]}); is the profile's prometheus_url Prometheus' "
+                              "HTTP API?")
+    return list(result)
 
 
 def _value(sample: dict, where: str) -> float:
