@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.io import require_columns
+from kubepipe.components.data.io import id_text, require_columns
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
 
@@ -245,7 +245,12 @@ def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) 
 
 
 def _categorical(ref, cur, top: int) -> dict:
-    return _bucketed(ref.fillna("(null)").astype(str), cur.fillna("(null)").astype(str), top, "(other)")
+    # a category as text by the label rule (data.io.id_text): a whole float is its integer, so a reference label column
+    # that a blank cell made float (1.0) is the served label '1', not a category of its own (PSI 17, drift, a retrain)
+    def text(values):
+        return values.fillna("(null)").map(id_text)
+
+    return _bucketed(text(ref), text(cur), top, "(other)")
 
 
 def _text(ref, cur, max_tokens: int) -> dict | None:

@@ -150,6 +150,22 @@ def test_a_measure_made_text_by_one_bad_cell_is_still_compared_as_numbers():
     assert cols["prediction"]["kind"] == "categorical" and not cols["prediction"]["drifted"]  # served '0'/'1' vs 0/1
 
 
+def test_served_labels_against_a_reference_label_column_made_float_by_a_blank_cell_are_the_same_categories():
+    """A reference `y` with one blank cell reads as 0.0/1.0: its categories were '0.0'/'1.0', the served '0'/'1' all
+    `(other)`, PSI 17.7 and drift on every run (a retrain per tick) for a model answering exactly as trained."""
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"y": rng.integers(0, 2, 1000).astype(float)})
+    ref.loc[3, "y"] = np.nan
+    cur = pd.DataFrame({"prediction": rng.integers(0, 2, 500).astype(str)})
+    col = detect_drift(cur, ref, column_map={"prediction": "y"})["columns"]["prediction"]
+    assert col["kind"] == "categorical" and not col["drifted"], col["reason"]
+    # oracle: the textbook PSI of the shares of 0, 1 and the null bucket (empty buckets floored at 1e-4)
+    r = np.array([(ref["y"] == 0).mean(), (ref["y"] == 1).mean(), ref["y"].isna().mean()])
+    c = np.clip(np.array([(cur["prediction"] == "0").mean(), (cur["prediction"] == "1").mean(), 0.0]), 1e-4, None)
+    assert col["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
+    assert {t["value"] for t in col["top_changes"]} == {"0", "1", "(null)"}
+
+
 def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mean():
     """`columns: [amount, description]` with `amount` only in the current data said both were 'missing from the
     current data', and a typo got no hint."""
