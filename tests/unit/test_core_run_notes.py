@@ -101,3 +101,17 @@ def test_a_step_event_prints_what_happened():
     step = StepRecord("train", "FAILED", error="RuntimeError: boom")
     assert repr(StepEvent("finished", step, _run(step))) == (
         "StepEvent(kind='finished', step='train', state='FAILED', error='RuntimeError: boom', run_id='r')")
+
+
+def test_a_runs_paths_are_absolute_so_they_still_point_at_it_after_a_notebook_changes_folder(tmp_path, monkeypatch):
+    """run_dir, path, log and source were relative (`.kubepipe/runs/<id>`): after `os.chdir` in the notebook that
+    ran it they named another folder."""
+    monkeypatch.chdir(tmp_path)
+    run = RunResult(run_id="r", pipeline="p", target="local", run_dir=".kubepipe/runs/r", params={},
+                    log=".kubepipe/runs/r/run.log", source="pipelines/p.yaml")
+    monkeypatch.chdir("/")
+    assert run.run_dir == str(tmp_path / ".kubepipe/runs/r")
+    assert run.path == tmp_path / ".kubepipe/runs/r/run.json"
+    assert run.log == str(tmp_path / ".kubepipe/runs/r/run.log")
+    assert run.source == str(tmp_path / "pipelines/p.yaml")
+    assert repr(run).endswith(f"run_dir={str(tmp_path / '.kubepipe/runs/r')!r})")

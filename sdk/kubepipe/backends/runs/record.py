@@ -97,6 +97,13 @@ class RunResult:
     labels: dict[str, str] = field(default_factory=dict)  # the pipeline's metadata.labels and owner
     retrain: dict[str, str] | None = None  # the retrain request it was started for (retrain_of)
 
+    def __post_init__(self) -> None:
+        """Its paths are absolute from the start: relative ones pointed nowhere once a notebook (or a service) changed
+        its working folder after the run."""
+        self.run_dir = os.path.abspath(self.run_dir)
+        self.log = os.path.abspath(self.log) if self.log else self.log
+        self.source = os.path.abspath(self.source) if self.source else self.source
+
     def __repr__(self) -> str:
         """One line a notebook can read: the run, its outcome and each step's state (`step(name)`, `to_dict()` and
         run.json hold the rest); the dataclass's own repr printed every field of every step, the log path and pid."""
