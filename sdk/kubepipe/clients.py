@@ -24,10 +24,11 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import ServiceError, UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "quiet", "api_errors", "api_error_text", "service_name",
+__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "vertex_where", "quiet", "api_errors", "api_error_text", "service_name",
            "eq_filter", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
+_GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
 _KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # nosec B105 - a file path KFP projects into pods
@@ -336,3 +337,20 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
 
         hint = did_you_mean(profile["region"], base.SUPPORTED_REGIONS) or "e.g. region: us-central1"
         raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None
+
+
+def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
+                 where: str = "profile") -> dict[str, Any]:
+    """`vertex_init`, then the project, location and credentials every aiplatform call kubepipe makes is given
+    (`**vertex_where(...)`): credentials are application-default ones unless given. aiplatform.init's settings are
+    process-wide and outlive the call, and a call given none reads them: in a notebook or a service, a submit
+    given no credentials used those an earlier init (another profile's, or the notebook's own) had set, and a
+    listing the project another thread had just set."""
+    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint, where=where)
+    if credentials is None:
+        import google.auth
+
+        svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
+        with api_errors(svc, "finding Google credentials"):
+            credentials, _ = google.auth.default(scopes=[_GOOGLE_CLOUD_SCOPE])
+    return {"project": profile["project"], "location": profile["region"], "credentials": credentials}

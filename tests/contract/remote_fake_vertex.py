@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlparse
 
 from loopback import JsonHandler, LoopbackServer
@@ -23,6 +23,7 @@ class Request:
     path: str
     query: dict
     body: dict | None
+    headers: dict = field(default_factory=dict)  # lowercased names
 
     @property
     def mutating(self) -> bool:
@@ -49,7 +50,8 @@ class FakeVertex(LoopbackServer):
         url = urlparse(h.path)
         raw = h.read_body()
         body = json.loads(raw) if raw and raw.strip().startswith(b"{") else None
-        req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body)
+        req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body,
+                      {k.lower(): v for k, v in h.headers.items()})
         self.requests.append(req)
         got = re.match(r"^/download/storage/v1/b/([^/]+)/o/(.+)$", req.path)
         if got and h.command == "GET":  # a storage client's media download: the object's bytes as they are

@@ -320,3 +320,28 @@ def test_permission_denied_is_a_short_user_error(vx):
     with pytest.raises(UserError, match=rf"vertex at {vx.url}: creating pipeline job add-numbers-\w+ "
                                         r"failed \(403\): .*denied"):
         vertex.submit(package(), vx.profile, slot="e1", **vx.kw)
+
+
+def test_a_call_without_credentials_uses_application_default_ones_not_an_earlier_calls(vx, monkeypatch):
+    """aiplatform.init's credentials are process-wide and outlive the call: in a notebook, a submit given none (the
+    profile's way: application-default credentials) went out with those an earlier submit, for another profile,
+    had set, and a listing with the project another call had set. Each call is given its own."""
+    import google.auth
+    from google.oauth2.credentials import Credentials
+
+    pkg = package()
+    vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="first", credentials=Credentials("first-token"),
+                  api_endpoint=vx.url)
+    monkeypatch.setattr(google.auth, "default", lambda scopes=None, **kw: (Credentials("adc-token"), None))
+    other = {**vx.profile, "project": "other-proj"}
+    vertex.submit(pkg, other, params={"a": 1, "b": 2}, slot="second", api_endpoint=vx.url)
+    first, second = [r for r in vx.api() if r.method == "POST"]
+    assert first.headers["authorization"] == "Bearer first-token"
+    assert second.headers["authorization"] == "Bearer adc-token"
+    assert second.path == "/v1/projects/other-proj/locations/europe-west4/pipelineJobs"
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    list_remote_runs("vertex", vx.profile, api_endpoint=vx.url)  # the project the call's profile names, ADC's token
+    listed = vx.api()[-1]
+    assert listed.method == "GET" and listed.path == f"{PARENT}/pipelineJobs"
+    assert listed.headers["authorization"] == "Bearer adc-token"

@@ -101,14 +101,14 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
     if target == "vertex":
         from google.cloud import aiplatform
 
-        from kubepipe.clients import vertex_init
+        from kubepipe.clients import vertex_where
 
-        vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+        where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
         for key, value in (labels or {}).items():  # gcp_label's text is [a-z0-9_-]: nothing to quote
             filt += f' AND labels.{gcp_label(key, key=True)}="{gcp_label(value)}"'
         with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
-            jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", credentials=credentials)
+            jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", **where)
         return [_vertex_job(j, profile) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
 
@@ -150,13 +150,13 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         from google.cloud import aiplatform
 
         from kubepipe.backends.remote.vertex import resource_name
-        from kubepipe.clients import vertex_init
+        from kubepipe.clients import vertex_where
 
-        vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+        where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)
         with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}"):
             try:
-                job = aiplatform.PipelineJob.get(name, credentials=credentials)
+                job = aiplatform.PipelineJob.get(name, **where)
             except Exception as exc:  # google.api_core NotFound is a 404; others say what failed
                 _no_run_on_404(exc, "vertex", f"runs: vertex has no pipeline job {run_id!r} (NotFound)")
                 raise

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
-from kubepipe.clients import api_errors, service_name, vertex_init
+from kubepipe.clients import api_errors, service_name, vertex_where
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name",
@@ -103,20 +103,20 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
 
     params = package.coerce_params(params)
     package.preflight(params, "vertex")
-    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+    where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
     jid = job_id(package, params, slot or default_slot())
     url = console_url(profile, jid)
     with package.file() as path:
         svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
         with api_errors(svc, f"preparing pipeline job {jid}"):
             job = build_job(package, profile, path, params=params, jid=jid, enable_caching=enable_caching,
-                            credentials=credentials)
+                            credentials=where["credentials"])
         with api_errors(svc, f"creating pipeline job {jid}"):
             try:
                 job.submit(service_account=profile.get("service_account") or None,
                            network=profile.get("network") or None)
             except gexc.Conflict:  # same pipeline, params and slot: already submitted
-                existing = aiplatform.PipelineJob.get(resource_name(profile, jid), credentials=credentials)
+                existing = aiplatform.PipelineJob.get(resource_name(profile, jid), **where)
                 return VertexSubmitResult(jid, existing.resource_name, vertex_state(existing.state), True, url)
     return VertexSubmitResult(jid, job.resource_name, vertex_state(job.state), False, url)
 
@@ -127,13 +127,13 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
     """Follow a PipelineJob; report task changes; raise RunFailed naming the failed task."""
     from google.cloud import aiplatform
 
-    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+    where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
     name = jid_or_name if "/" in jid_or_name else resource_name(profile, jid_or_name)
     svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, credentials=credentials), svc,
+        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, **where), svc,
                              f"reading pipeline job {jid_or_name}", poll_s=poll_s)
         res = job.gca_resource
         state = vertex_state(res.state)

@@ -18,7 +18,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.vertex import build_job, job_labels
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import service_name, vertex_init
+from kubepipe.clients import service_name, vertex_where
 from kubepipe.util import utc_iso
 
 __all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]
@@ -85,19 +85,19 @@ class VertexSchedules:
                  api_endpoint: str | None = None) -> None:
         self.package = package
         self.profile = profile
-        self.credentials = credentials
         self.service = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
-        vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint)
+        self.where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
+        self.credentials = self.where["credentials"]
 
     def _get(self, schedule_id: str):
         from google.cloud import aiplatform
 
-        return aiplatform.PipelineJobSchedule.get(schedule_id, credentials=self.credentials)
+        return aiplatform.PipelineJobSchedule.get(schedule_id, **self.where)
 
     def list(self, name: str) -> list[ActualSchedule]:
         from google.cloud import aiplatform
 
-        found = aiplatform.PipelineJobSchedule.list(filter=f'display_name="{name}"', credentials=self.credentials)
+        found = aiplatform.PipelineJobSchedule.list(filter=f'display_name="{name}"', **self.where)
         return [_actual(s.gca_resource) for s in found if s.display_name == name]
 
     def create(self, desired: DesiredSchedule, *, enabled: bool) -> str:
@@ -109,8 +109,7 @@ class VertexSchedules:
         with scheduled.file() as path:
             job = build_job(scheduled, self.profile, path, params=desired.params, jid=None,
                             enable_caching=False, labels=labels, credentials=self.credentials)
-        schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=desired.name,
-                                                  credentials=self.credentials)
+        schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=desired.name, **self.where)
         schedule.create(
             cron=desired.cron, start_time=desired.start_time, end_time=desired.end_time,
             max_run_count=desired.max_runs, max_concurrent_run_count=desired.max_concurrency,
