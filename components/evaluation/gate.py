@@ -85,7 +85,7 @@ def _metric_issue(path: tuple, name, names: MetricSet) -> list[CheckIssue]:
 
 def _threshold_issues(base: tuple, thresholds, names: MetricSet) -> list[CheckIssue]:
     if not isinstance(thresholds, dict):
-        return [CheckIssue(base, "must be a mapping {metric: {min: x, max: y}}", "e.g. {f1_macro: {min: 0.9}}")]
+        return [CheckIssue(base, "must be a mapping {metric: {min: x, max: y}}", f"e.g. {{{names.example}: {{min: 0.9}}}}")]
     issues: list[CheckIssue] = []
     for metric, bound in thresholds.items():
         path = base + (metric,)
@@ -179,7 +179,8 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
     if not thresholds and not relative and not (slices and slices.get("thresholds")):
         issues.append(CheckIssue(
             ("thresholds",), "the gate has no thresholds: it would pass every model",
-            "add e.g. thresholds: {f1_macro: {min: 0.9}} and/or relative: {f1_macro: {max_regression: 0.0}}",
+            f"add e.g. thresholds: {{{names.example}: {{min: 0.9}}}}" + ("" if baseline == "none" else
+            f" and/or relative: {{{names.example}: {{max_regression: 0.0}}}}"),
         ))
     if not isinstance(force, bool) and not _is_placeholder(force):  # "false" is truthy: it forced the gate
         issues.append(CheckIssue(("force",), f"must be true or false, got {force!r}", None))

@@ -37,6 +37,7 @@ class MetricSet(NamedTuple):
     hint: str  # what to write instead of an unknown name
     renamed: dict  # old name -> new name, refused with a pointer
     scores: Callable[[str], bool] = lambda name: False  # metrics in [0, 1]: a bound outside is never met
+    example: str = "f1_macro"  # the metric a hint's example thresholds (one this gate knows)
 
 
 # Every classification metric but these is a score in [0, 1] (per-class ones included).

@@ -36,4 +36,4 @@ def depth_of(name: str) -> int:
 RETRIEVAL = MetricSet(
     is_retrieval_metric, ("recall@10", "ndcg@10", "mrr@10", "mrr", "query_p99_ms"), frozenset({"query_p99_ms"}),
     "known metrics: recall@K, ndcg@K, mrr@K (K in 1..1000; mrr = mrr@10), query_p99_ms", {},
-    lambda name: is_retrieval_metric(name) and name != "query_p99_ms")
+    lambda name: is_retrieval_metric(name) and name != "query_p99_ms", "recall@10")

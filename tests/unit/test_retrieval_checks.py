@@ -90,3 +90,15 @@ def test_embed_refuses_run_time_values_validate_could_not_see(tmp_path, values, 
     out = SimpleNamespace(path=str(tmp_path / "emb"), metadata={})
     with pytest.raises(ConfigError, match=message):
         embed_step(str(tmp_path / "p.parquet"), out, out, **{**args, **values})
+
+
+def test_a_gate_hint_offers_a_metric_this_gate_knows():
+    """A retrieval gate with no thresholds was told 'add e.g. thresholds: {f1_macro: {min: 0.9}}', which it then
+    refused as an unknown metric; and with baseline: none the hint offered `relative`, which needs a champion."""
+    none = check_evaluate_retrieval({"baseline": "none"})
+    assert none[0].hint == "add e.g. thresholds: {recall@10: {min: 0.9}}"
+    assert check_evaluate_retrieval({})[0].hint == ("add e.g. thresholds: {recall@10: {min: 0.9}} and/or relative: "
+                                                    "{recall@10: {max_regression: 0.0}}")
+    assert check_evaluate_retrieval({"thresholds": [1]})[0].hint == "e.g. {recall@10: {min: 0.9}}"
+    suggested = {"thresholds": {"recall@10": {"min": 0.9}}, "relative": {"recall@10": {"max_regression": 0.0}}}
+    assert check_evaluate_retrieval(suggested) == []  # what the hint says is accepted
