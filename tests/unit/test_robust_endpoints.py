@@ -184,3 +184,18 @@ def test_predict_sends_a_tabular_model_s_rows_as_json(state, tmp_path, monkeypat
         assert str(err.value) == (f"input 2 ({row!r}): {said}, which is no JSON number (NaN, Infinity, or beyond a "
                                   "float's range like 1e400); give a finite number, or null for a missing feature")
     assert len(sent) == 2
+
+
+def test_predict_on_a_retriever_prints_its_hits(state, capsys, monkeypatch):
+    """A retrieval index's endpoint answers a list of hits per query: `endpoints predict` died with 'internal error:
+    TypeError: list indices must be integers or slices, not str'."""
+    pytest.importorskip("httpx")
+    from cli_runner import run_cli
+    from kubepipe.components.serving import endpoints
+
+    answer = {"predictions": [[{"doc_id": "m1", "score": 0.91, "text": "Netflix"}, {"doc_id": "m7", "score": 0.4}],
+                              []]}
+    monkeypatch.setattr(endpoints, "predict_endpoint", lambda name, inputs, state_dir: answer)
+    code, out, err = run_cli(capsys, "endpoints", "predict", "good", "NETFLIX.COM CA", "zzz")
+    assert code == 0, err
+    assert out == "rank\tdoc_id\tscore\tquery\n1\tm1\t0.9100\tNETFLIX.COM CA\n2\tm7\t0.4000\tNETFLIX.COM CA\n"

@@ -208,19 +208,26 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
 
 @endpoints.command("predict")
 def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
-            texts: List[str] = typer.Argument(..., help="Texts to classify; for a tabular model, rows as JSON "
-                                                        "('{\"amount\": 12.5, ...}' or '[12.5, 3, ...]')."),
+            texts: List[str] = typer.Argument(..., help="Texts to classify (a retrieval index's endpoint: queries); for "
+                                                        "a tabular model, rows as JSON ('{\"amount\": 12.5, ...}' or "
+                                                        "'[12.5, 3, ...]')."),
             home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
-    """Send texts (or a tabular model's JSON rows) to a local endpoint; print label and probability per input."""
+    """Send texts (or a tabular model's JSON rows) to a local endpoint; print label and probability per input
+    (a retrieval index's endpoint: its hits per query, best first: rank, doc_id, score)."""
     from kubepipe.extras import require
 
     require("serve", feature="`kubepipe endpoints predict`")
     from kubepipe.components.serving.endpoints import predict_endpoint
 
     body = predict_endpoint(name, list(texts), _home(home, state_dir))
+    predictions = body.get("predictions", [])
+    if any(isinstance(p, list) for p in predictions):  # a retriever answers a list of hits per query
+        output.table(("rank", "doc_id", "score", "query"),
+                     [(rank, hit["doc_id"], f"{hit['score']:.4f}", text)
+                      for text, hits in zip(texts, predictions) for rank, hit in enumerate(hits, 1)])
+        return
     output.table(("label", "probability", "text"),
-                 [(pred["label"], f"{pred['probability']:.4f}", text)
-                  for text, pred in zip(texts, body.get("predictions", []))])
+                 [(pred["label"], f"{pred['probability']:.4f}", text) for text, pred in zip(texts, predictions)])
 
 
 def register(app: typer.Typer) -> None:
