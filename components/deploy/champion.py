@@ -6,21 +6,30 @@ the same rule and tests can point it at a real registry in a temp folder.
 
 from __future__ import annotations
 
-__all__ = ["current_champion", "promote_champion", "audit_rollback"]
+from kubepipe.components.registry.aliases import ANY
+
+__all__ = ["current_champion", "promote_champion", "audit_rollback", "ANY"]
 
 
 def promote_champion(registry_uri: str | None, name: str, version, *, reason: str, profile: dict | None = None,
-                     credentials=None, details: dict | None = None) -> dict:
+                     credentials=None, details: dict | None = None, expect=ANY) -> dict:
     """`open_registry(uri, profile).promote(name, version, reason=...)`; a summary dict for the report.
 
     With the profile's `vertex_model_registry: true`, Vertex AI Model Registry's aliases move too.
-    `details` (the canary analysis) go into the promotion's history event."""
+    `details` (the canary analysis) go into the promotion's history event. `expect`: the champion the deploy read
+    before its rollout (`current_champion`); when another version is champion now (a `models promote` during the
+    canary bake), nothing moves and ChampionMoved says which, and what to do."""
     if not registry_uri or version in (None, ""):
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
-    from kubepipe.components.registry import open_registry
+    from kubepipe.components.registry import ChampionMoved, open_registry
 
     reg = open_registry(registry_uri, profile, credentials=credentials)
-    mv = reg.promote(name, version, reason=reason, details=details)
+    try:
+        mv = reg.promote(name, version, reason=reason, details=details, expect=expect)
+    except ChampionMoved as exc:
+        raise ChampionMoved(f"deploy of `{name}` v{version}: {exc}; the deploy was rolled back (the new version "
+                            f"does not serve); if v{version} should still be champion, run the deploy again (or "
+                            f"`kubepipe models promote {name} {version} --reason ...`)") from None
     return {"moved": True, "version": mv.version, "from_version": reg.replaced, "reason": reason}
 
 

@@ -12,7 +12,8 @@ Serverless mode (Knative; the default) — a real canary:
 3. smoke the canary through its own URL (tag routing: the `latest` traffic
    entry), or through `base_url` (the ingress gateway) with its Host header;
 4. promote: drop `canaryTrafficPercent` (100 % to the new revision), wait for
-   it, then move the registry champion; or roll back: restore the previous
+   it, then move the registry champion (only if it is still the one read before
+   step 1: else roll back, and the step fails); or roll back: restore the previous
    spec pinned with `canaryTrafficPercent: 0` (all traffic on the previous
    rolled-out revision, the bad one gets none) and leave the champion alone.
 
@@ -35,10 +36,11 @@ from __future__ import annotations
 import copy
 import time
 
-from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.deploy.champion import ANY, current_champion, promote_champion
 from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.registry import ChampionMoved
 
 __all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness", "kube_api_client"]
 
@@ -220,6 +222,8 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     canary = pred.get("canaryTrafficPercent")
     report["canary_percent"] = canary
     validate_manifest(body, schema=schema)  # what is applied, before anything changes in the cluster
+    # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
+    expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
     timings["check"] = round(time.monotonic() - t_check, 3)
     t0 = time.monotonic()  # timeout_s bounds the rollout itself, not reading and checking the CRD
     if previous is None:
@@ -308,7 +312,12 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     reason = f"rollout of {name} ({mode}) passed readiness and smoke" + (f" at {canary}% canary" if canary else "")
     if details:
         reason = f"{reason}; {details['canary_analysis']['why']}"
-    report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason, details=details)
+    try:
+        report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason,
+                                              details=details, expect=expect)
+    except ChampionMoved as exc:  # the previous spec serves again, as for a failed canary; the step fails
+        roll_back(str(exc))
+        raise
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
 

@@ -95,7 +95,11 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
     if registry_uri and version not in (None, ""):
         from kubepipe.components.registry import Registry
 
-        champion = {"registry": Registry(registry_uri).store.uri(), "model": name, "reason": reason}
+        from kubepipe.components.deploy.champion import current_champion
+
+        # `expected`: the champion this deploy replaces, read before its canary (a `models promote` meanwhile stays)
+        champion = {"registry": Registry(registry_uri).store.uri(), "model": name, "reason": reason,
+                    "expected": current_champion(registry_uri, name)}
     try:
         out = deploy_local(name, _served_copy(registry_uri, name, version, model_dir),
                            smoke_inputs=list(smoke_inputs) or None, state_dir=endpoints_root(state_dir),

@@ -15,9 +15,10 @@
    smoke sends up to `smoke_rounds(canary)` predict calls (enough for a 99 %
    chance of reaching a 10 % canary) and judges the answers tagged with the
    new `deployedModelId`; any error, or a canary never reached, fails it.
-4. Promote: traffic 100 to the new deployed model, undeploy the old ones, then
-   move the registry champion. Roll back: traffic back to the old split,
-   undeploy the new model, champion untouched.
+4. Promote: traffic 100 to the new deployed model, move the registry champion
+   (only if it is still the one read before the rollout), then undeploy the old
+   ones. Roll back: traffic back to the old split, undeploy the new model,
+   champion untouched.
 
 Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 """
@@ -28,10 +29,11 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from kubepipe.components.deploy.champion import promote_champion
+from kubepipe.components.deploy.champion import ANY, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.registry import ChampionMoved
 from kubepipe.labels import gcp_label, gcp_labels
 
 __all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
@@ -144,6 +146,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
+    # the champion this rollout replaces, read before the canary: a `models promote` meanwhile is not undone
+    expect = current_champion(registry_uri, cfg.model_name) if registry_uri and cfg.version not in (None, "") else ANY
     old_split = {str(k): int(v) for k, v in (endpoint.traffic_split or {}).items()}
     old_ids = [str(m.id) for m in endpoint.list_models()]
     canary = int(cfg.canary_percent) if old_ids and 0 < int(cfg.canary_percent) < 100 else 100
@@ -195,11 +199,15 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     t = time.monotonic()
     if old_ids:
         endpoint.update(traffic_split={new_id: 100})
-        for old in old_ids:
-            endpoint.undeploy(old)
     reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if old_ids else "")
-    report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason, profile=profile,
-                                          credentials=cfg.credentials)
+    try:  # before the old models are undeployed: a champion moved during the canary rolls back to them
+        report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason,
+                                              profile=profile, credentials=cfg.credentials, expect=expect)
+    except ChampionMoved as exc:
+        roll_back(str(exc))
+        raise
+    for old in old_ids:
+        endpoint.undeploy(old)
     timings["finalize"] = round(time.monotonic() - t, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
     return {**report, "action": "promoted", "why": reason}

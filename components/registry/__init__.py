@@ -9,6 +9,7 @@ and `open.py` for `open_registry(uri, profile)`, the one factory every promotion
 
 from kubepipe.components.registry.open import open_registry
 from kubepipe.components.registry.registry import DEFAULT_URI, Registry
-from kubepipe.components.registry.version import ModelVersion, RegistryError, audit_record, current_user
+from kubepipe.components.registry.version import ChampionMoved, ModelVersion, RegistryError, audit_record, current_user
 
-__all__ = ["Registry", "ModelVersion", "RegistryError", "DEFAULT_URI", "audit_record", "current_user", "open_registry"]
+__all__ = ["Registry", "ModelVersion", "RegistryError", "ChampionMoved", "DEFAULT_URI", "audit_record", "current_user",
+           "open_registry"]

@@ -14,9 +14,9 @@ from typing import Callable
 
 from kubepipe.components.registry.claims import CAS_TRIES
 from kubepipe.components.registry.files import dump, gen_path, jsonable, parse_state
-from kubepipe.components.registry.version import RegistryError, errno_text
+from kubepipe.components.registry.version import ChampionMoved, RegistryError, errno_text
 
-__all__ = ["read_state", "read_history", "swap", "event_details", "moved_under"]
+__all__ = ["read_state", "read_history", "swap", "event_details", "moved_under", "promotion", "ANY"]
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +99,31 @@ def swap(store, name: str, state: Callable[[], dict], move: Callable[[dict], dic
     raise RegistryError(f"could not move the aliases of `{name}` (heavy contention); try again", retryable=True)
 
 
-def moved_under(name: str, doing: str, was: int | None, state: dict) -> RegistryError:
+ANY = object()  # `promotion`'s `expect` when any champion may be replaced (a person's `models promote`)
+
+
+def promotion(name: str, n: int, event: Callable[[int | None], dict], expect=ANY) -> Callable[[dict], dict | None]:
+    """The `swap` move making v`n` champion; `event(old champion)` is its history event. With `expect` (a version
+    number, or None: no champion), only a champion still `expect` is replaced (a deploy's, read before its canary
+    bake): a `models promote` during the bake was silently replaced by the deployed version."""
+
+    def move(state: dict) -> dict | None:
+        if state["champion"] == n:
+            return None  # already champion: nothing to move, nothing to record
+        if expect is not ANY and state["champion"] != expect:
+            raise moved_under(name, f"promoting v{n}", expect, state)
+        return {"stack": state["stack"] + [n], "event": event(state["champion"])}
+
+    return move
+
+
+def moved_under(name: str, doing: str, was: int | None, state: dict) -> ChampionMoved:
     """Another writer moved `name`'s champion (off v`was`) between this move's read and its write: the move was
     relative to what it read (a rollback undoes that champion), so it is not re-applied on the new state."""
     event = state.get("event") or {}
     who = f" ({event.get('action', 'a move')} by {event.get('by', '?')} at {event.get('at', '?')})" if event else ""
     now = state.get("champion")
-    return RegistryError(f"model `{name}`: the champion moved from {_v(was)} to {_v(now)} while you were {doing}"
+    return ChampionMoved(f"model `{name}`: the champion moved from {_v(was)} to {_v(now)} while you were {doing}"
                          f"{who}; nothing was changed: run `kubepipe models show {name}` (and `models history "
                          f"{name}`), and retry if it is still wanted")
 

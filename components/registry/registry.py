@@ -24,15 +24,10 @@ from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.registry import integrity
-from kubepipe.components.registry.aliases import event_details, moved_under, read_history, read_state, swap
+from kubepipe.components.registry.aliases import ANY, event_details, moved_under, promotion, read_history, read_state
+from kubepipe.components.registry.aliases import swap
 from kubepipe.components.registry.claims import check_claim, claim, claim_name, commit, discard_unfinished
-from kubepipe.components.registry.files import (
-    dump,
-    gen_number,
-    hash_tree,
-    jsonable,
-    version_number,
-)
+from kubepipe.components.registry.files import dump, gen_number, hash_tree, jsonable, version_number
 from kubepipe.components.registry.gc import sweep, sweep_names
 from kubepipe.components.registry.store import LocalStore, open_store
 from kubepipe.components.registry.version import (
@@ -255,30 +250,29 @@ class Registry:
     # ---- aliases ---------------------------------------------------------------------------
 
     def promote(self, name: str, version: int | str, *, reason: str, by: str | None = None,
-                run_id: str = "", details: dict | None = None) -> ModelVersion:
+                run_id: str = "", details: dict | None = None, expect=ANY) -> ModelVersion:
         """champion <- version, previous <- the old champion; appended to the history (with the run, if any).
 
-        `details` (e.g. the canary analysis' numbers) are kept in the history event."""
+        `details` (e.g. the canary analysis' numbers) are kept in the history event. `expect`: the champion this
+        move may replace (a version number, or None for none), as a deploy read it before its canary; another
+        champion raises ChampionMoved and nothing moves (see `aliases.promotion`)."""
         reason = need_reason("promote", reason)
         extra = event_details(details)
         mv = self.get(name, version)
         integrity.refuse_changed_stored(self.store, mv, "make it champion")
         n = mv.version
 
-        def move(state: dict) -> dict | None:
-            self.replaced = state["champion"]
-            if state["champion"] == n:
-                return None  # already champion: nothing to move, nothing to record
-            stack = state["stack"] + [n]
-            event = audit_record("promote", reason, version=n, from_version=state["champion"],
-                                 **extra)
-            if by:
-                event["by"] = by
-            if run_id:
-                event["run_id"] = run_id
-            return {"stack": stack, "event": event}
+        def event(was: int | None) -> dict:
+            d = audit_record("promote", reason, version=n, from_version=was, **extra)
+            return {**d, **({"by": by} if by else {}), **({"run_id": run_id} if run_id else {})}
 
-        self._update(name, move)
+        move = promotion(name, n, event, expect)
+
+        def moving(state: dict) -> dict | None:
+            self.replaced = state["champion"]
+            return move(state)
+
+        self._update(name, moving)
         return self.get(name, n)
 
     def rollback(self, name: str, *, reason: str = "rollback", by: str | None = None) -> ModelVersion:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
 
-__all__ = ["ModelVersion", "RegistryError", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed",
+__all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed",
            "need_reason", "load_version", "ABANDONED"]
 
 ALIASES = ("champion", "previous")
@@ -21,6 +21,11 @@ ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to wi
 
 class RegistryError(ComponentError):
     """The registry cannot do what was asked: unknown model/version, corrupt entry, bad name."""
+
+
+class ChampionMoved(RegistryError):
+    """Another writer moved the champion between a move's read and its write (or since the champion a deploy
+    expected to replace was read): nothing was changed."""
 
 
 def errno_text(exc: OSError) -> str:

@@ -26,6 +26,7 @@ import contextlib
 import re
 from typing import Any
 
+from kubepipe.components.registry.aliases import ANY
 from kubepipe.components.registry.registry import Registry
 from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
 from kubepipe.labels import gcp_label
@@ -126,8 +127,8 @@ class VertexModelRegistry:
                 f"model; register it as `{other}`, or choose a name that maps to another id")
 
     def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "",
-                details: dict | None = None) -> ModelVersion:
-        mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id, details=details)
+                details: dict | None = None, expect=ANY) -> ModelVersion:
+        mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id, details=details, expect=expect)
         self.sync_aliases(name)
         return mv
 

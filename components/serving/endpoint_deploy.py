@@ -129,10 +129,10 @@ def _started(entry: dict, proc) -> dict:
 def _promote(champion: dict | None) -> dict:
     if not champion:
         return {"moved": False, "why": "no registry version given; champion not touched"}
-    from kubepipe.components.deploy.champion import promote_champion
+    from kubepipe.components.deploy.champion import ANY, promote_champion
 
     return promote_champion(champion["registry"], champion["model"], champion["version"], reason=champion["reason"],
-                            details=champion.get("details"))
+                            details=champion.get("details"), expect=champion.get("expected", ANY))
 
 
 def _serves(old: dict | None, proxy, backend, version, mdir: Path, server_args: list) -> bool:

@@ -74,6 +74,31 @@ def test_healthy_canary_is_promoted_with_its_numbers_in_the_history(registry):
     assert "canary analysis passed" in report["champion"]["reason"]
 
 
+def test_a_champion_promoted_by_hand_during_the_bake_stays_and_the_step_fails(tmp_path, monkeypatch):
+    """The canary (v2) was compared with v1; a person promoted v3 during the bake: the healthy canary's promotion
+    replaced v3 silently. The champion stays v3, the previous spec serves again, the step fails naming both."""
+    from kubepipe.components.deploy import canary_analysis
+    from kubepipe.components.registry import ChampionMoved
+
+    registry = champion_registry(tmp_path, NAME, versions=3)
+    real = canary_analysis.preload
+    monkeypatch.setattr(canary_analysis, "preload", lambda: (registry.promote(NAME, 3, reason="hotfix"), real()))
+    with FakeKube() as kube, FakePrometheus() as prom:
+        _roll(kube, None, registry, "1")
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[11] * 100, labels={"dining": 52, "travel": 48})
+        with pytest.raises(ChampionMoved) as err:
+            _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        obj = kube.objects[(NS, NAME)]
+    msg = str(err.value)
+    assert msg.startswith(f"deploy of `{NAME}` v2: model `{NAME}`: the champion moved from v1 to v3 while you were "
+                          "promoting v2 (promote by ")
+    assert f"the deploy was rolled back (the new version does not serve); if v2 should still be champion, run the " \
+           f"deploy again (or `kubepipe models promote {NAME} 2 --reason ...`)" in msg
+    assert registry.alias(NAME, "champion").version == 3
+    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0 and "gs://b/models/2" not in str(obj["spec"])
+
+
 def test_slow_canary_rolls_back_on_p99(registry):
     with FakeKube() as kube, FakePrometheus() as prom:
         _roll(kube, None, registry, "1")

@@ -77,6 +77,25 @@ def test_failing_canary_predictions_roll_back_traffic(registry):
     assert registry.alias(NAME, "champion").version == 1
 
 
+def test_a_champion_promoted_by_hand_during_the_canary_stays_and_the_old_model_serves(registry, monkeypatch):
+    """v2's canary ran beside v1; a person promoted v3 meanwhile: v2's promotion replaced v3 silently (and v1 was
+    undeployed first). The champion stays v3, v1 serves all traffic again, the step fails naming both."""
+    from kubepipe.components.deploy import vertex_endpoint
+    from kubepipe.components.registry import ChampionMoved
+
+    real = vertex_endpoint._smoke
+    with FakeVertex() as fake:
+        first = _deploy(fake, registry, 1, canary=100)
+        monkeypatch.setattr(vertex_endpoint, "_smoke",
+                            lambda *a: (registry.promote(NAME, 3, reason="hotfix"), real(*a))[1])
+        with pytest.raises(ChampionMoved, match="the champion moved from v1 to v3 while you were promoting v2"):
+            _deploy(fake, registry, 2)
+        ep = _endpoint(fake)
+    assert ep["trafficSplit"] == {first["deployed_model_id"]: 100}
+    assert [d["id"] for d in ep["deployedModels"]] == [first["deployed_model_id"]]
+    assert registry.alias(NAME, "champion").version == 3
+
+
 def test_smoke_rounds_cover_small_canaries():
     assert smoke_rounds(100) == 3
     assert smoke_rounds(10) == 44  # 1 - 0.9**44 > 0.99

@@ -207,3 +207,31 @@ def test_a_healthy_canary_of_few_answers_is_not_rolled_back_on_label_noise():
     assert check["passed"] and check["note"].endswith(" >= 0.05: not told apart from noise")
     shifted = [decide([0.05, 0.05, 0.05, 0.05, 0.8], n=40) for _ in range(50)]  # the model answers `shopping`
     assert all(a["decision"] == "rollback" and "prediction_psi" in a["why"] for a in shifted)
+
+
+def test_a_local_deploy_promotes_only_over_the_champion_it_read_before_its_canary(tmp_path, monkeypatch):
+    """The local target's switch record carries the champion read before the bake: a `models promote` during the
+    bake was replaced by the deployed version when the switch promoted it."""
+    from kubepipe.components.deploy import target
+    from kubepipe.components.registry import ChampionMoved, Registry
+    from kubepipe.components.serving import endpoint_deploy, endpoints
+
+    reg = Registry(str(tmp_path / "reg"))
+    for i in range(3):
+        model = tmp_path / f"m{i}"
+        model.mkdir()
+        (model / "kubepipe-model.json").write_text(f'{{"v": {i}}}')
+        reg.register(str(model), name="shop")
+    reg.promote("shop", 1, reason="first")
+    seen = {}
+
+    def deploy_local(name, model_dir, *, champion, version, **kw):  # the bake: a person promotes v3 meanwhile
+        seen.update(champion)
+        reg.promote("shop", 3, reason="hotfix")
+        return {"champion": endpoint_deploy._promote(dict(champion, version=version))}
+
+    monkeypatch.setattr(endpoints, "deploy_local", deploy_local)
+    with pytest.raises(ChampionMoved, match="the champion moved from v1 to v3 while you were promoting v2"):
+        target._local("shop", str(tmp_path / "m1"), 2, registry_uri=reg.uri, smoke_inputs=[], state_dir="",
+                      timeout_s=5)
+    assert seen["expected"] == 1 and reg.alias("shop", "champion").version == 3

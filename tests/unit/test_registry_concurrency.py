@@ -251,3 +251,24 @@ def test_first_registrations_of_starter_and_starter_at_once_do_not_both_pass(tmp
     assert results[names[0]] == 1
     assert results[loser].startswith(f"cannot register model `{loser}`: the ")  # holds `X` / the spelling `X` ...
     assert f"`{names[0]}`" in results[loser]  # (the winner had not yet claimed its version number)
+
+
+def test_a_promote_expecting_a_champion_that_moved_is_refused_and_moves_nothing(tmp_path):
+    """A deploy promotes with the champion it read before its canary bake: a person's promote during the bake
+    was silently replaced by the deployed version (one compare-and-set rule with rollback's)."""
+    from kubepipe.components.registry import ChampionMoved
+
+    reg = Registry(str(tmp_path / "reg"))
+    for tag in "abc":
+        d = tmp_path / tag
+        d.mkdir()
+        (d / "w.bin").write_text(tag)
+        reg.register(str(d), name="clf")
+    assert reg.promote("clf", 1, reason="first", expect=None).version == 1  # no champion yet: None is expected
+    reg.promote("clf", 3, reason="hotfix by hand")
+    with pytest.raises(ChampionMoved) as err:
+        reg.promote("clf", 2, reason="canary passed", expect=1)
+    assert "the champion moved from v1 to v3 while you were promoting v2 (promote by " in str(err.value)
+    assert reg.alias("clf", "champion").version == 3 and len(reg.history("clf")) == 2
+    assert reg.promote("clf", 3, reason="again", expect=1).version == 3  # already so: nothing to refuse
+    assert reg.promote("clf", 2, reason="canary passed", expect=3).version == 2
