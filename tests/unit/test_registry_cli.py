@@ -55,6 +55,28 @@ def test_list_promote_show_rollback(reg, capsys):
     assert reg.alias("clf", "champion").version == 2
 
 
+def test_list_leaves_out_incomplete_versions_and_says_how_gc_removes_them(reg, capsys, tmp_path):
+    """A registration killed before its version.json was counted as a version ('clf 4') and listed as one."""
+    import json
+
+    claim = tmp_path / ".kubepipe" / "registry" / "clf" / "versions" / "4" / "claim.json"
+    claim.parent.mkdir(parents=True)
+    claim.write_text('{"by": "ann"}')
+    code, out, err = _run(capsys, "models", "list")
+    assert code == 0 and _cells(out, "clf") == ["clf", "3", "-", "-"], out
+    note = ("model `clf`: 1 incomplete version left out (v4: a registration that died, or one still copying); "
+            "`kubepipe models gc clf` (same --registry) removes those older than its --older-than (default 60 min)")
+    assert note in " ".join(err.split())
+    code, out, err = _run(capsys, "models", "list", "clf")
+    assert code == 0 and _cells(out, "v4") is None and _cells(out, "v3") is not None and note in " ".join(err.split())
+    _, out, _ = _run(capsys, "models", "list", "--format", "json")
+    assert json.loads(out)["items"][0] == {"name": "clf", "versions": 3, "champion": None, "previous": None,
+                                               "incomplete": [4]}
+    _, out, _ = _run(capsys, "models", "list", "clf", "--format", "json")
+    doc = json.loads(out)
+    assert [v["version"] for v in doc["items"]] == [1, 2, 3] and doc["incomplete"] == [4]
+
+
 def test_list_shows_a_retrieval_index_s_metrics(reg, capsys, tmp_path):
     reg.register(str(tmp_path / "m"), name="idx", metrics={"recall@5": 0.75, "mrr@10": 0.43, "query_p99_ms": 11.5})
     code, out, _ = _run(capsys, "models", "list", "idx")

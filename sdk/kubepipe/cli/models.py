@@ -66,12 +66,15 @@ def _version_item(v) -> dict:
 @models.command("list")
 def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to list every model."),
           registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
-    """List models, or the versions of one model (corrupt or unfinished versions included, marked)."""
+    """List models, or the versions of one model (corrupt versions marked). Incomplete versions (a registration
+    that died, or one still copying) are left out, and said on stderr with how `models gc` removes them."""
     reg = _registry(registry, home)
     if name is None:
         items = []
         for n in reg.names():
-            items.append({"name": n, "versions": len(reg.versions(n)), **reg.aliases(n)})
+            whole, skipped = _complete(reg.versions(n))
+            items.append({"name": n, "versions": len(whole), **reg.aliases(n), "incomplete": skipped})
+            _skipped_note(n, skipped)
         if output.is_json(fmt):
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
@@ -87,18 +90,33 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
                        i["previous"] and f"v{i['previous']}") for i in items], title=f"models in {reg.store.uri()}")
         return
-    vs = reg.versions(name, known=True)  # the message show/history/promote give for a name not held
+    vs, skipped = _complete(reg.versions(name, known=True))  # known: the message show/promote give for a typo
+    _skipped_note(name, skipped)
     for v in vs:
         if not v.ok:
             console.warn(v.error or "")
     if output.is_json(fmt):
         output.emit("ModelVersionList", {"registry": reg.store.uri(), "name": name,
-                                         "items": [_version_item(v) for v in vs]})
+                                         "items": [_version_item(v) for v in vs], "incomplete": skipped})
         return
     shown = _shown(vs)
     output.table(("version", "aliases", "status", "created", "run", *shown),
                  [(f"v{v.version}", ", ".join(v.aliases), output.Styled(v.status, "" if v.ok else "red"),
                    v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in shown)) for v in vs], title=name)
+
+
+def _complete(versions) -> tuple[list, list[int]]:
+    """(the versions whose registration finished, the numbers of those that did not): a killed registration was
+    counted (and listed) as a version."""
+    return [v for v in versions if v.status != "incomplete"], [v.version for v in versions if v.status == "incomplete"]
+
+
+def _skipped_note(name: str, skipped: list[int]) -> None:
+    if skipped:
+        console.warn(f"model `{name}`: {len(skipped)} incomplete version{'s' if len(skipped) > 1 else ''} left out "
+                     f"({', '.join(f'v{n}' for n in skipped)}: a registration that died, or one still copying); "
+                     f"`kubepipe models gc {name}` (same --registry) removes those older than its --older-than "
+                     "(default 60 min)")
 
 
 def _shown(versions) -> tuple:
