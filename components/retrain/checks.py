@@ -6,7 +6,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 
 __all__ = ["check_trigger", "trigger_reference"]
 
-_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped")
+_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures")
 
 
 def check_trigger(with_values: dict) -> list[CheckIssue]:
@@ -23,6 +23,11 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
         if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or cooldown < 0:
             issues.append(CheckIssue(("cooldown_hours",), f"must be a number of hours >= 0, got {cooldown!r}",
                                      "e.g. cooldown_hours: 24"))
+    failures = with_values.get("max_failures")
+    if failures is not None and not (isinstance(failures, str) and "${" in failures):
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            issues.append(CheckIssue(("max_failures",), f"must be a whole number >= 1, got {failures!r}",
+                                     "e.g. max_failures: 3 (failed retrains in a row before the trigger pauses)"))
     params = with_values.get("params")
     if params is not None and not isinstance(params, dict):
         issues.append(CheckIssue(("params",), f"must be a mapping of the training pipeline's params, got {params!r}",

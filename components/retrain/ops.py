@@ -17,6 +17,7 @@ def trigger_retrain(
     params: dict = {},  # noqa: B006
     reason: str = "",
     quality_dropped: bool = False,
+    max_failures: int = 3,
     ctx_target: str = "local",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -35,12 +36,16 @@ def trigger_retrain(
         reason: Recorded with the decision, followed by what was detected in parentheses (default: that alone).
         quality_dropped: Live quality fell below its threshold (`${steps.live.outputs.quality_dropped}`):
             retrains like drift does, with the same cooldown.
+        max_failures: After this many failed retrains in a row the trigger is paused (decision `paused`) until
+            `kubepipe retrain resume PIPELINE`; before that, the retry after k failures waits
+            `cooldown_hours * 2**(k-1)` after the last attempt (decision `backoff`). A success resets the count.
 
     Returns:
         triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
         run_id: The started run's id; local: the request's id, which `kubepipe runs show` opens ("" when none).
         decision: What was decided and why, e.g. "cooldown: drift detected, but a retrain started at ..." or
-            "pending: ..." (a retrain requested earlier still waits for `kubepipe scheduler`).
+            "pending: ..." (a retrain requested earlier still waits for `kubepipe scheduler`), "backoff: ..." or
+            "paused: ..." (after failed retrains).
     """
     from collections import namedtuple
 
@@ -50,7 +55,7 @@ def trigger_retrain(
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
-                                    pipeline=pipeline, cooldown_hours=cooldown_hours,
+                                    pipeline=pipeline, cooldown_hours=cooldown_hours, max_failures=max_failures,
                                     params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_step=ctx_step, source_run_id=ctx_run_id, reason=reason)

@@ -39,6 +39,8 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, queue_dir, read_triggers,
                                                     slug, state_fs)
+from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
+                                                parse_time, resume_command, wait_from)
 from kubepipe.util import local_path, utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
@@ -59,26 +61,30 @@ def _write_whole(fs, path: str, text: str) -> None:
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
-                       quality_dropped: bool = False,
+                       quality_dropped: bool = False, max_failures: int = MAX_FAILURES,
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
-    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | no-drift)."""
+    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | backoff | paused |
+    no-drift); `policy` says what failed retrains change."""
     if not pipeline:
         raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
     if cooldown_hours < 0:
         raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
+    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
+        raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
     state_dir = state_dir or ".kubepipe/state"
     with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
         return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
-                       quality_dropped=quality_dropped, params=params, target=target, profile=profile,
+                       quality_dropped=quality_dropped, max_failures=max_failures, params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
                        source_step=source_step, reason=reason, now=now or dt.datetime.now(dt.timezone.utc),
                        starter=starter)
 
 
-def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, params: dict | None,
+def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, max_failures: int,
+            params: dict | None,
             target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
             source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
     record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
@@ -109,24 +115,40 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
         started = sorted(started + [r for r in lines if r.get("action") == "starting" and r.get("pipeline") == pipeline
                                     and r.get("key") not in settled and r.get("key") != key],
                          key=lambda r: r["time"])
-    failed = _last_failure(state_dir, started[-1]) if started and target == "local" else ""
-    if started:
-        last = dt.datetime.fromisoformat(started[-1]["time"].replace("Z", "+00:00"))
-        try:
-            wait = last + dt.timedelta(hours=cooldown_hours) - now
-        except OverflowError:  # a cooldown past the year 9999 (1e9 h: "never again by itself") has not ended
-            wait = dt.timedelta.max
+    seen: dict = {}  # each request's outcome is read once
+    failed = _last_failure(state_dir, started[-1], seen) if started and target == "local" else ""
+    why = _why(drift_detected, quality_dropped)
+    failures, attempt = failures_in_a_row(state_dir, lines, pipeline, target, seen)
+    record["failures"] = failures
+    if failures >= max_failures:  # parked: retrying what failed max_failures times in a row is no fix
+        record.update(action="paused", run_id=None, last_run_id=(attempt or {}).get("run_id"),
+                      reason=f"{why}, but retraining is paused after {failures} failures in a row{failed}; fix the "
+                             f"cause and run `{resume_command(pipeline, target)}` to resume")
+        append_decision(state_dir, pipeline, record)
+        return record
+    if started or failures:
+        hours = backoff_hours(cooldown_hours, failures) if failures else cooldown_hours
+        # from the newest of the last start and the last failed attempt (a start that failed is no `started`)
+        since = max(([started[-1]["time"]] if started else []) + ([attempt["time"]] if failures and attempt else []),
+                    key=parse_time)
+        wait = wait_from(since, hours, now)
         if wait > dt.timedelta(0):
             ends = ("does not end (it reaches past the year 9999)" if wait == dt.timedelta.max
                     else f"ends in {wait.total_seconds() / 3600:.1f} h")
-            record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
-                          reason=f"{_why(drift_detected, quality_dropped)}, but a retrain started at {started[-1]['time']}; "
-                                 f"cooldown {cooldown_hours:g} h {ends}{failed}")
+            if failures:  # the last attempts failed: each waits twice as long as the one before
+                record.update(action="backoff", run_id=None, last_run_id=(attempt or {}).get("run_id"),
+                              reason=f"{why}, but {failures} retrain(s) in a row failed{failed or ' to start'}; "
+                                     f"backoff {hours:g} h (cooldown x 2^{failures - 1}) after the last attempt at "
+                                     f"{since} {ends}; it pauses after {max_failures} failures in a row")
+            else:
+                record.update(action="cooldown", run_id=None, last_run_id=started[-1].get("run_id"),
+                              reason=f"{why}, but a retrain started at {started[-1]['time']}; cooldown "
+                                     f"{cooldown_hours:g} h {ends}{failed}")
             append_decision(state_dir, pipeline, record)
             return record
     if waiting:  # past the cooldown, one has not started yet: it trains on the newest data when it does
         record.update(action="pending", run_id=None, last_run_id=waiting[0]["run_id"],
-                      reason=f"{_why(drift_detected, quality_dropped)}, but the retrain requested at "
+                      reason=f"{why}, but the retrain requested at "
                              f"{waiting[0]['time']} ({waiting[0]['run_id']}) has not started yet; `kubepipe "
                              f"scheduler` starts it (is it running?){failed}")
         append_decision(state_dir, pipeline, record)
@@ -192,19 +214,13 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     return out
 
 
-def _last_failure(state_dir: str, last: dict) -> str:
+def _last_failure(state_dir: str, last: dict, seen: dict | None = None) -> str:
     """'; the last retrain (<request>, run <id>) failed: <error>' when `kubepipe scheduler` wrote into its request
     (`queue/done/<id>.json`) that its run did not succeed, else '': a retrain that keeps failing is said at every
     decision, not only in the scheduler's log."""
     request = last.get("run_id")
-    if not isinstance(request, str) or not request:
-        return ""
-    fs, qdir = state_fs(queue_dir(state_dir))
-    try:
-        outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
-    except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome: nothing to say
-        return ""
-    if not isinstance(outcome, dict) or outcome.get("state") in (None, "running", "succeeded"):
+    outcome = outcome_of(state_dir, request, seen)
+    if outcome is None or outcome.get("state") == "succeeded":
         return ""
     run = f", run {outcome['run_id']}" if outcome.get("run_id") else ""
     error = f": {str(outcome['error'])[:300]}" if outcome.get("error") else ""

@@ -370,8 +370,9 @@ def test_a_remote_start_killed_midway_holds_the_cooldown_and_a_failed_one_does_n
                            source_run_id="m3", now=NOW, starter=refused)
     assert [(r["action"], r["reason"][:28]) for r in read_triggers(str(tmp_path), "other")] == [
         ("starting", "drift detected"), ("start-failed", "starting the run failed: no ")]
+    # no run started: it is retried a cooldown after the failed start (backoff), not held as a started run would be
     after = trigger_retraining(drift_detected=True, pipeline="other", target="kubeflow", state_dir=str(tmp_path),
-                               source_run_id="m4", now=NOW + dt.timedelta(hours=1), starter=lambda **kw: "run-2")
+                               source_run_id="m4", now=NOW + dt.timedelta(hours=24), starter=lambda **kw: "run-2")
     assert after["action"] == "started" and after["run_id"] == "run-2"
 
 
@@ -541,8 +542,9 @@ def test_a_retrain_whose_run_failed_is_said_at_the_next_decisions(tmp_path):
     sched.tick(NOW)
     sched.drain()
     failed = f"the last retrain ({first.run_id}) failed: RuntimeError: step `load` failed: DataError: no rows"
-    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")  # in the cooldown: says it, starts nothing
-    assert again.triggered is False and again.decision.endswith(f"ends in 24.0 h; {failed}")
+    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")  # in the backoff: says it, starts nothing
+    assert again.triggered is False and again.decision.startswith(f"backoff: drift detected, but 1 retrain(s) in a "
+                                                                  f"row failed; {failed}; backoff 24 h (cooldown x 2^0)")
     retry = trigger_retrain.python_func(**kw, cooldown_hours=0, ctx_run_id="m3")
     assert retry.triggered is True and retry.decision == f"started: drift detected; {failed}"
 
@@ -697,3 +699,66 @@ def test_the_scheduler_keeps_only_the_newest_ended_requests_of_each_pipeline_in_
     ended = sorted(p for p in done.glob("*.json") if json.loads(p.read_text()).get("outcome"))
     assert sorted(prune_done(done, keep=0)) == ended
     assert [p.name for p in done.glob("*.json")] == ["retrain-train-000000000000.json"]
+
+
+def test_failed_retrains_back_off_then_pause_until_resumed_and_a_success_resets(tmp_path, capsys):
+    # a failing retrain was started again once per cooldown for ever
+    from cli_runner import run_cli
+
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+    outcomes = iter(["failed", "failed", "failed", "succeeded", "succeeded"])
+
+    def retrain(path, params):
+        if next(outcomes) == "failed":
+            raise RuntimeError("step `load` failed: DataError: no rows")
+        return "r-ok"
+
+    sched = LocalScheduler(home, launcher=CallableLauncher(retrain))
+
+    def decide(hours, run):
+        rec = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=10, max_failures=3,
+                                 state_dir=state, source_run_id=run, now=NOW + dt.timedelta(hours=hours))
+        sched.tick(NOW)
+        sched.drain()
+        return rec
+
+    assert decide(0, "m0")["action"] == "started"  # fails
+    assert decide(9, "m1")["action"] == "backoff"  # 1 failure: one cooldown (10 h) after it
+    assert decide(10, "m2")["action"] == "started"  # fails
+    held = decide(29, "m3")  # 2 failures: twice the cooldown after the last attempt
+    assert held["action"] == "backoff" and "backoff 20 h (cooldown x 2^1) after the last attempt at " in held["reason"]
+    assert held["failures"] == 2
+    assert decide(30, "m4")["action"] == "started"  # fails: the third in a row
+    paused = decide(1000, "m5")
+    assert paused["action"] == "paused" and paused["failures"] == 3
+    assert paused["reason"].startswith("drift detected, but retraining is paused after 3 failures in a row; ")
+    assert paused["reason"].endswith("fix the cause and run `kubepipe retrain resume train.yaml` to resume")
+    code, out, _err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
+    assert code == 0 and "resumed by `kubepipe retrain resume` after 3 failed retrain(s) in a row" in out
+    assert decide(1001, "m6")["action"] == "started"  # succeeds: the count is 0 again
+    assert decide(1011, "m7")["action"] == "started" and read_triggers(state, "train.yaml")[-1]["failures"] == 0
+    actions = [r["action"] for r in read_triggers(state, "train.yaml")]
+    assert actions == ["started", "backoff", "started", "backoff", "started", "paused", "resumed", "started",
+                       "started"]
+    code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
+    assert code == 0 and "no failed retrains in a row; nothing to resume" in err
+
+
+def test_a_remote_start_that_keeps_failing_is_paused(tmp_path):
+    def refused(**kw):
+        raise ComponentError("no pipeline named 'train' on Kubeflow Pipelines")
+
+    for hours in (0, 24, 72):
+        with pytest.raises(ComponentError):
+            trigger_retraining(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path),
+                               source_run_id=f"m{hours}", now=NOW + dt.timedelta(hours=hours), starter=refused)
+    rec = trigger_retraining(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path),
+                             source_run_id="m9", now=NOW + dt.timedelta(days=30), starter=refused)
+    assert rec["action"] == "paused" and "`kubepipe retrain resume train --target kubeflow`" in rec["reason"]
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "3"])
+def test_max_failures_must_be_a_whole_number_of_at_least_one(value):
+    [issue] = check_trigger({"pipeline": "t.yaml", "max_failures": value})
+    assert issue.path == ("max_failures",) and "must be a whole number >= 1" in issue.message

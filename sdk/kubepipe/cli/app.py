@@ -66,6 +66,7 @@ COMMAND_MODULES = [
     "kserve",
     "expectations",
     "remote",
+    "retrain",
 ]
 
 # Flags that act on the whole invocation wherever they stand (like persistent flags): main() moves them

@@ -1,0 +1,109 @@
+"""What trigger-retrain does after failed retrains: back off, then park the trigger until a person resumes it.
+
+A retrain that fails is counted in the decision log: each `started` / `start-failed` line carries `failures`, the
+failed retrains in a row before it. The count now is that of the newest attempt, plus one when it failed (a local
+retrain: the outcome `failed` `kubepipe scheduler` wrote into its request, `queue/done/<id>.json`; kubeflow/vertex:
+a start that failed, as the trigger cannot see the run's own end). A retrain that succeeds (remote: a run created),
+or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned or cancelled leaves it as it was.
+
+- After k failures in a row (0 < k < max_failures) the next retrain waits `cooldown_hours * 2**(k-1)` after the last
+  attempt (decision `backoff`): one cooldown after the first failure, then twice as long after each next one,
+  instead of a retry once per cooldown for ever.
+- At `max_failures` the trigger is parked (decision `paused`) until `kubepipe retrain resume PIPELINE` records that
+  the cause was fixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from kubepipe.components.retrain.decisions import queue_dir, state_fs
+
+__all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "resume_command", "backoff_hours",
+           "parse_time", "wait_from", "resume"]
+
+MAX_FAILURES = 3
+ATTEMPTS = ("started", "start-failed", "resumed")  # the lines the count is read from
+
+
+def outcome_of(state_dir: str, request: object, seen: dict | None = None) -> dict | None:
+    """How the local retrain `request` ended, as `kubepipe scheduler` wrote it; None while not known. `seen` keeps
+    what one decision read (its file is read once)."""
+    if not isinstance(request, str) or not request:
+        return None
+    if seen is not None and request in seen:
+        return seen[request]
+    fs, qdir = state_fs(queue_dir(state_dir))
+    try:
+        outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
+    except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome yet
+        outcome = None
+    ended = outcome if isinstance(outcome, dict) and outcome.get("state") not in (None, "running") else None
+    if seen is not None:
+        seen[request] = ended
+    return ended
+
+
+def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: str,
+                      seen: dict | None = None) -> tuple[int, dict | None]:
+    """(failed retrains in a row now, the newest attempt line). A `resumed` line holds for every pipeline of the
+    log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one)."""
+    last = next((r for r in reversed(lines) if r.get("action") in ATTEMPTS
+                 and (r.get("action") == "resumed" or r.get("pipeline") == pipeline)), None)
+    if last is None or last.get("action") == "resumed":
+        return 0, last
+    before = last.get("failures") if isinstance(last.get("failures"), int) else 0
+    if last.get("action") == "start-failed":
+        return before + 1, last
+    if target != "local":  # the run was created; its own end is not seen from here
+        return 0, last
+    state = (outcome_of(state_dir, last.get("run_id"), seen) or {}).get("state")
+    # abandoned (its scheduler was killed) or cancelled (stopped), or not ended yet: the count stands
+    return {"failed": before + 1, "succeeded": 0}.get(state, before), last
+
+
+def backoff_hours(cooldown_hours: float, failures: int) -> float:
+    return cooldown_hours * 2.0 ** min(failures - 1, 64)  # 2**64 h is past the year 9999; 2.0**1100 overflows
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def wait_from(last_time: str, hours: float, now: dt.datetime) -> dt.timedelta:
+    """How long from `now` until `hours` after `last_time`; timedelta.max when that is past the year 9999."""
+    try:
+        return parse_time(last_time) + dt.timedelta(hours=hours) - now
+    except OverflowError:  # a cooldown past the year 9999 (1e9 h: "never again by itself") has not ended
+        return dt.timedelta.max
+
+
+def resume_command(pipeline: str, target: str) -> str:
+    where = "" if target == "local" else f" --target {target}"
+    return f"kubepipe retrain resume {pipeline}{where}"
+
+
+def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetime | None = None) -> dict:
+    """Record that the cause of the failed retrains was fixed (`kubepipe retrain resume`): the count of failures in
+    a row starts again from 0. Returns the `resumed` line, or the last attempt's with action `not-paused` when there
+    were no failures to forget (then nothing is written)."""
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.retrain.decisions import append_decision, deciding, log_path, read_triggers
+    from kubepipe.util import utc_iso
+
+    with deciding(state_dir, pipeline):
+        lines = read_triggers(state_dir, pipeline)
+        if not lines:
+            raise ComponentError(f"retrain resume: no retrain decisions for {pipeline} in "
+                                 f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
+                                 "does, with the --target (and --profile / --home) its monitor runs with")
+        failures, _last = failures_in_a_row(state_dir, lines, pipeline, target)
+        if not failures:
+            return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
+                    "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}
+        record = {"time": utc_iso(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
+                  "action": "resumed", "run_id": None, "failures": failures,
+                  "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}
+        append_decision(state_dir, pipeline, record)
+        return record
