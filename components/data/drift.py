@@ -4,7 +4,8 @@ Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; lo
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
 PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
 seen at least 10 times; the rest pooled as `(rare or new token)`, both sides' rare words with the current
-side's new ones), which moves when unseen merchants or words appear. Nulls are their own bucket.
+side's new ones), which moves when unseen merchants or words appear. Nulls are their own bucket, and so are ±inf
+in a numeric column.
 A reference with no word seen 10 times has no token distribution: that column is skipped, saying why.
 A numeric reference column that arrives as text (one 'unknown' cell) is compared as numbers, what does not parse
 counted as null and named in the reason; one holding at most `max_categories` values (codes, labels: served '1'
@@ -130,6 +131,10 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
             bad = entry["not_numbers"]
             entry["reason"] += (f"; {bad['count']} current value(s) are not numbers (e.g. "
                                 f"{', '.join(repr(v) for v in bad['examples'])}): compared as nulls")
+        if entry.get("infinite"):
+            inf = entry["infinite"]
+            entry["reason"] += (f"; infinite values (±inf): {inf['reference']} in the reference, {inf['current']} in "
+                                "the current data, compared as a bucket of their own")
         report[name] = entry
     drifted = [n for n, e in report.items() if e["drifted"]]
     checked = [n for n, e in report.items() if e["kind"] != "skip"]
@@ -207,20 +212,26 @@ def _numeric(ref, cur, bins: int) -> dict:
     if len(r) == 0 or len(c) == 0:
         return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0,
                 "chi2_pvalue": chi2_pvalue([len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)])}
-    edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1))[1:-1])
-    rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1).tolist()
-    cc = np.bincount(np.searchsorted(edges, c, side="right"), minlength=len(edges) + 1).tolist()
-    rc.append(int(ref.isna().sum()))
-    cc.append(int(cur.isna().sum()))
-    ks = stats.ks_2samp(r, c)
-    return {
+    # ±inf (a ratio over 0) is a bucket of its own, as null is: in the reference's quantiles it made the top edges
+    # inf and NaN, and its mean (Infinity) failed the step's metadata ('Fail to serialize Infinity')
+    rf, cf = r[np.isfinite(r)], c[np.isfinite(c)]
+    edges = np.unique(np.quantile(rf, np.linspace(0, 1, bins + 1))[1:-1]) if len(rf) else np.array([])
+    rc = np.bincount(np.searchsorted(edges, rf, side="right"), minlength=len(edges) + 1).tolist()
+    cc = np.bincount(np.searchsorted(edges, cf, side="right"), minlength=len(edges) + 1).tolist()
+    rc += [len(r) - len(rf), int(ref.isna().sum())]
+    cc += [len(c) - len(cf), int(cur.isna().sum())]
+    ks = stats.ks_2samp(r, c)  # an infinity is the most extreme value of its side's CDF
+    out = {
         "psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6),
         "chi2_pvalue": chi2_pvalue(rc, cc),
         "ks_statistic": round(float(ks.statistic), 6),
         "ks_pvalue": float(ks.pvalue),
-        "reference_mean": float(r.mean()),
-        "current_mean": float(c.mean()),
+        "reference_mean": float(rf.mean()) if len(rf) else None,
+        "current_mean": float(cf.mean()) if len(cf) else None,
     }
+    if len(rf) < len(r) or len(cf) < len(c):
+        out["infinite"] = {"reference": len(r) - len(rf), "current": len(c) - len(cf)}
+    return out
 
 
 def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) -> dict:

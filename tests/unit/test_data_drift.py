@@ -166,6 +166,31 @@ def test_served_labels_against_a_reference_label_column_made_float_by_a_blank_ce
     assert {t["value"] for t in col["top_changes"]} == {"0", "1", "(null)"}
 
 
+def test_infinite_values_are_a_bucket_of_their_own_and_the_report_is_strict_json():
+    """A ratio feature with ±inf (division by 0): its mean was Infinity, which failed the local run after the step
+    ('Fail to serialize Infinity for Value.number_value'), and 9% of infinities against 0.6% read as stable."""
+    import json
+
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"ratio": np.r_[rng.normal(size=500), [np.inf] * 3]})
+    cur = pd.DataFrame({"ratio": np.r_[rng.normal(size=300), [np.inf] * 20, [-np.inf] * 10]})
+    out = detect_drift(cur, ref)
+    json.dumps(out, allow_nan=False)  # strict JSON: what KFP's metadata takes
+    col = out["columns"]["ratio"]
+    assert col["drifted"] and col["infinite"] == {"reference": 3, "current": 30}
+    assert col["reference_mean"] == pytest.approx(ref["ratio"][:500].mean())
+    assert "infinite values (±inf): 3 in the reference, 30 in the current data" in col["reason"]
+    # oracle: the textbook PSI over the reference's finite deciles, an infinity bucket and the (empty) null bucket
+    fin_r, fin_c = ref["ratio"][np.isfinite(ref["ratio"])], cur["ratio"][np.isfinite(cur["ratio"])]
+    edges = [-np.inf, *np.quantile(fin_r, np.linspace(0, 1, 11))[1:-1], np.inf]
+    shares = [np.r_[np.histogram(f, edges)[0], len(x) - len(f), 0] / len(x) for x, f in ((ref, fin_r), (cur, fin_c))]
+    assert col["psi"] == pytest.approx(psi(*shares), abs=1e-6)
+    # a reference a third infinite: its quantile edges were inf and NaN
+    third = pd.DataFrame({"ratio": np.r_[rng.normal(size=200), [np.inf] * 100]})
+    same = detect_drift(third, third)["columns"]["ratio"]
+    assert (same["drifted"], same["psi"], same["infinite"]) == (False, 0.0, {"reference": 100, "current": 100})
+
+
 def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mean():
     """`columns: [amount, description]` with `amount` only in the current data said both were 'missing from the
     current data', and a typo got no hint."""
