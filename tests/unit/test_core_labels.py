@@ -167,3 +167,20 @@ def test_the_labels_description_counts_from_the_limits_not_a_copy_of_them():
             "from kubepipe.spec.models import Metadata; print(Metadata.model_fields['labels'].description)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "at most 55 with the profile's" in out, out
+
+
+def test_an_owner_vertex_rewrites_is_a_located_warning(tmp_path):
+    """metadata.owner `ana@example.com` was sent to Vertex as `ana-example-com` unsaid (metadata.labels warned)."""
+    import kubepipe
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata:\n  name: p\n  owner: ana@example.com\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
+            "runtime_image": "i@sha256:" + "a" * 64}
+    (w,) = kubepipe.validate(p, "vertex", sets=prof).warnings
+    assert w.format().startswith(f"{p}:5:3: metadata.owner: a Vertex job carries this label as "
+                                 "`owner: ana-example-com`; Vertex labels are lowercase")
+    p.write_text(p.read_text().replace("ana@example.com", "ana-example-com"))
+    assert kubepipe.validate(p, "vertex", sets=prof).warnings == []
+    assert kubepipe.validate(p, "local").warnings == []

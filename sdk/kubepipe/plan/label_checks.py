@@ -15,17 +15,15 @@ RULE = (f"Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe wri
 
 def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
                  issue: Callable[..., Issue]) -> tuple[list[Issue], list[Issue]]:
-    """(errors, warnings): on vertex, each of `metadata.labels` a job would carry other than written (a warning at
-    its key, naming the label it gets), and more labels than a job may have (an error at metadata.labels)."""
+    """(errors, warnings): on vertex, each of `metadata.labels` and `metadata.owner` a job would carry other than
+    written (a warning at its key, naming the label it gets), and more labels than a job may have (an error at
+    metadata.labels)."""
     if target != "vertex":
         return [], []
-    warnings = []
-    for key, value in metadata.labels.items():
-        vkey, vvalue = gcp_label(key, key=True), gcp_label(value)
-        if (vkey, vvalue) != (key, value):
-            warnings.append(issue(("metadata", "labels", key), f"a Vertex job carries this label as `{vkey}: {vvalue}`",
-                                  hint=f"{RULE}; write `{vkey}: {vvalue}` here so every target keeps the same label",
-                                  severity="warning"))
+    given = [(("metadata", "labels", key), key, value) for key, value in metadata.labels.items()]
+    if metadata.owner:  # the label `owner` (ana@example.com is `ana-example-com` on Vertex)
+        given.append((("metadata", "owner"), "owner", metadata.owner))
+    warnings = [w for path, key, value in given if (w := rewritten(path, key, value, issue))]
     mine = metadata.run_labels()  # and metadata.owner as `owner`
     merged = gcp_labels({**dict(profile_labels), **mine})
     room = MAX_LABELS - OWN_LABELS
@@ -35,6 +33,16 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
     ours = f"{len(merged)} labels" + (f" (with the profile's {theirs})" if theirs else "")
     return [issue(("metadata", "labels"), f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and "
                   f"Vertex use {OWN_LABELS} of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
+
+
+def rewritten(path: tuple, key: str, value: str, issue: Callable[..., Issue]) -> Issue | None:
+    """The warning at `path` when a Vertex job carries the label `key: value` other than written, naming the label
+    it gets; None when it carries it as written."""
+    vkey, vvalue = gcp_label(key, key=True), gcp_label(value)
+    if (vkey, vvalue) == (key, value):
+        return None
+    return issue(path, f"a Vertex job carries this label as `{vkey}: {vvalue}`",
+                 hint=f"{RULE}; write `{vkey}: {vvalue}` here so every target keeps the same label", severity="warning")
 
 
 def label_notes(metadata: Any, profile_labels: Mapping[str, str], target: str) -> list[str]:
