@@ -184,3 +184,20 @@ def test_an_owner_vertex_rewrites_is_a_located_warning(tmp_path):
     p.write_text(p.read_text().replace("ana@example.com", "ana-example-com"))
     assert kubepipe.validate(p, "vertex", sets=prof).warnings == []
     assert kubepipe.validate(p, "local").warnings == []
+
+
+def test_a_profile_label_vertex_rewrites_is_a_warning_in_the_profile_or_at_set(tmp_path):
+    """The profile's labels (`Cost-Center: CC 42`) were rewritten for Vertex unsaid: only metadata.labels warned."""
+    import kubepipe
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p, labels: {team: pay}}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    prof = tmp_path / "vertex.yaml"
+    prof.write_text("apiVersion: kubepipe/v1\nkind: Profile\ntarget: vertex\nproject: p\nregion: europe-west4\n"
+                    "pipeline_root: gs://b/r\nruntime_image: i@sha256:" + "a" * 64 + "\n"
+                    "labels:\n  Cost-Center: CC 42\n  Team: ML\n  ok: x\n")
+    ws = kubepipe.validate(p, "vertex", profile=prof, sets=["labels.Zone=Zürich"]).warnings
+    assert [w.format().split(";")[0] for w in ws] == [
+        f"{prof}:9:3: labels.Cost-Center: a Vertex job carries this label as `cost-center: cc-42`",
+        "--set: labels.Zone: a Vertex job carries this label as `zone: zurich`"]  # `Team` is the pipeline's `team`

@@ -185,7 +185,7 @@ class _Builder(InputChecks):
         warnings += [i for i in sched_issues if i.severity == "warning"] + self.image_warnings(plan_steps)
         self.issues += errors
         label_errors, label_warnings = label_issues(spec.metadata, self.profile.labels, self.profile.target,
-                                                    self.loc.issue)
+                                                    self.loc.issue, self.profile.issue)
         self.issues += label_errors
         warnings += label_warnings
         self.notes += label_notes(spec.metadata, self.profile.labels, self.profile.target)

@@ -13,11 +13,11 @@ RULE = (f"Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe wri
         "characters, a key starting with a letter")
 
 
-def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
-                 issue: Callable[..., Issue]) -> tuple[list[Issue], list[Issue]]:
-    """(errors, warnings): on vertex, each of `metadata.labels` and `metadata.owner` a job would carry other than
-    written (a warning at its key, naming the label it gets), and more labels than a job may have (an error at
-    metadata.labels)."""
+def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, issue: Callable[..., Issue],
+                 profile_issue: Callable[..., Issue] | None = None) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings): on vertex, each of `metadata.labels`, `metadata.owner` and the profile's labels (located by
+    `profile_issue`) a job would carry other than written (a warning at its key, naming the label it gets), and more
+    labels than a job may have (an error at metadata.labels)."""
     if target != "vertex":
         return [], []
     given = [(("metadata", "labels", key), key, value) for key, value in metadata.labels.items()]
@@ -25,6 +25,9 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str,
         given.append((("metadata", "owner"), "owner", metadata.owner))
     warnings = [w for path, key, value in given if (w := rewritten(path, key, value, issue))]
     mine = metadata.run_labels()  # and metadata.owner as `owner`
+    won = set(gcp_labels(mine))  # a profile's label the pipeline's replaces is not sent
+    warnings += [w for key, value in profile_labels.items() if gcp_label(key, key=True) not in won
+                 and (w := rewritten(("labels", key), key, value, profile_issue or issue))]
     merged = gcp_labels({**dict(profile_labels), **mine})
     room = MAX_LABELS - OWN_LABELS
     if len(merged) <= room:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, ValidationError as PydanticError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError as PydanticError, ValidationInfo, field_validator, model_validator
 
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
@@ -97,10 +97,23 @@ class Profile(Strict):
         None, description="Vertex AI API endpoint instead of the regional one (e.g. a Private Service Connect "
         "endpoint); spoken over REST.")
 
+    # where load_profile read it: the file's positions, and what --set gave (for `issue`)
+    _locator: Locator | None = PrivateAttr(None)
+    _sets: dict = PrivateAttr(default_factory=dict)
+
     @field_validator("labels")
     @classmethod
     def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
         return labels_stay_apart(labels)  # the pipeline's rule: `kubepipe-hash` here was replaced unsaid
+
+    def issue(self, path: tuple, message: str, *, value: Any = None, hint: str | None = None,
+              severity: str = "error") -> Issue:
+        """An issue at `path` of this profile, where its value was written: `--set` when that gave it, else the
+        profile file's line:col (a Locator's issue, which it takes the place of)."""
+        if self._locator is not None and not _given(self._sets, path):
+            return self._locator.issue(path, message, value=value, hint=hint, severity=severity)
+        where = "--set" if _given(self._sets, path) else f"<{self.target} profile>"
+        return Issue(message, path=format_path(path), file=where, value=value, hint=hint, severity=severity)
 
     @field_validator("registry_uri")
     @classmethod
@@ -264,4 +277,17 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         profile = None
     if issues or profile is None:
         raise ValidationError(issues)
+    profile._locator, profile._sets = locator, dict(sets or {})
     return profile
+
+
+def _given(sets: Mapping[str, Any], path: tuple) -> bool:
+    """Whether --set gave the value at `path` (itself, or a mapping holding it)."""
+    cur: Any = sets
+    for part in path:
+        if not isinstance(cur, Mapping):
+            return True
+        if part not in cur:
+            return False
+        cur = cur[part]
+    return bool(path)
