@@ -5,7 +5,7 @@ and the answers differ:
 - `POST /v1/models/NAME:retrieve` `{"query": "...", "top_k": 5}` -> `{"hits": [...]}`, or
   `{"queries": [...], "top_k": 5}` -> `{"results": [[...], ...]}` (routes.py);
 - `POST /v1/models/NAME:predict` `{"instances": [...], "top_k": 5}` -> `{"predictions": [[...], ...]}`
-  (what deploy's smoke test sends);
+  (what deploy's smoke test sends; Vertex AI's `{"instances": [...], "parameters": {"top_k": 5}}` too);
 - `POST /v2/models/NAME/infer`: input `text` (BYTES [n]), parameter `top_k`; outputs `ids` (BYTES [n, k],
   document ids), `scores` (FP32 [n, k]) and `records` (BYTES [n, k], each hit as JSON).
 A hit is `{passage_id, doc_id, score, text, <record columns>}`, best first (retrieval/retriever.py).
@@ -21,10 +21,13 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse,
 
 from kubepipe.components.errors import ModelError
 from kubepipe.components.serving.model import ServedModel
-from kubepipe.components.serving.payloads import BadRequest, InputSpec, json_type, known_fields, parse_v1, parse_v2
+from kubepipe.components.checks import did_you_mean
+from kubepipe.components.serving.payloads import (
+    BadRequest, InputSpec, as_sent, json_type, known_fields, parse_v1, parse_v2,
+)
 
-__all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "queries_of",
-           "require_text"]
+__all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "request_top_k",
+           "queries_of", "require_text"]
 
 RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
@@ -45,6 +48,24 @@ def top_k_of(value, where: str = "top_k") -> int:
         got = sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else json_type(sent)
         raise BadRequest(where, f"expected a whole number from 1 to {MAX_K}, got {got}")
     return value
+
+
+def request_top_k(params, where: str, top_k=None) -> int:
+    """top_k of a request: the body's own `top_k` (V1) or `parameters.top_k` (V2's request parameters, and Vertex
+    AI's {instances, parameters}, which it sends as given). A near miss of it there (`topk`, `top-k`) was ignored,
+    silently: the default 10 hits."""
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest(where, f"expected an object, got {json_type(params)}")
+    params = params or {}
+    for key in params:
+        hint = did_you_mean(key, ("top_k",)) if key != "top_k" else None
+        if hint:
+            raise BadRequest(f"{where}.{key}", f"unknown parameter; {hint}")
+    if top_k is None:
+        return top_k_of(params.get("top_k"), f"{where}.top_k")
+    if "top_k" in params and params["top_k"] != top_k:
+        raise BadRequest("top_k", f"{as_sent(top_k)}, but {where}.top_k is {as_sent(params['top_k'])}; send one")
+    return top_k_of(top_k)
 
 
 def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
@@ -120,7 +141,11 @@ class ServedRetriever(ServedModel):
         if isinstance(payload, InferRequest):
             parsed = parse_v2(payload.inputs, self.spec, payload.request_outputs, payload.parameters,
                               known_outputs=V2_RETRIEVAL_OUTPUTS)
-            k = top_k_of((payload.parameters or {}).get("top_k"), "parameters.top_k")
+            k = request_top_k(payload.parameters, "parameters")
+            for i, inp in enumerate(payload.inputs or ()):
+                if "top_k" in (inp.parameters or {}):  # it was ignored: the default 10 hits
+                    raise BadRequest(f"inputs[{i}].parameters.top_k", "top_k is a parameter of the request, not of "
+                                     "an input: move it to the body's `parameters`")
             require_text(parsed.items, lambda i: f"inputs[0].data[{i}]")
             parsed.items = [(t, k) for t in parsed.items]
             return payload, parsed
@@ -131,7 +156,7 @@ class ServedRetriever(ServedModel):
                 pass  # parse_v1 names the problem
         parsed = parse_v1(payload, self.spec, PREDICT_FIELDS,
                           ":predict body of a retriever takes `instances` and `top_k`")
-        k = top_k_of(payload.get("top_k"))
+        k = request_top_k(payload.get("parameters"), "parameters", payload.get("top_k"))
         require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]
         return None, parsed

@@ -85,3 +85,36 @@ def test_a_top_k_that_is_no_whole_number_is_named_in_json_words(value, got):
     with pytest.raises(BadRequest) as exc:  # before: 'got True', "got '5'"
         top_k_of(value)
     assert str(exc.value) == f"top_k: expected a whole number from 1 to {MAX_K}, got {got}"
+
+
+def _k(payload):
+    return asyncio.run(_served().preprocess(payload))[1].items[0][1]
+
+
+def _v2(parameters=None, input_parameters=None):
+    return InferRequest("idx", [InferInput("text", [1], "BYTES", data=["coffee"], parameters=input_parameters)],
+                        parameters=parameters)
+
+
+@pytest.mark.parametrize("payload, field, message", [
+    (_v2({"topk": 2}), "parameters.topk", "unknown parameter; did you mean `top_k`?"),
+    (_v2(None, {"top_k": 2}), "inputs[0].parameters.top_k", "top_k is a parameter of the request, not of an input: "
+                                                           "move it to the body's `parameters`"),
+    ({"instances": ["coffee"], "parameters": {"top-k": 2}}, "parameters.top-k",
+     "unknown parameter; did you mean `top_k`?"),
+    ({"instances": ["coffee"], "top_k": 3, "parameters": {"top_k": 2}}, "top_k", "3, but parameters.top_k is 2; "
+                                                                                "send one"),
+])
+def test_a_top_k_the_server_would_not_read_is_a_400_naming_it(payload, field, message):
+    """V2's `parameters: {topk: 2}`, a top_k among an input's parameters and Vertex AI's `parameters: {top_k: 2}`
+    on :predict were ignored, silently: every query got the default 10 hits."""
+    with pytest.raises(BadRequest) as exc:
+        _k(payload)
+    assert (exc.value.field, exc.value.message) == (field, message)
+
+
+def test_top_k_is_read_where_each_protocol_puts_it():
+    assert _k(_v2({"top_k": 2, "binary_data_output": False})) == 2
+    assert _k({"instances": ["coffee"], "parameters": {"top_k": 3}}) == 3  # Vertex AI's body
+    assert _k({"instances": ["coffee"], "top_k": 4, "parameters": {"top_k": 4}}) == 4
+    assert _k({"instances": ["coffee"], "parameters": {}}) == 10 == _k(_v2())
