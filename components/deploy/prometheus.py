@@ -95,7 +95,15 @@ def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, 
         return [(s.get("metric") or {}, _value(s, where)) for s in query(url, promql, timeout_s=timeout_s,
                                                                            client=client)]
 
-    total = sum(v for _, v in run(f"sum(increase({REQUESTS}{{{rev}}}{window}))"))
+    requests = f"sum(increase({REQUESTS}{{{rev}}}{window}))"
+    found = run(requests)
+    if not found:  # no series with two samples in the window: 'only 0 canary requests' blamed the traffic
+        raise PrometheusError(
+            f"prometheus_url {url}: query {requests!r}: no `{REQUESTS}` series of revision {revision!r} in namespace "
+            f"{namespace!r} over the last {window[1:-1]}: increase() needs two scrapes inside the window (make bake_s "
+            "at least twice Prometheus' scrape interval, e.g. 60 for 30 s), and that revision's queue-proxy metrics "
+            "must be scraped")
+    total = sum(v for _, v in found)
     errors = sum(v for _, v in run(f'sum(increase({REQUESTS}{{{rev},response_code_class="5xx"}}{window}))'))
     buckets = {m.get("le"): v for m, v in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
     labels = {m.get("label"): v for m, v in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}

@@ -36,3 +36,22 @@ def test_a_proxy_error_page_keeps_its_status_and_no_api_hint():
         revision_stats("http://prom:9090", namespace="ns", revision="r", window_s=60, client=client)
     assert "answered 502: <html>bad gateway</html>" in str(err.value) and "HTTP API?" not in str(err.value)
     assert err.value.retryable
+
+
+def _vector(samples: list) -> bytes:
+    import json
+
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": samples}}).encode()
+
+
+def test_no_request_series_in_the_window_says_why_instead_of_counting_zero_requests():
+    """A bake_s shorter than two scrape intervals (or a revision Prometheus does not scrape) gives increase() nothing:
+    that read as 0 requests, and the rollback said 'only 0 canary requests in 10s', blaming the traffic."""
+    with pytest.raises(PrometheusError) as err, _client(_vector([])) as client:
+        revision_stats("http://prom:9090", namespace="ns", revision="r-00002", window_s=10, client=client)
+    msg = str(err.value)
+    assert "no `revision_app_request_count` series of revision 'r-00002' in namespace 'ns' over the last 10s" in msg
+    assert "make bake_s at least twice Prometheus' scrape interval" in msg and not err.value.retryable
+    # a series that is there and did not move is 0 requests, an answer
+    with _client(_vector([{"metric": {}, "value": [1, "0"]}])) as client:
+        assert revision_stats("http://prom:9090", namespace="ns", revision="r", window_s=60, client=client)["requests"] == 0
