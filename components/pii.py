@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any, NamedTuple
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
@@ -61,9 +62,12 @@ _LONG_CONTIGUOUS = 17
 _LONG_IIN = ((62, 62), (5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (6304, 6304), (6759, 6759),
              (6761, 6763))
 # Local part and domain in any script (jörg@müller.de, 用户@例子.广告); the top-level domain is letters or
-# an IDN's punycode (xn--p1ai). Image file names (logo@2x.png) are no addresses: no TLD is an image type.
-_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})*"
-                    r"\.(xn--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})")
+# an IDN's punycode in any case (xn--p1ai, XN--P1AI). Image file names (logo@2x.png) are no addresses: no TLD is an
+# image type. Nor are git's SSH logins (`_GIT_LOGIN`): the `git` user of a host (ssh -T git@github.com) and the
+# scp form `user@host:path` (git@github.com:org/repo.git): a `:` right after the host, then a path to the next
+# space without an `@` (`a@x.com:b@y.com` is two addresses).
+_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]{1,64})@[\w-]{1,63}(?:\.[\w-]{1,63})*"
+                    r"\.([Xx][Nn]--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})(:[^\s:@][^\s@]*(?!\S))?")
 _NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".split())
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
@@ -115,6 +119,18 @@ _PHONE = re.compile(
     r"|(?<![0-9][ .,])0[1-9][0-9]{1,3}[ /][1-9][0-9]{4,7}"  # Germany
     r"|(?<![0-9][ .,])0[1-9](?:[ .][0-9]{2}){4}"  # France
     r")(?![\w/-]|[ .,][0-9])")  # nor part of a longer run of digit groups
+# A number written beside a currency is an amount, whatever its layout: `+34 912 345 678 EUR`, `€ +34 912 345 678`
+# (a currency symbol, Unicode's Sc, or an ISO 4217 code, one space or none between). Phone numbers carry none.
+_ISO_4217 = frozenset(
+    "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE "
+    "CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ "
+    "GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL "
+    "LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR "
+    "PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY "
+    "TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XCD XCG XDR XOF XPD XPF XPT XSU XUA "
+    "YER ZAR ZMW ZWG".split())
+_CURRENCY_AFTER = re.compile(r"[ \u00a0]?(?:([A-Z]{3})(?![^\W\d_])|(\S))")
+_CURRENCY_BEFORE = re.compile(r"(?:(?<![^\W\d_])([A-Z]{3})|(\S))[ \u00a0]?$")
 
 
 class Finding(NamedTuple):
@@ -194,9 +210,18 @@ def find_phones(text: str) -> list[Finding]:
     out = []
     for m in _PHONE.finditer(text):
         digits = "".join(c for c in m.group(0) if c.isdigit())
-        if not m.group(0).startswith("+") or (9 <= len(digits) <= 15 and _nanp_ok(digits)):
+        if (not m.group(0).startswith("+") or (9 <= len(digits) <= 15 and _nanp_ok(digits))) and not _amount(
+                text, m.start(), m.end()):
             out.append(Finding("phone", m.start(), m.end()))
     return out
+
+
+def _amount(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is written beside a currency (`_ISO_4217`, a currency symbol): an amount."""
+    for m in (_CURRENCY_AFTER.match(text, end), _CURRENCY_BEFORE.search(text, max(0, start - 4), start)):
+        if m is not None and (m.group(1) in _ISO_4217 or (m.group(2) and unicodedata.category(m.group(2)) == "Sc")):
+            return True
+    return False
 
 
 def _nanp_ok(digits: str) -> bool:
@@ -206,14 +231,19 @@ def _nanp_ok(digits: str) -> bool:
     return digits[0] != "1" or (len(national) == 10 and national[0] >= "2" and national[3] >= "2")
 
 
+def _git_login(m: re.Match) -> bool:
+    """An `_EMAIL` match that is git's SSH login: the user `git`, or the scp form `user@host:path`."""
+    return m.group(1).lower() == "git" or m.group(3) is not None
+
+
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     """Every finding of the given kinds in `text`, in text order."""
     found: list[Finding] = []
     if "pan" in kinds:
         found += find_pans(text)
     if "email" in kinds:
-        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)
-                  if m.group(1).lower() not in _NOT_TLDS]
+        found += [Finding("email", m.start(), m.end(2)) for m in _EMAIL.finditer(text)
+                  if m.group(2).lower() not in _NOT_TLDS and not _git_login(m)]
     if "iban" in kinds:
         found += find_ibans(text)
     if "phone" in kinds:

@@ -424,12 +424,16 @@ _ip = st.builds(lambda *o: ".".join(map(str, o)), *[st.integers(0, 255)] * 4)
 
 
 # A signed amount grouped by spaces whose first group is not 1 is also an E.164 number as written: `+34 912 345 678`
-# is Madrid's. Phone wins there (test below); the other amounts are none.
+# is Madrid's. Phone wins there (test below) unless a currency is written beside it; the other amounts are none.
 _E164_SHAPED = re.compile(r"\+[2-9]\d{0,2}(?: \d{3}){2,}(?!\d)")
 
 
+def _not_dialled(amount: str) -> bool:
+    return not _E164_SHAPED.match(amount) or amount.endswith((" EUR", " USD"))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(_amount.filter(lambda a: not _E164_SHAPED.match(a)), _date, _id, _ip, _card(), _iban()),
+@given(st.lists(st.one_of(_amount.filter(_not_dialled), _date, _id, _ip, _card(), _iban()),
                 min_size=1, max_size=4).map(" ; ".join))
 def test_amounts_dates_ids_ips_cards_and_ibans_are_not_phone_numbers(text):
     assert find_pii(text, ("phone",)) == []
@@ -504,3 +508,79 @@ def test_holds_masked_is_what_redact_masks(text):
     from kubepipe.components.pii import holds_masked
 
     assert holds_masked(text) == (redact(text) != text)
+
+
+@pytest.mark.parametrize("text", ["clone git@github.com:org/repo.git", "ssh -T git@github.com", "GIT@gitlab.com",
+                                  "remote: deploy@build.example.com:/srv/app.git", "pip install git+ssh://git@x.io/r"])
+def test_git_ssh_logins_are_not_email_addresses(text):
+    # before: `git@github.com` (the SSH login of a git host, no one's mailbox) was masked to g***@github.com
+    assert find_pii(text, ("email",)) == [] and redact(text) == text
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("mail jane@example.com: thanks", "mail j***@example.com: thanks"),  # a colon and a space: a sentence
+    ("a@x.com:b@y.com", "a***@x.com:b***@y.com"),  # no path: two addresses
+    ("git.user@example.com", "g***@example.com"), ("x@xn--e1afmkfd.XN--P1AI", "x***@xn--e1afmkfd.XN--P1AI")])
+def test_addresses_beside_a_colon_or_a_git_like_name_are_still_masked(text, masked):
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize("text", ["balance +34 912 345 678 EUR", "EUR +34 912 345 678", "€ +34 912 345 678",
+                                  "+34 912 345 678€", "(212) 555-0143 USD", "paid +44 20 7946 0958 GBP"])
+def test_a_number_beside_a_currency_is_an_amount_not_a_phone(text):
+    # before: `+34 912 345 678 EUR` (an amount: E.164's shape too) was masked as a phone number
+    assert find_pii(text, ("phone",)) == []
+
+
+@pytest.mark.parametrize("text", ["call +34 912 345 678 now", "ABCEUR +34 912 345 678", "+34 912 345 678 EURO",
+                                  "USD: +34 912 345 678", "+34 912 345 678, USD 5 a minute"])
+def test_a_phone_near_but_not_beside_a_currency_is_found(text):
+    assert [text[f.start:f.end] for f in find_pii(text, ("phone",))] == ["+34 912 345 678"]
+
+
+# Addresses of RFC 5322's dot-atom form whose local part is letters, digits and . _ % + - (the rule does not claim
+# `!#$&'*/=?^`{|}~` in local parts: `email=jane@x.com` or `'jane@x.com'` would take the key or quote in)
+_rfc_email = st.emails().filter(lambda a: re.fullmatch(r"[\w.%+-]+", a.rpartition("@")[0])
+                                and a.rpartition("@")[0].lower() != "git")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_rfc_email, st.sampled_from(["write to {} today", "{}", "<{}>", "({}),", "mailto:{}", "to: {}; cc"]))
+def test_rfc_email_addresses_are_found_whole_and_masked(address, frame):
+    # found by this test: a punycode TLD in capitals (x@d.XN--P1AI, DNS has no case) was no address
+    text = frame.format(address)
+    at = text.index(address)
+    assert [(f.start, f.end) for f in find_pii(text, ("email",))] == [(at, at + len(address))]
+    local, _, domain = address.rpartition("@")
+    assert redact(text) == text.replace(address, f"{local[0]}***@{domain}")
+
+
+@st.composite
+def _e164(draw):
+    """An E.164 number as people write it: +, a country code (NANP's 1 with a dialable ten digits), 9 to 15 digits in
+    all, the national digits in 1 to 5 groups split by spaces or dashes, or none."""
+    cc = draw(st.sampled_from(["1", "7", "20", "33", "34", "44", "49", "52", "55", "61", "81", "86", "91", "234", "353",
+                               "380", "971", "972"]))
+    if cc == "1":
+        national = (draw(st.sampled_from("23456789")) + draw(st.text("0123456789", min_size=2, max_size=2))
+                    + draw(st.sampled_from("23456789")) + draw(st.text("0123456789", min_size=6, max_size=6)))
+    else:
+        national = draw(st.sampled_from("123456789")) + draw(
+            st.text("0123456789", min_size=8 - len(cc), max_size=14 - len(cc)))
+    cuts = sorted(draw(st.sets(st.integers(1, len(national) - 1), max_size=4)))
+    groups = [national[a:b] for a, b in zip([0, *cuts], [*cuts, len(national)])]
+    if any(len(g) > 5 for g in groups):
+        groups = [national[i:i + 4] for i in range(0, len(national), 4)]
+    sep = draw(st.sampled_from([" ", "-", ""]))
+    return "+" + cc + sep + sep.join(groups) if sep else "+" + cc + "".join(groups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_e164(), st.sampled_from(["call {}, thanks", "{}", "tel: {}", "({})", "phone {} or e-mail"]))
+def test_e164_numbers_are_found_whole_and_masked_to_their_last_two_digits(phone, frame):
+    text = frame.format(phone)
+    at = text.index(phone)
+    assert [(f.start, f.end) for f in find_pii(text, ("phone",))] == [(at, at + len(phone))]
+    masked = redact(text, ("phone",))[at:at + len(phone)]
+    if not find_pans(phone):  # a card-shaped number in it (+7 4708 2228 4048 4) is masked as a PAN first
+        assert masked[-2:] == phone[-2:] and sum(c.isdigit() for c in masked) == 2
