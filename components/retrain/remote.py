@@ -17,19 +17,42 @@ from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels
 __all__ = ["start_kfp", "start_vertex"]
 
 
+# Artifact Registry's KFP repositories: https://<region>-kfp.pkg.dev/<project>/<repo>/<package>/<tag or version>
+_AR_URL = re.compile(r"^https://[\w-]+-kfp\.pkg\.dev/")
+
+
 def _template_text(pipeline: str, profile: dict, credentials=None) -> str | None:
     """The compiled template as text, for the labels its header carries (kubepipe.labels.ir_labels): a gs://
-    object or a file; None for an Artifact Registry URL (aiplatform reads it, without its comments)."""
+    object, an Artifact Registry URL (the file as uploaded, comments and all) or a file; None for another."""
     if pipeline.startswith("gs://"):
         from google.cloud import storage
 
         client = storage.Client(project=profile.get("project"), credentials=credentials)
         blob = getattr(storage.Blob, "from_uri", None) or storage.Blob.from_string
         return blob(pipeline, client).download_as_bytes().decode("utf-8", "replace")
+    if _AR_URL.match(pipeline):
+        return _registry_text(pipeline, credentials)
     if os.path.isfile(pipeline):
         with open(pipeline, encoding="utf-8", errors="replace") as fh:
             return fh.read()
     return None
+
+
+def _registry_text(url: str, credentials=None) -> str:
+    """An Artifact Registry template as aiplatform reads it for the job: a GET with the caller's (else the
+    application-default) credentials' bearer token, which goes to Artifact Registry only."""
+    import urllib.request
+
+    import google.auth
+    from google.auth.transport.requests import Request
+
+    if credentials is None:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    headers: dict[str, str] = {}
+    credentials.before_request(Request(), "GET", url, headers)  # refreshes an expired token, adds Authorization
+    req = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(req, timeout=60) as resp:  # nosec B310 - https only (_AR_URL)
+        return resp.read().decode("utf-8", "replace")
 
 
 def _pipeline_name(text: str | None) -> str | None:

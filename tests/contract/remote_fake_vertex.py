@@ -38,6 +38,8 @@ class FakeVertex(LoopbackServer):
         self.fail_task: str | None = None
         self.forbid: str | None = None  # a path suffix answered 403 PERMISSION_DENIED
         self.objects: dict[str, bytes] = {}  # gs://bucket/name -> bytes, for a storage client's download
+        self.packages: dict[str, bytes] = {}  # /ar/<project>/<repo>/<package>/<tag> -> an Artifact Registry file
+        self.package_auth: list[str | None] = []  # the Authorization header of each package download
         self._n = itertools.count(1)
 
     def api(self) -> list[Request]:
@@ -59,13 +61,25 @@ class FakeVertex(LoopbackServer):
             if data is None:
                 h.send_json(*self._err(404, "NOT_FOUND", f"no object gs://{got[1]}/{got[2]}"))
                 return
-            h.send_response(200)
-            h.send_header("Content-Type", "application/octet-stream")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
+            self._send_bytes(h, data)
+            return
+        if req.path.startswith("/ar/") and h.command == "GET":  # Artifact Registry (a KFP repository's file)
+            self.package_auth.append(h.headers.get("Authorization"))
+            data = self.packages.get(req.path)
+            if data is None:
+                h.send_json(*self._err(404, "NOT_FOUND", f"no package {req.path}"))
+                return
+            self._send_bytes(h, data)
             return
         h.send_json(*self._route(req))
+
+    @staticmethod
+    def _send_bytes(h: JsonHandler, data: bytes) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
 
     @staticmethod
     def _err(code: int, status: str, msg: str) -> tuple[int, dict]:

@@ -98,6 +98,38 @@ def test_a_retrain_job_carries_the_pipelines_labels_and_name(vx):
                                      "kubepipe-pipeline": "add-numbers"}
 
 
+def test_a_retrain_job_from_an_artifact_registry_template_carries_its_labels(vx, monkeypatch):
+    """A template given as an Artifact Registry URL gave the job the profile's labels only: no team, no owner, no
+    kubepipe-pipeline (so `runs list --target vertex` never showed the retrain). Its file is read as aiplatform reads
+    it (a GET with the caller's token); aiplatform's https:// request and kubepipe's go to the fake."""
+    import urllib.request
+
+    from google.oauth2.credentials import Credentials
+
+    from kubepipe.components.retrain.remote import start_vertex
+    from kubepipe.labels import labels_header
+
+    ar = "https://europe-west4-kfp.pkg.dev/"
+    real = urllib.request.urlopen
+
+    def to_fake(req, *args, **kwargs):
+        if isinstance(req, urllib.request.Request) and req.full_url.startswith(ar):
+            req.full_url = f"{vx.url}/ar/{req.full_url[len(ar):]}"
+        return real(req, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", to_fake)
+    vx.packages["/ar/my-proj/kfp/add-numbers/v1"] = ("# kubepipe\n" + labels_header(
+        {"team": "payments", "owner": "ana@example.com"})).encode() + open(ADD, "rb").read()
+    profile = {**vx.profile, "api_endpoint": vx.url, "labels": {"team": "ML Platform", "cc": "1"}}
+    start_vertex(f"{ar}my-proj/kfp/add-numbers/v1", {"a": 1, "b": 2}, profile, "k1",
+                 credentials=Credentials(token="tok-1"))
+    [create] = [r for r in vx.api() if r.method == "POST"]
+    assert create.body["labels"] == {"team": "payments", "owner": "ana-example-com", "cc": "1",
+                                     "kubepipe-trigger": "drift", "kubepipe-pipeline": "add-numbers"}
+    assert create.body["templateUri"] == f"{ar}my-proj/kfp/add-numbers/v1"
+    assert vx.package_auth[0] == "Bearer tok-1"
+
+
 def test_same_pipeline_params_and_slot_cannot_start_two_runs(vx):
     pkg = package()
     first = vertex.submit(pkg, vx.profile, params={"a": 1, "b": 2}, slot="s1", **vx.kw)
