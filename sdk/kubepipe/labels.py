@@ -17,7 +17,7 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
-__all__ = ["gcp_label", "gcp_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
+__all__ = ["gcp_label", "gcp_labels", "carries", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
            "OWN_LABELS"]
 
 MAX_LABEL = 63
@@ -40,6 +40,14 @@ def gcp_label(value: Any, *, key: bool = False) -> str:
 def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
     """Every key and value sanitised (keys that collide after sanitising: the last one wins)."""
     return {gcp_label(k, key=True): gcp_label(v) for k, v in dict(labels or {}).items()}
+
+
+def carries(labels: Mapping[Any, Any] | None, wanted: Mapping[Any, Any] | None) -> bool:
+    """Whether `labels` hold each of `wanted`, both read as a Vertex job carries them (gcp_labels): `runs list
+    --label`'s one rule on every target, so `Team=Payments` finds a run labelled `team: payments` and the other way
+    round, locally as on Vertex (whose filter is `gcp_labels(wanted)`)."""
+    have = gcp_labels(labels)
+    return all(have.get(k) == v for k, v in gcp_labels(wanted).items())
 
 
 _HEADER = "# labels: "

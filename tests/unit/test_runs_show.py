@@ -337,6 +337,24 @@ def test_runs_list_label_keeps_the_runs_carrying_each_label(tmp_path, capsys, mo
     assert code == 2 and "--label team: expected key=value" in err
 
 
+def test_runs_list_label_matches_local_runs_as_vertex_jobs_are_matched(tmp_path, capsys, monkeypatch):
+    """Local `--label` compared the text as written (`Team: Payments` was not `team=payments`) while a Vertex job
+    carries and is asked for the lowercased label: the same --label found a run on one target and not the other."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / ".kubepipe" / "runs"
+    _record(runs, "p-1")
+    data = json.loads((runs / "p-1" / "run.json").read_text())
+    (runs / "p-1" / "run.json").write_text(json.dumps({**data, "labels": {"Team": "Payments",
+                                                                          "owner": "ana@example.com"}}))
+    for wanted in ("team=payments", "Team=Payments", "TEAM=payments", "owner=ana@example.com", "owner=ana-example-com"):
+        code, out, _ = run_cli(capsys, "runs", "list", "--label", wanted, "--format", "json")
+        assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == ["p-1"], wanted
+    code, out, _ = run_cli(capsys, "runs", "list", "--label", "team=pay", "--format", "json")
+    assert code == 0 and json.loads(out)["items"] == []
+
+
 def test_runs_list_label_on_kubeflow_says_its_runs_have_none():
     from kubepipe.backends.remote.listing import list_remote_runs
 

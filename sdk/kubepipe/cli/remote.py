@@ -208,7 +208,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
               limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
               label: Optional[list[str]] = typer.Option(
                   None, "--label", "-l", help="Only runs with this label: key=value (repeatable: all of them). "
-                  "Vertex: as the job carries it (lowercased); Kubeflow runs have no labels."),
+                  "Compared as a Vertex job carries labels (lowercased), on every target; Kubeflow runs have none."),
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME,
               fmt: Format = FORMAT) -> None:
     """List runs, newest first."""

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from kubepipe.backends.remote.events import kfp_state, vertex_state
 from kubepipe.clients import api_errors, quiet, service_name
 from kubepipe.errors import UserError
-from kubepipe.labels import gcp_label
+from kubepipe.labels import gcp_labels
 from kubepipe.util import utc_iso
 
 __all__ = ["list_remote_runs", "show_remote_run"]
@@ -78,7 +78,7 @@ def _no_run_on_404(exc: Exception, target: str, message: str) -> None:
 def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str | None = None, limit: int = 20,
                      client: Any = None, credentials: Any = None, api_endpoint: str | None = None,
                      labels: Mapping[str, str] | None = None) -> list[dict]:
-    """Newest first; `labels`: the jobs carrying each (Vertex; as the job carries it, lowercased: gcp_label)."""
+    """Newest first; `labels`: the jobs carrying each (Vertex; as the job carries it: kubepipe.labels.carries)."""
     if labels and target == "kubeflow":
         raise UserError("--label: Kubeflow Pipelines runs carry no labels, so none can be listed by one; "
                         "list them by --pipeline, or list local or vertex runs by label")
@@ -105,8 +105,8 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 
         where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
-        for key, value in (labels or {}).items():  # gcp_label's text is [a-z0-9_-]: nothing to quote
-            filt += f' AND labels.{gcp_label(key, key=True)}="{gcp_label(value)}"'
+        for key, value in gcp_labels(labels).items():  # as local runs match (carries); [a-z0-9_-]: nothing to quote
+            filt += f' AND labels.{key}="{value}"'
         with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
             jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", **where)
         return [_vertex_job(j, profile) for j in jobs[:limit]]

@@ -14,6 +14,7 @@ from typing import Any
 
 from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
 from kubepipe.errors import UserError
+from kubepipe.labels import carries
 from kubepipe.util import utc_iso
 
 __all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text"]
@@ -133,7 +134,7 @@ def _corrupt(rec: Path, message: str) -> dict:
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
                     limit: int = 20, labels: dict[str, str] | None = None) -> list[dict]:
-    """Newest first; with `labels`, the runs that carry each of them (as the pipeline wrote them). A record that
+    """Newest first; with `labels`, the runs that carry each of them (kubepipe.labels.carries). A record that
     cannot be read is listed with state CORRUPT (and its reason in `error`), unless a filter is given."""
     out = []
     for rec in Path(runs_dir).glob("*/run.json"):
@@ -146,7 +147,7 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
         if pipeline and data.get("pipeline") != pipeline:
             continue
         run = _local(_in_folder(data, rec.parent))
-        if labels and any(run["labels"].get(k) != v for k, v in labels.items()):
+        if labels and not carries(run["labels"], labels):
             continue
         out.append((_started(data.get("started_at")), run))
     # by the recorded start, not its ISO text: that has whole seconds, and two runs started in one second
