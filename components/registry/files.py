@@ -8,6 +8,7 @@ import stat
 from collections.abc import Iterator
 
 from kubepipe.components.registry.version import RegistryError
+from kubepipe.json_values import finite_or_null
 from kubepipe.util import sha256_file
 
 __all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "tree_files", "jsonable", "dump"]
@@ -104,4 +105,6 @@ def _default(obj):
 
 
 def dump(d: dict) -> bytes:
-    return json.dumps(d, indent=2, sort_keys=True).encode("utf-8")
+    """The registry's JSON files: NaN / ±inf as null (`json_values`); `version.load_version` reads a metric's null
+    back as NaN. `NaN` in a version.json (an undefined roc_auc) was not JSON: jq and other tools refused the file."""
+    return json.dumps(finite_or_null(d), indent=2, sort_keys=True, allow_nan=False).encode("utf-8")

@@ -7,6 +7,7 @@ import datetime as _dt
 import errno
 import getpass
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -96,6 +97,8 @@ class ModelVersion:
             raise ValueError("field `audit` must be a list of objects")
         known = {f for f in cls.__dataclass_fields__} - {"status", "error", "aliases", "model_uri"}
         kwargs = {k: v for k, v in d.items() if k in known}
+        # an undefined metric is stored as null (files.dump: NaN is not JSON) and is NaN again here, as registered
+        kwargs["metrics"] = {k: math.nan if v is None else v for k, v in d.get("metrics", {}).items()}
         return cls(**kwargs, model_uri=model_uri)
 
 

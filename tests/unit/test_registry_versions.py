@@ -963,3 +963,20 @@ def test_gc_sweeps_the_temp_files_a_killed_name_claim_left(tmp_path):
     got = reg.gc(older_than_s=3600)
     assert [(r["name"], r["version"], r["what"], r["path"]) for r in got] == [(None, None, "temp file", str(stale))]
     assert not stale.exists() and young.exists() and (tmp_path / "reg/.names/clf.json").exists()
+
+
+def test_an_undefined_metric_is_stored_as_json_null_and_read_back_as_nan(reg, tmp_path):
+    """version.json held `NaN` / `Infinity` (json.dumps' default): not JSON, so jq and JSON.parse refused the file."""
+    import math
+
+    def strict(raw: bytes):
+        return json.loads(raw, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+
+    mv = reg.register(_model(tmp_path, "nan"), name="shop", metrics={"accuracy": 0.5, "roc_auc": float("nan"),
+                                                                      "log_loss": float("inf")})
+    reg.promote("shop", mv.version, reason="first", details={"canary_analysis": {"psi": float("-inf")}})
+    stored = strict(reg.store.read(f"shop/versions/{mv.version}/version.json"))
+    assert stored["metrics"] == {"accuracy": 0.5, "roc_auc": None, "log_loss": None}
+    assert strict(reg.store.read("shop/aliases/00000001.json"))["event"]["canary_analysis"] == {"psi": None}
+    got = reg.get("shop", mv.version).metrics
+    assert got["accuracy"] == 0.5 and math.isnan(got["roc_auc"]) and math.isnan(got["log_loss"])

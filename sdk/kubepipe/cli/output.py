@@ -12,7 +12,6 @@ A command builds its result once and calls `emit(kind, body)` in JSON mode, else
 from __future__ import annotations
 
 import json
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
@@ -20,6 +19,7 @@ from typing import Any, Iterable, NamedTuple, Optional, Sequence
 import typer
 
 from kubepipe.cli import console
+from kubepipe.json_values import finite_or_null
 from kubepipe.util import DEFAULT_HOME as _HOME
 
 __all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "Styled", "is_json", "emit", "table", "fields",
@@ -79,22 +79,10 @@ def show_warnings(warnings: Iterable[Any]) -> None:
 
 def emit(kind: str, body: dict) -> None:
     """Print the command's result as one JSON document of this kind on stdout."""
-    doc = _finite({"apiVersion": console.API_VERSION, "kind": kind, **body})
+    doc = finite_or_null({"apiVersion": console.API_VERSION, "kind": kind, **body})
     file = console.out.file  # an ASCII-only stdout gets \u escapes: the same document, nothing replaced
     file.write(json.dumps(doc, indent=2, default=_jsonable, ensure_ascii=not console.unicode_safe(file),
                           allow_nan=False) + "\n")
-
-
-def _finite(value: Any) -> Any:
-    """NaN / ±inf as null: json.dumps wrote them as NaN and Infinity, which are not JSON (jq, JSON.parse and
-    encoding/json refuse the whole document), e.g. a registered model's undefined roc_auc in `models show`."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _plain(cell: Any) -> str:

@@ -1,0 +1,24 @@
+"""JSON that every reader parses: NaN and the infinities as null.
+
+`json.dumps` writes them as `NaN` / `Infinity`, which are not JSON: jq, `JSON.parse` and Go's encoding/json refuse
+the whole document. The CLI's `--format json` documents and the registry's files (a model's `version.json` with an
+undefined metric) go through `finite_or_null`, and are then written with `allow_nan=False`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["finite_or_null"]
+
+
+def finite_or_null(value: Any) -> Any:
+    """`value` with every non-finite float (in dicts, lists and tuples, at any depth) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
