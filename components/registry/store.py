@@ -6,7 +6,9 @@ Version numbers and alias generations are claimed with it, so two writers can
 never take the same number and readers never see half a file.
 
 - Local: the bytes go to a temp file (fsync), then `os.link(tmp, path)`, which
-  fails if `path` exists; the file appears complete or not at all.
+  fails if `path` exists; the file appears complete or not at all. Where the
+  filesystem has no hard links, `path` is created exclusively (empty) and the
+  temp file renamed over it: readers see no file, an empty one, or all of it.
 - fsspec (`fsspec_store.py`): `fs.open(path, "xb")`. gcsfs maps it onto GCS `ifGenerationMatch=0`,
   s3fs (>= 2025.7.0) onto S3 `If-None-Match: *`; both are exclusive and atomic
   on the server. Older s3fs accepted "xb" but wrote small files (all of ours)
@@ -89,10 +91,11 @@ class LocalStore:
                 raise RegistryError(f"{path}: its temp file was removed before it was committed (by `kubepipe "
                                     "models gc` with an --older-than shorter than this write's stall?); nothing was "
                                     "written: run it again", retryable=True) from None
-            except OSError as exc:  # filesystems without hard links: exclusive open instead
+            except OSError as exc:  # filesystems without hard links: claim the name, then move the bytes in
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
-                return _create_excl(path, data)
+                if not _claim_then_replace(tmp, path):
+                    return False
             fsync_dir(parent)
             return True
         finally:
@@ -155,18 +158,19 @@ class LocalStore:
         """A folder `local_path` returned is no longer needed: the registry's own here, so kept."""
 
 
-def _create_excl(path: str, data: bytes) -> bool:
+def _claim_then_replace(tmp: str, path: str) -> bool:
+    """`path` created exclusively (empty), then the written, fsynced `tmp` renamed over it: a reader sees no file, an
+    empty one or the whole bytes. The fallback wrote the bytes into `path` itself, so a writer killed midway (or a
+    power cut) left a torn alias generation / version.json that looked committed. False when `path` exists."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode())
     except FileExistsError:
         return False
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        os.replace(tmp, path)
     except BaseException:
-        os.unlink(path)  # ours (created exclusively above): a partial file must not look committed
+        os.unlink(path)  # ours (created exclusively above), still empty: nothing committed
         raise
     return True
 

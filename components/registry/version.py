@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
 
-__all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text", "storage_failed",
-           "need_reason", "load_version", "ABANDONED"]
+__all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
+           "storage_failed", "need_reason", "load_version", "ABANDONED"]
 
 ALIASES = ("champion", "previous")
 ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer

@@ -272,3 +272,49 @@ def test_a_promote_expecting_a_champion_that_moved_is_refused_and_moves_nothing(
     assert reg.alias("clf", "champion").version == 3 and len(reg.history("clf")) == 2
     assert reg.promote("clf", 3, reason="again", expect=1).version == 3  # already so: nothing to refuse
     assert reg.promote("clf", 2, reason="canary passed", expect=3).version == 2
+
+
+def test_without_hard_links_a_create_killed_midway_leaves_no_torn_file(tmp_path, monkeypatch):
+    """Filesystems without hard links (os.link: EPERM) fell back to writing the bytes into the path itself: a writer
+    killed midway left a torn version.json / alias generation that looked committed. Here each write into the
+    target dies after half its bytes, with no clean-up (as a kill): the path is absent, empty or whole."""
+    import errno
+
+    from kubepipe.components.registry.store import LocalStore
+
+    store = LocalStore(str(tmp_path / "reg"))
+    target = os.path.realpath(store.uri("m/aliases/00000001.json"))
+    data = b'{"champion": 1}' * 100
+
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    real_fdopen = os.fdopen
+
+    def dying_fdopen(fd, *a, **kw):
+        fh = real_fdopen(fd, *a, **kw)
+        if os.path.realpath(f"/proc/self/fd/{fd}") == target:
+            write = fh.write
+
+            def torn(b):
+                write(bytes(b)[: len(b) // 2])
+                fh.flush()
+                raise SystemExit("killed")
+            fh.write = torn
+        return fh
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(os, "fdopen", dying_fdopen)
+    monkeypatch.setattr(os, "unlink", lambda p: None)  # a killed writer cleans nothing up
+    try:
+        created = store.create("m/aliases/00000001.json", data)
+    except SystemExit:
+        created = False
+    monkeypatch.undo()
+    held = open(target, "rb").read() if os.path.exists(target) else None
+    assert held in (None, b"", data), held[:40]
+    assert created and held == data
+    monkeypatch.setattr(os, "link", no_link)
+    assert store.create("m/aliases/00000001.json", b"other") is False  # still exclusive
+    assert store.create("m/aliases/00000002.json", b"next")
+    assert open(store.uri("m/aliases/00000002.json"), "rb").read() == b"next"
