@@ -124,6 +124,10 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
 
 
 _DRIFT_KEYS = ("psi", "chi2_pvalue", "ks_statistic", "ks_pvalue")
+# above 1, a p-value bound holds for every p (the test is off: PSI or the KS statistic alone decides) and a KS bound
+# for no statistic (KS never flags drift), silently
+_DRIFT_UNIT = {"chi2_pvalue": "a p-value: 0.05 is 5%", "ks_pvalue": "a p-value: 0.05 is 5%",
+               "ks_statistic": "the KS statistic is a distance from 0 to 1: 0.1 is 10 points of the CDFs"}
 
 
 def check_drift(with_values: dict) -> list[CheckIssue]:
@@ -146,6 +150,8 @@ def check_drift(with_values: dict) -> list[CheckIssue]:
                                          did_you_mean(key, _DRIFT_KEYS) or f"use {', '.join(_DRIFT_KEYS)}"))
             elif not _interpolated(value) and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
                 issues.append(CheckIssue(path + (key,), f"must be a non-negative number, got {value!r}"))
+            elif not _interpolated(value) and key in _DRIFT_UNIT and value > 1:  # `ks_pvalue: 5` meant 5%
+                issues.append(CheckIssue(path + (key,), f"must be from 0 to 1, got {value!r}", _DRIFT_UNIT[key]))
 
     cols = th.get("columns") or {}
     _one({k: v for k, v in th.items() if k != "columns"}, ("thresholds",))
@@ -311,7 +317,8 @@ def validate_reference() -> Reference:
 
 def drift_reference() -> Reference:
     return Reference(
-        allowed={"thresholds": Allowed((*_DRIFT_KEYS, "columns"), "numbers >= 0; per column: "
+        allowed={"thresholds": Allowed((*_DRIFT_KEYS, "columns"), "numbers >= 0, p-values and "
+                                       "ks_statistic at most 1; per column: "
                                        "`columns: {<column>: {psi: 0.3}}`"),
                  "bins": Allowed(note="a whole number, 2 or more"),
                  "max_categories": Allowed(note="a whole number, 1 or more")},

@@ -242,6 +242,22 @@ def test_a_small_window_drawn_from_the_reference_is_not_drift_a_small_drifted_on
     assert chi2_pvalue(*table.tolist()) == pytest.approx(stats.chi2_contingency(table).pvalue)
 
 
+@pytest.mark.parametrize("thresholds,path,message", [
+    ({"ks_pvalue": 5}, ("thresholds", "ks_pvalue"), "must be from 0 to 1, got 5; a p-value: 0.05 is 5%"),
+    ({"columns": {"amount": {"chi2_pvalue": 1.5}}}, ("thresholds", "columns", "amount", "chi2_pvalue"),
+     "must be from 0 to 1, got 1.5; a p-value: 0.05 is 5%"),
+    ({"ks_statistic": 10}, ("thresholds", "ks_statistic"), "must be from 0 to 1, got 10; the KS statistic is a distance"),
+])
+def test_a_p_value_or_ks_bound_above_1_is_refused_not_taken(thresholds, path, message):
+    """`ks_pvalue: 5` (meant 5%) held for every p, so the KS statistic alone decided; `ks_statistic: 10` held for no
+    statistic, so KS never flagged drift: both passed validate and ran silently."""
+    from kubepipe.components.data.checks import check_drift
+
+    (issue,) = check_drift({"thresholds": thresholds})
+    assert issue.path == path and f"{issue.message}; {issue.hint}".startswith(message)
+    assert check_drift({"thresholds": {"ks_pvalue": 1, "chi2_pvalue": 0.01, "ks_statistic": 0.3, "psi": 2.5}}) == []
+
+
 def test_per_column_thresholds_of_a_column_not_compared_are_refused():
     """`thresholds: {columns: {amout: {psi: 5}}}` (a typo) left `amount` on the global 0.2, silently."""
     ref = pd.DataFrame({"amount": np.arange(100.0), "country": ["SE", "US"] * 50})
