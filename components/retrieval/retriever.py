@@ -15,6 +15,8 @@ import os
 import numpy as np
 import pandas as pd
 
+from kubepipe.components.data.io import id_text
+
 __all__ = ["Retriever", "MAX_K"]
 
 MAX_K = 1000  # a request's top_k cap (and evaluation's): more is a bulk export, not a retrieval
@@ -57,9 +59,12 @@ class Retriever:
                                      expected=self.manifest.get("embedder"))  # `auto`: cuda when torch sees one
         self.embedder = embedder
         p = self.index.passages
-        self.doc_ids = p["doc_id"].astype(str).to_numpy()
+        # ids by the one id rule (data.io.id_text), as the queries' relevant ids are read: a doc_id column with a
+        # gap is read as float, and its '101.0' was no query's '101'; a hit's doc_id is that same text
+        self.doc_ids = np.array([id_text(v) or "" for v in p["doc_id"].tolist()], dtype=object)
         self.n_docs = int(len(set(self.doc_ids.tolist())))
-        self._records = [{c: _plain(v) for c, v in rec.items()} for rec in p.to_dict("records")]
+        self._records = [{**{c: _plain(v) for c, v in rec.items()}, "doc_id": doc}
+                         for rec, doc in zip(p.to_dict("records"), self.doc_ids.tolist())]
 
     @property
     def manifest(self) -> dict:

@@ -354,3 +354,33 @@ def test_a_k_outside_1_to_1000_is_refused_from_python_not_clamped(tmp_path, k):
     with pytest.raises(ValueError, match=rf"^k must be a whole number from 1 to 1000, got {k!r}$"):
         retriever.retrieve(["q"], k)
     assert len(retriever.retrieve(["q"], 1)[0]) == 1
+
+
+def test_float_doc_ids_are_the_ids_the_queries_name(tmp_path, monkeypatch):
+    """Passages whose doc_id column was read as float (a CSV with a gap: 101 -> 101.0) gave an index of ids '101.0',
+    which no query's relevant '101' named (every metric 0, or 'no relevant id ... is a document of the index'), and
+    hits with doc_id 101.0; ids are read by the one id rule, and a passage without one is refused at embed."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.embeddings import embed_passages
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=40)
+    passages = pd.read_parquet(emb / "passages.parquet")
+    passages["doc_id"] = [100.0 + i // 2 for i in range(40)]
+    write_dataset(passages, emb / "passages.parquet")
+    build_index(emb, tmp_path / "idx", method="exact")
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
+    retriever = Retriever(tmp_path / "idx")
+    assert retriever.doc_ids[:3].tolist() == ["100", "100", "101"]
+    assert {h["doc_id"] for h in retriever.retrieve(["a"], 20)[0]} == {str(100 + i) for i in range(20)}
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["a", "b"], "relevant": ["101", "105|119"]}), queries)
+    ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@20": {"min": 1.0}})
+    assert ev["holdout"]["unknown_relevant"] == 0 and ev["passed"]  # all 20 documents: every relevant id found
+    gap = pd.DataFrame({"doc_id": [1.0, float("nan")], "text": ["coffee", "tea"]})
+    with pytest.raises(DataError, match=r"passages: `doc_id` is empty in 1 row\(s\) \(first: row 1\); every passage "
+                                        "needs the id of its document"):
+        embed_passages(gap, tmp_path / "emb2", _FakeEmbedder(32))
