@@ -24,6 +24,8 @@ def column_table(columns: dict) -> str:
 
 
 def drift_body(report: dict) -> str:
+    if report.get("no_traffic"):  # nothing was compared: say so, not "no drift"
+        return f"<p>Result: {badge('NO TRAFFIC', 'warn')} {esc(report['no_traffic'])}</p>"
     verdict = badge("DRIFT DETECTED", "fail") if report["drift_detected"] else badge("NO DRIFT", "ok")
     summary = tiles({
         "reference rows": report["rows"]["reference"],

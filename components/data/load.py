@@ -11,7 +11,7 @@ from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 from kubepipe.secrets import redact_url
 
-__all__ = ["load", "load_to_artifact", "parse_window"]
+__all__ = ["load", "load_to_artifact", "parse_window", "window_range", "no_traffic_text"]
 
 def parse_window(window: str):
     """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
@@ -41,11 +41,14 @@ def load(
     seed: int = 0,
     registry_uri: str = "",
     predictions_uri: str = "",
+    allow_empty: bool = False,
 ):
     """Read `source` and apply, in order: dtypes, time window, column selection, sampling.
 
     `champion:<model>` reads the training data of that model's current champion;
     `predictions:<model>` the prediction log under `predictions_uri` (time column `timestamp`).
+    A window's bounds are in `df.attrs["window_range"]` ({"from", "to"}, ISO UTC); with `allow_empty` a window
+    without rows (a monitor's window without traffic) is a dataset of 0 rows, not an error.
     """
     from kubepipe.components.data.reference import champion_training_data, is_champion_source
 
@@ -57,7 +60,7 @@ def load(
     if is_champion_source(source):
         df = read_source(champion_training_data(source, registry_uri), format="parquet")
     elif is_predictions_source(source):
-        df = read_predictions(source, predictions_uri, window=window, as_of=as_of)
+        df = read_predictions(source, predictions_uri, window=window, as_of=as_of, allow_empty=allow_empty)
         time_column = time_column or "timestamp"
     else:
         # a `str` column of a CSV is read as written: `02139` stays `02139`, not the number 2139 cast back
@@ -65,19 +68,24 @@ def load(
         df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
                          thousands=thousands, text_columns=text)
     source = redact_url(source)  # only a label from here on: no signed URL's signature in a message
-    if len(df) == 0:
+    bounds = df.attrs.get("window_range")  # a prediction log's window without a part: no rows to filter
+    if len(df) == 0 and not bounds:
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
         df = coerce_dtypes(df, dtypes, source=source, decimal=decimal, thousands=thousands)
-    if window:  # time_column alone is a no-op: the window may arrive empty from a run-time param
-        df = _window(df, source, time_column, window, as_of)
+    if window and not bounds:  # time_column alone is a no-op: the window may arrive empty from a run-time param
+        df = _window(df, source, time_column, window, as_of, allow_empty)
+        bounds = df.attrs.get("window_range")
     if columns:
         twice = repeated(list(columns))
         if twice:  # df[[a, a]] is a dataset with two columns named a
             raise DataError(f"columns: lists `{twice[0]}` more than once; name each column once")
         require_columns(df, columns, source=source)
         df = df[list(columns)]
-    return _sample(df, source, sample_fraction, sample_n, seed)
+    df = _sample(df, source, sample_fraction, sample_n, seed) if len(df) else df
+    if bounds:
+        df.attrs["window_range"] = bounds
+    return df
 
 
 def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
@@ -87,10 +95,26 @@ def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
     window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
     if window and hasattr(artifact, "metadata"):
         artifact.metadata["window"] = window
+    if df.attrs.get("window_range"):  # the bounds it covered, said by a monitor whose window had no traffic
+        meta["window_range"] = df.attrs["window_range"]
+        if hasattr(artifact, "metadata"):
+            artifact.metadata["window_range"] = df.attrs["window_range"]
     return meta
 
 
-def _window(df, source: str, time_column: str, window: str, as_of: str):
+def window_range(start, end) -> dict:
+    """A window's bounds as load-data records them: ISO UTC, `from` excluded, `to` included."""
+    return {"from": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "to": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def no_traffic_text(bounds: object) -> str:
+    """What a monitor records for a window of 0 rows (`window_range` bounds); '' without bounds."""
+    if not isinstance(bounds, dict):
+        return ""
+    return f"no traffic in window {bounds.get('from')}..{bounds.get('to')}"
+
+
+def _window(df, source: str, time_column: str, window: str, as_of: str, allow_empty: bool = False):
     if not (time_column and window):
         raise DataError(f"{source}: a time window needs both `time_column` and `window` (e.g. `7d`)")
     require_columns(df, [time_column], source=source)
@@ -102,7 +126,8 @@ def _window(df, source: str, time_column: str, window: str, as_of: str):
     end = _as_of(as_of, ts)
     keep = (ts > end - span) & (ts <= end)
     out = df[keep.to_numpy()]
-    if len(out) == 0:
+    out.attrs["window_range"] = window_range(end - span, end)
+    if len(out) == 0 and not allow_empty:
         raise DataError(
             f"{source}: no rows in the window ({end - span} .. {end}] of `{time_column}`; "
             f"the data spans {ts.min()} .. {ts.max()}; check `as_of` / `window`"

@@ -31,6 +31,7 @@ def load_data(
     sample_n: int = 0,
     seed: int = 0,
     predictions_uri: str = "",
+    allow_empty: bool = False,
     ctx_registry_uri: str = "",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -60,9 +61,13 @@ def load_data(
         seed: Seed of the sampling.
         predictions_uri: Where `predictions:<model>` is read from (default: the profile's
             predictions_uri, else `predictions` beside the state dir).
+        allow_empty: A `window` without rows (a monitor's window without traffic) is a dataset of 0 rows
+            (metadata `rows: 0` and `window_range`), which detect-drift, live-quality, trigger-retrain and
+            monitor-report record as "no traffic in window", instead of failing the step.
 
     Returns:
-        dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source.
+        dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source (and
+            `window_range`, {from, to}, for a window).
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
@@ -74,7 +79,7 @@ def load_data(
             dataset, source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
             thousands=thousands, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
-            sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri,
+            sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri, allow_empty=allow_empty,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),
         )
 
@@ -133,7 +138,7 @@ def detect_drift(
     bins: int = 10,
     max_categories: int = 50,
     column_map: dict = {},  # noqa: B006
-) -> NamedTuple("DriftOutputs", [("drift_detected", bool)]):
+) -> NamedTuple("DriftOutputs", [("drift_detected", bool), ("no_traffic", str)]):
     """Per-column drift vs `reference` (PSI + KS); `drift_detected` can trigger retraining.
 
     Args:
@@ -151,6 +156,8 @@ def detect_drift(
         report: HTML report: PSI and KS per column, the drifted ones first.
         metrics: drift_detected, drifted_columns, share_drifted, max_psi.
         drift_detected: Whether any column drifted (for `when:` and trigger-retrain).
+        no_traffic: "no traffic in window <from>..<to>" when `data` is load-data's window without rows
+            (`allow_empty`): nothing was compared (give it to trigger-retrain's `no_traffic`); else "".
     """
     from collections import namedtuple
 
@@ -162,4 +169,5 @@ def detect_drift(
         drifted = run_drift(data, reference, report, metrics, columns=list(typed(columns)) or None,
                             thresholds=dict(typed(thresholds)) or None, bins=bins, max_categories=max_categories,
                             column_map=dict(typed(column_map)) or None)
-    return namedtuple("DriftOutputs", ["drift_detected"])(drifted)
+    return namedtuple("DriftOutputs", ["drift_detected", "no_traffic"])(
+        drifted, report.metadata.get("drift", {}).get("no_traffic", ""))

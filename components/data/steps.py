@@ -13,7 +13,15 @@ from typing import Any
 from kubepipe.components.report_files import write_report
 from kubepipe.util import atomic_copy, atomic_write_text
 
-__all__ = ["run_validate", "run_drift"]
+__all__ = ["run_validate", "run_drift", "no_traffic"]
+
+
+def no_traffic(artifact: Any, df: Any) -> str:
+    """'no traffic in window <from>..<to>' when `df` (read from `artifact`) is load-data's window of 0 rows
+    (`allow_empty`), else ''."""
+    from kubepipe.components.data.load import no_traffic_text
+
+    return "" if len(df) else no_traffic_text((getattr(artifact, "metadata", None) or {}).get("window_range"))
 
 
 def _source(artifact: Any) -> str:
@@ -67,8 +75,14 @@ def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: 
     issues = check_drift({"thresholds": thresholds, "bins": bins, "max_categories": max_categories})
     if issues:  # checked again here: a whole `${params.x}` was not seen at validate
         raise ConfigError(issues_text("detect-drift", issues))
-    result = detect_drift(read_dataset(data.path), read_dataset(reference.path), columns=columns,
-                          thresholds=thresholds, bins=bins, max_categories=max_categories, column_map=column_map)
+    current, ref = read_dataset(data.path), read_dataset(reference.path)
+    quiet = no_traffic(data, current)
+    if quiet:  # load-data's allow_empty: a window without traffic has no drift to measure, and is no failure
+        result = {"drift_detected": False, "no_traffic": quiet, "drifted_columns": [], "share_drifted": 0.0,
+                  "max_psi": 0.0, "rows": {"current": 0, "reference": int(len(ref))}, "columns": {}}
+    else:
+        result = detect_drift(current, ref, columns=columns, thresholds=thresholds, bins=bins,
+                              max_categories=max_categories, column_map=column_map)
     write_report(report, drift_html(result, _source(data), _source(reference)))
     if hasattr(report, "metadata"):
         report.metadata["drift"] = json.loads(json.dumps(result, default=str))

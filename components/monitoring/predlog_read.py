@@ -47,14 +47,15 @@ def _hour(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%d %H:00 UTC")
 
 
-def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = ""):
-    """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window)."""
+def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "", allow_empty: bool = False):
+    """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window). With
+    `allow_empty`, a window no part overlaps is 0 rows of the log's columns (`attrs["window_range"]`)."""
     from kubepipe.util import url_to_fs
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from kubepipe.components.data.load import _as_of, parse_window
+    from kubepipe.components.data.load import _as_of, parse_window, window_range
 
     model = model_of(source)
     try:
@@ -71,6 +72,11 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
         start = end - span - pd.Timedelta(hours=1)
         logged = parts
         parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
+        if not parts and allow_empty:  # no traffic in the window: 0 rows, with the newest part's columns
+            with fs.open(logged[-1][1], "rb") as fh:
+                df = pq.read_schema(fh).empty_table().to_pandas()
+            df.attrs["window_range"] = window_range(end - span, end)
+            return df
         if not parts:  # the same words as a data file's empty window (load._window)
             raise DataError(f"{source}: no requests logged in the window ({end - span} .. {end}] under {sink}; "
                             f"the log spans {_hour(logged[0][0])} .. {_hour(logged[-1][0] + dt.timedelta(hours=1))}; "

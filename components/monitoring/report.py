@@ -40,6 +40,8 @@ def _n(v) -> str:
 def _drift(drift: dict | None) -> str:
     if not drift:
         return "<h2>Input drift</h2><p>not computed</p><h2>Prediction drift</h2><p>not computed</p>"
+    if drift.get("no_traffic"):  # nothing was compared, which is no "stable"
+        return f"<h2>Drift {badge('NO TRAFFIC', 'warn')}</h2><p>{esc(drift['no_traffic'])}: nothing compared</p>"
     cols = drift.get("columns", {})
     inputs = {k: v for k, v in cols.items() if not v.get("reference_column")}
     preds = {k: v for k, v in cols.items() if v.get("reference_column")}
@@ -89,7 +91,7 @@ def _decision(decision: dict | None, pipeline: str) -> str:
     if not decision:
         return "<h2>Decision</h2><p>none recorded by this run (no trigger-retrain step ran)</p>"
     kinds = {"started": "fail", "starting": "fail", "paused": "fail", "cooldown": "warn", "pending": "warn",
-             "backoff": "warn"}
+             "backoff": "warn", "no-traffic": "warn"}
     kind = kinds.get(str(decision.get("action")), "ok")
     run = f" (run <code>{esc(decision['run_id'])}</code>)" if decision.get("run_id") else ""
     return (f"<h2>Decision</h2><p>{badge(decision.get('action', '?'), kind)} {esc(decision.get('reason', ''))}{run}"
@@ -103,4 +105,5 @@ def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | N
                      "versions served": ", ".join(f"v{v}" for v in window.get("versions", [])) or "—",
                      "from": window.get("start", "—"), "to": window.get("end", "—")})
     body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
-    return page(f"Monitoring: {model}", f"served traffic {window.get('start', '')} .. {window.get('end', '')}", body)
+    span = window.get("no_traffic") or f"served traffic {window.get('start', '')} .. {window.get('end', '')}"
+    return page(f"Monitoring: {model}", span, body)

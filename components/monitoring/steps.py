@@ -157,8 +157,9 @@ def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
 
 def run_monitor_report(predictions_path: str, report_path: str, *, model_name: str, drift: dict | None,
                        live_path: str | None, registry_uri: str = "", state_dir: str = "", pipeline: str = "",
-                       run_id: str = "") -> dict:
-    """Write the HTML report of one window; returns its summary (also the artifact's metadata)."""
+                       run_id: str = "", window_range: dict | None = None) -> dict:
+    """Write the HTML report of one window; returns its summary (also the artifact's metadata). `window_range`:
+    load-data's bounds of the window, said as "no traffic in window <from>..<to>" when it has no rows."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.monitoring.report import latency_summary, monitor_html
     from kubepipe.util import atomic_write_text
@@ -166,12 +167,17 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
     df = read_dataset(predictions_path)
     require_log(df, "monitor-report")
     window = window_of(df)
+    if not len(df) and window_range:  # load-data's allow_empty: the window had no requests
+        from kubepipe.components.data.load import no_traffic_text
+
+        window.update(start=window_range.get("from"), end=window_range.get("to"),
+                      no_traffic=no_traffic_text(window_range))
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
     latency, decision = latency_summary(df), _decision(state_dir, pipeline, run_id)
     offline = _offline(registry_uri, model_name, window.get("versions", []))
     summary = {"model": model_name, "window": window, "latency": latency, "offline": offline, "decision": decision,
                "drift_detected": bool((drift or {}).get("drift_detected")),
-               "quality_dropped": bool((live or {}).get("quality_dropped"))}
+               "quality_dropped": bool((live or {}).get("quality_dropped")), "no_traffic": window.get("no_traffic", "")}
     html = monitor_html(model=model_name, window=window, drift=drift, live=live, offline=offline,
                         latency=latency, decision=decision, pipeline=pipeline)
     atomic_write_text(report_path, html)

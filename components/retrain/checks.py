@@ -6,7 +6,8 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 
 __all__ = ["check_trigger", "trigger_reference"]
 
-_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures")
+_KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures",
+         "no_traffic")
 
 
 def check_trigger(with_values: dict) -> list[CheckIssue]:

@@ -18,6 +18,7 @@ def trigger_retrain(
     reason: str = "",
     quality_dropped: bool = False,
     max_failures: int = 3,
+    no_traffic: str = "",
     ctx_target: str = "local",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -39,6 +40,8 @@ def trigger_retrain(
         max_failures: After this many failed retrains in a row the trigger is paused (decision `paused`) until
             `kubepipe retrain resume PIPELINE`; before that, the retry after k failures waits
             `cooldown_hours * 2**(k-1)` after the last attempt (decision `backoff`). A success resets the count.
+        no_traffic: detect-drift's `no_traffic` ("no traffic in window <from>..<to>" when the monitored window had
+            no requests): recorded as decision `no-traffic`, neither a drift nor a failure.
 
     Returns:
         triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
@@ -56,6 +59,7 @@ def trigger_retrain(
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
                                     pipeline=pipeline, cooldown_hours=cooldown_hours, max_failures=max_failures,
+                                    no_traffic=no_traffic,
                                     params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_step=ctx_step, source_run_id=ctx_run_id, reason=reason)

@@ -61,13 +61,14 @@ def _write_whole(fs, path: str, text: str) -> None:
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
-                       quality_dropped: bool = False, max_failures: int = MAX_FAILURES,
+                       quality_dropped: bool = False, max_failures: int = MAX_FAILURES, no_traffic: str = "",
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
     """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | backoff | paused |
-    no-drift); `policy` says what failed retrains change."""
+    no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
+    window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
     if not pipeline:
         raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
     if cooldown_hours < 0:
@@ -77,14 +78,15 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     state_dir = state_dir or ".kubepipe/state"
     with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
         return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
-                       quality_dropped=quality_dropped, max_failures=max_failures, params=params, target=target, profile=profile,
+                       quality_dropped=quality_dropped, max_failures=max_failures, no_traffic=no_traffic,
+                       params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
                        source_step=source_step, reason=reason, now=now or dt.datetime.now(dt.timezone.utc),
                        starter=starter)
 
 
 def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, max_failures: int,
-            params: dict | None,
+            no_traffic: str, params: dict | None,
             target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
             source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
     record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
@@ -94,6 +96,10 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                               # the monitor's own words, and what fired: its `reason` may name both
                               "reason": f"{reason} ({_why(drift_detected, quality_dropped) or 'nothing detected'})"
                               if reason else _why(drift_detected, quality_dropped)}
+    if no_traffic and not drift_detected and not quality_dropped:  # nothing was measured: neither drift nor failure
+        record.update(action="no-traffic", run_id=None, reason=str(no_traffic))
+        append_decision(state_dir, pipeline, record)
+        return record
     if not drift_detected and not quality_dropped:
         record.update(action="no-drift", run_id=None,
                       reason="no drift detected, and no live-quality drop reported (none is without delayed labels)")
