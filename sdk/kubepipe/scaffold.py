@@ -8,9 +8,12 @@ from importlib import resources
 from pathlib import Path
 
 from kubepipe.errors import UserError
+from kubepipe.spec.schema import schema_json
 from kubepipe.util import K8S_NAME
 
-__all__ = ["init_project"]
+__all__ = ["init_project", "kept_paths"]
+
+SCHEMA = "kubepipe.schema.json"  # the starter's `yaml-language-server: $schema=../kubepipe.schema.json` names it
 
 _PROFILES = {
     "local.yaml": "target: local\nruntime_image: python:3.11-slim\n"
@@ -34,11 +37,17 @@ def profile_paths(directory: str | Path) -> list[Path]:
     return [Path(directory) / "configs" / fname for fname in _PROFILES]
 
 
+def kept_paths(directory: str | Path) -> list[Path]:
+    """The project's shared files `init` writes into `directory` only where they are missing (or with force)."""
+    return [*profile_paths(directory), Path(directory) / SCHEMA]
+
+
 def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, force: bool = False) -> list[Path]:
     """Write the starter files; refuses to overwrite unless force. Returns the paths written.
 
-    Target profiles that exist are the project's own and are kept (a second pipeline in the same
-    project), unless force. Needs only the core install (the sample data is package data). All or
+    Target profiles and the editors' JSON Schema (kubepipe.schema.json, which the starter's
+    yaml-language-server line names) that exist are the project's own and are kept (a second pipeline
+    in the same project), unless force. Needs only the core install (the sample data is package data). All or
     nothing: a failure part-way removes what this call wrote and puts back what --force replaced.
     """
     if not re.match(K8S_NAME, name):  # metadata.name's rule: the starter must validate
@@ -49,9 +58,10 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     files: dict[Path, str] = {
         root / "pipelines" / f"{name}.yaml": templates.joinpath("pipeline.yaml").read_text(encoding="utf-8")
         .format(name=name)}
-    for path, text in zip(profile_paths(root), _PROFILES.values()):
-        if force or not (path.exists() or path.is_symlink()):
-            files[path] = f"# Target profile written by `kubepipe init`.\n{text}"
+    shared = {path: f"# Target profile written by `kubepipe init`.\n{text}"
+              for path, text in zip(profile_paths(root), _PROFILES.values())}
+    shared[root / SCHEMA] = schema_json()
+    files.update({path: text for path, text in shared.items() if force or not (path.exists() or path.is_symlink())})
     for part in ("train", "holdout"):
         files[root / "pipelines" / "data" / f"{name}_{part}.csv"] = \
             templates.joinpath(f"starter_{part}.csv").read_text(encoding="utf-8")

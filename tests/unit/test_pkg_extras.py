@@ -103,6 +103,24 @@ def test_init_of_a_second_pipeline_keeps_the_projects_profiles(tmp_path, capsys)
     assert mine.read_text().startswith("# Target profile written by `kubepipe init`.")
 
 
+def test_init_writes_the_schema_its_pipeline_names_for_editors(tmp_path):
+    # was: `# yaml-language-server: $schema=https://kubepipe.dev/schema/pipeline-v1.json`, a URL nothing serves:
+    # an editor opening the starter said it could not load the schema, and completion and checks were off
+    from kubepipe.spec.schema import schema_json
+
+    init_project(tmp_path, "first")
+    pipeline = tmp_path / "pipelines" / "first.yaml"
+    line = pipeline.read_text().splitlines()[0]
+    assert line.startswith("# yaml-language-server: $schema="), line
+    schema = (pipeline.parent / line.split("$schema=", 1)[1]).resolve()
+    assert schema == (tmp_path / "kubepipe.schema.json").resolve() and schema.read_text() == schema_json()
+    schema.write_text("{}\n")  # the project's own (e.g. from another kubepipe version): kept, as its profiles
+    init_project(tmp_path, "second")
+    assert schema.read_text() == "{}\n"
+    init_project(tmp_path, "second", force=True)
+    assert schema.read_text() == schema_json()
+
+
 def test_init_refuses_a_name_the_pipeline_could_not_have(tmp_path):
     # was: written, then `kubepipe validate` said 'metadata.name: string should have at most 63 characters'
     with pytest.raises(UserError, match=r"--name a{64} \(64 characters; at most 63\): use lowercase letters"):

@@ -17,12 +17,12 @@ def init(directory: Path = typer.Argument(Path("."), help="Project folder (creat
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Scaffold a starter pipeline that validates (core install) and runs locally (kubepipe[local])."""
     from kubepipe.extras import missing_modules, pip_line
-    from kubepipe.scaffold import init_project, profile_paths
+    from kubepipe.scaffold import init_project, kept_paths
 
     written = init_project(directory, name, force=force)
     for path in written:
         console.out.print(f"  [green]+[/green] {console.escape(str(path))}")
-    for path in profile_paths(directory):
+    for path in kept_paths(directory):
         if path not in written:
             console.out.print(f"  = {console.escape(str(path))} (exists: kept; --force overwrites)")
     here = directory.resolve() == Path.cwd().resolve()  # a line to paste: no `cd .`, a folder with spaces quoted
