@@ -115,3 +115,15 @@ def test_a_runs_paths_are_absolute_so_they_still_point_at_it_after_a_notebook_ch
     assert run.log == str(tmp_path / ".kubepipe/runs/r/run.log")
     assert run.source == str(tmp_path / "pipelines/p.yaml")
     assert repr(run).endswith(f"run_dir={str(tmp_path / '.kubepipe/runs/r')!r})")
+
+
+def test_a_kept_step_event_says_what_happened_then():
+    """Events a caller kept (`on_event=events.append`) read the live record: once the run was over, the `started`
+    event of each step said `StepEvent(kind='started', step='load', state='SUCCEEDED', ...)`."""
+    from kubepipe.backends.local.runner import StepEvent
+
+    step = StepRecord("load", "RUNNING")
+    started = StepEvent("started", step, _run(step))
+    step.state, step.error = "FAILED", "OSError: gone"
+    assert (started.state, started.error) == ("RUNNING", None)
+    assert repr(started) == "StepEvent(kind='started', step='load', state='RUNNING', run_id='r')"

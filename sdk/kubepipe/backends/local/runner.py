@@ -48,10 +48,12 @@ _ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (
 class StepEvent:
     def __init__(self, kind: str, step: StepRecord, run: RunResult):
         self.kind, self.step, self.run = kind, step, run  # kind: started | finished
+        # the step's state and error when this happened: `step` is the run's live record, which later events change
+        self.state, self.error = step.state, step.error
 
     def __repr__(self) -> str:  # `on_event=print` printed `<...StepEvent object at 0x7f...>`
-        error = f", error={self.step.error!r}" if self.step.error else ""
-        return (f"StepEvent(kind={self.kind!r}, step={self.step.name!r}, state={self.step.state!r}{error}, "
+        error = f", error={self.error!r}" if self.error else ""
+        return (f"StepEvent(kind={self.kind!r}, step={self.step.name!r}, state={self.state!r}{error}, "
                 f"run_id={self.run.run_id!r})")
 
 
