@@ -235,8 +235,10 @@ def test_a_blank_reason_is_refused_by_promote_and_rollback_alike(reg, capsys, mo
 def test_show_prints_whole_and_small_metrics_as_they_are(reg, capsys, tmp_path):
     """`models show` printed a count of 300.0 as `300.0000` and a learning rate of 1e-05 as `0.0000`."""
     reg.register(str(tmp_path / "m"), name="lr", metrics={"n_test": 300.0, "lr": 1e-05, "f1_macro": 0.91234,
-                                                           "loss": float("nan"), "epochs": 3})
+                                                           "loss": float("nan"), "epochs": 3, "huge": 1.5e300,
+                                                           "neg": -2.5e20})
     code, out, _ = _run(capsys, "models", "show", "lr", "1")
     assert code == 0
-    assert [_cells(out, k) for k in ("n_test", "lr", "f1_macro", "loss", "epochs")] == [
-        ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "nan"], ["epochs", "3"]], out
+    assert [_cells(out, k) for k in ("n_test", "lr", "f1_macro", "loss", "epochs", "huge", "neg")] == [
+        ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "nan"], ["epochs", "3"],
+        ["huge", "1.5e+300"], ["neg", "-2.5e+20"]], out  # a huge one was printed as 301 digits

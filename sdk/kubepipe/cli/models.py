@@ -48,12 +48,12 @@ def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], prof
 
 def _fmt(v) -> str:
     """A metric as the tables show it: 4 decimals, a whole number as one (a count was `300.0000`), a small one in
-    3 significant digits (a learning rate 1e-05 was `0.0000`)."""
+    3 significant digits (a learning rate 1e-05 was `0.0000`), a huge one in 4 (1e300 was printed as 301 digits)."""
     if not isinstance(v, float):
         return "" if v is None else str(v)
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return f"{v:.3g}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
+    return f"{v:.3g}" if 0 < abs(v) < 1e-3 else f"{v:.4g}" if abs(v) >= 1e15 else f"{v:.4f}"
 
 
 def _version_item(v) -> dict:
