@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.evaluation.metric_names import METRICS
+from kubepipe.components.registry.aliases import ANY
 
 __all__ = ["register_challenger", "default_model_card"]
 
@@ -77,7 +78,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
     a version of `model_name` (this step retried, a run resumed after it, a re-run) is that version: none is
     added, whichever run registered it. The registry is
     `open_registry(registry_uri, profile)`: mirrored onto Vertex AI Model Registry when the profile asks."""
-    from kubepipe.components.registry import audit_record, open_registry
+    from kubepipe.components.registry import ChampionMoved, audit_record, open_registry
 
     if not ev.get("passed"):
         raise GateFailed(f"register-model: the gate rejected this model ({ev.get('decision', '?')}); only models that "
@@ -106,4 +107,19 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
     if not promote:
         return mv
     reason = f"register-model: passed the gate ({ev.get('decision', '')})"
-    return reg.promote(name, mv.version, reason=reason[:500], run_id=run_id)
+    try:
+        return reg.promote(name, mv.version, reason=reason[:500], run_id=run_id, expect=_compared_with(ev, name))
+    except ChampionMoved as exc:
+        raise ChampionMoved(f"register-model: `{name}` v{mv.version} is registered but not champion: the gate compared "
+                            f"it with the champion of its evaluation; {exc}; run the pipeline again (its evaluate "
+                            f"compares with the new champion), or `kubepipe models promote {name} {mv.version} "
+                            "--reason ...`") from None
+
+
+def _compared_with(ev: dict, name: str):
+    """The champion the gate compared the model with (a version, or None: there was none), which the promotion may
+    replace; any, for an evaluation without a champion baseline (or of another name, or an older record): a
+    `models promote` between the evaluate step and this one was replaced by a model never compared with it."""
+    if ev.get("baseline") != "champion" or ev.get("model_name") != name or "champion" not in ev:
+        return ANY
+    return (ev.get("champion") or {}).get("version")

@@ -36,6 +36,29 @@ def _eval(env, model, **kw):
     return evaluate_model(env[model], env["holdout"], model_name="clf", registry_uri=env["reg"], **kw)
 
 
+def test_register_model_promotes_only_over_the_champion_its_gate_compared_with(env):
+    """`promote: true` replaced whatever champion there was: a `models promote` between the evaluate step and
+    register-model was replaced by a model the gate never compared with it."""
+    from kubepipe.components.registry import ChampionMoved
+
+    reg = Registry(env["reg"])
+    reg.promote("clf", register_challenger(env["weak"], _eval(env, "weak"), model_name="clf",
+                                           registry_uri=env["reg"]).version, reason="first")
+    ev = _eval(env, "good", relative={"accuracy": {"min_improvement": 0.0}})
+    assert ev["passed"] and ev["champion"]["version"] == 1
+    reg.promote("clf", reg.register(env["bad"], name="clf").version, reason="by hand")  # v2, during the run
+    with pytest.raises(ChampionMoved) as err:
+        register_challenger(env["good"], ev, model_name="clf", registry_uri=env["reg"], promote=True)
+    assert str(err.value).startswith("register-model: `clf` v3 is registered but not champion: the gate compared it "
+                                     "with the champion of its evaluation; model `clf`: the champion moved from v1 "
+                                     "to v2 while you were promoting v3 (promote by tester at ")
+    assert "`kubepipe models promote clf 3 --reason ...`" in str(err.value)
+    assert reg.alias("clf", "champion").version == 2 and [v.version for v in reg.versions("clf")] == [1, 2, 3]
+    again = register_challenger(env["good"], _eval(env, "good", baseline="none"), model_name="clf",
+                                registry_uri=env["reg"], promote=True)  # no champion baseline: any champion
+    assert again.version == 3 and reg.alias("clf", "champion").version == 3
+
+
 def test_first_run_then_champion_comparison_on_same_holdout(env):
     ev = _eval(env, "weak", relative={"accuracy": {"max_regression": 0.0}})
     assert ev["passed"] and ev["champion"] is None and ev["decision"].startswith("first-run: accuracy")
