@@ -10,6 +10,7 @@ same ids in every run, and an edit of one record changes only that record's ids.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 from kubepipe.components.data.io import id_text
@@ -20,6 +21,7 @@ __all__ = ["UNITS", "passage_id", "spans", "chunk_records", "is_blank"]
 UNITS = ("words", "tokens")
 PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
 _WORD = re.compile(r"\S+")
+log = logging.getLogger(__name__)
 
 
 def is_blank(text: str) -> bool:
@@ -69,7 +71,8 @@ def _token_bounder(tokenizer_file: str):
 def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, overlap: int = 16,
                   unit: str = "words", tokenizer_file: str | None = None, keep_columns: list[str] | None = None):
     """DataFrame of passages: passage_id, doc_id, offset (characters), text, and `keep_columns` (default: all
-    other columns of the record). Empty texts give no passage; a duplicate doc id is an error."""
+    other columns of the record). Empty texts give no passage (a warning names them); a duplicate doc id is an
+    error."""
     import pandas as pd
 
     from kubepipe.components.data.io import require_columns
@@ -109,5 +112,13 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     if not rows and len(df):  # an empty index would fail two steps later, at embed, naming no column
         raise DataError(f"records: `{text_column}` has no text in any of the {len(df)} record(s); nothing to index: "
                         "check text_column")
+    found = {r["doc_id"] for r in rows}
+    empty = [doc for doc in ids.tolist() if doc not in found]
+    if empty:  # they were dropped without a word: no query can ever find them
+        from kubepipe.components.pii import redact
+
+        log.warning("records: %d of %d have no text in `%s` (first: %s) and give no passage: no query can find "
+                    "them; fill their text in or drop them upstream", len(empty), len(df), text_column,
+                    redact(str(empty[0])))
     cols = ["passage_id", "doc_id", "offset", "text", *keep]
     return pd.DataFrame(rows, columns=cols)

@@ -149,3 +149,17 @@ def test_token_units_without_a_tokenizer_say_so():
     df = pd.DataFrame({"id": ["a"], "text": ["one two three"]})
     with pytest.raises(DataError, match="unit: tokens needs tokenizer_file"):
         chunk_records(df, text_column="text", id_column="id", unit="tokens")
+
+
+def test_records_without_text_are_named_in_a_warning(caplog):
+    """A record whose text is empty gave no passage and was dropped without a word: no query could find it, and
+    nothing said so (the report shows counts only)."""
+    df = pd.DataFrame({"id": ["m1", "4111 1111 1111 1111", "m3", "m4"], "text": ["coffee", " ", None, "tea"]})
+    with caplog.at_level("WARNING", logger="kubepipe.components.retrieval.chunking"):
+        out = chunk_records(df, text_column="text", id_column="id", size=8, overlap=0)
+    assert out["doc_id"].tolist() == ["m1", "m4"]
+    assert ("records: 2 of 4 have no text in `text` (first: **** **** **** 1111) and give no passage: no query can "
+            "find them; fill their text in or drop them upstream") in caplog.text  # an id holding a PAN is masked
+    caplog.clear()
+    chunk_records(df.iloc[[0, 3]], text_column="text", id_column="id", size=8, overlap=0)
+    assert "no text" not in caplog.text
