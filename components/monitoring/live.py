@@ -9,7 +9,9 @@ class). Thresholds use the gate's syntax and its comparison (`{f1_macro: {min: 0
 
 Each model version's live metrics are one immutable file in the registry,
 `<model>/versions/<n>/live/<window>.json`, written with the registry store's exclusive create
-(atomic on every store); the same window recorded twice keeps the first.
+(atomic on every store); the same window with the same labels recorded twice keeps the first. The labels are
+part of the window (`labels_digest`): a re-run after labels were corrected or more arrived records the new numbers
+beside the first (read_live: oldest first), where it kept the first silently while the step reported the new ones.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
 
 __all__ = ["LIVE_METRICS", "join_labels", "score_versions", "check_live", "record_live", "read_live",
-           "live_threshold_issues"]
+           "live_threshold_issues", "labels_digest"]
 
 LIVE_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "f1_micro", "n_examples")
 _PER_CLASS = ("f1:", "precision:", "recall:")
@@ -113,6 +115,13 @@ def check_live(metrics: dict, thresholds: dict) -> list[dict]:
             c.update(passed=True, note=f"[live] {c['metric']}: no row labelled or predicted `{label}` in this "
                                        "window: not judged")
     return checks
+
+
+def labels_digest(rows) -> str:
+    """A digest of the labels joined to one version's rows (request_id, instance, label; order-free): part of the
+    record's window, so a re-run with corrected or later labels is a new record and a retry the same one."""
+    lines = sorted(f"{r}\t{i}\t{lab}" for r, i, lab in zip(rows["request_id"], rows["instance"], rows["label"]))
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
 def _window_key(window: dict) -> str:

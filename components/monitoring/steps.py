@@ -56,8 +56,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     from kubepipe.components.data.sources import read_source
     from kubepipe.components.checks import issues_text
     from kubepipe.components.errors import ConfigError
-    from kubepipe.components.monitoring.live import (check_live, join_labels, live_threshold_issues, record_live,
-                                                     score_versions)
+    from kubepipe.components.monitoring.live import (check_live, join_labels, labels_digest, live_threshold_issues,
+                                                     record_live, score_versions)
 
     issues = live_threshold_issues(thresholds)
     if issues:  # checked again here: a whole `${params.x}` was not seen at validate
@@ -96,8 +96,10 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
                     "registry, or removed): its live metrics are checked here, not recorded")
                 print(f"live-quality: {out['not_recorded'][version]}")
                 continue
+            rows = joined[joined["model_version"].astype(str) == version]
             rec = record_live(registry_uri, model_name, int(version),
-                              {"window": {**window, "labels": labels}, "metrics": _jsonable(metrics),
+                              {"window": {**window, "labels": labels, "labels_digest": labels_digest(rows)},
+                               "metrics": _jsonable(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
     out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name)

@@ -90,6 +90,37 @@ def test_run_live_quality_records_per_version_and_flags_a_drop(tmp_path):
     assert none["quality_dropped"] is False and "no delayed labels" in none["note"]
 
 
+def test_a_rerun_with_corrected_labels_records_its_numbers_beside_the_first(tmp_path):
+    """The labels file fixed and the window re-run: the step reported f1 1.0 and no drop, the registry kept the first
+    run's f1 (the same window key) and the output said `recorded` all the same. A retry with the same labels is
+    still one record."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    log = _log()
+    log["model_version"] = "1"
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    labels = tmp_path / "labels.csv"
+
+    def run(label_column):
+        log[["request_id", "instance"]].assign(label=log[label_column]).to_csv(labels, index=False)
+        return run_live_quality(str(tmp_path / "log.parquet"), labels=str(labels), model_name="merchant",
+                                registry_uri=reg, thresholds={"f1_macro": {"min": 0.9}})
+
+    first, retry = run("truth"), run("truth")
+    assert first["recorded"] == retry["recorded"] and len(read_live(reg, "merchant", 1)) == 1
+    fixed = run("prediction")  # every served label confirmed
+    assert fixed["quality_dropped"] is False and fixed["recorded"] != first["recorded"]
+    records = read_live(reg, "merchant", 1)  # both within one second: no order between them to assert
+    assert sorted((r["metrics"]["f1_macro"] == 1.0, r["quality_dropped"]) for r in records) == [(False, True),
+                                                                                                (True, False)]
+
+
 def test_record_live_is_an_exclusive_create(tmp_path):
     from kubepipe.components.registry import Registry
 
