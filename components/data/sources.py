@@ -16,7 +16,7 @@ from typing import Iterator
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
-from kubepipe.util import first_line, local_path
+from kubepipe.util import first_line, local_path, normal_uri, uri_scheme
 
 __all__ = ["read_source", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
            "mark_problem", "MAX_LINE_BYTES"]
@@ -334,8 +334,8 @@ def _local_copy(uri: str) -> Iterator[Path]:
 
 
 def _download(uri: str, out) -> None:
-    if not uri.lower().startswith(("http://", "https://")):  # gs://, s3://, memory://, ...: fsspec
-        if uri.startswith("gs://"):
+    if uri_scheme(uri) not in ("http", "https"):  # gs://, s3://, memory://, ...: fsspec
+        if uri_scheme(uri) == "gs":
             try:
                 import gcsfs  # noqa: F401 - fsspec needs it for gs://
             except ImportError:
@@ -343,7 +343,7 @@ def _download(uri: str, out) -> None:
         import fsspec
 
         try:
-            with fsspec.open(uri, "rb") as src:
+            with fsspec.open(normal_uri(uri), "rb") as src:
                 shutil.copyfileobj(src, out, _CHUNK)
         except FileNotFoundError:
             raise DataError(f"{uri}: no such object; check the path") from None

@@ -35,6 +35,7 @@ from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.labels import gcp_label, gcp_labels
+from kubepipe.util import uri_scheme
 
 __all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
 
@@ -125,7 +126,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     t0 = time.monotonic()
     timings: dict = {}
     name = isvc_name(cfg.model_name)
-    if not cfg.artifact_uri.startswith("gs://") and not cfg.api_endpoint:
+    if uri_scheme(cfg.artifact_uri) != "gs" and not cfg.api_endpoint:
         raise ComponentError(f"model: Vertex serves from Cloud Storage; the artifact is at {cfg.artifact_uri!r} "
                              "(use a gs:// pipeline_root in the vertex profile)")
     if cfg.accelerator_count and not cfg.accelerator_type:  # else Vertex attaches none: `--device cuda` finds no GPU

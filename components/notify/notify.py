@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubepipe.components.notify.checks import env_name_problem
-from kubepipe.util import local_path
+from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["notify_run_end", "ALLOW_HTTP_ENV"]
 
@@ -77,9 +77,7 @@ def _record(state_dir: str, record: dict) -> str:
         with open(path, "a", encoding="utf-8") as fh:  # one short line per run: a single append
             fh.write(line + "\n")
         return str(path)
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(state_dir)
+    fs, root = url_to_fs(state_dir)
     stamp = record["time"].replace(":", "").replace("-", "")
     name = f"{stamp}-{record['run_id'] or 'run'}-{uuid.uuid4().hex[:8]}.json"
     remote = f"{root.rstrip('/')}/notifications/{name}"

@@ -17,7 +17,7 @@ from typing import Iterator
 from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.version import RegistryError, storage_failed
 from kubepipe.secrets import redact_text, redact_url
-from kubepipe.util import first_line
+from kubepipe.util import first_line, normal_uri, uri_scheme
 
 __all__ = ["FsspecStore"]
 
@@ -61,7 +61,7 @@ def _check_bucket_given(uri: str, where: str) -> None:
     empty registry. Checked on the filesystem's class, before its instance looks for credentials (gcsfs: seconds)."""
     import fsspec
 
-    scheme = uri.split("://", 1)[0]
+    scheme = uri_scheme(uri) or ""
     try:
         cls = fsspec.get_filesystem_class(scheme)
     except (ValueError, ImportError):  # unknown or not installed: the filesystem's own error says so
@@ -93,7 +93,7 @@ class FsspecStore:
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
         _check_bucket_given(uri, self.where)
         try:
-            self.fs, path = fsspec.core.url_to_fs(uri)
+            self.fs, path = fsspec.core.url_to_fs(normal_uri(uri))
         except ImportError as exc:  # fsspec knows the protocol, its package is not installed
             raise RegistryError(f"registry {self.where}: this storage needs an extra package: "
                                 f"{redact_text(first_line(exc))}") from None

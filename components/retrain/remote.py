@@ -13,23 +13,24 @@ import re
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels
+from kubepipe.util import normal_uri, uri_scheme
 
 __all__ = ["start_kfp", "start_vertex"]
 
 
 # Artifact Registry's KFP repositories: https://<region>-kfp.pkg.dev/<project>/<repo>/<package>/<tag or version>
-_AR_URL = re.compile(r"^https://[\w-]+-kfp\.pkg\.dev/")
+_AR_URL = re.compile(r"^https://[\w-]+-kfp\.pkg\.dev/", re.IGNORECASE)  # scheme and host: any case
 
 
 def _template_text(pipeline: str, profile: dict, credentials=None) -> str | None:
     """The compiled template as text, for the labels its header carries (kubepipe.labels.ir_labels): a gs://
     object, an Artifact Registry URL (the file as uploaded, comments and all) or a file; None for another."""
-    if pipeline.startswith("gs://"):
+    if uri_scheme(pipeline) == "gs":
         from google.cloud import storage
 
         client = storage.Client(project=profile.get("project"), credentials=credentials)
         blob = getattr(storage.Blob, "from_uri", None) or storage.Blob.from_string
-        return blob(pipeline, client).download_as_bytes().decode("utf-8", "replace")
+        return blob(normal_uri(pipeline), client).download_as_bytes().decode("utf-8", "replace")
     if _AR_URL.match(pipeline):
         return _registry_text(pipeline, credentials)
     if os.path.isfile(pipeline):
@@ -70,7 +71,7 @@ def _pipeline_name(text: str | None) -> str | None:
 
 
 def _is_package(pipeline: str) -> bool:
-    return pipeline.endswith((".yaml", ".yml", ".json")) or "://" in pipeline
+    return pipeline.endswith((".yaml", ".yml", ".json")) or uri_scheme(pipeline) is not None
 
 
 def _slug(text: str, n: int = 40) -> str:
@@ -95,7 +96,7 @@ def _start_kfp(client, pipeline: str, params: dict, profile: dict, key: str) -> 
         if existing:  # the step was retried after the run was created
             return existing[0].run_id
         experiment_id = client.create_experiment(profile.get("experiment") or "Default", namespace=ns).experiment_id
-        if _is_package(pipeline) and "://" not in pipeline and not os.path.exists(pipeline):
+        if _is_package(pipeline) and uri_scheme(pipeline) is None and not os.path.exists(pipeline):
             # A kubepipe YAML path written for local runs: on the cluster, use the pipeline it
             # uploaded, which kubepipe names after the file (metadata.name by convention).
             pipeline = re.sub(r"\.(ya?ml|json)$", "", os.path.basename(pipeline))

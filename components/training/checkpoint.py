@@ -19,7 +19,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from kubepipe.util import atomic_open, local_path
+from kubepipe.util import atomic_open, local_path, normal_uri, uri_scheme
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_KEY_ENV", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
            "remove_checkpoint"]
@@ -49,7 +49,7 @@ def checkpoint_dir(state_dir: str, run_id: str, step: str) -> str | None:
     if not state_dir or not run_id:
         return None
     root = state_dir.rstrip("/")
-    if root.startswith("gs://") and Path("/gcs").is_dir():
+    if uri_scheme(root) == "gs" and Path("/gcs").is_dir():
         root = "/gcs/" + root[len("gs://"):]
     return f"{root}/checkpoints/{_safe(run_id)}/{_safe(step or 'train')}"
 
@@ -60,7 +60,7 @@ def _remote(location: str):
         return None
     import fsspec
 
-    protocol, _, path = str(location).partition("://")
+    protocol, _, path = normal_uri(str(location)).partition("://")
     options = {}
     if protocol == "minio":
         protocol = "s3"

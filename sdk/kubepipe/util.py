@@ -6,18 +6,19 @@ import difflib
 import glob
 import hashlib
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Iterable, Iterator
+
+from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
 __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri", "local_path",
-           "url_to_fs"]
+           "url_to_fs", "uri_scheme", "normal_uri"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
@@ -44,37 +45,6 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
         return None
     best = max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
     return f"did you mean `{best}`?"
-
-
-FILE_SCHEME = "file://"
-# RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def is_file_uri(text: object) -> bool:
-    """`text` is a `file://` URI, its scheme in any case: RFC 3986 schemes are case-insensitive (`FILE:///x`)."""
-    return isinstance(text, str) and text[:len(FILE_SCHEME)].lower() == FILE_SCHEME
-
-
-def local_path(uri: object) -> str | None:
-    """The path on this machine that `uri` names, or None for a URI of any other scheme (gs://, s3://, https://).
-
-    The one rule for `file://` URIs and plain paths: a `file://` URI, its scheme in any case, loses the scheme
-    (`FILE:///abs/x.csv` is `/abs/x.csv`; `file://data.csv` is the relative `data.csv`; RFC 8089's
-    `file://localhost/abs/x.csv` is `/abs/x.csv`); a plain path is itself."""
-    text = str(uri)
-    if is_file_uri(text):
-        rest = text[len(FILE_SCHEME):]
-        return rest[len("localhost"):] if rest[:len("localhost/")].lower() == "localhost/" else rest
-    return None if _URI_SCHEME.match(text) else text
-
-
-def url_to_fs(uri: str) -> tuple[Any, str]:
-    """fsspec's (filesystem, path) for `uri`, a `file://` URI (its scheme in any case) or a plain path read as
-    `local_path` reads it: fsspec's protocols are case-sensitive (`FILE:///x` was 'Protocol not known: FILE')."""
-    import fsspec
-
-    return fsspec.core.url_to_fs(local_path(uri) or uri)
 
 
 def whole_number(text: object) -> int | None:

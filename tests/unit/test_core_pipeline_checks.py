@@ -263,6 +263,7 @@ steps:
     ("local", '"${params.training}"', "missing.yaml", "error"),  # a param default is read the same way
     ("vertex", "train.yaml", "x", "error"),                       # a local path a Vertex job cannot start
     ("vertex", "gs://b/train.yaml", "x", None),
+    ("vertex", "GS://b/train.yaml", "x", None),                   # a scheme in capitals: one too (was an error)
     ("vertex", '"${params.training}"', "train.yaml", "warning"),  # local default: --param needed to submit
 ])
 def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target, value, default, outcome):

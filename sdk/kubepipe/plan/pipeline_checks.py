@@ -16,7 +16,7 @@ from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
 from kubepipe.spec.paths import local_file, resolve_path
-from kubepipe.util import did_you_mean
+from kubepipe.util import did_you_mean, uri_scheme
 
 __all__ = ["pipeline_checks"]
 
@@ -176,7 +176,7 @@ class _Checks:
                                                   hint="a path relative to this pipeline file"))
                 else:
                     self.retrain_params(n, file)
-            elif self.target == "vertex" and not value.startswith(("gs://", "https://")):
+            elif self.target == "vertex" and uri_scheme(value) not in ("gs", "https"):
                 param = self.param_of(n, "pipeline")
                 message = (f"on vertex, `pipeline` is a compiled template (gs://.../x.yaml or an Artifact Registry "
                            f"https:// URL), got {value!r}")

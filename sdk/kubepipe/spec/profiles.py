@@ -20,7 +20,7 @@ from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
-from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean
+from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
            "profile_source", "parse_set", "home_defaults"]
@@ -115,6 +115,13 @@ class Profile(Strict):
         where = "--set" if _given(self._sets, path) else f"<{self.target} profile>"
         return Issue(message, path=format_path(path), file=where, value=value, hint=hint, severity=severity)
 
+    @field_validator("pipeline_root", "registry_uri", "state_dir", "predictions_uri", mode="before")
+    @classmethod
+    def _scheme_in_lower_case(cls, v: Any) -> Any:
+        """`GS://bucket/root` is `gs://bucket/root` (schemes are case-insensitive; Vertex, fsspec and Google's clients
+        take lower case only): vertex refused `pipeline_root: GS://b/p` as no gs:// URI."""
+        return normal_uri(v) if isinstance(v, str) else v
+
     @field_validator("registry_uri")
     @classmethod
     def _registry_uri(cls, v: str) -> str:
@@ -149,7 +156,7 @@ class Profile(Strict):
         if self.target == "vertex" and not _GS_ROOT.match(str(self.pipeline_root)):  # `gs://` was submitted
             raise ValueError(f"vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines "
                              f"(got {self.pipeline_root!r})")
-        if self.vertex_model_registry and (self.target != "vertex" or not self.registry_uri.startswith("gs://")):
+        if self.vertex_model_registry and (self.target != "vertex" or uri_scheme(self.registry_uri) != "gs"):
             raise ValueError("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
                              "the model files from there)")
         return self

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.compiler.pipeline_fn import task_name
+from kubepipe.util import local_path
 
 __all__ = ["metric_output_names", "collect_outputs", "read_task"]
 
@@ -76,7 +77,7 @@ def read_task(rec: StepRecord, folder: Path, metric_names: set[str], outputs: di
             metrics.update({prefix + str(k): v for k, v in (first.get("metadata") or {}).items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
         uri = first.get("uri")
-        if uri and ("://" in uri or os.path.exists(uri)):
+        if uri and (local_path(uri) is None or os.path.exists(local_path(uri) or "")):
             artifacts[name] = _absolute(uri)  # `runs show` prints paths that open from anywhere
     listed = set(artifacts.values())
     for d in sorted(folder.iterdir()):  # artifacts kfp.local wrote but did not list
@@ -86,4 +87,6 @@ def read_task(rec: StepRecord, folder: Path, metric_names: set[str], outputs: di
 
 
 def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
+    """A local path made absolute (a `file://` URI's path too); a remote URI as it is."""
+    local = local_path(path)
+    return path if local is None else os.path.abspath(local)

@@ -27,7 +27,7 @@ import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local wou
 import sys
 from pathlib import Path
 
-from kubepipe.util import atomic_write_text, failpoint, sha256_file
+from kubepipe.util import atomic_write_text, failpoint, local_path, sha256_file
 
 __all__ = ["REUSE_ENV", "RECORDS", "main", "tree_digest"]
 
@@ -60,9 +60,9 @@ def _inputs_digest(component: str, executor_input: dict, ctx: dict) -> str:
     files = {}
     for name, value in sorted(params.items()):  # a param naming a local file: its bytes (a fixed CSV runs again)
         declared = name in (ctx.get("paths") or {}).get(component, [])
-        if isinstance(value, str) and value and "://" not in value and len(value) < 4096 and (
-                os.path.isfile(value) or (declared and os.path.isdir(value))):
-            files[name] = tree_digest(Path(value))
+        local = local_path(value) if isinstance(value, str) and value and len(value) < 4096 else None
+        if local and (os.path.isfile(local) or (declared and os.path.isdir(local))):  # file:///x.csv too
+            files[name] = tree_digest(Path(local))
     arts = {name: [[a.get("metadata") or {}, tree_digest(Path(a.get("uri") or ""))]
                    for a in (spec.get("artifacts") or [])]
             for name, spec in sorted((inputs.get("artifacts") or {}).items())}

@@ -1,0 +1,54 @@
+"""URIs and local paths: which a value is, of which scheme (in any case: RFC 3986 schemes are case-insensitive),
+and how to open it. `kubepipe.util` re-exports these."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
+
+FILE_SCHEME = "file://"
+# RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def uri_scheme(text: object) -> str | None:
+    """The scheme of a URI in lower case (`GS://bucket/x` -> `gs`: RFC 3986 schemes are case-insensitive), or None for
+    a plain path (a drive's `C://x` too). The one rule for "is this a URI, and of which scheme"."""
+    m = _URI_SCHEME.match(text) if isinstance(text, str) else None
+    return m.group(0)[:-3].lower() if m else None
+
+
+def normal_uri(text: str) -> str:
+    """`text` with its URI scheme in lower case (`S3://b/k` -> `s3://b/k`): fsspec's protocols and Google's clients
+    (`gs://` only) are case-sensitive. A plain path is returned as it is."""
+    scheme = uri_scheme(text)
+    return scheme + text[len(scheme):] if scheme else text
+
+
+def is_file_uri(text: object) -> bool:
+    """`text` is a `file://` URI, its scheme in any case: RFC 3986 schemes are case-insensitive (`FILE:///x`)."""
+    return isinstance(text, str) and text[:len(FILE_SCHEME)].lower() == FILE_SCHEME
+
+
+def local_path(uri: object) -> str | None:
+    """The path on this machine that `uri` names, or None for a URI of any other scheme (gs://, s3://, https://).
+
+    The one rule for `file://` URIs and plain paths: a `file://` URI, its scheme in any case, loses the scheme
+    (`FILE:///abs/x.csv` is `/abs/x.csv`; `file://data.csv` is the relative `data.csv`; RFC 8089's
+    `file://localhost/abs/x.csv` is `/abs/x.csv`); a plain path is itself."""
+    text = str(uri)
+    if is_file_uri(text):
+        rest = text[len(FILE_SCHEME):]
+        return rest[len("localhost"):] if rest[:len("localhost/")].lower() == "localhost/" else rest
+    return None if _URI_SCHEME.match(text) else text
+
+
+def url_to_fs(uri: str) -> tuple[Any, str]:
+    """fsspec's (filesystem, path) for `uri`, a `file://` URI (its scheme in any case) or a plain path read as
+    `local_path` reads it, any other URI by its scheme in lower case: fsspec's protocols are case-sensitive
+    (`FILE:///x`, `GS://b/x` were 'Protocol not known: FILE', 'GS')."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(local_path(uri) or normal_uri(uri))
