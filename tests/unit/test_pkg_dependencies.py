@@ -113,3 +113,30 @@ def test_the_script_is_what_make_lint_runs():
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "every import is declared" in proc.stdout
+
+
+def _serve_requirement(name: str):
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    serve = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
+    return next(r for r in map(Requirement, serve) if r.name == name)
+
+
+def test_fastapi_is_bounded_inside_the_range_kserve_declares():
+    """fastapi was unbounded above (`fastapi>=0.110`) while kserve 0.21 answers V1 with fastapi's ORJSONResponse,
+    which fastapi deprecates: a fastapi that drops it breaks every :predict. Ours stays inside kserve's own range."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pytest.importorskip("kserve")
+    ours = _serve_requirement("fastapi").specifier
+    theirs = next(r for r in map(Requirement, requires("kserve") or []) if r.name == "fastapi").specifier
+    uppers = [Version(s.version) for s in ours if s.operator == "<"]
+    assert uppers, f"fastapi{ours}: no upper bound"
+    assert all(Version(s.version) >= max(uppers) for s in theirs if s.operator == "<"), (ours, theirs)
+    assert all(Version(s.version) >= Version(t.version) for s in ours if s.operator == ">="
+               for t in theirs if t.operator == ">="), (ours, theirs)  # nor below kserve's floor
