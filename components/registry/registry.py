@@ -100,6 +100,22 @@ class Registry:
         if not files:  # was an `ok` version with nothing in it, `models verify` said intact
             raise RegistryError(f"cannot register {model_dir!r}: the folder holds no files; pass the Model artifact's "
                                 "directory (a train step's `model`)")
+        entry = {
+            "name": name,
+            "metrics": jsonable(metrics or {}),
+            "data_hash": str(data_hash or ""),  # strings, as ModelVersion.from_dict reads them back
+            "run_id": str(run_id or ""),
+            "code_version": str(code_version or ""),
+            "model_card": str(model_card or ""),
+            "audit": jsonable(audit or []),
+            "metadata": jsonable(metadata or {}),
+            "files": files,
+            "created_by": current_user(),
+        }
+        try:  # read back as it will be: `metrics=[0.9]` was committed, then every read said 'corrupt'
+            ModelVersion.from_dict({**entry, "version": 0}, name=name, version=0, model_uri="")
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"cannot register {model_dir!r} as `{name}`: {exc}; nothing was registered") from None
         claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         self.existing = False
         same = self._same_files(name, files) if reuse_same else None
@@ -111,20 +127,7 @@ class Registry:
         try:
             self.store.put_tree(model_dir, f"{base}/model")
             failpoint("register.copied")
-            entry = {
-                "name": name,
-                "version": n,
-                "metrics": jsonable(metrics or {}),
-                "data_hash": str(data_hash or ""),  # strings, as ModelVersion.from_dict reads them back
-                "run_id": str(run_id or ""),
-                "code_version": str(code_version or ""),
-                "model_card": str(model_card or ""),
-                "audit": jsonable(list(audit or [])),
-                "metadata": jsonable(metadata or {}),
-                "files": files,
-                "created_at": utc_now(),
-                "created_by": current_user(),
-            }
+            entry.update(version=n, created_at=utc_now())
             commit(self.store, name, n, token, dump(entry))
         except BaseException as exc:
             discard_unfinished(self.store, name, n, token)

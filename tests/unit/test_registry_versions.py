@@ -980,3 +980,17 @@ def test_an_undefined_metric_is_stored_as_json_null_and_read_back_as_nan(reg, tm
     assert strict(reg.store.read("shop/aliases/00000001.json"))["event"]["canary_analysis"] == {"psi": None}
     got = reg.get("shop", mv.version).metrics
     assert got["accuracy"] == 0.5 and math.isnan(got["roc_auc"]) and math.isnan(got["log_loss"])
+
+
+@pytest.mark.parametrize("kw, error", [({"metrics": [0.9]}, "field `metrics` must be a dict"),
+                                       ({"metadata": "gate passed"}, "field `metadata` must be a dict"),
+                                       ({"audit": {"action": "x"}}, "field `audit` must be a list"),
+                                       ({"audit": ["passed"]}, "field `audit` must be a list of objects")])
+def test_a_registration_with_a_wrongly_typed_field_is_refused_before_anything_is_written(tmp_path, kw, error):
+    """It was committed, then read back as corrupt ('register the model again', which did the same)."""
+    reg = Registry(str(tmp_path / "reg"))
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "m"), name="shop", **kw)
+    model = str(tmp_path / "model-m")
+    assert str(exc.value) == f"cannot register {model!r} as `shop`: {error}; nothing was registered"
+    assert reg.names() == [] and not (tmp_path / "reg").exists()
