@@ -212,6 +212,15 @@ def test_a_registry_folder_that_does_not_exist_is_named_as_such(reg, capsys, tmp
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, "models", "list", "-r", "empty")
     assert " ".join(err.split()) == f"no models in {tmp_path}/empty"
+    # `models gc -r regsitry` said only 'no incomplete versions or temp files older than 60 min'
+    code, out, _ = _run(capsys, "models", "gc", "-r", "regsitry")
+    assert code == 0 and " ".join(out.split()) == (f"no incomplete versions or temp files older than 60 min in "
+                                                   f"{tmp_path}/regsitry: it does not exist (a typo in --registry / "
+                                                   "KUBEPIPE_REGISTRY?)")
+    code, out, _ = _run(capsys, "models", "gc", "-r", ".kubepipe/registry/clf")
+    assert "give its parent as --registry" in out
+    code, out, _ = _run(capsys, "models", "gc", "-r", "empty")
+    assert " ".join(out.split()) == "no incomplete versions or temp files older than 60 min"
 
 
 def test_a_model_folder_given_as_the_registry_of_show_promote_history_says_to_give_its_parent(reg, capsys):

@@ -79,12 +79,7 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
         if not items:
-            from kubepipe.components.registry.registry import MODEL_FOLDER_HINT
-
-            hint = f"; {MODEL_FOLDER_HINT}" if reg.is_model_folder() else ""
-            if not hint and registry and not reg.store.exists(""):  # given, not the default a first run creates
-                hint = ": it does not exist (a typo in --registry / KUBEPIPE_REGISTRY?)"
-            console.err.print(f"no models in {console.escape(reg.store.uri())}{hint}")
+            console.err.print(f"no models in {console.escape(reg.store.uri())}{_nothing_there(reg, registry)}")
             return
         output.table(("model", "versions", "champion", "previous"),
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
@@ -103,6 +98,17 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
     output.table(("version", "aliases", "status", "created", "run", *shown),
                  [(f"v{v.version}", ", ".join(v.aliases), output.Styled(v.status, "" if v.ok else "red"),
                    v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in shown)) for v in vs], title=name)
+
+
+def _nothing_there(reg, given: Optional[str]) -> str:
+    """Why a registry holds nothing, if it is a mistake: a model's folder given, or one that does not exist."""
+    from kubepipe.components.registry.registry import MODEL_FOLDER_HINT
+
+    if reg.is_model_folder():
+        return f"; {MODEL_FOLDER_HINT}"
+    if given and not reg.store.exists(""):  # given, not the default a first run creates
+        return ": it does not exist (a typo in --registry / KUBEPIPE_REGISTRY?)"
+    return ""
 
 
 def _complete(versions) -> tuple[list, list[int]]:
@@ -265,8 +271,10 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
     if output.is_json(fmt):
         output.emit("ModelGc", {"registry": reg.store.uri(), "dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
         return
-    if not removed:
-        console.out.print(f"no incomplete versions or temp files older than {older_than:g} min")
+    if not removed:  # in a registry that is not there (a typo) too, which was not said
+        hint = _nothing_there(reg, registry)
+        console.out.print(f"no incomplete versions or temp files older than {older_than:g} min"
+                          + (f" in {console.escape(reg.store.uri())}{hint}" if hint else ""))
         return
     verb = "would remove" if dry_run else "removed"
     output.table(("action", "model", "version", "what", "age (min)", "path"),
