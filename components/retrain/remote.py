@@ -12,7 +12,7 @@ import os
 import re
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels
+from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels, run_labels
 from kubepipe.util import normal_uri, uri_scheme
 
 __all__ = ["start_kfp", "start_vertex"]
@@ -131,7 +131,7 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
     job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
     with api_errors(service_name("vertex", profile), f"reading the retrain's template {pipeline!r}"):
         text = _template_text(pipeline, profile, credentials)
-    labels = gcp_labels({**(profile.get("labels") or {}), **ir_labels(text or "")})  # the pipeline's win, as submit
+    labels = gcp_labels(run_labels(profile.get("labels"), ir_labels(text or "")))  # as submit's job_labels
     name = _pipeline_name(text)
     if name:  # what `runs list --target vertex` finds a pipeline's jobs by (kubepipe.backends.remote.vertex)
         labels["kubepipe-pipeline"] = gcp_label(name)

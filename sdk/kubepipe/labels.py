@@ -17,7 +17,7 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
-__all__ = ["gcp_label", "gcp_labels", "carries", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
+__all__ = ["gcp_label", "gcp_labels", "carries", "run_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
            "OWN_LABELS"]
 
 MAX_LABEL = 63
@@ -40,6 +40,15 @@ def gcp_label(value: Any, *, key: bool = False) -> str:
 def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
     """Every key and value sanitised (keys that collide after sanitising: the last one wins)."""
     return {gcp_label(k, key=True): gcp_label(v) for k, v in dict(labels or {}).items()}
+
+
+def run_labels(profile: Mapping[str, str] | None, pipeline: Mapping[str, str] | None) -> dict[str, str]:
+    """A run's labels as written: the profile's under the pipeline's (metadata.labels, owner), which win over a
+    profile's label that is the same label on Vertex (`Team: ML` under `team: payments` is not carried there, so
+    a local run's record does not carry it either)."""
+    mine = dict(pipeline or {})
+    taken = {gcp_label(k, key=True) for k in mine}
+    return {**{k: v for k, v in dict(profile or {}).items() if gcp_label(k, key=True) not in taken}, **mine}
 
 
 def carries(labels: Mapping[Any, Any] | None, wanted: Mapping[Any, Any] | None) -> bool:

@@ -380,3 +380,7 @@ def test_a_local_run_records_the_profile_s_labels_under_the_pipeline_s(tmp_path,
     run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"env": "dev", "team": "x"}})
     assert run.labels == {"env": "dev", "team": "payments", "owner": "ana"}
     assert show_local_run(run.run_id, tmp_path / "home" / "runs")["labels"] == run.labels
+    # the profile's `Team` and `Owner` are the pipeline's `team` and `owner` on Vertex, whose win there: the record
+    # kept both (`runs show` said `Team: X` of a run no --label Team=X finds)
+    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"Team": "X", "Owner": "bob"}})
+    assert run.labels == {"team": "payments", "owner": "ana"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from kubepipe.errors import Issue
-from kubepipe.labels import MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels
+from kubepipe.labels import MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels, run_labels
 
 __all__ = ["label_issues", "label_notes"]
 
@@ -28,7 +28,7 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
     won = set(gcp_labels(mine))  # a profile's label the pipeline's replaces is not sent
     warnings += [w for key, value in profile_labels.items() if gcp_label(key, key=True) not in won
                  and (w := rewritten(("labels", key), key, value, profile_issue or issue))]
-    merged = gcp_labels({**dict(profile_labels), **mine})
+    merged = gcp_labels(run_labels(profile_labels, mine))
     room = MAX_LABELS - OWN_LABELS
     if len(merged) <= room:
         return [], warnings

@@ -28,6 +28,7 @@ from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, Step
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
+from kubepipe.labels import run_labels
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.components.training.checkpoint import CHECKPOINT_KEY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
@@ -271,7 +272,7 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
                     steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
-                    checkpoint_key=checkpoint_key, labels={**compiled.profile.labels, **plan.labels},
+                    checkpoint_key=checkpoint_key, labels=run_labels(compiled.profile.labels, plan.labels),
                     retrain=retrain_of(os.environ.get(RETRAIN_ENV)))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "

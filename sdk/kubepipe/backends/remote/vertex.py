@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
 from kubepipe.clients import api_errors, service_name, vertex_where
-from kubepipe.labels import gcp_id, gcp_label, gcp_labels
+from kubepipe.labels import gcp_id, gcp_label, gcp_labels, run_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name",
            "console_url"]
@@ -55,7 +55,7 @@ def job_id(package: PipelinePackage, params: Mapping[str, Any] | None, slot: str
 
 def job_labels(package: PipelinePackage, profile: Mapping[str, Any], extra: Mapping[str, str] | None = None
                ) -> dict[str, str]:
-    labels = gcp_labels({**dict(profile.get("labels") or {}), **package.labels})
+    labels = gcp_labels(run_labels(profile.get("labels"), package.labels))
     labels.update({"kubepipe-pipeline": gcp_label(package.name), "kubepipe-hash": package.short_hash})
     if profile.get("experiment"):
         labels["kubepipe-experiment"] = gcp_label(profile["experiment"])
