@@ -201,3 +201,23 @@ def test_a_profile_label_vertex_rewrites_is_a_warning_in_the_profile_or_at_set(t
     assert [w.format().split(";")[0] for w in ws] == [
         f"{prof}:9:3: labels.Cost-Center: a Vertex job carries this label as `cost-center: cc-42`",
         "--set: labels.Zone: a Vertex job carries this label as `zone: zurich`"]  # `Team` is the pipeline's `team`
+
+
+def test_a_number_given_to_a_label_by_set_says_how_to_quote_it_on_a_command_line(tmp_path):
+    """`--set labels.cc=4200` said 'quote it', and `--set labels.cc="4200"` (the shell drops those quotes) was the
+    same number again."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p, "local", sets=["labels.cc=4200"])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("--set", "labels.cc")
+    assert issue.hint.endswith("YAML reads it as the number 4200; on a command line, inside the shell's quotes: "
+                               "--set 'labels.cc=\"4200\"'")
+    assert kubepipe.validate(p, "local", sets=['labels.cc="4200"']).name == "p"

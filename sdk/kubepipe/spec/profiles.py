@@ -20,6 +20,7 @@ from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
+from kubepipe.spec.values import quote_hint
 from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
@@ -279,13 +280,22 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     except PydanticError as exc:
         found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
         given = set(sets or {})  # a value from --set is blamed on --set, not on the file
-        issues += [replace(i, file="--set", line=None, col=None) if i.path.split(".")[0] in given else i
-                   for i in found]
+        issues += [_on_set(i) if i.path.split(".")[0] in given else i for i in found]
         profile = None
     if issues or profile is None:
         raise ValidationError(issues)
     profile._locator, profile._sets = locator, dict(sets or {})
     return profile
+
+
+def _on_set(issue: Issue) -> Issue:
+    """An issue of a value --set gave, blamed on --set; YAML's quotes (`--set labels.cc=4200` read as a number) said
+    as a command line keeps them: the shell drops the quotes of `--set labels.cc="4200"`."""
+    hint = issue.hint
+    if hint and hint == quote_hint(issue.value, "str"):
+        text = str(issue.value).lower() if isinstance(issue.value, bool) else str(issue.value)
+        hint += f"; on a command line, inside the shell's quotes: --set '{issue.path}=\"{text}\"'"
+    return replace(issue, file="--set", line=None, col=None, hint=hint)
 
 
 def _given(sets: Mapping[str, Any], path: tuple) -> bool:
