@@ -68,7 +68,13 @@ def _live(live: dict | None, offline: dict) -> str:
                 rows.append([esc(f"v{version}"), f"<code>{esc(metric)}</code>", esc(_n(m[metric])),
                              esc(_n(off.get(metric))), esc(_n(delta)), esc(m.get("n_examples", "—"))])
     checks = live.get("checks") or []
-    verdict = badge("BELOW THRESHOLD", "fail") if live.get("quality_dropped") else badge("holds", "ok")
+    if live.get("quality_dropped"):
+        verdict = badge("BELOW THRESHOLD", "fail")
+    elif "judged" in live and live.get("headline") not in live["judged"]:
+        # fewer labelled rows than min_labels, or no threshold: 'holds' was shown for what nothing measured
+        verdict = badge(f"v{live.get('headline')} not judged", "warn")
+    else:
+        verdict = badge("holds", "ok")
     notes = "".join(f"<li>{esc(c['note'])}</li>" for c in checks)
     return (f"<h2>Live quality {verdict}</h2>" + table(["version", "metric", "live", "offline (gate)", "live − offline",
                                                          "labelled rows"], rows)

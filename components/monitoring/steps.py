@@ -66,7 +66,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     require_log(log_df, "live-quality", ("request_id", "instance", "timestamp", "prediction", "model_version"))
     window = window_of(log_df)
     out: dict[str, Any] = {"model": model_name, "labels": labels, "window": window, "versions": {}, "checks": [],
-                           "quality_dropped": False, "recorded": {}}
+                           "quality_dropped": False, "recorded": {}, "judged": []}
     if not labels:
         out["note"] = "no delayed labels given (`labels`): live quality not measured"
         return out
@@ -88,6 +88,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
             c["note"] = f"v{version}: {c['note']}"
         out["checks"] += checks
         dropped[version] = any(not c["passed"] for c in checks)
+        if checks:  # judged: enough labelled rows and a threshold to hold them to
+            out["judged"].append(version)
         if registry_uri and whole_number(version) is not None:
             if whole_number(version) not in _held(registry_uri, model_name):
                 # scored and checked all the same: stopping here skipped the drift check and the retrain decision

@@ -155,6 +155,31 @@ def test_monitor_report_shows_every_section_escaped(tmp_path):
         log[log.model_version == "1"].drop_duplicates("request_id")["latency_ms"].median())
 
 
+def test_live_quality_of_too_few_labels_is_shown_not_judged_not_holding(tmp_path):
+    """12 labelled rows under min_labels 50: no check was made, and the monitoring report's badge said `holds`."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.report import monitor_html
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    log = _log()
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    labels = tmp_path / "labels.csv"
+
+    def report(n, thresholds):
+        log[["request_id", "instance"]].assign(label=log["truth"]).head(n).to_csv(labels, index=False)
+        live = run_live_quality(str(tmp_path / "log.parquet"), labels=str(labels), model_name="merchant",
+                                thresholds=thresholds, min_labels=50)
+        html = monitor_html(model="merchant", window={}, drift=None, live=live, offline={}, latency={}, decision=None)
+        return live, html.split("<h2>Live quality ", 1)[1].split("</h2>", 1)[0]
+
+    few, badge = report(12, {"f1_macro": {"min": 0.8}})
+    assert few["judged"] == [] and few["quality_dropped"] is False
+    assert "v1 not judged" in badge and "holds" not in badge
+    assert "v2 not judged" in report(len(log), {})[1]  # no threshold: nothing to hold (v2: the newest)
+    enough, badge = report(len(log), {"f1_macro": {"min": 0.1}})
+    assert enough["judged"] == ["1", "2"] and "holds" in badge
+
+
 def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path):
     """`thresholds: ${params.t}` is not checked at validate: `{f1_macro: 0.8}` crashed the step, and a metric the
     log cannot give was measured as missing."""
