@@ -181,6 +181,11 @@ def test_a_champion_nothing_can_set_is_a_warning(tmp_path, name, evaluate_extra,
     assert bool(warnings) is warned
     if warned:
         assert warnings[0].severity == "warning" and "nothing in this pipeline can set it" in warnings[0].message
+        # the evaluate step's model_name (here the pipeline's name) is not the one register-model promotes: the
+        # hint said 'add `promote: true` to the register-model step', which it had
+        assert warnings[0].hint.startswith("set `model_name` to the model this pipeline promotes (`other`), or "
+                                           "set `baseline: none`" if "promote" in register_extra
+                                           else "add `promote: true` to the register-model step, or set")
     if "label_column" in evaluate_extra:  # train-torch's default label is `label`
         (err,) = errors
         assert err.path == "steps.evaluate.with.label_column" and "trains on (`label`)" in err.message

@@ -95,8 +95,12 @@ class _Checks:
                 ("steps", n, "with", "baseline") if "baseline" in self.spec.steps[n].with_ else ("steps", n),
                 f"`{n}` compares with the champion of `{name}`, but nothing in this pipeline can set it (no deploy "
                 "step, no register-model with `promote: true` for that model): every run is a first run",
-                hint="add `promote: true` to the register-model step, or set `baseline: none`; ignore this if "
-                     "another pipeline or `kubepipe models promote` sets the champion", severity="warning"))
+                hint=("set `model_name` to the model this pipeline promotes ("
+                      + ", ".join(f"`{s}`" for s in sorted(map(str, setters))) + ")" if setters
+                      else "add `promote: true` to the register-model step")
+                + ", or set `baseline: none`; ignore this if another pipeline or `kubepipe models promote` sets the "
+                  "champion",
+                severity="warning"))
 
     def deploy_has_a_version(self) -> None:
         """A deploy step without `version` serves the version this run registered (components/deploy/target.py:
