@@ -7,6 +7,9 @@ Ahead of kserve's own routes for the same paths:
 - `GET /v2/models/NAME/ready`, `/v1/models/NAME`, `/v2/health/ready`: 503 while loading and
   while draining after SIGTERM (predict keeps answering meanwhile).
 - `GET /metrics`: every worker's metrics in multiprocess mode.
+- `/v2/models/NAME/versions/V` (metadata, `/ready`, `/infer`): 404 naming `model_version` and the path without
+  it; a server serves one version and routes none by version (kserve answered 501 'Model versioning not supported
+  yet', a server error in every 5xx rate and canary comparison).
 - `GET /kubepipe/v1/models/NAME`: the model card.
 - `POST /v1/models/NAME:retrieve`: top-k hits of an index model (serving/retriever.py); 404 for others.
 - Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
@@ -96,7 +99,7 @@ def install(app, model, dataplane, repository) -> None:
 
     v2 = V2Endpoints(dataplane, repository)
 
-    async def infer(request: Request, raw_response: Response, model_name: str, model_version: str | None = None):
+    async def infer(request: Request, raw_response: Response, model_name: str):
         body = await request.body()
         try:
             length = request.headers.get(HEADER)
@@ -118,7 +121,17 @@ def install(app, model, dataplane, repository) -> None:
         except BadRequest:
             count(request)
             raise
-        return await v2.infer(request, raw_response, model_name, payload, model_version)
+        return await v2.infer(request, raw_response, model_name, payload)
+
+    async def versioned(request: Request, model_name: str, model_version: str):
+        if model_name != model.name:
+            return not_served(model_name)
+        if request.method == "POST":
+            count(request)
+        rest = request.url.path.split("/versions/", 1)[1]
+        plain = f"/v2/models/{model_name}{rest[rest.index('/'):] if '/' in rest else ''}"
+        raise BadRequest("model_version", f"`{model_version}`: this server serves one version of `{model_name}` and "
+                         f"routes none by version; use {plain}", status=404)
 
     async def model_ready(model_name: str):
         if model_name != model.name:
@@ -181,8 +194,11 @@ def install(app, model, dataplane, repository) -> None:
     app.add_api_route("/v1/models/{model_name}:predict", V1Endpoints(dataplane, repository).predict,
                       methods=["POST"], response_model=None, include_in_schema=False)
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None)
-    app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", infer, methods=["POST"],
+    app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", versioned, methods=["POST"],
                       response_model=None, include_in_schema=False)
+    for path in ("/v2/models/{model_name}/versions/{model_version}",
+                 "/v2/models/{model_name}/versions/{model_version}/ready"):
+        app.add_api_route(path, versioned, methods=["GET"], include_in_schema=False)
     for path in POST_ONLY:  # ahead of `GET /v1/models/{model_name}`, which would take NAME:predict as a name
         app.add_api_route(path, wrong_method, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"],
                           include_in_schema=False)
