@@ -77,9 +77,20 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
 
     plan, prof = _plan_and_profile(path, target, profile, sets, home)
     compiled = compile_plan(plan, prof)
+    compiled.profile_source = _profile_source(path, target, profile, sets)
     if out:
         compiled.write(out)
     return compiled
+
+
+def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> dict:
+    """{file: the profile file read (absolute; None: the target's defaults), set: the --set values}: what a run
+    records, so a run `kubepipe scheduler` started says which profile it ran with."""
+    from kubepipe.spec.profiles import parse_set, profile_source
+
+    found = profile_source(target, profile, Path(path).parent)
+    return {"file": str(Path(found).resolve()) if found else None,
+            "set": parse_set(sets) if isinstance(sets, list) else dict(sets or {})}
 
 
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,

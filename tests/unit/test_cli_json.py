@@ -95,7 +95,8 @@ def state(tmp_path_factory):
         run = RunResult(run_id=run_id, pipeline="merchant-categorizer", target="local",
                         run_dir=str(home / "runs" / run_id), params={"epochs": 3}, state=state_, started_at=t,
                         finished_at=t + 30, error=None if state_ == "SUCCEEDED" else "step `train` failed",
-                        steps=[StepRecord("train", state_, t, t + 29, error=None if state_ == "SUCCEEDED" else "x")])
+                        steps=[StepRecord("train", state_, t, t + 29, error=None if state_ == "SUCCEEDED" else "x")],
+                        profile={"file": None, "set": {}})
         Path(run.run_dir).mkdir(parents=True)
         run.save()
     model = home.parent / "model"

@@ -762,3 +762,37 @@ def test_a_remote_start_that_keeps_failing_is_paused(tmp_path):
 def test_max_failures_must_be_a_whole_number_of_at_least_one(value):
     [issue] = check_trigger({"pipeline": "t.yaml", "max_failures": value})
     assert issue.path == ("max_failures",) and "must be a whole number >= 1" in issue.message
+
+
+def test_the_scheduler_s_profile_and_sets_reach_the_runs_it_starts_and_their_record(tmp_path, capsys, monkeypatch):
+    # `kubepipe scheduler --profile P --set k=v` read them for its state_dir only: its runs used the default profile
+    import kfp.components
+
+    import kubepipe
+    from cli_runner import run_cli
+    from kubepipe.backends.schedules.launchers import Job, SubprocessLauncher
+
+    home = tmp_path / ".kubepipe"
+    profile = tmp_path / "configs" / "team.yaml"
+    profile.parent.mkdir()
+    profile.write_text(f"target: local\npipeline_root: {home / 'runs'}\n")
+    launchers = []
+    monkeypatch.setattr(LocalScheduler, "run", lambda self, **_kw: launchers.append(self.launcher) or 0)
+    code, _out, err = run_cli(capsys, "scheduler", "--once", "--home", str(home), "--profile", str(profile),
+                              "--set", "labels.team=payments")
+    assert code == 0, err
+    argv = launchers[0].argv(Job("s", "p", "p.yaml", "slot", {}))
+    assert argv[argv.index("--profile") + 1] == str(profile.resolve())
+    assert argv[argv.index("--set") + 1] == "labels.team=payments"
+    assert SubprocessLauncher(home).argv(Job("s", "p", "p.yaml", "slot", {}))[-3:] == ["--quiet", "--home", str(home)]
+
+    # the run `kubepipe run ... --profile P --set k=v` records them
+    monkeypatch.setattr(kfp.components, "load_component_from_text", lambda _body: lambda **_values: None)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\nsteps:\n"
+                                     "  load: {component: load-data, with: {source: d.csv}}\n")
+    run = kubepipe.run(tmp_path / "p.yaml", home=home, profile=profile, sets=["labels.team=payments"])
+    code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home))
+    assert code == 0, err
+    assert f"profile\t{profile.resolve()} --set labels.team=payments\n" in text
+    code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home), "--format", "json")
+    assert json.loads(text)["profile"] == {"file": str(profile.resolve()), "set": {"labels": {"team": "payments"}}}

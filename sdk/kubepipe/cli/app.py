@@ -66,6 +66,7 @@ COMMAND_MODULES = [
     "kserve",
     "expectations",
     "remote",
+    "runs",
     "retrain",
 ]
 

@@ -33,6 +33,8 @@ class Compiled:
     profile: Profile = field(repr=False)
     notes: list[str] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)  # severity "warning"; located where they can be
+    # what the profile was read from (api.compile): the file (None: the target's defaults) and the --set values
+    profile_source: dict = field(default_factory=lambda: {"file": None, "set": {}}, repr=False)
 
     @property
     def ir(self) -> dict:

@@ -273,7 +273,7 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
                     steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
                     checkpoint_key=checkpoint_key, labels=run_labels(compiled.profile.labels, plan.labels),
-                    retrain=retrain_of(os.environ.get(RETRAIN_ENV)))
+                    retrain=retrain_of(os.environ.get(RETRAIN_ENV)), profile=dict(compiled.profile_source))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "
                          "inputs are unchanged; the others run, a training step continuing from its last checkpoint "

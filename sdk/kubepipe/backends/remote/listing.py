@@ -30,7 +30,7 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
                   for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "run_name": run.display_name, "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
-        "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None,
+        "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None,
     }
 
 
@@ -63,6 +63,7 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
         "steps": [_step(t.task_name, vertex_state(t.state), t.error.message) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),
         "warnings": [], "notes": [], "resumed_from": None, "labels": dict(res.labels), "retrain": None,
+        "profile": None,
     }
 
 

@@ -92,7 +92,19 @@ def _local(data: dict) -> dict:
         "labels": {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
         if isinstance(data.get("labels"), dict) else {},
         "retrain": retrain_of(data.get("retrain")),
+        "profile": _profile(data.get("profile")),
     }
+
+
+def _profile(value: Any) -> dict[str, Any] | None:
+    """{file, set} the run was started with (--profile, --set; credentials redacted); None in older records."""
+    if not isinstance(value, dict):
+        return None
+    from kubepipe.secrets import redacted
+
+    file = value.get("file")
+    return {"file": file if isinstance(file, str) else None,
+            "set": redacted(value["set"]) if isinstance(value.get("set"), dict) else {}}
 
 
 def _artifacts(value: Any) -> dict[str, Any]:
@@ -129,7 +141,7 @@ def _finite(v: Any) -> bool:
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
-            "notes": [], "resumed_from": None, "labels": {}, "retrain": None}
+            "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None}
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,

@@ -96,6 +96,7 @@ class RunResult:
     checkpoint_key: str | None = None  # the run id its checkpoints are kept under (resumed: the first run's)
     labels: dict[str, str] = field(default_factory=dict)  # the pipeline's metadata.labels and owner
     retrain: dict[str, str] | None = None  # the retrain request it was started for (retrain_of)
+    profile: dict[str, Any] | None = None  # {file, set}: the profile file and --set values it ran with
 
     def __post_init__(self) -> None:
         """Its paths are absolute from the start: relative ones pointed nowhere once a notebook (or a service) changed

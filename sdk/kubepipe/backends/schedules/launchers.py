@@ -8,6 +8,7 @@ cannot be interrupted, so a stop waits for it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -89,12 +90,15 @@ class _ThreadHandle(RunHandle):
 class CallableLauncher:
     cancellable = False
 
-    def __init__(self, fn: Callable[..., Any] | str = DEFAULT_RUN_FUNCTION) -> None:
+    def __init__(self, fn: Callable[..., Any] | str = DEFAULT_RUN_FUNCTION, *, profile: str | Path | None = None,
+                 sets: list[str] | None = None) -> None:
         self._fn = fn
+        # the scheduler's --profile / --set, given to every run it starts (as kubepipe.api.run takes them)
+        self._kwargs = {**({"profile": str(profile)} if profile else {}), **({"sets": list(sets)} if sets else {})}
 
     def start(self, job: Job) -> RunHandle:
         fn = _resolve(self._fn) if isinstance(self._fn, str) else self._fn
-        return _ThreadHandle(fn, job)
+        return _ThreadHandle(functools.partial(fn, **self._kwargs) if self._kwargs else fn, job)
 
 
 def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
@@ -205,12 +209,16 @@ class SubprocessLauncher:
     cancellable = True
 
     def __init__(self, home: str | Path = ".kubepipe", command: list[str] | None = None, grace_s: float = 10.0,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, *, profile: str | Path | None = None,
+                 sets: list[str] | None = None) -> None:
         self.home = Path(home)
         self.command = command or [sys.executable, "-m", "kubepipe.cli", "run"]
         self.grace_s = grace_s
-        # runs land in <home>/runs, where start() looks for their records
+        # runs land in <home>/runs, where start() looks for their records; the scheduler's --profile (absolute: a
+        # run's folder is not the scheduler's) and --set values go to every run it starts
         self.extra_args = list(extra_args or ["--quiet", "--home", str(self.home)])
+        self.extra_args += ["--profile", str(Path(profile).expanduser().resolve())] if profile else []
+        self.extra_args += [arg for value in sets or [] for arg in ("--set", value)]
 
     def argv(self, job: Job) -> list[str]:
         args = [*self.command, job.path, *self.extra_args]
