@@ -65,8 +65,10 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
     th = _thresholds(thresholds)
     column_map = {str(k): str(v) for k, v in (column_map or {}).items()}
     for cur, ref in column_map.items():
-        if ref not in reference.columns:
-            raise DataError(f"drift: column_map {cur}: {ref}: the reference has no column `{ref}`")
+        if ref not in reference.columns:  # it named no alternative and no column: a typo was a guess
+            hint = did_you_mean(ref, map(str, reference.columns))
+            raise DataError(f"drift: column_map {cur}: {ref}: the reference has no column `{ref}`"
+                            f"{f' ({hint})' if hint else ''}; it has {_listed(reference.columns)}")
         reference = reference.assign(**{cur: reference[ref]})
     names = list(columns) if columns else [c for c in reference.columns if c in current.columns
                                            and c not in column_map.values()]

@@ -258,6 +258,15 @@ def test_a_p_value_or_ks_bound_above_1_is_refused_not_taken(thresholds, path, me
     assert check_drift({"thresholds": {"ks_pvalue": 1, "chi2_pvalue": 0.01, "ks_statistic": 0.3, "psi": 2.5}}) == []
 
 
+def test_a_column_map_typo_names_the_closest_reference_column_and_lists_them():
+    """`column_map: {prediction: categry}` said only that the reference had no `categry`."""
+    ref = pd.DataFrame({"category": ["a"], "description": ["x"]})
+    with pytest.raises(DataError) as err:
+        detect_drift(pd.DataFrame({"prediction": ["a"]}), ref, column_map={"prediction": "categry"})
+    assert str(err.value) == ("drift: column_map prediction: categry: the reference has no column `categry` (did you "
+                              "mean `category`?); it has `category`, `description`")
+
+
 def test_per_column_thresholds_of_a_column_not_compared_are_refused():
     """`thresholds: {columns: {amout: {psi: 5}}}` (a typo) left `amount` on the global 0.2, silently."""
     ref = pd.DataFrame({"amount": np.arange(100.0), "country": ["SE", "US"] * 50})
