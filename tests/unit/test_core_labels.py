@@ -221,3 +221,24 @@ def test_a_number_given_to_a_label_by_set_says_how_to_quote_it_on_a_command_line
     assert issue.hint.endswith("YAML reads it as the number 4200; on a command line, inside the shell's quotes: "
                                "--set 'labels.cc=\"4200\"'")
     assert kubepipe.validate(p, "local", sets=['labels.cc="4200"']).name == "p"
+
+
+def test_too_many_labels_in_the_profile_alone_are_an_error_in_the_profile(tmp_path):
+    """A profile with 60 labels was an error at the pipeline's metadata.labels (line 3, where it had none)."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p, owner: ana}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    prof = tmp_path / "vertex.yaml"
+    prof.write_text("apiVersion: kubepipe/v1\nkind: Profile\ntarget: vertex\nproject: p\nregion: europe-west4\n"
+                    "pipeline_root: gs://b/r\nruntime_image: i@sha256:" + "a" * 64 + "\nlabels:\n"
+                    + "".join(f"  l{i}: v\n" for i in range(60)))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p, "vertex", profile=prof)
+    (issue,) = exc.value.issues
+    assert issue.format() == (f"{prof}:8:1: labels: the profile's 60 labels (61 with the pipeline's): a Vertex job "
+                              "takes at most 64, and kubepipe and Vertex use 6 of them; keep at most 58: drop 3")

@@ -17,7 +17,7 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
                  profile_issue: Callable[..., Issue] | None = None) -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings): on vertex, each of `metadata.labels`, `metadata.owner` and the profile's labels (located by
     `profile_issue`) a job would carry other than written (a warning at its key, naming the label it gets), and more
-    labels than a job may have (an error at metadata.labels)."""
+    labels than a job may have (an error at metadata.labels; at the profile's labels when those alone are)."""
     if target != "vertex":
         return [], []
     given = [(("metadata", "labels", key), key, value) for key, value in metadata.labels.items()]
@@ -34,8 +34,12 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
         return [], warnings
     theirs = len(merged) - len(gcp_labels(mine))
     ours = f"{len(merged)} labels" + (f" (with the profile's {theirs})" if theirs else "")
-    return [issue(("metadata", "labels"), f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and "
-                  f"Vertex use {OWN_LABELS} of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
+    where, at = ("metadata", "labels"), issue
+    if theirs > room:  # the profile's alone: that is where to drop them, not the pipeline (which may have none)
+        with_mine = f" ({len(merged)} with the pipeline's)" if len(merged) > theirs else ""
+        ours, where, at = f"the profile's {theirs} labels{with_mine}", ("labels",), profile_issue or issue
+    return [at(where, f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and Vertex use {OWN_LABELS} "
+               "of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
 
 
 def rewritten(path: tuple, key: str, value: str, issue: Callable[..., Issue]) -> Issue | None:
