@@ -21,6 +21,7 @@ import json
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
+from kubepipe.json_values import finite_or_null, null_as_nan
 
 __all__ = ["LIVE_METRICS", "join_labels", "score_versions", "check_live", "record_live", "read_live",
            "live_threshold_issues", "labels_digest"]
@@ -137,8 +138,10 @@ def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
     n = registry.get(model, version).version
     body = {"model": model, "version": n, "recorded_at": utc_now(), **entry}
     key = _window_key(entry.get("window") or body["recorded_at"])
+    # NaN as null (json_values): `NaN` is not JSON, and jq or JSON.parse refused the record
     created = registry.store.create(f"{model}/versions/{n}/live/{key}.json",
-                                    json.dumps(body, sort_keys=True, default=str).encode())
+                                    json.dumps(finite_or_null(body), sort_keys=True, default=str,
+                                               allow_nan=False).encode())
     return {**body, "created": created, "key": key}
 
 
@@ -162,5 +165,7 @@ def read_live(registry_uri: str, model: str, version) -> list[dict]:
                 raise RegistryError(f"{registry.store.uri(f'{rel}/{f}')}: a damaged live record ({exc}); monitor-live "
                                     "writes each whole, so another tool changed it: remove the file (a monitor-live "
                                     "run over that window records it again)") from None
+            if isinstance(d.get("metrics"), dict):
+                d["metrics"] = null_as_nan(d["metrics"])  # an undefined metric, as recorded
             out.append(d)
     return sorted(out, key=lambda d: str(d.get("recorded_at", "")))

@@ -7,11 +7,11 @@ import datetime as _dt
 import errno
 import getpass
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.json_values import null_as_nan
 
 __all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
            "storage_failed", "need_reason", "load_version", "ABANDONED"]
@@ -98,7 +98,7 @@ class ModelVersion:
         known = {f for f in cls.__dataclass_fields__} - {"status", "error", "aliases", "model_uri"}
         kwargs = {k: v for k, v in d.items() if k in known}
         # an undefined metric is stored as null (files.dump: NaN is not JSON) and is NaN again here, as registered
-        kwargs["metrics"] = {k: math.nan if v is None else v for k, v in d.get("metrics", {}).items()}
+        kwargs["metrics"] = null_as_nan(d.get("metrics", {}))
         return cls(**kwargs, model_uri=model_uri)
 
 

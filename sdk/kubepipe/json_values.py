@@ -2,7 +2,8 @@
 
 `json.dumps` writes them as `NaN` / `Infinity`, which are not JSON: jq, `JSON.parse` and Go's encoding/json refuse
 the whole document. The CLI's `--format json` documents and the registry's files (a model's `version.json` with an
-undefined metric) go through `finite_or_null`, and are then written with `allow_nan=False`.
+undefined metric) go through `finite_or_null`, and are then written with `allow_nan=False`; a reader of metrics
+takes their nulls back as NaN (`null_as_nan`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["finite_or_null"]
+__all__ = ["finite_or_null", "null_as_nan"]
 
 
 def finite_or_null(value: Any) -> Any:
@@ -22,3 +23,8 @@ def finite_or_null(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite_or_null(v) for v in value]
     return value
+
+
+def null_as_nan(metrics: dict) -> dict:
+    """A metrics mapping read back: each null (an undefined metric, as `finite_or_null` wrote it) is NaN again."""
+    return {k: math.nan if v is None else v for k, v in metrics.items()}

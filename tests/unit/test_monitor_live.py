@@ -436,3 +436,23 @@ def test_read_live_names_a_damaged_record(tmp_path, damage):
     with pytest.raises(RegistryError, match=rf"^{bad}: a damaged live record \(.*\); monitor-live writes each whole, "
                                             r"so another tool changed it: remove the file"):
         read_live(reg, "merchant", 1)
+
+
+def test_a_live_record_with_an_undefined_metric_is_json_and_reads_back_as_nan(tmp_path):
+    """`json.dumps` wrote `NaN` into the registry's live record (a class no row of the window predicted): not JSON,
+    jq and JSON.parse refused the file."""
+    import json
+    import math
+
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    out = record_live(reg, "merchant", 1, {"window": {"start": "a"}, "metrics": {"f1_macro": float("nan"), "n": 3}})
+    raw = (tmp_path / "registry" / "merchant" / "versions" / "1" / "live" / f"{out['key']}.json").read_bytes()
+    stored = json.loads(raw, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert stored["metrics"] == {"f1_macro": None, "n": 3}
+    (back,) = read_live(reg, "merchant", 1)
+    assert math.isnan(back["metrics"]["f1_macro"]) and back["metrics"]["n"] == 3
