@@ -76,6 +76,11 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
                                  'e.g. smoke_inputs: ["STARBUCKS 1234", "UBER TRIP"]'))
+    version = w.get("version")  # was accepted, then 'bad version -1' after the run had trained and registered
+    if isinstance(version, (bool, float)) or (_int(version) and version < 0):
+        issues.append(CheckIssue(("version",), f"must be a registry version number (1, 2, ...), got {version!r}",
+                                 "wire it from the register step: version: ${steps.register.outputs.version} "
+                                 "(0 or omitted: the version this run registered)"))
     timeout = w.get("timeout_s")
     if timeout is not None and (not _int(timeout) or timeout <= 0):
         issues.append(CheckIssue(("timeout_s",), f"must be a positive number of seconds, got {timeout!r}", None))

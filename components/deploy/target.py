@@ -221,8 +221,9 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
 
         serving["log"] = log_as_run(serving["log"])
     canary_percent = as_kind(canary_percent, "int") if isinstance(canary_percent, float) else canary_percent
-    settings = {"model_name": model_name, "namespace": namespace, "canary_percent": canary_percent, "runtime": runtime,
-                "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [], "timeout_s": timeout_s,
+    settings = {"model_name": model_name, "version": version, "namespace": namespace, "canary_percent": canary_percent,
+                "runtime": runtime, "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [],
+                "timeout_s": timeout_s,
                 "serving": serving or {}, "canary_analysis": canary_analysis or {}}
     if target not in TARGETS:
         raise ComponentError(f"ctx_target: unknown target {target!r}; expected one of {', '.join(TARGETS)}")

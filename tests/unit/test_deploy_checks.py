@@ -274,6 +274,20 @@ def test_version_comes_from_this_run_or_fails_clearly(tmp_path):
         resolve_version(reg.uri, "clf", 0, "run-resumed", str(tmp_path / "resumed"))
 
 
+@pytest.mark.parametrize("version", [-1, 2.5, True])
+def test_a_version_that_is_no_registry_number_is_refused_where_it_is_written(version, tmp_path):
+    """`version: -1` passed `kubepipe validate`, and the deploy failed only after the run trained and registered."""
+    (issue,) = check({"model_name": "m", "version": version})
+    assert issue.path == ("version",)
+    assert issue.message == f"must be a registry version number (1, 2, ...), got {version!r}"
+    assert "${steps.register.outputs.version}" in issue.hint
+    assert check({"model_name": "m", "version": 0}) == []
+    assert check({"model_name": "m", "version": "${steps.r.outputs.version}"}) == []
+    with pytest.raises(ComponentError, match=r"deploy: .*version.*must be a registry version number"):
+        deploy_model(model_dir=str(tmp_path), model_uri=str(tmp_path), model_name="m", version=version,
+                     target="local")
+
+
 def test_storage_uri_and_report():
     assert storage_uri("minio://mlpipeline/v2/artifacts/x/model") == "s3://mlpipeline/v2/artifacts/x/model"
     assert storage_uri("gs://b/m") == "gs://b/m"
