@@ -97,7 +97,10 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
                  if not 0 <= values.get(k, 0) <= 1]
     credential = secret_value_kind(values.get("log_sink") or "")
-    if credential:  # s3fs and gcsfs never read one from the URL: the writes failed, and the log showed it
+    if values.get("log_sink") is not None and not values["log_sink"].strip():  # `--log-sink "$SINK"`, SINK unset
+        problems.append("--log-sink is empty (an unset variable?), which logged nothing, silently; give a folder or "
+                        "URI (gs://bucket/predictions), or leave --log-sink out")
+    elif credential:  # s3fs and gcsfs never read one from the URL: the writes failed, and the log showed it
         problems.append(f"--log-sink holds a credential ({credential}; value not shown): the storage client reads "
                         "credentials from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...), "
                         "never from the URL; give the sink as s3://bucket/path")

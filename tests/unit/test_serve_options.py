@@ -173,3 +173,19 @@ def test_the_serving_md_synopsis_lists_every_option_with_its_default():
             assert float(shown[flag]) == float(default), (flag, shown[flag], default)
         elif isinstance(default, str) and default:  # "" is a placeholder (V, URI)
             assert shown[flag] == default or shown[flag].split("|")[0] == default, (flag, shown[flag], default)
+
+
+@pytest.mark.parametrize("sink", ["", "  "])
+def test_an_empty_log_sink_is_a_usage_error_not_no_log(tmp_path, sink, capsys):
+    """`kubepipe serve M --log-sink "$SINK"` with SINK unset served without a prediction log, silently (the server
+    read "" as no sink): both entries say so and name the flag."""
+    from typer.testing import CliRunner
+
+    from kubepipe.cli.app import app
+
+    with pytest.raises(SystemExit) as exc:
+        main(["/m", "--log-sink", sink])
+    assert exc.value.code == 2 and "--log-sink is empty (an unset variable?)" in capsys.readouterr().err
+    (tmp_path / "m").mkdir()
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "m"), "--log-sink", sink])
+    assert result.exit_code != 0 and "--log-sink is empty (an unset variable?)" in str(result.exception)
