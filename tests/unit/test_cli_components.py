@@ -235,3 +235,23 @@ def test_out_writes_the_reference_to_the_file_in_every_format(capsys, tmp_path, 
 def test_text_with_colons_is_printed_as_it_is_not_as_emoji(capsys):
     code, _, err = run_cli(capsys, "components", "a:b:c")
     assert code == 2 and err.startswith("error: `a:b:c`: cannot import module `a`")  # was `a🅱c`
+
+
+def test_a_component_files_int_default_is_an_int(capsys, tmp_path):
+    # was `x  int  2.0` (`"default": 2.0` in JSON): kfp writes an int default as a number, `defaultValue: 2.0`
+    import importlib.util
+
+    from kfp import compiler
+
+    (tmp_path / "twice.py").write_text("from kfp import dsl\n\n\n@dsl.component(base_image='python:3.11')\n"
+                                       "def twice(x: int = 2, f: float = 2.0) -> int:\n    return 2 * x\n")
+    spec = importlib.util.spec_from_file_location("twice_component", tmp_path / "twice.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    compiler.Compiler().compile(module.twice, str(tmp_path / "twice.yaml"))
+    code, out, _ = run_cli(capsys, "components", str(tmp_path / "twice.yaml"), "--format", "json")
+    assert code == 0, out
+    defaults = {i["name"]: i["default"] for i in json.loads(out)["inputs"]}
+    assert defaults == {"x": 2, "f": 2.0} and type(defaults["x"]) is int and type(defaults["f"]) is float
+    code, out, _ = run_cli(capsys, "components", str(tmp_path / "twice.yaml"))
+    assert "x\tint\t2\t" in out, out

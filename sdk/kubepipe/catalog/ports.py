@@ -48,8 +48,11 @@ def _port(name: str, spec: Any, is_input: bool) -> Port:
         kind, typ = "parameter", generic.group(1).lower()
     else:
         kind, typ = "artifact", raw.split("@", 1)[0]
-    required = bool(is_input and not getattr(spec, "optional", False) and getattr(spec, "default", None) is None)
-    return Port(name, kind, typ, required, getattr(spec, "default", None),
+    default = getattr(spec, "default", None)
+    required = bool(is_input and not getattr(spec, "optional", False) and default is None)
+    if typ == "int" and isinstance(default, float) and default.is_integer():
+        default = int(default)  # a compiled file holds an int default as a number: `defaultValue: 2.0`
+    return Port(name, kind, typ, required, default,
                 bool(getattr(spec, "is_artifact_list", False)), " ".join(str(getattr(spec, "description", "") or "").split()))
 
 
