@@ -318,7 +318,8 @@ def prepare(model_dir: str, *, precision: str = "auto", threads: int = 1) -> int
 
 
 def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: bool = False,
-                   prepare: bool = False, log_sink: str | None = None, max_batch_tokens: int = 0) -> None:
+                   prepare: bool = False, log_sink: str | None = None, max_batch_tokens: int = 0,
+                   precision: str = "auto") -> None:
     """ModelError naming the file when `model_dir` is no model or index artifact: in milliseconds, before
     torch and kserve load (seconds), and before a supervisor starts workers that would all fail the same way.
     A classifier's runtime options given for an index (its query encoder runs on torch, serving/retriever.py)
@@ -329,11 +330,13 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
     if is_index(model_dir):
         given = [flag for flag, on in (("--prepare", prepare), (f"--runtime {runtime}", runtime != "torch"),
                                        ("--torch-compile", torch_compile),
-                                       (f"--max-batch-tokens {max_batch_tokens}", max_batch_tokens)) if on]
-        if given:
+                                       (f"--max-batch-tokens {max_batch_tokens}", max_batch_tokens),
+                                       (f"--precision {precision}", precision != "auto")) if on]
+        if given:  # --precision: the query encoder runs as the embed step ran (bf16 on CUDA, fp32 on CPU)
             raise ModelError(f"{given[0]}: {model_dir} is a retrieval index, served on the torch runtime as it is "
-                             "(ONNX export, torch.compile and token-budget batching are for classifiers); drop "
-                             f"{', '.join(g.split()[0] for g in given)}")
+                             "(ONNX export, torch.compile, token-budget batching and a chosen precision are for "
+                             "classifiers; its queries are embedded as its passages were: bf16 on a GPU, fp32 on "
+                             f"the CPU); drop {', '.join(g.split()[0] for g in given)}")
         if log_sink is not None:  # its records are a classifier's (label, probability): a retriever wrote none
             raise ModelError(f"--log-sink {log_sink}: {model_dir} is a retrieval index, and the prediction log "
                              "records a classifier's answers (label, probability); an index's answers are not "
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, lambda *_: os._exit(0))
     _check(p, args)
     check_artifact(args.model_dir, runtime=args.runtime, torch_compile=args.torch_compile, prepare=args.prepare,
-                   log_sink=args.log_sink, max_batch_tokens=args.max_batch_tokens)
+                   log_sink=args.log_sink, max_batch_tokens=args.max_batch_tokens, precision=args.precision)
     if args.allow_user_model:  # read by load_model, here and in worker processes
         from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
 

@@ -90,6 +90,12 @@ def test_per_request_logs_are_off_unless_asked_and_then_sampled(on, sample, ever
     (["--runtime", "onnx", "--prepare"], "--prepare: {d} is a retrieval index"),
     (["--torch-compile"], "--torch-compile: {d} is a retrieval index"),
     (["--max-batch-tokens", "256"], "--max-batch-tokens 256: {d} is a retrieval index"),
+    # it was ignored: queries were embedded in bf16 on a GPU with --precision fp32, in fp32 on the CPU with bf16
+    (["--precision", "fp32"], "--precision fp32: {d} is a retrieval index, served on the torch runtime as it is (ONNX "
+                              "export, torch.compile, token-budget batching and a chosen precision are for "
+                              "classifiers; its queries are embedded as its passages were: bf16 on a GPU, fp32 on "
+                              "the CPU); drop --precision"),
+    (["--precision", "bf16"], "--precision bf16: {d} is a retrieval index"),
     (["--log-sink", "{d}/sink"], "--log-sink {d}/sink: {d} is a retrieval index, and the prediction log records a "
                                  "classifier's answers")])
 def test_classifier_runtime_options_for_an_index_are_refused_not_ignored(tmp_path, argv, message):
