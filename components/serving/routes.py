@@ -12,6 +12,8 @@ Ahead of kserve's own routes for the same paths:
   yet', a server error in every 5xx rate and canary comparison).
 - `GET /kubepipe/v1/models/NAME`: the model card.
 - `POST /v1/models/NAME:retrieve`: top-k hits of an index model (serving/retriever.py); 404 for others.
+- `POST /v1/models/NAME:explain`: 404, no model here has an explainer (kserve answered 501 'Could not find
+  explainer_host.': a server error in every 5xx rate for a client's choice of route).
 - Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
   with `Allow: POST`; without it `GET NAME:predict` fell through to the model-ready route as model
   `NAME:predict`.
@@ -181,6 +183,12 @@ def install(app, model, dataplane, repository) -> None:
         metrics.REQUESTS.labels(model.name, "v1", "ok").inc()
         return ORJSONResponse({"hits": hits[0]} if one else {"results": hits})
 
+    async def explain(model_name: str):
+        if model_name != model.name:
+            return not_served(model_name)
+        return ORJSONResponse({"error": f"model `{model_name}` has no explainer (kubepipe serves none); use :predict, "
+                               "whose `return_probabilities: true` gives every class's probability"}, 404)
+
     async def wrong_method(request: Request):
         return Response(orjson.dumps({"error": f"method: {request.method} is not allowed on {request.url.path}; "
                                                "send a POST with a JSON body", "field": "method"}),
@@ -208,6 +216,7 @@ def install(app, model, dataplane, repository) -> None:
     app.add_api_route("/metrics", metrics_route, methods=["GET"])
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
     app.add_api_route("/v1/models/{model_name}:retrieve", retrieve, methods=["POST"], response_model=None)
+    app.add_api_route("/v1/models/{model_name}:explain", explain, methods=["POST"], include_in_schema=False)
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths

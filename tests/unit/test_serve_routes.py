@@ -196,3 +196,10 @@ def test_a_versioned_v2_route_is_a_404_naming_model_version(client, method, path
         f"none by version; use {plain}"}
     other = client.request(method, path.replace("/m/", "/x/"))
     assert other.status_code == 404 and other.json()["error"] == "model `x` is not served here; try `m`"
+
+
+def test_explain_is_a_404_saying_there_is_no_explainer(client):
+    """kserve answered :explain with 501 'Could not find explainer_host.', a server error in every 5xx rate."""
+    r = client.post("/v1/models/m:explain", json={"instances": ["x"]})
+    assert r.status_code == 404 and r.json()["error"].startswith("model `m` has no explainer (kubepipe serves none)")
+    assert client.post("/v1/models/x:explain", json={}).json()["error"] == "model `x` is not served here; try `m`"
