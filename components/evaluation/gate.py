@@ -76,7 +76,10 @@ def _metric_issue(path: tuple, name, names: MetricSet) -> list[CheckIssue]:
         return [CheckIssue(path, f"`{name}` is now `{names.renamed[name]}`",
                            "rename it: the value is sklearn's average precision (step-wise), not a trapezoidal area")]
     choices = list(names.choices)
-    k = str(name).rpartition("@")[2]
+    head, _, k = str(name).rpartition("@")
+    if k.isdigit() and head in {c.partition("@")[0] for c in names.choices if "@" in c}:
+        # `ndcg@2000`: the metric is right and its K is not; 'did you mean `ndcg@10`?' offered another K
+        return [CheckIssue(path, f"unknown metric `{name}`", names.hint)]
     if k.isdigit():  # `recal@5`: the user's K, not an example's (it suggested recall@10)
         choices += [c.partition("@")[0] + "@" + k for c in names.choices if "@" in c]
     choices = [c for c in choices if c != name]  # `recall@0` is no typo of itself: its K is out of range

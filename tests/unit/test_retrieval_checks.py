@@ -74,6 +74,8 @@ def test_an_empty_separator_is_refused_at_validate_and_at_run_time(tmp_path):
 def test_a_metric_with_k_out_of_range_is_not_offered_as_its_own_correction(name):
     issue, = check_evaluate_retrieval({"baseline": "none", "thresholds": {name: {"min": 0.5}}})
     assert issue.message == f"unknown metric `{name}`" and f"`{name}`" not in issue.hint
+    # nor another K ('ndcg@1001: did you mean `ndcg@10`?'): the hint says which K there are
+    assert issue.hint == "known metrics: recall@K, ndcg@K, mrr@K (K in 1..1000; mrr = mrr@10), query_p99_ms"
 
 
 @pytest.mark.parametrize("values, message", [
