@@ -41,7 +41,9 @@ def trigger_reference() -> Reference:
         allowed={"pipeline": Allowed(note="a YAML path relative to this pipeline file (local; validate checks it is "
                                            "there), a KFP pipeline name, or a compiled template URI (vertex)"),
                  "params": Allowed(note="the training pipeline's params; locally, a relative path given for one it "
-                                        "reads as a file is read from this pipeline file's folder")},
+                                        "reads as a file is read from this pipeline file's folder; on kubeflow/vertex "
+                                        "a local path is refused (its pods cannot read it): use a gs:// or s3:// "
+                                        "URI")},
         example="""retrain:
   component: trigger-retrain
   inputs: {drift_detected: "${steps.drift.outputs.drift_detected}"}

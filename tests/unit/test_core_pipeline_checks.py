@@ -519,3 +519,33 @@ def test_trigger_retrain_without_a_param_the_training_pipeline_needs_is_located(
     (tmp_path / "monitor.yaml").write_text((tmp_path / "monitor.yaml").read_text().replace(
         "{pipeline: train.yaml}", "{pipeline: train.yaml, params: {train_uri: data.csv}}"))
     kubepipe.validate(tmp_path / "monitor.yaml")
+
+
+@pytest.mark.parametrize("target, sets", [("kubeflow", {"host": "http://127.0.0.1:1", "pipeline_root": "gs://b/r"}),
+                                          ("vertex", {"project": "p", "region": "europe-west4",
+                                                      "pipeline_root": "gs://b/r"})])
+def test_a_local_path_in_retrain_params_is_refused_on_a_remote_target(tmp_path, target, sets):
+    # validated, and the retrain's pods failed on a file only this machine has
+    import kubepipe
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fresh").mkdir()
+    template = "kfp-train" if target == "kubeflow" else "gs://b/train.yaml"
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: monitor}\n"
+        "params: {fresh: {type: str, default: data/new.csv}}\nsteps:\n  retrain:\n"
+        "    component: trigger-retrain\n    inputs: {drift_detected: true}\n"
+        f"    with: {{pipeline: {template}, params: {{train_uri: data/new.csv, folder: data/fresh, "
+        "model: sentence-transformers/all-MiniLM-L6-v2, epochs: 3, base: gs://b/d.csv, other: '${params.fresh}'}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "monitor.yaml", target, sets=sets)
+    assert [(i.path, i.line) for i in exc.value.issues] == [("steps.retrain.with.params.train_uri", 9),
+                                                            ("steps.retrain.with.params.folder", 9)]
+    issue = exc.value.issues[0]
+    assert issue.message == (f"`train_uri` is a local path on this machine; the retrain trigger-retrain starts runs "
+                             f"on {target}, whose pods cannot read it")
+    assert "use a gs:// or s3:// URI" in issue.hint
+    (tmp_path / "monitor.yaml").write_text((tmp_path / "monitor.yaml").read_text().replace(
+        "train_uri: data/new.csv, folder: data/fresh", "train_uri: gs://b/new.csv"))
+    compiled = kubepipe.compile(tmp_path / "monitor.yaml", target, sets=sets)
+    assert [w.path for w in compiled.warnings] == ["params.fresh.default"]  # a param: submitting needs a gs:// value

@@ -26,6 +26,9 @@ __all__ = ["PathRules", "pipeline_path_params"]
 
 # trigger-retrain's `params` are params of the pipeline its `pipeline` names: those that name files follow the rule
 _RETRAIN = ("trigger-retrain", "params", "pipeline")
+# a value with one of these suffixes names a file (trigger-retrain's params on kubeflow/vertex)
+_DATA_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson", ".txt", ".yaml",
+                            ".yml", ".xlsx", ".zip", ".gz", ".tar", ".npy", ".npz", ".pt", ".onnx", ".safetensors"})
 
 
 def pipeline_path_params(file: str | Path) -> frozenset[str]:
@@ -84,9 +87,39 @@ class PathRules:
             elif isinstance(binding, ParamRef) and binding.name in self.original:
                 self.path_params[binding.name] = self.path_params.get(binding.name, False) or remote
                 self._param(binding.name, remote)
-        if (info.ref, info.origin) == (_RETRAIN[0], "builtin") and self.target == "local":
-            self._retrain_params(args, step, path)
+        if (info.ref, info.origin) == (_RETRAIN[0], "builtin"):
+            (self._retrain_params if self.target == "local" else self._remote_retrain_params)(args, step, path)
         return checked
+
+    def _remote_retrain_params(self, args: dict, step: Step, path: tuple) -> None:
+        """kubeflow/vertex: trigger-retrain's `params: {train_uri: data/new.csv}` starts a run whose pods cannot read
+        this machine's files. The training pipeline is a name or a template there, whose params this cannot read: a
+        value is taken for a path when it looks like one (./, ../, /, ~, file://, a data file's suffix, or a file or
+        folder that is there); a model id like `org/model` is not."""
+        params = args.get(_RETRAIN[1])
+        given = params.value if isinstance(params, Literal) else params.template if isinstance(params, Nested) else None
+        if not isinstance(given, dict):
+            return
+        section = "inputs" if _RETRAIN[1] in step.inputs else "with"
+        for name, value in given.items():
+            if isinstance(value, ParamRef) and value.name in self.original:  # its default, as any path param's
+                default = self.original[value.name].default
+                if isinstance(default, str) and self._looks_like_file(default):
+                    self.path_params[value.name] = True
+                    self._param(value.name, True)
+            elif isinstance(value, str) and self._looks_like_file(value) and not pod_readable(value, self.target):
+                self.issues.append(self.loc.issue(
+                    path + (section, _RETRAIN[1], str(name)), f"`{name}` is a local path on this machine; the "
+                    f"retrain trigger-retrain starts runs on {self.target}, whose pods cannot read it", value=value,
+                    hint=REMOTE_PATH_HINT))
+
+    def _looks_like_file(self, value: str) -> bool:
+        if not is_local_path(value):
+            return False
+        v = value.strip()
+        file = local_file(v, self.base_dir)
+        return (v.startswith(("./", "../", "/", "~", ".\\", "..\\")) or v.lower().startswith("file:")
+                or Path(v).suffix.lower() in _DATA_SUFFIXES or (file is not None and file.exists()))
 
     def _retrain_params(self, args: dict, step: Step, path: tuple) -> None:
         """trigger-retrain's `params: {train_uri: data/new.csv}` is written here, and its run starts elsewhere (in
