@@ -37,3 +37,14 @@ def _fresh_kfp_local():
     config = sys.modules.get("kfp.local.config")
     if config is not None:
         config.LocalExecutionConfig.instance = None
+
+
+@pytest.fixture(scope="module")
+def cli_words():
+    """Messages name the CLI's options (`--param n=...`), as under `kubepipe` (kubepipe.arguments); outside it they
+    name the API's arguments (`params['n']=...`). For a module of the CLI's words:
+    `pytestmark = pytest.mark.usefixtures("cli_words")` (module-scoped: hypothesis's tests take it)."""
+    from kubepipe.arguments import cli_arguments
+
+    with cli_arguments():
+        yield

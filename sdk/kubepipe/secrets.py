@@ -272,12 +272,14 @@ def param_credential_messages(params: dict, *, resumed: str | None = None,
     """What a local run says of each run-time param value holding a credential: as a param default is told.
     `carried`: the params a run resumed with --resume `resumed` took from its record, not from --param now (one
     recorded before such values were refused): the message says so, not '--param' the user did not pass."""
+    from kubepipe.arguments import param_hint, param_place, resume_place
+
     secret_env = (f"give the step `env: {{VAR: {_SECRET_REF}}}` instead (locally VAR is read from your own "
                   "environment) and read VAR in the component")
-    return [f"param {name}: the value run {resumed} recorded (taken by --resume) holds a credential ({kind}), which "
-            f"params may no longer hold; pass `--param {name}=...` without it (a value given now replaces the "
-            f"recorded one), or start a fresh run without --resume; {secret_env}" if name in carried else
-            f"--param {name}: a param value holds a credential ({kind}); params are recorded with every run "
+    return [f"param {name}: the value run {resumed} recorded (taken by {resume_place()}) holds a credential ({kind}), "
+            f"which params may no longer hold; pass `{param_hint(name)}` without it (a value given now replaces the "
+            f"recorded one), or start a fresh run without {resume_place()}; {secret_env}" if name in carried else
+            f"{param_place(name)}: a param value holds a credential ({kind}); params are recorded with every run "
             f"(run.json, `kubepipe runs show`); {secret_env}"
             for name, kind in param_credentials(params)]
 

@@ -137,7 +137,7 @@ def test_the_python_api_submits_as_the_cli_does(kfp):
                             on_event=events.append)
     assert again.state == "SUCCEEDED" and again.uploaded == () and ("train", "SUCCEEDED") in [
         (e.task, e.state) for e in events]
-    with pytest.raises(kubepipe.UserError, match="--param n=2.5: expected int"):
+    with pytest.raises(kubepipe.UserError, match=r"^params\['n'\]=2.5: expected int"):
         kubepipe.submit("nightly.yaml", "kubeflow", params={"n": 2.5}, sets=sets)
     with pytest.raises(kubepipe.UserError, match="submit goes to kubeflow or vertex; run locally"):
         kubepipe.submit("nightly.yaml", "local")

@@ -87,7 +87,7 @@ def test_resubmitting_the_same_spec_uploads_nothing_and_a_new_spec_only_a_versio
 
 
 def test_unknown_param_and_missing_token_are_user_errors(kfp, monkeypatch):
-    with pytest.raises(UserError, match="--param c=1: pipeline 'add-numbers' has no param `c`"):
+    with pytest.raises(UserError, match=r"params\['c'\]=1: pipeline 'add-numbers' has no param `c`"):
         kubeflow.submit(package(), kfp.profile, params={"c": 1})
     monkeypatch.delenv("KFP_TOKEN")
     with pytest.raises(UserError, match="KFP_TOKEN is not set"):

@@ -116,7 +116,7 @@ def test_vertex_submit_checks_param_values_before_any_request(monkeypatch):
         with pytest.raises(UserError) as exc:
             vertex.submit(pkg, pkg.profile, params={"epochs": "-3"}, credentials=AnonymousCredentials(),
                           api_endpoint=fake.url)
-        assert str(exc.value) == BAD_EPOCHS and fake.requests == []
+        assert str(exc.value) == BAD_EPOCHS.replace("--param epochs=", "params['epochs']=") and fake.requests == []
 
 
 def test_a_credential_given_as_a_param_is_refused_before_upload(kfp, capsys):

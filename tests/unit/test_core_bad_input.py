@@ -195,7 +195,7 @@ def test_set_errors_are_blamed_on_set(tmp_path):
     f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv}\n")
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f, "kubeflow", sets=["runtime_image="])
-    assert [(i.file, i.path) for i in exc.value.issues] == [("--set", "runtime_image")]
+    assert [(i.file, i.path) for i in exc.value.issues] == [("sets=", "runtime_image")]
     with pytest.raises(ValidationError, match="expected key=value"):
         kubepipe.validate(f, "kubeflow", sets=["=x"])
 

@@ -52,15 +52,19 @@ def test_a_bool_is_shown_as_yaml_writes_it():
 
 def test_a_param_value_with_a_tab_or_newline_is_one_line():
     # `--param n=$'a\tb'` printed the tab raw; `--param fmt=$'a\nb'` split the message over two lines
+    from kubepipe.arguments import cli_arguments
     from kubepipe.cli.options import parse_params
     from kubepipe.errors import UserError
     from kubepipe.spec.params import ParamError, coerce_params
 
-    with pytest.raises(ParamError) as exc:
+    with pytest.raises(ParamError) as exc, cli_arguments():
         coerce_params({"n": "a\tb"}, {"n": "int"})
     assert str(exc.value) == "--param n=a\\tb: expected int: digits 0-9, optionally signed (e.g. 16)"
-    with pytest.raises(ParamError, match=r"^--param m\\nx=1: the pipeline has no param `m\\nx`; "):
+    with pytest.raises(ParamError, match=r"^--param m\\nx=1: the pipeline has no param `m\\nx`; "), cli_arguments():
         coerce_params({"m\nx": "1"}, {"n": "int"})
+    with pytest.raises(ParamError) as exc:  # the API's: kubepipe.run(params={'n': 'a\tb'})
+        coerce_params({"n": "a\tb"}, {"n": "int"})
+    assert str(exc.value) == "params['n']='a\\tb': expected int: digits 0-9, optionally signed (e.g. 16)"
     with pytest.raises(UserError) as exc:
         parse_params(["n=1\n", "n=2"])
     assert str(exc.value) == "--param n is given twice, n=1\\n and n=2; give it once"

@@ -214,12 +214,18 @@ def test_a_number_given_to_a_label_by_set_says_how_to_quote_it_on_a_command_line
     p = tmp_path / "p.yaml"
     p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
                  "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
-    with pytest.raises(ValidationError) as exc:
+    from kubepipe.arguments import cli_arguments
+
+    with pytest.raises(ValidationError) as exc, cli_arguments():  # `kubepipe validate --set labels.cc=4200`
         kubepipe.validate(p, "local", sets=["labels.cc=4200"])
     (issue,) = exc.value.issues
     assert (issue.file, issue.path) == ("--set", "labels.cc")
     assert issue.hint.endswith("YAML reads it as the number 4200; on a command line, inside the shell's quotes: "
                                "--set 'labels.cc=\"4200\"'")
+    with pytest.raises(ValidationError) as exc:  # the API's: no shell
+        kubepipe.validate(p, "local", sets=["labels.cc=4200"])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("sets=", "labels.cc") and issue.hint.endswith("as the number 4200")
     assert kubepipe.validate(p, "local", sets=['labels.cc="4200"']).name == "p"
 
 

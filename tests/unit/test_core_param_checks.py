@@ -4,6 +4,8 @@ before it had run)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import kubepipe
@@ -57,7 +59,7 @@ def test_a_param_value_the_step_refuses_stops_the_run_before_any_step(tmp_path):
     runs = tmp_path / "runs"
     with pytest.raises(UserError) as exc:
         kubepipe.run(_write(tmp_path), params={"epochs": "-3"}, runs_dir=runs, home=tmp_path / "home")
-    assert str(exc.value) == ("--param epochs=-3: steps.train.with.epochs: `epochs` must be an integer >= 1, "
+    assert str(exc.value) == ("params['epochs']=-3: steps.train.with.epochs: `epochs` must be an integer >= 1, "
                               "got -3")
     assert not runs.exists()  # nothing ran, nothing was written
 
@@ -69,7 +71,7 @@ def test_a_credential_given_with_param_is_refused_as_a_credential_default_is(tmp
     runs = tmp_path / "runs"
     with pytest.raises(UserError) as exc:
         kubepipe.run(_write(tmp_path), params={"data": "postgres://u:pw@h/db"}, runs_dir=runs, home=tmp_path / "home")
-    assert str(exc.value).startswith("--param data: a param value holds a credential (a URL with a password); "
+    assert str(exc.value).startswith("params['data']: a param value holds a credential (a URL with a password); "
                                      "params are recorded with every run (run.json, `kubepipe runs show`); "
                                      "give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value) and not runs.exists()
@@ -118,7 +120,7 @@ def test_a_loop_param_value_whose_items_lack_the_field_stops_the_run_before_any_
     runs = tmp_path / "runs"
     with pytest.raises(UserError) as exc:
         kubepipe.run(p, params={"regions": value}, runs_dir=runs, home=tmp_path / "home")
-    assert str(exc.value) == f"--param regions={value}: {reason}"
+    assert str(exc.value) == f"params['regions']={json.loads(value)!r}: {reason}"  # the value as read
     assert not runs.exists()
 
 
@@ -129,7 +131,7 @@ def test_a_loop_param_value_whose_items_do_not_fit_a_whole_item_input_stops_the_
     runs = tmp_path / "runs"
     with pytest.raises(UserError) as exc:
         kubepipe.run(p, params={"regions": '["eu", 3]'}, runs_dir=runs, home=tmp_path / "home")
-    assert str(exc.value) == ('--param regions=["eu", 3]: steps.show.foreach: `${item}`: item 1 of the value is 3, '
+    assert str(exc.value) == ("params['regions']=['eu', 3]: steps.show.foreach: `${item}`: item 1 of the value is 3, "
                               "but `message` expects str")
     assert not runs.exists()
 
@@ -141,7 +143,7 @@ def test_a_loop_param_value_is_checked_before_a_submit(tmp_path):
     p.write_text(LOOP)
     compiled = kubepipe.compile(p, "kubeflow", sets=["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"])
     package = PipelinePackage.from_compiled(compiled)
-    with pytest.raises(UserError, match=r"^--param regions=\[\{\"code\": \"us\"\}\]: steps\.show\.foreach: "
+    with pytest.raises(UserError, match=r"^params\['regions'\]=\[\{'code': 'us'\}\]: steps\.show\.foreach: "
                                         r"`\$\{item\.name\}`: item 0 of the value has no field `name`"):
         package.coerce_params({"regions": '[{"code": "us"}]'})
     assert package.coerce_params({"regions": '[{"name": "us"}]'}) == {"regions": [{"name": "us"}]}
@@ -176,7 +178,7 @@ def test_a_whole_dict_param_feeds_a_builtins_mapping_and_its_values_are_checked(
     package = PipelinePackage.from_compiled(kubepipe.compile(p, "kubeflow", sets=sets))
     with pytest.raises(UserError) as exc:
         package.coerce_params({"hnsw": '{"connectivity": 16.5}'})
-    assert str(exc.value) == ('--param hnsw={"connectivity": 16.5}: steps.index.with.hnsw.connectivity: '
+    assert str(exc.value) == ("params['hnsw']={'connectivity': 16.5}: steps.index.with.hnsw.connectivity: "
                               "must be a whole number from 2 to 256, got 16.5")
     p.write_text(WHOLE.replace("HNSW", "{connectivity: 1}"))
     with pytest.raises(ValidationError) as exc:
@@ -197,12 +199,12 @@ def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tm
     with pytest.raises(UserError) as exc:
         run_params(compiled, {}, earlier, "p-20260101-old")
     assert str(exc.value).startswith(
-        "param data: the value run p-20260101-old recorded (taken by --resume) holds a credential (a URL with a "
-        "password), which params may no longer hold; pass `--param data=...` without it (a value given now replaces "
-        "the recorded one), or start a fresh run without --resume; give the step `env: {VAR: {secret: ")
+        "param data: the value run p-20260101-old recorded (taken by resume=) holds a credential (a URL with a "
+        "password), which params may no longer hold; pass `params={'data': ...}` without it (a value given now "
+        "replaces the recorded one), or start a fresh run without resume=; give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value)
     assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == "d.csv"
-    with pytest.raises(UserError, match=r"^--param data: a param value holds a credential"):
+    with pytest.raises(UserError, match=r"^params\['data'\]: a param value holds a credential"):
         run_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")
 
 
@@ -220,7 +222,7 @@ def test_a_scheduled_time_that_is_no_time_names_the_param_not_the_step_s_as_of(t
     runs = tmp_path / "runs"
     with pytest.raises(UserError) as exc:
         kubepipe.run(p, params={"scheduled_time": "yesterday"}, runs_dir=runs, home=tmp_path / "home")
-    assert str(exc.value) == ("--param scheduled_time=yesterday: steps.load.with.as_of: 'yesterday' is not a "
+    assert str(exc.value) == ("params['scheduled_time']='yesterday': steps.load.with.as_of: 'yesterday' is not a "
                               "timestamp; use ISO 8601, e.g. 2026-03-02T03:00:00Z (UTC unless it has an offset)")
     assert not runs.exists()
     # `date -u '+%F %T UTC'`'s form ran before the one rule (d034a76) refused it: pandas reads it, the step too

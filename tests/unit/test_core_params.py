@@ -22,6 +22,7 @@ sys.path.insert(0, str(FIX))
 from cli_runner import run_cli_text  # noqa: E402
 
 INT64 = (-2**63, 2**63 - 1)
+pytestmark = pytest.mark.usefixtures("cli_words")  # the --param parser: its messages as the CLI says them
 
 
 @given(st.integers(min_value=-2**70, max_value=2**70))

@@ -110,7 +110,7 @@ def test_a_local_file_that_is_not_there_is_a_located_warning_at_validate(project
         "pipeline's folder); the step fails unless it is there by then")
     default = got["params.train_uri.default"]
     assert default.message.startswith(f"param `train_uri` defaults to {project / 'data' / 'train.csv'}, which does "
-                                      "not exist") and "pass --param train_uri=..." in (default.hint or "")
+                                      "not exist") and "pass params={'train_uri': ...}" in (default.hint or "")
     assert plan.step("holdout").args["source"] == Literal(str(project / "data" / "holdout.csv"))  # still resolved
 
 

@@ -287,7 +287,7 @@ def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target,
     warned = _issue_at(plan.warnings, where)
     assert (warned is not None) is (outcome == "warning")
     if warned:
-        assert "--param training=gs://" in warned.hint
+        assert "params={'training': 'gs://" in warned.hint
 
 
 RETRIEVAL_CHAMPION = """\

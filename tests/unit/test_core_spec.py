@@ -346,7 +346,7 @@ def test_a_kfp_host_is_a_url_with_its_scheme(tmp_path, host):
     with pytest.raises(ValidationError) as exc:  # kfp read localhost:8080 as https: 'SSL: WRONG_VERSION_NUMBER'
         load_profile("kubeflow", start=tmp_path, sets={"host": host, "pipeline_root": "minio://b/r"})
     [issue] = exc.value.issues
-    assert (issue.file, issue.path, issue.value) == ("--set", "host", host)
+    assert (issue.file, issue.path, issue.value) == ("sets=", "host", host)
     assert issue.message == ("a KFP host is a URL with its scheme, e.g. http://localhost:8080 (after kubectl "
                              "port-forward) or https://kubeflow.example.com/pipeline")
     assert load_profile("kubeflow", start=tmp_path, sets={"host": "https://kfp.example.com/pipeline",
@@ -359,7 +359,7 @@ def test_a_remote_target_without_a_profile_says_where_its_settings_go(tmp_path, 
         load_profile("kubeflow", start=tmp_path, sets={"host": "http://h"})
     assert exc.value.issues[0].message == (
         "target kubeflow needs pipeline_root: set it in configs/kubeflow.yaml (found beside the pipeline or above "
-        "it) or --profile FILE, or pass --set pipeline_root=...")
+        "it) or profile=<path of a profile YAML>, or pass sets={'pipeline_root': ...}")
 
 
 def test_a_pipeline_without_steps_says_to_add_one():

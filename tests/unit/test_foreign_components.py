@@ -107,7 +107,7 @@ def test_local_run_refuses_missing_packages_and_leaves_kfp_alone(tmp_path, monke
     with pytest.raises(UserError) as err:
         kubepipe.run(path)
     assert "step `venv`" in str(err.value) and "`yapf`" in str(err.value)
-    assert "--set install_packages=true" in str(err.value)
+    assert "sets={'install_packages': True}" in str(err.value)  # kubepipe.run's argument
     assert version("kfp") == before
     assert not (tmp_path / ".kubepipe" / "runs").exists() or not any((tmp_path / ".kubepipe" / "runs").iterdir())
 

@@ -141,6 +141,14 @@ def test_a_credential_passed_with_set_is_blamed_on_set_not_on_the_profile_file(t
     with pytest.raises(ValidationError) as exc:  # was 'kubeflow.yaml:2:1: host: credentials in YAML are refused'
         load_profile("kubeflow", profile_file=profile, sets={"host": "http://admin:hunter2@h"}, environ={})
     [issue] = exc.value.issues
+    assert (issue.file, issue.line, issue.path) == ("sets=", None, "host")  # load_profile's (the API's) argument
+    assert issue.message == "credentials in sets= are refused"
+    assert "credentials must not be passed with sets=" in issue.hint and "hunter2" not in str(exc.value)
+    from kubepipe.arguments import cli_arguments
+
+    with pytest.raises(ValidationError) as exc, cli_arguments():  # under `kubepipe ... --set host=...`
+        load_profile("kubeflow", profile_file=profile, sets={"host": "http://admin:hunter2@h"}, environ={})
+    [issue] = exc.value.issues
     assert (issue.file, issue.line, issue.path) == ("--set", None, "host")
     assert issue.message == "credentials on the command line are refused"
     assert "credentials must not be passed with --set" in issue.hint and "hunter2" not in str(exc.value)

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 import typer.core
 
+from kubepipe.arguments import cli_arguments
 from kubepipe.cli import console
 
 __all__ = ["app", "main"]
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     stdout = sys.stdout
     with console.library_log():
         try:
-            rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
+            with cli_arguments():  # messages name --param, --set, --profile (the API's: params=, sets=, ...)
+                rc = app(args=argv, standalone_mode=False, prog_name="kubepipe")
             if isinstance(rc, int) and rc:
                 sys.exit(rc)
         except SystemExit:

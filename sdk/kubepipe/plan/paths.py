@@ -14,12 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kubepipe.arguments import param_hint
 from kubepipe.catalog import ComponentInfo
 from kubepipe.errors import Issue
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.model import Binding, Literal, Nested, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
-from kubepipe.spec.paths import REMOTE_PATH_HINT, is_local_path, local_file, pod_readable, resolve_path, run_path
+from kubepipe.spec.paths import is_local_path, local_file, pod_readable, remote_path_hint, resolve_path, run_path
 from kubepipe.spec.source import Locator
 
 __all__ = ["PathRules", "pipeline_path_params"]
@@ -164,7 +165,7 @@ class PathRules:
         elif remote and not pod_readable(value, self.target):
             self.issues.append(self.loc.issue(
                 where, f"`{key}` is a local path on this machine; a {self.target} pod cannot read it",
-                value=value, hint=REMOTE_PATH_HINT))
+                value=value, hint=remote_path_hint()))
 
     def _param(self, name: str, remote: bool) -> None:
         default = self.original[name].default
@@ -177,12 +178,13 @@ class PathRules:
                 self.warnings.append(self.loc.issue(
                     ("params", name, "default"), f"param `{name}` defaults to {resolve_path(default, self.base_dir)}, "
                     "which does not exist (a relative path is read from the pipeline's folder)", value=default,
-                    hint=f"pass --param {name}=... when you run, or create the file", severity="warning"))
+                    hint=f"pass {param_hint(name)} when you run, or create the file", severity="warning"))
         elif remote and not pod_readable(default, self.target) and name not in self.remote_params:
             issue = self.loc.issue(
                 ("params", name, "default"), f"param `{name}` defaults to a local path that a {self.target} "
                 "pod cannot read; submitting needs another value", value=default,
-                hint=f"pass --param {name}=gs://... (or s3://...) when you submit", severity="warning")
+                hint=f"pass {param_hint(name, 'gs://...', repr('gs://...'))} (or s3://...) when you submit",
+                severity="warning")
             self.remote_params[name] = issue.location
             self.warnings.append(issue)
 
@@ -205,5 +207,5 @@ class PathRules:
             elif self.path_params[name] and not pod_readable(value, self.target):
                 self.issues.append(self.loc.issue(
                     ("schedule", "params", name), f"param `{name}` is a local path that a {self.target} pod "
-                    "cannot read", value=value, hint=REMOTE_PATH_HINT))
+                    "cannot read", value=value, hint=remote_path_hint()))
         return schedule.model_copy(update={"params": values}) if values != schedule.params else schedule

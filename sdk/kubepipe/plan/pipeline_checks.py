@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.arguments import param_hint
 from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
@@ -189,7 +190,7 @@ class _Checks:
                                                   "-t vertex -o x.yaml`), upload it and name its URI here"))
                 else:  # a default for local runs: submitting needs another value
                     self.warnings.append(self.issue(where, message + f" (the default of param `{param}`)",
-                                                    hint=f"pass --param {param}=gs://.../x.yaml when you submit",
+                                                    hint=f"pass {param_hint(param, 'gs://.../x.yaml', repr('gs://.../x.yaml'))} when you submit",
                                                     severity="warning"))
 
     def retrain_params(self, step: str, file: Path) -> None:

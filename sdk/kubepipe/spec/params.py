@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any, Mapping
 
+from kubepipe.arguments import param_hint
 from kubepipe.errors import UserError, one_line
 from kubepipe.spec.values import finite
 
@@ -28,15 +29,17 @@ _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]
 
 
 class ParamError(UserError):
-    """A param value that does not fit its type; `reason` is the text without the `--param` prefix."""
+    """A param value that does not fit its type; `reason` is the text without the `--param n=...` (API:
+    `params['n']=...`) prefix."""
 
     def __init__(self, name: str, value: Any, reason: str):
+        from kubepipe.arguments import param_given
         from kubepipe.secrets import redacted
 
         self.name, self.reason = name, reason
         shown = redacted(value, name)
         text = shown if isinstance(shown, str) else json.dumps(shown, default=repr)  # a Path, a set: as Python shows it
-        super().__init__(one_line(f"--param {name}={text}: {reason}"))  # a tab or newline in it: escaped
+        super().__init__(one_line(f"{param_given(name, text, shown)}: {reason}"))  # a tab or newline: escaped
 
 
 def _unique(pairs: list) -> dict:
@@ -99,7 +102,7 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
         if typ in ("list", "dict"):
             want = list if typ == "list" else dict
             example = '["a", "b"]' if want is list else '{"a": 1}'
-            form = f"expected {typ} as JSON, e.g. --param {name}='{example}'"
+            form = f"expected {typ} as JSON, e.g. {param_hint(name, repr(example), example)}"
             try:
                 parsed = json.loads(value, object_pairs_hook=_unique) if text else value
             except json.JSONDecodeError as exc:  # `x,y` or YAML's [a, b]: say the form, not just the type

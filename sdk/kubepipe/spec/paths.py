@@ -21,14 +21,19 @@ from pathlib import Path
 
 from kubepipe.util import FILE_SCHEME, is_file_uri, local_path
 
-__all__ = ["is_local_path", "resolve_path", "local_file", "run_path", "pod_readable", "REMOTE_PATH_HINT"]
+__all__ = ["is_local_path", "resolve_path", "local_file", "run_path", "pod_readable", "remote_path_hint"]
 
 # scheme:// or a reference like champion:<model>; a drive letter (C:\) is one character, so never matches.
 _NOT_LOCAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 # Cloud Storage FUSE: Vertex AI mounts every bucket the job can read at /gcs/<bucket>/.
 _VERTEX_MOUNTS = ("/gcs/",)
-REMOTE_PATH_HINT = ("a pod cannot read files on this machine: upload the file and use a gs:// or s3:// URI, "
-                    "or take the value from a param and pass --param NAME=gs://... when you submit")
+
+
+def remote_path_hint() -> str:
+    from kubepipe.arguments import param_hint
+
+    return ("a pod cannot read files on this machine: upload the file and use a gs:// or s3:// URI, or take the "
+            f"value from a param and pass {param_hint('NAME', 'gs://...', repr('gs://...'))} when you submit")
 
 
 def is_local_path(value: object) -> bool:

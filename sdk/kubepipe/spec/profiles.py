@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, PrivateAttr, ValidationError as PydanticError, ValidationInfo, field_validator, model_validator
 
+from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
@@ -153,7 +154,7 @@ class Profile(Strict):
         if missing:  # no file found, or one without them: say where they go
             raise ValueError(f"target {self.target} needs {', '.join(missing)}: set "
                              f"{'it' if len(missing) == 1 else 'them'} in configs/{self.target}.yaml (found beside "
-                             f"the pipeline or above it) or --profile FILE, or pass --set {missing[0]}=...")
+                             f"the pipeline or above it) or {profile_hint()}, or pass {set_hint(missing[0])}")
         if self.target == "vertex" and not _GS_ROOT.match(str(self.pipeline_root)):  # `gs://` was submitted
             raise ValueError(f"vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines "
                              f"(got {self.pipeline_root!r})")
@@ -203,9 +204,10 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, eq, raw = item.partition("=")
         if not eq or not key.strip() or not all(part.strip() for part in key.split(".")):
-            raise ValidationError([Issue(f"--set {item}: expected key=value", file="--set",
-                                         hint="e.g. --set region=europe-west4")])
-        value = parse_yaml(raw or '""', "--set").data if raw.strip() else ""
+            said = f"--set {item}" if from_cli() else f"sets item {item!r}"
+            raise ValidationError([Issue(f"{said}: expected key=value", file=sets_place(),
+                                         hint=f"e.g. {set_hint('region', 'europe-west4', repr('europe-west4'))}")])
+        value = parse_yaml(raw or '""', sets_place()).data if raw.strip() else ""
         cur = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -235,15 +237,16 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         data = dict(src.data)
     if data.get("target", target) != target:
         raise ValidationError([locator.issue(("target",), f"profile is for target `{data['target']}`, "
-                                             f"not `{target}`", hint="pass --profile for this target")])
+                                             f"not `{target}`", hint=f"pass {profile_hint()} for this target")])
     issues: list[Issue] = []
     from kubepipe.secrets import inline_secrets
 
     for p, message in inline_secrets(data):
         issues.append(locator.issue(p, "credentials in YAML are refused", hint=message))
-    for p, message in inline_secrets(dict(sets or {}), given="passed with --set"):  # blamed on --set, not the file
-        issues.append(Issue("credentials on the command line are refused", path=".".join(map(str, p)),
-                            file="--set", hint=message))
+    refused = "on the command line" if from_cli() else "in sets="  # blamed on --set / sets=, not on the file
+    for p, message in inline_secrets(dict(sets or {}), given=f"passed with {sets_place()}"):
+        issues.append(Issue(f"credentials {refused} are refused", path=".".join(map(str, p)),
+                            file=sets_place(), hint=message))
     defaults = {**DEFAULTS[target], **(home_defaults(home) if target == "local" else {})}
     merged = {**defaults, "target": target, **data}
     for k, v in (sets or {}).items():
@@ -258,7 +261,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
             return
         unset.add(format_path(p))
         issues.append(locator.issue(p, f"environment variable `{name}` is not set",
-                                    hint=f"export {name}=..., or --set {'.'.join(map(str, p))}=..."))
+                                    hint=f"export {name}=..., or {set_hint('.'.join(map(str, p)))}"))
 
     merged = resolve_env(merged, missing_env, environ)
     for k in skipped:
@@ -279,7 +282,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         profile = Profile.model_validate(merged, context={"deploy_only": deploy_only})
     except PydanticError as exc:
         found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
-        given = set(sets or {})  # a value from --set is blamed on --set, not on the file
+        given = set(sets or {})  # a value from --set (sets=) is blamed on it, not on the file
         issues += [_on_set(i) if i.path.split(".")[0] in given else i for i in found]
         profile = None
     if issues or profile is None:
@@ -289,13 +292,13 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
 
 
 def _on_set(issue: Issue) -> Issue:
-    """An issue of a value --set gave, blamed on --set; YAML's quotes (`--set labels.cc=4200` read as a number) said
-    as a command line keeps them: the shell drops the quotes of `--set labels.cc="4200"`."""
+    """An issue of a value --set (the API's sets=) gave, blamed on it; YAML's quotes (`--set labels.cc=4200` read as a
+    number) said as a command line keeps them: the shell drops the quotes of `--set labels.cc="4200"`."""
     hint = issue.hint
-    if hint and hint == quote_hint(issue.value, "str"):
+    if hint and hint == quote_hint(issue.value, "str") and from_cli():
         text = str(issue.value).lower() if isinstance(issue.value, bool) else str(issue.value)
         hint += f"; on a command line, inside the shell's quotes: --set '{issue.path}=\"{text}\"'"
-    return replace(issue, file="--set", line=None, col=None, hint=hint)
+    return replace(issue, file=sets_place(), line=None, col=None, hint=hint)
 
 
 def _given(sets: Mapping[str, Any], path: tuple) -> bool:

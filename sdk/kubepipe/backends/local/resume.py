@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from kubepipe.arguments import params_hint, resume_given, resume_place
 from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
@@ -34,10 +35,10 @@ def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
         path = Path(resume)
         if len(path.parts) == 1 or os.path.realpath(path.parent) == os.path.realpath(runs_dir):
             return path.name
-        raise UserError(f"resume={os.fspath(path)!r}: not a run folder in {runs_dir}, where this pipeline's runs "
+        raise UserError(f"{resume_given(os.fspath(path))}: not a run folder in {runs_dir}, where this pipeline's runs "
                         "are; give the run id (`kubepipe runs list`), or the folder of a run there")
     if not isinstance(resume, str):
-        raise UserError(f"resume={resume!r}: give the run id as a str (`kubepipe runs list`), or the path of the "
+        raise UserError(f"{resume_given(resume)}: give the run id as a str (`kubepipe runs list`), or the path of the "
                         "run's folder")
     return resume
 
@@ -48,20 +49,21 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
 
     resume = _run_id(resume, runs_dir)
     if not resume.strip():  # `--resume "$RUN"` with RUN unset: not a fresh run of the whole pipeline
-        raise UserError(f"--resume {resume!r}: no run id given; name the failed or crashed run to resume (`kubepipe "
-                        f"runs list --pipeline {compiled.pipeline_name}`), or leave --resume out for a fresh run")
+        raise UserError(f"{resume_given(resume)}: no run id given; name the failed or crashed run to resume "
+                        f"(`kubepipe runs list --pipeline {compiled.pipeline_name}`), or leave {resume_place()} out "
+                        "for a fresh run")
 
     # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
     prior = show_local_run(resume, runs_dir, remote_hint=False)
     rid, state = prior["run_id"], prior["state"]
     if prior["pipeline"] != compiled.pipeline_name:
-        raise UserError(f"--resume {resume}: run {rid} is of pipeline `{prior['pipeline']}`, not "
+        raise UserError(f"{resume_given(resume)}: run {rid} is of pipeline `{prior['pipeline']}`, not "
                         f"`{compiled.pipeline_name}`; resume it with its own pipeline YAML")
     if state == "SUCCEEDED":
-        raise UserError(f"--resume {resume}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
-                        "again without --resume")
+        raise UserError(f"{resume_given(resume)}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
+                        f"again without {resume_place()}")
     if state not in ("FAILED", "CRASHED"):
-        raise UserError(f"--resume {resume}: run {rid} is {state}; only a failed or crashed run can be resumed"
+        raise UserError(f"{resume_given(resume)}: run {rid} is {state}; only a failed or crashed run can be resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
     record = local_record(rid, runs_dir)
     params = record.get("params")
@@ -92,8 +94,8 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
         raise UserError("\n".join(refused))
     missing = [k for k, p in declared.items() if p.default is None and k not in out]
     if missing:
-        flags = " ".join(f"--param {k}=..." for k in missing)
-        raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass {flags}")
+        raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass "
+                        f"{params_hint(missing)}")
     from kubepipe.plan.param_checks import refuse_run_values
 
     refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs

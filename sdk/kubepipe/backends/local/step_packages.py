@@ -21,6 +21,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from kubepipe.arguments import set_hint
 from kubepipe.catalog.pip_prelude import KFP_PACKAGES
 from kubepipe.errors import UserError
 
@@ -78,7 +79,7 @@ def prepare_packages(plan, profile, run_dir: Path) -> dict[str, str]:
         raise UserError(
             f"third-party components need packages that are not installed here: {listed}. "
             "kubepipe does not pip-install into your environment on its own: install them yourself, "
-            "or allow a per-run install with `--set install_packages=true` (or `install_packages: true` "
+            f"or allow a per-run install with `{set_hint('install_packages', 'true', 'True')}` (or `install_packages: true` "
             "in configs/local.yaml); kfp itself is never installed")
     target = run_dir / "site-packages"
     target.mkdir(parents=True, exist_ok=True)

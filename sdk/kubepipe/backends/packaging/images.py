@@ -380,9 +380,12 @@ def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]
     from kubepipe.spec.profiles import IMAGE_NOT_SET
 
     profile = f"configs/{target}.yaml" if target in ("kubeflow", "vertex") else "configs/<target>.yaml"
+    from kubepipe.arguments import set_hint
+
+    pinned = "REG/kubepipe-runtime@sha256:..."
     fix = (f"build and push it (`kubepipe image build --registry REG`), then pin it "
            f"(`kubepipe image --registry REG --metadata .kubepipe/image-cpu.json --write-profile {profile}`) "
-           "or pass --set runtime_image=REG/kubepipe-runtime@sha256:...")
+           f"or pass {set_hint('runtime_image', pinned, repr(pinned))}")
     errors, warnings = [], []
     for image in images:
         if image == IMAGE_NOT_SET:

@@ -119,21 +119,23 @@ class PipelinePackage:
         """
         from kubepipe.backends.packaging.images import image_problems
         from kubepipe.secrets import REDACTED, param_credentials
-        from kubepipe.spec.paths import REMOTE_PATH_HINT, pod_readable
+        from kubepipe.arguments import param_given, param_hint
+        from kubepipe.spec.paths import pod_readable, remote_path_hint
 
         errors: list[str] = []
         for name, _kind in param_credentials(params):
-            errors.append(f"--param {name}={REDACTED}: looks like a credential, and {target} keeps a run's "
+            errors.append(f"{param_given(name, REDACTED, REDACTED)}: looks like a credential, and {target} keeps a run's "
                           f"parameters and shows them in its UI; give it to the step from a secret instead "
                           f"(env: {{VAR: {{secret: <name>, key: <key>}}}}) and read VAR in the component")
         for name in self.path_params:
             if name in params:
                 value = params[name]
                 if isinstance(value, str) and not pod_readable(value, target):
-                    errors.append(f"--param {name}={value}: a local path; {REMOTE_PATH_HINT}")
+                    errors.append(f"{param_given(name, value, value)}: a local path; {remote_path_hint()}")
             elif name in self.local_path_defaults:
                 errors.append(f"param `{name}` is left at its local default ({self.local_path_defaults[name]}); "
-                              f"pass --param {name}=gs://... (or s3://...): a {target} pod cannot read this machine's files")
+                              f"pass {param_hint(name, 'gs://...', repr('gs://...'))} (or s3://...): a {target} pod "
+                              "cannot read this machine's files")
         image_errors, warnings = image_problems(self.images(), target)
         errors += image_errors
         if errors:

@@ -1,0 +1,61 @@
+"""Errors name what the caller gave: the API's `params=` / `sets=` / `profile=` / `resume=`, or under `kubepipe` the
+CLI's `--param` / `--set` / `--profile` / `--resume` (kubepipe.arguments); a notebook was told `--param n=abc`."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import kubepipe
+from kubepipe.arguments import cli_arguments
+from kubepipe.errors import UserError
+
+PIPELINE = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: words}
+params:
+  need: {type: str}
+  n: {type: int, default: 3}
+steps:
+  numbers:
+    component: ops:make_numbers
+    with: {n: "${params.n}"}
+"""
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE)
+    return path
+
+
+def test_a_bad_param_names_the_apis_params_and_the_clis_param_flag(pipeline, tmp_path):
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(pipeline, params={"n": "abc", "need": "x"}, runs_dir=tmp_path / "runs")
+    assert str(exc.value) == "params['n']='abc': expected int: digits 0-9, optionally signed (e.g. 16)"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(pipeline, runs_dir=tmp_path / "runs")
+    assert str(exc.value) == "missing value for param need: pass params={'need': ...}"
+    with cli_arguments(), pytest.raises(UserError) as exc:  # what `kubepipe run` says of the same values
+        kubepipe.run(pipeline, params={"n": "abc", "need": "x"}, runs_dir=tmp_path / "runs")
+    assert str(exc.value) == "--param n=abc: expected int: digits 0-9, optionally signed (e.g. 16)"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_threads_words_are_its_own(pipeline, tmp_path):
+    """A service's thread calling kubepipe.run reads the API's words while a CLI command runs in another."""
+    said = []
+
+    def api_call():
+        try:
+            kubepipe.run(pipeline, params={"n": "abc", "need": "x"}, runs_dir=tmp_path / "runs")
+        except UserError as exc:
+            said.append(str(exc))
+
+    with cli_arguments():
+        worker = threading.Thread(target=api_call)
+        worker.start()
+        worker.join()
+    assert said == ["params['n']='abc': expected int: digits 0-9, optionally signed (e.g. 16)"]
