@@ -9,7 +9,7 @@ import pytest
 
 import kubepipe
 from kubepipe.arguments import cli_arguments
-from kubepipe.errors import UserError
+from kubepipe.errors import UserError, ValidationError
 
 PIPELINE = """apiVersion: kubepipe/v1
 kind: Pipeline
@@ -59,3 +59,21 @@ def test_a_threads_words_are_its_own(pipeline, tmp_path):
         worker.start()
         worker.join()
     assert said == ["params['n']='abc': expected int: digits 0-9, optionally signed (e.g. 16)"]
+
+
+def test_a_dotted_sets_key_is_the_nested_setting_and_its_problem_is_blamed_on_sets(tmp_path):
+    """sets={'auth.token_env': ...} was the unknown key `auth.token_env`, reported at the profile file (or
+    `<kubeflow defaults>`): --set auth.token_env=... set the nested key."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "kubeflow.yaml").write_text("host: http://127.0.0.1:1\npipeline_root: minio://b/r\n")
+    prof = kubepipe.load_target("kubeflow", sets={"auth.token_env": "MY_KFP_TOKEN", "labels.team": "ml"},
+                                start=tmp_path)
+    assert prof.auth.token_env == "MY_KFP_TOKEN" and prof.labels == {"team": "ml"}
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.load_target("kubeflow", sets={"auth.kubeconfig": ["not", "a", "path"]}, start=tmp_path)
+    [issue] = exc.value.issues
+    assert (issue.file, issue.path, issue.line) == ("sets=", "auth.kubeconfig", None)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.load_target("kubeflow", sets={"auth..token_env": "X"}, start=tmp_path)
+    assert exc.value.issues[0].format() == ("sets=: 'auth..token_env': not a profile key; give keys as text, dotted "
+                                            "for nested ones: region, auth.token_env")

@@ -200,19 +200,38 @@ def profile_source(target: str, profile_file: str | Path | None = None, start: s
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
     """--set a.b=value (value parsed as YAML) -> nested dict."""
-    out: dict[str, Any] = {}
+    flat: dict[str, Any] = {}
     for item in items or []:
         key, eq, raw = item.partition("=")
-        if not eq or not key.strip() or not all(part.strip() for part in key.split(".")):
+        if not eq or not _dotted(key):
             said = f"--set {item}" if from_cli() else f"sets item {item!r}"
             raise ValidationError([Issue(f"{said}: expected key=value", file=sets_place(),
                                          hint=f"e.g. {set_hint('region', 'europe-west4', repr('europe-west4'))}")])
-        value = parse_yaml(raw or '""', sets_place()).data if raw.strip() else ""
+        flat[key.strip()] = parse_yaml(raw or '""', sets_place()).data if raw.strip() else ""
+    return nest_sets(flat)
+
+
+def _dotted(key: Any) -> bool:
+    return isinstance(key, str) and bool(key.strip()) and all(part.strip() for part in key.split("."))
+
+
+def nest_sets(sets: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Profile overrides with each dotted key (`auth.token_env`, from --set or the API's `sets=`) as the nested
+    mapping it names: the API's {'auth.token_env': 'X'} was the unknown key `auth.token_env`."""
+    out: dict[str, Any] = {}
+    for key, value in (sets or {}).items():
+        if not _dotted(key):
+            raise ValidationError([Issue(f"{key!r}: not a profile key", file=sets_place(),
+                                         hint="give keys as text, dotted for nested ones: region, auth.token_env")])
         cur = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
-            cur = cur.setdefault(part, {})
-        cur[parts[-1]] = value
+            if not isinstance(cur.get(part), dict):  # {'auth': 'x', 'auth.token_env': 'y'}: the later key wins
+                cur[part] = {}
+            cur = cur[part]
+        last = parts[-1]
+        both = isinstance(value, Mapping) and isinstance(cur.get(last), dict)
+        cur[last] = {**cur[last], **value} if both else value
     return out
 
 
@@ -241,10 +260,11 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     issues: list[Issue] = []
     from kubepipe.secrets import inline_secrets
 
+    sets = nest_sets(sets)
     for p, message in inline_secrets(data):
         issues.append(locator.issue(p, "credentials in YAML are refused", hint=message))
     refused = "on the command line" if from_cli() else "in sets="  # blamed on --set / sets=, not on the file
-    for p, message in inline_secrets(dict(sets or {}), given=f"passed with {sets_place()}"):
+    for p, message in inline_secrets(sets, given=f"passed with {sets_place()}"):
         issues.append(Issue(f"credentials {refused} are refused", path=".".join(map(str, p)),
                             file=sets_place(), hint=message))
     defaults = {**DEFAULTS[target], **(home_defaults(home) if target == "local" else {})}
@@ -270,7 +290,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
             merged[k] = defaults[k]
     # A credential that `${env.X}` put in (KUBEPIPE_REGISTRY=https://u:pw@host/reg) is a literal from here on:
     # the profile's values are compiled into the pipeline (ctx_registry_uri), which KFP stores and shows.
-    written = {p for p, _ in inline_secrets(data)} | {p for p, _ in inline_secrets(dict(sets or {}))}
+    written = {p for p, _ in inline_secrets(data)} | {p for p, _ in inline_secrets(sets)}
     for p, message in inline_secrets(merged):
         if p not in written:
             what = message.split(";")[0] if message.startswith("looks like") else "its key names a credential"
@@ -282,8 +302,8 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         profile = Profile.model_validate(merged, context={"deploy_only": deploy_only})
     except PydanticError as exc:
         found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
-        given = set(sets or {})  # a value from --set (sets=) is blamed on it, not on the file
-        issues += [_on_set(i) if i.path.split(".")[0] in given else i for i in found]
+        # a value from --set (sets=) is blamed on it, not on the file
+        issues += [_on_set(i) if _given(sets, tuple(i.path.split("."))) else i for i in found]
         profile = None
     if issues or profile is None:
         raise ValidationError(issues)
