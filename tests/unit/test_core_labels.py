@@ -200,7 +200,7 @@ def test_a_profile_label_vertex_rewrites_is_a_warning_in_the_profile_or_at_set(t
     ws = kubepipe.validate(p, "vertex", profile=prof, sets=["labels.Zone=Zürich"]).warnings
     assert [w.format().split(";")[0] for w in ws] == [
         f"{prof}:9:3: labels.Cost-Center: a Vertex job carries this label as `cost-center: cc-42`",
-        "--set: labels.Zone: a Vertex job carries this label as `zone: zurich`"]  # `Team` is the pipeline's `team`
+        "sets=: labels.Zone: a Vertex job carries this label as `zone: zurich`"]  # `Team` is the pipeline's `team`
 
 
 def test_a_number_given_to_a_label_by_set_says_how_to_quote_it_on_a_command_line(tmp_path):

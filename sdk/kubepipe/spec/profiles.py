@@ -114,7 +114,7 @@ class Profile(Strict):
         profile file's line:col (a Locator's issue, which it takes the place of)."""
         if self._locator is not None and not _given(self._sets, path):
             return self._locator.issue(path, message, value=value, hint=hint, severity=severity)
-        where = "--set" if _given(self._sets, path) else f"<{self.target} profile>"
+        where = sets_place() if _given(self._sets, path) else f"<{self.target} profile>"
         return Issue(message, path=format_path(path), file=where, value=value, hint=hint, severity=severity)
 
     @field_validator("pipeline_root", "registry_uri", "state_dir", "predictions_uri", mode="before")
