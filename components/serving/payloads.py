@@ -228,6 +228,15 @@ def check_v2_fields(body: Any) -> None:
                 known_fields(item, fields, takes, f"{key}[{i}]")
 
 
+def check_v2_model_name(body: Any, url_name: str) -> None:
+    """A V2 body's `model_name` (kserve's client sends one) that is not the URL's: the model the client meant is not
+    the one that would answer (it did, silently, whatever the body named)."""
+    named = body.get("model_name") if isinstance(body, dict) else None
+    if isinstance(named, str) and named != url_name:
+        raise BadRequest("model_name", f"the body names model `{named}`, the URL `{url_name}`; send it to "
+                         f"/v2/models/{named}/infer, or drop model_name")
+
+
 def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES) -> Parsed:
     """Validate a V1 predict body; `fields` are the top-level keys this kind of model takes (`takes` says so)."""
     if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded

@@ -51,7 +51,8 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import BadRequest, check_v2_fields, check_v2_shapes, why_not_json
+    from kubepipe.components.serving.payloads import (BadRequest, check_v2_fields, check_v2_model_name,
+                                                      check_v2_shapes, why_not_json)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
@@ -106,7 +107,7 @@ def install(app, model, dataplane, repository) -> None:
         try:
             length = request.headers.get(HEADER)
             if length is not None:
-                split_binary_request(body, length)
+                check_v2_model_name(split_binary_request(body, length), model_name)
                 payload = body  # kserve decodes the checked binary body itself
             else:
                 try:
@@ -115,6 +116,7 @@ def install(app, model, dataplane, repository) -> None:
                     raise BadRequest("body", f"{why_not_json(exc, body)}; send a JSON body, or the binary tensor "
                                      f"extension with an {HEADER} header") from None
                 check_v2_fields(data)
+                check_v2_model_name(data, model_name)
                 check_v2_shapes(data)
                 try:
                     payload = InferenceRequest.model_validate(data)

@@ -203,3 +203,16 @@ def test_explain_is_a_404_saying_there_is_no_explainer(client):
     r = client.post("/v1/models/m:explain", json={"instances": ["x"]})
     assert r.status_code == 404 and r.json()["error"].startswith("model `m` has no explainer (kubepipe serves none)")
     assert client.post("/v1/models/x:explain", json={}).json()["error"] == "model `x` is not served here; try `m`"
+
+
+def test_a_v2_body_naming_another_model_is_a_400_naming_model_name(client):
+    """kserve's client sends `model_name` in the body; one that is not the URL's was answered by the URL's model,
+    silently (a client pointed at the wrong endpoint got another model's labels)."""
+    inputs = [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]
+    r = client.post("/v2/models/m/infer", json={"model_name": "fraud", "inputs": inputs})
+    assert r.status_code == 400 and r.json() == {
+        "field": "model_name", "error": "model_name: the body names model `fraud`, the URL `m`; send it to "
+        "/v2/models/fraud/infer, or drop model_name"}
+    head = json.dumps({"model_name": "fraud", "inputs": [{**inputs[0], "data": None}]}).encode()
+    r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and r.json()["field"] == "model_name"
