@@ -112,7 +112,7 @@ class PathRules:
                 self.issues.append(self.loc.issue(
                     path + (section, _RETRAIN[1], str(name)), f"`{name}` is a local path on this machine; the "
                     f"retrain trigger-retrain starts runs on {self.target}, whose pods cannot read it", value=value,
-                    hint=REMOTE_PATH_HINT))
+                    hint=remote_path_hint()))
 
     def _looks_like_file(self, value: str) -> bool:
         if not is_local_path(value):
