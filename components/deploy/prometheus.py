@@ -10,7 +10,9 @@ Per revision (Knative names them; KServe's status lists them under `components.p
   Kubernetes service discovery and kube-prometheus give a pod's metrics).
 
 Each is an instant query of `increase(...[<window>s])`, so the shape is `RevisionStats.to_dict()`
-and canary analysis is the same on every target. Plain HTTP (httpx, the serve extra) against
+and canary analysis is the same on every target. Requests and 5xx are each the larger of that and the change of
+the counters' sum since the window began (`sum(c)` - `sum(c offset <window>s)`): increase() counts from a series'
+first scrape, and a new canary's 5xx series is born with its first 5xx. Plain HTTP (httpx, the serve extra) against
 `/api/v1/query`; errors name the URL and the query.
 """
 
@@ -103,8 +105,18 @@ def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, 
             f"{namespace!r} over the last {window[1:-1]}: increase() needs two scrapes inside the window (make bake_s "
             "at least twice Prometheus' scrape interval, e.g. 60 for 30 s), and that revision's queue-proxy metrics "
             "must be scraped")
-    total = sum(v for _, v in found)
-    errors = sum(v for _, v in run(f'sum(increase({REQUESTS}{{{rev},response_code_class="5xx"}}{window}))'))
+
+    def risen(selector: str, increased: list[tuple[dict, float]]) -> float:
+        """A counter's rise over the window: increase() (it sees resets) or, where larger, the change of the series'
+        sum since the window began. increase() starts at a series' first scrape, so the first 5xx of a new canary
+        (their series is born with them) were not counted, all of them when they came in one burst: promoted."""
+        now = sum(v for _, v in run(f"sum({selector})"))
+        before = sum(v for _, v in run(f"sum({selector} offset {window[1:-1]})"))
+        return max(sum(v for _, v in increased), now - before)
+
+    total = risen(f"{REQUESTS}{{{rev}}}", found)
+    errors_5xx = f'{REQUESTS}{{{rev},response_code_class="5xx"}}'
+    errors = risen(errors_5xx, run(f"sum(increase({errors_5xx}{window}))"))
     buckets = {m.get("le"): v for m, v in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
     labels = {m.get("label"): v for m, v in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
     return {"requests": int(round(total)), "errors_5xx": int(round(errors)),

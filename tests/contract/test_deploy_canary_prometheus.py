@@ -147,3 +147,24 @@ def test_a_count_prometheus_gives_as_nan_inf_or_negative_is_a_located_error(bad)
     msg = str(err.value)
     assert f"prometheus_url {prom.url}: query 'sum by (le) (increase(revision_app_request_latencies_bucket" in msg
     assert f"gave {repr(bad)!r} for {{'le': '+Inf'}}, not a count (finite, >= 0): the canary cannot be judged" in msg
+
+
+def test_a_burst_of_5xx_before_the_new_series_first_scrape_is_counted():
+    """A new canary's 5xx series is born with its first 5xx; increase() counts from the series' first scrape, so 3
+    errors in one burst read as 0 and the canary was promoted under 'any 5xx regression rolls back'. The change of
+    the series' sum since the window began counts them."""
+    from kubepipe.components.deploy.canary_analysis import analyze
+
+    with FakePrometheus() as prom:
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[12] * 100,
+                          labels={"dining": 50, "travel": 50})
+        prom.add_born("revision_app_request_count",
+                      {"namespace_name": NS, "revision_name": REV2, "response_code_class": "5xx"}, now=3)
+        stable, canary = (revision_stats(prom.url, namespace=NS, revision=r, window_s=60) for r in (REV1, REV2))
+    assert (canary["requests"], canary["errors_5xx"]) == (103, 3)
+    assert (stable["requests"], stable["errors_5xx"]) == (900, 0)
+    assert any(q == f'sum(revision_app_request_count{{namespace_name="{NS}",revision_name="{REV2}",'
+                    'response_code_class="5xx"} offset 60s)' for q in prom.queries)
+    out = analyze(stable, canary, ANALYSIS)
+    assert out["decision"] == "rollback" and "error_rate 0.0291262 > 0.0" in out["why"]
