@@ -84,18 +84,19 @@ class LocalStore:
                 os.fsync(fh.fileno())
             try:
                 os.chmod(tmp, new_file_mode())  # not mkstemp's 0600: a registry others read (a shared folder)
-                os.link(tmp, path)
+                try:
+                    os.link(tmp, path)
+                except OSError as exc:  # filesystems without hard links: claim the name, then move the bytes in
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                        raise
+                    if not _claim_then_replace(tmp, path):
+                        return False
             except FileExistsError:
                 return False
             except FileNotFoundError:  # the temp file (or its folder) was removed under this writer
                 raise RegistryError(f"{path}: its temp file was removed before it was committed (by `kubepipe "
                                     "models gc` with an --older-than shorter than this write's stall?); nothing was "
                                     "written: run it again", retryable=True) from None
-            except OSError as exc:  # filesystems without hard links: claim the name, then move the bytes in
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                    raise
-                if not _claim_then_replace(tmp, path):
-                    return False
             fsync_dir(parent)
             return True
         finally:

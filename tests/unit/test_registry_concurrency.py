@@ -318,3 +318,24 @@ def test_without_hard_links_a_create_killed_midway_leaves_no_torn_file(tmp_path,
     assert store.create("m/aliases/00000001.json", b"other") is False  # still exclusive
     assert store.create("m/aliases/00000002.json", b"next")
     assert open(store.uri("m/aliases/00000002.json"), "rb").read() == b"next"
+
+
+def test_without_hard_links_a_temp_file_gc_removed_is_the_retryable_error_not_a_raw_one(tmp_path, monkeypatch):
+    """The no-hard-link fallback raised a raw FileNotFoundError (an internal error) when `models gc` removed the
+    stalled writer's temp file, where the hard-link path says what happened; it says the same, and leaves nothing."""
+    import errno
+
+    from kubepipe.components.registry.store import LocalStore
+
+    store = LocalStore(str(tmp_path / "reg"))
+
+    def no_link(src, dst):
+        raise OSError(errno.ENOTSUP, "Operation not supported")
+
+    real_replace = os.replace
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(os, "replace", lambda src, dst: (os.unlink(src), real_replace(src, dst)))  # gc, then move
+    with pytest.raises(RegistryError) as err:
+        store.create("m/aliases/00000001.json", b"{}")
+    assert "its temp file was removed before it was committed (by `kubepipe models gc`" in str(err.value)
+    assert err.value.retryable and os.listdir(store.uri("m/aliases")) == []
