@@ -75,7 +75,13 @@ class Retriever:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
             # it was clamped: k=5000 answered 1000 documents, k=0 one, and the caller never knew
             raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
-        vecs = self.embedder.embed(list(queries), batch_size=batch_size)
+        if isinstance(queries, str):  # list('coffee') searched for 'c', 'o', 'f', ...: six answers, none asked for
+            raise TypeError(f"queries must be a list of texts, got one text ({len(queries)} characters); pass [text]")
+        queries = list(queries)
+        bad = next((i for i, q in enumerate(queries) if not isinstance(q, str)), None)
+        if bad is not None:
+            raise TypeError(f"queries[{bad}] must be a text, got {type(queries[bad]).__name__}")
+        vecs = self.embedder.embed(queries, batch_size=batch_size)
         depth = min(len(self.index), k if self.n_docs == len(self.index) else k * 4)
         while True:
             rows, scores = self.index.search(vecs, depth)

@@ -356,6 +356,20 @@ def test_a_k_outside_1_to_1000_is_refused_from_python_not_clamped(tmp_path, k):
     assert len(retriever.retrieve(["q"], 1)[0]) == 1
 
 
+def test_one_text_for_queries_is_refused_not_searched_letter_by_letter(tmp_path):
+    # Retriever.retrieve("NETFLIX", 2) answered 7 lists of hits: one for each letter
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=3, dim=8)
+    build_index(emb, tmp_path / "idx", method="exact")
+    retriever = Retriever(tmp_path / "idx", embedder=_FakeEmbedder(8))
+    with pytest.raises(TypeError, match=r"^queries must be a list of texts, got one text \(7 characters\); pass \[text\]$"):
+        retriever.retrieve("NETFLIX", 2)
+    with pytest.raises(TypeError, match=r"^queries\[1\] must be a text, got int$"):
+        retriever.search_docs(("a", 5), 2)
+    assert len(retriever.retrieve(("NETFLIX",), 2)) == 1 and retriever.retrieve([], 2) == []
+
+
 def test_float_doc_ids_are_the_ids_the_queries_name(tmp_path, monkeypatch):
     """Passages whose doc_id column was read as float (a CSV with a gap: 101 -> 101.0) gave an index of ids '101.0',
     which no query's relevant '101' named (every metric 0, or 'no relevant id ... is a document of the index'), and
