@@ -223,10 +223,9 @@ def _request_id(scope) -> str:
 
 
 def _with_request_id(send, rid: str):
-    header = (b"x-request-id", rid.encode("utf-8"))
-
     async def tagged(message):
-        if message["type"] == "http.response.start":
+        if message["type"] == "http.response.start":  # the id as the model left it: a V2 body's `id` wins
+            header = (b"x-request-id", (REQUEST_ID.get() or rid).encode("utf-8"))
             message = {**message, "headers": [*(h for h in message.get("headers", ()) if h[0] != header[0]), header]}
         await send(message)
     return tagged

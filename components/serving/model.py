@@ -210,10 +210,12 @@ class ServedModel(Model):
         per_label = counts.tolist()
         for i in np.flatnonzero(counts).tolist():
             self.metrics.predicted_at[i].inc(per_label[i])
-        if self.prediction_log is not None and self.prediction_log.sampled() and not SMOKE.get():
+        if self.prediction_log is not None:
             given = request.id if request is not None else None  # a V2 body's `id`: the header's rule, else its id
-            rid = given if given and client_id_ok(given) else REQUEST_ID.get() or ""
-            _ANSWER.set((rid, parsed.items, labels, top))
+            if given and client_id_ok(given):
+                REQUEST_ID.set(given)  # the id the response's X-Request-Id says (guard._with_request_id)
+            if self.prediction_log.sampled() and not SMOKE.get():
+                _ANSWER.set((REQUEST_ID.get(), parsed.items, labels, top))
         if request is None:
             preds = [{"label": lab, "probability": p} for lab, p in zip(labels.tolist(), top.tolist())]
             if parsed.return_probabilities:

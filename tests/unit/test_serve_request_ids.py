@@ -78,3 +78,26 @@ def test_an_id_holding_pii_is_replaced_not_logged(pii):
 @pytest.mark.parametrize("ok", ["order-17", "3f2a9c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b", "git@2x", "2026-12-01T10:00:00Z"])
 def test_ids_without_pii_are_kept(ok):
     assert _request_id(_scope((b"x-request-id", ok.encode()))) == ok
+
+
+def test_the_response_header_is_the_id_the_request_was_logged_under():
+    """A V2 body's `id` is the id its predictions are logged under, but the response's X-Request-Id carried the
+    server's fresh id: a client joining labels on the header (as docs/serving.md says) joined nothing. The header is
+    the id as the model left it (model.postprocess sets the body's id)."""
+    import asyncio
+
+    from kubepipe.components.serving.guard import _with_request_id
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def request():
+        rid = _request_id(_scope())
+        tagged = _with_request_id(send, rid)
+        REQUEST_ID.set("order-9")  # what postprocess does with a V2 body's acceptable `id`
+        await tagged({"type": "http.response.start", "status": 200, "headers": []})
+
+    asyncio.run(request())
+    assert dict(sent[0]["headers"])[b"x-request-id"] == b"order-9"

@@ -277,9 +277,12 @@ def test_a_v2_body_id_holding_pii_is_not_logged(text_model):
         return InferRequest(model_name="m", infer_inputs=[text], request_id=rid)
 
     async def go():
-        REQUEST_ID.set("fresh-1")
+        said = []  # the id the response's X-Request-Id carries (guard._with_request_id reads it)
         for rid in ("jane.doe@example.com", "order-9", "pay 4111 1111 1111 1111"):
+            REQUEST_ID.set("fresh-1")
             await m(request(rid))
+            said.append(REQUEST_ID.get())
+        return said
 
-    asyncio.run(go())
+    assert asyncio.run(go()) == ["fresh-1", "order-9", "fresh-1"]
     assert [r.request_id for r in offered] == ["fresh-1", "order-9", "fresh-1"]
