@@ -5,6 +5,7 @@ before it had run)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -203,7 +204,7 @@ def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tm
         "password), which params may no longer hold; pass `params={'data': ...}` without it (a value given now "
         "replaces the recorded one), or start a fresh run without resume=; give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value)
-    assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == "d.csv"
+    assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == str(Path.cwd() / "d.csv")
     with pytest.raises(UserError, match=r"^params\['data'\]: a param value holds a credential"):
         run_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")
 

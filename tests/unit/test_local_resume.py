@@ -104,3 +104,26 @@ def test_a_param_the_pipeline_no_longer_declares_is_named_in_the_resumed_run_s_n
     assert dropped_params(compiled, {"lr": 0.1, "seed": 1, "epochs": 3}, "p-1") == (
         "resumes run p-1: its params lr, seed are no longer declared by the pipeline, so not used")
     assert dropped_params(compiled, {"epochs": 3}, "p-1") is None
+
+
+def test_a_relative_path_param_is_the_file_it_named_when_resumed_elsewhere(tmp_path, monkeypatch):
+    """`kubepipe run ../p.yaml --param src=h.csv` in other/, failed; `--resume` from the repository's root took `src`
+    again as 'h.csv', which named ./h.csv there: the resumed run read other data (its load 'ran again: its inputs or
+    code changed'). A --param path is relative to the working directory it was given in, and recorded absolute."""
+    import kubepipe
+    from kubepipe.backends.local.resume import run_params
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+        "params:\n  src: {type: str, default: data.csv}\n  tag: {type: str, default: x}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: '${params.src}'}\n")
+    (tmp_path / "other").mkdir()
+    for csv in (tmp_path / "other" / "h.csv", tmp_path / "h.csv"):
+        csv.write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path / "other")
+    compiled = kubepipe.compile(tmp_path / "p.yaml", "local")
+    first = run_params(compiled, {"src": "h.csv", "tag": "h.csv"})
+    assert first == {"src": str(tmp_path / "other" / "h.csv"), "tag": "h.csv"}  # `tag` names no file
+    monkeypatch.chdir(tmp_path)
+    assert run_params(compiled, {}, first, "p-1")["src"] == str(tmp_path / "other" / "h.csv")
+    assert run_params(compiled, {"src": "gs://b/h.csv"}, first, "p-1")["src"] == "gs://b/h.csv"

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import is_local_path, local_file, pod_readable, remote_path_hint, resolve_path, run_path
 from kubepipe.spec.source import Locator
 
-__all__ = ["PathRules", "pipeline_path_params"]
+__all__ = ["PathRules", "absolute_path_params", "pipeline_path_params"]
 
 # trigger-retrain's `params` are params of the pipeline its `pipeline` names: those that name files follow the rule
 _RETRAIN = ("trigger-retrain", "params", "pipeline")
@@ -55,6 +56,15 @@ def pipeline_path_params(file: str | Path) -> frozenset[str]:
             if isinstance(b, ParamRef) and b.name in spec.params:
                 names.add(b.name)
     return frozenset(names)
+
+
+def absolute_path_params(file: str | Path, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (params given on the command line or to the API: relative to the working directory) with the
+    relative local paths of the params that name files (`pipeline_path_params`) made absolute, so that a run
+    started in another working directory (a resumed run, a schedule's) reads the same file."""
+    names = pipeline_path_params(file) if any(isinstance(v, str) and is_local_path(v) for v in values.values()) \
+        else frozenset()
+    return {k: resolve_path(v, os.getcwd()) if k in names and isinstance(v, str) else v for k, v in values.items()}
 
 
 class PathRules:

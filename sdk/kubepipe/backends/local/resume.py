@@ -84,7 +84,10 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
                resumed: str | None = None) -> dict[str, Any]:
     """`params` given now over `earlier`, the values the run `resumed` (--resume) recorded, as the pipeline
     declares them (a param it no longer declares is left out: `dropped_params` names it in the notes)."""
+    from kubepipe.plan.paths import absolute_path_params
+
     declared = compiled.plan.params
+    params = absolute_path_params(compiled.plan.source_path, params)  # a resumed run may start in another folder
     carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
     out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})
     from kubepipe.secrets import param_credential_messages

@@ -6,12 +6,10 @@ pipeline path at each run). A cron / zone change resets the next fire time.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from kubepipe.plan.paths import pipeline_path_params
+from kubepipe.plan.paths import absolute_path_params
 from kubepipe.spec.cron import check_timezone, normalize_cron
-from kubepipe.spec.paths import resolve_path
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.schedules.plan import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
@@ -28,9 +26,7 @@ def local_desired(package: PipelinePackage, *, params: dict | None = None,
     merged = {**dict(block.get("params") or {}), **dict(params or {})}
     block["params"] = package.coerce_params(merged)
     if path is not None:
-        names = pipeline_path_params(path)
-        block["params"] = {k: resolve_path(v, os.getcwd()) if k in names and isinstance(v, str) else v
-                           for k, v in block["params"].items()}
+        block["params"] = absolute_path_params(path, block["params"])
     return desired_from_block(package.name, package.content_hash, block, translate=local_cron)
 
 
