@@ -128,7 +128,10 @@ _ISO_4217 = frozenset(
     "LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR "
     "PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY "
     "TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XCD XCG XDR XOF XPD XPF XPT XSU XUA "
-    "YER ZAR ZMW ZWG".split())
+    "YER ZAR ZMW ZWG".split()) - frozenset(
+    # codes that are English words, which upper-case descriptors put after a phone number (`CALL +33 1 23 45 67 89
+    # ALL DAY`, `... TOP UP`): not read as a currency here
+    "ALL BOB CUP GEL MAD MOP NAD PEN SOS TOP TRY".split())
 _CURRENCY_AFTER = re.compile(r"[ \u00a0]?(?:([A-Z]{3})(?![^\W\d_])|(\S))")
 _CURRENCY_BEFORE = re.compile(r"(?:(?<![^\W\d_])([A-Z]{3})|(\S))[ \u00a0]?$")
 

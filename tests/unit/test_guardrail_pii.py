@@ -533,7 +533,8 @@ def test_a_number_beside_a_currency_is_an_amount_not_a_phone(text):
 
 
 @pytest.mark.parametrize("text", ["call +34 912 345 678 now", "ABCEUR +34 912 345 678", "+34 912 345 678 EURO",
-                                  "USD: +34 912 345 678", "+34 912 345 678, USD 5 a minute"])
+                                  "USD: +34 912 345 678", "+34 912 345 678, USD 5 a minute",
+                                  "CALL +34 912 345 678 ALL DAY", "+34 912 345 678 TOP UP", "+34 912 345 678 TRY US"])
 def test_a_phone_near_but_not_beside_a_currency_is_found(text):
     assert [text[f.start:f.end] for f in find_pii(text, ("phone",))] == ["+34 912 345 678"]
 
