@@ -796,3 +796,30 @@ def test_the_scheduler_s_profile_and_sets_reach_the_runs_it_starts_and_their_rec
     assert f"profile\t{profile.resolve()} --set labels.team=payments\n" in text
     code, text, err = run_cli(capsys, "runs", "show", run.run_id, "--home", str(home), "--format", "json")
     assert json.loads(text)["profile"] == {"file": str(profile.resolve()), "set": {"labels": {"team": "payments"}}}
+
+
+def test_the_scheduler_finds_the_records_of_its_runs_under_the_profile_s_pipeline_root(tmp_path, capsys, monkeypatch):
+    # with `pipeline_root` elsewhere the run was 'failed with no run record': its id was looked up in <home>/runs
+    import sys
+
+    from cli_runner import run_cli
+
+    home, elsewhere = tmp_path / ".kubepipe", tmp_path / "elsewhere"
+    profile = tmp_path / "local.yaml"
+    profile.write_text(f"target: local\npipeline_root: {elsewhere}\n")
+    launchers = []
+    monkeypatch.setattr(LocalScheduler, "run", lambda self, **_kw: launchers.append(self.launcher) or 0)
+    code, _out, err = run_cli(capsys, "scheduler", "--once", "--home", str(home), "--profile", str(profile))
+    assert code == 0, err
+    assert launchers[0].runs_dir == elsewhere
+    # a run that wrote its record there is found by its pid
+    from kubepipe.backends.schedules.launchers import Job
+
+    write = (f"import json, os, time, pathlib; d = pathlib.Path({str(elsewhere)!r}) / 'r-1'; d.mkdir(parents=True); "
+             "(d / 'run.json').write_text(json.dumps({'run_id': 'r-1', 'pipeline': 'p', 'state': 'SUCCEEDED', "
+             "'pid': os.getpid(), 'started_at': time.time(), 'steps': []}))")
+    launchers[0].command = [sys.executable, "-c", write]
+    launchers[0].extra_args = []
+    handle = launchers[0].start(Job("s", "p", "", "slot", {}))
+    handle.proc.wait(30)
+    assert handle.done() and (handle.state, handle.run_id) == ("succeeded", "r-1")

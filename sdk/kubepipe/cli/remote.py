@@ -10,7 +10,7 @@ import typer
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, finite, parse_params
 from kubepipe.cli.output import FORMAT, HOME, Format
-from kubepipe.cli.runs import local_state_dir
+from kubepipe.cli.runs import local_runs, local_state_dir
 
 __all__ = ["register"]
 
@@ -179,8 +179,9 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
     from kubepipe.backends.schedules.scheduler import LocalScheduler
 
     # its --profile and --set reach every run it starts (a schedule's or a retrain's), as `kubepipe run` takes them
-    sched = LocalScheduler(home, launcher=SubprocessLauncher(home, profile=profile, sets=set_), tick_s=tick,
-                           grace_s=grace, on_event=lambda msg: console.err.print(console.escape(msg)),
+    launcher = SubprocessLauncher(home, profile=profile, sets=set_, runs_dir=local_runs(profile, set_, home))
+    sched = LocalScheduler(home, launcher=launcher, tick_s=tick, grace_s=grace,
+                           on_event=lambda msg: console.err.print(console.escape(msg)),
                            state_dir=local_state_dir(profile, set_, home), keep_done=keep_done)
     n = len(sched.store.schedules())
     console.err.print(f"kubepipe scheduler: {n} schedule(s) in {sched.store.path}; Ctrl-C stops after runs in flight")

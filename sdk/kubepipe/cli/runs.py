@@ -12,7 +12,7 @@ from kubepipe.cli.options import PROFILE, SET, parse_params
 from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
 
-__all__ = ["register", "local_state_dir"]
+__all__ = ["register", "local_state_dir", "local_runs"]
 
 RUNS_TARGET = typer.Option(None, "--target", "-t", show_default="local", help="local | kubeflow | vertex")
 
@@ -43,8 +43,8 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
-        runs_dir = _local_runs(profile, set_, home)
-        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
+        runs_dir = local_runs(profile, set_, home)
+        rows = listlocal_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
@@ -79,7 +79,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         from kubepipe.backends.runs.listing import show_local_run
         from kubepipe.errors import UserError
 
-        runs_dir = _local_runs(profile, set_, home)
+        runs_dir = local_runs(profile, set_, home)
         try:
             r = show_local_run(run_id, runs_dir)
         except UserError:
@@ -145,7 +145,7 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
     from kubepipe.backends.runs.prune import prune_runs
 
     prof = load_target("local", profile=profile, sets=set_, home=home)
-    runs_dir = _local_runs(profile, set_, home)
+    runs_dir = local_runs(profile, set_, home)
     result = prune_runs(home, keep, registry_uri=registry or prof.registry_uri, pipeline=pipeline,
                         dry_run=dry_run, runs_dir=runs_dir, state_dir=prof.effective_state_dir)
     if output.is_json(fmt):
@@ -213,7 +213,7 @@ def local_state_dir(profile: Optional[Path], sets: Optional[list[str]], home: Pa
     return load_target("local", profile=profile, sets=sets, home=home).effective_state_dir
 
 
-def _local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:
+def local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:
     """The folder `kubepipe run` puts local runs in: the local profile's pipeline_root (default <home>/runs)."""
     from kubepipe.api import load_target
     from kubepipe.backends.runs.record import RUNS_DIR

@@ -210,11 +210,13 @@ class SubprocessLauncher:
 
     def __init__(self, home: str | Path = ".kubepipe", command: list[str] | None = None, grace_s: float = 10.0,
                  extra_args: list[str] | None = None, *, profile: str | Path | None = None,
-                 sets: list[str] | None = None) -> None:
+                 sets: list[str] | None = None, runs_dir: str | Path | None = None) -> None:
         self.home = Path(home)
+        # where the runs write their records (the profile's pipeline_root): a run's id is read from its record
+        self.runs_dir = Path(runs_dir) if runs_dir else self.home / "runs"
         self.command = command or [sys.executable, "-m", "kubepipe.cli", "run"]
         self.grace_s = grace_s
-        # runs land in <home>/runs, where start() looks for their records; the scheduler's --profile (absolute: a
+        # runs land in <home>/runs unless the profile says otherwise; the scheduler's --profile (absolute: a
         # run's folder is not the scheduler's) and --set values go to every run it starts
         self.extra_args = list(extra_args or ["--quiet", "--home", str(self.home)])
         self.extra_args += ["--profile", str(Path(profile).expanduser().resolve())] if profile else []
@@ -230,11 +232,11 @@ class SubprocessLauncher:
         # one file name: a retrain's schedule is `retrain:<absolute pipeline path>`, whose `/` made folders
         name = f"{job.schedule}-{job.slot}".replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{name}.log"
-        return _ProcessHandle(self.argv(job), log, self.home / "runs", self.grace_s, owner=job.owner,
+        return _ProcessHandle(self.argv(job), log, self.runs_dir, self.grace_s, owner=job.owner,
                               retrain=job.retrain)
 
     def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
-        return AdoptedHandle(pid, pid_started, self.home / "runs", self.grace_s)
+        return AdoptedHandle(pid, pid_started, self.runs_dir, self.grace_s)
 
     @staticmethod
     def find(owner: str) -> tuple[int, float] | None:
