@@ -185,3 +185,19 @@ def test_a_condition_on_no_edge_is_drawn_in_its_step(tmp_path):
         "steps:\n  a: {component: ops:say, with: {message: x}, when: '${params.n} > 2'}\n")
     chart = to_mermaid(kubepipe.validate(tmp_path / "p.yaml"))
     assert '    s_a["a<br/><small>ops:say</small><br/><small>when ${params.n} #gt; 2</small>"]' in chart
+
+
+def test_a_required_param_after_one_with_a_default_compiles(tmp_path):
+    """`params: {n: {type: int, default: 3}, need: {type: str}}` validated, and compile / run stopped with
+    'internal error: ValueError: non-default argument follows default argument' (the pipeline function's
+    signature)."""
+    import yaml
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: order}\n"
+                 "params:\n  n: {type: int, default: 3}\n  need: {type: str}\n"
+                 "steps:\n  say:\n    component: ops:say\n    with: {message: '${params.need}', value: '${params.n}'}\n")
+    ir = yaml.safe_load(kubepipe.compile(p).ir_yaml)
+    inputs = ir["root"]["inputDefinitions"]["parameters"]
+    assert inputs["n"]["defaultValue"] == 3 and inputs["n"]["isOptional"] is True
+    assert inputs["need"]["parameterType"] == "STRING" and "isOptional" not in inputs["need"]

@@ -139,7 +139,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     for n in names:
         p = plan.params[n]
         default = inspect.Parameter.empty if p.default is None else p.default
-        params.append(inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        params.append(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,  # any order: a required one after a default
                                         annotation=PARAM_TYPES[p.type], default=default))
     body.__dict__["__signature__"] = inspect.Signature(params)  # kfp reads params from the signature
     body.__name__ = plan.name.replace("-", "_")
