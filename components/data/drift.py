@@ -223,7 +223,7 @@ def _numeric(ref, cur, bins: int) -> dict:
     rc += [len(r) - len(rf), int(ref.isna().sum())]
     cc += [len(c) - len(cf), int(cur.isna().sum())]
     ks = stats.ks_2samp(r, c)  # an infinity is the most extreme value of its side's CDF
-    out = {
+    out: dict[str, Any] = {
         "psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6),
         "chi2_pvalue": chi2_pvalue(rc, cc),
         "ks_statistic": round(float(ks.statistic), 6),

@@ -77,6 +77,7 @@ def run_drift(data: Any, reference: Any, report: Any, metrics: Any, *, columns: 
         raise ConfigError(issues_text("detect-drift", issues))
     current, ref = read_dataset(data.path), read_dataset(reference.path)
     quiet = no_traffic(data, current)
+    result: dict[str, Any]
     if quiet:  # load-data's allow_empty: a window without traffic has no drift to measure, and is no failure
         result = {"drift_detected": False, "no_traffic": quiet, "drifted_columns": [], "share_drifted": 0.0,
                   "max_psi": 0.0, "rows": {"current": 0, "reference": int(len(ref))}, "columns": {}}

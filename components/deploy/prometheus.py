@@ -61,7 +61,7 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
         hint = "; is the profile's prometheus_url Prometheus' HTTP API?" if r.status_code == 200 else ""
         raise PrometheusError(f"prometheus_url {url}: query {promql!r} answered {r.status_code}: {detail}{hint}",
                               retryable=r.status_code >= 500)
-    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    data = doc["data"] if isinstance(doc.get("data"), dict) else {}
     if data.get("resultType") != "vector":
         raise PrometheusError(f"prometheus_url {url}: query {promql!r} gave {data.get('resultType')!r}, not a vector")
     result = data.get("result") or []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from kubepipe.components.retrain.decisions import queue_dir, state_fs
 
@@ -60,7 +61,8 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
         return 0, last
     state = (outcome_of(state_dir, last.get("run_id"), seen) or {}).get("state")
     # abandoned (its scheduler was killed) or cancelled (stopped), or not ended yet: the count stands
-    return {"failed": before + 1, "succeeded": 0}.get(state, before), last
+    counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
+    return counts.get(state, before), last
 
 
 def backoff_hours(cooldown_hours: float, failures: int) -> float:

@@ -20,7 +20,8 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
     labels than a job may have (an error at metadata.labels; at the profile's labels when those alone are)."""
     if target != "vertex":
         return [], []
-    given = [(("metadata", "labels", key), key, value) for key, value in metadata.labels.items()]
+    given: list[tuple[tuple[str, ...], str, Any]] = [(("metadata", "labels", key), key, value)
+                                                     for key, value in metadata.labels.items()]
     if metadata.owner:  # the label `owner` (ana@example.com is `ana-example-com` on Vertex)
         given.append((("metadata", "owner"), "owner", metadata.owner))
     warnings = [w for path, key, value in given if (w := rewritten(path, key, value, issue))]
