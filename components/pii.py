@@ -235,8 +235,10 @@ def _nanp_ok(digits: str) -> bool:
 
 
 def _git_login(m: re.Match) -> bool:
-    """An `_EMAIL` match that is git's SSH login: the user `git`, or the scp form `user@host:path`."""
-    return m.group(1).lower() == "git" or m.group(3) is not None
+    """An `_EMAIL` match that is git's SSH login: the user `git`, or the scp form `user@host:path` whose path has a
+    `/` or ends in `.git` (`jane@example.com:hunter2`, a leaked login, is an address and its password)."""
+    path = m.group(3) or ""
+    return m.group(1).lower() == "git" or "/" in path or path.rstrip(".,;:!?)]}'\"").endswith(".git")
 
 
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:

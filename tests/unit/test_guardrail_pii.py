@@ -511,7 +511,8 @@ def test_holds_masked_is_what_redact_masks(text):
 
 
 @pytest.mark.parametrize("text", ["clone git@github.com:org/repo.git", "ssh -T git@github.com", "GIT@gitlab.com",
-                                  "remote: deploy@build.example.com:/srv/app.git", "pip install git+ssh://git@x.io/r"])
+                                  "remote: deploy@build.example.com:/srv/app.git", "pip install git+ssh://git@x.io/r",
+                                  "deploy@host.example.com:app.git, then", "ci@build.example.com:~/repo"])
 def test_git_ssh_logins_are_not_email_addresses(text):
     # before: `git@github.com` (the SSH login of a git host, no one's mailbox) was masked to g***@github.com
     assert find_pii(text, ("email",)) == [] and redact(text) == text
@@ -520,6 +521,8 @@ def test_git_ssh_logins_are_not_email_addresses(text):
 @pytest.mark.parametrize("text, masked", [
     ("mail jane@example.com: thanks", "mail j***@example.com: thanks"),  # a colon and a space: a sentence
     ("a@x.com:b@y.com", "a***@x.com:b***@y.com"),  # no path: two addresses
+    ("jane@example.com:hunter2", "j***@example.com:hunter2"),  # a leaked login: no path, an address
+    ("jane@example.com:8080", "j***@example.com:8080"),
     ("git.user@example.com", "g***@example.com"), ("x@xn--e1afmkfd.XN--P1AI", "x***@xn--e1afmkfd.XN--P1AI")])
 def test_addresses_beside_a_colon_or_a_git_like_name_are_still_masked(text, masked):
     assert redact(text) == masked
