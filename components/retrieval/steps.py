@@ -19,6 +19,7 @@ def chunk_step(documents_path: str, passages, report, *, text_column: str, id_co
     import numpy as np
 
     from kubepipe.components.data.io import read_dataset, write_dataset
+    from kubepipe.components.pii import redact_value
     from kubepipe.components.retrieval.chunking import chunk_records
     from kubepipe.components.retrieval.report import render_index_report
 
@@ -36,8 +37,9 @@ def chunk_step(documents_path: str, passages, report, *, text_column: str, id_co
     facts = {"documents": int(len(df)), "passages": int(len(out)), "unit": unit, "size": int(size),
              "overlap": int(overlap), "words per passage (median)": float(np.median(lengths)),
              "words per passage (max)": int(lengths.max()), "content hash": meta["content_hash"]}
-    _write_html(report, render_index_report("Chunked documents", facts,
-                                            out[["passage_id", "doc_id", "offset", "text"]].head(10).to_dict("records")))
+    # the sample is the records' own text: a card number or e-mail address in it is masked, as in the data reports
+    sample = redact_value(out[["passage_id", "doc_id", "offset", "text"]].head(10).to_dict("records"))
+    _write_html(report, render_index_report("Chunked documents", facts, sample))
     return int(len(out))
 
 

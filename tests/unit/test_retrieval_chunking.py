@@ -163,3 +163,23 @@ def test_records_without_text_are_named_in_a_warning(caplog):
     caplog.clear()
     chunk_records(df.iloc[[0, 3]], text_column="text", id_column="id", size=8, overlap=0)
     assert "no text" not in caplog.text
+
+
+def test_the_chunk_report_masks_pii_in_its_sample(tmp_path):
+    """The chunk report's sample passages showed the records' text as it was: a card number or e-mail address in
+    the catalogue was in clear in the HTML (the data reports and evaluate-retrieval's mask theirs)."""
+    from types import SimpleNamespace
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.steps import chunk_step
+
+    docs = tmp_path / "docs.parquet"
+    write_dataset(pd.DataFrame({"id": ["m1", "m2"], "text": ["refund card 4111 1111 1111 1111 ok",
+                                                             "write to ann@example.com"]}), docs)
+    passages = SimpleNamespace(path=str(tmp_path / "passages"), metadata={})
+    report = SimpleNamespace(path=str(tmp_path / "report.html"), metadata={})
+    assert chunk_step(str(docs), passages, report, text_column="text", id_column="id", size=8, overlap=0,
+                      unit="words", keep_columns=[], base_model="package:all-minilm-l6-v2") == 2
+    html = (tmp_path / "report.html").read_text()
+    assert "refund card **** **** **** 1111 ok" in html
+    assert "4111 1111" not in html and "ann@example.com" not in html
