@@ -44,7 +44,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
         from kubepipe.backends.runs.listing import list_local_runs
 
         runs_dir = local_runs(profile, set_, home)
-        rows = listlocal_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
+        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
