@@ -165,8 +165,10 @@ class ProxyApp:
             return
         self.served += 1
         self._observe(port, resp.status_code, t0, scope["path"], resp.content)
-        out_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-                       if k.lower() not in _HOP and k.lower() != "content-encoding"]  # httpx decoded it
+        # the bytes as the backend sent them: re-encoding httpx's decoded text as latin-1 failed on a UTF-8 value
+        # (`X-Request-Id: köp-1 ☕`, which the server takes and echoes) and the answered request was a 500 here
+        out_headers = [(k.lower(), v) for k, v in resp.headers.raw  # content-encoding: httpx decoded the body
+                       if k.decode("latin-1").lower() not in _HOP and k.lower() != b"content-encoding"]
         out_headers.append((b"content-length", str(len(resp.content)).encode()))
         await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
         await send({"type": "http.response.body", "body": resp.content})

@@ -121,3 +121,43 @@ def test_refused_canary_is_its_failure_and_the_request_is_served_by_stable(tmp_p
     finally:
         stable.shutdown()
         stable.server_close()
+
+
+def test_a_utf8_header_the_backend_answers_with_passes_through_as_sent(tmp_path):
+    """The server takes and echoes a UTF-8 X-Request-Id (`köp-ü1 ☕`); the proxy re-encoded httpx's decoded header
+    text as latin-1, which failed on ☕: a request the backend had answered (and logged) was a 500 here."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    rid = "köp-ü1 ☕".encode()
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self._headers_buffer.append(b"X-Request-Id: " + rid + b"\r\n")  # raw bytes: send_header takes latin-1
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        _record(tmp_path / "ep.json", srv.server_address[1], None)
+        app = ProxyApp(tmp_path / "ep.json")
+
+        async def go():
+            app.client = httpx.AsyncClient(trust_env=False)
+            try:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as c:
+                    return await c.post("/v1/models/m:predict", json={"instances": ["x"]},
+                                        headers={"X-Request-Id": rid})
+            finally:
+                await app.client.aclose()
+
+        r = asyncio.run(go())
+        assert r.status_code == 200 and dict(r.headers.raw)[b"x-request-id"] == rid
+    finally:
+        srv.shutdown()
