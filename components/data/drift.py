@@ -2,7 +2,7 @@
 
 Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; low-cardinality
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
-PSI on the distribution of lower-cased alphabetic tokens (the reference's 300 most frequent tokens
+PSI on the distribution of lower-cased words (letters of any script; the reference's 300 most frequent tokens
 seen at least 10 times; the rest pooled as `(rare or new token)`, both sides' rare words with the current
 side's new ones), which moves when unseen merchants or words appear. Nulls are their own bucket, and so are ±inf
 in a numeric column.
@@ -26,7 +26,9 @@ __all__ = ["DEFAULT_THRESHOLDS", "detect_drift", "column_kind", "psi", "chi2_pva
 
 DEFAULT_THRESHOLDS = {"psi": 0.2, "chi2_pvalue": 0.05, "ks_statistic": 0.1, "ks_pvalue": 0.05}
 _EPS = 1e-4  # floor for empty buckets, so PSI stays finite
-_TOKEN = re.compile(r"[a-z]{2,}")
+# letters of any script (`[a-z]` read Cyrillic or Greek text as no words, so its drift was skipped, and cut `café`
+# to `caf`); digits and `_` are not words
+_TOKEN = re.compile(r"[^\W\d_]{2,}")
 _MIN_TOKEN_COUNT = 10  # a rarer token is a bucket of sampling noise
 
 

@@ -267,6 +267,31 @@ def test_a_column_map_typo_names_the_closest_reference_column_and_lists_them():
                               "mean `category`?); it has `category`, `description`")
 
 
+def test_text_in_cyrillic_is_compared_by_its_words_not_skipped():
+    """Tokens were `[a-z]{2,}`: Russian merchant descriptions had no words, the column was skipped ('no word appears
+    10 times in the reference's 600 rows') and traffic moving wholly to airlines and hotels was never drift."""
+    from collections import Counter
+
+    rng = np.random.default_rng(0)
+    shops = ["кофейня старбакс", "такси яндекс", "заправка лукойл", "аптека ригла"]
+    travel = ["авиабилеты аэрофлот", "отель москва", "такси яндекс"]
+    ref = pd.DataFrame({"description": [f"{rng.choice(shops)} №{i}" for i in range(600)]})
+    cur = pd.DataFrame({"description": [f"{rng.choice(travel)} №{i}" for i in range(300)]})
+    col = detect_drift(cur, ref)["columns"]["description"]
+    assert col["kind"] == "text" and col["drifted"], col["reason"]
+    # oracle: whitespace words made only of letters, the reference's words as buckets, the rest pooled
+    def words(frame):
+        return Counter(w.lower() for v in frame["description"] for w in v.split() if w.isalpha() and len(w) > 1)
+
+    r, c = words(ref), words(cur)
+    keys = sorted(r)
+    shares = [np.array([x[k] for k in keys] + [sum(x.values()) - sum(x[k] for k in keys)]) / sum(x.values())
+              for x in (r, c)]
+    assert col["psi"] == pytest.approx(psi(*shares), abs=1e-6)
+    same = detect_drift(ref.sample(300, random_state=1), ref)["columns"]["description"]
+    assert same["kind"] == "text" and not same["drifted"]
+
+
 def test_per_column_thresholds_of_a_column_not_compared_are_refused():
     """`thresholds: {columns: {amout: {psi: 5}}}` (a typo) left `amount` on the global 0.2, silently."""
     ref = pd.DataFrame({"amount": np.arange(100.0), "country": ["SE", "US"] * 50})
