@@ -353,6 +353,9 @@ def test_runs_list_label_matches_local_runs_as_vertex_jobs_are_matched(tmp_path,
         assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == ["p-1"], wanted
     code, out, _ = run_cli(capsys, "runs", "list", "--label", "team=pay", "--format", "json")
     assert code == 0 and json.loads(out)["items"] == []
+    (runs / "p-1" / "run.json").write_text(json.dumps({**data, "labels": {"team": "a\nb"}}))
+    code, _, err = run_cli(capsys, "runs", "list", "--label", "team=c")  # the labels said on one line
+    assert code == 0 and "their labels: team=a\\nb" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_runs_list_label_on_kubeflow_says_its_runs_have_none():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
-from kubepipe.errors import UserError
+from kubepipe.errors import UserError, one_line
 from kubepipe.labels import carries
 from kubepipe.util import utc_iso
 
@@ -186,8 +186,8 @@ def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, s
     found none, silently); with labels, the labels runs carry."""
     runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
     if labels and runs:  # else there are no runs of the pipeline at all: said below
-        wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
-        have = sorted({f"{k}={v}" for r in runs for k, v in r["labels"].items()})
+        wanted = ", ".join(one_line(f"{k}={v}") for k, v in labels.items())  # a label's newline: not a new line
+        have = sorted({one_line(f"{k}={v}") for r in runs for k, v in r["labels"].items()})
         of = f" of pipeline `{pipeline}`" if pipeline else ""
         return (f"no runs{of} with label {wanted} under {runs_dir}; "
                 + (f"their labels: {', '.join(have[:20])}" if have else "none of them has labels"))
