@@ -35,7 +35,8 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
         return [], warnings
     theirs = len(merged) - len(gcp_labels(mine))
     ours = f"{len(merged)} labels" + (f" (with the profile's {theirs})" if theirs else "")
-    where, at = ("metadata", "labels"), issue
+    where: tuple = ("metadata", "labels")  # or the profile's ("labels",)
+    at = issue
     if theirs > room:  # the profile's alone: that is where to drop them, not the pipeline (which may have none)
         with_mine = f" ({len(merged)} with the pipeline's)" if len(merged) > theirs else ""
         ours, where, at = f"the profile's {theirs} labels{with_mine}", ("labels",), profile_issue or issue
