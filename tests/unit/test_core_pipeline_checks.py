@@ -109,6 +109,21 @@ def test_a_column_after_a_selection_that_keeps_nothing_says_why(tmp_path, monkey
     assert hints["steps.train.with.label_column"] == "the load-data step's `columns` keeps none of the file's columns"
 
 
+def test_a_selection_no_later_step_reads_is_checked_too(tmp_path, monkeypatch):
+    # `columns: [tenure, spnd]` on a load-data step whose dataset no checked step reads (your own component's input,
+    # or none) validated, and the run failed at that step ('missing column `spnd`')
+    monkeypatch.chdir(tmp_path)
+    _frame().to_csv(tmp_path / "data.csv", index=False)
+    path = tmp_path / "p.yaml"
+    path.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: sel}\nsteps:\n  load:\n"
+                    "    component: load-data\n    with: {source: data.csv, columns: [description, contry]}\n")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    (issue,) = info.value.issues
+    assert (issue.path, issue.message, issue.hint, issue.line) == (
+        "steps.load.with.columns[1]", "column `contry` is not in data.csv", "did you mean `country`?", 7)
+
+
 def test_a_semicolon_separated_csv_is_read_with_its_delimiter_and_named_without_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _frame().to_csv(tmp_path / "data.csv", index=False, sep=";")

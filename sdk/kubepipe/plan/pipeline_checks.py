@@ -260,8 +260,7 @@ class _Checks:
             return None
         source, found = read
         chosen = self.with_(ref.step, "columns", [])
-        if isinstance(chosen, list) and chosen:
-            self.require(ref.step, ("columns",), chosen, (source, found))
+        if isinstance(chosen, list) and chosen:  # data_columns says which are not in the file
             return source, [c for c in chosen if c in found]
         return source, found
 
@@ -296,6 +295,7 @@ class _Checks:
     def data_columns(self) -> None:
         for n in self.of("load-data"):  # the window and dtypes apply before `columns` selects
             data = self.source_columns(n)
+            self.require(n, ("columns",), self.with_(n, "columns", []), data)  # read by a later step or not
             self.require(n, ("time_column",), self.with_(n, "time_column", ""), data)
             dtypes = self.with_(n, "dtypes", {})
             for name in dtypes if isinstance(dtypes, dict) else []:
