@@ -823,3 +823,26 @@ def test_the_scheduler_finds_the_records_of_its_runs_under_the_profile_s_pipelin
     handle = launchers[0].start(Job("s", "p", "", "slot", {}))
     handle.proc.wait(30)
     assert handle.done() and (handle.state, handle.run_id) == ("succeeded", "r-1")
+
+
+def test_a_request_queued_again_after_its_run_ended_keeps_how_that_run_ended(tmp_path):
+    # a retried trigger step queues its request again; the scheduler moved it over done/<id>.json, and the outcome
+    # (failed) the next decision and the failure count read was gone
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+
+    def broken(path, params):
+        raise RuntimeError("no rows")
+
+    sched = LocalScheduler(home, launcher=CallableLauncher(broken))
+    kw = dict(drift_detected=True, pipeline="train.yaml", state_dir=state, source_run_id="m1", now=NOW)
+    first = trigger_retraining(**kw)
+    sched.tick(NOW)
+    sched.drain()
+    from kubepipe.components.retrain.trigger import log_path
+
+    Path(log_path(state, "train.yaml")).unlink()  # the step was killed before it logged `started`, and retried
+    assert trigger_retraining(**kw)["run_id"] == first["run_id"]  # the same request, queued again
+    assert sched.tick(NOW) == []  # never started twice
+    done = json.loads((Path(queue_dir(state)) / "done" / f"{first['run_id']}.json").read_text())
+    assert done["outcome"]["state"] == "failed" and queued(Path(state)) == []

@@ -315,6 +315,11 @@ class LocalScheduler:
             row_id = self.store.claim(name, data.get("id") or req.stem)
             done_dir = queue / "done"
             done_dir.mkdir(exist_ok=True)
+            if row_id is None and (done_dir / req.name).exists():
+                # started before (a retried trigger step queued its request again): done/ keeps the first, with
+                # how its run ended, which the monitor's next decision (and its failure count) reads
+                req.unlink(missing_ok=True)
+                continue
             req.replace(done_dir / req.name)
             if row_id is None:
                 continue
