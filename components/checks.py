@@ -8,7 +8,7 @@ from typing import NamedTuple
 from kubepipe.util import K8S_NAME, did_you_mean
 
 __all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "MODEL_NAME_RULE", "K8S_NAMESPACE", "model_name_issues",
-           "namespace_issues", "Allowed", "Reference", "issues_text"]
+           "namespace_issues", "Allowed", "Reference", "issues_text", "DEVICE", "device_issues"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
@@ -17,6 +17,9 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` let '
 MODEL_NAME_RULE = "use ASCII letters, digits, '.', '_' or '-' (start with a letter or digit, max 128)"
 
 K8S_NAMESPACE = re.compile(K8S_NAME)  # a DNS-1123 label: it reaches API paths (/namespaces/<ns>/...) as it is
+
+# A torch device a step or server runs on (serving.artifact_loader.resolve_device: auto is cuda when torch sees one).
+DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
 class CheckIssue(NamedTuple):
@@ -78,3 +81,13 @@ class Reference(NamedTuple):
 
     allowed: dict  # input name -> Allowed
     example: str  # one YAML step using the component; a test validates it inside a pipeline
+
+
+def device_issues(with_values: dict, key: str = "device") -> list[CheckIssue]:
+    """`device:` as resolve_device takes it: `cuda:1` (a node's second GPU) was refused at validate, and the run-time
+    error for `gpu` told the user to write it."""
+    v = with_values.get(key)
+    if v is None or (isinstance(v, str) and ("${" in v or DEVICE.fullmatch(v))):
+        return []
+    return [CheckIssue((key,), f"must be one of auto, cpu, cuda, cuda:N, got {v!r}",
+                       did_you_mean(str(v), ("auto", "cpu", "cuda")))]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean, model_name_issues
+from kubepipe.components.checks import Allowed, CheckIssue, Reference, device_issues, did_you_mean, model_name_issues
 from kubepipe.components.evaluation.gate import BASELINES, BOUNDS, RELATIVE, gate_issues
 from kubepipe.components.retrieval.chunking import UNITS
 from kubepipe.components.retrieval.metric_names import RETRIEVAL
@@ -13,7 +13,7 @@ __all__ = ["check_chunk", "check_embed", "check_build_index", "check_evaluate_re
 METHODS = ("auto", "hnsw", "exact")  # index.py's METHODS (that module imports numpy)
 HNSW_KEYS = ("connectivity", "expansion_add", "expansion_search")
 HNSW_MAX = {"connectivity": 256, "expansion_add": 4096, "expansion_search": 4096}
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N (checks.DEVICE)
 
 
 def _late(v) -> bool:
@@ -49,7 +49,7 @@ def check_chunk(with_values: dict) -> list[CheckIssue]:
 
 def check_embed(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
-    issues = _int_issue(w, "batch_size", 1) + _int_issue(w, "max_length", 3) + _choice_issue(w, "device", DEVICES)
+    issues = _int_issue(w, "batch_size", 1) + _int_issue(w, "max_length", 3) + device_issues(w)
     return issues
 
 
@@ -82,7 +82,7 @@ def check_evaluate_retrieval(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
     return gate_issues(w.get("thresholds"), w.get("relative"), None, w.get("baseline", "champion"),
                        w.get("force", False), w.get("force_reason", ""), names=RETRIEVAL) \
-        + model_name_issues(w) + _choice_issue(w, "device", DEVICES) + separator_issues(w)
+        + model_name_issues(w) + device_issues(w) + separator_issues(w)
 
 
 def chunk_reference() -> Reference:
@@ -94,7 +94,7 @@ def chunk_reference() -> Reference:
 
 
 def embed_reference() -> Reference:
-    return Reference(allowed={"device": Allowed(DEVICES),
+    return Reference(allowed={"device": Allowed(DEVICES, "or `cuda:N` (the N-th GPU)"),
                               "base_model": Allowed(note="`package:all-minilm-l6-v2` or a directory (docs/decisions/0011)")},
                      example="""embed:
   component: embed
@@ -117,7 +117,7 @@ def evaluate_retrieval_reference() -> Reference:
         allowed={"thresholds": Allowed(RETRIEVAL.choices, f"each `{{{BOUNDS[0]}: x, {BOUNDS[1]}: y}}`; {RETRIEVAL.hint}"),
                  "relative": Allowed(RETRIEVAL.choices, f"each `{{{RELATIVE[0]}: x}}` or `{{{RELATIVE[1]}: y}}`; "
                                      "lower is better for query_p99_ms"),
-                 "baseline": Allowed(BASELINES), "device": Allowed(DEVICES)},
+                 "baseline": Allowed(BASELINES), "device": Allowed(DEVICES, "or `cuda:N` (the N-th GPU)")},
         example="""evaluate_index:
   component: evaluate-retrieval
   inputs: {index: "${steps.index.outputs.index}", queries: "${steps.queries.outputs.dataset}"}

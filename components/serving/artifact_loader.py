@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["load_served_model", "resolve_device"]
 
 
@@ -12,11 +10,12 @@ def resolve_device(device: str, setting: str = "--device") -> str:
     from a run-time param), is a clear error naming `setting` (the flag, or the step's key as `latency.device:`)."""
     import torch
 
+    from kubepipe.components.checks import DEVICE
     from kubepipe.components.errors import ModelError
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:[0-9]+)?", device):  # a run-time param: `gpu`
+    if not isinstance(device, str) or not DEVICE.fullmatch(device):  # a run-time param: `gpu`
         raise ModelError(f"{setting} {device!r} is not a device; use cpu, cuda, cuda:N or auto")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelError(f"{setting} {device}: torch sees no CUDA GPU here; use {setting} cpu (or auto)")

@@ -80,7 +80,7 @@ def test_a_metric_with_k_out_of_range_is_not_offered_as_its_own_correction(name)
 
 @pytest.mark.parametrize("values, message", [
     ({"batch_size": 0}, "embed: batch_size: must be a whole number >= 1, got 0"),
-    ({"device": "gpu"}, "embed: device: must be one of auto, cpu, cuda")])
+    ({"device": "gpu"}, "embed: device: must be one of auto, cpu, cuda, cuda:N, got .gpu.")])
 def test_embed_refuses_run_time_values_validate_could_not_see(tmp_path, values, message):
     from types import SimpleNamespace
 
@@ -104,3 +104,14 @@ def test_a_gate_hint_offers_a_metric_this_gate_knows():
     assert check_evaluate_retrieval({"thresholds": [1]})[0].hint == "e.g. {recall@10: {min: 0.9}}"
     suggested = {"thresholds": {"recall@10": {"min": 0.9}}, "relative": {"recall@10": {"max_regression": 0.0}}}
     assert check_evaluate_retrieval(suggested) == []  # what the hint says is accepted
+
+
+@pytest.mark.parametrize("device, ok", [("cuda:1", True), ("cuda", True), ("auto", True), ("${params.d}", True),
+                                        ("gpu", False), ("cuda:", False), ("CUDA", False), ("cuda:x", False)])
+def test_a_device_is_what_the_run_time_rule_takes(device, ok):
+    """`device: cuda:1` (a node's second GPU) was refused at validate ('must be one of auto, cpu, cuda'), while the
+    run-time rule takes it, and its error for `gpu` says 'use cpu, cuda, cuda:N or auto'."""
+    for issues in (check_embed({"device": device}),
+                   check_evaluate_retrieval({"device": device, "baseline": "none", "thresholds": {"mrr": {"min": 0}}})):
+        assert issues == [] if ok else [i.message for i in issues] == [
+            f"must be one of auto, cpu, cuda, cuda:N, got {device!r}"]
