@@ -52,6 +52,8 @@ def test_list_promote_show_rollback(reg, capsys):
     assert code == 0 and "champion is v2" in out
     code, out, _ = _run(capsys, "models", "history", "clf")
     assert code == 0 and "canary failed" in out and "rollback" in out and "ann" in out
+    # gen, action, version, from, champion, previous: versions as `models list` shows them (were bare numbers)
+    assert _cells(out, "3")[:6] == ["3", "rollback", "v2", "v3", "v2", "-"], out
     assert reg.alias("clf", "champion").version == 2
 
 

@@ -56,6 +56,11 @@ def _fmt(v) -> str:
     return f"{v:.3g}" if 0 < abs(v) < 1e-3 else f"{v:.4g}" if abs(v) >= 1e15 else f"{v:.4f}"
 
 
+def _v(n) -> str:
+    """A version number as the tables show it (`v3`); "" for none."""
+    return "" if n is None else f"v{n}"
+
+
 def _version_item(v) -> dict:
     """A version without its model card (that is `models show`)."""
     d = v.to_dict()
@@ -209,10 +214,11 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
         if "error" in h:
             rows.append((h["generation"], output.Styled("unreadable", "red"), "", "", "", "", "", "", h["error"]))
             continue
-        version = h.get("version")  # None for a decision about no version (record_event): was shown as 'vNone'
-        rows.append((h["generation"], h["action"], "" if version is None else f"v{version}",
-                     _fmt(h.get("from_version")),
-                     _fmt(h["champion"]), _fmt(h["previous"]), h["by"], h["at"], h["reason"]))
+        # versions as `v2`, as `models list` shows them (from / champion / previous were bare numbers beside it);
+        # none for a decision about no version (record_event): was shown as 'vNone'
+        rows.append((h["generation"], h["action"], *(_v(h.get(k)) for k in ("version", "from_version", "champion",
+                                                                              "previous")),
+                     h["by"], h["at"], h["reason"]))
     output.table(("gen", "action", "version", "from", "champion", "previous", "by", "at", "reason"), rows,
                  title=f"{name} history")
 
