@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import Any, Iterator
 
 __all__ = ["cli_arguments", "from_cli", "param_place", "param_given", "param_hint", "sets_place", "set_hint",
-           "profile_hint", "resume_place", "resume_given", "params_hint"]
+           "profile_hint", "resume_place", "resume_given", "params_hint", "target_place"]
 
 _CLI: ContextVar[bool] = ContextVar("kubepipe_cli_arguments", default=False)
 
@@ -80,3 +80,8 @@ def resume_given(value: Any) -> str:
     if from_cli():  # a blank one (`--resume "$RUN"`, RUN unset) quoted, to be seen
         return f"--resume {value if str(value).strip() else repr(value)}"
     return f"resume={value!r}"
+
+
+def target_place() -> str:
+    return "--target" if from_cli() else "target="
+

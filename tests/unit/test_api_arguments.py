@@ -77,3 +77,12 @@ def test_a_dotted_sets_key_is_the_nested_setting_and_its_problem_is_blamed_on_se
         kubepipe.load_target("kubeflow", sets={"auth..token_env": "X"}, start=tmp_path)
     assert exc.value.issues[0].format() == ("sets=: 'auth..token_env': not a profile key; give keys as text, dotted "
                                             "for nested ones: region, auth.token_env")
+
+
+def test_a_wrong_target_names_the_apis_target_argument(pipeline):
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(pipeline, "Local")
+    assert exc.value.issues[0].format() == "target=: unknown target `Local` (got 'Local'); did you mean `local`?"
+    with pytest.raises(UserError) as exc:
+        kubepipe.submit(pipeline, "local")
+    assert str(exc.value) == "target='local': submit goes to kubeflow or vertex; run locally with kubepipe.run"

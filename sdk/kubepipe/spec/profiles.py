@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, PrivateAttr, ValidationError as PydanticError, ValidationInfo, field_validator, model_validator
 
-from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place
+from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place, target_place
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
@@ -244,7 +244,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     project, region) may be missing, and an unset ${env.X} outside them is not an error."""
     if target not in TARGETS:
         hint = did_you_mean(target, TARGETS) or f"choose one of {', '.join(TARGETS)}"
-        raise ValidationError([Issue(f"unknown target `{target}`", path="--target", value=target, hint=hint)])
+        raise ValidationError([Issue(f"unknown target `{target}`", path=target_place(), value=target, hint=hint)])
     path = profile_source(target, profile_file, start)
     data: dict[str, Any] = {}
     locator = Locator(str(path) if path else f"<{target} defaults>")

@@ -35,7 +35,10 @@ class Submission:
 
 def check_remote_target(target: str) -> None:
     if target not in REMOTE_TARGETS:
-        raise UserError(f"--target {target}: submit goes to kubeflow or vertex; run locally with `kubepipe run`")
+        from kubepipe.arguments import from_cli
+
+        said, run = (f"--target {target}", "`kubepipe run`") if from_cli() else (f"target={target!r}", "kubepipe.run")
+        raise UserError(f"{said}: submit goes to kubeflow or vertex; run locally with {run}")
 
 
 def submit_package(package: PipelinePackage, target: str, params: Mapping[str, Any] | None = None, *,
