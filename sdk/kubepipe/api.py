@@ -19,8 +19,10 @@ __all__ = ["load", "load_target", "validate", "compile", "run", "submit"]
 def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env: tuple[str, ...] = ()):
     """Parse and check the YAML against the schema (no components resolved). `${env.X}` of a
     credential-named variable, or of one in `secret_env`, is refused."""
+    from kubepipe.arguments import check_api_arguments
     from kubepipe.spec import load_pipeline
 
+    check_api_arguments(path=path)
     return load_pipeline(path, environ, secret_env)
 
 
@@ -29,9 +31,11 @@ def load_target(target: str = "local", *, profile: str | Path | None = None,
                 home: str | Path | None = None, deploy_only: bool = False):
     """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry.
     `deploy_only`: read for its deploy settings alone, so what only a run needs (host, pipeline_root) may be unset."""
+    from kubepipe.arguments import check_api_arguments
     from kubepipe.spec.profiles import load_profile, parse_set
 
-    if isinstance(sets, list):
+    check_api_arguments(target=target, profile=profile, sets=sets, start=start, home=home)
+    if isinstance(sets, (list, tuple)):
         sets = parse_set(sets)
     return load_profile(target, profile_file=profile, sets=sets, start=start, home=home, deploy_only=deploy_only)
 
@@ -43,9 +47,11 @@ def validate(path: str | Path, target: str = "local", *, profile: str | Path | N
 
 
 def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, home: Any = None):
+    from kubepipe.arguments import check_api_arguments
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
 
+    check_api_arguments(path=path, target=target, profile=profile, sets=sets, home=home)
     issues = []
     prof = loaded = None
     try:
@@ -73,8 +79,10 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
             sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None,
             home: str | Path | None = None):
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
+    from kubepipe.arguments import check_api_arguments
     from kubepipe.compiler import compile_plan
 
+    check_api_arguments(out=out)
     plan, prof = _plan_and_profile(path, target, profile, sets, home)
     compiled = compile_plan(plan, prof)
     compiled.profile_source = _profile_source(path, target, profile, sets)
@@ -103,8 +111,11 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`; its id, or its folder's path): its
     params are taken again (`params` win), a step that succeeded there is reused where its component and inputs
     are unchanged, and training steps continue from their last checkpoints where settings and data are unchanged."""
+    from kubepipe.arguments import check_api_arguments
     from kubepipe.backends.local.runner import run_compiled
 
+    check_api_arguments(path=path, params=params, profile=profile, sets=sets, on_event=on_event, run_id=run_id,
+                        runs_dir=runs_dir, home=home)
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
                         runs_dir=runs_dir, resume=resume)
@@ -123,6 +134,10 @@ def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = Non
     from kubepipe.backends.packaging.pipeline import PipelinePackage
     from kubepipe.backends.remote.submission import check_remote_target, submit_package
 
+    from kubepipe.arguments import check_api_arguments
+
+    check_api_arguments(path=path, target=target, params=params, profile=profile, sets=sets, home=home, slot=slot,
+                        on_event=on_event)
     check_remote_target(target)
     compiled = compile(path, target, profile=profile, sets=sets, home=home)
     pkg = PipelinePackage.from_compiled(compiled)

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import Any, Iterator
 
 __all__ = ["cli_arguments", "from_cli", "param_place", "param_given", "param_hint", "sets_place", "set_hint",
-           "profile_hint", "resume_place", "resume_given", "params_hint", "target_place"]
+           "profile_hint", "resume_place", "resume_given", "params_hint", "target_place", "check_api_arguments"]
 
 _CLI: ContextVar[bool] = ContextVar("kubepipe_cli_arguments", default=False)
 
@@ -85,3 +85,31 @@ def resume_given(value: Any) -> str:
 def target_place() -> str:
     return "--target" if from_cli() else "target="
 
+
+def check_api_arguments(**given: Any) -> None:
+    """The API's arguments of the wrong kind, refused by name before anything is read: `params='n=3'` stopped with
+    'ValueError: dictionary update sequence element #0 ...', `sets='a=1'`, `profile=5` or `on_event='x'` with a
+    TypeError or AttributeError from deep inside. None is always allowed (the default)."""
+    from collections.abc import Mapping
+    from os import PathLike
+
+    from kubepipe.errors import UserError
+
+    wants = {
+        "params": (lambda v: isinstance(v, Mapping), "a mapping of param name to value, e.g. params={'epochs': 3}"),
+        "sets": (lambda v: isinstance(v, Mapping) or (isinstance(v, (list, tuple)) and all(isinstance(i, str)
+                                                                                           for i in v)),
+                 "a mapping of profile key to value, e.g. sets={'region': 'europe-west4'}, or a list of 'key=value' "
+                 "texts as --set takes them"),
+        "target": (lambda v: isinstance(v, str), "the target's name: local, kubeflow or vertex"),
+        "run_id": (lambda v: isinstance(v, str), "a str (letters, digits, '.', '_' or '-')"),
+        "on_event": (callable, "a function, called with each step's event"),
+        "slot": (lambda v: isinstance(v, str), "a str"),
+    }
+    for name, value in given.items():
+        if value is None:
+            continue
+        ok, what = wants.get(name, (lambda v: isinstance(v, (str, PathLike)), "a path (a str or a pathlib.Path)"))
+        if not ok(value):
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            raise UserError(f"{name}=: expected {what}; got {type(value).__name__} {shown}")

@@ -86,3 +86,21 @@ def test_a_wrong_target_names_the_apis_target_argument(pipeline):
     with pytest.raises(UserError) as exc:
         kubepipe.submit(pipeline, "local")
     assert str(exc.value) == "target='local': submit goes to kubeflow or vertex; run locally with kubepipe.run"
+
+
+@pytest.mark.parametrize("call, kwargs, said", [
+    ("run", {"params": "n=3"}, "params=: expected a mapping of param name to value, e.g. params={'epochs': 3}; "
+                               "got str 'n=3'"),
+    ("run", {"sets": "region=x"}, "sets=: expected a mapping of profile key to value"),
+    ("validate", {"profile": 5}, "profile=: expected a path (a str or a pathlib.Path); got int 5"),
+    ("run", {"run_id": 7}, "run_id=: expected a str"),
+    ("run", {"on_event": "print"}, "on_event=: expected a function, called with each step's event; got str 'print'"),
+    ("compile", {"out": 5}, "out=: expected a path"),
+    ("submit", {"target": "kubeflow", "params": ["n=3"]}, "params=: expected a mapping"),
+])
+def test_an_argument_of_the_wrong_kind_is_refused_by_name(pipeline, call, kwargs, said):
+    """params='n=3' stopped with 'ValueError: dictionary update sequence element #0 has length 1; 2 is required',
+    sets='a=1' with AttributeError, profile=5 with TypeError, on_event='print' with TypeError after the run."""
+    with pytest.raises(UserError) as exc:
+        getattr(kubepipe, call)(pipeline, **kwargs)
+    assert str(exc.value).startswith(said)
