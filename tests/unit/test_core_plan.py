@@ -201,3 +201,13 @@ def test_a_required_param_after_one_with_a_default_compiles(tmp_path):
     inputs = ir["root"]["inputDefinitions"]["parameters"]
     assert inputs["n"]["defaultValue"] == 3 and inputs["n"]["isOptional"] is True
     assert inputs["need"]["parameterType"] == "STRING" and "isOptional" not in inputs["need"]
+
+
+def test_a_plan_prints_as_one_line_a_notebook_can_read():
+    """`kubepipe.validate(...)` as a notebook cell's value printed the dataclass: every step's component, bindings and
+    settings, ~50 kB for the flagship."""
+    plan = kubepipe.validate(FIX / "branching.yaml")
+    text = repr(plan)
+    assert text.startswith("Plan(name='branching', target='local', steps=['numbers', ") and "\n" not in text
+    assert "exit_step='on-exit'" in text and text.endswith(f"warnings={len(plan.warnings)}, notes={len(plan.notes)})")
+    assert len(repr(kubepipe.validate(FLAGSHIP))) < 1000

@@ -133,5 +133,13 @@ class Plan:
     remote_path_params: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # metadata.labels, with metadata.owner as `owner`
 
+    def __repr__(self) -> str:
+        """One line a notebook can read (`kubepipe.validate(...)` in a cell): the dataclass's repr printed every
+        step's component, bindings and settings, ~50 kB for the flagship pipeline."""
+        params = {n: p.type for n, p in self.params.items()}
+        exit_step = f", exit_step={self.exit_step.name!r}" if self.exit_step is not None else ""
+        return (f"Plan(name={self.name!r}, target={self.target!r}, steps={[s.name for s in self.steps]!r}{exit_step}, "
+                f"params={params!r}, warnings={len(self.warnings)}, notes={len(self.notes)})")
+
     def step(self, name: str) -> PlanStep:
         return next(s for s in self.steps if s.name == name)
