@@ -211,3 +211,15 @@ def test_a_plan_prints_as_one_line_a_notebook_can_read():
     assert text.startswith("Plan(name='branching', target='local', steps=['numbers', ") and "\n" not in text
     assert "exit_step='on-exit'" in text and text.endswith(f"warnings={len(plan.warnings)}, notes={len(plan.notes)})")
     assert len(repr(kubepipe.validate(FLAGSHIP))) < 1000
+
+
+def test_a_step_the_plan_has_not_is_a_user_error_naming_its_steps():
+    """plan.step('evaluat') raised a bare StopIteration (which ends a generator silently)."""
+    from kubepipe.errors import UserError
+
+    plan = kubepipe.validate(FLAGSHIP)
+    with pytest.raises(UserError) as exc:
+        plan.step("evaluat")
+    assert str(exc.value) == ("pipeline merchant-categorizer has no step 'evaluat'; did you mean `evaluate`? (its "
+                              "steps: load, load_holdout, validate, train, guardrail, evaluate, register, deploy)")
+    assert plan.step("on-exit") is plan.exit_step

@@ -142,4 +142,15 @@ class Plan:
                 f"params={params!r}, warnings={len(self.warnings)}, notes={len(self.notes)})")
 
     def step(self, name: str) -> PlanStep:
-        return next(s for s in self.steps if s.name == name)
+        """The step named `name`; another name is a UserError naming the plan's steps (a bare StopIteration said
+        nothing, and inside a generator ended it), as RunResult.step."""
+        found = next((s for s in [*self.steps, *([self.exit_step] if self.exit_step else [])] if s.name == name), None)
+        if found is None:
+            from kubepipe.errors import UserError
+            from kubepipe.util import did_you_mean
+
+            names = [s.name for s in self.steps]
+            hint = did_you_mean(name, names)
+            raise UserError(f"pipeline {self.name} has no step {name!r}" + (f"; {hint}" if hint else "")
+                            + f" (its steps: {', '.join(names) or 'none'})")
+        return found
