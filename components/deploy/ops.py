@@ -35,6 +35,7 @@ def deploy(
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
     ctx_state_dir: str = "",
+    ctx_labels: dict = {},  # noqa: B006
 ) -> NamedTuple("DeployOutputs", endpoint=str, action=str, why=str):
     """Deploy `model`; `action` is `promoted` or `rolled_back`, `why` says why (the report has the details).
 
@@ -83,7 +84,9 @@ def deploy(
             canary_percent=canary_percent, smoke_inputs=typed(smoke_inputs), autoscaling=typed(autoscaling), runtime=runtime,
             namespace=namespace, timeout_s=timeout_s, serving=typed(serving), canary_analysis=typed(canary_analysis),
             target=ctx_target,
-            registry_uri=ctx_registry_uri, profile=ctx_profile, pipeline_name=ctx_pipeline_name,
+            # a Vertex endpoint's labels: the run's (metadata.labels, owner, the profile's), as its job carries
+            registry_uri=ctx_registry_uri, profile={**ctx_profile, "labels": ctx_labels} if ctx_labels else ctx_profile,
+            pipeline_name=ctx_pipeline_name,
             run_id=ctx_run_id, state_dir=ctx_state_dir, report_path=report_path(report, ".md"))
     report.metadata.update(action=result["action"], why=str(result.get("why", ""))[:500],
                            champion_moved=bool((result.get("champion") or {}).get("moved")),

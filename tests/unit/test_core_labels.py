@@ -248,3 +248,28 @@ def test_too_many_labels_in_the_profile_alone_are_an_error_in_the_profile(tmp_pa
     (issue,) = exc.value.issues
     assert issue.format() == (f"{prof}:8:1: labels: the profile's 60 labels (61 with the pipeline's): a Vertex job "
                               "takes at most 64, and kubepipe and Vertex use 6 of them; keep at most 58: drop 3")
+
+
+def test_a_vertex_endpoint_the_deploy_step_makes_carries_the_runs_labels(tmp_path, monkeypatch):
+    """The deploy step labelled a Vertex endpoint (what serving costs) with the profile's labels only: not
+    metadata.labels' team nor owner, which its pipeline job carried."""
+    import kubepipe
+    from kubepipe.components.deploy import ops, target
+
+    from pathlib import Path
+
+    p = Path(__file__).resolve().parents[2] / "pipelines" / "merchant-categorizer.yaml"  # owner: ml-payments
+    prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
+            "runtime_image": "i@sha256:" + "a" * 64, "labels": {"team": "ml", "cc": "1"}}
+    (step,) = [s for s in kubepipe.validate(p, "vertex", sets=prof).steps if s.name == "deploy"]
+    labels = step.args["ctx_labels"].value
+    assert labels == {"cc": "1", "team": "ml-payments", "model": "merchant-categorizer", "owner": "ml-payments"}
+    seen = {}
+    monkeypatch.setattr(target, "deploy_model", lambda **kw: seen.update(kw) or {"action": "promoted"})
+
+    class _Artifact:
+        path, uri, metadata = str(tmp_path), "gs://b/m", {}
+
+    ops.deploy.python_func(model=_Artifact(), report=_Artifact(), model_name="m", ctx_target="vertex",
+                           ctx_profile={"project": "p", "labels": {"team": "ml", "cc": "1"}}, ctx_labels=labels)
+    assert seen["profile"] == {"project": "p", "labels": labels}

@@ -15,7 +15,7 @@ PARAM_TYPES = {"String": "str", "Integer": "int", "Float": "float", "Boolean": "
 # The inputs kubepipe itself fills from the target profile and the run (plan.settings.context_value); any
 # other input is the user's to set, a user component's `ctx_mode` included.
 CONTEXT_INPUTS = frozenset({"ctx_target", "ctx_registry_uri", "ctx_pipeline_name", "ctx_run_id", "ctx_run_name",
-                            "ctx_step", "ctx_state_dir", "ctx_profile"})
+                            "ctx_step", "ctx_state_dir", "ctx_profile", "ctx_labels"})
 _PY: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list,
                                            "dict": dict}
 

@@ -67,7 +67,8 @@ class InputChecks:
                                             "run as the exit step", hint="move it under `on_exit:`")
         for key in info.inputs:
             if key in CONTEXT_INPUTS:
-                args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile))
+                args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile,
+                                                          self.spec.metadata.run_labels()))
         return args
 
     def verbatim(self, raw: Any, path: tuple) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
+from kubepipe.labels import run_labels
 from kubepipe.plan.model import GpuRequest
 from kubepipe.resources import cpu_text, gke_accelerator, gpu_type_problem, memory_text, vertex_accelerator
 from kubepipe.spec.models import RetryPolicy, SecretRef, Step, StepDefaults
@@ -16,12 +17,15 @@ RUN_ID = "{{$.pipeline_job_uuid}}"  # dsl.PIPELINE_JOB_ID_PLACEHOLDER, spelled o
 RUN_NAME = "{{$.pipeline_job_name}}"
 
 
-def context_value(name: str, step: str, plan_name: str, profile: Profile) -> Any:
+def context_value(name: str, step: str, plan_name: str, profile: Profile,
+                  labels: Mapping[str, str] | None = None) -> Any:
+    """A `ctx_*` input's value; `labels`: the pipeline's (metadata.labels and owner), which `ctx_labels` gives over
+    the profile's, as a run carries them (kubepipe.labels.run_labels)."""
     values = {
         "ctx_target": profile.target, "ctx_registry_uri": profile.registry_uri,
         "ctx_pipeline_name": plan_name, "ctx_run_id": RUN_ID, "ctx_run_name": RUN_NAME,
         "ctx_step": step, "ctx_state_dir": profile.effective_state_dir,
-        "ctx_profile": profile.public_dict(),
+        "ctx_profile": profile.public_dict(), "ctx_labels": run_labels(profile.labels, labels),
     }
     return values.get(name)
 
