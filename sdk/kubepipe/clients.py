@@ -18,6 +18,7 @@ import contextlib
 import inspect
 import io
 import os
+import threading
 import warnings
 from typing import Any, Iterator, Mapping
 
@@ -29,6 +30,7 @@ __all__ = ["kfp_client", "kfp_namespace", "vertex_init", "vertex_where", "quiet"
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 _GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_KUBECONFIG_LOCK = threading.Lock()  # kubernetes' default kubeconfig location (_kubeconfig_file)
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
 _KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # nosec B105 - a file path KFP projects into pods
@@ -208,7 +210,7 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
         )
     timeout = float(profile.get("request_timeout_s") or 60)
     try:
-        with quiet(), _kubeconfig_file(kubeconfig):
+        with quiet(), _kubeconfig_file(kubeconfig, kwargs["host"] is None):
             client = _kfp_client_class()(request_timeout_s=timeout, **kwargs)
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
@@ -223,19 +225,25 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
 
 
 @contextlib.contextmanager
-def _kubeconfig_file(path: str | None) -> Iterator[None]:
+def _kubeconfig_file(path: str | None, reads_kubeconfig: bool = True) -> Iterator[None]:
     """The profile's auth.kubeconfig while kfp.Client is built: kfp loads the kubernetes package's default file,
-    which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile."""
-    if path is None:
+    which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile.
+    That default is one value in the process: a client that reads it (`reads_kubeconfig`) is built holding a lock,
+    or two threads of a service building clients for two profiles each reached the other's cluster."""
+    if not reads_kubeconfig:
         yield
         return
-    from kubernetes.config import kube_config
+    with _KUBECONFIG_LOCK:
+        if path is None:
+            yield
+            return
+        from kubernetes.config import kube_config
 
-    before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
-    try:
-        yield
-    finally:
-        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
+        before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
+        try:
+            yield
+        finally:
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
 
 
 def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str:

@@ -45,3 +45,46 @@ def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back(
         assert config.LocalExecutionConfig.instance.pipeline_root == "/tmp/pinned-root"
     finally:
         config.LocalExecutionConfig.instance = None
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c1, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u1, user: {token: not-a-real-token}}]
+contexts: [{name: dev, context: {cluster: c1, user: u1}}]
+current-context: dev
+"""
+
+
+def test_two_threads_building_clients_for_two_kubeconfigs_each_read_their_own(tmp_path, monkeypatch):
+    """kubernetes' default kubeconfig location is one value in the process, which the client's build sets to the
+    profile's auth.kubeconfig: two threads of a service building clients for two profiles at once each could load
+    the other's (its cluster, its token)."""
+    import threading
+    import time
+
+    from kubernetes.config import kube_config
+
+    import kubepipe.clients as clients
+
+    class Recorder:  # kfp.Client's build, slow enough for the other thread to come in between
+        def __init__(self, request_timeout_s: float, **kwargs) -> None:
+            time.sleep(0.3)
+            self.loaded = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+
+    monkeypatch.setattr(clients, "_kfp_client_class", lambda: Recorder)
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
+    paths = {name: tmp_path / name for name in ("team-a", "team-b")}
+    for path in paths.values():
+        path.write_text(KUBECONFIG)
+    built: dict[str, str] = {}
+
+    def build(name: str) -> None:
+        built[name] = clients.kfp_client({"auth": {"kubeconfig": str(paths[name]), "context": "dev"}}).loaded
+
+    threads = [threading.Thread(target=build, args=(name,)) for name in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == {name: str(path) for name, path in paths.items()}
