@@ -114,6 +114,13 @@ def load_version(store, name: str, n: int, aliases: tuple) -> ModelVersion:
             error=f"model `{name}` v{n} is incomplete: its registration did not finish (writer killed or "
             f"still copying); {store.uri(base)} has no version.json",
         )
+    except (PermissionError, IsADirectoryError) as exc:  # one version's: was the whole `models list` failing
+        return ModelVersion(name=name, version=n, model_uri=uri, status="corrupt", aliases=aliases,
+                            error=f"model `{name}` v{n} is unreadable: {store.uri(base)}/version.json: "
+                            f"{errno_text(exc)}; fix its permissions (a folder there: move it away); the other "
+                            "versions are unaffected")
+    except OSError as exc:  # EIO, ESTALE: the storage failed, not the version ('check the path ... is writable')
+        raise storage_failed(f"{store.uri(base)}/version.json", exc, "read it") from exc
     try:
         d = json.loads(raw.decode("utf-8"))
         if isinstance(d, dict) and ABANDONED in d:  # `models gc` is removing it (or was killed doing so)

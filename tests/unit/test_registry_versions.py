@@ -994,3 +994,34 @@ def test_a_registration_with_a_wrongly_typed_field_is_refused_before_anything_is
     model = str(tmp_path / "model-m")
     assert str(exc.value) == f"cannot register {model!r} as `shop`: {error}; nothing was registered"
     assert reg.names() == [] and not (tmp_path / "reg").exists()
+
+
+def test_one_version_json_that_cannot_be_read_is_that_version_s_problem_not_the_listing_s(tmp_path, monkeypatch):
+    """A version.json without read permission (another user's, 0600) or a folder in its place failed the whole
+    `models list` ('check the path exists and is writable'); it is that version, listed as unreadable, and a storage
+    failure (EIO) names the file and is retryable."""
+    import errno
+
+    reg = Registry(str(tmp_path / "reg"))
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="shop")
+    (tmp_path / "reg" / "shop" / "versions" / "3" / "version.json").mkdir(parents=True)
+    real = reg.store.read
+
+    def read(rel):
+        if rel == "shop/versions/2/version.json":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(rel)
+
+    monkeypatch.setattr(reg.store, "read", read)
+    got = {v.version: (v.status, v.error) for v in reg.versions("shop")}
+    assert got[1] == ("ok", None) and got[2][0] == got[3][0] == "corrupt"
+    assert got[2][1] == (f"model `shop` v2 is unreadable: {tmp_path}/reg/shop/versions/2/version.json: Permission "
+                         "denied (EACCES); fix its permissions (a folder there: move it away); the other versions are "
+                         "unaffected")
+    assert "v3 is unreadable: " in got[3][1] and "Is a directory (EISDIR)" in got[3][1]
+    monkeypatch.setattr(reg.store, "read", lambda rel: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(RegistryError) as exc:
+        reg.versions("shop")
+    assert str(exc.value).startswith(f"{tmp_path}/reg/shop/versions/1/version.json: cannot read it: I/O error (EIO)")
+    assert exc.value.retryable
