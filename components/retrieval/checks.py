@@ -66,6 +66,13 @@ def check_build_index(with_values: dict) -> list[CheckIssue]:
         elif not _late(v) and (not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= HNSW_MAX[k]):
             # the graph holds ~2 x connectivity links a passage: 10^6 of them runs a build out of memory
             issues.append(CheckIssue(("hnsw", k), f"must be a whole number from 2 to {HNSW_MAX[k]}, got {v!r}", None))
+    method = w.get("method", "auto")
+    if method in ("exact", "hnsw") and "exact_below" in w:  # only `auto` reads it
+        issues.append(CheckIssue(("exact_below",), f"is ignored with method: {method} (only `auto` chooses by the "
+                                 "passage count)", "remove it, or set method: auto", "warning"))
+    if method == "exact" and hnsw:  # no graph is built: the settings were silently unused
+        issues.append(CheckIssue(("hnsw",), "is ignored with method: exact (no HNSW graph is built)",
+                                 "remove it, or set method: hnsw or auto", "warning"))
     return issues
 
 

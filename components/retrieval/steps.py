@@ -71,7 +71,7 @@ def embed_step(passages_path: str, embeddings, report, *, model_dir: str, model_
 
 
 def build_index_step(embeddings_path: str, index, report, *, method: str, exact_below: int, hnsw: dict) -> str:
-    from kubepipe.components.checks import issues_text
+    from kubepipe.components.checks import errors_only, issues_text
     from kubepipe.components.errors import ConfigError
     from kubepipe.components.kfp_values import whole_numbers
     from kubepipe.components.retrieval.checks import HNSW_KEYS, check_build_index
@@ -79,7 +79,7 @@ def build_index_step(embeddings_path: str, index, report, *, method: str, exact_
     from kubepipe.components.retrieval.report import render_index_report
 
     hnsw = whole_numbers(hnsw, HNSW_KEYS)  # a whole `dict` param: KFP delivers 16 as 16.0
-    issues = check_build_index({"method": method, "exact_below": exact_below, "hnsw": hnsw})
+    issues = errors_only(check_build_index({"method": method, "exact_below": exact_below, "hnsw": hnsw}))
     if issues:  # checked again here: run-time values were not seen at validate (16.5 must not become 16)
         raise ConfigError(issues_text("build-index", issues))
     t0 = time.perf_counter()

@@ -115,3 +115,14 @@ def test_a_device_is_what_the_run_time_rule_takes(device, ok):
                    check_evaluate_retrieval({"device": device, "baseline": "none", "thresholds": {"mrr": {"min": 0}}})):
         assert issues == [] if ok else [i.message for i in issues] == [
             f"must be one of auto, cpu, cuda, cuda:N, got {device!r}"]
+
+
+def test_settings_the_chosen_method_never_reads_are_warned_about():
+    """`method: exact` with `hnsw: {...}` or an `exact_below` validated without a word, and the settings did
+    nothing; they are warnings (the step still runs: at run time the step gets exact_below's default anyway)."""
+    issues = check_build_index({"method": "exact", "exact_below": 100, "hnsw": {"connectivity": 8}})
+    assert [(i.path, i.severity) for i in issues] == [(("exact_below",), "warning"), (("hnsw",), "warning")]
+    assert issues[1].message == "is ignored with method: exact (no HNSW graph is built)"
+    assert _paths(check_build_index({"method": "hnsw", "exact_below": 100})) == ["exact_below"]
+    assert check_build_index({"method": "auto", "exact_below": 100, "hnsw": {"connectivity": 8}}) == []
+    assert check_build_index({"method": "hnsw", "hnsw": {"connectivity": 8}}) == []
