@@ -253,3 +253,23 @@ def test_show_prints_whole_and_small_metrics_as_they_are(reg, capsys, tmp_path):
     assert [_cells(out, k) for k in ("n_test", "lr", "f1_macro", "loss", "epochs", "huge", "neg")] == [
         ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "nan"], ["epochs", "3"],
         ["huge", "1.5e+300"], ["neg", "-2.5e+20"]], out  # a huge one was printed as 301 digits
+
+
+def test_models_read_the_registry_the_local_profile_names(reg, capsys, tmp_path):
+    """configs/local.yaml's `registry_uri` (init's local profile says to set it there) is where a local run's
+    register-model puts its versions, yet `kubepipe models list` read <home>/registry: 'no models in
+    .kubepipe/registry', and `models show NAME` said there was no such model."""
+    import json
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text("target: local\nregistry_uri: file://shared-registry\n")
+    model = tmp_path / "m"
+    Registry("file://shared-registry").register(str(model), name="fraud", metrics={"accuracy": 0.9}, run_id="r")
+    code, out, _ = _run(capsys, "models", "list", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and [i["name"] for i in doc["items"]] == ["fraud"], doc
+    assert doc["registry"] == str(tmp_path / "shared-registry")
+    code, out, _ = _run(capsys, "models", "show", "fraud", "1")
+    assert code == 0 and "fraud v1" in out
+    code, out, _ = _run(capsys, "models", "list", "--registry", "file://.kubepipe/registry")
+    assert code == 0 and _cells(out, "clf") == ["clf", "3", "-", "-"], out  # --registry still wins

@@ -16,7 +16,8 @@ __all__ = ["register"]
 REGISTRY = typer.Option(
     None, "--registry", "-r", envvar="KUBEPIPE_REGISTRY",
     help="Registry URI: file://path (relative to cwd), gs://bucket/path, or any fsspec URI "
-         "(default: file://<home>/registry).",
+         "(default: the local profile's registry_uri, where local runs register: file://<home>/registry unless "
+         "configs/local.yaml names another).",
 )
 _SHOWN = (("accuracy", "f1_macro", "log_loss", "roc_auc"),  # a classifier's columns
           ("recall@5", "recall@10", "mrr@10", "ndcg@10"))  # a retrieval index's (evaluate-retrieval)
@@ -29,9 +30,15 @@ models = typer.Typer(name="models", help="Model registry: versions, champion / p
 
 
 def _registry(uri: Optional[str], home: Path):
+    """--registry / KUBEPIPE_REGISTRY, else the local profile's registry_uri: where a local run's register-model put
+    its versions (configs/local.yaml may name one outside the home), as `runs prune` reads it."""
     from kubepipe.components.registry import Registry
 
-    return Registry(output.registry_uri(uri, home))
+    if uri is None:
+        from kubepipe.api import load_target
+
+        uri = load_target("local", home=output.home_path(home)).registry_uri
+    return Registry(uri)
 
 
 def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], profile: Optional[Path],

@@ -23,7 +23,7 @@ from kubepipe.json_values import finite_or_null
 from kubepipe.util import DEFAULT_HOME as _HOME
 
 __all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "Styled", "is_json", "emit", "table", "fields",
-           "line", "home_path", "registry_uri", "warning_items", "show_warnings"]
+           "line", "home_path", "warning_items", "show_warnings"]
 
 DEFAULT_HOME = Path(_HOME)
 
@@ -138,8 +138,3 @@ def home_path(home: Path | str | None, *, deprecated: Optional[dict[str, Any]] =
             console.warn(f"{flag} is deprecated; use --home (or KUBEPIPE_HOME)")
             return Path(value)
     return Path(home) if home is not None else DEFAULT_HOME
-
-
-def registry_uri(registry: str | None, home: Path | str | None) -> str:
-    """--registry / KUBEPIPE_REGISTRY when given, else the registry inside the home."""
-    return registry or f"file://{home_path(home).as_posix()}/registry"
