@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import io
 import os
+import sys
 import threading
 import warnings
+from contextvars import ContextVar
 from typing import Any, Iterator, Mapping
 
 from kubepipe.errors import ServiceError, UserError
@@ -45,11 +46,53 @@ def eq_filter(key: str, value: str) -> str:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """kfp.Client prints links and warns on every call; keep the CLI output ours."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
+    """kfp.Client prints links and warns on every call; keep the CLI output ours: what this thread prints and warns
+    meanwhile is dropped, other threads' goes on. It swapped sys.stdout and the warning filters, which are the
+    process's: two threads' calls overlapping (a service, a notebook's threads) left sys.stdout a dead StringIO and
+    every warning ignored for the rest of the process."""
+    global _quieting
+    with _QUIET_HOOKS:
+        _quieting += 1
+        if not isinstance(sys.stdout, _QuietStdout):
+            sys.stdout = _QuietStdout(sys.stdout)
+        if warnings.showwarning is not _quiet_showwarning:
+            _shown_by[0], warnings.showwarning = warnings.showwarning, _quiet_showwarning
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+        with _QUIET_HOOKS:
+            _quieting -= 1
+            if not _quieting:  # each put back unless something else replaced it meanwhile
+                if isinstance(sys.stdout, _QuietStdout):
+                    sys.stdout = sys.stdout.inner
+                if warnings.showwarning is _quiet_showwarning:
+                    warnings.showwarning = _shown_by[0]
+
+
+_QUIET: ContextVar[bool] = ContextVar("kubepipe_quiet", default=False)  # this thread's kfp calls are quiet()
+_QUIET_HOOKS = threading.Lock()
+_quieting = 0  # quiet() blocks going on, in all threads
+_shown_by: list[Any] = [None]  # warnings.showwarning before quiet() put its own in
+
+
+class _QuietStdout:
+    """sys.stdout while a quiet() block goes on: a thread in one writes nothing, the others to the stream."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        return len(text) if _QUIET.get() else self.inner.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _quiet_showwarning(*args: Any, **kwargs: Any) -> None:
+    if not _QUIET.get():
+        _shown_by[0](*args, **kwargs)
 
 
 _HINTS = {401: "the token was refused: refresh it (KFP: the env var named by auth.token_env; Vertex: "

@@ -88,3 +88,42 @@ def test_two_threads_building_clients_for_two_kubeconfigs_each_read_their_own(tm
     for t in threads:
         t.join()
     assert built == {name: str(path) for name, path in paths.items()}
+
+
+def test_quiet_kfp_calls_in_two_threads_leave_stdout_and_warnings_as_they_were(capsys):
+    """kubepipe.clients.quiet swapped sys.stdout for a StringIO and the warning filters for 'ignore', which are the
+    process's: two threads' kfp calls overlapping (a service submitting) left print() writing into a dead StringIO
+    and every warning ignored, for the rest of the process."""
+    import sys
+    import threading
+    import warnings
+
+    from kubepipe.clients import quiet
+
+    stdout, showwarning = sys.stdout, warnings.showwarning
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a() -> None:
+        with quiet():
+            print("kfp's link, thread a")
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with quiet():
+            b_in.set()
+            a_out.wait(5)
+            print("kfp's link, thread b")
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    a_in.wait(5)
+    print("the notebook's own line")  # another thread, while both are quiet
+    for t in threads:
+        t.join()
+    assert sys.stdout is stdout and warnings.showwarning is showwarning
+    print("after")
+    assert capsys.readouterr().out == "the notebook's own line\nafter\n"
