@@ -259,13 +259,22 @@ def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) 
     }
 
 
-def _categorical(ref, cur, top: int) -> dict:
-    # a category as text by the label rule (data.io.id_text): a whole float is its integer, so a reference label column
-    # that a blank cell made float (1.0) is the served label '1', not a category of its own (PSI 17, drift, a retrain)
-    def text(values):
-        return values.fillna("(null)").map(id_text)
+_WHOLE_TEXT = re.compile(r"[+-]?\d+\.0+")
 
-    return _bucketed(text(ref), text(cur), top, "(other)")
+
+def _category(value) -> str:
+    """A category as text by the label rule (data.io.id_text): a whole float is its integer, so a reference label
+    column that a blank cell made float (1.0) is the served label '1', not a category of its own (PSI 17, drift, a
+    retrain); and so is a whole float written as text ('1.0' in a CSV column that one 'unknown' cell left text)."""
+    text = id_text(value)
+    if text is None:
+        return "(null)"
+    whole = isinstance(value, str) and _WHOLE_TEXT.fullmatch(text.strip())
+    return str(int(text.strip().split(".", 1)[0])) if whole else text
+
+
+def _categorical(ref, cur, top: int) -> dict:
+    return _bucketed(ref.fillna("(null)").map(_category), cur.fillna("(null)").map(_category), top, "(other)")
 
 
 def _text(ref, cur, max_tokens: int) -> dict | None:

@@ -166,6 +166,18 @@ def test_served_labels_against_a_reference_label_column_made_float_by_a_blank_ce
     assert {t["value"] for t in col["top_changes"]} == {"0", "1", "(null)"}
 
 
+def test_codes_written_as_whole_float_text_are_the_reference_float_codes():
+    """A CSV column of codes written as 1.0/2.0/3.0 that one 'unknown' cell left text: read by the label rule, the
+    reference's 1.0 was '1' and the current '1.0' another category: PSI 17 and drift for the same mix."""
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"code": rng.choice([1.0, 2.0, 3.0], 600)})
+    cur = pd.DataFrame({"code": [f"{v:.1f}" for v in rng.choice([1.0, 2.0, 3.0], 300)]})
+    cur.loc[5, "code"] = "unknown"
+    col = detect_drift(cur, ref)["columns"]["code"]
+    assert col["kind"] == "categorical" and not col["drifted"] and col["psi"] < 0.05, col["reason"]
+    assert {t["value"] for t in col["top_changes"][:3]} == {"1", "2", "3"}
+
+
 def test_infinite_values_are_a_bucket_of_their_own_and_the_report_is_strict_json():
     """A ratio feature with ±inf (division by 0): its mean was Infinity, which failed the local run after the step
     ('Fail to serialize Infinity for Value.number_value'), and 9% of infinities against 0.6% read as stable."""
