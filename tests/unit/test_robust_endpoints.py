@@ -199,3 +199,21 @@ def test_predict_on_a_retriever_prints_its_hits(state, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "endpoints", "predict", "good", "NETFLIX.COM CA", "zzz")
     assert code == 0, err
     assert out == "rank\tdoc_id\tscore\tquery\n1\tm1\t0.9100\tNETFLIX.COM CA\n2\tm7\t0.4000\tNETFLIX.COM CA\n"
+
+
+def test_endpoints_are_looked_for_beside_the_local_profile_s_state_dir(state, capsys, tmp_path):
+    """A local deploy records its endpoint beside the local profile's state_dir (`state_dir: shared/state` in
+    configs/local.yaml: shared/endpoints/), yet `kubepipe endpoints list` read <home>/endpoints: 'no local endpoints
+    in .kubepipe/endpoints', and `endpoints stop NAME` could not stop the endpoint the deploy had started."""
+    from kubepipe.components.deploy.target import endpoints_root
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text("target: local\nstate_dir: shared/state\n")
+    assert endpoints_root("shared/state") == "shared"  # where deploy_local writes, for this profile
+    (tmp_path / "shared").mkdir()
+    (state.parent / "endpoints").rename(tmp_path / "shared" / "endpoints")
+    code, text = _run(capsys, "endpoints", "list")
+    assert code == 0 and "good" in text and "down" in text, text
+    code, text = _run(capsys, "endpoints", "stop", "good")
+    assert code == 0 and "stopped endpoint good" in text
+    assert not (tmp_path / "shared" / "endpoints" / "good.json").exists()

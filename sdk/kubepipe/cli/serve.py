@@ -20,8 +20,14 @@ ENDPOINT_NAME = "Endpoint name (`kubepipe endpoints list` lists them)."
 
 
 def _home(home: Path, state_dir: Optional[str]) -> str:
-    """Endpoint records live in <home>/endpoints."""
-    return str(output.home_path(home, deprecated={"--state-dir": state_dir}))
+    """The folder whose endpoints/ holds the records: where a local deploy step keeps them, beside the local profile's
+    state_dir (<home>/state unless configs/local.yaml names another), or the deprecated --state-dir."""
+    if state_dir is not None:
+        return str(output.home_path(home, deprecated={"--state-dir": state_dir}))
+    from kubepipe.api import load_target
+    from kubepipe.components.deploy.target import endpoints_root
+
+    return endpoints_root(load_target("local", home=output.home_path(home)).effective_state_dir)
 
 endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by deploy steps.",
                         no_args_is_help=True)
