@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from kubepipe.components.registry.files import hash_tree
-from kubepipe.components.registry.version import ModelVersion, RegistryError
+from kubepipe.components.registry.version import ModelVersion, RegistryError, errno_text
 
 __all__ = ["changes", "verify", "refuse_changed", "refuse_changed_stored", "holds"]
 
@@ -17,16 +17,38 @@ def changes(recorded: dict, now: dict) -> dict:
 
 
 def verify(store, mv: ModelVersion) -> dict:
-    """{"version", "path", "changed", "missing", "added"} (the model folder; file paths, all empty when intact)."""
+    """{"version", "path", "changed", "missing", "added"} (the model folder; file paths, all empty when intact), and
+    `error` when its files cannot be read at all (a dangling link in the folder): `models verify` of every version
+    stopped there, the others unchecked."""
     with store.local_tree(f"{mv.name}/versions/{mv.version}/model") as folder:
-        now = hash_tree(folder)
+        try:
+            now = stored_files(mv, folder)
+        except RegistryError as exc:
+            return {"version": mv.version, "path": mv.model_uri, "changed": [], "missing": [], "added": [],
+                    "error": str(exc)}
     return {"version": mv.version, "path": mv.model_uri, **changes(mv.files, now)}
+
+
+def stored_files(mv: ModelVersion, folder: str) -> dict:
+    """`hash_tree` of a local copy of `mv`'s model folder; a file there that cannot be read (a dangling link, no
+    permission) is a RegistryError naming the version (was the registering advice, or a raw PermissionError)."""
+    try:
+        return hash_tree(folder)
+    except (RegistryError, OSError) as exc:
+        why = errno_text(exc) if isinstance(exc, OSError) else str(exc)
+        raise RegistryError(f"model `{mv.name}` v{mv.version}: its files in {mv.model_uri} cannot be read "
+                            f"({why}); register the model again, or promote a sound version (kubepipe models "
+                            f"promote {mv.name} VERSION --reason ...)") from None
 
 
 def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") -> None:
     """`path` (a local copy of `mv`'s model folder) must hold the files registered; else it is dropped and refused.
     Versions registered before `files` was recorded are not checked."""
-    diff = changes(mv.files, hash_tree(path)) if mv.files else {}
+    try:
+        diff = changes(mv.files, stored_files(mv, path)) if mv.files else {}
+    except RegistryError:
+        store.drop_local(path)
+        raise
     if any(diff.values()):
         store.drop_local(path)
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)

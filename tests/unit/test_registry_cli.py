@@ -142,6 +142,23 @@ def test_verify_of_every_version_fails_on_a_corrupt_one(reg, capsys, tmp_path):
         (1, True, False), (2, False, True), (3, True, False)]
 
 
+def test_verify_reports_a_version_whose_files_cannot_be_read_and_checks_the_others(reg, capsys, tmp_path):
+    """A dangling link in v2's stored folder stopped `models verify clf` at v2 (exit 2, v3 unchecked) with the advice
+    for registering ('copy the file into the model folder'); v2 is damaged, the others checked, and a promote of v2
+    is refused naming it."""
+    import os
+
+    stored = tmp_path / ".kubepipe" / "registry" / "clf" / "versions" / "2" / "model" / "model.safetensors"
+    stored.unlink()
+    os.symlink(tmp_path / "gone", stored)
+    code, out, err = _run(capsys, "models", "verify", "clf")
+    assert code == 1 and [_cells(out, f"v{n}")[1] for n in (1, 2, 3)] == ["intact", "CORRUPT", "intact"], out
+    want = f"error: model `clf` v2: its files in {tmp_path}/.kubepipe/registry/clf/versions/2/model cannot be read ("
+    assert want in " ".join(err.split())
+    code, _, err = _run(capsys, "models", "promote", "clf", "2", "--reason", "x")
+    assert code == 2 and "register the model again, or promote a sound version" in " ".join(err.split())
+
+
 def test_json_output_holds_no_nan_a_metric_that_is_nan_is_null(reg, capsys, tmp_path):
     # was '"roc_auc": NaN': not JSON, so `kubepipe models show ... --format json | jq` failed on the whole document
     import json
