@@ -104,3 +104,12 @@ def test_an_argument_of_the_wrong_kind_is_refused_by_name(pipeline, call, kwargs
     with pytest.raises(UserError) as exc:
         getattr(kubepipe, call)(pipeline, **kwargs)
     assert str(exc.value).startswith(said)
+
+
+def test_a_runs_folder_that_cannot_be_made_is_not_said_to_need_free_space(pipeline):
+    """runs_dir='/proc/...' said 'free space in /proc/... and run again': the folder could not be made at all."""
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(pipeline, params={"need": "x"}, runs_dir="/proc/kubepipe-runs", run_id="r1")
+    assert str(exc.value) == ("run r1: cannot start: /proc/kubepipe-runs: No such file or directory; give runs a "
+                              "folder this user can create and write (home= or runs_dir=, or the profile's "
+                              "pipeline_root) and run again")

@@ -8,6 +8,7 @@ log lines; every line also goes to `<run dir>/run.log`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -260,9 +261,14 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     env = user_module_path(compiled, prepare_packages(compiled.plan, compiled.profile, run_dir))  # refuses first
     try:
         atomic_write_text(run_dir / "pipeline.yaml", compiled.ir_yaml)
-    except OSError as exc:
+    except OSError as exc:  # 'free space' was said of any: a folder that cannot be made, no permission
+        from kubepipe.arguments import from_cli
+
+        fix = (f"free space in {run_dir.parent}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
+               f"give runs a folder this user can create and write ({'--home' if from_cli() else 'home= or runs_dir='}"
+               ", or the profile's pipeline_root)")
         raise UserError(f"run {run_id}: cannot start: {exc.filename or run_dir}: {exc.strerror or exc}; "
-                        f"free space in {run_dir.parent} and run again") from exc
+                        f"{fix} and run again") from exc
     plan = compiled.plan
     names = {task_name(s.name): s.name for s in plan.steps}
     if plan.exit_step:
