@@ -253,6 +253,8 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
         hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
         raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")
     known_fields(body, fields, takes)
+    if not isinstance(body.get("parameters", {}), (dict, type(None))):  # taken and ignored: Vertex's is an object
+        raise BadRequest("parameters", f"expected an object, got {json_type(body['parameters'])}")
     inst = body["instances"]
     if not isinstance(inst, list):
         raise BadRequest("instances", f"expected a list, got {json_type(inst)}")

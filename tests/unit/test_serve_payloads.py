@@ -270,3 +270,14 @@ def test_a_vertex_predict_body_with_parameters_is_taken():
     # Vertex AI sends {instances, parameters} as the client wrote it; the unknown-field check refused every one
     spec = InputSpec(task="text-classification", text_column="description")
     assert parse_v1({"instances": ["SHELL OIL"], "parameters": {}}, spec).items == ["SHELL OIL"]
+
+
+@pytest.mark.parametrize("params, got", [([1], "an array"), ("top_k=2", "a string"), (5, "a number")])
+def test_v1_parameters_that_are_no_object_are_a_400_naming_them(params, got):
+    """`parameters` (Vertex AI's predict body sends an object) is taken and ignored; `parameters: [1]` was ignored
+    too, silently, where every other malformed field is a 400 naming it."""
+    with pytest.raises(BadRequest) as err:
+        parse_v1({"instances": ["a"], "parameters": params}, TEXT)
+    assert str(err.value) == f"parameters: expected an object, got {got}" and err.value.field == "parameters"
+    assert parse_v1({"instances": ["a"], "parameters": {"top_k": 2}}, TEXT).n == 1  # an object: taken, ignored
+    assert parse_v1({"instances": ["a"], "parameters": None}, TEXT).n == 1
