@@ -61,7 +61,8 @@ def load_data(
         seed: Seed of the sampling.
         predictions_uri: Where `predictions:<model>` is read from (default: the profile's
             predictions_uri, else `predictions` beside the state dir).
-        allow_empty: A `window` without rows (a monitor's window without traffic) is a dataset of 0 rows
+        allow_empty: A `window` without rows (a monitor's window without traffic; a file with a header alone
+            when `as_of` is given) is a dataset of 0 rows
             (metadata `rows: 0` and `window_range`), which detect-drift, live-quality, trigger-retrain and
             monitor-report record as "no traffic in window", instead of failing the step.
 

@@ -94,3 +94,14 @@ def test_no_traffic_is_recorded_by_drift_trigger_and_report(sink, tmp_path):
     assert summary["no_traffic"] == QUIET and summary["decision"]["action"] == "no-traffic"
     html = page.read_text()
     assert html.count(QUIET) == 3  # the page's subtitle, the drift section, the decision
+
+
+def test_a_header_only_export_with_the_window_s_end_is_a_window_without_traffic(tmp_path):
+    # a quiet day's traffic export (a header alone) failed the monitor: 'the file has a header but no data rows'
+    csv = tmp_path / "day.csv"
+    csv.write_text("ts,description\n")
+    kw = dict(time_column="ts", window="1d", allow_empty=True)
+    df = load(str(csv), **kw, as_of="2026-03-20T12:00:00Z")
+    assert len(df) == 0 and df.attrs["window_range"] == {"from": "2026-03-19T12:00:00Z", "to": "2026-03-20T12:00:00Z"}
+    with pytest.raises(DataError, match="the file has a header but no data rows"):  # no end: nothing to say
+        load(str(csv), **kw)
