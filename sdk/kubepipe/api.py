@@ -137,7 +137,7 @@ def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = Non
     from kubepipe.arguments import check_api_arguments
 
     check_api_arguments(path=path, target=target, params=params, profile=profile, sets=sets, home=home, slot=slot,
-                        on_event=on_event)
+                        on_event=on_event, poll_s=poll_s, timeout_s=timeout_s)
     check_remote_target(target)
     compiled = compile(path, target, profile=profile, sets=sets, home=home)
     pkg = PipelinePackage.from_compiled(compiled)

@@ -105,6 +105,8 @@ def check_api_arguments(**given: Any) -> None:
         "run_id": (lambda v: isinstance(v, str), "a str (letters, digits, '.', '_' or '-')"),
         "on_event": (callable, "a function, called with each step's event"),
         "slot": (lambda v: isinstance(v, str), "a str"),
+        "poll_s": (_seconds, "a number of seconds"),
+        "timeout_s": (_seconds, "a number of seconds"),
     }
     for name, value in given.items():
         if value is None:
@@ -113,3 +115,9 @@ def check_api_arguments(**given: Any) -> None:
         if not ok(value):
             shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
             raise UserError(f"{name}=: expected {what}; got {type(value).__name__} {shown}")
+
+
+def _seconds(value: Any) -> bool:
+    from numbers import Real
+
+    return isinstance(value, Real) and not isinstance(value, bool)

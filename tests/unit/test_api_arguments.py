@@ -97,6 +97,8 @@ def test_a_wrong_target_names_the_apis_target_argument(pipeline):
     ("run", {"on_event": "print"}, "on_event=: expected a function, called with each step's event; got str 'print'"),
     ("compile", {"out": 5}, "out=: expected a path"),
     ("submit", {"target": "kubeflow", "params": ["n=3"]}, "params=: expected a mapping"),
+    ("submit", {"target": "kubeflow", "wait": True, "poll_s": "5"}, "poll_s=: expected a number of seconds; got str"),
+    ("submit", {"target": "kubeflow", "timeout_s": True}, "timeout_s=: expected a number of seconds; got bool"),
 ])
 def test_an_argument_of_the_wrong_kind_is_refused_by_name(pipeline, call, kwargs, said):
     """params='n=3' stopped with 'ValueError: dictionary update sequence element #0 has length 1; 2 is required',
