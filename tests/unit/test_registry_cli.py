@@ -290,3 +290,22 @@ def test_models_read_the_registry_the_local_profile_names(reg, capsys, tmp_path)
     assert code == 0 and "fraud v1" in out
     code, out, _ = _run(capsys, "models", "list", "--registry", "file://.kubepipe/registry")
     assert code == 0 and _cells(out, "clf") == ["clf", "3", "-", "-"], out  # --registry still wins
+
+
+def test_a_move_warns_of_a_local_endpoint_still_serving_another_version(reg, capsys, tmp_path):
+    """`models rollback` said 'rolled back; champion is v2' while the deploy step's local endpoint went on serving
+    v3, with nothing to say that an alias move restarts no server."""
+    import json
+
+    reg.promote("clf", 2, reason="x")
+    reg.promote("clf", 3, reason="y")
+    served = reg.get("clf", 3).model_uri
+    (tmp_path / ".kubepipe" / "endpoints").mkdir(parents=True)
+    (tmp_path / ".kubepipe" / "endpoints" / "clf.json").write_text(json.dumps({
+        "name": "clf", "url": "http://127.0.0.1:18080", "port": 18080, "model_dir": served, "version": 3}))
+    code, out, err = _run(capsys, "models", "rollback", "clf", "--reason", "canary failed")
+    assert code == 0 and "champion is v2" in out
+    assert (f"warning: local endpoint clf still serves clf v3 ({served}): moving the champion restarts no server; "
+            "it serves v2 once a deploy step deploys it") in " ".join(err.split())
+    code, out, err = _run(capsys, "models", "promote", "clf", "3", "--reason", "back")
+    assert code == 0 and "warning" not in err  # the endpoint serves the champion

@@ -241,6 +241,7 @@ def promote(name: str = typer.Argument(..., help="Model name."),
     reg = _moving_registry(registry, home, target, profile, set_)
     mv = reg.promote(name, version, reason=reason)
     _moved(fmt, reg.store.uri(), "promote", name, mv.version, reg.replaced)
+    _stale_endpoints(home, name, mv)
 
 
 @models.command("rollback")
@@ -253,6 +254,36 @@ def rollback(name: str = typer.Argument(..., help="Model name."),
     reg = _moving_registry(registry, home, target, profile, set_)
     mv = reg.rollback(name, reason=reason)
     _moved(fmt, reg.store.uri(), "rollback", name, mv.version, reg.replaced)
+    _stale_endpoints(home, name, mv)
+
+
+def _stale_endpoints(home: Path, name: str, champion) -> None:
+    """A warning for each local endpoint of this home serving another version of `name` than the new champion:
+    an alias move changes no running server (an endpoint serves what its last deploy started), and a rollback
+    that left v2 answering said only 'rolled back; champion is v1'."""
+    from kubepipe.cli.serve import endpoints_home
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoint_record import list_record_names, read_record
+    from kubepipe.errors import KubepipeError
+
+    champ = Path(champion.model_uri)
+    if not champ.is_dir():  # a remote registry: its endpoints serve a download, not this folder
+        return
+    versions = champ.resolve().parent.parent
+    try:
+        root = endpoints_home(home)  # where `endpoints list` reads them
+    except (KubepipeError, ComponentError):  # an unreadable local profile: the move is made, and says so
+        return
+    for endpoint in list_record_names(root):
+        try:
+            rec = read_record(root, endpoint) or {}
+        except ComponentError:
+            continue  # `endpoints list` names an unreadable record
+        served = Path(str(rec.get("model_dir", ""))).resolve()
+        if served.parent.parent == versions and served != champ.resolve():
+            console.warn(f"local endpoint {endpoint} still serves {name} v{served.parent.name} ({served}): moving "
+                         f"the champion restarts no server; it serves v{champion.version} once a deploy step "
+                         "deploys it")
 
 
 def _moved(fmt: Format, where: str, action: str, name: str, champion: int, was: Optional[int]) -> None:

@@ -19,7 +19,7 @@ STATE_DIR = typer.Option(None, "--state-dir", hidden=True, help="Deprecated: use
 ENDPOINT_NAME = "Endpoint name (`kubepipe endpoints list` lists them)."
 
 
-def _home(home: Path, state_dir: Optional[str]) -> str:
+def endpoints_home(home: Path, state_dir: Optional[str] = None) -> str:
     """The folder whose endpoints/ holds the records: where a local deploy step keeps them, beside the local profile's
     state_dir (<home>/state unless configs/local.yaml names another), or the deprecated --state-dir."""
     if state_dir is not None:
@@ -153,7 +153,7 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
     """
     from kubepipe.components.serving.endpoints import list_endpoints
 
-    root = _home(home, state_dir)
+    root = endpoints_home(home, state_dir)
     rows = list_endpoints(root)
     for r in rows:
         if r.get("error"):
@@ -178,7 +178,7 @@ def stop(name: str = typer.Argument(..., help=ENDPOINT_NAME), home: Path = HOME,
     """Stop a local endpoint and forget it: its recorded, pending and untracked processes (only ours)."""
     from kubepipe.components.serving.endpoints import stop_endpoint
 
-    out = stop_endpoint(name, _home(home, state_dir))
+    out = stop_endpoint(name, endpoints_home(home, state_dir))
     console.out.print(f"stopped endpoint {console.escape(name)} (pids {', '.join(map(str, out['stopped'])) or 'none'})")
 
 
@@ -194,7 +194,7 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
     """
     from kubepipe.components.serving.endpoints import repair_endpoints
 
-    root = _home(home, state_dir)
+    root = endpoints_home(home, state_dir)
     reports = repair_endpoints(root, name)
     failed = [r for r in reports if r.get("error")]
     for r in failed:
@@ -225,7 +225,7 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
     require("serve", feature="`kubepipe endpoints predict`")
     from kubepipe.components.serving.endpoints import predict_endpoint
 
-    body = predict_endpoint(name, list(texts), _home(home, state_dir))
+    body = predict_endpoint(name, list(texts), endpoints_home(home, state_dir))
     predictions = body.get("predictions", [])
     if any(isinstance(p, list) for p in predictions):  # a retriever answers a list of hits per query
         output.table(("rank", "doc_id", "score", "query"),
