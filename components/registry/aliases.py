@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from typing import Callable
 
@@ -43,15 +44,17 @@ def read_state(store, name: str, gens: list[int]) -> dict:
 
 
 _WARNED: set[str] = set()
+_WARNED_LOCK = threading.Lock()  # the Python API's threads read one registry at once: each file said once
 
 
 def _warn_damaged(name: str, damaged: list[str], used: int | None) -> None:
     """Answering from an older generation than the newest is said once per damaged file: `models list` showed the
     older champion as the champion, and nothing said the last move was unreadable."""
-    new = [d for d in damaged if d not in _WARNED]
+    with _WARNED_LOCK:
+        new = [d for d in damaged if d not in _WARNED]
+        _WARNED.update(new)
     if not new:
         return
-    _WARNED.update(new)
     older = f"generation {used}" if used is not None else "no alias state"
     log.warning("model `%s`: alias state unreadable: %s; answering from %s, so the champion may predate the last "
                 "move: see `kubepipe models history %s`, and promote the intended version again", name,

@@ -121,6 +121,34 @@ def test_damaged_alias_generation_falls_back_to_last_good(tmp_path, caplog):
     assert reg.alias("clf", "previous").version == 1
 
 
+def test_a_damaged_alias_generation_read_by_two_threads_at_once_is_said_once(tmp_path, caplog, monkeypatch):
+    """The once-per-file rule was an unguarded set: two threads of one process (the Python API) both found the file
+    unsaid, and both warned."""
+    import threading
+    import time
+
+    from kubepipe.components.registry import aliases
+
+    class Slow(set):
+        def __contains__(self, item):
+            found = super().__contains__(item)
+            time.sleep(0.2)  # both threads have looked before either records
+            return found
+
+    monkeypatch.setattr(aliases, "_WARNED", Slow())
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="a")
+    (tmp_path / "reg/clf/aliases/00000002.json").write_text("{not json")
+    with caplog.at_level("WARNING", logger="kubepipe.components.registry.aliases"):
+        threads = [threading.Thread(target=reg.aliases, args=("clf",)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    assert len([r for r in caplog.records if "alias state unreadable" in r.getMessage()]) == 1
+
+
 def _two_promotions(tmp_path) -> Registry:
     """Two alias generations: champion v2 (generation 2) over v1 (generation 1)."""
     reg = Registry(str(tmp_path / "reg"))
