@@ -115,3 +115,15 @@ def test_a_runs_folder_that_cannot_be_made_is_not_said_to_need_free_space(pipeli
     assert str(exc.value) == ("run r1: cannot start: /proc/kubepipe-runs: No such file or directory; give runs a "
                               "folder this user can create and write (home= or runs_dir=, or the profile's "
                               "pipeline_root) and run again")
+
+
+def test_a_param_too_long_for_a_command_line_says_so(pipeline, tmp_path):
+    """A 200 KB text param ended the run with 'kfp.local stopped the run during step `numbers`: OSError: [Errno 7]
+    Argument list too long: '.../python'', naming neither the cause nor a way out."""
+    text = PIPELINE.replace("component: ops:make_numbers", "component: ops:say").replace(
+        'with: {n: "${params.n}"}', 'with: {message: "${params.need}"}')
+    pipeline.write_text(text)
+    run = kubepipe.run(pipeline, params={"need": "x" * 200_000}, runs_dir=tmp_path / "runs")
+    assert run.state == "FAILED" and "Argument list too long" in run.error
+    assert run.error.endswith("go on its command line, which the OS limits (128 KiB for one value on Linux): pass a "
+                              "large value as a file (its path, or an artifact) instead")

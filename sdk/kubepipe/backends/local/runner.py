@@ -309,7 +309,7 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                                   **reuse_env(compiled, run, paths, prior)}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
-                run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}")
+                run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}{_what_to_do(exc)}")
             watcher.flush()
         finally:
             try:
@@ -336,6 +336,16 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
         raise watcher.event_error
     return run
+
+
+def _what_to_do(exc: BaseException) -> str:
+    """kfp.local starts each task with its inputs on the command line: a value over the OS's limit (128 KiB for one
+    argument on Linux: a long text param) stopped the run with only 'Argument list too long'."""
+    if isinstance(exc, OSError) and exc.errno == errno.E2BIG:
+        return ("; the step's inputs (params and the outputs of the steps before it) go on its command line, which "
+                "the OS limits (128 KiB for one value on Linux): pass a large value as a file (its path, or an "
+                "artifact) instead")
+    return ""
 
 
 def _where(rec: StepRecord | None) -> str:
