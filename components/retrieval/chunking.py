@@ -112,13 +112,30 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     if not rows and len(df):  # an empty index would fail two steps later, at embed, naming no column
         raise DataError(f"records: `{text_column}` has no text in any of the {len(df)} record(s); nothing to index: "
                         "check text_column")
-    found = {r["doc_id"] for r in rows}
-    empty = [doc for doc in ids.tolist() if doc not in found]
-    if empty:  # they were dropped without a word: no query can ever find them
-        from kubepipe.components.pii import redact
-
-        log.warning("records: %d of %d have no text in `%s` (first: %s) and give no passage: no query can find "
-                    "them; fill their text in or drop them upstream", len(empty), len(df), text_column,
-                    redact(str(empty[0])))
+    _warn_unfindable(ids.tolist(), texts, {r["doc_id"] for r in rows}, text_column)
     cols = ["passage_id", "doc_id", "offset", "text", *keep]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _warn_unfindable(ids: list[str], texts: list[str], found: set, text_column: str) -> None:
+    """Say which records no query can find (no text: dropped), or find apart from another (the same text: their
+    passages embed alike and tie, in no set order); both went by without a word. Ids are masked, as in reports."""
+    from kubepipe.components.pii import redact
+
+    empty = [doc for doc in ids if doc not in found]
+    if empty:
+        log.warning("records: %d of %d have no text in `%s` (first: %s) and give no passage: no query can find "
+                    "them; fill their text in or drop them upstream", len(empty), len(ids), text_column,
+                    redact(str(empty[0])))
+    first_of: dict[str, str] = {}
+    same: list[tuple[str, str]] = []
+    for doc, text in zip(ids, texts):
+        key = " ".join(text.split())  # spacing does not tell passages apart
+        if key and key in first_of:
+            same.append((doc, first_of[key]))
+        elif key:
+            first_of[key] = doc
+    if same:
+        log.warning("records: %d have the same `%s` as an earlier record (first: %s, as %s): their passages embed "
+                    "alike, so a query finds them tied, in no set order; drop the duplicates upstream, or tell them "
+                    "apart in the text", len(same), text_column, redact(str(same[0][0])), redact(str(same[0][1])))

@@ -183,3 +183,17 @@ def test_the_chunk_report_masks_pii_in_its_sample(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "refund card **** **** **** 1111 ok" in html
     assert "4111 1111" not in html and "ann@example.com" not in html
+
+
+def test_records_with_the_same_text_are_named_in_a_warning(caplog):
+    """Two records with one text (a catalogue row copied under a new id) embed alike and tie in every answer, in no
+    set order, so recall@1 of a query for either was a coin toss; nothing said so."""
+    df = pd.DataFrame({"id": ["m1", "m2", "m9", "m3"],
+                       "text": ["Blue Bottle Coffee", "Shell Oil", "Blue  Bottle Coffee\n", "blue bottle coffee"]})
+    with caplog.at_level("WARNING", logger="kubepipe.components.retrieval.chunking"):
+        chunk_records(df, text_column="text", id_column="id", size=8, overlap=0)
+    assert ("records: 1 have the same `text` as an earlier record (first: m9, as m1): their passages embed alike, so "
+            "a query finds them tied, in no set order") in caplog.text
+    caplog.clear()
+    chunk_records(df.iloc[[0, 1, 3]], text_column="text", id_column="id", size=8, overlap=0)
+    assert caplog.text == ""
