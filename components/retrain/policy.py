@@ -10,7 +10,7 @@ or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandone
   attempt (decision `backoff`): one cooldown after the first failure, then twice as long after each next one,
   instead of a retry once per cooldown for ever.
 - At `max_failures` the trigger is parked (decision `paused`) until `kubepipe retrain resume PIPELINE` records that
-  the cause was fixed.
+  the cause was fixed; the next drift then retrains at once (no cooldown from the last failed start).
 """
 
 from __future__ import annotations

@@ -132,7 +132,10 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                              f"cause and run `{resume_command(pipeline, target)}` to resume")
         append_decision(state_dir, pipeline, record)
         return record
-    if started or failures:
+    # `kubepipe retrain resume` after the last start: a person fixed the cause, the next drift retrains at once
+    resumed = bool(attempt and attempt.get("action") == "resumed"
+                   and (not started or parse_time(attempt["time"]) >= parse_time(started[-1]["time"])))
+    if (started or failures) and not resumed:
         hours = backoff_hours(cooldown_hours, failures) if failures else cooldown_hours
         # from the newest of the last start and the last failed attempt (a start that failed is no `started`)
         since = max(([started[-1]["time"]] if started else []) + ([attempt["time"]] if failures and attempt else []),

@@ -846,3 +846,25 @@ def test_a_request_queued_again_after_its_run_ended_keeps_how_that_run_ended(tmp
     assert sched.tick(NOW) == []  # never started twice
     done = json.loads((Path(queue_dir(state)) / "done" / f"{first['run_id']}.json").read_text())
     assert done["outcome"]["state"] == "failed" and queued(Path(state)) == []
+
+
+def test_after_a_resume_the_next_drift_retrains_at_once(tmp_path):
+    # resumed an hour after the last failed start, the next drift was a `cooldown` for the rest of the day
+    from kubepipe.components.retrain.policy import resume
+
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+
+    def broken(path, params):
+        raise RuntimeError("no rows")
+
+    sched = LocalScheduler(home, launcher=CallableLauncher(broken))
+    kw = dict(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, max_failures=1, state_dir=state)
+    assert trigger_retraining(**kw, source_run_id="m0", now=NOW)["action"] == "started"
+    sched.tick(NOW)
+    sched.drain()
+    assert trigger_retraining(**kw, source_run_id="m1", now=NOW + dt.timedelta(hours=1))["action"] == "paused"
+    assert resume(state, "train.yaml", now=NOW + dt.timedelta(hours=2))["action"] == "resumed"
+    assert trigger_retraining(**kw, source_run_id="m2", now=NOW + dt.timedelta(hours=3))["action"] == "started"
+    # and the cooldown holds again from that start
+    assert trigger_retraining(**kw, source_run_id="m3", now=NOW + dt.timedelta(hours=4))["action"] == "cooldown"

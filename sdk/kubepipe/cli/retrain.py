@@ -26,7 +26,8 @@ def resume(pipeline: str = typer.Argument(..., help="The training pipeline as tr
     """Resume retraining paused after `max_failures` failed retrains in a row (fix the cause first).
 
     Records a `resumed` decision in <state_dir>/retrain/<pipeline>/triggers.jsonl: the count of failed retrains starts
-    again from 0, so the monitor's next drift starts a retrain (no backoff)."""
+    again from 0, so the monitor's next drift starts a retrain at once (no backoff, and no cooldown from the failed
+    start)."""
     from kubepipe.api import load_target
     from kubepipe.components.retrain.policy import resume as do_resume
 
