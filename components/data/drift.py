@@ -266,7 +266,9 @@ def _category(value) -> str:
     """A category as text by the label rule (data.io.id_text): a whole float is its integer, so a reference label
     column that a blank cell made float (1.0) is the served label '1', not a category of its own (PSI 17, drift, a
     retrain); and so is a whole float written as text ('1.0' in a CSV column that one 'unknown' cell left text)."""
-    text = id_text(value)
+    import pandas as pd
+
+    text = None if pd.api.types.is_scalar(value) and pd.isna(value) else id_text(value)  # None, NaN, NA, NaT
     if text is None:
         return "(null)"
     whole = isinstance(value, str) and _WHOLE_TEXT.fullmatch(text.strip())
@@ -274,7 +276,8 @@ def _category(value) -> str:
 
 
 def _categorical(ref, cur, top: int) -> dict:
-    return _bucketed(ref.fillna("(null)").map(_category), cur.fillna("(null)").map(_category), top, "(other)")
+    # no fillna: on a float column made object it warned of pandas' coming downcasting change in every run's log
+    return _bucketed(ref.map(_category), cur.map(_category), top, "(other)")
 
 
 def _text(ref, cur, max_tokens: int) -> dict | None:

@@ -166,6 +166,19 @@ def test_served_labels_against_a_reference_label_column_made_float_by_a_blank_ce
     assert {t["value"] for t in col["top_changes"]} == {"0", "1", "(null)"}
 
 
+def test_categories_of_a_float_column_made_object_warn_of_nothing():
+    """`fillna` on the object copy of a float column warned 'Downcasting object dtype arrays on .fillna ... is
+    deprecated' in every detect-drift log; the null rule is the category rule's own."""
+    import warnings
+
+    ref = pd.DataFrame({"y": [1.0, 0.0] * 60})
+    cur = pd.DataFrame({"prediction": pd.Series(["1", "0", None] * 40, dtype=object)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        col = detect_drift(cur, ref, column_map={"prediction": "y"})["columns"]["prediction"]
+    assert {t["value"] for t in col["top_changes"]} == {"0", "1", "(other)"}  # no null in the reference
+
+
 def test_codes_written_as_whole_float_text_are_the_reference_float_codes():
     """A CSV column of codes written as 1.0/2.0/3.0 that one 'unknown' cell left text: read by the label rule, the
     reference's 1.0 was '1' and the current '1.0' another category: PSI 17 and drift for the same mix."""
