@@ -142,6 +142,9 @@ def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = Non
     compiled = compile(path, target, profile=profile, sets=sets, home=home)
     pkg = PipelinePackage.from_compiled(compiled)
     values = pkg.coerce_params(dict(params or {}))
-    warnings = [w.format() for w in compiled.warnings] + pkg.preflight(values, target)
+    from kubepipe.plan.paths import without_given_defaults
+
+    kept = without_given_defaults(compiled.warnings, compiled.plan.remote_path_params, values)
+    warnings = [w.format() for w in kept] + pkg.preflight(values, target)
     return submit_package(pkg, target, values, slot=slot, wait=wait, poll_s=poll_s, timeout_s=timeout_s,
                           on_event=on_event, warnings=tuple(warnings))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import typer
 
@@ -18,16 +18,19 @@ REMOTE_TARGET = typer.Option(..., "--target", "-t", help="kubeflow | vertex")
 
 
 def _package(pipeline: Path, target: str, profile: Optional[Path], sets: Optional[list[str]],
-             home: Optional[Path] = None):
-    """(package, validation warnings); the warnings are shown here, once, on stderr."""
+             home: Optional[Path] = None, given: Iterable[str] = ()):
+    """(package, validation warnings); the warnings are shown here, once, on stderr. `given`: the params --param
+    sets, whose local-path defaults are not warned about."""
     from kubepipe.api import compile as do_compile
     from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.plan.paths import without_given_defaults
 
     compiled = do_compile(pipeline, target, profile=profile, sets=sets, home=home)
     for note in getattr(compiled, "notes", []) or []:
         console.note(note)
-    output.show_warnings(compiled.warnings)
-    return PipelinePackage.from_compiled(compiled), output.warning_items(compiled.warnings)
+    warnings = without_given_defaults(compiled.warnings, compiled.plan.remote_path_params, given)
+    output.show_warnings(warnings)
+    return PipelinePackage.from_compiled(compiled), output.warning_items(warnings)
 
 
 def _progress(event) -> None:
@@ -50,8 +53,9 @@ def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: 
     from kubepipe.backends.remote.submission import check_remote_target, submit_package
 
     check_remote_target(target)
-    pkg, warnings = _package(pipeline, target, profile, set_)
-    params = pkg.coerce_params(parse_params(param))
+    given = parse_params(param)
+    pkg, warnings = _package(pipeline, target, profile, set_, given=given)
+    params = pkg.coerce_params(given)
     as_json = output.is_json(fmt)
     _warn(pkg.preflight(params, target))
 
@@ -119,11 +123,12 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
 
     if sum([pause, resume, delete]) > 1:
         raise UserError("choose one of --pause, --resume, --delete")
-    pkg, warnings = _package(pipeline, target, profile, set_, home)
+    given = parse_params(param)
+    pkg, warnings = _package(pipeline, target, profile, set_, home, given=given)
     if pkg.schedule is None and not delete:
         raise UserError(f"{pipeline}: no `schedule:` block; add one (e.g. schedule: {{cron: \"0 3 * * 1\"}}) "
                         f"or pass --delete to remove an existing schedule")
-    backend, make_desired = _backend(target, pkg, pipeline, home, pkg.coerce_params(parse_params(param)))
+    backend, make_desired = _backend(target, pkg, pipeline, home, pkg.coerce_params(given))
     desired = None if delete else make_desired()
     if desired is not None and target != "local":
         _warn(pkg.preflight(dict(desired.params or {}), target))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from kubepipe.arguments import param_hint
 from kubepipe.catalog import ComponentInfo
@@ -24,7 +24,7 @@ from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import is_local_path, local_file, pod_readable, remote_path_hint, resolve_path, run_path
 from kubepipe.spec.source import Locator
 
-__all__ = ["PathRules", "absolute_path_params", "pipeline_path_params"]
+__all__ = ["PathRules", "absolute_path_params", "pipeline_path_params", "without_given_defaults"]
 
 # trigger-retrain's `params` are params of the pipeline its `pipeline` names: those that name files follow the rule
 _RETRAIN = ("trigger-retrain", "params", "pipeline")
@@ -65,6 +65,13 @@ def absolute_path_params(file: str | Path, values: dict[str, Any]) -> dict[str, 
     names = pipeline_path_params(file) if any(isinstance(v, str) and is_local_path(v) for v in values.values()) \
         else frozenset()
     return {k: resolve_path(v, os.getcwd()) if k in names and isinstance(v, str) else v for k, v in values.items()}
+
+
+def without_given_defaults(warnings: list, remote_path_params: Mapping[str, str], given: Iterable[str]) -> list:
+    """`warnings` without the ones that a param defaults to a local path a pod cannot read, for the params `given` a
+    value now (`--param train_uri=gs://...`, which the warning asks for; the submit's preflight checks that value)."""
+    moot = {f"params.{name}.default" for name in given if name in remote_path_params}
+    return [w for w in warnings if getattr(w, "path", None) not in moot]
 
 
 class PathRules:
