@@ -273,3 +273,24 @@ def test_a_vertex_endpoint_the_deploy_step_makes_carries_the_runs_labels(tmp_pat
     ops.deploy.python_func(model=_Artifact(), report=_Artifact(), model_name="m", ctx_target="vertex",
                            ctx_profile={"project": "p", "labels": {"team": "ml", "cc": "1"}}, ctx_labels=labels)
     assert seen["profile"] == {"project": "p", "labels": labels}
+
+
+def test_a_label_key_yaml_1_1_reads_as_a_bool_null_or_number_is_the_key_as_written(tmp_path):
+    """`on: x` was the label `True: x` (`null:` `None`, `1.10:` `1.1`, `010:` `8`): YAML 1.1 read the key, and the
+    text kubepipe made of it was no key the file had."""
+    import kubepipe
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\n"
+                 "metadata: {name: p, labels: {on: x, null: y, 1.10: z, 010: w, 7: v}}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    import pytest
+
+    from kubepipe.errors import ValidationError
+
+    assert kubepipe.validate(p).labels == {"on": "x", "null": "y", "1.10": "z", "010": "w", "7": "v"}
+    p.write_text(p.read_text().replace("source: gs://b/d.csv", "source: gs://b/d.csv, yes: 1"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p)
+    (issue,) = exc.value.issues
+    assert (issue.path, issue.line) == ("steps.load.with.yes", 5), issue.format()  # was `True`, unlocated

@@ -235,7 +235,8 @@ def _too_many(aliased: bool, where: dict) -> Issue:
 
 
 def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:
-    """Positions of keys and items; duplicate keys are errors (PyYAML would keep the last)."""
+    """Positions of keys and items, every key text as written; duplicate keys are errors (PyYAML would keep the
+    last)."""
     import yaml
 
     if depth > 200:
@@ -249,6 +250,9 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 continue
+            # a key is a name, read as written: YAML 1.1 made `on:` the key True, `null:` None and `1.10:` 1.1,
+            # which reached the model as `True`, `None`, `1.1` (a label `on: x` was `True: x`), and unlocated
+            key_node.tag = "tag:yaml.org,2002:str"
             k = key_node.value
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if k in seen:
