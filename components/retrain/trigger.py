@@ -124,7 +124,8 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     seen: dict = {}  # each request's outcome is read once
     failed = _last_failure(state_dir, started[-1], seen) if started and target == "local" else ""
     why = _why(drift_detected, quality_dropped)
-    failures, attempt = failures_in_a_row(state_dir, lines, pipeline, target, seen)
+    # a retry of this step (same key) is no new attempt: its own failed start does not back it off
+    failures, attempt = failures_in_a_row(state_dir, [r for r in lines if r.get("key") != key], pipeline, target, seen)
     record["failures"] = failures
     if failures >= max_failures:  # parked: retrying what failed max_failures times in a row is no fix
         record.update(action="paused", run_id=None, last_run_id=(attempt or {}).get("run_id"),

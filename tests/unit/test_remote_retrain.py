@@ -868,3 +868,22 @@ def test_after_a_resume_the_next_drift_retrains_at_once(tmp_path):
     assert trigger_retraining(**kw, source_run_id="m2", now=NOW + dt.timedelta(hours=3))["action"] == "started"
     # and the cooldown holds again from that start
     assert trigger_retraining(**kw, source_run_id="m3", now=NOW + dt.timedelta(hours=4))["action"] == "cooldown"
+
+
+def test_a_retried_step_s_own_failed_start_does_not_back_it_off(tmp_path):
+    # KFP retries the step after a failed start (a transient API error); the retry answered `backoff` and the run
+    # succeeded without a retrain
+    def flaky(**kw):
+        raise ComponentError("503 Service Unavailable")
+
+    kw = dict(drift_detected=True, pipeline="train", target="kubeflow", state_dir=str(tmp_path), source_run_id="m1")
+    with pytest.raises(ComponentError):
+        trigger_retraining(**kw, now=NOW, starter=flaky)
+    retried = trigger_retraining(**kw, now=NOW + dt.timedelta(minutes=1), starter=lambda **_kw: "run-1")
+    assert (retried["action"], retried["run_id"], retried["failures"]) == ("started", "run-1", 0)
+    # another monitor run's drift after a failed start does back off
+    with pytest.raises(ComponentError):
+        trigger_retraining(**{**kw, "source_run_id": "m2"}, now=NOW + dt.timedelta(days=2), starter=flaky)
+    later = trigger_retraining(**{**kw, "source_run_id": "m3"}, now=NOW + dt.timedelta(days=2, hours=1),
+                               starter=lambda **_kw: "run-2")
+    assert later["action"] == "backoff"
