@@ -223,3 +223,36 @@ def test_a_step_the_plan_has_not_is_a_user_error_naming_its_steps():
     assert str(exc.value) == ("pipeline merchant-categorizer has no step 'evaluat'; did you mean `evaluate`? (its "
                               "steps: load, load_holdout, validate, train, guardrail, evaluate, register, deploy)")
     assert plan.step("on-exit") is plan.exit_step
+
+
+def test_threads_compiling_at_once_each_get_their_pipeline(monkeypatch):
+    """kfp builds a pipeline inside one process-wide context: two threads of a service compiling at once failed with
+    'Exception: Nested pipelines are not allowed.'"""
+    import threading
+    import time
+
+    from kubepipe.compiler import pipeline_fn
+
+    paths = [FIX / "branching.yaml", FIX / "branching.yaml"]
+    want = kubepipe.compile(paths[0]).content_hash
+    groups = pipeline_fn._groups
+
+    def slow_groups(steps):  # inside kfp's pipeline context: long enough for the other thread to come in
+        time.sleep(0.3)
+        return groups(steps)
+
+    monkeypatch.setattr(pipeline_fn, "_groups", slow_groups)
+    failed, got = [], []
+
+    def compile_one(path: Path) -> None:
+        try:
+            got.append(kubepipe.compile(path).content_hash)
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            failed.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=compile_one, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == [] and got == [want, want]

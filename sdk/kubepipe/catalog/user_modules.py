@@ -30,7 +30,9 @@ __all__ = ["USER_IMPORTS", "module_root", "make_importable", "fresh_imports", "n
            "shadowed_note", "code_place", "library_file",
            "roots_of_refs", "ref_modules", "module_files", "repository_imports"]
 
-# held around finding, evicting and importing a user module: sys.modules is one per process, and threads share it
+# held around finding, evicting and importing a user module: sys.modules is one per process, and threads share it;
+# and around building a pipeline (compiler.compile_plan): kfp's pipeline context, which a user module's @dsl.pipeline
+# enters on import too, is one per process as well
 USER_IMPORTS = threading.RLock()
 
 

@@ -81,14 +81,18 @@ def strip_header(text: str) -> str:
 def compile_plan(plan: Plan, profile: Profile) -> Compiled:
     from kfp import compiler
 
+    from kubepipe.catalog.user_modules import USER_IMPORTS
     from kubepipe.compiler.pipeline_fn import build_pipeline
 
     notes = list(plan.notes)
-    pipeline = build_pipeline(plan, profile, notes)
     fd, tmp = tempfile.mkstemp(suffix=".yaml")
     os.close(fd)
     try:
-        compiler.Compiler().compile(pipeline, package_path=tmp)
+        # kfp builds a pipeline inside its one process-wide pipeline context: two threads compiling at once (a
+        # service's kubepipe.compile / run / submit) failed with 'Exception: Nested pipelines are not allowed.'
+        with USER_IMPORTS:
+            pipeline = build_pipeline(plan, profile, notes)
+            compiler.Compiler().compile(pipeline, package_path=tmp)
         body = Path(tmp).read_text(encoding="utf-8")
     finally:
         os.unlink(tmp)
