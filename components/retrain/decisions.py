@@ -59,15 +59,16 @@ def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
     fs, path = state_fs(log_path(state_dir, pipeline))
     if not fs.exists(path):
         return []
-    with fs.open(path, "r", encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
+    with fs.open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
     out = []
-    for i, line in enumerate(lines, 1):
+    for i, raw in enumerate(lines, 1):
+        line = raw.decode("utf-8", "replace")  # bytes that are no UTF-8 make the line no record, named below
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError too
             record = None
         if isinstance(record, dict):
             out.append(record)

@@ -887,3 +887,17 @@ def test_a_retried_step_s_own_failed_start_does_not_back_it_off(tmp_path):
     later = trigger_retraining(**{**kw, "source_run_id": "m3"}, now=NOW + dt.timedelta(days=2, hours=1),
                                starter=lambda **_kw: "run-2")
     assert later["action"] == "backoff"
+
+
+def test_a_decision_log_line_that_is_no_utf8_is_named_with_its_file_and_line(tmp_path):
+    # 'internal error: UnicodeDecodeError: ... position 4049' (the step and `kubepipe retrain resume` alike)
+    from kubepipe.components.retrain.trigger import log_path
+
+    trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
+    path = Path(log_path(str(tmp_path), "train.yaml"))
+    path.write_bytes(path.read_bytes() + b"\xff\xfe garbage\n")
+    with pytest.raises(ComponentError, match=r"triggers.jsonl:2: not a decision record \(one JSON object per line\): "
+                                             r"'\ufffd\ufffd garbage'; repair or delete that line"):
+        read_triggers(str(tmp_path), "train.yaml")
+    path.write_bytes(path.read_bytes().split(b"\n")[0] + b'\n{"act\xc3')  # a last line cut mid-character: skipped
+    assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift"]
