@@ -66,7 +66,7 @@ def _check_bucket_given(uri: str, where: str) -> None:
         cls = fsspec.get_filesystem_class(scheme)
     except (ValueError, ImportError):  # unknown or not installed: the filesystem's own error says so
         return
-    if hasattr(cls, "split_path") and not str(cls._strip_protocol(uri)).strip("/"):
+    if hasattr(cls, "split_path") and not str(fsspec.core.strip_protocol(normal_uri(uri))).strip("/"):
         raise RegistryError(f"registry {where}: no bucket given; use {scheme}://BUCKET/PATH in --registry / "
                             "KUBEPIPE_REGISTRY (an unset variable where the bucket goes?)")
 

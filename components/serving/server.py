@@ -94,7 +94,9 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
                        parent_pid: int | None = None, prediction_log: dict | None = None) -> int:
     _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
                            sample_every=sample_every, request_ids=bool(prediction_log))
-    uv = rest._server
+    import uvicorn
+
+    uv = uvicorn.Server(rest.config)  # ours, on kserve's config: RESTServer keeps its own one private
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit
 
