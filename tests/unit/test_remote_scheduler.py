@@ -54,8 +54,11 @@ def add(home: Path, **kw) -> None:
 def test_new_schedule_waits_for_its_slot_then_fires_once(tmp_path):
     add(tmp_path, params={"rows": 10}, scheduled_time_param=True)
     rec = Recorder(tmp_path / "calls.jsonl")
-    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec))
-    assert sched.tick(T0) == []  # a new schedule does not fire immediately
+    said: list[str] = []
+    sched = LocalScheduler(tmp_path, launcher=CallableLauncher(rec), on_event=said.append)
+    assert sched.tick(T0) == []  # a new schedule does not fire immediately, and says when it will
+    assert said == ["kubepipe-demo: new; its first slot is 2026-03-02T10:05:00Z (a new schedule fires at its next "
+                    "slot, not now)"]
     assert sched.tick(T0 + minutes(5)) == ["kubepipe-demo@2026-03-02T10:05:00Z"]
     assert sched.tick(T0 + minutes(5.2)) == []  # same slot: nothing new
     sched.drain()

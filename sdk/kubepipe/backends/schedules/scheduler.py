@@ -248,6 +248,9 @@ class LocalScheduler:
             base = max(now, start) if start else now
             nxt = next_fire_times(s.cron, s.timezone, base - dt.timedelta(seconds=1) if start and start > now else base)[0]
             self.store.set_fields(s.name, next_fire=utc_iso(nxt))
+            # `scheduler --once` right after `kubepipe schedule` started nothing and said nothing of why
+            self.say(f"{s.name}: new; its first slot is {utc_iso(nxt)} (a new schedule fires at its next slot, "
+                     "not now)")
             return []
         due: list[dt.datetime] = []
         if t > now:
