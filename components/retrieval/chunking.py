@@ -16,7 +16,7 @@ import re
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 
-__all__ = ["UNITS", "passage_id", "spans", "chunk_records", "is_blank"]
+__all__ = ["UNITS", "passage_id", "doc_id_of", "spans", "chunk_records", "is_blank"]
 
 UNITS = ("words", "tokens")
 PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
@@ -28,6 +28,12 @@ def is_blank(text: str) -> bool:
     """No character to search for: empty, whitespace, or only invisible ones (zero-width spaces, control
     characters), which the encoder's normalizer drops: such a query embeds as the empty input."""
     return not any(c.isprintable() and not c.isspace() for c in text)
+
+
+def doc_id_of(value) -> str:
+    """A document id as text ('' when missing), read as queries' relevant ids are: the id rule (data.io.id_text:
+    101.0 is 101) without the spaces around it (a padded CHAR column's 'm1   ' was no query's 'm1')."""
+    return (id_text(value) or "").strip()
 
 
 def passage_id(doc_id: str, offset: int) -> str:
@@ -84,8 +90,8 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     if not (isinstance(size, int) and size >= 1 and isinstance(overlap, int) and 0 <= overlap < size):
         raise DataError(f"size {size!r} / overlap {overlap!r}: need 0 <= overlap < size and size >= 1")
     require_columns(df, [text_column, id_column], source="records")
-    ids = pd.Series([id_text(v) for v in df[id_column].tolist()], index=df.index, dtype=object)
-    missing = [i for i, v in enumerate(ids.tolist()) if v is None or not v.strip()]
+    ids = pd.Series([doc_id_of(v) for v in df[id_column].tolist()], index=df.index, dtype=object)
+    missing = [i for i, v in enumerate(ids.tolist()) if not v]
     if missing:
         raise DataError(f"records: `{id_column}` is empty in {len(missing)} row(s) (first: row {missing[0]}); every "
                         "record needs an id (passage ids are derived from it): fill it in or drop the row upstream")

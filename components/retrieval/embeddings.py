@@ -42,7 +42,8 @@ def load_embedder(*, model_dir: str = "", model_id: str = "", base_model: str = 
 def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_column: str = "text",
                    batch_size: int = 64) -> dict:
     """Embed `passages[text_column]` and write the output directory; returns embeddings.json's content."""
-    from kubepipe.components.data.io import id_text, require_columns, write_dataset
+    from kubepipe.components.data.io import require_columns, write_dataset
+    from kubepipe.components.retrieval.chunking import doc_id_of
     from kubepipe.components.retrieval.embedder import npy_bytes
     from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
 
@@ -53,7 +54,7 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
                         "output, or name the id column of your passages doc_id")
     if len(passages) == 0:
         raise DataError("passages: no rows to embed; check the chunk-documents step's input")
-    missing = [i for i, v in enumerate(passages["doc_id"].tolist()) if not (id_text(v) or "").strip()]
+    missing = [i for i, v in enumerate(passages["doc_id"].tolist()) if not doc_id_of(v)]
     if missing:  # such passages were one document, 'nan', in every answer and every evaluation
         raise DataError(f"passages: `doc_id` is empty in {len(missing)} row(s) (first: row {missing[0]}); every "
                         "passage needs the id of its document: fill it in or drop the row upstream")

@@ -19,7 +19,7 @@ from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
 from kubepipe.components.pii import redact
 from kubepipe.components.retrieval.checks import separator_issues
-from kubepipe.components.retrieval.chunking import is_blank
+from kubepipe.components.retrieval.chunking import doc_id_of, is_blank
 from kubepipe.components.retrieval.metric_names import DEFAULT_REPORTED, RETRIEVAL, depth_of
 from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
@@ -55,8 +55,8 @@ def _relevant_ids(cell, separator: str) -> set[str]:
     """The ids in one cell: `m1|m2` (text split at `separator`), or a list of ids (a Parquet list column)."""
     items = cell.tolist() if isinstance(cell, np.ndarray) else cell
     if isinstance(items, (list, tuple)):
-        return {t.strip() for t in (id_text(x) or "" for x in items) if t.strip()}
-    return {p.strip() for p in (id_text(cell) or "").split(separator) if p.strip()}
+        return {t for t in (doc_id_of(x) for x in items) if t}
+    return {t for t in (doc_id_of(p) for p in (id_text(cell) or "").split(separator)) if t}
 
 
 def _names(thresholds: dict | None, relative: dict | None) -> list[str]:

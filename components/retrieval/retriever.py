@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from kubepipe.components.data.io import id_text
+from kubepipe.components.retrieval.chunking import doc_id_of
 
 __all__ = ["Retriever", "MAX_K"]
 
@@ -59,9 +59,9 @@ class Retriever:
                                      expected=self.manifest.get("embedder"))  # `auto`: cuda when torch sees one
         self.embedder = embedder
         p = self.index.passages
-        # ids by the one id rule (data.io.id_text), as the queries' relevant ids are read: a doc_id column with a
-        # gap is read as float, and its '101.0' was no query's '101'; a hit's doc_id is that same text
-        self.doc_ids = np.array([id_text(v) or "" for v in p["doc_id"].tolist()], dtype=object)
+        # ids as the queries' relevant ids are read (chunking.doc_id_of): a doc_id column with a gap is read as
+        # float, and its '101.0' was no query's '101'; a hit's doc_id is that same text
+        self.doc_ids = np.array([doc_id_of(v) for v in p["doc_id"].tolist()], dtype=object)
         self.n_docs = int(len(set(self.doc_ids.tolist())))
         self._records = [{**{c: _plain(v) for c, v in rec.items()}, "doc_id": doc}
                          for rec, doc in zip(p.to_dict("records"), self.doc_ids.tolist())]

@@ -197,3 +197,15 @@ def test_records_with_the_same_text_are_named_in_a_warning(caplog):
     caplog.clear()
     chunk_records(df.iloc[[0, 1, 3]], text_column="text", id_column="id", size=8, overlap=0)
     assert caplog.text == ""
+
+
+def test_padded_ids_are_the_ids_a_queries_file_names():
+    """A catalogue id padded with spaces (a SQL CHAR column: 'm1   ') became the doc_id 'm1   ', while a query's
+    relevant 'm1' (or 'm1 ' in `m1 | m2`) is read without them: every query for it scored 0."""
+    df = pd.DataFrame({"id": ["m1   ", " m2"], "text": ["coffee", "fuel"]})
+    out = chunk_records(df, text_column="text", id_column="id", size=8, overlap=0)
+    assert out["doc_id"].tolist() == ["m1", "m2"] and out["passage_id"][0] == passage_id("m1", 0)
+    _, relevant = labelled_queries(pd.DataFrame({"q": ["a"], "r": ["m1 | m2 "]}), "q", "r")
+    assert relevant == [{"m1", "m2"}]
+    with pytest.raises(DataError, match=r"duplicated: \['m1'\]"):  # 'm1' and 'm1 ' name one record
+        chunk_records(pd.DataFrame({"id": ["m1", "m1 "], "text": ["a", "b"]}), text_column="text", id_column="id")

@@ -394,6 +394,10 @@ def test_float_doc_ids_are_the_ids_the_queries_name(tmp_path, monkeypatch):
     write_dataset(pd.DataFrame({"query": ["a", "b"], "relevant": ["101", "105|119"]}), queries)
     ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@20": {"min": 1.0}})
     assert ev["holdout"]["unknown_relevant"] == 0 and ev["passed"]  # all 20 documents: every relevant id found
+    passages["doc_id"] = [f"{100 + i // 2}  " for i in range(40)]  # padded (a CHAR column): '100' all the same
+    write_dataset(passages, emb / "passages.parquet")
+    build_index(emb, tmp_path / "padded", method="exact")
+    assert Retriever(tmp_path / "padded").doc_ids[:3].tolist() == ["100", "100", "101"]
     gap = pd.DataFrame({"doc_id": [1.0, float("nan")], "text": ["coffee", "tea"]})
     with pytest.raises(DataError, match=r"passages: `doc_id` is empty in 1 row\(s\) \(first: row 1\); every passage "
                                         "needs the id of its document"):
