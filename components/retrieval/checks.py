@@ -44,6 +44,9 @@ def check_chunk(with_values: dict) -> list[CheckIssue]:
     if not numbers and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
         issues.append(CheckIssue(("overlap",), f"must be smaller than size ({size}), got {overlap}",
                                  "e.g. size: 128, overlap: 16"))
+    if "base_model" in w and w.get("unit", "words") == "words":  # only its tokenizer is read, to count tokens
+        issues.append(CheckIssue(("base_model",), "is ignored with unit: words (its tokenizer counts `unit: tokens`; "
+                                 "the embed step's base_model embeds)", "remove it, or set unit: tokens", "warning"))
     return issues
 
 

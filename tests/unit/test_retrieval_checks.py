@@ -126,3 +126,13 @@ def test_settings_the_chosen_method_never_reads_are_warned_about():
     assert _paths(check_build_index({"method": "hnsw", "exact_below": 100})) == ["exact_below"]
     assert check_build_index({"method": "auto", "exact_below": 100, "hnsw": {"connectivity": 8}}) == []
     assert check_build_index({"method": "hnsw", "hnsw": {"connectivity": 8}}) == []
+
+
+def test_a_chunk_base_model_only_tokens_read_is_warned_about_with_words():
+    """chunk-documents' `base_model` with unit: words (the default) validated and did nothing: only `unit: tokens`
+    reads its tokenizer; the model that embeds is the embed step's."""
+    (issue,) = check_chunk({"base_model": "/models/tuned", "size": 64, "overlap": 8})
+    assert (issue.path, issue.severity) == (("base_model",), "warning") and issue.message.startswith(
+        "is ignored with unit: words")
+    assert check_chunk({"base_model": "/models/tuned", "unit": "tokens"}) == []
+    assert check_chunk({"unit": "words"}) == []
