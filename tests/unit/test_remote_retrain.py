@@ -901,3 +901,24 @@ def test_a_decision_log_line_that_is_no_utf8_is_named_with_its_file_and_line(tmp
         read_triggers(str(tmp_path), "train.yaml")
     path.write_bytes(path.read_bytes().split(b"\n")[0] + b'\n{"act\xc3')  # a last line cut mid-character: skipped
     assert [r["action"] for r in read_triggers(str(tmp_path), "train.yaml")] == ["no-drift"]
+
+
+def test_a_request_that_stays_no_json_is_moved_aside(tmp_path):
+    # it was read again at every tick for ever ('may be being written'), and the queue never said why
+    import os
+
+    home = tmp_path / ".kubepipe"
+    queue = Path(queue_dir(str(home / "state")))
+    queue.mkdir(parents=True)
+    (queue / "old.json").write_text('{"pipeline": "p.yaml"')
+    (queue / "new.json").write_text('{"pipeline": "p.yaml"')
+    old = NOW.timestamp() - 600
+    os.utime(queue / "old.json", (old, old))
+    os.utime(queue / "new.json", (NOW.timestamp() - 5, NOW.timestamp() - 5))
+    said = []
+    sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: "r1"), on_event=said.append,
+                           clock=lambda: NOW)
+    assert sched.tick(NOW) == []
+    assert len(said) == 1 and said[0].startswith(f"retrain request {queue / 'old.json'} is not JSON (")
+    assert said[0].endswith(f") after 10 min; moved to {queue / 'rejected'}")
+    assert sorted(p.relative_to(queue).as_posix() for p in queue.rglob("*.json")) == ["new.json", "rejected/old.json"]

@@ -41,6 +41,7 @@ __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE", "retrain_q
 RETRAIN_QUEUE = Path("state") / "retrain" / "queue"
 RETRAIN_PREFIX = "retrain:"  # a queued retrain runs under this name + its pipeline file
 _MAX_SLOTS = 10_000  # bound the walk over missed slots (a minute cron down for a week = 10k)
+_PARTIAL_S = 300  # a queued request that is not JSON for this long is no write in progress: it is rejected
 
 
 def retrain_queue(state_dir: str | Path | None, home: str | Path) -> Path | None:
@@ -338,15 +339,26 @@ class LocalScheduler:
     def _retrain_request(self, req: Path) -> dict | None:
         """A queued request, or None: not fully written yet, or unusable (moved aside, never to stop the scheduler)."""
         try:
-            data = json.loads(req.read_text())
-        except (OSError, ValueError):
-            return None  # trigger-retrain may be writing it: the next tick reads it again
+            data = json.loads(req.read_text(encoding="utf-8"))
+        except OSError:
+            return None
+        except ValueError as exc:  # someone may be writing it (trigger-retrain's own writes are atomic): not for long
+            try:
+                age = self.clock().timestamp() - req.stat().st_mtime
+            except OSError:
+                return None
+            if age < _PARTIAL_S:
+                return None
+            self._reject(req, f"is not JSON ({str(exc)[:120]}) after {age / 60:.0f} min")
+            return None
         if (isinstance(data, dict) and isinstance(data.get("pipeline"), str) and data["pipeline"]
                 and isinstance(data.get("params") or {}, dict)):
             return data
+        self._reject(req, "is not a request (an object with `pipeline` and `params`)")
+        return None
+
+    def _reject(self, req: Path, why: str) -> None:
         rejected = req.parent / "rejected"
         rejected.mkdir(exist_ok=True)
         req.replace(rejected / req.name)
-        self.say(f"retrain request {req} is not a request (an object with `pipeline` and `params`); moved to "
-                 f"{rejected}")
-        return None
+        self.say(f"retrain request {req} {why}; moved to {rejected}")
