@@ -127,3 +127,42 @@ def test_a_relative_path_param_is_the_file_it_named_when_resumed_elsewhere(tmp_p
     monkeypatch.chdir(tmp_path)
     assert run_params(compiled, {}, first, "p-1")["src"] == str(tmp_path / "other" / "h.csv")
     assert run_params(compiled, {"src": "gs://b/h.csv"}, first, "p-1")["src"] == "gs://b/h.csv"
+
+
+def test_a_second_resume_of_a_run_being_resumed_is_refused(tmp_path, monkeypatch):
+    """Two `kubepipe run --resume RUN` at once (two terminals, two notebook kernels) both ran, training into the one
+    checkpoint folder the run they resume keeps: each overwrote the other's checkpoints. The second is refused,
+    naming the run that resumes it, before anything runs; the lock goes with the process that held it."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    import kubepipe
+
+    for name in ("reusable.yaml", "reuse_ops.py"):
+        shutil.copy(FIX / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    failed = kubepipe.run("reusable.yaml")
+    assert failed.state == "FAILED"
+    calls = (tmp_path / "calls.txt").read_text()
+    lock = tmp_path / ".kubepipe" / "runs" / f".{failed.run_id}.resume.lock"
+    holder = subprocess.Popen(  # another process resuming it: holds the lock as resume_lock does
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "f.write('run resumable-2 (pid 42)'); f.flush(); print('held', flush=True); time.sleep(60)", str(lock)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(kubepipe.UserError) as exc:
+            kubepipe.run("reusable.yaml", resume=failed.run_id)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert str(exc.value) == (
+        f"resume={failed.run_id!r}: run resumable-2 (pid 42) is resuming run {failed.run_id} now, and a second resume "
+        "would train into the same checkpoints; wait for it to end (`kubepipe runs list`), then resume the run that "
+        "failed last")
+    assert (tmp_path / "calls.txt").read_text() == calls  # nothing ran
+    assert [p.name for p in (tmp_path / ".kubepipe" / "runs").iterdir() if p.is_dir()] == [failed.run_id]
+    resumed = kubepipe.run("reusable.yaml", resume=failed.run_id, params={"fail": False})  # its holder is gone
+    assert resumed.state == "SUCCEEDED" and resumed.resumed_from == failed.run_id

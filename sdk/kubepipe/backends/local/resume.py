@@ -7,15 +7,16 @@ continues from its last checkpoint) and that run's params, under the ones given 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from kubepipe.arguments import params_hint, resume_given, resume_place
 from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
 
-__all__ = ["Prior", "prior_run", "run_params", "dropped_params"]
+__all__ = ["Prior", "prior_run", "resume_lock", "run_params", "dropped_params"]
 
 
 class Prior(NamedTuple):
@@ -103,3 +104,38 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
 
     refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
     return out
+
+
+@contextmanager
+def resume_lock(runs_dir: Path, prior: Prior | None, run_id: str) -> Iterator[None]:
+    """Held by a resumed run while it runs: two resumes of one run (two terminals, two notebook kernels) trained
+    into the same checkpoint folder at once, each overwriting the other's checkpoints. The second is refused,
+    naming the run that holds it. An OS lock (flock): a killed run holds it no longer."""
+    if prior is None:
+        yield
+        return
+    import fcntl
+
+    path = Path(runs_dir) / f".{prior.checkpoint_key}.resume.lock"  # a file: `runs list` reads */run.json only
+    try:
+        fh = open(path, "a+", encoding="utf-8")
+    except OSError:  # a runs folder this user cannot write: the run's first write says so, naming the fix
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another run"
+            raise UserError(f"{resume_given(prior.run_id)}: {holder} is resuming run {prior.checkpoint_key} now, "
+                            "and a second resume would train into the same checkpoints; wait for it to end (`kubepipe "
+                            "runs list`), then resume the run that failed last") from None
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"run {run_id} (pid {os.getpid()})")
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -22,7 +22,7 @@ from kubepipe.backends.local.environ import task_environ, user_module_path, utf8
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
 from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept
-from kubepipe.backends.local.resume import dropped_params, prior_run, run_params
+from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, resume_lock, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
 from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
@@ -236,8 +236,6 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
-    from kfp import components, local
-
     if run_id is not None and not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
     runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
@@ -250,6 +248,14 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
         raise UserError(f"run id {run_id!r}: {runs_root / run_id} already holds a run; give another run id (or "
                         "remove that folder to use this one again)")
     prior = prior_run(compiled, resume, runs_root) if resume is not None else None
+    with resume_lock(runs_root, prior, run_id):  # one resume of a run at a time: they share its checkpoints
+        return _run_now(compiled, params, on_event=on_event, run_id=run_id, runs_root=runs_root, prior=prior)
+
+
+def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Callable[[StepEvent], None] | None,
+             run_id: str, runs_root: Path, prior: Prior | None) -> RunResult:
+    from kfp import components, local
+
     resumed_from, checkpoint_key, earlier = (prior.run_id, prior.checkpoint_key, prior.params) if prior else (
         None, run_id, {})
     # a resumed run takes the params the killed run had (other params: other settings, a fresh training);
