@@ -564,3 +564,41 @@ def test_a_local_path_in_retrain_params_is_refused_on_a_remote_target(tmp_path, 
         "train_uri: data/new.csv, folder: data/fresh", "train_uri: gs://b/new.csv"))
     compiled = kubepipe.compile(tmp_path / "monitor.yaml", target, sets=sets)
     assert [w.path for w in compiled.warnings] == ["params.fresh.default"]  # a param: submitting needs a gs:// value
+
+
+INDEX_DEPLOY = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: rag}}
+steps:
+  emb: {{component: load-data, with: {{source: x.parquet}}}}
+  index:
+    component: build-index
+    inputs: {{embeddings: "${{steps.emb.outputs.dataset}}"}}
+  deploy:
+    component: deploy
+    inputs: {{model: "${{steps.index.outputs.index}}"}}
+    with: {{model_name: rag, version: 1{extra}}}
+"""
+
+
+@pytest.mark.parametrize("extra, paths", [
+    ("", []),
+    (", serving: {runtime: torch, precision: auto, gpu: 1}", []),
+    (", serving: {runtime: onnx, precision: int8}", ["steps.deploy.with.serving.runtime",
+                                                     "steps.deploy.with.serving.precision"]),
+    (", serving: {precision: '${params.p}'}", []),  # known at run time only: serve says so then
+    (", serving: {log: {sink: 'file:///tmp/s', sample: 1.0}}", ["steps.deploy.with.serving.log"]),
+    (", runtime: triton", ["steps.deploy.with.runtime"])])
+def test_an_index_deployed_with_a_classifier_s_serving_options_is_an_error(extra, paths):
+    """`kubepipe serve` refuses ONNX, Triton, a chosen precision and the prediction log for a retrieval index, so a
+    deploy of one with them validated and failed at the deploy step, after the whole build."""
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(INDEX_DEPLOY.format(extra=extra), "r.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    errors, _warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    assert [e.path for e in errors] == paths
+    for e in errors:
+        assert "`deploy` deploys `index`'s retrieval index, which is served as it is" in e.message

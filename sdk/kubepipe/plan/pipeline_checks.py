@@ -165,6 +165,31 @@ class _Checks:
                 hint=f"chunk with `size: {max(1, max_length - 2)}`, or raise max_length to {size + 2} (the packaged "
                      "MiniLM reads up to 512)", severity="warning"))
 
+    def index_deploys_as_it_is(self) -> None:
+        """An index is served as it is (`kubepipe serve` refuses a classifier's options for one: serving/server.py
+        check_artifact); a deploy of a build-index step's index with them validated and failed at the deploy, after
+        the whole build (or its pods crash-looped on a cluster)."""
+        for n in self.of("deploy"):
+            src = self.upstream(n, "model")
+            if src is None or self.refs.get(src.step) != "build-index":
+                continue
+            serving = self.with_(n, "serving", {})
+            serving = serving if isinstance(serving, dict) else {}
+            found = [(("runtime",), "runtime: triton", self.with_(n, "runtime", None) == "triton"),
+                     (("serving", "runtime"), f"runtime: {serving.get('runtime')}",
+                      serving.get("runtime") not in (None, "torch") and not _late(serving.get("runtime"))),
+                     (("serving", "precision"), f"precision: {serving.get('precision')}",
+                      serving.get("precision") not in (None, "auto") and not _late(serving.get("precision"))),
+                     (("serving", "log"), "a prediction log", serving.get("log") is not None)]
+            for path, what, bad in found:
+                if bad:
+                    self.errors.append(self.issue(
+                        ("steps", n, "with", *path),
+                        f"`{n}` deploys `{src.step}`'s retrieval index, which is served as it is (its query encoder "
+                        f"on torch, queries embedded as its passages were), so {what} cannot apply (ONNX, Triton, "
+                        "a chosen precision and the prediction log are for classifiers)",
+                        hint=f"remove {'.'.join(path)}"))
+
     # -- retraining ---------------------------------------------------------------------------
     def retrain_pipelines(self) -> None:
         """trigger-retrain's `pipeline` names something this target can start: a file that is there (local),
@@ -334,6 +359,11 @@ class _Checks:
             self.require(n, ("columns",), self.with_(n, "columns", []), self.columns(self.upstream(n, "data")))
 
 
+def _late(value: Any) -> bool:
+    """A `${...}` value inside a mapping: known only at run time."""
+    return isinstance(value, str) and "${" in value
+
+
 def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None,
                     target: str = "local") -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref;
@@ -342,6 +372,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks.champion_can_be_set()
     checks.deploy_has_a_version()
     checks.passages_fit_the_encoder()
+    checks.index_deploys_as_it_is()
     checks.retrain_pipelines()
     checks.label_columns_match()
     checks.distillation_has_a_teacher()
