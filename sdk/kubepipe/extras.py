@@ -22,7 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("pandas", "pyarrow", "great_expectations", "scipy", "numpy", "torch", "safetensors"),
     "serve": ("kserve", "fastapi", "starlette", "uvicorn", "prometheus_client", "orjson", "torch", "safetensors",
               "numpy", "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime", "onnxscript", "filelock", "pyarrow"),
-    "vertex": ("google.cloud.aiplatform", "google.api_core", "google.auth", "google.cloud.storage", "gcsfs"),
+    "vertex": ("google.cloud.aiplatform", "google.api_core", "google.cloud.storage", "gcsfs"),
     "gcs": ("gcsfs",),
     "s3": ("s3fs",),
     "nlp": ("transformers", "tokenizers"),
