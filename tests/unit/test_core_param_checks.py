@@ -245,3 +245,33 @@ def test_an_as_of_pandas_cannot_read_is_refused_by_the_one_rule_not_misnamed_by_
         assert issue.message == f"{bad!r} {why}"
         with pytest.raises(DataError, match=f"as_of '{bad}' {why}; use ISO 8601"):
             _as_of(bad, None)
+
+
+def test_a_run_value_meets_the_checks_across_steps_before_the_run_starts(tmp_path, monkeypatch):
+    """`--param cols='["a", "spnd"]'` for `columns: ${params.cols}` started the run, which failed at the load step
+    ('missing column `spnd`'), while the same list as the default was a validate error; so was a `--param src=` file
+    without the column a later step names."""
+    from kubepipe.backends.local.resume import run_params
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("text,label\na,x\n")
+    (tmp_path / "other.csv").write_text("text,kind\na,x\n")
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+        "params:\n  src: {type: str, default: data.csv}\n  cols: {type: list, default: [text, label]}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: '${params.src}', columns: '${params.cols}'}\n"
+        "  train:\n    component: train-torch\n    inputs: {dataset: '${steps.load.outputs.dataset}'}\n"
+        "    with: {text_column: text, label_column: label}\n")
+    compiled = kubepipe.compile(tmp_path / "p.yaml")
+    with pytest.raises(UserError) as exc:
+        run_params(compiled, {"cols": ["text", "lable"]})
+    assert str(exc.value).splitlines() == [  # kubepipe.run's form of the value (the CLI's: --param cols=...)
+        "params['cols']=['text', 'lable']: steps.load.with.columns[1]: column `lable` is not in data.csv; did you "
+        "mean `label`?",
+        "steps.train.with.label_column: column `label` is not in data.csv; its columns: text (with the params given: "
+        "cols)"]
+    with pytest.raises(UserError) as exc:
+        run_params(compiled, {"src": "other.csv", "cols": ["text", "kind"]})
+    assert str(exc.value) == (f"steps.train.with.label_column: column `label` is not in {tmp_path / 'other.csv'}; "
+                              "its columns: text, kind (with the params given: cols, src)")
+    assert run_params(compiled, {"cols": ["label", "text"]}) == {"cols": ["label", "text"]}

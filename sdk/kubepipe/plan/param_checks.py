@@ -17,7 +17,8 @@ from kubepipe.catalog import ComponentInfo
 from kubepipe.plan.bindings import BindingError, item_type_issue, items_field_issue, parse_value
 from kubepipe.plan.model import ItemRef, ParamRef
 
-__all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values"]
+__all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values",
+           "pipeline_value_problems"]
 
 
 class ParamIssue(NamedTuple):
@@ -116,3 +117,45 @@ def refuse_run_values(steps: list, values: Mapping[str, Any]) -> None:
     problems = run_value_problems(steps, values)
     if problems:
         raise UserError("\n".join(problems))
+
+
+def pipeline_value_problems(plan: Any, values: Mapping[str, Any]) -> list[str]:
+    """The checks across steps (a column a step names, in the local file a load-data `source` reads) asked again
+    with the run's `values` in place of the defaults validate asked them with: `--param cols='["tenure", "spnd"]'`
+    for `columns: ${params.cols}` started the run, which failed at that step ('missing column `spnd`')."""
+    from pathlib import Path
+
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline
+    from kubepipe.spec.params import ParamError
+
+    given = {k: v for k, v in values.items() if k in plan.params}
+    if not given:
+        return []
+    loaded = load_pipeline(plan.source_path)
+    spec = loaded.spec
+    params = {k: p.model_copy(update={"default": given[k]}) if k in given else p for k, p in spec.params.items()}
+    refs = {s.name: s.info.ref for s in plan.steps if s.info.origin == "builtin"}
+    errors, _ = pipeline_checks(spec.model_copy(update={"params": params}), refs, loaded.source.locator.issue,
+                                Path(plan.source_path).parent, plan.target)
+    out = []
+    for issue in errors:
+        reason = f"{issue.path}: {issue.message}" + (f"; {issue.hint}" if issue.hint else "")
+        name = _param_at(spec, issue.path)
+        if name in given:
+            out.append(str(ParamError(name, given[name], reason)))
+        else:  # a literal, checked against a file a given param names (`--param train_uri=...`)
+            out.append(f"{reason} (with the params given: {', '.join(sorted(given))})")
+    return out
+
+
+def _param_at(spec: Any, path: str | None) -> str | None:
+    """The param a `steps.<step>.with.<key>...` issue is about, when that key's whole value is `${params.x}`."""
+    parts = (path or "").split(".")
+    if len(parts) < 4 or parts[0] != "steps" or parts[2] != "with" or parts[1] not in spec.steps:
+        return None
+    try:
+        b = parse_value(spec.steps[parts[1]].with_.get(parts[3].split("[", 1)[0]))
+    except BindingError:
+        return None
+    return b.name if isinstance(b, ParamRef) else None

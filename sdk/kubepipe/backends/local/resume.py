@@ -100,9 +100,12 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     if missing:
         raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass "
                         f"{params_hint(missing)}")
-    from kubepipe.plan.param_checks import refuse_run_values
+    from kubepipe.plan.param_checks import pipeline_value_problems, refuse_run_values
 
     refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
+    problems = pipeline_value_problems(compiled.plan, out)  # and across steps: the columns its files have
+    if problems:
+        raise UserError("\n".join(problems))
     return out
 
 
