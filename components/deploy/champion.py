@@ -30,6 +30,9 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         raise ChampionMoved(f"deploy of `{name}` v{version}: {exc}; the deploy was rolled back (the new version "
                             f"does not serve); if v{version} should still be champion, run the deploy again (or "
                             f"`kubepipe models promote {name} {version} --reason ...`)") from None
+    if reg.replaced == mv.version:  # a re-run (a resumed run): it was champion already, nothing moved
+        return {"moved": False, "version": mv.version, "from_version": reg.replaced, "reason": reason,
+                "why": f"v{mv.version} was already champion; nothing moved"}
     return {"moved": True, "version": mv.version, "from_version": reg.replaced, "reason": reason}
 
 

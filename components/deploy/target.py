@@ -269,6 +269,12 @@ def _log_flags(log: dict | None, profile: dict | None, state_dir: str, version) 
     return server_args(log, resolve_sink(log, profile, state_dir), version)
 
 
+def _moved_text(champ: dict) -> str:
+    if champ.get("moved"):
+        return f"yes, to v{champ.get('version')}"
+    return f"no ({champ['why']})" if champ.get("why") else "no"
+
+
 def report_markdown(report: dict) -> str:
     """The report as the Markdown artifact the KFP UI shows."""
     verdict = "Promoted" if report.get("action") == "promoted" else "Rolled back"
@@ -277,7 +283,7 @@ def report_markdown(report: dict) -> str:
         f"# Deploy {report.get('model')} v{report.get('version')} on {report.get('target')}: {verdict}", "",
         f"- **Why:** {report.get('why', '')}",
         f"- **Endpoint:** {report.get('endpoint') or '-'}",
-        f"- **Champion moved:** {'yes, to v' + str(champ.get('version')) if champ.get('moved') else 'no'}",
+        f"- **Champion moved:** {_moved_text(champ)}",
     ]
     if report.get("canary_percent") is not None:
         lines.append(f"- **Canary:** {report['canary_percent']}%")
