@@ -18,6 +18,7 @@ from kubepipe.components.deploy.canary_analysis import analysis_markdown
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import as_kind, whole_numbers
 from kubepipe.components.serving.options import runtime_flags, serve_device
+from kubepipe.json_values import finite_or_null
 from kubepipe.util import atomic_write_text
 
 __all__ = ["TARGETS", "deploy_model", "resolve_version", "storage_uri", "report_markdown", "endpoints_root"]
@@ -290,5 +291,6 @@ def report_markdown(report: dict) -> str:
     if report.get("timings"):
         lines.append("- **Timings (s):** " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()))
     lines += analysis_markdown(report.get("canary_analysis"))
-    lines += ["", "```json", json.dumps(report, indent=2, sort_keys=True, default=str), "```", ""]
+    doc = json.dumps(finite_or_null(report), indent=2, sort_keys=True, default=str, allow_nan=False)
+    lines += ["", "```json", doc, "```", ""]
     return "\n".join(lines)

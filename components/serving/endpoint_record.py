@@ -150,10 +150,11 @@ def read_record(state_dir: str | Path, name: str) -> dict | None:
 
 
 def write_record(state_dir: str | Path, name: str, record: dict) -> Path:
+    from kubepipe.json_values import finite_or_null
     from kubepipe.util import atomic_write_text
 
-    f = record_file(state_dir, name)
-    atomic_write_text(f, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    f = record_file(state_dir, name)  # a NaN in it (a canary analysis' p99) as null: jq and JSON.parse read it
+    atomic_write_text(f, json.dumps(finite_or_null(record), indent=2, sort_keys=True, allow_nan=False) + "\n")
     return f
 
 

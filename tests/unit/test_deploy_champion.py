@@ -31,3 +31,28 @@ def test_a_re_run_promoting_the_champion_again_says_nothing_moved(tmp_path):
     moved = promote_champion(reg.uri, "shop", 2, reason="second")
     assert moved["moved"] is True and moved["from_version"] == 1
     assert "- **Champion moved:** yes, to v2" in report_markdown({"champion": moved})
+
+
+def _strict(text: str):
+    """JSON as jq / JSON.parse read it: NaN and Infinity are no JSON."""
+    import json
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_nan_of_the_canary_analysis_is_null_in_the_report_and_the_endpoint_record(tmp_path):
+    from kubepipe.components.serving.endpoint_record import read_record, write_record
+
+    analysis = {"decision": "rollback", "why": "x", "checks": [{"check": "p99_ms", "canary": float("nan"),
+                                                                  "stable": float("inf"), "limit": 3.0, "passed": False}]}
+    md = report_markdown({"action": "rolled_back", "model": "shop", "version": 2, "canary_analysis": analysis})
+    doc = _strict(md.split("```json")[1].split("```")[0])
+    assert doc["canary_analysis"]["checks"][0]["canary"] is None and doc["canary_analysis"]["checks"][0]["limit"] == 3
+    rec = {"name": "shop", "url": "http://127.0.0.1:8080", "port": 8080, "model_dir": "/m", "version": 2,
+           "switch": None, "champion": {"details": {"canary_analysis": analysis}}}
+    f = write_record(tmp_path, "shop", rec)
+    assert _strict(f.read_text())["champion"]["details"]["canary_analysis"]["checks"][0]["stable"] is None
+    assert read_record(tmp_path, "shop")["port"] == 8080
