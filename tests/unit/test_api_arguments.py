@@ -4,6 +4,7 @@ CLI's `--param` / `--set` / `--profile` / `--resume` (kubepipe.arguments); a not
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,18 @@ def test_a_wrong_target_names_the_apis_target_argument(pipeline):
     with pytest.raises(UserError) as exc:
         kubepipe.submit(pipeline, "local")
     assert str(exc.value) == "target='local': submit goes to kubeflow or vertex; run locally with kubepipe.run"
+
+
+def test_a_slot_for_kubeflow_names_the_apis_slot_argument():
+    """kubepipe.submit(..., 'kubeflow', slot='nightly') said '--slot nightly: ...: leave --slot out'."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.backends.remote.submission import submit_package
+
+    ir = (Path(__file__).resolve().parents[2].parent / "shared" / "kfp-testdata" / "add_numbers.yaml").read_text()
+    with pytest.raises(UserError) as exc:
+        submit_package(PipelinePackage.from_ir(ir), "kubeflow", slot="nightly")
+    assert str(exc.value) == ("slot='nightly': a slot names a Vertex job (a second submit of it is caught); kubeflow "
+                              "starts a new run on every submit: leave slot= out")
 
 
 @pytest.mark.parametrize("call, kwargs, said", [

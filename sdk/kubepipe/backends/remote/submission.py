@@ -49,8 +49,11 @@ def submit_package(package: PipelinePackage, target: str, params: Mapping[str, A
     """Upload what is new and start one run; with `wait`, follow it (RunFailed names a failed task)."""
     check_remote_target(target)
     if slot is not None and target != "vertex":  # it was dropped: the user expected a deduplicated run
-        raise UserError(f"--slot {slot}: a slot names a Vertex job (a second submit of it is caught); "
-                        f"{target} starts a new run on every submit: leave --slot out")
+        from kubepipe.arguments import from_cli
+
+        said, flag = (f"--slot {slot}", "--slot") if from_cli() else (f"slot={slot!r}", "slot=")
+        raise UserError(f"{said}: a slot names a Vertex job (a second submit of it is caught); "
+                        f"{target} starts a new run on every submit: leave {flag} out")
     if not math.isfinite(poll_s) or poll_s < 0:
         raise UserError(f"poll_s: must be a finite number of seconds, at least 0 (got {poll_s})")
     if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
