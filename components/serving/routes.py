@@ -7,6 +7,8 @@ Ahead of kserve's own routes for the same paths:
 - `GET /v2/models/NAME/ready`, `/v1/models/NAME`, `/v2/health/ready`: 503 while loading and
   while draining after SIGTERM (predict keeps answering meanwhile).
 - `GET /metrics`: every worker's metrics in multiprocess mode.
+- `HEAD` on every GET route (ours and kserve's: `/v2/health/live`, `/v2/models/NAME/ready`, `/v1/models/NAME`): as
+  GET, without a body (uvicorn sends none). Uptime checks send HEAD (`curl -I`); FastAPI's routes answered 405.
 - `/v2/models/NAME/versions/V` (metadata, `/ready`, `/infer`): 404 naming `model_version` and the path without
   it; a server serves one version and routes none by version (kserve answered 501 'Model versioning not supported
   yet', a server error in every 5xx rate and canary comparison).
@@ -222,3 +224,7 @@ def install(app, model, dataplane, repository) -> None:
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths
+    for route in app.router.routes:  # a FastAPI route answers HEAD only if told (Starlette's adds it to GET)
+        methods = getattr(route, "methods", None)
+        if methods and "GET" in methods:
+            methods.add("HEAD")

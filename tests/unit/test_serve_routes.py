@@ -216,3 +216,29 @@ def test_a_v2_body_naming_another_model_is_a_400_naming_model_name(client):
     head = json.dumps({"model_name": "fraud", "inputs": [{**inputs[0], "data": None}]}).encode()
     r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
     assert r.status_code == 400 and r.json()["field"] == "model_name"
+
+
+@pytest.mark.parametrize("path", ["/v2/models/m/ready", "/v1/models/m", "/v2/health/ready"])
+def test_head_on_a_probe_route_answers_as_get(client, path):
+    # before: 405 Method Not Allowed; uptime checks (`curl -I`) send HEAD
+    r = client.head(path)
+    assert r.status_code == 200 and r.status_code == client.get(path).status_code
+
+
+def test_head_on_a_route_kserve_installed_answers_as_get():
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    app, model, repository = FastAPI(), _model(), ModelRepository()
+    repository.update(model)
+
+    @app.get("/v2/health/live")  # kserve's liveness route, GET only, installed before ours
+    async def live():
+        return {"live": True}
+
+    routes.install(app, model, DataPlane(repository), repository)
+    assert TestClient(app).head("/v2/health/live").status_code == 200
+
+
+def test_head_on_another_models_ready_route_is_its_404(client):
+    assert client.head("/v2/models/zz/ready").status_code == 404
