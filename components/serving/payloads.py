@@ -17,13 +17,13 @@ V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
+from kubepipe.components.serving.jsonbody import as_sent, json_type, load_json, why_not_json
 from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
@@ -78,36 +78,6 @@ class Parsed:
     extra: dict = field(default_factory=dict)
 
 
-def load_json(data: str | bytes) -> Any:
-    """`json.loads`, where a body nested deeper than Python's recursion limit (`[[[[...]]]]`) is a ValueError like
-    any other bad JSON: its RecursionError was a 500."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("nested too deeply (arrays or objects inside one another beyond Python's recursion "
-                         "limit)") from None
-
-
-_NOT_UTF8 = "str is not valid UTF-8"  # orjson's words for a body whose bytes are not UTF-8
-
-
-def why_not_json(exc: Exception, body: bytes | None = None) -> str:
-    """What a client is told of a body JSON could not read: `malformed JSON: <the parser's words>`; a body that
-    is not UTF-8 text (latin-1, UTF-16) is said to be so, with the first byte at fault where the bytes are at
-    hand (orjson said 'str is not valid UTF-8: surrogates not allowed', json "'utf-8' codec can't decode ...")."""
-    if not (isinstance(exc, UnicodeDecodeError) or str(exc).startswith(_NOT_UTF8)):
-        return f"malformed JSON: {exc}"
-    if isinstance(exc, UnicodeDecodeError):
-        body, start = exc.object, exc.start
-    else:
-        try:
-            start = -1 if body is None else len(body.decode("utf-8"))  # decodes: it is UTF-8 after all
-        except UnicodeDecodeError as bad:
-            start = bad.start
-    where = f" (byte 0x{body[start]:02x} at offset {start})" if body is not None and 0 <= start < len(body) else ""
-    return f"the body is not UTF-8 text{where}; send JSON encoded as UTF-8 (RFC 8259)"
-
-
 def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> InputSpec:
     """Read the task, text column and feature names from a LoadedModel's `input_spec`."""
     spec = dict(getattr(model, "input_spec", None) or {})
@@ -128,32 +98,10 @@ def _check_size(field_name: str, n: int, spec: InputSpec) -> None:
                          "per request (split it into several requests)", status=413)
 
 
-def json_type(value: Any) -> str:
-    """What a client sent, in JSON's words (a client never wrote `NoneType` or `dict`)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    for kind, name in ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__  # bytes of a binary tensor, ...
-
-
 def _clean(text: str) -> bool:
     """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
     model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
     return text.isascii() or not _SURROGATE.search(text)
-
-
-def as_sent(value: Any, limit: int = 80) -> str:
-    """`value` as the client wrote it, in JSON (`["1"]`, `true`, `"yes"`), cut at `limit` characters: Python's
-    repr showed `['1']`, `True`, `'yes'`."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _text(value: Any, where: str, spec: InputSpec) -> str:

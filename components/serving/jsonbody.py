@@ -1,0 +1,64 @@
+"""The JSON of a request body, in a client's words: reading it (`load_json`), why it could not be read
+(`why_not_json`), and what a client sent, as JSON writes it (`json_type`, `as_sent`).
+
+Kept free of kserve and torch; the request rules (payloads.py, binary.py, retriever.py) name values with these.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["load_json", "why_not_json", "json_type", "as_sent"]
+
+
+def load_json(data: str | bytes) -> Any:
+    """`json.loads`, where a body nested deeper than Python's recursion limit (`[[[[...]]]]`) is a ValueError like
+    any other bad JSON: its RecursionError was a 500."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply (arrays or objects inside one another beyond Python's recursion "
+                         "limit)") from None
+
+
+_NOT_UTF8 = "str is not valid UTF-8"  # orjson's words for a body whose bytes are not UTF-8
+
+
+def why_not_json(exc: Exception, body: bytes | None = None) -> str:
+    """What a client is told of a body JSON could not read: `malformed JSON: <the parser's words>`; a body that
+    is not UTF-8 text (latin-1, UTF-16) is said to be so, with the first byte at fault where the bytes are at
+    hand (orjson said 'str is not valid UTF-8: surrogates not allowed', json "'utf-8' codec can't decode ...")."""
+    if not (isinstance(exc, UnicodeDecodeError) or str(exc).startswith(_NOT_UTF8)):
+        return f"malformed JSON: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        body, start = exc.object, exc.start
+    else:
+        try:
+            start = -1 if body is None else len(body.decode("utf-8"))  # decodes: it is UTF-8 after all
+        except UnicodeDecodeError as bad:
+            start = bad.start
+    where = f" (byte 0x{body[start]:02x} at offset {start})" if body is not None and 0 <= start < len(body) else ""
+    return f"the body is not UTF-8 text{where}; send JSON encoded as UTF-8 (RFC 8259)"
+
+
+def json_type(value: Any) -> str:
+    """What a client sent, in JSON's words (a client never wrote `NoneType` or `dict`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    for kind, name in ((str, "a string"), ((int, float), "a number"), (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__  # bytes of a binary tensor, ...
+
+
+def as_sent(value: Any, limit: int = 80) -> str:
+    """`value` as the client wrote it, in JSON (`["1"]`, `true`, `"yes"`), cut at `limit` characters: Python's
+    repr showed `['1']`, `True`, `'yes'`."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
