@@ -11,7 +11,7 @@ V2 (`POST /v2/models/NAME/infer`, Open Inference Protocol)
   text:    one input named `text`, datatype BYTES, shape [n] or [n, 1], data: n strings
   tabular: one input named `features`, datatype FP32 (or FP64), shape [n, k], data: n*k numbers
            (data flat in row-major order, or nested exactly as the shape; other nesting is a 400)
-  outputs (optional): any of `label`, `probabilities`, each with an optional boolean
+  outputs (optional): any of `label`, `probabilities`, each once, with an optional boolean
   `parameters.binary_data`; request `parameters.binary_data_output` is a boolean too.
 """
 
@@ -275,10 +275,14 @@ def _flag(params: Any, key: str, where: str) -> None:
 
 def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple = V2_OUTPUTS) -> None:
     _flag(parameters, "binary_data_output", "parameters")
+    names = [out.name for out in outputs or ()]
     for j, out in enumerate(outputs or ()):
         if out.name not in known:
             raise BadRequest(f"outputs[{j}].name", f"unknown output `{out.name}`; this model has "
                              f"{' and '.join(f'`{o}`' for o in known)}")
+        if out.name in names[:j]:  # it was answered twice
+            raise BadRequest(f"outputs[{j}].name", f"`{out.name}` is requested twice (also outputs"
+                             f"[{names.index(out.name)}]); request each output once")
         _flag(out.parameters, "binary_data", f"outputs[{j}].parameters")
 
 

@@ -231,6 +231,17 @@ def test_v2_requested_outputs_and_flags_are_checked():
         parse_v2([tensor("BYTES", [1], ["a"])], TEXT, [RequestedOutput("logits")])
 
 
+def test_a_v2_output_requested_twice_is_a_400_naming_the_second():
+    from kserve.protocol.infer_type import RequestedOutput
+
+    outputs = [RequestedOutput("label"), RequestedOutput("probabilities"), RequestedOutput("label")]
+    with pytest.raises(BadRequest) as err:  # before: the response held `label` twice
+        parse_v2([tensor("BYTES", [1], ["a"])], TEXT, outputs)
+    assert err.value.field == "outputs[2].name" and err.value.status == 400
+    assert str(err.value) == ("outputs[2].name: `label` is requested twice (also outputs[0]); "
+                              "request each output once")
+
+
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
