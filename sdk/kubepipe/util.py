@@ -101,7 +101,9 @@ def _atomic_target(path: str | Path) -> tuple[Path, int]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserError(f"{path.parent}: {IN_THE_WAY}") from None
+        # the file in the way may be a folder above (`kubepipe init FILE`: FILE, not FILE/pipelines)
+        blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir()), path.parent)
+        raise UserError(f"{blocker}: {IN_THE_WAY}") from None
     return path, (path.stat().st_mode & 0o777) if path.exists() else new_file_mode()
 
 

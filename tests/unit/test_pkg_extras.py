@@ -146,3 +146,12 @@ def test_an_extra_missing_deep_in_a_command_names_the_command(capsys, monkeypatc
     # was: 'this command needs filelock, ...'
     assert code == 2 and err.startswith("error: `kubepipe endpoints repair` needs filelock, which this install lacks; "
                                         "install it with: pip install 'kubepipe[serve]'"), err
+
+
+def test_init_into_a_file_names_that_file(tmp_path):
+    # was 'FILE/pipelines: a file is in the way of this folder': a folder that is not there, not the file that is
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError) as exc:
+        init_project(tmp_path / "notes.txt", "starter")
+    assert str(exc.value) == f"{tmp_path / 'notes.txt'}: a file is in the way of this folder; choose another path"
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
