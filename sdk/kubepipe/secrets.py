@@ -23,7 +23,8 @@ from typing import Any, Collection, Iterator
 from kubepipe.util import is_file_uri
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
-           "redact_text", "is_secret_name", "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem"]
+           "label_secrets", "redact_text", "is_secret_name",
+           "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -66,12 +67,23 @@ _SECRET_VALUE = [
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"
                        r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
 _WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")
+# A label's key that ends in a credential's name names the credential itself (`password`, `db_password`,
+# `github_token`); one that only holds it as a part says something about it (`token_budget`, `secret_level`).
+_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
+                              r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
+# A label value that is a few plain words (`high`, `per-team`, `gpu_heavy`): no credential, whatever its key.
+_PLAIN_WORDS = re.compile(r"^[a-z]{1,20}([-_. ][a-z]{1,20}){0,4}$", re.I)
 
 
 def is_secret_name(name: str) -> bool:
     """Does this key / variable name say it holds a credential (and not where one is)?"""
-    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name)).lower().replace("-", "_").replace(".", "_")
+    key = _normal_key(str(name))
     return bool(_SECRET_PART.search(key)) and not _REFERENCE_KEY.search(key)
+
+
+def _normal_key(name: str) -> str:
+    """A key as snake_case, lowercase (`apiKey`, `API-KEY` and `api.key` are `api_key`)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_").replace(".", "_")
 
 
 def secret_value_kind(value: object) -> str | None:
@@ -104,6 +116,25 @@ def _webhook_in(text: str) -> bool:
 
 def _keyed_secret(key: object, value: object) -> bool:
     return isinstance(value, str) and is_secret_name(str(key)) and not _HARMLESS.match(value.strip())
+
+
+def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str | None]]:
+    """(path, key, kind) for every label (a pipeline's metadata.labels, a profile's labels) that holds a credential,
+    kind as `_walk` gives it: a value shaped like one, or a key naming one (`password`, `db_password`,
+    `github_token`) with a value that is no flag, number or path, or a key holding one as a part (`token_budget`)
+    with a value that is no few plain words (`high`, `per-team`). Labels are copied into the compiled pipeline,
+    every run's record and the Vertex job and its model and endpoint."""
+    if not isinstance(labels, dict):
+        return
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            continue
+        kind = secret_value_kind(value)
+        text = _normal_key(str(key))
+        keyed = _keyed_secret(key, value) and (bool(_CREDENTIAL_LAST.search(text))
+                                               or not _PLAIN_WORDS.match(value.strip()))
+        if kind or keyed:
+            yield path + (key,), key, kind
 
 
 def redacted(value: Any, key: object = None) -> Any:
@@ -239,7 +270,10 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
 
     `given` says how it came (`passed with --set`: a command line lands in shell history and CI logs)."""
     found: list[tuple[tuple, str]] = []
-    for where, key, kind in _walk(node, path):
+    hits = _walk({k: v for k, v in node.items() if k != "labels"} if isinstance(node, dict) else node, path)
+    if isinstance(node, dict):
+        hits = [*hits, *label_secrets(node.get("labels"), path + ("labels",))]
+    for where, key, kind in hits:
         if kind is None:
             found.append((where, f"credentials must not be {given}; put the value in an "
                                  f"environment variable and name it with `{key}_env: VAR_NAME` (KFP: "
@@ -330,6 +364,11 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                 found[where] = (where, f"a param default holds a credential ({kind or f'`{key}` names one'}); "
                                        "params are recorded with every run",
                                 f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
+    for where, key, kind in label_secrets(_section(data, "metadata").get("labels"), ("metadata", "labels")):
+        found[where] = (where, f"a label holds a credential ({kind or f'`{key}` names one'}); labels are written "
+                               "into the compiled pipeline, every run's record and the Vertex job, model and endpoint",
+                        f"labels say who and what (team, cost-center); pass a credential to a step as "
+                        f"`env: {{VAR: {_SECRET_REF}}}`")
     for where, key, kind in _walk(_section(data, "schedule").get("params"), ("schedule", "params"), refs_ok=True):
         found[where] = (where, f"a scheduled run's param holds a credential ({kind or f'`{key}` names one'})",
                         f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")

@@ -259,3 +259,31 @@ def test_a_webhook_url_written_in_a_pipeline_is_a_literal_credential(url):
     assert all(url not in " ".join(f[1:]) for f in found)
     for plain in ("https://example.com/webhooks/docs", "https://hooks.slack.com/", "https://example.com/hooks/x"):
         assert secret_value_kind(plain) is None
+
+
+@pytest.mark.parametrize("labels, refused", [
+    ("{password: hunter2hunter2, team: ml}", ["password"]),
+    ("{db_password: changeme, github_token: abc-def}", ["db_password", "github_token"]),
+    ("{token_budget: x9f8a7s6d5e4}", ["token_budget"]),  # a credential-named part with a random value
+    ("{token_budget: high, secret_level: top-secret, password_policy: strict, api_key_count: '3'}", []),
+])
+def test_a_label_holding_a_credential_is_refused_and_a_label_about_one_is_not(tmp_path, labels, refused):
+    text = HEAD.replace("metadata: {name: creds}", f"metadata:\n  name: creds\n  labels: {labels}") + \
+        "    with: {message: hi}\n"
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    if not refused:
+        kubepipe.validate(f, "local")
+        return
+    _, exc = _validate(tmp_path, text)
+    assert [i.path for i in exc.issues] == [f"metadata.labels.{k}" for k in refused]
+    assert all(i.line == 5 and "a label holds a credential" in i.message for i in exc.issues)
+    assert "hunter2hunter2" not in str(exc) and "changeme" not in str(exc)
+
+
+def test_a_profile_label_follows_the_pipeline_label_rule():
+    from kubepipe.secrets import check_profile_secrets
+
+    assert check_profile_secrets({"labels": {"token_budget": "high", "team": "ml"}}) == []
+    [problem] = check_profile_secrets({"labels": {"password": "hunter2hunter2"}})
+    assert problem.startswith("profile.labels.password: credentials must not be written in YAML")
