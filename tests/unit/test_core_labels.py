@@ -229,6 +229,28 @@ def test_a_number_given_to_a_label_by_set_says_how_to_quote_it_on_a_command_line
     assert kubepipe.validate(p, "local", sets=['labels.cc="4200"']).name == "p"
 
 
+def test_labels_given_whole_by_set_say_how_to_set_one_label_on_the_command_line(tmp_path):
+    """`--set labels=[team=ml]` said "write `name: value` lines under it" (a YAML file's advice) on a command line."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.arguments import cli_arguments
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    with pytest.raises(ValidationError) as exc, cli_arguments():
+        kubepipe.validate(p, "local", sets=["labels=[team=ml]"])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("--set", "labels")
+    assert issue.hint == "give each entry its own dotted key: --set labels.team=ml"
+    with pytest.raises(ValidationError) as exc:  # the API's sets=
+        kubepipe.validate(p, "local", sets=["labels=ml"])
+    assert exc.value.issues[0].hint == "give each entry its own dotted key: sets={'labels.team': 'ml'}"
+    assert kubepipe.validate(p, "local", sets=["labels.team=ml"]).name == "p"
+
+
 def test_too_many_labels_in_the_profile_alone_are_an_error_in_the_profile(tmp_path):
     """A profile with 60 labels was an error at the pipeline's metadata.labels (line 3, where it had none)."""
     import pytest

@@ -14,7 +14,9 @@ from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import K8S_NAME, did_you_mean
 
-__all__ = ["issues_from_pydantic"]
+__all__ = ["issues_from_pydantic", "MAPPING_HINT"]
+
+MAPPING_HINT = "write `name: value` lines under it, or leave the key out"  # a YAML file's advice for a mapping
 
 
 def issues_from_pydantic(errors: Sequence[Mapping[str, Any]], data: Any, locator: Locator, root: type[BaseModel],
@@ -59,7 +61,7 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         needed = [f.alias or n for n, f in model.model_fields.items() if f.is_required()] if model else []
         hint = (f"it needs {', '.join(f'`{k}:`' for k in needed)}" if needed else
                 f"its keys: {', '.join(sorted(_fields_at(root, path)))}" if model else
-                "write `name: value` lines under it, or leave the key out")
+                MAPPING_HINT)
         return locator.issue(full, f"expected a mapping, got {got}", hint=hint)
     if etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")

@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError as PydanticError, Valid
 
 from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place, target_place
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.spec.errors_map import issues_from_pydantic
+from kubepipe.spec.errors_map import MAPPING_HINT, issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
@@ -318,6 +318,9 @@ def _on_set(issue: Issue) -> Issue:
     if hint and hint == quote_hint(issue.value, "str") and from_cli():
         text = str(issue.value).lower() if isinstance(issue.value, bool) else str(issue.value)
         hint += f"; on a command line, inside the shell's quotes: --set '{issue.path}=\"{text}\"'"
+    if hint == MAPPING_HINT:  # `--set labels=[team=ml]`: not YAML lines under a key, one dotted key per entry
+        name, value = ("team", "ml") if issue.path == "labels" else ("NAME", "VALUE")
+        hint = f"give each entry its own dotted key: {set_hint(f'{issue.path}.{name}', value, repr(value))}"
     return replace(issue, file=sets_place(), line=None, col=None, hint=hint)
 
 
