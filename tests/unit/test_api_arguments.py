@@ -140,3 +140,24 @@ def test_a_param_too_long_for_a_command_line_says_so(pipeline, tmp_path):
     assert run.state == "FAILED" and "Argument list too long" in run.error
     assert run.error.endswith("go on its command line, which the OS limits (128 KiB for one value on Linux): pass a "
                               "large value as a file (its path, or an artifact) instead")
+
+
+def test_an_interrupt_while_waiting_for_a_remote_run_says_the_run_goes_on(monkeypatch):
+    """Ctrl-C (a notebook's interrupt) in kubepipe.submit(..., wait=True) raised a bare KeyboardInterrupt: nothing said
+    the run was submitted and goes on, nor where to follow it."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.backends.remote import kubeflow
+    from kubepipe.backends.remote.submission import submit_package
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kubeflow, "submit", lambda *a, **kw: kubeflow.SubmitResult(
+        "run-1", "p-1", "v-1", "e-1", (), url="http://kfp.example.com/#/runs/details/run-1"))
+    monkeypatch.setattr(kubeflow, "wait", interrupted)
+    ir = (Path(__file__).resolve().parents[2].parent / "shared" / "kfp-testdata" / "add_numbers.yaml").read_text()
+    with pytest.raises(KeyboardInterrupt) as exc:
+        submit_package(PipelinePackage.from_ir(ir), "kubeflow", wait=True)
+    assert exc.value.__notes__ == ["kubepipe: stopped waiting for kubeflow run run-1, which goes on "
+                                   "(http://kfp.example.com/#/runs/details/run-1); follow it with `kubepipe runs show "
+                                   "run-1 --target kubeflow`"]

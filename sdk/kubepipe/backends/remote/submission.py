@@ -80,4 +80,12 @@ def submit_package(package: PipelinePackage, target: str, params: Mapping[str, A
             return vertex.wait(job.job_id, package.profile, on_event=on_event, poll_s=poll_s, timeout_s=timeout_s)
     if on_submitted is not None:
         on_submitted(sub)
-    return replace(sub, state=follow()) if wait else sub
+    if not wait:
+        return sub
+    try:
+        return replace(sub, state=follow())
+    except KeyboardInterrupt as exc:  # a notebook's interrupt stops the waiting, not the run: say so, and where it is
+        exc.add_note(f"kubepipe: stopped waiting for {target} run {sub.run_id}, which goes on"
+                     + (f" ({sub.url})" if sub.url else "")
+                     + f"; follow it with `kubepipe runs show {sub.run_id} --target {target}`")
+        raise
