@@ -71,8 +71,10 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
     if not pipeline:
         raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
-    if cooldown_hours < 0:
-        raise ComponentError(f"trigger-retrain: cooldown_hours must be >= 0 (got {cooldown_hours})")
+    # NaN compares false with everything: it passed `< 0` and failed later as a bare ValueError of timedelta
+    if isinstance(cooldown_hours, bool) or not isinstance(cooldown_hours, (int, float)) or not cooldown_hours >= 0:
+        raise ComponentError(f"trigger-retrain: cooldown_hours must be a number of hours >= 0 (got "
+                             f"{cooldown_hours!r}), e.g. cooldown_hours: 24")
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
     state_dir = state_dir or ".kubepipe/state"
