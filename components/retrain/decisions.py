@@ -23,6 +23,7 @@ __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decisio
 log = logging.getLogger(__name__)
 
 _TAIL = 65536  # how far back the last complete line is looked for when a torn one is cut off
+WHO = "trigger-retrain"  # what an error names: `kubepipe retrain resume` passes its own name
 
 
 def slug(text: str) -> str:
@@ -38,11 +39,11 @@ def queue_dir(state_dir: str) -> str:
     return f"{state_dir.rstrip('/')}/retrain/queue"
 
 
-def state_fs(uri: str):
+def state_fs(uri: str, who: str = WHO):
     try:
         return url_to_fs(uri)
     except (ImportError, ValueError) as exc:
-        raise ComponentError(f"trigger-retrain: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
+        raise ComponentError(f"{who}: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
                              f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
                              f"installed") from None
 
@@ -53,10 +54,10 @@ def _is_local(fs) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
-def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
+def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
     """The recorded decisions, oldest first. A last line cut short (a writer killed mid-line) is skipped with a
     warning; any other line that is not a JSON object stops with its file:line."""
-    fs, path = state_fs(log_path(state_dir, pipeline))
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
     if not fs.exists(path):
         return []
     with fs.open(path, "rb") as fh:
@@ -75,29 +76,29 @@ def read_triggers(state_dir: str, pipeline: str) -> list[dict]:
         elif i == len(lines):  # no newline after it: a write cut short; the next decision cuts it off
             log.warning("%s:%d: skipping a retrain decision cut short: %r", path, i, line[:80])
         else:
-            raise ComponentError(f"trigger-retrain: {path}:{i}: not a decision record (one JSON object per line): "
+            raise ComponentError(f"{who}: {path}:{i}: not a decision record (one JSON object per line): "
                                  f"{line[:80]!r}; repair or delete that line (the cooldown reads the last "
                                  "`started` line)")
     return out
 
 
-def append_decision(state_dir: str, pipeline: str, record: dict) -> None:
+def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO) -> None:
     """Add one decision to the log (locally under `deciding`'s lock: the torn-tail cut needs it)."""
-    fs, path = state_fs(log_path(state_dir, pipeline))
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"
     if not _is_local(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
-        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in read_triggers(state_dir, pipeline))
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in read_triggers(state_dir, pipeline, who))
         fs.pipe_file(path, (lines + line).encode("utf-8"))
         return
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        _cut_torn_tail(fd, path)
+        _cut_torn_tail(fd, path, who)
         size = os.fstat(fd).st_size
         data = line.encode("utf-8")
         try:
             if os.write(fd, data) != len(data):  # one write: a reader sees the whole line or none of it
-                raise ComponentError(f"trigger-retrain: {path}: the decision was written only in part (is the disk "
+                raise ComponentError(f"{who}: {path}: the decision was written only in part (is the disk "
                                      "full?); free space and run the step again")
             os.fsync(fd)
         except BaseException:  # a full disk, a failed fsync: the log is left as it was
@@ -108,7 +109,7 @@ def append_decision(state_dir: str, pipeline: str, record: dict) -> None:
         os.close(fd)
 
 
-def _cut_torn_tail(fd: int, path: str) -> None:
+def _cut_torn_tail(fd: int, path: str, who: str) -> None:
     """A last line without its newline (a writer killed mid-line) is cut off, so the next line starts on its own;
     a whole record that lacks only its newline gets it."""
     size = os.fstat(fd).st_size
@@ -118,7 +119,7 @@ def _cut_torn_tail(fd: int, path: str) -> None:
     tail = os.pread(fd, size - start, start)
     keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
     if not keep and start:  # one line longer than _TAIL: no decision is, so the file is no log
-        raise ComponentError(f"trigger-retrain: {path}: its last {_TAIL} bytes hold no line break; it is no "
+        raise ComponentError(f"{who}: {path}: its last {_TAIL} bytes hold no line break; it is no "
                              "decision log (one JSON object per line): move it aside")
     torn = tail[keep - start:]
     try:
@@ -133,10 +134,10 @@ def _cut_torn_tail(fd: int, path: str) -> None:
 
 
 @contextlib.contextmanager
-def deciding(state_dir: str, pipeline: str):
+def deciding(state_dir: str, pipeline: str, who: str = WHO):
     """One decision at a time per training pipeline where the state dir is a local folder (an object store has no
     lock: monitors that share one should not run at the same minute)."""
-    fs, path = state_fs(log_path(state_dir, pipeline))
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
     if not _is_local(fs):
         yield
         return

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from kubepipe.components.retrain.decisions import queue_dir, state_fs
+from kubepipe.components.retrain.decisions import WHO, queue_dir, state_fs
 
 __all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "resume_command", "backoff_hours",
            "parse_time", "wait_from", "resume"]
@@ -28,14 +28,14 @@ MAX_FAILURES = 3
 ATTEMPTS = ("started", "start-failed", "resumed")  # the lines the count is read from
 
 
-def outcome_of(state_dir: str, request: object, seen: dict | None = None) -> dict | None:
+def outcome_of(state_dir: str, request: object, seen: dict | None = None, who: str = WHO) -> dict | None:
     """How the local retrain `request` ended, as `kubepipe scheduler` wrote it; None while not known. `seen` keeps
     what one decision read (its file is read once)."""
     if not isinstance(request, str) or not request:
         return None
     if seen is not None and request in seen:
         return seen[request]
-    fs, qdir = state_fs(queue_dir(state_dir))
+    fs, qdir = state_fs(queue_dir(state_dir), who)
     try:
         outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
     except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome yet
@@ -47,7 +47,7 @@ def outcome_of(state_dir: str, request: object, seen: dict | None = None) -> dic
 
 
 def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: str,
-                      seen: dict | None = None) -> tuple[int, dict | None]:
+                      seen: dict | None = None, who: str = WHO) -> tuple[int, dict | None]:
     """(failed retrains in a row now, the newest attempt line). A `resumed` line holds for every pipeline of the
     log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one)."""
     last = next((r for r in reversed(lines) if r.get("action") in ATTEMPTS
@@ -59,7 +59,7 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
         return before + 1, last
     if target != "local":  # the run was created; its own end is not seen from here
         return 0, last
-    state = (outcome_of(state_dir, last.get("run_id"), seen) or {}).get("state")
+    state = (outcome_of(state_dir, last.get("run_id"), seen, who) or {}).get("state")
     # abandoned (its scheduler was killed) or cancelled (stopped), or not ended yet: the count stands
     counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
     return counts.get(state, before), last
@@ -94,18 +94,19 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
     from kubepipe.components.retrain.decisions import append_decision, deciding, log_path, read_triggers
     from kubepipe.util import utc_iso
 
-    with deciding(state_dir, pipeline):
-        lines = read_triggers(state_dir, pipeline)
+    who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
+    with deciding(state_dir, pipeline, who):
+        lines = read_triggers(state_dir, pipeline, who)
         if not lines:
-            raise ComponentError(f"retrain resume: no retrain decisions for {pipeline} in "
+            raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
                                  "does, with the --target (and --profile / --home) its monitor runs with")
-        failures, _last = failures_in_a_row(state_dir, lines, pipeline, target)
+        failures, _last = failures_in_a_row(state_dir, lines, pipeline, target, who=who)
         if not failures:
             return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
                     "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}
         record = {"time": utc_iso(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
                   "action": "resumed", "run_id": None, "failures": failures,
                   "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}
-        append_decision(state_dir, pipeline, record)
+        append_decision(state_dir, pipeline, record, who)
         return record

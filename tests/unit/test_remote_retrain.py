@@ -933,3 +933,16 @@ def test_a_cooldown_that_is_no_number_of_hours_is_named(tmp_path, hours):
     with pytest.raises(ComponentError, match=r"cooldown_hours must be a number of hours >= 0 \(got "):
         trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=hours, state_dir=str(tmp_path),
                            target="kubeflow", starter=lambda **_: "r2")
+
+
+def test_retrain_resume_errors_name_the_command_the_user_ran(tmp_path, capsys):
+    """A damaged decision log made `kubepipe retrain resume` say 'trigger-retrain: ...', a step the user never ran."""
+    from cli_runner import run_cli
+
+    home = tmp_path / ".kubepipe"
+    log = Path(home / "state" / "retrain" / "train" / "triggers.jsonl")
+    log.parent.mkdir(parents=True)
+    log.write_text('not json\n{"action": "started"}\n')
+    code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
+    assert code != 0 and "kubepipe retrain resume: " in err and ":1: not a decision record" in err
+    assert "trigger-retrain" not in err
