@@ -52,11 +52,14 @@ _DURATION = _schema(string=_DURATION_STRING, integer={"minimum": 0, "maximum": M
                     number={"minimum": 0, "maximum": MAX_DURATION_S})
 
 
-def task_name(step: str) -> str:
-    """The KFP task name of a step: kfp's own rule (lowercase, runs of other characters -> one `-`)."""
-    from kfp.dsl.utils import maybe_rename_for_k8s  # kfp imported only when a name is mapped
+_NOT_K8S, _DASHES = re.compile(r"[^-0-9a-z]+"), re.compile(r"-+")
 
-    return maybe_rename_for_k8s(step)
+
+def task_name(step: str) -> str:
+    """The KFP task name of a step: kfp's rule (`kfp.dsl.utils.maybe_rename_for_k8s`: lowercase, runs of other
+    characters -> one `-`, no `-` at the ends), written here because importing kfp costs `validate` ~1 s (kfp's
+    package imports its client and the Kubernetes one); a property test holds the two equal."""
+    return _DASHES.sub("-", _NOT_K8S.sub("-", step.lower())).strip("-")
 
 
 class Strict(BaseModel):
