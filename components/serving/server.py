@@ -110,7 +110,7 @@ async def _serve_async(model, *, host: str, port: int, grace_period: int, drain_
                     "requests in flight", signal.Signals(sig).name, drain_delay_s)
         loop.call_soon_threadsafe(loop.call_later, drain_delay_s, stop_now, sig, None)
 
-    uv.handle_exit = handle_exit  # uvicorn installs `self.handle_exit` as the signal handler when serving
+    uv.handle_exit = handle_exit  # type: ignore[method-assign]  # uvicorn installs self.handle_exit as the handler
     worker = socket_fd is not None
     if worker:
         sock = _listening_socket(socket_fd)
