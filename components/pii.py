@@ -66,8 +66,9 @@ _LONG_IIN = ((62, 62), (5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (
 # an IDN's punycode in any case (xn--p1ai, XN--P1AI). Image file names (logo@2x.png) are no addresses: no TLD is an
 # image type. Nor are git's SSH logins (`_GIT_LOGIN`): the `git` user of a host (ssh -T git@github.com) and the
 # scp form `user@host:path` (git@github.com:org/repo.git): a `:` right after the host, then a path to the next
-# space without an `@` (`a@x.com:b@y.com` is two addresses).
-_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]{1,64})@[\w-]{1,63}(?:\.[\w-]{1,63})*"
+# space without an `@` (`a@x.com:b@y.com` is two addresses). The `@` may be percent-encoded, as a URL's query or
+# path carries it (`?email=jane%40gmail.com`, masked `j***%40gmail.com`).
+_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]{1,64})(?:@|%40)[\w-]{1,63}(?:\.[\w-]{1,63})*"
                     r"\.([Xx][Nn]--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})(:[^\s:@][^\s@]*(?!\S))?")
 _NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".split())
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
@@ -99,9 +100,10 @@ IBAN_LENGTHS = {
 }
 # Every text holding a MASKED kind matches this (RE2 syntax, as pyarrow.compute takes it; \p{Nd} is Python's \d):
 # 13 digits each followed by at most one PAN separator (a PAN is 13 to 19 digits, one separator between groups),
-# an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@` (e-mail). A text it misses is one
-# `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only its matches there.
-MAY_HOLD_MASKED = (r"@|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
+# an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@` or `%40` (e-mail). A text it
+# misses is one `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only its
+# matches there.
+MAY_HOLD_MASKED = (r"@|%40|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
                    r"|[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11}")
 _MAY_HOLD_MASKED = re.compile(MAY_HOLD_MASKED.replace(r"\p{Nd}", r"\d"))  # the same pattern for Python's re
 
@@ -208,8 +210,8 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
 def mask_span(kind: str, value: str) -> str:
     """One finding masked: what is left cannot identify the card, account or person."""
     if kind == "email":
-        local, _, domain = value.partition("@")
-        return local[:1] + "***@" + domain
+        local, at, domain = value.partition("@") if "@" in value else value.rpartition("%40")
+        return local[:1] + "***" + at + domain
     keep_from = _last_alnum(value, 2 if kind == "phone" else 4)
     head = 2 if kind == "iban" else 0  # an IBAN's country code says nothing about the account
     return "".join(c if i < head or i >= keep_from or not c.isalnum() else "*" for i, c in enumerate(value))

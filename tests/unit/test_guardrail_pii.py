@@ -588,3 +588,17 @@ def test_e164_numbers_are_found_whole_and_masked_to_their_last_two_digits(phone,
     masked = redact(text, ("phone",))[at:at + len(phone)]
     if not find_pans(phone):  # a card-shaped number in it (+7 4708 2228 4048 4) is masked as a PAN first
         assert masked[-2:] == phone[-2:] and sum(c.isdigit() for c in masked) == 2
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("GET /v1/u?email=jane%40gmail.com&x=1", "GET /v1/u?email=j***%40gmail.com&x=1"),
+    ("jane%40gmail.com", "j***%40gmail.com"), ("a%40b@gmail.com", "a***@gmail.com")])
+def test_a_percent_encoded_email_is_masked_by_the_email_rule(text, masked):
+    # before: `jane%40gmail.com` (a URL's query, as a prediction log holds it) was left in clear
+    pa = pytest.importorskip("pyarrow")
+    from kubepipe.components.pii import holds_masked, redact_strings
+
+    assert redact(text) == masked and holds_masked(text)
+    assert [f.kind for f in find_pii(text, ("email",))] == ["email"]
+    assert redact_strings(pa.array([text, "NETFLIX.COM"], pa.string())).to_pylist() == [masked, "NETFLIX.COM"]
+    assert redact("100%40 off") == "100%40 off"  # a %40 with no address around it is none
