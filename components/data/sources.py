@@ -29,6 +29,9 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
                 decimal: str = ".", thousands: str = "", text_columns: tuple[str, ...] = ()):
     """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`.
 
+    `delimiter="auto"`: `,`, or `;`, tab or `|` where the header line is evidently split by it (a reader with no
+    delimiter setting of its own: its error told the user to set one on a load-data step they did not have).
+
     `text_columns` of a CSV are read as written (ids: `0042` stays `0042`, not the number 42)."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
@@ -64,6 +67,8 @@ def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, th
             if problem:
                 raise DataError(problem)
             scan_text(uri, path, encoding)
+            if delimiter == "auto":  # a file the step has no delimiter setting for (live-quality's labels)
+                delimiter = _evident_delimiter(path, encoding)
             df = _read_csv(uri, path, encoding, delimiter, decimal, thousands, text_columns)
             _check_csv_header(uri, path, encoding, delimiter)
         else:
@@ -267,6 +272,13 @@ def other_delimiter(header: list[str], delimiter: str) -> str | None:
     if len(header) != 1:
         return None
     return next((d for d in (";", "\t", "|", ",") if d != delimiter and d in str(header[0])), None)
+
+
+def _evident_delimiter(path: Path, encoding: str) -> str:
+    """`,`, or the delimiter a header line read with `,` is evidently split by (`request_id;label`)."""
+    with open(path, encoding=encoding, newline="") as fh:
+        header = fh.readline().lstrip("\ufeff").rstrip("\r\n")
+    return other_delimiter([header] if "," not in header else header.split(","), ",") or ","
 
 
 def delimiter_hint(found: str) -> str:

@@ -70,7 +70,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     if not labels:
         out["note"] = "no delayed labels given (`labels`): live quality not measured"
         return out
-    joined = join_labels(log_df, read_source(labels, text_columns=("request_id", "label")), where=labels)
+    joined = join_labels(log_df, read_source(labels, text_columns=("request_id", "label"), delimiter="auto"),
+                         where=labels)
     out["labelled_rows"] = int(len(joined))
     if len(joined) == 0:
         out["note"] = f"none of the labels in {labels} match a request logged in this window"

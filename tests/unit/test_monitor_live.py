@@ -121,6 +121,22 @@ def test_a_rerun_with_corrected_labels_records_its_numbers_beside_the_first(tmp_
                                                                                                 (True, False)]
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_semicolon_or_tab_separated_labels_file_is_read(tmp_path, sep):
+    """A `request_id;label` file failed with 'set `delimiter: ";"` on the load-data step': live-quality reads its
+    labels itself and has no such setting."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    log = _log(40)
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    labels = tmp_path / "labels.csv"
+    log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(labels, index=False, sep=sep)
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(labels), model_name="merchant", thresholds={},
+                           min_labels=1)
+    assert out["labelled_rows"] == 40 and sum(v["n_examples"] for v in out["versions"].values()) == 40
+
+
 def test_record_live_is_an_exclusive_create(tmp_path):
     from kubepipe.components.registry import Registry
 
