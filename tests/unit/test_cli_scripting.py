@@ -447,3 +447,19 @@ def test_one_step_is_singular_and_every_missing_param_is_named_with_its_flag(tmp
     assert code == 0 and ": 1 step valid for target local" in out, err
     code, out, err = run_cli(capsys, "run", str(tmp_path / "p.yaml"), "--home", str(tmp_path))
     assert code == 2 and "missing value for params msg, n: pass --param msg=... --param n=..." in err
+
+
+def test_profile_and_resume_help_say_what_they_take():
+    """`kubepipe run --help` said --profile defaults to configs/<target>.yaml (it is the nearest one above the
+    pipeline, else the working directory) and --resume took an id or a prefix (a run folder's path works too)."""
+    from typer.main import get_command
+
+    from kubepipe.cli.app import app
+
+    commands = dict(_commands(get_command(app)))
+    helps = {(path, p.opts[0]): " ".join((p.help or "").split()) for path, cmd in commands.items() for p in cmd.params}
+    profiles = {key: text for key, text in helps.items() if key[1] == "--profile"}
+    assert profiles and [key for key, text in profiles.items() if "default: configs/" in text] == []
+    assert "the nearest configs/<target>.yaml above the pipeline, else above the working directory" in \
+        helps[(("run",), "--profile")]
+    assert "or its run folder's path" in helps[(("run",), "--resume")]

@@ -67,7 +67,8 @@ def manifest(
     output: Optional[Path] = typer.Option(None, "--output", "-o", callback=dash_is_stdout,
                                           help="Write here instead of stdout (`-o -`: stdout)."),
     profile: Optional[Path] = typer.Option(
-        None, "--profile", help="kubeflow target profile (default: configs/kubeflow.yaml, as validate and submit)."),
+        None, "--profile",
+        help="kubeflow target profile (default: the nearest configs/kubeflow.yaml above the working directory)."),
     sets: Optional[List[str]] = SET,
 ) -> None:
     """Print the InferenceService YAML that `deploy` would apply, checked against the shipped KServe schema.

@@ -11,7 +11,8 @@ import typer
 __all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "finite", "dash_is_stdout"]
 
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
-PROFILE = typer.Option(None, "--profile", help="Target profile file (default: configs/<target>.yaml).")
+PROFILE = typer.Option(None, "--profile", help="Target profile file (default: the nearest configs/<target>.yaml "
+                                               "above the pipeline, else above the working directory).")
 SET = typer.Option(None, "--set", help="Override a profile value: key=value (repeatable).")
 PARAM = typer.Option(None, "--param", "-p", help="Run-time param: name=value (repeatable).")
 

@@ -20,10 +20,10 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         target: str = typer.Option("local", "--target", "-t", help="Only local runs here; use `submit` for clusters."),
         resume: Optional[str] = typer.Option(
             None, "--resume", metavar="RUN",
-            help="A failed or crashed run of this pipeline (its id, or a unique prefix), run again with its --param "
-                 "values (those given now win): a step that succeeded there is reused (its outputs copied) where its "
-                 "component and inputs are unchanged, the others run, training steps continuing from its last "
-                 "checkpoints where their settings and data are unchanged."),
+            help="A failed or crashed run of this pipeline (its id, a unique prefix of it, or its run folder's path), "
+                 "run again with its --param values (those given now win): a step that succeeded there is reused "
+                 "(its outputs copied) where its component and inputs are unchanged, the others run, training steps "
+                 "continuing from its last checkpoints where their settings and data are unchanged."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
     from kubepipe.api import compile as do_compile
