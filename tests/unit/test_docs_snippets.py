@@ -68,3 +68,14 @@ def test_the_serving_md_request_bodies_are_what_the_server_takes():
     assert parse_v1(v1[2], tabular).items == [[12.5, 3.0, 1.0], [250.0, 22.0, 0.0]]
     (v2,) = _json_bodies("### V2 bodies")
     assert parse_v2([InferInput(**i) for i in v2["inputs"]], text).items == ["STARBUCKS", "SHELL OIL"]
+
+
+def test_the_decisions_say_the_models_registry_default_the_cli_has():
+    """docs/decisions/0010 said `models --registry` defaults to file://<home>/registry; it is the local profile's
+    registry_uri (configs/local.yaml may name another), as `kubepipe models --help` says."""
+    from kubepipe.cli.models import REGISTRY
+
+    decision = " ".join((ROOT / "docs" / "decisions" / "0010-scriptable-cli.md").read_text().split())
+    assert "the local profile's registry_uri" in REGISTRY.help
+    assert "`models --registry` stays (a registry is often remote) and defaults to the local profile's " \
+           "`registry_uri`" in decision
