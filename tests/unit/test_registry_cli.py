@@ -309,3 +309,14 @@ def test_a_move_warns_of_a_local_endpoint_still_serving_another_version(reg, cap
             "it serves v2 once a deploy step deploys it") in " ".join(err.split())
     code, out, err = _run(capsys, "models", "promote", "clf", "3", "--reason", "back")
     assert code == 0 and "warning" not in err  # the endpoint serves the champion
+
+
+def test_a_huge_whole_number_metric_is_shortened_in_list_and_show(reg, capsys, tmp_path):
+    """A whole-number metric of 10**400 (an int, as JSON keeps it) was printed as 401 digits: only floats were
+    shortened, and `.4g` of an int past a float's range raises OverflowError."""
+    reg.register(str(tmp_path / "m"), name="big", metrics={"accuracy": 10**400, "log_loss": -123456 * 10**300,
+                                                            "f1_macro": 10**15, "roc_auc": 10**15 - 1})
+    code, out, _ = _run(capsys, "models", "list", "big")
+    assert code == 0 and _cells(out, "v1")[-4:] == ["1e+400", "1e+15", "-1.235e+305", "999999999999999"], out
+    code, out, _ = _run(capsys, "models", "show", "big", "1")
+    assert code == 0 and _cells(out, "accuracy") == ["accuracy", "1e+400"], out

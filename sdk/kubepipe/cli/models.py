@@ -55,12 +55,27 @@ def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], prof
 
 def _fmt(v) -> str:
     """A metric as the tables show it: 4 decimals, a whole number as one (a count was `300.0000`), a small one in
-    3 significant digits (a learning rate 1e-05 was `0.0000`), a huge one in 4 (1e300 was printed as 301 digits)."""
+    3 significant digits (a learning rate 1e-05 was `0.0000`), a huge one in 4, float or int (1e300 was printed as
+    301 digits, and 10**400 as 401)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**15:
+        return _huge(v)
     if not isinstance(v, float):
         return "" if v is None else str(v)
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return f"{v:.3g}" if 0 < abs(v) < 1e-3 else f"{v:.4g}" if abs(v) >= 1e15 else f"{v:.4f}"
+    return f"{v:.3g}" if 0 < abs(v) < 1e-3 else _huge(v) if abs(v) >= 1e15 else f"{v:.4f}"
+
+
+def _huge(v: int | float) -> str:
+    """4 significant digits, as `.4g` writes them; an int past a float's range (`.4g` raised OverflowError) alike."""
+    try:
+        return f"{v:.4g}"
+    except OverflowError:
+        from decimal import Decimal
+
+        mantissa, exponent = f"{Decimal(v):.3e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{exponent}"
 
 
 def _v(n) -> str:
