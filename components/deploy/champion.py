@@ -6,6 +6,8 @@ the same rule and tests can point it at a real registry in a temp folder.
 
 from __future__ import annotations
 
+import sys
+
 from kubepipe.components.registry.aliases import ANY
 
 __all__ = ["current_champion", "promote_champion", "audit_rollback", "ANY"]
@@ -46,11 +48,24 @@ def current_champion(registry_uri: str | None, name: str):
 
 
 def audit_rollback(registry_uri: str | None, name: str, version, *, reason: str, details: dict | None = None) -> dict:
-    """Record a rollout rolled back by canary analysis in the registry's history (no alias moves)."""
+    """Record a rollout rolled back by canary analysis in the registry's history (no alias moves).
+
+    Called after the rollback is done: a registry that fails here (unreachable, denied) is a warning on stderr and
+    `{"recorded": False, "error": ...}` in the report, not a failed deploy step that hid the rollback."""
     if not registry_uri or version in (None, ""):
         return {"recorded": False, "why": "no registry URI or no version given"}
     from kubepipe.components.registry import Registry
 
-    event = Registry(registry_uri).record_event(name, "canary-rollback", reason=reason, version=version,
-                                                details=details)
+    try:
+        event = Registry(registry_uri).record_event(name, "canary-rollback", reason=reason, version=version,
+                                                    details=details)
+    except Exception as exc:  # noqa: BLE001 - any store's failure (fsspec, gcsfs, s3fs raise their own types)
+        from kubepipe.secrets import redact_text
+
+        error = (f"the rollback of `{name}` v{version} is done and the champion did not move, but its "
+                 f"`canary-rollback` event could not be written to the registry's history: {type(exc).__name__}: "
+                 f"{redact_text(str(exc))}; `kubepipe models history {name}` will not show it (check the "
+                 "registry's storage and credentials)")
+        print(f"warning: {error}", file=sys.stderr, flush=True)
+        return {"recorded": False, "error": error}
     return {"recorded": True, "at": event.get("at")}

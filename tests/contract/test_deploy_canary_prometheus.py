@@ -58,6 +58,30 @@ def test_canary_with_5xx_in_prometheus_is_rolled_back_pinned_and_audited(registr
     assert any(f'pod=~"{REV2}-deployment-.*"' in q for q in prom.queries)
 
 
+def test_a_registry_failing_the_audit_record_after_the_rollback_still_reports_rolled_back(registry, monkeypatch,
+                                                                                           capsys):
+    """The registry unreachable when the rollback's audit event is written failed the deploy step, so the run said
+    the deploy failed while the rollback had happened; it reports `rolled_back` and warns of the missing record."""
+    from kubepipe.components.registry import Registry
+
+    with FakeKube() as kube, FakePrometheus() as prom:
+        assert _roll(kube, None, registry, "1")["action"] == "promoted"
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=4, latencies_ms=[12] * 100, labels={"dining": 96})
+
+        def unreachable(self, *a, **kw):
+            raise OSError("[Errno 113] No route to host")
+
+        monkeypatch.setattr(Registry, "record_event", unreachable)
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+        obj = kube.objects[(NS, NAME)]
+    assert report["action"] == "rolled_back" and obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert report["audit"]["recorded"] is False and "No route to host" in report["audit"]["error"]
+    assert "warning: the rollback of `merchant-categorizer` v2 is done and the champion did not move, but its " \
+           "`canary-rollback` event could not be written" in capsys.readouterr().err
+    assert registry.alias(NAME, "champion").version == 1
+
+
 def test_healthy_canary_is_promoted_with_its_numbers_in_the_history(registry):
     with FakeKube() as kube, FakePrometheus() as prom:
         _roll(kube, None, registry, "1")

@@ -56,3 +56,20 @@ def test_a_nan_of_the_canary_analysis_is_null_in_the_report_and_the_endpoint_rec
     f = write_record(tmp_path, "shop", rec)
     assert _strict(f.read_text())["champion"]["details"]["canary_analysis"]["checks"][0]["stable"] is None
     assert read_record(tmp_path, "shop")["port"] == 8080
+
+
+def test_an_audit_record_the_registry_cannot_take_is_a_warning_in_the_report(tmp_path, monkeypatch, capsys):
+    from kubepipe.components.deploy.champion import audit_rollback
+
+    reg = _registry(tmp_path)
+
+    def denied(self, *a, **kw):
+        raise PermissionError(13, "Permission denied", "https://x/history?token=abc123")
+
+    monkeypatch.setattr(Registry, "record_event", denied)
+    out = audit_rollback(reg.uri, "shop", 2, reason="canary analysis failed")
+    assert out["recorded"] is False and "PermissionError" in out["error"] and "abc123" not in out["error"]
+    assert "`kubepipe models history shop` will not show it" in out["error"]
+    assert capsys.readouterr().err.startswith("warning: the rollback of `shop` v2 is done")
+    md = report_markdown({"action": "rolled_back", "model": "shop", "version": 2, "audit": out})
+    assert "- **Warning:** the rollback of `shop` v2 is done" in md
