@@ -79,8 +79,14 @@ class Embedder:
         d = Path(directory)
         try:
             rec = json.loads((d / EMBEDDER_FILE).read_text(encoding="utf-8"))
+            problem = "" if isinstance(rec, dict) else f"a JSON {type(rec).__name__}, not an object"
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{d / EMBEDDER_FILE}: cannot read the embedder record ({exc})") from None
+            rec, problem = {}, str(exc)
+        if problem and not expected:  # a JSON array here was 'TypeError: 'list' object is not a mapping'
+            raise ModelError(f"{d / EMBEDDER_FILE}: cannot read the embedder record ({problem}); rebuild the index, "
+                             "or copy it again") from None
+        if problem:  # the index manifest holds the same record (embed wrote both); its sha256s are checked below
+            rec = {}
         want = {**rec, **(expected or {})}
         for name, key in (("model.safetensors", "weights_sha256"), ("tokenizer.json", "tokenizer_sha256"),
                           ("config.json", "config_sha256")):
@@ -96,7 +102,7 @@ class Embedder:
                                  "were embedded with; queries would be embedded differently: rebuild the index")
         emb = cls.from_base_model(str(d), sha256=want.get("weights_sha256") or None,
                                   max_length=int(want.get("max_length", 128)), device=device)
-        emb.model_id, emb.source = rec.get("id", emb.model_id), rec.get("source", emb.source)
+        emb.model_id, emb.source = want.get("id", emb.model_id), want.get("source", emb.source)
         return emb
 
     # ---- what it is ----

@@ -151,3 +151,23 @@ def test_embed_s_max_length_applies_to_a_fine_tuned_model_too(tmp_path):
     model = train(merchant_frame(64, seed=5), cfg).save(tmp_path / "model")
     assert load_embedder(model_dir=str(model), max_length=48, device="cpu").max_length == 48
     assert load_embedder(model_dir=str(model), max_length=24, device="cpu").max_length == 24
+
+
+def test_an_unreadable_embedder_record_is_read_from_the_index_manifest_or_named(embedder, tmp_path):
+    """An index whose embedder/embedder.json was lost (or held a JSON array) could not be served: 'cannot read the
+    embedder record ([Errno 2] ...)' with no remedy, or an internal TypeError; the index manifest holds the same
+    record, so the embedder loads from it (its files' sha256s checked), and without one the error says what to do."""
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.embedder import EMBEDDER_FILE, Embedder
+
+    built = embedder.save(tmp_path / "e")
+    (tmp_path / "e" / EMBEDDER_FILE).write_text("[]")
+    with pytest.raises(ModelError, match=r"embedder.json: cannot read the embedder record \(a JSON list, not an "
+                                         r"object\); rebuild the index, or copy it again"):
+        Embedder.load(tmp_path / "e")
+    (tmp_path / "e" / EMBEDDER_FILE).unlink()
+    again = Embedder.load(tmp_path / "e", expected=built)
+    assert again.model_id == built["id"] and again.max_length == built["max_length"]
+    with pytest.raises(ModelError, match="sha256 .* differs from the"):  # still checked against the manifest
+        Embedder.load(tmp_path / "e", expected={**built, "weights_sha256": "ab" * 32})
+
