@@ -5,6 +5,13 @@ On a local disk a decision is appended: one `write` of one line to a file opened
 killed mid-write can only cut its own line short. Readers skip a last line cut short (with a warning); the next
 append cuts it off first, so it never ends up inside the log. An object store cannot append: there the log is
 rewritten whole in one PUT (it is one small file per pipeline).
+
+The log is rotated before a decision would be added to a file past `MAX_LOG_BYTES`: it becomes `triggers.jsonl.1`
+(`.1` -> `.2` ..., the newest `KEEP_ROTATED` are kept) and the new log starts with the lines later decisions read
+(`state_lines`: per pipeline the last `started` and the last attempt, which carries the failure count, the last
+`resumed`, and every `starting` not yet settled), so a cooldown, a backoff or a pause outlives the rotation. The
+current log is never missing: it is hard-linked to `.1` and then replaced whole (an object store: copied, then
+rewritten in one PUT).
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ import re
 from kubepipe.components.errors import ComponentError
 from kubepipe.util import url_to_fs
 
-__all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug"]
+__all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
+           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED"]
 
 log = logging.getLogger(__name__)
 
 _TAIL = 65536  # how far back the last complete line is looked for when a torn one is cut off
+MAX_LOG_BYTES = 1 << 20  # a log past this is rotated before the next decision (~2500 decisions)
+KEEP_ROTATED = 3  # rotated logs kept: triggers.jsonl.1 (newest) .. .3
+ATTEMPTS = ("started", "start-failed", "resumed")  # the lines the count of failed retrains is read from
 WHO = "trigger-retrain"  # what an error names: `kubepipe retrain resume` passes its own name
 
 
@@ -58,6 +69,10 @@ def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
     """The recorded decisions, oldest first. A last line cut short (a writer killed mid-line) is skipped with a
     warning; any other line that is not a JSON object stops with its file:line."""
     fs, path = state_fs(log_path(state_dir, pipeline), who)
+    return _read(fs, path, who)
+
+
+def _read(fs, path: str, who: str) -> list[dict]:
     if not fs.exists(path):
         return []
     with fs.open(path, "rb") as fh:
@@ -88,9 +103,13 @@ def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"
     if not _is_local(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
-        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in read_triggers(state_dir, pipeline, who))
-        fs.pipe_file(path, (lines + line).encode("utf-8"))
+        records = _read(fs, path, who)
+        if fs.exists(path) and fs.size(path) > MAX_LOG_BYTES:
+            records = _rotate(fs, path, records, local=False)
+        fs.pipe_file(path, (_lines(records) + line).encode("utf-8"))
         return
+    if os.path.exists(path) and os.path.getsize(path) > MAX_LOG_BYTES:
+        _rotate(fs, path, _read(fs, path, who), local=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         _cut_torn_tail(fd, path, who)
@@ -107,6 +126,51 @@ def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO)
             raise
     finally:
         os.close(fd)
+
+
+def _lines(records: list[dict]) -> str:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+
+
+def state_lines(records: list[dict]) -> list[dict]:
+    """The lines of a log that later decisions read, in their order: per pipeline its last `started` line (the
+    cooldown) and its last attempt (the count of failed retrains), the last `resumed`, and each `starting` line that
+    no `started` / `start-failed` of its key settled (a run that may be running)."""
+    settled = {r.get("key") for r in records if r.get("action") in ("started", "start-failed")}
+    keep: set[int] = set()
+    last: dict = {}
+    for i, r in enumerate(records):
+        action = r.get("action")
+        if action == "started":
+            last[("started", r.get("pipeline"))] = i
+        if action in ATTEMPTS:
+            last[("attempt", None if action == "resumed" else r.get("pipeline"))] = i
+        if action == "starting" and r.get("key") not in settled:
+            keep.add(i)
+    keep.update(last.values())
+    return [records[i] for i in sorted(keep)]
+
+
+def _rotate(fs, path: str, records: list[dict], *, local: bool) -> list[dict]:
+    """`path` becomes `path.1` (older ones shift, the oldest past KEEP_ROTATED is dropped); the new log holds the
+    state lines. Returns them. A crash at any point leaves `path` whole: the old log or the new one."""
+    for i in range(KEEP_ROTATED - 1, 0, -1):
+        if fs.exists(f"{path}.{i}"):
+            fs.mv(f"{path}.{i}", f"{path}.{i + 1}")
+    kept = state_lines(records)
+    if not local:
+        fs.copy(path, f"{path}.1")
+        return kept
+    from kubepipe.util import atomic_write_text
+
+    tmp = f"{path}.1.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a rotation cut short
+    os.link(path, tmp)
+    os.replace(tmp, f"{path}.1")
+    atomic_write_text(path, _lines(kept))
+    log.info("%s: rotated to %s.1 (%d line(s) carried over)", path, path, len(kept))
+    return kept
 
 
 def _cut_torn_tail(fd: int, path: str, who: str) -> None:

@@ -19,13 +19,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from kubepipe.components.retrain.decisions import WHO, queue_dir, state_fs
+from kubepipe.components.retrain.decisions import ATTEMPTS, WHO, queue_dir, state_fs
 
 __all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "resume_command", "backoff_hours",
            "parse_time", "wait_from", "resume"]
 
 MAX_FAILURES = 3
-ATTEMPTS = ("started", "start-failed", "resumed")  # the lines the count is read from
 
 
 def outcome_of(state_dir: str, request: object, seen: dict | None = None, who: str = WHO) -> dict | None:

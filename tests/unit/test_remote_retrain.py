@@ -946,3 +946,30 @@ def test_retrain_resume_errors_name_the_command_the_user_ran(tmp_path, capsys):
     code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
     assert code != 0 and "kubepipe retrain resume: " in err and ":1: not a decision record" in err
     assert "trigger-retrain" not in err
+
+
+def test_the_decision_log_is_rotated_and_a_pause_and_a_cooldown_outlive_it(tmp_path, monkeypatch):
+    """triggers.jsonl grew by a line per monitor run for ever, and every decision read all of it."""
+    from kubepipe.components.retrain import decisions
+
+    monkeypatch.setattr(decisions, "MAX_LOG_BYTES", 3000, raising=False)
+
+    def refused(**kw):
+        raise ComponentError("no pipeline named 'train' on Kubeflow Pipelines")
+
+    def decide(hours, drift=True, pipeline="train", starter=refused):
+        return trigger_retraining(drift_detected=drift, pipeline=pipeline, target="kubeflow", state_dir=str(tmp_path),
+                                  source_run_id=f"m{hours}", now=NOW + dt.timedelta(hours=hours), starter=starter)
+
+    for hours in (0, 24, 72):
+        with pytest.raises(ComponentError):
+            decide(hours)
+    decide(80, pipeline="other/train", starter=lambda **_: "r-other")  # the same log (file name), its own cooldown
+    for i in range(60):
+        decide(81 + i / 10, drift=False)
+    log = Path(decisions.log_path(str(tmp_path), "train"))
+    assert [p.name for p in sorted(log.parent.glob("triggers.jsonl.*")) if not p.name.endswith(".lock")] == [
+        "triggers.jsonl.1", "triggers.jsonl.2", "triggers.jsonl.3"]
+    assert log.stat().st_size < 3000 + 1000
+    assert decide(95)["action"] == "paused"
+    assert decide(96, pipeline="other/train")["action"] == "cooldown"  # the cooldown of 24 h from 80 h
