@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -387,3 +388,20 @@ def test_a_local_run_records_the_profile_s_labels_under_the_pipeline_s(tmp_path,
     # kept both (`runs show` said `Team: X` of a run no --label Team=X finds)
     run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"Team": "X", "Owner": "bob"}})
     assert run.labels == {"team": "payments", "owner": "ana"}
+
+
+@pytest.mark.parametrize("name", ['fraud"detector', "Fraud-Detector", "fraud detector"])
+def test_runs_list_on_vertex_refuses_a_pipeline_name_no_job_can_carry_before_any_request(name):
+    """`runs list --pipeline 'a"b' --target vertex` put the name into Vertex's filter as it was: a `"` broke it."""
+    from kubepipe.backends.remote.listing import list_remote_runs
+    from kubepipe.errors import UserError
+
+    class NoClient:
+        def __getattr__(self, attr):
+            raise AssertionError("no request is sent")
+
+    with pytest.raises(UserError, match=rf"--pipeline {re.escape(repr(name))}: no Vertex job carries this name: .*"
+                                        r"metadata\.name, lowercase letters, digits and dashes \(this one would be "
+                                        r"`fraud-detector`\)"):
+        list_remote_runs("vertex", {"project": "p", "region": "europe-west4"}, pipeline=name, client=NoClient(),
+                         credentials=NoClient())

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from kubepipe.backends.remote.events import kfp_state, vertex_state
 from kubepipe.clients import api_errors, quiet, service_name
 from kubepipe.errors import UserError
-from kubepipe.labels import gcp_labels
+from kubepipe.labels import gcp_label, gcp_labels
 from kubepipe.util import utc_iso
 
 __all__ = ["list_remote_runs", "show_remote_run"]
@@ -104,6 +104,11 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
 
         from kubepipe.clients import vertex_where
 
+        if pipeline and gcp_label(pipeline) != pipeline:  # `a"b` broke the filter; `My-Pipe` found nothing
+            raise UserError(f"--pipeline {pipeline!r}: no Vertex job carries this name: a job's label "
+                            "kubepipe-pipeline is its pipeline's metadata.name, lowercase letters, digits and "
+                            f"dashes (this one would be `{gcp_label(pipeline)}`); give the name as metadata.name "
+                            "writes it (`kubepipe runs list --target vertex` lists the jobs)")
         where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
         for key, value in gcp_labels(labels).items():  # as local runs match (carries); [a-z0-9_-]: nothing to quote
