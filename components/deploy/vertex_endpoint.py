@@ -34,7 +34,7 @@ from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
-from kubepipe.labels import gcp_label, gcp_labels
+from kubepipe.labels import MANAGED_BY, gcp_label, gcp_labels
 from kubepipe.util import uri_scheme
 
 __all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
@@ -132,7 +132,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     if cfg.accelerator_count and not cfg.accelerator_type:  # else Vertex attaches none: `--device cuda` finds no GPU
         raise ComponentError(f"serving.accelerator_type: gpu: {cfg.accelerator_count} needs the Vertex accelerator "
                              "name, e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}")
-    labels = {**gcp_labels(cfg.labels), "managed-by": "kubepipe",
+    labels = {**gcp_labels(cfg.labels), MANAGED_BY: "kubepipe",  # over the user's (validate warns at theirs)
               "kubepipe-model": gcp_label(name), "kubepipe-version": gcp_label(cfg.version)}
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
               "champion": {"moved": False}, "timings": timings}

@@ -18,13 +18,14 @@ import unicodedata
 from typing import Any, Mapping
 
 __all__ = ["gcp_label", "gcp_labels", "carries", "run_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
-           "OWN_LABELS"]
+           "OWN_LABELS", "MANAGED_BY"]
 
 MAX_LABEL = 63
 MAX_LABELS = 64  # labels of one resource (a Vertex pipeline job)
 # the most a job carries besides the pipeline's and the profile's: kubepipe's kubepipe-pipeline, -hash,
 # -experiment, and a schedule's -template and -catchup; and Vertex's vertex-ai-pipelines-run-billing-id
 OWN_LABELS = 6
+MANAGED_BY = "managed-by"  # kubepipe's label on the Vertex models and endpoints it deploys: `managed-by: kubepipe`
 _BAD = re.compile(r"[^a-z0-9_-]")
 
 

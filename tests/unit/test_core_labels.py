@@ -297,6 +297,31 @@ def test_a_vertex_endpoint_the_deploy_step_makes_carries_the_runs_labels(tmp_pat
     assert seen["profile"] == {"project": "p", "labels": labels}
 
 
+def test_a_managed_by_label_a_vertex_deploy_replaces_is_a_located_warning(tmp_path):
+    """`managed-by: terraform` became `managed-by: kubepipe` on the Vertex model and endpoint, unsaid."""
+    import kubepipe
+
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "pipelines" / "merchant-categorizer.yaml"  # has a deploy step
+    p = tmp_path / "merchant-categorizer.yaml"
+    p.write_text(src.read_text().replace("labels: {team: ml-payments,", "labels: {Managed-By: terraform, team: x,"))
+    prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
+            "runtime_image": "i@sha256:" + "a" * 64, "labels": {"managed-by": "tf"}}
+    ws = [w for w in kubepipe.validate(p, "vertex", sets=prof).warnings if "own label" in w.message]
+    assert [(w.path, w.line) for w in ws] == [("metadata.labels.Managed-By", 11)]  # the profile's is not sent
+    assert ws[0].message.startswith("the deploy step's Vertex model and endpoint carry `managed-by: kubepipe`, not "
+                                    "`managed-by: terraform`: managed-by is kubepipe's own label there")
+    assert "`provisioned-by: terraform`" in ws[0].hint
+    p.write_text(src.read_text())
+    (w,) = [w for w in kubepipe.validate(p, "vertex", sets=prof).warnings if "own label" in w.message]
+    assert (w.file, w.path) == ("sets=", "labels.managed-by") and "not `managed-by: tf`" in w.message
+    no_deploy = tmp_path / "p.yaml"  # nothing is deployed: the job keeps the label, no warning
+    no_deploy.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p, labels: {managed-by: tf}}\n"
+                         "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    assert kubepipe.validate(no_deploy, "vertex", sets={**prof, "labels": {}}).warnings == []
+
+
 def test_a_label_key_yaml_1_1_reads_as_a_bool_null_or_number_is_the_key_as_written(tmp_path):
     """`on: x` was the label `True: x` (`null:` `None`, `1.10:` `1.1`, `010:` `8`): YAML 1.1 read the key, and the
     text kubepipe made of it was no key the file had."""

@@ -184,8 +184,9 @@ class _Builder(InputChecks):
                                            self.loc.issue, self.base_dir, self.profile.target)
         warnings += [i for i in sched_issues if i.severity == "warning"] + self.image_warnings(plan_steps)
         self.issues += errors
+        deploys = any(i.origin == "builtin" and i.ref == "deploy" for i in self.infos.values())
         label_errors, label_warnings = label_issues(spec.metadata, self.profile.labels, self.profile.target,
-                                                    self.loc.issue, self.profile.issue)
+                                                    self.loc.issue, self.profile.issue, deploys=deploys)
         self.issues += label_errors
         warnings += label_warnings
         self.notes += label_notes(spec.metadata, self.profile.labels, self.profile.target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from kubepipe.errors import Issue
-from kubepipe.labels import MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels, run_labels
+from kubepipe.labels import MANAGED_BY, MAX_LABEL, MAX_LABELS, OWN_LABELS, gcp_label, gcp_labels, run_labels
 
 __all__ = ["label_issues", "label_notes"]
 
@@ -14,10 +14,13 @@ RULE = (f"Vertex labels are lowercase letters, digits, `_` and `-` (kubepipe wri
 
 
 def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, issue: Callable[..., Issue],
-                 profile_issue: Callable[..., Issue] | None = None) -> tuple[list[Issue], list[Issue]]:
+                 profile_issue: Callable[..., Issue] | None = None,
+                 deploys: bool = False) -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings): on vertex, each of `metadata.labels`, `metadata.owner` and the profile's labels (located by
     `profile_issue`) a job would carry other than written (a warning at its key, naming the label it gets), and more
-    labels than a job may have (an error at metadata.labels; at the profile's labels when those alone are)."""
+    labels than a job may have (an error at metadata.labels; at the profile's labels when those alone are).
+    `deploys`: a deploy step's model and endpoint carry the labels too, with kubepipe's `managed-by: kubepipe`
+    over a label `managed-by` given here (a warning at it)."""
     if target != "vertex":
         return [], []
     given: list[tuple[tuple[str, ...], str, Any]] = [(("metadata", "labels", key), key, value)
@@ -27,8 +30,13 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
     warnings = [w for path, key, value in given if (w := rewritten(path, key, value, issue))]
     mine = metadata.run_labels()  # and metadata.owner as `owner`
     won = set(gcp_labels(mine))  # a profile's label the pipeline's replaces is not sent
-    warnings += [w for key, value in profile_labels.items() if gcp_label(key, key=True) not in won
-                 and (w := rewritten(("labels", key), key, value, profile_issue or issue))]
+    theirs_given = [(("labels", key), key, value) for key, value in profile_labels.items()
+                    if gcp_label(key, key=True) not in won]
+    warnings += [w for path, key, value in theirs_given if (w := rewritten(path, key, value, profile_issue or issue))]
+    if deploys:
+        warnings += [_managed_by(path, value, at) for path, key, value, at in
+                     [(*g, issue) for g in given] + [(*g, profile_issue or issue) for g in theirs_given]
+                     if gcp_label(key, key=True) == MANAGED_BY and gcp_label(value) != "kubepipe"]
     merged = gcp_labels(run_labels(profile_labels, mine))
     room = MAX_LABELS - OWN_LABELS
     if len(merged) <= room:
@@ -42,6 +50,13 @@ def label_issues(metadata: Any, profile_labels: Mapping[str, str], target: str, 
         ours, where, at = f"the profile's {theirs} labels{with_mine}", ("labels",), profile_issue or issue
     return [at(where, f"{ours}: a Vertex job takes at most {MAX_LABELS}, and kubepipe and Vertex use {OWN_LABELS} "
                "of them", hint=f"keep at most {room}: drop {len(merged) - room}")], warnings
+
+
+def _managed_by(path: tuple, value: str, issue: Callable[..., Issue]) -> Issue:
+    return issue(path, f"the deploy step's Vertex model and endpoint carry `{MANAGED_BY}: kubepipe`, not "
+                 f"`{MANAGED_BY}: {gcp_label(value)}`: {MANAGED_BY} is kubepipe's own label there (the pipeline job "
+                 "keeps this one)", hint=f"name your label otherwise to keep it on them too, e.g. `provisioned-by: "
+                 f"{gcp_label(value)}`", severity="warning")
 
 
 def rewritten(path: tuple, key: str, value: str, issue: Callable[..., Issue]) -> Issue | None:
