@@ -443,6 +443,27 @@ def test_a_bool_where_no_number_goes_says_what_does(where, extra, path, want):
     assert issue.message.endswith("; quote it to pass text") == (want.startswith("text is"))
 
 
+@pytest.mark.parametrize("extra, path, message", [
+    ('cache: "yes"', "steps.a.cache", "true or false is expected here; write true or false"),
+    ("cache: 'on'", "steps.a.cache", "true or false is expected here; write true or false"),
+    ("env: {X: .nan}", "steps.a.env.X", 'nan is no value for an environment variable (YAML reads .nan and .inf as '
+     'numbers); quote it to pass that text, e.g. "nan"'),
+    ("env: {X: -.inf}", "steps.a.env.X", "-inf is no value for an environment variable"),
+])
+def test_a_bool_as_text_or_a_nan_env_value_is_refused_not_misread(extra, path, message):
+    """`cache: "yes"` was read as true and `env: {X: .nan}` became the text "nan" in the step; both validated."""
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    {extra}"))
+    assert issue.path == path and issue.message.startswith(message), issue.format()
+
+
+def test_true_or_false_as_text_is_a_bool_as_env_gives_it():
+    """`cache: ${env.CACHE:-false}` is text after interpolation: true and false still read as the bools."""
+    text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    cache: ${env.KP_NO_SUCH:-False}\n"
+                        "    env: {X: 'nan', Y: 1.5}")
+    step = load_pipeline_text(text, "p.yaml").spec.steps["a"]
+    assert step.cache is False and step.env == {"X": "nan", "Y": 1.5}
+
+
 @pytest.mark.parametrize("meta, path, message", [
     ("labels: {Team: a, team: b}", "metadata.labels",
      "labels `Team` and `team` are the same label `team` on Vertex (lowercase, `-` for other characters); keep one"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import keyword
+import math
 import re
 import types
 import typing
 from datetime import datetime
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kubepipe.labels import MAX_LABELS, OWN_LABELS
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
@@ -81,6 +82,10 @@ class Spec(Strict):
             quote = "; quote it to pass text" if want == "text" else ""
             raise ValueError(f"{want} is expected here, not a bool (YAML reads yes, no, on, off, true and false "
                              f"as booleans){quote}")
+        if isinstance(v, str) and _takes_only_bool(annotation):  # pydantic read "yes", "on", "1", "t" as true
+            if v.strip().lower() not in ("true", "false"):  # the text `${env.NAME}` gives
+                raise ValueError("true or false is expected here; write true or false")
+            return v.strip().lower() == "true"
         return v
 
 
@@ -101,6 +106,12 @@ def _takes_bool(annotation: Any) -> bool:
     if typing.get_origin(annotation) in (Union, types.UnionType):
         return any(_takes_bool(a) for a in typing.get_args(annotation))
     return annotation in (bool, Any)
+
+
+def _takes_only_bool(annotation: Any) -> bool:
+    """Whether a field holds a bool and no text (`cache: bool | None`, not an env value's `str | bool`)."""
+    kinds = _kinds(annotation)
+    return bool in kinds and not kinds & {str, Any}
 
 
 def labels_stay_apart(labels: dict[str, str]) -> dict[str, str]:
@@ -266,7 +277,15 @@ class Toleration(Spec):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
 
-EnvValue = Union[str, int, float, bool, SecretRef]
+def _env_value(v: Any) -> Any:
+    """YAML's .nan and .inf are numbers: the step saw the text "nan" or "inf" it was never given."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{v!r} is no value for an environment variable (YAML reads .nan and .inf as numbers); "
+                         f"quote it to pass that text, e.g. \"{v!r}\"")
+    return v
+
+
+EnvValue = Annotated[Union[str, int, float, bool, SecretRef], BeforeValidator(_env_value)]
 
 
 class StepDefaults(Spec):
