@@ -40,10 +40,13 @@ import time
 import uuid
 from typing import Any, Callable, NamedTuple, Sequence
 
-__all__ = ["PredictionLog", "Record", "part_dir", "PART_PREFIX", "PART_SUFFIX", "BASE_COLUMNS"]
+__all__ = ["PredictionLog", "Record", "part_dir", "PART_PREFIX", "PART_SUFFIX", "BASE_COLUMNS", "MIN_FLUSH_S"]
 
 log = logging.getLogger("kubepipe.serve")
 PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
+# The shortest flush interval a server or a deploy step's serving.log.flush_s takes: the writer thread wakes each
+# interval, and 1e-6 s kept it spinning a core without a row to write
+MIN_FLUSH_S = 0.05
 _CHUNK_ROWS = 4096  # a string column is converted this many rows at a time: the GIL is never held long
 BASE_COLUMNS = ("request_id", "instance", "timestamp", "model_name", "model_version", "protocol", "latency_ms",
                 "prediction", "probability")

@@ -16,6 +16,7 @@ import math
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.kfp_values import as_kind
+from kubepipe.components.monitoring.predlog import MIN_FLUSH_S
 
 __all__ = ["LOG_KEYS", "log_issues", "log_as_run", "default_sink", "resolve_sink", "server_args"]
 
@@ -48,8 +49,9 @@ def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
     if sink is not None and not _param(sink) and (not isinstance(sink, str) or not sink.strip()):
         issues.append(CheckIssue((*where, "sink"), f"must be a folder path or URI, got {sink!r}", _EXAMPLE))
     flush = value.get("flush_s")
-    if flush is not None and not _param(flush) and (not _num(flush) or not 0 < flush < math.inf):  # nan fails too
-        issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, got {flush!r}", None))
+    if flush is not None and not _param(flush) and (not _num(flush) or not MIN_FLUSH_S <= flush < math.inf):  # nan
+        issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, {MIN_FLUSH_S:g} or more, "
+                                 f"got {flush!r}", "the server writes the log at least this often (default 10)"))
     redact = value.get("redact", True)
     if not _param(redact) and not isinstance(redact, bool):  # "no" or 0 read as true would log PANs, or not
         issues.append(CheckIssue((*where, "redact"), f"must be true or false, got {redact!r}",

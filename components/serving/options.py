@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
+from kubepipe.components.monitoring.predlog import MIN_FLUSH_S
 from kubepipe.secrets import secret_value_kind
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
@@ -56,7 +57,7 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
                          "(local path or fsspec URI, e.g. gs://bucket/predictions; credentials come from the "
                          "environment, a URI holding one is refused); off when unset"),
     ("--log-sample", 1.0, "fraction of requests written to --log-sink (1 = every request)"),
-    ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds); also on SIGTERM"),
+    ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds, 0.05 or more); also on SIGTERM"),
     ("--log-queue", 10000, "requests the prediction log may hold before it drops (and counts) new ones"),
     ("--log-raw-inputs", False, "write text inputs to --log-sink as they came: card numbers (PANs), IBANs and e-mail "
                                 "addresses in clear (by default they are masked, e.g. **** **** **** 1111)"),
@@ -89,6 +90,11 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be a finite number (got {values[k]})" for k in odd]
     values = {k: v for k, v in values.items() if k not in odd}
     problems += [f"{flag(k)} must be positive (got {values[k]})" for k in _POSITIVE if values.get(k, 1) <= 0]
+    flush = values.get("log_flush_s", MIN_FLUSH_S)
+    if 0 < flush < MIN_FLUSH_S:
+        problems.append(f"--log-flush-s {flush:g} is under {MIN_FLUSH_S:g} s: the prediction log's writer would wake "
+                        f"that often and spin a core; give {MIN_FLUSH_S:g} or more (the default is "
+                        f"{DEFAULTS['log_flush_s']:g})")
     body = values.get("max_body_mb", 1)
     if 0 < body < 1 / 1024:  # bytes are whole: 1e-7 MiB was a 0-byte limit that refused every request
         problems.append(f"--max-body-mb {body:g} is under 1 KiB (0.001 MiB), too small for any request; the default "

@@ -30,6 +30,9 @@ def test_log_settings_are_checked_and_name_the_field():
     for odd in (float("inf"), float("nan")):  # YAML .inf / .nan: the server's writer cannot wait that long
         bad = _paths(check({"serving": {"log": {"flush_s": odd}}}))
         assert "positive number of seconds" in bad["serving.log.flush_s"]
+    # before: 1e-6 validated, and the server's log writer woke every microsecond, spinning a core
+    assert "0.05 or more, got 1e-06" in _paths(check({"serving": {"log": {"flush_s": 1e-6}}}))["serving.log.flush_s"]
+    assert check({"serving": {"log": {"flush_s": 0.05}}}) == []
 
 
 def test_redact_is_on_by_default_and_only_a_boolean_false_logs_raw_inputs():

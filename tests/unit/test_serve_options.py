@@ -46,6 +46,9 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     # inf killed the prediction log's writer (a thread's wait overflows), nan made it spin: neither compares
     (["--log-flush-s", "inf"], "--log-flush-s must be a finite number (got inf)"),
     (["--log-flush-s", "nan"], "--log-flush-s must be a finite number (got nan)"),
+    # before: accepted, and the prediction log's writer thread woke every microsecond, a core spinning
+    (["--log-flush-s", "1e-6"], "--log-flush-s 1e-06 is under 0.05 s: the prediction log's writer would wake that "
+     "often and spin a core; give 0.05 or more (the default is 10)"),
     (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number (got nan)"),
     # was served on one thread: both runtimes take max(1, n), where ONNX Runtime reads 0 as every core
     (["--torch-threads", "0"], "--torch-threads must be positive (got 0)"),
