@@ -136,3 +136,16 @@ def test_a_chunk_base_model_only_tokens_read_is_warned_about_with_words():
         "is ignored with unit: words")
     assert check_chunk({"base_model": "/models/tuned", "unit": "tokens"}) == []
     assert check_chunk({"unit": "words"}) == []
+
+
+@pytest.mark.parametrize("metric, names", [("query_p99_ms", RETRIEVAL), ("p99_ms", None), ("log_loss", None)])
+def test_a_negative_max_on_a_metric_that_is_never_negative_is_refused(metric, names):
+    """`query_p99_ms: {max: -5}` (or a classifier's p99_ms, log_loss) validated, and the gate rejected every model."""
+    from kubepipe.components.evaluation.gate import gate_issues
+
+    kw = {"names": names} if names else {}
+    (issue,) = gate_issues({metric: {"max": -5}}, baseline="none", **kw)
+    assert (issue.path, issue.message) == (("thresholds", metric, "max"),
+                                           f"`{metric}` is never negative: max -5 can never be met")
+    assert gate_issues({metric: {"max": 50, "min": -1}}, baseline="none", **kw) == []
+
