@@ -4,7 +4,7 @@ Rules: every column exists (as a set); not-null (with `mostly` when the sample h
 family; value sets for low-cardinality columns (`warn` when inferred from a sample of the data); ranges
 for numerics over their finite values (exact for small integer domains seen in full, `warn` from a
 sample, otherwise widened by 10% and `warn`, since a sample's extremes are guesses); value
-lengths for free text; uniqueness for identifier-like columns.
+lengths for free text; uniqueness for identifier-like text (no timestamps, numbers or free text).
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ __all__ = ["infer_expectations", "to_yaml"]
 # missing; Parquet can give pandas' nullable dtypes); a pandas extension dtype is named by its class (Int64Dtype).
 _NUMBER_TYPES = ["int8", "int16", "int32", "int64", "float32", "float64", "Int64Dtype", "Float64Dtype"]
 _BOOL_TYPES = ["bool", "BooleanDtype"]
+# a date (2026-03-02, 02/03/2026, 2026.03.02), with a time after it or not; a decimal number written as text
+_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?"
+_NUMBER = r"[-+]?(?:\d+[.,]\d*|[.,]\d+|\d+(?:[.,]\d*)?[eE][-+]?\d+|nan|inf)"
 
 
 def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None = None,
@@ -95,9 +98,17 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             lengths = values.astype(str).str.len()
             items.append({"expect_column_value_lengths_to_be_between": {
                 "column": name, "min_value": 1, "max_value": int(lengths.max() * 2), "severity": "warn"}})
-            if distinct == len(values) and n >= 20:
+            if distinct == len(values) and n >= 20 and _id_like(head):
                 items.append({"expect_column_values_to_be_unique": {"column": name}})
     return items
+
+
+def _id_like(values) -> bool:
+    """Text that names its row (`t01-000635`, `cust_42`): not free text (spaces), a timestamp or a number, which a
+    sample holds once each by chance and a later batch repeats (two transactions in one second)."""
+    text = values.astype(str).str.strip()
+    return not (text.str.contains(r"\s").any() or text.str.fullmatch(_DATE).any()
+                or text.str.fullmatch(_NUMBER, case=False).any())
 
 
 def _types(family: list[str], s) -> list[str]:

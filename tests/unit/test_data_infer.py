@@ -247,3 +247,16 @@ def test_a_sample_drafts_warn_value_sets_and_infinite_values_do_not_make_an_empt
     df = pd.read_csv(tmp_path / "d.csv")
     assert [r.name for r in validate_frame(df, resolve_expectations(list(
         {k: v} for (k, _c), v in full.items()))).failed] == []  # the data passes its own draft
+
+
+def test_uniqueness_is_inferred_for_ids_not_for_timestamps_numbers_or_free_text():
+    """kubepipe init's starter data got `expect_column_values_to_be_unique` for its timestamp column, unique in the
+    sample by chance: a later batch with two transactions in one second failed validation."""
+    n = 30
+    df = pd.DataFrame({"transaction_id": [f"t01-{i:06d}" for i in range(n)], "code": [f"{i:05d}" for i in range(n)],
+                       "timestamp": [f"2026-03-02T00:{i:02d}:16Z" for i in range(n)],
+                       "day": [f"{i % 28 + 1:02d}/03/2026 10:{i:02d}" for i in range(n)],
+                       "price": [f"{i}.5" for i in range(n)], "note": [f"paid shop {i}" for i in range(n)]})
+    unique = [body["column"] for item in infer_expectations(df) for kind, body in item.items()
+              if kind == "expect_column_values_to_be_unique"]
+    assert unique == ["transaction_id", "code"]
