@@ -3,7 +3,7 @@
     serving: {log: {sample: 0.1, sink: gs://bucket/predictions, flush_s: 10, redact: true}}
 
 Every key has a default: `log: {}` logs every request (sample 1) to the default sink; only a missing `log`
-(or `log: null`) leaves the prediction log off (`{}` used to turn it off, silently).
+(or `log: null`, which validate warns of) leaves the prediction log off (`{}` used to turn it off, silently).
 `sink` defaults to the profile's `predictions_uri`, else `<kubepipe home>/predictions` (beside
 the state dir). Every target runs the same in-process writer of `kubepipe serve`
 (docs/decisions/0017-prediction-log.md): local endpoints, KServe and Vertex containers. `redact` (default
@@ -32,11 +32,14 @@ def _param(v) -> bool:
     return isinstance(v, str) and v.startswith("${")
 
 
-def log_issues(value, runtime: str | None = None) -> list[CheckIssue]:
-    """Issues of `serving.log` (paths relative to the deploy step's `with:`)."""
-    if value is None:
-        return []
+def log_issues(value, runtime: str | None = None, written: bool = False) -> list[CheckIssue]:
+    """Issues of `serving.log` (paths relative to the deploy step's `with:`); `written`: the block has the key
+    (`log:` with nothing after it is null, which leaves the log off, as if it were not written: a warning)."""
     where = ("serving", "log")
+    if value is None:
+        return [CheckIssue(where, "is null (`log:` with nothing after it), so no prediction log is written",
+                           "`log: {}` logs every request to the default sink; drop `log:` to leave it off",
+                           "warning")] if written else []
     if not isinstance(value, dict):
         return [CheckIssue(where, f"must be a mapping, got {type(value).__name__}", _EXAMPLE)]
     issues = [CheckIssue((*where, k), f"unknown prediction log setting `{k}`",

@@ -127,3 +127,12 @@ def test_an_empty_log_block_is_every_default_not_off(tmp_path):
                                             "--log-sample", "1", "--model-version", "3"]
     assert _log_flags({}, {"predictions_uri": "gs://b/p"}, state, "")[:2] == ["--log-sink", "gs://b/p"]
     assert _log_flags(None, {}, state, 3) == [] and server_args(None, "gs://b/p", 3) == []
+
+
+def test_a_null_log_block_warns_that_the_log_is_off():
+    """`serving: {log: }` (YAML null) left the prediction log off without a word, where `log: {}` is every default."""
+    issues = check({"serving": {"log": None}})
+    assert [(i.path, i.severity) for i in issues] == [(("serving", "log"), "warning")]
+    assert "is null (`log:` with nothing after it), so no prediction log is written" in issues[0].message
+    assert "`log: {}` logs every request" in issues[0].hint
+    assert check({"serving": {}}) == []  # no `log:` at all: off, as documented, without a warning
