@@ -19,8 +19,9 @@ KServe; both shaped as `RevisionStats.to_dict()`):
 - predicted labels: PSI of the canary's label distribution against the stable's (the data
   area's `psi`) at most `max_prediction_psi`, unless the chi-square test of the label counts
   (the data area's `chi2_pvalue`) cannot tell them apart (p >= 0.05): few answers make PSI noise;
-- fewer than `min_requests` canary answers is inconclusive, and inconclusive rolls back; so is a canary with
-  answers where the stable revision has none (nothing to compare with: its metrics missing, or no traffic on it).
+- fewer than `min_requests` canary answers (or none at all, even at 0) is inconclusive, and inconclusive rolls back;
+  so is a canary with answers where the stable revision has none (nothing to compare with: its metrics missing,
+  or no traffic on it).
 
 Pure Python apart from `psi` and `chi2_pvalue` (numpy, scipy: imported when analysing): the compile-time check
 imports this module.
@@ -144,8 +145,10 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
         checks.append({"check": name, "passed": passed, "canary": canary_value, "stable": stable_value,
                        "limit": limit, **({"note": note} if note else {})})
 
-    check("min_requests", ca["requests"] >= s["min_requests"], ca["requests"], st["requests"], s["min_requests"],
-          "too little canary traffic to judge: inconclusive rolls back" if ca["requests"] < s["min_requests"] else "")
+    # no canary answers are never a pass, whatever min_requests says (`min_requests: 0` promoted an unused canary)
+    enough = ca["requests"] >= max(1, s["min_requests"])
+    check("min_requests", enough, ca["requests"], st["requests"], s["min_requests"],
+          "" if enough else "too little canary traffic to judge: inconclusive rolls back")
     # a stable revision with no answers (its series missing in Prometheus, or no traffic on it) has no error rate, p99
     # or labels: each comparison passed against nothing, and a canary of 5 s p99 was promoted
     baseless = ca["requests"] > 0 and st["requests"] == 0
@@ -185,6 +188,9 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
 
 
 def _failure(c: dict, bake_s: float) -> str:
+    if c["check"] == "min_requests" and not c["canary"]:
+        return (f"the canary answered no requests in {bake_s:g}s: nothing to judge it on (does it take traffic? "
+                "canary_percent routes it a share)")
     if c["check"] == "min_requests":
         return f"only {c['canary']} canary requests in {bake_s:g}s (min_requests {c['limit']})"
     if c["check"] == "stable_requests":

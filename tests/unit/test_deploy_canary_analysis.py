@@ -132,8 +132,15 @@ def test_a_stable_revision_with_no_answers_leaves_nothing_to_compare_and_rolls_b
     (base,) = [x for x in out["checks"] if x["check"] == "stable_requests"]
     assert out["decision"] == "rollback" and (base["canary"], base["stable"], base["passed"]) == (100, 0, False)
     assert "the stable revision answered no requests in 60s (100 canary requests): nothing to compare" in out["why"]
-    # no traffic at all under min_requests: 0 is what that setting accepts: not a second reason to roll back
-    assert analyze({}, {}, {"bake_s": 60, "min_requests": 0})["decision"] == "promote"
+
+
+def test_a_canary_with_no_answers_never_promotes_even_at_min_requests_0():
+    """`min_requests: 0` promoted a canary that took no traffic at all: nothing was judged."""
+    for stable in ({}, _stats([5.0] * 100)):
+        out = analyze(stable, {}, {"bake_s": 60, "min_requests": 0})
+        assert out["decision"] == "rollback"
+        assert "the canary answered no requests in 60s: nothing to judge it on" in out["why"]
+    assert analyze(_stats([5.0] * 100), _stats([5.0]), {"bake_s": 60, "min_requests": 0})["decision"] == "promote"
 
 
 def test_settings_defaults_are_filled_and_conservative():
