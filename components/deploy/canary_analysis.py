@@ -29,6 +29,8 @@ imports this module.
 
 from __future__ import annotations
 
+import math
+
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.serving.revision_stats import histogram_quantile
 
@@ -161,7 +163,12 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
     bounds = [b for b in ((st["p99_ms"] * s["max_p99_ratio"]) if s["max_p99_ratio"] is not None and st["p99_ms"] is not None else None,
                           (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
               if b is not None]
-    if bounds and ca["p99_ms"] is not None:
+    undefined = [k for k, x in (("canary", ca), ("stable", st)) if x["p99_ms"] is not None and math.isnan(x["p99_ms"])]
+    if bounds and undefined:  # NaN compares false with every bound: it passed (or failed) on nothing
+        check("p99_ms", False, ca["p99_ms"], st["p99_ms"], None,
+              f"the {' and '.join(undefined)} p99 is undefined (NaN: every answer in the +Inf latency bucket, or a "
+              "histogram without one): inconclusive rolls back")
+    elif bounds and ca["p99_ms"] is not None:
         p99_limit = round(max(bounds), 3)
         check("p99_ms", ca["p99_ms"] <= p99_limit, ca["p99_ms"], st["p99_ms"], p99_limit)
     else:
@@ -193,6 +200,8 @@ def _failure(c: dict, bake_s: float) -> str:
                 "canary_percent routes it a share)")
     if c["check"] == "min_requests":
         return f"only {c['canary']} canary requests in {bake_s:g}s (min_requests {c['limit']})"
+    if c["check"] == "p99_ms" and "note" in c:
+        return f"p99_ms: {c['note']}"
     if c["check"] == "stable_requests":
         return (f"the stable revision answered no requests in {bake_s:g}s ({c['canary']} canary requests): nothing to "
                 "compare the canary with (are its metrics there, and does it take traffic?)")

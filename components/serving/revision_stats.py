@@ -58,11 +58,14 @@ class RevisionStats:
 def histogram_quantile(q: float, buckets: dict) -> float | None:
     """The q-quantile of a cumulative histogram {le: count}, interpolated as Prometheus' histogram_quantile.
 
-    None when it holds no observations. A quantile in the +Inf bucket is the largest finite bound.
+    None when it holds no observations. A quantile in the +Inf bucket is the largest finite bound. NaN, as
+    Prometheus gives, when there is no such bound or no +Inf bucket (a lone `+Inf` bucket read as a p99 of 0.0).
     """
     pairs = sorted(((math.inf if str(le) in ("+Inf", "inf") else float(le)), float(n)) for le, n in buckets.items())
     if not pairs or pairs[-1][1] <= 0:
         return None
+    if len(pairs) < 2 or not math.isinf(pairs[-1][0]):
+        return math.nan
     total = pairs[-1][1]
     rank = q * total
     lower, below = 0.0, 0.0

@@ -242,3 +242,19 @@ def test_a_local_deploy_promotes_only_over_the_champion_it_read_before_its_canar
         target._local("shop", str(tmp_path / "m1"), 2, registry_uri=reg.uri, smoke_inputs=[], state_dir="",
                       timeout_s=5)
     assert seen["expected"] == 1 and reg.alias("shop", "champion").version == 3
+
+
+def test_a_lone_inf_bucket_has_an_undefined_quantile_as_in_prometheus_and_is_inconclusive():
+    """A histogram of only `+Inf` (every answer slower than any bound, or an exporter with no finite bounds) gave
+    p99 0.0, the fastest possible; Prometheus' histogram_quantile gives NaN."""
+    assert math.isnan(histogram_quantile(0.99, {"+Inf": 100}))
+    assert math.isnan(histogram_quantile(0.99, {"10": 5, "20": 100}))  # no +Inf bucket: NaN in Prometheus too
+    assert histogram_quantile(0.99, {"10": 5, "+Inf": 100}) == 10.0
+    lone = {"requests": 100, "errors_5xx": 0, "latency_ms_buckets": {"+Inf": 100}}
+    out = analyze(_stats([5.0] * 100), lone, {"bake_s": 60})
+    (p99,) = [c for c in out["checks"] if c["check"] == "p99_ms"]
+    assert out["decision"] == "rollback" and p99["passed"] is False
+    assert "p99_ms: the canary p99 is undefined (NaN" in out["why"]
+    assert analyze(lone, _stats([5.0] * 100), {"bake_s": 60})["decision"] == "rollback"
+    off = {"bake_s": 60, "max_p99_ratio": None, "max_p99_increase_ms": None}
+    assert analyze(_stats([5.0] * 100), lone, off)["decision"] == "promote"  # latency bounds off: not compared
