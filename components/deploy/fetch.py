@@ -28,6 +28,12 @@ def fetch(src: str, dest: str) -> str:
         fs.get(path.rstrip("/") + "/", dest.rstrip("/") + "/", recursive=True)
     except (ImportError, ValueError) as exc:  # no filesystem for the scheme (gcsfs / s3fs missing)
         raise SystemExit(f"fetch: cannot read {src}: {exc}; install the fsspec backend for it in the image") from None
+    except FileNotFoundError:  # a raw traceback in the container log
+        raise SystemExit(f"fetch: no model at {src} (nothing there); check the model's artifact URI (Vertex's "
+                         "AIP_STORAGE_URI: the deploy step's model artifact), and that it was not deleted") from None
+    except OSError as exc:  # denied, unreachable
+        raise SystemExit(f"fetch: cannot copy the model from {src}: {exc.strerror or exc}; check that the serving "
+                         "container's service account may read it") from None
     return dest
 
 

@@ -315,6 +315,33 @@ def test_fetch_copies_a_remote_model_then_runs_the_command(tmp_path):
     assert bad.returncode != 0 and "usage" in bad.stderr
 
 
+@pytest.mark.parametrize("src", ["file://{tmp}/gone", "{tmp}/gone", "memory://bucket/gone"])
+def test_fetch_of_a_missing_model_is_one_line_naming_it(tmp_path, src):
+    """A missing gs:// path was a raw FileNotFoundError traceback in the serving container's log."""
+    from kubepipe.components.deploy.fetch import fetch
+
+    src = src.format(tmp=tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        fetch(src, str(tmp_path / "dest"))
+    assert str(exc.value) == (f"fetch: no model at {src} (nothing there); check the model's artifact URI (Vertex's "
+                              "AIP_STORAGE_URI: the deploy step's model artifact), and that it was not deleted")
+
+
+def test_fetch_refused_by_the_storage_says_so_in_one_line(tmp_path, monkeypatch):
+    import kubepipe.util
+    from kubepipe.components.deploy.fetch import fetch
+
+    class Denied:
+        def get(self, *a, **kw):
+            raise PermissionError(13, "Forbidden: sa@p.iam has no storage.objects.list")
+
+    monkeypatch.setattr(kubepipe.util, "url_to_fs", lambda uri: (Denied(), "b/m"))
+    with pytest.raises(SystemExit) as exc:
+        fetch("gs://b/m", str(tmp_path / "dest"))
+    assert str(exc.value) == ("fetch: cannot copy the model from gs://b/m: Forbidden: sa@p.iam has no "
+                              "storage.objects.list; check that the serving container's service account may read it")
+
+
 
 @pytest.mark.parametrize("target", ["kubeflow", "vertex"])
 def test_one_serving_block_with_gpu_type_passes_both_targets(tmp_path, target):
