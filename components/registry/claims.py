@@ -18,7 +18,7 @@ from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import ABANDONED, RegistryError, current_user, utc_now
 
 __all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "check_claim", "commit", "abandon",
-           "discard_unfinished"]
+           "discard_unfinished", "is_empty"]
 
 NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention
@@ -121,7 +121,9 @@ def abandon(store, name: str, n: int) -> bool:
             return True
     except FileNotFoundError:
         return False  # gone already (another gc)
-    return is_abandoned(store, rel)  # a gc killed while removing it: finish
+    # a gc killed while removing it: finish; an empty one: its writer was killed between the empty claim and the
+    # rename of a create without hard links (gc's caller waited `older_than_s` since that claim)
+    return is_abandoned(store, rel) or is_empty(store, rel)
 
 
 def is_abandoned(store, rel: str) -> bool:
@@ -130,6 +132,14 @@ def is_abandoned(store, rel: str) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     return isinstance(d, dict) and ABANDONED in d
+
+
+def is_empty(store, rel: str) -> bool:
+    """`rel` is there and holds no bytes: a create (LocalStore.create without hard links) that never finished."""
+    try:
+        return store.read(rel) == b""
+    except FileNotFoundError:
+        return False
 
 
 def discard_unfinished(store, name: str, n: int, token: str) -> None:

@@ -1,6 +1,7 @@
 """`models gc`: what a registration or an exclusive create killed midway left behind, once it is old enough.
 
-An incomplete version (a `versions/<n>/` with no version.json) and the `.tmp-*` files of a create killed before
+An incomplete version (a `versions/<n>/` with no version.json, or an empty one: a create without hard links killed
+before its rename) and the `.tmp-*` files of a create killed before
 its link (LocalStore.create) are ignored by readers but never removed by them; `sweep` removes those older than
 `older_than_s`; a version is first taken from its (stalled) writer by creating its version.json, marked `abandoned`
 (claims.abandon / claims.commit). A version an alias generation points to is never touched, nor a complete or corrupt one (corrupt
@@ -9,7 +10,7 @@ needs a person).
 
 from __future__ import annotations
 
-from kubepipe.components.registry.claims import NAMES, abandon, claim_path
+from kubepipe.components.registry.claims import NAMES, abandon, claim_path, is_empty
 from kubepipe.components.registry.store import TEMP_PREFIX
 from kubepipe.components.registry.version import ModelVersion
 
@@ -24,7 +25,11 @@ def sweep(store, name: str, versions: list[ModelVersion], protected: set, *, now
         if v.status != "incomplete" or v.version in protected:
             continue
         base = f"{name}/versions/{v.version}"
-        since = store.mtime(claim_path(name, v.version)) or store.mtime(base)
+        entry = f"{base}/version.json"
+        # an empty version.json (a commit killed between its empty claim and its rename) is aged from that commit,
+        # not from the version's claim: a live writer's registration may have copied for longer than older_than_s
+        since = ((store.mtime(entry) if is_empty(store, entry) else None) or store.mtime(claim_path(name, v.version))
+                 or store.mtime(base))
         age = None if since is None else now - since
         if age is None or age < older_than_s:
             continue

@@ -121,6 +121,10 @@ def load_version(store, name: str, n: int, aliases: tuple) -> ModelVersion:
                             "versions are unaffected")
     except OSError as exc:  # EIO, ESTALE: the storage failed, not the version ('check the path ... is writable')
         raise storage_failed(f"{store.uri(base)}/version.json", exc, "read it") from exc
+    if not raw:  # a create without hard links killed between its empty claim and its rename (LocalStore.create)
+        return ModelVersion(name=name, version=n, model_uri=uri, status="incomplete", aliases=aliases,
+                            error=f"model `{name}` v{n} is incomplete: its registration was killed while committing "
+                            f"({store.uri(base)}/version.json is empty); `kubepipe models gc` removes it")
     try:
         d = json.loads(raw.decode("utf-8"))
         if isinstance(d, dict) and ABANDONED in d:  # `models gc` is removing it (or was killed doing so)

@@ -1053,3 +1053,40 @@ def test_one_version_json_that_cannot_be_read_is_that_version_s_problem_not_the_
         reg.versions("shop")
     assert str(exc.value).startswith(f"{tmp_path}/reg/shop/versions/1/version.json: cannot read it: I/O error (EIO)")
     assert exc.value.retryable
+
+
+def test_a_commit_killed_without_hard_links_leaves_an_incomplete_version_gc_removes(tmp_path, monkeypatch):
+    """Without hard links a version.json is created empty, then the written bytes are renamed over it: a writer killed
+    between left an empty version.json, listed as corrupt ('Expecting value') and never removed by `models gc`."""
+    import errno
+    import time
+
+    reg = Registry(str(tmp_path / "reg"))
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    real_replace = os.replace
+
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def killed_at_commit(src, dst, *a, **kw):
+        if str(dst).endswith("version.json"):
+            raise SystemExit("killed")
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(os, "replace", killed_at_commit)
+    monkeypatch.setattr(os, "unlink", lambda p: None)  # a killed writer cleans nothing up
+    with pytest.raises(SystemExit):
+        reg.register(_model(tmp_path, "b"), name="clf", metrics={})
+    monkeypatch.undo()
+    entry = reg.store.uri("clf/versions/2/version.json")
+    assert os.path.getsize(entry) == 0
+    v2 = reg.versions("clf")[1]
+    assert (v2.status, v2.error) == ("incomplete", "model `clf` v2 is incomplete: its registration was killed while "
+                                     f"committing ({entry} is empty); `kubepipe models gc` removes it")
+    old = time.time() - 7200
+    os.utime(reg.store.uri("clf/versions/2/claim.json"), (old, old))
+    assert reg.gc("clf", older_than_s=3600) == []  # aged from the empty commit, not from the claim
+    os.utime(entry, (old, old))
+    assert [(r["version"], r["what"]) for r in reg.gc("clf", older_than_s=3600)] == [(2, "incomplete version")]
+    assert [v.version for v in reg.versions("clf")] == [1] and not os.path.exists(reg.store.uri("clf/versions/2"))
