@@ -25,9 +25,10 @@ class Encoder:
     the server's tokens counter: the tokens of the input text the model reads (after truncation),
     excluding padding and special tokens. Hashed n-grams: whitespace-delimited words (not n-gram
     positions); bytes: UTF-8 bytes (without [CLS]); wordpiece: tokenizer tokens (without [CLS]/[SEP]);
-    tabular: one per row."""
+    tabular: none (`has_tokens` False: count_tokens gives rows, and training reports no tokens_per_s)."""
 
     encoding = ""
+    has_tokens = True  # False: a row of numbers has no tokens (tokens/s would be rows/s under another name)
     pads_rows = False  # a batch pads every row to the longest (encode_rows gives widths): token budgets bind
     keys: tuple[str, ...] = ()  # hyperparameters the encoder takes (the model gets the rest)
 
@@ -154,6 +155,7 @@ class TabularEncoder(Encoder):
     """Numeric feature columns, standardised with the training mean/std; missing -> the mean."""
 
     encoding = "tabular"
+    has_tokens = False
     keys = ()
 
     def __init__(self, feature_columns: Sequence[str], mean: Sequence[float] | None = None,

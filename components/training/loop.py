@@ -344,7 +344,8 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         "train_cpu_seconds": st["train_cpu_seconds"],  # this process only; for overhead measurements
         "epoch_seconds": st["epoch_seconds"], "epoch_samples": st["epoch_samples"],
         "samples_per_s": st["samples"] / seconds,
-        "tokens_per_s": data.train_tokens * st["samples"] / max(1, n) / seconds,
+        "tokens_per_s": (None if data.train_tokens is None  # a tabular model: rows are samples_per_s
+                         else data.train_tokens * st["samples"] / max(1, n) / seconds),
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "world_size": world, "precision": "bf16" if amp else "fp32", "resumed_from": resumed,
         "distilled": soft is not None,

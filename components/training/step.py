@@ -112,7 +112,7 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     values = {
         "train_loss": fin.get("train_loss"), "val_loss": fin.get("val_loss"),
         "val_accuracy": fin.get("val_accuracy"), "val_f1_macro": fin.get("val_f1_macro"),
-        "samples_per_s": res["samples_per_s"], "tokens_per_s": res["tokens_per_s"],
+        "samples_per_s": res["samples_per_s"], "tokens_per_s": res["tokens_per_s"],  # None: tabular
         "epochs_run": res["epochs_run"], "best_epoch": res["best_epoch"], "train_seconds": res["train_seconds"],
     }
     values = {k: float(v) for k, v in values.items() if v is not None}

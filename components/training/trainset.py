@@ -26,7 +26,7 @@ class TrainSet:
     y_train: np.ndarray
     val: dict | None
     y_val: np.ndarray | None
-    train_tokens: int  # per epoch, for tokens/s
+    train_tokens: int | None  # per epoch, for tokens/s; None: the encoder has no tokens (tabular)
     soft: np.ndarray | None = None  # a teacher's logits [n_train, n_labels] (distillation), else None
 
     @property
@@ -155,7 +155,8 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
             raise ModelError(f"bad preprocessing hyperparameters {encoder_kwargs}: {exc}") from None
     train_inputs = _inputs(train_frame, columns)
     data = TrainSet(labels=labels, columns=columns, train=encoder.encode(train_inputs), y_train=y[train_idx],
-                    val=None, y_val=None, train_tokens=encoder.count_tokens(train_inputs))
+                    val=None, y_val=None,
+                    train_tokens=encoder.count_tokens(train_inputs) if encoder.has_tokens else None)
     if teacher is not None:
         from kubepipe.components.training.distill import teacher_logits
 

@@ -139,6 +139,8 @@ def test_tabular_mlp_on_numeric_features(tmp_path):
     trained = train(df, TrainConfig(model="tabular-mlp", epochs=15, seed=0))
     assert trained.columns == {"feature_columns": ["a", "b", "c"]}
     assert trained.final["val_accuracy"] >= 0.9
+    # a row of numbers has no tokens: tokens_per_s was samples_per_s under another name (each row one token)
+    assert trained.result["tokens_per_s"] is None and trained.result["samples_per_s"] > 0
     trained.save(tmp_path / "tab")
     model = load_model(tmp_path / "tab")
     assert model.task == "tabular-classification"
@@ -211,7 +213,7 @@ def test_step_writes_model_metrics_and_curve(tmp_path):
 
     doc = re.search(r"metrics: (.*?)\n\s+curve:", train_torch.python_func.__doc__, re.S).group(1)
     assert set(re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", doc)) == set(logged)
-    assert logged["samples_per_s"] > 0 and 0 <= logged["val_f1_macro"] <= 1
+    assert logged["samples_per_s"] > 0 and 0 <= logged["val_f1_macro"] <= 1 and logged["tokens_per_s"] > 0
     loaded = load_model(model.path)
     assert loaded.metadata["data_hash"] == data.metadata["content_hash"]
     assert loaded.metadata["config"]["warmup_fraction"] == 0.1
