@@ -57,3 +57,17 @@ def test_metric_names():
     assert not is_retrieval_metric("f1_macro") and not is_retrieval_metric("recall")
     assert depth_of("mrr") == 10 and depth_of("ndcg@7") == 7 and depth_of("query_p99_ms") == 0
     assert "query_p99_ms" in RETRIEVAL.lower_is_better and "recall@10" not in RETRIEVAL.lower_is_better
+
+
+def test_ndcg_counts_a_relevant_id_missing_from_the_index_in_the_ideal_score():
+    index = ["d0", "d1", "d2", "d3"]  # "gone" is relevant but was never indexed
+    ranked, relevant = ["d1", "d0", "d2"], {"d1", "gone"}
+    got = query_scores(ranked, relevant, ["ndcg@3", "recall@3"])
+    with_missing = index + ["gone"]  # sklearn over the index's documents plus the missing id, ranked last
+    y_score = np.array([[3, 4, 2, 1, 0]], dtype=float)
+    y_true = np.array([[1.0 if d in relevant else 0.0 for d in with_missing]])
+    assert got["ndcg@3"] == pytest.approx(sklearn_metrics.ndcg_score(y_true, y_score, k=3))
+    assert got["ndcg@3"] == pytest.approx(1 / (1 + 1 / np.log2(3)))  # below 1: the ideal holds both ids
+    index_only = sklearn_metrics.ndcg_score(y_true[:, :4], y_score[:, :4], k=3)
+    assert index_only == pytest.approx(1.0) and got["ndcg@3"] < index_only
+    assert got["recall@3"] == pytest.approx(0.5)
