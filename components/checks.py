@@ -8,7 +8,7 @@ from typing import NamedTuple
 from kubepipe.util import K8S_NAME, did_you_mean
 
 __all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "MODEL_NAME_RULE", "K8S_NAMESPACE", "model_name_issues",
-           "namespace_issues", "Allowed", "Reference", "issues_text", "DEVICE", "device_issues"]
+           "namespace_issues", "is_blank", "Allowed", "Reference", "issues_text", "DEVICE", "device_issues"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
 # nothing that can leave a folder (no `/`, no leading `.`), 128 characters at most.
@@ -91,3 +91,9 @@ def device_issues(with_values: dict, key: str = "device") -> list[CheckIssue]:
         return []
     return [CheckIssue((key,), f"must be one of auto, cpu, cuda, cuda:N, got {v!r}",
                        did_you_mean(str(v), ("auto", "cpu", "cuda")))]
+
+
+def is_blank(text: str) -> bool:
+    """No character to search for: empty, whitespace, or only invisible ones (zero-width spaces, control
+    characters), which the encoder's normalizer drops: such a query embeds as the empty input."""
+    return not any(c.isprintable() and not c.isspace() for c in text)

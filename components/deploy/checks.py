@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
-from kubepipe.components.checks import (K8S_NAMESPACE, Allowed, CheckIssue, Reference, did_you_mean,
+from kubepipe.components.checks import (K8S_NAMESPACE, Allowed, CheckIssue, Reference, did_you_mean, is_blank,
                                        model_name_issues, namespace_issues)
 from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, autoscaling_issues
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
@@ -76,6 +76,12 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
                                  'e.g. smoke_inputs: ["STARBUCKS 1234", "UBER TRIP"]'))
+    elif smoke:  # a retriever answers 400 to a blank query (the deploy then rolls back); no model is tested by it
+        for i, text in enumerate(smoke):
+            if isinstance(text, str) and "${" not in text and is_blank(text):
+                issues.append(CheckIssue(("smoke_inputs", i), f"is blank ({text!r}): it tests nothing, and a "
+                                         "retrieval index's server refuses an empty query (400), rolling the "
+                                         "deploy back", 'give a real input, e.g. "STARBUCKS 1234", or remove it'))
     version = w.get("version")  # was accepted, then 'bad version -1' after the run had trained and registered
     if isinstance(version, (bool, float)) or (_int(version) and version < 0):
         issues.append(CheckIssue(("version",), f"must be a registry version number (1, 2, ...), got {version!r}",

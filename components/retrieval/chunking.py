@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 
+from kubepipe.components.checks import is_blank
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 
@@ -22,12 +23,6 @@ UNITS = ("words", "tokens")
 PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
 _WORD = re.compile(r"\S+")
 log = logging.getLogger(__name__)
-
-
-def is_blank(text: str) -> bool:
-    """No character to search for: empty, whitespace, or only invisible ones (zero-width spaces, control
-    characters), which the encoder's normalizer drops: such a query embeds as the empty input."""
-    return not any(c.isprintable() and not c.isspace() for c in text)
 
 
 def doc_id_of(value) -> str:

@@ -415,3 +415,11 @@ def test_kubeflow_only_serving_keys_are_a_warning_on_vertex():
     assert "ignored on target vertex: memory is read by target kubeflow only" in found[1].message
     assert "serving.machine_type" in (found[1].hint or "")
     assert check({"serving": {"cpu": "2", "memory": "4Gi", "service_account": "model-server"}}, target="kubeflow") == []
+
+
+def test_blank_smoke_inputs_are_refused_at_their_index():
+    got = _paths(check({"model_name": "m", "smoke_inputs": ["STARBUCKS 1234", "  ", "\u200b", "${params.q}"]}))
+    assert set(got) == {("smoke_inputs", 1), ("smoke_inputs", 2)}
+    assert got[("smoke_inputs", 1)].severity == "error" and "is blank ('  ')" in got[("smoke_inputs", 1)].message
+    assert "refuses an empty query (400)" in got[("smoke_inputs", 1)].message
+    assert "give a real input" in got[("smoke_inputs", 1)].hint
