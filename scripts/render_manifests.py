@@ -84,7 +84,8 @@ def service_configs() -> dict:
                   pipeline_name="merchant-categorizer", run_id="run-1")
     return {
         "serverless-canary": ServiceConfig(model_name="merchant-categorizer", canary_percent=10,
-                                           deployment_mode="serverless", **common),
+                                           deployment_mode="serverless", **common,
+                                           labels={"team": "ml-payments", "owner": "ana@example.com"}),  # a run's
         "raw-gpu": ServiceConfig(model_name="merchant-categorizer-gpu", deployment_mode="raw", gpu=1,
                                  gpu_type="nvidia-l4", cpu="4", memory="16Gi", **common),
         "onnx-int8": ServiceConfig(model_name="merchant-categorizer-int8", serve_runtime="onnx", precision="int8",

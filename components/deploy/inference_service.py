@@ -39,6 +39,7 @@ from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES, Autoscaling
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving.options import runtime_flags, serve_device, uses_onnx_export
 from kubepipe.secrets import redact_url, secret_value_kind
+from kubepipe.labels import k8s_label, k8s_labels
 
 __all__ = [
     "API_VERSION",
@@ -65,7 +66,6 @@ ONNX_CACHE = "/var/cache/kubepipe/onnx"  # KUBEPIPE_ONNX_CACHE of `--runtime onn
 STARTUP_S = 600
 RUNTIMES = ("kubepipe", "triton")
 TRITON_RUNTIME = "kserve-tritonserver"
-_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 
@@ -96,7 +96,7 @@ def storage_problem(uri: str) -> str | None:
 
 
 def _label(value: str) -> str:
-    return _LABEL_VALUE.sub("-", str(value))[:63].strip("-_.") or "none"
+    return k8s_label(value) or "none"
 
 
 @dataclass(frozen=True)
@@ -273,7 +273,8 @@ def build_inference_service(cfg: ServiceConfig):
     if problem:
         raise ComponentError(f"model: {problem}")
     scaling = parse_autoscaling(cfg.autoscaling, cfg.deployment_mode)
-    labels = {
+    labels = {  # the run's labels (team, owner: cost allocation) under kubepipe's own, which it reads back
+        **k8s_labels(cfg.labels),
         "app.kubernetes.io/name": cfg.name,
         "app.kubernetes.io/managed-by": "kubepipe",
         "kubepipe.dev/model": _label(cfg.model_name),
@@ -293,7 +294,6 @@ def build_inference_service(cfg: ServiceConfig):
         annotations["serving.kserve.io/enable-tag-routing"] = "true"  # canary gets its own URL
     if cfg.run_id:
         annotations["kubepipe.dev/run-id"] = str(cfg.run_id)
-    labels.update({str(k): _label(v) for k, v in cfg.labels.items()})
     annotations.update({str(k): str(v) for k, v in cfg.annotations.items()})
     return V1beta1InferenceService(
         api_version=API_VERSION,

@@ -159,6 +159,7 @@ def _kserve(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         gpu=int(resources.get("gpu", 0) or 0), gpu_type=gpu_type,
         service_account=resources.get("service_account") or profile.get("deploy_service_account"),
         pipeline_name=pipeline_name, run_id=run_id,
+        labels=profile.get("labels") or {},  # the run's (ctx_labels: metadata.labels, owner, the profile's)
         max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags),
         serve_runtime=resources.get("runtime") or "torch", precision=resources.get("precision") or "auto")
     manifest = inference_service_manifest(cfg)

@@ -7,6 +7,9 @@ GCP also accepts lowercase international characters, but not every API that copi
 (billing export, older endpoints, byte limits of 128) treats them alike, so kubepipe writes
 ASCII only: accents are dropped (`é` -> `e`), anything else becomes `-`.
 Resource ids (pipeline job ids) are `[a-z][-a-z0-9]*`.
+Kubernetes labels (a KServe InferenceService's: `k8s_label`) follow Kubernetes' own rules instead: a key is an
+optional DNS-subdomain prefix and `/` and a name of at most 63 of `[A-Za-z0-9._-]` starting and ending with a letter
+or digit; a value the same (or empty).
 Sits below every layer so the backends and the components (registry, deploy, retrain) share it.
 """
 
@@ -18,7 +21,7 @@ import unicodedata
 from typing import Any, Mapping
 
 __all__ = ["gcp_label", "gcp_labels", "carries", "run_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
-           "OWN_LABELS", "MANAGED_BY"]
+           "OWN_LABELS", "MANAGED_BY", "k8s_label", "k8s_labels"]
 
 MAX_LABEL = 63
 MAX_LABELS = 64  # labels of one resource (a Vertex pipeline job)
@@ -36,6 +39,27 @@ def gcp_label(value: Any, *, key: bool = False) -> str:
     if key and not text[:1].isalpha():
         text = "k-" + text
     return text[:MAX_LABEL]
+
+
+_K8S_BAD = re.compile(r"[^A-Za-z0-9._-]")
+_K8S_PREFIX_BAD = re.compile(r"[^a-z0-9.-]")
+
+
+def k8s_label(value: Any, *, key: bool = False) -> str:
+    """`value` as a valid Kubernetes label value (or key, with `key=True`): other characters are `-`, accents dropped,
+    at most 63 (a key's prefix, lowercase, at most 253), starting and ending with a letter or digit."""
+    text = "".join(_ascii(c) for c in str(value))
+    if not key:
+        return _K8S_BAD.sub("-", text)[:MAX_LABEL].strip("-_.")
+    prefix, _, name = text.rpartition("/")
+    name = _K8S_BAD.sub("-", name)[:MAX_LABEL].strip("-_.") or "k"
+    prefix = _K8S_PREFIX_BAD.sub("-", prefix.lower())[:253].strip("-.")
+    return f"{prefix}/{name}" if prefix else name
+
+
+def k8s_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Every key and value as `k8s_label` writes it (keys that collide after it: the last one wins)."""
+    return {k8s_label(k, key=True): k8s_label(v) for k, v in dict(labels or {}).items()}
 
 
 def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:

@@ -152,7 +152,8 @@ def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
                  "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
     sets = {"host": "http://127.0.0.1:9", "pipeline_root": "minio://b/r"}
     assert "kubeflow target: Kubeflow Pipelines runs have no labels; metadata.labels, owner and the profile's " \
-        "labels label local runs and Vertex jobs only" in kubepipe.validate(p, "kubeflow", sets=sets).notes
+        "labels label local runs, Vertex jobs and a deploy step's KServe InferenceService only" \
+        in kubepipe.validate(p, "kubeflow", sets=sets).notes
     p.write_text(p.read_text().replace(", owner: ana", ""))
     assert not [n for n in kubepipe.validate(p, "kubeflow", sets=sets).notes if "labels" in n]
 

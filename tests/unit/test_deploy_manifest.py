@@ -41,6 +41,7 @@ CASES = {
                 autoscaling={"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": 70}),
     "service-account": dict(service_account="kserve-sa", namespace="models"),
     "onnx-int8": dict(serve_runtime="onnx", precision="int8", canary_percent=10),
+    "labels": dict(labels={"team": "ML Payments", "owner": "ana@example.com", "Zürich/Cost Center": "CC 42"}),
 }
 
 
@@ -50,6 +51,27 @@ def test_manifest_validates_against_crd(case, schema):
     manifest = inference_service_manifest(_cfg(**CASES[case]))
     assert crd.manifest_errors(manifest, crd=SCHEMAS[schema]) == []
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
+
+
+def test_the_deploy_step_labels_a_kserve_service_with_the_runs_labels_under_kubepipes_own(monkeypatch):
+    """A KServe InferenceService got no labels of the run (metadata.labels, owner, the profile's): cost allocation
+    could not see the team or owner on Kubeflow."""
+    from kubepipe.components.deploy import kserve_rollout, target
+
+    seen = {}
+    monkeypatch.setattr(kserve_rollout, "rollout", lambda manifest, **kw: seen.update(manifest) or {"url": "u"})
+    labels = {"team": "ML Payments", "owner": "ana@example.com", "app.kubernetes.io/managed-by": "terraform",
+              "Zürich/Cost Center": "CC 42", "x" * 70: "y" * 70}
+    profile = {"runtime_image": "i@sha256:" + "a" * 64, "labels": labels}  # labels: the deploy step's ctx_labels
+    target._kserve("merchant-categorizer", "gs://b/m", 7, registry_uri="", profile=profile, canary_percent=10,
+                   smoke_inputs=[], autoscaling={}, runtime="kubepipe", namespace="", timeout_s=1, resources={},
+                   pipeline_name="p", run_id="r", model_dir="")
+    got = seen["metadata"]["labels"]
+    assert {k: got.get(k) for k in ("team", "owner", "app.kubernetes.io/managed-by", "zurich/Cost-Center")} == {
+        "team": "ML-Payments", "owner": "ana-example.com", "app.kubernetes.io/managed-by": "kubepipe",
+        "zurich/Cost-Center": "CC-42"}
+    assert got["x" * 63] == "y" * 63  # Kubernetes' 63
+    assert crd.manifest_errors(seen) == []
 
 
 def _container(manifest):

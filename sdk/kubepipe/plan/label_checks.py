@@ -74,4 +74,4 @@ def label_notes(metadata: Any, profile_labels: Mapping[str, str], target: str) -
     if target != "kubeflow" or not (metadata.run_labels() or profile_labels):
         return []
     return ["kubeflow target: Kubeflow Pipelines runs have no labels; metadata.labels, owner and the profile's "
-            "labels label local runs and Vertex jobs only"]
+            "labels label local runs, Vertex jobs and a deploy step's KServe InferenceService only"]
