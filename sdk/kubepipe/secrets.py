@@ -270,9 +270,9 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
 
     `given` says how it came (`passed with --set`: a command line lands in shell history and CI logs)."""
     found: list[tuple[tuple, str]] = []
-    hits = _walk({k: v for k, v in node.items() if k != "labels"} if isinstance(node, dict) else node, path)
-    if isinstance(node, dict):
-        hits = [*hits, *label_secrets(node.get("labels"), path + ("labels",))]
+    hits = list(_walk({k: v for k, v in node.items() if k != "labels"} if isinstance(node, dict) else node, path))
+    if isinstance(node, dict):  # a profile's labels: by the label rule (`token_budget: high` is no credential)
+        hits += label_secrets(node.get("labels"), path + ("labels",))
     for where, key, kind in hits:
         if kind is None:
             found.append((where, f"credentials must not be {given}; put the value in an "
