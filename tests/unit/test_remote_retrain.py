@@ -811,9 +811,10 @@ def test_the_scheduler_finds_the_records_of_its_runs_under_the_profile_s_pipelin
     monkeypatch.setattr(LocalScheduler, "run", lambda self, **_kw: launchers.append(self.launcher) or 0)
     code, _out, err = run_cli(capsys, "scheduler", "--once", "--home", str(home), "--profile", str(profile))
     assert code == 0, err
-    assert launchers[0].runs_dir == elsewhere
-    # a run that wrote its record there is found by its pid
     from kubepipe.backends.schedules.launchers import Job
+
+    assert launchers[0].runs_dir_for(Job("s", "p", str(tmp_path / "p.yaml"), "slot", {})) == elsewhere
+    # a run that wrote its record there is found by its pid
 
     write = (f"import json, os, time, pathlib; d = pathlib.Path({str(elsewhere)!r}) / 'r-1'; d.mkdir(parents=True); "
              "(d / 'run.json').write_text(json.dumps({'run_id': 'r-1', 'pipeline': 'p', 'state': 'SUCCEEDED', "

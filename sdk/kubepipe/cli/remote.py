@@ -10,7 +10,7 @@ import typer
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, finite, parse_params
 from kubepipe.cli.output import FORMAT, HOME, Format
-from kubepipe.cli.runs import local_runs, local_state_dir
+from kubepipe.cli.runs import local_state_dir
 
 __all__ = ["register"]
 
@@ -88,7 +88,8 @@ def _warn(warnings: list[str]) -> None:
         console.warn(warning)
 
 
-def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
+def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict, profile: Optional[Path] = None,
+             sets: Optional[list[str]] = None):
     if target == "kubeflow":
         from kubepipe.backends.schedules.kubeflow import KfpSchedules, kfp_desired
 
@@ -100,8 +101,10 @@ def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict):
     from kubepipe.backends.schedules.scheduler import SCHEDULED_TIME_PARAM
     from kubepipe.backends.schedules.local import LocalSchedules, local_desired
 
-    backend = LocalSchedules(pipeline, home=home, scheduled_time_param=SCHEDULED_TIME_PARAM in pkg.root_parameters())
-    return backend, lambda: local_desired(pkg, params=params, path=pipeline)
+    backend = LocalSchedules(pipeline, home=home, scheduled_time_param=SCHEDULED_TIME_PARAM in pkg.root_parameters(),
+                             profile=profile, sets=sets)
+    return backend, lambda: local_desired(pkg, params=params, path=pipeline, profile=backend.profile,
+                                          sets=backend.sets)
 
 
 def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `schedule:` block."),
@@ -128,7 +131,7 @@ def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `sc
     if pkg.schedule is None and not delete:
         raise UserError(f"{pipeline}: no `schedule:` block; add one (e.g. schedule: {{cron: \"0 3 * * 1\"}}) "
                         f"or pass --delete to remove an existing schedule")
-    backend, make_desired = _backend(target, pkg, pipeline, home, pkg.coerce_params(given))
+    backend, make_desired = _backend(target, pkg, pipeline, home, pkg.coerce_params(given), profile, set_)
     desired = None if delete else make_desired()
     if desired is not None and target != "local":
         _warn(pkg.preflight(dict(desired.params or {}), target))
@@ -177,14 +180,15 @@ def scheduler(once: bool = typer.Option(False, "--once", help="One tick, wait fo
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME) -> None:
     """Run the local schedules and queued retrains (trigger-retrain, local) until SIGTERM/SIGINT; twice cancels runs.
 
-    A schedule's run and a retrain trigger-retrain queued under the local profile's state_dir both start here,
-    each with this command's --profile and --set (its record says which: `kubepipe runs show RUN`); a second signal
-    cancels the runs in flight."""
+    A schedule's run and a retrain trigger-retrain queued under the local profile's state_dir both start here; a
+    schedule's run gets the --profile / --set `kubepipe schedule` stored with it, else (and a retrain) this
+    command's (its record says which: `kubepipe runs show RUN`); a second signal cancels the runs in flight."""
     from kubepipe.backends.schedules.launchers import SubprocessLauncher
     from kubepipe.backends.schedules.scheduler import LocalScheduler
 
-    # its --profile and --set reach every run it starts (a schedule's or a retrain's), as `kubepipe run` takes them
-    launcher = SubprocessLauncher(home, profile=profile, sets=set_, runs_dir=local_runs(profile, set_, home))
+    # its --profile and --set reach every run it starts whose schedule stored none (a retrain's too), as `kubepipe
+    # run` takes them; each run's record is looked for where that run puts it (its profile, found as the run finds it)
+    launcher = SubprocessLauncher(home, profile=profile, sets=set_)
     sched = LocalScheduler(home, launcher=launcher, tick_s=tick, grace_s=grace,
                            on_event=lambda msg: console.err.print(console.escape(msg)),
                            state_dir=local_state_dir(profile, set_, home), keep_done=keep_done)

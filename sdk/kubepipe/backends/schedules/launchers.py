@@ -26,7 +26,7 @@ from kubepipe.backends.runs.record import RETRAIN_ENV
 from kubepipe.errors import UserError
 from kubepipe.util import process_alive, process_identity
 
-__all__ = ["Job", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
+__all__ = ["Job", "run_settings", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 
 DEFAULT_RUN_FUNCTION = "kubepipe.api:run"
 # In a scheduled run's environment: which scheduler row started it, so a scheduler killed between starting
@@ -43,6 +43,16 @@ class Job:
     params: dict
     owner: str = ""  # set in the run's environment as OWNER_ENV
     retrain: dict | None = None  # the retrain request it runs for: in the run's environment as RETRAIN_ENV
+    # the schedule's own --profile (absolute) / --set (`kubepipe schedule`): when given, they replace the scheduler's
+    profile: str = ""
+    sets: tuple[str, ...] = ()
+
+
+def run_settings(job: Job, profile: str | Path | None, sets: list[str] | None) -> tuple[str, list[str]]:
+    """(profile file, --set values) a job's run gets: its schedule's own when it stored any, else the scheduler's."""
+    if job.profile or job.sets:
+        return job.profile, list(job.sets)
+    return (str(Path(profile).expanduser().resolve()) if profile else ""), list(sets or [])
 
 
 class RunHandle:
@@ -93,12 +103,14 @@ class CallableLauncher:
     def __init__(self, fn: Callable[..., Any] | str = DEFAULT_RUN_FUNCTION, *, profile: str | Path | None = None,
                  sets: list[str] | None = None) -> None:
         self._fn = fn
-        # the scheduler's --profile / --set, given to every run it starts (as kubepipe.api.run takes them)
-        self._kwargs = {**({"profile": str(profile)} if profile else {}), **({"sets": list(sets)} if sets else {})}
+        # the scheduler's --profile / --set, given to every run it starts without its own (as kubepipe.api.run takes)
+        self.profile, self.sets = profile, sets
 
     def start(self, job: Job) -> RunHandle:
         fn = _resolve(self._fn) if isinstance(self._fn, str) else self._fn
-        return _ThreadHandle(functools.partial(fn, **self._kwargs) if self._kwargs else fn, job)
+        profile, sets = run_settings(job, self.profile, self.sets)
+        kwargs = {**({"profile": profile} if profile else {}), **({"sets": sets} if sets else {})}
+        return _ThreadHandle(functools.partial(fn, **kwargs) if kwargs else fn, job)
 
 
 def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
@@ -212,18 +224,36 @@ class SubprocessLauncher:
                  extra_args: list[str] | None = None, *, profile: str | Path | None = None,
                  sets: list[str] | None = None, runs_dir: str | Path | None = None) -> None:
         self.home = Path(home)
-        # where the runs write their records (the profile's pipeline_root): a run's id is read from its record
-        self.runs_dir = Path(runs_dir) if runs_dir else self.home / "runs"
+        # where the runs write their records: fixed (tests), else per run as the run finds it (runs_dir_for)
+        self.runs_dir = Path(runs_dir) if runs_dir else None
         self.command = command or [sys.executable, "-m", "kubepipe.cli", "run"]
         self.grace_s = grace_s
-        # runs land in <home>/runs unless the profile says otherwise; the scheduler's --profile (absolute: a
-        # run's folder is not the scheduler's) and --set values go to every run it starts
         self.extra_args = list(extra_args or ["--quiet", "--home", str(self.home)])
-        self.extra_args += ["--profile", str(Path(profile).expanduser().resolve())] if profile else []
-        self.extra_args += [arg for value in sets or [] for arg in ("--set", value)]
+        # the scheduler's --profile (absolute: a run's folder is not the scheduler's) and --set values go to every
+        # run it starts whose schedule stored none of its own (run_settings)
+        self.profile, self.sets = profile, sets
+
+    def runs_dir_for(self, job: Job | None) -> Path:
+        """The folder the job's run writes its record in: the pipeline_root of the profile it runs with, found
+        from its pipeline file's folder as `kubepipe run` finds it (default <home>/runs)."""
+        if self.runs_dir is not None:
+            return self.runs_dir
+        from kubepipe.errors import ValidationError
+        from kubepipe.spec.profiles import load_profile, parse_set
+
+        profile, sets = run_settings(job, self.profile, self.sets) if job else (self.profile, list(self.sets or []))
+        try:
+            root = load_profile("local", profile_file=profile or None, sets=parse_set(sets),
+                                start=Path(job.path).parent if job else None, home=self.home).pipeline_root
+        except (ValidationError, UserError, OSError):  # the run fails on it too, and says why in its log
+            root = None
+        return Path(root) if root else self.home / "runs"
 
     def argv(self, job: Job) -> list[str]:
         args = [*self.command, job.path, *self.extra_args]
+        profile, sets = run_settings(job, self.profile, self.sets)
+        args += ["--profile", profile] if profile else []
+        args += [arg for value in sets for arg in ("--set", value)]
         for k, v in sorted(job.params.items()):
             args += ["--param", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
         return args
@@ -232,11 +262,11 @@ class SubprocessLauncher:
         # one file name: a retrain's schedule is `retrain:<absolute pipeline path>`, whose `/` made folders
         name = f"{job.schedule}-{job.slot}".replace(":", "").replace("/", "_")
         log = self.home / "scheduler" / "logs" / f"{name}.log"
-        return _ProcessHandle(self.argv(job), log, self.runs_dir, self.grace_s, owner=job.owner,
+        return _ProcessHandle(self.argv(job), log, self.runs_dir_for(job), self.grace_s, owner=job.owner,
                               retrain=job.retrain)
 
-    def adopt(self, pid: int, pid_started: float | None) -> RunHandle:
-        return AdoptedHandle(pid, pid_started, self.runs_dir, self.grace_s)
+    def adopt(self, pid: int, pid_started: float | None, job: Job | None = None) -> RunHandle:
+        return AdoptedHandle(pid, pid_started, self.runs_dir_for(job), self.grace_s)
 
     @staticmethod
     def find(owner: str) -> tuple[int, float] | None:

@@ -6,19 +6,22 @@ pipeline path at each run). A cron / zone change resets the next fire time.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from kubepipe.plan.paths import absolute_path_params
 from kubepipe.spec.cron import check_timezone, normalize_cron
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.schedules.plan import COMPARED, ActualSchedule, DesiredSchedule, desired_from_block
+from kubepipe.backends.schedules.plan import (COMPARED, ActualSchedule, DesiredSchedule, desired_from_block,
+                                              template_fingerprint)
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
 
 __all__ = ["LocalSchedules", "local_desired", "local_cron"]
 
 
-def local_desired(package: PipelinePackage, *, params: dict | None = None,
-                  path: str | Path | None = None) -> DesiredSchedule:
+def local_desired(package: PipelinePackage, *, params: dict | None = None, path: str | Path | None = None,
+                  profile: str = "", sets: list[str] | None = None) -> DesiredSchedule:
     """`path`: the pipeline file. The values of its path params (schedule params, as the plan wrote them, and
     `--param`s: both relative to this working directory) are kept absolute: `kubepipe scheduler` starts each run
     in its own working directory, maybe another one."""
@@ -27,7 +30,11 @@ def local_desired(package: PipelinePackage, *, params: dict | None = None,
     block["params"] = package.coerce_params(merged)
     if path is not None:
         block["params"] = absolute_path_params(path, block["params"])
-    return desired_from_block(package.name, package.content_hash, block, translate=local_cron)
+    desired = desired_from_block(package.name, package.content_hash, block, translate=local_cron)
+    if profile or sets:  # how its runs run: another --profile / --set is a change to apply
+        how = json.dumps({"profile": profile, "sets": list(sets or [])}, sort_keys=True)
+        desired = dataclasses.replace(desired, template=template_fingerprint(desired.template, {}, how))
+    return desired
 
 
 def local_cron(cron: str, timezone: str | None) -> str:
@@ -41,8 +48,12 @@ class LocalSchedules:
     creates_disabled = True
 
     def __init__(self, pipeline_path: str | Path, home: str | Path = ".kubepipe",
-                 scheduled_time_param: bool = False) -> None:
+                 scheduled_time_param: bool = False, profile: str | Path | None = None,
+                 sets: list[str] | None = None) -> None:
         self.path = str(Path(pipeline_path).resolve())
+        # `kubepipe schedule`'s --profile (absolute: the scheduler runs elsewhere) and --set, stored for its runs
+        self.profile = str(Path(profile).expanduser().resolve()) if profile else ""
+        self.sets = list(sets or [])
         self.store = SchedulerStore(home)
         self.scheduled_time_param = scheduled_time_param
 
@@ -56,7 +67,8 @@ class LocalSchedules:
         return ScheduleRow(name=d.name, pipeline=d.pipeline, path=self.path, cron=d.cron, timezone=d.timezone,
                            template=d.template, max_concurrency=d.max_concurrency, catchup=d.catchup,
                            start_time=d.start_time, end_time=d.end_time, max_runs=d.max_runs, enabled=enabled,
-                           params=dict(d.params), scheduled_time_param=self.scheduled_time_param)
+                           params=dict(d.params), scheduled_time_param=self.scheduled_time_param,
+                           profile=self.profile, sets=list(self.sets))
 
     def create(self, desired: DesiredSchedule, *, enabled: bool) -> str:
         self.store.upsert(self._row(desired, enabled))

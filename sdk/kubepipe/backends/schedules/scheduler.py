@@ -105,7 +105,8 @@ class LocalScheduler:
                     self.store.set_process(row["id"], *found)
                     row = {**row, "pid": found[0], "pid_started": found[1]}
             if row["pid"] and process_alive(row["pid"], row["pid_started"]):
-                self.inflight[row["id"]] = (row["schedule"], adopt(row["pid"], row["pid_started"]))
+                job = self._job_of(row["schedule"], row["slot"])  # its run's record is where its profile says
+                self.inflight[row["id"]] = (row["schedule"], adopt(row["pid"], row["pid_started"], job))
                 if row["schedule"].startswith(RETRAIN_PREFIX):
                     self._requests[row["id"]] = row["slot"]
                 self.say(f"{row['schedule']}: following the run of slot {row['slot']} a previous scheduler started "
@@ -117,6 +118,14 @@ class LocalScheduler:
                                       "followed it (killed, or the machine stopped)")
         if n:
             self.say(f"{n} run(s) left running by a previous scheduler marked abandoned")
+
+    def _job_of(self, name: str, slot: str) -> Job | None:
+        """The job of a run a previous scheduler started (without its params: only where it runs is read)."""
+        if name.startswith(RETRAIN_PREFIX):
+            path = name[len(RETRAIN_PREFIX):]
+            return Job(name, Path(path).stem, path, slot, {})
+        s = next(iter(self.store.schedules(name)), None)
+        return Job(name, s.pipeline, s.path, slot, {}, profile=s.profile, sets=tuple(s.sets)) if s else None
 
     def release(self) -> None:
         if self._lock_fh:
@@ -294,7 +303,8 @@ class LocalScheduler:
             params = dict(s.params)
             if s.scheduled_time_param:
                 params.setdefault(SCHEDULED_TIME_PARAM, slot_s)
-            self.inflight[row_id] = (s.name, self._start(row_id, Job(s.name, s.pipeline, s.path, slot_s, params)))
+            job = Job(s.name, s.pipeline, s.path, slot_s, params, profile=s.profile, sets=tuple(s.sets))
+            self.inflight[row_id] = (s.name, self._start(row_id, job))
             fired += 1
             started.append(f"{s.name}@{slot_s}")
             self.say(f"{s.name}: started slot {slot_s}")

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS schedules (
   max_concurrency INTEGER NOT NULL DEFAULT 1, catchup INTEGER NOT NULL DEFAULT 0,
   start_time TEXT, end_time TEXT, max_runs INTEGER, enabled INTEGER NOT NULL DEFAULT 1,
   params TEXT NOT NULL DEFAULT '{}', scheduled_time_param INTEGER NOT NULL DEFAULT 0,
-  next_fire TEXT, fired INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL
+  next_fire TEXT, fired INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+  profile TEXT NOT NULL DEFAULT '', sets TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, schedule TEXT NOT NULL, slot TEXT NOT NULL,
@@ -39,11 +40,12 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 # columns added after the first release: a scheduler.db written before them gets them at open
-_ADDED = {"runs": {"pid": "INTEGER", "pid_started": "REAL"}}
+_ADDED = {"runs": {"pid": "INTEGER", "pid_started": "REAL"},
+          "schedules": {"profile": "TEXT NOT NULL DEFAULT ''", "sets": "TEXT NOT NULL DEFAULT '[]'"}}
 
 
 _COLUMNS = {"pipeline", "path", "cron", "timezone", "template", "max_concurrency", "catchup", "start_time", "end_time",
-            "max_runs", "enabled", "params", "scheduled_time_param", "next_fire", "fired"}
+            "max_runs", "enabled", "params", "scheduled_time_param", "next_fire", "fired", "profile", "sets"}
 
 
 def utcnow() -> dt.datetime:
@@ -75,6 +77,9 @@ class ScheduleRow:
     scheduled_time_param: bool = False
     next_fire: str | None = None
     fired: int = 0
+    # the --profile (absolute) and --set values `kubepipe schedule` was given: its runs get them
+    profile: str = ""
+    sets: list = field(default_factory=list)
 
 
 class SchedulerStore:
@@ -143,16 +148,18 @@ class SchedulerStore:
         with self._db() as db:
             db.execute(
                 "INSERT INTO schedules (name, pipeline, path, cron, timezone, template, max_concurrency, catchup,"
-                " start_time, end_time, max_runs, enabled, params, scheduled_time_param, next_fire, fired, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET pipeline=excluded.pipeline,"
+                " start_time, end_time, max_runs, enabled, params, scheduled_time_param, next_fire, fired, updated_at,"
+                " profile, sets) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET pipeline=excluded.pipeline,"
                 " path=excluded.path, cron=excluded.cron, timezone=excluded.timezone, template=excluded.template,"
                 " max_concurrency=excluded.max_concurrency, catchup=excluded.catchup, start_time=excluded.start_time,"
                 " end_time=excluded.end_time, max_runs=excluded.max_runs, enabled=excluded.enabled,"
                 " params=excluded.params, scheduled_time_param=excluded.scheduled_time_param,"
-                " next_fire=excluded.next_fire, updated_at=excluded.updated_at",
+                " next_fire=excluded.next_fire, updated_at=excluded.updated_at, profile=excluded.profile,"
+                " sets=excluded.sets",
                 (s.name, s.pipeline, s.path, s.cron, s.timezone, s.template, s.max_concurrency, int(s.catchup),
                  s.start_time, s.end_time, s.max_runs, int(s.enabled), json.dumps(s.params, sort_keys=True),
-                 int(s.scheduled_time_param), s.next_fire, s.fired, utc_iso(utcnow())),
+                 int(s.scheduled_time_param), s.next_fire, s.fired, utc_iso(utcnow()), s.profile,
+                 json.dumps(list(s.sets))),
             )
 
     def set_fields(self, name: str, **fields) -> None:
@@ -225,6 +232,8 @@ def _row(r: sqlite3.Row) -> ScheduleRow:
     d = dict(r)
     d.pop("updated_at", None)
     d["params"] = json.loads(d["params"] or "{}")
+    d["sets"] = json.loads(d.get("sets") or "[]")
+    d["profile"] = d.get("profile") or ""
     for k in ("catchup", "enabled", "scheduled_time_param"):
         d[k] = bool(d[k])
     return ScheduleRow(**d)
