@@ -108,6 +108,9 @@ def _fingerprint(cfg: TrainConfig, data: TrainSet, model_ref: str, model_kwargs:
             h.update(key.encode())
             h.update(arrays[key].tobytes())
     h.update(data.y_train.tobytes())
+    if data.y_val is not None:  # corrected validation labels change early stopping and the kept epoch
+        h.update(b"y_val")
+        h.update(data.y_val.tobytes())
     if data.soft is not None:
         h.update(b"teacher")
         h.update(data.soft.tobytes())

@@ -186,3 +186,22 @@ def test_resume_from_an_object_store(tmp_path):
     finally:
         if fs.exists(f"/{root}"):
             fs.rm(f"/{root}", recursive=True)
+
+
+def test_checkpoint_of_other_validation_labels_is_not_resumed(tmp_path):
+    """Validation rows with corrected labels (same inputs) score epochs otherwise: the kept epoch and early stopping
+    of the old labels must not be resumed (the fingerprint hashed the validation inputs only)."""
+    import pandas as pd
+
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainer import train
+
+    rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": ["a", "b", "a", "b", "a", "b"]})
+    val = pd.DataFrame({"x": [0.5, 4.5], "y": ["a", "b"]})
+    cfg = TrainConfig(model="tabular-mlp", label_column="y", feature_columns=["x"], epochs=1, batch_size=4)
+    first = train(rows, cfg, val_df=val, checkpoint_dir=tmp_path / "c", num_gpus=0)
+    assert first.result["resumed_from"] is None
+    again = train(rows, cfg, val_df=val, checkpoint_dir=tmp_path / "c", num_gpus=0)
+    assert again.result["resumed_from"] is not None  # the same run: the checkpoint is resumed
+    fixed = train(rows, cfg, val_df=val.assign(y=["b", "a"]), checkpoint_dir=tmp_path / "c", num_gpus=0)
+    assert fixed.result["resumed_from"] is None
