@@ -405,3 +405,28 @@ def test_runs_list_on_vertex_refuses_a_pipeline_name_no_job_can_carry_before_any
                                         r"`fraud-detector`\)"):
         list_remote_runs("vertex", {"project": "p", "region": "europe-west4"}, pipeline=name, client=NoClient(),
                          credentials=NoClient())
+
+
+def test_an_html_output_without_the_suffix_is_listed_as_a_report(tmp_path):
+    """A user component's `Output[HTML]` writes `.../r/page` (no .html): the end of `kubepipe run` did not list it
+    under 'reports (open in a browser)', which went by the file's suffix; it goes by the artifact's type."""
+    from types import SimpleNamespace
+
+    from kubepipe.backends.local.outputs import report_output_names
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+    from kubepipe.cli.run import report_line
+
+    outputs = {"page": SimpleNamespace(type="system.HTML@0.0.1"), "notes": SimpleNamespace(type="system.Markdown"),
+               "scores": SimpleNamespace(type="system.Metrics@0.0.1"), "data": SimpleNamespace(type="system.Dataset")}
+    step = SimpleNamespace(name="r", info=SimpleNamespace(component=SimpleNamespace(
+        component_spec=SimpleNamespace(outputs=outputs))))
+    assert report_output_names([step]) == {"r": {"page", "notes"}}
+    (tmp_path / "page").write_text("<h1>hi</h1>")
+    (tmp_path / "data").write_text("a,b")
+    rec = StepRecord("r", "SUCCEEDED", reports=["notes", "page"],
+                     artifacts={"page": str(tmp_path / "page"), "data": str(tmp_path / "data")})
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path), params={}, steps=[rec])
+    assert run.reports() == [("r", "page", str(tmp_path / "page"))]
+    assert report_line("r", "page", str(tmp_path / "page")) == \
+        f"  r/page: {tmp_path.resolve() / 'page'}  (no .html suffix: copy it to page.html)"
+    assert report_line("r", "report", str(tmp_path / "report.html")).endswith("report.html")

@@ -11,7 +11,7 @@ import typer
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
 
-__all__ = ["register"]
+__all__ = ["register", "report_line"]
 
 
 def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
@@ -56,12 +56,20 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     if reports:
         output.line("reports (open in a browser):")
         for step, name, path in reports:
-            output.line(f"  {console.escape(step)}/{console.escape(name)}: {console.escape(str(Path(path).resolve()))}")
+            output.line(report_line(step, name, path))
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
         raise typer.Exit(1)
     took = f" in {result.finished_at - result.started_at:.1f}s" if result.finished_at is not None else ""
     console.out.print(f"[green]✓ succeeded[/green]{took}")
+
+
+def report_line(step: str, name: str, path: str) -> str:
+    """A report's line under 'reports (open in a browser)': a user component's Output[HTML] has no .html suffix,
+    and a browser shows such a file as text: the line says to copy it to a name with one."""
+    full = Path(path).resolve()
+    how = "" if full.suffix in (".html", ".htm", ".md") else f"  (no .html suffix: copy it to {full.name}.html)"
+    return f"  {console.escape(step)}/{console.escape(name)}: {console.escape(str(full))}{how}"
 
 
 def _record(result) -> dict:

@@ -12,16 +12,28 @@ from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.util import local_path
 
-__all__ = ["metric_output_names", "collect_outputs", "read_task"]
+__all__ = ["metric_output_names", "report_output_names", "collect_outputs", "read_task"]
+
+REPORT_TYPES = ("system.HTML", "system.Markdown")  # what `kubepipe run` lists to open, whatever the file's name
+
+
+def _outputs_of_type(steps, types: tuple[str, ...]) -> dict[str, set[str]]:
+    """step -> its outputs whose artifact type is one of `types` (`system.HTML`; the version after `@` aside)."""
+    out = {}
+    for s in steps:
+        outputs = getattr(s.info.component.component_spec, "outputs", None) or {}
+        out[s.name] = {k for k, o in outputs.items() if str(getattr(o, "type", "")).split("@")[0] in types}
+    return out
 
 
 def metric_output_names(steps) -> dict[str, set[str]]:
     """step -> its outputs of type system.Metrics: KFP keeps their values in the artifact's metadata, no file."""
-    out = {}
-    for s in steps:
-        outputs = getattr(s.info.component.component_spec, "outputs", None) or {}
-        out[s.name] = {k for k, o in outputs.items() if str(getattr(o, "type", "")).startswith("system.Metrics")}
-    return out
+    return _outputs_of_type(steps, ("system.Metrics",))
+
+
+def report_output_names(steps) -> dict[str, set[str]]:
+    """step -> its HTML and Markdown outputs: reports, though a component may write one without a suffix."""
+    return _outputs_of_type(steps, REPORT_TYPES)
 
 
 _ITERATION = re.compile(r"^for-loop-\d+-iteration-(\d+)$")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_output_sources
 from kubepipe.backends.local.environ import task_environ, user_module_path, utf8_io
 from kubepipe.backends.local.guard import guarded, save_record
-from kubepipe.backends.local.outputs import collect_outputs, metric_output_names
+from kubepipe.backends.local.outputs import collect_outputs, metric_output_names, report_output_names
 from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept
 from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, resume_lock, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
@@ -279,11 +279,13 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
     names = {task_name(s.name): s.name for s in plan.steps}
     if plan.exit_step:
         names[task_name(plan.exit_step.name)] = plan.exit_step.name
-    metric_outputs = metric_output_names([*plan.steps, *([plan.exit_step] if plan.exit_step else [])])
+    every = [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]
+    metric_outputs, report_outputs = metric_output_names(every), report_output_names(every)
     run = RunResult(run_id=run_id, pipeline=compiled.pipeline_name, target="local", run_dir=str(run_dir),
                     params=values, source=plan.source_path, log=str(run_dir / "run.log"),
                     notes=list(compiled.notes), warnings=[w.to_dict() for w in compiled.warnings],
-                    steps=[StepRecord(n) for n in names.values()], resumed_from=resumed_from,
+                    steps=[StepRecord(n, reports=sorted(report_outputs.get(n, ()))) for n in names.values()],
+                    resumed_from=resumed_from,
                     checkpoint_key=checkpoint_key, labels=run_labels(compiled.profile.labels, plan.labels),
                     retrain=retrain_of(os.environ.get(RETRAIN_ENV)), profile=dict(compiled.profile_source))
     if resumed_from:

@@ -65,6 +65,7 @@ class StepRecord:
     error: str | None = None
     note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
     reused_from: str | None = None  # a resumed run's step that did not run: the run whose outputs it copied
+    reports: list[str] = field(default_factory=list)  # its outputs of type HTML or Markdown, whatever their file names
 
     @property
     def duration_s(self) -> float | None:
@@ -133,10 +134,11 @@ class RunResult:
         return found
 
     def reports(self, suffixes: tuple[str, ...] = (".html", ".md")) -> list[tuple[str, str, str]]:
-        """(step, artifact, path) of every report file the run wrote, in step order."""
+        """(step, artifact, path) of every report file the run wrote, in step order: an output of type HTML or
+        Markdown (a user component's `Output[HTML]` writes a file with no suffix), or a file named so."""
         return [(rec.name, name, path) for rec in self.steps for name, paths in sorted(rec.artifacts.items())
                 for path in (paths if isinstance(paths, list) else [paths])
-                if isinstance(path, str) and path.endswith(suffixes) and Path(path).is_file()]
+                if isinstance(path, str) and (name in rec.reports or path.endswith(suffixes)) and Path(path).is_file()]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
