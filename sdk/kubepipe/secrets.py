@@ -272,7 +272,8 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
     found: list[tuple[tuple, str]] = []
     hits = list(_walk({k: v for k, v in node.items() if k != "labels"} if isinstance(node, dict) else node, path))
     if isinstance(node, dict):  # a profile's labels: by the label rule (`token_budget: high` is no credential)
-        hits += label_secrets(node.get("labels"), path + ("labels",))
+        found += [(where, f"{_label_holds(key, kind)}; drop it: {_LABELS_SAY}")
+                  for where, key, kind in label_secrets(node.get("labels"), path + ("labels",))]
     for where, key, kind in hits:
         if kind is None:
             found.append((where, f"credentials must not be {given}; put the value in an "
@@ -282,6 +283,14 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
             found.append((where, f"looks like {kind}; credentials must not be {given} - "
                                  "reference them from the environment instead"))
     return found
+
+
+_LABELS_SAY = "labels say who and what (team, cost-center)"
+
+
+def _label_holds(key: object, kind: str | None) -> str:
+    return (f"a label holds a credential ({kind or f'`{key}` names one'}); labels are written into the compiled "
+            "pipeline, every run's record and the Vertex job, model and endpoint")
 
 
 def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
@@ -365,10 +374,8 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                                        "params are recorded with every run",
                                 f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
     for where, key, kind in label_secrets(_section(data, "metadata").get("labels"), ("metadata", "labels")):
-        found[where] = (where, f"a label holds a credential ({kind or f'`{key}` names one'}); labels are written "
-                               "into the compiled pipeline, every run's record and the Vertex job, model and endpoint",
-                        f"labels say who and what (team, cost-center); pass a credential to a step as "
-                        f"`env: {{VAR: {_SECRET_REF}}}`")
+        found[where] = (where, _label_holds(key, kind), f"{_LABELS_SAY}; pass a credential to a step as "
+                                                        f"`env: {{VAR: {_SECRET_REF}}}`")
     for where, key, kind in _walk(_section(data, "schedule").get("params"), ("schedule", "params"), refs_ok=True):
         found[where] = (where, f"a scheduled run's param holds a credential ({kind or f'`{key}` names one'})",
                         f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")

@@ -286,4 +286,5 @@ def test_a_profile_label_follows_the_pipeline_label_rule():
 
     assert check_profile_secrets({"labels": {"token_budget": "high", "team": "ml"}}) == []
     [problem] = check_profile_secrets({"labels": {"password": "hunter2hunter2"}})
-    assert problem.startswith("profile.labels.password: credentials must not be written in YAML")
+    assert problem.startswith("profile.labels.password: a label holds a credential (`password` names one)")
+    assert problem.endswith("drop it: labels say who and what (team, cost-center)")  # was `password_env: VAR_NAME`
