@@ -72,8 +72,10 @@ def test_local_deploy_promotes_then_a_broken_model_rolls_back(tmp_path):
         shutil.rmtree(good)
         backend = record["backend"]["pid"]
         # v1 again (a run resumed after its deploy switched): it already serves, nothing is restarted
-        (endpoint3, action3, why3), _ = run(tmp_path / "run-files-pruned", v1, "r3")
+        (endpoint3, action3, why3), report3 = run(tmp_path / "run-files-pruned", v1, "r3")
         assert action3 == "promoted" and endpoint3 == endpoint
+        assert report3.metadata["champion_moved"] is False  # v1 was champion already: it said "moved"
+        assert "- **Champion moved:** no (v1 was already champion; nothing moved)" in open(report3.path).read()
         assert why3.startswith(f"local endpoint {NAME} already serves v1 (") and "nothing was restarted" in why3
         assert get_endpoint(NAME, str(tmp_path / ".kubepipe"))["backend"]["pid"] == backend
         third = httpx.post(f"{endpoint}/v1/models/{NAME}:predict", json={"instances": ["UBER TRIP"]}, timeout=10)
