@@ -85,12 +85,24 @@ def write_dataset(df, artifact_or_path: Any, *, source: str | None = None) -> di
 
 def id_text(value) -> str | None:
     """An id or label cell as text (None when missing): a whole float is the integer it holds, as pandas reads a
-    CSV column of ids with a blank cell (101 -> 101.0), so that `101` in another file names the same record."""
-    if value is None or (isinstance(value, float) and value != value):
+    CSV column of ids with a blank cell (101 -> 101.0), so that `101` in another file names the same record.
+    Missing: None, NaN, NaT and pandas' NA (a nullable Int64/string column's blank, as a Parquet file written from
+    one reads back), which was the text '<NA>': a class of its own in training."""
+    if value is None or _missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _missing(value) -> bool:
+    """NaN and NaT differ from themselves; pandas' NA compares as NA, which has no truth value."""
+    try:
+        return bool(value != value)
+    except TypeError:  # `boolean value of NA is ambiguous`
+        return True
+    except ValueError:  # an array's truth value: not a missing cell
+        return False
 
 
 def label_text(value) -> str | None:

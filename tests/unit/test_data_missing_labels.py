@@ -1,0 +1,23 @@
+"""A nullable column's blank (pandas' NA, as a Parquet file written from an Int64 or string column reads back) is a
+missing label, as a blank CSV cell is: never a class named '<NA>'."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kubepipe.components.data.io import id_text, label_text
+from kubepipe.components.errors import DataError
+from kubepipe.components.evaluation.evaluate import label_indices
+
+
+def test_pandas_missing_scalars_are_no_label():
+    assert [label_text(v) for v in pd.Series([1, None, 0], dtype="Int64").tolist()] == ["1", None, "0"]
+    assert [label_text(v) for v in pd.Series(["a", None], dtype="string").tolist()] == ["a", None]
+    assert id_text(pd.NaT) is None and id_text(float("nan")) is None and id_text(3.0) == "3"
+
+
+def test_a_holdout_with_a_nullable_blank_label_names_the_empty_value():
+    holdout = pd.DataFrame({"y": pd.Series([1, None, 0], dtype="Int64")})
+    with pytest.raises(DataError, match=r"label column `y` has 1 empty value\(s\)"):
+        label_indices(holdout, "y", ["0", "1"])
