@@ -85,6 +85,9 @@ def config_problems(values: dict) -> list[tuple[str, str]]:
                         ("distill_alpha", 0, 1)):
         if key in values and not (_num(values[key], (int, float)) and lo <= values[key] <= hi):
             bad(key, f"`{key}` must be a number in [{lo}, {hi}], got {values[key]!r}")
+    if _num(values.get("label_smoothing"), (int, float)) and values["label_smoothing"] == 1:
+        bad("label_smoothing", "`label_smoothing` 1 makes every target uniform: the model would learn no label "
+                               "(0.1 is usual); it must be in [0, 1)")
     if "distill_temperature" in values and not (_num(values["distill_temperature"], (int, float))
                                                 and 0 < values["distill_temperature"] <= 100):
         bad("distill_temperature", f"`distill_temperature` must be a number in (0, 100], got "

@@ -311,6 +311,15 @@ def test_trainer_knobs_inside_hyperparameters_are_checked_by_validate():
     assert check_train({"hyperparameters": {"checkpoint_every_steps": 5.0, "warmup_fraction": 0.1}}) == []
 
 
+def test_a_label_smoothing_of_one_is_refused_by_validate():
+    # every smoothed target is then uniform: it trained a model that predicts no label, and the step succeeded
+    issues = check_train({"architecture": "tabular-mlp", "hyperparameters": {"label_smoothing": 1}})
+    assert [(i.path, i.message.split(":")[0]) for i in issues] == [
+        (("hyperparameters", "label_smoothing"), "`label_smoothing` 1 makes every target uniform")]
+    assert "it must be in [0, 1)" in issues[0].message
+    assert check_train({"architecture": "tabular-mlp", "hyperparameters": {"label_smoothing": 0.99}}) == []
+
+
 @pytest.mark.parametrize("arch", ["text-classifier", "transformer-classifier", "pretrained-encoder"])
 def test_a_dropout_that_drops_everything_is_refused_not_trained(arch):
     # dropout 1 (nn.Dropout takes it) zeroed every activation: a model at chance level (val F1 0.06), trained
