@@ -109,6 +109,7 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
 
 
 MAX_SLICES = 1000
+MISSING_SLICE = "(missing)"  # the rows whose slice value is blank (NaN, None, NA), one slice
 
 
 def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1) -> dict:
@@ -119,7 +120,9 @@ def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1)
                         + (f"; {hint}" if hint else ""))
     y = label_indices(df, label_column, labels)
     out = {}
-    values = df[col].astype(str).to_numpy()
+    # named by the data layer's rule: an int column with a blank cell reads as floats, its slice `3` is not `3.0`
+    values = np.array([v if (v := id_text(cell)) is not None else MISSING_SLICE for cell in df[col].tolist()],
+                      dtype=object)
     distinct = set(values)
     if len(distinct) > MAX_SLICES:  # an id column: every value its own slice (~1 s and 1 MB per 1,000 rows)
         raise DataError(f"holdout: slice column `{col}` has {len(distinct):,} distinct values, more than "

@@ -166,6 +166,19 @@ def test_slices_and_per_class_threshold(env):
     assert not ev["passed"] and "[region=" in ev["decision"]
 
 
+def test_slices_of_an_int_column_with_blanks_are_named_as_its_values(env):
+    """A store id column with a blank cell reads as floats: its slices were `1.0`, `2.0` and `nan`, not the `1`
+    and `2` the user knows (and a monitor or a report names)."""
+    import pandas as pd
+
+    df = pd.read_parquet(env["holdout"])
+    path = env["tmp"] / "stores.parquet"
+    df.assign(store=[1.0, 2.0, float("nan"), 2.0] * (len(df) // 4)).to_parquet(path)
+    ev = evaluate_model(env["good"], str(path), model_name="clf", registry_uri=env["reg"], baseline="none",
+                        thresholds=GATE, slices={"column": "store", "thresholds": {"accuracy": {"min": 0.1}}})
+    assert set(ev["slices"]["metrics"]) == {"1", "2", "(missing)"}
+
+
 def test_metrics_this_model_cannot_have_are_named_not_a_reject_of_every_run(env):
     """`recall:yess` (a misspelt label) and roc_auc of a 3-label model rejected every run: 'recall:yess is not
     computed for this model/holdout'; they now fail the step naming the labels (did-you-mean)."""
