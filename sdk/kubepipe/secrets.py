@@ -23,7 +23,7 @@ from typing import Any, Collection, Iterator
 from kubepipe.util import is_file_uri
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
-           "label_secrets", "redact_text", "is_secret_name",
+           "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem"]
 
 REDACTED = "<redacted>"
@@ -135,6 +135,13 @@ def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str
                                                or not _PLAIN_WORDS.match(value.strip()))
         if kind or keyed:
             yield path + (key,), key, kind
+
+
+def redacted_labels(labels: dict) -> dict:
+    """`labels` with each value `label_secrets` calls a credential REDACTED (a run recorded before such labels were
+    refused keeps it in its run.json; `runs show` / `runs list` do not print it)."""
+    found = {where[0] for where, _, _ in label_secrets(labels, ())}
+    return {k: REDACTED if k in found else v for k, v in labels.items()}
 
 
 def redacted(value: Any, key: object = None) -> Any:

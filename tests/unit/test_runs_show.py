@@ -430,3 +430,18 @@ def test_an_html_output_without_the_suffix_is_listed_as_a_report(tmp_path):
     assert report_line("r", "page", str(tmp_path / "page")) == \
         f"  r/page: {tmp_path.resolve() / 'page'}  (no .html suffix: copy it to page.html)"
     assert report_line("r", "report", str(tmp_path / "report.html")).endswith("report.html")
+
+
+def test_a_label_holding_a_credential_in_an_older_record_is_shown_redacted(tmp_path):
+    """A run recorded before `metadata.labels: {password: ...}` was refused printed the password in `runs show`,
+    `runs list` and the labels a `--label` listing that found nothing names."""
+    from kubepipe.backends.runs.listing import list_local_runs, no_runs_text
+
+    _record(tmp_path, "p-1")
+    rec = tmp_path / "p-1" / "run.json"
+    rec.write_text(json.dumps({**json.loads(rec.read_text()),
+                               "labels": {"password": "hunter2hunter2", "token_budget": "high", "team": "ml"}}))
+    assert show_local_run("p-1", tmp_path)["labels"] == {"password": "<redacted>", "token_budget": "high",
+                                                          "team": "ml"}
+    assert list_local_runs(tmp_path)[0]["labels"]["password"] == "<redacted>"
+    assert "hunter2" not in no_runs_text(tmp_path, None, {"team": "x"})

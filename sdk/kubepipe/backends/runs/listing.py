@@ -15,6 +15,7 @@ from typing import Any
 from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
 from kubepipe.errors import UserError, one_line
 from kubepipe.labels import carries
+from kubepipe.secrets import redacted_labels
 from kubepipe.util import utc_iso
 
 __all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text"]
@@ -89,8 +90,8 @@ def _local(data: dict) -> dict:
         "notes": [n for n in data.get("notes") or [] if isinstance(n, str)] if isinstance(data.get("notes"), list)
         else [],
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
-        "labels": {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
-        if isinstance(data.get("labels"), dict) else {},
+        "labels": redacted_labels({str(k): str(v) for k, v in (data.get("labels") or {}).items()}
+                                  if isinstance(data.get("labels"), dict) else {}),
         "retrain": retrain_of(data.get("retrain")),
         "profile": _profile(data.get("profile")),
     }
