@@ -4,7 +4,8 @@
 with:
   canary_percent: 10
   canary_analysis: {bake_s: 120, min_requests: 50, max_error_rate_increase: 0.0,
-                    max_p99_ratio: 1.5, max_p99_increase_ms: 20, max_prediction_psi: 0.25}
+                    max_client_error_rate_increase: 0.05, max_p99_ratio: 1.5, max_p99_increase_ms: 20,
+                    max_prediction_psi: 0.25}
 ```
 
 The deploy step holds the canary at `canary_percent` for `bake_s` seconds, then compares the
@@ -13,6 +14,9 @@ KServe; both shaped as `RevisionStats.to_dict()`):
 
 - error rate: the canary's share of 5xx answers may exceed the stable's by at most
   `max_error_rate_increase` (default 0: any 5xx regression rolls back);
+- client error rate: the canary's share of 4xx answers may exceed the stable's by at most
+  `max_client_error_rate_increase` (default 0.05): a canary refusing the real clients' requests
+  (400 to a schema it no longer takes) answers no 5xx, and was promoted;
 - p99 latency (from the latency histograms): rolled back when the canary's p99 is above both
   `stable p99 x max_p99_ratio` and `stable p99 + max_p99_increase_ms` (the absolute floor keeps
   2 ms -> 4 ms jitter from rolling back a fast model; null switches a bound off);
@@ -37,8 +41,8 @@ from kubepipe.components.serving.revision_stats import histogram_quantile
 __all__ = ["ANALYSIS_KEYS", "DEFAULTS", "analysis_issues", "analysis_settings", "analyze", "preload", "summary",
            "analysis_markdown"]
 
-DEFAULTS = {"bake_s": 60, "min_requests": 20, "max_error_rate_increase": 0.0, "max_p99_ratio": 1.5,
-            "max_p99_increase_ms": 20.0, "max_prediction_psi": 0.25}
+DEFAULTS = {"bake_s": 60, "min_requests": 20, "max_error_rate_increase": 0.0, "max_client_error_rate_increase": 0.05,
+            "max_p99_ratio": 1.5, "max_p99_increase_ms": 20.0, "max_prediction_psi": 0.25}
 ANALYSIS_KEYS = tuple(DEFAULTS)
 MAX_BAKE_S = 86400
 PSI_SIGNIFICANCE = 0.05  # the label PSI bound holds only at chi-square p below this (detect-drift's default)
@@ -75,6 +79,9 @@ def analysis_issues(value, canary_percent=None) -> list[CheckIssue]:
             bad(key, "a whole number of requests, 0 or more", None)
         elif key == "max_error_rate_increase" and (not _num(v) or not 0 <= v <= 1):
             bad(key, "a share of requests from 0 to 1", "0: any 5xx regression rolls back")
+        elif key == "max_client_error_rate_increase" and (not _num(v) or not 0 <= v <= 1):
+            bad(key, "a share of requests from 0 to 1",
+                "0.05: the canary may refuse (4xx) 5 in 100 requests more than the stable")
         elif key == "max_p99_ratio" and v is not None and (not _num(v) or v < 1):
             bad(key, "a ratio of 1 or more, or null", "1.5: the canary's p99 may be 50% above the stable's")
         elif key in ("max_p99_increase_ms", "max_prediction_psi") and v is not None and (not _num(v) or v < 0):
@@ -115,11 +122,14 @@ def _shown(x: float) -> float:
 
 
 def summary(stats: dict) -> dict:
-    """requests, errors_5xx, error_rate, p50_ms, p99_ms and label counts of one revision's numbers."""
+    """requests, errors_5xx, error_rate, errors_4xx, client_error_rate, p50_ms, p99_ms and label counts of one
+    revision's numbers."""
     n, errors = int(stats.get("requests") or 0), int(stats.get("errors_5xx") or 0)
+    refused = int(stats.get("errors_4xx") or 0)
     buckets = stats.get("latency_ms_buckets") or {}
     p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
     return {"requests": n, "errors_5xx": errors, "error_rate": _shown(errors / n) if n else 0.0,
+            "errors_4xx": refused, "client_error_rate": _shown(refused / n) if n else 0.0,
             "p50_ms": None if p50 is None else round(p50, 3), "p99_ms": None if p99 is None else round(p99, 3),
             "labels": {str(k): int(v) for k, v in sorted((stats.get("labels") or {}).items())}}
 
@@ -157,9 +167,11 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
     check("stable_requests", not baseless, ca["requests"], st["requests"], 1,
           "no stable answers to compare the canary with: inconclusive rolls back" if baseless else "")
     # compared on the exact shares, shown as the report rounds them
-    rate = {k: x["errors_5xx"] / x["requests"] if x["requests"] else 0.0 for k, x in (("st", st), ("ca", ca))}
-    limit = rate["st"] + s["max_error_rate_increase"]
-    check("error_rate", rate["ca"] <= limit + 1e-12, ca["error_rate"], st["error_rate"], _shown(limit))
+    for name, count, bound in (("error_rate", "errors_5xx", "max_error_rate_increase"),
+                               ("client_error_rate", "errors_4xx", "max_client_error_rate_increase")):
+        rate = {k: x[count] / x["requests"] if x["requests"] else 0.0 for k, x in (("st", st), ("ca", ca))}
+        limit = rate["st"] + s[bound]
+        check(name, rate["ca"] <= limit + 1e-12, ca[name], st[name], _shown(limit))
     bounds = [b for b in ((st["p99_ms"] * s["max_p99_ratio"]) if s["max_p99_ratio"] is not None and st["p99_ms"] is not None else None,
                           (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
               if b is not None]
@@ -188,7 +200,8 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
         why = "canary analysis failed: " + "; ".join(_failure(c, s["bake_s"]) for c in failed)
     else:
         why = (f"canary analysis passed over {s['bake_s']:g}s: {ca['requests']} canary / {st['requests']} stable "
-               f"requests, error rate {ca['error_rate']} vs {st['error_rate']}, p99 {ca['p99_ms']} vs {st['p99_ms']} ms, "
+               f"requests, error rate {ca['error_rate']} vs {st['error_rate']}, 4xx rate {ca['client_error_rate']} vs "
+               f"{st['client_error_rate']}, p99 {ca['p99_ms']} vs {st['p99_ms']} ms, "
                f"prediction PSI {value}")
     return {"decision": "rollback" if failed else "promote", "why": why, "checks": checks, "stable": st,
             "canary": ca, "settings": s}
@@ -205,6 +218,9 @@ def _failure(c: dict, bake_s: float) -> str:
     if c["check"] == "stable_requests":
         return (f"the stable revision answered no requests in {bake_s:g}s ({c['canary']} canary requests): nothing to "
                 "compare the canary with (are its metrics there, and does it take traffic?)")
+    if c["check"] == "client_error_rate":
+        return (f"client_error_rate {c['canary']} > {c['limit']} (stable {c['stable']}): the canary refuses (4xx) "
+                "more of the same requests; does it take the clients' request schema?")
     return f"{c['check']} {c['canary']} > {c['limit']} (stable {c['stable']})"
 
 

@@ -61,9 +61,9 @@ def deploy(
             redact: false).
         canary_analysis: After smoke, hold the canary at canary_percent for `bake_s` seconds of real
             traffic and compare it with the stable revision: `{bake_s, min_requests,
-            max_error_rate_increase, max_p99_ratio, max_p99_increase_ms, max_prediction_psi}` (local:
-            the endpoint proxy's counters; kubeflow: Prometheus at the profile's prometheus_url).
-            Empty: smoke only.
+            max_error_rate_increase, max_client_error_rate_increase, max_p99_ratio, max_p99_increase_ms,
+            max_prediction_psi}` (local: the endpoint proxy's counters; kubeflow: Prometheus at the
+            profile's prometheus_url). Empty: smoke only.
 
     Returns:
         report: Markdown report of the rollout: action, reason, endpoint, timings, canary analysis.

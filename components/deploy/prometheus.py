@@ -2,7 +2,7 @@
 
 Per revision (Knative names them; KServe's status lists them under `components.predictor.traffic`):
 
-- requests and 5xx: Knative's queue-proxy counter `revision_app_request_count`
+- requests, 5xx and 4xx: Knative's queue-proxy counter `revision_app_request_count`
   (labels `namespace_name`, `revision_name`, `response_code_class`);
 - latency: its histogram `revision_app_request_latencies_bucket` (milliseconds);
 - predicted labels: kubepipe serve's `kubepipe_serve_predicted_labels_total{label}`, scraped from
@@ -10,7 +10,7 @@ Per revision (Knative names them; KServe's status lists them under `components.p
   Kubernetes service discovery and kube-prometheus give a pod's metrics).
 
 Each is an instant query of `increase(...[<window>s])`, so the shape is `RevisionStats.to_dict()`
-and canary analysis is the same on every target. Requests and 5xx are each the larger of that and the change of
+and canary analysis is the same on every target. Requests, 5xx and 4xx are each the larger of that and the change of
 the counters' sum since the window began (`sum(c)` - `sum(c offset <window>s)`): increase() counts from a series'
 first scrape, and a new canary's 5xx series is born with its first 5xx. Plain HTTP (httpx, the serve extra) against
 `/api/v1/query`; errors name the URL and the query.
@@ -87,7 +87,7 @@ def _value(sample: dict, where: str) -> float:
 
 def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, timeout_s: float = 10.0,
                    client=None) -> dict:
-    """{requests, errors_5xx, latency_ms_buckets, labels} of `revision` over the last `window_s` seconds."""
+    """{requests, errors_5xx, errors_4xx, latency_ms_buckets, labels} of `revision` over the last `window_s` s."""
     window = f"[{max(1, int(round(window_s)))}s]"
     rev = f"namespace_name={_quote(namespace)},revision_name={_quote(revision)}"
     pods = f"namespace={_quote(namespace)},pod=~{_quote(revision + '-deployment-.*')}"
@@ -115,10 +115,10 @@ def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, 
         return max(sum(v for _, v in increased), now - before)
 
     total = risen(f"{REQUESTS}{{{rev}}}", found)
-    errors_5xx = f'{REQUESTS}{{{rev},response_code_class="5xx"}}'
-    errors = risen(errors_5xx, run(f"sum(increase({errors_5xx}{window}))"))
+    errors, refused = (risen(sel, run(f"sum(increase({sel}{window}))")) for sel in (
+        f'{REQUESTS}{{{rev},response_code_class="{code}"}}' for code in ("5xx", "4xx")))
     buckets = {m.get("le"): v for m, v in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
     labels = {m.get("label"): v for m, v in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
-    return {"requests": int(round(total)), "errors_5xx": int(round(errors)),
+    return {"requests": int(round(total)), "errors_5xx": int(round(errors)), "errors_4xx": int(round(refused)),
             "latency_ms_buckets": {k: v for k, v in buckets.items() if k is not None},
             "labels": {k: int(round(v)) for k, v in labels.items() if k is not None and v > 0}}

@@ -1,4 +1,4 @@
-"""What one revision (a backend of a local endpoint) answered: requests, 5xx, latency histogram, labels.
+"""What one revision (a backend of a local endpoint) answered: requests, 5xx, 4xx, latency histogram, labels.
 
 The endpoint proxy keeps one `RevisionStats` per backend port and shows them on
 `GET /_kubepipe/proxy`; canary analysis compares two of them. The latency histogram is
@@ -31,6 +31,7 @@ class RevisionStats:
     def __init__(self) -> None:
         self.requests = 0
         self.errors_5xx = 0
+        self.errors_4xx = 0  # refused requests: a canary answering 400 to the clients' schema is no healthy one
         self._buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)  # per bucket; the last is +Inf
         self.labels: Counter[str] = Counter()
 
@@ -38,6 +39,8 @@ class RevisionStats:
         self.requests += 1
         if status >= 500:
             self.errors_5xx += 1
+        elif status >= 400:
+            self.errors_4xx += 1
         i = next((k for k, b in enumerate(LATENCY_BUCKETS_MS) if latency_ms <= b), len(LATENCY_BUCKETS_MS))
         self._buckets[i] += 1
         self.labels.update(labels or ())
@@ -51,7 +54,7 @@ class RevisionStats:
         return out
 
     def to_dict(self) -> dict:
-        return {"requests": self.requests, "errors_5xx": self.errors_5xx,
+        return {"requests": self.requests, "errors_5xx": self.errors_5xx, "errors_4xx": self.errors_4xx,
                 "latency_ms_buckets": self.latency_buckets(), "labels": dict(self.labels)}
 
 

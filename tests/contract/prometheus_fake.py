@@ -46,12 +46,14 @@ class FakePrometheus(LoopbackServer):
         self.values.append((metric, dict(labels), None, float(now)))
 
     def add_revision(self, namespace: str, revision: str, *, requests: int, errors: int, latencies_ms: list,
-                     labels: dict, buckets=(5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 500, 1000, 5000)) -> None:
+                     labels: dict, buckets=(5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 500, 1000, 5000),
+                     client_errors: int = 0) -> None:
         """A revision as Knative's queue-proxy and kubepipe serve expose it."""
         rev = {"namespace_name": namespace, "revision_name": revision}
-        self.add("revision_app_request_count", {**rev, "response_code_class": "2xx"}, requests - errors)
-        if errors:
-            self.add("revision_app_request_count", {**rev, "response_code_class": "5xx"}, errors)
+        self.add("revision_app_request_count", {**rev, "response_code_class": "2xx"}, requests - errors - client_errors)
+        for code, n in (("5xx", errors), ("4xx", client_errors)):
+            if n:
+                self.add("revision_app_request_count", {**rev, "response_code_class": code}, n)
         for le in (*buckets, "+Inf"):
             n = sum(1 for ms in latencies_ms if le == "+Inf" or ms <= le)
             self.add("revision_app_request_latencies_bucket", {**rev, "le": str(le)}, n)

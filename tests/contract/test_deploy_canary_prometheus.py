@@ -153,6 +153,21 @@ def test_prometheus_down_rolls_the_canary_back_and_missing_is_a_clear_error(regi
             _roll(kube, None, registry, "2", canary_analysis=ANALYSIS)
 
 
+def test_a_canary_refusing_the_clients_requests_with_4xx_is_rolled_back():
+    """Only 5xx counted: a canary answering 400 to the real clients' schema had no errors and was promoted."""
+    from kubepipe.components.deploy.canary_analysis import analyze
+
+    with FakePrometheus() as prom:
+        _stable(prom)
+        prom.add_revision(NS, REV2, requests=100, errors=0, client_errors=90, latencies_ms=[12] * 100, labels={})
+        stable, canary = (revision_stats(prom.url, namespace=NS, revision=r, window_s=60) for r in (REV1, REV2))
+    assert (canary["errors_4xx"], stable["errors_4xx"]) == (90, 0)
+    assert any(f'revision_name="{REV2}",response_code_class="4xx"' in q for q in prom.queries)
+    out = analyze(stable, canary, ANALYSIS)
+    assert out["decision"] == "rollback"
+    assert "client_error_rate 0.9 > 0.05 (stable 0.0): the canary refuses (4xx) more" in out["why"]
+
+
 def test_revision_stats_shape_matches_the_local_proxy():
     with FakePrometheus() as prom:
         prom.add_revision(NS, REV1, requests=10, errors=1, latencies_ms=[3] * 10, labels={"a": 6, "b": 4})

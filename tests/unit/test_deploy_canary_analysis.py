@@ -258,3 +258,27 @@ def test_a_lone_inf_bucket_has_an_undefined_quantile_as_in_prometheus_and_is_inc
     assert analyze(lone, _stats([5.0] * 100), {"bake_s": 60})["decision"] == "rollback"
     off = {"bake_s": 60, "max_p99_ratio": None, "max_p99_increase_ms": None}
     assert analyze(_stats([5.0] * 100), lone, off)["decision"] == "promote"  # latency bounds off: not compared
+
+
+def test_a_canary_answering_4xx_to_the_clients_is_rolled_back():
+    """Only 5xx were errors: a canary refusing the real clients' schema with 400 was promoted."""
+    stable = {"requests": 1000, "errors_5xx": 0, "errors_4xx": 10, "labels": {"a": 900}}
+    canary = {"requests": 100, "errors_5xx": 0, "errors_4xx": 90, "labels": {}}
+    out = analyze(stable, canary, {"bake_s": 60})
+    (c,) = [x for x in out["checks"] if x["check"] == "client_error_rate"]
+    assert out["decision"] == "rollback" and (c["canary"], c["stable"], c["limit"]) == (0.9, 0.01, 0.06)
+    assert "client_error_rate 0.9 > 0.06 (stable 0.01): the canary refuses (4xx) more" in out["why"]
+    # within the default bound (+5 in 100), or with the bound raised: promoted
+    assert analyze(stable, {**canary, "errors_4xx": 5}, {"bake_s": 60})["decision"] == "promote"
+    assert analyze(stable, canary, {"bake_s": 60, "max_client_error_rate_increase": 1})["decision"] == "promote"
+    s = RevisionStats()
+    for code in (200, 400, 404, 500):
+        s.observe(code, 1.0)
+    assert (s.to_dict()["errors_4xx"], s.to_dict()["errors_5xx"]) == (2, 1)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "high", True])
+def test_max_client_error_rate_increase_is_checked_at_its_path(bad):
+    (issue,) = analysis_issues({"max_client_error_rate_increase": bad})
+    assert issue.path == ("canary_analysis", "max_client_error_rate_increase")
+    assert "must be a share of requests from 0 to 1" in issue.message
