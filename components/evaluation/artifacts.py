@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-__all__ = ["write_outputs", "read_evaluation", "MAX_ROC_POINTS"]
+__all__ = ["write_outputs", "write_evaluation", "read_evaluation", "MAX_ROC_POINTS"]
 
 MAX_ROC_POINTS = 200  # the KFP / Vertex UIs slow down on huge curves
 
@@ -37,13 +37,22 @@ def write_outputs(ev: dict, *, metrics=None, classification=None, report=None, e
 
         write_report(report, render_report(ev))
     if evaluation is not None:
-        _write(evaluation.path, json.dumps(ev, indent=2, sort_keys=True, default=str, allow_nan=True))
-        evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})
+        write_evaluation(evaluation, ev)
+
+
+def write_evaluation(evaluation, ev: dict) -> None:
+    """The evaluation record as plain JSON (an undefined metric, NaN, is null: jq and JSON.parse refused the whole
+    record), written atomically; read_evaluation reads the metrics' nulls back as NaN. Also its artifact metadata."""
+    from kubepipe.json_values import finite_or_null
+
+    _write(evaluation.path, json.dumps(finite_or_null(ev), indent=2, sort_keys=True, default=str, allow_nan=False))
+    evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})
 
 
 def read_evaluation(path: str) -> dict:
     """The JSON record an `evaluate` step wrote; ComponentError naming the file if unreadable."""
     from kubepipe.components.errors import ComponentError
+    from kubepipe.json_values import null_as_nan
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -51,9 +60,12 @@ def read_evaluation(path: str) -> dict:
     except (OSError, ValueError) as exc:
         raise ComponentError(f"{path}: cannot read the evaluation record ({exc}); wire in the `evaluation` "
                              "output of an evaluate step") from None
-    if not isinstance(ev, dict) or "passed" not in ev or "metrics" not in ev:
+    if not isinstance(ev, dict) or "passed" not in ev or not isinstance(ev.get("metrics"), dict):
         raise ComponentError(f"{path}: not an evaluation record (no `passed` / `metrics`); wire in the "
                              "`evaluation` output of an evaluate step")
+    ev["metrics"] = null_as_nan(ev["metrics"])
+    if isinstance(ev.get("champion"), dict) and isinstance(ev["champion"].get("metrics"), dict):
+        ev["champion"]["metrics"] = null_as_nan(ev["champion"]["metrics"])
     return ev
 
 

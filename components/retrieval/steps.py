@@ -99,9 +99,9 @@ def build_index_step(embeddings_path: str, index, report, *, method: str, exact_
 def evaluate_retrieval_step(index_path: str, queries_path: str, *, metrics, report, evaluation, **kwargs) -> dict:
     import math
 
+    from kubepipe.components.evaluation.artifacts import write_evaluation
     from kubepipe.components.retrieval.evaluate import evaluate_retrieval
     from kubepipe.components.retrieval.report import render_retrieval_report
-    from kubepipe.util import atomic_write_text
 
     ev = evaluate_retrieval(index_path, queries_path, **kwargs)
     for k, v in sorted(ev["metrics"].items()):
@@ -109,6 +109,5 @@ def evaluate_retrieval_step(index_path: str, queries_path: str, *, metrics, repo
             metrics.log_metric(k, float(v))
     metrics.log_metric("gate_passed", 1.0 if ev["passed"] else 0.0)
     _write_html(report, render_retrieval_report(ev))
-    atomic_write_text(evaluation.path, json.dumps(ev, indent=2, sort_keys=True, default=str, allow_nan=True))
-    evaluation.metadata.update({"passed": ev["passed"], "decision": ev["decision"], "model_name": ev["model_name"]})
+    write_evaluation(evaluation, ev)  # the classification gate's record rule: NaN as null
     return ev

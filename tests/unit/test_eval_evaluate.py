@@ -332,6 +332,25 @@ def test_outputs_and_report(env, tmp_path):
     assert "<svg" in render_report({**ev, "roc": None, "pr": None})
 
 
+def test_the_evaluation_record_is_plain_json_and_an_undefined_metric_reads_back_as_nan(env, tmp_path):
+    """`recall:maybe` of a label the holdout lacks is NaN: the record said `NaN`, which jq and JSON.parse refuse."""
+    import math
+
+    from kfp.dsl import Artifact
+
+    from kubepipe.components.evaluation.registration import default_model_card
+
+    ev = _eval(env, "good", baseline="none")
+    ev["metrics"]["roc_auc"] = float("nan")
+    art = Artifact(uri=str(tmp_path / "evaluation"))
+    write_outputs(ev, evaluation=art)
+    strict = json.loads(open(art.path).read(), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert strict["metrics"]["roc_auc"] is None
+    back = read_evaluation(art.path)
+    assert math.isnan(back["metrics"]["roc_auc"]) and back["metrics"]["accuracy"] == ev["metrics"]["accuracy"]
+    assert "| roc_auc | nan |" in default_model_card("clf", back)
+
+
 def test_a_hand_made_csv_holdout_is_read_as_train_torch_reads_one(env):
     # evaluate_model(model, "holdout.csv") said 'not a readable Parquet dataset: Parquet magic bytes not found'
     import pandas as pd
