@@ -1,0 +1,113 @@
+"""Credentials hidden in what kubepipe shows: values, URLs (passwords, query values, webhook paths), free text.
+
+The shapes come from kubepipe.secret_shapes; sits below every layer (like kubepipe.errors) so messages, logs,
+records and metadata all go through it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubepipe.secret_shapes import (REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT, keyed_secret,
+                                    secret_value_kind, webhook_path)
+from kubepipe.util import is_file_uri
+
+__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem"]
+
+
+def redacted(value: Any, key: object = None) -> Any:
+    """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked."""
+    if isinstance(value, dict):
+        return {k: redacted(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v, key) for v in value]
+    if secret_value_kind(value) or (key is not None and keyed_secret(key, value)):
+        return REDACTED
+    return value
+
+
+def redact_url(text: str) -> str:
+    """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
+    URL's signature, an access token) become REDACTED, the keys kept, and so does the secret path of a Slack,
+    Discord, Teams, Google Chat or Mattermost webhook (its first segments kept); a path or a file:// URL is
+    returned as is."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(text, str) or "://" not in text or is_file_uri(text):
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
+    query = "&".join(key + (f"={REDACTED}" if eq else "")
+                     for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
+    if parts.query and not parts.fragment:  # a sentence's punctuation after the URL (`...&token=T1: 404`) stays
+        query += parts.query[len(parts.query.rstrip(".,:;)]")):] if query.endswith(REDACTED) else ""
+    # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
+    scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
+    slashes = "//" if text[len(scheme):].startswith("//") else ""
+    path = webhook_path(parts.netloc, parts.path)
+    return (f"{scheme}{slashes}{netloc}{path}" + (f"?{query}" if parts.query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
+    """Why a registry URI cannot be used as it is, or None: whitespace around it, or, in a remote one (s3://, gs://,
+    any fsspec URI but file://), a password (unless `password` is False: a profile's credential check says it) or a
+    query string, which s3fs / gcsfs read as part of the bucket or key (`s3://k:s@b/reg` is the bucket `k:s@b`), and
+    which every model URI, record and message shows redacted."""
+    from urllib.parse import urlsplit
+
+    if isinstance(uri, str) and uri != uri.strip():  # any registry: `reg\n` was another folder
+        return ("a registry URI cannot begin or end with whitespace (a newline kept from a file it was read from?); "
+                "remove it")
+    if not isinstance(uri, str) or "://" not in uri or is_file_uri(uri):
+        return None
+    try:
+        parts = urlsplit(uri)
+        what = "a password" if password and parts.password is not None else "a query string" if parts.query else ""
+    except ValueError:  # a malformed authority: the store's own error says so
+        return None
+    if not what:
+        return None
+    return (f"a registry URI cannot carry {what}: fsspec's stores read it as part of the bucket or path, and model "
+            "URIs and records show it redacted. Give credentials through the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS) and an S3 endpoint as AWS_ENDPOINT_URL_S3")
+
+
+# key=value, key: value, and the quoted keys and values of a JSON object or a Python dict in a message
+# ({"password": "hunter 2"}, {'api_key': 'x'}); a quoted value runs to its closing quote.
+_KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=kq)(?P<sep>\s*[=:]\s*)"
+                            r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?P<value>[^\s'\",;&}\]]+))")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
+    shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), and the value of
+    `key=value` / `key: value` pairs whose key names a credential (`password=hunter2`)."""
+    if not isinstance(text, str) or not text:
+        return text
+    for pattern, _kind in TOKENS:
+        text = pattern.sub(REDACTED, text)
+    text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+
+    def keyed(m: re.Match) -> str:
+        q = m.group("q") or ""
+        value = m.group("quoted") if q else m.group("value")
+        if not keyed_secret(m.group("key"), value) or value.rstrip(".,:;)]") == REDACTED:  # a URL's, already
+            return m.group(0)
+        kq = m.group("kq")
+        return f"{kq}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
+
+    return _KEYED_IN_TEXT.sub(keyed, text)
+
+
+def redact_profile(profile: Any) -> Any:
+    """A copy with every secret-looking value replaced by "<redacted>" (for logs)."""
+    return redacted(profile)

@@ -1,0 +1,131 @@
+"""What a credential looks like: names that say a value is one, and values shaped like one.
+
+A key names a credential (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, `*ACCESS_KEY*`, `*API_KEY*`, `*PRIVATE_KEY*`,
+`*CREDENTIALS*`, ...) unless it says where one is (`*_env`, `*_file`, ...); a value is one by its shape (AWS access
+key id, PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL with a password,
+a Slack, Discord, Teams, Google Chat or Mattermost webhook URL). kubepipe.secrets finds them in profiles and
+pipelines, kubepipe.redaction hides them in text; both sit on this module, below every layer.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "is_secret_name",
+           "keyed_secret", "normal_key", "secret_value_kind", "webhook_path"]
+
+REDACTED = "<redacted>"
+WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
+
+# Parts of a key (snake_case after splitting camelCase) that name the secret itself.
+_SECRET_PART = re.compile(
+    r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|credentials?|"
+    r"api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)"
+)
+# Keys that only say where the secret is (allowed), and tokenizer vocabulary (`pad_token: "[PAD]"`).
+_REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"
+                            r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$")
+# Credential shapes, each matched whole: `secret_value_kind` finds them in a value, `redact_text` replaces
+# all of each inside free text.
+TOKENS = [
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*-----|$)", re.S),
+     "a PEM private key"),
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), "a JWT"),
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), "a Google API key"),
+    (re.compile(r"\b(ghp|gho|ghs|ghu|ghr|github_pat)_[A-Za-z0-9_]{10,}"), "an access token"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "a Slack token"),
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), "a Hugging Face token"),
+    # OpenAI / Anthropic keys; a run of 20 letters and digits tells one from a name (sk-learn-...-v2)
+    (re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]*[A-Za-z0-9]{20}"
+                r"[A-Za-z0-9_-]*"), "an API key"),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), "a GitLab token"),
+    (re.compile(r"\b[sr]k_(live|test)_[A-Za-z0-9]{16,}"), "a Stripe key"),
+    (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
+]
+# Values that are secrets whatever their key: the token shapes, a service-account key file, a URL's password.
+_SECRET_VALUE = [
+    TOKENS[0],  # a service-account key holds a PEM key: named as the PEM key, as before
+    (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
+    *TOKENS[1:],
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
+]
+# Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
+_HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"
+                       r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Does this key / variable name say it holds a credential (and not where one is)?"""
+    key = normal_key(str(name))
+    return bool(_SECRET_PART.search(key)) and not _REFERENCE_KEY.search(key)
+
+
+def normal_key(name: str) -> str:
+    """A key as snake_case, lowercase (`apiKey`, `API-KEY` and `api.key` are `api_key`)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_").replace(".", "_")
+
+
+def secret_value_kind(value: object) -> str | None:
+    """What credential the text looks like ("a JWT", ...), or None."""
+    if not isinstance(value, str):
+        return None
+    for pattern, kind in _SECRET_VALUE:
+        if pattern.search(value):
+            return kind
+    if "hooks" in value or "webhook" in value or "/services/" in value or "/spaces/" in value:  # cheap pre-test
+        return WEBHOOK_KIND if _webhook_in(value) else None
+    return None
+
+
+def _webhook_in(text: str) -> bool:
+    """Whether `text` holds an incoming-webhook URL of a service `redact_url` knows (`_WEBHOOKS`), or its path."""
+    from urllib.parse import urlsplit
+
+    if WEBHOOK_PATH_IN_TEXT.search(text):
+        return True
+    for m in URL_IN_TEXT.finditer(text):
+        try:
+            parts = urlsplit(m.group(0))
+        except ValueError:
+            continue
+        if webhook_path(parts.netloc, parts.path) != parts.path:
+            return True
+    return False
+
+
+def keyed_secret(key: object, value: object) -> bool:
+    return isinstance(value, str) and is_secret_name(str(key)) and not _HARMLESS.match(value.strip())
+
+# Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
+# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its
+# key and token are query values, redacted as every query value is; the space goes too), and Mattermost, on
+# any host (self-hosted): `/hooks/` and a 26-character id, maybe under a path (`/chat/hooks/...`).
+_MATTERMOST_ID = r"[a-z0-9]{26}"
+_WEBHOOKS = (
+    (re.compile(r"^hooks\.slack(-gov)?\.com$"), re.compile(r"^/[^/]+/")),
+    (re.compile(r"^(\w+\.)?discord(app)?\.com$"), re.compile(r"^/api/(v\d+/)?webhooks/")),
+    (re.compile(r"^(outlook\.office(365)?\.com|[\w-]+\.webhook\.office\.com)$"), re.compile(r"^/webhook(b2)?/")),
+    (re.compile(r"^chat\.googleapis\.com$"), re.compile(r"^/v1/spaces/")),
+    (re.compile(r"^.*$"), re.compile(r"^(/[^/]+)*?/hooks/(?=" + _MATTERMOST_ID + r"([/.,:;)\]]|$))")),
+)
+# A webhook's secret path without its scheme, as an HTTP client's error shows it (`Max retries exceeded with
+# url: /hooks/xi3k...`, `mm.example.com/hooks/...`): Mattermost's and Slack's are told by their shape.
+WEBHOOK_PATH_IN_TEXT = re.compile(r"(/hooks/)" + _MATTERMOST_ID + r"(?![A-Za-z0-9])"
+                                   r"|(/services/)T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}")
+
+
+def webhook_path(netloc: str, path: str) -> str:
+    """A webhook URL's path with its secret part REDACTED (the service's first segments kept); else as is.
+    Punctuation ending a sentence (`.../XXXX: 404`, `(see .../XXXX).`) stays."""
+    host = netloc.rpartition("@")[2].split(":", 1)[0].lower()
+    for host_pattern, kept in _WEBHOOKS:
+        head = kept.match(path)
+        if host_pattern.match(host) and head and path[head.end():].strip("/"):
+            tail = path[len(path.rstrip(".,:;)]")):]
+            return head.group(0) + REDACTED + tail
+    return path
+
+
+URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
