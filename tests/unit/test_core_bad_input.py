@@ -63,6 +63,20 @@ def test_a_merge_key_s_mapping_may_override_merged_keys_and_merged_values_are_lo
     assert spec.steps["b"].with_ == {"message": "bye"} and spec.steps["b"].retries == 3
 
 
+@pytest.mark.parametrize("labels, unquoted", [("{team: ${env.TEAM}}", True), ("[${env.A}, b]", True),
+                                             ('{a: "${env.A}" b: c}', False)])
+def test_an_unquoted_reference_in_a_flow_mapping_is_named(labels, unquoted):
+    """`labels: {team: ${env.TEAM}}` said only "did not find expected ',' or '}'; check indentation, quotes and
+    colons here": the reference's `}` ends the mapping, which nothing said."""
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(f"apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {{name: p}}\nlabels: {labels}\n",
+                           "t.yaml")
+    (issue,) = exc.value.issues
+    assert issue.line == 4
+    said = issue.hint == 'quote the value, e.g. `{team: "${env.TEAM}"}`, or write the mapping as lines'
+    assert said is unquoted, issue.format()
+
+
 @pytest.mark.parametrize("body", ["metadata:\n\tname: x\n", "metadata:\n  name: x\n\tdescription: y\n"])
 def test_a_tab_in_the_indentation_is_named(body):
     """The C loader said 'found character that cannot start any token' for a tab, which names no tab."""

@@ -142,6 +142,10 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
         if (mark and _char_at(text, mark.line, mark.column) == "\t") or "tab character" in problem:
             problem, hint = ("a tab character: YAML indents with spaces only",
                              "replace the tab with spaces (set your editor to insert spaces in .yaml files)")
+        elif problem.startswith("did not find expected ','") and mark and _BARE_REF.search(_line_at(text, mark.line)):
+            # `labels: {team: ${env.TEAM}}`: the reference's `}` ends the `{...}` it stands in
+            problem, hint = ("a `${...}` reference unquoted inside a `{...}` or `[...]`, whose `}` ends it early",
+                             'quote the value, e.g. `{team: "${env.TEAM}"}`, or write the mapping as lines')
         elif problem == "but found another document":  # PyYAML's text, which began mid-sentence
             problem, hint = ("a second YAML document (`---`); a pipeline file holds one",
                              "put each pipeline in a file of its own")
@@ -158,9 +162,16 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
     return Source(file=file, text=text, data=_plain(data), locator=locator)
 
 
+_BARE_REF = re.compile(r"[\s{\[,:]\$\{")  # a `${` a flow collection's item begins with (not inside quotes)
+
+
 def _char_at(text: str, line: int, col: int) -> str:
+    return _line_at(text, line)[col:col + 1]
+
+
+def _line_at(text: str, line: int) -> str:
     lines = text.splitlines()
-    return lines[line][col:col + 1] if 0 <= line < len(lines) else ""
+    return lines[line] if 0 <= line < len(lines) else ""
 
 
 MAX_NODES = 200_000  # after alias expansion; a pipeline is a few thousand
