@@ -95,3 +95,21 @@ schedule: {cron: "0 3 * * *", end_time: "2020-01-01T00:00:00Z"}
     assert "defaults to a local path" not in err
     [warning] = json.loads(out)["warnings"]
     assert warning["path"] == "schedule.end_time" and warning["line"] == 8
+
+
+def test_validate_of_a_component_without_base_image_prints_no_kfp_notice(tmp_path):
+    """kfp's FutureWarning that @dsl.component's default base_image switches to python:3.12 was printed, with the
+    user's file path, on every validate and run of a component without base_image (kubepipe pins kfp)."""
+    import os
+    import subprocess
+
+    (tmp_path / "mine.py").write_text("from kfp import dsl\n\n\n@dsl.component\ndef hello(n: int = 1) -> int:\n"
+                                      "    return n\n")
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                                     "steps:\n  a: {component: 'mine:hello'}\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, "-m", "kubepipe.cli", "validate", "p.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "FutureWarning" not in proc.stderr and "base_image" not in proc.stderr, proc.stderr
+    assert "1 step valid" in proc.stdout + proc.stderr

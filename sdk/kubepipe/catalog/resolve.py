@@ -7,6 +7,7 @@ import importlib
 import inspect
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -179,6 +180,13 @@ def _import_attr(target: str, what: str) -> Any:
         raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", _missing_attr_hint(module, attr)) from None
     except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
         raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+
+
+# kfp's notice that @dsl.component's default base_image moves to python:3.12 in Oct 2027 was printed with the user's
+# file:line on every validate and run of a component without base_image: kubepipe pins kfp, so that default changes
+# only with a kubepipe release, and a step's `image:` sets the image on kubeflow and vertex. Only that notice.
+warnings.filterwarnings("ignore", message=r"The default base_image used by the @dsl\.component decorator will switch",
+                        category=FutureWarning)
 
 
 def _import_module(mod_name: str, what: str) -> Any:
