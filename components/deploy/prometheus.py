@@ -50,6 +50,9 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
     except httpx.HTTPError as exc:
         raise PrometheusError(f"prometheus_url {url}: not answering ({type(exc).__name__}: {exc}); "
                               "check the profile's prometheus_url", retryable=True) from None
+    except httpx.InvalidURL as exc:  # not an HTTPError: it left the rollout with the canary on its share
+        raise PrometheusError(f"prometheus_url {url!r}: not a URL httpx can request ({exc}); write the profile's "
+                              "prometheus_url as http(s)://host:port, without spaces or control characters") from None
     try:
         doc = r.json()
     except ValueError:

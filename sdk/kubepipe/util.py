@@ -17,12 +17,15 @@ __all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_w
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri", "local_path",
-           "url_to_fs", "uri_scheme", "normal_uri"]
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri",
+           "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
 # A Kubernetes namespace (DNS-1123 label): it goes into API paths as it is, so `../x` must not pass.
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# An http(s) URL a profile names: no whitespace and no control character (`\S` let U+0001 through, and httpx refused
+# it with InvalidURL at the first request)
+HTTP_URL = r"^https?://[^\s\x00-\x1f\x7f]+$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how kubepipe writes a time everywhere (records, schedules, listings)

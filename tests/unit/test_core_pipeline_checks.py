@@ -253,6 +253,30 @@ steps:
     assert (issue.file, issue.line) == (str(path), 9)
 
 
+@pytest.mark.parametrize("url,why", [
+    ("http://prom:9090 ", "it holds a space at its end"),
+    ("http://prom\x01:9090", "it holds a control character (U+0001) at character 12"),
+    ("prom:9090", "must be an http:// or https:// URL"),
+])
+def test_a_profile_prometheus_url_with_a_space_or_control_character_says_what_is_wrong(tmp_path, url, why):
+    """A trailing space gave pydantic's raw 'string should match pattern '^https?://\\S+$''; a control character
+    passed, and httpx refused it (InvalidURL) in the middle of the rollout."""
+    import json
+
+    from kubepipe.spec.profiles import load_profile
+
+    prof = tmp_path / "kubeflow.yaml"
+    prof.write_text(f"target: kubeflow\nhost: http://kfp\npipeline_root: gs://b/r\nprometheus_url: {json.dumps(url)}\n")
+    with pytest.raises(ValidationError) as info:
+        load_profile("kubeflow", profile_file=prof, environ={})
+    (issue,) = info.value.issues
+    assert (issue.path, issue.file, issue.line) == ("prometheus_url", str(prof), 4)
+    assert why in issue.message and "pattern" not in issue.message
+    assert "e.g. http://prometheus-operated.monitoring:9090" in str(issue)
+    assert load_profile("kubeflow", sets={"host": "http://kfp", "pipeline_root": "gs://b/r",
+                                          "prometheus_url": "http://prom:9090"}).prometheus_url == "http://prom:9090"
+
+
 @pytest.mark.parametrize("key", ["namespace", "deploy_namespace"])
 def test_profile_namespaces_are_kubernetes_names(key):
     from kubepipe.spec.profiles import load_profile

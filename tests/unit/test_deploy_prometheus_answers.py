@@ -55,3 +55,10 @@ def test_no_request_series_in_the_window_says_why_instead_of_counting_zero_reque
     # a series that is there and did not move is 0 requests, an answer
     with _client(_vector([{"metric": {}, "value": [1, "0"]}])) as client:
         assert revision_stats("http://prom:9090", namespace="ns", revision="r", window_s=60, client=client)["requests"] == 0
+
+
+def test_a_url_httpx_refuses_is_a_prometheus_error_so_the_rollout_rolls_back():
+    """httpx.InvalidURL is no httpx.HTTPError: it escaped the rollout's handler, the canary kept its share."""
+    with pytest.raises(PrometheusError) as err:
+        revision_stats("http://prom\x01:9090", namespace="ns", revision="r-1", window_s=60)
+    assert "not a URL httpx can request" in str(err.value) and "without spaces or control characters" in str(err.value)

@@ -12,7 +12,7 @@ from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
 from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
-from kubepipe.util import K8S_NAME, did_you_mean
+from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean
 
 __all__ = ["issues_from_pydantic", "MAPPING_HINT"]
 
@@ -76,6 +76,9 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == K8S_NAME:
         return locator.issue(full, "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending "
                              "with a letter or digit, at most 63", value=_short(value))
+    if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == HTTP_URL:
+        return locator.issue(full, url_problem(value), value=_short(value),
+                             hint="write the URL alone, e.g. http://prometheus-operated.monitoring:9090")
     if etype == "string_pattern_mismatch" and path and path[-1] == "memory":
         return locator.issue(full, memory_problem(value) or "expected a memory amount like 512Mi or 16Gi",
                              value=_short(value))
@@ -92,6 +95,21 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     else:
         hint = hint or exponent_hint(value)  # `timeout: 1e3`: text in YAML 1.1
     return locator.issue(full, text, value=_short(value), hint=hint)
+
+
+def url_problem(value: Any) -> str:
+    """What keeps `value` from being an http(s) URL (HTTP_URL): pydantic said only 'string should match pattern'."""
+    text = str(value)
+    if not text.lower().startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL"
+    at = next((i for i, c in enumerate(text) if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+    if at is None:
+        return "must be an http:// or https:// URL with a host"
+    c = text[at]
+    what = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}.get(
+        c, f"a control character (U+{ord(c):04X})" if ord(c) < 32 or ord(c) == 127 else f"a space (U+{ord(c):04X})")
+    where = "at its end" if not text[at:].strip() else f"at character {at + 1}"
+    return f"must be an http(s) URL without spaces or control characters: it holds {what} {where}"
 
 
 _MISSING = object()

@@ -22,7 +22,7 @@ from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
 from kubepipe.spec.values import quote_hint
-from kubepipe.util import DEFAULT_HOME, K8S_NAME, did_you_mean, normal_uri, uri_scheme
+from kubepipe.util import DEFAULT_HOME, HTTP_URL, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
            "profile_source", "parse_set", "home_defaults"]
@@ -84,7 +84,7 @@ class Profile(Strict):
     deployment_mode: Literal["serverless", "raw"] = "serverless"
     ingress_url: str | None = None
     prometheus_url: str | None = Field(
-        None, pattern=r"^https?://\S+$",
+        None, pattern=HTTP_URL,
         description="Prometheus HTTP API the deploy step's canary_analysis reads KServe revision metrics from.")
     # vertex
     project: str | None = None
