@@ -100,7 +100,8 @@ def chunk_reference() -> Reference:
                      example="""chunk:
   component: chunk-documents
   inputs: {documents: "${steps.catalogue.outputs.dataset}"}
-  with: {text_column: text, id_column: merchant_id, size: 64, overlap: 8, unit: words}""")
+  with: {text_column: text, id_column: merchant_id, size: 62, overlap: 8, unit: tokens,
+         base_model: "package:all-minilm-l6-v2"}  # 62 + [CLS] + [SEP]: the embed step's max_length 64""")
 
 
 def embed_reference() -> Reference:

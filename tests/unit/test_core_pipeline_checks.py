@@ -431,6 +431,8 @@ steps:
 
 
 CUT = "`chunk` makes passages of {} tokens, but `embed` reads 128 of each"
+WORDS = ("`chunk` makes passages of up to {} words, about {} WordPiece tokens at a typical 1.3 a word, "
+         "but `embed` reads {}")
 
 
 @pytest.mark.parametrize("chunk, embed, warned", [
@@ -438,7 +440,12 @@ CUT = "`chunk` makes passages of {} tokens, but `embed` reads 128 of each"
     ("unit: tokens, size: 126", "batch_size: 8", None),
     ("unit: tokens, size: 200", "max_length: 128", CUT.format(200)),
     ("unit: tokens, size: 200", "max_length: 202", None),
-    ("unit: words, size: 200", "max_length: 64", None)])  # words: embed counts what it cut (data-dependent)
+    # words: at a typical 1.3 WordPiece tokens a word (d9f11064 said none for words: how many tokens is
+    # data-dependent, but 64 words into max_length 64, the flagship's, cut every full passage)
+    ("unit: words, size: 200", "max_length: 64", WORDS.format(200, 260, 64) + " of each"),
+    ("unit: words, size: 64", "max_length: 64", WORDS.format(64, 84, 64) + " of each"),
+    ("unit: words", "batch_size: 8", WORDS.format(128, 167, 128) + " of each"),  # the defaults
+    ("unit: words, size: 96", "max_length: 128", None)])  # about 125 tokens + 2 fit
 def test_token_passages_longer_than_the_encoder_reads_are_a_warning(chunk, embed, warned):
     from kubepipe.plan.pipeline_checks import pipeline_checks
     from kubepipe.spec.loader import load_pipeline_text
