@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from kubepipe.components.cells import cell_text, is_missing
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -88,21 +89,11 @@ def id_text(value) -> str | None:
     CSV column of ids with a blank cell (101 -> 101.0), so that `101` in another file names the same record.
     Missing: None, NaN, NaT and pandas' NA (a nullable Int64/string column's blank, as a Parquet file written from
     one reads back), which was the text '<NA>': a class of its own in training."""
-    if value is None or _missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _missing(value) -> bool:
-    """NaN and NaT differ from themselves; pandas' NA compares as NA, which has no truth value."""
-    try:
-        return bool(value != value)
-    except TypeError:  # `boolean value of NA is ambiguous`
-        return True
-    except ValueError:  # an array's truth value: not a missing cell
-        return False
 
 
 def label_text(value) -> str | None:
@@ -117,7 +108,7 @@ def require_text(values: Iterable[Any], column: str, *, source: str,
     """DataError when a model's text column holds no text in any row (every cell blank or missing): a model
     trained or scored on it reads nothing, and its scores are the label frequencies."""
     texts = list(values)
-    if texts and not any(v is not None and v == v and str(v).strip() for v in texts):  # v != v: NaN
+    if texts and not any(cell_text(v).strip() for v in texts):
         raise DataError(f"{source}: text column `{column}` is empty in all {len(texts)} row(s); {hint}")
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 
+from kubepipe.components.cells import cell_text
 from kubepipe.components.checks import is_blank
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
@@ -94,7 +95,7 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
     if dup:
         raise DataError(f"records: `{id_column}` must identify a record; duplicated: {dup[:5]} (passage ids are "
                         "derived from it)")
-    texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[text_column].tolist()]
+    texts = [cell_text(v) for v in df[text_column].tolist()]
     bounder = _token_bounder(str(tokenizer_file)) if unit == "tokens" else (lambda ts: [_word_bounds(t) for t in ts])
     keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
             if c not in (text_column, id_column)]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kubepipe.components.cells import cell_text
 from kubepipe.components.errors import DataError, ModelError
 
 __all__ = ["EMBEDDINGS_FILE", "embed_passages", "read_embeddings", "load_embedder"]
@@ -58,7 +59,7 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
     if missing:  # such passages were one document, 'nan', in every answer and every evaluation
         raise DataError(f"passages: `doc_id` is empty in {len(missing)} row(s) (first: row {missing[0]}); every "
                         "passage needs the id of its document: fill it in or drop the row upstream")
-    texts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in passages[text_column]]
+    texts = [cell_text(v) for v in passages[text_column]]
     t0 = time.perf_counter()
     vectors = embedder.embed(texts, batch_size=batch_size)
     seconds = time.perf_counter() - t0

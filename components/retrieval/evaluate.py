@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from kubepipe.components.cells import cell_text
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
@@ -37,7 +38,7 @@ def labelled_queries(df, query_column: str, relevant_column: str, separator: str
             raise DataError(f"queries: {what} `{col}` is missing (columns: {cols})" + (f"; {hint}" if hint else ""))
     if len(df) == 0:
         raise DataError("queries: no rows; evaluate-retrieval needs labelled queries")
-    queries = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[query_column].tolist()]
+    queries = [cell_text(v) for v in df[query_column].tolist()]
     relevant = [_relevant_ids(v, separator) for v in df[relevant_column].tolist()]
     blank = [i for i, q in enumerate(queries) if is_blank(q)]
     if blank:

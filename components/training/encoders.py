@@ -8,11 +8,11 @@ normalisation) and rebuilt from `state()` when a model is loaded.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
 
+from kubepipe.components.cells import cell_text
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.hashing import HashingSpec, hash_ngrams
 
@@ -76,7 +76,7 @@ def _pad_rows(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def _texts(inputs: Any) -> list[str]:
     if isinstance(inputs, str):
         raise ModelError("text inputs must be a list of strings, got one string: wrap it in a list")
-    return ["" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in inputs]
+    return [cell_text(t) for t in inputs]
 
 
 class HashingEncoder(Encoder):

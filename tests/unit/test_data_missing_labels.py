@@ -21,3 +21,16 @@ def test_a_holdout_with_a_nullable_blank_label_names_the_empty_value():
     holdout = pd.DataFrame({"y": pd.Series([1, None, 0], dtype="Int64")})
     with pytest.raises(DataError, match=r"label column `y` has 1 empty value\(s\)"):
         label_indices(holdout, "y", ["0", "1"])
+
+
+def test_a_nullable_text_cell_is_read_as_no_text_not_the_text_na():
+    """A blank of a nullable string column was the text '<na>' to the model in training, '' in serving."""
+    from kubepipe.components.cells import cell_text
+    from kubepipe.components.data.io import require_text
+    from kubepipe.components.training.encoders import ByteEncoder
+
+    texts = pd.Series(["Coffee", None], dtype="string").tolist()
+    assert [cell_text(t) for t in texts] == ["Coffee", ""]
+    assert (ByteEncoder().encode(texts)["ids"] == ByteEncoder().encode(["Coffee", ""])["ids"]).all()
+    with pytest.raises(DataError, match="text column `t` is empty in all 2 row"):
+        require_text(pd.Series([None, None], dtype="string").tolist(), "t", source="training")
