@@ -11,13 +11,15 @@ Each model version's live metrics are one immutable file in the registry,
 `<model>/versions/<n>/live/<window>.json`, written with the registry store's exclusive create
 (atomic on every store); the same window with the same labels recorded twice keeps the first. The labels are
 part of the window (`labels_digest`): a re-run after labels were corrected or more arrived records the new numbers
-beside the first (read_live: oldest first), where it kept the first silently while the step reported the new ones.
+beside the first (read_live: oldest first, to the nanosecond of `recorded_ns`), where it kept the first silently
+while the step reported the new ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
@@ -136,7 +138,8 @@ def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
 
     registry = Registry(registry_uri)
     n = registry.get(model, version).version
-    body = {"model": model, "version": n, "recorded_at": utc_now(), **entry}
+    # recorded_ns orders the records of one second (recorded_at has 1-s resolution): read_live's order was the files'
+    body = {"model": model, "version": n, "recorded_at": utc_now(), "recorded_ns": time.time_ns(), **entry}
     key = _window_key(entry.get("window") or body["recorded_at"])
     # NaN as null (json_values): `NaN` is not JSON, and jq or JSON.parse refused the record
     created = registry.store.create(f"{model}/versions/{n}/live/{key}.json",
@@ -168,4 +171,10 @@ def read_live(registry_uri: str, model: str, version) -> list[dict]:
             if isinstance(d.get("metrics"), dict):
                 d["metrics"] = null_as_nan(d["metrics"])  # an undefined metric, as recorded
             out.append(d)
-    return sorted(out, key=lambda d: str(d.get("recorded_at", "")))
+    return sorted(out, key=_recorded)
+
+
+def _recorded(d: dict) -> tuple:
+    """A record's place in time: recorded_at, then recorded_ns within its second (0 in records written before it)."""
+    ns = d.get("recorded_ns")
+    return str(d.get("recorded_at", "")), ns if isinstance(ns, int) and not isinstance(ns, bool) else 0

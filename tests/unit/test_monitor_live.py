@@ -116,9 +116,8 @@ def test_a_rerun_with_corrected_labels_records_its_numbers_beside_the_first(tmp_
     assert first["recorded"] == retry["recorded"] and len(read_live(reg, "merchant", 1)) == 1
     fixed = run("prediction")  # every served label confirmed
     assert fixed["quality_dropped"] is False and fixed["recorded"] != first["recorded"]
-    records = read_live(reg, "merchant", 1)  # both within one second: no order between them to assert
-    assert sorted((r["metrics"]["f1_macro"] == 1.0, r["quality_dropped"]) for r in records) == [(False, True),
-                                                                                                (True, False)]
+    records = read_live(reg, "merchant", 1)  # oldest first, within one second too (recorded_ns)
+    assert [(r["metrics"]["f1_macro"] == 1.0, r["quality_dropped"]) for r in records] == [(False, True), (True, False)]
 
 
 @pytest.mark.parametrize("sep", [";", "\t"])
@@ -135,6 +134,20 @@ def test_a_semicolon_or_tab_separated_labels_file_is_read(tmp_path, sep):
     out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(labels), model_name="merchant", thresholds={},
                            min_labels=1)
     assert out["labelled_rows"] == 40 and sum(v["n_examples"] for v in out["versions"].values()) == 40
+
+
+def test_read_live_keeps_the_order_of_records_made_in_one_second(tmp_path, monkeypatch):
+    """recorded_at has 1-s resolution: records of one second came back in the order of their file names (hashes)."""
+    from kubepipe.components.registry import Registry, version
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    monkeypatch.setattr(version, "utc_now", lambda: "2026-01-01T00:00:00+00:00")
+    for i in range(6):
+        record_live(reg, "merchant", 1, {"window": {"start": f"w{i}"}, "metrics": {"f1_macro": i / 10}})
+    assert [r["metrics"]["f1_macro"] for r in read_live(reg, "merchant", 1)] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 
 
 def test_record_live_is_an_exclusive_create(tmp_path):
