@@ -12,6 +12,7 @@ import os
 import re
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.errors import UserError
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels, run_labels
 from kubepipe.util import normal_uri, uri_scheme
 
@@ -131,7 +132,11 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
     job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
     with api_errors(service_name("vertex", profile), f"reading the retrain's template {pipeline!r}"):
         text = _template_text(pipeline, profile, credentials)
-    labels = gcp_labels(run_labels(profile.get("labels"), ir_labels(text or "")))  # as submit's job_labels
+    try:
+        header = ir_labels(text or "", source=f"trigger-retrain: template {pipeline!r}")
+    except UserError as exc:
+        raise ComponentError(str(exc)) from None
+    labels = gcp_labels(run_labels(profile.get("labels"), header))  # as submit's job_labels
     name = _pipeline_name(text)
     if name:  # what `runs list --target vertex` finds a pipeline's jobs by (kubepipe.backends.remote.vertex)
         labels["kubepipe-pipeline"] = gcp_label(name)

@@ -20,6 +20,9 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
+from kubepipe.errors import UserError
+from kubepipe.secrets import LABELS_SAY, label_holds, label_secrets
+
 __all__ = ["gcp_label", "gcp_labels", "carries", "run_labels", "gcp_id", "labels_header", "ir_labels", "MAX_LABEL", "MAX_LABELS",
            "OWN_LABELS", "MANAGED_BY", "k8s_label", "k8s_labels"]
 
@@ -94,8 +97,10 @@ def labels_header(labels: Mapping[str, str]) -> str:
     return f"{_HEADER}{json.dumps(dict(sorted(labels.items())))}\n" if labels else ""
 
 
-def ir_labels(ir_text: str) -> dict[str, str]:
-    """The labels `labels_header` wrote into a compiled IR's leading comments; {} for an IR without them."""
+def ir_labels(ir_text: str, source: str = "compiled pipeline") -> dict[str, str]:
+    """The labels `labels_header` wrote into a compiled IR's leading comments; {} for an IR without them.
+    UserError naming `source` (the file) and the label when one holds a credential (kubepipe.secrets' label rule,
+    as metadata.labels meets it): a hand-edited header would otherwise carry it to the Vertex job."""
     for line in ir_text.splitlines():
         if not line.startswith("#"):
             break
@@ -105,8 +110,17 @@ def ir_labels(ir_text: str) -> dict[str, str]:
             except ValueError:
                 return {}
             if isinstance(found, dict):
-                return {str(k): str(v) for k, v in found.items()}
+                labels = {str(k): str(v) for k, v in found.items()}
+                _refuse_credentials(labels, source)
+                return labels
     return {}
+
+
+def _refuse_credentials(labels: dict[str, str], source: str) -> None:
+    hits = [f"label `{key}`: {label_holds(key, kind)}" for _, key, kind in label_secrets(labels, ())]
+    if hits:
+        raise UserError(f"{source}: its `{_HEADER.strip()}` header line: " + "; ".join(hits)
+                        + f"; drop it from that line (or from metadata.labels, and compile again): {LABELS_SAY}")
 
 
 def gcp_id(text: Any, max_len: int) -> str:

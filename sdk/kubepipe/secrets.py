@@ -27,7 +27,7 @@ from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, is_secret_name, keye
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem", "WEBHOOK_KIND",
-           "param_credentials", "param_credential_messages"]
+           "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY"]
 
 _WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")
 # A label's key that ends in a credential's name names the credential itself (`password`, `db_password`,
@@ -71,7 +71,7 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
     found: list[tuple[tuple, str]] = []
     hits = list(_walk({k: v for k, v in node.items() if k != "labels"} if isinstance(node, dict) else node, path))
     if isinstance(node, dict):  # a profile's labels: by the label rule (`token_budget: high` is no credential)
-        found += [(where, f"{_label_holds(key, kind)}; drop it: {_LABELS_SAY}")
+        found += [(where, f"{label_holds(key, kind)}; drop it: {LABELS_SAY}")
                   for where, key, kind in label_secrets(node.get("labels"), path + ("labels",))]
     for where, key, kind in hits:
         if kind is None:
@@ -84,10 +84,11 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
     return found
 
 
-_LABELS_SAY = "labels say who and what (team, cost-center)"
+LABELS_SAY = "labels say who and what (team, cost-center)"
 
 
-def _label_holds(key: object, kind: str | None) -> str:
+def label_holds(key: object, kind: str | None) -> str:
+    """What a label found by `label_secrets` holds and where labels go (no value said)."""
     return (f"a label holds a credential ({kind or f'`{key}` names one'}); labels are written into the compiled "
             "pipeline, every run's record and the Vertex job, model and endpoint")
 
@@ -173,7 +174,7 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                                        "params are recorded with every run",
                                 f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
     for where, key, kind in label_secrets(_section(data, "metadata").get("labels"), ("metadata", "labels")):
-        found[where] = (where, _label_holds(key, kind), f"{_LABELS_SAY}; pass a credential to a step as "
+        found[where] = (where, label_holds(key, kind), f"{LABELS_SAY}; pass a credential to a step as "
                                                         f"`env: {{VAR: {_SECRET_REF}}}`")
     for where, key, kind in _walk(_section(data, "schedule").get("params"), ("schedule", "params"), refs_ok=True):
         found[where] = (where, f"a scheduled run's param holds a credential ({kind or f'`{key}` names one'})",

@@ -98,6 +98,23 @@ def test_a_retrain_job_carries_the_pipelines_labels_and_name(vx):
                                      "kubepipe-pipeline": "add-numbers"}
 
 
+def test_a_retrain_template_whose_header_label_holds_a_credential_starts_no_job(vx):
+    """trigger-retrain read its template's `# labels:` header without the label credential rule: a hand-edited
+    `password` label went to the Vertex job."""
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.retrain.remote import start_vertex
+    from kubepipe.labels import labels_header
+
+    vx.objects["gs://my-bucket/t/add.yaml"] = labels_header({"password": "hunter2hunter2"}).encode() \
+        + open(ADD, "rb").read()
+    profile = {**vx.profile, "api_endpoint": vx.url}
+    with pytest.raises(ComponentError) as exc:
+        start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k1", credentials=vx.kw["credentials"])
+    assert str(exc.value).startswith("trigger-retrain: template 'gs://my-bucket/t/add.yaml': its `# labels:` header "
+                                     "line: label `password`: a label holds a credential")
+    assert [r for r in vx.api() if r.method == "POST"] == []
+
+
 def test_a_retrain_job_from_an_artifact_registry_template_carries_its_labels(vx, monkeypatch):
     """A template given as an Artifact Registry URL gave the job the profile's labels only: no team, no owner, no
     kubepipe-pipeline (so `runs list --target vertex` never showed the retrain). Its file is read as aiplatform reads

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -135,12 +136,34 @@ def test_a_label_vertex_rewrites_is_a_located_warning_and_too_many_an_error(tmp_
 
 @given(st.dictionaries(st.text(), st.text(), max_size=4))
 def test_the_ir_header_gives_back_any_labels_on_one_comment_line(labels):
-    from kubepipe.labels import ir_labels, labels_header
+    from hypothesis import assume
 
+    from kubepipe.labels import ir_labels, labels_header
+    from kubepipe.secrets import label_secrets
+
+    assume(not list(label_secrets(labels, ())))  # those are refused (next test)
     line = labels_header(labels)
     assert line == "" if not labels else (line.startswith("# labels: ") and line.count("\n") == 1)
     assert len(line.splitlines()) == (1 if labels else 0)  # no character of a label ends the comment
     assert ir_labels("# Compiled by kubepipe\n" + line + "pipelineInfo: {name: p}\n") == labels
+
+
+def test_a_compiled_files_header_label_holding_a_credential_is_refused_naming_the_file_and_key():
+    """ir_labels read a hand-edited `# labels:` header without the label credential rule: submitting the file
+    (PipelinePackage.from_ir) sent `password: hunter2hunter2` to the Vertex job's labels."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.errors import UserError
+    from kubepipe.labels import ir_labels, labels_header
+
+    text = labels_header({"team": "ml", "password": "hunter2hunter2"}) + "pipelineInfo: {name: p}\n"
+    with pytest.raises(UserError) as exc:
+        ir_labels(text, source="p.ir.yaml")
+    message = str(exc.value)
+    assert message.startswith("p.ir.yaml: its `# labels:` header line: label `password`: a label holds a credential")
+    assert "drop it from that line" in message and "hunter2" not in message
+    with pytest.raises(UserError, match="compiled pipeline: .* label `password`"):
+        PipelinePackage.from_ir(text)
+    assert ir_labels(labels_header({"team": "ml", "token_budget": "high"})) == {"team": "ml", "token_budget": "high"}
 
 
 def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
