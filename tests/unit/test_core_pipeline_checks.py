@@ -633,3 +633,38 @@ def test_an_index_deployed_with_a_classifier_s_serving_options_is_an_error(extra
     assert [e.path for e in errors] == paths
     for e in errors:
         assert "`deploy` deploys `index`'s retrieval index, which is served as it is" in e.message
+
+
+INDEX_COLUMNS = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: rag}}
+steps:
+  docs: {{component: load-data, with: {{source: catalogue.csv}}}}
+  chunk:
+    component: chunk-documents
+    inputs: {{documents: "${{steps.docs.outputs.dataset}}"}}
+    with: {{text_column: text, id_column: merchant_id{keep}}}
+"""
+
+
+@pytest.mark.parametrize("header, keep, warned", [
+    ("merchant_id,text,name,ownerEmail,api_key,city", "", "`ownerEmail`, `api_key`"),
+    ("merchant_id,text,name,owner_phone,city", ", keep_columns: []", "`owner_phone`"),  # [] keeps every column
+    ("merchant_id,text,name,owner_phone,city", ", keep_columns: [name, city]", None),
+    ("merchant_id,text,name,city,country", "", None)])
+def test_an_index_copying_sensitive_catalogue_columns_by_default_is_a_warning(tmp_path, header, keep, warned):
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    (tmp_path / "catalogue.csv").write_text(header + "\n" + ",".join(["x"] * len(header.split(","))) + "\n")
+    loaded = load_pipeline_text(INDEX_COLUMNS.format(keep=keep), str(tmp_path / "t.yaml"))
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue, base_dir=tmp_path)
+    assert errors == []
+    if warned is None:
+        assert warnings == []
+        return
+    (w,) = warnings
+    assert f"so {warned} would be stored in the index and returned in every hit" in w.message
+    assert "keep_columns: [name, city]" in (w.hint or "")

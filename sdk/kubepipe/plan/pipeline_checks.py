@@ -16,6 +16,7 @@ from kubepipe.arguments import param_hint
 from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
+from kubepipe.plan.index_columns import index_copies_sensitive_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
 from kubepipe.spec.paths import local_file, resolve_path
 from kubepipe.util import did_you_mean, uri_scheme
@@ -385,6 +386,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks.champion_can_be_set()
     checks.deploy_has_a_version()
     checks.passages_fit_the_encoder()
+    index_copies_sensitive_columns(checks)
     checks.index_deploys_as_it_is()
     checks.retrain_pipelines()
     checks.label_columns_match()
