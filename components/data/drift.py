@@ -2,7 +2,8 @@
 
 Column kinds: numeric -> PSI on reference-quantile bins + two-sample KS test; low-cardinality
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
-PSI on the distribution of lower-cased words (letters of any script; the reference's 300 most frequent tokens
+PSI on the distribution of lower-cased words (letters of any script; each character in Chinese and Japanese, which
+have no spaces between words; the reference's 300 most frequent tokens
 seen at least 10 times; the rest pooled as `(rare or new token)`, both sides' rare words with the current
 side's new ones), which moves when unseen merchants or words appear. Nulls are their own bucket, and so are ±inf
 in a numeric column.
@@ -28,7 +29,10 @@ DEFAULT_THRESHOLDS = {"psi": 0.2, "chi2_pvalue": 0.05, "ks_statistic": 0.1, "ks_
 _EPS = 1e-4  # floor for empty buckets, so PSI stays finite
 # letters of any script (`[a-z]` read Cyrillic or Greek text as no words, so its drift was skipped, and cut `café`
 # to `caf`); digits and `_` are not words
-_TOKEN = re.compile(r"[^\W\d_]{2,}")
+# Chinese and Japanese are written without spaces between words: each Han, kana character is a token (a sentence was
+# one token, and the column 'identifier-like', skipped); Korean puts spaces between words and stays with them
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]{{2,}}")
 _MIN_TOKEN_COUNT = 10  # a rarer token is a bucket of sampling noise
 
 
@@ -53,8 +57,10 @@ def column_kind(ref, max_categories: int = 50) -> str:
     values = ref.dropna()
     if values.nunique() <= max_categories:
         return "categorical"
-    tokens = values.astype(str).head(2000).str.count(r"\s+") + 1
-    return "text" if tokens.mean() >= 2 else "skip"
+    head = values.astype(str).head(2000)
+    # words: the whitespace-separated ones, or in Chinese and Japanese text (no spaces) the characters
+    words = (head.str.count(r"\s+") + 1).combine(head.str.count(f"[{_CJK}]"), max)
+    return "text" if words.mean() >= 2 else "skip"
 
 
 def detect_drift(current, reference, *, columns: list | None = None, thresholds: dict | None = None,

@@ -363,3 +363,21 @@ def test_drift_reports_mask_card_numbers_and_addresses_in_the_values_they_name()
                                                   decision=None)
     assert "jane.doe" not in shown and "4111 1111 1111 1111" not in shown and "5555555555554444" not in shown
     assert "j***@example.com: 0.500→0.900" in shown
+
+
+def _cjk_text(rng, words, n):
+    return ["".join(rng.choice(words, size=int(rng.integers(3, 6)))) + str(i) for i in range(n)]
+
+
+def test_chinese_and_japanese_text_without_spaces_is_compared_by_character():
+    """Text without spaces counted one word per value: a Chinese description column was 'identifier-like', skipped."""
+    rng = np.random.default_rng(0)
+    food = ["咖啡", "餐厅", "面包", "外卖", "茶饮", "寿司", "ラーメン"]
+    travel = ["机场", "出租车", "高铁", "酒店", "航空", "タクシー"]
+    ref = pd.DataFrame({"description": _cjk_text(rng, food, 400)})
+    assert column_kind(ref["description"]) == "text"
+    same = detect_drift(pd.DataFrame({"description": _cjk_text(rng, food, 400)}), ref)["columns"]["description"]
+    moved = detect_drift(pd.DataFrame({"description": _cjk_text(rng, travel, 400)}), ref)["columns"]["description"]
+    assert (same["kind"], same["drifted"], moved["kind"], moved["drifted"]) == ("text", False, "text", True)
+    assert moved["psi"] > 1 > 0.1 > same["psi"]
+    assert column_kind(pd.Series([f"店{i:03d}" for i in range(100)])) == "skip"  # one character and digits: an id
