@@ -338,6 +338,18 @@ def test_runs_list_label_keeps_the_runs_carrying_each_label(tmp_path, capsys, mo
     assert code == 2 and "--label team: expected key=value" in err
 
 
+def test_runs_list_label_with_several_pairs_in_one_value_says_to_repeat_the_option(tmp_path, capsys, monkeypatch):
+    """`--label team=ml,owner=x` was read as one label `team` = `ml,owner=x` and listed no runs, unsaid."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    _record(tmp_path / ".kubepipe" / "runs", "p-1")
+    code, out, err = run_cli(capsys, "runs", "list", "--label", "team=ml,owner=x")
+    assert code == 2 and out == ""
+    assert "--label team=ml,owner=x: one --label holds one label (this one would be `team` = `ml,owner=x`); " \
+        "repeat --label for each: --label team=ml --label owner=x" in " ".join(err.split())
+
+
 def test_runs_list_label_matches_local_runs_as_vertex_jobs_are_matched(tmp_path, capsys, monkeypatch):
     """Local `--label` compared the text as written (`Team: Payments` was not `team=payments`) while a Vertex job
     carries and is asked for the lowercased label: the same --label found a run on one target and not the other."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "finite", "dash_is_stdout"]
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "parse_labels", "finite", "dash_is_stdout"]
 
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
 PROFILE = typer.Option(None, "--profile", help="Target profile file (default: the nearest configs/<target>.yaml "
@@ -39,6 +40,23 @@ def parse_params(items: list[str] | None, flag: str = "--param", name: str = "na
                                      f"{k}={redacted(v, k)}; give it once"))
         out[k] = v
     return out
+
+
+_NEXT_PAIR = re.compile(r",\s*([^,=\s]+)=")
+
+
+def parse_labels(items: list[str] | None, flag: str = "--label") -> dict[str, str]:
+    """`key=value` items of a repeatable label option -> a dict; a value holding `,k=` (`team=ml,owner=x`, read
+    as one label `team` = `ml,owner=x`, which no run carries) is refused saying to repeat the option."""
+    from kubepipe.errors import UserError, one_line
+
+    labels = parse_params(items, flag, "key")
+    for key, value in labels.items():
+        if _NEXT_PAIR.search(value):
+            pairs = [f"{key}={value.split(',', 1)[0].strip()}"] + [p.strip() for p in value.split(",")[1:] if p.strip()]
+            raise UserError(one_line(f"{flag} {key}={value}: one {flag} holds one label (this one would be `{key}` = "
+                                     f"`{value}`); repeat {flag} for each: " + " ".join(f"{flag} {p}" for p in pairs)))
+    return labels
 
 
 def finite(minimum: float, *, above: bool = False) -> Callable[[Optional[float]], Optional[float]]:

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, parse_params
+from kubepipe.cli.options import PROFILE, SET, parse_labels
 from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
 
@@ -34,12 +34,13 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
               limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
               label: Optional[list[str]] = typer.Option(
-                  None, "--label", "-l", help="Only runs with this label: key=value (repeatable: all of them). "
+                  None, "--label", "-l", help="Only runs with this label: key=value; repeat --label for several (all of them), "
+                  "not team=ml,owner=x. "
                   "Compared as a Vertex job carries labels (lowercased), on every target; Kubeflow runs have none."),
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME,
               fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
-    labels = parse_params(label, "--label", "key")
+    labels = parse_labels(label)
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
