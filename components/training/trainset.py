@@ -135,9 +135,14 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         _require(val_df, cfg.label_column, val_where, "label")
         for col in columns.get("feature_columns", [columns.get("text_column")]):
             _require(val_df, col, val_where, "feature" if tabular else "text")
-        known = np.array([t in index for t in _label_texts(val_df[cfg.label_column])], dtype=bool)
-        if (~known).any():
-            log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where, int((~known).sum()))
+        val_labels = _label_texts(val_df[cfg.label_column])
+        known = np.array([t in index for t in val_labels], dtype=bool)
+        blank = int(sum(t is None for t in val_labels))
+        if blank:  # as the training rows: not a label the training data lacks
+            log.warning("%s: dropping %d row(s) with no %r", val_where, blank, cfg.label_column)
+        if int((~known).sum()) > blank:
+            log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where,
+                        int((~known).sum()) - blank)
         val_df = val_df[known]
         train_idx, val_frame = np.arange(len(y)), val_df
     elif cfg.validation_fraction > 0:

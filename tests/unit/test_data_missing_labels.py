@@ -34,3 +34,17 @@ def test_a_nullable_text_cell_is_read_as_no_text_not_the_text_na():
     assert (ByteEncoder().encode(texts)["ids"] == ByteEncoder().encode(["Coffee", ""])["ids"]).all()
     with pytest.raises(DataError, match="text column `t` is empty in all 2 row"):
         require_text(pd.Series([None, None], dtype="string").tolist(), "t", source="training")
+
+
+def test_validation_rows_with_no_label_are_not_called_labels_the_training_data_lacks(caplog):
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainset import prepare
+
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": ["a", "b", "a", "b"]})
+    val = pd.DataFrame({"x": [0.5, 1.5, 2.5], "y": ["a", None, "c"]})
+    cfg = TrainConfig(model="tabular-mlp", label_column="y", feature_columns=["x"])
+    with caplog.at_level("WARNING"):
+        data, _ = prepare(train, val, cfg, "tabular", {}, val_where="validation")
+    assert data.y_val.tolist() == [0]
+    assert "validation: dropping 1 row(s) with no 'y'" in caplog.text
+    assert "validation: ignoring 1 row(s) whose label is not in the training data" in caplog.text
