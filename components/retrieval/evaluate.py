@@ -77,24 +77,26 @@ def score_index(retriever, queries: list[str], relevant: list[set], names: list[
 
 
 def _query_p99_ms(retriever, queries: list[str], depth: int) -> float:
-    """p99 of one query's embed + search, with the intra-op threads `kubepipe serve` gives a worker (1 by
-    default): the latency the served retriever has. On a busy CPU, OpenMP threads waiting for a descheduled
-    sibling made each single query 20x slower (measured: 370 ms with 2 threads vs 17 ms with 1)."""
-    import torch
+    """p99 of one query's embed + search, on the threads `kubepipe serve` gives a worker (--torch-threads, 1 by
+    default; for an HNSW graph faiss's OpenMP threads too, as the served retriever sets them: index.py
+    set_search_threads): the latency the served retriever has. On a busy CPU, OpenMP threads waiting for a
+    descheduled sibling made each single query 20x slower (measured: 370 ms with 2 threads vs 17 ms with 1)."""
+    from kubepipe.components.retrieval.index import search_threads
 
-    from kubepipe.components.serving.options import DEFAULTS
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(DEFAULTS["torch_threads"])))
-    try:
+    with search_threads(serving_threads(), retriever.index.graph is not None):
         times = []
         for q in queries:
             t0 = time.perf_counter()
             retriever.search_docs([q], depth)
             times.append((time.perf_counter() - t0) * 1000.0)
-    finally:
-        torch.set_num_threads(before)
     return float(np.percentile(times, 99))
+
+
+def serving_threads() -> int:
+    """The threads a served query runs on: `kubepipe serve --torch-threads`'s default (0 is 1)."""
+    from kubepipe.components.serving.options import DEFAULTS
+
+    return max(1, int(DEFAULTS["torch_threads"]))
 
 
 def _champion(registry_uri: str, model_name: str, queries, relevant, names, device,
@@ -171,6 +173,8 @@ def evaluate_retrieval(
         "baseline": baseline, "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(),
         "audit": gate.audit, "misses": misses,
         "holdout": {"path": os.fspath(queries_path), "rows": int(len(df)), "unknown_relevant": unknown},
+        # query_p99_ms: one query at a time, on the threads a served query gets
+        "latency": {"queries": min(len(queries), _LATENCY_QUERIES), "threads": serving_threads()},
         "index": {"method": m["method"], "count": m["count"], "dim": m["dim"], "documents": retriever.n_docs,
                   "embedder": m["embedder"]},
         "model": {"path": os.fspath(index_dir), "architecture": f"retrieval-index/{m['method']}",

@@ -103,14 +103,14 @@ class ServedRetriever(ServedModel):
     """Serves an index artifact (kubepipe-index.json); items in the batcher are (query, top_k)."""
 
     def load(self) -> bool:
+        from kubepipe.components.retrieval.index import set_search_threads
         from kubepipe.components.retrieval.retriever import Retriever
         from kubepipe.components.serving.artifact_loader import resolve_device
 
         self.retriever = Retriever(self.model_dir, device=resolve_device(self.device))
-        if self.retriever.index.graph is not None:  # faiss's OpenMP pool gets the server's thread budget, as
-            import faiss  # torch does: its default (every core) ran slower than one thread on a busy box
-
-            faiss.omp_set_num_threads(max(1, self.threads))
+        # torch's threads and (for an HNSW graph) faiss's OpenMP pool get the server's thread budget, as
+        # evaluate-retrieval's query_p99_ms measured them: faiss's default (every core) is slower on a busy box
+        set_search_threads(self.threads, self.retriever.index.graph is not None)
         self.model = self.retriever.embedder
         self.spec = InputSpec(task=RETRIEVAL, max_batch_size=self.max_batch_size,
                               max_text_length=self.max_text_length, text_column="query")

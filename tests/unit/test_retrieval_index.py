@@ -419,3 +419,37 @@ def test_exact_search_takes_queries_a_block_at_a_time(monkeypatch):
     rows, scores = exact_search(v, q, 5)
     assert rows.tolist() == whole[0].tolist() and np.allclose(scores, whole[1])
     assert calls == [(4, 40)] * 5 + [(3, 40)]
+
+
+def test_the_latency_gate_measures_an_hnsw_index_on_the_served_threads(tmp_path, monkeypatch):
+    """query_p99_ms ran faiss on every OpenMP thread while `kubepipe serve` gives a query --torch-threads (1)."""
+    import faiss
+    import torch
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    emb, _ = _embeddings(tmp_path, n=40)
+    build_index(emb, tmp_path / "idx", method="hnsw", threads=1)
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder(32)))
+    seen, search = [], Retriever.search_docs
+
+    def spy(self, queries, k, **kw):
+        if len(queries) == 1:  # the latency measurement: one query at a time
+            seen.append((faiss.omp_get_max_threads(), torch.get_num_threads()))
+        return search(self, queries, k, **kw)
+
+    monkeypatch.setattr(Retriever, "search_docs", spy)
+    queries = tmp_path / "q.parquet"
+    write_dataset(pd.DataFrame({"query": ["a", "b"], "relevant": ["d1", "d2"]}), queries)
+    omp_before, torch_before = faiss.omp_get_max_threads(), torch.get_num_threads()
+    faiss.omp_set_num_threads(3)
+    try:
+        ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
+        assert seen == [(1, 1), (1, 1)]
+        assert ev["latency"] == {"queries": 2, "threads": 1}
+        assert faiss.omp_get_max_threads() == 3 and torch.get_num_threads() == torch_before  # put back
+    finally:
+        faiss.omp_set_num_threads(omp_before)
