@@ -166,7 +166,12 @@ def test_a_null_or_a_list_where_text_goes_says_what_was_given():
     team, tags = issues_of(text)
     assert team.format() == ("p.yaml:3:33: metadata.labels.team: input should be a valid string (got null); give it "
                              "a value (`''` for empty text), or leave the key out")
-    assert tags.format().endswith("metadata.labels.tags: input should be a valid string (got a list)")
+    # `tags: [a]` said only that (no hint): a label's value is one text
+    assert tags.format().endswith("metadata.labels.tags: a label's value is one text, not a list; write one text, "
+                                  "quoted if it holds brackets or braces: `tags: \"...\"`; a label per value needs "
+                                  "a key each")
+    (owner,) = issues_of(BASE.replace("{name: demo}", "{name: demo, owner: [a]}"))  # no label: as before
+    assert owner.format().endswith("metadata.owner: input should be a valid string (got a list)")
     (issue,) = issues_of(BASE + "schedule: {cron: 0 3 * * *, max_concurrency: null}\n")
     assert issue.format().endswith("(got null); give it a value, or leave the key out")
 

@@ -91,7 +91,12 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         hint = hint or ("give it a value (`''` for empty text), or leave the key out" if etype == "string_type"
                         else "give it a value, or leave the key out")
     elif isinstance(value, (dict, list)) and etype.endswith("_type"):  # nor a mapping or list: it may be long
-        text += f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
+        got = 'mapping' if isinstance(value, dict) else 'list'
+        text += f" (got a {got})"
+        if etype == "string_type" and len(full) >= 2 and full[-2] == "labels":  # `team: [a]`: said nothing more
+            text = f"a label's value is one text, not a {got}"
+            hint = (f"write one text, quoted if it holds brackets or braces: `{full[-1]}: \"...\"`; "
+                    "a label per value needs a key each")
     else:
         hint = hint or exponent_hint(value)  # `timeout: 1e3`: text in YAML 1.1
     return locator.issue(full, text, value=_short(value), hint=hint)
