@@ -241,8 +241,12 @@ def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str, lowe
         b = float(b)
         v, c = metrics.get(metric), champ.get(metric)
         if v is None or c is None or not (math.isfinite(v) and math.isfinite(c)):
+            # which side is undefined, and why: the candidate's own threshold may hold while the champion's is NaN
+            whose = " and ".join(w for w, x in (("the candidate", v), (champ_label, c))
+                                 if x is None or not math.isfinite(x))
             out.append({"scope": "relative", "metric": metric, "value": v, "champion": c, "op": kind, "bound": b,
-                        "passed": False, "note": f"{metric} cannot be compared with {champ_label} (undefined)"})
+                        "passed": False, "note": f"{metric} cannot be compared with {champ_label}: {metric} of "
+                                                 f"{whose} is {_undefined(metric, 'holdout')}"})
             continue
         gain = (c - v) if metric in lower else (v - c)
         ok = gain >= b - TOL if kind == "min_improvement" else gain >= -b - TOL

@@ -209,6 +209,17 @@ def test_an_undefined_per_class_metric_says_which_rows_are_missing():
         "recall:rare is undefined: the holdout has no `rare` rows"]
 
 
+def test_a_relative_rule_on_an_undefined_metric_says_whose_it_is_and_why():
+    """It said '(undefined)' only: the candidate's precision:new was 0.9, the champion never predicted `new`."""
+    r = decide({"precision:new": 0.9}, relative={"precision:new": {"max_regression": 0.05}},
+               champion_metrics={"precision:new": float("nan")}, champion_label="champion v3")
+    assert not r.passed and r.checks[0]["note"] == ("precision:new cannot be compared with champion v3: precision:new "
+                                                    "of champion v3 is undefined: the model predicted no `new` row")
+    r = decide({"roc_auc": float("nan")}, relative={"roc_auc": {"max_regression": 0.05}},
+               champion_metrics={"roc_auc": float("nan")})
+    assert "roc_auc of the candidate and champion is undefined on this holdout" in r.checks[0]["note"]
+
+
 def test_numbers_as_kfp_delivers_them_follow_the_one_rule():
     """A whole `dict` param reaches the step as text or floats ("0.9", 32.0): kfp_values.as_kind reads them."""
     from kubepipe.components.evaluation.serving_latency import latency_issues, settings_of
