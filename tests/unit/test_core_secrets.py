@@ -265,6 +265,8 @@ def test_a_webhook_url_written_in_a_pipeline_is_a_literal_credential(url):
     ("{password: hunter2hunter2, team: ml}", ["password"]),
     ("{db_password: changeme, github_token: abc-def}", ["db_password", "github_token"]),
     ("{token_budget: x9f8a7s6d5e4}", ["token_budget"]),  # a credential-named part with a random value
+    # was told twice at one place: 'holds a credential' and '`${params.k}` is not resolved here'
+    ("{api_key: '${params.k}'}", ["api_key"]),
     ("{token_budget: high, secret_level: top-secret, password_policy: strict, api_key_count: '3'}", []),
 ])
 def test_a_label_holding_a_credential_is_refused_and_a_label_about_one_is_not(tmp_path, labels, refused):

@@ -92,14 +92,16 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
 
     verbatim: set[tuple] = set()
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
-    issues += [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
+    secret = [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
+    issues += secret
     issues += _structure(data, loc)
     for path, word in loc.word_bools.items():  # env is text: `DEBUG: yes` gave the step DEBUG=true
         if path[-2:-1] == ("env",) and len(path) == (4 if path[0] == "steps" else 3):
             issues.append(loc.issue(path, f"YAML reads `{word}` as a bool: the step would get "
                                           f"{path[-1]}={str(word.lower() in ('yes', 'on')).lower()}",
                                     hint=f"quote it to pass the text: '{word}'"))
-    static = _static_refs(data, loc, verbatim)
+    # `api_key: "${params.k}"` in labels: the credential is the problem there, not where the reference resolves
+    static = [i for i in _static_refs(data, loc, verbatim) if i.path not in {c.path for c in secret}]
     issues += static
     spec = partial = None
     try:
