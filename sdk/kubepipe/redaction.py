@@ -9,21 +9,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kubepipe.secret_shapes import (REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT, keyed_secret,
-                                    secret_value_kind, webhook_path)
+from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT,
+                                    keyed_secret, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem"]
 
 
 def redacted(value: Any, key: object = None) -> Any:
-    """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked."""
+    """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked. A URL whose
+    credential is its password, a query value (a presigned URL's signature) or a webhook's path is shown as
+    `redact_url` shows it (`https://h/d.csv?X-Amz-Signature=<redacted>`): which file or host stays readable."""
     if isinstance(value, dict):
         return {k: redacted(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [redacted(v, key) for v in value]
-    if secret_value_kind(value) or (key is not None and keyed_secret(key, value)):
+    if key is not None and keyed_secret(key, value):
         return REDACTED
+    if secret_value_kind(value):
+        shown = redact_url(value) if URL_IN_TEXT.fullmatch(value) else REDACTED
+        return shown if not secret_value_kind(shown) else REDACTED
     return value
 
 
@@ -44,8 +49,9 @@ def redact_url(text: str) -> str:
     user, at, host = netloc.rpartition("@")
     if at and ":" in user:
         netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
-    query = "&".join(key + (f"={REDACTED}" if eq else "")
-                     for key, eq, _ in (item.partition("=") for item in parts.query.split("&"))) if parts.query else ""
+    # an empty value stays empty: `?sig=<redacted>` in text, matched up to its `<`, is redacted once
+    pairs = (item.partition("=") for item in parts.query.split("&"))
+    query = "&".join(key + (f"={REDACTED}" if value else eq) for key, eq, value in pairs) if parts.query else ""
     if parts.query and not parts.fragment:  # a sentence's punctuation after the URL (`...&token=T1: 404`) stays
         query += parts.query[len(parts.query.rstrip(".,:;)]")):] if query.endswith(REDACTED) else ""
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
@@ -88,14 +94,16 @@ _KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=
 
 def redact_text(text: str) -> str:
     """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
-    shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), and the value of
-    `key=value` / `key: value` pairs whose key names a credential (`password=hunter2`)."""
+    shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), a credential's query
+    value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), and the value of `key=value` /
+    `key: value` pairs whose key names a credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
         return text
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
     text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+    text = QUERY_CREDENTIAL_IN_TEXT.sub(lambda m: f"{m.group('key')}={REDACTED}", text)
 
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""

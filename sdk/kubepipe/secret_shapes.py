@@ -2,7 +2,8 @@
 
 A key names a credential (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, `*ACCESS_KEY*`, `*API_KEY*`, `*PRIVATE_KEY*`,
 `*CREDENTIALS*`, ...) unless it says where one is (`*_env`, `*_file`, ...); a value is one by its shape (AWS access
-key id, PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL with a password,
+key id, PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL with a password
+or a credential in its query (a presigned S3 / GCS URL's signature, an Azure SAS, `access_token`, `token`, `api_key`),
 a Slack, Discord, Teams, Google Chat or Mattermost webhook URL). kubepipe.secrets finds them in profiles and
 pipelines, kubepipe.redaction hides them in text; both sit on this module, below every layer.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "is_secret_name",
-           "keyed_secret", "normal_key", "secret_value_kind", "webhook_path"]
+__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
+           "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential", "secret_value_kind",
+           "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -54,6 +56,17 @@ _SECRET_VALUE = [
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"
                        r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
+WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")  # a whole `${...}`: wiring, not a literal
+# Query parameters that carry a credential whatever the host: a presigned S3 or GCS URL's signature, credential and
+# session token, an OAuth access token, a token or an API key. Besides: `sig`, an Azure SAS signature (with its `sv`
+# version or `se` expiry), and `key`, a Google API key on a googleapis.com host (`query_credential`).
+_QUERY_CREDENTIALS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+                                "x-goog-credential", "access_token", "token", "api_key", "api-key", "apikey"})
+# One of them in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`), `sig` too: its
+# value, up to the sentence's punctuation after it (`&token=T1: 404`).
+QUERY_CREDENTIAL_IN_TEXT = re.compile(
+    r"(?<=[?&;])(?P<key>" + "|".join(map(re.escape, sorted(_QUERY_CREDENTIALS))) + r"|sig)="
+    r"(?P<value>[^&\s'\"#<>]*[^&\s'\"#<>.,:;)\]])", re.I)
 
 
 def is_secret_name(name: str) -> bool:
@@ -75,7 +88,34 @@ def secret_value_kind(value: object) -> str | None:
         if pattern.search(value):
             return kind
     if "hooks" in value or "webhook" in value or "/services/" in value or "/spaces/" in value:  # cheap pre-test
-        return WEBHOOK_KIND if _webhook_in(value) else None
+        if _webhook_in(value):
+            return WEBHOOK_KIND
+    if "?" in value and "=" in value:  # cheap pre-test
+        for m in URL_IN_TEXT.finditer(value):
+            key = query_credential(m.group(0))
+            if key:
+                return f"a URL whose query carries `{key}=`"
+    return None
+
+
+def query_credential(url: str) -> str | None:
+    """The name, as written, of the query parameter of `url` that carries a credential (`_QUERY_CREDENTIALS`; `sig`
+    beside `sv` or `se`; `key` on a googleapis.com host), or None. An empty value or a whole `${...}` is none."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    pairs = [(k, v) for k, _, v in (item.partition("=") for item in parts.query.split("&"))
+             if v.strip() and not WHOLE_REF.match(v.strip())]
+    names = {k.lower() for k, _ in pairs}
+    for key, _ in pairs:
+        name = key.lower()
+        if (name in _QUERY_CREDENTIALS or (name == "sig" and names & {"sv", "se"})
+                or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com")))):
+            return key
     return None
 
 
@@ -97,6 +137,7 @@ def _webhook_in(text: str) -> bool:
 
 def keyed_secret(key: object, value: object) -> bool:
     return isinstance(value, str) and is_secret_name(str(key)) and not _HARMLESS.match(value.strip())
+
 
 # Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
 # part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its

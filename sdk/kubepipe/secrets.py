@@ -21,7 +21,7 @@ import re
 from typing import Any, Collection, Iterator
 
 from kubepipe.redaction import redact_profile, redact_text, redact_url, redacted, registry_uri_problem
-from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, is_secret_name, keyed_secret, normal_key,
+from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret, normal_key,
                                     secret_value_kind)
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
@@ -29,7 +29,6 @@ __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redac
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem", "WEBHOOK_KIND",
            "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY"]
 
-_WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")
 # A label's key that ends in a credential's name names the credential itself (`password`, `db_password`,
 # `github_token`); one that only holds it as a part says something about it (`token_budget`, `secret_level`).
 _CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
@@ -199,7 +198,7 @@ def _walk(node: Any, path: tuple, key: object = None,
             yield from _walk(v, path + (i,), key, refs_ok)
     elif isinstance(node, str):
         kind = secret_value_kind(node)
-        if refs_ok and not kind and _WHOLE_REF.match(node.strip()):
+        if refs_ok and not kind and WHOLE_REF.match(node.strip()):
             return
         if kind or (key is not None and keyed_secret(key, node)):
             yield path, key, kind

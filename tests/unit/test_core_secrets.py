@@ -290,3 +290,58 @@ def test_a_profile_label_follows_the_pipeline_label_rule():
     [problem] = check_profile_secrets({"labels": {"password": "hunter2hunter2"}})
     assert problem.startswith("profile.labels.password: a label holds a credential (`password` names one)")
     assert problem.endswith("drop it: labels say who and what (team, cost-center)")  # was `password_env: VAR_NAME`
+
+
+PRESIGNED = [  # before: each was no credential, so a profile, param or --log-sink holding one passed into records
+    ("s3://b/p.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEX%2F2024&X-Amz-Signature=s3cr3t",
+     "X-Amz-Credential"),
+    ("https://b.s3.amazonaws.com/p?X-Amz-Expires=60&X-Amz-Security-Token=s3cr3t", "X-Amz-Security-Token"),
+    ("https://storage.googleapis.com/b/p?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature=s3cr3t", "X-Goog-Signature"),
+    ("gs://b/p?access_token=s3cr3t", "access_token"),
+    ("https://acct.blob.core.windows.net/c/p?sv=2022-11-02&se=2030-01-01&sr=b&sp=r&sig=s3cr3t%3D", "sig"),
+    ("https://host/x.csv?token=s3cr3t", "token"),
+    ("https://api.example.com/v1?apikey=s3cr3t", "apikey"),
+    ("https://www.googleapis.com/storage/v1/b?key=s3cr3t", "key"),
+]
+
+
+@pytest.mark.parametrize("url, key", PRESIGNED)
+def test_a_credential_in_a_url_query_is_a_credential(url, key):
+    from kubepipe.secrets import check_profile_secrets, redact_text
+
+    assert secret_value_kind(url) == f"a URL whose query carries `{key}=`"
+    shown = redacted(url)  # as messages show it: which file stays readable
+    assert "s3cr3t" not in shown and shown.startswith(url.split("?")[0] + "?") and f"{key}={REDACTED}" in shown
+    assert "s3cr3t" not in redact_text(f"PUT {url}: 403")
+    [problem] = check_profile_secrets({"predictions_uri": url})
+    assert problem.startswith(f"profile.predictions_uri: looks like a URL whose query carries `{key}=`; credentials "
+                              "must not be written in YAML - reference them from the environment instead")
+    assert "s3cr3t" not in problem
+
+
+@pytest.mark.parametrize("url", ["gs://b/p?generation=123", "https://host/x?version=3", "https://host/x?sig=abc",
+                                 "https://host/x?key=abc", "https://host/x?token=", "https://host/x?page_token=2",
+                                 "https://host/x?token=${params.t}", "s3://b/k"])
+def test_harmless_query_parameters_stay_allowed(url):
+    from kubepipe.secrets import check_profile_secrets
+
+    assert secret_value_kind(url) is None and redacted(url) == url
+    assert check_profile_secrets({"predictions_uri": url}) == []
+
+
+def test_a_credential_query_in_a_url_shown_without_its_scheme_is_redacted():
+    # an HTTP client's message shows the path and query only: the signature was printed as it was
+    from kubepipe.secrets import redact_text
+
+    assert redact_text("PUT /b/k?X-Amz-Expires=60&X-Amz-Signature=s3cr3t HTTP/1.1: 403; /y?sig=abc.") == (
+        "PUT /b/k?X-Amz-Expires=60&X-Amz-Signature=<redacted> HTTP/1.1: 403; /y?sig=<redacted>.")
+    shown = redact_text("https://h/d.csv?X-Amz-Signature=s3cr3t")  # redacted once, not `<redacted><redacted>`
+    assert redact_text(shown) == shown == f"https://h/d.csv?X-Amz-Signature={REDACTED}"
+
+
+def test_a_presigned_url_written_in_a_pipeline_is_a_literal_credential(tmp_path):
+    url = PRESIGNED[0][0]
+    f, exc = _validate(tmp_path, HEAD + f"    with: {{message: \"{url}\"}}\n")
+    [issue] = [i for i in exc.issues if i.path == "steps.say.with.message"]
+    assert "a literal credential (a URL whose query carries `X-Amz-Credential=`)" in issue.message
+    assert "s3cr3t" not in str(exc)

@@ -64,7 +64,10 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     # before: served, every write failed (s3fs reads no credentials from a URL), and the log showed the password
     (["--log-sink", "s3://AKIAEXAMPLE:s3cr3t@bucket/p"],
      "--log-sink holds a credential (a URL with a password; value not shown): the storage client reads credentials "
-     "from the environment")])
+     "from the environment"),
+    # before: a presigned sink passed, and its signature was written in the deployment and every log line
+    (["--log-sink", "s3://bucket/p?X-Amz-Credential=AKIAEX%2F2024&X-Amz-Signature=s3cr3t"],
+     "--log-sink holds a credential (a URL whose query carries `X-Amz-Credential=`; value not shown)")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 
