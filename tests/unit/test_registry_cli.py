@@ -320,3 +320,14 @@ def test_a_huge_whole_number_metric_is_shortened_in_list_and_show(reg, capsys, t
     assert code == 0 and _cells(out, "v1")[-4:] == ["1e+400", "1e+15", "-1.235e+305", "999999999999999"], out
     code, out, _ = _run(capsys, "models", "show", "big", "1")
     assert code == 0 and _cells(out, "accuracy") == ["accuracy", "1e+400"], out
+
+
+def test_models_profile_help_names_the_nearest_profile_file():
+    """`models --target` / --registry said the profile is configs/<target>.yaml (of the working directory); it is the
+    nearest one above it (find_profile_file), as --profile's help says."""
+    import kubepipe.spec.profiles as profiles
+    from kubepipe.cli.models import MOVE_TARGET, REGISTRY
+
+    assert "nearest configs/<target>.yaml above the working directory" in MOVE_TARGET.help
+    assert "nearest configs/local.yaml above the working directory" in REGISTRY.help
+    assert "the nearest configs/<target>.yaml" in profiles.__doc__.splitlines()[0]

@@ -17,12 +17,13 @@ REGISTRY = typer.Option(
     None, "--registry", "-r", envvar="KUBEPIPE_REGISTRY",
     help="Registry URI: file://path (relative to cwd), gs://bucket/path, or any fsspec URI "
          "(default: the local profile's registry_uri, where local runs register: file://<home>/registry unless "
-         "configs/local.yaml names another).",
+         "the nearest configs/local.yaml above the working directory names another).",
 )
 _SHOWN = (("accuracy", "f1_macro", "log_loss", "roc_auc"),  # a classifier's columns
           ("recall@5", "recall@10", "mrr@10", "ndcg@10"))  # a retrieval index's (evaluate-retrieval)
 MOVE_TARGET = typer.Option(
-    None, "--target", "-t", help="Read the target's profile (configs/<target>.yaml): its registry_uri, and with "
+    None, "--target", "-t", help="Read the target's profile (--profile FILE, else the nearest "
+    "configs/<target>.yaml above the working directory): its registry_uri, and with "
     "`vertex_model_registry: true` the move is mirrored onto Vertex AI Model Registry.")
 
 models = typer.Typer(name="models", help="Model registry: versions, champion / previous, promotion history.",

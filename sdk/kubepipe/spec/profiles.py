@@ -1,4 +1,4 @@
-"""Target profiles (configs/<target>.yaml): where and how a pipeline runs.
+"""Target profiles (the nearest configs/<target>.yaml): where and how a pipeline runs.
 
 Precedence, lowest first: built-in defaults for the target (local: runs, state and registry inside the
 kubepipe home, `--home` / KUBEPIPE_HOME, default `.kubepipe`) < the profile file
