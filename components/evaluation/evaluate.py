@@ -16,7 +16,9 @@ from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.data.io import id_text, label_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
-from kubepipe.components.evaluation.metric_names import BINARY_ONLY, PER_CLASS, SERVING
+from kubepipe.components.evaluation.metric_names import (
+    BINARY_ONLY, PER_CLASS, SERVING, TABULAR_TOKENS, TABULAR_TOKENS_HINT,
+)
 from kubepipe.components.evaluation.metrics import classification_metrics, cpu_latency_ms
 from kubepipe.components.evaluation.serving_latency import measure_serving, serving_note, settings_of, wants_serving
 from kubepipe.components.training.model_inputs import model_inputs
@@ -206,7 +208,8 @@ def evaluate_model(
         from kubepipe.components.training.artifact import load_model
         model = load_model(model_dir)
     _require_unseen_holdout(model, holdout_path)
-    issues = model_metric_issues(list(model.labels), thresholds, relative, slices)
+    issues = model_metric_issues(list(model.labels), thresholds, relative, slices,
+                                 has_tokens=getattr(model, "has_tokens", True))
     if issues:  # a name no holdout can give this model would reject every run as "not computed"
         raise ComponentError(issues_text("evaluate", issues))
     label_column = label_column or trained_label_column(model, model_dir)
@@ -270,9 +273,11 @@ def _require_unseen_holdout(model, holdout_path) -> None:
                             "gate would score rows the model learned from; wire a holdout it did not train on")
 
 
-def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None) -> list[CheckIssue]:
+def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None, *,
+                        has_tokens: bool = True) -> list[CheckIssue]:
     """Gate metrics this model can never have: a per-class metric of a label it was not trained on
-    (`f1:digitl`), a binary-only metric (roc_auc) of a model with more than two labels."""
+    (`f1:digitl`), a binary-only metric (roc_auc) of a model with more than two labels, tokens_per_s of a model
+    whose inputs have no tokens (`LoadedModel.has_tokens`: tabular)."""
     named: list[tuple[tuple, Any]] = [(("thresholds", m), m) for m in thresholds or {}] + [(("relative", m), m) for m in relative or {}]
     inner = (slices or {}).get("thresholds")
     named += [(("slices", "thresholds", m), m) for m in inner] if isinstance(inner, dict) else []
@@ -286,6 +291,8 @@ def model_metric_issues(labels: list[str], thresholds=None, relative=None, slice
         elif metric in BINARY_ONLY and len(labels) != 2:
             issues.append(CheckIssue(path, f"`{metric}` is for binary tasks; this model has {len(labels)} labels",
                                      "use f1_macro, or a per-class metric such as recall:<label>"))
+        elif metric == "tokens_per_s" and not has_tokens:
+            issues.append(CheckIssue(path, TABULAR_TOKENS, TABULAR_TOKENS_HINT))
     return issues
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 __all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", "SERVING", "is_known_metric",
-           "MetricSet", "CLASSIFICATION", "UNBOUNDED"]
+           "MetricSet", "CLASSIFICATION", "UNBOUNDED", "TABULAR_TOKENS", "TABULAR_TOKENS_HINT"]
 
 # Measured on the serving path (components/evaluation/serving_latency.py) when the gate names one of
 # them or the step sets `latency:`; whole-model figures (no slices).
 SERVING = ("p50_ms", "p99_ms", "tokens_per_s")
+# tokens_per_s is a text model's (Encoder.has_tokens): a tabular model's row of numbers has no tokens
+TABULAR_TOKENS = "`tokens_per_s` counts text tokens; a tabular model's rows of numbers have none, so it has no tokens_per_s"
+TABULAR_TOKENS_HINT = "gate its speed on p50_ms / p99_ms (one request = latency.batch_size rows)"
 METRICS = (
     "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
     "log_loss", "ece", "roc_auc", "average_precision", "latency_ms",

@@ -8,7 +8,7 @@ left out (they depend on the client; benchmarks/serve.py measures them).
 
 Tokens are the model's own count (`LoadedModel.count_tokens`: tokenizer tokens without padding or
 special tokens; whitespace words for the hashed n-gram model), so tokens/s means the same here, in
-`/metrics` and in the benchmarks.
+`/metrics` and in the benchmarks. A tabular model has none (`LoadedModel.has_tokens`): no tokens_per_s.
 
 Robust on a busy machine: `warmup` requests first, then `repeats` rounds, interleaved between the
 models measured (so load hits each alike); each round gives p50, p99 and tokens/s, and the figure is
@@ -95,9 +95,10 @@ def _items(inputs) -> list:
     return list(inputs)
 
 
-def _count_tokens(model, items) -> int:
-    """`LoadedModel.count_tokens`: the one definition of a token (tokenizer tokens without padding or specials)."""
-    return int(model.count_tokens(items))
+def _count_tokens(model, items) -> int | None:
+    """`LoadedModel.count_tokens`: the one definition of a token (tokenizer tokens without padding or specials);
+    None for a model whose inputs have no tokens (tabular: a row is not a token)."""
+    return int(model.count_tokens(items)) if model.has_tokens else None
 
 
 def _serving_parts():
@@ -161,25 +162,26 @@ def _round(model, requests: list, deadline: float) -> dict:
 
     gc.collect()  # every round starts from the same heap, so one round does not pay for another's garbage
     times: list[float] = []
-    tokens = 0
+    tokens, counted = 0, bool(requests) and requests[0][1] is not None
     for batch, n_tokens in requests:
         if times and time.monotonic() > deadline:
             break
         t0 = time.perf_counter()
         model._forward(batch, observe=False)
         times.append(time.perf_counter() - t0)
-        tokens += n_tokens
+        tokens += n_tokens or 0
     ms = np.asarray(times) * 1000.0
     p50, p99 = np.percentile(ms, [50, 99])
-    return {"p50_ms": float(p50), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
-            "tokens_per_s": tokens / sum(times) if sum(times) > 0 else float("nan"), "requests": len(times),
-            "tokens": tokens}
+    out = {"p50_ms": float(p50), "p99_ms": float(p99), "mean_ms": float(ms.mean()), "requests": len(times)}
+    if counted:  # a model with tokens (text): tabular rows have none
+        out.update(tokens_per_s=tokens / sum(times) if sum(times) > 0 else float("nan"), tokens=tokens)
+    return out
 
 
 def _summary(model, rounds: list[dict], settings: dict, threads: int) -> dict:
     measured = [r["requests"] for r in rounds]
     return {
-        "metrics": {k: float(statistics.median(r[k] for r in rounds)) for k in SERVING},
+        "metrics": {k: float(statistics.median(r[k] for r in rounds)) for k in SERVING if k in rounds[0]},
         "rounds": rounds,
         "batch_size": int(settings["batch_size"]), "requests_per_round": measured,
         "time_bounded": any(n < int(settings["requests"]) for n in measured),
@@ -192,6 +194,6 @@ def serving_note(figures: dict) -> str:
     m = figures["metrics"]
     n = figures["requests_per_round"]
     cut = f", cut short by max_seconds after {min(n)} requests" if figures["time_bounded"] else ""
+    tokens = f", {m['tokens_per_s']:,.0f} tokens/s" if "tokens_per_s" in m else ""
     return (f"serving path ({figures['runtime']}, {figures['device']}, batch {figures['batch_size']}, median of "
-            f"{len(n)} round(s) x {max(n)} requests{cut}): p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms, "
-            f"{m['tokens_per_s']:,.0f} tokens/s")
+            f"{len(n)} round(s) x {max(n)} requests{cut}): p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms{tokens}")

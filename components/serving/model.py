@@ -124,7 +124,7 @@ class ServedModel(Model):
             inputs = np.asarray(items, dtype=np.float32) if spec.task == TABULAR else items
             encoded = self.model.encoder.encode(inputs)
         probs = softmax(run(encoded).astype(np.float32, copy=False))
-        if observe:  # tokens as defined once by the model (LoadedModel.count_tokens)
+        if observe and self.model.has_tokens:  # tokens as defined once by the model (LoadedModel.count_tokens)
             self.metrics.tokens.inc(self.model.count_tokens(inputs, encoded))
         return probs
 

@@ -211,10 +211,16 @@ class LoadedModel:
 
     def count_tokens(self, inputs: Any, encoded: dict | None = None) -> int:
         """Tokens of the inputs as the model reads them, without padding or special tokens: tokenizer tokens
-        (pretrained-encoder), words (hashed n-grams), UTF-8 bytes (byte transformer), rows (tabular).
-        The one definition behind training tokens/s, the benchmarks and the server's tokens counter.
+        (pretrained-encoder), words (hashed n-grams), UTF-8 bytes (byte transformer), rows (tabular, which
+        `has_tokens` says has none). The one definition behind training tokens/s, the benchmarks and the server's
+        tokens counter.
         `encoded`: `self.encoder.encode(inputs)` when the caller has it (the server: no second tokenization)."""
         return self.encoder.count_tokens(inputs, encoded)
+
+    @property
+    def has_tokens(self) -> bool:
+        """Whether its inputs have tokens (`Encoder.has_tokens`): a tabular row has none, so no tokens/s."""
+        return bool(getattr(self.encoder, "has_tokens", True))
 
     @staticmethod
     def collate(batches: Sequence[dict]) -> dict:

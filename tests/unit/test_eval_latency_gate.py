@@ -83,14 +83,14 @@ def test_more_accurate_but_slow_model_is_rejected_with_the_figures(env):
     assert m["accuracy"] > champ["accuracy"]  # more accurate than the champion ...
     assert m["p50_ms"] >= SLOW_MS and m["p99_ms"] >= SLOW_MS  # ... but every request sleeps
     assert champ["p99_ms"] < SLO_MS  # the champion was measured side by side on the same path
-    assert 0 < m["tokens_per_s"] <= 4 / (SLOW_MS / 1000)  # a tabular row is one token; 4 rows per request
+    assert "tokens_per_s" not in m  # a tabular row has no tokens (Encoder.has_tokens)
     # the decision carries the measured figures
     d = ev["decision"]
     assert d.startswith(f"reject: p99_ms {m['p99_ms']:.3f} > max {SLO_MS:.3f}")
     assert re.search(r"\+0\.\d{3} accuracy vs champion v1", d)
     assert "p99_ms vs champion v1 (needs regression <= 100.000)" in d
     assert (f"serving path (torch, cpu, batch 4, median of 1 round(s) x 5 requests): p50 {m['p50_ms']:.2f} ms, "
-            f"p99 {m['p99_ms']:.2f} ms, {m['tokens_per_s']:,.0f} tokens/s") in d
+            f"p99 {m['p99_ms']:.2f} ms") in d and d.endswith("ms")
     assert ev["serving"]["challenger"]["batch_size"] == 4 and ev["serving"]["challenger"]["torch_threads"] == 1
     html = render_report(ev)  # the HTML report shows the figures of both, as measured
     assert "<td class='l'>p99_ms</td>" in html and "challenger: serving path (torch, cpu, batch 4" in html
@@ -104,13 +104,29 @@ def test_more_accurate_but_slow_model_is_rejected_with_the_figures(env):
 def test_fast_model_passes_the_same_gate(env):
     fast = tabular_model(env["tmp"] / "fast", w=4.0)
     ev = evaluate_model(fast, env["holdout"], baseline="none",
-                        thresholds={"accuracy": {"min": 0.7}, "p99_ms": {"max": SLO_MS}, "tokens_per_s": {"min": 10}},
+                        thresholds={"accuracy": {"min": 0.7}, "p99_ms": {"max": SLO_MS}},
                         latency={"requests": 50, "warmup": 5})
     m = ev["metrics"]
     assert ev["passed"] and ev["decision"].startswith("promote: accuracy")
     assert 0 < m["p50_ms"] <= m["p99_ms"] < SLO_MS
     assert "batch 1, median of 3 round(s) x 50 requests" in ev["decision"]
     assert len(ev["serving"]["challenger"]["rounds"]) == 3 and not ev["serving"]["challenger"]["time_bounded"]
+    assert "tokens_per_s" not in m and "tokens" not in ev["serving"]["challenger"]["rounds"][0]
+    assert "tokens/s" not in ev["decision"]  # a tabular row is not a token
+
+
+@pytest.mark.parametrize("rule", ["thresholds", "relative"])
+def test_tokens_per_s_of_a_tabular_model_is_refused_naming_the_rule(env, rule):
+    """A tabular model counted a row as a token, so `tokens_per_s: {min: N}` gated on rows/s under another name."""
+    from kubepipe.components.errors import ComponentError
+
+    fast = tabular_model(env["tmp"] / "fast", w=4.0)
+    gate = {"thresholds": {"tokens_per_s": {"min": 10}}, "relative": {"tokens_per_s": {"max_regression": 10}}}[rule]
+    with pytest.raises(ComponentError) as e:
+        evaluate_model(fast, env["holdout"], model_name="clf", registry_uri=env["reg"], **{rule: gate},
+                       latency={"requests": 5, "warmup": 1})
+    assert f"{rule}.tokens_per_s" in str(e.value)
+    assert "a tabular model's rows of numbers have none" in str(e.value) and "p50_ms / p99_ms" in str(e.value)
 
 
 def test_tokens_per_s_counts_the_models_tokens(tmp_path):

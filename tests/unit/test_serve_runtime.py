@@ -286,3 +286,15 @@ def test_a_v2_body_id_holding_pii_is_not_logged(text_model):
 
     assert asyncio.run(go()) == ["fresh-1", "order-9", "fresh-1"]
     assert [r.request_id for r in offered] == ["fresh-1", "order-9", "fresh-1"]
+
+
+def test_a_tabular_model_counts_no_tokens(tmp_path):
+    """kubepipe_serve_tokens_total counted one token per tabular row; a row of numbers has none (has_tokens)."""
+    from eval_models import tabular_model
+
+    m = _served(tabular_model(tmp_path / "tab"), freeze_gc=False)
+    before = m.metrics.tokens._value.get()
+    answer = asyncio.run(m({"instances": [[0.5, 1.0], [-1.0, 2.0], [0.0, 0.0]]}))
+    answer = answer[0] if isinstance(answer, tuple) else answer  # kserve: (body, headers)
+    assert len(answer["predictions"]) == 3
+    assert m.metrics.tokens._value.get() == before
