@@ -668,3 +668,42 @@ def test_an_index_copying_sensitive_catalogue_columns_by_default_is_a_warning(tm
     (w,) = warnings
     assert f"so {warned} would be stored in the index and returned in every hit" in w.message
     assert "keep_columns: [name, city]" in (w.hint or "")
+
+
+TABULAR_GATE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: tab}}
+params:
+  arch: {{type: str, default: tabular-mlp}}
+steps:
+  train:
+    component: train-torch
+    inputs: {{dataset: "gs://b/train.parquet"}}
+    with: {{architecture: {arch}, feature_columns: [x0, x1]}}
+  evaluate:
+    component: evaluate
+    inputs: {{model: "${{steps.train.outputs.model}}", holdout: "gs://b/holdout.parquet"}}
+    with:
+      baseline: none
+      thresholds: {{p99_ms: {{max: 10}}, tokens_per_s: {{min: 100}}}}
+"""
+
+
+@pytest.mark.parametrize("arch, refused", [("tabular-mlp", True), ('"${params.arch}"', True),
+                                           ("text-classifier", False), ("my_pkg.models:Net", False)])
+def test_tokens_per_s_of_a_tabular_model_is_refused_at_validate(arch, refused):
+    """A tabular row counted as a token: `tokens_per_s: {min: N}` validated for a tabular-mlp and gated on rows/s."""
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(TABULAR_GATE.format(arch=arch), "t.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    errors, _warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    if not refused:
+        assert errors == []
+        return
+    (err,) = errors
+    assert err.path == "steps.evaluate.with.thresholds.tokens_per_s"
+    assert "a tabular model's rows of numbers have none" in err.message
+    assert "`train` trains `architecture: tabular-mlp`" in err.message and "p50_ms / p99_ms" in err.hint

@@ -16,6 +16,7 @@ from kubepipe.arguments import param_hint
 from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
+from kubepipe.plan.gate_checks import tokens_need_text
 from kubepipe.plan.index_columns import index_copies_sensitive_columns
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
 from kubepipe.spec.paths import local_file, resolve_path
@@ -390,6 +391,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks.index_deploys_as_it_is()
     checks.retrain_pipelines()
     checks.label_columns_match()
+    tokens_need_text(checks)
     checks.distillation_has_a_teacher()
     checks.data_columns()
     return checks.errors, checks.warnings
