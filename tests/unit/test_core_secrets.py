@@ -283,6 +283,22 @@ def test_a_label_holding_a_credential_is_refused_and_a_label_about_one_is_not(tm
     assert "hunter2hunter2" not in str(exc) and "changeme" not in str(exc)
 
 
+def test_a_profile_label_that_env_fills_with_a_credential_gets_the_label_advice(tmp_path):
+    """`labels: {build: ${env.BUILD}}` with a token in BUILD said 'its key names a credential' (it does not) and to
+    give the credential the way its client reads it: no client reads a label; the label rule says to drop it."""
+    from kubepipe.spec import load_profile
+
+    f = tmp_path / "local.yaml"
+    f.write_text("target: local\nlabels:\n  team: ml\n  build: ${env.BUILD}\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("local", profile_file=f, environ={"BUILD": "ghp_" + "a1b2c3d4e5" * 4})
+    (issue,) = exc.value.issues
+    assert issue.path == "labels.build" and issue.line == 4
+    assert issue.message == "a credential from the environment is refused here"
+    assert issue.hint.startswith("a label holds a credential (")
+    assert issue.hint.endswith("drop it: labels say who and what (team, cost-center)") and "ghp_" not in str(exc.value)
+
+
 def test_a_profile_label_follows_the_pipeline_label_rule():
     from kubepipe.secrets import check_profile_secrets
 

@@ -292,7 +292,9 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     # the profile's values are compiled into the pipeline (ctx_registry_uri), which KFP stores and shows.
     written = {p for p, _ in inline_secrets(data)} | {p for p, _ in inline_secrets(sets)}
     for p, message in inline_secrets(merged):
-        if p not in written:
+        if p not in written and p[:1] == ("labels",):  # the label rule's own advice: drop it (no client reads it)
+            issues.append(locator.issue(p, "a credential from the environment is refused here", hint=message))
+        elif p not in written:
             what = message.split(";")[0] if message.startswith("looks like") else "its key names a credential"
             issues.append(locator.issue(p, "a credential from the environment is refused here", hint=(
                 f"{what}; a value ${{env.*}} puts into a profile is compiled into the pipeline, which KFP stores and "
