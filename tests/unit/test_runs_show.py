@@ -348,6 +348,9 @@ def test_runs_list_label_with_several_pairs_in_one_value_says_to_repeat_the_opti
     assert code == 2 and out == ""
     assert "--label team=ml,owner=x: one --label holds one label (this one would be `team` = `ml,owner=x`); " \
         "repeat --label for each: --label team=ml --label owner=x" in " ".join(err.split())
+    code, _, err = run_cli(capsys, "runs", "list", "-l", "team=ml owner=x; env=dev")  # a space, a `;` between
+    assert code == 2 and "repeat -l for each" not in err and \
+        "repeat --label for each: --label team=ml --label owner=x --label env=dev" in " ".join(err.split())
 
 
 def test_runs_list_label_matches_local_runs_as_vertex_jobs_are_matched(tmp_path, capsys, monkeypatch):

@@ -42,18 +42,21 @@ def parse_params(items: list[str] | None, flag: str = "--param", name: str = "na
     return out
 
 
-_NEXT_PAIR = re.compile(r",\s*([^,=\s]+)=")
+_NEXT_PAIR = re.compile(r"[,;\s]\s*([^,;=\s]+)=")  # `team=ml,owner=x`, `team=ml owner=x`, `team=ml;owner=x`
+_PAIR_SEP = re.compile(r"\s*[,;\s]\s*(?=[^,;=\s]+=)")
 
 
 def parse_labels(items: list[str] | None, flag: str = "--label") -> dict[str, str]:
     """`key=value` items of a repeatable label option -> a dict; a value holding `,k=` (`team=ml,owner=x`, read
-    as one label `team` = `ml,owner=x`, which no run carries) is refused saying to repeat the option."""
+    as one label `team` = `ml,owner=x`, which no run carries; or `;` or a space between them) is refused saying to
+    repeat the option."""
     from kubepipe.errors import UserError, one_line
 
     labels = parse_params(items, flag, "key")
     for key, value in labels.items():
         if _NEXT_PAIR.search(value):
-            pairs = [f"{key}={value.split(',', 1)[0].strip()}"] + [p.strip() for p in value.split(",")[1:] if p.strip()]
+            first, *rest = _PAIR_SEP.split(value.strip())
+            pairs = [f"{key}={first.strip(',; ')}"] + [p.strip(",; ") for p in rest if p.strip(",; ")]
             raise UserError(one_line(f"{flag} {key}={value}: one {flag} holds one label (this one would be `{key}` = "
                                      f"`{value}`); repeat {flag} for each: " + " ".join(f"{flag} {p}" for p in pairs)))
     return labels
