@@ -393,3 +393,34 @@ def test_a_lazy_module_s_getattr_is_not_run_when_looking_for_edited_modules(repo
         assert kubepipe.compile(repo / "pipelines" / "p.yaml").plan.steps[0].info.name == "double"
     finally:
         del sys.modules["jv_lazy"]
+
+
+@pytest.mark.parametrize("target, sets", [
+    ("kubeflow", ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"]),
+    ("vertex", ["project=p", "region=europe-west4", "pipeline_root=gs://b/r"]),
+])
+def test_a_remote_step_without_base_image_warns_it_runs_in_kfps_default_image(repo, target, sets):
+    """A user component without base_image ran remotely in kfp's python:3.11 (no kubepipe, none of its libraries)
+    while built-ins got the profile's runtime_image, and nothing said so."""
+    (repo / "jv_plain.py").write_text('''from kfp import dsl
+
+
+@dsl.component
+def double(x: int) -> int:
+    import pandas
+
+    return 2 * x + len(pandas.__name__) * 0
+''')
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_plain:double"))
+    plan = kubepipe.validate(repo / "pipelines" / "p.yaml", target, sets=sets)
+    (w,) = plan.warnings
+    assert (w.path, w.severity) == ("steps.a.component", "warning")
+    assert w.message == (f"`jv_plain:double` runs on {target} in `python:3.11`, kfp's default for a @dsl.component "
+                         "without base_image (plain Python with kfp; the profile's runtime_image is for built-in "
+                         "steps): kubepipe and the libraries it imports are not there")
+    assert w.hint.startswith("give the step `image:` your project image (kubepipe image build --kind project)")
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_plain:double") + "    image: reg/p@sha256:"
+                                               + "0f3a9c5e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a\n")
+    assert kubepipe.validate(repo / "pipelines" / "p.yaml", target, sets=sets).warnings == []
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_plain:double"))
+    assert kubepipe.validate(repo / "pipelines" / "p.yaml").warnings == []  # locally: this environment

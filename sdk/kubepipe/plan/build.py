@@ -265,17 +265,27 @@ class _Builder(InputChecks):
 
     def image_warnings(self, steps: dict[str, PlanStep]) -> list:
         """Remote targets: a python component whose body imports the repository's own modules, run in an image
-        that is not the project's (the step sets no `image:`), fails in its pod with `No module named ...`."""
+        that is not the project's (the step sets no `image:`), fails in its pod with `No module named ...`; one
+        without a base_image runs in kfp's default image (plain Python: no kubepipe, none of its libraries), as the
+        profile's runtime_image is the built-ins' alone."""
+        from kubepipe.catalog.default_image import kfp_default_image
         from kubepipe.catalog.user_modules import module_root, repository_imports
 
         out = []
         for name, s in steps.items() if self.profile.target != "local" else ():
-            root = s.info.origin == "python" and module_root(s.info.ref.partition(":")[0], self.base_dir)
-            if not root or s.image:
+            if s.info.origin != "python" or s.image:
                 continue
-            mine = repository_imports(s.info.component, root)
-            if mine:
-                image = s.info.component.component_spec.implementation.container.image
+            root = module_root(s.info.ref.partition(":")[0], self.base_dir)
+            mine = repository_imports(s.info.component, root) if root else []
+            image = s.info.component.component_spec.implementation.container.image
+            if not mine and image == kfp_default_image():
+                out.append(self.loc.issue(
+                    ("steps", name, "component"), f"`{s.info.ref}` runs on {self.profile.target} in `{image}`, kfp's "
+                    "default for a @dsl.component without base_image (plain Python with kfp; the profile's "
+                    "runtime_image is for built-in steps): kubepipe and the libraries it imports are not there",
+                    severity="warning", hint="give the step `image:` your project image (kubepipe image build "
+                    "--kind project), or its @dsl.component a base_image that has what it imports"))
+            elif mine:
                 out.append(self.loc.issue(
                     ("steps", name, "component"), f"`{s.info.ref}` imports {', '.join(f'`{m}`' for m in mine)} "
                     f"from your repository ({root}), which its image `{image}` does not have: the "
