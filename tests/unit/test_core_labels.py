@@ -275,6 +275,31 @@ def test_labels_given_whole_by_set_say_how_to_set_one_label_on_the_command_line(
     assert kubepipe.validate(p, "local", sets=["labels.team=ml"]).name == "p"
 
 
+def test_a_label_given_a_list_by_set_says_how_to_quote_it_on_the_command_line(tmp_path):
+    """`--set labels.team=[a]` was told YAML's `team: "..."`, which is no command line."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.arguments import cli_arguments
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    with pytest.raises(ValidationError) as exc, cli_arguments():
+        kubepipe.validate(p, "local", sets=["labels.team=[a]"])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("--set", "labels.team")
+    assert issue.message == "a label's value is one text, not a list"
+    assert issue.hint == ("write one text, inside the shell's quotes if it holds brackets or braces: "
+                          "--set 'labels.team=\"...\"'; a label per value needs a key each")
+    with pytest.raises(ValidationError) as exc:  # the API's sets=
+        kubepipe.validate(p, "local", sets={"labels": {"team": ["a"]}})
+    assert exc.value.issues[0].hint == ("write one text, a str: sets={'labels.team': '...'}; a label per value "
+                                        "needs a key each")
+    assert kubepipe.validate(p, "local", sets=['labels.team="[a]"']).name == "p"
+
+
 def test_too_many_labels_in_the_profile_alone_are_an_error_in_the_profile(tmp_path):
     """A profile with 60 labels was an error at the pipeline's metadata.labels (line 3, where it had none)."""
     import pytest

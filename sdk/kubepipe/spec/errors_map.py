@@ -14,8 +14,9 @@ from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean
 
-__all__ = ["issues_from_pydantic", "MAPPING_HINT"]
+__all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT"]
 
+LABEL_ONE_TEXT = "a label's value is one text"  # `team: [a]`: the message begins so (a --set one's hint differs)
 MAPPING_HINT = "write `name: value` lines under it, or leave the key out"  # a YAML file's advice for a mapping
 
 
@@ -94,7 +95,7 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         got = 'mapping' if isinstance(value, dict) else 'list'
         text += f" (got a {got})"
         if etype == "string_type" and len(full) >= 2 and full[-2] == "labels":  # `team: [a]`: said nothing more
-            text = f"a label's value is one text, not a {got}"
+            text = f"{LABEL_ONE_TEXT}, not a {got}"
             hint = (f"write one text, quoted if it holds brackets or braces: `{full[-1]}: \"...\"`; "
                     "a label per value needs a key each")
     else:

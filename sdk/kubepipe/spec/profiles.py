@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError as PydanticError, Valid
 
 from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place, target_place
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.spec.errors_map import MAPPING_HINT, issues_from_pydantic
+from kubepipe.spec.errors_map import LABEL_ONE_TEXT, MAPPING_HINT, issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
@@ -323,6 +323,10 @@ def _on_set(issue: Issue) -> Issue:
     if hint == MAPPING_HINT:  # `--set labels=[team=ml]`: not YAML lines under a key, one dotted key per entry
         name, value = ("team", "ml") if issue.path == "labels" else ("NAME", "VALUE")
         hint = f"give each entry its own dotted key: {set_hint(f'{issue.path}.{name}', value, repr(value))}"
+    if issue.message.startswith(LABEL_ONE_TEXT):  # `--set labels.team=[a]`: YAML's `team: "..."` is no command line
+        one = (f"inside the shell's quotes if it holds brackets or braces: --set '{issue.path}=\"...\"'" if from_cli()
+               else f"a str: {set_hint(issue.path, python=repr('...'))}")
+        hint = f"write one text, {one}; a label per value needs a key each"
     return replace(issue, file=sets_place(), line=None, col=None, hint=hint)
 
 
