@@ -11,7 +11,8 @@ __all__ = ["METRICS", "PER_CLASS", "LOWER_IS_BETTER", "BINARY_ONLY", "RENAMED", 
 # them or the step sets `latency:`; whole-model figures (no slices).
 SERVING = ("p50_ms", "p99_ms", "tokens_per_s")
 # tokens_per_s is a text model's (Encoder.has_tokens): a tabular model's row of numbers has no tokens
-TABULAR_TOKENS = "`tokens_per_s` counts text tokens; a tabular model's rows of numbers have none, so it has no tokens_per_s"
+TABULAR_TOKENS = ("`tokens_per_s` counts text tokens; a tabular model's rows of numbers have none, so it has no "
+                  "tokens_per_s")
 TABULAR_TOKENS_HINT = "gate its speed on p50_ms / p99_ms (one request = latency.batch_size rows)"
 METRICS = (
     "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro",
