@@ -99,20 +99,26 @@ def labels_header(labels: Mapping[str, str]) -> str:
 
 def ir_labels(ir_text: str, source: str = "compiled pipeline") -> dict[str, str]:
     """The labels `labels_header` wrote into a compiled IR's leading comments; {} for an IR without them.
-    UserError naming `source` (the file) and the label when one holds a credential (kubepipe.secrets' label rule,
-    as metadata.labels meets it): a hand-edited header would otherwise carry it to the Vertex job."""
-    for line in ir_text.splitlines():
+    UserError naming `source` (the file): a header line that is no JSON object (its labels were dropped, unsaid), or
+    a label holding a credential (kubepipe.secrets' label rule, as metadata.labels meets it), which a hand-edited
+    header would otherwise carry to the Vertex job."""
+    for number, line in enumerate(ir_text.splitlines(), 1):
         if not line.startswith("#"):
             break
         if line.startswith(_HEADER):
             try:
                 found = json.loads(line[len(_HEADER):])
-            except ValueError:
-                return {}
-            if isinstance(found, dict):
-                labels = {str(k): str(v) for k, v in found.items()}
-                _refuse_credentials(labels, source)
-                return labels
+            except ValueError as exc:  # a hand-edited line: its labels were dropped from the job, unsaid
+                raise UserError(f"{source}:{number}: its `{_HEADER.strip()}` line is not JSON ({exc}); regenerate the "
+                                'file with `kubepipe compile`, or write the line as # labels: {"team": "ml"}') from None
+            if not isinstance(found, dict):
+                what = {list: "an array", str: "a string", bool: "true or false"}.get(type(found), "a number or null")
+                raise UserError(f"{source}:{number}: its `{_HEADER.strip()}` line holds {what}, not an object of "
+                                "labels; regenerate the file with "
+                                '`kubepipe compile`, or write the line as # labels: {"team": "ml"}')
+            labels = {str(k): str(v) for k, v in found.items()}
+            _refuse_credentials(labels, source)
+            return labels
     return {}
 
 

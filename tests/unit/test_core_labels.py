@@ -166,6 +166,21 @@ def test_a_compiled_files_header_label_holding_a_credential_is_refused_naming_th
     assert ir_labels(labels_header({"team": "ml", "token_budget": "high"})) == {"team": "ml", "token_budget": "high"}
 
 
+def test_a_compiled_files_header_line_that_is_no_json_object_is_refused_not_dropped():
+    """A hand-edited `# labels:` line that was no JSON (or a list) gave the job none of its labels, unsaid."""
+    from kubepipe.errors import UserError
+    from kubepipe.labels import ir_labels
+
+    with pytest.raises(UserError) as exc:
+        ir_labels("# kubepipe\n# labels: {team: ml}\npipelineInfo: {name: p}\n", source="t.yaml")
+    assert str(exc.value).startswith("t.yaml:2: its `# labels:` line is not JSON (")
+    assert str(exc.value).endswith('regenerate the file with `kubepipe compile`, or write the line as '
+                                   '# labels: {"team": "ml"}')
+    with pytest.raises(UserError, match=r"^t.yaml:1: its `# labels:` line holds an array, not an object of labels"):
+        ir_labels('# labels: ["team"]\n', source="t.yaml")
+    assert ir_labels("# a comment\npipelineInfo: {name: p}\n# labels: {bad\n") == {}  # past the header: no IR's
+
+
 def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
     """metadata.labels were dropped on kubeflow unsaid: only a schema description mentioned it."""
     import kubepipe
