@@ -21,8 +21,8 @@ WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kin
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
 _SECRET_PART = re.compile(
-    r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|credentials?|"
-    r"api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)"
+    r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
+    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)"
 )
 # Keys that only say where the secret is (allowed), and tokenizer vocabulary (`pad_token: "[PAD]"`).
 _REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"

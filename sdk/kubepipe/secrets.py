@@ -32,7 +32,7 @@ __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redac
 # A label's key that ends in a credential's name names the credential itself (`password`, `db_password`,
 # `github_token`); one that only holds it as a part says something about it (`token_budget`, `secret_level`).
 _CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
-                              r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
+                              r"authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
 # A label value that is a few plain words (`high`, `per-team`, `gpu_heavy`): no credential, whatever its key.
 _PLAIN_WORDS = re.compile(r"^[a-z]{1,20}([-_. ][a-z]{1,20}){0,4}$", re.I)
 

@@ -361,3 +361,16 @@ def test_a_presigned_url_written_in_a_pipeline_is_a_literal_credential(tmp_path)
     [issue] = [i for i in exc.issues if i.path == "steps.say.with.message"]
     assert "a literal credential (a URL whose query carries `X-Amz-Credential=`)" in issue.message
     assert "s3cr3t" not in str(exc)
+
+
+def test_an_authorization_header_value_is_a_credential(tmp_path):
+    # before: `Authorization` named no credential: `env: {AUTHORIZATION: "token ..."}` compiled into the pipeline and
+    # a header dict in a message ({"Authorization": "token ..."}) was printed as it was
+    from kubepipe.secrets import redact_text
+
+    assert is_secret_name("Authorization") and is_secret_name("Proxy-Authorization")
+    assert not is_secret_name("authorization_env")
+    f, exc = _validate(tmp_path, HEAD + "    with: {message: hi}\n    env: {AUTHORIZATION: \"token s3cr3t1234\"}\n")
+    [issue] = [i for i in exc.issues if i.path == "steps.say.env.AUTHORIZATION"]
+    assert "a literal credential (`AUTHORIZATION` names a credential)" in issue.message and "s3cr3t" not in str(exc)
+    assert redact_text('headers {"Authorization": "token s3cr3t1234"}') == 'headers {"Authorization": "<redacted>"}'
