@@ -315,6 +315,29 @@ def test_a_label_given_a_list_by_set_says_how_to_quote_it_on_the_command_line(tm
     assert kubepipe.validate(p, "local", sets=['labels.team="[a]"']).name == "p"
 
 
+def test_a_set_label_spelt_otherwise_than_the_profiles_says_how_to_replace_it(tmp_path):
+    """`--set labels.team=payments` over a profile's `Team: ML` said only 'labels `Team` and `team` are the same
+    label ...; keep one', which a command line cannot do; it names the profile's key to set."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.arguments import cli_arguments
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+                 "steps:\n  load: {component: load-data, with: {source: gs://b/d.csv}}\n")
+    prof = tmp_path / "local.yaml"
+    prof.write_text("target: local\nlabels:\n  Team: ML\n")
+    with pytest.raises(ValidationError) as exc, cli_arguments():
+        kubepipe.validate(p, "local", profile=prof, sets=["labels.team=payments"])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("--set", "labels.team")
+    assert issue.message.startswith("`team` is the profile's label `Team` on Vertex")
+    assert issue.hint == "to replace the profile's, name it as the profile does: --set labels.Team=payments"
+    assert kubepipe.validate(p, "local", profile=prof, sets=["labels.Team=payments"]).name == "p"
+
+
 def test_too_many_labels_in_the_profile_alone_are_an_error_in_the_profile(tmp_path):
     """A profile with 60 labels was an error at the pipeline's metadata.labels (line 3, where it had none)."""
     import pytest

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError as PydanticError, Valid
 
 from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place, target_place
 from kubepipe.errors import Issue, ValidationError
+from kubepipe.labels import gcp_label
 from kubepipe.spec.errors_map import LABEL_ONE_TEXT, MAPPING_HINT, issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
@@ -270,6 +271,8 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     defaults = {**DEFAULTS[target], **(home_defaults(home) if target == "local" else {})}
     merged = {**defaults, "target": target, **data}
     for k, v in (sets or {}).items():
+        if k == "labels" and isinstance(v, dict) and isinstance(merged.get(k), dict):
+            v = _set_labels(v, merged[k], issues)
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
 
     unset: set[str] = set()
@@ -311,6 +314,23 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         raise ValidationError(issues)
     profile._locator, profile._sets = locator, dict(sets or {})
     return profile
+
+
+def _set_labels(given: dict, written: dict, issues: list[Issue]) -> dict:
+    """`given` (--set labels.*) without a label that is one of the profile's `written` under another spelling
+    (`--set labels.team=x` over `Team: ML`: 'keep one' said nothing of replacing it), each said with how to replace
+    it: the profile's own key."""
+    kept = {}
+    for key, value in given.items():
+        twin = next((o for o in written if o != key and gcp_label(o, key=True) == gcp_label(key, key=True)), None)
+        if twin is None:
+            kept[key] = value
+            continue
+        issues.append(Issue(f"`{key}` is the profile's label `{twin}` on Vertex (lowercase, `-` for other "
+                            "characters), so both would be one label", path=f"labels.{key}", file=sets_place(),
+                            hint=f"to replace the profile's, name it as the profile does: "
+                                 f"{set_hint(f'labels.{twin}', str(value), repr(value))}"))
+    return kept
 
 
 def _on_set(issue: Issue) -> Issue:
