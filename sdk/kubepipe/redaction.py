@@ -92,10 +92,17 @@ _KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=
                             r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?P<value>[^\s'\",;&}\]]+))")
 
 
+# An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256
+# Credential=..., Signature=...`, Digest's quoted params): its scheme and credentials run to the line's end (a
+# quoted value, as in a JSON object, is `keyed`'s).
+_AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:proxy-)?authorization\s*[:=]\s*)(?![\s'\"<])[^\n]+", re.I)
+
+
 def redact_text(text: str) -> str:
     """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
     shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), a credential's query
-    value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), and the value of `key=value` /
+    value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted Authorization header to
+    its line's end, and the value of `key=value` /
     `key: value` pairs whose key names a credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
         return text
@@ -104,6 +111,7 @@ def redact_text(text: str) -> str:
     text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = QUERY_CREDENTIAL_IN_TEXT.sub(lambda m: f"{m.group('key')}={REDACTED}", text)
+    text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
 
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""

@@ -374,3 +374,17 @@ def test_an_authorization_header_value_is_a_credential(tmp_path):
     [issue] = [i for i in exc.issues if i.path == "steps.say.env.AUTHORIZATION"]
     assert "a literal credential (`AUTHORIZATION` names a credential)" in issue.message and "s3cr3t" not in str(exc)
     assert redact_text('headers {"Authorization": "token s3cr3t1234"}') == 'headers {"Authorization": "<redacted>"}'
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("401 for GET /x\nAuthorization: token s3cr3t1234 rejected\nretrying", "401 for GET /x\nAuthorization: <redacted>\n"
+     "retrying"),
+    ("Authorization: AWS4-HMAC-SHA256 Credential=AKIAEX/2024/s3, SignedHeaders=host, Signature=s3cr3t1234",
+     "Authorization: <redacted>"),
+    ('proxy-authorization=Digest username="ann", response="s3cr3t1234"', "proxy-authorization=<redacted>"),
+])
+def test_an_unquoted_authorization_header_is_redacted_to_its_line_s_end(text, shown):
+    # before: only its first word (the scheme, `token`) was redacted and the credential after it printed
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == shown
