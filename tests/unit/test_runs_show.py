@@ -353,6 +353,17 @@ def test_runs_list_label_with_several_pairs_in_one_value_says_to_repeat_the_opti
         "repeat --label for each: --label team=ml --label owner=x --label env=dev" in " ".join(err.split())
 
 
+def test_runs_list_label_holding_a_credential_is_not_echoed_when_no_run_has_it(tmp_path, capsys, monkeypatch):
+    """`runs list -l password=...` that found nothing printed the asked-for value whole, the runs' own redacted."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    _record(tmp_path / ".kubepipe" / "runs", "p-1")
+    code, out, err = run_cli(capsys, "runs", "list", "-l", "password=hunter2hunter2", "-l", "team=ml")
+    assert code == 0 and out == "" and "hunter2" not in err
+    assert "no runs with label password=<redacted>, team=ml under" in " ".join(err.split())
+
+
 def test_runs_list_label_matches_local_runs_as_vertex_jobs_are_matched(tmp_path, capsys, monkeypatch):
     """Local `--label` compared the text as written (`Team: Payments` was not `team=payments`) while a Vertex job
     carries and is asked for the lowercased label: the same --label found a run on one target and not the other."""

@@ -187,7 +187,7 @@ def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, s
     found none, silently); with labels, the labels runs carry."""
     runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
     if labels and runs:  # else there are no runs of the pipeline at all: said below
-        wanted = ", ".join(one_line(f"{k}={v}") for k, v in labels.items())  # a label's newline: not a new line
+        wanted = ", ".join(one_line(f"{k}={v}") for k, v in redacted_labels(labels).items())  # as the runs' are
         have = sorted({one_line(f"{k}={v}") for r in runs for k, v in r["labels"].items()})
         of = f" of pipeline `{pipeline}`" if pipeline else ""
         return (f"no runs{of} with label {wanted} under {runs_dir}; "
