@@ -116,6 +116,12 @@ def test_readme_command_runs(command, project, monkeypatch, capsys):
     argv = shlex.split(_expand(command, exported(command)))[1:]
     if argv[0] == "submit" and "--wait" in argv:
         argv += ["--poll", "0"]  # the fake advances one state per poll
+    if argv[:2] == ["retrain", "resume"]:  # the README runs it "after a `paused` decision": a failed start before it
+        from kubepipe.components.retrain.decisions import append_decision
+
+        append_decision(str(work / ".kubepipe" / "state"), argv[2], {
+            "time": "2026-12-01T03:00:00Z", "pipeline": argv[2], "target": "local", "action": "start-failed",
+            "run_id": None, "failures": 2, "reason": "the retrain's run could not start (README test)"})
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, f"`{command}` exited {code}:\n{out}\n{err}"
     assert "Traceback" not in err

@@ -275,3 +275,27 @@ def test_a_run_value_meets_the_checks_across_steps_before_the_run_starts(tmp_pat
     assert str(exc.value) == (f"steps.train.with.label_column: column `label` is not in {tmp_path / 'other.csv'}; "
                               "its columns: text, kind (with the params given: cols, src)")
     assert run_params(compiled, {"cols": ["label", "text"]}) == {"cols": ["label", "text"]}
+
+
+def test_an_expectation_on_a_column_the_run_s_data_lacks_is_left_to_the_data_gate(tmp_path, monkeypatch):
+    """The flagship's demo runs with merchants_bad.csv (`amt` for `amount`) to show the data gate failing the run at
+    its validate step, with a report; the run-time check across steps refused that run before it started (no report,
+    no run record). A validate-data expectation is the gate's to judge; the other steps' columns are still asked."""
+    from kubepipe.backends.local.resume import run_params
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("text,label,amount\na,x,1\n")
+    (tmp_path / "bad.csv").write_text("text,label,amt\na,x,1\n")
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+        "params:\n  src: {type: str, default: data.csv}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: '${params.src}'}\n"
+        "  check:\n    component: validate-data\n    inputs: {data: '${steps.load.outputs.dataset}'}\n"
+        "    with: {expectations: [{expect_column_values_to_be_between: {column: amount, min_value: 0}}]}\n"
+        "  train:\n    component: train-torch\n    inputs: {dataset: '${steps.load.outputs.dataset}'}\n"
+        "    with: {text_column: text, label_column: label}\n")
+    compiled = kubepipe.compile(tmp_path / "p.yaml")
+    assert run_params(compiled, {"src": "bad.csv"}) == {"src": str(tmp_path / "bad.csv")}
+    (tmp_path / "worse.csv").write_text("text,kind,amt\na,x,1\n")
+    with pytest.raises(UserError, match=r"steps.train.with.label_column: column `label` is not in"):
+        run_params(compiled, {"src": "worse.csv"})
