@@ -97,11 +97,12 @@ def set_search_threads(threads: int, graph: bool) -> tuple[int, int | None]:
     import torch
 
     n = max(1, int(threads))  # 0 is 1, as at both serving runtimes (serving/options.py)
-    before = torch.get_num_threads(), None
+    # both read before either is set: where torch and faiss share one OpenMP runtime, torch.set_num_threads sets
+    # faiss's count too, which was then read back as what it had been (and "put back" to 1)
+    faiss = _faiss() if graph else None
+    before = torch.get_num_threads(), (faiss.omp_get_max_threads() if faiss is not None else None)
     torch.set_num_threads(n)
-    if graph:
-        faiss = _faiss()
-        before = before[0], faiss.omp_get_max_threads()
+    if faiss is not None:
         faiss.omp_set_num_threads(n)
     return before
 

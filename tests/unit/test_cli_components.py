@@ -141,9 +141,11 @@ def test_hyperparameters_per_architecture_are_what_the_check_accepts():
     for arch, keys in by.items():
         for key in keys.split(", "):
             # max_length in [3, 512] (pretrained-encoder), buckets >= 2, char_ngrams [shortest, longest], a bool,
-            # dropout in [0, 1), early_stopping_metric a listed metric, d_model a multiple of the default heads
+            # dropout and label_smoothing in [0, 1), early_stopping_metric a listed metric, d_model a multiple of the
+            # default heads
             value = {"max_length": 32, "buckets": 1024, "char_ngrams": [3, 5], "lowercase": True,
-                     "dropout": 0.1, "early_stopping_metric": "val_loss", "d_model": 64}.get(key, 1)
+                     "dropout": 0.1, "label_smoothing": 0.1, "early_stopping_metric": "val_loss",
+                     "d_model": 64}.get(key, 1)
             assert not _issues("train-torch", {"architecture": arch, "hyperparameters": {key: value}}
                                if key != "precision" else {"architecture": arch}), (arch, key)
         assert _issues("train-torch", {"architecture": arch, "hyperparameters": {"bogus_knob": 1}})
