@@ -444,12 +444,14 @@ def test_the_latency_gate_measures_an_hnsw_index_on_the_served_threads(tmp_path,
     monkeypatch.setattr(Retriever, "search_docs", spy)
     queries = tmp_path / "q.parquet"
     write_dataset(pd.DataFrame({"query": ["a", "b"], "relevant": ["d1", "d2"]}), queries)
-    omp_before, torch_before = faiss.omp_get_max_threads(), torch.get_num_threads()
+    omp_before, torch_at_start = faiss.omp_get_max_threads(), torch.get_num_threads()
     faiss.omp_set_num_threads(3)
+    torch_before = torch.get_num_threads()  # 3 too where torch and faiss share one OpenMP runtime
     try:
         ev = evaluate_retrieval(tmp_path / "idx", queries, baseline="none", thresholds={"recall@5": {"min": 0.0}})
         assert seen == [(1, 1), (1, 1)]
         assert ev["latency"] == {"queries": 2, "threads": 1}
         assert faiss.omp_get_max_threads() == 3 and torch.get_num_threads() == torch_before  # put back
     finally:
+        torch.set_num_threads(torch_at_start)
         faiss.omp_set_num_threads(omp_before)
