@@ -11,7 +11,8 @@ from kubepipe.components.registry.version import RegistryError
 from kubepipe.json_values import finite_or_null
 from kubepipe.util import sha256_file
 
-__all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "tree_files", "jsonable", "dump"]
+__all__ = ["gen_path", "gen_number", "version_number", "parse_state", "hash_tree", "tree_files", "jsonable", "dump",
+           "number_metrics"]
 
 
 def gen_path(name: str, g: int) -> str:
@@ -92,6 +93,35 @@ def hash_tree(root: str) -> dict:
 def jsonable(value):
     """Plain JSON types (numpy scalars and tuples turned into floats / lists)."""
     return json.loads(json.dumps(value, default=_default))
+
+
+def number_metrics(metrics) -> dict:
+    """`metrics` as a version stores them: text names, number values (a numpy scalar as its number; NaN, ±inf or
+    None: undefined, stored as null). ValueError naming the metric otherwise: `True`, `"0.9"` and `[0.9]` were
+    registered as they were, and a gate comparing with that champion found no number there (bool is an int in
+    Python: refused by name)."""
+    if not isinstance(metrics, dict):
+        raise ValueError("field `metrics` must be a dict")
+    out = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str):  # json.dumps wrote 1 as "1" and True as "true", silently
+            raise ValueError(f"metric name {key!r} ({type(key).__name__}) is not text: name each metric with "
+                             f"text (e.g. {str(key)!r})")
+        number = jsonable(value)
+        if isinstance(number, bool) or not (number is None or isinstance(number, (int, float))):
+            hint = " (a number in quotes: give it without them)" if _numeric_text(number) else ""
+            raise ValueError(f"metric `{key}` is {value!r} ({type(value).__name__}), not a number{hint}; give each "
+                             "metric as a number (e.g. 0.91), NaN or None for an undefined one")
+        out[key] = number
+    return out
+
+
+def _numeric_text(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
 
 
 def _default(obj):

@@ -27,7 +27,7 @@ from kubepipe.components.registry import integrity
 from kubepipe.components.registry.aliases import ANY, event_details, moved_under, promotion, read_history, read_state
 from kubepipe.components.registry.aliases import swap
 from kubepipe.components.registry.claims import check_claim, claim, claim_name, commit, discard_unfinished
-from kubepipe.components.registry.files import dump, gen_number, hash_tree, jsonable, version_number
+from kubepipe.components.registry.files import dump, gen_number, hash_tree, jsonable, number_metrics, version_number
 from kubepipe.components.registry.gc import sweep, sweep_names
 from kubepipe.components.registry.store import LocalStore, open_store
 from kubepipe.components.registry.version import (
@@ -102,7 +102,6 @@ class Registry:
                                 "directory (a train step's `model`)")
         entry = {
             "name": name,
-            "metrics": jsonable(metrics or {}),
             "data_hash": str(data_hash or ""),  # strings, as ModelVersion.from_dict reads them back
             "run_id": str(run_id or ""),
             "code_version": str(code_version or ""),
@@ -113,6 +112,7 @@ class Registry:
             "created_by": current_user(),
         }
         try:  # read back as it will be: `metrics=[0.9]` was committed, then every read said 'corrupt'
+            entry["metrics"] = number_metrics({} if metrics is None else metrics)
             ModelVersion.from_dict({**entry, "version": 0}, name=name, version=0, model_uri="")
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"cannot register {model_dir!r} as `{name}`: {exc}; nothing was registered") from None

@@ -1024,6 +1024,39 @@ def test_a_registration_with_a_wrongly_typed_field_is_refused_before_anything_is
     assert reg.names() == [] and not (tmp_path / "reg").exists()
 
 
+@pytest.mark.parametrize("metrics, error", [
+    ({"accuracy": True}, "metric `accuracy` is True (bool), not a number; give each metric as a number"),
+    ({"accuracy": "0.9"}, "metric `accuracy` is '0.9' (str), not a number (a number in quotes: give it without them)"),
+    ({"f1_macro": [0.9]}, "metric `f1_macro` is [0.9] (list), not a number"),
+    ({"f1_macro": {"mean": 0.9}}, "metric `f1_macro` is {'mean': 0.9} (dict), not a number"),
+    ({1: 0.9}, "metric name 1 (int) is not text: name each metric with text (e.g. '1')"),
+])
+def test_a_metric_that_is_no_number_is_refused_naming_it(tmp_path, metrics, error):
+    """`True`, `"0.9"` and `[0.9]` were registered as they were: `models list` showed `True` as accuracy and a gate
+    comparing with that champion found no number (bool is an int subclass: refused by name); `{1: 0.9}` was stored
+    under "1"."""
+    reg = Registry(str(tmp_path / "reg"))
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "m"), name="shop", metrics=metrics)
+    assert error in str(exc.value) and str(exc.value).endswith("; nothing was registered")
+    assert reg.names() == []
+
+
+def test_numpy_numbers_and_undefined_metrics_are_registered_as_numbers(tmp_path):
+    import math
+
+    import numpy as np
+
+    reg = Registry(str(tmp_path / "reg"))
+    mv = reg.register(_model(tmp_path, "m"), name="shop",
+                      metrics={"accuracy": np.float32(0.5), "n": np.int64(3), "roc_auc": None, "x": float("nan")})
+    got = reg.get("shop", mv.version).metrics
+    assert got["accuracy"] == 0.5 and got["n"] == 3 and type(got["n"]) is int
+    assert math.isnan(got["roc_auc"]) and math.isnan(got["x"])
+    with pytest.raises(RegistryError, match=r"metric `ok` is np.True_ \(bool\), not a number"):
+        reg.register(_model(tmp_path, "b"), name="shop", metrics={"ok": np.bool_(True)})
+
+
 def test_one_version_json_that_cannot_be_read_is_that_version_s_problem_not_the_listing_s(tmp_path, monkeypatch):
     """A version.json without read permission (another user's, 0600) or a folder in its place failed the whole
     `models list` ('check the path exists and is writable'); it is that version, listed as unreadable, and a storage
