@@ -24,6 +24,10 @@ def fetch(src: str, dest: str) -> str:
 
     try:
         fs, path = url_to_fs(src)
+        if fs.isfile(path):  # was 'cannot copy the model ...: Is a directory; check ... may read it'
+            raise SystemExit(f"fetch: {src} is a file, not a folder: a model is the folder a train step writes "
+                             "(kubepipe-model.json beside its weights); give that folder's URI (Vertex's "
+                             "AIP_STORAGE_URI: the deploy step's model artifact)")
         Path(dest).mkdir(parents=True, exist_ok=True)
         fs.get(path.rstrip("/") + "/", dest.rstrip("/") + "/", recursive=True)
     except (ImportError, ValueError) as exc:  # no filesystem for the scheme (gcsfs / s3fs missing)

@@ -327,11 +327,34 @@ def test_fetch_of_a_missing_model_is_one_line_naming_it(tmp_path, src):
                               "AIP_STORAGE_URI: the deploy step's model artifact), and that it was not deleted")
 
 
+@pytest.mark.parametrize("src", ["file://{tmp}/model.safetensors", "{tmp}/model.safetensors",
+                                 "memory://bucket/m/model.safetensors"])
+def test_fetch_of_a_file_says_a_model_is_a_folder(tmp_path, src):
+    """A URI naming one file of the model (its weights) said 'cannot copy the model ...: Is a directory; check that
+    the serving container's service account may read it'."""
+    import fsspec
+
+    from kubepipe.components.deploy.fetch import fetch
+
+    (tmp_path / "model.safetensors").write_bytes(b"w")
+    fsspec.filesystem("memory").pipe("/bucket/m/model.safetensors", b"w")
+    src = src.format(tmp=tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        fetch(src, str(tmp_path / "dest"))
+    assert str(exc.value) == (f"fetch: {src} is a file, not a folder: a model is the folder a train step writes "
+                              "(kubepipe-model.json beside its weights); give that folder's URI (Vertex's "
+                              "AIP_STORAGE_URI: the deploy step's model artifact)")
+    assert not (tmp_path / "dest").exists()
+
+
 def test_fetch_refused_by_the_storage_says_so_in_one_line(tmp_path, monkeypatch):
     import kubepipe.util
     from kubepipe.components.deploy.fetch import fetch
 
     class Denied:
+        def isfile(self, path):
+            return False
+
         def get(self, *a, **kw):
             raise PermissionError(13, "Forbidden: sa@p.iam has no storage.objects.list")
 
