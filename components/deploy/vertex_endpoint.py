@@ -87,7 +87,7 @@ def smoke_rounds(canary_percent: int, confidence: float = 0.99, cap: int = 60) -
 def _where(cfg: VertexDeployConfig) -> dict:
     """`aiplatform.init` for this profile (public API; process-wide, and some calls read nothing else),
     then project, location and credentials for each call."""
-    from kubepipe.clients import vertex_init
+    from kubepipe.vertex_clients import vertex_init
 
     vertex_init({"project": cfg.project, "region": cfg.location}, credentials=cfg.credentials,
                 api_endpoint=cfg.api_endpoint, where="deploy")

@@ -13,7 +13,7 @@ there. Vertex is a projection for its console and for deploying by alias:
   always reads the newest registry state, so concurrent promoters converge
   on the registry's final answer (Vertex has no compare-and-swap on aliases).
 
-Public aiplatform API only: `kubepipe.clients.vertex_init` (`aiplatform.init`, process-wide: some
+Public aiplatform API only: `kubepipe.vertex_clients.vertex_init` (`aiplatform.init`, process-wide: some
 calls read nothing else) before each use, and project, location and credentials with each call.
 aiplatform is imported lazily; tests drive the real client against a loopback
 fake (tests/contract/test_registry_vertex.py). `open_registry` (open.py) picks this
@@ -73,7 +73,7 @@ class VertexModelRegistry:
 
     @contextlib.contextmanager
     def _aiplatform(self):
-        from kubepipe.clients import vertex_init
+        from kubepipe.vertex_clients import vertex_init
 
         vertex_init({"project": self.project, "region": self.location}, credentials=self.credentials,
                     api_endpoint=self.api_endpoint)

@@ -1,6 +1,6 @@
 """Start a training pipeline on KFP or Vertex from inside a running pipeline step.
 
-Uses the shared client builders in kubepipe.clients (auth from the environment: a token env
+Uses the shared client builders in kubepipe.clients and kubepipe.vertex_clients (auth from the environment: a token env
 var, the pod's service account in-cluster, or Vertex application-default credentials).
 The run name / job id carries `key` (derived from the monitor run), so a retried step does
 not start a second run.
@@ -123,7 +123,8 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
     from google.api_core import exceptions as gexc
     from google.cloud import aiplatform
 
-    from kubepipe.clients import api_errors, service_name, vertex_init
+    from kubepipe.clients import api_errors, service_name
+    from kubepipe.vertex_clients import vertex_init
 
     if not _is_package(pipeline):
         raise ComponentError(f"trigger-retrain: on vertex `pipeline` must be a compiled template (gs://.../x.yaml or "

@@ -1,15 +1,16 @@
 """Clients of the remote services, built from a target profile plus the environment.
 
 Shared by the backends (submit, schedule) and by components that start pipelines from
-inside a run (drift-triggered retraining), so it sits below every layer and imports kfp /
-aiplatform only inside the functions.
+inside a run (drift-triggered retraining), so it sits below every layer and imports kfp only
+inside the functions. Vertex's (aiplatform.init and the credentials each call is given) are in
+kubepipe.vertex_clients.
 
 Auth never comes from YAML (see kubepipe.secrets):
 - KFP: a bearer token read from the env var named by `auth.token_env` (default `KFP_TOKEN`,
   used only when set); else `auth.kubeconfig` / `auth.kube_context` (the client then reaches
   the API through the Kubernetes API-server proxy); else inside a cluster the pod's
   service-account token with the in-cluster service `ml-pipeline.kubeflow:8888`.
-- Vertex: application-default credentials (or explicit `credentials` for tests).
+- Vertex (kubepipe.vertex_clients): application-default credentials (or explicit `credentials` for tests).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from typing import Any, Iterator, Mapping
 from kubepipe.errors import ServiceError, UserError
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "vertex_init", "vertex_where", "quiet", "api_errors", "api_error_text", "service_name",
-           "eq_filter", "IN_CLUSTER_KFP_HOST"]
+__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter",
+           "refuse_inline_secrets", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
-_GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _KUBECONFIG_LOCK = threading.Lock()  # kubernetes' default kubeconfig location (_kubeconfig_file)
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
@@ -180,7 +180,8 @@ def _service_failed(exc: BaseException) -> bool:
                                                                                              TimeoutError))
 
 
-def _refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:
+def refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:
+    """A profile holding a credential inline is refused (UserError), one line per credential at its YAML path."""
     problems = check_profile_secrets(dict(profile), where)
     if problems:
         raise UserError("\n".join(problems))
@@ -208,7 +209,7 @@ def kfp_namespace(profile: Mapping[str, Any], client: Any = None) -> str | None:
 
 def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = None, where: str = "profile"):
     """A real `kfp.Client` for the profile's `host` (or kubeconfig / in-cluster)."""
-    _refuse_inline_secrets(profile, where)
+    refuse_inline_secrets(profile, where)
     env = os.environ if env is None else env
     auth = dict(profile.get("auth") or {})
     host = profile.get("host") or None
@@ -351,57 +352,3 @@ def _bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
         return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
 
     api_client.request = bounded
-
-
-def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
-                where: str = "profile") -> None:
-    """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given.
-
-    aiplatform's configuration is process-wide and some calls read only it (`Model.upload` builds its
-    result without the caller's credentials), so every user of aiplatform calls this first, with its
-    own profile: public API, no private state saved or restored."""
-    _refuse_inline_secrets(profile, where)
-    for key in ("project", "region"):
-        if not profile.get(key):
-            raise UserError(f"{where}.{key}: required for the vertex target (e.g. {key}: my-gcp-project)")
-    import logging
-
-    from google.cloud import aiplatform
-
-    # aiplatform logs every create/delete at INFO on stderr; the CLI prints its own summary.
-    logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)
-    kwargs: dict[str, Any] = {"project": profile["project"], "location": profile["region"]}
-    if credentials is not None:
-        kwargs["credentials"] = credentials
-    endpoint = api_endpoint or profile.get("api_endpoint")
-    if endpoint:  # tests: a loopback fake speaking REST (http:// keeps the scheme)
-        kwargs["api_endpoint"] = endpoint
-        kwargs["api_transport"] = "rest"
-    try:
-        aiplatform.init(**kwargs)
-    except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
-        if "region" not in str(exc).lower():
-            raise
-        from google.cloud.aiplatform.constants import base
-
-        from kubepipe.util import did_you_mean
-
-        hint = did_you_mean(profile["region"], base.SUPPORTED_REGIONS) or "e.g. region: us-central1"
-        raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None
-
-
-def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
-                 where: str = "profile") -> dict[str, Any]:
-    """`vertex_init`, then the project, location and credentials every aiplatform call kubepipe makes is given
-    (`**vertex_where(...)`): credentials are application-default ones unless given. aiplatform.init's settings are
-    process-wide and outlive the call, and a call given none reads them: in a notebook or a service, a submit
-    given no credentials used those an earlier init (another profile's, or the notebook's own) had set, and a
-    listing the project another thread had just set."""
-    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint, where=where)
-    if credentials is None:
-        import google.auth
-
-        svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
-        with api_errors(svc, "finding Google credentials"):
-            credentials, _ = google.auth.default(scopes=[_GOOGLE_CLOUD_SCOPE])
-    return {"project": profile["project"], "location": profile["region"], "credentials": credentials}

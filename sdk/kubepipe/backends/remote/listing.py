@@ -102,7 +102,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
     if target == "vertex":
         from google.cloud import aiplatform
 
-        from kubepipe.clients import vertex_where
+        from kubepipe.vertex_clients import vertex_where
 
         if pipeline and gcp_label(pipeline) != pipeline:  # `a"b` broke the filter; `My-Pipe` found nothing
             raise UserError(f"--pipeline {pipeline!r}: no Vertex job carries this name: a job's label "
@@ -156,7 +156,7 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         from google.cloud import aiplatform
 
         from kubepipe.backends.remote.vertex import resource_name
-        from kubepipe.clients import vertex_where
+        from kubepipe.vertex_clients import vertex_where
 
         where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)

@@ -22,7 +22,8 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
-from kubepipe.clients import api_errors, service_name, vertex_where
+from kubepipe.clients import api_errors, service_name
+from kubepipe.vertex_clients import vertex_where
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, run_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name",

@@ -1,0 +1,72 @@
+"""Vertex AI's client settings from a target profile: `aiplatform.init` and what every aiplatform call is given.
+
+Shared by the backends (submit, schedule, listing) and by components that reach Vertex from inside a run (the
+Vertex model registry, endpoint deploys, drift-triggered retraining), so it sits below every layer, next to
+kubepipe.clients (KFP's), and imports aiplatform / google.auth only inside the functions.
+Auth never comes from YAML: application-default credentials, or explicit `credentials` (tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from kubepipe.clients import api_errors, refuse_inline_secrets, service_name
+from kubepipe.errors import UserError
+
+__all__ = ["vertex_init", "vertex_where"]
+
+_GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
+                where: str = "profile") -> None:
+    """`aiplatform.init` from the profile: project, region, staging bucket; ADC unless given.
+
+    aiplatform's configuration is process-wide and some calls read only it (`Model.upload` builds its
+    result without the caller's credentials), so every user of aiplatform calls this first, with its
+    own profile: public API, no private state saved or restored."""
+    refuse_inline_secrets(profile, where)
+    for key in ("project", "region"):
+        if not profile.get(key):
+            raise UserError(f"{where}.{key}: required for the vertex target (e.g. {key}: my-gcp-project)")
+    import logging
+
+    from google.cloud import aiplatform
+
+    # aiplatform logs every create/delete at INFO on stderr; the CLI prints its own summary.
+    logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)
+    kwargs: dict[str, Any] = {"project": profile["project"], "location": profile["region"]}
+    if credentials is not None:
+        kwargs["credentials"] = credentials
+    endpoint = api_endpoint or profile.get("api_endpoint")
+    if endpoint:  # tests: a loopback fake speaking REST (http:// keeps the scheme)
+        kwargs["api_endpoint"] = endpoint
+        kwargs["api_transport"] = "rest"
+    try:
+        aiplatform.init(**kwargs)
+    except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
+        if "region" not in str(exc).lower():
+            raise
+        from google.cloud.aiplatform.constants import base
+
+        from kubepipe.util import did_you_mean
+
+        hint = did_you_mean(profile["region"], base.SUPPORTED_REGIONS) or "e.g. region: us-central1"
+        raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None
+
+
+def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,
+                 where: str = "profile") -> dict[str, Any]:
+    """`vertex_init`, then the project, location and credentials every aiplatform call kubepipe makes is given
+    (`**vertex_where(...)`): credentials are application-default ones unless given. aiplatform.init's settings are
+    process-wide and outlive the call, and a call given none reads them: in a notebook or a service, a submit
+    given no credentials used those an earlier init (another profile's, or the notebook's own) had set, and a
+    listing the project another thread had just set."""
+    vertex_init(profile, credentials=credentials, api_endpoint=api_endpoint, where=where)
+    if credentials is None:
+        import google.auth
+
+        svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
+        with api_errors(svc, "finding Google credentials"):
+            credentials, _ = google.auth.default(scopes=[_GOOGLE_CLOUD_SCOPE])
+    return {"project": profile["project"], "location": profile["region"], "credentials": credentials}
