@@ -9,11 +9,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterable, Iterator, Protocol, TypeVar
 
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
-__all__ = ["did_you_mean", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+__all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
@@ -48,6 +48,28 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
         return None
     best = max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
     return f"did you mean `{best}`?"
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Step = TypeVar("_Step", bound=_Named)
+
+
+def step_named(steps: list[_Step], name: str, owner: str) -> _Step:
+    """The one of `steps` named `name`; another is a UserError in one shape for a plan and a run: "run r has no step
+    'evaluat'; did you mean `evaluate`? (its steps: evaluate, on-exit)" (a bare StopIteration said nothing)."""
+    found = next((s for s in steps if s.name == name), None)
+    if found is None:
+        from kubepipe.errors import UserError
+
+        names = [s.name for s in steps]
+        hint = did_you_mean(name, names)
+        raise UserError(f"{owner} has no step {name!r}" + (f"; {hint}" if hint else "")
+                        + f" (its steps: {', '.join(names) or 'none'})")
+    return found
 
 
 def whole_number(text: object) -> int | None:

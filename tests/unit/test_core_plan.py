@@ -221,8 +221,27 @@ def test_a_step_the_plan_has_not_is_a_user_error_naming_its_steps():
     with pytest.raises(UserError) as exc:
         plan.step("evaluat")
     assert str(exc.value) == ("pipeline merchant-categorizer has no step 'evaluat'; did you mean `evaluate`? (its "
-                              "steps: load, load_holdout, validate, train, guardrail, evaluate, register, deploy)")
+                              "steps: load, load_holdout, validate, train, guardrail, evaluate, register, deploy, "
+                              "on-exit)")
     assert plan.step("on-exit") is plan.exit_step
+
+
+def test_a_plan_and_its_run_name_a_missing_step_alike():
+    """Plan.step and RunResult.step spelled the lookup twice, and the plan's list left out the exit handler it
+    finds (`on-exit`), so a typo of it got no `did you mean` from a plan and one from its run."""
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+    from kubepipe.errors import UserError
+
+    plan = kubepipe.validate(FLAGSHIP)
+    run = RunResult(run_id="r", pipeline=plan.name, target="local", run_dir="/nonexistent", params={},
+                    steps=[StepRecord(s.name, "SUCCEEDED") for s in [*plan.steps, plan.exit_step]])
+    said = []
+    for owner, find in ((f"pipeline {plan.name}", plan.step), ("run r", run.step)):
+        with pytest.raises(UserError) as exc:
+            find("on-exi")
+        assert str(exc.value).startswith(f"{owner} has no step 'on-exi'; did you mean `on-exit`? (its steps: load, ")
+        said.append(str(exc.value).removeprefix(owner))
+    assert said[0] == said[1] and said[0].endswith(", deploy, on-exit)")
 
 
 def test_threads_compiling_at_once_each_get_their_pipeline(monkeypatch):

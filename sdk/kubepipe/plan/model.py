@@ -142,15 +142,8 @@ class Plan:
                 f"params={params!r}, warnings={len(self.warnings)}, notes={len(self.notes)})")
 
     def step(self, name: str) -> PlanStep:
-        """The step named `name`; another name is a UserError naming the plan's steps (a bare StopIteration said
-        nothing, and inside a generator ended it), as RunResult.step."""
-        found = next((s for s in [*self.steps, *([self.exit_step] if self.exit_step else [])] if s.name == name), None)
-        if found is None:
-            from kubepipe.errors import UserError
-            from kubepipe.util import did_you_mean
+        """The step named `name` (the exit handler too); another name is a UserError naming the plan's steps, as
+        RunResult.step says it (kubepipe.util.step_named)."""
+        from kubepipe.util import step_named
 
-            names = [s.name for s in self.steps]
-            hint = did_you_mean(name, names)
-            raise UserError(f"pipeline {self.name} has no step {name!r}" + (f"; {hint}" if hint else "")
-                            + f" (its steps: {', '.join(names) or 'none'})")
-        return found
+        return step_named([*self.steps, *([self.exit_step] if self.exit_step else [])], name, f"pipeline {self.name}")

@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubepipe.errors import UserError
-from kubepipe.util import atomic_write_text, did_you_mean, process_alive, process_identity
+from kubepipe.util import atomic_write_text, process_alive, process_identity, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
            "retrain_of", "retrain_text"]
@@ -124,14 +123,8 @@ class RunResult:
 
     def step(self, name: str) -> StepRecord:
         """The step named `name` (as the pipeline names it; the exit handler is `on-exit`). A name the run has not
-        is a UserError naming its steps: a bare StopIteration said nothing (and inside a generator ended it)."""
-        found = next((s for s in self.steps if s.name == name), None)
-        if found is None:
-            names = [s.name for s in self.steps]
-            hint = did_you_mean(name, names)
-            raise UserError(f"run {self.run_id} has no step {name!r}" + (f"; {hint}" if hint else "")
-                            + f" (its steps: {', '.join(names) or 'none'})")
-        return found
+        is a UserError naming its steps, as Plan.step says it (kubepipe.util.step_named)."""
+        return step_named(self.steps, name, f"run {self.run_id}")
 
     def reports(self, suffixes: tuple[str, ...] = (".html", ".md")) -> list[tuple[str, str, str]]:
         """(step, artifact, path) of every report file the run wrote, in step order: an output of type HTML or
