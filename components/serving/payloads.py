@@ -163,10 +163,13 @@ def known_fields(body: dict, fields: tuple, takes: str, where: str = "") -> None
 def check_v2_fields(body: Any) -> None:
     """The fields of a V2 body (JSON, or a binary body's JSON header) and of its inputs and outputs: a misspelt one
     (`output`, `paramters`, an input's `paramters`) was ignored, silently, and `output: [{name: label}]` was
-    answered with every output. The schema checks the rest."""
+    answered with every output; so was `outputs: []`, which is refused. The schema checks the rest."""
     if not isinstance(body, dict):
         return
     known_fields(body, V2_FIELDS, "/infer body takes `inputs`, and `id`, `parameters` and `outputs`")
+    if body.get("outputs") == []:  # kserve reads [] as no `outputs` at all: every output was answered, unsaid
+        raise BadRequest("outputs", "an empty list requests no output; leave `outputs` out for every output, or "
+                         "name the ones wanted (GET /v2/models/NAME lists them)")
     for key, fields, takes in (("inputs", V2_INPUT_FIELDS, "V2 input takes `name`, `shape`, `datatype`, `data` and "
                                 "`parameters`"), ("outputs", V2_OUTPUT_FIELDS, "requested output takes `name` and "
                                                   "`parameters`")):

@@ -242,3 +242,15 @@ def test_head_on_a_route_kserve_installed_answers_as_get():
 
 def test_head_on_another_models_ready_route_is_its_404(client):
     assert client.head("/v2/models/zz/ready").status_code == 404
+
+
+def test_an_empty_outputs_list_is_a_400_not_every_output(client):
+    # before: kserve read `outputs: []` as no `outputs` field, and the answer held every output, unsaid
+    inputs = [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]
+    said = {"field": "outputs", "error": "outputs: an empty list requests no output; leave `outputs` out for every "
+            "output, or name the ones wanted (GET /v2/models/NAME lists them)"}
+    r = client.post("/v2/models/m/infer", json={"inputs": inputs, "outputs": []})
+    assert r.status_code == 400 and r.json() == said
+    head = json.dumps({"inputs": inputs, "outputs": []}).encode()  # the binary extension's JSON header
+    r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and r.json() == said
