@@ -7,8 +7,10 @@ Ahead of kserve's own routes for the same paths:
 - `GET /v2/models/NAME/ready`, `/v1/models/NAME`, `/v2/health/ready`: 503 while loading and
   while draining after SIGTERM (predict keeps answering meanwhile).
 - `GET /metrics`: every worker's metrics in multiprocess mode.
-- `HEAD` on every GET route (ours and kserve's: `/v2/health/live`, `/v2/models/NAME/ready`, `/v1/models/NAME`): as
-  GET, without a body (uvicorn sends none). Uptime checks send HEAD (`curl -I`); FastAPI's routes answered 405.
+- `HEAD` on every route: routed as GET (HeadAsGet), answered without a body (uvicorn sends none): 200 where GET
+  is, 405 `Allow: POST` on the POST-only routes. Uptime checks send HEAD (`curl -I`); FastAPI's routes answered
+  405, and kserve's (`/v2/health/live`, `/v2/models/NAME`, `/`), which FastAPI keeps inside their included
+  routers, still did when HEAD was added to the GET routes of the app's own list.
 - `/v2/models/NAME/versions/V` (metadata, `/ready`, `/infer`): 404 naming `model_version` and the path without
   it; a server serves one version and routes none by version (kserve answered 501 'Model versioning not supported
   yet', a server error in every 5xx rate and canary comparison).
@@ -25,11 +27,24 @@ Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 # No `from __future__ import annotations`: FastAPI reads the route parameters' annotations at run
 # time, and `Request` / `Response` are imported inside install().
 
-__all__ = ["install"]
+__all__ = ["install", "HeadAsGet"]
 
 POST_ONLY = ("/v1/models/{model_name}:predict", "/v1/models/{model_name}:explain",
              "/v1/models/{model_name}:retrieve", "/v2/models/{model_name}/infer",
              "/v2/models/{model_name}/versions/{model_version}/infer")
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD request is routed as the GET of its path. The server answers it without the body:
+    uvicorn reads the method from its own scope, not the copy handed on here."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 def _field_of(loc) -> str:
@@ -212,7 +227,7 @@ def install(app, model, dataplane, repository) -> None:
                  "/v2/models/{model_name}/versions/{model_version}/ready"):
         app.add_api_route(path, versioned, methods=["GET"], include_in_schema=False)
     for path in POST_ONLY:  # ahead of `GET /v1/models/{model_name}`, which would take NAME:predict as a name
-        app.add_api_route(path, wrong_method, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"],
+        app.add_api_route(path, wrong_method, methods=["GET", "PUT", "PATCH", "DELETE"],
                           include_in_schema=False)
     app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"])
     app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"])
@@ -224,7 +239,4 @@ def install(app, model, dataplane, repository) -> None:
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths
-    for route in app.router.routes:  # a FastAPI route answers HEAD only if told (Starlette's adds it to GET)
-        methods = getattr(route, "methods", None)
-        if methods and "GET" in methods:
-            methods.add("HEAD")
+    app.add_middleware(HeadAsGet)  # a FastAPI route answers HEAD only if told (Starlette's adds it to GET)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,6 +138,32 @@ def test_metadata_ready_and_model_card(models, servers):
         assert r.status_code == 404 and "nope" in r.text, (path, r.status_code, r.text)
     tab_meta = httpx.get(f"{servers['risk']}/v2/models/risk").json()
     assert tab_meta["inputs"][0]["datatype"] == "FP32" and tab_meta["inputs"][0]["shape"] == [-1, 3]
+
+
+SERVING_MD = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+
+
+def _documented_routes() -> list[tuple[str, str]]:
+    """(method, path) of each route in docs/serving.md's Routes table, NAME as it is written."""
+    table = SERVING_MD.read_text().split("## Routes", 1)[1].split("\n\n", 2)[1]
+    assert "| `HEAD` on each route above |" in table
+    return re.findall(r"`(GET|POST) (/[^`]*)`", table)
+
+
+def test_head_answers_as_the_docs_routes_table_says(servers):
+    # before: HEAD on kserve's GET routes (/v2/health/live, /v2/models/NAME, /, /v2, /v1/models) was a 405
+    routes = _documented_routes()
+    assert ("GET", "/v2/health/live") in routes and ("POST", "/v1/models/NAME:predict") in routes
+    base = servers["merchant"]
+    for method, path in routes:
+        url = base + path.replace("NAME", "merchant")
+        head = httpx.head(url)
+        assert head.content == b"", path
+        if method == "GET":
+            get = httpx.get(url)
+            assert (head.status_code, head.headers["content-type"]) == (200, get.headers["content-type"]), path
+        else:
+            assert (head.status_code, head.headers["allow"]) == (405, "POST"), path
 
 
 JSON = {"content-type": "application/json"}

@@ -240,6 +240,28 @@ def test_head_on_a_route_kserve_installed_answers_as_get():
     assert TestClient(app).head("/v2/health/live").status_code == 200
 
 
+def test_head_on_a_route_of_an_included_router_answers_as_get():
+    # kserve registers its routes (/v2/health/live, /v2/models/NAME, /) on routers it includes, which FastAPI keeps
+    # whole in the app's route list: adding HEAD to the list's GET routes missed them, and HEAD was a 405
+    from fastapi import APIRouter
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    app, model, repository, kserve_routes = FastAPI(), _model(), ModelRepository(), APIRouter()
+    repository.update(model)
+
+    async def live():
+        return {"status": "alive"}
+
+    kserve_routes.add_api_route("/v2/health/live", live, methods=["GET"])
+    app.include_router(kserve_routes)
+    routes.install(app, model, DataPlane(repository), repository)
+    client = TestClient(app)
+    assert client.head("/v2/health/live").status_code == 200
+    r = client.head("/v1/models/m:predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
 def test_head_on_another_models_ready_route_is_its_404(client):
     assert client.head("/v2/models/zz/ready").status_code == 404
 
