@@ -121,8 +121,10 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
         reason = out["canary_analysis"]["why"]
         out["canary_percent"] = canary_percent
     if out.get("action") == "unchanged":  # a re-run (a resumed run) of a deploy that had switched: nothing restarted
-        reason = (f"local endpoint {name} already serves v{version} ({out.get('model_dir')}) and answered its smoke "
-                  "request; nothing was restarted")
+        from kubepipe.components.registry.version import version_text
+
+        reason = (f"local endpoint {name} already serves {version_text(version)} ({out.get('model_dir')}) and "
+                  "answered its smoke request; nothing was restarted")
     return {**out, "local_action": out.get("action"), "action": "promoted", "why": reason,
             "champion": out.get("champion") or {"moved": False}, "endpoint": out.get("url") or "",
             "timings": {"total": round(time.monotonic() - t0, 3)}}
@@ -279,10 +281,13 @@ def _moved_text(champ: dict) -> str:
 
 def report_markdown(report: dict) -> str:
     """The report as the Markdown artifact the KFP UI shows."""
+    from kubepipe.components.registry.version import version_text
+
     verdict = "Promoted" if report.get("action") == "promoted" else "Rolled back"
     champ = report.get("champion") or {}
     lines = [
-        f"# Deploy {report.get('model')} v{report.get('version')} on {report.get('target')}: {verdict}", "",
+        f"# Deploy {report.get('model')} {version_text(report.get('version'))} on {report.get('target')}: {verdict}",
+        "",
         f"- **Why:** {report.get('why', '')}",
         f"- **Endpoint:** {report.get('endpoint') or '-'}",
         f"- **Champion moved:** {_moved_text(champ)}",

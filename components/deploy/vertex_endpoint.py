@@ -133,7 +133,9 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         raise ComponentError(f"serving.accelerator_type: gpu: {cfg.accelerator_count} needs the Vertex accelerator "
                              "name, e.g. serving: {gpu: 1, accelerator_type: NVIDIA_L4}")
     labels = {**gcp_labels(cfg.labels), MANAGED_BY: "kubepipe",  # over the user's (validate warns at theirs)
-              "kubepipe-model": gcp_label(name), "kubepipe-version": gcp_label(cfg.version)}
+              "kubepipe-model": gcp_label(name)}
+    if cfg.version not in (None, ""):  # none (no registry): was the label `none` and the deployed model `<name>-vNone`
+        labels["kubepipe-version"] = gcp_label(cfg.version)
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
               "champion": {"moved": False}, "timings": timings}
     where = _where(cfg)
@@ -175,7 +177,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         return {**report, "action": "rolled_back", "why": why}
 
     try:
-        endpoint.deploy(model, deployed_model_display_name=f"{name}-v{cfg.version}", traffic_percentage=canary,
+        shown = name + ("" if cfg.version in (None, "") else f"-v{cfg.version}")
+        endpoint.deploy(model, deployed_model_display_name=shown, traffic_percentage=canary,
                         machine_type=cfg.machine_type, min_replica_count=cfg.min_replicas,
                         max_replica_count=max(cfg.min_replicas, cfg.max_replicas),
                         accelerator_type=cfg.accelerator_type if cfg.accelerator_count else None,

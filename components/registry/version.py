@@ -14,7 +14,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.json_values import null_as_nan
 
 __all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
-           "storage_failed", "need_reason", "load_version", "ABANDONED"]
+           "storage_failed", "need_reason", "load_version", "ABANDONED", "version_text"]
 
 ALIASES = ("champion", "previous")
 ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
@@ -27,6 +27,12 @@ class RegistryError(ComponentError):
 class ChampionMoved(RegistryError):
     """Another writer moved the champion between a move's read and its write (or since the champion a deploy
     expected to replace was read): nothing was changed."""
+
+
+def version_text(version) -> str:
+    """A version as reports name it: `v3`; `(no registry version)` for none (a deploy without a registry), which a
+    deploy report's title showed as `vNone`."""
+    return "(no registry version)" if version in (None, "") else f"v{version}"
 
 
 def errno_text(exc: OSError) -> str:

@@ -96,6 +96,27 @@ def test_a_champion_promoted_by_hand_during_the_canary_stays_and_the_old_model_s
     assert registry.alias(NAME, "champion").version == 3
 
 
+def test_a_model_without_a_registry_version_is_named_without_one(tmp_path):
+    """Deployed with no registry (version None): the deployed model was `<name>-vNone`, its label `kubepipe-version:
+    none`, and the report's title `vNone`."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.deploy.target import report_markdown
+
+    cfg = VertexDeployConfig(model_name=NAME, artifact_uri="gs://bucket/models/x", image="runtime:1", project="proj",
+                             location="europe-west4", version=None, api_endpoint="", credentials=AnonymousCredentials())
+    with FakeVertex() as fake:
+        report = deploy_vertex(VertexDeployConfig(**{**cfg.__dict__, "api_endpoint": fake.url}), registry_uri=None,
+                               smoke_inputs=["UBER TRIP"], timeout_s=30)
+        ep = _endpoint(fake)
+        model = fake.models[report["model_resource"]]
+    assert report["action"] == "promoted" and report["champion"]["moved"] is False
+    assert [d["displayName"] for d in ep["deployedModels"]] == [NAME]
+    assert "kubepipe-version" not in model["labels"]
+    assert report_markdown({**report, "target": "vertex", "model": NAME}).startswith(
+        f"# Deploy {NAME} (no registry version) on vertex: Promoted")
+
+
 def test_smoke_rounds_cover_small_canaries():
     assert smoke_rounds(100) == 3
     assert smoke_rounds(10) == 44  # 1 - 0.9**44 > 0.99

@@ -296,6 +296,15 @@ def test_storage_uri_and_report():
     assert "Rolled back" in md and "never Ready" in md and "Champion moved:** no" in md
 
 
+def test_a_report_without_a_registry_version_says_so_not_vnone():
+    """A deploy without a registry (no version) titled its report `# Deploy m vNone on local`."""
+    md = report_markdown({"action": "promoted", "why": "ok", "model": "m", "version": None, "target": "local",
+                          "champion": {"moved": False, "why": "no registry URI or no version given"}})
+    assert md.startswith("# Deploy m (no registry version) on local: Promoted\n") and "vNone" not in md
+    assert report_markdown({"action": "promoted", "model": "m", "version": 3, "target": "local"}).startswith(
+        "# Deploy m v3 on local: Promoted\n")
+
+
 def test_fetch_copies_a_remote_model_then_runs_the_command(tmp_path):
     import subprocess
     import sys
