@@ -26,7 +26,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.util import url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
-           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED"]
+           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,16 @@ MAX_LOG_BYTES = 1 << 20  # a log past this is rotated before the next decision (
 KEEP_ROTATED = 3  # rotated logs kept: triggers.jsonl.1 (newest) .. .3
 ATTEMPTS = ("started", "start-failed", "resumed")  # the lines the count of failed retrains is read from
 WHO = "trigger-retrain"  # what an error names: `kubepipe retrain resume` passes its own name
+
+
+def require_pipeline(pipeline: object, who: str = WHO, what: str = "`pipeline`") -> str:
+    """The training pipeline's name as given; an empty or blank one (whose log would be `retrain/pipeline/`, another
+    pipeline's) is refused naming `what`, the setting or argument that gave it."""
+    if not isinstance(pipeline, str) or not pipeline.strip():
+        raise ComponentError(f"{who}: {what} is empty (got {pipeline!r}); give the training pipeline as "
+                             "trigger-retrain's `pipeline` names it (a YAML path, a KFP pipeline name or a compiled "
+                             "template URI)")
+    return pipeline
 
 
 def slug(text: str) -> str:

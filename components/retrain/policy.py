@@ -90,10 +90,12 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
     a row starts again from 0. Returns the `resumed` line, or the last attempt's with action `not-paused` when there
     were no failures to forget (then nothing is written)."""
     from kubepipe.components.errors import ComponentError
-    from kubepipe.components.retrain.decisions import append_decision, deciding, log_path, read_triggers
+    from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, read_triggers,
+                                                        require_pipeline)
     from kubepipe.util import utc_iso
 
     who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
+    require_pipeline(pipeline, who, "the PIPELINE argument")
     with deciding(state_dir, pipeline, who):
         lines = read_triggers(state_dir, pipeline, who)
         if not lines:

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, queue_dir, read_triggers,
-                                                    slug, state_fs)
+                                                    require_pipeline, slug, state_fs)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.util import local_path, utc_iso
@@ -69,8 +69,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | backoff | paused |
     no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
     window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
-    if not pipeline:
-        raise ComponentError("trigger-retrain: `pipeline` is required (the training pipeline's path or name)")
+    require_pipeline(pipeline)
     # NaN compares false with everything: it passed `< 0` and failed later as a bare ValueError of timedelta
     if isinstance(cooldown_hours, bool) or not isinstance(cooldown_hours, (int, float)) or not cooldown_hours >= 0:
         raise ComponentError(f"trigger-retrain: cooldown_hours must be a number of hours >= 0 (got "
