@@ -3,8 +3,10 @@
 A retrain that fails is counted in the decision log: each `started` / `start-failed` line carries `failures`, the
 failed retrains in a row before it. The count now is that of the newest attempt, plus one when it failed (a local
 retrain: the outcome `failed` `kubepipe scheduler` wrote into its request, `queue/done/<id>.json`; kubeflow/vertex:
-a start that failed, as the trigger cannot see the run's own end). A retrain that succeeds (remote: a run created),
-or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned or cancelled leaves it as it was.
+a start that failed, or a run that started and then ended FAILED, as its service says: `remote.remote_outcome`).
+A retrain that succeeds, or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned,
+cancelled or still running leaves it as it was. A remote run whose state cannot be read (no access to its service)
+counts as a success, as a created run did before its end was read.
 
 - After k failures in a row (0 < k < max_failures) the next retrain waits `cooldown_hours * 2**(k-1)` after the last
   attempt (decision `backoff`): one cooldown after the first failure, then twice as long after each next one,
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Callable
 
 from kubepipe.components.retrain.decisions import ATTEMPTS, WHO, queue_dir, state_fs
 
@@ -46,9 +48,11 @@ def outcome_of(state_dir: str, request: object, seen: dict | None = None, who: s
 
 
 def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: str,
-                      seen: dict | None = None, who: str = WHO) -> tuple[int, dict | None]:
+                      seen: dict | None = None, who: str = WHO,
+                      remote: Callable[[object], dict | None] | None = None) -> tuple[int, dict | None]:
     """(failed retrains in a row now, the newest attempt line). A `resumed` line holds for every pipeline of the
-    log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one)."""
+    log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one). `remote`: how a
+    kubeflow / vertex run ended (`remote.remote_outcomes`); without it a created run counts as a success."""
     last = next((r for r in reversed(lines) if r.get("action") in ATTEMPTS
                  and (r.get("action") == "resumed" or r.get("pipeline") == pipeline)), None)
     if last is None or last.get("action") == "resumed":
@@ -56,9 +60,13 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
     before = last.get("failures") if isinstance(last.get("failures"), int) else 0
     if last.get("action") == "start-failed":
         return before + 1, last
-    if target != "local":  # the run was created; its own end is not seen from here
-        return 0, last
-    state = (outcome_of(state_dir, last.get("run_id"), seen, who) or {}).get("state")
+    if target != "local":
+        outcome = remote(last.get("run_id")) if remote else None
+        if outcome is None:  # the run was created, and how it ended cannot be read
+            return 0, last
+        state = outcome.get("state")
+    else:
+        state = (outcome_of(state_dir, last.get("run_id"), seen, who) or {}).get("state")
     # abandoned (its scheduler was killed) or cancelled (stopped), or not ended yet: the count stands
     counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
     return counts.get(state, before), last
@@ -85,10 +93,12 @@ def resume_command(pipeline: str, target: str) -> str:
     return f"kubepipe retrain resume {pipeline}{where}"
 
 
-def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetime | None = None) -> dict:
+def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetime | None = None,
+           profile: dict | None = None, **clients: Any) -> dict:
     """Record that the cause of the failed retrains was fixed (`kubepipe retrain resume`): the count of failures in
     a row starts again from 0. Returns the `resumed` line, or the last attempt's with action `not-paused` when there
-    were no failures to forget (then nothing is written)."""
+    were no failures to forget (then nothing is written). `profile` (kubeflow / vertex): the target profile whose
+    service says how the last retrain run ended, as trigger-retrain reads it."""
     from kubepipe.components.errors import ComponentError
     from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, read_triggers,
                                                         require_pipeline)
@@ -102,7 +112,12 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
                                  "does, with the --target (and --profile / --home) its monitor runs with")
-        failures, _last = failures_in_a_row(state_dir, lines, pipeline, target, who=who)
+        remote = None
+        if target != "local" and profile is not None:
+            from kubepipe.components.retrain.remote import remote_outcomes
+
+            remote = remote_outcomes(target, profile, {}, **clients)
+        failures, _last = failures_in_a_row(state_dir, lines, pipeline, target, who=who, remote=remote)
         if not failures:
             return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
                     "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}

@@ -16,7 +16,7 @@ from kubepipe.errors import UserError
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels, run_labels
 from kubepipe.util import normal_uri, uri_scheme
 
-__all__ = ["start_kfp", "start_vertex"]
+__all__ = ["start_kfp", "start_vertex", "remote_outcome", "remote_outcomes"]
 
 
 # Artifact Registry's KFP repositories: https://<region>-kfp.pkg.dev/<project>/<repo>/<package>/<tag or version>
@@ -153,3 +153,49 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
         except gexc.Conflict:
             pass  # already started by an earlier attempt of this step
     return job_id
+
+
+# how a retrain run that ended counts (policy.failures_in_a_row): as `kubepipe scheduler` writes a local one's outcome
+_ENDED = {"SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELED": "cancelled", "CANCELLED": "cancelled"}
+
+
+def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, credentials=None) -> dict | None:
+    """How the retrain run `run_id` started on kubeflow / vertex is: {"state": succeeded | failed | cancelled |
+    running, "run_id", "error"}, read from its service; None when it cannot be read (no access: a created run then
+    counts as a success, as it did before the trigger read the run's end)."""
+    import logging
+
+    from kubepipe.clients import api_errors, kfp_client, quiet, service_name, vertex_where
+    from kubepipe.run_states import kfp_state, vertex_state
+
+    try:
+        with api_errors(service_name(target, profile), f"reading the retrain run {run_id}"), quiet():
+            if target == "kubeflow":
+                run = (client or kfp_client(profile, where="ctx_profile")).get_run(run_id)
+                state, error = kfp_state(run.state), getattr(getattr(run, "error", None), "message", None)
+            else:
+                from google.cloud import aiplatform
+
+                where = vertex_where(profile, credentials=credentials, where="ctx_profile")
+                name = f"projects/{profile['project']}/locations/{profile['region']}/pipelineJobs/{run_id}"
+                job = aiplatform.PipelineJob.get(name, **where).gca_resource
+                tasks = job.job_detail.task_details if job.job_detail else []
+                state = vertex_state(job.state)  # the failed task's own words, else the job's
+                error = next((t.error.message for t in tasks if t.error.message), "") or job.error.message
+    except Exception as exc:  # noqa: BLE001 - a run that cannot be read holds no decision up
+        logging.getLogger(__name__).warning("trigger-retrain: cannot read how retrain run %s ended (%s); it counts as "
+                                            "a success", run_id, exc)
+        return None
+    return {"state": _ENDED.get(state.upper(), "running"), "run_id": run_id, "error": error or None}
+
+
+def remote_outcomes(target: str, profile: dict, seen: dict, **clients):
+    """`remote_outcome` of `target`'s runs as one decision reads them: each run is asked once (`seen`)."""
+    def outcome(run_id: object) -> dict | None:
+        if not isinstance(run_id, str) or not run_id:
+            return None
+        if run_id not in seen:
+            seen[run_id] = remote_outcome(target, run_id, profile, **clients)
+        return seen[run_id]
+
+    return outcome

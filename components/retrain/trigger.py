@@ -41,6 +41,7 @@ from kubepipe.components.retrain.decisions import (append_decision, deciding, lo
                                                     require_pipeline, slug, state_fs)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
+from kubepipe.components.retrain.remote import remote_outcomes
 from kubepipe.util import local_path, utc_iso
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
@@ -123,10 +124,12 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                                     and r.get("key") not in settled and r.get("key") != key],
                          key=lambda r: r["time"])
     seen: dict = {}  # each request's outcome is read once
-    failed = _last_failure(state_dir, started[-1], seen) if started and target == "local" else ""
+    remote = None if target == "local" else remote_outcomes(target, dict(profile or {}), {})
+    failed = _last_failure(state_dir, started[-1], seen, remote) if started else ""
     why = _why(drift_detected, quality_dropped)
     # a retry of this step (same key) is no new attempt: its own failed start does not back it off
-    failures, attempt = failures_in_a_row(state_dir, [r for r in lines if r.get("key") != key], pipeline, target, seen)
+    failures, attempt = failures_in_a_row(state_dir, [r for r in lines if r.get("key") != key], pipeline, target, seen,
+                                          remote=remote)
     record["failures"] = failures
     if failures >= max_failures:  # parked: retrying what failed max_failures times in a row is no fix
         record.update(action="paused", run_id=None, last_run_id=(attempt or {}).get("run_id"),
@@ -225,15 +228,15 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     return out
 
 
-def _last_failure(state_dir: str, last: dict, seen: dict | None = None) -> str:
+def _last_failure(state_dir: str, last: dict, seen: dict | None = None, remote=None) -> str:
     """'; the last retrain (<request>, run <id>) failed: <error>' when `kubepipe scheduler` wrote into its request
-    (`queue/done/<id>.json`) that its run did not succeed, else '': a retrain that keeps failing is said at every
-    decision, not only in the scheduler's log."""
+    (`queue/done/<id>.json`) that its run did not succeed (kubeflow / vertex: `remote`, its service says so), else
+    '': a retrain that keeps failing is said at every decision, not only in the scheduler's log."""
     request = last.get("run_id")
-    outcome = outcome_of(state_dir, request, seen)
-    if outcome is None or outcome.get("state") == "succeeded":
+    outcome = remote(request) if remote else outcome_of(state_dir, request, seen)
+    if outcome is None or outcome.get("state") in ("succeeded", "running"):
         return ""
-    run = f", run {outcome['run_id']}" if outcome.get("run_id") else ""
+    run = f", run {outcome['run_id']}" if outcome.get("run_id") and outcome["run_id"] != request else ""
     error = f": {str(outcome['error'])[:300]}" if outcome.get("error") else ""
     return f"; the last retrain ({request}{run}) {outcome['state']}{error}"
 

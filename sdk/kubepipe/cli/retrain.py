@@ -31,8 +31,9 @@ def resume(pipeline: str = typer.Argument(..., help="The training pipeline as tr
     from kubepipe.api import load_target
     from kubepipe.components.retrain.policy import resume as do_resume
 
-    state_dir = load_target(target, profile=profile, sets=set_, home=home).effective_state_dir
-    record = do_resume(state_dir, pipeline, target)
+    prof = load_target(target, profile=profile, sets=set_, home=home)
+    # kubeflow / vertex: the last retrain run's end is read from its service, as trigger-retrain reads it
+    record = do_resume(prof.effective_state_dir, pipeline, target, profile=prof.model_dump())
     if record["action"] == "resumed":
         console.out.print(f"[green]✓[/green] {console.escape(record['reason'])}")
     else:

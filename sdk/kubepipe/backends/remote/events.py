@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 from kubepipe.clients import api_errors, quiet
 from kubepipe.errors import KubepipeError, UserError
+from kubepipe.run_states import kfp_state, vertex_state
 
 __all__ = ["RunFailed", "TaskEvent", "kfp_state", "vertex_state", "poll_patiently", "run_ended"]
 
@@ -30,17 +31,6 @@ def run_ended(what: str, state: str, task: str, message: str) -> RunFailed:
     else:
         said = f"{what} {state.lower()}: the run failed"
     return RunFailed(said + (f": {message}" if message else ""))
-
-
-def kfp_state(value) -> str:
-    """A Kubeflow run's or task's state as kubepipe reports it: SUCCEEDED, not RUNTIME_STATE_SUCCEEDED."""
-    return str(value or "PENDING").replace("RUNTIME_STATE_", "")
-
-
-def vertex_state(value) -> str:
-    """A Vertex pipeline job's or task's state (an enum or its name) as kubepipe reports it: SUCCEEDED."""
-    name = getattr(value, "name", None) or str(value or "PIPELINE_STATE_PENDING")
-    return name.replace("PIPELINE_STATE_", "").replace("TASK_STATE_", "")
 
 
 @dataclass(frozen=True)

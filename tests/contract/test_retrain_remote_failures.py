@@ -1,0 +1,90 @@
+"""trigger-retrain on kubeflow / vertex counts a retrain run that started and then FAILED, as its service says."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from remote_fake_kfp import FakeKfp
+from remote_fake_vertex import FakeVertex
+
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.remote import kubeflow
+from kubepipe.components.retrain.policy import failures_in_a_row, resume
+from kubepipe.components.retrain.remote import remote_outcomes, start_vertex
+from kubepipe.components.retrain.trigger import read_triggers, trigger_retraining
+
+pytestmark = pytest.mark.contract
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # as tests/conftest.py
+ADD = str(SHARED / "kfp-testdata" / "add_numbers.yaml")
+NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def kfp(monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", "test-token-not-a-secret")
+    with FakeKfp() as fake:
+        fake.profile = {"host": fake.url, "experiment": "kubepipe", "auth": {"token_env": "KFP_TOKEN"}}
+        yield fake
+
+
+def decide(kfp, state_dir, hours, **kw):
+    return trigger_retraining(drift_detected=True, pipeline="add-numbers", target="kubeflow", profile=kfp.profile,
+                              state_dir=str(state_dir), cooldown_hours=1, source_run_id=f"m{hours}",
+                              now=NOW + dt.timedelta(hours=hours), **kw)
+
+
+def test_a_kubeflow_retrain_run_that_failed_backs_off_pauses_and_can_be_resumed(kfp, tmp_path):
+    """A run that started and then FAILED counted as a success: the trigger retried once per cooldown for ever."""
+    kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+    kfp.fail_task = "train"
+    first = decide(kfp, tmp_path, 0, max_failures=2)
+    assert first["action"] == "started"
+    kfp.runs[first["run_id"]]["_polls"] = 2  # the next read is its end: FAILED
+    second = decide(kfp, tmp_path, 0.5, max_failures=2)
+    assert second["action"] == "backoff" and second["failures"] == 1
+    assert f"the last retrain ({first['run_id']}) failed" in second["reason"]
+    assert "failed to start" not in second["reason"]
+    assert decide(kfp, tmp_path, 2, max_failures=1)["action"] == "paused"
+    resumed = resume(str(tmp_path), "add-numbers", "kubeflow", profile=kfp.profile, now=NOW + dt.timedelta(hours=3))
+    assert resumed["action"] == "resumed" and resumed["failures"] == 1
+    kfp.fail_task = None
+    third = decide(kfp, tmp_path, 4, max_failures=1)
+    assert third["action"] == "started"
+    kfp.runs[third["run_id"]]["_polls"] = 2  # it SUCCEEDED: the count is 0, a cooldown only
+    assert decide(kfp, tmp_path, 4.5)["action"] == "cooldown"
+    assert [r["action"] for r in read_triggers(str(tmp_path), "add-numbers")][-1] == "cooldown"
+
+
+def test_a_kubeflow_retrain_run_still_running_or_unreadable_is_no_failure(kfp, tmp_path, caplog):
+    kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+    kfp.fail_task = "train"
+    first = decide(kfp, tmp_path, 0, max_failures=1)
+    assert decide(kfp, tmp_path, 2, max_failures=1)["action"] == "started"  # its first read: PENDING
+    lines = read_triggers(str(tmp_path), "add-numbers")
+    assert lines[-1]["failures"] == 0 and lines[-1]["run_id"] != first["run_id"]
+    kfp.forbid = f"/runs/{lines[-1]['run_id']}"  # no access to read the run: counted as created, as before
+    assert failures_in_a_row("", lines, "add-numbers", "kubeflow",
+                             remote=remote_outcomes("kubeflow", kfp.profile, {}))[0] == 0
+    assert f"cannot read how retrain run {lines[-1]['run_id']} ended" in caplog.text
+
+
+def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    with FakeVertex() as vx:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vx.url)
+        vx.objects["gs://my-bucket/t/add.yaml"] = open(ADD, "rb").read()
+        profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
+                   "service_account": "runner@my-proj.iam.gserviceaccount.com", "api_endpoint": vx.url}
+        creds = AnonymousCredentials()
+        job_id = start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k1", credentials=creds)
+        lines = [{"action": "started", "pipeline": "p", "run_id": job_id, "failures": 1, "time": "2026-05-04T06:00Z"}]
+        outcomes = remote_outcomes("vertex", profile, {}, credentials=creds)
+        assert failures_in_a_row("", lines, "p", "vertex", remote=outcomes)[0] == 1  # RUNNING: the count stands
+        vx.fail_task = "train"
+        outcomes = remote_outcomes("vertex", profile, {}, credentials=creds)
+        assert failures_in_a_row("", lines, "p", "vertex", remote=outcomes)[0] == 2
+        assert outcomes(job_id)["state"] == "failed" and "train exited with code 1" in str(outcomes(job_id))
