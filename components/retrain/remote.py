@@ -165,8 +165,9 @@ def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, cred
     counts as a success, as it did before the trigger read the run's end)."""
     import logging
 
-    from kubepipe.clients import api_errors, kfp_client, quiet, service_name, vertex_where
+    from kubepipe.clients import api_errors, kfp_client, quiet, service_name
     from kubepipe.run_states import kfp_state, vertex_state
+    from kubepipe.vertex_clients import vertex_where
 
     try:
         with api_errors(service_name(target, profile), f"reading the retrain run {run_id}"), quiet():
