@@ -1,4 +1,4 @@
-"""Credentials hidden in what kubepipe shows: values, URLs (passwords, query values, webhook paths), free text.
+"""Credentials hidden in what kubepipe shows: values, URLs (passwords, credential query values, webhook paths), text.
 
 The shapes come from kubepipe.secret_shapes; sits below every layer (like kubepipe.errors) so messages, logs,
 records and metadata all go through it.
@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT,
-                                    keyed_secret, secret_value_kind, webhook_path)
+                                    keyed_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem"]
@@ -33,27 +33,27 @@ def redacted(value: Any, key: object = None) -> Any:
 
 
 def redact_url(text: str) -> str:
-    """`text` as messages, logs and metadata may show it: in a URL the password and every query value (a signed
-    URL's signature, an access token) become REDACTED, the keys kept, and so does the secret path of a Slack,
-    Discord, Teams, Google Chat or Mattermost webhook (its first segments kept); a path or a file:// URL is
-    returned as is."""
+    """`text` as messages, logs and metadata may show it: in a URL the password and each query value that holds a
+    credential (a signed URL's signature, an access token: `query_items`' rule) become REDACTED, their keys kept and
+    every other query value readable (`?generation=123`), and so does the secret path of a Slack, Discord, Teams,
+    Google Chat or Mattermost webhook (its first segments kept); a path or a file:// URL is returned as is."""
     from urllib.parse import urlsplit
 
     if not isinstance(text, str) or "://" not in text or is_file_uri(text):
         return text
     try:
         parts = urlsplit(text)
+        host = parts.hostname or ""
     except ValueError:
         return text
     netloc = parts.netloc
-    user, at, host = netloc.rpartition("@")
+    user, at, host_port = netloc.rpartition("@")
     if at and ":" in user:
-        netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
-    # an empty value stays empty: `?sig=<redacted>` in text, matched up to its `<`, is redacted once
-    pairs = (item.partition("=") for item in parts.query.split("&"))
-    query = "&".join(key + (f"={REDACTED}" if value else eq) for key, eq, value in pairs) if parts.query else ""
-    if parts.query and not parts.fragment:  # a sentence's punctuation after the URL (`...&token=T1: 404`) stays
-        query += parts.query[len(parts.query.rstrip(".,:;)]")):] if query.endswith(REDACTED) else ""
+        netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host_port}"
+    items = query_items(parts.query, host) if parts.query else []
+    query = "&".join(key + (f"={REDACTED}" if secret else eq + value) for key, eq, value, secret in items)
+    if items and items[-1][3] and not parts.fragment:  # a sentence's punctuation after it (`&token=T1: 404`) stays
+        query += parts.query[len(parts.query.rstrip(".,:;)]")):]
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
     scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
     slashes = "//" if text[len(scheme):].startswith("//") else ""
@@ -100,10 +100,10 @@ _AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:proxy-)?authorization\s*[:=]\s*)(?![\s
 
 def redact_text(text: str) -> str:
     """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
-    shapes `secret_value_kind` knows, the password and query values of URLs (`redact_url`), a credential's query
-    value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted Authorization header to
-    its line's end, and the value of `key=value` /
-    `key: value` pairs whose key names a credential (`password=hunter2`)."""
+    shapes `secret_value_kind` knows, the password and credential query values of URLs (`redact_url`), a
+    credential's query value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted
+    Authorization header to its line's end, and the value of `key=value` / `key: value` pairs whose key names a
+    credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
         return text
     for pattern, _kind in TOKENS:

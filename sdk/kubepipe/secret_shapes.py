@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
-           "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential", "secret_value_kind",
-           "webhook_path"]
+           "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential", "query_items",
+           "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -58,10 +58,12 @@ _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|
                        r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
 WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")  # a whole `${...}`: wiring, not a literal
 # Query parameters that carry a credential whatever the host: a presigned S3 or GCS URL's signature, credential and
-# session token, an OAuth access token, a token or an API key. Besides: `sig`, an Azure SAS signature (with its `sv`
-# version or `se` expiry), and `key`, a Google API key on a googleapis.com host (`query_credential`).
+# session token (`Signature`: a V2-signed S3 / GCS or a CloudFront URL's), an OAuth access token, a token or an API
+# key. Besides: `sig`, an Azure SAS signature (with its `sv` version or `se` expiry), `key`, a Google API key on a
+# googleapis.com host, and any key that names a credential (`query_items`).
 _QUERY_CREDENTIALS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-                                "x-goog-credential", "access_token", "token", "api_key", "api-key", "apikey"})
+                                "x-goog-credential", "signature", "access_token", "token", "api_key", "api-key",
+                                "apikey"})
 # One of them in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`), `sig` too: its
 # value, up to the sentence's punctuation after it (`&token=T1: 404`).
 QUERY_CREDENTIAL_IN_TEXT = re.compile(
@@ -99,24 +101,39 @@ def secret_value_kind(value: object) -> str | None:
 
 
 def query_credential(url: str) -> str | None:
-    """The name, as written, of the query parameter of `url` that carries a credential (`_QUERY_CREDENTIALS`; `sig`
-    beside `sv` or `se`; `key` on a googleapis.com host), or None. An empty value or a whole `${...}` is none."""
+    """The name, as written, of the first query parameter of `url` that carries a credential (`query_items`' rule),
+    or None."""
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        host = parts.hostname or ""
     except ValueError:
         return None
-    pairs = [(k, v) for k, _, v in (item.partition("=") for item in parts.query.split("&"))
-             if v.strip() and not WHOLE_REF.match(v.strip())]
-    names = {k.lower() for k, _ in pairs}
-    for key, _ in pairs:
-        name = key.lower()
-        if (name in _QUERY_CREDENTIALS or (name == "sig" and names & {"sv", "se"})
-                or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com")))):
-            return key
-    return None
+    return next((key for key, _, _, secret in query_items(parts.query, host) if secret), None) if parts.query else None
+
+
+def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
+    """(key, `=` or "", value, holds a credential) for each `&`-separated item of a URL's query, as written. The one
+    rule for a query value: a credential when its key is one of `_QUERY_CREDENTIALS`, or `sig` beside `sv` or `se`
+    (an Azure SAS), or `key` on a googleapis.com host, or names one as a YAML key does (`password`, `client_secret`:
+    `keyed_secret`), or when the value is shaped like one (`secret_value_kind`); an empty value or a whole `${...}`
+    is none. Other values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential."""
+    from urllib.parse import unquote
+
+    host = host.lower()
+    items = [item.partition("=") for item in query.split("&")]
+    names = {unquote(k).lower() for k, _, _ in items}
+
+    def secret(key: str, value: str) -> bool:
+        name, text = unquote(key).lower(), unquote(value).strip()
+        if not text or WHOLE_REF.match(text):
+            return False
+        return (name in _QUERY_CREDENTIALS or (name == "sig" and bool(names & {"sv", "se"}))
+                or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com")))
+                or keyed_secret(unquote(key), text) or secret_value_kind(text) is not None)
+
+    return [(key, eq, value, secret(key, value)) for key, eq, value in items]
 
 
 def _webhook_in(text: str) -> bool:
@@ -141,7 +158,7 @@ def keyed_secret(key: object, value: object) -> bool:
 
 # Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
 # part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its
-# key and token are query values, redacted as every query value is; the space goes too), and Mattermost, on
+# key and token are query values, redacted by `query_items`' rule; the space goes too), and Mattermost, on
 # any host (self-hosted): `/hooks/` and a 26-character id, maybe under a path (`/chat/hooks/...`).
 _MATTERMOST_ID = r"[a-z0-9]{26}"
 _WEBHOOKS = (

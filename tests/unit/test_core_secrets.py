@@ -161,7 +161,7 @@ def test_redact_url_leaves_a_url_with_nothing_to_redact_as_it_is():
 
     for url in ("memory:///reg/clf/versions/1/model", "hdfs:///data/x.csv", "s3://b/k", "abfs://c@acct.net/p"):
         assert redact_url(url) == url
-    assert redact_url("memory:///reg?sig=1") == "memory:///reg?sig=<redacted>"
+    assert redact_url("memory:///reg?sv=1&sig=2") == "memory:///reg?sv=1&sig=<redacted>"
 
 
 @pytest.mark.parametrize("text, shown", [

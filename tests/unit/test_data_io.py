@@ -375,8 +375,8 @@ def test_a_signed_url_or_a_password_is_never_shown(http_dir, tmp_path):
     assert redact_url("https://u:hunter2@h/x.csv?X-Goog-Signature=abc123&flag") == (
         "https://u:<redacted>@h/x.csv?X-Goog-Signature=<redacted>&flag")
     assert redact_url("data/x?y.csv") == "data/x?y.csv" and redact_url("file:///x.csv?a=1") == "file:///x.csv?a=1"
-    assert _err(read_source, f"{url}/none.csv?sig=s3cr3t") == (
-        f"{url}/none.csv?sig=<redacted>: the server answered HTTP 404 File not found; check the URL")
+    assert _err(read_source, f"{url}/none.csv?sv=2022-11-02&sig=s3cr3t") == (
+        f"{url}/none.csv?sv=2022-11-02&sig=<redacted>: the server answered HTTP 404 File not found; check the URL")
     (root / "d.csv").write_text("a\n1\n2\n")
     art = Dataset(name="dataset", uri=str(tmp_path / "out"))
     meta = load_to_artifact(art, f"{url}/d.csv?token=s3cr3t", columns=["a"])

@@ -127,8 +127,8 @@ def _has(data: Any, path: tuple) -> bool:
 
 
 def _short(value: Any) -> Any:
-    """The value an issue shows: a URL's password and query values redacted (a signed URL refused at registry_uri
-    was echoed whole), at most 80 characters."""
+    """The value an issue shows: a URL's password and credential query values redacted (a signed URL refused at
+    registry_uri was echoed whole), at most 80 characters."""
     if isinstance(value, str):
         from kubepipe.secrets import redact_url
 

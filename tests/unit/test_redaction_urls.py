@@ -1,0 +1,62 @@
+"""How a URL is shown (redact_url, redacted, redact_text): its credentials hidden, everything else readable."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from kubepipe.secrets import REDACTED, redact_text, redact_url, redacted, secret_value_kind
+
+# keys whose value is a credential by query_items' rule: listed, named like a YAML credential key, or camelCase
+CREDENTIAL_KEYS = ["X-Amz-Signature", "X-Amz-Credential", "X-Goog-Signature", "Signature", "access_token", "token",
+                   "api_key", "apikey", "password", "client_secret", "clientSecret", "refresh_token"]
+HARMLESS_KEYS = ["generation", "version", "versionId", "page", "sslmode", "alt", "X-Amz-Expires", "X-Amz-Date",
+                 "format", "sep", "ref"]
+# URL-safe characters a credential is written in; `<` and `>` (REDACTED's) never are
+SECRET = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~", min_size=6,
+                 max_size=40).filter(lambda s: any(c.isalpha() for c in s))
+HARMLESS_VALUE = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
+
+
+def _hidden(secret: str, shown: str) -> bool:
+    return secret not in shown.replace(REDACTED, "\0")
+
+
+@pytest.mark.parametrize("url", ["https://storage.googleapis.com/b/o?generation=1712345", "s3://b/k?versionId=3",
+                                 "postgres://db/app?sslmode=require&connect_timeout=10",
+                                 "https://h/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=60"])
+def test_a_harmless_query_value_stays_readable(url):
+    # every query value was `<redacted>` (`?generation=<redacted>`): which object version a message named was lost
+    assert redact_url(url) == url and redacted(url) == url and redact_text(f"GET {url}: 404") == f"GET {url}: 404"
+
+
+def test_only_the_credential_values_of_a_query_are_redacted():
+    url = "https://b.s3.amazonaws.com/k?X-Amz-Expires=60&X-Amz-Signature=s3cr3t&versionId=7&password=hunter2"
+    shown = "https://b.s3.amazonaws.com/k?X-Amz-Expires=60&X-Amz-Signature=<redacted>&versionId=7&password=<redacted>"
+    assert redact_url(url) == redacted(url) == shown
+    assert redact_text(f"PUT {url}: 403") == f"PUT {shown}: 403"
+    # a V2-signed S3 / GCS (or CloudFront) URL's Signature is one; its AWSAccessKeyId / Expires are not
+    assert redact_url("https://b.s3.amazonaws.com/k?AWSAccessKeyId=x&Expires=1&Signature=abc%2Bd") == (
+        "https://b.s3.amazonaws.com/k?AWSAccessKeyId=x&Expires=1&Signature=<redacted>")
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(CREDENTIAL_KEYS), secret=SECRET, other=st.sampled_from(HARMLESS_KEYS),
+       value=HARMLESS_VALUE, first=st.booleans())
+def test_a_credential_query_value_is_never_shown_and_a_harmless_one_always_is(key, secret, other, value, first):
+    items = [f"{key}={secret}", f"{other}={value}"]
+    url = "https://data.example.com/d.csv?" + "&".join(items if first else items[::-1])
+    assume(url.count(secret) == 1 and secret not in REDACTED)
+    for shown in (redact_url(url), redacted(url), redact_text(f"GET {url}: 404"), redact_text(f"see {url}.")):
+        assert _hidden(secret, shown), shown
+        assert f"{other}={value}" in shown and f"{key}={REDACTED}" in shown and "data.example.com/d.csv?" in shown
+    assert secret_value_kind(url) == f"a URL whose query carries `{key}=`"
+
+
+@settings(max_examples=100, deadline=None)
+@given(other=st.sampled_from(HARMLESS_KEYS), value=HARMLESS_VALUE, more=st.sampled_from(HARMLESS_KEYS),
+       number=st.integers(0, 10**9))
+def test_a_url_whose_query_holds_no_credential_is_shown_as_it_is(other, value, more, number):
+    url = f"gs://bucket/path/x.parquet?{other}={value}&{more}={number}"
+    assert redact_url(url) == url == redacted(url) and secret_value_kind(url) is None
