@@ -18,8 +18,9 @@ __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_
 
 def redacted(value: Any, key: object = None) -> Any:
     """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked. A URL whose
-    credential is its password, a query value (a presigned URL's signature) or a webhook's path is shown as
-    `redact_url` shows it (`https://h/d.csv?X-Amz-Signature=<redacted>`): which file or host stays readable."""
+    credential is its password, its user (a token), a query value (a presigned URL's signature) or a webhook's path
+    is shown as `redact_url` shows it (`postgres://app:<redacted>@db`, `https://h/d.csv?X-Amz-Signature=<redacted>`):
+    which file or host stays readable."""
     if isinstance(value, dict):
         return {k: redacted(v, k) for k, v in value.items()}
     if isinstance(value, list):
@@ -33,11 +34,12 @@ def redacted(value: Any, key: object = None) -> Any:
 
 
 def redact_url(text: str) -> str:
-    """`text` as messages, logs and metadata may show it: in a URL the password and each query value that holds a
-    credential (a signed URL's signature, an access token: `query_items`' rule) become REDACTED, their keys kept and
-    every other query value readable (`?generation=123`), and so does the secret path of a Slack, Discord, Teams,
+    """`text` as messages, logs and metadata may show it: in a URL the password, a user that is a token and each
+    query value that holds a credential (a signed URL's signature, an access token: `query_items`' rule) become
+    REDACTED, the scheme, host, path, user name, query keys and every other query value readable
+    (`postgres://app:<redacted>@db/x?sslmode=require`), and so does the secret path of a Slack, Discord, Teams,
     Google Chat or Mattermost webhook (its first segments kept); a path or a file:// URL is returned as is."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
     if not isinstance(text, str) or "://" not in text or is_file_uri(text):
         return text
@@ -48,8 +50,10 @@ def redact_url(text: str) -> str:
         return text
     netloc = parts.netloc
     user, at, host_port = netloc.rpartition("@")
-    if at and ":" in user:
-        netloc = f"{user.split(':', 1)[0]}:{REDACTED}@{host_port}"
+    if at:  # the password; and a user that is a token (`https://ghp_...@github.com`, `x-oauth-basic`'s)
+        name, colon, _ = user.partition(":")
+        name = REDACTED if secret_value_kind(unquote(name)) else name
+        netloc = f"{name}{colon and ':' + REDACTED}@{host_port}"
     items = query_items(parts.query, host) if parts.query else []
     query = "&".join(key + (f"={REDACTED}" if secret else eq + value) for key, eq, value, secret in items)
     if items and items[-1][3] and not parts.fragment:  # a sentence's punctuation after it (`&token=T1: 404`) stays

@@ -51,7 +51,10 @@ _SECRET_VALUE = [
     TOKENS[0],  # a service-account key holds a PEM key: named as the PEM key, as before
     (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
     *TOKENS[1:],
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
+    # with or without a user (`redis://:pw@cache`); a password shown as REDACTED is none
+    # (`postgres://app:<redacted>@db`, as redact_url shows one)
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]*:(?!" + re.escape(REDACTED) + r"@)[^/\s@]+@"),
+     "a URL with a password"),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"

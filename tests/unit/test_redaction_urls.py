@@ -60,3 +60,32 @@ def test_a_credential_query_value_is_never_shown_and_a_harmless_one_always_is(ke
 def test_a_url_whose_query_holds_no_credential_is_shown_as_it_is(other, value, more, number):
     url = f"gs://bucket/path/x.parquet?{other}={value}&{more}={number}"
     assert redact_url(url) == url == redacted(url) and secret_value_kind(url) is None
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgres://app:pw@db", "postgres://app:<redacted>@db"),
+    ("postgresql+psycopg://app:pw@db:5432/s?sslmode=require",
+     "postgresql+psycopg://app:<redacted>@db:5432/s?sslmode=require"),
+    ("redis://:pw@cache:6379/0", "redis://:<redacted>@cache:6379/0"),
+    ("https://u:p@h/x?X-Amz-Signature=abc&v=1", "https://u:<redacted>@h/x?X-Amz-Signature=<redacted>&v=1"),
+    ("https://ghp_abcdefghijklmnop1234@github.com/o/r.git", "https://<redacted>@github.com/o/r.git"),
+    ("https://git@github.com/o/r", "https://git@github.com/o/r"),
+])
+def test_a_url_holding_a_credential_keeps_its_scheme_host_and_path(url, shown):
+    # redacted() gave a bare <redacted> for a URL with a password (the password regex matched `app:<redacted>@` too)
+    # while a signed URL's query stayed readable; a password-only URL (redis://:pw@) was no credential at all
+    assert redacted(url) == redact_url(url) == shown
+    assert secret_value_kind(shown) is None and (secret_value_kind(url) is None) is (url == shown)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scheme=st.sampled_from(["postgres", "mysql", "https", "s3", "amqp", "redis"]),
+       user=st.sampled_from(["app", "etl", ""]), secret=SECRET, query=st.sampled_from(["", "?sslmode=require"]),
+       path=st.sampled_from(["", "/db", "/a/b.csv"]))
+def test_a_password_is_never_shown_and_the_rest_always_is(scheme, user, secret, query, path):
+    url = f"{scheme}://{user}:{secret}@db.internal:5432{path}{query}"
+    assume(url.count(secret) == 1 and secret not in REDACTED)
+    shown = f"{scheme}://{user}:{REDACTED}@db.internal:5432{path}{query}"
+    assert redacted(url) == redact_url(url) == shown and redact_text(f"connect {url}: refused") == (
+        f"connect {shown}: refused")
+    assert redacted({"dsn": url, "n": [url]}) == {"dsn": shown, "n": [shown]}
