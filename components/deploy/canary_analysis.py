@@ -13,10 +13,13 @@ two revisions' numbers (the local endpoint proxy's per-revision counters, or Pro
 KServe; both shaped as `RevisionStats.to_dict()`):
 
 - error rate: the canary's share of 5xx answers may exceed the stable's by at most
-  `max_error_rate_increase` (default 0: any 5xx regression rolls back);
+  `max_error_rate_increase` (default 0: any 5xx where the stable answered none rolls back);
 - client error rate: the canary's share of 4xx answers may exceed the stable's by at most
   `max_client_error_rate_increase` (default 0.05): a canary refusing the real clients' requests
   (400 to a schema it no longer takes) answers no 5xx, and was promoted;
+- both share one rule: a share over its limit (stable share + bound) rolls back only where the one-sided binomial
+  test of the canary's count at the limit's rate says it is no noise (p < 0.05): 2 refusals in 20 canary answers
+  against none of the stable's are not (p 0.26 at 0.05); at a limit of 0 any count is (p 0);
 - p99 latency (from the latency histograms): rolled back when the canary's p99 is above both
   `stable p99 x max_p99_ratio` and `stable p99 + max_p99_increase_ms` (the absolute floor keeps
   2 ms -> 4 ms jitter from rolling back a fast model; null switches a bound off);
@@ -46,6 +49,7 @@ DEFAULTS = {"bake_s": 60, "min_requests": 20, "max_error_rate_increase": 0.0, "m
 ANALYSIS_KEYS = tuple(DEFAULTS)
 MAX_BAKE_S = 86400
 PSI_SIGNIFICANCE = 0.05  # the label PSI bound holds only at chi-square p below this (detect-drift's default)
+RATE_SIGNIFICANCE = 0.05  # a 5xx / 4xx share over its limit rolls back only at binomial p below this
 _NULLABLE = ("max_p99_ratio", "max_p99_increase_ms", "max_prediction_psi")
 
 
@@ -147,6 +151,18 @@ def _label_psi(stable: dict, canary: dict) -> tuple[float | None, float]:
     return value, chi2_pvalue([stable.get(k, 0) for k in labels], [canary.get(k, 0) for k in labels])
 
 
+def _excess_pvalue(count: int, n: int, rate: float) -> float:
+    """One-sided binomial p of `count` or more of `n` canary answers where each is one at `rate` (the stable's share
+    plus the bound): the chance the canary's excess is noise. 0 at a rate of 0: none can be noise."""
+    if rate <= 0:
+        return 0.0
+    if rate >= 1:
+        return 1.0
+    from scipy.stats import binom
+
+    return float(binom.sf(count - 1, n, rate))
+
+
 def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
     """{decision: promote | rollback, why, checks: [...], stable, canary, settings}."""
     s = _filled(settings or {})
@@ -166,12 +182,15 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
     baseless = ca["requests"] > 0 and st["requests"] == 0
     check("stable_requests", not baseless, ca["requests"], st["requests"], 1,
           "no stable answers to compare the canary with: inconclusive rolls back" if baseless else "")
-    # compared on the exact shares, shown as the report rounds them
+    # compared on the exact shares, shown as the report rounds them; one rule for 5xx and 4xx (_excess_pvalue)
     for name, count, bound in (("error_rate", "errors_5xx", "max_error_rate_increase"),
                                ("client_error_rate", "errors_4xx", "max_client_error_rate_increase")):
-        rate = {k: x[count] / x["requests"] if x["requests"] else 0.0 for k, x in (("st", st), ("ca", ca))}
-        limit = rate["st"] + s[bound]
-        check(name, rate["ca"] <= limit + 1e-12, ca[name], st[name], _shown(limit))
+        limit = (st[count] / st["requests"] if st["requests"] else 0.0) + s[bound]
+        over = ca["requests"] > 0 and ca[count] / ca["requests"] > limit + 1e-12
+        p = _excess_pvalue(ca[count], ca["requests"], limit) if over else 1.0
+        check(name, not over or p >= RATE_SIGNIFICANCE, ca[name], st[name], _shown(limit),
+              f"binomial p={p:.2g}" + (f" >= {RATE_SIGNIFICANCE}: not told apart from noise"
+                                       if p >= RATE_SIGNIFICANCE else "") if over else "")
     bounds = [b for b in ((st["p99_ms"] * s["max_p99_ratio"]) if s["max_p99_ratio"] is not None and st["p99_ms"] is not None else None,
                           (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
               if b is not None]

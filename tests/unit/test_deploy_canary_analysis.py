@@ -93,7 +93,8 @@ def test_error_budget_allows_a_stated_increase():
     stable = _stats([5.0] * 100, errors=1)
     canary = _stats([5.0] * 100, errors=3)
     assert analyze(stable, canary, {"bake_s": 1, "max_error_rate_increase": 0.05})["decision"] == "promote"
-    assert analyze(stable, canary, {"bake_s": 1, "max_error_rate_increase": 0.01})["decision"] == "rollback"
+    worse = _stats([5.0] * 100, errors=10)  # 10 in 100 at a limit of 0.02: binomial p 3e-05
+    assert analyze(stable, worse, {"bake_s": 1, "max_error_rate_increase": 0.01})["decision"] == "rollback"
 
 
 def test_one_5xx_in_millions_is_a_regression_the_default_bound_sees():
@@ -282,3 +283,25 @@ def test_max_client_error_rate_increase_is_checked_at_its_path(bad):
     (issue,) = analysis_issues({"max_client_error_rate_increase": bad})
     assert issue.path == ("canary_analysis", "max_client_error_rate_increase")
     assert "must be a share of requests from 0 to 1" in issue.message
+
+
+def test_a_4xx_or_5xx_share_over_its_limit_rolls_back_only_beyond_noise():
+    """0.05 was a bare bound: 2 refusals of 20 canary answers (0.1) against none of the stable's rolled back, though 20
+    answers at a true 4xx share of 0.05 give 2 or more one time in four. One rule for 4xx and 5xx: a share over the
+    limit counts where the one-sided binomial test of the canary's count at the limit's rate gives p < 0.05."""
+    stable = {"requests": 80, "errors_5xx": 0, "errors_4xx": 0}
+    noise = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 2}, {"bake_s": 60})
+    (c,) = [x for x in noise["checks"] if x["check"] == "client_error_rate"]
+    assert noise["decision"] == "promote", noise["why"]
+    assert (c["canary"], c["limit"], c["passed"]) == (0.1, 0.05, True)
+    assert c["note"] == "binomial p=0.26 >= 0.05: not told apart from noise"
+    real = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 4}, {"bake_s": 60})  # p 0.016
+    (c,) = [x for x in real["checks"] if x["check"] == "client_error_rate"]
+    assert real["decision"] == "rollback" and c["note"] == "binomial p=0.016" and c["passed"] is False
+    # the same rule for 5xx: a stable with 1 5xx in 80 and a canary with 1 in 20 is noise (p 0.22) ...
+    one_each = analyze({**stable, "errors_5xx": 1}, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {"bake_s": 60})
+    assert one_each["decision"] == "promote", one_each["why"]
+    # ... and at a limit of 0 (no stable 5xx, the default bound 0) one 5xx is no noise: it rolls back
+    one = analyze(stable, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {"bake_s": 60})
+    (e,) = [x for x in one["checks"] if x["check"] == "error_rate"]
+    assert one["decision"] == "rollback" and (e["canary"], e["limit"], e["note"]) == (0.05, 0.0, "binomial p=0")
