@@ -33,6 +33,18 @@ _WARMUP_TEXT = "warm-up request 1234 main street"
 _INLINE_TOKENIZE_ROWS = 4  # ~50 us a row (MiniLM WordPiece, 2 cores): more rows go to a thread
 
 
+def _answered(exc: Exception) -> Exception:
+    """`exc` as an error kserve answers with a handler: a model's own failure (a RuntimeError in its forward pass)
+    reached Starlette's last-resort handler, which answers 500 and re-raises, and uvicorn then closed the
+    keep-alive connection it had just answered on without `Connection: close`: the endpoint proxy's next request on
+    it failed (ReadError) and a user got a 502 from a backend that was up. Same 500 body as kserve's generic one."""
+    from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
+
+    if isinstance(exc, (BadRequest, InvalidInput, InferenceError, ModelNotFound, ModelNotReady, NotImplementedError)):
+        return exc  # a handler answers these (4xx, 501, 503)
+    return InferenceError(f"{type(exc).__name__} : {exc}")
+
+
 class ServedModel(Model):
     """Loads `model_dir`, warms up, and serves V1 + V2 through one batched forward pass."""
 
@@ -159,9 +171,12 @@ class ServedModel(Model):
         except BadRequest as exc:  # a batch over --max-batch-size is a 413, as a body over --max-body-mb is
             self.metrics.count(protocol, "too_large" if exc.status == 413 else "bad_request")
             raise
-        except Exception:
+        except Exception as exc:
             self.metrics.count(protocol, "error")
-            raise
+            answered = _answered(exc)
+            if answered is exc:
+                raise
+            raise answered from exc
         finally:
             gauge.dec()
         self.metrics.count(protocol, "ok")

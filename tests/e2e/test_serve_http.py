@@ -556,3 +556,49 @@ def test_prepare_builds_the_onnx_export_once_and_exits(models, tmp_path, monkeyp
     assert again.returncode == 0 and files[0].stat().st_mtime_ns == built  # reused, not exported again
     wrong = subprocess.run(cmd[:-3] + ["--prepare"], capture_output=True, text=True, timeout=120, env=env)
     assert wrong.returncode == 2 and "--runtime onnx" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def _keep_alive_exchange(sock, path: str, body: bytes) -> int | None:
+    """One request on an open keep-alive connection: the answer's status, None when the server had closed it."""
+    sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+    except ConnectionResetError:
+        return None
+    head, _, payload = data.partition(b"\r\n\r\n")
+    size = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+    while len(payload) < size:
+        payload += sock.recv(65536)
+    return int(head.split()[1])
+
+
+def test_a_model_failing_is_a_500_that_keeps_the_connection_open(models, tmp_path, monkeypatch):
+    """A model's exception reached Starlette's last-resort handler: a 500, then uvicorn closed the keep-alive
+    connection it had answered on without `Connection: close`. The endpoint proxy's next request on it failed
+    (ReadError), and a user got a 502 from a canary that was up (tests/e2e/test_deploy_canary.py saw one)."""
+    from canary_models import flaky_copy
+
+    monkeypatch.setenv("KUBEPIPE_ALLOW_USER_MODEL", "1")
+    fixtures = os.path.dirname(sys.modules["canary_models"].__file__)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (fixtures, os.environ.get("PYTHONPATH")) if p))
+    proc, log = start_server(flaky_copy(models["text"], tmp_path / "flaky"), "flaky", tmp_path, "--drain-delay", "0")
+    try:
+        port = int(wait_ready(proc, log, "flaky").rsplit(":", 1)[1])
+        body = json.dumps({"instances": ["uber trip"]}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            seen = []
+            while len(seen) < 40 and (500 not in seen or seen[-1] == 500):  # after warm-up a pass in 3 fails
+                seen.append(_keep_alive_exchange(sock, "/v1/models/flaky:predict", body))
+                time.sleep(0.1)  # a closing server has closed by now
+        assert 500 in seen and None not in seen and set(seen) <= {200, 500}, seen
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/models/flaky:predict", json={"instances": ["a"] * 3})
+        assert r.status_code in (200, 500)
+        assert "flaky canary: this pass fails" in log.read_text()  # the error is logged with its traceback
+    finally:
+        stop(proc)
