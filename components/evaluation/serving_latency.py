@@ -117,18 +117,23 @@ def measure_serving(model_dirs: dict[str, str], inputs_of: Callable[[Any], Any],
     """{name: {"metrics": {p50_ms, p99_ms, tokens_per_s}, ...details}} for each model directory.
 
     `inputs_of(loaded_model)` gives that model's holdout inputs (as `evaluate.model_inputs` does)."""
-    import gc
-
-    import torch
-
     from kubepipe.components.serving.artifact_loader import resolve_device
+    from kubepipe.components.threads import thread_counts
 
     ServedModel, parser = _serving_parts()
     device = resolve_device(str(settings["device"]), "latency.device:")  # the step's key, not serve's --device
+    with thread_counts(parser.get_default("torch_threads")) as threads:  # put back after; one gate at a time
+        served, rounds = _measure(ServedModel, parser, model_dirs, inputs_of, settings, device)
+    return {name: _summary(served[name], rounds[name], settings, threads) for name in served}
+
+
+def _measure(ServedModel, parser, model_dirs: dict[str, str], inputs_of: Callable[[Any], Any], settings: dict,
+             device: Any) -> tuple[dict, dict]:
+    """(served models, their timed rounds): each model loaded as `kubepipe serve` loads it, warmed up, then timed in
+    turns until settings' repeats or max_seconds."""
+    import gc
+
     bs = int(settings["batch_size"])
-    threads_before = torch.get_num_threads()
-    threads = max(1, int(parser.get_default("torch_threads")))
-    torch.set_num_threads(threads)
     try:
         served, requests = {}, {}
         for name, path in model_dirs.items():
@@ -150,9 +155,8 @@ def measure_serving(model_dirs: dict[str, str], inputs_of: Callable[[Any], Any],
             for name in (order if r % 2 == 0 else order[::-1]):  # alternate who goes first
                 rounds[name].append(_round(served[name], requests[name], deadline))
     finally:
-        torch.set_num_threads(threads_before)
         gc.collect()
-    return {name: _summary(served[name], rounds[name], settings, threads) for name in served}
+    return served, rounds
 
 
 def _round(model, requests: list, deadline: float) -> dict:

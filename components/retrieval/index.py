@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +33,6 @@ __all__ = ["INDEX_FILE", "METHODS", "FORMAT_VERSION", "HNSW_DEFAULTS", "VectorIn
            "exact_search", "recall_vs_exact", "set_search_threads", "search_threads"]
 
 INDEX_FILE = "kubepipe-index.json"
-_SEARCH_THREADS = threading.Lock()  # search_threads: one measurement sets the process-wide thread counts at a time
 FORMAT_VERSION = 2  # 1: the HNSW graph was usearch's index.usearch (exact indexes of version 1 still load)
 METHODS = ("auto", "hnsw", "exact")
 # expansion_search 64: recall@10 0.996 against exact search on 20,000 MiniLM merchant passages
@@ -94,30 +92,18 @@ def set_search_threads(threads: int, graph: bool) -> tuple[int, int | None]:
     """Give one query `threads` threads, as `kubepipe serve --torch-threads N` gives a worker: torch's intra-op
     threads and, for an HNSW graph, faiss's OpenMP threads (whose default, every core, ran slower than one on a
     busy box). Both are process-wide; returns what they were (faiss's None without a graph)."""
-    import torch
+    from kubepipe.components.threads import set_thread_counts
 
-    n = max(1, int(threads))  # 0 is 1, as at both serving runtimes (serving/options.py)
-    # both read before either is set: where torch and faiss share one OpenMP runtime, torch.set_num_threads sets
-    # faiss's count too, which was then read back as what it had been (and "put back" to 1)
-    faiss = _faiss() if graph else None
-    before = torch.get_num_threads(), (faiss.omp_get_max_threads() if faiss is not None else None)
-    torch.set_num_threads(n)
-    if faiss is not None:
-        faiss.omp_set_num_threads(n)
-    return before
+    return set_thread_counts(threads, _faiss() if graph else None)
 
 
 @contextmanager
 def search_threads(threads: int, graph: bool):
-    """`set_search_threads` for a measurement, then put back; one at a time in a process (the API's threads)."""
-    with _SEARCH_THREADS:
-        torch_before, omp_before = set_search_threads(threads, graph)
-        try:
-            yield max(1, int(threads))
-        finally:
-            set_search_threads(torch_before, False)
-            if omp_before is not None:
-                _faiss().omp_set_num_threads(omp_before)
+    """`set_search_threads` for a measurement, then put back (components/threads.py: one at a time in a process)."""
+    from kubepipe.components.threads import thread_counts
+
+    with thread_counts(threads, _faiss() if graph else None) as n:
+        yield n
 
 
 @contextmanager
