@@ -44,6 +44,11 @@ def check_chunk(with_values: dict) -> list[CheckIssue]:
     if not numbers and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
         issues.append(CheckIssue(("overlap",), f"must be smaller than size ({size}), got {overlap}",
                                  "e.g. size: 128, overlap: 16"))
+    if w.get("keep_columns") == []:  # the step reads [] as its default: every column, the opposite of what it says
+        issues.append(CheckIssue(("keep_columns",), "an empty list keeps every column of the records (it is the "
+                                 "step's default), not none", "leave keep_columns out to copy every column onto each "
+                                 "passage, or list the ones to copy (e.g. keep_columns: [name, category]); to copy "
+                                 "none, drop the columns upstream"))
     if "base_model" in w and w.get("unit", "words") == "words":  # only its tokenizer is read, to count tokens
         issues.append(CheckIssue(("base_model",), "is ignored with unit: words (its tokenizer counts `unit: tokens`; "
                                  "the embed step's base_model embeds)", "remove it, or set unit: tokens", "warning"))

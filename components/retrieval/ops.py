@@ -33,7 +33,7 @@ def chunk_documents(
         size: Units per passage.
         overlap: Units shared by consecutive passages (0 <= overlap < size).
         unit: `words` (whitespace-delimited) or `tokens` (WordPiece tokens of `base_model`'s tokenizer).
-        keep_columns: Record columns copied onto every passage (empty: all of them).
+        keep_columns: Record columns copied onto every passage (left out: all of them; `[]` is refused).
         base_model: The tokenizer's model for `unit: tokens` (`package:all-minilm-l6-v2` or a directory).
 
     Returns:

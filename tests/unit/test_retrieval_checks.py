@@ -149,3 +149,25 @@ def test_a_negative_max_on_a_metric_that_is_never_negative_is_refused(metric, na
                                            f"`{metric}` is never negative: max -5 can never be met")
     assert gate_issues({metric: {"max": 50, "min": -1}}, baseline="none", **kw) == []
 
+
+
+def test_an_empty_keep_columns_is_refused_at_its_yaml_path(tmp_path):
+    # before: `keep_columns: []` validated, and the step read it as its default: every column copied onto each
+    # passage (and so into every hit), the opposite of what an empty list says
+    from kubepipe import api
+    from kubepipe.errors import ValidationError
+
+    (issue,) = check_chunk({"keep_columns": []})
+    assert issue.path == ("keep_columns",) and issue.message.startswith("an empty list keeps every column")
+    assert check_chunk({"keep_columns": ["name"]}) == [] and check_chunk({}) == []
+    (tmp_path / "docs.csv").write_text("id,text,name\n1,a b c,x\n")
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: rag}\nsteps:\n"
+        "  docs: {component: load-data, with: {source: docs.csv}}\n"
+        "  chunk:\n    component: chunk-documents\n    inputs: {documents: \"${steps.docs.outputs.dataset}\"}\n"
+        "    with: {keep_columns: []}\n")
+    with pytest.raises(ValidationError) as err:
+        api.validate(tmp_path / "p.yaml")
+    said = str(err.value)
+    assert "p.yaml:9:12: steps.chunk.with.keep_columns: an empty list keeps every column of the records" in said
+    assert "leave keep_columns out to copy every column onto each passage, or list the ones to copy" in said

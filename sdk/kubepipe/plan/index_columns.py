@@ -4,7 +4,7 @@ chunk-documents copies `keep_columns` onto every passage (default: every column 
 one is written into the index and returned in every hit the served retriever answers. A column whose name
 says it holds a credential (secret_shapes.is_secret_name: `api_key`, `password`, ...) or personal data
 (SENSITIVE_PART below: e-mail, phone, card number, IBAN, ...) is named in a warning when keep_columns is
-not given (or `[]`, which keeps every column too); listing keep_columns says what the index holds.
+not given (`[]` is refused: retrieval/checks.py check_chunk); listing keep_columns says what the index holds.
 """
 
 from __future__ import annotations
