@@ -133,14 +133,12 @@ def _held(registry_uri: str, model: str) -> set[int]:
 
 
 def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
-    from kubepipe.components.retrain.trigger import read_triggers
+    from kubepipe.components.retrain.decisions import decision_of
 
     if not pipeline:
         return None
-    lines = read_triggers(state_dir or ".kubepipe/state", pipeline)
-    if run_id:  # this run's decision only: the log's last line may be another run's or another monitor's
-        lines = [r for r in lines if r.get("source_run_id") == run_id]
-    return lines[-1] if lines else None
+    # this run's decision only: the log's last line may be another run's or another monitor's
+    return decision_of(state_dir or ".kubepipe/state", pipeline, run_id)
 
 
 def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:

@@ -11,7 +11,8 @@ The log is rotated before a decision would be added to a file past `MAX_LOG_BYTE
 (`state_lines`: per pipeline the last `started` and the last attempt, which carries the failure count, the last
 `resumed`, and every `starting` not yet settled), so a cooldown, a backoff or a pause outlives the rotation. The
 current log is never missing: it is hard-linked to `.1` and then replaced whole (an object store: copied, then
-rewritten in one PUT).
+rewritten in one PUT). A reader of one run's own decision (`decision_of`: monitor-report) reads the rotated files too
+when the current log does not hold it: another run's decision may have rotated the log in between.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.util import url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
-           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline"]
+           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,19 @@ def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
     warning; any other line that is not a JSON object stops with its file:line."""
     fs, path = state_fs(log_path(state_dir, pipeline), who)
     return _read(fs, path, who)
+
+
+def decision_of(state_dir: str, pipeline: str, run_id: str = "", who: str = WHO) -> dict | None:
+    """The last decision of the monitor run `run_id` (none given: the log's last line), None when there is none.
+    Another run's decision may have rotated the log since this run's was written (state_lines carries no `no-drift`
+    line over): then it is in a rotated file, read newest first."""
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
+    for name in [path] + [f"{path}.{i}" for i in range(1, KEEP_ROTATED + 1)]:
+        lines = _read(fs, name, who)
+        mine = [r for r in lines if r.get("source_run_id") == run_id] if run_id else lines
+        if mine:
+            return mine[-1]
+    return None
 
 
 def _read(fs, path: str, who: str) -> list[dict]:
