@@ -207,3 +207,18 @@ def test_a_burst_of_5xx_before_the_new_series_first_scrape_is_counted():
                     'response_code_class="5xx"} offset 60s)' for q in prom.queries)
     out = analyze(stable, canary, ANALYSIS)
     assert out["decision"] == "rollback" and "error_rate 0.0291262 > 0.0" in out["why"]
+
+
+def test_the_5xx_and_4xx_shares_never_add_up_to_more_than_all_requests():
+    """Each count was the larger of two figures, rounded on its own, and increase() extrapolates: 5.6 5xx and 4.6 4xx
+    of 10.2 requests read 6 + 5 of 10, an error rate of 0.6 and a 4xx rate of 0.5 (110% of the traffic)."""
+    from kubepipe.components.deploy.canary_analysis import summary
+
+    with FakePrometheus() as prom:
+        rev = {"namespace_name": NS, "revision_name": REV2}
+        prom.add("revision_app_request_count", {**rev, "response_code_class": "5xx"}, 5.6)
+        prom.add("revision_app_request_count", {**rev, "response_code_class": "4xx"}, 4.6)
+        got = revision_stats(prom.url, namespace=NS, revision=REV2, window_s=60)
+    assert (got["requests"], got["errors_5xx"], got["errors_4xx"]) == (11, 6, 5)
+    shown = summary(got)
+    assert (shown["error_rate"], shown["client_error_rate"]) == (0.545455, 0.454545)
