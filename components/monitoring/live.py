@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
@@ -132,7 +133,10 @@ def _window_key(window: dict) -> str:
 
 
 def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
-    """Record one window's live metrics of `model` v`version` (exclusive create: atomic, first wins)."""
+    """Record one window's live metrics of `model` v`version` (exclusive create: atomic, first wins).
+
+    An entry without a `window` is a record of its own, never a retry of another: its name is random (it was the
+    hash of `recorded_at`, whole seconds, so a second record within the same second was dropped, `created: False`)."""
     from kubepipe.components.registry import Registry
     from kubepipe.components.registry.version import utc_now
 
@@ -140,7 +144,7 @@ def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
     n = registry.get(model, version).version
     # recorded_ns orders the records of one second (recorded_at has 1-s resolution): read_live's order was the files'
     body = {"model": model, "version": n, "recorded_at": utc_now(), "recorded_ns": time.time_ns(), **entry}
-    key = _window_key(entry.get("window") or body["recorded_at"])
+    key = _window_key(entry["window"]) if entry.get("window") else uuid.uuid4().hex[:16]
     # NaN as null (json_values): `NaN` is not JSON, and jq or JSON.parse refused the record
     created = registry.store.create(f"{model}/versions/{n}/live/{key}.json",
                                     json.dumps(finite_or_null(body), sort_keys=True, default=str,

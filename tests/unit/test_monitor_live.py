@@ -163,6 +163,22 @@ def test_record_live_is_an_exclusive_create(tmp_path):
     assert [r["metrics"]["f1_macro"] for r in read_live(reg, "merchant", 1)] == [0.5]
 
 
+def test_records_without_a_window_in_one_second_are_each_kept(tmp_path, monkeypatch):
+    """Without a window the name was the hash of recorded_at (whole seconds): the second record of a second was not
+    written (created False), its metrics lost."""
+    from kubepipe.components.registry import Registry, version
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w").write_bytes(b"x")
+    Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    monkeypatch.setattr(version, "utc_now", lambda: "2026-01-01T00:00:00+00:00")
+    got = [record_live(reg, "merchant", 1, {"metrics": {"f1_macro": f}}) for f in (0.5, 0.9)]
+    assert [r["created"] for r in got] == [True, True] and got[0]["key"] != got[1]["key"]
+    assert [r["metrics"]["f1_macro"] for r in read_live(reg, "merchant", 1)] == [0.5, 0.9]
+    assert not [f for f in Registry(reg).store.listdir("merchant/versions/1/live") if not f.endswith(".json")]
+
+
 def test_monitor_report_shows_every_section_escaped(tmp_path):
     from kubepipe.components.monitoring.report import latency_summary, monitor_html
 
