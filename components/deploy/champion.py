@@ -25,6 +25,8 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
     from kubepipe.components.registry import ChampionMoved, open_registry
 
+    from kubepipe.components.registry.vertex import AliasSyncFailed
+
     reg = open_registry(registry_uri, profile, credentials=credentials)
     try:
         mv = reg.promote(name, version, reason=reason, details=details, expect=expect)
@@ -32,6 +34,11 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         raise ChampionMoved(f"deploy of `{name}` v{version}: {exc}; the deploy was rolled back (the new version "
                             f"does not serve); if v{version} should still be champion, run the deploy again (or "
                             f"`kubepipe models promote {name} {version} --reason ...`)") from None
+    except AliasSyncFailed as exc:  # the registry (the source of truth) moved: the rollout goes on, and says so
+        error = f"deploy of `{name}` v{version}: {exc}"
+        print(f"warning: {error}", file=sys.stderr, flush=True)
+        return {"moved": reg.replaced != exc.version, "version": exc.version, "from_version": reg.replaced,
+                "reason": reason, "vertex_aliases": {"synced": False, "error": error}}
     if reg.replaced == mv.version:  # a re-run (a resumed run): it was champion already, nothing moved
         return {"moved": False, "version": mv.version, "from_version": reg.replaced, "reason": reason,
                 "why": f"v{mv.version} was already champion; nothing moved"}

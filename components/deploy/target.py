@@ -292,8 +292,9 @@ def report_markdown(report: dict) -> str:
         f"- **Endpoint:** {report.get('endpoint') or '-'}",
         f"- **Champion moved:** {_moved_text(champ)}",
     ]
-    if (report.get("audit") or {}).get("error"):
-        lines.append(f"- **Warning:** {report['audit']['error']}")
+    for warning in ((report.get("audit") or {}).get("error"), (champ.get("vertex_aliases") or {}).get("error")):
+        if warning:
+            lines.append(f"- **Warning:** {warning}")
     if report.get("canary_percent") is not None:
         lines.append(f"- **Canary:** {report['canary_percent']}%")
     if report.get("timings"):

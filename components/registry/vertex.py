@@ -32,7 +32,16 @@ from kubepipe.components.registry.version import ALIASES, ModelVersion, Registry
 from kubepipe.labels import gcp_label
 from kubepipe.util import local_path
 
-__all__ = ["VertexModelRegistry", "vertex_model_id"]
+__all__ = ["VertexModelRegistry", "vertex_model_id", "AliasSyncFailed"]
+
+
+class AliasSyncFailed(RegistryError):
+    """The kubepipe registry's aliases moved (the source of truth: `champion` is `version` there), but Vertex's were
+    not moved after it. The message says both states and the command that moves Vertex's; retrying does it too."""
+
+    def __init__(self, message: str, *, name: str, version: int):
+        super().__init__(message, retryable=True)
+        self.name, self.version = name, version
 
 
 def vertex_model_id(name: str) -> str:
@@ -129,13 +138,30 @@ class VertexModelRegistry:
     def promote(self, name: str, version, *, reason: str, by: str | None = None, run_id: str = "",
                 details: dict | None = None, expect=ANY) -> ModelVersion:
         mv = self.registry.promote(name, version, reason=reason, by=by, run_id=run_id, details=details, expect=expect)
-        self.sync_aliases(name)
+        self._sync_after_move(name, mv.version, "promote")
         return mv
 
     def rollback(self, name: str, *, reason: str = "rollback", by: str | None = None) -> ModelVersion:
         mv = self.registry.rollback(name, reason=reason, by=by)
-        self.sync_aliases(name)
+        self._sync_after_move(name, mv.version, "rollback")
         return mv
+
+    def _sync_after_move(self, name: str, champion: int, action: str) -> None:
+        """`sync_aliases` after the registry's move; a failure (denied, unreachable, a quota) is AliasSyncFailed
+        saying what moved and what did not, and how to finish: it was Vertex's raw error, with nothing saying that
+        the champion had moved in the registry all the same."""
+        try:
+            self.sync_aliases(name)
+        except Exception as exc:  # noqa: BLE001 - any client failure (api_core, google.auth, transport) is one state
+            from kubepipe.secrets import redact_text
+
+            why = " ".join(redact_text(f"{type(exc).__name__}: {exc}").split())[:500]
+            raise AliasSyncFailed(
+                f"model `{name}`: the {action} is done in the registry {self.registry.store.uri()} (champion "
+                f"v{champion}), but Vertex AI Model Registry's `champion` / `previous` aliases were not moved: {why}; "
+                f"they may still name the versions before the {action}. Move them (the registry's champion stays "
+                f"v{champion}): kubepipe models promote {name} {champion} --target vertex --reason 'sync Vertex "
+                "aliases' (with this run's --profile)", name=name, version=champion) from exc
 
     def vertex_versions(self, name: str) -> list[dict]:
         """Vertex's view: version id, aliases and the kubepipe version number of each version."""

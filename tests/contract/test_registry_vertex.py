@@ -188,3 +188,127 @@ def test_register_model_deploy_and_cli_move_vertex_aliases_together(tmp_path, fa
     history = Registry(uri).history("merchant-categorizer")
     assert [(h["action"], h["version"]) for h in history] == [("promote", 1), ("promote", 2), ("rollback", 1)]
     assert history[0]["run_id"] == "r1"
+
+
+# ---- an alias sync that fails after the registry moved ------------------------------------------------------
+
+class FakeVertexAliasesDenied(FakeVertexWithToken):
+    """The fake Vertex API whose alias moves are refused while `denied` (a service account without
+    aiplatform.models.update, a quota): uploads and listings still work."""
+
+    denied = False
+
+    def handle(self, method, path, body, query=""):
+        from vertex_rest import err
+
+        if self.denied and path.endswith(":mergeVersionAliases"):
+            return 403, err(403, "Permission 'aiplatform.models.update' denied on resource")
+        return super().handle(method, path, body, query)
+
+
+def _champions(fake) -> dict:
+    return {a: fake.aliases(RES).get(a) for a in ("champion", "previous")}
+
+
+def test_an_alias_sync_that_fails_says_the_registry_moved_and_the_command_that_finishes(tmp_path, fake_gcs, capsys,
+                                                                                       monkeypatch):
+    """Vertex refusing the alias move after the registry's promote was its raw error (PermissionDenied ...), with
+    nothing saying the champion had moved in the registry; it says both states and the command that moves Vertex's
+    aliases, and that command does."""
+    import json
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from cli_runner import run_cli
+    from kubepipe.components.registry import Registry, open_registry
+    from kubepipe.components.registry.vertex import AliasSyncFailed
+
+    model = tmp_path / "m"
+    model.mkdir()
+    uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
+    with FakeVertexAliasesDenied() as fake:
+        reg = open_registry(uri, _profile(fake, uri), credentials=AnonymousCredentials())
+        for i in (1, 2):
+            (model / "model.safetensors").write_bytes(b"weights %d" % i)
+            reg.register(str(model), name="merchant-categorizer", metrics={})
+        reg.promote("merchant-categorizer", 1, reason="first")
+        fake.denied = True
+        with pytest.raises(AliasSyncFailed) as exc:
+            reg.promote("merchant-categorizer", 2, reason="better")
+        assert str(exc.value).startswith(
+            f"model `merchant-categorizer`: the promote is done in the registry {uri} (champion v2), but Vertex AI "
+            "Model Registry's `champion` / `previous` aliases were not moved: ")
+        assert "Permission 'aiplatform.models.update' denied" in str(exc.value)
+        assert str(exc.value).endswith(
+            "they may still name the versions before the promote. Move them (the registry's champion stays v2): "
+            "kubepipe models promote merchant-categorizer 2 --target vertex --reason 'sync Vertex aliases' (with "
+            "this run's --profile)")
+        assert exc.value.retryable and Registry(uri).aliases("merchant-categorizer")["champion"] == 2
+        assert _champions(fake) == {"champion": "1", "previous": None}
+
+        adc = tmp_path / "adc.json"
+        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+        profile_file = tmp_path / "vertex.yaml"
+        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
+                                f"registry_uri: {uri}\nruntime_image: {_profile(fake, uri)['runtime_image']}\n"
+                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        sync = ("models", "promote", "merchant-categorizer", "2", "--target", "vertex", "--profile", profile_file,
+                "--reason", "sync Vertex aliases")
+        code, _out, err = run_cli(capsys, *sync)  # still denied: the CLI says the same
+        assert code == 2 and "the promote is done in the registry" in err and "were not moved" in err, err
+        fake.denied = False  # the command the message gives
+        code, _out, err = run_cli(capsys, *sync)
+        assert code == 0, err
+        assert _champions(fake) == {"champion": "2", "previous": "1"}
+    assert [h["version"] for h in Registry(uri).history("merchant-categorizer")] == [1, 2]  # nothing moved again
+
+
+def test_a_vertex_deploy_whose_alias_sync_fails_finishes_the_rollout_and_warns(tmp_path, fake_gcs, capsys):
+    """The traffic had moved to the new model and the registry's champion with it, then the alias sync's raw error
+    failed the step: the old deployed models were left on the endpoint (billed, 0% traffic), and nothing said what
+    state things were in. The rollout finishes; the report and stderr warn, with the command that moves Vertex's
+    aliases."""
+    from deploy_fake_vertex import FakeVertex
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.deploy.target import report_markdown
+    from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+    from kubepipe.components.registry import Registry, open_registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
+    anon = AnonymousCredentials()
+    with FakeVertexAliasesDenied() as models, FakeVertex() as endpoints:
+        prof = _profile(models, uri)
+        reg = open_registry(uri, prof, credentials=anon)
+        for i in (1, 2):
+            (model / "model.safetensors").write_bytes(b"weights %d" % i)
+            reg.register(str(model), name="merchant-categorizer", metrics={})
+
+        def deploy(version):
+            cfg = VertexDeployConfig(model_name="merchant-categorizer", artifact_uri=f"{uri}/v{version}",
+                                     image="runtime:1", project="p", location="europe-west4", version=version,
+                                     api_endpoint=endpoints.url, credentials=anon)
+            return deploy_vertex(cfg, registry_uri=uri, smoke_inputs=["UBER TRIP"], timeout_s=30, profile=prof)
+
+        first = deploy(1)
+        assert first["champion"]["moved"] and _champions(models)["champion"] == "1"
+        models.denied = True
+        capsys.readouterr()
+        report = deploy(2)
+        (ep,) = endpoints.endpoints.values()
+    assert report["action"] == "promoted"
+    assert [d["id"] for d in ep["deployedModels"]] == [report["deployed_model_id"]]  # v1 undeployed
+    assert ep["trafficSplit"] == {report["deployed_model_id"]: 100}
+    assert Registry(uri).aliases("merchant-categorizer")["champion"] == 2 and _champions(models)["champion"] == "1"
+    champ = report["champion"]
+    assert champ["moved"] and champ["version"] == 2 and champ["from_version"] == 1
+    error = champ["vertex_aliases"]["error"]
+    assert champ["vertex_aliases"]["synced"] is False
+    assert error.startswith("deploy of `merchant-categorizer` v2: model `merchant-categorizer`: the promote is done")
+    assert "kubepipe models promote merchant-categorizer 2 --target vertex --reason 'sync Vertex aliases'" in error
+    assert f"warning: {error}" in capsys.readouterr().err
+    assert f"- **Warning:** {error}" in report_markdown({**report, "target": "vertex", "model": "merchant-categorizer"})
