@@ -14,7 +14,7 @@ import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
            "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential", "query_items",
-           "secret_value_kind", "webhook_path"]
+           "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -118,25 +118,52 @@ def query_credential(url: str) -> str | None:
 
 def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
     """(key, `=` or "", value, holds a credential) for each `&`-separated item of a URL's query, as written. The one
-    rule for a query value: a credential when its key is one of `_QUERY_CREDENTIALS`, or `sig` beside `sv` or `se`
-    (an Azure SAS), or `key` on a googleapis.com host, or names one as a YAML key does (`password`, `client_secret`:
-    `keyed_secret`), or when the value is shaped like one (`secret_value_kind`); an empty value or a whole `${...}`
-    is none. Other values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential."""
+    rule for a query value: a credential when its key is one of the listed (`_listed_key`), or is named like a YAML
+    credential and the value could be one (`keyed_secret`: `password`, `client_secret`, no flag, number or path),
+    or when the value is shaped like one (`secret_value_kind`); an empty value or a whole `${...}` is none. Other
+    values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential."""
     from urllib.parse import unquote
 
-    host = host.lower()
     items = [item.partition("=") for item in query.split("&")]
     names = {unquote(k).lower() for k, _, _ in items}
 
     def secret(key: str, value: str) -> bool:
-        name, text = unquote(key).lower(), unquote(value).strip()
+        text = unquote(value).strip()
         if not text or WHOLE_REF.match(text):
             return False
-        return (name in _QUERY_CREDENTIALS or (name == "sig" and bool(names & {"sv", "se"}))
-                or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com")))
-                or keyed_secret(unquote(key), text) or secret_value_kind(text) is not None)
+        return (_listed_key(key, names, host) or keyed_secret(unquote(key), text)
+                or secret_value_kind(text) is not None)
 
     return [(key, eq, value, secret(key, value)) for key, eq, value in items]
+
+
+def query_credential_refs(text: str) -> list[tuple[str, str]]:
+    """(key, value) for each item of the query of the URL in `text` (after its first `?`) whose value holds a `${...}`
+    reference and whose key says that value is a credential (listed, or named like one: `?password=${env.PW}`,
+    `?X-Amz-Signature=${env.SIG}`): what the reference would fill in is a credential, whatever its name."""
+    from urllib.parse import unquote, urlsplit
+
+    query = text.partition("?")[2].partition("#")[0] if isinstance(text, str) else ""
+    if "${" not in query:
+        return []
+    try:
+        host = urlsplit(text).hostname or "" if URL_IN_TEXT.match(text) else ""
+    except ValueError:
+        host = ""
+    items = [item.partition("=") for item in query.split("&")]
+    names = {unquote(k).lower() for k, _, _ in items}
+    return [(key, value) for key, _, value in items
+            if "${" in value and (_listed_key(key, names, host) or is_secret_name(unquote(key)))]
+
+
+def _listed_key(key: str, names: set[str], host: str) -> bool:
+    """Whether a query key's value is a credential whatever it is: one of `_QUERY_CREDENTIALS`, `sig` beside `sv` or
+    `se` (an Azure SAS; `names`: the query's keys, lowercase), `key` on a googleapis.com host."""
+    from urllib.parse import unquote
+
+    name, host = unquote(key).lower(), host.lower()
+    return (name in _QUERY_CREDENTIALS or (name == "sig" and bool(names & {"sv", "se"}))
+            or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com"))))
 
 
 def _webhook_in(text: str) -> bool:

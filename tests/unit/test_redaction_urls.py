@@ -89,3 +89,52 @@ def test_a_password_is_never_shown_and_the_rest_always_is(scheme, user, secret, 
     assert redacted(url) == redact_url(url) == shown and redact_text(f"connect {url}: refused") == (
         f"connect {shown}: refused")
     assert redacted({"dsn": url, "n": [url]}) == {"dsn": shown, "n": [shown]}
+
+
+QUERY_PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: q}
+steps:
+  load:
+    component: load-data
+    with: {source: "https://data.example.com/x.csv?QUERY"}
+"""
+
+
+def test_env_filling_a_credential_query_value_never_reaches_the_compiled_spec(tmp_path, monkeypatch):
+    # `?password=${env.PW}` (a harmlessly named variable) was expanded into the compiled spec: hunter-planted-9f
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    monkeypatch.setenv("PW", "hunter-planted-9f")
+    monkeypatch.setenv("GEN", "1712345")
+    f, out = tmp_path / "p.yaml", tmp_path / "out.yaml"
+    f.write_text(QUERY_PIPELINE.replace("QUERY", "password=${env.PW}&generation=${env.GEN}"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.compile(f, out=out)
+    [issue] = exc.value.issues
+    assert (issue.path, issue.line) == ("steps.load.with.source", 7)
+    assert issue.message.startswith("`${env.PW}` would copy a credential (the URL's `password=` query value, whatever "
+                                    "the variable's name) into the compiled pipeline")
+    assert not out.exists() and "hunter-planted-9f" not in str(exc.value)
+    monkeypatch.delenv("PW")  # refused as the reference it is, set or not (validate on a machine without it)
+    with pytest.raises(ValidationError, match=r"`\$\{env\.PW\}` would copy a credential"):
+        kubepipe.validate(f)
+    # a harmless query value is expanded as any other text
+    f.write_text(QUERY_PIPELINE.replace("QUERY", "generation=${env.GEN}"))
+    kubepipe.compile(f, out=out)
+    assert "x.csv?generation=1712345" in out.read_text()
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.sampled_from(CREDENTIAL_KEYS), name=st.sampled_from(["PW", "SIG", "BUILD", "X", "DATA_Q"]))
+def test_no_env_reference_fills_a_credential_query_value(key, name):
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec import load_pipeline_text
+
+    text = QUERY_PIPELINE.replace("QUERY", f"alt=media&{key}=${{env.{name}}}")
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(text, environ={name: "planted-value-77"})
+    assert f"`${{env.{name}}}` would copy a credential (the URL's `{key}=` query value" in str(exc.value)
+    assert "planted-value-77" not in str(exc.value)

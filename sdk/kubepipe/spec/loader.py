@@ -12,9 +12,10 @@ from typing import Any, Collection, Mapping
 from pydantic import ValidationError as PydanticError
 
 from kubepipe.errors import Issue, ValidationError
+from kubepipe.secret_shapes import query_credential_refs
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
-from kubepipe.spec.interpolation import Ref, find_refs, resolve_env, without_unset_env
+from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
@@ -80,10 +81,14 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
         issues.append(loc.issue(path, f"environment variable `{name}` is not set",
                                 hint=f"export {name}=..., or write ${{env.{name}:-default}}"))
 
+    raw = data  # before ${env.X}: which URL query value a reference fills
+
     def refuse(path: tuple, name: str) -> bool:
-        if name not in secret_env and not is_secret_name(name):
+        key = _credential_query_key(raw, path, name)
+        if name not in secret_env and not is_secret_name(name) and key is None:
             return False
-        issues.append(loc.issue(path, f"`${{env.{name}}}` would copy a credential into the compiled pipeline "
+        what = f" (the URL's `{key}=` query value, whatever the variable's name)" if key else ""
+        issues.append(loc.issue(path, f"`${{env.{name}}}` would copy a credential{what} into the compiled pipeline "
                                       "(KFP stores it and shows it in its UI; run records and logs keep it)",
                                 hint=f"give the step `env: {{{name}: {{secret: <kubernetes-secret-name>, key: "
                                      "<key>}}` (locally it is read from your environment), or let the component "
@@ -114,6 +119,20 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
         raise SpecErrors(issues, partial=None if partial is None else LoadedPipeline(
             spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)))
     return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
+
+
+def _credential_query_key(data: Any, path: tuple, name: str) -> str | None:
+    """The query key (`password`, `X-Amz-Signature`: query_credential_refs' rule) of the URL at `path` in `data`
+    whose value `${env.<name>}` fills, or None: that value is a credential, whatever the variable's name."""
+    for part in path:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and part in range(len(data)):
+            data = data[part]
+        else:
+            return None
+    for key, value in query_credential_refs(data) if isinstance(data, str) else []:
+        if any((m := ENV_RE.match(ref.group(1).strip())) and m.group(1) == name for ref in REF_RE.finditer(value)):
+            return key
+    return None
 
 
 @dataclass
