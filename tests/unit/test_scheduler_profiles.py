@@ -73,3 +73,33 @@ def test_a_run_s_record_is_looked_for_under_the_profile_nearest_its_pipeline(tmp
     handle = launcher.start(Job("retrain:x", "train", str(project / "train.yaml"), "slot", {}))
     handle.proc.wait(30)
     assert handle.done() and (handle.state, handle.run_id) == ("succeeded", "r-1")
+
+
+def test_schedule_plan_names_what_changed_in_its_runs_template_never_a_set_value(tmp_path, capsys, monkeypatch):
+    """A new --profile, --set or param was shown as 'template: <hash> -> <hash>' only."""
+    import json
+
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    home = str(tmp_path / ".kubepipe")
+    (tmp_path / "d.csv").write_text("a\n1\n")
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("steps:", "params: {n: {type: int, default: 1}}\nsteps:"))
+    (tmp_path / "a.yaml").write_text("target: local\n")
+    code, _out, err = run_cli(capsys, "schedule", "p.yaml", "--home", home, "--set", "labels.team=a")
+    assert code == 0, err
+
+    def plan(*args: str) -> str:
+        code, out, err = run_cli(capsys, "schedule", "p.yaml", "--home", home, "--plan", "--format", "json", *args)
+        assert code == 0, err
+        return "; ".join(json.loads(out)["actions"][0]["changes"])
+
+    changed = plan("--profile", "a.yaml", "--set", "labels.team=b-team-secret", "--set", "runtime_image=x:1",
+                   "--param", "n=2")
+    assert f"--profile (none) -> {(tmp_path / 'a.yaml').resolve()}" in changed
+    assert "--set labels.team changed; --set runtime_image added; params.n added" in changed
+    assert "b-team-secret" not in changed and "x:1" not in changed
+    assert plan()[-len(" (--set labels.team removed)"):] == " (--set labels.team removed)"
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("d.csv", "e.csv"))
+    (tmp_path / "e.csv").write_text("a\n1\n")
+    assert plan("--set", "labels.team=a").endswith(" (the pipeline changed)")

@@ -31,6 +31,8 @@ def local_desired(package: PipelinePackage, *, params: dict | None = None, path:
     if path is not None:
         block["params"] = absolute_path_params(path, block["params"])
     desired = desired_from_block(package.name, package.content_hash, block, translate=local_cron)
+    desired = dataclasses.replace(desired, inputs={"profile": profile, "sets": list(sets or []),
+                                                   "params": dict(desired.params)})
     if profile or sets:  # how its runs run: another --profile / --set is a change to apply
         how = json.dumps({"profile": profile, "sets": list(sets or [])}, sort_keys=True)
         desired = dataclasses.replace(desired, template=template_fingerprint(desired.template, {}, how))
@@ -60,7 +62,8 @@ class LocalSchedules:
     def list(self, name: str) -> list[ActualSchedule]:
         return [ActualSchedule(id=r.name, name=r.name, cron=r.cron, template=r.template,
                                max_concurrency=r.max_concurrency, catchup=r.catchup, start_time=r.start_time,
-                               end_time=r.end_time, max_runs=r.max_runs, enabled=r.enabled)
+                               end_time=r.end_time, max_runs=r.max_runs, enabled=r.enabled,
+                               inputs={"profile": r.profile, "sets": list(r.sets), "params": dict(r.params)})
                 for r in self.store.schedules(name)]
 
     def _row(self, d: DesiredSchedule, enabled: bool) -> ScheduleRow:

@@ -69,6 +69,8 @@ class DesiredSchedule:
     params: dict = field(default_factory=dict)
     content_hash: str = ""
     labels: dict | None = None  # the pipeline's and profile's labels each run gets (Vertex); None: not compared
+    # what the template fingerprint holds that a plan can name (local: {"profile", "sets", "params"}); None: not known
+    inputs: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class ActualSchedule:
     enabled: bool = True
     completed: bool = False  # Vertex: ran its course (max_runs or end_time); it can no longer be paused or resumed
     labels: dict | None = None  # the labels its runs get, but kubepipe's own (Vertex); None: not known
+    inputs: dict | None = None  # as DesiredSchedule.inputs, as stored with it (local); None: not known
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
     keep = min(actual, key=lambda a: (len(_diff(desired, a)), a.enabled != desired.enabled))
     plan = [Action("delete", a.name, a.id, ("duplicate",)) for a in actual if a is not keep]
     diff = _diff(desired, keep)
-    changes = tuple(f"{f}: {_show(getattr(keep, f))} -> {_show(getattr(desired, f))}" for f in diff)
+    changes = tuple(f"{f}: {_show(getattr(keep, f))} -> {_show(getattr(desired, f))}"
+                    + (_template_why(keep.inputs, desired.inputs) if f == "template" else "") for f in diff)
     if keep.completed:  # resuming it is refused by the service: it stays, or a new one takes its place
         if not diff:
             plan.append(Action("unchanged", desired.name, keep.id, (
@@ -196,6 +200,24 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
     if not diff and keep.enabled == desired.enabled:
         plan.append(Action("unchanged", desired.name, keep.id, (), desired))
     return plan
+
+
+def _template_why(old: dict | None, new: dict | None) -> str:
+    """What changed in a template fingerprint, where the backend keeps what made it (local): ' (--profile A -> B;
+    --set k changed; params.x added)', or ' (the pipeline changed)'. --set and params are named by key only: a
+    value is never shown (it may be a credential)."""
+    if old is None or new is None:
+        return ""
+    said = []
+    if (old.get("profile") or "") != (new.get("profile") or ""):
+        said.append(f"--profile {old.get('profile') or '(none)'} -> {new.get('profile') or '(none)'}")
+    sets = ({k: v for k, _, v in (str(s).partition("=") for s in side.get("sets") or [])} for side in (old, new))
+    for what, (was, now) in (("--set ", tuple(sets)), ("params.", (old.get("params") or {}, new.get("params") or {}))):
+        for key in sorted(set(was) | set(now)):
+            if key not in was or key not in now or was[key] != now[key]:
+                how = "added" if key not in was else "removed" if key not in now else "changed"
+                said.append(f"{what}{key} {how}")
+    return f" ({'; '.join(said) or 'the pipeline changed'})"
 
 
 def _show(value: Any) -> str:
