@@ -50,7 +50,9 @@ def load_data(
         decimal: A CSV's decimal mark: `.` (default) or `,` (`12,50`; then the delimiter is usually `;`).
         thousands: A CSV's thousands separator, e.g. `.` for `1.234,50` or `,` for `1,234.50`; empty: none.
         columns: Keep only these columns (empty: all).
-        dtypes: Column name to the kind it is coerced to (int, float, number, bool, str, datetime).
+        dtypes: Column name to the kind it is coerced to (int, float, number, bool, str, datetime). A CSV
+            column with a leading zero in a cell (`01`, `007`: codes, ids, class labels) is read as written,
+            as text; `int` reads it as numbers.
         time_column: Timestamp column that `window` filters on (a time without an offset is UTC; numbers
             such as epoch seconds are refused, not guessed).
         window: Keep the rows in this window, ending at `as_of`: a number and s, m, h, d or w (`7d`).

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from kubepipe.components.data.padded import keep_padded_text
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
@@ -32,7 +33,8 @@ def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", deli
     `delimiter="auto"`: `,`, or `;`, tab or `|` where the header line is evidently split by it (a reader with no
     delimiter setting of its own: its error told the user to set one on a load-data step they did not have).
 
-    `text_columns` of a CSV are read as written (ids: `0042` stays `0042`, not the number 42)."""
+    `text_columns` of a CSV are read as written (ids: `0042` stays `0042`, not the number 42), as is any column
+    with a leading zero in a cell (`01` and `1` are two class labels of the file, not the number 1)."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
     uri = str(uri).strip()
@@ -302,7 +304,7 @@ def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal
             raise DataError(f"{uri}: the first data line has {len(df.columns) + extra} fields but the header names "
                             f"{len(df.columns)} columns, so every value would shift one column; name every "
                             "column in the header line, or remove the extra field (a trailing comma?)")
-        return df
+        return keep_padded_text(df, path, skip=text_columns, encoding=encoding, sep=delimiter)
     except pd.errors.EmptyDataError:
         raise DataError(f"{uri}: the file has no header or data lines") from None
     except pd.errors.ParserError as exc:

@@ -9,6 +9,7 @@ import numpy as np
 
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.data.io import label_text, require_text
+from kubepipe.components.data.padded import PADDED
 from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.encoders import ENCODINGS, Encoder, TabularEncoder
@@ -52,7 +53,7 @@ def resolve_columns(df, cfg: TrainConfig, tabular: bool, where: str) -> dict:
             _require(df, c, where, "feature")
             if df[c].dtype.kind not in "biufc":
                 raise DataError(f"{where}: feature column {c!r} is {df[c].dtype}, not numeric; "
-                                f"drop it from `feature_columns` or encode it as numbers")
+                                f"drop it from `feature_columns` or encode it as numbers" + _padded_hint(df[c], c))
         return {"feature_columns": list(cols)}
     if cfg.text_column:
         _require(df, cfg.text_column, where, "text")
@@ -62,6 +63,18 @@ def resolve_columns(df, cfg: TrainConfig, tabular: bool, where: str) -> dict:
         raise DataError(f"{where}: cannot tell which column holds the text ({texts or 'no string columns'}); "
                         f"set `text_column`")
     return {"text_column": texts[0]}
+
+
+def _padded_hint(column, name: str) -> str:
+    """How to read a CSV column of zero-padded numbers (`07`), which the data layer keeps as text, as numbers."""
+    import pandas as pd
+
+    present = column.dropna().astype(str)
+    padded = present[present.str.contains(PADDED)]
+    if not len(padded) or pd.to_numeric(present, errors="coerce").isna().any():
+        return ""
+    return (f" (its cells are numbers written with a leading zero, e.g. {padded.iloc[0]!r}, which a CSV "
+            f"keeps as text: read the file with a load-data step with `dtypes: {{{name}: float}}`)")
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -102,6 +102,17 @@ def test_str_dtype_keeps_a_csv_cell_as_written(tmp_path):
     assert df["amount"].tolist() == [1, 2, 3, 4]
 
 
+def test_a_csv_column_with_a_leading_zero_is_read_as_written(tmp_path):
+    # class codes `01` and `1` were both the number 1: one class trained and scored where the file had two
+    f = tmp_path / "codes.csv"
+    f.write_text("code,amount,score,hour\n01,1,0.5,7\n1,2,-0.25,\n,3,0,23\n007,4,1e3,0\n")
+    df = load(str(f))
+    assert df["code"].tolist()[:2] == ["01", "1"] and df["code"].tolist()[3] == "007" and pd.isna(df["code"][2])
+    assert df["amount"].tolist() == [1, 2, 3, 4] and df["score"].tolist() == [0.5, -0.25, 0.0, 1000.0]
+    assert df["hour"].dtype.kind == "f"  # no cell with a leading zero: numbers, as before
+    assert load(str(f), dtypes={"code": "int"})["code"].tolist()[:2] == [1, 1]  # asked for: numbers
+
+
 def test_a_time_column_of_numbers_is_refused_not_read_as_nanoseconds(tmp_path):
     # epoch seconds one day apart: pandas read them as nanoseconds, so a `1d` window kept both rows
     f = tmp_path / "epoch.csv"

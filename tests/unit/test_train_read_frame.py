@@ -71,3 +71,42 @@ def test_the_training_data_as_validation_is_refused(tmp_path):
         f"the validation dataset ({copy}) is the training dataset (same content): validation scores would measure "
         "memorised rows; wire held-out rows as `validation`, or leave it out to hold out `validation_fraction` of "
         "the dataset")
+
+
+def test_class_codes_01_and_1_stay_two_classes_through_training_and_evaluation(tmp_path):
+    """A label column of codes (`01`, `1`, `02`, `2`) read as numbers merged `01` with `1`: the model had half
+    the classes, and evaluate scored it on the merged labels without a word."""
+    from sklearn.metrics import f1_score
+
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+    from kubepipe.components.training.artifact import load_model
+
+    words = {"01": "coffee espresso latte", "1": "train ticket rail", "02": "grocery milk bread", "2": "fuel petrol"}
+    rows = "".join(f"{w} {i},{code}\n" for i in range(12) for code, w in words.items())
+    (tmp_path / "train.csv").write_text("text,label\n" + rows)
+    (tmp_path / "holdout.csv").write_text("text,label\n" + rows)
+    out = {k: SimpleNamespace(path=str(tmp_path / k), metadata={}) for k in ("model", "curve")}
+    train_torch_step(dataset=SimpleNamespace(path=str(tmp_path / "train.csv"), metadata={}), label_column="label",
+                     text_column="text", epochs=8, learning_rate=0.05, validation_fraction=0.0,
+                     metrics=SimpleNamespace(log_metric=lambda k, v: None), ctx_state_dir=str(tmp_path / "s"), **out)
+    model = load_model(out["model"].path)
+    assert model.labels == ["01", "02", "1", "2"]
+    ev = evaluate_model(out["model"].path, str(tmp_path / "holdout.csv"), label_column="label", baseline="none",
+                        thresholds={"f1_macro": {"min": 0.0}})
+    truth = pd.read_csv(tmp_path / "holdout.csv", dtype=str)
+    predicted = model.predict(truth["text"].tolist())
+    assert ev["metrics"]["f1_macro"] == pytest.approx(f1_score(truth["label"], predicted, average="macro"))
+    assert {"f1:01", "f1:1"} <= set(ev["metrics"])
+
+
+def test_a_zero_padded_feature_column_says_how_to_read_it_as_numbers(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("hour,amount,label\n" + "".join(f"{h:02d},{h * 3},{'a' if h % 2 else 'b'}\n" for h in range(24)))
+    out = {k: SimpleNamespace(path=str(tmp_path / k), metadata={}) for k in ("model", "metrics", "curve")}
+    with pytest.raises(DataError) as exc:
+        train_torch_step(dataset=SimpleNamespace(path=str(path), metadata={}), architecture="tabular-mlp",
+                         feature_columns=["hour", "amount"], epochs=1, ctx_state_dir=str(tmp_path / "s"), **out)
+    assert str(exc.value).endswith(
+        "feature column 'hour' is object, not numeric; drop it from `feature_columns` or encode it as numbers (its "
+        "cells are numbers written with a leading zero, e.g. '00', which a CSV keeps as text: read the file with a "
+        "load-data step with `dtypes: {hour: float}`)")
