@@ -14,7 +14,7 @@ import numpy as np
 
 from kubepipe.components.cells import cell_text
 from kubepipe.components.errors import ModelError
-from kubepipe.components.training.hashing import HashingSpec, hash_ngrams
+from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, words_read
 
 __all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "WordPieceEncoder", "ENCODINGS",
            "encoder_from_state", "to_tensors"]
@@ -23,9 +23,10 @@ __all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "WordPi
 class Encoder:
     """Tokens (`count_tokens`) are defined here, once per encoding, for training tokens/s, benchmarks and
     the server's tokens counter: the tokens of the input text the model reads (after truncation),
-    excluding padding and special tokens. Hashed n-grams: whitespace-delimited words (not n-gram
-    positions); bytes: UTF-8 bytes (without [CLS]); wordpiece: tokenizer tokens (without [CLS]/[SEP]);
-    tabular: none (`has_tokens` False: count_tokens gives rows, and training reports no tokens_per_s)."""
+    excluding padding and special tokens. Hashed n-grams: the words of the normalised text (not n-gram
+    positions) that its kept n-grams (`max_features` a text) reach; bytes: UTF-8 bytes (without [CLS]);
+    wordpiece: tokenizer tokens (without [CLS]/[SEP]); tabular: none (`has_tokens` False: count_tokens gives
+    rows, and training reports no tokens_per_s)."""
 
     encoding = ""
     has_tokens = True  # False: a row of numbers has no tokens (tokens/s would be rows/s under another name)
@@ -99,7 +100,7 @@ class HashingEncoder(Encoder):
         return {"encoding": self.encoding, **self.hashing.state()}
 
     def count_tokens(self, inputs, encoded=None):
-        return sum(map(len, map(str.split, _texts(inputs))))
+        return words_read(_texts(inputs), self.hashing)
 
 
 class ByteEncoder(Encoder):

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["HashingSpec", "normalise", "hash_ngrams"]
+__all__ = ["HashingSpec", "normalise", "hash_ngrams", "words_read"]
 
 _P = 0x100000001B3  # FNV prime: odd, so invertible mod 2**64
 _Q = pow(_P, -1, 2**64)
@@ -121,3 +121,24 @@ def hash_ngrams(texts: Sequence[str], spec: HashingSpec) -> np.ndarray:
     out = np.zeros((n_texts, width), dtype=np.int64)
     out[owner[keep], slot[keep]] = (feats[keep] % np.uint64(spec.buckets - 1)).astype(np.int64) + 1
     return out
+
+
+def words_read(texts: Sequence[str], spec: HashingSpec) -> int:
+    """The words (of each `normalise`d text) that `hash_ngrams` keeps an n-gram of. It keeps a text's first
+    `max_features` n-grams in its order (char n-grams, shortest first, by position; then word n-grams): past that
+    budget a long text's later words are not read at all."""
+    total = 0
+    for text in texts:
+        words = normalise(text).split()
+        length = len((" " + " ".join(words) + " ").encode("utf-8"))  # the padded text hash_ngrams reads
+        n = next((n for n in range(spec.char_ngrams[0], spec.char_ngrams[1] + 1) if length >= n), None)
+        if n is None:  # too short for a char n-gram: word unigrams come first
+            total += min(len(words), spec.max_features) if spec.word_ngrams >= 1 else 0
+        elif spec.max_features >= length - n + 1:  # its first char n-grams all fit: they span the whole text
+            total += len(words)
+        else:  # they span bytes [0, end); a word's first byte follows a space
+            end, start = spec.max_features + n - 1, 1
+            for word in words:
+                total += start < end
+                start += len(word.encode("utf-8")) + 1
+    return total

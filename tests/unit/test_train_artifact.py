@@ -45,6 +45,26 @@ def test_round_trip_gives_identical_logits(tmp_path):
     assert loaded.count_tokens(texts) == 3 + 3 + 0 + 2
 
 
+@pytest.mark.parametrize("max_features,char_ngrams", [(256, (3, 5)), (16, (3, 5)), (7, (4, 4)), (2, (9, 9))])
+def test_hashed_tokens_are_the_words_the_kept_ngrams_reach(max_features, char_ngrams):
+    """count_tokens counted every whitespace word, also those past `max_features` n-grams that the model never
+    reads: a 300-word text was 300 tokens, while its first 256 character 3-grams reach 86 words. Oracle: the
+    fewest leading words whose ids are the whole text's (the words the model reads)."""
+    enc = HashingEncoder(buckets=1 << 30, word_ngrams=2, char_ngrams=char_ngrams, max_features=max_features)
+    long = " ".join(f"w{i:03d}" for i in range(300))
+    texts = [long, "Café Noir, 12 rue de l'été", "a", "", "!!!", "x y", "STARBUCKS STORE #1234 SEATTLE WA " * 9]
+
+    def read(text):
+        words, full = normalise(text).split(), hash_ngrams([text], enc.hashing)
+        return next(k for k in range(len(words) + 1)
+                    if np.array_equal(hash_ngrams([" ".join(words[:k])], enc.hashing), full))
+
+    assert [enc.count_tokens([t]) for t in texts] == [read(t) for t in texts]
+    assert enc.count_tokens(texts) == sum(map(read, texts))
+    if max_features == 256:
+        assert enc.count_tokens([long]) == 86  # `w0` once normalised: 3 bytes a word, 258 bytes read
+
+
 @pytest.mark.parametrize("name,encoder,columns", [
     ("transformer-classifier", ByteEncoder(max_length=32), {"text_column": "t"}),
     ("tabular-mlp", TabularEncoder(["a", "b"], mean=[1.0, 2.0], std=[2.0, 4.0]), {"feature_columns": ["a", "b"]}),
