@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 
-from kubepipe.backends.local.process_state import one_run_at_a_time
+from kubepipe.backends.local.process_state import one_run_at_a_time, run_environ
 from kubepipe.errors import UserError
 
 
@@ -37,3 +38,46 @@ def test_a_run_started_from_inside_a_run_is_refused_not_waiting_for_itself():
     assert str(exc.value).startswith("cannot run `inner` from inside the local run of `outer` (its on_event callback)")
     with one_run_at_a_time("next"):  # the lock was given back
         pass
+
+
+def test_the_environments_of_runs_in_two_threads_neither_mix_nor_stay(monkeypatch):
+    """The run's task environment (PYTHONPATH, KUBEPIPE_RUN, ...) was set in os.environ, one for all threads, with no
+    lock of its own: a second block in another thread set its values under the first one's tasks and, put back
+    last, left the first one's values in the process for good. The blocks take the runs' one lock."""
+    key = "KUBEPIPE_TEST_RUN_ENVIRON"
+    monkeypatch.delenv(key, raising=False)
+    seen, first_in = {}, threading.Event()
+
+    def block(name, hold_s):
+        with run_environ({key: name}):
+            first_in.set()
+            start = os.environ.get(key)
+            time.sleep(hold_s)
+            seen[name] = (start, os.environ.get(key))
+
+    first = threading.Thread(target=block, args=("a", 0.3))
+    first.start()
+    assert first_in.wait(5)
+    second = threading.Thread(target=block, args=("b", 0.6))  # ends after the first, were it not waiting
+    second.start()
+    first.join(5)
+    second.join(5)
+    assert seen == {"a": ("a", "a"), "b": ("b", "b")}
+    assert key not in os.environ
+
+    with one_run_at_a_time("a"):  # one lock: a run going on in another thread holds them back too
+        third = threading.Thread(target=block, args=("c", 0.0))
+        third.start()
+        time.sleep(0.2)
+        assert "c" not in seen
+    third.join(5)
+    assert seen["c"] == ("c", "c") and key not in os.environ
+
+
+def test_an_environment_that_cannot_be_set_leaves_none_of_it(monkeypatch):
+    """os.environ.update ran before the block's try: a value it refused (not text) left the keys set before it."""
+    monkeypatch.delenv("KUBEPIPE_TEST_SET_FIRST", raising=False)
+    with pytest.raises(TypeError):
+        with run_environ({"KUBEPIPE_TEST_SET_FIRST": "1", "KUBEPIPE_TEST_NOT_TEXT": 2}):  # type: ignore[dict-item]
+            pass
+    assert "KUBEPIPE_TEST_SET_FIRST" not in os.environ and "KUBEPIPE_TEST_NOT_TEXT" not in os.environ

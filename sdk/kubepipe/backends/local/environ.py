@@ -1,15 +1,14 @@
 """The environment of a local run's task processes: PYTHONPATH for the user's modules, UTF-8 output, set for the
-run only."""
+run only (process_state.run_environ)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 from kubepipe.compiler import Compiled
 
-__all__ = ["user_module_path", "utf8_io", "task_environ"]
+__all__ = ["user_module_path", "utf8_io"]
 
 
 def user_module_path(compiled: Compiled, env: dict[str, str]) -> dict[str, str]:
@@ -37,17 +36,3 @@ def utf8_io(environ) -> dict[str, str]:
     current = environ.get("PYTHONIOENCODING", "")
     return {} if current.lower().replace("_", "-").startswith(("utf-8", "utf8")) else {"PYTHONIOENCODING": "utf-8"}
 
-
-@contextlib.contextmanager
-def task_environ(extra: dict[str, str]):
-    """Extra environment for the task processes of this run only."""
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from kubepipe.backends.local.process_state import run_environ
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.errors import UserError
 from kubepipe.util import RUN_ENV
@@ -64,10 +64,14 @@ def _signals_interrupt() -> Iterator[None]:
 
 @contextmanager
 def guarded(run: RunResult) -> Iterator[None]:
+    with run_environ({RUN_ENV: run.run_id}), _watched(run):  # its tasks carry RUN_ENV; put back whatever happens
+        yield
+
+
+@contextmanager
+def _watched(run: RunResult) -> Iterator[None]:
     from kubepipe.backends.local.watchdog import start_watchdog, stop_run_tasks, stop_watchdog
 
-    previous = os.environ.get(RUN_ENV)
-    os.environ[RUN_ENV] = run.run_id
     watchdog = None
     try:
         watchdog = start_watchdog(run.run_id, run.path, run.pid, run.pid_create_time)
@@ -94,8 +98,4 @@ def guarded(run: RunResult) -> Iterator[None]:
             pass  # `runs list` shows it as CRASHED from the pid
         raise KeyboardInterrupt(f"run {run.run_id} {run.error}; its record: {run.path}") from exc
     finally:
-        if previous is None:
-            os.environ.pop(RUN_ENV, None)
-        else:
-            os.environ[RUN_ENV] = previous
         stop_watchdog(watchdog)

@@ -1,18 +1,20 @@
 """What a local run changes in the process that calls it, put back when the run ends: a notebook, a scheduler or a
-script running several pipelines goes on as before the run."""
+script running several pipelines goes on as before the run. One lock for all of it: a run (`one_run_at_a_time`) and
+the environment it gives its tasks (`run_environ`)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Iterator
 
 from kubepipe.errors import UserError
 
-__all__ = ["process_kept", "one_run_at_a_time"]
+__all__ = ["process_kept", "one_run_at_a_time", "run_environ"]
 
-_ONE_RUN = threading.Lock()
+_ONE_RUN = threading.RLock()  # re-entrant: run_environ inside the thread's own run
 _OWNER: list[tuple[int, str]] = []  # the thread and the pipeline of the run going on
 
 
@@ -58,3 +60,23 @@ def process_kept() -> Iterator[None]:
             if handler not in root.handlers:
                 root.addHandler(handler)
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def run_environ(extra: dict[str, str]) -> Iterator[None]:
+    """`extra` in os.environ for the block (the run's tasks inherit it), then what was there put back, on an
+    exception too, one that the update itself raised included (a key it had set stayed set). kfp.local's tasks
+    take the process's environment, which is one for all its threads: held under the runs' lock, so a block in
+    another thread waits for the run going on, which never sees that block's values nor has its own put back
+    over them (the two left the first one's values set for good)."""
+    with _ONE_RUN:
+        saved = {k: os.environ.get(k) for k in extra}
+        try:
+            os.environ.update(extra)
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

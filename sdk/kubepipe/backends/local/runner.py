@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.local.graph_outputs import fill_graph_outputs, graph_output_sources
-from kubepipe.backends.local.environ import task_environ, user_module_path, utf8_io
+from kubepipe.backends.local.environ import user_module_path, utf8_io
 from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names, report_output_names
-from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept
+from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept, run_environ
 from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, resume_lock, run_params
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
 from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
@@ -312,9 +312,9 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
-                        task_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
-                                  CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ),
-                                  **reuse_env(compiled, run, paths, prior)}):
+                        run_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
+                                     CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ),
+                                     **reuse_env(compiled, run, paths, prior)}):
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}{_what_to_do(exc)}")
