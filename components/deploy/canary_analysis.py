@@ -12,9 +12,10 @@ The deploy step holds the canary at `canary_percent` for `bake_s` seconds, then 
 two revisions' numbers (the local endpoint proxy's per-revision counters, or Prometheus for
 KServe; both shaped as `RevisionStats.to_dict()`):
 
-- error rate: the canary's share of 5xx answers may exceed the stable's by at most
-  `max_error_rate_increase` (default 0: any 5xx where the stable answered none rolls back);
-- client error rate: the canary's share of 4xx answers may exceed the stable's by at most
+- error rate: the canary's share of 5xx answers (and 429: overloaded by its share of the traffic, its own failure)
+  may exceed the stable's by at most `max_error_rate_increase` (default 0: any 5xx where the stable answered none
+  rolls back);
+- client error rate: the canary's share of 4xx answers (not 429) may exceed the stable's by at most
   `max_client_error_rate_increase` (default 0.05): a canary refusing the real clients' requests
   (400 to a schema it no longer takes) answers no 5xx, and was promoted;
 - both share one rule: a share over its limit (stable share + bound) rolls back only where the one-sided binomial

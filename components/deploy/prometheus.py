@@ -3,7 +3,8 @@
 Per revision (Knative names them; KServe's status lists them under `components.predictor.traffic`):
 
 - requests, 5xx and 4xx: Knative's queue-proxy counter `revision_app_request_count`
-  (labels `namespace_name`, `revision_name`, `response_code_class`);
+  (labels `namespace_name`, `revision_name`, `response_code_class`); its `response_code="429"` answers are counted
+  with the 5xx, not the 4xx (`revision_stats.OVERLOADED`: overload is the revision's own failure);
 - latency: its histogram `revision_app_request_latencies_bucket` (milliseconds);
 - predicted labels: kubepipe serve's `kubepipe_serve_predicted_labels_total{label}`, scraped from
   the revision's pods (`namespace`, `pod` = `<revision>-deployment-...`, the labels Prometheus'
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.serving.revision_stats import OVERLOADED
 
 __all__ = ["PrometheusError", "revision_stats", "query", "REQUESTS", "LATENCY", "LABELS"]
 
@@ -119,8 +121,11 @@ def revision_stats(url: str, *, namespace: str, revision: str, window_s: float, 
         return max(sum(v for _, v in increased), now - before)
 
     total = risen(f"{REQUESTS}{{{rev}}}", found)
-    errors, refused = (risen(sel, run(f"sum(increase({sel}{window}))")) for sel in (
-        f'{REQUESTS}{{{rev},response_code_class="{code}"}}' for code in ("5xx", "4xx")))
+    errors, refused, overloaded = (risen(sel, run(f"sum(increase({sel}{window}))")) for sel in (
+        f'{REQUESTS}{{{rev},{code}}}' for code in ('response_code_class="5xx"', 'response_code_class="4xx"',
+                                                   f'response_code="{OVERLOADED}"')))
+    # a 429 is the revision's own failure (revision_stats.OVERLOADED): with the 5xx, out of the 4xx class
+    errors, refused = errors + overloaded, max(0.0, refused - overloaded)
     buckets = {m.get("le"): v for m, v in run(f"sum by (le) (increase({LATENCY}{{{rev}}}{window}))")}
     labels = {m.get("label"): v for m, v in run(f"sum by (label) (increase({LABELS}{{{pods}}}{window}))")}
     errors_5xx, errors_4xx = int(round(errors)), int(round(refused))

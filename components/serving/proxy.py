@@ -8,9 +8,9 @@ The old backend is stopped only when its count is 0, so a replacement drops no r
 A connection refused before anything was sent is retried once on the stable backend.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
-with that probability, the rest to the stable backend. Per backend port the proxy counts requests, 5xx, a latency histogram and the predicted
-labels (`revision_stats`), from zero whenever the backends change; `GET /_kubepipe/proxy`
-shows them under `revisions`.
+with that probability, the rest to the stable backend. Per backend port the proxy counts requests,
+5xx (and 429), 4xx, a latency histogram and the predicted labels (`revision_stats`), from zero
+whenever the backends change; `GET /_kubepipe/proxy` shows them under `revisions`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What one revision (a backend of a local endpoint) answered: requests, 5xx, 4xx, latency histogram, labels.
+"""What one revision (a backend of a local endpoint) answered: requests, 5xx (and 429), 4xx, latency histogram, labels.
 
 The endpoint proxy keeps one `RevisionStats` per backend port and shows them on
 `GET /_kubepipe/proxy`; canary analysis compares two of them. The latency histogram is
@@ -13,11 +13,15 @@ import json
 import math
 from collections import Counter
 
-__all__ = ["LATENCY_BUCKETS_MS", "RevisionStats", "histogram_quantile", "predicted_labels"]
+__all__ = ["LATENCY_BUCKETS_MS", "OVERLOADED", "RevisionStats", "histogram_quantile", "predicted_labels"]
 
 # Upper bounds in ms; fine at the low end, where a local model answers.
 LATENCY_BUCKETS_MS = (1, 2.5, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000,
                       10000, 30000)
+# 429 Too Many Requests is the revision refusing load the other one takes from the same clients: its own failure,
+# counted with the 5xx (`errors_5xx`), not with the refusals of malformed requests (`errors_4xx`), which both
+# revisions answer alike
+OVERLOADED = 429
 _MAX_PARSE_BYTES = 1 << 20  # label counting reads answers up to 1 MiB; larger ones are counted, not parsed
 
 
@@ -30,14 +34,14 @@ class RevisionStats:
 
     def __init__(self) -> None:
         self.requests = 0
-        self.errors_5xx = 0
-        self.errors_4xx = 0  # refused requests: a canary answering 400 to the clients' schema is no healthy one
+        self.errors_5xx = 0  # and 429 (OVERLOADED): the revision's own failures
+        self.errors_4xx = 0  # refused (not 429): a canary answering 400 to the clients' schema is no healthy one
         self._buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)  # per bucket; the last is +Inf
         self.labels: Counter[str] = Counter()
 
     def observe(self, status: int, latency_ms: float, labels: list[str] | None = None) -> None:
         self.requests += 1
-        if status >= 500:
+        if status >= 500 or status == OVERLOADED:
             self.errors_5xx += 1
         elif status >= 400:
             self.errors_4xx += 1

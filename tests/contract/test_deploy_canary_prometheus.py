@@ -222,3 +222,16 @@ def test_the_5xx_and_4xx_shares_never_add_up_to_more_than_all_requests():
     assert (got["requests"], got["errors_5xx"], got["errors_4xx"]) == (11, 6, 5)
     shown = summary(got)
     assert (shown["error_rate"], shown["client_error_rate"]) == (0.545455, 0.454545)
+
+
+def test_prometheus_counts_a_429_with_the_5xx_as_the_proxy_does():
+    """Knative's `response_code="429"` answers are in the 4xx class: overload is the revision's own failure, counted
+    with the 5xx as the local proxy counts it (revision_stats.OVERLOADED), not under the 4xx bound."""
+    with FakePrometheus() as prom:
+        rev = {"namespace_name": NS, "revision_name": REV2}
+        prom.add("revision_app_request_count", {**rev, "response_code_class": "2xx", "response_code": "200"}, 90)
+        prom.add("revision_app_request_count", {**rev, "response_code_class": "4xx", "response_code": "429"}, 4)
+        prom.add("revision_app_request_count", {**rev, "response_code_class": "4xx", "response_code": "400"}, 6)
+        got = revision_stats(prom.url, namespace=NS, revision=REV2, window_s=60)
+    assert (got["requests"], got["errors_5xx"], got["errors_4xx"]) == (100, 4, 6)
+    assert any(f'revision_name="{REV2}",response_code="429"' in q for q in prom.queries)

@@ -305,3 +305,18 @@ def test_a_4xx_or_5xx_share_over_its_limit_rolls_back_only_beyond_noise():
     one = analyze(stable, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {"bake_s": 60})
     (e,) = [x for x in one["checks"] if x["check"] == "error_rate"]
     assert one["decision"] == "rollback" and (e["canary"], e["limit"], e["note"]) == (0.05, 0.0, "binomial p=0")
+
+
+def test_a_429_is_the_canary_s_own_failure_counted_with_the_5xx():
+    """429 Too Many Requests counted as a refusal (4xx), judged under the 0.05 4xx bound like a malformed request: a
+    canary that could not take its share of the load was promoted where the same answers as 503 rolled it back."""
+    s = RevisionStats()
+    for code in (200, 400, 429, 503):
+        s.observe(code, 1.0)
+    assert (s.to_dict()["errors_5xx"], s.to_dict()["errors_4xx"]) == (2, 1)
+    stable = {"requests": 900, "errors_5xx": 0, "errors_4xx": 9}
+    canary = RevisionStats()
+    for i in range(100):
+        canary.observe(429 if i < 4 else 200, 1.0)  # 4% overloaded: within the 4xx bound, no 5xx bound allows it
+    out = analyze(stable, canary.to_dict(), {"bake_s": 60})
+    assert out["decision"] == "rollback" and "error_rate 0.04 > 0.0 (stable 0.0)" in out["why"]
