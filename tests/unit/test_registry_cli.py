@@ -331,3 +331,25 @@ def test_models_profile_help_names_the_nearest_profile_file():
     assert "nearest configs/<target>.yaml above the working directory" in MOVE_TARGET.help
     assert "nearest configs/local.yaml above the working directory" in REGISTRY.help
     assert "the nearest configs/<target>.yaml" in profiles.__doc__.splitlines()[0]
+
+
+def test_a_registry_given_beside_a_target_profile_naming_another_is_refused(reg, capsys, monkeypatch, tmp_path):
+    """KUBEPIPE_REGISTRY exported for local work won over `--target vertex`'s registry_uri: the move was refused as
+    'needs a gs:// registry_uri ..., got file://...' naming neither source, or (a gs:// one) made in another registry
+    than the one the target's runs register and deploy from, and mirrored onto Vertex from there."""
+    prof = tmp_path / "vertex.yaml"
+    prof.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
+                    "registry_uri: gs://b/registry\nruntime_image: europe-docker.pkg.dev/p/r/runtime@sha256:"
+                    + "0" * 64 + "\nvertex_model_registry: true\n")
+    monkeypatch.setenv("KUBEPIPE_REGISTRY", reg.uri)
+    code, _, err = _run(capsys, "models", "promote", "clf", "1", "--target", "vertex", "--profile", prof,
+                        "--reason", "x")
+    assert code == 2 and " ".join(err.split()) == (
+        f"error: KUBEPIPE_REGISTRY names the registry {reg.uri}, but the vertex profile's registry_uri is "
+        "gs://b/registry (where its runs register and deploy): a move must be made in one; drop KUBEPIPE_REGISTRY "
+        "to move in the profile's, or give --set registry_uri=URI"), err
+    monkeypatch.delenv("KUBEPIPE_REGISTRY")
+    code, _, err = _run(capsys, "models", "rollback", "clf", "--target", "vertex", "--profile", prof,
+                        "--registry", "gs://other/registry")
+    assert code == 2 and "error: --registry names the registry gs://other/registry, but the vertex profile's" in err
+    assert reg.aliases("clf") == {"champion": None, "previous": None}

@@ -51,6 +51,17 @@ def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], prof
     from kubepipe.components.registry import open_registry
 
     prof = load_target(target or "local", profile=profile, sets=sets, home=home)
+    if uri and "registry_uri" in prof.model_fields_set and uri.rstrip("/") != prof.registry_uri.rstrip("/"):
+        # was moved in --registry's (KUBEPIPE_REGISTRY's, exported for local work) and mirrored onto Vertex from
+        # there, or refused as 'needs a gs:// registry_uri ..., got file://...', naming neither source
+        import os
+
+        from kubepipe.errors import UserError
+
+        given = "KUBEPIPE_REGISTRY" if os.environ.get("KUBEPIPE_REGISTRY") == uri else "--registry"
+        raise UserError(f"{given} names the registry {uri}, but the {prof.target} profile's registry_uri is "
+                        f"{prof.registry_uri} (where its runs register and deploy): a move must be made in one; "
+                        f"drop {given} to move in the profile's, or give --set registry_uri=URI")
     return open_registry(uri or prof.registry_uri, prof.public_dict())
 
 
