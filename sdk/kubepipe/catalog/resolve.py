@@ -185,6 +185,9 @@ def _import_attr(target: str, what: str) -> Any:
 # kfp's notice that @dsl.component's default base_image moves to python:3.12 in Oct 2027 was printed with the user's
 # file:line on every validate and run of a component without base_image: kubepipe pins kfp, so that default changes
 # only with a kubepipe release, and a step's `image:` sets the image on kubeflow and vertex. Only that notice.
+# A filter of the process, added once at import, not warnings.catch_warnings() around the user's import: that
+# swaps the process's one filter list for the block (not thread-safe, say the warnings docs), and two threads'
+# blocks overlapping (validate in a service's or notebook's threads) left one's filters in place for good.
 warnings.filterwarnings("ignore", message=r"The default base_image used by the @dsl\.component decorator will switch",
                         category=FutureWarning)
 
