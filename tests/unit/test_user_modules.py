@@ -157,6 +157,40 @@ def test_a_module_without_its_function_says_which_functions_it_has(repo):
     assert exc.value.hint == "write `jv_two:double` (its KFP components: `double`, `triple`)"
 
 
+def test_a_module_without_its_function_names_this_repositorys_functions(repo, monkeypatch):
+    """`component: jv_same` in a second repository of the process (a notebook validating two) was told to write the
+    function of the first repository's jv_same, imported before (`write jv_same:double`, which it has not); and it
+    imported with no lock, where another thread's import takes modules out of sys.modules."""
+    import threading
+
+    from kubepipe.catalog import CatalogError, resolve, resolve_component
+    from kubepipe.catalog.user_modules import USER_IMPORTS
+
+    for name, func in (("first", "double"), ("second", "triple")):
+        (repo / name / "pipelines").mkdir(parents=True)
+        (repo / name / "jv_same.py").write_text(COMPONENT.format(name=func))
+    assert resolve_component("jv_same:double", repo / "first" / "pipelines").ref == "jv_same:double"
+    free, import_module = [], resolve._import_module
+
+    def another_thread_may_import() -> bool:
+        if USER_IMPORTS.acquire(timeout=0):
+            USER_IMPORTS.release()
+            return True
+        return False
+
+    def spy(name, what):
+        other = threading.Thread(target=lambda: free.append(another_thread_may_import()))
+        other.start()
+        other.join(5)
+        return import_module(name, what)
+
+    monkeypatch.setattr(resolve, "_import_module", spy)
+    with pytest.raises(CatalogError) as exc:
+        resolve_component("jv_same", repo / "second" / "pipelines")
+    assert exc.value.hint == "write `jv_same:triple`"
+    assert free == [False]  # this thread held the lock of user imports meanwhile
+
+
 def test_a_component_yaml_that_does_not_parse_is_named_at_its_line_and_column(tmp_path):
     from kubepipe.catalog import CatalogError, resolve_component
 

@@ -130,10 +130,7 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
         # one thread at a time: fresh_imports / take_over take modules out of sys.modules, and another thread's
         # import of the same module then failed ('importing `ops` failed: KeyError: ops', two kubepipe.run at once)
         with USER_IMPORTS:
-            repository = module_root(module, base_dir)
-            fresh_imports(repository)
-            take_over(module, repository)
-            root = make_importable(module, base_dir)  # None where the module imports as is (a notebook's folder)
+            repository, root = _importable(module, base_dir)  # root None: it imports as is (a notebook's folder)
             try:
                 comp = _import_attr(ref, f"`{ref}`")
                 note_imports(repository)
@@ -238,10 +235,22 @@ def _listed(comps: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in comps[:8]) + (f" and {len(comps) - 8} more" if len(comps) > 8 else "")
 
 
+def _importable(module: str, base_dir: Path) -> tuple[Path | None, Path | None]:
+    """(the repository at or above `base_dir` holding `module`, the folder put on sys.path for it), its modules
+    edited since imported read again and another repository's module of that name taken over. Hold USER_IMPORTS."""
+    repository = module_root(module, base_dir)
+    fresh_imports(repository)
+    take_over(module, repository)
+    return repository, make_importable(module, base_dir)
+
+
 def _module_without_function(ref: str, base_dir: Path) -> CatalogError:
-    """`component: mycomps`, a module of the repository: which of its functions to write."""
-    make_importable(ref, base_dir)
-    comps = _component_names(_import_module(ref, f"`{ref}`"))
+    """`component: mycomps`, a module of the repository: which of its functions to write (this repository's
+    module, as `mycomps:f` imports it: the one another pipeline in the process had imported was named)."""
+    with USER_IMPORTS:
+        repository, _root = _importable(ref, base_dir)
+        comps = _component_names(_import_module(ref, f"`{ref}`"))
+        note_imports(repository)
     return CatalogError(f"`{ref}` is a module of your repository; a python component is `{ref}:<function>`",
                         f"write `{ref}:{comps[0]}`" + (f" (its KFP components: {_listed(comps)})" if comps[1:] else "")
                         if comps else "it has no KFP component: decorate a function with @dsl.component")
