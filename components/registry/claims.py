@@ -16,9 +16,10 @@ from typing import Callable
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import ABANDONED, RegistryError, current_user, utc_now
+from kubepipe.util import process_identity
 
-__all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "check_claim", "commit", "abandon",
-           "discard_unfinished", "is_empty"]
+__all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "claim_info", "check_claim", "commit",
+           "abandon", "discard_unfinished", "is_empty"]
 
 NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention
@@ -66,11 +67,12 @@ def _case_clash(store, name: str, other: str) -> RegistryError:
         f"`{other}`, or choose a name that differs in more than case")
 
 
-def claim(store, name: str, numbers: Callable[[], list[int]]) -> tuple[int, str]:
-    """(the next free version number, this registration's token); `numbers()`: the versions there now."""
+def claim(store, name: str, numbers: Callable[[], list[int]], files: str = "") -> tuple[int, str]:
+    """(the next free version number, this registration's token); `numbers()`: the versions there now; `files`: the
+    digest of the files it registers (`same_files`: another registration of them waits for this one)."""
     token = uuid.uuid4().hex
     payload = dump({"by": current_user(), "at": utc_now(), "pid": os.getpid(), "host": socket.gethostname(),
-                     "token": token})
+                     "started": process_identity(os.getpid()), "token": token, **({"files": files} if files else {})})
     for _ in range(CAS_TRIES):
         have = numbers()
         n = (have[-1] + 1) if have else 1
@@ -80,11 +82,18 @@ def claim(store, name: str, numbers: Callable[[], list[int]]) -> tuple[int, str]
                         retryable=True)
 
 
-def _token(store, name: str, n: int) -> str | None:
+def claim_info(store, name: str, n: int) -> dict | None:
+    """What v`n`'s claim says (who, where, its files' digest), or None where there is none."""
     try:
-        return json.loads(store.read(claim_path(name, n)).decode("utf-8")).get("token")
-    except (FileNotFoundError, ValueError, AttributeError):  # gone (gc) or not a claim
-        return None  # an EIO is not "gc removed it": the store's own error says what failed
+        d = json.loads(store.read(claim_path(name, n)).decode("utf-8"))
+    except (FileNotFoundError, ValueError):  # gone (gc) or not a claim
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _token(store, name: str, n: int) -> str | None:
+    info = claim_info(store, name, n)  # None: gone (gc) or not a claim; an EIO is not "gc removed it": raised
+    return info.get("token") if info else None
 
 
 def check_claim(store, name: str, n: int, token: str) -> None:

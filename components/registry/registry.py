@@ -29,6 +29,7 @@ from kubepipe.components.registry.aliases import swap
 from kubepipe.components.registry.claims import check_claim, claim, claim_name, commit, discard_unfinished
 from kubepipe.components.registry.files import dump, gen_number, hash_tree, jsonable, number_metrics, version_number
 from kubepipe.components.registry.gc import sweep, sweep_names
+from kubepipe.components.registry.same_files import files_key, first_same, newest_same
 from kubepipe.components.registry.store import LocalStore, open_store
 from kubepipe.components.registry.version import (
     ALIASES,
@@ -118,13 +119,19 @@ class Registry:
             raise RegistryError(f"cannot register {model_dir!r} as `{name}`: {exc}; nothing was registered") from None
         claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         self.existing = False
-        same = self._same_files(name, files) if reuse_same else None
+        same = newest_same(self.versions(name), files) if reuse_same else None
         if same is not None:
             self.existing = True
             return same
-        n, token = claim(self.store, name, lambda: self._taken(name))
+        n, token = claim(self.store, name, lambda: self._taken(name), files_key(files))
         base = f"{name}/versions/{n}"
-        try:
+        try:  # a registration of the same files at the same moment, with a lower number, goes first (same_files)
+            same = first_same(self.store, name, n, files, lambda: self._numbers(name),
+                              lambda m: self._load(name, m, self._state(name))) if reuse_same else None
+            if same is not None:
+                discard_unfinished(self.store, name, n, token)
+                self.existing = True
+                return same
             self.store.put_tree(model_dir, f"{base}/model")
             failpoint("register.copied")
             entry.update(version=n, created_at=utc_now())
@@ -170,7 +177,7 @@ class Registry:
         """The newest sound version of `name` whose files are exactly those of the local folder `model_dir` (the
         version `register(..., reuse_same=True)` returns for it), or None."""
         _check_name(name)
-        return self._same_files(name, hash_tree(os.fspath(model_dir))) if os.path.isdir(model_dir) else None
+        return newest_same(self.versions(name), hash_tree(os.fspath(model_dir))) if os.path.isdir(model_dir) else None
 
     def names(self) -> list[str]:
         """Model names held in the registry."""
@@ -335,11 +342,6 @@ class Registry:
 
     def _numbers(self, name: str) -> list[int]:
         return sorted(n for n in map(version_number, self.store.listdir(f"{name}/versions")) if n is not None)
-
-    def _same_files(self, name: str, files: dict) -> ModelVersion | None:
-        """The newest sound version of `name` holding exactly `files` (relative path -> sha256), if any."""
-        same = [mv for mv in self.versions(name) if mv.ok and mv.files == files]
-        return same[-1] if same else None
 
     def _taken(self, name: str) -> list[int]:
         """The numbers a new version must not take: those there, and those the aliases' stack names. A champion
