@@ -455,3 +455,20 @@ def test_blank_smoke_inputs_are_refused_at_their_index():
     assert got[("smoke_inputs", 1)].severity == "error" and "is blank ('  ')" in got[("smoke_inputs", 1)].message
     assert "refuses an empty query (400)" in got[("smoke_inputs", 1)].message
     assert "give a real input" in got[("smoke_inputs", 1)].hint
+
+
+def test_a_with_value_in_exponent_notation_says_yaml_reads_it_as_text(tmp_path):
+    """`bake_s: 1e3` and `canary_percent: 1e1` are numbers to JSON and editors, text to YAML 1.1: validate said 'must
+    be a number of seconds above 0 ..., got '1e3'' and '`canary_percent` expects int', not why nor what to write."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    text = _DEPLOY_PIPELINE.replace("canary_percent: 10", "canary_percent: 1e1").replace("{bake_s: 120}",
+                                                                                         "{bake_s: 1e3}")
+    (tmp_path / "p.yaml").write_text(text.replace("metric: rps, target: 200", "metric: rps, target: 2e2"))
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", "local")
+    got = {i.path: i.hint for i in err.value.issues}
+    assert got["steps.deploy.with.canary_analysis.bake_s"] == "YAML reads 1e3 as text, not a number; write 1000"
+    assert got["steps.deploy.with.canary_percent"] == "YAML reads 1e1 as text, not a number; write 10"
+    assert got["steps.deploy.with.autoscaling.target"] == "YAML reads 2e2 as text, not a number; write 200"

@@ -26,9 +26,23 @@ from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step
 from kubepipe.spec.profiles import Profile
 from kubepipe.spec.source import format_path
+from kubepipe.spec.values import exponent_hint
 from kubepipe.util import did_you_mean
 
 __all__ = ["build_plan", "context_value"]
+
+
+def _value_at(values: Any, path) -> Any:
+    """The value at `path` (keys and list indexes) inside `values`; None where there is none."""
+    for key in path:
+        if isinstance(values, dict):
+            values = values.get(key)
+        elif isinstance(values, list) and isinstance(key, int) and -len(values) <= key < len(values):
+            values = values[key]
+        else:
+            return None
+    return values
+
 
 class _Builder(InputChecks):
     def __init__(self, loaded: LoadedPipeline, profile: Profile):
@@ -223,7 +237,9 @@ class _Builder(InputChecks):
                 self.warnings.append(self.loc.issue(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint,
                                                     severity="warning"))
                 continue
-            self.err(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint)
+            # `bake_s: 1e3` is text in YAML 1.1: 'must be a number ..., got '1e3'' did not say why
+            self.err(path + ("with",) + tuple(ci.path), ci.message, hint=exponent_hint(_value_at(checked, ci.path))
+                     or ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
         for pi in param_value_issues(info, checked, defaults):
             self.err(("params", pi.param, "default"), f"{pi.message} ({format_path(path + ('with',) + pi.path)} "

@@ -16,7 +16,7 @@ from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, O
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
-from kubepipe.spec.values import NotFinite, finite, quote_hint
+from kubepipe.spec.values import NotFinite, exponent_hint, finite, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -147,7 +147,8 @@ class InputChecks:
                          else f"give it a {port.type} value")
                 return False
             if not literal_fits(b.value, port):
-                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value, hint=quote_hint(b.value, port.type))
+                self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value,
+                         hint=quote_hint(b.value, port.type) or exponent_hint(b.value))
                 return False
             return True
         if isinstance(b, ParamRef):
