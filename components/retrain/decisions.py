@@ -18,6 +18,7 @@ when the current log does not hold it: another run's decision may have rotated t
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.util import url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
-           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of"]
+           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of", "state_writes"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,23 @@ def state_fs(uri: str, who: str = WHO):
         raise ComponentError(f"{who}: cannot open the state dir {uri!r} ({exc}); set `state_dir` in the "
                              f"target profile to a local path or a gs:// / s3:// URI whose fsspec driver is "
                              f"installed") from None
+
+
+_NOT_WRITABLE = {errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextlib.contextmanager
+def state_writes(path: str, who: str = WHO):
+    """An OSError writing `path` under the state dir (a folder that cannot be made, a read-only disk, a file in the
+    way) is said naming the state dir's setting and what to do, not as a bare FileNotFoundError of the step."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:  # a full disk, an I/O error: not the setting's fault, and may pass
+            raise
+        raise ComponentError(f"{who}: cannot write {path} ({exc.strerror or exc}); `state_dir` (the target "
+                             "profile's, or --set state_dir=...) must be a folder this step may create and write, "
+                             "or a gs:// / s3:// URI") from None
 
 
 def _is_local(fs) -> bool:
@@ -124,6 +142,11 @@ def _read(fs, path: str, who: str) -> list[dict]:
 def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO) -> None:
     """Add one decision to the log (locally under `deciding`'s lock: the torn-tail cut needs it)."""
     fs, path = state_fs(log_path(state_dir, pipeline), who)
+    with state_writes(path, who):
+        _append(fs, path, record, who)
+
+
+def _append(fs, path: str, record: dict, who: str) -> None:
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"
     if not _is_local(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
@@ -231,6 +254,8 @@ def deciding(state_dir: str, pipeline: str, who: str = WHO):
         return
     from kubepipe.util import locked
 
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with locked(path + ".lock"):
+    with contextlib.ExitStack() as held:
+        with state_writes(path, who):  # only taking the lock: an OSError of the decision itself is its own
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            held.enter_context(locked(path + ".lock"))
         yield

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, queue_dir, read_triggers,
-                                                    require_pipeline, slug, state_fs)
+                                                    require_pipeline, slug, state_fs, state_writes)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.components.retrain.remote import remote_outcomes
@@ -301,9 +301,10 @@ def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: 
     path = _local_pipeline(pipeline)
     params = _local_params(path, params)
     fs, qdir = state_fs(queue_dir(state_dir))
-    fs.makedirs(qdir, exist_ok=True)
     request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],
                "requested_at": record["time"], "source_run_id": record["source_run_id"],
                "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
-    _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id on retry: replaced
+    with state_writes(f"{qdir}/{request_id}.json"):
+        fs.makedirs(qdir, exist_ok=True)
+        _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id: replaced
     return request_id

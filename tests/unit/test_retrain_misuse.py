@@ -22,3 +22,36 @@ def test_a_blank_trigger_pipeline_is_refused_before_anything_is_recorded(tmp_pat
     with pytest.raises(ComponentError, match="`pipeline` is empty"):
         trigger_retraining(drift_detected=True, pipeline="   ", state_dir=str(tmp_path))
     assert not (tmp_path / "retrain").exists()
+
+
+@pytest.mark.parametrize("drift", [False, True])
+def test_a_state_dir_that_cannot_be_written_is_named_with_what_to_do(tmp_path, monkeypatch, drift):
+    """A state_dir under a file (or on a read-only disk) failed the step with a bare FileNotFoundError /
+    NotADirectoryError that named neither the state dir's setting nor what to do."""
+    (tmp_path / "file").write_text("")
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ComponentError, match=r"^trigger-retrain: cannot write .*/file/state/retrain/.*; `state_dir` "
+                                             r"\(the target profile's, or --set state_dir=\.\.\.\) must be a folder"):
+        trigger_retraining(drift_detected=drift, pipeline="train.yaml", state_dir=str(tmp_path / "file" / "state"))
+
+
+def test_a_queue_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state" / "retrain").mkdir(parents=True)
+    (tmp_path / "state" / "retrain" / "queue").write_text("")  # a file where the queue folder goes
+    with pytest.raises(ComponentError, match=r"cannot write .*/retrain/queue/retrain-train-\w+\.json \("):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"))
+    assert os.path.isfile(tmp_path / "state" / "retrain" / "queue")
+
+
+def test_retrain_resume_on_a_state_dir_that_cannot_be_written_names_it(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    (tmp_path / "file").write_text("")
+    code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--set",
+                              f"state_dir={tmp_path / 'file' / 's'}", "--home", str(tmp_path / ".kubepipe"))
+    assert code != 0 and "kubepipe retrain resume: cannot write" in err and "`state_dir`" in err
