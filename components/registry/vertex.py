@@ -106,8 +106,16 @@ class VertexModelRegistry:
         self._check_model_id(name)
         mv = self.registry.register(model_dir, name=name, **kwargs)
         # the same files already a version (a resumed run): uploaded again only if Vertex lacks it
-        if not self.registry.existing or mv.version not in {v["kubepipe_version"] for v in self._listed(name)}:
-            self._upload(mv)
+        try:
+            if not self.registry.existing or mv.version not in {v["kubepipe_version"] for v in self._listed(name)}:
+                self._upload(mv)
+        except Exception as exc:  # noqa: BLE001 - any client failure: the version is registered all the same
+            raise RegistryError(
+                f"model `{name}` v{mv.version} is registered in {self.registry.store.uri()}, but its upload to Vertex "
+                f"AI Model Registry failed: {_failure(exc)}; a retry of the register-model step uploads it (the same files "
+                f"make no second version), and so does promoting v{mv.version} (a promote uploads a version Vertex "
+                "lacks)",
+                retryable=True) from exc
         return mv
 
     def _upload(self, mv: ModelVersion) -> None:
@@ -153,9 +161,7 @@ class VertexModelRegistry:
         try:
             self.sync_aliases(name)
         except Exception as exc:  # noqa: BLE001 - any client failure (api_core, google.auth, transport) is one state
-            from kubepipe.secrets import redact_text
-
-            why = " ".join(redact_text(f"{type(exc).__name__}: {exc}").split())[:500]
+            why = _failure(exc)
             raise AliasSyncFailed(
                 f"model `{name}`: the {action} is done in the registry {self.registry.store.uri()} (champion "
                 f"v{champion}), but Vertex AI Model Registry's `champion` / `previous` aliases were not moved: {why}; "
@@ -200,3 +206,10 @@ class VertexModelRegistry:
                 elif alias in current:
                     reg.remove_version_aliases([alias], version=current[alias])
         return state
+
+
+def _failure(exc: Exception) -> str:
+    """A client's failure in one line, credentials redacted, at most 500 characters."""
+    from kubepipe.secrets import redact_text
+
+    return " ".join(redact_text(f"{type(exc).__name__}: {exc}").split())[:500]

@@ -312,3 +312,46 @@ def test_a_vertex_deploy_whose_alias_sync_fails_finishes_the_rollout_and_warns(t
     assert "kubepipe models promote merchant-categorizer 2 --target vertex --reason 'sync Vertex aliases'" in error
     assert f"warning: {error}" in capsys.readouterr().err
     assert f"- **Warning:** {error}" in report_markdown({**report, "target": "vertex", "model": "merchant-categorizer"})
+
+
+class FakeVertexUploadsDenied(FakeVertexModels):
+    """Uploads refused while `denied` (no aiplatform.models.upload permission)."""
+
+    denied = False
+
+    def handle(self, method, path, body, query=""):
+        from vertex_rest import err
+
+        if self.denied and path.endswith("/models:upload"):
+            return 403, err(403, "Permission 'aiplatform.models.upload' denied on resource")
+        return super().handle(method, path, body, query)
+
+
+def test_a_failed_upload_says_the_version_is_registered_and_a_retry_uploads_it(tmp_path, fake_gcs):
+    """Vertex refusing the upload after the version was committed in the GCS registry was its raw error: nothing said
+    the version existed, nor that a retry of the step makes no second one."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.evaluation.registration import register_challenger
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
+    ev = {"passed": True, "decision": "passed", "metrics": {"f1_macro": 0.91}}
+    with FakeVertexUploadsDenied() as fake:
+        fake.denied = True
+        kw = dict(model_name="merchant-categorizer", registry_uri=uri, promote=True, profile=_profile(fake, uri),
+                  credentials=AnonymousCredentials())
+        with pytest.raises(RegistryError) as exc:
+            register_challenger(str(model), ev, run_id="r1", **kw)
+        assert str(exc.value).startswith(f"model `merchant-categorizer` v1 is registered in {uri}, but its upload to "
+                                         "Vertex AI Model Registry failed: ")
+        assert "Permission 'aiplatform.models.upload' denied" in str(exc.value) and exc.value.retryable
+        assert str(exc.value).endswith("a retry of the register-model step uploads it (the same files make no second "
+                                       "version), and so does promoting v1 (a promote uploads a version Vertex lacks)")
+        assert RES not in fake.models
+        fake.denied = False  # the step retried
+        mv = register_challenger(str(model), ev, run_id="r1", **kw)
+        assert mv.version == 1 and [v["versionId"] for v in fake.models[RES]] == ["1"]
+        assert fake.aliases(RES)["champion"] == "1"
