@@ -136,6 +136,36 @@ def test_yaml_11_octal_and_base_60_numbers_stay_text():
                               "seconds (got '1:30')")
 
 
+def test_the_yaml_loader_is_shared_only_once_it_keeps_those_numbers_text(monkeypatch):
+    """The loader class was made and shared, then its resolvers narrowed: a thread that parsed meanwhile (two
+    kubepipe.validate at once, the first in the process) read `010` as 8. A parse at every line of the making (as
+    another thread's could run) reads it as text."""
+    import sys
+
+    from kubepipe.spec import source
+
+    monkeypatch.setattr(source, "_LOADER", None)
+    seen, making = [], source._loader_class.__code__
+
+    def trace(frame, event, arg):
+        if frame.f_code is making and event == "line" and "base" in frame.f_locals and len(seen) < 50 \
+                and not getattr(trace, "inside", False):  # once it is making one
+            trace.inside = True  # type: ignore[attr-defined]
+            try:
+                seen.append(source.parse_yaml("a: 010\nd: 2026-01-31\n").data)
+            finally:
+                trace.inside = False  # type: ignore[attr-defined]
+        return trace
+
+    before = sys.gettrace()  # a coverage tool's
+    sys.settrace(trace)
+    try:
+        source._loader_class()
+    finally:
+        sys.settrace(before)
+    assert seen and all(data == {"a": "010", "d": "2026-01-31"} for data in seen), seen
+
+
 def test_a_number_of_seconds_given_as_text_is_a_duration_as_the_number_is():
     """`timeout: ${env.T:-90}` gives the text '90': it was refused ('expected a duration') while `timeout: 90` ran."""
     from kubepipe.spec.values import parse_duration

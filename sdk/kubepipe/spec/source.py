@@ -108,17 +108,17 @@ _FLOAT = re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0
 
 def _loader_class():
     """PyYAML's C safe loader, with dates, octal and base-60 numbers left as text: models validate
-    them, with a location."""
+    them, with a location. Made whole before it is shared: another thread (the Python API's) that found it
+    made and its resolvers not yet narrowed read `010` as 8."""
     global _LOADER
     if _LOADER is None:
         import yaml
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        _LOADER = type("KubepipeLoader", (base,), {})
         narrower = {"tag:yaml.org,2002:int": _INT, "tag:yaml.org,2002:float": _FLOAT}
-        _LOADER.yaml_implicit_resolvers = {
-            first: [(tag, narrower.get(tag, rx)) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-            for first, resolvers in base.yaml_implicit_resolvers.items()}
+        resolvers = {first: [(tag, narrower.get(tag, rx)) for tag, rx in found if tag != "tag:yaml.org,2002:timestamp"]
+                     for first, found in base.yaml_implicit_resolvers.items()}
+        _LOADER = type("KubepipeLoader", (base,), {"yaml_implicit_resolvers": resolvers})
     return _LOADER
 
 
