@@ -13,7 +13,8 @@ tried.
 Everything the guardrail shows (report, logs, the violations JSON) goes through `redact`, and so do the
 values a drift report names (detect-drift's and the monitor's top share changes) and the notify step's
 message and error: a PAN keeps its last four digits, an IBAN its country and last four, an e-mail its
-first letter and domain, a phone number (masked where `pii: [phone]` is checked) its last two digits.
+local part up to its first letter or digit (`'j***@x.com`) and domain, a phone number (masked where
+`pii: [phone]` is checked) its last two digits.
 """
 
 from __future__ import annotations
@@ -63,13 +64,23 @@ _LONG_CONTIGUOUS = 17
 _LONG_IIN = ((62, 62), (5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (6304, 6304), (6759, 6759),
              (6761, 6763))
 # Local part and domain in any script (jörg@müller.de, 用户@例子.广告); the top-level domain is letters or
-# an IDN's punycode in any case (xn--p1ai, XN--P1AI). Image file names (logo@2x.png) are no addresses: no TLD is an
-# image type. Nor are git's SSH logins (`_GIT_LOGIN`): the `git` user of a host (ssh -T git@github.com) and the
-# scp form `user@host:path` (git@github.com:org/repo.git): a `:` right after the host, then a path to the next
-# space without an `@` (`a@x.com:b@y.com` is two addresses). The `@` may be percent-encoded, as a URL's query or
-# path carries it (`?email=jane%40gmail.com`, masked `j***%40gmail.com`).
-_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]{1,64})(?:@|%40)[\w-]{1,63}(?:\.[\w-]{1,63})*"
-                    r"\.([Xx][Nn]--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})(:[^\s:@][^\s@]*(?!\S))?")
+# an IDN's punycode in any case (xn--p1ai, XN--P1AI). The local part is RFC 5322's: a dot-atom of its atext
+# (o'brien+tag@x.io, x{jane}@a.io), of any length, or a quoted string ("john smith"@x.io). The URL delimiters among
+# atext, `= ? & /`, end a query's key or a path before an address: the address starts after the last of them
+# (`?email=jane@x.com`: jane@x.com; `first=last@x.io` keeps `first=`), unless nothing follows it (`=@x.io`).
+# Image file names (logo@2x.png) are no addresses: no TLD is an image type. Nor are git's SSH logins
+# (`_GIT_LOGIN`): the `git` user of a host (ssh -T git@github.com) and the scp form `user@host:path`
+# (git@github.com:org/repo.git): a `:` right after the host, then a path to the next space without an `@`
+# (`a@x.com:b@y.com` is two addresses). The `@` and the domain's dots may be percent-encoded, once or twice, as a
+# URL's query or path carries them (`?email=jane%40gmail.com`, `jane%2540gmail%252Ecom`: masked `j***%40gmail.com`).
+_ATEXT = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_URL_DELIMITERS = "=?&/"
+_AT = r"(?:@|%40|%2540)"
+_DOT = r"(?:\.|%2[Ee]|%252[Ee])"
+_EMAIL = re.compile(r"(?<!" + _ATEXT + r")(" + _ATEXT + r'+|"(?:[^"\\\r\n]|\\.){1,62}")' + _AT
+                    + r"[\w-]{1,63}(?:" + _DOT + r"[\w-]{1,63})*" + _DOT
+                    + r"([Xx][Nn]--[A-Za-z0-9-]{1,59}|[^\W\d_]{2,24})(:[^\s:@][^\s@]*(?!\S))?")
+_EMAIL_AT = re.compile(r"(.*)(@|%2540|%40)(.*)", re.S)  # the last `@` (a quoted local part may hold one)
 _NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".split())
 # An IBAN's start, then the longest run it could span; the IBAN is the longest prefix of the run that
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
@@ -100,10 +111,10 @@ IBAN_LENGTHS = {
 }
 # Every text holding a MASKED kind matches this (RE2 syntax, as pyarrow.compute takes it; \p{Nd} is Python's \d):
 # 13 digits each followed by at most one PAN separator (a PAN is 13 to 19 digits, one separator between groups),
-# an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@` or `%40` (e-mail). A text it
-# misses is one `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only its
-# matches there.
-MAY_HOLD_MASKED = (r"@|%40|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
+# an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@`, `%40` or `%2540` (e-mail). A
+# text it misses is one `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only
+# its matches there.
+MAY_HOLD_MASKED = (r"@|%40|%2540|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
                    r"|[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11}")
 _MAY_HOLD_MASKED = re.compile(MAY_HOLD_MASKED.replace(r"\p{Nd}", r"\d"))  # the same pattern for Python's re
 
@@ -185,11 +196,20 @@ def find_phones(text: str) -> list[Finding]:
     return [Finding("phone", start, end) for start, end in phone_spans(text)]
 
 
-def _git_login(m: re.Match) -> bool:
-    """An `_EMAIL` match that is git's SSH login: the user `git`, or the scp form `user@host:path` whose path has a
-    `/` or ends in `.git` (`jane@example.com:hunter2`, a leaked login, is an address and its password)."""
+def _email_start(m: re.Match) -> int:
+    """Where an `_EMAIL` match's address starts: after the last URL delimiter of its local part, if any follows."""
+    local = m.group(1)
+    cut = 0 if local.startswith('"') else max(local.rfind(c) for c in _URL_DELIMITERS) + 1
+    return m.start() + (cut if cut < len(local) else 0)
+
+
+def _git_login(m: re.Match, start: int) -> bool:
+    """An `_EMAIL` match (its address from `start`) that is git's SSH login: the user `git`, or the scp form
+    `user@host:path` whose path has a `/` or ends in `.git` (`jane@example.com:hunter2`, a leaked login, is an
+    address and its password)."""
     path = m.group(3) or ""
-    return m.group(1).lower() == "git" or "/" in path or path.rstrip(".,;:!?)]}'\"").endswith(".git")
+    user = m.string[start:m.end(1)]
+    return user.lower() == "git" or "/" in path or path.rstrip(".,;:!?)]}'\"").endswith(".git")
 
 
 def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
@@ -198,8 +218,8 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
     if "pan" in kinds:
         found += find_pans(text)
     if "email" in kinds:
-        found += [Finding("email", m.start(), m.end(2)) for m in _EMAIL.finditer(text)
-                  if m.group(2).lower() not in _NOT_TLDS and not _git_login(m)]
+        found += [Finding("email", start, m.end(2)) for m in _EMAIL.finditer(text)
+                  if m.group(2).lower() not in _NOT_TLDS and not _git_login(m, start := _email_start(m))]
     if "iban" in kinds:
         found += find_ibans(text)
     if "phone" in kinds:
@@ -210,8 +230,12 @@ def find_pii(text: str, kinds=PII_KINDS) -> list[Finding]:
 def mask_span(kind: str, value: str) -> str:
     """One finding masked: what is left cannot identify the card, account or person."""
     if kind == "email":
-        local, at, domain = value.partition("@") if "@" in value else value.rpartition("%40")
-        return local[:1] + "***" + at + domain
+        match = _EMAIL_AT.fullmatch(value)
+        if match is None:  # not an address: masked whole
+            return "***"
+        local, at, domain = match.groups()
+        keep = next((i + 1 for i, c in enumerate(local) if c.isalnum()), 1)  # 'jane -> 'j, "john smith" -> "j
+        return local[:keep] + "***" + at + domain
     keep_from = _last_alnum(value, 2 if kind == "phone" else 4)
     head = 2 if kind == "iban" else 0  # an IBAN's country code says nothing about the account
     return "".join(c if i < head or i >= keep_from or not c.isalnum() else "*" for i, c in enumerate(value))
