@@ -98,10 +98,14 @@ class ProxyApp:
         labels = predicted_labels(path, body) if status == 200 else []
         stats.observe(status, (time.perf_counter() - t0) * 1000.0, labels)
 
-    async def _read_body(self, receive) -> bytes:
+    async def _read_body(self, receive) -> bytes | None:
+        """The request's body; None when the client hung up before it was all sent (what had arrived is no request:
+        forwarded, a cut-off JSON was a 400 counted against the revision that got it)."""
         chunks = []
         while True:
             msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return None
             chunks.append(msg.get("body", b""))
             if not msg.get("more_body"):
                 return b"".join(chunks)
@@ -129,6 +133,8 @@ class ProxyApp:
             await send({"type": "http.response.body", "body": body})
             return
         body = await self._read_body(receive)
+        if body is None:
+            return
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP]
         path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
         if scope.get("query_string"):

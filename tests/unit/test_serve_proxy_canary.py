@@ -161,3 +161,43 @@ def test_a_utf8_header_the_backend_answers_with_passes_through_as_sent(tmp_path)
         assert r.status_code == 200 and dict(r.headers.raw)[b"x-request-id"] == rid
     finally:
         srv.shutdown()
+
+
+def test_a_client_gone_mid_body_is_not_forwarded_nor_counted(tmp_path):
+    """A client that hung up while sending its body (a timeout under load) had what had arrived forwarded as a whole
+    request: the backend answered the cut-off JSON with a 400, counted as a refusal of that revision (a canary's 4xx
+    rate), for an answer nobody could read."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    got: list = []
+    real = stable.RequestHandlerClass.do_POST
+    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    try:
+        rec = tmp_path / "ep.json"
+        _record(rec, stable.server_address[1], None)
+        app = ProxyApp(rec)
+        messages = iter([{"type": "http.request", "body": b'{"instances": ["x', "more_body": True},
+                         {"type": "http.disconnect"}])
+        sent: list = []
+
+        async def receive():
+            return next(messages)
+
+        async def send(msg):
+            sent.append(msg)
+
+        async def run():
+            app.client = httpx.AsyncClient(trust_env=False)
+            try:
+                await app({"type": "http", "method": "POST", "path": "/v1/models/m:predict",
+                           "raw_path": b"/v1/models/m:predict", "query_string": b"",
+                           "headers": [(b"content-type", b"application/json")]}, receive, send)
+            finally:
+                await app.client.aclose()
+
+        asyncio.run(run())
+        assert got == [] and sent == [] and app.state()["revisions"] == {}
+    finally:
+        stable.shutdown()
+        stable.server_close()
