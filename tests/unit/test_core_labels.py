@@ -368,9 +368,10 @@ def test_a_vertex_endpoint_the_deploy_step_makes_carries_the_runs_labels(tmp_pat
     from pathlib import Path
 
     p = Path(__file__).resolve().parents[2] / "pipelines" / "merchant-categorizer.yaml"  # owner: ml-payments
-    prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
-            "runtime_image": "i@sha256:" + "a" * 64, "labels": {"team": "ml", "cc": "1"}}
-    (step,) = [s for s in kubepipe.validate(p, "vertex", sets=prof).steps if s.name == "deploy"]
+    prof = tmp_path / "vertex.yaml"  # the profile file's labels: under the pipeline's (--set's are over them)
+    prof.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/r\n"
+                    "runtime_image: i@sha256:" + "a" * 64 + "\nlabels: {team: ml, cc: '1'}\n")
+    (step,) = [s for s in kubepipe.validate(p, "vertex", profile=prof).steps if s.name == "deploy"]
     labels = step.args["ctx_labels"].value
     assert labels == {"cc": "1", "team": "ml-payments", "model": "merchant-categorizer", "owner": "ml-payments"}
     seen = {}
@@ -395,11 +396,16 @@ def test_a_managed_by_label_a_vertex_deploy_replaces_is_a_located_warning(tmp_pa
     p.write_text(src.read_text().replace("labels: {team: ml-payments,", "labels: {Managed-By: terraform, team: x,"))
     prof = {"project": "p", "region": "europe-west4", "pipeline_root": "gs://b/r",
             "runtime_image": "i@sha256:" + "a" * 64, "labels": {"managed-by": "tf"}}
-    ws = [w for w in kubepipe.validate(p, "vertex", sets=prof).warnings if "own label" in w.message]
+    prof_file = tmp_path / "vertex.yaml"  # the profile file's label, under the pipeline's (--set's would be over it)
+    prof_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/r\n"
+                         "runtime_image: i@sha256:" + "a" * 64 + "\nlabels: {managed-by: tf}\n")
+    ws = [w for w in kubepipe.validate(p, "vertex", profile=prof_file).warnings if "own label" in w.message]
     assert [(w.path, w.line) for w in ws] == [("metadata.labels.Managed-By", 11)]  # the profile's is not sent
     assert ws[0].message.startswith("the deploy step's Vertex model and endpoint carry `managed-by: kubepipe`, not "
                                     "`managed-by: terraform`: managed-by is kubepipe's own label there")
     assert "`provisioned-by: terraform`" in ws[0].hint
+    ws = [w for w in kubepipe.validate(p, "vertex", sets=prof).warnings if "own label" in w.message]
+    assert [(w.path, w.file) for w in ws] == [("labels.managed-by", "sets=")]  # --set's wins: the pipeline's is not
     p.write_text(src.read_text())
     (w,) = [w for w in kubepipe.validate(p, "vertex", sets=prof).warnings if "own label" in w.message]
     assert (w.file, w.path) == ("sets=", "labels.managed-by") and "not `managed-by: tf`" in w.message

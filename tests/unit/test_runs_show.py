@@ -407,13 +407,15 @@ def test_a_local_run_records_the_profile_s_labels_under_the_pipeline_s(tmp_path,
     (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\n"
                                      "metadata: {name: p, labels: {team: payments}, owner: ana}\nsteps:\n"
                                      "  load: {component: load-data, with: {source: d.csv}}\n")
-    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"env": "dev", "team": "x"}})
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text("target: local\nlabels: {env: dev, team: x, Owner: bob}\n")
+    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home")
     assert run.labels == {"env": "dev", "team": "payments", "owner": "ana"}
     assert show_local_run(run.run_id, tmp_path / "home" / "runs")["labels"] == run.labels
-    # the profile's `Team` and `Owner` are the pipeline's `team` and `owner` on Vertex, whose win there: the record
-    # kept both (`runs show` said `Team: X` of a run no --label Team=X finds)
-    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"Team": "X", "Owner": "bob"}})
-    assert run.labels == {"team": "payments", "owner": "ana"}
+    # the profile file's `Owner` is the pipeline's `owner` on Vertex, whose wins there: the record kept both (`runs
+    # show` said `Owner: bob` of a run no --label Owner=bob finds). --set's labels win over the pipeline's, one each
+    run = kubepipe.run(tmp_path / "p.yaml", home=tmp_path / "home", sets={"labels": {"env": "qa", "Owner": "cy"}})
+    assert run.labels == {"env": "qa", "team": "payments", "Owner": "cy"}
 
 
 @pytest.mark.parametrize("name", ['fraud"detector', "Fraud-Detector", "fraud detector"])

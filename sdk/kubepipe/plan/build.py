@@ -12,7 +12,7 @@ from kubepipe.catalog import CatalogError, ComponentInfo, resolve_component
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.plan.bindings import BindingError, condition_types_issue, parse_condition, parse_value
 from kubepipe.plan.input_checks import InputChecks
-from kubepipe.plan.label_checks import label_issues, label_notes
+from kubepipe.plan.label_checks import label_issues, label_notes, pipeline_labels
 from kubepipe.plan.model import Binding, Condition, ItemRef, Literal, OutputRef, ParamRef, Plan, PlanStep
 from kubepipe.plan.paths import PathRules
 from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
@@ -200,7 +200,8 @@ class _Builder(InputChecks):
         self.issues += errors
         deploys = any(i.origin == "builtin" and i.ref == "deploy" for i in self.infos.values())
         label_errors, label_warnings = label_issues(spec.metadata, self.profile.labels, self.profile.target,
-                                                    self.loc.issue, self.profile.issue, deploys=deploys)
+                                                    self.loc.issue, self.profile.issue, deploys=deploys,
+                                                    over=self.profile.set_labels)
         self.issues += label_errors
         warnings += label_warnings
         self.notes += label_notes(spec.metadata, self.profile.labels, self.profile.target)
@@ -213,7 +214,8 @@ class _Builder(InputChecks):
                     target=self.profile.target, notes=self.notes,
                     warnings=self.warnings + warnings + self.paths.warnings,
                     path_params=sorted(n for n, remote in self.paths.path_params.items() if remote),
-                    remote_path_params=self.paths.remote_params, labels=spec.metadata.run_labels())
+                    remote_path_params=self.paths.remote_params,
+                    labels=pipeline_labels(spec.metadata, self.profile))
 
     def run_check(self, info: ComponentInfo, step: Step, path: tuple, values: dict | None = None) -> None:
         if not info.check:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kubepipe.catalog import CONTEXT_INPUTS, ComponentInfo, Port, compatible, literal_fits
+from kubepipe.plan.label_checks import pipeline_labels
 from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, item_type_issue, known_items,
                                     parse_value)
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
@@ -68,7 +69,7 @@ class InputChecks:
         for key in info.inputs:
             if key in CONTEXT_INPUTS:
                 args[key] = ContextRef(key, context_value(key, name, self.spec.metadata.name, self.profile,
-                                                          self.spec.metadata.run_labels()))
+                                                          pipeline_labels(self.spec.metadata, self.profile)))
         return args
 
     def verbatim(self, raw: Any, path: tuple) -> Any:

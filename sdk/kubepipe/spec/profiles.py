@@ -64,7 +64,8 @@ class Profile(Strict):
         "(default: `predictions` beside the state dir).")
     experiment: str = "kubepipe"
     labels: dict[str, str] = Field({}, description="Labels of every run on this target (a Vertex job's, a local "
-                                   "run record's), under the pipeline's metadata.labels, which win.")
+                                   "run record's), under the pipeline's metadata.labels, which win; one given with "
+                                   "--set labels.<key>=... wins over the pipeline's.")
     gpu_types: dict[str, str] = Field({}, description="Extra GPU type names -> target accelerator names.")
     install_packages: bool = Field(
         False, description="Local runs: let third-party components pip-install their own packages "
@@ -108,6 +109,13 @@ class Profile(Strict):
     @classmethod
     def _labels_stay_apart(cls, labels: dict[str, str]) -> dict[str, str]:
         return labels_stay_apart(labels)  # the pipeline's rule: `kubepipe-hash` here was replaced unsaid
+
+    @property
+    def set_labels(self) -> dict[str, str]:
+        """The labels given with `--set labels.<key>=...` (sets=): the command line's, which win over the pipeline's
+        metadata.labels and owner as over the profile file's (kubepipe.plan.label_checks.pipeline_labels)."""
+        given = self._sets.get("labels")
+        return {k: self.labels[k] for k in given if k in self.labels} if isinstance(given, dict) else {}
 
     def issue(self, path: tuple, message: str, *, value: Any = None, hint: str | None = None,
               severity: str = "error") -> Issue:
