@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from itertools import accumulate
 
 __all__ = ["LATENCY_BUCKETS_MS", "OVERLOADED", "RevisionStats", "histogram_quantile", "predicted_labels"]
 
@@ -69,6 +70,9 @@ def histogram_quantile(q: float, buckets: dict) -> float | None:
     Prometheus gives, when there is no such bound or no +Inf bucket (a lone `+Inf` bucket read as a p99 of 0.0).
     """
     pairs = sorted(((math.inf if str(le) in ("+Inf", "inf") else float(le)), float(n)) for le, n in buckets.items())
+    # a count below an earlier bucket's is raised to it, as Prometheus does: increase() of each bucket series is
+    # extrapolated on its own, and a dip moved the interpolation (p50 23.3 ms where Prometheus gives 22.5)
+    pairs = list(zip((le for le, _ in pairs), accumulate((n for _, n in pairs), max)))
     if not pairs or pairs[-1][1] <= 0:
         return None
     if len(pairs) < 2 or not math.isinf(pairs[-1][0]):

@@ -320,3 +320,12 @@ def test_a_429_is_the_canary_s_own_failure_counted_with_the_5xx():
         canary.observe(429 if i < 4 else 200, 1.0)  # 4% overloaded: within the 4xx bound, no 5xx bound allows it
     out = analyze(stable, canary.to_dict(), {"bake_s": 60})
     assert out["decision"] == "rollback" and "error_rate 0.04 > 0.0 (stable 0.0)" in out["why"]
+
+
+def test_histogram_quantile_reads_a_dipping_bucket_as_prometheus_does():
+    """increase() extrapolates each bucket series on its own, so a cumulative count can dip below an earlier one;
+    Prometheus raises it to that one before interpolating. Here the dip (40 -> 35) moved p50 to 23.3 ms where
+    Prometheus answers 22.5 (rank 50 in the (20, 30] bucket: 20 + 10 x (50 - 40) / (80 - 40))."""
+    dipping = {"10": 40, "20": 35, "30": 80, "+Inf": 100}
+    assert histogram_quantile(0.5, dipping) == pytest.approx(22.5)
+    assert histogram_quantile(0.5, dipping) == histogram_quantile(0.5, {"10": 40, "20": 40, "30": 80, "+Inf": 100})
