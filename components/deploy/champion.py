@@ -9,8 +9,14 @@ from __future__ import annotations
 import sys
 
 from kubepipe.components.registry.aliases import ANY
+from kubepipe.components.registry.version import RegistryError
 
-__all__ = ["current_champion", "promote_champion", "audit_rollback", "ANY"]
+__all__ = ["current_champion", "promote_champion", "audit_rollback", "ANY", "PromotionFailed"]
+
+
+class PromotionFailed(RegistryError):
+    """The registry could not move the champion after a good rollout (its storage failing, the version's files
+    changed): the deploy rolls back, as for ChampionMoved, and the message says so."""
 
 
 def promote_champion(registry_uri: str | None, name: str, version, *, reason: str, profile: dict | None = None,
@@ -23,12 +29,12 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
     canary bake), nothing moves and ChampionMoved says which, and what to do."""
     if not registry_uri or version in (None, ""):
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
+    from kubepipe.components.errors import ComponentError
     from kubepipe.components.registry import ChampionMoved, open_registry
-
     from kubepipe.components.registry.vertex import AliasSyncFailed
 
-    reg = open_registry(registry_uri, profile, credentials=credentials)
     try:
+        reg = open_registry(registry_uri, profile, credentials=credentials)
         mv = reg.promote(name, version, reason=reason, details=details, expect=expect)
     except ChampionMoved as exc:
         raise ChampionMoved(f"deploy of `{name}` v{version}: {exc}; the deploy was rolled back (the new version "
@@ -39,6 +45,16 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         print(f"warning: {error}", file=sys.stderr, flush=True)
         return {"moved": reg.replaced != exc.version, "version": exc.version, "from_version": reg.replaced,
                 "reason": reason, "vertex_aliases": {"synced": False, "error": error}}
+    except Exception as exc:  # noqa: BLE001 - any store's failure (fsspec, gcsfs, s3fs raise their own types)
+        # was the store's own error after the traffic switch: on Vertex the old models stayed deployed, the new one
+        # took all traffic, and the champion had not moved, with nothing saying so
+        from kubepipe.secrets import redact_text
+
+        why = redact_text(str(exc) if isinstance(exc, ComponentError) else f"{type(exc).__name__}: {exc}")
+        raise PromotionFailed(f"deploy of `{name}` v{version}: the rollout passed, but the registry's champion could "
+                              f"not be moved to it: {why}; the deploy was rolled back (the new version does not "
+                              "serve, the champion is as it was); run the deploy again once the registry is sound",
+                              retryable=exc.retryable if isinstance(exc, ComponentError) else True) from exc
     if reg.replaced == mv.version:  # a re-run (a resumed run): it was champion already, nothing moved
         return {"moved": False, "version": mv.version, "from_version": reg.replaced, "reason": reason,
                 "why": f"v{mv.version} was already champion; nothing moved"}

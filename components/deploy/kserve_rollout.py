@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import time
 
-from kubepipe.components.deploy.champion import ANY, current_champion, promote_champion
+from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.errors import ComponentError
@@ -315,7 +315,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     try:
         report["champion"] = promote_champion(registry_uri, model_name or name, version, reason=reason,
                                               details=details, expect=expect)
-    except ChampionMoved as exc:  # the previous spec serves again, as for a failed canary; the step fails
+    except (ChampionMoved, PromotionFailed) as exc:  # the previous spec serves again, as for a failed canary
         roll_back(str(exc))
         raise
     timings["finalize"] = round(time.monotonic() - t, 3)

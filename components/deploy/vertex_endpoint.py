@@ -29,7 +29,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from kubepipe.components.deploy.champion import ANY, current_champion, promote_champion
+from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.errors import ComponentError
@@ -207,7 +207,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     try:  # before the old models are undeployed: a champion moved during the canary rolls back to them
         report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason,
                                               profile=profile, credentials=cfg.credentials, expect=expect)
-    except ChampionMoved as exc:
+    except (ChampionMoved, PromotionFailed) as exc:  # the champion did not move: the old models serve again
         roll_back(str(exc))
         raise
     for old in old_ids:

@@ -83,6 +83,28 @@ def test_never_ready_canary_rolls_back_and_champion_stays(registry):
     assert report["champion"]["moved"] is False
 
 
+def test_a_registry_failing_at_the_champion_move_restores_the_previous_spec(registry, monkeypatch):
+    """The registry's storage failing at the champion move (after the promotion to 100 %) was its raw OSError, v2
+    serving all traffic while the champion stayed v1; the previous spec is restored as for a failed canary."""
+    from kubepipe.components.deploy.champion import PromotionFailed
+    from kubepipe.components.registry.registry import Registry
+
+    def failing(self, *a, **kw):
+        raise OSError(5, "Input/output error")
+
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        monkeypatch.setattr(Registry, "promote", failing)
+        with pytest.raises(PromotionFailed, match=r"^deploy of `merchant-categorizer` v2: the rollout passed, but the "
+                           r"registry's champion could not be moved to it: OSError: \[Errno 5\] Input/output error; "
+                           r"the deploy was rolled back"):
+            _roll(fake, registry, "2")
+        pred = fake.objects[("serving", NAME)]["spec"]["predictor"]
+    monkeypatch.undo()
+    assert {"name": "STORAGE_URI", "value": "gs://b/models/1"} in pred["containers"][0]["env"]
+    assert registry.alias(NAME, "champion").version == 1
+
+
 def test_ready_but_failing_smoke_rolls_back(registry):
     with FakeKube(script={"2": {"smoke": "fail"}}) as fake:
         _roll(fake, registry, "1")

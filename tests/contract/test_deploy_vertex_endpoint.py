@@ -161,3 +161,30 @@ def test_a_gpu_without_its_vertex_accelerator_name_is_refused_before_any_call(re
         with pytest.raises(ComponentError, match="serving.accelerator_type"):
             deploy_vertex(cfg, registry_uri=registry.uri)
         assert fake.log == []
+
+
+def test_a_registry_failing_at_the_champion_move_rolls_the_rollout_back(registry, monkeypatch):
+    """The registry's storage failing at the champion move (after the traffic switch) was its raw OSError: v2 took all
+    traffic, v1 stayed deployed at 0 %, and the champion stayed v1, with nothing saying so. The deploy rolls back
+    (as for a champion moved by another) and says so, retryable."""
+    from kubepipe.components.deploy.champion import PromotionFailed
+    from kubepipe.components.registry.registry import Registry
+
+    def failing(self, *a, **kw):
+        raise OSError(5, "Input/output error")
+
+    with FakeVertex() as fake:
+        first = _deploy(fake, registry, 1, canary=100)
+        monkeypatch.setattr(Registry, "promote", failing)
+        with pytest.raises(PromotionFailed) as exc:
+            _deploy(fake, registry, 2)
+        ep = _endpoint(fake)
+    assert str(exc.value) == (
+        f"deploy of `{NAME}` v2: the rollout passed, but the registry's champion could not be moved to it: OSError: "
+        "[Errno 5] Input/output error; the deploy was rolled back (the new version does not serve, the champion is "
+        "as it was); run the deploy again once the registry is sound")
+    assert exc.value.retryable
+    assert ep["trafficSplit"] == {first["deployed_model_id"]: 100}
+    assert [d["id"] for d in ep["deployedModels"]] == [first["deployed_model_id"]]
+    monkeypatch.undo()
+    assert registry.alias(NAME, "champion").version == 1
