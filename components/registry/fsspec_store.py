@@ -19,7 +19,7 @@ from kubepipe.components.registry.version import RegistryError, storage_failed
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
-__all__ = ["FsspecStore"]
+__all__ = ["FsspecStore", "check_exclusive_create"]
 
 # The first releases whose "xb" is a server-side precondition for every file size.
 _EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
@@ -35,8 +35,9 @@ def _release(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _check_exclusive_create(fs, uri: str) -> None:
-    """Refuse an s3fs / gcsfs too old for a real exclusive create (their "xb" silently overwrote)."""
+def check_exclusive_create(fs, uri: str, why: str = "concurrent promotions could overwrite each other") -> None:
+    """Refuse an s3fs / gcsfs too old for a real exclusive create (their "xb" silently overwrote); `why` it is
+    needed (the retrain decision log's lock uses the same primitive)."""
     package = type(fs).__module__.split(".")[0]
     floor = _EXCLUSIVE_SINCE.get(package)
     if floor is None:
@@ -51,7 +52,7 @@ def _check_exclusive_create(fs, uri: str) -> None:
         need = ".".join(map(str, floor))
         raise RegistryError(
             f"{uri}: {package} {have} cannot create files exclusively (its open mode 'xb' overwrites small "
-            f"files), so concurrent promotions could overwrite each other; install {package}>={need} "
+            f"files), so {why}; install {package}>={need} "
             f"(pip install 'kubepipe[{'s3' if package == 's3fs' else 'gcs'}]')"
         )
 
@@ -102,7 +103,7 @@ class FsspecStore:
                                 "use a folder, file://, gs:// or s3://") from None
         self.root = path.rstrip("/")
         self._bucket_seen = False
-        _check_exclusive_create(self.fs, self.where)
+        check_exclusive_create(self.fs, self.where)
 
     def _p(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root

@@ -4,7 +4,8 @@ On a local disk a decision is appended: one `write` of one line to a file opened
 `triggers.jsonl.lock` (`deciding`), so a decision costs the same on the thousandth line as on the first, and a writer
 killed mid-write can only cut its own line short. Readers skip a last line cut short (with a warning); the next
 append cuts it off first, so it never ends up inside the log. An object store cannot append: there the log is
-rewritten whole in one PUT (it is one small file per pipeline).
+rewritten whole in one PUT (it is one small file per pipeline), under a lock object created exclusively
+(`object_lock`), so a concurrent decider's line is not overwritten.
 
 The log is rotated before a decision would be added to a file past `MAX_LOG_BYTES`: it becomes `triggers.jsonl.1`
 (`.1` -> `.2` ..., the newest `KEEP_ROTATED` are kept) and the new log starts with the lines later decisions read
@@ -246,11 +247,14 @@ def _cut_torn_tail(fd: int, path: str, who: str) -> None:
 
 @contextlib.contextmanager
 def deciding(state_dir: str, pipeline: str, who: str = WHO):
-    """One decision at a time per training pipeline where the state dir is a local folder (an object store has no
-    lock: monitors that share one should not run at the same minute)."""
+    """One decision at a time per training pipeline: a local folder's `triggers.jsonl.lock` is locked (flock); on an
+    object store it is a lock object created exclusively (`object_lock`)."""
     fs, path = state_fs(log_path(state_dir, pipeline), who)
     if not _is_local(fs):
-        yield
+        from kubepipe.components.retrain.object_lock import object_lock
+
+        with object_lock(fs, path + ".lock", who):
+            yield
         return
     from kubepipe.util import locked
 

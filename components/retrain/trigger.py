@@ -7,9 +7,10 @@ tick). Every decision is one JSON line in `<state_dir>/retrain/<pipeline>/trigge
 only state. On kubeflow/vertex a `starting` line is written before the run is created (then
 `started`, or `start-failed`): a step killed in between leaves `starting`, which holds the cooldown
 as a started run would (the run may exist). The log lives wherever the state dir is (local path or any fsspec URI,
-e.g. gs://); `decisions` appends to it (one line, O_APPEND, fsync; an object store: rewritten in one PUT). On a
-local disk the decisions of one pipeline are taken one at a time (`triggers.jsonl.lock`): two monitors that see
-drift at once start one retrain, and the second records the cooldown.
+e.g. gs://); `decisions` appends to it (one line, O_APPEND, fsync; an object store: rewritten in one PUT). The
+decisions of one pipeline are taken one at a time (`triggers.jsonl.lock`: a file lock, on an object store a lock
+object created exclusively): two monitors that see drift at once start one retrain, and the second records the
+cooldown.
 
 Idempotent on step retries: the started run's id is derived from the monitor's run id and the
 pipeline, so a retried trigger step finds its run already there instead of starting another.

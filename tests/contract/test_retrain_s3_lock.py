@@ -1,0 +1,74 @@
+"""The retrain decision log on S3 (moto server on loopback): monitors deciding at once each keep their line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from kubepipe.components.retrain import object_lock
+from kubepipe.components.retrain.decisions import read_triggers
+from kubepipe.components.retrain.trigger import trigger_retraining
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto.server")
+from s3_moto import moto_s3  # noqa: E402  (pytest puts tests/contract on sys.path)
+
+pytestmark = pytest.mark.contract
+
+NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def state(monkeypatch):
+    with moto_s3(monkeypatch) as (_url, bucket):
+        yield f"s3://{bucket}/state"
+
+
+def _decide(state: str, run: str) -> dict:
+    return trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=state, source_run_id=run,
+                              now=NOW)
+
+
+def test_monitors_deciding_at_once_on_s3_lose_no_decision(state):
+    """The log is rewritten whole in one PUT: two deciders that read it at once each PUT their own copy, and the
+    later dropped the earlier's line."""
+    errors: list[BaseException] = []
+
+    def monitor(name: str) -> None:
+        try:
+            for i in range(6):
+                _decide(state, f"{name}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - said below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=monitor, args=(n,)) for n in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    runs = sorted(r["source_run_id"] for r in read_triggers(state, "train.yaml"))
+    assert runs == sorted(f"{n}-{i}" for n in "abc" for i in range(6))
+    import s3fs
+
+    assert not s3fs.S3FileSystem().exists(state.removeprefix("s3://") + "/retrain/train/triggers.jsonl.lock")
+
+
+def test_a_lock_left_by_a_killed_decider_is_removed_once_stale(state, monkeypatch, caplog):
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    lock = state.removeprefix("s3://") + "/retrain/train/triggers.jsonl.lock"
+    written = time.time()
+    fs.pipe_file(lock, json.dumps({"token": "x", "time": written, "host": "h1", "pid": 7}).encode())
+    monkeypatch.setattr(object_lock, "STALE_S", 1.0)
+    with caplog.at_level(logging.WARNING):
+        assert _decide(state, "m1")["action"] == "no-drift"
+    assert time.time() - written >= 1.0  # a fresh lock is waited for, not removed
+    assert "removing a lock left" in caplog.text and "h1 pid 7" in caplog.text
+    assert not fs.exists(lock)
