@@ -5,7 +5,7 @@
 and sends SIGHUP; the proxy re-reads the record, sends new requests to the new backend and
 reports, on `GET /_kubepipe/proxy`, how many requests are still in flight per backend port.
 The old backend is stopped only when its count is 0, so a replacement drops no request.
-A connection refused before anything was sent is retried once on the stable backend.
+A connection refused (or not taken within 5 s) before anything was sent is retried once on the stable backend.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
 with that probability, the rest to the stable backend. Per backend port the proxy counts requests,
@@ -148,7 +148,7 @@ class ProxyApp:
                 resp = await self.client.request(scope["method"], f"http://127.0.0.1:{port}{path}",
                                                  content=body, headers=headers)
                 break
-            except httpx.ConnectError as exc:  # nothing was sent: safe to retry on the stable backend
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent: safe to retry on the stable
                 if attempt == 1 or port == self.port:
                     await asyncio.sleep(0.05)
                     self.reload()

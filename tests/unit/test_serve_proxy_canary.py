@@ -201,3 +201,31 @@ def test_a_client_gone_mid_body_is_not_forwarded_nor_counted(tmp_path):
     finally:
         stable.shutdown()
         stable.server_close()
+
+
+def test_a_canary_not_taking_the_connection_in_time_is_its_failure_and_stable_serves(tmp_path):
+    """A connect timeout (a canary whose accept queue is full) sent nothing, as a refused connection does, but only
+    ConnectError was retried on the stable backend: the user got a 502 after 5 s."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    rec = tmp_path / "ep.json"
+    _record(rec, 8001, 8002, 100)
+    app = ProxyApp(rec)
+
+    def backend(request):
+        if request.url.port == 8002:
+            raise httpx.ConnectTimeout("timed out", request=request)
+        return httpx.Response(200, json={"predictions": [{"label": "fuel", "probability": 0.9}]})
+
+    async def one():
+        app.client = httpx.AsyncClient(transport=httpx.MockTransport(backend))
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                return await c.post("/v1/models/m:predict", json={"instances": ["x"]})
+        finally:
+            await app.client.aclose()
+
+    r = asyncio.run(one())
+    assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "fuel"
+    revs = app.state()["revisions"]
+    assert (revs["8002"]["requests"], revs["8002"]["errors_5xx"]) == (1, 1) and revs["8001"]["requests"] == 1
