@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from kubepipe.components.errors import GateFailed
+from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_record import write_record
 from kubepipe.components.serving.endpoint_repair import proxy_switch
@@ -55,7 +55,13 @@ def bake(state_dir, name: str, rec: dict, new: dict, proc, proxy: dict, stable: 
     preload()  # inside the bake: not between the last scrape and the decision
     while time.monotonic() - t0 < settings["bake_s"] and proc.poll() is None:
         time.sleep(min(0.1, max(0.0, settings["bake_s"] - (time.monotonic() - t0))))
-    revisions = proxy_state(proxy["port"]).get("revisions") or {}
+    try:
+        revisions = proxy_state(proxy["port"]).get("revisions") or {}
+    except (OSError, ValueError) as exc:  # a URLError (its proxy gone) was the run's internal error
+        raise ComponentError(f"endpoint {name}: its proxy (127.0.0.1:{proxy['port']}, pid {proxy.get('pid')}) did not "
+                             f"answer after the canary's bake ({type(exc).__name__}: {exc}), so the canary was not "
+                             f"judged and is rolled back; `kubepipe endpoints repair {name}` starts the proxy "
+                             "again") from None
     result = analyze(revisions.get(str(stable["port"])) or {}, revisions.get(str(new["port"])) or {}, settings)
     result.update(percent=percent, baked_s=round(time.monotonic() - t0, 3),
                   stable_version=stable.get("version"), canary_version=new.get("version"))
