@@ -85,9 +85,14 @@ def _finite_answer(p) -> bool:
     return False
 
 
-def _prune_logs(folder: Path, keep: int = 5) -> None:
-    logs = sorted(folder.glob("backend-*.log"), key=lambda f: f.stat().st_mtime)
-    for f in logs[:-keep]:
+def _prune_logs(folder: Path, rec: dict | None, keep: int = 5) -> None:
+    """The last `keep` backend logs stay, and always the one of the backend `rec` names: a stable backend that logs
+    little was the oldest after 5 rolled-back canaries, and its log (its 500s' tracebacks) was deleted while it
+    served."""
+    named = {Path(e["log"]).name for e in ((rec or {}).get("backend"), (rec or {}).get("canary"))
+             if isinstance(e, dict) and isinstance(e.get("log"), str)}
+    logs = sorted((f for f in folder.glob("backend-*.log") if f.name not in named), key=lambda f: f.stat().st_mtime)
+    for f in logs[:-keep] if keep else logs:
         f.unlink(missing_ok=True)
 
 
@@ -211,7 +216,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
                 unchanged["repaired"] = repaired
                 return unchanged
         if (d / name).is_dir():
-            _prune_logs(d / name)  # the last few deployments' logs stay for debugging
+            _prune_logs(d / name, old)  # the last few deployments' logs stay for debugging
         bport = P.free_port()
         log = d / name / f"backend-{bport}.log"
         new: dict[str, Any] = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport,
