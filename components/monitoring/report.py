@@ -55,6 +55,14 @@ def _drift(drift: dict | None) -> str:
     return section("Input drift", inputs) + section("Prediction drift", preds)
 
 
+def _v(version) -> str:
+    """A served version as the page names it: a server started without one (a deploy without a registry, `kubepipe
+    serve` by hand) logs "", shown as `v` ('v not judged')."""
+    from kubepipe.components.registry.version import version_text
+
+    return version_text(version)
+
+
 def _live(live: dict | None, offline: dict) -> str:
     if not live or not live.get("versions"):
         why = (live or {}).get("note") or "no delayed labels joined in this window"
@@ -65,14 +73,14 @@ def _live(live: dict | None, offline: dict) -> str:
         for metric in _SHOWN:
             if metric in m:
                 delta = (m[metric] - off[metric]) if isinstance(off.get(metric), (int, float)) else None
-                rows.append([esc(f"v{version}"), f"<code>{esc(metric)}</code>", esc(_n(m[metric])),
+                rows.append([esc(_v(version)), f"<code>{esc(metric)}</code>", esc(_n(m[metric])),
                              esc(_n(off.get(metric))), esc(_n(delta)), esc(m.get("n_examples", "—"))])
     checks = live.get("checks") or []
     if live.get("quality_dropped"):
         verdict = badge("BELOW THRESHOLD", "fail")
     elif "judged" in live and live.get("headline") not in live["judged"]:
         # fewer labelled rows than min_labels, or no threshold: 'holds' was shown for what nothing measured
-        verdict = badge(f"v{live.get('headline')} not judged", "warn")
+        verdict = badge(f"{_v(live.get('headline'))} not judged", "warn")
     else:
         verdict = badge("holds", "ok")
     notes = "".join(f"<li>{esc(c['note'])}</li>" for c in checks)
@@ -84,7 +92,7 @@ def _live(live: dict | None, offline: dict) -> str:
 def _latency(latency: dict) -> str:
     if not latency:
         return "<h2>Latency</h2><p>no requests logged</p>"
-    rows = [[esc(f"v{v}"), esc(x["requests"]), esc(x["p50_ms"]), esc(x["p95_ms"]), esc(x["p99_ms"])]
+    rows = [[esc(_v(v)), esc(x["requests"]), esc(x["p50_ms"]), esc(x["p95_ms"]), esc(x["p99_ms"])]
             for v, x in latency.items()]
     return "<h2>Latency (inside the model server)</h2>" + table(["version", "requests", "p50 ms", "p95 ms", "p99 ms"],
                                                                  rows)
@@ -108,7 +116,7 @@ def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | N
                  latency: dict, decision: dict | None, pipeline: str = "") -> str:
     """The page; every value is escaped. `pipeline`: the one whose trigger-retrain decision was looked up."""
     summary = tiles({"rows": window.get("rows", 0), "requests": window.get("requests", 0),
-                     "versions served": ", ".join(f"v{v}" for v in window.get("versions", [])) or "—",
+                     "versions served": ", ".join(_v(v) for v in window.get("versions", [])) or "—",
                      "from": window.get("start", "—"), "to": window.get("end", "—")})
     body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
     span = window.get("no_traffic") or f"served traffic {window.get('start', '')} .. {window.get('end', '')}"

@@ -76,17 +76,20 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     if len(joined) == 0:
         out["note"] = f"none of the labels in {labels} match a request logged in this window"
         return out
+    from kubepipe.components.registry.version import version_text
+
     dropped: dict[str, bool] = {}
     for version, metrics in score_versions(joined).items():
         out["versions"][version] = _jsonable(metrics)
+        shown = version_text(version)  # a server started without a version logs "": was 'v: 3 labelled rows'
         if metrics["n_examples"] < min_labels:
             out["checks"].append({"scope": "live", "metric": "n_examples", "value": metrics["n_examples"],
-                                  "passed": True, "note": f"v{version}: {metrics['n_examples']} labelled rows, "
+                                  "passed": True, "note": f"{shown}: {metrics['n_examples']} labelled rows, "
                                   f"fewer than min_labels {min_labels}: not judged"})
             continue
         checks = check_live(metrics, thresholds or {})
         for c in checks:
-            c["note"] = f"v{version}: {c['note']}"
+            c["note"] = f"{shown}: {c['note']}"
         out["checks"] += checks
         dropped[version] = any(not c["passed"] for c in checks)
         if checks:  # judged: enough labelled rows and a threshold to hold them to

@@ -225,6 +225,25 @@ def test_live_quality_of_too_few_labels_is_shown_not_judged_not_holding(tmp_path
     assert enough["judged"] == ["1", "2"] and "holds" in badge
 
 
+def test_a_version_served_without_a_registry_version_is_named_so_not_v(tmp_path):
+    """A server started without a version (a deploy without a registry, `kubepipe serve` by hand) logs "": the page
+    said 'v not judged', its tables `v`, and the checks 'v: 12 labelled rows'."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.report import latency_summary, monitor_html
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    log = _log().assign(model_version="")
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    log[["request_id", "instance"]].assign(label=log["truth"]).head(12).to_csv(tmp_path / "labels.csv", index=False)
+    live = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="m",
+                            thresholds={"f1_macro": {"min": 0.8}}, min_labels=50)
+    assert live["checks"][0]["note"].startswith("(no registry version): 12 labelled rows, fewer than min_labels 50")
+    html = monitor_html(model="m", window={"rows": 12, "requests": 6, "versions": [""]}, drift=None, live=live,
+                        offline={}, latency=latency_summary(log), decision=None)
+    assert "(no registry version) not judged" in html and "<td>v</td>" not in html and ">v<" not in html
+    assert html.count("<td>(no registry version)</td>") >= 2  # rows of the live quality and latency tables
+
+
 def test_thresholds_from_a_whole_param_are_checked_when_the_step_runs(tmp_path):
     """`thresholds: ${params.t}` is not checked at validate: `{f1_macro: 0.8}` crashed the step, and a metric the
     log cannot give was measured as missing."""
