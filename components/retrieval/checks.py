@@ -38,8 +38,11 @@ def _choice_issue(w: dict, key: str, choices: tuple) -> list[CheckIssue]:
 
 def check_chunk(with_values: dict) -> list[CheckIssue]:
     w = with_values or {}
-    numbers = _int_issue(w, "size", 1) + _int_issue(w, "overlap", 0)
+    numbers = _int_issue(w, "size", 1) + _int_issue(w, "overlap", 0) + _int_issue(w, "max_tokens", 0)
     issues = numbers + _choice_issue(w, "unit", UNITS)
+    if w.get("max_tokens") and w.get("unit") == "tokens":
+        issues.append(CheckIssue(("max_tokens",), "caps passages of words; with unit: tokens, size counts tokens",
+                                 "remove max_tokens, or set unit: words"))
     size, overlap = w.get("size", 128), w.get("overlap", 16)
     if not numbers and isinstance(size, int) and isinstance(overlap, int) and overlap >= size:
         issues.append(CheckIssue(("overlap",), f"must be smaller than size ({size}), got {overlap}",
@@ -49,9 +52,10 @@ def check_chunk(with_values: dict) -> list[CheckIssue]:
                                  "step's default), not none", "leave keep_columns out to copy every column onto each "
                                  "passage, or list the ones to copy (e.g. keep_columns: [name, category]); to copy "
                                  "none, drop the columns upstream"))
-    if "base_model" in w and w.get("unit", "words") == "words":  # only its tokenizer is read, to count tokens
-        issues.append(CheckIssue(("base_model",), "is ignored with unit: words (its tokenizer counts `unit: tokens`; "
-                                 "the embed step's base_model embeds)", "remove it, or set unit: tokens", "warning"))
+    if "base_model" in w and w.get("unit", "words") == "words" and not w.get("max_tokens"):  # its tokenizer counts
+        issues.append(CheckIssue(("base_model",), "is ignored with unit: words and no max_tokens (its tokenizer counts "
+                                 "`unit: tokens` and max_tokens; the embed step's base_model embeds)",
+                                 "remove it, or set unit: tokens, or max_tokens", "warning"))
     return issues
 
 
@@ -101,7 +105,8 @@ def check_evaluate_retrieval(with_values: dict) -> list[CheckIssue]:
 
 
 def chunk_reference() -> Reference:
-    return Reference(allowed={"unit": Allowed(UNITS, "tokens: WordPiece tokens of base_model's tokenizer")},
+    return Reference(allowed={"unit": Allowed(UNITS, "tokens: WordPiece tokens of base_model's tokenizer; words: "
+                                              "whitespace words, max_tokens caps their tokens")},
                      example="""chunk:
   component: chunk-documents
   inputs: {documents: "${steps.catalogue.outputs.dataset}"}

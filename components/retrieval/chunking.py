@@ -1,9 +1,11 @@
 """Text records -> passages: a window of `size` units moved by `size - overlap`, with stable ids.
 
 A unit is a whitespace-delimited word (`unit: words`) or a WordPiece token of the embedding model's
-tokenizer (`unit: tokens`, so a passage fits the encoder's `max_length`). A passage keeps the exact
-characters of its span in the record (no re-joining), its character offset, and the record's other
-columns. Its id is `sha256(doc_id \\0 offset)[:16]`: the same record chunked the same way gives the
+tokenizer (`unit: tokens`, so a passage fits the encoder's `max_length`). Words make more tokens than words,
+codes and numbers many more (`4111-1111-1111-1111` is 11 of MiniLM's): with `max_tokens`, a window of words also
+ends before its words pass that many tokens of the tokenizer (`capped_spans`), so it fits the encoder too. A
+passage keeps the exact characters of its span in the record (no re-joining), its character offset, and the
+record's other columns. Its id is `sha256(doc_id \\0 offset)[:16]`: the same record chunked the same way gives the
 same ids in every run, and an edit of one record changes only that record's ids.
 """
 
@@ -18,7 +20,7 @@ from kubepipe.components.checks import is_blank
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import DataError
 
-__all__ = ["UNITS", "passage_id", "doc_id_of", "spans", "chunk_records", "is_blank"]
+__all__ = ["UNITS", "passage_id", "doc_id_of", "spans", "capped_spans", "chunk_records", "is_blank"]
 
 UNITS = ("words", "tokens")
 PASSAGE_COLUMNS = ("passage_id", "doc_id", "offset", "text", "score")  # a hit's own fields (retriever.py adds score)
@@ -53,6 +55,39 @@ def spans(bounds: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[
     return out
 
 
+def capped_spans(words: list[tuple[int, int]], tokens: list[tuple[int, int]], size: int, overlap: int,
+                 max_tokens: int) -> list[tuple[int, int]]:
+    """`spans` over `words`, each window also ending before its words pass `max_tokens` of the text's `tokens`
+    (character bounds; a token is in the word it starts in). The next window starts `overlap` words before the
+    last one's end (at least one word on). A word of more tokens than that is split at its tokens."""
+    counts, pieces, w = [0] * len(words), [[] for _ in words], 0
+    for start, end in tokens:
+        while w < len(words) and words[w][1] <= start:
+            w += 1
+        if w < len(words) and words[w][0] <= start:
+            counts[w] += 1
+            pieces[w].append((start, end))
+    out: list[tuple[int, int]] = []
+    first = 0
+    while first < len(words):
+        if counts[first] > max_tokens:  # one word (a long code) beyond the cap on its own
+            toks = pieces[first]
+            out += [(words[first][0] if i == 0 else toks[i][0],
+                     words[first][1] if i + max_tokens >= len(toks) else toks[i + max_tokens - 1][1])
+                    for i in range(0, len(toks), max_tokens)]
+            first += 1
+            continue
+        last, total = first, counts[first]
+        while last + 1 < len(words) and last + 1 - first < size and total + counts[last + 1] <= max_tokens:
+            last += 1
+            total += counts[last]
+        out.append((words[first][0], words[last][1]))
+        if last == len(words) - 1:
+            break
+        first = max(first + 1, last + 1 - overlap)
+    return out
+
+
 def _word_bounds(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
@@ -71,10 +106,11 @@ def _token_bounder(tokenizer_file: str):
 
 
 def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, overlap: int = 16,
-                  unit: str = "words", tokenizer_file: str | None = None, keep_columns: list[str] | None = None):
+                  unit: str = "words", tokenizer_file: str | None = None, keep_columns: list[str] | None = None,
+                  max_tokens: int = 0):
     """DataFrame of passages: passage_id, doc_id, offset (characters), text, and `keep_columns` (default: all
     other columns of the record). Empty texts give no passage (a warning names them); a duplicate doc id is an
-    error."""
+    error. `max_tokens` (unit: words, with `tokenizer_file`): no passage holds more of its tokens (0: no cap)."""
     import pandas as pd
 
     from kubepipe.components.data.io import require_columns
@@ -83,6 +119,11 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
         raise DataError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
     if unit == "tokens" and not tokenizer_file:
         raise DataError("unit: tokens needs tokenizer_file, the tokenizer.json whose tokens are counted")
+    if not (isinstance(max_tokens, int) and max_tokens >= 0) or (max_tokens and unit == "tokens"):
+        raise DataError(f"max_tokens: must be a whole number >= 0 with unit: words (with unit: tokens, size counts "
+                        f"tokens), got {max_tokens!r}")
+    if max_tokens and not tokenizer_file:
+        raise DataError("max_tokens needs tokenizer_file, the tokenizer.json whose tokens are counted")
     if not (isinstance(size, int) and size >= 1 and isinstance(overlap, int) and 0 <= overlap < size):
         raise DataError(f"size {size!r} / overlap {overlap!r}: need 0 <= overlap < size and size >= 1")
     require_columns(df, [text_column, id_column], source="records")
@@ -96,7 +137,7 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
         raise DataError(f"records: `{id_column}` must identify a record; duplicated: {dup[:5]} (passage ids are "
                         "derived from it)")
     texts = [cell_text(v) for v in df[text_column].tolist()]
-    bounder = _token_bounder(str(tokenizer_file)) if unit == "tokens" else (lambda ts: [_word_bounds(t) for t in ts])
+    bounder = _token_bounder(str(tokenizer_file)) if unit == "tokens" or max_tokens else None
     keep = [c for c in (keep_columns if keep_columns is not None else df.columns)
             if c not in (text_column, id_column)]
     require_columns(df, keep, source="records")
@@ -107,8 +148,14 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
                         "upstream, or list keep_columns without it")
     extra = df[keep].to_dict("records") if keep else [{}] * len(df)  # no columns: to_dict gives [], not {} a row
     rows = []
-    for doc, text, bounds, more in zip(ids.tolist(), texts, bounder(texts), extra):
-        for start, end in spans(bounds, size, overlap):
+    words = [_word_bounds(t) for t in texts] if unit == "words" else None
+    tokens = bounder(texts) if bounder else None
+    for i, (doc, text, more) in enumerate(zip(ids.tolist(), texts, extra)):
+        if words is None or tokens is None:
+            windows = spans((words or tokens or [])[i], size, overlap)
+        else:
+            windows = capped_spans(words[i], tokens[i], size, overlap, max_tokens)
+        for start, end in windows:
             rows.append({"passage_id": passage_id(doc, start), "doc_id": doc, "offset": start,
                          "text": text[start:end], **more})
     if not rows and len(df):  # an empty index would fail two steps later, at embed, naming no column

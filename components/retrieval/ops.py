@@ -23,6 +23,7 @@ def chunk_documents(
     unit: str = "words",
     keep_columns: list = [],  # noqa: B006 - KFP reads defaults from the signature
     base_model: str = "package:all-minilm-l6-v2",
+    max_tokens: int = 0,
 ) -> NamedTuple("Outputs", [("passages_count", int)]):
     """Split text records into passages of `size` words or tokens, `overlap` shared; stable passage ids.
 
@@ -34,7 +35,10 @@ def chunk_documents(
         overlap: Units shared by consecutive passages (0 <= overlap < size).
         unit: `words` (whitespace-delimited) or `tokens` (WordPiece tokens of `base_model`'s tokenizer).
         keep_columns: Record columns copied onto every passage (left out: all of them; `[]` is refused).
-        base_model: The tokenizer's model for `unit: tokens` (`package:all-minilm-l6-v2` or a directory).
+        base_model: The tokenizer's model for `unit: tokens` or `max_tokens` (`package:all-minilm-l6-v2` or a
+            directory).
+        max_tokens: With `unit: words`, a passage also ends before its words pass this many tokens of
+            `base_model`'s tokenizer (0: no cap); the embed step's max_length - 2 keeps every passage whole.
 
     Returns:
         passages: passage_id, doc_id, offset (characters), text and the kept columns.
@@ -49,7 +53,8 @@ def chunk_documents(
 
     with fail_fast():
         n = chunk_step(documents.path, passages, report, text_column=text_column, id_column=id_column, size=size,
-                       overlap=overlap, unit=unit, keep_columns=list(typed(keep_columns)), base_model=base_model)
+                       overlap=overlap, unit=unit, keep_columns=list(typed(keep_columns)), base_model=base_model,
+                       max_tokens=max_tokens)
     return namedtuple("Outputs", ["passages_count"])(n)
 
 

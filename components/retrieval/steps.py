@@ -15,7 +15,7 @@ def _write_html(artifact, html: str) -> None:
 
 
 def chunk_step(documents_path: str, passages, report, *, text_column: str, id_column: str, size: int, overlap: int,
-               unit: str, keep_columns: list, base_model: str) -> int:
+               unit: str, keep_columns: list, base_model: str, max_tokens: int = 0) -> int:
     import numpy as np
 
     from kubepipe.components.data.io import read_dataset, write_dataset
@@ -25,17 +25,19 @@ def chunk_step(documents_path: str, passages, report, *, text_column: str, id_co
 
     df = read_dataset(documents_path)
     tokenizer = None
-    if unit == "tokens":
+    if unit == "tokens" or max_tokens:
         from kubepipe.components.training.base_models import resolve_base_model
 
         tokenizer = str(resolve_base_model(base_model).tokenizer_file)
     out = chunk_records(df, text_column=text_column, id_column=id_column, size=int(size), overlap=int(overlap),
-                        unit=unit, tokenizer_file=tokenizer, keep_columns=keep_columns or None)
+                        unit=unit, tokenizer_file=tokenizer, keep_columns=keep_columns or None,
+                        max_tokens=int(max_tokens))
     meta = write_dataset(out, passages, source=documents_path)
-    passages.metadata.update({"documents": int(len(df)), "size": int(size), "overlap": int(overlap), "unit": unit})
+    passages.metadata.update({"documents": int(len(df)), "size": int(size), "overlap": int(overlap), "unit": unit,
+                              "max_tokens": int(max_tokens)})
     lengths = out["text"].str.split().str.len().to_numpy() if len(out) else np.zeros(1)
     facts = {"documents": int(len(df)), "passages": int(len(out)), "unit": unit, "size": int(size),
-             "overlap": int(overlap), "words per passage (median)": float(np.median(lengths)),
+             "overlap": int(overlap), **({"max_tokens": int(max_tokens)} if max_tokens else {}), "words per passage (median)": float(np.median(lengths)),
              "words per passage (max)": int(lengths.max()), "content hash": meta["content_hash"]}
     # the sample is the records' own text: a card number or e-mail address in it is masked, as in the data reports
     sample = redact_value(out[["passage_id", "doc_id", "offset", "text"]].head(10).to_dict("records"))

