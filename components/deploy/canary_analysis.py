@@ -249,7 +249,10 @@ def analysis_markdown(analysis: dict | None) -> list[str]:
     if not analysis:
         return []
     lines = ["", f"## Canary analysis: {analysis['decision']}", "", analysis["why"], "",
-             "| check | canary | stable | limit | passed |", "|---|---|---|---|---|"]
+             "| check | canary | stable | limit | passed | note |", "|---|---|---|---|---|---|"]
     for c in analysis["checks"]:
-        lines.append(f"| {c['check']} | {c['canary']} | {c['stable']} | {c['limit']} | {'yes' if c['passed'] else 'NO'} |")
+        # the note says why a value over its limit passed (binomial or chi-square p: noise), or why it was not compared
+        note = str(c.get("note", "")).replace("|", "\\|")
+        lines.append(f"| {c['check']} | {c['canary']} | {c['stable']} | {c['limit']} | {'yes' if c['passed'] else 'NO'} "
+                     f"| {note} |")
     return lines

@@ -329,3 +329,17 @@ def test_histogram_quantile_reads_a_dipping_bucket_as_prometheus_does():
     dipping = {"10": 40, "20": 35, "30": 80, "+Inf": 100}
     assert histogram_quantile(0.5, dipping) == pytest.approx(22.5)
     assert histogram_quantile(0.5, dipping) == histogram_quantile(0.5, {"10": 40, "20": 40, "30": 80, "+Inf": 100})
+
+
+def test_the_report_table_says_why_a_value_over_its_limit_passed():
+    """The report's table had no note: a 4xx share of 0.1 against a limit of 0.05 read `passed: yes`, unexplained
+    (the binomial p that calls it noise was in the JSON only), as did a label PSI over its bound."""
+    from kubepipe.components.deploy.canary_analysis import analysis_markdown
+
+    out = analyze({"requests": 80, "errors_5xx": 0, "errors_4xx": 0},
+                  {"requests": 20, "errors_5xx": 0, "errors_4xx": 2}, {"bake_s": 60})
+    lines = analysis_markdown(out)
+    assert "| check | canary | stable | limit | passed | note |" in lines
+    assert ("| client_error_rate | 0.1 | 0.0 | 0.05 | yes | binomial p=0.26 >= 0.05: not told apart from noise |"
+            in lines)
+    assert "| error_rate | 0.0 | 0.0 | 0.0 | yes |  |" in lines
