@@ -29,12 +29,8 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
     for key in ("project", "region"):
         if not profile.get(key):
             raise UserError(f"{where}.{key}: required for the vertex target (e.g. {key}: my-gcp-project)")
-    import logging
-
     from google.cloud import aiplatform
 
-    # aiplatform logs every create/delete at INFO on stderr; the CLI prints its own summary.
-    logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)
     kwargs: dict[str, Any] = {"project": profile["project"], "location": profile["region"]}
     if credentials is not None:
         kwargs["credentials"] = credentials

@@ -394,3 +394,44 @@ def test_a_call_without_credentials_uses_application_default_ones_not_an_earlier
     listed = vx.api()[-1]
     assert listed.method == "GET" and listed.path == f"{PARENT}/pipelineJobs"
     assert listed.headers["authorization"] == "Bearer adc-token"
+
+
+SUBMIT_JSON = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+import google.auth
+from google.auth.credentials import AnonymousCredentials
+from remote_fake_vertex import FakeVertex
+google.auth.default = lambda *args, **kwargs: (AnonymousCredentials(), "my-proj")  # application-default ones
+with FakeVertex() as fake:
+    import os
+    os.environ["STORAGE_EMULATOR_HOST"] = fake.url
+    open("configs/vertex.yaml", "w").write("project: my-proj\\nregion: europe-west4\\npipeline_root: gs://b/root\\n"
+                                           "service_account: runner@my-proj.iam.gserviceaccount.com\\n"
+                                           f"api_endpoint: {fake.url}\\n")
+    from kubepipe.cli.app import main
+    main(["submit", "p.yaml", "--target", "vertex", "--format", "json"])
+"""
+
+
+def test_submit_to_vertex_as_json_prints_the_json_document_alone(tmp_path):
+    """aiplatform gives each of its loggers, when imported, a handler printing INFO on stdout: `kubepipe submit
+    --target vertex --format json` printed 'Creating PipelineJob', 'PipelineJob created. Resource name: ...' and
+    'View Pipeline Job: ...' ahead of its JSON document (kubepipe set only their parent's level, which they do not
+    read). A new process, as the CLI is: pytest's own log handler hides it in-process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "ops.py").write_text('from kfp import dsl\n\n\n@dsl.component(base_image="python:3.11-slim")\n'
+                                     "def add(a: int, b: int) -> int:\n    return a + b\n")
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: vx-json}\n"
+                                     "steps:\n  add: {component: ops:add, with: {a: 1, b: 2}}\n")
+    proc = subprocess.run([sys.executable, "-c", SUBMIT_JSON, str(Path(__file__).parent)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # was: Expecting value: line 1 column 1 (char 0)
+    assert doc["kind"] == "Submission" and doc["target"] == "vertex" and doc["run_id"].startswith("vx-json-")
+    assert "Creating PipelineJob" not in proc.stderr  # aiplatform's INFO: none; its warnings go to stderr

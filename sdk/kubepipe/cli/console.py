@@ -27,6 +27,7 @@ err = Console(stderr=True, **PLAIN)
 VERBOSE = False  # tracebacks for errors
 QUIET = False  # no notes, no progress: results, warnings and errors only
 JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
+_VERTEX_LOGGER = "google.cloud.aiplatform"  # the parent of aiplatform's loggers (see _LibraryLog)
 
 
 def tty(stream) -> bool:
@@ -50,12 +51,16 @@ def _console(stderr: bool) -> Console:
     return c
 
 
-class _LibraryLog(logging.Handler):
+class _LibraryLog(logging.StreamHandler):
     """Dependencies' log records that no handler takes (gcsfs logs every failed request with its traceback):
-    one line each, the traceback only with --verbose; the command's own error says what failed."""
+    one line each, the traceback only with --verbose; the command's own error says what failed. A StreamHandler on
+    aiplatform's loggers too: each of them, when imported, gets its own handler printing INFO on stdout unless it
+    finds a StreamHandler above it ('Creating PipelineJob', 'View Pipeline Job: ...' ahead of the JSON document of
+    `submit --target vertex --format json`); this one takes their warnings and errors to stderr, and no INFO."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(sys.stderr)
+        self.setLevel(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -104,14 +109,17 @@ def stdout_text() -> Iterator[io.StringIO]:
 
 @contextmanager
 def library_log() -> Iterator[None]:
-    """`_LibraryLog` as logging's last resort while one command runs; a program that runs the CLI in-process
-    (or imports kubepipe) gets its own last resort back."""
-    saved = logging.lastResort
-    logging.lastResort = _LibraryLog()
+    """`_LibraryLog` as logging's last resort, and aiplatform's handler, while one command runs; a program that
+    runs the CLI in-process (or imports kubepipe) gets its own last resort back."""
+    saved, handler = logging.lastResort, _LibraryLog()
+    vertex = logging.getLogger(_VERTEX_LOGGER)
+    logging.lastResort = handler
+    vertex.addHandler(handler)
     try:
         yield
     finally:
         logging.lastResort = saved
+        vertex.removeHandler(handler)
 
 
 def note(message: str) -> None:
