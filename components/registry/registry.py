@@ -41,7 +41,7 @@ from kubepipe.components.registry.version import (
     need_reason,
     utc_now,
 )
-from kubepipe.util import failpoint, whole_number
+from kubepipe.util import did_you_mean, failpoint, whole_number
 
 __all__ = ["Registry", "DEFAULT_URI", "MODEL_FOLDER_HINT"]
 
@@ -372,9 +372,11 @@ class Registry:
         if not (self._numbers(name) if numbers is None else numbers):
             if self.is_model_folder():
                 raise RegistryError(f"no model `{name}` in {self.store.uri()}: {MODEL_FOLDER_HINT}")
-            have = ", ".join(self.names()) or "none"
-            raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {have}); check the name and the "
-                                "registry (--registry / KUBEPIPE_REGISTRY)")
+            names = self.names()
+            hint = did_you_mean(name, names)  # `frud`, `Fraud`: was the whole list to search by eye
+            raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {', '.join(names) or 'none'}); "
+                                + (f"{hint} " if hint else "") + "check the name and the registry (--registry / "
+                                "KUBEPIPE_REGISTRY)")
 
     def is_model_folder(self) -> bool:
         """Whether the registry path is one model's folder (it holds versions/), not a registry: a common mistake."""

@@ -100,6 +100,10 @@ def test_errors_exit_2_with_a_message(reg, capsys, tmp_path):
     assert code == 2 and " ".join(err.split()) == (  # was "no versions of `nope` ...; check the name or --registry"
         f"error: no model `nope` in {tmp_path / 'other'} (models: none); check the name and the registry "
         "(--registry / KUBEPIPE_REGISTRY)")
+    for name in ("clff", "CLF"):  # a typo, the case: was the whole list of models to search by eye
+        code, _, err = _run(capsys, "models", "promote", name, "1", "--reason", "x")
+        assert code == 2 and f"error: no model `{name}` in" in err and "(models: clf); did you mean `clf`? check the " \
+            "name" in " ".join(err.split()), err
 
 
 def test_verify_names_the_versions_whose_files_changed_after_registration(reg, capsys, tmp_path):

@@ -295,7 +295,8 @@ def test_a_name_the_registry_does_not_hold_is_named_with_the_models_it_does(reg,
                  lambda: reg.promote("clff", 1, reason="x"), lambda: reg.rollback("clff")):
         with pytest.raises(RegistryError) as exc:  # was "has no champion yet" / an empty history
             call()
-        assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); check the name")
+        assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); did you mean `clf`? "
+                                         "check the name")
     with pytest.raises(RegistryError, match="model `clf` has no champion yet"):  # a known model: as before
         reg.get("clf", "champion")
     assert reg.history("clf") == []
@@ -317,7 +318,8 @@ def test_gc_of_a_name_the_registry_does_not_hold_says_so(reg, tmp_path):
     reg.register(_model(tmp_path, "a"), name="clf", metrics={})
     with pytest.raises(RegistryError) as exc:  # was [] ("no incomplete versions"): a typo looked like a clean gc
         reg.gc("clff", older_than_s=0)
-    assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); check the name")
+    assert str(exc.value).startswith(f"no model `clff` in {reg.store.uri()} (models: clf); did you mean `clf`? "
+                                     "check the name")
     assert reg.gc("clf", older_than_s=0) == []
 
 
