@@ -353,6 +353,20 @@ def test_runs_list_label_with_several_pairs_in_one_value_says_to_repeat_the_opti
         "repeat --label for each: --label team=ml --label owner=x --label env=dev" in " ".join(err.split())
 
 
+def test_runs_list_label_with_whitespace_around_its_value_is_refused_naming_the_label(tmp_path, capsys, monkeypatch):
+    """`--label 'team= ml'` kept the space: compared as Vertex spells it (`-ml`), it listed no runs, unsaid."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    _record(tmp_path / ".kubepipe" / "runs", "p-1")
+    for given, shown, fixed in (("team= ml", "team= ml", "team=ml"), ("team=ml ", "team=ml ", "team=ml"),
+                                ("env=\tprod", "env=\\tprod", "env=prod")):  # a tab is shown escaped
+        code, out, err = run_cli(capsys, "runs", "list", "--label", given)
+        assert code == 2 and out == ""
+        assert (f"--label '{shown}': label `{given.split('=')[0]}`'s value begins or ends with whitespace, which no "
+                f"Kubernetes or Vertex label value holds, so no run would match it; write --label {fixed}") in err
+
+
 def test_runs_list_label_holding_a_credential_is_not_echoed_when_no_run_has_it(tmp_path, capsys, monkeypatch):
     """`runs list -l password=...` that found nothing printed the asked-for value whole, the runs' own redacted."""
     from cli_runner import run_cli

@@ -49,7 +49,7 @@ _PAIR_SEP = re.compile(r"\s*[,;\s]\s*(?=[^,;=\s]+=)")
 def parse_labels(items: list[str] | None, flag: str = "--label") -> dict[str, str]:
     """`key=value` items of a repeatable label option -> a dict; a value holding `,k=` (`team=ml,owner=x`, read
     as one label `team` = `ml,owner=x`, which no run carries; or `;` or a space between them) is refused saying to
-    repeat the option."""
+    repeat the option, and so is a value with whitespace around it (`team= ml`: no label value holds any)."""
     from kubepipe.errors import UserError, one_line
 
     labels = parse_params(items, flag, "key")
@@ -59,6 +59,10 @@ def parse_labels(items: list[str] | None, flag: str = "--label") -> dict[str, st
             pairs = [f"{key}={first.strip(',; ')}"] + [p.strip(",; ") for p in rest if p.strip(",; ")]
             raise UserError(one_line(f"{flag} {key}={value}: one {flag} holds one label (this one would be `{key}` = "
                                      f"`{value}`); repeat {flag} for each: " + " ".join(f"{flag} {p}" for p in pairs)))
+        if value != value.strip():  # ` ml` was compared as Vertex spells it, `-ml`: no run carries it
+            raise UserError(one_line(f"{flag} '{key}={value}': label `{key}`'s value begins or ends with whitespace, "
+                                     "which no Kubernetes or Vertex label value holds, so no run would match it; "
+                                     f"write {flag} {key}={value.strip()}"))
     return labels
 
 
