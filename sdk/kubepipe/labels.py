@@ -7,9 +7,21 @@ GCP also accepts lowercase international characters, but not every API that copi
 (billing export, older endpoints, byte limits of 128) treats them alike, so kubepipe writes
 ASCII only: accents are dropped (`é` -> `e`), anything else becomes `-`.
 Resource ids (pipeline job ids) are `[a-z][-a-z0-9]*`.
-Kubernetes labels (a KServe InferenceService's: `k8s_label`) follow Kubernetes' own rules instead: a key is an
-optional DNS-subdomain prefix and `/` and a name of at most 63 of `[A-Za-z0-9._-]` starting and ending with a letter
-or digit; a value the same (or empty).
+Kubernetes labels follow Kubernetes' own rules: a key is an optional DNS-subdomain prefix and `/` and a name of at
+most 63 of `[A-Za-z0-9._-]` starting and ending with a letter or digit; a value the same (or empty). kubepipe's own
+labels on a KServe InferenceService (`kubepipe.dev/model`, which it reads back) are written by them (`k8s_label`).
+
+A run's labels (metadata.labels, owner, the profile's) are one set of labels on every platform, so the same owner or
+team is found by the same selector everywhere (`runs list --label`, cost allocation): each is written as Vertex
+writes it (`gcp_label`, the stricter rule: `ana@example.com` is `owner: ana-example-com` on a Vertex job and on an
+InferenceService alike), and on Kubernetes also without the `-` / `_` at its ends that Kubernetes refuses there
+(`k8s_labels`).
+
+| platform | keys | values |
+|---|---|---|
+| Vertex (GCP) | `[a-z][a-z0-9_-]{0,62}` | `[a-z0-9_-]{0,63}` |
+| Kubernetes, a run's label | the Vertex key, less `-`/`_` at its end | the Vertex value, less `-`/`_` at its ends |
+| Kubernetes, kubepipe's own | `[prefix/]name`, name `[A-Za-z0-9._-]`, alphanumeric ends | as the name (or empty) |
 Sits below every layer so the backends and the components (registry, deploy, retrain) share it.
 """
 
@@ -61,8 +73,10 @@ def k8s_label(value: Any, *, key: bool = False) -> str:
 
 
 def k8s_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:
-    """Every key and value as `k8s_label` writes it (keys that collide after it: the last one wins)."""
-    return {k8s_label(k, key=True): k8s_label(v) for k, v in dict(labels or {}).items()}
+    """A run's labels as a Kubernetes object (a KServe InferenceService) carries them: each as a Vertex job does
+    (`gcp_labels`: `owner: ana@example.com` is `ana-example-com` on both, where Kubernetes' own rule gave
+    `ana-example.com`), less the `-` / `_` at its ends that Kubernetes refuses (keys that collide: the last wins)."""
+    return {k8s_label(k, key=True): k8s_label(v) for k, v in gcp_labels(labels).items()}
 
 
 def gcp_labels(labels: Mapping[Any, Any] | None) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,27 @@ def test_the_deploy_step_labels_a_kserve_service_with_the_runs_labels_under_kube
                    smoke_inputs=[], autoscaling={}, runtime="kubepipe", namespace="", timeout_s=1, resources={},
                    pipeline_name="p", run_id="r", model_dir="")
     got = seen["metadata"]["labels"]
-    assert {k: got.get(k) for k in ("team", "owner", "app.kubernetes.io/managed-by", "zurich/Cost-Center")} == {
-        "team": "ML-Payments", "owner": "ana-example.com", "app.kubernetes.io/managed-by": "kubepipe",
-        "zurich/Cost-Center": "CC-42"}
+    # a run's label is the one a Vertex job carries (`owner: ana-example.com` here was `ana-example-com` there)
+    assert {k: got.get(k) for k in ("team", "owner", "app.kubernetes.io/managed-by", "zurich-cost-center")} == {
+        "team": "ml-payments", "owner": "ana-example-com", "app.kubernetes.io/managed-by": "kubepipe",
+        "zurich-cost-center": "cc-42"}
     assert got["x" * 63] == "y" * 63  # Kubernetes' 63
     assert crd.manifest_errors(seen) == []
+
+
+@pytest.mark.parametrize("owner", ["ana@example.com", "Ana.Example@Example.COM", "ana_b@ex.co", "-ops-", "zoë@x.ch",
+                                   "a" * 70 + "@x.com"])
+def test_the_same_owner_is_the_same_label_on_a_vertex_job_and_a_kserve_service(owner):
+    """`owner: ana@example.com` was `ana-example-com` on the Vertex job and endpoint but `ana-example.com` on the
+    KServe InferenceService (each platform's own rule): one selector did not find the run's serving and training."""
+    from kubepipe.labels import gcp_labels, k8s_labels
+
+    labels = {"owner": owner, "Team": "ML Payments"}
+    vertex, kserve = gcp_labels(labels), k8s_labels(labels)
+    assert kserve["team"] == vertex["team"] == "ml-payments"
+    assert kserve["owner"] == vertex["owner"].strip("-_")  # the same, less the ends Kubernetes refuses
+    assert re.fullmatch(r"([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)?", kserve["owner"])  # valid on both platforms
+    assert re.fullmatch(r"[a-z0-9_-]{0,63}", kserve["owner"])
 
 
 def _container(manifest):
