@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -24,13 +23,14 @@ def run_validate_outputs(model: Any, probes: Any, report: Any, metrics: Any, vio
     from kubepipe.components.errors import GateFailed
     from kubepipe.components.guardrail.report import outputs_html
     from kubepipe.components.guardrail.validate import validate_outputs
+    from kubepipe.json_values import finite_json
     from kubepipe.util import atomic_write_text
 
     probes_path = str(getattr(probes, "path", "") or "") if probes is not None else ""
     result = validate_outputs(str(model.path), probes_path=probes_path, inline_probes=inline_probes,
                               probe_column=probe_column, rules=rules, top_k=top_k, max_probes=max_probes)
     write_report(report, outputs_html(result))
-    atomic_write_text(violations.path, json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+    atomic_write_text(violations.path, finite_json(result, indent=1, sort_keys=True, default=str) + "\n")
     if hasattr(violations, "metadata"):
         violations.metadata.update({"passed": result["passed"], "decision": result["decision"],
                                     "violations": len(result["violations"])})

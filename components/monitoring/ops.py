@@ -42,18 +42,18 @@ def live_quality(
             trigger-retrain); other versions' checks are reported, not acted on.
         labelled: Rows with a label.
     """
-    import json
     from collections import namedtuple
 
     from kubepipe.components.errors import fail_fast
     from kubepipe.components.kfp_values import typed
     from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.json_values import finite_json
     from kubepipe.util import atomic_write_text
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         out = run_live_quality(predictions.path, labels=labels, model_name=model_name, thresholds=dict(typed(thresholds)),
                                min_labels=min_labels, registry_uri=ctx_registry_uri)
-    atomic_write_text(evaluation.path, json.dumps(out, indent=1, sort_keys=True, default=str))
+    atomic_write_text(evaluation.path, finite_json(out, indent=1, sort_keys=True, default=str))
     evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
     if out["versions"]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact
+from kubepipe.json_values import finite_or_null
 from kubepipe.util import whole_number
 
 __all__ = ["run_live_quality", "run_monitor_report", "window_of", "require_log"]
@@ -37,16 +37,6 @@ def window_of(df) -> dict:
     return {"start": ts.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "end": ts.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "rows": int(len(df)), "requests": int(df["request_id"].nunique()),
             "versions": sorted({str(v) for v in df["model_version"]}, key=lambda v: (len(v), v))}
-
-
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
 
 
 def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thresholds: dict | None,
@@ -80,7 +70,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
 
     dropped: dict[str, bool] = {}
     for version, metrics in score_versions(joined).items():
-        out["versions"][version] = _jsonable(metrics)
+        out["versions"][version] = finite_or_null(metrics)
         shown = version_text(version)  # a server started without a version logs "": was 'v: 3 labelled rows'
         if metrics["n_examples"] < min_labels:
             out["checks"].append({"scope": "live", "metric": "n_examples", "value": metrics["n_examples"],
@@ -105,7 +95,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
             rows = joined[joined["model_version"].astype(str) == version]
             rec = record_live(registry_uri, model_name, int(version),
                               {"window": {**window, "labels": labels, "labels_digest": labels_digest(rows)},
-                               "metrics": _jsonable(metrics),
+                               "metrics": finite_or_null(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
     out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name)

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from kubepipe.json_values import finite_json
 from kubepipe.util import atomic_path, atomic_write_text, sha256_file
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
@@ -33,7 +34,8 @@ TASKS = ("text-classification", "tabular-classification")
 
 
 def _write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    # a metric that is not a number (a NaN validation loss) is null: `NaN` is no JSON, and jq refused the file
+    atomic_write_text(path, finite_json(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwargs: dict, labels: Sequence[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 __all__ = ["curve_html"]
 
@@ -10,11 +11,19 @@ _W, _H, _PAD = 560, 260, 44
 _COLOURS = {"train_loss": "#1f77b4", "val_loss": "#ff7f0e", "val_accuracy": "#2ca02c", "val_f1_macro": "#d62728"}
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _chart(title: str, history: list[dict], keys: list[str], best_epoch: int | None) -> str:
-    series = {k: [(r["epoch"], r[k]) for r in history if r.get(k) is not None] for k in keys}
+    # a NaN or infinite value (a validation loss of a row the model answered with NaN) is no point: plotted, it
+    # drew `nan` coordinates and made the axis NaN; it is left out and named under the chart
+    series = {k: [(r["epoch"], r[k]) for r in history if _finite(r.get(k))] for k in keys}
+    gaps = {k: [r["epoch"] for r in history if r.get(k) is not None and not _finite(r[k])] for k in keys}
+    notes = [f"{k} is not a number at epoch {', '.join(map(str, e))} (not plotted)" for k, e in gaps.items() if e]
     series = {k: v for k, v in series.items() if v}
     if not series:
-        return ""
+        return "".join(f"<p>{html.escape(n)}</p>" for n in notes)
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
@@ -50,6 +59,7 @@ def _chart(title: str, history: list[dict], keys: list[str], best_epoch: int | N
         parts.append(f'<text x="{_W - _PAD + 4 - 120}" y="{_PAD + 14 * i}" font-size="11" fill="{colour}">'
                      f'{html.escape(key)}</text>')
     parts.append("</svg>")
+    parts.extend(f"<p>{html.escape(n)}</p>" for n in notes)
     return "\n".join(parts)
 
 

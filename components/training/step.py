@@ -7,6 +7,7 @@ component is a thin shim and this runs in plain tests too.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
         "epochs_run": res["epochs_run"], "best_epoch": res["best_epoch"], "train_seconds": res["train_seconds"],
     }
     values = {k: float(v) for k, v in values.items() if v is not None}
+    undefined = [k for k, v in values.items() if not math.isfinite(v)]
+    if undefined:  # a KFP metric NaN is no JSON (the run's record refused it); the curve marks the epoch
+        log.warning("not logging %s: not a number at the kept epoch", ", ".join(undefined))
+        values = {k: v for k, v in values.items() if k not in undefined}
     for key, value in values.items():
         metrics.log_metric(key, round(value, 6))
     if hasattr(model, "metadata"):

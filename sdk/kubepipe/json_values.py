@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["finite_or_null", "null_as_nan"]
+__all__ = ["finite_or_null", "finite_json", "null_as_nan"]
 
 
 def finite_or_null(value: Any) -> Any:
@@ -23,6 +23,13 @@ def finite_or_null(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite_or_null(v) for v in value]
     return value
+
+
+def finite_json(value: Any, **kwargs: Any) -> str:
+    """`json.dumps` of `value` with its non-finite floats as null (`finite_or_null`): never `NaN` in a file."""
+    import json
+
+    return json.dumps(finite_or_null(value), allow_nan=False, **kwargs)
 
 
 def null_as_nan(metrics: dict) -> dict:
