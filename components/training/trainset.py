@@ -117,6 +117,17 @@ def _require_distinct(labels: list[str], column: str, where: str) -> None:
                             "`expect_column_values_to_match_regex: {column: ..., regex: '^\\S(.*\\S)?$'}`")
 
 
+def _require_in_range(encoder, frame, encoded: dict, columns: dict, where: str) -> None:
+    """A row whose feature overflows float32 once standardised is encoded as NaN (TabularEncoder.encode): the
+    model answers it with NaN, so a validation row made val_loss NaN for every epoch and its prediction a
+    guess. It is named as evaluate and the server name it."""
+    bad = np.flatnonzero(np.isnan(encoded["x"]).any(axis=1))
+    if len(bad):
+        row = frame[columns["feature_columns"]].iloc[int(bad[0])].to_numpy(dtype=np.float64)
+        raise DataError(f"{where}: row {frame.index[int(bad[0])]} ({len(bad)} row(s) in all): "
+                        f"{encoder.overflow_note(row)}; fix the value or drop the row upstream")
+
+
 def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: dict,
             where: str = "dataset", val_where: str = "validation", teacher=None,
             teacher_device: str = "cpu") -> tuple[TrainSet, Encoder]:
@@ -183,7 +194,11 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         # the teacher reads the rows as it was trained to: its own text or feature columns, not the student's
         rows = model_inputs(teacher, train_frame, what=f"teacher {teacher.path}", where=where)
         data.soft = teacher_logits(teacher, rows, labels, teacher_device)
+    if tabular:
+        _require_in_range(encoder, train_frame, data.train, columns, where)
     if val_frame is not None and len(val_frame):
         data.val = encoder.encode(_inputs(val_frame, columns))
+        if tabular:
+            _require_in_range(encoder, val_frame, data.val, columns, val_where)
         data.y_val = np.array([index[v] for v in _label_texts(val_frame[cfg.label_column])], dtype=np.int64)
     return data, encoder

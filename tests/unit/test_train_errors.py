@@ -352,3 +352,21 @@ def test_model_sizes_that_build_nothing_or_crash_are_refused_by_validate_and_the
         "d_model": 32.0, "heads": 4, "layers": 0, "ff_mult": "${params.ff}"}}) == []  # as KFP carries them
     with pytest.raises(ModelError, match=r"^hyperparameters: `layers` must be an integer >= 0"):
         train(merchant_frame(16, seed=1), _cfg(model="transformer-classifier", hyperparameters={"layers": -1}))
+
+
+def test_a_validation_row_that_overflows_float32_is_named_not_a_nan_val_loss():
+    """A validation value in the wrong units (1e300) was encoded as NaN: val_loss was NaN every epoch (and in
+    metadata.json), and early stopping on it never found a best epoch; it is named as evaluate names it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    df = pd.DataFrame({"a": x, "b": rng.normal(size=120), "label": np.where(x > 0, "y", "n")})
+    val = df.iloc[:30].copy()
+    val.loc[7, "b"] = 1e300
+    cfg = _cfg(model="tabular-mlp", feature_columns=["a", "b"], label_column="label", text_column=None)
+    with pytest.raises(DataError) as exc:
+        train(df, cfg, val_df=val)
+    assert str(exc.value).startswith("validation: row 7 (1 row(s) in all): `b` = 1e+300 is ")
+    assert str(exc.value).endswith("standard deviations from its training mean, too far for the model's float32; "
+                                   "check its units; fix the value or drop the row upstream")
