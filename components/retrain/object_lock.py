@@ -70,7 +70,8 @@ def object_lock(fs, path: str, who: str):
             continue
         if holder.get("token") == token:  # our create was applied and its retry refused (a lost answer)
             break
-        age = time.time() - (holder.get("time") if isinstance(holder.get("time"), (int, float)) else 0)
+        since = holder.get("time")
+        age = time.time() - (since if isinstance(since, (int, float)) else 0.0)
         if age > STALE_S:
             log.warning("%s: %s: removing a lock left %.0f s ago by %s (a decider killed while it held it)", who,
                         path, age, f"{holder.get('host')} pid {holder.get('pid')}" if holder else "an unknown holder")
