@@ -35,7 +35,7 @@ def test_a_resume_killed_mid_copy_is_not_reused_later(tmp_path, chaos_figures, m
                             "--param", "fail=false"], cwd=tmp_path, env=env)
     assert killed.returncode == -9, killed.out
     chaos_figures["kills"] += 1
-    (second,) = [p for p in (tmp_path / ".kubepipe" / "runs").iterdir() if p.name != crashed]
+    (second,) = [p for p in (tmp_path / ".kubepipe" / "runs").iterdir() if p.is_dir() and p.name != crashed]
     record = json.loads((second / "reuse" / "make.json").read_text())
     assert record["state"] == "reusing" and record["from"] == crashed  # the intent, never `succeeded`
     (half,) = (second / "artifacts").glob("*/make")
