@@ -8,9 +8,10 @@ The local runner (`reuse.wrap_executors`) puts this in front of each executor's 
 `{{$}}` is the executor input that kfp.local fills in (params, input and output artifact URIs). Every task records
 in `<run dir>/reuse/<task>.json` the digest of its component and inputs (params, the bytes of its input artifacts
 and of the local files its params name; the run's own id left out), and once it succeeded the digest of each file
-in its folder. A task of a resumed run (`KUBEPIPE_REUSE` names the run it resumes and the steps that succeeded
-there) whose record there says `succeeded` on the same inputs, with files that still have those digests, copies
-them (the old run stays intact) and exits without running the step.
+in its folder, with its stat (a later task takes the digest of an input whose stat is unchanged: `digests`). A task
+of a resumed run (`KUBEPIPE_REUSE` names the run it resumes and the steps that succeeded there) whose record there
+says `succeeded` on the same inputs, with files that still have those digests, copies them (the old run stays intact)
+and exits without running the step.
 
 A record is written whole (atomic), `running` or `reusing` before and `succeeded` after: a task killed mid-copy
 leaves a half folder with no record saying it succeeded, so a later resume runs it again.
@@ -27,28 +28,14 @@ import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local wou
 import sys
 from pathlib import Path
 
-from kubepipe.util import atomic_write_text, failpoint, local_path, sha256_file
+from kubepipe.backends.local.digests import outputs_digest, recorded_digest, stat_key, tree_digest
+from kubepipe.util import atomic_write_text, failpoint, local_path
 
-__all__ = ["REUSE_ENV", "RECORDS", "main", "tree_digest"]
+__all__ = ["REUSE_ENV", "RECORDS", "main"]
 
 REUSE_ENV = "KUBEPIPE_REUSE"  # JSON: {run_id, run_dir, root, paths: {digest: [param]}, from: {run_id, root, tasks}}
 RECORDS = "reuse"  # <run dir>/reuse/<task folder below the pipeline's>.json
 _OUTPUT = "executor_output.json"
-
-
-def tree_digest(path: Path) -> str | None:
-    """sha256 of a file's bytes, or of a folder's file names and bytes; None where there is nothing."""
-    if path.is_file():
-        return sha256_file(path)
-    if not path.is_dir():
-        return None
-    h = hashlib.sha256()
-    for dirpath, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(dirpath, name)
-            h.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
-    return "tree:" + h.hexdigest()
 
 
 def _inputs_digest(component: str, executor_input: dict, ctx: dict) -> str:
@@ -63,7 +50,7 @@ def _inputs_digest(component: str, executor_input: dict, ctx: dict) -> str:
         local = local_path(value) if isinstance(value, str) and value and len(value) < 4096 else None
         if local and (os.path.isfile(local) or (declared and os.path.isdir(local))):  # file:///x.csv too
             files[name] = tree_digest(Path(local))
-    arts = {name: [[a.get("metadata") or {}, tree_digest(Path(a.get("uri") or ""))]
+    arts = {name: [[a.get("metadata") or {}, _input_digest(Path(a.get("uri") or ""), ctx)]
                    for a in (spec.get("artifacts") or [])]
             for name, spec in sorted((inputs.get("artifacts") or {}).items())}
     doc = json.dumps({"component": component, "params": text, "files": files, "artifacts": arts}, sort_keys=True,
@@ -71,12 +58,25 @@ def _inputs_digest(component: str, executor_input: dict, ctx: dict) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
+def _input_digest(path: Path, ctx: dict) -> str | None:
+    """An input artifact's digest: the one the task of this run that made it recorded, while its stat is the one
+    recorded with it (`digests`: the bytes are not read again); else its bytes'."""
+    if ctx.get("root") and ctx.get("run_dir"):
+        known = recorded_digest(path, ctx["root"], Path(ctx["run_dir"]) / RECORDS)
+        if known is not None:
+            return known
+    return tree_digest(path)
+
+
 def _outputs_digest(task_dir: Path) -> dict[str, str | None] | None:
     """The digest of each file and folder in the task's folder; None where one cannot be read (never reused)."""
-    try:
-        return {d.name: tree_digest(d) for d in sorted(task_dir.iterdir())} if task_dir.is_dir() else {}
-    except OSError:
-        return None
+    return outputs_digest(task_dir)[0]
+
+
+def _succeeded(task_dir: Path) -> dict:
+    """What a succeeded task's record says of its files: their digests, and the stat they were hashed at."""
+    digests, stats = outputs_digest(task_dir)
+    return {"outputs": digests, **({"stats": stats} if stats else {})}
 
 
 def _record(path: Path) -> dict:
@@ -97,8 +97,10 @@ def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
         return f"run {prior['run_id']} kept no finished record of it"
     if record.get("inputs") != inputs:
         return "its inputs or code changed"
-    outputs = record.get("outputs")
-    if not isinstance(outputs, dict) or _outputs_digest(found[0]) != outputs:  # deleted or changed since
+    outputs, stats = record.get("outputs"), record.get("stats") or {}
+    entries = sorted(p.name for p in found[0].iterdir())
+    moved = isinstance(stats, dict) and any(stats[n] != stat_key(found[0] / n) for n in entries if n in stats)
+    if not isinstance(outputs, dict) or moved or _outputs_digest(found[0]) != outputs:  # deleted or changed since
         return f"its files in run {prior['run_id']} changed or are gone"
     return found[0]
 
@@ -165,7 +167,7 @@ def main(argv: list[str]) -> int:
     recorded = _write(record, {"state": "running", **mine})
     code = _run(command)
     if code == 0 and recorded:
-        _write(record, {"state": "succeeded", **mine, "outputs": _outputs_digest(task_dir)})
+        _write(record, {"state": "succeeded", **mine, **_succeeded(task_dir)})
     return code
 
 
@@ -184,8 +186,7 @@ def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> 
         for entry in task_dir.iterdir() if task_dir.is_dir() else []:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
         return f"its files could not be copied ({exc.strerror or exc})"
-    _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"],
-                    "outputs": _outputs_digest(task_dir)})
+    _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"], **_succeeded(task_dir)})
     print(f"kubepipe: reused what run {prior['run_id']} made for this step (same component and inputs); "
           "it did not run again", flush=True)
     return ""
