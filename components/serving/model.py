@@ -19,8 +19,8 @@ from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok
-from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, input_spec_of, parse_v1,
-                                                  parse_v2)
+from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
+                                                  input_spec_of, parse_v1, parse_v2)
 from kubepipe.components.serving.runtime import OnnxRunner, TorchRunner, build_runner
 
 __all__ = ["ServedModel"]
@@ -31,18 +31,6 @@ _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriv
 _ANSWER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("kubepipe_answer", default=None)
 _WARMUP_TEXT = "warm-up request 1234 main street"
 _INLINE_TOKENIZE_ROWS = 4  # ~50 us a row (MiniLM WordPiece, 2 cores): more rows go to a thread
-
-
-def _answered(exc: Exception) -> Exception:
-    """`exc` as an error kserve answers with a handler: a model's own failure (a RuntimeError in its forward pass)
-    reached Starlette's last-resort handler, which answers 500 and re-raises, and uvicorn then closed the
-    keep-alive connection it had just answered on without `Connection: close`: the endpoint proxy's next request on
-    it failed (ReadError) and a user got a 502 from a backend that was up. Same 500 body as kserve's generic one."""
-    from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
-
-    if isinstance(exc, (BadRequest, InvalidInput, InferenceError, ModelNotFound, ModelNotReady, NotImplementedError)):
-        return exc  # a handler answers these (4xx, 501, 503)
-    return InferenceError(f"{type(exc).__name__} : {exc}")
 
 
 class ServedModel(Model):
@@ -173,7 +161,7 @@ class ServedModel(Model):
             raise
         except Exception as exc:
             self.metrics.count(protocol, "error")
-            answered = _answered(exc)
+            answered = answered_error(exc)
             if answered is exc:
                 raise
             raise answered from exc

@@ -26,8 +26,8 @@ from typing import Any, Sequence, cast
 from kubepipe.components.serving.jsonbody import as_sent, json_type, load_json, why_not_json
 from kubepipe.util import did_you_mean
 
-__all__ = ["BadRequest", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of", "v2_input_name",
-           "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
+__all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
+           "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
            "check_v2_shapes", "why_not_json", "check_v2_fields", "as_sent"]
 
 TEXT = "text-classification"
@@ -56,6 +56,18 @@ class BadRequest(ValueError):
         self.message = message
         self.status = status
         self.reason = str(self)  # kserve's InvalidInput handlers print `.reason`
+
+
+def answered_error(exc: Exception) -> Exception:
+    """`exc` as an error kserve answers with a handler: a model's own failure (a RuntimeError in its forward pass)
+    reached Starlette's last-resort handler, which answers 500 and re-raises, and uvicorn then closed the
+    keep-alive connection it had just answered on without `Connection: close`: the endpoint proxy's next request on
+    it failed (ReadError) and a user got a 502 from a backend that was up. Same 500 body as kserve's generic one."""
+    from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
+
+    if isinstance(exc, (BadRequest, InvalidInput, InferenceError, ModelNotFound, ModelNotReady, NotImplementedError)):
+        return exc  # a handler answers these (4xx, 501, 503)
+    return InferenceError(f"{type(exc).__name__} : {exc}")
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import (BadRequest, check_v2_fields, check_v2_model_name,
+    from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_v2_fields, check_v2_model_name,
                                                       check_v2_shapes, why_not_json)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
@@ -198,7 +198,13 @@ def install(app, model, dataplane, repository) -> None:
             count(request)
             raise
         model.departed_current()  # it is in the batcher's queue now (guard.RequestGuard counted it arriving)
-        hits = await model.retrieve(texts, k)
+        try:
+            hits = await model.retrieve(texts, k)
+        except Exception as exc:  # an index failing: a 500 on a connection that stays open, as :predict's
+            answered = answered_error(exc)
+            if answered is exc:
+                raise
+            raise answered from exc
         metrics.REQUESTS.labels(model.name, "v1", "ok").inc()
         return ORJSONResponse({"hits": hits[0]} if one else {"results": hits})
 

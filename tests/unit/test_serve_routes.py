@@ -276,3 +276,28 @@ def test_an_empty_outputs_list_is_a_400_not_every_output(client):
     head = json.dumps({"inputs": inputs, "outputs": []}).encode()  # the binary extension's JSON header
     r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
     assert r.status_code == 400 and r.json() == said
+
+
+def test_an_index_failing_on_retrieve_is_a_handled_500_not_a_dropped_connection():
+    """An exception out of the index (`:retrieve`) reached Starlette's last-resort handler: a 500, then uvicorn
+    closed the keep-alive connection without `Connection: close` (the endpoint proxy's next request on it: a 502).
+    It is kserve's InferenceError, answered by its handler, as a failing :predict is."""
+    from kserve.errors import InferenceError, inference_error_handler
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    from kubepipe.components.serving.payloads import InputSpec
+
+    model = _model()
+    model.spec = InputSpec(task="text-retrieval")
+
+    async def retrieve(texts, k):
+        raise RuntimeError("faiss: index is corrupt")
+
+    model.retrieve, model.departed_current = retrieve, lambda: None
+    app, repository = FastAPI(), ModelRepository()
+    repository.update(model)
+    routes.install(app, model, DataPlane(repository), repository)
+    app.add_exception_handler(InferenceError, inference_error_handler)  # kserve's RESTServer registers it
+    r = TestClient(app).post("/v1/models/m:retrieve", json={"query": "a query"})
+    assert r.status_code == 500 and r.json() == {"error": "RuntimeError : faiss: index is corrupt"}
