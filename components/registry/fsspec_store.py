@@ -7,6 +7,7 @@ s3fs (>= 2025.7.0) onto S3 `If-None-Match: *`; both are exclusive and atomic on 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
-from kubepipe.components.registry.version import RegistryError, storage_failed
+from kubepipe.components.registry.version import RegistryError, errno_text, storage_failed
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
@@ -232,8 +233,17 @@ class FsspecStore:
                         raise RegistryError(f"{self.uri(rel)}: the object {redact_url(path)} climbs out of this "
                                             "folder ('..' in its key); refusing to download it: remove it from the "
                                             "store")
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                    self.fs.get_file(path, target)
+                    try:
+                        os.makedirs(os.path.dirname(target), exist_ok=True)
+                        self.fs.get_file(path, target)
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # was 'check the storage (a bucket?)'
+                            raise RegistryError(
+                                f"{self.uri(rel)}: downloading it into {os.path.dirname(dest)} failed: "
+                                f"{errno_text(exc)}: the local disk of that temp folder is full (a version is "
+                                "downloaded whole to serve, evaluate or check it; the partial copy was removed); "
+                                "free space there, or point TMPDIR at a disk with room for the model") from exc
+                        raise
         except BaseException:  # a partial copy was left in /tmp, one per try
             self.drop_local(dest)
             raise

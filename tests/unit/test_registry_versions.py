@@ -1125,3 +1125,31 @@ def test_a_commit_killed_without_hard_links_leaves_an_incomplete_version_gc_remo
     os.utime(entry, (old, old))
     assert [(r["version"], r["what"]) for r in reg.gc("clf", older_than_s=3600)] == [(2, "incomplete version")]
     assert [v.version for v in reg.versions("clf")] == [1] and not os.path.exists(reg.store.uri("clf/versions/2"))
+
+
+def test_a_full_local_disk_while_downloading_a_version_names_the_temp_folder_not_the_store(tmp_path, monkeypatch):
+    """A promote from a remote registry downloads the version to check its sha256s; /tmp filling up said
+    's3://.../model: cannot download it: No space left on device (ENOSPC); retry, or check the storage (a network
+    mount or bucket?)', sending the user to the bucket."""
+    import errno
+    import glob
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    reg = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reg.store.fs, "get_file", full)
+    with pytest.raises(RegistryError) as exc:
+        reg.promote("clf", 1, reason="first")
+    assert str(exc.value).startswith(f"{reg.store.uri('clf/versions/1/model')}: downloading it into "
+                                     f"{tmp_path / 'tmp'}/kubepipe-registry-")
+    assert str(exc.value).endswith(" failed: No space left on device (ENOSPC): the local disk of that temp folder is "
+                                   "full (a version is downloaded whole to serve, evaluate or check it; the partial "
+                                   "copy was removed); free space there, or point TMPDIR at a disk with room for the "
+                                   "model")
+    assert glob.glob(str(tmp_path / "tmp" / "*")) == [] and reg.aliases("clf")["champion"] is None
