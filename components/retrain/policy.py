@@ -112,6 +112,11 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
                                  "does, with the --target (and --profile / --home) its monitor runs with")
+        named = sorted({str(r["pipeline"]) for r in lines if r.get("pipeline")})
+        if pipeline not in named:  # the log is named after the file: another spelling of the path shares it
+            raise ComponentError(f"{who}: {log_path(state_dir, pipeline)} holds no decision of {pipeline!r}; its "
+                                 f"decisions name {', '.join(map(repr, named))}: give the pipeline as they do, e.g. "
+                                 f"`{resume_command(named[-1], target)}`")
         remote = None
         if target != "local" and profile is not None:
             from kubepipe.components.retrain.remote import remote_outcomes

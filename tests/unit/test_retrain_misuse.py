@@ -55,3 +55,26 @@ def test_retrain_resume_on_a_state_dir_that_cannot_be_written_names_it(tmp_path,
     code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--set",
                               f"state_dir={tmp_path / 'file' / 's'}", "--home", str(tmp_path / ".kubepipe"))
     assert code != 0 and "kubepipe retrain resume: cannot write" in err and "`state_dir`" in err
+
+
+def test_retrain_resume_of_another_spelling_of_the_pipeline_names_the_recorded_one(tmp_path, capsys):
+    """The log is found by file name, so `resume models/train.yaml` read the log of a trigger paused for
+    /abs/models/train.yaml and said 'no failed retrains in a row; nothing to resume' (exit 0): it stayed paused."""
+    import datetime as dt
+
+    from cli_runner import run_cli
+
+    def refused(**_kw):
+        raise ComponentError("no pipeline named 'train' on Kubeflow Pipelines")
+
+    now = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+    for hours in (0, 24, 72):
+        with pytest.raises(ComponentError):
+            trigger_retraining(drift_detected=True, pipeline="/abs/models/train.yaml", target="kubeflow",
+                               state_dir=str(tmp_path / "s"), source_run_id=f"m{hours}",
+                               now=now + dt.timedelta(hours=hours), starter=refused)
+    code, _out, err = run_cli(capsys, "retrain", "resume", "models/train.yaml", "--set", f"state_dir={tmp_path / 's'}",
+                              "--home", str(tmp_path / ".kubepipe"))
+    assert code != 0 and "holds no decision of 'models/train.yaml'" in err
+    assert "`kubepipe retrain resume /abs/models/train.yaml --target local`" not in err  # the --target given
+    assert "`kubepipe retrain resume /abs/models/train.yaml`" in err
