@@ -9,6 +9,7 @@ a local directory (used as is) or any fsspec URI (gs:// needs gcsfs in the image
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ def fetch(src: str, dest: str) -> str:
         raise SystemExit(f"fetch: no model at {src} (nothing there); check the model's artifact URI (Vertex's "
                          "AIP_STORAGE_URI: the deploy step's model artifact), and that it was not deleted") from None
     except OSError as exc:  # denied, unreachable
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # was 'check that the serving container's service account ...'
+            raise SystemExit(f"fetch: copying the model from {src} into {dest} failed: {exc.strerror or exc}: the "
+                             "serving container's disk is full; give the deployment a machine type with room for "
+                             "the model (serving.machine_type)") from None
         raise SystemExit(f"fetch: cannot copy the model from {src}: {exc.strerror or exc}; check that the serving "
                          "container's service account may read it") from None
     return dest

@@ -356,6 +356,29 @@ def test_fetch_of_a_file_says_a_model_is_a_folder(tmp_path, src):
     assert not (tmp_path / "dest").exists()
 
 
+def test_fetch_into_a_full_disk_says_the_container_s_disk_is_full(tmp_path, monkeypatch):
+    """A model larger than the serving container's disk said 'cannot copy the model from gs://b/m: No space left on
+    device; check that the serving container's service account may read it'."""
+    import errno
+
+    import kubepipe.util
+    from kubepipe.components.deploy.fetch import fetch
+
+    class Full:
+        def isfile(self, path):
+            return False
+
+        def get(self, *a, **kw):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(kubepipe.util, "url_to_fs", lambda uri: (Full(), "b/m"))
+    with pytest.raises(SystemExit) as exc:
+        fetch("gs://b/m", str(tmp_path / "dest"))
+    assert str(exc.value) == (f"fetch: copying the model from gs://b/m into {tmp_path / 'dest'} failed: No space left "
+                              "on device: the serving container's disk is full; give the deployment a machine type "
+                              "with room for the model (serving.machine_type)")
+
+
 def test_fetch_refused_by_the_storage_says_so_in_one_line(tmp_path, monkeypatch):
     import kubepipe.util
     from kubepipe.components.deploy.fetch import fetch
