@@ -91,9 +91,12 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 
 
 # key=value, key: value, and the quoted keys and values of a JSON object or a Python dict in a message
-# ({"password": "hunter 2"}, {'api_key': 'x'}); a quoted value runs to its closing quote.
+# ({"password": "hunter 2"}, {'api_key': 'x'}); a quoted value runs to its closing quote, the other quote and
+# backslash-escaped ones inside it (json.dumps' `"it\"s"`, repr's `"it's"`) part of it: they ended it, and the rest
+# of the password was printed.
 _KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=kq)(?P<sep>\s*[=:]\s*)"
-                            r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?P<value>[^\s'\",;&}\]]+))")
+                            r"(?:(?P<q>['\"])(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
+                            r"|(?P<value>[^\s'\",;&}\]]+))")
 
 
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256

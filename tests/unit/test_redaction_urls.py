@@ -138,3 +138,20 @@ def test_no_env_reference_fills_a_credential_query_value(key, name):
         load_pipeline_text(text, environ={name: "planted-value-77"})
     assert f"`${{env.{name}}}` would copy a credential (the URL's `{key}=` query value" in str(exc.value)
     assert "planted-value-77" not in str(exc.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["password", "api_key", "client_secret", "DB_PASSWORD", "token", "apiKey"]),
+       value=st.text(alphabet="abc123XYZ '\"\\!@#%^&*()-_=+[]{};:,./?|`~é", min_size=1, max_size=30))
+def test_a_credential_in_a_json_object_or_dict_in_a_message_is_never_shown_whatever_it_holds(key, value):
+    # a quote inside it (json.dumps' `"it\"s"`, repr's `"it's"`) ended the quoted value: `{"password": "it's-x"}`
+    # was printed whole, `{"password": "a\"bc"}` as `"<redacted>"bc"`
+    import json
+
+    from kubepipe.secret_shapes import keyed_secret
+
+    assume(keyed_secret(key, value) and value.strip())
+    for shown, literal in ((json.dumps({key: value, "n": 1}), json.dumps(value)),
+                           (repr({key: value, "n": 1}), repr(value))):
+        hidden = shown.replace(literal, literal[0] + REDACTED + literal[-1], 1)  # its quotes kept
+        assert redact_text(f"ConfigError: got {shown}") == f"ConfigError: got {hidden}"
