@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT,
-                                    keyed_secret, query_items, secret_value_kind, webhook_path)
+                                    WHOLE_REF, keyed_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem"]
@@ -93,10 +93,12 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 # key=value, key: value, and the quoted keys and values of a JSON object or a Python dict in a message
 # ({"password": "hunter 2"}, {'api_key': 'x'}); a quoted value runs to its closing quote, the other quote and
 # backslash-escaped ones inside it (json.dumps' `"it\"s"`, repr's `"it's"`) part of it: they ended it, and the rest
-# of the password was printed.
+# of the password was printed. A whole `${...}` is a reference, no credential (`token: ${env.KFP_TOKEN}` was shown as
+# `token: <redacted>}`).
 _KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=kq)(?P<sep>\s*[=:]\s*)"
                             r"(?:(?P<q>['\"])(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
-                            r"|(?P<value>[^\s'\",;&}\]]+))")
+                            r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"
+                            r"|(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
 
 
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256
@@ -123,7 +125,8 @@ def redact_text(text: str) -> str:
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
-        if not keyed_secret(m.group("key"), value) or value.rstrip(".,:;)]") == REDACTED:  # a URL's, already
+        if (m.group("ref") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
+                or value.rstrip(".,:;)]") == REDACTED):  # a URL's, already
             return m.group(0)
         kq = m.group("kq")
         return f"{kq}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"

@@ -155,3 +155,15 @@ def test_a_credential_in_a_json_object_or_dict_in_a_message_is_never_shown_whate
                            (repr({key: value, "n": 1}), repr(value))):
         hidden = shown.replace(literal, literal[0] + REDACTED + literal[-1], 1)  # its quotes kept
         assert redact_text(f"ConfigError: got {shown}") == f"ConfigError: got {hidden}"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("token: ${env.KFP_TOKEN}", "token: ${env.KFP_TOKEN}"),
+    ("with {token=${params.t}}, api_key=abc123", "with {token=${params.t}}, api_key=<redacted>"),
+    ("password: '${env.DB_PW}'.", "password: '${env.DB_PW}'."),
+    ("token: ${env.KFP_TOKEN}.", "token: ${env.KFP_TOKEN}."),
+    ("token=${env.PREFIX}s3cr3t, ok", "token=<redacted>, ok"),  # a literal after the reference is one
+])
+def test_a_reference_under_a_credential_key_in_a_message_is_shown_as_it_is(text, shown):
+    # a whole `${...}` was read up to its `}` and shown as `token: <redacted>}`; it is wiring, not a credential
+    assert redact_text(text) == shown
