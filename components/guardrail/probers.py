@@ -101,9 +101,14 @@ class RetrieverProber:
     def __call__(self, probe: Any) -> list[dict]:
         from kubepipe.components.errors import DataError
 
+        from kubepipe.components.checks import is_blank
+
         if not isinstance(probe, str):
             raise DataError(f"a retriever's probe is a query text, got {redact(repr(probe))}; write inline_probes "
                             "as texts or set probe_column to a text column")
+        if is_blank(probe):  # its 'hits' are the passages nearest to no text: the rules judged them, pass or fail
+            raise DataError("a retriever's probe is an empty query, which the served retriever refuses (400: the "
+                            "query is empty); fill its text in, or drop it upstream")
         return self.retriever.retrieve([probe], self.top_k)[0]
 
 

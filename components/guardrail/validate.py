@@ -87,6 +87,17 @@ def _call(prober, probe) -> tuple[list[dict], float, str]:
     return [_python(r) for r in records], ms, ""
 
 
+def _located(prober, probes: list, i: int, inline: int) -> tuple[list[dict], float, str]:
+    """`_call` of probe i; a probe that does not fit the model is named by its place (the last `inline` probes are
+    inline_probes, the others the probes dataset's rows)."""
+    try:
+        return _call(prober, probes[i])
+    except ComponentError as exc:
+        first = len(probes) - inline
+        where = f"inline_probes[{i - first}]" if i >= first else f"row {i} of the probes dataset"
+        raise type(exc)(f"validate-outputs: probe {i} ({where}): {exc}") from None
+
+
 def _python(value: Any) -> Any:
     """`value` with numpy scalars and arrays as Python values: a plugged-in prober's np.float32 score is a
     number to the score rule, and its np.int64 card number is a whole number the pii rule reads."""
@@ -115,11 +126,12 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
     _check_label_field(rules, prober)
     probes = load_probes(prober, probes_path=probes_path, inline=inline_probes, probe_column=probe_column,
                          max_probes=max_probes)
+    inline = len(inline_probes or [])
     for i in range(min(warmup, len(probes))):
-        _call(prober, probes[i])
+        _located(prober, probes, i, inline)
     outputs, latencies, errors = [], [], []
-    for probe in probes:
-        records, ms, error = _call(prober, probe)
+    for i in range(len(probes)):
+        records, ms, error = _located(prober, probes, i, inline)
         outputs.append(records)
         latencies.append(ms)
         errors.append(error)

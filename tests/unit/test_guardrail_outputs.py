@@ -257,7 +257,8 @@ def test_a_mapping_probe_for_a_text_model_is_refused_not_read_as_its_repr(tmp_pa
     # before: the model was probed with the text "{'description': 'SHELL OIL 5742 HOUSTON TX'}" and judged on it
     with pytest.raises(DataError) as exc:
         _run(tmp_path, model, inline_probes=[{"description": "SHELL OIL 5742 HOUSTON TX", "card": LEAKY_LABEL}])
-    assert str(exc.value).startswith("a probe for this text model is a text (its `")
+    assert str(exc.value).startswith("validate-outputs: probe 0 (inline_probes[0]): a probe for this text model is a "
+                                     "text (its `")
     assert "'card': 'card **** **** **** 1111'}; write inline_probes as texts" in str(exc.value)
 
 
@@ -270,3 +271,32 @@ def test_allowed_labels_read_a_whole_float_as_the_integer_it_holds():
     violations, _ = judge({"allowed_labels": [5411, 5812.0], "label_field": "mcc"}, ["q"], [hits], [1.0])
     assert [(v["field"], v["value"], v["limit"]) for v in violations] == [
         ("[2].mcc", "missing", ["5411", "5812"]), ("[3].mcc", "4829", ["5411", "5812"])]
+
+
+def test_an_empty_retriever_probe_is_refused_naming_its_place(tmp_path):
+    # before: a blank query (a missing cell of the probes dataset, '  ', '') was probed, and its 'hits' (the passages
+    # nearest to no text, which the served retriever never returns: it answers 400) were judged: violations or passes
+    # that said nothing of the index
+    from kubepipe.components.guardrail.probers import RetrieverProber
+    from kubepipe.components.guardrail.validate import validate_outputs
+
+    asked: list[str] = []
+
+    def retrieve(queries, k):
+        asked.extend(queries)
+        return [[{"passage_id": "p1", "doc_id": "m1", "text": "Shell", "score": 0.9}] for _ in queries]
+
+    index = SimpleNamespace(passages=pd.DataFrame(columns=["passage_id", "doc_id", "text"]))
+    prober = RetrieverProber(SimpleNamespace(index=index, retrieve=retrieve), top_k=1)
+    csv = tmp_path / "probes.csv"
+    csv.write_text("query,n\nSHELL OIL,1\n,2\nDELTA AIR,3\n")  # a missing cell
+    said = ("a retriever's probe is an empty query, which the served retriever refuses (400: the query is empty); "
+            "fill its text in, or drop it upstream")
+    with pytest.raises(DataError) as exc:
+        validate_outputs("idx", probes_path=str(csv), inline_probes=["SHELL"], prober=prober, warmup=0)
+    assert str(exc.value) == f"validate-outputs: probe 1 (row 1 of the probes dataset): {said}"
+    with pytest.raises(DataError) as exc:
+        validate_outputs("idx", inline_probes=["SHELL", " \u200b "], prober=prober, warmup=0)
+    assert str(exc.value) == f"validate-outputs: probe 1 (inline_probes[1]): {said}"
+    assert not any(q.strip() == "" for q in asked)
+    assert validate_outputs("idx", inline_probes=["SHELL"], prober=prober)["passed"]
