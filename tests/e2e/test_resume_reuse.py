@@ -5,6 +5,7 @@ its outputs are copied (RUN stays intact), it does not execute, and `runs show` 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def test_a_resumed_run_reuses_the_steps_that_succeeded_and_runs_the_rest(in_tmp,
     assert not any(s.reused_from for s in changed.steps)
     assert (f"ran again, though run {crashed.run_id} had made them: `make` (its inputs or code changed), `double` "
             "(its inputs or code changed)") in changed.notes
+
+
+def test_a_pipeline_edited_between_the_crash_and_the_resume_runs_the_steps_it_changed(in_tmp):
+    """docs/cli.md: a step is reused where its component and inputs are unchanged; the YAML or code edited after the
+    crash makes the steps it changes (and those reading what they make) run again, the run's notes naming each."""
+    for name in ("reusable.yaml", "reuse_ops.py"):
+        shutil.copy(FIX / name, in_tmp / name)
+    crashed = kubepipe.run("reusable.yaml")
+    assert crashed.failed_step.name == "finish"
+    yaml_text = (in_tmp / "reusable.yaml").read_text()
+    # the failing step's `with:` edited (the fix): what it reads is reused
+    (in_tmp / "reusable.yaml").write_text(yaml_text.replace('{fail: "${params.fail}"}', "{fail: false}"))
+    fixed = kubepipe.run("reusable.yaml", resume=crashed.run_id)
+    assert fixed.ok and [s.reused_from for s in fixed.steps] == [crashed.run_id, crashed.run_id, None]
+    # the first step's `with:` edited: it and the steps after it run again, each named with why
+    (in_tmp / "reusable.yaml").write_text(yaml_text.replace('{n: "${params.n}"}', "{n: 2}")
+                                          .replace('{fail: "${params.fail}"}', "{fail: false}"))
+    edited = kubepipe.run("reusable.yaml", resume=crashed.run_id)
+    assert edited.ok and not any(s.reused_from for s in edited.steps)
+    assert edited.step("finish").outputs == {"Output": "0,2"}
+    assert (f"ran again, though run {crashed.run_id} had made them: `make` (its inputs or code changed), `double` "
+            "(its inputs or code changed)") in edited.notes
+    # the code of the middle step edited: a python component's digest is its whole module's, so each step whose
+    # component is in that module runs again
+    ops = (in_tmp / "reuse_ops.py").read_text()
+    (in_tmp / "reuse_ops.py").write_text(ops.replace("values = [2 * int(x)", "values = [3 * int(x)"))
+    (in_tmp / "reusable.yaml").write_text(yaml_text.replace('{fail: "${params.fail}"}', "{fail: false}"))
+    recoded = kubepipe.run("reusable.yaml", resume=crashed.run_id)
+    assert recoded.ok and not any(s.reused_from for s in recoded.steps)
+    assert recoded.step("finish").outputs == {"Output": "0,3,6,9"}
+    assert (f"ran again, though run {crashed.run_id} had made them: `make` (its inputs or code changed), `double` "
+            "(its inputs or code changed)") in recoded.notes
+    assert _calls(in_tmp)[4:] == ["make", "double", "finish", "make", "double", "finish"]
