@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,18 @@ def test_a_prior_run_file_changed_since_is_not_reused(tmp_path):
     assert reuse_task._prior_task(prior, "make", "x") == "its files in run run changed or are gone"
     record.write_text(json.dumps({k: v for k, v in data.items() if k != "stats"}))  # a record from before stats
     assert reuse_task._prior_task(prior, "make", "x") == out.parent
+
+
+@pytest.mark.parametrize("how", ["runs folder copied elsewhere", "touched"])
+def test_a_prior_run_file_with_the_same_bytes_and_another_stat_is_reused(tmp_path, how):
+    """Its stat is no longer the recorded one (another inode and ctime; a new mtime) but its bytes are: reused, as
+    before the stat was recorded."""
+    ctx, out = _made(tmp_path)
+    run_dir = Path(ctx["run_dir"])
+    if how == "touched":
+        os.utime(out, ns=(out.stat().st_atime_ns, out.stat().st_mtime_ns + 5_000_000_123))
+    else:
+        shutil.copytree(run_dir, tmp_path / "moved")
+        run_dir = tmp_path / "moved"
+    prior = {"run_id": "run", "run_dir": str(run_dir), "root": str(run_dir / "artifacts"), "tasks": ["make"]}
+    assert reuse_task._prior_task(prior, "make", "x") == run_dir / "artifacts" / "p-2026-01-01" / "make"

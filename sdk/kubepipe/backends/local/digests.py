@@ -6,7 +6,8 @@ digest a task records what `stat` says of the file (size, mtime, ctime and inode
 change, `touch -r` and `cp -p` included); a later task of the run takes the recorded digest of an input whose stat
 is that one, and hashes it otherwise. A filesystem whose times are whole seconds (two writes in one second look
 alike) records none, so its files are always hashed. A resumed run checks the files of the run it resumes by their
-digests, as before; their stat only tells a changed one sooner.
+digests, as before; a file whose size is not the recorded one (or a folder whose files' names or sizes are not) is
+told changed without reading it (a copied or moved runs folder has other inodes and ctimes, the same bytes).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from kubepipe.util import sha256_file
 
-__all__ = ["tree_digest", "stat_key", "outputs_digest", "recorded_digest"]
+__all__ = ["tree_digest", "stat_key", "outputs_digest", "recorded_digest", "sizes_differ"]
 
 
 class _Coarse(Exception):
@@ -97,3 +98,17 @@ def recorded_digest(path: Path, root: str, records: Path) -> str | None:
     if record.get("state") != "succeeded" or not isinstance(digest, str) or stat != stat_key(path):
         return None
     return digest
+
+
+def _sizes(stat: object) -> object:
+    """The file sizes a `stat_key` holds: a file's, or (name, size) of each file of a folder."""
+    if isinstance(stat, list) and stat and all(isinstance(x, list) for x in stat):
+        return [(x[0], x[1]) for x in stat if len(x) > 1]
+    return stat[0] if isinstance(stat, list) and stat else None
+
+
+def sizes_differ(path: Path, recorded: object) -> bool:
+    """Whether `path`'s bytes cannot be those recorded with the stat `recorded` (its size, or its files' names and
+    sizes, differ); False where that cannot be told without reading them."""
+    now = stat_key(path)
+    return now is not None and recorded is not None and _sizes(now) != _sizes(recorded)

@@ -28,7 +28,7 @@ import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local wou
 import sys
 from pathlib import Path
 
-from kubepipe.backends.local.digests import outputs_digest, recorded_digest, stat_key, tree_digest
+from kubepipe.backends.local.digests import outputs_digest, recorded_digest, sizes_differ, tree_digest
 from kubepipe.util import atomic_write_text, failpoint, local_path
 
 __all__ = ["REUSE_ENV", "RECORDS", "main"]
@@ -99,7 +99,7 @@ def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
         return "its inputs or code changed"
     outputs, stats = record.get("outputs"), record.get("stats") or {}
     entries = sorted(p.name for p in found[0].iterdir())
-    moved = isinstance(stats, dict) and any(stats[n] != stat_key(found[0] / n) for n in entries if n in stats)
+    moved = isinstance(stats, dict) and any(sizes_differ(found[0] / n, stats[n]) for n in entries if n in stats)
     if not isinstance(outputs, dict) or moved or _outputs_digest(found[0]) != outputs:  # deleted or changed since
         return f"its files in run {prior['run_id']} changed or are gone"
     return found[0]
