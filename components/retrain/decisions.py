@@ -72,7 +72,8 @@ def state_fs(uri: str, who: str = WHO):
                              f"installed") from None
 
 
-_NOT_WRITABLE = {errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS}
+# what the state dir's setting is at fault for (by type too: s3fs / gcsfs raise them without an errno)
+_NOT_WRITABLE = (FileNotFoundError, NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError)
 
 
 @contextlib.contextmanager
@@ -82,11 +83,18 @@ def state_writes(path: str, who: str = WHO):
     try:
         yield
     except OSError as exc:
-        if exc.errno not in _NOT_WRITABLE:  # a full disk, an I/O error: not the setting's fault, and may pass
+        if not isinstance(exc, _NOT_WRITABLE) and exc.errno != errno.EROFS:  # a full disk, an I/O error: may pass
             raise
         raise ComponentError(f"{who}: cannot write {path} ({exc.strerror or exc}); `state_dir` (the target "
                              "profile's, or --set state_dir=...) must be a folder this step may create and write, "
-                             "or a gs:// / s3:// URI") from None
+                             "or a gs:// / s3:// URI in a bucket it may write") from None
+
+
+def _shown(fs, path: str) -> str:
+    """`path` as a message shows it: a local path, else its URI (gs://b/..., a credential in it redacted)."""
+    from kubepipe.secrets import redact_url
+
+    return path if _is_local(fs) else redact_url(fs.unstrip_protocol(path))
 
 
 def _is_local(fs) -> bool:
@@ -143,7 +151,7 @@ def _read(fs, path: str, who: str) -> list[dict]:
 def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO) -> None:
     """Add one decision to the log (locally under `deciding`'s lock: the torn-tail cut needs it)."""
     fs, path = state_fs(log_path(state_dir, pipeline), who)
-    with state_writes(path, who):
+    with state_writes(_shown(fs, path), who):
         _append(fs, path, record, who)
 
 
@@ -249,17 +257,15 @@ def _cut_torn_tail(fd: int, path: str, who: str) -> None:
 def deciding(state_dir: str, pipeline: str, who: str = WHO):
     """One decision at a time per training pipeline: a local folder's `triggers.jsonl.lock` is locked (flock); on an
     object store it is a lock object created exclusively (`object_lock`)."""
-    fs, path = state_fs(log_path(state_dir, pipeline), who)
-    if not _is_local(fs):
-        from kubepipe.components.retrain.object_lock import object_lock
-
-        with object_lock(fs, path + ".lock", who):
-            yield
-        return
+    from kubepipe.components.retrain.object_lock import object_lock
     from kubepipe.util import locked
 
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
     with contextlib.ExitStack() as held:
-        with state_writes(path, who):  # only taking the lock: an OSError of the decision itself is its own
-            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            held.enter_context(locked(path + ".lock"))
+        with state_writes(_shown(fs, path + ".lock"), who):  # taking the lock: the decision's own OSError is its own
+            if _is_local(fs):
+                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                held.enter_context(locked(path + ".lock"))
+            else:
+                held.enter_context(object_lock(fs, path + ".lock", who))
         yield

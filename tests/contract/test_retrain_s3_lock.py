@@ -72,3 +72,13 @@ def test_a_lock_left_by_a_killed_decider_is_removed_once_stale(state, monkeypatc
     assert time.time() - written >= 1.0  # a fresh lock is waited for, not removed
     assert "removing a lock left" in caplog.text and "h1 pid 7" in caplog.text
     assert not fs.exists(lock)
+
+
+def test_a_state_dir_in_a_bucket_that_does_not_exist_is_named(state):
+    """Was a bare FileNotFoundError('The specified bucket does not exist') of the step."""
+    from kubepipe.components.errors import ComponentError
+
+    missing = state.replace("/state", "-missing/state")
+    with pytest.raises(ComponentError, match=r"^trigger-retrain: cannot write s3://kp-\w+-missing/state/retrain/train/"
+                                             r"triggers\.jsonl\.lock \(.*bucket does not exist\); `state_dir`"):
+        _decide(missing, "m1")
