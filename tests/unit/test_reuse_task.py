@@ -4,6 +4,7 @@ record on the same inputs whose files are as they were; the copy names the new f
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_a_task_folder_as_it_was_is_reused_and_copied_with_its_uris_renamed(tmp_
     assert not list(new.glob(".*kubepipe-copy"))
 
 
-@pytest.mark.parametrize("damage", ["changed", "deleted", "added", "record says reusing"])
+@pytest.mark.parametrize("damage", ["changed", "deleted", "added", "record says reusing", "artifacts removed"])
 def test_a_task_folder_changed_since_or_never_finished_is_not_reused(tmp_path, damage):
     """A half copy (killed mid-copy: its record says `reusing`) or files changed since must run the step again."""
     prior, task = _old_run(tmp_path)
@@ -49,11 +50,14 @@ def test_a_task_folder_changed_since_or_never_finished_is_not_reused(tmp_path, d
         (task / "out").unlink()
     elif damage == "added":
         (task / "model" / "extra.txt").write_text("x")
+    elif damage == "artifacts removed":  # the run's artifacts/ removed to save space, its records kept
+        shutil.rmtree(Path(prior["root"]))
     else:
         record = Path(prior["run_dir"]) / "reuse" / "make.json"
         record.write_text(json.dumps({**json.loads(record.read_text()), "state": "reusing"}))
     assert reuse_task._prior_task(prior, "make", "abc") == (
         "run old kept no finished record of it" if damage.startswith("record") else
+        "its files in run old are gone" if damage == "artifacts removed" else
         "its files in run old changed or are gone")
 
 

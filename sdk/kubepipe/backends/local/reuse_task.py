@@ -93,8 +93,12 @@ def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
     old_root, old_dir = Path(prior["root"]), Path(prior["run_dir"])
     found = sorted(p for p in old_root.glob(f"*/{key}") if p.is_dir())
     record = _record(old_dir / RECORDS / f"{key}.json")
-    if len(found) != 1 or record.get("state") != "succeeded":
+    if record.get("state") != "succeeded":
         return f"run {prior['run_id']} kept no finished record of it"
+    if not found:  # its record says it succeeded: the files were removed since (the run's artifacts/ to save space)
+        return f"its files in run {prior['run_id']} are gone"
+    if len(found) != 1:
+        return f"run {prior['run_id']} holds more than one folder of it"
     if record.get("inputs") != inputs:
         return "its inputs or code changed"
     outputs, stats = record.get("outputs"), record.get("stats") or {}
