@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
+__all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri", "one_slash_uri"]
 
 FILE_SCHEME = "file://"
 # RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
@@ -18,6 +18,20 @@ def uri_scheme(text: object) -> str | None:
     a plain path (a drive's `C://x` too). The one rule for "is this a URI, and of which scheme"."""
     m = _URI_SCHEME.match(text) if isinstance(text, str) else None
     return m.group(0)[:-3].lower() if m else None
+
+
+_ONE_SLASH = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
+
+
+def one_slash_uri(text: object) -> str | None:
+    """The URI `text` was meant to be when its scheme is followed by one `/` (`gs:/bucket/d.csv` is
+    `gs://bucket/d.csv`, `file:/abs/x.csv` `file:///abs/x.csv`), else None. Such a value is neither a URI (`uri_scheme`)
+    nor a path: it was read as the relative path `gs:/bucket/d.csv`, which no step finds."""
+    m = _ONE_SLASH.match(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    rest = text[m.end():]
+    return f"{m.group(1)}:///{rest}" if m.group(1).lower() == "file" else f"{m.group(1)}://{rest}"
 
 
 def normal_uri(text: str) -> str:

@@ -74,3 +74,28 @@ def test_retrain_reads_a_gs_template_in_capitals():
     from kubepipe.components.retrain.remote import _is_package
 
     assert _is_package("GS://b/train") and not _is_package("train")
+
+
+@pytest.mark.parametrize("written, meant", [("gs:/bucket/d.csv", "gs://bucket/d.csv"),
+                                            ("S3:/b/k.parquet", "S3://b/k.parquet"),
+                                            ("file:/abs/x.csv", "file:///abs/x.csv")])
+def test_a_uri_written_with_one_slash_is_refused_at_validate_saying_what_to_write(tmp_path, written, meant):
+    """`source: gs:/bucket/d.csv` validated (no URI, no local path: no check) and load failed at run time with 'no such
+    file gs:/bucket/d.csv (working directory: ...)'; a param default so written too."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+    from kubepipe.uris import one_slash_uri
+
+    assert one_slash_uri(written) == meant and one_slash_uri(meant) is None and one_slash_uri("C:/x") is None
+    p = tmp_path / "p.yaml"
+    for params, source, path in (("", written, "steps.load.with.source"),
+                                 (f"params:\n  data: {{type: str, default: '{written}'}}\n", "${params.data}",
+                                  "params.data.default")):
+        p.write_text(f"apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {{name: p}}\n{params}"
+                     f"steps:\n  load: {{component: load-data, with: {{source: '{source}'}}}}\n")
+        with pytest.raises(ValidationError) as exc:
+            kubepipe.validate(p)
+        [issue] = exc.value.issues
+        assert issue.path == path and issue.message.endswith(
+            "is neither a URI (a scheme is followed by `//`) nor a path: no step would find it")
+        assert issue.hint == f"write {meant}"

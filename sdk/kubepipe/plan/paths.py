@@ -23,6 +23,7 @@ from kubepipe.plan.model import Binding, Literal, Nested, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import is_local_path, local_file, pod_readable, remote_path_hint, resolve_path, run_path
 from kubepipe.spec.source import Locator
+from kubepipe.uris import one_slash_uri
 
 __all__ = ["PathRules", "absolute_path_params", "pipeline_path_params", "without_given_defaults"]
 
@@ -172,6 +173,8 @@ class PathRules:
         args[_RETRAIN[1]] = Literal(values) if isinstance(params, Literal) else Nested(values)
 
     def _literal(self, key: str, value: str, args: dict, where: tuple, remote: bool) -> None:
+        if self._one_slash(where, f"`{key}`", value):
+            return
         if self.target == "local":
             args[key] = Literal(run_path(value, self.base_dir))
             if self._missing(value):
@@ -186,6 +189,10 @@ class PathRules:
 
     def _param(self, name: str, remote: bool) -> None:
         default = self.original[name].default
+        if isinstance(default, str) and name not in self.missing_defaults and self._one_slash(
+                ("params", name, "default"), f"param `{name}`", default):
+            self.missing_defaults.add(name)  # said once
+            return
         if not isinstance(default, str) or not is_local_path(default):
             return
         if self.target == "local":
@@ -204,6 +211,15 @@ class PathRules:
                 severity="warning")
             self.remote_params[name] = issue.location
             self.warnings.append(issue)
+
+    def _one_slash(self, where: tuple, what: str, value: str) -> bool:
+        """Whether `value` is a URI written with one `/` after its scheme (`gs:/bucket/d.csv`), said at `where`: it
+        validated, and the step failed with 'no such file gs:/bucket/d.csv' (read as a relative path)."""
+        meant = one_slash_uri(value.strip())
+        if meant is not None:
+            self.issues.append(self.loc.issue(where, f"{what} is neither a URI (a scheme is followed by `//`) nor a "
+                                                     "path: no step would find it", value=value, hint=f"write {meant}"))
+        return meant is not None
 
     def _missing(self, value: str) -> bool:
         """A local path (relative to the pipeline's folder) with nothing there: said at validate, not after the
