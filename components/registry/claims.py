@@ -16,7 +16,7 @@ from typing import Callable
 from kubepipe.components.checks import MODEL_NAME
 from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import ABANDONED, RegistryError, current_user, utc_now
-from kubepipe.util import process_identity
+from kubepipe.processes import process_identity
 
 __all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "claim_info", "check_claim", "commit",
            "abandon", "discard_unfinished", "is_empty"]

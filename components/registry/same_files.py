@@ -19,7 +19,7 @@ from typing import Callable
 
 from kubepipe.components.registry.claims import claim_info
 from kubepipe.components.registry.version import ModelVersion, RegistryError
-from kubepipe.util import process_alive
+from kubepipe.processes import process_alive
 
 __all__ = ["files_key", "first_same", "newest_same", "WAIT_S"]
 

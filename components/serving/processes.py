@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TypeGuard
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.util import FAILPOINT_ENV, RUN_ENV, process_alive, process_identity
+from kubepipe.processes import process_alive, process_identity, same_start
+from kubepipe.util import FAILPOINT_ENV, RUN_ENV
 
 __all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
            "port_free", "listen", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
@@ -31,7 +32,6 @@ __all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
 OWNER_ENV = "KUBEPIPE_OWNER"
-_SAME_START_S = 0.05  # create times are clock ticks: equal within this
 identity = process_identity
 alive = process_alive
 
@@ -131,7 +131,7 @@ def is_ours(entry: dict | None, module: str | None = None, marker: str | None = 
             return False
         created = proc.create_time()
         if entry.get("create_time") is not None:
-            if abs(created - float(entry["create_time"])) > _SAME_START_S:
+            if not same_start(created, float(entry["create_time"])):
                 return False
         if entry.get("token"):
             return proc.environ().get(OWNER_ENV) == entry["token"]

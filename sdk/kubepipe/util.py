@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Protocol, TypeVar
 
+from kubepipe.processes import process_alive, process_identity
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
 __all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
-           "pid_alive", "process_identity", "process_alive", "failpoint", "FAILPOINT_ENV",
+           "failpoint", "FAILPOINT_ENV",
            "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri",
            "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
@@ -30,7 +31,6 @@ FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how kubepipe writes a time everywhere (records, schedules, listings)
 IN_THE_WAY = "a file is in the way of this folder; choose another path"  # mkdir met a file
-_SAME_START_S = 0.05  # create times are clock ticks: equal within this
 # A temp file whose writer cannot be asked about (another machine's or container's on a shared volume, or an older
 # kubepipe's name without one) is a killed writer's once it has not changed for this long: no export takes a day.
 STALE_TEMP_AGE_S = 24 * 3600
@@ -280,21 +280,6 @@ def remove_stale_temps(path: str | Path, max_age_s: float = STALE_TEMP_AGE_S) ->
     return removed
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (of any user)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, belongs to someone else
-        return True
-    except OverflowError:
-        return False
-    return True
-
-
 def new_file_mode() -> int:
     """The permission bits `open` gives a new file (0o666 less the umask): what a file written by way of a
     temp file (mkstemp's 0600) gets before it takes its name."""
@@ -328,29 +313,6 @@ def fsync_dir(path: str | Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def process_identity(pid: int) -> float | None:
-    """The create time of `pid` (seconds since the epoch, psutil), or None when it does not exist."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, ValueError, OverflowError):
-        return None
-
-
-def process_alive(pid: int, create_time: float | None = None) -> bool:
-    """`pid` runs (not a zombie) and, when given, is the process that started at `create_time` (not a reused pid)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return create_time is None or abs(proc.create_time() - create_time) <= _SAME_START_S
-    except (psutil.Error, ValueError, OverflowError):
-        return False
 
 
 def failpoint(name: str) -> None:

@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from kubepipe.util import RUN_ENV, process_alive
+from kubepipe.processes import process_alive
+from kubepipe.util import RUN_ENV
 
 __all__ = ["run_tasks", "stop_run_tasks", "start_watchdog", "stop_watchdog", "main"]
 

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubepipe.util import atomic_write_text, process_alive, process_identity, step_named
+from kubepipe.processes import process_alive, process_identity
+from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
            "retrain_of", "retrain_text"]

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from kubepipe.backends.runs.listing import read_record
 from kubepipe.backends.runs.record import RETRAIN_ENV
 from kubepipe.errors import UserError
-from kubepipe.util import process_alive, process_identity
+from kubepipe.processes import process_alive, process_identity
 
 __all__ = ["Job", "run_settings", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 

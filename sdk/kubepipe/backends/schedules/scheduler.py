@@ -34,7 +34,8 @@ from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
-from kubepipe.util import atomic_write_text, failpoint, local_path, process_alive, utc_iso
+from kubepipe.processes import process_alive
+from kubepipe.util import atomic_write_text, failpoint, local_path, utc_iso
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE", "retrain_queue"]
 
