@@ -102,11 +102,12 @@ def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> I
                      text_column=str(text_col), features=tuple(str(f) for f in feats))
 
 
-def _check_size(field_name: str, n: int, spec: InputSpec) -> None:
+def _check_size(field_name: str, n: int, spec: InputSpec, noun: tuple[str, str] = ("instance", "instances")) -> None:
+    """`n` items (`noun`: singular, plural, as the body calls them) fit one request."""
     if n == 0:
-        raise BadRequest(field_name, "the batch is empty; send at least one instance")
+        raise BadRequest(field_name, f"the batch is empty; send at least one {noun[0]}")
     if n > spec.max_batch_size:
-        raise BadRequest(field_name, f"the batch has {n} instances; the limit is {spec.max_batch_size} "
+        raise BadRequest(field_name, f"the batch has {n} {noun[1]}; the limit is {spec.max_batch_size} "
                          "per request (split it into several requests)", status=413)
 
 
@@ -200,8 +201,10 @@ def check_v2_model_name(body: Any, url_name: str) -> None:
                          f"/v2/models/{named}/infer, or drop model_name")
 
 
-def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES) -> Parsed:
-    """Validate a V1 predict body; `fields` are the top-level keys this kind of model takes (`takes` says so)."""
+def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES,
+             noun: tuple[str, str] = ("instance", "instances")) -> Parsed:
+    """Validate a V1 predict body; `fields` are the top-level keys this kind of model takes (`takes` says so),
+    `noun` what its items are called (a :retrieve body's `queries` are queries)."""
     if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded
         try:
             body = load_json(body)
@@ -221,7 +224,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     inst = body["instances"]
     if not isinstance(inst, list):
         raise BadRequest("instances", f"expected a list, got {json_type(inst)}")
-    _check_size("instances", len(inst), spec)
+    _check_size("instances", len(inst), spec, noun)
     rp = body.get("return_probabilities", False)
     if not isinstance(rp, bool):
         raise BadRequest("return_probabilities", "expected true or false")

@@ -79,7 +79,8 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
     if not one and not isinstance(body["queries"], list):
         raise BadRequest("queries", f"expected a list of strings, got {json_type(body['queries'])}")
     try:
-        texts = parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec).items
+        texts = parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec,
+                         noun=("query", "queries")).items
     except BadRequest as exc:  # name the field as the client wrote it
         field = ("query" if exc.field.startswith("instances[0]") else exc.field) if one else \
             exc.field.replace("instances", "queries", 1)

@@ -118,3 +118,15 @@ def test_top_k_is_read_where_each_protocol_puts_it():
     assert _k({"instances": ["coffee"], "parameters": {"top_k": 3}}) == 3  # Vertex AI's body
     assert _k({"instances": ["coffee"], "top_k": 4, "parameters": {"top_k": 4}}) == 4
     assert _k({"instances": ["coffee"], "parameters": {}}) == 10 == _k(_v2())
+
+
+def test_a_retrieve_batch_over_or_under_the_limit_is_said_in_queries():
+    # before: `{"queries": []}` was told to 'send at least one instance', and 9 queries 'the batch has 9 instances':
+    # a :retrieve body has no instances
+    with pytest.raises(BadRequest) as exc:
+        queries_of({"queries": []}, SPEC)
+    assert str(exc.value) == "queries: the batch is empty; send at least one query" and exc.value.status == 400
+    with pytest.raises(BadRequest) as exc:
+        queries_of({"queries": ["coffee"] * 9}, SPEC)
+    assert str(exc.value) == ("queries: the batch has 9 queries; the limit is 8 per request (split it into several "
+                              "requests)") and exc.value.status == 413
