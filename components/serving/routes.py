@@ -211,8 +211,9 @@ def install(app, model, dataplane, repository) -> None:
     async def explain(model_name: str):
         if model_name != model.name:
             return not_served(model_name)
-        return ORJSONResponse({"error": f"model `{model_name}` has no explainer (kubepipe serves none); use :predict, "
-                               "whose `return_probabilities: true` gives every class's probability"}, 404)
+        use = ("use :retrieve, whose hits carry their scores" if hasattr(model, "retrieve") else  # an index
+               "use :predict, whose `return_probabilities: true` gives every class's probability")
+        return ORJSONResponse({"error": f"model `{model_name}` has no explainer (kubepipe serves none); {use}"}, 404)
 
     async def wrong_method(request: Request):
         return Response(orjson.dumps({"error": f"method: {request.method} is not allowed on {request.url.path}; "

@@ -203,6 +203,22 @@ def test_explain_is_a_404_saying_there_is_no_explainer(client):
     r = client.post("/v1/models/m:explain", json={"instances": ["x"]})
     assert r.status_code == 404 and r.json()["error"].startswith("model `m` has no explainer (kubepipe serves none)")
     assert client.post("/v1/models/x:explain", json={}).json()["error"] == "model `x` is not served here; try `m`"
+    assert r.json()["error"].endswith("use :predict, whose `return_probabilities: true` gives every class's "
+                                      "probability")
+
+
+def test_explain_on_a_retriever_points_at_retrieve():
+    # before: it said to use :predict's `return_probabilities: true`, which a retriever has not (an unknown field)
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    app, model, repository = FastAPI(), _model(), ModelRepository()
+    model.retrieve = lambda texts, k: []  # what makes the served model an index (routes.retrieve asks the same)
+    repository.update(model)
+    routes.install(app, model, DataPlane(repository), repository)
+    r = TestClient(app).post("/v1/models/m:explain", json={"query": "x"})
+    assert r.status_code == 404 and r.json()["error"] == ("model `m` has no explainer (kubepipe serves none); use "
+                                                          ":retrieve, whose hits carry their scores")
 
 
 def test_a_v2_body_naming_another_model_is_a_400_naming_model_name(client):
