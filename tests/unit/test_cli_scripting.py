@@ -463,3 +463,33 @@ def test_profile_and_resume_help_say_what_they_take():
     assert "the nearest configs/<target>.yaml above the pipeline, else above the working directory" in \
         helps[(("run",), "--profile")]
     assert "or its run folder's path" in helps[(("run",), "--resume")]
+
+
+@pytest.mark.parametrize("error", [None, RuntimeError("boom"), KeyboardInterrupt("interrupted")])
+def test_the_live_progress_thread_is_gone_when_run_returns(tmp_path, capsys, monkeypatch, error):
+    """On a terminal `kubepipe run` redraws its progress from a thread; rich's own was only told to stop, so it was
+    still alive after the command returned (an error too), in the caller's process (a test worker's)."""
+    import threading
+    import time
+
+    import kubepipe.backends.local.runner as runner
+
+    done = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                     state="SUCCEEDED", started_at=1_790_000_000.0, finished_at=1_790_000_004.0, steps=[])
+
+    def run_compiled(*_args, **_kwargs):
+        time.sleep(0.3)  # a few redraws
+        if error is not None:
+            raise error
+        return done
+
+    monkeypatch.setattr(runner, "run_compiled", run_compiled)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", ".")[0] == 0
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    before = set(threading.enumerate())
+    code, _out, err = run_cli(capsys, "run", "pipelines/my-pipeline.yaml")
+    assert code == {None: 0, RuntimeError: 1, KeyboardInterrupt: 130}[type(error) if error else None], err
+    assert "\x1b[2K" in err  # the live display ran (and erased itself)
+    assert [t.name for t in set(threading.enumerate()) - before] == []

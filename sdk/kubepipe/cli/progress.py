@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -29,16 +30,36 @@ class Progress:
         self.console = Console(file=stream, force_terminal=tty(stream), **PLAIN)
         self.live: Live | None = None
         self.run: Any = None  # the RunResult of the last event
+        self._done = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> "Progress":
         if self.console.is_terminal:
-            self.live = Live(console=self.console, refresh_per_second=8, transient=True)
+            # redrawn by a thread of ours, joined on exit: rich's own refresh thread is only told to stop, and
+            # outlived the command (in-process callers, a test run, found it alive after an error)
+            self.live = Live(console=self.console, auto_refresh=False, transient=True)
             self.live.__enter__()
+            try:
+                self._ticker = threading.Thread(target=self._tick, name="kubepipe-progress", daemon=True)
+                self._ticker.start()
+            except BaseException:
+                self.live.__exit__(None, None, None)
+                raise
         return self
 
+    def _tick(self) -> None:
+        while not self._done.wait(1 / 8):
+            if self.live:
+                self.live.refresh()
+
     def __exit__(self, *exc: Any) -> None:
-        if self.live:
-            self.live.__exit__(*exc)
+        self._done.set()
+        try:
+            if self._ticker:
+                self._ticker.join()
+        finally:
+            if self.live:
+                self.live.__exit__(*exc)
 
     def __call__(self, event: Any) -> None:
         self.run = event.run
