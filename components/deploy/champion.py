@@ -45,6 +45,8 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         print(f"warning: {error}", file=sys.stderr, flush=True)
         return {"moved": reg.replaced != exc.version, "version": exc.version, "from_version": reg.replaced,
                 "reason": reason, "vertex_aliases": {"synced": False, "error": error}}
+    except ImportError:  # the missing extra, as the CLI names it
+        raise
     except Exception as exc:  # noqa: BLE001 - any store's failure (fsspec, gcsfs, s3fs raise their own types)
         # was the store's own error after the traffic switch: on Vertex the old models stayed deployed, the new one
         # took all traffic, and the champion had not moved, with nothing saying so

@@ -109,6 +109,8 @@ class VertexModelRegistry:
         try:
             if not self.registry.existing or mv.version not in {v["kubepipe_version"] for v in self._listed(name)}:
                 self._upload(mv)
+        except ImportError:  # the missing extra, as the CLI names it (kubepipe[vertex])
+            raise
         except Exception as exc:  # noqa: BLE001 - any client failure: the version is registered all the same
             raise RegistryError(
                 f"model `{name}` v{mv.version} is registered in {self.registry.store.uri()}, but its upload to Vertex "
@@ -160,6 +162,8 @@ class VertexModelRegistry:
         the champion had moved in the registry all the same."""
         try:
             self.sync_aliases(name)
+        except ImportError:  # the missing extra, as the CLI names it (kubepipe[vertex])
+            raise
         except Exception as exc:  # noqa: BLE001 - any client failure (api_core, google.auth, transport) is one state
             why = _failure(exc)
             raise AliasSyncFailed(

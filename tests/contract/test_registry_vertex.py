@@ -355,3 +355,22 @@ def test_a_failed_upload_says_the_version_is_registered_and_a_retry_uploads_it(t
         mv = register_challenger(str(model), ev, run_id="r1", **kw)
         assert mv.version == 1 and [v["versionId"] for v in fake.models[RES]] == ["1"]
         assert fake.aliases(RES)["champion"] == "1"
+
+
+def test_a_missing_client_library_stays_the_missing_extra_not_an_alias_sync_failure(vertex, monkeypatch):
+    """The broad catch of an alias sync or upload failure must not turn aiplatform missing into 'aliases were not
+    moved ... run models promote' (which fails the same way): the CLI names the extra to install for an ImportError."""
+    fake, reg, model = vertex
+
+    def missing(*a, **kw):
+        raise ModuleNotFoundError("No module named 'google.cloud.aiplatform'", name="google.cloud.aiplatform")
+
+    reg.register(model, name="merchant-categorizer", metrics={})
+    monkeypatch.setattr(VertexModelRegistry, "sync_aliases", missing)
+    with pytest.raises(ModuleNotFoundError):
+        reg.promote("merchant-categorizer", 1, reason="x")
+    monkeypatch.setattr(VertexModelRegistry, "_upload", missing)
+    with open(f"{model}/other.bin", "wb") as f:  # other files: a second version, whose upload fails
+        f.write(b"2")
+    with pytest.raises(ModuleNotFoundError):
+        reg.register(model, name="merchant-categorizer", metrics={})
