@@ -52,8 +52,10 @@ _SECRET_VALUE = [
     (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
     *TOKENS[1:],
     # with or without a user (`redis://:pw@cache`); a password shown as REDACTED is none
-    # (`postgres://app:<redacted>@db`, as redact_url shows one)
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]*:(?!" + re.escape(REDACTED) + r"@)[^/\s@]+@"),
+    # (`postgres://app:<redacted>@db`, as redact_url shows one), and so is a port and a query holding an `@`
+    # (`https://h:8443?email=ana@example.com`: `?key=` ends the authority)
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@?]*:(?!" + re.escape(REDACTED) + r"@)(?![^/\s@?]*\?[^/\s@]*=)"
+                r"[^/\s@]+@"),
      "a URL with a password"),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.

@@ -167,3 +167,15 @@ def test_a_credential_in_a_json_object_or_dict_in_a_message_is_never_shown_whate
 def test_a_reference_under_a_credential_key_in_a_message_is_shown_as_it_is(text, shown):
     # a whole `${...}` was read up to its `}` and shown as `token: <redacted>}`; it is wiring, not a credential
     assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("url", ["https://api.example.com:8443?email=ana@example.com",
+                                 "https://h?notify=ops:oncall@example.com"])
+def test_an_at_sign_in_the_query_after_a_port_is_no_password(url):
+    # `host:8443?email=ana@example.com` was read as user `host`, password `8443?email=ana`: refused in YAML as a URL
+    # with a password and shown as a bare <redacted>
+    from kubepipe.secrets import check_profile_secrets
+
+    assert secret_value_kind(url) is None and redacted(url) == url == redact_text(url)
+    assert check_profile_secrets({"predictions_uri": url}) == []
+    assert secret_value_kind("postgres://u:p=w?x@h") == "a URL with a password"  # a password with `?`: still one
