@@ -407,3 +407,14 @@ def test_a_host_that_never_answers_fails_within_the_profiles_request_timeout(kfp
         client.list_experiments()
     assert time.monotonic() - t0 < 2.5
     assert "listing experiments failed" in str(err.value) and "timed out" in str(err.value)
+
+
+def test_a_schedule_s_new_params_are_named_in_its_plan_never_their_values(kfp):
+    """A changed schedule param of a KFP recurring run showed as 'template: <hash> -> <hash>' only."""
+    ir = scheduled_pipeline_ir()
+    apply(kfp, package({"cron": "0 2 * * *", "params": {"rows": 5}}, ir))
+    backend = KfpSchedules(package(None, ir), kfp.profile)
+    plan = plan_schedule(kfp_desired(package({"cron": "0 2 * * *", "params": {"rows": 77}}, ir)),
+                         backend.list("kubepipe-nightly"), updatable=backend.updatable)
+    [change] = plan[0].changes
+    assert change.startswith("template: ") and change.endswith(" (params.rows changed)") and "77" not in change

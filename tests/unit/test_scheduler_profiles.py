@@ -102,4 +102,5 @@ def test_schedule_plan_names_what_changed_in_its_runs_template_never_a_set_value
     assert plan()[-len(" (--set labels.team removed)"):] == " (--set labels.team removed)"
     (tmp_path / "p.yaml").write_text(PIPELINE.replace("d.csv", "e.csv"))
     (tmp_path / "e.csv").write_text("a\n1\n")
-    assert plan("--set", "labels.team=a").endswith(" (the pipeline changed)")
+    assert plan("--set", "labels.team=a").endswith(" (the compiled pipeline changed: its YAML or the profile it "
+                                                    "compiles with)")

@@ -121,5 +121,6 @@ def _actual(rr: Any) -> ActualSchedule:
         max_concurrency=int(rr.max_concurrency or 1), catchup=not bool(rr.no_catchup),
         start_time=utc_iso(getattr(sched, "start_time", None)), end_time=utc_iso(getattr(sched, "end_time", None)),
         max_runs=None, enabled=enabled,
+        inputs={"params": dict(rr.runtime_config.parameters or {})} if getattr(rr, "runtime_config", None) else None,
     )
 

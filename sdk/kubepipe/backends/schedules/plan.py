@@ -156,6 +156,7 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
         end_time=schedule_time(block.get("end_time"), tz, f"{where}.end_time"),
         max_runs=int(max_runs) if max_runs is not None else None,
         enabled=bool(block.get("enabled", True)), params=merged, content_hash=content_hash,
+        inputs={"params": dict(merged)},
     )
 
 
@@ -203,9 +204,9 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
 
 
 def _template_why(old: dict | None, new: dict | None) -> str:
-    """What changed in a template fingerprint, where the backend keeps what made it (local): ' (--profile A -> B;
-    --set k changed; params.x added)', or ' (the pipeline changed)'. --set and params are named by key only: a
-    value is never shown (it may be a credential)."""
+    """What changed in a template fingerprint, where the backend keeps what made it (local: --profile, --set and
+    params; kubeflow: params): ' (--profile A -> B; --set k changed; params.x added)', or ' (the compiled pipeline
+    changed: ...)'. --set and params are named by key only: a value is never shown (it may be a credential)."""
     if old is None or new is None:
         return ""
     said = []
@@ -217,7 +218,7 @@ def _template_why(old: dict | None, new: dict | None) -> str:
             if key not in was or key not in now or was[key] != now[key]:
                 how = "added" if key not in was else "removed" if key not in now else "changed"
                 said.append(f"{what}{key} {how}")
-    return f" ({'; '.join(said) or 'the pipeline changed'})"
+    return f" ({'; '.join(said) or 'the compiled pipeline changed: its YAML or the profile it compiles with'})"
 
 
 def _show(value: Any) -> str:
