@@ -36,7 +36,7 @@ from typing import Sequence
 from kubepipe.components.serving import memory
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
-           "client_id_ok"]
+           "client_id_ok", "refuse_too_large", "max_body_bytes"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -56,6 +56,22 @@ def _new_id_prefix() -> None:  # a forked child draws its own (workers are exec'
 
 
 os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def max_body_bytes(server_args) -> int:
+    """The body limit of a server started with `server_args` (its `--max-body-mb`, else the default), in bytes."""
+    from kubepipe.components.serving.options import DEFAULTS
+
+    mb = DEFAULTS["max_body_mb"]
+    args = [a for a in server_args if isinstance(a, str)] if isinstance(server_args, (list, tuple)) else []
+    for i, arg in enumerate(args):
+        value = (args[i + 1] if arg == "--max-body-mb" and i + 1 < len(args)
+                 else arg.split("=", 1)[1] if arg.startswith("--max-body-mb=") else None)
+        try:
+            mb = float(value) if value is not None else mb
+        except ValueError:
+            pass  # the server refused it at start: it does not run with it
+    return int(mb * 2**20)
 
 
 class BodyTooLarge(Exception):
@@ -131,9 +147,7 @@ class RequestGuard:
 
     async def _too_large(self, scope, send, size: str) -> None:
         self.model.metrics.count(_protocol(scope["path"]), "too_large")
-        limit = self.max_body_bytes
-        await _refuse(send, 413, "body", f"the request body has {size} bytes; the limit is {limit} "
-                      f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request")
+        await refuse_too_large(send, size, self.max_body_bytes)
 
 
     async def _compressed(self, scope, send, coding: str) -> None:
@@ -141,6 +155,13 @@ class RequestGuard:
         await _refuse(send, 415, "Content-Encoding", f"the body is sent as {coding!r}, which this server does not "
                       "decode; send it uncompressed (tritonclient: leave request_compression_algorithm unset)",
                       [(b"accept-encoding", b"identity")])
+
+
+async def refuse_too_large(send, size: str, limit: int) -> None:
+    """The 413 of a body over `limit` bytes (`size`: its Content-Length, or `more than N`); the endpoint proxy sends
+    the same one for its backend."""
+    await _refuse(send, 413, "body", f"the request body has {size} bytes; the limit is {limit} "
+                  f"({limit / 2**20:g} MiB, --max-body-mb); send fewer rows per request")
 
 
 async def _refuse(send, status: int, field: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -6,6 +6,7 @@ and sends SIGHUP; the proxy re-reads the record, sends new requests to the new b
 reports, on `GET /_kubepipe/proxy`, how many requests are still in flight per backend port.
 The old backend is stopped only when its count is 0, so a replacement drops no request.
 A connection refused (or not taken within 5 s) before anything was sent is retried once on the stable backend.
+A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
 with that probability, the rest to the stable backend. Per backend port the proxy counts requests,
@@ -26,6 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_too_large
 from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
 __all__ = ["ProxyApp", "main"]
@@ -36,13 +38,15 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 log = logging.getLogger("kubepipe.proxy")
 
 
-def _backends(record: Path) -> tuple[int, int | None, float]:
-    """(stable port, canary port or None, canary percent) from the endpoint record."""
+def _backends(record: Path) -> tuple[int, int | None, float, int]:
+    """(stable port, canary port or None, canary percent, the smaller body limit of the two) from the endpoint
+    record."""
     rec = json.loads(record.read_text(encoding="utf-8"))
     canary = rec.get("canary") or None
+    limit = min(max_body_bytes(e.get("args")) for e in (rec["backend"], canary or rec["backend"]))
     if canary is None:
-        return int(rec["backend"]["port"]), None, 0.0
-    return int(rec["backend"]["port"]), int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0)
+        return int(rec["backend"]["port"]), None, 0.0, limit
+    return int(rec["backend"]["port"]), int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0), limit
 
 
 def _unavailable(name: str, port: int, err: Exception) -> str:
@@ -61,7 +65,7 @@ class ProxyApp:
 
     def __init__(self, record: Path):
         self.record = record
-        self.port, self.canary_port, self.canary_percent = _backends(record)
+        self.port, self.canary_port, self.canary_percent, self.max_body = _backends(record)
         self.in_flight: Counter[int] = Counter()
         self.stats: dict[int, RevisionStats] = {}
         self.served = 0
@@ -71,7 +75,7 @@ class ProxyApp:
     def reload(self) -> None:
         try:
             before = (self.port, self.canary_port)
-            self.port, self.canary_port, self.canary_percent = _backends(self.record)
+            self.port, self.canary_port, self.canary_percent, self.max_body = _backends(self.record)
             if (self.port, self.canary_port) != before:
                 self.stats = {}  # both revisions are counted over the same window (a canary's bake)
             log.warning("backend is now 127.0.0.1:%d%s", self.port,
@@ -100,13 +104,17 @@ class ProxyApp:
 
     async def _read_body(self, receive) -> bytes | None:
         """The request's body; None when the client hung up before it was all sent (what had arrived is no request:
-        forwarded, a cut-off JSON was a 400 counted against the revision that got it)."""
-        chunks = []
+        forwarded, a cut-off JSON was a 400 counted against the revision that got it). BodyTooLarge past the
+        backends' limit (a chunked body)."""
+        chunks, size = [], 0
         while True:
             msg = await receive()
             if msg["type"] == "http.disconnect":
                 return None
             chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                raise BodyTooLarge(size)
             if not msg.get("more_body"):
                 return b"".join(chunks)
 
@@ -132,7 +140,15 @@ class ProxyApp:
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})
             return
-        body = await self._read_body(receive)
+        # the backend's 413 is sent here: forwarded, the backend answered before the upload ended and closed, and
+        # the client got the proxy's 502 'did not answer (ReadError)', a 5xx of that revision in a canary analysis
+        length = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), b"")
+        if length.isdigit() and int(length) > self.max_body:
+            return await refuse_too_large(send, length.decode(), self.max_body)
+        try:
+            body = await self._read_body(receive)
+        except BodyTooLarge:
+            return await refuse_too_large(send, f"more than {self.max_body}", self.max_body)
         if body is None:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP]

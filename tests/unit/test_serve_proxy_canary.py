@@ -229,3 +229,46 @@ def test_a_canary_not_taking_the_connection_in_time_is_its_failure_and_stable_se
     assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "fuel"
     revs = app.state()["revisions"]
     assert (revs["8002"]["requests"], revs["8002"]["errors_5xx"]) == (1, 1) and revs["8001"]["requests"] == 1
+
+
+def test_a_body_over_the_backend_s_limit_is_its_413_not_a_502(tmp_path):
+    """Forwarded, a body over the backend's --max-body-mb was answered 413 before its upload ended and the backend
+    closed: the client got the proxy's 502 'its backend did not answer (ReadError)', counted a 5xx of that revision
+    (a canary rolled back on a client's oversized batch). The proxy sends the backend's 413 itself, unread."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    got: list = []
+    real = stable.RequestHandlerClass.do_POST
+    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    sp = stable.server_address[1]
+    try:
+        rec = tmp_path / "ep.json"
+        rec.write_text(json.dumps({"backend": {"port": sp, "args": ["--max-body-mb", "0.001"]}, "canary": None}))
+        app = ProxyApp(rec)
+        big = json.dumps({"instances": ["x" * 2000]}).encode()
+
+        async def post(**kw):
+            app.client = httpx.AsyncClient(trust_env=False)
+            try:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                    return await c.post("/v1/models/m:predict", **kw)
+            finally:
+                await app.client.aclose()
+
+        r = asyncio.run(post(content=big, headers={"content-type": "application/json"}))
+        assert r.status_code == 413 and r.json() == {
+            "error": f"body: the request body has {len(big)} bytes; the limit is 1048 (0.000999451 MiB, --max-body-mb); "
+                     "send fewer rows per request", "field": "body"}
+
+        async def chunks():
+            yield big[:1000]
+            yield big[1000:]
+
+        chunked = asyncio.run(post(content=chunks(), headers={"content-type": "application/json"}))
+        assert chunked.status_code == 413 and "more than 1048 bytes; the limit is 1048" in chunked.json()["error"]
+        assert got == [] and app.state()["revisions"] == {}  # never the backend's, nor counted on a revision
+        assert asyncio.run(post(json={"instances": ["x"]})).status_code == 200  # within the limit: forwarded
+    finally:
+        stable.shutdown()
+        stable.server_close()
