@@ -258,8 +258,8 @@ def test_a_body_over_the_backend_s_limit_is_its_413_not_a_502(tmp_path):
 
         r = asyncio.run(post(content=big, headers={"content-type": "application/json"}))
         assert r.status_code == 413 and r.json() == {
-            "error": f"body: the request body has {len(big)} bytes; the limit is 1048 (0.000999451 MiB, --max-body-mb); "
-                     "send fewer rows per request", "field": "body"}
+            "error": f"body: the request body has {len(big)} bytes; the limit is 1048 (0.000999451 MiB, "
+                     "--max-body-mb); send fewer rows per request", "field": "body"}
 
         async def chunks():
             yield big[:1000]
