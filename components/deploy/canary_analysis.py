@@ -253,6 +253,6 @@ def analysis_markdown(analysis: dict | None) -> list[str]:
     for c in analysis["checks"]:
         # the note says why a value over its limit passed (binomial or chi-square p: noise), or why it was not compared
         note = str(c.get("note", "")).replace("|", "\\|")
-        lines.append(f"| {c['check']} | {c['canary']} | {c['stable']} | {c['limit']} | {'yes' if c['passed'] else 'NO'} "
-                     f"| {note} |")
+        passed = "yes" if c["passed"] else "NO"
+        lines.append(f"| {c['check']} | {c['canary']} | {c['stable']} | {c['limit']} | {passed} | {note} |")
     return lines
