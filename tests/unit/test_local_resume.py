@@ -166,3 +166,28 @@ def test_a_second_resume_of_a_run_being_resumed_is_refused(tmp_path, monkeypatch
     assert [p.name for p in (tmp_path / ".kubepipe" / "runs").iterdir() if p.is_dir()] == [failed.run_id]
     resumed = kubepipe.run("reusable.yaml", resume=failed.run_id, params={"fail": False})  # its holder is gone
     assert resumed.state == "SUCCEEDED" and resumed.resumed_from == failed.run_id
+
+
+def test_a_recorded_param_whose_type_was_edited_since_names_the_resumed_run(tmp_path, monkeypatch):
+    """The pipeline's `tag` edited from str to int after a run with `--param tag=abc` crashed: the resume was refused
+    as `--param tag=abc: expected int`, a --param not given now; it names the run that recorded it and what to do."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.backends.local.resume import run_params
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n"
+        "params:\n  tag: {type: int, default: 1}\n  n: {type: int, default: 2}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: data.csv}\n")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    compiled = kubepipe.compile(tmp_path / "p.yaml", "local")
+    with pytest.raises(kubepipe.UserError) as exc:
+        run_params(compiled, {}, {"tag": "abc", "n": 3}, "p-1")
+    assert str(exc.value) == (
+        "resume='p-1': run p-1 ran with param tag='abc', which the pipeline's `tag` (int) no longer takes (expected "
+        "int: digits 0-9, optionally signed (e.g. 16)); give it a value now: params={'tag': ...}")
+    assert run_params(compiled, {"tag": 5}, {"tag": "abc", "n": 3}, "p-1") == {"tag": 5, "n": 3}  # given now: wins
+    with pytest.raises(kubepipe.UserError, match=r"params\['n'\]='x': expected int"):  # given now: as it was
+        run_params(compiled, {"n": "x"}, {"tag": 4}, "p-1")

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
-from kubepipe.arguments import params_hint, resume_given, resume_place
+from kubepipe.arguments import param_hint, params_hint, resume_given, resume_place
 from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
@@ -90,7 +90,8 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     declared = compiled.plan.params
     params = absolute_path_params(compiled.plan.source_path, params)  # a resumed run may start in another folder
     carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
-    out = coerce_params({**carried, **params}, {k: p.type for k, p in declared.items()})
+    types = {k: p.type for k, p in declared.items()}
+    out = {**_carried(carried, types, resumed), **coerce_params(params, types)}
     from kubepipe.secrets import param_credential_messages
 
     refused = param_credential_messages(out, resumed=resumed, carried=carried)
@@ -106,6 +107,23 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     problems = pipeline_value_problems(compiled.plan, out)  # and across steps: the columns its files have
     if problems:
         raise UserError("\n".join(problems))
+    return out
+
+
+def _carried(carried: dict[str, Any], types: dict[str, str], resumed: str | None) -> dict[str, Any]:
+    """The values run `resumed` recorded, as the pipeline declares them now: one its param's type (edited since the
+    crash) no longer takes was refused as `--param tag=abc`, a value not given now."""
+    from kubepipe.secrets import redacted
+    from kubepipe.spec.params import ParamError
+
+    out = {}
+    for name, value in carried.items():
+        try:
+            out.update(coerce_params({name: value}, types))
+        except ParamError as exc:
+            raise UserError(f"{resume_given(resumed)}: run {resumed} ran with param {name}={redacted(value, name)!r}, "
+                            f"which the pipeline's `{name}` ({types[name]}) no longer takes ({exc.reason}); give it "
+                            f"a value now: {param_hint(name)}") from None
     return out
 
 
