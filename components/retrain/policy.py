@@ -106,8 +106,8 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
 
     who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
     require_pipeline(pipeline, who, "the PIPELINE argument")
-    with deciding(state_dir, pipeline, who):
-        lines = read_triggers(state_dir, pipeline, who)
+
+    def recorded(lines: list[dict]) -> list[dict]:
         if not lines:
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
@@ -117,6 +117,11 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             raise ComponentError(f"{who}: {log_path(state_dir, pipeline)} holds no decision of {pipeline!r}; its "
                                  f"decisions name {', '.join(map(repr, named))}: give the pipeline as they do, e.g. "
                                  f"`{resume_command(named[-1], target)}`")
+        return lines
+
+    recorded(read_triggers(state_dir, pipeline, who))  # before the lock: a misspelt name leaves no folder behind
+    with deciding(state_dir, pipeline, who):
+        lines = recorded(read_triggers(state_dir, pipeline, who))
         remote = None
         if target != "local" and profile is not None:
             from kubepipe.components.retrain.remote import remote_outcomes
