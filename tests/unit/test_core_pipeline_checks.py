@@ -724,3 +724,39 @@ def test_tokens_per_s_of_a_tabular_model_is_refused_at_validate(arch, refused):
     assert err.path == "steps.evaluate.with.thresholds.tokens_per_s"
     assert "a tabular model's rows of numbers have none" in err.message
     assert "`train` trains `architecture: tabular-mlp`" in err.message and "p50_ms / p99_ms" in err.hint
+
+
+GUARDRAIL = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: guard}}
+steps:
+  data: {{component: load-data, with: {{source: "gs://b/train.csv"}}}}
+  train:
+    component: train-torch
+    inputs: {{dataset: "${{steps.data.outputs.dataset}}"}}
+    with: {{text_column: description, label_column: category}}
+  guardrail:
+    component: validate-outputs
+    inputs: {{model: "${{steps.train.outputs.model}}"{probes}}}
+    with: {{rules: {{pii: [pan]}}{inline}}}
+"""
+
+
+@pytest.mark.parametrize("probes, inline, path", [
+    ("", "", "steps.guardrail"), ("", ", inline_probes: []", "steps.guardrail.with.inline_probes"),
+    (', probes: "${steps.data.outputs.dataset}"', "", None), ("", ", inline_probes: [SHELL OIL]", None)])
+def test_a_guardrail_without_probes_is_refused_before_the_run(tmp_path, probes, inline, path):
+    # before: validate passed, and the step failed when it ran ('validate-outputs has no probes'), after training
+    f = tmp_path / "p.yaml"
+    f.write_text(GUARDRAIL.format(probes=probes, inline=inline))
+    if path is None:
+        kubepipe.validate(f)
+        return
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    (issue,) = exc.value.issues
+    assert issue.path == path and issue.message == ("`guardrail` has no probes (no `probes` input and no "
+                                                    "inline_probes): it would fail when it runs, after the steps "
+                                                    "before it")
+    assert issue.hint.startswith('wire a dataset: `inputs: {probes: "${steps.<step>.outputs.dataset}"}`')
