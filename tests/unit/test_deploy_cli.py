@@ -200,8 +200,8 @@ def test_manifest_keeps_storage_credentials_out_of_the_inference_service(capsys,
     leaked = "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY@bucket/m"
     code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", leaked, *IMAGE)
     said = " ".join(err.split())
-    assert (code, out) == (2, "") and "wJalr" not in said
-    assert "--storage-uri: 's3://AKIAIOSFODNN7EXAMPLE:<redacted>@bucket/m' holds an AWS access key id" in said
+    assert (code, out) == (2, "") and "wJalr" not in said and "AKIAIOSFODNN7" not in said
+    assert "--storage-uri: 's3://<redacted>:<redacted>@bucket/m' holds an AWS access key id" in said
     # a presigned URL's signature is a credential too (e398a735): it would be in STORAGE_URI, so it is refused alike
     signed = "https://b.s3.amazonaws.com/m.tar.gz?X-Amz-Signature=abc123"
     code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", signed, *IMAGE)
