@@ -138,7 +138,7 @@ def _section(data: dict, key: str) -> dict:
 def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
     """(YAML path, message, hint) for every credential written literally in a pipeline document.
 
-    Keys are checked where values reach a step (`env`, `with`, `inputs`, param defaults,
+    Keys are checked where values reach a step (`env`, `with`, `inputs`, `foreach` items, param defaults,
     `schedule.params`); credential-shaped values anywhere. Messages never contain the value.
     """
     if not isinstance(data, dict):
@@ -149,7 +149,7 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
     for base, step in holders:
         if not isinstance(step, dict):
             continue
-        for section in ("env", "with", "inputs"):
+        for section in ("env", "with", "inputs", "foreach"):  # foreach: each item reaches the step, as `with`
             values = step.get(section)
             if section == "env" and isinstance(values, dict):  # a mapping there is a secret reference, whole or
                 values = {k: v for k, v in values.items() if not isinstance(v, dict)}  # not (the model says which)

@@ -388,3 +388,13 @@ def test_an_unquoted_authorization_header_is_redacted_to_its_line_s_end(text, sh
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == shown
+
+
+def test_a_credential_in_a_foreach_item_is_a_literal_credential(tmp_path):
+    # `foreach: [{db: a, password: hunter2xx}]` compiled the password into the pipeline: foreach went unchecked
+    f, exc = _validate(tmp_path, HEAD + "    foreach: [{db: a, password: hunter2xx}, {db: b, note: ok}]\n"
+                                        "    with: {message: '${item.db}'}\n")
+    [issue] = exc.issues
+    assert (issue.path, issue.line) == ("steps.say.foreach[0].password", 9)
+    assert issue.message.startswith("a literal credential (`password` names a credential) would be written into the "
+                                    "compiled pipeline") and "hunter2xx" not in str(exc)
