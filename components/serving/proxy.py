@@ -191,7 +191,9 @@ class ProxyApp:
         # (`X-Request-Id: köp-1 ☕`, which the server takes and echoes) and the answered request was a 500 here
         out_headers = [(k.lower(), v) for k, v in resp.headers.raw  # content-encoding: httpx decoded the body
                        if k.decode("latin-1").lower() not in _HOP and k.lower() != b"content-encoding"]
-        out_headers.append((b"content-length", str(len(resp.content)).encode()))
+        # a HEAD answer has no body, and the length of the body a GET would get
+        length = resp.headers.get("content-length") if scope["method"] == "HEAD" else None
+        out_headers.append((b"content-length", (length or str(len(resp.content))).encode()))
         await send({"type": "http.response.start", "status": resp.status_code, "headers": out_headers})
         await send({"type": "http.response.body", "body": resp.content})
 

@@ -272,3 +272,40 @@ def test_a_body_over_the_backend_s_limit_is_its_413_not_a_502(tmp_path):
     finally:
         stable.shutdown()
         stable.server_close()
+
+
+def test_a_head_answer_keeps_the_backend_s_content_length(tmp_path):
+    """HEAD answers the headers a GET would, Content-Length included; the proxy wrote the length of the empty body
+    it got (0), so a client sizing a download (or checking a model card exists) through the endpoint read 0."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_HEAD(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "42")
+            self.end_headers()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        rec = tmp_path / "ep.json"
+        _record(rec, srv.server_address[1], None)
+        app = ProxyApp(rec)
+
+        async def head():
+            app.client = httpx.AsyncClient(trust_env=False)
+            try:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                    return await c.head("/v2/models/m")
+            finally:
+                await app.client.aclose()
+
+        r = asyncio.run(head())
+        assert r.status_code == 200 and r.headers["content-length"] == "42"
+    finally:
+        srv.shutdown()
+        srv.server_close()
