@@ -113,7 +113,8 @@ def labels_header(labels: Mapping[str, str]) -> str:
 
 def ir_labels(ir_text: str, source: str = "compiled pipeline") -> dict[str, str]:
     """The labels `labels_header` wrote into a compiled IR's leading comments; {} for an IR without them.
-    UserError naming `source` (the file): a header line that is no JSON object (its labels were dropped, unsaid), or
+    UserError naming `source` (the file): a header line that is no JSON object (its labels were dropped, unsaid) or
+    gives a label no text (`null`, `true`, a number: read as `None`, `True`), or
     a label holding a credential (kubepipe.secrets' label rule, as metadata.labels meets it), which a hand-edited
     header would otherwise carry to the Vertex job."""
     for number, line in enumerate(ir_text.splitlines(), 1):
@@ -130,7 +131,14 @@ def ir_labels(ir_text: str, source: str = "compiled pipeline") -> dict[str, str]
                 raise UserError(f"{source}:{number}: its `{_HEADER.strip()}` line holds {what}, not an object of "
                                 "labels; regenerate the file with "
                                 '`kubepipe compile`, or write the line as # labels: {"team": "ml"}')
-            labels = {str(k): str(v) for k, v in found.items()}
+            odd = next(((k, v) for k, v in found.items() if not isinstance(v, str)), None)
+            if odd is not None:  # `null` was the label `None`, `true` `True`: text no one wrote
+                what = {type(None): "null", bool: "true or false", list: "an array", dict: "an object"}.get(
+                    type(odd[1]), "a number")  # its value is not said: an object may hold anything
+                raise UserError(f"{source}:{number}: its `{_HEADER.strip()}` line gives label `{odd[0]}` {what}, not "
+                                "text; regenerate the file with `kubepipe compile`, or write the value in quotes: "
+                                f'"{odd[0]}": "..."')
+            labels = dict(found)
             _refuse_credentials(labels, source)
             return labels
     return {}

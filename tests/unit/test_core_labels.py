@@ -181,6 +181,19 @@ def test_a_compiled_files_header_line_that_is_no_json_object_is_refused_not_drop
     assert ir_labels("# a comment\npipelineInfo: {name: p}\n# labels: {bad\n") == {}  # past the header: no IR's
 
 
+@pytest.mark.parametrize("value, what", [("null", "null"), ("true", "true or false"), ("1", "a number"),
+                                         ('{"password": "hunter2hunter2"}', "an object")])
+def test_a_compiled_files_header_label_that_is_no_text_is_refused_not_misread(value, what):
+    """`# labels: {"team": null}` gave the Vertex job `team: none` (read as the text `None`), `true` `True`."""
+    from kubepipe.errors import UserError
+    from kubepipe.labels import ir_labels
+
+    with pytest.raises(UserError) as exc:
+        ir_labels(f'# kubepipe\n# labels: {{"ok": "x", "team": {value}}}\n', source="t.yaml")
+    assert str(exc.value) == (f"t.yaml:2: its `# labels:` line gives label `team` {what}, not text; regenerate the "
+                              'file with `kubepipe compile`, or write the value in quotes: "team": "..."')
+
+
 def test_validate_for_kubeflow_notes_that_its_runs_get_no_labels(tmp_path):
     """metadata.labels were dropped on kubeflow unsaid: only a schema description mentioned it."""
     import kubepipe
