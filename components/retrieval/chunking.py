@@ -60,7 +60,8 @@ def capped_spans(words: list[tuple[int, int]], tokens: list[tuple[int, int]], si
     """`spans` over `words`, each window also ending before its words pass `max_tokens` of the text's `tokens`
     (character bounds; a token is in the word it starts in). The next window starts `overlap` words before the
     last one's end (at least one word on). A word of more tokens than that is split at its tokens."""
-    counts, pieces, w = [0] * len(words), [[] for _ in words], 0
+    counts, w = [0] * len(words), 0
+    pieces: list[list[tuple[int, int]]] = [[] for _ in words]  # each word's tokens
     for start, end in tokens:
         while w < len(words) and words[w][1] <= start:
             w += 1
