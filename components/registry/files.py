@@ -110,10 +110,19 @@ def number_metrics(metrics) -> dict:
         number = jsonable(value)
         if isinstance(number, bool) or not (number is None or isinstance(number, (int, float))):
             hint = " (a number in quotes: give it without them)" if _numeric_text(number) else ""
-            raise ValueError(f"metric `{key}` is {value!r} ({type(value).__name__}), not a number{hint}; give each "
-                             "metric as a number (e.g. 0.91), NaN or None for an undefined one")
+            raise ValueError(f"metric `{key}` is {_shown(value)} ({type(value).__name__}), not a number{hint}; give "
+                             "each metric as a number (e.g. 0.91), NaN or None for an undefined one")
         out[key] = number
     return out
+
+
+def _shown(value) -> str:
+    """A refused metric's value for its message: redacted (a token passed as a metric was printed whole) and short
+    (a list of 10,000 points was printed whole)."""
+    from kubepipe.secrets import redact_text
+
+    text = redact_text(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _numeric_text(value) -> bool:

@@ -1044,6 +1044,18 @@ def test_a_metric_that_is_no_number_is_refused_naming_it(tmp_path, metrics, erro
     assert reg.names() == []
 
 
+def test_a_refused_metric_s_value_is_shown_redacted_and_short(tmp_path):
+    """The refusal printed the value whole: a token passed as a metric, a curve of 10,000 points."""
+    reg = Registry(str(tmp_path / "reg"))
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "t"), name="shop", metrics={"token": "ghp_" + "a1" * 18})
+    assert "metric `token` is '<redacted>' (str), not a number" in str(exc.value) and "a1a1" not in str(exc.value)
+    with pytest.raises(RegistryError) as exc:
+        reg.register(_model(tmp_path, "c"), name="shop", metrics={"curve": list(range(10_000))})
+    assert "metric `curve` is [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16... (list), not a number" in \
+        str(exc.value) and len(str(exc.value)) < 400
+
+
 def test_numpy_numbers_and_undefined_metrics_are_registered_as_numbers(tmp_path):
     import math
 
