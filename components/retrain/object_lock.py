@@ -64,6 +64,7 @@ def object_lock(fs, path: str, who: str):
         raise ComponentError(f"{who}: {exc}") from None
     token = uuid.uuid4().hex
     body = json.dumps({"token": token, "time": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
+    said = False
     while not _create(fs, path, body.encode("utf-8"), who):
         holder = _holder(fs, path)
         if holder is None:  # released in between
@@ -78,6 +79,10 @@ def object_lock(fs, path: str, who: str):
             with contextlib.suppress(FileNotFoundError):
                 fs.rm_file(path)
             continue
+        if not said:  # a wait of up to STALE_S would look like a hung step
+            said = True
+            log.warning("%s: %s: waiting for another decision (%s) to end; a lock older than %g s is removed", who,
+                        path, f"{holder.get('host')} pid {holder.get('pid')}, {age:.0f} s ago", STALE_S)
         time.sleep(_POLL_S)
     try:
         yield

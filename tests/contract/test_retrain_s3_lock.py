@@ -59,18 +59,26 @@ def test_monitors_deciding_at_once_on_s3_lose_no_decision(state):
     assert not s3fs.S3FileSystem().exists(state.removeprefix("s3://") + "/retrain/train/triggers.jsonl.lock")
 
 
-def test_a_lock_left_by_a_killed_decider_is_removed_once_stale(state, monkeypatch, caplog):
+def test_a_lock_left_by_a_killed_decider_is_waited_for_then_removed_once_stale(state, monkeypatch, caplog):
     import s3fs
 
     fs = s3fs.S3FileSystem()
     lock = state.removeprefix("s3://") + "/retrain/train/triggers.jsonl.lock"
-    written = time.time()
-    fs.pipe_file(lock, json.dumps({"token": "x", "time": written, "host": "h1", "pid": 7}).encode())
-    monkeypatch.setattr(object_lock, "STALE_S", 1.0)
+    fs.pipe_file(lock, json.dumps({"token": "x", "time": time.time(), "host": "h1", "pid": 7}).encode())
+    monkeypatch.setattr(object_lock, "STALE_S", 3600.0)
+    out: list[dict] = []
     with caplog.at_level(logging.WARNING):
-        assert _decide(state, "m1")["action"] == "no-drift"
-    assert time.time() - written >= 1.0  # a fresh lock is waited for, not removed
-    assert "removing a lock left" in caplog.text and "h1 pid 7" in caplog.text
+        decider = threading.Thread(target=lambda: out.append(_decide(state, "m1")))
+        decider.start()
+        deadline = time.monotonic() + 60
+        while "waiting for another decision" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "waiting for another decision (h1 pid 7, " in caplog.text and not out  # said, not silent
+        fs.pipe_file(lock, json.dumps({"token": "x", "time": time.time() - 7200, "host": "h1", "pid": 7}).encode())
+        decider.join(60)
+    assert out and out[0]["action"] == "no-drift"
+    assert caplog.text.count("waiting for another decision") == 1
+    assert "removing a lock left 7" in caplog.text and "by h1 pid 7" in caplog.text
     assert not fs.exists(lock)
 
 
