@@ -18,8 +18,8 @@ from kubepipe.components.registry.files import dump
 from kubepipe.components.registry.version import ABANDONED, RegistryError, current_user, utc_now
 from kubepipe.processes import process_identity
 
-__all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "claim_info", "check_claim", "commit",
-           "abandon", "discard_unfinished", "is_empty"]
+__all__ = ["CAS_TRIES", "NAMES", "ABANDONED", "claim_path", "claim_name", "claim", "claim_info", "check_claim",
+           "commit", "abandon", "discard_unfinished", "is_empty"]
 
 NAMES = ".names"  # <registry>/.names/<name, lower case>.json: which spelling of a name the registry holds
 CAS_TRIES = 500  # exclusive creates tried before giving up under contention

@@ -119,19 +119,20 @@ class Registry:
             raise RegistryError(f"cannot register {model_dir!r} as `{name}`: {exc}; nothing was registered") from None
         claim_name(self.store, name, lambda d: bool(self._numbers(d) or self._generations(d)))
         self.existing = False
-        same = newest_same(self.versions(name), files) if reuse_same else None
+        known = self.versions(name) if reuse_same else []
+        same = newest_same(known, files)
         if same is not None:
             self.existing = True
             return same
         n, token = claim(self.store, name, lambda: self._taken(name), files_key(files))
         base = f"{name}/versions/{n}"
         try:  # a registration of the same files at the same moment, with a lower number, goes first (same_files)
-            same = first_same(self.store, name, n, files, lambda: self._numbers(name),
-                              lambda m: self._load(name, m, self._state(name))) if reuse_same else None
+            same = first_same(self.store, name, n, files, known, lambda: self._numbers(name),
+                              lambda m: self._load(name, m, {})) if reuse_same else None
             if same is not None:
                 discard_unfinished(self.store, name, n, token)
                 self.existing = True
-                return same
+                return self.get(name, same.version)
             self.store.put_tree(model_dir, f"{base}/model")
             failpoint("register.copied")
             entry.update(version=n, created_at=utc_now())

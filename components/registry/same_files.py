@@ -46,15 +46,17 @@ def _writer_alive(info: dict) -> bool:
     return isinstance(pid, int) and process_alive(pid, started if isinstance(started, (int, float)) else None)
 
 
-def first_same(store, name: str, n: int, files: dict, numbers: Callable[[], list[int]],
+def first_same(store, name: str, n: int, files: dict, known: list[ModelVersion], numbers: Callable[[], list[int]],
                load: Callable[[int], ModelVersion]) -> ModelVersion | None:
     """After claiming v`n` for `files`: the version below `n` that holds the same files (one being registered now:
-    once it committed), or None when v`n` is the first of them."""
+    once it committed), or None when v`n` is the first of them. `known`: the versions read before the claim (those
+    committed then, sound or corrupt, never change: not read again)."""
     key = files_key(files)
+    settled = {v.version for v in known if v.status != "incomplete"}
     deadline = time.monotonic() + WAIT_S
     while True:
         waiting: tuple[int, dict] | None = None
-        for m in reversed([m for m in numbers() if m < n]):
+        for m in reversed([m for m in numbers() if m < n and m not in settled]):
             mv = load(m)
             if mv.ok and mv.files == files:
                 return mv

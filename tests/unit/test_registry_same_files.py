@@ -116,3 +116,22 @@ def test_a_killed_registration_of_the_same_files_is_not_waited_for(tmp_path):
     started = time.monotonic()
     mv = Registry(uri).register(_model(tmp_path, "run2"), name="clf", reuse_same=True)
     assert mv.version == 2 and time.monotonic() - started < 5
+
+
+def test_a_registration_reads_each_committed_version_once(tmp_path, monkeypatch):
+    """The look for the same files after the claim read every version's version.json again (a registry of 200
+    versions on GCS: 200 more reads a registration); those committed before the claim are not read again."""
+    uri = f"file://{tmp_path / 'registry'}"
+    for tag in "abc":
+        Registry(uri).register(_model(tmp_path, f"m-{tag}", tag), name="clf", reuse_same=True)
+    reads: list[str] = []
+    read = LocalStore.read
+
+    def counting(self, rel):
+        reads.append(rel)
+        return read(self, rel)
+
+    monkeypatch.setattr(LocalStore, "read", counting)
+    assert Registry(uri).register(_model(tmp_path, "m-d", "d"), name="clf", reuse_same=True).version == 4
+    for n in (1, 2, 3):
+        assert reads.count(f"clf/versions/{n}/version.json") == 1, reads
