@@ -67,7 +67,8 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
     if truncated:
         log.warning("passages: %d of %d are longer than max_length (%d tokens) and were embedded from their start "
                     "only: the rest of their text cannot be found; chunk smaller (chunk-documents `unit: tokens`, "
-                    "`size` <= %d) or raise max_length", truncated, len(texts), embedder.max_length,
+                    "`size` <= %d, or `max_tokens: %d` with unit: words) or raise max_length", truncated, len(texts),
+                    embedder.max_length, embedder.max_length - embedder.tokenizer.special,
                     embedder.max_length - embedder.tokenizer.special)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

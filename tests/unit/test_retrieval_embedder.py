@@ -122,6 +122,7 @@ def test_passages_longer_than_max_length_are_counted_and_warned_about(tmp_path, 
     assert meta["truncated"] == 2
     assert "passages: 2 of 3 are longer than max_length (8 tokens) and were embedded from their start only" \
         in caplog.text and "`size` <= 6" in caplog.text
+    assert "or `max_tokens: 6` with unit: words) or raise max_length" in caplog.text  # passages of words fit too
 
 
 def test_passages_without_a_doc_id_are_refused_at_embed(embedder, tmp_path):
