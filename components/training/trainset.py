@@ -168,6 +168,9 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
             log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where,
                         int((~known).sum()) - blank)
         val_df = val_df[known]
+        if not tabular:  # scored on no text, val_loss and the kept epoch were the label frequencies'
+            require_text(val_df[columns["text_column"]].tolist(), columns["text_column"], source=val_where,
+                         hint="check the step that makes the validation dataset")
         train_idx, val_frame = np.arange(len(y)), val_df
     elif cfg.validation_fraction > 0:
         train_idx, val_idx = stratified_split(y, cfg.validation_fraction, cfg.seed)

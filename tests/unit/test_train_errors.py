@@ -104,6 +104,17 @@ def test_a_text_column_with_no_text_in_any_row_is_named(blank):
     train(df, _cfg(text_column="description"))
 
 
+@pytest.mark.parametrize("blank", [None, "", "   "])
+def test_a_validation_text_column_with_no_text_in_any_row_is_named(blank):
+    """The training rows were checked, the validation rows not: val_loss, val_f1_macro and the kept epoch were
+    scored on empty texts (the label frequencies), as evaluate refuses for a holdout."""
+    val = merchant_frame(20, seed=1).assign(description=blank)
+    with pytest.raises(DataError) as exc:
+        train(merchant_frame(40), _cfg(text_column="description"), val_df=val)
+    assert str(exc.value) == ("validation: text column `description` is empty in all 20 row(s); check the step that "
+                              "makes the validation dataset")
+
+
 @pytest.mark.parametrize("ref,message", [
     ("no_such_module_xyz:Model", "cannot import module `no_such_module_xyz`: ModuleNotFoundError"),
     ("my_models:Missing", "module `my_models` has no attribute `Missing`"),
