@@ -164,9 +164,16 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         blank = int(sum(t is None for t in val_labels))
         if blank:  # as the training rows: not a label the training data lacks
             log.warning("%s: dropping %d row(s) with no %r", val_where, blank, cfg.label_column)
-        if int((~known).sum()) > blank:
-            log.warning("%s: ignoring %d row(s) whose label is not in the training data", val_where,
-                        int((~known).sum()) - blank)
+        unseen = sorted({t for t in val_labels if t is not None and t not in index})
+        if not known.any():  # it trained on, unsaid but for a warning, with no validation score at all
+            why = ("it has no rows" if not len(val_labels) else f"every row's {cfg.label_column!r} is empty"
+                   if not unseen else f"its labels {unseen[:5]}{' ...' if len(unseen) > 5 else ''} are none of "
+                   f"the training data's {labels[:10]}{' ...' if len(labels) > 10 else ''}")
+            raise DataError(f"{val_where}: no validation row to score: {why}; wire held-out rows of the training "
+                            "classes as `validation`, or leave it out to hold out `validation_fraction` of the dataset")
+        if unseen:
+            log.warning("%s: ignoring %d row(s) whose label is not in the training data: %s", val_where,
+                        int((~known).sum()) - blank, unseen[:5])
         val_df = val_df[known]
         if not tabular:  # scored on no text, val_loss and the kept epoch were the label frequencies'
             require_text(val_df[columns["text_column"]].tolist(), columns["text_column"], source=val_where,

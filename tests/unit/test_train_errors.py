@@ -180,10 +180,23 @@ def test_early_stopping_without_validation_rows_is_named():
     with pytest.raises(DataError, match=r"^early_stopping_patience 2 needs validation rows, and validation_fraction "
                                         r"0.0 holds out no row of the dataset; give a `validation` dataset, raise"):
         train(merchant_frame(60), _cfg(epochs=3, early_stopping_patience=2, validation_fraction=0.0))
-    unknown = merchant_frame(20).assign(category="a-label-never-trained")
-    with pytest.raises(DataError, match=r"and the validation has no row with a label of the training data"):
-        train(merchant_frame(60), _cfg(epochs=3, early_stopping_patience=2), val_df=unknown)
     train(merchant_frame(60), _cfg(epochs=2, validation_fraction=0.0))  # without early stopping: fine
+
+
+@pytest.mark.parametrize("patience", [2, 0])
+@pytest.mark.parametrize("rows,why", [
+    (lambda f: f.assign(category="a-label-never-trained"), "its labels ['a-label-never-trained'] are none of the "
+                                                           "training data's ['dining', 'entertainment', "),
+    (lambda f: f.assign(category=""), "every row's 'category' is empty"),
+    (lambda f: f.iloc[:0], "it has no rows"),
+])
+def test_a_validation_dataset_with_no_row_to_score_is_refused(patience, rows, why):
+    """Without early stopping it trained on with a warning alone, and no validation score at all."""
+    with pytest.raises(DataError) as exc:
+        train(merchant_frame(60), _cfg(epochs=2, early_stopping_patience=patience), val_df=rows(merchant_frame(20)))
+    assert str(exc.value).startswith(f"validation: no validation row to score: {why}")
+    assert str(exc.value).endswith("; wire held-out rows of the training classes as `validation`, or leave it out "
+                                   "to hold out `validation_fraction` of the dataset")
 
 
 def test_the_label_as_the_models_input_is_named():
