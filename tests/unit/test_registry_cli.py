@@ -357,3 +357,13 @@ def test_a_registry_given_beside_a_target_profile_naming_another_is_refused(reg,
                         "--registry", "gs://other/registry")
     assert code == 2 and "error: --registry names the registry gs://other/registry, but the vertex profile's" in err
     assert reg.aliases("clf") == {"champion": None, "previous": None}
+
+
+def test_history_of_a_model_never_promoted_says_so(reg, capsys):
+    """It printed the table's headers only, as if the history could not be read."""
+    code, out, err = _run(capsys, "models", "history", "clf")
+    assert code == 0 and out == "" and " ".join(err.split()) == (
+        "model `clf` has no promotions or rollbacks yet: kubepipe models promote clf VERSION --reason ... (or a "
+        "deploy, or register-model with `promote: true`) makes the first")
+    code, out, _ = _run(capsys, "models", "history", "clf", "--format", "json")
+    assert code == 0 and '"items": []' in out

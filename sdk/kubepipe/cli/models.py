@@ -243,6 +243,11 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
     if output.is_json(fmt):  # `registry`, as `models list` has: which registry answered (KUBEPIPE_REGISTRY?)
         output.emit("ModelHistory", {"registry": reg.store.uri(), "name": name, "items": items})
         return
+    if not items:  # was a table of headers only, as if the history could not be read
+        console.err.print(f"model `{console.escape(name)}` has no promotions or rollbacks yet: kubepipe models promote "
+                          f"{console.escape(name)} VERSION --reason ... (or a deploy, or register-model with "
+                          "`promote: true`) makes the first", soft_wrap=True)
+        return
     rows = []
     for h in items:
         if "error" in h:
