@@ -30,7 +30,7 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 
 __all__ = ["INDEX_FILE", "METHODS", "FORMAT_VERSION", "HNSW_DEFAULTS", "VectorIndex", "build_index", "is_index",
-           "exact_search", "recall_vs_exact", "set_search_threads", "search_threads"]
+           "exact_search", "recall_vs_exact", "set_search_threads", "search_threads", "use_search_threads"]
 
 INDEX_FILE = "kubepipe-index.json"
 FORMAT_VERSION = 2  # 1: the HNSW graph was usearch's index.usearch (exact indexes of version 1 still load)
@@ -91,10 +91,22 @@ def _faiss():
 def set_search_threads(threads: int, graph: bool) -> tuple[int, int | None]:
     """Give one query `threads` threads, as `kubepipe serve --torch-threads N` gives a worker: torch's intra-op
     threads and, for an HNSW graph, faiss's OpenMP threads (whose default, every core, ran slower than one on a
-    busy box). Both are process-wide; returns what they were (faiss's None without a graph)."""
+    busy box). torch's count is the process's, faiss's the calling thread's (a search on another thread uses
+    `use_search_threads` there); returns what they were (faiss's None without a graph)."""
     from kubepipe.components.threads import set_thread_counts
 
     return set_thread_counts(threads, _faiss() if graph else None)
+
+
+def use_search_threads(threads: int, graph: bool) -> None:
+    """Give the calling thread's searches of an HNSW graph `threads` OpenMP threads (0 is 1), as set_search_threads
+    gave the thread that called it: faiss's count is per thread, and a thread that never set it searches on every
+    core (the served retriever's passes run on the batcher's thread or the event loop, not the loading thread)."""
+    if not graph:
+        return
+    faiss, n = _faiss(), max(1, int(threads))
+    if faiss.omp_get_max_threads() != n:
+        faiss.omp_set_num_threads(n)
 
 
 @contextmanager

@@ -127,6 +127,10 @@ class ServedRetriever(ServedModel):
         """Each (query, top_k) item's hits: this pass's result (ServedModel's are probabilities)."""
         from kubepipe.components.serving import metrics as m
 
+        from kubepipe.components.retrieval.index import use_search_threads
+
+        # faiss's OpenMP count is per thread: this pass runs on the batcher's thread or the loop, not load()'s
+        use_search_threads(self.threads, self.retriever.index.graph is not None)
         texts = [q for q, _ in items]
         k = max(k for _, k in items)
         hits = self.retriever.retrieve(texts, k)
