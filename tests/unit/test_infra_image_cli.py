@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepipe.backends.packaging import images
+from kubepipe.backends.packaging import images, pins
 from kubepipe.errors import UserError
 from cli_runner import run_cli
 
@@ -214,10 +214,10 @@ def test_metadata_without_digest_is_explained(tmp_path):
     meta = tmp_path / "m.json"
     meta.write_text(json.dumps({"buildx.build.ref": "x"}))
     with pytest.raises(UserError, match="was the image pushed"):
-        images.digest_from_metadata(meta)
+        pins.digest_from_metadata(meta)
     meta.write_text("{not json")
     with pytest.raises(UserError, match="not a buildx metadata JSON"):
-        images.digest_from_metadata(meta)
+        pins.digest_from_metadata(meta)
 
 
 @pytest.mark.parametrize("digest", ["sha256:zz", 5])
@@ -226,7 +226,7 @@ def test_a_bad_digest_in_the_metadata_file_names_the_file(tmp_path, digest):
     meta = tmp_path / "m.json"
     meta.write_text(json.dumps({"containerimage.digest": digest}))
     with pytest.raises(UserError) as exc:
-        images.digest_from_metadata(meta)
+        pins.digest_from_metadata(meta)
     assert str(exc.value) == (f"{meta}: containerimage.digest {digest!r}: expected sha256: followed by 64 lower-case "
                               "hex digits (docker buildx imagetools inspect REF --format '{{json .Manifest.Digest}}')")
 
@@ -256,7 +256,7 @@ def test_write_profile_keeps_comments_and_validates(tmp_path, capsys):
 def test_write_profile_adds_a_missing_key_after_pipeline_root(tmp_path):
     profile = tmp_path / "p.yaml"
     profile.write_text("# mine\ntarget: local\npipeline_root: .kubepipe/runs  # runs here\nexperiment: x\n")
-    assert images.write_runtime_image(profile, f"ghcr.io/a/kubepipe-runtime@{DIGEST}") is None
+    assert pins.write_runtime_image(profile, f"ghcr.io/a/kubepipe-runtime@{DIGEST}") is None
     lines = profile.read_text().splitlines()
     assert lines[0] == "# mine" and lines[2].endswith("# runs here")
     assert lines[3] == f"runtime_image: ghcr.io/a/kubepipe-runtime@{DIGEST}"
@@ -266,10 +266,10 @@ def test_write_profile_refuses_a_non_mapping(tmp_path):
     profile = tmp_path / "p.yaml"
     profile.write_text("- a\n- b\n")
     with pytest.raises(UserError, match="must be a YAML mapping"):
-        images.write_runtime_image(profile, "x")
+        pins.write_runtime_image(profile, "x")
     profile.write_text("a: [\n")
     with pytest.raises(UserError, match="not valid YAML"):
-        images.write_runtime_image(profile, "x")
+        pins.write_runtime_image(profile, "x")
 
 
 @pytest.mark.parametrize("ref,kind,expected", [

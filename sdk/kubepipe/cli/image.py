@@ -65,7 +65,7 @@ def image(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kubepipe.backends.packaging import images
+    from kubepipe.backends.packaging import images, pins
     from kubepipe.errors import UserError
 
     if registry is None and write_profile is not None:
@@ -75,7 +75,7 @@ def image(
     if digest:
         found = digest
     elif metadata:
-        found = images.digest_from_metadata(metadata)
+        found = pins.digest_from_metadata(metadata)
     else:
         spec = images.image_build(kind, registry, tag, context=context, from_source=from_source,
                                   base=_base(kind, base), name=name, home=output.home_path(home))
@@ -83,7 +83,7 @@ def image(
         return
     ref = images.pinned_reference(registry, found, kind, name)
     if write_profile is not None:  # first: a profile it cannot write is an error with nothing on stdout
-        previous = images.write_runtime_image(write_profile, ref)
+        previous = pins.write_runtime_image(write_profile, ref)
         was = f" (was {previous})" if previous else ""
         console.err.print(f"wrote runtime_image to {write_profile}{was}", markup=False, soft_wrap=True)
     console.out.print(ref, markup=False, soft_wrap=True)

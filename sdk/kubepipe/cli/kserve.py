@@ -82,7 +82,7 @@ def manifest(
     require("serve", feature="`kubepipe kserve manifest`")
     import yaml
 
-    from kubepipe.backends.packaging.images import image_problems
+    from kubepipe.backends.packaging.pins import image_problems
     from kubepipe.components.checks import issues_text
     from kubepipe.components.deploy import crd
     from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES

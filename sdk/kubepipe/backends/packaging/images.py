@@ -1,6 +1,7 @@
 """Images: the runtime image every built-in step runs in, and a project image that layers the
 user's own code (`pip install .`) on it; the commands that build and push them, and the digest
-reference a target profile pins (`runtime_image: REG/kubepipe-runtime@sha256:...`).
+reference a target profile pins (`runtime_image: REG/kubepipe-runtime@sha256:...`; reading and checking
+digests and writing them into a profile are pins.py).
 
 The Dockerfiles ship in the package (`kubepipe/templates/docker/`): `kubepipe image build`
 works from any folder, and `kubepipe image init` copies them into a repository to customise
@@ -11,14 +12,13 @@ line, and the digest comes back through buildx's metadata file or `--digest`.
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from kubepipe.backends.packaging.pins import image_problems, parse_digest
 from kubepipe.errors import UserError
 from kubepipe.util import DEFAULT_HOME, atomic_write_text, did_you_mean
 
@@ -31,12 +31,8 @@ __all__ = [
     "image_build",
     "dockerfile_for",
     "write_templates",
-    "parse_digest",
-    "digest_from_metadata",
     "pinned_reference",
     "registry_of",
-    "write_runtime_image",
-    "image_problems",
     "ignore_gaps",
 ]
 
@@ -57,8 +53,6 @@ PLATFORM = "linux/amd64"
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _REPO_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_PLACEHOLDER_DIGEST = re.compile(r"@sha256:([0-9a-f])\1{63}$")  # sha256:000..., sha256:111...
 _ENV_DEFAULT = re.compile(r"\$\{env\.[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
 
 
@@ -275,33 +269,6 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
                       base=base, project_name=project, home=str(home))
 
 
-def parse_digest(text: str, where: str = "--digest") -> str:
-    """`sha256:<64 hex>` from a digest or a full `...@sha256:...` reference; `where` names its source."""
-    value = (text if isinstance(text, str) else "").strip().strip('"')
-    if "@" in value:
-        value = value.rsplit("@", 1)[1]
-    if not _DIGEST.fullmatch(value):
-        raise UserError(f"{where} {text!r}: expected sha256: followed by 64 lower-case hex digits "
-                        "(docker buildx imagetools inspect REF --format '{{json .Manifest.Digest}}')")
-    return value
-
-
-def digest_from_metadata(path: str | Path) -> str:
-    """The pushed digest from a `docker buildx build --metadata-file` JSON file."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such metadata file; run the build command first "
-                        "(it writes the file with --metadata-file)") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{p}: not a buildx metadata JSON file ({exc})") from None
-    digest = data.get("containerimage.digest") if isinstance(data, dict) else None
-    if not digest:
-        raise UserError(f"{p}: has no `containerimage.digest`; was the image pushed (--push)?")
-    return parse_digest(digest, f"{p}: containerimage.digest")  # the file, not --digest, which was not given
-
-
 def pinned_reference(registry: str | None, digest: str, kind: str = "cpu", name: str | None = None) -> str:
     """REG/<image name>@sha256:... for a target profile's runtime_image (or a step's `image:`)."""
     if kind not in KINDS:
@@ -331,68 +298,3 @@ def registry_of(image_ref: str | None, kind: str = "cpu") -> str | None:
         repo = repo.rsplit(":", 1)[0]
     head, _, name = repo.rpartition("/")
     return head if head and KINDS.get(kind, ("",))[0] and name == KINDS[kind][0] else None
-
-
-def write_runtime_image(profile: str | Path, reference: str) -> str | None:
-    """Set `runtime_image:` in a profile YAML, keeping its comments and layout.
-
-    Returns the previous value (None when the key was absent).
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import YAMLError
-
-    path = Path(profile)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"--write-profile {path}: no such file; render one with "
-                        "`terraform output -raw <target>_profile > configs/<target>.yaml`") from None
-    yaml = YAML(typ="rt")  # round trip: plain data and comments, no Python objects from tags
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    try:
-        data = yaml.load(text)
-    except YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, CommentedMap):
-        raise UserError(f"{path}: a profile must be a YAML mapping with a `runtime_image:` key")
-    previous = data.get("runtime_image")
-    if "runtime_image" in data:
-        data["runtime_image"] = reference
-    else:
-        keys = list(data.keys())
-        at = keys.index("pipeline_root") + 1 if "pipeline_root" in keys else len(keys)
-        data.insert(at, "runtime_image", reference)
-    buf = io.StringIO()
-    yaml.dump(data, buf)
-    atomic_write_text(path, buf.getvalue())
-    return None if previous is None else str(previous)
-
-
-def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for the images a pipeline would run on `target`.
-
-    Errors: the profile sets no runtime image, or a placeholder digest (one repeated hex digit) or a
-    CHANGE-ME name that cannot pull. Warning: a tag without a digest (a re-pushed tag changes what runs).
-    """
-    from kubepipe.spec.profiles import IMAGE_NOT_SET
-
-    profile = f"configs/{target}.yaml" if target in ("kubeflow", "vertex") else "configs/<target>.yaml"
-    from kubepipe.arguments import set_hint
-
-    pinned = "REG/kubepipe-runtime@sha256:..."
-    fix = (f"build and push it (`kubepipe image build --registry REG`), then pin it "
-           f"(`kubepipe image --registry REG --metadata .kubepipe/image-cpu.json --write-profile {profile}`) "
-           f"or pass {set_hint('runtime_image', pinned, repr(pinned))}")
-    errors, warnings = [], []
-    for image in images:
-        if image == IMAGE_NOT_SET:
-            errors.append(f"runtime_image: the {target} profile sets no runtime image; {fix}")
-        elif _PLACEHOLDER_DIGEST.search(image) or "CHANGE-ME" in image:
-            errors.append(f"image {image}: a placeholder that cannot be pulled; {fix}")
-        elif "@sha256:" not in image:
-            warnings.append(f"image {image} is not pinned by digest: a re-pushed tag changes what runs; "
-                            "pin REPO@sha256:... (kubepipe image --digest ...)")
-    return errors, warnings

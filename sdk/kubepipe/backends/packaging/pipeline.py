@@ -117,7 +117,7 @@ class PipelinePackage:
         rule the YAML's own values meet); a runtime image that is not set or a placeholder. Warned: an image
         not pinned by digest.
         """
-        from kubepipe.backends.packaging.images import image_problems
+        from kubepipe.backends.packaging.pins import image_problems
         from kubepipe.secrets import REDACTED, param_credentials
         from kubepipe.arguments import param_given, param_hint
         from kubepipe.spec.paths import pod_readable, remote_path_hint
