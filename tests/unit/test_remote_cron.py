@@ -103,6 +103,23 @@ def test_unknown_zone_is_named():
         vertex_cron("0 3 * * *", "Mars/Base")
 
 
+@pytest.mark.parametrize(("zone", "hint"), [
+    ("europe/stockholm", "did you mean `Europe/Stockholm`?"),
+    ("Europe/Stockholm ", "did you mean `Europe/Stockholm`?"),
+    ("Europe/Stokholm", "did you mean `Europe/Stockholm`?"),
+    ("UTC+2", "a fixed offset of +2 h is `Etc/GMT-2` (its sign is reversed"),  # was: did you mean `UTC`?
+    ("GMT-05:00", "a fixed offset of -5 h is `Etc/GMT+5`"),
+    ("UTC+15", "no zone is +15 h from UTC"),
+    ("Mars/Base", "use an IANA name such as `UTC` or `Europe/Stockholm`"),
+])
+def test_a_misspelt_zone_gets_the_name_meant(zone, hint):
+    """`europe/stockholm` or `UTC+2` was told only 'use an IANA name such as UTC or Europe/Stockholm'."""
+    with pytest.raises(CronError) as err:
+        vertex_cron("0 3 * * *", zone)
+    assert err.value.hint.startswith(hint)
+    assert ZoneInfo("Etc/GMT-2").utcoffset(dt.datetime(2026, 1, 1)) == dt.timedelta(hours=2)  # the sign, checked
+
+
 def test_next_fire_times_honour_the_zone_across_dst():
     # 03:00 Stockholm is 02:00 UTC in winter and 01:00 UTC in summer.
     winter = next_fire_times("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc))[0]

@@ -70,8 +70,24 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
+        from zoneinfo import available_timezones
+
+        from kubepipe.util import did_you_mean
+
+        text = str(timezone).strip()
+        zones = available_timezones()
+        offset = re.fullmatch(r"(?i)(?:UTC|GMT)\s*([+-])\s*(\d{1,2})(?::?00)?", text)
+        hint: str | None
+        if offset:  # `UTC+2` is no zone (and not UTC): a fixed offset is Etc/GMT with the sign reversed (POSIX)
+            hours = f"{offset.group(1)}{int(offset.group(2))}"
+            etc = f"Etc/GMT{'-' if offset.group(1) == '+' else '+'}{int(offset.group(2))}"
+            hint = (f"a fixed offset of {hours} h is `{etc}` (its sign is reversed, as POSIX has it); a city's zone "
+                    "(e.g. `Europe/Stockholm`) follows daylight saving time too" if etc in zones
+                    else f"no zone is {hours} h from UTC (they run from -12 to +14)")
+        else:  # `europe/stockholm`, `Europe/Stockholm ` or `Europe/Stokholm`: the name as the zone database spells it
+            hint = did_you_mean(text, zones)
         raise CronError("timezone", f"unknown time zone {timezone!r}",
-                        "use an IANA name such as `UTC` or `Europe/Stockholm`") from None
+                        hint or "use an IANA name such as `UTC` or `Europe/Stockholm`") from None
 
 
 def schedule_time(value: object, timezone: str | None, where: str | None = None) -> str | None:
