@@ -13,7 +13,7 @@ from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, 
                                     WHOLE_REF, keyed_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
-__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem"]
+__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets"]
 
 
 def redacted(value: Any, key: object = None) -> Any:
@@ -107,14 +107,36 @@ _KEYED_IN_TEXT = re.compile(r"(?P<kq>['\"]?)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?P=
 _AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:proxy-)?authorization\s*[:=]\s*)(?![\s'\"<])[^\n]+", re.I)
 
 
+def environment_secrets() -> list[str]:
+    """The values of this process's environment variables named like a credential (`is_secret_name`: API_TOKEN,
+    DB_PASSWORD, AWS_SECRET_ACCESS_KEY) that could be one (`keyed_secret`: no flag, number or path), longest first;
+    only those of 8 characters or more, and a letters-only one of 20 or more, so that a common word (`development`)
+    is not hidden everywhere. A step's secret (`env: {VAR: {secret: ...}}`) is read from here on a local run."""
+    import os
+
+    for _ in range(3):  # another thread may set a variable while this reads them
+        try:
+            env = os.environ.copy()
+            break
+        except RuntimeError:
+            continue
+    else:
+        env = {}
+    found = {v for k, v in env.items() if len(v) >= 8 and (not v.isalpha() or len(v) >= 20) and keyed_secret(k, v)}
+    return sorted(found, key=len, reverse=True)
+
+
 def redact_text(text: str) -> str:
-    """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the
-    shapes `secret_value_kind` knows, the password and credential query values of URLs (`redact_url`), a
-    credential's query value in a URL shown without its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted
+    """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the value of
+    an environment variable named like one (`environment_secrets`), the shapes `secret_value_kind` knows, the
+    password and credential query values of URLs (`redact_url`), a credential's query value in a URL shown without
+    its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted
     Authorization header to its line's end, and the value of `key=value` / `key: value` pairs whose key names a
     credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
         return text
+    for value in environment_secrets():  # the value alone (`login failed: hunter2hunter2`), which no rule below sees
+        text = text.replace(value, REDACTED)
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
     text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)

@@ -179,3 +179,30 @@ def test_an_at_sign_in_the_query_after_a_port_is_no_password(url):
     assert secret_value_kind(url) is None and redacted(url) == url == redact_text(url)
     assert check_profile_secrets({"predictions_uri": url}) == []
     assert secret_value_kind("postgres://u:p=w?x@h") == "a URL with a password"  # a password with `?`: still one
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(["DB_PASSWORD", "API_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "clientSecret"]),
+       value=st.text(alphabet="abcXYZ0189-_.+/=!@#%^&*", min_size=8, max_size=40),
+       before=st.text(alphabet="abc xyz:=/'\"-", max_size=20), after=st.text(alphabet="abc xyz:=/'\"-", max_size=20))
+def test_no_secret_value_from_the_environment_is_ever_shown(name, value, before, after):
+    # a step given `env: {API_TOKEN: {secret: ...}}` runs locally with the caller's API_TOKEN; a line of its output
+    # holding the value alone (`login failed: <token>`) was written to run.log and sent to webhooks as it was
+    import os
+
+    from kubepipe.secret_shapes import keyed_secret
+
+    assume(keyed_secret(name, value) and not value.isalpha())
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        assert value not in redact_text(f"{before}{value}{after} and again {value}")
+        assert redact_text(f"step say: login failed for {value}.") == "step say: login failed for <redacted>."
+    finally:
+        os.environ.pop(name) if old is None else os.environ.__setitem__(name, old)
+
+
+def test_a_short_or_plain_word_environment_value_is_not_hidden_everywhere(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY_BASE", "development")  # a word: the text would lose it wherever it is said
+    monkeypatch.setenv("DB_PASSWORD", "pw12")  # too short to tell from any text
+    assert redact_text("mode development, pw12 rows") == "mode development, pw12 rows"
