@@ -394,3 +394,14 @@ def test_a_validation_row_that_overflows_float32_is_named_not_a_nan_val_loss():
     assert str(exc.value).startswith("validation: row 7 (1 row(s) in all): `b` = 1e+300 is ")
     assert str(exc.value).endswith("standard deviations from its training mean, too far for the model's float32; "
                                    "check its units; fix the value or drop the row upstream")
+
+
+def test_a_model_too_large_for_memory_names_the_preprocessing_size_that_made_it():
+    """`hyperparameters: {buckets: 10000000000000}` validated, and training said only 'could not be built with {}:
+    ... can't allocate memory': buckets is a preprocessing setting, no model hyperparameter, so nothing named it."""
+    with pytest.raises(ModelError) as exc:
+        train(merchant_frame(40), _cfg(hyperparameters={"buckets": 10**13}))
+    assert str(exc.value).startswith("model 'text-classifier' could not be built with {}: RuntimeError: ")
+    assert str(exc.value).endswith("; the model is too large for this machine's memory: its input is vocab_size "
+                                   "10000000000000, max_length 256 (vocab_size is `buckets` of a hashed-ngrams "
+                                   "model): lower it, or the model's width, in `hyperparameters`")

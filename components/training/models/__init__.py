@@ -216,6 +216,16 @@ def _as_declared(kind: str, value):
     return as_kind(value, kind) if kind else value
 
 
+def _too_large(exc: Exception, input_spec: dict) -> str:
+    """What sized a model that needs more memory than there is: the preprocessing settings (`buckets`: a hashed
+    model's embedding rows) are no model hyperparameter, so the message named none of them ('built with {}')."""
+    if not (isinstance(exc, MemoryError) or "allocate" in str(exc)):
+        return ""
+    sizes = ", ".join(f"{k} {v}" for k, v in input_spec.items() if k in ("vocab_size", "max_length", "num_features"))
+    return (f"; the model is too large for this machine's memory: its input is {sizes} (vocab_size is `buckets` "
+            "of a hashed-ngrams model): lower it, or the model's width, in `hyperparameters`")
+
+
 def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict, name: str | None = None):
     """Instantiate a model; unknown hyperparameters and constructor errors become ModelError."""
     import torch
@@ -238,7 +248,8 @@ def build_model(cls: type, num_labels: int, input_spec: dict, model_kwargs: dict
         # records a hook resolved (a base model's config: dozens of keys, a cache path) would bury the cause
         brief = "{" + ", ".join(f"{k!r}: {'{...}' if isinstance(v, dict) else repr(v)}"
                                 for k, v in model_kwargs.items()) + "}"
-        raise ModelError(f"model {name!r} could not be built with {brief}: {type(exc).__name__}: {exc}") from None
+        raise ModelError(f"model {name!r} could not be built with {brief}: {type(exc).__name__}: {exc}"
+                         + _too_large(exc, input_spec)) from None
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"model {name!r} is not a torch.nn.Module")
     return model
