@@ -77,7 +77,8 @@ def test_resume_may_be_the_run_s_folder_as_a_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = tmp_path / ".kubepipe" / "runs"
     said = set()
-    for given in (runs / "resumable-1", Path("resumable-1"), "resumable-1", ".kubepipe/runs/resumable-1/"):
+    for given in (runs / "resumable-1", Path("resumable-1"), "resumable-1", ".kubepipe/runs/resumable-1/",
+                  "resumable-1/"):  # tab-completed in the runs folder: was 'not a run id (no path separators)'
         with pytest.raises(kubepipe.UserError) as exc:  # each names the same run (which is not there)
             kubepipe.run("reusable.yaml", resume=given)
         said.add(str(exc.value))

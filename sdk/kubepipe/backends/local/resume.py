@@ -30,7 +30,7 @@ class Prior(NamedTuple):
 def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
     """`resume` as a run id: its id, or a path to the run's folder in `runs_dir` (`Path(result.run_dir)`, or
     `--resume .kubepipe/runs/RUN` tab-completed)."""
-    if isinstance(resume, str) and "/" in resume.strip().rstrip("/"):
+    if isinstance(resume, str) and "/" in resume.strip():  # `RUN/` too: tab-completed in the runs folder
         resume = Path(resume.strip())
     if isinstance(resume, os.PathLike):
         path = Path(resume)
