@@ -254,8 +254,10 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
         )
     timeout = float(profile.get("request_timeout_s") or 60)
     try:
-        with quiet(), _kubeconfig_file(kubeconfig, kwargs["host"] is None):
+        with quiet(), _kubeconfig_file(kubeconfig, kwargs["host"] is None, where):
             client = _kfp_client_class()(request_timeout_s=timeout, **kwargs)
+    except UserError:  # kubepipe's own (_kube_config_module): it names the place already
+        raise
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
         if said:
@@ -269,11 +271,13 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
 
 
 @contextlib.contextmanager
-def _kubeconfig_file(path: str | None, reads_kubeconfig: bool = True) -> Iterator[None]:
+def _kubeconfig_file(path: str | None, reads_kubeconfig: bool = True, where: str = "profile") -> Iterator[None]:
     """The profile's auth.kubeconfig while kfp.Client is built: kfp loads the kubernetes package's default file,
     which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile.
-    That default is one value in the process: a client that reads it (`reads_kubeconfig`) is built holding a lock,
-    or two threads of a service building clients for two profiles each reached the other's cluster."""
+    kfp.Client takes no kubeconfig file, so that default, an undocumented kubernetes global, is set for the build
+    (decision 0018; checked by _kube_config_module). It is one value in the process: a client that reads it
+    (`reads_kubeconfig`) is built holding a lock, or two threads of a service building clients for two profiles
+    each reached the other's cluster."""
     if not reads_kubeconfig:
         yield
         return
@@ -281,13 +285,33 @@ def _kubeconfig_file(path: str | None, reads_kubeconfig: bool = True) -> Iterato
         if path is None:
             yield
             return
-        from kubernetes.config import kube_config
-
+        kube_config = _kube_config_module(path, where)
         before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
         try:
             yield
         finally:
             kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
+
+
+def _kube_config_module(path: str, where: str) -> Any:
+    """kubernetes.config.kube_config if load_kube_config() still finds its file at KUBE_CONFIG_DEFAULT_LOCATION;
+    else a UserError naming the kubernetes version and what changed (setting the name would change nothing, and
+    kfp would load the shell's kubeconfig: another cluster)."""
+    from importlib.metadata import version
+
+    from kubernetes.config import kube_config
+
+    name = "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION"
+    param = inspect.signature(kube_config.load_kube_config).parameters.get("config_file")
+    if not isinstance(getattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", None), str):
+        why = f"{name} is gone"
+    elif param is None or param.default is not None:
+        why = "load_kube_config() no longer takes config_file=None (the file at " + name + ")"
+    else:
+        return kube_config
+    raise UserError(f"{where}.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
+                    f"{version('kubernetes')}: {why}. Install a kubernetes release that has it (kubepipe is tested "
+                    f"with 30.1), or remove auth.kubeconfig and start with `export KUBECONFIG={path}`")
 
 
 def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str:

@@ -130,3 +130,41 @@ def test_quiet_kfp_calls_in_two_threads_leave_stdout_and_warnings_as_they_were(c
     # to the same stream under xdist (seen once in CI) are not this test's
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     assert [ln.strip() for ln in lines] == ["the notebook's own line", "after"]
+
+
+def test_kfp_loads_the_kubeconfig_from_kubernetes_default_location():
+    """kfp.Client takes no kubeconfig file: it calls load_kube_config() without config_file, which reads the
+    undocumented KUBE_CONFIG_DEFAULT_LOCATION that clients._kubeconfig_file sets to auth.kubeconfig (decision 0018)."""
+    import re
+
+    import kfp
+    from kubernetes.config import kube_config
+
+    assert "kubeconfig" not in " ".join(inspect.signature(kfp.Client).parameters)
+    assert re.search(r"load_kube_config\(\s*client_configuration=config, context=kube_context\)",
+                     inspect.getsource(kfp.Client))
+    assert isinstance(kube_config.KUBE_CONFIG_DEFAULT_LOCATION, str)
+    assert inspect.signature(kube_config.load_kube_config).parameters["config_file"].default is None
+
+
+def test_a_kubernetes_without_the_default_location_fails_loudly_naming_its_version(tmp_path, monkeypatch):
+    """Were the name gone (or no longer read), setting it would change nothing and kfp would load the shell's
+    kubeconfig, another cluster: it stops with what changed and the KUBECONFIG way instead of an AttributeError."""
+    from importlib.metadata import version
+
+    from kubernetes.config import kube_config
+
+    import kubepipe.clients as clients
+    from kubepipe.errors import UserError
+
+    monkeypatch.setattr(clients, "_kfp_client_class", lambda: pytest.fail("built"))
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
+    monkeypatch.delattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION")
+    path = tmp_path / "team-a"
+    path.write_text(KUBECONFIG)
+    with pytest.raises(UserError) as err:
+        clients.kfp_client({"auth": {"kubeconfig": str(path), "context": "dev"}}, where="profiles.kf")
+    assert str(err.value).startswith(
+        f"profiles.kf.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
+        f"{version('kubernetes')}: kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION is gone.")
+    assert f"`export KUBECONFIG={path}`" in str(err.value)
