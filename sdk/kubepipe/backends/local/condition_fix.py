@@ -27,6 +27,7 @@ import inspect
 import re
 from typing import Any
 
+from kubepipe.backends.local.kfp_private import missing
 from kubepipe.errors import UserError
 
 __all__ = ["apply", "PATCHED"]
@@ -41,12 +42,8 @@ _APPLIED = False
 
 
 def _missing(why: str) -> UserError:
-    from importlib.metadata import version
-
-    return UserError(
-        f"kubepipe's local fix for kfp.local conditions cannot be applied to kfp {version('kfp')}: {why}. "
-        f"Without it a `when:` on a sibling step's output would be skipped silently, so local runs stop here. "
-        "Install the kfp version kubepipe declares (pip install 'kfp==2.17.3') or upgrade kubepipe")
+    return missing("local fix for kfp.local conditions", why,
+                   "Without it a `when:` on a sibling step's output would be skipped silently")
 
 
 def apply() -> None:

@@ -4,8 +4,9 @@ kfp.local retries a failed task as its retry policy says, sleeping the backoff i
 task cannot tell it "this one is deterministic" (a missing file, a gate that said no, bad
 settings, no space left, a port in use). kubepipe's components say so through
 `kubepipe.components.errors.fail_fast`, which writes the file named by `KUBEPIPE_NO_RETRY_FILE`.
-This wraps kfp.local's per-task executor (`task_executor.execute_single_task`, a private API: if it
-is gone, `apply` raises and tests/unit/test_robust_retry.py fails): the task runs with its retries
+This wraps kfp.local's per-task executor (`task_executor.execute_single_task`, a private API, decision 0018:
+`apply` checks its name, its parameters and that kfp's orchestrators call it through the module, and raises
+naming kfp's version if not; tests/unit/test_kfp_local_retry_pin.py pins them): the task runs with its retries
 taken out and the policy is applied here, stopping at once when the marker appears. Applied only
 to local runs; the compiled IR (what Kubeflow and Vertex run) keeps its retry policy.
 """
@@ -17,10 +18,18 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
+from kubepipe.backends.local.kfp_private import missing
 from kubepipe.components.errors import NO_RETRY_ENV
+from kubepipe.errors import UserError
 
-__all__ = ["apply", "marker_path"]
+__all__ = ["apply", "marker_path", "MODULE", "PARAMS"]
+
+MODULE = "kfp.local.orchestrator.task_executor"
+PARAMS = ["task_name", "task_spec", "pipeline_resource_name", "components", "executors", "io_store",
+          "pipeline_root", "runner", "unique_pipeline_id", "fail_stack"]  # kfp 2.17's (pinned by the tests)
+USED = ("task_name", "task_spec")  # the ones the wrapper reads: checked when applied
 
 _APPLIED = False
 
@@ -34,16 +43,7 @@ def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
-    try:
-        from kfp.local.orchestrator import task_executor
-        from kfp.local import status
-    except ImportError as exc:  # kfp moved its local orchestrator: fail loudly, do not retry blindly
-        raise RuntimeError(f"kubepipe's local retry guard needs kfp.local's task executor ({exc}); "
-                           "pin kfp to a version kubepipe supports") from None
-    original = task_executor.execute_single_task
-    signature = inspect.signature(original)
-    if "task_spec" not in signature.parameters:
-        raise RuntimeError("kfp.local's execute_single_task has no `task_spec`; kubepipe's retry guard cannot wrap it")
+    original, signature, status = _private()
 
     def execute(*args, **kwargs):  # type: ignore[no-untyped-def]
         bound = signature.bind(*args, **kwargs)
@@ -74,6 +74,37 @@ def apply() -> None:
             time.sleep(delay)
         return outputs, state
 
+    from kfp.local.orchestrator import task_executor
+
     task_executor.execute_single_task = execute
     _APPLIED = True
+
+
+def _private() -> tuple[Callable[..., Any], inspect.Signature, Any]:
+    """kfp.local's `task_executor.execute_single_task`, its signature and kfp.local's `status`, checked as the wrapper
+    uses them; else the UserError of kfp_private.missing naming what changed."""
+    try:
+        from kfp.local import status
+        from kfp.local.orchestrator import enhanced_dag_orchestrator, task_executor
+    except ImportError as exc:
+        raise _missing(f"cannot import kfp.local's orchestrator ({exc})") from None
+    original = getattr(task_executor, "execute_single_task", None)
+    if not callable(original):
+        raise _missing(f"{MODULE}.execute_single_task is gone")
+    signature = inspect.signature(original)
+    found = list(signature.parameters)
+    lost = [name for name in USED if name not in found]
+    if lost:
+        raise _missing(f"{MODULE}.execute_single_task now takes ({', '.join(found)}), no {' or '.join(lost)}")
+    caller = enhanced_dag_orchestrator  # `from ... import execute_single_task` would not see the wrapper
+    if getattr(caller, "task_executor", None) is not task_executor:
+        raise _missing(f"{caller.__name__} no longer calls {MODULE}.execute_single_task through its module")
+    if not hasattr(getattr(status, "Status", None), "SUCCESS"):
+        raise _missing("kfp.local.status.Status.SUCCESS is gone")
+    return original, signature, status
+
+
+def _missing(why: str) -> UserError:
+    return missing("local retry guard", why, "Without it a failure no retry can change would be retried "
+                   "(sleeping its backoff)")
 

@@ -1,0 +1,64 @@
+"""The local retry guard wraps a private kfp.local function: pin it, and fail loudly (naming kfp) when it changes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from kubepipe.backends.local import retry
+from kubepipe.errors import UserError
+
+
+def test_the_private_kfp_api_the_guard_relies_on_is_there(monkeypatch):
+    import ast
+
+    from kfp.local import status
+    from kfp.local.orchestrator import dag_orchestrator, enhanced_dag_orchestrator, task_executor
+
+    # kfp's own function as its source defines it (an earlier local run in this process may have wrapped it)
+    defs = [n for n in ast.parse(inspect.getsource(task_executor)).body
+            if isinstance(n, ast.FunctionDef) and n.name == "execute_single_task"]
+    assert [a.arg for a in defs[0].args.args] == retry.PARAMS
+    # both orchestrators call it through the module, so the wrapper is what they run
+    assert enhanced_dag_orchestrator.task_executor is task_executor
+    for caller in (dag_orchestrator, enhanced_dag_orchestrator):
+        assert "task_executor.execute_single_task(" in inspect.getsource(caller)
+    assert status.Status.SUCCESS
+    monkeypatch.setattr(retry, "_APPLIED", False)
+    monkeypatch.setattr(task_executor, "execute_single_task", task_executor.execute_single_task)
+    retry.apply()
+    assert task_executor.execute_single_task.__module__ == retry.__name__
+
+
+def test_a_renamed_executor_fails_loudly_naming_kfp(monkeypatch):
+    from importlib.metadata import version
+
+    from kfp.local.orchestrator import task_executor
+
+    monkeypatch.setattr(retry, "_APPLIED", False)
+    monkeypatch.delattr(task_executor, "execute_single_task")
+    with pytest.raises(UserError, match=rf"local retry guard cannot be applied to kfp {version('kfp')}: "
+                                        r"kfp\.local\.orchestrator\.task_executor\.execute_single_task is gone"):
+        retry.apply()
+
+
+def test_a_reshaped_executor_fails_loudly(monkeypatch):
+    from kfp.local.orchestrator import task_executor
+
+    monkeypatch.setattr(retry, "_APPLIED", False)
+    monkeypatch.setattr(task_executor, "execute_single_task", lambda name, spec, store: None)
+    with pytest.raises(UserError, match=r"execute_single_task now takes \(name, spec, store\), no task_name or "
+                                        r"task_spec\. .*pip install 'kfp==2\.17\.3'"):
+        retry.apply()
+
+
+def test_an_orchestrator_importing_the_executor_by_name_fails_loudly(monkeypatch):
+    """Had kfp's orchestrator imported the function itself, the wrapper would be applied and never run."""
+    from kfp.local.orchestrator import enhanced_dag_orchestrator
+
+    monkeypatch.setattr(retry, "_APPLIED", False)
+    monkeypatch.setattr(enhanced_dag_orchestrator, "task_executor", object())
+    with pytest.raises(UserError, match=r"enhanced_dag_orchestrator no longer calls "
+                                        r"kfp\.local\.orchestrator\.task_executor\.execute_single_task"):
+        retry.apply()
