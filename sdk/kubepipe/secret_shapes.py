@@ -53,8 +53,8 @@ _SECRET_VALUE = [
     *TOKENS[1:],
     # with or without a user (`redis://:pw@cache`); a password shown as REDACTED is none
     # (`postgres://app:<redacted>@db`, as redact_url shows one), and so is a port and a query holding an `@`
-    # (`https://h:8443?email=ana@example.com`: `?key=` ends the authority)
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@?]*:(?!" + re.escape(REDACTED) + r"@)(?![^/\s@?]*\?[^/\s@]*=)"
+    # (`https://h:8443?email=ana@example.com`: `?key=` ends the authority); the scheme in any case (RFC 3986)
+    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?]*:(?!" + re.escape(REDACTED) + r"@)(?![^/\s@?]*\?[^/\s@]*=)"
                 r"[^/\s@]+@"),
      "a URL with a password"),
 ]

@@ -70,6 +70,8 @@ def test_a_url_whose_query_holds_no_credential_is_shown_as_it_is(other, value, m
     ("https://u:p@h/x?X-Amz-Signature=abc&v=1", "https://u:<redacted>@h/x?X-Amz-Signature=<redacted>&v=1"),
     ("https://ghp_abcdefghijklmnop1234@github.com/o/r.git", "https://<redacted>@github.com/o/r.git"),
     ("https://git@github.com/o/r", "https://git@github.com/o/r"),
+    ("Postgres://app:pw@db/x", "Postgres://app:<redacted>@db/x"),  # a scheme in capitals was no credential at all
+    ("HTTPS://u:pw1234@h/x", "HTTPS://u:<redacted>@h/x"),
 ])
 def test_a_url_holding_a_credential_keeps_its_scheme_host_and_path(url, shown):
     # redacted() gave a bare <redacted> for a URL with a password (the password regex matched `app:<redacted>@` too)
@@ -206,3 +208,11 @@ def test_a_short_or_plain_word_environment_value_is_not_hidden_everywhere(monkey
     monkeypatch.setenv("SECRET_KEY_BASE", "development")  # a word: the text would lose it wherever it is said
     monkeypatch.setenv("DB_PASSWORD", "pw12")  # too short to tell from any text
     assert redact_text("mode development, pw12 rows") == "mode development, pw12 rows"
+
+
+def test_a_password_url_with_its_scheme_in_capitals_is_refused_in_yaml():
+    # `Postgres://app:pw@db` passed the credential check (the scheme was matched in lower case only) into the spec
+    from kubepipe.secrets import check_profile_secrets
+
+    [problem] = check_profile_secrets({"predictions_uri": "HTTPS://u:pw1234@h/x"})
+    assert problem.startswith("profile.predictions_uri: looks like a URL with a password")
