@@ -30,7 +30,7 @@ def one_slash_uri(text: object) -> str | None:
     m = _ONE_SLASH.match(text) if isinstance(text, str) else None
     if m is None:
         return None
-    rest = text[m.end():]
+    rest = m.string[m.end():]
     return f"{m.group(1)}:///{rest}" if m.group(1).lower() == "file" else f"{m.group(1)}://{rest}"
 
 
