@@ -435,3 +435,18 @@ def test_submit_to_vertex_as_json_prints_the_json_document_alone(tmp_path):
     doc = json.loads(proc.stdout)  # was: Expecting value: line 1 column 1 (char 0)
     assert doc["kind"] == "Submission" and doc["target"] == "vertex" and doc["run_id"].startswith("vx-json-")
     assert "Creating PipelineJob" not in proc.stderr  # aiplatform's INFO: none; its warnings go to stderr
+
+
+def test_a_schedule_s_new_params_are_named_in_its_plan_never_their_values(vx):
+    """A changed schedule param of a Vertex schedule showed as 'template: <hash> -> <hash>' only."""
+    import dataclasses
+
+    def plan(block):
+        pkg = dataclasses.replace(package(block), profile=vx.profile, labels={})  # as apply() and the CLI's
+        backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+        return plan_schedule(vertex_desired(pkg), backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
+
+    apply(vx, {"cron": "0 3 * * 1", "params": {"a": 1, "b": 2}})
+    [change] = [c for a in plan({"cron": "0 3 * * 1", "params": {"a": 1, "b": 77}}) for c in a.changes]
+    assert change.startswith("template: ") and change.endswith(" (params.b changed)") and "77" not in change
+    assert [a.kind for a in plan({"cron": "0 3 * * 1", "params": {"a": 1, "b": 2}})] == ["unchanged"]
