@@ -7,7 +7,7 @@ torch thread count, and fed holdout rows `batch_size` at a time: one request = o
 left out (they depend on the client; benchmarks/serve.py measures them).
 
 Tokens are the model's own count (`LoadedModel.count_tokens`: tokenizer tokens without padding or
-special tokens; whitespace words for the hashed n-gram model), so tokens/s means the same here, in
+special tokens; for the hashed n-gram model the words its kept n-grams reach), so tokens/s means the same here, in
 `/metrics` and in the benchmarks. A tabular model has none (`LoadedModel.has_tokens`): no tokens_per_s.
 
 Robust on a busy machine: `warmup` requests first, then `repeats` rounds, interleaved between the

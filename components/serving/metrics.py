@@ -34,7 +34,8 @@ FORWARD_SECONDS = Histogram("kubepipe_serve_forward_seconds", "Encode + forward 
                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 TOKENS = Counter("kubepipe_serve_tokens_total",
                  "Input tokens (LoadedModel.count_tokens: tokenizer tokens of the input without padding or special "
-                 "tokens; whitespace words for hashed n-grams); text models only, a tabular row has none",
+                 "tokens; for hashed n-grams the words its kept n-grams reach); text models only, a tabular row "
+                 "has none",
                  ["model_name"])
 # label values are the model's own labels (bounded by the artifact): canary analysis compares their shares
 PREDICTED_LABELS = Counter("kubepipe_serve_predicted_labels_total", "Predictions by predicted label",
