@@ -50,6 +50,13 @@ def _champion() -> int | None:
     return champ.version if champ else None
 
 
+def _champion_text(version: int | None) -> str:
+    """`champion v3`; `no champion` when the alias points nowhere (a first deploy rolled back: was `champion vNone`)."""
+    from kubepipe.components.registry.version import version_text
+
+    return "no champion" if version is None else f"champion {version_text(version)}"
+
+
 def _reset() -> None:
     from kubepipe.components.serving.endpoints import list_endpoints, stop_endpoint
 
@@ -88,8 +95,8 @@ def run_demo(out: Any, params: dict[str, Any] | None = None) -> DemoResult:
     res.decisions.append(first.step("evaluate").outputs.get("decision", ""))
     res.champion_versions.append(_champion())
     out.print(f"[bold]gate:[/bold] {res.decisions[-1]}")
-    out.print(f"[bold]deploy:[/bold] {first.step('deploy').outputs.get('action')} -> champion "
-              f"v{res.champion_versions[-1]}")
+    out.print(f"[bold]deploy:[/bold] {first.step('deploy').outputs.get('action')} -> "
+              f"{_champion_text(res.champion_versions[-1])}")
 
     out.rule("[bold]2. the local endpoint answers")
     ep = get_endpoint(MODEL, str(DEMO_DIR))
@@ -106,7 +113,7 @@ def run_demo(out: Any, params: dict[str, Any] | None = None) -> DemoResult:
     res.decisions.append(second.step("evaluate").outputs.get("decision", ""))
     res.champion_versions.append(_champion())
     out.print(f"[bold]gate:[/bold] {res.decisions[-1]}")
-    out.print(f"[bold]champion:[/bold] v{res.champion_versions[-1]}")
+    out.print(f"[bold]now:[/bold] {_champion_text(res.champion_versions[-1])}")
 
     bad = _run(out, "4. a bad batch: the validation gate stops the run",
                {**extra, "train_uri": "pipelines/data/merchants_bad.csv"})
@@ -115,7 +122,7 @@ def run_demo(out: Any, params: dict[str, Any] | None = None) -> DemoResult:
     res.champion_versions.append(_champion())
     out.print(f"[bold red]stopped:[/bold red] {bad.error}")
     deployed = bad.step("deploy").state
-    out.print(f"deploy step: {deployed.lower()}; champion still v{res.champion_versions[-1]}")
+    out.print(f"deploy step: {deployed.lower()}; still {_champion_text(res.champion_versions[-1])}")
 
     ran = second if second.ok else first
     res.reports = {
