@@ -367,3 +367,17 @@ def test_history_of_a_model_never_promoted_says_so(reg, capsys):
         "deploy, or register-model with `promote: true`) makes the first")
     code, out, _ = _run(capsys, "models", "history", "clf", "--format", "json")
     assert code == 0 and '"items": []' in out
+
+
+@pytest.mark.parametrize("argv", [("promote", "clf", "-1", "--reason", "x"), ("show", "clf", "-12"),
+                                  ("verify", "clf", "-3")])
+def test_a_negative_version_is_refused_as_a_version_not_an_option(reg, capsys, argv):
+    code, _, err = _run(capsys, "models", *argv)  # click read `-1` as an option: 'No such option: -1'
+    assert code == 2 and "No such option" not in err, err
+    assert f"{argv[2]} is not a version: a version is a whole number from 1" in " ".join(err.split()), err
+    assert Registry().alias("clf", "champion") is None
+
+
+def test_an_unknown_option_after_a_version_is_still_named(reg, capsys):
+    code, _, err = _run(capsys, "models", "promote", "clf", "1", "--reasn", "x")
+    assert code == 2 and "No such option: --reasn" in err, err

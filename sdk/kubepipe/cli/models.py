@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, finite
+from kubepipe.cli.options import PROFILE, SET, VersionCommand, finite
 from kubepipe.cli.output import FORMAT, HOME, Format
 
 __all__ = ["register"]
@@ -171,7 +171,7 @@ def _shown(versions) -> tuple:
     return tuple(k for kind in _SHOWN if held & set(kind) for k in kind) or _SHOWN[0]
 
 
-@models.command("show")
+@models.command("show", cls=VersionCommand)
 def show(name: str = typer.Argument(..., help="Model name."),
          version: str = typer.Argument("champion", help="Version number, `champion` or `previous`."),
          registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
@@ -199,7 +199,7 @@ def show(name: str = typer.Argument(..., help="Model name."),
             console.out.file.write(mv.model_card.rstrip("\n") + "\n")
 
 
-@models.command("verify")
+@models.command("verify", cls=VersionCommand)
 def verify(name: str = typer.Argument(..., help="Model name."),
            version: Optional[str] = typer.Argument(
                None, help="Version number, `champion` or `previous` (default: every version)."),
@@ -262,7 +262,7 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
                  title=f"{name} history")
 
 
-@models.command("promote")
+@models.command("promote", cls=VersionCommand)
 def promote(name: str = typer.Argument(..., help="Model name."),
             version: str = typer.Argument(..., help="Version number to make champion."),
             reason: str = typer.Option(..., "--reason", help="Why (kept in the promotion history)."),

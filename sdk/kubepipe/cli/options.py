@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
+import typer.core
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "parse_labels", "finite", "dash_is_stdout"]
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "parse_labels", "finite", "dash_is_stdout",
+           "VersionCommand"]
 
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
 PROFILE = typer.Option(None, "--profile", help="Target profile file (default: the nearest configs/<target>.yaml "
@@ -79,3 +81,22 @@ def finite(minimum: float, *, above: bool = False) -> Callable[[Optional[float]]
             raise typer.BadParameter(f"must be {'more than' if above else 'at least'} {minimum:g} (got {value:g})")
         return value
     return check
+
+
+class VersionCommand(typer.core.TyperCommand):
+    """A command whose VERSION argument click would read `-1` as an option of ('No such option: -1'): a negative
+    number there is refused as the version it is meant to be."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:  # typer's click's NoSuchOption, told by its (documented) option_name
+            unknown = getattr(exc, "option_name", None)
+            negative = next((a for a in given if unknown and re.fullmatch(r"-\d+", a) and a.startswith(unknown)), None)
+            param = next((p for p in self.params if p.name == "version"), None)
+            if negative is None or param is None:
+                raise
+            raise typer.BadParameter(f"{negative} is not a version: a version is a whole number from 1 (e.g. 3), "
+                                     "`champion` or `previous` (see `kubepipe models list`)",
+                                     ctx=ctx, param=param) from None
