@@ -14,12 +14,19 @@ import re
 from kubepipe.components.errors import DataError
 from kubepipe.components.monitoring.predlog import PART_PREFIX, PART_SUFFIX
 
-__all__ = ["PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of"]
+__all__ = ["PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of", "per_request"]
 
 log = logging.getLogger(__name__)
 PREDICTIONS_PREFIX = "predictions:"
 _PART = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/" + re.escape(PART_PREFIX) + r"[0-9a-f]+"
                    + re.escape(PART_SUFFIX) + "$")
+
+
+def per_request(df):
+    """One row of each logged request (its rows are its instances). The id alone is no key: a client's retry, or a
+    client sending a fixed `X-Request-Id`, is logged under an id already there; a request's rows share its id, its
+    time and the version that answered it."""
+    return df.drop_duplicates([c for c in ("request_id", "timestamp", "model_version") if c in df.columns])
 
 
 def is_predictions_source(source: str) -> bool:

@@ -12,6 +12,7 @@ import math
 
 from kubepipe.components.data.drift_report import column_table
 from kubepipe.components.data.html import badge, esc, page, table, tiles
+from kubepipe.components.monitoring.predlog_read import per_request
 
 __all__ = ["monitor_html", "latency_summary"]
 
@@ -23,8 +24,8 @@ def latency_summary(df) -> dict:
     out: dict = {}
     if "latency_ms" not in df.columns or len(df) == 0:
         return out
-    per_request = df.drop_duplicates("request_id")
-    for version, rows in per_request.groupby(per_request["model_version"].astype(str), sort=True):
+    requests = per_request(df)
+    for version, rows in requests.groupby(requests["model_version"].astype(str), sort=True):
         q = rows["latency_ms"].quantile([0.5, 0.95, 0.99]).tolist()
         out[str(version)] = {"requests": int(len(rows)), "p50_ms": round(q[0], 3), "p95_ms": round(q[1], 3),
                              "p99_ms": round(q[2], 3)}

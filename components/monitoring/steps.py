@@ -28,6 +28,8 @@ def window_of(df) -> dict:
     """The span of a prediction-log window: first/last request, rows, requests, versions."""
     import pandas as pd
 
+    from kubepipe.components.monitoring.predlog_read import per_request
+
     if len(df) == 0:
         return {"rows": 0, "requests": 0, "versions": []}
     try:
@@ -35,7 +37,7 @@ def window_of(df) -> dict:
     except (ValueError, TypeError) as exc:
         raise DataError(f"predictions: `timestamp` holds a value that is not a time ({redact(str(exc))}); {_WIRE}") from None
     return {"start": ts.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "end": ts.max().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "rows": int(len(df)), "requests": int(df["request_id"].nunique()),
+            "rows": int(len(df)), "requests": int(len(per_request(df))),
             "versions": sorted({str(v) for v in df["model_version"]}, key=lambda v: (len(v), v))}
 
 
