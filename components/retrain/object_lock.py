@@ -48,7 +48,8 @@ def _create(fs, path: str, body: bytes, who: str) -> bool:
     except (ValueError, NotImplementedError, TypeError) as exc:  # a filesystem without exclusive create
         raise ComponentError(f"{who}: {path}: this filesystem ({type(fs).__name__}) cannot create files exclusively "
                              f"(open mode 'xb': {exc}), which keeps two monitors from overwriting each other's "
-                             "decisions; use gs:// (gcsfs>=2024.12), s3:// (s3fs>=2025.7.0) or a local state_dir") from None
+                             "decisions; use gs:// (gcsfs>=2024.12), s3:// (s3fs>=2025.7.0) or a local "
+                             "state_dir") from None
     return True
 
 

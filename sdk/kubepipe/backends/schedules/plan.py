@@ -205,8 +205,9 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
 
 def _template_why(old: dict | None, new: dict | None) -> str:
     """What changed in a template fingerprint, where the backend keeps what made it (local: --profile, --set and
-    params; kubeflow and vertex: params): ' (--profile A -> B; --set k changed; params.x added)', or ' (the compiled pipeline
-    changed: ...)'. --set and params are named by key only: a value is never shown (it may be a credential)."""
+    params; kubeflow and vertex: params): ' (--profile A -> B; --set k changed; params.x added)', or ' (the
+    compiled pipeline changed: ...)'. --set and params are named by key only: a value is never shown (it may be a
+    credential)."""
     if old is None or new is None:
         return ""
     said = []
