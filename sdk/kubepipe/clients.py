@@ -16,7 +16,6 @@ Auth never comes from YAML (see kubepipe.secrets):
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import sys
 import threading
@@ -25,13 +24,15 @@ from contextvars import ContextVar
 from typing import Any, Iterator, Mapping
 
 from kubepipe.errors import ServiceError, UserError
+from kubepipe.kfp_client_build import bound_calls as _bound_calls  # noqa: F401  # tests import it from here
+from kubepipe.kfp_client_build import kfp_client_class as _kfp_client_class
+from kubepipe.kfp_client_build import kubeconfig_file as _kubeconfig_file
 from kubepipe.secrets import check_profile_secrets
 
 __all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter",
            "refuse_inline_secrets", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
-_KUBECONFIG_LOCK = threading.Lock()  # kubernetes' default kubeconfig location (_kubeconfig_file)
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
 _SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # nosec B105 - a file path
 _KFP_SA_TOKEN = "/var/run/secrets/kubeflow/pipelines/token"  # nosec B105 - a file path KFP projects into pods
@@ -270,50 +271,6 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     return client
 
 
-@contextlib.contextmanager
-def _kubeconfig_file(path: str | None, reads_kubeconfig: bool = True, where: str = "profile") -> Iterator[None]:
-    """The profile's auth.kubeconfig while kfp.Client is built: kfp loads the kubernetes package's default file,
-    which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile.
-    kfp.Client takes no kubeconfig file, so that default, an undocumented kubernetes global, is set for the build
-    (decision 0018; checked by _kube_config_module). It is one value in the process: a client that reads it
-    (`reads_kubeconfig`) is built holding a lock, or two threads of a service building clients for two profiles
-    each reached the other's cluster."""
-    if not reads_kubeconfig:
-        yield
-        return
-    with _KUBECONFIG_LOCK:
-        if path is None:
-            yield
-            return
-        kube_config = _kube_config_module(path, where)
-        before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
-        try:
-            yield
-        finally:
-            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
-
-
-def _kube_config_module(path: str, where: str) -> Any:
-    """kubernetes.config.kube_config if load_kube_config() still finds its file at KUBE_CONFIG_DEFAULT_LOCATION;
-    else a UserError naming the kubernetes version and what changed (setting the name would change nothing, and
-    kfp would load the shell's kubeconfig: another cluster)."""
-    from importlib.metadata import version
-
-    from kubernetes.config import kube_config
-
-    name = "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION"
-    param = inspect.signature(kube_config.load_kube_config).parameters.get("config_file")
-    if not isinstance(getattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", None), str):
-        why = f"{name} is gone"
-    elif param is None or param.default is not None:
-        why = "load_kube_config() no longer takes config_file=None (the file at " + name + ")"
-    else:
-        return kube_config
-    raise UserError(f"{where}.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
-                    f"{version('kubernetes')}: {why}. Install a kubernetes release that has it (kubepipe is tested "
-                    f"with 30.1), or remove auth.kubeconfig and start with `export KUBECONFIG={path}`")
-
-
 def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str:
     """Where kfp will reach the API through the Kubernetes API server, checked first: kfp falls back to
     http://localhost:80 when the kubeconfig or its context cannot be loaded (printing only 'Failed to load kube
@@ -341,38 +298,3 @@ def _kube_route(auth: Mapping[str, Any], context: str | None, where: str) -> str
 def _timed_out(exc: BaseException) -> bool:
     return any(isinstance(e, TimeoutError) or type(e).__name__ in ("ReadTimeoutError", "ConnectTimeoutError")
                for e in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())) if isinstance(e, BaseException))
-
-
-def _kfp_client_class():
-    """kfp.Client, asking healthz once: kfp's own get_kfp_healthz (called by its constructor) tries 5 times, 5 s
-    apart, logging a traceback each time, and then says only 'Failed getting healthz endpoint' - a refused
-    token took 25 s and looked like a host that cannot be reached.
-
-    Every API call has a timeout: kfp passes none, so a host that accepted the connection and never answered
-    (a stuck port-forward or proxy) hung the command. The generated API's `_request_timeout` argument (its
-    documented per-call timeout) is given to each call through the ApiClient the generated APIs share."""
-    import kfp
-
-    class Client(kfp.Client):
-        def __init__(self, *args, request_timeout_s: float = 60, **kwargs):
-            self._kubepipe_timeout = (min(10.0, request_timeout_s), request_timeout_s)
-            super().__init__(*args, **kwargs)
-            _bound_calls(self.healthzs.api_client, self._kubepipe_timeout)
-
-        def get_kfp_healthz(self, sleep_duration: int = 5):
-            return self._healthz_api.healthz_service_get_healthz(_request_timeout=self._kubepipe_timeout)
-
-    return Client
-
-
-def _bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
-    """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own."""
-    request = api_client.request
-    if "_request_timeout" not in inspect.signature(request).parameters:  # fail loudly if the API changes
-        raise RuntimeError("kfp_server_api.ApiClient.request has no _request_timeout; kubepipe needs it to bound "
-                           "KFP calls: pin kfp-server-api to a version that has it")
-
-    def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-        return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
-
-    api_client.request = bounded

@@ -22,14 +22,41 @@ def test_the_kfp_client_parts_kubepipe_uses_are_there():
 
 
 def test_a_request_without_a_timeout_parameter_fails_loudly():
+    from importlib.metadata import version
+
     from kubepipe.clients import _bound_calls
 
     class OldApiClient:
         def request(self, method, url):
             return None
 
-    with pytest.raises(RuntimeError, match="has no _request_timeout; kubepipe needs it"):
+    from kubepipe.errors import UserError
+
+    with pytest.raises(UserError, match=rf"KFP client .* cannot be applied to kfp {version('kfp')}: "
+                                        r"kfp_server_api\.ApiClient\.request has no _request_timeout\. "
+                                        r".*pip install 'kfp==2\.17\.3'"):
         _bound_calls(OldApiClient(), (1.0, 1.0))
+
+
+def test_a_kfp_client_without_its_private_healthz_api_fails_loudly_naming_kfp(monkeypatch):
+    """kfp.Client's constructor asks get_kfp_healthz, which kubepipe answers through kfp's private `_healthz_api`
+    (with a timeout): a kfp without it was an AttributeError, shown as 'cannot reach Kubeflow Pipelines'."""
+    from importlib.metadata import version
+
+    import kfp
+
+    import kubepipe.clients as clients
+    from kubepipe.errors import UserError
+
+    def init(self, host=None, **kwargs):  # a kfp whose client keeps its APIs elsewhere
+        self.get_kfp_healthz()
+
+    monkeypatch.setattr(kfp.Client, "__init__", init)
+    monkeypatch.setenv("KFP_TOKEN", "t")
+    with pytest.raises(UserError, match=rf"^kubepipe's KFP client .* cannot be applied to kfp {version('kfp')}: "
+                                        r"kfp\.Client has no _healthz_api\. Without it a KFP host that never answers "
+                                        r"would hang the command, so no KFP call is made\."):
+        clients.kfp_client({"host": "http://127.0.0.1:9"})
 
 
 def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back():

@@ -27,7 +27,7 @@ import inspect
 import re
 from typing import Any
 
-from kubepipe.backends.local.kfp_private import missing
+from kubepipe.kfp_private import missing
 from kubepipe.errors import UserError
 
 __all__ = ["apply", "PATCHED"]

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from kubepipe.backends.local.kfp_private import missing
+from kubepipe.kfp_private import missing
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.errors import UserError
 
@@ -82,7 +82,7 @@ def apply() -> None:
 
 def _private() -> tuple[Callable[..., Any], inspect.Signature, Any]:
     """kfp.local's `task_executor.execute_single_task`, its signature and kfp.local's `status`, checked as the wrapper
-    uses them; else the UserError of kfp_private.missing naming what changed."""
+    uses them; else the UserError of kubepipe.kfp_private.missing naming what changed."""
     try:
         from kfp.local import status
         from kfp.local.orchestrator import enhanced_dag_orchestrator, task_executor

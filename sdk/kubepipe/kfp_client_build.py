@@ -1,0 +1,109 @@
+"""kubepipe's kfp.Client, and the parts of kfp and kubernetes it relies on that have no public API (decision 0018).
+
+kubepipe.clients builds the client from a profile; this module holds what reaches past kfp's and kubernetes'
+documented surface, each part checked before use, with a UserError (kubepipe.kfp_private.missing) naming the
+installed version and what changed when it is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+from typing import Any, Iterator, NoReturn
+
+from kubepipe.errors import UserError
+from kubepipe.kfp_private import missing
+
+__all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module"]
+
+_KUBECONFIG_LOCK = threading.Lock()  # kubernetes' default kubeconfig location (kubeconfig_file)
+
+
+@contextlib.contextmanager
+def kubeconfig_file(path: str | None, reads_kubeconfig: bool = True, where: str = "profile") -> Iterator[None]:
+    """The profile's auth.kubeconfig while kfp.Client is built: kfp loads the kubernetes package's default file,
+    which that package reads from $KUBECONFIG once, when imported, so the shell's KUBECONFIG won over the profile.
+    kfp.Client takes no kubeconfig file, so that default, an undocumented kubernetes global, is set for the build
+    (decision 0018; checked by kube_config_module). It is one value in the process: a client that reads it
+    (`reads_kubeconfig`) is built holding a lock, or two threads of a service building clients for two profiles
+    each reached the other's cluster."""
+    if not reads_kubeconfig:
+        yield
+        return
+    with _KUBECONFIG_LOCK:
+        if path is None:
+            yield
+            return
+        kube_config = kube_config_module(path, where)
+        before, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, path
+        try:
+            yield
+        finally:
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = before
+
+
+def kube_config_module(path: str, where: str) -> Any:
+    """kubernetes.config.kube_config if load_kube_config() still finds its file at KUBE_CONFIG_DEFAULT_LOCATION;
+    else a UserError naming the kubernetes version and what changed (setting the name would change nothing, and
+    kfp would load the shell's kubeconfig: another cluster)."""
+    from importlib.metadata import version
+
+    from kubernetes.config import kube_config
+
+    name = "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION"
+    param = inspect.signature(kube_config.load_kube_config).parameters.get("config_file")
+    if not isinstance(getattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", None), str):
+        why = f"{name} is gone"
+    elif param is None or param.default is not None:
+        why = "load_kube_config() no longer takes config_file=None (the file at " + name + ")"
+    else:
+        return kube_config
+    raise UserError(f"{where}.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
+                    f"{version('kubernetes')}: {why}. Install a kubernetes release that has it (kubepipe is tested "
+                    f"with 30.1), or remove auth.kubeconfig and start with `export KUBECONFIG={path}`")
+
+
+def kfp_client_class():
+    """kfp.Client, asking healthz once: kfp's own get_kfp_healthz (called by its constructor) tries 5 times, 5 s
+    apart, logging a traceback each time, and then says only 'Failed getting healthz endpoint' - a refused
+    token took 25 s and looked like a host that cannot be reached.
+
+    Every API call has a timeout: kfp passes none, so a host that accepted the connection and never answered
+    (a stuck port-forward or proxy) hung the command. The generated API's `_request_timeout` argument (its
+    documented per-call timeout) is given to each call through the ApiClient the generated APIs share."""
+    import kfp
+
+    class Client(kfp.Client):
+        def __init__(self, *args, request_timeout_s: float = 60, **kwargs):
+            self._kubepipe_timeout = (min(10.0, request_timeout_s), request_timeout_s)
+            super().__init__(*args, **kwargs)
+            bound_calls(getattr(getattr(self, "healthzs", None), "api_client", None)
+                        or _changed("kfp.Client has no healthzs.api_client (the ApiClient its generated APIs share)"),
+                        self._kubepipe_timeout)
+
+        def get_kfp_healthz(self, sleep_duration: int = 5):
+            api = getattr(self, "_healthz_api", None)  # kfp's own, private: its constructor asks it
+            if api is None:
+                _changed("kfp.Client has no _healthz_api")
+            return api.healthz_service_get_healthz(_request_timeout=self._kubepipe_timeout)
+
+    return Client
+
+
+def bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
+    """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own."""
+    request = api_client.request
+    if "_request_timeout" not in inspect.signature(request).parameters:  # fail loudly if the API changes
+        _changed("kfp_server_api.ApiClient.request has no _request_timeout")
+
+    def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
+
+    api_client.request = bounded
+
+
+def _changed(why: str) -> NoReturn:
+    """Raise the UserError for a part of kfp.Client that kubepipe's client relies on and that is gone."""
+    raise missing("KFP client (a bounded health check and call timeouts)", why,
+                  "Without it a KFP host that never answers would hang the command", "no KFP call is made")
