@@ -6,6 +6,7 @@ records and metadata all go through it.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -122,8 +123,13 @@ def environment_secrets() -> list[str]:
             continue
     else:
         env = {}
-    found = {v for k, v in env.items() if len(v) >= 8 and (not v.isalpha() or len(v) >= 20) and keyed_secret(k, v)}
+    found = {v for k, v in env.items() if len(v) >= 8 and _credential_variable(k, v)}
     return sorted(found, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=1024)  # called for every line a run logs: the rule's regexes once per variable
+def _credential_variable(name: str, value: str) -> bool:
+    return (not value.isalpha() or len(value) >= 20) and keyed_secret(name, value)
 
 
 def redact_text(text: str) -> str:
