@@ -192,3 +192,28 @@ def test_a_recorded_param_whose_type_was_edited_since_names_the_resumed_run(tmp_
     assert run_params(compiled, {"tag": 5}, {"tag": "abc", "n": 3}, "p-1") == {"tag": 5, "n": 3}  # given now: wins
     with pytest.raises(kubepipe.UserError, match=r"params\['n'\]='x': expected int"):  # given now: as it was
         run_params(compiled, {"n": "x"}, {"tag": 4}, "p-1")
+
+
+def test_a_record_whose_checkpoint_key_is_a_path_is_not_resumed(tmp_path, monkeypatch):
+    """A run.json edited (or from a shared runs folder) with `checkpoint_key: ../../evil`: the resume wrote its lock
+    file, and its training its checkpoints, outside the runs and state folders. Refused, naming the record."""
+    import json
+
+    import pytest
+
+    import kubepipe
+
+    for name in ("reusable.yaml", "reuse_ops.py"):
+        shutil.copy(FIX / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    failed = kubepipe.run("reusable.yaml")
+    record = tmp_path / ".kubepipe" / "runs" / failed.run_id / "run.json"
+    for key in ("../../evil", 7):
+        record.write_text(json.dumps({**json.loads(record.read_text()), "checkpoint_key": key}))
+        with pytest.raises(kubepipe.UserError) as exc:
+            kubepipe.run("reusable.yaml", resume=failed.run_id)
+        assert str(exc.value) == (
+            f"resume={failed.run_id!r}: run {failed.run_id}'s record ({Path('.kubepipe/runs') / failed.run_id}/"
+            f"run.json) has checkpoint_key {key!r}, which is no run id; put back the run id it had (or "
+            f"{failed.run_id}'s own), or start a fresh run without resume=")
+    assert not list(tmp_path.glob("*.resume.lock")) and not (tmp_path / ".kubepipe" / "evil.resume.lock").exists()

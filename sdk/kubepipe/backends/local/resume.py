@@ -67,8 +67,13 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
         raise UserError(f"{resume_given(resume)}: run {rid} is {state}; only a failed or crashed run can be resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
     record = local_record(rid, runs_dir)
-    params = record.get("params")
-    return Prior(rid, str(record.get("checkpoint_key") or rid), params if isinstance(params, dict) else {},
+    params, key = record.get("params"), record.get("checkpoint_key") or rid
+    if not isinstance(key, str) or key in (".", "..") or any(c in key for c in "/\\\x00"):
+        # it names the checkpoint folder and the resume lock: `../../x` wrote outside the state and runs folders
+        raise UserError(f"{resume_given(resume)}: run {rid}'s record ({Path(runs_dir) / rid / 'run.json'}) has "
+                        f"checkpoint_key {key!r}, which is no run id; put back the run id it had (or {rid}'s own), "
+                        f"or start a fresh run without {resume_place()}")
+    return Prior(rid, key, params if isinstance(params, dict) else {},
                  Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"))
 
 
