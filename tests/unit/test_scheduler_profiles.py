@@ -104,3 +104,13 @@ def test_schedule_plan_names_what_changed_in_its_runs_template_never_a_set_value
     (tmp_path / "e.csv").write_text("a\n1\n")
     assert plan("--set", "labels.team=a").endswith(" (the compiled pipeline changed: its YAML or the profile it "
                                                     "compiles with)")
+
+
+def test_schedule_help_says_a_later_apply_resumes_a_paused_schedule(capsys):
+    """`--pause` said only 'Pause the schedule.', and the next `kubepipe schedule` (a CI job's) resumed it, unsaid."""
+    from cli_runner import run_cli
+
+    code, out, _err = run_cli(capsys, "schedule", "--help")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "a later `kubepipe schedule` without --pause resumes it" in text
+    assert "write `enabled: false` under schedule:" in text

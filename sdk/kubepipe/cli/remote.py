@@ -110,8 +110,13 @@ def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict, profile
 def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `schedule:` block."),
              target: str = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex"),
              plan_only: bool = typer.Option(False, "--plan", help="Show the plan; change nothing."),
-             pause: bool = typer.Option(False, "--pause", help="Pause the schedule."),
-             resume: bool = typer.Option(False, "--resume", help="Resume a paused schedule."),
+             pause: bool = typer.Option(False, "--pause", help="Pause the schedule. The YAML says whether it runs: a "
+                                                               "later `kubepipe schedule` without --pause resumes it; "
+                                                               "to keep it paused write `enabled: false` under "
+                                                               "schedule:."),
+             resume: bool = typer.Option(False, "--resume", help="Resume a paused schedule (for this apply; "
+                                                                 "`enabled: false` in the YAML pauses it again at the "
+                                                                 "next)."),
              delete: bool = typer.Option(False, "--delete", help="Delete the schedule."),
              param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
              detailed_exitcode: bool = typer.Option(
