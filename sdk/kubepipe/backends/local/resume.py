@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from kubepipe.arguments import param_hint, params_hint, resume_given, resume_place
 from kubepipe.compiler import Compiled
@@ -115,7 +115,7 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     return out
 
 
-def _carried(carried: dict[str, Any], types: dict[str, str], resumed: str | None) -> dict[str, Any]:
+def _carried(carried: dict[str, Any], types: Mapping[str, str], resumed: str | None) -> dict[str, Any]:
     """The values run `resumed` recorded, as the pipeline declares them now: one its param's type (edited since the
     crash) no longer takes was refused as `--param tag=abc`, a value not given now."""
     from kubepipe.secrets import redacted
