@@ -35,6 +35,7 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
     """Validate `data`; write passthrough dataset, metrics, HTML report and raw JSON; raise GateFailed if `gate`."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.data.report import validation_html
+    from kubepipe.json_values import finite_json
     from kubepipe.components.data.validate import (raise_if_failed, raise_if_misconfigured, resolve_expectations,
                                                    validate_frame, warnings_summary)
 
@@ -45,7 +46,8 @@ def run_validate(data: Any, dataset: Any, metrics: Any, report: Any, validation:
 
     report_at = write_report(report, validation_html(outcome, source))
     Path(validation.path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(validation.path, json.dumps(outcome.raw, indent=1, default=str))
+    # an observed mean or max of a column holding inf is no JSON number: null, never `Infinity` (jq refused the file)
+    atomic_write_text(validation.path, finite_json(outcome.raw, indent=1, default=str))
     if hasattr(validation, "metadata"):
         validation.metadata["warnings"] = warnings_summary(outcome)
     for name, value in outcome.metrics.items():

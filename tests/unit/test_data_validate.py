@@ -244,3 +244,19 @@ def test_card_numbers_and_addresses_among_the_unexpected_values_are_masked():
     assert "e.g. '************4444'" in msg
     shown = msg + validation_html(outcome, "x.csv") + json.dumps(outcome.raw, default=str)  # + the validation JSON
     assert "4111 1111 1111 1111" not in shown and "jane.doe" not in shown and "5555555555554444" not in shown
+
+
+def test_an_infinite_observed_value_is_null_in_validation_json_not_infinity(tmp_path):
+    """A column holding inf observed its mean and max as inf, written `Infinity`: no JSON (jq, JSON.parse refused
+    the validation artifact)."""
+    (tmp_path / "inf.csv").write_text("b,c\ninf,1\n1,2\n2,3\n")
+    step = Step(tmp_path, tmp_path / "inf.csv")
+    step.run([{"expect_column_max_to_be_between": {"column": "b", "min_value": 0, "max_value": 10}},
+              {"expect_column_max_to_be_between": {"column": "c", "min_value": 0, "max_value": 10}}], gate=False)
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    doc = json.loads(Path(step.validation.path).read_text(), parse_constant=refuse)
+    observed = [r["result"].get("observed_value") for r in doc["results"]]
+    assert sorted(observed, key=str) == [3, None]
