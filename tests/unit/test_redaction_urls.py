@@ -153,9 +153,9 @@ def test_a_credential_in_a_json_object_or_dict_in_a_message_is_never_shown_whate
     from kubepipe.secret_shapes import keyed_secret
 
     assume(keyed_secret(key, value) and value.strip())
-    for shown, literal in ((json.dumps({key: value, "n": 1}), json.dumps(value)),
-                           (repr({key: value, "n": 1}), repr(value))):
-        hidden = shown.replace(literal, literal[0] + REDACTED + literal[-1], 1)  # its quotes kept
+    for shown, head, literal in ((json.dumps({key: value, "n": 1}), "{" + json.dumps(key) + ": ", json.dumps(value)),
+                                 (repr({key: value, "n": 1}), "{" + repr(key) + ": ", repr(value))):
+        hidden = head + literal[0] + REDACTED + literal[-1] + shown[len(head) + len(literal):]  # its quotes kept
         assert redact_text(f"ConfigError: got {shown}") == f"ConfigError: got {hidden}"
 
 
