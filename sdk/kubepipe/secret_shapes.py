@@ -184,8 +184,18 @@ def _webhook_in(text: str) -> bool:
     return False
 
 
+# A base64 key that begins with `/` is no path (an AWS secret access key, `/K7MDENG/bPxRfiCYEXAMPLEKEY...`, one in
+# 64 of them): 20 or more of base64's characters, capitals, small letters and digits among them.
+_KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
+
+
 def keyed_secret(key: object, value: object) -> bool:
-    return isinstance(value, str) and is_secret_name(str(key)) and not _HARMLESS.match(value.strip())
+    """Whether `value` under `key` is a credential: the key names one (`is_secret_name`) and the value could be one
+    (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path)."""
+    if not isinstance(value, str) or not is_secret_name(str(key)):
+        return False
+    text = value.strip()
+    return not _HARMLESS.match(text) or bool(_KEY_LIKE.match(text))
 
 
 # Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's

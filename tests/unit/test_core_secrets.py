@@ -398,3 +398,15 @@ def test_a_credential_in_a_foreach_item_is_a_literal_credential(tmp_path):
     assert (issue.path, issue.line) == ("steps.say.foreach[0].password", 9)
     assert issue.message.startswith("a literal credential (`password` names a credential) would be written into the "
                                     "compiled pipeline") and "hunter2xx" not in str(exc)
+
+
+@pytest.mark.parametrize("value", ["/K7MDENG/bPxRfiCYEXAMPLEKEYwJalrXUtnFEMI", "/wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"])
+def test_an_aws_secret_key_beginning_with_a_slash_is_no_path(value):
+    # one AWS secret access key in 64 begins with `/`: it was taken for a path (harmless) under aws_secret_access_key,
+    # so a profile or a step's env holding it compiled it into the pipeline, and a message showed it whole
+    from kubepipe.secrets import check_profile_secrets, redact_text
+
+    [problem] = check_profile_secrets({"aws_secret_access_key": value})
+    assert problem.startswith("profile.aws_secret_access_key: credentials must not be written in YAML")
+    assert redact_text(f"AWS_SECRET_ACCESS_KEY={value}") == "AWS_SECRET_ACCESS_KEY=<redacted>"
+    assert check_profile_secrets({"secrets_dir": "/run/secrets/db", "password": "/etc/kubepipe/pw"}) == []  # paths
