@@ -15,8 +15,12 @@ The interface a model kind plugs into (one line in `PROBERS`):
                          configuration error, named before any probe runs)
 
 The guardrail times each call (so latency is one served call per probe, in the step's process) and
-judges every record. The first entry whose `detect` says yes opens the artifact; the classifier
-(a kubepipe Model artifact) is the fallback, so its loader's errors are what an unknown directory gets.
+judges every record. A probe is first read by the served endpoint's own input rules (`served_refusal`:
+serving/payloads.parse_v1 at `kubepipe serve`'s default limits): one the endpoint answers with a 400 (a text
+over --max-text-length, an infinite feature, a lone surrogate) is refused, naming the probe and the rule,
+since its output is one the endpoint never returns. The first entry whose `detect` says yes opens the
+artifact; the classifier (a kubepipe Model artifact) is the fallback, so its loader's errors are what an
+unknown directory gets.
 """
 
 from __future__ import annotations
@@ -38,6 +42,50 @@ PROBERS: tuple[tuple[str, str, str], ...] = (
 RETRIEVER_PROBE_COLUMN = "query"  # evaluate-retrieval's default query_column, the served :retrieve field
 
 
+def served_refusal(value: Any, spec) -> str:
+    """Why the served endpoint refuses `value` as one :predict instance of a model of `spec` (serving/payloads.
+    InputSpec), in the server's own words and field, or '' if it takes it."""
+    from kubepipe.components.serving.payloads import BadRequest, parse_v1
+
+    try:
+        parse_v1({"instances": [value]}, spec)
+    except BadRequest as exc:
+        return f"{exc.status} at {exc.reason}"
+    return ""
+
+
+def served_spec(task: str, model: Any = None, text_column: str = "text"):
+    """The InputSpec a model of `task` is served with by `kubepipe serve`'s defaults (what deploy runs)."""
+    from kubepipe.components.serving.options import DEFAULTS
+    from kubepipe.components.serving.payloads import InputSpec, input_spec_of
+
+    limits = {"max_batch_size": 1, "max_text_length": int(DEFAULTS["max_text_length"])}
+    if model is not None:
+        return input_spec_of(model, **limits)
+    return InputSpec(task=task, text_column=text_column, **limits)
+
+
+def _refuse(why: str) -> None:
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.serving.options import DEFAULTS
+
+    if why:
+        limit = f" (kubepipe serve --max-text-length {DEFAULTS['max_text_length']})" if "characters" in why else ""
+        raise DataError(f"the served endpoint refuses this probe with a {why}{limit}, so it never returns an output "
+                        "for it; fix the probe or drop it upstream")
+
+
+def _as_sent(value: Any) -> Any:
+    """A probe row's cell as a client's JSON carries it: a missing value (NaN, None, pd.NA) is null."""
+    import pandas as pd
+
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    if not isinstance(value, (str, bytes, list, dict)) and pd.isna(value):
+        return None
+    return value
+
+
 def _resolve(ref: str) -> Callable:
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -56,6 +104,7 @@ class ClassifierProber:
         self.tabular = model.task == "tabular-classification"
         self.features = [str(c) for c in spec.get("feature_columns") or []]
         self.probe_column = "" if self.tabular else str(spec.get("text_column") or "text")
+        self.spec = served_spec(model.task, model)
 
     def inputs(self, probe: Any):
         from kubepipe.components.errors import DataError
@@ -64,7 +113,9 @@ class ClassifierProber:
             if isinstance(probe, (dict, list)):  # str() of it would be the text the model reads
                 raise DataError(f"a probe for this text model is a text (its `{self.probe_column}`), got "
                                 f"{redact(repr(probe))}; write inline_probes as texts")
-            return ["" if probe is None else str(probe)]
+            text = "" if probe is None else str(probe)
+            _refuse(served_refusal(text, self.spec))
+            return [text]
         import pandas as pd
 
         row = probe if isinstance(probe, dict) else {}
@@ -72,6 +123,7 @@ class ClassifierProber:
         if missing:
             raise DataError(f"a probe for this tabular model needs feature(s) {missing}; probes are rows with "
                             f"columns {self.features} (got {sorted(map(str, row)) if row else redact(repr(probe))})")
+        _refuse(served_refusal({c: _as_sent(row[c]) for c in self.features}, self.spec))
         return pd.DataFrame([{c: row[c] for c in self.features}])
 
     def __call__(self, probe: Any) -> list[dict]:
@@ -109,6 +161,7 @@ class RetrieverProber:
         if is_blank(probe):  # its 'hits' are the passages nearest to no text: the rules judged them, pass or fail
             raise DataError("a retriever's probe is an empty query, which the served retriever refuses (400: the "
                             "query is empty); fill its text in, or drop it upstream")
+        _refuse(served_refusal(probe, served_spec("retrieval", text_column=self.probe_column)))
         return self.retriever.retrieve([probe], self.top_k)[0]
 
 

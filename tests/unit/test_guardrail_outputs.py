@@ -300,3 +300,45 @@ def test_an_empty_retriever_probe_is_refused_naming_its_place(tmp_path):
     assert str(exc.value) == f"validate-outputs: probe 1 (inline_probes[1]): {said}"
     assert not any(q.strip() == "" for q in asked)
     assert validate_outputs("idx", inline_probes=["SHELL"], prober=prober)["passed"]
+
+
+def test_a_probe_the_served_endpoint_refuses_is_refused_by_its_own_rule(tmp_path):
+    """The guardrail probed the model in-process with what the endpoint answers 400 (a text over kubepipe serve's
+    --max-text-length, an infinite feature) and judged outputs the endpoint never returns; it reads each probe with
+    the server's own payload rules and refuses such a probe, naming it and the rule."""
+    from kubepipe.components.serving.payloads import BadRequest, InputSpec, parse_v1
+
+    long_text = "SHELL OIL HOUSTON TX " * 30  # 630 characters
+    with pytest.raises(BadRequest) as served:  # the oracle: what the endpoint answers
+        parse_v1({"instances": [long_text]}, InputSpec(task="text-classification"))
+    assert served.value.reason == "instances[0]: the text has 630 characters; the limit is 512"
+    with pytest.raises(DataError) as exc:
+        _run(tmp_path, text_model(tmp_path / "m"), inline_probes=[PROBES[0], long_text])
+    assert str(exc.value) == (
+        "validate-outputs: probe 1 (inline_probes[1]): the served endpoint refuses this probe with a 400 at "
+        "instances[0]: the text has 630 characters; the limit is 512 (kubepipe serve --max-text-length 512), so it "
+        "never returns an output for it; fix the probe or drop it upstream")
+    result, error, _, _ = _run(tmp_path, text_model(tmp_path / "m2"), inline_probes=["x" * 512])  # at the limit
+    assert error is None and result["probes"] == 1
+
+    tabular = tabular_model(tmp_path / "t", w=4.0, labels=("ok", "bad"))
+    with pytest.raises(DataError) as exc:
+        _run(tmp_path, tabular, inline_probes=[{"x0": 1.0, "x1": 2.0}, {"x0": float("inf"), "x1": 0.0}])
+    assert str(exc.value).startswith("validate-outputs: probe 1 (inline_probes[1]): the served endpoint refuses "
+                                     "this probe with a 400 at instances[0].x0: expected a finite number, so it ")
+    csv = tmp_path / "rows.csv"  # a missing cell is the null a client sends, which the endpoint takes (the mean)
+    csv.write_text("x0,x1\n1.0,\n-2.0,3.0\n")
+    result, error, _, _ = _run(tmp_path, tabular, probes=SimpleNamespace(path=str(csv)))
+    assert error is None and result["probes"] == 2
+
+
+def test_a_retriever_probe_the_served_retriever_refuses_is_refused(tmp_path):
+    from kubepipe.components.guardrail.probers import RetrieverProber
+
+    index = SimpleNamespace(passages=pd.DataFrame(columns=["passage_id", "doc_id", "text"]))
+    prober = RetrieverProber(SimpleNamespace(index=index, retrieve=lambda q, k: pytest.fail("probed")), top_k=1)
+    with pytest.raises(DataError, match=r"^the served endpoint refuses this probe with a 400 at instances\[0\]: "
+                                        r"the text has 513 characters; the limit is 512 \(kubepipe serve "):
+        prober("q" * 513)
+    with pytest.raises(DataError, match=r"400 at instances\[0\]: character 1 is a lone UTF-16 surrogate"):
+        prober("a\ud800b")
