@@ -16,7 +16,7 @@ PINNED = "kfp==2.17.3"
 
 
 def missing(fix: str, why: str, without: str, stops: str = "local runs stop here") -> UserError:
-    """UserError: kubepipe's `fix` cannot be applied to the installed kfp (`why`); `without` says what would go wrong."""
+    """UserError: kubepipe's `fix` cannot be applied to the installed kfp (`why`); `without`: what would go wrong."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
