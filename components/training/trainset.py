@@ -144,7 +144,9 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         log.warning("%s: dropping %d row(s) with no %r", where, int(missing.sum()), cfg.label_column)
         train_df, y_all = train_df[~missing], y_all[~missing]
         if len(train_df) == 0:
-            raise DataError(f"{where}: every row has an empty label column {cfg.label_column!r}")
+            raise DataError(f"{where}: label column {cfg.label_column!r} is empty in all {int(missing.sum())} "
+                            "row(s); set `label_column` to the column that holds the classes, or check the upstream "
+                            "step's output")
     if not tabular:
         require_text(train_df[columns["text_column"]].tolist(), columns["text_column"], source=where,
                      hint="check the upstream step's output, or set `text_column` to the column that holds the text")

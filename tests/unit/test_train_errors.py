@@ -405,3 +405,11 @@ def test_a_model_too_large_for_memory_names_the_preprocessing_size_that_made_it(
     assert str(exc.value).endswith("; the model is too large for this machine's memory: its input is vocab_size "
                                    "10000000000000, max_length 256 (vocab_size is `buckets` of a hashed-ngrams "
                                    "model): lower it, or the model's width, in `hyperparameters`")
+
+
+def test_a_label_column_empty_in_every_row_says_what_to_set():
+    """It said only 'every row has an empty label column', no way out (a wrong `label_column`, most often)."""
+    with pytest.raises(DataError) as exc:
+        train(merchant_frame(20).assign(category=""), _cfg())
+    assert str(exc.value) == ("dataset: label column 'category' is empty in all 20 row(s); set `label_column` to the "
+                              "column that holds the classes, or check the upstream step's output")
