@@ -26,10 +26,11 @@ import os
 import re
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.util import url_to_fs
+from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
-           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of", "state_writes"]
+           "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of", "state_writes",
+           "pipeline_file", "same_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,22 @@ def require_pipeline(pipeline: object, who: str = WHO, what: str = "`pipeline`")
                              "trigger-retrain's `pipeline` names it (a YAML path, a KFP pipeline name or a compiled "
                              "template URI)")
     return pipeline
+
+
+def pipeline_file(pipeline: str, target: str) -> str | None:
+    """The file a local training pipeline names, resolved against the working directory; None on kubeflow / vertex
+    (a pipeline name or a template URI). A monitor run from the repository's root names `pipelines/train.yaml`, one
+    run from `pipelines/` (or by a scheduler started elsewhere) `train.yaml`: one file, one count of failures."""
+    from pathlib import Path
+
+    return str(Path(local_path(pipeline) or pipeline).expanduser().resolve()) if target == "local" else None
+
+
+def same_pipeline(record: dict, pipeline: str, file: str | None) -> bool:
+    """Whether a decision line is of `pipeline`: of the same file (`pipeline_file`) where the line records one, else
+    (remote targets, lines written before files were recorded) of the same name as given."""
+    recorded = record.get("pipeline_file")
+    return recorded == file if recorded and file else record.get("pipeline") == pipeline
 
 
 def slug(text: str) -> str:
@@ -198,9 +215,9 @@ def state_lines(records: list[dict]) -> list[dict]:
     for i, r in enumerate(records):
         action = r.get("action")
         if action == "started":
-            last[("started", r.get("pipeline"))] = i
+            last[("started", r.get("pipeline_file") or r.get("pipeline"))] = i
         if action in ATTEMPTS:
-            last[("attempt", None if action == "resumed" else r.get("pipeline"))] = i
+            last[("attempt", None if action == "resumed" else r.get("pipeline_file") or r.get("pipeline"))] = i
         if action == "starting" and r.get("key") not in settled:
             keep.add(i)
     keep.update(last.values())

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 from typing import Any, Callable
 
-from kubepipe.components.retrain.decisions import ATTEMPTS, WHO, queue_dir, state_fs
+from kubepipe.components.retrain.decisions import ATTEMPTS, WHO, pipeline_file, queue_dir, same_pipeline, state_fs
 
 __all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "resume_command", "backoff_hours",
            "parse_time", "wait_from", "resume"]
@@ -53,8 +53,9 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
     """(failed retrains in a row now, the newest attempt line). A `resumed` line holds for every pipeline of the
     log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one). `remote`: how a
     kubeflow / vertex run ended (`remote.remote_outcomes`); without it a created run counts as a success."""
+    file = pipeline_file(pipeline, target)
     last = next((r for r in reversed(lines) if r.get("action") in ATTEMPTS
-                 and (r.get("action") == "resumed" or r.get("pipeline") == pipeline)), None)
+                 and (r.get("action") == "resumed" or same_pipeline(r, pipeline, file))), None)
     if last is None or last.get("action") == "resumed":
         return 0, last
     before = last.get("failures") if isinstance(last.get("failures"), int) else 0
@@ -106,6 +107,7 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
 
     who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
     require_pipeline(pipeline, who, "the PIPELINE argument")
+    file = pipeline_file(pipeline, target)  # the file, as this working directory reaches it
 
     def recorded(lines: list[dict]) -> list[dict]:
         if not lines:
@@ -113,7 +115,8 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
                                  "does, with the --target (and --profile / --home) its monitor runs with")
         named = sorted({str(r["pipeline"]) for r in lines if r.get("pipeline")})
-        if pipeline not in named:  # the log is named after the file: another spelling of the path shares it
+        # the log is named after the file's name: another file of that name (or a name) shares it
+        if not any(same_pipeline(r, pipeline, file) for r in lines):
             raise ComponentError(f"{who}: {log_path(state_dir, pipeline)} holds no decision of {pipeline!r}; its "
                                  f"decisions name {', '.join(map(repr, named))}: give the pipeline as they do, e.g. "
                                  f"`{resume_command(named[-1], target)}`")
@@ -132,6 +135,7 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
                     "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}
         record = {"time": utc_iso(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
+                  **({"pipeline_file": file} if file else {}),
                   "action": "resumed", "run_id": None, "failures": failures,
                   "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}
         append_decision(state_dir, pipeline, record, who)

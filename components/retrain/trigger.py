@@ -38,8 +38,9 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, queue_dir, read_triggers,
-                                                    require_pipeline, slug, state_fs, state_writes)
+from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
+                                                    read_triggers, require_pipeline, same_pipeline, slug, state_fs,
+                                                    state_writes)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.components.retrain.remote import remote_outcomes
@@ -92,6 +93,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
             no_traffic: str, params: dict | None,
             target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
             source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
+    file = pipeline_file(pipeline, target)
     record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
                               "source_pipeline": source_pipeline, "source_step": source_step,
                               "source_run_id": source_run_id,
@@ -99,6 +101,8 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                               # the monitor's own words, and what fired: its `reason` may name both
                               "reason": f"{reason} ({_why(drift_detected, quality_dropped) or 'nothing detected'})"
                               if reason else _why(drift_detected, quality_dropped)}
+    if file:  # the file, however this working directory spells its path: the lines later decisions match on
+        record["pipeline_file"] = file
     if no_traffic and not drift_detected and not quality_dropped:  # nothing was measured: neither drift nor failure
         record.update(action="no-traffic", run_id=None, reason=str(no_traffic))
         append_decision(state_dir, pipeline, record)
@@ -111,7 +115,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml
     # share it, and each has its own cooldown
     lines = read_triggers(state_dir, pipeline)
-    started = [r for r in lines if r.get("action") == "started" and r.get("pipeline") == pipeline]
+    started = [r for r in lines if r.get("action") == "started" and same_pipeline(r, pipeline, file)]
     key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     if target == "local":  # a retried step's own request (same key) is queued again below, not a cooldown
         mine = _request_id(pipeline, key)
@@ -199,9 +203,7 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     recording) holds the cooldown: the queue is the record of what was started. One still waiting (`kubepipe
     scheduler` has not taken it) makes a second request pointless. Only the requests named for this pipeline are
     read, and in `done/` (every retrain ever started) only those the log does not hold."""
-    from pathlib import Path
-
-    want = str(Path(local_path(pipeline) or pipeline).expanduser().resolve())
+    want = pipeline_file(pipeline, "local")
     known = {r.get("run_id") for r in logged}
     prefix = _request_id(pipeline, "")
     fs, qdir = state_fs(queue_dir(state_dir))
