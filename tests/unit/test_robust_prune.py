@@ -68,9 +68,14 @@ def test_prune_keeps_the_checkpoints_a_resumed_run_continues_from(tmp_path):
     record = home / "runs" / "p-1" / "run.json"
     record.write_text(json.dumps({**json.loads(record.read_text()), "checkpoint_key": "p-0", "resumed_from": "p-0"}))
     (home / "state" / "checkpoints" / "p-0" / "train").mkdir(parents=True)
+    (home / "runs" / ".p-0.resume.lock").write_text("run p-1 (pid 42)")  # what `--resume p-0` took
     result = prune_runs(home, 1)
     assert result["removed"] == ["p-0"] and not (home / "runs" / "p-0").exists()
     assert (home / "state" / "checkpoints" / "p-0" / "train").is_dir()
+    assert (home / "runs" / ".p-0.resume.lock").is_file()  # p-1 may be resumed again: its key is p-0
+    assert prune_runs(home, 0)["removed"] == ["p-1"]
+    assert not (home / "state" / "checkpoints" / "p-0").exists()
+    assert [p.name for p in (home / "runs").iterdir()] == []  # the lock of p-0's resumes went with the last of them
 
 
 def test_a_copied_run_folder_is_listed_and_pruned_as_itself(tmp_path):
@@ -160,3 +165,13 @@ def test_checkpoints_on_another_file_system_are_deleted_in_place(tmp_path, monke
     monkeypatch.setattr(os, "replace", cross_device)
     assert prune_runs(home, 1, state_dir=tmp_path / "disk2")["removed"] == ["p-old"]
     assert not ckpt.parent.exists() and not (home / "runs" / "p-old").exists()
+
+
+def test_a_record_whose_checkpoint_key_is_a_path_removes_nothing_outside(tmp_path):
+    home = tmp_path / "home"
+    _run(home, "p-0", 1_700_000_000, state="CRASHED")
+    record = home / "runs" / "p-0" / "run.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "checkpoint_key": "../../../keep"}))
+    (tmp_path / "keep").mkdir()
+    assert prune_runs(home, 0)["removed"] == ["p-0"]
+    assert (tmp_path / "keep").is_dir()

@@ -4,8 +4,8 @@ Removes the oldest local runs beyond `keep`, never one that is still running, wh
 registry champion or previous champion, or whose folder holds files a local endpoint serves.
 A run folder is first renamed into `<home>/.trash` (inside a profile's own `pipeline_root`: its `.trash`;
 one atomic rename: a crash never leaves half a run listed), then deleted; a later prune empties what a
-crash left there. The run's training checkpoints under `<state_dir>/checkpoints/<run id>` go with it,
-unless a run that stays resumed it.
+crash left there. The run's training checkpoints under `<state_dir>/checkpoints/<run id>` go with it, and the
+`.<run id>.resume.lock` its resumes took beside the runs, unless a run that stays resumed it.
 """
 
 from __future__ import annotations
@@ -89,11 +89,17 @@ def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, 
             removed.append(run_id)
     if not dry_run:
         in_use = _checkpoint_keys(runs_dir, kept + list(held))
+        gone: set[str] = set()
         for run_id in removed:
+            gone |= {run_id} | _checkpoint_keys(runs_dir, [run_id])  # a resumed run's: the run it resumed
             _remove(runs_dir / run_id, trash)
-            ckpt = state_dir / "checkpoints" / run_id
-            if ckpt.is_dir() and run_id not in in_use:  # a run that resumed this one still continues from them
+        for key in sorted(gone - in_use):  # in use: a run that stays still continues from those checkpoints
+            if key in (".", "..") or any(c in key for c in "/\\\x00"):
+                continue  # a record edited to name a path: nothing of ours
+            ckpt = state_dir / "checkpoints" / key
+            if ckpt.is_dir():
                 _remove(ckpt, trash)
+            (runs_dir / f".{key}.resume.lock").unlink(missing_ok=True)  # its resumes' lock (local.resume)
         if trash.is_dir():
             shutil.rmtree(trash, ignore_errors=True)
     return {"removed": removed, "kept": kept, "protected": held, "dry_run": dry_run}
