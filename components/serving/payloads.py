@@ -326,9 +326,11 @@ def check_v2_shapes(body: Any) -> None:
 
 
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,
-             parameters: Any = None, known_outputs: tuple = V2_OUTPUTS) -> Parsed:
+             parameters: Any = None, known_outputs: tuple = V2_OUTPUTS,
+             noun: tuple[str, str] = ("instance", "instances")) -> Parsed:
     """Validate a V2 InferRequest: its inputs (objects with name, datatype, shape, data), the requested
-    outputs (objects with name and parameters) and the request's parameters."""
+    outputs (objects with name and parameters) and the request's parameters. The batch is the input's
+    `shape[0]` rows, `noun` (singular, plural) what they are (a retriever's are queries)."""
     if not inputs:
         raise BadRequest("inputs", "expected one input tensor, got none")
     if len(inputs) != 1:
@@ -353,7 +355,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         k = len(spec.features)
         if len(shape) != 2 or (k and shape[1] != k):
             raise BadRequest(f"{where}.shape", f"expected [n, {k or 'k'}], got {shape}")
-        _check_size(f"{where}.shape", shape[0], spec)
+        _check_size(f"{where}.shape[0]", shape[0], spec, noun)
         flat = _v2_elements(data, shape, where, "numbers")
         nums = [_number(v, f"{where}.data[{j}]") for j, v in enumerate(flat)]
         items: list[list[float]] | list[str] = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
@@ -362,7 +364,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
             raise BadRequest(f"{where}.datatype", f"expected BYTES for text, got {inp.datatype}")
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
             raise BadRequest(f"{where}.shape", f"expected [n] or [n, 1] for text, got {shape}")
-        _check_size(f"{where}.shape", shape[0], spec)
+        _check_size(f"{where}.shape[0]", shape[0], spec, noun)
         flat = _v2_elements(data, shape, where, "strings")
         items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec)
                  for i, v in enumerate(flat)]

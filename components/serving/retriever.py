@@ -145,7 +145,7 @@ class ServedRetriever(ServedModel):
     async def preprocess(self, payload, headers=None):
         if isinstance(payload, InferRequest):
             parsed = parse_v2(payload.inputs, self.spec, payload.request_outputs, payload.parameters,
-                              known_outputs=V2_RETRIEVAL_OUTPUTS)
+                              known_outputs=V2_RETRIEVAL_OUTPUTS, noun=("query", "queries"))
             k = request_top_k(payload.parameters, "parameters")
             for i, inp in enumerate(payload.inputs or ()):
                 if "top_k" in (inp.parameters or {}):  # it was ignored: the default 10 hits

@@ -130,3 +130,14 @@ def test_a_retrieve_batch_over_or_under_the_limit_is_said_in_queries():
         queries_of({"queries": ["coffee"] * 9}, SPEC)
     assert str(exc.value) == ("queries: the batch has 9 queries; the limit is 8 per request (split it into several "
                               "requests)") and exc.value.status == 413
+
+
+def test_a_v2_batch_over_or_under_the_limit_names_shape_0_and_says_queries():
+    # before: 'inputs[0].shape: the batch has 9 instances' on a retriever, whose V2 rows are queries, naming the
+    # whole shape where its first size is at fault
+    for n, said, status in ((9, "the batch has 9 queries; the limit is 8 per request (split it into several "
+                                "requests)", 413), (0, "the batch is empty; send at least one query", 400)):
+        inp = InferInput("text", [n], "BYTES", data=["coffee"] * n)
+        with pytest.raises(BadRequest) as exc:
+            asyncio.run(_served().preprocess(InferRequest("idx", [inp], parameters={"top_k": 2})))
+        assert (str(exc.value), exc.value.status) == (f"inputs[0].shape[0]: {said}", status)
