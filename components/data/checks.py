@@ -148,7 +148,8 @@ def check_drift(with_values: dict) -> list[CheckIssue]:
             if key not in _DRIFT_KEYS:
                 issues.append(CheckIssue(path + (key,), f"unknown threshold `{key}`",
                                          did_you_mean(key, _DRIFT_KEYS) or f"use {', '.join(_DRIFT_KEYS)}"))
-            elif not _interpolated(value) and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            elif not _interpolated(value) and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                               or not value >= 0):  # NaN: no PSI or statistic is above it, silently
                 issues.append(CheckIssue(path + (key,), f"must be a non-negative number, got {value!r}"))
             elif not _interpolated(value) and key in _DRIFT_UNIT and value > 1:  # `ks_pvalue: 5` meant 5%
                 issues.append(CheckIssue(path + (key,), f"must be from 0 to 1, got {value!r}", _DRIFT_UNIT[key]))

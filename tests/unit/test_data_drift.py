@@ -381,3 +381,16 @@ def test_chinese_and_japanese_text_without_spaces_is_compared_by_character():
     assert (same["kind"], same["drifted"], moved["kind"], moved["drifted"]) == ("text", False, "text", True)
     assert moved["psi"] > 1 > 0.1 > same["psi"]
     assert column_kind(pd.Series([f"店{i:03d}" for i in range(100)])) == "skip"  # one character and digits: an id
+
+
+@pytest.mark.parametrize("thresholds,path", [
+    ({"psi": float("nan")}, ("thresholds", "psi")),
+    ({"columns": {"amount": {"ks_statistic": float("nan")}}}, ("thresholds", "columns", "amount", "ks_statistic")),
+])
+def test_a_nan_threshold_is_refused_not_a_check_that_never_fires(thresholds, path):
+    """`psi: .nan` (or `--param psi=nan` into it) passed the check (NaN < 0 is false), and no PSI is > NaN: the column
+    never drifted by PSI, silently."""
+    from kubepipe.components.data.checks import check_drift
+
+    (issue,) = check_drift({"thresholds": thresholds})
+    assert issue.path == path and issue.message == "must be a non-negative number, got nan"
