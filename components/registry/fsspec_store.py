@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
-from kubepipe.components.registry.version import RegistryError, errno_text, storage_failed
+from kubepipe.components.registry.version import URI_SOURCE, RegistryError, errno_text, storage_failed
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
@@ -58,7 +58,7 @@ def check_exclusive_create(fs, uri: str, why: str = "concurrent promotions could
         )
 
 
-def _check_bucket_given(uri: str, where: str) -> None:
+def _check_bucket_given(uri: str, where: str, source: str) -> None:
     """`s3://` (a variable where the bucket goes, unset) is refused: it was the account's bucket list, read as an
     empty registry. Checked on the filesystem's class, before its instance looks for credentials (gcsfs: seconds)."""
     import fsspec
@@ -69,12 +69,12 @@ def _check_bucket_given(uri: str, where: str) -> None:
     except (ValueError, ImportError):  # unknown or not installed: the filesystem's own error says so
         return
     if hasattr(cls, "split_path") and not str(fsspec.core.strip_protocol(normal_uri(uri))).strip("/"):
-        raise RegistryError(f"registry {where}: no bucket given; use {scheme}://BUCKET/PATH in --registry / "
-                            "KUBEPIPE_REGISTRY (an unset variable where the bucket goes?)")
+        raise RegistryError(f"registry {where}: no bucket given; use {scheme}://BUCKET/PATH in {source} "
+                            "(an unset variable where the bucket goes?)")
 
 
 @contextmanager
-def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[None]:
+def _reaching(store: FsspecStore, path: str = "", doing: str = "access it") -> Iterator[None]:
     """A backend's auth or network failure as a RegistryError naming the registry (was an internal error);
     a storage failure (a plain OSError with an errno: EIO, ESTALE) as one naming `path` and the errno."""
     try:
@@ -83,17 +83,20 @@ def _reaching(uri: str, path: str = "", doing: str = "access it") -> Iterator[No
         raise
     except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
         if type(exc) is OSError and exc.errno:  # connection errors are OSError subclasses: "cannot reach it"
-            raise storage_failed(path or uri, exc, doing) from exc
-        raise RegistryError(f"registry {uri}: cannot reach it: {redact_text(first_line(exc))}; check the URI "
-                            "(--registry / KUBEPIPE_REGISTRY), your credentials and the network", retryable=True) from exc
+            raise storage_failed(path or store.where, exc, doing) from exc
+        raise RegistryError(f"registry {store.where}: cannot reach it: {redact_text(first_line(exc))}; check the URI "
+                            f"({store.source}), your credentials and the network", retryable=True) from exc
 
 
 class FsspecStore:
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, source: str = URI_SOURCE):
+        """`source`: where the URI was given, as messages tell the user to check it (`--set registry_uri`, a
+        profile file's line)."""
         import fsspec
 
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
-        _check_bucket_given(uri, self.where)
+        self.source = source
+        _check_bucket_given(uri, self.where, source)
         try:
             self.fs, path = fsspec.core.url_to_fs(normal_uri(uri))
         except ImportError as exc:  # fsspec knows the protocol, its package is not installed
@@ -114,12 +117,12 @@ class FsspecStore:
         return redact_url(self.fs.unstrip_protocol(self._p(rel)))
 
     def read(self, rel: str) -> bytes:
-        with _reaching(self.where, self.uri(rel), "read it"):
+        with _reaching(self, self.uri(rel), "read it"):
             return self.fs.cat_file(self._p(rel))
 
     def listdir(self, rel: str = "") -> list[str]:
         try:
-            with _reaching(self.where):
+            with _reaching(self):
                 try:
                     entries = self.fs.ls(self._p(rel), detail=False, refresh=True)
                 except TypeError:
@@ -136,7 +139,7 @@ class FsspecStore:
         if split is None or self._bucket_seen:
             return
         bucket = split(self.root)[0]
-        with _reaching(self.where):
+        with _reaching(self):
             self._bucket_seen = bool(self.fs.exists(bucket))
         if not self._bucket_seen:
             try:  # where it was looked for (s3fs): a wrong endpoint (AWS_ENDPOINT_URL_S3 at another server) says 404
@@ -144,17 +147,17 @@ class FsspecStore:
             except AttributeError:
                 at = ""
             raise RegistryError(f"registry {self.where}: bucket `{bucket}` does not exist{at} (or these credentials "
-                                "cannot see it); check the bucket name in --registry / KUBEPIPE_REGISTRY"
+                                f"cannot see it); check the bucket name in {self.source}"
                                 + (" and the endpoint" if at else "")) from None
 
     def exists(self, rel: str) -> bool:
-        with _reaching(self.where):
+        with _reaching(self):
             return self.fs.exists(self._p(rel))
 
     def create(self, rel: str, data: bytes, *, parents: bool = True) -> bool:
         """`parents` is LocalStore's: an object store has no folders (a commit re-checks its claim instead)."""
         try:
-            with _reaching(self.where):
+            with _reaching(self):
                 try:
                     with self.fs.open(self._p(rel), "xb") as fh:
                         fh.write(data)
@@ -176,7 +179,7 @@ class FsspecStore:
     def _holds(self, rel: str, data: bytes) -> bool:
         """Whether `rel` holds exactly `data` (claims carry a unique token, so another writer's never does)."""
         try:
-            with _reaching(self.where, self.uri(rel), "read it"):
+            with _reaching(self, self.uri(rel), "read it"):
                 return self.fs.cat_file(self._p(rel)) == data
         except FileNotFoundError:
             return False
@@ -184,7 +187,7 @@ class FsspecStore:
     def put_tree(self, local_dir: str, rel: str) -> None:
         for src, dst in tree_files(local_dir):
             try:
-                with _reaching(self.where):
+                with _reaching(self):
                     self.fs.put_file(src, self._p(f"{rel}/{dst}"))
             except FileNotFoundError:
                 self._check_bucket()
@@ -192,14 +195,14 @@ class FsspecStore:
 
     def remove_tree(self, rel: str) -> None:
         try:
-            with _reaching(self.where):
+            with _reaching(self):
                 self.fs.rm(self._p(rel), recursive=True)
         except FileNotFoundError:
             pass
 
     def remove_file(self, rel: str) -> None:
         try:
-            with _reaching(self.where):
+            with _reaching(self):
                 self.fs.rm_file(self._p(rel))
         except FileNotFoundError:
             pass
@@ -207,7 +210,7 @@ class FsspecStore:
     def mtime(self, rel: str) -> float | None:
         """A file's modification time; a folder's is its newest file's: object stores (S3, GCS) keep no time for
         a folder, so an unfinished version without claim.json had no age and `models gc` never removed it."""
-        with _reaching(self.where, self.uri(rel), "read its modification time"):
+        with _reaching(self, self.uri(rel), "read its modification time"):
             try:
                 info = self.fs.info(self._p(rel))
             except (FileNotFoundError, NotADirectoryError):
@@ -226,7 +229,7 @@ class FsspecStore:
         dest = os.path.join(tempfile.mkdtemp(prefix="kubepipe-registry-"), uuid.uuid4().hex[:8])
         base = self._p(rel)
         try:
-            with _reaching(self.where, self.uri(rel), "download it"):
+            with _reaching(self, self.uri(rel), "download it"):
                 for path in self.fs.find(base):
                     target = os.path.normpath(os.path.join(dest, os.path.relpath(path, base)))
                     if os.path.commonpath([dest, target]) != dest:  # a key may hold `..`: it was written anywhere

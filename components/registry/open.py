@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.components.registry.registry import Registry
-from kubepipe.components.registry.version import RegistryError
+from kubepipe.components.registry.version import URI_SOURCE, RegistryError
 
 __all__ = ["open_registry", "mirrors_to_vertex"]
 
@@ -22,13 +22,14 @@ def mirrors_to_vertex(profile: Mapping[str, Any] | None) -> bool:
     return bool(p.get("vertex_model_registry")) and p.get("target", "vertex") == "vertex"
 
 
-def open_registry(uri: str | None, profile: Mapping[str, Any] | None = None, *, credentials: Any = None):
+def open_registry(uri: str | None, profile: Mapping[str, Any] | None = None, *, credentials: Any = None,
+                  source: str = URI_SOURCE):
     """`Registry(uri)`, or a `VertexModelRegistry` when the profile asks for the Vertex mirror.
 
     `profile` is the profile as steps see it (`ctx_profile`, `Profile.public_dict()`); `credentials`
-    (tests) overrides application-default credentials."""
+    (tests) overrides application-default credentials; `source`, where `uri` was given (errors name it)."""
     if not mirrors_to_vertex(profile):
-        return Registry(uri or None)
+        return Registry(uri or None, source=source)
     p = dict(profile or {})
     missing = [k for k in ("project", "region", "runtime_image") if not p.get(k)]
     if missing:
@@ -38,4 +39,4 @@ def open_registry(uri: str | None, profile: Mapping[str, Any] | None = None, *, 
 
     return VertexModelRegistry(uri or p.get("registry_uri") or "", project=p["project"], location=p["region"],
                                serving_image=p["runtime_image"], credentials=credentials,
-                               api_endpoint=p.get("api_endpoint") or None)
+                               api_endpoint=p.get("api_endpoint") or None, source=source)

@@ -35,6 +35,7 @@ from kubepipe.components.registry.version import (
     ALIASES,
     ModelVersion,
     RegistryError,
+    URI_SOURCE,
     audit_record,
     load_version,
     current_user,
@@ -51,11 +52,11 @@ _NAME = MODEL_NAME
 
 
 class Registry:
-    """`Registry(uri)`: `file://path` (relative to cwd), a plain path, or any fsspec URI."""
+    """`Registry(uri)`: `file://path` (relative to cwd), a plain path or any fsspec URI; `source`: where it's from."""
 
-    def __init__(self, uri: str | None = None):
+    def __init__(self, uri: str | None = None, *, source: str = URI_SOURCE):
         self.uri = uri or DEFAULT_URI
-        self.store = open_store(self.uri)
+        self.store = open_store(self.uri, source)
         # The champion the last promote / rollback through this object replaced, as its compare-and-swap read it
         # (a number read before the move was stale under concurrent moves: `"was": 7` for a move off v3).
         self.replaced: int | None = None
@@ -376,8 +377,7 @@ class Registry:
             names = self.names()
             hint = did_you_mean(name, names)  # `frud`, `Fraud`: was the whole list to search by eye
             raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {', '.join(names) or 'none'}); "
-                                + (f"{hint} " if hint else "") + "check the name and the registry (--registry / "
-                                "KUBEPIPE_REGISTRY)")
+                                f"{hint + ' ' if hint else ''}check the name and the registry ({self.store.source})")
 
     def is_model_folder(self) -> bool:
         """Whether the registry path is one model's folder (it holds versions/), not a registry: a common mistake."""

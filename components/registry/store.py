@@ -29,7 +29,7 @@ from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.fsspec_store import FsspecStore
-from kubepipe.components.registry.version import RegistryError, storage_failed
+from kubepipe.components.registry.version import URI_SOURCE, RegistryError, storage_failed
 from kubepipe.secrets import redact_url, registry_uri_problem
 from kubepipe.util import fsync_dir, local_path, new_file_mode
 
@@ -38,21 +38,22 @@ __all__ = ["LocalStore", "FsspecStore", "open_store", "TEMP_PREFIX"]
 TEMP_PREFIX = ".tmp-"  # LocalStore.create's temp files; one killed before its link stays until `models gc`
 
 
-def _check_local_root(root: str) -> None:
+def _check_local_root(root: str, source: str) -> None:
     """A registry folder (or the nearest existing folder above a new one) must be a folder, not a file."""
     p = root
     while not os.path.lexists(p) and os.path.dirname(p) != p:
         p = os.path.dirname(p)
     if os.path.exists(p) and not os.path.isdir(p):
         where = "registry path" if p == root else f"registry path {root}: its parent"
-        raise RegistryError(f"{where} {p} is a file, not a folder; point --registry (KUBEPIPE_REGISTRY) at a "
+        raise RegistryError(f"{where} {p} is a file, not a folder; point {source} at a "
                             "folder, e.g. file:///path/to/registry")
 
 
 class LocalStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, source: str = URI_SOURCE):
         self.root = os.path.abspath(os.path.expanduser(root))
-        _check_local_root(self.root)
+        self.source = source  # where the URI was given (FsspecStore's)
+        _check_local_root(self.root, source)
 
     def uri(self, rel: str = "") -> str:
         return os.path.join(self.root, rel) if rel else self.root
@@ -176,8 +177,8 @@ def _claim_then_replace(tmp: str, path: str) -> bool:
     return True
 
 
-def open_store(uri: str | None) -> LocalStore | FsspecStore:
-    """`file://path`, a plain path (relative to cwd) or any fsspec URI."""
+def open_store(uri: str | None, source: str = URI_SOURCE) -> LocalStore | FsspecStore:
+    """`file://path`, a plain path (relative to cwd) or any fsspec URI; `source`: where the URI was given."""
     uri = uri or "file://.kubepipe/registry"
     problem = registry_uri_problem(uri)
     if problem:  # a record of a redacted URI opened another place; `reg\n` was another folder
@@ -186,5 +187,5 @@ def open_store(uri: str | None) -> LocalStore | FsspecStore:
         raise RegistryError(f"registry {shown}: {problem}")
     local = local_path(uri)
     if local is not None:
-        return LocalStore(local or ".")
-    return FsspecStore(uri)
+        return LocalStore(local or ".", source)
+    return FsspecStore(uri, source)

@@ -14,7 +14,8 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.json_values import null_as_nan
 
 __all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
-           "storage_failed", "need_reason", "load_version", "ABANDONED", "version_text"]
+           "storage_failed", "need_reason", "load_version", "ABANDONED", "version_text",
+           "URI_SOURCE"]
 
 ALIASES = ("champion", "previous")
 ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
@@ -27,6 +28,11 @@ class RegistryError(ComponentError):
 class ChampionMoved(RegistryError):
     """Another writer moved the champion between a move's read and its write (or since the champion a deploy
     expected to replace was read): nothing was changed."""
+
+
+# Where a registry URI was given, as its errors tell the user to check it, when the opener does not say (a
+# profile's registry_uri, --set registry_uri: the caller names it)
+URI_SOURCE = "--registry / KUBEPIPE_REGISTRY"
 
 
 def version_text(version) -> str:

@@ -56,14 +56,14 @@ class VertexModelRegistry:
     """A `Registry` on GCS whose versions and aliases are mirrored onto Vertex AI Model Registry."""
 
     def __init__(self, registry_uri: str, *, project: str, location: str, serving_image: str,
-                 credentials=None, api_endpoint: str | None = None):
+                 credentials=None, api_endpoint: str | None = None, source: str = "registry_uri"):
         uri = str(registry_uri)
         if local_path(uri) is not None:
             raise RegistryError(f"the Vertex registry mirror needs a gs:// registry_uri (Vertex reads the model "
-                                f"files from there), got {registry_uri!r}")
+                                f"files from there), got {registry_uri!r} ({source})")
         if not (project and location):
             raise RegistryError("the Vertex registry mirror needs the profile's project and region")
-        self.registry = Registry(registry_uri)
+        self.registry = Registry(registry_uri, source=source)
         self.project, self.location, self.serving_image = project, location, serving_image
         self.credentials, self.api_endpoint = credentials, api_endpoint  # an endpoint is spoken to over REST
 

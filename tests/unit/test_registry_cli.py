@@ -99,7 +99,7 @@ def test_errors_exit_2_with_a_message(reg, capsys, tmp_path):
     code, _, err = _run(capsys, "models", "list", "nope", "--registry", f"file://{tmp_path / 'other'}")
     assert code == 2 and " ".join(err.split()) == (  # was "no versions of `nope` ...; check the name or --registry"
         f"error: no model `nope` in {tmp_path / 'other'} (models: none); check the name and the registry "
-        "(--registry / KUBEPIPE_REGISTRY)")
+        "(--registry)")  # the source given (the local profile's registry_uri when none is)
     for name in ("clff", "CLF"):  # a typo, the case: was the whole list of models to search by eye
         code, _, err = _run(capsys, "models", "promote", name, "1", "--reason", "x")
         assert code == 2 and f"error: no model `{name}` in" in err and "(models: clf); did you mean `clf`? check the " \
@@ -381,3 +381,4 @@ def test_a_negative_version_is_refused_as_a_version_not_an_option(reg, capsys, a
 def test_an_unknown_option_after_a_version_is_still_named(reg, capsys):
     code, _, err = _run(capsys, "models", "promote", "clf", "1", "--reasn", "x")
     assert code == 2 and "No such option: --reasn" in err, err
+

@@ -111,3 +111,27 @@ def test_the_cli_leaves_logging_s_last_resort_as_it_found_it(capsys):
     assert logging.lastResort is original
     code, out, err = run_cli(capsys, "no-such-command")  # and one that fails
     assert code == 2 and logging.lastResort is original
+
+
+def test_unreachable_registry_from_a_profile_names_the_profile_line(capsys, monkeypatch, tmp_path):
+    """A promote through a profile's registry_uri said 'check the URI (--registry / KUBEPIPE_REGISTRY)', two sources
+    the user had not given: it names the profile file's line, or the --set that gave the URI."""
+    import fsspec
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("KUBEPIPE_REGISTRY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    fsspec.register_implementation("kpunreachable", _unreachable_fs(), clobber=True)
+    prof = tmp_path / "configs" / "local.yaml"
+    prof.parent.mkdir()
+    prof.write_text("target: local\n# the team's registry\nregistry_uri: kpunreachable://bucket/reg\n")
+    code, text = _run(capsys, "models", "promote", "m", "1", "--reason", "x", "--profile", str(prof))
+    assert code == 2 and "registry kpunreachable://bucket/reg: cannot reach it" in text, text
+    assert f"check the URI (registry_uri in {prof}:3:1), your credentials" in text, text
+    assert "KUBEPIPE_REGISTRY" not in text
+    code, text = _run(capsys, "models", "list", "m")  # the local profile's, found above the working directory
+    assert code == 2 and "(registry_uri in configs/local.yaml:3:1)" in text.replace(str(tmp_path) + "/", ""), text
+    code, text = _run(capsys, "models", "rollback", "m", "--set", "registry_uri=kpunreachable://other/reg")
+    assert code == 2 and "check the URI (--set registry_uri), your credentials" in text, text
+    code, text = _run(capsys, "models", "list", "m", "--registry", "kpunreachable://bucket/reg")
+    assert code == 2 and "check the URI (--registry), your credentials" in text, text

@@ -35,11 +35,19 @@ def _registry(uri: Optional[str], home: Path):
     its versions (configs/local.yaml may name one outside the home), as `runs prune` reads it."""
     from kubepipe.components.registry import Registry
 
-    if uri is None:
-        from kubepipe.api import load_target
+    if uri is not None:
+        return Registry(uri, source=_given_as(uri))
+    from kubepipe.api import load_target
 
-        uri = load_target("local", home=output.home_path(home)).registry_uri
-    return Registry(uri)
+    prof = load_target("local", home=output.home_path(home))
+    return Registry(prof.registry_uri, source=prof.source_of("registry_uri"))
+
+
+def _given_as(uri: str) -> str:
+    """Which gave the registry URI: the --registry flag or its environment variable."""
+    import os
+
+    return "KUBEPIPE_REGISTRY" if os.environ.get("KUBEPIPE_REGISTRY") == uri else "--registry"
 
 
 def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], profile: Optional[Path],
@@ -54,15 +62,14 @@ def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], prof
     if uri and "registry_uri" in prof.model_fields_set and uri.rstrip("/") != prof.registry_uri.rstrip("/"):
         # was moved in --registry's (KUBEPIPE_REGISTRY's, exported for local work) and mirrored onto Vertex from
         # there, or refused as 'needs a gs:// registry_uri ..., got file://...', naming neither source
-        import os
-
         from kubepipe.errors import UserError
 
-        given = "KUBEPIPE_REGISTRY" if os.environ.get("KUBEPIPE_REGISTRY") == uri else "--registry"
+        given = _given_as(uri)
         raise UserError(f"{given} names the registry {uri}, but the {prof.target} profile's registry_uri is "
                         f"{prof.registry_uri} (where its runs register and deploy): a move must be made in one; "
                         f"drop {given} to move in the profile's, or give --set registry_uri=URI")
-    return open_registry(uri or prof.registry_uri, prof.public_dict())
+    source = _given_as(uri) if uri else prof.source_of("registry_uri")  # what errors tell the user to check
+    return open_registry(uri or prof.registry_uri, prof.public_dict(), source=source)
 
 
 def _fmt(v) -> str:

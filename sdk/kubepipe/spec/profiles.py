@@ -126,6 +126,16 @@ class Profile(Strict):
         where = sets_place() if _given(self._sets, path) else f"<{self.target} profile>"
         return Issue(message, path=format_path(path), file=where, value=value, hint=hint, severity=severity)
 
+    def source_of(self, key: str) -> str:
+        """Where `key`'s value came from, as a message names it: `--set registry_uri`, `registry_uri in
+        configs/vertex.yaml:5:15`, or `the vertex profile's default registry_uri`."""
+        if _given(self._sets, (key,)):
+            return f"{sets_place()} {key}"
+        loc = self._locator
+        if loc is not None and any(lc.known((key,)) for lc in (loc, *loc.included)):  # written in a file
+            return f"{key} in {loc.issue((key,), '').location}"
+        return f"the {self.target} profile's default {key}"
+
     @field_validator("pipeline_root", "registry_uri", "state_dir", "predictions_uri", mode="before")
     @classmethod
     def _scheme_in_lower_case(cls, v: Any) -> Any:
