@@ -382,3 +382,21 @@ def test_an_unknown_option_after_a_version_is_still_named(reg, capsys):
     code, _, err = _run(capsys, "models", "promote", "clf", "1", "--reasn", "x")
     assert code == 2 and "No such option: --reasn" in err, err
 
+
+def test_a_set_registry_uri_wins_over_kubepipe_registry_and_says_so(reg, capsys, monkeypatch, tmp_path):
+    """--set registry_uri=X beside an exported KUBEPIPE_REGISTRY=Y was refused, asking to drop the variable or to
+    give the --set that was given: the command line wins over the environment, and stderr says which won."""
+    other = Registry(f"file://{tmp_path}/other")
+    other.register(str(tmp_path / "m"), name="clf")
+    monkeypatch.setenv("KUBEPIPE_REGISTRY", other.uri)
+    code, out, err = _run(capsys, "models", "promote", "clf", "2", "--reason", "x", "--set", f"registry_uri={reg.uri}")
+    assert code == 0 and "champion is v2" in out, err
+    assert " ".join(err.split()) == (f"warning: moving in {reg.uri} (--set registry_uri), not in KUBEPIPE_REGISTRY's "
+                                     f"{other.uri}: the command line wins over the environment"), err
+    assert reg.alias("clf", "champion").version == 2 and other.alias("clf", "champion") is None
+    monkeypatch.delenv("KUBEPIPE_REGISTRY")
+    code, _, err = _run(capsys, "models", "rollback", "clf", "--registry", other.uri,
+                        "--set", f"registry_uri={reg.uri}")
+    assert code == 2 and " ".join(err.split()) == (f"error: --registry names the registry {other.uri}, but --set "
+                                                   f"registry_uri names {reg.uri}: give one of them"), err
+    assert reg.alias("clf", "champion").version == 2

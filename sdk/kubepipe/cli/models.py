@@ -52,24 +52,37 @@ def _given_as(uri: str) -> str:
 
 def _moving_registry(uri: Optional[str], home: Path, target: Optional[str], profile: Optional[Path],
                      sets: Optional[list[str]]):
-    """The registry a promote / rollback goes through: `open_registry`, as register-model and deploy use it."""
+    """The registry a promote / rollback goes through: `open_registry`, as register-model and deploy use it.
+    The URI's sources, in order: the command line (--registry, --set registry_uri), KUBEPIPE_REGISTRY, the profile
+    file; a --registry and a --set naming two registries, or KUBEPIPE_REGISTRY / --registry naming another one than
+    the profile file's (where the target's runs register and deploy), are refused."""
     if target is None and profile is None and not sets:
         return _registry(uri, home)
     from kubepipe.api import load_target
     from kubepipe.components.registry import open_registry
+    from kubepipe.errors import UserError
 
     prof = load_target(target or "local", profile=profile, sets=sets, home=home)
-    if uri and "registry_uri" in prof.model_fields_set and uri.rstrip("/") != prof.registry_uri.rstrip("/"):
-        # was moved in --registry's (KUBEPIPE_REGISTRY's, exported for local work) and mirrored onto Vertex from
-        # there, or refused as 'needs a gs:// registry_uri ..., got file://...', naming neither source
-        from kubepipe.errors import UserError
-
-        given = _given_as(uri)
-        raise UserError(f"{given} names the registry {uri}, but the {prof.target} profile's registry_uri is "
-                        f"{prof.registry_uri} (where its runs register and deploy): a move must be made in one; "
-                        f"drop {given} to move in the profile's, or give --set registry_uri=URI")
-    source = _given_as(uri) if uri else prof.source_of("registry_uri")  # what errors tell the user to check
-    return open_registry(uri or prof.registry_uri, prof.public_dict(), source=source)
+    chosen, source = prof.registry_uri, prof.source_of("registry_uri")
+    if uri and "registry_uri" not in prof.model_fields_set:  # the target's default: the one given wins
+        chosen, source = uri, _given_as(uri)
+    elif uri and uri.rstrip("/") != prof.registry_uri.rstrip("/"):
+        given, on_line = _given_as(uri), source.startswith("--set ")
+        if on_line and given == "KUBEPIPE_REGISTRY":  # the command line wins over the environment, said
+            console.warn(f"moving in {prof.registry_uri} ({source}), not in KUBEPIPE_REGISTRY's {uri}: the command "
+                         "line wins over the environment")
+        elif on_line:
+            raise UserError(f"--registry names the registry {uri}, but {source} names {prof.registry_uri}: "
+                            "give one of them")
+        else:
+            # was moved in --registry's (KUBEPIPE_REGISTRY's, exported for local work) and mirrored onto Vertex from
+            # there, or refused as 'needs a gs:// registry_uri ..., got file://...', naming neither source
+            raise UserError(f"{given} names the registry {uri}, but the {prof.target} profile's registry_uri is "
+                            f"{prof.registry_uri} (where its runs register and deploy): a move must be made in one; "
+                            f"drop {given} to move in the profile's, or give --set registry_uri=URI")
+    elif uri:
+        source = _given_as(uri)
+    return open_registry(chosen, prof.public_dict(), source=source)
 
 
 def _fmt(v) -> str:
