@@ -1,4 +1,5 @@
-"""The retrain decision log: `<state_dir>/retrain/<pipeline>/triggers.jsonl`, one JSON object per line, oldest first.
+"""The retrain decision log: `<state_dir>/retrain/<name>/triggers.jsonl` (`log_names`), one JSON object per line,
+oldest first.
 
 On a local disk a decision is appended: one `write` of one line to a file opened with O_APPEND, then fsync, under
 `triggers.jsonl.lock` (`deciding`), so a decision costs the same on the thousandth line as on the first, and a writer
@@ -23,14 +24,14 @@ import errno
 import json
 import logging
 import os
-import re
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.components.retrain.log_names import log_path, migrate_log, readable_log, slug
 from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
            "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of", "state_writes",
-           "pipeline_file", "same_pipeline"]
+           "write_whole", "pipeline_file", "same_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,6 @@ def same_pipeline(record: dict, pipeline: str, file: str | None) -> bool:
     return recorded == file if recorded and file else record.get("pipeline") == pipeline
 
 
-def slug(text: str) -> str:
-    base = re.sub(r"\.(ya?ml)$", "", str(text).rstrip("/").rsplit("/", 1)[-1])
-    return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-") or "pipeline"
-
-
-def log_path(state_dir: str, pipeline: str) -> str:
-    return f"{state_dir.rstrip('/')}/retrain/{slug(pipeline)}/triggers.jsonl"
-
-
 def queue_dir(state_dir: str) -> str:
     return f"{state_dir.rstrip('/')}/retrain/queue"
 
@@ -107,6 +99,16 @@ def state_writes(path: str, who: str = WHO):
                              "or a gs:// / s3:// URI in a bucket it may write") from None
 
 
+def write_whole(fs, path: str, text: str) -> None:
+    """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
+    if _is_local(fs):
+        from kubepipe.util import atomic_write_text
+
+        atomic_write_text(path, text)
+    else:
+        fs.pipe_file(path, text.encode("utf-8"))
+
+
 def _shown(fs, path: str) -> str:
     """`path` as a message shows it: a local path, else its URI (gs://b/..., a credential in it redacted)."""
     from kubepipe.secrets import redact_url
@@ -123,15 +125,16 @@ def _is_local(fs) -> bool:
 def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
     """The recorded decisions, oldest first. A last line cut short (a writer killed mid-line) is skipped with a
     warning; any other line that is not a JSON object stops with its file:line."""
-    fs, path = state_fs(log_path(state_dir, pipeline), who)
-    return _read(fs, path, who)
+    fs, _ = state_fs(log_path(state_dir, pipeline), who)
+    return _read(fs, readable_log(fs, state_dir, pipeline), who)
 
 
 def decision_of(state_dir: str, pipeline: str, run_id: str = "", who: str = WHO) -> dict | None:
     """The last decision of the monitor run `run_id` (none given: the log's last line), None when there is none.
     Another run's decision may have rotated the log since this run's was written (state_lines carries no `no-drift`
     line over): then it is in a rotated file, read newest first."""
-    fs, path = state_fs(log_path(state_dir, pipeline), who)
+    fs, _ = state_fs(log_path(state_dir, pipeline), who)
+    path = readable_log(fs, state_dir, pipeline)
     for name in [path] + [f"{path}.{i}" for i in range(1, KEEP_ROTATED + 1)]:
         lines = _read(fs, name, who)
         mine = [r for r in lines if r.get("source_run_id") == run_id] if run_id else lines
@@ -285,4 +288,6 @@ def deciding(state_dir: str, pipeline: str, who: str = WHO):
                 held.enter_context(locked(path + ".lock"))
             else:
                 held.enter_context(object_lock(fs, path + ".lock", who))
+        with state_writes(_shown(fs, path), who):  # a log under the name an older kubepipe gave it is moved
+            migrate_log(fs, state_dir, pipeline, who, _read)
         yield

@@ -40,7 +40,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
                                                     read_triggers, require_pipeline, same_pipeline, slug, state_fs,
-                                                    state_writes)
+                                                    state_writes, write_whole)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.components.retrain.remote import remote_outcomes
@@ -49,18 +49,6 @@ from kubepipe.util import local_path, utc_iso
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
 log = logging.getLogger(__name__)
-
-
-def _write_whole(fs, path: str, text: str) -> None:
-    """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    if isinstance(fs, LocalFileSystem):
-        from kubepipe.util import atomic_write_text
-
-        atomic_write_text(path, text)
-    else:
-        fs.pipe_file(path, text.encode("utf-8"))
 
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
@@ -309,5 +297,5 @@ def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: 
                "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
     with state_writes(f"{qdir}/{request_id}.json"):
         fs.makedirs(qdir, exist_ok=True)
-        _write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id: replaced
+        write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id: replaced
     return request_id
