@@ -299,3 +299,30 @@ def test_an_expectation_on_a_column_the_run_s_data_lacks_is_left_to_the_data_gat
     (tmp_path / "worse.csv").write_text("text,kind,amt\na,x,1\n")
     with pytest.raises(UserError, match=r"steps.train.with.label_column: column `label` is not in"):
         run_params(compiled, {"src": "worse.csv"})
+
+
+def test_an_empty_load_source_is_refused_at_validate_and_before_a_run(tmp_path):
+    """`source: ""` (or a param whose default or run value is empty) validated, and the load step failed at run time
+    with 'no data source given', after the steps before it had run."""
+    literal = _write(tmp_path)
+    literal.write_text(literal.read_text().replace('source: "${params.data}"', 'source: "  "'))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(literal)
+    (issue,) = exc.value.issues
+    assert (issue.path, issue.message) == ("steps.load.with.source", "`source` is empty: load-data has no file to read")
+    assert issue.line == 11 and "a URI (gs://, s3://, https://)" in issue.hint
+
+    default = _write(tmp_path)
+    default.write_text(default.read_text().replace("default: data.csv", 'default: ""'))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(default)
+    (issue,) = exc.value.issues
+    assert issue.message == "param `data` is empty: load-data has no file to read"
+    assert "or pass params={'data': 'data/train.csv'}" in issue.hint
+
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(_write(tmp_path), params={"data": ""}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value).startswith("params['data']='': steps.load.with.source: param `data` is empty: load-data has "
+                                     "no file to read")
+    assert not runs.exists()  # nothing ran, nothing was written

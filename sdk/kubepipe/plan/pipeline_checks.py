@@ -279,6 +279,9 @@ class _Checks:
         if step not in self._sources:
             self._sources[step] = None
             source = self.with_(step, "source")  # messages name it as written
+            if isinstance(source, str) and not source.strip():
+                self._empty_source(step)
+                return None
             readable = resolve_path(source, self.base_dir) if isinstance(source, str) and self.base_dir else source
             found = file_columns(readable, self.with_(step, "format", "auto"), self.with_(step, "encoding", "utf-8"),
                                  self.with_(step, "delimiter", ","))
@@ -287,6 +290,17 @@ class _Checks:
             elif found is not None:
                 self._sources[step] = (source, found)
         return self._sources[step]
+
+    def _empty_source(self, step: str) -> None:
+        """`source: ""` (or a param whose value is empty) validated, and the load step failed at run time with 'no
+        data source given', after the steps before it ran."""
+        name = self.param_of(step, "source")
+        what = f"param `{name}` is empty" if name else "`source` is empty"
+        hint = "write a CSV or Parquet path (relative to the pipeline's folder) or a URI (gs://, s3://, https://)"
+        if name:
+            hint += f"; or pass {param_hint(name, 'data/train.csv', repr('data/train.csv'))}"
+        self.errors.append(self.issue(("steps", step, "with", "source"), f"{what}: load-data has no file to read",
+                                      hint=hint))
 
     def require(self, step: str, path: tuple, names: Any, data: tuple[str, list[str]] | None) -> None:
         if data is None:
