@@ -31,6 +31,23 @@ def test_a_unique_prefix_opens_its_run_and_a_shared_one_lists_the_candidates(tmp
         show_local_run("p-20261201-aaab", tmp_path)
 
 
+def test_a_run_id_tab_completed_with_a_trailing_slash_opens_its_run_and_a_path_is_still_refused(tmp_path, capsys):
+    """`kubepipe runs show RUN/` (the shell completes a run's folder with a `/`) was 'not a run id (no path
+    separators)'; `run --resume RUN/` took it. One trailing slash is the run id, for every command that takes one."""
+    from cli_runner import run_cli
+
+    for run_id in ("p-20261201-aaaa", "p-20261130-ffff"):
+        _record(tmp_path / "runs", run_id)
+    assert show_local_run("p-20261201-aaaa/", tmp_path / "runs")["run_id"] == "p-20261201-aaaa"
+    assert show_local_run("p-20261130/", tmp_path / "runs")["run_id"] == "p-20261130-ffff"  # a prefix, too
+    code, out, err = run_cli(capsys, "runs", "show", "p-20261201-aaaa/", "--home", tmp_path, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["run_id"] == "p-20261201-aaaa"
+    for given in ("/", "p-20261201-aaaa//", "../p-20261201-aaaa/", "runs/p-20261201-aaaa", "p-20261201-aaaa\\"):
+        with pytest.raises(UserError, match=re.escape(f"runs: {given!r} is not a run id (no path separators)")):
+            show_local_run(given, tmp_path / "runs")
+
+
 def test_a_run_id_that_is_not_local_points_at_the_remote_targets(tmp_path):
     _record(tmp_path, "p-20261201-aaaa")
     with pytest.raises(UserError) as exc:  # a KFP run id shown without --target said only 'kubepipe runs list'

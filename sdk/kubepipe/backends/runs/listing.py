@@ -207,9 +207,11 @@ def show_local_run(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint:
 
 def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint: bool = True) -> dict:
     """The run record of `run_id` (or of the one run whose id starts with it) as written, with its `run_dir`.
-    `remote_hint`: an unknown id may be a remote run's (`runs show`; not `run --resume`, which is local only)."""
+    `remote_hint`: an unknown id may be a remote run's (`runs show`; not `run --resume`, which is local only).
+    One trailing `/` (shell tab-completion writes `RUN/` for the run's folder) is the run id; any other is a path."""
+    given, run_id = run_id, run_id[:-1] if run_id.endswith("/") else run_id
     if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
-        raise UserError(f"runs: {run_id!r} is not a run id (no path separators); "
+        raise UserError(f"runs: {given!r} is not a run id (no path separators); "
                         "list them with `kubepipe runs list`")
     path = Path(runs_dir) / run_id / "run.json"
     if not path.is_file():
