@@ -504,3 +504,26 @@ def test_a_label_holding_a_credential_in_an_older_record_is_shown_redacted(tmp_p
                                                           "team": "ml"}
     assert list_local_runs(tmp_path)[0]["labels"]["password"] == "<redacted>"
     assert "hunter2" not in no_runs_text(tmp_path, None, {"team": "x"})
+
+
+def test_register_s_champion_0_reads_none_and_its_json_keeps_the_kfp_int(tmp_path, capsys):
+    """register-model outputs `champion` 0 when there is no champion (a KFP int: no None); `runs show` and the
+    run's table printed `champion: 0`, which reads like a version number."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+    from kubepipe.cli.progress import summary_rows
+
+    steps = [StepRecord("register", "SUCCEEDED", 1.0, 2.0, outputs={"version": 1, "model_uri": "m", "champion": 0}),
+             StepRecord("register-2", "SUCCEEDED", 1.0, 2.0, outputs={"version": 4, "model_uri": "n", "champion": 3}),
+             StepRecord("each", "SUCCEEDED", 1.0, 2.0, outputs={"champion": [0, 2]})]
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "runs" / "p-1"), params={},
+                    state="SUCCEEDED", finished_at=2.0, steps=steps)
+    run.save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert "register\tSUCCEEDED\t-\tversion: 1; model_uri: m; champion: none\n" in out
+    assert "champion: 3" in out and "champion: [none, 2]" in out
+    assert [r[3] for r in summary_rows(run)][0] == "version: 1\nmodel_uri: m\nchampion: none"
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path, "--format", "json")
+    assert code == 0, err
+    assert [s["outputs"]["champion"] for s in json.loads(out)["steps"]] == [0, 3, [0, 2]]

@@ -104,11 +104,24 @@ def _number(v: Any) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
 
 
+# outputs a KFP int carries as 0 for "none": register-model's `champion` (no champion), read `champion: 0` as a version
+_ZERO_IS_NONE = frozenset({"champion"})
+
+
+def _shown(name: str, value: Any) -> Any:
+    """An output's value as a person reads it: `none` where 0 means none (a foreach step's, per item)."""
+    if name not in _ZERO_IS_NONE:
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(str(_shown(name, v)) for v in value) + "]"
+    return "none" if value == 0 and not isinstance(value, bool) else value
+
+
 def output_lines(outputs: dict, note: str | None, *, cut: bool = True, metrics: dict | None = None) -> list[str]:
     """`name: value` per parameter output worth showing (the note already says what `warnings` / `why` hold,
     and an empty output, a rolled-back endpoint's, says nothing), then the step's metrics on one line: the
     whole-model ones (per-class `f1:<label>` are counted; `runs show --format json` has them all)."""
-    lines = [f"{k}: {_fmt(v, 100 if cut else None)}" for k, v in outputs.items()  # a foreach step's: all items ""
+    lines = [f"{k}: {_fmt(_shown(k, v), 100 if cut else None)}" for k, v in outputs.items()  # foreach: all items ""
              if v != "" and not (isinstance(v, list) and all(x in ("", None) for x in v))
              and not (note and k in ("warnings", "why"))]
     shown = {k: v for k, v in (metrics or {}).items() if ":" not in k}
