@@ -43,12 +43,22 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
     except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
         if "region" not in str(exc).lower():
             raise
-        from google.cloud.aiplatform.constants import base
-
         from kubepipe.util import did_you_mean
 
-        hint = did_you_mean(profile["region"], base.SUPPORTED_REGIONS) or "e.g. region: us-central1"
+        hint = did_you_mean(profile["region"], _vertex_regions()) or "e.g. region: us-central1"
         raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None
+
+
+def _vertex_regions() -> list[str]:
+    """The regions aiplatform.init takes, for a did-you-mean: its `constants.base.SUPPORTED_REGIONS`, which
+    aiplatform does not document (decision 0018): a release without it gives no hint, never an AttributeError in
+    place of the region's error."""
+    try:
+        from google.cloud.aiplatform.constants import base
+
+        return sorted(str(r) for r in getattr(base, "SUPPORTED_REGIONS", ()))
+    except ImportError:
+        return []
 
 
 def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,

@@ -450,3 +450,15 @@ def test_a_schedule_s_new_params_are_named_in_its_plan_never_their_values(vx):
     [change] = [c for a in plan({"cron": "0 3 * * 1", "params": {"a": 1, "b": 77}}) for c in a.changes]
     assert change.startswith("template: ") and change.endswith(" (params.b changed)") and "77" not in change
     assert [a.kind for a in plan({"cron": "0 3 * * 1", "params": {"a": 1, "b": 2}})] == ["unchanged"]
+
+
+def test_the_region_hint_reads_aiplatforms_undocumented_region_list_or_gives_none(monkeypatch):
+    """aiplatform's SUPPORTED_REGIONS is undocumented (decision 0018): pinned here; a release without it gives the
+    region's error no hint (before: an AttributeError took the place of the error)."""
+    from google.cloud.aiplatform.constants import base
+
+    from kubepipe.vertex_clients import _vertex_regions
+
+    assert isinstance(base.SUPPORTED_REGIONS, frozenset) and "europe-west4" in _vertex_regions()
+    monkeypatch.delattr(base, "SUPPORTED_REGIONS")
+    assert _vertex_regions() == []
