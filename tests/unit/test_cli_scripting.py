@@ -493,3 +493,21 @@ def test_the_live_progress_thread_is_gone_when_run_returns(tmp_path, capsys, mon
     assert code == {None: 0, RuntimeError: 1, KeyboardInterrupt: 130}[type(error) if error else None], err
     assert "\x1b[2K" in err  # the live display ran (and erased itself)
     assert [t.name for t in set(threading.enumerate()) - before] == []
+
+
+def test_plain_help_reads_typers_undocumented_has_rich_or_whether_rich_imports(monkeypatch):
+    """`typer.core.HAS_RICH` is undocumented (decision 0018): pinned here, with the typer code that reads it; a typer
+    without it still escapes help for rich (before: an AttributeError on every command, --help included)."""
+    import inspect
+
+    import click
+    import typer.core
+
+    from kubepipe.cli import app as cli_app
+
+    assert isinstance(typer.core.HAS_RICH, bool)
+    assert "if not HAS_RICH or self.rich_markup_mode is None" in inspect.getsource(typer.core.TyperGroup)
+    monkeypatch.delattr(typer.core, "HAS_RICH")
+    cmd = click.Command("x", help="runs locally (kubepipe[local])")
+    cli_app._plain_help(cmd)
+    assert cmd.help == "runs locally (kubepipe\\[local])"

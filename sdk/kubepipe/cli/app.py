@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from typing import Any
@@ -27,12 +28,22 @@ class _Root(typer.core.TyperGroup):
             raise console.Interrupted(str(exc)) from exc
 
 
+def _rich_help() -> bool:
+    """Whether typer renders help through rich (reading it as markup): typer's `typer.core.HAS_RICH`, which typer
+    does not document (decision 0018; tests/unit/test_cli_scripting.py pins it). A typer without it: whether rich
+    imports, as typer decides (TYPER_USE_RICH aside), never an AttributeError on every command."""
+    has = getattr(typer.core, "HAS_RICH", None)
+    if isinstance(has, bool):
+        return has
+    return importlib.util.find_spec("rich") is not None
+
+
 def _plain_help(cmd) -> None:
     """Help is plain text: typer reads it as rich markup, where `kubepipe[local]` or `[project].name` are style
     tags and vanish from `--help` ('runs locally (kubepipe)'). Escaped once here for every command and option."""
     from rich.markup import escape
 
-    if getattr(cmd, "_kubepipe_plain", False) or not typer.core.HAS_RICH:  # without rich, help is printed as is
+    if getattr(cmd, "_kubepipe_plain", False) or not _rich_help():  # without rich, help is printed as is
         return
     cmd._kubepipe_plain = True
     if cmd.help:
