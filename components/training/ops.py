@@ -74,7 +74,8 @@ def train_torch(
 
     Returns:
         model: Model folder: model.safetensors and kubepipe-model.json (labels, preprocessing, input spec).
-        metrics: train_loss, val_loss, val_accuracy, val_f1_macro (with validation rows), samples_per_s,
+        metrics: train_loss, val_loss, val_accuracy, val_f1_macro (with validation rows) of kept_epoch, the
+            epoch whose weights the model holds (best_epoch with early stopping, else the last), samples_per_s,
             tokens_per_s (text models; a tabular model's rows have no tokens), epochs_run, best_epoch,
             train_seconds.
         curve: HTML training curve (loss and validation metrics per epoch).

@@ -115,6 +115,9 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
         "val_accuracy": fin.get("val_accuracy"), "val_f1_macro": fin.get("val_f1_macro"),
         "samples_per_s": res["samples_per_s"], "tokens_per_s": res["tokens_per_s"],  # None: tabular
         "epochs_run": res["epochs_run"], "best_epoch": res["best_epoch"], "train_seconds": res["train_seconds"],
+        # the epoch whose weights the model holds and whose val_* these are: without early stopping the last,
+        # not best_epoch (val_f1_macro 0.85 beside best_epoch 6 read as epoch 6's score, and as its weights)
+        "kept_epoch": res["kept_epoch"],
     }
     values = {k: float(v) for k, v in values.items() if v is not None}
     undefined = [k for k, v in values.items() if not math.isfinite(v)]
@@ -129,6 +132,7 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
                                **{k: round(v, 6) for k, v in values.items() if k.startswith("val_")}})
     facts = {"model": architecture, "device": res["device"], "processes": res["world_size"],
              "precision": res["precision"], "epochs run": res["epochs_run"], "best epoch": res["best_epoch"],
+             "kept epoch (its weights)": res["kept_epoch"],
              "stopped early": res["stopped_early"], "resumed from": res["resumed_from"] or "-",
              "distilled from": distilled["teacher"]["architecture"] if distilled else "-",
              "samples/s": f"{res['samples_per_s']:.0f}", "wall time (s)": f"{time.time() - started:.1f}"}

@@ -312,3 +312,23 @@ def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
     folder.mkdir()
     write_dataset(merchant_frame(100, seed=9), folder / "part.parquet")
     assert evaluate_model(model.path, str(folder), **gate)["passed"]
+
+
+def test_the_step_logs_which_epoch_its_validation_scores_and_weights_are(tmp_path, monkeypatch):
+    """Without early stopping the model keeps the last epoch's weights and logs its scores, beside best_epoch (the
+    epoch of the best score): `val_f1_macro 0.85, best_epoch 1` read as epoch 1's score and weights."""
+    from types import SimpleNamespace
+
+    from kubepipe.components.training import loop
+
+    scores = iter([0.9, 0.5, 0.4])
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **kw: {"loss": 1.0, "accuracy": 0.5, "f1_macro": next(scores)})
+    frame = merchant_frame(200, seed=3)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    logged: dict = {}
+    out = {k: SimpleNamespace(path=str(tmp_path / k), metadata={}) for k in ("model", "curve")}
+    train_torch_step(dataset=SimpleNamespace(path=str(tmp_path / "train.csv"), metadata={}), label_column="category",
+                     text_column="description", epochs=3, metrics=SimpleNamespace(log_metric=logged.__setitem__),
+                     ctx_state_dir=str(tmp_path / "s"), **out)
+    assert (logged["best_epoch"], logged["kept_epoch"], logged["val_f1_macro"]) == (1, 3, 0.4)
+    assert "<th>kept epoch (its weights)</th><td>3</td>" in (tmp_path / "curve.html").read_text()
