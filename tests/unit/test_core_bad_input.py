@@ -163,6 +163,19 @@ def test_values_kfp_cannot_store_are_located(snippet, path, fragment):
     assert any(i.path == path and fragment in i.message and i.line for i in exc.value.issues), exc.value
 
 
+@pytest.mark.parametrize("zone", ['""', "'  '"])
+def test_an_empty_schedule_timezone_is_refused_not_read_as_utc(tmp_path, zone):
+    """`timezone: ""` validated and the schedule fired in UTC, unsaid (a template's unset variable, e.g.)."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + f"schedule: {{cron: '0 3 * * *', timezone: {zone}}}\nsteps:\n  a: {{component: load-data,"
+                 " with: {source: x.csv}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [i for i in exc.value.issues if i.path == "schedule.timezone"]
+    assert said and said[0].line == 4 and "is empty" in said[0].message, exc.value
+    assert "leave `timezone` out for UTC" in (said[0].hint or said[0].message)
+
+
 def test_non_finite_with_value_is_located(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv, sample_fraction: .inf}\n")

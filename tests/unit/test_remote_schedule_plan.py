@@ -68,6 +68,8 @@ def test_bad_schedule_blocks_are_named():
         desired_from_block("demo", "h", {"crn": "x"}, translate=kfp_cron)
     with pytest.raises(UserError, match="schedule.end_time"):
         desired_from_block("demo", "h", {"cron": "0 1 * * *", "end_time": "tomorrow"}, translate=kfp_cron)
+    with pytest.raises(UserError, match="schedule.timezone: is empty"):  # was: UTC, unsaid
+        desired_from_block("demo", "h", {"cron": "0 1 * * *", "timezone": ""}, translate=kfp_cron)
 
 
 def apply_yaml(tmp_path, schedule, backend=None):

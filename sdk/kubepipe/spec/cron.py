@@ -67,8 +67,13 @@ class CronError(UserError):
 
 
 def check_timezone(timezone: str | None) -> ZoneInfo:
+    """The zone `timezone` names; None (no `timezone:` written) is UTC. An empty one is refused, not read as UTC:
+    `timezone: ""` (a template's unset variable) is no zone, and a schedule must not fire hours off unsaid."""
+    if isinstance(timezone, str) and not timezone.strip():
+        raise CronError("timezone", f"is empty (got {timezone!r})",
+                        "write an IANA name such as `UTC` or `Europe/Stockholm`, or leave `timezone` out for UTC")
     try:
-        return ZoneInfo(timezone or "UTC")
+        return ZoneInfo("UTC" if timezone is None else timezone)
     except (ZoneInfoNotFoundError, ValueError):
         from zoneinfo import available_timezones
 

@@ -343,7 +343,8 @@ class Step(StepDefaults):
 
 class Schedule(Spec):
     cron: str = Field(description="Standard 5-field cron: minute hour day-of-month month day-of-week.")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA time zone of `cron` (e.g. Europe/Stockholm); left out: UTC. "
+                                             "An empty one is refused.")
     max_concurrency: int = Field(1, ge=1, le=100)
     catchup: bool = False
     start_time: str | None = Field(None, description="ISO 8601 time of the first run; without an offset "

@@ -140,7 +140,7 @@ def desired_from_block(pipeline: str, content_hash: str, block: dict, *, transla
         raise UserError(f"{where}.{unknown[0]}: unknown schedule key; allowed: {', '.join(sorted(_ALLOWED_KEYS))}")
     if not block.get("cron"):
         raise UserError(f"{where}.cron: required (5-field cron, e.g. '0 3 * * 1')")
-    tz = block.get("timezone") or "UTC"
+    tz = "UTC" if block.get("timezone") is None else block["timezone"]  # "" is refused by translate, not UTC
     max_c = int(block.get("max_concurrency") or 1)
     if max_c < 1:
         raise UserError(f"{where}.max_concurrency: must be >= 1 (got {max_c})")
