@@ -29,13 +29,14 @@ log = logging.getLogger("kubepipe.serve")
 
 
 def _import_kserve():
-    """Import kserve with an empty argv: its model_server module parses sys.argv on import."""
-    import importlib
+    """Import kserve with an empty argv (its model_server module parses sys.argv on import), checking the
+    internals the server builds on (kserve_pins: a kserve that changed them is named, not a traceback)."""
+    from kubepipe.components.serving.kserve_pins import check_kserve
 
     saved = sys.argv
     sys.argv = saved[:1]
     try:
-        importlib.import_module("kserve.model_server")
+        check_kserve()
     finally:
         sys.argv = saved
 

@@ -1,0 +1,67 @@
+"""The kserve internals `kubepipe serve` is built on, checked before a server starts (decision 0018).
+
+kserve documents `ModelServer` and `Model`; kubepipe also builds on its REST server, endpoint classes and
+module-level FastAPI app (server.build_app, routes.install), which kserve does not document. A kserve that
+moved or reshaped one of them would fail deep inside a starting server (an ImportError or a TypeError from
+kserve's code); `check_kserve` says which name changed and the installed kserve version instead.
+tests/unit/test_serve_kserve_pins.py pins the same names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from kubepipe.components.errors import ComponentError
+
+__all__ = ["check_kserve", "NEEDED", "CALLS", "DECLARED"]
+
+DECLARED = "kserve>=0.21,<0.22"
+NEEDED = (  # (module, name): each imported by server.py or routes.py
+    ("kserve.constants.constants", "FASTAPI_APP_IMPORT_STRING"),
+    ("kserve.model_server", "app"),
+    ("kserve.protocol.rest.server", "RESTServer"),
+    ("kserve.protocol.rest.v1_endpoints", "V1Endpoints"),
+    ("kserve.protocol.rest.v2_endpoints", "V2Endpoints"),
+    ("kserve.protocol.rest.v2_datamodels", "InferenceRequest"),
+)
+CALLS = (  # (module, Class.method, the parameters kubepipe passes, in order)
+    ("kserve.protocol.rest.server", "RESTServer.__init__",
+     ["self", "app", "data_plane", "model_repository_extension", "http_port"]),
+    ("kserve.protocol.rest.server", "RESTServer.create_application", ["self"]),
+    ("kserve.protocol.rest.v1_endpoints", "V1Endpoints.__init__", ["self", "dataplane", "model_repository_extension"]),
+    ("kserve.protocol.rest.v1_endpoints", "V1Endpoints.predict", ["self", "model_name", "request"]),
+    ("kserve.protocol.rest.v2_endpoints", "V2Endpoints.__init__", ["self", "dataplane", "model_repository_extension"]),
+    ("kserve.protocol.rest.v2_endpoints", "V2Endpoints.infer", ["self", "raw_request", "raw_response", "model_name",
+                                                                "request_body"]),
+)
+
+
+def check_kserve() -> None:
+    """Raise a ComponentError naming the installed kserve and what changed if a name in NEEDED or a call in CALLS
+    is not what kubepipe serve uses (import kserve.model_server with a clean argv first: it parses sys.argv)."""
+    for module, name in NEEDED:
+        try:
+            found = importlib.import_module(module)
+        except ImportError as exc:
+            raise _changed(f"cannot import {module} ({exc})") from None
+        if not hasattr(found, name):
+            raise _changed(f"{module}.{name} is gone")
+    for module, path, params in CALLS:
+        owner, _, method = path.partition(".")
+        fn = getattr(getattr(importlib.import_module(module), owner), method, None)
+        got = list(inspect.signature(fn).parameters) if callable(fn) else None
+        if got is None or got[:len(params)] != params:
+            said = "is gone" if got is None else f"now takes ({', '.join(got)})"
+            raise _changed(f"{module}.{path} {said}, not ({', '.join(params)}, ...)")
+
+
+def _changed(why: str) -> ComponentError:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("kserve")
+    except PackageNotFoundError:
+        installed = "(not installed)"
+    return ComponentError(f"kubepipe serve cannot run on kserve {installed}: {why}. Install the kserve kubepipe "
+                          f"declares (pip install '{DECLARED}', or pip install 'kubepipe[serve]') or upgrade kubepipe")

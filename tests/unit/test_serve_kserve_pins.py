@@ -1,0 +1,72 @@
+"""kubepipe serve builds on kserve internals kserve does not document: pinned here, and a kserve that changed one
+is named (with its version) before a server starts, not a traceback from inside kserve."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("kserve")
+
+from kubepipe.components.errors import ComponentError  # noqa: E402
+from kubepipe.components.serving import kserve_pins  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _kserve_imported(monkeypatch):
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+    importlib.import_module("kserve.model_server")
+
+
+def test_the_kserve_internals_kubepipe_serve_uses_are_there():
+    kserve_pins.check_kserve()
+    for module, name in kserve_pins.NEEDED:
+        assert hasattr(importlib.import_module(module), name)
+    # the server passes them in this order (server.build_app, routes.install)
+    rest = importlib.import_module("kserve.protocol.rest.server").RESTServer
+    assert list(inspect.signature(rest).parameters)[:4] == ["app", "data_plane", "model_repository_extension",
+                                                            "http_port"]
+    assert "grace_period" in inspect.signature(rest).parameters
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert f'"{kserve_pins.DECLARED}"' in pyproject.read_text()  # the error's advice is what kubepipe declares
+
+
+def test_a_kserve_without_a_name_is_named_with_its_version(monkeypatch):
+    from kserve.protocol.rest import server
+
+    monkeypatch.delattr(server, "RESTServer")
+    with pytest.raises(ComponentError) as exc:
+        kserve_pins.check_kserve()
+    assert str(exc.value) == (
+        f"kubepipe serve cannot run on kserve {version('kserve')}: kserve.protocol.rest.server.RESTServer is gone. "
+        "Install the kserve kubepipe declares (pip install 'kserve>=0.21,<0.22', or pip install 'kubepipe[serve]') "
+        "or upgrade kubepipe")
+
+
+def test_a_reshaped_endpoint_is_named(monkeypatch):
+    from kserve.protocol.rest.v2_endpoints import V2Endpoints
+
+    async def infer(self, request, model_name):  # a kserve whose V2 infer takes other arguments
+        return None
+
+    monkeypatch.setattr(V2Endpoints, "infer", infer)
+    with pytest.raises(ComponentError, match=r"kserve\.protocol\.rest\.v2_endpoints\.V2Endpoints\.infer now takes "
+                                             r"\(self, request, model_name\), not \(self, raw_request, "):
+        kserve_pins.check_kserve()
+
+
+def test_the_server_checks_them_when_it_imports_kserve(monkeypatch):
+    from kserve.protocol.rest import v1_endpoints
+
+    from kubepipe.components.serving import server
+
+    monkeypatch.delattr(v1_endpoints, "V1Endpoints")
+    argv = list(sys.argv)
+    with pytest.raises(ComponentError, match=r"v1_endpoints\.V1Endpoints is gone"):
+        server._import_kserve()
+    assert sys.argv == argv
