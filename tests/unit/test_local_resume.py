@@ -187,11 +187,37 @@ def test_a_recorded_param_whose_type_was_edited_since_names_the_resumed_run(tmp_
     with pytest.raises(kubepipe.UserError) as exc:
         run_params(compiled, {}, {"tag": "abc", "n": 3}, "p-1")
     assert str(exc.value) == (
-        "resume='p-1': run p-1 ran with param tag='abc', which the pipeline's `tag` (int) no longer takes (expected "
-        "int: digits 0-9, optionally signed (e.g. 16)); give it a value now: params={'tag': ...}")
+        "resume='p-1': run p-1's record (run.json) has param tag='abc': the pipeline's `tag` (int) does not take it "
+        "(expected int: digits 0-9, optionally signed (e.g. 16)); give it a value now: params={'tag': ...} (it "
+        "replaces the recorded one)")
     assert run_params(compiled, {"tag": 5}, {"tag": "abc", "n": 3}, "p-1") == {"tag": 5, "n": 3}  # given now: wins
     with pytest.raises(kubepipe.UserError, match=r"params\['n'\]='x': expected int"):  # given now: as it was
         run_params(compiled, {"n": "x"}, {"tag": 4}, "p-1")
+
+
+def test_a_recorded_value_a_step_refuses_names_the_run_record_not_a_param_flag(tmp_path, monkeypatch):
+    """A run.json hand-edited to `params: {n: -5}` (n's type unchanged) was refused as `--param n=-5: ...`, a flag
+    the user never typed; it names the resumed run's record and the param, and a value given now still wins."""
+    import pytest
+
+    import kubepipe
+    from kubepipe.backends.local.resume import run_params
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nparams:\n  n: {type: int, default: 2}\n"
+        "steps:\n  load:\n    component: load-data\n    with: {source: data.csv, sample_n: '${params.n}'}\n")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    compiled = kubepipe.compile(tmp_path / "p.yaml", "local")
+    with pytest.raises(kubepipe.UserError) as exc:
+        run_params(compiled, {}, {"n": -5}, "p-1")
+    assert str(exc.value) == (
+        "resume='p-1': run p-1's record (run.json) has param n=-5: steps.load.with.sample_n: must be a whole number "
+        ">= 0 (0: every row), got -5; give it a value now: params={'n': ...} (it replaces the recorded one)")
+    with pytest.raises(kubepipe.UserError) as exc:  # given now: named as given
+        run_params(compiled, {"n": -3}, {"n": -5}, "p-1")
+    assert str(exc.value).startswith("params['n']=-3: steps.load.with.sample_n: must be a whole number >= 0")
+    assert run_params(compiled, {"n": 4}, {"n": -5}, "p-1") == {"n": 4}
 
 
 def test_a_record_whose_checkpoint_key_is_a_path_is_not_resumed(tmp_path, monkeypatch):

@@ -11,14 +11,16 @@ and fits the inputs a whole `${item}` feeds.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from kubepipe.catalog import ComponentInfo
 from kubepipe.plan.bindings import BindingError, item_type_issue, items_field_issue, parse_value
 from kubepipe.plan.model import ItemRef, ParamRef
 
 __all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values",
-           "pipeline_value_problems"]
+           "pipeline_value_problems", "given_now", "Said"]
+
+Said = Callable[[str, Any, str], str]  # (param, value, reason) -> the line refusing it
 
 
 class ParamIssue(NamedTuple):
@@ -73,9 +75,9 @@ def param_value_issues(info: ComponentInfo, with_values: Mapping[str, Any],
     return out
 
 
-def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
-    """Run-time values (`--param`) a step's check refuses, one line each, before anything runs."""
-    from kubepipe.spec.params import ParamError
+def run_value_problems(steps: list, values: Mapping[str, Any], said: Said | None = None) -> list[str]:
+    """Run-time values (`--param`) a step's check refuses, one line each, before anything runs. `said`: how a
+    refused value is named (default `--param n=v: reason`; a resumed run's recorded value: its record)."""
     from kubepipe.spec.source import format_path
 
     out = []
@@ -83,15 +85,14 @@ def run_value_problems(steps: list, values: Mapping[str, Any]) -> list[str]:
         for pi in param_value_issues(s.info, s.checked_with, values):
             where = format_path(("steps", s.name, "with") + pi.path)
             reason = f"{where}: {pi.message}" + (f"; {pi.hint}" if pi.hint else "")
-            out.append(str(ParamError(pi.param, values[pi.param], reason)))  # redacts a secret-looking value
-        out += _item_field_problems(s, values)
+            out.append((said or given_now)(pi.param, values[pi.param], reason))  # redacts a secret-looking value
+        out += _item_field_problems(s, values, said or given_now)
     return out
 
 
-def _item_field_problems(step: Any, values: Mapping[str, Any]) -> list[str]:
+def _item_field_problems(step: Any, values: Mapping[str, Any], said: Said) -> list[str]:
     """`foreach: ${params.x}`: each item of x's value must have the `${item.field}`s and fit the inputs a whole
     `${item}` feeds (validate checked the default; KFP hands the step whatever the item is)."""
-    from kubepipe.spec.params import ParamError
     from kubepipe.spec.source import format_path
 
     each = step.foreach
@@ -106,20 +107,20 @@ def _item_field_problems(step: Any, values: Mapping[str, Any]) -> list[str]:
         if issue:
             reason = f"{format_path(('steps', step.name, 'foreach'))}: {issue}"
             reason += f"; {issue.hint}" if issue.hint else ""
-            return [str(ParamError(each.name, values[each.name], reason))]
+            return [said(each.name, values[each.name], reason)]
     return []
 
 
-def refuse_run_values(steps: list, values: Mapping[str, Any]) -> None:
+def refuse_run_values(steps: list, values: Mapping[str, Any], said: Said | None = None) -> None:
     """UserError listing the run-time values the steps' checks refuse: local runs and remote submits alike."""
     from kubepipe.errors import UserError
 
-    problems = run_value_problems(steps, values)
+    problems = run_value_problems(steps, values, said)
     if problems:
         raise UserError("\n".join(problems))
 
 
-def pipeline_value_problems(plan: Any, values: Mapping[str, Any]) -> list[str]:
+def pipeline_value_problems(plan: Any, values: Mapping[str, Any], said: Said | None = None) -> list[str]:
     """The checks across steps (a column a step names, in the local file a load-data `source` reads) asked again
     with the run's `values` in place of the defaults validate asked them with: `--param cols='["tenure", "spnd"]'`
     for `columns: ${params.cols}` started the run, which failed at that step ('missing column `spnd`')."""
@@ -127,7 +128,6 @@ def pipeline_value_problems(plan: Any, values: Mapping[str, Any]) -> list[str]:
 
     from kubepipe.plan.pipeline_checks import pipeline_checks
     from kubepipe.spec.loader import load_pipeline
-    from kubepipe.spec.params import ParamError
 
     given = {k: v for k, v in values.items() if k in plan.params}
     if not given:
@@ -145,10 +145,17 @@ def pipeline_value_problems(plan: Any, values: Mapping[str, Any]) -> list[str]:
         reason = f"{issue.path}: {issue.message}" + (f"; {issue.hint}" if issue.hint else "")
         name = _param_at(spec, issue.path)
         if name in given:
-            out.append(str(ParamError(name, given[name], reason)))
+            out.append((said or given_now)(name, given[name], reason))
         else:  # a literal, checked against a file a given param names (`--param train_uri=...`)
             out.append(f"{reason} (with the params given: {', '.join(sorted(given))})")
     return out
+
+
+def given_now(name: str, value: Any, reason: str) -> str:
+    """A refused value as the caller gave it: `--param n=v: reason` (`params['n']=v` from Python), redacted."""
+    from kubepipe.spec.params import ParamError
+
+    return str(ParamError(name, value, reason))
 
 
 def _param_at(spec: Any, path: str | None) -> str | None:

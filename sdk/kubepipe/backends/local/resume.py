@@ -106,10 +106,13 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     if missing:
         raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass "
                         f"{params_hint(missing)}")
-    from kubepipe.plan.param_checks import pipeline_value_problems, refuse_run_values
+    from kubepipe.plan.param_checks import given_now, pipeline_value_problems, refuse_run_values
 
-    refuse_run_values(compiled.plan.steps, out)  # as a literal would be: before any step runs
-    problems = pipeline_value_problems(compiled.plan, out)  # and across steps: the columns its files have
+    def said(name: str, value: Any, reason: str) -> str:  # a value not given now is the resumed run's record's
+        return recorded_refused(name, value, reason, resumed) if name in carried else given_now(name, value, reason)
+
+    refuse_run_values(compiled.plan.steps, out, said)  # as a literal would be: before any step runs
+    problems = pipeline_value_problems(compiled.plan, out, said)  # and across steps: the columns its files have
     if problems:
         raise UserError("\n".join(problems))
     return out
@@ -117,8 +120,7 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
 
 def _carried(carried: dict[str, Any], types: Mapping[str, str], resumed: str | None) -> dict[str, Any]:
     """The values run `resumed` recorded, as the pipeline declares them now: one its param's type (edited since the
-    crash) no longer takes was refused as `--param tag=abc`, a value not given now."""
-    from kubepipe.secrets import redacted
+    crash, or the record edited) does not take was refused as `--param tag=abc`, a value not given now."""
     from kubepipe.spec.params import ParamError
 
     out = {}
@@ -126,10 +128,18 @@ def _carried(carried: dict[str, Any], types: Mapping[str, str], resumed: str | N
         try:
             out.update(coerce_params({name: value}, types))
         except ParamError as exc:
-            raise UserError(f"{resume_given(resumed)}: run {resumed} ran with param {name}={redacted(value, name)!r}, "
-                            f"which the pipeline's `{name}` ({types[name]}) no longer takes ({exc.reason}); give it "
-                            f"a value now: {param_hint(name)}") from None
+            raise UserError(recorded_refused(name, value, f"the pipeline's `{name}` ({types[name]}) does not take it "
+                                                          f"({exc.reason})", resumed)) from None
     return out
+
+
+def recorded_refused(name: str, value: Any, reason: str, resumed: str | None) -> str:
+    """A value run `resumed` recorded (its run.json's params, not given now) that the pipeline refuses, named as
+    that record's: `--param n=...` was said of it, a flag the user never passed."""
+    from kubepipe.secrets import redacted
+
+    return (f"{resume_given(resumed)}: run {resumed}'s record (run.json) has param {name}={redacted(value, name)!r}: "
+            f"{reason}; give it a value now: {param_hint(name)} (it replaces the recorded one)")
 
 
 @contextmanager
