@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 
-__all__ = ["check_trigger", "trigger_reference"]
+__all__ = ["check_trigger", "trigger_reference", "MAX_REASON_CHARS", "capped_reason"]
+
+MAX_REASON_CHARS = 1000  # a decision line stays small: the log is read whole at every decision
 
 _KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures",
          "no_traffic")
@@ -29,11 +31,23 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
             issues.append(CheckIssue(("max_failures",), f"must be a whole number >= 1, got {failures!r}",
                                      "e.g. max_failures: 3 (failed retrains in a row before the trigger pauses)"))
+    reason = with_values.get("reason")
+    if isinstance(reason, str) and "${" not in reason and len(reason) > MAX_REASON_CHARS:
+        issues.append(CheckIssue(("reason",), f"is {len(reason)} characters; a decision records at most "
+                                 f"{MAX_REASON_CHARS}", "shorten it (one sentence: what the monitor saw); a reason "
+                                 "computed at run time is cut there instead"))
     params = with_values.get("params")
     if params is not None and not isinstance(params, dict):
         issues.append(CheckIssue(("params",), f"must be a mapping of the training pipeline's params, got {params!r}",
                                  None))
     return issues
+
+
+def capped_reason(text: str) -> str:
+    """`text` cut to MAX_REASON_CHARS with a marker saying how much was cut (a reason computed at run time)."""
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    return f"{text[:MAX_REASON_CHARS]}... [{len(text) - MAX_REASON_CHARS} more characters cut]"
 
 
 def trigger_reference() -> Reference:

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
+from kubepipe.components.retrain.checks import capped_reason
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
                                                     read_triggers, require_pipeline, same_pipeline, slug, state_fs,
                                                     state_writes, write_whole)
@@ -68,6 +69,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
     state_dir = state_dir or ".kubepipe/state"
+    reason, no_traffic = capped_reason(str(reason or "")), capped_reason(str(no_traffic or ""))  # computed: cut
     with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
         return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
                        quality_dropped=quality_dropped, max_failures=max_failures, no_traffic=no_traffic,

@@ -79,3 +79,29 @@ def test_retrain_resume_of_another_spelling_of_the_pipeline_names_the_recorded_o
     assert code != 0 and "holds no decision of 'models/train.yaml'" in err
     assert "`kubepipe retrain resume /abs/models/train.yaml --target local`" not in err  # the --target given
     assert "`kubepipe retrain resume /abs/models/train.yaml`" in err
+
+
+def test_a_reason_longer_than_a_decision_records_is_refused_at_validate(tmp_path):
+    """A 100 000-character `reason` validated and was written whole into every decision line."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "train.yaml").write_text("x: 1\n")
+    f = tmp_path / "monitor.yaml"
+    f.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: mon}\nsteps:\n  retrain:\n"
+                 "    component: trigger-retrain\n    inputs: {drift_detected: true}\n"
+                 f"    with: {{pipeline: train.yaml, reason: {'x' * 1001}}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [i for i in exc.value.issues if i.path == "steps.retrain.with.reason"]
+    assert said and "is 1001 characters; a decision records at most 1000" in said[0].message, exc.value
+
+
+def test_a_long_reason_computed_at_run_time_is_cut_with_a_marker(tmp_path):
+    import json
+
+    record = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path),
+                                reason="é" * 100_000, no_traffic="n" * 100_000)
+    assert record["reason"].endswith("... [99000 more characters cut]") and len(record["reason"]) < 1100
+    line = (tmp_path / "retrain" / "train" / "triggers.jsonl").read_text()
+    assert len(line) < 8000 and json.loads(line)["reason"] == record["reason"]
