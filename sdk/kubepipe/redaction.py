@@ -10,8 +10,9 @@ import functools
 import re
 from typing import Any
 
-from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, WEBHOOK_PATH_IN_TEXT,
-                                    WHOLE_REF, keyed_secret, query_items, secret_value_kind, webhook_path)
+from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
+                                    WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_items, secret_value_kind,
+                                    webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets"]
@@ -44,6 +45,9 @@ def redact_url(text: str) -> str:
 
     if not isinstance(text, str) or "://" not in text or is_file_uri(text):
         return text
+    # the password first, by its own rule: one holding a `/`, `?` or `#` ends the authority for urlsplit
+    # (`postgres://u:pa?ss@h/db` was user `u`, password `pa`, query `ss@h/db`: shown whole)
+    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text, count=1) if URL_PASSWORD.match(text) else text
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
@@ -145,6 +149,7 @@ def redact_text(text: str) -> str:
         text = text.replace(value, REDACTED)
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
+    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # a quote in it too, where URLs end
     text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = QUERY_CREDENTIAL_IN_TEXT.sub(lambda m: f"{m.group('key')}={REDACTED}", text)

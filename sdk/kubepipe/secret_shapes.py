@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
-           "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential", "query_items",
-           "query_credential_refs", "secret_value_kind", "webhook_path"]
+           "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential",
+           "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -46,17 +46,19 @@ TOKENS = [
     (re.compile(r"\b[sr]k_(live|test)_[A-Za-z0-9]{16,}"), "a Stripe key"),
     (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
 ]
+# A URL's password as written, the one rule for it (`secret_value_kind`, `redact_url`): with or without a user
+# (`redis://:pw@cache`), up to the `@` before the host, a `/`, `?` or `#` in it too (`postgres://u:pa?ss@h/db`,
+# `u:p/ss@h`, which urlsplit ends the authority at, showing the password's end as a path or a query). Digits then
+# `/`, `?` or `#` are a port (`https://h:8443?email=ana@example.com`: no password), and so is nothing then `?`; a
+# password shown as REDACTED is none (`postgres://app:<redacted>@db`); the scheme in any case (RFC 3986).
+URL_PASSWORD = re.compile(r"\b(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?#]*:)(?!" + re.escape(REDACTED) + r"@)"
+                          r"(?!\d*[/?#])(?P<password>[^\s@]+)(?=@)")
 # Values that are secrets whatever their key: the token shapes, a service-account key file, a URL's password.
 _SECRET_VALUE = [
     TOKENS[0],  # a service-account key holds a PEM key: named as the PEM key, as before
     (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
     *TOKENS[1:],
-    # with or without a user (`redis://:pw@cache`); a password shown as REDACTED is none
-    # (`postgres://app:<redacted>@db`, as redact_url shows one), and so is a port and a query holding an `@`
-    # (`https://h:8443?email=ana@example.com`: `?key=` ends the authority); the scheme in any case (RFC 3986)
-    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?]*:(?!" + re.escape(REDACTED) + r"@)(?![^/\s@?]*\?[^/\s@]*=)"
-                r"[^/\s@]+@"),
-     "a URL with a password"),
+    (URL_PASSWORD, "a URL with a password"),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"

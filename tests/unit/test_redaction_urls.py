@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -216,3 +218,25 @@ def test_a_password_url_with_its_scheme_in_capitals_is_refused_in_yaml():
 
     [problem] = check_profile_secrets({"predictions_uri": "HTTPS://u:pw1234@h/x"})
     assert problem.startswith("profile.predictions_uri: looks like a URL with a password")
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=st.text(alphabet="abcXYZ0189-_.~!$&'()*+,;=:/?#%", min_size=1, max_size=24),
+       user=st.sampled_from(["", "app", "u"]), rest=st.sampled_from(["", "/db", "/db?sslmode=require", ":5432/db"]))
+def test_a_password_holding_a_slash_or_a_question_mark_is_never_shown(password, user, rest):
+    # `postgres://u:pa?ss@h/db` was shown unchanged in free text (urlsplit ends the authority at `?`: user `u`,
+    # password `pa`, query `ss@h/db`), and `postgres://u:p/ss@h` was no credential at all
+    assume(not re.match(r"\d*[/?#]", password))  # `h:8443/...`: a port, no password
+    url = f"postgres://{user}:{password}@db.internal{rest}"
+    shown = f"postgres://{user}:<redacted>@db.internal{rest}"
+    assert redact_text(f"connect {url} failed") == f"connect {shown} failed"
+    assert secret_value_kind(url) == "a URL with a password"
+    assert redacted(url) == (shown if "'" not in password else REDACTED)  # a quote ends a URL: the value goes whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.text(alphabet="abcxyz019-_./:", max_size=20), query=st.text(alphabet="abcxyz019-_.=&:@", max_size=20))
+def test_a_url_with_no_userinfo_keeps_its_path_and_query(path, query):
+    # the password rule reads up to an `@` past `/` and `?`: a URL with no `user:` before its host is none
+    url = f"https://example.com/{path}" + (f"?{query}" if query else "")
+    assert redact_text(f"GET {url}") == f"GET {url}" and secret_value_kind(url) is None
