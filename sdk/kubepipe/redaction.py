@@ -114,9 +114,9 @@ _AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:proxy-)?authorization\s*[:=]\s*)(?![\s
 
 def environment_secrets() -> list[str]:
     """The values of this process's environment variables named like a credential (`is_secret_name`: API_TOKEN,
-    DB_PASSWORD, AWS_SECRET_ACCESS_KEY) that could be one (`keyed_secret`: no flag, number or path), longest first;
-    only those of 8 characters or more, and a letters-only one of 20 or more, so that a common word (`development`)
-    is not hidden everywhere. A step's secret (`env: {VAR: {secret: ...}}`) is read from here on a local run."""
+    DB_PASSWORD, AWS_SECRET_ACCESS_KEY) that could be one (`keyed_secret`: no flag, short number or path), longest
+    first; only those of 8 characters or more, and a letters-only one of 20 or more, so that a common word
+    (`development`) is not hidden everywhere. A step's secret (`env: {VAR: {secret: ...}}`) is read from here on a local run."""
     import os
 
     for _ in range(3):  # another thread may set a variable while this reads them

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
-           "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "normal_key", "query_credential",
-           "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
+           "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself", "normal_key",
+           "query_credential", "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -191,12 +191,29 @@ def _webhook_in(text: str) -> bool:
 _KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
 
 
+# A key that ends in a credential's name names the credential itself (`password`, `db_password`, `github_token`);
+# one that only holds it as a part says something about it (`token_budget`, `secret_level`).
+_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
+                              r"authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
+_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
+
+
+def names_credential_itself(key: object) -> bool:
+    """Whether `key` ends in a credential's name (`DB_PASSWORD`, `github_token`), not only holds one as a part
+    (`token_budget`)."""
+    return bool(_CREDENTIAL_LAST.search(normal_key(str(key))))
+
+
 def keyed_secret(key: object, value: object) -> bool:
     """Whether `value` under `key` is a credential: the key names one (`is_secret_name`) and the value could be one
-    (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path)."""
+    (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path). A number of 8
+    characters or more under a key naming the credential itself is one (`DB_PASSWORD=12345678`, a numeric PIN);
+    under `token_budget` it is a number."""
     if not isinstance(value, str) or not is_secret_name(str(key)):
         return False
     text = value.strip()
+    if _NUMBER.match(text) and len(text) >= 8 and names_credential_itself(key):
+        return True
     return not _HARMLESS.match(text) or bool(_KEY_LIKE.match(text))
 
 

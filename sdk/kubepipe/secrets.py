@@ -21,18 +21,14 @@ import re
 from typing import Any, Collection, Iterator
 
 from kubepipe.redaction import redact_profile, redact_text, redact_url, redacted, registry_uri_problem
-from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret, normal_key,
-                                    secret_value_kind)
+from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
+                                    names_credential_itself, secret_value_kind)
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem", "WEBHOOK_KIND",
            "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY"]
 
-# A label's key that ends in a credential's name names the credential itself (`password`, `db_password`,
-# `github_token`); one that only holds it as a part says something about it (`token_budget`, `secret_level`).
-_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
-                              r"authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
 # A label value that is a few plain words (`high`, `per-team`, `gpu_heavy`): no credential, whatever its key.
 _PLAIN_WORDS = re.compile(r"^[a-z]{1,20}([-_. ][a-z]{1,20}){0,4}$", re.I)
 
@@ -49,8 +45,7 @@ def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str
         if not isinstance(value, str):
             continue
         kind = secret_value_kind(value)
-        text = normal_key(str(key))
-        keyed = keyed_secret(key, value) and (bool(_CREDENTIAL_LAST.search(text))
+        keyed = keyed_secret(key, value) and (names_credential_itself(key)
                                                or not _PLAIN_WORDS.match(value.strip()))
         if kind or keyed:
             yield path + (key,), key, kind

@@ -410,3 +410,27 @@ def test_an_aws_secret_key_beginning_with_a_slash_is_no_path(value):
     assert problem.startswith("profile.aws_secret_access_key: credentials must not be written in YAML")
     assert redact_text(f"AWS_SECRET_ACCESS_KEY={value}") == "AWS_SECRET_ACCESS_KEY=<redacted>"
     assert check_profile_secrets({"secrets_dir": "/run/secrets/db", "password": "/etc/kubepipe/pw"}) == []  # paths
+
+
+@settings(max_examples=100, deadline=None)
+@given(name=st.sampled_from(["DB_PASSWORD", "password", "API_KEY", "github_token", "clientSecret"]),
+       digits=st.text(alphabet="0123456789", min_size=8, max_size=20))
+def test_a_numeric_password_under_a_credential_name_is_hidden(name, digits):
+    # `DB_PASSWORD=12345678` was a number, so harmless: shown in messages, kept in YAML and printed from the
+    # environment (`login failed: 12345678`)
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(f"{name}={digits}") == f"{name}={REDACTED}"
+    assert redacted({name: digits}) == {name: REDACTED}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(name.upper(), digits)
+        assert digits not in redact_text(f"login failed: {digits}")
+
+
+@pytest.mark.parametrize("text", ["token_budget=100000000", "DB_PASSWORD=1234", "secret_version=20240101",
+                                  "password_min_length=12"])
+def test_a_number_that_only_says_something_about_a_credential_stays(text):
+    # a short number (a port's, a length) and one under a key only holding a credential's name as a part
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == text
