@@ -6,6 +6,10 @@ registry's concurrency primitive (`registry.fsspec_store`): an exclusive create 
 `ifGenerationMatch=0`, S3 `If-None-Match: *`, atomic on the server). A decider creates `triggers.jsonl.lock` holding
 its token and time, reads, decides and rewrites the log, then removes the lock; the next one waits for it. A lock older
 than `STALE_S` (its holder was killed) is removed by the next decider, with a warning.
+
+That removal is unconditional, a known race (decision 0002): two deciders finding the same stale lock may both remove
+it, the later one removing the lock the earlier just created. A conditional delete (S3 `If-Match`, GCS
+`ifGenerationMatch`) would close it, but neither s3fs's nor gcsfs's public `rm_file` sends one.
 """
 
 from __future__ import annotations
