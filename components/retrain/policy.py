@@ -114,7 +114,8 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
                                  "does, with the --target (and --profile / --home) its monitor runs with")
-        named = sorted({str(r["pipeline"]) for r in lines if r.get("pipeline")})
+        # a local file as resolved: the path a decision was given by is relative to its monitor's working directory
+        named = sorted({str(r.get("pipeline_file") or r["pipeline"]) for r in lines if r.get("pipeline")})
         # the log is named after the file's name: another file of that name (or a name) shares it
         if not any(same_pipeline(r, pipeline, file) for r in lines):
             raise ComponentError(f"{who}: {log_path(state_dir, pipeline)} holds no decision of {pipeline!r}; its "

@@ -39,7 +39,12 @@ def test_a_pause_holds_for_the_same_pipeline_file_spelt_from_another_working_dir
         assert decide(hours, f"m{i}", tmp_path, "pipelines/train.yaml")["action"] == "started"
     paused = decide(1000, "m3", tmp_path / "pipelines", "train.yaml")  # the same file, from its folder
     assert paused["action"] == "paused" and paused["failures"] == 3
-    # `kubepipe retrain resume` takes the file as this working directory reaches it
+    # `kubepipe retrain resume` takes the file as this working directory reaches it, and names it when it does not
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
+    train = tmp_path / "pipelines" / "train.yaml"
+    assert code != 0 and f"e.g. `kubepipe retrain resume {train}`" in err
+    monkeypatch.chdir(tmp_path / "pipelines")
     code, out, err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(home))
     assert code == 0 and "resumed by `kubepipe retrain resume` after 3 failed retrain(s) in a row" in out, err
     monkeypatch.chdir(tmp_path)
