@@ -13,6 +13,7 @@ import importlib
 import inspect
 
 from kubepipe.components.errors import ComponentError
+from kubepipe.dependency_pins import changed
 
 __all__ = ["check_kserve", "NEEDED", "CALLS", "DECLARED"]
 
@@ -57,11 +58,5 @@ def check_kserve() -> None:
 
 
 def _changed(why: str) -> ComponentError:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        installed = version("kserve")
-    except PackageNotFoundError:
-        installed = "(not installed)"
-    return ComponentError(f"kubepipe serve cannot run on kserve {installed}: {why}. Install the kserve kubepipe "
-                          f"declares (pip install '{DECLARED}', or pip install 'kubepipe[serve]') or upgrade kubepipe")
+    return ComponentError(changed("kubepipe serve cannot run on", "kserve", why, DECLARED,
+                                  "kubepipe serve's extra has it: pip install 'kubepipe[serve]'. "))

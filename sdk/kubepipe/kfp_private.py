@@ -8,6 +8,7 @@ kfp version and what changed, instead of an AttributeError deep inside a run.
 
 from __future__ import annotations
 
+from kubepipe.dependency_pins import changed
 from kubepipe.errors import UserError
 
 __all__ = ["missing", "PINNED"]
@@ -17,12 +18,4 @@ PINNED = "kfp==2.17.3"
 
 def missing(fix: str, why: str, without: str, stops: str = "local runs stop here") -> UserError:
     """UserError: kubepipe's `fix` cannot be applied to the installed kfp (`why`); `without`: what would go wrong."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        installed = version("kfp")
-    except PackageNotFoundError:
-        installed = "(not installed)"
-    return UserError(
-        f"kubepipe's {fix} cannot be applied to kfp {installed}: {why}. {without}, so {stops}. "
-        f"Install the kfp version kubepipe declares (pip install '{PINNED}') or upgrade kubepipe")
+    return UserError(changed(f"kubepipe's {fix} cannot be applied to", "kfp", why, PINNED, f"{without}, so {stops}. "))

@@ -44,8 +44,8 @@ def test_a_kserve_without_a_name_is_named_with_its_version(monkeypatch):
         kserve_pins.check_kserve()
     assert str(exc.value) == (
         f"kubepipe serve cannot run on kserve {version('kserve')}: kserve.protocol.rest.server.RESTServer is gone. "
-        "Install the kserve kubepipe declares (pip install 'kserve>=0.21,<0.22', or pip install 'kubepipe[serve]') "
-        "or upgrade kubepipe")
+        "kubepipe serve's extra has it: pip install 'kubepipe[serve]'. Install the kserve version kubepipe declares "
+        "(pip install 'kserve>=0.21,<0.22') or upgrade kubepipe")
 
 
 def test_a_reshaped_endpoint_is_named(monkeypatch):
