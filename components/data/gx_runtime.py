@@ -3,18 +3,48 @@
 Speed (see benchmarks/validate.py): GX's pandas engine filters the whole frame once per
 expectation (`df[mask]`); without copy-on-write each filter that keeps every row deep-copies
 every column (and re-consolidates the blocks). Under copy-on-write those copies are lazy.
+
+GX internals used here and in validate.py (decision 0018) are read through `gx_internal`, which names
+the installed GX and what changed instead of an ImportError or AttributeError inside a validation;
+tests/unit/test_gx_pins.py pins them.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
+import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, TypeGuard
+from typing import TYPE_CHECKING, Any, Iterator, TypeGuard
+
+from kubepipe.components.errors import ComponentError
+from kubepipe.dependency_pins import changed
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["gx_context", "fast_pandas"]
+__all__ = ["gx_context", "fast_pandas", "gx_internal", "DECLARED"]
+
+DECLARED = "great-expectations>=1.24.1,<1.25"
+
+
+def gx_internal(module: str, name: str, params: list[str] | None = None) -> Any:
+    """`module.name` of great_expectations, which GX does not document; `params`: the parameters a function of it
+    must take. A GX that moved or reshaped it is a ComponentError naming the GX version and what changed."""
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise _changed(f"{module}.{name} is gone ({type(exc).__name__}: {exc})") from None
+    if params is not None:
+        got = list(inspect.signature(found).parameters) if callable(found) else None
+        if got != params:
+            raise _changed(f"{module}.{name} now takes ({', '.join(got or ['?'])}), not ({', '.join(params)})")
+    return found
+
+
+def _changed(why: str) -> ComponentError:
+    return ComponentError(changed("kubepipe's data validation cannot run on", "great-expectations", why, DECLARED))
 
 
 def _quiet_env() -> None:
@@ -28,11 +58,11 @@ def gx_context():
     import logging
 
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    progress_bars = gx_internal("great_expectations.data_context.types.base", "ProgressBarsConfig")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    ctx.variables.progress_bars = progress_bars(globally=False, metric_calculations=False)
     _patch_decimal_scan()
     _skip_fingerprint()
     return ctx
@@ -48,6 +78,7 @@ def fast_pandas(df) -> Iterator[object]:
 
 
 _PATCHED = False
+_PATCHING = threading.Lock()  # GX's util module is the process's: one thread patches it, once
 
 
 def _skip_fingerprint() -> None:
@@ -55,9 +86,10 @@ def _skip_fingerprint() -> None:
 
     That hash is a third of a 1M-row validation; the Dataset artifact already carries a content hash.
     """
-    from great_expectations.execution_engine import pandas_execution_engine
-
-    pandas_execution_engine.HASH_THRESHOLD = 0
+    module = "great_expectations.execution_engine.pandas_execution_engine"
+    if not isinstance(gx_internal(module, "HASH_THRESHOLD"), (int, float)):  # setting a new name would do nothing
+        raise _changed(f"{module}.HASH_THRESHOLD is no longer a number")
+    importlib.import_module(module).HASH_THRESHOLD = 0
 
 
 def _patch_decimal_scan() -> None:
@@ -67,11 +99,16 @@ def _patch_decimal_scan() -> None:
     (same result, O(1) instead of a Python loop over 1M values); object arrays still get the scan.
     """
     global _PATCHED
-    if _PATCHED:
-        return
+    with _PATCHING:
+        if not _PATCHED:
+            _wrap_decimal_scan()
+            _PATCHED = True
+
+
+def _wrap_decimal_scan() -> None:
     import great_expectations.util as gx_util
 
-    original = gx_util.does_ndarray_contain_decimal_dtype
+    original = gx_internal("great_expectations.util", "does_ndarray_contain_decimal_dtype", ["data"])
 
     def does_ndarray_contain_decimal_dtype(data: npt.NDArray) -> TypeGuard[npt.NDArray]:
         if getattr(getattr(data, "dtype", None), "kind", "O") != "O":
@@ -79,4 +116,3 @@ def _patch_decimal_scan() -> None:
         return original(data)
 
     gx_util.does_ndarray_contain_decimal_dtype = does_ndarray_contain_decimal_dtype
-    _PATCHED = True

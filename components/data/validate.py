@@ -101,10 +101,11 @@ def resolve_expectations(expectations: list | None, suite_path: str = "") -> lis
 
 def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int = 10) -> ValidationOutcome:
     """One GX validation run for the whole suite on one whole-dataframe batch."""
-    from kubepipe.components.data.gx_runtime import fast_pandas, gx_context
+    from kubepipe.components.data.gx_runtime import fast_pandas, gx_context, gx_internal
 
     import great_expectations as gx
-    from great_expectations.expectations.registry import get_expectation_impl
+    get_expectation_impl = gx_internal("great_expectations.expectations.registry", "get_expectation_impl",
+                                       ["expectation_name"])
 
     have = [str(c) for c in df.columns]
     missing: dict[int, ExpectationResult] = {}
