@@ -110,3 +110,48 @@ def test_a_prior_run_file_with_the_same_bytes_and_another_stat_is_reused(tmp_pat
         run_dir = tmp_path / "moved"
     prior = {"run_id": "run", "run_dir": str(run_dir), "root": str(run_dir / "artifacts"), "tasks": ["make"]}
     assert reuse_task._prior_task(prior, "make", "x") == run_dir / "artifacts" / "p-2026-01-01" / "make"
+
+
+def test_a_reused_task_s_copies_take_the_digests_just_checked_not_hashed_again(tmp_path, hashed):
+    """A resumed run hashed the old run's files to check them, copied them, then hashed the copies again (a model read
+    twice); each file is read once, the copy checked by its size, and the recorded digests are those of its bytes."""
+    prior, task = _old_run_with_folder(tmp_path)
+    new = tmp_path / "new" / "artifacts" / "p-2026-01-02" / "make"
+    record = tmp_path / "new" / reuse_task.RECORDS / "make.json"
+    hashed.clear()
+    assert reuse_task._reuse(prior, "make", "x", new, record) == ""
+    files = [str(task / "out"), str(task / "model" / "w.bin"), str(task / "executor_output.json")]
+    assert sorted(hashed) == sorted(files + [str(new / "executor_output.json")])  # its URIs were rewritten
+    data = json.loads(record.read_text())
+    assert data["state"] == "succeeded" and data["outputs"] == reuse_task._outputs_digest(new)  # the copies' bytes
+    assert set(data["stats"]) == {"out", "model", "executor_output.json"}
+    assert digests.recorded_digest(new / "out", str(tmp_path / "new" / "artifacts"), record.parent) == \
+        data["outputs"]["out"]
+
+
+def test_a_copy_whose_size_is_not_its_source_s_is_hashed(tmp_path, hashed, monkeypatch):
+    prior, task = _old_run_with_folder(tmp_path)
+    new = tmp_path / "new" / "artifacts" / "p-2026-01-02" / "make"
+    real = reuse_task._copy
+
+    def short(old, dest):  # a copy cut short (a full disk that copy2 did not report)
+        real(old, dest)
+        (dest / "out").write_bytes(b"\x01" * 10)
+
+    monkeypatch.setattr(reuse_task, "_copy", short)
+    record = tmp_path / "new" / reuse_task.RECORDS / "make.json"
+    assert reuse_task._reuse(prior, "make", "x", new, record) == ""
+    assert json.loads(record.read_text())["outputs"]["out"] == digests.tree_digest(new / "out")
+
+
+def _old_run_with_folder(tmp_path: Path) -> tuple[dict, Path]:
+    ctx, out = _made(tmp_path)
+    task = out.parent
+    (task / "model").mkdir()
+    (task / "model" / "w.bin").write_bytes(b"\x05" * 100)
+    (task / "executor_output.json").write_text(json.dumps(
+        {"artifacts": {"out": {"artifacts": [{"uri": str(out)}]}}}))
+    run_dir = Path(ctx["run_dir"])
+    reuse_task._write(run_dir / reuse_task.RECORDS / "make.json",
+                      {"state": "succeeded", "inputs": "x", **reuse_task._succeeded(task)})
+    return {"run_id": "run", "run_dir": ctx["run_dir"], "root": ctx["root"], "tasks": ["make"]}, task

@@ -7,7 +7,8 @@ change, `touch -r` and `cp -p` included); a later task of the run takes the reco
 is that one, and hashes it otherwise. A filesystem whose times are whole seconds (two writes in one second look
 alike) records none, so its files are always hashed. A resumed run checks the files of the run it resumes by their
 digests, as before; a file whose size is not the recorded one (or a folder whose files' names or sizes are not) is
-told changed without reading it (a copied or moved runs folder has other inodes and ctimes, the same bytes).
+told changed without reading it (a copied or moved runs folder has other inodes and ctimes, the same bytes). The
+copies a reused task makes take the digests just checked where their sizes are the files' (`copies_digest`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from kubepipe.util import sha256_file
 
-__all__ = ["tree_digest", "stat_key", "outputs_digest", "recorded_digest", "sizes_differ"]
+__all__ = ["tree_digest", "stat_key", "outputs_digest", "copies_digest", "recorded_digest", "sizes_differ"]
 
 
 class _Coarse(Exception):
@@ -79,6 +80,27 @@ def outputs_digest(task_dir: Path) -> tuple[dict[str, str | None] | None, dict[s
         return digests, stats
     except OSError:
         return None, {}
+
+
+def copies_digest(task_dir: Path, source: Path, checked: dict[str, str | None]) -> tuple[dict[str, str | None],
+                                                                                   dict[str, list]]:
+    """`outputs_digest` of a task folder just copied from `source`, whose digests `checked` the resumed run has just
+    verified by reading them: a copy whose file names and sizes are its source's takes that digest (its bytes are
+    read once, not again); one not in `checked` (rewritten: executor_output.json) or whose sizes cannot be told is
+    hashed.
+    """
+    digests: dict[str, str | None] = {}
+    stats: dict[str, list] = {}
+    for d in sorted(task_dir.iterdir()):
+        before, known = stat_key(d), checked.get(d.name)
+        source_stat = stat_key(source / d.name) if isinstance(known, str) else None
+        if before is not None and source_stat is not None and _sizes(before) == _sizes(source_stat):
+            digests[d.name], stats[d.name] = known, before
+            continue
+        digests[d.name] = tree_digest(d)
+        if before is not None and stat_key(d) == before:
+            stats[d.name] = before
+    return digests, stats
 
 
 def recorded_digest(path: Path, root: str, records: Path) -> str | None:

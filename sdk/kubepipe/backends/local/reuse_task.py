@@ -28,7 +28,7 @@ import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local wou
 import sys
 from pathlib import Path
 
-from kubepipe.backends.local.digests import outputs_digest, recorded_digest, sizes_differ, tree_digest
+from kubepipe.backends.local.digests import copies_digest, outputs_digest, recorded_digest, sizes_differ, tree_digest
 from kubepipe.util import atomic_write_text, failpoint, local_path
 
 __all__ = ["REUSE_ENV", "RECORDS", "main"]
@@ -90,6 +90,12 @@ def _record(path: Path) -> dict:
 def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
     """The old run's folder of this task where it succeeded on these inputs and its files are as it left them;
     else why the task must run."""
+    found = _prior_checked(prior, key, inputs)
+    return found if isinstance(found, str) else found[0]
+
+
+def _prior_checked(prior: dict, key: str, inputs: str) -> tuple[Path, dict] | str:
+    """`_prior_task`, with the digests of its files just checked."""
     old_root, old_dir = Path(prior["root"]), Path(prior["run_dir"])
     found = sorted(p for p in old_root.glob(f"*/{key}") if p.is_dir())
     record = _record(old_dir / RECORDS / f"{key}.json")
@@ -106,7 +112,7 @@ def _prior_task(prior: dict, key: str, inputs: str) -> Path | str:
     moved = isinstance(stats, dict) and any(sizes_differ(found[0] / n, stats[n]) for n in entries if n in stats)
     if not isinstance(outputs, dict) or moved or _outputs_digest(found[0]) != outputs:  # deleted or changed since
         return f"its files in run {prior['run_id']} changed or are gone"
-    return found[0]
+    return found[0], outputs
 
 
 def _copy(old: Path, new: Path) -> None:
@@ -178,9 +184,10 @@ def main(argv: list[str]) -> int:
 def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> str:
     """"" where this task's outputs are now the prior run's, copied; else why it must run (nothing copied)."""
     try:
-        found = _prior_task(prior, key, inputs)
-        if isinstance(found, str):
-            return found
+        checked = _prior_checked(prior, key, inputs)
+        if isinstance(checked, str):
+            return checked
+        found, digests = checked
         if not _write(record, {"state": "reusing", "inputs": inputs, "from": prior["run_id"]}):
             return "its record could not be written"
         _copy(found, task_dir)
@@ -190,7 +197,10 @@ def _reuse(prior: dict, key: str, inputs: str, task_dir: Path, record: Path) -> 
         for entry in task_dir.iterdir() if task_dir.is_dir() else []:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
         return f"its files could not be copied ({exc.strerror or exc})"
-    _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"], **_succeeded(task_dir)})
+    # the digests just checked, not the copies' bytes again; executor_output.json was rewritten (its URIs): hashed
+    copied, stats = copies_digest(task_dir, found, {k: v for k, v in digests.items() if k != _OUTPUT})
+    _write(record, {"state": "succeeded", "inputs": inputs, "reused_from": prior["run_id"], "outputs": copied,
+                    **({"stats": stats} if stats else {})})
     print(f"kubepipe: reused what run {prior['run_id']} made for this step (same component and inputs); "
           "it did not run again", flush=True)
     return ""
