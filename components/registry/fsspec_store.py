@@ -20,7 +20,7 @@ from kubepipe.components.registry.version import URI_SOURCE, RegistryError, errn
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
-__all__ = ["FsspecStore", "check_exclusive_create"]
+__all__ = ["FsspecStore", "check_exclusive_create", "object_checksum"]
 
 # The first releases whose "xb" is a server-side precondition for every file size.
 _EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
@@ -193,6 +193,21 @@ class FsspecStore:
                 self._check_bucket()
                 raise
 
+    def checksums(self, rel: str) -> dict:
+        """{path under `rel`: the store's checksum} of every object under `rel`, from one fresh listing (`fs.find`);
+        {} when an object has none (a store without them: the caller hashes the files)."""
+        root = self._p(rel).rstrip("/")
+        with _reaching(self, root, "list it"):
+            self.fs.invalidate_cache(root)
+            found = self.fs.find(root, detail=True)
+        out = {}
+        for path, info in found.items():
+            checksum = object_checksum(info)
+            if checksum is None:
+                return {}
+            out[path[len(root):].lstrip("/")] = checksum
+        return out
+
     def remove_tree(self, rel: str) -> None:
         try:
             with _reaching(self):
@@ -266,6 +281,16 @@ class FsspecStore:
     def drop_local(self, path: str) -> None:
         """A folder `local_path` returned is no longer needed: the download is removed."""
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def object_checksum(info: dict) -> str | None:
+    """An object's checksum as `fs.info` / `fs.find(detail=True)` give it: S3's `ETag`, GCS's `crc32c` (else its
+    `md5Hash`); None where the store gives none. It changes with the object's bytes (an S3 multipart ETag too)."""
+    for key in ("ETag", "crc32c", "md5Hash"):
+        value = info.get(key)
+        if isinstance(value, str) and value.strip('"'):
+            return f"{key}:{value}"
+    return None
 
 
 def _info_time(info: dict) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubepipe.components.registry.files import hash_tree
 from kubepipe.components.registry.version import ModelVersion, RegistryError, errno_text
 
-__all__ = ["changes", "verify", "refuse_changed", "refuse_changed_stored", "holds"]
+__all__ = ["changes", "verify", "refuse_changed", "refuse_changed_stored", "holds", "sums"]
 
 
 def changes(recorded: dict, now: dict) -> dict:
@@ -59,10 +59,20 @@ def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") 
 
 def refuse_changed_stored(store, mv: ModelVersion, doing: str) -> None:
     """`refuse_changed` on the store's own copy of `mv` (a remote store's downloaded for the check, then removed):
-    a version whose files changed never becomes champion (deploy refused it only later)."""
+    a version whose files changed never becomes champion (deploy refused it only later). Where the version recorded
+    the store's checksums (S3 ETags, GCS crc32c) and one listing finds them all unchanged, nothing is downloaded."""
+    folder = f"{mv.name}/versions/{mv.version}/model"
+    if mv.files and mv.store_checksums.keys() == mv.files.keys() and store.checksums(folder) == mv.store_checksums:
+        return  # the store's own checksums as registered, in one listing: no download (else the full check)
     if mv.files:
-        with store.local_tree(f"{mv.name}/versions/{mv.version}/model") as folder:
-            refuse_changed(store, mv, folder, doing)
+        with store.local_tree(folder) as copy:
+            refuse_changed(store, mv, copy, doing)
+
+
+def sums(store, base: str, files: dict) -> dict:
+    """The store's checksums of the files just copied to `base`/model, kept only when they are all there."""
+    found = store.checksums(f"{base}/model")
+    return found if found.keys() == files.keys() else {}
 
 
 def holds(mv: ModelVersion, model_dir: str) -> bool:

@@ -136,7 +136,7 @@ class Registry:
                 return self.get(name, same.version)
             self.store.put_tree(model_dir, f"{base}/model")
             failpoint("register.copied")
-            entry.update(version=n, created_at=utc_now())
+            entry.update(version=n, created_at=utc_now(), store_checksums=integrity.sums(self.store, base, files))
             commit(self.store, name, n, token, dump(entry))
         except BaseException as exc:
             discard_unfinished(self.store, name, n, token)

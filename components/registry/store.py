@@ -58,6 +58,10 @@ class LocalStore:
     def uri(self, rel: str = "") -> str:
         return os.path.join(self.root, rel) if rel else self.root
 
+    def checksums(self, rel: str) -> dict:
+        """None kept: a local file's size and mtime do not tell its bytes; the files are hashed in place."""
+        return {}
+
     def read(self, rel: str) -> bytes:
         with open(self.uri(rel), "rb") as fh:
             return fh.read()

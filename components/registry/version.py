@@ -55,7 +55,7 @@ def storage_failed(path: str, exc: OSError, doing: str) -> RegistryError:
 
 # What `models show` prints or reads: a wrong type there was an internal error ('int' has no attribute 'rstrip').
 _FIELD_TYPES = {"metrics": dict, "audit": list, "metadata": dict, "files": dict, "data_hash": str, "run_id": str,
-                "code_version": str, "model_card": str, "created_at": str, "created_by": str}
+                "code_version": str, "model_card": str, "created_at": str, "created_by": str, "store_checksums": dict}
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class ModelVersion:
     audit: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # relative path -> sha256
+    # relative path -> the object store's own checksum (S3 `ETag:...`, GCS `crc32c:...`) as registered: a promote
+    # compares them in one listing instead of downloading the version; {} on a local store (hashed in place)
+    store_checksums: dict = field(default_factory=dict)
     created_at: str = ""
     created_by: str = ""
     status: str = "ok"

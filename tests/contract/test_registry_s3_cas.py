@@ -215,3 +215,31 @@ def test_s3_promotions_with_random_kills_fast(s3, tmp_path):
 def test_s3_promotions_with_random_kills_full(s3, tmp_path):
     """The issue's bar: 6 processes x 40 promotions, random SIGKILLs, no update lost."""
     _chaos(tmp_path, s3[1], n_procs=6, ops=40, max_kills=12, budget_s=900)
+
+
+def test_promote_checks_s3_etags_in_one_listing_and_refuses_a_tampered_object(s3, tmp_path, monkeypatch):
+    """A promote downloaded the whole version to check its sha256s: the ETags recorded at registration are compared
+    in one listing instead; an object rewritten with the same size and other bytes (ETag differs) falls back to the
+    full check, which refuses it. `models verify` keeps the full check."""
+    reg = Registry(f"s3://{s3[1]}/reg")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"weights-1")
+    (model / "sub").mkdir()
+    (model / "sub" / "cfg.json").write_bytes(b"{}")
+    mv = reg.register(str(model), name="clf")
+    assert set(mv.store_checksums) == {"w.bin", "sub/cfg.json"}
+    assert all(v.startswith("ETag:") for v in mv.store_checksums.values()), mv.store_checksums
+    downloads = []
+    real = type(reg.store).local_tree
+    monkeypatch.setattr(type(reg.store), "local_tree", lambda self, rel: downloads.append(rel) or real(self, rel))
+    assert reg.promote("clf", 1, reason="first").version == 1
+    assert downloads == []  # the ETags matched: nothing downloaded
+    reg.store.fs.pipe_file(f"{s3[1]}/reg/clf/versions/1/model/w.bin", b"weights-X")  # same size, other bytes
+    (model / "w.bin").write_bytes(b"weights-2")
+    assert reg.register(str(model), name="clf").version == 2
+    assert reg.promote("clf", 2, reason="second").version == 2
+    with pytest.raises(RegistryError, match=r"v1: files changed after registration .*changed: w\.bin"):
+        reg.rollback("clf", reason="back")
+    assert downloads == ["clf/versions/1/model"]  # the ETag differed: the full check ran and refused it
+    assert reg.verify("clf", 2)["changed"] == [] and len(downloads) == 2  # verify: always the full check
