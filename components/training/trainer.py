@@ -146,9 +146,9 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     except (TypeError, ValueError) as exc:  # encoding the rows or the teacher's pass: not the settings
         raise ModelError(f"preparing the training data failed: {type(exc).__name__}: {exc}") from None
     if cfg.early_stopping_patience and data.val is None:  # it would train every epoch and keep the last
-        source = (f"the {val_where} has no row with a label of the training data" if val_df is not None else
-                  f"validation_fraction {cfg.validation_fraction} holds out no row of the {where}")
-        raise DataError(f"early_stopping_patience {cfg.early_stopping_patience} needs validation rows, and {source}; "
+        # a `validation` dataset with no row to score is refused in prepare: only the fraction can hold out none
+        raise DataError(f"early_stopping_patience {cfg.early_stopping_patience} needs validation rows, and "
+                        f"validation_fraction {cfg.validation_fraction} holds out no row of the {where}; "
                         "give a `validation` dataset, raise `validation_fraction`, or set early_stopping_patience: 0")
     input_spec = encoder.spec()
     if world > 1:
