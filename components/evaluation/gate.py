@@ -119,14 +119,21 @@ def _score_change_issue(path: tuple, metric, kind: str, v, names: MetricSet) -> 
 
 
 def _score_bound_issue(path: tuple, metric, op: str, v, names: MetricSet) -> list[CheckIssue]:
-    """`f1_macro: {min: 85}` (a percentage) or `{max: -1}` on a score in [0, 1]: no model can meet it."""
+    """`f1_macro: {min: 85}` (a percentage) or `{max: -1}` on a score in [0, 1]: no model can meet it; `{min: -1}`
+    or `{max: 2}`: every model meets it (as `max_regression: 2`, the rule never rejects)."""
     v = as_kind(v, "float")
     if not _is_placeholder(v) and not names.scores(metric) and op == "max" and v < -TOL:
         # every metric a gate knows is >= 0 (scores, log_loss, latencies, throughput): `query_p99_ms: {max: -5}`
         # validated, and the gate rejected every model
         return [CheckIssue(path, f"`{metric}` is never negative: max {v:g} can never be met",
                            f"give the most `{metric}` may be (0 or more)")]
-    if _is_placeholder(v) or not names.scores(metric) or (v <= 1 + TOL if op == "min" else v >= -TOL):
+    if _is_placeholder(v) or not names.scores(metric):
+        return []
+    if v < -TOL if op == "min" else v > 1 + TOL:
+        return [CheckIssue(path, f"`{metric}` is a score in [0, 1]: {op} {v:g} always holds: the rule never rejects",
+                           f"scores run from 0 to 1; write the {'least' if op == 'min' else 'most'} `{metric}` may be, "
+                           "or leave the bound out")]
+    if v <= 1 + TOL if op == "min" else v >= -TOL:
         return []
     hint = f"write {v / 100:g} for {v:g}%" if op == "min" and 1 < v <= 100 else "scores run from 0 to 1"
     return [CheckIssue(path, f"`{metric}` is a score in [0, 1]: {op} {v:g} can never be met", hint)]

@@ -149,6 +149,19 @@ def test_a_bound_no_score_can_meet_is_located():
     assert gate_issues({"query_p99_ms": {"max": 30}}, names=RETRIEVAL) == []
 
 
+def test_a_bound_every_score_meets_is_located():
+    """`f1_macro: {min: -1}` validated, and the gate passed every model on it, while `max_regression: 2` (which
+    never rejects either) was refused."""
+    (low,) = gate_issues({"f1_macro": {"min": -1}})
+    assert low == (("thresholds", "f1_macro", "min"),
+                   "`f1_macro` is a score in [0, 1]: min -1 always holds: the rule never rejects",
+                   "scores run from 0 to 1; write the least `f1_macro` may be, or leave the bound out", "error")
+    (high,) = gate_issues(slices={"column": "c", "thresholds": {"ece": {"max": 1.5}}})
+    assert high.path == ("slices", "thresholds", "ece", "max") and "max 1.5 always holds" in high.message
+    assert gate_issues({"f1_macro": {"min": 0.0, "max": 1.0}}) == []  # the ends are fine
+    assert gate_issues({"latency_ms": {"min": -1, "max": 50}}) == []  # not a score: no range to leave
+
+
 def test_a_relative_rule_beyond_a_scores_range_is_located():
     """`max_regression: 2` (2 points meant) let any regression through; `min_improvement: 1.5` rejected all."""
     (always,) = gate_issues(relative={"f1_macro": {"max_regression": 2}})
