@@ -357,4 +357,10 @@ def utc_iso(value: object, where: str | None = None) -> str | None:
         when = when.replace(tzinfo=dt.timezone.utc)
     if when.timestamp() <= 0:
         return None
-    return when.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)
+    try:
+        return when.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)
+    except OverflowError:  # 9999-12-31T23:00:00-12:00 is in the year 10000 in UTC
+        from kubepipe.errors import UserError
+
+        raise UserError(f"{where + ': ' if where else ''}{when.isoformat()} is past 9999-12-31T23:59:59 in UTC, the "
+                        "last time that can be stored; write an earlier time") from None

@@ -176,6 +176,19 @@ def test_an_empty_schedule_timezone_is_refused_not_read_as_utc(tmp_path, zone):
     assert "leave `timezone` out for UTC" in (said[0].hint or said[0].message)
 
 
+@pytest.mark.parametrize("when", ["{end_time: '9999-12-31T23:59:59', timezone: Etc/GMT+12}",
+                                  "{end_time: '9999-12-31T23:59:59-12:00'}"])
+def test_a_schedule_time_past_the_year_9999_in_utc_is_located(tmp_path, when):
+    """It was 'internal error: OverflowError: date value out of range' at validate and schedule."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + f"schedule: {{cron: '0 3 * * *', {when[1:]}\nsteps:\n  a: {{component: load-data,"
+                 " with: {source: x.csv}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [i for i in exc.value.issues if i.path == "schedule.end_time"]
+    assert said and said[0].line == 4 and "is past 9999-12-31T23:59:59 in UTC" in said[0].message, exc.value
+
+
 def test_non_finite_with_value_is_located(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text(HEAD + "steps:\n  a:\n    component: load-data\n    with: {source: x.csv, sample_fraction: .inf}\n")

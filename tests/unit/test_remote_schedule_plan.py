@@ -70,6 +70,9 @@ def test_bad_schedule_blocks_are_named():
         desired_from_block("demo", "h", {"cron": "0 1 * * *", "end_time": "tomorrow"}, translate=kfp_cron)
     with pytest.raises(UserError, match="schedule.timezone: is empty"):  # was: UTC, unsaid
         desired_from_block("demo", "h", {"cron": "0 1 * * *", "timezone": ""}, translate=kfp_cron)
+    with pytest.raises(UserError, match="schedule.end_time: 9999-12-31T23:00:00-12:00 is past 9999-12-31T23:59:59"):
+        desired_from_block("demo", "h", {"cron": "0 1 * * *", "end_time": "9999-12-31T23:00:00-12:00"},
+                           translate=kfp_cron)  # was: OverflowError
 
 
 def apply_yaml(tmp_path, schedule, backend=None):

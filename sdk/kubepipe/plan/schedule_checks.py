@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import time
 
-from kubepipe.errors import Issue
+from kubepipe.errors import Issue, UserError
 from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, schedule_time, vertex_cron
 from kubepipe.spec.params import ParamError, coerce_param
 from kubepipe.util import did_you_mean, utc_iso
 
 __all__ = ["schedule_issues"]
+
+
+def _utc(sched, field: str, loc, issues: list[Issue]) -> str | None:
+    """`start_time` / `end_time` in UTC; None when unset, or when its zone is unknown (reported with the zone)."""
+    try:
+        return schedule_time(getattr(sched, field), sched.timezone)
+    except CronError:
+        return None
+    except UserError as exc:  # a time past the year 9999 in UTC
+        issues.append(loc.issue(("schedule", field), str(exc)))
+        return None
 
 
 def schedule_issues(spec, target: str, loc) -> list[Issue]:
@@ -29,10 +40,7 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
             normalize_cron(sched.cron)
     except CronError as exc:  # its message quotes the cron or zone: no `(got ...)` to repeat it
         issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
-    try:
-        start, end = schedule_time(sched.start_time, sched.timezone), schedule_time(sched.end_time, sched.timezone)
-    except CronError:  # an unknown zone: reported above
-        start = end = None
+    start, end = (_utc(sched, field, loc, issues) for field in ("start_time", "end_time"))
     if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
         issues.append(loc.issue(("schedule", "end_time"), f"ends at {end}, not after start_time {start}: the "
                                 "schedule never fires", hint="move end_time after start_time, or remove one"))
