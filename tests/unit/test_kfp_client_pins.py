@@ -74,6 +74,24 @@ def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back(
         config.LocalExecutionConfig.instance = None
 
 
+
+def test_a_kfp_local_without_its_config_instance_is_named_before_a_local_run(monkeypatch):
+    """A kfp without `LocalExecutionConfig.instance` failed every local run with an AttributeError."""
+    from importlib.metadata import version
+
+    from kfp.local import config
+
+    from kubepipe.backends.local.process_state import process_kept
+    from kubepipe.errors import UserError
+
+    monkeypatch.delattr(config.LocalExecutionConfig, "instance")
+    with pytest.raises(UserError, match=rf"^kubepipe's keeping of the caller's kfp.local settings cannot be applied "
+                                        rf"to kfp {version('kfp')}: kfp\.local\.config\.LocalExecutionConfig\.instance "
+                                        r"is gone\. Without it the caller's own kfp.local tasks would run with the "
+                                        r"run's settings, so local runs stop here\."):
+        with process_kept():
+            pytest.fail("ran")
+
 KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters: [{name: c1, cluster: {server: "http://127.0.0.1:9"}}]

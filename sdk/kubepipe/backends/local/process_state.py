@@ -46,6 +46,11 @@ def process_kept() -> Iterator[None]:
     run's, into its artifacts folder and with raise_on_error off, a failed task not raising."""
     from kfp.local import config
 
+    if not hasattr(getattr(config, "LocalExecutionConfig", None), "instance"):  # undocumented (decision 0018)
+        from kubepipe.kfp_private import missing
+
+        raise missing("keeping of the caller's kfp.local settings", "kfp.local.config.LocalExecutionConfig.instance "
+                      "is gone", "Without it the caller's own kfp.local tasks would run with the run's settings")
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     local_config = config.LocalExecutionConfig.instance
