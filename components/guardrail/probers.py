@@ -59,10 +59,10 @@ def served_spec(task: str, model: Any = None, text_column: str = "text"):
     from kubepipe.components.serving.options import DEFAULTS
     from kubepipe.components.serving.payloads import InputSpec, input_spec_of
 
-    limits = {"max_batch_size": 1, "max_text_length": int(DEFAULTS["max_text_length"])}
+    max_text_length = int(DEFAULTS["max_text_length"])
     if model is not None:
-        return input_spec_of(model, **limits)
-    return InputSpec(task=task, text_column=text_column, **limits)
+        return input_spec_of(model, max_batch_size=1, max_text_length=max_text_length)
+    return InputSpec(task=task, max_batch_size=1, max_text_length=max_text_length, text_column=text_column)
 
 
 def _refuse(why: str) -> None:
