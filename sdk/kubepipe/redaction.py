@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
+from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
                                     WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_items, secret_value_kind,
                                     webhook_path)
 from kubepipe.util import is_file_uri
@@ -60,7 +60,9 @@ def redact_url(text: str) -> str:
         name = REDACTED if secret_value_kind(unquote(name)) else name
         netloc = f"{name}{colon and ':' + REDACTED}@{host_port}"
     items = query_items(parts.query, host) if parts.query else []
-    query = "&".join(key + (f"={REDACTED}" if secret else eq + value) for key, eq, value, secret in items)
+    seps = [""] + QUERY_SEP.findall(parts.query)  # each item after the separator it was written after
+    query = "".join(sep + key + (f"={REDACTED}" if secret else eq + value)
+                    for sep, (key, eq, value, secret) in zip(seps, items))
     if items and items[-1][3] and not parts.fragment:  # a sentence's punctuation after it (`&token=T1: 404`) stays
         query += parts.query[len(parts.query.rstrip(".,:;)]")):]
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
-           "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself", "normal_key",
-           "query_credential", "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
+           "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself",
+           "normal_key", "query_credential", "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -107,6 +107,9 @@ def secret_value_kind(value: object) -> str | None:
     return None
 
 
+QUERY_SEP = re.compile(r"[&;]")  # what ends a query item: `&`, and `;` (HTML 4, Java servlets, Rails, Django)
+
+
 def query_credential(url: str) -> str | None:
     """The name, as written, of the first query parameter of `url` that carries a credential (`query_items`' rule),
     or None."""
@@ -121,14 +124,15 @@ def query_credential(url: str) -> str | None:
 
 
 def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
-    """(key, `=` or "", value, holds a credential) for each `&`-separated item of a URL's query, as written. The one
+    """(key, `=` or "", value, holds a credential) for each item of a URL's query, as written, `&` or `;` between
+    them (`QUERY_SEP`: `?a=1;token=T` as HTML 4 and servers read it). The one
     rule for a query value: a credential when its key is one of the listed (`_listed_key`), or is named like a YAML
     credential and the value could be one (`keyed_secret`: `password`, `client_secret`, no flag, number or path),
     or when the value is shaped like one (`secret_value_kind`); an empty value or a whole `${...}` is none. Other
     values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential."""
     from urllib.parse import unquote
 
-    items = [item.partition("=") for item in query.split("&")]
+    items = [item.partition("=") for item in QUERY_SEP.split(query)]
     names = {unquote(k).lower() for k, _, _ in items}
 
     def secret(key: str, value: str) -> bool:
@@ -154,7 +158,7 @@ def query_credential_refs(text: str) -> list[tuple[str, str]]:
         host = urlsplit(text).hostname or "" if URL_IN_TEXT.match(text) else ""
     except ValueError:
         host = ""
-    items = [item.partition("=") for item in query.split("&")]
+    items = [item.partition("=") for item in QUERY_SEP.split(query)]
     names = {unquote(k).lower() for k, _, _ in items}
     return [(key, value) for key, _, value in items
             if "${" in value and (_listed_key(key, names, host) or is_secret_name(unquote(key)))]

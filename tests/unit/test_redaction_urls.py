@@ -45,10 +45,11 @@ def test_only_the_credential_values_of_a_query_are_redacted():
 
 @settings(max_examples=200, deadline=None)
 @given(key=st.sampled_from(CREDENTIAL_KEYS), secret=SECRET, other=st.sampled_from(HARMLESS_KEYS),
-       value=HARMLESS_VALUE, first=st.booleans())
-def test_a_credential_query_value_is_never_shown_and_a_harmless_one_always_is(key, secret, other, value, first):
+       value=HARMLESS_VALUE, first=st.booleans(), sep=st.sampled_from("&;"))
+def test_a_credential_query_value_is_never_shown_and_a_harmless_one_always_is(key, secret, other, value, first, sep):
+    # `;` separates a query's items too (`?a=1;token=abc` was no credential for redacted() or the YAML check)
     items = [f"{key}={secret}", f"{other}={value}"]
-    url = "https://data.example.com/d.csv?" + "&".join(items if first else items[::-1])
+    url = "https://data.example.com/d.csv?" + sep.join(items if first else items[::-1])
     assume(url.count(secret) == 1 and secret not in REDACTED)
     for shown in (redact_url(url), redacted(url), redact_text(f"GET {url}: 404"), redact_text(f"see {url}.")):
         assert _hidden(secret, shown), shown
@@ -240,3 +241,14 @@ def test_a_url_with_no_userinfo_keeps_its_path_and_query(path, query):
     # the password rule reads up to an `@` past `/` and `?`: a URL with no `user:` before its host is none
     url = f"https://example.com/{path}" + (f"?{query}" if query else "")
     assert redact_text(f"GET {url}") == f"GET {url}" and secret_value_kind(url) is None
+
+
+def test_a_semicolon_separated_credential_in_a_pipeline_is_refused():
+    # `?a=1;token=abc` in a step's with: compiled into the pipeline; `;token=${env.T}` was expanded into it
+    from kubepipe.secret_shapes import query_credential_refs
+    from kubepipe.secrets import pipeline_secrets
+
+    doc = {"steps": {"load": {"component": "data:load", "with": {"src": "https://h/x.csv?a=1;token=abc"}}}}
+    (where, message, _), = pipeline_secrets(doc)
+    assert where == ("steps", "load", "with", "src") and "`token=`" in message
+    assert query_credential_refs("https://h/x.csv?a=1;token=${env.T}") == [("token", "${env.T}")]
