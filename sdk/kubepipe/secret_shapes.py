@@ -3,8 +3,8 @@
 A key names a credential (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, `*ACCESS_KEY*`, `*API_KEY*`, `*PRIVATE_KEY*`,
 `*CREDENTIALS*`, ...) unless it says where one is (`*_env`, `*_file`, ...); a value is one by its shape (AWS access
 key id, PEM private key, JWT, Google API key, service-account JSON, bearer/OAuth/GitHub tokens, a URL with a password
-or a credential in its query (a presigned S3 / GCS URL's signature, an Azure SAS, `access_token`, `token`, `api_key`),
-a Slack, Discord, Teams, Google Chat or Mattermost webhook URL). kubepipe.secrets finds them in profiles and
+or a credential in its query (a presigned S3 / GCS URL's signature, an Azure SAS, `access_token`, `token`, `api_key`,
+an Azure Functions `code`, an API `key`), a Slack, Discord, Teams, Google Chat or Mattermost webhook URL). kubepipe.secrets finds them in profiles and
 pipelines, kubepipe.redaction hides them in text; both sit on this module, below every layer.
 """
 
@@ -66,11 +66,17 @@ _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|
 WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")  # a whole `${...}`: wiring, not a literal
 # Query parameters that carry a credential whatever the host: a presigned S3 or GCS URL's signature, credential and
 # session token (`Signature`: a V2-signed S3 / GCS or a CloudFront URL's), an OAuth access token, a token or an API
-# key. Besides: `sig`, an Azure SAS signature (with its `sv` version or `se` expiry), `key`, a Google API key on a
-# googleapis.com host, and any key that names a credential (`query_items`).
+# key. Besides: `sig`, an Azure SAS signature (with its `sv` version or `se` expiry), the keys a host's API takes its
+# key in (`_HOST_KEYS`), `key` on any host when its value has a generated key's shape (`_GENERATED_KEY`), and any
+# key that names a credential (`query_items`).
 _QUERY_CREDENTIALS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
                                 "x-goog-credential", "signature", "access_token", "token", "api_key", "api-key",
                                 "apikey"})
+# (host suffix, query keys carrying its API key): a Google API key, an Azure Functions function / host key.
+_HOST_KEYS = (("googleapis.com", frozenset({"key"})), ("azurewebsites.net", frozenset({"code", "key"})))
+# `?key=` on another host (an API key): 20+ letters, digits, `-` and `_`, capitals, small letters and digits among
+# them, or 32+ hex digits; a name or a path (`?key=reports/2024.csv`, `?key=daily_summary`) is none.
+_GENERATED_KEY = re.compile(r"^((?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9_-]{20,}|[0-9A-Fa-f]{32,})$")
 # One of them in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`), `sig` too: its
 # value, up to the sentence's punctuation after it (`&token=T1: 404`).
 QUERY_CREDENTIAL_IN_TEXT = re.compile(
@@ -140,6 +146,7 @@ def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
         if not text or WHOLE_REF.match(text):
             return False
         return (_listed_key(key, names, host) or keyed_secret(unquote(key), text)
+                or (unquote(key).lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(".,:;)]"))))
                 or secret_value_kind(text) is not None)
 
     return [(key, eq, value, secret(key, value)) for key, eq, value in items]
@@ -166,12 +173,13 @@ def query_credential_refs(text: str) -> list[tuple[str, str]]:
 
 def _listed_key(key: str, names: set[str], host: str) -> bool:
     """Whether a query key's value is a credential whatever it is: one of `_QUERY_CREDENTIALS`, `sig` beside `sv` or
-    `se` (an Azure SAS; `names`: the query's keys, lowercase), `key` on a googleapis.com host."""
+    `se` (an Azure SAS; `names`: the query's keys, lowercase), a key the host's API takes its key in (`_HOST_KEYS`:
+    `key` on googleapis.com, `code` and `key` on an Azure Functions app, *.azurewebsites.net)."""
     from urllib.parse import unquote
 
     name, host = unquote(key).lower(), host.lower()
     return (name in _QUERY_CREDENTIALS or (name == "sig" and bool(names & {"sv", "se"}))
-            or (name == "key" and (host == "googleapis.com" or host.endswith(".googleapis.com"))))
+            or any(name in keys and (host == suffix or host.endswith("." + suffix)) for suffix, keys in _HOST_KEYS))
 
 
 def _webhook_in(text: str) -> bool:

@@ -252,3 +252,26 @@ def test_a_semicolon_separated_credential_in_a_pipeline_is_refused():
     (where, message, _), = pipeline_secrets(doc)
     assert where == ("steps", "load", "with", "src") and "`token=`" in message
     assert query_credential_refs("https://h/x.csv?a=1;token=${env.T}") == [("token", "${env.T}")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(secret=SECRET, app=st.sampled_from(["fn-prod", "scoring"]), name=st.sampled_from(["code", "key", "Code"]))
+def test_an_azure_functions_key_is_a_credential(secret, app, name):
+    # `?code=` is an Azure Functions function key: it was shown and compiled into the pipeline as any query value
+    url = f"https://{app}.azurewebsites.net/api/score?{name}={secret}&v=2"
+    assume(url.count(secret) == 1 and secret not in REDACTED)
+    assert redacted(url) == f"https://{app}.azurewebsites.net/api/score?{name}={REDACTED}&v=2"
+    assert secret_value_kind(url) == f"a URL whose query carries `{name}=`"
+
+
+@pytest.mark.parametrize("value, secret", [
+    ("AbCdEf1234567890XyZw12", True), ("0123456789abcdef0123456789abcdef", True),
+    ("reports/2024.csv", False), ("daily_summary_2024_report", False), ("users", False)])
+def test_a_key_query_value_on_any_host_is_a_credential_by_its_shape(value, secret):
+    # `?key=` was a credential on googleapis.com only: an API key on another host was shown and compiled in
+    url = f"https://api.example.com/v1/items?key={value}"
+    assert (redacted(url) == url.replace(value, REDACTED)) is secret and (redacted(url) == url) is not secret
+    assert redact_text(f"GET {url}: 401") == f"GET {redacted(url)}: 401"
+    # `code` elsewhere is an OAuth authorization code's callback or a plain word: no credential
+    assert redacted("https://h.example.com/cb?code=AbCdEf1234567890XyZw12") == (
+        "https://h.example.com/cb?code=AbCdEf1234567890XyZw12")
