@@ -94,12 +94,13 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     if file:  # the file, however this working directory spells its path: the lines later decisions match on
         record["pipeline_file"] = file
     if no_traffic and not drift_detected and not quality_dropped:  # nothing was measured: neither drift nor failure
-        record.update(action="no-traffic", run_id=None, reason=str(no_traffic))
+        record.update(action="no-traffic", run_id=None, reason=str(no_traffic) + (f" ({reason})" if reason else ""))
         append_decision(state_dir, pipeline, record)
         return record
     if not drift_detected and not quality_dropped:
         record.update(action="no-drift", run_id=None,
-                      reason="no drift detected, and no live-quality drop reported (none is without delayed labels)")
+                      reason="no drift detected, and no live-quality drop reported (none is without delayed labels)"
+                      + (f" ({reason})" if reason else ""))
         append_decision(state_dir, pipeline, record)
         return record
     # the log's folder is named after the file (train.yaml): models/fraud/train.yaml and models/merchant/train.yaml
@@ -121,7 +122,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     seen: dict = {}  # each request's outcome is read once
     remote = None if target == "local" else remote_outcomes(target, dict(profile or {}), {})
     failed = _last_failure(state_dir, started[-1], seen, remote) if started else ""
-    why = _why(drift_detected, quality_dropped)
+    why = record["reason"]  # the monitor's own words (and what fired) on every decision line, as on `started`
     # a retry of this step (same key) is no new attempt: its own failed start does not back it off
     failures, attempt = failures_in_a_row(state_dir, [r for r in lines if r.get("key") != key], pipeline, target, seen,
                                           remote=remote)

@@ -974,3 +974,20 @@ def test_the_decision_log_is_rotated_and_a_pause_and_a_cooldown_outlive_it(tmp_p
     assert log.stat().st_size < 3000 + 1000
     assert decide(95)["action"] == "paused"
     assert decide(96, pipeline="other/train")["action"] == "cooldown"  # the cooldown of 24 h from 80 h
+
+
+def test_the_monitor_s_own_reason_is_on_every_decision_line_not_only_started(tmp_path):
+    """A `cooldown` line was 'drift detected, but a retrain started at ...': the monitor's own words (which column,
+    which score) that the `started` line kept were dropped, so the log did not say why each decision was considered."""
+    said = "PSI 0.31 on amount > 0.2"
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), reason=said,
+                               now=NOW)
+    second = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), reason=said,
+                                source_run_id="m2", now=NOW + dt.timedelta(hours=1))
+    clean = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path),
+                               reason="PSI 0.01 on amount", source_run_id="m3", now=NOW + dt.timedelta(hours=2))
+    assert (first["action"], second["action"], clean["action"]) == ("started", "cooldown", "no-drift")
+    assert first["reason"] == f"{said} (drift detected)"
+    assert second["reason"] == (f"{said} (drift detected), but a retrain started at 2026-05-04T06:00:00Z; cooldown "
+                                "24 h ends in 23.0 h")
+    assert clean["reason"].endswith("(none is without delayed labels) (PSI 0.01 on amount)")
