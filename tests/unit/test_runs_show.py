@@ -527,3 +527,21 @@ def test_register_s_champion_0_reads_none_and_its_json_keeps_the_kfp_int(tmp_pat
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path, "--format", "json")
     assert code == 0, err
     assert [s["outputs"]["champion"] for s in json.loads(out)["steps"]] == [0, 3, [0, 2]]
+
+
+def test_runs_list_and_show_json_name_the_run_folder_absolute_as_run_does(tmp_path, capsys, monkeypatch):
+    """In the default runs folder (.kubepipe/runs, relative) `runs list | show --format json` gave `url` relative to
+    the folder the command ran in (`.kubepipe/runs/RUN`), where `run --format json` and docs/cli.md give the path."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    _record(tmp_path / ".kubepipe" / "runs", "p-1")
+    (tmp_path / ".kubepipe" / "runs" / "p-2").mkdir()
+    (tmp_path / ".kubepipe" / "runs" / "p-2" / "run.json").write_text("{")  # listed CORRUPT
+    folder = str(tmp_path / ".kubepipe" / "runs" / "p-1")
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["url"] == folder
+    code, out, err = run_cli(capsys, "runs", "list", "--format", "json")
+    assert code == 0, err
+    assert sorted(r["url"] for r in json.loads(out)["items"]) == [folder, str(tmp_path / ".kubepipe" / "runs" / "p-2")]

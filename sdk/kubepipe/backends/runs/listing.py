@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,8 @@ def _finite(v: Any) -> bool:
 
 def _corrupt(rec: Path, message: str) -> dict:
     return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
-            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": str(rec.parent), "warnings": [],
-            "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None}
+            "started_at": None, "finished_at": None, "error": message, "steps": [], "url": os.path.abspath(rec.parent),
+            "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None}
 
 
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
@@ -234,5 +235,6 @@ def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint: b
 
 def _in_folder(data: dict, folder: Path) -> dict:
     """A local run is named by its folder, which `runs show`, `--resume` and `runs prune` act on: a copied or
-    renamed run folder keeps its record's old id and run_dir (prune removed the original's folder)."""
-    return {**data, "run_id": folder.name, "run_dir": str(folder)}
+    renamed run folder keeps its record's old id and run_dir (prune removed the original's folder). Its path is
+    absolute (the default runs folder, `.kubepipe/runs`, is relative: a script's `url` named no folder elsewhere)."""
+    return {**data, "run_id": folder.name, "run_dir": os.path.abspath(folder)}
