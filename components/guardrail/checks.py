@@ -31,10 +31,24 @@ def inline_probe_issues(probes) -> list[CheckIssue]:
             for i, p in enumerate(probes) if not isinstance(p, (str, dict))]
 
 
+def _served_text_issues(probes) -> list[CheckIssue]:
+    """A text probe the served endpoint refuses (over kubepipe serve's --max-text-length, a lone surrogate), said at
+    its place at validate time: the step would refuse it (probers.served_refusal, the server's own rules)."""
+    if not isinstance(probes, list):
+        return []
+    from kubepipe.components.guardrail.probers import refused, served_refusal, served_spec
+
+    spec = served_spec("text-classification")
+    return [CheckIssue(("inline_probes", i), refused(why), "the step would refuse it: fix the text or drop it")
+            for i, p in enumerate(probes) if isinstance(p, str) and not _placeholder(p)
+            for why in [served_refusal(p, spec)] if why]
+
+
 def check_validate_outputs(with_values: dict) -> list[CheckIssue]:
     """`rules` (each at its path), `inline_probes` (a list), top_k / max_probes, gate."""
     w = with_values or {}
     issues = rule_issues(w.get("rules", {})) + inline_probe_issues(w.get("inline_probes", []))
+    issues += _served_text_issues(w.get("inline_probes", []))
     issues += _positive_int(w, "top_k", 5) + _positive_int(w, "max_probes", 1000)
     col = w.get("probe_column", "")
     if not isinstance(col, str):

@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 from kubepipe.components.pii import redact
 
-__all__ = ["PROBERS", "open_prober", "ClassifierProber", "open_classifier", "RetrieverProber", "open_retriever",
-           "RETRIEVER_PROBE_COLUMN"]
+__all__ = ["PROBERS", "open_prober", "served_refusal", "served_spec", "refused", "ClassifierProber", "open_classifier",
+           "RetrieverProber", "open_retriever", "RETRIEVER_PROBE_COLUMN"]
 
 # (kind, detect "module:function", open "module:function"); the first match wins.
 PROBERS: tuple[tuple[str, str, str], ...] = (
@@ -65,14 +65,19 @@ def served_spec(task: str, model: Any = None, text_column: str = "text"):
     return InputSpec(task=task, max_batch_size=1, max_text_length=max_text_length, text_column=text_column)
 
 
-def _refuse(why: str) -> None:
-    from kubepipe.components.errors import DataError
+def refused(why: str) -> str:
+    """`served_refusal`'s `why` as said of a probe (naming the server's flag for a text over its limit)."""
     from kubepipe.components.serving.options import DEFAULTS
 
+    limit = f" (kubepipe serve --max-text-length {DEFAULTS['max_text_length']})" if "characters" in why else ""
+    return f"the served endpoint refuses this probe with a {why}{limit}"
+
+
+def _refuse(why: str) -> None:
+    from kubepipe.components.errors import DataError
+
     if why:
-        limit = f" (kubepipe serve --max-text-length {DEFAULTS['max_text_length']})" if "characters" in why else ""
-        raise DataError(f"the served endpoint refuses this probe with a {why}{limit}, so it never returns an output "
-                        "for it; fix the probe or drop it upstream")
+        raise DataError(f"{refused(why)}, so it never returns an output for it; fix the probe or drop it upstream")
 
 
 def _as_sent(value: Any) -> Any:

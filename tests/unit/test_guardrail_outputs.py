@@ -342,3 +342,20 @@ def test_a_retriever_probe_the_served_retriever_refuses_is_refused(tmp_path):
         prober("q" * 513)
     with pytest.raises(DataError, match=r"400 at instances\[0\]: character 1 is a lone UTF-16 surrogate"):
         prober("a\ud800b")
+
+
+def test_an_inline_probe_the_served_endpoint_refuses_is_said_at_validate_time(tmp_path):
+    """The step refuses it when it runs (after training); `kubepipe validate` says so at its place first."""
+    pd.DataFrame({"description": ["a b"], "category": ["x"]}).to_csv(tmp_path / "data.csv", index=False)
+    path = tmp_path / "guarded.yaml"
+    long_probe = "SHELL OIL HOUSTON TX " * 30
+    path.write_text(PIPELINE.split("      inline_probes:")[0]
+                    + f"      inline_probes: [SHELL OIL, {long_probe.strip()}, '${{params.p}}']\n"
+                    + "params: {p: {type: str, default: x}}\n")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    got = {i.path: (i.message, i.hint, i.line) for i in info.value.issues}
+    assert list(got) == ["steps.guard.with.inline_probes[1]"]
+    assert got["steps.guard.with.inline_probes[1]"] == (
+        "the served endpoint refuses this probe with a 400 at instances[0]: the text has 629 characters; the limit "
+        "is 512 (kubepipe serve --max-text-length 512)", "the step would refuse it: fix the text or drop it", 16)
