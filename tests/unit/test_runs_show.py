@@ -545,3 +545,17 @@ def test_runs_list_and_show_json_name_the_run_folder_absolute_as_run_does(tmp_pa
     code, out, err = run_cli(capsys, "runs", "list", "--format", "json")
     assert code == 0, err
     assert sorted(r["url"] for r in json.loads(out)["items"]) == [folder, str(tmp_path / ".kubepipe" / "runs" / "p-2")]
+
+
+def test_a_record_s_labels_that_are_no_text_are_shown_as_json_writes_them(tmp_path, capsys):
+    """A run.json edited to labels `{ok: true, n: 3, x: null}` showed Python's reprs `True`, `None` in `runs show`
+    and its JSON."""
+    from cli_runner import run_cli
+
+    _record(tmp_path / "runs", "p-1")
+    rec = tmp_path / "runs" / "p-1" / "run.json"
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "labels": {"ok": True, "n": 3, "x": None, "t": "a"}}))
+    assert show_local_run("p-1", tmp_path / "runs")["labels"] == {"ok": "true", "n": "3", "t": "a"}
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert "labels\tok=true, n=3, t=a\n" in out

@@ -91,11 +91,19 @@ def _local(data: dict) -> dict:
         "notes": [n for n in data.get("notes") or [] if isinstance(n, str)] if isinstance(data.get("notes"), list)
         else [],
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
-        "labels": redacted_labels({str(k): str(v) for k, v in (data.get("labels") or {}).items()}
-                                  if isinstance(data.get("labels"), dict) else {}),
+        "labels": redacted_labels(_labels(data.get("labels"))),
         "retrain": retrain_of(data.get("retrain")),
         "profile": _profile(data.get("profile")),
     }
+
+
+def _labels(value: Any) -> dict[str, str]:
+    """The run's labels as text; a record edited to `{ok: true, n: 3}` showed Python's `True`, one to `{x: null}`
+    `None`: a value as JSON writes it (`true`, `3`), a null left out."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str)
+            for k, v in value.items() if v is not None}
 
 
 def _profile(value: Any) -> dict[str, Any] | None:
