@@ -62,3 +62,17 @@ def test_an_orchestrator_importing_the_executor_by_name_fails_loudly(monkeypatch
     with pytest.raises(UserError, match=r"enhanced_dag_orchestrator no longer calls "
                                         r"kfp\.local\.orchestrator\.task_executor\.execute_single_task"):
         retry.apply()
+
+
+def test_applied_again_it_wraps_kfps_own_function_once(monkeypatch):
+    """Applied again over its own wrapper (a process whose flag was reset), the guard read the wrapper's (*args,
+    **kwargs) as kfp's signature and refused kfp, or would have retried inside its own retries."""
+    from kfp.local.orchestrator import task_executor
+
+    monkeypatch.setattr(task_executor, "execute_single_task", task_executor.execute_single_task)
+    for _ in range(2):
+        monkeypatch.setattr(retry, "_APPLIED", False)
+        retry.apply()
+    wrapper = task_executor.execute_single_task
+    assert wrapper.kubepipe_patch is True and not getattr(wrapper.__wrapped__, "kubepipe_patch", False)
+    assert list(inspect.signature(wrapper.__wrapped__).parameters) == retry.PARAMS
