@@ -205,10 +205,33 @@ class TabularEncoder(Encoder):
         # that column -inf in float32, and training stopped at a NaN loss
         arr = self.matrix(inputs)
         arr = np.where(np.isfinite(arr), arr, np.nan)
-        self.mean = np.nan_to_num(np.nanmean(arr, axis=0)) if len(arr) else np.zeros(arr.shape[1])
-        std = np.nan_to_num(np.nanstd(arr, axis=0)) if len(arr) else np.ones(arr.shape[1])
+        with np.errstate(over="ignore", invalid="ignore"):  # a variance past float64: see unscalable
+            self.mean = np.nan_to_num(np.nanmean(arr, axis=0)) if len(arr) else np.zeros(arr.shape[1])
+            std = np.nan_to_num(np.nanstd(arr, axis=0)) if len(arr) else np.ones(arr.shape[1])
         self.std = np.where(std > 1e-12, std, 1.0)
         return self
+
+    def unscalable(self, inputs) -> tuple[int, int, bool] | None:
+        """(column, row position, overflow) of a fitted feature whose standardised values carry nothing: its
+        float64 variance overflows (overflow True: a 1e300 among small values made the std float64's largest and
+        every value ~0), or every standardised value of the column, which is not constant, is below float32's eps
+        (a spread under 1e-12, which is not scaled up). The row is the one farthest from the column's median, the
+        value that made the scale. None when every column is fine."""
+        arr = self.matrix(inputs)
+        arr = np.where(np.isfinite(arr), arr, np.nan)
+        eps = float(np.finfo(np.float32).eps)
+        for j in range(arr.shape[1]):
+            col = arr[:, j]
+            if np.isnan(col).all() or np.nanmin(col) == np.nanmax(col):
+                continue
+            with np.errstate(all="ignore"):
+                var = np.nanvar(col)
+                z = np.abs((col - self.mean[j]) / self.std[j])
+            if not np.isfinite(var) or np.nanmax(z) < eps:
+                with np.errstate(all="ignore"):
+                    far = np.abs(col - np.nanmedian(col))
+                return j, int(np.nanargmax(np.where(np.isnan(far), -1.0, far))), not np.isfinite(var)
+        return None
 
     def encode(self, inputs):
         x = (self.matrix(inputs) - self.mean) / self.std

@@ -128,6 +128,21 @@ def _require_in_range(encoder, frame, encoded: dict, columns: dict, where: str) 
                         f"{encoder.overflow_note(row)}; fix the value or drop the row upstream")
 
 
+def _require_scalable(encoder, frame, columns: dict, where: str) -> None:
+    """A feature one extreme value scales to nothing (TabularEncoder.unscalable) trained as a column of zeros,
+    unsaid: it is refused naming the column, the row and the value."""
+    found = encoder.unscalable(_inputs(frame, columns))
+    if found is not None:
+        j, pos, overflow = found
+        column = columns["feature_columns"][j]
+        value = float(frame[column].iloc[pos])
+        why = (f"row {frame.index[pos]} holds {value:g}, which makes the column's variance overflow float64"
+               if overflow else f"its values spread by less than 1e-12 (row {frame.index[pos]} holds {value:g}), "
+               "too little to standardise")
+        raise DataError(f"{where}: feature column {column!r}: {why}; the model would read the whole column as ~0: "
+                        "fix the value (its units?) or drop the row upstream, or rescale the column")
+
+
 def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: dict,
             where: str = "dataset", val_where: str = "validation", teacher=None,
             teacher_device: str = "cpu") -> tuple[TrainSet, Encoder]:
@@ -189,6 +204,7 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
     train_frame = train_df.iloc[train_idx]
     if tabular:
         encoder: Encoder = TabularEncoder(columns["feature_columns"]).fit(_inputs(train_frame, columns))
+        _require_scalable(encoder, train_frame, columns, where)
     else:
         try:
             encoder = ENCODINGS[encoding](**encoder_kwargs)

@@ -396,6 +396,33 @@ def test_a_validation_row_that_overflows_float32_is_named_not_a_nan_val_loss():
                                    "check its units; fix the value or drop the row upstream")
 
 
+@pytest.mark.parametrize("value,why", [
+    (1e300, "row 7 holds 1e+300, which makes the column's variance overflow float64"),
+    (-1e300, "row 7 holds -1e+300, which makes the column's variance overflow float64"),
+])
+def test_a_training_feature_one_value_scales_to_zeros_is_refused(value, why):
+    """A training value of 1e300 made `b`'s std float64's largest: every standardised `b` ~1e-9, the column
+    trained as zeros, unsaid. It is refused naming the column, the row and the value."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    df = pd.DataFrame({"a": x, "b": rng.normal(size=120), "label": np.where(x > 0, "y", "n")})
+    df.loc[7, "b"] = value
+    cfg = _cfg(model="tabular-mlp", feature_columns=["a", "b"], label_column="label", text_column=None,
+               validation_fraction=0.0, epochs=1)
+    with pytest.raises(DataError) as exc:
+        train(df, cfg)
+    assert str(exc.value) == (f"dataset: feature column 'b': {why}; the model would read the whole column as ~0: "
+                              "fix the value (its units?) or drop the row upstream, or rescale the column")
+    df["b"] = np.arange(120) * 1e-20  # a spread under 1e-12 is not scaled up: every value ~0
+    with pytest.raises(DataError, match=r"^dataset: feature column 'b': its values spread by less than 1e-12 \(row "
+                                        r"119 holds 1\.19e-18\), too little to standardise; "):
+        train(df, cfg)
+    df["b"] = 3.0  # a constant column: nothing to lose
+    train(df, cfg)
+
+
 def test_a_model_too_large_for_memory_names_the_preprocessing_size_that_made_it():
     """`hyperparameters: {buckets: 10000000000000}` validated, and training said only 'could not be built with {}:
     ... can't allocate memory': buckets is a preprocessing setting, no model hyperparameter, so nothing named it."""
