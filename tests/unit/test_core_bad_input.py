@@ -176,6 +176,17 @@ def test_an_empty_schedule_timezone_is_refused_not_read_as_utc(tmp_path, zone):
     assert "leave `timezone` out for UTC" in (said[0].hint or said[0].message)
 
 
+def test_a_null_schedule_timezone_is_not_told_to_be_empty_text(tmp_path):
+    """`timezone: null` was told to give `''` for empty text, which is refused as no zone."""
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "schedule: {cron: '0 3 * * *', timezone: null}\nsteps:\n  a: {component: load-data,"
+                 " with: {source: x.csv}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    said = [i for i in exc.value.issues if i.path == "schedule.timezone"]
+    assert said and said[0].hint == "give it a zone such as `UTC` or `Europe/Stockholm`, or leave the key out (UTC)"
+
+
 @pytest.mark.parametrize("when", ["{end_time: '9999-12-31T23:59:59', timezone: Etc/GMT+12}",
                                   "{end_time: '9999-12-31T23:59:59-12:00'}"])
 def test_a_schedule_time_past_the_year_9999_in_utc_is_located(tmp_path, when):

@@ -89,7 +89,9 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     hint = quote_hint(value, "str") if etype == "string_type" else None  # `version: 1.10`, `team: yes`
     if value is None and etype.endswith("_type") and _has(data, path):  # `team: null`: Issue shows no None
         text += " (got null)"
-        hint = hint or ("give it a value (`''` for empty text), or leave the key out" if etype == "string_type"
+        hint = hint or ("give it a zone such as `UTC` or `Europe/Stockholm`, or leave the key out (UTC)"
+                        if tuple(full) == ("schedule", "timezone")  # an empty zone is refused (check_timezone)
+                        else "give it a value (`''` for empty text), or leave the key out" if etype == "string_type"
                         else "give it a value, or leave the key out")
     elif isinstance(value, (dict, list)) and etype.endswith("_type"):  # nor a mapping or list: it may be long
         got = 'mapping' if isinstance(value, dict) else 'list'
