@@ -385,9 +385,15 @@ def test_runs_show_of_the_retrain_id_trigger_retrain_gave_opens_the_run_the_sche
     home = tmp_path / ".kubepipe"
     out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
                                       ctx_state_dir=str(home / "state"), ctx_run_id="monitor-run-1")
-    code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home))
-    assert code == 2 and f"retrain request {out.run_id!r} is queued in " in err  # not 'no local run ... Kubeflow?'
+    # a queued request is a state (the README's `queued`), not an error: shown with exit 0, not 'no local run'
+    code, text, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home))
+    assert code == 0 and "QUEUED" in text and "1 of 1 waiting" in text and "drift detected" in text, err
     assert "`kubepipe scheduler --home " in err
+    code, text, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--format", "json")
+    doc = json.loads(text)
+    assert code == 0 and (doc["kind"], doc["run_id"], doc["state"], doc["steps"]) == ("Run", out.run_id, "QUEUED", [])
+    assert doc["queued"]["position"] == 1 and doc["queued"]["of"] == 1 and doc["queued"]["at"]
+    assert doc["queued"]["reason"] == "drift detected" and doc["started_at"] is None
     release = threading.Event()
     sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: release.wait(10) and "train-1"))
     sched.tick(NOW)
@@ -609,8 +615,11 @@ def test_a_retrain_queued_under_the_profile_s_own_state_dir_is_started(tmp_path,
     home, state = tmp_path / ".kubepipe", tmp_path / "elsewhere" / "state"
     out = trigger_retrain.python_func(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
                                       ctx_state_dir=str(state), ctx_run_id="m1")
-    code, _, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--set", f"state_dir={state}")
-    assert code == 2 and f"is queued in {state / 'retrain' / 'queue'}" in err
+    capsys.readouterr()  # the step's own log line
+    code, text, err = run_cli(capsys, "runs", "show", out.run_id, "--home", str(home), "--set", f"state_dir={state}",
+                              "--format", "json")
+    assert code == 0, err
+    assert json.loads(text)["url"] == str(state / "retrain" / "queue" / f"{out.run_id}.json")
     calls = []
     sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: calls.append(path) or "r1"),
                            state_dir=str(state))

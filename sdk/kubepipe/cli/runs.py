@@ -88,7 +88,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
             started = _scheduled_run(home, run_id, lambda: local_state_dir(profile, set_, home))
             if started is None:
                 raise
-            r = show_local_run(started, runs_dir)
+            r = show_local_run(started, runs_dir) if isinstance(started, str) else started
     else:
         from kubepipe.backends.remote.listing import show_remote_run
 
@@ -104,7 +104,12 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
                   + ([("resumed from", r["resumed_from"])] if r.get("resumed_from") else [])
                   + ([("retrain", retrain_text(r["pipeline"], r["retrain"]))] if r.get("retrain") else [])
                   + ([("profile", _profile_text(r["profile"]))] if r.get("profile") else [])
-                  + ([("labels", ", ".join(f"{k}={v}" for k, v in r["labels"].items()))] if r.get("labels") else []))
+                  + ([("labels", ", ".join(f"{k}={v}" for k, v in r["labels"].items()))] if r.get("labels") else [])
+                  + (_queued_fields(r["queued"]) if r.get("queued") else []))
+    if r.get("queued"):  # a request no run has started for: who starts it
+        console.err.print(f"`kubepipe scheduler --home {console.escape(str(home))}` starts it on its next tick "
+                          "(is it running?)", soft_wrap=True)
+        return
     from kubepipe.cli.progress import output_lines
 
     output.table(("step", "state", "error / note", "outputs"),
@@ -164,9 +169,18 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
         console.warn(no_runs_text(runs_dir, pipeline))
 
 
-def _scheduled_run(home: Path, request_id: str, state_dir: Callable[[], str] = lambda: "") -> str | None:
+def _queued_fields(queued: dict) -> list[tuple[str, object]]:
+    """`runs show` of a queued retrain request: when, why, and its place in the queue."""
+    place = f"{queued['position']} of {queued['of']} waiting" if queued.get("position") else None
+    return [("queued", queued.get("at")), ("why", queued.get("reason")), ("position", place),
+            ("pipeline file", queued.get("pipeline_file") or None)]
+
+
+def _scheduled_run(home: Path, request_id: str, state_dir: Callable[[], str] = lambda: "") -> str | dict | None:
     """The run `kubepipe scheduler` started for a retrain request (`retrain-<pipeline>-<key>`, the id trigger-retrain
-    outputs and logs), or None when `request_id` is none it took; a UserError when it has not started a run."""
+    outputs and logs), the request's `Run` document (state QUEUED) while it waits in the queue, or None when
+    `request_id` is none it took; a UserError when it was rejected, or taken and its run has no id yet."""
+    from kubepipe.backends.schedules.queued import queued_request
     from kubepipe.backends.schedules.scheduler import RETRAIN_PREFIX, retrain_queue
     from kubepipe.backends.schedules.store import DB_NAME, SchedulerStore
     from kubepipe.errors import UserError
@@ -180,9 +194,9 @@ def _scheduled_run(home: Path, request_id: str, state_dir: Callable[[], str] = l
         queue = retrain_queue(state_dir(), home)
         if queue is None:  # a state dir the scheduler cannot read: `kubepipe scheduler` says so
             return None
-        if (queue / f"{request_id}.json").is_file():  # 'no local run ... submitted to Kubeflow?' sent users astray
-            raise UserError(f"runs: retrain request {request_id!r} is queued in {queue} and no run has started yet: "
-                            f"`kubepipe scheduler --home {home}` starts it on its next tick (is it running?)")
+        waiting = queued_request(queue, request_id)  # 'no local run ... submitted to Kubeflow?' sent users astray
+        if waiting is not None:
+            return waiting
         if (queue / "rejected" / f"{request_id}.json").is_file():
             raise UserError(f"runs: retrain request {request_id!r} was rejected by `kubepipe scheduler` (not a "
                             f"request it can start): see {queue / 'rejected' / (request_id + '.json')}")

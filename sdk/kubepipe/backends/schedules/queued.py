@@ -1,0 +1,38 @@
+"""A retrain request still waiting in `<state_dir>/retrain/queue/`, as `kubepipe runs show` shows it: a `Run`
+document in state QUEUED (no run has started), with when and why it was queued and its place in the queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kubepipe.backends.runs.record import retrain_of
+
+__all__ = ["queued_request"]
+
+
+def queued_request(queue: Path, request_id: str) -> dict | None:
+    """The `Run` document of the request `request_id` waiting in `queue`, or None when it does not wait there (taken,
+    rejected, never queued). `queued.position` is its place in the order `kubepipe scheduler` takes requests (by
+    file name; one whose pipeline is running waits on), of `queued.of`; None when the queue cannot be listed."""
+    path = queue / f"{request_id}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # gone meanwhile, or being written: the scheduler's to take or reject
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        waiting = sorted(p.name for p in queue.glob("*.json"))
+    except OSError:
+        waiting = []
+    position = waiting.index(path.name) + 1 if path.name in waiting else None
+    pipeline = data.get("pipeline") if isinstance(data.get("pipeline"), str) else ""
+    params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    text = {k: str(data.get(k) or "") for k in ("requested_at", "reason")}
+    return {"run_id": request_id, "pipeline": Path(pipeline).stem if pipeline else "", "target": "local",
+            "state": "QUEUED", "params": params, "started_at": None, "finished_at": None, "error": None, "steps": [],
+            "url": str(path), "warnings": [], "notes": [], "resumed_from": None, "labels": {},
+            "retrain": retrain_of({**data, "request_id": request_id}), "profile": None,
+            "queued": {"at": text["requested_at"] or None, "reason": text["reason"] or None, "pipeline_file": pipeline,
+                       "position": position, "of": len(waiting) if position else None}}
