@@ -217,3 +217,16 @@ def test_endpoints_are_looked_for_beside_the_local_profile_s_state_dir(state, ca
     code, text = _run(capsys, "endpoints", "stop", "good")
     assert code == 0 and "stopped endpoint good" in text
     assert not (tmp_path / "shared" / "endpoints" / "good.json").exists()
+
+
+def test_list_and_repair_name_the_same_folder_when_there_are_no_endpoints(tmp_path, capsys, monkeypatch):
+    """`endpoints list` said 'no local endpoints in .kubepipe/endpoints' and `endpoints repair` 'no local endpoints
+    in .kubepipe', for the one folder both read."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    code, out, err = run_cli(capsys, "endpoints", "list", "--home", home)
+    assert code == 0 and f"no local endpoints in {home}/endpoints" in err, err
+    code, out, err = run_cli(capsys, "endpoints", "repair", "--home", home)
+    assert code == 0 and out.strip() == f"no local endpoints in {home}/endpoints", out

@@ -207,7 +207,8 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
         if rows:
             output.table(("name", "action"), rows)
         elif not failed:
-            console.out.print("nothing to repair" if reports else f"no local endpoints in {console.escape(root)}")
+            none = f"no local endpoints in {console.escape(root)}/endpoints"  # as `endpoints list` says it
+            console.out.print("nothing to repair" if reports else none)
     if failed:  # the others were repaired; these were not
         raise typer.Exit(1)
 
