@@ -2,7 +2,8 @@
 
 `Registry(uri)` works on a local folder (`file://...`, the default `file://.kubepipe/registry`)
 or any fsspec URI (`gs://...` through gcsfs). See `registry.py` for the layout and the
-concurrency rules (`store.py` / `fsspec_store.py` the stores, `aliases.py` the alias moves, `gc.py` and
+concurrency rules (`listing.py` the reads, `moves.py` the alias moves on `aliases.py`'s compare-and-swap,
+`store.py` / `fsspec_store.py` the stores, `gc.py` and
 `integrity.py` the clean-up and file checks), `vertex.py` for the optional Vertex AI Model Registry mirror
 and `open.py` for `open_registry(uri, profile)`, the one factory every promotion goes through.
 """

@@ -161,7 +161,7 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
 
 def _nothing_there(reg, given: Optional[str]) -> str:
     """Why a registry holds nothing, if it is a mistake: a model's folder given, or one that does not exist."""
-    from kubepipe.components.registry.registry import MODEL_FOLDER_HINT
+    from kubepipe.components.registry.listing import MODEL_FOLDER_HINT
 
     if reg.is_model_folder():
         return f"; {MODEL_FOLDER_HINT}"
