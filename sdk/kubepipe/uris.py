@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri", "one_slash_uri"]
+__all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri", "one_slash_uri",
+           "ONE_SLASH_SAYS"]
 
 FILE_SCHEME = "file://"
 # RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
@@ -20,6 +21,8 @@ def uri_scheme(text: object) -> str | None:
     return m.group(0)[:-3].lower() if m else None
 
 
+# What is said of such a value (`one_slash_uri`), after what it is: a YAML value, a param default, a --param value.
+ONE_SLASH_SAYS = "is neither a URI (a scheme is followed by `//`) nor a path: no step would find it"
 _ONE_SLASH = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
 
 

@@ -326,3 +326,28 @@ def test_an_empty_load_source_is_refused_at_validate_and_before_a_run(tmp_path):
     assert str(exc.value).startswith("params['data']='': steps.load.with.source: param `data` is empty: load-data has "
                                      "no file to read")
     assert not runs.exists()  # nothing ran, nothing was written
+
+
+@pytest.mark.parametrize("written, meant", [("gs:/bucket/d.csv", "gs://bucket/d.csv"), ("file:/abs/d.csv",
+                                                                                         "file:///abs/d.csv")])
+def test_a_uri_with_one_slash_given_with_param_is_refused_before_a_run_or_a_submit(tmp_path, capsys, written, meant):
+    """`--param data=gs:/bucket/d.csv` ran and load failed with 'no such file gs:/bucket/d.csv' (read as a relative
+    path), while the same value as a default or written in `with:` is refused at validate (9737008a)."""
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+    from kubepipe.cli.app import main
+
+    p, runs = _write(tmp_path), tmp_path / "runs"
+    said = f"steps.load: its `source` is neither a URI (a scheme is followed by `//`) nor a path: no step would " \
+           f"find it; write {meant}"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(p, params={"data": written}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value) == f"params['data']={written!r}: {said}" and not runs.exists()
+    home = tmp_path / "cli-home"
+    with pytest.raises(SystemExit) as code:
+        main(["run", str(p), "--param", f"data={written}", "--home", str(home)])
+    assert code.value.code == 2 and f"--param data={written}: {said}" in " ".join(capsys.readouterr().err.split())
+    assert not (home / "runs").exists()
+    sets = ["host=http://127.0.0.1:1", "pipeline_root=minio://b/r"]
+    package = PipelinePackage.from_compiled(kubepipe.compile(p, "kubeflow", sets=sets))
+    with pytest.raises(UserError, match="neither a URI"):
+        package.coerce_params({"data": written})

@@ -4,7 +4,8 @@ A literal `epochs: -3` is refused at validate, but `epochs: ${params.epochs}` wi
 (or `kubepipe run --param epochs=-3`) used to pass and fail in the step, after the steps before it
 had run. Here a whole-value param reference is replaced by the param's value and the step's own
 check is asked again; only what it says about a replaced value is reported (the rest it already
-said). Path-typed inputs are left out: their values resolve against other folders (plan/paths).
+said). Path-typed inputs are left out: their values resolve against other folders (plan/paths); only a URI
+written with one `/` after its scheme (`--param src=gs:/b/x`) is refused here, as validate refuses it in the YAML.
 A `foreach: ${params.x}` value is checked as validate checks the default: each item has the `${item.field}`s
 and fits the inputs a whole `${item}` feeds.
 """
@@ -87,7 +88,28 @@ def run_value_problems(steps: list, values: Mapping[str, Any], said: Said | None
             reason = f"{where}: {pi.message}" + (f"; {pi.hint}" if pi.hint else "")
             out.append((said or given_now)(pi.param, values[pi.param], reason))  # redacts a secret-looking value
         out += _item_field_problems(s, values, said or given_now)
+        out += _one_slash_problems(s, values, said or given_now)
     return out
+
+
+def _one_slash_problems(step: Any, values: Mapping[str, Any], said: Said) -> list[str]:
+    """A path input's `${params.x}` given a URI with one `/` after its scheme (`--param src=gs:/b/x`): refused as
+    validate refuses it written in the YAML or as a default (it was read as the relative path `gs:/b/x`)."""
+    from kubepipe.spec.source import format_path
+    from kubepipe.uris import ONE_SLASH_SAYS, one_slash_uri
+
+    out = []
+    for key, binding in step.args.items():
+        value = values.get(binding.name) if isinstance(binding, ParamRef) else None
+        meant = one_slash_uri(value.strip()) if isinstance(value, str) and key in _path_keys(step.info) else None
+        if meant is not None:
+            out.append(said(binding.name, value, f"{format_path(('steps', step.name))}: its `{key}` {ONE_SLASH_SAYS}; "
+                                                 f"write {meant}"))
+    return out
+
+
+def _path_keys(info: ComponentInfo) -> set[str]:
+    return set(info.paths) | set(info.local_paths)
 
 
 def _item_field_problems(step: Any, values: Mapping[str, Any], said: Said) -> list[str]:

@@ -23,7 +23,7 @@ from kubepipe.plan.model import Binding, Literal, Nested, ParamRef
 from kubepipe.spec.models import Param, Schedule, Step
 from kubepipe.spec.paths import is_local_path, local_file, pod_readable, remote_path_hint, resolve_path, run_path
 from kubepipe.spec.source import Locator
-from kubepipe.uris import one_slash_uri
+from kubepipe.uris import ONE_SLASH_SAYS, one_slash_uri
 
 __all__ = ["PathRules", "absolute_path_params", "pipeline_path_params", "without_given_defaults"]
 
@@ -217,8 +217,7 @@ class PathRules:
         validated, and the step failed with 'no such file gs:/bucket/d.csv' (read as a relative path)."""
         meant = one_slash_uri(value.strip())
         if meant is not None:
-            self.issues.append(self.loc.issue(where, f"{what} is neither a URI (a scheme is followed by `//`) nor a "
-                                                     "path: no step would find it", value=value, hint=f"write {meant}"))
+            self.issues.append(self.loc.issue(where, f"{what} {ONE_SLASH_SAYS}", value=value, hint=f"write {meant}"))
         return meant is not None
 
     def _missing(self, value: str) -> bool:
