@@ -26,7 +26,7 @@ import logging
 import os
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.retrain.log_names import log_path, migrate_log, readable_log, slug
+from kubepipe.components.retrain.log_names import legacy_log_path, log_path, migrate_log, readable_log, slug
 from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
@@ -276,18 +276,28 @@ def _cut_torn_tail(fd: int, path: str, who: str) -> None:
 @contextlib.contextmanager
 def deciding(state_dir: str, pipeline: str, who: str = WHO):
     """One decision at a time per training pipeline: a local folder's `triggers.jsonl.lock` is locked (flock); on an
-    object store it is a lock object created exclusively (`object_lock`)."""
+    object store it is a lock object created exclusively (`object_lock`). A log under the name an older kubepipe gave
+    it is moved first, under its own lock too: another pipeline may still write there (`log_names`)."""
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
+    with _log_lock(fs, path, who):
+        old = state_fs(legacy_log_path(state_dir, pipeline), who)[1]
+        if old != path and fs.exists(old):
+            with _log_lock(fs, old, who), state_writes(_shown(fs, path), who):
+                migrate_log(fs, state_dir, pipeline, who, _read)
+        yield
+
+
+@contextlib.contextmanager
+def _log_lock(fs, path: str, who: str):
+    """The lock of the log `path` (taking it: an OSError is the state dir's; the decision's own OSError is its own)."""
     from kubepipe.components.retrain.object_lock import object_lock
     from kubepipe.util import locked
 
-    fs, path = state_fs(log_path(state_dir, pipeline), who)
     with contextlib.ExitStack() as held:
-        with state_writes(_shown(fs, path + ".lock"), who):  # taking the lock: the decision's own OSError is its own
+        with state_writes(_shown(fs, path + ".lock"), who):
             if _is_local(fs):
                 fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 held.enter_context(locked(path + ".lock"))
             else:
                 held.enter_context(object_lock(fs, path + ".lock", who))
-        with state_writes(_shown(fs, path), who):  # a log under the name an older kubepipe gave it is moved
-            migrate_log(fs, state_dir, pipeline, who, _read)
         yield

@@ -7,10 +7,11 @@ both `pipeline`, `Train.yaml` and `train.yaml` both `train`) an 8-hex-digit sha2
 and models/merchant/train.yaml share `train/`, each line naming its pipeline.
 
 A log kept under the name an older kubepipe gave (the lower-cased name alone) is moved by the next decision, under its
-lock: its lines naming this pipeline (another's `resumed` must not resume it) are written to the new name, the rotated
-files first, the current log last, each whole (a local file atomically, an object in one PUT), so a crash leaves the
-old log whole and the next decision writes again; then the old files are removed when every line in them is this
-pipeline's (a log two pipelines shared is left for the other). Until then readers read the old log.
+lock and the old log's (another pipeline may still write there): its lines naming this pipeline (another's `resumed`
+must not resume it) are written to the new name, the rotated files first, the current log last, each whole (a local file
+atomically, an object in one PUT), so a crash leaves the old log whole and the next decision writes again; then the old
+files are removed when every line in them is this pipeline's (a log two pipelines shared is left for the other). Until
+then readers read the old log.
 """
 
 from __future__ import annotations

@@ -78,3 +78,22 @@ def test_a_log_two_pipelines_shared_is_left_for_the_other(tmp_path):
     assert old.exists()  # 训练.yaml's history is still there
     assert _drift(tmp_path, "训练.yaml")["action"] == "started"  # its cooldown (24 h) ended 6 h ago
     assert read_triggers(str(tmp_path), "训练.yaml")[0]["run_id"] == "run-训练.yaml"
+
+
+def test_the_move_waits_for_the_old_log_s_lock(tmp_path):
+    """The old log may still be another pipeline's (`my-pipe.yaml` keeps `my-pipe/`, which `My_Pipe.yaml` had): it
+    was moved and removed without its lock, so a line that pipeline appended meanwhile was lost."""
+    import threading
+    import time
+
+    from kubepipe.util import locked
+
+    old = _old_log(tmp_path, [_started("My_Pipe.yaml")], name="my-pipe")
+    result: list[dict] = []
+    with locked(f"{old}.lock"):
+        worker = threading.Thread(target=lambda: result.append(_drift(tmp_path, "My_Pipe.yaml")))
+        worker.start()
+        time.sleep(0.5)
+        assert old.exists() and not result  # waiting for my-pipe's lock
+    worker.join(10)
+    assert result[0]["action"] == "cooldown" and not old.exists()
