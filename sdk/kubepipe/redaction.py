@@ -151,8 +151,8 @@ def redact_text(text: str) -> str:
         text = text.replace(value, REDACTED)
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
-    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # a quote in it too, where URLs end
     text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = QUERY_CREDENTIAL_IN_TEXT.sub(lambda m: f"{m.group('key')}={REDACTED}", text)
     text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)

@@ -275,3 +275,15 @@ def test_a_key_query_value_on_any_host_is_a_credential_by_its_shape(value, secre
     # `code` elsewhere is an OAuth authorization code's callback or a plain word: no credential
     assert redacted("https://h.example.com/cb?code=AbCdEf1234567890XyZw12") == (
         "https://h.example.com/cb?code=AbCdEf1234567890XyZw12")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgres://u:pw@h/db?sslmode=require&password=abc",
+     "postgres://u:<redacted>@h/db?sslmode=require&password=<redacted>"),
+    ("https://u:pw@f.azurewebsites.net/api?code=SECRET123", "https://u:<redacted>@f.azurewebsites.net/api?code=<redacted>"),
+    ("postgres://u:pa?ss@h/db?password=abc", "postgres://u:<redacted>@h/db?password=<redacted>"),
+    ("mysql://u:p@ss@h/db", "mysql://u:<redacted>@h/db"),  # an unencoded `@` in it: the last one ends it
+])
+def test_a_url_with_a_password_and_a_query_credential_in_text_hides_both(url, shown):
+    # the password hidden first in the text cut the URL at REDACTED's `<`: its query was never read
+    assert redact_text(f"connect {url} failed") == f"connect {shown} failed" and redacted(url) == shown
