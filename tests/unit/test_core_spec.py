@@ -580,3 +580,17 @@ def test_a_registry_uri_with_a_query_string_is_refused_at_validate(tmp_path):
     assert "s3cr3t" not in str(exc.value)  # a signed URL's signature was echoed whole
     prof.write_text("target: local\nregistry_uri: s3://b/reg\n")
     assert load_profile("local", profile_file=prof, environ={}).registry_uri == "s3://b/reg"
+
+
+@pytest.mark.parametrize("name", ["train.csv", "holdout.PARQUET"])
+def test_a_data_file_given_for_the_pipeline_is_named_as_one(tmp_path, name):
+    """`kubepipe validate pipelines/data/train.csv` (tab-completed one folder too far) said 'invalid YAML: did not
+    find expected <document start>' at some line of the CSV (or, for a CSV of one column, that a pipeline is a
+    mapping)."""
+    data = tmp_path / name
+    data.write_text("text,label\nSTARBUCKS 1234,restaurants\n: not yaml\n")
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline(data)
+    (issue,) = exc.value.issues
+    assert issue.message == f"a data file ({data.suffix}), not a YAML file" and issue.file == str(data)
+    assert issue.hint.startswith("pass the .yaml file; a pipeline's data is read by its steps")

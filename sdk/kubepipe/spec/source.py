@@ -62,6 +62,7 @@ def format_path(path: Path_) -> str:
 
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024  # a pipeline is kilobytes; /dev/zero must not fill memory
+_DATA_FILES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".npy"})
 
 
 def read_source(path: str | Path, *, regular_only: bool = False) -> Source:
@@ -73,6 +74,10 @@ def read_source(path: str | Path, *, regular_only: bool = False) -> Source:
         raise ValidationError([Issue("file not found", file=shown, hint="check the path")])
     if p.is_dir():
         raise ValidationError([Issue("is a folder, not a YAML file", file=shown)])
+    if p.suffix.lower() in _DATA_FILES:  # tab-completed to the data: 'invalid YAML' at some line of the CSV
+        raise ValidationError([Issue(f"a data file ({p.suffix}), not a YAML file", file=shown,
+                                     hint="pass the .yaml file; a pipeline's data is read by its steps (load-data's "
+                                          "`source`)")])
     if regular_only and not p.is_file():
         raise ValidationError([Issue("is not a regular file (a device, FIFO or socket)", file=shown,
                                      hint="include a YAML file")])
