@@ -87,7 +87,8 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
         return None
     try:
         parts = urlsplit(uri)
-        what = "a password" if password and parts.password is not None else "a query string" if parts.query else ""
+        secret = parts.password is not None or URL_PASSWORD.match(uri)  # `s3://k:p/ss@b`: urlsplit's password `p`
+        what = "a password" if password and secret else "a query string" if parts.query else ""
     except ValueError:  # a malformed authority: the store's own error says so
         return None
     if not what:

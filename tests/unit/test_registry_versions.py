@@ -652,6 +652,7 @@ def test_a_name_differing_only_in_case_from_a_model_there_is_refused(reg, tmp_pa
 
 @pytest.mark.parametrize("uri, what", [
     ("memory://ci:hunter2@bucket/reg", "a password"),
+    ("memory://ci:hunter2/x@bucket/reg", "a password"),  # a `/` in it: urlsplit saw no password, fsspec a bucket
     ("memory://bucket/reg?endpoint_url=http%3A%2F%2Fminio&token=hunter2", "a query string"),
 ])
 def test_a_registry_uri_with_a_password_or_query_is_refused_up_front(uri, what):
