@@ -48,6 +48,16 @@ def test_a_run_id_tab_completed_with_a_trailing_slash_opens_its_run_and_a_path_i
             show_local_run(given, tmp_path / "runs")
 
 
+@pytest.mark.parametrize("given", ["", "  "])
+def test_an_empty_run_id_is_said_to_be_missing_not_a_path(tmp_path, given):
+    """`runs show "$RUN"` with RUN unset was 'not a run id (no path separators)': it had none."""
+    _record(tmp_path, "p-1")
+    with pytest.raises(UserError) as exc:
+        show_local_run(given, tmp_path)
+    assert str(exc.value) == (f"runs: no run id given ({given!r}); give one (is the shell variable that holds it "
+                              "set?), list them with `kubepipe runs list`")
+
+
 def test_a_run_id_that_is_not_local_points_at_the_remote_targets(tmp_path):
     _record(tmp_path, "p-20261201-aaaa")
     with pytest.raises(UserError) as exc:  # a KFP run id shown without --target said only 'kubepipe runs list'

@@ -218,6 +218,9 @@ def local_record(run_id: str, runs_dir: str | Path = RUNS_DIR, *, remote_hint: b
     """The run record of `run_id` (or of the one run whose id starts with it) as written, with its `run_dir`.
     `remote_hint`: an unknown id may be a remote run's (`runs show`; not `run --resume`, which is local only).
     One trailing `/` (shell tab-completion writes `RUN/` for the run's folder) is the run id; any other is a path."""
+    if not run_id.strip():  # `runs show "$RUN"` with RUN unset: 'not a run id (no path separators)' said nothing
+        raise UserError(f"runs: no run id given ({run_id!r}); give one (is the shell variable that holds it set?), "
+                        "list them with `kubepipe runs list`")
     given, run_id = run_id, run_id[:-1] if run_id.endswith("/") else run_id
     if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
         raise UserError(f"runs: {given!r} is not a run id (no path separators); "
