@@ -56,6 +56,18 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     return np.array([index[v] for v in texts], dtype=int)
 
 
+def _require_two_classes(df, label_column: str, labels: list[str]) -> None:
+    """A holdout of one class scores a classifier that answers that class everywhere as f1_macro 1.0 (sklearn
+    averages over the labels present), and the gate passed it: nothing told the classes apart. Refused."""
+    present = sorted(set(label_indices(df, label_column, labels).tolist()))
+    if len(present) == 1:  # no rows at all: _proba names it
+        raise DataError(f"holdout: label column `{label_column}` holds one class ({labels[present[0]]!r}) in all "
+                        f"{len(df)} row(s): a classifier's scores on it say nothing (f1_macro is 1.0 for a model "
+                        f"that answers {labels[present[0]]!r} to everything), so the gate cannot decide; draw a "
+                        f"holdout with rows of at least two of the model's labels {labels[:10]}"
+                        f"{' ...' if len(labels) > 10 else ''} (a stratified split), or check `label_column`")
+
+
 def _whole_float_text(label: str) -> str | None:
     """'3.0' -> '3' (the label text id_text gives that cell now); None for any other label."""
     try:
@@ -216,6 +228,7 @@ def evaluate_model(
     labels = list(model.labels)
     positive = positive_index(labels, positive_label)
     metrics, proba = score(model, df, label_column, what=f"model {model_dir}", positive=positive)
+    _require_two_classes(df, label_column, labels)  # after score: it names a holdout the model cannot read
     slice_m = _slice_metrics(df, proba, labels, label_column, slices, positive) if slices else None
     champion = (_champion(registry_uri, model_name, model, df, label_column, positive, model_dir)
                 if baseline == "champion" else None)

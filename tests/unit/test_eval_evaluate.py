@@ -505,3 +505,28 @@ def test_a_retried_register_step_reuses_the_version_its_run_registered(tmp_path)
     assert register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-1").version == 2
     # the same files from another run (a resumed run has its own id) are that version too, not v3
     assert register_challenger(str(model), ev, model_name="clf", registry_uri=uri, run_id="run-2").version == 2
+
+
+def test_a_holdout_of_one_class_is_refused_not_a_pass(env):
+    """A holdout holding only `yes` rows: a model answering `yes` to everything scored f1_macro 1.0 (sklearn's
+    macro average over the labels present) and the gate passed it, unsaid."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from kubepipe.components.data.io import write_dataset
+
+    assert f1_score(["yes"] * 5, ["yes"] * 5, average="macro") == 1.0  # what the gate would have read
+    df = pd.read_parquet(env["holdout"])
+    one = env["tmp"] / "one.parquet"
+    write_dataset(df[df["label"] == "yes"], one)
+    with pytest.raises(DataError) as exc:
+        evaluate_model(env["good"], str(one), model_name="clf", registry_uri=env["reg"], thresholds=GATE,
+                       force=True, force_reason="no gate")
+    rows = int((df["label"] == "yes").sum())
+    assert str(exc.value) == (f"holdout: label column `label` holds one class ('yes') in all {rows} row(s): a "
+                              "classifier's scores on it say nothing (f1_macro is 1.0 for a model that answers 'yes' "
+                              "to everything), so the gate cannot decide; draw a holdout with rows of at least two of "
+                              "the model's labels ['no', 'yes'] (a stratified split), or check `label_column`")
+    two = env["tmp"] / "two.parquet"
+    write_dataset(pd.concat([df[df["label"] == "yes"], df[df["label"] == "no"].head(1)]), two)
+    assert evaluate_model(env["good"], str(two), model_name="clf", registry_uri=env["reg"], thresholds=GATE)["passed"]
