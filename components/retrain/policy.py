@@ -5,8 +5,9 @@ failed retrains in a row before it. The count now is that of the newest attempt,
 retrain: the outcome `failed` `kubepipe scheduler` wrote into its request, `queue/done/<id>.json`; kubeflow/vertex:
 a start that failed, or a run that started and then ended FAILED, as its service says: `remote.remote_outcome`).
 A retrain that succeeds, or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned,
-cancelled or still running leaves it as it was. A remote run whose state cannot be read (no access to its service)
-counts as a success, as a created run did before its end was read.
+cancelled (which holds no cooldown either: it trained nothing) or still running leaves it as it was. A remote run
+whose state cannot be read (no access to its service) counts as a success, as a created run did before its end was
+read.
 
 - After k failures in a row (0 < k < max_failures) the next retrain waits `cooldown_hours * 2**(k-1)` after the last
   attempt (decision `backoff`): one cooldown after the first failure, then twice as long after each next one,

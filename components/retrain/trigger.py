@@ -121,6 +121,8 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                          key=lambda r: r["time"])
     seen: dict = {}  # each request's outcome is read once
     remote = None if target == "local" else remote_outcomes(target, dict(profile or {}), {})
+    while started and _outcome(state_dir, started[-1], seen, remote).get("state") == "cancelled":
+        started.pop()  # stopped (`kubepipe scheduler` stopped, the run cancelled): it trained nothing, holds nothing
     failed = _last_failure(state_dir, started[-1], seen, remote) if started else ""
     why = record["reason"]  # the monitor's own words (and what fired) on every decision line, as on `started`
     # a retry of this step (same key) is no new attempt: its own failed start does not back it off
@@ -227,12 +229,19 @@ def _last_failure(state_dir: str, last: dict, seen: dict | None = None, remote=N
     (`queue/done/<id>.json`) that its run did not succeed (kubeflow / vertex: `remote`, its service says so), else
     '': a retrain that keeps failing is said at every decision, not only in the scheduler's log."""
     request = last.get("run_id")
-    outcome = remote(request) if remote else outcome_of(state_dir, request, seen)
-    if outcome is None or outcome.get("state") in ("succeeded", "running"):
+    outcome = _outcome(state_dir, last, seen, remote)
+    if not outcome or outcome.get("state") in ("succeeded", "running"):
         return ""
     run = f", run {outcome['run_id']}" if outcome.get("run_id") and outcome["run_id"] != request else ""
     error = f": {str(outcome['error'])[:300]}" if outcome.get("error") else ""
     return f"; the last retrain ({request}{run}) {outcome['state']}{error}"
+
+
+def _outcome(state_dir: str, started: dict, seen: dict | None, remote=None) -> dict:
+    """How the retrain of a `started` line ended ({} while not known): the scheduler's record of a local one, the
+    service's of a kubeflow / vertex one."""
+    request = started.get("run_id")
+    return (remote(request) if remote else outcome_of(state_dir, request, seen)) or {}
 
 
 def _why(drift: bool, quality: bool) -> str:

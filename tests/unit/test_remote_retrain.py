@@ -1000,3 +1000,26 @@ def test_the_monitor_s_own_reason_is_on_every_decision_line_not_only_started(tmp
     assert second["reason"] == (f"{said} (drift detected), but a retrain started at 2026-05-04T06:00:00Z; cooldown "
                                 "24 h ends in 23.0 h")
     assert clean["reason"].endswith("(none is without delayed labels) (PSI 0.01 on amount)")
+
+
+def test_a_retrain_cancelled_by_stopping_the_scheduler_holds_no_cooldown_and_is_no_failure(tmp_path):
+    """Ctrl-C twice on `kubepipe scheduler` cancelled the retrain (its request said `cancelled`), yet its `started`
+    line held the 24 h cooldown: a drift that persisted retrained nothing for a day."""
+    import sys
+
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+
+    home = tmp_path / ".kubepipe"
+    kw = dict(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+              ctx_state_dir=str(home / "state"))
+    first = trigger_retrain.python_func(**kw, ctx_run_id="m1")
+    sched = LocalScheduler(home, launcher=SubprocessLauncher(
+        home, command=[sys.executable, "-c", "import time; time.sleep(60)"], grace_s=5))
+    assert sched.tick(NOW)
+    sched.cancel_inflight()  # the second signal
+    done = json.loads((Path(queue_dir(str(home / "state"))) / "done" / f"{first.run_id}.json").read_text())
+    assert done["outcome"]["state"] == "cancelled"
+    again = trigger_retrain.python_func(**kw, ctx_run_id="m2")
+    assert again.triggered is True and again.decision == "started: drift detected", again.decision
+    [line] = [r for r in read_triggers(str(home / "state"), "pipelines/train.yaml") if r["run_id"] == again.run_id]
+    assert line["failures"] == 0

@@ -426,3 +426,39 @@ def test_a_scheduler_killed_before_it_recorded_the_run_s_pid_still_follows_the_r
     runs = SchedulerStore(tmp_path).runs("kubepipe-demo")
     assert [(r["slot"], r["state"], r["run_id"]) for r in runs] == [
         ("2026-03-02T10:00:00Z", "succeeded", f"demo-{child}"), ("2026-03-02T10:05:00Z", "skipped", None)]
+
+
+_INTERRUPTED_CHILD = """
+import json, os, pathlib, signal, sys, time
+home = pathlib.Path(sys.argv[sys.argv.index('--home') + 1])
+run = home / 'runs' / f"demo-{os.getpid()}" / 'run.json'
+run.parent.mkdir(parents=True)
+def write(state, error=None):
+    run.write_text(json.dumps({"run_id": run.parent.name, "pipeline": "demo", "state": state, "error": error,
+                               "pid": os.getpid(), "started_at": time.time()}))
+def stop(signum, frame):  # as `kubepipe run` records a SIGTERM
+    write("FAILED", "interrupted (SIGTERM) during step `train`")
+    raise SystemExit(1)
+signal.signal(signal.SIGTERM, stop)
+write("RUNNING")
+time.sleep(60)
+"""
+
+
+def test_a_run_cancelled_by_the_scheduler_s_stop_reads_cancelled_not_failed(tmp_path):
+    """The run the second Ctrl-C cancelled showed FAILED 'interrupted (SIGTERM)' in `runs list / show`, while the
+    scheduler (and a retrain's request) said `cancelled`."""
+    from kubepipe.backends.schedules.launchers import Job, SubprocessLauncher
+
+    launcher = SubprocessLauncher(tmp_path, command=[sys.executable, "-c", _INTERRUPTED_CHILD], grace_s=5)
+    handle = launcher.start(Job("kubepipe-demo", "demo", "1", "2026-03-02T10:00:00Z", {}))
+    try:
+        assert _wait_for(lambda: (tmp_path / "runs" / f"demo-{handle.proc.pid}" / "run.json").exists(), 30)
+        handle.cancel()
+    finally:
+        if handle.proc.poll() is None:
+            os.killpg(handle.proc.pid, signal.SIGKILL)
+            handle.proc.wait()
+    record = json.loads((tmp_path / "runs" / f"demo-{handle.proc.pid}" / "run.json").read_text())
+    assert (handle.state, record["state"]) == ("cancelled", "CANCELLED")
+    assert record["error"] == "cancelled by scheduler stop: interrupted (SIGTERM) during step `train`"

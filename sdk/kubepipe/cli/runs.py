@@ -21,7 +21,7 @@ runs_app = typer.Typer(help="Local and remote runs.", no_args_is_help=True)
 
 
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "CRASHED": "red", "CORRUPT": "red", "RUNNING": "cyan",
-                "SKIPPED": "dim"}
+                "SKIPPED": "dim", "CANCELLED": "yellow", "QUEUED": "dim"}
 
 
 def _state(value) -> output.Styled:

@@ -63,8 +63,9 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
     if state == "SUCCEEDED":
         raise UserError(f"{resume_given(resume)}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
                         f"again without {resume_place()}")
-    if state not in ("FAILED", "CRASHED"):
-        raise UserError(f"{resume_given(resume)}: run {rid} is {state}; only a failed or crashed run can be resumed"
+    if state not in ("FAILED", "CRASHED", "CANCELLED"):  # cancelled: its scheduler stopped
+        raise UserError(f"{resume_given(resume)}: run {rid} is {state}; only a failed, crashed or cancelled run can be "
+                        "resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
     record = local_record(rid, runs_dir)
     params, key = record.get("params"), record.get("checkpoint_key") or rid

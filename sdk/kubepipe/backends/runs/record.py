@@ -175,3 +175,20 @@ def crashed_view(data: dict, finished_at: float | None = None) -> dict:
         f"the run's process (pid {out.get('pid')}) ended {where} without recording an outcome (killed, or the "
         f"machine stopped); see {Path(str(out.get('run_dir') or '.')) / 'run.log'}")
     return out
+
+
+CANCELLED_BY_STOP = "cancelled by scheduler stop"
+
+
+def cancelled_view(data: dict, why: str = CANCELLED_BY_STOP) -> dict:
+    """The record of a run its scheduler cancelled (it stopped): state CANCELLED, whatever the interrupted run wrote
+    (FAILED 'interrupted (SIGTERM)', or RUNNING when it was killed before it could); its steps are left as they
+    ended. A run that ended otherwise before the signal is returned as it is."""
+    interrupted = data.get("state") == "FAILED" and str(data.get("error") or "").startswith("interrupted (")
+    if data.get("state") != "RUNNING" and not interrupted:
+        return data
+    out = copy.deepcopy(data)
+    before = out.get("error")
+    out["state"], out["error"] = "CANCELLED", f"{why}" + (f": {before}" if before else "")
+    out["finished_at"] = out.get("finished_at") or time.time()
+    return out

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.runs.listing import read_record
-from kubepipe.backends.runs.record import RETRAIN_ENV
+from kubepipe.backends.runs.record import CANCELLED_BY_STOP, RETRAIN_ENV, cancelled_view
 from kubepipe.errors import UserError
 from kubepipe.processes import process_alive, process_identity
+from kubepipe.util import atomic_write_text
 
 __all__ = ["Job", "run_settings", "RunHandle", "AdoptedHandle", "CallableLauncher", "SubprocessLauncher", "DEFAULT_RUN_FUNCTION"]
 
@@ -115,6 +116,11 @@ class CallableLauncher:
 
 def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
     """The run record the child `pid` wrote: by its pid, since runs of one pipeline may overlap."""
+    found = _record_file(runs_dir, pid, since)
+    return found[1] if found else None
+
+
+def _record_file(runs_dir: Path, pid: int, since: float) -> tuple[Path, dict] | None:
     for rec in runs_dir.glob("*/run.json"):
         try:
             data = read_record(rec)
@@ -123,8 +129,23 @@ def _record_of(runs_dir: Path, pid: int, since: float) -> dict | None:
         started = data.get("started_at")
         # an older record may carry a recycled pid
         if data.get("pid") == pid and isinstance(started, (int, float)) and started >= since - 1:
-            return data
+            return rec, data
     return None
+
+
+def _record_cancelled(runs_dir: Path, pid: int, since: float) -> None:
+    """The run the scheduler's stop cancelled reads CANCELLED in `runs list / show`, as its request says (its own
+    SIGTERM handler wrote FAILED 'interrupted (SIGTERM)'). Its process is gone: nothing else writes its record."""
+    found = _record_file(runs_dir, pid, since)
+    if found is None:
+        return
+    path, data = found
+    marked = cancelled_view(data)
+    if marked is not data:
+        try:
+            atomic_write_text(path, json.dumps(marked, indent=2, default=str))
+        except OSError:
+            pass  # it reads as the run wrote it
 
 
 def _last_line(path: str, limit: int = 300) -> str:
@@ -179,8 +200,9 @@ class _ProcessHandle(RunHandle):
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-        self.state, self.error = "cancelled", "cancelled by scheduler stop"
+        self.state, self.error = "cancelled", CANCELLED_BY_STOP
         self.done()
+        _record_cancelled(self._runs_dir, self.proc.pid, self._t0)
 
 
 class AdoptedHandle(RunHandle):
@@ -214,7 +236,9 @@ class AdoptedHandle(RunHandle):
             while process_alive(self.pid, self.pid_started) and time.monotonic() < deadline:
                 time.sleep(0.05)
             deadline = time.monotonic() + 5
-        self.state, self.error = "cancelled", "cancelled by scheduler stop"
+        self.state, self.error = "cancelled", CANCELLED_BY_STOP
+        if not process_alive(self.pid, self.pid_started):
+            _record_cancelled(self._runs_dir, self.pid, self._since)
 
 
 class SubprocessLauncher:
