@@ -63,6 +63,15 @@ def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwar
     return out
 
 
+def _newest_registered(root: Path) -> Path | None:
+    """The model directory of the highest version under a registry's model folder (versions/<N>/model), if any."""
+    versions = root / "versions"
+    if not os.access(versions, os.R_OK) or not versions.is_dir():
+        return None
+    found = [d for d in versions.iterdir() if d.name.isdigit() and (d / "model" / SPEC_FILE).is_file()]
+    return max(found, key=lambda d: int(d.name)) / "model" if found else None
+
+
 def read_model_spec(path: str | os.PathLike) -> dict:
     """The parsed and checked kubepipe-model.json of a model directory (no torch needed)."""
     root = Path(path)
@@ -75,6 +84,11 @@ def read_model_spec(path: str | os.PathLike) -> dict:
         if inner:  # a train step's folder (its `model` output inside), or a registry version's
             raise ModelError(f"{spec_file}: missing; this is not a kubepipe model directory, but {inner[0]} is: "
                              "pass that")
+        registered = _newest_registered(root)
+        if registered is not None:  # a registry's model folder: <registry>/<name>/versions/<N>/model
+            raise ModelError(f"{spec_file}: missing; this is a registered model's folder, not a model directory: its "
+                             f"newest version is {registered} (`kubepipe models list {root.name}` lists the others "
+                             "and the champion)")
         raise ModelError(f"{spec_file}: missing; this is not a kubepipe model directory (train it with train-torch)")
     try:
         spec = json.loads(spec_file.read_text(encoding="utf-8"))

@@ -200,3 +200,20 @@ def test_the_folder_above_a_model_names_the_model_inside(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"missing; this is not a kubepipe model directory \(train it with"):
         load_model(tmp_path / "empty")
+
+
+def test_a_registered_model_s_folder_names_its_newest_version(tmp_path):
+    """`kubepipe serve .kubepipe/registry/starter` (the registry's folder of the model) said 'not a kubepipe model
+    directory (train it with train-torch)', though the model was trained and registered under versions/N/model."""
+    import shutil
+
+    out, _ = _save(tmp_path)
+    folder = tmp_path / "registry" / "starter"
+    for n in ("2", "10"):
+        shutil.copytree(out, folder / "versions" / n / "model")
+    (folder / "versions" / "11").mkdir()  # a registration that died before its files: not offered
+    with pytest.raises(ModelError) as exc:
+        load_model(folder)
+    assert str(exc.value) == (f"{folder / 'kubepipe-model.json'}: missing; this is a registered model's folder, not a "
+                              f"model directory: its newest version is {folder / 'versions' / '10' / 'model'} "
+                              "(`kubepipe models list starter` lists the others and the champion)")
