@@ -22,14 +22,14 @@ def is_champion_source(source: str) -> bool:
 
 def champion_training_data(source: str, registry_uri: str) -> str:
     """The URI of the champion's training Dataset (a Parquet artifact)."""
-    from kubepipe.components.registry import Registry, RegistryError
+    from kubepipe.components.registry import RegistryError, step_registry
 
     name = str(source).strip()[len(CHAMPION_PREFIX):].strip()
     if not name:
         raise DataError(f"{source}: write champion:<model name>, e.g. champion:merchant-categorizer")
     where = registry_uri or "file://.kubepipe/registry"
     try:
-        registry = Registry(where)
+        registry = step_registry(where)
         champ = registry.alias(name, "champion")
         if champ is None:
             raise DataError(f"{source}: model `{name}` has no champion in {where} yet; "

@@ -165,11 +165,11 @@ def positive_index(labels: list[str], positive_label: str) -> int:
 
 
 def _champion(registry_uri, model_name, model, df, label_column, positive: int = 1, model_dir: str = ""):
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
     from kubepipe.components.registry.integrity import holds
     from kubepipe.components.training.artifact import load_model
 
-    reg = Registry(registry_uri)
+    reg = step_registry(registry_uri)
     champ = reg.alias(model_name, "champion")
     if champ is None:
         return None
@@ -236,9 +236,9 @@ def evaluate_model(
         serving = _serving(model_dir, df, champion, thresholds, relative, latency)
     finally:
         if champion is not None:  # a remote registry's download, read for the last time
-            from kubepipe.components.registry import Registry
+            from kubepipe.components.registry import step_registry
 
-            Registry(registry_uri).store.drop_local(champion["path"])
+            step_registry(registry_uri).store.drop_local(champion["path"])
             champion["path"] = champion.pop("uri")  # the record names the registry's copy, not the download
     if serving:
         metrics.update(serving["challenger"]["metrics"])

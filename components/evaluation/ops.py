@@ -117,7 +117,7 @@ def register_model(
     from kubepipe.components.errors import fail_fast
     from kubepipe.components.evaluation.artifacts import read_evaluation
     from kubepipe.components.evaluation.registration import register_challenger
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         mv = register_challenger(
@@ -125,6 +125,6 @@ def register_model(
             model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,
             profile=ctx_profile,
         )
-        champ = Registry(ctx_registry_uri or None).aliases(mv.name)["champion"]  # a number: its files may be gone
+        champ = step_registry(ctx_registry_uri).aliases(mv.name)["champion"]  # a number: its files may be gone
     print(f"registered {mv.name} v{mv.version}" + (" (champion)" if "champion" in mv.aliases else ""))
     return namedtuple("Outputs", ["version", "model_uri", "champion"])(mv.version, mv.model_uri, champ or 0)

@@ -79,6 +79,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
     added, whichever run registered it. The registry is
     `open_registry(registry_uri, profile)`: mirrored onto Vertex AI Model Registry when the profile asks."""
     from kubepipe.components.registry import ChampionMoved, audit_record, open_registry
+    from kubepipe.components.registry.version import PROFILE_SOURCE
 
     if not ev.get("passed"):
         raise GateFailed(f"register-model: the gate rejected this model ({ev.get('decision', '?')}); only models that "
@@ -90,7 +91,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
         from kubepipe import __version__
         code_version = os.environ.get("KUBEPIPE_CODE_VERSION") or f"kubepipe {__version__}"
     audit = list(ev.get("audit") or []) + [audit_record("register", "", run_id=run_id, decision=ev.get("decision", ""))]
-    reg = open_registry(registry_uri or None, profile, credentials=credentials)
+    reg = open_registry(registry_uri or None, profile, credentials=credentials, source=PROFILE_SOURCE)
     mv = reg.register(
         model_dir, name=name, metrics=ev.get("metrics", {}),
         data_hash=str(meta.get("data_hash") or meta.get("dataset_hash") or ""),

@@ -137,10 +137,10 @@ def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
 
     An entry without a `window` is a record of its own, never a retry of another: its name is random (it was the
     hash of `recorded_at`, whole seconds, so a second record within the same second was dropped, `created: False`)."""
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
     from kubepipe.components.registry.version import utc_now
 
-    registry = Registry(registry_uri)
+    registry = step_registry(registry_uri)
     n = registry.get(model, version).version
     # recorded_ns orders the records of one second (recorded_at has 1-s resolution): read_live's order was the files'
     body = {"model": model, "version": n, "recorded_at": utc_now(), "recorded_ns": time.time_ns(), **entry}
@@ -154,9 +154,9 @@ def record_live(registry_uri: str, model: str, version, entry: dict) -> dict:
 
 def read_live(registry_uri: str, model: str, version) -> list[dict]:
     """Every recorded live window of `model` v`version`, oldest first."""
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
-    registry = Registry(registry_uri)
+    registry = step_registry(registry_uri)
     n = registry.get(model, version).version
     rel = f"{model}/versions/{n}/live"
     out = []

@@ -109,12 +109,12 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
 def _headline(versions: list[str], registry_uri: str, model: str) -> str:
     """The version the step's metrics stand for: the champion (it serves the stable traffic) when it answered in
     the window, else the newest. A canary rolled back keeps its rows in the window and must not stand for the model."""
-    from kubepipe.components.registry import Registry, RegistryError
+    from kubepipe.components.registry import RegistryError, step_registry
 
     if not versions:
         return ""
     try:
-        champion = Registry(registry_uri).aliases(model).get("champion") if registry_uri else None
+        champion = step_registry(registry_uri).aliases(model).get("champion") if registry_uri else None
     except (RegistryError, OSError, ValueError):
         champion = None
     return str(champion) if str(champion) in versions else versions[-1]
@@ -122,9 +122,9 @@ def _headline(versions: list[str], registry_uri: str, model: str) -> str:
 
 def _held(registry_uri: str, model: str) -> set[int]:
     """The version numbers the registry holds of `model` (none: an empty set)."""
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
-    return {mv.version for mv in Registry(registry_uri).versions(model)}
+    return {mv.version for mv in step_registry(registry_uri).versions(model)}
 
 
 def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
@@ -137,12 +137,12 @@ def _decision(state_dir: str, pipeline: str, run_id: str) -> dict | None:
 
 
 def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
-    from kubepipe.components.registry import Registry, RegistryError
+    from kubepipe.components.registry import RegistryError, step_registry
 
     out: dict = {}
     if not registry_uri:
         return out
-    registry = Registry(registry_uri)
+    registry = step_registry(registry_uri)
     for v in versions:
         n = whole_number(v)
         if n is not None:

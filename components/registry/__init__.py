@@ -8,9 +8,9 @@ concurrency rules (`listing.py` the reads, `moves.py` the alias moves on `aliase
 and `open.py` for `open_registry(uri, profile)`, the one factory every promotion goes through.
 """
 
-from kubepipe.components.registry.open import open_registry
+from kubepipe.components.registry.open import open_registry, step_registry
 from kubepipe.components.registry.registry import DEFAULT_URI, Registry
 from kubepipe.components.registry.version import ChampionMoved, ModelVersion, RegistryError, audit_record, current_user
 
 __all__ = ["Registry", "ModelVersion", "RegistryError", "ChampionMoved", "DEFAULT_URI", "audit_record", "current_user",
-           "open_registry"]
+           "open_registry", "step_registry"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.components.registry.registry import Registry
-from kubepipe.components.registry.version import URI_SOURCE, RegistryError
+from kubepipe.components.registry.version import PROFILE_SOURCE, URI_SOURCE, RegistryError
 
-__all__ = ["open_registry", "mirrors_to_vertex"]
+__all__ = ["open_registry", "mirrors_to_vertex", "step_registry"]
 
 
 def mirrors_to_vertex(profile: Mapping[str, Any] | None) -> bool:
@@ -40,3 +40,9 @@ def open_registry(uri: str | None, profile: Mapping[str, Any] | None = None, *, 
     return VertexModelRegistry(uri or p.get("registry_uri") or "", project=p["project"], location=p["region"],
                                serving_image=p["runtime_image"], credentials=credentials,
                                api_endpoint=p.get("api_endpoint") or None, source=source)
+
+
+def step_registry(uri: str | None) -> Registry:
+    """The registry a pipeline step reads: `uri` is the profile's registry_uri (ctx_registry_uri), which its
+    errors name (was '--registry / KUBEPIPE_REGISTRY', the CLI's flags, for a URI the profile gave)."""
+    return Registry(uri or None, source=PROFILE_SOURCE)

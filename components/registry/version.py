@@ -15,7 +15,7 @@ from kubepipe.json_values import null_as_nan
 
 __all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
            "storage_failed", "need_reason", "load_version", "ABANDONED", "version_text",
-           "URI_SOURCE"]
+           "URI_SOURCE", "PROFILE_SOURCE"]
 
 ALIASES = ("champion", "previous")
 ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to win a version from its stalled writer
@@ -33,6 +33,8 @@ class ChampionMoved(RegistryError):
 # Where a registry URI was given, as its errors tell the user to check it, when the opener does not say (a
 # profile's registry_uri, --set registry_uri: the caller names it)
 URI_SOURCE = "--registry / KUBEPIPE_REGISTRY"
+# A pipeline step's registry: the profile's registry_uri, compiled into the pipeline (ctx_registry_uri)
+PROFILE_SOURCE = "the profile's registry_uri (configs/<target>.yaml or --set registry_uri)"
 
 
 def version_text(version) -> str:

@@ -101,12 +101,12 @@ def serving_threads() -> int:
 
 def _champion(registry_uri: str, model_name: str, queries, relevant, names, device,
               index_dir: str = "") -> dict | None:
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
     from kubepipe.components.registry.integrity import holds
     from kubepipe.components.retrieval.index import is_index
     from kubepipe.components.retrieval.retriever import Retriever
 
-    reg = Registry(registry_uri or None)
+    reg = step_registry(registry_uri)
     champ = reg.alias(model_name, "champion")
     if champ is None:
         return None

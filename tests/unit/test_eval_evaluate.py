@@ -530,3 +530,19 @@ def test_a_holdout_of_one_class_is_refused_not_a_pass(env):
     two = env["tmp"] / "two.parquet"
     write_dataset(pd.concat([df[df["label"] == "yes"], df[df["label"] == "no"].head(1)]), two)
     assert evaluate_model(env["good"], str(two), model_name="clf", registry_uri=env["reg"], thresholds=GATE)["passed"]
+
+
+def test_a_step_s_registry_error_names_the_profile_s_registry_uri_not_the_cli_s_flags(env):
+    """`kubepipe run ... --set registry_uri=file:///tmp/afile` failed its evaluate step with 'point --registry /
+    KUBEPIPE_REGISTRY at a folder', flags that command does not have: a step's registry is the profile's."""
+    from kubepipe.components.registry import RegistryError
+
+    afile = env["tmp"] / "afile"
+    afile.write_text("x")
+    where = re.escape("the profile's registry_uri (configs/<target>.yaml or --set registry_uri)")
+    with pytest.raises(RegistryError, match=rf"^registry path {re.escape(str(afile))} is a file, not a folder; "
+                                            rf"point {where} at a folder"):
+        evaluate_model(env["good"], env["holdout"], model_name="clf", registry_uri=f"file://{afile}", thresholds=GATE)
+    first = _eval(env, "good", baseline="none")
+    with pytest.raises(RegistryError, match=rf"is a file, not a folder; point {where} at a folder"):
+        register_challenger(env["good"], first, model_name="clf", registry_uri=f"file://{afile}")

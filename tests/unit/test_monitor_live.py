@@ -520,3 +520,13 @@ def test_a_live_record_with_an_undefined_metric_is_json_and_reads_back_as_nan(tm
     assert stored["metrics"] == {"f1_macro": None, "n": 3}
     (back,) = read_live(reg, "merchant", 1)
     assert math.isnan(back["metrics"]["f1_macro"]) and back["metrics"]["n"] == 3
+
+
+def test_monitor_live_s_unknown_model_names_the_profile_s_registry_uri(tmp_path):
+    """monitor-live's registry is the profile's registry_uri; its 'no model' error said '--registry /
+    KUBEPIPE_REGISTRY', flags of `kubepipe models`, not of the run that failed."""
+    from kubepipe.components.registry import RegistryError
+
+    source = r"the profile's registry_uri \(configs/<target>\.yaml or --set registry_uri\)"
+    with pytest.raises(RegistryError, match=rf"no model `merchant` in .*; check the name and the registry \({source}\)"):
+        record_live(f"file://{tmp_path}/registry", "merchant", 1, {"window": {"start": "a"}, "metrics": {}})
