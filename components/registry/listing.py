@@ -16,10 +16,15 @@ from kubepipe.components.registry.store import LocalStore
 from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError, load_version
 from kubepipe.util import did_you_mean, whole_number
 
-__all__ = ["RegistryListing", "MODEL_FOLDER_HINT", "check_name"]
+__all__ = ["RegistryListing", "model_folder_hint", "check_name"]
 
-MODEL_FOLDER_HINT = "this folder is one model's (it holds versions/): give its parent as --registry"
 _NAME = MODEL_NAME
+
+
+def model_folder_hint(source: str) -> str:
+    """What to do when the registry path is one model's folder; `source`, where that path was given (was always
+    '--registry', for a path the profile's registry_uri gave)."""
+    return f"this folder is one model's (it holds versions/): give its parent as {source}"
 
 
 def check_name(name: str) -> None:
@@ -151,7 +156,7 @@ class RegistryListing:
         """A name with no versions at all is a typo or another registry, not a model without a champion."""
         if not (self._numbers(name) if numbers is None else numbers):
             if self.is_model_folder():
-                raise RegistryError(f"no model `{name}` in {self.store.uri()}: {MODEL_FOLDER_HINT}")
+                raise RegistryError(f"no model `{name}` in {self.store.uri()}: {model_folder_hint(self.store.source)}")
             names = self.names()
             hint = did_you_mean(name, names)  # `frud`, `Fraud`: was the whole list to search by eye
             raise RegistryError(f"no model `{name}` in {self.store.uri()} (models: {', '.join(names) or 'none'}); "

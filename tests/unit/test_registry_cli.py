@@ -230,20 +230,35 @@ def test_a_registry_folder_that_does_not_exist_is_named_as_such(reg, capsys, tmp
     # `models list -r ./regsitry` (a typo) said 'no models in .../regsitry', as if it were an empty registry
     code, out, err = _run(capsys, "models", "list", "-r", "regsitry")
     assert code == 0 and out == ""
-    assert " ".join(err.split()) == (f"no models in {tmp_path}/regsitry: it does not exist (a typo in --registry / "
-                                     "KUBEPIPE_REGISTRY?)")
+    assert " ".join(err.split()) == f"no models in {tmp_path}/regsitry: it does not exist (a typo in --registry?)"
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, "models", "list", "-r", "empty")
     assert " ".join(err.split()) == f"no models in {tmp_path}/empty"
     # `models gc -r regsitry` said only 'no incomplete versions or temp files older than 60 min'
     code, out, _ = _run(capsys, "models", "gc", "-r", "regsitry")
     assert code == 0 and " ".join(out.split()) == (f"no incomplete versions or temp files older than 60 min in "
-                                                   f"{tmp_path}/regsitry: it does not exist (a typo in --registry / "
-                                                   "KUBEPIPE_REGISTRY?)")
+                                                   f"{tmp_path}/regsitry: it does not exist (a typo in --registry?)")
     code, out, _ = _run(capsys, "models", "gc", "-r", ".kubepipe/registry/clf")
     assert "give its parent as --registry" in out
     code, out, _ = _run(capsys, "models", "gc", "-r", "empty")
     assert " ".join(out.split()) == "no incomplete versions or temp files older than 60 min"
+
+
+def test_a_model_folder_as_the_registry_names_where_that_path_was_given(reg, capsys, tmp_path, monkeypatch):
+    """configs/local.yaml's registry_uri at one model's folder: `models list` / `show` said 'give its parent as
+    --registry', a flag not given; a typo'd KUBEPIPE_REGISTRY was 'a typo in --registry / KUBEPIPE_REGISTRY?'."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text("target: local\nregistry_uri: file://.kubepipe/registry/clf\n")
+    code, out, err = _run(capsys, "models", "list")
+    assert code == 0 and out == ""
+    assert " ".join(err.split()).endswith("this folder is one model's (it holds versions/): give its parent as "
+                                          f"registry_uri in {tmp_path}/configs/local.yaml:2:1"), err
+    code, _, err = _run(capsys, "models", "show", "clf")
+    assert code == 2 and f"parent as registry_uri in {tmp_path}/configs/local.yaml:2:1" in " ".join(err.split()), err
+    monkeypatch.setenv("KUBEPIPE_REGISTRY", "regsitry")
+    code, _, err = _run(capsys, "models", "list")
+    assert " ".join(err.split()) == (f"no models in {tmp_path}/regsitry: it does not exist "
+                                     "(a typo in KUBEPIPE_REGISTRY?)")
 
 
 def test_a_model_folder_given_as_the_registry_of_show_promote_history_says_to_give_its_parent(reg, capsys):

@@ -161,12 +161,12 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
 
 def _nothing_there(reg, given: Optional[str]) -> str:
     """Why a registry holds nothing, if it is a mistake: a model's folder given, or one that does not exist."""
-    from kubepipe.components.registry.listing import MODEL_FOLDER_HINT
+    from kubepipe.components.registry.listing import model_folder_hint
 
     if reg.is_model_folder():
-        return f"; {MODEL_FOLDER_HINT}"
+        return f"; {model_folder_hint(reg.store.source)}"
     if given and not reg.store.exists(""):  # given, not the default a first run creates
-        return ": it does not exist (a typo in --registry / KUBEPIPE_REGISTRY?)"
+        return f": it does not exist (a typo in {reg.store.source}?)"
     return ""
 
 
