@@ -31,10 +31,11 @@ def promote_champion(registry_uri: str | None, name: str, version, *, reason: st
         return {"moved": False, "why": "no registry URI or no version given; champion not touched"}
     from kubepipe.components.errors import ComponentError
     from kubepipe.components.registry import ChampionMoved, open_registry
+    from kubepipe.components.registry.version import PROFILE_SOURCE
     from kubepipe.components.registry.vertex import AliasSyncFailed
 
     try:
-        reg = open_registry(registry_uri, profile, credentials=credentials)
+        reg = open_registry(registry_uri, profile, credentials=credentials, source=PROFILE_SOURCE)
         mv = reg.promote(name, version, reason=reason, details=details, expect=expect)
     except ChampionMoved as exc:
         raise ChampionMoved(f"deploy of `{name}` v{version}: {exc}; the deploy was rolled back (the new version "
@@ -67,9 +68,9 @@ def current_champion(registry_uri: str | None, name: str):
     """The champion's version number, or None."""
     if not registry_uri:
         return None
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
-    return Registry(registry_uri).aliases(name)["champion"]
+    return step_registry(registry_uri).aliases(name)["champion"]
 
 
 def audit_rollback(registry_uri: str | None, name: str, version, *, reason: str, details: dict | None = None) -> dict:
@@ -79,10 +80,10 @@ def audit_rollback(registry_uri: str | None, name: str, version, *, reason: str,
     `{"recorded": False, "error": ...}` in the report, not a failed deploy step that hid the rollback."""
     if not registry_uri or version in (None, ""):
         return {"recorded": False, "why": "no registry URI or no version given"}
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
     try:
-        event = Registry(registry_uri).record_event(name, "canary-rollback", reason=reason, version=version,
+        event = step_registry(registry_uri).record_event(name, "canary-rollback", reason=reason, version=version,
                                                     details=details)
     except Exception as exc:  # noqa: BLE001 - any store's failure (fsspec, gcsfs, s3fs raise their own types)
         from kubepipe.secrets import redact_text

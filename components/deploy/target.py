@@ -39,9 +39,9 @@ def resolve_version(registry_uri: str, name: str, version, run_id: str = "", mod
         return int(version)
     if not registry_uri:
         return None
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
-    reg = Registry(registry_uri)
+    reg = step_registry(registry_uri)
     mine = [v for v in reg.versions(name) if run_id and v.run_id == run_id]
     if mine:
         return max(v.version for v in mine)
@@ -77,9 +77,9 @@ def _served_copy(registry_uri: str, name: str, version, model_dir: str) -> str:
     """The registry's own copy of the version (pruning runs must not break a live endpoint), else `model_dir`."""
     if not registry_uri or version in (None, ""):
         return model_dir
-    from kubepipe.components.registry import Registry
+    from kubepipe.components.registry import step_registry
 
-    return Registry(registry_uri).model_path(name, version)
+    return step_registry(registry_uri).model_path(name, version)
 
 
 def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, state_dir, timeout_s,
@@ -94,12 +94,12 @@ def _local(name: str, model_dir: str, version, *, registry_uri, smoke_inputs, st
     reason = f"local endpoint {name} passed readiness and smoke"
     champion = None
     if registry_uri and version not in (None, ""):
-        from kubepipe.components.registry import Registry
+        from kubepipe.components.registry import step_registry
 
         from kubepipe.components.deploy.champion import current_champion
 
         # `expected`: the champion this deploy replaces, read before its canary (a `models promote` meanwhile stays)
-        champion = {"registry": Registry(registry_uri).store.uri(), "model": name, "reason": reason,
+        champion = {"registry": step_registry(registry_uri).store.uri(), "model": name, "reason": reason,
                     "expected": current_champion(registry_uri, name)}
     try:
         out = deploy_local(name, _served_copy(registry_uri, name, version, model_dir),

@@ -73,3 +73,22 @@ def test_an_audit_record_the_registry_cannot_take_is_a_warning_in_the_report(tmp
     assert capsys.readouterr().err.startswith("warning: the rollback of `shop` v2 is done")
     md = report_markdown({"action": "rolled_back", "model": "shop", "version": 2, "audit": out})
     assert "- **Warning:** the rollback of `shop` v2 is done" in md
+
+
+def test_a_deploy_step_s_registry_error_names_the_profile_s_registry_uri(tmp_path):
+    """A deploy step on a profile whose registry_uri is a file said 'point --registry / KUBEPIPE_REGISTRY at a
+    folder' (the promote after the rollout, the champion read before it): a step's registry is the profile's."""
+    import pytest
+
+    from kubepipe.components.deploy.champion import PromotionFailed, current_champion
+    from kubepipe.components.registry import RegistryError
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    where = "point the profile's registry_uri (configs/<target>.yaml or --set registry_uri) at a folder"
+    with pytest.raises(RegistryError) as exc:
+        current_champion(f"file://{afile}", "shop")
+    assert where in str(exc.value)
+    with pytest.raises(PromotionFailed) as failed:
+        promote_champion(f"file://{afile}", "shop", 1, reason="rollout passed")
+    assert where in str(failed.value) and "KUBEPIPE_REGISTRY" not in str(failed.value)
