@@ -195,6 +195,21 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
             "uri": champ.model_uri, "same_files": bool(model_dir) and holds(champ, model_dir)}
 
 
+def _near_champion(registry_uri, model_name: str) -> str:
+    """A first run's hint when the registry holds a champion under a name close to `model_name` (a typo there
+    skips every relative rule, unsaid): 'model_name `x` has no champion; did you mean `y` (champion v3)? ...'."""
+    from kubepipe.components.registry import step_registry
+
+    reg = step_registry(registry_uri)
+    champions = {n: v for n in reg.names() if n != model_name and (v := reg.aliases(n).get("champion")) is not None}
+    hint = did_you_mean(model_name, champions)
+    if not hint:
+        return ""
+    best = hint.split("`")[1]
+    return (f"model_name `{model_name}` has no champion in the registry, `{best}` has (v{champions[best]}): "
+            f"{hint} Fix model_name if so; a new model's first run needs nothing")
+
+
 def evaluate_model(
     model_dir: str, holdout_path: str, *, label_column: str = "", thresholds: dict | None = None,
     relative: dict | None = None, slices: dict | None = None, baseline: str = "champion", model_name: str = "",
@@ -251,6 +266,8 @@ def evaluate_model(
         baseline=baseline, force=force, force_reason=force_reason,
         measured=serving_note(serving["challenger"]) if serving else "",
         champion_same=bool(champion and champion["same_files"]),
+        first_run_hint=_near_champion(registry_uri, model_name) if baseline == "champion" and champion is None
+        else "",
     )
     return {
         "model_name": model_name, "task": model.task, "labels": labels, "label_column": label_column,

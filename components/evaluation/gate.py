@@ -291,11 +291,13 @@ def decide(
     names: MetricSet = CLASSIFICATION,
     step: str = "evaluate",
     champion_same: bool = False,
+    first_run_hint: str = "",
 ) -> GateResult:
     """Apply the gate. `slice_metrics` maps slice value -> metrics (None rows skipped upstream);
     `measured` (how the serving figures were measured, with the figures) ends the decision text.
     `champion_same`: the candidate's files are the champion's (a run resumed after it registered and promoted its
-    model): the relative rules hold, the decision says it is the champion (not a 0 improvement rejected)."""
+    model): the relative rules hold, the decision says it is the champion (not a 0 improvement rejected).
+    `first_run_hint`: on a first run, the registry's name closest to a possibly misspelt model_name."""
     from kubepipe.components.registry.version import audit_record
 
     issues = gate_issues(thresholds, relative, slices, baseline, force, force_reason, names=names)
@@ -340,6 +342,8 @@ def decide(
     if first_run:
         skipped = " (relative thresholds skipped)" if relative else ""
         body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"
+        if first_run_hint:
+            body += f"; {first_run_hint}"
     if measured:
         body += f"; {measured}"
     verdict = "reject" if not passed else ("first-run" if first_run else "promote")

@@ -546,3 +546,21 @@ def test_a_step_s_registry_error_names_the_profile_s_registry_uri_not_the_cli_s_
     first = _eval(env, "good", baseline="none")
     with pytest.raises(RegistryError, match=rf"is a file, not a folder; point {where} at a folder"):
         register_challenger(env["good"], first, model_name="clf", registry_uri=f"file://{afile}")
+
+
+def test_a_first_run_under_a_name_close_to_a_champion_s_says_so(env):
+    """`model_name: clff` (a typo of clf, which has a champion) was a first run: every relative rule was skipped
+    and the gate passed, unsaid. The decision names the near champion; a first run with no near name says nothing."""
+    reg = Registry(env["reg"])
+    first = _eval(env, "weak")  # an empty registry: nothing near, nothing said
+    assert first["decision"].endswith("no champion yet, absolute thresholds only")
+    reg.promote("clf", register_challenger(env["weak"], first, model_name="clf", registry_uri=env["reg"]).version,
+                reason="first")
+    typo = evaluate_model(env["good"], env["holdout"], model_name="clff", registry_uri=env["reg"], thresholds=GATE,
+                          relative={"accuracy": {"min_improvement": 0.5}})
+    assert typo["passed"] and typo["champion"] is None  # still a first run: a new model may be named so
+    assert ("no champion yet, absolute thresholds only (relative thresholds skipped); model_name `clff` has no "
+            "champion in the registry, `clf` has (v1): did you mean `clf`?") in typo["decision"]
+    other = evaluate_model(env["good"], env["holdout"], model_name="fraud-detector", registry_uri=env["reg"],
+                           thresholds=GATE)
+    assert "did you mean" not in other["decision"]
