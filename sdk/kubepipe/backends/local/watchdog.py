@@ -51,20 +51,27 @@ def stop_run_tasks(run_id: str, *, since: float | None = None, grace_s: float = 
     """SIGTERM the run's tasks, SIGKILL what is left after `grace_s`; the pids that were running."""
     import psutil
 
-    procs = run_tasks(run_id, since=since)
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _gone, alive = psutil.wait_procs(procs, timeout=grace_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-    return [p.pid for p in procs]
+    stopped: list[int] = []
+    # scan again after each round: a task's process started while the first list was taken (the reuse wrapper
+    # starting its executor) was left running for good, orphaned, when its parent died before forwarding the signal
+    for _round in range(3):
+        procs = run_tasks(run_id, since=since)
+        if not procs:
+            break
+        for proc in procs:
+            try:
+                proc.terminate()
+            except psutil.Error:
+                pass
+        _gone, alive = psutil.wait_procs(procs, timeout=grace_s)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        stopped += [p.pid for p in procs if p.pid not in stopped]
+    return stopped
 
 
 def _mark_crashed(record: Path, stopped: list[int]) -> None:
