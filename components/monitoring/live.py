@@ -6,6 +6,8 @@ predictions on (request_id, instance) and scored with the evaluation gate's own 
 (`evaluation.metrics.label_scores`: the log keeps the served label, not every probability, so
 the label-based metrics: accuracy, f1_macro, precision_macro, recall_macro, f1_micro and per
 class). Thresholds use the gate's syntax and its comparison (`{f1_macro: {min: 0.85}}`).
+A (request_id, instance) the log holds more than once (a client that reuses its `X-Request-Id`) is one label for
+the first logged prediction only: the step says how many labels met a reused id (`reused_ids`).
 
 Each model version's live metrics are one immutable file in the registry,
 `<model>/versions/<n>/live/<window>.json`, written with the registry store's exclusive create
@@ -48,7 +50,9 @@ def live_threshold_issues(thresholds) -> list:
 
 
 def join_labels(log_df, labels_df, *, where: str = "labels"):
-    """Logged predictions with a delayed label (inner join on request_id, instance)."""
+    """Logged predictions with a delayed label (inner join on request_id, instance). A (request_id, instance) logged
+    more than once (a reused `X-Request-Id`) joins its label to the first logged prediction only; how many labels
+    met a reused id is `joined.attrs["reused_ids"]`."""
     from kubepipe.components.data.io import id_text, label_text
 
     missing = [c for c in ("request_id", "label") if c not in labels_df.columns]
@@ -65,7 +69,25 @@ def join_labels(log_df, labels_df, *, where: str = "labels"):
     labels = labels.dropna(subset=["request_id", "label"])
     labels = labels.drop_duplicates(["request_id", "instance"], keep="last")[["request_id", "instance", "label"]]
     log = log_df.assign(instance=log_df["instance"].astype("int64"), request_id=log_df["request_id"].astype(str))
-    return log.merge(labels, on=["request_id", "instance"], how="inner")
+    log, reused = _first_logged(log, labels)
+    joined = log.merge(labels, on=["request_id", "instance"], how="inner")
+    joined.attrs["reused_ids"] = reused
+    return joined
+
+
+def _first_logged(log, labels):
+    """The log with one row per (request_id, instance): the first logged (earliest `timestamp`), and how many
+    labelled (request_id, instance) pairs were logged more than once. Clients reuse `X-Request-Id` (a retry, a
+    fixed id per session): a label joined by id alone was counted once per reuse, each against another answer."""
+    import pandas as pd
+
+    if "timestamp" in log.columns:
+        when = pd.to_datetime(log["timestamp"], utc=True, format="mixed", errors="coerce")
+        log = log.iloc[when.argsort(kind="stable")]
+    keys = ["request_id", "instance"]
+    repeated = log[log.duplicated(keys, keep=False)].drop_duplicates(keys)[keys]
+    reused = int(len(repeated.merge(labels[keys], on=keys, how="inner")))
+    return log.drop_duplicates(keys, keep="first"), reused
 
 
 def _stripped(text: str | None) -> str | None:

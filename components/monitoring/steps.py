@@ -65,6 +65,10 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     joined = join_labels(log_df, read_source(labels, text_columns=("request_id", "label"), delimiter="auto"),
                          where=labels)
     out["labelled_rows"] = int(len(joined))
+    if joined.attrs.get("reused_ids"):
+        out["reused_ids"] = joined.attrs["reused_ids"]
+        print(f"live-quality: {out['reused_ids']} label(s) in {labels} matched a request id logged more than once "
+              "(a client reusing X-Request-Id): each is counted once, against the first logged prediction")
     if len(joined) == 0:
         out["note"] = f"none of the labels in {labels} match a request logged in this window"
         return out

@@ -530,3 +530,26 @@ def test_monitor_live_s_unknown_model_names_the_profile_s_registry_uri(tmp_path)
     source = r"the profile's registry_uri \(configs/<target>\.yaml or --set registry_uri\)"
     with pytest.raises(RegistryError, match=rf"no model `merchant` in .*; check the name and the registry \({source}\)"):
         record_live(f"file://{tmp_path}/registry", "merchant", 1, {"window": {"start": "a"}, "metrics": {}})
+
+
+def test_a_reused_request_id_counts_its_label_once_against_the_first_prediction(tmp_path, capsys):
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    ts = pd.to_datetime(["2026-03-16T10:00:05Z", "2026-03-16T10:00:00Z", "2026-03-16T10:00:01Z"], utc=True)
+    # r1 was sent twice (the later answer `travel`, logged first in the file); one label for it
+    log = pd.DataFrame({"request_id": ["r1", "r1", "r2"], "instance": [0, 0, 0], "model_version": ["1"] * 3,
+                        "prediction": ["travel", "fuel", "fuel"], "timestamp": ts, "latency_ms": [1.0] * 3})
+    labels = pd.DataFrame({"request_id": ["r1", "r2"], "label": ["fuel", "travel"]})
+    joined = join_labels(log, labels)
+    assert len(joined) == 2 and joined.attrs["reused_ids"] == 1
+    m = score_versions(joined)["1"]
+    y, p = ["fuel", "travel"], ["fuel", "fuel"]  # the correct pairing: r1's first answer, r2's
+    assert m["n_examples"] == 2
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, p))
+    assert m["f1_macro"] == pytest.approx(sk.f1_score(y, p, average="macro", zero_division=0))
+    log.to_parquet(tmp_path / "log.parquet")
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="m",
+                           thresholds=None, min_labels=1)
+    assert out["labelled_rows"] == 2 and out["reused_ids"] == 1
+    assert "1 label(s) in" in capsys.readouterr().out
