@@ -119,7 +119,11 @@ def _headline(versions: list[str], registry_uri: str, model: str) -> str:
         return ""
     try:
         champion = step_registry(registry_uri).aliases(model).get("champion") if registry_uri else None
-    except (RegistryError, OSError, ValueError):
+    except (RegistryError, OSError, ValueError) as exc:
+        # said, not silent: the newest version may be a canary rolled back, whose drop then decides the retrain
+        print(f"live-quality: warning: the champion of `{model}` could not be read from the registry "
+              f"({redact(str(exc))}): the step's metrics and quality_dropped stand for the newest version in the "
+              f"window, v{versions[-1]}, which may not be the one serving stable traffic")
         champion = None
     return str(champion) if str(champion) in versions else versions[-1]
 

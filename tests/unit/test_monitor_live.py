@@ -553,3 +553,18 @@ def test_a_reused_request_id_counts_its_label_once_against_the_first_prediction(
                            thresholds=None, min_labels=1)
     assert out["labelled_rows"] == 2 and out["reused_ids"] == 1
     assert "1 label(s) in" in capsys.readouterr().out
+
+
+def test_a_registry_error_reading_the_champion_is_said_with_the_fallback(monkeypatch, capsys):
+    import kubepipe.components.registry as registry_pkg
+    from kubepipe.components.monitoring.steps import _headline
+    from kubepipe.components.registry import RegistryError
+
+    def broken(uri):
+        raise RegistryError("aliases.json of merchant: not JSON")
+
+    monkeypatch.setattr(registry_pkg, "step_registry", broken)
+    assert _headline(["1", "2"], "file:///reg", "merchant") == "2"
+    out = capsys.readouterr().out
+    assert "champion of `merchant` could not be read" in out and "aliases.json of merchant: not JSON" in out
+    assert "newest version in the window, v2" in out
