@@ -4,10 +4,11 @@ A retrain that fails is counted in the decision log: each `started` / `start-fai
 failed retrains in a row before it. The count now is that of the newest attempt, plus one when it failed (a local
 retrain: the outcome `failed` `kubepipe scheduler` wrote into its request, `queue/done/<id>.json`; kubeflow/vertex:
 a start that failed, or a run that started and then ended FAILED, as its service says: `remote.remote_outcome`).
-A retrain that succeeds, or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned,
-cancelled (which holds no cooldown either: it trained nothing) or still running leaves it as it was. A remote run
-whose state cannot be read (no access to its service) counts as a success, as a created run did before its end was
-read.
+A retrain that succeeds, or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned or
+still running leaves it as it was. One cancelled (`kubepipe scheduler` stopped) trained nothing: it is passed over as
+if it had not been tried, so it holds no cooldown, is no failure, and the backoff stays timed from the last real
+attempt before it. A remote run whose state cannot be read (no access to its service) counts as a success, as a
+created run did before its end was read.
 
 - After k failures in a row (0 < k < max_failures) the next retrain waits `cooldown_hours * 2**(k-1)` after the last
   attempt (decision `backoff`): one cooldown after the first failure, then twice as long after each next one,
@@ -55,23 +56,31 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
     log (the log is named after the file: models/a/train.yaml and models/b/train.yaml share one). `remote`: how a
     kubeflow / vertex run ended (`remote.remote_outcomes`); without it a created run counts as a success."""
     file = pipeline_file(pipeline, target)
-    last = next((r for r in reversed(lines) if r.get("action") in ATTEMPTS
-                 and (r.get("action") == "resumed" or same_pipeline(r, pipeline, file))), None)
-    if last is None or last.get("action") == "resumed":
-        return 0, last
-    before = last.get("failures") if isinstance(last.get("failures"), int) else 0
-    if last.get("action") == "start-failed":
-        return before + 1, last
-    if target != "local":
-        outcome = remote(last.get("run_id")) if remote else None
-        if outcome is None:  # the run was created, and how it ended cannot be read
+
+    def ended(line: dict) -> str | None:
+        if target != "local":
+            outcome = remote(line.get("run_id")) if remote else None
+            return "succeeded" if outcome is None else outcome.get("state")  # created, its end unreadable
+        return (outcome_of(state_dir, line.get("run_id"), seen, who) or {}).get("state")
+
+    # newest first; a cancelled retrain (its scheduler stopped) trained nothing: no failure, no success, and no
+    # attempt the backoff is timed from (that is the last real one)
+    for last in reversed(lines):
+        if last.get("action") not in ATTEMPTS or not (last.get("action") == "resumed"
+                                                      or same_pipeline(last, pipeline, file)):
+            continue
+        if last.get("action") == "resumed":
             return 0, last
-        state = outcome.get("state")
-    else:
-        state = (outcome_of(state_dir, last.get("run_id"), seen, who) or {}).get("state")
-    # abandoned (its scheduler was killed) or cancelled (stopped), or not ended yet: the count stands
-    counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
-    return counts.get(state, before), last
+        before = last.get("failures") if isinstance(last.get("failures"), int) else 0
+        if last.get("action") == "start-failed":
+            return before + 1, last
+        state = ended(last)
+        if state == "cancelled":
+            continue
+        # abandoned (its scheduler was killed), or not ended yet: the count stands
+        counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
+        return counts.get(state, before), last
+    return 0, None
 
 
 def backoff_hours(cooldown_hours: float, failures: int) -> float:
