@@ -182,13 +182,26 @@ CANCELLED_BY_STOP = "cancelled by scheduler stop"
 
 def cancelled_view(data: dict, why: str = CANCELLED_BY_STOP) -> dict:
     """The record of a run its scheduler cancelled (it stopped): state CANCELLED, whatever the interrupted run wrote
-    (FAILED 'interrupted (SIGTERM)', or RUNNING when it was killed before it could); its steps are left as they
-    ended. A run that ended otherwise before the signal is returned as it is."""
-    interrupted = data.get("state") == "FAILED" and str(data.get("error") or "").startswith("interrupted (")
-    if data.get("state") != "RUNNING" and not interrupted:
+    (FAILED 'interrupted (SIGTERM)', or RUNNING when it was killed before it could). Its steps read as the run:
+    the one the stop interrupted (FAILED 'interrupted (...)', or still RUNNING) CANCELLED, one that never started
+    SKIPPED; those that ended before it as they ended. A run that ended otherwise before the signal is returned as
+    it is."""
+    if data.get("state") != "RUNNING" and not _interrupted(data):
         return data
     out = copy.deepcopy(data)
     before = out.get("error")
+    for s in out.get("steps") or []:
+        if not isinstance(s, dict):
+            continue
+        if s.get("state") == "RUNNING" or (s.get("state") == "FAILED" and _interrupted(s)):
+            s["state"], s["error"] = "CANCELLED", f"{why}" + (f": {s['error']}" if s.get("error") else "")
+        elif s.get("state") == "PENDING":  # as the run's own interrupt handler says of such a step
+            s["state"], s["note"] = "SKIPPED", f"skipped: the run was {why}"
     out["state"], out["error"] = "CANCELLED", f"{why}" + (f": {before}" if before else "")
     out["finished_at"] = out.get("finished_at") or time.time()
     return out
+
+
+def _interrupted(record: dict) -> bool:
+    """A run or step its own interrupt handler ended (`guard`): FAILED 'interrupted (SIGTERM)'."""
+    return record.get("state") == "FAILED" and str(record.get("error") or "").startswith("interrupted (")
