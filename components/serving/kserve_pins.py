@@ -1,7 +1,7 @@
 """The kserve internals `kubepipe serve` is built on, checked before a server starts (decision 0018).
 
 kserve documents `ModelServer` and `Model`; kubepipe also builds on its REST server, endpoint classes and
-module-level FastAPI app (server.build_app, routes.install), which kserve does not document. A kserve that
+module-level FastAPI app (app.build_app, routes.install), which kserve does not document. A kserve that
 moved or reshaped one of them would fail deep inside a starting server (an ImportError or a TypeError from
 kserve's code); `check_kserve` says which name changed and the installed kserve version instead.
 tests/unit/test_serve_kserve_pins.py pins the same names.
@@ -18,7 +18,7 @@ from kubepipe.dependency_pins import changed
 __all__ = ["check_kserve", "NEEDED", "CALLS", "DECLARED"]
 
 DECLARED = "kserve>=0.21,<0.22"
-NEEDED = (  # (module, name): each imported by server.py or routes.py
+NEEDED = (  # (module, name): each imported by app.py or routes.py
     ("kserve.constants.constants", "FASTAPI_APP_IMPORT_STRING"),
     ("kserve.model_server", "app"),
     ("kserve.protocol.rest.server", "RESTServer"),

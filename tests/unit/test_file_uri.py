@@ -84,7 +84,7 @@ def test_fsspec_places_read_the_scheme_in_any_case(tmp_path, scheme):
     from kubepipe.components.deploy.fetch import fetch
     from kubepipe.components.monitoring.predlog import PredictionLog
     from kubepipe.components.retrain.decisions import state_fs as _fs
-    from kubepipe.components.serving.server import _check_sink
+    from kubepipe.components.serving.serve_checks import check_sink
     from kubepipe.util import url_to_fs
 
     fs, path = url_to_fs(f"{scheme}{tmp_path}/x")
@@ -93,6 +93,6 @@ def test_fsspec_places_read_the_scheme_in_any_case(tmp_path, scheme):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "w.bin").write_bytes(b"w")
     assert (Path(fetch(f"{scheme}{tmp_path}/model", str(tmp_path / "got"))) / "w.bin").read_bytes() == b"w"
-    _check_sink(argparse.ArgumentParser(), f"{scheme}{tmp_path}/log")  # serve --log-sink: no p.error
+    check_sink(argparse.ArgumentParser(), f"{scheme}{tmp_path}/log")  # serve --log-sink: no p.error
     log = PredictionLog(f"{scheme}{tmp_path}/log", model="m").start()
     log.close()

@@ -51,11 +51,12 @@ def test_redact_is_on_by_default_and_only_a_boolean_false_logs_raw_inputs():
 
 
 def test_server_flag_log_raw_inputs_parses_and_is_off_by_default(tmp_path):
-    from kubepipe.components.serving.server import _check, build_parser
+    from kubepipe.components.serving.serve_checks import check_options
+    from kubepipe.components.serving.server import build_parser
 
     p = build_parser()
     args = p.parse_args(["model", "--log-sink", str(tmp_path), "--log-raw-inputs"])
-    _check(p, args)
+    check_options(p, args)
     assert args.log_raw_inputs is True and build_parser().parse_args(["model"]).log_raw_inputs is False
 
 
@@ -103,15 +104,16 @@ def test_vertex_container_carries_the_log_flags():
 
 
 def test_server_flags_parse_and_bad_values_are_user_errors(capsys):
-    from kubepipe.components.serving.server import build_parser, _check
+    from kubepipe.components.serving.serve_checks import check_options
+    from kubepipe.components.serving.server import build_parser
 
     p = build_parser()
     args = p.parse_args(["model", "--log-sink", "/tmp/x", "--log-sample", "0.5", "--model-version", "3"])
-    _check(p, args)
+    check_options(p, args)
     assert (args.log_sink, args.log_sample, args.model_version) == ("/tmp/x", 0.5, "3")
     for bad in (["--log-sample", "2"], ["--log-flush-s", "0"], ["--log-sink", "nosuchproto://x"]):
         with pytest.raises(SystemExit) as exc:
-            _check(p, p.parse_args(["model", *bad]))
+            check_options(p, p.parse_args(["model", *bad]))
         assert exc.value.code == 2
     assert "--log-sink nosuchproto://x" in capsys.readouterr().err
 

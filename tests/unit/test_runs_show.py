@@ -241,13 +241,13 @@ def test_a_failed_step_s_error_is_recorded_without_the_credentials_in_it(tmp_pat
     printed by `kubepipe run` and kept in run.json and `runs show` (the notify step already redacted it)."""
     import io
 
-    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.local.watcher import StepWatcher
     from kubepipe.backends.runs.record import RunResult, StepRecord
 
     run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
                     steps=[StepRecord("connect")])
     log = io.StringIO()
-    watcher = _Watcher(run, log, {"connect": "connect"}, None)
+    watcher = StepWatcher(run, log, {"connect": "connect"}, None)
     watcher.write("Executing task 'connect'\nConnectionError: cannot reach postgres://admin:hunter2@db:5432/x: "
                   "timeout\nTask 'connect' finished with status FAILURE\n")
     assert run.steps[0].error == "ConnectionError: cannot reach postgres://admin:<redacted>@db:5432/x: timeout"
@@ -261,7 +261,7 @@ def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):
     third item, and `kubepipe.run(on_event=...)` heard the step finish as SUCCEEDED before it failed."""
     import io
 
-    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.local.watcher import StepWatcher
     from kubepipe.backends.runs.record import RunResult, StepRecord
 
     def item(ok: bool) -> str:
@@ -273,7 +273,7 @@ def test_a_foreach_step_finishes_once_after_its_last_item(tmp_path):
         run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
                         steps=[StepRecord("many")])
         heard = []
-        watcher = _Watcher(run, io.StringIO(), {"many": "many"},
+        watcher = StepWatcher(run, io.StringIO(), {"many": "many"},
                            lambda e, heard=heard: heard.append((e.kind, e.step.state)), foreach={"many"})
         for ok in items:
             watcher.write(item(ok))

@@ -27,7 +27,7 @@ def test_the_kserve_internals_kubepipe_serve_uses_are_there():
     kserve_pins.check_kserve()
     for module, name in kserve_pins.NEEDED:
         assert hasattr(importlib.import_module(module), name)
-    # the server passes them in this order (server.build_app, routes.install)
+    # the server passes them in this order (app.build_app, routes.install)
     rest = importlib.import_module("kserve.protocol.rest.server").RESTServer
     assert list(inspect.signature(rest).parameters)[:4] == ["app", "data_plane", "model_repository_extension",
                                                             "http_port"]
@@ -63,10 +63,10 @@ def test_a_reshaped_endpoint_is_named(monkeypatch):
 def test_the_server_checks_them_when_it_imports_kserve(monkeypatch):
     from kserve.protocol.rest import v1_endpoints
 
-    from kubepipe.components.serving import server
+    from kubepipe.components.serving.app import import_kserve
 
     monkeypatch.delattr(v1_endpoints, "V1Endpoints")
     argv = list(sys.argv)
     with pytest.raises(ComponentError, match=r"v1_endpoints\.V1Endpoints is gone"):
-        server._import_kserve()
+        import_kserve()
     assert sys.argv == argv

@@ -116,7 +116,7 @@ def test_a_python_file_as_component_says_how_to_name_its_module(tmp_path, ref, s
 
 
 def test_a_failed_python_step_is_placed_in_the_users_file_not_kfps_copy(repo):
-    from kubepipe.backends.local.runner import _Watcher
+    from kubepipe.backends.local.watcher import StepWatcher
     from kubepipe.backends.local.user_frames import source_maps
     from kubepipe.backends.runs.record import RunResult, StepRecord
 
@@ -138,7 +138,7 @@ def double(x: int) -> int:
     copy = compiled.plan.steps[0].info.component.component_spec.implementation.container.command[-1]
     line = copy.split("\n").index('        raise ValueError(f"negative: {x}")') + 1  # where kfp's copy raises
     run = RunResult(run_id="r", pipeline="p", target="local", run_dir=str(repo), params={}, steps=[StepRecord("a")])
-    watcher = _Watcher(run, __import__("io").StringIO(), {"a": "a"}, None, None, source_maps(compiled.plan.steps))
+    watcher = StepWatcher(run, __import__("io").StringIO(), {"a": "a"}, None, None, source_maps(compiled.plan.steps))
     watcher.write("Executing task 'a'\nTraceback (most recent call last):\n"
                   '  File "/usr/lib/python3.11/site-packages/kfp/dsl/executor.py", line 453, in execute\n'
                   f'  File "/tmp/tmp.Xy12/ephemeral_component.py", line {line}, in double\n'

@@ -2,17 +2,15 @@
 
 Tasks run one at a time in this Python environment (use_venv=False), so the
 components' code is the installed kubepipe. Progress is read from kfp.local's
-log lines; every line also goes to `<run dir>/run.log`.
+log lines (watcher.py); every line also goes to `<run dir>/run.log`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -23,8 +21,9 @@ from kubepipe.backends.local.guard import guarded, save_record
 from kubepipe.backends.local.outputs import collect_outputs, metric_output_names, report_output_names
 from kubepipe.backends.local.process_state import one_run_at_a_time, process_kept, run_environ
 from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, resume_lock, run_params
-from kubepipe.backends.local.reuse import mark_reused, reuse_env, step_reused, wrap_executors
-from kubepipe.backends.local.user_frames import SourceMap, source_maps, user_frame
+from kubepipe.backends.local.reuse import mark_reused, reuse_env, wrap_executors
+from kubepipe.backends.local.user_frames import source_maps
+from kubepipe.backends.local.watcher import StepEvent, StepWatcher
 from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
@@ -39,165 +38,6 @@ from kubepipe.util import atomic_write_text
 __all__ = ["run_compiled", "StepEvent"]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_START = re.compile(r"Executing task '([^']+)'")
-_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
-_RETRY = re.compile(r"Task '?([^' ]+?)'? failed \(attempt \d+/\d+\)\. Retrying")
-_INSIDE = re.compile(r"Inner task failed: '([^']+)'((?: inside '[^']+')*)")
-_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (.+)$")
-
-
-class StepEvent:
-    def __init__(self, kind: str, step: StepRecord, run: RunResult):
-        self.kind, self.step, self.run = kind, step, run  # kind: started | finished
-        # the step's state and error when this happened: `step` is the run's live record, which later events change
-        self.state, self.error = step.state, step.error
-
-    def __repr__(self) -> str:  # `on_event=print` printed `<...StepEvent object at 0x7f...>`
-        error = f", error={self.error!r}" if self.error else ""
-        return (f"StepEvent(kind={self.kind!r}, step={self.step.name!r}, state={self.state!r}{error}, "
-                f"run_id={self.run.run_id!r})")
-
-
-class _Watcher(io.TextIOBase):
-    """Tees kfp.local output to the log and turns its task lines into step events."""
-
-    def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
-                 on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None,
-                 frames: dict[str, SourceMap] | None = None, foreach: set[str] | frozenset[str] = frozenset()):
-        self.run, self.log, self.names, self.on_event = run, log, names, on_event
-        self.foreach = foreach  # steps whose task runs once per item: one iteration's end is not the step's
-        self.metric_outputs = metric_outputs or {}
-        self.frames = frames or {}  # step -> where its python component's source is (user_frames)
-        self.buffer_ = ""
-        self.current: StepRecord | None = None
-        self.tail: dict[str, list[str]] = {}
-        self.inner: dict[str, StepRecord] = {}
-        self.failed_inside: str | None = None
-        self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
-        self.log_error: OSError | None = None  # run.log could not be written (full disk): the run goes on
-        self.save_error: OSError | None = None  # nor run.json at a step event: saved again at the end
-        self.event_error: Exception | None = None  # raised by the caller's on_event: re-raised after the run
-
-    def write(self, text: str) -> int:
-        if self.log.closed:  # a logging handler made during the run outlived it
-            return sys.__stderr__.write(text) if sys.__stderr__ is not None else len(text)
-        if self.log_error is None:
-            try:  # a failed step's traceback can say a credential (a DSN in a connect error): not kept on disk
-                self.log.write(redact_text(text))
-            except OSError as exc:
-                self.log_error = exc
-        self.buffer_ += text
-        while "\n" in self.buffer_:
-            line, self.buffer_ = self.buffer_.split("\n", 1)
-            self._line(_ANSI.sub("", line))
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.log.closed and self.log_error is None:
-            try:
-                self.log.flush()
-            except OSError as exc:
-                self.log_error = exc
-
-    def _line(self, line: str) -> None:
-        m = _INSIDE.search(line)
-        if m and m.group(2):
-            # the outermost pipeline named is the step (a nested pipeline component)
-            chain = re.findall(r"'([^']+)'", m.group(2))
-            self.failed_inside = chain[-1]
-            inner = self.inner.get(m.group(1))
-            where = f" (inside {' > '.join(reversed(chain[:-1]))})" if chain[:-1] else ""
-            reason = inner.error if inner and inner.error else "failed"
-            self.failed_inner = f"inner task `{m.group(1)}`{where}: {reason}"
-        m = _START.search(line)
-        if m:
-            rec = self._record(m.group(1))
-            if rec.state == "PENDING":
-                rec.state, rec.started_at = "RUNNING", time.time()
-                self._emit("started", rec)
-            elif rec.state == "SUCCEEDED" and rec.name in self.foreach:  # its next item
-                rec.state, rec.finished_at = "RUNNING", None
-            self.current = rec
-            return
-        m = _RETRY.search(line)
-        if m:  # a failed attempt that will be retried: the step runs again
-            rec = self._record(m.group(1))
-            rec.state, rec.error, rec.finished_at = "RUNNING", None, None
-            return
-        m = _END.search(line)
-        if m:
-            rec = self._record(m.group(1))
-            ok = m.group(2).upper() == "SUCCESS"
-            rec.finished_at = time.time()
-            if not ok:
-                rec.state = "FAILED"
-                rec.error = self._error(m.group(1)) or rec.error
-            elif rec.state != "FAILED":
-                rec.state = "SUCCEEDED"
-                try:  # its outputs into run.json now: a run killed later still shows what its finished steps made
-                    collect_outputs(self.run, Path(self.run.run_dir) / "artifacts", self.metric_outputs)
-                except OSError:  # collected again when the run ends
-                    pass
-                if rec.name in self.foreach:  # an item done, maybe not the last: `loops_finished` says it
-                    self._save()
-                    return
-            self._emit("finished", rec)
-            return
-        if self.current is not None and line.strip():
-            buf = self.tail.setdefault(self.current.name, [])
-            buf.append(line.strip())
-            del buf[:-50]
-
-    def _record(self, task: str) -> StepRecord:
-        name = self.names.get(task)
-        if name is None:  # a task inside a nested pipeline: tracked, not shown as a step
-            return self.inner.setdefault(task, StepRecord(task))
-        return next(rec for rec in self.run.steps if rec.name == name)
-
-    def _error(self, task: str) -> str | None:
-        """The exception line of the failed task, with the lines that continue its message; credentials in it
-        redacted (a DSN with its password): it goes to the terminal, run.json and `runs show`."""
-        text = self._error_text(task)
-        return redact_text(text) if text else text
-
-    def _error_text(self, task: str) -> str | None:
-        step = self.names.get(task, task)
-        lines = self.tail.get(step, [])
-        for i in range(len(lines) - 1, -1, -1):
-            m = _ERROR.match(lines[i])
-            if m:
-                rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
-                where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
-                return "\n".join([f"{m.group(1)}: {m.group(2)}" + (f" (at {where})" if where else ""), *rest])
-        # no exception (e.g. sys.exit(1)): the task's last line of its own output
-        own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]
-        return f"exited with an error; last output: {own[-1][:500]}" if own else None
-
-    def loops_finished(self) -> None:
-        """Once the run is over, the `finished` event of each foreach step whose items all succeeded (an item's
-        end said `✓ step succeeded` while later items were still to run, or failed)."""
-        for rec in self.run.steps:
-            if rec.name in self.foreach and rec.state == "SUCCEEDED":
-                self._emit("finished", rec)
-
-    def _save(self) -> None:
-        try:  # the record names the running step, so a killed run can say where it died
-            self.run.save()
-        except OSError as exc:
-            self.save_error = self.save_error or exc
-
-    def _emit(self, kind: str, rec: StepRecord) -> None:
-        if kind == "finished":  # a resumed run's step that did not run: the record and the progress say so
-            step_reused(self.run, rec)
-        self._save()
-        if self.on_event:
-            try:
-                self.on_event(StepEvent(kind, rec, self.run))
-            except Exception as exc:  # noqa: BLE001 - the caller's code, called from inside kfp's logging
-                exc.add_note(f"kubepipe: raised by on_event({kind} `{rec.name}`) of run {self.run.run_id}; "
-                             "the run went on without further events")
-                self.event_error, self.on_event = exc, None
 
 
 def _require_extras(compiled: Compiled) -> None:
@@ -307,7 +147,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
                    raise_on_error=False)
         log = open(run.log, "w", encoding="utf-8")
-        watcher = _Watcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
+        watcher = StepWatcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
                            foreach={s.name for s in plan.steps if s.foreach is not None})
         try:
             try:
