@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from kubepipe.components.registry import stat_digests
 from kubepipe.components.registry.files import hash_tree
+from kubepipe.components.registry.store import LocalStore
 from kubepipe.components.registry.version import ModelVersion, RegistryError, errno_text
 
 __all__ = ["changes", "verify", "refuse_changed", "refuse_changed_stored", "holds", "sums"]
@@ -35,10 +37,14 @@ def stored_files(mv: ModelVersion, folder: str) -> dict:
     try:
         return hash_tree(folder)
     except (RegistryError, OSError) as exc:
-        why = errno_text(exc) if isinstance(exc, OSError) else str(exc)
-        raise RegistryError(f"model `{mv.name}` v{mv.version}: its files in {mv.model_uri} cannot be read "
-                            f"({why}); register the model again, or promote a sound version (kubepipe models "
-                            f"promote {mv.name} VERSION --reason ...)") from None
+        raise unreadable(mv, exc) from None
+
+
+def unreadable(mv: ModelVersion, exc: Exception) -> RegistryError:
+    why = errno_text(exc) if isinstance(exc, OSError) else str(exc)
+    return RegistryError(f"model `{mv.name}` v{mv.version}: its files in {mv.model_uri} cannot be read "
+                         f"({why}); register the model again, or promote a sound version (kubepipe models "
+                         f"promote {mv.name} VERSION --reason ...)")
 
 
 def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") -> None:
@@ -49,6 +55,10 @@ def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") 
     except RegistryError:
         store.drop_local(path)
         raise
+    refuse_diff(store, mv, path, diff, doing)
+
+
+def refuse_diff(store, mv: ModelVersion, path: str, diff: dict, doing: str) -> None:
     if any(diff.values()):
         store.drop_local(path)
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
@@ -60,11 +70,21 @@ def refuse_changed(store, mv: ModelVersion, path: str, doing: str = "use them") 
 def refuse_changed_stored(store, mv: ModelVersion, doing: str) -> None:
     """`refuse_changed` on the store's own copy of `mv` (a remote store's downloaded for the check, then removed):
     a version whose files changed never becomes champion (deploy refused it only later). Where the version recorded
-    the store's checksums (S3 ETags, GCS crc32c) and one listing finds them all unchanged, nothing is downloaded."""
+    the store's checksums (S3 ETags, GCS crc32c) and one listing finds them all unchanged, nothing is downloaded; a local
+    store hashes only the files whose stat changed since they were last found intact (stat_digests)."""
     folder = f"{mv.name}/versions/{mv.version}/model"
     if mv.files and mv.store_checksums.keys() == mv.files.keys() and store.checksums(folder) == mv.store_checksums:
         return  # the store's own checksums as registered, in one listing: no download (else the full check)
-    if mv.files:
+    if mv.files and isinstance(store, LocalStore):  # the stat of each file as last checked (stat_digests)
+        version_dir = store.uri(f"{mv.name}/versions/{mv.version}")
+        started = stat_digests.check_started()
+        try:
+            now, keys = stat_digests.current_files(version_dir, store.uri(folder))
+        except (RegistryError, OSError) as exc:
+            raise unreadable(mv, exc) from None
+        refuse_diff(store, mv, store.uri(folder), changes(mv.files, now), doing)
+        stat_digests.record(version_dir, mv.files, keys, started)
+    elif mv.files:
         with store.local_tree(folder) as copy:
             refuse_changed(store, mv, copy, doing)
 

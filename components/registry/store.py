@@ -59,7 +59,8 @@ class LocalStore:
         return os.path.join(self.root, rel) if rel else self.root
 
     def checksums(self, rel: str) -> dict:
-        """None kept: a local file's size and mtime do not tell its bytes; the files are hashed in place."""
+        """None kept: a local file's size and mtime do not tell its bytes; the files are hashed in place, those whose
+        stat is unchanged since last found intact only once (stat_digests)."""
         return {}
 
     def read(self, rel: str) -> bytes:

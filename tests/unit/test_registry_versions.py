@@ -1166,3 +1166,50 @@ def test_a_full_local_disk_while_downloading_a_version_names_the_temp_folder_not
                                    "copy was removed); free space there, or point TMPDIR at a disk with room for the "
                                    "model")
     assert glob.glob(str(tmp_path / "tmp" / "*")) == [] and reg.aliases("clf")["champion"] is None
+
+
+def test_a_local_promote_hashes_only_files_whose_stat_changed_since_last_found_intact(tmp_path, monkeypatch):
+    """Each promote hashed every byte of the model (seconds per GB): a file whose size, mtime, ctime and inode are
+    those recorded when it was last found as registered is not read again; any write (its mtime put back too) is."""
+    from kubepipe.components.registry import stat_digests
+
+    hashed: list[int] = []
+    real = stat_digests.sha256_file
+
+    def counting(path):
+        hashed.append(os.path.getsize(path))
+        return real(path)
+
+    monkeypatch.setattr(stat_digests, "sha256_file", counting)
+    monkeypatch.setattr(stat_digests, "RACY_NS", 0)  # the test's files are fresh; the race rule is checked below
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    for tag in "ab":
+        reg.register(_model(tmp_path, tag), name="clf", metrics={})
+    total, total2 = (sum(os.path.getsize(p) for p in (tmp_path / f"reg/clf/versions/{v}/model").iterdir()) for v in (1, 2))
+    reg.promote("clf", 1, reason="first")
+    assert sum(hashed) == total  # the first check hashes all
+    hashed.clear()
+    reg.promote("clf", 2, reason="second")
+    reg.rollback("clf", reason="back")
+    reg.promote("clf", 1, reason="again")
+    assert sum(hashed) == total2  # v2 once (v1 not again: the rollback and the third promote read nothing of it)
+    hashed.clear()
+    reg.promote("clf", 2, reason="again")
+    assert hashed == []  # both versions checked once already: nothing read
+    weights = tmp_path / "reg/clf/versions/1/model/model.safetensors"
+    st = os.stat(weights)
+    weights.write_bytes(b"B" * st.st_size)  # same size, mtime put back: the ctime still moved
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(RegistryError, match=r"v1: files changed after registration .*\(changed: model\.safetensors\)"):
+        reg.promote("clf", 1, reason="tampered")
+    assert hashed == [st.st_size]  # the changed file only
+
+
+def test_files_changed_in_the_tick_before_a_check_are_not_recorded(tmp_path, monkeypatch):
+    from kubepipe.components.registry import stat_digests
+
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")  # its files were written just now: racy, so not vouched for
+    assert not os.path.exists(tmp_path / "reg/clf/versions/1" / stat_digests.STAT_FILE)
+
