@@ -5,6 +5,7 @@ promotion history and a version's files (see `registry.py` for the layout). `Reg
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
@@ -148,8 +149,10 @@ class RegistryListing:
             return n
         # `3` or `v3` only: int() also read '1_0' as 10, '٣' as 3 and lstrip('v') 'vv5' as 5 (promoted silently)
         n = None if isinstance(version, bool) else whole_number(str(version).strip().removeprefix("v"))
-        if n is None:
-            raise RegistryError(f"bad version {version!r}: give a number (e.g. 3) or an alias ({', '.join(ALIASES)})")
+        if n is None or n < 1:  # `-- -1`, `0`: the rule named (was 'bad version' / 'no version 0' alone)
+            rule = "versions are numbered from 1 (the first registered is v1); " if _below_one(version) else ""
+            raise RegistryError(f"bad version {version!r}: {rule}give a number (e.g. 3) or an alias "
+                                f"({', '.join(ALIASES)})")
         return n
 
     def _check_known(self, name: str, numbers: list[int] | None = None) -> None:
@@ -172,3 +175,8 @@ class RegistryListing:
     def _state(self, name: str) -> dict:
         """Newest alias state; `generation` is the newest number even if its file is unreadable."""
         return read_state(self.store, name, self._generations(name))
+
+
+def _below_one(version) -> bool:
+    """`-1`, `0`, `v0`, `-0`: a whole number below 1, as typed."""
+    return not isinstance(version, bool) and bool(re.fullmatch(r"v?(-\d+|[-+]?0+)", str(version).strip()))

@@ -1213,3 +1213,14 @@ def test_files_changed_in_the_tick_before_a_check_are_not_recorded(tmp_path, mon
     reg.promote("clf", 1, reason="first")  # its files were written just now: racy, so not vouched for
     assert not os.path.exists(tmp_path / "reg/clf/versions/1" / stat_digests.STAT_FILE)
 
+
+@pytest.mark.parametrize("typed", ["-1", -1, "0", 0, "v0", " -3 "])
+def test_a_version_below_1_names_the_rule(tmp_path, typed):
+    """`kubepipe models promote clf --reason r -- -1` said 'bad version' (0: 'no version 0') and no more."""
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    with pytest.raises(RegistryError, match=r"^bad version .*: versions are numbered from 1 \(the first registered is "
+                                            r"v1\); give a number \(e\.g\. 3\) or an alias \(champion, previous\)$"):
+        reg.promote("clf", typed, reason="typo")
+    with pytest.raises(RegistryError, match=r"^bad version '\+3': give a number"):
+        reg.promote("clf", "+3", reason="typo")
