@@ -90,7 +90,8 @@ class _Builder(InputChecks):
         return out
 
     def condition(self, step: Step, path: tuple, deps: set[str]) -> Condition | None:
-        if step.when is None or self.from_env(path + ("when",)):
+        at = path + ("when",)
+        if step.when is None or self.from_env(at) or self.braces(step.when, at):
             return None
         try:
             cond = parse_condition(step.when)
@@ -125,7 +126,8 @@ class _Builder(InputChecks):
         if step.foreach is None and step.parallelism is not None:  # KFP has nothing to apply it to
             self.err(path + ("parallelism",), "`parallelism` limits a `foreach` loop, and this step has no `foreach`",
                      hint="remove `parallelism:`, or add `foreach:`")
-        if step.foreach is None or self.from_env(path + ("foreach",)):
+        at = path + ("foreach",)
+        if step.foreach is None or self.from_env(at) or self.braces(step.foreach, at):
             return None
         if isinstance(step.foreach, list):
             if not step.foreach:

@@ -15,6 +15,7 @@ from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, it
                                     parse_value)
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
+from kubepipe.spec.interpolation import braces_mistakes
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
 from kubepipe.spec.values import NotFinite, exponent_hint, finite, quote_hint
@@ -51,6 +52,8 @@ class InputChecks:
                     self.err(p, f"`{key}` is set in both `inputs` and `with`", hint="keep one")
                     continue
                 given.add(key)
+                if self.braces(raw, p):
+                    continue
                 try:
                     b = parse_value(self.verbatim(raw, p))
                 except BindingError as exc:
@@ -82,6 +85,13 @@ class InputChecks:
         if isinstance(raw, list):
             return [self.verbatim(v, path + (i,)) for i, v in enumerate(raw)]
         return Verbatim(raw) if isinstance(raw, str) and path in marked else raw
+
+    def braces(self, raw: Any, path: tuple) -> bool:
+        """Said at each string that writes `{{ params.x }}` for `${params.x}`; True when there is one."""
+        found = braces_mistakes(raw)
+        for at, message, hint in found:
+            self.err(path + at, message, hint=hint)
+        return bool(found)
 
     def from_env(self, path: tuple) -> bool:
         if path in self.loaded.verbatim:

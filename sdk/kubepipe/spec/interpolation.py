@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-__all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE", "without_unset_env"]
+__all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE", "without_unset_env",
+           "braces_mistakes"]
 
 REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+BRACES_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 ENV_RE = re.compile(r"^env\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
 
 
@@ -48,6 +50,28 @@ def parse_ref(expr: str) -> Ref | str:
 
 def find_refs(value: str) -> list[tuple[re.Match, Ref | str]]:
     return [(m, parse_ref(m.group(1))) for m in REF_RE.finditer(value)]
+
+
+def braces_mistakes(value: Any, path: tuple = ()) -> list[tuple[tuple, str, str]]:
+    """Where `value` (a step's input, `when:` or `foreach:`, nested or not) writes a kubepipe reference the Jinja /
+    KFP-placeholder way, `{{ params.x }}` for `${params.x}`: (path inside value, message, hint), one per string.
+
+    Only a `{{ ... }}` whose inside is a reference kubepipe knows (params.x, steps.s.outputs.o, item[.f],
+    env.NAME) is one: `{{ question }}` in a prompt template, `{{$.inputs...}}` or a `{{` in free text
+    (metadata.description, a param's description) is left as it is.
+    """
+    if isinstance(value, dict):
+        return [m for k, v in value.items() for m in braces_mistakes(v, path + (k,))]
+    if isinstance(value, list):
+        return [m for i, v in enumerate(value) for m in braces_mistakes(v, path + (i,))]
+    if not isinstance(value, str) or "{{" not in value:
+        return []
+    for m in BRACES_RE.finditer(value):
+        ref = parse_ref(m.group(1))
+        if isinstance(ref, Ref):
+            return [(path, f"`{m.group(0)}` is Jinja / KFP template syntax, which kubepipe does not read",
+                     f"kubepipe's syntax is `{ref.text}`")]
+    return []
 
 
 def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],

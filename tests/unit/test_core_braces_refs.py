@@ -1,0 +1,60 @@
+"""`{{ params.x }}` (Jinja / KFP-placeholder style) written for kubepipe's `${params.x}`: validate names the place
+and kubepipe's syntax. It was read as a literal: `epochs: "{{ params.epochs }}"` said only 'expects int', and
+`source: "{{ params.train_uri }}"` passed validate and failed at run time on a file of that name."""
+
+from __future__ import annotations
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import ValidationError
+
+PIPELINE = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: p, description: "prose may say {{ params.src }}"}
+params:
+  src: {type: str, default: d.csv, description: "free text: {{ params.src }}"}
+  xs: {type: list, default: [1, 2]}
+steps:
+  load:
+    component: load-data
+    with: {source: "{{ params.src }}"}
+  again:
+    component: load-data
+    when: "{{steps.load.outputs.rows}} > 3"
+    foreach: "{{ params.xs }}"
+    with:
+      source: d.csv
+      columns: ["a", "{{ item }}"]
+"""
+
+
+def _problems(tmp_path, text: str) -> list[str]:
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    return str(exc.value).splitlines()[1:]
+
+
+def test_braces_reference_is_named_with_kubepipes_syntax(tmp_path):
+    lines = _problems(tmp_path, PIPELINE)
+    want = [("p.yaml:10:12: steps.load.with.source", "`{{ params.src }}`", "`${params.src}`"),
+            ("p.yaml:13:5: steps.again.when", "`{{steps.load.outputs.rows}}`", "`${steps.load.outputs.rows}`"),
+            ("p.yaml:14:5: steps.again.foreach", "`{{ params.xs }}`", "`${params.xs}`"),
+            ("p.yaml:17:22: steps.again.with.columns[1]", "`{{ item }}`", "`${item}`")]
+    assert len(lines) == len(want), lines
+    for line, (place, wrong, right) in zip(lines, want):
+        assert place in line and wrong in line, line
+        assert "is Jinja / KFP template syntax, which kubepipe does not read" in line
+        assert f"kubepipe's syntax is {right}" in line
+
+
+def test_braces_that_are_no_reference_are_left_alone(tmp_path):
+    # a prompt template's `{{ question }}` or a KFP placeholder is a literal; free text is not read at all
+    text = PIPELINE.split("  load:")[0] + """  load:
+    component: load-data
+    with: {source: d.csv, format: "{{ question }}"}
+"""
+    lines = _problems(tmp_path, text)
+    assert len(lines) == 1 and "unknown format" in lines[0] and "Jinja" not in lines[0], lines
