@@ -287,7 +287,7 @@ def test_show_prints_whole_and_small_metrics_as_they_are(reg, capsys, tmp_path):
     code, out, _ = _run(capsys, "models", "show", "lr", "1")
     assert code == 0
     assert [_cells(out, k) for k in ("n_test", "lr", "f1_macro", "loss", "epochs", "huge", "neg")] == [
-        ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "nan"], ["epochs", "3"],
+        ["n_test", "300"], ["lr", "1e-05"], ["f1_macro", "0.9123"], ["loss", "n/a"], ["epochs", "3"],
         ["huge", "1.5e+300"], ["neg", "-2.5e+20"]], out  # a huge one was printed as 301 digits
 
 

@@ -569,3 +569,36 @@ def test_a_record_s_labels_that_are_no_text_are_shown_as_json_writes_them(tmp_pa
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
     assert code == 0, err
     assert "labels\tok=true, n=3, t=a\n" in out
+
+
+def test_a_non_finite_number_reads_n_a_in_text_where_json_has_null(tmp_path, capsys):
+    """The text of `runs show` printed `lr=nan`, `score: nan`, `xs: [1.0, nan]` where `--format json` printed null,
+    and a NaN metric (an undefined f1_macro) was left out of both; one rule: JSON null, text `n/a`."""
+    from cli_runner import run_cli
+
+    nan, inf = float("nan"), float("inf")
+    rec = tmp_path / "runs" / "p-1" / "run.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text(json.dumps({  # as the run record writes them (json.dumps: NaN, Infinity)
+        "run_id": "p-1", "pipeline": "p", "target": "local", "state": "SUCCEEDED", "started_at": 1.0,
+        "params": {"lr": nan, "n": inf},
+        "steps": [{"name": "evaluate", "state": "SUCCEEDED", "outputs": {"score": nan, "xs": [1.0, nan]},
+                   "metrics": {"f1_macro": nan, "acc": -inf, "rows": 5, "per": [0.5, nan, None]}}]}))
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert "params\tlr=n/a, n=n/a" in out
+    assert "score: n/a; xs: [1.0, n/a]; metrics: acc n/a, f1_macro n/a, per [0.5, n/a, -], rows 5" in out
+    assert "nan" not in out.lower() and "inf" not in out
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["params"] == {"lr": None, "n": None}
+    step, = doc["steps"]
+    assert step["outputs"] == {"score": None, "xs": [1.0, None]}
+    assert step["metrics"] == {"acc": None, "f1_macro": None, "per": [0.5, None, None], "rows": 5}
+
+
+def test_models_show_writes_an_undefined_metric_n_a():
+    from kubepipe.cli.models import _fmt
+
+    assert [_fmt(float("nan")), _fmt(float("inf")), _fmt(-float("inf")), _fmt(0.5)] == ["n/a", "n/a", "n/a", "0.5000"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,7 @@ import typer
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PROFILE, SET, VersionCommand, finite
 from kubepipe.cli.output import FORMAT, HOME, Format
+from kubepipe.json_values import NOT_FINITE_TEXT
 
 __all__ = ["register"]
 
@@ -93,6 +95,8 @@ def _fmt(v) -> str:
         return _huge(v)
     if not isinstance(v, float):
         return "" if v is None else str(v)
+    if not math.isfinite(v):  # an undefined metric: --format json's null
+        return NOT_FINITE_TEXT
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     return f"{v:.3g}" if 0 < abs(v) < 1e-3 else _huge(v) if abs(v) >= 1e15 else f"{v:.4f}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kubepipe.cli.console import PLAIN, tty
+from kubepipe.json_values import NOT_FINITE_TEXT, finite_text
 
 __all__ = ["Progress", "summary_table", "summary_rows", "output_lines", "SUMMARY_COLUMNS", "STYLE"]
 
@@ -89,7 +91,7 @@ class Progress:
 
 
 def _fmt(value: Any, limit: int | None = 100) -> str:
-    text = str(value)
+    text = finite_text(value)  # NaN reads n/a, as --format json's null
     return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -101,6 +103,8 @@ def _number(v: Any) -> str:
     a foreach step's, one per item: `[0.91, 0.88]` (`-` for an item without it)."""
     if isinstance(v, list):
         return "[" + ", ".join("-" if x is None else _number(x) for x in v) + "]"
+    if not math.isfinite(v):  # an undefined metric: --format json's null
+        return NOT_FINITE_TEXT
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
 
 

@@ -97,10 +97,12 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         output.emit("Run", r)
         return
     from kubepipe.backends.runs.record import retrain_text
+    from kubepipe.json_values import finite_text
 
     output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
                    ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))]
-                  + ([("params", ", ".join(f"{k}={v}" for k, v in r["params"].items()))] if r.get("params") else [])
+                  + ([("params", ", ".join(f"{k}={finite_text(v)}" for k, v in r["params"].items()))]
+                     if r.get("params") else [])
                   + ([("resumed from", r["resumed_from"])] if r.get("resumed_from") else [])
                   + ([("retrain", retrain_text(r["pipeline"], r["retrain"]))] if r.get("retrain") else [])
                   + ([("profile", _profile_text(r["profile"]))] if r.get("profile") else [])

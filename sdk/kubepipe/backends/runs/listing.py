@@ -8,7 +8,6 @@ error, url.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -136,16 +135,16 @@ def _params(value: Any) -> dict[str, Any]:
 
 
 def _metrics(value: Any) -> dict[str, Any]:
-    """metric name -> value (finite numbers only: the document stays valid JSON; a foreach step: a list, one
-    value or None per item); older records have none."""
+    """metric name -> value (numbers only; a foreach step: a list, one value or None per item); older records have
+    none. An undefined one (NaN, an infinity) stays: `--format json` writes it null, the text `n/a`."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): v if _finite(v) else [x if _finite(x) else None for x in v]
-            for k, v in sorted(value.items()) if _finite(v) or isinstance(v, list)}
+    return {str(k): v if _number(v) else [x if _number(x) else None for x in v]
+            for k, v in sorted(value.items()) if _number(v) or isinstance(v, list)}
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _corrupt(rec: Path, message: str) -> dict:
