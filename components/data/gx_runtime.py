@@ -12,14 +12,13 @@ tests/unit/test_gx_pins.py pins them.
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, TypeGuard
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.dependency_pins import changed
+from kubepipe.dependency_pins import changed, signature_problem
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -36,10 +35,9 @@ def gx_internal(module: str, name: str, params: list[str] | None = None) -> Any:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise _changed(f"{module}.{name} is gone ({type(exc).__name__}: {exc})") from None
-    if params is not None:
-        got = list(inspect.signature(found).parameters) if callable(found) else None
-        if got != params:
-            raise _changed(f"{module}.{name} now takes ({', '.join(got or ['?'])}), not ({', '.join(params)})")
+    problem = signature_problem(found, params) if params is not None else None
+    if problem:
+        raise _changed(f"{module}.{name} {problem}")
     return found
 
 

@@ -10,10 +10,9 @@ tests/unit/test_serve_kserve_pins.py pins the same names.
 from __future__ import annotations
 
 import importlib
-import inspect
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.dependency_pins import changed
+from kubepipe.dependency_pins import changed, signature_problem
 
 __all__ = ["check_kserve", "NEEDED", "CALLS", "DECLARED"]
 
@@ -51,10 +50,9 @@ def check_kserve() -> None:
     for module, path, params in CALLS:
         owner, _, method = path.partition(".")
         fn = getattr(getattr(importlib.import_module(module), owner), method, None)
-        got = list(inspect.signature(fn).parameters) if callable(fn) else None
-        if got is None or got[:len(params)] != params:
-            said = "is gone" if got is None else f"now takes ({', '.join(got)})"
-            raise _changed(f"{module}.{path} {said}, not ({', '.join(params)}, ...)")
+        problem = signature_problem(fn, params, match="prefix")
+        if problem:
+            raise _changed(f"{module}.{path} {problem}")
 
 
 def _changed(why: str) -> ComponentError:

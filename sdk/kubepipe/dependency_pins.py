@@ -7,7 +7,10 @@ with this text: the installed version, what changed, and the version kubepipe de
 
 from __future__ import annotations
 
-__all__ = ["changed", "installed"]
+import inspect
+from typing import Literal, Sequence
+
+__all__ = ["changed", "installed", "signature_problem"]
 
 
 def installed(package: str) -> str:
@@ -25,3 +28,26 @@ def changed(head: str, package: str, why: str, declared: str, then: str = "") ->
     '<declared>') or upgrade kubepipe' (`then`: what this means, a sentence or two ending in '. ')."""
     return (f"{head} {package} {installed(package)}: {why}. {then}Install the {package} version kubepipe declares "
             f"(pip install '{declared}') or upgrade kubepipe")
+
+
+def signature_problem(fn: object, params: Sequence[str], *,
+                      match: Literal["exact", "prefix", "includes"] = "exact") -> str | None:
+    """None when `fn` takes `params` as kubepipe calls it; else what changed, to follow the function's name:
+    'is gone' (not callable), 'now takes (a, b), not (x, y)'. `match`: the parameter names are exactly `params`
+    ('exact'), start with them ('prefix', said 'not (x, y, ...)'), or hold each of them ('includes', said
+    'now takes (a, b), no x or y')."""
+    if not callable(fn):
+        return "is gone"
+    try:
+        got = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError) as exc:  # a builtin or C function without a readable signature
+        return f"has no signature to check ({exc})"
+    takes = f"now takes ({', '.join(got)})"
+    if match == "includes":
+        lost = [name for name in params if name not in got]
+        return f"{takes}, no {' or '.join(lost)}" if lost else None
+    if match == "prefix":
+        return None if got[:len(params)] == list(params) else f"{takes}, not ({', '.join([*params, '...'])})"
+    if match != "exact":
+        raise ValueError(f"signature_problem: match={match!r}, not 'exact', 'prefix' or 'includes'")
+    return None if got == list(params) else f"{takes}, not ({', '.join(params)})"

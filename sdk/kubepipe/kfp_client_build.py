@@ -13,6 +13,7 @@ import threading
 from typing import Any, Iterator, NoReturn
 
 from kubepipe.errors import UserError
+from kubepipe.dependency_pins import signature_problem
 from kubepipe.kfp_private import missing
 
 __all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module"]
@@ -94,8 +95,9 @@ def kfp_client_class():
 def bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
     """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own."""
     request = api_client.request
-    if "_request_timeout" not in inspect.signature(request).parameters:  # fail loudly if the API changes
-        _changed("kfp_server_api.ApiClient.request has no _request_timeout")
+    problem = signature_problem(request, ["_request_timeout"], match="includes")  # fail loudly if the API changes
+    if problem:
+        _changed(f"kfp_server_api.ApiClient.request {problem}")
 
     def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
         return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)

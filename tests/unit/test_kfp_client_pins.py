@@ -33,7 +33,7 @@ def test_a_request_without_a_timeout_parameter_fails_loudly():
     from kubepipe.errors import UserError
 
     with pytest.raises(UserError, match=rf"KFP client .* cannot be applied to kfp {version('kfp')}: "
-                                        r"kfp_server_api\.ApiClient\.request has no _request_timeout\. "
+                                        r"kfp_server_api\.ApiClient\.request now takes \(method, url\), no _request_timeout\. "
                                         r".*pip install 'kfp==2\.17\.3'"):
         _bound_calls(OldApiClient(), (1.0, 1.0))
 

@@ -48,6 +48,16 @@ def test_a_kserve_without_a_name_is_named_with_its_version(monkeypatch):
         "(pip install 'kserve>=0.21,<0.22') or upgrade kubepipe")
 
 
+def test_a_method_that_is_gone_is_said_gone_not_gone_and_what_it_should_take(monkeypatch):
+    """It said 'RESTServer.create_application is gone, not (self, ...)'."""
+    from kserve.protocol.rest.server import RESTServer
+
+    monkeypatch.delattr(RESTServer, "create_application")
+    with pytest.raises(ComponentError, match=r"kserve\.protocol\.rest\.server\.RESTServer\.create_application is "
+                                             r"gone\. kubepipe serve's extra"):
+        kserve_pins.check_kserve()
+
+
 def test_a_reshaped_endpoint_is_named(monkeypatch):
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
 

@@ -27,6 +27,7 @@ import inspect
 import re
 from typing import Any
 
+from kubepipe.dependency_pins import signature_problem
 from kubepipe.kfp_private import missing
 from kubepipe.errors import UserError
 
@@ -103,7 +104,7 @@ def _private(evaluator, name: str, params: list[str]):  # type: ignore[no-untype
     raw = inspect.getattr_static(evaluator, name, None) if evaluator else None
     if not isinstance(raw, staticmethod):
         raise _missing(f"{MODULE}.ConditionEvaluator.{name} is gone or no longer a staticmethod")
-    found = list(inspect.signature(raw.__func__).parameters)
-    if found != params:
-        raise _missing(f"ConditionEvaluator.{name} now takes ({', '.join(found)}), not ({', '.join(params)})")
+    problem = signature_problem(raw.__func__, params)
+    if problem:
+        raise _missing(f"ConditionEvaluator.{name} {problem}")
     return raw.__func__

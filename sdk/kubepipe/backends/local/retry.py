@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.dependency_pins import signature_problem
 from kubepipe.kfp_private import missing
 from kubepipe.components.errors import NO_RETRY_ENV
 from kubepipe.errors import UserError
@@ -92,13 +93,10 @@ def _private() -> tuple[Callable[..., Any], inspect.Signature, Any]:
     original: Any = getattr(task_executor, "execute_single_task", None)
     while getattr(original, "kubepipe_patch", False):  # applied again (a test reset _APPLIED): kfp's own, once
         original = original.__wrapped__
-    if not callable(original):
-        raise _missing(f"{MODULE}.execute_single_task is gone")
+    problem = signature_problem(original, USED, match="includes")
+    if problem:
+        raise _missing(f"{MODULE}.execute_single_task {problem}")
     signature = inspect.signature(original)
-    found = list(signature.parameters)
-    lost = [name for name in USED if name not in found]
-    if lost:
-        raise _missing(f"{MODULE}.execute_single_task now takes ({', '.join(found)}), no {' or '.join(lost)}")
     caller = enhanced_dag_orchestrator  # `from ... import execute_single_task` would not see the wrapper
     if getattr(caller, "task_executor", None) is not task_executor:
         raise _missing(f"{caller.__name__} no longer calls {MODULE}.execute_single_task through its module")

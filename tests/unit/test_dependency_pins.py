@@ -1,0 +1,65 @@
+"""signature_problem: the one check of a dependency's private function against the parameters kubepipe passes
+(gx_runtime, kserve_pins, the kfp.local fixes, kubepipe's kfp.Client)."""
+
+import pytest
+
+from kubepipe.dependency_pins import signature_problem
+
+
+def takes(a, b, c=None):
+    return a, b, c
+
+
+def test_the_parameters_kubepipe_passes_are_no_problem():
+    assert signature_problem(takes, ["a", "b", "c"]) is None
+    assert signature_problem(takes, ["a", "b"], match="prefix") is None
+    assert signature_problem(takes, ["c", "a"], match="includes") is None
+
+
+def test_an_extra_parameter_fails_an_exact_match_only():
+    assert signature_problem(takes, ["a", "b"]) == "now takes (a, b, c), not (a, b)"
+    assert signature_problem(takes, ["a", "b"], match="prefix") is None
+    assert signature_problem(takes, ["b"], match="includes") is None
+
+
+def test_a_missing_or_moved_parameter_is_named():
+    assert signature_problem(takes, ["a", "b", "c", "d"]) == "now takes (a, b, c), not (a, b, c, d)"
+    assert signature_problem(takes, ["b", "a"], match="prefix") == "now takes (a, b, c), not (b, a, ...)"
+    assert signature_problem(takes, ["a", "d", "e"], match="includes") == "now takes (a, b, c), no d or e"
+
+
+def test_a_bound_method_is_read_as_it_is_called_without_self():
+    class Api:
+        def request(self, method, url):
+            return method, url
+
+    assert signature_problem(Api().request, ["_request_timeout"], match="includes") == \
+        "now takes (method, url), no _request_timeout"
+    assert signature_problem(Api.request, ["self", "method"], match="prefix") is None
+
+
+@pytest.mark.parametrize("gone", [None, 3, "takes"])
+def test_what_is_not_callable_is_gone(gone):
+    assert signature_problem(gone, ["a"]) == "is gone"
+    assert signature_problem(gone, ["a"], match="includes") == "is gone"
+
+
+def test_a_function_without_a_readable_signature_says_so():
+    problem = signature_problem(_NoSignature(), ["a"])
+    assert problem is not None and problem.startswith("has no signature to check (")
+
+
+def test_an_unknown_match_is_a_programming_error():
+    with pytest.raises(ValueError, match=r"match='suffix', not 'exact', 'prefix' or 'includes'"):
+        signature_problem(takes, ["a"], match="suffix")  # type: ignore[arg-type]
+
+
+class _NoSignature:
+    """A callable inspect cannot read (as some C functions)."""
+
+    @property
+    def __signature__(self):
+        raise ValueError("no signature found")
+
+    def __call__(self, *args):
+        return args
