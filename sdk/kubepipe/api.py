@@ -26,7 +26,13 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env:
     return load_pipeline(path, environ, secret_env)
 
 
-def load_target(target: str = "local", *, profile: str | Path | None = None,
+def _target(target: str | None) -> str:
+    """The target asked for; None is the default, local, as the CLI without --target (a caller passing its own
+    optional `target` through was refused: 'unknown target `None`')."""
+    return "local" if target is None else target
+
+
+def load_target(target: str | None = "local", *, profile: str | Path | None = None,
                 sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None,
                 home: str | Path | None = None, deploy_only: bool = False):
     """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry.
@@ -37,16 +43,16 @@ def load_target(target: str = "local", *, profile: str | Path | None = None,
     check_api_arguments(target=target, profile=profile, sets=sets, start=start, home=home)
     if isinstance(sets, (list, tuple)):
         sets = parse_set(sets)
-    return load_profile(target, profile_file=profile, sets=sets, start=start, home=home, deploy_only=deploy_only)
+    return load_profile(_target(target), profile_file=profile, sets=sets, start=start, home=home, deploy_only=deploy_only)
 
 
-def validate(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
+def validate(path: str | Path, target: str | None = "local", *, profile: str | Path | None = None,
              sets: Mapping[str, Any] | list[str] | None = None, home: str | Path | None = None):
     """Everything wrong with a pipeline for a target, raised at once as ValidationError; else the Plan."""
     return _plan_and_profile(path, target, profile, sets, home)[0]
 
 
-def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, home: Any = None):
+def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any = None):
     from kubepipe.arguments import check_api_arguments
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
@@ -75,7 +81,7 @@ def _plan_and_profile(path: str | Path, target: str, profile: Any, sets: Any, ho
     return plan, prof
 
 
-def compile(path: str | Path, target: str = "local", *, profile: str | Path | None = None,
+def compile(path: str | Path, target: str | None = "local", *, profile: str | Path | None = None,
             sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None,
             home: str | Path | None = None):
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
@@ -85,7 +91,7 @@ def compile(path: str | Path, target: str = "local", *, profile: str | Path | No
     check_api_arguments(out=out)
     plan, prof = _plan_and_profile(path, target, profile, sets, home)
     compiled = compile_plan(plan, prof)
-    compiled.profile_source = _profile_source(path, target, profile, sets)
+    compiled.profile_source = _profile_source(path, _target(target), profile, sets)
     if out:
         compiled.write(out)
     return compiled

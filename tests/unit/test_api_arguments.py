@@ -161,3 +161,15 @@ def test_an_interrupt_while_waiting_for_a_remote_run_says_the_run_goes_on(monkey
     assert exc.value.__notes__ == ["kubepipe: stopped waiting for kubeflow run run-1, which goes on "
                                    "(http://kfp.example.com/#/runs/details/run-1); follow it with `kubepipe runs show "
                                    "run-1 --target kubeflow`"]
+
+
+def test_target_none_is_the_default_target_as_the_cli_without_target(pipeline):
+    """`kubepipe.validate(path, target=None)` (a caller passing its own optional target through) was refused:
+    'unknown target `None`'; None is local, as `kubepipe validate` without --target, for validate, compile and
+    load_target. submit has no default target and still says where it goes."""
+    assert kubepipe.validate(pipeline, target=None).steps == kubepipe.validate(pipeline).steps
+    compiled = kubepipe.compile(pipeline, target=None)
+    assert compiled.profile_source == kubepipe.compile(pipeline).profile_source
+    assert kubepipe.load_target(None).target == "local"
+    with pytest.raises(UserError, match="submit goes to kubeflow or vertex"):
+        kubepipe.submit(pipeline, None)
