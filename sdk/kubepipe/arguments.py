@@ -89,7 +89,7 @@ def target_place() -> str:
 def check_api_arguments(**given: Any) -> None:
     """The API's arguments of the wrong kind, refused by name before anything is read: `params='n=3'` stopped with
     'ValueError: dictionary update sequence element #0 ...', `sets='a=1'`, `profile=5` or `on_event='x'` with a
-    TypeError or AttributeError from deep inside. None is always allowed (the default)."""
+    TypeError or AttributeError from deep inside. None is allowed (the default) but for `path`, which has none."""
     from collections.abc import Mapping
     from os import PathLike
 
@@ -109,6 +109,8 @@ def check_api_arguments(**given: Any) -> None:
         "timeout_s": (_seconds, "a number of seconds"),
     }
     for name, value in given.items():
+        if value is None and name == "path":  # the one with no default: open(None) raised a bare TypeError
+            raise UserError("path=: expected the pipeline YAML's path (a str or a pathlib.Path); got None")
         if value is None:
             continue
         ok, what = wants.get(name, (lambda v: isinstance(v, (str, PathLike)), "a path (a str or a pathlib.Path)"))

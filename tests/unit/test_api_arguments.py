@@ -173,3 +173,13 @@ def test_target_none_is_the_default_target_as_the_cli_without_target(pipeline):
     assert kubepipe.load_target(None).target == "local"
     with pytest.raises(UserError, match="submit goes to kubeflow or vertex"):
         kubepipe.submit(pipeline, None)
+
+
+@pytest.mark.parametrize("call", [kubepipe.load, kubepipe.validate, kubepipe.compile, kubepipe.run,
+                                  lambda p: kubepipe.submit(p, "kubeflow")])
+def test_path_none_names_the_path_argument(call):
+    """`kubepipe.validate(None)` (a path read from an unset setting) raised 'TypeError: expected str, bytes or
+    os.PathLike object, not NoneType' from deep inside."""
+    with pytest.raises(UserError) as exc:
+        call(None)
+    assert str(exc.value) == "path=: expected the pipeline YAML's path (a str or a pathlib.Path); got None"
