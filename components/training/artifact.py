@@ -40,14 +40,19 @@ def _write_json(path: Path, data: dict) -> None:
 
 def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwargs: dict, labels: Sequence[str],
                encoder: Encoder, columns: dict, metadata: dict | None = None) -> Path:
-    """Write a Model artifact directory; `columns` is {"text_column": c} or {"feature_columns": [...]}."""
+    """Write a Model artifact directory; `columns` is {"text_column": c} or {"feature_columns": [...]}.
+    `module`: the model itself (a DistributedDataParallel's or DataParallel's is taken from it); not the wrapper
+    torch.compile returns, whose weights are named after it: keep the module you compiled (run_loop does) or
+    compile it in place (`module.compile()`)."""
     from safetensors.torch import save_model as save_weights
+    from torch.nn import DataParallel
+    from torch.nn.parallel import DistributedDataParallel
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     task = "tabular-classification" if encoder.encoding == "tabular" else "text-classification"
-    module = getattr(module, "module", module)  # unwrap DDP
-    module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
+    if isinstance(module, (DistributedDataParallel, DataParallel)):  # by its class: a model may hold a `module`
+        module = module.module
     with atomic_path(out / WEIGHTS_FILE) as tmp:  # safetensors writes 0600: the weights get the umask's mode
         save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
                      str(tmp), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})

@@ -170,7 +170,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     if hasattr(model, "load_pretrained"):  # a checkpoint, when there is one, overrides these weights below
         model.load_pretrained()
     model = model.to(device)
-    train_model = model
+    train_model = model  # DDP's and torch.compile's wrappers train; `model` is what is returned and saved
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 

@@ -217,3 +217,50 @@ def test_a_registered_model_s_folder_names_its_newest_version(tmp_path):
     assert str(exc.value) == (f"{folder / 'kubepipe-model.json'}: missing; this is a registered model's folder, not a "
                               f"model directory: its newest version is {folder / 'versions' / '10' / 'model'} "
                               "(`kubepipe models list starter` lists the others and the champion)")
+
+
+USER_MODEL = '''
+from torch import nn
+
+from kubepipe.components.training.models.text_classifier import TextClassifier
+
+
+class Held(nn.Module):
+    """A user's model that holds its body as `self.{attr}`."""
+
+    def __init__(self, num_labels, input_spec):
+        super().__init__()
+        self.{attr} = TextClassifier(num_labels, input_spec)
+        self.scale = nn.Linear(num_labels, num_labels)
+
+    def forward(self, batch):
+        return self.scale(self.{attr}(batch))
+'''
+
+
+@pytest.mark.parametrize("attr", ["module", "_orig_mod"])
+def test_a_model_holding_a_submodule_named_as_a_wrapper_s_is_saved_whole(tmp_path, monkeypatch, attr):
+    """save_model unwrapped DDP and torch.compile by attribute name: a user's model with a `self.module` was saved
+    as that child's weights alone; its training succeeded and evaluate / serve failed 'cannot load weights'."""
+    name = f"held_{attr.strip('_')}_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_MODEL.format(attr=attr))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    enc = HashingEncoder(buckets=512)
+    torch.manual_seed(0)
+    module = build_model(resolve_model_class(f"{name}:Held"), len(LABELS), enc.spec(), {})
+    out = save_model(tmp_path / "model", module, architecture=f"{name}:Held", model_kwargs={}, labels=LABELS,
+                     encoder=enc, columns={"text_column": "t"})
+    loaded = load_model(out, allow_user_code=True)
+    batch = loaded.encode(["UNITED AIRLINES 0162"])
+    with torch.no_grad():
+        assert torch.equal(loaded.forward(batch), module.eval()(batch))
+
+
+def test_a_data_parallel_model_is_saved_as_the_model_it_wraps(tmp_path):
+    encoder = HashingEncoder(buckets=512)
+    module = build_model(resolve_model_class("text-classifier"), len(LABELS), encoder.spec(), {})
+    out = save_model(tmp_path / "model", torch.nn.DataParallel(module), architecture="text-classifier",
+                     model_kwargs={}, labels=LABELS, encoder=encoder, columns={"text_column": "t"})
+    batch = load_model(out).encode(["café"])
+    with torch.no_grad():
+        assert torch.equal(load_model(out).forward(batch), module.eval()(batch))
