@@ -113,7 +113,7 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
     from kubepipe.components.errors import ComponentError
     from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, read_triggers,
                                                         require_pipeline)
-    from kubepipe.util import utc_iso
+    from kubepipe.util import utc_text
 
     who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
     require_pipeline(pipeline, who, "the PIPELINE argument")
@@ -145,7 +145,7 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
         if not failures:
             return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
                     "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}
-        record = {"time": utc_iso(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
+        record = {"time": utc_text(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
                   **({"pipeline_file": file} if file else {}),
                   "action": "resumed", "run_id": None, "failures": failures,
                   "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}

@@ -45,7 +45,7 @@ from kubepipe.components.retrain.decisions import (append_decision, deciding, lo
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.components.retrain.remote import remote_outcomes
-from kubepipe.util import local_path, utc_iso
+from kubepipe.util import local_path, utc_text
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -84,7 +84,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
             target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
             source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
     file = pipeline_file(pipeline, target)
-    record: dict[str, Any] = {"time": utc_iso(now), "pipeline": pipeline, "target": target,
+    record: dict[str, Any] = {"time": utc_text(now), "pipeline": pipeline, "target": target,
                               "source_pipeline": source_pipeline, "source_step": source_step,
                               "source_run_id": source_run_id,
                               "drift_detected": bool(drift_detected), "quality_dropped": bool(quality_dropped),

@@ -18,7 +18,7 @@ __all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_fi
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri",
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri",
            "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
@@ -332,12 +332,40 @@ def utc_iso(value: object, where: str | None = None) -> str | None:
 
     None, "" and 0, and times at or before the epoch (the services' "unset"), are None. A string
     that is no ISO time raises a UserError naming `where`; without `where` (a value a service sent,
-    shown as it came) it is returned unchanged.
+    shown as it came) it is returned unchanged. A time kubepipe holds itself (a decision's `now`) is never
+    "unset": `utc_text` writes 1969 as 1969.
     """
-    import datetime as dt
-
     if value is None or value == "" or (isinstance(value, (int, float)) and not value):
         return None
+    when = _utc_datetime(value, where)
+    if isinstance(when, str):
+        return when
+    return None if when.timestamp() <= 0 else utc_text(when, where)
+
+
+def utc_text(value: object, where: str | None = None) -> str | None:
+    """`value` (as `utc_iso` takes it) in UTC_FORMAT, any time as it is: one before 1970 too. None is None."""
+    if value is None:
+        return None
+    import datetime as dt
+
+    when = _utc_datetime(value, where)
+    if isinstance(when, str):
+        return when
+    try:
+        # UTC_FORMAT, with the year in 4 digits below 1000 too (strftime's %Y writes 969, which no reader takes)
+        return when.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    except OverflowError:  # 9999-12-31T23:00:00-12:00 is in the year 10000 in UTC
+        from kubepipe.errors import UserError
+
+        raise UserError(f"{where + ': ' if where else ''}{when.isoformat()} is past 9999-12-31T23:59:59 in UTC, the "
+                        "last time that can be stored; write an earlier time") from None
+
+
+def _utc_datetime(value: object, where: str | None):
+    """`value` as an aware datetime; a string that is no ISO time as it is when no `where` names it."""
+    import datetime as dt
+
     if isinstance(value, (int, float)):
         when = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
     elif isinstance(value, str):
@@ -353,14 +381,4 @@ def utc_iso(value: object, where: str | None = None) -> str | None:
         when = value
     else:
         raise TypeError(f"utc_iso: a datetime, epoch seconds or ISO string, got {type(value).__name__}")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    if when.timestamp() <= 0:
-        return None
-    try:
-        return when.astimezone(dt.timezone.utc).strftime(UTC_FORMAT)
-    except OverflowError:  # 9999-12-31T23:00:00-12:00 is in the year 10000 in UTC
-        from kubepipe.errors import UserError
-
-        raise UserError(f"{where + ': ' if where else ''}{when.isoformat()} is past 9999-12-31T23:59:59 in UTC, the "
-                        "last time that can be stored; write an earlier time") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)

@@ -35,7 +35,7 @@ from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
 from kubepipe.processes import process_alive
-from kubepipe.util import atomic_write_text, failpoint, local_path, utc_iso
+from kubepipe.util import atomic_write_text, failpoint, local_path, utc_text
 
 __all__ = ["LocalScheduler", "SCHEDULED_TIME_PARAM", "RETRAIN_QUEUE", "retrain_queue"]
 
@@ -198,7 +198,7 @@ class LocalScheduler:
         done = self.queue / "done" / f"{request_id}.json"
         try:
             data = json.loads(done.read_text())
-            data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": utc_iso(self.clock())}
+            data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": utc_text(self.clock())}
             atomic_write_text(done, json.dumps(data, sort_keys=True))
         except (OSError, ValueError, TypeError) as exc:  # a request moved or damaged: the outcome is in scheduler.db
             self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}")
@@ -258,9 +258,9 @@ class LocalScheduler:
         if t is None:  # new: first slot after now (or after start_time)
             base = max(now, start) if start else now
             nxt = next_fire_times(s.cron, s.timezone, base - dt.timedelta(seconds=1) if start and start > now else base)[0]
-            self.store.set_fields(s.name, next_fire=utc_iso(nxt))
+            self.store.set_fields(s.name, next_fire=utc_text(nxt))
             # `scheduler --once` right after `kubepipe schedule` started nothing and said nothing of why
-            self.say(f"{s.name}: new; its first slot is {utc_iso(nxt)} (a new schedule fires at its next slot, "
+            self.say(f"{s.name}: new; its first slot is {utc_text(nxt)} (a new schedule fires at its next slot, "
                      "not now)")
             return []
         due: list[dt.datetime] = []
@@ -270,7 +270,7 @@ class LocalScheduler:
             latest = prev_fire_time(s.cron, s.timezone, min(now, end) if end else now)
             if latest >= t:
                 if latest > t:
-                    self.say(f"{s.name}: missed slots from {utc_iso(t)} not backfilled (catchup is off)")
+                    self.say(f"{s.name}: missed slots from {utc_text(t)} not backfilled (catchup is off)")
                 due = [latest]
             t = next_fire_times(s.cron, s.timezone, max(latest, now))[0]
         else:
@@ -279,7 +279,7 @@ class LocalScheduler:
                 t = next_fire_times(s.cron, s.timezone, t)[0]
         if not due:
             if t != parse_iso(s.next_fire):
-                self.store.set_fields(s.name, next_fire=utc_iso(t))
+                self.store.set_fields(s.name, next_fire=utc_text(t))
             return []
         started: list[str] = []
         next_fire = t
@@ -287,7 +287,7 @@ class LocalScheduler:
         for slot in due:
             if s.max_runs is not None and fired >= s.max_runs:
                 break
-            slot_s = utc_iso(slot)
+            slot_s = utc_text(slot)
             if slot_s is None:  # at or before 1970: no cron slot is
                 continue
             # its own runs, and a drift retrain of the same pipeline file
@@ -312,7 +312,7 @@ class LocalScheduler:
             if s.max_runs is not None and fired >= s.max_runs:
                 self.say(f"{s.name}: max_runs={s.max_runs} reached; it starts no more runs (raise schedule.max_runs "
                          "for more)")
-        self.store.set_fields(s.name, next_fire=utc_iso(next_fire))
+        self.store.set_fields(s.name, next_fire=utc_text(next_fire))
         return started
 
     def _drain_queue(self) -> list[str]:
