@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 
-__all__ = ["check_trigger", "trigger_reference", "MAX_REASON_CHARS", "capped_reason"]
+__all__ = ["check_trigger", "trigger_reference", "MAX_REASON_CHARS", "capped_reason", "cooldown_problem",
+           "COOLDOWN_HINT"]
 
 MAX_REASON_CHARS = 1000  # a decision line stays small: the log is read whole at every decision
+
+COOLDOWN_HINT = "e.g. cooldown_hours: 24"
 
 _KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures",
          "no_traffic")
@@ -23,9 +26,9 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
                                  "or a compiled template URI)", None))
     cooldown = with_values.get("cooldown_hours")
     if cooldown is not None and not (isinstance(cooldown, str) and "${" in cooldown):
-        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or cooldown < 0:
-            issues.append(CheckIssue(("cooldown_hours",), f"must be a number of hours >= 0, got {cooldown!r}",
-                                     "e.g. cooldown_hours: 24"))
+        problem = cooldown_problem(cooldown)
+        if problem:
+            issues.append(CheckIssue(("cooldown_hours",), problem, COOLDOWN_HINT))
     failures = with_values.get("max_failures")
     if failures is not None and not (isinstance(failures, str) and "${" in failures):
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
@@ -41,6 +44,19 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue(("params",), f"must be a mapping of the training pipeline's params, got {params!r}",
                                  None))
     return issues
+
+
+def cooldown_problem(value: object) -> str | None:
+    """What is wrong with a `cooldown_hours` value (None: nothing): a finite number of hours >= 0. NaN compares
+    false with everything, infinity cannot be stored in a pipeline spec (so YAML cannot give it either)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        # refused from Python as YAML refuses it: one rule, whichever way the value came
+        never = ("; infinity is no setting (a pipeline spec cannot store it): to stop retraining, remove the "
+                 "trigger-retrain step") if value == math.inf else ""
+        return f"must be a finite number of hours >= 0 (got {value!r}){never}"
+    return None
 
 
 def capped_reason(text: str) -> str:

@@ -32,7 +32,8 @@ def trigger_retrain(
     Args:
         drift_detected: Usually `${steps.drift.outputs.drift_detected}`.
         pipeline: The training pipeline: a YAML path, a KFP pipeline name or a compiled template URI.
-        cooldown_hours: No new run while one started within this many hours.
+        cooldown_hours: No new run while one started within this many hours: a finite number >= 0 (infinity is
+            refused from Python as in YAML, which cannot store it; to stop retraining, remove the step).
         params: Params of the training pipeline's run.
         reason: Recorded with every decision (started, cooldown, pending, backoff, paused; after the no-drift or
             no-traffic text), followed by what was detected in parentheses (default: that alone); at most 1000

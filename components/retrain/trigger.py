@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.components.retrain.checks import capped_reason
+from kubepipe.components.retrain.checks import COOLDOWN_HINT, capped_reason, cooldown_problem
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
                                                     read_triggers, require_pipeline, same_pipeline, slug, state_fs,
                                                     state_writes, write_whole)
@@ -62,10 +62,9 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
     window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
     require_pipeline(pipeline)
-    # NaN compares false with everything: it passed `< 0` and failed later as a bare ValueError of timedelta
-    if isinstance(cooldown_hours, bool) or not isinstance(cooldown_hours, (int, float)) or not cooldown_hours >= 0:
-        raise ComponentError(f"trigger-retrain: cooldown_hours must be a number of hours >= 0 (got "
-                             f"{cooldown_hours!r}), e.g. cooldown_hours: 24")
+    problem = cooldown_problem(cooldown_hours)  # as validate checks the step's `with:`
+    if problem:
+        raise ComponentError(f"trigger-retrain: cooldown_hours {problem}, {COOLDOWN_HINT}")
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
     state_dir = state_dir or ".kubepipe/state"

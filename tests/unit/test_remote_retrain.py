@@ -934,13 +934,13 @@ def test_a_request_that_stays_no_json_is_moved_aside(tmp_path):
     assert sorted(p.relative_to(queue).as_posix() for p in queue.rglob("*.json")) == ["new.json", "rejected/old.json"]
 
 
-@pytest.mark.parametrize("hours", [float("nan"), "24", None, True])
+@pytest.mark.parametrize("hours", [float("nan"), float("inf"), "24", None, True])
 def test_a_cooldown_that_is_no_number_of_hours_is_named(tmp_path, hours):
     """`cooldown_hours=float('nan')` from Python passed the `< 0` check and failed at the next drift with a bare
     'ValueError: cannot convert float NaN to integer'."""
     trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path), target="kubeflow",
                        starter=lambda **_: "r1")
-    with pytest.raises(ComponentError, match=r"cooldown_hours must be a number of hours >= 0 \(got "):
+    with pytest.raises(ComponentError, match=r"cooldown_hours must be a finite number of hours >= 0 \(got "):
         trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=hours, state_dir=str(tmp_path),
                            target="kubeflow", starter=lambda **_: "r2")
 
