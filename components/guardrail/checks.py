@@ -31,14 +31,17 @@ def inline_probe_issues(probes) -> list[CheckIssue]:
             for i, p in enumerate(probes) if not isinstance(p, (str, dict))]
 
 
-def _served_text_issues(probes) -> list[CheckIssue]:
+def _served_text_issues(probes, endpoint) -> list[CheckIssue]:
     """A text probe the served endpoint refuses (over kubepipe serve's --max-text-length, a lone surrogate), said at
-    its place at validate time: the step would refuse it (probers.served_refusal, the server's own rules)."""
+    its place at validate time: the step would refuse it (probers.served_refusal, the server's own rules). With an
+    `endpoint` its text limit is read when the step runs (served_limits): here only the other rules are checked."""
     if not isinstance(probes, list):
         return []
+    import sys
+
     from kubepipe.components.guardrail.probers import refused, served_refusal, served_spec
 
-    spec = served_spec("text-classification")
+    spec = served_spec("text-classification", max_text_length=sys.maxsize if endpoint else None)
     return [CheckIssue(("inline_probes", i), refused(why), "the step would refuse it: fix the text or drop it")
             for i, p in enumerate(probes) if isinstance(p, str) and not _placeholder(p)
             for why in [served_refusal(p, spec)] if why]
@@ -48,7 +51,12 @@ def check_validate_outputs(with_values: dict) -> list[CheckIssue]:
     """`rules` (each at its path), `inline_probes` (a list), top_k / max_probes, gate."""
     w = with_values or {}
     issues = rule_issues(w.get("rules", {})) + inline_probe_issues(w.get("inline_probes", []))
-    issues += _served_text_issues(w.get("inline_probes", []))
+    endpoint = w.get("endpoint", "")
+    if not isinstance(endpoint, str):
+        issues.append(CheckIssue(("endpoint",), f"must be a local endpoint's name or its model URL, got {endpoint!r}",
+                                 "e.g. endpoint: merchant (kubepipe endpoints list) or "
+                                 "http://127.0.0.1:8080/v1/models/merchant"))
+    issues += _served_text_issues(w.get("inline_probes", []), endpoint)
     issues += _positive_int(w, "top_k", 5) + _positive_int(w, "max_probes", 1000)
     col = w.get("probe_column", "")
     if not isinstance(col, str):

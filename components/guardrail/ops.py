@@ -23,6 +23,8 @@ def validate_outputs(
     top_k: int = 5,
     max_probes: int = 1000,
     gate: bool = True,
+    endpoint: str = "",
+    ctx_state_dir: str = "",
 ) -> NamedTuple("GuardrailOutputs", [("passed", bool), ("decision", str)]):
     """Guardrail: run the model (or retriever) once per probe and check its outputs against rules;
     a broken rule fails the run (unless gate=False) with a report of each probe, rule and value.
@@ -40,6 +42,9 @@ def validate_outputs(
         top_k: Hits a retriever returns per probe (all are checked: PII in every field, score bounds).
         max_probes: Refuse more probes than this (the step calls the model once per probe).
         gate: `false` turns the gate into a report: the step passes and `passed` says what happened.
+        endpoint: The endpoint the model is served by, whose text limit (--max-text-length) the probes are held
+            to: a local endpoint's name or its model URL (http://host:port/v1/models/NAME); empty: kubepipe
+            serve's default (512), what a deploy step starts.
 
     Returns:
         report: HTML report: each violation (probe, rule, value), then the outputs, PII masked.
@@ -57,5 +62,6 @@ def validate_outputs(
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         result = run_validate_outputs(model, probes, report, metrics, violations, inline_probes=list(typed(inline_probes)),
                                       probe_column=probe_column, rules=dict(typed(rules)), top_k=top_k,
-                                      max_probes=max_probes, gate=gate)
+                                      max_probes=max_probes, gate=gate, endpoint=endpoint,
+                                      state_dir=ctx_state_dir)
     return namedtuple("GuardrailOutputs", ["passed", "decision"])(result["passed"], result["decision"])

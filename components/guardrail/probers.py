@@ -3,7 +3,8 @@
 The interface a model kind plugs into (one line in `PROBERS`):
 
     detect(model_dir) -> bool               is this artifact of my kind? (cheap: a marker file)
-    open(model_dir, top_k=...) -> Prober    load it once, warmed up
+    open(model_dir, top_k=..., limit=...) -> Prober    load it once, warmed up (`limit`: the endpoint's
+                                            text limit, served_limits.TextLimit, or None)
 
     Prober.kind          "classifier", "retriever", ...
     Prober.probe_column  the probe column read from a probes dataset when the step sets none
@@ -16,8 +17,9 @@ The interface a model kind plugs into (one line in `PROBERS`):
 
 The guardrail times each call (so latency is one served call per probe, in the step's process) and
 judges every record. A probe is first read by the served endpoint's own input rules (`served_refusal`:
-serving/payloads.parse_v1 at `kubepipe serve`'s default limits): one the endpoint answers with a 400 (a text
-over --max-text-length, an infinite feature, a lone surrogate) is refused, naming the probe and the rule,
+serving/payloads.parse_v1 at the endpoint's text limit, `served_limits`: kubepipe serve's default unless the step
+names its `endpoint`): one the endpoint answers with a 400 (a text over --max-text-length, an infinite feature, a
+lone surrogate) is refused, naming the probe, the rule and where the limit comes from,
 since its output is one the endpoint never returns. The first entry whose `detect` says yes opens the
 artifact; the classifier (a kubepipe Model artifact) is the fallback, so its loader's errors are what an
 unknown directory gets.
@@ -54,30 +56,33 @@ def served_refusal(value: Any, spec) -> str:
     return ""
 
 
-def served_spec(task: str, model: Any = None, text_column: str = "text"):
-    """The InputSpec a model of `task` is served with by `kubepipe serve`'s defaults (what deploy runs)."""
+def served_spec(task: str, model: Any = None, text_column: str = "text", max_text_length: int | None = None):
+    """The InputSpec a model of `task` is served with: `kubepipe serve`'s defaults (what deploy runs), but for the
+    endpoint's own text limit when it is given (served_limits)."""
     from kubepipe.components.serving.options import DEFAULTS
     from kubepipe.components.serving.payloads import InputSpec, input_spec_of
 
-    max_text_length = int(DEFAULTS["max_text_length"])
+    max_text_length = int(DEFAULTS["max_text_length"]) if max_text_length is None else int(max_text_length)
     if model is not None:
         return input_spec_of(model, max_batch_size=1, max_text_length=max_text_length)
     return InputSpec(task=task, max_batch_size=1, max_text_length=max_text_length, text_column=text_column)
 
 
-def refused(why: str) -> str:
-    """`served_refusal`'s `why` as said of a probe (naming the server's flag for a text over its limit)."""
-    from kubepipe.components.serving.options import DEFAULTS
+def refused(why: str, limit=None) -> str:
+    """`served_refusal`'s `why` as said of a probe (naming where the limit of a text over it comes from: a
+    served_limits.TextLimit, else kubepipe serve's default)."""
+    from kubepipe.components.guardrail.served_limits import default_limit
 
-    limit = f" (kubepipe serve --max-text-length {DEFAULTS['max_text_length']})" if "characters" in why else ""
-    return f"the served endpoint refuses this probe with a {why}{limit}"
+    source = f" ({(limit or default_limit()).source})" if "characters" in why else ""
+    return f"the served endpoint refuses this probe with a {why}{source}"
 
 
-def _refuse(why: str) -> None:
+def _refuse(why: str, limit=None) -> None:
     from kubepipe.components.errors import DataError
 
     if why:
-        raise DataError(f"{refused(why)}, so it never returns an output for it; fix the probe or drop it upstream")
+        raise DataError(f"{refused(why, limit)}, so it never returns an output for it; fix the probe or drop it "
+                        "upstream")
 
 
 def _as_sent(value: Any) -> Any:
@@ -102,14 +107,14 @@ class ClassifierProber:
     kind = "classifier"
     fields = ("label", "score")
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, limit=None):
+        self.model, self.limit = model, limit
         self.labels = [str(x) for x in model.labels]
         spec = model.input_spec or {}
         self.tabular = model.task == "tabular-classification"
         self.features = [str(c) for c in spec.get("feature_columns") or []]
         self.probe_column = "" if self.tabular else str(spec.get("text_column") or "text")
-        self.spec = served_spec(model.task, model)
+        self.spec = served_spec(model.task, model, max_text_length=limit.chars if limit else None)
 
     def inputs(self, probe: Any):
         from kubepipe.components.errors import DataError
@@ -119,7 +124,7 @@ class ClassifierProber:
                 raise DataError(f"a probe for this text model is a text (its `{self.probe_column}`), got "
                                 f"{redact(repr(probe))}; write inline_probes as texts")
             text = "" if probe is None else str(probe)
-            _refuse(served_refusal(text, self.spec))
+            _refuse(served_refusal(text, self.spec), self.limit)
             return [text]
         import pandas as pd
 
@@ -128,7 +133,7 @@ class ClassifierProber:
         if missing:
             raise DataError(f"a probe for this tabular model needs feature(s) {missing}; probes are rows with "
                             f"columns {self.features} (got {sorted(map(str, row)) if row else redact(repr(probe))})")
-        _refuse(served_refusal({c: _as_sent(row[c]) for c in self.features}, self.spec))
+        _refuse(served_refusal({c: _as_sent(row[c]) for c in self.features}, self.spec), self.limit)
         return pd.DataFrame([{c: row[c] for c in self.features}])
 
     def __call__(self, probe: Any) -> list[dict]:
@@ -137,10 +142,10 @@ class ClassifierProber:
         return [{"label": self.labels[best], "score": float(proba[best])}]
 
 
-def open_classifier(model_dir: str, **_: Any) -> ClassifierProber:
+def open_classifier(model_dir: str, *, limit=None, **_: Any) -> ClassifierProber:
     from kubepipe.components.training.artifact import load_model
 
-    return ClassifierProber(load_model(model_dir))
+    return ClassifierProber(load_model(model_dir), limit)
 
 
 class RetrieverProber:
@@ -150,8 +155,8 @@ class RetrieverProber:
     kind = "retriever"
     probe_column = RETRIEVER_PROBE_COLUMN
 
-    def __init__(self, retriever, top_k: int):
-        self.retriever, self.top_k = retriever, int(top_k)
+    def __init__(self, retriever, top_k: int, limit=None):
+        self.retriever, self.top_k, self.limit = retriever, int(top_k), limit
         # a hit: passage_id, doc_id, offset, text, the record columns the chunk step kept, and score
         self.fields = tuple(str(c) for c in retriever.index.passages.columns) + ("score",)
 
@@ -166,22 +171,25 @@ class RetrieverProber:
         if is_blank(probe):  # its 'hits' are the passages nearest to no text: the rules judged them, pass or fail
             raise DataError("a retriever's probe is an empty query, which the served retriever refuses (400: the "
                             "query is empty); fill its text in, or drop it upstream")
-        _refuse(served_refusal(probe, served_spec("retrieval", text_column=self.probe_column)))
+        spec = served_spec("retrieval", text_column=self.probe_column,
+                           max_text_length=self.limit.chars if self.limit else None)
+        _refuse(served_refusal(probe, spec), self.limit)
         return self.retriever.retrieve([probe], self.top_k)[0]
 
 
-def open_retriever(model_dir: str, *, top_k: int = 5, **_: Any) -> RetrieverProber:
+def open_retriever(model_dir: str, *, top_k: int = 5, limit=None, **_: Any) -> RetrieverProber:
     from kubepipe.components.errors import ConfigError
     from kubepipe.components.retrieval.retriever import MAX_K, Retriever
 
     if not 1 <= int(top_k) <= MAX_K:
         raise ConfigError(f"validate-outputs: top_k must be from 1 to {MAX_K} for a retriever, got {top_k!r}")
-    return RetrieverProber(Retriever(model_dir, device="cpu"), top_k)
+    return RetrieverProber(Retriever(model_dir, device="cpu"), top_k, limit)
 
 
-def open_prober(model_dir: str | os.PathLike, *, top_k: int = 5):
-    """The prober of whatever kind of artifact `model_dir` holds (see PROBERS)."""
+def open_prober(model_dir: str | os.PathLike, *, top_k: int = 5, limit=None):
+    """The prober of whatever kind of artifact `model_dir` holds (see PROBERS); `limit`: the served endpoint's
+    text limit (served_limits.TextLimit; None: kubepipe serve's default)."""
     for _kind, detect, opener in PROBERS:
         if _resolve(detect)(model_dir):
-            return _resolve(opener)(os.fspath(model_dir), top_k=top_k)
-    return open_classifier(os.fspath(model_dir))
+            return _resolve(opener)(os.fspath(model_dir), top_k=top_k, limit=limit)
+    return open_classifier(os.fspath(model_dir), limit=limit)

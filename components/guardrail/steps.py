@@ -18,17 +18,21 @@ MAX_LOGGED = 20  # violations printed to the log (the report and the JSON have t
 
 def run_validate_outputs(model: Any, probes: Any, report: Any, metrics: Any, violations: Any, *,
                          inline_probes: list | None = None, probe_column: str = "", rules: dict | None = None,
-                         top_k: int = 5, max_probes: int = 1000, gate: bool = True) -> dict:
-    """Judge the model's outputs; raise GateFailed when a rule is broken and `gate` is on."""
+                         top_k: int = 5, max_probes: int = 1000, gate: bool = True, endpoint: str = "",
+                         state_dir: str = "") -> dict:
+    """Judge the model's outputs; raise GateFailed when a rule is broken and `gate` is on. `endpoint`: the served
+    endpoint whose text limit the probes are held to (served_limits; empty: kubepipe serve's default)."""
     from kubepipe.components.errors import GateFailed
     from kubepipe.components.guardrail.report import outputs_html
+    from kubepipe.components.guardrail.served_limits import text_limit
     from kubepipe.components.guardrail.validate import validate_outputs
     from kubepipe.json_values import finite_json
     from kubepipe.util import atomic_write_text
 
     probes_path = str(getattr(probes, "path", "") or "") if probes is not None else ""
     result = validate_outputs(str(model.path), probes_path=probes_path, inline_probes=inline_probes,
-                              probe_column=probe_column, rules=rules, top_k=top_k, max_probes=max_probes)
+                              probe_column=probe_column, rules=rules, top_k=top_k, max_probes=max_probes,
+                              limit=text_limit(endpoint, state_dir))
     write_report(report, outputs_html(result))
     atomic_write_text(violations.path, finite_json(result, indent=1, sort_keys=True, default=str) + "\n")
     if hasattr(violations, "metadata"):

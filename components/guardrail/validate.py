@@ -112,8 +112,9 @@ def _python(value: Any) -> Any:
 
 def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: list | None = None,
                      probe_column: str = "", rules: dict | None = None, top_k: int = 5, max_probes: int = 1000,
-                     warmup: int = 3, prober=None) -> dict:
-    """Probe the model once per probe (after `warmup` untimed calls) and judge the outputs by `rules`."""
+                     warmup: int = 3, prober=None, limit=None) -> dict:
+    """Probe the model once per probe (after `warmup` untimed calls) and judge the outputs by `rules`; `limit`:
+    the served endpoint's text limit (served_limits.TextLimit; None: kubepipe serve's default)."""
     from kubepipe.components.guardrail.probers import open_prober
 
     rules = dict(rules or {})
@@ -122,7 +123,7 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
         raise ConfigError(issues_text("validate-outputs", issues))
     if not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"validate-outputs: top_k must be a positive integer, got {top_k!r}")
-    prober = prober or open_prober(model_dir, top_k=top_k)
+    prober = prober or open_prober(model_dir, top_k=top_k, limit=limit)
     _check_label_field(rules, prober)
     probes = load_probes(prober, probes_path=probes_path, inline=inline_probes, probe_column=probe_column,
                          max_probes=max_probes)

@@ -359,3 +359,70 @@ def test_an_inline_probe_the_served_endpoint_refuses_is_said_at_validate_time(tm
     assert got["steps.guard.with.inline_probes[1]"] == (
         "the served endpoint refuses this probe with a 400 at instances[0]: the text has 629 characters; the limit "
         "is 512 (kubepipe serve --max-text-length 512)", "the step would refuse it: fix the text or drop it", 16)
+
+
+def _card_server(card: dict):
+    """A stand-in for a kubepipe serve endpoint's model card route (GET /kubepipe/v1/models/NAME)."""
+    import http.server
+    import threading
+
+    class Card(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            found = self.path == f"/kubepipe/v1/models/{card['name']}"
+            body = json.dumps(card if found else {"error": "no such model"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Card)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_probes_are_held_to_the_named_endpoint_s_text_limit_not_the_default(tmp_path):
+    """validate-outputs took kubepipe serve's default 512 whatever served the model: an endpoint started with
+    --max-text-length 1000 answers a 630-character probe the guardrail refused, and one started with 100 refuses a
+    200-character probe the guardrail judged."""
+    from kubepipe.components.serving.endpoint_record import write_record
+
+    long_text = "SHELL OIL HOUSTON TX " * 30  # 630 characters
+    server = _card_server({"name": "merchant", "max_text_length": 1000})
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/merchant:predict"
+        result, error, _, _ = _run(tmp_path, text_model(tmp_path / "m"), inline_probes=[long_text], endpoint=url)
+        assert error is None and result["probes"] == 1  # the endpoint takes it: judged, not refused
+        with pytest.raises(ConfigError, match=r"its model card http://127\.0\.0\.1:\d+/kubepipe/v1/models/clf "
+                                              r"answered 404 \(no such model\)"):
+            _run(tmp_path, text_model(tmp_path / "m"), inline_probes=[long_text], endpoint=url.replace("merchant", "clf"))
+    finally:
+        server.shutdown()
+    home = tmp_path / "home"  # a step's ctx_state_dir is <home>/state; endpoints are recorded in <home>/endpoints
+    state = home / "state"
+    backend = {"role": "backend", "token": "t", "port": 1, "pid": 1, "model_dir": str(tmp_path / "m"), "version": None,
+               "log": "b.log", "args": ["--max-batch-size", "64", "--max-text-length", "100"]}
+    write_record(home, "merchant", {"name": "merchant", "port": 2, "url": "http://127.0.0.1:2", "proxy": None,
+                                     "backend": backend, "history": [], "pending": [], "switch": None,
+                                     "model_dir": str(tmp_path / "m"), "version": None, "updated_at": 0.0})
+    with pytest.raises(DataError) as exc:
+        _run(tmp_path, text_model(tmp_path / "m"), inline_probes=["x" * 200], endpoint="merchant", state_dir=str(state))
+    assert str(exc.value) == (
+        "validate-outputs: probe 0 (inline_probes[0]): the served endpoint refuses this probe with a 400 at "
+        "instances[0]: the text has 200 characters; the limit is 100 (local endpoint merchant: kubepipe serve "
+        "--max-text-length 100), so it never returns an output for it; fix the probe or drop it upstream")
+    with pytest.raises(ConfigError, match=r"^validate-outputs: endpoint: no local endpoint named 'merchnt' in "
+                                          r".*; did you mean"):
+        _run(tmp_path, text_model(tmp_path / "m"), inline_probes=["x"], endpoint="merchnt", state_dir=str(state))
+
+
+def test_an_endpoint_s_limit_is_read_when_the_step_runs_not_refused_at_validate(tmp_path):
+    pd.DataFrame({"description": ["a b"], "category": ["x"]}).to_csv(tmp_path / "data.csv", index=False)
+    path = tmp_path / "guarded.yaml"
+    long_probe = "SHELL OIL HOUSTON TX " * 30
+    path.write_text(PIPELINE.split("      inline_probes:")[0]
+                    + f"      inline_probes: [SHELL OIL, {long_probe.strip()}]\n      endpoint: merchant\n")
+    kubepipe.validate(path)
