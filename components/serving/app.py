@@ -35,13 +35,14 @@ def build_app(model, *, host: str = "127.0.0.1", port: int = 0, grace_period: in
 
     from kubepipe.components.serving import routes
     from kubepipe.components.serving.guard import RequestGuard
+    from kubepipe.components.serving.kserve_pins import rest_config
 
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_latency_logging=False,
                          grace_period=grace_period)
     server.register_model(model)
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port,
                       grace_period=grace_period)
-    rest.config.host = host  # kserve binds 0.0.0.0; we bind what the user asked for
+    rest_config(rest).host = host  # kserve binds 0.0.0.0; we bind what the user asked for
     rest.create_application()
     routes.install(app, model, server.dataplane, server.model_repository_extension)
     app.add_middleware(RequestGuard, model=model, max_body_bytes=max_body_bytes, sample_every=sample_every,

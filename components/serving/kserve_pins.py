@@ -4,19 +4,25 @@ kserve documents `ModelServer` and `Model`; kubepipe also builds on its REST ser
 module-level FastAPI app (app.build_app, routes.install), which kserve does not document. A kserve that
 moved or reshaped one of them would fail deep inside a starting server (an ImportError or a TypeError from
 kserve's code); `check_kserve` says which name changed and the installed kserve version instead.
+The server runs its own uvicorn.Server on the uvicorn.Config a RESTServer keeps (`rest_config`), and overrides
+that Server's `handle_exit`, which uvicorn installs (read from the instance) as its SIGTERM/SIGINT handler, and
+sets its `should_exit` (`uvicorn_server`): neither is uvicorn's documented API, so both are checked too.
 tests/unit/test_serve_kserve_pins.py pins the same names.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.dependency_pins import changed, signature_problem
 
-__all__ = ["check_kserve", "NEEDED", "CALLS", "DECLARED"]
+__all__ = ["check_kserve", "rest_config", "uvicorn_server", "NEEDED", "CALLS", "DECLARED", "UVICORN_DECLARED"]
 
 DECLARED = "kserve>=0.21,<0.22"
+UVICORN_DECLARED = "uvicorn>=0.30"
+HANDLE_EXIT = ["self", "sig", "frame"]  # uvicorn.Server.handle_exit: kubepipe's drain replaces it on the instance
 NEEDED = (  # (module, name): each imported by app.py or routes.py
     ("kserve.constants.constants", "FASTAPI_APP_IMPORT_STRING"),
     ("kserve.model_server", "app"),
@@ -53,6 +59,45 @@ def check_kserve() -> None:
         problem = signature_problem(fn, params, match="prefix")
         if problem:
             raise _changed(f"{module}.{path} {problem}")
+    _check_uvicorn()
+
+
+def rest_config(rest: Any) -> Any:
+    """The uvicorn.Config of kserve's RESTServer `rest` (kserve keeps the Server it runs on it private)."""
+    import uvicorn
+
+    config = getattr(rest, "config", None)
+    if not isinstance(config, uvicorn.Config):
+        raise _changed("kserve.protocol.rest.server.RESTServer keeps no uvicorn.Config as .config (kubepipe serve "
+                       f"runs its own uvicorn.Server on it), it has {type(config).__name__}")
+    return config
+
+
+def uvicorn_server(config: Any) -> Any:
+    """uvicorn.Server(config), checked for the `handle_exit` and `should_exit` the server's drain relies on."""
+    import uvicorn
+
+    _check_uvicorn()
+    server = uvicorn.Server(config)
+    if not isinstance(getattr(server, "should_exit", None), bool):
+        raise _uvicorn_changed("a uvicorn.Server has no should_exit flag (kubepipe serve stops it with it)")
+    return server
+
+
+def _check_uvicorn() -> None:
+    import uvicorn
+
+    problem = signature_problem(getattr(uvicorn.Server, "handle_exit", None), HANDLE_EXIT)
+    if problem:
+        raise _uvicorn_changed(f"uvicorn.Server.handle_exit {problem}")
+    if not callable(getattr(uvicorn.Server, "capture_signals", None)):
+        raise _uvicorn_changed("uvicorn.Server.capture_signals (which installs handle_exit for SIGTERM) is gone")
+
+
+def _uvicorn_changed(why: str) -> ComponentError:
+    return ComponentError(changed("kubepipe serve cannot drain on", "uvicorn", why, UVICORN_DECLARED,
+                                  "Its SIGTERM drain (readiness off, --drain-delay, the requests in flight finished) "
+                                  "is built on it. "))
 
 
 def _changed(why: str) -> ComponentError:

@@ -45,9 +45,9 @@ async def serve_async(model, *, host: str, port: int, grace_period: int, drain_d
 
     _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
                            sample_every=sample_every, request_ids=bool(prediction_log))
-    import uvicorn
+    from kubepipe.components.serving.kserve_pins import rest_config, uvicorn_server
 
-    uv = uvicorn.Server(rest.config)  # ours, on kserve's config: RESTServer keeps its own one private
+    uv = uvicorn_server(rest_config(rest))  # ours, on kserve's config: RESTServer keeps its own one private
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit
 

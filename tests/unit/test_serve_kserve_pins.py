@@ -80,3 +80,44 @@ def test_the_server_checks_them_when_it_imports_kserve(monkeypatch):
     with pytest.raises(ComponentError, match=r"v1_endpoints\.V1Endpoints is gone"):
         import_kserve()
     assert sys.argv == argv
+
+
+def test_the_uvicorn_details_the_drain_relies_on_are_there():
+    """lifecycle.py replaces handle_exit on its uvicorn.Server: uvicorn must install the instance's one."""
+    import uvicorn
+    from kserve.protocol.rest.server import RESTServer
+
+    assert list(inspect.signature(uvicorn.Server.handle_exit).parameters) == kserve_pins.HANDLE_EXIT
+    assert "signal.signal(sig, self.handle_exit)" in inspect.getsource(uvicorn.Server.capture_signals)
+    assert "self.config = uvicorn.Config(" in inspect.getsource(RESTServer.__init__)
+    server = kserve_pins.uvicorn_server(uvicorn.Config(app=None))
+    assert server.should_exit is False
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert f'"{kserve_pins.UVICORN_DECLARED}"' in pyproject.read_text()
+
+
+def test_a_uvicorn_whose_handle_exit_changed_is_named_before_the_server_starts(monkeypatch):
+    import uvicorn
+
+    def handle_exit(self, sig):  # a uvicorn whose handler takes other arguments
+        return None
+
+    monkeypatch.setattr(uvicorn.Server, "handle_exit", handle_exit)
+    with pytest.raises(ComponentError) as exc:
+        kserve_pins.check_kserve()
+    assert str(exc.value).startswith(
+        f"kubepipe serve cannot drain on uvicorn {version('uvicorn')}: uvicorn.Server.handle_exit now takes "
+        "(self, sig), not (self, sig, frame). Its SIGTERM drain")
+    assert str(exc.value).endswith("(pip install 'uvicorn>=0.30') or upgrade kubepipe")
+
+
+def test_a_kserve_rest_server_without_its_uvicorn_config_is_named():
+    class Rest:  # a kserve that keeps its config elsewhere
+        settings = None
+
+    with pytest.raises(ComponentError, match=rf"^kubepipe serve cannot run on kserve {version('kserve')}: "
+                                             r"kserve\.protocol\.rest\.server\.RESTServer keeps no uvicorn\.Config "
+                                             r"as \.config \(kubepipe serve runs its own uvicorn\.Server on it\), "
+                                             r"it has NoneType"):
+        kserve_pins.rest_config(Rest())
+
