@@ -46,12 +46,17 @@ TOKENS = [
     (re.compile(r"\b[sr]k_(live|test)_[A-Za-z0-9]{16,}"), "a Stripe key"),
     (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
 ]
+# A URL's scheme where a URL begins in text (`URL_IN_TEXT`, `URL_PASSWORD`): a letter at the start of a word, then
+# at most 63 letters, digits, `+`, `.` and `-` (the longest scheme in use is far shorter) and `://`. Unbounded, a long
+# run of hyphenated words with no `://` after it (`a-a-a-...`, a base64 or an id a step printed) was read to its end
+# from each of its words: quadratic, 100 000 characters took minutes; bounded, each word costs at most 64 steps.
+_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]{0,63}://"
 # A URL's password as written, the one rule for it (`secret_value_kind`, `redact_url`): with or without a user
 # (`redis://:pw@cache`), up to the `@` before the host, a `/`, `?` or `#` in it too (`postgres://u:pa?ss@h/db`,
 # `u:p/ss@h`, which urlsplit ends the authority at, showing the password's end as a path or a query). Digits then
 # `/`, `?` or `#` are a port (`https://h:8443?email=ana@example.com`: no password), and so is nothing then `?`; a
 # password shown as REDACTED is none (`postgres://app:<redacted>@db`); the scheme in any case (RFC 3986).
-URL_PASSWORD = re.compile(r"\b(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?#]*:)(?!" + re.escape(REDACTED) + r"@)"
+URL_PASSWORD = re.compile(r"(?P<head>" + _SCHEME + r"[^/\s:@?#]*:)(?!" + re.escape(REDACTED) + r"@)"
                           r"(?!\d*[/?#])(?P<password>[^\s@]+)(?=@)")
 # Values that are secrets whatever their key: the token shapes, a service-account key file, a URL's password.
 _SECRET_VALUE = [
@@ -259,4 +264,4 @@ def webhook_path(netloc: str, path: str) -> str:
     return path
 
 
-URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+URL_IN_TEXT = re.compile(_SCHEME + r"[^\s'\"<>]+")
