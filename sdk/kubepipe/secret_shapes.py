@@ -54,10 +54,12 @@ _SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]{0,63}://"
 # A URL's password as written, the one rule for it (`secret_value_kind`, `redact_url`): with or without a user
 # (`redis://:pw@cache`), up to the `@` before the host, a `/`, `?` or `#` in it too (`postgres://u:pa?ss@h/db`,
 # `u:p/ss@h`, which urlsplit ends the authority at, showing the password's end as a path or a query). Digits then
-# `/`, `?` or `#` are a port (`https://h:8443?email=ana@example.com`: no password), and so is nothing then `?`; a
-# password shown as REDACTED is none (`postgres://app:<redacted>@db`); the scheme in any case (RFC 3986).
+# `?` or `#` are a port (`https://h:8443?email=ana@example.com`: no password), and so is nothing then `?`; digits then
+# `/` are a port unless an `@` comes before the next `/`, `?`, `#` or space (`postgres://u:1234/5678@h` holds the
+# password `1234/5678`; `https://h:8443/users/ana@example.com` a port and a path); a password shown as REDACTED is
+# none (`postgres://app:<redacted>@db`); the scheme in any case (RFC 3986).
 URL_PASSWORD = re.compile(r"(?P<head>" + _SCHEME + r"[^/\s:@?#]*:)(?!" + re.escape(REDACTED) + r"@)"
-                          r"(?!\d*[/?#])(?P<password>[^\s@]+)(?=@)")
+                          r"(?!\d*(?:[?#]|/(?![^/\s?#@]*@)))(?P<password>[^\s@]+)(?=@)")
 # Values that are secrets whatever their key: the token shapes, a service-account key file, a URL's password.
 _SECRET_VALUE = [
     TOKENS[0],  # a service-account key holds a PEM key: named as the PEM key, as before

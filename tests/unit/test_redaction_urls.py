@@ -227,7 +227,8 @@ def test_a_password_url_with_its_scheme_in_capitals_is_refused_in_yaml():
 def test_a_password_holding_a_slash_or_a_question_mark_is_never_shown(password, user, rest):
     # `postgres://u:pa?ss@h/db` was shown unchanged in free text (urlsplit ends the authority at `?`: user `u`,
     # password `pa`, query `ss@h/db`), and `postgres://u:p/ss@h` was no credential at all
-    assume(not re.match(r"\d*[/?#]", password))  # `h:8443/...`: a port, no password
+    # `h:8443?...`, `h:8443/a/...`: a port, no password (digits then `/` then an `@` before the next `/` are one)
+    assume(not re.match(r"\d*([?#]|/[^/?#@]*[/?#])", password))
     url = f"postgres://{user}:{password}@db.internal{rest}"
     shown = f"postgres://{user}:<redacted>@db.internal{rest}"
     assert redact_text(f"connect {url} failed") == f"connect {shown} failed"
@@ -330,3 +331,29 @@ def test_a_hyphenated_line_is_scanned_for_urls_in_linear_time(unit):
 ])
 def test_a_url_after_a_hyphenated_run_is_still_found(text, shown):
     assert redact_text(text) == shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.text(alphabet="0123456789", max_size=8),
+       rest=st.text(alphabet="abcXYZ0189-_.~!$&'()*+,;=:%", max_size=12), user=st.sampled_from(["", "u"]),
+       after=st.sampled_from(["", "/db", ":5432/db?sslmode=require"]))
+def test_a_password_of_digits_and_a_slash_is_never_shown(first, rest, user, after):
+    # `postgres://u:1234/5678@h` was read as host `u`, port 1234 and shown whole: in free text, in a message, and it
+    # passed the YAML's credential check and a registry URI's
+    url = f"postgres://{user}:{first}/{rest}@db.internal{after}"
+    shown = f"postgres://{user}:<redacted>@db.internal{after}"
+    assert redact_text(f"connect {url} failed") == f"connect {shown} failed"
+    assert secret_value_kind(url) == "a URL with a password"
+    assert redacted(url) == (shown if "'" not in rest else REDACTED)  # a quote ends a URL: the value goes whole
+
+
+def test_a_registry_uri_whose_password_is_digits_and_a_slash_is_refused():
+    from kubepipe.redaction import registry_uri_problem
+
+    assert registry_uri_problem("s3://k:1234/5678@b/reg").startswith("a registry URI cannot carry a password")
+
+
+@pytest.mark.parametrize("url", ["postgres://h:5432/db", "https://h:8443/users/ana@example.com",
+                                 "https://h:8443/a/b?email=ana@example.com", "http://h:80/x/y@v2/z"])
+def test_a_port_then_a_path_keeps_its_port(url):
+    assert redact_text(f"GET {url} 404") == f"GET {url} 404" and redacted(url) == url and secret_value_kind(url) is None
