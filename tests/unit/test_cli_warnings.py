@@ -113,3 +113,43 @@ def test_validate_of_a_component_without_base_image_prints_no_kfp_notice(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert "FutureWarning" not in proc.stderr and "base_image" not in proc.stderr, proc.stderr
     assert "1 step valid" in proc.stdout + proc.stderr
+
+
+IMAGED = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: imaged}
+steps:
+  load: {component: load-data, with: {source: "gs://b/d.csv"}}
+  mine: {component: load-data, image: "reg/mine@sha256:%s", with: {source: "gs://b/e.csv"}}
+""" % ("ab" * 32)
+
+
+def test_compile_for_kubeflow_without_a_runtime_image_says_how_to_set_it(tmp_path, capsys, monkeypatch):
+    """`compile --target kubeflow` with no runtime image wrote `image: kubepipe-runtime-image-not-set` into the IR,
+    unsaid (docs/decisions/0008: compile works with it, submit refuses it); it warns, at the profile's key, with
+    the ways to set it. A step with its own `image:` does not need it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(IMAGED)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "kubeflow.yaml").write_text(
+        "target: kubeflow\nhost: http://kfp.example\npipeline_root: minio://b/r\n"
+        "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}\n")
+    args = ("compile", tmp_path / "p.yaml", "--target", "kubeflow", "-o", tmp_path / "ir.yaml")
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "image: kubepipe-runtime-image-not-set" in (tmp_path / "ir.yaml").read_text()
+    assert err.count("warning:") == 1, err
+    assert (f"warning: {tmp_path / 'configs' / 'kubeflow.yaml'}:4:1: runtime_image: the kubeflow profile sets no "
+            "runtime image: the built-in steps (load) compile to `kubepipe-runtime-image-not-set`, which no cluster "
+            "can pull (submit and schedule refuse it)") in err
+    for way in ("--write-profile configs/kubeflow.yaml", "export KUBEPIPE_IMAGE=",
+                "--set runtime_image=REG/kubepipe-runtime@sha256:..."):
+        assert way in err
+    pinned = "reg/kubepipe-runtime@sha256:" + "cd" * 32
+    monkeypatch.setenv("KUBEPIPE_IMAGE", pinned)
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and "warning" not in err, err
+    monkeypatch.delenv("KUBEPIPE_IMAGE")
+    code, out, err = run_cli(capsys, "validate", tmp_path / "p.yaml", "--target", "local")
+    assert code == 0 and "runtime image" not in err, err

@@ -611,7 +611,8 @@ def test_a_local_path_in_retrain_params_is_refused_on_a_remote_target(tmp_path, 
     (tmp_path / "monitor.yaml").write_text((tmp_path / "monitor.yaml").read_text().replace(
         "train_uri: data/new.csv, folder: data/fresh", "train_uri: gs://b/new.csv"))
     compiled = kubepipe.compile(tmp_path / "monitor.yaml", target, sets=sets)
-    assert [w.path for w in compiled.warnings] == ["params.fresh.default"]  # a param: submitting needs a gs:// value
+    # a param: submitting needs a gs:// value; and the profile sets no runtime image (load-data's)
+    assert [w.path for w in compiled.warnings] == ["runtime_image", "params.fresh.default"]
 
 
 INDEX_DEPLOY = """\

@@ -93,14 +93,9 @@ def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]
     CHANGE-ME name that cannot pull. Warning: a tag without a digest (a re-pushed tag changes what runs).
     """
     from kubepipe.spec.profiles import IMAGE_NOT_SET
+    from kubepipe.spec.runtime_image import runtime_image_fix
 
-    profile = f"configs/{target}.yaml" if target in ("kubeflow", "vertex") else "configs/<target>.yaml"
-    from kubepipe.arguments import set_hint
-
-    pinned = "REG/kubepipe-runtime@sha256:..."
-    fix = (f"build and push it (`kubepipe image build --registry REG`), then pin it "
-           f"(`kubepipe image --registry REG --metadata .kubepipe/image-cpu.json --write-profile {profile}`) "
-           f"or pass {set_hint('runtime_image', pinned, repr(pinned))}")
+    fix = runtime_image_fix(target)
     errors, warnings = [], []
     for image in images:
         if image == IMAGE_NOT_SET:
