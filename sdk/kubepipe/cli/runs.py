@@ -44,8 +44,14 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
+        from kubepipe.backends.schedules.queued import with_queued
+        from kubepipe.backends.schedules.scheduler import retrain_queue
+
         runs_dir = local_runs(profile, set_, home)
         rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
+        # the retrain requests `kubepipe scheduler` has not taken yet, as `runs show <request id>` shows them
+        rows = with_queued(rows, retrain_queue(local_state_dir(profile, set_, home), home), pipeline=pipeline,
+                           labels=labels, limit=limit)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
@@ -66,8 +72,14 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
             console.err.print("no runs")
         return
     output.table(("run id", "pipeline", "state", "started", "finished"),
-                 [(r.get("run_id"), r.get("pipeline"), _state(r.get("state")), r.get("started_at"),
+                 [(r.get("run_id"), r.get("pipeline"), _state(r.get("state")), _started(r),
                    r.get("finished_at")) for r in rows], title=f"runs ({target or 'local'})")
+
+
+def _started(run: dict) -> object:
+    """A run's start; a retrain request that waits (no run has started): `queued <when>`."""
+    at = (run.get("queued") or {}).get("at")
+    return f"queued {at}" if run.get("queued") and at else run.get("started_at")
 
 
 @runs_app.command("show")

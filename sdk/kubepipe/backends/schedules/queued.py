@@ -1,5 +1,5 @@
-"""A retrain request still waiting in `<state_dir>/retrain/queue/`, as `kubepipe runs show` shows it: a `Run`
-document in state QUEUED (no run has started), with when and why it was queued and its place in the queue."""
+"""A retrain request still waiting in `<state_dir>/retrain/queue/`, as `kubepipe runs show` and `runs list` show it:
+a `Run` document in state QUEUED (no run has started), with when and why it was queued and its place in the queue."""
 
 from __future__ import annotations
 
@@ -8,13 +8,40 @@ from pathlib import Path
 
 from kubepipe.backends.runs.record import retrain_of
 
-__all__ = ["queued_request"]
+__all__ = ["queued_request", "queued_requests", "with_queued"]
 
 
-def queued_request(queue: Path, request_id: str) -> dict | None:
+def _waiting(queue: Path) -> list[str]:
+    """The request files in `queue`, in the order `kubepipe scheduler` takes them (by file name)."""
+    try:
+        return sorted(p.name for p in queue.glob("*.json"))
+    except OSError:
+        return []
+
+
+def queued_requests(queue: Path) -> list[dict]:
+    """The `Run` document of every request waiting in `queue` (`queued_request`), the newest queued first."""
+    waiting = _waiting(queue)
+    docs = [d for d in (queued_request(queue, name[:-len(".json")], waiting) for name in waiting) if d]
+    return sorted(docs, key=lambda d: d["queued"]["at"] or "", reverse=True)
+
+
+def with_queued(runs: list[dict], queue: Path | None, *, pipeline: str | None = None,
+                labels: dict | None = None, limit: int = 20) -> list[dict]:
+    """`runs list`: the requests waiting in `queue` (none: a state dir that is no local folder), of `pipeline` as
+    `runs show` names it, before `runs` (newest first: none of them has started), `limit` in all. A request carries
+    no labels: a `--label` filter leaves them out."""
+    if queue is None or labels:
+        return runs[:limit]
+    waiting = [d for d in queued_requests(queue) if not pipeline or d["pipeline"] == pipeline]
+    return (waiting + runs)[:limit]
+
+
+def queued_request(queue: Path, request_id: str, waiting: list[str] | None = None) -> dict | None:
     """The `Run` document of the request `request_id` waiting in `queue`, or None when it does not wait there (taken,
     rejected, never queued). `queued.position` is its place in the order `kubepipe scheduler` takes requests (by
-    file name; one whose pipeline is running waits on), of `queued.of`; None when the queue cannot be listed."""
+    file name; one whose pipeline is running waits on), of `queued.of`; None when the queue cannot be listed.
+    `waiting`: the queue's listing (`_waiting`), when the caller has it."""
     path = queue / f"{request_id}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -22,10 +49,7 @@ def queued_request(queue: Path, request_id: str) -> dict | None:
         return None
     if not isinstance(data, dict):
         return None
-    try:
-        waiting = sorted(p.name for p in queue.glob("*.json"))
-    except OSError:
-        waiting = []
+    waiting = _waiting(queue) if waiting is None else waiting
     position = waiting.index(path.name) + 1 if path.name in waiting else None
     pipeline = data.get("pipeline") if isinstance(data.get("pipeline"), str) else ""
     params = data.get("params") if isinstance(data.get("params"), dict) else {}

@@ -1,0 +1,40 @@
+"""`kubepipe runs list` lists the retrain requests that wait for `kubepipe scheduler`, as `runs show` shows them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from cli_runner import run_cli
+
+from kubepipe.components.retrain.trigger import trigger_retraining
+
+NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+
+
+def test_runs_list_shows_a_queued_retrain_request_as_runs_show_does(tmp_path, capsys, monkeypatch):
+    """`runs show <request id>` said QUEUED while `runs list` said 'no runs under .kubepipe/runs'."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("train.yaml", "other.yaml"):
+        (tmp_path / name).write_text("kind: Pipeline\n")
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, source_run_id="m1",
+                               now=NOW)
+    second = trigger_retraining(drift_detected=True, pipeline="other.yaml", state_dir=state, source_run_id="m2",
+                                now=NOW + dt.timedelta(minutes=5))
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--format", "json")
+    assert code == 0, err
+    items = json.loads(out)["items"]
+    assert [(r["run_id"], r["state"], r["pipeline"]) for r in items] == [
+        (second["run_id"], "QUEUED", "other"), (first["run_id"], "QUEUED", "train")]
+    code, shown, _err = run_cli(capsys, "runs", "show", first["run_id"], "--home", home, "--format", "json")
+    assert code == 0 and {**json.loads(shown), "kind": "-"} == {**items[1], "apiVersion": "kubepipe/v1", "kind": "-"}
+    assert items[1]["queued"]["at"] == "2026-05-04T06:00:00Z"
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "train")
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if line.strip()][-1:]
+    assert first["run_id"] in row and "QUEUED" in row and "queued 2026-05-04T06:00:00Z" in row
+    assert second["run_id"] not in out
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--label", "team=ml", "--format", "json")
+    assert code == 0 and json.loads(out)["items"] == []  # a request carries no labels
