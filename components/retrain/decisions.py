@@ -26,7 +26,8 @@ import logging
 import os
 
 from kubepipe.components.errors import ComponentError
-from kubepipe.components.retrain.log_names import legacy_log_path, log_path, migrate_log, readable_log, slug
+from kubepipe.components.retrain.log_names import (MOVED, legacy_log_path, log_path, migrate_log, readable_log,
+                                                    slug)
 from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
@@ -281,9 +282,9 @@ def deciding(state_dir: str, pipeline: str, who: str = WHO):
     fs, path = state_fs(log_path(state_dir, pipeline), who)
     with _log_lock(fs, path, who):
         old = state_fs(legacy_log_path(state_dir, pipeline), who)[1]
-        if old != path and fs.exists(old):
+        if old != path and (fs.exists(old) or fs.exists(old + MOVED)):  # MOVED: a removal cut short
             with _log_lock(fs, old, who), state_writes(_shown(fs, path), who):
-                migrate_log(fs, state_dir, pipeline, who, _read)
+                migrate_log(fs, state_dir, pipeline, who, _read, old + ".lock" if _is_local(fs) else None)
         yield
 
 

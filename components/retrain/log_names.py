@@ -11,7 +11,11 @@ lock and the old log's (another pipeline may still write there): its lines namin
 must not resume it) are written to the new name, the rotated files first, the current log last, each whole (a local file
 atomically, an object in one PUT), so a crash leaves the old log whole and the next decision writes again; then the old
 files are removed when every line in them is this pipeline's (a log two pipelines shared is left for the other). Until
-then readers read the old log.
+then readers read the old log. The removal records its intent first (`triggers.jsonl.moved` in the old folder), then
+removes the old logs (the current one last), the old lock file (on a local disk; an object store's lock object goes
+when it is released) and the intent last: a crash at any step leaves the intent (or the old log), and the next
+decision finishes the removal. Another kubepipe waiting for the old lock meanwhile locks the file anew
+(`kubepipe.util.locked` checks it locked the file the path names).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["slug", "log_slug", "log_path", "legacy_log_path", "readable_log", "migrate_log"]
+__all__ = ["slug", "log_slug", "log_path", "legacy_log_path", "readable_log", "migrate_log", "MOVED"]
+
+MOVED = ".moved"  # beside an old-named log: its move is done and the old files are being removed
 
 _YAML = re.compile(r"\.ya?ml$", re.IGNORECASE)
 
@@ -55,25 +61,34 @@ def readable_log(fs, state_dir: str, pipeline: str) -> str:
     return old if old != new and not fs.exists(new) and fs.exists(old) else new
 
 
-def migrate_log(fs, state_dir: str, pipeline: str, who: str, read) -> None:
-    """Move an old-named log to the current name (under the current log's lock); `read(fs, path, who)` gives its
-    records. Crash-safe: the current log is written last, and the old one removed only after it."""
+def migrate_log(fs, state_dir: str, pipeline: str, who: str, read, lock: str | None = None) -> None:
+    """Move an old-named log to the current name (under the current log's lock and the old one's); `read(fs, path,
+    who)` gives its records. Crash-safe: the current log is written last, and the old one removed only after it,
+    `lock` (the old log's lock file, on a local disk) with it; see the module's docstring."""
     import json
 
     from kubepipe.components.retrain.decisions import KEEP_ROTATED, pipeline_file, same_pipeline, state_fs, write_whole
 
     new = state_fs(log_path(state_dir, pipeline), who)[1]
     old = state_fs(legacy_log_path(state_dir, pipeline), who)[1]
-    if old == new or not fs.exists(old):
+    if old == new or not (fs.exists(old) or fs.exists(old + MOVED)):
         return
     names = [old + s for s in [f".{i}" for i in range(KEEP_ROTATED, 0, -1)] + [""] if fs.exists(old + s)]
     file = pipeline_file(pipeline, "local")  # a line of a local run names its file; any other, its pipeline
     records = {name: [(r, same_pipeline(r, pipeline, file)) for r in read(fs, name, who)] for name in names}
-    if not fs.exists(new):  # not moved yet, or cut short before its last write: (again) from the start
+    if names and not fs.exists(new):  # not moved yet, or cut short before its last write: (again) from the start
         fs.makedirs(new.rsplit("/", 1)[0], exist_ok=True)
         for name in names:  # only this pipeline's lines: another's `resumed` must not resume it
             mine = [r for r, own in records[name] if own]
             write_whole(fs, new + name[len(old):], "".join(json.dumps(r, sort_keys=True) + "\n" for r in mine))
-    if all(own for lines in records.values() for _r, own in lines):
-        for name in names:  # the current log last: while it is there, the next decision finishes this
-            fs.rm_file(name)
+    if not all(own for lines in records.values() for _r, own in lines):
+        if fs.exists(old + MOVED):  # another pipeline's lines came after the intent: the folder is its now
+            fs.rm_file(old + MOVED)
+        return
+    if not fs.exists(old + MOVED):
+        write_whole(fs, old + MOVED, json.dumps({"moved_to": new}) + "\n")  # intent first
+    for name in names:  # the current log last: while it is there, the next decision finishes this
+        fs.rm_file(name)
+    if lock and fs.exists(lock):
+        fs.rm_file(lock)
+    fs.rm_file(old + MOVED)  # last: while it is there, the next decision finishes this

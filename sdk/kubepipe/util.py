@@ -177,15 +177,30 @@ def _failed(tmp: str, path: Path, exc: BaseException) -> None:
 @contextmanager
 def locked(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on the file `path` (created if missing) for the block: writers on this machine that
-    read, decide and rewrite a shared file take turns instead of each overwriting what the other wrote."""
+    read, decide and rewrite a shared file take turns instead of each overwriting what the other wrote. The lock
+    file may be removed by its holder (one no longer needed): a waiter that then locked the removed file locks the
+    one `path` names (made anew, its folder too) instead, so two never hold it at once."""
     import fcntl
 
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    while True:
+        fh = open(path, "a")
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if os.path.samestat(os.fstat(fh.fileno()), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+            Path(path).parent.mkdir(parents=True, exist_ok=True)  # its holder removed it, its folder too
+        except BaseException:
+            fh.close()
+            raise
+        fh.close()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
 
 
 @contextmanager

@@ -97,3 +97,85 @@ def test_the_move_waits_for_the_old_log_s_lock(tmp_path):
         assert old.exists() and not result  # waiting for my-pipe's lock
     worker.join(10)
     assert result[0]["action"] == "cooldown" and not old.exists()
+
+
+@pytest.mark.parametrize("crash_at", ["intent", "old log", "old lock", "intent removed", None])
+def test_the_old_folder_s_lock_goes_with_the_moved_log_and_a_crash_at_any_step_is_finished_next(
+        tmp_path, monkeypatch, crash_at):
+    """The old folder kept `triggers.jsonl.lock` for ever after its log was moved (nothing read the folder again)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from kubepipe.components.retrain.log_names import MOVED
+
+    old = _old_log(tmp_path, [_started("My_Pipe.yaml")], name="my-pipe")
+    steps = {"old log": str(old), "old lock": f"{old}.lock", "intent removed": f"{old}{MOVED}"}
+    remove, write = LocalFileSystem.rm_file, decisions.write_whole
+
+    def rm_file(fs, path, *a, **kw):
+        if crash_at in steps and str(path) == steps[crash_at]:
+            raise KeyboardInterrupt(f"killed before removing {path}")
+        return remove(fs, path, *a, **kw)
+
+    def write_whole(fs, path, text):
+        if crash_at == "intent" and path.endswith(MOVED):
+            raise KeyboardInterrupt("killed before the intent was written")
+        return write(fs, path, text)
+
+    monkeypatch.setattr(LocalFileSystem, "rm_file", rm_file)
+    monkeypatch.setattr(decisions, "write_whole", write_whole)
+    if crash_at is None:
+        assert _drift(tmp_path, "My_Pipe.yaml")["action"] == "cooldown"
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            _drift(tmp_path, "My_Pipe.yaml")
+        monkeypatch.setattr(LocalFileSystem, "rm_file", remove)
+        monkeypatch.setattr(decisions, "write_whole", write)
+        assert _drift(tmp_path, "My_Pipe.yaml")["action"] == "cooldown"  # the history was kept, and moved
+    assert sorted(p.name for p in old.parent.iterdir()) == []  # no log, no lock, no intent left
+    new = tmp_path / log_path("", "My_Pipe.yaml").lstrip("/")
+    assert [r["action"] for r in map(json.loads, new.read_text().splitlines())] == ["started", "cooldown"]
+
+
+def test_an_intent_left_in_a_folder_another_pipeline_has_since_written_leaves_that_pipeline_s_files(tmp_path):
+    """`my-pipe.yaml` keeps `my-pipe/`: its log there after My_Pipe.yaml's move was cut short is not removed."""
+    from kubepipe.components.retrain.log_names import MOVED
+
+    old = _old_log(tmp_path, [_started("my-pipe.yaml")], name="my-pipe")
+    (old.parent / f"triggers.jsonl{MOVED}").write_text("{}\n")  # My_Pipe.yaml's removal, cut short
+    (tmp_path / log_path("", "My_Pipe.yaml").lstrip("/")).parent.mkdir(parents=True)
+    (tmp_path / log_path("", "My_Pipe.yaml").lstrip("/")).write_text(json.dumps(_started("My_Pipe.yaml")) + "\n")
+    assert _drift(tmp_path, "My_Pipe.yaml")["action"] == "cooldown"
+    assert old.exists() and not (old.parent / f"triggers.jsonl{MOVED}").exists()
+    assert read_triggers(str(tmp_path), "my-pipe.yaml")[0]["run_id"] == "run-my-pipe.yaml"
+
+
+def test_a_lock_file_its_holder_removed_is_locked_anew_by_the_one_waiting_for_it(tmp_path):
+    import fcntl
+    import os
+    import threading
+
+    from kubepipe.util import locked
+
+    path = tmp_path / "d" / "x.lock"
+    path.parent.mkdir()
+    got = threading.Event()
+    done = threading.Event()
+
+    def waiter():
+        with locked(path):
+            got.set()
+            done.wait(10)
+
+    with locked(path):
+        worker = threading.Thread(target=waiter)
+        worker.start()
+        assert not got.wait(0.3)
+        path.unlink()
+        path.parent.rmdir()
+    assert got.wait(10)
+    with open(path, "a") as fh:  # the file the path names now is the one the waiter holds
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    done.set()
+    worker.join(10)
+    assert os.path.exists(path)
