@@ -53,15 +53,22 @@ class RolloutError(ComponentError):
     """The cluster refused the InferenceService (RBAC, no KServe, invalid object)."""
 
 
-def kube_api_client():
-    """In-cluster config inside a pipeline pod, else the local kubeconfig."""
+def kube_api_client(config_file: str | None = None, context: str | None = None):
+    """An ApiClient on a Configuration of its own: the pod's service account inside a pipeline pod, else the
+    kubeconfig (`config_file`, which wins over the pod's; else kubernetes' default: $KUBECONFIG or ~/.kube/config;
+    `context`: else its current context). The process's default Configuration, which kubernetes' loaders set when
+    given none (the caller's own clients, another thread's rollout), is left as it was."""
     from kubernetes import client, config
 
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+    cfg = client.Configuration()
+    if config_file is None:
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+            return client.ApiClient(cfg)
+        except config.ConfigException:
+            cfg = client.Configuration()  # a half-loaded in-cluster config: start again
+    config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
+    return client.ApiClient(cfg)
 
 
 def readiness(obj: dict, *, canary: bool) -> tuple[str, str]:
