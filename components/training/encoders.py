@@ -211,12 +211,14 @@ class TabularEncoder(Encoder):
         self.std = np.where(std > 1e-12, std, 1.0)
         return self
 
-    def unscalable(self, inputs) -> tuple[int, int, bool] | None:
-        """(column, row position, overflow) of a fitted feature whose standardised values carry nothing: its
-        float64 variance overflows (overflow True: a 1e300 among small values made the std float64's largest and
-        every value ~0), or every standardised value of the column, which is not constant, is below float32's eps
-        (a spread under 1e-12, which is not scaled up). The row is the one farthest from the column's median, the
-        value that made the scale. None when every column is fine."""
+    def unscalable(self, inputs) -> tuple[int, int, str] | None:
+        """(column, row position, why) of a fitted feature whose standardised values carry nothing, why being
+        "overflow": its float64 variance overflows (a 1e300 among small values made the std float64's largest and
+        every value ~0); "spread": every standardised value of the column, which is not constant, is below
+        float32's eps (a spread under 1e-12, which is not scaled up); "outlier": one far value (1e150, or 1e12
+        among values near 1) made the std so large that the middle half of the column, whose values differ, is
+        one float32 value once standardised (the column trained as a flag for that row). The row is the one
+        farthest from the column's median, the value that made the scale. None when every column is fine."""
         arr = self.matrix(inputs)
         arr = np.where(np.isfinite(arr), arr, np.nan)
         eps = float(np.finfo(np.float32).eps)
@@ -227,11 +229,24 @@ class TabularEncoder(Encoder):
             with np.errstate(all="ignore"):
                 var = np.nanvar(col)
                 z = np.abs((col - self.mean[j]) / self.std[j])
-            if not np.isfinite(var) or np.nanmax(z) < eps:
+            why = ("overflow" if not np.isfinite(var) else "spread" if np.nanmax(z) < eps else
+                   "outlier" if self._middle_flattened(col, j) else "")
+            if why:
                 with np.errstate(all="ignore"):
                     far = np.abs(col - np.nanmedian(col))
-                return j, int(np.nanargmax(np.where(np.isnan(far), -1.0, far))), not np.isfinite(var)
+                return j, int(np.nanargmax(np.where(np.isnan(far), -1.0, far))), why
         return None
+
+    def _middle_flattened(self, col: np.ndarray, j: int) -> bool:
+        """The values between the column's quartiles differ, yet standardise (in float32, as encode feeds them)
+        to one value."""
+        lo, hi = np.nanpercentile(col, [25, 75])
+        middle = col[(col >= lo) & (col <= hi)]
+        if np.unique(middle).size < 2:
+            return False
+        with np.errstate(all="ignore"):
+            z = ((middle - self.mean[j]) / self.std[j]).astype(np.float32)
+        return bool(np.unique(z).size < 2)
 
     def encode(self, inputs):
         x = (self.matrix(inputs) - self.mean) / self.std

@@ -133,13 +133,19 @@ def _require_scalable(encoder, frame, columns: dict, where: str) -> None:
     unsaid: it is refused naming the column, the row and the value."""
     found = encoder.unscalable(_inputs(frame, columns))
     if found is not None:
-        j, pos, overflow = found
+        j, pos, why = found
         column = columns["feature_columns"][j]
         value = float(frame[column].iloc[pos])
-        why = (f"row {frame.index[pos]} holds {value:g}, which makes the column's variance overflow float64"
-               if overflow else f"its values spread by less than 1e-12 (row {frame.index[pos]} holds {value:g}), "
-               "too little to standardise")
-        raise DataError(f"{where}: feature column {column!r}: {why}; the model would read the whole column as ~0: "
+        row = frame.index[pos]
+        if why == "outlier":
+            raise DataError(f"{where}: feature column {column!r}: row {row} holds {value:g}, so far from the column's "
+                            f"other values that standardising it (std {encoder.std[j]:.3g}) maps the middle half of "
+                            "them to one value; the model would read the column as a flag for that row alone: fix "
+                            "the value (its units?) or drop the row upstream, or rescale the column (log, clip)")
+        said = (f"row {row} holds {value:g}, which makes the column's variance overflow float64"
+                if why == "overflow" else f"its values spread by less than 1e-12 (row {row} holds {value:g}), "
+                "too little to standardise")
+        raise DataError(f"{where}: feature column {column!r}: {said}; the model would read the whole column as ~0: "
                         "fix the value (its units?) or drop the row upstream, or rescale the column")
 
 

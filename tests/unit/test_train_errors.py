@@ -423,6 +423,34 @@ def test_a_training_feature_one_value_scales_to_zeros_is_refused(value, why):
     train(df, cfg)
 
 
+@pytest.mark.parametrize("value", [1e150, -1e150, 1e12])
+def test_a_training_feature_one_far_value_flattens_to_a_flag_is_refused(value):
+    """A finite value far from the rest (1e150 among values near 1) passed the overflow check, yet its std
+    (~1e149) standardised every other row of `b` to one float32 value: the column trained as a 0/1 flag for that
+    row, unsaid. It is refused naming the column, the row and the value, as the other degenerate features."""
+    import numpy as np
+
+    from kubepipe.components.training.encoders import TabularEncoder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    df = pd.DataFrame({"a": x, "b": rng.normal(size=120), "label": np.where(x > 0, "y", "n")})
+    df.loc[7, "b"] = value
+    enc = TabularEncoder(["a", "b"]).fit(df)
+    assert len(np.unique(np.delete(enc.encode(df)["x"][:, 1], 7))) == 1  # what it trained on: one value but row 7
+    cfg = _cfg(model="tabular-mlp", feature_columns=["a", "b"], label_column="label", text_column=None,
+               validation_fraction=0.0, epochs=1)
+    with pytest.raises(DataError) as exc:
+        train(df, cfg)
+    assert str(exc.value).startswith(f"dataset: feature column 'b': row 7 holds {value:g}, so far from the column's "
+                                     "other values that standardising it (std ")
+    assert str(exc.value).endswith("maps the middle half of them to one value; the model would read the column as a "
+                                   "flag for that row alone: fix the value (its units?) or drop the row upstream, or "
+                                   "rescale the column (log, clip)")
+    df.loc[7, "b"] = 1e4  # far, but the others keep their spread: it trains
+    train(df, cfg)
+
+
 def test_a_model_too_large_for_memory_names_the_preprocessing_size_that_made_it():
     """`hyperparameters: {buckets: 10000000000000}` validated, and training said only 'could not be built with {}:
     ... can't allocate memory': buckets is a preprocessing setting, no model hyperparameter, so nothing named it."""
