@@ -67,7 +67,18 @@ def kube_api_client(config_file: str | None = None, context: str | None = None):
             return client.ApiClient(cfg)
         except config.ConfigException:
             cfg = client.Configuration()  # a half-loaded in-cluster config: start again
-    config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
+    try:
+        config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
+    except Exception as exc:  # noqa: BLE001 - ConfigException, a YAML error, an unreadable file: none a retry mends
+        import os
+
+        where = config_file or (f"{os.environ['KUBECONFIG']} ($KUBECONFIG)" if os.environ.get("KUBECONFIG")
+                                else "~/.kube/config (no $KUBECONFIG)")
+        raise RolloutError(f"no Kubernetes cluster to deploy to: not inside a pod (no in-cluster service account) "
+                           f"and the kubeconfig {where} cannot be loaded: {type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:300]}; point KUBECONFIG at the cluster's kubeconfig "
+                           "(`kubectl config current-context` names the one in use), or run the pipeline on the "
+                           "cluster") from None
     return client.ApiClient(cfg)
 
 

@@ -115,3 +115,26 @@ def test_the_default_kubeconfig_leaves_the_callers_default_configuration_alone(t
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == [f"v1.30.0+{a.url}", "http://127.0.0.1:9"]
         assert a.tokens == ["Bearer token-a"]
+
+
+@pytest.mark.parametrize("text, said", [(None, "ConfigException: Invalid kube-config file. No configuration found."),
+                                        ("not: yaml: [", "ScannerError: mapping values are not allowed here"),
+                                        ("apiVersion: v1\nkind: Config\ncontexts: []\n",
+                                         "ConfigException: Invalid kube-config file. Expected key current-context")])
+def test_a_kubeconfig_that_cannot_be_loaded_is_a_rollout_error_saying_what_to_do(tmp_path, text, said):
+    """A deploy with no kubeconfig failed with kubernetes' bare 'ConfigException: Invalid kube-config file. No
+    configuration found.', retried as if the cluster might appear, naming neither the file nor what to do."""
+    from kubepipe.components.deploy.kserve_rollout import RolloutError
+    from kubepipe.components.errors import not_retryable
+
+    path = tmp_path / "kubeconfig"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(RolloutError) as exc:
+        kube_api_client(config_file=str(path))
+    assert str(exc.value).startswith(
+        f"no Kubernetes cluster to deploy to: not inside a pod (no in-cluster service account) and the kubeconfig "
+        f"{path} cannot be loaded: {said}")
+    assert str(exc.value).endswith("point KUBECONFIG at the cluster's kubeconfig (`kubectl config current-context` "
+                                   "names the one in use), or run the pipeline on the cluster")
+    assert not_retryable(exc.value)
