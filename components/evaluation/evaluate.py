@@ -56,13 +56,13 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     return np.array([index[v] for v in texts], dtype=int)
 
 
-def _require_two_classes(df, label_column: str, labels: list[str]) -> None:
+def _require_two_classes(y: np.ndarray, label_column: str, labels: list[str]) -> None:
     """A holdout of one class scores a classifier that answers that class everywhere as f1_macro 1.0 (sklearn
     averages over the labels present), and the gate passed it: nothing told the classes apart. Refused."""
-    present = sorted(set(label_indices(df, label_column, labels).tolist()))
+    present = sorted(set(y.tolist()))
     if len(present) == 1:  # no rows at all: _proba names it
         raise DataError(f"holdout: label column `{label_column}` holds one class ({labels[present[0]]!r}) in all "
-                        f"{len(df)} row(s): a classifier's scores on it say nothing (f1_macro is 1.0 for a model "
+                        f"{len(y)} row(s): a classifier's scores on it say nothing (f1_macro is 1.0 for a model "
                         f"that answers {labels[present[0]]!r} to everything), so the gate cannot decide; draw a "
                         f"holdout with rows of at least two of the model's labels {labels[:10]}"
                         f"{' ...' if len(labels) > 10 else ''} (a stratified split), or check `label_column`")
@@ -102,12 +102,14 @@ def _require_finite(model, inputs, proba: np.ndarray, what: str) -> None:
 
 
 def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None,
-          positive: int = 1) -> tuple[dict, np.ndarray]:
+          positive: int = 1, y: np.ndarray | None = None, inputs: Any = None) -> tuple[dict, np.ndarray]:
     """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's;
-    `positive`: the index in `labels` of a two-label task's positive class."""
+    `positive`: the index in `labels` of a two-label task's positive class; `y`: the holdout's label indices in
+    `labels` order, and `inputs` the model's, when the caller read them (evaluate_model reads the labels once for
+    every use)."""
     labels = list(labels or model.labels)
-    inputs = model_inputs(model, df, what=what)
-    y = label_indices(df, label_column, labels)
+    inputs = model_inputs(model, df, what=what) if inputs is None else inputs
+    y = label_indices(df, label_column, labels) if y is None else y
     proba = _proba(model, inputs)
     _require_finite(model, inputs, proba, what)
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
@@ -126,13 +128,12 @@ MAX_SLICES = 1000
 MISSING_SLICE = "(missing)"  # the rows whose slice value is blank (NaN, None, NA), one slice
 
 
-def _slice_metrics(df, y_proba, labels, label_column, slices, positive: int = 1) -> dict:
+def _slice_metrics(df, y_proba, labels, y: np.ndarray, slices, positive: int = 1) -> dict:
     col, min_rows = slices["column"], int(slices.get("min_rows", 1))
     if col not in df.columns:
         hint = did_you_mean(col, [str(c) for c in df.columns])
         raise DataError(f"holdout: slice column `{col}` is missing (columns: {list(map(str, df.columns))})"
                         + (f"; {hint}" if hint else ""))
-    y = label_indices(df, label_column, labels)
     out = {}
     # named by the data layer's rule: an int column with a blank cell reads as floats, its slice `3` is not `3.0`
     values = np.array([v if (v := id_text(cell)) is not None else MISSING_SLICE for cell in df[col].tolist()],
@@ -164,7 +165,8 @@ def positive_index(labels: list[str], positive_label: str) -> int:
     return labels.index(positive_label)
 
 
-def _champion(registry_uri, model_name, model, df, label_column, positive: int = 1, model_dir: str = ""):
+def _champion(registry_uri, model_name, model, df, label_column, y: np.ndarray, positive: int = 1,
+              model_dir: str = ""):
     from kubepipe.components.registry import step_registry
     from kubepipe.components.registry.integrity import holds
     from kubepipe.components.training.artifact import load_model
@@ -184,7 +186,7 @@ def _champion(registry_uri, model_name, model, df, label_column, positive: int =
             raise ComponentError(f"{what} is a {cm.task} model but the challenger is {model.task}; they cannot be "
                                  "compared on one holdout. Set baseline: none, or force the gate with a reason")
         try:
-            metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels), positive=positive)
+            metrics, _ = score(cm, df, label_column, what=what, labels=list(model.labels), positive=positive, y=y)
         except (DataError, ComponentError) as exc:
             raise ComponentError(f"cannot re-evaluate {what} on this holdout: {exc}. Set baseline: none, or force "
                                  "the gate with a reason") from None
@@ -242,10 +244,12 @@ def evaluate_model(
     label_column = label_column or trained_label_column(model, model_dir)
     labels = list(model.labels)
     positive = positive_index(labels, positive_label)
-    metrics, proba = score(model, df, label_column, what=f"model {model_dir}", positive=positive)
-    _require_two_classes(df, label_column, labels)  # after score: it names a holdout the model cannot read
-    slice_m = _slice_metrics(df, proba, labels, label_column, slices, positive) if slices else None
-    champion = (_champion(registry_uri, model_name, model, df, label_column, positive, model_dir)
+    inputs = model_inputs(model, df, what=f"model {model_dir}")  # a holdout the model cannot read is said first
+    y = label_indices(df, label_column, labels)  # read once: the scores, the checks, slices and the PR curve
+    metrics, proba = score(model, df, label_column, what=f"model {model_dir}", positive=positive, y=y, inputs=inputs)
+    _require_two_classes(y, label_column, labels)
+    slice_m = _slice_metrics(df, proba, labels, y, slices, positive) if slices else None
+    champion = (_champion(registry_uri, model_name, model, df, label_column, y, positive, model_dir)
                 if baseline == "champion" else None)
     try:
         serving = _serving(model_dir, df, champion, thresholds, relative, latency)
@@ -274,7 +278,7 @@ def evaluate_model(
         "metrics": scalar_metrics(metrics),
         "confusion_matrix": metrics["confusion_matrix"], "calibration": metrics["calibration"],
         "support": metrics["support"], "roc": metrics.get("roc"), "positive_label": metrics.get("positive_label"),
-        "pr": _pr_points(proba, df, label_column, labels, positive) if len(labels) == 2 else None,
+        "pr": _pr_points(proba, y, positive) if len(labels) == 2 else None,
         "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
         "champion": champion, "baseline": baseline, "serving": serving,
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
@@ -346,9 +350,8 @@ def trained_label_column(model, model_dir) -> str:
     return column
 
 
-def _pr_points(proba, df, label_column, labels, positive: int = 1) -> dict:
+def _pr_points(proba, y: np.ndarray, positive: int = 1) -> dict:
     from kubepipe.components.evaluation.metrics import pr_curve
 
-    y = label_indices(df, label_column, labels) == positive
-    precision, recall = pr_curve(y, proba[:, positive])
+    precision, recall = pr_curve(y == positive, proba[:, positive])
     return {"precision": precision, "recall": recall}

@@ -564,3 +564,36 @@ def test_a_first_run_under_a_name_close_to_a_champion_s_says_so(env):
     other = evaluate_model(env["good"], env["holdout"], model_name="fraud-detector", registry_uri=env["reg"],
                            thresholds=GATE)
     assert "did you mean" not in other["decision"]
+
+
+def test_the_holdouts_labels_are_read_once_for_scores_checks_slices_champion_and_curve(env, monkeypatch):
+    """evaluate read the label column into indices five times (the challenger's scores, the one-class check, the
+    slices, the champion's scores, the PR curve): once, and the figures are sklearn's on those labels."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, average_precision_score
+
+    from kubepipe.components.evaluation import evaluate as ev_mod
+    from kubepipe.components.training.artifact import load_model
+
+    reg = Registry(env["reg"])
+    reg.promote("clf", register_challenger(env["weak"], _eval(env, "weak"), model_name="clf",
+                                           registry_uri=env["reg"]).version, reason="first")
+    calls = []
+    real = ev_mod.label_indices
+    monkeypatch.setattr(ev_mod, "label_indices", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    ev = _eval(env, "good", relative={"accuracy": {"min_improvement": 0.0}},
+               slices={"column": "region", "thresholds": {"accuracy": {"min": 0.5}}})
+    assert calls == ["label"], calls
+    assert ev["champion"]["version"] == 1 and set(ev["slices"]["metrics"]) == {"north", "south"}
+    holdout = pd.read_parquet(env["holdout"])
+    y = holdout["label"].astype(str).to_numpy()
+    for name, key in (("good", "metrics"), ("weak", "champion")):
+        proba = np.asarray(load_model(env[name]).predict_proba(holdout[["x0", "x1"]]))
+        got = ev["metrics"] if key == "metrics" else ev["champion"]["metrics"]
+        assert got["accuracy"] == pytest.approx(accuracy_score(y, np.where(proba[:, 1] > proba[:, 0], "yes", "no")))
+        assert got["average_precision"] == pytest.approx(average_precision_score(y == "yes", proba[:, 1]))
+    north = (holdout["region"] == "north").to_numpy()
+    proba = np.asarray(load_model(env["good"]).predict_proba(holdout[["x0", "x1"]]))
+    assert ev["slices"]["metrics"]["north"]["accuracy"] == pytest.approx(
+        accuracy_score(y[north], np.where(proba[north, 1] > proba[north, 0], "yes", "no")))
