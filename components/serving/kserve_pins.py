@@ -32,6 +32,7 @@ NEEDED = (  # (module, name): each imported by app.py or routes.py
     ("kserve.protocol.rest.v2_datamodels", "InferenceRequest"),
 )
 CALLS = (  # (module, Class.method, the parameters kubepipe passes, in order)
+    ("kserve.model", "Model.__call__", ["self", "body", "headers", "verb"]),  # ServedModel.__call__ calls it
     ("kserve.protocol.rest.server", "RESTServer.__init__",
      ["self", "app", "data_plane", "model_repository_extension", "http_port"]),
     ("kserve.protocol.rest.server", "RESTServer.create_application", ["self"]),

@@ -48,6 +48,20 @@ def test_a_kserve_without_a_name_is_named_with_its_version(monkeypatch):
         "(pip install 'kserve>=0.21,<0.22') or upgrade kubepipe")
 
 
+def test_a_kserve_model_whose_call_changed_is_named_before_any_request(monkeypatch):
+    """ServedModel.__call__ passes (body, headers, verb) on to kserve's Model.__call__: a kserve that changed it was
+    a TypeError on every request, each a 500, the server ready all along."""
+    from kserve import Model
+
+    async def call(self, body, headers=None):  # a kserve whose Model takes no verb
+        return None
+
+    monkeypatch.setattr(Model, "__call__", call)
+    with pytest.raises(ComponentError, match=r"kserve\.model\.Model\.__call__ now takes \(self, body, headers\), "
+                                             r"not \(self, body, headers, verb, \.\.\.\)\."):
+        kserve_pins.check_kserve()
+
+
 def test_a_method_that_is_gone_is_said_gone_not_gone_and_what_it_should_take(monkeypatch):
     """It said 'RESTServer.create_application is gone, not (self, ...)'."""
     from kserve.protocol.rest.server import RESTServer
