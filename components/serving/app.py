@@ -34,14 +34,14 @@ def build_app(model, *, host: str = "127.0.0.1", port: int = 0, grace_period: in
     from kserve.protocol.rest.server import RESTServer
 
     from kubepipe.components.serving import routes
-    from kubepipe.components.serving.guard import RequestGuard
+    from kubepipe.components.serving.guard import KEEP_ALIVE_S, RequestGuard
     from kubepipe.components.serving.kserve_pins import rest_config
 
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_latency_logging=False,
                          grace_period=grace_period)
     server.register_model(model)
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port,
-                      grace_period=grace_period)
+                      grace_period=grace_period, timeout_keep_alive=KEEP_ALIVE_S)
     rest_config(rest).host = host  # kserve binds 0.0.0.0; we bind what the user asked for
     rest.create_application()
     routes.install(app, model, server.dataplane, server.model_repository_extension)

@@ -36,12 +36,16 @@ from typing import Sequence
 from kubepipe.components.serving import memory
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
-           "client_id_ok", "refuse_too_large", "max_body_bytes"]
+           "client_id_ok", "refuse_too_large", "max_body_bytes", "KEEP_ALIVE_S"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
 # A deploy's smoke request says so: the prediction log keeps served traffic only (smoke rows fed drift statistics)
 SMOKE_HEADER = "x-kubepipe-smoke"
+# How long the server keeps an idle keep-alive connection (kserve's RESTServer default, given explicitly); the
+# endpoint proxy's pool drops its idle connections well before (proxy.POOL_KEEP_ALIVE_S), so it never reuses a
+# connection the server is closing
+KEEP_ALIVE_S = 65
 SMOKE: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_smoke", default=False)
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("kubepipe_request_id", default="")
 _MAX_ID = 128  # a longer client id is replaced: the log is no place for arbitrary blobs

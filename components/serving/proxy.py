@@ -6,6 +6,11 @@ and sends SIGHUP; the proxy re-reads the record, sends new requests to the new b
 reports, on `GET /_kubepipe/proxy`, how many requests are still in flight per backend port.
 The old backend is stopped only when its count is 0, so a replacement drops no request.
 A connection refused (or not taken within 5 s) before anything was sent is retried once on the stable backend.
+A backend that drops the connection without an answer (a canary killed mid-request, a keep-alive connection it was
+closing) gets an inference request (`:predict`, `/infer`, `:retrieve`, `:explain`) or a GET / HEAD sent once more,
+on the stable backend: inference is idempotent by kubepipe's contract (an answer depends on the request alone, and
+the client has received nothing yet: the proxy answers only with a whole response). Any other request is a 502.
+The proxy's idle connections expire after POOL_KEEP_ALIVE_S, before the backend's (guard.KEEP_ALIVE_S) do.
 A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
@@ -30,12 +35,20 @@ from pathlib import Path
 from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_too_large
 from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
-__all__ = ["ProxyApp", "main"]
+__all__ = ["ProxyApp", "main", "POOL_KEEP_ALIVE_S", "retryable"]
 
 ADMIN_PATH = "/_kubepipe/proxy"
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
         "transfer-encoding", "upgrade", "host", "content-length"}
 log = logging.getLogger("kubepipe.proxy")
+POOL_KEEP_ALIVE_S = 4.0  # below the backend's KEEP_ALIVE_S (and uvicorn's own default, 5 s)
+_INFERENCE = (":predict", "/infer", ":retrieve", ":explain")
+
+
+def retryable(method: str, path: str) -> bool:
+    """Whether a request may be sent again after a backend dropped its connection without answering: GET / HEAD,
+    and inference (idempotent by kubepipe's contract, docs/serving.md)."""
+    return method in ("GET", "HEAD") or (method == "POST" and path.endswith(_INFERENCE))
 
 
 def _backends(record: Path) -> tuple[int, int | None, float, int]:
@@ -126,7 +139,8 @@ class ProxyApp:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
                     self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
-                                                    limits=httpx.Limits(max_keepalive_connections=64))
+                                                    limits=httpx.Limits(max_keepalive_connections=64,
+                                                                        keepalive_expiry=POOL_KEEP_ALIVE_S))
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     await self.client.aclose()
@@ -169,6 +183,10 @@ class ProxyApp:
                     await asyncio.sleep(0.05)
                     self.reload()
                 err = exc
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                err = exc  # the connection dropped without an answer: nothing reached the client
+                if attempt == 1 or not retryable(scope["method"], scope["path"]):
+                    break
             except httpx.HTTPError as exc:
                 err = exc
                 break
@@ -176,7 +194,7 @@ class ProxyApp:
                 self.in_flight[port] -= 1
             if attempt == 0:
                 failed, port = port, self.port
-                if failed != port:  # the canary refused: that is its failure, counted on it
+                if failed != port:  # the canary refused or dropped it: that is its failure, counted on it
                     self._observe(failed, 502, t0, scope["path"], b"")
         if resp is None:
             self._observe(port, 502, t0, scope["path"], b"")

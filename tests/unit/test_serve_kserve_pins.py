@@ -31,7 +31,7 @@ def test_the_kserve_internals_kubepipe_serve_uses_are_there():
     rest = importlib.import_module("kserve.protocol.rest.server").RESTServer
     assert list(inspect.signature(rest).parameters)[:4] == ["app", "data_plane", "model_repository_extension",
                                                             "http_port"]
-    assert "grace_period" in inspect.signature(rest).parameters
+    assert {"grace_period", "timeout_keep_alive"} <= set(inspect.signature(rest).parameters)
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert f'"{kserve_pins.DECLARED}"' in pyproject.read_text()  # the error's advice is what kubepipe declares
 

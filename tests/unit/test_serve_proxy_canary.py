@@ -309,3 +309,122 @@ def test_a_head_answer_keeps_the_backend_s_content_length(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+_HANGING_CANARY = r"""
+import http.server, sys, time
+
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        print("got", flush=True)  # the whole request arrived: the test kills this process now
+        time.sleep(60)
+
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+def test_a_canary_killed_mid_request_is_its_failure_and_stable_answers_an_inference_request(tmp_path):
+    """A canary that crashed after the request was sent gave that user the proxy's 502 (no retry once a body was
+    sent); inference is idempotent by kubepipe's contract, so it is sent again on the stable backend; a request
+    that is not inference is not sent twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    sp = stable.server_address[1]
+
+    async def killed_mid_request(app, path):
+        canary = subprocess.Popen([sys.executable, "-c", _HANGING_CANARY], stdout=subprocess.PIPE, text=True)
+        try:
+            cp = int(canary.stdout.readline())
+            _record(tmp_path / "ep.json", sp, cp, 100)
+            app.reload()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                sent = asyncio.ensure_future(c.post(path, json={"instances": ["x"]}))
+                line = await asyncio.get_running_loop().run_in_executor(None, canary.stdout.readline)
+                assert line.strip() == "got"
+                os.kill(canary.pid, signal.SIGKILL)
+                return cp, await asyncio.wait_for(sent, 30)
+        finally:
+            canary.kill()
+            canary.wait()
+
+    async def run():
+        app = ProxyApp(tmp_path / "ep.json")
+        app.client = httpx.AsyncClient(trust_env=False)
+        try:
+            cp, r = await killed_mid_request(app, "/v1/models/m:predict")
+            assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "fuel"
+            revs = app.state()["revisions"]
+            assert (revs[str(cp)]["requests"], revs[str(cp)]["errors_5xx"]) == (1, 1)
+            assert revs[str(sp)]["requests"] == 1
+            cp, r = await killed_mid_request(app, "/v2/repository/models/m/load")  # not inference: not sent again
+            assert r.status_code == 502 and "did not answer (RemoteProtocolError)" in r.json()["error"]
+        finally:
+            await app.client.aclose()
+
+    (tmp_path / "ep.json").write_text(json.dumps({"backend": {"port": sp}, "canary": None}))
+    try:
+        asyncio.run(run())
+    finally:
+        stable.shutdown()
+        stable.server_close()
+
+
+def _whole_request(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    return len(body) >= int(lengths[0]) if lengths else True
+
+
+def test_a_keep_alive_connection_the_backend_closed_is_sent_again_not_a_502():
+    """The proxy reused a pooled connection the backend was closing (its keep-alive expiring): the request met
+    'Server disconnected without sending a response' and the user got a 502; it is sent once more (a new
+    connection), and the pool's idle connections expire before the backend's do."""
+    import socket
+
+    from kubepipe.components.serving.guard import KEEP_ALIVE_S
+    from kubepipe.components.serving.proxy import POOL_KEEP_ALIVE_S, ProxyApp
+
+    assert POOL_KEEP_ALIVE_S < min(KEEP_ALIVE_S, 5)  # 5: uvicorn's own default
+
+    body = json.dumps({"predictions": [{"label": "fuel", "probability": 0.9}]}).encode()
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+              + b"\r\n\r\n" + body)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():  # answers the first request of each connection; a second one on it meets the close
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not _whole_request(data):
+                    data += conn.recv(65536)
+                conn.sendall(answer)
+                conn.recv(65536)  # the reused connection's next request: closed unanswered
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        rec = Path(d) / "ep.json"
+        _record(rec, port, None)
+        try:
+            assert asyncio.run(_drive(ProxyApp(rec), 3)) == [200, 200, 200]
+        finally:
+            listener.close()
