@@ -117,15 +117,17 @@ class ServedModel(Model):
         spec, run = self.spec, self.run
         if spec is None or run is None:
             raise RuntimeError("a forward pass before load(): load() sets the spec and runner first")
-        inputs: Sequence[Any] | np.ndarray | None
+        encoder, counted = self.model.encoder, observe and self.model.has_tokens
+        tokens: int | None = None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
-            inputs, encoded = None, self.model.encoder.collate_rows(items)
-        else:
+            encoded = encoder.collate_rows(items)
+            tokens = self.model.count_tokens(None, encoded) if counted else None
+        else:  # tokens as defined once by the model (LoadedModel.count_tokens), read in the encoding pass
             inputs = np.asarray(items, dtype=np.float32) if spec.task == TABULAR else items
-            encoded = self.model.encoder.encode(inputs)
+            encoded, tokens = encoder.encode_counted(inputs) if counted else (encoder.encode(inputs), None)
         probs = softmax(run(encoded).astype(np.float32, copy=False))
-        if observe and self.model.has_tokens:  # tokens as defined once by the model (LoadedModel.count_tokens)
-            self.metrics.tokens.inc(self.model.count_tokens(inputs, encoded))
+        if tokens is not None:
+            self.metrics.tokens.inc(tokens)
         return probs
 
     def _observe_batch(self, rows: int, requests: int, seconds: float, tokens: int = 0) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from kubepipe.components.cells import cell_text
 from kubepipe.components.errors import ModelError
-from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, words_read
+from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, hash_ngrams_read, words_read
 
 __all__ = ["Encoder", "HashingEncoder", "ByteEncoder", "TabularEncoder", "WordPieceEncoder", "ENCODINGS",
            "encoder_from_state", "to_tensors"]
@@ -46,6 +46,12 @@ class Encoder:
     def count_tokens(self, inputs: Any, encoded: dict | None = None) -> int:
         """`encoded`: this encoder's `encode(inputs)`, when the caller has it (saves tokenizing twice)."""
         return len(inputs)
+
+    def encode_counted(self, inputs: Any) -> tuple[dict[str, np.ndarray], int]:
+        """(`encode(inputs)`, `count_tokens(inputs)`) in one pass over the inputs where the encoding allows (the
+        server counts the tokens of every pass it runs)."""
+        encoded = self.encode(inputs)
+        return encoded, self.count_tokens(inputs, encoded)
 
     def encode_rows(self, inputs: Any) -> list[np.ndarray] | None:
         """Each row's ids, unpadded, for encoders whose batches pad every row to the longest (the server
@@ -101,6 +107,10 @@ class HashingEncoder(Encoder):
 
     def count_tokens(self, inputs, encoded=None):
         return words_read(_texts(inputs), self.hashing)
+
+    def encode_counted(self, inputs):  # the texts normalised once for both
+        ids, words = hash_ngrams_read(_texts(inputs), self.hashing)
+        return {"ids": ids}, words
 
 
 class ByteEncoder(Encoder):

@@ -10,11 +10,11 @@ machines (no PYTHONHASHSEED dependence), which a saved model needs.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["HashingSpec", "normalise", "hash_ngrams", "words_read"]
+__all__ = ["HashingSpec", "normalise", "hash_ngrams", "words_read", "hash_ngrams_read"]
 
 _P = 0x100000001B3  # FNV prime: odd, so invertible mod 2**64
 _Q = pow(_P, -1, 2**64)
@@ -69,16 +69,47 @@ def _mix(h: np.ndarray, salt: int) -> np.ndarray:
     return x
 
 
+class _Joined(NamedTuple):
+    """A batch's texts normalised, padded with a space each side and joined: one byte buffer."""
+
+    buf: np.ndarray  # uint8, every text's bytes
+    lens: np.ndarray  # each text's padded length
+    tid: np.ndarray  # the text of each byte
+    spaces: np.ndarray  # positions of the spaces (each word sits between two of one text)
+
+
+def _join(texts: Sequence[str]) -> _Joined:
+    padded = [(" " + normalise(t) + " ").encode("utf-8") for t in texts]
+    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
+    buf = np.frombuffer(b"".join(padded), dtype=np.uint8)
+    tid = np.repeat(np.arange(len(padded), dtype=np.int64), lens)
+    return _Joined(buf, lens, tid, np.flatnonzero(buf == 32))
+
+
 def hash_ngrams(texts: Sequence[str], spec: HashingSpec) -> np.ndarray:
     """int64 array [len(texts), K] of bucket ids in 1..buckets-1, 0 = padding; 1 <= K <= max_features."""
-    n_texts = len(texts)
-    padded = [(" " + normalise(t) + " ").encode("utf-8") for t in texts]
-    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=n_texts)
-    buf = np.frombuffer(b"".join(padded), dtype=np.uint8).astype(np.uint64)
+    return _ids(_join(texts), spec)
+
+
+def words_read(texts: Sequence[str], spec: HashingSpec) -> int:
+    """The words (of each `normalise`d text) that `hash_ngrams` keeps an n-gram of. It keeps a text's first
+    `max_features` n-grams in its order (char n-grams, shortest first, by position; then word n-grams): past that
+    budget a long text's later words are not read at all."""
+    return _words(_join(texts), spec)
+
+
+def hash_ngrams_read(texts: Sequence[str], spec: HashingSpec) -> tuple[np.ndarray, int]:
+    """(`hash_ngrams(texts)`, `words_read(texts)`) from one normalisation of the texts (the server's pass)."""
+    joined = _join(texts)
+    return _ids(joined, spec), _words(joined, spec)
+
+
+def _ids(joined: _Joined, spec: HashingSpec) -> np.ndarray:
+    n_texts, tid, spaces = len(joined.lens), joined.tid, joined.spaces
+    buf = joined.buf.astype(np.uint64)
     total = len(buf)
     if total == 0:
         return np.zeros((n_texts, 1), dtype=np.int64)
-    tid = np.repeat(np.arange(n_texts, dtype=np.int64), lens)  # text id of each byte
     qpow = _powers(_Q, total + 1, "q")
     ppow = _powers(_P, total + 1, "p")
     with np.errstate(over="ignore"):
@@ -98,7 +129,6 @@ def hash_ngrams(texts: Sequence[str], spec: HashingSpec) -> np.ndarray:
             start = start[keep]
             ids.append(_mix(span_hash(start, start + n) + np.uint64(n), _SALT["char"]))
             owners.append(tid[start])
-        spaces = np.flatnonzero(buf == 32)
         for n in range(1, spec.word_ngrams + 1):
             if len(spaces) <= n:
                 break
@@ -123,22 +153,20 @@ def hash_ngrams(texts: Sequence[str], spec: HashingSpec) -> np.ndarray:
     return out
 
 
-def words_read(texts: Sequence[str], spec: HashingSpec) -> int:
-    """The words (of each `normalise`d text) that `hash_ngrams` keeps an n-gram of. It keeps a text's first
-    `max_features` n-grams in its order (char n-grams, shortest first, by position; then word n-grams): past that
-    budget a long text's later words are not read at all."""
-    total = 0
-    for text in texts:
-        words = normalise(text).split()
-        length = len((" " + " ".join(words) + " ").encode("utf-8"))  # the padded text hash_ngrams reads
-        n = next((n for n in range(spec.char_ngrams[0], spec.char_ngrams[1] + 1) if length >= n), None)
-        if n is None:  # too short for a char n-gram: word unigrams come first
-            total += min(len(words), spec.max_features) if spec.word_ngrams >= 1 else 0
-        elif spec.max_features >= length - n + 1:  # its first char n-grams all fit: they span the whole text
-            total += len(words)
-        else:  # they span bytes [0, end); a word's first byte follows a space
-            end, start = spec.max_features + n - 1, 1
-            for word in words:
-                total += start < end
-                start += len(word.encode("utf-8")) + 1
-    return total
+def _words(joined: _Joined, spec: HashingSpec) -> int:
+    """`words_read` of a joined batch: a word counts where it starts within the bytes the text's first
+    `max_features` char n-grams (the shortest, by position) span; a text too short for any char n-gram reads
+    its words through word unigrams, at most `max_features` of them."""
+    lens, tid, spaces = joined.lens, joined.tid, joined.spaces
+    a, b = spaces[:-1] + 1, spaces[1:]  # a word's first byte, and the space after it
+    owner = tid[spaces[:-1]]
+    lo, hi = spec.char_ngrams
+    short = ~((lo <= hi) & (lens >= lo))  # no char n-gram fits in the padded text
+    end = np.where(short, np.iinfo(np.int64).max, spec.max_features + lo - 1)  # past the kept char n-grams
+    first = np.cumsum(lens) - lens  # each text's first byte in the buffer
+    read = (owner == tid[b]) & (b > a) & (a - first[owner] < end[owner])
+    per_text = np.bincount(owner[read], minlength=len(lens))
+    if short.any():
+        capped = np.minimum(per_text, spec.max_features) if spec.word_ngrams >= 1 else np.zeros_like(per_text)
+        per_text = np.where(short, capped, per_text)
+    return int(per_text.sum())

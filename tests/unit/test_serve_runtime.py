@@ -128,6 +128,33 @@ def test_requests_look_up_no_metric_labels(text_model, monkeypatch):
     assert m.metrics.tokens._value.get() - before == 5 * 8  # whitespace words, the hashed model's tokens
 
 
+def test_a_32_row_request_answers_what_the_model_does_and_reads_each_text_once(text_model, monkeypatch):
+    """The answers of a 32-row request are the model's own (its forward's logits, softmaxed as the server does),
+    bit for bit, and the tokens counter grows by `count_tokens`; the pass normalises each text once (it
+    normalised each twice: once to hash the n-grams, once more to count the words they reach)."""
+    from kubepipe.components.serving.parity import softmax
+    from kubepipe.components.serving.model import ServedModel
+    from kubepipe.components.training import hashing
+
+    m = ServedModel("m", str(text_model), max_batch_size=32, freeze_gc=False)
+    m.load()
+    texts = ["", "Café Noir, 12 rue de l'été", "x " * 200, "STARBUCKS #1234"] + merchant_strings(28, seed=9)[0]
+    normalised = []
+    real = hashing.normalise
+    monkeypatch.setattr(hashing, "normalise", lambda text: normalised.append(text) or real(text))
+    before = m.metrics.tokens._value.get()
+    answer = asyncio.run(m({"instances": texts, "return_probabilities": True}))
+    answer = answer[0] if isinstance(answer, tuple) else answer  # kserve: (body, headers)
+    assert sorted(normalised) == sorted(texts)
+    loaded = load_model(text_model)
+    want = softmax(loaded.forward(loaded.encode(texts)).numpy())
+    got = np.array([p["probabilities"] for p in answer["predictions"]], dtype=np.float32)
+    assert np.array_equal(got, want)
+    assert [p["label"] for p in answer["predictions"]] == loaded.predict(texts)
+    assert [p["probability"] for p in answer["predictions"]] == want.max(axis=1).tolist()
+    assert m.metrics.tokens._value.get() - before == loaded.count_tokens(texts)
+
+
 @pytest.mark.slow  # exports (torch.export + onnxscript) and int8 quantisation: seconds each
 @pytest.mark.parametrize("precision, atol", [("fp32", 1e-4), ("int8", 0.1)])
 def test_onnx_runtime_serves_what_torch_answers(text_model, precision, atol):

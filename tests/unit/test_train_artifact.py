@@ -61,6 +61,8 @@ def test_hashed_tokens_are_the_words_the_kept_ngrams_reach(max_features, char_ng
 
     assert [enc.count_tokens([t]) for t in texts] == [read(t) for t in texts]
     assert enc.count_tokens(texts) == sum(map(read, texts))
+    encoded, tokens = enc.encode_counted(texts)  # the server's pass: one normalisation for both
+    assert tokens == sum(map(read, texts)) and np.array_equal(encoded["ids"], enc.encode(texts)["ids"])
     if max_features == 256:
         assert enc.count_tokens([long]) == 86  # `w0` once normalised: 3 bytes a word, 258 bytes read
 
