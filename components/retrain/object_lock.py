@@ -7,9 +7,14 @@ registry's concurrency primitive (`registry.fsspec_store`): an exclusive create 
 its token and time, reads, decides and rewrites the log, then removes the lock; the next one waits for it. A lock older
 than `STALE_S` (its holder was killed) is removed by the next decider, with a warning.
 
-That removal is unconditional, a known race (decision 0002): two deciders finding the same stale lock may both remove
-it, the later one removing the lock the earlier just created. A conditional delete (S3 `If-Match`, GCS
-`ifGenerationMatch`) would close it, but neither s3fs's nor gcsfs's public `rm_file` sends one.
+Neither s3fs's nor gcsfs's public `rm_file` sends a conditional delete (S3 `If-Match`, GCS `ifGenerationMatch`), so
+that removal cannot be made conditional on the server (decision 0002). Two deciders finding the same stale lock would
+both remove it, the later one removing the lock the earlier had just created, and both would decide at once. So only
+the decider that creates the stale lock's marker `triggers.jsonl.lock.stale-<hash of its content>` (exclusively: one
+of them) removes it, and only while the lock still holds what it read; it then removes the marker. The others wait
+for the lock as for any holder: the race delays a decision, it never lets two run at once. A marker left by a decider
+killed meanwhile is removed once it is older than `STALE_S` too (its successor re-reads the lock before removing it).
+A holder that runs past `STALE_S` (not killed, only slow) may still lose its lock: it says so when it releases.
 """
 
 from __future__ import annotations
@@ -32,15 +37,57 @@ STALE_S = 900.0  # a decision (a remote start included) takes seconds; a lock th
 _POLL_S = 0.2
 
 
-def _holder(fs, path: str) -> dict | None:
-    """The lock's content; None when there is no lock, {} when it is no JSON object (then it ages from time 0)."""
+def _raw(fs, path: str) -> bytes | None:
+    """The object's bytes; None when there is none (b"" when it cannot be read)."""
     try:
-        held = json.loads(fs.cat_file(path))
+        return bytes(fs.cat_file(path))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except OSError:
+        return b""
+
+
+def _holder(fs, path: str) -> dict | None:
+    """The lock's content; None when there is no lock, {} when it is no JSON object (then it ages from time 0)."""
+    raw = _raw(fs, path)
+    return None if raw is None else _parsed(raw)
+
+
+def _parsed(raw: bytes) -> dict:
+    try:
+        held = json.loads(raw)
+    except ValueError:
         return {}
     return held if isinstance(held, dict) else {}
+
+
+def _age(holder: dict) -> float:
+    since = holder.get("time")
+    return time.time() - (since if isinstance(since, (int, float)) and not isinstance(since, bool) else 0.0)
+
+
+def _remove_stale(fs, path: str, seen: bytes, body: bytes, who: str, said: str) -> bool:
+    """Remove the stale lock `path`, which held `seen`, when this decider is the one that creates its marker; False
+    when another is removing it (then this one waits). See the module's docstring."""
+    import hashlib
+
+    marker = f"{path}.stale-{hashlib.sha256(seen).hexdigest()[:16]}"
+    if not _create(fs, marker, body, who):
+        left = _raw(fs, marker)
+        if left is not None and _age(_parsed(left)) > STALE_S:  # its remover was killed: the next one tries
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(marker)
+        return False
+    try:
+        if _raw(fs, path) != seen:  # removed meanwhile (by the remover before this marker's), or released
+            return False
+        log.warning("%s: %s: %s", who, path, said)
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(marker)
 
 
 def _create(fs, path: str, body: bytes, who: str) -> bool:
@@ -71,18 +118,18 @@ def object_lock(fs, path: str, who: str):
     body = json.dumps({"token": token, "time": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
     said = False
     while not _create(fs, path, body.encode("utf-8"), who):
-        holder = _holder(fs, path)
-        if holder is None:  # released in between
+        raw = _raw(fs, path)
+        if raw is None:  # released in between
             continue
+        holder = _parsed(raw)
         if holder.get("token") == token:  # our create was applied and its retry refused (a lost answer)
             break
-        since = holder.get("time")
-        age = time.time() - (since if isinstance(since, (int, float)) else 0.0)
+        age = _age(holder)
         if age > STALE_S:
-            log.warning("%s: %s: removing a lock left %.0f s ago by %s (a decider killed while it held it)", who,
-                        path, age, f"{holder.get('host')} pid {holder.get('pid')}" if holder else "an unknown holder")
-            with contextlib.suppress(FileNotFoundError):
-                fs.rm_file(path)
+            by = f"{holder.get('host')} pid {holder.get('pid')}" if holder else "an unknown holder"
+            if not _remove_stale(fs, path, raw, body.encode("utf-8"), who,
+                                 f"removing a lock left {age:.0f} s ago by {by} (a decider killed while it held it)"):
+                time.sleep(_POLL_S)  # another decider is removing it
             continue
         if not said:  # a wait of up to STALE_S would look like a hung step
             said = True

@@ -90,3 +90,53 @@ def test_a_state_dir_in_a_bucket_that_does_not_exist_is_named(state):
     with pytest.raises(ComponentError, match=r"^trigger-retrain: cannot write s3://kp-\w+-missing/state/retrain/train/"
                                              r"triggers\.jsonl\.lock \(.*bucket does not exist\); `state_dir`"):
         _decide(missing, "m1")
+
+
+def test_two_deciders_finding_the_same_stale_lock_never_hold_it_at_once(state, monkeypatch):
+    """Both removed the stale lock: the later removal took the lock the earlier had just created, and both decided at
+    once. Only the decider that creates the stale lock's marker removes it; the other waits (a delay)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    lock = state.removeprefix("s3://") + "/retrain/train/triggers.jsonl.lock"
+    fs.pipe_file(lock, json.dumps({"token": "dead", "time": time.time() - 7200, "host": "h1", "pid": 7}).encode())
+    both_read = threading.Barrier(2, timeout=30)
+    synced: set[str] = set()
+    raw, remove = object_lock._raw, fs.rm_file
+
+    def read_at_once(fs_, path):  # both deciders read the stale lock before either acts on it
+        out = raw(fs_, path)
+        me = threading.current_thread().name
+        if str(path).endswith(".lock") and out and b"dead" in out and me not in synced:
+            synced.add(me)
+            both_read.wait()
+        return out
+
+    def slow_rm(path, *a, **kw):  # the second decider's removal lands after the first created its lock
+        if str(path).endswith("triggers.jsonl.lock") and threading.current_thread().name == "b":
+            time.sleep(1.0)
+        return remove(path, *a, **kw)
+
+    monkeypatch.setattr(object_lock, "_raw", read_at_once)
+    monkeypatch.setattr(fs, "rm_file", slow_rm)  # fsspec's sync methods are the instance's
+    held: list[tuple[str, float, float]] = []
+    errors: list[BaseException] = []
+
+    def decider() -> None:
+        try:
+            with object_lock.object_lock(fs, lock, "trigger-retrain"):
+                start = time.monotonic()
+                time.sleep(2.0)
+                held.append((threading.current_thread().name, start, time.monotonic()))
+        except BaseException as exc:  # noqa: BLE001 - said below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decider, name=n) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(held) == 2
+    (_, s1, e1), (_, s2, e2) = sorted(held, key=lambda h: h[1])
+    assert e1 <= s2, f"both held the lock at once: {held}"  # the second waited for the first
+    assert not fs.exists(lock) and not fs.glob(lock + ".stale-*")
