@@ -10,9 +10,9 @@ import functools
 import re
 from typing import Any
 
-from kubepipe.secret_shapes import (QUERY_CREDENTIAL_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
-                                    WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_items, secret_value_kind,
-                                    webhook_path)
+from kubepipe.secret_shapes import (QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
+                                    WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_item_secret, query_items,
+                                    secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets"]
@@ -142,11 +142,23 @@ def _credential_variable(name: str, value: str) -> bool:
     return (not value.isalpha() or len(value) >= 20) and keyed_secret(name, value)
 
 
+# A URL (its host known: `redact_url`), or a query item of one shown without its scheme (`GET /api/x?code=...`, the
+# host unknown); read in one pass so that a URL's items are judged by its host only.
+_URL_OR_QUERY_ITEM = re.compile(f"(?P<url>{URL_IN_TEXT.pattern})|{QUERY_ITEM_IN_TEXT.pattern}")
+
+
+def _url_or_query_item(m: re.Match) -> str:
+    if m.group("url"):
+        return redact_url(m.group("url"))
+    secret = query_item_secret(m.group("key"), m.group("value"), None)
+    return f"{m.group('key')}={REDACTED}" if secret else m.group(0)
+
+
 def redact_text(text: str) -> str:
     """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the value of
     an environment variable named like one (`environment_secrets`), the shapes `secret_value_kind` knows, the
     password and credential query values of URLs (`redact_url`), a credential's query value in a URL shown without
-    its scheme (`PUT /b/k?X-Amz-Signature=...`), an unquoted
+    its scheme, by the same rule, its host unknown (`PUT /b/k?X-Amz-Signature=...`, `GET /api/x?code=...`), an unquoted
     Authorization header to its line's end, and the value of `key=value` / `key: value` pairs whose key names a
     credential (`password=hunter2`)."""
     if not isinstance(text, str) or not text:
@@ -155,10 +167,9 @@ def redact_text(text: str) -> str:
         text = text.replace(value, REDACTED)
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
-    text = URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = _URL_OR_QUERY_ITEM.sub(_url_or_query_item, text)
     text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
-    text = QUERY_CREDENTIAL_IN_TEXT.sub(lambda m: f"{m.group('key')}={REDACTED}", text)
     text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
 
     def keyed(m: re.Match) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_CREDENTIAL_IN_TEXT",
+__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT",
            "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself",
-           "normal_key", "query_credential", "query_items", "query_credential_refs", "secret_value_kind", "webhook_path"]
+           "normal_key", "query_credential", "query_items", "query_item_secret", "query_credential_refs",
+           "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -84,11 +85,11 @@ _HOST_KEYS = (("googleapis.com", frozenset({"key"})), ("azurewebsites.net", froz
 # `?key=` on another host (an API key): 20+ letters, digits, `-` and `_`, capitals, small letters and digits among
 # them, or 32+ hex digits; a name or a path (`?key=reports/2024.csv`, `?key=daily_summary`) is none.
 _GENERATED_KEY = re.compile(r"^((?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9_-]{20,}|[0-9A-Fa-f]{32,})$")
-# One of them in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`), `sig` too: its
-# value, up to the sentence's punctuation after it (`&token=T1: 404`).
-QUERY_CREDENTIAL_IN_TEXT = re.compile(
-    r"(?<=[?&;])(?P<key>" + "|".join(map(re.escape, sorted(_QUERY_CREDENTIALS))) + r"|sig)="
-    r"(?P<value>[^&\s'\"#<>]*[^&\s'\"#<>.,:;)\]])", re.I)
+# A query item in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`, a server's
+# `GET /api/x?code=...&x=1`): after `?`, `&` or `;`, its value up to the sentence's punctuation after it
+# (`&token=T1: 404`); `query_items`' rule tells whether it holds a credential, the host unknown.
+QUERY_ITEM_IN_TEXT = re.compile(r"(?<=[?&;])(?P<key>[^\s=&;?#'\"<>]+)="
+                                r"(?P<value>[^&;\s'\"#<>]*[^&;\s'\"#<>.,:;)\]])")
 
 
 def is_secret_name(name: str) -> bool:
@@ -147,16 +148,24 @@ def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
 
     items = [item.partition("=") for item in QUERY_SEP.split(query)]
     names = {unquote(k).lower() for k, _, _ in items}
+    return [(key, eq, value, query_item_secret(key, value, host, names)) for key, eq, value in items]
 
-    def secret(key: str, value: str) -> bool:
-        text = unquote(value).strip()
-        if not text or WHOLE_REF.match(text):
-            return False
-        return (_listed_key(key, names, host) or keyed_secret(unquote(key), text)
-                or (unquote(key).lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(".,:;)]"))))
-                or secret_value_kind(text) is not None)
 
-    return [(key, eq, value, secret(key, value)) for key, eq, value in items]
+def query_item_secret(key: str, value: str, host: str | None, names: set[str] | None = None) -> bool:
+    """Whether a query item's value (as written, percent-encoded) holds a credential: `query_items`' rule. `host`
+    None: unknown (a request path in a log line, `GET /api/x?code=...`): `code` is then a credential, as on an
+    Azure Functions app (its function key) or at an OAuth callback (its authorization code), unless it is a number
+    (`?code=500`, a status code). `names` None: the query's other keys unknown (`sig` is then an Azure SAS's)."""
+    from urllib.parse import unquote
+
+    text = unquote(value).strip()
+    if not text or WHOLE_REF.match(text):
+        return False
+    name = unquote(key)
+    return (_listed_key(key, names, host) or keyed_secret(name, text)
+            or (host is None and name.lower() == "code" and not _NUMBER.match(text))
+            or (name.lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(".,:;)]"))))
+            or secret_value_kind(text) is not None)
 
 
 def query_credential_refs(text: str) -> list[tuple[str, str]]:
@@ -178,14 +187,14 @@ def query_credential_refs(text: str) -> list[tuple[str, str]]:
             if "${" in value and (_listed_key(key, names, host) or is_secret_name(unquote(key)))]
 
 
-def _listed_key(key: str, names: set[str], host: str) -> bool:
+def _listed_key(key: str, names: set[str] | None, host: str | None) -> bool:
     """Whether a query key's value is a credential whatever it is: one of `_QUERY_CREDENTIALS`, `sig` beside `sv` or
-    `se` (an Azure SAS; `names`: the query's keys, lowercase), a key the host's API takes its key in (`_HOST_KEYS`:
-    `key` on googleapis.com, `code` and `key` on an Azure Functions app, *.azurewebsites.net)."""
+    `se` (an Azure SAS; `names`: the query's keys, lowercase; None: unknown), a key the host's API takes its key in
+    (`_HOST_KEYS`: `key` on googleapis.com, `code` and `key` on an Azure Functions app, *.azurewebsites.net)."""
     from urllib.parse import unquote
 
-    name, host = unquote(key).lower(), host.lower()
-    return (name in _QUERY_CREDENTIALS or (name == "sig" and bool(names & {"sv", "se"}))
+    name, host = unquote(key).lower(), (host or "").lower()
+    return (name in _QUERY_CREDENTIALS or (name == "sig" and (names is None or bool(names & {"sv", "se"})))
             or any(name in keys and (host == suffix or host.endswith("." + suffix)) for suffix, keys in _HOST_KEYS))
 
 
