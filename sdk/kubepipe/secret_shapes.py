@@ -82,9 +82,15 @@ _QUERY_CREDENTIALS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-se
                                 "apikey"})
 # (host suffix, query keys carrying its API key): a Google API key, an Azure Functions function / host key.
 _HOST_KEYS = (("googleapis.com", frozenset({"key"})), ("azurewebsites.net", frozenset({"code", "key"})))
-# `?key=` on another host (an API key): 20+ letters, digits, `-` and `_`, capitals, small letters and digits among
-# them, or 32+ hex digits; a name or a path (`?key=reports/2024.csv`, `?key=daily_summary`) is none.
-_GENERATED_KEY = re.compile(r"^((?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9_-]{20,}|[0-9A-Fa-f]{32,})$")
+# `?key=` on another host (an API key), by a generated key's shape: 16+ letters, digits, `-` and `_`, capitals,
+# small letters and digits among them (a 16-character key, `aB3xK9mQ2pL7vN4r`, is as common as a longer one), but
+# not words of 3+ letters in camelCase and numbers (`QuarterlyReport2024`, `MonthlyRevenueV2`: a name; one with a
+# shorter word, `My_Report_2024_v2`, reads as a key); or 32+ hex digits, in groups joined by `-`
+# too (a UUID, `0f8fad5b-d9cb-469f-a165-70867728950e`; `12345678-<32 hex digits>`). A name or a path
+# (`?key=reports/2024.csv`, `?key=daily_summary`) is none, and so is a shorter value (`?key=abc123`).
+_GENERATED_KEY = re.compile(r"^((?=.*[A-Z])(?=.*[a-z])(?=.*\d)(?!(?:[A-Z]?+[a-z]{3,}+|[A-Za-z]?+\d++|[_-])++$)"
+                            r"[A-Za-z0-9_-]{16,}"
+                            r"|(?=(?:-?[0-9A-Fa-f]){32})[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)*)$")
 # A query item in text with no scheme to its URL (an HTTP client's `PUT /b/k?X-Amz-Signature=...`, a server's
 # `GET /api/x?code=...&x=1`): after `?`, `&` or `;`, its value up to the sentence's punctuation after it
 # (`&token=T1: 404`); `query_items`' rule tells whether it holds a credential, the host unknown.

@@ -267,7 +267,11 @@ def test_an_azure_functions_key_is_a_credential(secret, app, name):
 
 @pytest.mark.parametrize("value, secret", [
     ("AbCdEf1234567890XyZw12", True), ("0123456789abcdef0123456789abcdef", True),
-    ("reports/2024.csv", False), ("daily_summary_2024_report", False), ("users", False)])
+    # a 16-character key, a UUID and a key in hex groups were shown: the rule asked for 20+, or 32+ hex digits alone
+    ("aB3xK9mQ2pL7vN4r", True), ("0f8fad5b-d9cb-469f-a165-70867728950e", True),
+    ("12345678-0123456789abcdef0123456789ab", True),
+    ("reports/2024.csv", False), ("daily_summary_2024_report", False), ("users", False), ("abc123", False),
+    ("aB3xK9mQ2pL7vN4", False), ("QuarterlyReport2024", False), ("MonthlyRevenueV2", False), ("2024-01-01", False)])
 def test_a_key_query_value_on_any_host_is_a_credential_by_its_shape(value, secret):
     # `?key=` was a credential on googleapis.com only: an API key on another host was shown and compiled in
     url = f"https://api.example.com/v1/items?key={value}"
@@ -357,3 +361,12 @@ def test_a_registry_uri_whose_password_is_digits_and_a_slash_is_refused():
                                  "https://h:8443/a/b?email=ana@example.com", "http://h:80/x/y@v2/z"])
 def test_a_port_then_a_path_keeps_its_port(url):
     assert redact_text(f"GET {url} 404") == f"GET {url} 404" and redacted(url) == url and secret_value_kind(url) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(head=st.text(alphabet="abcdefXYZ0123456789_-", min_size=13, max_size=40))
+def test_a_generated_key_of_16_characters_or_more_is_never_shown(head):
+    value = head + "9Xq"  # capitals, small letters and digits, and no camelCase name
+    url = f"https://api.example.com/v1/items?key={value}&page=2"
+    assert redacted(url) == f"https://api.example.com/v1/items?key={REDACTED}&page=2"
+    assert redact_text(f"GET {url}: 401") == f"GET https://api.example.com/v1/items?key={REDACTED}&page=2: 401"
