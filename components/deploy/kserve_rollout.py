@@ -38,141 +38,15 @@ import time
 
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
+from kubepipe.components.deploy.isvc_api import (GROUP, PLURAL, VERSION, Isvc, RolloutError, kube_api_client,
+                                                  readiness, smoke_url, wait_ready)
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
-from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
 
 __all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness", "kube_api_client"]
 
-GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 _MODE_KEY = "serving.kserve.io/deploymentMode"
 _MODEL_LABEL = "kubepipe.dev/model"  # the model an InferenceService serves (inference_service.py)
-
-
-class RolloutError(ComponentError):
-    """The cluster refused the InferenceService (RBAC, no KServe, invalid object)."""
-
-
-def kube_api_client(config_file: str | None = None, context: str | None = None):
-    """An ApiClient on a Configuration of its own: the pod's service account inside a pipeline pod, else the
-    kubeconfig (`config_file`, which wins over the pod's; else kubernetes' default: $KUBECONFIG or ~/.kube/config;
-    `context`: else its current context). The process's default Configuration, which kubernetes' loaders set when
-    given none (the caller's own clients, another thread's rollout), is left as it was."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    if config_file is None:
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-            return client.ApiClient(cfg)
-        except config.ConfigException:
-            cfg = client.Configuration()  # a half-loaded in-cluster config: start again
-    try:
-        config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
-    except Exception as exc:  # noqa: BLE001 - ConfigException, a YAML error, an unreadable file: none a retry mends
-        import os
-
-        where = config_file or (f"{os.environ['KUBECONFIG']} ($KUBECONFIG)" if os.environ.get("KUBECONFIG")
-                                else "~/.kube/config (no $KUBECONFIG)")
-        raise RolloutError(f"no Kubernetes cluster to deploy to: not inside a pod (no in-cluster service account) "
-                           f"and the kubeconfig {where} cannot be loaded: {type(exc).__name__}: "
-                           f"{' '.join(str(exc).split())[:300]}; point KUBECONFIG at the cluster's kubeconfig "
-                           "(`kubectl config current-context` names the one in use), or run the pipeline on the "
-                           "cluster") from None
-    return client.ApiClient(cfg)
-
-
-def readiness(obj: dict, *, canary: bool) -> tuple[str, str]:
-    """('ready' | 'pending' | 'failed', why) for the object's current generation."""
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    gen, seen = meta.get("generation"), status.get("observedGeneration")
-    if gen is not None and (seen is None or seen < gen):
-        return "pending", f"controller has not yet observed generation {gen}"
-    model = status.get("modelStatus") or {}
-    if (model.get("states") or {}).get("targetModelState") == "FailedToLoad":
-        info = model.get("lastFailureInfo") or {}
-        return "failed", f"model failed to load: {info.get('reason', '?')}: {info.get('message', '')}".rstrip(": ")
-    conds = {c.get("type"): c for c in status.get("conditions") or []}
-    ready = conds.get("Ready")
-    if not ready or ready.get("status") != "True":
-        why = (ready or {}).get("message") or (ready or {}).get("reason") or "no Ready condition yet"
-        return "pending", f"not Ready: {why}"
-    pred = (status.get("components") or {}).get("predictor") or {}
-    created, done = pred.get("latestCreatedRevision"), pred.get("latestReadyRevision")
-    if canary and created and done != created:
-        return "pending", f"revision {created} not ready yet (latest ready: {done})"
-    return "ready", "Ready"
-
-
-def _canary_url(obj: dict) -> str | None:
-    status = obj.get("status") or {}
-    pred = (status.get("components") or {}).get("predictor") or {}
-    for entry in pred.get("traffic") or []:
-        if entry.get("tag") == "latest" and entry.get("url"):
-            return entry["url"]
-    return pred.get("url") or status.get("url")
-
-
-def _smoke_url(obj: dict, mode: str, base_url: str | None) -> str | None:
-    """Where the smoke test reaches the new version from the pipeline's pod. RawDeployment: the cluster-internal
-    service (`status.address.url`), as `status.url` is the ingress domain (`<name>-<ns>.example.com` until the
-    cluster has one), which the pod cannot resolve; through the profile's ingress_url, that domain as Host."""
-    internal = ((obj.get("status") or {}).get("address") or {}).get("url")
-    if mode == "raw" and internal and not base_url:
-        return internal
-    return _canary_url(obj)
-
-
-class _Isvc:
-    """The few CustomObjectsApi calls a rollout needs, with readable errors."""
-
-    def __init__(self, api_client, namespace: str, name: str):
-        from kubernetes import client
-
-        self.api, self.ns, self.name = client.CustomObjectsApi(api_client), namespace, name
-
-    def _call(self, what: str, fn, *args, **kw):
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return fn(GROUP, VERSION, self.ns, PLURAL, *args, **kw)
-        except ApiException as exc:
-            if exc.status == 404 and what == "get":
-                return None
-            hint = {401: "the cluster credentials were refused",
-                    403: f"grant the pipeline's service account {what} on inferenceservices in {self.ns}",
-                    404: "is KServe installed (serving.kserve.io/v1beta1 CRD) and does the namespace exist?",
-                    409: "another rollout changed it at the same time; the step's retry starts over",
-                    422: "the API server rejected the InferenceService as invalid"}.get(exc.status, "")
-            raise RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
-                               f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip(),
-                               retryable=exc.status not in (400, 401, 403, 404, 422)) from None
-
-    def get(self):
-        return self._call("get", self.api.get_namespaced_custom_object, self.name)
-
-    def create(self, body):
-        return self._call("create", self.api.create_namespaced_custom_object, body)
-
-    def replace(self, body):
-        return self._call("update", self.api.replace_namespaced_custom_object, self.name, body)
-
-    def patch(self, body):
-        return self._call("patch", self.api.patch_namespaced_custom_object, self.name, body)
-
-    def delete(self):
-        return self._call("delete", self.api.delete_namespaced_custom_object, self.name)
-
-
-def _wait(isvc: _Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:
-    while True:
-        obj = isvc.get() or {}
-        state, why = readiness(obj, canary=canary)
-        if state != "pending":
-            return state == "ready", why, obj
-        if time.monotonic() >= deadline:
-            return False, f"not Ready before the timeout ({why})", obj
-        time.sleep(poll_s)
 
 
 def _with_spec(existing: dict, manifest: dict) -> dict:
@@ -209,7 +83,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     mode = "raw" if (meta.get("annotations") or {}).get(_MODE_KEY) in ("RawDeployment", "Standard") else "serverless"
     api = api_client if api_client is not None else kube_api_client()
     schema = cluster_schema(api)  # the KServe version in *this* cluster; none there: a clear error, nothing done
-    isvc = _Isvc(api, ns, name)
+    isvc = Isvc(api, ns, name)
     smoke = smoke or http_smoke
     report = {"name": name, "namespace": ns, "mode": mode, "version": version, "url": None,
               "smoke": None, "champion": {"moved": False}, "timings": timings}
@@ -273,12 +147,12 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         return finish("rolled_back", why)
 
     deadline = t0 + timeout_s
-    ok, why, obj = _wait(isvc, canary=canary is not None, deadline=deadline, poll_s=poll_s)
+    ok, why, obj = wait_ready(isvc, canary=canary is not None, deadline=deadline, poll_s=poll_s)
     timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
     if not ok:
         return roll_back(f"new revision {why}")
 
-    url = _smoke_url(obj, mode, base_url)
+    url = smoke_url(obj, mode, base_url)
     report["url"] = url
     t = time.monotonic()
     try:
@@ -323,7 +197,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     t = time.monotonic()
     if canary is not None:
         isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
-        ok, why, obj = _wait(isvc, canary=False, deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
+        ok, why, obj = wait_ready(isvc, canary=False, deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
         if not ok:
             return roll_back(f"promotion to 100% did not settle: {why}")
         report["url"] = (obj.get("status") or {}).get("url") or url

@@ -225,12 +225,12 @@ def test_raw_mode_smokes_the_cluster_internal_address_not_the_ingress_domain():
     """KServe's RawDeployment status.url is its ingress domain (`<name>-<ns>.example.com` until the cluster has
     one, as on terraform/modules/gke-kubeflow's cluster): the smoke test could not resolve it from the pipeline's
     pod and every raw rollout rolled back; status.address.url is the in-cluster service."""
-    from kubepipe.components.deploy.kserve_rollout import _smoke_url
+    from kubepipe.components.deploy.isvc_api import smoke_url
 
     obj = {"status": {"url": "http://clf-serving.example.com",
                       "address": {"url": "http://clf-predictor.serving.svc.cluster.local"},
                       "components": {"predictor": {"url": "http://clf-predictor-serving.example.com"}}}}
-    assert _smoke_url(obj, "raw", None) == "http://clf-predictor.serving.svc.cluster.local"
+    assert smoke_url(obj, "raw", None) == "http://clf-predictor.serving.svc.cluster.local"
     # through the profile's ingress_url the domain is the Host header, as before; serverless keeps its canary URL
-    assert _smoke_url(obj, "raw", "http://gateway.internal") == "http://clf-predictor-serving.example.com"
-    assert _smoke_url(obj, "serverless", None) == "http://clf-predictor-serving.example.com"
+    assert smoke_url(obj, "raw", "http://gateway.internal") == "http://clf-predictor-serving.example.com"
+    assert smoke_url(obj, "serverless", None) == "http://clf-predictor-serving.example.com"

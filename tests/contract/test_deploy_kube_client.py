@@ -12,7 +12,7 @@ from loopback import JsonHandler, LoopbackServer
 
 pytest.importorskip("kubernetes")
 
-from kubepipe.components.deploy.kserve_rollout import kube_api_client  # noqa: E402
+from kubepipe.components.deploy.isvc_api import kube_api_client  # noqa: E402
 
 pytestmark = pytest.mark.contract
 
@@ -93,7 +93,7 @@ def test_a_context_other_than_the_current_one_is_used_when_given(tmp_path):
 
 CALLER = """
 from kubernetes import client
-from kubepipe.components.deploy.kserve_rollout import kube_api_client
+from kubepipe.components.deploy.isvc_api import kube_api_client
 
 client.Configuration.set_default(client.Configuration(host="http://127.0.0.1:9"))  # the caller's own
 print(client.VersionApi(kube_api_client()).get_code().git_version)
@@ -124,7 +124,7 @@ def test_the_default_kubeconfig_leaves_the_callers_default_configuration_alone(t
 def test_a_kubeconfig_that_cannot_be_loaded_is_a_rollout_error_saying_what_to_do(tmp_path, text, said):
     """A deploy with no kubeconfig failed with kubernetes' bare 'ConfigException: Invalid kube-config file. No
     configuration found.', retried as if the cluster might appear, naming neither the file nor what to do."""
-    from kubepipe.components.deploy.kserve_rollout import RolloutError
+    from kubepipe.components.deploy.isvc_api import RolloutError
     from kubepipe.components.errors import not_retryable
 
     path = tmp_path / "kubeconfig"
