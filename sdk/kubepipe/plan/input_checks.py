@@ -18,7 +18,7 @@ from kubepipe.plan.settings import context_value
 from kubepipe.spec.interpolation import braces_mistakes
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
-from kubepipe.spec.values import NotFinite, exponent_hint, finite, quote_hint
+from kubepipe.spec.values import NotFinite, bool_hint, exponent_hint, finite, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
@@ -159,7 +159,7 @@ class InputChecks:
                 return False
             if not literal_fits(b.value, port):
                 self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value,
-                         hint=quote_hint(b.value, port.type) or exponent_hint(b.value))
+                         hint=quote_hint(b.value, port.type) or bool_hint(b.value, port.type) or exponent_hint(b.value))
                 return False
             return True
         if isinstance(b, ParamRef):

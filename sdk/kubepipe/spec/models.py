@@ -15,7 +15,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from kubepipe.labels import MAX_LABELS, OWN_LABELS
 from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 from kubepipe.spec.interpolation import REF_RE
-from kubepipe.spec.values import DURATION_RE, MAX_DURATION_S, finite, number_hint, parse_duration, quote_hint
+from kubepipe.spec.values import (DURATION_RE, MAX_DURATION_S, bool_hint, finite, number_hint, parse_duration,
+                                  quote_hint)
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
@@ -200,9 +201,10 @@ class Param(Spec):
         if want is float and isinstance(self.default, int) and not isinstance(self.default, bool):
             ok = True
         if not ok:
-            hint = quote_hint(self.default, self.type) or (number_hint(self.default, want) if want in (int, float)
-                                                           else None)
-            raise ValueError(f"default {self.default!r} is not of type {self.type}" + (f"; {hint}" if hint else ""))
+            hint = quote_hint(self.default, self.type) or bool_hint(self.default, self.type) or (
+                number_hint(self.default, want) if want in (int, float) else None)
+            shown = str(self.default).lower() if isinstance(self.default, bool) else repr(self.default)  # YAML's
+            raise ValueError(f"default {shown} is not of type {self.type}" + (f"; {hint}" if hint else ""))
         return self
 
 

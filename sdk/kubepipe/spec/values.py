@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 __all__ = ["MAX_DURATION_S", "DURATION_RE", "parse_duration", "whole_seconds", "quote_hint", "exponent_hint",
-           "number_hint", "NotFinite", "finite"]
+           "number_hint", "bool_hint", "NotFinite", "finite"]
 
 MAX_DURATION_S = 366 * 86400
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")  # no unit: seconds, as a number is
@@ -45,6 +45,17 @@ def quote_hint(value: Any, want: str) -> str | None:
         return None
     read = "yes, no, on, off, true and false as booleans" if isinstance(value, bool) else f"it as the number {value!r}"
     return f"quote it to pass text: unquoted, YAML reads {read}"
+
+
+_WRITE = {"int": "a whole number", "float": "a number", "list": "a list, e.g. [a, b]", "dict": "a mapping, e.g. {k: v}"}
+
+
+def bool_hint(value: Any, want: str) -> str | None:
+    """Something other than a bool or text was wanted, and YAML 1.1 read the unquoted `yes`, `on`, `off` (...) as a
+    bool: `epochs: on` said only 'expects int (got true)', a word the user never wrote."""
+    if not isinstance(value, bool) or want not in _WRITE:
+        return None
+    return f"unquoted, YAML reads yes, no, on, off, true and false as booleans; write {_WRITE[want]}"
 
 
 _EXPONENT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
