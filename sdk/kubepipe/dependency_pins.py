@@ -25,9 +25,31 @@ def installed(package: str) -> str:
 
 def changed(head: str, package: str, why: str, declared: str, then: str = "") -> str:
     """'<head> <package> <version>: <why>. <then>Install the <package> version kubepipe declares (pip install
-    '<declared>') or upgrade kubepipe' (`then`: what this means, a sentence or two ending in '. ')."""
-    return (f"{head} {package} {installed(package)}: {why}. {then}Install the {package} version kubepipe declares "
-            f"(pip install '{declared}') or upgrade kubepipe")
+    '<declared>') or upgrade kubepipe' (`then`: what this means, a sentence or two ending in '. '). When the installed
+    version is within the range kubepipe declares, installing that range changes nothing: an earlier release in it
+    is what to install ('pip install '<declared>,<version>'')."""
+    have = installed(package)
+    earlier = _earlier(declared, have)
+    if earlier is None:
+        fix = f"Install the {package} version kubepipe declares (pip install '{declared}')"
+    else:
+        fix = (f"{package} {have} is within the range kubepipe declares ({declared}) yet changed this: install an "
+               f"earlier release (pip install '{earlier}')")
+    return f"{head} {package} {have}: {why}. {then}{fix} or upgrade kubepipe"
+
+
+def _earlier(declared: str, have: str) -> str | None:
+    """'<declared>,<have>' where `have` satisfies the range `declared` (not one exact version); else None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        spec, version = Requirement(declared).specifier, Version(have)
+    except (InvalidRequirement, InvalidVersion):  # '(not installed)'
+        return None
+    if any(s.operator in ("==", "===") for s in spec) or not spec.contains(version, prereleases=True):
+        return None
+    return f"{declared},<{version.base_version}"
 
 
 def signature_problem(fn: object, params: Sequence[str], *,

@@ -3,7 +3,7 @@
 
 import pytest
 
-from kubepipe.dependency_pins import signature_problem
+from kubepipe.dependency_pins import changed, signature_problem
 
 
 def takes(a, b, c=None):
@@ -63,3 +63,26 @@ class _NoSignature:
 
     def __call__(self, *args):
         return args
+
+
+def test_a_changed_dependency_within_the_declared_range_is_told_an_install_that_changes_something(monkeypatch):
+    """kserve 0.21.3 (within kserve>=0.21,<0.22) that moved an internal was told 'Install the kserve version kubepipe
+    declares (pip install 'kserve>=0.21,<0.22')': already installed, pip changed nothing."""
+    from kubepipe import dependency_pins
+
+    monkeypatch.setattr(dependency_pins, "installed", lambda package: "0.21.3+cpu")
+    assert changed("kubepipe serve cannot run on", "kserve", "X is gone", "kserve>=0.21,<0.22") == (
+        "kubepipe serve cannot run on kserve 0.21.3+cpu: X is gone. kserve 0.21.3+cpu is within the range kubepipe "
+        "declares (kserve>=0.21,<0.22) yet changed this: install an earlier release (pip install "
+        "'kserve>=0.21,<0.22,<0.21.3') or upgrade kubepipe")
+
+
+@pytest.mark.parametrize("have, declared", [("0.20.1", "kserve>=0.21,<0.22"), ("2.17.3", "kfp==2.17.3"),
+                                            ("(not installed)", "kserve>=0.21,<0.22")])
+def test_a_dependency_outside_the_range_or_pinned_exactly_is_told_to_install_what_kubepipe_declares(
+        monkeypatch, have, declared):
+    from kubepipe import dependency_pins
+
+    monkeypatch.setattr(dependency_pins, "installed", lambda package: have)
+    assert changed("h", "pkg", "why", declared) == (
+        f"h pkg {have}: why. Install the pkg version kubepipe declares (pip install '{declared}') or upgrade kubepipe")

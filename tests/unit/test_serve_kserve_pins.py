@@ -42,10 +42,12 @@ def test_a_kserve_without_a_name_is_named_with_its_version(monkeypatch):
     monkeypatch.delattr(server, "RESTServer")
     with pytest.raises(ComponentError) as exc:
         kserve_pins.check_kserve()
+    have = version("kserve")  # within the range kubepipe declares: installing that range would change nothing
     assert str(exc.value) == (
-        f"kubepipe serve cannot run on kserve {version('kserve')}: kserve.protocol.rest.server.RESTServer is gone. "
-        "kubepipe serve's extra has it: pip install 'kubepipe[serve]'. Install the kserve version kubepipe declares "
-        "(pip install 'kserve>=0.21,<0.22') or upgrade kubepipe")
+        f"kubepipe serve cannot run on kserve {have}: kserve.protocol.rest.server.RESTServer is gone. "
+        f"kubepipe serve's extra has it: pip install 'kubepipe[serve]'. kserve {have} is within the range kubepipe "
+        f"declares (kserve>=0.21,<0.22) yet changed this: install an earlier release (pip install "
+        f"'kserve>=0.21,<0.22,<{have}') or upgrade kubepipe")
 
 
 def test_a_kserve_model_whose_call_changed_is_named_before_any_request(monkeypatch):
@@ -122,7 +124,7 @@ def test_a_uvicorn_whose_handle_exit_changed_is_named_before_the_server_starts(m
     assert str(exc.value).startswith(
         f"kubepipe serve cannot drain on uvicorn {version('uvicorn')}: uvicorn.Server.handle_exit now takes "
         "(self, sig), not (self, sig, frame). Its SIGTERM drain")
-    assert str(exc.value).endswith("(pip install 'uvicorn>=0.30') or upgrade kubepipe")
+    assert str(exc.value).endswith(f"(pip install 'uvicorn>=0.30,<{version('uvicorn')}') or upgrade kubepipe")
 
 
 def test_a_kserve_rest_server_without_its_uvicorn_config_is_named():
