@@ -74,15 +74,19 @@ def redact_url(text: str) -> str:
 
 
 def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
-    """Why a registry URI cannot be used as it is, or None: whitespace around it, or, in a remote one (s3://, gs://,
-    any fsspec URI but file://), a password (unless `password` is False: a profile's credential check says it) or a
-    query string, which s3fs / gcsfs read as part of the bucket or key (`s3://k:s@b/reg` is the bucket `k:s@b`), and
-    which every model URI, record and message shows redacted."""
+    """Why a registry URI cannot be used as it is, or None: whitespace around it, a file:// naming no folder, or, in a
+    remote one (s3://, gs://, any fsspec URI but file://), a password (unless `password` is False: a profile's
+    credential check says it) or a query string, which s3fs / gcsfs read as part of the bucket or key
+    (`s3://k:s@b/reg` is the bucket `k:s@b`), and which every model URI, record and message shows redacted."""
     from urllib.parse import urlsplit
 
     if isinstance(uri, str) and uri != uri.strip():  # any registry: `reg\n` was another folder
         return ("a registry URI cannot begin or end with whitespace (a newline kept from a file it was read from?); "
                 "remove it")
+    if isinstance(uri, str) and is_file_uri(uri) and not uri[len("file://"):].strip("/"):
+        # `file://${env.REG}` with REG unset: was the working directory (file://) or the filesystem's root (file:///)
+        return ("it names no folder (an unset variable where the path goes?); give one: file:///path/to/registry, "
+                "or a folder path")
     if not isinstance(uri, str) or "://" not in uri or is_file_uri(uri):
         return None
     try:

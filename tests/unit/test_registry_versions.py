@@ -1224,3 +1224,26 @@ def test_a_version_below_1_names_the_rule(tmp_path, typed):
         reg.promote("clf", typed, reason="typo")
     with pytest.raises(RegistryError, match=r"^bad version '\+3': give a number"):
         reg.promote("clf", "+3", reason="typo")
+
+
+@pytest.mark.parametrize("uri", ["file://", "file:///", "FILE://", "file:////"])
+def test_a_file_uri_naming_no_folder_is_refused_not_the_working_directory(tmp_path, monkeypatch, uri):
+    """`--registry "file://$REG"` (or registry_uri: file://${env.REG}) with REG unset was the working directory (the
+    first registration made one there; `models list` said 'no models in /home/me/proj'), and file:/// the root."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RegistryError) as exc:
+        Registry(uri)
+    assert str(exc.value) == (f"registry {uri}: it names no folder (an unset variable where the path goes?); give one: "
+                              "file:///path/to/registry, or a folder path")
+    assert os.listdir(tmp_path) == []
+    assert Registry("file://reg").store.uri() == str(tmp_path / "reg")  # a relative folder is one
+
+
+def test_a_profile_registry_uri_naming_no_folder_is_a_validate_error(tmp_path):
+    from kubepipe.errors import ValidationError
+    from kubepipe.api import load_target
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text("registry_uri: file://\n")
+    with pytest.raises(ValidationError, match=r"registry_uri.*it names no folder"):
+        load_target("local", start=tmp_path, home=tmp_path / ".kubepipe")
