@@ -39,13 +39,22 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     output.show_warnings(compiled.warnings)  # the warnings come before the run, once
     if not console.QUIET:  # stdout carries the result only (the table, or the JSON document): progress goes to stderr
         console.err.print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")
-    with Progress(sys.stderr) as progress:
-        result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress, resume=resume)
+    again = lambda run_id: _resume_hint(pipeline, run_id, home, profile, set_)  # noqa: E731
+    try:
+        with Progress(sys.stderr) as progress:
+            result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress,
+                                  resume=resume)
+    except KeyboardInterrupt as exc:
+        run_id = getattr(exc, "run_id", None)
+        if run_id is None:
+            raise
+        raise KeyboardInterrupt(f"{exc}; {again(run_id)}") from exc
     for note in result.notes:
         console.note(note)
     if as_json:
         output.emit("Run", _record(result))
         if not result.ok:
+            console.note("once fixed, " + again(result.run_id))
             raise typer.Exit(1)
         return
     output.table(SUMMARY_COLUMNS, [(name, output.Styled(state, STYLE.get(state.upper(), "")), took, outs)
@@ -59,9 +68,27 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
             output.line(report_line(step, name, path))
     if not result.ok:
         console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
+        console.note("once fixed, " + again(result.run_id))
         raise typer.Exit(1)
     took = f" in {result.finished_at - result.started_at:.1f}s" if result.finished_at is not None else ""
     console.out.print(f"[green]✓ succeeded[/green]{took}")
+
+
+def _resume_hint(pipeline: Path, run_id: str, home: Path, profile: Optional[Path], sets: Optional[list[str]]) -> str:
+    """How to run a failed or interrupted run again: the command, with the --home, --profile and --set it was
+    given (its --param values are taken again by --resume), credentials in a --set redacted."""
+    import shlex
+
+    from kubepipe.secrets import redact_text
+
+    args = ["kubepipe", "run", str(pipeline), "--resume", run_id]
+    if Path(home) != output.DEFAULT_HOME:
+        args += ["--home", str(home)]
+    args += ["--profile", str(profile)] if profile else []
+    for item in sets or []:
+        args += ["--set", item]
+    return (f"`{redact_text(shlex.join(args))}` runs it again: the steps that succeeded are reused, the others run "
+            "(its --param values are kept)")
 
 
 def report_line(step: str, name: str, path: str) -> str:

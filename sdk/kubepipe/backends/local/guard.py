@@ -96,6 +96,8 @@ def _watched(run: RunResult) -> Iterator[None]:
             run.save()
         except OSError:
             pass  # `runs list` shows it as CRASHED from the pid
-        raise KeyboardInterrupt(f"run {run.run_id} {run.error}; its record: {run.path}") from exc
+        stop = KeyboardInterrupt(f"run {run.run_id} {run.error}; its record: {run.path}")
+        stop.run_id = run.run_id  # type: ignore[attr-defined]  # `kubepipe run` says how to resume it
+        raise stop from exc
     finally:
         stop_watchdog(watchdog)
