@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving.endpoint_record import get_endpoint
@@ -64,5 +65,17 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     if not isinstance(body, dict):
         body = {"error": f"unexpected answer {str(body)[:300]}"}
     if r.status_code != 200:
-        raise ComponentError(f"endpoint {name} answered {r.status_code}: {body.get('error', body)}")
+        raise ComponentError(f"endpoint {name} answered {r.status_code}{_for_input(body.get('field'), inputs)}: "
+                             f"{body.get('error', body)}")
     return body
+
+
+def _for_input(field, inputs: list) -> str:
+    """` for input 2 ('SHELL ...')`: the server's `instances[1]` (0-based, in the request it was sent) as the command
+    line's inputs are numbered (from 1, as this module's own errors say them); '' when the field names none."""
+    m = re.match(r"instances\[(\d+)\]", str(field or ""))
+    if not m or int(m.group(1)) >= len(inputs):
+        return ""
+    i = int(m.group(1))
+    shown = inputs[i] if isinstance(inputs[i], str) else json.dumps(inputs[i])
+    return f" for input {i + 1} ({shown[:40] + '...' if len(shown) > 40 else shown!r})"

@@ -230,3 +230,21 @@ def test_list_and_repair_name_the_same_folder_when_there_are_no_endpoints(tmp_pa
     assert code == 0 and f"no local endpoints in {home}/endpoints" in err, err
     code, out, err = run_cli(capsys, "endpoints", "repair", "--home", home)
     assert code == 0 and out.strip() == f"no local endpoints in {home}/endpoints", out
+
+
+def test_a_refused_input_is_named_as_the_command_line_numbers_it(state, tmp_path, monkeypatch):
+    """`kubepipe endpoints predict good SHELL <600 x>` said 'answered 400: instances[1]: ...': the server's 0-based
+    index into the request, where this command's own errors number inputs from 1 (input 2 is instances[1])."""
+    httpx = pytest.importorskip("httpx")
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoints import predict_endpoint
+
+    def post(url, json=None, **_):
+        return httpx.Response(400, json={"error": "instances[1]: the text has 600 characters; the limit is 512",
+                                         "field": "instances[1]"})
+
+    monkeypatch.setattr(httpx, "post", post)
+    with pytest.raises(ComponentError) as err:
+        predict_endpoint("good", ["SHELL", "x" * 600], str(state.parent))
+    assert str(err.value) == ("endpoint good answered 400 for input 2 ('" + "x" * 40 + "...'): instances[1]: the text "
+                              "has 600 characters; the limit is 512")
