@@ -226,10 +226,27 @@ def test_list_and_repair_name_the_same_folder_when_there_are_no_endpoints(tmp_pa
 
     monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"
+    home.mkdir()
     code, out, err = run_cli(capsys, "endpoints", "list", "--home", home)
-    assert code == 0 and f"no local endpoints in {home}/endpoints" in err, err
+    assert code == 0 and err.strip() == f"no local endpoints in {home}/endpoints", err
     code, out, err = run_cli(capsys, "endpoints", "repair", "--home", home)
     assert code == 0 and out.strip() == f"no local endpoints in {home}/endpoints", out
+
+
+def test_a_home_that_does_not_exist_is_said_so_not_an_empty_one(tmp_path, capsys, monkeypatch):
+    """`kubepipe endpoints list --home ~/prj/.kubepipr` (a typo), or run from another folder than the deploy's, said
+    only 'no local endpoints in ...', as if the endpoints were gone."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "kubepipr"
+    for cmd in ("list", "repair"):
+        code, out, err = run_cli(capsys, "endpoints", cmd, "--home", typo)
+        assert code == 0 and (out + err).strip() == (f"no local endpoints in {typo}/endpoints: {typo} does not exist "
+                                                     "(a typo in --home / KUBEPIPE_HOME?)"), (out, err)
+    code, out, err = run_cli(capsys, "endpoints", "list")
+    assert err.strip() == (f"no local endpoints in .kubepipe/endpoints: .kubepipe does not exist here "
+                           f"({tmp_path}/.kubepipe); run from the folder the deploy ran in, or give --home"), err
 
 
 def test_a_refused_input_is_named_as_the_command_line_numbers_it(state, tmp_path, monkeypatch):

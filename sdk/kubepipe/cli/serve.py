@@ -29,6 +29,18 @@ def endpoints_home(home: Path, state_dir: Optional[str] = None) -> str:
 
     return endpoints_root(load_target("local", home=output.home_path(home)).effective_state_dir)
 
+def _no_endpoints(root: str) -> str:
+    """What `endpoints list` and `repair` say when there are none: a folder that does not exist is named as such (a
+    typo in --home, or another working directory than the deploy's), not as an empty one."""
+    said = f"no local endpoints in {root}/endpoints"
+    if Path(root).exists():
+        return said
+    if Path(root).is_absolute():
+        return f"{said}: {root} does not exist (a typo in --home / KUBEPIPE_HOME?)"
+    return (f"{said}: {root} does not exist here ({Path(root).resolve()}); run from the folder the deploy ran in, or "
+            "give --home")
+
+
 endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by deploy steps.",
                         no_args_is_help=True)
 
@@ -162,7 +174,7 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
         output.emit("EndpointList", {"home": root, "items": rows})
         return
     if not rows:
-        console.err.print(f"no local endpoints in {console.escape(root)}/endpoints")
+        console.err.print(console.escape(_no_endpoints(root)))
         return
     output.table(("name", "url", "status", "model", "pids"),
                  [(r["name"], r["url"], output.Styled(r["status"], _COLORS.get(r["status"], "red")),
@@ -207,8 +219,7 @@ def repair(name: Optional[str] = typer.Argument(None, help="One endpoint; omit t
         if rows:
             output.table(("name", "action"), rows)
         elif not failed:
-            none = f"no local endpoints in {console.escape(root)}/endpoints"  # as `endpoints list` says it
-            console.out.print("nothing to repair" if reports else none)
+            console.out.print("nothing to repair" if reports else console.escape(_no_endpoints(root)))
     if failed:  # the others were repaired; these were not
         raise typer.Exit(1)
 
