@@ -38,3 +38,28 @@ def test_runs_list_shows_a_queued_retrain_request_as_runs_show_does(tmp_path, ca
     assert second["run_id"] not in out
     code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--label", "team=ml", "--format", "json")
     assert code == 0 and json.loads(out)["items"] == []  # a request carries no labels
+
+
+def test_runs_show_of_a_retrain_request_that_failed_without_a_run_does_not_say_its_run_id_comes_later(
+        tmp_path, capsys, monkeypatch):
+    """A request whose training pipeline was invalid failed before any run: `runs show` said 'its run id is recorded
+    when the run ends', of a run that had ended and never existed."""
+    import sys
+
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+    from kubepipe.backends.schedules.scheduler import LocalScheduler
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    home = tmp_path / ".kubepipe"
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
+                                 source_run_id="m1", now=NOW)["run_id"]
+    refused = "import sys; print('train.yaml:5:9: params.src.type: must be one of ...'); sys.exit(2)"
+    sched = LocalScheduler(home, launcher=SubprocessLauncher(home, command=[sys.executable, "-c", refused]))
+    assert sched.tick(NOW)
+    sched.drain()
+    code, _out, err = run_cli(capsys, "runs", "show", request, "--home", home)
+    text = " ".join(err.split())
+    assert code == 2 and f"retrain request '{request}' was taken by `kubepipe scheduler` at " in text
+    assert "and ended failed without a run record: exit code 2: train.yaml:5:9: params.src.type" in text, text
+    assert "recorded when the run ends" not in text

@@ -218,9 +218,12 @@ def _scheduled_run(home: Path, request_id: str, state_dir: Callable[[], str] = l
     row = rows[-1]
     if row["run_id"]:
         return str(row["run_id"])
-    raise UserError(f"runs: retrain request {request_id!r} was taken by `kubepipe scheduler` at {row['started_at']} "
-                    f"({row['state']}{': ' + row['error'] if row.get('error') else ''}); its run id is recorded when the "
-                    "run ends: see `kubepipe runs list`")
+    taken = f"runs: retrain request {request_id!r} was taken by `kubepipe scheduler` at {row['started_at']}"
+    if row["state"] == "running":
+        raise UserError(f"{taken} (running); its run id is recorded when the run ends: see `kubepipe runs list`")
+    # it ended, and no run recorded one: the training pipeline failed before its run started (an invalid file)
+    raise UserError(f"{taken} and ended {row['state']} without a run record"
+                    f"{': ' + row['error'] if row.get('error') else ''}")
 
 
 def _profile_text(profile: dict) -> str:
