@@ -139,8 +139,8 @@ def object_lock(fs, path: str, who: str):
     try:
         yield
     finally:
-        holder = _holder(fs, path)
-        if holder is not None and holder.get("token") == token:
+        now_held = _holder(fs, path)
+        if now_held is not None and now_held.get("token") == token:
             fs.rm_file(path)
         else:  # held past STALE_S, and another decider removed it
             log.warning("%s: %s: the lock was no longer this decision's (held past %g s)", who, path, STALE_S)
