@@ -51,10 +51,28 @@ def test_braces_reference_is_named_with_kubepipes_syntax(tmp_path):
 
 
 def test_braces_that_are_no_reference_are_left_alone(tmp_path):
-    # a prompt template's `{{ question }}` or a KFP placeholder is a literal; free text is not read at all
+    # a prompt template's `{{ question }}`, a shell's `$HOME` or `$item`, a KFP placeholder are literals; free text
+    # is not read at all
     text = PIPELINE.split("  load:")[0] + """  load:
     component: load-data
-    with: {source: d.csv, format: "{{ question }}"}
+    with: {source: d.csv, format: "{{ question }} $HOME $item {{$.inputs.parameters['x']}}"}
 """
     lines = _problems(tmp_path, text)
     assert len(lines) == 1 and "unknown format" in lines[0] and "Jinja" not in lines[0], lines
+
+
+@pytest.mark.parametrize("written, shown, syntax, right", [
+    ("$params.src", "$params.src", "shell syntax", "${params.src}"),
+    ("data/$params.src.", "$params.src", "shell syntax", "${params.src}"),
+    ("$( params.src )", "$( params.src )", "shell / Tekton syntax", "${params.src}"),
+    ("$(steps.a.outputs.o)", "$(steps.a.outputs.o)", "shell / Tekton syntax", "${steps.a.outputs.o}"),
+    ("${{ env.DATA }}", "{{ env.DATA }}", "Jinja / KFP template syntax", "${env.DATA}"),
+])
+def test_a_reference_written_the_shell_or_tekton_way_is_named_too(tmp_path, written, shown, syntax, right):
+    """`source: "$params.src"` passed validate with only a warning that no file `$params.src` exists."""
+    lines = _problems(tmp_path, PIPELINE.split("  load:")[0] + f"""  load:
+    component: load-data
+    with: {{source: "{written}"}}
+""")
+    assert len(lines) == 1 and "steps.load.with.source: " in lines[0], lines
+    assert f"`{shown}` is {syntax}, which kubepipe does not read; kubepipe's syntax is `{right}`" in lines[0]

@@ -15,7 +15,7 @@ from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, it
                                     parse_value)
 from kubepipe.plan.model import Binding, ContextRef, ItemRef, Literal, Nested, OutputRef, ParamRef
 from kubepipe.plan.settings import context_value
-from kubepipe.spec.interpolation import braces_mistakes
+from kubepipe.spec.interpolation import foreign_refs
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
 from kubepipe.spec.values import NotFinite, bool_hint, exponent_hint, finite, quote_hint
@@ -88,7 +88,7 @@ class InputChecks:
 
     def braces(self, raw: Any, path: tuple) -> bool:
         """Said at each string that writes `{{ params.x }}` for `${params.x}`; True when there is one."""
-        found = braces_mistakes(raw)
+        found = foreign_refs(raw)
         for at, message, hint in found:
             self.err(path + at, message, hint=hint)
         return bool(found)

@@ -20,7 +20,7 @@ from kubepipe.plan.index_columns import index_copies_sensitive_columns
 from kubepipe.plan.passage_fit import passages_fit_the_encoder
 from kubepipe.plan.probe_checks import guardrail_has_probes
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
-from kubepipe.spec.interpolation import braces_mistakes
+from kubepipe.spec.interpolation import foreign_refs
 from kubepipe.spec.paths import local_file, resolve_path
 from kubepipe.util import did_you_mean, uri_scheme
 
@@ -309,7 +309,7 @@ class _Checks:
         file, have = data
         items = list(enumerate(names)) if isinstance(names, list) else [(None, names)]
         for i, name in items:
-            if not isinstance(name, str) or not name or name in have or "${" in name or braces_mistakes(name):
+            if not isinstance(name, str) or not name or name in have or "${" in name or foreign_refs(name):
                 continue  # a reference, or one written `{{ item }}`: the bindings say so
             where = ("steps", step, "with") + path + ((i,) if i is not None else ())
             hint = did_you_mean(name, have) or (f"its columns: {', '.join(have[:20])}" if have else

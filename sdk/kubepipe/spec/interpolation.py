@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE", "without_unset_env",
-           "braces_mistakes"]
+           "foreign_refs"]
 
 REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
-BRACES_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_FOREIGN = ((re.compile(r"\{\{\s*([^{}]*?)\s*\}\}"), "Jinja / KFP template syntax"),
+            (re.compile(r"\$\(\s*([^()]*?)\s*\)"), "shell / Tekton syntax"),
+            (re.compile(r"\$([A-Za-z_]\w*(?:\.[A-Za-z0-9_-]+)*)"), "shell syntax"))
 ENV_RE = re.compile(r"^env\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$")
 
 
@@ -52,25 +54,27 @@ def find_refs(value: str) -> list[tuple[re.Match, Ref | str]]:
     return [(m, parse_ref(m.group(1))) for m in REF_RE.finditer(value)]
 
 
-def braces_mistakes(value: Any, path: tuple = ()) -> list[tuple[tuple, str, str]]:
-    """Where `value` (a step's input, `when:` or `foreach:`, nested or not) writes a kubepipe reference the Jinja /
-    KFP-placeholder way, `{{ params.x }}` for `${params.x}`: (path inside value, message, hint), one per string.
+def foreign_refs(value: Any, path: tuple = ()) -> list[tuple[tuple, str, str]]:
+    """Where `value` (a step's input, `when:` or `foreach:`, nested or not) writes a kubepipe reference another
+    tool's way: `{{ params.x }}` (Jinja, KFP placeholders, Argo; GitHub's `${{ }}`), `$(params.x)` (Tekton, make)
+    or `$params.x` (shell), for `${params.x}`: (path inside value, message, hint), one per string.
 
-    Only a `{{ ... }}` whose inside is a reference kubepipe knows (params.x, steps.s.outputs.o, item[.f],
-    env.NAME) is one: `{{ question }}` in a prompt template, `{{$.inputs...}}` or a `{{` in free text
+    Only one whose inside is a reference kubepipe knows (params.x, steps.s.outputs.o, item[.f], env.NAME) is
+    one: `{{ question }}` in a prompt template, `$HOME` or `$item` (a shell variable), `{{$.inputs...}}` or any of them in free text
     (metadata.description, a param's description) is left as it is.
     """
     if isinstance(value, dict):
-        return [m for k, v in value.items() for m in braces_mistakes(v, path + (k,))]
+        return [m for k, v in value.items() for m in foreign_refs(v, path + (k,))]
     if isinstance(value, list):
-        return [m for i, v in enumerate(value) for m in braces_mistakes(v, path + (i,))]
-    if not isinstance(value, str) or "{{" not in value:
+        return [m for i, v in enumerate(value) for m in foreign_refs(v, path + (i,))]
+    if not isinstance(value, str) or ("{{" not in value and "$" not in value):
         return []
-    for m in BRACES_RE.finditer(value):
-        ref = parse_ref(m.group(1))
-        if isinstance(ref, Ref):
-            return [(path, f"`{m.group(0)}` is Jinja / KFP template syntax, which kubepipe does not read",
-                     f"kubepipe's syntax is `{ref.text}`")]
+    for pattern, syntax in _FOREIGN:
+        for m in pattern.finditer(value):
+            ref = parse_ref(m.group(1))
+            if isinstance(ref, Ref) and not (ref.kind == "item" and syntax == "shell syntax"):  # `echo $item`
+                return [(path, f"`{m.group(0)}` is {syntax}, which kubepipe does not read",
+                         f"kubepipe's syntax is `{ref.text}`")]
     return []
 
 
