@@ -48,10 +48,11 @@ TOKENS = [
     (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
 ]
 # A URL's scheme where a URL begins in text (`URL_IN_TEXT`, `URL_PASSWORD`): a letter at the start of a word, then
-# at most 63 letters, digits, `+`, `.` and `-` (the longest scheme in use is far shorter) and `://`. Unbounded, a long
+# at most 63 letters, digits, `+`, `.`, `-` and `_` (SQLAlchemy's dialect+driver: `oracle+cx_oracle://u:pw@h`, whose
+# password was shown) and `://`; the longest scheme in use is far shorter. Unbounded, a long
 # run of hyphenated words with no `://` after it (`a-a-a-...`, a base64 or an id a step printed) was read to its end
 # from each of its words: quadratic, 100 000 characters took minutes; bounded, each word costs at most 64 steps.
-_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]{0,63}://"
+_SCHEME = r"\b[A-Za-z][A-Za-z0-9_+.-]{0,63}://"
 # A URL's password as written, the one rule for it (`secret_value_kind`, `redact_url`): with or without a user
 # (`redis://:pw@cache`), up to the `@` before the host, a `/`, `?` or `#` in it too (`postgres://u:pa?ss@h/db`,
 # `u:p/ss@h`, which urlsplit ends the authority at, showing the password's end as a path or a query). Digits then

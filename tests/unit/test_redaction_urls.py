@@ -370,3 +370,16 @@ def test_a_generated_key_of_16_characters_or_more_is_never_shown(head):
     url = f"https://api.example.com/v1/items?key={value}&page=2"
     assert redacted(url) == f"https://api.example.com/v1/items?key={REDACTED}&page=2"
     assert redact_text(f"GET {url}: 401") == f"GET https://api.example.com/v1/items?key={REDACTED}&page=2: 401"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("oracle+cx_oracle://scott:tiger99@h:1521/db", "oracle+cx_oracle://scott:<redacted>@h:1521/db"),
+    ("mysql+mysql_connector://u:s3cretpw@h/db?token=abc", "mysql+mysql_connector://u:<redacted>@h/db?token=<redacted>"),
+])
+def test_a_sqlalchemy_url_whose_driver_has_an_underscore_hides_its_password(url, shown):
+    # `oracle+cx_oracle://scott:tiger99@h` was no URL (a scheme had no `_`): shown whole, and passed validate
+    from kubepipe.secrets import check_profile_secrets
+
+    assert redact_text(f"connect {url} failed") == f"connect {shown} failed" and redacted(url) == shown
+    assert secret_value_kind(url) == "a URL with a password" and check_profile_secrets({"db_uri": url})
+    assert redact_text("oracle+cx_oracle://h:1521/db") == "oracle+cx_oracle://h:1521/db"
