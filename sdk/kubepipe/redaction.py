@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT, URL_PASSWORD,
-                                    WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_item_secret, query_items,
-                                    secret_value_kind, webhook_path)
+from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT,
+                                    URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_item_secret,
+                                    query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
-__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets"]
+__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",
+           "StreamRedactor"]
 
 
 def redacted(value: Any, key: object = None) -> Any:
@@ -186,6 +188,42 @@ def redact_text(text: str) -> str:
         return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
 
     return _KEYED_IN_TEXT.sub(keyed, text)
+
+
+_PEM_BEGIN, _PEM_END = re.compile(PEM_BEGIN), re.compile(PEM_END)
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]*|[A-Za-z-]+: [^\n]*")  # base64, or a header (`DEK-Info: AES-128-CBC,...`)
+
+
+class StreamRedactor:
+    """`redact_text` for text written in pieces, a line at a time (a run's log): a PEM private key printed whole
+    spans many pieces, and the lines after its BEGIN line are hidden too, up to its END line or the first line
+    that is none of a key's (base64, a `Name: value` header or blank), which is shown: a key cut short hides no
+    more. A hidden line's text becomes REDACTED, its indentation kept. One per stream; safe across threads."""
+
+    def __init__(self) -> None:
+        self._in_key = False
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        if not isinstance(text, str) or not text:
+            return text
+        with self._lock:
+            hidden: list[str] = []
+            lines = text.splitlines(keepends=True)
+            while self._in_key and lines:
+                line = lines[0]
+                if not (_PEM_END.search(line) or _PEM_BODY.fullmatch(line.strip())):
+                    self._in_key = False
+                    break
+                self._in_key = not _PEM_END.search(line)
+                body = line.strip()
+                hidden.append(line.replace(body, REDACTED, 1) if body else line)
+                lines.pop(0)
+            text = "".join(lines)
+            begins = list(_PEM_BEGIN.finditer(text))
+            if begins and not _PEM_END.search(text, begins[-1].end()):
+                self._in_key = True
+            return "".join(hidden) + redact_text(text)
 
 
 def redact_profile(profile: Any) -> Any:

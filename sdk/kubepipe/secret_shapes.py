@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "WEBHOOK_KIND", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT",
+__all__ = ["REDACTED", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT",
            "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself",
            "normal_key", "query_credential", "query_items", "query_item_secret", "query_credential_refs",
            "secret_value_kind", "webhook_path"]
@@ -30,9 +30,11 @@ _REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|k
                             r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$")
 # Credential shapes, each matched whole: `secret_value_kind` finds them in a value, `redact_text` replaces
 # all of each inside free text.
+# A PEM private key's first and last lines: all between them is the key (`TOKENS`' first; `StreamRedactor`).
+PEM_BEGIN = r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"
+PEM_END = r"-----END [A-Z0-9 ]*-----"
 TOKENS = [
-    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(-----END [A-Z0-9 ]*-----|$)", re.S),
-     "a PEM private key"),
+    (re.compile(PEM_BEGIN + r".*?(" + PEM_END + r"|$)", re.S), "a PEM private key"),
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), "a JWT"),
     (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),

@@ -14,6 +14,7 @@ from kubepipe.backends.local.outputs import collect_outputs
 from kubepipe.backends.local.reuse import step_reused
 from kubepipe.backends.local.user_frames import SourceMap, user_frame
 from kubepipe.backends.runs.record import RunResult, StepRecord
+from kubepipe.redaction import StreamRedactor
 from kubepipe.secrets import redact_text
 
 __all__ = ["StepEvent", "StepWatcher"]
@@ -49,6 +50,7 @@ class StepWatcher(io.TextIOBase):
         self.metric_outputs = metric_outputs or {}
         self.frames = frames or {}  # step -> where its python component's source is (user_frames)
         self.buffer_ = ""
+        self.redact = StreamRedactor()  # run.log is written a line at a time: a PEM key's lines after its first too
         self.current: StepRecord | None = None
         self.tail: dict[str, list[str]] = {}
         self.inner: dict[str, StepRecord] = {}
@@ -63,7 +65,7 @@ class StepWatcher(io.TextIOBase):
             return sys.__stderr__.write(text) if sys.__stderr__ is not None else len(text)
         if self.log_error is None:
             try:  # a failed step's traceback can say a credential (a DSN in a connect error): not kept on disk
-                self.log.write(redact_text(text))
+                self.log.write(self.redact(text))
             except OSError as exc:
                 self.log_error = exc
         self.buffer_ += text

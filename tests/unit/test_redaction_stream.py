@@ -1,0 +1,48 @@
+"""A run's log is redacted a line at a time: a secret printed over several lines is hidden whole."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubepipe.redaction import StreamRedactor
+
+KEY_LINES = ["MIIEowIBAAKCAQEAz9SeCrEtPeMbOdYlInE1xYz", "QWERTYsEcReTpEmLiNe2abcdefghijk+/="]
+PEM = ["-----BEGIN RSA PRIVATE KEY-----", *KEY_LINES, "-----END RSA PRIVATE KEY-----"]
+
+
+def test_a_private_key_printed_by_a_step_never_reaches_run_log(tmp_path):
+    # the BEGIN line was hidden, the key's lines after it written to run.log as they were
+    from kubepipe.backends.local.watcher import StepWatcher
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    run = RunResult(run_id="p-1", pipeline="p", target="local", run_dir=str(tmp_path / "p-1"), params={},
+                    steps=[StepRecord("s")])
+    log = io.StringIO()
+    watcher = StepWatcher(run, log, {"s": "s"}, None)
+    for line in ["Executing task 's'", "    loaded key:", *(f"    {x}" for x in PEM), "    done: 3 rows"]:
+        watcher.write(line + "\n")  # as kfp.local streams a step's output: a line at a time
+    shown = log.getvalue()
+    assert not any(x in shown for x in KEY_LINES)
+    assert "    loaded key:\n" + "    <redacted>\n" * 4 + "    done: 3 rows\n" in shown
+
+
+def test_a_key_cut_short_hides_no_more_than_its_lines():
+    redact = StreamRedactor()
+    pieces = ["-----BEGIN PRIVATE KEY-----\n", "Proc-Type: 4,ENCRYPTED\n", "\n", "AAAA\n",
+              "Traceback (most recent call last):\n", "BBBB\n"]
+    assert "".join(map(redact, pieces)) == (
+        "<redacted>\n<redacted>\n\n<redacted>\nTraceback (most recent call last):\nBBBB\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=st.lists(st.text(alphabet="ABCxyz0189+/=", min_size=8, max_size=64), min_size=1, max_size=8),
+       indent=st.sampled_from(["", "    "]), before=st.sampled_from(["", "key:\n"]), whole=st.booleans())
+def test_no_line_of_a_private_key_is_ever_shown(body, indent, before, whole):
+    lines = ["-----BEGIN PRIVATE KEY-----", *body, "-----END PRIVATE KEY-----", "after"]
+    text = before + "".join(f"{indent}{x}\n" for x in lines)
+    redact = StreamRedactor()
+    shown = redact(text) if whole else "".join(redact(line) for line in text.splitlines(keepends=True))
+    assert not any(x in shown for x in body) and shown.endswith(f"{indent}after\n")
