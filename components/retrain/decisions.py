@@ -100,6 +100,23 @@ def state_writes(path: str, who: str = WHO):
                              "or a gs:// / s3:// URI in a bucket it may write") from None
 
 
+@contextlib.contextmanager
+def _reaching(fs, path: str, who: str):
+    """A store's auth or network failure reading the state dir (botocore's NoCredentialsError, google-auth's
+    DefaultCredentialsError: no OSError) as a ComponentError naming the state dir's setting; was an internal error."""
+    try:
+        yield
+    except (OSError, ComponentError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
+        from kubepipe.secrets import redact_text
+        from kubepipe.util import first_line
+
+        raise ComponentError(f"{who}: cannot reach the state dir at {_shown(fs, path)}: "
+                             f"{redact_text(first_line(exc))}; check `state_dir` (the target profile's, or --set "
+                             "state_dir=...), your credentials and the network") from exc
+
+
 def write_whole(fs, path: str, text: str) -> None:
     """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
     if _is_local(fs):
@@ -126,21 +143,23 @@ def _is_local(fs) -> bool:
 def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
     """The recorded decisions, oldest first. A last line cut short (a writer killed mid-line) is skipped with a
     warning; any other line that is not a JSON object stops with its file:line."""
-    fs, _ = state_fs(log_path(state_dir, pipeline), who)
-    return _read(fs, readable_log(fs, state_dir, pipeline), who)
+    fs, path = state_fs(log_path(state_dir, pipeline), who)
+    with _reaching(fs, path, who):
+        return _read(fs, readable_log(fs, state_dir, pipeline), who)
 
 
 def decision_of(state_dir: str, pipeline: str, run_id: str = "", who: str = WHO) -> dict | None:
     """The last decision of the monitor run `run_id` (none given: the log's last line), None when there is none.
     Another run's decision may have rotated the log since this run's was written (state_lines carries no `no-drift`
     line over): then it is in a rotated file, read newest first."""
-    fs, _ = state_fs(log_path(state_dir, pipeline), who)
-    path = readable_log(fs, state_dir, pipeline)
-    for name in [path] + [f"{path}.{i}" for i in range(1, KEEP_ROTATED + 1)]:
-        lines = _read(fs, name, who)
-        mine = [r for r in lines if r.get("source_run_id") == run_id] if run_id else lines
-        if mine:
-            return mine[-1]
+    fs, current = state_fs(log_path(state_dir, pipeline), who)
+    with _reaching(fs, current, who):
+        path = readable_log(fs, state_dir, pipeline)
+        for name in [path] + [f"{path}.{i}" for i in range(1, KEEP_ROTATED + 1)]:
+            lines = _read(fs, name, who)
+            mine = [r for r in lines if r.get("source_run_id") == run_id] if run_id else lines
+            if mine:
+                return mine[-1]
     return None
 
 
@@ -295,7 +314,7 @@ def _log_lock(fs, path: str, who: str):
     from kubepipe.util import locked
 
     with contextlib.ExitStack() as held:
-        with state_writes(_shown(fs, path + ".lock"), who):
+        with state_writes(_shown(fs, path + ".lock"), who), _reaching(fs, path + ".lock", who):
             if _is_local(fs):
                 fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 held.enter_context(locked(path + ".lock"))
