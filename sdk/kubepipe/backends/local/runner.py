@@ -159,6 +159,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}{_what_to_do(exc)}")
             watcher.flush()
+            run.error = run.error or _unread_progress(watcher, plan.steps)
         finally:
             try:
                 log.close()
@@ -184,6 +185,20 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
         watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
         raise watcher.event_error
     return run
+
+
+def _unread_progress(watcher: StepWatcher, steps) -> str | None:
+    """The run's error when no task's start or end was read although a step with nothing before it, no condition
+    and no items must have run: kfp.local's log lines (undocumented, decision 0018) changed, and every step read as
+    skipped in a run that succeeded, a failed step's too (kfp.local raises for none here)."""
+    if watcher.tasks_read or not any(not s.deps and s.condition is None and s.foreach is None for s in steps):
+        return None
+    from kubepipe.kfp_private import missing
+
+    return str(missing("reading of kfp.local's progress", "no line it wrote was read as a task starting or ending "
+                       "(Executing task '<name>', Task '<name>' finished with status ...), so no step's outcome is "
+                       "known", "Without it every step would read skipped and the run succeeded, a failed step's too",
+                       "this run is marked failed"))
 
 
 def _what_to_do(exc: BaseException) -> str:

@@ -56,6 +56,7 @@ class StepWatcher(io.TextIOBase):
         self.inner: dict[str, StepRecord] = {}
         self.failed_inside: str | None = None
         self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
+        self.tasks_read = False  # a task's start or end line was read (kfp.local's log text is undocumented: runner)
         self.log_error: OSError | None = None  # run.log could not be written (full disk): the run goes on
         self.save_error: OSError | None = None  # nor run.json at a step event: saved again at the end
         self.event_error: Exception | None = None  # raised by the caller's on_event: re-raised after the run
@@ -99,7 +100,7 @@ class StepWatcher(io.TextIOBase):
                 self._emit("started", rec)
             elif rec.state == "SUCCEEDED" and rec.name in self.foreach:  # its next item
                 rec.state, rec.finished_at = "RUNNING", None
-            self.current = rec
+            self.current, self.tasks_read = rec, True
             return
         m = _RETRY.search(line)
         if m:  # a failed attempt that will be retried: the step runs again
@@ -108,7 +109,7 @@ class StepWatcher(io.TextIOBase):
             return
         m = _END.search(line)
         if m:
-            rec = self._record(m.group(1))
+            rec, self.tasks_read = self._record(m.group(1)), True
             ok = m.group(2).upper() == "SUCCESS"
             rec.finished_at = time.time()
             if not ok:

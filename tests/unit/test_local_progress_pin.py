@@ -1,0 +1,79 @@
+"""A local run reads each step's progress from kfp.local's log lines, which kfp does not document (decision 0018):
+pinned here, and a kfp whose lines changed fails the run naming kfp's version instead of reading every step as
+skipped in a run that succeeded."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+import kubepipe
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: progress}
+params:
+  fail: {type: bool, default: false}
+steps:
+  first:
+    component: steps_progress:step
+    with: {fail: "${params.fail}"}
+  second:
+    component: steps_progress:step
+    after: [first]
+"""
+
+STEPS = '''from kfp import dsl
+
+
+@dsl.component(base_image="python:3.11-slim")
+def step(fail: bool = False) -> str:
+    if fail:
+        raise ValueError("this step fails")
+    return "ok"
+'''
+
+
+def test_the_kfp_local_lines_a_run_reads_are_what_kfp_writes():
+    from kfp.local import task_dispatcher
+
+    source = inspect.getsource(task_dispatcher)
+    assert "f'Executing task {task_name_for_logs}'" in source
+    assert "f'Task {task_name_for_logs} finished with status {logging_utils.format_status(task_status)}'" in source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_kfp_local_whose_lines_changed_fails_the_run_naming_kfp(tmp_path, monkeypatch, fail):
+    """With kfp.local's task lines not read, every step was SKIPPED and the run SUCCEEDED, a failed step's too."""
+    from importlib.metadata import version
+
+    from kubepipe.backends.local import watcher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "steps_progress.py").write_text(STEPS)
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    monkeypatch.setattr(watcher, "_START", re.compile(r"^Starting step '([^']+)'"))  # a kfp that says them otherwise
+    monkeypatch.setattr(watcher, "_END", re.compile(r"^Step '([^']+)' ended: (\w+)"))
+    run = kubepipe.run(tmp_path / "p.yaml", {"fail": fail})
+    assert run.state == "FAILED" and [s.state for s in run.steps] == ["SKIPPED", "SKIPPED"]
+    assert run.error == (
+        f"kubepipe's reading of kfp.local's progress cannot be applied to kfp {version('kfp')}: no line it wrote was "
+        "read as a task starting or ending (Executing task '<name>', Task '<name>' finished with status ...), so no "
+        "step's outcome is known. Without it every step "
+        "would read skipped and the run succeeded, a failed step's too, so this run is marked failed. Install the kfp "
+        "version kubepipe declares (pip install 'kfp==2.17.3') or upgrade kubepipe")
+
+
+@pytest.mark.slow
+def test_a_run_whose_every_step_was_skipped_by_its_condition_is_no_such_failure(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "steps_progress.py").write_text(STEPS)
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace('    with: {fail: "${params.fail}"}\n',
+                                                      '    when: "${params.fail} == true"\n')
+                                     .replace("    after: [first]\n", '    when: "${params.fail} == true"\n'))
+    run = kubepipe.run(tmp_path / "p.yaml")
+    assert run.state == "SUCCEEDED" and [s.state for s in run.steps] == ["SKIPPED", "SKIPPED"], run.error
