@@ -238,7 +238,7 @@ def test_models_show_json_pipes_into_json_tool(tmp_path):
      "Invalid value for '--grace': must be a finite number (got nan)"),
     (["scheduler", "--max-ticks", "0"], "Invalid value for '--max-ticks'"),  # ran a tick anyway
     (["models", "gc", "--older-than", "nan"],  # removed every incomplete version, in-flight ones too
-     "Invalid value for '--older-than': must be a finite number (got nan)"),
+     "Invalid value for '--older-than': 'nan' is no duration: give minutes (e.g. 60) or a duration with its unit"),
 ])
 def test_seconds_and_counts_must_be_finite_and_in_range(tmp_path, capsys, argv, message):
     code, out, err = run_cli(capsys, *argv, "--home", tmp_path)

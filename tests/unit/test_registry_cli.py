@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kubepipe.components.registry import Registry
@@ -415,3 +417,18 @@ def test_a_set_registry_uri_wins_over_kubepipe_registry_and_says_so(reg, capsys,
     assert code == 2 and " ".join(err.split()) == (f"error: --registry names the registry {other.uri}, but --set "
                                                    f"registry_uri names {reg.uri}: give one of them"), err
     assert reg.alias("clf", "champion").version == 2
+
+
+@pytest.mark.parametrize("given, minutes", [("90", 90), ("1h", 60), ("30m", 30), ("90s", 1.5), ("1d", 1440)])
+def test_gc_older_than_takes_minutes_or_a_duration_with_its_unit(reg, capsys, given, minutes):
+    """`kubepipe models gc --older-than 1h` was 'Input should be a valid number, unable to parse string as a number',
+    the unit (minutes) unsaid."""
+    code, out, err = _run(capsys, "models", "gc", "--older-than", given, "--dry-run", "--format", "json")
+    assert code == 0 and json.loads(out)["older_than_minutes"] == minutes, err
+
+
+@pytest.mark.parametrize("given", ["1 hour", "-5", "inf", "400d", "1w"])
+def test_gc_older_than_that_is_no_duration_says_what_to_give(reg, capsys, given):
+    code, out, err = _run(capsys, "models", "gc", "--older-than", given)
+    assert code == 2 and (f"Invalid value for '--older-than': '{given}' is no duration: give minutes (e.g. 60) or a "
+                          "duration with its unit (90s, 30m, 2h, 1d), at least 0") in " ".join(err.replace("│", " ").split())

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, VersionCommand, finite
+from kubepipe.cli.options import PROFILE, SET, VersionCommand, minutes
 from kubepipe.cli.output import FORMAT, HOME, Format
 from kubepipe.json_values import NOT_FINITE_TEXT
 
@@ -356,8 +356,9 @@ def _moved(fmt: Format, where: str, action: str, name: str, champion: int, was: 
 
 @models.command("gc")
 def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for every model."),
-       older_than: float = typer.Option(60.0, "--older-than", callback=finite(0),
-                                        help="Minutes: only an unfinished registration, or a temp file, older than this is removed."),
+       older_than: float = typer.Option(60.0, "--older-than", parser=minutes, metavar="MINUTES",
+                                      help="Minutes (or a duration: 90s, 30m, 2h, 1d): only an unfinished "
+                                           "registration, or a temp file, older than this is removed."),
        dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
        registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """Remove incomplete versions (their registration died: killed, full disk) older than --older-than,

@@ -83,6 +83,29 @@ def finite(minimum: float, *, above: bool = False) -> Callable[[Optional[float]]
     return check
 
 
+def minutes(value: str | float | None) -> float | None:
+    """A minutes option's parser: a number is minutes (`--older-than 90`); a duration with its unit (90s, 30m, 2h,
+    1d: spec.values.parse_duration's) is converted. `1h` was 'Input should be a valid number', the unit unsaid."""
+    if value is None:
+        return None
+    from kubepipe.spec.values import parse_duration
+
+    text = str(value).strip()
+    try:
+        n = float(text)
+    except ValueError:
+        n = None
+    try:
+        if n is not None:
+            if not math.isfinite(n) or n < 0:
+                raise ValueError
+            return n
+        return parse_duration(text) / 60
+    except ValueError:
+        raise typer.BadParameter(f"{str(value)!r} is no duration: give minutes (e.g. 60) or a duration with its unit "
+                                 "(90s, 30m, 2h, 1d), at least 0") from None
+
+
 class VersionCommand(typer.core.TyperCommand):
     """A command whose VERSION argument click would read `-1` as an option of ('No such option: -1'): a negative
     number there is refused as the version it is meant to be."""
