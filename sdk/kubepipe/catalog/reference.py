@@ -13,7 +13,7 @@ from typing import Any
 
 from kubepipe.catalog.resolve import builtin_names, load_builtin_reference, resolve_component
 
-__all__ = ["component_reference", "catalog_reference", "reference_markdown"]
+__all__ = ["component_reference", "catalog_reference", "reference_markdown", "nested_input_hint"]
 
 
 def _allowed(a: Any) -> dict | None:
@@ -37,6 +37,19 @@ def component_reference(ref: str, base_dir: Path | str = ".") -> dict:
                for name, port in info.outputs.items()]
     return {"name": ref, "origin": info.origin, "summary": info.summary, "description": info.description,
             "inputs": inputs, "outputs": outputs, "example": extra.example if extra else None}
+
+
+def nested_input_hint(ref: str, key: str) -> str | None:
+    """Where a built-in takes `key` one level down, for a key given as an input it does not have: train-torch's
+    `max_length: 64` is a hyperparameter (`with: {hyperparameters: {max_length: 64}}`), of the architectures
+    its reference lists it for. None when no input of `ref` holds such a key."""
+    extra = load_builtin_reference(ref) if ref in builtin_names() else None
+    for name, allowed in (extra.allowed if extra else {}).items():
+        cases = [case for case, keys in (allowed.by or {}).items() if key in [k.strip() for k in str(keys).split(",")]]
+        if cases:
+            of = "" if len(cases) == len(allowed.by) else f" ({allowed.by_label[0]}: {', '.join(cases)})"
+            return f"`{key}` is a setting inside `{name}`{of}: write `with: {{{name}: {{{key}: ...}}}}`"
+    return None
 
 
 def catalog_reference() -> list[dict]:

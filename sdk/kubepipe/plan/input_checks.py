@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kubepipe.catalog import CONTEXT_INPUTS, ComponentInfo, Port, compatible, literal_fits
+from kubepipe.catalog.reference import nested_input_hint
 from kubepipe.plan.label_checks import pipeline_labels
 from kubepipe.plan.bindings import (BindingError, Verbatim, item_field_issue, item_type_issue, known_items,
                                     parse_value)
@@ -44,8 +45,8 @@ class InputChecks:
                     self.err(p, f"`{key}` is set by kubepipe from the target profile", hint="remove it")
                     continue
                 if key not in ports:
-                    hint = did_you_mean(key, ports) or (
-                        f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}")
+                    hint = did_you_mean(key, ports) or (info.origin == "builtin" and nested_input_hint(info.ref, key)) \
+                        or f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}"
                     self.err(p, f"`{info.ref}` has no input `{key}`", hint=hint)
                     continue
                 if key in given:

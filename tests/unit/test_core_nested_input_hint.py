@@ -1,0 +1,42 @@
+"""A built-in's setting given one level too high (a train-torch hyperparameter as a step input) says where it goes."""
+
+from __future__ import annotations
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import ValidationError
+
+
+def _problems(tmp_path, text: str) -> list[str]:
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    return str(exc.value).splitlines()[1:]
+
+
+def test_a_hyperparameter_given_as_a_step_input_says_where_it_goes(tmp_path):
+    """`with: {max_length: 64}` on train-torch said only '`train-torch` has no input `max_length`' and listed its 24
+    inputs; it is a hyperparameter (of the architectures that take it): the hint says where to write it."""
+    text = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: p}
+steps:
+  load: {component: load-data, with: {source: d.csv}}
+  train:
+    component: train-torch
+    inputs: {dataset: "${steps.load.outputs.dataset}"}
+    with: {label_column: a, max_length: 64, dropout: 0.1, colour: red}
+"""
+    lines = [line.split(": ", 1)[1] for line in _problems(tmp_path, text)]
+    assert lines == [
+        "steps.train.with.max_length: `train-torch` has no input `max_length`; `max_length` is a setting inside "
+        "`hyperparameters` (architecture: transformer-classifier, pretrained-encoder): write "
+        "`with: {hyperparameters: {max_length: ...}}`",
+        "steps.train.with.dropout: `train-torch` has no input `dropout`; `dropout` is a setting inside "
+        "`hyperparameters`: write `with: {hyperparameters: {dropout: ...}}`",
+        "steps.train.with.colour: `train-torch` has no input `colour`; `train-torch` takes: architecture, base_model, "
+        "base_model_sha256, batch_size, compile, dataset, distill_alpha, distill_temperature, early_stopping_metric, "
+        "early_stopping_patience, epochs, feature_columns, hyperparameters, label_column, learning_rate, "
+        "lr_schedule, num_gpus, seed, teacher, text_column, validation, validation_fraction, weight_decay"], lines
