@@ -63,3 +63,20 @@ def test_runs_show_of_a_retrain_request_that_failed_without_a_run_does_not_say_i
     assert code == 2 and f"retrain request '{request}' was taken by `kubepipe scheduler` at " in text
     assert "and ended failed without a run record: exit code 2: train.yaml:5:9: params.src.type" in text, text
     assert "recorded when the run ends" not in text
+
+
+def test_a_queued_request_s_credential_params_are_redacted_as_a_run_s_are(tmp_path, capsys, monkeypatch):
+    """`runs show <request id>` (and `runs list`) printed a queued retrain's params as given: a token, a password."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    home = tmp_path / ".kubepipe"
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
+                                 source_run_id="m1", now=NOW,
+                                 params={"db_url": "postgres://u:hunter2@h/db", "api_token": "sk-abcdef123456abcdef",
+                                         "epochs": 3})["run_id"]
+    code, out, _err = run_cli(capsys, "runs", "show", request, "--home", home)
+    assert code == 0 and "hunter2" not in out and "sk-abcdef123456abcdef" not in out
+    assert "api_token=<redacted>, db_url=postgres://u:<redacted>@h/db, epochs=3" in out
+    code, out, _err = run_cli(capsys, "runs", "list", "--home", home, "--format", "json")
+    assert code == 0 and json.loads(out)["items"][0]["params"] == {
+        "api_token": "<redacted>", "db_url": "postgres://u:<redacted>@h/db", "epochs": 3}

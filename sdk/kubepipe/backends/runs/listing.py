@@ -18,7 +18,7 @@ from kubepipe.labels import carries
 from kubepipe.secrets import redacted_labels
 from kubepipe.util import utc_iso
 
-__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text"]
+__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text", "shown_params"]
 
 
 
@@ -76,7 +76,7 @@ def _local(data: dict) -> dict:
         data = crashed_view(data)
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
-        "state": data.get("state"), "params": _params(data.get("params")),
+        "state": data.get("state"), "params": shown_params(data.get("params")),
         "started_at": utc_iso(data.get("started_at")),
         "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
@@ -125,8 +125,9 @@ def _artifacts(value: Any) -> dict[str, Any]:
             for k, v in sorted(value.items()) if isinstance(v, str) or isinstance(v, list)}
 
 
-def _params(value: Any) -> dict[str, Any]:
-    """The param values the run used (what `--resume` takes again), credentials redacted as in messages."""
+def shown_params(value: Any) -> dict[str, Any]:
+    """The param values a run used (what `--resume` takes again), or a queued retrain request's, as `runs list |
+    show` show them: credentials redacted as in messages."""
     if not isinstance(value, dict):
         return {}
     from kubepipe.secrets import redact_text, redacted

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kubepipe.backends.runs.listing import shown_params
 from kubepipe.backends.runs.record import retrain_of
 
 __all__ = ["queued_request", "queued_requests", "with_queued"]
@@ -52,7 +53,7 @@ def queued_request(queue: Path, request_id: str, waiting: list[str] | None = Non
     waiting = _waiting(queue) if waiting is None else waiting
     position = waiting.index(path.name) + 1 if path.name in waiting else None
     pipeline = data.get("pipeline") if isinstance(data.get("pipeline"), str) else ""
-    params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    params = shown_params(data.get("params"))  # credentials redacted, as a run's are
     text = {k: str(data.get(k) or "") for k in ("requested_at", "reason")}
     return {"run_id": request_id, "pipeline": Path(pipeline).stem if pipeline else "", "target": "local",
             "state": "QUEUED", "params": params, "started_at": None, "finished_at": None, "error": None, "steps": [],
