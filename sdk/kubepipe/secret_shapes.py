@@ -21,13 +21,17 @@ REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
+# `pass` and `pwd` name a password as a key's last part only (`DB_PASS`, `SMTP_PASS`, `MYSQL_PWD`, whose value was
+# shown), not as a first (`pass_rate`, `pass_through`).
 _SECRET_PART = re.compile(
     r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
-    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)"
+    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|(^|_)(pass|pwd)$"
 )
-# Keys that only say where the secret is (allowed), and tokenizer vocabulary (`pad_token: "[PAD]"`).
+# Keys that only say where the secret is (allowed), tokenizer vocabulary (`pad_token: "[PAD]"`) and an algorithm's
+# pass (`first_pass`, `two_pass`).
 _REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"
-                            r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$")
+                            r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$|"
+                            r"(^|_)(first|second|third|last|next|each|one|two|single|double|multi|\d+\w*)_pass$")
 # Credential shapes, each matched whole: `secret_value_kind` finds them in a value, `redact_text` replaces
 # all of each inside free text.
 # A PEM private key's first and last lines: all between them is the key (`TOKENS`' first; `StreamRedactor`).
@@ -230,8 +234,9 @@ _KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
 
 # A key that ends in a credential's name names the credential itself (`password`, `db_password`, `github_token`);
 # one that only holds it as a part says something about it (`token_budget`, `secret_level`).
-_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|passphrase|\w*secrets?|cookies?|auth_header|"
-                              r"authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)$")
+_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|pass|pwd|passphrase|\w*secrets?|cookies?|"
+                              r"auth_header|authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|"
+                              r"account_?key)$")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
 
 
