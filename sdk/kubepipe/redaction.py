@@ -165,8 +165,8 @@ def redact_text(text: str) -> str:
     an environment variable named like one (`environment_secrets`), the shapes `secret_value_kind` knows, the
     password and credential query values of URLs (`redact_url`), a credential's query value in a URL shown without
     its scheme, by the same rule, its host unknown (`PUT /b/k?X-Amz-Signature=...`, `GET /api/x?code=...`), an unquoted
-    Authorization header to its line's end, and the value of `key=value` / `key: value` pairs whose key names a
-    credential (`password=hunter2`)."""
+    Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
+    credential (`password=hunter2`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`)."""
     if not isinstance(text, str) or not text:
         return text
     for value in environment_secrets():  # the value alone (`login failed: hunter2hunter2`), which no rule below sees
@@ -187,7 +187,26 @@ def redact_text(text: str) -> str:
         kq = m.group("kq")
         return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
 
-    return _KEYED_IN_TEXT.sub(keyed, text)
+    return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, text))
+
+
+# A command-line flag that names a credential and its value as the next argument: in an argument list as Python or
+# JSON shows it (CalledProcessError's `Command '['docker', 'login', '--password', 'pw']'`), or in a command line
+# (`mysql --password s3cret -h db`), where a plain word after it is prose, no value (`use --password to set it`,
+# argparse's `[--password PASSWORD]`). `--password=pw` is `key=value`'s.
+_FLAG_IN_TEXT = re.compile(r"(?<![\w-])(?P<flag>--?[A-Za-z][\w.-]*)"
+                           r"(?:(?P<q>['\"])(?P<sep>,[ \t]*)(?P=q)(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
+                           r"|(?P<sp>[ \t]+)(?P<value>\$\{[^}\n]*\}|[^-\s'\",;)\]}][^\s'\",;)\]}]*))")
+_WORD = re.compile(r"[a-z]+|[A-Z]+|[A-Z][a-z]+")
+
+
+def _flag_value(m: re.Match) -> str:
+    flag, q = m.group("flag"), m.group("q")
+    value = m.group("quoted") if q else m.group("value")
+    if (not keyed_secret(flag.lstrip("-"), value) or WHOLE_REF.match(value) or value == REDACTED
+            or (not q and _WORD.fullmatch(value))):
+        return m.group(0)
+    return f"{flag}{q}{m.group('sep')}{q}{REDACTED}{q}" if q else f"{flag}{m.group('sp')}{REDACTED}"
 
 
 _PEM_BEGIN, _PEM_END = re.compile(PEM_BEGIN), re.compile(PEM_END)

@@ -1,4 +1,4 @@
-"""Which key and variable names say their value is a credential."""
+"""Which key, variable and command-line flag names say their value is a credential."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def test_the_working_directory_is_not_hidden(monkeypatch):
     monkeypatch.setenv("DB_PASS", "PlainPaSs99")
     assert redact_text("in /home/ana/projects/churn: login PlainPaSs99 refused") == (
         "in /home/ana/projects/churn: login <redacted> refused")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Command '['docker', 'login', '--password', 'HuNtEr2pw', 'reg.io']' returned non-zero exit status 1.",
+     "Command '['docker', 'login', '--password', '<redacted>', 'reg.io']' returned non-zero exit status 1."),
+    ('args: ["--api-key","HuNtEr2pw"]', 'args: ["--api-key","<redacted>"]'),
+    ("mysql -u root --password HuNtEr2pw -h db", "mysql -u root --password <redacted> -h db"),
+    ("aws s3 ls --aws-secret-access-key wJalrXUtnFEMI/K7MDENG x", "aws s3 ls --aws-secret-access-key <redacted> x"),
+    ("--db-password 12345678 ok", "--db-password <redacted> ok"),
+])
+def test_a_credential_flag_s_next_argument_is_hidden(text, shown):
+    # a failed subprocess (CalledProcessError) showed its command line, password and all, in run.log and run.json
+    assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("text", ["use --password to give it", "usage: x [--password PASSWORD]", "x --token ${env.T}",
+                                  "x --token-file /a/b", "--password -h", "--passes 3", "--secret Please"])
+def test_a_word_a_flag_or_a_reference_after_a_credential_flag_is_shown(text):
+    assert redact_text(text) == text
