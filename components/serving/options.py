@@ -8,6 +8,7 @@ up to 25 s to finish the requests in flight.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
@@ -116,6 +117,12 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     elif values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
         problems.append(f"--log-sample 0: --log-sink {values['log_sink']} would log no request; give a fraction "
                         "above 0 (1 = every request), or drop --log-sink")
+    version = values.get("model_version")
+    number = re.fullmatch(r"\s*[vV]?\s*0*(\d+)\s*", version or "")
+    if number and version != number.group(1):  # `v3` as `models list` shows it: its rows were recorded under no version
+        problems.append(f"--model-version {version!r}: give the registry's version number alone, --model-version "
+                        f"{number.group(1)}: live-quality and the monitoring report match the logged version with the "
+                        "registry's by that spelling (rows logged as `v3` were never recorded in the registry)")
     name = values.get("name")
     if name is not None and not MODEL_NAME.match(name):
         problems.append(f"--name {name!r}: {MODEL_NAME_RULE}; it is the model's name in the URLs")

@@ -67,7 +67,12 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
      "from the environment"),
     # before: a presigned sink passed, and its signature was written in the deployment and every log line
     (["--log-sink", "s3://bucket/p?X-Amz-Credential=AKIAEX%2F2024&X-Amz-Signature=s3cr3t"],
-     "--log-sink holds a credential (a URL whose query carries `X-Amz-Credential=`; value not shown)")])
+     "--log-sink holds a credential (a URL whose query carries `X-Amz-Credential=`; value not shown)"),
+    # `v3` as `models list` shows it: every row was logged as `v3`, which live-quality never recorded in the registry
+    (["--model-version", "v3"], "--model-version 'v3': give the registry's version number alone, --model-version 3: "
+     "live-quality and the monitoring report match the logged version with the registry's by that spelling"),
+    (["--model-version", " 12 "], "--model-version ' 12 ': give the registry's version number alone, --model-version "
+     "12")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 

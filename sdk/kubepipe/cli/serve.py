@@ -104,7 +104,8 @@ def serve(
         max_wait_ms=max_wait_ms, max_text_length=max_text_length, max_body_mb=max_body_mb, workers=workers,
         drain_delay=drain_delay, grace_period=grace_period, access_log_sample=access_log_sample,
         log_max_mb=log_max_mb, log_backups=log_backups, torch_threads=torch_threads, log_flush_s=log_flush_s,
-        log_queue=log_queue, log_sample=log_sample, log_sink=log_sink, log_raw_inputs=log_raw_inputs), min_port=1)
+        log_queue=log_queue, log_sample=log_sample, log_sink=log_sink, log_raw_inputs=log_raw_inputs,
+        model_version=model_version), min_port=1)
     if problems:
         raise UserError("; ".join(problems))
     if not prepare:  # --prepare listens on nothing
