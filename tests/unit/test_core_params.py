@@ -196,3 +196,26 @@ def test_a_param_given_twice_with_two_values_is_refused():
     with pytest.raises(UserError, match=r"api_token=<redacted> and api_token=<redacted>"):
         parse_params(["api_token=abc123def", "api_token=zzz999yyy"])  # credentials are not said back
     assert parse_params(["x=1", " x=1"]) == {"x": "1"}  # the same value twice says the same thing
+
+
+def test_a_typed_param_default_from_the_environment_is_read_as_its_type(tmp_path, monkeypatch):
+    """`default: "${env.EPOCHS:-5}"` on an int param was refused: "default '5' is not of type int; unquote it: in
+    quotes, YAML reads '5' as text", whatever was done; the text is read as the type, as --param text is."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nparams:\n"
+        "  n: {type: int, default: \"${env.KP_N:-5}\"}\n  f: {type: float, default: \"${env.KP_F:-0.5}\"}\n"
+        "  b: {type: bool, default: \"${env.KP_B:-true}\"}\n  xs: {type: list, default: \"${env.KP_XS:-[1, 2]}\"}\n"
+        "  s: {type: str, default: \"${env.KP_S:-7}\"}\n"
+        "steps:\n  a: {component: ops:say, with: {message: \"${params.s}\", value: \"${params.n}\"}}\n")
+    params = kubepipe.load(tmp_path / "p.yaml").spec.params
+    assert [params[k].default for k in ("n", "f", "b", "xs", "s")] == [5, 0.5, True, [1, 2], "7"]
+    monkeypatch.setenv("KP_N", "12")
+    assert kubepipe.load(tmp_path / "p.yaml").spec.params["n"].default == 12
+    monkeypatch.setenv("KP_N", "lots")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    assert [(i.path, i.message) for i in exc.value.issues] == [
+        ("params.n.default", "`${env.KP_N:-5}` gives 'lots': expected int: digits 0-9, optionally signed (e.g. 16)")]

@@ -16,6 +16,7 @@ from kubepipe.secret_shapes import query_credential_refs
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, find_refs, resolve_env, without_unset_env
+from kubepipe.spec.params import env_param_defaults
 from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
@@ -97,6 +98,7 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
 
     verbatim: set[tuple] = set()
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
+    issues += [loc.issue(path, message) for path, message in env_param_defaults(raw, data)]
     secret = [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += secret
     issues += _structure(data, loc)

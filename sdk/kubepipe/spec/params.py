@@ -16,7 +16,7 @@ from kubepipe.arguments import param_hint
 from kubepipe.errors import UserError, one_line
 from kubepipe.spec.values import finite
 
-__all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params"]
+__all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params", "env_param_defaults"]
 
 # KFP IR parameterType -> kubepipe param type
 IR_PARAM_TYPES = {"STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
@@ -131,4 +131,35 @@ def coerce_params(params: Mapping[str, Any], types: Mapping[str, str], pipeline:
             raise ParamError(name, value, f"{'pipeline ' + repr(pipeline) if pipeline else 'the pipeline'} "
                                           f"has no param `{name}`; {hint}")
         out[name] = coerce_param(name, value, types[name])
+    return out
+
+
+def env_param_defaults(raw: Any, data: Any) -> list[tuple[tuple, str]]:
+    """A typed param's default written as one whole `${env.NAME}` (in `raw`, the YAML before substitution) is the
+    environment's text read as the param's type, as `--param` text is: `default: ${env.EPOCHS:-5}` on an int param
+    was refused as "default '5' is not of type int; unquote it", advice no one could follow. `data` (after
+    substitution) is changed in place; returns (path, message) for a value that does not read as the type, whose
+    default is then dropped (said once, here)."""
+    from kubepipe.spec.interpolation import ENV_RE, REF_RE
+
+    out: list[tuple[tuple, str]] = []
+    declared = raw.get("params") if isinstance(raw, dict) else None
+    params = data.get("params") if isinstance(data, dict) else None
+    for name, param in declared.items() if isinstance(declared, dict) and isinstance(params, dict) else ():
+        written = param.get("default") if isinstance(param, dict) else None
+        typ = param.get("type", "str") if isinstance(param, dict) else "str"
+        whole = REF_RE.fullmatch(written.strip()) if isinstance(written, str) else None
+        if typ == "str" or not isinstance(typ, str) or whole is None or not ENV_RE.match(whole.group(1)):
+            continue
+        value = (params.get(name) or {}).get("default") if isinstance(params.get(name), dict) else None
+        if not isinstance(value, str) or "${" in value:  # an unset variable: said where it is read
+            continue
+        try:
+            params[name]["default"] = coerce_param(name, value, typ)
+        except ParamError as exc:
+            params[name]["default"] = None
+            from kubepipe.secrets import redacted
+
+            out.append((("params", name, "default"), f"`{written.strip()}` gives {redacted(value, name)!r}: "
+                                                     f"{exc.reason}"))
     return out
