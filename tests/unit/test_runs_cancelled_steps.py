@@ -50,3 +50,35 @@ def test_a_step_still_running_when_its_run_was_killed_by_the_stop_reads_cancelle
         ("CANCELLED", "cancelled by scheduler stop", None),
         ("SKIPPED", None, "skipped: the run was cancelled by scheduler stop")]
     assert record["steps"][0]["state"] == "RUNNING"  # the caller's record is not changed
+
+
+def test_a_run_the_stop_killed_after_its_grace_reads_cancelled_though_its_watchdog_marked_it_crashed_first(
+        tmp_path):
+    """A run that outlived --grace was SIGKILLed; its watchdog (its own session, not killed) rewrote the record
+    CRASHED before the scheduler read it, and the run read CRASHED while its request said cancelled."""
+    from kubepipe.backends.runs.record import crashed_view
+    from kubepipe.backends.schedules.launchers import _record_cancelled
+
+    stopped_at = time.time()
+    running = {"run_id": "train-2", "pipeline": "train", "target": "local", "state": "RUNNING", "pid": 4242,
+               "started_at": stopped_at - 60, "steps": [{"name": "load", "state": "SUCCEEDED"},
+                                                       {"name": "train", "state": "RUNNING"},
+                                                       {"name": "evaluate", "state": "PENDING"}]}
+    folder = tmp_path / "runs" / "train-2"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(crashed_view(running, finished_at=stopped_at + 6)))  # the watchdog
+    _record_cancelled(tmp_path / "runs", 4242, stopped_at - 61, stopped_at)
+    record = json.loads((folder / "run.json").read_text())
+    assert record["state"] == "CANCELLED" and record["error"].startswith("cancelled by scheduler stop: the run's ")
+    assert [(s["state"], s.get("note")) for s in record["steps"]] == [
+        ("SUCCEEDED", None), ("CANCELLED", None), ("SKIPPED", "skipped: the run was cancelled by scheduler stop")]
+
+
+def test_a_run_that_crashed_before_the_stop_stays_crashed():
+    from kubepipe.backends.runs.record import crashed_view
+
+    stopped_at = time.time()
+    crashed = crashed_view({"run_id": "r", "state": "RUNNING", "pid": 1, "steps": [{"name": "t", "state": "RUNNING"}]},
+                           finished_at=stopped_at - 30)
+    assert cancelled_view(crashed, stopped_at=stopped_at) is crashed
+    assert cancelled_view(crashed) is crashed  # no stop time: nothing says the stop killed it

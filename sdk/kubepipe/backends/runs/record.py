@@ -180,20 +180,25 @@ def crashed_view(data: dict, finished_at: float | None = None) -> dict:
 CANCELLED_BY_STOP = "cancelled by scheduler stop"
 
 
-def cancelled_view(data: dict, why: str = CANCELLED_BY_STOP) -> dict:
+def cancelled_view(data: dict, why: str = CANCELLED_BY_STOP, stopped_at: float | None = None) -> dict:
     """The record of a run its scheduler cancelled (it stopped): state CANCELLED, whatever the interrupted run wrote
-    (FAILED 'interrupted (SIGTERM)', or RUNNING when it was killed before it could). Its steps read as the run:
-    the one the stop interrupted (FAILED 'interrupted (...)', or still RUNNING) CANCELLED, one that never started
-    SKIPPED; those that ended before it as they ended. A run that ended otherwise before the signal is returned as
-    it is."""
-    if data.get("state") != "RUNNING" and not _interrupted(data):
+    (FAILED 'interrupted (SIGTERM)', RUNNING when it was killed before it could, or CRASHED when the stop's SIGKILL
+    after its grace killed it and its watchdog marked it so first: a crash that ended at or after `stopped_at`, when
+    the stop began). Its steps read as the run: the one the stop interrupted (FAILED 'interrupted (...)', CRASHED
+    by that kill, or still RUNNING) CANCELLED, one that never started SKIPPED; those that ended before it as they
+    ended. A run that ended otherwise before the signal is returned as it is."""
+    finished = data.get("finished_at")
+    killed = (stopped_at is not None and data.get("state") == "CRASHED" and isinstance(finished, (int, float))
+              and not isinstance(finished, bool) and finished >= stopped_at)
+    if data.get("state") != "RUNNING" and not _interrupted(data) and not killed:
         return data
     out = copy.deepcopy(data)
     before = out.get("error")
     for s in out.get("steps") or []:
         if not isinstance(s, dict):
             continue
-        if s.get("state") == "RUNNING" or (s.get("state") == "FAILED" and _interrupted(s)):
+        if (s.get("state") == "RUNNING" or (s.get("state") == "FAILED" and _interrupted(s))
+                or (killed and s.get("state") == "CRASHED")):
             s["state"], s["error"] = "CANCELLED", f"{why}" + (f": {s['error']}" if s.get("error") else "")
         elif s.get("state") == "PENDING":  # as the run's own interrupt handler says of such a step
             s["state"], s["note"] = "SKIPPED", f"skipped: the run was {why}"

@@ -133,14 +133,15 @@ def _record_file(runs_dir: Path, pid: int, since: float) -> tuple[Path, dict] | 
     return None
 
 
-def _record_cancelled(runs_dir: Path, pid: int, since: float) -> None:
-    """The run the scheduler's stop cancelled reads CANCELLED in `runs list / show`, as its request says (its own
-    SIGTERM handler wrote FAILED 'interrupted (SIGTERM)'). Its process is gone: nothing else writes its record."""
+def _record_cancelled(runs_dir: Path, pid: int, since: float, stopped_at: float) -> None:
+    """The run the scheduler's stop (begun at `stopped_at`) cancelled reads CANCELLED in `runs list / show`, as its
+    request says (its own SIGTERM handler wrote FAILED 'interrupted (SIGTERM)'; killed after the grace, its watchdog
+    may have written CRASHED). Its process is gone: nothing else writes its record."""
     found = _record_file(runs_dir, pid, since)
     if found is None:
         return
     path, data = found
-    marked = cancelled_view(data)
+    marked = cancelled_view(data, stopped_at=stopped_at)
     if marked is not data:
         try:
             atomic_write_text(path, json.dumps(marked, indent=2, default=str))
@@ -194,6 +195,7 @@ class _ProcessHandle(RunHandle):
     def cancel(self) -> None:
         if self.proc.poll() is not None:
             return
+        stopped_at = time.time()
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=self._grace)
@@ -202,7 +204,7 @@ class _ProcessHandle(RunHandle):
             self.proc.wait()
         self.state, self.error = "cancelled", CANCELLED_BY_STOP
         self.done()
-        _record_cancelled(self._runs_dir, self.proc.pid, self._t0)
+        _record_cancelled(self._runs_dir, self.proc.pid, self._t0, stopped_at)
 
 
 class AdoptedHandle(RunHandle):
@@ -225,6 +227,7 @@ class AdoptedHandle(RunHandle):
         return True
 
     def cancel(self) -> None:
+        stopped_at = time.time()
         deadline = time.monotonic() + self._grace
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if not process_alive(self.pid, self.pid_started):
@@ -238,7 +241,7 @@ class AdoptedHandle(RunHandle):
             deadline = time.monotonic() + 5
         self.state, self.error = "cancelled", CANCELLED_BY_STOP
         if not process_alive(self.pid, self.pid_started):
-            _record_cancelled(self._runs_dir, self.pid, self._since)
+            _record_cancelled(self._runs_dir, self.pid, self._since, stopped_at)
 
 
 class SubprocessLauncher:
