@@ -2,8 +2,6 @@
 pinned here, and a kfp whose lines changed fails the run naming kfp's version instead of reading every step as
 skipped in a run that succeeded."""
 
-from __future__ import annotations
-
 import inspect
 import re
 
@@ -77,3 +75,28 @@ def test_a_run_whose_every_step_was_skipped_by_its_condition_is_no_such_failure(
                                      .replace("    after: [first]\n", '    when: "${params.fail} == true"\n'))
     run = kubepipe.run(tmp_path / "p.yaml")
     assert run.state == "SUCCEEDED" and [s.state for s in run.steps] == ["SKIPPED", "SKIPPED"], run.error
+
+
+@pytest.mark.slow
+def test_a_nested_pipeline_whose_inner_tasks_were_all_skipped_is_no_such_failure(tmp_path, monkeypatch):
+    """A nested pipeline logs only its inner tasks: one whose every task sat under a false condition wrote no task
+    line at all, and is no kfp that changed its lines."""
+    import yaml
+    from kfp import compiler, dsl
+
+    @dsl.component(base_image="python:3.11", install_kfp_package=False)
+    def say(text: str) -> str:
+        return text
+
+    @dsl.pipeline(name="gated")
+    def gated(go: bool = False):
+        with dsl.If(go == True):  # noqa: E712 - a KFP condition, not a Python comparison
+            say(text="hi")
+
+    monkeypatch.chdir(tmp_path)
+    compiler.Compiler().compile(gated, str(tmp_path / "gated.yaml"))
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "p"},
+        "steps": {"nested": {"component": str(tmp_path / "gated.yaml"), "with": {"go": False}}}}))
+    run = kubepipe.run(tmp_path / "p.yaml")
+    assert run.state == "SUCCEEDED", run.error

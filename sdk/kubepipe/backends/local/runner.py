@@ -191,7 +191,11 @@ def _unread_progress(watcher: StepWatcher, steps) -> str | None:
     """The run's error when no task's start or end was read although a step with nothing before it, no condition
     and no items must have run: kfp.local's log lines (undocumented, decision 0018) changed, and every step read as
     skipped in a run that succeeded, a failed step's too (kfp.local raises for none here)."""
-    if watcher.tasks_read or not any(not s.deps and s.condition is None and s.foreach is None for s in steps):
+    def must_run(s) -> bool:  # a nested pipeline's inner tasks may all have conditions of their own
+        return (not s.deps and s.condition is None and s.foreach is None
+                and s.info.component.component_spec.implementation.graph is None)
+
+    if watcher.tasks_read or not any(must_run(s) for s in steps):
         return None
     from kubepipe.kfp_private import missing
 
