@@ -66,12 +66,16 @@ def join_labels(log_df, labels_df, *, where: str = "labels"):
     labels = labels_df.assign(request_id=[_stripped(id_text(v)) for v in labels_df["request_id"]],
                               instance=_instances(labels_df["instance"], where) if "instance" in labels_df else 0,
                               label=[_stripped(label_text(v)) for v in labels_df["label"]])
-    labels = labels.dropna(subset=["request_id", "label"])
+    # typed as the log's columns: a file of its header alone gave float64 empty columns, and the join failed with
+    # pandas' 'You are trying to merge on object and float64 columns'
+    labels = labels.dropna(subset=["request_id", "label"]).astype({"request_id": str, "instance": "int64",
+                                                                   "label": str})
     labels = labels.drop_duplicates(["request_id", "instance"], keep="last")[["request_id", "instance", "label"]]
     log = log_df.assign(instance=log_df["instance"].astype("int64"), request_id=log_df["request_id"].astype(str))
     log, reused = _first_logged(log, labels)
     joined = log.merge(labels, on=["request_id", "instance"], how="inner")
     joined.attrs["reused_ids"] = reused
+    joined.attrs["labels"] = int(len(labels))
     return joined
 
 

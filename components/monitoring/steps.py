@@ -70,7 +70,9 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
         print(f"live-quality: {out['reused_ids']} label(s) in {labels} matched a request id logged more than once "
               "(a client reusing X-Request-Id): each is counted once, against the first logged prediction")
     if len(joined) == 0:
-        out["note"] = f"none of the labels in {labels} match a request logged in this window"
+        out["note"] = (f"{labels} holds no labels (a header alone, or every label blank): live quality not measured"
+                       if joined.attrs.get("labels") == 0 else
+                       f"none of the labels in {labels} match a request logged in this window")
         return out
     from kubepipe.components.registry.version import version_text
 

@@ -568,3 +568,18 @@ def test_a_registry_error_reading_the_champion_is_said_with_the_fallback(monkeyp
     out = capsys.readouterr().out
     assert "champion of `merchant` could not be read" in out and "aliases.json of merchant: not JSON" in out
     assert "newest version in the window, v2" in out
+
+
+def test_a_label_file_of_its_header_alone_matches_nothing_not_a_pandas_error(tmp_path):
+    """`request_id,label` and no row (labels not arrived yet) failed the step with pandas' 'You are trying to merge on
+    object and float64 columns for key request_id'."""
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    log = _log(10).drop(columns="truth")
+    log.to_parquet(tmp_path / "log.parquet")
+    for text in ("request_id,label\n", "request_id,instance,label\n"):
+        (tmp_path / "labels.csv").write_text(text)
+        out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="m",
+                               thresholds=None)
+        assert out["labelled_rows"] == 0 and out["note"] == (f"{tmp_path / 'labels.csv'} holds no labels (a header "
+                                                             "alone, or every label blank): live quality not measured")
