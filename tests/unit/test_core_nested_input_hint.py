@@ -1,4 +1,4 @@
-"""A built-in's setting given one level too high (a train-torch hyperparameter as a step input) says where it goes."""
+"""Where a misplaced value goes: a train-torch hyperparameter given as a step input, a folder given for the YAML."""
 
 from __future__ import annotations
 
@@ -40,3 +40,19 @@ steps:
         "base_model_sha256, batch_size, compile, dataset, distill_alpha, distill_temperature, early_stopping_metric, "
         "early_stopping_patience, epochs, feature_columns, hyperparameters, label_column, learning_rate, "
         "lr_schedule, num_gpus, seed, teacher, text_column, validation, validation_fraction, weight_decay"], lines
+
+
+def test_a_folder_given_for_the_pipeline_names_its_yaml_files(tmp_path):
+    """`kubepipe validate pipelines` (tab-completed one level short) said only 'is a folder, not a YAML file'."""
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(folder)
+    assert exc.value.issues[0].format() == (f"{folder}: is a folder, not a YAML file; give a YAML file's path (this "
+                                        "folder holds none)")
+    for name in ("b.yaml", "a.yml", "notes.txt"):
+        (folder / name).write_text("x: 1\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(folder)
+    assert exc.value.issues[0].format() == (f"{folder}: is a folder, not a YAML file; give one of its YAML files: "
+                                        f"{folder / 'a.yml'}, {folder / 'b.yaml'}")

@@ -65,6 +65,18 @@ MAX_SOURCE_BYTES = 16 * 1024 * 1024  # a pipeline is kilobytes; /dev/zero must n
 _DATA_FILES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".npy"})
 
 
+def _folder_hint(folder: Path) -> str:
+    """Which YAML files a folder given for one holds (`kubepipe validate pipelines` said only 'is a folder')."""
+    try:
+        found = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".yaml", ".yml") and f.is_file())
+    except OSError:
+        found = []
+    if not found:
+        return "give a YAML file's path (this folder holds none)"
+    names = ", ".join(str(f) for f in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return f"give one of its YAML files: {names}"
+
+
 def read_source(path: str | Path, *, regular_only: bool = False) -> Source:
     """Read and parse a YAML file. `regular_only` (includes): refuse devices, FIFOs and sockets,
     which would block or never end, before opening them."""
@@ -73,7 +85,7 @@ def read_source(path: str | Path, *, regular_only: bool = False) -> Source:
     if not p.exists():
         raise ValidationError([Issue("file not found", file=shown, hint="check the path")])
     if p.is_dir():
-        raise ValidationError([Issue("is a folder, not a YAML file", file=shown)])
+        raise ValidationError([Issue("is a folder, not a YAML file", file=shown, hint=_folder_hint(p))])
     if p.suffix.lower() in _DATA_FILES:  # tab-completed to the data: 'invalid YAML' at some line of the CSV
         raise ValidationError([Issue(f"a data file ({p.suffix}), not a YAML file", file=shown,
                                      hint="pass the .yaml file; a pipeline's data is read by its steps (load-data's "
