@@ -74,7 +74,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        quality_dropped=quality_dropped, max_failures=max_failures, no_traffic=no_traffic,
                        params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
-                       source_step=source_step, reason=reason, now=now or dt.datetime.now(dt.timezone.utc),
+                       source_step=source_step, reason=reason, now=_aware(now),
                        starter=starter)
 
 
@@ -183,6 +183,14 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     record.update(action="started", run_id=run_id)
     append_decision(state_dir, pipeline, record)
     return record
+
+
+def _aware(now: dt.datetime | None) -> dt.datetime:
+    """The decision's time: now when none; a naive one is UTC (as `utc_text` writes it), so it compares with the
+    log's times (it failed with TypeError: can't subtract offset-naive and offset-aware datetimes)."""
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    return now if now.tzinfo is not None else now.replace(tzinfo=dt.timezone.utc)
 
 
 def _request_id(pipeline: str, key: str) -> str:

@@ -44,3 +44,17 @@ def test_utc_text_writes_any_time_and_utc_iso_keeps_the_services_unset():
     assert utc_text(dt.datetime(969, 1, 1)) == "0969-01-01T00:00:00Z"  # 4 digits: fromisoformat reads it back
     assert utc_iso(0) is None and utc_iso(-5) is None and utc_iso("1969-12-31T23:59:55Z") is None
     assert utc_iso(1.5) == "1970-01-01T00:00:01Z" and utc_iso("not a time") == "not a time"
+
+
+def test_a_naive_now_from_python_is_utc_as_the_log_writes_it(tmp_path, monkeypatch):
+    """`trigger_retraining(now=datetime(2026, 5, 4, 6))` (no tzinfo) failed at the second decision with
+    TypeError: can't subtract offset-naive and offset-aware datetimes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    naive = dt.datetime(2026, 5, 4, 6)
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir="st", source_run_id="m1",
+                               now=naive)
+    second = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir="st", source_run_id="m2",
+                                now=naive + dt.timedelta(hours=1))
+    assert first["time"] == "2026-05-04T06:00:00Z" and second["action"] == "cooldown"
+    assert second["reason"].endswith("a retrain started at 2026-05-04T06:00:00Z; cooldown 24 h ends in 23.0 h")
