@@ -383,3 +383,11 @@ def test_a_sqlalchemy_url_whose_driver_has_an_underscore_hides_its_password(url,
     assert redact_text(f"connect {url} failed") == f"connect {shown} failed" and redacted(url) == shown
     assert secret_value_kind(url) == "a URL with a password" and check_profile_secrets({"db_uri": url})
     assert redact_text("oracle+cx_oracle://h:1521/db") == "oracle+cx_oracle://h:1521/db"
+
+
+@pytest.mark.parametrize("unit", ["a://b:", "h://u:p/", '"http://localhost:${PORT}/a",'])
+def test_many_urls_with_no_at_sign_in_one_line_are_read_in_linear_time(unit):
+    # each URL's password was read to the end of the line's run with no `@`: 10 000 of them took seconds
+    small, large = _redact_seconds(unit * 300), _redact_seconds(unit * 3_000)
+    assert large < 2 and large < 40 * max(small, 1e-3), (small, large)
+    assert redact_text(unit * 3 + "postgres://u:pw@h") == unit * 3 + "postgres://u:<redacted>@h"
