@@ -33,6 +33,16 @@ def _int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _served_text_issue(i: int, text: str) -> list[CheckIssue]:
+    """A text smoke input the deployed server refuses (over kubepipe serve's --max-text-length, which a deploy step
+    keeps at its default; a lone surrogate): the deploy would roll back after the run trained and registered."""
+    from kubepipe.components.guardrail.probers import refused, served_refusal, served_spec
+
+    why = served_refusal(text, served_spec("text-classification"))
+    return [CheckIssue(("smoke_inputs", i), refused(why, what="this smoke input"),
+                       "the deploy would roll back on it: shorten or fix the text")] if why else []
+
+
 def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None,
           prometheus_url: str | None = None, gpu_types: dict | None = None) -> list[CheckIssue]:
     """Issues in a deploy step's `with:` values (paths relative to `with`).
@@ -82,6 +92,8 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                 issues.append(CheckIssue(("smoke_inputs", i), f"is blank ({text!r}): it tests nothing, and a "
                                          "retrieval index's server refuses an empty query (400), rolling the "
                                          "deploy back", 'give a real input, e.g. "STARBUCKS 1234", or remove it'))
+            elif isinstance(text, str) and "${" not in text:
+                issues += _served_text_issue(i, text)
     version = w.get("version")  # was accepted, then 'bad version -1' after the run had trained and registered
     if isinstance(version, (bool, float)) or (_int(version) and version < 0):
         issues.append(CheckIssue(("version",), f"must be a registry version number (1, 2, ...), got {version!r}",

@@ -68,13 +68,13 @@ def served_spec(task: str, model: Any = None, text_column: str = "text", max_tex
     return InputSpec(task=task, max_batch_size=1, max_text_length=max_text_length, text_column=text_column)
 
 
-def refused(why: str, limit=None) -> str:
+def refused(why: str, limit=None, what: str = "this probe") -> str:
     """`served_refusal`'s `why` as said of a probe (naming where the limit of a text over it comes from: a
     served_limits.TextLimit, else kubepipe serve's default)."""
     from kubepipe.components.guardrail.served_limits import default_limit
 
     source = f" ({(limit or default_limit()).source})" if "characters" in why else ""
-    return f"the served endpoint refuses this probe with a {why}{source}"
+    return f"the served endpoint refuses {what} with a {why}{source}"
 
 
 def _refuse(why: str, limit=None) -> None:

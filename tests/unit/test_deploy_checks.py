@@ -480,6 +480,18 @@ def test_blank_smoke_inputs_are_refused_at_their_index():
     assert "give a real input" in got[("smoke_inputs", 1)].hint
 
 
+def test_a_smoke_input_the_deployed_server_refuses_is_said_at_validate_time():
+    """A 600-character smoke input passed validate; the deploy, after training and registering, sent it, the server
+    answered 400 (its --max-text-length, 512, which a deploy step keeps) and the deploy rolled back."""
+    got = _paths(check({"model_name": "m", "smoke_inputs": ["SHELL", "X" * 600, "X" * 512, "a\ud800b", "${params.q}"]}))
+    assert set(got) == {("smoke_inputs", 1), ("smoke_inputs", 3)}
+    assert got[("smoke_inputs", 1)].message == (
+        "the served endpoint refuses this smoke input with a 400 at instances[0]: the text has 600 characters; the "
+        "limit is 512 (kubepipe serve --max-text-length 512)")
+    assert got[("smoke_inputs", 1)].hint == "the deploy would roll back on it: shorten or fix the text"
+    assert "lone UTF-16 surrogate" in got[("smoke_inputs", 3)].message
+
+
 def test_a_with_value_in_exponent_notation_says_yaml_reads_it_as_text(tmp_path):
     """`bake_s: 1e3` and `canary_percent: 1e1` are numbers to JSON and editors, text to YAML 1.1: validate said 'must
     be a number of seconds above 0 ..., got '1e3'' and '`canary_percent` expects int', not why nor what to write."""
