@@ -158,3 +158,22 @@ def test_jobs_on_every_hour_keep_running_on_elapsed_time_through_the_repeated_ho
     fires = next_fire_times("0 * * * *", "Europe/Berlin", start - dt.timedelta(seconds=1), count=26)
     assert all(b - a == dt.timedelta(hours=1) for a, b in zip(fires, fires[1:]))
     assert fires[25].astimezone(ZoneInfo("Europe/Berlin")).date() == dt.date(2026, 10, 26)
+
+
+@pytest.mark.parametrize("target, sets", [("local", None), ("vertex", {"project": "p", "region": "europe-west4",
+                                                                      "pipeline_root": "gs://b/r"})])
+def test_an_unknown_zone_does_not_hide_a_bad_cron(tmp_path, target, sets):
+    """validate said only 'unknown time zone' for `{cron: "61 * * * *", timezone: Europe/Stockhlm}`; fixing the zone
+    showed the cron's error next: every problem at once."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: x}\n"
+        "schedule: {cron: \"61 * * * *\", timezone: Europe/Stockhlm}\n"
+        "steps: {a: {component: load-data, with: {source: gs://b/d.csv}}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml", target, sets=sets)
+    assert [(i.path, i.message.split(";")[0]) for i in exc.value.issues] == [
+        ("schedule.cron", "'61 * * * *' is not a valid cron expression: the minute field '61' is not valid"),
+        ("schedule.timezone", "unknown time zone 'Europe/Stockhlm'")]

@@ -32,13 +32,18 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
     # The translation the target's backend will do, so a schedule that cannot be
     # written for this target is a located error now rather than at `schedule` time.
     translate = {"kubeflow": kfp_cron, "vertex": vertex_cron}.get(target)
+    zone_known = True
     try:
         check_timezone(sched.timezone)
-        if translate:
+    except CronError as exc:  # its message quotes the zone: no `(got ...)` to repeat it
+        issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
+        zone_known = False
+    try:  # the cron is checked too when the zone is unknown: every problem at once
+        if translate and zone_known:
             translate(sched.cron, sched.timezone)
         else:
             normalize_cron(sched.cron)
-    except CronError as exc:  # its message quotes the cron or zone: no `(got ...)` to repeat it
+    except CronError as exc:
         issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
     start, end = (_utc(sched, field, loc, issues) for field in ("start_time", "end_time"))
     if start and end and end <= start:  # the same UTC text format, so the strings order as the times do
