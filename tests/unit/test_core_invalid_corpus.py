@@ -241,6 +241,22 @@ def test_a_schedule_that_already_ended_is_a_located_warning(tmp_path):
     assert warning.message == "ended at 2020-01-01T00:00:00Z, in the past: the schedule never fires again"
 
 
+def test_a_schedule_end_time_before_1970_is_in_the_past_not_unset(tmp_path):
+    """`end_time: '1026-12-31'` (1026 for 2026) was read as no end_time (utc_iso's "unset" for a service's 0): no
+    warning, and the schedule was created with no end."""
+    from kubepipe.backends.schedules.plan import desired_from_block
+    from kubepipe.spec.cron import normalize_cron, schedule_time
+
+    f = tmp_path / "p.yaml"
+    f.write_text(HEAD + "schedule: {cron: '0 3 * * 1', end_time: '1026-12-31'}\n")
+    [warning] = kubepipe.validate(f).warnings
+    assert warning.message == "ended at 1026-12-31T00:00:00Z, in the past: the schedule never fires again"
+    assert schedule_time("1969-07-20T20:17:00", "Europe/Stockholm") == "1969-07-20T19:17:00Z"
+    desired = desired_from_block("p", "h", {"cron": "0 3 * * 1", "end_time": "1026-12-31"},
+                                 translate=lambda cron, _tz: normalize_cron(cron))
+    assert desired.end_time == "1026-12-31T00:00:00Z"  # the schedule's end, not none
+
+
 def test_cli_exits_2_without_traceback(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text(HEAD + "    retires: 2\n")

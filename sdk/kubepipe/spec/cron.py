@@ -97,17 +97,19 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
 
 def schedule_time(value: object, timezone: str | None, where: str | None = None) -> str | None:
     """A schedule's `start_time` / `end_time` in UTC (util.utc_iso's format); a time written without an offset
-    is a time in the schedule's `timezone`, as the cron is (utc_iso alone would read it as UTC)."""
-    from kubepipe.util import utc_iso
+    is a time in the schedule's `timezone`, as the cron is (utc_iso alone would read it as UTC). A time the user
+    wrote is never a service's "unset": one before 1970 (a typo: 1026 for 2026) is kept, so validate says it is
+    in the past (utc_iso read it as none, and the schedule ran with no end)."""
+    from kubepipe.util import utc_text
 
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            parsed = None  # utc_iso names `where`
+            parsed = None  # utc_text names `where`
         if parsed is not None and parsed.tzinfo is None:
             value = parsed.replace(tzinfo=check_timezone(timezone))
-    return utc_iso(value, where)
+    return utc_text(value, where)
 
 
 def normalize_cron(cron: str) -> str:
