@@ -223,12 +223,17 @@ def _reap(pid: int, proc: subprocess.Popen | None) -> None:
         pass
 
 
+# Loopback needs no proxy: urlopen took http_proxy / HTTP_PROXY from the environment (a corporate proxy), sent
+# 127.0.0.1 to it, and a healthy endpoint was 'unready' (a deploy waiting for it rolled back)
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     """GET a loopback URL of our own processes: (status, body); HTTP errors are answers, not raised."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError(f"not a local endpoint URL: {url}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # nosec B310 - http://127.0.0.1 only, checked above
+        with _DIRECT.open(url, timeout=timeout) as r:  # nosec B310 - http://127.0.0.1 only, checked above
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

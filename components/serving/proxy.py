@@ -138,7 +138,8 @@ class ProxyApp:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
-                    self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
+                    # trust_env=False: its backends are on loopback, never behind the shell's http_proxy
+                    self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0), trust_env=False,
                                                     limits=httpx.Limits(max_keepalive_connections=64,
                                                                         keepalive_expiry=POOL_KEEP_ALIVE_S))
                     await send({"type": "lifespan.startup.complete"})

@@ -428,3 +428,47 @@ def test_a_keep_alive_connection_the_backend_closed_is_sent_again_not_a_502():
             assert asyncio.run(_drive(ProxyApp(rec), 3)) == [200, 200, 200]
         finally:
             listener.close()
+
+
+def test_loopback_calls_ignore_the_shell_s_http_proxy(tmp_path, monkeypatch):
+    """With http_proxy set (a corporate proxy), readiness checks sent 127.0.0.1 to that proxy (`endpoints list` said a
+    healthy endpoint was unready, a deploy waiting for it rolled back) and the endpoint proxy forwarded every request
+    there (502)."""
+    from kubepipe.components.serving.processes import free_port, http_get
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(var, dead)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    stable = _backend(200, "fuel")
+    sp = stable.server_address[1]
+    try:
+        assert http_get(f"http://127.0.0.1:{sp}/v1/models/m:predict")[0] == 501  # answered: GET is not served
+        rec = tmp_path / "ep.json"
+        _record(rec, sp, None)
+        app = ProxyApp(rec)
+
+        async def run():
+            sent = []
+            queue = asyncio.Queue()
+            await queue.put({"type": "lifespan.startup"})
+            lifespan = asyncio.ensure_future(app({"type": "lifespan"}, queue.get, lambda m: _note(sent, m)))
+            while not sent:
+                await asyncio.sleep(0.01)
+            try:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                    return (await c.post("/v1/models/m:predict", json={"instances": ["x"]})).status_code
+            finally:
+                await queue.put({"type": "lifespan.shutdown"})
+                await lifespan
+
+        assert asyncio.run(run()) == 200
+    finally:
+        stable.shutdown()
+        stable.server_close()
+
+
+async def _note(sent, message):
+    sent.append(message)
