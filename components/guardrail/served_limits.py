@@ -25,6 +25,7 @@ from kubepipe.secrets import redact_url
 __all__ = ["TextLimit", "text_limit", "default_limit"]
 
 _MODEL_PATH = re.compile(r"/(?:kubepipe/)?v[12]/models/([^/:]+)(?::predict|:retrieve|/infer)?/?")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _WHAT = ("a local endpoint's name (kubepipe endpoints list) or its model URL (http://host:port/v1/models/NAME); "
          "empty: kubepipe serve's defaults")
 
@@ -89,7 +90,9 @@ def _from_url(url: str, timeout_s: float) -> TextLimit:
         raise ConfigError(f"validate-outputs: endpoint {shown!r} is not an endpoint's model URL; give {_WHAT}")
     card = urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"/kubepipe/v1/models/{m.group(1)}", "", ""))
     try:
-        with urllib.request.urlopen(card, timeout=timeout_s) as resp:  # nosec B310 - http(s) only, checked above
+        # a loopback endpoint is reached directly, never through the shell's http_proxy (as processes.http_get)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if parts.hostname in _LOOPBACK else None
+        with (opener.open if opener else urllib.request.urlopen)(card, timeout=timeout_s) as resp:  # nosec B310
             body = json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         said = _error_of(exc)

@@ -384,7 +384,7 @@ def _card_server(card: dict):
     return server
 
 
-def test_probes_are_held_to_the_named_endpoint_s_text_limit_not_the_default(tmp_path):
+def test_probes_are_held_to_the_named_endpoint_s_text_limit_not_the_default(tmp_path, monkeypatch):
     """validate-outputs took kubepipe serve's default 512 whatever served the model: an endpoint started with
     --max-text-length 1000 answers a 630-character probe the guardrail refused, and one started with 100 refuses a
     200-character probe the guardrail judged."""
@@ -394,6 +394,8 @@ def test_probes_are_held_to_the_named_endpoint_s_text_limit_not_the_default(tmp_
     server = _card_server({"name": "merchant", "max_text_length": 1000})
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/merchant:predict"
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a shell's proxy: loopback is reached directly
+        monkeypatch.delenv("no_proxy", raising=False)
         result, error, _, _ = _run(tmp_path, text_model(tmp_path / "m"), inline_probes=[long_text], endpoint=url)
         assert error is None and result["probes"] == 1  # the endpoint takes it: judged, not refused
         with pytest.raises(ConfigError, match=r"its model card http://127\.0\.0\.1:\d+/kubepipe/v1/models/clf "
