@@ -145,21 +145,24 @@ def env_param_defaults(raw: Any, data: Any) -> list[tuple[tuple, str]]:
     out: list[tuple[tuple, str]] = []
     declared = raw.get("params") if isinstance(raw, dict) else None
     params = data.get("params") if isinstance(data, dict) else None
-    for name, param in declared.items() if isinstance(declared, dict) and isinstance(params, dict) else ():
+    if not isinstance(declared, dict) or not isinstance(params, dict):
+        return out
+    for name, param in declared.items():
         written = param.get("default") if isinstance(param, dict) else None
         typ = param.get("type", "str") if isinstance(param, dict) else "str"
-        whole = REF_RE.fullmatch(written.strip()) if isinstance(written, str) else None
-        if typ == "str" or not isinstance(typ, str) or whole is None or not ENV_RE.match(whole.group(1)):
+        resolved = params.get(name)
+        if not isinstance(written, str) or not isinstance(typ, str) or typ == "str" or not isinstance(resolved, dict):
             continue
-        value = (params.get(name) or {}).get("default") if isinstance(params.get(name), dict) else None
-        if not isinstance(value, str) or "${" in value:  # an unset variable: said where it is read
-            continue
+        whole = REF_RE.fullmatch(written.strip())
+        value = resolved.get("default")
+        if whole is None or not ENV_RE.match(whole.group(1)) or not isinstance(value, str) or "${" in value:
+            continue  # not one whole ${env.X}, or an unset variable: said where it is read
         try:
-            params[name]["default"] = coerce_param(name, value, typ)
+            resolved["default"] = coerce_param(name, value, typ)
         except ParamError as exc:
-            params[name]["default"] = None
             from kubepipe.secrets import redacted
 
+            resolved["default"] = None
             out.append((("params", name, "default"), f"`{written.strip()}` gives {redacted(value, name)!r}: "
                                                      f"{exc.reason}"))
     return out
