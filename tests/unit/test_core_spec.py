@@ -370,8 +370,13 @@ def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     prof.write_text(f"target: vertex\nproject: p\nregion: us-central1\npipeline_root: '{root}'\n")
     with pytest.raises(ValidationError) as exc:
         load_profile("vertex", profile_file=prof)
-    assert exc.value.issues[0].message == ("vertex pipeline_root must be a gs:// URI with a bucket, e.g. "
-                                           f"gs://my-bucket/pipelines (got {root!r})")
+    issue, = exc.value.issues  # at the key that gave it: it was `<vertex defaults>:`, no line, no key
+    assert (issue.file, issue.line, issue.path) == (str(prof), 4, "pipeline_root"), issue
+    assert issue.format().endswith("pipeline_root: vertex pipeline_root must be a gs:// URI with a bucket, e.g. "
+                                   f"gs://my-bucket/pipelines (got {root!r})")
+    with pytest.raises(ValidationError) as exc:  # given with --set: said there
+        load_profile("vertex", sets={"project": "p", "region": "r", "pipeline_root": root})
+    assert exc.value.issues[0].path == "pipeline_root" and "defaults" not in (exc.value.issues[0].file or "")
     prof.write_text("target: vertex\nproject: p\nregion: us-central1\npipeline_root: gs://my.bucket-1\n")
     assert load_profile("vertex", profile_file=prof).pipeline_root == "gs://my.bucket-1"
 

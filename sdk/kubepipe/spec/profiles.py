@@ -164,19 +164,19 @@ class Profile(Strict):
                              "port-forward) or https://kubeflow.example.com/pipeline")
         return v
 
+    @field_validator("pipeline_root")
+    @classmethod
+    def _vertex_root(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Said at the key that gave it (the file's line, or --set), not at `<vertex defaults>`."""
+        if v and info.data.get("target") == "vertex" and not _GS_ROOT.match(v):  # `gs://` was submitted
+            raise ValueError("vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines")
+        return v
+
     @model_validator(mode="after")
     def _per_target(self, info: ValidationInfo) -> "Profile":
-        need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
-        if (info.context or {}).get("deploy_only"):  # `kserve manifest`: what a deploy step reads, no run
-            need = {}
-        missing = [k for k in need.get(self.target, []) if not getattr(self, k)]
-        if missing:  # no file found, or one without them: say where they go
-            raise ValueError(f"target {self.target} needs {', '.join(missing)}: set "
-                             f"{'it' if len(missing) == 1 else 'them'} in configs/{self.target}.yaml (found beside "
-                             f"the pipeline or above it) or {profile_hint()}, or pass {set_hint(missing[0])}")
-        if self.target == "vertex" and not _GS_ROOT.match(str(self.pipeline_root)):  # `gs://` was submitted
-            raise ValueError(f"vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines "
-                             f"(got {self.pipeline_root!r})")
+        missing = _missing(self.target, lambda k: getattr(self, k), bool((info.context or {}).get("deploy_only")))
+        if missing:
+            raise ValueError(missing)
         if self.vertex_model_registry and (self.target != "vertex" or uri_scheme(self.registry_uri) != "gs"):
             raise ValueError("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
                              "the model files from there)")
@@ -191,6 +191,18 @@ class Profile(Strict):
     def public_dict(self) -> dict:
         """What components may see: no auth details."""
         return self.model_dump(exclude={"auth", "install_packages"}, exclude_none=True, mode="json")
+
+
+def _missing(target: str, value: Any, deploy_only: bool) -> str | None:
+    """What a run on `target` needs that the profile leaves unset (`value(key)`), and where it goes; None when
+    nothing is missing, or `deploy_only` (`kserve manifest`: what a deploy step reads, no run)."""
+    need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
+    missing = [k for k in need.get(target, []) if not value(k)] if not deploy_only else []
+    if not missing:  # no file found, or one without them: say where they go
+        return None
+    return (f"target {target} needs {', '.join(missing)}: set {'it' if len(missing) == 1 else 'them'} in "
+            f"configs/{target}.yaml (found beside the pipeline or above it) or {profile_hint()}, or pass "
+            f"{set_hint(missing[0])}")
 
 
 def home_defaults(home: str | Path | None) -> dict[str, str]:
@@ -328,6 +340,9 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         # a value from --set (sets=) is blamed on it, not on the file
         issues += [_on_set(i) if _given(sets, tuple(i.path.split("."))) else i for i in found]
         profile = None
+        missing = _missing(target, merged.get, deploy_only)  # the model's own check ran not: a field failed
+        if missing and not any(e.get("loc") == () for e in exc.errors()):
+            issues.append(locator.issue((), missing))
     if issues or profile is None:
         raise ValidationError(issues)
     profile._locator, profile._sets = locator, dict(sets or {})
