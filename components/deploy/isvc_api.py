@@ -22,7 +22,8 @@ def kube_api_client(config_file: str | None = None, context: str | None = None):
     """An ApiClient on a Configuration of its own: the pod's service account inside a pipeline pod, else the
     kubeconfig (`config_file`, which wins over the pod's; else kubernetes' default: $KUBECONFIG or ~/.kube/config;
     `context`: else its current context). The process's default Configuration, which kubernetes' loaders set when
-    given none (the caller's own clients, another thread's rollout), is left as it was."""
+    given none (the caller's own clients, another thread's rollout), is left as it was; and kubernetes' default
+    location is read only while no kfp.Client build of another thread points it at a profile's auth.kubeconfig."""
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -32,8 +33,11 @@ def kube_api_client(config_file: str | None = None, context: str | None = None):
             return client.ApiClient(cfg)
         except config.ConfigException:
             cfg = client.Configuration()  # a half-loaded in-cluster config: start again
-    try:
-        config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
+    from kubepipe.kfp_client_build import kubeconfig_file
+
+    try:  # the default file is read under the lock that kfp.Client's builds hold while they point it elsewhere
+        with kubeconfig_file(None, reads_kubeconfig=config_file is None):
+            config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
     except Exception as exc:  # noqa: BLE001 - ConfigException, a YAML error, an unreadable file: none a retry mends
         import os
 

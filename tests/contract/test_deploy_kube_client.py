@@ -138,3 +138,43 @@ def test_a_kubeconfig_that_cannot_be_loaded_is_a_rollout_error_saying_what_to_do
     assert str(exc.value).endswith("point KUBECONFIG at the cluster's kubeconfig (`kubectl config current-context` "
                                    "names the one in use), or run the pipeline on the cluster")
     assert not_retryable(exc.value)
+
+
+HELD = """
+import threading, time
+from kubernetes import client
+from kubepipe.components.deploy.isvc_api import kube_api_client
+from kubepipe.kfp_client_build import kubeconfig_file
+
+inside, answered = threading.Event(), []
+
+
+def build_kfp_client():  # a kfp.Client build for a profile's auth.kubeconfig, in another thread
+    with kubeconfig_file({other!r}):
+        inside.set()
+        time.sleep(1.0)
+
+
+t = threading.Thread(target=build_kfp_client)
+t.start()
+inside.wait(10)
+print(client.VersionApi(kube_api_client()).get_code().git_version)
+t.join()
+"""
+
+
+def test_the_default_kubeconfig_is_not_read_while_a_kfp_client_build_points_it_at_a_profile_s(tmp_path):
+    """kfp_client_build points kubernetes' default location at a profile's auth.kubeconfig while a kfp.Client is
+    built (decision 0018): a rollout reading the default then reached that profile's cluster."""
+    import os
+    import subprocess  # nosec B404 - this test's own interpreter
+    import sys
+
+    with FakeApiServer() as mine, FakeApiServer() as other:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+        env["KUBECONFIG"] = _kubeconfig(tmp_path / "mine.yaml", ("mine", mine.url))
+        code = HELD.format(other=_kubeconfig(tmp_path / "other.yaml", ("other", other.url)))
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [f"v1.30.0+{mine.url}"]
+        assert (mine.tokens, other.tokens) == (["Bearer token-mine"], [])
