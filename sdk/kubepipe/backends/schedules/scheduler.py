@@ -287,9 +287,7 @@ class LocalScheduler:
         for slot in due:
             if s.max_runs is not None and fired >= s.max_runs:
                 break
-            slot_s = utc_text(slot)
-            if slot_s is None:  # at or before 1970: no cron slot is
-                continue
+            slot_s = str(utc_text(slot))  # any time, 1969 too (utc_iso's "unset" is a service's)
             # its own runs, and a drift retrain of the same pipeline file
             if max(self.running(s.name), self.running_pipeline(s.path)) >= s.max_concurrency:
                 if s.catchup:  # wait: keep this slot pending
