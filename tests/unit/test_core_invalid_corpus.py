@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import kubepipe
-from kubepipe.errors import ValidationError
+from kubepipe.errors import UserError, ValidationError
 
 HEAD = """\
 apiVersion: kubepipe/v1
@@ -241,20 +241,23 @@ def test_a_schedule_that_already_ended_is_a_located_warning(tmp_path):
     assert warning.message == "ended at 2020-01-01T00:00:00Z, in the past: the schedule never fires again"
 
 
-def test_a_schedule_end_time_before_1970_is_in_the_past_not_unset(tmp_path):
+def test_a_schedule_end_time_before_1970_is_refused_not_read_as_unset(tmp_path):
     """`end_time: '1026-12-31'` (1026 for 2026) was read as no end_time (utc_iso's "unset" for a service's 0): no
     warning, and the schedule was created with no end."""
     from kubepipe.backends.schedules.plan import desired_from_block
-    from kubepipe.spec.cron import normalize_cron, schedule_time
+    from kubepipe.spec.cron import normalize_cron
 
     f = tmp_path / "p.yaml"
     f.write_text(HEAD + "schedule: {cron: '0 3 * * 1', end_time: '1026-12-31'}\n")
-    [warning] = kubepipe.validate(f).warnings
-    assert warning.message == "ended at 1026-12-31T00:00:00Z, in the past: the schedule never fires again"
-    assert schedule_time("1969-07-20T20:17:00", "Europe/Stockholm") == "1969-07-20T19:17:00Z"
-    desired = desired_from_block("p", "h", {"cron": "0 3 * * 1", "end_time": "1026-12-31"},
-                                 translate=lambda cron, _tz: normalize_cron(cron))
-    assert desired.end_time == "1026-12-31T00:00:00Z"  # the schedule's end, not none
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    [issue] = exc.value.issues
+    assert issue.format() == (f"{f}:15:31: schedule.end_time: 1026-12-31T00:00:00Z is not after 1970-01-01T00:00:00Z, "
+                              "which a schedule service reads as no time at all; write the year in full (2026?)")
+    with pytest.raises(UserError, match=r"^schedule.start_time: 1969-07-20T19:17:00Z is not after 1970"):
+        desired_from_block("p", "h", {"cron": "0 3 * * 1", "start_time": "1969-07-20T20:17:00",
+                                      "timezone": "Europe/Stockholm"},
+                           translate=lambda cron, _tz: normalize_cron(cron))
 
 
 def test_cli_exits_2_without_traceback(tmp_path):

@@ -97,9 +97,9 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
 
 def schedule_time(value: object, timezone: str | None, where: str | None = None) -> str | None:
     """A schedule's `start_time` / `end_time` in UTC (util.utc_iso's format); a time written without an offset
-    is a time in the schedule's `timezone`, as the cron is (utc_iso alone would read it as UTC). A time the user
-    wrote is never a service's "unset": one before 1970 (a typo: 1026 for 2026) is kept, so validate says it is
-    in the past (utc_iso read it as none, and the schedule ran with no end)."""
+    is a time in the schedule's `timezone`, as the cron is (utc_iso alone would read it as UTC). One at or before
+    1970-01-01 (a typo: 1026 for 2026) is refused naming `where`: utc_iso read it as none (a service's "unset",
+    which is how Kubeflow and Vertex give it back), and the schedule ran with no end."""
     from kubepipe.util import utc_text
 
     if isinstance(value, str):
@@ -109,7 +109,11 @@ def schedule_time(value: object, timezone: str | None, where: str | None = None)
             parsed = None  # utc_text names `where`
         if parsed is not None and parsed.tzinfo is None:
             value = parsed.replace(tzinfo=check_timezone(timezone))
-    return utc_text(value, where)
+    text = utc_text(value, where)
+    if text is not None and dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() <= 0:
+        raise UserError(f"{where + ': ' if where else ''}{text} is not after 1970-01-01T00:00:00Z, which a "
+                        "schedule service reads as no time at all; write the year in full (2026?)")
+    return text
 
 
 def normalize_cron(cron: str) -> str:
