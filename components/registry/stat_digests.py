@@ -52,8 +52,10 @@ def current_files(version_dir: str, folder: str) -> tuple[dict, dict]:
     for path, rel in tree_files(folder):
         keys[rel] = _stat_key(path)
         hit = known.get(rel)
-        reuse = isinstance(hit, list) and len(hit) == 2 and hit[0] == keys[rel] and isinstance(hit[1], str)
-        now[rel] = hit[1] if reuse else "sha256:" + sha256_file(path)
+        if isinstance(hit, list) and len(hit) == 2 and hit[0] == keys[rel] and isinstance(hit[1], str):
+            now[rel] = hit[1]
+        else:
+            now[rel] = "sha256:" + sha256_file(path)
     return now, keys
 
 
