@@ -432,3 +432,11 @@ def test_gc_older_than_that_is_no_duration_says_what_to_give(reg, capsys, given)
     code, out, err = _run(capsys, "models", "gc", "--older-than", given)
     assert code == 2 and (f"Invalid value for '--older-than': '{given}' is no duration: give minutes (e.g. 60) or a "
                           "duration with its unit (90s, 30m, 2h, 1d), at least 0") in " ".join(err.replace("│", " ").split())
+
+
+def test_promote_help_names_every_version_form_it_takes(reg, capsys):
+    """`models promote --help` said 'Version number to make champion', while `previous` and `v3` are taken too."""
+    code, out, _ = _run(capsys, "models", "promote", "--help")
+    assert code == 0 and "its number (from 1: 3 or v3) or `previous`" in " ".join(out.replace("│", " ").split())
+    for given in ("1", "v2", "previous"):
+        assert _run(capsys, "models", "promote", "clf", given, "--reason", "r")[0] == 0

@@ -288,7 +288,8 @@ def history(name: str = typer.Argument(..., help="Model name."), registry: Optio
 
 @models.command("promote", cls=VersionCommand)
 def promote(name: str = typer.Argument(..., help="Model name."),
-            version: str = typer.Argument(..., help="Version number to make champion."),
+            version: str = typer.Argument(..., help="Version to make champion: its number (from 1: 3 or v3) or "
+                                                    "`previous` (`kubepipe models list NAME` lists them)."),
             reason: str = typer.Option(..., "--reason", help="Why (kept in the promotion history)."),
             registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT,
             target: Optional[str] = MOVE_TARGET, profile: Optional[Path] = PROFILE,
