@@ -19,7 +19,8 @@ __all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_fi
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME", "is_file_uri",
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME",
+           "is_file_uri",
            "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
 DEFAULT_HOME = ".kubepipe"  # kubepipe's state folder unless --home / KUBEPIPE_HOME says otherwise
