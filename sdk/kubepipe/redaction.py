@@ -110,8 +110,12 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 # of the password was printed. A whole `${...}` is a reference, no credential (`token: ${env.KFP_TOKEN}` was shown as
 # `token: <redacted>}`).
 # A key is tried from the start of its run of key characters only (`--db-password`, `_token`: its leading `-`, `_`,
-# `.` and digits are `pre`): tried from every character of a long word, a 20 000-character line took 18 s.
-_KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.-])(?P<kq>['\"]?)(?P<pre>[0-9_.-]*)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)"
+# `.` and digits are `pre`): tried from every character of a long word, a 20 000-character line took 18 s. Only a
+# key holding a word of a credential's name is read (`is_secret_name`'s are all among them): another key's value,
+# read whole, hid the pair inside it (`"time_column": "--db-password=hunter2"` in a step's inputs was shown).
+_KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.-])(?P<kq>['\"]?)(?P<pre>[0-9_.-]*)"
+                            r"(?=[A-Za-z0-9_.-]*?(?i:token|bearer|pass|pwd|secret|cookie|auth|credential|key))"
+                            r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)"
                             r"(?P=kq)(?P<sep>\s*[=:]\s*)"
                             r"(?:(?P<q>['\"])(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
                             r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"

@@ -45,3 +45,14 @@ def test_a_credential_flag_s_next_argument_is_hidden(text, shown):
                                   "x --token-file /a/b", "--password -h", "--passes 3", "--secret Please"])
 def test_a_word_a_flag_or_a_reference_after_a_credential_flag_is_shown(text):
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize("text, shown", [
+    ('        "time_column": "--db-password=Hunter2Hunter2x",', '        "time_column": "--db-password=<redacted>",'),
+    ("docker run --env=DB_PASSWORD=Hunter2x img", "docker run --env=DB_PASSWORD=<redacted> img"),
+    ("{'args': 'token: Hunter2Hunter2x'}", "{'args': 'token: <redacted>'}"),
+])
+def test_a_credential_pair_inside_another_key_s_value_is_hidden(text, shown):
+    # the other key's value was read whole as its value and shown: a step's executor input in run.log held
+    # `"time_column": "--db-password=hunter2"` as it was
+    assert redact_text(text) == shown
