@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from kubepipe.spec.values import EXACT_INT
+
 __all__ = ["infer_expectations", "to_yaml"]
 
 # GX 1.x's names of the numeric dtypes a re-read batch may have (a column of ints becomes float64 when a value is
@@ -76,8 +78,8 @@ def infer_expectations(df, *, max_categories: int = 20, notes: list[str] | None 
             text = "CategoricalDtypeType" if isinstance(s.dtype, pd.CategoricalDtype) else "str"
             items.append({"expect_column_values_to_be_of_type": {"column": name, "type_": text}})
         distinct = values.nunique()
-        # a pipeline's YAML holds int64: a uint64 value above it is bounded by a (float) range, not listed
-        beyond = kind == "u" and int(values.max()) >= 2**63
+        # a pipeline carries whole numbers exactly within ±2^53 (doubles): others are bounded by a range, not listed
+        beyond = kind in "iu" and max(abs(int(values.min())), abs(int(values.max()))) > EXACT_INT
         if distinct <= max_categories and distinct < max(2, n // 2) and kind not in "f" and not beyond:
             in_set = {"column": name, "value_set": sorted(_py(v) for v in values.unique())}
             items.append({"expect_column_values_to_be_in_set": {**in_set, "severity": "warn"} if sampled else in_set})
@@ -137,7 +139,8 @@ def _hashable(v) -> bool:
 
 def _range(name: str, values, sampled: bool = False) -> dict:
     lo, hi = _py(values.min()), _py(values.max())
-    if values.dtype.kind in "iu" and hi < 2**63 and hi - lo <= 100 and values.nunique() == hi - lo + 1:
+    exact_ints = values.dtype.kind in "iu" and -EXACT_INT <= lo and hi <= EXACT_INT
+    if exact_ints and hi - lo <= 100 and values.nunique() == hi - lo + 1:
         exact = {"column": name, "min_value": lo, "max_value": hi}
         return {"expect_column_values_to_be_between": {**exact, "severity": "warn"} if sampled else exact}
     pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
@@ -157,7 +160,7 @@ def _round(x: float, *, up_to: float | None = None, down_to: float | None = None
         exact = Decimal(float(x))
         digit = Decimal(1).scaleb(exact.adjusted() - 3)  # the 4th significant digit's place
         near = float(exact.quantize(digit, rounding=ROUND_FLOOR if up_to is not None else ROUND_CEILING))
-    return int(near) if near.is_integer() and abs(near) < 2**63 else near  # an int in the YAML fits in int64
+    return int(near) if near.is_integer() and abs(near) <= EXACT_INT else near  # an int a pipeline carries exactly
 
 
 def _py(v):

@@ -260,3 +260,20 @@ def test_uniqueness_is_inferred_for_ids_not_for_timestamps_numbers_or_free_text(
     unique = [body["column"] for item in infer_expectations(df) for kind, body in item.items()
               if kind == "expect_column_values_to_be_unique"]
     assert unique == ["transaction_id", "code"]
+
+
+def test_ids_beyond_2_to_the_53_are_bounded_by_a_range_a_pipeline_carries_exactly():
+    """Snowflake-style int64 ids (2^60 + k) were listed (`value_set: [1152921504606846977, ...]`) or bounded exactly:
+    KFP carries a number as a double, the step got them rounded and the sample failed its own inferred rules."""
+    import numpy as np
+
+    from kubepipe.spec.values import finite
+
+    df = pd.DataFrame({"few": np.array([2**60 + 1, 2**60 + 3] * 10, dtype="int64"),
+                       "run": np.array([2**60 + i for i in range(20)], dtype="int64")})
+    items = infer_expectations(df)
+    assert not [i for i in items if "expect_column_values_to_be_in_set" in i], items
+    for item in items:
+        for body in item.values():
+            finite(body)  # nothing a pipeline would round
+    assert [(r.name, r.kwargs) for r in validate_frame(df, resolve_expectations(items)).failed] == []
