@@ -306,12 +306,25 @@ def _local_params(pipeline: str, params: dict) -> dict:
     return out
 
 
+def _run_name(path: str) -> str | None:
+    """The name the request's run is listed under (`runs list --pipeline`): the pipeline's `metadata.name`, as its
+    run records it (`Plan.name`), not the file's; None when the file does not load (its run says why)."""
+    from kubepipe.errors import UserError
+    from kubepipe.spec.loader import load_pipeline
+
+    try:
+        return load_pipeline(path).spec.metadata.name
+    except (UserError, OSError):
+        return None
+
+
 def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
     request_id = _request_id(pipeline, key)
     path = _local_pipeline(pipeline)
     params = _local_params(path, params)
     fs, qdir = state_fs(queue_dir(state_dir))
-    request = {"id": request_id, "pipeline": path, "params": params, "reason": record["reason"],
+    request = {"id": request_id, "pipeline": path, "pipeline_name": _run_name(path), "params": params,
+               "reason": record["reason"],
                "requested_at": record["time"], "source_run_id": record["source_run_id"],
                "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
     with state_writes(f"{qdir}/{request_id}.json"):

@@ -80,3 +80,31 @@ def test_a_queued_request_s_credential_params_are_redacted_as_a_run_s_are(tmp_pa
     code, out, _err = run_cli(capsys, "runs", "list", "--home", home, "--format", "json")
     assert code == 0 and json.loads(out)["items"][0]["params"] == {
         "api_token": "<redacted>", "db_url": "postgres://u:<redacted>@h/db", "epochs": 3}
+
+
+TRAIN = ("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: fraud-model}\n"
+         "params: {src: {type: str, default: data.csv}}\n"
+         "steps:\n  load: {component: load-data, with: {source: '${params.src}'}}\n")
+
+
+def test_a_queued_request_is_listed_under_the_name_its_run_gets(tmp_path, capsys, monkeypatch):
+    """A request's pipeline was its file's name (train) while its run is named by metadata.name (fraud-model):
+    `runs list --pipeline fraud-model` showed the run but not the request waiting for it. A request an older kubepipe
+    queued (no `pipeline_name`) is still listed, under its file's name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text(TRAIN)
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    home = tmp_path / ".kubepipe"
+    state = home / "state"
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(state), source_run_id="m1",
+                                 now=NOW)["run_id"]
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "fraud-model", "--format", "json")
+    assert code == 0, err
+    assert [(r["run_id"], r["pipeline"]) for r in json.loads(out)["items"]] == [(request, "fraud-model")]
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "train", "--format", "json")
+    assert code == 0 and json.loads(out)["items"] == []
+    old = state / "retrain" / "queue" / "retrain-old-0123456789ab.json"
+    old.write_text(json.dumps({"id": old.stem, "pipeline": str(tmp_path / "old.yaml"), "params": {},
+                               "requested_at": "2026-05-04T05:00:00Z", "reason": "drift detected"}))
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "old", "--format", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == [old.stem]

@@ -9,7 +9,17 @@ from pathlib import Path
 from kubepipe.backends.runs.listing import shown_params
 from kubepipe.backends.runs.record import retrain_of
 
-__all__ = ["queued_request", "queued_requests", "with_queued"]
+__all__ = ["queued_request", "queued_requests", "with_queued", "request_pipeline"]
+
+
+def request_pipeline(request: dict) -> str:
+    """The pipeline a retrain request's run is listed under (`runs list --pipeline`): its `pipeline_name`, the
+    training pipeline's metadata.name that its run records; in a request an older kubepipe queued (none), its
+    file's name without the extension. "" when it names no file."""
+    name, file = request.get("pipeline_name"), request.get("pipeline")
+    if isinstance(name, str) and name:
+        return name
+    return Path(file).stem if isinstance(file, str) and file else ""
 
 
 def _waiting(queue: Path) -> list[str]:
@@ -55,7 +65,7 @@ def queued_request(queue: Path, request_id: str, waiting: list[str] | None = Non
     pipeline = data.get("pipeline") if isinstance(data.get("pipeline"), str) else ""
     params = shown_params(data.get("params"))  # credentials redacted, as a run's are
     text = {k: str(data.get(k) or "") for k in ("requested_at", "reason")}
-    return {"run_id": request_id, "pipeline": Path(pipeline).stem if pipeline else "", "target": "local",
+    return {"run_id": request_id, "pipeline": request_pipeline(data), "target": "local",
             "state": "QUEUED", "params": params, "started_at": None, "finished_at": None, "error": None, "steps": [],
             "url": str(path), "warnings": [], "notes": [], "resumed_from": None, "labels": {},
             "retrain": retrain_of({**data, "request_id": request_id}), "profile": None,

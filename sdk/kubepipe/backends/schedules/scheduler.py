@@ -31,6 +31,7 @@ from kubepipe.spec.cron import next_fire_times, prev_fire_time
 from kubepipe.backends.runs.record import retrain_of
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
+from kubepipe.backends.schedules.queued import request_pipeline
 from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError
@@ -337,7 +338,7 @@ class LocalScheduler:
             if row_id is None:
                 continue
             request_id = data.get("id") or req.stem
-            job = Job(name, Path(data["pipeline"]).stem, data["pipeline"], request_id, dict(data.get("params") or {}),
+            job = Job(name, request_pipeline(data), data["pipeline"], request_id, dict(data.get("params") or {}),
                       retrain=retrain_of({**data, "request_id": request_id}))
             self.inflight[row_id] = (name, self._start(row_id, job))
             self._requests[row_id] = req.stem  # its file in done/
