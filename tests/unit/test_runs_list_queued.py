@@ -108,3 +108,18 @@ def test_a_queued_request_is_listed_under_the_name_its_run_gets(tmp_path, capsys
                                "requested_at": "2026-05-04T05:00:00Z", "reason": "drift detected"}))
     code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "old", "--format", "json")
     assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == [old.stem]
+
+
+def test_a_misspelt_pipeline_is_told_the_names_of_queued_requests_too(tmp_path, capsys, monkeypatch):
+    """`runs list --pipeline trian` with only a queued request of `train` said 'no runs of pipeline `trian`' and no
+    'did you mean', while `--pipeline train` lists that request."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    home = tmp_path / ".kubepipe"
+    trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"), source_run_id="m1",
+                       now=NOW)
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "trian")
+    assert code == 0 and "QUEUED" not in out
+    assert "no runs of pipeline `trian` under" in err and "did you mean `train`?" in err, err
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "xyz")
+    assert code == 0 and "pipelines with runs: train" in " ".join(err.split()), err

@@ -50,8 +50,8 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
         runs_dir = local_runs(profile, set_, home)
         rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
         # the retrain requests `kubepipe scheduler` has not taken yet, as `runs show <request id>` shows them
-        rows = with_queued(rows, retrain_queue(local_state_dir(profile, set_, home), home), pipeline=pipeline,
-                           labels=labels, limit=limit)
+        queue = retrain_queue(local_state_dir(profile, set_, home), home)
+        rows = with_queued(rows, queue, pipeline=pipeline, labels=labels, limit=limit)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
@@ -66,8 +66,10 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
     if not rows:
         if target in (None, "local"):
             from kubepipe.backends.runs.listing import no_runs_text
+            from kubepipe.backends.schedules.queued import queued_pipelines
 
-            console.err.print(console.escape(no_runs_text(runs_dir, pipeline, labels)), soft_wrap=True)
+            text = no_runs_text(runs_dir, pipeline, labels, queued=queued_pipelines(queue))  # as listed above
+            console.err.print(console.escape(text), soft_wrap=True)
         else:
             console.err.print("no runs")
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
 from kubepipe.errors import UserError, one_line
@@ -191,9 +191,11 @@ def _started(value: Any) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, str] | None = None) -> str:
+def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, str] | None = None,
+                 queued: Iterable[str] = ()) -> str:
     """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
-    found none, silently); with labels, the labels runs carry."""
+    found none, silently), and those of `queued` (the retrain requests waiting, which `runs list` lists too); with
+    labels, the labels runs carry."""
     runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
     if labels and runs:  # else there are no runs of the pipeline at all: said below
         wanted = ", ".join(one_line(f"{k}={v}") for k, v in redacted_labels(labels).items())  # as the runs' are
@@ -205,7 +207,8 @@ def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, s
         return f"no runs under {runs_dir}"
     from kubepipe.util import did_you_mean
 
-    names = sorted({str(r["pipeline"]) for r in list_local_runs(runs_dir, limit=1 << 30) if r.get("pipeline")})
+    names = sorted({str(r["pipeline"]) for r in list_local_runs(runs_dir, limit=1 << 30) if r.get("pipeline")}
+                   | {str(name) for name in queued if name})
     hint = did_you_mean(pipeline, names) or (f"pipelines with runs: {', '.join(names)}" if names else "")
     return f"no runs of pipeline `{pipeline}` under {runs_dir}" + (f"; {hint}" if hint else "")
 

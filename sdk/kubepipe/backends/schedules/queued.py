@@ -9,7 +9,7 @@ from pathlib import Path
 from kubepipe.backends.runs.listing import shown_params
 from kubepipe.backends.runs.record import retrain_of
 
-__all__ = ["queued_request", "queued_requests", "with_queued", "request_pipeline"]
+__all__ = ["queued_request", "queued_requests", "queued_pipelines", "with_queued", "request_pipeline"]
 
 
 def request_pipeline(request: dict) -> str:
@@ -35,6 +35,12 @@ def queued_requests(queue: Path) -> list[dict]:
     waiting = _waiting(queue)
     docs = [d for d in (queued_request(queue, name[:-len(".json")], waiting) for name in waiting) if d]
     return sorted(docs, key=lambda d: d["queued"]["at"] or "", reverse=True)
+
+
+def queued_pipelines(queue: Path | None) -> list[str]:
+    """The pipelines that have a request waiting in `queue`, as `runs list --pipeline` names them (none: a state dir
+    that is no local folder)."""
+    return sorted({d["pipeline"] for d in queued_requests(queue) if d["pipeline"]}) if queue is not None else []
 
 
 def with_queued(runs: list[dict], queue: Path | None, *, pipeline: str | None = None,
