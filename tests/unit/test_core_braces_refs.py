@@ -76,3 +76,18 @@ def test_a_reference_written_the_shell_or_tekton_way_is_named_too(tmp_path, writ
 """)
     assert len(lines) == 1 and "steps.load.with.source: " in lines[0], lines
     assert f"`{shown}` is {syntax}, which kubepipe does not read; kubepipe's syntax is `{right}`" in lines[0]
+
+
+@pytest.mark.parametrize("opening", ["${", "{{", "$("])
+def test_an_unclosed_reference_before_a_long_run_of_spaces_is_read_at_once(tmp_path, opening):
+    """`${` (or `{{`, `$(`) then a long run of spaces with no closing brace: the reference patterns tried every split
+    of the run between their two `\\s*` (1,000 spaces took a second, 40,000 about half an hour): validate hung."""
+    import time
+
+    from kubepipe.spec.interpolation import find_refs, foreign_refs
+
+    text = "see " + opening + " " * 200_000 + "x"
+    started = time.monotonic()
+    assert find_refs(text) == [] and foreign_refs(text) == []
+    assert time.monotonic() - started < 1
+    assert [m.group(1) for m, _ in find_refs("a ${  params.x   } b ${item}")] == ["params.x", "item"]
