@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, Collection, Iterator
 
-from kubepipe.redaction import redact_profile, redact_text, redact_url, redacted, registry_uri_problem
+from kubepipe.redaction import (environment_secrets, redact_profile, redact_text, redact_url, redacted,
+                                registry_uri_problem)
 from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
                                     names_credential_itself, secret_value_kind)
 
@@ -95,13 +96,31 @@ def check_profile_secrets(profile: dict, where: str = "profile") -> list[str]:
 
 def param_credentials(params: dict) -> list[tuple[str, str]]:
     """(param, what it holds: "a URL with a password", "`token` names one") for every run-time param value that
-    holds a credential, by the rule a param default in YAML meets; [] when clean. The value is never said."""
+    holds a credential, by the rule a param default in YAML meets, or that `runs show` would show redacted
+    (`redact_text`: `--db-password=...`, `'--token', '...'`, the value of a credential-named environment variable),
+    since run.json keeps it as given; [] when clean. The value is never said."""
     found = []
     for name, value in params.items():
         hit = next(_walk({name: value}, ()), None)
         if hit is not None:
             found.append((name, hit[2] or f"`{hit[1]}` names one"))
+        elif any(isinstance(v, str) and redact_text(v) != v for v in _strings(value)):
+            env = any(isinstance(v, str) and secret in v for v in _strings(value) for secret in environment_secrets())
+            found.append((name, "the value of a credential-named environment variable" if env else
+                                "a credential in its text: a `password=...` pair or a credential flag's value"))
     return found
+
+
+def _strings(value: Any) -> Iterator[Any]:
+    """`value` and, in a list or a mapping, each value in it."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    else:
+        yield value
 
 
 def param_credential_messages(params: dict, *, resumed: str | None = None,

@@ -77,6 +77,21 @@ def test_a_credential_given_with_param_is_refused_as_a_credential_default_is(tmp
                                      "give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value) and not runs.exists()
 
+
+@pytest.mark.parametrize("value, kind", [
+    ("--db-password=Hunter2Hunter2x", "a credential in its text: a `password=...` pair or a credential flag's value"),
+    ("Hunter2Hunter2!", "the value of a credential-named environment variable"),
+])
+def test_a_param_holding_what_runs_show_hides_is_refused(tmp_path, monkeypatch, value, kind):
+    # run.json kept `--param data=--db-password=...` and `--param data=$DB_PASSWORD` as given (only `runs show`
+    # hid them): a later `cat run.json`, a copied run folder, a CI artifact held the password
+    monkeypatch.setenv("DB_PASSWORD", "Hunter2Hunter2!")
+    runs = tmp_path / "runs"
+    with pytest.raises(UserError) as exc:
+        kubepipe.run(_write(tmp_path), params={"data": value}, runs_dir=runs, home=tmp_path / "home")
+    assert str(exc.value).startswith(f"params['data']: a param value holds a credential ({kind}); ")
+    assert "Hunter2" not in str(exc.value) and not runs.exists()
+
 def test_a_reference_nested_in_with_is_checked_and_blamed_on_its_param():
     from types import SimpleNamespace
 
