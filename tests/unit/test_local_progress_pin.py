@@ -100,3 +100,29 @@ def test_a_nested_pipeline_whose_inner_tasks_were_all_skipped_is_no_such_failure
         "steps": {"nested": {"component": str(tmp_path / "gated.yaml"), "with": {"go": False}}}}))
     run = kubepipe.run(tmp_path / "p.yaml")
     assert run.state == "SUCCEEDED", run.error
+
+
+@pytest.mark.slow
+def test_steps_whose_outputs_kfp_put_elsewhere_are_said_to_have_outputs_not_shown(tmp_path, monkeypatch):
+    """A run's outputs, metrics and reports are read from kfp.local's task folders (`<artifacts>/<run>/<task>/`, an
+    undocumented layout): a kfp that put them elsewhere showed steps that succeeded with no outputs at all, unsaid."""
+    from importlib.metadata import version
+
+    from kfp import local
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "steps_progress.py").write_text(STEPS)
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    run = kubepipe.run(tmp_path / "p.yaml")
+    assert run.ok and run.step("first").outputs == {"Output": "ok"}
+    assert not [n for n in run.notes if "were not found under" in n], run.notes
+
+    init = local.init
+    monkeypatch.setattr(local, "init", lambda **kw: init(**{**kw, "pipeline_root": str(tmp_path / "elsewhere")}))
+    run = kubepipe.run(tmp_path / "p.yaml")
+    assert run.ok and run.step("first").outputs == {}
+    root = f"{run.run_dir}/artifacts"
+    assert (f"the outputs of `first`, `second` were not found under {root} (kfp.local's task folders, where kfp "
+            f"{version('kfp')} did not put them): the steps ran, but their outputs, metrics and reports are not in "
+            "this record; install the kfp version kubepipe declares (pip install 'kfp==2.17.3') or upgrade "
+            "kubepipe") in run.notes

@@ -179,6 +179,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
             metric_outputs)
     fill_graph_outputs(run, run_dir / "artifacts", graph_output_sources(plan.steps))  # kfp.local records none
+    run.notes += [n for n in [_unread_outputs(run, run_dir / "artifacts", every)] if n]
     mark_reused(run, compiled, prior)
     save_record(run)
     if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
@@ -203,6 +204,24 @@ def _unread_progress(watcher: StepWatcher, steps) -> str | None:
                        "(Executing task '<name>', Task '<name>' finished with status ...), so no step's outcome is "
                        "known", "Without it every step would read skipped and the run succeeded, a failed step's too",
                        "this run is marked failed"))
+
+
+def _unread_outputs(run: RunResult, root: Path, steps) -> str | None:
+    """A note when steps that succeeded and have outputs left no task folder where kubepipe reads them
+    (`<artifacts>/<pipeline run>/<task>/`, kfp.local's undocumented layout, decision 0018): their outputs, metrics
+    and reports are missing from the run's record, not empty."""
+    with_outputs = {s.name for s in steps if s.info.component.component_spec.outputs}
+    done = [r.name for r in run.steps if r.state == "SUCCEEDED" and r.name in with_outputs]
+    if not done or any(p.is_dir() for p in root.glob("*/*")):
+        return None
+    from kubepipe.dependency_pins import installed
+    from kubepipe.kfp_private import PINNED
+
+    where = Path(run.run_dir) / root.name  # as the run's record names its folder
+    return (f"the outputs of {', '.join(f'`{n}`' for n in done)} were not found under {where} (kfp.local's task "
+            f"folders, where kfp {installed('kfp')} did not put them): the steps ran, but their outputs, metrics and "
+            f"reports are not in this record; install the kfp version kubepipe declares (pip install '{PINNED}') or "
+            "upgrade kubepipe")
 
 
 def _what_to_do(exc: BaseException) -> str:
