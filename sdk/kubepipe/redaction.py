@@ -24,7 +24,8 @@ def redacted(value: Any, key: object = None) -> Any:
     """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked. A URL whose
     credential is its password, its user (a token), a query value (a presigned URL's signature) or a webhook's path
     is shown as `redact_url` shows it (`postgres://app:<redacted>@db`, `https://h/d.csv?X-Amz-Signature=<redacted>`):
-    which file or host stays readable."""
+    which file or host stays readable. Other text has what `redact_text` hides in it hidden (`--db-password=<redacted>`,
+    a credential-named environment variable's value): a value echoed in a message (`expects int (got ...)`)."""
     if isinstance(value, dict):
         return {k: redacted(v, k) for k, v in value.items()}
     if isinstance(value, list):
@@ -34,7 +35,7 @@ def redacted(value: Any, key: object = None) -> Any:
     if secret_value_kind(value):
         shown = redact_url(value) if URL_IN_TEXT.fullmatch(value) else REDACTED
         return shown if not secret_value_kind(shown) else REDACTED
-    return value
+    return redact_text(value) if isinstance(value, str) else value
 
 
 def redact_url(text: str) -> str:

@@ -56,3 +56,14 @@ def test_a_credential_pair_inside_another_key_s_value_is_hidden(text, shown):
     # the other key's value was read whole as its value and shown: a step's executor input in run.log held
     # `"time_column": "--db-password=hunter2"` as it was
     assert redact_text(text) == shown
+
+
+def test_a_value_echoed_in_a_message_has_its_credential_hidden(monkeypatch):
+    # `sample_n: "db_pass=hunter2"` was refused as `expects int (got 'db_pass=hunter2')`, the password in CI's log
+    from kubepipe.errors import Issue
+
+    monkeypatch.setenv("DB_PASSWORD", "Hunter2Hunter2!")
+    issue = Issue("`sample_n` expects int", path="steps.load.with.sample_n", value="db_pass=Hunter2Hunter2x")
+    assert issue.format() == "steps.load.with.sample_n: `sample_n` expects int (got 'db_pass=<redacted>')"
+    assert Issue("bad", path="x", value="Hunter2Hunter2!").format() == "x: bad (got '<redacted>')"
+    assert Issue("bad", path="x", value="event_date").format() == "x: bad (got 'event_date')"

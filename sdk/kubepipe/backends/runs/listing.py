@@ -130,9 +130,9 @@ def shown_params(value: Any) -> dict[str, Any]:
     show` show them: credentials redacted as in messages."""
     if not isinstance(value, dict):
         return {}
-    from kubepipe.secrets import redact_text, redacted
+    from kubepipe.secrets import redacted
 
-    return {str(k): redact_text(v) if isinstance(v, str) else v for k, v in redacted(value).items()}
+    return {str(k): v for k, v in redacted(value).items()}
 
 
 def _metrics(value: Any) -> dict[str, Any]:
