@@ -602,3 +602,19 @@ def test_models_show_writes_an_undefined_metric_n_a():
     from kubepipe.cli.models import _fmt
 
     assert [_fmt(float("nan")), _fmt(float("inf")), _fmt(-float("inf")), _fmt(0.5)] == ["n/a", "n/a", "n/a", "0.5000"]
+
+
+def test_runs_list_takes_the_pipelines_yaml_file_for_its_name(tmp_path, capsys, monkeypatch):
+    """`kubepipe runs list --pipeline pipelines/p.yaml` (the file the user runs) said 'no runs of pipeline
+    `pipelines/p.yaml`'; the file's metadata.name is the pipeline."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    _record(tmp_path / "home" / "runs", "p-20261201-aaaa")  # pipeline `p`
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n")
+    (tmp_path / "pipelines" / "other.yaml").write_text("metadata: {name: other}\n")
+    code, out, err = run_cli(capsys, "runs", "list", "--home", "home", "--pipeline", "pipelines/p.yaml")
+    assert code == 0 and "p-20261201-aaaa\tp\t" in out, (out, err)
+    code, out, err = run_cli(capsys, "runs", "list", "--home", "home", "--pipeline", "pipelines/other.yaml")
+    assert code == 0 and "no runs of pipeline `other` under home/runs; pipelines with runs: p" in " ".join(err.split())

@@ -31,7 +31,8 @@ def _state(value) -> output.Styled:
 
 @runs_app.command("list")
 def runs_list(target: Optional[str] = RUNS_TARGET,
-              pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only this pipeline."),
+              pipeline: Optional[str] = typer.Option(
+                  None, "--pipeline", help="Only this pipeline: its name (metadata.name) or its YAML file."),
               limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
               label: Optional[list[str]] = typer.Option(
                   None, "--label", "-l", help="Only runs with this label: key=value; repeat --label for several (all of them), "
@@ -41,6 +42,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
               fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
     labels = parse_labels(label)
+    pipeline = _pipeline_name(pipeline)
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
@@ -183,6 +185,23 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
         from kubepipe.backends.runs.listing import no_runs_text
 
         console.warn(no_runs_text(runs_dir, pipeline))
+
+
+def _pipeline_name(given: Optional[str]) -> Optional[str]:
+    """`--pipeline pipelines/p.yaml` (the file a user runs) is the pipeline its metadata.name names: it listed 'no
+    runs of pipeline `pipelines/p.yaml`'. A name, or a file that names none, is taken as given."""
+    if not given or not given.endswith((".yaml", ".yml")) or not Path(given).is_file():
+        return given
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec.source import read_source
+
+    try:
+        data = read_source(given).data
+    except ValidationError:
+        return given
+    name = data.get("metadata", {}).get("name") if isinstance(data, dict) and isinstance(data.get("metadata"),
+                                                                                          dict) else None
+    return name if isinstance(name, str) and name else given
 
 
 def _queued_fields(queued: dict) -> list[tuple[str, object]]:
