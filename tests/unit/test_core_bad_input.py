@@ -152,7 +152,7 @@ def test_atomic_write_names_the_file_when_its_temp_file_cannot_be_made(tmp_path,
 @pytest.mark.parametrize("snippet,path,fragment", [
     ("params:\n  x: {type: float, default: .nan}\n", "params.x", "finite number"),
     ("params:\n  x: {type: float, default: .inf}\n", "params.x", "finite number"),
-    ("params:\n  x: {type: int, default: 99999999999999999999}\n", "params.x", "beyond ±2^53"),
+    ("params:\n  x: {type: int, default: 99999999999999999999}\n", "params.x", "64-bit"),
     ("defaults: {timeout: 99999999999999999999}\n", "defaults.timeout", "between 0 and 366d"),
     ("defaults: {env: {'A B': x}}\n", "defaults.env", "not an environment variable name"),
     ("schedule: {cron: '0 1 * * *', start_time: 2026-13-45}\n", "schedule.start_time", "ISO 8601"),

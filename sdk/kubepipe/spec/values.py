@@ -11,7 +11,7 @@ __all__ = ["MAX_DURATION_S", "DURATION_RE", "parse_duration", "whole_seconds", "
            "number_hint", "bool_hint", "NotFinite", "finite", "EXACT_INT"]
 
 MAX_DURATION_S = 366 * 86400
-EXACT_INT = 2**53  # KFP keeps a number as a double (protobuf Value): whole numbers beyond this are rounded
+EXACT_INT = 2**53  # KFP keeps a number as a double (protobuf Value): whole numbers within it are exact
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")  # no unit: seconds, as a number is
 
 
@@ -80,7 +80,7 @@ def number_hint(value: Any, want: type) -> str | None:
     if want is int and isinstance(value, float) and math.isfinite(value):
         if not value.is_integer():
             return f"an int is a whole number; for {value!r} the param is `type: float`"
-        return f"write {int(value)}: an int has no decimal point" if abs(value) <= EXACT_INT else None
+        return f"write {int(value)}: an int has no decimal point" if abs(value) < 2**63 else None
     hint = exponent_hint(value)
     if hint or not isinstance(value, str):
         return hint
@@ -101,19 +101,18 @@ class NotFinite(ValueError):
 
 
 def finite(value: Any, where: str = "value", _path: tuple = ()) -> None:
-    """KFP stores values as JSON numbers, doubles: refuse NaN, infinities and whole numbers beyond ±2^53, which a
-    double cannot hold exactly (NotFinite)."""
+    """KFP stores values as JSON numbers, doubles: refuse NaN, infinities, integers beyond int64 and those a double
+    does not hold exactly (beyond ±2^53 only some are: 2**60 is, 2**60 + 1 is not) (NotFinite)."""
     if isinstance(value, bool):
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise NotFinite(where, "must be a finite number (NaN and infinity cannot be stored in a pipeline spec)", _path)
-    if isinstance(value, int) and not -EXACT_INT <= value <= EXACT_INT:
-        try:
-            becomes = f"it would arrive as {int(float(value))}"
-        except OverflowError:
-            becomes = "it is beyond even a double's range"
-        raise NotFinite(where, f"is beyond ±2^53 ({EXACT_INT}), the whole numbers a pipeline carries exactly (KFP "
-                               f"keeps numbers as doubles: {becomes}); give it as text, to a str param or input", _path)
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise NotFinite(where, "does not fit in a 64-bit integer", _path)
+    if isinstance(value, int) and int(float(value)) != value:
+        raise NotFinite(where, f"would arrive as {int(float(value))}: KFP keeps numbers as doubles, which hold every "
+                               f"whole number within ±2^53 ({EXACT_INT}) but only some beyond; give it as text, to a "
+                               "str param or input", _path)
     if isinstance(value, dict):
         for k, v in value.items():
             finite(v, where, _path + (k,))
