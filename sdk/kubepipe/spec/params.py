@@ -2,8 +2,9 @@
 from the API, or a `schedule.params` entry) into the param's declared type.
 
 Used by local runs (types from the plan), by submit and schedule (types from the compiled IR)
-and by `validate` for `schedule.params`. KFP stores values as JSON numbers (doubles), so integers must
-fit in 64 bits and be held exactly by a double (any within ±2^53), and floats be finite; a value of another type is refused, never coerced.
+and by `validate` for `schedule.params`. KFP stores values as JSON numbers (doubles), so integers
+must fit in 64 bits and be held exactly by a double (any within ±2^53), and floats be finite; a
+value of another type is refused, never coerced.
 """
 
 from __future__ import annotations
