@@ -114,11 +114,13 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 # `.` and digits are `pre`): tried from every character of a long word, a 20 000-character line took 18 s. Only a
 # key holding a word of a credential's name is read (`is_secret_name`'s are all among them): another key's value,
 # read whole, hid the pair inside it (`"time_column": "--db-password=hunter2"` in a step's inputs was shown).
-_KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.-])(?P<kq>['\"]?)(?P<pre>[0-9_.-]*)"
+# A JSON object inside a JSON string (a structured log's message, a param holding JSON) has its quotes escaped
+# (`{\"password\": \"x\"}`): a quote may follow backslashes, the same before and after the key and the value.
+_KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9_.-]*)"
                             r"(?=[A-Za-z0-9_.-]*?(?i:token|bearer|pass|pwd|secret|cookie|auth|credential|key))"
                             r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)"
                             r"(?P=kq)(?P<sep>\s*[=:]\s*)"
-                            r"(?:(?P<q>['\"])(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
+                            r"(?:(?P<q>\\*['\"])(?P<quoted>(?:(?!(?P=q))(?:\\.|[^\\\n]))+)(?P=q)"
                             r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"
                             r"|(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
 

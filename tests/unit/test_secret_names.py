@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from kubepipe.secrets import check_profile_secrets, is_secret_name, redact_text
 
@@ -67,3 +69,21 @@ def test_a_value_echoed_in_a_message_has_its_credential_hidden(monkeypatch):
     assert issue.format() == "steps.load.with.sample_n: `sample_n` expects int (got 'db_pass=<redacted>')"
     assert Issue("bad", path="x", value="Hunter2Hunter2!").format() == "x: bad (got '<redacted>')"
     assert Issue("bad", path="x", value="event_date").format() == "x: bad (got 'event_date')"
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(["password", "api_key", "clientSecret", "token"]),
+       value=st.text(alphabet="abcXYZ0189-_.+/=!@#%^&*:; ", min_size=8, max_size=30), levels=st.integers(1, 3))
+def test_a_credential_in_json_inside_a_json_string_is_never_shown(key, value, levels):
+    # a structured log's message holding a JSON body (`{"msg": "{\"password\": \"x\"}"}`) showed the password: the
+    # escaped quotes were no quotes to the key=value rule
+    import json
+
+    from kubepipe.secret_shapes import keyed_secret
+
+    assume(keyed_secret(key, value))  # not a path or a number, which no key makes a credential
+    text = json.dumps({key: value, "user": "bob"})
+    for _ in range(levels):
+        text = json.dumps({"msg": text})
+    shown = redact_text(text)
+    assert value not in shown and "bob" in shown
