@@ -67,6 +67,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
         raise ComponentError(f"trigger-retrain: cooldown_hours {problem}, {COOLDOWN_HINT}")
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
+    params = _storable(params)
     state_dir = state_dir or ".kubepipe/state"
     reason, no_traffic = capped_reason(str(reason or "")), capped_reason(str(no_traffic or ""))  # computed: cut
     with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
@@ -183,6 +184,26 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     record.update(action="started", run_id=run_id)
     append_decision(state_dir, pipeline, record)
     return record
+
+
+def _storable(params: object) -> dict:
+    """The training run's `params` as a request stores them: a mapping whose numbers are finite (`finite`, the rule
+    YAML and `--param` follow): NaN was written as `NaN`, which is no JSON (other readers refuse the request), and
+    the retrain failed later, in `kubepipe scheduler`, counted as a failed attempt."""
+    from kubepipe.spec.values import NotFinite, finite
+
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ComponentError(f"trigger-retrain: params must be a mapping of the training pipeline's params, got "
+                             f"{type(params).__name__} {params!r:.200}")
+    for name, value in params.items():
+        try:
+            finite(value, f"params[{name!r}]")
+        except NotFinite as exc:
+            raise ComponentError(f"trigger-retrain: {exc}; give a number, or leave the param out for its "
+                                 "default") from None
+    return params
 
 
 def _aware(now: dt.datetime | None) -> dt.datetime:

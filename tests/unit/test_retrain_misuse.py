@@ -105,3 +105,23 @@ def test_a_long_reason_computed_at_run_time_is_cut_with_a_marker(tmp_path):
     assert record["reason"].count("... [99000 more characters cut]") == 2 and len(record["reason"]) < 2200
     line = (tmp_path / "retrain" / "train" / "triggers.jsonl").read_text()
     assert len(line) < 8000 and json.loads(line)["reason"] == record["reason"]
+
+
+@pytest.mark.parametrize("value, at", [(float("nan"), "params['lr']"), (float("inf"), "params['lr']"),
+                                       ({"decay": [0.1, float("-inf")]}, "params['lr'] at decay[1]")])
+def test_a_param_that_is_no_finite_number_is_refused_naming_it_before_anything_is_queued(tmp_path, monkeypatch,
+                                                                                       value, at):
+    """params={'lr': nan} from Python was queued as `"lr": NaN` (no JSON: other readers refuse the request), and the
+    retrain failed later in `kubepipe scheduler`, counted as a failed attempt."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    with pytest.raises(ComponentError) as exc:
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"),
+                           params={"epochs": 3, "lr": value})
+    assert str(exc.value).startswith(f"trigger-retrain: {at} must be a finite number (NaN and infinity cannot be "
+                                     "stored in a pipeline spec)"), exc.value
+    assert not (tmp_path / "state" / "retrain" / "queue").exists()
+    with pytest.raises(ComponentError, match="params must be a mapping of the training pipeline's params, got list"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"),
+                           params=[("epochs", 3)])
+
