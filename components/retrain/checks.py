@@ -60,7 +60,13 @@ def cooldown_problem(value: object) -> str | None:
 
 
 def capped_reason(text: str) -> str:
-    """`text` cut to MAX_REASON_CHARS with a marker saying how much was cut (a reason computed at run time)."""
+    """`text` on one line, cut to MAX_REASON_CHARS with a marker saying how much was cut (a reason computed at run
+    time). Its control characters are escaped as Python writes them (`one_line`: a newline as `\\n`, NUL as
+    `\\x00`): every decision line, request and log line that says it stays one line, so a reason cannot forge
+    another (`FAKE: retrain succeeded` after a newline)."""
+    from kubepipe.errors import one_line
+
+    text = one_line(text)
     if len(text) <= MAX_REASON_CHARS:
         return text
     return f"{text[:MAX_REASON_CHARS]}... [{len(text) - MAX_REASON_CHARS} more characters cut]"

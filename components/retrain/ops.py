@@ -37,7 +37,8 @@ def trigger_retrain(
         params: Params of the training pipeline's run.
         reason: Recorded with every decision (started, cooldown, pending, backoff, paused; after the no-drift or
             no-traffic text), followed by what was detected in parentheses (default: that alone); at most 1000
-            characters (validate refuses a longer one, one computed at run time is cut with a marker).
+            characters (validate refuses a longer one, one computed at run time is cut with a marker); one line: a
+            newline or other control character is recorded escaped (`\\n`).
         quality_dropped: Live quality fell below its threshold (`${steps.live.outputs.quality_dropped}`):
             retrains like drift does, with the same cooldown.
         max_failures: After this many failed retrains in a row the trigger is paused (decision `paused`) until

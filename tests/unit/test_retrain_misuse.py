@@ -125,3 +125,19 @@ def test_a_param_that_is_no_finite_number_is_refused_naming_it_before_anything_i
         trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"),
                            params=[("epochs", 3)])
 
+
+def test_a_reason_with_a_newline_or_nul_stays_one_line_wherever_it_is_said(tmp_path, monkeypatch):
+    """A reason with a newline was stored and printed as given: the step's log line `trigger-retrain: started: ...`
+    and the scheduler's `started retraining (...)` showed a forged line after it ('FAKE: retrain succeeded')."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    state = tmp_path / "state"
+    record = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(state), source_run_id="m1",
+                                reason="psi 0.4\nFAKE: retrain succeeded\x00\u2028", no_traffic="none\r\n")
+    assert record["reason"] == "psi 0.4\\nFAKE: retrain succeeded\\x00\\u2028 (drift detected)"
+    [request] = (state / "retrain" / "queue").glob("*.json")
+    assert json.loads(request.read_text())["reason"] == record["reason"]
+    line = (state / "retrain" / "train" / "triggers.jsonl").read_text()
+    assert json.loads(line)["reason"] == record["reason"]

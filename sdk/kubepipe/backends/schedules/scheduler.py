@@ -34,7 +34,7 @@ from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.queued import request_pipeline
 from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
-from kubepipe.errors import UserError
+from kubepipe.errors import UserError, one_line
 from kubepipe.processes import process_alive
 from kubepipe.util import atomic_write_text, failpoint, local_path, utc_text
 
@@ -343,7 +343,8 @@ class LocalScheduler:
             self.inflight[row_id] = (name, self._start(row_id, job))
             self._requests[row_id] = req.stem  # its file in done/
             started.append(name)
-            self.say(f"{name}: started retraining ({data.get('reason', 'drift')})")
+            # a request written by hand (or an older kubepipe) may hold a newline: one line, as trigger-retrain writes
+            self.say(f"{name}: started retraining ({one_line(str(data.get('reason') or 'drift'))})")
         return started
 
     def _retrain_request(self, req: Path) -> dict | None:
