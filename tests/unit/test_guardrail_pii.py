@@ -590,6 +590,8 @@ def test_masking_leaves_no_address_plain_or_percent_encoded(address, times, fram
     from hypothesis import assume
 
     assume(times == 0 or "%" not in address)  # a `%` of the address itself would decode into something else
+    # the mask is `*`s before the domain: a local part of `*`s alone reads the same masked as in clear
+    assume(address.rpartition("@")[0].strip("*") != "")
     Address(addr_spec=address)  # the oracle: the standard library reads it as one RFC 5322 address
     out = redact(frame.format(_encoded(address, times)))
     for _ in range(times):
