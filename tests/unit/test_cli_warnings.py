@@ -146,6 +146,8 @@ def test_compile_for_kubeflow_without_a_runtime_image_says_how_to_set_it(tmp_pat
     for way in ("--write-profile configs/kubeflow.yaml", "export KUBEPIPE_IMAGE=",
                 "--set runtime_image=REG/kubepipe-runtime@sha256:..."):
         assert way in err
+    code, out, err = run_cli(capsys, "submit", tmp_path / "p.yaml", "--target", "kubeflow")
+    assert code == 2 and err.count("sets no runtime image") == 1 and "warning" not in err, err  # the refusal alone
     pinned = "reg/kubepipe-runtime@sha256:" + "cd" * 32
     monkeypatch.setenv("KUBEPIPE_IMAGE", pinned)
     code, out, err = run_cli(capsys, *args)
