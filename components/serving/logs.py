@@ -28,10 +28,14 @@ def sample_every(access_log: bool, sample: float) -> int:
 
 
 class _Formatter(logging.Formatter):
-    """The server's line format; lines a worker already formatted (`raw`) pass as they are."""
+    """The server's line format; lines a worker already formatted (`raw`) pass as they are. A credential in a line is
+    hidden (`redact_text`): an access line's request path holds its query (`GET /v1/models/m?api_key=...`), an
+    error's traceback a client's header or a storage URI."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return record.getMessage() if getattr(record, "raw", False) else super().format(record)
+        from kubepipe.secrets import redact_text
+
+        return redact_text(record.getMessage() if getattr(record, "raw", False) else super().format(record))
 
 
 class _Sampled(logging.Filter):

@@ -206,3 +206,19 @@ def test_an_empty_log_sink_is_a_usage_error_not_no_log(tmp_path, sink, capsys):
     (tmp_path / "m").mkdir()
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "m"), "--log-sink", sink])
     assert result.exit_code != 0 and "--log-sink is empty (an unset variable?)" in str(result.exception)
+
+
+def test_a_credential_in_a_request_s_query_never_reaches_the_server_log(tmp_path):
+    # `--access-log --log-file` wrote uvicorn's `GET /v1/models/m:predict?api_key=...` line as it was
+    import logging
+
+
+    path = tmp_path / "server.log"
+    out = logs.handler(str(path), 1, 1)
+    lg = logging.getLogger("test.serving.access")
+    lg.handlers[:], lg.propagate = [out], False
+    lg.setLevel(logging.INFO)
+    lg.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5001", "POST", "/v1/models/m:predict?api_key=Hunter2Hunter2x&v=2",
+            "1.1", 200)
+    out.close()
+    assert '"POST /v1/models/m:predict?api_key=<redacted>&v=2 HTTP/1.1" 200' in path.read_text()
