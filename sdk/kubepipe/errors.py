@@ -5,15 +5,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line"]
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line", "printable"]
 
 # C0 and C1 control characters and Unicode's line and paragraph separators: each would break a line
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# the same, less newline and tab: what a multi-line text (a model card, a table cell of lines) keeps as it is
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def one_line(text: str) -> str:
     """`text` with its control characters escaped as Python writes them (a tab as `\\t`): one line always."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def printable(text: str) -> str:
+    """`text` as the CLI prints stored or user data (a run id, a model card, a label, a reason): each control
+    character but newline and tab escaped as visible text (ESC as `\\x1b`), so none reaches the terminal as a
+    command (clear the screen, recolour, move the cursor)."""
+    return _CONTROL_BUT_LINES.sub(_escaped, text)
+
+
+def _escaped(m: re.Match) -> str:
+    return repr(m.group())[1:-1]
 
 
 class KubepipeError(Exception):

@@ -11,9 +11,9 @@ from typing import Any, Iterator
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
-from kubepipe.errors import KubepipeError
+from kubepipe.errors import KubepipeError, printable
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
            "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN", "tty"]
@@ -28,6 +28,12 @@ VERBOSE = False  # tracebacks for errors
 QUIET = False  # no notes, no progress: results, warnings and errors only
 JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
 _VERTEX_LOGGER = "google.cloud.aiplatform"  # the parent of aiplatform's loggers (see _LibraryLog)
+
+
+def escape(text: str) -> str:
+    """Stored or user text for a rich markup string: its markup escaped, and its control characters but newline
+    and tab shown as text (`printable`), the one rule for every text the CLI prints."""
+    return _markup_escape(printable(text))
 
 
 def tty(stream) -> bool:

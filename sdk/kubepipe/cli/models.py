@@ -11,6 +11,7 @@ import typer
 from kubepipe.cli import console, output
 from kubepipe.cli.options import PROFILE, SET, VersionCommand, minutes
 from kubepipe.cli.output import FORMAT, HOME, Format
+from kubepipe.errors import printable
 from kubepipe.json_values import NOT_FINITE_TEXT
 
 __all__ = ["register"]
@@ -218,9 +219,9 @@ def show(name: str = typer.Argument(..., help="Model name."),
         if console.out.is_terminal:
             from rich.markdown import Markdown
 
-            console.out.print(Markdown(mv.model_card))
+            console.out.print(Markdown(printable(mv.model_card)))
         else:
-            console.out.file.write(mv.model_card.rstrip("\n") + "\n")
+            console.out.file.write(printable(mv.model_card.rstrip("\n")) + "\n")
 
 
 @models.command("verify", cls=VersionCommand)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, NamedTuple, Optional, Sequence
 import typer
 
 from kubepipe.cli import console
+from kubepipe.errors import printable
 from kubepipe.json_values import finite_or_null
 from kubepipe.util import DEFAULT_HOME as _HOME
 
@@ -87,7 +88,7 @@ def emit(kind: str, body: dict) -> None:
 
 def _plain(cell: Any) -> str:
     text = cell.text if isinstance(cell, Styled) else ("-" if cell is None or cell == "" else str(cell))
-    return text.replace("\t", " ").replace("\n", "; ")
+    return printable(text.replace("\t", " ").replace("\n", "; "))
 
 
 def _rich(cell: Any) -> str:
@@ -105,7 +106,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
         return
     from rich.table import Table
 
-    t = Table(*columns, title=title)
+    t = Table(*(console.escape(c) for c in columns), title=title and console.escape(title))
     for r in rows:
         t.add_row(*(_rich(c) for c in r))
     console.out.print(t)
@@ -116,7 +117,7 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
     pairs = list(pairs)
     if not console.out.is_terminal:
         for k, v in pairs:
-            console.out.file.write(f"{k}\t{_plain(v)}\n")
+            console.out.file.write(f"{_plain(k)}\t{_plain(v)}\n")
         return
     from rich.table import Table
 

@@ -10,10 +10,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
-from kubepipe.cli.console import PLAIN, tty
+from kubepipe.cli.console import PLAIN, escape, tty
 from kubepipe.json_values import NOT_FINITE_TEXT, finite_text
 
 __all__ = ["Progress", "summary_table", "summary_rows", "output_lines", "SUMMARY_COLUMNS", "STYLE"]
@@ -156,7 +155,7 @@ def summary_rows(run: Any, *, cut: bool = True) -> list[tuple[str, str, str, str
 
 
 def summary_table(run: Any) -> Table:
-    t = Table(title=f"run {run.run_id}", title_justify="left")
+    t = Table(title=f"run {escape(run.run_id)}", title_justify="left")
     for col in SUMMARY_COLUMNS:
         t.add_column(col, justify="right" if col == "time" else "left")
     for name, state, took, outs in summary_rows(run):
