@@ -78,6 +78,9 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        source_step=source_step, reason=reason, now=_aware(now),
                        starter=starter)
 
+# true whether labels were given and scored (quality held) or not (nothing to score): the step cannot tell which
+NO_DROP_WHY = "live quality is measured only where delayed labels are given"
+
 
 def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, max_failures: int,
             no_traffic: str, params: dict | None,
@@ -99,7 +102,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
         return record
     if not drift_detected and not quality_dropped:
         record.update(action="no-drift", run_id=None,
-                      reason="no drift detected, and no live-quality drop reported (none is without delayed labels)"
+                      reason=f"no drift detected, and no live-quality drop reported ({NO_DROP_WHY})"
                       + (f" ({reason})" if reason else ""))
         append_decision(state_dir, pipeline, record)
         return record

@@ -313,7 +313,16 @@ def test_a_monitor_killed_between_queueing_and_recording_still_holds_the_cooldow
 def test_a_no_drift_decision_does_not_claim_quality_was_measured(tmp_path):
     # it said 'live quality holds' when no labels were given, so quality was never measured
     rec = trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=str(tmp_path), now=NOW)
-    assert rec["reason"] == "no drift detected, and no live-quality drop reported (none is without delayed labels)"
+    assert rec["reason"] == ("no drift detected, and no live-quality drop reported "
+                             "(live quality is measured only where delayed labels are given)")
+
+
+def test_a_no_drift_decision_after_labels_were_scored_does_not_say_there_were_none(tmp_path):
+    # '(none is without delayed labels)' was said too when labels were given and scored, and quality held
+    rec = trigger_retraining(drift_detected=False, quality_dropped=False, pipeline="train.yaml",
+                             state_dir=str(tmp_path), now=NOW, reason="live f1_macro 0.93 >= 0.8")
+    assert "none is without delayed labels" not in rec["reason"]
+    assert "live quality is measured only where delayed labels are given" in rec["reason"]
 
 
 def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_path, monkeypatch):
@@ -999,7 +1008,8 @@ def test_the_monitor_s_own_reason_is_on_every_decision_line_not_only_started(tmp
     assert first["reason"] == f"{said} (drift detected)"
     assert second["reason"] == (f"{said} (drift detected), but a retrain started at 2026-05-04T06:00:00Z; cooldown "
                                 "24 h ends in 23.0 h")
-    assert clean["reason"].endswith("(none is without delayed labels) (PSI 0.01 on amount)")
+    assert clean["reason"].endswith("(live quality is measured only where delayed labels are given) "
+                                    "(PSI 0.01 on amount)")
 
 
 def test_a_retrain_cancelled_by_stopping_the_scheduler_holds_no_cooldown_and_is_no_failure(tmp_path):
