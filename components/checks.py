@@ -42,9 +42,13 @@ def issues_text(component: str, issues: list[CheckIssue]) -> str:
         f"{'.'.join(map(str, i.path))}: {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues)
 
 
-def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hint: str) -> list[CheckIssue]:
-    """A literal name must match `pattern`; `${...}` values are checked when the step runs."""
+def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hint: str,
+                 required: bool = False) -> list[CheckIssue]:
+    """A literal name must match `pattern`; `${...}` values are checked when the step runs. An empty one is
+    refused where the step needs the name (`required`), else it means none."""
     name = (with_values or {}).get(key, "")
+    if required and key in (with_values or {}) and (name is None or (isinstance(name, str) and not name.strip())):
+        return [CheckIssue((key,), f"{what} is empty: the step needs one", hint)]
     if name == "" or name is None or (isinstance(name, str) and "${" in name):
         return []
     if not isinstance(name, str) or not pattern.fullmatch(name):  # `$` alone matches before a final newline
@@ -52,10 +56,11 @@ def _name_issues(with_values: dict, key: str, pattern: re.Pattern, what: str, hi
     return []
 
 
-def model_name_issues(with_values: dict, key: str = "model_name") -> list[CheckIssue]:
-    """`model_name` must be a safe name: it names registry folders and endpoint files."""
+def model_name_issues(with_values: dict, key: str = "model_name", *, required: bool = False) -> list[CheckIssue]:
+    """`model_name` must be a safe name: it names registry folders and endpoint files; `required`: a component
+    whose signature has no default for it (an empty one is refused, not read as none)."""
     return _name_issues(with_values, key, MODEL_NAME, "model name",
-                        f"{MODEL_NAME_RULE}; it names registry folders and endpoint files")
+                        f"{MODEL_NAME_RULE}; it names registry folders and endpoint files", required)
 
 
 def namespace_issues(with_values: dict, key: str = "namespace") -> list[CheckIssue]:

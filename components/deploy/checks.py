@@ -55,7 +55,7 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
         if key not in PARAMS and not str(key).startswith("ctx_"):
             issues.append(CheckIssue((key,), f"unknown deploy setting `{key}`",
                                      did_you_mean(key, PARAMS) or f"known settings: {', '.join(PARAMS)}"))
-    issues += model_name_issues(w) + namespace_issues(w)
+    issues += model_name_issues(w, required=True) + namespace_issues(w)
     canary = w.get("canary_percent")
     if canary is not None and not (isinstance(canary, str) and canary.startswith("${")):
         if not _int(canary) or not 0 <= canary <= 100:

@@ -11,7 +11,7 @@ def check_live_quality(with_values: dict) -> list[CheckIssue]:
     from kubepipe.components.monitoring.live import live_threshold_issues
 
     w = dict(with_values or {})
-    issues = model_name_issues(w) + live_threshold_issues(w.get("thresholds"))
+    issues = model_name_issues(w, required=True) + live_threshold_issues(w.get("thresholds"))
     n = w.get("min_labels")
     if n is not None and not (isinstance(n, str) and "${" in n):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -23,7 +23,7 @@ def check_live_quality(with_values: dict) -> list[CheckIssue]:
 
 
 def check_monitor_report(with_values: dict) -> list[CheckIssue]:
-    return model_name_issues(dict(with_values or {}))
+    return model_name_issues(dict(with_values or {}), required=True)
 
 
 def live_reference() -> Reference:

@@ -229,6 +229,35 @@ steps:
                for i in info.value.issues)
 
 
+
+@pytest.mark.parametrize("name", ['""', "'  '"])
+def test_an_empty_model_name_is_refused_where_the_step_needs_one(tmp_path, name):
+    # `model_name: ''` on live-quality or monitor-report passed validate (an empty name was skipped as none)
+    path = tmp_path / "mon.yaml"
+    path.write_text(f"""\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: mon}}
+steps:
+  recent:
+    component: load-data
+    with: {{source: x.csv}}
+  live:
+    component: live-quality
+    inputs: {{predictions: "${{steps.recent.outputs.dataset}}"}}
+    with: {{model_name: {name}, labels: labels.csv}}
+  report:
+    component: monitor-report
+    inputs: {{predictions: "${{steps.recent.outputs.dataset}}"}}
+    with: {{model_name: {name}}}
+""")
+    with pytest.raises(ValidationError) as info:
+        kubepipe.validate(path)
+    for step in ("live", "report"):
+        (issue,) = [i for i in info.value.issues if i.path == f"steps.{step}.with.model_name"]
+        assert issue.message == "model name is empty: the step needs one" and issue.line
+
+
 def _issue_at(issues, path: str):
     return next((i for i in issues if i.path == path), None)
 
