@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape as _markup_escape
 
 from kubepipe.errors import KubepipeError, printable
+from kubepipe.redaction import redact_text
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
            "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN", "tty"]
@@ -71,7 +72,7 @@ class _LibraryLog(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = logging.Formatter().format(record) if VERBOSE else record.getMessage()
-            sys.stderr.write(text + "\n")
+            sys.stderr.write(redact_text(text) + "\n")  # a library's retry line names the URL, query and all
         except Exception:  # noqa: BLE001 - logging must never fail the command
             self.handleError(record)
 
@@ -164,15 +165,16 @@ def report_error(exc: BaseException) -> int:
 
         fix = IN_THE_WAY if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
             "check the path exists and is writable"
-        message = f"{exc.filename}: {exc.strerror or exc}; {fix}"
+        message = redact_text(f"{exc.filename}: {exc.strerror or exc}; {fix}")
         return _say(exc, message, 2, f"[bold red]error:[/bold red] {escape(message)}")
     from kubepipe.extras import missing_extra
 
     exc = missing_extra(exc) or exc  # an extra's module missing: the pip line, exit 2
     if _is_user_error(exc):
         code = getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
-        return _say(exc, str(exc), code, f"[bold red]error:[/bold red] {escape(str(exc))}")
-    message = f"{type(exc).__name__}: {exc}"
+        message = redact_text(str(exc))  # a component's error may quote a library's, a DSN in it
+        return _say(exc, message, code, f"[bold red]error:[/bold red] {escape(message)}")
+    message = redact_text(f"{type(exc).__name__}: {exc}")  # an unforeseen library error: a URL with its password
     if JSON:
         return _say(exc, f"internal error: {message}; run again with --verbose for the traceback", 1, "")
     err.print(f"[bold red]internal error:[/bold red] {escape(message)}", soft_wrap=True)

@@ -1,0 +1,35 @@
+"""What the CLI prints of an error or a library's log line holds no credential."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from kubepipe.cli import console
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_an_internal_error_s_message_hides_a_password(capsys, json_mode):
+    # an unforeseen library error (`OperationalError: could not connect to postgres://app:hunter2@db/x`) was printed
+    # as `internal error: ...` with the password, on the terminal and in CI's log
+    console.configure(json_mode=json_mode)
+    code = console.report_error(RuntimeError("could not connect to postgres://app:Hunter2Hunter2@db/x?sslmode=require"))
+    err = capsys.readouterr().err
+    assert code == 1 and "Hunter2" not in err
+    shown = "RuntimeError: could not connect to postgres://app:<redacted>@db/x?sslmode=require"
+    if json_mode:
+        assert json.loads(err)["error"]["message"].startswith(f"internal error: {shown}; ")
+    else:
+        assert shown in " ".join(err.split())
+
+
+def test_a_library_s_log_line_hides_a_credential(capsys):
+    # urllib3's `Retrying ... url: /b/k?X-Amz-Signature=...` went to stderr as it was
+    console.configure()
+    with console.library_log():  # logging's last resort while a command runs (pytest's own handler takes the rest)
+        logging.lastResort.handle(logging.makeLogRecord({
+            "name": "urllib3", "levelno": logging.WARNING, "levelname": "WARNING", "msg": "Retrying after %s: url: %s",
+            "args": ("timeout", "/b/k.csv?X-Amz-Signature=abcdef0123&x=1")}))
+    assert capsys.readouterr().err == "Retrying after timeout: url: /b/k.csv?X-Amz-Signature=<redacted>&x=1\n"
