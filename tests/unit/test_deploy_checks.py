@@ -507,3 +507,18 @@ def test_a_with_value_in_exponent_notation_says_yaml_reads_it_as_text(tmp_path):
     assert got["steps.deploy.with.canary_analysis.bake_s"] == "YAML reads 1e3 as text, not a number; write 1000"
     assert got["steps.deploy.with.canary_percent"] == "YAML reads 1e1 as text, not a number; write 10"
     assert got["steps.deploy.with.autoscaling.target"] == "YAML reads 2e2 as text, not a number; write 200"
+
+
+@pytest.mark.parametrize("written, hint", [('"3"', "unquote it: in quotes, YAML reads '3' as text; write 3"),
+                                           ("' 7 '", "unquote it: in quotes, YAML reads ' 7 ' as text; write 7")])
+def test_a_quoted_whole_number_for_an_int_input_says_to_write_it_unquoted(tmp_path, written, hint):
+    """`version: "3"` said only '`version` expects int (got '3')', not that the quotes made it text (any int input
+    of any step: the spec layer's type message)."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(_DEPLOY_PIPELINE.replace("version: 1", f"version: {written}"))
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", "local")
+    (issue,) = [i for i in err.value.issues if i.path == "steps.deploy.with.version"]
+    assert issue.message.startswith("`version` expects int") and issue.hint == hint

@@ -19,11 +19,15 @@ from kubepipe.plan.settings import context_value
 from kubepipe.spec.interpolation import foreign_refs
 from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
-from kubepipe.spec.values import NotFinite, bool_hint, exponent_hint, finite, quote_hint
+from kubepipe.spec.values import NotFinite, bool_hint, exponent_hint, finite, number_hint, quote_hint
 from kubepipe.spec.profiles import Profile
 from kubepipe.util import did_you_mean
 
 __all__ = ["InputChecks"]
+
+
+# a number input's type: how `number_hint` says to write a value that does not fit it ("3" unquoted)
+_NUMBER = {"int": int, "float": float}
 
 
 class InputChecks:
@@ -160,7 +164,9 @@ class InputChecks:
                 return False
             if not literal_fits(b.value, port):
                 self.err(p, f"`{p[-1]}` expects {port.type}", value=b.value,
-                         hint=quote_hint(b.value, port.type) or bool_hint(b.value, port.type) or exponent_hint(b.value))
+                         hint=quote_hint(b.value, port.type) or bool_hint(b.value, port.type) or (
+                             number_hint(b.value, _NUMBER[port.type]) if port.type in _NUMBER
+                             else exponent_hint(b.value)))
                 return False
             return True
         if isinstance(b, ParamRef):
