@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT",
-           "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret", "names_credential_itself",
-           "normal_key", "query_credential", "query_items", "query_item_secret", "query_credential_refs",
+           "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret",
+           "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_secret", "query_credential_refs",
            "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
@@ -22,10 +22,10 @@ WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kin
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
 # `pass` and `pwd` name a password as a key's last part only (`DB_PASS`, `SMTP_PASS`, `MYSQL_PWD`, whose value was
-# shown), not as a first (`pass_rate`, `pass_through`).
+# shown), not as a first (`pass_rate`, `pass_through`); `pass` alone is a test's result (`PASS: test_x`), no key.
 _SECRET_PART = re.compile(
     r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
-    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|(^|_)(pass|pwd)$"
+    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|_pass$|(^|_)pwd$"
 )
 # Keys that only say where the secret is (allowed), tokenizer vocabulary (`pad_token: "[PAD]"`) and an algorithm's
 # pass (`first_pass`, `two_pass`).
@@ -237,7 +237,7 @@ _KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
 
 # A key that ends in a credential's name names the credential itself (`password`, `db_password`, `github_token`);
 # one that only holds it as a part says something about it (`token_budget`, `secret_level`).
-_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|pass|pwd|passphrase|\w*secrets?|cookies?|"
+_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|(?<=_)pass|pwd|passphrase|\w*secrets?|cookies?|"
                               r"auth_header|authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|"
                               r"account_?key)$")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
