@@ -14,8 +14,8 @@ import re
 
 __all__ = ["REDACTED", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT",
            "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret",
-           "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_secret", "query_credential_refs",
-           "secret_value_kind", "webhook_path"]
+           "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_secret",
+           "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
@@ -27,9 +27,9 @@ _SECRET_PART = re.compile(
     r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
     r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|_pass$|(^|_)pwd$"
 )
-# Keys that only say where the secret is (allowed), tokenizer vocabulary (`pad_token: "[PAD]"`) and an algorithm's
-# pass (`first_pass`, `two_pass`).
-_REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri)$|^(kubeconfig|kube_context|service_account)$|"
+# Keys that only say where the secret is (allowed; `--password-stdin`), tokenizer vocabulary (`pad_token: "[PAD]"`)
+# and an algorithm's pass (`first_pass`, `two_pass`).
+_REFERENCE_KEY = re.compile(r"(_env|_file|_path|_name|_ref|_uri|_stdin)$|^(kubeconfig|kube_context|service_account)$|"
                             r"(^|_)(pad|unk|eos|bos|cls|sep|mask|special)_tokens?(_id)?$|"
                             r"(^|_)(first|second|third|last|next|each|one|two|single|double|multi|\d+\w*)_pass$")
 # Credential shapes, each matched whole: `secret_value_kind` finds them in a value, `redact_text` replaces

@@ -44,8 +44,9 @@ def test_a_credential_flag_s_next_argument_is_hidden(text, shown):
     assert redact_text(text) == shown
 
 
-@pytest.mark.parametrize("text", ["use --password to give it", "usage: x [--password PASSWORD]", "x --token ${env.T}",
-                                  "x --token-file /a/b", "--password -h", "--passes 3", "--secret Please"])
+@pytest.mark.parametrize("text", ["docker login --password-stdin registry.example.com", "use --password to give it",
+                                  "usage: x [--password PASSWORD]", "x --token ${env.T}", "x --token-file /a/b",
+                                  "--password -h", "--passes 3", "--secret Please"])
 def test_a_word_a_flag_or_a_reference_after_a_credential_flag_is_shown(text):
     assert redact_text(text) == text
 
