@@ -5,6 +5,7 @@ import inspect
 import pytest
 
 from kubepipe.backends.local import condition_fix
+from kubepipe.backends.local.patch_scope import kubepipe_run
 from kubepipe.errors import UserError
 
 
@@ -19,7 +20,7 @@ def test_the_private_kfp_api_it_relies_on_is_there():
     assert "ConditionEvaluator._resolve_pipeline_channel(" in src
 
 
-def test_apply_patches_and_is_idempotent(monkeypatch):
+def test_apply_patches_and_is_idempotent(monkeypatch, tmp_path):
     from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
 
     monkeypatch.setattr(condition_fix, "_APPLIED", False)
@@ -34,7 +35,8 @@ def test_apply_patches_and_is_idempotent(monkeypatch):
             assert (task, key) == ("evaluate", "passed")
             return True
 
-    assert edo.ConditionEvaluator._resolve_pipeline_channel("pipelinechannel--evaluate-passed", Store()) is True
+    with kubepipe_run(str(tmp_path)):
+        assert edo.ConditionEvaluator._resolve_pipeline_channel("pipelinechannel--evaluate-passed", Store()) is True
 
 
 def test_a_renamed_private_method_fails_loudly(monkeypatch):
@@ -80,7 +82,8 @@ def test_cel_double_is_read_as_float_so_mixed_number_conditions_run_locally_as_o
     n, lr, s = (f"inputs.parameter_values['pipelinechannel--{k}']" for k in ("n", "lr", "s"))
     conditions = [f"double(int({n})) == 3.0", f"{lr} > double(0)", f"{s} == 'double(1)'", f"double(int({n})) < 2.5"]
     condition_fix.apply()
-    assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [True, True, True, False]
+    with kubepipe_run("artifacts"):
+        assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [True, True, True, False]
 
 
 def test_a_text_value_with_a_quote_or_backslash_is_compared_as_it_is(monkeypatch):
@@ -105,5 +108,51 @@ def test_a_text_value_with_a_quote_or_backslash_is_compared_as_it_is(monkeypatch
     q, b = (f"inputs.parameter_values['pipelinechannel--{k}']" for k in ("q", "b"))
     conditions = [f"{q} != 'x'", f"{q} == 'it\\'s'", f"{b} == 'a\\\\b'", f"{b} != 'a\\\\b'",
                   "inputs.parameter_values['pipelinechannel--missing'] == 'x'"]
-    assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [
-        True, True, True, False, False]
+    with kubepipe_run("artifacts"):
+        assert [edo.ConditionEvaluator.evaluate_condition(c, Store()) for c in conditions] == [
+            True, True, True, False, False]
+
+
+def test_outside_kubepipes_runs_kfp_local_conditions_are_kfps_own(monkeypatch):
+    """Once a kubepipe run had applied the fix, the caller's own kfp.local pipelines in the process (after
+    `kubepipe.run(...)`, or in another thread during one) ran with it: their conditions were not kfp's."""
+    import threading
+
+    from kfp.local.orchestrator import enhanced_dag_orchestrator as edo
+
+    monkeypatch.setattr(condition_fix, "_APPLIED", False)
+    seen = []
+    monkeypatch.setattr(edo.ConditionEvaluator, "_resolve_pipeline_channel",
+                        staticmethod(lambda channel_ref, io_store: seen.append(("resolve", channel_ref)) or "kfp"))
+    monkeypatch.setattr(edo.ConditionEvaluator, "evaluate_condition",
+                        staticmethod(lambda condition, io_store: seen.append(("evaluate", condition)) or False))
+
+    class Store:
+        def get_task_output(self, task, key):
+            return "sibling"
+
+    condition_fix.apply()
+    ref, cel = "pipelinechannel--evaluate-passed", "double(1) > 0"
+
+    def plain() -> list:
+        return [edo.ConditionEvaluator._resolve_pipeline_channel(ref, Store()),
+                edo.ConditionEvaluator.evaluate_condition(cel, Store())]
+
+    assert plain() == ["kfp", False] and seen == [("resolve", ref), ("evaluate", cel)]  # after a run: kfp's own
+    inside, outside = threading.Event(), threading.Event()
+    other: list = []
+
+    def third_thread() -> None:
+        inside.wait(5)
+        other.extend(plain())
+        outside.set()
+
+    thread = threading.Thread(target=third_thread, name="user-thread")
+    thread.start()
+    seen.clear()
+    with kubepipe_run("artifacts"):
+        inside.set()
+        outside.wait(5)
+        assert edo.ConditionEvaluator._resolve_pipeline_channel(ref, Store()) == "sibling"  # the run: fixed
+    thread.join(5)
+    assert other == ["kfp", False] and seen == [("resolve", ref), ("evaluate", cel)]  # the other thread: kfp's

@@ -49,7 +49,7 @@ def test_a_reshaped_executor_fails_loudly(monkeypatch):
     monkeypatch.setattr(retry, "_APPLIED", False)
     monkeypatch.setattr(task_executor, "execute_single_task", lambda name, spec, store: None)
     with pytest.raises(UserError, match=r"execute_single_task now takes \(name, spec, store\), no task_name or "
-                                        r"task_spec\. .*pip install 'kfp==2\.17\.3'"):
+                                        r"task_spec or pipeline_root\. .*pip install 'kfp==2\.17\.3'"):
         retry.apply()
 
 
@@ -76,3 +76,43 @@ def test_applied_again_it_wraps_kfps_own_function_once(monkeypatch):
     wrapper = task_executor.execute_single_task
     assert wrapper.kubepipe_patch is True and not getattr(wrapper.__wrapped__, "kubepipe_patch", False)
     assert list(inspect.signature(wrapper.__wrapped__).parameters) == retry.PARAMS
+
+
+def test_outside_kubepipes_runs_a_task_keeps_kfps_retries(monkeypatch, tmp_path):
+    """Once a kubepipe run had applied the guard, the caller's own kfp.local tasks ran through it (their retry
+    policy taken out and applied by kubepipe) whenever a run's marker was in the environment."""
+    from kfp.local import status
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from kfp.local.orchestrator import task_executor
+
+    from kubepipe.backends.local.patch_scope import kubepipe_run
+    from kubepipe.components.errors import NO_RETRY_ENV
+
+    calls = []
+
+    def kfps(task_name, task_spec, pipeline_resource_name, components, executors, io_store, pipeline_root, runner,
+             unique_pipeline_id, fail_stack):
+        calls.append((pipeline_root, task_spec.retry_policy.max_retry_count))
+        return {}, status.Status.FAILURE
+
+    monkeypatch.setattr(task_executor, "execute_single_task", kfps)
+    monkeypatch.setattr(retry, "_APPLIED", False)
+    monkeypatch.setenv(NO_RETRY_ENV, str(tmp_path / ".no-retry"))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    retry.apply()
+    spec = pipeline_spec_pb2.PipelineTaskSpec()
+    spec.retry_policy.max_retry_count = 2
+
+    def call(root):
+        return task_executor.execute_single_task("t", spec, "p", {}, {}, None, root, None, "id", [])
+
+    mine = str(tmp_path / "artifacts")
+    with kubepipe_run(mine):
+        call(str(tmp_path / "users-own"))  # another pipeline root, during a run: kfp's
+        assert calls == [(str(tmp_path / "users-own"), 2)]
+        calls.clear()
+        call(mine)  # the run's own task: its retries applied here, one attempt at a time
+        assert calls == [(mine, 0)] * 3
+    calls.clear()
+    call(mine)  # after the run: kfp's
+    assert calls == [(mine, 2)]

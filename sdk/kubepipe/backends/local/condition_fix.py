@@ -5,7 +5,8 @@ from the inputs of the enclosing DAG, so a lone If on `${steps.evaluate.outputs.
 is always skipped (an If/Else pair happens to work: its branch DAG receives the channel).
 This looks the channel up as a sibling task's output as well: KFP output names are
 identifiers, so the last `-` separates the task name from the output name. Applied only
-to the local backend; the compiled IR stays exactly what Kubeflow and Vertex run.
+to kubepipe's own local runs (patch_scope: a caller's own kfp.local pipelines in the process run as kfp runs them);
+the compiled IR stays exactly what Kubeflow and Vertex run.
 
 A second fix: kfp.local evaluates the compiled CEL condition as Python, where CEL's `double(...)`,
 which the compiler writes for a number of the other kind (`${params.lr} > 0`, `${params.n} == 3.0`),
@@ -27,6 +28,7 @@ import inspect
 import re
 from typing import Any
 
+from kubepipe.backends.local.patch_scope import in_run
 from kubepipe.dependency_pins import signature_problem
 from kubepipe.kfp_private import missing
 from kubepipe.errors import UserError
@@ -61,7 +63,7 @@ def apply() -> None:
 
     def resolve(channel_ref: str, io_store):  # type: ignore[no-untyped-def]
         ref = channel_ref.replace("pipelinechannel--", "")
-        if "--" not in ref and "-Output" not in ref and "-" in ref:
+        if in_run() and "--" not in ref and "-Output" not in ref and "-" in ref:
             task, key = ref.rsplit("-", 1)
             try:
                 return io_store.get_task_output(task, key)
@@ -70,6 +72,8 @@ def apply() -> None:
         return original(channel_ref, io_store)
 
     def evaluate(condition: str, io_store) -> bool:  # type: ignore[no-untyped-def]
+        if not in_run():  # the caller's own kfp.local pipeline: kfp's behaviour
+            return evaluate_original(condition, io_store)
         cel = _CEL_DOUBLE.sub(lambda m: "float(" if m.group(0) == "double(" else m.group(0), condition or "")
         try:  # the run's values, text escaped as the compiler escapes a literal (kfp wrote `'it's'` as it is)
             cel = _CEL_INPUT.sub(lambda m: _as_python(evaluator._resolve_pipeline_channel(m.group(1), io_store)), cel)

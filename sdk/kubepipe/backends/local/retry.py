@@ -8,7 +8,7 @@ This wraps kfp.local's per-task executor (`task_executor.execute_single_task`, a
 `apply` checks its name, its parameters and that kfp's orchestrators call it through the module, and raises
 naming kfp's version if not; tests/unit/test_kfp_local_retry_pin.py pins them): the task runs with its retries
 taken out and the policy is applied here, stopping at once when the marker appears. Applied only
-to local runs; the compiled IR (what Kubeflow and Vertex run) keeps its retry policy.
+to kubepipe's own local runs (patch_scope: a task under another pipeline root runs as kfp runs it); the compiled IR (what Kubeflow and Vertex run) keeps its retry policy.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from kubepipe.backends.local.patch_scope import in_run
 from kubepipe.dependency_pins import signature_problem
 from kubepipe.kfp_private import missing
 from kubepipe.components.errors import NO_RETRY_ENV
@@ -30,7 +31,7 @@ __all__ = ["apply", "marker_path", "MODULE", "PARAMS"]
 MODULE = "kfp.local.orchestrator.task_executor"
 PARAMS = ["task_name", "task_spec", "pipeline_resource_name", "components", "executors", "io_store",
           "pipeline_root", "runner", "unique_pipeline_id", "fail_stack"]  # kfp 2.17's (pinned by the tests)
-USED = ("task_name", "task_spec")  # the ones the wrapper reads: checked when applied
+USED = ("task_name", "task_spec", "pipeline_root")  # the ones the wrapper reads: checked when applied
 
 _APPLIED = False
 
@@ -51,7 +52,7 @@ def apply() -> None:
         spec = bound.arguments["task_spec"]
         policy = spec.retry_policy
         marker = marker_path()
-        if marker is None or policy.max_retry_count <= 0:
+        if marker is None or policy.max_retry_count <= 0 or not in_run(bound.arguments.get("pipeline_root")):
             return original(*args, **kwargs)
         once = type(spec)()
         once.CopyFrom(spec)

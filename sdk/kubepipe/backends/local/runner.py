@@ -135,6 +135,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
         run.notes += [n for n in [dropped_params(compiled, earlier, resumed_from)] if n]
     save_record(run)
     from kubepipe.backends.local import condition_fix, retry
+    from kubepipe.backends.local.patch_scope import kubepipe_run
 
     condition_fix.apply()
     retry.apply()
@@ -154,7 +155,8 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
                         run_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
                                      CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ),
-                                     **reuse_env(compiled, run, paths, prior)}):
+                                     **reuse_env(compiled, run, paths, prior)}), \
+                        kubepipe_run(str(run_dir / "artifacts")):  # the fixes act for this run only
                     pipeline(**values)
             except Exception as exc:  # noqa: BLE001 - kfp.local raises for orchestration errors
                 run.error = redact_text(f"{_where(watcher.current)}{type(exc).__name__}: {exc}{_what_to_do(exc)}")
