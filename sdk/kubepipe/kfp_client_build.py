@@ -13,10 +13,12 @@ import threading
 from typing import Any, Iterator, NoReturn
 
 from kubepipe.errors import UserError
-from kubepipe.dependency_pins import signature_problem
+from kubepipe.dependency_pins import changed, signature_problem
 from kubepipe.kfp_private import missing
 
-__all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module"]
+__all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module", "KUBERNETES_DECLARED"]
+
+KUBERNETES_DECLARED = "kubernetes>=29"  # as pyproject.toml declares it
 
 _KUBECONFIG_LOCK = threading.Lock()  # kubernetes' default kubeconfig location (kubeconfig_file)
 
@@ -48,8 +50,6 @@ def kube_config_module(path: str, where: str) -> Any:
     """kubernetes.config.kube_config if load_kube_config() still finds its file at KUBE_CONFIG_DEFAULT_LOCATION;
     else a UserError naming the kubernetes version and what changed (setting the name would change nothing, and
     kfp would load the shell's kubeconfig: another cluster)."""
-    from importlib.metadata import version
-
     from kubernetes.config import kube_config
 
     name = "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION"
@@ -60,9 +60,10 @@ def kube_config_module(path: str, where: str) -> Any:
         why = "load_kube_config() no longer takes config_file=None (the file at " + name + ")"
     else:
         return kube_config
-    raise UserError(f"{where}.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
-                    f"{version('kubernetes')}: {why}. Install a kubernetes release that has it (kubepipe is tested "
-                    f"with 30.1), or remove auth.kubeconfig and start with `export KUBECONFIG={path}`")
+    raise UserError(changed(f"{where}.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with", "kubernetes",
+                            why, KUBERNETES_DECLARED, "Setting it would change nothing and kfp would load the shell's "
+                            f"kubeconfig (another cluster). Remove auth.kubeconfig and start with `export "
+                            f"KUBECONFIG={path}` (any kubernetes release), or: "))
 
 
 def kfp_client_class():

@@ -8,6 +8,9 @@ import pytest
 
 pytest.importorskip("kfp")
 
+from kubepipe.dependency_pins import changed  # noqa: E402
+from kubepipe.kfp_client_build import KUBERNETES_DECLARED  # noqa: E402
+
 
 def test_the_kfp_client_parts_kubepipe_uses_are_there():
     import kfp
@@ -213,3 +216,13 @@ def test_a_kubernetes_without_the_default_location_fails_loudly_naming_its_versi
         f"profiles.kf.auth.kubeconfig: kubepipe cannot point kfp.Client at {path} with kubernetes "
         f"{version('kubernetes')}: kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION is gone.")
     assert f"`export KUBECONFIG={path}`" in str(err.value)
+    # the one text every pin says (dependency_pins.changed): what kubepipe declares, not a version of its own
+    assert "tested with" not in str(err.value)
+    assert str(err.value).endswith(changed("x", "kubernetes", "y", KUBERNETES_DECLARED).split("y. ", 1)[1])
+
+
+def test_the_kubernetes_range_the_error_advises_is_what_kubepipe_declares():
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert f'"{KUBERNETES_DECLARED}"' in pyproject.read_text()
