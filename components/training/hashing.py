@@ -14,13 +14,19 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["HashingSpec", "normalise", "hash_ngrams", "words_read", "hash_ngrams_read"]
+__all__ = ["HashingSpec", "normalise", "normalise_all", "hash_ngrams", "words_read", "hash_ngrams_read"]
 
 _P = 0x100000001B3  # FNV prime: odd, so invertible mod 2**64
 _Q = pow(_P, -1, 2**64)
 _SALT = {"word": 0x9E3779B97F4A7C15, "char": 0xC2B2AE3D27D4EB4F}
-_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\n\r\x0b\x0c"})
+_PUNCT_CHARS = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\n\r\x0b\x0c"
+_PUNCT = str.maketrans({c: " " for c in _PUNCT_CHARS})
 _DIGITS = re.compile(r"\d+")
+# ASCII text: punctuation to spaces and each digit to 0 in one translate, then each run of 0s to one (a literal
+# search, several times faster than \d+ over the text); \d+ also matches other scripts' digits
+_PUNCT_DIGITS = str.maketrans({**{c: " " for c in _PUNCT_CHARS}, **{d: "0" for d in "0123456789"}})
+_ZEROS = re.compile("00+")
+_SEP = "\x00"  # joins a batch's texts: no case, no punctuation, no digit, no space (a text holding one: one by one)
 _pow_cache: dict[str, np.ndarray] = {}
 
 
@@ -41,7 +47,28 @@ class HashingSpec:
 
 def normalise(text: str) -> str:
     """Lower case, punctuation to spaces, each run of digits to one `0`, single spaces."""
-    return " ".join(_DIGITS.sub("0", str(text).lower().translate(_PUNCT)).split())
+    return normalise_all([text])[0]
+
+
+def normalise_all(texts: Sequence[str]) -> list[str]:
+    """`normalise` of each text: lower case, punctuation and digits over the texts joined (a few passes for the
+    batch, not a few calls a text), then each one's words joined by single spaces."""
+    try:
+        joined = _SEP.join(texts)
+    except TypeError:  # not only str
+        texts = [str(t) for t in texts]
+        joined = _SEP.join(texts)
+    parts = (_flat(joined).split(_SEP) if joined.count(_SEP) == len(texts) - 1
+             else [_flat(t) for t in texts])
+    return [" ".join(part.split()) for part in parts]
+
+
+def _flat(text: str) -> str:
+    """Lower case, punctuation to spaces, each run of digits to one `0` (spaces as they are)."""
+    text = text.lower()  # first: a lower-cased letter may be ASCII (the Kelvin sign is k)
+    if text.isascii():
+        return _ZEROS.sub("0", text.translate(_PUNCT_DIGITS))
+    return _DIGITS.sub("0", text.translate(_PUNCT))
 
 
 def _powers(base: int, n: int, key: str) -> np.ndarray:
@@ -57,10 +84,10 @@ def _powers(base: int, n: int, key: str) -> np.ndarray:
     return table
 
 
-def _mix(h: np.ndarray, salt: int) -> np.ndarray:
-    """splitmix64 finaliser: spreads the weak low bits of the polynomial hash."""
+def _mix(h: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (`salt`: each hash's): spreads the weak low bits of the polynomial hash."""
     with np.errstate(over="ignore"):
-        x = h ^ np.uint64(salt)
+        x = h ^ salt
         x ^= x >> np.uint64(30)
         x *= np.uint64(0xBF58476D1CE4E5B9)
         x ^= x >> np.uint64(27)
@@ -79,10 +106,13 @@ class _Joined(NamedTuple):
 
 
 def _join(texts: Sequence[str]) -> _Joined:
-    padded = [(" " + normalise(t) + " ").encode("utf-8") for t in texts]
-    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
-    buf = np.frombuffer(b"".join(padded), dtype=np.uint8)
-    tid = np.repeat(np.arange(len(padded), dtype=np.int64), lens)
+    norm = normalise_all(texts)
+    data = (" " + "  ".join(norm) + " ").encode("utf-8") if norm else b""  # each text as " text "
+    lens = np.fromiter(map(len, norm), dtype=np.int64, count=len(norm)) + 2
+    if len(data) != int(lens.sum()):  # not all ASCII: each text's length in bytes
+        lens = np.fromiter((len(t.encode("utf-8")) for t in norm), dtype=np.int64, count=len(norm)) + 2
+    buf = np.frombuffer(data, dtype=np.uint8)
+    tid = np.repeat(np.arange(len(norm), dtype=np.int64), lens)
     return _Joined(buf, lens, tid, np.flatnonzero(buf == 32))
 
 
@@ -110,47 +140,55 @@ def _ids(joined: _Joined, spec: HashingSpec) -> np.ndarray:
     total = len(buf)
     if total == 0:
         return np.zeros((n_texts, 1), dtype=np.int64)
+    # every n-gram is a span [a, b) of one text, hashed with its kind (n, char or word): one pass for them all
+    starts, ends, kinds = [], [], []
+    lo, hi = spec.char_ngrams
+    left = np.repeat(np.cumsum(joined.lens), joined.lens) - np.arange(total)  # bytes to the end of its text
+    for n in range(lo, hi + 1):
+        if total < n:
+            break
+        a = np.flatnonzero(left >= n)
+        starts.append(a)
+        ends.append(a + n)
+        kinds.append((n, _SALT["char"]))
+    for n in range(1, spec.word_ngrams + 1):
+        if len(spaces) <= n:
+            break
+        a, b = spaces[:-n] + 1, spaces[n:]
+        keep = (tid[spaces[:-n]] == tid[b]) & (b > a)
+        starts.append(a[keep])
+        ends.append(b[keep])
+        kinds.append((n, _SALT["word"]))
+    if not starts:
+        return np.zeros((n_texts, 1), dtype=np.int64)
+    sizes = [len(a) for a in starts]
+    a, b = np.concatenate(starts), np.concatenate(ends)
+    n_of = np.repeat(np.array([n for n, _ in kinds], dtype=np.uint64), sizes)
+    salt = np.repeat(np.array([s for _, s in kinds], dtype=np.uint64), sizes)
     qpow = _powers(_Q, total + 1, "q")
     ppow = _powers(_P, total + 1, "p")
     with np.errstate(over="ignore"):
         prefix = np.zeros(total + 1, dtype=np.uint64)
         np.cumsum(buf * qpow[:total], out=prefix[1:])
-
-        def span_hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # hash of buf[a:b], position-free
-            return (prefix[b] - prefix[a]) * ppow[b - 1]
-
-        ids, owners = [], []
-        lo, hi = spec.char_ngrams
-        for n in range(lo, hi + 1):
-            if total < n:
-                break
-            start = np.arange(total - n + 1, dtype=np.int64)
-            keep = tid[start] == tid[start + n - 1]
-            start = start[keep]
-            ids.append(_mix(span_hash(start, start + n) + np.uint64(n), _SALT["char"]))
-            owners.append(tid[start])
-        for n in range(1, spec.word_ngrams + 1):
-            if len(spaces) <= n:
-                break
-            a, b = spaces[:-n] + 1, spaces[n:]
-            keep = (tid[spaces[:-n]] == tid[b]) & (b > a)
-            a, b = a[keep], b[keep]
-            ids.append(_mix(span_hash(a, b) + np.uint64(n), _SALT["word"]))
-            owners.append(tid[a])
-    if not ids:
-        return np.zeros((n_texts, 1), dtype=np.int64)
-    feats = np.concatenate(ids)
-    owner = np.concatenate(owners)
-    order = np.argsort(owner, kind="stable")
-    feats, owner = feats[order], owner[order]
-    counts = np.bincount(owner, minlength=n_texts)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    slot = np.arange(len(owner)) - starts[owner]
-    keep = slot < spec.max_features
+        feats = _mix((prefix[b] - prefix[a]) * ppow[b - 1] + n_of, salt)  # span hash, position-free, + n
+    # Each text's n-grams in the order above: kind by kind, each kind's by position. Within a kind they are in text
+    # order already, so an n-gram's place in its text is its index, less where its (text, kind) block starts in
+    # the array, plus what the text's earlier kinds hold (no sort).
+    owner, kind = tid[a], np.repeat(np.arange(len(kinds)), sizes)
+    block = owner * len(kinds) + kind
+    held = np.bincount(block, minlength=n_texts * len(kinds)).reshape(n_texts, len(kinds))
+    kind_start = np.cumsum(sizes) - sizes
+    shift = (np.cumsum(held, axis=1) - held) - (kind_start + np.cumsum(held, axis=0) - held)
+    slot = np.arange(len(a)) + shift.ravel()[block]
+    counts = held.sum(axis=1)
     width = max(1, int(min(counts.max(initial=0), spec.max_features)))  # >= 1 column keeps EmbeddingBag happy
-    out = np.zeros((n_texts, width), dtype=np.int64)
-    out[owner[keep], slot[keep]] = (feats[keep] % np.uint64(spec.buckets - 1)).astype(np.int64) + 1
-    return out
+    ids = (feats % np.uint64(spec.buckets - 1)).astype(np.int64) + 1
+    if counts.max(initial=0) > spec.max_features:  # a text's n-grams past max_features are dropped
+        keep = slot < spec.max_features
+        owner, slot, ids = owner[keep], slot[keep], ids[keep]
+    out = np.zeros(n_texts * width, dtype=np.int64)
+    out[owner * width + slot] = ids
+    return out.reshape(n_texts, width)
 
 
 def _words(joined: _Joined, spec: HashingSpec) -> int:

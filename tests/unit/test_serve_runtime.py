@@ -140,8 +140,8 @@ def test_a_32_row_request_answers_what_the_model_does_and_reads_each_text_once(t
     m.load()
     texts = ["", "Café Noir, 12 rue de l'été", "x " * 200, "STARBUCKS #1234"] + merchant_strings(28, seed=9)[0]
     normalised = []
-    real = hashing.normalise
-    monkeypatch.setattr(hashing, "normalise", lambda text: normalised.append(text) or real(text))
+    real = hashing.normalise_all
+    monkeypatch.setattr(hashing, "normalise_all", lambda batch: normalised.extend(batch) or real(batch))
     before = m.metrics.tokens._value.get()
     answer = asyncio.run(m({"instances": texts, "return_probabilities": True}))
     answer = answer[0] if isinstance(answer, tuple) else answer  # kserve: (body, headers)
