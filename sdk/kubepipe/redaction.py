@@ -11,9 +11,9 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKENS, URL_IN_TEXT,
-                                    URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret, query_item_secret,
-                                    query_items, secret_value_kind, webhook_path)
+from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, SENTENCE_END, TOKENS,
+                                    URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret,
+                                    query_item_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",
@@ -67,7 +67,7 @@ def redact_url(text: str) -> str:
     query = "".join(sep + key + (f"={REDACTED}" if secret else eq + value)
                     for sep, (key, eq, value, secret) in zip(seps, items))
     if items and items[-1][3] and not parts.fragment:  # a sentence's punctuation after it (`&token=T1: 404`) stays
-        query += parts.query[len(parts.query.rstrip(".,:;)]")):]
+        query += parts.query[len(parts.query.rstrip(SENTENCE_END)):]
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
     scheme = text[:len(parts.scheme) + 1] if parts.scheme else ""
     slashes = "//" if text[len(scheme):].startswith("//") else ""
@@ -189,7 +189,7 @@ def redact_text(text: str) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
         if (m.group("ref") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
-                or value.rstrip(".,:;)]") == REDACTED):  # a URL's, already
+                or value.rstrip(SENTENCE_END) == REDACTED):  # a URL's, already (`?token=<redacted>`)
             return m.group(0)
         kq = m.group("kq")
         return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"

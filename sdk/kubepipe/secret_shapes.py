@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT", "WEBHOOK_PATH_IN_TEXT",
-           "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name", "keyed_secret",
-           "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_secret",
-           "query_credential_refs", "secret_value_kind", "webhook_path"]
+__all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
+           "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
+           "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
+           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path"]
 
 REDACTED = "<redacted>"
+# What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
+# code span's closing backquote (`?api_key=<redacted>`).
+SENTENCE_END = ".,:;)]`"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
@@ -105,7 +108,7 @@ _GENERATED_KEY = re.compile(r"^((?=.*[A-Z])(?=.*[a-z])(?=.*\d)(?!(?:[A-Z]?+[a-z]
 # `GET /api/x?code=...&x=1`): after `?`, `&` or `;`, its value up to the sentence's punctuation after it
 # (`&token=T1: 404`); `query_items`' rule tells whether it holds a credential, the host unknown.
 QUERY_ITEM_IN_TEXT = re.compile(r"(?<=[?&;])(?P<key>[^\s=&;?#'\"<>]+)="
-                                r"(?P<value>[^&;\s'\"#<>]*[^&;\s'\"#<>.,:;)\]])")
+                                r"(?P<value>[^&;\s'\"#<>]*[^&;\s'\"#<>" + re.escape(SENTENCE_END) + r"])")
 
 
 def is_secret_name(name: str) -> bool:
@@ -180,7 +183,7 @@ def query_item_secret(key: str, value: str, host: str | None, names: set[str] | 
     name = unquote(key)
     return (_listed_key(key, names, host) or keyed_secret(name, text)
             or (host is None and name.lower() == "code" and not _NUMBER.match(text))
-            or (name.lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(".,:;)]"))))
+            or (name.lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(SENTENCE_END))))
             or secret_value_kind(text) is not None)
 
 
@@ -287,7 +290,7 @@ def webhook_path(netloc: str, path: str) -> str:
     for host_pattern, kept in _WEBHOOKS:
         head = kept.match(path)
         if host_pattern.match(host) and head and path[head.end():].strip("/"):
-            tail = path[len(path.rstrip(".,:;)]")):]
+            tail = path[len(path.rstrip(SENTENCE_END)):]
             return head.group(0) + REDACTED + tail
     return path
 

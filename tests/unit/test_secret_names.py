@@ -89,3 +89,10 @@ def test_a_credential_in_json_inside_a_json_string_is_never_shown(key, value, le
         text = json.dumps({"msg": text})
     shown = redact_text(text)
     assert value not in shown and "bob" in shown
+
+
+def test_a_value_already_hidden_keeps_the_punctuation_after_it():
+    # `?api_key=<redacted>`) lost its backquote and parenthesis: the key=value rule hid the hidden value again
+    text = "a request's query (`GET /x?api_key=Hunter2Hunter2x`), a password"
+    assert redact_text(text) == "a request's query (`GET /x?api_key=<redacted>`), a password"
+    assert redact_text("see (`https://h/x?token=abc123`).") == "see (`https://h/x?token=<redacted>`)."
