@@ -68,13 +68,12 @@ def _from_record(name: str, state_dir: str) -> TextLimit:
     if not backend:
         raise ConfigError(f"validate-outputs: endpoint: local endpoint {name!r} serves no model now (kubepipe "
                           f"endpoints list); deploy it first, or give {_WHAT}")
-    args = [str(a) for a in backend.get("args") or []]
-    for i, a in enumerate(args):
-        value = args[i + 1] if a == "--max-text-length" and i + 1 < len(args) else (
-            a.split("=", 1)[1] if a.startswith("--max-text-length=") else None)
-        if value is not None:
-            return TextLimit(_chars(value, f"local endpoint {name!r}'s record"),
-                             f"local endpoint {name}: kubepipe serve --max-text-length {value}")
+    from kubepipe.components.serving.options import flag_value
+
+    value = flag_value(backend.get("args"), "--max-text-length")
+    if value is not None:
+        return TextLimit(_chars(value, f"local endpoint {name!r}'s record"),
+                         f"local endpoint {name}: kubepipe serve --max-text-length {value}")
     n = default_limit().chars
     return TextLimit(n, f"local endpoint {name}: kubepipe serve --max-text-length {n}, its default")
 

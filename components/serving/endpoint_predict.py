@@ -45,13 +45,38 @@ def _rows_of(name: str, model_dir: str, inputs: list) -> list:
     return rows
 
 
-def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:
-    """POST a V1 predict to the endpoint's stable URL. Strings for a tabular model are JSON rows (objects of
-    features or lists of numbers), as `kubepipe endpoints predict` passes them."""
-    import httpx
+def batch_limit(rec: dict) -> int:
+    """The most instances one request to the endpoint may hold: its servers' `--max-batch-size` (the smaller of
+    stable and canary, either may answer), as its record keeps their options; else `kubepipe serve`'s default."""
+    from kubepipe.components.serving.options import DEFAULTS, flag_value
+    from kubepipe.util import whole_number
 
+    limits = []
+    for backend in (rec.get("backend"), rec.get("canary")):
+        if isinstance(backend, dict):
+            n = whole_number(str(flag_value(backend.get("args"), "--max-batch-size")))
+            limits.append(n if n is not None and n >= 1 else int(DEFAULTS["max_batch_size"]))
+    return min(limits or [int(DEFAULTS["max_batch_size"])])
+
+
+def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:
+    """POST V1 predicts to the endpoint's stable URL, as many as its batch limit needs (`batch_limit`: more inputs
+    in one request were the server's 413), the answers joined in the inputs' order. Strings for a tabular model
+    are JSON rows (objects of features or lists of numbers), as `kubepipe endpoints predict` passes them."""
     rec = get_endpoint(name, state_dir)
     inputs = _rows_of(name, rec["model_dir"], inputs)
+    size = batch_limit(rec)
+    body: dict = {}
+    for start in range(0, max(len(inputs), 1), size):
+        part = _post(name, rec, inputs[start:start + size], start, timeout_s)
+        body = {**part, "predictions": [*body.get("predictions", []), *part.get("predictions", [])]}
+    return body
+
+
+def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> dict:
+    """One request of `inputs` (from input `start` on, 0-based, for the error's input number)."""
+    import httpx
+
     try:
         r = httpx.post(f"{rec['url']}/v1/models/{name}:predict", json={"instances": inputs}, timeout=timeout_s,
                        trust_env=False)
@@ -65,17 +90,18 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     if not isinstance(body, dict):
         body = {"error": f"unexpected answer {str(body)[:300]}"}
     if r.status_code != 200:
-        raise ComponentError(f"endpoint {name} answered {r.status_code}{_for_input(body.get('field'), inputs)}: "
-                             f"{body.get('error', body)}")
+        where = _for_input(body.get("field"), inputs, start)
+        raise ComponentError(f"endpoint {name} answered {r.status_code}{where}: {body.get('error', body)}")
     return body
 
 
-def _for_input(field, inputs: list) -> str:
-    """` for input 2 ('SHELL ...')`: the server's `instances[1]` (0-based, in the request it was sent) as the command
-    line's inputs are numbered (from 1, as this module's own errors say them); '' when the field names none."""
+def _for_input(field, inputs: list, start: int = 0) -> str:
+    """` for input 2 ('SHELL ...')`: the server's `instances[1]` (0-based, in the request it was sent, which holds
+    the inputs from `start` on) as the command line's inputs are numbered (from 1, as this module's own errors say
+    them); '' when the field names none."""
     m = re.match(r"instances\[(\d+)\]", str(field or ""))
     if not m or int(m.group(1)) >= len(inputs):
         return ""
     i = int(m.group(1))
     shown = inputs[i] if isinstance(inputs[i], str) else json.dumps(inputs[i])
-    return f" for input {i + 1} ({shown[:40] + '...' if len(shown) > 40 else shown!r})"
+    return f" for input {start + i + 1} ({shown[:40] + '...' if len(shown) > 40 else shown!r})"

@@ -64,17 +64,13 @@ os.register_at_fork(after_in_child=_new_id_prefix)
 
 def max_body_bytes(server_args) -> int:
     """The body limit of a server started with `server_args` (its `--max-body-mb`, else the default), in bytes."""
-    from kubepipe.components.serving.options import DEFAULTS
+    from kubepipe.components.serving.options import DEFAULTS, flag_value
 
-    mb = DEFAULTS["max_body_mb"]
-    args = [a for a in server_args if isinstance(a, str)] if isinstance(server_args, (list, tuple)) else []
-    for i, arg in enumerate(args):
-        value = (args[i + 1] if arg == "--max-body-mb" and i + 1 < len(args)
-                 else arg.split("=", 1)[1] if arg.startswith("--max-body-mb=") else None)
-        try:
-            mb = float(value) if value is not None else mb
-        except ValueError:
-            pass  # the server refused it at start: it does not run with it
+    mb, value = DEFAULTS["max_body_mb"], flag_value(server_args, "--max-body-mb")
+    try:
+        mb = float(value) if value is not None else mb
+    except ValueError:
+        pass  # the server refused it at start: it does not run with it
     return int(mb * 2**20)
 
 

@@ -16,7 +16,7 @@ from kubepipe.components.monitoring.predlog import MIN_FLUSH_S
 from kubepipe.secrets import secret_value_kind
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
-           "runtime_flags", "serve_device", "uses_onnx_export"]
+           "runtime_flags", "serve_device", "uses_onnx_export", "flag_value"]
 
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -173,3 +173,16 @@ def runtime_flags(runtime: str = "torch", precision: str = "auto", device: str =
     flags = [] if runtime == DEFAULTS["runtime"] else ["--runtime", runtime]
     flags += [] if precision == DEFAULTS["precision"] else ["--precision", precision]
     return flags + ([] if device == DEFAULTS["device"] else ["--device", device])
+
+
+def flag_value(server_args: Any, flag: str) -> str | None:
+    """The value a server's argv (`server_args`, as an endpoint record keeps it) gives `flag`: `--flag 8` or
+    `--flag=8`, the last one when given twice (as the server's parser reads them); None when not given."""
+    args = [a for a in server_args if isinstance(a, str)] if isinstance(server_args, (list, tuple)) else []
+    value = None
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(f"{flag}="):
+            value = arg.split("=", 1)[1]
+    return value

@@ -120,6 +120,31 @@ def test_deploy_replace_rollback_and_stop(models, tmp_path):
         httpx.get(f"{url}/v2/models/merchant/ready", timeout=1)
 
 
+def test_predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, tmp_path):
+    """`kubepipe endpoints predict` with more texts than the server's --max-batch-size (64 by default) got its 413,
+    'split it into several requests'; it sends as many requests as the endpoint's recorded limit needs."""
+    from kubepipe.components.serving.endpoints import deploy_local, stop_endpoint
+    from kubepipe.components.training.artifact import load_model
+
+    state = str(tmp_path / ".kubepipe")
+    texts = [f"{TEXTS[i % 3]} {i}" for i in range(11)]
+    deploy_local("small", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=4)
+    try:
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *texts,
+                              "--home", state], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        rows = [line.split("\t") for line in out.stdout.splitlines()[1:]]
+        assert [r[2] for r in rows] == texts
+        assert [r[0] for r in rows] == [str(x) for x in load_model(models["a"]).predict(texts)]
+        # an input the server refuses in a later request is numbered as the command line gave it
+        bad = texts[:9] + ["x" * 600]
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *bad,
+                              "--home", state], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "answered 400 for input 10 ('xxxx" in out.stderr, out.stderr
+    finally:
+        stop_endpoint("small", state)
+
+
 def test_stop_kills_only_processes_that_are_ours(tmp_path):
     """A recorded pid that now belongs to another program is left alone."""
     from kubepipe.components.errors import ComponentError

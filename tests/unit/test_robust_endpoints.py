@@ -265,3 +265,25 @@ def test_a_refused_input_is_named_as_the_command_line_numbers_it(state, tmp_path
         predict_endpoint("good", ["SHELL", "x" * 600], str(state.parent))
     assert str(err.value) == ("endpoint good answered 400 for input 2 ('" + "x" * 40 + "...'): instances[1]: the text "
                               "has 600 characters; the limit is 512")
+
+
+def test_predict_sends_no_request_over_the_smaller_batch_limit_of_stable_and_canary(state, tmp_path, monkeypatch):
+    """More inputs than the endpoint's --max-batch-size were one request, the server's 413; with a canary either
+    backend may answer, so the smaller limit holds (the last --max-batch-size given, as the server reads it)."""
+    httpx = pytest.importorskip("httpx")
+    from kubepipe.components.serving.endpoints import predict_endpoint
+
+    sent = []
+
+    def post(url, json=None, **_):
+        sent.append(json["instances"])
+        return httpx.Response(200, json={"predictions": [{"label": t} for t in json["instances"]]})
+
+    monkeypatch.setattr(httpx, "post", post)
+    (state / "two.json").write_text(json.dumps({
+        "name": "two", "port": 18090, "url": "http://127.0.0.1:18090", "model_dir": str(tmp_path),
+        "backend": {"pid": 1, "port": 1, "args": ["--max-batch-size", "9", "--max-batch-size=3"]},
+        "canary": {"pid": 1, "port": 2, "percent": 10, "args": ["--max-wait-ms", "2"]}}))
+    texts = [f"t{i}" for i in range(7)]
+    assert [p["label"] for p in predict_endpoint("two", texts, str(state.parent))["predictions"]] == texts
+    assert sent == [texts[:3], texts[3:6], texts[6:]]
