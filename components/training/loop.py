@@ -175,11 +175,8 @@ def run_loop(data: TrainSet, setup: LoopSetup):
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        if device.type == "cuda":
-            train_model = torch.compile(train_model)
-        else:
-            log.info("compile=true is ignored on CPU")
+    if cfg.compile and device.type == "cuda":  # on CPU: said once, by trainer.train
+        train_model = torch.compile(train_model)
     amp = _amp(cfg, device.type)
     per_rank = max(1, cfg.batch_size // world)
     n = data.n_train

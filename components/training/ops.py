@@ -65,7 +65,7 @@ def train_torch(
             (warmup_fraction, max_grad_norm, label_smoothing, precision, checkpoint_every_steps,
             checkpoint_every_s).
         num_gpus: GPUs to use: -1 every visible GPU, 0 CPU, n at most n.
-        compile: Use torch.compile (CUDA only; ignored on CPU).
+        compile: Use torch.compile (CUDA only: on CPU it is ignored, with a warning in the step's log).
         distill_temperature: Softmax temperature of the teacher's and the student's logits (with a teacher).
         distill_alpha: Weight of the teacher's soft labels; 1 - alpha weighs the hard labels (with a teacher).
         base_model: pretrained-encoder's base: `package:all-minilm-l6-v2` (default) or a directory with

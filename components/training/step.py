@@ -99,7 +99,7 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     trained = train(train_df, cfg, val_df=val_df, data_hash=_hash(dataset), checkpoint_dir=folder,
                     num_gpus=num_gpus, num_procs=num_procs, backend=backend,
                     where=f"dataset ({dataset.path})",
-                    val_where=f"validation ({getattr(validation, 'path', '')})", teacher=teacher_model)
+                    val_where=f"validation ({getattr(validation, 'path', '')})", teacher=teacher_model, step=ctx_step)
     del teacher_model  # free its memory before saving
     res, fin = trained.result, trained.final
     source = (getattr(dataset, "metadata", None) or {}).get("source")

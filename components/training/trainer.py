@@ -119,9 +119,11 @@ def _fingerprint(cfg: TrainConfig, data: TrainSet, model_ref: str, model_kwargs:
 
 def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = None, checkpoint_dir=None,
           num_gpus: int | None = None, num_procs: int | None = None, backend: str | None = None,
-          callbacks=(), where: str = "dataset", val_where: str = "validation", teacher=None) -> Trained:
+          callbacks=(), where: str = "dataset", val_where: str = "validation", teacher=None,
+          step: str = "train") -> Trained:
     """Train `cfg.model` on `train_df` (validation: `val_df`, else a stratified fraction); see module doc.
-    `teacher`: a LoadedModel whose soft labels the student learns too (distillation)."""
+    `teacher`: a LoadedModel whose soft labels the student learns too (distillation). `step`: the pipeline step,
+    named in warnings."""
 
     cfg = _apply_trainer_keys(cfg)
     cls = resolve_model_class(cfg.model)
@@ -135,6 +137,10 @@ def train(train_df, cfg: TrainConfig, *, val_df=None, data_hash: str | None = No
     if resolve is not None:  # e.g. a pretrained base model: its config, weights record and tokenizer
         enc_kwargs, model_kwargs = resolve(enc_kwargs, model_kwargs)
     world, backend, device = plan_devices(num_gpus, num_procs, backend)
+    if cfg.compile and device == "cpu":  # once, here: not once per DDP worker
+        log.warning("step `%s`: compile: true is ignored: torch.compile is used on CUDA only and this step trains "
+                    "on CPU (%s); set compile: false, or run it where a GPU is visible", step,
+                    "num_gpus: 0" if num_gpus == 0 else "no CUDA GPU is visible")
     if teacher is not None:
         task = "tabular-classification" if task_kind == "tabular" else "text-classification"
         if teacher.task != task:
