@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kubepipe.errors import UserError
 from kubepipe.spec.schema import schema_json
-from kubepipe.util import K8S_NAME
+from kubepipe.util import K8S_NAME, k8s_name_like
 
 __all__ = ["init_project", "kept_paths"]
 
@@ -52,7 +52,8 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     """
     if not re.match(K8S_NAME, name):  # metadata.name's rule: the starter must validate
         long = f" ({len(name)} characters; at most 63)" if len(name) > 63 else ""
-        raise UserError(f"--name {name}{long}: use lowercase letters, digits and dashes, at most 63, e.g. my-pipeline")
+        raise UserError(f"--name {name}{long}: use lowercase letters, digits and dashes, at most 63, "
+                        f"e.g. {k8s_name_like(name) or 'my-pipeline'}")
     root = Path(directory)
     templates = resources.files("kubepipe.templates")
     files: dict[Path, str] = {

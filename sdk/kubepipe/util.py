@@ -6,7 +6,9 @@ import difflib
 import glob
 import hashlib
 import os
+import re
 import tempfile
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Protocol, TypeVar
@@ -19,7 +21,7 @@ __all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_fi
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME",
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "k8s_name_like", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME",
            "is_file_uri",
            "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
@@ -35,6 +37,14 @@ IN_THE_WAY = "a file is in the way of this folder; choose another path"  # mkdir
 # A temp file whose writer cannot be asked about (another machine's or container's on a shared volume, or an older
 # kubepipe's name without one) is a killed writer's once it has not changed for this long: no export takes a day.
 STALE_TEMP_AGE_S = 24 * 3600
+
+
+def k8s_name_like(text: object) -> str | None:
+    """The Kubernetes name (K8S_NAME) closest to `text` (`My Pipe` -> `my-pipe`, `Café_2` -> `cafe-2`), or None when
+    it holds no letter or digit to keep."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:63].rstrip("-")
+    return name or None
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kubepipe.errors import ValidationError
@@ -289,6 +291,23 @@ def test_a_bad_pipeline_name_says_how_long_it_is_and_how_it_may_start():
     assert issue.message == "is 70 characters long, at most 63 are allowed" and issue.hint == "shorten it"
     (issue,) = issues_of(BASE.replace("{name: demo}", "{name: '-abc'}"))
     assert issue.message.startswith("must be lowercase letters, digits and dashes, starting and ending with a letter")
+
+
+@pytest.mark.parametrize("name, suggested", [("My Pipe", "my-pipe"), ("Café_Model 2", "cafe-model-2"),
+                                             ("--x--", "x"), ("!!!", "my-pipeline")])
+def test_init_with_a_name_that_is_no_kubernetes_name_suggests_the_one_it_could_be(tmp_path, name, suggested):
+    """`kubepipe init --name "My Pipe"` said `e.g. my-pipeline`, whatever the name."""
+    from kubepipe.errors import UserError
+    from kubepipe.scaffold import init_project
+
+    with pytest.raises(UserError, match=f"--name {re.escape(name)}: .*, e.g. {suggested}$"):
+        init_project(tmp_path, name)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_pipeline_name_that_is_no_kubernetes_name_suggests_the_one_it_could_be():
+    (issue,) = issues_of(BASE.replace("{name: demo}", "{name: 'Merchant Model'}"))
+    assert issue.hint == "e.g. merchant-model", issue.format()
 
 
 def test_a_text_param_default_yaml_read_as_a_number_says_to_quote_it():

@@ -12,7 +12,7 @@ from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
 from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
-from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean
+from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean, k8s_name_like
 
 __all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT"]
 
@@ -69,7 +69,8 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
         return locator.issue(full, f"must be one of {expected}", value=_short(value))
     if etype == "string_pattern_mismatch" and path and path[-1] == "name":
         return locator.issue(full, "must be lowercase letters, digits and dashes, starting and ending with a letter "
-                             "or digit (max 63)", value=_short(value), hint="e.g. merchant-categorizer")
+                             "or digit (max 63)", value=_short(value),
+                             hint=f"e.g. {k8s_name_like(value) or 'merchant-categorizer'}")
     if etype == "string_too_long" and isinstance(value, str):  # was 'string should have at most 63 characters'
         most = err.get("ctx", {}).get("max_length")
         return locator.issue(full, f"is {len(value)} characters long, at most {most} are allowed",
