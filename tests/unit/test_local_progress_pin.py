@@ -122,7 +122,7 @@ def test_steps_whose_outputs_kfp_put_elsewhere_are_said_to_have_outputs_not_show
     run = kubepipe.run(tmp_path / "p.yaml")
     assert run.ok and run.step("first").outputs == {}
     root = f"{run.run_dir}/artifacts"
-    assert (f"the outputs of `first`, `second` were not found under {root} (kfp.local's task folders, where kfp "
-            f"{version('kfp')} did not put them): the steps ran, but their outputs, metrics and reports are not in "
-            "this record; install the kfp version kubepipe declares (pip install 'kfp==2.17.3') or upgrade "
-            "kubepipe") in run.notes
+    # the one text every pin says (dependency_pins.changed), not a wording of its own
+    assert (f"the outputs of `first`, `second` were not found under {root} (kfp.local's task folders) with kfp "
+            f"{version('kfp')}: the steps ran, but their outputs, metrics and reports are not in this record. "
+            "Install the kfp version kubepipe declares (pip install 'kfp==2.17.3') or upgrade kubepipe") in run.notes

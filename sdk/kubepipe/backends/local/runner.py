@@ -216,14 +216,13 @@ def _unread_outputs(run: RunResult, root: Path, steps) -> str | None:
     done = [r.name for r in run.steps if r.state == "SUCCEEDED" and r.name in with_outputs]
     if not done or any(p.is_dir() for p in root.glob("*/*")):
         return None
-    from kubepipe.dependency_pins import installed
+    from kubepipe.dependency_pins import changed
     from kubepipe.kfp_private import PINNED
 
     where = Path(run.run_dir) / root.name  # as the run's record names its folder
-    return (f"the outputs of {', '.join(f'`{n}`' for n in done)} were not found under {where} (kfp.local's task "
-            f"folders, where kfp {installed('kfp')} did not put them): the steps ran, but their outputs, metrics and "
-            f"reports are not in this record; install the kfp version kubepipe declares (pip install '{PINNED}') or "
-            "upgrade kubepipe")
+    return changed(f"the outputs of {', '.join(f'`{n}`' for n in done)} were not found under {where} (kfp.local's "
+                   "task folders) with", "kfp", "the steps ran, but their outputs, metrics and reports are not in "
+                   "this record", PINNED)
 
 
 def _what_to_do(exc: BaseException) -> str:
