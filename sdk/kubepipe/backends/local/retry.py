@@ -8,7 +8,8 @@ This wraps kfp.local's per-task executor (`task_executor.execute_single_task`, a
 `apply` checks its name, its parameters and that kfp's orchestrators call it through the module, and raises
 naming kfp's version if not; tests/unit/test_kfp_local_retry_pin.py pins them): the task runs with its retries
 taken out and the policy is applied here, stopping at once when the marker appears. Applied only
-to kubepipe's own local runs (patch_scope: a task under another pipeline root runs as kfp runs it); the compiled IR (what Kubeflow and Vertex run) keeps its retry policy.
+to kubepipe's own local runs (patch_scope: a task under another pipeline root runs as kfp runs it); the compiled
+IR (what Kubeflow and Vertex run) keeps its retry policy.
 """
 
 from __future__ import annotations
