@@ -17,7 +17,8 @@ pipeline, so a retried trigger step finds its run already there instead of start
 
 Where the training run starts (the same target as the monitor):
 - local: a request file in `<state_dir>/retrain/queue/` naming the pipeline file, and the values of its path
-  params, by absolute paths (a missing file fails the step), started by `kubepipe scheduler` on its next tick (the
+  params, by absolute paths (a missing file, or a pipeline whose spec is not valid, fails the step:
+  `local_queue`), started by `kubepipe scheduler` on its next tick (the
   scheduler owns concurrency; a pipeline step never forks long-lived processes). The scheduler writes how the run
   ended into the request (`done/<id>.json`); a decision after a failed one says so (`_last_failure`).
 - kubeflow: `pipeline` is the name of a pipeline uploaded to KFP (by `kubepipe submit` /
@@ -40,12 +41,12 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.checks import COOLDOWN_HINT, capped_reason, cooldown_problem
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
-                                                    read_triggers, require_pipeline, same_pipeline, slug, state_fs,
-                                                    state_writes, write_whole)
+                                                    read_triggers, require_pipeline, same_pipeline, state_fs)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
+from kubepipe.components.retrain.local_queue import queue_local, request_id
 from kubepipe.components.retrain.remote import remote_outcomes
-from kubepipe.util import local_path, utc_text
+from kubepipe.util import utc_text
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -112,7 +113,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     started = [r for r in lines if r.get("action") == "started" and same_pipeline(r, pipeline, file)]
     key = hashlib.sha256(f"{source_run_id or record['time']}|{pipeline}".encode()).hexdigest()[:12]
     if target == "local":  # a retried step's own request (same key) is queued again below, not a cooldown
-        mine = _request_id(pipeline, key)
+        mine = request_id(pipeline, key)
         queued = [r for r in _queued(state_dir, pipeline, started) if r["run_id"] != mine]
         started = sorted(started + [r for r in queued if not r["logged"]], key=lambda r: r["time"])
         waiting = sorted((r for r in queued if r["waiting"]), key=lambda r: r["time"])
@@ -217,10 +218,6 @@ def _aware(now: dt.datetime | None) -> dt.datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=dt.timezone.utc)
 
 
-def _request_id(pipeline: str, key: str) -> str:
-    return f"retrain-{slug(pipeline)}-{key}"
-
-
 def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     """Retrains queued for `pipeline` that the log does not hold, or that still wait in the queue, each with
     `logged` and `waiting`. One whose `started` line was never written (the monitor was killed between queueing and
@@ -229,7 +226,7 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
     read, and in `done/` (every retrain ever started) only those the log does not hold."""
     want = pipeline_file(pipeline, "local")
     known = {r.get("run_id") for r in logged}
-    prefix = _request_id(pipeline, "")
+    prefix = request_id(pipeline, "")
     fs, qdir = state_fs(queue_dir(state_dir))
     out = []
     for folder in (qdir, f"{qdir}/done"):
@@ -282,7 +279,7 @@ def _why(drift: bool, quality: bool) -> str:
 def _start_on_target(*, target: str, pipeline: str, params: dict, profile: dict, state_dir: str, key: str,
                      record: dict) -> str:
     if target == "local":
-        return _queue_local(pipeline, params, state_dir, key, record)
+        return queue_local(pipeline, params, state_dir, key, record)
     if target == "kubeflow":
         from kubepipe.components.retrain.remote import start_kfp
 
@@ -292,66 +289,3 @@ def _start_on_target(*, target: str, pipeline: str, params: dict, profile: dict,
 
         return start_vertex(pipeline, params, profile, key)
     raise ComponentError(f"trigger-retrain: unknown target {target!r} (local | kubeflow | vertex)")
-
-
-def _local_pipeline(pipeline: str) -> str:
-    """The training pipeline's YAML as an absolute path (`kubepipe scheduler` may run elsewhere); it must be there."""
-    import os
-    from pathlib import Path
-
-    path = Path(local_path(pipeline) or pipeline).expanduser()
-    if not path.is_file():  # a --param value is relative to the working directory, like any CLI argument
-        hint = f" (working directory: {os.getcwd()})" if not path.is_absolute() else ""
-        raise ComponentError(f"trigger-retrain: {pipeline}: no such pipeline file{hint}; a retrain queued for it "
-                             "would fail in `kubepipe scheduler`; check the path, or the param that gives it")
-    return str(path.resolve())
-
-
-def _local_params(pipeline: str, params: dict) -> dict:
-    """`params` with the training pipeline's path params as absolute paths that are there: the run starts in
-    `kubepipe scheduler`'s folder. The plan wrote a relative one as this run reaches it (from the monitor's folder);
-    a `--param` value is relative to the working directory, like any CLI argument."""
-    import os
-    from pathlib import Path
-
-    from kubepipe.plan.paths import pipeline_path_params
-    from kubepipe.spec.paths import is_local_path, resolve_path
-
-    out = dict(params)
-    for name in sorted(pipeline_path_params(pipeline) & set(out)):
-        value = out[name]
-        if not isinstance(value, str) or not is_local_path(value):
-            continue
-        out[name] = resolve_path(value, os.getcwd())
-        if not Path(local_path(out[name]) or "").exists():
-            raise ComponentError(f"trigger-retrain: params.{name}: no file or folder {out[name]} (a path param of "
-                                 f"{pipeline}); the retrain would fail in `kubepipe scheduler`; check the path (a "
-                                 "relative one is read from the folder of the pipeline file it is written in)")
-    return out
-
-
-def _run_name(path: str) -> str | None:
-    """The name the request's run is listed under (`runs list --pipeline`): the pipeline's `metadata.name`, as its
-    run records it (`Plan.name`), not the file's; None when the file does not load (its run says why)."""
-    from kubepipe.errors import UserError
-    from kubepipe.spec.loader import load_pipeline
-
-    try:
-        return load_pipeline(path).spec.metadata.name
-    except (UserError, OSError):
-        return None
-
-
-def _queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
-    request_id = _request_id(pipeline, key)
-    path = _local_pipeline(pipeline)
-    params = _local_params(path, params)
-    fs, qdir = state_fs(queue_dir(state_dir))
-    request = {"id": request_id, "pipeline": path, "pipeline_name": _run_name(path), "params": params,
-               "reason": record["reason"],
-               "requested_at": record["time"], "source_run_id": record["source_run_id"],
-               "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
-    with state_writes(f"{qdir}/{request_id}.json"):
-        fs.makedirs(qdir, exist_ok=True)
-        write_whole(fs, f"{qdir}/{request_id}.json", json.dumps(request, sort_keys=True))  # same id: replaced
-    return request_id

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import kubepipe
+from training_files import training_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,8 @@ def test_a_whole_dict_param_reaches_a_builtin_with_its_ints(in_tmp):
            "steps": {"retrain": {"component": "trigger-retrain",
                                  "with": {"drift_detected": True, "pipeline": "train.yaml", "params": "${params.p}"}}}}
     (in_tmp / "p.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    (in_tmp / "train.yaml").write_text("")  # only queued here, never run
+    (in_tmp / "train.yaml").write_text(training_pipeline(
+        "train.yaml", {"epochs": "int", "learning_rate": "float"}))  # only queued here, never run
     run = kubepipe.run(in_tmp / "p.yaml", {"p": '{"epochs": 3, "learning_rate": 0.25}'})
     assert run.ok, run.error
     [queued] = [json.loads(f.read_text()) for f in (in_tmp / ".kubepipe").rglob("retrain-*.json")]

@@ -16,6 +16,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.checks import check_trigger
 from kubepipe.components.retrain.ops import trigger_retrain
 from kubepipe.components.retrain.trigger import queue_dir, read_triggers, trigger_retraining
+from training_files import training_pipeline
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -26,7 +27,7 @@ def training_pipelines(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("train.yaml", "pipelines/train.yaml", "models/fraud/train.yaml", "models/merchant/train.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("kind: Pipeline\n")
+        (tmp_path / name).write_text(training_pipeline(name))
 
 
 def queued(state: Path) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubepipe.components.retrain.trigger import queue_dir, trigger_retraining
+from training_files import training_pipeline as training_yaml
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -17,7 +18,7 @@ NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 @pytest.fixture(autouse=True)
 def training_pipeline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_yaml("train.yaml"))
 
 
 def _ended(state: Path, request_id: str, outcome: str) -> None:

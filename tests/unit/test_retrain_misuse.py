@@ -6,6 +6,7 @@ import pytest
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.trigger import trigger_retraining
+from training_files import training_pipeline
 
 
 @pytest.mark.parametrize("name", ["", "  "])
@@ -39,7 +40,7 @@ def test_a_state_dir_that_cannot_be_written_is_named_with_what_to_do(tmp_path, m
     """A state_dir under a file (or on a read-only disk) failed the step with a bare FileNotFoundError /
     NotADirectoryError that named neither the state dir's setting nor what to do."""
     (tmp_path / "file").write_text("")
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ComponentError, match=r"^trigger-retrain: cannot write .*/file/state/retrain/.*; `state_dir` "
                                              r"\(the target profile's, or --set state_dir=\.\.\.\) must be a folder"):
@@ -49,7 +50,7 @@ def test_a_state_dir_that_cannot_be_written_is_named_with_what_to_do(tmp_path, m
 def test_a_queue_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
     import os
 
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "state" / "retrain").mkdir(parents=True)
     (tmp_path / "state" / "retrain" / "queue").write_text("")  # a file where the queue folder goes
@@ -114,7 +115,7 @@ def test_a_param_that_is_no_finite_number_is_refused_naming_it_before_anything_i
     """params={'lr': nan} from Python was queued as `"lr": NaN` (no JSON: other readers refuse the request), and the
     retrain failed later in `kubepipe scheduler`, counted as a failed attempt."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     with pytest.raises(ComponentError) as exc:
         trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"),
                            params={"epochs": 3, "lr": value})
@@ -132,7 +133,7 @@ def test_a_reason_with_a_newline_or_nul_stays_one_line_wherever_it_is_said(tmp_p
     import json
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     state = tmp_path / "state"
     record = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(state), source_run_id="m1",
                                 reason="psi 0.4\nFAKE: retrain succeeded\x00\u2028", no_traffic="none\r\n")
@@ -141,3 +142,37 @@ def test_a_reason_with_a_newline_or_nul_stays_one_line_wherever_it_is_said(tmp_p
     assert json.loads(request.read_text())["reason"] == record["reason"]
     line = (state / "retrain" / "train" / "triggers.jsonl").read_text()
     assert json.loads(line)["reason"] == record["reason"]
+
+
+def test_an_invalid_training_pipeline_is_refused_at_its_place_before_a_retrain_is_queued(tmp_path, monkeypatch):
+    """A training pipeline whose spec is not valid (`type: path`) passed the monitor's validate and run: the retrain
+    was queued and failed only in `kubepipe scheduler`, counted toward the backoff and the pause."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\n"
+                                         "params:\n  src: {type: path}\n"
+                                         "steps:\n  load: {component: load-data, with: {source: '${params.src}'}}\n")
+    state = tmp_path / "state"
+    with pytest.raises(ComponentError) as exc:
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(state), source_run_id="m1")
+    text = str(exc.value)
+    assert text.startswith("trigger-retrain: train.yaml is not a valid pipeline (1 problem), so a retrain queued for "
+                           "it would fail in `kubepipe scheduler`"), text
+    assert f"{tmp_path / 'train.yaml'}:5:9: params.src.type: must be one of 'str', 'int'" in text, text
+    assert not (state / "retrain" / "queue").exists()
+
+
+def test_a_training_pipeline_that_needs_the_scheduler_s_environment_is_still_queued(tmp_path, monkeypatch):
+    """What the environment gives (`${env.DATA_DIR}`, unset where the monitor runs) is for `kubepipe scheduler`'s
+    own environment to give: only the spec's structure is checked when the request is queued."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    (tmp_path / "train.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\n"
+                                         "defaults: {retries: '${env.RETRIES}'}\n"
+                                         "steps:\n  load: {component: load-data, with: {source: '${env.DATA_DIR}/a.csv'}}\n")
+    monkeypatch.setenv("RETRIES", "many")  # the scheduler's own may be a number
+    record = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"))
+    assert record["action"] == "started"
+    [request] = (tmp_path / "state" / "retrain" / "queue").glob("*.json")
+    assert json.loads(request.read_text())["pipeline"] == str(tmp_path / "train.yaml")

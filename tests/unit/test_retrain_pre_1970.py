@@ -10,6 +10,7 @@ from kubepipe.backends.schedules.launchers import CallableLauncher
 from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.components.retrain.trigger import queue_dir, read_triggers, trigger_retraining
 from kubepipe.util import utc_iso, utc_text
+from training_files import training_pipeline
 
 MOON = dt.datetime(1969, 7, 20, 20, 17, tzinfo=dt.timezone.utc)
 
@@ -18,7 +19,7 @@ def test_decisions_dated_before_1970_keep_their_time_and_the_cooldown(tmp_path, 
     """The decision's `time` was written null (utc_iso reads a time at or before the epoch as a service's "unset"),
     and the next decision failed with AttributeError: 'NoneType' object has no attribute 'replace'."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     home = tmp_path / ".kubepipe"
     state = str(home / "state")
     first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, source_run_id="m1",
@@ -50,7 +51,7 @@ def test_a_naive_now_from_python_is_utc_as_the_log_writes_it(tmp_path, monkeypat
     """`trigger_retraining(now=datetime(2026, 5, 4, 6))` (no tzinfo) failed at the second decision with
     TypeError: can't subtract offset-naive and offset-aware datetimes."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     naive = dt.datetime(2026, 5, 4, 6)
     first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir="st", source_run_id="m1",
                                now=naive)

@@ -9,6 +9,7 @@ import datetime as dt
 from kubepipe.backends.schedules.launchers import CallableLauncher
 from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.components.retrain.trigger import trigger_retraining
+from training_files import training_pipeline
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -18,7 +19,7 @@ def test_a_pause_holds_for_the_same_pipeline_file_spelt_from_another_working_dir
     from cli_runner import run_cli
 
     (tmp_path / "pipelines").mkdir()
-    (tmp_path / "pipelines" / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "pipelines" / "train.yaml").write_text(training_pipeline("train.yaml"))
     home = tmp_path / ".kubepipe"
     state = str(home / "state")
 

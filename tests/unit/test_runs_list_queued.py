@@ -8,6 +8,7 @@ import json
 from cli_runner import run_cli
 
 from kubepipe.components.retrain.trigger import trigger_retraining
+from training_files import training_pipeline
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -16,7 +17,7 @@ def test_runs_list_shows_a_queued_retrain_request_as_runs_show_does(tmp_path, ca
     """`runs show <request id>` said QUEUED while `runs list` said 'no runs under .kubepipe/runs'."""
     monkeypatch.chdir(tmp_path)
     for name in ("train.yaml", "other.yaml"):
-        (tmp_path / name).write_text("kind: Pipeline\n")
+        (tmp_path / name).write_text(training_pipeline(name))
     home = tmp_path / ".kubepipe"
     state = str(home / "state")
     first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, source_run_id="m1",
@@ -50,7 +51,7 @@ def test_runs_show_of_a_retrain_request_that_failed_without_a_run_does_not_say_i
     from kubepipe.backends.schedules.scheduler import LocalScheduler
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     home = tmp_path / ".kubepipe"
     request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
                                  source_run_id="m1", now=NOW)["run_id"]
@@ -68,7 +69,7 @@ def test_runs_show_of_a_retrain_request_that_failed_without_a_run_does_not_say_i
 def test_a_queued_request_s_credential_params_are_redacted_as_a_run_s_are(tmp_path, capsys, monkeypatch):
     """`runs show <request id>` (and `runs list`) printed a queued retrain's params as given: a token, a password."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     home = tmp_path / ".kubepipe"
     request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
                                  source_run_id="m1", now=NOW,
@@ -114,7 +115,7 @@ def test_a_misspelt_pipeline_is_told_the_names_of_queued_requests_too(tmp_path, 
     """`runs list --pipeline trian` with only a queued request of `train` said 'no runs of pipeline `trian`' and no
     'did you mean', while `--pipeline train` lists that request."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     home = tmp_path / ".kubepipe"
     trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"), source_run_id="m1",
                        now=NOW)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = ["Ref", "REF_RE", "parse_ref", "find_refs", "resolve_env", "ENV_RE", "without_unset_env",
-           "foreign_refs"]
+           "foreign_refs", "env_paths"]
 
 # Possessive (Python 3.11): the spaces around the inside are taken one way only, so a `${` followed by a long run of
 # spaces and no `}` fails at once; `\s*([^}]*?)\s*\}` tried every split of that run (1,000 spaces: a second).
@@ -78,6 +78,17 @@ def foreign_refs(value: Any, path: tuple = ()) -> list[tuple[tuple, str, str]]:
                 return [(path, f"`{m.group(0)}` is {syntax}, which kubepipe does not read",
                          f"kubepipe's syntax is `{ref.text}`")]
     return []
+
+
+def env_paths(data: Any, path: tuple = ()) -> set[tuple]:
+    """The paths of the strings in `data` that reference `${env.NAME}`: values the environment gives."""
+    if isinstance(data, dict):
+        return {p for k, v in data.items() for p in env_paths(v, path + (k,))}
+    if isinstance(data, list):
+        return {p for i, v in enumerate(data) for p in env_paths(v, path + (i,))}
+    if isinstance(data, str) and "${" in data and any(ENV_RE.match(m.group(1).strip()) for m in REF_RE.finditer(data)):
+        return {path}
+    return set()
 
 
 def resolve_env(data: Any, on_missing: Callable[[tuple, str], None],

@@ -15,7 +15,7 @@ from kubepipe.errors import Issue, ValidationError
 from kubepipe.secret_shapes import query_credential_refs
 from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
-from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, find_refs, resolve_env, without_unset_env
+from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, env_paths, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.params import env_param_defaults
 from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
@@ -83,11 +83,13 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
                                 hint=f"export {name}=..., or write ${{env.{name}:-default}}"))
 
     raw = data  # before ${env.X}: which URL query value a reference fills
+    refused: set[str] = set()
 
     def refuse(path: tuple, name: str) -> bool:
         key = _credential_query_key(raw, path, name)
         if name not in secret_env and not is_secret_name(name) and key is None:
             return False
+        refused.add(format_path(path))  # refused whatever the environment holds
         what = f" (the URL's `{key}=` query value, whatever the variable's name)" if key else ""
         issues.append(loc.issue(path, f"`${{env.{name}}}` would copy a credential{what} into the compiled pipeline "
                                       "(KFP stores it and shows it in its UI; run records and logs keep it)",
@@ -97,7 +99,9 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
         return True
 
     verbatim: set[tuple] = set()
+    given = env_paths(data)  # before they are resolved
     data = resolve_env(data, missing_env, environ, refuse=refuse, on_verbatim=verbatim.add)
+    from_env = frozenset(format_path(p) for p in given) - refused  # what another environment may give otherwise
     issues += [loc.issue(path, message) for path, message in env_param_defaults(raw, data)]
     secret = [loc.issue(path, message, hint=hint) for path, message, hint in pipeline_secrets(data)]
     issues += secret
@@ -119,7 +123,8 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if issues or spec is None:
         raise SpecErrors(issues, partial=None if partial is None else LoadedPipeline(
-            spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)))
+            spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)),
+            from_env=from_env)
     return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
 
 
@@ -143,6 +148,15 @@ class SpecErrors(ValidationError):
     with it, so the plan's checks can report their problems in the same run (not one fix at a time)."""
 
     partial: LoadedPipeline | None = None
+    from_env: frozenset[str] = frozenset()  # the paths of the values an `${env.X}` gave (or left unset)
+
+    def without_env(self) -> list[Issue]:
+        """The issues that hold wherever the file is loaded: none at or inside a value from the environment (an
+        unset variable, a value its type refuses), which another process (`kubepipe scheduler`) may set."""
+        def env_given(path: str) -> bool:
+            return any(path == p or path.startswith((p + ".", p + "[")) for p in self.from_env)
+
+        return [i for i in self.issues if not env_given(i.path)]
 
 
 # how a step runs (retries, resources, its image...): no plan check needs it to check the rest
