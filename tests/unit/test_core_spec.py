@@ -229,6 +229,17 @@ def test_a_param_default_in_exponent_notation_says_how_to_write_it():
                               "p.yaml").spec.params["s"].default == "1e3"
 
 
+@pytest.mark.parametrize("param, written", [("{type: float, default: 1.0e400}", "1.0e400"),
+                                            ("{type: float, default: '-1e400'}", "-1e400"),
+                                            ("{type: int, default: 1e999}", "1e999")])
+def test_a_param_default_too_large_for_a_number_says_it_overflows(param, written):
+    """`default: 1.0e400` on a float param said only "default '1.0e400' is not of type float"."""
+    (issue,) = issues_of(BASE.replace("steps:", f"params:\n  n: {param}\nsteps:"))
+    assert issue.path == "params.n" and issue.message.endswith(
+        f"; {written} overflows: it would read as infinity (the largest number is about 1.8e308); values must be "
+        "finite"), issue.message
+
+
 @pytest.mark.parametrize("param, hint", [
     ("{type: int, default: 2.0}", "default 2.0 is not of type int; write 2: an int has no decimal point"),
     ("{type: int, default: 2.5}", "default 2.5 is not of type int; an int is a whole number; for 2.5 the param is "

@@ -68,7 +68,7 @@ def exponent_hint(value: Any) -> str | None:
         return None
     number = float(value)
     if not math.isfinite(number):
-        return None  # too large for a number at all: what is wrong with it is said as it is
+        return _overflow_hint(value)
     plain = str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
     if "e" in plain and "." not in plain.split("e")[0]:  # 1e+20: text too; 1.0e+20 is YAML's number
         plain = plain.replace("e", ".0e", 1)
@@ -88,7 +88,14 @@ def number_hint(value: Any, want: type) -> str | None:
         number = int(value.strip()) if want is int else float(value.strip())
     except ValueError:
         return None
-    return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}" if math.isfinite(number) else None
+    if not math.isfinite(number):
+        return None if re.search(r"(?i)inf|nan", value) else _overflow_hint(value)
+    return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}"
+
+
+def _overflow_hint(text: str) -> str:
+    """`1.0e400`: past the largest double, it would read as infinity (`is not of type float` said nothing of it)."""
+    return f"{text.strip()} overflows: it would read as infinity (the largest number is about 1.8e308); values must be finite"
 
 
 class NotFinite(ValueError):
