@@ -226,6 +226,24 @@ def test_a_typed_param_default_from_the_environment_is_read_as_its_type(tmp_path
         ("params.n.default", "`${env.KP_N:-5}` gives 'lots': expected int: digits 0-9, optionally signed (e.g. 16)")]
 
 
+def test_a_dict_param_default_from_the_environment_shows_the_variable_s_value_as_the_example(tmp_path, monkeypatch):
+    """A bad `${env.D}` on a dict param was told `e.g. --param d='{"a": 1}'`, which fits no YAML default: the
+    example is the variable's value, as the shell sets it."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nparams:\n"
+        "  d: {type: dict, default: \"${env.KP_D}\"}\n  xs: {type: list, default: \"${env.KP_XS:-a,b}\"}\n"
+        "steps:\n  a: {component: ops:say, with: {message: hi}}\n")
+    monkeypatch.setenv("KP_D", "{a: 1}")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    assert [(i.path, i.message.split("; not JSON")[0]) for i in exc.value.issues] == [
+        ("params.d.default", "`${env.KP_D}` gives '{a: 1}': expected dict as JSON, e.g. KP_D='{\"a\": 1}'"),
+        ("params.xs.default", "`${env.KP_XS:-a,b}` gives 'a,b': expected list as JSON, e.g. KP_XS='[\"a\", \"b\"]'")]
+
+
 @pytest.mark.parametrize("n, arrives", [(2**53 + 1, 2**53), (-(2**53) - 3, -(2**53) - 4), (2**62 + 1, 2**62)])
 def test_an_int_a_double_would_round_is_refused_saying_what_it_would_become(n, arrives):
     """KFP keeps a number as a double: `--param big=9007199254740993` reached the step as 9007199254740992,

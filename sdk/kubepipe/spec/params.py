@@ -69,8 +69,9 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def coerce_param(name: str, value: Any, typ: str) -> Any:
-    """`value` (CLI text or a typed value) as the param type `typ`, or ParamError naming the param."""
+def coerce_param(name: str, value: Any, typ: str, env: str | None = None) -> Any:
+    """`value` (CLI text or a typed value) as the param type `typ`, or ParamError naming the param. `env`: the
+    environment variable the text came from (a YAML default's `${env.D}`), which an example is then written for."""
     text = isinstance(value, str)
     try:
         value = _python_value(value)
@@ -103,7 +104,8 @@ def coerce_param(name: str, value: Any, typ: str) -> Any:
         if typ in ("list", "dict"):
             want = list if typ == "list" else dict
             example = '["a", "b"]' if want is list else '{"a": 1}'
-            form = f"expected {typ} as JSON, e.g. {param_hint(name, repr(example), example)}"
+            shown = f"{env}={example!r}" if env else param_hint(name, repr(example), example)
+            form = f"expected {typ} as JSON, e.g. {shown}"
             try:
                 parsed = json.loads(value, object_pairs_hook=_unique) if text else value
             except json.JSONDecodeError as exc:  # `x,y` or YAML's [a, b]: say the form, not just the type
@@ -155,11 +157,12 @@ def env_param_defaults(raw: Any, data: Any) -> list[tuple[tuple, str]]:
         if not isinstance(written, str) or not isinstance(typ, str) or typ == "str" or not isinstance(resolved, dict):
             continue
         whole = REF_RE.fullmatch(written.strip())
+        env = ENV_RE.match(whole.group(1)) if whole else None
         value = resolved.get("default")
-        if whole is None or not ENV_RE.match(whole.group(1)) or not isinstance(value, str) or "${" in value:
+        if env is None or not isinstance(value, str) or "${" in value:
             continue  # not one whole ${env.X}, or an unset variable: said where it is read
         try:
-            resolved["default"] = coerce_param(name, value, typ)
+            resolved["default"] = coerce_param(name, value, typ, env=env.group(1))
         except ParamError as exc:
             from kubepipe.secrets import redacted
 
