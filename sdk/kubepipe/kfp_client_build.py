@@ -53,10 +53,13 @@ def kube_config_module(path: str, where: str) -> Any:
     from kubernetes.config import kube_config
 
     name = "kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION"
-    param = inspect.signature(kube_config.load_kube_config).parameters.get("config_file")
+    load = getattr(kube_config, "load_kube_config", None)
+    problem = signature_problem(load, ["config_file"], match="includes")
     if not isinstance(getattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", None), str):
         why = f"{name} is gone"
-    elif param is None or param.default is not None:
+    elif problem or load is None:  # signature_problem says so of None too: mypy reads the narrowing here
+        why = f"kubernetes.config.kube_config.load_kube_config {problem}"
+    elif inspect.signature(load).parameters["config_file"].default is not None:
         why = "load_kube_config() no longer takes config_file=None (the file at " + name + ")"
     else:
         return kube_config

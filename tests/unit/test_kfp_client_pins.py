@@ -226,3 +226,18 @@ def test_the_kubernetes_range_the_error_advises_is_what_kubepipe_declares():
 
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert f'"{KUBERNETES_DECLARED}"' in pyproject.read_text()
+
+
+def test_a_kubernetes_without_load_kube_config_fails_loudly_not_with_an_attribute_error(tmp_path, monkeypatch):
+    """The check read kube_config.load_kube_config's signature unguarded: a kubernetes release that renamed it
+    stopped the build with AttributeError (a traceback), not the pin's text."""
+    from kubernetes.config import kube_config
+
+    from kubepipe.errors import UserError
+    from kubepipe.kfp_client_build import kube_config_module
+
+    monkeypatch.delattr(kube_config, "load_kube_config")
+    with pytest.raises(UserError) as err:
+        kube_config_module(str(tmp_path / "team-a"), "profiles.kf")
+    assert ": kubernetes.config.kube_config.load_kube_config is gone. " in str(err.value)
+    assert str(err.value).endswith(changed("x", "kubernetes", "y", KUBERNETES_DECLARED).split("y. ", 1)[1])
