@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 __all__ = ["kubepipe_run", "in_run"]
 
+K = TypeVar("K")
 _LOCK = threading.Lock()
 _THREADS: dict[int, int] = {}  # thread ident -> runs it holds
 _ROOTS: dict[str, int] = {}  # absolute pipeline root -> runs using it
@@ -33,16 +34,21 @@ def kubepipe_run(pipeline_root: str) -> Iterator[None]:
     """The patches act in this thread and for tasks under `pipeline_root` until the block ends."""
     ident, root = threading.get_ident(), _root(pipeline_root)
     with _LOCK:
-        _THREADS[ident] = _THREADS.get(ident, 0) + 1
-        _ROOTS[root] = _ROOTS.get(root, 0) + 1
+        _count(_THREADS, ident, 1)
+        _count(_ROOTS, root, 1)
     try:
         yield
     finally:
         with _LOCK:
-            for table, key in ((_THREADS, ident), (_ROOTS, root)):
-                table[key] -= 1
-                if not table[key]:
-                    del table[key]
+            _count(_THREADS, ident, -1)
+            _count(_ROOTS, root, -1)
+
+
+def _count(table: dict[K, int], key: K, by: int) -> None:
+    """Add `by` to table[key]; a key that reaches 0 is removed. Called holding _LOCK."""
+    table[key] = table.get(key, 0) + by
+    if not table[key]:
+        del table[key]
 
 
 def in_run(pipeline_root: str | None = None) -> bool:
