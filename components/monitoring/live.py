@@ -40,9 +40,12 @@ def live_threshold_issues(thresholds) -> list:
     from kubepipe.components.checks import CheckIssue
     from kubepipe.components.evaluation.gate import threshold_issues
 
+    from kubepipe.components.evaluation.metric_names import CLASSIFICATION
+
     issues = threshold_issues(("thresholds",), thresholds or {})
     for metric in (thresholds or {}) if isinstance(thresholds, dict) else ():
-        if metric not in LIVE_METRICS and not str(metric).startswith(_PER_CLASS):
+        # an unknown one (a typo: f1_macor) is the gate's 'unknown metric', not a metric needing probabilities
+        if metric not in LIVE_METRICS and not str(metric).startswith(_PER_CLASS) and CLASSIFICATION.known(metric):
             issues.append(CheckIssue(("thresholds", metric), f"`{metric}` needs every probability, which the "
                                      "prediction log does not keep", f"use one of {', '.join(LIVE_METRICS[:-1])} "
                                      "or f1:<label>"))

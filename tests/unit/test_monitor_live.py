@@ -583,3 +583,15 @@ def test_a_label_file_of_its_header_alone_matches_nothing_not_a_pandas_error(tmp
                                thresholds=None)
         assert out["labelled_rows"] == 0 and out["note"] == (f"{tmp_path / 'labels.csv'} holds no labels (a header "
                                                              "alone, or every label blank): live quality not measured")
+
+
+def test_a_misspelt_live_metric_is_said_once_as_unknown():
+    """`thresholds: {f1_macor: ...}` was said twice: 'unknown metric' and '`f1_macor` needs every probability, which
+    the prediction log does not keep', which is true of none of its spellings."""
+    from kubepipe.components.monitoring.live import live_threshold_issues
+
+    issues = live_threshold_issues({"f1_macor": {"min": 0.8}, "ece": {"max": 0.1}})
+    assert [(i.path, i.message) for i in issues] == [
+        (("thresholds", "f1_macor"), "unknown metric `f1_macor`"),
+        (("thresholds", "ece"), "`ece` needs every probability, which the prediction log does not keep")]
+    assert issues[0].hint == "did you mean `f1_macro`?"
