@@ -111,10 +111,17 @@ QUERY_ITEM_IN_TEXT = re.compile(r"(?<=[?&;])(?P<key>[^\s=&;?#'\"<>]+)="
                                 r"(?P<value>[^&;\s'\"#<>]*[^&;\s'\"#<>" + re.escape(SENTENCE_END) + r"])")
 
 
+# A key that counts or bounds tokens (a model's `max_tokens`, `token_budget`, `token_count`) names no credential.
+_TOKEN_COUNT_KEY = re.compile(r"(^|_)(max|min|num|n|total|prompt|completion|input|output|new)_tokens?$|"
+                              r"(^|_)tokens?_(budget|count|limit|len|length|usage|per_\w+)$")
+
+
 def is_secret_name(name: str) -> bool:
-    """Does this key / variable name say it holds a credential (and not where one is)?"""
+    """Does this key / variable name say it holds a credential (and not where one is, nor a count of tokens)?
+    The one rule for a key: redact_text, labels, profiles, params and the environment all ask it."""
     key = normal_key(str(name))
-    return bool(_SECRET_PART.search(key)) and not _REFERENCE_KEY.search(key)
+    return (bool(_SECRET_PART.search(key)) and not _REFERENCE_KEY.search(key)
+            and not _TOKEN_COUNT_KEY.search(key))
 
 
 def normal_key(name: str) -> str:
@@ -244,6 +251,9 @@ _CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|(?<=_)pass|p
                               r"auth_header|authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|"
                               r"account_?key)$")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
+# A value that is a few plain words (`high`, `per-team`, `gpu_heavy`): under a key holding a credential's name only
+# as a part (`secret_level`), it says something about one, it is none.
+_PLAIN_WORDS = re.compile(r"^[a-z]{1,20}([-_. ][a-z]{1,20}){0,4}$", re.I)
 
 
 def names_credential_itself(key: object) -> bool:
@@ -256,12 +266,15 @@ def keyed_secret(key: object, value: object) -> bool:
     """Whether `value` under `key` is a credential: the key names one (`is_secret_name`) and the value could be one
     (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path). A number of 8
     characters or more under a key naming the credential itself is one (`DB_PASSWORD=12345678`, a numeric PIN);
-    under `token_budget` it is a number."""
+    under `secret_level` it is a number, and so are a few plain words (`high`, `per-team`) there."""
     if not isinstance(value, str) or not is_secret_name(str(key)):
         return False
     text = value.strip()
-    if _NUMBER.match(text) and len(text) >= 8 and names_credential_itself(key):
+    itself = names_credential_itself(key)
+    if _NUMBER.match(text) and len(text) >= 8 and itself:
         return True
+    if not itself and _PLAIN_WORDS.match(text):  # `secret_level: high`, `password_policy: strict`: about one
+        return False
     return not _HARMLESS.match(text) or bool(_KEY_LIKE.match(text))
 
 

@@ -17,28 +17,23 @@ reader, the backends and error formatting all call it.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Collection, Iterator
 
 from kubepipe.redaction import (environment_secrets, redact_profile, redact_text, redact_url, redacted,
                                 registry_uri_problem)
 from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
-                                    names_credential_itself, secret_value_kind)
+                                    secret_value_kind)
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem", "WEBHOOK_KIND",
            "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY"]
 
-# A label value that is a few plain words (`high`, `per-team`, `gpu_heavy`): no credential, whatever its key.
-_PLAIN_WORDS = re.compile(r"^[a-z]{1,20}([-_. ][a-z]{1,20}){0,4}$", re.I)
-
-
 def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str | None]]:
     """(path, key, kind) for every label (a pipeline's metadata.labels, a profile's labels) that holds a credential,
     kind as `_walk` gives it: a value shaped like one, or a key naming one (`password`, `db_password`,
-    `github_token`) with a value that is no flag, number or path, or a key holding one as a part (`token_budget`)
-    with a value that is no few plain words (`high`, `per-team`). Labels are copied into the compiled pipeline,
+    `github_token`) with a value that is no flag, number or path, or a key holding one as a part (`secret_level`)
+    with a value that is no few plain words (`high`, `per-team`): `keyed_secret`'s rule, as redact_text's. Labels are copied into the compiled pipeline,
     every run's record and the Vertex job and its model and endpoint."""
     if not isinstance(labels, dict):
         return
@@ -46,9 +41,7 @@ def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str
         if not isinstance(value, str):
             continue
         kind = secret_value_kind(value)
-        keyed = keyed_secret(key, value) and (names_credential_itself(key)
-                                               or not _PLAIN_WORDS.match(value.strip()))
-        if kind or keyed:
+        if kind or keyed_secret(key, value):
             yield path + (key,), key, kind
 
 

@@ -264,7 +264,7 @@ def test_a_webhook_url_written_in_a_pipeline_is_a_literal_credential(url):
 @pytest.mark.parametrize("labels, refused", [
     ("{password: hunter2hunter2, team: ml}", ["password"]),
     ("{db_password: changeme, github_token: abc-def}", ["db_password", "github_token"]),
-    ("{token_budget: x9f8a7s6d5e4}", ["token_budget"]),  # a credential-named part with a random value
+    ("{secret_level: x9f8a7s6d5e4}", ["secret_level"]),  # a credential-named part with a random value
     # was told twice at one place: 'holds a credential' and '`${params.k}` is not resolved here'
     ("{api_key: '${params.k}'}", ["api_key"]),
     ("{token_budget: high, secret_level: top-secret, password_policy: strict, api_key_count: '3'}", []),
@@ -434,3 +434,17 @@ def test_a_number_that_only_says_something_about_a_credential_stays(text):
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize("key, value, secret", [
+    ("token_budget", "high", False), ("max_tokens", "100000000", False), ("token_count", "x9f8a7s6d5e4", False),
+    ("secret_level", "top-secret", False), ("api_token", "hunter2x", True), ("access_token", "abc", True),
+    ("token", "abcdef", True), ("secret_level", "x9f8a7s6d5e4", True),
+])
+def test_one_rule_for_a_credential_named_key_in_text_labels_and_profiles(key, value, secret):
+    # redact_text hid `token_budget: high`, which labels kept and check_profile_secrets refused
+    from kubepipe.secrets import check_profile_secrets, label_secrets, redact_text
+
+    assert (redact_text(f"{key}: {value}") == f"{key}: <redacted>") is secret
+    assert bool(list(label_secrets({key: value}, ()))) is secret
+    assert bool(check_profile_secrets({key: value})) is secret
