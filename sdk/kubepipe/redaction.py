@@ -11,7 +11,7 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, SENTENCE_END, TOKENS,
+from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, SENTENCE_END, TOKENS,
                                     URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret,
                                     query_item_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
@@ -173,7 +173,9 @@ def redact_text(text: str) -> str:
     password and credential query values of URLs (`redact_url`), a credential's query value in a URL shown without
     its scheme, by the same rule, its host unknown (`PUT /b/k?X-Amz-Signature=...`, `GET /api/x?code=...`), an unquoted
     Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
-    credential (`password=hunter2`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`)."""
+    credential (`password=hunter2`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
+    curl's `-u user:<redacted>`, a MySQL client's `-p<redacted>` and a .netrc's `password <redacted>`
+    (`COMMAND_CREDENTIALS`)."""
     if not isinstance(text, str) or not text:
         return text
     for value in environment_secrets():  # the value alone (`login failed: hunter2hunter2`), which no rule below sees
@@ -184,6 +186,8 @@ def redact_text(text: str) -> str:
     text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    for pattern in COMMAND_CREDENTIALS:  # `curl -u bob:pw`, `mysql -ppw`, a .netrc's `password pw`
+        text = pattern.sub(_command_credential, text)
 
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""
@@ -195,6 +199,11 @@ def redact_text(text: str) -> str:
         return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
 
     return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, text))
+
+
+def _command_credential(m: re.Match) -> str:
+    value = m.group("value")
+    return m.group(0) if value.startswith(REDACTED) or WHOLE_REF.match(value) else m.group("head") + REDACTED
 
 
 # A command-line flag that names a credential and its value as the next argument: in an argument list as Python or

@@ -15,7 +15,7 @@ import re
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
-           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path"]
+           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS"]
 
 REDACTED = "<redacted>"
 # What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
@@ -262,14 +262,50 @@ def names_credential_itself(key: object) -> bool:
     return bool(_CREDENTIAL_LAST.search(normal_key(str(key))))
 
 
+def _basic_pair(value: str) -> bool:
+    """Whether `value` is base64 of `user:password` (a Docker config's `"auth"`, HTTP Basic's credentials)."""
+    import base64
+    import binascii
+
+    if len(value) < 8 or not _BASE64.match(value):
+        return False
+    try:
+        text = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, colon, password = text.partition(":")
+    return bool(colon and user and password and text.isprintable())
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+# Credentials on a command line or in a file where no key names them (`redact_text` hides `value`, keeps `head`):
+# curl's `-u user:password` (`--user`, `--proxy-user`, `-U`), a MySQL client's `-pPASSWORD` (attached only:
+# `mysql -p db` prompts for the password and `db` is the database), a .netrc entry's `password X`. Only after those
+# commands: `docker run -u 1000:1000` is a uid:gid, `-p 8080` a port. Each bounded to its line.
+_ARG_SEP = r"(?:[ \t=]+|['\"],[ \t]*['\"])"  # `-u bob:pw`, `--user=bob:pw`, `'-u', 'bob:pw'` (an argument list)
+COMMAND_CREDENTIALS = [
+    re.compile(r"(?P<head>\bcurl\b[^\n|;&]{0,500}?[\s'\"](?:-u|--user|--proxy-user|-U)" + _ARG_SEP
+               + r"['\"]?[^\s:'\"]*:)(?P<value>[^\s'\"]+)"),
+    re.compile(r"(?P<head>\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)"
+               r"\b[^\n|;&]{0,500}?[\s'\"]-p)(?P<value>[^\s'\"]+)"),
+    re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:login|account|port)[ \t]+\S+){0,3}\s+password[ \t]+)"
+               r"(?P<value>\S+)"),
+]
+
+
 def keyed_secret(key: object, value: object) -> bool:
     """Whether `value` under `key` is a credential: the key names one (`is_secret_name`) and the value could be one
     (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path). A number of 8
     characters or more under a key naming the credential itself is one (`DB_PASSWORD=12345678`, a numeric PIN);
-    under `secret_level` it is a number, and so are a few plain words (`high`, `per-team`) there."""
-    if not isinstance(value, str) or not is_secret_name(str(key)):
+    under `secret_level` it is a number, and so are a few plain words (`high`, `per-team`) there. Under `auth`
+    (a Docker config's), base64 of `user:password` is one."""
+    if not isinstance(value, str):
         return False
     text = value.strip()
+    if normal_key(str(key)).rpartition("_")[2] == "auth" and _basic_pair(text):  # `"auth": "Ym9iOmh1bnRlcjI="`
+        return True
+    if not is_secret_name(str(key)):
+        return False
     itself = names_credential_itself(key)
     if _NUMBER.match(text) and len(text) >= 8 and itself:
         return True

@@ -1,0 +1,43 @@
+"""Credentials a command line or a config file holds where no key names them (redaction.COMMAND_CREDENTIALS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubepipe.secrets import check_profile_secrets, label_secrets, redact_text
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("curl -u bob:Hunter2 https://x", "curl -u bob:<redacted> https://x"),
+    ("curl -sS --user=bob:Hunter2 https://x", "curl -sS --user=bob:<redacted> https://x"),
+    ("curl --proxy-user 'bob:Hunter2' https://x", "curl --proxy-user 'bob:<redacted>' https://x"),
+    ("Command '['curl', '-u', 'bob:Hunter2', 'https://x']'", "Command '['curl', '-u', 'bob:<redacted>', 'https://x']'"),
+    ("mysql -pHunter2 -h db", "mysql -p<redacted> -h db"),
+    ("mysqldump -u root -pHunter2 shop", "mysqldump -u root -p<redacted> shop"),
+    ("machine h login bob password Hunter2", "machine h login bob password <redacted>"),
+    ("machine h\n  login bob\n  password Hunter2\n", "machine h\n  login bob\n  password <redacted>\n"),
+    ('{"auths": {"reg.io": {"auth": "Ym9iOkh1bnRlcjI="}}}', '{"auths": {"reg.io": {"auth": "<redacted>"}}}'),
+])
+def test_a_command_lines_or_config_files_credential_is_hidden(text, shown):
+    # were shown as given: no key named them
+    assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("text", [
+    "curl -u bob: https://x",  # curl prompts for the password
+    "mysql -u root -p shop",  # -p then a space: a prompt, `shop` is the database
+    "mysql -p${env.MYSQL_PW} -h db",
+    "docker run -u 1000:1000 -p 8080:80 img",  # uid:gid and a port, no curl / mysql
+    "ssh -p 2222 host",
+    "the password is wrong; retry the login",
+    "profile.auth: cannot load the kubeconfig",
+    '{"auth": "kubeconfig"}',
+    "pip install --user torch:2",
+])
+def test_ordinary_text_is_kept(text):
+    assert redact_text(text) == text
+
+
+def test_a_docker_auth_is_refused_in_a_profile_and_a_label():
+    assert "x.auth: credentials must not be" in check_profile_secrets({"x": {"auth": "Ym9iOkh1bnRlcjI="}})[0]
+    assert [k for _, k, _ in label_secrets({"auth": "Ym9iOkh1bnRlcjI=", "team": "ml"}, ())] == ["auth"]
