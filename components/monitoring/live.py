@@ -42,7 +42,11 @@ def live_threshold_issues(thresholds) -> list:
 
     from kubepipe.components.evaluation.metric_names import CLASSIFICATION
 
-    issues = threshold_issues(("thresholds",), thresholds or {})
+    # a typo is matched against what a label log gives (roc_acu was told 'did you mean `roc_auc`?', then refused)
+    live = CLASSIFICATION._replace(choices=LIVE_METRICS[:-1] + tuple(f"{p}<label>" for p in _PER_CLASS),
+                                   hint=f"live metrics: {', '.join(LIVE_METRICS[:-1])}; per class: f1:<label>, "
+                                        "precision:<label>, recall:<label>")
+    issues = threshold_issues(("thresholds",), thresholds or {}, live)
     for metric in (thresholds or {}) if isinstance(thresholds, dict) else ():
         # an unknown one (a typo: f1_macor) is the gate's 'unknown metric', not a metric needing probabilities
         if metric not in LIVE_METRICS and not str(metric).startswith(_PER_CLASS) and CLASSIFICATION.known(metric):

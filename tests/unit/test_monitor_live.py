@@ -595,3 +595,15 @@ def test_a_misspelt_live_metric_is_said_once_as_unknown():
         (("thresholds", "f1_macor"), "unknown metric `f1_macor`"),
         (("thresholds", "ece"), "`ece` needs every probability, which the prediction log does not keep")]
     assert issues[0].hint == "did you mean `f1_macro`?"
+
+
+def test_a_misspelt_live_metric_is_matched_against_the_live_metrics_only():
+    """`roc_acu` was told 'did you mean `roc_auc`?', which live quality then refused (no probabilities logged)."""
+    from kubepipe.components.monitoring.live import live_threshold_issues
+
+    (issue,) = live_threshold_issues({"roc_acu": {"min": 0.8}})
+    assert issue.message == "unknown metric `roc_acu`"
+    assert issue.hint == ("live metrics: accuracy, f1_macro, precision_macro, recall_macro, f1_micro; per class: "
+                          "f1:<label>, precision:<label>, recall:<label>")
+    (issue,) = live_threshold_issues({"f1_mirco": {"min": 0.8}})
+    assert issue.hint == "did you mean `f1_micro`?"
