@@ -14,6 +14,7 @@ import kubepipe
 from cli_runner import run_cli
 from kubepipe.catalog.reference import catalog_reference, component_reference, reference_markdown
 from kubepipe.components.builtins import BUILTINS
+from training_files import training_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "pipelines" / "data"
@@ -89,7 +90,8 @@ def test_every_example_validates_inside_a_pipeline(name, target, tmp_path):
                          queries_uri={"type": "str", "default": str(tmp_path / "queries.csv")})
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    (tmp_path / "merchant-categorizer.yaml").write_text("")  # the pipeline trigger-retrain's example starts
+    (tmp_path / "merchant-categorizer.yaml").write_text(  # the pipeline trigger-retrain's example starts
+        training_pipeline("merchant-categorizer.yaml"))
     plan = kubepipe.validate(path, target, profile=ROOT / "tests" / "golden" / "profiles" / f"{target}.yaml",
                              sets=[f"prometheus_url={PROMETHEUS}"] if target == "kubeflow" else None)
     assert any(s.info.ref == name for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])])

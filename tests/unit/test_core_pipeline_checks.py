@@ -9,6 +9,7 @@ from cli_runner import run_cli
 
 import kubepipe
 from kubepipe.errors import ValidationError
+from training_files import training_pipeline
 
 PIPELINE = """\
 apiVersion: kubepipe/v1
@@ -340,7 +341,7 @@ steps:
     ("vertex", '"${params.training}"', "train.yaml", "warning"),  # local default: --param needed to submit
 ])
 def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target, value, default, outcome):
-    (tmp_path / "train.yaml").write_text("kind: Pipeline\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     path = tmp_path / "monitor.yaml"
     path.write_text(RETRAIN.format(value=value, default=default))
     sets = ["project=p", "region=europe-west4", "pipeline_root=gs://b/r"] if target == "vertex" else None

@@ -87,7 +87,7 @@ def test_a_reason_longer_than_a_decision_records_is_refused_at_validate(tmp_path
     import kubepipe
     from kubepipe.errors import ValidationError
 
-    (tmp_path / "train.yaml").write_text("x: 1\n")
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
     f = tmp_path / "monitor.yaml"
     f.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: mon}\nsteps:\n  retrain:\n"
                  "    component: trigger-retrain\n    inputs: {drift_detected: true}\n"
@@ -176,3 +176,29 @@ def test_a_training_pipeline_that_needs_the_scheduler_s_environment_is_still_que
     assert record["action"] == "started"
     [request] = (tmp_path / "state" / "retrain" / "queue").glob("*.json")
     assert json.loads(request.read_text())["pipeline"] == str(tmp_path / "train.yaml")
+
+
+def test_validate_of_the_monitor_names_what_is_wrong_with_its_training_pipeline(tmp_path, monkeypatch):
+    """`kubepipe validate monitor.yaml` passed with a training pipeline whose spec is not valid (its params were not
+    checked, silently): its first retrain failed in `kubepipe scheduler`. What the environment gives is not said."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    (tmp_path / "train.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\n"
+                                         "params:\n  src: {type: path}\n"
+                                         "steps:\n  load: {component: load-data, with: {source: '${params.src}'}}\n")
+    (tmp_path / "env.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: env}\n"
+                                       "steps:\n  load: {component: load-data, with: {source: '${env.DATA_DIR}/a'}}\n")
+    f = tmp_path / "monitor.yaml"
+    monitor = ("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: mon}\nsteps:\n  retrain:\n"
+               "    component: trigger-retrain\n    inputs: {drift_detected: true}\n    with: {pipeline: %s}\n")
+    f.write_text(monitor % "train.yaml")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(f)
+    [issue] = exc.value.issues
+    assert issue.path == "steps.retrain.with.pipeline" and issue.line == 8, issue
+    assert issue.message.startswith("train.yaml is not a valid pipeline, its retrain would not start: ")
+    assert "train.yaml:5:9: params.src.type: must be one of 'str', 'int'" in issue.message, issue.message
+    f.write_text(monitor % "env.yaml")
+    kubepipe.validate(f)

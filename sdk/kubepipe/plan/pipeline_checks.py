@@ -207,17 +207,23 @@ class _Checks:
         """trigger-retrain's `params` are the training pipeline's: a name it lacks, a value its type refuses, or a
         param it needs (no default) left out, is found now, not when drift first fires and the retrain fails in
         `kubepipe scheduler`."""
-        from kubepipe.spec.loader import load_pipeline
+        from kubepipe.spec.loader import SpecErrors, load_pipeline
         from kubepipe.spec.params import ParamError, coerce_param
 
+        try:
+            declared = load_pipeline(file).spec.params
+        except (UserError, OSError) as exc:  # what holds wherever it loads (not ${env.X}) is said now, as it is queued
+            found = exc.without_env() if isinstance(exc, SpecErrors) else list(getattr(exc, "issues", []))
+            if found:
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                self.errors.append(self.issue(("steps", step, "with", "pipeline"), f"{file.name} is not a valid "
+                                              f"pipeline, its retrain would not start: {found[0].format()}{more}",
+                                              hint=f"fix it (`kubepipe validate {file}` says every problem)"))
+            return
         raw = self.spec.steps[step].with_.get("params", {})
         params = self.with_(step, "params", {})
         if not isinstance(params, dict):
             return
-        try:
-            declared = load_pipeline(file).spec.params
-        except (UserError, OSError):
-            return  # its own run says what is wrong with it
         for name, value in params.items():
             where = ("steps", step, "with", "params", name)
             if name not in declared:
