@@ -43,6 +43,18 @@ def _served_text_issue(i: int, text: str) -> list[CheckIssue]:
                        "the deploy would roll back on it: shorten or fix the text")] if why else []
 
 
+def _scalar_smoke_issue(i: int, value: Any) -> CheckIssue:
+    """A smoke input that is a number, a bool or null (`[1, 2]`, `[null]`): no served model takes one (text, an
+    object of features or a list of numbers), so the deploy would get a 400 and roll back after training."""
+    import json
+
+    shown = json.dumps(value)
+    tabular = "a tabular model's is an object of features or a list of numbers, e.g. {amount: 12.5}"
+    return CheckIssue(("smoke_inputs", i), f"is {shown}, which no served model takes (a 400: the deploy would roll "
+                      "back)", f"give a real input (a text model's is text; {tabular}) or remove it" if value is None else
+                      f'a text model\'s input is text: quote it ("{shown}"); {tabular}')
+
+
 def check(with_values: dict, deployment_mode: str | None = None, target: str | None = None,
           prometheus_url: str | None = None, gpu_types: dict | None = None) -> list[CheckIssue]:
     """Issues in a deploy step's `with:` values (paths relative to `with`).
@@ -94,6 +106,8 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                                          "deploy back", 'give a real input, e.g. "STARBUCKS 1234", or remove it'))
             elif isinstance(text, str) and "${" not in text:
                 issues += _served_text_issue(i, text)
+            elif text is None or isinstance(text, (bool, int, float)):  # every server answers it 400: a rollback
+                issues.append(_scalar_smoke_issue(i, text))
     version = w.get("version")  # was accepted, then 'bad version -1' after the run had trained and registered
     if isinstance(version, (bool, float)) or (_int(version) and version < 0):
         issues.append(CheckIssue(("version",), f"must be a registry version number (1, 2, ...), got {version!r}",

@@ -522,3 +522,15 @@ def test_a_quoted_whole_number_for_an_int_input_says_to_write_it_unquoted(tmp_pa
         kubepipe.validate(tmp_path / "p.yaml", "local")
     (issue,) = [i for i in err.value.issues if i.path == "steps.deploy.with.version"]
     assert issue.message.startswith("`version` expects int") and issue.hint == hint
+
+
+def test_a_smoke_input_no_served_model_takes_is_said_at_validate_time():
+    """`smoke_inputs: [1, 2]` (or null, true) passed validate; every server answers such an instance 400 ('expected a
+    string' / 'expected an object of features or a list of N numbers'), so the deploy rolled back after training."""
+    got = _paths(check({"model_name": "m", "smoke_inputs": [1, "SHELL", None, True, {"amount": 1.0}, [1.0, 2.0]]}))
+    assert set(got) == {("smoke_inputs", 0), ("smoke_inputs", 2), ("smoke_inputs", 3)}
+    assert got[("smoke_inputs", 0)].message == ("is 1, which no served model takes (a 400: the deploy would roll "
+                                                "back)")
+    assert got[("smoke_inputs", 0)].hint.startswith("a text model's input is text: quote it (\"1\")")
+    assert got[("smoke_inputs", 2)].message.startswith("is null,") and "remove it" in got[("smoke_inputs", 2)].hint
+    assert got[("smoke_inputs", 3)].message.startswith("is true,")
