@@ -191,9 +191,12 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
 
 
 def _storable(params: object) -> dict:
-    """The training run's `params` as a request stores them: a mapping whose numbers are finite (`finite`, the rule
-    YAML and `--param` follow): NaN was written as `NaN`, which is no JSON (other readers refuse the request), and
-    the retrain failed later, in `kubepipe scheduler`, counted as a failed attempt."""
+    """The training run's `params` as a request stores them: a mapping of JSON values whose numbers are finite
+    (`finite`, the rule YAML and `--param` follow): NaN was written as `NaN`, which is no JSON (other readers refuse
+    the request), and the retrain failed later, in `kubepipe scheduler`, counted as a failed attempt. A numpy scalar
+    (a sweep's np.int64(3)) is the Python value it holds, as `kubepipe.run(params=...)` takes it (`python_value`);
+    it failed with TypeError: Object of type int64 is not JSON serializable."""
+    from kubepipe.spec.params import python_value
     from kubepipe.spec.values import NotFinite, finite
 
     if params is None:
@@ -201,13 +204,22 @@ def _storable(params: object) -> dict:
     if not isinstance(params, dict):
         raise ComponentError(f"trigger-retrain: params must be a mapping of the training pipeline's params, got "
                              f"{type(params).__name__} {params!r:.200}")
+    out = {}
     for name, value in params.items():
+        value = python_value(value)
         try:
             finite(value, f"params[{name!r}]")
         except NotFinite as exc:
             raise ComponentError(f"trigger-retrain: {exc}; give a number, or leave the param out for its "
                                  "default") from None
-    return params
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):  # a date, a set, an object: no param type takes it
+            raise ComponentError(f"trigger-retrain: params[{name!r}] is a {type(value).__name__}, which no param "
+                                 "takes; give text, a number, a bool, a list or a mapping (a date as ISO text, "
+                                 "e.g. '2026-05-04')") from None
+        out[name] = value
+    return out
 
 
 def _aware(now: dt.datetime | None) -> dt.datetime:

@@ -202,3 +202,27 @@ def test_validate_of_the_monitor_names_what_is_wrong_with_its_training_pipeline(
     assert "train.yaml:5:9: params.src.type: must be one of 'str', 'int'" in issue.message, issue.message
     f.write_text(monitor % "env.yaml")
     kubepipe.validate(f)
+
+
+def test_numpy_scalars_are_queued_as_the_values_they_hold_and_a_date_is_refused_naming_the_param(tmp_path,
+                                                                                                 monkeypatch):
+    """params={'epochs': np.int64(3)} (a sweep's value) failed the trigger with TypeError: Object of type int64 is
+    not JSON serializable, which kubepipe.run(params=...) takes as 3."""
+    import datetime
+    import json
+
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
+    state = tmp_path / "state"
+    trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(state), source_run_id="m1",
+                       params={"epochs": np.int64(3), "lr": np.float32(0.5), "tags": [np.str_("a")]})
+    [request] = (state / "retrain" / "queue").glob("*.json")
+    assert json.loads(request.read_text())["params"] == {"epochs": 3, "lr": 0.5, "tags": ["a"]}
+    with pytest.raises(ComponentError, match=r"params\['lr'\] must be a finite number"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "s2"),
+                           params={"lr": np.float32("nan")})
+    with pytest.raises(ComponentError, match=r"params\['since'\] is a date, which no param takes; give text"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "s2"),
+                           params={"since": datetime.date(2026, 5, 4)})

@@ -17,7 +17,7 @@ from kubepipe.arguments import param_hint
 from kubepipe.errors import UserError, one_line
 from kubepipe.spec.values import finite
 
-__all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params", "env_param_defaults"]
+__all__ = ["ParamError", "IR_PARAM_TYPES", "coerce_param", "coerce_params", "env_param_defaults", "python_value"]
 
 # KFP IR parameterType -> kubepipe param type
 IR_PARAM_TYPES = {"STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float", "BOOLEAN": "bool",
@@ -53,16 +53,16 @@ def _unique(pairs: list) -> dict:
     return out
 
 
-def _python_value(value: Any) -> Any:
+def python_value(value: Any) -> Any:
     """A numpy or torch scalar as the Python value it holds (np.int64(3) from a sweep is the int 3), in lists and
     dicts too; a str subclass (numpy's np.str_, from `df[col].unique()`) as a str, which kfp.local refused before
     the first step; anything else as it is."""
     if isinstance(value, str):
         return str(value)
     if isinstance(value, dict):
-        return {_python_value(k): _python_value(v) for k, v in value.items()}
+        return {python_value(k): python_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_python_value(v) for v in value]
+        return [python_value(v) for v in value]
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "shape", None) == () and not isinstance(value, (str, bytes)):
         return item()
@@ -74,7 +74,7 @@ def coerce_param(name: str, value: Any, typ: str, env: str | None = None) -> Any
     environment variable the text came from (a YAML default's `${env.D}`), which an example is then written for."""
     text = isinstance(value, str)
     try:
-        value = _python_value(value)
+        value = python_value(value)
         if typ == "str":
             if not text:
                 raise ValueError("expected str")
