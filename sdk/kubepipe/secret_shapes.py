@@ -80,6 +80,11 @@ _SECRET_VALUE = [
     (re.compile(r'"private_key"\s*:|"type"\s*:\s*"service_account"'), "a service-account key (JSON)"),
     *TOKENS[1:],
     (URL_PASSWORD, "a URL with a password"),
+    # `user:password@registry/repo:tag` (a runtime_image given with its pull credentials): no scheme, so no URL's
+    # password; a digest's `@` comes after the repository's `/` (`reg/img@sha256:...`) and is none.
+    (re.compile(r"^\s*[^/@\s:]+:[^/@\s]+@[^/@\s]+/\S*$"),
+     "an image reference with registry credentials (pull credentials belong in an imagePullSecret / the "
+     "runner's docker login)"),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"

@@ -41,3 +41,33 @@ def test_ordinary_text_is_kept(text):
 def test_a_docker_auth_is_refused_in_a_profile_and_a_label():
     assert "x.auth: credentials must not be" in check_profile_secrets({"x": {"auth": "Ym9iOkh1bnRlcjI="}})[0]
     assert [k for _, k, _ in label_secrets({"auth": "Ym9iOkh1bnRlcjI=", "team": "ml"}, ())] == ["auth"]
+
+
+def test_an_image_reference_with_registry_credentials_is_refused_naming_where_it_came_from(tmp_path):
+    # `--set runtime_image=u:pw@reg/img:1` passed validate and was compiled into every executor's image
+    from kubepipe.arguments import cli_arguments
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec.profiles import load_profile
+
+    profile = tmp_path / "kubeflow.yaml"
+    profile.write_text("target: kubeflow\nhost: http://h\npipeline_root: gs://b/r\n")
+    with pytest.raises(ValidationError) as exc, cli_arguments():
+        load_profile("kubeflow", profile_file=profile, sets={"runtime_image": "bob:Hunter2@reg.io/img:1"}, environ={})
+    [issue] = exc.value.issues
+    assert (issue.file, issue.path) == ("--set", "runtime_image")
+    assert "an image reference with registry credentials" in issue.hint and "Hunter2" not in str(exc.value)
+    profile.write_text("target: kubeflow\nhost: http://h\npipeline_root: gs://b/r\n"
+                       "runtime_image: bob:Hunter2@reg.io/img:1\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=profile, environ={})
+    [issue] = exc.value.issues
+    assert (issue.line, issue.path, issue.message) == (4, "runtime_image", "credentials in YAML are refused")
+
+
+@pytest.mark.parametrize("image", ["python:3.11", "gcr.io/p/img:1", "reg.io:5000/team/img:1", "localhost:5000/img",
+                                   "reg.io/img:1@sha256:" + "ab" * 32, "img@sha256:" + "ab" * 32,
+                                   "ghcr.io/a/b:1.2@sha256:" + "cd" * 32])
+def test_an_ordinary_image_reference_is_no_credential(image):
+    from kubepipe.secrets import secret_value_kind
+
+    assert secret_value_kind(image) is None and redact_text(f"image: {image}") == f"image: {image}"
