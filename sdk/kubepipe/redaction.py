@@ -11,8 +11,9 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, SENTENCE_END, TOKENS,
-                                    URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF, keyed_secret,
+from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED,
+                                    SENTENCE_END, TOKENS, URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF,
+                                    keyed_secret, may_hold_credential,
                                     query_item_secret, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
@@ -135,9 +136,20 @@ def environment_secrets() -> list[str]:
     """The values of this process's environment variables named like a credential (`is_secret_name`: API_TOKEN,
     DB_PASSWORD, AWS_SECRET_ACCESS_KEY) that could be one (`keyed_secret`: no flag, short number or path), longest
     first; only those of 8 characters or more, and a letters-only one of 20 or more, so that a common word
-    (`development`) is not hidden everywhere. A step's secret (`env: {VAR: {secret: ...}}`) is read from here on a local run."""
-    import os
+    (`development`) is not hidden everywhere. A step's secret (`env: {VAR: {secret: ...}}`) is read from here on a local run.
 
+    Asked for every line a run or a server logs: reading the whole environment took ~280 us with 135 variables
+    (os.environ decodes every key and value), so the answer is kept while the environment's size and the values of
+    its credential-named variables are as they were (~2 us); a variable added, removed or changed among those is
+    seen at the next call, and the whole environment is read again at least every second (one removed and another
+    added between two calls keeps its size)."""
+    import os
+    import time
+
+    cached = _ENV_CACHE[0]
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < _ENV_RECHECK_S and cached[0] == _env_fingerprint(os.environ, cached[2]):
+        return list(cached[3])
     for _ in range(3):  # another thread may set a variable while this reads them
         try:
             env = os.environ.copy()
@@ -146,8 +158,21 @@ def environment_secrets() -> list[str]:
             continue
     else:
         env = {}
-    found = {v for k, v in env.items() if len(v) >= 8 and _credential_variable(k, v)}
-    return sorted(found, key=len, reverse=True)
+    names = tuple(k for k in env if may_hold_credential(k))
+    found = sorted({v for k in names if len(v := env[k]) >= 8 and _credential_variable(k, v)}, key=len, reverse=True)
+    with _ENV_LOCK:
+        _ENV_CACHE[0] = (_env_fingerprint(env, names), now, names, tuple(found))
+    return found
+
+
+def _env_fingerprint(env: Any, names: tuple[str, ...]) -> tuple:
+    return len(env), tuple(env.get(name) for name in names)
+
+
+_ENV_RECHECK_S = 1.0
+# (fingerprint, when read, credential-named variables, their secret values): replaced whole, under the lock
+_ENV_CACHE: list[tuple | None] = [None]
+_ENV_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1024)  # called for every line a run logs: the rule's regexes once per variable

@@ -15,7 +15,8 @@ import re
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
-           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS"]
+           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
+           "may_hold_credential"]
 
 REDACTED = "<redacted>"
 # What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
@@ -298,19 +299,27 @@ COMMAND_CREDENTIALS = [
 ]
 
 
+def may_hold_credential(key: object) -> bool:
+    """Whether a value under `key` may be a credential by its key alone (`keyed_secret` says which values are):
+    `is_secret_name`, or a last part `auth` (a Docker config's, `http_auth`: base64 of user:password)."""
+    return is_secret_name(str(key)) or _auth_key(key)
+
+
+def _auth_key(key: object) -> bool:
+    return normal_key(str(key)).rpartition("_")[2] == "auth" and not is_secret_name(str(key))
+
+
 def keyed_secret(key: object, value: object) -> bool:
     """Whether `value` under `key` is a credential: the key names one (`is_secret_name`) and the value could be one
     (no flag, number, path or plain URL, `_HARMLESS`; a base64 key beginning with `/` is no path). A number of 8
     characters or more under a key naming the credential itself is one (`DB_PASSWORD=12345678`, a numeric PIN);
     under `secret_level` it is a number, and so are a few plain words (`high`, `per-team`) there. Under `auth`
     (a Docker config's), base64 of `user:password` is one."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not may_hold_credential(key):
         return False
     text = value.strip()
-    if normal_key(str(key)).rpartition("_")[2] == "auth" and _basic_pair(text):  # `"auth": "Ym9iOmh1bnRlcjI="`
-        return True
-    if not is_secret_name(str(key)):
-        return False
+    if _auth_key(key):  # `"auth": "Ym9iOmh1bnRlcjI="`
+        return _basic_pair(text)
     itself = names_credential_itself(key)
     if _NUMBER.match(text) and len(text) >= 8 and itself:
         return True
