@@ -8,12 +8,13 @@ Auth never comes from YAML: application-default credentials, or explicit `creden
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 from kubepipe.clients import api_errors, refuse_inline_secrets, service_name
 from kubepipe.errors import UserError
 
-__all__ = ["vertex_init", "vertex_where"]
+__all__ = ["vertex_init", "vertex_where", "region_problem"]
 
 _GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -43,22 +44,34 @@ def vertex_init(profile: Mapping[str, Any], *, credentials: Any = None, api_endp
     except ValueError as exc:  # aiplatform's own check of the location: 'Unsupported region ... frozenset({...})'
         if "region" not in str(exc).lower():
             raise
-        from kubepipe.util import did_you_mean
-
-        hint = did_you_mean(profile["region"], _vertex_regions()) or "e.g. region: us-central1"
-        raise UserError(f"{where}.region: {profile['region']!r} is not a Vertex AI region; {hint}") from None
+        problem = region_problem(profile["region"], always=True) or "not a Vertex AI region"
+        raise UserError(f"{where}.region: {profile['region']!r} is {problem}") from None
 
 
-def _vertex_regions() -> list[str]:
-    """The regions aiplatform.init takes, for a did-you-mean: its `constants.base.SUPPORTED_REGIONS`, which
-    aiplatform does not document (decision 0018): a release without it gives no hint, never an AttributeError in
-    place of the region's error."""
+def region_problem(region: str, *, always: bool = False) -> str | None:
+    """What is wrong with `region` as a Vertex AI region (`not a Vertex AI region; did you mean `europe-west4`?`), or
+    None: one of aiplatform's regions, or no list to check it against (aiplatform not installed) unless `always`
+    (aiplatform itself refused it)."""
+    known = _vertex_regions()
+    if (not known and not always) or region in known:
+        return None
+    from kubepipe.util import did_you_mean
+
+    hint = did_you_mean(region, known) or "e.g. region: us-central1"
+    return f"not a Vertex AI region; {hint}"
+
+
+@functools.lru_cache(maxsize=1)
+def _vertex_regions() -> tuple[str, ...]:
+    """The regions aiplatform.init takes: its `constants.base.SUPPORTED_REGIONS`, which aiplatform does not
+    document (decision 0018): a release without it gives no list (no check, no hint), never an AttributeError in
+    place of the region's error. Read once: importing aiplatform takes seconds."""
     try:
         from google.cloud.aiplatform.constants import base
 
-        return sorted(str(r) for r in getattr(base, "SUPPORTED_REGIONS", ()))
+        return tuple(sorted(str(r) for r in getattr(base, "SUPPORTED_REGIONS", ())))
     except ImportError:
-        return []
+        return ()
 
 
 def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,

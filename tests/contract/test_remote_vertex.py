@@ -459,6 +459,11 @@ def test_the_region_hint_reads_aiplatforms_undocumented_region_list_or_gives_non
 
     from kubepipe.vertex_clients import _vertex_regions
 
+    _vertex_regions.cache_clear()
     assert isinstance(base.SUPPORTED_REGIONS, frozenset) and "europe-west4" in _vertex_regions()
     monkeypatch.delattr(base, "SUPPORTED_REGIONS")
-    assert _vertex_regions() == []
+    _vertex_regions.cache_clear()
+    try:
+        assert _vertex_regions() == ()
+    finally:
+        _vertex_regions.cache_clear()

@@ -394,6 +394,27 @@ def test_vertex_profile_needs_project_and_gs_root(tmp_path):
     assert "needs project" in str(exc.value)
 
 
+def test_a_vertex_region_typo_is_refused_where_it_was_given(tmp_path):
+    """`--set region=europe-wst4` (or the profile's `region:`) passed validate; aiplatform refused it at submit."""
+    pytest.importorskip("google.cloud.aiplatform")
+    prof = tmp_path / "v.yaml"
+    prof.write_text("target: vertex\nproject: p\nregion: us-centrl1\npipeline_root: gs://b/r\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof)
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.line, issue.path) == (str(prof), 3, "region"), issue.format()
+    assert issue.message == "not a Vertex AI region; did you mean `us-central1`?"
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof, sets={"region": "europe-wst4"})
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path, issue.message) == (
+        "sets=", "region", "not a Vertex AI region; did you mean `europe-west4`?"), issue.format()
+    assert load_profile("vertex", profile_file=prof, sets={"region": "europe-west4"}).region == "europe-west4"
+    kubeflow = tmp_path / "k.yaml"  # another target's region is not Vertex's to check
+    kubeflow.write_text("target: kubeflow\nhost: http://x\npipeline_root: minio://b/r\nregion: anywhere\n")
+    assert load_profile("kubeflow", profile_file=kubeflow).region == "anywhere"
+
+
 @pytest.mark.parametrize("root", ["gs://", "gs:///pipelines", "gs://My_Bucket/x"])
 def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     prof = tmp_path / "v.yaml"  # `gs://` was submitted (aiplatform logged an IndexError and sent it on)
@@ -405,7 +426,7 @@ def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     assert issue.format().endswith("pipeline_root: vertex pipeline_root must be a gs:// URI with a bucket, e.g. "
                                    f"gs://my-bucket/pipelines (got {root!r})")
     with pytest.raises(ValidationError) as exc:  # given with --set: said there
-        load_profile("vertex", sets={"project": "p", "region": "r", "pipeline_root": root})
+        load_profile("vertex", sets={"project": "p", "region": "europe-west4", "pipeline_root": root})
     assert exc.value.issues[0].path == "pipeline_root" and "defaults" not in (exc.value.issues[0].file or "")
     prof.write_text("target: vertex\nproject: p\nregion: us-central1\npipeline_root: gs://my.bucket-1\n")
     assert load_profile("vertex", profile_file=prof).pipeline_root == "gs://my.bucket-1"

@@ -22,6 +22,7 @@ from kubepipe.spec.errors_map import LABEL_ONE_TEXT, MAPPING_HINT, issues_from_p
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
+from kubepipe.spec.target_values import target_value_problem
 from kubepipe.spec.values import quote_hint
 from kubepipe.util import DEFAULT_HOME, HTTP_URL, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
@@ -29,7 +30,6 @@ __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profi
            "profile_source", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
-_GS_ROOT = re.compile(r"^gs://[a-z0-9][a-z0-9._-]*(/|$)")  # a bucket name, then its path
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
@@ -164,12 +164,13 @@ class Profile(Strict):
                              "port-forward) or https://kubeflow.example.com/pipeline")
         return v
 
-    @field_validator("pipeline_root")
+    @field_validator("pipeline_root", "region")
     @classmethod
-    def _vertex_root(cls, v: str | None, info: ValidationInfo) -> str | None:
-        """Said at the key that gave it (the file's line, or --set), not at `<vertex defaults>`."""
-        if v and info.data.get("target") == "vertex" and not _GS_ROOT.match(v):  # `gs://` was submitted
-            raise ValueError("vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines")
+    def _per_target_value(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Said at the key that gave it (the file's line, or --set), not at `<vertex defaults>` nor at submit."""
+        problem = target_value_problem(info.data.get("target"), info.field_name or "", v) if v else None
+        if problem:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="after")
