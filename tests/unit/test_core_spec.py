@@ -432,6 +432,21 @@ def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     assert load_profile("vertex", profile_file=prof).pipeline_root == "gs://my.bucket-1"
 
 
+@pytest.mark.parametrize("root", ["x", "/data/runs", "file:///data/runs"])
+def test_a_kubeflow_pipeline_root_is_an_object_store_uri(tmp_path, root):
+    """`--set pipeline_root=x` on kubeflow passed validate; the cluster's pods cannot reach a folder of this machine.
+    The local target takes a path (kfp.local writes there)."""
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", start=tmp_path, sets={"host": "http://kfp", "pipeline_root": root})
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.path) == ("sets=", "pipeline_root"), issue.format()
+    assert issue.message.startswith("kubeflow pipeline_root must be an object store URI the cluster's pods can reach "
+                                    "(minio://, s3://, gs://)"), issue.message
+    for kept in ("minio://b/r", "s3://b/r", "gs://b/r"):
+        assert load_profile("kubeflow", start=tmp_path, sets={"host": "http://kfp", "pipeline_root": kept})
+    assert load_profile("local", start=tmp_path, sets={"pipeline_root": root}).pipeline_root == root
+
+
 @pytest.mark.parametrize("host", ["localhost:8080", "htp://kfp:8888", "http://"])
 def test_a_kfp_host_is_a_url_with_its_scheme(tmp_path, host):
     with pytest.raises(ValidationError) as exc:  # kfp read localhost:8080 as https: 'SSL: WRONG_VERSION_NUMBER'

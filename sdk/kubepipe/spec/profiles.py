@@ -55,7 +55,8 @@ class Profile(Strict):
     apiVersion: Literal["kubepipe/v1"] = "kubepipe/v1"
     kind: Literal["Profile"] = "Profile"
     target: Literal["local", "kubeflow", "vertex"]
-    pipeline_root: str | None = None
+    pipeline_root: str | None = Field(None, description="Where runs write their artifacts: a folder on the local "
+                                      "target; minio://, s3:// or gs:// on kubeflow; gs://bucket on vertex.")
     runtime_image: str = Field(pattern=r"^\S+$", description="Image the built-in steps run in (pin it by digest).")
     registry_uri: str = "file://.kubepipe/registry"
     state_dir: str | None = None

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["target_value_problem"]
+from kubepipe.uris import uri_scheme
+
+__all__ = ["target_value_problem", "KUBEFLOW_ROOT_SCHEMES"]
 
 _GS_ROOT = re.compile(r"^gs://[a-z0-9][a-z0-9._-]*(/|$)")  # a bucket name, then its path
+# The object stores a Kubeflow Pipelines backend writes artifacts to; the pods see no path of this machine.
+KUBEFLOW_ROOT_SCHEMES = ("minio", "s3", "gs")
 
 
 def target_value_problem(target: object, key: str, value: str) -> str | None:
@@ -20,4 +24,9 @@ def target_value_problem(target: object, key: str, value: str) -> str | None:
         return None
     if target == "vertex" and not _GS_ROOT.match(value):  # `gs://` was submitted
         return "vertex pipeline_root must be a gs:// URI with a bucket, e.g. gs://my-bucket/pipelines"
+    if target == "kubeflow" and uri_scheme(value) in (None, "file"):  # `x` was submitted, and every step failed
+        schemes = ", ".join(f"{s}://" for s in KUBEFLOW_ROOT_SCHEMES)
+        return (f"kubeflow pipeline_root must be an object store URI the cluster's pods can reach ({schemes}), e.g. "
+                "minio://mlpipeline/kubepipe; a path names a folder of this machine (only the local target "
+                "takes one)")
     return None
