@@ -121,9 +121,11 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
 
     def recorded(lines: list[dict]) -> list[dict]:
         if not lines:
+            logs = _logged(state_dir)  # `runs list` names a pipeline by metadata.name, a log by its file's name
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
-                                 "does, with the --target (and --profile / --home) its monitor runs with")
+                                 "does (its file, not its metadata.name), with the --target (and --profile / --home) "
+                                 "its monitor runs with" + (f"; decision logs there: {', '.join(logs)}" if logs else ""))
         # a local file as resolved: the path a decision was given by is relative to its monitor's working directory
         named = sorted({str(r.get("pipeline_file") or r["pipeline"]) for r in lines if r.get("pipeline")})
         # the log is named after the file's name: another file of that name (or a name) shares it
@@ -151,3 +153,16 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
                   "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}
         append_decision(state_dir, pipeline, record, who)
         return record
+
+
+def _logged(state_dir: str) -> list[str]:
+    """The folders under `<state_dir>/retrain/` that hold a decision log (named after a pipeline's file); [] when
+    they cannot be listed."""
+    from kubepipe.components.retrain.decisions import state_fs
+
+    try:
+        fs, root = state_fs(f"{state_dir.rstrip('/')}/retrain")
+        names = [str(n).rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(root, detail=False)]
+        return sorted(n for n in names if n != "queue" and fs.exists(f"{root}/{n}/triggers.jsonl"))[:20]
+    except Exception:  # noqa: BLE001 - only a hint: whatever the store says, the error above stands
+        return []

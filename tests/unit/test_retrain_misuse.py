@@ -226,3 +226,18 @@ def test_numpy_scalars_are_queued_as_the_values_they_hold_and_a_date_is_refused_
     with pytest.raises(ComponentError, match=r"params\['since'\] is a date, which no param takes; give text"):
         trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "s2"),
                            params={"since": datetime.date(2026, 5, 4)})
+
+
+def test_retrain_resume_of_a_metadata_name_names_the_decision_logs_there(tmp_path, capsys, monkeypatch):
+    """`runs list` names a queued retrain by its pipeline's metadata.name (fraud-model); `retrain resume fraud-model`
+    then said only 'no retrain decisions for fraud-model', not which logs there are (one per pipeline file)."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text(training_pipeline("fraud-model.yaml"))
+    home = tmp_path / ".kubepipe"
+    trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"), source_run_id="m1")
+    code, _out, err = run_cli(capsys, "retrain", "resume", "fraud-model", "--home", str(home))
+    text = " ".join(err.split())
+    assert code != 0 and "no retrain decisions for fraud-model in" in text
+    assert "(its file, not its metadata.name)" in text and text.endswith("; decision logs there: train"), text
