@@ -6,7 +6,10 @@ import re
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference
 
-__all__ = ["check_notify", "env_name_problem", "notify_reference"]
+__all__ = ["check_notify", "env_name_problem", "notify_reference", "RUN_RECORD_ENV"]
+
+# set by the local backend for a run's tasks: its run.json, where the exit step reads the failed steps' own errors
+RUN_RECORD_ENV = "KUBEPIPE_RUN_RECORD"
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

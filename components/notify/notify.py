@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubepipe.components.notify.checks import env_name_problem
+from kubepipe.components.notify.checks import RUN_RECORD_ENV, env_name_problem
 from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["notify_run_end", "ALLOW_HTTP_ENV"]
@@ -40,7 +41,7 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
     # the run's error goes to a chat and a log: a token a failed step printed (a URL with a password, a
     # `password=...` in a connection error) must not, nor the card numbers and addresses a gate quoted
     # (validate-data's "e.g. 4111 1111 1111 1111", a model's output in an error)
-    message, error = redact(redact_text(message)), redact(redact_text(error))
+    message, error = redact(redact_text(message)), redact(redact_text(failed_steps_error(state, error)))
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pipeline": pipeline,
               "run_id": run_id, "state": state, "message": message}
     if error:
@@ -66,6 +67,26 @@ def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, erro
             record["record_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
             print(f"notify: could not record the run end under {state_dir}: {record['record_error']}", file=sys.stderr)
     return record
+
+
+# What kfp.local says of any failed run to its exit step: the group around the steps failed, no step, no cause.
+_TASK_FAILED = re.compile(r"Task \S+ failed\.")
+
+
+def failed_steps_error(state: str, error: str) -> str:
+    """`error` as the run's final status gives it; where that is kfp.local's `Task exit-handler-1 failed.` (or
+    nothing), the failed steps' own errors (`step `load` failed: DataError: ...`) from the run's record that a
+    local run names in $KUBEPIPE_RUN_RECORD, when it holds them."""
+    path = os.environ.get(RUN_RECORD_ENV, "")
+    if state != "FAILED" or not path or (error.strip() and not _TASK_FAILED.fullmatch(error.strip())):
+        return error
+    try:
+        steps = json.loads(Path(path).read_text(encoding="utf-8")).get("steps") or []
+    except (OSError, ValueError, AttributeError):  # no record (yet), or not one: the status's words
+        return error
+    failed = [f"step `{s.get('name')}` failed: {s['error']}" for s in steps
+              if isinstance(s, dict) and s.get("state") == "FAILED" and isinstance(s.get("error"), str)]
+    return "; ".join(failed) or error
 
 
 def _record(state_dir: str, record: dict) -> str:

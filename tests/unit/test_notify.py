@@ -268,3 +268,37 @@ def test_google_chat_and_mattermost_webhook_urls_in_the_error_are_not_shown(tmp_
     assert "xi3k9r8tmjgdmd4p3k7wabcdef" not in shown and "AAAAb1c" not in shown and "T1" not in shown
     assert rec["error"] == ("post to https://chat.googleapis.com/v1/spaces/<redacted>?key=<redacted>&token=<redacted> "
                             "failed; Max retries exceeded with url: /hooks/<redacted>")
+
+
+def test_a_failed_run_is_reported_with_the_failed_steps_own_error_not_kfp_locals_group(hook, monkeypatch, tmp_path):
+    # the webhook said `error: Task exit-handler-1 failed.`: kfp.local's words for any failed run
+    from kubepipe.components.notify.checks import RUN_RECORD_ENV
+
+    url, bodies = hook
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"steps": [
+        {"name": "load", "state": "SUCCEEDED", "error": None},
+        {"name": "train", "state": "FAILED", "error": "OperationalError: cannot reach postgres://app:hunter2@db/x"}]}))
+    monkeypatch.setenv("HOOK", url)
+    monkeypatch.setenv(RUN_RECORD_ENV, str(record))
+    rec = notify_run_end(**{**ARGS, "error": "Task exit-handler-1 failed."}, webhook_env="HOOK")
+    said = "step `train` failed: OperationalError: cannot reach postgres://app:<redacted>@db/x"
+    assert rec["error"] == said and said in bodies[0]["text"] and "hunter2" not in json.dumps(bodies)
+    assert notify_run_end(**ARGS)["error"] == "boom"  # the status's own error is kept
+    assert notify_run_end(**{**ARGS, "state": "SUCCEEDED", "error": ""}).get("error") is None
+    monkeypatch.setenv(RUN_RECORD_ENV, str(tmp_path / "missing.json"))  # no record: the status's words
+    assert notify_run_end(**{**ARGS, "error": "Task exit-handler-1 failed."})["error"] == "Task exit-handler-1 failed."
+
+
+def test_a_local_runs_exit_step_reports_the_failed_step(tmp_path, monkeypatch):
+    import kubepipe
+
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: notif}\nsteps:\n"
+                 "  load: {component: load-data, with: {source: missing_file.csv}}\n"
+                 "on_exit: {component: notify, with: {message: done}}\n")
+    run = kubepipe.run(p, home=tmp_path / ".kubepipe")
+    assert run.state == "FAILED"
+    [line] = (tmp_path / ".kubepipe" / "state" / "notifications.jsonl").read_text().splitlines()
+    assert json.loads(line)["error"].startswith("step `load` failed: DataError: missing_file.csv: no such file")

@@ -30,6 +30,7 @@ from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
 from kubepipe.labels import run_labels
 from kubepipe.components.errors import NO_RETRY_ENV
+from kubepipe.components.notify.checks import RUN_RECORD_ENV
 from kubepipe.components.training.checkpoint import CHECKPOINT_KEY_ENV
 from kubepipe.plan.settings import RUN_ID, RUN_NAME
 from kubepipe.secrets import redact_text
@@ -154,6 +155,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \
                         run_environ({**env, NO_RETRY_ENV: str(no_retry.resolve()),
+                                     RUN_RECORD_ENV: str((run_dir / "run.json").resolve()),
                                      CHECKPOINT_KEY_ENV: checkpoint_key, **utf8_io(os.environ),
                                      **reuse_env(compiled, run, paths, prior)}), \
                         kubepipe_run(str(run_dir / "artifacts")):  # the fixes act for this run only
