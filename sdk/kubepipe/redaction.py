@@ -228,7 +228,8 @@ def redact_text(text: str) -> str:
 
 def _command_credential(m: re.Match) -> str:
     value = m.group("value")
-    return m.group(0) if value.startswith(REDACTED) or WHOLE_REF.match(value) else m.group("head") + REDACTED
+    kept = value.startswith((REDACTED, "$"))  # a shell's `$PASS` / `${PASS}` says where the password is
+    return m.group(0) if kept or WHOLE_REF.match(value) else m.group("head") + REDACTED
 
 
 # A command-line flag that names a credential and its value as the next argument: in an argument list as Python or

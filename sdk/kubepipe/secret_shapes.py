@@ -294,8 +294,9 @@ COMMAND_CREDENTIALS = [
                + r"['\"]?[^\s:'\"]*:)(?P<value>[^\s'\"]+)"),
     re.compile(r"(?P<head>\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)"
                r"\b[^\n|;&]{0,500}?[\s'\"]-p)(?P<value>[^\s'\"]+)"),
-    re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:login|account|port)[ \t]+\S+){0,3}\s+password[ \t]+)"
-               r"(?P<value>\S+)"),
+    # a .netrc entry names its login ahead of its password: `the default password is x` is prose
+    re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+login[ \t]+\S+"
+               r"(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+password[ \t]+)(?P<value>\S+)"),
 ]
 
 

@@ -16,6 +16,7 @@ from kubepipe.secrets import check_profile_secrets, label_secrets, redact_text
     ("mysqldump -u root -pHunter2 shop", "mysqldump -u root -p<redacted> shop"),
     ("machine h login bob password Hunter2", "machine h login bob password <redacted>"),
     ("machine h\n  login bob\n  password Hunter2\n", "machine h\n  login bob\n  password <redacted>\n"),
+    ("default login bob password Hunter2", "default login bob password <redacted>"),
     ('{"auths": {"reg.io": {"auth": "Ym9iOkh1bnRlcjI="}}}', '{"auths": {"reg.io": {"auth": "<redacted>"}}}'),
 ])
 def test_a_command_lines_or_config_files_credential_is_hidden(text, shown):
@@ -33,6 +34,9 @@ def test_a_command_lines_or_config_files_credential_is_hidden(text, shown):
     "profile.auth: cannot load the kubeconfig",
     '{"auth": "kubeconfig"}',
     "pip install --user torch:2",
+    # were `the default password <redacted> changeme`: read as a .netrc entry
+    "the default password is changeme", "Use the default password reset flow", "machine learning password policy",
+    'curl -u "$USER:$PASS" https://x', "mysql -p$MYSQL_PWD -h db",
 ])
 def test_ordinary_text_is_kept(text):
     assert redact_text(text) == text
