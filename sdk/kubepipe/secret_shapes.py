@@ -25,10 +25,11 @@ SENTENCE_END = ".,:;)]`"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
+# `password` inside a word names one too (PGPASSWORD, Postgres's; `dbpassword`).
 # `pass` and `pwd` name a password as a key's last part only (`DB_PASS`, `SMTP_PASS`, `MYSQL_PWD`, whose value was
 # shown), not as a first (`pass_rate`, `pass_through`); `pass` alone is a test's result (`PASS: test_x`), no key.
 _SECRET_PART = re.compile(
-    r"(^|_)(\w*token|bearer|passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
+    r"(^|_)(\w*token|bearer|\w*passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
     r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|_pass$|(^|_)pwd$"
 )
 # Keys that only say where the secret is (allowed; `--password-stdin`), tokenizer vocabulary (`pad_token: "[PAD]"`)
@@ -253,7 +254,7 @@ _KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
 
 # A key that ends in a credential's name names the credential itself (`password`, `db_password`, `github_token`);
 # one that only holds it as a part says something about it (`token_budget`, `secret_level`).
-_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|passw(or)?d|(?<=_)pass|pwd|passphrase|\w*secrets?|cookies?|"
+_CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|\w*passw(or)?d|(?<=_)pass|pwd|passphrase|\w*secrets?|cookies?|"
                               r"auth_header|authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|"
                               r"account_?key)$")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from kubepipe.secrets import check_profile_secrets, is_secret_name, redact_text
 
 
-@pytest.mark.parametrize("name", ["DB_PASS", "SMTP_PASS", "MYSQL_PWD", "pwd", "dbPass", "redis-pass"])
+@pytest.mark.parametrize("name", ["DB_PASS", "SMTP_PASS", "MYSQL_PWD", "pwd", "dbPass", "redis-pass",
+                                  "PGPASSWORD", "dbpassword"])  # Postgres's PGPASSWORD was shown in run.log
 def test_a_pass_or_pwd_last_names_a_password(name):
     # DB_PASS=hunter2hunter2 in a step's output went to run.log as it was, and `db_pass: ...` passed validate
     assert is_secret_name(name)
@@ -18,10 +19,18 @@ def test_a_pass_or_pwd_last_names_a_password(name):
 
 
 @pytest.mark.parametrize("name", ["pass_rate", "pass_through", "first_pass", "two_pass", "bypass", "passes",
-                                  "gate_passed", "OLDPWD", "db_pass_file", "PASS", "pass"])
+                                  "gate_passed", "OLDPWD", "db_pass_file", "PASS", "pass", "PGPASSFILE"])
 def test_a_pass_that_is_no_password_is_not_one(name):
     assert not is_secret_name(name) and redact_text(f"{name}=fastmode1") == f"{name}=fastmode1"
     assert redact_text(f"{name}: test_upload_1") == f"{name}: test_upload_1"  # automake's `PASS: test_x`
+
+
+def test_postgres_password_variable_is_hidden_wherever_it_is_printed(monkeypatch):
+    from kubepipe.secrets import environment_secrets
+
+    monkeypatch.setenv("PGPASSWORD", "PlainPaSs99")
+    assert "PlainPaSs99" in environment_secrets()
+    assert redact_text("FATAL: auth failed (PlainPaSs99)") == "FATAL: auth failed (<redacted>)"
 
 
 def test_the_working_directory_is_not_hidden(monkeypatch):
