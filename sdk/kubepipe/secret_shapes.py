@@ -287,14 +287,21 @@ def _basic_pair(value: str) -> bool:
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 # Credentials on a command line or in a file where no key names them (`redact_text` hides `value`, keeps `head`):
 # curl's `-u user:password` (`--user`, `--proxy-user`, `-U`), a MySQL client's `-pPASSWORD` (attached only:
-# `mysql -p db` prompts for the password and `db` is the database), a .netrc entry's `password X`. Only after those
-# commands: `docker run -u 1000:1000` is a uid:gid, `-p 8080` a port. Each bounded to its line.
+# `mysql -p db` prompts for the password and `db` is the database), `docker login -p`, `sshpass -p`, `redis-cli -a`,
+# a .netrc entry's `password X`. Only after those commands: `docker run -u 1000:1000` is a uid:gid, `-p 8080` a
+# port. Each bounded to its line.
 _ARG_SEP = r"(?:[ \t=]+|['\"],[ \t]*['\"])"  # `-u bob:pw`, `--user=bob:pw`, `'-u', 'bob:pw'` (an argument list)
+_WORD_SEP = r"[ \t'\",]+"  # between a command's words: `docker login`, `'docker', 'login'`
 COMMAND_CREDENTIALS = [
     re.compile(r"(?P<head>\bcurl\b[^\n|;&]{0,500}?[\s'\"](?:-u|--user|--proxy-user|-U)" + _ARG_SEP
                + r"['\"]?[^\s:'\"]*:)(?P<value>[^\s'\"]+)"),
     re.compile(r"(?P<head>\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)"
                r"\b[^\n|;&]{0,500}?[\s'\"]-p)(?P<value>[^\s'\"]+)"),
+    # a registry login's `-p` (docker, podman, helm registry, oras, skopeo), sshpass's `-p` and redis-cli's `-a`
+    re.compile(r"(?P<head>\b(?:(?:(?:docker|podman|buildah|skopeo|oras|helm" + _WORD_SEP + "registry)" + _WORD_SEP
+               + r"login|sshpass)\b"
+               r"[^\n|;&]{0,500}?[\s'\"]-p|\bredis-cli\b[^\n|;&]{0,500}?[\s'\"]-a)(?:" + _ARG_SEP
+               + r")?['\"]?)(?P<value>[^-\s'\"][^\s'\"]*)"),
     # a .netrc entry names its login ahead of its password: `the default password is x` is prose
     re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+login[ \t]+\S+"
                r"(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+password[ \t]+)(?P<value>\S+)"),

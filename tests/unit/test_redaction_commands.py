@@ -17,6 +17,12 @@ from kubepipe.secrets import check_profile_secrets, label_secrets, redact_text
     ("machine h login bob password Hunter2", "machine h login bob password <redacted>"),
     ("machine h\n  login bob\n  password Hunter2\n", "machine h\n  login bob\n  password <redacted>\n"),
     ("default login bob password Hunter2", "default login bob password <redacted>"),
+    ("docker login -u bob -p Hunter2 reg.io", "docker login -u bob -p <redacted> reg.io"),
+    ("Command '['docker', 'login', '-u', 'bob', '-p', 'Hunter2', 'reg.io']'",
+     "Command '['docker', 'login', '-u', 'bob', '-p', '<redacted>', 'reg.io']'"),
+    ("podman login -pHunter2 reg.io", "podman login -p<redacted> reg.io"),
+    ("sshpass -p Hunter2 ssh host", "sshpass -p <redacted> ssh host"),
+    ("redis-cli -h cache -a Hunter2 ping", "redis-cli -h cache -a <redacted> ping"),
     ('{"auths": {"reg.io": {"auth": "Ym9iOkh1bnRlcjI="}}}', '{"auths": {"reg.io": {"auth": "<redacted>"}}}'),
 ])
 def test_a_command_lines_or_config_files_credential_is_hidden(text, shown):
@@ -29,6 +35,7 @@ def test_a_command_lines_or_config_files_credential_is_hidden(text, shown):
     "mysql -u root -p shop",  # -p then a space: a prompt, `shop` is the database
     "mysql -p${env.MYSQL_PW} -h db",
     "docker run -u 1000:1000 -p 8080:80 img",  # uid:gid and a port, no curl / mysql
+    "docker login --password-stdin -u bob reg.io", "redis-cli -a $REDIS_PW ping", "docker login reg.io; ls -a x",
     "ssh -p 2222 host",
     "the password is wrong; retry the login",
     "profile.auth: cannot load the kubeconfig",
