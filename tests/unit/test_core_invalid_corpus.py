@@ -348,13 +348,13 @@ def test_a_bad_param_default_does_not_hide_the_plans_problems(tmp_path):
     ]  # and nothing about `numbers` reading n, which is left with no default for the plan's checks
 
 
-def test_other_spec_errors_still_stop_before_the_plan(tmp_path):
-    f = tmp_path / "p.yaml"  # a misspelt step key: the plan's view of that step would be guesswork
+def test_a_misspelt_step_key_does_not_hide_the_plans_problems(tmp_path):
+    f = tmp_path / "p.yaml"  # a misspelt step key (read as the key it is closest to, or left out) hid `numbrs`
     f.write_text(HEAD.replace("default: 3", "default: many").replace("steps.numbers.outputs", "steps.numbrs.outputs")
                  + "    retires: 2\n")
     with pytest.raises(ValidationError) as exc:
         kubepipe.validate(f)
-    assert [i.path for i in exc.value.issues] == ["params.n", "steps.sum.retires"]
+    assert [i.path for i in exc.value.issues] == ["params.n", "steps.sum.inputs.data", "steps.sum.retires"]
 
 
 def test_an_env_refusal_stops_before_the_plan(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, env_paths, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.params import env_param_defaults
+from kubepipe.spec.partial import readable_around
 from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
@@ -118,7 +119,7 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     try:
         spec = Pipeline.model_validate(data)
     except PydanticError as exc:
-        partial = None if issues else _without_bad_defaults(data, exc.errors())  # refused values, nothing else
+        partial = None if issues else readable_around(data, exc.errors())  # what is readable around them
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if issues or spec is None:
@@ -157,43 +158,6 @@ class SpecErrors(ValidationError):
             return any(path == p or path.startswith((p + ".", p + "[")) for p in self.from_env)
 
         return [i for i in self.issues if not env_given(i.path)]
-
-
-# how a step runs (retries, resources, its image...): no plan check needs it to check the rest
-_SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
-
-
-def _at_fault(error: dict) -> tuple | None:
-    """The value a pydantic error refuses, where the plan's checks can do without it: a param's default, or a run
-    setting of a step, of `on_exit` or of `defaults`. None for anything else (a misspelt or missing key, a
-    component, a wiring): without it the plan's view would be guesswork."""
-    where = tuple(error["loc"])
-    if where[:1] == ("params",) and (where[2:] == ("default",) or (len(where) == 2 and error["type"] == "value_error")):
-        return where[:2] + ("default",)  # the default itself, or Param's own check of it
-    depth = 3 if where[:1] == ("steps",) else 2 if where[:1] in (("on_exit",), ("defaults",)) else 0
-    return where[:depth] if depth and len(where) >= depth and where[depth - 1] in _SETTINGS else None
-
-
-def _without_bad_defaults(data: dict, errors: list) -> Pipeline | None:
-    """The spec with each refused param default and run setting left out (a param with no default, a step with
-    the default retries...), for the plan's checks, if those are the only problems; else None."""
-    bad = [p for p in map(_at_fault, errors) if p is not None]
-    if not bad or len(bad) != len(errors):
-        return None
-
-    def without(value: Any, path: tuple) -> Any:
-        if not path or not isinstance(value, dict) or path[0] not in value:
-            return value
-        if len(path) == 1:
-            return {k: v for k, v in value.items() if k != path[0]}
-        return {**value, path[0]: without(value[path[0]], path[1:])}
-
-    for path in bad:
-        data = without(data, path)
-    try:
-        return Pipeline.model_validate(data)
-    except PydanticError:
-        return None
 
 
 def _merge_includes(data: dict, base_dir: Path, loc: Locator, out: list[Source],

@@ -1,0 +1,56 @@
+"""`validate` says every problem at once: a schema error (`kind: Pipline`, `type: string`, `componnet:`) no longer
+hides the plan's problems (an unknown step), where the rest of the pipeline can be read around it."""
+
+import pytest
+
+import kubepipe
+from kubepipe.errors import ValidationError
+
+PIPELINE = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: demo}
+params:
+  n: {type: int, default: 3}
+steps:
+  a:
+    component: ops:say
+    with: {message: hi, value: "${params.n}"}
+  b:
+    component: ops:say
+    after: [a]
+    with: {message: "${steps.aa.outputs.text}"}
+"""
+
+
+def _problems(tmp_path, text):
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    return [(i.path, i.message) for i in exc.value.issues]
+
+
+@pytest.mark.parametrize("broken, path, said", [
+    (("kind: Pipeline", "kind: Pipline"), "kind", "must be one of 'Pipeline'"),
+    (("n: {type: int, default: 3}", "n: {type: integer, default: 3}"), "params.n.type", "must be one of 'str'"),
+    (("    component: ops:say\n    with: {message: hi", "    componnet: ops:say\n    with: {message: hi"),
+     "steps.a.componnet", "unknown key `componnet`"),
+    (("    after: [a]", "    after: [a]\n    colour: red"), "steps.b.colour", "unknown key `colour`"),
+    (("    after: [a]", "    aftr: [a]"), "steps.b.aftr", "unknown key `aftr`"),
+])
+def test_a_schema_error_and_an_unknown_step_are_said_together(tmp_path, broken, path, said):
+    problems = _problems(tmp_path, PIPELINE.replace(*broken))
+    assert any(p == path and said in m for p, m in problems), problems
+    assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
+    assert len(problems) == 2 + (path == "steps.a.componnet"), problems  # nothing from the broken part (`missing`)
+
+
+@pytest.mark.parametrize("broken, path", [
+    (("    component: ops:say\n    with: {message: hi", "    with: {message: hi"), "steps.a.component"),
+    (("n: {type: int, default: 3}", "n: {type: string}"), "params.n.type"),
+])
+def test_a_part_that_cannot_be_read_hides_the_plan_s_problems_not_adds_false_ones(tmp_path, broken, path):
+    """A step with no component, a param of no type: the plan's view of their uses would be guesswork (`n` read as
+    str: 'param `n` is str but `value` expects int')."""
+    problems = _problems(tmp_path, PIPELINE.replace(*broken))
+    assert [p for p, _ in problems] == [path], problems
