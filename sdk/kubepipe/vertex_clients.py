@@ -8,7 +8,11 @@ Auth never comes from YAML: application-default credentials, or explicit `creden
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 from kubepipe.clients import api_errors, refuse_inline_secrets, service_name
@@ -65,13 +69,41 @@ def region_problem(region: str, *, always: bool = False) -> str | None:
 def _vertex_regions() -> tuple[str, ...]:
     """The regions aiplatform.init takes: its `constants.base.SUPPORTED_REGIONS`, which aiplatform does not
     document (decision 0018): a release without it gives no list (no check, no hint), never an AttributeError in
-    place of the region's error. Read once: importing aiplatform takes seconds."""
-    try:
-        from google.cloud.aiplatform.constants import base
+    place of the region's error. Loading a vertex profile (validate, compile) must not import aiplatform (seconds):
+    the set is read from that module's source as a literal, unless aiplatform is imported already."""
+    loaded = sys.modules.get("google.cloud.aiplatform.constants.base")
+    if loaded is not None:
+        return tuple(sorted(str(r) for r in getattr(loaded, "SUPPORTED_REGIONS", ())))
+    return _regions_from_source()
 
-        return tuple(sorted(str(r) for r in getattr(base, "SUPPORTED_REGIONS", ())))
-    except ImportError:
+
+def _regions_from_source() -> tuple[str, ...]:
+    """`SUPPORTED_REGIONS = frozenset({...})` of aiplatform's constants/base.py, read with `ast`: () when the file,
+    the name or a literal set of strings is not there."""
+    try:
+        spec = importlib.util.find_spec("google.cloud")
+    except (ImportError, ValueError):
         return ()
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder, "aiplatform", "constants", "base.py")
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SUPPORTED_REGIONS"
+                                                     for t in node.targets)):
+                value = node.value
+                if isinstance(value, ast.Call) and len(value.args) == 1:  # frozenset({...})
+                    value = value.args[0]
+                try:
+                    regions = ast.literal_eval(value)
+                except ValueError:
+                    return ()
+                if isinstance(regions, (set, frozenset, list, tuple)) and all(isinstance(r, str) for r in regions):
+                    return tuple(sorted(regions))
+                return ()
+    return ()
 
 
 def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_endpoint: str | None = None,

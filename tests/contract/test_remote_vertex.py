@@ -467,3 +467,37 @@ def test_the_region_hint_reads_aiplatforms_undocumented_region_list_or_gives_non
         assert _vertex_regions() == ()
     finally:
         _vertex_regions.cache_clear()
+
+
+
+def test_the_region_list_read_from_aiplatforms_source_is_the_one_it_imports(monkeypatch):
+    """Loading a vertex profile reads SUPPORTED_REGIONS from aiplatform's source (importing aiplatform took 3-7 s
+    of every `validate --target vertex`): pinned to the imported set, so a release that builds it another way is
+    caught here, and gives no list (no check) rather than a wrong one."""
+    import sys
+
+    from google.cloud.aiplatform.constants import base
+
+    from kubepipe import vertex_clients
+
+    assert set(vertex_clients._regions_from_source()) == set(base.SUPPORTED_REGIONS)
+    monkeypatch.delitem(sys.modules, "google.cloud.aiplatform.constants.base")
+    vertex_clients._vertex_regions.cache_clear()
+    try:
+        assert set(vertex_clients._vertex_regions()) == set(base.SUPPORTED_REGIONS)
+    finally:
+        vertex_clients._vertex_regions.cache_clear()
+
+
+def test_loading_a_vertex_profile_checks_its_region_without_importing_aiplatform(tmp_path):
+    import subprocess
+    import sys
+
+    prof = tmp_path / "v.yaml"
+    prof.write_text("target: vertex\nproject: p\nregion: europe-wst4\npipeline_root: gs://b/r\n")
+    code = ("import sys\nfrom kubepipe.errors import ValidationError\nfrom kubepipe.spec.profiles import load_profile\n"
+            f"try:\n    load_profile('vertex', profile_file={str(prof)!r})\n"
+            "except ValidationError as exc:\n    print(exc.issues[0].message)\n"
+            "print('google.cloud.aiplatform' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == ["not a Vertex AI region; did you mean `europe-west4`?", "False"], out.stderr
