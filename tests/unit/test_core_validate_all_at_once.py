@@ -54,3 +54,13 @@ def test_a_part_that_cannot_be_read_hides_the_plan_s_problems_not_adds_false_one
     str: 'param `n` is str but `value` expects int')."""
     problems = _problems(tmp_path, PIPELINE.replace(*broken))
     assert [p for p, _ in problems] == [path], problems
+
+
+def test_a_reference_under_a_misspelt_with_is_not_judged_nor_hides_the_plan_s_problems(tmp_path):
+    """`wth: {value: "${params.n}"}` said '`${params.n}` is not resolved here' (false: it is meant for `with:`) and
+    that earlier error skipped the plan's checks (the unknown step)."""
+    problems = _problems(tmp_path, PIPELINE.replace("    with: {message: hi", "    wth: {message: hi"))
+    assert not any("is not resolved here" in m for _, m in problems), problems
+    assert ("steps.a.wth", "unknown key `wth`") in problems, problems
+    assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
+    assert len(problems) == 2, problems

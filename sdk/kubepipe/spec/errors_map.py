@@ -14,7 +14,7 @@ from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean, k8s_name_like
 
-__all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT"]
+__all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT", "known_keys"]
 
 LABEL_ONE_TEXT = "a label's value is one text"  # `team: [a]`: the message begins so (a --set one's hint differs)
 MAPPING_HINT = "write `name: value` lines under it, or leave the key out"  # a YAML file's advice for a mapping
@@ -175,6 +175,12 @@ def _value_at(data: Any, path: tuple, missing: Any = None) -> Any:
         except (KeyError, IndexError, TypeError):
             return missing
     return cur
+
+
+def known_keys(root: type[BaseModel], path: tuple) -> set[str] | None:
+    """The keys the model at `path` (under `root`) takes, or None where no model holds the keys (labels, `with:`)."""
+    model = _model_at(root, path)
+    return None if model is None else {f.alias or name for name, f in model.model_fields.items()}
 
 
 def _fields_at(root: type, path: tuple) -> set[str]:

@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticError
 from kubepipe.errors import Issue, ValidationError
 from kubepipe.secret_shapes import query_credential_refs
 from kubepipe.secrets import is_secret_name, pipeline_secrets
-from kubepipe.spec.errors_map import issues_from_pydantic
+from kubepipe.spec.errors_map import issues_from_pydantic, known_keys
 from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, env_paths, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.params import env_param_defaults
 from kubepipe.spec.partial import readable_around
@@ -212,13 +212,16 @@ _RUNTIME_KEYS = ("with", "inputs", "when", "foreach")  # of a step or on_exit: t
 
 
 def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()) -> list[Issue]:
-    """`${params.x}` anywhere else (env, image, labels, a default...) was compiled as its own text."""
+    """`${params.x}` anywhere else (env, image, labels, a default...) was compiled as its own text. Not judged under
+    an unknown key (`wth:`): its own did-you-mean says what is wrong there."""
     key = path[2:3] if path[:1] == ("steps",) else path[1:2] if path[:1] == ("on_exit",) else ()
     if path in verbatim or (key and key[0] in _RUNTIME_KEYS) or path == ("metadata", "description") or (
             path[:1] == ("params",) and path[2:] == ("description",)):
         return []
     if isinstance(data, dict):
-        return [i for k, v in data.items() for i in _static_refs(v, loc, verbatim, path + (k,))]
+        known = known_keys(Pipeline, path)
+        return [i for k, v in data.items() if known is None or k in known
+                for i in _static_refs(v, loc, verbatim, path + (k,))]
     if isinstance(data, list):
         return [i for n, v in enumerate(data) for i in _static_refs(v, loc, verbatim, path + (n,))]
     if not isinstance(data, str) or path not in loc.positions:  # not written in this file: its include says it
