@@ -42,7 +42,7 @@ def test_a_schema_error_and_an_unknown_step_are_said_together(tmp_path, broken, 
     problems = _problems(tmp_path, PIPELINE.replace(*broken))
     assert any(p == path and said in m for p, m in problems), problems
     assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
-    assert len(problems) == 2 + (path == "steps.a.componnet"), problems  # nothing from the broken part (`missing`)
+    assert len(problems) == 2, problems  # nothing from the broken part, no `missing component` beside `componnet`
 
 
 @pytest.mark.parametrize("broken, path", [
@@ -64,3 +64,15 @@ def test_a_reference_under_a_misspelt_with_is_not_judged_nor_hides_the_plan_s_pr
     assert ("steps.a.wth", "unknown key `wth`") in problems, problems
     assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
     assert len(problems) == 2, problems
+
+
+def test_a_misspelt_required_key_is_said_once_where_it_is_written(tmp_path):
+    """`componnet:` said 'missing required key `component`' besides 'unknown key `componnet`; did you mean ...'."""
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("    component: ops:say\n    with: {message: hi",
+                                                      "    componnet: ops:say\n    with: {message: hi"))
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "p.yaml")
+    at_a = [i for i in exc.value.issues if i.path.startswith("steps.a")]
+    assert [(i.path, i.message, i.hint) for i in at_a] == [
+        ("steps.a.componnet", "unknown key `componnet`", "did you mean `component`?")], at_a
+    assert (at_a[0].line, at_a[0].col) == (8, 5), at_a

@@ -14,7 +14,7 @@ from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
 from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean, k8s_name_like
 
-__all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT", "known_keys"]
+__all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT", "known_keys", "meant_key"]
 
 LABEL_ONE_TEXT = "a label's value is one text"  # `team: [a]`: the message begins so (a --set one's hint differs)
 MAPPING_HINT = "write `name: value` lines under it, or leave the key out"  # a YAML file's advice for a mapping
@@ -26,7 +26,10 @@ def issues_from_pydantic(errors: Sequence[Mapping[str, Any]], data: Any, locator
     seen: set[tuple] = set()
     cleaned = [(_clean_loc(err["loc"], data), err) for err in errors]
     deeper = {p[:i] for p, _ in cleaned for i in range(len(p))}
+    meant = {m for p, err in cleaned if err["type"] == "extra_forbidden" and (m := meant_key(root, p)) is not None}
     for path, err in cleaned:
+        if err["type"] == "missing" and path in meant:
+            continue  # `componnet:`: its did-you-mean says it; 'missing `component`' would be the same twice
         if path in deeper and err["type"].endswith("_type"):
             continue  # a union branch that did not apply; the deeper error says more
         etype = err["type"]
@@ -175,6 +178,12 @@ def _value_at(data: Any, path: tuple, missing: Any = None) -> Any:
         except (KeyError, IndexError, TypeError):
             return missing
     return cur
+
+
+def meant_key(root: type[BaseModel], path: tuple) -> tuple | None:
+    """The path of the key an unknown one at `path` (`componnet`) is closest to, or None."""
+    hint = did_you_mean(path[-1], known_keys(root, path[:-1]) or ()) if path else None
+    return path[:-1] + (hint.split("`")[1],) if hint else None
 
 
 def known_keys(root: type[BaseModel], path: tuple) -> set[str] | None:

@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticError
 
-from kubepipe.spec.models import PARAM_TYPES, Pipeline, Step, StepDefaults
-from kubepipe.util import did_you_mean
+from kubepipe.spec.errors_map import meant_key
+from kubepipe.spec.models import PARAM_TYPES, Pipeline, StepDefaults
 
 __all__ = ["readable_around"]
 
 # how a step runs (retries, resources, its image...): no plan check needs it to check the rest
 _SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
-_STEP_KEYS = tuple(f.alias or name for name, f in Step.model_fields.items())
 _CONSTANTS = {("apiVersion",): "kubepipe/v1", ("kind",): "Pipeline"}  # the one value each may have
 
 
@@ -50,10 +49,8 @@ def _at(value: Any, path: tuple, new: Any = None, *, drop: bool = False) -> Any:
 
 def _meant(data: dict, where: tuple) -> tuple | None:
     """The step key a misspelt one (`componnet`) is closest to, where the step has none of its own: its path."""
-    step = data["steps"][where[1]]
-    hint = did_you_mean(where[2], _STEP_KEYS)
-    meant = hint.split("`")[1] if hint else None
-    return where[:2] + (meant,) if meant is not None and meant not in step else None
+    meant = meant_key(Pipeline, where)
+    return meant if meant is not None and meant[-1] not in data["steps"][where[1]] else None
 
 
 def readable_around(data: dict, errors: list) -> Pipeline | None:
