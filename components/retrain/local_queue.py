@@ -28,13 +28,15 @@ def request_id(pipeline: str, key: str) -> str:
 
 
 def queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: dict) -> str:
+    from kubepipe.spec.names import pipeline_name
+
     request = request_id(pipeline, key)
     path = _local_pipeline(pipeline)
     spec = _training_spec(path, pipeline)
     params = _local_params(path, params)
     fs, qdir = state_fs(queue_dir(state_dir))
     # its run is listed under the pipeline's metadata.name (`runs list --pipeline`), as the request is
-    body = {"id": request, "pipeline": path, "pipeline_name": spec.metadata.name if spec is not None else None,
+    body = {"id": request, "pipeline": path, "pipeline_name": pipeline_name(path) if spec is not None else None,
             "params": params, "reason": record["reason"], "requested_at": record["time"],
             "source_run_id": record["source_run_id"],
             "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}

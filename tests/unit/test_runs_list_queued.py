@@ -124,3 +124,32 @@ def test_a_misspelt_pipeline_is_told_the_names_of_queued_requests_too(tmp_path, 
     assert "no runs of pipeline `trian` under" in err and "did you mean `train`?" in err, err
     code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "xyz")
     assert code == 0 and "pipelines with runs: train" in " ".join(err.split()), err
+
+
+ENV_NAMED = TRAIN.replace("metadata: {name: fraud-model}", "metadata: {name: 'fraud-${env.MODEL_REGION}'}")
+
+
+def test_runs_list_of_a_file_and_its_queued_request_read_an_env_valued_name_alike(tmp_path, capsys, monkeypatch):
+    """`metadata.name: fraud-${env.MODEL_REGION}`: `runs list --pipeline train.yaml` looked for runs of
+    `fraud-${env.MODEL_REGION}` (the raw text) while its run and its queued retrain are `fraud-eu`; one rule reads
+    the name (kubepipe.spec.pipeline_name), `${env.X}` resolved as the loader resolves it."""
+    from kubepipe.spec import pipeline_name
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_REGION", "eu")
+    (tmp_path / "train.yaml").write_text(ENV_NAMED)
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    assert pipeline_name("train.yaml") == "fraud-eu"
+    assert pipeline_name("train.yaml", environ={"MODEL_REGION": "us"}) == "fraud-us"
+    assert pipeline_name("train.yaml", environ={}) is None  # unset: no name a run gets
+    home = tmp_path / ".kubepipe"
+    run = home / "runs" / "fraud-eu-20260504-aaaa" / "run.json"
+    run.parent.mkdir(parents=True)
+    run.write_text(json.dumps({"run_id": run.parent.name, "pipeline": "fraud-eu", "target": "local",
+                               "state": "SUCCEEDED", "started_at": 1.0, "steps": []}))
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
+                                 source_run_id="m1", now=NOW)["run_id"]
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "train.yaml", "--format", "json")
+    assert code == 0, err
+    assert sorted((r["run_id"], r["pipeline"]) for r in json.loads(out)["items"]) == [
+        (run.parent.name, "fraud-eu"), (request, "fraud-eu")]

@@ -188,20 +188,14 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
 
 
 def _pipeline_name(given: Optional[str]) -> Optional[str]:
-    """`--pipeline pipelines/p.yaml` (the file a user runs) is the pipeline its metadata.name names: it listed 'no
-    runs of pipeline `pipelines/p.yaml`'. A name, or a file that names none, is taken as given."""
+    """`--pipeline pipelines/p.yaml` (the file a user runs) is the pipeline its metadata.name names, as its runs record
+    it (`${env.X}` resolved): it listed 'no runs of pipeline `pipelines/p.yaml`'. A name, or a file that names none,
+    is taken as given."""
     if not given or not given.endswith((".yaml", ".yml")) or not Path(given).is_file():
         return given
-    from kubepipe.errors import ValidationError
-    from kubepipe.spec.source import read_source
+    from kubepipe.spec.names import pipeline_name
 
-    try:
-        data = read_source(given).data
-    except ValidationError:
-        return given
-    name = data.get("metadata", {}).get("name") if isinstance(data, dict) and isinstance(data.get("metadata"),
-                                                                                          dict) else None
-    return name if isinstance(name, str) and name else given
+    return pipeline_name(given) or given
 
 
 def _queued_fields(queued: dict) -> list[tuple[str, object]]:

@@ -2,7 +2,8 @@
 
 from kubepipe.spec.loader import LoadedPipeline, load_pipeline, load_pipeline_text
 from kubepipe.spec.models import Pipeline, Step
+from kubepipe.spec.names import pipeline_name
 from kubepipe.spec.profiles import Profile, load_profile
 
-__all__ = ["LoadedPipeline", "load_pipeline", "load_pipeline_text", "Pipeline", "Step", "Profile",
+__all__ = ["LoadedPipeline", "load_pipeline", "load_pipeline_text", "Pipeline", "Step", "pipeline_name", "Profile",
            "load_profile"]
