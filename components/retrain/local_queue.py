@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.decisions import queue_dir, slug, state_fs, state_writes, write_whole
@@ -32,11 +31,12 @@ def queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: d
 
     request = request_id(pipeline, key)
     path = _local_pipeline(pipeline)
-    spec = _training_spec(path, pipeline)
+    _check_training_spec(path, pipeline)
     params = _local_params(path, params)
     fs, qdir = state_fs(queue_dir(state_dir))
-    # its run is listed under the pipeline's metadata.name (`runs list --pipeline`), as the request is
-    body = {"id": request, "pipeline": path, "pipeline_name": pipeline_name(path) if spec is not None else None,
+    # its run is listed under the pipeline's metadata.name (`runs list --pipeline`), as the request is; read also
+    # where an unset `${env.X}` elsewhere left the spec to the scheduler's environment (None: the name takes one)
+    body = {"id": request, "pipeline": path, "pipeline_name": pipeline_name(path),
             "params": params, "reason": record["reason"], "requested_at": record["time"],
             "source_run_id": record["source_run_id"],
             "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}
@@ -56,19 +56,20 @@ def _local_pipeline(pipeline: str) -> str:
     return str(path.resolve())
 
 
-def _training_spec(path: str, given: str) -> Any:
-    """The training pipeline's spec (`Pipeline`), as its run loads it; a ComponentError naming each problem at its
-    file:line:col when it is not valid, whatever the environment. None when only values from the environment are
-    at fault (`${env.X}` unset here): `kubepipe scheduler` reads them from its own."""
+def _check_training_spec(path: str, given: str) -> None:
+    """Loads the training pipeline's spec as its run does; a ComponentError naming each problem at its file:line:col
+    when it is not valid, whatever the environment. Passes when only values from the environment are at fault
+    (`${env.X}` unset here): `kubepipe scheduler` reads them from its own."""
     from kubepipe.errors import ValidationError
     from kubepipe.spec.loader import SpecErrors, load_pipeline
 
     try:
-        return load_pipeline(path).spec
+        load_pipeline(path)
+        return
     except SpecErrors as exc:
         issues = exc.without_env()
         if not issues:
-            return None
+            return
     except ValidationError as exc:  # no YAML, not text, too large
         issues = exc.issues
     except OSError as exc:

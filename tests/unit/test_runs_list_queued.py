@@ -153,3 +153,26 @@ def test_runs_list_of_a_file_and_its_queued_request_read_an_env_valued_name_alik
     assert code == 0, err
     assert sorted((r["run_id"], r["pipeline"]) for r in json.loads(out)["items"]) == [
         (run.parent.name, "fraud-eu"), (request, "fraud-eu")]
+
+
+def test_a_request_queued_with_an_unset_env_is_listed_under_the_name_the_file_gives(tmp_path, capsys, monkeypatch):
+    """A training pipeline whose only problem is an unset `${env.X}` (left for `kubepipe scheduler`'s environment)
+    was queued with `pipeline_name: null` and listed under its file's name (train), not its metadata.name; the name
+    is read where it does not take the unset variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRAIN_DATA", raising=False)
+    (tmp_path / "train.yaml").write_text(TRAIN.replace("default: data.csv", "default: '${env.TRAIN_DATA}'"))
+    home = tmp_path / ".kubepipe"
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
+                                 source_run_id="m1", now=NOW)["run_id"]
+    queued = json.loads((home / "state" / "retrain" / "queue" / f"{request}.json").read_text())
+    assert queued["pipeline_name"] == "fraud-model"
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "fraud-model", "--format", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == [request], err
+    (tmp_path / "other.yaml").write_text(ENV_NAMED.replace("MODEL_REGION", "UNSET_REGION"))  # the name takes it
+    monkeypatch.delenv("UNSET_REGION", raising=False)
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    other = trigger_retraining(drift_detected=True, pipeline="other.yaml", state_dir=str(home / "state"),
+                               source_run_id="m2", now=NOW)["run_id"]
+    code, out, err = run_cli(capsys, "runs", "list", "--home", home, "--pipeline", "other", "--format", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)["items"]] == [other], err
