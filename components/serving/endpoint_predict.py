@@ -92,6 +92,13 @@ def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> d
     if r.status_code != 200:
         where = _for_input(body.get("field"), inputs, start)
         raise ComponentError(f"endpoint {name} answered {r.status_code}{where}: {body.get('error', body)}")
+    preds = body.get("predictions")
+    if not isinstance(preds, list) or len(preds) != len(inputs):
+        # paired with the inputs in order: one answer short would pair every later input with the wrong answer
+        got = f"{len(preds)} answers" if isinstance(preds, list) else f"no `predictions` list ({str(preds)[:80]})"
+        raise ComponentError(f"endpoint {name} at {rec['url']} gave {got} for {len(inputs)} inputs (inputs "
+                             f"{start + 1}-{start + len(inputs)}); nothing is shown, as the answers cannot be "
+                             "paired with the inputs; check its server (`kubepipe endpoints list`) and its log")
     return body
 
 

@@ -287,3 +287,52 @@ def test_predict_sends_no_request_over_the_smaller_batch_limit_of_stable_and_can
     texts = [f"t{i}" for i in range(7)]
     assert [p["label"] for p in predict_endpoint("two", texts, str(state.parent))["predictions"]] == texts
     assert sent == [texts[:3], texts[3:6], texts[6:]]
+
+
+@pytest.fixture()
+def fake_server():
+    """A loopback HTTP server answering every POST with the JSON body its test sets."""
+    import http.server
+    import threading
+
+    answer = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            data = json.dumps(answer["body"]).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], answer
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_predict_refuses_an_answer_with_fewer_predictions_than_inputs(state, capsys, fake_server):
+    """`endpoints predict` paired inputs and answers with zip: a server answering 2 predictions for 3 texts cut the
+    table to 2 rows, exit 0, the third text silently dropped."""
+    pytest.importorskip("httpx")
+    from cli_runner import run_cli
+
+    port, answer = fake_server
+    (state / "short.json").write_text(json.dumps({"name": "short", "port": port, "url": f"http://127.0.0.1:{port}",
+                                                  "model_dir": "/m"}), encoding="utf-8")
+    answer["body"] = {"predictions": [{"label": "fuel", "probability": 0.5}] * 2}
+    code, out, err = run_cli(capsys, "endpoints", "predict", "short", "a", "b", "c")
+    assert code != 0 and out == "", (out, err)
+    assert (f"endpoint short at http://127.0.0.1:{port} gave 2 answers for 3 inputs (inputs 1-3); nothing is "
+            "shown") in err
+    answer["body"] = {"predictions": [{"label": "fuel", "probability": 0.5}] * 3}
+    code, out, err = run_cli(capsys, "endpoints", "predict", "short", "a", "b", "c")
+    assert code == 0 and out.count("fuel") == 3, (out, err)
