@@ -62,7 +62,8 @@ def batch_limit(rec: dict) -> int:
 def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:
     """POST V1 predicts to the endpoint's stable URL, as many as its batch limit needs (`batch_limit`: more inputs
     in one request were the server's 413), the answers joined in the inputs' order. Strings for a tabular model
-    are JSON rows (objects of features or lists of numbers), as `kubepipe endpoints predict` passes them."""
+    are JSON rows (objects of features or lists of numbers), as `kubepipe endpoints predict` passes them. `version`:
+    the record's (stable) registry version; `canary_version`: a baking canary's, which may have answered some."""
     rec = get_endpoint(name, state_dir)
     inputs = _rows_of(name, rec["model_dir"], inputs)
     size = batch_limit(rec)
@@ -70,7 +71,9 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     for start in range(0, max(len(inputs), 1), size):
         part = _post(name, rec, inputs[start:start + size], start, timeout_s)
         body = {**part, "predictions": [*body.get("predictions", []), *part.get("predictions", [])]}
-    return body
+    # the versions that may have answered: the stable one, and a canary's while a deploy bakes it
+    canary = rec.get("canary") if isinstance(rec.get("canary"), dict) else None
+    return {**body, "version": rec.get("version"), "canary_version": canary.get("version") if canary else None}
 
 
 def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> dict:

@@ -128,7 +128,7 @@ def test_predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(mo
 
     state = str(tmp_path / ".kubepipe")
     texts = [f"{TEXTS[i % 3]} {i}" for i in range(11)]
-    deploy_local("small", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=4)
+    deploy_local("small", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=4, version=3)
     try:
         out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *texts,
                               "--home", state], capture_output=True, text=True, timeout=60)
@@ -136,6 +136,16 @@ def test_predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(mo
         rows = [line.split("\t") for line in out.stdout.splitlines()[1:]]
         assert [r[2] for r in rows] == texts
         assert [r[0] for r in rows] == [str(x) for x in load_model(models["a"]).predict(texts)]
+        # --format json: one document, the inputs in order with their answers (docs/cli.md `EndpointPrediction`)
+        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *texts,
+                              "--home", state, "--format", "json"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert (doc["kind"], doc["endpoint"], doc["version"], doc["canary_version"]) == (
+            "EndpointPrediction", "small", 3, None)
+        assert [i["input"] for i in doc["items"]] == texts
+        assert [i["answer"]["label"] for i in doc["items"]] == [r[0] for r in rows]
+        assert [f"{i['answer']['probability']:.4f}" for i in doc["items"]] == [r[1] for r in rows]
         # an input the server refuses in a later request is numbered as the command line gave it
         bad = texts[:9] + ["x" * 600]
         out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *bad,

@@ -136,6 +136,7 @@ COMMANDS = {
     "models gc": ("ModelGc", ["models", "gc", "--dry-run", "--older-than", "60"]),
     "endpoints list": ("EndpointList", ["endpoints", "list"]),
     "endpoints repair": ("EndpointRepair", ["endpoints", "repair"]),
+    "endpoints predict": ("EndpointPrediction", ["endpoints", "predict", "clf", "SHELL OIL", "NETFLIX"]),
     "components": ("ComponentList", ["components"]),
     "components NAME": ("Component", ["components", "evaluate"]),
 }
@@ -152,6 +153,11 @@ def test_json_output_is_one_documented_document(command, state, capsys, monkeypa
     if command not in HOMELESS:
         fresh = tmp_path / "home"
         argv += ["--home", str({"run": fresh, "endpoints repair": fresh, "endpoints list": ep_home}.get(command, home))]
+    if command == "endpoints predict":  # a real endpoint's answer: tests/e2e/test_serve_endpoints.py
+        from kubepipe.components.serving import endpoints
+
+        monkeypatch.setattr(endpoints, "predict_endpoint", lambda name, inputs, state_dir: {
+            "predictions": [{"label": "fuel", "probability": 0.9}] * len(inputs), "version": 2, "canary_version": None})
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     doc = json.loads(out)  # exactly one document on stdout

@@ -230,7 +230,7 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
             texts: List[str] = typer.Argument(..., help="Texts to classify (a retrieval index's endpoint: queries); for "
                                                         "a tabular model, rows as JSON ('{\"amount\": 12.5, ...}' or "
                                                         "'[12.5, 3, ...]')."),
-            home: Path = HOME, state_dir: Optional[str] = STATE_DIR) -> None:
+            home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
     """Send texts (or a tabular model's JSON rows) to a local endpoint; print label and probability per input
     (a retrieval index's endpoint: its hits per query, best first: rank, doc_id, score)."""
     from kubepipe.extras import require
@@ -240,6 +240,11 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
 
     body = predict_endpoint(name, list(texts), endpoints_home(home, state_dir))
     predictions = body.get("predictions", [])
+    if output.is_json(fmt):
+        output.emit("EndpointPrediction", {
+            "endpoint": name, "version": body.get("version"), "canary_version": body.get("canary_version"),
+            "items": [{"input": text, "answer": pred} for text, pred in zip(texts, predictions)]})
+        return
     if any(isinstance(p, list) for p in predictions):  # a retriever answers a list of hits per query
         output.table(("rank", "doc_id", "score", "query"),
                      [(rank, hit["doc_id"], f"{hit['score']:.4f}", text)
