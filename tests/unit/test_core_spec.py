@@ -248,6 +248,10 @@ def test_a_param_default_too_large_for_a_number_says_it_overflows(param, written
                                   "write 3"),
     ("{type: float, default: '0.5'}", "default '0.5' is not of type float; unquote it: in quotes, YAML reads '0.5' "
                                       "as text; write 0.5"),
+    ("{type: float, default: 'inf'}", "default 'inf' is not of type float; inf is not a finite number: values must "
+                                      "be finite (NaN and infinity cannot be stored in a pipeline spec)"),
+    ("{type: float, default: '-.NaN'}", "default '-.NaN' is not of type float; -.NaN is not a finite number: values "
+                                        "must be finite (NaN and infinity cannot be stored in a pipeline spec)"),
 ])
 def test_a_param_default_of_a_number_s_other_form_says_how_to_write_it(param, hint):
     """`n: {type: int, default: 2.0}` said only 'default 2.0 is not of type int'."""

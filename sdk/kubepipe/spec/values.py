@@ -69,10 +69,17 @@ def exponent_hint(value: Any) -> str | None:
     number = float(value)
     if not math.isfinite(number):
         return _overflow_hint(value)
+    return f"YAML reads {value.strip()} as text, not a number; write {_plain(number)}"
+
+
+def _plain(number: int | float) -> str:
+    """`number` as a user writes it unquoted for YAML to read a number: 24, not 24.0 (a float field takes 24)."""
+    if isinstance(number, int):
+        return str(number)
     plain = str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
     if "e" in plain and "." not in plain.split("e")[0]:  # 1e+20: text too; 1.0e+20 is YAML's number
         plain = plain.replace("e", ".0e", 1)
-    return f"YAML reads {value.strip()} as text, not a number; write {plain}"
+    return plain
 
 
 def number_hint(value: Any, want: type) -> str | None:
@@ -84,18 +91,25 @@ def number_hint(value: Any, want: type) -> str | None:
     hint = exponent_hint(value)
     if hint or not isinstance(value, str):
         return hint
+    if _INF_NAN.fullmatch(value.strip()):  # `default: 'inf'` said only 'is not of type float'
+        return f"{value.strip()} is not a finite number: {_FINITE} (NaN and infinity cannot be stored in a pipeline " \
+               "spec)"
     try:
         number = int(value.strip()) if want is int else float(value.strip())
     except ValueError:
         return None
     if not math.isfinite(number):
-        return None if re.search(r"(?i)inf|nan", value) else _overflow_hint(value)
+        return _overflow_hint(value)
     return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}"
+
+
+_INF_NAN = re.compile(r"(?i)[-+]?\.?(?:inf(?:inity)?|nan)")
+_FINITE = "values must be finite"
 
 
 def _overflow_hint(text: str) -> str:
     """`1.0e400`: past the largest double, it would read as infinity (`is not of type float` said nothing of it)."""
-    return f"{text.strip()} overflows: it would read as infinity (the largest number is about 1.8e308); values must be finite"
+    return f"{text.strip()} overflows: it would read as infinity (the largest number is about 1.8e308); {_FINITE}"
 
 
 class NotFinite(ValueError):
