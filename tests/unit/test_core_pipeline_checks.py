@@ -791,3 +791,21 @@ def test_a_guardrail_without_probes_is_refused_before_the_run(tmp_path, probes, 
                                                     "inline_probes): it would fail when it runs, after the steps "
                                                     "before it")
     assert issue.hint.startswith('wire a dataset: `inputs: {probes: "${steps.<step>.outputs.dataset}"}`')
+
+
+def test_a_quoted_whole_number_for_a_float_input_is_written_as_the_user_would(tmp_path):
+    # `cooldown_hours: '24'` was told to `write 24.0`; a float input takes 24 as written
+    import kubepipe
+
+    (tmp_path / "train.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: train}\n"
+        "steps:\n  load: {component: load-data, with: {source: d.csv}}\n")
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: monitor}\nsteps:\n  retrain:\n"
+        "    component: trigger-retrain\n    inputs: {drift_detected: true}\n"
+        "    with: {pipeline: train.yaml, cooldown_hours: '24'}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(tmp_path / "monitor.yaml")
+    [issue] = exc.value.issues
+    assert issue.path == "steps.retrain.with.cooldown_hours"
+    assert issue.hint == "unquote it: in quotes, YAML reads '24' as text; write 24", issue

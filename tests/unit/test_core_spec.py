@@ -248,6 +248,8 @@ def test_a_param_default_too_large_for_a_number_says_it_overflows(param, written
                                   "write 3"),
     ("{type: float, default: '0.5'}", "default '0.5' is not of type float; unquote it: in quotes, YAML reads '0.5' "
                                       "as text; write 0.5"),
+    ("{type: float, default: '24'}", "default '24' is not of type float; unquote it: in quotes, YAML reads '24' "
+                                     "as text; write 24"),  # not 24.0: a float takes 24 as written
     ("{type: float, default: 'inf'}", "default 'inf' is not of type float; inf is not a finite number: values must "
                                       "be finite (NaN and infinity cannot be stored in a pipeline spec)"),
     ("{type: float, default: '-.NaN'}", "default '-.NaN' is not of type float; -.NaN is not a finite number: values "

@@ -100,7 +100,7 @@ def number_hint(value: Any, want: type) -> str | None:
         return None
     if not math.isfinite(number):
         return _overflow_hint(value)
-    return f"unquote it: in quotes, YAML reads {value!r} as text; write {number}"
+    return f"unquote it: in quotes, YAML reads {value!r} as text; write {_plain(number)}"
 
 
 _INF_NAN = re.compile(r"(?i)[-+]?\.?(?:inf(?:inity)?|nan)")
