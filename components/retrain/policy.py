@@ -117,6 +117,10 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
 
     who = "kubepipe retrain resume"  # the shared helpers' errors name the command the user ran
     require_pipeline(pipeline, who, "the PIPELINE argument")
+    given = pipeline
+    if target == "local" and not read_triggers(state_dir, pipeline, who):  # `runs list` names it by metadata.name
+        pipeline = _file_named(state_dir, pipeline, who) or pipeline
+    shown = given if given == pipeline else f"{given} ({pipeline})"  # the name, and the file it named
     file = pipeline_file(pipeline, target)  # the file, as this working directory reaches it
 
     def recorded(lines: list[dict]) -> list[dict]:
@@ -124,8 +128,8 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
             logs = _logged(state_dir)  # `runs list` names a pipeline by metadata.name, a log by its file's name
             raise ComponentError(f"{who}: no retrain decisions for {pipeline} in "
                                  f"{log_path(state_dir, pipeline)}; name the pipeline as trigger-retrain's `pipeline` "
-                                 "does (its file, not its metadata.name), with the --target (and --profile / --home) "
-                                 "its monitor runs with" + (f"; decision logs there: {', '.join(logs)}" if logs else ""))
+                                 "does (its file; a metadata.name: that of one file with decisions there), with the "
+                                 "--target (and --profile / --home) its monitor runs with" + (f"; decision logs there: {', '.join(logs)}" if logs else ""))
         # a local file as resolved: the path a decision was given by is relative to its monitor's working directory
         named = sorted({str(r.get("pipeline_file") or r["pipeline"]) for r in lines if r.get("pipeline")})
         # the log is named after the file's name: another file of that name (or a name) shares it
@@ -146,23 +150,48 @@ def resume(state_dir: str, pipeline: str, target: str = "local", now: dt.datetim
         failures, _last = failures_in_a_row(state_dir, lines, pipeline, target, who=who, remote=remote)
         if not failures:
             return {"action": "not-paused", "pipeline": pipeline, "failures": 0,
-                    "reason": f"{pipeline}: no failed retrains in a row; nothing to resume"}
+                    "reason": f"{shown}: no failed retrains in a row; nothing to resume"}
         record = {"time": utc_text(now or dt.datetime.now(dt.timezone.utc)), "pipeline": pipeline, "target": target,
                   **({"pipeline_file": file} if file else {}),
                   "action": "resumed", "run_id": None, "failures": failures,
-                  "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"}
+                  "reason": f"resumed by `kubepipe retrain resume` after {failures} failed retrain(s) in a row"
+                            + ("" if given == pipeline else f" ({shown})")}
         append_decision(state_dir, pipeline, record, who)
         return record
 
 
-def _logged(state_dir: str) -> list[str]:
-    """The folders under `<state_dir>/retrain/` that hold a decision log (named after a pipeline's file); [] when
-    they cannot be listed."""
+def _logged(state_dir: str, most: int | None = 20) -> list[str]:
+    """The folders under `<state_dir>/retrain/` that hold a decision log (named after a pipeline's file), the first
+    `most`; [] when they cannot be listed."""
     from kubepipe.components.retrain.decisions import state_fs
 
     try:
         fs, root = state_fs(f"{state_dir.rstrip('/')}/retrain")
         names = [str(n).rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(root, detail=False)]
-        return sorted(n for n in names if n != "queue" and fs.exists(f"{root}/{n}/triggers.jsonl"))[:20]
+        return sorted(n for n in names if n != "queue" and fs.exists(f"{root}/{n}/triggers.jsonl"))[:most]
     except Exception:  # noqa: BLE001 - only a hint: whatever the store says, the error above stands
         return []
+
+
+def _file_named(state_dir: str, name: str, who: str) -> str | None:
+    """The local pipeline file whose decisions a log holds and whose metadata.name is `name` (as `runs list` names
+    its runs and queued retrains), when exactly one is; None when none is; a ComponentError listing them when
+    several are."""
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.retrain.decisions import read_triggers
+    from kubepipe.spec.names import pipeline_name
+
+    found: dict[str, str] = {}  # file: its log
+    for log in _logged(state_dir, None):
+        try:
+            lines = read_triggers(state_dir, log, who)
+        except ComponentError:  # a damaged log: resuming it by its file says so
+            continue
+        for file in sorted({r["pipeline_file"] for r in lines if isinstance(r.get("pipeline_file"), str)}):
+            if pipeline_name(file) == name:
+                found.setdefault(file, log)
+    if len(found) > 1:
+        raise ComponentError(f"{who}: {name} is the metadata.name of {len(found)} pipeline files with retrain "
+                             f"decisions: {', '.join(f'{f} (log {log})' for f, log in sorted(found.items()))}; give "
+                             "the file to resume")
+    return next(iter(found), None)

@@ -237,7 +237,57 @@ def test_retrain_resume_of_a_metadata_name_names_the_decision_logs_there(tmp_pat
     (tmp_path / "train.yaml").write_text(training_pipeline("fraud-model.yaml"))
     home = tmp_path / ".kubepipe"
     trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"), source_run_id="m1")
+    code, _out, err = run_cli(capsys, "retrain", "resume", "fraud-modle", "--home", str(home))  # no file's name
+    text = " ".join(err.split())
+    assert code != 0 and "no retrain decisions for fraud-modle in" in text
+    assert "(its file; a metadata.name: that of one file with decisions there)" in text
+    assert text.endswith("; decision logs there: train"), text
+
+
+def _paused(state: str, pipeline: str, run: str) -> None:
+    """`pipeline`'s retrain failed (as `kubepipe scheduler` writes it) and the next drift paused its trigger."""
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    now = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
+    kw = dict(drift_detected=True, pipeline=pipeline, state_dir=state, max_failures=1)
+    request = trigger_retraining(**kw, source_run_id=f"{run}-1", now=now)["run_id"]
+    queued = Path(state) / "retrain" / "queue" / f"{request}.json"
+    (queued.parent / "done").mkdir(exist_ok=True)
+    queued.rename(queued.parent / "done" / queued.name)  # taken, and failed
+    (queued.parent / "done" / queued.name).write_text(json.dumps(
+        {**json.loads((queued.parent / "done" / queued.name).read_text()), "outcome": {"state": "failed"}}))
+    assert trigger_retraining(**kw, source_run_id=f"{run}-2", now=now + dt.timedelta(hours=1))["action"] == "paused"
+
+
+def test_retrain_resume_takes_the_metadata_name_runs_list_shows_when_one_file_has_it(tmp_path, capsys, monkeypatch):
+    """`kubepipe retrain resume fraud-model` (the name `runs list` gives its queued retrains and runs) was refused
+    with a hint to give the file; the name is the file whose decisions are logged with it, when only one is, and
+    the candidates are listed when several are."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+    for folder, file in (("a", "train.yaml"), ("b", "fraud.yaml")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.csv").write_text("a\n1\n")
+        (tmp_path / folder / file).write_text(training_pipeline("fraud-model.yaml"))
+    (tmp_path / "other.yaml").write_text(training_pipeline("other.yaml"))
+    _paused(state, "a/train.yaml", "m")
+    _paused(state, "other.yaml", "o")
+    code, out, err = run_cli(capsys, "retrain", "resume", "fraud-model", "--home", str(home))
+    assert code == 0, err
+    assert (f"resumed by `kubepipe retrain resume` after 1 failed retrain(s) in a row (fraud-model "
+            f"({tmp_path / 'a' / 'train.yaml'}))") in " ".join(out.split())
+    assert trigger_retraining(drift_detected=True, pipeline="a/train.yaml", state_dir=state, max_failures=1,
+                              source_run_id="m-3")["action"] == "started"
+    assert trigger_retraining(drift_detected=True, pipeline="other.yaml", state_dir=state, max_failures=1,
+                              source_run_id="o-3")["action"] == "paused"  # another pipeline's stays paused
+    _paused(state, "b/fraud.yaml", "b")
     code, _out, err = run_cli(capsys, "retrain", "resume", "fraud-model", "--home", str(home))
     text = " ".join(err.split())
-    assert code != 0 and "no retrain decisions for fraud-model in" in text
-    assert "(its file, not its metadata.name)" in text and text.endswith("; decision logs there: train"), text
+    assert code != 0 and (f"fraud-model is the metadata.name of 2 pipeline files with retrain decisions: "
+                          f"{tmp_path / 'a' / 'train.yaml'} (log train), {tmp_path / 'b' / 'fraud.yaml'} (log fraud); "
+                          "give the file to resume") in text, text

@@ -18,7 +18,9 @@ retrain_app = typer.Typer(help="Drift-triggered retraining (trigger-retrain).", 
 
 @retrain_app.command("resume")
 def resume(pipeline: str = typer.Argument(..., help="The training pipeline as trigger-retrain's `pipeline` names it "
-                                                     "(the `paused` decision's command says it)."),
+                                                     "(the `paused` decision's command says it); locally also its "
+                                                     "metadata.name (as `runs list` shows it), when that is the name "
+                                                     "of one file with decisions logged."),
            target: str = typer.Option("local", "--target", "-t", help="The target its monitor runs on: local | "
                                                                        "kubeflow | vertex (whose state_dir holds the "
                                                                        "decision log)."),
