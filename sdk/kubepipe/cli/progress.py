@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from kubepipe.cli.console import PLAIN, escape, tty
+from kubepipe.errors import printable
 from kubepipe.json_values import NOT_FINITE_TEXT, finite_text
 
 __all__ = ["Progress", "summary_table", "summary_rows", "output_lines", "SUMMARY_COLUMNS", "STYLE"]
@@ -77,6 +78,11 @@ class Progress:
             took += f", reused from {escape(via)}" if via else ""
             self.console.print(f"  [{style}]{_ICON.get(rec.state, '?')} {escape(rec.name)} "
                                f"{rec.state.lower()}{took}[/{style}]")
+
+    def log(self, step: str, line: str) -> None:
+        """A step's warning or error log line (backends.local.step_log), shown as it comes: control characters as
+        visible text (errors.printable), above the live table on a terminal."""
+        self.console.print(f"  [yellow]{escape(step)}:[/yellow] {escape(printable(line))}", soft_wrap=True)
 
     def _table(self) -> Table:
         t = Table(box=None, show_header=False)

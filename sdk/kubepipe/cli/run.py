@@ -43,7 +43,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
     try:
         with Progress(sys.stderr) as progress:
             result = run_compiled(compiled, params=params, on_event=None if console.QUIET else progress,
-                                  resume=resume)
+                                  resume=resume, on_log=None if console.QUIET or as_json else progress.log)
     except KeyboardInterrupt as exc:
         run_id = getattr(exc, "run_id", None)
         if run_id is None:

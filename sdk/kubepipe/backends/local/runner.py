@@ -62,18 +62,22 @@ def _require_extras(compiled: Compiled) -> None:
 
 def run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                  on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
-                 runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None) -> RunResult:
+                 runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None,
+                 on_log: Callable[[str, str], None] | None = None) -> RunResult:
     """Run `compiled` locally. `resume`: a failed or crashed run of the same pipeline whose checkpoints the
     steps continue from: a step that succeeded there is reused where its component and inputs are unchanged
     (backends.local.reuse), the others run, a training step resuming where its settings and data match.
-    One at a time in a process (process_state.one_run_at_a_time)."""
+    One at a time in a process (process_state.one_run_at_a_time). `on_log(step, line)`: a step's first warning and
+    error log lines as it runs, credentials redacted (backends.local.step_log)."""
     with one_run_at_a_time(compiled.pipeline_name):
-        return _run_compiled(compiled, params, on_event=on_event, run_id=run_id, runs_dir=runs_dir, resume=resume)
+        return _run_compiled(compiled, params, on_event=on_event, run_id=run_id, runs_dir=runs_dir, resume=resume,
+                             on_log=on_log)
 
 
 def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                   on_event: Callable[[StepEvent], None] | None = None, run_id: str | None = None,
-                  runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None) -> RunResult:
+                  runs_dir: str | Path | None = None, resume: str | os.PathLike | None = None,
+                  on_log: Callable[[str, str], None] | None = None) -> RunResult:
     if compiled.target != "local":
         raise UserError(f"this pipeline was compiled for `{compiled.target}`; local runs need target local")
     _require_extras(compiled)
@@ -90,11 +94,13 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
                         "remove that folder to use this one again)")
     prior = prior_run(compiled, resume, runs_root) if resume is not None else None
     with resume_lock(runs_root, prior, run_id):  # one resume of a run at a time: they share its checkpoints
-        return _run_now(compiled, params, on_event=on_event, run_id=run_id, runs_root=runs_root, prior=prior)
+        return _run_now(compiled, params, on_event=on_event, run_id=run_id, runs_root=runs_root, prior=prior,
+                        on_log=on_log)
 
 
 def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Callable[[StepEvent], None] | None,
-             run_id: str, runs_root: Path, prior: Prior | None) -> RunResult:
+             run_id: str, runs_root: Path, prior: Prior | None,
+             on_log: Callable[[str, str], None] | None = None) -> RunResult:
     from kfp import components, local
 
     resumed_from, checkpoint_key, earlier = (prior.run_id, prior.checkpoint_key, prior.params) if prior else (
@@ -150,7 +156,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
                    raise_on_error=False)
         log = open(run.log, "w", encoding="utf-8")
         watcher = StepWatcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
-                           foreach={s.name for s in plan.steps if s.foreach is not None})
+                           foreach={s.name for s in plan.steps if s.foreach is not None}, on_log=on_log)
         try:
             try:
                 with contextlib.redirect_stdout(watcher), contextlib.redirect_stderr(watcher), \

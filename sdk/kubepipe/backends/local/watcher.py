@@ -12,6 +12,7 @@ from typing import Callable
 
 from kubepipe.backends.local.outputs import collect_outputs
 from kubepipe.backends.local.reuse import step_reused
+from kubepipe.backends.local.step_log import LiveStepLog
 from kubepipe.backends.local.user_frames import SourceMap, user_frame
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.redaction import StreamRedactor
@@ -44,8 +45,10 @@ class StepWatcher(io.TextIOBase):
 
     def __init__(self, run: RunResult, log: io.TextIOBase, names: dict[str, str],
                  on_event: Callable[[StepEvent], None] | None, metric_outputs: dict[str, set[str]] | None = None,
-                 frames: dict[str, SourceMap] | None = None, foreach: set[str] | frozenset[str] = frozenset()):
+                 frames: dict[str, SourceMap] | None = None, foreach: set[str] | frozenset[str] = frozenset(),
+                 on_log: Callable[[str, str], None] | None = None):
         self.run, self.log, self.names, self.on_event = run, log, names, on_event
+        self.live_log = LiveStepLog(on_log, str(run.log))  # a step's warning lines, as it runs
         self.foreach = foreach  # steps whose task runs once per item: one iteration's end is not the step's
         self.metric_outputs = metric_outputs or {}
         self.frames = frames or {}  # step -> where its python component's source is (user_frames)
@@ -111,6 +114,7 @@ class StepWatcher(io.TextIOBase):
         if m:
             rec, self.tasks_read = self._record(m.group(1)), True
             ok = m.group(2).upper() == "SUCCESS"
+            self.live_log.finished(rec.name)
             rec.finished_at = time.time()
             if not ok:
                 rec.state = "FAILED"
@@ -127,6 +131,7 @@ class StepWatcher(io.TextIOBase):
             self._emit("finished", rec)
             return
         if self.current is not None and line.strip():
+            self.live_log.line(self.current.name, line.strip())
             buf = self.tail.setdefault(self.current.name, [])
             buf.append(line.strip())
             del buf[:-50]

@@ -1,0 +1,47 @@
+"""A step's WARNING / ERROR log lines, passed on live while it runs (`kubepipe run` shows them on stderr): they were
+only in run.log, so a warning such as train-torch's `compile: true is ignored` went unseen. At most `cap` lines a
+step; its end then says how many more run.log holds. Credentials in a line are redacted, as run.log's are."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from kubepipe.secrets import redact_text
+
+__all__ = ["LiveStepLog", "is_warning_line", "shown"]
+
+# a logging record's level (`[KFP Executor 2026-12-02 10:00:00,123 WARNING]: ...` as kfp's executor formats the
+# step's records, `WARNING:root:...`) or a Python warning (`file.py:3: UserWarning: ...`)
+_LEVEL = re.compile(r"(?:^|[\s:\[])(?:WARNING|WARN|ERROR|CRITICAL)(?=[\s:\]])|\b\w*Warning: ")
+_EXECUTOR = re.compile(r"^\[KFP Executor [^\]]*? (\w+)\]: ")  # its time is the run's, said once in run.log
+
+
+def is_warning_line(line: str) -> bool:
+    return _LEVEL.search(line) is not None
+
+
+def shown(line: str) -> str:
+    """The line as the terminal shows it: kfp's executor prefix is the level only (`WARNING: ...`)."""
+    return _EXECUTOR.sub(lambda m: f"{m.group(1)}: ", line, count=1)
+
+
+class LiveStepLog:
+    """Calls `on_log(step, line)` for each of a step's first `cap` warning lines, and once at its end with how many
+    more were left out (then in run.log only)."""
+
+    def __init__(self, on_log: Callable[[str, str], None] | None, log_path: str, cap: int = 5):
+        self.on_log, self.log_path, self.cap = on_log, log_path, cap
+        self.seen: dict[str, int] = {}
+
+    def line(self, step: str, line: str) -> None:
+        if self.on_log is None or not is_warning_line(line):
+            return
+        n = self.seen[step] = self.seen.get(step, 0) + 1
+        if n <= self.cap:
+            self.on_log(step, redact_text(shown(line)))
+
+    def finished(self, step: str) -> None:
+        more = self.seen.pop(step, 0) - self.cap
+        if self.on_log is not None and more > 0:
+            self.on_log(step, f"... {more} more warning/error line{'s' if more > 1 else ''} in {self.log_path}")
