@@ -28,6 +28,8 @@ class CheckIssue(NamedTuple):
     hint: str | None = None
     # "warning": said by `kubepipe validate`, located, and the step still runs (e.g. a value the target ignores)
     severity: str = "error"
+    # int or float where the value must be a number: `validate` tells a quoted one ('120') to be unquoted
+    number: type | None = None
 
 
 def errors_only(issues: list[CheckIssue]) -> list[CheckIssue]:

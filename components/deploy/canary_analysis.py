@@ -72,8 +72,8 @@ def analysis_issues(value, canary_percent=None) -> list[CheckIssue]:
             issues.append(CheckIssue(("canary_analysis", key), f"unknown canary analysis setting `{key}`",
                                      did_you_mean(key, ANALYSIS_KEYS) or f"known: {', '.join(ANALYSIS_KEYS)}"))
 
-    def bad(key, want, hint=None):
-        issues.append(CheckIssue(("canary_analysis", key), f"must be {want}, got {value[key]!r}", hint))
+    def bad(key, want, hint=None, number=float):
+        issues.append(CheckIssue(("canary_analysis", key), f"must be {want}, got {value[key]!r}", hint, number=number))
 
     for key, v in value.items():
         if isinstance(v, str) and v.startswith("${"):
@@ -81,7 +81,7 @@ def analysis_issues(value, canary_percent=None) -> list[CheckIssue]:
         if key == "bake_s" and (not _num(v) or not 0 < v <= MAX_BAKE_S):
             bad(key, f"a number of seconds above 0 (at most {MAX_BAKE_S})", "how long the canary takes traffic")
         elif key == "min_requests" and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            bad(key, "a whole number of requests, 0 or more", None)
+            bad(key, "a whole number of requests, 0 or more", None, number=int)
         elif key == "max_error_rate_increase" and (not _num(v) or not 0 <= v <= 1):
             bad(key, "a share of requests from 0 to 1", "0: any 5xx regression rolls back")
         elif key == "max_client_error_rate_increase" and (not _num(v) or not 0 <= v <= 1):

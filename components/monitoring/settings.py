@@ -47,14 +47,15 @@ def log_issues(value, runtime: str | None = None, written: bool = False) -> list
     sample = value.get("sample", 1.0)
     if not _param(sample) and (not _num(sample) or not 0 < sample <= 1):
         issues.append(CheckIssue((*where, "sample"), f"must be a fraction above 0 and at most 1, got {sample!r}",
-                                 "the share of requests logged: 1 logs every request"))
+                                 "the share of requests logged: 1 logs every request", number=float))
     sink = value.get("sink")
     if sink is not None and not _param(sink) and (not isinstance(sink, str) or not sink.strip()):
         issues.append(CheckIssue((*where, "sink"), f"must be a folder path or URI, got {sink!r}", _EXAMPLE))
     flush = value.get("flush_s")
     if flush is not None and not _param(flush) and (not _num(flush) or not MIN_FLUSH_S <= flush < math.inf):  # nan
         issues.append(CheckIssue((*where, "flush_s"), f"must be a positive number of seconds, {MIN_FLUSH_S:g} or more, "
-                                 f"got {flush!r}", "the server writes the log at least this often (default 10)"))
+                                 f"got {flush!r}", "the server writes the log at least this often (default 10)",
+                                 number=float))
     redact = value.get("redact", True)
     if not _param(redact) and not isinstance(redact, bool):  # "no" or 0 read as true would log PANs, or not
         issues.append(CheckIssue((*where, "redact"), f"must be true or false, got {redact!r}",

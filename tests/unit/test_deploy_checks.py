@@ -509,6 +509,26 @@ def test_a_with_value_in_exponent_notation_says_yaml_reads_it_as_text(tmp_path):
     assert got["steps.deploy.with.autoscaling.target"] == "YAML reads 2e2 as text, not a number; write 200"
 
 
+def test_a_quoted_number_a_component_check_wants_says_to_unquote_it(tmp_path):
+    """`canary_analysis: {bake_s: '120'}` said only 'must be a number of seconds above 0 ..., got '120''; a check says
+    which values are numbers (CheckIssue.number: float, int for min_requests), and validate says to unquote them."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    text = _DEPLOY_PIPELINE.replace("{bake_s: 120}", "{bake_s: '120', min_requests: '20'}")
+    (tmp_path / "p.yaml").write_text(text.replace("serving: {gpu: 1, gpu_type: nvidia-l4}",
+                                                  "serving: {gpu: 1, gpu_type: nvidia-l4, log: {flush_s: '5'}}"))
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", "local")
+    got = {i.path: (i.message, i.hint) for i in err.value.issues}
+    assert got["steps.deploy.with.canary_analysis.bake_s"] == (
+        "must be a number of seconds above 0 (at most 86400), got '120'",
+        "unquote it: in quotes, YAML reads '120' as text; write 120")
+    assert got["steps.deploy.with.canary_analysis.min_requests"][1] == (
+        "unquote it: in quotes, YAML reads '20' as text; write 20")
+    assert got["steps.deploy.with.serving.log.flush_s"][1] == "unquote it: in quotes, YAML reads '5' as text; write 5"
+
+
 @pytest.mark.parametrize("written, hint", [('"3"', "unquote it: in quotes, YAML reads '3' as text; write 3"),
                                            ("' 7 '", "unquote it: in quotes, YAML reads ' 7 ' as text; write 7")])
 def test_a_quoted_whole_number_for_an_int_input_says_to_write_it_unquoted(tmp_path, written, hint):

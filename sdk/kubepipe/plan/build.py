@@ -26,7 +26,7 @@ from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step
 from kubepipe.spec.profiles import Profile
 from kubepipe.spec.source import format_path
-from kubepipe.spec.values import exponent_hint
+from kubepipe.spec.values import exponent_hint, number_hint
 from kubepipe.util import did_you_mean
 
 __all__ = ["build_plan", "context_value"]
@@ -242,9 +242,11 @@ class _Builder(InputChecks):
                 self.warnings.append(self.loc.issue(path + ("with",) + tuple(ci.path), ci.message, hint=ci.hint,
                                                     severity="warning"))
                 continue
-            # `bake_s: 1e3` is text in YAML 1.1: 'must be a number ..., got '1e3'' did not say why
-            self.err(path + ("with",) + tuple(ci.path), ci.message, hint=exponent_hint(_value_at(checked, ci.path))
-                     or ci.hint)
+            # `bake_s: 1e3` is text in YAML 1.1, `bake_s: '120'` text in quotes: 'must be a number ..., got '120''
+            # did not say why; the check says the value is a number (`number=float`)
+            value, number = _value_at(checked, ci.path), getattr(ci, "number", None)
+            hint = number_hint(value, number) if number in (int, float) and isinstance(value, str) else None
+            self.err(path + ("with",) + tuple(ci.path), ci.message, hint=hint or exponent_hint(value) or ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
         for pi in param_value_issues(info, checked, defaults):
             self.err(("params", pi.param, "default"), f"{pi.message} ({format_path(path + ('with',) + pi.path)} "
