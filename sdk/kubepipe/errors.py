@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line", "printable"]
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line", "printable",
+           "terminal_text"]
 
 # C0 and C1 control characters and Unicode's line and paragraph separators: each would break a line
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -23,6 +24,17 @@ def printable(text: str) -> str:
     character but newline and tab escaped as visible text (ESC as `\\x1b`), so none reaches the terminal as a
     command (clear the screen, recolour, move the cursor)."""
     return _CONTROL_BUT_LINES.sub(_escaped, text)
+
+
+# an SGR sequence (colour, bold: `ESC[...m`), which a step's log may colour its lines with, else one control character
+_SGR_OR_CONTROL = re.compile("(\x1b\\[[0-9;]*m)|" + _CONTROL_BUT_LINES.pattern)
+
+
+def terminal_text(text: str) -> str:
+    """A step's own output as a terminal is given it live: as `printable`, except that its colour codes (SGR,
+    `ESC[...m`) are kept; any other control sequence (clear the screen `ESC[2J`, move the cursor, a title) is
+    visible text."""
+    return _SGR_OR_CONTROL.sub(lambda m: m.group(1) or _escaped(m), text)
 
 
 def _escaped(m: re.Match) -> str:

@@ -15,6 +15,7 @@ from kubepipe.backends.local.reuse import step_reused
 from kubepipe.backends.local.step_log import LiveStepLog
 from kubepipe.backends.local.user_frames import SourceMap, user_frame
 from kubepipe.backends.runs.record import RunResult, StepRecord
+from kubepipe.errors import terminal_text
 from kubepipe.redaction import StreamRedactor
 from kubepipe.secrets import redact_text
 
@@ -65,8 +66,10 @@ class StepWatcher(io.TextIOBase):
         self.event_error: Exception | None = None  # raised by the caller's on_event: re-raised after the run
 
     def write(self, text: str) -> int:
-        if self.log.closed:  # a logging handler made during the run outlived it
-            return sys.__stderr__.write(text) if sys.__stderr__ is not None else len(text)
+        if self.log.closed:  # a logging handler made during the run outlived it: to the terminal, as run.log has it
+            if sys.__stderr__ is not None:  # a step's `ESC[2J` must not clear the user's screen
+                sys.__stderr__.write(terminal_text(redact_text(text)))
+            return len(text)
         if self.log_error is None:
             try:  # a failed step's traceback can say a credential (a DSN in a connect error): not kept on disk
                 self.log.write(self.redact(text))
