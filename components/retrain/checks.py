@@ -75,7 +75,9 @@ def capped_reason(text: str) -> str:
 def trigger_reference() -> Reference:
     return Reference(
         allowed={"pipeline": Allowed(note="a YAML path relative to this pipeline file (local; validate checks it is "
-                                           "there), a KFP pipeline name, or a compiled template URI (vertex)"),
+                                           "there and a valid pipeline, what `${env.X}` gives left to the run, and "
+                                           "that `params` are its params), a KFP pipeline name, or a compiled "
+                                           "template URI (vertex)"),
                  "params": Allowed(note="the training pipeline's params; locally, a relative path given for one it "
                                         "reads as a file is read from this pipeline file's folder; on kubeflow/vertex "
                                         "a local path is refused (its pods cannot read it): use a gs:// or s3:// "

@@ -259,3 +259,12 @@ def test_a_component_files_int_default_is_an_int(capsys, tmp_path):
     assert defaults == {"x": 2, "f": 2.0} and type(defaults["x"]) is int and type(defaults["f"]) is float
     code, out, _ = run_cli(capsys, "components", str(tmp_path / "twice.yaml"))
     assert "x\tint\t2\t" in out, out
+
+
+def test_trigger_retrain_s_pipeline_note_says_what_validate_checks_of_the_training_pipeline():
+    """The note said only that validate checks the training pipeline's file is there, while validate also refuses a
+    file whose spec is not valid (what `${env.X}` gives aside) and checks `params` against its params."""
+    note = _allowed("trigger-retrain", "pipeline")["note"]
+    assert ("(local; validate checks it is there and a valid pipeline, what `${env.X}` gives left to the run, and "
+            "that `params` are its params)") in note, note
+    assert note in (ROOT / "docs" / "components.md").read_text()
