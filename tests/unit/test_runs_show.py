@@ -618,3 +618,19 @@ def test_runs_list_takes_the_pipelines_yaml_file_for_its_name(tmp_path, capsys, 
     assert code == 0 and "p-20261201-aaaa\tp\t" in out, (out, err)
     code, out, err = run_cli(capsys, "runs", "list", "--home", "home", "--pipeline", "pipelines/other.yaml")
     assert code == 0 and "no runs of pipeline `other` under home/runs; pipelines with runs: p" in " ".join(err.split())
+
+
+def test_runs_prune_takes_the_pipelines_yaml_file_for_its_name_as_runs_list_does(tmp_path, capsys, monkeypatch):
+    """`kubepipe runs prune --keep 1 --pipeline pipelines/p.yaml` removed nothing and warned 'no runs of pipeline
+    `pipelines/p.yaml`', while `runs list --pipeline pipelines/p.yaml` listed the file's runs (its metadata.name)."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    for run_id in ("p-20261201-aaaa", "p-20261202-bbbb"):
+        _record(tmp_path / "home" / "runs", run_id)  # pipeline `p`
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\n")
+    code, out, err = run_cli(capsys, "runs", "prune", "--home", "home", "--keep", "1", "--pipeline",
+                             "pipelines/p.yaml", "--format", "json")
+    assert code == 0 and json.loads(out)["removed"] == ["p-20261201-aaaa"], (out, err)
+    assert sorted(p.name for p in (tmp_path / "home" / "runs").iterdir()) == ["p-20261202-bbbb"]

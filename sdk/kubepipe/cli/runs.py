@@ -15,6 +15,8 @@ from kubepipe.cli.output import FORMAT, HOME, Format
 __all__ = ["register", "local_state_dir", "local_runs"]
 
 RUNS_TARGET = typer.Option(None, "--target", "-t", show_default="local", help="local | kubeflow | vertex")
+# `runs list` and `runs prune` alike: a YAML file is the pipeline its metadata.name names (_pipeline_name)
+RUNS_PIPELINE = typer.Option(None, "--pipeline", help="Only this pipeline: its name (metadata.name) or its YAML file.")
 
 
 runs_app = typer.Typer(help="Local and remote runs.", no_args_is_help=True)
@@ -31,8 +33,7 @@ def _state(value) -> output.Styled:
 
 @runs_app.command("list")
 def runs_list(target: Optional[str] = RUNS_TARGET,
-              pipeline: Optional[str] = typer.Option(
-                  None, "--pipeline", help="Only this pipeline: its name (metadata.name) or its YAML file."),
+              pipeline: Optional[str] = RUNS_PIPELINE,
               limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
               label: Optional[list[str]] = typer.Option(
                   None, "--label", "-l", help="Only runs with this label: key=value; repeat --label for several (all of them), "
@@ -160,7 +161,7 @@ def _warning_text(w: dict) -> str:
 
 @runs_app.command("prune")
 def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of the newest runs to keep."),
-               pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
+               pipeline: Optional[str] = RUNS_PIPELINE,
                dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; remove nothing."),
                registry: Optional[str] = REGISTRY, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
                home: Path = HOME, fmt: Format = FORMAT) -> None:
@@ -168,6 +169,7 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
     from kubepipe.api import load_target
     from kubepipe.backends.runs.prune import prune_runs
 
+    pipeline = _pipeline_name(pipeline)
     prof = load_target("local", profile=profile, sets=set_, home=home)
     runs_dir = local_runs(profile, set_, home)
     result = prune_runs(home, keep, registry_uri=registry or prof.registry_uri, pipeline=pipeline,
