@@ -134,7 +134,8 @@ class StepWatcher(io.TextIOBase):
             self._emit("finished", rec)
             return
         if self.current is not None and line.strip():
-            self.live_log.line(self.current.name, line.strip())
+            if self.current.state == "RUNNING":  # not kfp.local's own lines after its end (the pipeline's outcome)
+                self.live_log.line(self.current.name, line.strip())
             buf = self.tail.setdefault(self.current.name, [])
             buf.append(line.strip())
             del buf[:-50]
