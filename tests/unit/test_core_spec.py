@@ -280,6 +280,14 @@ def test_a_retry_backoff_in_seconds_is_a_number_as_a_timeout_is():
     assert issue.path == "steps.a.retries.max_backoff" and issue.message == "a duration must be between 0 and 366d"
 
 
+@pytest.mark.parametrize("written", ["-5s", "'-5'", "' -2h'"])
+def test_a_negative_duration_with_its_unit_says_it_is_below_0_as_a_negative_number_does(written):
+    """`timeout: -5s` said 'expected a duration like 30s, 5m, 2h ...' (it is one, but negative) while `timeout: -5`
+    said it must be between 0 and 366d."""
+    (issue,) = issues_of(BASE + f"    timeout: {written}\n")
+    assert issue.path == "steps.a.timeout" and issue.message.startswith("a duration must be between 0 and 366d"), issue
+
+
 def test_a_retry_cap_under_its_first_wait_is_refused_where_it_is_written():
     """`{backoff: 10m, max_backoff: 1m}` validated, and KFP capped every wait at 1m."""
     text = BASE.replace("steps:", "defaults: {retries: {count: 2, backoff: 10m, max_backoff: 1m}}\nsteps:")

@@ -21,8 +21,11 @@ def parse_duration(value: str | int | float) -> float:
         raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
     if isinstance(value, (int, float)):
         return _bounded(float(value))
-    m = DURATION_RE.match(str(value).strip())
+    text = str(value).strip()
+    m = DURATION_RE.match(text)
     if not m:
+        if text.startswith("-") and DURATION_RE.match(text[1:].strip()):  # `-5s`: as `-5` is said
+            raise ValueError("a duration must be between 0 and 366d")
         raise ValueError("expected a duration like 30s, 5m, 2h or a number of seconds")
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
     return _bounded(float(m.group(1)) * scale)
