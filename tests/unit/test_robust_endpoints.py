@@ -336,3 +336,21 @@ def test_predict_refuses_an_answer_with_fewer_predictions_than_inputs(state, cap
     answer["body"] = {"predictions": [{"label": "fuel", "probability": 0.5}] * 3}
     code, out, err = run_cli(capsys, "endpoints", "predict", "short", "a", "b", "c")
     assert code == 0 and out.count("fuel") == 3, (out, err)
+
+
+def test_predict_shows_an_answer_of_another_shape_as_it_was_sent(state, capsys, fake_server):
+    """A server answering other objects than {label, probability} (a user model class's) made `endpoints predict`
+    an 'internal error: KeyError: 'label''; a probability of null a TypeError. Each answer is shown as sent."""
+    pytest.importorskip("httpx")
+    from cli_runner import run_cli
+
+    port, answer = fake_server
+    (state / "own.json").write_text(json.dumps({"name": "own", "port": port, "url": f"http://127.0.0.1:{port}",
+                                                "model_dir": "/m"}), encoding="utf-8")
+    answer["body"] = {"predictions": [{"class": "fuel", "score": 0.5}, {"label": "x", "probability": None}]}
+    code, out, err = run_cli(capsys, "endpoints", "predict", "own", "a", "b")
+    assert code == 0, err
+    assert out == ('answer\ttext\n{"class": "fuel", "score": 0.5}\ta\n{"label": "x", "probability": null}\tb\n')
+    answer["body"] = {"predictions": [[{"doc_id": "m1"}], [{"doc_id": "m2", "score": 0.25}]]}  # a hit without score
+    code, out, err = run_cli(capsys, "endpoints", "predict", "own", "a", "b")
+    assert code == 0 and out.splitlines()[0] == "answer\ttext", (out, err)

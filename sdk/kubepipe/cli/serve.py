@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -245,13 +247,25 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
             "endpoint": name, "version": body.get("version"), "canary_version": body.get("canary_version"),
             "items": [{"input": text, "answer": pred} for text, pred in zip(texts, predictions)]})
         return
-    if any(isinstance(p, list) for p in predictions):  # a retriever answers a list of hits per query
-        output.table(("rank", "doc_id", "score", "query"),
-                     [(rank, hit["doc_id"], f"{hit['score']:.4f}", text)
+    if predictions and all(isinstance(p, list) and all(_has(h, "doc_id", "score") for h in p) for p in predictions):
+        output.table(("rank", "doc_id", "score", "query"),  # a retriever answers a list of hits per query
+                     [(rank, hit["doc_id"], _number(hit["score"]), text)
                       for text, hits in zip(texts, predictions) for rank, hit in enumerate(hits, 1)])
-        return
-    output.table(("label", "probability", "text"),
-                 [(pred["label"], f"{pred['probability']:.4f}", text) for text, pred in zip(texts, predictions)])
+    elif all(_has(p, "label", "probability") for p in predictions):
+        output.table(("label", "probability", "text"),
+                     [(p["label"], _number(p["probability"]), text) for text, p in zip(texts, predictions)])
+    else:  # another shape (a user model class's answer): as the server sent it
+        output.table(("answer", "text"), [(json.dumps(p, default=str), text) for text, p in zip(texts, predictions)])
+
+
+def _has(answer: object, key: str, number: str) -> bool:
+    """`answer` is an object with `key` and a number at `number` (a label and its probability, a hit's score)."""
+    return (isinstance(answer, dict) and key in answer and isinstance(answer.get(number), (int, float))
+            and not isinstance(answer.get(number), bool))
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
 
 
 def register(app: typer.Typer) -> None:
