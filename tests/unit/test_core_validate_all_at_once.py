@@ -76,3 +76,15 @@ def test_a_misspelt_required_key_is_said_once_where_it_is_written(tmp_path):
     assert [(i.path, i.message, i.hint) for i in at_a] == [
         ("steps.a.componnet", "unknown key `componnet`", "did you mean `component`?")], at_a
     assert (at_a[0].line, at_a[0].col) == (8, 5), at_a
+
+
+@pytest.mark.parametrize("broken", [
+    ("    after: [a]", "    after: [a]\n    env: {N: \"${params.n}\"}"),  # the spec is valid besides
+    ("    after: [a]", "    after: [a]\n    env: {N: \"${params.n}\"}\n    colour: red"),  # and it is not
+])
+def test_a_reference_that_is_not_resolved_does_not_hide_the_plan_s_problems(tmp_path, broken):
+    """`env: {N: "${params.n}"}` (compiled as its text) was said alone: the unknown step went unsaid until fixed."""
+    problems = _problems(tmp_path, PIPELINE.replace(*broken))
+    assert any(p == "steps.b.env.N" and "is not resolved here" in m for p, m in problems), problems
+    assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
+    assert len(problems) == 2 + ("colour" in broken[1]), problems

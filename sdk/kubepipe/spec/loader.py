@@ -115,13 +115,17 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     # `api_key: "${params.k}"` in labels: the credential is the problem there, not where the reference resolves
     static = [i for i in _static_refs(data, loc, verbatim) if i.path not in {c.path for c in secret}]
     issues += static
+    # a reference compiled as its text leaves the plan's view as it is: the plan's problems are said with it
+    checkable = len(issues) == len(static)
     spec = partial = None
     try:
-        spec = Pipeline.model_validate(data)
+        spec = partial = Pipeline.model_validate(data)
     except PydanticError as exc:
-        partial = None if issues else readable_around(data, exc.errors())  # what is readable around them
+        partial = readable_around(data, exc.errors()) if checkable else None  # what is readable around them
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
+    if not checkable:
+        partial = None
     if issues or spec is None:
         raise SpecErrors(issues, partial=None if partial is None else LoadedPipeline(
             spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)),
