@@ -17,7 +17,7 @@ from kubepipe.processes import process_alive, process_identity
 from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
-__all__ = ["did_you_mean", "step_named", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+__all__ = ["did_you_mean", "closest", "step_named", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
@@ -48,8 +48,14 @@ def k8s_name_like(text: object) -> str | None:
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
-    """The hint naming the choice closest to `word`, case aside (`PAN` -> `pan`, `Amout` -> `amount`), or None.
-    Of choices that differ only in case, the one closest as written wins."""
+    """The hint naming the choice closest to `word`, case aside (`PAN` -> `pan`, `Amout` -> `amount`), or None."""
+    best = closest(word, choices)
+    return None if best is None else f"did you mean `{best}`?"
+
+
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice closest to `word`, case aside, or None (did_you_mean's). Of choices that differ only in case, the
+    one closest as written wins."""
     word = str(word)
     by_folded: dict[str, list[str]] = {}
     for choice in sorted(set(map(str, choices))):
@@ -57,8 +63,7 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word.casefold(), list(by_folded), n=1, cutoff=0.6)
     if not close:
         return None
-    best = max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
-    return f"did you mean `{best}`?"
+    return max(by_folded[close[0]], key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
 
 
 class _Named(Protocol):

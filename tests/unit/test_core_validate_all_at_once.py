@@ -88,3 +88,15 @@ def test_a_reference_that_is_not_resolved_does_not_hide_the_plan_s_problems(tmp_
     assert any(p == "steps.b.env.N" and "is not resolved here" in m for p, m in problems), problems
     assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
     assert len(problems) == 2 + ("colour" in broken[1]), problems
+
+
+def test_a_misspelt_input_is_said_once_not_also_missing(tmp_path):
+    """`with: {mesage: hi}` said '`ops:say` has no input `mesage`; did you mean `message`?' and 'missing input
+    `message`', one mistake twice."""
+    (tmp_path / "ops.py").write_text("from kfp import dsl\n\n\n@dsl.component\ndef say(message: str) -> str:\n"
+                                     "    return message\n")
+    text = PIPELINE.replace('with: {message: hi, value: "${params.n}"}', "with: {mesage: hi}").replace(
+        "with: {message: \"${steps.aa.outputs.text}\"}", "with: {message: hi}")
+    problems = _problems(tmp_path, text)
+    assert [p for p, _ in problems] == ["steps.a.with.mesage"], problems
+    assert problems[0][1].endswith("has no input `mesage`"), problems

@@ -21,7 +21,7 @@ from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Pipeline, Step
 from kubepipe.spec.values import NotFinite, bool_hint, exponent_hint, finite, number_hint, quote_hint
 from kubepipe.spec.profiles import Profile
-from kubepipe.util import did_you_mean
+from kubepipe.util import closest, did_you_mean
 
 __all__ = ["InputChecks"]
 
@@ -41,6 +41,7 @@ class InputChecks:
                  exit_step: bool = False) -> dict[str, Binding]:
         args: dict[str, Binding] = {}
         given: set[str] = set()  # set, valid or not: a bad value is not also a missing one
+        misspelt: set[str] = set()  # `sourc:`: its did-you-mean says `source`, not also 'missing input `source`'
         ports = info.user_inputs
         for section, values in (("inputs", step.inputs), ("with", step.with_)):
             for key, raw in values.items():
@@ -49,6 +50,7 @@ class InputChecks:
                     self.err(p, f"`{key}` is set by kubepipe from the target profile", hint="remove it")
                     continue
                 if key not in ports:
+                    misspelt.add(closest(key, ports) or key)
                     hint = did_you_mean(key, ports) or (info.origin == "builtin" and nested_input_hint(info.ref, key)) \
                         or f"`{info.ref}` takes: {', '.join(sorted(ports)) or 'nothing'}"
                     self.err(p, f"`{info.ref}` has no input `{key}`", hint=hint)
@@ -67,7 +69,7 @@ class InputChecks:
                 if self.check_binding(b, ports[key], p, step, deps, exit_step):
                     args[key] = b
         for key, port in ports.items():
-            if key not in given and port.required:
+            if key not in given and key not in misspelt and port.required:
                 where = "inputs" if port.kind == "artifact" else "with"
                 self.err(path, f"missing input `{key}` ({port.type}) of `{info.ref}`",
                          hint=f"set it under `{where}:`")

@@ -12,7 +12,7 @@ from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
 from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
-from kubepipe.util import HTTP_URL, K8S_NAME, did_you_mean, k8s_name_like
+from kubepipe.util import HTTP_URL, K8S_NAME, closest, did_you_mean, k8s_name_like
 
 __all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT", "known_keys", "meant_key"]
 
@@ -182,8 +182,8 @@ def _value_at(data: Any, path: tuple, missing: Any = None) -> Any:
 
 def meant_key(root: type[BaseModel], path: tuple) -> tuple | None:
     """The path of the key an unknown one at `path` (`componnet`) is closest to, or None."""
-    hint = did_you_mean(path[-1], known_keys(root, path[:-1]) or ()) if path else None
-    return path[:-1] + (hint.split("`")[1],) if hint else None
+    meant = closest(path[-1], known_keys(root, path[:-1]) or ()) if path else None
+    return None if meant is None else path[:-1] + (meant,)
 
 
 def known_keys(root: type[BaseModel], path: tuple) -> set[str] | None:
