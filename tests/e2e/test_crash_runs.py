@@ -98,8 +98,9 @@ def test_sigterm_stops_the_task_and_names_the_step(in_tmp):
     rec, after = _record(in_tmp)
     assert after["state"] == "FAILED" and "interrupted (SIGTERM) during step `nap`" in after["error"]
     # the CLI used to exit 130 saying nothing
-    assert " ".join(err.split()).endswith(f"run {data['run_id']} {after['error']}; its record: "
-                                          f"{rec}")  # absolute, as the run's folder is
+    said = " ".join(err.split())
+    assert f"run {data['run_id']} {after['error']}; its record: {rec}" in said  # absolute, as the run's folder is
+    assert f"--resume {data['run_id']}` runs it again" in said  # and how to go on (e5f4242a)
     assert {s["name"]: s["state"] for s in after["steps"]}["nap"] == "FAILED"
 
 
