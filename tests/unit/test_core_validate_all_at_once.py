@@ -93,10 +93,12 @@ def test_a_reference_that_is_not_resolved_does_not_hide_the_plan_s_problems(tmp_
 def test_a_misspelt_input_is_said_once_not_also_missing(tmp_path):
     """`with: {mesage: hi}` said '`ops:say` has no input `mesage`; did you mean `message`?' and 'missing input
     `message`', one mistake twice."""
-    (tmp_path / "ops.py").write_text("from kfp import dsl\n\n\n@dsl.component\ndef say(message: str) -> str:\n"
-                                     "    return message\n")
+    # a module name of its own: an `ops` imported from tmp_path stayed in sys.modules and hid tests/fixtures/ops.py
+    # from every later test in the process (`module ops has no make_numbers`)
+    (tmp_path / "say_ops.py").write_text("from kfp import dsl\n\n\n@dsl.component\ndef say(message: str) -> str:\n"
+                                         "    return message\n")
     text = PIPELINE.replace('with: {message: hi, value: "${params.n}"}', "with: {mesage: hi}").replace(
-        "with: {message: \"${steps.aa.outputs.text}\"}", "with: {message: hi}")
+        "with: {message: \"${steps.aa.outputs.text}\"}", "with: {message: hi}").replace("ops:say", "say_ops:say")
     problems = _problems(tmp_path, text)
     assert [p for p, _ in problems] == ["steps.a.with.mesage"], problems
     assert problems[0][1].endswith("has no input `mesage`"), problems

@@ -261,11 +261,12 @@ def test_text_without_credentials_is_left_as_it_is(text):
 def test_google_chat_and_mattermost_webhook_urls_in_the_error_are_not_shown(tmp_path, capsys):
     # before: only Slack, Discord and Teams webhook paths were redacted; a Mattermost hook id (its whole secret)
     # and a Google Chat space reached the console, the record and the webhook's text as they were
-    error = ("post to https://chat.googleapis.com/v1/spaces/AAAAb1c/messages?key=K1&token=T1 failed; "
+    error = ("post to https://chat.googleapis.com/v1/spaces/AAAAb1c/messages?key=K1&token=Tq7zk1 failed; "
              "Max retries exceeded with url: /hooks/xi3k9r8tmjgdmd4p3k7wabcdef")
     rec = notify_run_end(**{**ARGS, "error": error}, state_dir=str(tmp_path))
     shown = capsys.readouterr().out + (tmp_path / "notifications.jsonl").read_text() + json.dumps(rec)
-    assert "xi3k9r8tmjgdmd4p3k7wabcdef" not in shown and "AAAAb1c" not in shown and "T1" not in shown
+    # the token is not `T1`: a record written from 10:00 to 19:59 holds T1 in its time
+    assert "xi3k9r8tmjgdmd4p3k7wabcdef" not in shown and "AAAAb1c" not in shown and "Tq7zk1" not in shown
     assert rec["error"] == ("post to https://chat.googleapis.com/v1/spaces/<redacted>?key=<redacted>&token=<redacted> "
                             "failed; Max retries exceeded with url: /hooks/<redacted>")
 
