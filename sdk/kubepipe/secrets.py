@@ -23,6 +23,7 @@ from kubepipe.redaction import (environment_secrets, redact_profile, redact_text
                                 registry_uri_problem)
 from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
                                     secret_value_kind)
+from kubepipe.util import nested_strings
 
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
@@ -97,23 +98,11 @@ def param_credentials(params: dict) -> list[tuple[str, str]]:
         hit = next(_walk({name: value}, ()), None)
         if hit is not None:
             found.append((name, hit[2] or f"`{hit[1]}` names one"))
-        elif any(isinstance(v, str) and redact_text(v) != v for v in _strings(value)):
-            env = any(isinstance(v, str) and secret in v for v in _strings(value) for secret in environment_secrets())
+        elif any(redact_text(v) != v for v in nested_strings(value)):
+            env = any(secret in v for v in nested_strings(value) for secret in environment_secrets())
             found.append((name, "the value of a credential-named environment variable" if env else
                                 "a credential in its text: a `password=...` pair or a credential flag's value"))
     return found
-
-
-def _strings(value: Any) -> Iterator[Any]:
-    """`value` and, in a list or a mapping, each value in it."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-    else:
-        yield value
 
 
 def param_credential_messages(params: dict, *, resumed: str | None = None,

@@ -11,13 +11,13 @@ import tempfile
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Protocol, TypeVar
+from typing import IO, Any, Iterable, Iterator, Protocol, TypeVar
 
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
-__all__ = ["did_you_mean", "closest", "step_named", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+__all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
@@ -72,6 +72,18 @@ class _Named(Protocol):
 
 
 _Step = TypeVar("_Step", bound=_Named)
+
+
+def nested_strings(value: Any) -> Iterator[str]:
+    """Every string in `value`: itself, or those in its lists and mapping values, at any depth."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from nested_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from nested_strings(v)
+    elif isinstance(value, str):
+        yield value
 
 
 def step_named(steps: list[_Step], name: str, owner: str) -> _Step:

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubepipe.util import nested_strings
+
 __all__ = ["ForeignFacts", "inspect_documents"]
 
 _PLACEHOLDER = re.compile(r"\{\{\$\.(inputs|outputs)\.artifacts\['([^']+)'\](\.\w+)?\}\}")
@@ -27,17 +29,6 @@ class ForeignFacts:
     platform: list[str] = field(default_factory=list)  # "secretAsEnv on exec-comp", ...
     workspace: str | None = None  # why the file needs a workspace
     local_blockers: list[str] = field(default_factory=list)
-
-
-def _strings(node: Any):
-    if isinstance(node, dict):
-        for v in node.values():
-            yield from _strings(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _strings(v)
-    elif isinstance(node, str):
-        yield node
 
 
 def _walk_dicts(node: Any):
@@ -89,7 +80,7 @@ def inspect_documents(docs: list[Any]) -> ForeignFacts:
         facts.platform += _platform(doc)
         if "workspace" in (((doc.get("platforms") or {}).get("kubernetes") or {}).get("pipelineConfig") or {}):
             facts.workspace = facts.workspace or "its platform spec sets pipelineConfig.workspace"
-        if any("{{$.workspace_path}}" in s for s in _strings(doc)):
+        if any("{{$.workspace_path}}" in s for s in nested_strings(doc)):
             facts.workspace = facts.workspace or "a task reads {{$.workspace_path}}"
         if any(d.get("downloadToWorkspace") is True for d in _walk_dicts(doc)):
             facts.workspace = facts.workspace or "an importer downloads into the workspace"
