@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-import kubepipe
-from kubepipe.errors import ValidationError
+from validate_lines import problem_lines as _problems
 
 PIPELINE = """apiVersion: kubepipe/v1
 kind: Pipeline
@@ -27,14 +26,6 @@ steps:
       source: d.csv
       columns: ["a", "{{ item }}"]
 """
-
-
-def _problems(tmp_path, text: str) -> list[str]:
-    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "p.yaml").write_text(text)
-    with pytest.raises(ValidationError) as exc:
-        kubepipe.validate(tmp_path / "p.yaml")
-    return str(exc.value).splitlines()[1:]
 
 
 def test_braces_reference_is_named_with_kubepipes_syntax(tmp_path):

@@ -6,14 +6,7 @@ import pytest
 
 import kubepipe
 from kubepipe.errors import ValidationError
-
-
-def _problems(tmp_path, text: str) -> list[str]:
-    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "p.yaml").write_text(text)
-    with pytest.raises(ValidationError) as exc:
-        kubepipe.validate(tmp_path / "p.yaml")
-    return str(exc.value).splitlines()[1:]
+from validate_lines import problem_lines as _problems
 
 
 def test_a_hyperparameter_given_as_a_step_input_says_where_it_goes(tmp_path):

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-import kubepipe
-from kubepipe.errors import ValidationError
-
-
-def _problems(tmp_path, text: str) -> list[str]:
-    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "p.yaml").write_text(text)
-    with pytest.raises(ValidationError) as exc:
-        kubepipe.validate(tmp_path / "p.yaml")
-    return str(exc.value).splitlines()[1:]
+from validate_lines import problem_lines as _problems
 
 
 def test_a_yaml_bool_where_a_number_or_list_is_wanted_says_how_yaml_read_it(tmp_path):
