@@ -39,17 +39,26 @@ def changed(head: str, package: str, why: str, declared: str, then: str = "") ->
 
 
 def _earlier(declared: str, have: str) -> str | None:
-    """'<declared>,<have>' where `have` satisfies the range `declared` (not one exact version); else None."""
+    """`declared` with '<have' added to its range (extras and environment marker kept: 'pkg[x]>=1,<1.5;
+    python_version<"3.12"') where `have` satisfies the range `declared` (not one exact version, not a URL); else
+    None."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.version import InvalidVersion, Version
 
     try:
-        spec, version = Requirement(declared).specifier, Version(have)
+        req, version = Requirement(declared), Version(have)
     except (InvalidRequirement, InvalidVersion):  # '(not installed)'
         return None
-    if any(s.operator in ("==", "===") for s in spec) or not spec.contains(version, prereleases=True):
+    spec = req.specifier
+    if req.url or any(s.operator in ("==", "===") for s in spec) or not spec.contains(version, prereleases=True):
         return None
-    return f"{declared},<{version.base_version}"
+    # the declared bounds as written would read best, but a SpecifierSet keeps no order: lower bounds first, then
+    # the rest, then the new upper bound (a set's own str sorts them by text, '<0.21.3,<0.22,>=0.21')
+    kept = sorted(spec, key=lambda s: (not s.operator.startswith((">", "~")), str(s)))
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    marker = f"; {req.marker}" if req.marker else ""
+    specifier = ",".join([*map(str, kept), f"<{version.base_version}"])
+    return f"{req.name}{extras}{specifier}{marker}"
 
 
 def signature_problem(fn: object, params: Sequence[str], *,

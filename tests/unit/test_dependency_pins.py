@@ -2,6 +2,8 @@
 (gx_runtime, kserve_pins, the kfp.local fixes, kubepipe's kfp.Client)."""
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from kubepipe.dependency_pins import changed, signature_problem
 
@@ -86,3 +88,56 @@ def test_a_dependency_outside_the_range_or_pinned_exactly_is_told_to_install_wha
     monkeypatch.setattr(dependency_pins, "installed", lambda package: have)
     assert changed("h", "pkg", "why", declared) == (
         f"h pkg {have}: why. Install the pkg version kubepipe declares (pip install '{declared}') or upgrade kubepipe")
+
+
+def test_a_requirement_with_an_environment_marker_is_told_an_install_pip_accepts(monkeypatch):
+    """`pkg>=1; python_version<"3.12"` was told pip install 'pkg>=1; python_version<"3.12",<1.3.0': the new bound
+    landed in the marker, which pip refuses (Invalid requirement)."""
+    from packaging.requirements import Requirement
+
+    from kubepipe import dependency_pins
+
+    monkeypatch.setattr(dependency_pins, "installed", lambda package: "1.3.0")
+    text = changed("h", "pkg", "why", 'pkg[fast]>=1; python_version < "3.12"')
+    told = text.split("pip install '")[-1].split("')")[0]
+    assert told == 'pkg[fast]>=1,<1.3.0; python_version < "3.12"'
+    assert str(Requirement(told).marker) == 'python_version < "3.12"'
+
+
+_VERSIONS = st.builds(lambda parts, pre: ".".join(map(str, parts)) + pre,
+                      st.lists(st.integers(0, 4), min_size=1, max_size=3),
+                      st.sampled_from(["", "", "rc1", ".post1", "+cpu"]))
+_SPECIFIERS = st.lists(st.tuples(st.sampled_from([">=", ">", "<", "<=", "!=", "~=", "=="]), _VERSIONS), max_size=3)
+_MARKERS = st.sampled_from(["", 'python_version < "3.12"', "sys_platform == 'linux' and extra == 'serve'"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["pkg", "Some_Pkg.x"]), extras=st.sampled_from(["", "[a]", "[b,a]"]),
+       specifiers=_SPECIFIERS, marker=_MARKERS, have=_VERSIONS, probes=st.lists(_VERSIONS, max_size=8))
+def test_the_earlier_release_range_is_the_declared_one_below_the_installed_version(
+        name, extras, specifiers, marker, have, probes):
+    """Against packaging: the range told is a requirement pip parses, with the declared name, extras and marker,
+    whose versions are exactly the declared range's below the installed one (SpecifierSet intersection); none is
+    told for an exact pin or a version outside the range."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
+    from kubepipe.dependency_pins import _earlier
+
+    declared = name + extras + ",".join(op + v for op, v in specifiers) + (f"; {marker}" if marker else "")
+    try:
+        req = Requirement(declared)
+    except (InvalidRequirement, InvalidSpecifier):  # '~=1' or '>=1+cpu': not a range pip takes either
+        assume(False)
+    told = _earlier(declared, have)
+    installed = Version(have)
+    if any(op == "==" for op, _ in specifiers) or not req.specifier.contains(installed, prereleases=True):
+        assert told is None
+        return
+    assert told is not None
+    got = Requirement(told)
+    assert (got.name, got.extras, str(got.marker)) == (req.name, req.extras, str(req.marker))
+    oracle = req.specifier & SpecifierSet(f"<{installed.base_version}")
+    for probe in map(Version, [*probes, have]):
+        assert got.specifier.contains(probe, prereleases=True) == oracle.contains(probe, prereleases=True), probe
