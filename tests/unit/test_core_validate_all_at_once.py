@@ -5,6 +5,7 @@ import pytest
 
 import kubepipe
 from kubepipe.errors import ValidationError
+from validate_lines import problem_lines
 
 PIPELINE = """\
 apiVersion: kubepipe/v1
@@ -102,3 +103,34 @@ def test_a_misspelt_input_is_said_once_not_also_missing(tmp_path):
     problems = _problems(tmp_path, text)
     assert [p for p, _ in problems] == ["steps.a.with.mesage"], problems
     assert problems[0][1].endswith("has no input `mesage`"), problems
+
+
+def _lines(tmp_path, text):
+    """The lines a user sees, with the file's folder left out."""
+    return [line.replace(f"{tmp_path}/", "") for line in problem_lines(tmp_path, text)]
+
+
+@pytest.mark.parametrize("broken, said", [
+    (("metadata: {name: demo}", "metdata: {name: demo}"),
+     "p.yaml:3:1: metdata: unknown key `metdata`; did you mean `metadata`?"),
+    (("metadata: {name: demo}", "metadata: {nmae: demo}"),
+     "p.yaml:3:12: metadata.nmae: unknown key `nmae`; did you mean `name`?"),
+    (("metadata: {name: demo}", "metadata: {name: demo, descriptoin: x}"),
+     "p.yaml:3:24: metadata.descriptoin: unknown key `descriptoin`; did you mean `description`?"),
+    (("params:", "parms:"), "p.yaml:4:1: parms: unknown key `parms`; did you mean `params`?"),
+])
+def test_a_misspelt_key_outside_the_steps_does_not_hide_the_plan_s_problems(tmp_path, broken, said):
+    """`metdata:` (or `metadata: {nmae: x}`) was said alone: the unknown step went unsaid until it was fixed. It is
+    read as the key it is closest to, and said once (no 'missing required key `metadata`')."""
+    assert _lines(tmp_path, PIPELINE.replace(*broken)) == [
+        f"  {said}", "  p.yaml:13:12: steps.b.with.message: unknown step `aa`; did you mean `a`?"]
+
+
+def test_a_problem_under_a_misspelt_with_is_said_where_it_is_written(tmp_path):
+    """`wth: {value: "${params.nn}"}` said 'steps.a.with.value: unknown param `nn`' at the step's line (7:3): a place
+    the file does not have, and a key it does not hold. It is said at `steps.a.wth.value`, where it is written."""
+    text = PIPELINE.replace('    with: {message: hi, value: "${params.n}"}', '    wth: {message: hi, value: "${params.nn}"}')
+    assert _lines(tmp_path, text) == [
+        "  p.yaml:9:5: steps.a.wth: unknown key `wth`; did you mean `with`?",
+        "  p.yaml:9:24: steps.a.wth.value: unknown param `nn`; did you mean `n`?",
+        "  p.yaml:13:12: steps.b.with.message: unknown step `aa`; did you mean `a`?"]

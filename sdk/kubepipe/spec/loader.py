@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
@@ -118,17 +118,21 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     # a reference compiled as its text leaves the plan's view as it is: the plan's problems are said with it
     checkable = len(issues) == len(static)
     spec = partial = None
+    read_as = source  # the partial's: its keys read as others (`wth:` as `with:`) are located as written
     try:
         spec = partial = Pipeline.model_validate(data)
     except PydanticError as exc:
-        partial = readable_around(data, exc.errors()) if checkable else None  # what is readable around them
+        around = readable_around(data, exc.errors()) if checkable else None  # what is readable around them
+        if around is not None:
+            partial, renamed = around
+            read_as = replace(source, locator=replace(loc, renamed=renamed))
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
     if not checkable:
         partial = None
     if issues or spec is None:
         raise SpecErrors(issues, partial=None if partial is None else LoadedPipeline(
-            spec=partial, source=source, data=data, includes=includes, verbatim=frozenset(verbatim)),
+            spec=partial, source=read_as, data=data, includes=includes, verbatim=frozenset(verbatim)),
             from_env=from_env)
     return LoadedPipeline(spec=spec, source=source, data=data, includes=includes, verbatim=frozenset(verbatim))
 

@@ -48,17 +48,27 @@ def _at(value: Any, path: tuple, new: Any = None, *, drop: bool = False) -> Any:
 
 
 def _meant(data: dict, where: tuple) -> tuple | None:
-    """The step key a misspelt one (`componnet`) is closest to, where the step has none of its own: its path."""
+    """The key a misspelt one (`componnet`, `metdata`, `nmae`) is closest to, where its mapping has none of its own:
+    its path."""
     meant = meant_key(Pipeline, where)
-    return meant if meant is not None and meant[-1] not in data["steps"][where[1]] else None
+    mapping = _value_at(data, where[:-1])
+    return meant if meant is not None and isinstance(mapping, dict) and meant[-1] not in mapping else None
 
 
-def readable_around(data: dict, errors: list) -> Pipeline | None:
+def _value_at(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def readable_around(data: dict, errors: list) -> tuple[Pipeline, dict[tuple, tuple]] | None:
     """The spec read around its refused parts, when each is one the rest does not hang on, else None: a refused param
     default or run setting left out; `kind: Pipline` as the one kind there is; a param's `type: integer` as its
-    default's type; a misspelt key of a step (`componnet:`) as the key it is missing, one that is no key
-    at all left out."""
+    default's type; a misspelt key (`componnet:`, `metdata:`, `nmae:`) as the key it is missing, one that is no key
+    at all left out. With it, the keys read as others: {meant path: written path} (`with` -> `wth`), so that a
+    problem found under one is said where it is written."""
     missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    renamed: dict[tuple, tuple] = {}
     for error in errors:
         where, fault = tuple(error["loc"]), _at_fault(error)
         if fault is not None:
@@ -67,10 +77,11 @@ def readable_around(data: dict, errors: list) -> Pipeline | None:
             data = _at(data, where, _CONSTANTS[where])
         elif where[:1] == ("params",) and where[2:] == ("type",) and _param_type(data, where):
             data = _at(data, where, _param_type(data, where))
-        elif where[:1] == ("steps",) and len(where) == 3 and error["type"] == "extra_forbidden":
+        elif error["type"] == "extra_forbidden":
             meant = _meant(data, where)  # `wth:` left out would be a step given no inputs: read as `with:`
             if meant is not None:
                 missing.discard(meant)
+                renamed[meant] = where
                 data = _at(data, meant, error["input"])
             data = _at(data, where, drop=True)
         elif error["type"] != "missing":
@@ -78,6 +89,6 @@ def readable_around(data: dict, errors: list) -> Pipeline | None:
     if any(tuple(e["loc"]) in missing for e in errors):
         return None
     try:
-        return Pipeline.model_validate(data)
+        return Pipeline.model_validate(data), renamed
     except PydanticError:
         return None

@@ -22,6 +22,9 @@ class Locator:
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     included: list[Locator] = field(default_factory=list)  # files whose values were merged in, in order
     word_bools: dict[Path_, str] = field(default_factory=dict)  # `yes`, `off`...: YAML 1.1 read them as bools
+    # keys read as the one they are closest to (`wth:` as `with:`), meant path -> written path: a problem found
+    # under one is said where it is written (`steps.a.wth.value`), not at the step
+    renamed: dict[Path_, Path_] = field(default_factory=dict)
 
     def known(self, path: Path_) -> tuple:
         """The deepest ancestor of `path` (or itself) that this file has."""
@@ -30,12 +33,21 @@ class Locator:
             p = p[:-1]
         return p
 
+    def written(self, path: Path_) -> Path_:
+        """`path` as the file writes it: under a key read as another (`renamed`), that key as written."""
+        p = tuple(path)
+        for meant, wrote in self.renamed.items():
+            if p[:len(meant)] == meant:
+                return wrote + p[len(meant):]
+        return p
+
     def find(self, path: Path_) -> tuple[int | None, int | None]:
         # The deepest known ancestor is the best place to point at.
         return self.positions.get(self.known(path), (None, None))
 
     def issue(self, path: Path_, message: str, *, value: Any = None, hint: str | None = None,
               severity: str = "error") -> Issue:
+        path = self.written(path)
         # a merged-in value is located in the file that wrote it (later files win, as in the merge)
         where = max([self, *reversed(self.included)], key=lambda lc: len(lc.known(path)))
         line, col = where.find(path)
