@@ -21,19 +21,21 @@ __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_
            "StreamRedactor"]
 
 
-def redacted(value: Any, key: object = None) -> Any:
+def redacted(value: Any, key: object = None, *, whole: bool = True) -> Any:
     """`value`, or REDACTED when it (or its key) looks like a credential; containers are walked. A URL whose
     credential is its password, its user (a token), a query value (a presigned URL's signature) or a webhook's path
     is shown as `redact_url` shows it (`postgres://app:<redacted>@db`, `https://h/d.csv?X-Amz-Signature=<redacted>`):
     which file or host stays readable. Other text has what `redact_text` hides in it hidden (`--db-password=<redacted>`,
-    a credential-named environment variable's value): a value echoed in a message (`expects int (got ...)`)."""
+    a credential-named environment variable's value): a value echoed in a message (`expects int (got ...)`).
+    `whole` False: text holding a credential's shape has that credential hidden, not the whole text (a step's
+    output, `connected to postgres://app:<redacted>@db as bob`: the rest of a line a step returned stays readable)."""
     if isinstance(value, dict):
-        return {k: redacted(v, k) for k, v in value.items()}
+        return {k: redacted(v, k, whole=whole) for k, v in value.items()}
     if isinstance(value, list):
-        return [redacted(v, key) for v in value]
+        return [redacted(v, key, whole=whole) for v in value]
     if key is not None and keyed_secret(key, value):
         return REDACTED
-    if secret_value_kind(value):
+    if whole and secret_value_kind(value):
         shown = redact_url(value) if URL_IN_TEXT.fullmatch(value) else REDACTED
         return shown if not secret_value_kind(shown) else REDACTED
     return redact_text(value) if isinstance(value, str) else value

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from kubepipe.backends.local.outputs import recorded_output
 from kubepipe.backends.runs.record import RunResult
 from kubepipe.compiler.pipeline_fn import task_name
 
@@ -43,4 +44,4 @@ def fill_graph_outputs(run: RunResult, root: Path, sources: dict[str, dict[str, 
             except (OSError, ValueError):
                 continue
             if key in values:
-                rec.outputs.setdefault(name, values[key])
+                rec.outputs.setdefault(name, recorded_output(name, values[key]))
