@@ -4,7 +4,7 @@ What the scheduler would refuse is refused here, when the monitor's step can sti
 the scheduler counts toward the backoff and the pause): a pipeline file that is not there, or whose spec is not valid
 (said at file:line:col; what the environment gives, `${env.X}`, is left for the scheduler's own environment), a path
 param naming no file. The request names the pipeline file by its absolute path and records the name its run is
-listed under (`pipeline_name`: the pipeline's metadata.name).
+listed under and named (`pipeline_name`: the pipeline's metadata.name, `${env.X}` in it resolved here, once).
 """
 
 from __future__ import annotations
@@ -34,9 +34,12 @@ def queue_local(pipeline: str, params: dict, state_dir: str, key: str, record: d
     _check_training_spec(path, pipeline)
     params = _local_params(path, params)
     fs, qdir = state_fs(queue_dir(state_dir))
-    # its run is listed under the pipeline's metadata.name (`runs list --pipeline`), as the request is; read also
-    # where an unset `${env.X}` elsewhere left the spec to the scheduler's environment (None: the name takes one)
-    body = {"id": request, "pipeline": path, "pipeline_name": pipeline_name(path),
+    # its run is listed under the pipeline's metadata.name (`runs list --pipeline`), as the request is, resolved
+    # once (trigger-retrain's decision records it): the scheduler's run takes it, whatever its own environment
+    # gives. Read also where an unset `${env.X}` elsewhere left the spec to the scheduler's environment (None: the
+    # name takes one, and the run resolves it itself)
+    name = record["pipeline_name"] if "pipeline_name" in record else pipeline_name(path)
+    body = {"id": request, "pipeline": path, "pipeline_name": name,
             "params": params, "reason": record["reason"], "requested_at": record["time"],
             "source_run_id": record["source_run_id"],
             "requested_by": "/".join(p for p in (record["source_pipeline"], record["source_step"]) if p)}

@@ -175,8 +175,9 @@ def _logged(state_dir: str, most: int | None = 20) -> list[str]:
 
 def _file_named(state_dir: str, name: str, who: str) -> str | None:
     """The local pipeline file whose decisions a log holds and whose metadata.name is `name` (as `runs list` names
-    its runs and queued retrains), when exactly one is; None when none is; a ComponentError listing them when
-    several are."""
+    its runs and queued retrains: the name a `started` decision recorded, `${env.X}` resolved where its monitor
+    queued the retrain; or the name the file gives here), when exactly one is; None when none is; a
+    ComponentError listing them when several are."""
     from kubepipe.components.errors import ComponentError
     from kubepipe.components.retrain.decisions import read_triggers
     from kubepipe.spec.names import pipeline_name
@@ -188,7 +189,8 @@ def _file_named(state_dir: str, name: str, who: str) -> str | None:
         except ComponentError:  # a damaged log: resuming it by its file says so
             continue
         for file in sorted({r["pipeline_file"] for r in lines if isinstance(r.get("pipeline_file"), str)}):
-            if pipeline_name(file) == name:
+            recorded = {r.get("pipeline_name") for r in lines if r.get("pipeline_file") == file}
+            if name in recorded or pipeline_name(file) == name:
                 found.setdefault(file, log)
     if len(found) > 1:
         raise ComponentError(f"{who}: {name} is the metadata.name of {len(found)} pipeline files with retrain "

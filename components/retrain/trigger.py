@@ -175,6 +175,11 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     params = whole_numbers(dict(params or {}))
     record["key"] = key
     record["reason"] += failed
+    if target == "local":  # the name its run is listed under, resolved once, here, with the monitor's environment:
+        # the request, the run the scheduler starts for it and `retrain resume NAME` all read this one
+        from kubepipe.spec.names import pipeline_name
+
+        record["pipeline_name"] = pipeline_name(file or pipeline)
     if target != "local":  # intent first (the local queue file is its own record)
         append_decision(state_dir, pipeline, {**record, "action": "starting", "run_id": None})
     try:

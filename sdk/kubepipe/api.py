@@ -52,7 +52,9 @@ def validate(path: str | Path, target: str | None = "local", *, profile: str | P
     return _plan_and_profile(path, target, profile, sets, home)[0]
 
 
-def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any = None):
+def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any = None,
+                      retrain: bool = False):
+    """(plan, profile); `retrain`: named as a retrain request recorded it (`_retrain_named`), for a local run."""
     from kubepipe.arguments import check_api_arguments
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
@@ -72,12 +74,17 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         loaded = getattr(exc, "partial", None)  # the plan's problems too, where the spec's leave it checkable
     if prof is None or loaded is None:
         raise ValidationError(issues)
+    note = None
+    if retrain and not issues:
+        loaded, note = _retrain_named(loaded)
     try:
         plan = build_plan(loaded, prof)
     except ValidationError as exc:
         raise ValidationError(issues + exc.issues) from None
     if issues:
         raise ValidationError(issues)
+    if note:
+        plan.notes.append(note)
     return plan, prof
 
 
@@ -89,12 +96,31 @@ def compile(path: str | Path, target: str | None = "local", *, profile: str | Pa
     from kubepipe.compiler import compile_plan
 
     check_api_arguments(out=out)
-    plan, prof = _plan_and_profile(path, target, profile, sets, home)
+    # a local run the scheduler started for a retrain request is named as the request recorded it
+    plan, prof = _plan_and_profile(path, target, profile, sets, home, retrain=_target(target) == "local")
     compiled = compile_plan(plan, prof)
     compiled.profile_source = _profile_source(path, _target(target), profile, sets)
     if out:
         compiled.write(out)
     return compiled
+
+
+def _retrain_named(loaded: Any) -> tuple[Any, str | None]:
+    """The pipeline of a run `kubepipe scheduler` started for a retrain request, named as the request recorded it
+    (RETRAIN_ENV), and a note saying so when this environment names it otherwise: `metadata.name: ${env.X}` is
+    resolved once, where trigger-retrain queued it, so the run (its record, id and `ctx_pipeline_name`), the
+    request `runs list` lists and `retrain resume` share one name whatever the scheduler's environment gives."""
+    import dataclasses
+
+    from kubepipe.backends.runs.record import RETRAIN_ENV, retrain_name
+
+    name, own = retrain_name(os.environ.get(RETRAIN_ENV), loaded.path), loaded.spec.metadata.name
+    if name is None or name == own:
+        return loaded, None
+    spec = loaded.spec.model_copy(update={"metadata": loaded.spec.metadata.model_copy(update={"name": name})})
+    return dataclasses.replace(loaded, spec=spec), (
+        f"named `{name}` as its retrain request recorded it when trigger-retrain queued it (metadata.name is "
+        f"`{own}` in this environment)")
 
 
 def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> dict:

@@ -505,7 +505,9 @@ def test_the_run_a_retrain_request_started_says_so_in_its_own_record(tmp_path, c
     sched.drain()
     want = {"request_id": out.run_id, "requested_by": "monitor/retrain", "source_run_id": "monitor-run-1",
             "reason": "drift detected"}
-    assert json.loads(seen.read_text()) == want
+    # and the name the request recorded for its run, of its file (the run takes it: record.retrain_name)
+    assert json.loads(seen.read_text()) == {**want, "pipeline_name": "train",
+                                            "pipeline_file": str((tmp_path / "pipelines" / "train.yaml").resolve())}
 
     monkeypatch.setenv(RETRAIN_ENV, seen.read_text())
     monkeypatch.setattr(kfp.components, "load_component_from_text", lambda _body: lambda **_values: None)

@@ -15,7 +15,7 @@ from kubepipe.cli.output import FORMAT, HOME, Format
 __all__ = ["register", "local_state_dir", "local_runs"]
 
 RUNS_TARGET = typer.Option(None, "--target", "-t", show_default="local", help="local | kubeflow | vertex")
-# `runs list` and `runs prune` alike: a YAML file is the pipeline its metadata.name names (_pipeline_name)
+# `runs list` and `runs prune` alike: a YAML file is the runs of that file, by any name (_pipeline_filter)
 RUNS_PIPELINE = typer.Option(None, "--pipeline", help="Only this pipeline: its name (metadata.name) or its YAML file.")
 
 
@@ -43,7 +43,8 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
               fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
     labels = parse_labels(label)
-    pipeline = _pipeline_name(pipeline)
+    given = pipeline
+    pipeline, file = _pipeline_filter(pipeline)
     if target in (None, "local"):
         from kubepipe.backends.runs.listing import list_local_runs
 
@@ -51,14 +52,14 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
         from kubepipe.backends.schedules.scheduler import retrain_queue
 
         runs_dir = local_runs(profile, set_, home)
-        rows = list_local_runs(runs_dir, pipeline=pipeline, limit=limit, labels=labels)
+        rows = list_local_runs(runs_dir, pipeline=pipeline, pipeline_file=file, limit=limit, labels=labels)
         # the retrain requests `kubepipe scheduler` has not taken yet, as `runs show <request id>` shows them
         queue = retrain_queue(local_state_dir(profile, set_, home), home)
-        rows = with_queued(rows, queue, pipeline=pipeline, labels=labels, limit=limit)
+        rows = with_queued(rows, queue, pipeline=pipeline, pipeline_file=file, labels=labels, limit=limit)
     else:
         from kubepipe.backends.remote.listing import list_remote_runs
 
-        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline, limit=limit,
+        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline or given, limit=limit,
                                 labels=labels)
     for r in rows:
         if r.get("state") == "CORRUPT":
@@ -71,7 +72,8 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
             from kubepipe.backends.runs.listing import no_runs_text
             from kubepipe.backends.schedules.queued import queued_pipelines
 
-            text = no_runs_text(runs_dir, pipeline, labels, queued=queued_pipelines(queue))  # as listed above
+            text = no_runs_text(runs_dir, pipeline, labels, queued=queued_pipelines(queue),  # as listed above
+                                pipeline_file=file)
             console.err.print(console.escape(text), soft_wrap=True)
         else:
             console.err.print("no runs")
@@ -169,11 +171,11 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
     from kubepipe.api import load_target
     from kubepipe.backends.runs.prune import prune_runs
 
-    pipeline = _pipeline_name(pipeline)
+    pipeline, file = _pipeline_filter(pipeline)
     prof = load_target("local", profile=profile, sets=set_, home=home)
     runs_dir = local_runs(profile, set_, home)
     result = prune_runs(home, keep, registry_uri=registry or prof.registry_uri, pipeline=pipeline,
-                        dry_run=dry_run, runs_dir=runs_dir, state_dir=prof.effective_state_dir)
+                        pipeline_file=file, dry_run=dry_run, runs_dir=runs_dir, state_dir=prof.effective_state_dir)
     if output.is_json(fmt):
         output.emit("RunPrune", result)
         return
@@ -183,21 +185,22 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
                  title=f"runs prune (keep {keep})")
     console.err.print(f"{verb} {len(result['removed'])} run(s); kept the newest {len(result['kept'])} and "
                       f"{len(result['protected'])} in use")
-    if pipeline and not (result["removed"] or result["kept"] or result["protected"]):
+    if (pipeline or file) and not (result["removed"] or result["kept"] or result["protected"]):
         from kubepipe.backends.runs.listing import no_runs_text
 
-        console.warn(no_runs_text(runs_dir, pipeline))
+        console.warn(no_runs_text(runs_dir, pipeline, pipeline_file=file))
 
 
-def _pipeline_name(given: Optional[str]) -> Optional[str]:
-    """`--pipeline pipelines/p.yaml` (the file a user runs) is the pipeline its metadata.name names, as its runs record
-    it (`${env.X}` resolved): it listed 'no runs of pipeline `pipelines/p.yaml`'. A name, or a file that names none,
-    is taken as given."""
+def _pipeline_filter(given: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """(name, file) of `--pipeline`: a name as given (no file); a YAML file (the file a user runs: it listed 'no runs
+    of pipeline `pipelines/p.yaml`') is its runs whatever name they are listed under (`listing.of_pipeline`): those
+    run from it, and those of the name its metadata.name gives here (`${env.X}` resolved; None where it takes one
+    not set here)."""
     if not given or not given.endswith((".yaml", ".yml")) or not Path(given).is_file():
-        return given
+        return given, None
     from kubepipe.spec.names import pipeline_name
 
-    return pipeline_name(given) or given
+    return pipeline_name(given), str(Path(given).resolve())
 
 
 def _queued_fields(queued: dict) -> list[tuple[str, object]]:

@@ -18,7 +18,8 @@ from kubepipe.labels import carries
 from kubepipe.secrets import redacted_labels
 from kubepipe.util import utc_iso
 
-__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text", "shown_params"]
+__all__ = ["list_local_runs", "show_local_run", "local_record", "read_record", "no_runs_text", "shown_params",
+           "of_pipeline"]
 
 
 
@@ -154,19 +155,33 @@ def _corrupt(rec: Path, message: str) -> dict:
             "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None}
 
 
+def of_pipeline(name: Any, file: Any, pipeline: str | None, pipeline_file: str | None) -> bool:
+    """Whether a run listed under `name`, of the pipeline file `file` (a run's `source`, a queued request's file), is
+    one `--pipeline` asks for: `pipeline` names it, or it is of `pipeline_file` (a YAML file was given), whatever
+    name it is listed under (a `${env.X}` in metadata.name may have given another, or none); no filter: every one."""
+    if not pipeline and not pipeline_file:
+        return True
+    if pipeline and name == pipeline:
+        return True
+    return bool(pipeline_file and isinstance(file, str) and file
+                and os.path.realpath(file) == os.path.realpath(pipeline_file))
+
+
 def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = None,
-                    limit: int = 20, labels: dict[str, str] | None = None) -> list[dict]:
-    """Newest first; with `labels`, the runs that carry each of them (kubepipe.labels.carries). A record that
-    cannot be read is listed with state CORRUPT (and its reason in `error`), unless a filter is given."""
+                    limit: int = 20, labels: dict[str, str] | None = None,
+                    pipeline_file: str | None = None) -> list[dict]:
+    """Newest first; with `labels`, the runs that carry each of them (kubepipe.labels.carries); with `pipeline` /
+    `pipeline_file`, those of the pipeline (`of_pipeline`). A record that cannot be read is listed with state
+    CORRUPT (and its reason in `error`), unless a filter is given."""
     out = []
     for rec in Path(runs_dir).glob("*/run.json"):
         try:
             data = read_record(rec)
         except UserError as exc:
-            if not pipeline and not labels:
+            if not pipeline and not pipeline_file and not labels:
                 out.append((float("-inf"), _corrupt(rec, str(exc))))
             continue
-        if pipeline and data.get("pipeline") != pipeline:
+        if not of_pipeline(data.get("pipeline"), data.get("source"), pipeline, pipeline_file):
             continue
         run = _local(_in_folder(data, rec.parent))
         if labels and not carries(run["labels"], labels):
@@ -192,11 +207,13 @@ def _started(value: Any) -> float:
 
 
 def no_runs_text(runs_dir: str | Path, pipeline: str | None, labels: dict[str, str] | None = None,
-                 queued: Iterable[str] = ()) -> str:
+                 queued: Iterable[str] = (), pipeline_file: str | None = None) -> str:
     """What to say when a listing found no run: with a pipeline, the pipelines that have runs (a misspelt name
     found none, silently), and those of `queued` (the retrain requests waiting, which `runs list` lists too); with
-    labels, the labels runs carry."""
-    runs = list_local_runs(runs_dir, pipeline=pipeline, limit=1 << 30) if labels else []
+    labels, the labels runs carry. `pipeline_file`: the YAML file `--pipeline` gave (`pipeline`: its name, None
+    where it gives none here)."""
+    runs = list_local_runs(runs_dir, pipeline=pipeline, pipeline_file=pipeline_file, limit=1 << 30) if labels else []
+    pipeline = pipeline or pipeline_file
     if labels and runs:  # else there are no runs of the pipeline at all: said below
         wanted = ", ".join(one_line(f"{k}={v}") for k, v in redacted_labels(labels).items())  # as the runs' are
         have = sorted({one_line(f"{k}={v}") for r in runs for k, v in r["labels"].items()})

@@ -53,9 +53,11 @@ def _protected(runs_dir: Path, home: Path, registry_uri: str | None) -> dict[str
 
 
 def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, pipeline: str | None = None,
-               dry_run: bool = False, runs_dir: str | Path | None = None, state_dir: str | Path | None = None) -> dict:
+               dry_run: bool = False, runs_dir: str | Path | None = None, state_dir: str | Path | None = None,
+               pipeline_file: str | None = None) -> dict:
     """{"removed": [run ids], "kept": [run ids], "protected": {run id: why}} (newest first). `runs_dir` and
-    `state_dir` (default: in `home`) are the local profile's `pipeline_root` and `state_dir`."""
+    `state_dir` (default: in `home`) are the local profile's `pipeline_root` and `state_dir`; `pipeline` /
+    `pipeline_file`: only that pipeline's runs, as `runs list` finds them (`listing.of_pipeline`)."""
     from kubepipe.errors import UserError
 
     if keep < 0:
@@ -72,7 +74,7 @@ def prune_runs(home: str | Path, keep: int, *, registry_uri: str | None = None, 
         protected = _protected(runs_dir, home, registry_uri)
     except RuntimeError as exc:
         raise UserError(f"runs prune: {exc}") from None
-    rows = list_local_runs(runs_dir, pipeline=pipeline, limit=_ALL)
+    rows = list_local_runs(runs_dir, pipeline=pipeline, pipeline_file=pipeline_file, limit=_ALL)
     kept, removed, held = [], [], {}
     for i, r in enumerate(rows):
         run_id = str(r["run_id"])

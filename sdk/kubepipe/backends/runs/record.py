@@ -21,7 +21,7 @@ from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
-           "retrain_of", "retrain_text"]
+           "retrain_of", "retrain_text", "retrain_name"]
 
 RUNS_DIR = Path(".kubepipe/runs")
 # In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
@@ -40,6 +40,31 @@ def retrain_of(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict) or not isinstance(value.get("request_id"), str) or not value["request_id"]:
         return None
     return {k: str(value.get(k) or "") for k in _RETRAIN_KEYS}
+
+
+def retrain_name(value: Any, source: str | os.PathLike) -> str | None:
+    """The name the retrain request in RETRAIN_ENV's JSON (`value`) recorded for its run (`pipeline_name`: the
+    training pipeline's metadata.name, `${env.X}` resolved where trigger-retrain queued it) when that request is of
+    the pipeline file `source`; None otherwise (no request, one that recorded none, another file's, or no valid
+    name: the run is named as its own file gives)."""
+    from pydantic import ValidationError as PydanticError
+
+    from kubepipe.spec.models import Metadata
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k]
+                                              for k in ("pipeline_name", "pipeline_file")):
+        return None
+    if os.path.realpath(value["pipeline_file"]) != os.path.realpath(source):
+        return None
+    try:
+        return Metadata.model_validate({"name": value["pipeline_name"]}).name  # the rule a run's name is held to
+    except PydanticError:
+        return None
 
 
 def retrain_text(pipeline: Any, retrain: dict) -> str:

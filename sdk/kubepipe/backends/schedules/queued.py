@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kubepipe.backends.runs.listing import shown_params
+from kubepipe.backends.runs.listing import of_pipeline, shown_params
 from kubepipe.backends.runs.record import retrain_of
 
-__all__ = ["queued_request", "queued_requests", "queued_pipelines", "with_queued", "request_pipeline"]
+__all__ = ["queued_request", "queued_requests", "queued_pipelines", "with_queued", "request_pipeline",
+           "request_retrain"]
 
 
 def request_pipeline(request: dict) -> str:
@@ -20,6 +21,17 @@ def request_pipeline(request: dict) -> str:
     if isinstance(name, str) and name:
         return name
     return Path(file).stem if isinstance(file, str) and file else ""
+
+
+def request_retrain(request: dict, request_id: str) -> dict | None:
+    """What the run `kubepipe scheduler` starts for a retrain request is told of it (RETRAIN_ENV): the request
+    (`retrain_of`), and the name the request recorded for its run (`pipeline_name`, resolved once, where it was
+    queued) with the file it names, which the run takes as its name (`record.retrain_name`); None: no request."""
+    retrain = retrain_of({**request, "request_id": request_id})
+    name, file = request.get("pipeline_name"), request.get("pipeline")
+    if retrain is None or not (isinstance(name, str) and name and isinstance(file, str) and file):
+        return retrain
+    return {**retrain, "pipeline_name": name, "pipeline_file": file}
 
 
 def _waiting(queue: Path) -> list[str]:
@@ -44,13 +56,14 @@ def queued_pipelines(queue: Path | None) -> list[str]:
 
 
 def with_queued(runs: list[dict], queue: Path | None, *, pipeline: str | None = None,
-                labels: dict | None = None, limit: int = 20) -> list[dict]:
+                labels: dict | None = None, limit: int = 20, pipeline_file: str | None = None) -> list[dict]:
     """`runs list`: the requests waiting in `queue` (none: a state dir that is no local folder), of `pipeline` as
-    `runs show` names it, before `runs` (newest first: none of them has started), `limit` in all. A request carries
-    no labels: a `--label` filter leaves them out."""
+    `runs show` names it or of the file `pipeline_file` (`of_pipeline`), before `runs` (newest first: none of them
+    has started), `limit` in all. A request carries no labels: a `--label` filter leaves them out."""
     if queue is None or labels:
         return runs[:limit]
-    waiting = [d for d in queued_requests(queue) if not pipeline or d["pipeline"] == pipeline]
+    waiting = [d for d in queued_requests(queue)
+               if of_pipeline(d["pipeline"], d["queued"]["pipeline_file"], pipeline, pipeline_file)]
     return (waiting + runs)[:limit]
 
 

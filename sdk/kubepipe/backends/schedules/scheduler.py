@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from kubepipe.spec.cron import next_fire_times, prev_fire_time
-from kubepipe.backends.runs.record import retrain_of
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
-from kubepipe.backends.schedules.queued import request_pipeline
+from kubepipe.backends.schedules.queued import request_pipeline, request_retrain
 from kubepipe.backends.schedules.retrain_done import KEEP_DONE, prune_done
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore, parse_iso, utcnow
 from kubepipe.errors import UserError, one_line
@@ -123,11 +122,21 @@ class LocalScheduler:
 
     def _job_of(self, name: str, slot: str) -> Job | None:
         """The job of a run a previous scheduler started (without its params: only where it runs is read)."""
-        if name.startswith(RETRAIN_PREFIX):
+        if name.startswith(RETRAIN_PREFIX):  # as it was started (`_retrain_job`), from its request in done/
             path = name[len(RETRAIN_PREFIX):]
-            return Job(name, Path(path).stem, path, slot, {})
+            request = self._taken_request(slot)
+            return _retrain_job(name, request if request.get("pipeline") == path else {"pipeline": path}, slot)
         s = next(iter(self.store.schedules(name)), None)
         return Job(name, s.pipeline, s.path, slot, {}, profile=s.profile, sets=tuple(s.sets)) if s else None
+
+    def _taken_request(self, request_id: str) -> dict:
+        """The request `request_id` as `_drain_queue` moved it to done/ ({} when it cannot be read)."""
+        try:
+            data = json.loads((self.queue / "done" / f"{request_id}.json").read_text(encoding="utf-8")) \
+                if self.queue is not None else {}
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def release(self) -> None:
         if self._lock_fh:
@@ -337,9 +346,7 @@ class LocalScheduler:
             req.replace(done_dir / req.name)
             if row_id is None:
                 continue
-            request_id = data.get("id") or req.stem
-            job = Job(name, request_pipeline(data), data["pipeline"], request_id, dict(data.get("params") or {}),
-                      retrain=retrain_of({**data, "request_id": request_id}))
+            job = _retrain_job(name, data, data.get("id") or req.stem)
             self.inflight[row_id] = (name, self._start(row_id, job))
             self._requests[row_id] = req.stem  # its file in done/
             started.append(name)
@@ -373,3 +380,10 @@ class LocalScheduler:
         rejected.mkdir(exist_ok=True)
         req.replace(rejected / req.name)
         self.say(f"retrain request {req} {why}; moved to {rejected}")
+
+
+def _retrain_job(name: str, request: dict, request_id: str) -> Job:
+    """The job of a retrain request: named as the request names its run (`request_pipeline`), which the run is
+    told (`request_retrain`); one rule for a request started now and one a killed scheduler's run follows."""
+    return Job(name, request_pipeline(request), request["pipeline"], request_id,
+               dict(request.get("params") or {}), retrain=request_retrain(request, request_id))
