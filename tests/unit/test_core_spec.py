@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubepipe.errors import ValidationError
 from kubepipe.spec import load_pipeline, load_pipeline_text, load_profile
@@ -679,3 +681,16 @@ def test_a_data_file_given_for_the_pipeline_is_named_as_one(tmp_path, name):
     (issue,) = exc.value.issues
     assert issue.message == f"a data file ({data.suffix}), not a YAML file" and issue.file == str(data)
     assert issue.hint.startswith("pass the .yaml file; a pipeline's data is read by its steps")
+
+
+@given(st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False, width=32)))
+def test_a_quoted_number_unquoted_is_the_number_yaml_reads(number):
+    """validate re-checks a quoted number unquoted (`bake_s: '0'`) to say whether unquoting helps: the number it
+    checks is the one YAML reads from the text unquoted (PyYAML as the oracle), an int where one is written."""
+    import yaml
+
+    from kubepipe.spec.values import unquoted_number
+
+    text = yaml.safe_dump(number).splitlines()[0]
+    assert unquoted_number(f" {text} ", float if isinstance(number, float) else int) == yaml.safe_load(text)
+    assert type(unquoted_number(text, float)) is type(yaml.safe_load(text))

@@ -529,6 +529,25 @@ def test_a_quoted_number_a_component_check_wants_says_to_unquote_it(tmp_path):
     assert got["steps.deploy.with.serving.log.flush_s"][1] == "unquote it: in quotes, YAML reads '5' as text; write 5"
 
 
+def test_a_quoted_number_that_is_refused_unquoted_too_says_why_not_to_unquote_it(tmp_path):
+    """`bake_s: '0'` was told 'unquote it: ... write 0', and 0 is refused too (a bake of 0s): the real problem (out
+    of range) is said, with the check's own hint; the unquote hint stays for a value that would pass unquoted."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    (tmp_path / "p.yaml").write_text(_DEPLOY_PIPELINE.replace(
+        "{bake_s: 120}", "{bake_s: '0', min_requests: '-1', max_error_rate_increase: '0.5'}"))
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "p.yaml", "local")
+    assert [line.replace(f"{tmp_path}/", "") for line in str(err.value).splitlines()[1:]] == [
+        "  p.yaml:19:25: steps.deploy.with.canary_analysis.bake_s: must be a number of seconds above 0 (at most "
+        "86400), got 0; how long the canary takes traffic",
+        "  p.yaml:19:38: steps.deploy.with.canary_analysis.min_requests: must be a whole number of requests, 0 or "
+        "more, got -1",
+        "  p.yaml:19:58: steps.deploy.with.canary_analysis.max_error_rate_increase: must be a share of requests from 0 "
+        "to 1, got '0.5'; unquote it: in quotes, YAML reads '0.5' as text; write 0.5"]
+
+
 @pytest.mark.parametrize("written, hint", [('"3"', "unquote it: in quotes, YAML reads '3' as text; write 3"),
                                            ("' 7 '", "unquote it: in quotes, YAML reads ' 7 ' as text; write 7")])
 def test_a_quoted_whole_number_for_an_int_input_says_to_write_it_unquoted(tmp_path, written, hint):

@@ -26,7 +26,7 @@ from kubepipe.spec.loader import LoadedPipeline
 from kubepipe.spec.models import Step
 from kubepipe.spec.profiles import Profile
 from kubepipe.spec.source import format_path
-from kubepipe.spec.values import exponent_hint, number_hint
+from kubepipe.spec.values import exponent_hint, number_hint, unquoted_number
 from kubepipe.util import did_you_mean
 
 __all__ = ["build_plan", "context_value"]
@@ -223,14 +223,17 @@ class _Builder(InputChecks):
     def run_check(self, info: ComponentInfo, step: Step, path: tuple, values: dict | None = None) -> None:
         if not info.check:
             return
+        checked = dict(step.with_) if values is None else values
+
+        def check(values: dict) -> list:
+            return info.check_with(values, target=self.profile.target, deployment_mode=self.profile.deployment_mode,
+                                   prometheus_url=self.profile.prometheus_url, gpu_types=self.profile.gpu_types) or []
+
         try:
-            found = info.check_with(dict(step.with_) if values is None else values, target=self.profile.target,
-                                    deployment_mode=self.profile.deployment_mode,
-                                    prometheus_url=self.profile.prometheus_url, gpu_types=self.profile.gpu_types)
+            found = check(checked)
         except Exception as exc:  # noqa: BLE001 - a broken check must not hide the others
             self.err(path + ("with",), f"checking `{info.ref}` failed: {type(exc).__name__}: {exc}")
             return
-        checked = dict(step.with_) if values is None else values
         late = {k for k, v in checked.items() if _run_time(v)}
         said = {i.path for i in self.issues}  # a value the bindings refused (`.nan`, a wrong type) is said once
         for ci in found or []:
@@ -246,6 +249,11 @@ class _Builder(InputChecks):
             # did not say why; the check says the value is a number (`number=float`)
             value, number = _value_at(checked, ci.path), getattr(ci, "number", None)
             hint = number_hint(value, number) if number in (int, float) and isinstance(value, str) else None
+            unquoted = unquoted_number(value, number) if hint and number is not None else None
+            if unquoted is not None:  # `bake_s: '0'`: unquoted it is still refused, and that is what to say
+                again = _refused_at(ci.path, check, _with_at(checked, ci.path, unquoted))
+                if again is not None:
+                    ci, hint = again, None
             self.err(path + ("with",) + tuple(ci.path), ci.message, hint=hint or exponent_hint(value) or ci.hint)
         defaults = {n: p.default for n, p in self.spec.params.items() if p.default is not None}
         for pi in param_value_issues(info, checked, defaults):
@@ -344,6 +352,27 @@ class _Builder(InputChecks):
         if ignored:
             self.notes.append("local target: resources, node selectors and tolerations are ignored "
                               f"(steps: {', '.join(ignored)})")
+
+
+def _with_at(values: Any, path: tuple, new: Any) -> Any:
+    """A copy of `values` with the value at `path` (keys and list indexes) replaced by `new`."""
+    if not path:
+        return new
+    if isinstance(values, dict):
+        return {**values, path[0]: _with_at(values.get(path[0]), path[1:], new)}
+    if isinstance(values, list):
+        return [_with_at(v, path[1:], new) if i == path[0] else v for i, v in enumerate(values)]
+    return values
+
+
+def _refused_at(path: tuple, check: Any, values: dict) -> Any:
+    """The check's error at `path` for `values`, or None (None too where the check breaks on them)."""
+    try:
+        found = check(values)
+    except Exception:  # noqa: BLE001 - said by the first check's run, if it breaks there too
+        return None
+    return next((c for c in found if tuple(c.path) == tuple(path) and getattr(c, "severity", "error") == "error"),
+                None)
 
 
 def _run_time(value: Any) -> bool:

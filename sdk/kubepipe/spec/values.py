@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 __all__ = ["MAX_DURATION_S", "DURATION_RE", "parse_duration", "whole_seconds", "quote_hint", "exponent_hint",
-           "number_hint", "bool_hint", "NotFinite", "finite", "EXACT_INT"]
+           "number_hint", "unquoted_number", "bool_hint", "NotFinite", "finite", "EXACT_INT"]
 
 MAX_DURATION_S = 366 * 86400
 EXACT_INT = 2**53  # KFP keeps a number as a double (protobuf Value): whole numbers within it are exact
@@ -97,13 +97,31 @@ def number_hint(value: Any, want: type) -> str | None:
     if _INF_NAN.fullmatch(value.strip()):  # `default: 'inf'` said only 'is not of type float'
         return f"{value.strip()} is not a finite number: {_FINITE} (NaN and infinity cannot be stored in a pipeline " \
                "spec)"
-    try:
-        number = int(value.strip()) if want is int else float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(number):
-        return _overflow_hint(value)
+    number = unquoted_number(value, want)
+    if number is None:
+        return _overflow_hint(value) if want is float and _overflows(value) else None
     return f"unquote it: in quotes, YAML reads {value!r} as text; write {_plain(number)}"
+
+
+def unquoted_number(value: Any, want: type) -> int | float | None:
+    """The number (`want`: int or float) text in quotes (`'120'`) is when written unquoted, as YAML reads it (`'0'`
+    is 0 where a float is wanted too); None for other text."""
+    if not isinstance(value, str):
+        return None
+    for read in (int, float) if want is float else (int,):
+        try:
+            number = read(value.strip())
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _overflows(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text.strip()))
+    except ValueError:
+        return False
 
 
 _INF_NAN = re.compile(r"(?i)[-+]?\.?(?:inf(?:inity)?|nan)")
