@@ -166,14 +166,14 @@ def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, cred
     import logging
 
     from kubepipe.clients import api_errors, kfp_client, quiet, service_name
-    from kubepipe.run_states import kfp_state, vertex_state
+    from kubepipe.run_states import kfp_state, service_error, vertex_state
     from kubepipe.vertex_clients import vertex_where
 
     try:
         with api_errors(service_name(target, profile), f"reading the retrain run {run_id}"), quiet():
             if target == "kubeflow":
                 run = (client or kfp_client(profile, where="ctx_profile")).get_run(run_id)
-                state, error = kfp_state(run.state), getattr(getattr(run, "error", None), "message", None)
+                state, error = kfp_state(run.state), service_error(run)
             else:
                 from google.cloud import aiplatform
 
@@ -182,7 +182,7 @@ def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, cred
                 job = aiplatform.PipelineJob.get(name, **where).gca_resource
                 tasks = job.job_detail.task_details if job.job_detail else []
                 state = vertex_state(job.state)  # the failed task's own words, else the job's
-                error = next((t.error.message for t in tasks if t.error.message), "") or job.error.message
+                error = next((e for t in tasks if (e := service_error(t))), None) or service_error(job)
     except Exception as exc:  # noqa: BLE001 - a run that cannot be read holds no decision up
         logging.getLogger(__name__).warning("trigger-retrain: cannot read how retrain run %s ended (%s); it counts as "
                                             "a success", run_id, exc)

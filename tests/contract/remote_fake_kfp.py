@@ -44,6 +44,7 @@ class FakeKfp(LoopbackServer):
         self.runs: dict[str, dict] = {}
         self.recurring: dict[str, dict] = {}
         self.fail_task: str | None = None
+        self.task_error: str | None = None  # the failed task's and run's error message (default: exited with code 1)
         self.multi_user = False
         self.forbid: str | None = None  # a path suffix answered 403
         self.stall: str | None = None  # a path suffix held 3 s, then closed unanswered (a hung proxy)
@@ -192,7 +193,9 @@ class FakeKfp(LoopbackServer):
                 st = "SUCCEEDED" if not self.fail_task or i < self.tasks.index(self.fail_task) else "SKIPPED"
             task = {"display_name": name, "state": st, "task_id": f"{rid}-{name}"}
             if st == "FAILED":
-                task["error"] = {"message": f"{name} exited with code 1"}
+                task["error"] = {"message": self.task_error or f"{name} exited with code 1"}
             tasks.append(task)
         run["run_details"] = {"task_details": tasks}
+        if self.task_error and run["state"] == "FAILED":
+            run["error"] = {"message": self.task_error}
         return 200, self._public(run)

@@ -418,3 +418,25 @@ def test_a_schedule_s_new_params_are_named_in_its_plan_never_their_values(kfp):
                          backend.list("kubepipe-nightly"), updatable=backend.updatable)
     [change] = plan[0].changes
     assert change.startswith("template: ") and change.endswith(" (params.rows changed)") and "77" not in change
+
+
+def test_a_failed_tasks_error_from_kubeflow_is_shown_with_its_credentials_redacted(kfp, monkeypatch):
+    """run.error.message and a task's error.message were shown as the service gave them (submit --wait's
+    RunFailed, `runs show --target kubeflow`, a retrain decision's reason): a step's DSN with its password, a
+    `password=...`, the value of a credential-named variable of the caller's environment."""
+    from kubepipe.backends.remote.listing import show_remote_run
+    from kubepipe.components.retrain.remote import remote_outcome
+
+    monkeypatch.setenv("WAREHOUSE_API_TOKEN", "tkn9Zq8Xw7Vu6Ts5")
+    kfp.fail_task = "train"
+    kfp.task_error = ("OperationalError: could not connect to postgresql://etl:Sup3rS3cret@db:5432/x "
+                      "as password=Hunter22x, with tkn9Zq8Xw7Vu6Ts5")
+    said = ("OperationalError: could not connect to postgresql://etl:<redacted>@db:5432/x "
+            "as password=<redacted>, with <redacted>")
+    run_id = kubeflow.submit(package(), kfp.profile, params={"a": 1, "b": 2}).run_id
+    with pytest.raises(RunFailed) as err:
+        kubeflow.wait(run_id, kfp.profile, poll_s=0)
+    assert str(err.value) == f"kubeflow run {run_id} failed: task 'train' failed: {said}"
+    shown = show_remote_run("kubeflow", kfp.profile, run_id)
+    assert shown["error"] == said and [s["error"] for s in shown["steps"]] == [None, said]
+    assert remote_outcome("kubeflow", run_id, kfp.profile)["error"] == said

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently, run_ended
+from kubepipe.run_states import service_error
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 
@@ -131,10 +132,10 @@ def _failed_task(run: Any, pipeline_name: str) -> tuple[str, str]:
     leaves = [t for t in failed if t.display_name not in (pipeline_name, "root", run.display_name)
               and not str(t.display_name).endswith("-driver")]
     pick = (leaves or failed or [None])[0]
-    run_msg = getattr(getattr(run, "error", None), "message", "") or ""
+    run_msg = service_error(run) or ""
     if pick is None:
         return "", run_msg
-    msg = getattr(getattr(pick, "error", None), "message", "") or run_msg
+    msg = service_error(pick) or run_msg
     return str(pick.display_name), msg
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
+from kubepipe.run_states import service_error
 from kubepipe.clients import api_errors, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.labels import gcp_label, gcp_labels
@@ -25,9 +26,8 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
     return {
         "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state), "params": None,
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
-        "error": getattr(getattr(run, "error", None), "message", None) or None,
-        "steps": [_step(t.display_name, kfp_state(t.state), getattr(getattr(t, "error", None), "message", None))
-                  for t in tasks],
+        "error": service_error(run),
+        "steps": [_step(t.display_name, kfp_state(t.state), service_error(t)) for t in tasks],
         "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}" if host else "",
         "run_name": run.display_name, "pipeline_version_id": getattr(ref, "pipeline_version_id", None),
         "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None,
@@ -59,8 +59,8 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
         "target": "vertex", "state": vertex_state(res.state), "params": None, "started_at": utc_iso(res.create_time),
-        "finished_at": utc_iso(res.end_time), "error": res.error.message or None,
-        "steps": [_step(t.task_name, vertex_state(t.state), t.error.message) for t in tasks],
+        "finished_at": utc_iso(res.end_time), "error": service_error(res),
+        "steps": [_step(t.task_name, vertex_state(t.state), service_error(t)) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),
         "warnings": [], "notes": [], "resumed_from": None, "labels": dict(res.labels), "retrain": None,
         "profile": None,

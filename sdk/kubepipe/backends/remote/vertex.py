@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
+from kubepipe.run_states import service_error
 from kubepipe.clients import api_errors, service_name
 from kubepipe.vertex_clients import vertex_where
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, run_labels
@@ -155,7 +156,7 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
         if state in _DONE_OK:
             return state
         if state in _DONE_BAD:
-            msg = (failed.error.message if failed is not None and failed.error.message else res.error.message)
+            msg = (service_error(failed) if failed is not None else None) or service_error(res) or ""
             raise run_ended(f"vertex job {job.name}", state, failed.task_name if failed is not None else "", msg)
         if deadline is not None and time.monotonic() > deadline:
             raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:g}s; it keeps running - "
