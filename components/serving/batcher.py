@@ -28,10 +28,14 @@ arrived while earlier passes held the loop are read and reach the batcher meanwh
 than `LONE_COMPANY` of them send this pass, and the next, to the thread. A probe costs a few
 microseconds; the earlier probe ran the pass on the thread, two cross-thread wake-ups that on a
 loaded box cost milliseconds. More company after any thread pass, or lone passes taking over
-`INLINE_MAX_S` (the median of the last `LONE_WINDOW`, timed where they ran, without the hop), also
-switch back. A median, because on a shared box a pass now and then is descheduled for 10+ ms: a
-moving average flipped lone passes back to the thread after each such outlier (measured: 88
-flips in 9 s at one connection on a loaded 2-core box).
+`INLINE_MAX_S` of CPU (the median of the last `LONE_WINDOW`, timed where they ran, without the hop),
+also switch back. CPU time (the process's, so a runtime's intra-op threads count), not wall time:
+on a loaded box a pass waits for a core as long on the thread as on the loop, and wall time sent
+a flagship 32-row pass (1.5-2 ms of CPU) to the thread there, paying the hop for nothing. A median,
+because now and then a pass is much slower: a moving average flipped lone passes back to the
+thread after each such outlier (measured: 88 flips in 9 s at one connection on a loaded 2-core box).
+A model on a device (`on_device`: CUDA) never runs a pass on the loop: its pass waits for the device
+with little CPU, so its CPU time says nothing of how long it would hold the loop.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["MicroBatcher", "bucket_of", "MODES"]
+__all__ = ["MicroBatcher", "bucket_of", "waits_on_device", "MODES"]
 
 MODES = ("thread", "inline", "adaptive")
 SERIAL_PASSES = 32  # thread passes in a row with at most LONE_COMPANY arrivals meanwhile: serial traffic
@@ -52,8 +56,13 @@ PROBE_EVERY = 4  # while lone passes run inline, every 4th first lets the loop r
 # Loop turns a probe yields: a request read in the first turn starts its task in the second and
 # reaches the batcher (or counts as arriving) in the third.
 PROBE_TURNS = 3
-INLINE_MAX_S = 0.002  # a lone pass longer than this stays on the thread: the hop is ~0.1 ms of it
+INLINE_MAX_S = 0.002  # CPU s: a lone pass longer than this stays on the thread: the hop is ~0.1 ms of it
 LONE_WINDOW = 15  # lone passes whose median decides INLINE_MAX_S
+
+
+def waits_on_device(device: Any) -> bool:
+    """Whether a model on `device` ("cpu", "cuda:0", a torch.device) waits for an accelerator in its passes."""
+    return str(device).split(":")[0] != "cpu"
 
 
 def bucket_of(width: int) -> int:
@@ -90,6 +99,7 @@ class MicroBatcher:
         self.mode = mode
         self.inline = mode == "inline"  # every pass on the event loop itself
         self.lone_inline = False  # adaptive: lone passes run on the loop now (serial traffic)
+        self.on_device = False  # the model's passes wait for a device (set at load): adaptive keeps them off the loop
         self._serial = 0  # adaptive: lone thread passes in a row that nobody arrived during
         self._lone_passes = 0  # adaptive: lone passes since they went inline (every PROBE_EVERY-th: a probe)
         self._lone_took: collections.deque[float] = collections.deque(maxlen=LONE_WINDOW)  # adaptive
@@ -113,10 +123,10 @@ class MicroBatcher:
         return await job.future
 
     def _run_timed(self, items: Sequence[Any]) -> tuple[Any, float]:
-        """`run(items)` and its own seconds, wherever it runs (a thread pass's excludes the hop)."""
-        t0 = time.perf_counter()
+        """`run(items)` and its CPU seconds (the process's), wherever it runs (a thread pass's excludes the hop)."""
+        t0 = time.process_time()
         result = self._run(items)
-        return result, time.perf_counter() - t0
+        return result, time.process_time() - t0
 
     async def _direct(self, items: Sequence[Any], n_tokens: int) -> Any:
         self._busy = True
@@ -167,15 +177,19 @@ class MicroBatcher:
 
     @property
     def lone_seconds(self) -> float:
-        """The median of the recent one-request passes' own seconds (0 before the first)."""
+        """The median of the recent one-request passes' own CPU seconds (0 before the first)."""
         took = sorted(self._lone_took)
         return took[len(took) // 2] if took else 0.0
 
+    def _short(self) -> bool:
+        """Whether lone passes may hold the loop: short on the CPU, and no device to wait for."""
+        return not self.on_device and self.lone_seconds <= INLINE_MAX_S
+
     def _timed(self, took: float) -> None:
-        """A one-request pass took `took` s: if they typically take too long to hold the loop -> the thread."""
+        """A one-request pass took `took` CPU s: if they typically take too long to hold the loop -> the thread."""
         if self.mode == "adaptive":
             self._lone_took.append(took)
-            if self.lone_seconds > INLINE_MAX_S:
+            if not self._short():
                 self._to_thread()
 
     def _count_company(self) -> None:
@@ -186,7 +200,7 @@ class MicroBatcher:
             self._to_thread()
             return
         self._serial += 1
-        if self._serial >= SERIAL_PASSES and self.lone_seconds <= INLINE_MAX_S:
+        if self._serial >= SERIAL_PASSES and self._short():
             self.lone_inline = True
 
     def _to_thread(self) -> None:

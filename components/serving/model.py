@@ -16,7 +16,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.predlog import Record
 from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
-from kubepipe.components.serving.batcher import MicroBatcher
+from kubepipe.components.serving.batcher import MicroBatcher, waits_on_device
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
@@ -82,6 +82,7 @@ class ServedModel(Model):
         self.metrics.label_series(self._labels)  # the model's own labels: one series each, looked up now
         self.run = build_runner(self.model, runtime=self.runtime, precision=self.precision,
                                 torch_compile=self.torch_compile, threads=self.threads)
+        self.batcher.on_device = waits_on_device(self.model.device)  # ONNX Runtime: loaded on the CPU
         rows_of = getattr(self.model.encoder, "encode_rows", None)  # a user model's encoder may have none
         if spec.task != TABULAR and callable(rows_of) and rows_of([_WARMUP_TEXT]) is not None:
             self._rows = rows_of

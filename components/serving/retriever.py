@@ -20,6 +20,7 @@ import numpy as np
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from kubepipe.components.errors import ModelError
+from kubepipe.components.serving.batcher import waits_on_device
 from kubepipe.components.serving.model import ServedModel
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.serving.payloads import (
@@ -108,7 +109,9 @@ class ServedRetriever(ServedModel):
         from kubepipe.components.retrieval.retriever import Retriever
         from kubepipe.components.serving.artifact_loader import resolve_device
 
-        self.retriever = Retriever(self.model_dir, device=resolve_device(self.device))
+        device = resolve_device(self.device)
+        self.retriever = Retriever(self.model_dir, device=device)
+        self.batcher.on_device = waits_on_device(device)
         # torch's threads and (for an HNSW graph) faiss's OpenMP pool get the server's thread budget, as
         # evaluate-retrieval's query_p99_ms measured them: faiss's default (every core) is slower on a busy box
         set_search_threads(self.threads, self.retriever.index.graph is not None)

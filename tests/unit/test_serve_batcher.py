@@ -382,13 +382,20 @@ def test_adaptive_many_clients_stay_on_the_thread_and_share_passes():
     assert not lone_inline and threads.count("thread") == len(threads)
 
 
-def test_adaptive_keeps_slow_lone_passes_on_the_thread():
+def _burn(seconds: float) -> None:
+    """Spend `seconds` of this process's CPU (a pass that computes, where time.sleep is one that waits)."""
     import time
 
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_adaptive_keeps_slow_lone_passes_on_the_thread():
     threads = []
 
     def slow(items):
-        time.sleep(batching.INLINE_MAX_S * 2)
+        _burn(batching.INLINE_MAX_S * 2)
         return _where(threads)(items)
 
     async def main():
@@ -401,15 +408,13 @@ def test_adaptive_keeps_slow_lone_passes_on_the_thread():
 
 
 def test_adaptive_lone_passes_stay_on_the_loop_through_an_occasional_slow_pass():
-    # a shared box deschedules a pass now and then; one outlier in ten must not send them to the thread
-    import time
-
+    # a pass now and then is much slower (a cold cache, a longer request); one in ten must not send them back
     threads, calls = [], []
 
     def forward(items):
         calls.append(1)
         if len(calls) % 10 == 0:
-            time.sleep(batching.INLINE_MAX_S * 5)
+            _burn(batching.INLINE_MAX_S * 5)
         return _where(threads)(items)
 
     async def main():
@@ -424,13 +429,11 @@ def test_adaptive_lone_passes_stay_on_the_loop_through_an_occasional_slow_pass()
 
 
 def test_adaptive_moves_lone_passes_back_when_most_become_slow():
-    import time
-
     threads, slow = [], []
 
     def forward(items):
         if slow:
-            time.sleep(batching.INLINE_MAX_S * 2)
+            _burn(batching.INLINE_MAX_S * 2)
         return _where(threads)(items)
 
     async def main():
@@ -445,6 +448,54 @@ def test_adaptive_moves_lone_passes_back_when_most_become_slow():
 
     lone_inline, median = run(main())
     assert lone_inline is False and median > batching.INLINE_MAX_S
+
+
+def test_adaptive_judges_lone_passes_by_their_cpu_not_the_wall_clock():
+    # On a loaded box a short pass waits for a core (wall time long, CPU short), as long on the thread as on the
+    # loop: judged by the wall clock, a flagship 32-row pass (1.5-2 ms of CPU) went to the thread and paid the hop.
+    import time
+
+    threads = []
+
+    def descheduled(items):
+        time.sleep(batching.INLINE_MAX_S * 3)  # off the CPU, as a descheduled pass is
+        _burn(batching.INLINE_MAX_S / 10)
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(descheduled, max_batch_size=8, max_wait_s=0.0, mode="adaptive")
+        await _serially(b, 2 * batching.PROBE_EVERY)
+        await b.stop()
+        return b.lone_inline, b.lone_seconds
+
+    lone_inline, median = run(main())
+    assert lone_inline is True and median < batching.INLINE_MAX_S
+    tail = threads[batching.SERIAL_PASSES:]
+    assert tail == ["loop"] * len(tail)
+
+
+def test_adaptive_never_holds_the_loop_for_a_model_on_a_device():
+    # a CUDA pass waits for the device with little CPU: short by its CPU time, it would still block the loop
+    threads = []
+
+    async def main(on_device):
+        b = MicroBatcher(_where(threads), max_batch_size=8, max_wait_s=0.0, mode="adaptive")
+        b.on_device = on_device
+        await _serially(b, 2 * batching.PROBE_EVERY)
+        await b.stop()
+        return b.lone_inline
+
+    assert run(main(True)) is False and set(threads) == {"thread"}
+    threads.clear()
+    assert run(main(False)) is True and threads.count("loop") == 2 * batching.PROBE_EVERY  # the same on the CPU
+
+
+@pytest.mark.parametrize("device, waits", [("cpu", False), ("cuda", True), ("cuda:1", True), ("mps", True)])
+def test_a_device_is_known_by_its_type_from_a_string_or_a_torch_device(device, waits):
+    assert batching.waits_on_device(device) is waits
+    torch = pytest.importorskip("torch")
+    if device != "mps":
+        assert batching.waits_on_device(torch.device(device)) is waits  # needs no GPU to name one
 
 
 def test_unknown_batcher_mode_is_refused():

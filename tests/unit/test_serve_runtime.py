@@ -325,3 +325,41 @@ def test_a_tabular_model_counts_no_tokens(tmp_path):
     answer = answer[0] if isinstance(answer, tuple) else answer  # kserve: (body, headers)
     assert len(answer["predictions"]) == 3
     assert m.metrics.tokens._value.get() == before
+
+
+@pytest.mark.parametrize("reported, on_loop", [("cuda:0", False), ("cpu", True)])
+def test_a_model_on_a_device_never_runs_its_passes_on_the_event_loop(text_model, monkeypatch, reported, on_loop):
+    """A CUDA pass waits for the device with little CPU, so the batcher's CPU-time rule would call it short and
+    hold the loop for it: load() tells the batcher the model's device. The model here runs on the CPU and only
+    reports a device (no GPU needed); the runner is built before it says so."""
+    import threading
+
+    from kubepipe.components.serving import batcher as batching
+    from kubepipe.components.serving import model as served
+
+    real = served.build_runner
+
+    def then_report(loaded, **kw):
+        runner = real(loaded, **kw)
+        loaded.device = reported
+        return runner
+
+    monkeypatch.setattr(served, "build_runner", then_report)
+    m = _served(text_model, freeze_gc=False)
+    where = []
+    forward = m.batcher._run
+
+    def run(items):
+        where.append(threading.current_thread() is threading.main_thread())
+        return forward(items)
+
+    m.batcher._run = run
+
+    async def serially():
+        for _ in range(batching.SERIAL_PASSES + 2 * batching.PROBE_EVERY):
+            await m({"instances": ["uber trip help"]})
+        await m.batcher.stop()
+
+    asyncio.run(serially())
+    assert m.batcher.on_device is not on_loop and m.batcher.lone_inline is on_loop
+    assert any(where) is on_loop  # the CPU model's serial lone passes do move onto the loop
