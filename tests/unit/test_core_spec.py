@@ -410,6 +410,30 @@ def test_vertex_profile_needs_project_and_gs_root(tmp_path):
     assert "needs project" in str(exc.value)
 
 
+_NEEDS = ("target kubeflow needs host, pipeline_root: set them in configs/kubeflow.yaml (found beside the pipeline or "
+          "above it) or profile=<path of a profile YAML>, or pass sets={'host': ...}")  # the API's words
+
+
+@pytest.mark.parametrize("text, sets, said", [
+    ("kind: Profile\ntarget: kubeflow\nhost: ''\n", None, f"FILE:3:1: host: {_NEEDS}"),  # written empty
+    ("kind: Profile\n# the cluster\n  # of team a\ntarget: kubeflow\n", None, f"FILE:4:1: target: {_NEEDS}"),
+    ("kind: Profile\n", None, f"FILE:1:1: {_NEEDS}"),  # nothing to point at: the file
+    ("kind: Profile\ntarget: kubeflow\n", {"host": ""}, f"sets=: host: {_NEEDS}"),
+    ("kind: Profile\ntarget: kubeflow\nhost: http://h\npipeline_root: minio://b/r\n"
+     "registry_uri: minio://b/reg\nvertex_model_registry: true\n", None,
+     "FILE:6:1: vertex_model_registry: vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex "
+     "reads the model files from there)"),
+])
+def test_a_profile_s_whole_check_is_said_at_its_key_not_the_first_line(tmp_path, text, sets, said):
+    """'target kubeflow needs host' (and vertex_model_registry's check) was said at the profile's 1:1, whatever it
+    held: it is said at the key written empty, else at `target:` that asks for it, or at sets= (--set) that gave it."""
+    prof = tmp_path / "kf.yaml"
+    prof.write_text(text)
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=prof, sets=sets)
+    assert str(exc.value).splitlines()[1:] == ["  " + said.replace("FILE", str(prof), 1)]
+
+
 def test_a_vertex_region_typo_is_refused_where_it_was_given(tmp_path):
     """`--set region=europe-wst4` (or the profile's `region:`) passed validate; aiplatform refused it at submit."""
     pytest.importorskip("google.cloud.aiplatform")

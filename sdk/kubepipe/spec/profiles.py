@@ -176,12 +176,13 @@ class Profile(Strict):
 
     @model_validator(mode="after")
     def _per_target(self, info: ValidationInfo) -> "Profile":
-        missing = _missing(self.target, lambda k: getattr(self, k), bool((info.context or {}).get("deploy_only")))
+        deploy_only = bool((info.context or {}).get("deploy_only"))
+        missing = _missing(self.target, lambda k: getattr(self, k), deploy_only)
         if missing:
-            raise ValueError(missing)
+            raise _AtKey(missing, *_needed(self.target, lambda k: getattr(self, k), deploy_only), "target")
         if self.vertex_model_registry and (self.target != "vertex" or uri_scheme(self.registry_uri) != "gs"):
-            raise ValueError("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
-                             "the model files from there)")
+            raise _AtKey("vertex_model_registry needs target vertex and a gs:// registry_uri (Vertex reads "
+                         "the model files from there)", "vertex_model_registry")
         return self
 
     @property
@@ -195,11 +196,25 @@ class Profile(Strict):
         return self.model_dump(exclude={"auth", "install_packages"}, exclude_none=True, mode="json")
 
 
+class _AtKey(ValueError):
+    """A check of the whole profile, said at the first of `keys` the profile gives (a key written empty, `target:`
+    that asks for it), not at the file's first line."""
+
+    def __init__(self, message: str, *keys: str):
+        super().__init__(message)
+        self.keys = keys
+
+
+def _needed(target: str, value: Any, deploy_only: bool) -> list[str]:
+    """The keys a run on `target` needs that the profile leaves unset (`value(key)`); none for `deploy_only`."""
+    need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
+    return [k for k in need.get(target, []) if not value(k)] if not deploy_only else []
+
+
 def _missing(target: str, value: Any, deploy_only: bool) -> str | None:
     """What a run on `target` needs that the profile leaves unset (`value(key)`), and where it goes; None when
     nothing is missing, or `deploy_only` (`kserve manifest`: what a deploy step reads, no run)."""
-    need = {"kubeflow": ["host", "pipeline_root"], "vertex": ["project", "region", "pipeline_root"]}
-    missing = [k for k in need.get(target, []) if not value(k)] if not deploy_only else []
+    missing = _needed(target, value, deploy_only)
     if not missing:  # no file found, or one without them: say where they go
         return None
     return (f"target {target} needs {', '.join(missing)}: set {'it' if len(missing) == 1 else 'them'} in "
@@ -338,17 +353,29 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     try:
         profile = Profile.model_validate(merged, context={"deploy_only": deploy_only})
     except PydanticError as exc:
-        found = without_unset_env(issues_from_pydantic(exc.errors(), merged, locator, Profile), unset)
+        whole = [e for e in exc.errors() if isinstance((e.get("ctx") or {}).get("error"), _AtKey)]
+        found = without_unset_env(issues_from_pydantic([e for e in exc.errors() if e not in whole], merged,
+                                                       locator, Profile), unset)
         # a value from --set (sets=) is blamed on it, not on the file
         issues += [_on_set(i) if _given(sets, tuple(i.path.split("."))) else i for i in found]
+        issues += [_at_key(locator, sets, str(e["ctx"]["error"]), e["ctx"]["error"].keys) for e in whole]
         profile = None
         missing = _missing(target, merged.get, deploy_only)  # the model's own check ran not: a field failed
         if missing and not any(e.get("loc") == () for e in exc.errors()):
-            issues.append(locator.issue((), missing))
+            issues.append(_at_key(locator, sets, missing, (*_needed(target, merged.get, deploy_only), "target")))
     if issues or profile is None:
         raise ValidationError(issues)
     profile._locator, profile._sets = locator, dict(sets or {})
     return profile
+
+
+def _at_key(locator: Locator, sets: Mapping[str, Any] | None, message: str, keys: tuple) -> Issue:
+    """`message` at the first of `keys` that --set or the profile file gives, else at the file's start."""
+    key = next((k for k in keys if _given(sets or {}, (k,)) or locator.known((k,))), None)
+    if key is None:
+        return locator.issue((), message)
+    issue = locator.issue((key,), message)
+    return _on_set(issue) if _given(sets or {}, (key,)) else issue
 
 
 def _set_labels(given: dict, written: dict, issues: list[Issue]) -> dict:
