@@ -11,7 +11,7 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED,
+from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, IMAGE_PASSWORD_IN_TEXT, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED,
                                     SENTENCE_END, TOKENS, URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF,
                                     keyed_secret, may_hold_credential,
                                     query_item_secret, query_items, secret_value_kind, webhook_path)
@@ -197,7 +197,8 @@ def _url_or_query_item(m: re.Match) -> str:
 def redact_text(text: str) -> str:
     """Free text (an error message bound for a webhook or a log) with every credential in it REDACTED: the value of
     an environment variable named like one (`environment_secrets`), the shapes `secret_value_kind` knows, the
-    password and credential query values of URLs (`redact_url`), a credential's query value in a URL shown without
+    password and credential query values of URLs (`redact_url`), an image reference's (`bob:<redacted>@reg.io/img`),
+    a credential's query value in a URL shown without
     its scheme, by the same rule, its host unknown (`PUT /b/k?X-Amz-Signature=...`, `GET /api/x?code=...`), an unquoted
     Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
     credential (`password=hunter2`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
@@ -211,6 +212,7 @@ def redact_text(text: str) -> str:
         text = pattern.sub(REDACTED, text)
     text = _URL_OR_QUERY_ITEM.sub(_url_or_query_item, text)
     text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
+    text = IMAGE_PASSWORD_IN_TEXT.sub(lambda m: m.group("head") + REDACTED, text)  # `bob:pw@reg.io/img:1`
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
     for pattern in COMMAND_CREDENTIALS:  # `curl -u bob:pw`, `mysql -ppw`, a .netrc's `password pw`

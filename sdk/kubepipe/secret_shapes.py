@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
+__all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
+           "IMAGE_PASSWORD_IN_TEXT", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
            "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
@@ -23,6 +24,19 @@ REDACTED = "<redacted>"
 # code span's closing backquote (`?api_key=<redacted>`).
 SENTENCE_END = ".,:;)]`"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
+IMAGE_CREDENTIALS_KIND = "an image reference with registry credentials"  # and its word for `user:pw@reg/img`
+# What to do with one: pull credentials are no step's secret, the runtime pulls the image with its own.
+IMAGE_PULL_HINT = ("give the image without them (`registry.example.com/team/img:tag`); pull credentials are no "
+                   "environment variable's: Kubeflow pulls with an imagePullSecret on the pipeline's service account, "
+                   "Vertex AI and GKE with workload identity (the service account's read access to Artifact "
+                   "Registry), your Docker with `docker login` (a local run pulls nothing)")
+# `user:password@registry/repo` in free text (a pull error quoting the image): the password; the registry a host
+# (`reg.io`, `reg:5000`, `localhost`), so that prose (`at 10:30@room/5`) is none, and so is a time or a
+# `mailto:` before the `@` (`12:30@reg.io/x`). Not inside a URL (`https://u:p@h/`:
+# `URL_PASSWORD`'s), nor a digest (`reg/img@sha256:...`: its `@` after a `/`).
+IMAGE_PASSWORD_IN_TEXT = re.compile(r"(?<![\w/:@.+%-])(?!mailto:|\d+:)(?P<head>[A-Za-z0-9][\w.-]*:)(?P<password>[^/@\s'\"]+)"
+                                    r"(?=@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)"
+                                    r"(?::\d+)?/)")
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself.
 # `password` inside a word names one too (PGPASSWORD, Postgres's; `dbpassword`).
@@ -84,9 +98,7 @@ _SECRET_VALUE = [
     (URL_PASSWORD, "a URL with a password"),
     # `user:password@registry/repo:tag` (a runtime_image given with its pull credentials): no scheme, so no URL's
     # password; a digest's `@` comes after the repository's `/` (`reg/img@sha256:...`) and is none.
-    (re.compile(r"^\s*[^/@\s:]+:[^/@\s]+@[^/@\s]+/\S*$"),
-     "an image reference with registry credentials (pull credentials belong in an imagePullSecret / the "
-     "runner's docker login)"),
+    (re.compile(r"^\s*[^/@\s:]+:[^/@\s]+@[^/@\s]+/\S*$"), IMAGE_CREDENTIALS_KIND),
 ]
 # Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"

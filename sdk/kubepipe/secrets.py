@@ -21,7 +21,7 @@ from typing import Any, Collection, Iterator
 
 from kubepipe.redaction import (environment_secrets, redact_profile, redact_text, redact_url, redacted,
                                 registry_uri_problem)
-from kubepipe.secret_shapes import (REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
+from kubepipe.secret_shapes import (IMAGE_CREDENTIALS_KIND, IMAGE_PULL_HINT, REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
                                     secret_value_kind)
 from kubepipe.util import nested_strings
 
@@ -67,6 +67,8 @@ def inline_secrets(node: Any, path: tuple = (), given: str = "written in YAML") 
             found.append((where, f"credentials must not be {given}; put the value in an "
                                  f"environment variable and name it with `{key}_env: VAR_NAME` (KFP: "
                                  "auth.token_env, Vertex: application-default credentials)"))
+        elif kind == IMAGE_CREDENTIALS_KIND:  # pull credentials: the runtime's own, no environment variable's
+            found.append((where, f"looks like {kind}; credentials must not be {given}; {IMAGE_PULL_HINT}"))
         else:
             found.append((where, f"looks like {kind}; credentials must not be {given} - "
                                  "reference them from the environment instead"))
@@ -176,7 +178,8 @@ def pipeline_secrets(data: Any) -> list[tuple[tuple, str, str]]:
                         f"give the step `env: {{VAR: {_SECRET_REF}}}` instead")
     for where, kind in _shaped(data, ()):
         found.setdefault(where, (where, f"looks like {kind}; credentials must not be written in a pipeline",
-                                 f"pass it to a step as `env: {{VAR: {_SECRET_REF}}}`"))
+                                 IMAGE_PULL_HINT if kind == IMAGE_CREDENTIALS_KIND
+                                 else f"pass it to a step as `env: {{VAR: {_SECRET_REF}}}`"))
     return sorted(found.values(), key=lambda f: tuple(map(str, f[0])))
 
 

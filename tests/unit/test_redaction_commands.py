@@ -82,3 +82,46 @@ def test_an_ordinary_image_reference_is_no_credential(image):
     from kubepipe.secrets import secret_value_kind
 
     assert secret_value_kind(image) is None and redact_text(f"image: {image}") == f"image: {image}"
+
+
+@pytest.mark.parametrize("text, shown", [
+    # a pull error quoting the image was shown with its password: only validate refused it, in YAML
+    ("failed to pull bob:Hunter22pw@registry.example.com/team/img:1: denied",
+     "failed to pull bob:<redacted>@registry.example.com/team/img:1: denied"),
+    ("image=bob:Hunter22pw@reg.io:5000/img", "image=bob:<redacted>@reg.io:5000/img"),
+    ("pull 'u:pw@localhost:5000/img'", "pull 'u:<redacted>@localhost:5000/img'"),
+    ('{"image": "bob:Hunter22pw@reg.io/img"}', '{"image": "bob:<redacted>@reg.io/img"}'),
+])
+def test_an_image_reference_s_registry_password_in_free_text_is_redacted(text, shown):
+    assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("text", [
+    "ana@example.com wrote reg.io/img@sha256:abc", "scp user@host.io:/srv/x .", "at 12:30@reg.io/x",
+    "mailto:bob@example.com/x", "python:3.11@sha256:ab", "https://ana@example.com/x", "a:b@c/d",
+])
+def test_text_like_an_image_reference_with_credentials_is_kept(text):
+    assert redact_text(text) == text
+
+
+def test_refusing_an_image_with_pull_credentials_says_how_images_are_pulled(tmp_path):
+    """The hint was 'reference them from the environment instead' (a profile) or 'pass it to a step as env:
+    {VAR: {secret: ...}}' (a pipeline): no runtime pulls an image with a step's environment variable."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+    from kubepipe.spec.profiles import load_profile
+
+    profile = tmp_path / "kubeflow.yaml"
+    profile.write_text("target: kubeflow\nhost: http://h\npipeline_root: gs://b/r\n"
+                       "runtime_image: bob:Hunter2@reg.io/img:1\n")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("kubeflow", profile_file=profile, environ={})
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                        "  a: {component: notify, image: 'bob:Hunter2@reg.io/img:1'}\n")
+    with pytest.raises(ValidationError) as in_pipeline:
+        kubepipe.validate(pipeline)
+    for issue in (*exc.value.issues, *in_pipeline.value.issues):
+        said = issue.format()
+        assert "imagePullSecret" in said and "workload identity" in said and "docker login" in said, said
+        assert "from the environment" not in said and "env: {VAR" not in said and "Hunter2" not in said, said
