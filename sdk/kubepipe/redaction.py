@@ -11,7 +11,8 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, IMAGE_PASSWORD_IN_TEXT, PEM_BEGIN, PEM_END, QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED,
+from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, IMAGE_PASSWORD_IN_TEXT, PEM_BEGIN, PEM_END, PLACEHOLDER,
+                                    QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED,
                                     SENTENCE_END, TOKENS, URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF,
                                     keyed_secret, may_hold_credential,
                                     query_item_secret, query_items, secret_value_kind, webhook_path)
@@ -125,6 +126,7 @@ _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9
                             r"(?P=kq)(?P<sep>\s*[=:]\s*)"
                             r"(?:(?P<q>\\*['\"])(?P<quoted>(?:(?!(?P=q))(?:\\.|[^\\\n]))+)(?P=q)"
                             r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"
+                            r"|(?P<ph>" + PLACEHOLDER + r")(?=[.:)`]*(?:[\s'\",;&}\]]|$))"
                             r"|(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
 
 
@@ -221,7 +223,7 @@ def redact_text(text: str) -> str:
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
-        if (m.group("ref") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
+        if (m.group("ref") or m.group("ph") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
                 or value.rstrip(SENTENCE_END) == REDACTED):  # a URL's, already (`?token=<redacted>`)
             return m.group(0)
         kq = m.group("kq")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
-           "IMAGE_PASSWORD_IN_TEXT", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
+           "IMAGE_PASSWORD_IN_TEXT", "PLACEHOLDER", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
            "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
@@ -100,9 +100,12 @@ _SECRET_VALUE = [
     # password; a digest's `@` comes after the repository's `/` (`reg/img@sha256:...`) and is none.
     (re.compile(r"^\s*[^/@\s:]+:[^/@\s]+@[^/@\s]+/\S*$"), IMAGE_CREDENTIALS_KIND),
 ]
-# Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs.
+# A placeholder where a value goes, in a hint or a usage line (`{secret: <kubernetes-secret-name>}`,
+# `password: <your password>`, `--token <TOKEN>`), REDACTED among them: says what goes there, is none.
+PLACEHOLDER = r"<[A-Za-z][\w .-]{0,60}>"
+# Text under a credential-named key that cannot be the credential: flags, numbers, paths, plain URLs, placeholders.
 _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|"
-                       r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*)$", re.I)
+                       r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*|" + PLACEHOLDER + ")$", re.I)
 WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")  # a whole `${...}`: wiring, not a literal
 # Query parameters that carry a credential whatever the host: a presigned S3 or GCS URL's signature, credential and
 # session token (`Signature`: a V2-signed S3 / GCS or a CloudFront URL's), an OAuth access token, a token or an API

@@ -33,3 +33,34 @@ def test_a_library_s_log_line_hides_a_credential(capsys):
             "name": "urllib3", "levelno": logging.WARNING, "levelname": "WARNING", "msg": "Retrying after %s: url: %s",
             "args": ("timeout", "/b/k.csv?X-Amz-Signature=abcdef0123&x=1")}))
     assert capsys.readouterr().err == "Retrying after timeout: url: /b/k.csv?X-Amz-Signature=<redacted>&x=1\n"
+
+
+def test_a_refusal_s_hint_keeps_its_placeholders(tmp_path, capsys):
+    # every pipeline credential refusal was printed 'give the step `env: {VAR: {secret: <redacted>, key: ...}}`':
+    # the placeholder for the secret's name was taken for a credential under the key `secret`
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                 "  a: {component: notify, with: {message: 'postgres://app:Hunter2Hunter2@db/x'}}\n")
+    with pytest.raises(ValidationError) as exc:
+        kubepipe.validate(p)
+    console.configure()
+    assert console.report_error(exc.value) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}" in err and "Hunter2" not in err
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("password: <your password>", "password: <your password>"),
+    ("usage: login --token <TOKEN>", "usage: login --token <TOKEN>"),
+    ('{"api_key": "<api key here>"}', '{"api_key": "<api key here>"}'),
+    ("token=<TOKEN>.", "token=<TOKEN>."),
+    ("token=<abc>def", "token=<redacted>"),  # text after it: no placeholder
+    ("password=<<Hunter2>>", "password=<redacted>"),
+])
+def test_a_placeholder_where_a_credential_goes_is_none(text, shown):
+    from kubepipe.secrets import redact_text
+
+    assert redact_text(text) == shown
