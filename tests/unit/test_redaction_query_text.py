@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubepipe.secrets import REDACTED, redact_text
 
-VALUE = st.text(alphabet="abcXYZ0189-_.~%", min_size=1, max_size=24).filter(
-    lambda v: v[-1] not in ".,:;)]" and not v.lstrip("-").replace(".", "", 1).isdigit())
+
+
+def _could_be_a_credential(v: str) -> bool:
+    """Not a number nor blank once percent-decoded, as query_item_secret reads it (`%09` is a tab, `%31` a 1)."""
+    text = unquote(v).strip()
+    return v[-1] not in ".,:;)]" and bool(text) and not text.lstrip("-+").replace(".", "", 1).isdigit()
+
+
+VALUE = st.text(alphabet="abcXYZ0189-_.~%", min_size=1, max_size=24).filter(_could_be_a_credential)
 
 
 @pytest.mark.parametrize("line, shown", [
