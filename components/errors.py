@@ -12,7 +12,7 @@ import errno
 import os
 import sys
 
-__all__ = ["ComponentError", "GateFailed", "DataError", "ModelError", "ConfigError", "not_retryable", "fail_fast",
+__all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "ModelError", "ConfigError", "not_retryable", "fail_fast",
            "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
@@ -24,11 +24,20 @@ class ComponentError(Exception):
     """A user-facing failure inside a component: bad input, broken artifact."""
 
     retryable = False
+    exit_code = 2  # the CLI's (docs/cli.md's exit codes): a user's error; a ServiceFailed's is 1
+
 
     def __init__(self, *args, retryable: bool | None = None):
         super().__init__(*args)
         if retryable is not None:
             self.retryable = retryable
+
+
+class ServiceFailed(ComponentError):
+    """A service a command asked failed it: not answering, a 5xx, or answers that do not fit the request. The work
+    failed, not the request: the CLI exits 1, as for Kubeflow or Vertex failing (docs/cli.md's exit codes)."""
+
+    exit_code = 1
 
 
 class DataError(ComponentError):

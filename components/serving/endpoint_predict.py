@@ -6,7 +6,7 @@ import json
 import math
 import re
 
-from kubepipe.components.errors import ComponentError
+from kubepipe.components.errors import ComponentError, ServiceFailed
 from kubepipe.components.serving.endpoint_record import get_endpoint
 
 
@@ -84,8 +84,8 @@ def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> d
         r = httpx.post(f"{rec['url']}/v1/models/{name}:predict", json={"instances": inputs}, timeout=timeout_s,
                        trust_env=False)
     except httpx.HTTPError as exc:
-        raise ComponentError(f"endpoint {name} at {rec['url']} is not answering ({type(exc).__name__}); "
-                             f"check `kubepipe endpoints list`") from None
+        raise ServiceFailed(f"endpoint {name} at {rec['url']} is not answering ({type(exc).__name__}); "
+                            f"check `kubepipe endpoints list`", retryable=True) from None
     try:
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"error": r.text}
     except ValueError:
@@ -94,14 +94,16 @@ def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> d
         body = {"error": f"unexpected answer {str(body)[:300]}"}
     if r.status_code != 200:
         where = _for_input(body.get("field"), inputs, start)
-        raise ComponentError(f"endpoint {name} answered {r.status_code}{where}: {body.get('error', body)}")
+        failed = r.status_code >= 500 or r.status_code in (408, 429)  # the server's failure, not the input's
+        raise (ServiceFailed if failed else ComponentError)(
+            f"endpoint {name} answered {r.status_code}{where}: {body.get('error', body)}", retryable=failed)
     preds = body.get("predictions")
     if not isinstance(preds, list) or len(preds) != len(inputs):
         # paired with the inputs in order: one answer short would pair every later input with the wrong answer
         got = f"{len(preds)} answers" if isinstance(preds, list) else f"no `predictions` list ({str(preds)[:80]})"
-        raise ComponentError(f"endpoint {name} at {rec['url']} gave {got} for {len(inputs)} inputs (inputs "
-                             f"{start + 1}-{start + len(inputs)}); nothing is shown, as the answers cannot be "
-                             "paired with the inputs; check its server (`kubepipe endpoints list`) and its log")
+        raise ServiceFailed(f"endpoint {name} at {rec['url']} gave {got} for {len(inputs)} inputs (inputs "
+                            f"{start + 1}-{start + len(inputs)}); nothing is shown, as the answers cannot be "
+                            "paired with the inputs; check its server (`kubepipe endpoints list`) and its log")
     return body
 
 

@@ -354,3 +354,70 @@ def test_predict_shows_an_answer_of_another_shape_as_it_was_sent(state, capsys, 
     answer["body"] = {"predictions": [[{"doc_id": "m1"}], [{"doc_id": "m2", "score": 0.25}]]}  # a hit without score
     code, out, err = run_cli(capsys, "endpoints", "predict", "own", "a", "b")
     assert code == 0 and out.splitlines()[0] == "answer\ttext", (out, err)
+
+
+@pytest.fixture()
+def answering(state):
+    """An endpoint record whose URL is a loopback server answering `answering.reply` = (status, body) to every
+    predict; `state` holds it as `fake`."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, body = server.reply
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.reply = (200, {})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    (state / "fake.json").write_text(json.dumps({"name": "fake", "port": server.server_address[1], "url": url,
+                                                 "model_dir": "/models/fake"}), encoding="utf-8")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("reply, code, said", [
+    ((400, {"error": "instances[0]: the text is empty", "field": "instances[0]"}), 2,
+     "error: endpoint fake answered 400 for input 1 ('x'): instances[0]: the text is empty"),
+    ((500, {"error": "model crashed"}), 1, "error: endpoint fake answered 500: model crashed"),
+    ((503, {"error": "not ready"}), 1, "error: endpoint fake answered 503: not ready"),
+    ((429, {"error": "busy"}), 1, "error: endpoint fake answered 429: busy"),
+    ((200, {"predictions": []}), 1, "error: endpoint fake at {url} gave 0 answers for 1 inputs (inputs 1-1); "
+                                     "nothing is shown, as the answers cannot be paired with the inputs; check its "
+                                     "server (`kubepipe endpoints list`) and its log"),
+    ((200, {"predictions": [{"label": "fuel", "probability": 0.5}]}), 0, "label probability text fuel 0.5000 x"),
+])
+def test_predict_exits_2_for_the_user_s_error_and_1_for_the_service_s(answering, capsys, reply, code, said):
+    """Every error of `endpoints predict` exited 2, a server's 500 or an endpoint not answering too, where the exit
+    code table (docs/cli.md) says a service failing or not answering exits 1 (worth a retry) and 2 is the user's."""
+    answering.reply = reply
+    got, text = _run(capsys, "endpoints", "predict", "fake", "x")
+    assert (got, text) == (code, said.format(url=f"http://127.0.0.1:{answering.server_address[1]}")), text
+
+
+def test_predict_exits_1_for_an_endpoint_not_answering_and_2_for_an_unknown_one(state, capsys):
+    """The command's usage error (no such endpoint) exits 2; an endpoint that does not answer, 1 (worth a retry)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (state / "gone.json").write_text(json.dumps({"name": "gone", "port": port, "url": f"http://127.0.0.1:{port}",
+                                                 "model_dir": "/models/gone"}), encoding="utf-8")
+    assert _run(capsys, "endpoints", "predict", "gone", "x") == (
+        1, f"error: endpoint gone at http://127.0.0.1:{port} is not answering (ConnectError); check `kubepipe "
+           "endpoints list`")
+    code, text = _run(capsys, "endpoints", "predict", "nosuch", "x")
+    assert (code, text) == (2, f"error: no local endpoint named 'nosuch' in {state}; its endpoints: gone, good"), text

@@ -171,7 +171,7 @@ def report_error(exc: BaseException) -> int:
 
     exc = missing_extra(exc) or exc  # an extra's module missing: the pip line, exit 2
     if _is_user_error(exc):
-        code = getattr(exc, "exit_code", 2) if isinstance(exc, KubepipeError) else 2
+        code = getattr(exc, "exit_code", 2)  # a ServiceError's or a component's ServiceFailed: 1
         message = redact_text(str(exc))  # a component's error may quote a library's, a DSN in it
         return _say(exc, message, code, f"[bold red]error:[/bold red] {escape(message)}")
     message = redact_text(f"{type(exc).__name__}: {exc}")  # an unforeseen library error: a URL with its password
