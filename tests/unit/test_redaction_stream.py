@@ -79,3 +79,43 @@ def test_the_environment_is_not_copied_on_every_line_while_it_is_unchanged(monke
     for _ in range(100):
         redact_text("GET /healthz 200")
     assert len(copies) <= 1  # one if a second passed (the full re-read), not one a line
+
+
+def test_a_swap_of_two_variables_is_seen_at_the_next_call(monkeypatch):
+    # one variable removed and a credential-named one added between two calls kept the environment's size: the new
+    # secret was shown until the full re-read a second later
+    import kubepipe.redaction as redaction
+
+    monkeypatch.setattr(redaction, "_ENV_RECHECK_S", 3600.0)  # no full re-read to hide behind
+    monkeypatch.setenv("KP_TEST_PLAIN_SETTING", "batch")
+    monkeypatch.delenv("KP_TEST_SWAP_TOKEN", raising=False)
+    assert redaction.redact_text("using sw4pSecretValue9") == "using sw4pSecretValue9"
+    monkeypatch.delenv("KP_TEST_PLAIN_SETTING")
+    monkeypatch.setenv("KP_TEST_SWAP_TOKEN", "sw4pSecretValue9")
+    assert redaction.redact_text("using sw4pSecretValue9") == "using <redacted>"
+
+
+def test_os_environ_keeps_its_own_dict_of_encoded_variables(monkeypatch):
+    """Pin (decision 0018): environment_secrets tells a changed environment by `os.environ._data`, CPython's dict
+    of the encoded keys and values; without it every log line would wait for the 1-s re-read to see a swap."""
+    import os
+
+    from kubepipe.redaction import _env_data
+
+    data = _env_data(os.environ)
+    assert data is os.environ._data and isinstance(data, dict), "os.environ._data is gone: see decision 0018"
+    monkeypatch.setenv("KP_TEST_PIN", "v1")
+    assert data[os.environ.encodekey("KP_TEST_PIN")] == os.environ.encodevalue("v1")
+
+
+def test_an_environ_of_another_kind_is_still_read(monkeypatch):
+    # os.environ replaced by a plain mapping (a test harness's): no dict of its own, so its size and its credential
+    # variables' values say whether it changed
+    import os
+
+    from kubepipe.redaction import redact_text
+
+    monkeypatch.setattr(os, "environ", {"HOME": "/h", "KP_TEST_API_TOKEN": "f4llbackSecret1"})
+    assert redact_text("a f4llbackSecret1") == "a <redacted>"
+    os.environ["KP_TEST_API_TOKEN"] = "f4llbackSecret2"
+    assert redact_text("f4llbackSecret1 f4llbackSecret2") == "f4llbackSecret1 <redacted>"
