@@ -345,6 +345,8 @@ def test_a_model_on_a_device_never_runs_its_passes_on_the_event_loop(text_model,
         return runner
 
     monkeypatch.setattr(served, "build_runner", then_report)
+    # any pass is short enough here: the device alone decides (a busy box made the CPU model's passes ~2 ms of CPU)
+    monkeypatch.setattr(batching, "INLINE_MAX_S", 1.0)
     m = _served(text_model, freeze_gc=False)
     where = []
     forward = m.batcher._run
