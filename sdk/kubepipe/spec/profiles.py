@@ -9,7 +9,6 @@ or the working directory) < `${env.NAME}` inside it < `--set key=value`.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -17,13 +16,12 @@ from pydantic import Field, PrivateAttr, ValidationError as PydanticError, Valid
 
 from kubepipe.arguments import from_cli, profile_hint, set_hint, sets_place, target_place
 from kubepipe.errors import Issue, ValidationError
-from kubepipe.labels import gcp_label
-from kubepipe.spec.errors_map import LABEL_ONE_TEXT, MAPPING_HINT, issues_from_pydantic
+from kubepipe.spec.errors_map import issues_from_pydantic
 from kubepipe.spec.interpolation import resolve_env, without_unset_env
 from kubepipe.spec.models import Strict, labels_stay_apart
-from kubepipe.spec.source import Locator, format_path, parse_yaml, read_source
+from kubepipe.spec.profile_sets import given_by_set, nest_sets, on_set, parse_set, set_labels
+from kubepipe.spec.source import Locator, format_path, read_source
 from kubepipe.spec.target_values import target_value_problem
-from kubepipe.spec.values import quote_hint
 from kubepipe.util import DEFAULT_HOME, HTTP_URL, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
@@ -122,15 +120,15 @@ class Profile(Strict):
               severity: str = "error") -> Issue:
         """An issue at `path` of this profile, where its value was written: `--set` when that gave it, else the
         profile file's line:col (a Locator's issue, which it takes the place of)."""
-        if self._locator is not None and not _given(self._sets, path):
+        if self._locator is not None and not given_by_set(self._sets, path):
             return self._locator.issue(path, message, value=value, hint=hint, severity=severity)
-        where = sets_place() if _given(self._sets, path) else f"<{self.target} profile>"
+        where = sets_place() if given_by_set(self._sets, path) else f"<{self.target} profile>"
         return Issue(message, path=format_path(path), file=where, value=value, hint=hint, severity=severity)
 
     def source_of(self, key: str) -> str:
         """Where `key`'s value came from, as a message names it: `--set registry_uri`, `registry_uri in
         configs/vertex.yaml:5:15`, or `the vertex profile's default registry_uri`."""
-        if _given(self._sets, (key,)):
+        if given_by_set(self._sets, (key,)):
             return f"{sets_place()} {key}"
         loc = self._locator
         if loc is not None and any(lc.known((key,)) for lc in (loc, *loc.included)):  # written in a file
@@ -246,43 +244,6 @@ def profile_source(target: str, profile_file: str | Path | None = None, start: s
     return Path(profile_file) if profile_file else find_profile_file(target, start)
 
 
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """--set a.b=value (value parsed as YAML) -> nested dict."""
-    flat: dict[str, Any] = {}
-    for item in items or []:
-        key, eq, raw = item.partition("=")
-        if not eq or not _dotted(key):
-            said = f"--set {item}" if from_cli() else f"sets item {item!r}"
-            raise ValidationError([Issue(f"{said}: expected key=value", file=sets_place(),
-                                         hint=f"e.g. {set_hint('region', 'europe-west4', repr('europe-west4'))}")])
-        flat[key.strip()] = parse_yaml(raw or '""', sets_place()).data if raw.strip() else ""
-    return nest_sets(flat)
-
-
-def _dotted(key: Any) -> bool:
-    return isinstance(key, str) and bool(key.strip()) and all(part.strip() for part in key.split("."))
-
-
-def nest_sets(sets: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Profile overrides with each dotted key (`auth.token_env`, from --set or the API's `sets=`) as the nested
-    mapping it names: the API's {'auth.token_env': 'X'} was the unknown key `auth.token_env`."""
-    out: dict[str, Any] = {}
-    for key, value in (sets or {}).items():
-        if not _dotted(key):
-            raise ValidationError([Issue(f"{key!r}: not a profile key", file=sets_place(),
-                                         hint="give keys as text, dotted for nested ones: region, auth.token_env")])
-        cur = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(cur.get(part), dict):  # {'auth': 'x', 'auth.token_env': 'y'}: the later key wins
-                cur[part] = {}
-            cur = cur[part]
-        last = parts[-1]
-        both = isinstance(value, Mapping) and isinstance(cur.get(last), dict)
-        cur[last] = {**cur[last], **value} if both else value
-    return out
-
-
 def load_profile(target: str = "local", *, profile_file: str | Path | None = None,
                  sets: Mapping[str, Any] | None = None, start: str | Path | None = None,
                  environ: Mapping[str, str] | None = None, home: str | Path | None = None,
@@ -319,7 +280,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
     merged = {**defaults, "target": target, **data}
     for k, v in (sets or {}).items():
         if k == "labels" and isinstance(v, dict) and isinstance(merged.get(k), dict):
-            v = _set_labels(v, merged[k], issues)
+            v = set_labels(v, merged[k], issues)
         merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
 
     unset: set[str] = set()
@@ -357,7 +318,7 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         found = without_unset_env(issues_from_pydantic([e for e in exc.errors() if e not in whole], merged,
                                                        locator, Profile), unset)
         # a value from --set (sets=) is blamed on it, not on the file
-        issues += [_on_set(i) if _given(sets, tuple(i.path.split("."))) else i for i in found]
+        issues += [on_set(i) if given_by_set(sets, tuple(i.path.split("."))) else i for i in found]
         issues += [_at_key(locator, sets, str(e["ctx"]["error"]), e["ctx"]["error"].keys) for e in whole]
         profile = None
         missing = _missing(target, merged.get, deploy_only)  # the model's own check ran not: a field failed
@@ -371,54 +332,8 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
 
 def _at_key(locator: Locator, sets: Mapping[str, Any] | None, message: str, keys: tuple) -> Issue:
     """`message` at the first of `keys` that --set or the profile file gives, else at the file's start."""
-    key = next((k for k in keys if _given(sets or {}, (k,)) or locator.known((k,))), None)
+    key = next((k for k in keys if given_by_set(sets or {}, (k,)) or locator.known((k,))), None)
     if key is None:
         return locator.issue((), message)
     issue = locator.issue((key,), message)
-    return _on_set(issue) if _given(sets or {}, (key,)) else issue
-
-
-def _set_labels(given: dict, written: dict, issues: list[Issue]) -> dict:
-    """`given` (--set labels.*) without a label that is one of the profile's `written` under another spelling
-    (`--set labels.team=x` over `Team: ML`: 'keep one' said nothing of replacing it), each said with how to replace
-    it: the profile's own key."""
-    kept = {}
-    for key, value in given.items():
-        twin = next((o for o in written if o != key and gcp_label(o, key=True) == gcp_label(key, key=True)), None)
-        if twin is None:
-            kept[key] = value
-            continue
-        issues.append(Issue(f"`{key}` is the profile's label `{twin}` on Vertex (lowercase, `-` for other "
-                            "characters), so both would be one label", path=f"labels.{key}", file=sets_place(),
-                            hint=f"to replace the profile's, name it as the profile does: "
-                                 f"{set_hint(f'labels.{twin}', str(value), repr(value))}"))
-    return kept
-
-
-def _on_set(issue: Issue) -> Issue:
-    """An issue of a value --set (the API's sets=) gave, blamed on it; YAML's quotes (`--set labels.cc=4200` read as a
-    number) said as a command line keeps them: the shell drops the quotes of `--set labels.cc="4200"`."""
-    hint = issue.hint
-    if hint and hint == quote_hint(issue.value, "str") and from_cli():
-        text = str(issue.value).lower() if isinstance(issue.value, bool) else str(issue.value)
-        hint += f"; on a command line, inside the shell's quotes: --set '{issue.path}=\"{text}\"'"
-    if hint == MAPPING_HINT:  # `--set labels=[team=ml]`: not YAML lines under a key, one dotted key per entry
-        name, value = ("team", "ml") if issue.path == "labels" else ("NAME", "VALUE")
-        hint = f"give each entry its own dotted key: {set_hint(f'{issue.path}.{name}', value, repr(value))}"
-    if issue.message.startswith(LABEL_ONE_TEXT):  # `--set labels.team=[a]`: YAML's `team: "..."` is no command line
-        one = (f"inside the shell's quotes if it holds brackets or braces: --set '{issue.path}=\"...\"'" if from_cli()
-               else f"a str: {set_hint(issue.path, python=repr('...'))}")
-        hint = f"write one text, {one}; a label per value needs a key each"
-    return replace(issue, file=sets_place(), line=None, col=None, hint=hint)
-
-
-def _given(sets: Mapping[str, Any], path: tuple) -> bool:
-    """Whether --set gave the value at `path` (itself, or a mapping holding it)."""
-    cur: Any = sets
-    for part in path:
-        if not isinstance(cur, Mapping):
-            return True
-        if part not in cur:
-            return False
-        cur = cur[part]
-    return bool(path)
+    return on_set(issue) if given_by_set(sets or {}, (key,)) else issue
