@@ -136,8 +136,12 @@ def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> d
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
         run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None,
-        resume: str | os.PathLike | None = None):
+        resume: str | os.PathLike | None = None, on_log: Callable[[str, str], None] | None = None):
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
+
+    `on_event(event)`: each step's state change. `on_log(step, line)`: a step's warning and error lines as it writes
+    them (a logged WARNING / ERROR, a Python warning, a printed `warning: ...`), the first 5 a step and then how many
+    more its run.log holds, credentials redacted: what `kubepipe run` shows on stderr.
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
     `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`; its id, or its folder's path): its
@@ -147,10 +151,10 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     from kubepipe.backends.local.runner import run_compiled
 
     check_api_arguments(path=path, params=params, profile=profile, sets=sets, on_event=on_event, run_id=run_id,
-                        runs_dir=runs_dir, home=home)
+                        runs_dir=runs_dir, home=home, on_log=on_log)
     compiled = compile(path, "local", profile=profile, sets=sets, home=home)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
-                        runs_dir=runs_dir, resume=resume)
+                        runs_dir=runs_dir, resume=resume, on_log=on_log)
 
 
 def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = None, *,

@@ -104,6 +104,7 @@ def check_api_arguments(**given: Any) -> None:
         "target": (lambda v: isinstance(v, str), "the target's name: local, kubeflow or vertex"),
         "run_id": (lambda v: isinstance(v, str), "a str (letters, digits, '.', '_' or '-')"),
         "on_event": (callable, "a function, called with each step's event"),
+        "on_log": (callable, "a function, called with a step's name and each warning line it writes"),
         "slot": (lambda v: isinstance(v, str), "a str"),
         "poll_s": (_seconds, "a number of seconds"),
         "timeout_s": (_seconds, "a number of seconds"),

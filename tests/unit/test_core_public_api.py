@@ -23,7 +23,7 @@ def test_public_api_is_pinned():
     sig = inspect.signature(kubepipe.compile)
     assert list(sig.parameters) == ["path", "target", "profile", "sets", "out", "home"]
     assert list(inspect.signature(kubepipe.run).parameters) == [
-        "path", "params", "profile", "sets", "on_event", "run_id", "runs_dir", "home", "resume"]
+        "path", "params", "profile", "sets", "on_event", "run_id", "runs_dir", "home", "resume", "on_log"]
 
 
 def test_import_layers_hold():

@@ -183,18 +183,19 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
     failed_graph = watcher.names.get(watcher.failed_inside or "", None)
     no_retry.unlink(missing_ok=True)
     watcher.loops_finished()
-    if watcher.event_error is not None:
-        err = watcher.event_error
-        run.notes.append(f"on_event raised {type(err).__name__}: {err}; it was not called again")
+    for name, err in (("on_event", watcher.event_error), ("on_log", watcher.live_log.error)):
+        if err is not None:
+            run.notes.append(f"{name} raised {type(err).__name__}: {err}; it was not called again")
+    raised = watcher.event_error or watcher.live_log.error  # the caller's exception, as raised (on_event's first)
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
             metric_outputs)
     fill_graph_outputs(run, run_dir / "artifacts", graph_output_sources(plan.steps))  # kfp.local records none
     run.notes += [n for n in [_unread_outputs(run, run_dir / "artifacts", every)] if n]
     mark_reused(run, compiled, prior)
     save_record(run)
-    if watcher.event_error is not None:  # the caller's exception, as raised: a pipeline run never hides it
-        watcher.event_error.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
-        raise watcher.event_error
+    if raised is not None:  # the caller's exception, as raised: a pipeline run never hides it
+        raised.add_note(f"kubepipe: the run ended {run.state}; its record: {run_dir / 'run.json'}")
+        raise raised
     return run
 
 

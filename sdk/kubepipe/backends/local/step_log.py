@@ -12,8 +12,10 @@ from kubepipe.secrets import redact_text
 __all__ = ["LiveStepLog", "is_warning_line", "shown"]
 
 # a logging record's level (`[KFP Executor 2026-12-02 10:00:00,123 WARNING]: ...` as kfp's executor formats the
-# step's records, `WARNING:root:...`) or a Python warning (`file.py:3: UserWarning: ...`)
-_LEVEL = re.compile(r"(?:^|[\s:\[])(?:WARNING|WARN|ERROR|CRITICAL)(?=[\s:\]])|\b\w*Warning: ")
+# step's records, `WARNING:root:...`), a Python warning (`file.py:3: UserWarning: ...`), or a line a step prints
+# beginning `warning:` / `error:` in any case (`print("warning: few rows")`, as command-line tools write them)
+_LEVEL = re.compile(r"(?:^|[\s:\[])(?:WARNING|WARN|ERROR|CRITICAL)(?=[\s:\]])|\b\w*Warning: "
+                    r"|^\s*(?i:warning|warn|error)\s*:")
 _EXECUTOR = re.compile(r"^\[KFP Executor [^\]]*? (\w+)\]: ")  # its time is the run's, said once in run.log
 
 
@@ -33,15 +35,23 @@ class LiveStepLog:
     def __init__(self, on_log: Callable[[str, str], None] | None, log_path: str, cap: int = 5):
         self.on_log, self.log_path, self.cap = on_log, log_path, cap
         self.seen: dict[str, int] = {}
+        self.error: Exception | None = None  # raised by the caller's on_log: re-raised after the run, as on_event's
 
     def line(self, step: str, line: str) -> None:
         if self.on_log is None or not is_warning_line(line):
             return
         n = self.seen[step] = self.seen.get(step, 0) + 1
         if n <= self.cap:
-            self.on_log(step, redact_text(shown(line)))
+            self._say(step, redact_text(shown(line)))
 
     def finished(self, step: str) -> None:
         more = self.seen.pop(step, 0) - self.cap
         if self.on_log is not None and more > 0:
-            self.on_log(step, f"... {more} more warning/error line{'s' if more > 1 else ''} in {self.log_path}")
+            self._say(step, f"... {more} more warning/error line{'s' if more > 1 else ''} in {self.log_path}")
+
+    def _say(self, step: str, line: str) -> None:
+        try:
+            self.on_log(step, line)  # type: ignore[misc]  # not None: the callers check
+        except Exception as exc:  # noqa: BLE001 - the caller's code, called from inside kfp's logging
+            exc.add_note(f"kubepipe: raised by on_log(`{step}`, ...); the run went on without further lines")
+            self.error, self.on_log = exc, None
