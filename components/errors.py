@@ -12,8 +12,8 @@ import errno
 import os
 import sys
 
-__all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "ModelError", "ConfigError", "not_retryable", "fail_fast",
-           "NO_RETRY_ENV"]
+__all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
+           "not_retryable", "fail_fast", "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -42,6 +42,11 @@ class ServiceFailed(ComponentError):
 
 class DataError(ComponentError):
     """The data cannot be read or is not what the step needs."""
+
+
+class SourceMissing(DataError):
+    """The data source is not there (no such file, object or URL): a step that can go on without it (live-quality
+    without its delayed labels) tells it from one it cannot read."""
 
 
 class ModelError(ComponentError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kubepipe.components.data.padded import keep_padded_text
-from kubepipe.components.errors import DataError
+from kubepipe.components.errors import DataError, SourceMissing
 from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
 from kubepipe.util import first_line, local_path, normal_uri, uri_scheme
@@ -52,7 +52,7 @@ def _shown_as(uri: str) -> Iterator[None]:
     except DataError as exc:
         if shown == uri or uri not in str(exc):
             raise
-        raise DataError(str(exc).replace(uri, shown), retryable=exc.retryable) from None
+        raise type(exc)(str(exc).replace(uri, shown), retryable=exc.retryable) from None  # SourceMissing stays one
 
 
 def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, thousands: str,
@@ -335,7 +335,7 @@ def _local_copy(uri: str) -> Iterator[Path]:
         if not path.exists():
             hint = f" (working directory: {os.getcwd()})" if not path.is_absolute() else ""
             # every reader's message (load-data, train-torch, probes, labels): no one pipeline's param names
-            raise DataError(f"{uri}: no such file{hint}; check the path, or the param that gives it")
+            raise SourceMissing(f"{uri}: no such file{hint}; check the path, or the param that gives it")
         yield path
         return
     fd, tmp = tempfile.mkstemp(prefix="kubepipe-src-")
@@ -360,7 +360,7 @@ def _download(uri: str, out) -> None:
             with fsspec.open(normal_uri(uri), "rb") as src:
                 shutil.copyfileobj(src, out, _CHUNK)
         except FileNotFoundError:
-            raise DataError(f"{uri}: no such object; check the path") from None
+            raise SourceMissing(f"{uri}: no such object; check the path") from None
         except ImportError as exc:  # fsspec knows the protocol but its package is not installed
             raise DataError(f"{uri}: this storage needs an extra package: {first_line(exc)}") from None
         except ValueError as exc:  # unknown protocol
@@ -372,8 +372,9 @@ def _download(uri: str, out) -> None:
         with urllib.request.urlopen(uri, timeout=60) as resp:  # noqa: S310 - the user names the URL
             shutil.copyfileobj(resp, out, _CHUNK)
     except urllib.error.HTTPError as exc:
-        raise DataError(f"{uri}: the server answered HTTP {exc.code} {exc.reason}; check the URL",
-                        retryable=exc.code >= 500 or exc.code in (408, 429)) from None
+        kind = SourceMissing if exc.code in (404, 410) else DataError
+        raise kind(f"{uri}: the server answered HTTP {exc.code} {exc.reason}; check the URL",
+                   retryable=exc.code >= 500 or exc.code in (408, 429)) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DataError(f"{uri}: cannot download: {reason}", retryable=True) from None

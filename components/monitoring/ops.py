@@ -30,7 +30,9 @@ def live_quality(
         predictions: A prediction-log window (load-data with `source: predictions:<model>`).
         model_name: The registry model the live metrics are recorded under.
         labels: CSV or Parquet of `request_id, label` (and `instance` for multi-row requests) that
-            arrived after the predictions; empty: nothing is measured.
+            arrived after the predictions; empty: nothing is measured. A file that is not there is a
+            warning naming it (in the evaluation and the report), not a failed step: nothing is
+            measured, the drift check and the retrain it triggers go on.
         thresholds: The gate's syntax, label-based metrics: `{f1_macro: {min: 0.85}}`.
         min_labels: A version with fewer labelled rows is reported, not judged.
 
@@ -54,7 +56,8 @@ def live_quality(
         out = run_live_quality(predictions.path, labels=labels, model_name=model_name, thresholds=dict(typed(thresholds)),
                                min_labels=min_labels, registry_uri=ctx_registry_uri)
     atomic_write_text(evaluation.path, finite_json(out, indent=1, sort_keys=True, default=str))
-    evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""))
+    evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""),
+                               warning=out.get("warning", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
     if out["versions"]:
         shown = out["versions"][out["headline"]]

@@ -65,6 +65,12 @@ def _v(version) -> str:
 
 
 def _live(live: dict | None, offline: dict) -> str:
+    if live and live.get("warning"):  # the label file is not there: said, and the live side reads "no labels"
+        rows = [[esc(_v(version)), f"<code>{esc(metric)}</code>", "no labels", esc(_n(m.get(metric))), "no labels",
+                 "0"] for version, m in offline.items() for metric in _SHOWN if metric in m]
+        return (f"<h2>Live quality {badge('NO LABELS', 'warn')}</h2><p>{esc(live['warning'])}</p>"
+                + (table(["version", "metric", "live", "offline (gate)", "live − offline", "labelled rows"], rows)
+                   if rows else ""))
     if not live or not live.get("versions"):
         why = (live or {}).get("note") or "no delayed labels joined in this window"
         return f"<h2>Live quality</h2><p>{esc(why)}</p>"

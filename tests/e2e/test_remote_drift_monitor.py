@@ -61,3 +61,23 @@ def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_t
     actions = [json.loads(line)["action"] for line in log.read_text().splitlines()]
     assert actions == ["started", "cooldown", "no-drift"]
     assert len(list((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))) == 1
+
+
+def test_a_labels_file_not_there_still_checks_drift_retrains_and_reports(in_tmp):
+    """`labels_uri` naming a file not there failed the live step, and so trigger-retrain and the report did not
+    run that day though drift needs no labels. The monitor runs through: drift is found, its retrain queued, and
+    the report says the labels were not found (the file named) and shows no live numbers."""
+    (in_tmp / "pipelines").symlink_to(ROOT / "pipelines")
+    _log(in_tmp / ".kubepipe" / "predictions")
+    run = kubepipe.run(MONITOR, {**REF, "scheduled_time": "2026-03-16T12:00:00Z",
+                                 "labels_uri": "labels/chargebacks-2026-03-16.csv"})
+    assert run.ok, run.error
+    assert run.step("drift").outputs["drift_detected"] is True
+    assert run.step("live").outputs["quality_dropped"] is False and run.step("live").outputs["labelled"] == 0
+    assert run.step("retrain").outputs["triggered"] is True
+    assert len(list((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))) == 1
+    report = Path(run.step("report").artifacts["report"]).read_text()
+    live = report.split("<h2>Live quality ", 1)[1].split("<h2>", 1)[0]
+    assert "NO LABELS" in live and "labels/chargebacks-2026-03-16.csv: no such file" in live, live
+    assert "live quality is not measured in this window" in live
+    assert "live_f1_macro" not in run.step("live").metrics and "live_accuracy" not in run.step("live").metrics

@@ -607,3 +607,33 @@ def test_a_misspelt_live_metric_is_matched_against_the_live_metrics_only():
                           "f1:<label>, precision:<label>, recall:<label>")
     (issue,) = live_threshold_issues({"f1_mirco": {"min": 0.8}})
     assert issue.hint == "did you mean `f1_micro`?"
+
+
+def test_a_labels_file_that_is_not_there_is_a_warning_and_live_metrics_say_no_labels(tmp_path):
+    """labels_uri naming a file not there (yet) failed live-quality, so trigger-retrain (and the drift retrain it
+    would start) and the report were skipped that day: a drift check needs no labels. The step says so as a
+    warning naming the file and what to do; nothing is scored (no 0, no NaN), the report's live side reads
+    `no labels`. A label file that is there but unreadable still fails."""
+    import json
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.report import monitor_html
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    write_dataset(_log().drop(columns="truth"), str(tmp_path / "log.parquet"))
+    missing = tmp_path / "chargebacks" / "2026-03-16.csv"
+    live = run_live_quality(str(tmp_path / "log.parquet"), labels=str(missing), model_name="merchant",
+                            thresholds={"f1_macro": {"min": 0.8}})
+    assert live["quality_dropped"] is False and live["versions"] == {} and live["checks"] == []
+    assert live["warning"].startswith(f"delayed labels not found: {missing}: no such file")
+    assert "live quality is not measured in this window" in live["warning"] and "labels_uri: ''" in live["warning"]
+    assert "labelled_rows" not in live and "NaN" not in json.dumps(live)
+    html = monitor_html(model="merchant", window={}, drift=None, live=live, offline={"2": {"f1_macro": 0.91}},
+                        latency={}, decision=None)
+    section = html.split("<h2>Live quality ", 1)[1].split("<h2>", 1)[0]
+    assert "NO LABELS" in section and str(missing) in section and "0.910" in section
+    assert section.count("<td>no labels</td>") == 2 and "nan" not in section.lower() and "0.000" not in section
+    (tmp_path / "broken.csv").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DataError):
+        run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "broken.csv"), model_name="merchant",
+                         thresholds={})
