@@ -62,22 +62,32 @@ def batch_limit(rec: dict) -> int:
 def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", timeout_s: float = 30) -> dict:
     """POST V1 predicts to the endpoint's stable URL, as many as its batch limit needs (`batch_limit`: more inputs
     in one request were the server's 413), the answers joined in the inputs' order. Strings for a tabular model
-    are JSON rows (objects of features or lists of numbers), as `kubepipe endpoints predict` passes them. `version`:
-    the record's (stable) registry version; `canary_version`: a baking canary's, which may have answered some."""
+    are JSON rows (objects of features or lists of numbers), as `kubepipe endpoints predict` passes them.
+    `answered_by`: per prediction, which backend answered it, {revision: stable | canary, version}, as the
+    endpoint's proxy names it (REVISION_HEADER; a proxy an older kubepipe started names none: `stable` and the
+    record's version when no canary bakes, else both null); `version`: the registry version that answered every
+    input (null when both revisions answered some, or it is not known); `canary_version`: a baking canary's."""
     rec = get_endpoint(name, state_dir)
     inputs = _rows_of(name, rec["model_dir"], inputs)
     size = batch_limit(rec)
-    body: dict = {}
-    for start in range(0, max(len(inputs), 1), size):
-        part = _post(name, rec, inputs[start:start + size], start, timeout_s)
-        body = {**part, "predictions": [*body.get("predictions", []), *part.get("predictions", [])]}
-    # the versions that may have answered: the stable one, and a canary's while a deploy bakes it
     canary = rec.get("canary") if isinstance(rec.get("canary"), dict) else None
-    return {**body, "version": rec.get("version"), "canary_version": canary.get("version") if canary else None}
+    body: dict = {}
+    answered: list[dict] = []
+    for start in range(0, max(len(inputs), 1), size):
+        part, revision = _post(name, rec, inputs[start:start + size], start, timeout_s)
+        if revision is None:  # no header: only the stable backend can have answered, unless a canary bakes
+            revision = ("stable", rec.get("version")) if canary is None else (None, None)
+        body = {**part, "predictions": [*body.get("predictions", []), *part.get("predictions", [])]}
+        answered += [{"revision": revision[0], "version": revision[1]}] * len(part.get("predictions", []))
+    versions = {(a["revision"], a["version"]) for a in answered}
+    version = next(iter(versions))[1] if len(versions) == 1 else None
+    return {**body, "answered_by": answered, "version": version,
+            "canary_version": canary.get("version") if canary else None}
 
 
-def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> dict:
-    """One request of `inputs` (from input `start` on, 0-based, for the error's input number)."""
+def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> tuple[dict, tuple | None]:
+    """One request of `inputs` (from input `start` on, 0-based, for the error's input number): its body, and which
+    backend answered it (`proxy.answering_revision`)."""
     import httpx
 
     try:
@@ -104,7 +114,9 @@ def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> d
         raise ServiceFailed(f"endpoint {name} at {rec['url']} gave {got} for {len(inputs)} inputs (inputs "
                             f"{start + 1}-{start + len(inputs)}); nothing is shown, as the answers cannot be "
                             "paired with the inputs; check its server (`kubepipe endpoints list`) and its log")
-    return body
+    from kubepipe.components.serving.proxy import REVISION_HEADER, answering_revision
+
+    return body, answering_revision(r.headers.get(REVISION_HEADER))
 
 
 def _for_input(field, inputs: list, start: int = 0) -> str:

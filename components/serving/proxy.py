@@ -14,7 +14,9 @@ The proxy's idle connections expire after POOL_KEEP_ALIVE_S, before the backend'
 A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
-with that probability, the rest to the stable backend. Per backend port the proxy counts requests,
+with that probability, the rest to the stable backend. Every answer a backend gave carries REVISION_HEADER naming
+which one answered: `stable` or `canary`, with `; version=N` when the record knows its registry version (a request
+the canary dropped and the stable backend answered names `stable`); one a backend sent itself is replaced. Per backend port the proxy counts requests,
 5xx (and 429), 4xx, a latency histogram and the predicted labels (`revision_stats`), from zero
 whenever the backends change; `GET /_kubepipe/proxy` shows them under `revisions`.
 """
@@ -35,7 +37,7 @@ from pathlib import Path
 from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_too_large
 from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
-__all__ = ["ProxyApp", "main", "POOL_KEEP_ALIVE_S", "retryable"]
+__all__ = ["ProxyApp", "main", "POOL_KEEP_ALIVE_S", "retryable", "REVISION_HEADER", "answering_revision"]
 
 ADMIN_PATH = "/_kubepipe/proxy"
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -43,6 +45,7 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 log = logging.getLogger("kubepipe.proxy")
 POOL_KEEP_ALIVE_S = 4.0  # below the backend's KEEP_ALIVE_S (and uvicorn's own default, 5 s)
 _INFERENCE = (":predict", "/infer", ":retrieve", ":explain")
+REVISION_HEADER = "x-kubepipe-revision"  # which backend answered: 'stable' or 'canary', '; version=N' when known
 
 
 def retryable(method: str, path: str) -> bool:
@@ -51,15 +54,35 @@ def retryable(method: str, path: str) -> bool:
     return method in ("GET", "HEAD") or (method == "POST" and path.endswith(_INFERENCE))
 
 
-def _backends(record: Path) -> tuple[int, int | None, float, int]:
-    """(stable port, canary port or None, canary percent, the smaller body limit of the two) from the endpoint
-    record."""
+def _backends(record: Path) -> tuple[int, int | None, float, int, dict[int, bytes]]:
+    """(stable port, canary port or None, canary percent, the smaller body limit of the two, each port's
+    REVISION_HEADER value) from the endpoint record."""
     rec = json.loads(record.read_text(encoding="utf-8"))
     canary = rec.get("canary") or None
     limit = min(max_body_bytes(e.get("args")) for e in (rec["backend"], canary or rec["backend"]))
+    stable = int(rec["backend"]["port"])
+    # a backend entry names its version; one an older kubepipe recorded: the record's own (the stable one's)
+    names = {stable: _revision("stable", rec["backend"].get("version", rec.get("version")))}
     if canary is None:
-        return int(rec["backend"]["port"]), None, 0.0, limit
-    return int(rec["backend"]["port"]), int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0), limit
+        return stable, None, 0.0, limit, names
+    names[int(canary["port"])] = _revision("canary", canary.get("version"))
+    return stable, int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0), limit, names
+
+
+def _revision(role: str, version: object) -> bytes:
+    known = isinstance(version, int) and not isinstance(version, bool)
+    return f"{role}; version={version}".encode() if known else role.encode()
+
+
+def answering_revision(value: str | None) -> tuple[str, int | None] | None:
+    """(role, version or None) of a REVISION_HEADER value ('canary; version=3'); None for none, or one that is not
+    the proxy's (an endpoint proxy an older kubepipe started sends none)."""
+    role, _, rest = (value or "").partition(";")
+    if role.strip() not in ("stable", "canary"):
+        return None
+    key, _, number = rest.strip().partition("=")
+    version = int(number) if key == "version" and number.isdigit() else None
+    return role.strip(), version
 
 
 def _unavailable(name: str, port: int, err: Exception) -> str:
@@ -78,7 +101,7 @@ class ProxyApp:
 
     def __init__(self, record: Path):
         self.record = record
-        self.port, self.canary_port, self.canary_percent, self.max_body = _backends(record)
+        self.port, self.canary_port, self.canary_percent, self.max_body, self.answered_as = _backends(record)
         self.in_flight: Counter[int] = Counter()
         self.stats: dict[int, RevisionStats] = {}
         self.served = 0
@@ -88,7 +111,7 @@ class ProxyApp:
     def reload(self) -> None:
         try:
             before = (self.port, self.canary_port)
-            self.port, self.canary_port, self.canary_percent, self.max_body = _backends(self.record)
+            self.port, self.canary_port, self.canary_percent, self.max_body, self.answered_as = _backends(self.record)
             if (self.port, self.canary_port) != before:
                 self.stats = {}  # both revisions are counted over the same window (a canary's bake)
             log.warning("backend is now 127.0.0.1:%d%s", self.port,
@@ -209,7 +232,10 @@ class ProxyApp:
         # the bytes as the backend sent them: re-encoding httpx's decoded text as latin-1 failed on a UTF-8 value
         # (`X-Request-Id: köp-1 ☕`, which the server takes and echoes) and the answered request was a 500 here
         out_headers = [(k.lower(), v) for k, v in resp.headers.raw  # content-encoding: httpx decoded the body
-                       if k.decode("latin-1").lower() not in _HOP and k.lower() != b"content-encoding"]
+                       if k.decode("latin-1").lower() not in _HOP
+                       and k.lower() not in (b"content-encoding", REVISION_HEADER.encode())]
+        if port in self.answered_as:  # which one answered: a client cannot tell a canary's answer otherwise
+            out_headers.append((REVISION_HEADER.encode(), self.answered_as[port]))
         # a HEAD answer has no body, and the length of the body a GET would get
         length = resp.headers.get("content-length") if scope["method"] == "HEAD" else None
         out_headers.append((b"content-length", (length or str(len(resp.content))).encode()))

@@ -157,3 +157,68 @@ def test_bad_canary_rolled_back_under_real_traffic_good_one_promoted(world, caps
             stop_endpoint(NAME, str(world["state"]))
         except Exception:  # noqa: BLE001 - nothing was started
             pass
+
+
+def test_predict_during_a_bake_names_the_revision_that_answered(world):
+    """`endpoints predict --format json` said `version` 1 (the stable one) for every answer while v3 baked as a
+    canary, though the canary answered its share. Each answer names its revision now, as the proxy's own
+    per-backend counters count them (the oracle: the same window, only these requests)."""
+    import subprocess
+    import sys
+
+    from kubepipe.components.serving.endpoint_canary import proxy_state
+    from kubepipe.components.serving.endpoints import get_endpoint, predict_endpoint, stop_endpoint
+
+    home = str(world["state"])  # where the endpoints are recorded (deploys keep their state under it)
+    answers: list[dict] = []
+    seen: dict = {}
+
+    def during_the_bake():
+        port = get_endpoint(NAME, home)["port"]
+        deadline = time.monotonic() + 120
+        while proxy_state(port)["canary_port"] is None:  # its counters start afresh when the canary joins
+            assert time.monotonic() < deadline, "the canary never joined"
+            time.sleep(0.05)
+        for _ in range(40):
+            answers.extend(predict_endpoint(NAME, ["SHELL OIL 5555 AUSTIN TX"], home)["answered_by"])
+        cli = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", NAME, "uber trip",
+                              "AMZN MKTP US 77", "--home", home, "--format", "json"],
+                             capture_output=True, text=True, timeout=60)
+        seen["cli"] = cli
+        seen["proxy"] = proxy_state(port)  # still baking: bake_s outlasts these requests
+
+    def watch():
+        try:
+            during_the_bake()
+        except BaseException as exc:  # noqa: BLE001 - said by the test's own thread
+            seen["error"] = exc
+
+    try:
+        _deploy(world, 1)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        settings = {**ANALYSIS, "bake_s": 45, "min_requests": 1}
+        report = _deploy(world, 3, canary_percent=50, canary_analysis=settings)
+        watcher.join(timeout=60)
+        assert seen.get("error") is None, seen["error"]
+        assert report["action"] == "promoted", report.get("why")
+        assert seen["cli"].returncode == 0, seen["cli"].stderr
+        doc = json.loads(seen["cli"].stdout)
+        assert doc["canary_version"] == 3
+        # its two inputs went in one request (within the batch limit): one backend answered both, counted once
+        [cli] = {(i["revision"], i["version"]) for i in doc["items"]}
+        assert doc["version"] == cli[1] and len(doc["items"]) == 2
+        answers.append({"revision": cli[0], "version": cli[1]})
+        proxy = seen["proxy"]
+        assert proxy["canary_port"] is not None, proxy
+        revisions = proxy["revisions"]
+        by_port = {str(proxy["backend_port"]): {"revision": "stable", "version": 1},
+                   str(proxy["canary_port"]): {"revision": "canary", "version": 3}}
+        assert {p: answers.count(named) for p, named in by_port.items()} == {
+            p: revisions.get(p, {}).get("requests", 0) for p in by_port}, (answers, revisions)
+        assert all(a in by_port.values() for a in answers) and len({a["revision"] for a in answers}) == 2
+    finally:
+        try:
+            stop_endpoint(NAME, str(world["state"]))
+        except Exception:  # noqa: BLE001 - nothing was started
+            pass

@@ -157,7 +157,8 @@ def test_json_output_is_one_documented_document(command, state, capsys, monkeypa
         from kubepipe.components.serving import endpoints
 
         monkeypatch.setattr(endpoints, "predict_endpoint", lambda name, inputs, state_dir: {
-            "predictions": [{"label": "fuel", "probability": 0.9}] * len(inputs), "version": 2, "canary_version": None})
+            "predictions": [{"label": "fuel", "probability": 0.9}] * len(inputs), "version": 2, "canary_version": None,
+            "answered_by": [{"revision": "stable", "version": 2}] * len(inputs)})
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     doc = json.loads(out)  # exactly one document on stdout

@@ -472,3 +472,51 @@ def test_loopback_calls_ignore_the_shell_s_http_proxy(tmp_path, monkeypatch):
 
 async def _note(sent, message):
     sent.append(message)
+
+
+def test_each_answer_names_the_revision_that_gave_it(tmp_path):
+    """During a bake a client could not tell a canary's answer from the stable one's (`endpoints predict` said the
+    stable version for both). The proxy names the backend that answered, as its own counters count it; a header of
+    that name a backend sends is replaced; a request the canary refused and the stable backend answered is
+    `stable`'s; a record without versions (an endpoint not deployed from the registry) names the role alone."""
+    from kubepipe.components.serving.processes import free_port
+    from kubepipe.components.serving.proxy import REVISION_HEADER, ProxyApp, answering_revision
+
+    stable, canary = _backend(200, "fuel"), _backend(200, "food")
+    sp, cp = stable.server_address[1], canary.server_address[1]
+    real = canary.RequestHandlerClass.end_headers
+    canary.RequestHandlerClass.end_headers = lambda self: (self.send_header(REVISION_HEADER, "stable; version=9"),
+                                                           real(self))[1]
+
+    async def drive(app, n):
+        app.client = httpx.AsyncClient(trust_env=False)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+                return [await c.post("/v1/models/m:predict", json={"instances": ["x"]}) for _ in range(n)]
+        finally:
+            await app.client.aclose()
+
+    try:
+        rec = tmp_path / "ep.json"
+        rec.write_text(json.dumps({"version": 1, "backend": {"port": sp, "version": 1},
+                                   "canary": {"port": cp, "percent": 40, "version": 2}}))
+        app = ProxyApp(rec)
+        answers = asyncio.run(drive(app, 120))
+        named = [answering_revision(r.headers.get(REVISION_HEADER)) for r in answers]
+        labels = [r.json()["predictions"][0]["label"] for r in answers]
+        assert all(r.headers.get_list(REVISION_HEADER) == [r.headers[REVISION_HEADER]] for r in answers)  # one
+        assert [{"fuel": ("stable", 1), "food": ("canary", 2)}[label] for label in labels] == named
+        revs = app.state()["revisions"]
+        assert named.count(("canary", 2)) == revs[str(cp)]["requests"] > 0
+        assert named.count(("stable", 1)) == revs[str(sp)]["requests"] > 0
+
+        dead = free_port()
+        rec.write_text(json.dumps({"backend": {"port": sp}, "canary": {"port": dead, "percent": 100}}))
+        app = ProxyApp(rec)
+        [r] = asyncio.run(drive(app, 1))
+        assert r.status_code == 200 and r.headers[REVISION_HEADER] == "stable"
+        assert answering_revision("stable") == ("stable", None) and answering_revision("other; version=2") is None
+    finally:
+        for srv in (stable, canary):
+            srv.shutdown()
+            srv.server_close()

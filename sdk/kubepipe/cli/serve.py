@@ -242,10 +242,13 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
 
     body = predict_endpoint(name, list(texts), endpoints_home(home, state_dir))
     predictions = body.get("predictions", [])
+    answered = body.get("answered_by") or []  # which backend answered each: the stable one or a baking canary
     if output.is_json(fmt):
         output.emit("EndpointPrediction", {
             "endpoint": name, "version": body.get("version"), "canary_version": body.get("canary_version"),
-            "items": [{"input": text, "answer": pred} for text, pred in zip(texts, predictions)]})
+            "items": [{"input": text, "answer": pred,
+                       **(answered[i] if i < len(answered) else {"revision": None, "version": None})}
+                      for i, (text, pred) in enumerate(zip(texts, predictions))]})
         return
     if predictions and all(isinstance(p, list) and all(_has(h, "doc_id", "score") for h in p) for p in predictions):
         output.table(("rank", "doc_id", "score", "query"),  # a retriever answers a list of hits per query
