@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
-           "IMAGE_PASSWORD_IN_TEXT", "PLACEHOLDER", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
+           "IMAGE_PASSWORD_IN_TEXT", "PLACEHOLDER", "TOKEN_MARKS", "COMMAND_MARKS", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
            "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
@@ -72,6 +72,10 @@ TOKENS = [
     (re.compile(r"\b[sr]k_(live|test)_[A-Za-z0-9]{16,}"), "a Stripe key"),
     (re.compile(r"\bya29\.[A-Za-z0-9_.-]{20,}"), "an OAuth access token"),
 ]
+# What every shape of TOKENS holds, in any case: a text with none of these holds none of them (redact_text's
+# pre-test; tests/unit/test_redaction_fast_path.py draws texts from each shape to check it). A new shape adds its own.
+TOKEN_MARKS = (r"-----BEGIN|bearer|basic|eyJ|AKIA|ASIA|AIza|gh[pousr]_|github_pat_|xox[abposr]-|hf_|sk-|glpat-|"
+               r"[sr]k_live_|[sr]k_test_|ya29\.")
 # A URL's scheme where a URL begins in text (`URL_IN_TEXT`, `URL_PASSWORD`): a letter at the start of a word, then
 # at most 63 letters, digits, `+`, `.`, `-` and `_` (SQLAlchemy's dialect+driver: `oracle+cx_oracle://u:pw@h`, whose
 # password was shown) and `://`; the longest scheme in use is far shorter. Unbounded, a long
@@ -321,6 +325,8 @@ COMMAND_CREDENTIALS = [
     re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+login[ \t]+\S+"
                r"(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+password[ \t]+)(?P<value>\S+)"),
 ]
+# What each of COMMAND_CREDENTIALS holds (redact_text's pre-test, as TOKEN_MARKS): its command, or `login`.
+COMMAND_MARKS = r"curl|mysql|mariadb|login|sshpass|redis-cli"
 
 
 def may_hold_credential(key: object) -> bool:
