@@ -161,9 +161,10 @@ class StepWatcher(io.TextIOBase):
                 rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
                 where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
                 return "\n".join([f"{m.group(1)}: {m.group(2)}" + (f" (at {where})" if where else ""), *rest])
-        # no exception (e.g. sys.exit(1)): the task's last line of its own output
+        # no exception (e.g. sys.exit(1)): the task's last line of its own output, cut once redacted (cut first, a
+        # URL's password across the cut lost its `@` and was shown up to it)
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]
-        return f"exited with an error; last output: {own[-1][:500]}" if own else None
+        return f"exited with an error; last output: {redact_text(own[-1])[:500]}" if own else None
 
     def loops_finished(self) -> None:
         """Once the run is over, the `finished` event of each foreach step whose items all succeeded (an item's
