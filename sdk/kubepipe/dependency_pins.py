@@ -30,6 +30,10 @@ def changed(head: str, package: str, why: str, declared: str, then: str = "") ->
     is what to install ('pip install '<declared>,<version>'')."""
     have = installed(package)
     earlier = _earlier(declared, have)
+    if earlier == "":  # '<have' would leave nothing of the range: pip answers ResolutionImpossible
+        return (f"{head} {package} {have}: {why}. {then}{package} {have} is the earliest release the range kubepipe "
+                f"declares ({declared}) allows, yet changed this: no release kubepipe supports is without the "
+                "change; upgrade kubepipe")
     if earlier is None:
         fix = f"Install the {package} version kubepipe declares (pip install '{declared}')"
     else:
@@ -40,8 +44,8 @@ def changed(head: str, package: str, why: str, declared: str, then: str = "") ->
 
 def _earlier(declared: str, have: str) -> str | None:
     """`declared` with '<have' added to its range (extras and environment marker kept: 'pkg[x]>=1,<1.5;
-    python_version<"3.12"') where `have` satisfies the range `declared` (not one exact version, not a URL); else
-    None."""
+    python_version<"3.12"') where `have` satisfies the range `declared` (not one exact version, not a URL); "" where
+    it is the earliest release the range allows (a lower bound at it: `>=0.21` of 0.21.0); else None."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.version import InvalidVersion, Version
 
@@ -52,6 +56,11 @@ def _earlier(declared: str, have: str) -> str | None:
     spec = req.specifier
     if req.url or any(s.operator in ("==", "===") for s in spec) or not spec.contains(version, prereleases=True):
         return None
+    base = Version(version.base_version)
+    # nothing of the range is below it: no release is below 0, and '<0.21.0' leaves out 0.21.0rc1 (PEP 440)
+    if not any(base.release) or any(s.operator in (">=", "~=", ">") and Version(Version(s.version).base_version) >= base
+                                    for s in spec):
+        return ""
     # the declared bounds as written would read best, but a SpecifierSet keeps no order: lower bounds first, then
     # the rest, then the new upper bound (a set's own str sorts them by text, '<0.21.3,<0.22,>=0.21')
     kept = sorted(spec, key=lambda s: (not s.operator.startswith((">", "~")), str(s)))

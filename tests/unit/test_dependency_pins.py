@@ -136,8 +136,37 @@ def test_the_earlier_release_range_is_the_declared_one_below_the_installed_versi
         assert told is None
         return
     assert told is not None
+    # below it, as '<installed' takes it: a pre-release of its own release is not (PEP 440)
+    below = [v for v in map(Version, probes) if Version(v.base_version) < Version(installed.base_version)]
+    if told == "":  # the earliest the range allows: none of it lies below
+        assert not any(req.specifier.contains(v, prereleases=True) for v in below), below
+        return
     got = Requirement(told)
     assert (got.name, got.extras, str(got.marker)) == (req.name, req.extras, str(req.marker))
     oracle = req.specifier & SpecifierSet(f"<{installed.base_version}")
+    assert any(oracle.contains(v, prereleases=True) for v in _EARLIER_THAN(req.specifier, installed)), told
     for probe in map(Version, [*probes, have]):
         assert got.specifier.contains(probe, prereleases=True) == oracle.contains(probe, prereleases=True), probe
+
+
+def _EARLIER_THAN(spec, installed):
+    """Versions just above each lower bound of `spec` and below `installed`: one of them is in the range below
+    `installed` when any is (the range is an interval, less single `!=` versions)."""
+    from packaging.version import Version
+
+    bounds = [Version(s.version) for s in spec if s.operator in (">=", "~=", ">")] or [Version("0")]
+    low = max(bounds)
+    return [low, Version(f"{low.base_version}.post1"), Version(f"{low.base_version}.0.1"),
+            Version(f"{low.base_version}.1"), Version(f"{low.base_version}.0.0.1")]
+
+
+def test_the_earliest_release_of_the_range_is_told_to_upgrade_kubepipe_not_to_install_an_empty_range(monkeypatch):
+    """kserve 0.21.0 (the first of kserve>=0.21,<0.22) that moved an internal was told pip install
+    'kserve>=0.21,<0.22,<0.21.0', which no release satisfies (pip: ResolutionImpossible)."""
+    from kubepipe import dependency_pins
+
+    monkeypatch.setattr(dependency_pins, "installed", lambda package: "0.21.0")
+    assert changed("h", "kserve", "X is gone", "kserve>=0.21,<0.22") == (
+        "h kserve 0.21.0: X is gone. kserve 0.21.0 is the earliest release the range kubepipe declares "
+        "(kserve>=0.21,<0.22) allows, yet changed this: no release kubepipe supports is without the change; "
+        "upgrade kubepipe")
