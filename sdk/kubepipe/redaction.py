@@ -297,10 +297,12 @@ def _command_credential(m: re.Match) -> str:
 # A command-line flag that names a credential and its value as the next argument: in an argument list as Python or
 # JSON shows it (CalledProcessError's `Command '['docker', 'login', '--password', 'pw']'`), or in a command line
 # (`mysql --password s3cret -h db`), where a plain word after it is prose, no value (`use --password to set it`,
-# argparse's `[--password PASSWORD]`). `--password=pw` is `key=value`'s.
+# argparse's `[--password PASSWORD]`), nor a placeholder (`--password <your password>`). `--password=pw` is
+# `key=value`'s.
 _FLAG_IN_TEXT = re.compile(r"(?<![\w-])(?P<flag>--?[A-Za-z][\w.-]*)"
                            r"(?:(?P<q>['\"])(?P<sep>,[ \t]*)(?P=q)(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])+)(?P=q)"
-                           r"|(?P<sp>[ \t]+)(?P<value>\$\{[^}\n]*\}|[^-\s'\",;)\]}][^\s'\",;)\]}]*))")
+                           r"|(?P<sp>[ \t]+)(?P<value>\$\{[^}\n]*\}|" + PLACEHOLDER + r"(?=[\s,;)\]}]|$)"
+                           r"|[^-\s'\",;)\]}][^\s'\",;)\]}]*))")
 _WORD = re.compile(r"[a-z]+|[A-Z]+|[A-Z][a-z]+")
 
 

@@ -55,6 +55,9 @@ def test_a_refusal_s_hint_keeps_its_placeholders(tmp_path, capsys):
 @pytest.mark.parametrize("text, shown", [
     ("password: <your password>", "password: <your password>"),
     ("usage: login --token <TOKEN>", "usage: login --token <TOKEN>"),
+    ("usage: login --password <your password> [--token <api token>]",
+     "usage: login --password <your password> [--token <api token>]"),
+    ("--password <your pass>word", "--password <redacted> pass>word"),  # text after it: no placeholder
     ('{"api_key": "<api key here>"}', '{"api_key": "<api key here>"}'),
     ("token=<TOKEN>.", "token=<TOKEN>."),
     ("token=<abc>def", "token=<redacted>"),  # text after it: no placeholder
