@@ -32,6 +32,19 @@ def test_when_gate_takes_each_branch(in_tmp, n, taken, skipped, total):
     assert Path(run.run_dir).resolve().parent == (in_tmp / ".kubepipe" / "runs").resolve()
 
 
+@pytest.mark.parametrize("n, taken, skipped", [(6, "each_big", "each_small"), (5, "each_small", "each_big")])
+def test_a_when_on_a_loop_that_reads_an_item_s_field_takes_each_branch(in_tmp, n, taken, skipped):
+    """`foreach:` steps under a `when:` on another step's output, reading `${item.m}`: kfp gave the If around the
+    loop an input for the item's field from `loop-item-param-N`, which nothing has, and the run stopped ('Parent
+    pipeline input argument 'loop-item-param-2' not found') as soon as the branch was taken."""
+    run = kubepipe.run(FIX / "loop-when.yaml", {"n": n})
+    assert run.ok, run.error
+    prefix = taken.split("_")[1]
+    assert run.step(taken).state == "SUCCEEDED"
+    assert run.step(taken).outputs["Output"] == [f"{prefix}-a: 0", f"{prefix}-b: 0"]
+    assert run.step(skipped).state == "SKIPPED" and run.step(skipped).note.endswith("` was false")
+
+
 def test_failed_step_is_named_and_stops_downstream(in_tmp):
     run = kubepipe.run(FIX / "failing.yaml")
     assert not run.ok

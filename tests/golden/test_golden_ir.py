@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 TARGETS = ("local", "kubeflow", "vertex")
 SOURCES = sorted(p.relative_to(ROOT) for p in (ROOT / "pipelines").glob("*.yaml")) + [
-    Path("tests/fixtures/branching.yaml"), Path("tests/fixtures/gpu.yaml"), Path("tests/fixtures/thirdparty.yaml")]
+    Path("tests/fixtures/branching.yaml"), Path("tests/fixtures/gpu.yaml"), Path("tests/fixtures/thirdparty.yaml"),
+    Path("tests/fixtures/loop-when.yaml")]
 CASES = [(s, t) for s in SOURCES for t in TARGETS]
 
 
@@ -140,3 +141,20 @@ def test_a_compiled_file_is_the_same_from_whichever_folder_compile_ran(tmp_path,
         texts.append(out.read_text())
     assert texts[0] == texts[1] == texts[2]
     assert "# source: ../pipelines/gpu.yaml (sha256:" in texts[0]
+
+
+@pytest.mark.parametrize("source,target", CASES, ids=[f"{s.stem}-{t}" for s, t in CASES])
+def test_every_input_a_task_reads_from_its_group_is_one_the_group_has(source, target, monkeypatch):
+    """kfp wired a loop item's field into the If around a `foreach:` step (loop-when.yaml) from `loop-item-param-N`,
+    which that If's parent does not have: Kubeflow and kfp.local stop there. Every `componentInputParameter` (and
+    artifact) a task reads must be an input its DAG declares."""
+    monkeypatch.chdir(ROOT)
+    ir = compile_for(source, target).ir
+    dags = {"root": ir["root"], **ir["components"]}
+    for owner, component in dags.items():
+        declared = component.get("inputDefinitions", {})
+        for task_name, task in (component.get("dag") or {}).get("tasks", {}).items():
+            for kind, key in (("parameters", "componentInputParameter"), ("artifacts", "componentInputArtifact")):
+                for name, given in task.get("inputs", {}).get(kind, {}).items():
+                    read = given.get(key)
+                    assert read is None or read in declared.get(kind, {}), (owner, task_name, name, read)

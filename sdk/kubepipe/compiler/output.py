@@ -82,6 +82,7 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
     from kfp import compiler
 
     from kubepipe.catalog.user_modules import USER_IMPORTS
+    from kubepipe.compiler.loop_inputs import drop_dangling_loop_inputs
     from kubepipe.compiler.pipeline_fn import build_pipeline
 
     notes = list(plan.notes)
@@ -93,7 +94,7 @@ def compile_plan(plan: Plan, profile: Profile) -> Compiled:
         with USER_IMPORTS:
             pipeline = build_pipeline(plan, profile, notes)
             compiler.Compiler().compile(pipeline, package_path=tmp)
-        body = Path(tmp).read_text(encoding="utf-8")
+        body = drop_dangling_loop_inputs(Path(tmp).read_text(encoding="utf-8"))  # a `when:` on a `foreach:` step
     finally:
         os.unlink(tmp)
     if profile.target == "vertex" and re.search(r"(?m)^---\s*$", body):
