@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 
 import pytest
 from hypothesis import given
@@ -718,3 +719,44 @@ def test_a_quoted_number_unquoted_is_the_number_yaml_reads(number):
     text = yaml.safe_dump(number).splitlines()[0]
     assert unquoted_number(f" {text} ", float if isinstance(number, float) else int) == yaml.safe_load(text)
     assert type(unquoted_number(text, float)) is type(yaml.safe_load(text))
+
+
+def _numeric_text_fields():
+    """(model, field) of every pipeline section's field that takes a number and no text: the fields the rule for a
+    number in quotes (Spec's: `${env.NAME}` gives text, `retries: ${env.RETRIES:-2}`) applies to."""
+    from kubepipe.spec import models
+
+    out = []
+    for model in (models.StepDefaults, models.Step, models.RetryPolicy, models.Gpu, models.Schedule, models.Param):
+        for name, f in model.model_fields.items():
+            kinds = models._kinds(f.annotation)
+            if kinds & {int, float} and not kinds & {str, typing.Any} and bool not in kinds:
+                out.append((model, f.alias or name))
+    return out
+
+
+def test_a_number_in_quotes_is_read_alike_by_every_number_field_of_a_pipeline():
+    """`retries: '3'` was accepted where `bake_s: '3'` (a component's `with:`) is refused: one rule holds for every
+    run setting of a pipeline, found here by type so that a new field cannot take another: a number in quotes is
+    the number (`${env.NAME}` gives text), its range checked as the number's, with the same message."""
+    from pydantic import ValidationError as PydanticError
+
+    fields = _numeric_text_fields()
+    assert {f"{m.__name__}.{n}" for m, n in fields} >= {
+        "StepDefaults.retries", "Step.retries", "Step.parallelism", "RetryPolicy.count", "RetryPolicy.factor",
+        "Gpu.count", "Schedule.max_concurrency", "Schedule.max_runs"}, fields
+    need = {"Step": {"component": "c"}, "Gpu": {"type": "nvidia-l4"}, "Schedule": {"cron": "0 3 * * *"},
+            "RetryPolicy": {"count": 1}}
+    for model, name in fields:
+        base = need.get(model.__name__, {})
+        assert getattr(model.model_validate({**base, name: "2"}), name) == getattr(
+            model.model_validate({**base, name: 2}), name), (model, name)
+
+        def said(value):
+            try:
+                model.model_validate({**base, name: value})
+            except PydanticError as exc:
+                return [(e["loc"], e["msg"]) for e in exc.errors()]
+            return []
+
+        assert said("-5") == said(-5) != [], (model, name)  # below every one's range, said alike
