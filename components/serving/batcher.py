@@ -29,9 +29,10 @@ than `LONE_COMPANY` of them send this pass, and the next, to the thread. A probe
 microseconds; the earlier probe ran the pass on the thread, two cross-thread wake-ups that on a
 loaded box cost milliseconds. More company after any thread pass, or lone passes taking over
 `INLINE_MAX_S` of CPU (the median of the last `LONE_WINDOW`, timed where they ran, without the hop),
-also switch back. CPU time (the process's, so a runtime's intra-op threads count), not wall time:
-on a loaded box a pass waits for a core as long on the thread as on the loop, and wall time sent
-a flagship 32-row pass (1.5-2 ms of CPU) to the thread there, paying the hop for nothing. A median,
+also switch back. CPU time (the process's, so a runtime's intra-op threads count, spinning ones
+too: that errs towards the thread), not wall time: on a loaded box a pass waits for a core as long
+on the thread as on the loop, and wall time sent a flagship 32-row pass (1.5-2 ms of CPU) to the
+thread there, paying the hop for nothing. A median,
 because now and then a pass is much slower: a moving average flipped lone passes back to the
 thread after each such outlier (measured: 88 flips in 9 s at one connection on a loaded 2-core box).
 A model on a device (`on_device`: CUDA) never runs a pass on the loop: its pass waits for the device
@@ -56,7 +57,11 @@ PROBE_EVERY = 4  # while lone passes run inline, every 4th first lets the loop r
 # Loop turns a probe yields: a request read in the first turn starts its task in the second and
 # reaches the batcher (or counts as arriving) in the third.
 PROBE_TURNS = 3
-INLINE_MAX_S = 0.002  # CPU s: a lone pass longer than this stays on the thread: the hop is ~0.1 ms of it
+# CPU s: a lone pass longer than this stays on the thread. The flagship's 32-row pass takes 1.5-2 ms of CPU on a
+# quiet 2-core box and 3.3 ms at load 8 (CPU time grows with the box's load too); 2 ms sent it, and at load 8 even
+# one-row passes (0.9-2 ms: 28 flips in 3,000 requests), to the thread, whose hop then cost ~10% of the CPU of a
+# request (measured at load 4). Holding the loop this long delays a crowd by at most PROBE_EVERY passes.
+INLINE_MAX_S = 0.005
 LONE_WINDOW = 15  # lone passes whose median decides INLINE_MAX_S
 
 
