@@ -291,7 +291,8 @@ def test_predict_sends_no_request_over_the_smaller_batch_limit_of_stable_and_can
 
 @pytest.fixture()
 def fake_server():
-    """A loopback HTTP server answering every POST with the JSON body its test sets."""
+    """A loopback HTTP server answering every POST with the JSON body its test sets (and its status, 200 unless
+    set)."""
     import http.server
     import threading
 
@@ -301,7 +302,7 @@ def fake_server():
         def do_POST(self):  # noqa: N802 - http.server's name
             self.rfile.read(int(self.headers.get("content-length") or 0))
             data = json.dumps(answer["body"]).encode()
-            self.send_response(200)
+            self.send_response(answer.get("status", 200))
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -356,38 +357,6 @@ def test_predict_shows_an_answer_of_another_shape_as_it_was_sent(state, capsys, 
     assert code == 0 and out.splitlines()[0] == "answer\ttext", (out, err)
 
 
-@pytest.fixture()
-def answering(state):
-    """An endpoint record whose URL is a loopback server answering `answering.reply` = (status, body) to every
-    predict; `state` holds it as `fake`."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, body = server.reply
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.reply = (200, {})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    (state / "fake.json").write_text(json.dumps({"name": "fake", "port": server.server_address[1], "url": url,
-                                                 "model_dir": "/models/fake"}), encoding="utf-8")
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.mark.parametrize("reply, code, said", [
     ((400, {"error": "instances[0]: the text is empty", "field": "instances[0]"}), 2,
      "error: endpoint fake answered 400 for input 1 ('x'): instances[0]: the text is empty"),
@@ -399,12 +368,15 @@ def answering(state):
                                      "server (`kubepipe endpoints list`) and its log"),
     ((200, {"predictions": [{"label": "fuel", "probability": 0.5}]}), 0, "label probability text fuel 0.5000 x"),
 ])
-def test_predict_exits_2_for_the_user_s_error_and_1_for_the_service_s(answering, capsys, reply, code, said):
+def test_predict_exits_2_for_the_user_s_error_and_1_for_the_service_s(state, fake_server, capsys, reply, code, said):
     """Every error of `endpoints predict` exited 2, a server's 500 or an endpoint not answering too, where the exit
     code table (docs/cli.md) says a service failing or not answering exits 1 (worth a retry) and 2 is the user's."""
-    answering.reply = reply
+    port, answer = fake_server
+    (state / "fake.json").write_text(json.dumps({"name": "fake", "port": port, "url": f"http://127.0.0.1:{port}",
+                                                 "model_dir": "/models/fake"}), encoding="utf-8")
+    answer["status"], answer["body"] = reply
     got, text = _run(capsys, "endpoints", "predict", "fake", "x")
-    assert (got, text) == (code, said.format(url=f"http://127.0.0.1:{answering.server_address[1]}")), text
+    assert (got, text) == (code, said.format(url=f"http://127.0.0.1:{port}")), text
 
 
 def test_predict_exits_1_for_an_endpoint_not_answering_and_2_for_an_unknown_one(state, capsys):
