@@ -260,7 +260,9 @@ def _redact_shapes(text: str) -> str:
                 or value.rstrip(SENTENCE_END) == REDACTED):  # a URL's, already (`?token=<redacted>`)
             return m.group(0)
         kq = m.group("kq")
-        return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}"
+        # an unquoted value's `)` that no `(` in it opens closes the text around it (`(password=hunter2)`): kept
+        closing = "" if q else value[len(value.rstrip(")")):][:max(value.count(")") - value.count("("), 0)]
+        return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}{closing}"
 
     return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, text))
 
