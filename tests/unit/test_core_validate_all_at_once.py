@@ -134,3 +134,19 @@ def test_a_problem_under_a_misspelt_with_is_said_where_it_is_written(tmp_path):
         "  p.yaml:9:5: steps.a.wth: unknown key `wth`; did you mean `with`?",
         "  p.yaml:9:24: steps.a.wth.value: unknown param `nn`; did you mean `n`?",
         "  p.yaml:13:12: steps.b.with.message: unknown step `aa`; did you mean `a`?"]
+
+
+@pytest.mark.parametrize("broken, said", [
+    ("metdata: {nmae: demo}", ["  p.yaml:3:1: metdata: unknown key `metdata`; did you mean `metadata`?",
+                               "  p.yaml:3:11: metdata.nmae: unknown key `nmae`; did you mean `name`?",
+                               "  p.yaml:13:12: steps.b.with.message: unknown step `aa`; did you mean `a`?"]),
+    ("metdata: {name: Demo_X}", [
+        "  p.yaml:3:1: metdata: unknown key `metdata`; did you mean `metadata`?",
+        "  p.yaml:3:11: metdata.name: must be lowercase letters, digits and dashes, starting and ending with a letter "
+        "or digit (max 63) (got 'Demo_X'); e.g. demo-x"]),
+])
+def test_what_a_misspelt_key_holds_is_checked_as_the_key_it_meant(tmp_path, broken, said):
+    """`metdata: {nmae: demo}` said only `metdata`; its `nmae` (and a bad name under it) came one fix later. What a
+    misspelt key holds is checked as the key it meant, said where it is written; a name that cannot be read still
+    hides the plan's problems."""
+    assert _lines(tmp_path, PIPELINE.replace("metadata: {name: demo}", broken)) == said

@@ -122,12 +122,14 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     try:
         spec = partial = Pipeline.model_validate(data)
     except PydanticError as exc:
-        around = readable_around(data, exc.errors()) if checkable else None  # what is readable around them
-        if around is not None:
-            partial, renamed = around
-            read_as = replace(source, locator=replace(loc, renamed=renamed))
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
                    if i.path not in {r.path for r in static}]  # said once: the reference is the problem
+        if checkable:  # what is readable around them
+            around = readable_around(data, exc.errors())
+            read_as = replace(source, locator=replace(loc, renamed=around.renamed))
+            partial = around.spec
+            for errors, read in around.later:  # `metdata: {nmae: x}`'s nmae, said at `metdata.nmae`
+                issues += without_unset_env(issues_from_pydantic(errors, read, read_as.locator, Pipeline), unset)
     if not checkable:
         partial = None
     if issues or spec is None:

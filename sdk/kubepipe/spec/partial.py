@@ -3,6 +3,7 @@ unknown step beside a misspelt key), not one fix at a time, and adds none that t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
@@ -10,7 +11,7 @@ from pydantic import ValidationError as PydanticError
 from kubepipe.spec.errors_map import meant_key
 from kubepipe.spec.models import PARAM_TYPES, Pipeline, StepDefaults
 
-__all__ = ["readable_around"]
+__all__ = ["readable_around", "ReadAround"]
 
 # how a step runs (retries, resources, its image...): no plan check needs it to check the rest
 _SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
@@ -61,14 +62,43 @@ def _value_at(data: Any, path: tuple) -> Any:
     return data
 
 
-def readable_around(data: dict, errors: list) -> tuple[Pipeline, dict[tuple, tuple]] | None:
-    """The spec read around its refused parts, when each is one the rest does not hang on, else None: a refused param
-    default or run setting left out; `kind: Pipline` as the one kind there is; a param's `type: integer` as its
-    default's type; a misspelt key (`componnet:`, `metdata:`, `nmae:`) as the key it is missing, one that is no key
-    at all left out. With it, the keys read as others: {meant path: written path} (`with` -> `wth`), so that a
-    problem found under one is said where it is written."""
+_ROUNDS = 4  # a misspelt key's value is checked once read as the key it meant, and may hold one too: `metdata: {nmae:`
+
+
+@dataclass
+class ReadAround:
+    """The spec read around its refused parts (None: a part the rest hangs on is refused), the keys read as others
+    ({meant path: written path}, `with` -> `wth`: a problem found under one is said where it is written), and the
+    problems found only once a misspelt key was read as the one it meant (`metdata: {nmae: x}`'s `nmae`), each
+    batch with the data it was found in."""
+
+    spec: Pipeline | None
+    renamed: dict[tuple, tuple] = field(default_factory=dict)
+    later: list[tuple[list, dict]] = field(default_factory=list)
+
+
+def readable_around(data: dict, errors: list) -> ReadAround:
+    """The spec read around its refused parts, when each is one the rest does not hang on: a refused param default or
+    run setting left out; `kind: Pipline` as the one kind there is; a param's `type: integer` as its default's type;
+    a misspelt key (`componnet:`, `metdata:`, `nmae:`) as the key it is missing, one that is no key at all left out.
+    What is read so is checked again, a few times at most."""
+    around = ReadAround(None)
+    for _ in range(_ROUNDS):
+        fixed = _read_around(data, errors, around.renamed)
+        if fixed is None:
+            return around
+        try:
+            around.spec = Pipeline.model_validate(fixed)
+            return around
+        except PydanticError as exc:
+            data, errors = fixed, exc.errors()
+            around.later.append((errors, data))
+    return around
+
+
+def _read_around(data: dict, errors: list, renamed: dict[tuple, tuple]) -> dict | None:
+    """`data` with each refused part read around (`renamed` gets the keys read as others), or None."""
     missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
-    renamed: dict[tuple, tuple] = {}
     for error in errors:
         where, fault = tuple(error["loc"]), _at_fault(error)
         if fault is not None:
@@ -86,9 +116,4 @@ def readable_around(data: dict, errors: list) -> tuple[Pipeline, dict[tuple, tup
             data = _at(data, where, drop=True)
         elif error["type"] != "missing":
             return None
-    if any(tuple(e["loc"]) in missing for e in errors):
-        return None
-    try:
-        return Pipeline.model_validate(data), renamed
-    except PydanticError:
-        return None
+    return None if any(tuple(e["loc"]) in missing for e in errors) else data

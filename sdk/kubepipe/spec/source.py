@@ -34,11 +34,12 @@ class Locator:
         return p
 
     def written(self, path: Path_) -> Path_:
-        """`path` as the file writes it: under a key read as another (`renamed`), that key as written."""
+        """`path` as the file writes it: under a key read as another (`renamed`), that key as written; the deepest
+        first, then those above it (`metdata: {nmae: x}`: metadata.name is metdata.nmae)."""
         p = tuple(path)
-        for meant, wrote in self.renamed.items():
+        for meant in sorted(self.renamed, key=len, reverse=True):
             if p[:len(meant)] == meant:
-                return wrote + p[len(meant):]
+                p = self.renamed[meant] + p[len(meant):]
         return p
 
     def find(self, path: Path_) -> tuple[int | None, int | None]:
