@@ -66,17 +66,20 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent, home=home)
     except ValidationError as exc:
         issues += exc.issues
+    name, note = _retrain_named(path) if retrain else (None, None)
     try:
         token_env = prof.auth.token_env if prof is not None else None
-        loaded = load(path, secret_env=(token_env,) if token_env else ())
+        if name is None:
+            loaded = load(path, secret_env=(token_env,) if token_env else ())
+        else:
+            from kubepipe.spec import load_pipeline
+
+            loaded = load_pipeline(path, secret_env=(token_env,) if token_env else (), name=name)
     except ValidationError as exc:
         issues += exc.issues
         loaded = getattr(exc, "partial", None)  # the plan's problems too, where the spec's leave it checkable
     if prof is None or loaded is None:
         raise ValidationError(issues)
-    note = None
-    if retrain and not issues:
-        loaded, note = _retrain_named(loaded)
     try:
         plan = build_plan(loaded, prof)
     except ValidationError as exc:
@@ -105,22 +108,24 @@ def compile(path: str | Path, target: str | None = "local", *, profile: str | Pa
     return compiled
 
 
-def _retrain_named(loaded: Any) -> tuple[Any, str | None]:
-    """The pipeline of a run `kubepipe scheduler` started for a retrain request, named as the request recorded it
-    (RETRAIN_ENV), and a note saying so when this environment names it otherwise: `metadata.name: ${env.X}` is
-    resolved once, where trigger-retrain queued it, so the run (its record, id and `ctx_pipeline_name`), the
-    request `runs list` lists and `retrain resume` share one name whatever the scheduler's environment gives."""
-    import dataclasses
-
+def _retrain_named(path: str | Path) -> tuple[str | None, str | None]:
+    """(name, note) of a run `kubepipe scheduler` started for a retrain request of the file `path`: the name the
+    request recorded (RETRAIN_ENV), and a note when this environment names the file otherwise. `metadata.name:
+    ${env.X}` is resolved once, where trigger-retrain queued it, so the run (its record, id and
+    `ctx_pipeline_name`), the request `runs list` lists and `retrain resume` share one name whatever the
+    scheduler's environment gives, X unset there too. (None, None): no such request."""
     from kubepipe.backends.runs.record import RETRAIN_ENV, retrain_name
+    from kubepipe.spec.names import pipeline_name
 
-    name, own = retrain_name(os.environ.get(RETRAIN_ENV), loaded.path), loaded.spec.metadata.name
-    if name is None or name == own:
-        return loaded, None
-    spec = loaded.spec.model_copy(update={"metadata": loaded.spec.metadata.model_copy(update={"name": name})})
-    return dataclasses.replace(loaded, spec=spec), (
-        f"named `{name}` as its retrain request recorded it when trigger-retrain queued it (metadata.name is "
-        f"`{own}` in this environment)")
+    name = retrain_name(os.environ.get(RETRAIN_ENV), path)
+    if name is None:
+        return None, None
+    own = pipeline_name(path)
+    if own == name:
+        return name, None
+    here = f"is `{own}`" if own else "takes a variable not set"
+    return name, (f"named `{name}` as its retrain request recorded it when trigger-retrain queued it (metadata.name "
+                  f"{here} in this environment)")
 
 
 def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> dict:

@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 
+import pytest
+
 from cli_runner import run_cli
 
 from kubepipe.backends.schedules.launchers import Job, SubprocessLauncher
@@ -163,3 +165,21 @@ def test_a_retrain_run_followed_after_a_scheduler_crash_is_the_job_it_started_as
     finally:
         os.killpg(handle.pid, signal.SIGKILL)
         handle.proc.wait(10)
+
+
+def test_the_recorded_name_is_taken_where_the_scheduler_lacks_the_variable_it_takes(tmp_path, monkeypatch):
+    """MODEL_REGION set where the monitor queued the retrain, not where the scheduler runs it: the run failed
+    ('metadata.name: environment variable `MODEL_REGION` is not set'), though its request had recorded its name."""
+    import kubepipe
+    from kubepipe.backends.runs.record import RETRAIN_ENV
+    from kubepipe.errors import ValidationError
+
+    _project(tmp_path, monkeypatch)
+    monkeypatch.delenv("MODEL_REGION", raising=False)
+    with pytest.raises(ValidationError, match="MODEL_REGION"):  # no request: the file's own problem, as before
+        kubepipe.compile("train.yaml")
+    monkeypatch.setenv(RETRAIN_ENV, json.dumps({"request_id": "r", "pipeline_name": "fraud-eu",
+                                                "pipeline_file": str(tmp_path / "train.yaml")}))
+    compiled = kubepipe.compile("train.yaml")
+    assert compiled.pipeline_name == "fraud-eu"
+    assert any("metadata.name takes a variable not set in this environment" in n for n in compiled.notes), compiled.notes

@@ -50,10 +50,11 @@ class LoadedPipeline:
 
 
 def load_pipeline(path: str | Path, environ: Mapping[str, str] | None = None,
-                  secret_env: Collection[str] = ()) -> LoadedPipeline:
+                  secret_env: Collection[str] = (), name: str | None = None) -> LoadedPipeline:
     """`secret_env`: variables that hold credentials beyond those named like one (the profile's
-    auth.token_env); `${env.X}` of them is refused."""
-    return _load(read_source(path), Path(path).parent, environ, secret_env)
+    auth.token_env); `${env.X}` of them is refused. `name`: the pipeline's name in place of its metadata.name (a
+    retrain request's, resolved where it was queued: `${env.X}` in the file's need not be set here)."""
+    return _load(read_source(path), Path(path).parent, environ, secret_env, name)
 
 
 def load_pipeline_text(text: str, file: str = "<input>", base_dir: str | Path = ".",
@@ -62,7 +63,7 @@ def load_pipeline_text(text: str, file: str = "<input>", base_dir: str | Path = 
 
 
 def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
-          secret_env: Collection[str] = ()) -> LoadedPipeline:
+          secret_env: Collection[str] = (), name: str | None = None) -> LoadedPipeline:
     loc = source.locator
     data = source.data
     if not isinstance(data, dict):
@@ -75,6 +76,8 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     issues: list[Issue] = []
     includes: list[Source] = []
     data = _merge_includes(data, base_dir, loc, includes, issues)
+    if name is not None and isinstance(data.get("metadata"), dict):
+        data = {**data, "metadata": {**data["metadata"], "name": name}}
 
     unset: set[str] = set()
 
