@@ -57,7 +57,10 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     log_df = read_dataset(predictions_path)
     require_log(log_df, "live-quality", ("request_id", "instance", "timestamp", "prediction", "model_version"))
     window = window_of(log_df)
-    out: dict[str, Any] = {"model": model_name, "labels": labels, "window": window, "versions": {}, "checks": [],
+    from kubepipe.secrets import redact_url
+
+    where = redact_url(labels)  # a signed URL's signature or a token never reaches the evaluation, log or registry
+    out: dict[str, Any] = {"model": model_name, "labels": where, "window": window, "versions": {}, "checks": [],
                            "quality_dropped": False, "recorded": {}, "judged": []}
     if not labels:
         out["note"] = "no delayed labels given (`labels`): live quality not measured"
@@ -75,16 +78,16 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
         out["note"] = "no labels: live quality not measured"
         print(f"live-quality: warning: {out['warning']}")
         return out
-    joined = join_labels(log_df, labels_df, where=labels)
+    joined = join_labels(log_df, labels_df, where=where)
     out["labelled_rows"] = int(len(joined))
     if joined.attrs.get("reused_ids"):
         out["reused_ids"] = joined.attrs["reused_ids"]
-        print(f"live-quality: {out['reused_ids']} label(s) in {labels} matched a request id logged more than once "
+        print(f"live-quality: {out['reused_ids']} label(s) in {where} matched a request id logged more than once "
               "(a client reusing X-Request-Id): each is counted once, against the first logged prediction")
     if len(joined) == 0:
-        out["note"] = (f"{labels} holds no labels (a header alone, or every label blank): live quality not measured"
+        out["note"] = (f"{where} holds no labels (a header alone, or every label blank): live quality not measured"
                        if joined.attrs.get("labels") == 0 else
-                       f"none of the labels in {labels} match a request logged in this window")
+                       f"none of the labels in {where} match a request logged in this window")
         return out
     from kubepipe.components.registry.version import version_text
 
@@ -114,7 +117,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
                 continue
             rows = joined[joined["model_version"].astype(str) == version]
             rec = record_live(registry_uri, model_name, int(version),
-                              {"window": {**window, "labels": labels, "labels_digest": labels_digest(rows)},
+                              {"window": {**window, "labels": where, "labels_digest": labels_digest(rows)},
                                "metrics": finite_or_null(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]

@@ -637,3 +637,55 @@ def test_a_labels_file_that_is_not_there_is_a_warning_and_live_metrics_say_no_la
     with pytest.raises(DataError):
         run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "broken.csv"), model_name="merchant",
                          thresholds={})
+
+
+def test_a_signed_labels_url_s_token_is_in_no_evaluation_log_or_registry_record(tmp_path, capsys):
+    """A signed URL's signature in labels (a label file behind https://...?X-Goog-Signature=...) was written as
+    given into the step's evaluation and each registry live record (and the missing-file warning's sibling
+    fields), readable by anyone who reads the registry. The file is served by a server on loopback."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    for _ in range(2):
+        Registry(reg).register(str(tmp_path / "m"), name="merchant", metrics={"f1_macro": 0.9})
+    log = _log()
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    body = log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(index=False).encode()
+
+    class Labels(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            found = self.path.startswith("/labels.csv")
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body) if found else 0))
+            self.end_headers()
+            self.wfile.write(body if found else b"")
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Labels)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    token = "Zm9vYmFyc2VjcmV0c2lnbmF0dXJl"
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        out = run_live_quality(str(tmp_path / "log.parquet"), labels=f"{base}/labels.csv?X-Goog-Signature={token}",
+                               model_name="merchant", registry_uri=reg, thresholds={"f1_macro": {"min": 0.5}})
+        gone = run_live_quality(str(tmp_path / "log.parquet"), labels=f"{base}/late.csv?X-Goog-Signature={token}",
+                                model_name="merchant", thresholds={})
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert out["labelled_rows"] == len(log) and sorted(out["recorded"]) == ["1", "2"]
+    assert out["labels"] == f"{base}/labels.csv?X-Goog-Signature=<redacted>"
+    assert "HTTP 404" in gone["warning"] and gone["versions"] == {}
+    records = [read_live(reg, "merchant", v) for v in (1, 2)]
+    for shown in (json.dumps(out), json.dumps(gone), json.dumps(records), capsys.readouterr().out):
+        assert token not in shown
