@@ -302,4 +302,4 @@ def test_a_local_runs_exit_step_reports_the_failed_step(tmp_path, monkeypatch):
     run = kubepipe.run(p, home=tmp_path / ".kubepipe")
     assert run.state == "FAILED"
     [line] = (tmp_path / ".kubepipe" / "state" / "notifications.jsonl").read_text().splitlines()
-    assert json.loads(line)["error"].startswith("step `load` failed: DataError: missing_file.csv: no such file")
+    assert json.loads(line)["error"].startswith("step `load` failed: SourceMissing: missing_file.csv: no such file")
