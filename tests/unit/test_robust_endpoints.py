@@ -393,3 +393,23 @@ def test_predict_exits_1_for_an_endpoint_not_answering_and_2_for_an_unknown_one(
            "endpoints list`")
     code, text = _run(capsys, "endpoints", "predict", "nosuch", "x")
     assert (code, text) == (2, f"error: no local endpoint named 'nosuch' in {state}; its endpoints: gone, good"), text
+
+
+def test_predict_says_which_inputs_a_baking_canary_answered(state, capsys, monkeypatch):
+    """During a bake the table read as the endpoint's one model: nothing said that some answers were the
+    canary's. stderr names them; the table (stdout) stays the answers alone, and a stable-only answer says nothing."""
+    from cli_runner import run_cli
+    from kubepipe.components.serving import endpoints
+
+    answer = {"predictions": [{"label": "fuel", "probability": 0.5}] * 3, "version": None, "canary_version": 3,
+              "answered_by": [{"revision": "canary", "version": 3}, {"revision": "stable", "version": 2},
+                              {"revision": "canary", "version": 3}]}
+    monkeypatch.setattr(endpoints, "predict_endpoint", lambda name, inputs, state_dir: answer)
+    code, out, err = run_cli(capsys, "endpoints", "predict", "good", "a", "b", "c")
+    assert code == 0, err
+    assert out.count("fuel") == 3 and "canary" not in out
+    assert ("a canary v3 bakes on this endpoint: it answered inputs 1, 3 of 3, the stable version the others"
+            in " ".join(err.split())), err
+    answer["answered_by"] = [{"revision": "stable", "version": 2}] * 3
+    code, _out, err = run_cli(capsys, "endpoints", "predict", "good", "a", "b", "c")
+    assert code == 0 and "canary" not in err

@@ -259,6 +259,18 @@ def predict(name: str = typer.Argument(..., help=ENDPOINT_NAME),
                      [(p["label"], _number(p["probability"]), text) for text, p in zip(texts, predictions)])
     else:  # another shape (a user model class's answer): as the server sent it
         output.table(("answer", "text"), [(json.dumps(p, default=str), text) for text, p in zip(texts, predictions)])
+    _canary_note(answered, body.get("canary_version"))
+
+
+def _canary_note(answered: list, canary_version: object) -> None:
+    """While a canary bakes, which inputs it answered (stderr: the table stays the answers alone)."""
+    by = [i for i, a in enumerate(answered, 1) if a.get("revision") == "canary"]
+    if not by:
+        return
+    which = f" v{canary_version}" if canary_version is not None else ""
+    inputs = f"input {by[0]}" if len(by) == 1 else f"inputs {', '.join(map(str, by))}"
+    console.err.print(f"a canary{which} bakes on this endpoint: it answered {inputs} of {len(answered)}, the stable "
+                      "version the others (--format json names each answer's revision)", soft_wrap=True)
 
 
 def _has(answer: object, key: str, number: str) -> bool:
