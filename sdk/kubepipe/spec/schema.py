@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import typing
 
-from kubepipe.spec.models import Pipeline
+from kubepipe.spec.models import Pipeline, Spec, _kinds
 
 __all__ = ["pipeline_schema", "schema_json", "reference_markdown"]
 
@@ -14,7 +15,44 @@ def pipeline_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://kubepipe.dev/schema/pipeline-v1.json"
     schema["title"] = "kubepipe pipeline (kubepipe/v1)"
+    _quoted_numbers(schema)
     return schema
+
+
+# A number as text, loosely (pydantic's lax reading, validate's, takes `1_0`, ` +.5e3 `, `-Infinity`, `na_n`: the
+# schema must not flag what validate reads, whose range and form it says); or text holding `${env.NAME}`, whose
+# value an editor cannot know.
+_NUMBER_TEXT = (r"^[\s0-9+\-._eE]*[0-9][\s0-9+\-._eE]*$"
+                r"|^[\s+\-_]*[iInN][\s_iInNfFtTyYaA]*$"  # inf, infinity, nan
+                r"|\$\{env\.")
+
+
+def _quoted_numbers(schema: dict) -> None:
+    """Decision 0003's rule for a number in quotes in the schema too: a field of a pipeline section taking a number
+    and no text (`retries`, `parallelism`, `gpu.count`, ...) reads `'3'` as 3 (`retries: ${env.RETRIES:-2}`), so its
+    schema takes such text, else editors flag what validate accepts."""
+    defs = schema.get("$defs", {})
+    models, seen = [Spec], set()
+    while models:
+        model = models.pop()
+        models += model.__subclasses__()
+        node = schema if model is Pipeline else defs.get(model.__name__)
+        if node is None or model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            kinds = _kinds(field.annotation)
+            if not kinds & {int, float} or kinds & {str, typing.Any, bool}:
+                continue
+            prop = node["properties"][field.alias or name]
+            branches = prop.get("anyOf", [prop])
+            number = next(b for b in branches if b.get("type") in ("integer", "number"))
+            text = {"type": "string", "pattern": _NUMBER_TEXT}
+            if "anyOf" in prop:
+                branches.insert(branches.index(number) + 1, text)
+            else:
+                keep = {k: prop.pop(k) for k in ("title", "default", "description") if k in prop}
+                node["properties"][field.alias or name] = {**keep, "anyOf": [prop, text]}
 
 
 def schema_json() -> str:
@@ -32,7 +70,9 @@ def reference_markdown() -> str:
         if "$ref" in prop:
             return f"[{prop['$ref'].split('/')[-1]}](#{prop['$ref'].split('/')[-1].lower()})"
         if "anyOf" in prop:
-            return " \\| ".join(type_of(p) for p in prop["anyOf"] if p.get("type") != "null")
+            quoted = any(p.get("pattern") == _NUMBER_TEXT for p in prop["anyOf"])
+            return " \\| ".join(type_of(p) for p in prop["anyOf"] if p.get("type") != "null"
+                                 and p.get("pattern") != _NUMBER_TEXT) + (" (quotes allowed)" if quoted else "")
         if "enum" in prop or "const" in prop:
             return " \\| ".join(f"`{v}`" for v in prop.get("enum", [prop.get("const")]))
         t = prop.get("type", "any")
