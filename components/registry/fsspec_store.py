@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from kubepipe.components.registry.files import tree_files
-from kubepipe.components.registry.version import URI_SOURCE, RegistryError, errno_text, storage_failed
+from kubepipe.components.registry.version import (URI_SOURCE, RegistryError, RegistryUnavailable, errno_text,
+                                                  storage_failed)
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
@@ -84,8 +85,11 @@ def _reaching(store: FsspecStore, path: str = "", doing: str = "access it") -> I
     except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend
         if type(exc) is OSError and exc.errno:  # connection errors are OSError subclasses: "cannot reach it"
             raise storage_failed(path or store.where, exc, doing) from exc
-        raise RegistryError(f"registry {store.where}: cannot reach it: {redact_text(first_line(exc))}; check the URI "
-                            f"({store.source}), your credentials and the network", retryable=True) from exc
+        from kubepipe.clients import service_failed  # only on a failure: the clients' module is not small
+
+        kind = RegistryUnavailable if service_failed(exc) else RegistryError  # no answer, a 5xx: exit 1
+        raise kind(f"registry {store.where}: cannot reach it: {redact_text(first_line(exc))}; check the URI "
+                   f"({store.source}), your credentials and the network", retryable=True) from exc
 
 
 class FsspecStore:

@@ -10,10 +10,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from kubepipe.components.errors import ComponentError
+from kubepipe.components.errors import ComponentError, ServiceFailed
 from kubepipe.json_values import null_as_nan
 
-__all__ = ["ModelVersion", "RegistryError", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
+__all__ = ["ModelVersion", "RegistryError", "RegistryUnavailable", "ChampionMoved", "current_user", "audit_record", "utc_now", "errno_text",
            "storage_failed", "need_reason", "load_version", "ABANDONED", "version_text",
            "URI_SOURCE", "PROFILE_SOURCE"]
 
@@ -23,6 +23,11 @@ ABANDONED = "abandoned"  # the key of the version.json `models gc` creates to wi
 
 class RegistryError(ComponentError):
     """The registry cannot do what was asked: unknown model/version, corrupt entry, bad name."""
+
+
+class RegistryUnavailable(RegistryError, ServiceFailed):
+    """The registry's storage or service failed or did not answer (EIO, no connection, 5xx): the work failed, not
+    the request, so the CLI exits 1 (docs/cli.md's exit codes); a RegistryError for every `except` of one."""
 
 
 class ChampionMoved(RegistryError):
@@ -51,7 +56,7 @@ def errno_text(exc: OSError) -> str:
 
 def storage_failed(path: str, exc: OSError, doing: str) -> RegistryError:
     """An OSError other than absence (EIO, ESTALE): the storage failed; absence must not be assumed."""
-    return RegistryError(f"{path}: cannot {doing}: {errno_text(exc)}; retry, or check the storage (a network mount "
+    return RegistryUnavailable(f"{path}: cannot {doing}: {errno_text(exc)}; retry, or check the storage (a network mount "
                          "or bucket?)", retryable=True)
 
 

@@ -26,9 +26,10 @@ import contextlib
 import re
 from typing import Any
 
+from kubepipe.clients import service_failed
 from kubepipe.components.registry.aliases import ANY
 from kubepipe.components.registry.registry import Registry
-from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError
+from kubepipe.components.registry.version import ALIASES, ModelVersion, RegistryError, RegistryUnavailable
 from kubepipe.labels import gcp_label
 from kubepipe.util import local_path
 
@@ -39,9 +40,12 @@ class AliasSyncFailed(RegistryError):
     """The kubepipe registry's aliases moved (the source of truth: `champion` is `version` there), but Vertex's were
     not moved after it. The message says both states and the command that moves Vertex's; retrying does it too."""
 
-    def __init__(self, message: str, *, name: str, version: int):
+    def __init__(self, message: str, *, name: str, version: int, unavailable: bool = False):
         super().__init__(message, retryable=True)
         self.name, self.version = name, version
+        # Vertex failing or not answering (5xx, 429, no connection) exits 1 as a service's failure does; refusing
+        # the move (denied) 2, the user's to fix (docs/cli.md's exit codes)
+        self.exit_code = 1 if unavailable else 2
 
 
 def vertex_model_id(name: str) -> str:
@@ -112,7 +116,8 @@ class VertexModelRegistry:
         except ImportError:  # the missing extra, as the CLI names it (kubepipe[vertex])
             raise
         except Exception as exc:  # noqa: BLE001 - any client failure: the version is registered all the same
-            raise RegistryError(
+            kind = RegistryUnavailable if service_failed(exc) else RegistryError
+            raise kind(
                 f"model `{name}` v{mv.version} is registered in {self.registry.store.uri()}, but its upload to Vertex "
                 f"AI Model Registry failed: {_failure(exc)}; a retry of the register-model step uploads it (the same files "
                 f"make no second version), and so does promoting v{mv.version} (a promote uploads a version Vertex "
@@ -171,7 +176,8 @@ class VertexModelRegistry:
                 f"v{champion}), but Vertex AI Model Registry's `champion` / `previous` aliases were not moved: {why}; "
                 f"they may still name the versions before the {action}. Move them (the registry's champion stays "
                 f"v{champion}): kubepipe models promote {name} {champion} --target vertex --reason 'sync Vertex "
-                "aliases' (with this run's --profile)", name=name, version=champion) from exc
+                "aliases' (with this run's --profile)", name=name, version=champion,
+                unavailable=service_failed(exc)) from exc
 
     def vertex_versions(self, name: str) -> list[dict]:
         """Vertex's view: version id, aliases and the kubepipe version number of each version."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import warnings
@@ -30,7 +31,7 @@ from kubepipe.kfp_client_build import kubeconfig_file as _kubeconfig_file
 from kubepipe.secrets import check_profile_secrets
 
 __all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter",
-           "refuse_inline_secrets", "IN_CLUSTER_KFP_HOST"]
+           "refuse_inline_secrets", "service_failed", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 # Paths where Kubernetes / KFP mount a pod's tokens (file locations, not secrets).
@@ -167,18 +168,31 @@ def api_errors(service: str, what: str) -> Iterator[None]:
         said = api_error_text(exc)
         if said is None:
             raise
-        kind = ServiceError if _service_failed(exc) else UserError
+        kind = ServiceError if service_failed(exc) else UserError
         raise kind(f"{service}: {what} failed {said}") from exc
 
 
-def _service_failed(exc: BaseException) -> bool:
-    """The service's fault, not the request's: 5xx, 408, 429, or no answer at all (exit 1, not 2)."""
-    status = getattr(exc, "status", None) or getattr(exc, "code", None)
-    code = _status_code(status)
-    if code is not None:
-        return code >= 500 or code in (408, 429)
-    return type(exc).__module__.split(".")[0] in ("urllib3", "requests") or isinstance(exc, (ConnectionError,
-                                                                                             TimeoutError))
+def service_failed(exc: BaseException) -> bool:
+    """The service's fault, not the request's: 5xx, 408, 429, or no answer at all (exit 1, not 2). No answer is a
+    connection or timeout error of any client (aiohttp's ClientConnectorError, botocore's EndpointConnectionError,
+    google.auth's TransportError), or a retry that gave up on one (api_core's RetryError names it as `cause`)."""
+    for _ in range(5):  # a cause's cause, a few at most
+        status = getattr(exc, "status", None) or getattr(exc, "code", None)
+        code = _status_code(status)
+        if code is not None:
+            return code >= 500 or code in (408, 429)
+        if (type(exc).__module__.split(".")[0] in ("urllib3", "requests") or isinstance(exc, (ConnectionError,
+                                                                                              TimeoutError))
+                or any(_NO_ANSWER.search(t.__name__) for t in type(exc).__mro__)):
+            return True
+        cause = getattr(exc, "cause", None) or exc.__cause__
+        if not isinstance(cause, BaseException):
+            return False
+        exc = cause
+    return False
+
+
+_NO_ANSWER = re.compile(r"Connect(ion|or)?Error|Timeout|^TransportError$")
 
 
 def refuse_inline_secrets(profile: Mapping[str, Any], where: str) -> None:

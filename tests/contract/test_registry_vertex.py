@@ -197,11 +197,14 @@ class FakeVertexAliasesDenied(FakeVertexWithToken):
     aiplatform.models.update, a quota): uploads and listings still work."""
 
     denied = False
+    status = 403  # 500: Vertex failing rather than refusing
 
     def handle(self, method, path, body, query=""):
         from vertex_rest import err
 
         if self.denied and path.endswith(":mergeVersionAliases"):
+            if self.status != 403:
+                return self.status, err(self.status, "Internal error encountered.")
             return 403, err(403, "Permission 'aiplatform.models.update' denied on resource")
         return super().handle(method, path, body, query)
 
@@ -263,6 +266,43 @@ def test_an_alias_sync_that_fails_says_the_registry_moved_and_the_command_that_f
         assert code == 0, err
         assert _champions(fake) == {"champion": "2", "previous": "1"}
     assert [h["version"] for h in Registry(uri).history("merchant-categorizer")] == [1, 2]  # nothing moved again
+
+
+def test_an_alias_sync_vertex_fails_exits_1_and_one_it_refuses_2(tmp_path, fake_gcs, capsys, monkeypatch):
+    """Every failed alias sync exited 2, Vertex answering 500 too, where docs/cli.md's exit codes say a service that
+    fails exits 1 (worth a retry) and a refused request 2 (denied: the user's to fix)."""
+    import json
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from cli_runner import run_cli
+    from kubepipe.components.registry import open_registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
+    with FakeVertexAliasesDenied() as fake:
+        reg = open_registry(uri, _profile(fake, uri), credentials=AnonymousCredentials())
+        for i in (1, 2):
+            (model / "model.safetensors").write_bytes(b"weights %d" % i)
+            reg.register(str(model), name="merchant-categorizer", metrics={})
+        reg.promote("merchant-categorizer", 1, reason="first")
+        adc = tmp_path / "adc.json"
+        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+        profile_file = tmp_path / "vertex.yaml"
+        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
+                                f"registry_uri: {uri}\nruntime_image: {_profile(fake, uri)['runtime_image']}\n"
+                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        fake.denied = True
+        for status, exit_code in ((500, 1), (403, 2)):
+            fake.status = status
+            code, _out, err = run_cli(capsys, "models", "promote", "merchant-categorizer", "2", "--target", "vertex",
+                                      "--profile", profile_file, "--reason", "better", "--format", "json")
+            said = json.loads(err.strip().splitlines()[-1])["error"]
+            assert (code, said["exit_code"], said["type"]) == (exit_code, exit_code, "AliasSyncFailed"), err
+            assert "the promote is done in the registry" in said["message"], err
 
 
 def test_a_vertex_deploy_whose_alias_sync_fails_finishes_the_rollout_and_warns(tmp_path, fake_gcs, capsys):
