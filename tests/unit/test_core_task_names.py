@@ -15,7 +15,7 @@ from kfp.dsl.utils import maybe_rename_for_k8s
 from kubepipe.spec.models import task_name
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.one_of(st.text(max_size=30), st.from_regex(r"[A-Za-z0-9_.\- ]{0,20}", fullmatch=True)))
 def test_task_name_is_kfp_s_rule(step):
     assert task_name(step) == maybe_rename_for_k8s(step)

@@ -250,7 +250,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                                                                                  max_size=4), max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(body=st.one_of(_json, st.fixed_dictionaries({"instances": _json}),
                       st.fixed_dictionaries({"instances": st.lists(_json, max_size=6)})))
 def test_any_json_body_is_parsed_or_rejected_as_bad_request(body):
@@ -264,7 +264,7 @@ def test_any_json_body_is_parsed_or_rejected_as_bad_request(body):
             assert got.n == len(got.items) >= 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(datatype=st.sampled_from(["BYTES", "FP32", "FP64", "INT8", "fp32"]),
        shape=st.lists(st.integers(-2, 5), max_size=3), data=_json)
 def test_any_v2_tensor_is_parsed_or_rejected_as_bad_request(datatype, shape, data):
