@@ -17,7 +17,7 @@ from kubepipe.secrets import is_secret_name, pipeline_secrets
 from kubepipe.spec.errors_map import issues_from_pydantic, known_keys
 from kubepipe.spec.interpolation import ENV_RE, REF_RE, Ref, env_paths, find_refs, resolve_env, without_unset_env
 from kubepipe.spec.params import env_param_defaults
-from kubepipe.spec.partial import readable_around
+from kubepipe.spec.partial import meant_in, readable_around
 from kubepipe.spec.models import EXIT_TASK, KFP_GROUP_RE, PARAM_RE, STEP_RE, Pipeline, StepDefaults, task_name
 from kubepipe.spec.source import Locator, Source, format_path, parse_yaml, read_source
 
@@ -125,8 +125,10 @@ def _load(source: Source, base_dir: Path, environ: Mapping[str, str] | None,
     try:
         spec = partial = Pipeline.model_validate(data)
     except PydanticError as exc:
+        # said once: the reference is the problem; but a misspelt key's own (`imag: x:${params.t}`) is said too
+        said = {r.path for r in static} - {format_path(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"}
         issues += [i for i in without_unset_env(issues_from_pydantic(exc.errors(), data, loc, Pipeline), unset)
-                   if i.path not in {r.path for r in static}]  # said once: the reference is the problem
+                   if i.path not in said]
         if checkable:  # what is readable around them
             around = readable_around(data, exc.errors())
             read_as = replace(source, locator=replace(loc, renamed=around.renamed))
@@ -224,23 +226,30 @@ def _deep_merge(base: dict, over: dict) -> dict:
 _RUNTIME_KEYS = ("with", "inputs", "when", "foreach")  # of a step or on_exit: the plan resolves refs there
 
 
-def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = ()) -> list[Issue]:
-    """`${params.x}` anywhere else (env, image, labels, a default...) was compiled as its own text. Not judged under
-    an unknown key (`wth:`): its own did-you-mean says what is wrong there."""
+def _static_refs(data: Any, loc: Locator, verbatim: set[tuple], path: tuple = (),
+                 written: tuple | None = None) -> list[Issue]:
+    """`${params.x}` anywhere else (env, image, labels, a default...) was compiled as its own text. Under a misspelt
+    key (`metdata: {labels: ...}`) judged as under the key it meant, as validate reads it (spec.partial), and said
+    where it is written (`metdata.labels.team`); not judged under a key that is none (`xyz:`): its own error says
+    what is wrong there. `path` is the key read, `written` the key as the file has it."""
+    written = path if written is None else written
     key = path[2:3] if path[:1] == ("steps",) else path[1:2] if path[:1] == ("on_exit",) else ()
-    if path in verbatim or (key and key[0] in _RUNTIME_KEYS) or path == ("metadata", "description") or (
+    if written in verbatim or (key and key[0] in _RUNTIME_KEYS) or path == ("metadata", "description") or (
             path[:1] == ("params",) and path[2:] == ("description",)):
         return []
     if isinstance(data, dict):
         known = known_keys(Pipeline, path)
-        return [i for k, v in data.items() if known is None or k in known
-                for i in _static_refs(v, loc, verbatim, path + (k,))]
+        out = []
+        for k, v in data.items():
+            read = path + (k,) if known is None or k in known else meant_in(data, path + (k,))
+            out += [] if read is None else _static_refs(v, loc, verbatim, read, written + (k,))
+        return out
     if isinstance(data, list):
-        return [i for n, v in enumerate(data) for i in _static_refs(v, loc, verbatim, path + (n,))]
-    if not isinstance(data, str) or path not in loc.positions:  # not written in this file: its include says it
+        return [i for n, v in enumerate(data) for i in _static_refs(v, loc, verbatim, path + (n,), written + (n,))]
+    if not isinstance(data, str) or written not in loc.positions:  # not written in this file: its include says it
         return []
-    return [loc.issue(path, f"`{m.group(0)}` is not resolved here: run-time references work in a step's "
-                            "`with:`, `inputs:`, `when:` and `foreach:`",
+    return [loc.issue(written, f"`{m.group(0)}` is not resolved here: run-time references work in a step's "
+                               "`with:`, `inputs:`, `when:` and `foreach:`",
                       hint="pass the value to the component through `with:`, or use ${env.NAME} for a value "
                            "known when compiling")
             for m, ref in find_refs(data) if not (isinstance(ref, Ref) and ref.kind == "env")][:1]

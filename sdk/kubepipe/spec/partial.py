@@ -11,7 +11,7 @@ from pydantic import ValidationError as PydanticError
 from kubepipe.spec.errors_map import meant_key
 from kubepipe.spec.models import PARAM_TYPES, Pipeline, StepDefaults
 
-__all__ = ["readable_around", "ReadAround"]
+__all__ = ["readable_around", "ReadAround", "meant_in"]
 
 # how a step runs (retries, resources, its image...): no plan check needs it to check the rest
 _SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
@@ -49,10 +49,13 @@ def _at(value: Any, path: tuple, new: Any = None, *, drop: bool = False) -> Any:
 
 
 def _meant(data: dict, where: tuple) -> tuple | None:
-    """The key a misspelt one (`componnet`, `metdata`, `nmae`) is closest to, where its mapping has none of its own:
-    its path."""
+    return meant_in(_value_at(data, where[:-1]), where)
+
+
+def meant_in(mapping: Any, where: tuple) -> tuple | None:
+    """The key a misspelt one at `where` (`componnet`, `metdata`, `nmae`) is closest to, where its mapping has none
+    of its own: its path."""
     meant = meant_key(Pipeline, where)
-    mapping = _value_at(data, where[:-1])
     return meant if meant is not None and isinstance(mapping, dict) and meant[-1] not in mapping else None
 
 
