@@ -16,11 +16,16 @@ __all__ = ["LiveStepLog", "is_warning_line", "shown"]
 # beginning `warning:` / `error:` in any case (`print("warning: few rows")`, as command-line tools write them)
 _LEVEL = re.compile(r"(?:^|[\s:\[])(?:WARNING|WARN|ERROR|CRITICAL)(?=[\s:\]])|\b\w*Warning: "
                     r"|^\s*(?i:warning|warn|error)\s*:")
+# ... but not a metric a step prints (`error: 0.05`, `error: 0`, `error: 0.05, accuracy: 0.93`): a number alone after it,
+# or after each of its `name: number` pairs
+_NUMBER = r"[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?i:nan|inf)"
+_METRIC = re.compile(rf"^\s*(?i:warning|warn|error)\s*:\s*(?:{_NUMBER})"
+                     rf"(?:\s*[,;]?\s*[\w.\-/]+\s*[:=]\s*(?:{_NUMBER}))*\s*$")
 _EXECUTOR = re.compile(r"^\[KFP Executor [^\]]*? (\w+)\]: ")  # its time is the run's, said once in run.log
 
 
 def is_warning_line(line: str) -> bool:
-    return _LEVEL.search(line) is not None
+    return _LEVEL.search(line) is not None and _METRIC.match(line) is None
 
 
 def shown(line: str) -> str:
