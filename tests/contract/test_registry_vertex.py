@@ -170,14 +170,7 @@ def test_register_model_deploy_and_cli_move_vertex_aliases_together(tmp_path, fa
         assert {a: fake.aliases(RES).get(a) for a in ("champion", "previous")} == {"champion": "2", "previous": "1"}
 
         # the CLI: application-default credentials from an authorized-user file refreshed at the fake
-        adc = tmp_path / "adc.json"
-        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
-                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-        profile_file = tmp_path / "vertex.yaml"
-        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
-                                f"registry_uri: {uri}\nruntime_image: {prof['runtime_image']}\n"
-                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        profile_file = _cli_profile(tmp_path, fake, uri, monkeypatch)
         code, out, err = run_cli(capsys, "models", "rollback", "merchant-categorizer", "--target", "vertex",
                                  "--profile", profile_file, "--reason", "bad canary", "--format", "json")
         assert code == 0, err
@@ -213,28 +206,51 @@ def _champions(fake) -> dict:
     return {a: fake.aliases(RES).get(a) for a in ("champion", "previous")}
 
 
+def _two_versions_v1_champion(tmp_path, fake, uri: str):
+    """The Vertex mirror on `fake`, with merchant-categorizer v1 (the champion) and v2 registered."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.registry import open_registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    reg = open_registry(uri, _profile(fake, uri), credentials=AnonymousCredentials())
+    for i in (1, 2):
+        (model / "model.safetensors").write_bytes(b"weights %d" % i)
+        reg.register(str(model), name="merchant-categorizer", metrics={})
+    reg.promote("merchant-categorizer", 1, reason="first")
+    return reg
+
+
+def _cli_profile(tmp_path, fake, uri: str, monkeypatch):
+    """A vertex profile file for the CLI on `fake`, with application-default credentials its token URI grants."""
+    import json
+
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                               "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    profile_file = tmp_path / "vertex.yaml"
+    profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
+                            f"registry_uri: {uri}\nruntime_image: {_profile(fake, uri)['runtime_image']}\n"
+                            f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+    return profile_file
+
+
 def test_an_alias_sync_that_fails_says_the_registry_moved_and_the_command_that_finishes(tmp_path, fake_gcs, capsys,
                                                                                        monkeypatch):
     """Vertex refusing the alias move after the registry's promote was its raw error (PermissionDenied ...), with
     nothing saying the champion had moved in the registry; it says both states and the command that moves Vertex's
     aliases, and that command does."""
-    import json
 
-    from google.auth.credentials import AnonymousCredentials
 
     from cli_runner import run_cli
-    from kubepipe.components.registry import Registry, open_registry
+    from kubepipe.components.registry import Registry
     from kubepipe.components.registry.vertex import AliasSyncFailed
 
-    model = tmp_path / "m"
-    model.mkdir()
     uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
     with FakeVertexAliasesDenied() as fake:
-        reg = open_registry(uri, _profile(fake, uri), credentials=AnonymousCredentials())
-        for i in (1, 2):
-            (model / "model.safetensors").write_bytes(b"weights %d" % i)
-            reg.register(str(model), name="merchant-categorizer", metrics={})
-        reg.promote("merchant-categorizer", 1, reason="first")
+        reg = _two_versions_v1_champion(tmp_path, fake, uri)
         fake.denied = True
         with pytest.raises(AliasSyncFailed) as exc:
             reg.promote("merchant-categorizer", 2, reason="better")
@@ -249,14 +265,7 @@ def test_an_alias_sync_that_fails_says_the_registry_moved_and_the_command_that_f
         assert exc.value.retryable and Registry(uri).aliases("merchant-categorizer")["champion"] == 2
         assert _champions(fake) == {"champion": "1", "previous": None}
 
-        adc = tmp_path / "adc.json"
-        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
-                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-        profile_file = tmp_path / "vertex.yaml"
-        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
-                                f"registry_uri: {uri}\nruntime_image: {_profile(fake, uri)['runtime_image']}\n"
-                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        profile_file = _cli_profile(tmp_path, fake, uri, monkeypatch)
         sync = ("models", "promote", "merchant-categorizer", "2", "--target", "vertex", "--profile", profile_file,
                 "--reason", "sync Vertex aliases")
         code, _out, err = run_cli(capsys, *sync)  # still denied: the CLI says the same
@@ -273,28 +282,13 @@ def test_an_alias_sync_vertex_fails_exits_1_and_one_it_refuses_2(tmp_path, fake_
     fails exits 1 (worth a retry) and a refused request 2 (denied: the user's to fix)."""
     import json
 
-    from google.auth.credentials import AnonymousCredentials
 
     from cli_runner import run_cli
-    from kubepipe.components.registry import open_registry
 
-    model = tmp_path / "m"
-    model.mkdir()
     uri = f"gs://bucket-{uuid.uuid4().hex[:8]}/registry"
     with FakeVertexAliasesDenied() as fake:
-        reg = open_registry(uri, _profile(fake, uri), credentials=AnonymousCredentials())
-        for i in (1, 2):
-            (model / "model.safetensors").write_bytes(b"weights %d" % i)
-            reg.register(str(model), name="merchant-categorizer", metrics={})
-        reg.promote("merchant-categorizer", 1, reason="first")
-        adc = tmp_path / "adc.json"
-        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
-                                   "refresh_token": "r", "token_uri": f"{fake.url}/token"}))
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-        profile_file = tmp_path / "vertex.yaml"
-        profile_file.write_text("target: vertex\nproject: p\nregion: europe-west4\npipeline_root: gs://b/root\n"
-                                f"registry_uri: {uri}\nruntime_image: {_profile(fake, uri)['runtime_image']}\n"
-                                f"vertex_model_registry: true\napi_endpoint: {fake.url}\n")
+        _two_versions_v1_champion(tmp_path, fake, uri)
+        profile_file = _cli_profile(tmp_path, fake, uri, monkeypatch)
         fake.denied = True
         for status, exit_code in ((500, 1), (403, 2)):
             fake.status = status
