@@ -247,7 +247,7 @@ class RetryPolicy(Spec):
     # a duration: `30s`, or a number of seconds (30 or '30'), as a step's timeout
     backoff: Union[str, int, float] = Field(default="30s", description="First wait between tries (at most 1h).",
                                             json_schema_extra=_DURATION)
-    factor: float = Field(default=2.0, ge=1.0)
+    factor: float = Field(default=2.0, ge=1.0, allow_inf_nan=False)  # .inf: KFP's spec cannot hold it
     max_backoff: Union[str, int, float] = Field(default="1h", validate_default=True, json_schema_extra=_DURATION,
                                                 description=("Longest wait between tries: the wait grows by "
                                                              "`factor` up to it; from `backoff` to 1h."))
