@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 import pandas as pd
 import pytest
+from packaging.version import Version
 
 pytest.importorskip("great_expectations")
 
@@ -45,9 +46,16 @@ def test_a_gx_without_an_internal_is_named_with_its_version(monkeypatch):
         f"kubepipe's data validation cannot run on great-expectations {version('great-expectations')}: "
         "great_expectations.expectations.registry.get_expectation_impl is gone (AttributeError: ")
     have = version("great-expectations")
-    assert str(exc.value).endswith(f"great-expectations {have} is within the range kubepipe declares "
-                                   f"(great-expectations>=1.24.1,<1.25) yet changed this: install an earlier release "
-                                   f"(pip install 'great-expectations>=1.24.1,<1.25,<{have}') or upgrade kubepipe")
+    if Version(have) == Version("1.24.1"):  # the range's first release: nothing earlier to install (ccd42115)
+        assert str(exc.value).endswith(
+            f"great-expectations {have} is the earliest release the range kubepipe declares "
+            "(great-expectations>=1.24.1,<1.25) allows, yet changed this: no release kubepipe supports is without the "
+            "change; upgrade kubepipe")
+    else:
+        assert str(exc.value).endswith(
+            f"great-expectations {have} is within the range kubepipe declares (great-expectations>=1.24.1,<1.25) yet "
+            f"changed this: install an earlier release (pip install 'great-expectations>=1.24.1,<1.25,<{have}') or "
+            "upgrade kubepipe")
 
 
 def test_a_renamed_hash_threshold_is_named_not_set_for_nothing(monkeypatch):

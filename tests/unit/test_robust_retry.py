@@ -40,7 +40,7 @@ def test_a_missing_file_fails_once_not_three_times(tmp_path, monkeypatch):
     assert not run.ok and "no such file" in run.step("load").error
     log = _log(run)
     assert log.count("Executing task 'load'") == 1, log
-    assert "kubepipe: not retried: DataError cannot change on a retry" in log
+    assert "kubepipe: not retried: SourceMissing cannot change on a retry" in log  # a DataError (22702df3)
     assert "Retrying in" not in log
 
 
