@@ -8,10 +8,13 @@ agreement, max|dp| 0.37). Static (calibrated) QDQ int8 did worse on it (MinMax 9
 Percentile 97.7% / 0.61): one static scale per tensor clips or wastes the same outliers.
 
 So `quantize_int8`:
+0. writes each Gemm of a constant weight as MatMul + Add (`gemm_as_matmul`: torch exports a Linear on a
+   2-D input as Gemm), so that the steps below find, smooth and keep fp32 those too;
 1. quantises every candidate (MatMul with a constant weight, Gather of a constant table) and checks parity
    on the calibration rows *and* the probes (parity.calibration_inputs / probe_inputs); done if both pass;
 2. else smooths the activations (serving/smooth.py: outlier channels scaled down, the weights' rows up;
-   exact in fp32) and works on that graph from here: quantises every candidate again; done if both pass
+   exact in fp32) and, unless that int8 is further from torch on the calibration rows than plain int8 was
+   (a tabular MLP on 3 features: max|dp| 0.05 -> 0.56), works on that graph from here: quantises every candidate again; done if both pass
    (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows, benchmarks/README.md);
 3. else ranks the candidates by sensitivity: the export with only that node quantised, its max|dp|
    (then mean|dp|) against torch on the calibration rows - never the probes;
@@ -31,7 +34,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["MAX_FP32_SHARE", "SMOOTHING", "quantize_int8", "quantize_dynamic_int8"]
+__all__ = ["MAX_FP32_SHARE", "SMOOTHING", "gemm_as_matmul", "quantize_int8", "quantize_dynamic_int8"]
 
 MAX_FP32_SHARE = 0.5
 SMOOTHING = True  # False: step 2 (smoothing) skipped, the node search works on the export as it is
@@ -52,6 +55,61 @@ def quantize_dynamic_int8(fp32_file, out_file, *, exclude=(), only=None) -> None
                          extra_options={"MatMulConstBOnly": True})
 
 
+def gemm_as_matmul(fp32_file, out_file) -> int:
+    """Write `fp32_file` with each Gemm of a constant weight as MatMul + Add to `out_file`; how many (0: none written).
+
+    torch's exporter writes a Linear on [batch, features] as Gemm (transB=1); the steps above find, smooth and keep
+    fp32 MatMuls only, so a tabular MLP or a text-classifier head had no candidate ("0 of 0 weight nodes fp32") and
+    plain int8 was all there was. onnxruntime's quantiser also splits Gemm, under names of its own, and before 1.32
+    transposed the weight in place, which broke shape inference. Exact in fp32: the same products and sums.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(fp32_file))
+    graph = model.graph
+    weights = {i.name: i for i in graph.initializer}
+    taken = set(weights) | {v for n in graph.node for v in (*n.input, *n.output, n.name)}
+
+    def fresh(name: str) -> str:
+        k, out = 0, name
+        while out in taken:
+            k += 1
+            out = f"{name}_{k}"
+        taken.add(out)
+        return out
+
+    nodes, done = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != "Gemm" or len(node.input) < 2 or node.input[1] not in weights
+                or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0)):
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get("transB", 0):
+            array = np.ascontiguousarray(numpy_helper.to_array(weights[weight]).T)
+            weight = fresh(f"{weight}_t")
+            graph.initializer.append(numpy_helper.from_array(array, weight))
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        product = fresh(f"{node.output[0]}_matmul") if bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [product], name=node.name or fresh("Gemm")))
+        if bias:  # Gemm broadcasts C over the rows, as Add does
+            nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=fresh(f"{node.name}_bias")))
+        done += 1
+    if not done:
+        return 0
+    del graph.node[:]
+    graph.node.extend(nodes)
+    read = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
+    unused = [i for i in graph.initializer if i.name not in read]  # the untransposed weights
+    for init in unused:
+        graph.initializer.remove(init)
+    onnx.save(model, str(out_file))
+    return done
+
+
 def _candidates(fp32_file) -> dict[str, int]:
     """{node name: weight elements (0 for a Gather: a lookup, no arithmetic)} of the quantisable nodes."""
     import onnx
@@ -65,6 +123,11 @@ def _candidates(fp32_file) -> dict[str, int]:
         elif node.op_type == "Gather" and node.input and node.input[0] in sizes:
             found[node.name] = 0
     return found
+
+
+def _worse(a, b) -> bool:
+    """Report `a` is further from torch than `b` on the calibration rows (max|dp|, then mean|dp|)."""
+    return (a.max_abs_dp, a.mean_abs_dp) > (b.max_abs_dp, b.mean_abs_dp)
 
 
 def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathLike, *,
@@ -82,8 +145,6 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
     sets = {"calibration": calibration_inputs(loaded), "parity": probe_inputs(loaded)}
     refs = {k: reference_logits(loaded, rows) for k, rows in sets.items()}
     max_fp32_share = MAX_FP32_SHARE if max_fp32_share is None else max_fp32_share
-    candidates = _candidates(fp32_file)
-    total = sum(candidates.values()) or 1
 
     def reports(path, which=("calibration", "parity")):
         session = ort_session(path)
@@ -91,6 +152,11 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
 
     trials = f".{INT8_TRIALS}.{writer_tag()}-"  # named for util.remove_stale_temps, should this process be killed
     with tempfile.TemporaryDirectory(dir=Path(out_file).parent, prefix=trials, suffix=".tmp") as tmp:
+        matmuls = Path(tmp) / "matmul.onnx"
+        if gemm_as_matmul(fp32_file, matmuls):
+            fp32_file = matmuls
+        candidates = _candidates(fp32_file)
+        total = sum(candidates.values()) or 1
         trial = Path(tmp) / "trial.onnx"
         quantize_dynamic_int8(fp32_file, trial)
         got = reports(trial)
@@ -100,9 +166,12 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
         if SMOOTHING and not all(r.passed for r in got.values()):
             smoothed = Path(tmp) / "smoothed.onnx"
             smoothing = smooth_activations(loaded, fp32_file, smoothed)
-            fp32_file = smoothed
-            quantize_dynamic_int8(fp32_file, trial)
-            got = reports(trial)
+            quantize_dynamic_int8(smoothed, trial)
+            then = reports(trial)
+            if _worse(then["calibration"], got["calibration"]):
+                smoothing = None  # a few input channels (a tabular MLP's): scaling them costs more than it saves
+            else:
+                fp32_file, got = smoothed, then
         if not all(r.passed for r in got.values()):
             scores: dict[str, tuple[float, float]] = {}
             for name in candidates:
