@@ -13,8 +13,8 @@ So `quantize_int8`:
 1. quantises every candidate (MatMul with a constant weight, Gather of a constant table) and checks parity
    on the calibration rows *and* the probes (parity.calibration_inputs / probe_inputs); done if both pass;
 2. else smooths the activations (serving/smooth.py: outlier channels scaled down, the weights' rows up;
-   exact in fp32) and, unless that int8 is further from torch on the calibration rows than plain int8 was
-   (a tabular MLP on 3 features: max|dp| 0.05 -> 0.56), works on that graph from here: quantises every candidate again; done if both pass
+   exact in fp32; not step 0's MatMuls: smoothed, a tabular MLP's first layer went from max|dp| 0.05 to 0.56)
+   and works on that graph from here: quantises every candidate again; done if both pass
    (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows, benchmarks/README.md);
 3. else ranks the candidates by sensitivity: the export with only that node quantised, its max|dp|
    (then mean|dp|) against torch on the calibration rows - never the probes;
@@ -55,8 +55,9 @@ def quantize_dynamic_int8(fp32_file, out_file, *, exclude=(), only=None) -> None
                          extra_options={"MatMulConstBOnly": True})
 
 
-def gemm_as_matmul(fp32_file, out_file) -> int:
-    """Write `fp32_file` with each Gemm of a constant weight as MatMul + Add to `out_file`; how many (0: none written).
+def gemm_as_matmul(fp32_file, out_file) -> list[str]:
+    """Write `fp32_file` with each Gemm of a constant weight as MatMul + Add to `out_file`; the MatMuls' names (the
+    Gemms'), none: nothing written.
 
     torch's exporter writes a Linear on [batch, features] as Gemm (transB=1); the steps above find, smooth and keep
     fp32 MatMuls only, so a tabular MLP or a text-classifier head had no candidate ("0 of 0 weight nodes fp32") and
@@ -80,7 +81,7 @@ def gemm_as_matmul(fp32_file, out_file) -> int:
         taken.add(out)
         return out
 
-    nodes, done = [], 0
+    nodes, done = [], []
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if (node.op_type != "Gemm" or len(node.input) < 2 or node.input[1] not in weights
@@ -97,9 +98,9 @@ def gemm_as_matmul(fp32_file, out_file) -> int:
         nodes.append(helper.make_node("MatMul", [node.input[0], weight], [product], name=node.name or fresh("Gemm")))
         if bias:  # Gemm broadcasts C over the rows, as Add does
             nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=fresh(f"{node.name}_bias")))
-        done += 1
+        done.append(nodes[-2 if bias else -1].name)
     if not done:
-        return 0
+        return []
     del graph.node[:]
     graph.node.extend(nodes)
     read = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
@@ -125,11 +126,6 @@ def _candidates(fp32_file) -> dict[str, int]:
     return found
 
 
-def _worse(a, b) -> bool:
-    """Report `a` is further from torch than `b` on the calibration rows (max|dp|, then mean|dp|)."""
-    return (a.max_abs_dp, a.mean_abs_dp) > (b.max_abs_dp, b.mean_abs_dp)
-
-
 def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathLike, *,
                   max_fp32_share: float | None = None) -> dict:
     """Write the int8 export of `fp32_file` to `out_file` by the policy above; its record, or ParityFailed.
@@ -153,7 +149,8 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
     trials = f".{INT8_TRIALS}.{writer_tag()}-"  # named for util.remove_stale_temps, should this process be killed
     with tempfile.TemporaryDirectory(dir=Path(out_file).parent, prefix=trials, suffix=".tmp") as tmp:
         matmuls = Path(tmp) / "matmul.onnx"
-        if gemm_as_matmul(fp32_file, matmuls):
+        gemms = gemm_as_matmul(fp32_file, matmuls)
+        if gemms:
             fp32_file = matmuls
         candidates = _candidates(fp32_file)
         total = sum(candidates.values()) or 1
@@ -165,13 +162,10 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
         smoothing = None
         if SMOOTHING and not all(r.passed for r in got.values()):
             smoothed = Path(tmp) / "smoothed.onnx"
-            smoothing = smooth_activations(loaded, fp32_file, smoothed)
-            quantize_dynamic_int8(smoothed, trial)
-            then = reports(trial)
-            if _worse(then["calibration"], got["calibration"]):
-                smoothing = None  # a few input channels (a tabular MLP's): scaling them costs more than it saves
-            else:
-                fp32_file, got = smoothed, then
+            smoothing = smooth_activations(loaded, fp32_file, smoothed, skip=gemms)
+            fp32_file = smoothed
+            quantize_dynamic_int8(fp32_file, trial)
+            got = reports(trial)
         if not all(r.passed for r in got.values()):
             scores: dict[str, tuple[float, float]] = {}
             for name in candidates:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 __all__ = ["ALPHA", "smooth_activations"]
@@ -47,8 +48,12 @@ def _activation_maxima(loaded, fp32_file, names: list[str]) -> dict:
 
 
 def smooth_activations(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathLike, *,
-                       alpha: float = ALPHA) -> dict:
-    """Write the smoothed graph of `fp32_file` to `out_file`; {"alpha", "inputs" smoothed, "matmuls"}."""
+                       alpha: float = ALPHA, skip: Collection[str] = ()) -> dict:
+    """Write the smoothed graph of `fp32_file` to `out_file`; {"alpha", "inputs" smoothed, "matmuls"}.
+
+    `skip`: MatMul nodes left as they are (int8.gemm_as_matmul's: a classifier head on a pooled vector, a tabular
+    layer: smoothed, the test encoder's head fell to 92% top-class agreement, tabular max|dp| 0.05 -> 0.56).
+    """
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -62,7 +67,7 @@ def smooth_activations(loaded, fp32_file: str | os.PathLike, out_file: str | os.
             reads[name] = reads.get(name, 0) + 1
     users: dict[str, list] = {}
     for node in graph.node:
-        if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in weights:
+        if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in weights and node.name not in skip:
             users.setdefault(node.input[0], []).append(node)
     maxima = _activation_maxima(loaded, fp32_file, sorted(users))
     muls = {}

@@ -40,7 +40,7 @@ def test_a_gemm_becomes_matmul_and_add_with_the_same_answers_and_is_an_int8_cand
     x = rng.standard_normal((5, 3)).astype(np.float32)
     _gemm_graph(tmp_path / "gemm.onnx", w, b, trans_b=trans_b)
     assert int8._candidates(tmp_path / "gemm.onnx") == {}  # what the search saw before
-    assert int8.gemm_as_matmul(tmp_path / "gemm.onnx", tmp_path / "mm.onnx") == 1
+    assert int8.gemm_as_matmul(tmp_path / "gemm.onnx", tmp_path / "mm.onnx") == ["head"]
     ops = [n.op_type for n in onnx.load(str(tmp_path / "mm.onnx")).graph.node]
     assert ops == ["MatMul", "Add"]
     np.testing.assert_allclose(_run(tmp_path / "mm.onnx", x)[0], x @ (w.T if trans_b else w) + b, rtol=1e-5, atol=1e-6)
@@ -52,9 +52,9 @@ def test_a_weight_another_node_reads_is_kept_and_a_graph_without_gemm_is_not_rew
     w, b = rng.standard_normal((4, 3)).astype(np.float32), np.zeros(4, np.float32)
     x = rng.standard_normal((2, 3)).astype(np.float32)
     _gemm_graph(tmp_path / "gemm.onnx", w, b, trans_b=1, shared=True)
-    assert int8.gemm_as_matmul(tmp_path / "gemm.onnx", tmp_path / "mm.onnx") == 1
+    assert int8.gemm_as_matmul(tmp_path / "gemm.onnx", tmp_path / "mm.onnx") == ["head"]
     y, w_out = _run(tmp_path / "mm.onnx", x)
     np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(w_out, w)
-    assert int8.gemm_as_matmul(tmp_path / "mm.onnx", tmp_path / "again.onnx") == 0
+    assert int8.gemm_as_matmul(tmp_path / "mm.onnx", tmp_path / "again.onnx") == []
     assert not (tmp_path / "again.onnx").exists()
