@@ -47,8 +47,8 @@ INT8_TRIALS = "int8-trials"  # int8.quantize_int8's folder of trial files, `.int
 # bump when the graph kubepipe exports changes, so cached exports are redone
 # (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32;
 # 4: int8 activations smoothed when plain int8 fails its gate; 5: Gemm as MatMul + Add before int8, those not
-# smoothed)
-_EXPORT_VERSION = 5
+# smoothed; 6: 7-bit int8 weights)
+_EXPORT_VERSION = 6
 # ONNX Runtime graph fusions whose CPU kernel is slower than what they replace (see the module docstring).
 # `disabled_optimizers` is an InferenceSession keyword onnxruntime leaves undocumented; a test pins it
 # (tests/unit/test_serve_onnx_pretrained.py). Were it ignored, sessions would give the same numbers, slower.
