@@ -150,7 +150,9 @@ def test_deploy_killed_while_baking_a_canary(world, chaos_figures):
     from kubepipe.components.serving.endpoints import get_endpoint, repair_endpoints
     from kubepipe.components.serving.processes import is_ours
 
-    canary = {"bake_s": 3, "min_requests": 5}
+    # latency does not decide here (the claim is crash recovery): on a loaded CI box the p99 of ~50 requests is
+    # one slow request, and a canary at 40 ms against 18 ms was rolled back (limit 38 ms)
+    canary = {"bake_s": 3, "min_requests": 5, "max_p99_increase_ms": 1000}
     before = kubepipe_processes(world["root"])
     try:
         assert _deploy(world, 1).returncode == 0
