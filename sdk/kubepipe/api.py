@@ -53,8 +53,9 @@ def validate(path: str | Path, target: str | None = "local", *, profile: str | P
 
 
 def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any = None,
-                      retrain: bool = False):
-    """(plan, profile); `retrain`: named as a retrain request recorded it (`_retrain_named`), for a local run."""
+                      retrain: bool = False, resume: tuple[Any, Any] | None = None):
+    """(plan, profile); `retrain`: named as a retrain request recorded it (`_retrain_named`), for a local run;
+    `resume` ((run, runs_dir) of `run(..., resume=)`): named as that run recorded it (`resumed_name`)."""
     from kubepipe.arguments import check_api_arguments
     from kubepipe.errors import ValidationError
     from kubepipe.plan import build_plan
@@ -66,7 +67,14 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         prof = load_target(target, profile=profile, sets=sets, start=Path(path).parent, home=home)
     except ValidationError as exc:
         issues += exc.issues
-    name, note = _retrain_named(path) if retrain else (None, None)
+    name, note = None, None
+    if resume is not None and prof is not None:
+        from kubepipe.backends.local.resume import resumed_name
+        from kubepipe.backends.runs.record import runs_folder
+
+        name, note = resumed_name(path, resume[0], runs_folder(resume[1], prof.pipeline_root))
+    if name is None and retrain:
+        name, note = _retrain_named(path)
     try:
         token_env = prof.auth.token_env if prof is not None else None
         if name is None:
@@ -96,11 +104,25 @@ def compile(path: str | Path, target: str | None = "local", *, profile: str | Pa
             home: str | Path | None = None):
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
     from kubepipe.arguments import check_api_arguments
-    from kubepipe.compiler import compile_plan
 
     check_api_arguments(out=out)
+    return _compiled(path, target, profile, sets, home, out)
+
+
+def compile_local_run(path: str | Path, *, profile: Any = None, sets: Any = None, home: Any = None,
+                      resume: str | os.PathLike | None = None, runs_dir: str | Path | None = None):
+    """What a local run of `path` runs (`run`, `kubepipe run`): compiled for local; resuming run `resume`, named as
+    that run recorded its name (a retrain's request's; `${env.X}` in metadata.name may give another here)."""
+    return _compiled(path, "local", profile, sets, home, resume=None if resume is None else (resume, runs_dir))
+
+
+def _compiled(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any, out: Any = None,
+              resume: tuple[Any, Any] | None = None):
+    from kubepipe.compiler import compile_plan
+
     # a local run the scheduler started for a retrain request is named as the request recorded it
-    plan, prof = _plan_and_profile(path, target, profile, sets, home, retrain=_target(target) == "local")
+    plan, prof = _plan_and_profile(path, target, profile, sets, home, retrain=_target(target) == "local",
+                                   resume=resume)
     compiled = compile_plan(plan, prof)
     compiled.profile_source = _profile_source(path, _target(target), profile, sets)
     if out:
@@ -115,17 +137,12 @@ def _retrain_named(path: str | Path) -> tuple[str | None, str | None]:
     `ctx_pipeline_name`), the request `runs list` lists and `retrain resume` share one name whatever the
     scheduler's environment gives, X unset there too. (None, None): no such request."""
     from kubepipe.backends.runs.record import RETRAIN_ENV, retrain_name
-    from kubepipe.spec.names import pipeline_name
+    from kubepipe.spec.names import name_note
 
     name = retrain_name(os.environ.get(RETRAIN_ENV), path)
     if name is None:
         return None, None
-    own = pipeline_name(path)
-    if own == name:
-        return name, None
-    here = f"is `{own}`" if own else "takes a variable not set"
-    return name, (f"named `{name}` as its retrain request recorded it when trigger-retrain queued it (metadata.name "
-                  f"{here} in this environment)")
+    return name, name_note(name, path, "as its retrain request recorded it when trigger-retrain queued it")
 
 
 def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> dict:
@@ -157,7 +174,7 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
 
     check_api_arguments(path=path, params=params, profile=profile, sets=sets, on_event=on_event, run_id=run_id,
                         runs_dir=runs_dir, home=home, on_log=on_log)
-    compiled = compile(path, "local", profile=profile, sets=sets, home=home)
+    compiled = compile_local_run(path, profile=profile, sets=sets, home=home, resume=resume, runs_dir=runs_dir)
     return run_compiled(compiled, params=dict(params or {}), on_event=on_event, run_id=run_id,
                         runs_dir=runs_dir, resume=resume, on_log=on_log)
 

@@ -243,3 +243,62 @@ def test_a_record_whose_checkpoint_key_is_a_path_is_not_resumed(tmp_path, monkey
             f"run.json) has checkpoint_key {key!r}, which is no run id; put back the run id it had (or "
             f"{failed.run_id}'s own), or start a fresh run without resume=")
     assert not list(tmp_path.glob("*.resume.lock")) and not (tmp_path / ".kubepipe" / "evil.resume.lock").exists()
+
+
+def test_a_crashed_retrain_resumes_under_the_name_it_recorded(tmp_path, capsys, monkeypatch):
+    """A retrain `kubepipe scheduler` ran for a request queued where MODEL_REGION=eu (named fraud-eu, as its request
+    recorded it) failed; `kubepipe run train.yaml --resume RUN` in a shell where MODEL_REGION=us (or unset) was
+    refused: 'run fraud-eu-... is of pipeline `fraud-eu`, not `fraud-us`' (or 'variable not set'). The resumed run
+    takes the name the run recorded before its first step, and says so; another file's run is still refused."""
+    import json
+
+    import pytest
+
+    import kubepipe
+    from kubepipe.backends.local.resume import resumed_name
+    from kubepipe.backends.runs.record import RETRAIN_ENV
+
+    shutil.copy(FIX / "reuse_ops.py", tmp_path / "reuse_ops.py")
+    (tmp_path / "train.yaml").write_text((FIX / "reusable.yaml").read_text().replace(
+        "metadata: {name: resumable}", "metadata: {name: 'fraud-${env.MODEL_REGION}'}"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_REGION", "us")  # the scheduler's environment
+    monkeypatch.setenv(RETRAIN_ENV, json.dumps({"request_id": "retrain-train-1", "pipeline_name": "fraud-eu",
+                                                "pipeline_file": str(tmp_path / "train.yaml")}))
+    failed = kubepipe.run(tmp_path / "train.yaml")
+    assert (failed.state, failed.pipeline) == ("FAILED", "fraud-eu") and failed.run_id.startswith("fraud-eu-")
+    monkeypatch.delenv(RETRAIN_ENV)  # the user's shell
+
+    (tmp_path / "other.yaml").write_text((tmp_path / "train.yaml").read_text())  # the same name, another file
+    with pytest.raises(kubepipe.UserError) as exc:
+        kubepipe.run("other.yaml", resume=failed.run_id)
+    assert str(exc.value) == (f"resume={failed.run_id!r}: run {failed.run_id} is of pipeline `fraud-eu` "
+                              f"({tmp_path / 'train.yaml'}), not `fraud-us` (other.yaml); resume it with its own "
+                              "pipeline YAML")
+
+    monkeypatch.delenv("MODEL_REGION")  # unset here: the file names no run, the record does
+    code, out, err = run_cli(capsys, "run", "train.yaml", "--resume", failed.run_id, "--param", "fail=false",
+                             "--format", "json")
+    assert code == 0, err
+    resumed = json.loads(out)
+    assert (resumed["state"], resumed["pipeline"], resumed["resumed_from"]) == ("SUCCEEDED", "fraud-eu", failed.run_id)
+    assert resumed["run_id"].startswith("fraud-eu-")
+    assert (f"named `fraud-eu` as run {failed.run_id}, which it resumes, recorded it (metadata.name takes a variable "
+            "not set in this environment)") in resumed["notes"], resumed["notes"]
+    assert [s["name"] for s in resumed["steps"] if s.get("reused_from") == failed.run_id] == ["make", "double"]
+
+    monkeypatch.setenv("MODEL_REGION", "us")  # set otherwise here: the file names another run, the record wins
+    runs = tmp_path / ".kubepipe" / "runs"
+    assert resumed_name("train.yaml", failed.run_id, runs) == (
+        "fraud-eu", f"named `fraud-eu` as run {failed.run_id}, which it resumes, recorded it (metadata.name is "
+        "`fraud-us` in this environment)")
+    assert resumed_name("other.yaml", failed.run_id, runs) == resumed_name("train.yaml", "nope", runs) == (None, None)
+
+    record = runs / failed.run_id / "run.json"  # edited to a name no run may take
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "pipeline": "../up", "state": "FAILED"}))
+    with pytest.raises(kubepipe.UserError) as exc:
+        kubepipe.run("train.yaml", resume=failed.run_id)
+    assert str(exc.value) == (f"resume={failed.run_id!r}: run {failed.run_id}'s record ({record.relative_to(tmp_path)})"
+                              " names its pipeline '../up', which is no pipeline name; put back the name it ran under "
+                              "(`fraud-us` here), or start a fresh run without resume=")

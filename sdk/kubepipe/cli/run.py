@@ -26,7 +26,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
                  "continuing from its last checkpoints where their settings and data are unchanged."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
-    from kubepipe.api import compile as do_compile
+    from kubepipe.api import compile_local_run
     from kubepipe.backends.local.runner import run_compiled
     from kubepipe.cli.progress import SUMMARY_COLUMNS, STYLE, Progress, summary_rows
     from kubepipe.errors import UserError
@@ -35,7 +35,7 @@ def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
         raise UserError(f"`kubepipe run` runs locally; for {target} use `kubepipe submit {pipeline} --target {target}`")
     params = parse_params(param)
     as_json = output.is_json(fmt)
-    compiled = do_compile(pipeline, "local", profile=profile, sets=set_, home=home)  # kubepipe.run, in two steps:
+    compiled = compile_local_run(pipeline, profile=profile, sets=set_, home=home, resume=resume)  # kubepipe.run, in two steps:
     output.show_warnings(compiled.warnings)  # the warnings come before the run, once
     if not console.QUIET:  # stdout carries the result only (the table, or the JSON document): progress goes to stderr
         console.err.print(f"[bold]running[/bold] {console.escape(str(pipeline))} locally")

@@ -154,7 +154,7 @@ def pipeline_value_problems(plan: Any, values: Mapping[str, Any], said: Said | N
     given = {k: v for k, v in values.items() if k in plan.params}
     if not given:
         return []
-    loaded = load_pipeline(plan.source_path)
+    loaded = load_pipeline(plan.source_path, name=plan.name)  # the name the run took (a retrain's, a resumed run's)
     spec = loaded.spec
     params = {k: p.model_copy(update={"default": given[k]}) if k in given else p for k, p in spec.params.items()}
     refs = {s.name: s.info.ref for s in plan.steps if s.info.origin == "builtin"}

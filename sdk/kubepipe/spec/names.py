@@ -14,7 +14,7 @@ from kubepipe.spec.interpolation import resolve_env
 from kubepipe.spec.models import Metadata
 from kubepipe.spec.source import read_source
 
-__all__ = ["pipeline_name"]
+__all__ = ["pipeline_name", "valid_name", "name_note"]
 
 
 def pipeline_name(path: str | Path, environ: Mapping[str, str] | None = None) -> str | None:
@@ -32,7 +32,22 @@ def pipeline_name(path: str | Path, environ: Mapping[str, str] | None = None) ->
         return None
     # an unset variable's `${env.X}`, or a credential's (the loader refuses it), stays as text, which no name matches
     name = resolve_env(name, lambda _path, _var: None, environ, refuse=lambda _path, var: is_secret_name(var))
+    return valid_name(name)
+
+
+def valid_name(name: object) -> str | None:
+    """`name` when it is one a run may take (metadata.name's rule: it names the run's folder), else None."""
     try:
-        return Metadata.model_validate({"name": name}).name  # the rule a run's name is held to
+        return Metadata.model_validate({"name": name}).name
     except PydanticError:
         return None
+
+
+def name_note(name: str, path: str | Path, how: str) -> str | None:
+    """The note of a run named `name` `how` (`as ... recorded it`) where the file `path` names it otherwise in this
+    environment, or takes a variable not set here; None when the file gives that name here too."""
+    own = pipeline_name(path)
+    if own == name:
+        return None
+    here = f"is `{own}`" if own else "takes a variable not set"
+    return f"named `{name}` {how} (metadata.name {here} in this environment)"

@@ -16,7 +16,7 @@ from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
 
-__all__ = ["Prior", "prior_run", "resume_lock", "run_params", "dropped_params"]
+__all__ = ["Prior", "prior_run", "resumed_name", "resume_lock", "run_params", "dropped_params"]
 
 
 class Prior(NamedTuple):
@@ -44,6 +44,24 @@ def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
     return resume
 
 
+def resumed_name(path: str | Path, resume: Any, runs_dir: Path) -> tuple[str | None, str | None]:
+    """(name, note) of a run resuming run `resume` of the pipeline file `path`: the name that run recorded before
+    its first step (a retrain's is its request's, `${env.X}` in metadata.name resolved where trigger-retrain queued
+    it), and a note when this environment names the file otherwise. (None, None): `resume` is no run of this file
+    (`prior_run` then says why it is not resumed)."""
+    from kubepipe.backends.runs.listing import local_record, of_pipeline
+    from kubepipe.spec.names import name_note, valid_name
+
+    try:
+        record = local_record(_run_id(resume, runs_dir), runs_dir, remote_hint=False)
+    except UserError:
+        return None, None
+    name = valid_name(record.get("pipeline"))
+    if name is None or not of_pipeline(None, record.get("source"), None, os.fspath(path)):
+        return None, None
+    return name, name_note(name, path, f"as run {record.get('run_id')}, which it resumes, recorded it")
+
+
 def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> Prior:
     """The run `resume` names (its id, or its folder's path), or a UserError saying why it cannot be resumed."""
     from kubepipe.backends.runs.listing import local_record, show_local_run
@@ -57,9 +75,9 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
     # a unique prefix, as `runs show`; its state reads CRASHED if killed; a remote run cannot be resumed here
     prior = show_local_run(resume, runs_dir, remote_hint=False)
     rid, state = prior["run_id"], prior["state"]
+    record = local_record(rid, runs_dir)
     if prior["pipeline"] != compiled.pipeline_name:
-        raise UserError(f"{resume_given(resume)}: run {rid} is of pipeline `{prior['pipeline']}`, not "
-                        f"`{compiled.pipeline_name}`; resume it with its own pipeline YAML")
+        raise UserError(_other_pipeline(compiled, resume, record, Path(runs_dir) / rid / "run.json"))
     if state == "SUCCEEDED":
         raise UserError(f"{resume_given(resume)}: run {rid} succeeded, so there is nothing to resume; run the pipeline "
                         f"again without {resume_place()}")
@@ -67,7 +85,6 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
         raise UserError(f"{resume_given(resume)}: run {rid} is {state}; only a failed, crashed or cancelled run can be "
                         "resumed"
                         + (" (wait for it to end, or stop it)" if state == "RUNNING" else ""))
-    record = local_record(rid, runs_dir)
     params, key = record.get("params"), record.get("checkpoint_key") or rid
     if not isinstance(key, str) or key in (".", "..") or any(c in key for c in "/\\\x00"):
         # it names the checkpoint folder and the resume lock: `../../x` wrote outside the state and runs folders
@@ -76,6 +93,22 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
                         f"or start a fresh run without {resume_place()}")
     return Prior(rid, key, params if isinstance(params, dict) else {},
                  Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"))
+
+
+def _other_pipeline(compiled: Compiled, resume: str, record: dict, file: Path) -> str:
+    """Why run `resume` (its `record`, in `file`) is not resumed by a run of `compiled`: another pipeline file's, or
+    its record names it with no name a run may take (`resumed_name` takes a valid one of this file's)."""
+    from kubepipe.backends.runs.listing import of_pipeline
+
+    rid, name, source = record.get("run_id"), record.get("pipeline"), record.get("source")
+    this = compiled.plan.source_path
+    if isinstance(source, str) and source and of_pipeline(None, source, None, this):
+        return (f"{resume_given(resume)}: run {rid}'s record ({file}) names its pipeline {name!r}, which is no "
+                f"pipeline name; put back the name it ran under (`{compiled.pipeline_name}` here), or start a fresh "
+                f"run without {resume_place()}")
+    where = f" ({source})" if isinstance(source, str) and source else ""
+    return (f"{resume_given(resume)}: run {rid} is of pipeline `{name}`{where}, not `{compiled.pipeline_name}` "
+            f"({this}); resume it with its own pipeline YAML")
 
 
 def dropped_params(compiled: Compiled, earlier: dict[str, Any] | None, resumed: str | None) -> str | None:

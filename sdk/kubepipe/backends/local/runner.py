@@ -24,7 +24,7 @@ from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, res
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, wrap_executors
 from kubepipe.backends.local.user_frames import source_maps
 from kubepipe.backends.local.watcher import StepEvent, StepWatcher
-from kubepipe.backends.runs.record import RETRAIN_ENV, RUNS_DIR, RunResult, StepRecord, new_run_id, retrain_of
+from kubepipe.backends.runs.record import RETRAIN_ENV, RunResult, StepRecord, new_run_id, retrain_of, runs_folder
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
@@ -83,7 +83,7 @@ def _run_compiled(compiled: Compiled, params: dict[str, Any] | None = None, *,
     _require_extras(compiled)
     if run_id is not None and not _RUN_ID.match(run_id):
         raise UserError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
-    runs_root = Path(runs_dir or compiled.profile.pipeline_root or RUNS_DIR)
+    runs_root = runs_folder(runs_dir, compiled.profile.pipeline_root)
     if run_id is None:
         run_id = new_run_id(compiled.pipeline_name)
         while (runs_root / run_id).exists():  # another run started in the same second drew the same suffix

@@ -21,7 +21,7 @@ from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
-           "retrain_of", "retrain_text", "retrain_name"]
+           "retrain_of", "retrain_text", "retrain_name", "runs_folder"]
 
 RUNS_DIR = Path(".kubepipe/runs")
 # In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
@@ -47,9 +47,7 @@ def retrain_name(value: Any, source: str | os.PathLike) -> str | None:
     training pipeline's metadata.name, `${env.X}` resolved where trigger-retrain queued it) when that request is of
     the pipeline file `source`; None otherwise (no request, one that recorded none, another file's, or no valid
     name: the run is named as its own file gives)."""
-    from pydantic import ValidationError as PydanticError
-
-    from kubepipe.spec.models import Metadata
+    from kubepipe.spec.names import valid_name
 
     if isinstance(value, str):
         try:
@@ -61,16 +59,18 @@ def retrain_name(value: Any, source: str | os.PathLike) -> str | None:
         return None
     if os.path.realpath(value["pipeline_file"]) != os.path.realpath(source):
         return None
-    try:
-        return Metadata.model_validate({"name": value["pipeline_name"]}).name  # the rule a run's name is held to
-    except PydanticError:
-        return None
+    return valid_name(value["pipeline_name"])
 
 
 def retrain_text(pipeline: Any, retrain: dict) -> str:
     """`retrain of <pipeline> requested by <monitor>/<step> (request <id>)`: what `runs show` says of it."""
     by = retrain.get("requested_by") or "trigger-retrain"
     return f"retrain of {pipeline} requested by {by} (request {retrain.get('request_id')})"
+
+
+def runs_folder(runs_dir: str | os.PathLike | None, pipeline_root: str | None) -> Path:
+    """Where a local run writes its record: `runs_dir` given to it, else its profile's pipeline_root, else RUNS_DIR."""
+    return Path(runs_dir or pipeline_root or RUNS_DIR)
 
 
 def new_run_id(pipeline: str) -> str:
