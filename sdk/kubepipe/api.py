@@ -136,10 +136,10 @@ def _retrain_named(path: str | Path) -> tuple[str | None, str | None]:
     ${env.X}` is resolved once, where trigger-retrain queued it, so the run (its record, id and
     `ctx_pipeline_name`), the request `runs list` lists and `retrain resume` share one name whatever the
     scheduler's environment gives, X unset there too. (None, None): no such request."""
-    from kubepipe.backends.runs.record import RETRAIN_ENV, retrain_name
+    from kubepipe.backends.runs.record import retrain_name, retrain_request
     from kubepipe.spec.names import name_note
 
-    name = retrain_name(os.environ.get(RETRAIN_ENV), path)
+    name = retrain_name(retrain_request(), path)
     if name is None:
         return None, None
     return name, name_note(name, path, "as its retrain request recorded it when trigger-retrain queued it")

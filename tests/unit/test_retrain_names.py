@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -65,6 +66,41 @@ def test_the_retrain_run_is_named_as_its_request_whatever_the_scheduler_s_enviro
     code, out, err = run_cli(capsys, "retrain", "resume", "fraud-eu", "--home", home)
     assert code == 0, err
     assert "fraud-eu (" in out + err and "nothing to resume" in " ".join((out + err).split()), out + err
+
+
+def test_a_retrain_the_callable_launcher_runs_is_told_of_its_request_as_a_subprocess_is(tmp_path, monkeypatch):
+    """`LocalScheduler(launcher=CallableLauncher())` ran a retrain request's run in a thread with no request: it was
+    named as the scheduler's environment gives (fraud-us, not its request's fraud-eu) and recorded no retrain, so
+    `runs show` did not say what asked for it. The thread's run gets what a subprocess's environment tells it, and
+    no other thread of the scheduler's process does (nor does a run launched for no request take the process's)."""
+    import kubepipe
+    from kubepipe.backends.runs.record import RETRAIN_ENV
+    from kubepipe.backends.schedules.launchers import CallableLauncher
+
+    home = _project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MODEL_REGION", "eu")
+    request = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(home / "state"),
+                                 source_run_id="m1", now=NOW)["run_id"]
+    monkeypatch.setenv("MODEL_REGION", "us")
+    monkeypatch.setenv(RETRAIN_ENV, json.dumps({"request_id": "the-scheduler-s-own"}))  # no run's
+    sched = LocalScheduler(home, launcher=CallableLauncher())
+    assert sched.tick(NOW)
+    sched.drain()
+    [row] = SchedulerStore(home).runs()
+    assert row["state"] == "succeeded", row
+    record = json.loads((home / "runs" / row["run_id"] / "run.json").read_text())
+    assert (record["pipeline"], record["retrain"]["request_id"]) == ("fraud-eu", request)
+    assert kubepipe.compile("train.yaml").pipeline_name == "fraud-us"  # this thread: no request of its own
+
+    from kubepipe.backends.schedules.launchers import Job
+
+    plain = CallableLauncher().start(Job("s", "fraud-us", str(home.parent / "train.yaml"), "slot", {}))
+    for _ in range(1200):
+        if plain.done():
+            break
+        time.sleep(0.1)
+    assert plain.state == "succeeded", plain.error
+    assert json.loads((home / "runs" / plain.run_id / "run.json").read_text())["retrain"] is None
 
 
 def test_a_request_without_a_recorded_name_leaves_the_run_its_own(tmp_path, monkeypatch):

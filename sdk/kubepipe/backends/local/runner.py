@@ -24,7 +24,7 @@ from kubepipe.backends.local.resume import Prior, dropped_params, prior_run, res
 from kubepipe.backends.local.reuse import mark_reused, reuse_env, wrap_executors
 from kubepipe.backends.local.user_frames import source_maps
 from kubepipe.backends.local.watcher import StepEvent, StepWatcher
-from kubepipe.backends.runs.record import RETRAIN_ENV, RunResult, StepRecord, new_run_id, retrain_of, runs_folder
+from kubepipe.backends.runs.record import RunResult, StepRecord, new_run_id, retrain_of, retrain_request, runs_folder
 from kubepipe.compiler import Compiled
 from kubepipe.compiler.pipeline_fn import task_name
 from kubepipe.errors import UserError
@@ -134,7 +134,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
                     steps=[StepRecord(n, reports=sorted(report_outputs.get(n, ()))) for n in names.values()],
                     resumed_from=resumed_from,
                     checkpoint_key=checkpoint_key, labels=run_labels(compiled.profile.labels, plan.labels),
-                    retrain=retrain_of(os.environ.get(RETRAIN_ENV)), profile=dict(compiled.profile_source))
+                    retrain=retrain_of(retrain_request()), profile=dict(compiled.profile_source))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "
                          "inputs are unchanged; the others run, a training step continuing from its last checkpoint "

@@ -13,20 +13,54 @@ import os
 import secrets
 import socket
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
-           "retrain_of", "retrain_text", "retrain_name", "runs_folder"]
+           "retrain_of", "retrain_text", "retrain_name", "runs_folder", "retrain_value", "launched_for",
+           "retrain_request"]
 
 RUNS_DIR = Path(".kubepipe/runs")
 # In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
 RETRAIN_ENV = "KUBEPIPE_RETRAIN_REQUEST"
 _RETRAIN_KEYS = ("request_id", "requested_by", "source_run_id", "reason")
+
+
+# A run the scheduler's callable launcher starts in a thread gets RETRAIN_ENV's value here: the process's
+# environment is one for every thread (set there, a run in another thread would take that request as its own)
+_LAUNCHED: ContextVar[str | None] = ContextVar("kubepipe_retrain_request")
+
+
+def retrain_value(retrain: dict | None) -> str | None:
+    """RETRAIN_ENV's value for a run `kubepipe scheduler` starts for the request `retrain` (queued.request_retrain);
+    None: a run of no request (the scheduler's own RETRAIN_ENV is no run's)."""
+    return json.dumps(retrain, sort_keys=True) if retrain else None
+
+
+@contextmanager
+def launched_for(retrain: dict | None) -> Iterator[None]:
+    """The block runs as a run launched for the request `retrain` (or for none) in this thread: `retrain_request`
+    reads it, whatever the process's environment holds."""
+    token = _LAUNCHED.set(retrain_value(retrain))
+    try:
+        yield
+    finally:
+        _LAUNCHED.reset(token)
+
+
+def retrain_request() -> str | None:
+    """RETRAIN_ENV's value for the run starting here: the request its launcher gave this thread (`launched_for`),
+    else the process's environment (a `kubepipe run` the scheduler started as a subprocess)."""
+    try:
+        return _LAUNCHED.get()
+    except LookupError:
+        return os.environ.get(RETRAIN_ENV)
 
 
 def retrain_of(value: Any) -> dict[str, str] | None:

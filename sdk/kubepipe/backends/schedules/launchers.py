@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.runs.listing import read_record
-from kubepipe.backends.runs.record import CANCELLED_BY_STOP, RETRAIN_ENV, cancelled_view
+from kubepipe.backends.runs.record import (CANCELLED_BY_STOP, RETRAIN_ENV, cancelled_view, launched_for,
+                                           retrain_value)
 from kubepipe.errors import UserError
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text
@@ -82,7 +83,8 @@ class _ThreadHandle(RunHandle):
 
     def _go(self, fn: Callable[..., Any], job: Job) -> None:
         try:
-            result = fn(job.path, params=dict(job.params))
+            with launched_for(job.retrain):  # what a subprocess's environment tells it (RETRAIN_ENV), this thread
+                result = fn(job.path, params=dict(job.params))
             self.run_id = getattr(result, "run_id", None) or (result if isinstance(result, str) else None)
             ok = getattr(result, "ok", True)
             self.state = "succeeded" if ok else "failed"
@@ -171,7 +173,8 @@ class _ProcessHandle(RunHandle):
         self._runs_dir, self._grace = runs_dir, grace_s
         env = {k: v for k, v in os.environ.items() if k != RETRAIN_ENV}  # the scheduler's own is no run's
         env.update({OWNER_ENV: owner} if owner else {})
-        env.update({RETRAIN_ENV: json.dumps(retrain, sort_keys=True)} if retrain else {})
+        request = retrain_value(retrain)
+        env.update({RETRAIN_ENV: request} if request else {})
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.log_path = str(log)
         self.pid, self.pid_started = self.proc.pid, process_identity(self.proc.pid)
