@@ -8,7 +8,7 @@ with this text: the installed version, what changed, and the version kubepipe de
 from __future__ import annotations
 
 import inspect
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 __all__ = ["changed", "installed", "signature_problem"]
 
@@ -56,10 +56,7 @@ def _earlier(declared: str, have: str) -> str | None:
     spec = req.specifier
     if req.url or any(s.operator in ("==", "===") for s in spec) or not spec.contains(version, prereleases=True):
         return None
-    base = Version(version.base_version)
-    # nothing of the range is below it: no release is below 0, and '<0.21.0' leaves out 0.21.0rc1 (PEP 440)
-    if not any(base.release) or any(s.operator in (">=", "~=", ">") and Version(Version(s.version).base_version) >= base
-                                    for s in spec):
+    if _first_below(spec, Version(version.base_version)) is None:  # '<have' would leave nothing of the range
         return ""
     # the declared bounds as written would read best, but a SpecifierSet keeps no order: lower bounds first, then
     # the rest, then the new upper bound (a set's own str sorts them by text, '<0.21.3,<0.22,>=0.21')
@@ -68,6 +65,34 @@ def _earlier(declared: str, have: str) -> str | None:
     marker = f"; {req.marker}" if req.marker else ""
     specifier = ",".join([*map(str, kept), f"<{version.base_version}"])
     return f"{req.name}{extras}{specifier}{marker}"
+
+
+def _first_below(spec: Any, base: Any) -> Any:
+    """The least version the range `spec` (a SpecifierSet) allows below `base` as '<base' takes it (none of base's
+    pre-releases, PEP 440), or None. The range below is an interval less its `!=` exclusions (a version, or a
+    prefix's run of them: `!=1.0.*` leaves nothing of `>=1.0` below 1.1), so where it holds any version it holds
+    one at an edge: a version its clauses name, just above one (its post-release, a longer release), or just past
+    a prefix's run (its next release and that release's first dev release); packaging decides each."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    below = spec & SpecifierSet(f"<{base}")
+    named = [s.version for s in spec]
+    depth = max([len(Version(v.removesuffix(".*")).release) for v in named] + [len(base.release)]) + 1
+    edges = {Version("0.dev0"), Version("0")}
+    for text in named:
+        if text.endswith(".*"):  # the run `!=P.*` excludes ends where the release after P begins
+            prefix = Version(text[:-2])
+            after = ".".join(map(str, (*prefix.release[:-1], prefix.release[-1] + 1)))
+            epoch = f"{prefix.epoch}!" if prefix.epoch else ""
+            edges |= {Version(f"{epoch}{after}.dev0"), Version(f"{epoch}{after}")}
+            continue
+        v = Version(text)
+        release = ".".join(map(str, (*v.release, *[0] * (depth - len(v.release) - 1), 1)))
+        edges |= {Version(v.public), Version(v.base_version),
+                  Version(f"{v.base_version}.post{0 if v.post is None else v.post + 1}"),
+                  Version(f"{v.epoch}!{release}" if v.epoch else release)}
+    return next((v for v in sorted(edges) if below.contains(v, prereleases=True)), None)
 
 
 def signature_problem(fn: object, params: Sequence[str], *,

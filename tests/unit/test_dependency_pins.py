@@ -1,9 +1,12 @@
 """signature_problem: the one check of a dependency's private function against the parameters kubepipe passes
 (gx_runtime, kserve_pins, the kfp.local fixes, kubepipe's kfp.Client)."""
 
+import itertools
+
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from packaging.version import Version
 
 from kubepipe.dependency_pins import changed, signature_problem
 
@@ -107,11 +110,20 @@ def test_a_requirement_with_an_environment_marker_is_told_an_install_pip_accepts
 _VERSIONS = st.builds(lambda parts, pre: ".".join(map(str, parts)) + pre,
                       st.lists(st.integers(0, 4), min_size=1, max_size=3),
                       st.sampled_from(["", "", "rc1", ".post1", "+cpu"]))
-_SPECIFIERS = st.lists(st.tuples(st.sampled_from([">=", ">", "<", "<=", "!=", "~=", "=="]), _VERSIONS), max_size=3)
+_PREFIXES = st.builds(lambda parts: ".".join(map(str, parts)) + ".*", st.lists(st.integers(0, 4), min_size=1, max_size=3))
+_SPECIFIERS = st.lists(st.one_of(st.tuples(st.sampled_from([">=", ">", "<", "<=", "!=", "~=", "=="]), _VERSIONS),
+                                 st.tuples(st.just("!="), _PREFIXES)), max_size=4)
+# Every version of up to 4 parts 0-5 (one more part, and one more in a part, than _VERSIONS writes), final, pre-,
+# post- and dev releases: where the declared range holds a version below the installed one, it holds one of these
+_GRID = [Version(f"{'.'.join(map(str, parts))}{suffix}") for n in range(1, 5)
+         for parts in itertools.product(range(6), repeat=n) for suffix in ("", "rc1", ".post1", ".post2", ".dev0")]
 _MARKERS = st.sampled_from(["", 'python_version < "3.12"', "sys_platform == 'linux' and extra == 'serve'"])
 
 
 @settings(max_examples=300, deadline=None)
+@example(name="pkg", extras="", specifiers=[(">=", "1.0"), ("!=", "1.0.*"), ("<", "2")], marker="", have="1.1",
+         probes=[])  # `!=1.0.*` leaves nothing of `>=1.0` below 1.1 (was told 'pkg>=1.0,!=1.0.*,<2,<1.1')
+@example(name="pkg", extras="", specifiers=[("!=", "0.*"), ("<", "2")], marker="", have="1.0", probes=[])
 @given(name=st.sampled_from(["pkg", "Some_Pkg.x"]), extras=st.sampled_from(["", "[a]", "[b,a]"]),
        specifiers=_SPECIFIERS, marker=_MARKERS, have=_VERSIONS, probes=st.lists(_VERSIONS, max_size=8))
 def test_the_earlier_release_range_is_the_declared_one_below_the_installed_version(
@@ -137,27 +149,30 @@ def test_the_earlier_release_range_is_the_declared_one_below_the_installed_versi
         return
     assert told is not None
     # below it, as '<installed' takes it: a pre-release of its own release is not (PEP 440)
-    below = [v for v in map(Version, probes) if Version(v.base_version) < Version(installed.base_version)]
-    if told == "":  # the earliest the range allows: none of it lies below
-        assert not any(req.specifier.contains(v, prereleases=True) for v in below), below
+    oracle = req.specifier & SpecifierSet(f"<{installed.base_version}")
+    held = list(oracle.filter(_GRID, prereleases=True))
+    # the earliest the range allows, its `!=` exclusions (`!=1.0.*`) minded: none of it lies below, and the reverse
+    assert (told == "") == (not held), (told, held[:5])
+    if told == "":
         return
     got = Requirement(told)
     assert (got.name, got.extras, str(got.marker)) == (req.name, req.extras, str(req.marker))
-    oracle = req.specifier & SpecifierSet(f"<{installed.base_version}")
-    assert any(oracle.contains(v, prereleases=True) for v in _EARLIER_THAN(req.specifier, installed)), told
-    for probe in map(Version, [*probes, have]):
+    for probe in [*map(Version, [*probes, have]), *held[:20]]:
         assert got.specifier.contains(probe, prereleases=True) == oracle.contains(probe, prereleases=True), probe
 
 
-def _EARLIER_THAN(spec, installed):
-    """Versions just above each lower bound of `spec` and below `installed`: one of them is in the range below
-    `installed` when any is (the range is an interval, less single `!=` versions)."""
-    from packaging.version import Version
+def test_a_range_whose_exclusions_leave_nothing_below_the_installed_release_is_told_to_upgrade_kubepipe(monkeypatch):
+    """pkg>=1.0,!=1.0.*,<2 at 1.1 was told pip install 'pkg>=1.0,!=1.0.*,<2,<1.1': `!=1.0.*` leaves none of the range
+    below 1.1, so pip answers ResolutionImpossible; it is the earliest release the range allows."""
+    from kubepipe import dependency_pins
 
-    bounds = [Version(s.version) for s in spec if s.operator in (">=", "~=", ">")] or [Version("0")]
-    low = max(bounds)
-    return [low, Version(f"{low.base_version}.post1"), Version(f"{low.base_version}.0.1"),
-            Version(f"{low.base_version}.1"), Version(f"{low.base_version}.0.0.1")]
+    monkeypatch.setattr(dependency_pins, "installed", lambda package: "1.1")
+    for declared in ("pkg>=1.0,!=1.0.*,<2", "pkg!=0.*,!=1.0.*,<2"):
+        assert changed("h", "pkg", "why", declared).endswith(
+            f"pkg 1.1 is the earliest release the range kubepipe declares ({declared}) allows, yet changed this: no "
+            "release kubepipe supports is without the change; upgrade kubepipe")
+    assert changed("h", "pkg", "why", "pkg>=1.0,!=1.0.1,<2").endswith(  # 1.0 is still below
+        "install an earlier release (pip install 'pkg>=1.0,!=1.0.1,<2,<1.1') or upgrade kubepipe")
 
 
 def test_the_earliest_release_of_the_range_is_told_to_upgrade_kubepipe_not_to_install_an_empty_range(monkeypatch):
