@@ -16,16 +16,24 @@ __all__ = ["LiveStepLog", "is_warning_line", "shown"]
 # beginning `warning:` / `error:` in any case (`print("warning: few rows")`, as command-line tools write them)
 _LEVEL = re.compile(r"(?:^|[\s:\[])(?:WARNING|WARN|ERROR|CRITICAL)(?=[\s:\]])|\b\w*Warning: "
                     r"|^\s*(?i:warning|warn|error)\s*:")
-# ... but not a metric a step prints (`error: 0.05`, `error: 0`, `error: 0.05, accuracy: 0.93`): a number alone after it,
-# or after each of its `name: number` pairs
+# ... but not a metric a step prints: a measurement alone after it (`error: 0.05`, `error: 1e-3`, `error: 5%`,
+# `error: nan`, `error: 0`), or a number followed by `name: number` pairs (`error: 0.05, accuracy: 0.93`). A whole
+# number alone other than 0 (`error: 404`, `error: 2`, `warning: 3`) is a code or a count, which a step reports as
+# an error or warning: shown
 _NUMBER = r"[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?i:nan|inf)"
-_METRIC = re.compile(rf"^\s*(?i:warning|warn|error)\s*:\s*(?:{_NUMBER})"
-                     rf"(?:\s*[,;]?\s*[\w.\-/]+\s*[:=]\s*(?:{_NUMBER}))*\s*$")
+_METRIC = re.compile(rf"^\s*(?i:warning|warn|error)\s*:\s*(?P<value>{_NUMBER})"
+                     rf"(?P<pairs>(?:\s*[,;]?\s*[\w.\-/]+\s*[:=]\s*(?:{_NUMBER}))*)\s*$")
+_CODE = re.compile(r"[-+]?0*[1-9][\d_]*")  # a whole number other than 0
 _EXECUTOR = re.compile(r"^\[KFP Executor [^\]]*? (\w+)\]: ")  # its time is the run's, said once in run.log
 
 
 def is_warning_line(line: str) -> bool:
-    return _LEVEL.search(line) is not None and _METRIC.match(line) is None
+    return _LEVEL.search(line) is not None and not _is_metric(line)
+
+
+def _is_metric(line: str) -> bool:
+    m = _METRIC.match(line)
+    return m is not None and (bool(m["pairs"]) or _CODE.fullmatch(m["value"]) is None)
 
 
 def shown(line: str) -> str:
