@@ -179,3 +179,28 @@ def test_two_runs_started_at_once_in_one_process_both_succeed(in_tmp):
     [t.join(120) for t in threads]
     got = [(r.state, r.error, r.step("bye").outputs) for r in results]
     assert got == [("SUCCEEDED", None, {"Output": "bye: 0"})] * 2
+
+
+def test_a_component_error_of_the_user_s_own_is_the_step_s_error_whatever_its_name(in_tmp):
+    """`class PaymentDeclined(ComponentError)` in the user's code, raised by their component, was said 'exited with
+    an error; last output: <its message's last line>': only names ending Error, Exception, ... (or kubepipe's own
+    classes) read as an exception. The task says a ComponentError as one (task_main), the user's message kept."""
+    (in_tmp / "declines.py").write_text(
+        "from kubepipe.components.errors import ComponentError\n\n\nclass PaymentDeclined(ComponentError):\n"
+        "    pass\n\n\nclass Declined(Exception):  # no ComponentError: read as before\n    pass\n")
+    (in_tmp / "pay_ops.py").write_text(
+        "from kfp import dsl\n\n\n@dsl.component(base_image='python:3.11-slim', install_kfp_package=False)\n"
+        "def charge(amount: int, own: bool) -> str:\n"
+        "    from declines import Declined, PaymentDeclined\n\n"
+        "    if own:\n"
+        "        raise PaymentDeclined(f'card refused for {amount}\\nask the customer for another card')\n"
+        "    raise Declined(f'card refused for {amount}')\n")
+    (in_tmp / "pay.yaml").write_text(
+        "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: pay}\nparams: {own: {type: bool, default: true}}\n"
+        "steps:\n  charge: {component: 'pay_ops:charge', retries: 0, with: {amount: 5, own: '${params.own}'}}\n")
+    run = kubepipe.run(in_tmp / "pay.yaml")
+    assert run.failed_step.error == ("PaymentDeclined: card refused for 5 (at pay_ops.py:9, in charge)\n"
+                                     "ask the customer for another card"), run.failed_step.error
+    assert run.error.startswith("step `charge` failed: PaymentDeclined: card refused for 5"), run.error
+    other = kubepipe.run(in_tmp / "pay.yaml", {"own": False})
+    assert other.failed_step.error == "exited with an error; last output: declines.Declined: card refused for 5"

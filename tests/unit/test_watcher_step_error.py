@@ -57,3 +57,13 @@ def test_a_printed_line_naming_a_component_module_is_not_an_error(tmp_path):
     # a logger's name at the start of a line is not an exception's class
     error = _failed_step_error(tmp_path, "kubepipe.components.data.sources: reading data.csv")
     assert error.startswith("exited with an error; last output: kubepipe.components.data.sources"), error
+
+
+def test_the_line_a_task_writes_for_a_component_error_is_the_steps_error(tmp_path):
+    # task_main writes it after the traceback for any ComponentError, the user's PaymentDeclined too, whose own
+    # last traceback line (declines.PaymentDeclined: ...) names no Error-like class
+    from kubepipe.backends.local.task_main import COMPONENT_ERROR
+
+    error = _failed_step_error(tmp_path, f"declines.PaymentDeclined: card refused\n{COMPONENT_ERROR}PaymentDeclined: "
+                                         "card refused")
+    assert error == "PaymentDeclined: card refused", error

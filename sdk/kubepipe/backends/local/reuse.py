@@ -19,6 +19,7 @@ import yaml
 from kubepipe._version import __version__
 from kubepipe.backends.local.resume import Prior
 from kubepipe.backends.local.reuse_task import RECORDS, REUSE_ENV
+from kubepipe.backends.local.task_main import EXECUTOR, TASK_MAIN
 from kubepipe.backends.local.user_frames import source_maps
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.compiler import Compiled
@@ -95,7 +96,8 @@ def wrap_executors(compiled: Compiled, body: str) -> tuple[str, dict[str, list[s
         digest = h.hexdigest()[:32]
         if step is not None:
             paths[digest] = sorted({*step.info.paths, *step.info.local_paths})
-        container["command"] = [*_WRAPPER, digest, "{{$}}", "--", *(container.get("command") or [])]
+        command = [c.replace(EXECUTOR, TASK_MAIN) if isinstance(c, str) else c for c in container.get("command") or []]
+        container["command"] = [*_WRAPPER, digest, "{{$}}", "--", *command]  # task_main: kfp's, said errors
     return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs), paths
 
 

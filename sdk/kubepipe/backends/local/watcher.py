@@ -13,6 +13,7 @@ from typing import Callable
 from kubepipe.backends.local.outputs import collect_outputs
 from kubepipe.backends.local.reuse import step_reused
 from kubepipe.backends.local.step_log import LiveStepLog
+from kubepipe.backends.local.task_main import COMPONENT_ERROR
 from kubepipe.backends.local.user_frames import SourceMap, user_frame
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.errors import terminal_text
@@ -26,9 +27,10 @@ _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _RETRY = re.compile(r"Task '?([^' ]+?)'? failed \(attempt \d+/\d+\)\. Retrying")
 _INSIDE = re.compile(r"Inner task failed: '([^']+)'((?: inside '[^']+')*)")
-# an exception's last traceback line: a name ending Error, Exception, ... or any class of kubepipe's components (all
-# ComponentErrors, whatever their name: SourceMissing, CanaryRejected)
-_ERROR = re.compile(r"^(?:(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Failed|Interrupt))"
+# the line task_main writes for a ComponentError, whatever its name (the user's PaymentDeclined); else an exception's
+# last traceback line: a name ending Error, Exception, ... or any class of kubepipe's components (SourceMissing)
+_ERROR = re.compile(rf"^(?:{re.escape(COMPONENT_ERROR)}(?P<component>\w+)"
+                    r"|(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Failed|Interrupt))"
                     r"|kubepipe\.components\.(?:\w+\.)+(?P<own>[A-Z]\w*)): (?P<message>.+)$")
 
 
@@ -163,7 +165,7 @@ class StepWatcher(io.TextIOBase):
             if m:
                 rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
                 where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
-                return "\n".join([f"{m['name'] or m['own']}: {m['message']}" + (f" (at {where})" if where else ""), *rest])
+                return "\n".join([f"{m['component'] or m['name'] or m['own']}: {m['message']}" + (f" (at {where})" if where else ""), *rest])
         # no exception (e.g. sys.exit(1)): the task's last line of its own output, cut once redacted (cut first, a
         # URL's password across the cut lost its `@` and was shown up to it)
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]

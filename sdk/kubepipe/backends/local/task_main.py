@@ -1,0 +1,43 @@
+"""A local run's Python-function task: kfp's executor, saying the component error that ends it as one.
+
+A step's error is read from its output (`watcher`): an exception's last traceback line, `module.Class: message`.
+A ComponentError subclass in the user's code named without an Error-like suffix (`declines.PaymentDeclined`)
+read as no exception there ('exited with an error; last output: ...'). So the local runner runs each
+`python3 -m kfp.dsl.executor_main ...` of the run's body as `python3 -m kubepipe.backends.local.task_main
+kfp.dsl.executor_main ...` (the module to run, then its arguments; `reuse.wrap_executors`; kfp.local runs a
+command naming kfp.dsl.executor_main only): kfp's executor, and where it ends in a ComponentError, kubepipe's or
+a subclass whatever its name, after the traceback one line the watcher reads as the step's error:
+
+    kubepipe: component error PaymentDeclined: <its message, as raised>
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import traceback
+
+__all__ = ["COMPONENT_ERROR", "EXECUTOR", "TASK_MAIN", "main"]
+
+COMPONENT_ERROR = "kubepipe: component error "
+EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
+TASK_MAIN = "python3 -m kubepipe.backends.local.task_main kfp.dsl.executor_main"
+
+
+def main() -> int:
+    module = sys.argv.pop(1)  # the executor's own arguments follow, as it reads them
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except Exception as exc:
+        from kubepipe.components.errors import ComponentError
+
+        if not isinstance(exc, ComponentError):
+            raise
+        traceback.print_exc()
+        print(f"{COMPONENT_ERROR}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
