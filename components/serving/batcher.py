@@ -163,6 +163,12 @@ class MicroBatcher:
         if lone:
             self._count_company()
 
+    @property
+    def placement(self) -> str:
+        """Where passes run now: `inline` (every pass on the event loop), `lone-inline` (adaptive, serial traffic: a
+        lone request's pass on the loop, a shared one on the thread) or `thread` (every pass on the thread)."""
+        return "inline" if self.inline else "lone-inline" if self.lone_inline else "thread"
+
     # ---- adaptive: where lone passes run --------------------------------------------------
     async def _inline_now(self, requests: int) -> bool:
         """Whether a pass of `requests` requests runs on the loop (else on the thread); `_busy` is set."""

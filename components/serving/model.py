@@ -279,5 +279,5 @@ class ServedModel(Model):
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
                 "device": str(getattr(self.model, "device", self.device)),
                 **(self.run.describe if self.run is not None else {"runtime": self.runtime}),
-                "forward": "inline" if self.batcher.inline else "thread", "gc_frozen_objects": self.gc_frozen,
+                "forward": self.batcher.placement, "forward_thread": self.forward_thread, "gc_frozen_objects": self.gc_frozen,
                 "ready": self.ready}

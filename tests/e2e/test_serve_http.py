@@ -273,6 +273,19 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
     assert ok >= 16 and "request_predict_seconds_bucket" in text and "kubepipe_serve_request_duration" not in text
 
 
+def test_the_model_card_says_where_passes_run_now(servers):
+    """`--forward-thread auto` runs a lone request's pass on the event loop once the traffic is serial, and the card
+    said `forward: thread` all the while (it said `inline` for `off` alone). It says where they run now: serial
+    requests move lone passes to the loop (lone-inline; a pass several requests share still runs on the thread)."""
+    base = servers["merchant"]
+    card = f"{base}/kubepipe/v1/models/merchant"
+    with httpx.Client() as client:
+        for _ in range(40):  # one client, one request at a time: 32 lone thread passes with nobody else arriving
+            assert client.post(f"{base}{V1}", json={"instances": TEXTS[:1]}).status_code == 200
+        said = client.get(card).json()
+        assert (said["forward"], said["forward_thread"]) == ("lone-inline", "auto"), said
+
+
 def _send_partial(port, path, body: bytes):
     """Open a connection and send the headers and half the body: a request the server is receiving."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)

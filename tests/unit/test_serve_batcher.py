@@ -306,13 +306,15 @@ def test_adaptive_probe_finds_a_crowd_and_moves_it_to_the_thread_to_share_passes
 
     async def main():
         b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.01, mode="adaptive")
+        assert b.placement == "thread"  # the served model card's `forward`: where passes run now
         await _serially(b, 1)
-        assert b.lone_inline
+        assert b.lone_inline and b.placement == "lone-inline"
         # A crowd arrives at once: inline passes take them one by one until a probe yields the loop;
         # the rest reach the batcher meanwhile and queue.
         n = 3 * batching.PROBE_EVERY
         crowd = await asyncio.gather(*[b.submit([f"c{i}"]) for i in range(n)])
         switched = b.lone_inline
+        assert b.placement == "thread"
         more = await asyncio.gather(*[b.submit([f"d{i}"]) for i in range(6)])
         await b.stop()
         return crowd, n, more, switched
@@ -325,6 +327,11 @@ def test_adaptive_probe_finds_a_crowd_and_moves_it_to_the_thread_to_share_passes
     assert 0 < first_on_thread < batching.PROBE_EVERY and set(crowd_passes[:first_on_thread]) == {"loop"}
     assert threads[-2:] == ["thread", "thread"] and max(sizes[-3:]) > 1  # the crowd shares passes on the thread
     assert max(sizes[batching.SERIAL_PASSES + batching.PROBE_EVERY:]) == 8  # the probe's queue filled passes
+
+
+def test_the_modes_that_never_move_passes_say_where_they_run():
+    assert MicroBatcher(list, mode="inline").placement == "inline"
+    assert MicroBatcher(list, mode="thread").placement == "thread"
 
 
 def test_adaptive_request_cancelled_during_a_probe_frees_the_batcher():
