@@ -22,7 +22,8 @@ So `quantize_int8`:
 5. refuses (ParityFailed, with the last report) once passing would need more than `max_fp32_share` of the
    MatMul weights in fp32: int8 would then be little faster than fp32, and fp32 is there to serve.
 
-The result records the smoothing (None when plain int8 passed), the nodes kept fp32, their share of the
+The result records the smoothing (None when plain int8 passed, or nothing was smoothed: every MatMul came from a
+Gemm), the nodes kept fp32, their share of the
 MatMul weights and both parity reports; the caller stores it with the export (onnx_export.prepared_onnx,
 export.json).
 """
@@ -166,10 +167,11 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
         smoothing = None
         if SMOOTHING and not all(r.passed for r in got.values()):
             smoothed = Path(tmp) / "smoothed.onnx"
-            smoothing = smooth_activations(loaded, fp32_file, smoothed, skip=gemms)
-            fp32_file = smoothed
-            quantize_dynamic_int8(fp32_file, trial)
-            got = reports(trial)
+            done = smooth_activations(loaded, fp32_file, smoothed, skip=gemms)
+            if done["inputs"]:  # none where every MatMul came from a Gemm (a tabular MLP): the graph is as it was
+                smoothing, fp32_file = done, smoothed
+                quantize_dynamic_int8(fp32_file, trial)
+                got = reports(trial)
         if not all(r.passed for r in got.values()):
             scores: dict[str, tuple[float, float]] = {}
             for name in candidates:

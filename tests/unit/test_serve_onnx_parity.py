@@ -113,6 +113,39 @@ def test_tabular_int8_keeps_the_top_class(models):
     assert report.agreement >= 0.99
 
 
+def test_an_int8_export_with_nothing_to_smooth_does_not_say_it_was_smoothed(tmp_path, monkeypatch):
+    """A tabular MLP whose plain int8 fails its gate: every MatMul came from a Gemm, which smoothing leaves alone, and
+    export.json said smoothing {"alpha": 0.8, "inputs": 0, "matmuls": 0}, as if applied. Nothing was smoothed: it
+    says none, and the search kept nodes fp32 on the graph as exported."""
+    import json
+
+    import onnx
+
+    from kubepipe.components.serving import int8
+
+    torch.manual_seed(1)
+    enc = TabularEncoder(["amount", "hour", "online"], mean=[50.0, 12.0, 0.5], std=[30.0, 7.0, 0.5])
+    module = build_model(resolve_model_class("tabular-mlp"), 3, enc.spec(), {})
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * 0.45)  # sharper: plain int8 misses the gate (max|dp| 0.13 > 0.1)
+    loaded = load_model(save_model(tmp_path / "m", module, architecture="tabular-mlp", model_kwargs={},
+                                   labels=["a", "b", "c"], encoder=enc,
+                                   columns={"feature_columns": ["amount", "hour", "online"]}))
+    fp32 = onnx_export.prepared_onnx(loaded, "fp32")
+    int8.quantize_dynamic_int8(fp32, tmp_path / "plain.onnx")
+    rows = parity.calibration_inputs(loaded)  # where it fails: int8 asks the calibration rows and the probes
+    plain = parity.check_parity(loaded, _session(tmp_path / "plain.onnx"), "int8", rows,
+                                parity.reference_logits(loaded, rows))
+    assert not plain.passed, plain.summary()
+    monkeypatch.setattr(int8, "MAX_FP32_SHARE", 1.0)  # 3 layers: the one kept fp32 holds most of the weights
+    path = onnx_export.prepared_onnx(loaded, "int8")
+    record = json.loads((path.parent / "export.json").read_text())["int8"]
+    assert record["smoothing"] is None and record["fp32_nodes"], record
+    assert not [n.name for n in onnx.load(str(path)).graph.node if n.name.endswith("_smooth")]
+    assert parity.check_parity(loaded, _session(path), "int8").passed
+
+
 def test_export_of_other_weights_fails_parity_with_the_numbers(models, tmp_path):
     """A stale or wrong graph (here: the export with other weights) is refused, the numbers in the message."""
     from onnx_graphs import other_weights_copy  # tests/fixtures
