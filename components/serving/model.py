@@ -271,13 +271,18 @@ class ServedModel(Model):
         return [{"name": "label", "datatype": "BYTES", "shape": [-1]},
                 {"name": "probabilities", "datatype": "FP32", "shape": [-1, k]}]
 
+    @property
+    def served_device(self) -> str:
+        """The device the passes run on (`--device auto` resolved: cpu or cuda), as the model card says it."""
+        return str(getattr(getattr(self, "model", None), "device", self.device))  # before load: as asked
+
     def describe(self) -> dict:
         """kubepipe's own model card endpoint: task, labels (probability order), limits."""
         return {"name": self.name, "task": self.spec.task if self.spec else None,
                 "labels": self._labels.tolist() if self._labels is not None else [],
                 "features": list(self.spec.features) if self.spec else [],
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
-                "device": str(getattr(self.model, "device", self.device)),
+                "device": self.served_device,
                 **(self.run.describe if self.run is not None else {"runtime": self.runtime}),
                 "forward": self.batcher.placement, "forward_thread": self.forward_thread, "gc_frozen_objects": self.gc_frozen,
                 "ready": self.ready}

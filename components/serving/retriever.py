@@ -206,7 +206,7 @@ class ServedRetriever(ServedModel):
                 "documents": getattr(getattr(self, "retriever", None), "n_docs", None), "dim": m.get("dim"),
                 "embedder": (m.get("embedder") or {}).get("id"), "default_top_k": DEFAULT_TOP_K,
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
-                "device": str(self.device), "search_threads": self._search_threads(), "ready": self.ready}
+                "device": self.served_device, "search_threads": self._search_threads(), "ready": self.ready}
 
     def _search_threads(self) -> int | None:
         """faiss's OpenMP threads for an HNSW index (None: exact search, numpy)."""
