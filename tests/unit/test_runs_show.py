@@ -634,3 +634,28 @@ def test_runs_prune_takes_the_pipelines_yaml_file_for_its_name_as_runs_list_does
                              "pipelines/p.yaml", "--format", "json")
     assert code == 0 and json.loads(out)["removed"] == ["p-20261201-aaaa"], (out, err)
     assert sorted(p.name for p in (tmp_path / "home" / "runs").iterdir()) == ["p-20261202-bbbb"]
+
+
+def test_a_record_written_before_outputs_were_redacted_is_shown_redacted(tmp_path, capsys, monkeypatch):
+    """run.json files written before cbcd2db1 keep a step's returned line as it was, a credential in it; `runs show`
+    printed it (text and JSON). The outputs are redacted where a record is read, by the rule the run records them
+    with (record.recorded_output), a foreach step's list too; the rest of the line stays readable."""
+    from cli_runner import run_cli
+
+    monkeypatch.setenv("SERVICE_TOKEN", "zq9Xr7Lp2Wm4Kt8Vb6Yc")  # a credential-named variable's value, as a run had
+    line = "token zq9Xr7Lp2Wm4Kt8Vb6Yc for postgres://app:Dsn0pass1word2@db/x and password=Pw9kl8mn7"
+    rec = tmp_path / "runs" / "leaky-1" / "run.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text(json.dumps({"run_id": "leaky-1", "pipeline": "leaky", "target": "local", "state": "SUCCEEDED",
+                               "started_at": 1.0, "steps": [
+                                   {"name": "leak", "state": "SUCCEEDED", "outputs": {"Output": line, "n": 3}},
+                                   {"name": "each", "state": "SUCCEEDED", "outputs": {"Output": [line, None]}},
+                                   {"name": "api", "state": "SUCCEEDED", "outputs": {"api_key": "k-123456"}}]}))
+    shown = "token <redacted> for postgres://app:<redacted>@db/x and password=<redacted>"
+    steps = show_local_run("leaky-1", tmp_path / "runs")["steps"]
+    assert [s["outputs"] for s in steps] == [{"Output": shown, "n": 3}, {"Output": [shown, None]},
+                                             {"api_key": "<redacted>"}]
+    for fmt in ((), ("--format", "json")):
+        code, out, err = run_cli(capsys, "runs", "show", "leaky-1", "--home", tmp_path, *fmt)
+        assert code == 0, err
+        assert "<redacted>" in out and not [s for s in ("zq9Xr7", "Dsn0pass", "Pw9kl8", "k-123456") if s in out + err]

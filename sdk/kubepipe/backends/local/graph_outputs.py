@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from kubepipe.backends.local.outputs import recorded_output
-from kubepipe.backends.runs.record import RunResult
+from kubepipe.backends.runs.record import RunResult, recorded_output
 from kubepipe.compiler.pipeline_fn import task_name
 
 __all__ = ["graph_output_sources", "fill_graph_outputs"]

@@ -8,12 +8,11 @@ import os
 import re
 from pathlib import Path
 
-from kubepipe.backends.runs.record import RunResult, StepRecord
+from kubepipe.backends.runs.record import RunResult, StepRecord, recorded_output
 from kubepipe.compiler.pipeline_fn import task_name
-from kubepipe.redaction import redacted
 from kubepipe.util import local_path
 
-__all__ = ["metric_output_names", "report_output_names", "collect_outputs", "read_task", "recorded_output"]
+__all__ = ["metric_output_names", "report_output_names", "collect_outputs", "read_task"]
 
 REPORT_TYPES = ("system.HTML", "system.Markdown")  # what `kubepipe run` lists to open, whatever the file's name
 
@@ -97,14 +96,6 @@ def read_task(rec: StepRecord, folder: Path, metric_names: set[str], outputs: di
         if (d.name not in outputs and d.name not in artifacts and d.name != "executor_output.json"
                 and _absolute(str(d)) not in listed):
             artifacts[d.name] = _absolute(str(d))
-
-
-def recorded_output(name: str, value: object) -> object:
-    """A parameter output as run.json, the run's summary, `runs show`, notify and the Python API's results hold
-    it: credentials redacted (a line a step returned with an environment secret or a `password=...` in it), the
-    rest of its text kept. Redacted here, where a step's output is read, so every place showing it shows it so;
-    kfp.local passes the value itself to the next step, from its own executor_output.json."""
-    return redacted(value, name, whole=False)
 
 
 def _absolute(path: str) -> str:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, retrain_of
+from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, recorded_output, retrain_of
 from kubepipe.errors import UserError, one_line
 from kubepipe.labels import carries
 from kubepipe.secrets import redacted_labels
@@ -83,7 +83,7 @@ def _local(data: dict) -> dict:
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
                    "duration_s": s.get("duration_s"), "note": s.get("note"),
                    "reused_from": s.get("reused_from") if isinstance(s.get("reused_from"), str) else None,
-                   "outputs": s.get("outputs") if isinstance(s.get("outputs"), dict) else {},
+                   "outputs": _outputs(s.get("outputs")),
                    "artifacts": _artifacts(s.get("artifacts")), "metrics": _metrics(s.get("metrics"))}
                   for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
@@ -95,6 +95,14 @@ def _local(data: dict) -> dict:
         "retrain": retrain_of(data.get("retrain")),
         "profile": _profile(data.get("profile")),
     }
+
+
+def _outputs(value: Any) -> dict[str, Any]:
+    """A step's parameter outputs as shown: credentials redacted as the run redacts them when it records them
+    (`recorded_output`), here too for a record written before it did (it kept a returned secret as it was)."""
+    if not isinstance(value, dict):
+        return {}
+    return {name: recorded_output(name, v) for name, v in value.items()}
 
 
 def _labels(value: Any) -> dict[str, str]:

@@ -24,7 +24,7 @@ from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
            "retrain_of", "retrain_text", "retrain_name", "runs_folder", "retrain_value", "launched_for",
-           "retrain_request"]
+           "retrain_request", "recorded_output"]
 
 RUNS_DIR = Path(".kubepipe/runs")
 # In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
@@ -100,6 +100,17 @@ def retrain_text(pipeline: Any, retrain: dict) -> str:
     """`retrain of <pipeline> requested by <monitor>/<step> (request <id>)`: what `runs show` says of it."""
     by = retrain.get("requested_by") or "trigger-retrain"
     return f"retrain of {pipeline} requested by {by} (request {retrain.get('request_id')})"
+
+
+def recorded_output(name: str, value: object) -> object:
+    """A parameter output as run.json, the run's summary, `runs show`, notify and the Python API's results hold
+    it: credentials redacted (a line a step returned with an environment secret or a `password=...` in it), the
+    rest of its text kept. Applied where a step's output is read from kfp.local, so every place showing it shows it
+    so (kfp.local passes the value itself to the next step, from its own executor_output.json), and again where a
+    record is read (`runs show`): one written before that kept them as they were."""
+    from kubepipe.redaction import redacted
+
+    return redacted(value, name, whole=False)
 
 
 def runs_folder(runs_dir: str | os.PathLike | None, pipeline_root: str | None) -> Path:
