@@ -62,7 +62,7 @@ def test_a_kfp_client_without_its_private_healthz_api_fails_loudly_naming_kfp(mo
         clients.kfp_client({"host": "http://127.0.0.1:9"})
 
 
-def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back():
+def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back(tmp_path):
     """backends/local/process_state.py saves and restores kfp.local's process-wide config around a run (the
     caller's own kfp.local tasks must not run with the run's); `LocalExecutionConfig.instance` is where kfp.local
     keeps it, undocumented: pinned here, so a kfp that moves it fails this test, not a user's notebook."""
@@ -70,7 +70,9 @@ def test_kfp_local_keeps_its_one_config_where_a_local_run_puts_the_callers_back(
     from kfp.local import config
 
     assert hasattr(config.LocalExecutionConfig, "instance")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root="/tmp/pinned-root")
+    # workspace_root: without it init makes a /tmp/kfp-workspace-* folder, removed only when a pipeline returns
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root="/tmp/pinned-root",
+               workspace_root=str(tmp_path / "workspace"))
     try:
         assert config.LocalExecutionConfig.instance.pipeline_root == "/tmp/pinned-root"
     finally:

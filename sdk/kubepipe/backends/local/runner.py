@@ -152,8 +152,10 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
     pipeline = components.load_component_from_text(body)
     no_retry = run_dir / ".no-retry"  # a task that cannot succeed on a retry writes it (errors.fail_fast)
     with guarded(run), process_kept():
+        # a workspace of its own in the run's folder, made only if a task used one (kubepipe refuses such
+        # components): left to kfp.local, every run made an empty /tmp/kfp-workspace-* folder and left it there
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run_dir / "artifacts"),
-                   raise_on_error=False)
+                   workspace_root=str(run_dir / "workspace"), raise_on_error=False)
         log = open(run.log, "w", encoding="utf-8")
         watcher = StepWatcher(run, log, names, on_event, metric_outputs, source_maps(plan.steps),
                            foreach={s.name for s in plan.steps if s.foreach is not None}, on_log=on_log)
