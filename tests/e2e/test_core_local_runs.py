@@ -122,11 +122,16 @@ def test_an_on_event_callback_s_exception_reaches_the_caller_after_the_run(in_tm
         seen.append((e.kind, e.step.name))
         raise Broken("my callback broke")
 
+    # two steps: the second one's events are the calls that must not happen (it ran the seven-task branching
+    # pipeline for this)
+    (in_tmp / "p.yaml").write_text(ONE_STEP + "  bye:\n    component: ops:say\n    with: {message: bye}\n"
+                                   "    after: [hi]\n")
+    (in_tmp / "ops.py").symlink_to(FIX / "ops.py")
     with pytest.raises(Broken, match="my callback broke") as err:
-        kubepipe.run(FIX / "branching.yaml", {"n": 5}, on_event=on_event)
-    assert seen == [("started", "numbers")]  # not called again after it raised
+        kubepipe.run(in_tmp / "p.yaml", on_event=on_event)
+    assert seen == [("started", "hi")]  # not called again after it raised
     notes = "\n".join(err.value.__notes__)
-    assert "raised by on_event(started `numbers`)" in notes and "the run ended SUCCEEDED" in notes
+    assert "raised by on_event(started `hi`)" in notes and "the run ended SUCCEEDED" in notes
     (run_dir,) = (in_tmp / ".kubepipe" / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     assert record["state"] == "SUCCEEDED"
