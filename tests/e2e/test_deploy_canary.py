@@ -66,19 +66,28 @@ def _deploy_under_traffic(world, version: int, url: str, texts: list[str]) -> tu
     return report, seen
 
 
-@pytest.fixture()
-def world(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The good model and its flaky copy, trained once for the module: each test registers them afresh."""
     from canary_models import flaky_copy
 
-    from kubepipe.components.registry import Registry
     from kubepipe.components.serving.demo_model import train_demo_text_model
+
+    root = tmp_path_factory.mktemp("canary-models")
+    good = train_demo_text_model(root / "good", n=200, epochs=8, dim=16, buckets=4096, seed=1)
+    return good, flaky_copy(good, root / "flaky")
+
+
+@pytest.fixture()
+def world(trained, tmp_path, monkeypatch):
+    from kubepipe.components.registry import Registry
 
     # the endpoint's backends import the user model class: allowed, and importable from tests/fixtures
     monkeypatch.setenv("KUBEPIPE_ALLOW_USER_MODEL", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(FIXTURES), os.environ.get("PYTHONPATH")) if p))
-    good = train_demo_text_model(tmp_path / "good", n=200, epochs=8, dim=16, buckets=4096, seed=1)
+    good, flaky = trained
     reg = Registry(str(tmp_path / "registry"))
-    for model in (good, flaky_copy(good, tmp_path / "flaky"), good):  # v1 good, v2 flaky, v3 good again
+    for model in (good, flaky, good):  # v1 good, v2 flaky, v3 good again (the registry copies each)
         reg.register(str(model), name=NAME, run_id="r")
     return {"registry": reg, "state": tmp_path / ".kubepipe", "tmp": tmp_path}
 
@@ -179,12 +188,14 @@ def test_predict_during_a_bake_names_the_revision_that_answered(world):
         while proxy_state(port)["canary_port"] is None:  # its counters start afresh when the canary joins
             assert time.monotonic() < deadline, "the canary never joined"
             time.sleep(0.05)
-        for _ in range(40):
-            answers.extend(predict_endpoint(NAME, ["SHELL OIL 5555 AUSTIN TX"], home)["answered_by"])
-        cli = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", NAME, "uber trip",
-                              "AMZN MKTP US 77", "--home", home, "--format", "json"],
-                             capture_output=True, text=True, timeout=60)
-        seen["cli"] = cli
+        # the CLI's interpreter starts while the API's 40 requests are sent: the bake need only outlast the slower
+        with subprocess.Popen([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", NAME, "uber trip",
+                               "AMZN MKTP US 77", "--home", home, "--format", "json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cli:
+            for _ in range(40):
+                answers.extend(predict_endpoint(NAME, ["SHELL OIL 5555 AUSTIN TX"], home)["answered_by"])
+            out, err = cli.communicate(timeout=60)
+        seen["cli"] = subprocess.CompletedProcess(cli.args, cli.returncode, out, err)
         seen["proxy"] = proxy_state(port)  # still baking: bake_s outlasts these requests
 
     def watch():
@@ -197,7 +208,9 @@ def test_predict_during_a_bake_names_the_revision_that_answered(world):
         _deploy(world, 1)
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        settings = {**ANALYSIS, "bake_s": 45, "min_requests": 1}
+        # the bake is waited out whole: 30 s (was 45) outlasts the watcher's requests now that the CLI starts beside
+        # them (at a load of 14 on 2 cores the 40 requests then the CLI outlasted even 45 s: canary_port None)
+        settings = {**ANALYSIS, "bake_s": 30, "min_requests": 1}
         report = _deploy(world, 3, canary_percent=50, canary_analysis=settings)
         watcher.join(timeout=60)
         assert seen.get("error") is None, seen["error"]
