@@ -21,6 +21,17 @@ if str(FIXTURES) not in sys.path:
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(FIXTURES), os.environ.get("PYTHONPATH", "")) if p)
 
+from suite_order import slow_first_rank  # noqa: E402 - tests/fixtures, on sys.path from here
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist's --loadscope-reorder: the files as ordered here
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: slow_first_rank(item.nodeid))  # stable: a file's tests, and the rest, keep their order
+
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
