@@ -11,13 +11,16 @@ So `quantize_int8`:
 0. writes each Gemm of a constant weight as MatMul + Add (`gemm_as_matmul`: torch exports a Linear on a
    2-D input as Gemm), so that the steps below find, smooth and keep fp32 those too;
 1. quantises every candidate (MatMul with a constant weight, Gather of a constant table) and checks parity
-   on the calibration rows *and* the probes (parity.calibration_inputs / probe_inputs); done if both pass;
+   on the calibration rows *and* the probes (parity.calibration_inputs / probe_inputs); done if both pass
+   (the probes are run only once the calibration rows pass: both must, so the rest would be moot);
 2. else smooths the activations (serving/smooth.py: outlier channels scaled down, the weights' rows up;
    exact in fp32; not step 0's MatMuls: smoothed, a tabular MLP's first layer went from max|dp| 0.05 to 0.56)
    and works on that graph from here: quantises every candidate again; done if both pass
    (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows, benchmarks/README.md);
 3. else ranks the candidates by sensitivity: the export with only that node quantised, its max|dp|
-   (then mean|dp|) against torch on the calibration rows - never the probes;
+   (then mean|dp|) against torch on the calibration rows - never the probes; each such trial is spliced
+   in memory from the all-int8 graph step 2 made (serving/int8_trials.py: the same graph that quantising
+   the node alone writes, without re-quantising and re-writing the whole model 40 times);
 4. keeps the most sensitive nodes fp32, one more at a time, until both checks pass;
 5. refuses (ParityFailed, with the last report) once passing would need more than `max_fp32_share` of the
    MatMul weights in fp32: int8 would then be little faster than fp32, and fp32 is there to serve.
@@ -137,6 +140,7 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
 
     `max_fp32_share`: default MAX_FP32_SHARE.
     """
+    from kubepipe.components.serving.int8_trials import OneNodeTrials
     from kubepipe.components.serving.onnx_export import INT8_TRIALS, ort_session
     from kubepipe.components.serving.parity import (ParityFailed, calibration_inputs, check_parity, probe_inputs,
                                                     reference_logits)
@@ -147,9 +151,17 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
     refs = {k: reference_logits(loaded, rows) for k, rows in sets.items()}
     max_fp32_share = MAX_FP32_SHARE if max_fp32_share is None else max_fp32_share
 
-    def reports(path, which=("calibration", "parity")):
-        session = ort_session(path)
-        return {k: check_parity(loaded, session, "int8", sets[k], refs[k]) for k in which}
+    def reports(model, which=("calibration", "parity")) -> dict:
+        """Parity on `which`, in order, stopping at the first that fails (both must pass: the rest is moot)."""
+        session, out = ort_session(model), {}
+        for k in which:
+            out[k] = check_parity(loaded, session, "int8", sets[k], refs[k])
+            if not out[k].passed:
+                break
+        return out
+
+    def passed(got: dict) -> bool:
+        return len(got) == 2 and all(r.passed for r in got.values())
 
     trials = f".{INT8_TRIALS}.{writer_tag()}-"  # named for util.remove_stale_temps, should this process be killed
     with tempfile.TemporaryDirectory(dir=Path(out_file).parent, prefix=trials, suffix=".tmp") as tmp:
@@ -165,18 +177,18 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
         kept: list[str] = []
         ranked: list[tuple[str, float]] = []
         smoothing = None
-        if SMOOTHING and not all(r.passed for r in got.values()):
+        if SMOOTHING and not passed(got):
             smoothed = Path(tmp) / "smoothed.onnx"
             done = smooth_activations(loaded, fp32_file, smoothed, skip=gemms)
             if done["inputs"]:  # none where every MatMul came from a Gemm (a tabular MLP): the graph is as it was
                 smoothing, fp32_file = done, smoothed
                 quantize_dynamic_int8(fp32_file, trial)
                 got = reports(trial)
-        if not all(r.passed for r in got.values()):
+        if not passed(got):
+            one_node = OneNodeTrials(fp32_file, trial, tmp)  # `trial`: every node int8, what each trial takes one of
             scores: dict[str, tuple[float, float]] = {}
             for name in candidates:
-                quantize_dynamic_int8(fp32_file, trial, only=[name])
-                r = reports(trial, ("calibration",))["calibration"]
+                r = reports(one_node.path(name), ("calibration",))["calibration"]
                 scores[name] = (r.max_abs_dp, r.mean_abs_dp)
             order = sorted(scores, key=scores.__getitem__, reverse=True)
             ranked = [(n, scores[n][0]) for n in order]
@@ -187,13 +199,14 @@ def quantize_int8(loaded, fp32_file: str | os.PathLike, out_file: str | os.PathL
                 kept.append(name)
                 quantize_dynamic_int8(fp32_file, trial, exclude=kept)
                 got = reports(trial)
-                if all(r.passed for r in got.values()):
+                if passed(got):
                     break
-            if not all(r.passed for r in got.values()):
-                failed = got["parity"] if not got["parity"].passed else got["calibration"]
-                raise ParityFailed(failed, f" (on the {'probes' if failed is got['parity'] else 'calibration rows'},"
-                                           f" with {len(kept)} of {len(candidates)} weight nodes fp32; passing "
-                                           f"would need more than {max_fp32_share:.0%} of the MatMul weights fp32)")
+            if not passed(got):
+                failed = next(r for r in got.values() if not r.passed)
+                where = "probes" if failed is got.get("parity") else "calibration rows"
+                raise ParityFailed(failed, f" (on the {where}, with {len(kept)} of {len(candidates)} weight nodes "
+                                           f"fp32; passing would need more than {max_fp32_share:.0%} of the MatMul "
+                                           "weights fp32)")
         os.replace(trial, out_file)
     return {"policy": "dynamic int8, per-channel weights; if that fails, activations smoothed; most sensitive "
                       "nodes fp32 until parity passes",

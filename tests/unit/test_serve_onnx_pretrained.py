@@ -176,9 +176,20 @@ def test_int8_keeps_the_sensitive_matmul_fp32_until_parity_passes(outlier, monke
     int8.quantize_dynamic_int8(fp32, tmp_path / "plain.onnx")  # every node int8: the outlier breaks the gate
     assert not parity.check_parity(model, _session(tmp_path / "plain.onnx"), "int8").passed
 
+    calls = {"quantize_dynamic_int8": 0, "check_parity": 0}
+    for module, name in ((int8, "quantize_dynamic_int8"), (parity, "check_parity")):
+        def counted(*args, _fn=getattr(module, name), _name=name, **kwargs):
+            calls[_name] += 1
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(module, name, counted)
     path = onnx_export.prepared_onnx(model, "int8")
     record = json.loads((path.parent / "export.json").read_text())["int8"]
     assert record["parity"]["passed"] and record["calibration"]["passed"]
+    # the whole graph quantised once (every node int8) and once per node kept fp32, not once per candidate
+    # (int8_trials splices each one-node trial); the probes run once the calibration rows pass, not before
+    kept = len(record["fp32_nodes"])
+    assert calls["quantize_dynamic_int8"] == 1 + kept, (calls, record["candidates"])
+    assert record["candidates"] + kept + 2 <= calls["check_parity"] <= record["candidates"] + 2 * kept + 1, calls
     assert record["fp32_nodes"][0] == record["sensitivity_max_abs_dp"][0][0]  # the most sensitive goes first
     assert 0 < record["fp32_share"] <= int8.MAX_FP32_SHARE
     kept = _weight_of(path, record["fp32_nodes"][0])  # fp32 in the served file: the FFN output weights
