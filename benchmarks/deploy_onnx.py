@@ -3,7 +3,8 @@
 For each model the same encoded batch goes through `LoadedModel.forward` (baseline: torch eager,
 inference mode, 1 thread) and onnxruntime sessions (1 intra-op thread) of the parity-checked
 exports, opened as `kubepipe serve --runtime onnx` opens them (onnx_export.ort_session); figures are
-medians of REPEATS runs of ITERS calls each, alternating runtimes. Also prints export time and the
+medians of REPEATS runs of ITERS calls each, alternating runtimes (wall-clock; BENCH_CLOCK=cpu: CPU time).
+Also prints export time and the
 parity report (max/mean |dp| and top-class agreement on the 256 probes) for fp32 and int8, whether the
 int8 policy smoothed the activations and the nodes it kept fp32 (serving/int8.py).
 
@@ -31,6 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
+# BENCH_CLOCK=cpu: the calling thread's CPU time, not wall-clock (every runtime here runs in that thread: torch
+# and onnxruntime at 1 thread), for a shared box whose load would otherwise decide the figures
+CLOCK = time.thread_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
 BATCHES = (1, 32)
 
 
@@ -38,10 +42,10 @@ def _median_us(fns: dict, iters: int) -> dict:
     runs: dict = {k: [] for k in fns}
     for _ in range(REPEATS):
         for k, fn in fns.items():  # alternate, so load on the shared box hits every runtime alike
-            t = time.perf_counter()
+            t = CLOCK()
             for _ in range(iters):
                 fn()
-            runs[k].append((time.perf_counter() - t) / iters * 1e6)
+            runs[k].append((CLOCK() - t) / iters * 1e6)
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
@@ -68,7 +72,8 @@ def main() -> None:
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     default_session = lambda path: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])  # noqa: E731
     print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}, "
-          f"onnxruntime {ort.__version__}, torch {torch.__version__}, {REPEATS} repeats")
+          f"onnxruntime {ort.__version__}, torch {torch.__version__}, {REPEATS} repeats, "
+          f"{'CPU time of the calling thread' if CLOCK is time.thread_time else 'wall-clock'}")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("KUBEPIPE_ONNX_CACHE", str(Path(tmp) / "onnx"))  # time the export itself
         build = {"text": lambda: train_demo_text_model(Path(tmp) / "text"), "byte": lambda: train_demo_byte_model(Path(tmp) / "byte"),

@@ -16,7 +16,9 @@ So `quantize_int8`:
 2. else smooths the activations (serving/smooth.py: outlier channels scaled down, the weights' rows up;
    exact in fp32; not step 0's MatMuls: smoothed, a tabular MLP's first layer went from max|dp| 0.05 to 0.56)
    and works on that graph from here: quantises every candidate again; done if both pass
-   (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows, benchmarks/README.md);
+   (MiniLM teacher: 7 -> 3 MatMuls kept fp32, 69 -> 55 ms per forward at 32 rows on a VNNI CPU; a teacher
+   fine-tuned 1,500 rows x 1 epoch keeps 1, and its int8 is 1.78x torch fp32 at 32 rows on an AVX2 CPU
+   without VNNI, where the int8 GEMMs are 65% of the time: benchmarks/README.md);
 3. else ranks the candidates by sensitivity: the export with only that node quantised, its max|dp|
    (then mean|dp|) against torch on the calibration rows - never the probes; each such trial is spliced
    in memory from the all-int8 graph step 2 made (serving/int8_trials.py: the same graph that quantising
