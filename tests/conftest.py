@@ -51,6 +51,16 @@ def _fresh_kfp_local():
 
 
 @pytest.fixture(scope="module")
+def ddp_forkserver_stopped():
+    """For a module whose tests train with DDP (`pytestmark = pytest.mark.usefixtures("ddp_forkserver_stopped")`):
+    the forkserver its launches start is stopped when the module ends, not left for the rest of the worker's life."""
+    yield
+    from forkserver_stop import stop_forkserver
+
+    stop_forkserver()
+
+
+@pytest.fixture(scope="module")
 def cli_words():
     """Messages name the CLI's options (`--param n=...`), as under `kubepipe` (kubepipe.arguments); outside it they
     name the API's arguments (`params['n']=...`). For a module of the CLI's words:

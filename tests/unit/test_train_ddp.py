@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("ddp_forkserver_stopped")  # its DDP forkserver ends with this module
 
 from kubepipe.components.training.artifact import load_model  # noqa: E402
 from kubepipe.components.training.config import TrainConfig  # noqa: E402

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
+pytestmark = pytest.mark.usefixtures("ddp_forkserver_stopped")  # its DDP forkserver ends with this module
 
 from kubepipe.components.errors import DataError, ModelError  # noqa: E402
 from kubepipe.components.training.checks import check_train  # noqa: E402
