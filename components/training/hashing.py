@@ -196,9 +196,14 @@ def _words(joined: _Joined, spec: HashingSpec) -> int:
     `max_features` char n-grams (the shortest, by position) span; a text too short for any char n-gram reads
     its words through word unigrams, at most `max_features` of them."""
     lens, tid, spaces = joined.lens, joined.tid, joined.spaces
+    lo, hi = spec.char_ngrams
+    if len(lens) and lo <= hi and int(lens.min()) >= max(lo, 3) and int(lens.max()) <= spec.max_features + lo - 1:
+        # The server's case (each pass): no text is empty or short, none long enough for a word to start past its
+        # kept char n-grams, so every word is read; a text " w1 .. wk " holds k + 1 spaces (single spaces once
+        # normalised). Two reductions instead of the ~20 numpy calls below: 100k fewer instructions a one-row pass.
+        return len(spaces) - len(lens)
     a, b = spaces[:-1] + 1, spaces[1:]  # a word's first byte, and the space after it
     owner = tid[spaces[:-1]]
-    lo, hi = spec.char_ngrams
     short = ~((lo <= hi) & (lens >= lo))  # no char n-gram fits in the padded text
     end = np.where(short, np.iinfo(np.int64).max, spec.max_features + lo - 1)  # past the kept char n-grams
     first = np.cumsum(lens) - lens  # each text's first byte in the buffer

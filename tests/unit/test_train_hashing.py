@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubepipe.components.training import hashing
 from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, hash_ngrams_read, normalise, words_read
@@ -82,3 +84,31 @@ def test_a_batch_hashes_as_each_text_alone_by_the_rule(spec):
 
 def test_texts_that_are_not_strings_are_read_as_their_text():
     assert hashing.normalise_all([12, None, 2.5, "A-b"]) == ["0", "none", "0 0", "a b"]
+
+
+def oracle_words(text, spec: HashingSpec) -> int:
+    """`words_read` of one text by the rule written out: a word is read where it starts (its byte in the padded
+    text) within the bytes the text's first `max_features` char n-grams span; a text too short for any char n-gram
+    reads its words through word unigrams, at most `max_features` (none without them)."""
+    padded = (" " + oracle_normalise(text) + " ").encode("utf-8")
+    starts = [i for i in range(1, len(padded)) if padded[i] != 32 and padded[i - 1] == 32]
+    lo, hi = spec.char_ngrams
+    if lo <= hi and len(padded) >= lo:
+        return sum(1 for s in starts if s < spec.max_features + lo - 1)
+    return min(len(starts), spec.max_features) if spec.word_ngrams >= 1 else 0
+
+
+_WORD = st.text(alphabet=st.sampled_from(list("abz09é日ß-. ,\t")), min_size=0, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.lists(_WORD, max_size=40).map(" ".join), max_size=8),
+       lo=st.integers(1, 6), span=st.integers(-1, 3), max_features=st.integers(1, 300), word_ngrams=st.integers(0, 2))
+def test_words_read_is_the_rule_for_every_batch(texts, lo, span, max_features, word_ngrams):
+    """The words a batch reads (the server's tokens counter, each pass) are each text's by the rule, whichever way
+    `words_read` counts them: a batch of short texts by its spaces (the server's case, two numpy reductions), any
+    other (an empty or too-short text, one long enough that its later words are not read) word by word."""
+    spec = HashingSpec(buckets=101, word_ngrams=word_ngrams, char_ngrams=(lo, lo + span), max_features=max_features)
+    want = sum(oracle_words(t, spec) for t in texts)
+    assert words_read(texts, spec) == want
+    assert hash_ngrams_read(texts, spec)[1] == want
