@@ -659,3 +659,27 @@ def test_a_record_written_before_outputs_were_redacted_is_shown_redacted(tmp_pat
         code, out, err = run_cli(capsys, "runs", "show", "leaky-1", "--home", tmp_path, *fmt)
         assert code == 0, err
         assert "<redacted>" in out and not [s for s in ("zq9Xr7", "Dsn0pass", "Pw9kl8", "k-123456") if s in out + err]
+
+
+def test_runs_list_reads_in_full_only_the_runs_it_lists(tmp_path, monkeypatch):
+    """`runs list` (limit 20 by default) built the full view of every run under the folder (each step's outputs
+    redacted, a RUNNING record's process looked up) before keeping the newest: now only the runs it returns.
+    Order and the label filter are as before."""
+    from kubepipe.backends.runs import listing
+
+    for i in range(6):
+        _record(tmp_path, f"p-{i}")
+        rec = tmp_path / f"p-{i}" / "run.json"
+        data = json.loads(rec.read_text())
+        rec.write_text(json.dumps({**data, "started_at": float(i), "labels": {"team": "ml" if i % 2 else "ops"},
+                                   "steps": [{"name": "train", "state": "SUCCEEDED",
+                                              "outputs": {"uri": "s3://bob:pw@host/x"}}]}))
+    built = []
+    full = listing._local
+    monkeypatch.setattr(listing, "_local", lambda data: built.append(data["run_id"]) or full(data))
+    runs = listing.list_local_runs(tmp_path, limit=2)
+    assert [r["run_id"] for r in runs] == ["p-5", "p-4"] and built == ["p-5", "p-4"]
+    assert "pw" not in json.dumps(runs)  # still redacted where listed
+    built.clear()
+    assert [r["run_id"] for r in listing.list_local_runs(tmp_path, limit=2, labels={"team": "ml"})] == ["p-5", "p-3"]
+    assert built == ["p-5", "p-3"]

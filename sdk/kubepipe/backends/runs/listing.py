@@ -187,18 +187,18 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
             data = read_record(rec)
         except UserError as exc:
             if not pipeline and not pipeline_file and not labels:
-                out.append((float("-inf"), _corrupt(rec, str(exc))))
+                out.append((float("-inf"), _corrupt(rec, str(exc)), None))
             continue
         if not of_pipeline(data.get("pipeline"), data.get("source"), pipeline, pipeline_file):
             continue
-        run = _local(_in_folder(data, rec.parent))
-        if labels and not carries(run["labels"], labels):
+        if labels and not carries(redacted_labels(_labels(data.get("labels"))), labels):  # as _local shows them
             continue
-        out.append((_started(data.get("started_at")), run))
+        out.append((_started(data.get("started_at")), data, rec.parent))
     # by the recorded start, not its ISO text: that has whole seconds, and two runs started in one second
     # (a scheduler tick, a CI matrix) came in folder order, so prune --keep could keep the older one
-    out.sort(key=lambda pair: pair[0], reverse=True)
-    return [r for _, r in out[:limit]]
+    out.sort(key=lambda row: row[0], reverse=True)
+    # only the runs listed are read in full (their liveness, their outputs redacted), not every run under the folder
+    return [data if folder is None else _local(_in_folder(data, folder)) for _, data, folder in out[:limit]]
 
 
 def _started(value: Any) -> float:
