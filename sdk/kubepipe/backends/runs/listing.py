@@ -181,7 +181,7 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
     """Newest first; with `labels`, the runs that carry each of them (kubepipe.labels.carries); with `pipeline` /
     `pipeline_file`, those of the pipeline (`of_pipeline`). A record that cannot be read is listed with state
     CORRUPT (and its reason in `error`), unless a filter is given."""
-    out = []
+    out: list[tuple[float, dict, Path | None]] = []
     for rec in Path(runs_dir).glob("*/run.json"):
         try:
             data = read_record(rec)
