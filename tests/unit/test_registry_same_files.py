@@ -135,3 +135,48 @@ def test_a_registration_reads_each_committed_version_once(tmp_path, monkeypatch)
     assert Registry(uri).register(_model(tmp_path, "m-d", "d"), name="clf", reuse_same=True).version == 4
     for n in (1, 2, 3):
         assert reads.count(f"clf/versions/{n}/version.json") == 1, reads
+
+
+def test_a_registration_whose_claim_is_still_being_written_is_waited_for(tmp_path, monkeypatch):
+    """The first registration made v1's folder and is still writing its claim (its temp file there, fsync slow under
+    load) when the second lists the versions: the second takes v2 and must wait for v1, not add its own (CI saw
+    [1, 2])."""
+    uri = f"file://{tmp_path / 'registry'}"
+    create = LocalStore.create
+    first, second = _model(tmp_path, "run1"), _model(tmp_path, "run2")
+    v1 = tmp_path / "registry" / "clf" / "versions" / "1"
+
+    def slow_first_claim(self, rel, data, *, parents=True):
+        if rel == "clf/versions/1/claim.json":  # the folder and a temp file, then the link a while later
+            v1.mkdir(parents=True, exist_ok=True)
+            (v1 / ".tmp-claim-writing").write_bytes(b"")
+            time.sleep(1.0)
+            (v1 / ".tmp-claim-writing").unlink()
+        return create(self, rel, data, parents=parents)
+
+    monkeypatch.setattr(LocalStore, "create", slow_first_claim)
+    outcome: list = []
+    t = threading.Thread(target=lambda: outcome.append(_try(uri, first)))
+    t.start()
+    while not (v1 / ".tmp-claim-writing").exists():
+        time.sleep(0.01)
+    mv = Registry(uri).register(second, name="clf", reuse_same=True)
+    t.join(30)
+    assert outcome[0].version == 1 and mv.version == 1
+    assert [v.version for v in Registry(uri).versions("clf")] == [1]
+    assert not (tmp_path / "registry" / "clf" / "versions" / "2").exists()  # its claim removed
+
+
+def test_a_claim_folder_left_by_a_killed_create_is_waited_for_at_most_the_grace(tmp_path, monkeypatch):
+    """A create killed between its folder and its link leaves a temp file and no claim: a registration of any files
+    waits for it `CLAIM_GRACE_S` at most, then adds its version."""
+    from kubepipe.components.registry import same_files
+
+    monkeypatch.setattr(same_files, "CLAIM_GRACE_S", 0.6)
+    uri = f"file://{tmp_path / 'registry'}"
+    v1 = tmp_path / "registry" / "clf" / "versions" / "1"
+    v1.mkdir(parents=True)
+    (v1 / ".tmp-killed-123").write_bytes(b"")
+    started = time.monotonic()
+    mv = Registry(uri).register(_model(tmp_path, "run1"), name="clf", reuse_same=True)
+    assert mv.version == 2 and 0.5 < time.monotonic() - started < 10
