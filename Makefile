@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 LINT_VENV ?= .venv-lint
 TORCH_VERSION ?= 2.13.0
 export GX_ANALYTICS_ENABLED := false
+# The .pyc of what is imported is written once (setup installs with --no-compile); where the caller's environment
+# says PYTHONDONTWRITEBYTECODE, every process would compile torch, GX, kserve... again (~13 s CPU an import of them)
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup test demo lint bench clean golden chaos crd-snapshot
 
