@@ -209,3 +209,16 @@ def test_a_component_error_of_the_user_s_own_is_the_step_s_error_whatever_its_na
     assert run.error.startswith("step `charge` failed: PaymentDeclined: card refused for 5"), run.error
     other = kubepipe.run(in_tmp / "pay.yaml", {"own": False})
     assert other.failed_step.error == "exited with an error; last output: declines.Declined: card refused for 5"
+
+
+def test_a_local_run_leaves_no_task_folder_in_the_temp_folder(in_tmp, monkeypatch):
+    """kfp's command writes each step's function to `$(mktemp -d)/ephemeral_component.py` and never removes it:
+    every local task left a folder in /tmp. Each task's TMPDIR is now a folder of the run's, removed when it ends."""
+    system_tmp = in_tmp / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))  # what the run's processes take as the temp folder
+    run = kubepipe.run(FIX / "branching.yaml", {"n": 5})
+    assert run.ok, run.error
+    assert run.step("sum").outputs["total"] == 10
+    assert sorted(p.name for p in system_tmp.rglob("ephemeral_component.py")) == []
+    assert list((Path(run.run_dir) / "tmp").iterdir()) == []  # each task's folder removed when it ended

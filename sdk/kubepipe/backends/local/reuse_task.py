@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess  # nosec B404 - runs the executor's own argv, as kfp.local would
 import sys
+import tempfile
 from pathlib import Path
 
 from kubepipe.backends.local.digests import copies_digest, outputs_digest, recorded_digest, sizes_differ, tree_digest
@@ -35,6 +36,7 @@ __all__ = ["REUSE_ENV", "RECORDS", "main"]
 
 REUSE_ENV = "KUBEPIPE_REUSE"  # JSON: {run_id, run_dir, root, paths: {digest: [param]}, from: {run_id, root, tasks}}
 RECORDS = "reuse"  # <run dir>/reuse/<task folder below the pipeline's>.json
+_TMP = "tmp"  # <run dir>/tmp/task-*: a running task's TMPDIR
 _OUTPUT = "executor_output.json"
 
 
@@ -140,15 +142,33 @@ def _copy(old: Path, new: Path) -> None:
         atomic_write_text(new / _OUTPUT, json.dumps(out))
 
 
-def _run(command: list[str]) -> int:
-    """The executor's own command; a SIGTERM sent to this wrapper goes to it too."""
-    proc = subprocess.Popen(command)  # nosec B603 - the executor's argv from the compiled IR
-    signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum))
-    while True:
+def _run(command: list[str], tmp_root: Path | None = None) -> int:
+    """The executor's own command; a SIGTERM sent to this wrapper goes to it too.
+
+    `tmp_root` (the run's folder): the command's TMPDIR is a folder of its own below it, removed when it ends. kfp's
+    command writes the step's function to `$(mktemp -d)/ephemeral_component.py` and never removes it: every local
+    task left a folder in /tmp (thousands on a machine that runs pipelines). A task killed mid-step leaves its folder
+    in the run's `tmp/`, with the run."""
+    env = None
+    tmp = None
+    if tmp_root is not None:
         try:
-            return proc.wait()
-        except KeyboardInterrupt:  # Ctrl-C reached the task too: wait for it to end
-            continue
+            (tmp_root / _TMP).mkdir(parents=True, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix="task-", dir=tmp_root / _TMP)
+            env = {**os.environ, "TMPDIR": tmp}
+        except OSError:  # a full disk: the step runs with the system's temp folder, as before
+            tmp = None
+    try:
+        proc = subprocess.Popen(command, env=env)  # nosec B603 - the executor's argv from the compiled IR
+        signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum))
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # Ctrl-C reached the task too: wait for it to end
+                continue
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
@@ -175,7 +195,7 @@ def main(argv: list[str]) -> int:
         return 0
     mine = {"inputs": inputs, **({"not_reused": why} if why else {})}  # why a resumed run ran it: its notes say
     recorded = _write(record, {"state": "running", **mine})
-    code = _run(command)
+    code = _run(command, Path(ctx["run_dir"]))
     if code == 0 and recorded:
         _write(record, {"state": "succeeded", **mine, **_succeeded(task_dir)})
     return code
