@@ -286,6 +286,8 @@ def test_a_crashed_retrain_resumes_under_the_name_it_recorded(tmp_path, capsys, 
     assert (f"named `fraud-eu` as run {failed.run_id}, which it resumes, recorded it (metadata.name takes a variable "
             "not set in this environment)") in resumed["notes"], resumed["notes"]
     assert [s["name"] for s in resumed["steps"] if s.get("reused_from") == failed.run_id] == ["make", "double"]
+    # still the retrain its request asked for (it recorded `retrain: null`, and `runs show` said nothing of it)
+    assert failed.retrain["request_id"] == resumed["retrain"]["request_id"] == "retrain-train-1", resumed["retrain"]
 
     monkeypatch.setenv("MODEL_REGION", "us")  # set otherwise here: the file names another run, the record wins
     runs = tmp_path / ".kubepipe" / "runs"

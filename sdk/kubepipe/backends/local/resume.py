@@ -25,6 +25,7 @@ class Prior(NamedTuple):
     params: dict
     run_dir: Path
     succeeded: frozenset[str]  # its steps that succeeded (reuse.py may reuse what they made)
+    retrain: dict | None = None  # the retrain request it ran for: the resumed run is that retrain too
 
 
 def _run_id(resume: str | os.PathLike, runs_dir: Path) -> str:
@@ -91,8 +92,11 @@ def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> 
         raise UserError(f"{resume_given(resume)}: run {rid}'s record ({Path(runs_dir) / rid / 'run.json'}) has "
                         f"checkpoint_key {key!r}, which is no run id; put back the run id it had (or {rid}'s own), "
                         f"or start a fresh run without {resume_place()}")
+    from kubepipe.backends.runs.record import retrain_of
+
     return Prior(rid, key, params if isinstance(params, dict) else {},
-                 Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"))
+                 Path(runs_dir) / rid, frozenset(s["name"] for s in prior["steps"] if s["state"] == "SUCCEEDED"),
+                 retrain_of(record.get("retrain")))
 
 
 def _other_pipeline(compiled: Compiled, resume: str, record: dict, file: Path) -> str:

@@ -134,7 +134,9 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
                     steps=[StepRecord(n, reports=sorted(report_outputs.get(n, ()))) for n in names.values()],
                     resumed_from=resumed_from,
                     checkpoint_key=checkpoint_key, labels=run_labels(compiled.profile.labels, plan.labels),
-                    retrain=retrain_of(retrain_request()), profile=dict(compiled.profile_source))
+                    # a resumed retrain (`run --resume` in a shell) is still the retrain its request asked for
+                    retrain=retrain_of(retrain_request()) or (prior.retrain if prior else None),
+                    profile=dict(compiled.profile_source))
     if resumed_from:
         run.notes.append(f"resumes run {resumed_from}: a step that succeeded there is reused where its component and "
                          "inputs are unchanged; the others run, a training step continuing from its last checkpoint "
