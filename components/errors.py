@@ -13,7 +13,7 @@ import os
 import sys
 
 __all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
-           "not_retryable", "fail_fast", "NO_RETRY_ENV"]
+           "not_retryable", "fail_fast", "mark_not_retried", "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -79,14 +79,22 @@ def fail_fast():
     try:
         yield
     except Exception as exc:
-        if not_retryable(exc):
-            print(f"kubepipe: not retried: {type(exc).__name__} cannot change on a retry; fix the cause and "
-                  "run again", file=sys.stderr, flush=True)
-            marker = os.environ.get(NO_RETRY_ENV)
-            if marker:
-                try:
-                    with open(marker, "w", encoding="utf-8") as fh:
-                        fh.write(f"{type(exc).__name__}: {exc}"[:2000])
-                except OSError:
-                    pass  # the marker only saves time; the failure itself is reported either way
+        mark_not_retried(exc)
         raise
+
+
+def mark_not_retried(exc: BaseException) -> None:
+    """Where `exc` cannot change on a retry: say so, and in a local run mark the task (NO_RETRY_ENV's file) so that
+    kubepipe does not retry it. `fail_fast` calls it for built-ins; a local task's wrapper (`task_main`) for any
+    ComponentError a user's component raised, once (the marker not there yet)."""
+    if not not_retryable(exc):
+        return
+    print(f"kubepipe: not retried: {type(exc).__name__} cannot change on a retry; fix the cause and run again",
+          file=sys.stderr, flush=True)
+    marker = os.environ.get(NO_RETRY_ENV)
+    if marker:
+        try:
+            with open(marker, "w", encoding="utf-8") as fh:
+                fh.write(f"{type(exc).__name__}: {exc}"[:2000])
+        except OSError:
+            pass  # the marker only saves time; the failure itself is reported either way

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -202,13 +203,19 @@ def test_a_component_error_of_the_user_s_own_is_the_step_s_error_whatever_its_na
         "    raise Declined(f'card refused for {amount}')\n")
     (in_tmp / "pay.yaml").write_text(
         "apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: pay}\nparams: {own: {type: bool, default: true}}\n"
-        "steps:\n  charge: {component: 'pay_ops:charge', retries: 0, with: {amount: 5, own: '${params.own}'}}\n")
+        "steps:\n  charge: {component: 'pay_ops:charge', retries: {count: 2, backoff: 0s},\n"
+        "           with: {amount: 5, own: '${params.own}'}}\n")
     run = kubepipe.run(in_tmp / "pay.yaml")
+    log = re.sub(r"\x1b\[[0-9;]*m", "", open(run.log, encoding="utf-8").read())  # kfp.local colours the names
+    # deterministic, as kubepipe's own ComponentErrors: tried once (it was tried three times)
+    assert log.count("Executing task 'charge'") == 1 and "not retried: PaymentDeclined" in log, log
     assert run.failed_step.error == ("PaymentDeclined: card refused for 5 (at pay_ops.py:9, in charge)\n"
                                      "ask the customer for another card"), run.failed_step.error
     assert run.error.startswith("step `charge` failed: PaymentDeclined: card refused for 5"), run.error
     other = kubepipe.run(in_tmp / "pay.yaml", {"own": False})
     assert other.failed_step.error == "exited with an error; last output: declines.Declined: card refused for 5"
+    other_log = re.sub(r"\x1b\[[0-9;]*m", "", open(other.log, encoding="utf-8").read())
+    assert other_log.count("Executing task 'charge'") == 3, other_log  # any other error: retried, as before
 
 
 def test_a_local_run_leaves_no_task_folder_in_the_temp_folder(in_tmp, monkeypatch):

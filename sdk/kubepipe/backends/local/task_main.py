@@ -9,10 +9,14 @@ command naming kfp.dsl.executor_main only): kfp's executor, and where it ends in
 a subclass whatever its name, after the traceback one line the watcher reads as the step's error:
 
     kubepipe: component error PaymentDeclined: <its message, as raised>
+
+A ComponentError is deterministic unless raised with `retryable=True` (components/errors.py): the user's too is
+marked as not to be retried, as `fail_fast` marks the built-ins'.
 """
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 import traceback
@@ -29,11 +33,14 @@ def main() -> int:
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except Exception as exc:
-        from kubepipe.components.errors import ComponentError
+        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, mark_not_retried
 
         if not isinstance(exc, ComponentError):
             raise
         traceback.print_exc()
+        marker = os.environ.get(NO_RETRY_ENV)
+        if marker and not os.path.exists(marker):  # a user's: a retry cannot change it either (unless retryable)
+            mark_not_retried(exc)
         print(f"{COMPONENT_ERROR}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
