@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 
 __all__ = ["serve_async"]
 
@@ -18,8 +19,6 @@ log = logging.getLogger("kubepipe.serve")
 def _listening_socket(fd: int | None):
     if fd is None:
         return None
-    import socket
-
     return socket.socket(fileno=fd)
 
 
@@ -40,7 +39,8 @@ async def _watch_parent(parent_pid: int, stop) -> None:
 
 async def serve_async(model, *, host: str, port: int, grace_period: int, drain_delay_s: float,
                        max_body_bytes: int, sample_every: int, socket_fd: int | None = None,
-                       parent_pid: int | None = None, prediction_log: dict | None = None) -> int:
+                       parent_pid: int | None = None, prediction_log: dict | None = None,
+                       listener: socket.socket | None = None) -> int:
     from kubepipe.components.serving.app import build_app
 
     _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
@@ -66,9 +66,14 @@ async def serve_async(model, *, host: str, port: int, grace_period: int, drain_d
     if worker:
         sock = _listening_socket(socket_fd)
     else:
-        from kubepipe.components.serving.processes import listen
+        from kubepipe.components.serving.processes import LISTEN_BACKLOG, listen
 
-        sock = listen(host, port)  # a taken port is a clear error now, not after the model has loaded
+        # a taken port is a clear error before the model loads (server.main binds before torch and kserve load)
+        if listener is not None:
+            sock = listener
+            sock.listen(LISTEN_BACKLOG)
+        else:
+            sock = listen(host, port)
         log.warning("listening on http://%s:%d; live now, ready once the model has loaded", host,
                     sock.getsockname()[1])
         _route_signals(handle_exit)

@@ -27,7 +27,7 @@ from kubepipe.processes import process_alive, process_identity, same_start
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV
 
 __all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
-           "port_free", "listen", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
+           "port_free", "listen", "bind", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
@@ -40,6 +40,7 @@ class BadHost(ComponentError):
     """`--host` names no address of this machine: another port would not help."""
 
 
+LISTEN_BACKLOG = 2048
 _HOST_HINT = "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, e.g. in a container)"
 
 
@@ -61,6 +62,15 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
 
     As uvicorn binds: connections in TIME_WAIT do not count (SO_REUSEADDR on POSIX).
     """
+    sock = bind(host, port)
+    sock.listen(LISTEN_BACKLOG)
+    sock.set_inheritable(inheritable)
+    return sock
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and not yet listening (a client is refused, not kept waiting, until `listen`),
+    with `listen`'s errors."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -77,8 +87,6 @@ def listen(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
             what = "does not resolve" if isinstance(exc, socket.gaierror) else "is not an address of this machine"
             raise BadHost(f"--host {host}: cannot listen on {host}:{port} ({why}): {host} {what}; {_HOST_HINT}") from None
         raise ComponentError(f"--port {port}: cannot listen on {host}:{port} ({why}); pick another port") from None
-    sock.listen(2048)
-    sock.set_inheritable(inheritable)
     return sock
 
 

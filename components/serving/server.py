@@ -20,12 +20,15 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubepipe.components.serving.app import build_app, import_kserve
 from kubepipe.components.serving.lifecycle import serve_async
 from kubepipe.components.serving.options import CHOICES, DEFAULTS, OPTIONS
 from kubepipe.components.serving.serve_checks import check_artifact, check_options
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["serve", "main", "build_parser", "check_artifact", "build_app"]
 
@@ -40,8 +43,11 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
           precision: str = "auto", torch_compile: bool = False, socket_fd: int | None = None,
           parent_pid: int | None = None, model_version: str = "", log_sink: str | None = None,
           log_sample: float = DEFAULTS["log_sample"], log_flush_s: float = DEFAULTS["log_flush_s"],
-          log_queue: int = DEFAULTS["log_queue"], log_raw_inputs: bool = False) -> int:
-    """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code."""
+          log_queue: int = DEFAULTS["log_queue"], log_raw_inputs: bool = False,
+          listener: socket.socket | None = None) -> int:
+    """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code. `listener`: a socket bound to
+    host:port (main binds it before torch and kserve load), listening from when the app is built; None binds
+    one then."""
     import warnings
 
     import torch
@@ -74,7 +80,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
         runner = asyncio.Runner()
     opts: dict[str, Any] = dict(host=host, port=port, grace_period=grace_period, drain_delay_s=drain_delay_s,
                                 max_body_bytes=int(max_body_mb * 2**20), sample_every=every, socket_fd=socket_fd,
-                                parent_pid=parent_pid)
+                                parent_pid=parent_pid, listener=listener)
     if log_sink:
         opts["prediction_log"] = dict(sink=log_sink, sample=log_sample, flush_s=log_flush_s, queue=log_queue,
                                       version=model_version, redact=not log_raw_inputs)
@@ -138,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                            log_max_mb=args.log_max_mb, log_backups=args.log_backups)
     opts = {k: v for k, v in vars(args).items() if k not in ("model_dir", "workers", "allow_user_model", "prepare")}
     opts["drain_delay_s"] = opts.pop("drain_delay")
+    if args.socket_fd is None:  # a taken port is said in milliseconds, not after torch and kserve have loaded (s)
+        from kubepipe.components.serving.processes import bind
+
+        opts["listener"] = bind(args.host, args.port)  # it listens once the app is built, as without it
     return serve(args.model_dir, **opts)
 
 

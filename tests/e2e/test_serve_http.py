@@ -392,10 +392,13 @@ def test_server_on_a_taken_port_says_so_before_loading(models, tmp_path):
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "kubepipe.components.serving.server", str(models["text"]),
-                              "--port", str(port)], capture_output=True, text=True, timeout=120)
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "kubepipe.components.serving.server",
+                              str(models["text"]), "--port", str(port)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr and "failed to load" not in out.stderr  # not blamed on the model
+    # said before torch and kserve load (seconds of CPU): it was said once the app was built, both imported
+    imported = set(re.findall(r"^import time:.*\|\s+(\S+)$", out.stderr, re.M))
+    assert "kubepipe.components.serving.serve_checks" in imported and not imported & {"torch", "kserve"}
 
 
 def _binary_body(texts):
