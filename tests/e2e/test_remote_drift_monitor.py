@@ -38,10 +38,14 @@ def _log(sink: Path) -> None:
 
 
 def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_tmp):
+    """The drifted window's run also names a labels file that is not there: `labels_uri` naming a missing file
+    failed the live step, and so trigger-retrain and the report did not run that day though drift needs no labels.
+    The monitor runs through: drift is found, its retrain queued, and the report says the labels were not found
+    (the file named) and shows no live numbers. The later runs take no labels (the default)."""
     (in_tmp / "pipelines").symlink_to(ROOT / "pipelines")
     _log(in_tmp / ".kubepipe" / "predictions")  # the local profile's default sink
     drifted_window = {**REF, "scheduled_time": "2026-03-16T12:00:00Z"}
-    drifted = kubepipe.run(MONITOR, drifted_window)
+    drifted = kubepipe.run(MONITOR, {**drifted_window, "labels_uri": "labels/chargebacks-2026-03-16.csv"})
     assert drifted.ok, drifted.error
     assert drifted.step("drift").outputs["drift_detected"] is True
     assert drifted.step("retrain").outputs["triggered"] is True
@@ -49,6 +53,12 @@ def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_t
     assert len(queue) == 1 and json.loads(queue[0].read_text())["pipeline"].endswith("pipelines/merchant-categorizer.yaml")
     report = Path(drifted.step("report").artifacts["report"]).read_text()
     assert "Input drift" in report and "Prediction drift" in report and "started" in report
+    # the labels file that is not there
+    assert drifted.step("live").outputs["quality_dropped"] is False and drifted.step("live").outputs["labelled"] == 0
+    live = report.split("<h2>Live quality ", 1)[1].split("<h2>", 1)[0]
+    assert "NO LABELS" in live and "labels/chargebacks-2026-03-16.csv: no such file" in live, live
+    assert "live quality is not measured in this window" in live
+    assert "live_f1_macro" not in drifted.step("live").metrics and "live_accuracy" not in drifted.step("live").metrics
 
     again = kubepipe.run(MONITOR, drifted_window)
     assert again.step("retrain").outputs["triggered"] is False
@@ -61,23 +71,3 @@ def test_drift_monitor_triggers_once_then_cools_down_and_ignores_clean_data(in_t
     actions = [json.loads(line)["action"] for line in log.read_text().splitlines()]
     assert actions == ["started", "cooldown", "no-drift"]
     assert len(list((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))) == 1
-
-
-def test_a_labels_file_not_there_still_checks_drift_retrains_and_reports(in_tmp):
-    """`labels_uri` naming a file not there failed the live step, and so trigger-retrain and the report did not
-    run that day though drift needs no labels. The monitor runs through: drift is found, its retrain queued, and
-    the report says the labels were not found (the file named) and shows no live numbers."""
-    (in_tmp / "pipelines").symlink_to(ROOT / "pipelines")
-    _log(in_tmp / ".kubepipe" / "predictions")
-    run = kubepipe.run(MONITOR, {**REF, "scheduled_time": "2026-03-16T12:00:00Z",
-                                 "labels_uri": "labels/chargebacks-2026-03-16.csv"})
-    assert run.ok, run.error
-    assert run.step("drift").outputs["drift_detected"] is True
-    assert run.step("live").outputs["quality_dropped"] is False and run.step("live").outputs["labelled"] == 0
-    assert run.step("retrain").outputs["triggered"] is True
-    assert len(list((in_tmp / ".kubepipe/state/retrain/queue").glob("*.json"))) == 1
-    report = Path(run.step("report").artifacts["report"]).read_text()
-    live = report.split("<h2>Live quality ", 1)[1].split("<h2>", 1)[0]
-    assert "NO LABELS" in live and "labels/chargebacks-2026-03-16.csv: no such file" in live, live
-    assert "live quality is not measured in this window" in live
-    assert "live_f1_macro" not in run.step("live").metrics and "live_accuracy" not in run.step("live").metrics
