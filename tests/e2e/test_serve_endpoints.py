@@ -120,41 +120,6 @@ def test_deploy_replace_rollback_and_stop(models, tmp_path):
         httpx.get(f"{url}/v2/models/merchant/ready", timeout=1)
 
 
-def test_predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, tmp_path):
-    """`kubepipe endpoints predict` with more texts than the server's --max-batch-size (64 by default) got its 413,
-    'split it into several requests'; it sends as many requests as the endpoint's recorded limit needs."""
-    from kubepipe.components.serving.endpoints import deploy_local, stop_endpoint
-    from kubepipe.components.training.artifact import load_model
-
-    state = str(tmp_path / ".kubepipe")
-    texts = [f"{TEXTS[i % 3]} {i}" for i in range(11)]
-    deploy_local("small", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=4, version=3)
-    try:
-        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *texts,
-                              "--home", state], capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        rows = [line.split("\t") for line in out.stdout.splitlines()[1:]]
-        assert [r[2] for r in rows] == texts
-        assert [r[0] for r in rows] == [str(x) for x in load_model(models["a"]).predict(texts)]
-        # --format json: one document, the inputs in order with their answers (docs/cli.md `EndpointPrediction`)
-        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *texts,
-                              "--home", state, "--format", "json"], capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        doc = json.loads(out.stdout)
-        assert (doc["kind"], doc["endpoint"], doc["version"], doc["canary_version"]) == (
-            "EndpointPrediction", "small", 3, None)
-        assert [i["input"] for i in doc["items"]] == texts
-        assert [i["answer"]["label"] for i in doc["items"]] == [r[0] for r in rows]
-        assert [f"{i['answer']['probability']:.4f}" for i in doc["items"]] == [r[1] for r in rows]
-        # an input the server refuses in a later request is numbered as the command line gave it
-        bad = texts[:9] + ["x" * 600]
-        out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "small", *bad,
-                              "--home", state], capture_output=True, text=True, timeout=60)
-        assert out.returncode != 0 and "answered 400 for input 10 ('xxxx" in out.stderr, out.stderr
-    finally:
-        stop_endpoint("small", state)
-
-
 def test_stop_kills_only_processes_that_are_ours(tmp_path):
     """A recorded pid that now belongs to another program is left alone."""
     from kubepipe.components.errors import ComponentError
@@ -188,8 +153,41 @@ def test_a_first_deploy_that_fails_leaves_nothing_running(models, tmp_path):
     assert len(logs) == 1 and "warm-up failed" in logs[0].read_text()
 
 
-def test_an_endpoint_whose_process_was_killed_is_down_and_repair_starts_it_again(models, tmp_path):
-    """A SIGKILLed backend left the endpoint `down` (its proxy answering 502) with no hint, and `kubepipe endpoints
+def _predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, state):
+    """`endpoints predict` of 11 texts on `merchant` (max batch 4, version 3, model a)."""
+    from kubepipe.components.training.artifact import load_model
+
+    texts = [f"{TEXTS[i % 3]} {i}" for i in range(11)]
+    out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "merchant", *texts,
+                          "--home", state], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines()[1:]]
+    assert [r[2] for r in rows] == texts
+    assert [r[0] for r in rows] == [str(x) for x in load_model(models["a"]).predict(texts)]
+    # --format json: one document, the inputs in order with their answers (docs/cli.md `EndpointPrediction`)
+    out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "merchant", *texts,
+                          "--home", state, "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert (doc["kind"], doc["endpoint"], doc["version"], doc["canary_version"]) == (
+        "EndpointPrediction", "merchant", 3, None)
+    assert [i["input"] for i in doc["items"]] == texts
+    assert [i["answer"]["label"] for i in doc["items"]] == [r[0] for r in rows]
+    assert [f"{i['answer']['probability']:.4f}" for i in doc["items"]] == [r[1] for r in rows]
+    # an input the server refuses in a later request is numbered as the command line gave it
+    bad = texts[:9] + ["x" * 600]
+    out = subprocess.run([sys.executable, "-m", "kubepipe.cli", "endpoints", "predict", "merchant", *bad,
+                          "--home", state], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "answered 400 for input 10 ('xxxx" in out.stderr, out.stderr
+
+
+def test_predict_splits_a_batch_then_a_killed_process_is_down_and_repair_starts_it_again(models, tmp_path):
+    """One endpoint (max batch 4) for two stories, in this order (was two tests, each deploying its own):
+
+    `kubepipe endpoints predict` with more texts than the server's --max-batch-size (64 by default) got its 413,
+    'split it into several requests'; it sends as many requests as the endpoint's recorded limit needs.
+
+    A SIGKILLed backend left the endpoint `down` (its proxy answering 502) with no hint, and `kubepipe endpoints
     repair` said "nothing to repair"; it now restarts the recorded model with its recorded server options."""
     import signal
 
@@ -197,9 +195,10 @@ def test_an_endpoint_whose_process_was_killed_is_down_and_repair_starts_it_again
     from kubepipe.components.training.artifact import load_model
 
     state = str(tmp_path / ".kubepipe")
-    first = deploy_local("merchant", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=8, version=3)
+    first = deploy_local("merchant", str(models["a"]), state_dir=state, timeout_s=90, max_batch_size=4, version=3)
     url, want = first["url"], load_model(models["a"]).predict_proba(TEXTS)
     try:
+        _predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, state)
         for role in ("backend", "proxy"):
             (ep,) = list_endpoints(state)
             pid = ep["pids"][role]
@@ -222,6 +221,6 @@ def test_an_endpoint_whose_process_was_killed_is_down_and_repair_starts_it_again
             assert ep["status"] == "up" and ep["url"] == url and ep["version"] == 3 and "error" not in ep
             np.testing.assert_allclose(_probs(url, "merchant"), want, atol=1e-6)
             card = httpx.get(f"{url}/kubepipe/v1/models/merchant", timeout=10).json()
-            assert card["max_batch_size"] == 8  # the recorded server options, not the defaults
+            assert card["max_batch_size"] == 4  # the recorded server options, not the defaults
     finally:
         stop_endpoint("merchant", state)
