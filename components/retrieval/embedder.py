@@ -74,6 +74,16 @@ class Embedder:
     def load(cls, directory: str | os.PathLike, *, device: str = "cpu", expected: dict | None = None) -> "Embedder":
         """An embedder saved by `save` (inside an index). Its files' sha256s must match `expected` (the index
         manifest's embedder record: what the passages were embedded with), else its own embedder.json."""
+        want = cls.check_files(directory, expected)
+        emb = cls.from_base_model(str(directory), sha256=want.get("weights_sha256") or None,
+                                  max_length=int(want.get("max_length", 128)), device=device)
+        emb.model_id, emb.source = want.get("id", emb.model_id), want.get("source", emb.source)
+        return emb
+
+    @staticmethod
+    def check_files(directory: str | os.PathLike, expected: dict | None = None) -> dict:
+        """`load`'s check of a saved embedder's files against `expected` (else its embedder.json), without loading
+        the encoder; the record they were checked against."""
         from kubepipe.util import sha256_file
 
         d = Path(directory)
@@ -100,10 +110,7 @@ class Embedder:
             if digest != want[key]:
                 raise ModelError(f"{d / name}: sha256 {digest[:12]}… differs from the {want[key][:12]}… the passages "
                                  "were embedded with; queries would be embedded differently: rebuild the index")
-        emb = cls.from_base_model(str(d), sha256=want.get("weights_sha256") or None,
-                                  max_length=int(want.get("max_length", 128)), device=device)
-        emb.model_id, emb.source = want.get("id", emb.model_id), want.get("source", emb.source)
-        return emb
+        return want
 
     # ---- what it is ----
     @property

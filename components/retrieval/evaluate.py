@@ -64,10 +64,13 @@ def _names(thresholds: dict | None, relative: dict | None) -> list[str]:
     return list(dict.fromkeys([*DEFAULT_REPORTED, *(thresholds or {}), *(relative or {})]))
 
 
-def score_index(retriever, queries: list[str], relevant: list[set], names: list[str]) -> tuple[dict, list[list[str]]]:
-    """(metrics, ranked doc ids per query) of one index on the queries."""
+def score_index(retriever, queries: list[str], relevant: list[set], names: list[str],
+                vectors: np.ndarray | None = None) -> tuple[dict, list[list[str]]]:
+    """(metrics, ranked doc ids per query) of one index on the queries; `vectors`: the queries already embedded
+    by the retriever's embedder."""
     depth = max([depth_of(n) for n in names] + [1])
-    rows, _ = retriever.search_docs(queries, depth)
+    rows, _ = (retriever.search_docs(queries, depth) if vectors is None
+               else retriever.search_vectors(vectors, depth))
     ranked = [[str(retriever.doc_ids[r]) for r in rr] for rr in rows]
     metrics = ranking_metrics(ranked, relevant, names)
     if "mrr" in names:
@@ -100,7 +103,9 @@ def serving_threads() -> int:
 
 
 def _champion(registry_uri: str, model_name: str, queries, relevant, names, device,
-              index_dir: str = "") -> dict | None:
+              index_dir: str = "", candidate=None, vectors: np.ndarray | None = None) -> dict | None:
+    """The champion's record, scored as the candidate was; with the candidate's encoder (its embedder files
+    checked) and its query `vectors` when both indexes were embedded by the same one."""
     from kubepipe.components.registry import step_registry
     from kubepipe.components.registry.integrity import holds
     from kubepipe.components.retrieval.index import is_index
@@ -118,10 +123,11 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
                                  "compared with it. Use another model_name, set baseline: none, or force the gate "
                                  "with a reason")
         try:
-            retriever = Retriever(path, device=device)
+            retriever = Retriever(path, device=device, like=candidate)
         except ModelError as exc:
             raise unloadable_champion(champ, exc) from None
-        metrics, _ = score_index(retriever, queries, relevant, names)
+        shared = candidate is not None and retriever.embedder is candidate.embedder
+        metrics, _ = score_index(retriever, queries, relevant, names, vectors if shared else None)
     return {"version": champ.version, "metrics": metrics, "run_id": champ.run_id, "path": champ.model_uri,
             "same_files": bool(index_dir) and holds(champ, index_dir)}
 
@@ -152,8 +158,9 @@ def evaluate_retrieval(
                         f"{sorted(relevant[0])[:3]}; the index's ids are like {sorted(known)[:3]}), so every metric "
                         "would be 0; check relevant_column, its separator, and the chunk step's id_column")
     names = _names(thresholds, relative)
-    metrics, ranked = score_index(retriever, queries, relevant, names)
-    champion = (_champion(registry_uri, model_name, queries, relevant, names, device, index_dir)
+    vectors = retriever.embedder.embed(queries)  # once: a champion embedded by the same encoder reuses them
+    metrics, ranked = score_index(retriever, queries, relevant, names, vectors)
+    champion = (_champion(registry_uri, model_name, queries, relevant, names, device, index_dir, retriever, vectors)
                 if baseline == "champion" else None)
     gate = decide(metrics, thresholds=thresholds, relative=relative, champion_metrics=champion["metrics"] if champion else None,
                   champion_label=f"champion v{champion['version']}" if champion else "champion", baseline=baseline,

@@ -11,6 +11,7 @@ import datetime
 import decimal
 import math
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,12 +47,36 @@ def _plain(v):
     return v
 
 
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        # it was clamped: k=5000 answered 1000 documents, k=0 one, and the caller never knew
+        raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+
+
+def same_embedder(a: dict | None, b: dict | None) -> bool:
+    """Two index manifests' embedder records name the same weights, tokenizer, config and settings (their id and
+    source are labels: a registered copy of one encoder embeds alike)."""
+    if not a or not b or not a.get("weights_sha256"):
+        return False
+    labels = ("id", "source")
+    return {k: v for k, v in a.items() if k not in labels} == {k: v for k, v in b.items() if k not in labels}
+
+
 class Retriever:
-    def __init__(self, index_dir: str | os.PathLike, *, device: str = "cpu", embedder=None):
+    embedder: Any  # an Embedder, or what a caller passes with its `embed(texts, batch_size=...)`
+
+    def __init__(self, index_dir: str | os.PathLike, *, device: str = "cpu", embedder=None,
+                 like: "Retriever | None" = None):
+        """`like`: a loaded retriever whose embedder this one uses when the two indexes were embedded by the same
+        encoder (same_embedder); this index's embedder files are still checked against its manifest."""
         from kubepipe.components.retrieval.embedder import Embedder
         from kubepipe.components.retrieval.index import EMBEDDER_DIR, VectorIndex
 
         self.index = VectorIndex(index_dir)
+        if embedder is None and like is not None and same_embedder(like.manifest.get("embedder"),
+                                                                   self.manifest.get("embedder")):
+            Embedder.check_files(self.index.path / EMBEDDER_DIR, self.manifest.get("embedder"))
+            embedder = like.embedder  # loading the encoder again costs a second (and its memory) for the same weights
         if embedder is None:
             from kubepipe.components.serving.artifact_loader import resolve_device
 
@@ -72,16 +97,19 @@ class Retriever:
 
     def search_docs(self, queries: list[str], k: int, *, batch_size: int = 64) -> tuple[list[list[int]], list[list[float]]]:
         """Per query: passage rows of the top-k distinct documents and their scores (k: 1..MAX_K)."""
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            # it was clamped: k=5000 answered 1000 documents, k=0 one, and the caller never knew
-            raise ValueError(f"k must be a whole number from 1 to {MAX_K}, got {k!r}")
+        _check_k(k)  # before the queries are embedded
         if isinstance(queries, str):  # list('coffee') searched for 'c', 'o', 'f', ...: six answers, none asked for
             raise TypeError(f"queries must be a list of texts, got one text ({len(queries)} characters); pass [text]")
         queries = list(queries)
         bad = next((i for i, q in enumerate(queries) if not isinstance(q, str)), None)
         if bad is not None:
             raise TypeError(f"queries[{bad}] must be a text, got {type(queries[bad]).__name__}")
-        vecs = self.embedder.embed(queries, batch_size=batch_size)
+        return self.search_vectors(self.embedder.embed(queries, batch_size=batch_size), k)
+
+    def search_vectors(self, vecs: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]]:
+        """`search_docs` of queries already embedded by this index's embedder (float32 [n, dim], unit rows):
+        evaluation scores the candidate and a champion with the same embedder on one set of query vectors."""
+        _check_k(k)
         depth = min(len(self.index), k if self.n_docs == len(self.index) else k * 4)
         while True:
             rows, scores = self.index.search(vecs, depth)

@@ -172,3 +172,74 @@ def test_an_unreadable_embedder_record_is_read_from_the_index_manifest_or_named(
     with pytest.raises(ModelError, match="sha256 .* differs from the"):  # still checked against the manifest
         Embedder.load(tmp_path / "e", expected={**built, "weights_sha256": "ab" * 32})
 
+
+
+def test_a_champion_embedded_by_the_same_encoder_is_scored_with_its_loaded_encoder_and_query_vectors(
+        embedder, tmp_path, monkeypatch):
+    """evaluate-retrieval loaded the champion's encoder a second time (the same MiniLM weights: seconds and ~90 MB)
+    and embedded every labelled query again with it; the champion now searches the candidate's query vectors when
+    both indexes record the same encoder, its own embedder files still checked, and scores as it did on its own."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.registry import Registry
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.embeddings import embed_passages
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval, labelled_queries, score_index
+    from kubepipe.components.retrieval.index import build_index
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    docs = pd.DataFrame({"doc_id": ["m1", "m2", "m3", "m4"],
+                         "text": ["Blue Bottle Coffee; cafe; Oakland", "Shell; fuel station; Houston",
+                                  "Netflix; streaming; Los Gatos", "Blue Door Bistro; restaurant; Stockholm"]})
+    for name, rows in (("champ", docs.iloc[:3]), ("cand", docs)):
+        embed_passages(rows, tmp_path / name / "emb", embedder)
+        build_index(tmp_path / name / "emb", tmp_path / name / "idx", method="exact")
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(str(tmp_path / "champ" / "idx"), name="idx", metrics={"recall@5": 0.5})
+    reg.promote("idx", 1, reason="first")
+    queries = pd.DataFrame({"query": ["SQ *BLUE BOTTLE COFFEE", "SHELL OIL 5742", "NETFLIX.COM", "BLUE DOOR BISTRO"],
+                            "relevant": ["m1", "m2", "m3", "m4"]})
+    write_dataset(queries, tmp_path / "q.parquet")
+
+    loads, batches = [], []
+    load, embed = Embedder.from_base_model.__func__, Embedder.embed
+    monkeypatch.setattr(Embedder, "from_base_model",
+                        classmethod(lambda cls, *a, **kw: (loads.append(a), load(cls, *a, **kw))[1]))
+    monkeypatch.setattr(Embedder, "embed", lambda self, texts, **kw: (
+        batches.append(len(texts)) if len(texts) > 1 else None, embed(self, texts, **kw))[1])  # not the 1-query timing
+    ev = evaluate_retrieval(tmp_path / "cand" / "idx", tmp_path / "q.parquet", model_name="idx",
+                            registry_uri=f"file://{tmp_path / 'reg'}", thresholds={"recall@5": {"min": 0.0}})
+    assert len(loads) == 1 and batches == [4]  # before: two encoders loaded, the four queries embedded twice
+    monkeypatch.undo()
+
+    # the oracle: the champion as a retriever of its own (its encoder, its query vectors) scores the same
+    with reg.model_files("idx", 1) as folder:
+        own = Retriever(folder)
+        texts, relevant = labelled_queries(queries, "query", "relevant")
+        names = [k for k in ev["champion"]["metrics"] if k != "query_p99_ms"]
+        want, _ = score_index(own, texts, relevant, names)
+    got = ev["champion"]["metrics"]
+    assert {k: got[k] for k in names} == pytest.approx({k: want[k] for k in names}, abs=1e-6)
+    assert got["recall@5"] == pytest.approx(0.75) and ev["metrics"]["recall@5"] == 1.0  # m4 is not the champion's
+
+    candidate = Retriever(tmp_path / "cand" / "idx")
+    assert Retriever(tmp_path / "champ" / "idx", like=candidate).embedder is candidate.embedder
+    tok = tmp_path / "champ" / "idx" / "embedder" / "tokenizer.json"
+    tok.chmod(0o644)
+    tok.write_text(tok.read_text().replace('"coffee"', '"coffeX"', 1))
+    with pytest.raises(ModelError, match=r"tokenizer.json: sha256 .* differs from the .* the passages were embedded"):
+        Retriever(tmp_path / "champ" / "idx", like=candidate)  # shared, but its own files are still checked
+
+
+def test_same_embedder_compares_what_embeds_not_the_labels():
+    from kubepipe.components.retrieval.retriever import same_embedder
+
+    rec = {"id": "package:all-minilm-l6-v2", "source": "package", "dim": 384, "max_length": 64, "pooling": "mean",
+           "normalized": True, "tokenizer_sha256": "t" * 64, "weights_sha256": "w" * 64, "config_sha256": "c" * 64}
+    assert same_embedder(rec, {**rec, "id": "registry copy", "source": "model abc"})
+    for key, other in (("max_length", 128), ("weights_sha256", "x" * 64), ("tokenizer_sha256", "u" * 64),
+                       ("config_sha256", None), ("pooling", "cls")):
+        assert not same_embedder(rec, {**rec, key: other}), key
+    assert not same_embedder(rec, None) and not same_embedder({**rec, "weights_sha256": ""}, {**rec, "weights_sha256": ""})
