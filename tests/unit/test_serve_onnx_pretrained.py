@@ -124,6 +124,23 @@ def outlier(loaded, tmp_path_factory):
     return _outlier_copy(loaded, tmp_path_factory.mktemp("outlier") / "model")
 
 
+def _own_cache(model, monkeypatch, tmp_path):
+    """A cache of this test's own (its int8 policy is patched) that starts with the module cache's fp32 export of
+    `model`: the int8 steps under test start from it, as a server's would, without exporting the BERT again
+    (torch.export + onnxscript: the most expensive step here, run once per model instead of four times)."""
+    import json
+    import shutil
+
+    shared = onnx_export.prepared_onnx(model, "fp32").parent
+    own = tmp_path / "cache" / shared.name
+    own.mkdir(parents=True)
+    shutil.copy2(shared / "model.fp32.onnx", own / "model.fp32.onnx")
+    record = json.loads((shared / "export.json").read_text())
+    record.pop("int8", None)  # the fp32 export only: no int8 decision of another test comes with it
+    (own / "export.json").write_text(json.dumps(record))
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+
+
 def _weight_of(path, node_name):
     import onnx
     from onnx import numpy_helper
@@ -154,7 +171,7 @@ def test_smoothing_moves_the_outlier_into_the_weights_and_then_every_node_is_int
     report = parity.check_parity(model, _session(tmp_path / "smoothed-int8.onnx"), "int8")
     assert report.passed, report.summary()
 
-    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    _own_cache(model, monkeypatch, tmp_path)
     path = onnx_export.prepared_onnx(model, "int8")  # the policy: smoothing is its step 2, and enough here
     record = json.loads((path.parent / "export.json").read_text())["int8"]
     assert record["smoothing"] == {**info, "alpha": smooth.ALPHA} and record["fp32_nodes"] == []
@@ -169,8 +186,8 @@ def test_int8_keeps_the_sensitive_matmul_fp32_until_parity_passes(outlier, monke
     from kubepipe.components.serving import int8
 
     monkeypatch.setattr(int8, "SMOOTHING", False)  # the node search alone (smoothing would fix this outlier)
-    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
     model, ffn_out = outlier
+    _own_cache(model, monkeypatch, tmp_path)
     fp32 = onnx_export.prepared_onnx(model, "fp32")
     assert parity.check_parity(model, _session(fp32), "fp32").passed  # the model itself exports exactly
     int8.quantize_dynamic_int8(fp32, tmp_path / "plain.onnx")  # every node int8: the outlier breaks the gate
@@ -211,7 +228,7 @@ def test_int8_that_cannot_pass_is_refused_and_the_refusal_recorded(outlier, monk
         int8.quantize_int8(model, fp32, tmp_path / "int8.onnx", max_fp32_share=0.0)
     assert not (tmp_path / "int8.onnx").exists() and not list(tmp_path.iterdir())
 
-    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))
+    _own_cache(model, monkeypatch, tmp_path)
     monkeypatch.setattr(int8, "MAX_FP32_SHARE", 0.0)  # the policy's cap, as if no fallback were allowed
     with pytest.raises(parity.ParityFailed, match="int8 parity check failed"):
         onnx_export.prepared_onnx(model, "int8")
