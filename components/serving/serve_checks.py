@@ -94,13 +94,14 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
                              "logged: drop --log-sink")
     else:
         from kubepipe.components.retrieval.embeddings import EMBEDDINGS_FILE
-        from kubepipe.components.training.artifact import read_model_spec
+        from kubepipe.components.training.artifact import check_weights_file, read_model_spec
         from kubepipe.components.training.encoders import ENCODINGS
 
         if os.path.isfile(os.path.join(model_dir, EMBEDDINGS_FILE)):
             raise ModelError(f"{model_dir}: an embed step's output (its {EMBEDDINGS_FILE}), not an index: serve the "
                              "build-index step's `index` (a directory with kubepipe-index.json)")
         encoding = (read_model_spec(model_dir).get("preprocessing") or {}).get("encoding")
+        check_weights_file(model_dir)  # a damaged copy or an LFS pointer: refused before torch and kserve load
         if max_batch_tokens and encoding in ENCODINGS and not ENCODINGS[encoding].pads_rows:
             # its passes never pad, so the budget never bound (the batcher saw no widths): refused, not ignored
             raise ModelError(f"--max-batch-tokens {max_batch_tokens}: {model_dir} is a {encoding} model, whose "

@@ -25,7 +25,7 @@ from kubepipe.util import atomic_path, atomic_write_text, sha256_file
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
 
-__all__ = ["FORMAT_VERSION", "WEIGHTS_FILE", "SPEC_FILE", "METADATA_FILE", "TASKS", "LoadedModel",
+__all__ = ["FORMAT_VERSION", "WEIGHTS_FILE", "check_weights_file", "SPEC_FILE", "METADATA_FILE", "TASKS", "LoadedModel",
            "save_model", "load_model", "read_model_spec", "ModelError", "ALLOW_USER_MODEL_ENV", "user_code_allowed"]
 
 FORMAT_VERSION = 1
@@ -280,6 +280,47 @@ class LoadedModel:
         self.module.to(device)
         self.device = device
         return self
+
+
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format's own bound on its JSON header
+
+
+def check_weights_file(root: str | os.PathLike) -> None:
+    """ModelError naming the artifact's weights file when it is not framed as safetensors (a damaged or truncated
+    copy, a Git LFS pointer checked out in its place). Reads the 8-byte header length and the JSON header only,
+    without torch, so a server refuses it in milliseconds; a missing file, the weights' digest and the tensors
+    themselves are checked when they load (load_model, whose messages stay as they were: the digest first)."""
+    weights = Path(root) / WEIGHTS_FILE
+    problem = _safetensors_framing_problem(weights) if weights.is_file() else None
+    if problem:
+        raise ModelError(f"{weights}: not a safetensors file ({problem}): the weights are damaged or are not the "
+                         "file itself (a Git LFS pointer? `git lfs pull`); retrain or re-copy the artifact")
+
+
+def _safetensors_framing_problem(weights: Path) -> str | None:
+    size = weights.stat().st_size
+    with open(weights, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than the 8-byte header length"
+        n = int.from_bytes(head, "little")
+        if n > min(size - 8, _SAFETENSORS_MAX_HEADER):
+            return f"its header length {n} is past the file's {size} bytes"
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "its header is not JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    data = size - 8 - n
+    for name, tensor in header.items():
+        offsets = tensor.get("data_offsets") if isinstance(tensor, dict) else None
+        if name == "__metadata__" or not isinstance(offsets, list) or len(offsets) != 2:
+            continue  # the loader says what else is wrong: this check only refuses what it must
+        if isinstance(offsets[1], int) and offsets[1] > data:
+            return f"tensor {name!r} reaches past the file's {size} bytes (truncated?)"
+    return None
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code: bool | None = None) -> LoadedModel:
