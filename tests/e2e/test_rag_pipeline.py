@@ -60,6 +60,10 @@ def test_enrichment_runs_twice_rejects_a_corrupted_catalogue_and_serves_the_cham
     from kubepipe.components.serving.endpoints import get_endpoint, stop_endpoint
 
     monkeypatch.setenv("KUBEPIPE_CACHE", str(in_tmp / "cache"))
+    # one torch/OpenMP thread per task process, as `kubepipe serve` has: the suite runs two workers on two cores,
+    # where a task's second thread mostly spins waiting for a descheduled sibling (embedding the 160 passages
+    # under load: 4.0 s CPU on two threads, 2.4 s on one, and less wall time too)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     sets = [f"registry_uri=file://{in_tmp}/registry", f"state_dir={in_tmp}/.kubepipe/state"]
     data = _subset(in_tmp)
     params = {"catalogue_uri": data["catalogue_uri"], "queries_uri": data["queries_uri"]}
