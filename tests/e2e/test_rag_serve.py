@@ -29,13 +29,15 @@ def index_dir(tmp_path_factory):
     from kubepipe.components.retrieval.chunking import chunk_records
     from kubepipe.components.retrieval.embeddings import embed_passages, load_embedder
     from kubepipe.components.retrieval.index import build_index
+    from kubepipe.components.threads import thread_counts
 
     tmp = tmp_path_factory.mktemp("rag")
     os.environ.setdefault("KUBEPIPE_CACHE", str(tmp / "cache"))
     cat = pd.read_csv(ROOT / "pipelines" / "data" / "merchant_catalogue.csv").head(120)
     passages = chunk_records(cat, text_column="text", id_column="merchant_id", size=64, overlap=8,
                              keep_columns=["name", "category", "mcc"])
-    embed_passages(passages, tmp / "emb", load_embedder(max_length=64, device="cpu"))
+    with thread_counts(1):  # beside the suite's other worker on two cores, a second torch thread mostly spins
+        embed_passages(passages, tmp / "emb", load_embedder(max_length=64, device="cpu"))
     build_index(tmp / "emb", tmp / "index", method="hnsw")  # the served path of a big index
     return tmp / "index"
 

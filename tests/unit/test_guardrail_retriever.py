@@ -37,6 +37,7 @@ def indexes(tmp_path_factory):
     from kubepipe.components.retrieval.chunking import chunk_records
     from kubepipe.components.retrieval.embeddings import embed_passages, load_embedder
     from kubepipe.components.retrieval.index import build_index
+    from kubepipe.components.threads import thread_counts
 
     tmp = tmp_path_factory.mktemp("guard-rag")
     os.environ.setdefault("KUBEPIPE_CACHE", str(tmp / "cache"))
@@ -49,7 +50,8 @@ def indexes(tmp_path_factory):
     for name, df in (("clean", cat), ("leaky", leaky)):
         passages = chunk_records(df, text_column="text", id_column="merchant_id", size=64, overlap=8,
                                  keep_columns=["name", "category", "mcc", "city"])
-        embed_passages(passages, tmp / f"{name}-emb", embedder)
+        with thread_counts(1):  # beside the suite's other worker on two cores, a second torch thread mostly spins
+            embed_passages(passages, tmp / f"{name}-emb", embedder)
         build_index(tmp / f"{name}-emb", tmp / name, method="exact")
         out.append(tmp / name)
     return tuple(out)
