@@ -22,6 +22,17 @@ from kubepipe.components.training.models import build_model, resolve_model_class
 pytestmark = pytest.mark.slow  # each export runs torch.export + onnxscript: seconds per model
 
 
+def _byte_model(path):
+    from kubepipe.components.threads import thread_counts
+
+    # trained a little, so that its attention mask matters for the answer; on one torch thread: beside the suite's
+    # other worker on two cores a second one mostly spins (this training under load: 7.4 s CPU on two threads, 0.8 s
+    # on one). Not the text-classifier: its weights, hence its export's cache key, are those test_serve_runtime.py
+    # and test_serve_http.py train on the default threads
+    with thread_counts(1):
+        return train_demo_byte_model(path, n=200, epochs=10, d_model=32, heads=2, max_length=48, seed=3)
+
+
 def _tabular_model(path):
     torch.manual_seed(1)
     enc = TabularEncoder(["amount", "hour", "online"], mean=[50.0, 12.0, 0.5], std=[30.0, 7.0, 0.5])
@@ -36,9 +47,7 @@ def _tabular_model(path):
 BUILDERS = {
     # the model test_serve_runtime.py and test_serve_http.py serve: one export per session (same cache folder)
     "text-classifier": lambda p: train_demo_text_model(p, n=300, epochs=15, dim=16, buckets=4096),
-    # trained a little, so that its attention mask matters for the answer
-    "transformer-classifier": lambda p: train_demo_byte_model(p, n=200, epochs=10, d_model=32, heads=2, max_length=48,
-                                                              seed=3),
+    "transformer-classifier": _byte_model,
     "tabular-mlp": _tabular_model,
 }
 
