@@ -26,6 +26,18 @@ from tiny_bert import make_base_model  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Training, export and parity of the tiny BERT on one torch thread, as `kubepipe serve` runs it: beside the
+    suite's other worker on two cores a second thread mostly spins (a small byte transformer's training under load:
+    7.4 s CPU on two threads, 0.8 s on one). No other file trains this model, so no shared export changes key."""
+    from kubepipe.components.threads import set_thread_counts
+
+    before, _ = set_thread_counts(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
