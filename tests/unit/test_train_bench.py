@@ -70,13 +70,16 @@ def test_smoke_run_prints_every_row(capsys):
 def test_the_gpu_serving_benchmark_runs_on_the_cpu_with_smoke(tmp_path):
     """serve_gpu.py only measures on a GPU; --smoke runs the same script on the CPU (a 64-row teacher, one short
     load point), so a change to serve.py it builds on cannot break it unseen until a GPU is lent."""
+    import os
     import subprocess
     import sys
 
     script = SCRIPT.with_name("serve_gpu.py")
+    # the 64-row teacher trains on one torch thread, as both servers run (--torch-threads 1, --bare's threads 1):
+    # beside the suite's other worker on two cores, a second OpenMP thread mostly spins
     proc = subprocess.run([sys.executable, str(script), "--smoke", "--repeats", "1", "--seconds", "1",
                            "--connections", "4", "--instances", "32", "--work", str(tmp_path)],
-                          capture_output=True, text=True, timeout=540)
+                          capture_output=True, text=True, timeout=540, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "teacher on the CPU (--smoke): tokens per request 32/req" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("kubepipe ", "bare "))]
