@@ -17,6 +17,19 @@ TEXTS = ["SQ *BLUE BOTTLE COFFEE OAKLAND CA", "Blue Bottle Coffee; restaurants, 
          "SHELL OIL 5742 HOUSTON TX", "", "netflix.com"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """MiniLM on one torch thread, as `kubepipe serve` runs it: beside the suite's other worker on two cores a second
+    thread mostly spins (embedding 160 passages under load: 4.0 s CPU on two threads, 2.4 s on one)."""
+    import torch
+
+    from kubepipe.components.threads import set_thread_counts
+
+    before, _ = set_thread_counts(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
     import os
