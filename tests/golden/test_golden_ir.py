@@ -5,6 +5,7 @@ Regenerate with `UPDATE_GOLDEN=1 make golden` (never in CI); review the diff lik
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -25,15 +26,23 @@ def compile_for(source: Path, target: str):
     return kubepipe.compile(source, target, profile=GOLDEN / "profiles" / f"{target}.yaml")
 
 
+@functools.cache
+def compiled(source: Path, target: str):
+    """One compile of each case, from the repo's root, that the golden, group-input and aiplatform tests read
+    (whichever runs first compiles); test_compile_is_byte_identical_across_runs compiles twice itself."""
+    assert Path.cwd() == ROOT  # the header names the source relative to the working directory
+    return compile_for(source, target)
+
+
 @pytest.mark.parametrize("source,target", CASES, ids=[f"{s.stem}-{t}" for s, t in CASES])
 def test_golden(source, target, monkeypatch):
     monkeypatch.chdir(ROOT)  # the header names the source relative to the repo
-    compiled = compile_for(source, target)
+    ir_yaml = compiled(source, target).ir_yaml
     golden = GOLDEN / f"{source.stem}.{target}.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1" and not os.environ.get("CI"):
-        golden.write_text(compiled.ir_yaml)
+        golden.write_text(ir_yaml)
     assert golden.exists(), f"missing {golden.name}: run UPDATE_GOLDEN=1 make golden"
-    assert compiled.ir_yaml == golden.read_text(), f"{golden.name} differs: review, then UPDATE_GOLDEN=1 make golden"
+    assert ir_yaml == golden.read_text(), f"{golden.name} differs: review, then UPDATE_GOLDEN=1 make golden"
 
 
 def test_compile_is_byte_identical_across_runs(monkeypatch):
@@ -81,11 +90,12 @@ def test_vertex_output_loads_in_aiplatform(source, tmp_path, monkeypatch):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
 
-    path = compile_for(source, "vertex").write(tmp_path / "ir.yaml")
+    vertex = compiled(source, "vertex")
+    path = vertex.write(tmp_path / "ir.yaml")
     job = aiplatform.PipelineJob(display_name="golden", template_path=str(path), project="golden-project",
                                  location="europe-west4", pipeline_root="gs://golden-project-kubepipe/root",
                                  credentials=AnonymousCredentials(), enable_caching=False)
-    assert job.pipeline_spec["pipelineInfo"]["name"] == compile_for(source, "vertex").pipeline_name
+    assert job.pipeline_spec["pipelineInfo"]["name"] == vertex.pipeline_name
 
 
 @pytest.mark.parametrize("target", ["kubeflow", "vertex"])
@@ -149,7 +159,7 @@ def test_every_input_a_task_reads_from_its_group_is_one_the_group_has(source, ta
     which that If's parent does not have: Kubeflow and kfp.local stop there. Every `componentInputParameter` (and
     artifact) a task reads must be an input its DAG declares."""
     monkeypatch.chdir(ROOT)
-    ir = compile_for(source, target).ir
+    ir = compiled(source, target).ir
     dags = {"root": ir["root"], **ir["components"]}
     for owner, component in dags.items():
         declared = component.get("inputDefinitions", {})
