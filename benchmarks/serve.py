@@ -19,7 +19,9 @@ requests/s (skipped where the server's capacity is below it). Tokens = `LoadedMo
 tokens/s = RPS x mean tokens per request, cross-checked against `kubepipe_serve_tokens_total`.
 CPU us/req = the server process's user + system CPU (all threads, /proc) over the run / requests
 answered: on a shared box RPS moves with the neighbours, the CPU a request costs much less.
-Medians of --repeats; servers alternate within each repeat; load and time are bounded.
+Medians of --repeats; servers alternate within each repeat; load and time are bounded. After each run the
+server is left to answer its backlog (requests whose client timed out or stopped) until its CPU is idle,
+so it does not share the CPU with the next server measured; `drain s` is the longest such wait.
 """
 
 from __future__ import annotations
@@ -190,10 +192,14 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
         def cap(name, k, conns, secs):
             url = bases[name] + "/v1/models/m:predict"
             if use_wrk:
-                return load.with_cpu(procs[name].pid,
-                                     lambda: load.run_wrk(url, scripts[k], secs, conns, args.timeout))
-            return load.with_cpu(procs[name].pid, lambda: load.run_py(url, bodies[k], secs, conns,
-                                                                      timeout_s=args.timeout))
+                res = load.with_cpu(procs[name].pid,
+                                    lambda: load.run_wrk(url, scripts[k], secs, conns, args.timeout))
+            else:
+                res = load.with_cpu(procs[name].pid, lambda: load.run_py(url, bodies[k], secs, conns,
+                                                                         timeout_s=args.timeout))
+            # its backlog answered before the next server is measured: that one gets the CPU to itself
+            res["drain_s"] = load.wait_idle(procs[name].pid)
+            return res
 
         for name in cmds:  # warm-up, not counted
             for k in bodies:
@@ -219,6 +225,7 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
                     tok0 = load.settled_tokens(bases[name]) if name == "kubepipe" else 0.0
                     res = load.with_cpu(procs[name].pid, lambda: load.run_py(
                         url, bodies[k], args.seconds, 64, rate=args.rate, timeout_s=args.timeout))
+                    res["drain_s"] = load.wait_idle(procs[name].pid)
                     if name == "kubepipe" and check is None:
                         answered = res["requests"] - res["failed"]
                         if answered:  # nothing answered: nothing to cross-check
@@ -234,7 +241,7 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
 
 def med(runs: list[dict]) -> dict:
     return {f: statistics.median(x.get(f, float("nan")) for x in runs) for f in ("rps", "p50_ms", "p99_ms", "cpu_us")
-            } | {"failed": sum(x["failed"] for x in runs)}
+            } | {"failed": sum(x["failed"] for x in runs), "drain_s": max(x.get("drain_s", 0.0) for x in runs)}
 
 
 def summarise(raw: dict, tokens: dict[int, float]) -> dict:
@@ -257,7 +264,7 @@ def summarise(raw: dict, tokens: dict[int, float]) -> dict:
 def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -> None:
     print(f"\n== {title}")
     hdr = (f"{'server':<20}{'inst':>5}{'load':>10}{'RPS':>9}{'tokens/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
-           f"{'CPU us/req':>11}")
+           f"{'CPU us/req':>11}{'drain s':>9}")
     print(hdr)
     for name, per in summ.items():
         for k, v in per.items():
@@ -267,7 +274,8 @@ def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -
                     print(f"{name:<20}{k:>5}{what:>10}   over capacity: not offered")
                     continue
                 print(f"{name:<20}{k:>5}{what:>10}{fig['rps']:>9.1f}{fig['tokens_s']:>11.0f}"
-                      f"{fig['p50_ms']:>9.1f}{fig['p99_ms']:>9.1f}{fig['failed']:>6}{fig['cpu_us']:>11.0f}")
+                      f"{fig['p50_ms']:>9.1f}{fig['p99_ms']:>9.1f}{fig['failed']:>6}{fig['cpu_us']:>11.0f}"
+                      f"{fig['drain_s']:>9.1f}")
     if "bare" in summ:
         for name in [n for n in summ if n != "bare"]:
             for k in summ[name]:

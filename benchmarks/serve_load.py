@@ -72,6 +72,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def wait_idle(pid: int, timeout_s: float = 60.0, window_s: float = 0.5, busy_s: float = 0.01) -> float:
+    """Seconds until the process is idle (under `busy_s` CPU in a `window_s`), at most `timeout_s`.
+
+    A load generator that stops, or whose requests time out, leaves the server a backlog of requests it
+    still answers to closed sockets (at 64 connections of 32 teacher rows, ~10 s of work): measured next,
+    another server would share the CPU with it, and a tokens reading would count it."""
+    t0 = time.monotonic()
+    last = cpu_seconds(pid)
+    while time.monotonic() - t0 < timeout_s:
+        time.sleep(window_s)
+        now = cpu_seconds(pid)
+        if now - last < busy_s:
+            break
+        last = now
+    return time.monotonic() - t0
+
+
 def with_cpu(pid: int, run) -> dict:
     """`run()`'s figures plus the server's CPU per answered request (`cpu_us`): throughput on a shared box
     moves with the neighbours, CPU per request much less."""
