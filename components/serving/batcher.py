@@ -8,6 +8,7 @@
   size of the pass), skipping requests whose longest row is in a longer length bucket (powers
   of two) than the oldest's; those go in a later pass with their own kind (length bucketing:
   short rows are not padded to a long one's width). A request never splits across passes.
+- A queued request whose task is cancelled (its client went away: `on_queued`) leaves the queue unrun.
 - It waits for more only while `arriving()` says requests are on their way (being received or
   parsed, not yet queued) and never past the oldest queued request's deadline: its enqueue time
   plus `max_wait_s` (deadline-aware flushing). A full pass flushes at once.
@@ -87,12 +88,15 @@ class _Job:
 class MicroBatcher:
     """`await submit(items, tokens)` -> that request's rows of `run(all_items)`'s result.
 
-    `on_batch(rows, requests, seconds, tokens)` is called after every pass.
+    `on_batch(rows, requests, seconds, tokens)` is called after every pass. `on_queued()`, called by a request as
+    it queues, may return a callable that is called once it leaves the queue (guard.watch_while_queued: a client
+    that disconnects meanwhile cancels its request, which then never reaches a pass).
     """
 
     def __init__(self, run: Callable[[Sequence[Any]], Any], *, max_batch_size: int = 64, max_batch_tokens: int = 0,
                  max_wait_s: float = 0.002, on_batch: Callable[[int, int, float, int], None] | None = None,
-                 arriving: Callable[[], int] | None = None, mode: str = "thread"):
+                 arriving: Callable[[], int] | None = None, mode: str = "thread",
+                 on_queued: Callable[[], Callable[[], None] | None] | None = None):
         if mode not in MODES:
             raise ValueError(f"batcher mode {mode!r}: use one of {MODES}")
         self._run = run
@@ -101,6 +105,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
         self._arriving = arriving or (lambda: 0)
+        self._on_queued = on_queued
         self.mode = mode
         self.inline = mode == "inline"  # every pass on the event loop itself
         self.lone_inline = False  # adaptive: lone passes run on the loop now (serial traffic)
@@ -125,7 +130,12 @@ class MicroBatcher:
                    asyncio.get_running_loop().create_future())
         self._pending.append(job)
         signal.set()
-        return await job.future
+        left = self._on_queued() if self._on_queued is not None else None
+        try:
+            return await job.future
+        finally:
+            if left is not None:
+                left()
 
     def _run_timed(self, items: Sequence[Any]) -> tuple[Any, float]:
         """`run(items)` and its CPU seconds (the process's), wherever it runs (a thread pass's excludes the hop)."""
@@ -247,6 +257,10 @@ class MicroBatcher:
 
     async def _gather(self, signal: asyncio.Event) -> list[_Job]:
         while True:
+            if any(j.future.cancelled() for j in self._pending):  # their clients went away: never run
+                self._pending = collections.deque(j for j in self._pending if not j.future.cancelled())
+                if not self._pending:
+                    return []
             chosen, full = self._select()
             if full or self._arriving() <= 0:
                 break

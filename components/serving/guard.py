@@ -7,7 +7,10 @@
   `request_compression_algorithm`) gets 415 naming the header, before its body is read: read as
   it came, it was called malformed JSON that `is not valid UTF-8: surrogates not allowed`.
 - **Client disconnects** while the body is still arriving end the request with one log line,
-  not a traceback and not a 500.
+  not a traceback and not a 500. A client that disconnects while its request waits in the batcher's
+  queue (it timed out, or went away) cancels the request: it leaves the queue unrun (under overload its
+  pass would only delay the requests behind it), is counted as `client_disconnected`, and a warning at
+  most once a minute says how many were dropped.
 - **Draining.** After SIGTERM every response carries `Connection: close`, so keep-alive clients
   reconnect (through their load balancer, to a ready replica) before the listener closes.
 - **Arrivals.** POSTs count from their first byte until they reach the batcher (the batcher waits
@@ -26,17 +29,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import logging
 import os
 import secrets
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 from kubepipe.components.serving import memory
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
-           "client_id_ok", "refuse_too_large", "max_body_bytes", "KEEP_ALIVE_S"]
+           "client_id_ok", "refuse_too_large", "max_body_bytes", "KEEP_ALIVE_S", "watch_while_queued"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -48,6 +53,8 @@ SMOKE_HEADER = "x-kubepipe-smoke"
 KEEP_ALIVE_S = 65
 SMOKE: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_smoke", default=False)
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("kubepipe_request_id", default="")
+_WATCH: contextvars.ContextVar[_QueueWatch | None] = contextvars.ContextVar("kubepipe_queue_watch", default=None)
+_DROPPED_LOG_EVERY_S = 60.0
 _MAX_ID = 128  # a longer client id is replaced: the log is no place for arbitrary blobs
 _TRIM_AFTER_BYTES = 1 << 20  # bodies from 1 MiB up leave heap worth giving back
 _ID_PREFIX = secrets.token_hex(8)  # this process's; the counter makes each id unique within it
@@ -78,6 +85,40 @@ class BodyTooLarge(Exception):
     """A chunked body grew past the limit while it was being read."""
 
 
+class _QueueWatch:
+    """One POST's disconnect watch, armed only while its request waits in the batcher's queue: a disconnect then
+    cancels the request's task. Its body has been read by then, so the server's next message on `receive` is the
+    disconnect (uvicorn sends it once the client goes, or once the response is complete: disarmed before that)."""
+
+    __slots__ = ("receive", "task", "watcher", "fired")
+
+    def __init__(self, receive, task):
+        self.receive, self.task = receive, task
+        self.watcher: asyncio.Task | None = None
+        self.fired = False
+
+    def arm(self) -> Callable[[], None]:
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+        return self.disarm
+
+    def disarm(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.cancel()
+
+    async def _watch(self) -> None:
+        message = await self.receive()
+        if message["type"] == "http.disconnect" and self.watcher is not None and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+
+
+def watch_while_queued() -> Callable[[], None] | None:
+    """The batcher's `on_queued`: arm this request's disconnect watch; its disarm (None outside a guarded POST)."""
+    watch = _WATCH.get()
+    return watch.arm() if watch is not None and watch.watcher is None else None
+
+
 def _header(scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -98,6 +139,8 @@ class RequestGuard:
         self._seen = 0
         self._active = 0  # POSTs inside the server
         self._trim = memory.IdleTrimmer(lambda: self._active > 0)
+        self._dropped = 0  # requests dropped from the queue since the last warning that said so
+        self._dropped_logged = float("-inf")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -123,10 +166,17 @@ class RequestGuard:
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
             send = _watch(send, state)
+        watch = _QueueWatch(receive, asyncio.current_task())
+        _WATCH.set(watch)
         flag = self.model.arrival()
         self._active += 1
         try:
             await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            task = watch.task
+            if not watch.fired or task is None or task.uncancel() > 0:  # also cancelled by someone else (shutdown)
+                raise
+            self._note_dropped(scope)
         except BodyTooLarge:
             if not state.started:
                 await self._too_large(scope, send, f"more than {self.max_body_bytes}")
@@ -135,6 +185,7 @@ class RequestGuard:
                 raise
             state.gone = True
         finally:
+            watch.disarm()
             self._active -= 1
             self.model.departed(flag)
             if (size or state.received) >= _TRIM_AFTER_BYTES:
@@ -144,6 +195,16 @@ class RequestGuard:
             self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
             log.warning("client %s:%s disconnected before its request was read: POST %s (Content-Length %s)",
                         client[0], client[1], scope["path"], length.decode() if length else "chunked")
+
+    def _note_dropped(self, scope) -> None:
+        self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._dropped_logged >= _DROPPED_LOG_EVERY_S:
+            log.warning("%d request(s) dropped unrun: their clients disconnected while they waited in the batch "
+                        "queue (a client timeout shorter than the wait under this load; more replicas, or a "
+                        "longer timeout, if this persists)", self._dropped)
+            self._dropped, self._dropped_logged = 0, now
 
     async def _too_large(self, scope, send, size: str) -> None:
         self.model.metrics.count(_protocol(scope["path"]), "too_large")

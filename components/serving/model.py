@@ -18,7 +18,7 @@ from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher, waits_on_device
 from kubepipe.components.serving.parity import softmax
-from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok
+from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok, watch_while_queued
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
                                                   input_spec_of, parse_v1, parse_v2)
 from kubepipe.components.serving.runtime import OnnxRunner, TorchRunner, build_runner
@@ -61,7 +61,7 @@ class ServedModel(Model):
         # two connections the thread hop cost 10-20% of the RPS, which `auto` wins back.
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
-                                    arriving=lambda: self._arriving,
+                                    arriving=lambda: self._arriving, on_queued=watch_while_queued,
                                     mode={"off": "inline", "on": "thread"}.get(forward_thread, "adaptive"))
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import serve_load  # noqa: E402
+# by its path, under its own name: tests/chaos has a serve_load module too, which a worker may have imported
+_SPEC = importlib.util.spec_from_file_location(
+    "benchmarks_serve_load", Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py")
+serve_load = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(serve_load)
 
 BUSY_THEN_IDLE = "import time\nt = time.time()\nwhile time.time() - t < {busy}: pass\ntime.sleep(60)\n"
 

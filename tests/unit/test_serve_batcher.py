@@ -525,3 +525,66 @@ def test_a_device_is_known_by_its_type_from_a_string_or_a_torch_device(device, w
 def test_unknown_batcher_mode_is_refused():
     with pytest.raises(ValueError, match="adaptive"):
         MicroBatcher(lambda items: list(items), mode="sometimes")
+
+
+def test_a_queued_request_cancelled_before_its_pass_never_runs_and_its_watch_is_disarmed():
+    # guard.watch_while_queued cancels a queued request whose client disconnected: it must not reach a pass
+    passes, armed, disarmed = [], [], []
+    gate = threading.Event()
+
+    def forward(items):
+        passes.append(list(items))
+        gate.wait(5.0)
+        return list(items)
+
+    def on_queued():
+        armed.append(1)
+        return lambda: disarmed.append(1)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.0, mode="thread", on_queued=on_queued)
+        first = asyncio.ensure_future(b.submit(["first"]))  # alone: its own pass, which holds the thread
+        while not passes:
+            await asyncio.sleep(0.005)
+        gone = asyncio.ensure_future(b.submit(["gone"]))  # queued behind it ...
+        kept = asyncio.ensure_future(b.submit(["kept"]))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # ... and its client went away
+        gate.set()
+        outs = await asyncio.gather(first, kept)
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        await b.stop()
+        return outs
+
+    assert run(main()) == [["first"], ["kept"]]
+    assert passes == [["first"], ["kept"]]  # "gone" never ran
+    assert armed == [1, 1] and disarmed == [1, 1]  # the two queued requests; the lone one was never queued
+
+
+def test_a_queue_whose_every_request_was_cancelled_leaves_the_batcher_ready():
+    passes = []
+    gate = threading.Event()
+
+    def forward(items):
+        passes.append(list(items))
+        gate.wait(5.0)
+        return list(items)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=8, max_wait_s=0.0, mode="thread")
+        first = asyncio.ensure_future(b.submit(["first"]))
+        while not passes:
+            await asyncio.sleep(0.005)
+        queued = [asyncio.ensure_future(b.submit([f"q{i}"])) for i in range(3)]
+        await asyncio.sleep(0.01)
+        for q in queued:
+            q.cancel()
+        gate.set()
+        await first
+        after = await asyncio.wait_for(b.submit(["after"]), 2.0)
+        await asyncio.wait_for(b.stop(), 2.0)
+        return after
+
+    assert run(main()) == ["after"]
+    assert passes == [["first"], ["after"]]

@@ -1,0 +1,102 @@
+"""A request whose client disconnects while it waits in the batcher's queue is dropped unrun (serving/guard.py).
+
+A real `kubepipe serve` subprocess (KServe ModelServer, uvicorn) on 127.0.0.1, with a tabular model whose forward
+pass sleeps for one sentinel row: that pass holds the forward thread while other clients queue behind it and
+give up. Before, the server ran every abandoned request after the pass (under overload, seconds of work for
+sockets already closed, delaying everyone behind them).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from eval_models import tabular_model
+
+from kubepipe.components.training.artifact import ALLOW_USER_MODEL_ENV
+
+pytestmark = pytest.mark.slow
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("kserve")
+
+from serve_procs import start_server, stop, wait_ready  # noqa: E402  (tests/fixtures)
+
+SLOW_S = 1.5  # the sentinel row's pass: long enough on a busy box for the others to queue and give up
+SENTINEL = 1000.0
+CLIENT_TIMEOUT_S = 0.3
+GIVE_UP = 5
+
+SLOW_MODULE = f'''
+import time
+
+from kubepipe.components.training.models.tabular_mlp import TabularMLP
+
+
+class SentinelSlowMLP(TabularMLP):
+    def forward(self, batch):
+        if bool((batch["x"][:, 0] == {SENTINEL}).any()):  # only the test's sentinel row: warm-up stays fast
+            time.sleep({SLOW_S})
+        return super().forward(batch)
+'''
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for m in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+def _give_up(url: str, body: dict) -> str:
+    try:
+        httpx.post(url, json=body, timeout=CLIENT_TIMEOUT_S)
+    except httpx.TimeoutException:
+        return "timed out"  # httpx closes the connection: the server sees the disconnect
+    return "answered"
+
+
+def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pass(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"sentinel_slow_{tmp_path.name.replace('-', '_')}"
+    (code / f"{module}.py").write_text(SLOW_MODULE)
+    monkeypatch.setenv("PYTHONPATH", str(code))  # the server subprocess imports the user class from here
+    monkeypatch.setenv(ALLOW_USER_MODEL_ENV, "1")
+    monkeypatch.syspath_prepend(str(code))
+    model = tabular_model(tmp_path / "model", architecture=f"{module}:SentinelSlowMLP", features=("x0", "x1"))
+    sys.modules.pop(module, None)
+
+    proc, log = start_server(model, "slow", tmp_path, "--forward-thread", "on", "--drain-delay", "0")
+    try:
+        base = wait_ready(proc, log, "slow")
+        url = f"{base}/v1/models/slow:predict"
+        before = httpx.get(f"{base}/metrics").text
+        with ThreadPoolExecutor(GIVE_UP + 2) as pool:
+            slow = pool.submit(httpx.post, url, json={"instances": [[SENTINEL, 0.0]]}, timeout=30)
+            time.sleep(SLOW_S / 3)  # its pass is running now
+            gone = [pool.submit(_give_up, url, {"instances": [[1.0, float(i)]]}) for i in range(GIVE_UP)]
+            assert [g.result() for g in gone] == ["timed out"] * GIVE_UP
+            kept = pool.submit(httpx.post, url, json={"instances": [[2.0, 0.0]]}, timeout=30)
+            assert slow.result().status_code == 200, slow.result().text
+            assert kept.result().status_code == 200, kept.result().text
+        after = httpx.get(f"{base}/metrics").text
+        rows = (_metric(after, "kubepipe_serve_batch_rows_sum", model_name="slow")
+                - _metric(before, "kubepipe_serve_batch_rows_sum", model_name="slow"))
+        assert rows == 2  # the sentinel's pass and the kept request's: none of the five abandoned ones
+        assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="client_disconnected") \
+            == GIVE_UP
+        assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="ok") == 2
+        assert httpx.post(url, json={"instances": [[3.0, 0.0]]}, timeout=30).status_code == 200  # still serving
+    finally:
+        code_ = stop(proc)
+    text = Path(log).read_text(errors="replace")
+    assert code_ == 0, text[-3000:]
+    assert "Traceback" not in text and "Exception in ASGI application" not in text, text[-3000:]
+    # one warning (the first drop's), not one line per request: the next says how many since, a minute on
+    assert text.count("dropped unrun") == 1 and "1 request(s) dropped unrun" in text, text[-3000:]
