@@ -17,6 +17,7 @@ from kubepipe.components.monitoring.predlog import Record
 from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher, waits_on_device
+from kubepipe.components.serving.padding import pass_overhead_tokens, split_by_width
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok, watch_while_queued
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
@@ -66,6 +67,9 @@ class ServedModel(Model):
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
         self._rows = None
+        # A padded pass's fixed cost in padded tokens (measured at warm-up; padding.py): passes of rows of mixed
+        # widths are cut into sub-passes where that saves more padding than it costs. None: never cut.
+        self.pass_overhead_tokens: float | None = None
         self.forward_thread = forward_thread
         self._labels: np.ndarray | None = None
         self.draining = False  # set on SIGTERM: the ready route answers 503, predict still answers
@@ -102,12 +106,23 @@ class ServedModel(Model):
         if spec is None or labels is None:  # not an assert: python -O drops those
             raise RuntimeError("warm-up before load(): load() sets the spec and labels first")
         one: list[float] | str = [0.0] * max(1, len(spec.features)) if spec.task == TABULAR else _WARMUP_TEXT
-        for n in (1, self.max_batch_size, self.max_batch_size, self.max_batch_size):  # both ends of the range
+        took: dict[int, list[float]] = {1: [], self.max_batch_size: []}
+        sizes = [1, self.max_batch_size, self.max_batch_size, self.max_batch_size]  # both ends of the range
+        if self._rows is not None and not self.torch_compile:
+            sizes += [1, 1]  # warm 1-row passes: with the last big ones, the fixed cost of a pass (padding.py)
+        for n in sizes:
             items = [one] * n if self._rows is None else self._rows([one] * n)  # the path requests take
+            t0 = time.perf_counter()
             probs = self._forward(items, observe=False)
+            took[n].append(time.perf_counter() - t0)
             if probs.shape != (n, len(labels)) or not np.isfinite(probs).all():
                 raise ModelError(f"{self.model_dir}: warm-up failed: the model returned shape {probs.shape} "
                                  f"(expected {(n, len(labels))}) or non-finite probabilities")
+        if len(took[1]) > 1 and self._rows is not None and self.max_batch_size > 1:
+            # the first of each size is cold (allocations, lazy init): the best of the later ones
+            self.pass_overhead_tokens = pass_overhead_tokens(
+                min(took[1][1:]), min(took[self.max_batch_size][1:]), self.max_batch_size,
+                len(self._rows([one])[0]))
 
     def stop(self) -> None:
         self.ready = False
@@ -121,6 +136,10 @@ class ServedModel(Model):
         encoder, counted = self.model.encoder, observe and self.model.has_tokens
         tokens: int | None = None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
+            groups = (split_by_width([len(r) for r in items], self.pass_overhead_tokens)
+                      if self.pass_overhead_tokens is not None and len(items) > 1 else None)
+            if groups is not None:
+                return self._forward_groups(run, items, groups, counted)
             encoded = encoder.collate_rows(items)
             tokens = self.model.count_tokens(None, encoded) if counted else None
         else:  # tokens as defined once by the model (LoadedModel.count_tokens), read in the encoding pass
@@ -130,6 +149,23 @@ class ServedModel(Model):
         if tokens is not None:
             self.metrics.tokens.inc(tokens)
         return probs
+
+    def _forward_groups(self, run, items: Sequence[np.ndarray], groups: list[list[int]], counted: bool) -> np.ndarray:
+        """`_forward` of padded rows cut into sub-passes (`groups` of row indices), each padded to its own longest
+        row; the probabilities back in the rows' order."""
+        encoder = self.model.encoder
+        parts, tokens = [], 0
+        for group in groups:
+            encoded = encoder.collate_rows([items[i] for i in group])
+            if counted:
+                tokens += self.model.count_tokens(None, encoded)
+            parts.append(run(encoded).astype(np.float32, copy=False))
+        stacked = np.concatenate(parts)
+        logits = np.empty_like(stacked)
+        logits[np.concatenate([np.asarray(g, dtype=np.intp) for g in groups])] = stacked
+        if counted:
+            self.metrics.tokens.inc(tokens)
+        return softmax(logits)
 
     def _observe_batch(self, rows: int, requests: int, seconds: float, tokens: int = 0) -> None:
         self.metrics.batch_rows.observe(rows)

@@ -94,3 +94,37 @@ def test_cli_rejects_a_negative_token_budget(byte_model, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(byte_model), "--max-batch-tokens", "-1"])
     assert exc.value.code == 2 and "--max-batch-tokens must be 0 or more" in capsys.readouterr().err
+
+
+def test_a_pass_of_mixed_widths_is_cut_by_width_and_answers_and_tokens_do_not_change(byte_model):
+    from prometheus_client import REGISTRY
+
+    from kubepipe.components.serving.model import ServedModel
+
+    m = ServedModel("cut", str(byte_model), max_batch_size=32, forward_thread="on", freeze_gc=False)
+    m.load()
+    measured = m.pass_overhead_tokens  # the warm-up measured a pass's fixed cost on this runtime
+    assert measured is not None and measured >= 1.0
+    m.pass_overhead_tokens = 2.0  # cheap passes: any real difference in width is worth a cut
+    shapes: list[tuple[int, int]] = []
+    real = m.run
+
+    def watched(encoded):
+        shapes.append(tuple(encoded["ids"].shape))
+        return real(encoded)
+
+    m.run = watched
+    texts = ["uber", "POS PURCHASE STARBUCKS STORE #1234 SEATTLE WA 98101 USA", "SHELL 55", "lyft ride",
+             "WHOLEFDS MKT 10234 N CHICAGO AVE CHICAGO IL 60610", "AMZN MKTP"] * 3
+    rows = m._rows(texts)
+    before = REGISTRY.get_sample_value("kubepipe_serve_tokens_total", {"model_name": "cut"}) or 0.0
+    probs = m._forward(rows)
+    after = REGISTRY.get_sample_value("kubepipe_serve_tokens_total", {"model_name": "cut"})
+    assert len(shapes) >= 2 and sum(n for n, _ in shapes) == len(texts)  # cut, every row once
+    assert sum(n * w for n, w in shapes) < len(texts) * max(len(r) for r in rows)  # less padding than one pass
+    assert after - before == m.model.count_tokens(texts)  # the one definition of tokens, cut or not
+    m.run = real
+    for i, row in enumerate(rows):  # each row alone: the cut changed no answer, nor the order
+        np.testing.assert_allclose(probs[i], m._forward([row], observe=False)[0], atol=1e-5)
+    m.pass_overhead_tokens = None  # never cut: one pass, the same answers
+    np.testing.assert_allclose(m._forward(rows, observe=False), probs, atol=1e-5)
