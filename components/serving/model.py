@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import math
 import time
 from typing import Any, Sequence
 
@@ -321,4 +322,11 @@ class ServedModel(Model):
                 "device": self.served_device,
                 **(self.run.describe if self.run is not None else {"runtime": self.runtime}),
                 "forward": self.batcher.placement, "forward_thread": self.forward_thread, "gc_frozen_objects": self.gc_frozen,
-                "ready": self.ready}
+                "pass_overhead_tokens": self._cut_overhead(), "ready": self.ready}
+
+    def _cut_overhead(self) -> float | None:
+        """The card's `pass_overhead_tokens`: the measured fixed cost of a pass that decides where passes are cut by
+        width (padding.py), rounded; None where passes are never cut (no padding, --torch-compile, or no cost per
+        token measured)."""
+        cost = self.pass_overhead_tokens
+        return round(cost, 1) if cost is not None and math.isfinite(cost) else None

@@ -96,6 +96,7 @@ def test_load_freezes_what_warm_up_left_alive(text_model):
         # (frozen objects freed since, e.g. by another thread of the test process, leave the count)
         assert m.gc_frozen > 1000 and gc.get_freeze_count() >= 0.99 * m.gc_frozen
         assert m.describe()["gc_frozen_objects"] == m.gc_frozen
+        assert m.describe()["pass_overhead_tokens"] is None  # no padding to cut
     finally:
         gc.unfreeze()
     off = _served(text_model, freeze_gc=False)

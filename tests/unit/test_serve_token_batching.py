@@ -105,6 +105,7 @@ def test_a_pass_of_mixed_widths_is_cut_by_width_and_answers_and_tokens_do_not_ch
     m.load()
     measured = m.pass_overhead_tokens  # the warm-up measured a pass's fixed cost on this runtime
     assert measured is not None and measured >= 1.0
+    assert m.describe()["pass_overhead_tokens"] == (round(measured, 1) if measured < float("inf") else None)
     m.pass_overhead_tokens = 2.0  # cheap passes: any real difference in width is worth a cut
     shapes: list[tuple[int, int]] = []
     real = m.run
