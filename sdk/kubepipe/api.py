@@ -94,6 +94,11 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         raise ValidationError(issues + exc.issues) from None
     if issues:
         raise ValidationError(issues)
+    if resume is not None and name is None:
+        from kubepipe.backends.local.resume import known_run
+        from kubepipe.backends.runs.record import runs_folder
+
+        known_run(resume[0], runs_folder(resume[1], prof.pipeline_root))  # before compile_plan imports kfp
     if note:
         plan.notes.append(note)
     return plan, prof

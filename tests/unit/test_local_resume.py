@@ -304,3 +304,25 @@ def test_a_crashed_retrain_resumes_under_the_name_it_recorded(tmp_path, capsys, 
     assert str(exc.value) == (f"resume={failed.run_id!r}: run {failed.run_id}'s record ({record.relative_to(tmp_path)})"
                               " names its pipeline '../up', which is no pipeline name; put back the name it ran under "
                               "(`fraud-us` here), or start a fresh run without resume=")
+
+
+def test_a_resume_that_names_no_run_is_refused_before_the_pipeline_is_compiled(tmp_path):
+    """`kubepipe run P --resume TYPO` imported kfp and compiled the whole pipeline (~2.5 s) before it said that no
+    such run is there; now the same refusal comes first. The flagship: built-in components only, so nothing else
+    imports kfp."""
+    import subprocess
+    import sys
+
+    flagship = Path(__file__).resolve().parents[2] / "pipelines" / "merchant-categorizer.yaml"
+    code = ("import sys, kubepipe\n"
+            "try:\n"
+            f"    kubepipe.run({str(flagship)!r}, resume='nope-123')\n"
+            "except kubepipe.UserError as exc:\n"
+            "    print(exc)\n"
+            "print('kfp' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "GX_ANALYTICS_ENABLED": "false"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("runs: no local run 'nope-123' under ") and "kubepipe runs list" in lines[0], lines
+    assert lines[-1] == "False", lines  # kfp was never imported: nothing was compiled

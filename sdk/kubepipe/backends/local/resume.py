@@ -16,7 +16,7 @@ from kubepipe.compiler import Compiled
 from kubepipe.errors import UserError
 from kubepipe.spec.params import coerce_params
 
-__all__ = ["Prior", "prior_run", "resumed_name", "resume_lock", "run_params", "dropped_params"]
+__all__ = ["Prior", "known_run", "prior_run", "resumed_name", "resume_lock", "run_params", "dropped_params"]
 
 
 class Prior(NamedTuple):
@@ -61,6 +61,17 @@ def resumed_name(path: str | Path, resume: Any, runs_dir: Path) -> tuple[str | N
     if name is None or not of_pipeline(None, record.get("source"), None, os.fspath(path)):
         return None, None
     return name, name_note(name, path, f"as run {record.get('run_id')}, which it resumes, recorded it")
+
+
+def known_run(resume: Any, runs_dir: Path) -> None:
+    """Refuse a `resume` that names no local run before anything is compiled: `prior_run`'s first refusal, with the
+    same message, came after kfp was imported and the pipeline compiled (~2.5 s). A blank id is left to `prior_run`,
+    whose message names the pipeline."""
+    from kubepipe.backends.runs.listing import local_record
+
+    run_id = _run_id(resume, runs_dir)
+    if run_id.strip():
+        local_record(run_id, runs_dir, remote_hint=False)
 
 
 def prior_run(compiled: Compiled, resume: str | os.PathLike, runs_dir: Path) -> Prior:
