@@ -140,33 +140,34 @@ class ServedModel(Model):
             groups = (split_by_width([len(r) for r in items], self.pass_overhead_tokens)
                       if self.pass_overhead_tokens is not None and len(items) > 1 else None)
             if groups is not None:
-                return self._forward_groups(run, items, groups, counted)
-            encoded = encoder.collate_rows(items)
-            tokens = self.model.count_tokens(None, encoded) if counted else None
+                logits, tokens = self._run_groups(run, items, groups, counted)
+            else:
+                encoded = encoder.collate_rows(items)
+                tokens = self.model.count_tokens(None, encoded) if counted else None
+                logits = run(encoded)
         else:  # tokens as defined once by the model (LoadedModel.count_tokens), read in the encoding pass
             inputs = np.asarray(items, dtype=np.float32) if spec.task == TABULAR else items
             encoded, tokens = encoder.encode_counted(inputs) if counted else (encoder.encode(inputs), None)
-        probs = softmax(run(encoded).astype(np.float32, copy=False))
+            logits = run(encoded)
+        probs = softmax(logits.astype(np.float32, copy=False))
         if tokens is not None:
             self.metrics.tokens.inc(tokens)
         return probs
 
-    def _forward_groups(self, run, items: Sequence[np.ndarray], groups: list[list[int]], counted: bool) -> np.ndarray:
-        """`_forward` of padded rows cut into sub-passes (`groups` of row indices), each padded to its own longest
-        row; the probabilities back in the rows' order."""
-        encoder = self.model.encoder
+    def _run_groups(self, run, items: Sequence[np.ndarray], groups: list[list[int]],
+                    counted: bool) -> tuple[np.ndarray, int | None]:
+        """(logits, tokens or None) of padded rows cut into sub-passes (`groups` of row indices), each padded to its
+        own longest row; the logits back in the rows' order."""
         parts, tokens = [], 0
         for group in groups:
-            encoded = encoder.collate_rows([items[i] for i in group])
+            encoded = self.model.encoder.collate_rows([items[i] for i in group])
             if counted:
                 tokens += self.model.count_tokens(None, encoded)
-            parts.append(run(encoded).astype(np.float32, copy=False))
+            parts.append(run(encoded))
         stacked = np.concatenate(parts)
         logits = np.empty_like(stacked)
         logits[np.concatenate([np.asarray(g, dtype=np.intp) for g in groups])] = stacked
-        if counted:
-            self.metrics.tokens.inc(tokens)
-        return softmax(logits)
+        return logits, tokens if counted else None
 
     def _observe_batch(self, rows: int, requests: int, seconds: float, tokens: int = 0) -> None:
         self.metrics.batch_rows.observe(rows)
