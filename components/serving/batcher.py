@@ -17,27 +17,29 @@ A pass runs on a dedicated thread (torch and onnxruntime release the GIL, so the
 parsing the next requests, which form the next pass) or, with `--forward-thread off`,
 inline on the event loop (mode "inline").
 
-Mode "adaptive" (`--forward-thread auto`, the default) runs a lone request's short pass on the
-loop while the traffic is serial, and everything else on the thread. The thread hop costs ~0.1 ms
-a pass (two cross-thread wake-ups), 10% of a flagship request at one connection and ~20% of the RPS
-with two clients taking turns (measured: bare 891, thread 727, loop 975 RPS); but inline passes
-under real concurrency leave the next arrivals unread until the pass ends, so every pass then
-carries one request. Serial means: `SERIAL_PASSES` thread passes in a row during which at most
-`LONE_COMPANY` other request arrived (nothing to batch). Then lone passes run inline. Before every
-`PROBE_EVERY`-th, the pass yields `PROBE_TURNS` turns of the event loop (a probe): requests that
-arrived while earlier passes held the loop are read and reach the batcher meanwhile, and more
-than `LONE_COMPANY` of them send this pass, and the next, to the thread. A probe costs a few
-microseconds; the earlier probe ran the pass on the thread, two cross-thread wake-ups that on a
-loaded box cost milliseconds. More company after any thread pass, or lone passes taking over
-`INLINE_MAX_S` of CPU (the median of the last `LONE_WINDOW`, timed where they ran, without the hop),
-also switch back. CPU time (the process's, so a runtime's intra-op threads count, spinning ones
-too: that errs towards the thread), not wall time: on a loaded box a pass waits for a core as long
-on the thread as on the loop, and wall time sent a flagship 32-row pass (1.5-2 ms of CPU) to the
-thread there, paying the hop for nothing. A median,
-because now and then a pass is much slower: a moving average flipped lone passes back to the
-thread after each such outlier (measured: 88 flips in 9 s at one connection on a loaded 2-core box).
-A model on a device (`on_device`: CUDA) never runs a pass on the loop: its pass waits for the device
-with little CPU, so its CPU time says nothing of how long it would hold the loop.
+Mode "adaptive" (`--forward-thread auto`, the default) runs short passes on the loop and long ones on
+the thread. Two threads that share a pass pay for it in the GIL: each torch op lets the loop thread take
+the GIL and the pass waits to get it back, a futex wake-up and a context switch each way. For a model of
+~1 ms a pass that is most of what a thread costs: the flagship served 0.66-0.81x the bare server's RPS at
+32 rows a request from 4 connections up, at 1.25-1.4x its CPU a request, with passes on the thread; on the
+loop, gathered (below), 0.83-1.28x at 0.78-1.2x (wrk, 2 cores, side by side: decision 0020).
+- **Short or long** is judged by the median CPU time of the last `PASS_WINDOW` passes, every pass, timed
+  where it ran, without the hop: over `INLINE_MAX_S`, passes go to the thread, so the loop is never held
+  long; a model on a device (`on_device`: CUDA) always uses the thread (its pass waits for the device
+  with little CPU, so its CPU time says nothing of how long it would hold the loop). CPU time (the
+  process's, so a runtime's intra-op threads count, spinning ones too: that errs towards the thread), not
+  wall time: on a loaded box a pass waits for a core as long on the thread as on the loop, and wall time
+  sent a flagship 32-row pass (1.5-2 ms of CPU) to the thread there, paying the hop for nothing. A median,
+  because now and then a pass is much slower: a moving average flipped passes back to the thread after
+  each such outlier (88 flips in 9 s at one connection on a loaded 2-core box).
+- **The first `MEASURED_PASSES` passes run on the thread** (a pass of unknown length never holds the loop),
+  and so do those after a switch to the thread until a new window says they are short.
+- **Gathered on the loop.** A lone request's pass on the loop first yields `GATHER_TURNS` turns of the
+  event loop: the requests that the loop read in the same turn (a crowd arriving while the previous pass
+  held the loop) reach the batcher meanwhile, queue behind it, and share the next pass. Without it every
+  pass carried one request (the first, its task runs to the batcher before the next one is parsed), and
+  under uvloop 1% of requests waited 0.4-2.4 s at 64 connections (`--forward-thread off` before this:
+  p99 2.35 s against the bare server's 0.15 s; gathered: 0.16 s). A gather costs a few microseconds.
 """
 
 from __future__ import annotations
@@ -52,18 +54,16 @@ from typing import Any, Callable, Sequence
 __all__ = ["MicroBatcher", "bucket_of", "waits_on_device", "MODES"]
 
 MODES = ("thread", "inline", "adaptive")
-SERIAL_PASSES = 32  # thread passes in a row with at most LONE_COMPANY arrivals meanwhile: serial traffic
-LONE_COMPANY = 1  # requests arriving during a pass: one (two clients taking turns) leaves nothing to batch
-PROBE_EVERY = 4  # while lone passes run inline, every 4th first lets the loop read what arrived
-# Loop turns a probe yields: a request read in the first turn starts its task in the second and
-# reaches the batcher (or counts as arriving) in the third.
-PROBE_TURNS = 3
-# CPU s: a lone pass longer than this stays on the thread. The flagship's 32-row pass takes 1.5-2 ms of CPU on a
+MEASURED_PASSES = 32  # adaptive: passes on the thread before any runs on the loop (and after a move back)
+# Loop turns a lone pass on the loop yields first: a request read in the first turn starts its task in the
+# second and reaches the batcher (or counts as arriving) in the third.
+GATHER_TURNS = 3
+# CPU s: passes longer than this (the median) run on the thread. The flagship's 32-row pass takes 1.5-2 ms of CPU on a
 # quiet 2-core box and 3.3 ms at load 8 (CPU time grows with the box's load too); 2 ms sent it, and at load 8 even
 # one-row passes (0.9-2 ms: 28 flips in 3,000 requests), to the thread, whose hop then cost ~10% of the CPU of a
-# request (measured at load 4). Holding the loop this long delays a crowd by at most PROBE_EVERY passes.
+# request (measured at load 4). A pass this long holds the loop, and the requests behind it, at most this long.
 INLINE_MAX_S = 0.005
-LONE_WINDOW = 15  # lone passes whose median decides INLINE_MAX_S
+PASS_WINDOW = 15  # passes whose median CPU decides INLINE_MAX_S
 
 
 def waits_on_device(device: Any) -> bool:
@@ -108,11 +108,10 @@ class MicroBatcher:
         self._on_queued = on_queued
         self.mode = mode
         self.inline = mode == "inline"  # every pass on the event loop itself
-        self.lone_inline = False  # adaptive: lone passes run on the loop now (serial traffic)
+        self.on_loop = False  # adaptive: passes run on the loop now (they are short)
         self.on_device = False  # the model's passes wait for a device (set at load): adaptive keeps them off the loop
-        self._serial = 0  # adaptive: lone thread passes in a row that nobody arrived during
-        self._lone_passes = 0  # adaptive: lone passes since they went inline (every PROBE_EVERY-th: a probe)
-        self._lone_took: collections.deque[float] = collections.deque(maxlen=LONE_WINDOW)  # adaptive
+        self._thread_passes = 0  # adaptive: passes on the thread since the last move there
+        self._took: collections.deque[float] = collections.deque(maxlen=PASS_WINDOW)  # adaptive: passes' CPU s
         self._pending: collections.deque[_Job] = collections.deque()
         self._busy = False  # a pass is running (direct or collected)
         self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
@@ -158,7 +157,7 @@ class MicroBatcher:
                 self._pass_done()
         else:
             fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run_timed, items)
-            fut.add_done_callback(lambda _: self._pass_done(lone=True))  # when the thread is really done
+            fut.add_done_callback(lambda _: self._pass_done(threaded=True))  # when the thread is really done
             result, own = await asyncio.shield(fut)  # a cancelled request does not free the thread early
         took = time.perf_counter() - t0
         self._timed(own)
@@ -166,68 +165,59 @@ class MicroBatcher:
             self._on_batch(len(items), 1, took, n_tokens)
         return result
 
-    def _pass_done(self, lone: bool = False) -> None:
+    def _pass_done(self, threaded: bool = False) -> None:
         self._busy = False
         if self._pending and self._signal is not None:
             self._signal.set()
-        if lone:
-            self._count_company()
+        if threaded:
+            self._thread_pass()
 
     @property
     def placement(self) -> str:
-        """Where passes run now: `inline` (every pass on the event loop), `lone-inline` (adaptive, serial traffic: a
-        lone request's pass on the loop, a shared one on the thread) or `thread` (every pass on the thread)."""
-        return "inline" if self.inline else "lone-inline" if self.lone_inline else "thread"
+        """Where passes run now: `inline` (every pass on the event loop: `--forward-thread off`), `loop` (adaptive,
+        short passes: on the loop now) or `thread`."""
+        return "inline" if self.inline else "loop" if self.on_loop else "thread"
 
-    # ---- adaptive: where lone passes run --------------------------------------------------
+    # ---- adaptive: where passes run -----------------------------------------------------
     async def _inline_now(self, requests: int) -> bool:
-        """Whether a pass of `requests` requests runs on the loop (else on the thread); `_busy` is set."""
-        if self.inline:
-            return True
-        if not self.lone_inline or requests != 1:
+        """Whether a pass of `requests` requests runs on the loop (else on the thread); `_busy` is set. A lone
+        request's pass on the loop first lets the requests the loop has read reach the queue (a gather)."""
+        if not (self.inline or self.on_loop):
             return False
-        self._lone_passes += 1
-        if self._lone_passes % PROBE_EVERY:
-            return True
-        for _ in range(PROBE_TURNS):  # a probe: what arrived meanwhile queues behind this pass
-            await asyncio.sleep(0)
-        if len(self._pending) + self._arriving() > LONE_COMPANY:
-            self._to_thread()
-            return False
+        if requests == 1:
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
         return True
 
     @property
-    def lone_seconds(self) -> float:
-        """The median of the recent one-request passes' own CPU seconds (0 before the first)."""
-        took = sorted(self._lone_took)
+    def pass_seconds(self) -> float:
+        """The median of the recent passes' own CPU seconds (0 before the first)."""
+        took = sorted(self._took)
         return took[len(took) // 2] if took else 0.0
 
     def _short(self) -> bool:
-        """Whether lone passes may hold the loop: short on the CPU, and no device to wait for."""
-        return not self.on_device and self.lone_seconds <= INLINE_MAX_S
+        """Whether passes may hold the loop: short on the CPU, and no device to wait for."""
+        return not self.on_device and self.pass_seconds <= INLINE_MAX_S
 
     def _timed(self, took: float) -> None:
-        """A one-request pass took `took` CPU s: if they typically take too long to hold the loop -> the thread."""
+        """A pass took `took` CPU s: if passes typically take too long to hold the loop -> the thread."""
         if self.mode == "adaptive":
-            self._lone_took.append(took)
-            if not self._short():
+            self._took.append(took)
+            if self.on_loop and not self._short():
                 self._to_thread()
 
-    def _count_company(self) -> None:
-        """After a thread pass: the requests that arrived while it ran say whether batching has work."""
+    def _thread_pass(self) -> None:
+        """After a pass on the thread: once enough were measured there and they are short, passes move to the loop."""
         if self.mode != "adaptive":
             return
-        if len(self._pending) + self._arriving() > LONE_COMPANY:
-            self._to_thread()
-            return
-        self._serial += 1
-        if self._serial >= SERIAL_PASSES and self._short():
-            self.lone_inline = True
+        self._thread_passes += 1
+        if self._thread_passes >= MEASURED_PASSES and len(self._took) >= PASS_WINDOW and self._short():
+            self.on_loop = True
 
     def _to_thread(self) -> None:
-        self._serial = 0
-        self.lone_inline = False
-        self._lone_passes = 0
+        self.on_loop = False
+        self._thread_passes = 0
+        self._took.clear()  # judged afresh on the thread: a window of short passes before the loop again
 
     # ---- the collector ------------------------------------------------------------------
     def _start(self) -> asyncio.Event:
@@ -301,10 +291,9 @@ class MicroBatcher:
             finally:
                 self._busy = False
             took = time.perf_counter() - t0
-            if len(jobs) == 1:
-                self._timed(own)
+            self._timed(own)
             if not inline:
-                self._count_company()
+                self._thread_pass()
             if self._on_batch is not None:
                 self._on_batch(len(items), len(jobs), took, sum(j.tokens for j in jobs))
             start = 0
@@ -313,6 +302,8 @@ class MicroBatcher:
                 if not j.future.done():
                     j.future.set_result(result[start:end])
                 start = end
+            if inline:  # its answers go out, and the loop reads what arrived, before the next pass holds the loop
+                await asyncio.sleep(0)
 
     async def stop(self) -> None:
         """Finish every queued and running pass, then stop (used after the HTTP server has drained)."""

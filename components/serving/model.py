@@ -56,11 +56,9 @@ class ServedModel(Model):
         self.model: Any = None  # training.artifact's LoadedModel (a retriever's: its embedder); None until load()
         self.spec: InputSpec | None = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
-        # Passes run on the forward thread (`--forward-thread on`), on the loop (`off`), or `auto`: on the
-        # thread except a lone short pass while the traffic is serial (batcher.py says when). Measured on
-        # the flagship text-classifier (2 cores, wrk): the thread gave ~2.4x the RPS of inline passes at
-        # 16-64 connections, and inline passes on uvloop left 1% of requests waiting 1.1-1.6 s; at one or
-        # two connections the thread hop cost 10-20% of the RPS, which `auto` wins back.
+        # Passes run on the forward thread (`--forward-thread on`), on the loop (`off`), or `auto`: short passes
+        # (median CPU under batcher.INLINE_MAX_S, not on a device) on the loop, gathered so that concurrent
+        # requests share them, long ones on the thread (batcher.py, decision 0020).
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
                                     arriving=lambda: self._arriving, on_queued=watch_while_queued,

@@ -51,8 +51,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
                          "~1-2 min for a MiniLM) into KUBEPIPE_ONNX_CACHE and exit: run it at image build or in an "
                          "init container, and servers on that cache are ready in seconds"),
     ("--forward-thread", "auto", "forward passes on their own thread: on (the loop parses the next requests meanwhile), "
-     "off (passes on the event loop: one core in all), auto (on, except a lone short pass while one client "
-     "at a time sends: on the loop, saving the thread hop)"),
+     "off (passes on the event loop: one core in all), auto (short passes, a few ms of CPU, on the loop, where "
+     "they pay no thread hop and no GIL hand-offs; longer ones, or any on a GPU, on the thread)"),
     ("--model-version", "", "the model's registry version, recorded with every logged prediction"),
     ("--log-sink", None, "prediction log: write sampled request/response pairs as partitioned Parquet here "
                          "(local path or fsspec URI, e.g. gs://bucket/predictions; credentials come from the "

@@ -359,10 +359,10 @@ def test_a_model_on_a_device_never_runs_its_passes_on_the_event_loop(text_model,
     m.batcher._run = run
 
     async def serially():
-        for _ in range(batching.SERIAL_PASSES + 2 * batching.PROBE_EVERY):
+        for _ in range(batching.MEASURED_PASSES + 8):
             await m({"instances": ["uber trip help"]})
         await m.batcher.stop()
 
     asyncio.run(serially())
-    assert m.batcher.on_device is not on_loop and m.batcher.lone_inline is on_loop
-    assert any(where) is on_loop  # the CPU model's serial lone passes do move onto the loop
+    assert m.batcher.on_device is not on_loop and m.batcher.on_loop is on_loop
+    assert any(where) is on_loop  # the CPU model's short passes do move onto the loop
