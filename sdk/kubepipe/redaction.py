@@ -208,6 +208,16 @@ def _credential_variable(name: str, value: str) -> bool:
 _URL_OR_QUERY_ITEM = re.compile(f"(?P<url>{URL_IN_TEXT.pattern})|{QUERY_ITEM_IN_TEXT.pattern}")
 
 
+_URL_ENDS = frozenset("'\"<>")  # characters that end URL_IN_TEXT's URL
+
+
+def _cut_url_password(m: re.Match) -> str:
+    """A URL's password that URL_IN_TEXT would cut (a quote or an angle bracket in it) REDACTED whole; others as they
+    are (`redact_url` hides those, reading the URL's query by its host). Cut, its tail was read as a query item of
+    no URL (`postgres://:';0=0:0@db/x`: `;0=0:0@db/x`) and hidden as one, leaving the head in clear."""
+    return m.group("head") + REDACTED if _URL_ENDS.intersection(m.group("password")) else m.group(0)
+
+
 def _url_or_query_item(m: re.Match) -> str:
     if m.group("url"):
         return redact_url(m.group("url"))
@@ -245,6 +255,7 @@ def _redact_shapes(text: str) -> str:
     """`redact_text`'s rules but the environment's secrets, all of them tried (no `_CANDIDATE` pre-test)."""
     for pattern, _kind in TOKENS:
         text = pattern.sub(REDACTED, text)
+    text = URL_PASSWORD.sub(_cut_url_password, text)  # before the query rule reads the password's tail as an item
     text = _URL_OR_QUERY_ITEM.sub(_url_or_query_item, text)
     text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
     text = IMAGE_PASSWORD_IN_TEXT.sub(lambda m: m.group("head") + REDACTED, text)  # `bob:pw@reg.io/img:1`
