@@ -32,8 +32,8 @@ loop, gathered (below), 0.83-1.28x at 0.78-1.2x (wrk, 2 cores, side by side: dec
   sent a flagship 32-row pass (1.5-2 ms of CPU) to the thread there, paying the hop for nothing. A median,
   because now and then a pass is much slower: a moving average flipped passes back to the thread after
   each such outlier (88 flips in 9 s at one connection on a loaded 2-core box).
-- **The first `MEASURED_PASSES` passes run on the thread** (a pass of unknown length never holds the loop),
-  and so do those after a switch to the thread until a new window says they are short.
+- **Passes run on the thread until a full window of them was measured there** (a pass of unknown length
+  never holds the loop), at start and after every move to the thread; then a short median moves them.
 - **Gathered on the loop.** A lone request's pass on the loop first yields `GATHER_TURNS` turns of the
   event loop: the requests that the loop read in the same turn (a crowd arriving while the previous pass
   held the loop) reach the batcher meanwhile, queue behind it, and share the next pass. Without it every
@@ -54,7 +54,6 @@ from typing import Any, Callable, Sequence
 __all__ = ["MicroBatcher", "bucket_of", "waits_on_device", "MODES"]
 
 MODES = ("thread", "inline", "adaptive")
-MEASURED_PASSES = 32  # adaptive: passes on the thread before any runs on the loop (and after a move back)
 # Loop turns a lone pass on the loop yields first: a request read in the first turn starts its task in the
 # second and reaches the batcher (or counts as arriving) in the third.
 GATHER_TURNS = 3
@@ -63,7 +62,7 @@ GATHER_TURNS = 3
 # one-row passes (0.9-2 ms: 28 flips in 3,000 requests), to the thread, whose hop then cost ~10% of the CPU of a
 # request (measured at load 4). A pass this long holds the loop, and the requests behind it, at most this long.
 INLINE_MAX_S = 0.005
-PASS_WINDOW = 15  # passes whose median CPU decides INLINE_MAX_S
+PASS_WINDOW = 15  # passes whose median CPU decides INLINE_MAX_S; the thread runs this many before the loop may
 
 
 def waits_on_device(device: Any) -> bool:
@@ -110,8 +109,8 @@ class MicroBatcher:
         self.inline = mode == "inline"  # every pass on the event loop itself
         self.on_loop = False  # adaptive: passes run on the loop now (they are short)
         self.on_device = False  # the model's passes wait for a device (set at load): adaptive keeps them off the loop
-        self._thread_passes = 0  # adaptive: passes on the thread since the last move there
-        self._took: collections.deque[float] = collections.deque(maxlen=PASS_WINDOW)  # adaptive: passes' CPU s
+        # adaptive: the recent passes' CPU s (since the last move to the thread: those ran there)
+        self._took: collections.deque[float] = collections.deque(maxlen=PASS_WINDOW)
         self._pending: collections.deque[_Job] = collections.deque()
         self._busy = False  # a pass is running (direct or collected)
         self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
@@ -157,7 +156,7 @@ class MicroBatcher:
                 self._pass_done()
         else:
             fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run_timed, items)
-            fut.add_done_callback(lambda _: self._pass_done(threaded=True))  # when the thread is really done
+            fut.add_done_callback(lambda _: self._pass_done())  # when the thread is really done
             result, own = await asyncio.shield(fut)  # a cancelled request does not free the thread early
         took = time.perf_counter() - t0
         self._timed(own)
@@ -165,12 +164,10 @@ class MicroBatcher:
             self._on_batch(len(items), 1, took, n_tokens)
         return result
 
-    def _pass_done(self, threaded: bool = False) -> None:
+    def _pass_done(self) -> None:
         self._busy = False
         if self._pending and self._signal is not None:
             self._signal.set()
-        if threaded:
-            self._thread_pass()
 
     @property
     def placement(self) -> str:
@@ -200,24 +197,16 @@ class MicroBatcher:
         return not self.on_device and self.pass_seconds <= INLINE_MAX_S
 
     def _timed(self, took: float) -> None:
-        """A pass took `took` CPU s: if passes typically take too long to hold the loop -> the thread."""
-        if self.mode == "adaptive":
-            self._took.append(took)
-            if self.on_loop and not self._short():
-                self._to_thread()
-
-    def _thread_pass(self) -> None:
-        """After a pass on the thread: once enough were measured there and they are short, passes move to the loop."""
+        """A pass took `took` CPU s: passes that typically take too long to hold the loop -> the thread; a full
+        window of short ones measured on the thread -> the loop."""
         if self.mode != "adaptive":
             return
-        self._thread_passes += 1
-        if self._thread_passes >= MEASURED_PASSES and len(self._took) >= PASS_WINDOW and self._short():
+        self._took.append(took)
+        if self.on_loop and not self._short():
+            self.on_loop = False
+            self._took.clear()  # judged afresh on the thread: a full window of short passes before the loop again
+        elif not self.on_loop and len(self._took) == PASS_WINDOW and self._short():
             self.on_loop = True
-
-    def _to_thread(self) -> None:
-        self.on_loop = False
-        self._thread_passes = 0
-        self._took.clear()  # judged afresh on the thread: a window of short passes before the loop again
 
     # ---- the collector ------------------------------------------------------------------
     def _start(self) -> asyncio.Event:
@@ -292,8 +281,6 @@ class MicroBatcher:
                 self._busy = False
             took = time.perf_counter() - t0
             self._timed(own)
-            if not inline:
-                self._thread_pass()
             if self._on_batch is not None:
                 self._on_batch(len(items), len(jobs), took, sum(j.tokens for j in jobs))
             start = 0

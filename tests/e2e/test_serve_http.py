@@ -274,12 +274,12 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(servers
 
 
 def test_the_model_card_says_where_passes_run_now(servers):
-    """`--forward-thread auto` runs short passes on the event loop once 32 were measured on the thread, and the card
+    """`--forward-thread auto` runs short passes on the event loop once 15 were measured on the thread, and the card
     said `forward: thread` all the while (it said `inline` for `off` alone). It says where they run now."""
     base = servers["merchant"]
     card = f"{base}/kubepipe/v1/models/merchant"
     with httpx.Client() as client:
-        for _ in range(40):  # the merchant model's passes are short: on the loop after 32 on the thread
+        for _ in range(40):  # the merchant model's passes are short: on the loop after 15 on the thread
             assert client.post(f"{base}{V1}", json={"instances": TEXTS[:1]}).status_code == 200
         said = client.get(card).json()
         assert (said["forward"], said["forward_thread"]) == ("loop", "auto"), said

@@ -274,8 +274,8 @@ def _where(threads):
 
 
 async def _serially(b, lone_passes: int) -> None:
-    """One client, one request at a time: MEASURED_PASSES thread passes, then `lone_passes` more."""
-    for i in range(batching.MEASURED_PASSES + lone_passes):
+    """One client, one request at a time: PASS_WINDOW thread passes, then `lone_passes` more."""
+    for i in range(batching.PASS_WINDOW + lone_passes):
         await b.submit([i])
 
 
@@ -285,7 +285,7 @@ def test_adaptive_short_passes_move_onto_the_loop_once_measured_on_the_thread():
     async def main():
         b = MicroBatcher(_where(threads), max_batch_size=8, max_wait_s=0.0, mode="adaptive")
         assert b.placement == "thread"  # the served model card's `forward`: where passes run now
-        n = batching.MEASURED_PASSES + 16
+        n = batching.PASS_WINDOW + 16
         outs = [await b.submit([i]) for i in range(n)]  # one client, one request at a time
         placement = b.placement
         await b.stop()
@@ -293,8 +293,8 @@ def test_adaptive_short_passes_move_onto_the_loop_once_measured_on_the_thread():
 
     outs, placement = run(main())
     assert outs == [[i] for i in range(len(outs))] and placement == "loop"
-    head, tail = threads[:batching.MEASURED_PASSES], threads[batching.MEASURED_PASSES:]
-    assert head == ["thread"] * batching.MEASURED_PASSES  # a pass of unknown length never holds the loop
+    head, tail = threads[:batching.PASS_WINDOW], threads[batching.PASS_WINDOW:]
+    assert head == ["thread"] * batching.PASS_WINDOW  # a pass of unknown length never holds the loop
     assert tail == ["loop"] * len(tail)
 
 
@@ -319,7 +319,7 @@ def test_adaptive_a_crowd_on_the_loop_is_gathered_into_shared_passes():
 
     crowd, placement = run(main())
     assert crowd == [[f"c{i}"] for i in range(12)] and placement == "loop"
-    after = batching.MEASURED_PASSES + 1
+    after = batching.PASS_WINDOW + 1
     assert sizes[after:] == [1, 8, 3]  # the first alone (it gathered the rest), then full passes, oldest first
     assert threads[after:] == ["loop"] * 3  # no thread hop, no GIL hand-off
 
@@ -468,7 +468,7 @@ def test_adaptive_lone_passes_stay_on_the_loop_through_an_occasional_slow_pass()
         return b.on_loop
 
     assert run(main()) is True
-    tail = threads[batching.MEASURED_PASSES:]
+    tail = threads[batching.PASS_WINDOW:]
     assert tail == ["loop"] * len(tail)  # no outlier sent them back
 
 
@@ -514,7 +514,7 @@ def test_adaptive_judges_lone_passes_by_their_cpu_not_the_wall_clock():
 
     on_loop, median = run(main())
     assert on_loop is True and median < batching.INLINE_MAX_S
-    tail = threads[batching.MEASURED_PASSES:]
+    tail = threads[batching.PASS_WINDOW:]
     assert tail == ["loop"] * len(tail)
 
 
@@ -532,7 +532,7 @@ def test_adaptive_runs_a_32_row_flagship_pass_on_the_loop_on_a_busy_box():
         await b.stop()
         return b.on_loop
 
-    assert run(main()) is True and threads[batching.MEASURED_PASSES:] == ["loop"] * 8
+    assert run(main()) is True and threads[batching.PASS_WINDOW:] == ["loop"] * 8
 
 
 def test_adaptive_never_holds_the_loop_for_a_model_on_a_device():

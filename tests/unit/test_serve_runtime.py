@@ -359,7 +359,7 @@ def test_a_model_on_a_device_never_runs_its_passes_on_the_event_loop(text_model,
     m.batcher._run = run
 
     async def serially():
-        for _ in range(batching.MEASURED_PASSES + 8):
+        for _ in range(batching.PASS_WINDOW + 8):
             await m({"instances": ["uber trip help"]})
         await m.batcher.stop()
 
