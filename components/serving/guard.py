@@ -168,7 +168,7 @@ class RequestGuard:
             send = _watch(send, state)
         watch = _QueueWatch(receive, asyncio.current_task())
         _WATCH.set(watch)
-        flag = self.model.arrival()
+        flag = self.model.arrival(scope.get("client"))
         self._active += 1
         try:
             await self.app(scope, receive, send)

@@ -33,6 +33,10 @@ _ARRIVING: contextvars.ContextVar[list] = contextvars.ContextVar("kubepipe_arriv
 _ANSWER: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("kubepipe_answer", default=None)
 _WARMUP_TEXT = "warm-up request 1234 main street"
 _INLINE_TOKENIZE_ROWS = 4  # ~50 us a row (MiniLM WordPiece, 2 cores): more rows go to a thread
+# Requests in a row on one connection after which traffic counts as serial (one client, one request at a time): lone
+# passes then skip the batcher's gather. HTTP/1.1 answers a connection's requests in turn, so none of them could
+# have shared a pass; any other connection's request ends the run.
+SERIAL_RUN = 8
 
 
 class ServedModel(Model):
@@ -56,12 +60,15 @@ class ServedModel(Model):
         self.model: Any = None  # training.artifact's LoadedModel (a retriever's: its embedder); None until load()
         self.spec: InputSpec | None = None
         self._arriving = 0  # requests being received or parsed, not yet queued (see guard.RequestGuard)
+        self._client: Any = None  # the last request's connection (ASGI scope's client: host, port)
+        self._same_client = 0  # requests in a row on that connection before it
         # Passes run on the forward thread (`--forward-thread on`), on the loop (`off`), or `auto`: short passes
         # (median CPU under batcher.INLINE_MAX_S, not on a device) on the loop, gathered so that concurrent
         # requests share them, long ones on the thread (batcher.py, decision 0020).
         self.batcher = MicroBatcher(self._forward, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0,
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
                                     arriving=lambda: self._arriving, on_queued=watch_while_queued,
+                                    serial=lambda: self._same_client >= SERIAL_RUN,
                                     mode={"off": "inline", "on": "thread"}.get(forward_thread, "adaptive"))
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
@@ -173,9 +180,14 @@ class ServedModel(Model):
         self.metrics.forward_seconds.observe(seconds)
 
     # ---- arrivals: requests the server is receiving that have not reached the batcher yet ----
-    def arrival(self) -> list:
-        """Count one arriving request; returns its flag for `departed` (guard.RequestGuard calls both)."""
+    def arrival(self, client: Any = None) -> list:
+        """Count one arriving request on connection `client` (the ASGI scope's: host, port); returns its flag for
+        `departed` (guard.RequestGuard calls both)."""
         self._arriving += 1
+        if client is not None and client == self._client:
+            self._same_client += 1
+        else:  # another connection (or one unknown): others may be on the way, passes gather again
+            self._client, self._same_client = client, 0
         flag = [True]
         _ARRIVING.set(flag)
         return flag

@@ -14,9 +14,10 @@ from starlette.testclient import TestClient  # noqa: E402
 from kubepipe.components.serving.guard import RequestGuard  # noqa: E402
 
 
-def _client():
+def _client(clients=None):
     counted = []
-    model = SimpleNamespace(draining=False, arrival=lambda: None, departed=lambda flag: None,
+    model = SimpleNamespace(draining=False, departed=lambda flag: None,
+                            arrival=lambda client=None: clients.append(client) if clients is not None else None,
                             metrics=SimpleNamespace(count=lambda protocol, outcome: counted.append(outcome)))
 
     async def app(scope, receive, send):  # echoes the body's length: it was read
@@ -61,3 +62,12 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read():
     assert r.json() == {"field": "body", "error": f"body: the request body has {(1 << 20) + 1} bytes; the limit is "
                         f"{1 << 20} (1 MiB, --max-body-mb); send fewer rows per request"}
     assert counted == ["too_large"]
+
+
+def test_a_request_s_arrival_names_its_connection():
+    # the model tells serial traffic (its requests all on one connection) by it: no gather before a lone pass
+    clients = []
+    client, _ = _client(clients)
+    for _ in range(2):
+        assert client.post("/v1/models/m:predict", content=b'{"instances": ["x"]}').status_code == 200
+    assert clients == [("testclient", 50000)] * 2

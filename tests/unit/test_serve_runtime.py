@@ -366,3 +366,22 @@ def test_a_model_on_a_device_never_runs_its_passes_on_the_event_loop(text_model,
     asyncio.run(serially())
     assert m.batcher.on_device is not on_loop and m.batcher.on_loop is on_loop
     assert any(where) is on_loop  # the CPU model's short passes do move onto the loop
+
+
+def test_traffic_is_serial_after_a_run_of_requests_on_one_connection(tmp_path):
+    """Lone passes skip the batcher's gather only while the requests all come on one connection, one at a time."""
+    from kubepipe.components.serving.model import SERIAL_RUN, ServedModel
+
+    m = ServedModel("m", str(tmp_path))  # not loaded: arrivals only
+    serial = m.batcher._serial
+
+    def arrive(client):
+        m.departed(m.arrival(client))
+        return serial()
+
+    a, b = ("127.0.0.1", 40001), ("127.0.0.1", 40002)
+    assert [arrive(a) for _ in range(SERIAL_RUN + 1)] == [False] * SERIAL_RUN + [True]
+    assert arrive(b) is False  # another connection: its requests may overlap a's
+    assert [arrive(b) for _ in range(SERIAL_RUN)][-1] is True
+    assert arrive(a) is False
+    assert not any(arrive(None) for _ in range(SERIAL_RUN + 2))  # a connection unknown is never serial
