@@ -50,6 +50,17 @@ def _fresh_kfp_local():
         config.LocalExecutionConfig.instance = None
 
 
+@pytest.fixture(autouse=True)
+def _thawed_heap():
+    """A served model loaded in the test process freezes the heap (gc.freeze after warm-up, as `kubepipe serve`
+    does): thawed after the test, or every later test of that xdist worker would keep it out of the collector."""
+    yield
+    import gc
+
+    if gc.get_freeze_count():
+        gc.unfreeze()
+
+
 @pytest.fixture(scope="module")
 def ddp_forkserver_stopped():
     """For a module whose tests train with DDP (`pytestmark = pytest.mark.usefixtures("ddp_forkserver_stopped")`):

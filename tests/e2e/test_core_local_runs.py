@@ -72,7 +72,8 @@ def test_compile_reload_run_round_trip(in_tmp):
 
     compiled = kubepipe.compile(FIX / "branching.yaml", "local", out=in_tmp / "ir.yaml")
     pipeline = components.load_component_from_file(str(in_tmp / "ir.yaml"))
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root"),
+               workspace_root=str(in_tmp / "workspace"))  # else a /tmp/kfp-workspace-* is left behind
     pipeline(n=30, threshold=100)
     outputs = sorted(p.parent.name for p in (in_tmp / "root").glob("*/*/executor_output.json"))
     assert "big" in outputs and "small" not in outputs
@@ -163,7 +164,8 @@ def test_a_run_leaves_the_callers_kfp_local_config_as_it_found_it(in_tmp):
     from kfp import local
     from kfp.local import config
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "mine"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "mine"),
+               workspace_root=str(in_tmp / "workspace"))
     mine = config.LocalExecutionConfig.instance
     (in_tmp / "p.yaml").write_text(ONE_STEP)
     (in_tmp / "ops.py").symlink_to(FIX / "ops.py")

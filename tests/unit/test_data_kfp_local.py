@@ -38,7 +38,8 @@ def test_components_run_in_kfp_local(tmp_path, monkeypatch, capfd):
     from kfp import local
 
     monkeypatch.chdir(tmp_path)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
+               workspace_root=str(tmp_path / "workspace"))  # else a /tmp/kfp-workspace-* is left behind
     pipeline = _pipeline()
 
     drifted = pipeline(source=str(DATA / "merchants_drift.csv"), reference=str(DATA / "merchants_train.csv"))

@@ -42,7 +42,8 @@ def test_evaluate_then_register_through_kfp_local(tmp_path, monkeypatch):
                       ctx_pipeline_name="eval-demo")
         return ev.outputs["decision"]
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
+               workspace_root=str(tmp_path / "workspace"))  # else a /tmp/kfp-workspace-* is left behind
     first = flow(registry_uri=reg_uri, min_acc=0.8)
     assert first.output.startswith("first-run: accuracy")
     reg = Registry(reg_uri)

@@ -34,7 +34,8 @@ def test_guardrail_step_in_a_local_pipeline(tmp_path, monkeypatch):
             return step.outputs["decision"]
         return flow
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
+               workspace_root=str(tmp_path / "workspace"))  # else a /tmp/kfp-workspace-* is left behind
     assert flow_for(clean)().output == "pass: 3 probe(s), no violation"
 
     with pytest.raises(RuntimeError, match="validate-outputs"):

@@ -37,7 +37,8 @@ def test_train_torch_through_kfp_local(tmp_path):
                            ctx_state_dir=state, ctx_run_id="run-1", ctx_step="train")
         return task.outputs["model"]
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"),
+               workspace_root=str(tmp_path / "workspace"))  # else a /tmp/kfp-workspace-* is left behind
     run = flow(epochs=2)
     model = load_model(run.output.path)
     assert model.task == "text-classification" and len(model.predict(["UBER TRIP 0 SAN FRANCISCO CA"])) == 1
