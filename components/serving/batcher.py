@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -120,6 +121,7 @@ class MicroBatcher:
         # adaptive: the recent passes' CPU s (since the last move to the thread: those ran there)
         self._took: collections.deque[float] = collections.deque(maxlen=PASS_WINDOW)
         self._pending: collections.deque[_Job] = collections.deque()
+        self._cancelled = 0  # queued requests cancelled since the collector last dropped them (a hint: 0 = none)
         self._busy = False  # a pass is running (direct or collected)
         self._signal: asyncio.Event | None = None  # set on every enqueue and at the end of every pass
         self._task: asyncio.Task | None = None
@@ -139,6 +141,9 @@ class MicroBatcher:
         left = self._on_queued() if self._on_queued is not None else None
         try:
             return await job.future
+        except asyncio.CancelledError:
+            self._cancelled += 1  # the collector drops it from the queue, if it is still there
+            raise
         finally:
             if left is not None:
                 left()
@@ -231,7 +236,10 @@ class MicroBatcher:
         anchor = self._pending[0]
         rows, width, cap = len(anchor.items), anchor.width, bucket_of(anchor.width)
         chosen, full = [anchor], rows >= self.max_batch_size
-        for job in list(self._pending)[1:]:
+        for job in itertools.islice(self._pending, 1, None):
+            if rows >= self.max_batch_size or (self.max_batch_tokens and (rows + 1) * width > self.max_batch_tokens):
+                full = True  # not even one more row fits: the rest of the queue need not be read (64-deep at 64 conn)
+                break
             n = len(job.items)
             if job.width > cap:
                 continue  # a longer length bucket: a later pass
@@ -245,7 +253,8 @@ class MicroBatcher:
 
     async def _gather(self, signal: asyncio.Event) -> list[_Job]:
         while True:
-            if any(j.future.cancelled() for j in self._pending):  # their clients went away: never run
+            if self._cancelled:  # queued requests whose clients went away (maybe): never run
+                self._cancelled = 0
                 self._pending = collections.deque(j for j in self._pending if not j.future.cancelled())
                 if not self._pending:
                     return []
@@ -260,8 +269,13 @@ class MicroBatcher:
                 await asyncio.wait_for(signal.wait(), left)
             except asyncio.TimeoutError:
                 pass
-        taken = {id(j) for j in chosen}
-        self._pending = collections.deque(j for j in self._pending if id(j) not in taken)
+        pending = self._pending
+        if all(a is b for a, b in zip(chosen, pending)):  # the oldest ones, as mostly: no copy of the queue
+            for _ in chosen:
+                pending.popleft()
+        else:
+            taken = {id(j) for j in chosen}
+            self._pending = collections.deque(j for j in pending if id(j) not in taken)
         return [j for j in chosen if not j.future.cancelled()]
 
     async def _collect(self, signal: asyncio.Event) -> None:

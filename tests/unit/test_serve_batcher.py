@@ -253,6 +253,36 @@ def test_waiting_for_arrivals_stops_at_the_oldest_request_s_deadline():
     assert 0.15 <= took < 2.0  # waited for the deadline (0.2 s), then flushed; never for ever
 
 
+def test_a_pass_that_no_further_row_fits_goes_at_once_without_waiting_for_arrivals():
+    # The oldest request fills the token budget; the request queued behind it is of a longer length bucket. Nothing
+    # can join the pass, so waiting for arrivals (up to max_wait_s) would only delay it. Before, the skipped longer
+    # row left the pass "not full" and it waited the whole max_wait_s.
+    import time
+
+    passes = []
+    forward, gate = _gated_forward(passes)
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=64, max_batch_tokens=64, max_wait_s=1.0, arriving=lambda: 1)
+        first = asyncio.ensure_future(b.submit(["first"], [1]))
+        await asyncio.sleep(0.05)  # the first pass is running (it took the direct path): the rest queue
+        full = asyncio.ensure_future(b.submit([f"w8-{i}" for i in range(8)], [8] * 8))  # 8 rows x 8 = the budget
+        long = asyncio.ensure_future(b.submit(["long"], [30]))
+        await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        gate.set()
+        await full
+        took = time.perf_counter() - t0
+        gate.set()
+        await asyncio.gather(first, long)
+        await b.stop()
+        return took
+
+    took = run(main())
+    assert passes[1] == [f"w8-{i}" for i in range(8)] and passes[2] == ["long"]
+    assert took < 0.5  # not the 1 s deadline
+
+
 def test_on_batch_reports_rows_requests_and_tokens():
     seen = []
 
