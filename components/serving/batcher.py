@@ -235,7 +235,7 @@ class MicroBatcher:
         """The next pass (oldest first) and whether it is full (something did not fit)."""
         anchor = self._pending[0]
         rows, width, cap = len(anchor.items), anchor.width, bucket_of(anchor.width)
-        chosen, full = [anchor], rows >= self.max_batch_size
+        chosen, full = [anchor], False
         for job in itertools.islice(self._pending, 1, None):
             if rows >= self.max_batch_size or (self.max_batch_tokens and (rows + 1) * width > self.max_batch_tokens):
                 full = True  # not even one more row fits: the rest of the queue need not be read (64-deep at 64 conn)

@@ -257,7 +257,8 @@ def _redact_shapes(text: str) -> str:
         text = pattern.sub(REDACTED, text)
     text = URL_PASSWORD.sub(_cut_url_password, text)  # before the query rule reads the password's tail as an item
     text = _URL_OR_QUERY_ITEM.sub(_url_or_query_item, text)
-    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)  # one with a quote, where URL_IN_TEXT ends
+    # what the URL rule left: a password after a run of URLs with no `@` (`a://b:a://b:postgres://u:pw@h`)
+    text = URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
     text = IMAGE_PASSWORD_IN_TEXT.sub(lambda m: m.group("head") + REDACTED, text)  # `bob:pw@reg.io/img:1`
     text = WEBHOOK_PATH_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = _AUTH_HEADER_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
