@@ -506,6 +506,53 @@ def test_adaptive_keeps_slow_lone_passes_on_the_thread():
     assert run(main()) is False and set(threads) == {"thread"}  # never held the loop for a long pass
 
 
+def test_adaptive_runs_a_long_lone_pass_of_serial_traffic_on_the_loop_until_another_client_comes():
+    # One client, one request at a time: nobody can arrive during the pass, so the thread's hop bought nothing (the
+    # teacher, ~14 ms a pass: 0.88-0.93x the bare server's RPS at one connection on the thread, 1.00x on the loop).
+    threads, serial = [], [True]
+
+    def slow(items):
+        _burn(batching.INLINE_MAX_S * 2)
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(slow, max_batch_size=8, max_wait_s=0.0, mode="adaptive", serial=lambda: serial[0])
+        await _serially(b, 4)
+        placement = b.placement
+        serial[0] = False  # a request from another connection
+        await b.submit(["crowd"])
+        await b.stop()
+        return placement, b.pass_seconds
+
+    placement, median = run(main())
+    assert median > batching.INLINE_MAX_S and placement == "thread"  # a crowd's passes still go to the thread
+    w = batching.PASS_WINDOW
+    assert threads[:w] == ["thread"] * w  # a pass of unknown length never holds the loop
+    assert threads[w:] == ["loop"] * 4 + ["thread"]
+
+
+@pytest.mark.parametrize("case", ["longer than the serial bound", "on a device", "--forward-thread on"])
+def test_serial_traffic_keeps_the_thread_for_passes_too_long_for_the_loop_a_device_or_the_thread_mode(
+        case, monkeypatch):
+    threads = []
+    if case == "longer than the serial bound":  # a probe or a scrape would wait behind the pass
+        monkeypatch.setattr(batching, "SERIAL_INLINE_MAX_S", batching.INLINE_MAX_S * 1.5)
+
+    def slow(items):
+        _burn(batching.INLINE_MAX_S * 2)
+        return _where(threads)(items)
+
+    async def main():
+        b = MicroBatcher(slow, max_batch_size=8, max_wait_s=0.0, serial=lambda: True,
+                         mode="thread" if case == "--forward-thread on" else "adaptive")
+        b.on_device = case == "on a device"
+        await _serially(b, 4)
+        await b.stop()
+
+    run(main())
+    assert threads == ["thread"] * (batching.PASS_WINDOW + 4)
+
+
 def test_adaptive_lone_passes_stay_on_the_loop_through_an_occasional_slow_pass():
     # a pass now and then is much slower (a cold cache, a longer request); one in ten must not send them back
     threads, calls = [], []
