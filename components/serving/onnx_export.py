@@ -43,6 +43,7 @@ OPSET = 18
 PRECISIONS = ("fp32", "int8")
 CACHE_ENV = "KUBEPIPE_ONNX_CACHE"
 _RECORD = "export.json"
+_LOCK = ".export.lock"  # held while an export is checked, made or quantised (prepared_onnx)
 INT8_TRIALS = "int8-trials"  # int8.quantize_int8's folder of trial files, `.int8-trials.<writer>-*.tmp`
 # bump when the graph kubepipe exports changes, so cached exports are redone
 # (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32;
@@ -258,7 +259,7 @@ def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = Fal
 
     from kubepipe.components.serving.int8 import quantize_int8
     from kubepipe.components.serving.parity import ParityFailed, ParityReport
-    from kubepipe.util import atomic_write_text, remove_stale_temps
+    from kubepipe.util import atomic_write_text, locked, remove_stale_temps
 
     if precision not in PRECISIONS:
         raise ModelError(f"ONNX precision {precision!r} is not one of {list(PRECISIONS)}")
@@ -267,30 +268,33 @@ def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = Fal
     folder = _cache_dir(hashlib.sha256(f"{digest}\n{spec}".encode()).hexdigest(), cache_required)
     want = {"weights_sha256": digest, "export_version": _EXPORT_VERSION,
             "torch": torch.__version__, "opset": OPSET}
-    record_file = folder / _RECORD
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = {}
-    fp32, int8 = folder / "model.fp32.onnx", folder / "model.int8.onnx"
-    for name in (fp32, int8, folder / INT8_TRIALS):  # a killed prepare's temps (~ the model's size each)
-        remove_stale_temps(name)
-    if {k: record.get(k) for k in want} != want:  # stale or absent: start over
-        for f in (fp32, int8, record_file):
-            f.unlink(missing_ok=True)
-        record = dict(want)
-    if not fp32.is_file():
-        _write_atomic(lambda tmp: export_onnx(loaded, tmp), fp32)
-    refused = (record.get("int8") or {}).get("refused")
-    if precision == "int8" and refused:
-        raise ParityFailed(ParityReport(**{k: refused[k] for k in ParityReport.__dataclass_fields__}),
-                           f" (recorded in {record_file})")
-    if precision == "int8" and not int8.is_file():
+    # One preparer at a time on this machine (the workers of `--workers N` start together): another one, seeing no
+    # record yet, took this one's half-made export for a stale one and deleted the fp32 file its int8 stage reads.
+    with locked(folder / _LOCK):
+        record_file = folder / _RECORD
         try:
-            _write_atomic(lambda tmp: record.__setitem__("int8", quantize_int8(loaded, fp32, tmp)), int8)
-        except ParityFailed as exc:
-            record["int8"] = {"refused": exc.report.to_dict(), "reason": str(exc)}
-            atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
-            raise
-    atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return int8 if precision == "int8" else fp32
+            record = json.loads(record_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = {}
+        fp32, int8 = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+        for name in (fp32, int8, folder / INT8_TRIALS):  # a killed prepare's temps (~ the model's size each)
+            remove_stale_temps(name)
+        if {k: record.get(k) for k in want} != want:  # stale or absent: start over
+            for f in (fp32, int8, record_file):
+                f.unlink(missing_ok=True)
+            record = dict(want)
+        if not fp32.is_file():
+            _write_atomic(lambda tmp: export_onnx(loaded, tmp), fp32)
+        refused = (record.get("int8") or {}).get("refused")
+        if precision == "int8" and refused:
+            raise ParityFailed(ParityReport(**{k: refused[k] for k in ParityReport.__dataclass_fields__}),
+                               f" (recorded in {record_file})")
+        if precision == "int8" and not int8.is_file():
+            try:
+                _write_atomic(lambda tmp: record.__setitem__("int8", quantize_int8(loaded, fp32, tmp)), int8)
+            except ParityFailed as exc:
+                record["int8"] = {"refused": exc.report.to_dict(), "reason": str(exc)}
+                atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
+                raise
+        atomic_write_text(record_file, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return int8 if precision == "int8" else fp32

@@ -211,24 +211,27 @@ def locked(path: str | Path) -> Iterator[None]:
     import fcntl
 
     while True:
-        fh = open(path, "a")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another uid's lock file (0644 by its umask): a read-only handle locks as well
+            fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                if os.path.samestat(os.fstat(fh.fileno()), os.stat(path)):
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
                     break
             except FileNotFoundError:
                 pass
             Path(path).parent.mkdir(parents=True, exist_ok=True)  # its holder removed it, its folder too
         except BaseException:
-            fh.close()
+            os.close(fd)
             raise
-        fh.close()
+        os.close(fd)
     try:
         yield
     finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 @contextmanager

@@ -1,11 +1,13 @@
-"""A killed `kubepipe serve --runtime onnx --prepare` on a shared cache: its temp file goes, other pods' stay.
+"""The ONNX export cache under kills and concurrent preparers: a killed prepare's temp file goes, other pods' stay.
 
 The export is stood in for by 1 MB of bytes (a real one takes ~30 s on 2 cores); what is tested is where the
-temp file lives, that a kill leaves it, and which prepare may remove it.
+temp file lives, that a kill leaves it, and which prepare may remove it; and that two preparers at once take
+turns (one exports, the other finds its export current) instead of deleting each other's files.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,5 +49,57 @@ def test_a_killed_prepare_leaves_a_temp_the_next_prepare_removes_and_other_pods_
 
     again = _prepare(cache)
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["export.json", "model.fp32.onnx", other.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([".export.lock", "export.json", "model.fp32.onnx",
+                                                               other.name])
     chaos_figures["kills_survived"] += 1
+
+
+PREPARE_BOTH = """
+import os, pathlib, sys, time, types
+sys.modules["torch"] = types.SimpleNamespace(__version__="0")  # the export is stood in for: no torch
+from kubepipe.components.serving import int8, onnx_export
+log = pathlib.Path(os.environ["EXPORTS_LOG"])
+
+def export(loaded, tmp):
+    with open(log, "a") as fh:
+        fh.write(f"export {os.getpid()}\\n")
+    open(tmp, "wb").write(b"o" * 1024)
+
+def quantize(loaded, fp32, tmp):  # the real one reads the fp32 file, for seconds
+    (log.parent / "quantizing").touch()
+    time.sleep(float(os.environ.get("QUANTIZE_S", "0")))
+    open(tmp, "wb").write(pathlib.Path(fp32).read_bytes()[:512])
+    return {"stood_in": True}
+
+onnx_export.export_onnx, int8.quantize_int8 = export, quantize
+loaded = types.SimpleNamespace(spec={"weights_sha256": "cd" * 32}, path=".")
+print(onnx_export.prepared_onnx(loaded, sys.argv[1]))
+"""
+
+
+def test_two_preparers_at_once_export_once_and_neither_deletes_the_other_s_files(tmp_path):
+    # `kubepipe serve --workers 2 --runtime onnx --precision int8` on a fresh node: both workers prepare the export.
+    # The second, seeing no record yet while the first quantised, took the first's fp32 file for a stale export and
+    # deleted it, under the first's int8 stage that reads it.
+    cache, log = tmp_path / "onnx-cache", tmp_path / "exports.log"
+    env = {**os.environ, "KUBEPIPE_ONNX_CACHE": str(cache), "EXPORTS_LOG": str(log), "QUANTIZE_S": "2"}
+
+    def start(precision):
+        return subprocess.Popen([sys.executable, "-c", PREPARE_BOTH, precision], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    first = start("int8")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "quantizing").exists():  # the first is in its int8 stage, its fp32 file written
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    second = start("fp32")
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err1, err2)
+    folder, = cache.iterdir()
+    assert out1.strip() == str(folder / "model.int8.onnx") and out2.strip() == str(folder / "model.fp32.onnx")
+    assert log.read_text().count("export") == 1  # the second found the first's export, current
+    assert (folder / "model.fp32.onnx").stat().st_size == 1024 and (folder / "model.int8.onnx").stat().st_size == 512
+    record = json.loads((folder / "export.json").read_text())
+    assert record["int8"] == {"stood_in": True}

@@ -179,3 +179,33 @@ def test_a_lock_file_its_holder_removed_is_locked_anew_by_the_one_waiting_for_it
     done.set()
     worker.join(10)
     assert os.path.exists(path)
+
+
+def test_a_lock_file_of_another_uid_is_locked_through_a_read_only_handle(tmp_path, monkeypatch):
+    # `kubepipe serve --prepare` as one uid, the server as another: the lock file is the first's (0644 by its
+    # umask), and the server may not open it for writing. The tests run as root, whom no mode stops, so the
+    # refusal is the kernel's answer stood in for.
+    import fcntl
+    import os
+
+    from kubepipe.util import locked
+
+    path = tmp_path / "x.lock"
+    path.write_text("")
+    real_open, modes = os.open, []
+
+    def as_another_uid(p, flags, *args):
+        modes.append(flags & os.O_ACCMODE)
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(os, "open", as_another_uid)
+    with locked(path):
+        monkeypatch.setattr(os, "open", real_open)
+        with open(path) as fh:  # held: another handle cannot take it
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert modes == [os.O_RDWR, os.O_RDONLY]
+    with open(path) as fh:  # released
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
