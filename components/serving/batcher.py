@@ -47,9 +47,10 @@ loop, gathered (below), 0.83-1.28x at 0.78-1.2x (wrk, 2 cores, side by side: dec
   it at once (that request's own arrival).
 - **A long lone pass of serial traffic runs on the loop too**, up to `SERIAL_INLINE_MAX_S` (the median): with
   nobody else on the way the loop has nothing to do meanwhile, and the thread's hop only cost (the
-  pretrained-encoder teacher, ~14 ms a one-row pass: 0.88-0.93x the bare server's RPS at one connection and
-  ~12% more CPU a request; on the loop 1.00x at the same CPU). Passes whose median is longer stay on the thread,
-  so a probe or a scrape never waits behind one for long; `placement` still says where a crowd's passes run.
+  pretrained-encoder teacher, ~14 ms a one-row pass, on a busy box: 0.83-0.93x the bare server's RPS at one
+  connection and ~12% more CPU a request on the thread, 0.95-1.00x on the loop; on a quiet box the two cost the
+  same). Passes whose median is longer stay on the thread, so a probe or a scrape never waits behind one for
+  long; `placement` still says where a crowd's passes run.
 """
 
 from __future__ import annotations
