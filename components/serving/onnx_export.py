@@ -270,7 +270,9 @@ def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = Fal
             "torch": torch.__version__, "opset": OPSET}
     # One preparer at a time on this machine (the workers of `--workers N` start together): another one, seeing no
     # record yet, took this one's half-made export for a stale one and deleted the fp32 file its int8 stage reads.
-    with locked(folder / _LOCK):
+    with locked(folder / _LOCK, waiting=lambda: logging.getLogger("kubepipe.serve").warning(
+            "waiting for another process that prepares this ONNX export in %s (the int8 search takes minutes); "
+            "this one loads it when that is done", folder)):
         record_file = folder / _RECORD
         try:
             record = json.loads(record_file.read_text(encoding="utf-8"))

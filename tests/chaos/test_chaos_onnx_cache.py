@@ -100,6 +100,9 @@ def test_two_preparers_at_once_export_once_and_neither_deletes_the_other_s_files
     folder, = cache.iterdir()
     assert out1.strip() == str(folder / "model.int8.onnx") and out2.strip() == str(folder / "model.fp32.onnx")
     assert log.read_text().count("export") == 1  # the second found the first's export, current
+    # the second said why it stood still; the first never waited
+    assert "waiting for another process that prepares this ONNX export" in err2
+    assert "waiting" not in err1
     assert (folder / "model.fp32.onnx").stat().st_size == 1024 and (folder / "model.int8.onnx").stat().st_size == 512
     record = json.loads((folder / "export.json").read_text())
     assert record["int8"] == {"stood_in": True}

@@ -209,3 +209,27 @@ def test_a_lock_file_of_another_uid_is_locked_through_a_read_only_handle(tmp_pat
     assert modes == [os.O_RDWR, os.O_RDONLY]
     with open(path) as fh:  # released
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_waiter_says_once_that_it_waits_and_a_free_lock_says_nothing(tmp_path):
+    import threading
+
+    from kubepipe.util import locked
+
+    path, said = tmp_path / "x.lock", []
+    with locked(path, waiting=lambda: said.append("free")):
+        pass
+    assert said == []  # nobody held it
+    got = threading.Event()
+
+    def waiter():
+        with locked(path, waiting=lambda: said.append("held")):
+            got.set()
+
+    with locked(path):
+        worker = threading.Thread(target=waiter)
+        worker.start()
+        assert not got.wait(0.3)
+    assert got.wait(10)
+    worker.join(10)
+    assert said == ["held"]
