@@ -39,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_load as load  # noqa: E402
+from paired import ratios, span, standing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "pipelines" / "data"
@@ -157,7 +158,8 @@ def bare_server(model_dir: str, port: int, name: str, threads: int, device: str 
 
 
 # ---- measuring --------------------------------------------------------------------------------
-def server_cmds(group: str, model_dir: Path, device: str = "cpu", threads: int = 1) -> dict[str, list[str]]:
+def server_cmds(group: str, model_dir: Path, device: str = "cpu", threads: int = 1,
+                aa: bool = False) -> dict[str, list[str]]:
     ours = [sys.executable, "-m", "kubepipe.components.serving.server", str(model_dir), "--name", "m"]
     if device != "cpu":
         ours += ["--device", device]
@@ -167,6 +169,8 @@ def server_cmds(group: str, model_dir: Path, device: str = "cpu", threads: int =
         cmds["kubepipe-onnx-int8"] = ours + ["--runtime", "onnx", "--precision", "int8"]
     cmds["bare"] = [sys.executable, str(Path(__file__).resolve()), "--bare", str(model_dir), "{port}", "m",
                     "--threads", str(threads), "--device", device]
+    if aa:  # the same bare server twice: how far apart two identical servers land is the run's noise
+        cmds["bare-2"] = list(cmds["bare"])
     return cmds
 
 
@@ -245,14 +249,19 @@ def med(runs: list[dict]) -> dict:
 
 
 def summarise(raw: dict, tokens: dict[int, float]) -> dict:
-    """Medians: {server: {instances: {"cap": {conns: fig}, "fixed": fig | None}}}; tokens_s added."""
+    """Medians: {server: {instances: {"cap": {conns: fig}, "fixed": fig | None}}}; tokens_s added, and for
+    every server but bare `vs_bare`: its paired ratios to bare, repeat by repeat (RPS, p99, CPU a request)."""
     out = {}
+    base = raw.get("bare")
     for name, per in raw.items():
         if name.startswith("_"):
             continue
         out[name] = {}
         for k, v in per.items():
             caps = {c: med(runs) for c, runs in v["cap"].items()}
+            if base is not None and name != "bare":
+                for c, runs in v["cap"].items():
+                    caps[c]["vs_bare"] = {f: ratios(runs, base[k]["cap"][c], f) for f in ("rps", "p99_ms", "cpu_us")}
             fixed = med(v["fixed"]) if v["fixed"] else None
             for fig in [*caps.values(), fixed]:
                 if fig:
@@ -279,19 +288,35 @@ def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -
     if "bare" in summ:
         for name in [n for n in summ if n != "bare"]:
             for k in summ[name]:
-                parts, ok = [], True
-                for c, fig in summ[name][k]["cap"].items():
-                    b = summ["bare"][k]["cap"][c]
-                    if not (fig["rps"] and b["rps"]):
-                        ok = False
-                        parts.append(f"{c}c no answers within the run")
-                        continue
-                    ratio = fig["rps"] / b["rps"]
-                    ok &= ratio >= 1.0 and fig["p99_ms"] <= b["p99_ms"]  # NaN compares False: missed
-                    parts.append(f"{c}c {ratio:.2f}x RPS, p99 {fig['p99_ms']:.0f}/{b['p99_ms']:.0f} ms, "
-                                 f"CPU/req {fig['cpu_us'] / b['cpu_us']:.2f}x")
-                print(f"{name} vs bare, {k}/req: " + "; ".join(parts) +
-                      f" -> {'met' if ok else 'MISSED'} (goal: >= bare RPS and <= bare p99 at every load)")
+                print(vs_bare_line(name, k, summ[name][k]["cap"]))
+
+
+def vs_bare_line(name: str, k: int, caps: dict) -> str:
+    """One server's paired ratios to bare at every load, and the goal's verdict: >= bare RPS and <= bare p99
+    at every load, judged on the medians of the paired ratios. A point missed is marked "behind" when every
+    repeat missed it, "noise" when the repeats disagree (bare-2, the A/A control, shows how far apart two
+    identical servers land in the same run)."""
+    parts, missed = [], []
+    for c, fig in caps.items():
+        pr = fig["vs_bare"]
+        (rps, rlo, rhi), (p99, plo, phi) = span(pr["rps"]), span(pr["p99_ms"])
+        if any(not x > 0 for x in pr["rps"]):  # 0 or NaN: a side answered nothing within a repeat
+            parts.append(f"{c}c no answers within a run")
+            missed.append(f"{c}c (no answers)")
+            continue
+        parts.append(f"{c}c {rps:.2f}x RPS ({rlo:.2f}-{rhi:.2f}), p99 {p99:.2f}x ({plo:.2f}-{phi:.2f}), "
+                     f"CPU/req {span(pr['cpu_us'])[0]:.2f}x")
+        why = []
+        if not rps >= 1.0:
+            why.append(f"RPS {standing(pr['rps'])}")
+        if not p99 <= 1.0:
+            why.append(f"p99 {standing(pr['p99_ms'], higher_is_better=False)}")
+        if why:
+            missed.append(f"{c}c ({', '.join(why)})")
+    label = " (A/A control: the same bare server twice)" if name == "bare-2" else ""
+    verdict = "met" if not missed else "MISSED at " + "; ".join(missed)
+    return (f"{name} vs bare{label}, {k}/req, median (min-max) of paired repeats: " + "; ".join(parts) +
+            f" -> {verdict} (goal: >= bare RPS and <= bare p99 at every load)")
 
 
 def goals(summ: dict) -> list[str]:
@@ -334,6 +359,9 @@ def parse(argv=None):
     ap.add_argument("--teacher-epochs", type=int, default=1)
     ap.add_argument("--work", default=str(ROOT / "build" / "bench-serve"), help="trained models are kept here")
     ap.add_argument("--json", default=None, help="write the medians here")
+    ap.add_argument("--aa", action="store_true",
+                    help="also measure a second bare server (bare-2), an A/A control: the spread of its paired "
+                         "ratios to bare is the run's noise")
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--bare", nargs=3, metavar=("MODEL_DIR", "PORT", "NAME"), help=argparse.SUPPRESS)
@@ -361,7 +389,7 @@ def run(groups: dict[str, Path], args, device: str = "cpu") -> dict:
         del m
         tmp = Path(tempfile.mkdtemp(prefix=f"kubepipe-bench-serve-{group}-"))
         try:
-            raw = measure(server_cmds(group, model_dir, device, args.threads), bodies, args, tmp)
+            raw = measure(server_cmds(group, model_dir, device, args.threads, args.aa), bodies, args, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         summ = summarise(raw, tokens)

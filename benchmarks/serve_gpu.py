@@ -77,11 +77,11 @@ def main(argv=None) -> int:
               for k in args.inst}
     del m
     args.rate = max(GOAL_RPS, 1.05 * GOAL_TOKENS_S / min(tokens.values()))
-    cmds = bench.server_cmds("teacher", teacher, device=device, threads=args.threads)
-    cmds = {k: cmds[k] for k in ("kubepipe", "bare")}  # on the CPU it adds the ONNX servers
+    cmds = bench.server_cmds("teacher", teacher, device=device, threads=args.threads, aa=args.aa)
+    cmds = {k: v for k, v in cmds.items() if k in ("kubepipe", "bare", "bare-2")}  # not the CPU's ONNX servers
     if own.compile:
         cmds = {"kubepipe": cmds["kubepipe"], "kubepipe-compile": cmds["kubepipe"] + ["--torch-compile"],
-                "bare": cmds["bare"]}
+                **{k: v for k, v in cmds.items() if k.startswith("bare")}}
     import shutil
     import tempfile
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     bench.print_group("teacher on " + gpu + ": tokens per request " +
                       ", ".join(f"{k}/req {t:.1f}" for k, t in tokens.items()), summ, tokens, args.rate)
     ok = False
-    for name in [n for n in summ if n != "bare"]:
+    for name in [n for n in summ if not n.startswith("bare")]:
         for k, v in summ[name].items():
             fig = v["fixed"]
             if fig is None:

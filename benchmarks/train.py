@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paired import spread as paired_spread  # noqa: E402
 
 
 def _data(rows: int):
@@ -124,23 +126,12 @@ def main(argv=None) -> int:
     print(f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")
     for what, i in (("loop, wall", 0), ("loop, CPU time", 1)):
         paired = [100 * (1 - k[i] / b[i]) for k, b in zip(runs["kubepipe"], runs["bare"])]
-        mid, (q1, q3), (lo, hi) = _spread(paired)
+        mid, (q1, q3), (lo, hi) = paired_spread(paired)
         verdict = "outside the noise" if lo > 0 or hi < 0 else "within the noise (interval contains 0)"
         print(f"overhead of kubepipe's trainer ({what}): median {mid:+.1f}% of {len(paired)} paired repeats, "
               f"IQR {q1:+.1f}% to {q3:+.1f}%, 95% CI of the median {lo:+.1f}% to {hi:+.1f}%: {verdict} "
               "(goal <= 10%)")
     return 0
-
-
-def _spread(values: list[float], resamples: int = 4000) -> tuple[float, tuple, tuple]:
-    """Median, interquartile range, and a 95% bootstrap interval of the median."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(0)
-    meds = np.median(rng.choice(v, size=(resamples, len(v)), replace=True), axis=1)
-    return (float(np.median(v)), tuple(float(x) for x in np.percentile(v, [25, 75])),
-            tuple(float(x) for x in np.percentile(meds, [2.5, 97.5])))
 
 
 if __name__ == "__main__":

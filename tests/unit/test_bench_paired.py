@@ -1,0 +1,105 @@
+"""benchmarks/paired.py and serve.py's verdicts: ratios are taken repeat by repeat, and a missed point says
+whether every repeat missed it or the repeats disagree (the run's noise)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str, file: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+paired = _load("benchmarks_paired", "paired.py")
+
+
+def _runs(rps, p99, cpu=None):
+    cpu = cpu or [1000.0] * len(rps)
+    return [{"rps": r, "p99_ms": p, "p50_ms": p / 2, "cpu_us": c, "failed": 0, "drain_s": 0.0}
+            for r, p, c in zip(rps, p99, cpu, strict=True)]
+
+
+def test_ratios_are_paired_repeat_by_repeat_and_nan_where_a_side_has_nothing():
+    ours, theirs = _runs([100, 200, 0], [1, 2, 3]), _runs([50, 0, 10], [2, 2, 3])
+    r = paired.ratios(ours, theirs, "rps")
+    assert r[0] == 2.0 and math.isnan(r[1]) and r[2] == 0.0
+    with pytest.raises(ValueError):  # repeats that do not pair up are a bug, not a figure
+        paired.ratios(ours, theirs[:2], "rps")
+
+
+def test_span_and_standing():
+    assert paired.span([1.2, 0.8, 1.0, math.nan]) == (1.0, 0.8, 1.2)
+    assert all(math.isnan(x) for x in paired.span([math.nan]))
+    assert paired.standing([1.0, 1.1, 1.3]) == "ahead"  # a tie is not a loss
+    assert paired.standing([0.9, 0.99]) == "behind"
+    assert paired.standing([0.9, 1.1]) == "noise"
+    assert paired.standing([0.9, 0.8], higher_is_better=False) == "ahead"
+    assert paired.standing([1.2, 1.01], higher_is_better=False) == "behind"
+    assert paired.standing([0.9, math.nan]) == "no answers" and paired.standing([]) == "no answers"
+
+
+def test_spread_gives_the_median_iqr_and_a_bootstrap_interval_around_it():
+    mid, (q1, q3), (lo, hi) = paired.spread([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mid == 3.0 and (q1, q3) == (2.0, 4.0)
+    assert 1.0 <= lo <= mid <= hi <= 5.0
+    assert paired.spread([2.0] * 7)[2] == (2.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def serve():
+    sys.path.insert(0, str(BENCH))  # serve.py imports its siblings by name
+    try:
+        return _load("benchmarks_serve", "serve.py")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _raw(kp, bare, bare2=None):
+    raw = {"kubepipe": {1: {"cap": {1: kp}, "fixed": []}}, "bare": {1: {"cap": {1: bare}, "fixed": []}}}
+    if bare2:
+        raw["bare-2"] = {1: {"cap": {1: bare2}, "fixed": []}}
+    return raw
+
+
+def test_summary_pairs_each_repeat_with_bares_of_the_same_repeat(serve):
+    # Medians alone say 200 vs 180 (1.11x); repeat by repeat kubepipe lost two of three.
+    kp, bare = _runs([100, 200, 300], [5, 5, 5]), _runs([110, 180, 330], [5, 5, 5])
+    summ = serve.summarise(_raw(kp, bare), {1: 6.0})
+    fig = summ["kubepipe"][1]["cap"][1]
+    assert fig["rps"] == 200 and fig["tokens_s"] == 1200
+    assert fig["vs_bare"]["rps"] == pytest.approx([100 / 110, 200 / 180, 300 / 330])
+    assert "vs_bare" not in summ["bare"][1]["cap"][1]
+    line = serve.vs_bare_line("kubepipe", 1, summ["kubepipe"][1]["cap"])
+    assert "1c 0.91x RPS (0.91-1.11)" in line
+    assert line.endswith("-> MISSED at 1c (RPS noise) (goal: >= bare RPS and <= bare p99 at every load)")
+
+
+def test_verdicts_name_what_was_missed_and_whether_every_repeat_missed_it(serve):
+    ahead = serve.summarise(_raw(_runs([120, 130], [4, 4]), _runs([100, 100], [5, 5])), {1: 6.0})
+    assert "-> met" in serve.vs_bare_line("kubepipe", 1, ahead["kubepipe"][1]["cap"])
+    behind = serve.summarise(_raw(_runs([90, 80], [6, 9]), _runs([100, 100], [5, 5])), {1: 6.0})
+    assert "MISSED at 1c (RPS behind, p99 behind)" in serve.vs_bare_line("kubepipe", 1, behind["kubepipe"][1]["cap"])
+    silent = serve.summarise(_raw(_runs([0, 100], [math.nan, 4]), _runs([100, 100], [5, 5])), {1: 6.0})
+    line = serve.vs_bare_line("kubepipe", 1, silent["kubepipe"][1]["cap"])
+    assert "1c no answers within a run" in line and "MISSED at 1c (no answers)" in line
+
+
+def test_aa_control_is_a_second_bare_server_judged_like_any_other(serve, capsys):
+    cmds = serve.server_cmds("flagship", Path("/m"), aa=True)
+    assert cmds["bare-2"] == cmds["bare"] and "bare-2" not in serve.server_cmds("flagship", Path("/m"))
+    raw = _raw(_runs([100, 100], [5, 5]), _runs([100, 100], [5, 5]), bare2=_runs([96, 102], [5, 6]))
+    summ = serve.summarise(raw, {1: 6.0})
+    serve.print_group("flagship", summ, {1: 6.0}, 100.0)
+    out = capsys.readouterr().out
+    assert "bare-2 vs bare (A/A control: the same bare server twice), 1/req" in out
+    assert "1c 0.99x RPS (0.96-1.02), p99 1.10x (1.00-1.20)" in out and "MISSED at 1c (RPS noise, p99 noise)" in out
