@@ -22,6 +22,9 @@ answered: on a shared box RPS moves with the neighbours, the CPU a request costs
 Medians of --repeats; servers alternate within each repeat; load and time are bounded. After each run the
 server is left to answer its backlog (requests whose client timed out or stopped) until its CPU is idle,
 so it does not share the CPU with the next server measured; `drain s` is the longest such wait.
+Ratios to bare are paired: each repeat's run against bare's run of the same repeat (benchmarks/paired.py), printed as
+the median and min-max; a point missed is "behind" when every repeat missed it, "noise" when they disagree. `--aa`
+adds bare-2, the bare server again, judged the same way: an A/A control whose spread is the run's noise.
 """
 
 from __future__ import annotations
