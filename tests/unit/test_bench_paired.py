@@ -3,24 +3,16 @@ whether every repeat missed it or the repeats disagree (the run's noise)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from script_modules import load_script  # tests/fixtures
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _load(name: str, file: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / file)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-paired = _load("benchmarks_paired", "paired.py")
+paired = load_script(BENCH / "paired.py", "benchmarks_paired")
 
 
 def _runs(rps, p99, cpu=None):
@@ -57,11 +49,7 @@ def test_spread_gives_the_median_iqr_and_a_bootstrap_interval_around_it():
 
 @pytest.fixture(scope="module")
 def serve():
-    sys.path.insert(0, str(BENCH))  # serve.py imports its siblings by name
-    try:
-        return _load("benchmarks_serve", "serve.py")
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_script(BENCH / "serve.py", "benchmarks_serve")
 
 
 def _raw(kp, bare, bare2=None):
@@ -103,3 +91,22 @@ def test_aa_control_is_a_second_bare_server_judged_like_any_other(serve, capsys)
     out = capsys.readouterr().out
     assert "bare-2 vs bare (A/A control: the same bare server twice), 1/req" in out
     assert "1c 0.99x RPS (0.96-1.02), p99 1.10x (1.00-1.20)" in out and "MISSED at 1c (RPS noise, p99 noise)" in out
+
+
+def test_loading_serve_py_leaves_its_siblings_names_as_they_were():
+    """serve.py imports `serve_load` and `paired` by name; tests/chaos has a `serve_load` of its own, which a later
+    test in this worker imports by that name: it must still get that one."""
+    import sys
+    import types
+
+    held = {n: sys.modules.pop(n) for n in ("serve_load", "paired") if n in sys.modules}
+    stand_in = types.ModuleType("serve_load")  # tests/chaos's module, as this worker may hold it
+    sys.modules["serve_load"] = stand_in
+    try:
+        mod = load_script(BENCH / "serve.py", "benchmarks_serve_siblings")
+        assert Path(mod.load.__file__) == BENCH / "serve_load.py"  # while it loaded, its own sibling
+        assert sys.modules["serve_load"] is stand_in and "paired" not in sys.modules
+    finally:
+        for n in ("serve_load", "paired", "benchmarks_serve_siblings"):
+            sys.modules.pop(n, None)
+        sys.modules.update(held)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+from script_modules import load_script  # tests/fixtures
+
 # by its path, under its own name: tests/chaos has a serve_load module too, which a worker may have imported
-_SPEC = importlib.util.spec_from_file_location(
-    "benchmarks_serve_load", Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py")
-serve_load = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(serve_load)
+serve_load = load_script(Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py", "benchmarks_serve_load")
 
 BUSY_THEN_IDLE = "import time\nt = time.time()\nwhile time.time() - t < {busy}: pass\ntime.sleep(60)\n"
 

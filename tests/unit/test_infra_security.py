@@ -4,13 +4,13 @@ compiled spec, and the linters themselves when .venv-lint has them."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from script_modules import load_script  # tests/fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_BIN = ROOT / ".venv-lint" / "bin"
@@ -18,10 +18,7 @@ SKIPS_DOC = (ROOT / "terraform" / "CHECKOV_SKIPS.md").read_text()
 
 
 def _render_module():
-    spec = importlib.util.spec_from_file_location("render_manifests", ROOT / "scripts" / "render_manifests.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(ROOT / "scripts" / "render_manifests.py", "render_manifests")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +83,7 @@ def test_bandit_skips_are_explained():
 
 
 def test_bandit_gate_honours_inline_justifications():
-    mod_spec = importlib.util.spec_from_file_location("bandit_gate", ROOT / "scripts" / "bandit_gate.py")
-    gate = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(gate)
+    gate = load_script(ROOT / "scripts" / "bandit_gate.py", "bandit_gate")
     assert gate.justified('x = yaml.load(f, Loader=L)  # noqa: S506 - a safe loader', "B506")
     assert gate.justified('bind("0.0.0.0")  # nosec B104 - in a container', "B104")
     assert gate.justified('a  # noqa: S108\nb  # noqa: S104', "B104")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from pathlib import Path
+from script_modules import load_script  # tests/fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("mypy_shadow", ROOT / "scripts" / "mypy_shadow.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(ROOT / "scripts" / "mypy_shadow.py", "mypy_shadow")
 
 
 def test_the_shadow_tree_is_the_installed_layout_and_its_config_is_pyproject_s(tmp_path, monkeypatch):

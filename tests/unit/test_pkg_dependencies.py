@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -11,16 +10,13 @@ from pathlib import Path
 import pytest
 
 from kubepipe.extras import EXTRAS
+from script_modules import load_script  # tests/fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("check_deps", ROOT / "scripts" / "check_deps.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(ROOT / "scripts" / "check_deps.py", "check_deps")
 
 
 check_deps = _load()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from script_modules import load_script  # tests/fixtures
 
 torch = pytest.importorskip("torch")
 
@@ -13,10 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_gpu.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("kubepipe_bench_train_gpu", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(SCRIPT, "kubepipe_bench_train_gpu")
 
 
 def test_flops_and_peaks():
