@@ -187,7 +187,8 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
         for name, cmd in list(cmds.items()):  # one at a time: the ONNX servers share one export cache
             port = load.free_port()
             procs[name] = load.start([c.replace("{port}", str(port)) for c in cmd] +
-                                     ([] if "--bare" in cmd else ["--port", str(port)]), tmp / f"{name}.log")
+                                     ([] if "--bare" in cmd else ["--port", str(port)]), tmp / f"{name}.log",
+                                     cpus=args.server_cpus)
             bases[name] = f"http://127.0.0.1:{port}"
             try:
                 load.wait_ready(bases[name] + "/v2/models/m/ready", procs[name], tmp / f"{name}.log")
@@ -365,6 +366,9 @@ def parse(argv=None):
     ap.add_argument("--aa", action="store_true",
                     help="also measure a second bare server (bare-2), an A/A control: the spread of its paired "
                          "ratios to bare is the run's noise")
+    ap.add_argument("--pin", action="store_true",
+                    help="servers on the upper half of this process's CPUs, the load generator (and this script) on "
+                         "the lower half: they stop taking turns on one core (see benchmarks/README.md)")
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--bare", nargs=3, metavar=("MODEL_DIR", "PORT", "NAME"), help=argparse.SUPPRESS)
@@ -374,7 +378,18 @@ def parse(argv=None):
         args.teacher_rows = min(args.teacher_rows, 300)
     args.conns = [int(x) for x in args.connections.split(",")]
     args.inst = [int(x) for x in args.instances.split(",")]
+    args.server_cpus, args.load_cpus = (load.split_cpus(os.sched_getaffinity(0)) if args.pin and not args.bare
+                                        else (None, None))
     return args
+
+
+def pin_load(args) -> str:
+    """With --pin, this process (and so the load generators it starts) on the load CPUs; a line saying where."""
+    if args.load_cpus is None:
+        return "not pinned"
+    os.sched_setaffinity(0, args.load_cpus)
+    return (f"pinned: servers on CPU {','.join(map(str, sorted(args.server_cpus)))}, load generator on CPU "
+            f"{','.join(map(str, sorted(args.load_cpus)))}")
 
 
 def run(groups: dict[str, Path], args, device: str = "cpu") -> dict:
@@ -415,7 +430,7 @@ def main(argv=None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print(f"cpus {os.cpu_count()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; loadgen "
+    print(f"cpus {os.cpu_count()}, {pin_load(args)}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; loadgen "
           f"{'wrk' if args.loadgen != 'python' and shutil.which('wrk') else 'python'}; {args.repeats} x "
           f"{args.seconds:.0f}s per point, medians; fixed load {args.rate:.0f} requests/s")
     models = build_models(work, args.teacher_rows, args.teacher_epochs)

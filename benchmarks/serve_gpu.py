@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         return 0
     device = "cpu" if own.smoke else "cuda"
     gpu = "the CPU (--smoke)" if own.smoke else torch.cuda.get_device_name(0)
-    print(f"GPU: {gpu}; torch {torch.__version__}")
+    print(f"GPU: {gpu}; torch {torch.__version__}; {bench.pin_load(args)}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     teacher = train_teacher(work, own.epochs, rows=64 if own.smoke else None, num_gpus=0 if own.smoke else 1)
@@ -78,10 +78,11 @@ def main(argv=None) -> int:
     del m
     args.rate = max(GOAL_RPS, 1.05 * GOAL_TOKENS_S / min(tokens.values()))
     cmds = bench.server_cmds("teacher", teacher, device=device, threads=args.threads, aa=args.aa)
-    cmds = {k: v for k, v in cmds.items() if k in ("kubepipe", "bare", "bare-2")}  # not the CPU's ONNX servers
+    bare = {k: v for k, v in cmds.items() if k.startswith("bare")}  # bare, and bare-2 with --aa
+    cmds = {"kubepipe": cmds["kubepipe"]}  # not the CPU's ONNX servers
     if own.compile:
-        cmds = {"kubepipe": cmds["kubepipe"], "kubepipe-compile": cmds["kubepipe"] + ["--torch-compile"],
-                **{k: v for k, v in cmds.items() if k.startswith("bare")}}
+        cmds["kubepipe-compile"] = cmds["kubepipe"] + ["--torch-compile"]
+    cmds |= bare
     import shutil
     import tempfile
 

@@ -31,9 +31,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
+def start(cmd: list[str], log: Path, cpus: set[int] | None = None) -> subprocess.Popen:
+    """`cmd` in the background, its output in `log`; `cpus`: the only CPUs it and its threads may run on."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))  # before exec: every thread inherits it
     with open(log, "w") as fh:
-        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                preexec_fn=pin)
+
+
+def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
+    """`--pin`: (the servers' CPUs, the load generator's): the upper half of `cpus` (the larger one, if odd) and the
+    lower half, so that server and load generator stop taking turns on one core."""
+    order = sorted(cpus)
+    if len(order) < 2:
+        raise SystemExit(f"--pin needs at least 2 CPUs to split between the servers and the load generator; this "
+                         f"process may run on {len(order)} ({order}). Run without --pin.")
+    return set(order[len(order) // 2:]), set(order[:len(order) // 2])
 
 
 def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 600.0) -> None:
