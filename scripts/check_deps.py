@@ -33,6 +33,8 @@ NOT_IMPORTED = {
     "orjson": "fastapi's ORJSONResponse (serving/server.py) needs it",
     "onnx": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
     "onnxscript": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
+    "filelock": "not imported since endpoint locks became kubepipe.util.locked; still declared in [serve] until "
+                "dropping it is decided on its own",
 }
 # Declared with an environment marker, so EXTRAS (checked up front) leaves them out.
 OPTIONAL = {"uvloop": "serve uses it when present; not on Windows"}

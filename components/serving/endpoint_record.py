@@ -11,7 +11,7 @@ record with `pending`, `switch` or an undecided `canary` was left by an interrup
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -117,21 +117,20 @@ def _check_record(rec: Any, f: Path) -> dict:
 @contextmanager
 def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator[None]:
     """One deploy / stop / repair of an endpoint at a time (a lock the OS drops when its holder dies)."""
-    from filelock import FileLock, Timeout
+    from kubepipe.errors import LockTimeout
+    from kubepipe.util import locked as file_locked
 
     check_name(name)
     d = endpoints_dir(state_dir)
     d.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(d / f".{name}.lock"))
-    try:
-        lock.acquire(timeout=timeout_s)
-    except Timeout:
-        raise ComponentError(f"endpoint {name}: another deploy, stop or repair has held {lock.lock_file} for "
-                             f"{timeout_s:.0f}s; wait for it or check `ps`") from None
-    try:
+    lock_file = d / f".{name}.lock"
+    with ExitStack() as held:
+        try:
+            held.enter_context(file_locked(lock_file, timeout_s=timeout_s))
+        except LockTimeout:
+            raise ComponentError(f"endpoint {name}: another deploy, stop or repair has held {lock_file} for "
+                                 f"{timeout_s:.0f}s; wait for it or check `ps`") from None
         yield
-    finally:
-        lock.release()
 
 
 def read_record(state_dir: str | Path, name: str) -> dict | None:

@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 from kubepipe.components.errors import ModelError
 
@@ -44,6 +45,9 @@ PRECISIONS = ("fp32", "int8")
 CACHE_ENV = "KUBEPIPE_ONNX_CACHE"
 _RECORD = "export.json"
 _LOCK = ".export.lock"  # held while an export is checked, made or quantised (prepared_onnx)
+# How long a preparer waits for another's export before it gives up, saying so: an export and its int8 search take
+# minutes, so an hour means the holder hangs (without a limit, every `kubepipe serve` worker waited for ever, silent).
+PREPARE_LOCK_TIMEOUT_S = 3600.0
 INT8_TRIALS = "int8-trials"  # int8.quantize_int8's folder of trial files, `.int8-trials.<writer>-*.tmp`
 # bump when the graph kubepipe exports changes, so cached exports are redone
 # (2: per-channel int8; 3: BiasGelu fusion of pretrained encoders, int8 with sensitive nodes kept fp32;
@@ -248,6 +252,27 @@ def _write_atomic(make, dest: Path) -> None:
         failpoint("onnx.exported")  # chaos tests: a kill with the whole export in its temp file
 
 
+@contextlib.contextmanager
+def _preparing(folder: Path) -> Iterator[None]:
+    """The export lock of `folder`; a ModelError (a server's start-up error, no traceback) when another process has
+    held it for PREPARE_LOCK_TIMEOUT_S."""
+    from kubepipe.errors import LockTimeout
+    from kubepipe.util import locked
+
+    def say_waiting() -> None:
+        logging.getLogger("kubepipe.serve").warning(
+            "waiting for another process that prepares this ONNX export in %s (the int8 search takes minutes); "
+            "this one loads it when that is done", folder)
+
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked(folder / _LOCK, waiting=say_waiting, timeout_s=PREPARE_LOCK_TIMEOUT_S))
+        except LockTimeout as exc:
+            raise ModelError(f"another process has been preparing the ONNX export in {folder} for over "
+                             f"{PREPARE_LOCK_TIMEOUT_S:g}s (an export and its int8 search take minutes): {exc}") from None
+        yield
+
+
 def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = False) -> Path:
     """The ONNX file of `loaded` at `precision`, exported (and quantised) unless a current export exists.
 
@@ -259,7 +284,7 @@ def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = Fal
 
     from kubepipe.components.serving.int8 import quantize_int8
     from kubepipe.components.serving.parity import ParityFailed, ParityReport
-    from kubepipe.util import atomic_write_text, locked, remove_stale_temps
+    from kubepipe.util import atomic_write_text, remove_stale_temps
 
     if precision not in PRECISIONS:
         raise ModelError(f"ONNX precision {precision!r} is not one of {list(PRECISIONS)}")
@@ -270,9 +295,7 @@ def prepared_onnx(loaded, precision: str = "fp32", *, cache_required: bool = Fal
             "torch": torch.__version__, "opset": OPSET}
     # One preparer at a time on this machine (the workers of `--workers N` start together): another one, seeing no
     # record yet, took this one's half-made export for a stale one and deleted the fp32 file its int8 stage reads.
-    with locked(folder / _LOCK, waiting=lambda: logging.getLogger("kubepipe.serve").warning(
-            "waiting for another process that prepares this ONNX export in %s (the int8 search takes minutes); "
-            "this one loads it when that is done", folder)):
+    with _preparing(folder):
         record_file = folder / _RECORD
         try:
             record = json.loads(record_file.read_text(encoding="utf-8"))

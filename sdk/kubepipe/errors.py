@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "one_line", "printable",
-           "terminal_text"]
+__all__ = ["KubepipeError", "Issue", "ValidationError", "UserError", "ServiceError", "LockTimeout", "one_line",
+           "printable", "terminal_text"]
 
 # C0 and C1 control characters and Unicode's line and paragraph separators: each would break a line
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -59,6 +59,18 @@ class ServiceError(UserError):
     `except UserError` that reports it."""
 
     exit_code = 1
+
+
+class LockTimeout(KubepipeError, TimeoutError):
+    """A file lock (`kubepipe.util.locked`) still held by another process when its `timeout_s` ran out: its holder
+    hangs, or works for longer than the caller allows. Exit 1: nothing is wrong with the input; a retry may pass.
+    `path` is the lock file, `timeout_s` the wait, `holder_pid` the pid the lock file names (None: none)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str = "", timeout_s: float = 0.0, holder_pid: int | None = None):
+        super().__init__(message)
+        self.path, self.timeout_s, self.holder_pid = path, timeout_s, holder_pid
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import tempfile
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Protocol, TypeVar
+from typing import IO, Any, Iterable, Iterator, Protocol, TypeVar
 
+from kubepipe.locks import locked
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
@@ -200,46 +201,6 @@ def _failed(tmp: str, path: Path, exc: BaseException) -> None:
     Path(tmp).unlink(missing_ok=True)
     if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # name the file
-
-
-@contextmanager
-def locked(path: str | Path, *, waiting: Callable[[], object] | None = None) -> Iterator[None]:
-    """Hold an exclusive lock on the file `path` (created if missing) for the block: writers on this machine that
-    read, decide and rewrite a shared file take turns instead of each overwriting what the other wrote. The lock
-    file may be removed by its holder (one no longer needed): a waiter that then locked the removed file locks the
-    one `path` names (made anew, its folder too) instead, so two never hold it at once. `waiting` is called once,
-    before waiting, when another holds the lock (say why this process stands still)."""
-    import fcntl
-
-    notice = waiting  # said once at most
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except PermissionError:  # another uid's lock file (0644 by its umask): a read-only handle locks as well
-            fd = os.open(path, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if notice is not None:
-                    notice()
-                    notice = None
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if os.path.samestat(os.fstat(fd), os.stat(path)):
-                    break
-            except FileNotFoundError:
-                pass
-            Path(path).parent.mkdir(parents=True, exist_ok=True)  # its holder removed it, its folder too
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 @contextmanager

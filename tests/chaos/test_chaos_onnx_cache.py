@@ -106,3 +106,24 @@ def test_two_preparers_at_once_export_once_and_neither_deletes_the_other_s_files
     assert (folder / "model.fp32.onnx").stat().st_size == 1024 and (folder / "model.int8.onnx").stat().st_size == 512
     record = json.loads((folder / "export.json").read_text())
     assert record["int8"] == {"stood_in": True}
+
+
+def test_a_preparer_that_hangs_holding_the_export_lock_is_a_clear_error_for_the_one_waiting(tmp_path):
+    # was: the waiting `kubepipe serve` worker waited for ever, saying nothing but that it waited
+    from lock_holder import held_elsewhere
+
+    cache = tmp_path / "onnx-cache"
+    assert _prepare(cache).returncode == 0  # the export's folder, made
+    folder, = cache.iterdir()
+    waits = PREPARE.replace("print(", "onnx_export.PREPARE_LOCK_TIMEOUT_S = 0.5\nprint(")
+    with held_elsewhere(folder / ".export.lock") as holder:  # a preparer that hangs
+        done = subprocess.run([sys.executable, "-c", waits], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "KUBEPIPE_ONNX_CACHE": str(cache)})
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f"kubepipe.components.errors.ModelError: another process has been preparing the ONNX export in "
+                    f"{folder} for over 0.5s (an export and its int8 search take minutes): {folder / '.export.lock'}: "
+                    f"waited 0.5s for this lock and another process still holds it (the lock file names pid "
+                    f"{holder.pid}); find the holder with `fuser -v {folder / '.export.lock'}` or "
+                    f"`lsof {folder / '.export.lock'}` and stop it if it is stuck, then try again"), done.stderr
+    assert "waiting for another process that prepares this ONNX export" in done.stderr

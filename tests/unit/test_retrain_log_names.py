@@ -203,6 +203,7 @@ def test_a_lock_file_of_another_uid_is_locked_through_a_read_only_handle(tmp_pat
     monkeypatch.setattr(os, "open", as_another_uid)
     with locked(path):
         monkeypatch.setattr(os, "open", real_open)
+        assert path.read_text() == ""  # a handle that cannot write writes no pid
         with open(path) as fh:  # held: another handle cannot take it
             with pytest.raises(BlockingIOError):
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -233,3 +234,94 @@ def test_a_waiter_says_once_that_it_waits_and_a_free_lock_says_nothing(tmp_path)
     assert got.wait(10)
     worker.join(10)
     assert said == ["held"]
+
+
+def test_a_lock_another_process_holds_past_the_timeout_is_a_clear_error_naming_the_file(tmp_path):
+    # was: no timeout at all; a preparer that hung holding the ONNX export lock held every `kubepipe serve` worker's
+    # start-up for ever, saying nothing
+    import os
+    import time
+
+    from lock_holder import held_elsewhere, open_fds
+
+    from kubepipe.errors import LockTimeout
+    from kubepipe.util import locked
+
+    path, said = tmp_path / "x.lock", []
+    with held_elsewhere(path) as holder:
+        before = open_fds()
+        start = time.monotonic()
+        with pytest.raises(LockTimeout) as err:
+            with locked(path, timeout_s=0.3, waiting=lambda: said.append("held")):
+                pytest.fail("locked a lock another process holds")
+        waited = time.monotonic() - start
+        assert open_fds() == before  # the timed-out handle is closed
+        assert path.read_text() == f"{holder.pid}\n"  # the holder's pid, untouched by the one that gave up
+    assert 0.3 <= waited < 3
+    assert said == ["held"]
+    assert isinstance(err.value, TimeoutError) and err.value.path == str(path) and err.value.holder_pid == holder.pid
+    assert str(err.value) == (f"{path}: waited 0.3s for this lock and another process still holds it (the lock file "
+                              f"names pid {holder.pid}); find the holder with `fuser -v {path}` or `lsof {path}` and "
+                              "stop it if it is stuck, then try again")
+    # the holder is gone (killed, the OS released its lock): taken at once, and the file names the new holder
+    with locked(path, timeout_s=0.3):
+        assert path.read_text() == f"{os.getpid()}\n"
+    assert path.read_text() == ""  # the pid goes with the lock
+
+
+def test_without_a_timeout_a_waiter_waits_for_another_process_and_with_one_takes_it_when_released(tmp_path):
+    import threading
+
+    from lock_holder import held_elsewhere, release
+
+    from kubepipe.util import locked
+
+    path = tmp_path / "x.lock"
+    def waiter(timeout_s, got):
+        with locked(path, timeout_s=timeout_s):
+            got.set()
+
+    for timeout_s in (None, 30):
+        got = threading.Event()
+        with held_elsewhere(path) as holder:
+            worker = threading.Thread(target=waiter, args=(timeout_s, got))
+            worker.start()
+            try:
+                assert not got.wait(1.0), timeout_s  # longer than any poll: still waiting
+                release(holder)
+                assert got.wait(10), timeout_s
+                assert holder.wait(10) == 0
+            finally:
+                worker.join(10)
+        assert not worker.is_alive()
+
+
+def test_a_file_that_holds_something_else_than_a_pid_is_left_as_it_is(tmp_path):
+    # `locked` writes its holder's pid only in a lock file (empty, or a pid): never over a file's content
+    from kubepipe.util import locked
+
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me\n")
+    with locked(path):
+        assert path.read_text() == "keep me\n"
+    assert path.read_text() == "keep me\n"
+
+
+def test_a_full_disk_still_locks_without_the_pid(tmp_path):
+    # the pid only helps a LockTimeout's message: a lock file it cannot be written in locks as before
+    from lock_holder import open_fds
+    from small_fs import fill, small_fs
+
+    from kubepipe.util import locked
+
+    with small_fs(tmp_path / "fs", 256) as fs:
+        path = fs / "x.lock"
+        path.touch()
+        fill(fs)
+        before = open_fds()
+        with locked(path, timeout_s=0.3):
+            assert path.read_text() == ""
+            with pytest.raises(TimeoutError):
+                with locked(path, timeout_s=0.1):
+                    pass
+        assert open_fds() == before

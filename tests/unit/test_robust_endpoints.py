@@ -413,3 +413,28 @@ def test_predict_says_which_inputs_a_baking_canary_answered(state, capsys, monke
     answer["answered_by"] = [{"revision": "stable", "version": 2}] * 3
     code, _out, err = run_cli(capsys, "endpoints", "predict", "good", "a", "b", "c")
     assert code == 0 and "canary" not in err
+
+
+def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_path):
+    # the endpoint lock is kubepipe.util.locked (was filelock's): the same wait, the same message
+    import time
+
+    from lock_holder import held_elsewhere
+
+    from kubepipe.components.errors import ComponentError
+    from kubepipe.components.serving.endpoint_record import endpoints_dir, locked
+
+    lock_file = endpoints_dir(tmp_path) / ".web.lock"
+    lock_file.parent.mkdir(parents=True)
+    with held_elsewhere(lock_file):
+        start = time.monotonic()
+        with pytest.raises(ComponentError) as err:
+            with locked(tmp_path, "web", timeout_s=1):
+                pytest.fail("locked an endpoint another process holds")
+        assert 1 <= time.monotonic() - start < 4
+        with locked(tmp_path, "other", timeout_s=0.3):  # one lock per endpoint
+            pass
+    assert str(err.value) == (f"endpoint web: another deploy, stop or repair has held {lock_file} for 1s; wait for "
+                              "it or check `ps`")
+    with locked(tmp_path, "web", timeout_s=0.3):  # its holder gone
+        pass
