@@ -47,3 +47,13 @@ def spread(values: list[float], resamples: int = 4000) -> tuple[float, tuple, tu
     meds = np.median(rng.choice(v, size=(resamples, len(v)), replace=True), axis=1)
     return (float(np.median(v)), tuple(float(x) for x in np.percentile(v, [25, 75])),
             tuple(float(x) for x in np.percentile(meds, [2.5, 97.5])))
+
+
+def rotation(names: list[str], r: int) -> list[str]:
+    """The order servers run in within repeat `r`: `names` rotated by r, so that over len(names) repeats each one
+    runs once in each place. Alternating forward and back (as before) left the middle one of three in the middle
+    every time, bare among them: a place's effect (what ran just before, how warm the CPU is) then falls on bare alone,
+    and two identical bare servers once came out 0.84x apart in all five repeats (2026-12-03 22:38)."""
+    i = r % len(names) if names else 0
+    return names[i:] + names[:i]
+

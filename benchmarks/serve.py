@@ -19,9 +19,10 @@ requests/s (skipped where the server's capacity is below it). Tokens = `LoadedMo
 tokens/s = RPS x mean tokens per request, cross-checked against `kubepipe_serve_tokens_total`.
 CPU us/req = the server process's user + system CPU (all threads, /proc) over the run / requests
 answered: on a shared box RPS moves with the neighbours, the CPU a request costs much less.
-Medians of --repeats; servers alternate within each repeat; load and time are bounded. After each run the
-server is left to answer its backlog (requests whose client timed out or stopped) until its CPU is idle,
-so it does not share the CPU with the next server measured; `drain s` is the longest such wait.
+Medians of --repeats; servers take turns within each repeat, in an order rotated each repeat (so each runs in every
+place); load and time are bounded. After each run the server is left to answer its backlog (requests whose client
+timed out or stopped) until its CPU is idle, so it does not share the CPU with the next server measured; `drain s` is
+the longest such wait. `--pin`: servers and load generator on disjoint CPUs.
 Ratios to bare are paired: each repeat's run against bare's run of the same repeat (benchmarks/paired.py), printed as
 the median and min-max; a point missed is "behind" when every repeat missed it, "noise" when they disagree. `--aa`
 adds bare-2, the bare server again, judged the same way: an A/A control whose spread is the run's noise.
@@ -42,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_load as load  # noqa: E402
-from paired import ratios, span, standing  # noqa: E402
+from paired import ratios, rotation, span, standing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "pipelines" / "data"
@@ -217,12 +218,12 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
         for r in range(args.repeats):
             for k in bodies:
                 for conns in args.conns:
-                    for name in (order if r % 2 == 0 else order[::-1]):
+                    for name in rotation(order, r):
                         out[name][k]["cap"][conns].append(cap(name, k, conns, args.seconds))
         check = None
         for r in range(args.repeats):
             for k in bodies:
-                for name in (order if r % 2 == 0 else order[::-1]):
+                for name in rotation(order, r):
                     best = max(statistics.median(x["rps"] for x in v) for v in out[name][k]["cap"].values())
                     if best < args.rate:
                         out[name][k]["fixed"] = None  # over capacity: an open loop would only queue

@@ -110,3 +110,14 @@ def test_loading_serve_py_leaves_its_siblings_names_as_they_were():
         for n in ("serve_load", "paired", "benchmarks_serve_siblings"):
             sys.modules.pop(n, None)
         sys.modules.update(held)
+
+
+def test_rotation_puts_every_server_in_every_place_and_alternates_two():
+    names = ["kubepipe", "bare", "bare-2"]
+    orders = [paired.rotation(names, r) for r in range(3)]
+    assert all(sorted(o) == sorted(names) for o in orders)
+    for name in names:  # over len(names) repeats each one runs once first, once in the middle, once last
+        assert sorted(o.index(name) for o in orders) == [0, 1, 2]
+    assert paired.rotation(names, 3) == names
+    assert [paired.rotation(["a", "b"], r) for r in range(3)] == [["a", "b"], ["b", "a"], ["a", "b"]]
+    assert paired.rotation([], 2) == []
