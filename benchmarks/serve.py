@@ -182,21 +182,27 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
     """{server: {instances: {"cap": {conns: [runs]}, "fixed": [runs] | None}}} plus a tokens cross-check."""
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
     scripts = {k: load.wrk_script(b, tmp / f"body{k}.lua") for k, b in bodies.items()}
-    procs, bases = {}, {}
-    try:
-        failed = {}
-        for name, cmd in list(cmds.items()):  # one at a time: the ONNX servers share one export cache
-            port = load.free_port()
+    procs, bases, starts, failed = {}, {}, {}, {}
+
+    def start_all(names: list[str], again: bool) -> None:
+        for name in names:  # one at a time: the ONNX servers share one export cache
+            cmd, port = cmds[name], load.free_port()
             procs[name] = load.start([c.replace("{port}", str(port)) for c in cmd] +
                                      ([] if "--bare" in cmd else ["--port", str(port)]), tmp / f"{name}.log",
                                      cpus=args.server_cpus)
             bases[name] = f"http://127.0.0.1:{port}"
+            starts[name] = starts.get(name, 0) + 1
             try:
                 load.wait_ready(bases[name] + "/v2/models/m/ready", procs[name], tmp / f"{name}.log")
             except SystemExit as exc:  # e.g. an ONNX export that fails its parity check: reported, not measured
+                if again:  # it started before: its repeats so far would not pair with the rest
+                    raise SystemExit(f"{name}: did not start again (--fresh): {exc}") from None
                 failed[name] = str(exc).strip().splitlines()[-1][:300]
                 print(f"{name}: did not start: {failed[name]}")
-                cmds = {k: v for k, v in cmds.items() if k != name}
+
+    try:
+        start_all(list(cmds), again=False)
+        cmds = {k: v for k, v in cmds.items() if k not in failed}
 
         def cap(name, k, conns, secs):
             url = bases[name] + "/v1/models/m:predict"
@@ -210,23 +216,41 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
             res["drain_s"] = load.wait_idle(procs[name].pid)
             return res
 
-        for name in cmds:  # warm-up, not counted
-            for k in bodies:
-                cap(name, k, 4, 1.0)
+        def warm_up() -> None:  # not counted
+            for name in cmds:
+                for k in bodies:
+                    cap(name, k, 4, 1.0)
+
+        def renew(r: int) -> None:
+            """--fresh: from the second repeat on, every server in a new process (one process is a sample too)."""
+            if args.fresh and r:
+                for name in order:
+                    load.stop(procs[name])
+                start_all(order, again=True)
+                warm_up()
+
+        warm_up()
         out = {n: {k: {"cap": {c: [] for c in args.conns}, "fixed": []} for k in bodies} for n in cmds}
         order = list(cmds)
         for r in range(args.repeats):
+            renew(r)
             for k in bodies:
                 for conns in args.conns:
                     for name in rotation(order, r):
                         out[name][k]["cap"][conns].append(cap(name, k, conns, args.seconds))
         check = None
+        offered = {(n, k) for n in order for k in bodies
+                   if max(statistics.median(x["rps"] for x in v) for v in out[n][k]["cap"].values()) >= args.rate}
+        for n in order:
+            for k in bodies:
+                if (n, k) not in offered:
+                    out[n][k]["fixed"] = None  # over capacity: an open loop would only queue
         for r in range(args.repeats):
+            if offered:
+                renew(r)  # the first fixed-load repeat runs on the last capacity repeat's processes
             for k in bodies:
                 for name in rotation(order, r):
-                    best = max(statistics.median(x["rps"] for x in v) for v in out[name][k]["cap"].values())
-                    if best < args.rate:
-                        out[name][k]["fixed"] = None  # over capacity: an open loop would only queue
+                    if (name, k) not in offered:
                         continue
                     url = bases[name] + "/v1/models/m:predict"
                     # The previous capacity run's last queued passes (its connections closed) still count
@@ -242,10 +266,16 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
                     out[name][k]["fixed"].append(res)
         out["_check"] = check
         out["_failed"] = failed
+        out["_starts"] = starts
         return out
     finally:
         for p in procs.values():
             load.stop(p)
+
+
+def starts_line(raw: dict) -> str:
+    """How many processes each server ran in (one, or with --fresh one a repeat)."""
+    return "server processes: " + ", ".join(f"{n} {c}" for n, c in raw.get("_starts", {}).items())
 
 
 def med(runs: list[dict]) -> dict:
@@ -370,6 +400,9 @@ def parse(argv=None):
     ap.add_argument("--pin", action="store_true",
                     help="servers on the upper half of this process's CPUs, the load generator (and this script) on "
                          "the lower half: they stop taking turns on one core (see benchmarks/README.md)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="every repeat on new server processes: a process is a sample too (its heap's layout, its "
+                         "threads' placement), which two identical servers in one run share for every repeat")
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--bare", nargs=3, metavar=("MODEL_DIR", "PORT", "NAME"), help=argparse.SUPPRESS)
@@ -415,6 +448,7 @@ def run(groups: dict[str, Path], args, device: str = "cpu") -> dict:
         print_group(f"{group} ({model_dir.name}): tokens per request " +
                     ", ".join(f"{k}/req {t:.1f}" for k, t in tokens.items()) +
                     f"; load average {os.getloadavg()[0]:.1f}", summ, tokens, args.rate)
+        print(starts_line(raw))
         if raw.get("_check"):
             k, per_request = raw["_check"]
             print(f"tokens cross-check ({k}/req at {args.rate:.0f}/s): kubepipe_serve_tokens_total grew "

@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     summ = bench.summarise(raw, tokens)
+    print(bench.starts_line(raw))
     bench.print_group("teacher on " + gpu + ": tokens per request " +
                       ", ".join(f"{k}/req {t:.1f}" for k, t in tokens.items()), summ, tokens, args.rate)
     ok = False

@@ -75,11 +75,14 @@ def test_the_gpu_serving_benchmark_runs_on_the_cpu_with_smoke(tmp_path):
     # the 64-row teacher trains on one torch thread, as both servers run (--torch-threads 1, --bare's threads 1):
     # beside the suite's other worker on two cores, a second OpenMP thread mostly spins
     pin = len(os.sched_getaffinity(0)) >= 2  # servers and load generator on disjoint CPUs, as `--pin` runs them
-    proc = subprocess.run([sys.executable, str(script), "--smoke", "--repeats", "1", "--seconds", "1",
-                           "--connections", "4", "--instances", "32", "--work", str(tmp_path), *(["--pin"] * pin)],
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--repeats", "2", "--seconds", "1",
+                           "--connections", "4", "--instances", "32", "--work", str(tmp_path), *(["--pin"] * pin),
+                           "--fresh"],
                           capture_output=True, text=True, timeout=540, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "teacher on the CPU (--smoke): tokens per request 32/req" in proc.stdout
     assert ("pinned: servers on CPU" in proc.stdout) == pin
+    # --fresh: new processes for the second repeat (the teacher on the CPU is under the fixed load: none offered)
+    assert "server processes: kubepipe 2, bare 2" in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("kubepipe ", "bare "))]
     assert {r[0] for r in rows if r[2] == "4"} == {"kubepipe", "bare"}  # both servers were measured at 4 connections
