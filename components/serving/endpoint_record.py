@@ -127,9 +127,11 @@ def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator
     with ExitStack() as held:
         try:
             held.enter_context(file_locked(lock_file, timeout_s=timeout_s))
-        except LockTimeout:
+        except LockTimeout as timed_out:
+            pid = timed_out.holder_pid
+            holder = f" (pid {pid}: `ps -p {pid} -o pid,etime,args`)" if pid is not None else " (check `ps`)"
             raise ComponentError(f"endpoint {name}: another deploy, stop or repair has held {lock_file} for "
-                                 f"{timeout_s:.0f}s; wait for it or check `ps`") from None
+                                 f"{timeout_s:g}s{holder}; wait for it, or stop it if it is stuck") from None
         yield
 
 

@@ -426,15 +426,20 @@ def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_pa
 
     lock_file = endpoints_dir(tmp_path) / ".web.lock"
     lock_file.parent.mkdir(parents=True)
-    with held_elsewhere(lock_file):
+    with held_elsewhere(lock_file) as holder:
         start = time.monotonic()
         with pytest.raises(ComponentError) as err:
             with locked(tmp_path, "web", timeout_s=1):
                 pytest.fail("locked an endpoint another process holds")
         assert 1 <= time.monotonic() - start < 4
+        with pytest.raises(ComponentError) as short:  # a wait under a second is not rounded to "0s"
+            with locked(tmp_path, "web", timeout_s=0.25):
+                pytest.fail("locked an endpoint another process holds")
         with locked(tmp_path, "other", timeout_s=0.3):  # one lock per endpoint
             pass
-    assert str(err.value) == (f"endpoint web: another deploy, stop or repair has held {lock_file} for 1s; wait for "
-                              "it or check `ps`")
+    assert str(err.value) == (f"endpoint web: another deploy, stop or repair has held {lock_file} for 1s (pid "
+                              f"{holder.pid}: `ps -p {holder.pid} -o pid,etime,args`); wait for it, or stop it if "
+                              "it is stuck")
+    assert f"held {lock_file} for 0.25s (pid {holder.pid}:" in str(short.value)
     with locked(tmp_path, "web", timeout_s=0.3):  # its holder gone
         pass
