@@ -18,6 +18,9 @@ Ahead of kserve's own routes for the same paths:
 - `POST /v1/models/NAME:retrieve`: top-k hits of an index model (serving/retriever.py); 404 for others.
 - `POST /v1/models/NAME:explain`: 404, no model here has an explainer (kserve answered 501 'Could not find
   explainer_host.': a server error in every 5xx rate for a client's choice of route).
+- `POST /v2/repository/models/NAME/load|unload`: 404, the model repository extension is not served (and `GET /v2`
+  lists no extension): one unauthenticated POST to kserve's `unload` took the model out for good, readiness 503
+  and every predict a 404 until the process was restarted, and kserve's `load` could not bring it back.
 - Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
   with `Allow: POST`; without it `GET NAME:predict` fell through to the model-ready route as model
   `NAME:predict`.
@@ -215,6 +218,16 @@ def install(app, model, dataplane, repository) -> None:
                "use :predict, whose `return_probabilities: true` gives every class's probability")
         return ORJSONResponse({"error": f"model `{model_name}` has no explainer (kubepipe serves none); {use}"}, 404)
 
+    async def repository(model_name: str):  # the model repository extension: a server serves one model, start to exit
+        if model_name != model.name:
+            return not_served(model_name)
+        return ORJSONResponse({"error": f"model `{model_name}` is served from start to exit: this server does not "
+                               "load or unload models (no model repository extension); stop the server to stop "
+                               "serving it, start another for another model"}, 404)
+
+    async def server_metadata():  # kserve's, without the repository extension it lists (and kubepipe refuses)
+        return {**dataplane.metadata(), "extensions": []}
+
     async def wrong_method(request: Request):
         return Response(orjson.dumps({"error": f"method: {request.method} is not allowed on {request.url.path}; "
                                                "send a POST with a JSON body", "field": "method"}),
@@ -243,6 +256,9 @@ def install(app, model, dataplane, repository) -> None:
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])
     app.add_api_route("/v1/models/{model_name}:retrieve", retrieve, methods=["POST"], response_model=None)
     app.add_api_route("/v1/models/{model_name}:explain", explain, methods=["POST"], include_in_schema=False)
+    for path in ("/v2/repository/models/{model_name}/load", "/v2/repository/models/{model_name}/unload"):
+        app.add_api_route(path, repository, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/v2", server_metadata, methods=["GET"], include_in_schema=False)
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths

@@ -317,3 +317,30 @@ def test_an_index_failing_on_retrieve_is_a_handled_500_not_a_dropped_connection(
     app.add_exception_handler(InferenceError, inference_error_handler)  # kserve's RESTServer registers it
     r = TestClient(app).post("/v1/models/m:retrieve", json={"query": "a query"})
     assert r.status_code == 500 and r.json() == {"error": "RuntimeError : faiss: index is corrupt"}
+
+
+def test_the_model_repository_extension_is_refused_and_the_model_keeps_serving():
+    """kserve's `POST /v2/repository/models/NAME/unload`, one unauthenticated request, took the served model out
+    for good: readiness 503 and every predict a 404 (`model m is not served here; try m`) until a restart, and
+    its `load` could not bring it back. Behind kserve's own repository routes, as the server installs them."""
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+
+    app, model, repository = FastAPI(), _model(), ModelRepository()
+    repository.update(model)
+    dataplane, extension = DataPlane(repository), ModelRepositoryExtension(repository)
+    register_v2_endpoints(app, dataplane, extension)
+    routes.install(app, model, dataplane, extension)
+    client = TestClient(app)
+    for verb in ("unload", "load"):
+        r = client.post(f"/v2/repository/models/m/{verb}")
+        assert r.status_code == 404 and r.json()["error"].startswith(
+            "model `m` is served from start to exit: this server does not load or unload models"), r.text
+        assert "stop the server to stop serving it" in r.json()["error"]
+        assert client.post(f"/v2/repository/models/zz/{verb}").json() == {
+            "error": "model `zz` is not served here; try `m`"}
+    assert client.get("/v2/models/m/ready").status_code == 200
+    assert client.post("/v1/models/m:predict", json={"instances": ["ab"]}).json() == {"predictions": [2]}
+    assert client.get("/v2").json()["extensions"] == []  # kserve's listed the extension it no longer serves
