@@ -183,6 +183,7 @@ def check_v2_fields(body: Any) -> None:
     if body.get("outputs") == []:  # kserve reads [] as no `outputs` at all: every output was answered, unsaid
         raise BadRequest("outputs", "an empty list requests no output; leave `outputs` out for every output, or "
                          "name the ones wanted (GET /v2/models/NAME lists them)")
+    _v2_parameters(body.get("parameters"), "parameters")
     for key, fields, takes in (("inputs", V2_INPUT_FIELDS, "V2 input takes `name`, `shape`, `datatype`, `data` and "
                                 "`parameters`"), ("outputs", V2_OUTPUT_FIELDS, "requested output takes `name` and "
                                                   "`parameters`")):
@@ -190,6 +191,16 @@ def check_v2_fields(body: Any) -> None:
         for i, item in enumerate(items if isinstance(items, list) else ()):
             if isinstance(item, dict):
                 known_fields(item, fields, takes, f"{key}[{i}]")
+                _v2_parameters(item.get("parameters"), f"{key}[{i}].parameters")
+
+
+def _v2_parameters(params: Any, where: str) -> None:
+    """Each value of a `parameters` object is a string, number or boolean (the protocol's $parameter). The schema's
+    union named a branch as the field: `parameters.headers.float: Input should be a valid number` for an object."""
+    for key, value in params.items() if isinstance(params, dict) else ():
+        if value is None or not isinstance(value, (str, int, float)):  # bool is an int
+            raise BadRequest(f"{where}.{key}", f"expected a string, number or boolean (a V2 parameter), got "
+                             f"{json_type(value)}")
 
 
 def check_v2_model_name(body: Any, url_name: str) -> None:

@@ -128,6 +128,27 @@ def test_a_v2_input_field_the_protocol_does_not_have_is_a_400_naming_it(client):
         "`shape`, `datatype`, `data` and `parameters`; did you mean `parameters`?"}
 
 
+@pytest.mark.parametrize("where, value, got", [
+    ("parameters", {"x": 1}, "an object"), ("inputs[0].parameters", [1], "an array"),
+    ("outputs[0].parameters", None, "null"),
+])
+def test_a_v2_parameter_that_is_no_string_number_or_boolean_is_a_400_naming_it(client, where, value, got):
+    # before: JSON named the schema's union branch, `parameters.headers.float: Input should be a valid number`, a
+    # field the body has not; the binary extension's header took it, silently
+    inputs = [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]
+    body = {"inputs": inputs, "outputs": [{"name": "label"}]}
+    target = body if where == "parameters" else body[where.split("[")[0]][0]
+    target["parameters"] = {"headers": value}
+    said = {"field": f"{where}.headers", "error": f"{where}.headers: expected a string, number or boolean (a V2 "
+            f"parameter), got {got}"}
+    r = client.post("/v2/models/m/infer", json=body)
+    assert r.status_code == 400 and r.json() == said
+    inputs[0]["data"] = None  # the binary extension's JSON header (checked before its tensors)
+    head = json.dumps(body).encode()
+    r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and r.json() == said
+
+
 def test_fp16_json_data_is_a_400_naming_the_datatype(client):
     # before: kserve's 'body: Sending FP16 data via JSON is not supported...': the whole body's fault
     body = {"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP16", "data": [1.0, 2.0]}]}
