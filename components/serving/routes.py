@@ -24,6 +24,8 @@ Ahead of kserve's own routes for the same paths:
 - Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
   with `Allow: POST`; without it `GET NAME:predict` fell through to the model-ready route as model
   `NAME:predict`.
+- Any other path, or a method a route does not take: 404 naming `path`, 405 naming `method` (Starlette's were
+  `{"detail": "Not Found"}`, and `POST NAME:predit` a 405 `Allow: GET`), with the closest route of the served model.
 Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 """
 
@@ -59,15 +61,40 @@ def _field_of(loc) -> str:
     return field or "body"
 
 
+def _model_routes(name: str) -> list[str]:
+    """The served model's routes, as `METHOD /path`: what a wrong path or method is compared with."""
+    return [f"POST /v1/models/{name}:predict", f"POST /v2/models/{name}/infer", f"POST /v1/models/{name}:retrieve",
+            f"GET /v2/models/{name}/ready", f"GET /v1/models/{name}", f"GET /v2/models/{name}", "GET /v2/health/ready",
+            "GET /v2/health/live", "GET /metrics", f"GET /kubepipe/v1/models/{name}", "GET /v1/models", "GET /v2"]
+
+
+def no_route(method: str, path: str, allow: str | None, name: str) -> tuple[str, str]:
+    """(field, message) of a request no route takes: `allow` None, no route has its path (404); else the methods
+    the route of its path takes (405)."""
+    from kubepipe.util import closest
+
+    near = closest(f"{method} {path}", [r for r in _model_routes(name) if r.startswith(f"{method} ")])
+    hint = f"did you mean `{near}`?" if near else (
+        f"predictions are POST /v1/models/{name}:predict or POST /v2/models/{name}/infer; docs/serving.md lists "
+        "every route")
+    if allow is None:
+        return "path", f"path: no route here for {method} {path}; {hint}"
+    if near and near != f"{method} {path}":
+        return "path", f"path: {path} takes {allow}, not {method}; {hint}"
+    return "method", f"method: {method} is not allowed on {path}; send a {allow}"
+
+
 def install(app, model, dataplane, repository) -> None:
     import orjson
     from fastapi import Request, Response
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
     from kserve.protocol.rest.v2_datamodels import InferenceRequest
     from kserve.protocol.rest.v1_endpoints import V1Endpoints
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
     from pydantic import ValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
@@ -104,6 +131,14 @@ def install(app, model, dataplane, repository) -> None:
     def not_served(name: str) -> Response:  # a client's typo in the URL's model name, whichever route
         return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)
 
+    async def not_routed(request: Request, exc: StarletteHTTPException):
+        if exc.status_code not in (404, 405) or exc.detail not in ("Not Found", "Method Not Allowed"):
+            return await http_exception_handler(request, exc)  # a handler's own HTTPException: as FastAPI answers it
+        allow = (exc.headers or {}).get("Allow") if exc.status_code == 405 else None
+        field, msg = no_route(request.method, request.url.path, allow, model.name)
+        return Response(orjson.dumps({"error": msg, "field": field}), status_code=exc.status_code,
+                        media_type="application/json", headers=exc.headers)
+
     async def model_not_found(request: Request, exc: Exception):
         # kserve's handler logged every request for another name as a 20-line ERROR traceback: a client's typo
         # (or a probe) flooded the log and alerts with what is no server error
@@ -119,6 +154,7 @@ def install(app, model, dataplane, repository) -> None:
     app.add_exception_handler(BadRequest, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(InvalidInput, invalid_input)
+    app.add_exception_handler(StarletteHTTPException, not_routed)
 
     v2 = V2Endpoints(dataplane, repository)
 

@@ -365,3 +365,21 @@ def test_the_model_repository_extension_is_refused_and_the_model_keeps_serving()
     assert client.get("/v2/models/m/ready").status_code == 200
     assert client.post("/v1/models/m:predict", json={"instances": ["ab"]}).json() == {"predictions": [2]}
     assert client.get("/v2").json()["extensions"] == []  # kserve's listed the extension it no longer serves
+
+
+@pytest.mark.parametrize("method, path, status, said", [
+    ("POST", "/v2/models/m/inference", 404,
+     "path: no route here for POST /v2/models/m/inference; did you mean `POST /v2/models/m/infer`?"),
+    ("POST", "/v1/models/m:predit", 405, "path: /v1/models/m:predit takes GET, not POST; did you mean "
+     "`POST /v1/models/m:predict`?"),
+    ("POST", "/metrics", 405, "method: POST is not allowed on /metrics; send a GET"),
+    ("DELETE", "/x/y", 404, "path: no route here for DELETE /x/y; predictions are POST /v1/models/m:predict or "
+     "POST /v2/models/m/infer; docs/serving.md lists every route"),
+])
+def test_a_path_or_method_no_route_takes_is_named_with_the_closest_route(client, method, path, status, said):
+    # before: Starlette's `{"detail": "Not Found"}`, and a typo of :predict a 405 `Allow: GET` (the readiness
+    # route of a model named `m:predit`) that said nothing of :predict
+    r = client.request(method, path, json={"instances": ["x"]})
+    assert r.status_code == status and r.json() == {"error": said, "field": said.split(":", 1)[0]}
+    if status == 405:
+        assert r.headers["allow"] == "GET"
