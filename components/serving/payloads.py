@@ -177,8 +177,8 @@ def check_v2_fields(body: Any) -> None:
     """The fields of a V2 body (JSON, or a binary body's JSON header) and of its inputs and outputs: a misspelt one
     (`output`, `paramters`, an input's `paramters`) was ignored, silently, and `output: [{name: label}]` was
     answered with every output; so was `outputs: []`, which is refused. The schema checks the rest."""
-    if not isinstance(body, dict):
-        return
+    if not isinstance(body, dict):  # the schema said `Input should be a valid dictionary or instance of ...`
+        raise BadRequest("body", f'expected a JSON object like {{"inputs": [...]}}, got {json_type(body)}')
     known_fields(body, V2_FIELDS, "/infer body takes `inputs`, and `id`, `parameters` and `outputs`")
     if body.get("outputs") == []:  # kserve reads [] as no `outputs` at all: every output was answered, unsaid
         raise BadRequest("outputs", "an empty list requests no output; leave `outputs` out for every output, or "
@@ -207,6 +207,8 @@ def check_v2_model_name(body: Any, url_name: str) -> None:
     """A V2 body's `model_name` (kserve's client sends one) that is not the URL's: the model the client meant is not
     the one that would answer (it did, silently, whatever the body named)."""
     named = body.get("model_name") if isinstance(body, dict) else None
+    if named is not None and not isinstance(named, str):  # the schema has no model_name: it was ignored, silently
+        raise BadRequest("model_name", f"expected the model's name as a string, got {as_sent(named)}; or drop it")
     if isinstance(named, str) and named != url_name:
         raise BadRequest("model_name", f"the body names model `{named}`, the URL `{url_name}`; send it to "
                          f"/v2/models/{named}/infer, or drop model_name")

@@ -255,6 +255,22 @@ def test_a_v2_body_naming_another_model_is_a_400_naming_model_name(client):
     assert r.status_code == 400 and r.json()["field"] == "model_name"
 
 
+def test_a_v2_model_name_that_is_no_string_is_a_400_not_ignored(client):
+    # before: a 200 from the URL's model: the schema has no model_name, and the check compared strings only
+    inputs = [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]
+    r = client.post("/v2/models/m/infer", json={"model_name": 5, "inputs": inputs})
+    assert r.status_code == 400 and r.json() == {
+        "field": "model_name", "error": "model_name: expected the model's name as a string, got 5; or drop it"}
+
+
+@pytest.mark.parametrize("body, got", [(b"[1]", "an array"), (b"null", "null"), (b'"x"', "a string")])
+def test_a_v2_json_body_that_is_no_object_says_what_it_is(client, body, got):
+    # before: `body: Input should be a valid dictionary or instance of InferenceRequest`, the schema's class name
+    r = client.post("/v2/models/m/infer", content=body)
+    assert r.status_code == 400 and r.json() == {
+        "field": "body", "error": f'body: expected a JSON object like {{"inputs": [...]}}, got {got}'}
+
+
 @pytest.mark.parametrize("path", ["/v2/models/m/ready", "/v1/models/m", "/v2/health/ready"])
 def test_head_on_a_probe_route_answers_as_get(client, path):
     # before: 405 Method Not Allowed; uptime checks (`curl -I`) send HEAD
