@@ -52,6 +52,11 @@ class HeadAsGet:
         await self.app(scope, receive, send)
 
 
+# The schema's error types where a client sent another JSON type than the field takes, in JSON's words
+_EXPECTED = {"list_type": "an array", "string_type": "a string", "model_type": "an object", "dict_type": "an object",
+             "model_attributes_type": "an object"}
+
+
 def _field_of(loc) -> str:
     field = ""
     for part in loc:
@@ -99,7 +104,7 @@ def install(app, model, dataplane, repository) -> None:
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
     from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_v2_fields, check_v2_model_name,
-                                                      check_v2_shapes, why_not_json)
+                                                      check_v2_shapes, json_type, why_not_json)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
@@ -117,6 +122,8 @@ def install(app, model, dataplane, repository) -> None:
         errs = exc.errors()
         first = errs[0] if errs else {}
         field, msg = _field_of(first.get("loc", ())), first.get("msg", "invalid request")
+        if first.get("type") in _EXPECTED and "input" in first:  # pydantic's words named its classes (RequestInput)
+            msg = f"expected {_EXPECTED[first['type']]}, got {json_type(first['input'])}"
         if first.get("type") == "json_invalid":
             field, msg = "body", f"malformed JSON: {first.get('ctx', {}).get('error', msg)}"
         return ORJSONResponse({"error": f"{field}: {msg}", "field": field}, status_code=400)

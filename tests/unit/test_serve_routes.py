@@ -399,3 +399,17 @@ def test_a_path_or_method_no_route_takes_is_named_with_the_closest_route(client,
     assert r.status_code == status and r.json() == {"error": said, "field": said.split(":", 1)[0]}
     if status == 405:
         assert r.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"inputs": None}, "inputs: expected an array, got null"),
+    ({"inputs": ["x"]}, "inputs[0]: expected an object, got a string"),
+    ({"inputs": [{"name": 5, "shape": [1], "datatype": "BYTES", "data": ["x"]}]},
+     "inputs[0].name: expected a string, got a number"),
+    ({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}], "outputs": [None]},
+     "outputs[0]: expected an object, got null"),
+])
+def test_a_v2_field_of_another_json_type_says_what_it_got_in_json_words(client, body, said):
+    # before: the schema's words, `inputs[0]: Input should be a valid dictionary or instance of RequestInput`
+    r = client.post("/v2/models/m/infer", json=body)
+    assert r.status_code == 400 and r.json() == {"error": said, "field": said.split(":", 1)[0]}
