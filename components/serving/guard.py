@@ -126,6 +126,13 @@ def _header(scope, name: bytes) -> bytes | None:
     return None
 
 
+def _coding(scope) -> bytes | None:
+    """The body's Content-Encoding, every header of it (`identity` and then `gzip` in two headers is a gzip body: the
+    first alone read it as plain), when it is other than identity; None for a body as it came."""
+    said = b", ".join(value for key, value in scope["headers"] if key == b"content-encoding")
+    return said if any(c.strip().lower() not in (b"", b"identity") for c in said.split(b",")) else None
+
+
 def _protocol(path: str) -> str:
     return "v2" if path.startswith("/v2/") else "v1"
 
@@ -159,8 +166,8 @@ class RequestGuard:
         size = int(length) if length and length.isdigit() else None
         if size is not None and size > self.max_body_bytes:
             return await self._too_large(scope, send, str(size))
-        coding = _header(scope, b"content-encoding")
-        if coding is not None and coding.strip().lower() not in (b"", b"identity"):
+        coding = _coding(scope)
+        if coding is not None:
             return await self._compressed(scope, send, coding.decode("latin-1"))
         state = _State()
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)

@@ -71,3 +71,16 @@ def test_a_request_s_arrival_names_its_connection():
     for _ in range(2):
         assert client.post("/v1/models/m:predict", content=b'{"instances": ["x"]}').status_code == 200
     assert clients == [("testclient", 50000)] * 2
+
+
+def test_a_compressed_body_is_a_415_in_whichever_content_encoding_header_says_so():
+    # before: only the first Content-Encoding header was read: `identity` then `gzip` read a gzip body as plain
+    client, counted = _client()
+    r = client.post("/v2/models/m/infer", content=gzip.compress(b'{"inputs": []}'),
+                    headers=[("Content-Encoding", "identity"), ("Content-Encoding", "gzip")])
+    assert r.status_code == 415 and r.json()["field"] == "Content-Encoding"
+    assert r.json()["error"].startswith("Content-Encoding: the body is sent as 'identity, gzip', which this server ")
+    r = client.post("/v1/models/m:predict", content=b'{"instances": ["x"]}',
+                    headers=[("Content-Encoding", "identity"), ("Content-Encoding", " Identity ")])
+    assert r.status_code == 200 and r.text == "20"
+    assert counted == ["bad_request"]
