@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import (BadRequest, as_sent, check_v2_fields, json_type, load_json,
-                                                   v2_shape)
+from kubepipe.components.serving.payloads import (BadRequest, as_sent, check_v2_fields, check_v2_shapes, json_type,
+                                                   load_json, v2_shape)
 from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
@@ -44,6 +44,7 @@ def split_binary_request(body: bytes, value: str) -> dict:
     if not isinstance(head, dict):
         raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {json_type(head)}")
     check_v2_fields(head)
+    check_v2_shapes(head)  # as a JSON body's: FP16 `data` was kserve's 400 blaming the whole `body`
     check_binary_inputs(head, body[n:])
     return head
 
@@ -67,8 +68,10 @@ def check_binary_inputs(head: dict, binary: bytes) -> None:
         params = inp.get("parameters")
         if params is not None and not isinstance(params, dict):
             raise BadRequest(f"{where}.parameters", f"expected an object, got {json_type(params)}")
-        if "data" in inp:
-            continue  # JSON data: checked like any JSON request
+        if "data" in inp:  # JSON data: checked like any JSON request's, which the schema holds to an array
+            if not isinstance(inp["data"], list):  # `"abc"` was read as ["abc"], null blamed the `body`
+                raise BadRequest(f"{where}.data", f"expected an array, got {json_type(inp['data'])}")
+            continue
         field = f"{where}.parameters.binary_data_size"
         size = (params or {}).get("binary_data_size")
         if size is None:

@@ -124,6 +124,21 @@ def test_outputs_and_ids_kserve_reads_blindly_are_checked():
         assert _bad(j + body[n:], str(len(j))).field == field, change
 
 
+@pytest.mark.parametrize("data, got", [("abc", "a string"), (None, "null"), (5, "a number")])
+def test_json_data_in_a_binary_header_is_an_array_as_in_a_json_body(data, got):
+    # before: `"data": "abc"` was read as ["abc"] (a JSON body's is a 400), and null was kserve's 400 blaming `body`
+    j = json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": data}]}).encode()
+    err = _bad(j, str(len(j)))
+    assert (err.field, err.message) == ("inputs[0].data", f"expected an array, got {got}")
+
+
+def test_fp16_json_data_in_a_binary_header_is_a_400_naming_the_datatype():
+    # before: kserve's 'body: Receiving FP16 data via JSON is not supported': the JSON body's check was not run
+    j = json.dumps({"inputs": [{"name": "features", "datatype": "FP16", "shape": [1, 2], "data": [1.0, 2.0]}]}).encode()
+    err = _bad(j, str(len(j)))
+    assert err.field == "inputs[0].datatype" and err.message.startswith("FP16 data cannot be sent as JSON numbers")
+
+
 @settings(max_examples=150, deadline=None)
 @given(cut=st.integers(0, 400), flip=st.integers(0, 400), value=st.integers(0, 255), delta=st.integers(-8, 8))
 def test_any_mangled_body_is_a_400_or_decodes_in_kserve(cut, flip, value, delta):

@@ -250,7 +250,7 @@ def test_a_v2_body_naming_another_model_is_a_400_naming_model_name(client):
     assert r.status_code == 400 and r.json() == {
         "field": "model_name", "error": "model_name: the body names model `fraud`, the URL `m`; send it to "
         "/v2/models/fraud/infer, or drop model_name"}
-    head = json.dumps({"model_name": "fraud", "inputs": [{**inputs[0], "data": None}]}).encode()
+    head = json.dumps({"model_name": "fraud", "inputs": inputs}).encode()  # a binary header, its data as JSON
     r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
     assert r.status_code == 400 and r.json()["field"] == "model_name"
 
