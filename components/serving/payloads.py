@@ -51,11 +51,19 @@ class BadRequest(ValueError):
     """A client error: `field` is the request field at fault (e.g. `instances[3]`)."""
 
     def __init__(self, field: str, message: str, status: int = 400):
+        field, message = _escaped(field), _escaped(message)
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
         self.status = status
         self.reason = str(self)  # kserve's InvalidInput handlers print `.reason`
+
+
+def _escaped(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate as its JSON escape (`\\ud800`): a client's key or value quoted in an
+    error (`{"\\ud800": 1}` read by Python's json, for a form or text Content-Type) made the error's JSON unwritable
+    (orjson: 'str is not valid UTF-8: surrogates not allowed'), a 500 and a traceback."""
+    return text if _clean(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def answered_error(exc: Exception) -> Exception:

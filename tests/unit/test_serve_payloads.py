@@ -73,6 +73,21 @@ def test_v1_a_lone_surrogate_is_a_400_not_a_500():
     assert parse_v1(json.loads(b'{"instances": ["\\ud83c\\udf54 x"]}'), TEXT).items == ["\U0001f354 x"]  # a pair
 
 
+@pytest.mark.parametrize("body, field", [
+    (b'{"instances": ["a"], "\\ud800": 1}', "\\ud800"),
+    (b'{"instances": [[1, 2, 3]], "x\\udc00": 1}', "x\\udc00"),
+])
+def test_a_lone_surrogate_the_error_quotes_is_escaped_so_the_error_can_be_written(body, field):
+    # before: the key, read by Python's json (a form or text/plain body), was quoted as it was; orjson could not write
+    # the error's JSON ('str is not valid UTF-8: surrogates not allowed'): a 500 and a traceback in the log
+    import orjson
+
+    with pytest.raises(BadRequest) as err:
+        parse_v1(body, TEXT)
+    assert err.value.field == field and str(err.value).startswith(f"{field}: unknown field; ")
+    assert orjson.loads(orjson.dumps({"error": str(err.value), "field": err.value.field}))["field"] == field
+
+
 def test_v1_a_json_string_body_is_not_called_malformed():
     with pytest.raises(BadRequest) as err:  # `-d '"STARBUCKS"'`: kserve decodes it to the str STARBUCKS
         parse_v1("STARBUCKS", TEXT)

@@ -413,3 +413,12 @@ def test_a_v2_field_of_another_json_type_says_what_it_got_in_json_words(client, 
     # before: the schema's words, `inputs[0]: Input should be a valid dictionary or instance of RequestInput`
     r = client.post("/v2/models/m/infer", json=body)
     assert r.status_code == 400 and r.json() == {"error": said, "field": said.split(":", 1)[0]}
+
+
+def test_a_lone_surrogate_in_a_binary_header_s_key_is_a_400_not_a_500(client):
+    # the header is read by Python's json, which takes `"\ud800"`; quoted in the error as it was, orjson could not
+    # write the 400's JSON: a 500 with a traceback
+    head = b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}], "\\ud800": 1}'
+    r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and r.json()["field"] == "\\ud800"
+    assert r.json()["error"].startswith("\\ud800: unknown field; a /infer body takes `inputs`")
