@@ -166,6 +166,8 @@ def install(app, model, dataplane, repository) -> None:
     v2 = V2Endpoints(dataplane, repository)
 
     async def infer(request: Request, raw_response: Response, model_name: str):
+        if model_name != model.name:  # as V1's: the URL first (its body was checked, a 400 counted against this model)
+            return not_served(model_name)
         body = await request.body()
         try:
             length = request.headers.get(HEADER)

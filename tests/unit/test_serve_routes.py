@@ -186,6 +186,9 @@ def test_a_request_for_another_model_is_a_404_naming_the_served_one_without_a_tr
         r = client.post(path, json=payload)
         assert r.status_code == 404 and r.json() == {"error": "model `zz` is not served here; try `m`"}
     assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    # the URL first, as V1's: a bad body for another model was a 400 for its body, counted against the served one
+    r = client.post("/v2/models/zz/infer", json={"inputs": 5})
+    assert r.status_code == 404 and r.json() == {"error": "model `zz` is not served here; try `m`"}
 
 
 def test_a_request_while_the_model_loads_is_a_503_without_a_traceback(caplog):
