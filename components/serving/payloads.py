@@ -28,7 +28,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
            "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "check_v2_shapes", "why_not_json", "check_v2_fields", "as_sent"]
+           "check_v2_shapes", "why_not_json", "check_v2_fields", "as_sent", "check_size"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -110,7 +110,7 @@ def input_spec_of(model: Any, *, max_batch_size: int, max_text_length: int) -> I
                      text_column=str(text_col), features=tuple(str(f) for f in feats))
 
 
-def _check_size(field_name: str, n: int, spec: InputSpec, noun: tuple[str, str] = ("instance", "instances")) -> None:
+def check_size(field_name: str, n: int, spec: InputSpec, noun: tuple[str, str] = ("instance", "instances")) -> None:
     """`n` items (`noun`: singular, plural, as the body calls them) fit one request."""
     if n == 0:
         raise BadRequest(field_name, f"the batch is empty; send at least one {noun[0]}")
@@ -245,7 +245,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     inst = body["instances"]
     if not isinstance(inst, list):
         raise BadRequest("instances", f"expected a list, got {json_type(inst)}")
-    _check_size("instances", len(inst), spec, noun)
+    check_size("instances", len(inst), spec, noun)
     rp = body.get("return_probabilities", False)
     if not isinstance(rp, bool):
         raise BadRequest("return_probabilities", "expected true or false")
@@ -376,7 +376,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
         k = len(spec.features)
         if len(shape) != 2 or (k and shape[1] != k):
             raise BadRequest(f"{where}.shape", f"expected [n, {k or 'k'}], got {shape}")
-        _check_size(f"{where}.shape[0]", shape[0], spec, noun)
+        check_size(f"{where}.shape[0]", shape[0], spec, noun)
         flat = _v2_elements(data, shape, where, "numbers")
         nums = [_number(v, f"{where}.data[{j}]") for j, v in enumerate(flat)]
         items: list[list[float]] | list[str] = [nums[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
@@ -385,7 +385,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
             raise BadRequest(f"{where}.datatype", f"expected BYTES for text, got {inp.datatype}")
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
             raise BadRequest(f"{where}.shape", f"expected [n] or [n, 1] for text, got {shape}")
-        _check_size(f"{where}.shape[0]", shape[0], spec, noun)
+        check_size(f"{where}.shape[0]", shape[0], spec, noun)
         flat = _v2_elements(data, shape, where, "strings")
         items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec)
                  for i, v in enumerate(flat)]

@@ -109,9 +109,9 @@ def install(app, model, dataplane, repository) -> None:
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
-    def count(request: Request) -> None:  # bodies rejected before they reach the model
-        protocol = "v2" if request.url.path.startswith("/v2/") else "v1"
-        model.metrics.count(protocol, "bad_request")
+    def count(request: Request, status: int = 400) -> None:  # bodies rejected before they reach the model
+        protocol = "v2" if request.url.path.startswith("/v2/") else "v1"  # a batch over the limit, as the model's
+        model.metrics.count(protocol, "too_large" if status == 413 else "bad_request")
 
     async def bad_request(_: Request, exc: BadRequest):
         return ORJSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)
@@ -172,7 +172,8 @@ def install(app, model, dataplane, repository) -> None:
         try:
             length = request.headers.get(HEADER)
             if length is not None:
-                check_v2_model_name(split_binary_request(body, length), model_name)
+                rows = ("query", "queries") if hasattr(model, "retrieve") else ("instance", "instances")
+                check_v2_model_name(split_binary_request(body, length, getattr(model, "spec", None), rows), model_name)
                 payload = body  # kserve decodes the checked binary body itself
             else:
                 try:
@@ -187,8 +188,8 @@ def install(app, model, dataplane, repository) -> None:
                     payload = InferenceRequest.model_validate(data)
                 except ValidationError as exc:
                     raise RequestValidationError(exc.errors()) from None
-        except BadRequest:
-            count(request)
+        except BadRequest as exc:
+            count(request, exc.status)
             raise
         return await v2.infer(request, raw_response, model_name, payload)
 
@@ -242,8 +243,8 @@ def install(app, model, dataplane, repository) -> None:
                 raise BadRequest("body", why_not_json(exc, raw)) from None
             texts, one = queries_of(body, model.spec)
             k = top_k_of(body.get("top_k"))
-        except BadRequest:
-            count(request)
+        except BadRequest as exc:
+            count(request, exc.status)
             raise
         model.departed_current()  # it is in the batcher's queue now (guard.RequestGuard counted it arriving)
         try:
