@@ -286,7 +286,9 @@ def install(app, model, dataplane, repository) -> None:
     # CPU at one connection. The same kserve handler, registered first.
     app.add_api_route("/v1/models/{model_name}:predict", V1Endpoints(dataplane, repository).predict,
                       methods=["POST"], response_model=None, include_in_schema=False)
-    app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None)
+    # kserve's routes of the same paths document them: one operation id each (GET /openapi.json warned, in the log)
+    app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None,
+                      include_in_schema=False)
     app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", versioned, methods=["POST"],
                       response_model=None, include_in_schema=False)
     for path in ("/v2/models/{model_name}/versions/{model_version}",
@@ -295,8 +297,8 @@ def install(app, model, dataplane, repository) -> None:
     for path in POST_ONLY:  # ahead of `GET /v1/models/{model_name}`, which would take NAME:predict as a name
         app.add_api_route(path, wrong_method, methods=["GET", "PUT", "PATCH", "DELETE"],
                           include_in_schema=False)
-    app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"])
-    app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"])
+    app.add_api_route("/v2/models/{model_name}/ready", model_ready, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/v1/models/{model_name}", model_ready, methods=["GET"], include_in_schema=False)
     app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
     app.add_api_route("/metrics", metrics_route, methods=["GET"])
     app.add_api_route("/kubepipe/v1/models/{model_name}", describe, methods=["GET"])

@@ -451,3 +451,27 @@ def test_a_binary_batch_over_the_limit_is_a_413_counted_too_large_before_kserve_
                                                  "batch has 3 instances; the limit is 2 per request (split it into "
                                                  "several requests)"}
     assert counted == [("v2", "too_large")]
+
+
+def test_the_openapi_schema_has_one_operation_per_route_and_warns_nothing():
+    # before: GET /openapi.json logged three 'UserWarning: Duplicate Operation ID' (ours and kserve's routes of the
+    # same paths), with their source paths, into the server's log
+    import warnings
+
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
+    from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+
+    app, model, repository = FastAPI(), _model(), ModelRepository()
+    repository.update(model)
+    dataplane, extension = DataPlane(repository), ModelRepositoryExtension(repository)
+    register_v1_endpoints(app, dataplane, extension)
+    register_v2_endpoints(app, dataplane, extension)
+    routes.install(app, model, dataplane, extension)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        paths = TestClient(app).get("/openapi.json").json()["paths"]
+    assert not [str(w.message) for w in said if "Duplicate Operation ID" in str(w.message)]
+    assert "post" in paths["/v2/models/{model_name}/infer"] and "get" in paths["/v2/models/{model_name}/ready"]
