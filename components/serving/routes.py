@@ -264,7 +264,7 @@ def install(app, model, dataplane, repository) -> None:
                "use :predict, whose `return_probabilities: true` gives every class's probability")
         return ORJSONResponse({"error": f"model `{model_name}` has no explainer (kubepipe serves none); {use}"}, 404)
 
-    async def repository(model_name: str):  # the model repository extension: a server serves one model, start to exit
+    async def no_repository(model_name: str):  # the model repository extension: one model, start to exit
         if model_name != model.name:
             return not_served(model_name)
         return ORJSONResponse({"error": f"model `{model_name}` is served from start to exit: this server does not "
@@ -305,7 +305,7 @@ def install(app, model, dataplane, repository) -> None:
     app.add_api_route("/v1/models/{model_name}:retrieve", retrieve, methods=["POST"], response_model=None)
     app.add_api_route("/v1/models/{model_name}:explain", explain, methods=["POST"], include_in_schema=False)
     for path in ("/v2/repository/models/{model_name}/load", "/v2/repository/models/{model_name}/unload"):
-        app.add_api_route(path, repository, methods=["POST"], include_in_schema=False)
+        app.add_api_route(path, no_repository, methods=["POST"], include_in_schema=False)
     app.add_api_route("/v2", server_metadata, methods=["GET"], include_in_schema=False)
     mine = app.router.routes[n:]
     del app.router.routes[n:]
