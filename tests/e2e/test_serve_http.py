@@ -121,6 +121,18 @@ def test_a_row_the_model_answers_with_nan_is_a_400_naming_the_feature(servers):
         assert "standard deviations from its training mean, too far for the model's float32" in r.json()["error"]
 
 
+def test_no_request_unloads_the_served_model(servers):
+    # before: kserve's POST /v2/repository/models/NAME/unload (no auth) took the model out until a restart: ready
+    # 503, every predict a 404 'model merchant is not served here; try merchant', and load could not bring it back
+    base = servers["merchant"]
+    for verb in ("unload", "load"):
+        r = httpx.post(f"{base}/v2/repository/models/merchant/{verb}")
+        assert r.status_code == 404 and "this server does not load or unload models" in r.json()["error"], r.text
+    assert httpx.get(f"{base}/v2/models/merchant/ready").status_code == 200
+    assert httpx.post(f"{base}{V1}", json={"instances": TEXTS[:1]}).status_code == 200
+    assert httpx.get(f"{base}/v2").json()["extensions"] == []
+
+
 def test_metadata_ready_and_model_card(models, servers):
     base = servers["merchant"]
     assert httpx.get(f"{base}/v2/models/merchant/ready").json() == {"name": "merchant", "ready": True}
