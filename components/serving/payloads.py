@@ -248,7 +248,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     check_size("instances", len(inst), spec, noun)
     rp = body.get("return_probabilities", False)
     if not isinstance(rp, bool):
-        raise BadRequest("return_probabilities", "expected true or false")
+        raise BadRequest("return_probabilities", f"expected true or false, got {as_sent(rp)}")
     items: list[list[float]] | list[str]
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]

@@ -121,6 +121,8 @@ def test_v1_text_bad_requests_name_the_field(body, field, status):
     ({"instances": [["a"]]}, "instances[0]: expected a string, got an array"),
     ({"instances": {"a": 1}}, "instances: expected a list, got an object"),
     ({"instances": [True]}, "instances[0]: expected a string, got true"),
+    ({"instances": ["a"], "return_probabilities": "true"}, 'return_probabilities: expected true or false, got "true"'),
+    ({"instances": ["a"], "return_probabilities": 1}, "return_probabilities: expected true or false, got 1"),
 ])
 def test_v1_says_what_the_client_sent_in_json_words(body, said):
     # it was 'got NoneType', 'got int', 'got list', 'got dict', 'got bool': Python's names, not the client's JSON
