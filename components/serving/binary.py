@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import (BadRequest, InputSpec, as_sent, check_size, check_v2_fields,
-                                                   check_v2_shapes, json_type, load_json, v2_shape)
+from kubepipe.components.serving.payloads import (BadRequest, InputSpec, as_sent, check_size, check_v2_counts,
+                                                   check_v2_fields, check_v2_shapes, json_type, load_json, v2_shape)
 from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]
@@ -37,8 +37,8 @@ def header_length(value: str, body_size: int) -> int:
 def split_binary_request(body: bytes, value: str, spec: InputSpec | None = None,
                          noun: tuple[str, str] = ("instance", "instances")) -> dict:
     """Parse the JSON header of a binary-extension body and check every binary size; returns the header. With the
-    served model's `spec`, a batch (of `noun`, as parse_v2 calls its rows) over its limit is refused before its
-    tensors are walked."""
+    served model's `spec`, its inputs and outputs are counted, and a batch (of `noun`, as parse_v2 calls its rows) over
+    its limit refused, before its tensors are walked."""
     n = header_length(value, len(body))
     try:
         head = load_json(body[:n])
@@ -46,6 +46,8 @@ def split_binary_request(body: bytes, value: str, spec: InputSpec | None = None,
         raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
     if not isinstance(head, dict):
         raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {json_type(head)}")
+    if spec is not None:
+        check_v2_counts(head)
     check_v2_fields(head)
     check_v2_shapes(head)  # as a JSON body's: FP16 `data` was kserve's 400 blaming the whole `body`
     check_binary_inputs(head, body[n:], spec, noun)

@@ -1,5 +1,5 @@
 """The JSON of a request body, in a client's words: reading it (`load_json`), why it could not be read
-(`why_not_json`), and what a client sent, as JSON writes it (`json_type`, `as_sent`).
+(`why_not_json`), and what a client sent, as JSON writes it (`json_type`, `as_sent`, `writable`).
 
 Kept free of kserve and torch; the request rules (payloads.py, binary.py, retriever.py) name values with these.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["load_json", "why_not_json", "json_type", "as_sent"]
+__all__ = ["load_json", "why_not_json", "json_type", "as_sent", "writable"]
 
 
 def load_json(data: str | bytes) -> Any:
@@ -62,3 +62,14 @@ def as_sent(value: Any, limit: int = 80) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def writable(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate as its JSON escape (`\\ud800`), so that orjson can write it: a client's
+    key quoted in an error (`{"\\ud800": 1}`, read by Python's json for a form or text Content-Type) made the 400's
+    JSON unwritable ('str is not valid UTF-8: surrogates not allowed'), a 500 and a traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

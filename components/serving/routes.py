@@ -103,8 +103,8 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_v2_fields, check_v2_model_name,
-                                                      check_v2_shapes, json_type, why_not_json)
+    from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_v2_counts, check_v2_fields,
+                                                      check_v2_model_name, check_v2_shapes, json_type, why_not_json)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
@@ -181,6 +181,7 @@ def install(app, model, dataplane, repository) -> None:
                 except orjson.JSONDecodeError as exc:
                     raise BadRequest("body", f"{why_not_json(exc, body)}; send a JSON body, or the binary tensor "
                                      f"extension with an {HEADER} header") from None
+                check_v2_counts(data)
                 check_v2_fields(data)
                 check_v2_model_name(data, model_name)
                 check_v2_shapes(data)
