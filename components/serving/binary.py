@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import struct
-from kubepipe.components.serving.payloads import (BadRequest, InputSpec, as_sent, check_size, check_v2_counts,
-                                                   check_v2_fields, check_v2_shapes, json_type, load_json, v2_shape)
+from kubepipe.components.serving.payloads import (BadRequest, InputSpec, as_sent, check_size, json_type, load_json,
+                                                   v2_shape)
+from kubepipe.components.serving.v2body import check_v2_counts, check_v2_fields, check_v2_shapes
 from kubepipe.util import whole_number
 
 __all__ = ["HEADER", "ITEMSIZE", "header_length", "split_binary_request", "check_binary_inputs"]

@@ -28,20 +28,16 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
            "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "check_v2_shapes", "why_not_json", "check_v2_fields", "as_sent", "check_size", "check_v2_counts"]
+           "why_not_json", "as_sent", "check_size", "one_input"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
 V2_OUTPUTS = ("label", "probabilities")
-V2_MAX_OUTPUTS = 3  # the most outputs a model here has (a retriever's ids, scores and records)
+MAX_DIMS = 64  # numpy's most dimensions of an array (NPY_MAXDIMS)
 # `parameters`: Vertex AI's predict body is {instances, parameters} and reaches the container as sent; a classifier
 # reads none, so it is taken and ignored (refusing it would fail every Vertex client that sends one)
 V1_FIELDS = ("instances", "return_probabilities", "parameters")
 V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
-# The V2 protocol's $inference_request, $request_input and $request_output; kserve's own client adds `model_name`
-V2_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
-V2_INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
-V2_OUTPUT_FIELDS = ("name", "parameters")
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
 FP32_MAX = 3.4028234663852886e38
@@ -175,61 +171,9 @@ def known_fields(body: dict, fields: tuple, takes: str, where: str = "") -> None
                              + (f"; {hint}" if hint else ""))
 
 
-def check_v2_fields(body: Any) -> None:
-    """The fields of a V2 body (JSON, or a binary body's JSON header) and of its inputs and outputs: a misspelt one
-    (`output`, `paramters`, an input's `paramters`) was ignored, silently, and `output: [{name: label}]` was
-    answered with every output; so was `outputs: []`, which is refused. The schema checks the rest."""
-    if not isinstance(body, dict):  # the schema said `Input should be a valid dictionary or instance of ...`
-        raise BadRequest("body", f'expected a JSON object like {{"inputs": [...]}}, got {json_type(body)}')
-    known_fields(body, V2_FIELDS, "/infer body takes `inputs`, and `id`, `parameters` and `outputs`")
-    if body.get("outputs") == []:  # kserve reads [] as no `outputs` at all: every output was answered, unsaid
-        raise BadRequest("outputs", "an empty list requests no output; leave `outputs` out for every output, or "
-                         "name the ones wanted (GET /v2/models/NAME lists them)")
-    _v2_parameters(body.get("parameters"), "parameters")
-    for key, fields, takes in (("inputs", V2_INPUT_FIELDS, "V2 input takes `name`, `shape`, `datatype`, `data` and "
-                                "`parameters`"), ("outputs", V2_OUTPUT_FIELDS, "requested output takes `name` and "
-                                                  "`parameters`")):
-        items = body.get(key)
-        for i, item in enumerate(items if isinstance(items, list) else ()):
-            if isinstance(item, dict):
-                known_fields(item, fields, takes, f"{key}[{i}]")
-                _v2_parameters(item.get("parameters"), f"{key}[{i}].parameters")
-
-
-def check_v2_counts(body: Any) -> None:
-    """The inputs and outputs of a V2 body for a model here, counted before anything reads each one: 300k empty inputs
-    (a 900 KB body) held the event loop 5 s and 1.2 GB in the schema's errors before parse_v2 refused them."""
-    inputs, outputs = (body.get("inputs"), body.get("outputs")) if isinstance(body, dict) else (None, None)
-    if isinstance(inputs, list):
-        _one_input(inputs)
-    if isinstance(outputs, list) and len(outputs) > V2_MAX_OUTPUTS:
-        raise BadRequest("outputs", f"{len(outputs)} outputs requested; a model here has at most "
-                         f"{V2_MAX_OUTPUTS} (GET /v2/models/NAME lists them): request each once")
-
-
-def _one_input(inputs: Sequence[Any]) -> None:
+def one_input(inputs: Sequence[Any]) -> None:
     if len(inputs) != 1:  # every model here takes one input tensor
         raise BadRequest("inputs", f"expected one input tensor, got {len(inputs) or 'none'}")
-
-
-def _v2_parameters(params: Any, where: str) -> None:
-    """Each value of a `parameters` object is a string, number or boolean (the protocol's $parameter). The schema's
-    union named a branch as the field: `parameters.headers.float: Input should be a valid number` for an object."""
-    for key, value in params.items() if isinstance(params, dict) else ():
-        if value is None or not isinstance(value, (str, int, float)):  # bool is an int
-            raise BadRequest(f"{where}.{key}", f"expected a string, number or boolean (a V2 parameter), got "
-                             f"{json_type(value)}")
-
-
-def check_v2_model_name(body: Any, url_name: str) -> None:
-    """A V2 body's `model_name` (kserve's client sends one) that is not the URL's: the model the client meant is not
-    the one that would answer (it did, silently, whatever the body named)."""
-    named = body.get("model_name") if isinstance(body, dict) else None
-    if named is not None and not isinstance(named, str):  # the schema has no model_name: it was ignored, silently
-        raise BadRequest("model_name", f"expected the model's name as a string, got {as_sent(named)}; or drop it")
-    if isinstance(named, str) and named != url_name:
-        raise BadRequest("model_name", f"the body names model `{named}`, the URL `{url_name}`; send it to "
-                         f"/v2/models/{named}/infer, or drop model_name")
 
 
 def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES,
@@ -337,23 +281,13 @@ def _check_outputs(outputs: Sequence[Any] | None, parameters: Any, known: tuple 
 
 def v2_shape(shape: Any, where: str) -> list[int]:
     """A tensor's `shape` as the protocol says it: an array of whole numbers >= 0 (`["1"]` and `[1.0]` are not)."""
+    if isinstance(shape, (list, tuple)) and len(shape) > MAX_DIMS:  # a million 1s took 1.3 s, and the 400 quoted all
+        raise BadRequest(f"{where}.shape", f"{len(shape)} dimensions; a tensor has at most {MAX_DIMS} (numpy's most), "
+                         "and a model here takes 1 or 2")
     if not isinstance(shape, (list, tuple)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and cast(int, s) >= 0 for s in shape):
         raise BadRequest(f"{where}.shape", f"expected a list of sizes (whole numbers >= 0), got {as_sent(shape)}")
     return [int(s) for s in shape]
-
-
-def check_v2_shapes(body: Any) -> None:
-    """The inputs' shapes of a V2 JSON body as the client wrote them, before a schema (pydantic's lax `List[int]`)
-    reads `"1"` and `1.0` as 1; and FP16 `data`, which JSON cannot carry (kserve refused it as the whole `body`'s
-    fault). The rest of the body is the schema's to check."""
-    inputs = body.get("inputs") if isinstance(body, dict) else None
-    for i, inp in enumerate(inputs if isinstance(inputs, list) else ()):
-        if isinstance(inp, dict) and "shape" in inp:
-            v2_shape(inp["shape"], f"inputs[{i}]")
-        if isinstance(inp, dict) and inp.get("datatype") == "FP16" and inp.get("data"):
-            raise BadRequest(f"inputs[{i}].datatype", "FP16 data cannot be sent as JSON numbers, and no model "
-                             "here takes FP16; send the datatype GET /v2/models/NAME lists (a tabular model: FP32)")
 
 
 def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | None = None,
@@ -362,7 +296,7 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
     """Validate a V2 InferRequest: its inputs (objects with name, datatype, shape, data), the requested
     outputs (objects with name and parameters) and the request's parameters. The batch is the input's
     `shape[0]` rows, `noun` (singular, plural) what they are (a retriever's are queries)."""
-    _one_input(inputs)
+    one_input(inputs)
     inp = inputs[0]
     where = "inputs[0]"
     expected = v2_input_name(spec)

@@ -217,7 +217,7 @@ def test_v2_data_nested_otherwise_than_its_shape_is_a_400(spec, datatype, shape,
 
 @pytest.mark.parametrize("shape", [["1"], [1.0], [True], None])
 def test_v2_a_shape_that_is_not_whole_numbers_is_a_400_naming_it(shape):
-    from kubepipe.components.serving.payloads import check_v2_shapes
+    from kubepipe.components.serving.v2body import check_v2_shapes
 
     with pytest.raises(BadRequest) as err:
         parse_v2([tensor("BYTES", shape, ["a"])], TEXT)
