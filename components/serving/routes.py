@@ -78,7 +78,8 @@ def no_route(method: str, path: str, allow: str | None, name: str) -> tuple[str,
     the route of its path takes (405)."""
     from kubepipe.util import closest
 
-    near = closest(f"{method} {path}", [r for r in _model_routes(name) if r.startswith(f"{method} ")])
+    paths = {r.split(" ", 1)[1]: r for r in _model_routes(name) if r.startswith(f"{method} ")}
+    near = paths.get(closest(path, paths) or "")  # by path alone: `GET /` in common made `GET /nope` near `GET /v2`
     hint = f"did you mean `{near}`?" if near else (
         f"predictions are POST /v1/models/{name}:predict or POST /v2/models/{name}/infer; docs/serving.md lists "
         "every route")

@@ -394,6 +394,9 @@ def test_the_model_repository_extension_is_refused_and_the_model_keeps_serving()
     ("POST", "/metrics", 405, "method: POST is not allowed on /metrics; send a GET"),
     ("DELETE", "/x/y", 404, "path: no route here for DELETE /x/y; predictions are POST /v1/models/m:predict or "
      "POST /v2/models/m/infer; docs/serving.md lists every route"),
+    ("GET", "/nope", 404, "path: no route here for GET /nope; predictions are POST /v1/models/m:predict or "
+     "POST /v2/models/m/infer; docs/serving.md lists every route"),  # compared with `GET /v2` as a whole: 'near'
+    ("GET", "/metric", 404, "path: no route here for GET /metric; did you mean `GET /metrics`?"),
 ])
 def test_a_path_or_method_no_route_takes_is_named_with_the_closest_route(client, method, path, status, said):
     # before: Starlette's `{"detail": "Not Found"}`, and a typo of :predict a 405 `Allow: GET` (the readiness
