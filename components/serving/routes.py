@@ -135,7 +135,10 @@ def install(app, model, dataplane, repository) -> None:
         msg = str(exc)
         if msg.startswith("Unrecognized request format: "):  # kserve's V1 decoding of a JSON body
             msg = why_not_json(ValueError(msg[len("Unrecognized request format: "):]))
-        return ORJSONResponse({"error": f"body: {msg}", "field": "body"}, status_code=400)
+        field = "body"
+        if msg.startswith("Cloud Event Exceptions: ") and "specversion" in msg:  # a binary-mode CloudEvent's header
+            field, msg = "ce-specversion", f"{msg.split(': ', 1)[1]}; send 1.0 (or 0.3), the versions CloudEvents has"
+        return ORJSONResponse({"error": f"{field}: {msg}", "field": field}, status_code=400)
 
     def not_served(name: str) -> Response:  # a client's typo in the URL's model name, whichever route
         return ORJSONResponse({"error": f"model `{name}` is not served here; try `{model.name}`"}, 404)

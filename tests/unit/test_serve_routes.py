@@ -509,3 +509,13 @@ def test_inputs_and_outputs_are_counted_before_the_schema_reads_each():
         r = client.post("/v2/models/m/infer", content=head, headers={"Inference-Header-Content-Length": str(len(head))})
         assert r.status_code == 400 and r.json()["error"] == said
     assert len(V2_RETRIEVAL_OUTPUTS) <= V2_MAX_OUTPUTS  # the most any model here has
+
+
+def test_a_cloudevent_s_unknown_specversion_names_its_header(client):
+    # before: `body: Cloud Event Exceptions: Found invalid specversion 9.9`, the body's fault
+    headers = {"ce-specversion": "9.9", "ce-id": "1", "ce-source": "s", "ce-type": "t"}
+    r = client.post("/v1/models/m:predict", json={"instances": ["x"]}, headers=headers)
+    assert r.status_code == 400 and r.json() == {"field": "ce-specversion", "error": "ce-specversion: Found invalid "
+                                                 "specversion 9.9; send 1.0 (or 0.3), the versions CloudEvents has"}
+    r = client.post("/v1/models/m:predict", json={"instances": ["x"]}, headers={**headers, "ce-specversion": "1.0"})
+    assert r.status_code == 200
