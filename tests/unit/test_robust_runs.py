@@ -76,3 +76,31 @@ def test_show_rejects_path_run_id(home, capsys):
 def test_good_run_still_shows(home, capsys):
     code, out, _ = _run(capsys, "runs", "show", "good-run")
     assert code == 0 and "demo" in out and "train" in out
+
+
+@pytest.mark.parametrize("warnings", [1, True, {"message": "m"}, "text"])
+def test_warnings_not_a_list_is_no_crash(home, capsys, warnings):
+    """A record whose `warnings` is no list (hand-edited) still lists and shows: with no warnings, exit 0."""
+    rec = home / "good-run" / "run.json"
+    rec.write_text(json.dumps({**json.loads(rec.read_text(encoding="utf-8")), "warnings": warnings}), encoding="utf-8")
+    for argv in (("runs", "list"), ("runs", "show", "good-run")):
+        code, out, err = _run(capsys, *argv)
+        assert code == 0 and "internal error" not in err and "good-run" in out, err
+    code, out, err = _run(capsys, "runs", "show", "good-run", "--format", "json")
+    assert code == 0 and json.loads(out)["warnings"] == [], err
+
+
+def test_warning_of_wrong_types_shows_typed(home, capsys):
+    """A warning whose `file` is a number (or `line` a string) shows its message without them, and --format json
+    gives the documented shape: text or null, a number or null."""
+    rec = home / "good-run" / "run.json"
+    bad = {"message": "param `x` is unused", "path": "params.x", "file": 3, "line": "7", "col": 2, "hint": ["h"]}
+    rec.write_text(json.dumps({**json.loads(rec.read_text(encoding="utf-8")), "warnings": [bad, 5]}),
+                   encoding="utf-8")
+    code, out, err = _run(capsys, "runs", "show", "good-run")
+    assert code == 0 and "internal error" not in err, err
+    assert "params.x: param `x` is unused" in " ".join(out.split())
+    code, out, err = _run(capsys, "runs", "show", "good-run", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["warnings"] == [{"message": "param `x` is unused", "path": "params.x", "file": None,
+                                            "line": None, "col": 2, "hint": None}]

@@ -87,7 +87,7 @@ def _local(data: dict) -> dict:
                    "artifacts": _artifacts(s.get("artifacts")), "metrics": _metrics(s.get("metrics"))}
                   for s in data.get("steps") or []],
         "url": data.get("run_dir", ""),
-        "warnings": [w for w in data.get("warnings") or [] if isinstance(w, dict)],
+        "warnings": _warnings(data.get("warnings")),
         "notes": [n for n in data.get("notes") or [] if isinstance(n, str)] if isinstance(data.get("notes"), list)
         else [],
         "resumed_from": data.get("resumed_from") if isinstance(data.get("resumed_from"), str) else None,
@@ -95,6 +95,20 @@ def _local(data: dict) -> dict:
         "retrain": retrain_of(data.get("retrain")),
         "profile": _profile(data.get("profile")),
     }
+
+
+def _warnings(value: Any) -> list[dict[str, Any]]:
+    """The validation warnings as docs/cli.md gives them (message, path, file, hint: text or null; line, col: a
+    number or null): a hand-edited or truncated record's `warnings: 1` or `file: 3` is left out, not a crash."""
+    if not isinstance(value, list):
+        return []
+    def typed(key: str, v: Any) -> Any:
+        if key in ("line", "col"):
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+        return v if isinstance(v, str) else None
+
+    return [{k: typed(k, w.get(k)) for k in ("message", "path", "file", "line", "col", "hint")}
+            for w in value if isinstance(w, dict)]
 
 
 def _outputs(value: Any) -> dict[str, Any]:
