@@ -211,6 +211,15 @@ def test_a_null_or_a_list_where_text_goes_says_what_was_given():
     assert issue.format().endswith("(got null); give it a value, or leave the key out")
 
 
+@pytest.mark.parametrize("foreach, got", [("5", " (got 5)"), ("2.5", " (got 2.5)"), ("{a: 1}", " (got a mapping)")])
+def test_a_foreach_of_a_number_or_mapping_says_what_foreach_takes(foreach, got):
+    """`foreach: 5` said 'input should be a valid string' and 'quote it to pass text', and `foreach: "5"` is then
+    refused too: it says what foreach takes, as the quoted one does."""
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    foreach: {foreach}"))
+    assert issue.format() == f"p.yaml:8:5: steps.a.foreach: `foreach` takes a list, ${{params.x}} or a step output{got}"
+    assert issue.hint is None
+
+
 @pytest.mark.parametrize("setting, path, plain", [
     ("    timeout: 1e3\n", "steps.a.timeout", "1000"), ("    retries: 1E1\n", "steps.a.retries", "10"),
     ("    parallelism: 2.5e1\n", "steps.a.parallelism", "25")])

@@ -23,7 +23,7 @@ from kubepipe.spec.models import EXIT_TASK
 from kubepipe.plan.ports import local_port_issues
 from kubepipe.plan.schedule_checks import schedule_issues
 from kubepipe.spec.loader import LoadedPipeline
-from kubepipe.spec.models import Step
+from kubepipe.spec.models import FOREACH_TAKES, Step
 from kubepipe.spec.profiles import Profile
 from kubepipe.spec.source import format_path
 from kubepipe.spec.values import exponent_hint, number_hint, unquoted_number
@@ -150,7 +150,7 @@ class _Builder(InputChecks):
                 return None
             deps.add(b.step)
         else:
-            self.err(path + ("foreach",), "`foreach` takes a list, ${params.x} or a step output",
+            self.err(path + ("foreach",), FOREACH_TAKES,
                      value=step.foreach)
             return None
         return b

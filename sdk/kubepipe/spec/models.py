@@ -20,7 +20,7 @@ from kubepipe.spec.values import (DURATION_RE, MAX_DURATION_S, bool_hint, finite
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
-    "SecretRef", "Toleration", "Schedule", "PARAM_TYPES",
+    "SecretRef", "Toleration", "Schedule", "PARAM_TYPES", "FOREACH_TAKES",
 ]
 
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -326,6 +326,9 @@ class StepDefaults(Spec):
         return v
 
 
+FOREACH_TAKES = "`foreach` takes a list, ${params.x} or a step output"
+
+
 class Step(StepDefaults):
     component: str = Field(description="Built-in name, package.module:function (a module in the pipeline's folder "
                            "or a folder above it needs no PYTHONPATH), or a path to a KFP YAML file.")
@@ -341,6 +344,14 @@ class Step(StepDefaults):
         description="Container image of this step on kubeflow and vertex, pinned by digest (e.g. your project "
                     "image from `kubepipe image build --kind project`). Default: the profile's runtime_image for "
                     "built-ins, the component's own image otherwise. Ignored locally.")
+
+    @field_validator("foreach", mode="before")
+    @classmethod
+    def _foreach(cls, v: Any) -> Any:
+        # `foreach: 5` said pydantic's 'input should be a valid string', and 'quote it', which only fails next
+        if v is not None and not isinstance(v, (str, list, bool)):  # a bool: _no_bool_as_number says it
+            raise ValueError(FOREACH_TAKES + (" (got a mapping)" if isinstance(v, dict) else ""))
+        return v
 
 
 class Schedule(Spec):
