@@ -101,14 +101,15 @@ class FsspecStore:
         self.where = redact_url(uri)  # what messages and outputs show: never a password or a signed query
         self.source = source
         _check_bucket_given(uri, self.where, source)
-        try:
-            self.fs, path = fsspec.core.url_to_fs(normal_uri(uri))
-        except ImportError as exc:  # fsspec knows the protocol, its package is not installed
-            raise RegistryError(f"registry {self.where}: this storage needs an extra package: "
-                                f"{redact_text(first_line(exc))}") from None
-        except ValueError as exc:  # an unknown protocol
-            raise RegistryError(f"registry {self.where}: unsupported location: {redact_text(first_line(exc))}; "
-                                "use a folder, file://, gs:// or s3://") from None
+        with _reaching(self, doing="connect to it"):  # some filesystems connect here (ftp://: a DNS error)
+            try:
+                self.fs, path = fsspec.core.url_to_fs(normal_uri(uri))
+            except ImportError as exc:  # fsspec knows the protocol, its package is not installed
+                raise RegistryError(f"registry {self.where}: this storage needs an extra package: "
+                                    f"{redact_text(first_line(exc))}") from None
+            except ValueError as exc:  # an unknown protocol
+                raise RegistryError(f"registry {self.where}: unsupported location: "
+                                    f"{redact_text(first_line(exc))}; use a folder, file://, gs:// or s3://") from None
         self.root = path.rstrip("/")
         self._bucket_seen = False
         check_exclusive_create(self.fs, self.where)

@@ -43,6 +43,21 @@ def test_registry_of_an_unknown_scheme_is_a_user_error(capsys, monkeypatch):
     assert "registry foo://bucket/reg: unsupported location" in text and "internal error" not in text
 
 
+def test_a_registry_whose_filesystem_connects_when_made_says_it_cannot_reach_it(capsys, monkeypatch):
+    """fsspec's ftp:// connects as it is made, outside the reads that said "cannot reach it": a refused connection
+    (or a host no DNS knows) was `internal error: ConnectionRefusedError` (`gaierror`)."""
+    import socket
+
+    monkeypatch.setenv("COLUMNS", "250")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, text = _run(capsys, "models", "list", "--registry", f"ftp://127.0.0.1:{port}/reg")
+    assert code == 1, text  # no answer: a retry may pass, as for gs:// and s3://
+    assert f"registry ftp://127.0.0.1:{port}/reg: cannot reach it: " in text and "Connection refused" in text
+    assert "check the URI (--registry), your credentials and the network" in text and "internal error" not in text
+
+
 class _Unreachable(Exception):
     """What a cloud backend raises without credentials or network (NoCredentialsError, ClientConnectorError)."""
 
