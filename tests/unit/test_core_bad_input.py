@@ -93,8 +93,22 @@ def test_a_second_document_in_the_file_is_named():
     with pytest.raises(ValidationError) as exc:
         load_pipeline_text(text + "---\n" + text, "two.yaml")
     (issue,) = exc.value.issues
-    assert issue.format() == ("two.yaml:6:1: invalid YAML: a second YAML document (`---`); a pipeline file holds "
-                              "one; put each pipeline in a file of its own")
+    assert issue.format() == ("two.yaml:6:1: invalid YAML: a second YAML document (`---`); kubepipe reads one "
+                              "document per file; put each pipeline (or profile) in a file of its own")
+
+
+def test_a_second_document_in_a_profile_is_not_called_a_pipeline(tmp_path, capsys, monkeypatch):
+    """A profile with `---` said 'a pipeline file holds one': the file is a profile, and the CLI exits 2."""
+    from cli_runner import run_cli_text
+
+    monkeypatch.setenv("COLUMNS", "250")
+    (tmp_path / "p.yaml").write_text(HEAD + "steps:\n  a: {component: notify}\n", encoding="utf-8")
+    (tmp_path / "local.yaml").write_text("target: local\n---\ntarget: local\n", encoding="utf-8")
+    code, text = run_cli_text(capsys, "validate", tmp_path / "p.yaml", "--profile", tmp_path / "local.yaml")
+    assert code == 2, text
+    assert (f"{tmp_path / 'local.yaml'}:2:1: invalid YAML: a second YAML document (`---`); kubepipe reads one "
+            "document per file; put each pipeline (or profile) in a file of its own") in text
+    assert "pipeline file" not in text
 
 
 def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):

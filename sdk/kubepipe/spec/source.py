@@ -177,8 +177,9 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
             problem, hint = ("a `${...}` reference unquoted inside a `{...}` or `[...]`, whose `}` ends it early",
                              'quote the value, e.g. `{team: "${env.TEAM}"}`, or write the mapping as lines')
         elif problem == "but found another document":  # PyYAML's text, which began mid-sentence
-            problem, hint = ("a second YAML document (`---`); a pipeline file holds one",
-                             "put each pipeline in a file of its own")
+            # parse_yaml reads profiles and includes too: "a pipeline file" misnamed those
+            problem, hint = ("a second YAML document (`---`); kubepipe reads one document per file",
+                             "put each pipeline (or profile) in a file of its own")
         raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col, hint=hint)]) from None
     except _yaml().YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
