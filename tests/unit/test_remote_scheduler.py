@@ -280,6 +280,32 @@ def test_a_broken_scheduler_db_is_named_with_what_to_do(tmp_path, truncate, why)
         "apply each schedule again with `kubepipe schedule PIPELINE` (the record of fired slots is lost)")
 
 
+@pytest.mark.parametrize("column, value, want", [
+    ("params", "1", "a JSON object"), ("params", "{bad", "a JSON object"), ("sets", '"x"', "a JSON list of texts"),
+    ("sets", "[1]", "a JSON list of texts")])
+def test_a_damaged_json_column_is_named_with_what_to_do(tmp_path, capsys, column, value, want):
+    """A schedule whose `params` or `sets` is no JSON of its kind was `internal error: TypeError` (or
+    JSONDecodeError) in `kubepipe schedule`, `--delete` too: nothing could get past it."""
+    import sqlite3
+
+    from cli_runner import run_cli_text
+
+    add(tmp_path)
+    with sqlite3.connect(tmp_path / "scheduler.db") as db:
+        db.execute(f"UPDATE schedules SET {column} = ?", (value,))
+    said = (f"scheduler: {tmp_path / 'scheduler.db'}: schedule 'kubepipe-demo' has a damaged `{column}` column "
+            f"({value!r}, not {want}); move it aside and apply each schedule again with `kubepipe schedule "
+            "PIPELINE` (the record of fired slots is lost)")
+    with pytest.raises(UserError) as exc:
+        SchedulerStore(tmp_path).schedules()
+    assert str(exc.value) == said
+    pipeline = tmp_path / "demo.yaml"
+    pipeline.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: demo}\nsteps:\n"
+                        "  a: {component: load-data, with: {source: a.csv}}\nschedule: {cron: 0 3 * * *}\n", encoding="utf-8")
+    code, text = run_cli_text(capsys, "schedule", pipeline, "--delete", "--plan", "--home", tmp_path)
+    assert code == 2 and " ".join(said.split()) in text, text
+
+
 def test_a_run_that_never_started_is_not_named_by_its_table_row(tmp_path):
     """`kubepipe-demo: run 1 failed (...)` named the scheduler's row id as if it were a run id."""
     add(tmp_path, next_fire="2026-03-02T10:00:00Z")

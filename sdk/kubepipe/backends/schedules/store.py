@@ -44,6 +44,8 @@ _ADDED = {"runs": {"pid": "INTEGER", "pid_started": "REAL"},
           "schedules": {"profile": "TEXT NOT NULL DEFAULT ''", "sets": "TEXT NOT NULL DEFAULT '[]'"}}
 
 
+_MOVE_ASIDE = ("move it aside and apply each schedule again with `kubepipe schedule PIPELINE` (the record of fired "
+               "slots is lost)")
 _COLUMNS = {"pipeline", "path", "cron", "timezone", "template", "max_concurrency", "catchup", "start_time", "end_time",
             "max_runs", "enabled", "params", "scheduled_time_param", "next_fire", "fired", "profile", "sets"}
 
@@ -107,9 +109,8 @@ class SchedulerStore:
             yield
         except sqlite3.DatabaseError as exc:
             if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-                raise UserError(f"scheduler: {self.path} is not a readable scheduler database ({exc}); move it "
-                                "aside and apply each schedule again with `kubepipe schedule PIPELINE` (the record "
-                                "of fired slots is lost)") from None
+                raise UserError(f"scheduler: {self.path} is not a readable scheduler database ({exc}); "
+                                f"{_MOVE_ASIDE}") from None
             raise UserError(f"scheduler: {self.path}: {exc}") from None
 
     @contextlib.contextmanager
@@ -142,7 +143,7 @@ class SchedulerStore:
                 rows = db.execute("SELECT * FROM schedules WHERE name = ?", (name,)).fetchall()
             else:
                 rows = db.execute("SELECT * FROM schedules ORDER BY name").fetchall()
-        return [_row(r) for r in rows]
+        return [_row(r, self.path) for r in rows]
 
     def upsert(self, s: ScheduleRow) -> None:
         with self._db() as db:
@@ -228,11 +229,20 @@ class SchedulerStore:
             return cur.rowcount
 
 
-def _row(r: sqlite3.Row) -> ScheduleRow:
+def _row(r: sqlite3.Row, db_path: Path) -> ScheduleRow:
     d = dict(r)
     d.pop("updated_at", None)
-    d["params"] = json.loads(d["params"] or "{}")
-    d["sets"] = json.loads(d.get("sets") or "[]")
+    # JSON columns: a damaged one (`params` 1, `sets` 'x') was 'internal error: TypeError' in every `schedule`,
+    # `--delete` too, so no command could get past it
+    for key, empty, kind in (("params", "{}", dict), ("sets", "[]", list)):
+        try:
+            d[key] = json.loads(d.get(key) or empty)
+        except (TypeError, ValueError):
+            d[key] = None
+        if not isinstance(d[key], kind) or (key == "sets" and not all(isinstance(x, str) for x in d[key])):
+            raise UserError(f"scheduler: {db_path}: schedule {d.get('name')!r} has a damaged `{key}` column "
+                            f"({r[key]!r}, not a JSON {'object' if kind is dict else 'list of texts'}); "
+                            f"{_MOVE_ASIDE}")
     d["profile"] = d.get("profile") or ""
     for k in ("catchup", "enabled", "scheduled_time_param"):
         d[k] = bool(d[k])
