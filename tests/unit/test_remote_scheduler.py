@@ -282,10 +282,13 @@ def test_a_broken_scheduler_db_is_named_with_what_to_do(tmp_path, truncate, why)
 
 @pytest.mark.parametrize("column, value, want", [
     ("params", "1", "a JSON object"), ("params", "{bad", "a JSON object"), ("sets", '"x"', "a JSON list of texts"),
-    ("sets", "[1]", "a JSON list of texts")])
-def test_a_damaged_json_column_is_named_with_what_to_do(tmp_path, capsys, column, value, want):
+    ("sets", "[1]", "a JSON list of texts"), ("next_fire", "x", "an ISO time or NULL"),
+    ("start_time", "2026-13-45", "an ISO time or NULL"), ("max_runs", "", "a whole number or NULL"),
+    ("cron", b"x", "text")])
+def test_a_damaged_column_is_named_with_what_to_do(tmp_path, capsys, column, value, want):
     """A schedule whose `params` or `sets` is no JSON of its kind was `internal error: TypeError` (or
-    JSONDecodeError) in `kubepipe schedule`, `--delete` too: nothing could get past it."""
+    JSONDecodeError) in `kubepipe schedule`, `--delete` too: nothing could get past it; a `next_fire`,
+    `start_time` or `max_runs` not of its kind was one in `kubepipe scheduler`."""
     import sqlite3
 
     from cli_runner import run_cli_text

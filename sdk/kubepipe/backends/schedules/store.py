@@ -232,18 +232,44 @@ class SchedulerStore:
 def _row(r: sqlite3.Row, db_path: Path) -> ScheduleRow:
     d = dict(r)
     d.pop("updated_at", None)
-    # JSON columns: a damaged one (`params` 1, `sets` 'x') was 'internal error: TypeError' in every `schedule`,
-    # `--delete` too, so no command could get past it
-    for key, empty, kind in (("params", "{}", dict), ("sets", "[]", list)):
+    # a damaged column (`params` 1, `next_fire` 'x', `max_runs` '') was 'internal error' in `schedule` (`--delete`
+    # too, so no command could get past it) or in `scheduler`: named here, with what to do
+    for key, want in _WANT.items():
         try:
-            d[key] = json.loads(d.get(key) or empty)
-        except (TypeError, ValueError):
-            d[key] = None
-        if not isinstance(d[key], kind) or (key == "sets" and not all(isinstance(x, str) for x in d[key])):
+            d[key] = _column(key, d.get(key))
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"scheduler: {db_path}: schedule {d.get('name')!r} has a damaged `{key}` column "
-                            f"({r[key]!r}, not a JSON {'object' if kind is dict else 'list of texts'}); "
-                            f"{_MOVE_ASIDE}")
-    d["profile"] = d.get("profile") or ""
-    for k in ("catchup", "enabled", "scheduled_time_param"):
-        d[k] = bool(d[k])
+                            f"({r[key]!r}, not {want}); {_MOVE_ASIDE}") from None
     return ScheduleRow(**d)
+
+
+_TIMES = ("start_time", "end_time", "next_fire")
+_FLAGS = ("catchup", "enabled", "scheduled_time_param")
+_WANT = {**dict.fromkeys(("pipeline", "path", "cron", "timezone", "template", "profile"), "text"),
+         **dict.fromkeys(("max_concurrency", "fired", *_FLAGS), "a whole number"),
+         "max_runs": "a whole number or NULL", **dict.fromkeys(_TIMES, "an ISO time or NULL"),
+         "params": "a JSON object", "sets": "a JSON list of texts"}
+
+
+def _column(key: str, raw: object) -> object:
+    """A schedules column's value as ScheduleRow holds it; TypeError or ValueError when it is not of its kind."""
+    if key in ("params", "sets"):
+        value = json.loads(raw or ("{}" if key == "params" else "[]"))  # type: ignore[arg-type]
+        if not (isinstance(value, dict) if key == "params" else
+                isinstance(value, list) and all(isinstance(x, str) for x in value)):
+            raise TypeError(key)
+        return value
+    if raw is None and key in (*_TIMES, "max_runs", "profile"):
+        return "" if key == "profile" else None
+    if key in _TIMES:
+        if not isinstance(raw, str):
+            raise TypeError(key)
+        parse_iso(raw)  # ValueError on a bad one ('' reads as none, as the scheduler reads it)
+        return raw
+    if _WANT[key] == "text":
+        if not isinstance(raw, str):
+            raise TypeError(key)
+        return raw
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise TypeError(key)
+    return bool(raw) if key in _FLAGS else raw
