@@ -22,7 +22,7 @@ __all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_lin
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
-           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "k8s_name_like", "HTTP_URL", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME",
+           "RUN_ENV", "DEFAULT_HOME", "K8S_NAME", "k8s_name_like", "HTTP_URL", "IMAGE_REF", "utc_iso", "utc_text", "UTC_FORMAT", "FILE_SCHEME",
            "is_file_uri",
            "local_path", "url_to_fs", "uri_scheme", "normal_uri"]
 
@@ -32,6 +32,8 @@ K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # An http(s) URL a profile names: no whitespace and no control character (`\S` let U+0001 through, and httpx refused
 # it with InvalidURL at the first request)
 HTTP_URL = r"^https?://[^\s\x00-\x1f\x7f]+$"
+# A container image a step runs in (`runtime_image`, a step's `image`): one word; empty or spaced, none pulls
+IMAGE_REF = r"^\S+$"
 FAILPOINT_ENV = "KUBEPIPE_FAILPOINT"
 RUN_ENV = "KUBEPIPE_RUN"  # the local run a task belongs to (see backends/local/watchdog.py)
 IN_THE_WAY = "a file is in the way of this folder; choose another path"  # mkdir met a file

@@ -220,6 +220,20 @@ def test_a_foreach_of_a_number_or_mapping_says_what_foreach_takes(foreach, got):
     assert issue.hint is None
 
 
+@pytest.mark.parametrize("image, said", [
+    ('"my image"', "must be a container image, one word without spaces (got 'my image')"),
+    ('""', "is empty: a container image is needed here")])
+def test_an_image_with_a_space_or_empty_says_what_an_image_is(tmp_path, image, said):
+    """A step's `image` (and a profile's runtime_image) with a space or empty said only "string should match
+    pattern '^\\S+$'": a regex, not what is wrong nor what to write."""
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    image: {image}"))
+    assert issue.format() == (f"p.yaml:8:5: steps.a.image: {said}; e.g. REG/kubepipe-runtime@sha256:... (`kubepipe "
+                              "image build` makes one), or leave it out for the default")
+    with pytest.raises(ValidationError) as exc:
+        load_profile("local", sets={"runtime_image": "a b"}, start=tmp_path, environ={})
+    assert "runtime_image: must be a container image, one word without spaces (got 'a b')" in str(exc.value)
+
+
 @pytest.mark.parametrize("setting, path, plain", [
     ("    timeout: 1e3\n", "steps.a.timeout", "1000"), ("    retries: 1E1\n", "steps.a.retries", "10"),
     ("    parallelism: 2.5e1\n", "steps.a.parallelism", "25")])

@@ -12,7 +12,7 @@ from kubepipe.errors import Issue
 from kubepipe.resources import memory_problem
 from kubepipe.spec.values import exponent_hint, quote_hint
 from kubepipe.spec.source import Locator
-from kubepipe.util import HTTP_URL, K8S_NAME, closest, did_you_mean, k8s_name_like
+from kubepipe.util import HTTP_URL, IMAGE_REF, K8S_NAME, closest, did_you_mean, k8s_name_like
 
 __all__ = ["issues_from_pydantic", "MAPPING_HINT", "LABEL_ONE_TEXT", "known_keys", "meant_key"]
 
@@ -84,6 +84,11 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
     if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == HTTP_URL:
         return locator.issue(full, url_problem(value), value=_short(value),
                              hint="write the URL alone, e.g. http://prometheus-operated.monitoring:9090")
+    if etype == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == IMAGE_REF:  # was the regex
+        return locator.issue(full, "must be a container image, one word without spaces" if value else
+                             "is empty: a container image is needed here", value=_short(value) if value else None,
+                             hint="e.g. REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one), or leave "
+                                  "it out for the default")
     if etype == "string_pattern_mismatch" and path and path[-1] == "memory":
         return locator.issue(full, memory_problem(value) or "expected a memory amount like 512Mi or 16Gi",
                              value=_short(value))

@@ -17,6 +17,7 @@ from kubepipe.resources import CPU_RE, MEMORY_RE, cpu_problem, memory_problem
 from kubepipe.spec.interpolation import REF_RE
 from kubepipe.spec.values import (DURATION_RE, MAX_DURATION_S, bool_hint, finite, number_hint, parse_duration,
                                   quote_hint)
+from kubepipe.util import IMAGE_REF
 
 __all__ = [
     "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
@@ -340,7 +341,7 @@ class Step(StepDefaults):
     foreach: Union[str, list, None] = Field(None, description="Run once per item: a list or ${params.x}; use ${item}.")
     parallelism: int | None = Field(None, ge=1)
     image: str | None = Field(
-        None, pattern=r"^\S+$",
+        None, pattern=IMAGE_REF,
         description="Container image of this step on kubeflow and vertex, pinned by digest (e.g. your project "
                     "image from `kubepipe image build --kind project`). Default: the profile's runtime_image for "
                     "built-ins, the component's own image otherwise. Ignored locally.")

@@ -22,7 +22,7 @@ from kubepipe.spec.models import Strict, labels_stay_apart
 from kubepipe.spec.profile_sets import given_by_set, nest_sets, on_set, parse_set, set_labels
 from kubepipe.spec.source import Locator, format_path, read_source
 from kubepipe.spec.target_values import target_value_problem
-from kubepipe.util import DEFAULT_HOME, HTTP_URL, K8S_NAME, did_you_mean, normal_uri, uri_scheme
+from kubepipe.util import DEFAULT_HOME, HTTP_URL, IMAGE_REF, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
 __all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
            "profile_source", "parse_set", "home_defaults"]
@@ -55,7 +55,7 @@ class Profile(Strict):
     target: Literal["local", "kubeflow", "vertex"]
     pipeline_root: str | None = Field(None, description="Where runs write their artifacts: a folder on the local "
                                       "target; minio://, s3:// or gs:// on kubeflow; gs://bucket on vertex.")
-    runtime_image: str = Field(pattern=r"^\S+$", description="Image the built-in steps run in (pin it by digest).")
+    runtime_image: str = Field(pattern=IMAGE_REF, description="Image the built-in steps run in (pin it by digest).")
     registry_uri: str = "file://.kubepipe/registry"
     state_dir: str | None = None
     predictions_uri: str | None = Field(
