@@ -176,6 +176,15 @@ def test_manifest_refuses_a_placeholder_image_and_warns_of_a_tag(capsys, monkeyp
     assert yaml.safe_load(out)["spec"]["predictor"]["containers"][0]["image"] == "ghcr.io/acme/rt:1.0"
 
 
+def test_manifest_refuses_an_image_with_a_space(capsys, monkeypatch):
+    """`--image "ghcr.io/acme/rt 1.0"` was rendered with only the not-pinned warning: no pod can pull it."""
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image", "ghcr.io/acme/rt 1.0")
+    assert (code, out) == (2, "")
+    assert ("error: --image 'ghcr.io/acme/rt 1.0': must be a container image, one word without spaces, e.g. "
+            "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)") in " ".join(err.split())
+
+
 def test_manifest_takes_the_service_account_the_deploy_step_takes(capsys, monkeypatch):
     # there was no --service-account: the rendered pods ran as `default`, unlike the deploy step's
     monkeypatch.setenv("COLUMNS", "200")

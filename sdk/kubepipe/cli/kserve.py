@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -91,13 +92,16 @@ def manifest(
     from kubepipe.components.deploy.target import storage_uri as target_storage_uri
     from kubepipe.errors import UserError
     from kubepipe.resources import gke_accelerator
-    from kubepipe.util import atomic_write_text, did_you_mean
+    from kubepipe.util import IMAGE_REF, atomic_write_text, did_you_mean
 
     prof, source = _kubeflow_profile(profile, sets)
     given_image, image = image, image or prof.runtime_image
     namespace = namespace or prof.deploy_namespace or "default"  # as the deploy step (deploy/target.py)
     mode = mode or prof.deployment_mode
     if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
+        if given_image and not re.match(IMAGE_REF, given_image):  # the profile's runtime_image is checked so too
+            raise UserError(f"--image {given_image!r}: must be a container image, one word without spaces, e.g. "
+                            "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)")
         wrong, unpinned = image_problems([image], "kubeflow")
         if wrong:
             what = f"--image {image}" if given_image else f"no --image, and runtime_image in {source} is {image}"
