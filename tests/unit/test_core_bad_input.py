@@ -111,6 +111,17 @@ def test_a_second_document_in_a_profile_is_not_called_a_pipeline(tmp_path, capsy
     assert "pipeline file" not in text
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x80"])
+def test_a_control_character_in_the_yaml_is_located(char):
+    """Was 'invalid YAML: unacceptable character #x0000: control characters are not allowed\\n  in "<unicode
+    string>", position 52': no line or column, PyYAML's offset and nothing to do."""
+    with pytest.raises(ValidationError) as exc:
+        load_pipeline_text(HEAD + f"steps:\n  a: {{component: notify, display_name: \"x{char}\"}}\n", "p.yaml")
+    (issue,) = exc.value.issues
+    assert issue.format() == (f"p.yaml:5:42: invalid YAML: a control character (U+{ord(char):04X}), which YAML text "
+                              "cannot hold; delete it; in a double-quoted value, an escape such as \\x07 writes one")
+
+
 def test_atomic_write_follows_symlinks_and_keeps_mode(tmp_path):
     target = tmp_path / "plain.yaml"
     target.write_text("old")

@@ -181,6 +181,14 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
             problem, hint = ("a second YAML document (`---`); kubepipe reads one document per file",
                              "put each pipeline (or profile) in a file of its own")
         raise ValidationError([Issue(f"invalid YAML: {problem}", file=file, line=line, col=col, hint=hint)]) from None
+    except _yaml().reader.ReaderError as exc:  # a control character: PyYAML names only its offset in the text
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise ValidationError([Issue(f"invalid YAML: a control character (U+{code:04X}), which YAML text cannot "
+                                     "hold", file=file, line=line, col=col,
+                                     hint="delete it; in a double-quoted value, an escape such as \\x07 writes one")
+                               ]) from None
     except _yaml().YAMLError as exc:
         raise ValidationError([Issue(f"invalid YAML: {exc}", file=file)]) from None
     except (RecursionError, ValueError, TypeError) as exc:
