@@ -220,6 +220,16 @@ def test_a_foreach_of_a_number_or_mapping_says_what_foreach_takes(foreach, got):
     assert issue.hint is None
 
 
+def test_one_item_where_a_list_goes_says_to_write_a_list():
+    """`after: b` and `include: x.yaml` said only 'input should be a valid list (got 'b')'."""
+    text = BASE + "  b:\n    component: ops:say\n    after: a\n"
+    (issue,) = issues_of(text)
+    assert issue.format() == ("p.yaml:10:5: steps.b.after: input should be a valid list (got 'a'); write a list, "
+                              "even of one item: `after: [a]`, or `- item` lines under it")
+    (issue,) = issues_of(BASE + "include: base.yaml\n")
+    assert issue.hint == "write a list, even of one item: `include: [base.yaml]`, or `- item` lines under it"
+
+
 @pytest.mark.parametrize("image, said", [
     ('"my image"', "must be a container image, one word without spaces (got 'my image')"),
     ('""', "is empty: a container image is needed here")])

@@ -109,6 +109,8 @@ def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, roo
             text = f"{LABEL_ONE_TEXT}, not a {got}"
             hint = (f"write one text, quoted if it holds brackets or braces: `{full[-1]}: \"...\"`; "
                     "a label per value needs a key each")
+    elif etype == "list_type" and isinstance(full[-1], str):  # `after: b`, `include: x.yaml`: said nothing to do
+        hint = f"write a list, even of one item: `{full[-1]}: [{_short(str(value))}]`, or `- item` lines under it"
     else:
         hint = hint or exponent_hint(value)  # `timeout: 1e3`: text in YAML 1.1
     return locator.issue(full, text, value=_short(value), hint=hint)
