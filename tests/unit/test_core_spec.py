@@ -563,6 +563,16 @@ def test_zero_timeouts_and_limits_are_refused_not_dropped(extra, path, says):
     assert issue.path == path and says in issue.message
 
 
+@pytest.mark.parametrize("memory", ["8", "1.5"])
+def test_a_memory_limit_yaml_reads_as_a_number_says_its_unit_not_to_quote_it(memory):
+    """`memory: 8` said 'input should be a valid string (got 8); quote it to pass text', and the quoted '8' is then
+    refused as 8 bytes: it says that at once."""
+    (issue,) = issues_of(BASE.replace("    with: {message: hi}", f"    with: {{message: hi}}\n    resources: {{memory: "
+                                                                  f"{memory}}}"))
+    assert issue.format() == (f"p.yaml:8:17: steps.a.resources.memory: {memory} would be {memory} bytes; write its "
+                              f"unit, e.g. {memory}Mi or {memory}Gi (got {memory})")
+
+
 def test_a_whole_second_timeout_and_small_limits_load():
     text = BASE.replace("    with: {message: hi}", "    with: {message: hi}\n    timeout: 1s\n"
                                                       "    resources: {memory: 0.5Gi, cpu: 100m}")

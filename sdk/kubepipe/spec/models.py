@@ -231,6 +231,13 @@ class Resources(Spec):
             raise ValueError(problem)
         return v if isinstance(v, str) else float(v)
 
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory_number(cls, v: Any) -> Any:  # `memory: 8` said 'quote it', and '8' is refused next as 8 bytes
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(memory_problem(str(v)))
+        return v
+
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str | None) -> str | None:
@@ -348,8 +355,7 @@ class Step(StepDefaults):
 
     @field_validator("foreach", mode="before")
     @classmethod
-    def _foreach(cls, v: Any) -> Any:
-        # `foreach: 5` said pydantic's 'input should be a valid string', and 'quote it', which only fails next
+    def _foreach(cls, v: Any) -> Any:  # `foreach: 5` said 'input should be a valid string' and 'quote it'
         if v is not None and not isinstance(v, (str, list, bool)):  # a bool: _no_bool_as_number says it
             raise ValueError(FOREACH_TAKES + (" (got a mapping)" if isinstance(v, dict) else ""))
         return v
