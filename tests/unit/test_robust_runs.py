@@ -104,3 +104,27 @@ def test_warning_of_wrong_types_shows_typed(home, capsys):
     assert code == 0, err
     assert json.loads(out)["warnings"] == [{"message": "param `x` is unused", "path": "params.x", "file": None,
                                             "line": None, "col": 2, "hint": None}]
+
+
+def test_a_home_that_is_no_folder_is_said_so_not_an_empty_one(tmp_path, capsys, monkeypatch):
+    """`runs list --home ~/prj/.kubepipr` (a typo) or a file said only 'no runs under ...', as if there were none;
+    `endpoints list` said so of a missing home, not of a file."""
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.chdir(tmp_path)
+    typo, file = tmp_path / "kubepipr", tmp_path / "notes.txt"
+    file.write_text("x", encoding="utf-8")
+    code, out, err = _run(capsys, "runs", "list", "--home", typo)
+    assert (code, out, err.strip()) == (0, "", f"no runs under {typo}/runs: {typo} does not exist (a typo in --home "
+                                               "/ KUBEPIPE_HOME?)")
+    code, out, err = _run(capsys, "runs", "list", "--home", file)
+    assert (code, err.strip()) == (0, f"no runs under {file}/runs: {file} is a file, not a folder (a typo in --home "
+                                      "/ KUBEPIPE_HOME?)")
+    code, out, err = _run(capsys, "endpoints", "list", "--home", file)
+    assert err.strip() == (f"no local endpoints in {file}/endpoints: {file} is a file, not a folder (a typo in "
+                           "--home / KUBEPIPE_HOME?)")
+    code, out, err = _run(capsys, "runs", "list", "--home", "kubepipr")
+    assert err.strip() == (f"no runs under kubepipr/runs: kubepipr does not exist here ({typo}); run from the folder "
+                           "`kubepipe run` ran in, or give --home")
+    (tmp_path / "home").mkdir()  # a home with no runs yet: only that
+    code, out, err = _run(capsys, "runs", "list", "--home", tmp_path / "home")
+    assert err.strip() == f"no runs under {tmp_path}/home/runs"

@@ -23,7 +23,7 @@ from kubepipe.errors import printable
 from kubepipe.json_values import finite_or_null
 from kubepipe.util import DEFAULT_HOME as _HOME
 
-__all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "Styled", "is_json", "emit", "table", "fields",
+__all__ = ["Format", "FORMAT", "HOME", "DEFAULT_HOME", "missing_home", "Styled", "is_json", "emit", "table", "fields",
            "line", "home_path", "warning_items", "show_warnings"]
 
 DEFAULT_HOME = Path(_HOME)
@@ -46,6 +46,19 @@ FORMAT = typer.Option(Format.text, "--format", callback=remember_format, case_se
                            "(one document; shapes in docs/cli.md).")
 HOME = typer.Option(DEFAULT_HOME, "--home", envvar="KUBEPIPE_HOME",
                     help="kubepipe's state folder: runs/, state/, registry/, endpoints/, scheduler.db.")
+
+
+def missing_home(home: str | Path, ran: str) -> str:
+    """What an empty listing adds when the kubepipe home `home` is no folder (a typo in --home, another working
+    directory than the one `ran` in), so that it does not read as 'there are none': ': why', or ''."""
+    path = Path(home)
+    if path.is_dir():
+        return ""
+    if path.exists():
+        return f": {home} is a file, not a folder (a typo in --home / KUBEPIPE_HOME?)"
+    if path.is_absolute():
+        return f": {home} does not exist (a typo in --home / KUBEPIPE_HOME?)"
+    return f": {home} does not exist here ({path.resolve()}); run from the folder {ran} ran in, or give --home"
 
 
 class Styled(NamedTuple):

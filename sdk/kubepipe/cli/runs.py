@@ -74,6 +74,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
 
             text = no_runs_text(runs_dir, pipeline, labels, queued=queued_pipelines(queue),  # as listed above
                                 pipeline_file=file)
+            text += "" if Path(runs_dir).exists() else output.missing_home(home, "`kubepipe run`")  # `--home` misspelt
             console.err.print(console.escape(text), soft_wrap=True)
         else:
             console.err.print("no runs")

@@ -34,13 +34,7 @@ def endpoints_home(home: Path, state_dir: Optional[str] = None) -> str:
 def _no_endpoints(root: str) -> str:
     """What `endpoints list` and `repair` say when there are none: a folder that does not exist is named as such (a
     typo in --home, or another working directory than the deploy's), not as an empty one."""
-    said = f"no local endpoints in {root}/endpoints"
-    if Path(root).exists():
-        return said
-    if Path(root).is_absolute():
-        return f"{said}: {root} does not exist (a typo in --home / KUBEPIPE_HOME?)"
-    return (f"{said}: {root} does not exist here ({Path(root).resolve()}); run from the folder the deploy ran in, or "
-            "give --home")
+    return f"no local endpoints in {root}/endpoints" + output.missing_home(root, "the deploy")
 
 
 endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by deploy steps.",
