@@ -259,7 +259,9 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     elif auth.get("token_env"):
         raise UserError(
             f"{where}.auth.token_env: environment variable {token_env} is not set; "
-            f"export the KFP bearer token there (e.g. `export {token_env}=$(gcloud auth print-access-token)`)"
+            # `NAME=$(gcloud ...)` read as a credential's value: shown as `NAME=<redacted> auth ...`; a placeholder is kept
+            f"export the KFP bearer token there (`export {token_env}=<token>`, e.g. the output of `gcloud auth "
+            "print-access-token`)"
         )
     elif not host:
         raise UserError(

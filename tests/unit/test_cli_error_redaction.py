@@ -52,6 +52,21 @@ def test_a_refusal_s_hint_keeps_its_placeholders(tmp_path, capsys):
     assert "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}" in err and "Hunter2" not in err
 
 
+def test_the_kfp_token_hint_is_printed_whole(tmp_path, capsys, monkeypatch):
+    """A kubeflow profile's token variable unset said 'export KFP_TOKEN=<redacted> auth print-access-token)`': the
+    hint's `KFP_TOKEN=$(gcloud ...)` was read as a credential's value, and the command to run was lost."""
+    from cli_runner import run_cli_text
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
+    code, text = run_cli_text(capsys, "runs", "list", "--target", "kubeflow", "--set", "host=http://127.0.0.1:1",
+                              "--set", "pipeline_root=minio://b/r", "--set", "auth.token_env=KFP_TOKEN")
+    assert code == 2, text
+    assert text.endswith("auth.token_env: environment variable KFP_TOKEN is not set; export the KFP bearer token "
+                         "there (`export KFP_TOKEN=<token>`, e.g. the output of `gcloud auth "
+                         "print-access-token`)"), text
+
+
 @pytest.mark.parametrize("text, shown", [
     ("password: <your password>", "password: <your password>"),
     ("usage: login --token <TOKEN>", "usage: login --token <TOKEN>"),
