@@ -22,7 +22,8 @@ def env_name_problem(name: object) -> str | None:
     what = "a URL" if "://" in name else "not a variable name"
     return (f"must be the name of an environment variable that holds the webhook URL (e.g. SLACK_WEBHOOK_URL), "
             f"got {what} (value not shown); never put the URL itself in the pipeline: give the step the "
-            "variable from a secret (env: {SLACK_WEBHOOK_URL: {secret: ..., key: ...}})")
+            "variable from a secret (env: {SLACK_WEBHOOK_URL: {secret: <kubernetes-secret-name>, key: "
+            "<key-in-that-secret>}})")  # placeholders the CLI's redaction keeps (`secret: ...` it did not)
 
 
 def check_notify(with_values: dict) -> list[CheckIssue]:

@@ -103,7 +103,7 @@ def param_credentials(params: dict) -> list[tuple[str, str]]:
         elif any(redact_text(v) != v for v in nested_strings(value)):
             env = any(secret in v for v in nested_strings(value) for secret in environment_secrets())
             found.append((name, "the value of a credential-named environment variable" if env else
-                                "a credential in its text: a `password=...` pair or a credential flag's value"))
+                                "a credential in its text: a `password=<value>` pair or a credential flag's value"))
     return found
 
 

@@ -67,6 +67,27 @@ def test_the_kfp_token_hint_is_printed_whole(tmp_path, capsys, monkeypatch):
                          "print-access-token`)"), text
 
 
+def test_hints_of_credential_refusals_keep_their_placeholders(tmp_path, capsys, monkeypatch):
+    """`--param x=--db-password=...` said 'a `password=<redacted> pair' (its closing quote eaten) and a notify step's
+    webhook_env holding a URL 'env: {SLACK_WEBHOOK_URL: {secret: <redacted>, key: ...}}': the `...` where a value goes
+    was read as a credential's value."""
+    from cli_runner import run_cli_text
+
+    monkeypatch.setenv("COLUMNS", "250")
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nparams: {x: {type: str, default: a}}"
+                 "\nsteps:\n  a: {component: load-data, with: {source: '${params.x}'}}\n", encoding="utf-8")
+    code, text = run_cli_text(capsys, "run", p, "--param", "x=--db-password=Hunter2Hunter2x", "--home", tmp_path)
+    assert code == 2 and "Hunter2" not in text, text
+    assert "(a credential in its text: a `password=<value>` pair or a credential flag's value)" in text
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n  a: {component: load-data, "
+                 "with: {source: a.csv}}\non_exit: {component: notify, with: {webhook_env: 'https://h.example/T0/x'}}\n",
+                 encoding="utf-8")
+    code, text = run_cli_text(capsys, "validate", p)
+    assert code == 2 and text.endswith("give the step the variable from a secret (env: {SLACK_WEBHOOK_URL: {secret: "
+                                       "<kubernetes-secret-name>, key: <key-in-that-secret>}})"), text
+
+
 @pytest.mark.parametrize("text, shown", [
     ("password: <your password>", "password: <your password>"),
     ("usage: login --token <TOKEN>", "usage: login --token <TOKEN>"),

@@ -79,7 +79,7 @@ def test_a_credential_given_with_param_is_refused_as_a_credential_default_is(tmp
 
 
 @pytest.mark.parametrize("value, kind", [
-    ("--db-password=Hunter2Hunter2x", "a credential in its text: a `password=...` pair or a credential flag's value"),
+    ("--db-password=Hunter2Hunter2x", "a credential in its text: a `password=<value>` pair or a credential flag's value"),
     ("Hunter2Hunter2!", "the value of a credential-named environment variable"),
 ])
 def test_a_param_holding_what_runs_show_hides_is_refused(tmp_path, monkeypatch, value, kind):
