@@ -269,7 +269,8 @@ def _redact_shapes(text: str) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
         if (m.group("ref") or m.group("ph") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
-                or value.rstrip(SENTENCE_END) == REDACTED):  # a URL's, already (`?token=<redacted>`)
+                or value.rstrip(SENTENCE_END) == REDACTED  # a URL's, already (`?token=<redacted>`)
+                or value == "{secret:"):  # `DB_PASSWORD: {secret: s, key: k}`: names a secret, holds none
             return m.group(0)
         kq = m.group("kq")
         # an unquoted value's `)` that no `(` in it opens closes the text around it (`(password=hunter2)`): kept

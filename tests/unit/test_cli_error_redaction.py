@@ -52,6 +52,21 @@ def test_a_refusal_s_hint_keeps_its_placeholders(tmp_path, capsys):
     assert "{secret: <kubernetes-secret-name>, key: <key-in-that-secret>}" in err and "Hunter2" not in err
 
 
+def test_the_secret_reference_hint_for_a_credential_named_variable_is_printed_whole(tmp_path, capsys):
+    """`${env.DB_PASSWORD}` in a step said 'give the step `env: {DB_PASSWORD: <redacted> <kubernetes-secret-name>,
+    key: <key>}}`': the reference's `{secret:` was read as the password's value, in the one case the hint is for."""
+    from cli_runner import run_cli_text
+
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: p}\nsteps:\n"
+                 "  a: {component: load-data, with: {source: '${env.DB_PASSWORD}'}}\n", encoding="utf-8")
+    code, text = run_cli_text(capsys, "validate", p)
+    assert code == 2 and "give the step `env: {DB_PASSWORD: {secret: <kubernetes-secret-name>, key: <key>}}`" in text
+    from kubepipe.redaction import redact_text  # a literal after `{secret:` is still a value, hidden
+
+    assert redact_text("DB_PASSWORD: {secret:Hunter2Hunter2}") == "DB_PASSWORD: <redacted>}"
+
+
 def test_the_kfp_token_hint_is_printed_whole(tmp_path, capsys, monkeypatch):
     """A kubeflow profile's token variable unset said 'export KFP_TOKEN=<redacted> auth print-access-token)`': the
     hint's `KFP_TOKEN=$(gcloud ...)` was read as a credential's value, and the command to run was lost."""
