@@ -307,8 +307,12 @@ def _read_csv(uri: str, path: Path, encoding: str, delimiter: str = ",", decimal
         return keep_padded_text(df, path, skip=text_columns, encoding=encoding, sep=delimiter)
     except pd.errors.EmptyDataError:
         raise DataError(f"{uri}: the file has no header or data lines") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{uri}: not a well-formed CSV file: {first_line(exc)}") from None
+    except pd.errors.ParserError as exc:  # pandas' 'Expected 2 fields in line 3, saw 4' said nothing to do
+        said = first_line(exc)
+        more = re.search(r"Expected (\d+) fields in line (\d+), saw \d+", said)
+        raise DataError(f"{uri}: not a well-formed CSV file: {said}" + (
+            f"; quote a value that holds the delimiter {delimiter!r} (\"a{delimiter} b\"), or make line {more[2]}'s "
+            f"fields match the header's {more[1]} columns" if more else "")) from None
     except UnicodeDecodeError as exc:  # scan_text catches this first; kept for odd codecs
         raise DataError(f"{uri}: text is not valid {encoding}: {exc.reason}") from None
 

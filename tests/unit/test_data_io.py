@@ -81,6 +81,9 @@ def test_malformed_csv_and_corrupt_parquet(tmp_path):
     p.write_text("a,b\n1,2\n3,4,5,6\n")
     msg = _err(read_source, str(p))
     assert "ragged.csv" in msg and "not a well-formed CSV" in msg and "line 3" in msg
+    # pandas' 'Expected 2 fields in line 3, saw 4' was all it said: what to do too
+    assert msg.endswith("Expected 2 fields in line 3, saw 4; quote a value that holds the delimiter ',' (\"a, b\"), "
+                        "or make line 3's fields match the header's 2 columns")
     q = tmp_path / "broken.parquet"
     q.write_bytes(b"PAR1" + b"\x00" * 64)
     assert "not a readable Parquet" in _err(read_source, str(q))
