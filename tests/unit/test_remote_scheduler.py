@@ -309,6 +309,22 @@ def test_a_damaged_column_is_named_with_what_to_do(tmp_path, capsys, column, val
     assert code == 2 and " ".join(said.split()) in text, text
 
 
+@pytest.mark.parametrize("value", ["x", 1.5])
+def test_a_damaged_pid_of_a_run_is_named_with_what_to_do(tmp_path, value):
+    """A `runs` row whose pid is no number was `internal error: TypeError` when `kubepipe scheduler` followed it."""
+    import sqlite3
+
+    add(tmp_path)
+    with sqlite3.connect(tmp_path / "scheduler.db") as db:
+        db.execute("INSERT INTO runs (schedule, slot, state, pid) VALUES ('kubepipe-demo', 's', 'running', ?)", (value,))
+    with pytest.raises(UserError) as exc:
+        SchedulerStore(tmp_path).runs(state="running")
+    assert str(exc.value) == (
+        f"scheduler: {tmp_path / 'scheduler.db'}: run 1 of schedule 'kubepipe-demo' has a damaged `pid` column "
+        f"({value!r}, not a whole number or NULL); move it aside and apply each schedule again with `kubepipe "
+        "schedule PIPELINE` (the record of fired slots is lost)")
+
+
 def test_a_run_that_never_started_is_not_named_by_its_table_row(tmp_path):
     """`kubepipe-demo: run 1 failed (...)` named the scheduler's row id as if it were a run id."""
     add(tmp_path, next_fire="2026-03-02T10:00:00Z")

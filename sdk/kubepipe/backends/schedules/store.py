@@ -210,7 +210,16 @@ class SchedulerStore:
         if state:
             q, args = q + " AND state = ?", args + [state]
         with self._db() as db:
-            return [dict(r) for r in db.execute(q + " ORDER BY id", args).fetchall()]
+            rows = [dict(r) for r in db.execute(q + " ORDER BY id", args).fetchall()]
+        for r in rows:  # a damaged pid ('x', 1.5) was 'internal error: TypeError' when `scheduler` followed it
+            for key, kinds, want in (("pid", (int,), "a whole number or NULL"),
+                                     ("pid_started", (int, float), "a number or NULL"), ("schedule", (str,), "text")):
+                value = r.get(key)
+                if (value is None and key != "schedule") or (isinstance(value, kinds) and not isinstance(value, bool)):
+                    continue
+                raise UserError(f"scheduler: {self.path}: run {r.get('id')} of schedule {r.get('schedule')!r} has a "
+                                f"damaged `{key}` column ({value!r}, not {want}); {_MOVE_ASIDE}")
+        return rows
 
     def set_process(self, row_id: int, pid: int, started: float | None) -> None:
         """The run's process (pid and its start time), so a scheduler restarted after a crash can find it."""
