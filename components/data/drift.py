@@ -225,7 +225,8 @@ def _numeric(ref, cur, bins: int) -> dict:
     # ±inf (a ratio over 0) is a bucket of its own, as null is: in the reference's quantiles it made the top edges
     # inf and NaN, and its mean (Infinity) failed the step's metadata ('Fail to serialize Infinity')
     rf, cf = r[np.isfinite(r)], c[np.isfinite(c)]
-    edges = np.unique(np.quantile(rf, np.linspace(0, 1, bins + 1))[1:-1]) if len(rf) else np.array([])
+    scale = _scale(rf, cf)  # 1.0 but for values near float64's limit
+    edges = np.unique(np.quantile(rf / scale, np.linspace(0, 1, bins + 1))[1:-1] * scale) if len(rf) else np.array([])
     rc = np.bincount(np.searchsorted(edges, rf, side="right"), minlength=len(edges) + 1).tolist()
     cc = np.bincount(np.searchsorted(edges, cf, side="right"), minlength=len(edges) + 1).tolist()
     rc += [len(r) - len(rf), int(ref.isna().sum())]
@@ -236,12 +237,24 @@ def _numeric(ref, cur, bins: int) -> dict:
         "chi2_pvalue": chi2_pvalue(rc, cc),
         "ks_statistic": round(float(ks.statistic), 6),
         "ks_pvalue": float(ks.pvalue),
-        "reference_mean": float(rf.mean()) if len(rf) else None,
-        "current_mean": float(cf.mean()) if len(cf) else None,
+        "reference_mean": float((rf / scale).mean() * scale) if len(rf) else None,
+        "current_mean": float((cf / scale).mean() * scale) if len(cf) else None,
     }
     if len(rf) < len(r) or len(cf) < len(c):
         out["infinite"] = {"reference": len(r) - len(rf), "current": len(c) - len(cf)}
     return out
+
+
+def _scale(*values) -> float:
+    """A power of two that the finite values are divided by for their mean and quantiles, 1.0 below 2**960.
+
+    Values near float64's limit (1e308) overflowed the mean's sum and the quantiles' differences: the mean was
+    inf or NaN, which failed the step's metadata, and the bin edges -inf. Dividing by a power of two is exact.
+    """
+    import numpy as np
+
+    top = max((float(np.max(np.abs(v))) for v in values if len(v)), default=0.0)
+    return float(2.0 ** (int(np.frexp(top)[1]) - 960)) if top > 2.0 ** 960 else 1.0
 
 
 def _bucketed(ref_values, cur_values, top: int, other: str, min_count: int = 1) -> dict:

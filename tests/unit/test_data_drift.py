@@ -216,6 +216,31 @@ def test_infinite_values_are_a_bucket_of_their_own_and_the_report_is_strict_json
     assert (same["drifted"], same["psi"], same["infinite"]) == (False, 0.0, {"reference": 100, "current": 100})
 
 
+def test_values_near_the_float64_limit_have_their_true_mean_and_the_drift_of_the_same_data_at_scale_1():
+    """Amounts near 1e308 (a unit bug upstream): the mean's sum overflowed to inf (two sides of opposite sign: NaN),
+    which failed the step's metadata ('Fail to serialize'), and the quantile edges to -inf."""
+    import json
+    import statistics
+    import warnings
+
+    rng = np.random.default_rng(1)
+    r, c = rng.normal(10, 1, size=400), rng.normal(10.5, 1, size=300)
+    big = 2.0 ** 1020  # 1.1e307: a value of 10 of it is 1.1e308, and their sum overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # 'overflow encountered'
+        out = detect_drift(pd.DataFrame({"x": c * big}), pd.DataFrame({"x": r * big}))
+    json.dumps(out, allow_nan=False)
+    col = out["columns"]["x"]
+    # oracle: the exact mean (statistics.mean sums fractions) and the same data at scale 1 (a power of 2 is exact)
+    assert col["reference_mean"] == pytest.approx(float(statistics.mean(r * big)), rel=1e-12)
+    assert col["current_mean"] == pytest.approx(float(statistics.mean(c * big)), rel=1e-12)
+    small = detect_drift(pd.DataFrame({"x": c}), pd.DataFrame({"x": r}))["columns"]["x"]
+    assert {k: col[k] for k in ("psi", "chi2_pvalue", "ks_statistic", "drifted")} == {
+        k: small[k] for k in ("psi", "chi2_pvalue", "ks_statistic", "drifted")}
+    both = pd.DataFrame({"x": [-1e308, 1e308] * 25})  # opposite signs: the mean was NaN
+    assert detect_drift(both, both)["columns"]["x"]["reference_mean"] == 0.0
+
+
 def test_a_column_missing_from_one_side_is_named_on_that_side_with_a_did_you_mean():
     """`columns: [amount, description]` with `amount` only in the current data said both were 'missing from the
     current data', and a typo got no hint."""
