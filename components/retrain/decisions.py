@@ -177,6 +177,9 @@ def _read(fs, path: str, who: str) -> list[dict]:
             record = json.loads(raw.decode("utf-8"))
         except ValueError:  # UnicodeDecodeError too
             record = None
+        problem = _field_problem(record) if isinstance(record, dict) else None
+        if problem:  # read later as the cooldown's clock or the count of failures: was a traceback, or a 0
+            raise ComponentError(f"{who}: {path}:{i}: {problem} ({line[:80]!r}); repair or delete that line")
         if isinstance(record, dict):
             out.append(record)
         elif i == len(lines):  # no newline after it: a write cut short; the next decision cuts it off
@@ -186,6 +189,25 @@ def _read(fs, path: str, who: str) -> list[dict]:
                                  f"{line[:80]!r}; repair or delete that line (the cooldown reads the last "
                                  "`started` line)")
     return out
+
+
+def _field_problem(record: dict) -> str | None:
+    """What is wrong with a decision's fields that later decisions read: `time` (when the cooldown and the backoff
+    start; every decision has one) and `failures` (the failed retrains in a row before it, where it has one)."""
+    from kubepipe.components.retrain.policy import parse_time
+
+    when = record.get("time")
+    try:
+        if not isinstance(when, str):
+            raise ValueError
+        parse_time(when)
+    except ValueError:
+        return (f"`time` is {when!r}" if "time" in record else "no `time`") + \
+            ", where a decision has an ISO 8601 time such as 2026-01-31T03:00:00Z"
+    failures = record.get("failures", 0)
+    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
+        return f"`failures` is {failures!r}, not a whole number >= 0"
+    return None
 
 
 def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO) -> None:

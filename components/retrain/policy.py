@@ -88,7 +88,10 @@ def backoff_hours(cooldown_hours: float, failures: int) -> float:
 
 
 def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A decision's time; one without a UTC offset (written by hand) is UTC, as kubepipe writes times
+    (`kubepipe.times`): it was compared with aware times, a TypeError."""
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
 
 
 def wait_from(last_time: str, hours: float, now: dt.datetime) -> dt.timedelta:

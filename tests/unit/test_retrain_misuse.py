@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubepipe.components.errors import ComponentError
@@ -291,3 +293,54 @@ def test_retrain_resume_takes_the_metadata_name_runs_list_shows_when_one_file_ha
     assert code != 0 and (f"fraud-model is the metadata.name of 2 pipeline files with retrain decisions: "
                           f"{tmp_path / 'a' / 'train.yaml'} (log train), {tmp_path / 'b' / 'fraud.yaml'} (log fraud); "
                           "give the file to resume") in text, text
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"time": "yesterday"}, "`time` is 'yesterday', where a decision has an ISO 8601 time"),
+    ({"time": 12345}, "`time` is 12345, where a decision has an ISO 8601 time"),
+    ({"time": None}, "`time` is None, where a decision has an ISO 8601 time"),
+    ({}, "no `time`, where a decision has an ISO 8601 time"),
+    ({"time": "2026-05-04T01:00:00Z", "failures": "2"}, "`failures` is '2', not a whole number >= 0"),
+    ({"time": "2026-05-04T01:00:00Z", "failures": -1}, "`failures` is -1, not a whole number >= 0"),
+])
+def test_a_decision_line_with_a_field_of_the_wrong_type_is_named_at_its_line(tmp_path, capsys, fields, message):
+    """A hand-edited decision log whose `started` line had no time, or one that is no ISO time, failed the next
+    decision with a KeyError / ValueError / AttributeError traceback; `failures: "2"` was read as 0 failures."""
+    import datetime as dt
+    import json
+
+    from cli_runner import run_cli
+
+    from kubepipe.components.retrain.decisions import log_path
+
+    state = tmp_path / ".kubepipe" / "state"
+    log = Path(log_path(str(state), "train.yaml"))
+    log.parent.mkdir(parents=True)
+    line = {"action": "start-failed" if "failures" in fields else "started", "pipeline": "train.yaml",
+            "target": "kubeflow", "run_id": "r1", "key": "k1", **fields}
+    log.write_text('{"action": "no-drift", "time": "2026-05-04T00:00:00Z", "pipeline": "train.yaml"}\n'
+                   + json.dumps(line) + "\n")
+    now = dt.datetime(2026, 5, 4, 6, tzinfo=dt.timezone.utc)
+    with pytest.raises(ComponentError) as err:
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", target="kubeflow", state_dir=str(state),
+                           starter=lambda **_: "r2", now=now)
+    assert f"trigger-retrain: {log}:2: {message}" in str(err.value) and "repair or delete that line" in str(err.value)
+    code, _out, out_err = run_cli(capsys, "retrain", "resume", "train.yaml", "--home", str(tmp_path / ".kubepipe"))
+    assert code == 2 and f"kubepipe retrain resume: {log}:2: {message}" in " ".join(out_err.split())
+
+
+def test_a_decision_time_written_without_an_offset_is_utc(tmp_path):
+    """'2026-05-04T01:00:00' (written by hand, no Z) was compared with aware times: a TypeError traceback."""
+    import datetime as dt
+    import json
+
+    from kubepipe.components.retrain.decisions import log_path
+
+    log = Path(log_path(str(tmp_path), "train.yaml"))
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({"action": "started", "pipeline": "train.yaml", "target": "kubeflow", "run_id": "r1",
+                               "key": "k1", "time": "2026-05-04T01:00:00"}) + "\n")
+    out = trigger_retraining(drift_detected=True, pipeline="train.yaml", target="kubeflow", state_dir=str(tmp_path),
+                             cooldown_hours=24, starter=lambda **_: "r2",
+                             now=dt.datetime(2026, 5, 4, 6, tzinfo=dt.timezone.utc))
+    assert out["action"] == "cooldown" and "ends in 19.0 h" in out["reason"]  # 01:00 UTC + 24 h - 06:00 UTC
