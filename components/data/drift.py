@@ -219,9 +219,10 @@ def _numeric(ref, cur, bins: int) -> dict:
     from scipy import stats
 
     r, c = ref.dropna().to_numpy(dtype=float), cur.dropna().to_numpy(dtype=float)
-    if len(r) == 0 or len(c) == 0:
-        return {"psi": 0.0 if len(r) == len(c) else 10.0, "ks_statistic": 0.0, "ks_pvalue": 1.0,
-                "chi2_pvalue": chi2_pvalue([len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)])}
+    if len(r) == 0 or len(c) == 0:  # a side all null: the buckets are values and nulls (its PSI was a made-up 10.0)
+        rc, cc = [len(r), len(ref) - len(r)], [len(c), len(cur) - len(c)]
+        return {"psi": round(psi(_shares(rc, len(ref)), _shares(cc, len(cur))), 6), "ks_statistic": 0.0,
+                "ks_pvalue": 1.0, "chi2_pvalue": chi2_pvalue(rc, cc)}
     # ±inf (a ratio over 0) is a bucket of its own, as null is: in the reference's quantiles it made the top edges
     # inf and NaN, and its mean (Infinity) failed the step's metadata ('Fail to serialize Infinity')
     rf, cf = r[np.isfinite(r)], c[np.isfinite(c)]

@@ -419,3 +419,18 @@ def test_a_nan_threshold_is_refused_not_a_check_that_never_fires(thresholds, pat
 
     (issue,) = check_drift({"thresholds": thresholds})
     assert issue.path == path and issue.message == "must be a non-negative number, got nan"
+
+
+def test_a_numeric_column_all_null_on_one_side_has_the_psi_of_its_value_and_null_buckets():
+    """A feature the current data lost (all null: an upstream join broke) reported PSI 10.0, a number made up; it is
+    the PSI of the shares of values and nulls, as the chi-square test beside it counts them."""
+    ref = pd.DataFrame({"amount": [1.0, 2.0, 3.0, np.nan] * 25})
+    lost = detect_drift(pd.DataFrame({"amount": [np.nan] * 50}), ref)["columns"]["amount"]
+    # oracle: the textbook PSI, Σ (c - r) ln(c / r), over (values, nulls) shares, an empty one floored at 1e-4
+    r, c = np.array([0.75, 0.25]), np.array([1e-4, 1.0])
+    assert lost["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6) and lost["drifted"]
+    found = detect_drift(ref, pd.DataFrame({"amount": [np.nan] * 50}))["columns"]["amount"]  # the other way round
+    r, c = np.array([1e-4, 1.0]), np.array([0.75, 0.25])
+    assert found["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
+    assert detect_drift(pd.DataFrame({"amount": [np.nan] * 5}),
+                        pd.DataFrame({"amount": [np.nan] * 5}))["columns"]["amount"]["psi"] == 0.0
