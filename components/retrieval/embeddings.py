@@ -21,7 +21,7 @@ import numpy as np
 from kubepipe.components.cells import cell_text
 from kubepipe.components.errors import DataError, ModelError
 
-__all__ = ["EMBEDDINGS_FILE", "embed_passages", "read_embeddings", "load_embedder"]
+__all__ = ["EMBEDDINGS_FILE", "embed_passages", "read_embeddings", "load_embedder", "vectors_problem"]
 
 EMBEDDINGS_FILE = "embeddings.json"
 log = logging.getLogger(__name__)
@@ -93,10 +93,29 @@ def read_embeddings(path: str | os.PathLike) -> dict:
     except (OSError, ValueError) as exc:
         raise ModelError(f"{d / EMBEDDINGS_FILE}: not an embed step's output ({exc}); wire in "
                          "`${steps.<embed>.outputs.embeddings}`") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{d / EMBEDDINGS_FILE}: holds a JSON {type(meta).__name__}, not an embed step's record; "
+                         "re-run the embed step")
     if sha256_file(d / "vectors.npy") != meta.get("vectors_sha256"):
         raise ModelError(f"{d / 'vectors.npy'}: sha256 differs from {EMBEDDINGS_FILE}; re-run the embed step")
     vectors = np.load(d / "vectors.npy", allow_pickle=False)
-    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (meta["count"], meta["dim"]):
-        raise ModelError(f"{d / 'vectors.npy'}: {vectors.dtype} {vectors.shape}, expected float32 "
-                         f"({meta['count']}, {meta['dim']})")
+    problem = vectors_problem(vectors, meta.get("dim"), meta.get("count"))
+    if problem:
+        raise ModelError(f"{d / 'vectors.npy'}: {problem}; re-run the embed step")
     return {**meta, "vectors": vectors}
+
+
+def vectors_problem(vectors: np.ndarray, dim: object, count: object = None) -> str | None:
+    """What is wrong with an embed step's (or an index's) vectors against the record that lists them, or None.
+
+    A NaN or infinite row (an encoder whose weights diverged) scores NaN against every query: exact search ranked
+    it last and HNSW anywhere, so its document was silently never found."""
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1:] != (dim,) or \
+            (count is not None and len(vectors) != count):
+        want = f"({count if count is not None else 'n'}, {dim!r})"
+        return f"{vectors.dtype} {vectors.shape}, expected float32 {want}"
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if len(bad):
+        return (f"{len(bad)} row(s) hold NaN or infinite values (first: row {int(bad[0])}), which no search can "
+                "rank: the encoder that embedded them is broken (check its training)")
+    return None

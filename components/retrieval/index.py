@@ -196,7 +196,6 @@ class VectorIndex:
     """A loaded index: `search(query_vectors, k)` over the passages, and their records."""
 
     def __init__(self, path: str | os.PathLike, *, check: bool = True):
-        from kubepipe.components.data.io import read_dataset
         from kubepipe.util import sha256_file
 
         self.path = Path(path)
@@ -205,6 +204,9 @@ class VectorIndex:
             self.manifest = json.loads(spec_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(f"{spec_file}: not a retrieval index ({exc}); wire in a build-index step's `index`") from None
+        if not isinstance(self.manifest, dict):  # was an AttributeError
+            raise ModelError(f"{spec_file}: holds a JSON {type(self.manifest).__name__}, not an index's manifest "
+                             "(an object); rebuild the index")
         version, method = self.manifest.get("format_version"), self.manifest.get("method")
         if self.manifest.get("kind") != "retrieval-index" or version not in (1, FORMAT_VERSION):
             raise ModelError(f"{spec_file}: kind {self.manifest.get('kind')!r} format_version {version!r}; expected a "
@@ -238,13 +240,35 @@ class VectorIndex:
                 raise ModelError(f"{self.path / name}: sha256 differs from the one recorded in {INDEX_FILE}; the "
                                  "index was changed after it was built: rebuild it")
         self.method = method
-        self.vectors = np.load(self.path / VECTORS, allow_pickle=False)
+        self._load_contents()
+
+    def _load_contents(self) -> None:
+        """Vectors, passages and graph, each checked against the manifest: files whose sha256 was recorded again
+        by hand (another tool's index) failed at the first query (a matmul's ValueError, KeyError 'doc_id') or
+        answered without a word (a NaN vector's document was never found)."""
+        from kubepipe.components.data.io import read_dataset
+        from kubepipe.components.retrieval.embeddings import vectors_problem
+
+        try:
+            self.vectors = np.load(self.path / VECTORS, allow_pickle=False)
+        except ValueError as exc:  # pickled objects, or no .npy at all
+            raise ModelError(f"{self.path / VECTORS}: not an index's vectors ({exc}); rebuild the index") from None
+        problem = vectors_problem(self.vectors, self.manifest.get("dim"))
+        if problem:
+            raise ModelError(f"{self.path / VECTORS}: {problem}; rebuild the index")
         self.passages = read_dataset(self.path / PASSAGES)
         if len(self.passages) != len(self.vectors):
             raise ModelError(f"{self.path}: {len(self.passages)} passages but {len(self.vectors)} vectors; rebuild it")
+        if "doc_id" not in self.passages.columns:
+            raise ModelError(f"{self.path / PASSAGES}: no `doc_id` column (the document of each passage, which search "
+                             "ranks); rebuild the index from a chunk-documents step's passages")
         self.graph = None
         if self.method == "hnsw":
-            self.graph = _faiss().read_index(str(self.path / GRAPH))
+            try:
+                self.graph = _faiss().read_index(str(self.path / GRAPH))
+            except RuntimeError as exc:  # faiss's own error: no graph it can read
+                raise ModelError(f"{self.path / GRAPH}: not a faiss graph ({str(exc).splitlines()[0]}); "
+                                 "rebuild the index") from None
             self.graph.hnsw.efSearch = int(self.manifest["hnsw"]["expansion_search"])
             if self.graph.ntotal != len(self.vectors) or self.graph.d != self.vectors.shape[1]:
                 raise ModelError(f"{self.path / GRAPH}: {self.graph.ntotal} vectors of dimension {self.graph.d}, but "

@@ -205,6 +205,78 @@ def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, messa
         VectorIndex(tmp_path / "idx")
 
 
+def _rehashed(d, m, name: str, write) -> None:
+    """`write` the index file `name` anew and record its sha256: another tool's index, or one edited by hand."""
+    from kubepipe.util import sha256_file
+
+    write(d / name)
+    m["files"][name] = sha256_file(d / name)
+
+
+def _vectors(change):
+    return lambda path: np.save(path, change(np.load(path)), allow_pickle=True)
+
+
+def _nan_row(v):
+    v[3] = np.nan
+    return v
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(lambda v: v[:, :10].copy())),
+     r"vectors.npy: float32 \(40, 10\), expected float32 \(n, 32\); rebuild the index"),
+    (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(lambda v: v.astype(np.float64))),
+     r"vectors.npy: float64 \(40, 32\), expected float32"),
+    (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(_nan_row)),
+     r"vectors.npy: 1 row\(s\) hold NaN or infinite values \(first: row 3\), which no search can rank"),
+    (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(lambda v: np.array([{"a": 1}], dtype=object))),
+     r"vectors.npy: not an index's vectors \(Object arrays cannot be loaded"),
+    (lambda d, m: _rehashed(d, m, "passages.parquet",
+                            lambda p: pd.read_parquet(p).drop(columns=["doc_id"]).to_parquet(p)),
+     r"passages.parquet: no `doc_id` column"),
+    (lambda d, m: _rehashed(d, m, "index.faiss", lambda p: p.write_bytes(b"garbage" * 10)),
+     r"index.faiss: not a faiss graph \(.*not recognized\); rebuild the index"),
+])
+def test_index_files_recorded_again_by_hand_are_checked_against_the_manifest(tmp_path, damage, message):
+    """Files whose sha256 was recorded again (another tool's index, an edit by hand): vectors of another width failed
+    the first query with numpy's matmul ValueError, a passages file without doc_id with KeyError 'doc_id', a graph
+    faiss cannot read with its RuntimeError, and a NaN vector's document was silently never found."""
+    src, _ = _embeddings(tmp_path, n=40)
+    build_index(src, tmp_path / "idx", method="hnsw")
+    manifest = json.loads((tmp_path / "idx" / INDEX_FILE).read_text())
+    damage(tmp_path / "idx", manifest)
+    (tmp_path / "idx" / INDEX_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=message):
+        VectorIndex(tmp_path / "idx")
+
+
+def test_a_manifest_or_embeddings_record_that_is_no_json_object_is_named(tmp_path):
+    """A kubepipe-index.json holding a JSON list failed with AttributeError: 'list' object has no attribute 'get'."""
+    src, _ = _embeddings(tmp_path, n=40)
+    build_index(src, tmp_path / "idx", method="exact")
+    (tmp_path / "idx" / INDEX_FILE).write_text("[1, 2]")
+    with pytest.raises(ModelError, match=r"kubepipe-index.json: holds a JSON list, not an index's manifest"):
+        VectorIndex(tmp_path / "idx")
+    (src / "embeddings.json").write_text('"x"')
+    with pytest.raises(ModelError, match=r"embeddings.json: holds a JSON str, not an embed step's record"):
+        build_index(src, tmp_path / "idx2", method="exact")
+
+
+def test_embeddings_with_a_nan_row_are_refused_before_an_index_is_built(tmp_path):
+    from kubepipe.components.retrieval.embedder import npy_bytes
+    from kubepipe.util import sha256_file
+
+    src, v = _embeddings(tmp_path, n=40)
+    v[7, 0] = np.inf
+    (src / "vectors.npy").write_bytes(npy_bytes(v))
+    meta = json.loads((src / "embeddings.json").read_text())
+    (src / "embeddings.json").write_text(json.dumps({**meta, "vectors_sha256": sha256_file(src / "vectors.npy")}))
+    with pytest.raises(ModelError, match=r"vectors.npy: 1 row\(s\) hold NaN or infinite values \(first: row 7\).*"
+                                         r"re-run the embed step"):
+        build_index(src, tmp_path / "idx", method="exact")
+    assert not (tmp_path / "idx").exists()
+
+
 def test_a_damaged_champion_index_is_named_as_the_champion(tmp_path, monkeypatch):
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.registry import Registry, RegistryError
