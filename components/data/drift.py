@@ -115,7 +115,8 @@ def detect_drift(current, reference, *, columns: list | None = None, thresholds:
         if kind == "numeric":
             entry.update(_numeric(reference[name], cur, bins))
         elif kind == "categorical":
-            entry.update(_categorical(reference[name].astype(object), current[name].astype(object), max_categories))
+            entry.update(_categorical(reference[name].astype(object), current[name].astype(object), max_categories,
+                                      flags=_is_flags(reference[name])))
         elif kind == "text":
             entry.update(_text(reference[name], current[name], max_tokens=300) or {
                 "kind": "skip", "reason": f"skipped: no word appears {_MIN_TOKEN_COUNT} times in the reference's "
@@ -295,9 +296,31 @@ def _category(value) -> str:
     return str(int(text.strip().split(".", 1)[0])) if whole else text
 
 
-def _categorical(ref, cur, top: int) -> dict:
+_TRUE, _FALSE = frozenset({"1", "true", "t", "yes"}), frozenset({"0", "false", "f", "no"})
+
+
+def _flag(value) -> str:
+    """A value of a bool reference column's kind as the reference's category: a served tabular row logs a bool
+    feature as 1.0 / 0.0, JSON and many CSVs write true / false; each was a category the reference never had
+    (`(other)`: PSI 17.7, drift, a retrain in every window, of the same data)."""
+    text = _category(value)
+    low = text.strip().lower()
+    return "True" if low in _TRUE else "False" if low in _FALSE else text
+
+
+def _is_flags(ref) -> bool:
+    """A bool column, or one a null made object (True, False, None)."""
+    import numpy as np
+
+    present = ref.dropna()
+    return ref.dtype.kind == "b" or (ref.dtype == object and not present.empty
+                                     and all(isinstance(v, (bool, np.bool_)) for v in present))
+
+
+def _categorical(ref, cur, top: int, flags: bool = False) -> dict:
     # no fillna: on a float column made object it warned of pandas' coming downcasting change in every run's log
-    return _bucketed(ref.map(_category), cur.map(_category), top, "(other)")
+    category = _flag if flags else _category
+    return _bucketed(ref.map(category), cur.map(category), top, "(other)")
 
 
 def _text(ref, cur, max_tokens: int) -> dict | None:

@@ -434,3 +434,19 @@ def test_a_numeric_column_all_null_on_one_side_has_the_psi_of_its_value_and_null
     assert found["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
     assert detect_drift(pd.DataFrame({"amount": [np.nan] * 5}),
                         pd.DataFrame({"amount": [np.nan] * 5}))["columns"]["amount"]["psi"] == 0.0
+
+
+@pytest.mark.parametrize("served", [[1.0, 0.0], [1, 0], ["true", "false"], ["1", "0"], [True, False]])
+def test_a_bool_feature_logged_as_numbers_or_json_text_is_the_reference_s_true_and_false(served):
+    """A served tabular row logs a bool feature as 1.0 / 0.0 (JSON and CSVs write true / false): each was a category
+    the bool reference never had, PSI 17.7, drift, and a retrain in every window, of the same data."""
+    ref = pd.DataFrame({"is_online": [True, False, False, True] * 25})
+    cur = pd.DataFrame({"is_online": [served[0], served[1], served[1], served[0]] * 10})
+    col = detect_drift(cur, ref)["columns"]["is_online"]
+    assert (col["kind"], col["psi"], col["drifted"]) == ("categorical", 0.0, False)
+    # a bool reference a null made object (True, False, None), against a shifted window: drift, PSI as counted
+    ref = pd.DataFrame({"is_online": [True, False, False, None] * 25})  # shares: True .25, False .5, null .25
+    cur = pd.DataFrame({"is_online": [served[0]] * 30 + [served[1]] * 10})  # True .75, False .25
+    col = detect_drift(cur, ref)["columns"]["is_online"]
+    r, c = np.array([0.25, 0.5, 0.25]), np.array([0.75, 0.25, 1e-4])
+    assert col["drifted"] and col["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
