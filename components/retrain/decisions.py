@@ -32,7 +32,7 @@ from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
            "state_lines", "MAX_LOG_BYTES", "KEEP_ROTATED", "require_pipeline", "decision_of", "state_writes",
-           "write_whole", "pipeline_file", "same_pipeline"]
+           "write_whole", "pipeline_file", "same_pipeline", "time_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -191,19 +191,27 @@ def _read(fs, path: str, who: str) -> list[dict]:
     return out
 
 
-def _field_problem(record: dict) -> str | None:
-    """What is wrong with a decision's fields that later decisions read: `time` (when the cooldown and the backoff
-    start; every decision has one) and `failures` (the failed retrains in a row before it, where it has one)."""
+def time_problem(record: dict, field: str) -> str | None:
+    """What is wrong with the time in `record[field]` (a decision's `time`, a request's `requested_at`), or None."""
     from kubepipe.components.retrain.policy import parse_time
 
-    when = record.get("time")
+    when = record.get(field)
     try:
         if not isinstance(when, str):
             raise ValueError
         parse_time(when)
     except ValueError:
-        return (f"`time` is {when!r}" if "time" in record else "no `time`") + \
-            ", where a decision has an ISO 8601 time such as 2026-01-31T03:00:00Z"
+        return (f"`{field}` is {when!r}" if field in record else f"no `{field}`") + \
+            ", where kubepipe writes an ISO 8601 time such as 2026-01-31T03:00:00Z"
+    return None
+
+
+def _field_problem(record: dict) -> str | None:
+    """What is wrong with a decision's fields that later decisions read: `time` (when the cooldown and the backoff
+    start; every decision has one) and `failures` (the failed retrains in a row before it, where it has one)."""
+    problem = time_problem(record, "time")
+    if problem:
+        return problem
     failures = record.get("failures", 0)
     if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
         return f"`failures` is {failures!r}, not a whole number >= 0"

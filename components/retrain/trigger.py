@@ -41,7 +41,8 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.retrain.checks import COOLDOWN_HINT, capped_reason, cooldown_problem
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
-                                                    read_triggers, require_pipeline, same_pipeline, state_fs)
+                                                    read_triggers, require_pipeline, same_pipeline, state_fs,
+                                                    time_problem)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, wait_from)
 from kubepipe.components.retrain.local_queue import queue_local, request_id
@@ -260,8 +261,12 @@ def _queued(state_dir: str, pipeline: str, logged: list[dict]) -> list[dict]:
                 req = json.loads(fs.cat_file(name))
             except (OSError, ValueError):
                 continue  # being written, or the scheduler's to reject
-            if not isinstance(req, dict) or req.get("pipeline") != want or not isinstance(req.get("requested_at"), str):
+            if not isinstance(req, dict) or req.get("pipeline") != want:
                 continue
+            problem = time_problem(req, "requested_at")  # the time its cooldown runs from: was a ValueError
+            if problem:
+                raise ComponentError(f"trigger-retrain: {name}: {problem}; this retrain request was "
+                                     "changed by hand: repair that field, or move the request aside")
             is_logged = stem in known or req.get("id") in known
             if waiting or not is_logged:
                 out.append({"time": req["requested_at"], "run_id": req.get("id"), "action": "started",

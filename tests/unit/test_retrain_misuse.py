@@ -296,10 +296,10 @@ def test_retrain_resume_takes_the_metadata_name_runs_list_shows_when_one_file_ha
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"time": "yesterday"}, "`time` is 'yesterday', where a decision has an ISO 8601 time"),
-    ({"time": 12345}, "`time` is 12345, where a decision has an ISO 8601 time"),
-    ({"time": None}, "`time` is None, where a decision has an ISO 8601 time"),
-    ({}, "no `time`, where a decision has an ISO 8601 time"),
+    ({"time": "yesterday"}, "`time` is 'yesterday', where kubepipe writes an ISO 8601 time"),
+    ({"time": 12345}, "`time` is 12345, where kubepipe writes an ISO 8601 time"),
+    ({"time": None}, "`time` is None, where kubepipe writes an ISO 8601 time"),
+    ({}, "no `time`, where kubepipe writes an ISO 8601 time"),
     ({"time": "2026-05-04T01:00:00Z", "failures": "2"}, "`failures` is '2', not a whole number >= 0"),
     ({"time": "2026-05-04T01:00:00Z", "failures": -1}, "`failures` is -1, not a whole number >= 0"),
 ])
@@ -344,3 +344,30 @@ def test_a_decision_time_written_without_an_offset_is_utc(tmp_path):
                              cooldown_hours=24, starter=lambda **_: "r2",
                              now=dt.datetime(2026, 5, 4, 6, tzinfo=dt.timezone.utc))
     assert out["action"] == "cooldown" and "ends in 19.0 h" in out["reason"]  # 01:00 UTC + 24 h - 06:00 UTC
+
+
+@pytest.mark.parametrize("requested_at, message", [
+    ("last tuesday", "`requested_at` is 'last tuesday', where kubepipe writes an ISO 8601 time"),
+    (None, "no `requested_at`, where kubepipe writes an ISO 8601 time"),
+])
+def test_a_queued_request_whose_time_is_no_iso_time_is_named(tmp_path, monkeypatch, requested_at, message):
+    """A queued retrain request (of this pipeline) whose `requested_at` was edited to no ISO time failed the next
+    decision with a ValueError traceback ('Invalid isoformat string'); one without it held no cooldown, unsaid."""
+    import datetime as dt
+    import json
+
+    from kubepipe.components.retrain.local_queue import request_id
+    from kubepipe.components.retrain.trigger import queue_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.yaml").write_text(training_pipeline("train.yaml"))
+    queue = Path(queue_dir(str(tmp_path / "state")))
+    queue.mkdir(parents=True)
+    request = request_id("train.yaml", "0123456789ab")
+    body = {"id": request, "pipeline": str(tmp_path / "train.yaml"), "params": {}}
+    (queue / f"{request}.json").write_text(json.dumps({**body, **({"requested_at": requested_at} if requested_at
+                                                                  else {})}))
+    with pytest.raises(ComponentError, match=f"trigger-retrain: {queue / request}.json: {message}.*"
+                                             "repair that field, or move the request aside"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=str(tmp_path / "state"),
+                           source_run_id="m1", now=dt.datetime(2026, 5, 4, tzinfo=dt.timezone.utc))
