@@ -44,9 +44,15 @@ def _parts(fs, root: str, model: str) -> list[tuple[dt.datetime, str]]:
     out = []
     for path in fs.glob(f"{root.rstrip('/')}/model={model}/date=*/hour=*/{PART_PREFIX}*{PART_SUFFIX}"):
         m = _PART.search("/" + str(path).lstrip("/"))
-        if m:
+        if not m:
+            continue
+        try:
             hour = dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}:00:00+00:00")
-            out.append((hour, str(path)))
+        except ValueError:  # date=2026-02-30 / hour=24, made by hand: no hour of the log (was a ValueError)
+            log.warning("prediction log: skipping %s: its partition is no hour (%s, hour %s)", path, m.group(1),
+                        m.group(2))
+            continue
+        out.append((hour, str(path)))
     return sorted(out)
 
 

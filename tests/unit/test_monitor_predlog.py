@@ -103,6 +103,23 @@ def test_reader_ignores_temp_and_foreign_files_and_skips_unreadable_parts(tmp_pa
     assert df["request_id"].tolist() == ["r1"] and df.attrs["skipped_parts"] == 1
 
 
+def test_a_partition_that_is_no_hour_is_skipped_with_a_warning(tmp_path, caplog):
+    """A part under date=2026-02-30/hour=25 (a folder made by hand) failed load-data with fromisoformat's ValueError."""
+    import shutil
+
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A"]))
+    plog.close()
+    folder = tmp_path / "log" / part_dir("", "merchant", T0).lstrip("/")
+    odd = tmp_path / "log" / "model=merchant" / "date=2026-02-30" / "hour=25"
+    odd.mkdir(parents=True)
+    shutil.copy(next(folder.glob("part-*.parquet")), odd / "part-0123abcd.parquet")
+    df = read_predictions("predictions:merchant", str(tmp_path / "log"), window="24h")
+    assert df["request_id"].tolist() == ["r1"]
+    assert "its partition is no hour (2026-02-30, hour 25)" in caplog.text
+
+
 def test_window_keeps_only_the_hours_it_covers(tmp_path):
     plog, _, _ = _log(tmp_path / "log")
     plog.start()
