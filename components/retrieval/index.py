@@ -218,11 +218,15 @@ class VectorIndex:
                              "build_index`) on the same embeddings")
         files = self.manifest.get("files")
         hnsw = self.manifest.get("hnsw")
+        # the embedder record is what the embedder's files are checked against: without it they were not checked
+        embedder = self.manifest.get("embedder")
         if method not in ("hnsw", "exact") or not isinstance(files, dict) or \
-                (method == "hnsw" and not isinstance((hnsw or {}).get("expansion_search"), int)):
-            raise ModelError(f"{spec_file}: method {method!r}, files {type(files).__name__}, hnsw {hnsw!r}: not "
-                             "what build-index writes (method hnsw | exact, files {name: sha256}, hnsw settings "
-                             "for method hnsw); the manifest was changed: rebuild the index")
+                (method == "hnsw" and not isinstance((hnsw or {}).get("expansion_search"), int)) or \
+                not isinstance(embedder, dict) or not isinstance(embedder.get("weights_sha256"), str):
+            raise ModelError(f"{spec_file}: method {method!r}, files {type(files).__name__}, hnsw {hnsw!r}, embedder "
+                             f"{type(embedder).__name__}: not what build-index writes (method hnsw | exact, files "
+                             "{name: sha256}, hnsw settings for method hnsw, the embedder's record with its "
+                             "weights_sha256); the manifest was changed: rebuild the index")
         for name in files:
             if Path(name).name != name:
                 raise ModelError(f"{spec_file}: files: {name!r} is not a file of the index directory")

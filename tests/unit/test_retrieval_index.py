@@ -189,7 +189,11 @@ def test_evaluation_refuses_queries_whose_relevant_ids_are_none_of_the_index(tmp
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda d, m: m.update(hnsw=None), r"method 'hnsw', files dict, hnsw None: not what build-index writes"),
+    (lambda d, m: m.update(hnsw=None), r"method 'hnsw', files dict, hnsw None, embedder dict: not what build-index "),
+    # without the embedder's record its files were not checked at all (and a text one was a TypeError)
+    (lambda d, m: m.pop("embedder"), r"hnsw \{.*\}, embedder NoneType: not what build-index writes .* the embedder's "
+                                     r"record with its weights_sha256"),
+    (lambda d, m: m.update(embedder="minilm"), r", embedder str: not what build-index writes"),
     (lambda d, m: m.update(method="graph"), r"method 'graph', .*: not what build-index writes"),
     (lambda d, m: m.update(files={}), r"files: no sha256 for vectors.npy, passages.parquet, index.faiss"),
     (lambda d, m: m["files"].pop("index.faiss"), r"files: no sha256 for index.faiss"),
