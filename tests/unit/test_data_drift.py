@@ -450,3 +450,18 @@ def test_a_bool_feature_logged_as_numbers_or_json_text_is_the_reference_s_true_a
     col = detect_drift(cur, ref)["columns"]["is_online"]
     r, c = np.array([0.25, 0.5, 0.25]), np.array([0.75, 0.25, 1e-4])
     assert col["drifted"] and col["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
+
+
+def test_a_discrete_numeric_column_has_a_bucket_per_value_and_one_above():
+    """Quantile bins merged the values of a 0/1 column with 5% ones (every decile edge is 0) and a constant with
+    what moved past it: ones from 5% to 50%, or a constant 5 become 6, had PSI 0 (only KS said so)."""
+    ref = pd.DataFrame({"flag": [0] * 95 + [1] * 5, "level": [5.0] * 100})
+    cur = pd.DataFrame({"flag": [0] * 50 + [1] * 50, "level": [5.0] * 40 + [6.0] * 60})
+    cols = detect_drift(cur, ref)["columns"]
+    # oracle: the textbook PSI over the values' shares (a value one side lacks floored at 1e-4, as psi floors)
+    for name, r, c in (("flag", [0.95, 0.05], [0.5, 0.5]), ("level", [1.0, 1e-4], [0.4, 0.6])):
+        r, c = np.array(r), np.array(c)
+        assert cols[name]["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6)
+        assert cols[name]["drifted"] and "PSI" in cols[name]["reason"]
+    same = detect_drift(ref.sample(frac=1, random_state=0), ref)["columns"]
+    assert (same["flag"]["psi"], same["level"]["psi"]) == (0.0, 0.0)
