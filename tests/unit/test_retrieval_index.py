@@ -188,27 +188,6 @@ def test_evaluation_refuses_queries_whose_relevant_ids_are_none_of_the_index(tmp
     assert ev["holdout"]["unknown_relevant"] == 1 and ev["passed"]  # d30 is not in the index (d0..d19)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d, m: m.update(hnsw=None), r"method 'hnsw', files dict, hnsw None, embedder dict: not what build-index "),
-    # without the embedder's record its files were not checked at all (and a text one was a TypeError)
-    (lambda d, m: m.pop("embedder"), r"hnsw \{.*\}, embedder NoneType: not what build-index writes .* the embedder's "
-                                     r"record with its weights_sha256"),
-    (lambda d, m: m.update(embedder="minilm"), r", embedder str: not what build-index writes"),
-    (lambda d, m: m.update(method="graph"), r"method 'graph', .*: not what build-index writes"),
-    (lambda d, m: m.update(files={}), r"files: no sha256 for vectors.npy, passages.parquet, index.faiss"),
-    (lambda d, m: m["files"].pop("index.faiss"), r"files: no sha256 for index.faiss"),
-    (lambda d, m: (d / "index.faiss").unlink(), r"index.faiss: cannot read this file of the index \(No such file"),
-])
-def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, message):
-    src, _ = _embeddings(tmp_path, n=40)
-    build_index(src, tmp_path / "idx", method="hnsw")
-    manifest = json.loads((tmp_path / "idx" / INDEX_FILE).read_text())
-    damage(tmp_path / "idx", manifest)
-    (tmp_path / "idx" / INDEX_FILE).write_text(json.dumps(manifest))
-    with pytest.raises(ModelError, match=message):
-        VectorIndex(tmp_path / "idx")
-
-
 def _rehashed(d, m, name: str, write) -> None:
     """`write` the index file `name` anew and record its sha256: another tool's index, or one edited by hand."""
     from kubepipe.util import sha256_file
@@ -227,6 +206,18 @@ def _nan_row(v):
 
 
 @pytest.mark.parametrize("damage, message", [
+    (lambda d, m: m.update(hnsw=None), r"method 'hnsw', files dict, hnsw None, embedder dict: not what build-index "),
+    # without the embedder's record its files were not checked at all (and a text one was a TypeError)
+    (lambda d, m: m.pop("embedder"), r"hnsw \{.*\}, embedder NoneType: not what build-index writes .* the embedder's "
+                                     r"record with its weights_sha256"),
+    (lambda d, m: m.update(embedder="minilm"), r", embedder str: not what build-index writes"),
+    (lambda d, m: m.update(method="graph"), r"method 'graph', .*: not what build-index writes"),
+    (lambda d, m: m.update(files={}), r"files: no sha256 for vectors.npy, passages.parquet, index.faiss"),
+    (lambda d, m: m["files"].pop("index.faiss"), r"files: no sha256 for index.faiss"),
+    (lambda d, m: (d / "index.faiss").unlink(), r"index.faiss: cannot read this file of the index \(No such file"),
+    # files whose sha256 was recorded again (another tool's index, an edit by hand): vectors of another width failed
+    # the first query with numpy's matmul ValueError, a passages file without doc_id with KeyError 'doc_id', a graph
+    # faiss cannot read with its RuntimeError, and a NaN vector's document was silently never found
     (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(lambda v: v[:, :10].copy())),
      r"vectors.npy: float32 \(40, 10\), expected float32 \(n, 32\); rebuild the index"),
     (lambda d, m: _rehashed(d, m, "vectors.npy", _vectors(lambda v: v.astype(np.float64))),
@@ -241,10 +232,7 @@ def _nan_row(v):
     (lambda d, m: _rehashed(d, m, "index.faiss", lambda p: p.write_bytes(b"garbage" * 10)),
      r"index.faiss: not a faiss graph \(.*not recognized\); rebuild the index"),
 ])
-def test_index_files_recorded_again_by_hand_are_checked_against_the_manifest(tmp_path, damage, message):
-    """Files whose sha256 was recorded again (another tool's index, an edit by hand): vectors of another width failed
-    the first query with numpy's matmul ValueError, a passages file without doc_id with KeyError 'doc_id', a graph
-    faiss cannot read with its RuntimeError, and a NaN vector's document was silently never found."""
+def test_a_damaged_index_is_refused_naming_what_is_wrong(tmp_path, damage, message):
     src, _ = _embeddings(tmp_path, n=40)
     build_index(src, tmp_path / "idx", method="hnsw")
     manifest = json.loads((tmp_path / "idx" / INDEX_FILE).read_text())
