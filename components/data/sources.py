@@ -27,19 +27,20 @@ _CHUNK = 8 << 20
 
 
 def read_source(uri: str, *, format: str = "auto", encoding: str = "utf-8", delimiter: str = ",",
-                decimal: str = ".", thousands: str = "", text_columns: tuple[str, ...] = ()):
+                decimal: str = ".", thousands: str = "", text_columns: tuple[str, ...] = (), settable: bool = True):
     """Read `uri` (CSV or Parquet) into a DataFrame; every failure is a DataError naming `uri`.
 
     `delimiter="auto"`: `,`, or `;`, tab or `|` where the header line is evidently split by it (a reader with no
     delimiter setting of its own: its error told the user to set one on a load-data step they did not have).
 
     `text_columns` of a CSV are read as written (ids: `0042` stays `0042`, not the number 42), as is any column
-    with a leading zero in a cell (`01` and `1` are two class labels of the file, not the number 1)."""
+    with a leading zero in a cell (`01` and `1` are two class labels of the file, not the number 1). `settable=False`:
+    the caller's step has no `encoding` setting, so a text in another encoding is told to be re-saved, not that."""
     if not uri or not str(uri).strip():
         raise DataError("no data source given; set `source` to a CSV or Parquet path or URL")
     uri = str(uri).strip()
     with _shown_as(uri):
-        return _read(uri, format, encoding, delimiter, decimal, thousands, text_columns)
+        return _read(uri, format, encoding, delimiter, decimal, thousands, text_columns, settable)
 
 
 @contextmanager
@@ -56,7 +57,7 @@ def _shown_as(uri: str) -> Iterator[None]:
 
 
 def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, thousands: str,
-          text_columns: tuple[str, ...]):
+          text_columns: tuple[str, ...], settable: bool = True):
     with _local_copy(uri) as path:
         size = path.stat().st_size
         if size == 0:
@@ -65,10 +66,10 @@ def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, th
         if fmt == "parquet":
             df = _read_parquet(uri, path)
         elif fmt == "csv":
-            problem = not_text(uri, path, encoding)
+            problem = not_text(uri, path, encoding, settable=settable)
             if problem:
                 raise DataError(problem)
-            scan_text(uri, path, encoding)
+            scan_text(uri, path, encoding, settable=settable)
             if delimiter == "auto":  # a file the step has no delimiter setting for (live-quality's labels)
                 delimiter = _evident_delimiter(path, encoding)
             df = _read_csv(uri, path, encoding, delimiter, decimal, thousands, text_columns)
@@ -138,7 +139,11 @@ _ONE_BYTE = ("iso8859-1", "cp1252", "iso8859-15")  # codecs.lookup names of lati
 _HTML = re.compile(r"\A\ufeff?\s*(<!doctype\s+html|<html[\s>])", re.I)
 
 
-def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
+# settable=False: the file of a step with no `encoding` setting (live-quality's labels)
+_RESAVE = "re-save the file as UTF-8 (this step reads it as UTF-8: it has no `encoding` setting)"
+
+
+def not_text(uri: str, path: Path, encoding: str = "utf-8", *, settable: bool = True) -> str | None:
     """The message for a file given as a CSV that is binary (NUL bytes, or undecodable with many control
     bytes, in its first 64 KiB), else None: the one rule of every CSV reader (load-data, validate, infer)."""
     with open(path, "rb") as fh:
@@ -157,6 +162,8 @@ def not_text(uri: str, path: Path, encoding: str = "utf-8") -> str | None:
     except LookupError:
         return None  # an unknown encoding: scan_text says so
     utf16 = _utf16(head)
+    if utf16 and not settable:
+        return f"{uri}: the file is UTF-16 encoded text, not {encoding}; {_RESAVE}"
     if utf16:  # text, in another encoding: name the one to set
         return (f"{uri}: the file is UTF-16 encoded text, not {encoding}; set `encoding: {utf16}` on the load-data "
                 f"step (kubepipe expectations infer: --encoding {utf16}), or re-save the file as UTF-8")
@@ -185,7 +192,7 @@ def _utf16(head: bytes) -> str | None:
     return None if "\x00" in text else codec  # NULs inside: UTF-32 or binary
 
 
-def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
+def scan_text(uri: str, path: Path, encoding: str = "utf-8", *, settable: bool = True) -> None:
     """One pass over the bytes: reject undecodable text and absurdly long lines before pandas sees them."""
     import numpy as np
 
@@ -216,7 +223,7 @@ def scan_text(uri: str, path: Path, encoding: str = "utf-8") -> None:
                 line = line_no + chunk.count(b"\n", 0, exc.start)
                 raise DataError(
                     f"{uri}: byte 0x{chunk[exc.start]:02x} at offset {bad} (line {line}) is not valid {encoding}; "
-                    "re-save the file as UTF-8 or set `encoding` (e.g. latin-1)"
+                    + ("re-save the file as UTF-8 or set `encoding` (e.g. latin-1)" if settable else _RESAVE)
                 ) from None
             nl = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
             if len(nl) == 0:

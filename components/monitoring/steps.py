@@ -68,7 +68,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     from kubepipe.components.errors import SourceMissing
 
     try:
-        labels_df = read_source(labels, text_columns=("request_id", "label"), delimiter="auto")
+        labels_df = read_source(labels, text_columns=("request_id", "label"), delimiter="auto", settable=False)
     except SourceMissing as exc:
         # no labels yet (they come later, or not at all) is no reason to skip the drift check, the retrain it
         # triggers and the report: said as a warning, and nothing measured (no 0, no NaN: there is nothing to score)

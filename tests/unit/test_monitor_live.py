@@ -689,3 +689,22 @@ def test_a_signed_labels_url_s_token_is_in_no_evaluation_log_or_registry_record(
     records = [read_live(reg, "merchant", v) for v in (1, 2)]
     for shown in (json.dumps(out), json.dumps(gone), json.dumps(records), capsys.readouterr().out):
         assert token not in shown
+
+
+@pytest.mark.parametrize("encoding, said", [("latin-1", "byte 0xe9 at offset"), ("utf-16", "is UTF-16 encoded text")])
+def test_labels_in_another_encoding_are_told_to_be_re_saved_not_to_set_an_encoding_live_quality_lacks(
+        tmp_path, encoding, said):
+    """A latin-1 (or UTF-16) label file was told 'set `encoding` (e.g. latin-1)' (UTF-16: 'set `encoding: utf-16` on
+    the load-data step'): live-quality has no such setting, so what the error said to do could not be done."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+
+    path = tmp_path / "log.parquet"
+    write_dataset(_log(4).drop(columns="truth"), str(path))
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("request_id,label\nr0,café\n".encode(encoding))
+    with pytest.raises(DataError) as err:
+        run_live_quality(str(path), labels=str(labels), model_name="merchant", thresholds={})
+    assert f"{labels}" in str(err.value) and said in str(err.value)
+    assert "re-save the file as UTF-8 (this step reads it as UTF-8: it has no `encoding` setting)" in str(err.value)
+    assert "set `encoding" not in str(err.value)
