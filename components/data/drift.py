@@ -1,7 +1,7 @@
 """Per-column drift of a current dataset against a reference: PSI (binned numerics, categories, text tokens) and KS.
 
-Column kinds: numeric -> PSI on reference-quantile bins (a bucket per value, and one above, for at most `bins`
-distinct values) + two-sample KS test; low-cardinality
+Column kinds: numeric -> PSI on reference-quantile bins (a bucket per value, and per gap around them, for at most
+`bins` distinct values) + two-sample KS test; low-cardinality
 strings/bools -> PSI on categories (reference top-N, the rest pooled as `(other)`); free text ->
 PSI on the distribution of lower-cased words (letters of any script; each character in Chinese and Japanese, which
 have no spaces between words; the reference's 300 most frequent tokens
@@ -230,9 +230,9 @@ def _numeric(ref, cur, bins: int) -> dict:
     rf, cf = r[np.isfinite(r)], c[np.isfinite(c)]
     scale = _scale(rf, cf)  # 1.0 but for values near float64's limit
     values = np.unique(rf)
-    if 0 < len(values) <= bins:  # discrete (a constant, codes, 0/1 flags): each value a bucket, and one above them;
-        # quantile bins merged them (a constant 5 moved to 6, or ones from 5% to 50% of a 0/1 column: PSI 0)
-        edges = np.append(values, np.nextafter(values[-1], np.inf))
+    if 0 < len(values) <= bins:  # discrete (a constant, codes, 0/1 flags): each value a bucket, and each gap between
+        # them; quantile bins merged them (a constant 5 moved to 6, or ones from 5% to 50% of a 0/1 column: PSI 0)
+        edges = np.sort(np.concatenate([values, np.nextafter(values, np.inf)]))
     else:
         edges = np.unique(np.quantile(rf / scale, np.linspace(0, 1, bins + 1))[1:-1] * scale) if len(rf) else values
     rc = np.bincount(np.searchsorted(edges, rf, side="right"), minlength=len(edges) + 1).tolist()

@@ -465,3 +465,7 @@ def test_a_discrete_numeric_column_has_a_bucket_per_value_and_one_above():
         assert cols[name]["drifted"] and "PSI" in cols[name]["reason"]
     same = detect_drift(ref.sample(frac=1, random_state=0), ref)["columns"]
     assert (same["flag"]["psi"], same["level"]["psi"]) == (0.0, 0.0)
+    # a value between the reference's (0.5 in a 0/1 column) is a bucket of its own, not counted as 0
+    half = detect_drift(pd.DataFrame({"flag": [0] * 45 + [0.5] * 50 + [1] * 5}), ref)["columns"]["flag"]
+    r, c = np.array([0.95, 1e-4, 0.05]), np.array([0.45, 0.5, 0.05])
+    assert half["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6) and half["drifted"]
