@@ -7,9 +7,12 @@ Kept free of kserve and torch; the request rules (payloads.py, binary.py, retrie
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["load_json", "why_not_json", "json_type", "as_sent", "writable"]
+__all__ = ["load_json", "why_not_json", "json_type", "as_sent", "writable", "clean", "SURROGATE"]
+
+SURROGATE = re.compile("[\ud800-\udfff]")  # a lone UTF-16 surrogate: no character, and no encoder takes it
 
 
 def load_json(data: str | bytes) -> Any:
@@ -68,8 +71,10 @@ def writable(text: str) -> str:
     """`text` with each lone UTF-16 surrogate as its JSON escape (`\\ud800`), so that orjson can write it: a client's
     key quoted in an error (`{"\\ud800": 1}`, read by Python's json for a form or text Content-Type) made the 400's
     JSON unwritable ('str is not valid UTF-8: surrogates not allowed'), a 500 and a traceback."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    return text if clean(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def clean(text: str) -> bool:
+    """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
+    model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
+    return text.isascii() or not SURROGATE.search(text)

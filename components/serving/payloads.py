@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
-from kubepipe.components.serving.jsonbody import as_sent, json_type, load_json, why_not_json, writable
+from kubepipe.components.serving.jsonbody import SURROGATE, as_sent, clean, json_type, load_json, why_not_json, writable
 from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
@@ -41,7 +40,6 @@ V1_TAKES = ":predict body takes `instances` and `return_probabilities`"
 # The largest FP32: the model computes in float32, and a bigger number became inf there, which the tabular
 # encoder takes for a missing value (the training mean): `1e39` was answered as if the feature were null.
 FP32_MAX = 3.4028234663852886e38
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadRequest(ValueError):
@@ -109,20 +107,14 @@ def check_size(field_name: str, n: int, spec: InputSpec, noun: tuple[str, str] =
                          "per request (split it into several requests)", status=413)
 
 
-def _clean(text: str) -> bool:
-    """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
-    model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
-    return text.isascii() or not _SURROGATE.search(text)
-
-
 def _text(value: Any, where: str, spec: InputSpec) -> str:
     if not isinstance(value, str):
         raise BadRequest(where, f"expected a string, got {json_type(value)}")
     if len(value) > spec.max_text_length:
         raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
-    if not _clean(value):
-        found = _SURROGATE.search(value)
-        at = found.start() if found is not None else 0  # _clean found one
+    if not clean(value):
+        found = SURROGATE.search(value)
+        at = found.start() if found is not None else 0  # clean() found one
         raise BadRequest(where, f"character {at} is a lone UTF-16 surrogate (\\u{ord(value[at]):04x}), which is no "
                          "character; escape a character outside the BMP as a surrogate pair, or send it as UTF-8")
     return value
@@ -206,7 +198,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     items: list[list[float]] | list[str]
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
-    elif all(type(v) is str and len(v) <= spec.max_text_length and _clean(v) for v in inst):
+    elif all(type(v) is str and len(v) <= spec.max_text_length and clean(v) for v in inst):
         items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
         texts: list[str] = []
