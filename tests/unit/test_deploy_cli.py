@@ -181,8 +181,11 @@ def test_manifest_refuses_an_image_with_a_space(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image", "ghcr.io/acme/rt 1.0")
     assert (code, out) == (2, "")
-    assert ("error: --image 'ghcr.io/acme/rt 1.0': must be a container image, one word without spaces, e.g. "
-            "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)") in " ".join(err.split())
+    assert ("error: --image 'ghcr.io/acme/rt 1.0': must be a container image, one word without spaces; pass the "
+            "runtime image pinned by digest, --image REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes "
+            "one)") in " ".join(err.split())
+    code, out, err = _run(capsys, "kserve", "manifest", "clf", "-s", "gs://b/m", "--image", "ghcr.io/acme/rt:1.0\n")
+    assert (code, out) == (2, "") and "one word without spaces" in err  # a trailing newline: `$` let it through
 
 
 def test_manifest_takes_the_service_account_the_deploy_step_takes(capsys, monkeypatch):

@@ -109,6 +109,9 @@ def test_project_image_layers_the_repository_on_a_pinned_runtime(tmp_path, capsy
     # was built on it: the FROM the Dockerfile and checkov's skip call digest-pinned was a movable tag
     (["--base", f"{REG}/kubepipe-runtime:0.1.0"], f"--base {REG}/kubepipe-runtime:0.1.0: not pinned by digest"),
     (["--base", f"{REG}/kubepipe-runtime@{DIGEST}", "--from-source"], "--from-source builds the kubepipe runtime"),
+    # was written into the Dockerfile's FROM: no registry resolves it (the check kserve manifest --image shares)
+    (["--base", f"{REG}/kubepipe runtime@{DIGEST}"], f"--base image '{REG}/kubepipe runtime@{DIGEST}': must be a "
+                                                     "container image, one word without spaces"),
 ])
 def test_project_image_errors(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.delenv("KUBEPIPE_IMAGE", raising=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -83,7 +82,7 @@ def manifest(
     require("serve", feature="`kubepipe kserve manifest`")
     import yaml
 
-    from kubepipe.backends.packaging.pins import image_problems
+    from kubepipe.backends.packaging.pins import NOT_ONE_WORD, image_problem, image_problems
     from kubepipe.components.checks import issues_text
     from kubepipe.components.deploy import crd
     from kubepipe.components.deploy.autoscaling import DEPLOYMENT_MODES
@@ -92,22 +91,21 @@ def manifest(
     from kubepipe.components.deploy.target import storage_uri as target_storage_uri
     from kubepipe.errors import UserError
     from kubepipe.resources import gke_accelerator
-    from kubepipe.util import IMAGE_REF, atomic_write_text, did_you_mean
+    from kubepipe.util import atomic_write_text, did_you_mean
 
     prof, source = _kubeflow_profile(profile, sets)
     given_image, image = image, image or prof.runtime_image
     namespace = namespace or prof.deploy_namespace or "default"  # as the deploy step (deploy/target.py)
     mode = mode or prof.deployment_mode
     if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
-        if given_image and not re.match(IMAGE_REF, given_image):  # the profile's runtime_image is checked so too
-            raise UserError(f"--image {given_image!r}: must be a container image, one word without spaces, e.g. "
-                            "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one)")
         wrong, unpinned = image_problems([image], "kubeflow")
-        if wrong:
-            what = f"--image {image}" if given_image else f"no --image, and runtime_image in {source} is {image}"
-            raise UserError(f"{what}: a placeholder that cannot be pulled; pass the runtime image pinned by digest, "
-                            "--image REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one), or pin it "
-                            "in the profile")
+        found = image_problem(image)
+        if wrong and found:
+            shown = repr(image) if found[1] == NOT_ONE_WORD else image
+            what = f"--image {shown}" if given_image else f"no --image, and runtime_image in {source} is {shown}"
+            raise UserError(f"{what}: {found[1]}; pass the runtime image pinned by digest, --image "
+                            "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one), or pin it in the "
+                            "profile")
         for note in unpinned:
             console.warn(note)
     storage_uri = target_storage_uri(storage_uri)  # as the deploy step gives it to KServe: KFP's minio:// is s3://

@@ -13,9 +13,13 @@ import re
 from pathlib import Path
 
 from kubepipe.errors import UserError
-from kubepipe.util import atomic_write_text
+from kubepipe.util import IMAGE_REF, atomic_write_text
 
-__all__ = ["parse_digest", "digest_from_metadata", "write_runtime_image", "image_problems"]
+__all__ = ["parse_digest", "digest_from_metadata", "write_runtime_image", "image_problem", "image_problems",
+           "NOT_ONE_WORD", "PLACEHOLDER"]
+
+NOT_ONE_WORD = "must be a container image, one word without spaces"
+PLACEHOLDER = "a placeholder that cannot be pulled"
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _PLACEHOLDER_DIGEST = re.compile(r"@sha256:([0-9a-f])\1{63}$")  # sha256:000..., sha256:111...
@@ -86,23 +90,41 @@ def write_runtime_image(profile: str | Path, reference: str) -> str | None:
     return None if previous is None else str(previous)
 
 
-def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for the images a pipeline would run on `target`.
+def image_problem(image: str) -> tuple[bool, str] | None:
+    """(is_error, why) for one image reference; None when it is pinned by digest and can be pulled.
 
-    Errors: the profile sets no runtime image, or a placeholder digest (one repeated hex digit) or a
-    CHANGE-ME name that cannot pull. Warning: a tag without a digest (a re-pushed tag changes what runs).
+    Errors: not one word (no registry resolves `a b`), the unset-profile placeholder, a placeholder digest (one
+    repeated hex digit) or a CHANGE-ME name. Warning: a tag without a digest (a re-pushed tag changes what runs).
     """
+    from kubepipe.spec.profiles import IMAGE_NOT_SET
+
+    if not re.fullmatch(IMAGE_REF, image):  # fullmatch: `$` alone lets a trailing newline through
+        return True, NOT_ONE_WORD
+    if image == IMAGE_NOT_SET or _PLACEHOLDER_DIGEST.search(image) or "CHANGE-ME" in image:
+        return True, PLACEHOLDER
+    if "@sha256:" not in image:
+        return False, "not pinned by digest: a re-pushed tag changes what runs"
+    return None
+
+
+def image_problems(images: list[str], target: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for the images a pipeline would run on `target` (each as `image_problem` finds it)."""
     from kubepipe.spec.profiles import IMAGE_NOT_SET
     from kubepipe.spec.runtime_image import runtime_image_fix
 
     fix = runtime_image_fix(target)
     errors, warnings = [], []
     for image in images:
+        found = image_problem(image)
+        if found is None:
+            continue
+        is_error, why = found
         if image == IMAGE_NOT_SET:
             errors.append(f"runtime_image: the {target} profile sets no runtime image; {fix}")
-        elif _PLACEHOLDER_DIGEST.search(image) or "CHANGE-ME" in image:
-            errors.append(f"image {image}: a placeholder that cannot be pulled; {fix}")
-        elif "@sha256:" not in image:
-            warnings.append(f"image {image} is not pinned by digest: a re-pushed tag changes what runs; "
-                            "pin REPO@sha256:... (kubepipe image --digest ...)")
+        elif why == NOT_ONE_WORD:
+            errors.append(f"image {image!r}: {why}, e.g. REG/kubepipe-runtime@sha256:...")
+        elif is_error:
+            errors.append(f"image {image}: {why}; {fix}")
+        else:
+            warnings.append(f"image {image} is {why}; pin REPO@sha256:... (kubepipe image --digest ...)")
     return errors, warnings
