@@ -12,7 +12,7 @@ from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_m
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "MAX_SAMPLE_SEED", "repeated", "window_problem", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
+           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -91,6 +91,12 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
     return issues
 
 
+def suite_issues(items: Any, suite: str) -> list[CheckIssue]:
+    """check_expectations of a GX suite file's items, at `suite_path.<i>`, each message naming the file: the path
+    alone read as the step's own list ('suite_path.0.expect_x: unknown expectation'), the file unnamed."""
+    return [iss._replace(message=f"in {suite}: {iss.message}") for iss in check_expectations(items, ("suite_path",))]
+
+
 def int_arguments(name: str) -> tuple[str, ...]:
     """The arguments of expectation `name` that GX takes as ints (row counts, lengths, a column index)."""
     kinds = expectation_table().get(name, {}).get("kinds", {})
@@ -108,7 +114,7 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
         from kubepipe.components.errors import DataError
 
         try:
-            issues += check_expectations(load_suite_file(suite), ("suite_path",))
+            issues += suite_issues(load_suite_file(suite), suite)
         except DataError as exc:
             issues.append(CheckIssue(("suite_path",), str(exc)))
     if not with_values.get("expectations") and not suite:

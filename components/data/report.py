@@ -30,7 +30,7 @@ def validation_html(outcome: ValidationOutcome, source: str = "") -> str:
         distinct = dict.fromkeys(json.dumps(v, default=str, ensure_ascii=False)[:80] for v in r.sample)
         sample = ", ".join(list(distinct)[:10])
         rows.append([
-            esc(r.index),
+            esc(r.where or r.index),
             f"<code>{esc(r.name)}</code><br><code>{esc(json.dumps(kwargs, default=str)[:400])}</code>",
             f"<code>{esc(r.column)}</code>",
             esc(r.severity),

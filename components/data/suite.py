@@ -23,6 +23,13 @@ class ExpectationSpec:
     name: str  # GX expectation type, e.g. expect_column_values_to_not_be_null
     kwargs: dict  # GX kwargs, without `severity`
     severity: str  # fail | warn
+    # where a person finds it: `expectations[2]` of the step, or `<suite file>: expectations[0]` (index is the
+    # position in the combined list, which is in neither)
+    where: str = ""
+
+    @property
+    def place(self) -> str:
+        return self.where or f"expectations[{self.index}]"
 
 
 def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[ExpectationSpec], list[CheckIssue]]:
@@ -84,7 +91,7 @@ def load_suite_file(path: str) -> list:
     if not p.exists():
         raise DataError(f"{path}: expectation suite file not found; check `suite_path`")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a BOM (Windows editors write one) was 'decode using utf-8-sig'
     except UnicodeDecodeError:
         raise DataError(f"{path}: expectation suite is not UTF-8 text; is it the right file?") from None
     if not text.strip():

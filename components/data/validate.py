@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.checks import check_expectations, int_arguments
+from kubepipe.components.data.checks import check_expectations, int_arguments, suite_issues
 from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_suite_file, parse_items
 from kubepipe.components.errors import ConfigError, DataError, GateFailed
 from kubepipe.components.kfp_values import whole_numbers
@@ -38,6 +38,7 @@ class ExpectationResult:
     missing_column: str | None = None  # the expectation names a column the data does not have
     nulls: int = 0  # null values GX left out: unexpected_percent is of the non-null ones
     rows: int | None = None
+    where: str = ""  # ExpectationSpec.place: where the expectation is written
 
     @property
     def column(self) -> str:
@@ -86,15 +87,18 @@ def resolve_expectations(expectations: list | None, suite_path: str = "") -> lis
     """Inline items plus a GX suite file's items, checked against the GX table; DataError lists every problem."""
     items = list(expectations or [])
     problems = check_expectations(items)
+    suite_items = load_suite_file(suite_path) if suite_path else []
     if suite_path:
-        suite_items = load_suite_file(suite_path)
-        problems += check_expectations(suite_items, ("suite_path",))
-        items += suite_items
+        problems += suite_issues(suite_items, suite_path)
     if problems:
         raise DataError("the expectation list has problems:\n" + issues_text(problems))
-    if not items:
-        raise DataError("no expectations to validate; set `expectations` or `suite_path`")
-    specs, _ = parse_items(items)
+    if not items and not suite_items:
+        raise DataError(f"{suite_path}: the suite's `expectations` list is empty; add expectations to it or set "
+                        "`expectations` on the step" if suite_path else
+                        "no expectations to validate; set `expectations` or `suite_path`")
+    # each keeps its own place: a suite's item i was `expectations[len(inline) + i]`, a place in neither list
+    specs = parse_items(items)[0] + [replace(s, index=len(items) + s.index, where=f"{suite_path}: expectations[{s.index}]")
+                                     for s in parse_items(suite_items)[0]]
     # a whole list param: KFP's Struct made `value: 5` 5.0; GX takes it, but the report should say 5
     return [replace(s, kwargs=whole_numbers(s.kwargs, int_arguments(s.name))) for s in specs]
 
@@ -119,7 +123,7 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
             # expectation on an absent column is misconfigured (ConfigError in raise_if_misconfigured)
             config = None if spec.name == "expect_column_to_exist" else absent[0]
             missing[spec.index] = ExpectationResult(spec.index, spec.name, spec.kwargs, spec.severity, False, error=msg,
-                                                    missing_column=config)
+                                                    missing_column=config, where=spec.place)
             continue
         cls = get_expectation_impl(spec.name)
         meta = {**(spec.kwargs.get("meta") or {}), "kubepipe_index": spec.index}
@@ -127,7 +131,7 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
         try:
             exps.append(cls(**{**spec.kwargs, "meta": meta, "severity": severity}))
         except Exception as exc:  # noqa: BLE001 - pydantic errors from GX's classes
-            raise DataError(f"expectations[{spec.index}] {spec.name}: invalid arguments: {_first(exc)}") from None
+            raise DataError(f"{spec.place} {spec.name}: invalid arguments: {_first(exc)}") from None
 
     results = dict(missing)
     raw: dict = {"success": None, "results": [], "statistics": {}}
@@ -161,7 +165,7 @@ def gate_message(outcome: ValidationOutcome, source: str = "", report: str = "")
     head = f"data validation failed{f' for {source}' if source else ''}: {len(bad)} of {len(outcome.results)} expectations"
     lines = [head]
     for r in bad:
-        line = f"  - [{r.index}] {r.name} on `{r.column}`: " + (r.error or f"observed {r.observed_text()}")
+        line = f"  - {r.where or f'[{r.index}]'} {r.name} on `{r.column}`: " + (r.error or f"observed {r.observed_text()}")
         distinct = list(dict.fromkeys(json.dumps(v, default=str) for v in r.sample if v is not None))
         if distinct:
             line += f"; e.g. {', '.join(_short(json.loads(v), 40) for v in distinct[:5])}"
@@ -187,8 +191,9 @@ def raise_if_misconfigured(outcome: ValidationOutcome, source: str = "") -> None
     absent = [r for r in outcome.results if r.missing_column]
     if absent:
         lines = [f"validate-data: {len(absent)} expectation(s) name a column that {source or 'the data'} does not "
-                 "have; fix the column name in the step's `expectations` (or the data's header):"]
-        lines += [f"  - expectations[{r.index}] {r.name}: {r.error}" for r in absent]
+                 "have; fix the column name where each is written (the step's `expectations` or the suite file), "
+                 "or the data's header:"]
+        lines += [f"  - {r.where or f'expectations[{r.index}]'} {r.name}: {r.error}" for r in absent]
         rest = ValidationOutcome([r for r in outcome.results if not r.missing_column], outcome.raw, outcome.rows)
         if not rest.passed:
             lines.append("and the data gate failed too (" + gate_message(rest, source).split("\n", 1)[0].split(": ", 1)[-1]
@@ -229,6 +234,7 @@ def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResu
         error=err,
         nulls=int(body.get("missing_count") or 0),
         rows=body.get("element_count"),
+        where=spec.place,
     )
 
 

@@ -120,11 +120,37 @@ def test_a_gx_0x_suite_is_named_as_such(tmp_path):
         {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "description"}, "meta": {}}]}))
     (issue,) = check_validate({"suite_path": str(suite)})
     assert issue.path == ("suite_path", 0)
-    assert issue.message == ("`expectation_type: expect_column_values_to_not_be_null` is GX 0.x's spelling; "
+    assert issue.message == (f"in {suite}: `expectation_type: expect_column_values_to_not_be_null` is GX 0.x's spelling; "
                              "validate-data runs GX 1.x, which names the expectation `type`")
     assert issue.hint == "rename `expectation_type` to `type` in the suite (its kwargs stay)"
     suite.write_text(suite.read_text().replace("expectation_type", "type"))
     assert check_validate({"suite_path": str(suite)}) == []
+
+
+def test_a_suite_s_expectations_are_named_by_the_suite_file_and_their_place_in_it(tmp_path):
+    """Inline and suite items ran as one list, so a suite's item 1 after one inline item was `expectations[2]`
+    'in the step's `expectations`', which has one item, and the file went unnamed; a BOM (Notepad's) was 'not valid
+    JSON: decode using utf-8-sig'; a typo in the suite was `suite_path.0...` without the file."""
+    from kubepipe.components.data.validate import resolve_expectations
+
+    step = Step(tmp_path, "merchants_bad.csv")
+    suite = tmp_path / "suite.json"
+    suite.write_bytes(b"\xef\xbb\xbf" + json.dumps({"expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "description"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}}]}).encode())
+    with pytest.raises(ConfigError) as info:
+        step.run([{"expect_column_to_exist": {"column": "description"}}], suite_path=str(suite))
+    assert (f"  - {suite}: expectations[1] expect_column_values_to_not_be_null: column `amount` not found "
+            "(did you mean `amt`?)") in str(info.value).split("\n")
+    assert f"  - {suite}: expectations[0] expect_column_values_to_not_be_null on `description`: observed" in str(
+        info.value)  # the gate's own lines too
+    assert f"{suite}: expectations[1]" in step.html
+    suite.write_text(json.dumps({"expectations": [{"type": "expect_column_values_to_not_be_nul", "kwargs": {}}]}))
+    with pytest.raises(DataError, match=rf"suite_path.0.expect_column_values_to_not_be_nul: in {suite}: unknown "):
+        resolve_expectations([], str(suite))
+    suite.write_text(json.dumps({"expectations": []}))
+    with pytest.raises(DataError, match="the suite's `expectations` list is empty"):
+        resolve_expectations([], str(suite))
 
 
 def test_an_expectation_on_a_missing_column_is_a_configuration_error(tmp_path):
