@@ -78,9 +78,7 @@ def _whole_float_text(label: str) -> str | None:
 
 
 def _proba(model, inputs) -> np.ndarray:
-    n = len(inputs)
-    if n == 0:
-        raise DataError("holdout has no rows; evaluate needs at least one labelled example")
+    n = len(inputs)  # never 0: model_inputs refuses a table without rows
     parts = []
     for start in range(0, n, _BATCH):
         chunk = inputs.iloc[start:start + _BATCH] if hasattr(inputs, "iloc") else inputs[start:start + _BATCH]

@@ -19,6 +19,8 @@ def model_inputs(model, df, *, what: str = "model", where: str = "holdout"):
     """The model's inputs from the columns of `df` (`where` names that table in messages); a clear error when
     the columns do not fit the model."""
     spec, cols = model.input_spec, [str(c) for c in df.columns]
+    if len(df) == 0:  # a header-only CSV's columns read as text: a tabular model's holdout was 'not numeric'
+        raise DataError(f"the {where} has no rows (a header only?); {what} needs at least one row to read")
     if model.task == "text-classification":
         col = spec.get("text_column")
         if col not in cols:

@@ -244,6 +244,17 @@ def test_bad_inputs_give_clear_errors(env):
         evaluate_model(env["good"], env["holdout"], thresholds=GATE)
 
 
+def test_a_header_only_holdout_is_said_to_have_no_rows(env):
+    """A header-only CSV reads its columns as text: a tabular model's holdout was 'feature column(s) ['x0', 'x1'] are
+    not numeric; fix their dtype upstream', a fix that could not help."""
+    empty = env["tmp"] / "empty.csv"
+    empty.write_text("x0,x1,label\n")
+    for model in (env["good"], text_model(env["tmp"] / "text")):
+        with pytest.raises(DataError) as exc:
+            evaluate_model(model, str(empty), baseline="none", thresholds=GATE, label_column="label")
+        assert str(exc.value) == f"the holdout has no rows (a header only?); model {model} needs at least one row to read"
+
+
 def test_a_holdout_with_no_text_in_any_row_is_named(env):
     """A blank text column scored the model on nothing and passed `accuracy: {min: 0.5}` on label frequencies."""
     import pandas as pd
