@@ -101,7 +101,7 @@ def _require_finite(model, inputs, proba: np.ndarray, what: str) -> None:
 
 def score(model, df, label_column: str, *, what: str = "model", labels: list[str] | None = None,
           positive: int = 1, y: np.ndarray | None = None, inputs: Any = None) -> tuple[dict, np.ndarray]:
-    """(metrics, proba in `labels` order) of one model on the holdout. `labels` defaults to the model's;
+    """(metrics, proba in `labels` order, then any class only the model has) of one model on the holdout. `labels` defaults to the model's;
     `positive`: the index in `labels` of a two-label task's positive class; `y`: the holdout's label indices in
     `labels` order, and `inputs` the model's, when the caller read them (evaluate_model reads the labels once for
     every use)."""
@@ -110,14 +110,18 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     y = label_indices(df, label_column, labels) if y is None else y
     proba = _proba(model, inputs)
     _require_finite(model, inputs, proba, what)
+    scored = labels
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
-        aligned = np.zeros((len(proba), len(labels)))
-        for j, lab in enumerate(model.labels):
-            lab = lab if lab in labels else _whole_float_text(lab)  # an older champion's '3.0' is the class `3`
-            if lab in labels:
-                aligned[:, labels.index(lab)] = proba[:, j]
+        # a class only it has keeps its column, after the task's: dropping it (and renormalising) credited a
+        # champion answering `maybe` everywhere with its second choice, and the gate rejected a better candidate
+        own = [lab if lab in labels or _whole_float_text(lab) not in labels else _whole_float_text(lab)
+               for lab in model.labels]  # an older champion's '3.0' is the class `3`
+        scored = labels + [lab for lab in own if lab not in labels]
+        aligned = np.zeros((len(proba), len(scored)))
+        for j, lab in enumerate(own):
+            aligned[:, scored.index(lab)] = proba[:, j]
         proba = aligned
-    m = classification_metrics(y, proba, labels, positive=positive)
+    m = classification_metrics(y, proba, scored, positive=positive, task_labels=len(labels))
     m["latency_ms"] = cpu_latency_ms(model.predict_proba, inputs)
     return m, proba
 

@@ -196,18 +196,22 @@ def _normalised(p: np.ndarray) -> np.ndarray:
 
 def classification_metrics(
     y_true: Sequence[int] | np.ndarray, proba: np.ndarray, labels: Sequence[str], *, positive: int = 1,
-    n_bins: int = 15
+    n_bins: int = 15, task_labels: int | None = None
 ) -> dict:
-    """All holdout metrics as a flat dict (plus `confusion_matrix`, `calibration`, `roc` entries)."""
+    """All holdout metrics as a flat dict (plus `confusion_matrix`, `calibration`, `roc` entries).
+
+    `task_labels`: how many of `labels` (the first ones) are the task's; the others are classes only the scored
+    model has (a champion trained on more), never true: its answers of them count as errors, as sklearn counts a
+    predicted label outside the truth (per-class scores, support and the binary metrics are of the task's)."""
     y = np.asarray(y_true, int)
     p = _normalised(np.asarray(proba, float))
-    k = len(labels)
-    scores = label_scores(y, p.argmax(axis=1), k)
+    k = len(labels) if task_labels is None else task_labels
+    scores = label_scores(y, p.argmax(axis=1), len(labels))
     pc, cm = scores.pop("per_class"), scores.pop("confusion_matrix")
     out: dict = {**scores, "log_loss": log_loss(y, p), "ece": expected_calibration_error(y, p, n_bins)}
-    out.update(per_class_metrics(pc, labels))
+    out.update(per_class_metrics({m: v[:k] for m, v in pc.items()}, labels[:k]))
     out["confusion_matrix"] = cm.tolist()
-    out["support"] = {lab: int(pc["support"][i]) for i, lab in enumerate(labels)}
+    out["support"] = {lab: int(pc["support"][i]) for i, lab in enumerate(labels[:k])}
     out["calibration"] = calibration_bins(y, p, n_bins)
     if k == 2:
         y_pos = y == positive

@@ -270,6 +270,30 @@ def test_a_holdout_with_no_text_in_any_row_is_named(env):
                               "this column; check the upstream step's output")
 
 
+def test_a_champion_s_answers_of_a_class_the_candidate_lacks_count_as_its_errors(env):
+    """A champion trained on `maybe` too, answering it on every row (accuracy 0), had that column dropped and its
+    second choice scored (accuracy 0.86): the gate rejected a candidate at 0.76 as a regression."""
+    import torch
+
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import TabularEncoder
+    from kubepipe.components.training.models.tabular_mlp import TabularMLP
+
+    m = TabularMLP(num_labels=3, input_spec={"num_features": 2}, layers=0)
+    with torch.no_grad():
+        m.net[0].weight.zero_()
+        m.net[0].weight[1, 0], m.net[0].weight[2, 0] = -2.0, 2.0  # no / yes follow x0, as the good model's
+        m.net[0].bias.copy_(torch.tensor([10.0, 0.0, 0.0]))  # but `maybe` wins every row
+    save_model(env["tmp"] / "maybe", m, architecture="tabular-mlp", model_kwargs={"layers": 0},
+               labels=["maybe", "no", "yes"], encoder=TabularEncoder(["x0", "x1"]),
+               columns={"feature_columns": ["x0", "x1"]}, metadata={"config": {"label_column": "label"}})
+    reg = Registry(env["reg"])
+    reg.promote("clf", reg.register(env["tmp"] / "maybe", name="clf").version, reason="old label set")
+    ev = _eval(env, "weak", relative={"accuracy": {"min_improvement": 0.0}, "f1_macro": {"min_improvement": 0.0}})
+    assert ev["champion"]["metrics"]["accuracy"] == 0.0 and ev["champion"]["metrics"]["f1_macro"] == 0.0
+    assert ev["passed"] and ev["decision"].startswith("promote:")
+
+
 def test_champion_of_another_task_is_a_clear_error(env):
     reg = Registry(env["reg"])
     text = text_model(env["tmp"] / "text")

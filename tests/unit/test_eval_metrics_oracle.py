@@ -123,6 +123,21 @@ def test_issue_example_a_predicted_label_the_holdout_lacks():
     assert m["f1_macro"] == pytest.approx(want) and want == pytest.approx((1 + 0.8 + 0) / 3)
 
 
+@settings(max_examples=60, deadline=None)
+@given(holdout(min_labels=3, max_labels=5))
+def test_a_model_s_own_extra_classes_count_as_its_errors_as_sklearn_counts_them(case):
+    """A champion with classes the task lacks (the last one here, never true): its answers of them are errors, as
+    sklearn scores its real predictions; its columns were dropped and its second choice scored instead."""
+    y, proba, pred, k = case
+    y = np.where(y == k - 1, 0, y)  # the task's labels are the first k - 1
+    labels = [f"l{i}" for i in range(k)]
+    m = M.classification_metrics(y, proba, labels, task_labels=k - 1)
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, pred))
+    assert m["f1_macro"] == pytest.approx(_sklearn(sk.f1_score, y, pred, average="macro"))
+    assert m["log_loss"] == pytest.approx(sk.log_loss(y, proba, labels=list(range(k))), rel=1e-9, abs=1e-12)
+    assert f"f1:l{k - 1}" not in m and list(m["support"]) == labels[:-1]
+
+
 def test_trainer_validation_scores_use_the_gate_rule():
     torch = pytest.importorskip("torch")
     from kubepipe.components.training.loop import evaluate
