@@ -113,8 +113,9 @@ def save_checkpoint(location, payload: dict) -> str:
     return str(final)
 
 
-def load_checkpoint(location, fingerprint: str) -> dict | None:
-    """The last checkpoint at `location` if it belongs to this training, else None (start fresh)."""
+def load_checkpoint(location, fingerprint: str, model=None) -> dict | None:
+    """The last checkpoint at `location` if it belongs to this training, else None (start fresh). `model`: the
+    module it would restore, whose parameters its weights must fit."""
     import torch
 
     if location is None:
@@ -139,7 +140,27 @@ def load_checkpoint(location, fingerprint: str) -> dict | None:
     if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
         log.warning("ignoring checkpoint %s: it was written by a training with other settings or data", name)
         return None
+    misfit = None if model is None else _misfit(payload.get("model"), model.state_dict())
+    if misfit:  # a user class edited before `run --resume`: its name and settings (the fingerprint) are the same
+        log.warning("ignoring checkpoint %s: its weights do not fit the model %s (%s): the model's code changed "
+                    "since it was written; training starts over", name, type(model).__name__, misfit)
+        return None
     return payload
+
+
+def _misfit(saved, own: dict) -> str | None:
+    """How a checkpoint's weights differ from the model's parameters, None when each fits: load_state_dict raised
+    its size-mismatch RuntimeError as the step's error, and the retry failed alike."""
+    if not isinstance(saved, dict):
+        return "it holds no model weights"
+    for keys, what in (([k for k in own if k not in saved], "missing"), ([k for k in saved if k not in own], "extra")):
+        if keys:
+            return f"{len(keys)} {what} parameter(s) such as `{keys[0]}`"
+    for key, value in own.items():
+        shape = tuple(getattr(saved[key], "shape", ()) or ())
+        if shape != tuple(value.shape):
+            return f"`{key}` is {list(shape)} in the checkpoint, {list(value.shape)} in the model"
+    return None
 
 
 def remove_checkpoint(location) -> None:

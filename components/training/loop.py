@@ -210,7 +210,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
           "train_cpu_seconds": 0.0, "samples": 0, "epoch_seconds": [], "epoch_samples": []}
     best_state = None
     folder = setup.checkpoint_dir  # a path or an fsspec URI (see checkpoint.py)
-    ckpt = load_checkpoint(folder, setup.fingerprint)
+    ckpt = load_checkpoint(folder, setup.fingerprint, model)
     resumed = None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])

@@ -206,3 +206,34 @@ def test_checkpoint_of_other_validation_labels_is_not_resumed(tmp_path):
     assert again.result["resumed_from"] is not None  # the same run: the checkpoint is resumed
     fixed = train(rows, cfg, val_df=val.assign(y=["b", "a"]), checkpoint_dir=tmp_path / "c", num_gpus=0)
     assert fixed.result["resumed_from"] is None
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_the_edited_model_class_is_not_resumed(tmp_path, monkeypatch, caplog):
+    """A user class edited (a wider layer) before `run --resume`: its name and settings, hence the fingerprint, are
+    the same, and load_state_dict's size-mismatch RuntimeError failed the step (and every retry)."""
+    import importlib
+    import sys
+
+    import pandas as pd
+
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainer import train
+
+    source = ("import torch\nclass Net(torch.nn.Module):\n    encoding = 'tabular'\n"
+              "    def __init__(self, num_labels, input_spec):\n        super().__init__()\n"
+              "        self.net = torch.nn.Linear(input_spec['num_features'], WIDTH)\n"
+              "        self.out = torch.nn.Linear(WIDTH, num_labels)\n"
+              "    def forward(self, batch):\n        return self.out(self.net(batch['x']))\n")
+    module = f"resume_models_{uuid.uuid4().hex[:8]}"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": ["a", "b", "a", "b", "a", "b"]})
+    cfg = TrainConfig(model=f"{module}:Net", label_column="y", feature_columns=["x"], epochs=1, batch_size=4)
+    for width, resumed in ((4, False), (4, True), (8, False)):
+        (tmp_path / f"{module}.py").write_text(source.replace("WIDTH", str(width)))
+        sys.modules.pop(module, None)
+        importlib.invalidate_caches()
+        caplog.clear()
+        run = train(rows, cfg, checkpoint_dir=tmp_path / "c", num_gpus=0)
+        assert (run.result["resumed_from"] is not None) == resumed and run.module.net.out_features == width
+    assert "its weights do not fit the model Net (`net.weight` is [4, 1] in the checkpoint, [8, 1] in the model): " \
+           "the model's code changed since it was written; training starts over" in caplog.text
