@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from kubepipe.components.data.csv_header import check_csv_header, drop_nameless
 from kubepipe.components.data.padded import keep_padded_text
 from kubepipe.components.errors import DataError, SourceMissing
 from kubepipe.components.pii import redact
@@ -73,7 +74,7 @@ def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, th
             if delimiter == "auto":  # a file the step has no delimiter setting for (live-quality's labels)
                 delimiter = _evident_delimiter(path, encoding)
             df = _read_csv(uri, path, encoding, delimiter, decimal, thousands, text_columns)
-            _check_csv_header(uri, path, encoding, delimiter)
+            df = drop_nameless(uri, df, check_csv_header(uri, path, encoding, delimiter))
         else:
             raise DataError(f"{uri}: unknown format {format!r}; use `csv`, `parquet` or `auto`")
     if len(df.columns) == 0:
@@ -83,32 +84,6 @@ def _read(uri: str, format: str, encoding: str, delimiter: str, decimal: str, th
         raise DataError(f"{uri}: column {dupes[0]!r} appears more than once; give every column a unique name"
                         + (f" (also duplicated: {dupes[1:]})" if len(dupes) > 1 else ""))
     return df
-
-
-def _check_csv_header(uri: str, path: Path, encoding: str, delimiter: str = ",") -> None:
-    """pandas renames a repeated header `a,a` to `a, a.1`; a repeated column name is the user's to fix."""
-    import pandas as pd
-
-    try:
-        head = pd.read_csv(path, encoding=encoding, header=None, nrows=1, dtype=str, keep_default_na=False,
-                           sep=delimiter)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
-        return  # the full read reports it
-    if head.empty:
-        return
-    seen: dict[str, int] = {}
-    dupes: list[str] = []
-    for i, name in enumerate(str(v) for v in head.iloc[0].tolist()):
-        if name == "":
-            continue
-        if name in seen and name not in dupes:
-            dupes.append(name)
-        seen.setdefault(name, i + 1)
-    if dupes:
-        raise DataError(f"{uri}: the header line names column {dupes[0]!r} more than once"
-                        + (f" (also: {dupes[1:]})" if len(dupes) > 1 else "")
-                        + "; give every column a unique name (pandas would silently rename the copies "
-                          f"to {dupes[0]!r}.1, ...)")
 
 
 def sniff_format(uri: str, path: Path) -> str:

@@ -98,6 +98,19 @@ def test_data_lines_longer_than_the_header_are_refused_not_shifted(tmp_path, tex
     assert "name every column in the header line" in msg
 
 
+def test_a_column_without_a_name_is_dropped_when_empty_and_refused_when_it_holds_values(tmp_path):
+    """pandas names it `Unnamed: 2`: a trailing comma on every line (a spreadsheet export) added an empty column,
+    and an index written by `to_csv` a column `Unnamed: 0` that a tabular model took as a feature."""
+    p = tmp_path / "nameless.csv"
+    for text in ("a,b,\n1,2,\n3,4,\n", "a,,b\n1,,2\n3,,4\n", "a,b,\n1,2\n3,4\n"):
+        p.write_text(text)
+        assert read_source(str(p)).to_dict("list") == {"a": [1, 3], "b": [2, 4]}
+    p.write_text(",a,b\n0,1,2\n1,3,4\n")
+    assert _err(read_source, str(p)) == (
+        f"{p}: column 1 has no name in the header line but holds values in 2 row(s); name it in the header, or drop "
+        "it (an index written by pandas' `to_csv`: write with `index=False`)")
+
+
 @pytest.mark.parametrize("sep, shown", [(";", ";"), ("\t", "\\t"), ("|", "|")])
 def test_a_csv_with_another_delimiter_reads_with_it_and_is_named_without_it(tmp_path, sep, shown):
     f = tmp_path / "d.csv"
