@@ -77,6 +77,12 @@ def _whole_float_text(label: str) -> str | None:
     return id_text(number) if "." in label and number.is_integer() else None
 
 
+def _as_label(label: str, labels: list[str]) -> str:
+    """A model's label as one of `labels` where it is one: an older champion's '3.0' is the class `3`."""
+    alias = _whole_float_text(label)
+    return alias if label not in labels and alias is not None and alias in labels else label
+
+
 def _proba(model, inputs) -> np.ndarray:
     n = len(inputs)  # never 0: model_inputs refuses a table without rows
     parts = []
@@ -114,8 +120,7 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
         # a class only it has keeps its column, after the task's: dropping it (and renormalising) credited a
         # champion answering `maybe` everywhere with its second choice, and the gate rejected a better candidate
-        own = [lab if lab in labels or _whole_float_text(lab) not in labels else _whole_float_text(lab)
-               for lab in model.labels]  # an older champion's '3.0' is the class `3`
+        own = [_as_label(lab, labels) for lab in model.labels]
         scored = labels + [lab for lab in own if lab not in labels]
         aligned = np.zeros((len(proba), len(scored)))
         for j, lab in enumerate(own):
