@@ -131,7 +131,7 @@ def validate_frame(df, specs: list[ExpectationSpec], *, unexpected_sample: int =
         try:
             exps.append(cls(**{**spec.kwargs, "meta": meta, "severity": severity}))
         except Exception as exc:  # noqa: BLE001 - pydantic errors from GX's classes
-            raise DataError(f"{spec.place} {spec.name}: invalid arguments: {_first(exc)}") from None
+            raise DataError(f"{spec.place} {spec.name}: invalid arguments: {_invalid(exc)}") from None
 
     results = dict(missing)
     raw: dict = {"success": None, "results": [], "statistics": {}}
@@ -270,6 +270,19 @@ def _short(value: Any, limit: int = 120) -> str:
     text = value if isinstance(value, str) else json.dumps(_plain(value), default=str)
     text = repr(value) if isinstance(value, str) else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _invalid(exc: Any) -> str:
+    """A GX class's pydantic error by argument: its first line, '5 validation errors for
+    ExpectColumnValuesToBeBetween', named no argument."""
+    errors = exc.errors() if callable(getattr(exc, "errors", None)) else None
+    if not errors:
+        return _first(exc)
+    by_arg: dict[str, list[str]] = {}
+    for err in errors:
+        by_arg.setdefault(".".join(map(str, err.get("loc") or ())), []).append(str(err.get("msg", "")))
+    return "; ".join((f"`{arg}`: " if arg not in ("", "__root__") else "") + " or ".join(dict.fromkeys(msgs))
+                     for arg, msgs in by_arg.items())
 
 
 def _first(exc: Any) -> str:

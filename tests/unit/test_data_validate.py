@@ -153,6 +153,18 @@ def test_a_suite_s_expectations_are_named_by_the_suite_file_and_their_place_in_i
         resolve_expectations([], str(suite))
 
 
+def test_an_argument_gx_refuses_is_named():
+    """A `min_value` GX cannot take (a string that is no date) was 'invalid arguments: 5 validation errors for
+    ExpectColumnValuesToBeBetween', the first line of pydantic's error, no argument named."""
+    from kubepipe.components.data.validate import resolve_expectations, validate_frame
+
+    specs = resolve_expectations([{"expect_column_values_to_be_between": {"column": "n", "min_value": "x"}}])
+    with pytest.raises(DataError) as info:
+        validate_frame(pd.DataFrame({"n": [1, 2]}), specs)
+    assert str(info.value).startswith("expectations[0] expect_column_values_to_be_between: invalid arguments: "
+                                      "`min_value`: value is not a valid float or ")
+
+
 def test_an_expectation_on_a_missing_column_is_a_configuration_error(tmp_path):
     """The shipped suite's warn-level range on `amount` meets a batch that renamed it `amt`: whatever the
     severity, the settings are wrong, so ConfigError (not GateFailed, never retried), report written first."""
