@@ -15,7 +15,7 @@ import numpy as np
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
 from kubepipe.components.data.io import id_text, label_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
-from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
+from kubepipe.components.evaluation.gate import champion_of, decide, gate_issues, unloadable_champion
 from kubepipe.components.evaluation.metric_names import (
     BINARY_ONLY, PER_CLASS, SERVING, TABULAR_TOKENS, TABULAR_TOKENS_HINT,
 )
@@ -179,7 +179,7 @@ def _champion(registry_uri, model_name, model, df, label_column, y: np.ndarray, 
     from kubepipe.components.training.artifact import load_model
 
     reg = step_registry(registry_uri)
-    champ = reg.alias(model_name, "champion")
+    champ = champion_of(reg, model_name)
     if champ is None:
         return None
     what = f"champion `{model_name}` v{champ.version}"

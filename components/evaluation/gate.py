@@ -28,7 +28,7 @@ from kubepipe.components.evaluation.serving_latency import latency_issues
 from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS",
-           "threshold_issues", "absolute_checks", "unloadable_champion"]
+           "threshold_issues", "absolute_checks", "unloadable_champion", "champion_of"]
 
 TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
 BOUNDS = ("min", "max")
@@ -373,3 +373,19 @@ def unloadable_champion(champ, exc: Exception) -> ModelError:
     return ModelError(f"champion `{champ.name}` v{champ.version} ({champ.model_uri}) cannot be loaded to compare the "
                       f"candidate with: {exc}. Promote a sound version (kubepipe models promote {champ.name} VERSION "
                       "--reason ...), or set baseline: none")
+
+
+def champion_of(reg, name: str):
+    """The registry's champion of `name` (None: none yet). One whose entry cannot be read (a damaged version.json)
+    is said as the gate's problem: the registry's 'register the model again' alone did not say that the gate needs
+    a sound champion, or none. The storage failing (retryable) stays as it is."""
+    from kubepipe.components.registry.version import RegistryError, RegistryUnavailable
+
+    try:
+        return reg.alias(name, "champion")
+    except RegistryUnavailable:
+        raise
+    except RegistryError as exc:
+        raise type(exc)(f"the champion of `{name}` cannot be read to compare the candidate with: {exc}. Promote a "
+                        f"sound version (kubepipe models promote {name} VERSION --reason ...), or set baseline: none",
+                        retryable=exc.retryable) from None

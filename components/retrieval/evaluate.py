@@ -17,7 +17,7 @@ from kubepipe.components.cells import cell_text
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.data.io import id_text
 from kubepipe.components.errors import ComponentError, DataError, ModelError
-from kubepipe.components.evaluation.gate import decide, gate_issues, unloadable_champion
+from kubepipe.components.evaluation.gate import champion_of, decide, gate_issues, unloadable_champion
 from kubepipe.components.pii import redact
 from kubepipe.components.retrieval.checks import separator_issues
 from kubepipe.components.retrieval.chunking import doc_id_of, is_blank
@@ -112,7 +112,7 @@ def _champion(registry_uri: str, model_name: str, queries, relevant, names, devi
     from kubepipe.components.retrieval.retriever import Retriever
 
     reg = step_registry(registry_uri)
-    champ = reg.alias(model_name, "champion")
+    champ = champion_of(reg, model_name)
     if champ is None:
         return None
     what = f"champion `{model_name}` v{champ.version}"

@@ -294,6 +294,24 @@ def test_a_champion_s_answers_of_a_class_the_candidate_lacks_count_as_its_errors
     assert ev["passed"] and ev["decision"].startswith("promote:")
 
 
+def test_a_champion_whose_entry_is_damaged_is_named_as_the_gate_s_problem(env):
+    """The registry's 'model `clf` v1 is corrupt: ...; register the model again' was the evaluate step's error as it
+    was: nothing said that the gate needs a sound champion (or none)."""
+    from kubepipe.components.registry import RegistryError
+
+    reg = Registry(env["reg"])
+    reg.promote("clf", reg.register(env["weak"], name="clf").version, reason="first")
+    entry = env["tmp"] / "registry" / "clf" / "versions" / "1" / "version.json"
+    entry.write_text(entry.read_text()[:50])
+    with pytest.raises(RegistryError) as err:
+        _eval(env, "good", relative={"accuracy": {"max_regression": 0.0}})
+    assert str(err.value).startswith("the champion of `clf` cannot be read to compare the candidate with: model `clf` "
+                                     f"v1 is corrupt: {entry}: ")
+    assert str(err.value).endswith("Promote a sound version (kubepipe models promote clf VERSION --reason ...), or "
+                                   "set baseline: none")
+    assert _eval(env, "good", baseline="none")["passed"]
+
+
 def test_champion_of_another_task_is_a_clear_error(env):
     reg = Registry(env["reg"])
     text = text_model(env["tmp"] / "text")
