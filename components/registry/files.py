@@ -40,8 +40,9 @@ def _number(text: str, fmt: str) -> int | None:
 def parse_state(raw: bytes) -> dict:
     d = json.loads(raw.decode("utf-8"))
     stack = d["stack"]
-    if not isinstance(stack, list) or not all(isinstance(v, int) for v in stack):
-        raise ValueError("`stack` must be a list of version numbers")
+    # a version number as the registry writes one: `true` (an int to Python) and 0 were champions 'bad version'
+    if not isinstance(stack, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in stack):
+        raise ValueError("`stack` must be a list of version numbers (1 or more)")
     if not isinstance(d["event"], dict):
         raise ValueError("`event` must be an object")
     # As the registry writes them; else `"champion": "x"` was read as the champion ("bad version 'x'").

@@ -383,6 +383,21 @@ def test_a_generation_whose_aliases_disagree_with_its_stack_is_skipped_like_a_da
     assert reg.promote("clf", 1, reason="back").version == 1
 
 
+@pytest.mark.parametrize("stack", [[True], [1, 0], [-2]])
+def test_a_generation_whose_stack_holds_no_version_number_is_skipped_like_a_damaged_one(tmp_path, stack):
+    """`true` (an int to Python) or 0 in a hand-edited stack was the champion: `models show` and every evaluate
+    failed with 'bad version True', the file unnamed."""
+    reg = Registry(f"file://{tmp_path / 'reg'}")
+    reg.register(_model(tmp_path, "a"), name="clf", metrics={})
+    reg.promote("clf", 1, reason="first")
+    champion, previous = stack[-1], (stack[-2:-1] or [None])[0]
+    (tmp_path / "reg/clf/aliases/00000002.json").write_text(json.dumps(
+        {"champion": champion, "previous": previous, "stack": stack, "event": {
+            "action": "promote", "version": champion, "by": "a", "at": "t", "reason": "r"}}))
+    assert reg.alias("clf", "champion").version == 1
+    assert reg.history("clf")[-1]["error"].endswith("`stack` must be a list of version numbers (1 or more)")
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "incomplete"])
 def test_rollback_onto_a_damaged_previous_is_refused_and_moves_nothing(tmp_path, damage):
     reg = Registry(f"file://{tmp_path / 'reg'}")
