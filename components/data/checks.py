@@ -10,6 +10,7 @@ from typing import Any
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.data.suite import SEVERITIES, parse_items
+from kubepipe.util import local_path
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
            "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
@@ -109,7 +110,7 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
     suite = with_values.get("suite_path") or ""
     if not isinstance(suite, str):
         issues.append(CheckIssue(("suite_path",), f"must be a path string, got {suite!r}"))
-    elif suite and not _interpolated(suite) and Path(suite).is_file():
+    elif suite and not _interpolated(suite) and (local := local_path(suite)) and Path(local).expanduser().is_file():
         from kubepipe.components.data.suite import load_suite_file
         from kubepipe.components.errors import DataError
 

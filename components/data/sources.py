@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from kubepipe.components.pii import redact
 from kubepipe.secrets import redact_url
 from kubepipe.util import first_line, local_path, normal_uri, uri_scheme
 
-__all__ = ["read_source", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
+__all__ = ["read_source", "fetch_bytes", "sniff_format", "not_text", "scan_text", "other_delimiter", "delimiter_hint",
            "mark_problem", "MAX_LINE_BYTES"]
 
 MAX_LINE_BYTES = 1 << 20  # one CSV record longer than 1 MiB is almost surely not tabular data
@@ -331,6 +332,14 @@ def _local_copy(uri: str) -> Iterator[Path]:
         yield Path(tmp)
     finally:
         os.unlink(tmp)
+
+
+def fetch_bytes(uri: str) -> bytes:
+    """The bytes of a remote object (gs://, s3://, http(s)://, any fsspec URL), its errors as read_source's."""
+    buf = io.BytesIO()
+    with _shown_as(uri):
+        _download(uri, buf)
+    return buf.getvalue()
 
 
 def _download(uri: str, out) -> None:

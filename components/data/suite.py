@@ -86,12 +86,27 @@ def parse_items(items: Any, prefix: tuple = ("expectations",)) -> tuple[list[Exp
 
 
 def load_suite_file(path: str) -> list:
-    """The expectation items of a GX suite JSON file (`{"expectations": [...]}`), as raw dicts."""
-    p = Path(path)
-    if not p.exists():
+    """The expectation items of a GX suite JSON file (`{"expectations": [...]}`), as raw dicts. `path`: a local path,
+    `file://`, or a URI read as load-data reads its source (gs://, s3://, https://): on Kubeflow and Vertex a
+    suite can only be one (a local path is refused there), and a URI was 'suite file not found'."""
+    from kubepipe.components.data.sources import fetch_bytes
+    from kubepipe.components.errors import SourceMissing
+    from kubepipe.secrets import redact_url
+    from kubepipe.util import local_path
+
+    local = local_path(path)
+    if local is None:
+        try:
+            raw = fetch_bytes(path)
+        except SourceMissing:
+            raise DataError(f"{redact_url(path)}: expectation suite file not found; check `suite_path`") from None
+    elif not Path(local).expanduser().is_file():
         raise DataError(f"{path}: expectation suite file not found; check `suite_path`")
+    else:
+        raw = Path(local).expanduser().read_bytes()
+    path = redact_url(path)  # a signed URL's signature is no part of a message
     try:
-        text = p.read_text(encoding="utf-8-sig")  # a BOM (Windows editors write one) was 'decode using utf-8-sig'
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors write one) was 'decode using utf-8-sig'
     except UnicodeDecodeError:
         raise DataError(f"{path}: expectation suite is not UTF-8 text; is it the right file?") from None
     if not text.strip():

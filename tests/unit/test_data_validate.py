@@ -153,6 +153,35 @@ def test_a_suite_s_expectations_are_named_by_the_suite_file_and_their_place_in_i
         resolve_expectations([], str(suite))
 
 
+def test_a_suite_is_read_from_a_uri_as_load_data_reads_its_source(tmp_path):
+    """A local suite_path is refused on Kubeflow and Vertex (a pod cannot read it), and a URI was 'expectation suite
+    file not found': validate-data could not use a suite there at all. `file://` was not found either."""
+    import uuid
+
+    import fsspec
+
+    from kubepipe.components.data.checks import check_validate
+    from kubepipe.components.data.validate import resolve_expectations
+
+    doc = json.dumps({"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "amount"}}]})
+    root = f"/suites-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    fs.pipe(f"{root}/suite.json", doc.encode())
+    (tmp_path / "suite.json").write_text(doc)
+    try:
+        for uri in (f"memory://{root}/suite.json", (tmp_path / "suite.json").as_uri()):
+            (spec,) = resolve_expectations([], uri)
+            assert (spec.name, spec.kwargs, spec.where) == ("expect_column_to_exist", {"column": "amount"},
+                                                            f"{uri}: expectations[0]")
+        with pytest.raises(DataError, match=f"^memory://{root}/none.json: expectation suite file not found"):
+            resolve_expectations([], f"memory://{root}/none.json")
+    finally:
+        fs.rm(root, recursive=True)
+    (tmp_path / "suite.json").write_text(doc.replace("expect_column_to_exist", "expect_column_to_exit"))
+    (issue,) = check_validate({"suite_path": (tmp_path / "suite.json").as_uri()})  # checked at validate too
+    assert "unknown expectation `expect_column_to_exit`" in issue.message
+
+
 def test_an_argument_gx_refuses_is_named():
     """A `min_value` GX cannot take (a string that is no date) was 'invalid arguments: 5 validation errors for
     ExpectColumnValuesToBeBetween', the first line of pydantic's error, no argument named."""
