@@ -95,7 +95,10 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
 def suite_issues(items: Any, suite: str) -> list[CheckIssue]:
     """check_expectations of a GX suite file's items, at `suite_path.<i>`, each message naming the file: the path
     alone read as the step's own list ('suite_path.0.expect_x: unknown expectation'), the file unnamed."""
-    return [iss._replace(message=f"in {suite}: {iss.message}") for iss in check_expectations(items, ("suite_path",))]
+    from kubepipe.secrets import redact_url
+
+    shown = redact_url(suite)
+    return [iss._replace(message=f"in {shown}: {iss.message}") for iss in check_expectations(items, ("suite_path",))]
 
 
 def int_arguments(name: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from kubepipe.components.data.suite import ExpectationSpec, issues_text, load_su
 from kubepipe.components.errors import ConfigError, DataError, GateFailed
 from kubepipe.components.kfp_values import whole_numbers
 from kubepipe.components.pii import redact_value
+from kubepipe.secrets import redact_url
 
 __all__ = ["ExpectationResult", "ValidationOutcome", "validate_frame", "resolve_expectations", "gate_message",
            "raise_if_failed", "raise_if_misconfigured", "warnings_summary"]
@@ -97,7 +98,8 @@ def resolve_expectations(expectations: list | None, suite_path: str = "") -> lis
                         "`expectations` on the step" if suite_path else
                         "no expectations to validate; set `expectations` or `suite_path`")
     # each keeps its own place: a suite's item i was `expectations[len(inline) + i]`, a place in neither list
-    specs = parse_items(items)[0] + [replace(s, index=len(items) + s.index, where=f"{suite_path}: expectations[{s.index}]")
+    shown = redact_url(suite_path)  # a signed URL's signature reaches no message or report
+    specs = parse_items(items)[0] + [replace(s, index=len(items) + s.index, where=f"{shown}: expectations[{s.index}]")
                                      for s in parse_items(suite_items)[0]]
     # a whole list param: KFP's Struct made `value: 5` 5.0; GX takes it, but the report should say 5
     return [replace(s, kwargs=whole_numbers(s.kwargs, int_arguments(s.name))) for s in specs]

@@ -401,6 +401,19 @@ def test_a_signed_url_or_a_password_is_never_shown(http_dir, tmp_path):
     assert msg.startswith(f"{url}/d.csv?token=<redacted>: missing column `b`") and "s3cr3t" not in msg
 
 
+def test_a_suite_behind_a_signed_url_is_named_without_its_signature(http_dir):
+    import json
+
+    root, url = http_dir
+    (root / "s.json").write_text(json.dumps({"expectations": [{"type": "expect_column_to_exit", "kwargs": {}}]}))
+    for suite in (f"{url}/s.json?token=s3cr3t", f"{url}/none.json?token=s3cr3t"):
+        msg = _err(resolve_expectations, [], suite)
+        assert "s3cr3t" not in msg and f"{url}/" in msg and "token=<redacted>" in msg
+    (root / "s.json").write_text(json.dumps({"expectations": [{"type": "expect_column_to_exist",
+                                                                "kwargs": {"column": "a"}}]}))
+    assert resolve_expectations([], f"{url}/s.json?token=s3cr3t")[0].where == f"{url}/s.json?token=<redacted>: expectations[0]"
+
+
 def test_a_number_dtype_reads_text_in_the_files_own_notation(tmp_path):
     from kubepipe.components.data.load import load
 
