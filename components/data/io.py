@@ -14,7 +14,7 @@ from kubepipe.components.pii import redact_value
 from kubepipe.util import atomic_path, sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
-           "DTYPE_KINDS", "id_text", "label_text", "utc_timestamps"]
+           "DTYPE_KINDS", "id_text", "label_text", "whole_float_label", "as_label", "utc_timestamps"]
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -101,6 +101,22 @@ def label_text(value) -> str | None:
     SQL source is no label, as a blank CSV cell (NaN) is not, never a class named ''."""
     text = id_text(value)
     return text if text is not None and text.strip() else None
+
+
+def whole_float_label(label: str) -> str | None:
+    """'3.0' -> '3' (the label text id_text gives that cell now); None for any other label: a model trained before
+    labels followed id_text's rule names the class `3` as '3.0'."""
+    try:
+        number = float(label)
+    except ValueError:
+        return None
+    return id_text(number) if "." in label and number.is_integer() else None
+
+
+def as_label(label: str, labels: list[str]) -> str:
+    """A model's label as one of `labels` where it is one: an older model's '3.0' is the class `3`."""
+    alias = whole_float_label(label)
+    return alias if label not in labels and alias is not None and alias in labels else label
 
 
 def require_text(values: Iterable[Any], column: str, *, source: str,

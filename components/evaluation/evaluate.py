@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import id_text, label_text
+from kubepipe.components.data.io import as_label, id_text, label_text, whole_float_label
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import champion_of, decide, gate_issues, unloadable_champion
 from kubepipe.components.evaluation.metric_names import (
@@ -47,7 +47,7 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
     index = {lab: i for i, lab in enumerate(labels)}
     # a model trained before labels followed id_text's rule (a champion) names the class `3` as '3.0'
     index.update({alias: i for i, lab in enumerate(labels)
-                  if (alias := _whole_float_text(lab)) is not None and alias not in index})
+                  if (alias := whole_float_label(lab)) is not None and alias not in index})
     unknown = sorted({v for v in texts if v not in index})
     if unknown:
         raise DataError(f"{where}: column `{label_column}` has label(s) the model was not trained on: {unknown[:5]}"
@@ -66,21 +66,6 @@ def _require_two_classes(y: np.ndarray, label_column: str, labels: list[str]) ->
                         f"that answers {labels[present[0]]!r} to everything), so the gate cannot decide; draw a "
                         f"holdout with rows of at least two of the model's labels {labels[:10]}"
                         f"{' ...' if len(labels) > 10 else ''} (a stratified split), or check `label_column`")
-
-
-def _whole_float_text(label: str) -> str | None:
-    """'3.0' -> '3' (the label text id_text gives that cell now); None for any other label."""
-    try:
-        number = float(label)
-    except ValueError:
-        return None
-    return id_text(number) if "." in label and number.is_integer() else None
-
-
-def _as_label(label: str, labels: list[str]) -> str:
-    """A model's label as one of `labels` where it is one: an older champion's '3.0' is the class `3`."""
-    alias = _whole_float_text(label)
-    return alias if label not in labels and alias is not None and alias in labels else label
 
 
 def _proba(model, inputs) -> np.ndarray:
@@ -120,7 +105,7 @@ def score(model, df, label_column: str, *, what: str = "model", labels: list[str
     if list(model.labels) != labels:  # champion with another label order/set: align its columns
         # a class only it has keeps its column, after the task's: dropping it (and renormalising) credited a
         # champion answering `maybe` everywhere with its second choice, and the gate rejected a better candidate
-        own = [_as_label(lab, labels) for lab in model.labels]
+        own = [as_label(lab, labels) for lab in model.labels]
         scored = labels + [lab for lab in own if lab not in labels]
         aligned = np.zeros((len(proba), len(scored)))
         for j, lab in enumerate(own):

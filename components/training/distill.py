@@ -28,15 +28,18 @@ def teacher_logits(teacher, inputs, labels: list[str], device: str = "cpu", chun
     """float32 [len(inputs), len(labels)]: the teacher's logits, columns in the student's label order."""
     import torch
 
-    missing = [lab for lab in labels if lab not in teacher.labels]
+    from kubepipe.components.data.io import as_label
+
+    own = [as_label(lab, labels) for lab in teacher.labels]  # an older teacher's '3.0' is the student's `3`
+    missing = [lab for lab in labels if lab not in own]
     if missing:
         raise ModelError(f"teacher {teacher.path} was not trained on label(s) {missing[:5]} of the student's "
                          f"data (teacher labels: {list(teacher.labels)[:10]}); distil from a teacher trained on "
                          "the same label set")
-    extra = [lab for lab in teacher.labels if lab not in labels]
+    extra = [lab for lab in own if lab not in labels]
     if extra:
         log.warning("teacher labels %s are not in the training data: their logits are dropped", extra[:5])
-    columns = torch.tensor([list(teacher.labels).index(lab) for lab in labels])
+    columns = torch.tensor([own.index(lab) for lab in labels])
     dev = torch.device(device)
     if str(teacher.device) != str(dev):
         teacher.to(str(dev))

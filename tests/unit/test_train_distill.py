@@ -83,6 +83,19 @@ def test_teacher_logits_follow_the_students_label_order(tmp_path):
         teacher_logits(teacher, texts, ["nope"] + order)
 
 
+def test_an_older_teacher_s_whole_float_labels_are_the_student_s_classes(tmp_path):
+    """A teacher trained before labels followed id_text's rule names the class `3` as '3.0' (evaluate reads such a
+    champion so): distilling from it was 'not trained on label(s) ['3', '4']' beside its labels ['3.0', '4.0']."""
+    import pandas as pd
+    from eval_models import tabular_model
+
+    teacher = load_model(tabular_model(tmp_path / "old", labels=("3.0", "4.0")))
+    rows = pd.DataFrame({"x0": [-1.0, 0.5, 2.0], "x1": [0.0, 1.0, -1.0]})
+    got = teacher_logits(teacher, rows, ["4", "3"])
+    want = teacher.forward(teacher.encode(rows)).numpy()[:, ::-1]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_distillation_settings_and_task_are_checked(tmp_path):
     assert [k for k, _ in config_problems({"distill_alpha": 1.5, "distill_temperature": 0})] == [
         "distill_alpha", "distill_temperature"]
