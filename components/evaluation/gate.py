@@ -386,6 +386,6 @@ def champion_of(reg, name: str):
     except RegistryUnavailable:
         raise
     except RegistryError as exc:
-        raise type(exc)(f"the champion of `{name}` cannot be read to compare the candidate with: {exc}. Promote a "
-                        f"sound version (kubepipe models promote {name} VERSION --reason ...), or set baseline: none",
-                        retryable=exc.retryable) from None
+        raise RegistryError(f"the champion of `{name}` cannot be read to compare the candidate with: {exc}. Promote "
+                            f"a sound version (kubepipe models promote {name} VERSION --reason ...), or set baseline: "
+                            "none", retryable=exc.retryable) from None
