@@ -92,7 +92,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
     adopted: list[int] = []
 
     def stop(entry: dict | None, why: str) -> None:
-        pid = stop_process(entry)
+        pid = stop_process(entry, None, name)
         if pid:
             stopped.append(pid)
             actions.append(f"stopped {why} (pid {pid})")
@@ -108,7 +108,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
         rec.update(canary=None, pending=[*(rec.get("pending") or []), dict(entry, role="backend")])
         write_record(state_dir, name, rec)
         proxy, stable = rec.get("proxy"), rec.get("backend")
-        if P.is_ours(proxy) and stable:
+        if P.is_ours(proxy, P.PROXY_MODULE, name) and stable:
             proxy_switch(proxy, stable["port"], canary.get("port"), timeout_s=60)
         actions.append(f"rolled back the canary {canary.get('model_dir')}: {rec['model_dir']} serves alone "
                        "(the champion had not moved)")
@@ -131,7 +131,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
                        or rec["model_dir"], version=sw.get("from_version"), switch=None, pending=[*pending, to])
             write_record(state_dir, name, rec)
             proxy = rec.get("proxy")
-            if P.is_ours(proxy) and P.is_ours(frm):
+            if P.is_ours(proxy, P.PROXY_MODULE, name) and P.is_ours(frm, P.SERVER_MODULE, name):
                 proxy_switch(proxy, frm["port"], to.get("port"), timeout_s=60)
             actions.append(f"rolled back an interrupted switch: {frm.get('model_dir')} serves again "
                            "(the champion had not moved)" if frm else
@@ -139,18 +139,21 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
 
     for entry in rec.get("pending") or []:
         role = entry.get("role", "process")
-        if (role == "proxy" and not P.is_ours(rec.get("proxy")) and P.is_ours(entry)
+        if (role == "proxy" and not P.is_ours(rec.get("proxy"), P.PROXY_MODULE, name) and P.is_ours(entry, None, name)
                 and entry.get("port") == rec["port"] and _proxy_answers(rec["port"])):
             rec["proxy"] = {k: v for k, v in entry.items() if k != "role"}
             adopted.append(entry["pid"])
             actions.append(f"adopted the proxy of an interrupted deploy (pid {entry['pid']})")
-        elif P.is_ours(entry):
+        elif P.is_ours(entry, None, name):
             stop(entry, f"{role} of an interrupted deploy")
         else:  # killed between intent and commit (no pid yet), or exited: find it by its token
             owned = P.find_owned(entry["token"]) if entry.get("token") else []
             for proc in owned:
                 stop(proc, f"{role} of an interrupted deploy, never recorded")
-            if not owned:
+            if not owned and _foreign(entry):
+                actions.append(f"forgot the {role} of an interrupted deploy; left pid {entry['pid']} running: it is "
+                               "not a process kubepipe started for this endpoint (another program has that pid now)")
+            elif not owned:
                 actions.append(f"forgot the {role} of an interrupted deploy (not running)")
     rec["pending"] = []
 
@@ -211,7 +214,16 @@ def orphans(state_dir: str | Path) -> dict[str, list[dict]]:
 
 
 def gone_processes(rec: dict, name: str) -> list[str]:
-    """The recorded processes of an endpoint that are not running (any more): `backend (pid 123)`."""
-    return [f"{role} (pid {entry['pid']})" for role, entry, module in
-            (("proxy", rec.get("proxy"), P.PROXY_MODULE), ("backend", rec.get("backend"), P.SERVER_MODULE))
-            if entry and entry.get("pid") and not P.is_ours(entry, module, name)]
+    """The recorded processes of an endpoint that are not running (any more): `backend (pid 123)`, or
+    `backend (pid 123: another program's now)` when that pid runs but is not the process kubepipe recorded."""
+    out = []
+    for role, module in (("proxy", P.PROXY_MODULE), ("backend", P.SERVER_MODULE)):
+        entry = rec.get(role)
+        if entry and entry.get("pid") and not P.is_ours(entry, module, name):
+            out.append(f"{role} (pid {entry['pid']}" + (": another program's now)" if _foreign(entry) else ")"))
+    return out
+
+
+def _foreign(entry: dict) -> bool:
+    """The recorded pid runs, and (the caller found) is not the process kubepipe recorded: it is left alone."""
+    return isinstance(entry.get("pid"), int) and P.alive(entry["pid"])

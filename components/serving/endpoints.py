@@ -71,7 +71,9 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
 
 
 def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
-    """Stop everything of the endpoint (recorded, pending and untracked processes that are ours) and forget it."""
+    """Stop everything of the endpoint (recorded, pending and untracked processes that are ours) and forget it.
+
+    `left_running`: recorded pids that run but are not its processes (never signalled)."""
     with locked(state_dir, name):
         f = record_file(state_dir, name)
         rec = read_record(state_dir, name)
@@ -92,4 +94,7 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
             elif entry["pid"] not in skipped:
                 skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
         f.unlink(missing_ok=True)
-        return {"name": name, "stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped]}
+        skipped = [p for p in skipped if p not in stopped]
+        # running, but not a process kubepipe started for it (a reused pid, an edited record): left alone, and said
+        return {"name": name, "stopped": stopped, "not_ours_or_gone": skipped,
+                "left_running": [p for p in skipped if P.alive(p)]}

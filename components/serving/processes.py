@@ -129,12 +129,14 @@ def owner_of(pid: int) -> str | None:
 def is_ours(entry: dict | None, module: str | None = None, marker: str | None = None) -> TypeGuard[dict]:
     """True when the recorded process still runs: same pid, same create time and our owner token.
 
-    Records written before tokens existed carry `start_time` instead: then the command line must
-    run `-m module` with `marker` among its arguments.
+    The one test before kubepipe signals a recorded process. Records written before tokens existed
+    carry `start_time` (clock ticks since boot) instead: then the command line must run `-m module`
+    (our server or proxy when None) with `--name marker`, so an entry without a token and `marker`
+    is never ours (a hand-edited `{"pid": 1234}` named whatever runs there).
     """
     import psutil
 
-    if not entry or not isinstance(entry.get("pid"), int) or entry["pid"] <= 1:
+    if not entry or not isinstance(entry.get("pid"), int) or isinstance(entry["pid"], bool) or entry["pid"] <= 1:
         return False
     try:
         proc = psutil.Process(entry["pid"])
@@ -146,10 +148,23 @@ def is_ours(entry: dict | None, module: str | None = None, marker: str | None = 
                 return False
         if entry.get("token"):
             return proc.environ().get(OWNER_ENV) == entry["token"]
+        if marker is None or not _legacy_start(created, entry.get("start_time")):
+            return False
         cmd = proc.cmdline()
-        return (module is None or module in cmd) and (marker is None or marker in cmd)
+        named = any(a == "--name" and b == marker for a, b in zip(cmd, cmd[1:]))
+        return named and any(m in cmd for m in ((module,) if module else (SERVER_MODULE, PROXY_MODULE)))
     except (psutil.Error, ValueError, OverflowError, OSError):
         return False
+
+
+def _legacy_start(created: float, start_time: object) -> bool:
+    """Whether a pre-token entry's `start_time` (clock ticks since boot, as /proc/PID/stat says it) is the start of
+    the process created at `created`; True when the entry has none."""
+    import psutil
+
+    if not isinstance(start_time, int):
+        return start_time is None
+    return same_start(created, psutil.boot_time() + start_time / os.sysconf("SC_CLK_TCK"))
 
 
 def find_owned(prefix: str, *, legacy_record: str | None = None) -> list[dict]:

@@ -124,11 +124,12 @@ def test_one_unreadable_record_does_not_stop_the_repair_of_the_others(state, cap
     assert code == 1, err
     items = {i["name"]: i for i in json.loads(out)["items"]}
     assert items["half"]["actions"] == ["forgot the backend of an interrupted deploy (not running)"]
-    # both are down now, and their models are gone: repair cannot start them again, and says so
-    assert items["good"]["error"] == ("endpoint good is down (its proxy (pid 1) and backend (pid 1) stopped) and "
+    # both are down now, and their models are gone: repair cannot start them again, and says so (pid 1 runs: not theirs)
+    assert items["good"]["error"] == ("endpoint good is down (its proxy (pid 1: another program's now) and backend "
+                                      "(pid 1: another program's now) stopped) and "
                                       "cannot be started again: its model /models/good is gone; re-run its deploy "
                                       "step, or `kubepipe endpoints stop good`")
-    assert items["half"]["error"].startswith("endpoint half is down (its proxy (pid 1) and backend (pid 1) stopped)")
+    assert items["half"]["error"].startswith("endpoint half is down (its proxy (pid 1: another program's now) and")
     assert items["array"]["error"].startswith(f"endpoint record {state / 'array.json'}")
     assert not json.loads(state.joinpath("half.json").read_text())["pending"]
 

@@ -188,6 +188,10 @@ def stop(name: str = typer.Argument(..., help=ENDPOINT_NAME), home: Path = HOME,
     from kubepipe.components.serving.endpoints import stop_endpoint
 
     out = stop_endpoint(name, endpoints_home(home, state_dir))
+    for pid in out["left_running"]:
+        console.warn(f"left pid {pid} running: its record names it, but it is not a process kubepipe started for "
+                     f"endpoint {name} (another program has that pid now, or the record was edited); stop it "
+                     "yourself if it is one of this endpoint's")
     console.out.print(f"stopped endpoint {console.escape(name)} (pids {', '.join(map(str, out['stopped'])) or 'none'})")
 
 
