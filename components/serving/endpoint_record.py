@@ -49,7 +49,12 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_entry(entry: Any, where: str, f: Path) -> None:
+def _is_port(value: Any) -> bool:
+    return _is_int(value) and 0 < value < 65536
+
+
+def _check_entry(entry: Any, where: str, f: Path, *, port: bool = True) -> None:
+    """A process entry; `port`: it must name its port (every entry but a pending one, which may be an intent)."""
     if not isinstance(entry, dict):
         raise ComponentError(f"endpoint record {f}: field {where!r} must be an object or null, got "
                              f"{type(entry).__name__}; {_FIX}")
@@ -57,9 +62,10 @@ def _check_entry(entry: Any, where: str, f: Path) -> None:
         if not _is_int(entry.get("pid")):
             raise ComponentError(f"endpoint record {f}: field '{where}.pid' must be an integer process id, "
                                  f"got {entry.get('pid')!r}; {_FIX}")
-    if "port" in entry and not _is_int(entry["port"]):
-        raise ComponentError(f"endpoint record {f}: field '{where}.port' must be an integer, "
-                             f"got {entry['port']!r}; {_FIX}")
+    if (port or "port" in entry) and not _is_port(entry.get("port")):  # the proxy and a switch use it
+        got = f"got {entry['port']!r}" if "port" in entry else "missing"
+        raise ComponentError(f"endpoint record {f}: field '{where}.port' must be a port number (1-65535) ({got}); "
+                             f"{_FIX}")
     for key, check, want in (("start_time", _is_int, "an integer"), ("create_time", _is_num, "a number")):
         value = entry.get(key)
         if value is not None and not check(value):
@@ -94,7 +100,7 @@ def _check_record(rec: Any, f: Path) -> dict:
     if not isinstance(rec.get("pending") or [], list):
         raise bad("pending", "a list")
     for i, entry in enumerate(rec.get("pending") or []):
-        _check_entry(entry, f"pending[{i}]", f)
+        _check_entry(entry, f"pending[{i}]", f, port=False)
     switch = rec.get("switch")
     if switch is not None:
         if not isinstance(switch, dict) or not isinstance(switch.get("to"), dict):
@@ -102,11 +108,21 @@ def _check_record(rec: Any, f: Path) -> dict:
         _check_entry(switch["to"], "switch.to", f)
         if switch.get("from") is not None:
             _check_entry(switch["from"], "switch.from", f)
+        champion = switch.get("champion")  # what repair reads to commit or undo the switch
+        if champion is not None and not (isinstance(champion, dict) and isinstance(champion.get("registry"), str)
+                                         and isinstance(champion.get("model"), str)
+                                         and _is_int(champion.get("version"))):
+            raise ComponentError(f"endpoint record {f}: field 'switch.champion' must be null or an object with "
+                                 f"`registry`, `model` and an integer `version` (got {champion!r}); {_FIX}")
     canary = rec.get("canary")
     if canary is not None:
         _check_entry(canary, "canary", f)
         if not _is_num(canary.get("percent")) or not 0 <= canary["percent"] <= 100:
             raise bad("canary", "an object with `percent` from 0 to 100 (the canary's share) or null")
+        deployer = canary.get("deployer")
+        if deployer is not None and not (isinstance(deployer, dict) and _is_int(deployer.get("pid"))):
+            raise ComponentError(f"endpoint record {f}: field 'canary.deployer' must be null or an object with an "
+                                 f"integer `pid` (got {deployer!r}); {_FIX}")
     if rec.get("version") is not None and not _is_int(rec["version"]):
         raise bad("version", "a registry version number or null")
     if not isinstance(rec.get("history") or [], list):

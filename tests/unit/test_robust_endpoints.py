@@ -444,3 +444,20 @@ def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_pa
     assert f"held {lock_file} for 0.25s (pid {holder.pid}:" in str(short.value)
     with locked(tmp_path, "web", timeout_s=0.3):  # its holder gone
         pass
+
+
+@pytest.mark.parametrize("field, change", [
+    ("backend.port", lambda r: r["backend"].pop("port")),  # repair moves a proxy to it: was KeyError 'port'
+    ("proxy.port", lambda r: r["proxy"].update(port=0)),
+    ("switch.champion", lambda r: r.update(switch={"to": {"pid": 1, "port": 2}, "champion": "v2"})),
+    ("canary.deployer", lambda r: r.update(canary={"pid": 1, "port": 3, "percent": 10, "deployer": "me"})),
+])
+def test_a_field_repair_and_list_read_is_named_not_an_internal_error(state, capsys, field, change):
+    """`switch.champion` was 'internal error: AttributeError' in repair, `canary.deployer` in list."""
+    rec = json.loads((state / "good.json").read_text(encoding="utf-8"))
+    change(rec)
+    (state / "good.json").write_text(json.dumps(rec), encoding="utf-8")
+    code, text = _run(capsys, "endpoints", "repair", "good")
+    assert code == 2 and f"good.json: field '{field}' must be" in text, text
+    code, text = _run(capsys, "endpoints", "list")
+    assert code == 0 and "corrupt" in text and f"field '{field}' must be" in text, text
