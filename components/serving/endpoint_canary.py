@@ -49,7 +49,7 @@ def bake(state_dir, name: str, rec: dict, new: dict, proc, proxy: dict, stable: 
               "deployer": {"pid": me, "create_time": P.identity(me)}}
     rec.update(canary=canary, pending=[])
     write_record(state_dir, name, rec)  # intent: the canary is known (and owned) before it takes traffic
-    proxy_switch(proxy, stable["port"], None, timeout_s=60, canary_port=new["port"])
+    proxy_switch(proxy, name, stable["port"], None, timeout_s=60, canary_port=new["port"])
     failpoint("deploy.canary-baking")
     t0 = time.monotonic()
     preload()  # inside the bake: not between the last scrape and the decision

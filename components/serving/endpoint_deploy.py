@@ -276,7 +276,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
                 write_record(state_dir, name, rec)
             else:
                 write_record(state_dir, name, rec)  # the switch, before the proxy moves
-                proxy_switch(proxy, bport, old_backend["port"] if old_backend else None, timeout_s=60)
+                proxy_switch(proxy, name, bport, old_backend["port"] if old_backend else None, timeout_s=60)
             failpoint("deploy.switched")
             moved = _promote(champ)
         except BaseException:

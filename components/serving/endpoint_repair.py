@@ -41,10 +41,13 @@ def _entry_from_scan(found: dict, port: int | None = None) -> dict:
     return {"pid": found["pid"], "create_time": found["create_time"], "token": found["token"], "port": port}
 
 
-def proxy_switch(proxy: dict, new_port: int, old_port: int | None, timeout_s: float,
+def proxy_switch(proxy: dict, name: str, new_port: int, old_port: int | None, timeout_s: float,
                  canary_port: int | None = None) -> None:
-    """SIGHUP the proxy and wait until it sends to `new_port` (and its canary share to `canary_port`, None:
-    no canary) and holds nothing on `old_port`."""
+    """SIGHUP endpoint `name`'s proxy and wait until it sends to `new_port` (and its canary share to `canary_port`,
+    None: no canary) and holds nothing on `old_port`."""
+    if not P.is_ours(proxy, P.PROXY_MODULE, name):  # checked again: it may have died, its pid reused, since found
+        raise ComponentError(f"endpoint {name}: its proxy (pid {proxy.get('pid')}) is not running any more, so it "
+                             f"was not switched; `kubepipe endpoints repair {name}` starts it again")
     os.kill(proxy["pid"], signal.SIGHUP)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -109,7 +112,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
         write_record(state_dir, name, rec)
         proxy, stable = rec.get("proxy"), rec.get("backend")
         if P.is_ours(proxy, P.PROXY_MODULE, name) and stable:
-            proxy_switch(proxy, stable["port"], canary.get("port"), timeout_s=60)
+            proxy_switch(proxy, name, stable["port"], canary.get("port"), timeout_s=60)
         actions.append(f"rolled back the canary {canary.get('model_dir')}: {rec['model_dir']} serves alone "
                        "(the champion had not moved)")
 
@@ -132,7 +135,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
             write_record(state_dir, name, rec)
             proxy = rec.get("proxy")
             if P.is_ours(proxy, P.PROXY_MODULE, name) and P.is_ours(frm, P.SERVER_MODULE, name):
-                proxy_switch(proxy, frm["port"], to.get("port"), timeout_s=60)
+                proxy_switch(proxy, name, frm["port"], to.get("port"), timeout_s=60)
             actions.append(f"rolled back an interrupted switch: {frm.get('model_dir')} serves again "
                            "(the champion had not moved)" if frm else
                            "rolled back an interrupted first deploy (the champion had not moved)")

@@ -21,6 +21,7 @@ from kubepipe.components.errors import ComponentError  # noqa: E402
 from kubepipe.components.serving import processes as P  # noqa: E402
 from kubepipe.components.serving.endpoint_deploy import EndpointRolledBack, deploy_local  # noqa: E402
 from kubepipe.components.serving.endpoint_record import record_file, write_record  # noqa: E402
+from kubepipe.components.serving.endpoint_repair import proxy_switch  # noqa: E402
 from kubepipe.components.serving.endpoints import list_endpoints, repair_endpoints  # noqa: E402
 
 NAME = "shop"
@@ -92,6 +93,15 @@ def test_restart_of_a_down_endpoint_names_the_pid_another_program_has(tmp_path, 
     code, text = run_cli_text(capsys, "endpoints", "repair", NAME)
     assert code == 2 and other.poll() is None, text
     assert f"its backend (pid {other.pid}: another program's now) stopped" in text
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_proxy_gone_since_a_deploy_found_it_is_not_sent_sighup(tmp_path, other, shape):
+    """A deploy finds its proxy, then readiness and a canary bake take minutes: the proxy may die meanwhile and its
+    pid go to another program, which the switch's SIGHUP ended."""
+    with pytest.raises(ComponentError, match=f"its proxy \\(pid {other.pid}\\) is not running any more"):
+        proxy_switch(_entry(shape, other.pid, tmp_path), NAME, P.free_port(), None, timeout_s=1)
+    assert other.poll() is None
 
 
 @pytest.mark.parametrize("shape", SHAPES)
