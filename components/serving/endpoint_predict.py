@@ -68,6 +68,7 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     record's version when no canary bakes, else both null); `version`: the registry version that answered every
     input (null when both revisions answered some, or it is not known); `canary_version`: a baking canary's."""
     rec = get_endpoint(name, state_dir)
+    _check_serving(name, rec, state_dir)
     inputs = _rows_of(name, rec["model_dir"], inputs)
     size = batch_limit(rec)
     canary = rec.get("canary") if isinstance(rec.get("canary"), dict) else None
@@ -83,6 +84,24 @@ def predict_endpoint(name: str, inputs: list, state_dir: str = ".kubepipe", time
     version = next(iter(versions))[1] if len(versions) == 1 else None
     return {**body, "answered_by": answered, "version": version,
             "canary_version": canary.get("version") if canary else None}
+
+
+def _check_serving(name: str, rec: dict, state_dir: str) -> None:
+    """A ServiceFailed when the recorded proxy is gone and no proxy of the endpoint runs: whatever answers on its port
+    now is another program, which got the inputs and whose answer (an HTML 501, or JSON that reads as predictions) was
+    shown as the endpoint's."""
+    from kubepipe.components.serving import processes as P
+    from kubepipe.components.serving.endpoint_record import record_file
+    from kubepipe.components.serving.endpoint_repair import gone_processes
+
+    if not rec.get("proxy") or P.is_ours(rec["proxy"], P.PROXY_MODULE, name):
+        return
+    f = record_file(state_dir, name)
+    if any(p["role"] == "proxy" for p in P.find_owned(f"{f}#", legacy_record=str(f))):
+        return  # a proxy of it that the record lost (an interrupted deploy) still answers
+    raise ServiceFailed(f"endpoint {name} is down: its {' and '.join(gone_processes(rec, name))} stopped; nothing was "
+                        f"sent to {rec['url']}, where another program may answer now; `kubepipe endpoints repair "
+                        f"{name}` starts it again")
 
 
 def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> tuple[dict, tuple | None]:

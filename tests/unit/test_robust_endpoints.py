@@ -262,9 +262,11 @@ def test_a_refused_input_is_named_as_the_command_line_numbers_it(state, tmp_path
                                          "field": "instances[1]"})
 
     monkeypatch.setattr(httpx, "post", post)
+    (state / "up.json").write_text(json.dumps({"name": "up", "port": 18091, "url": "http://127.0.0.1:18091",
+                                               "model_dir": "/m"}))  # no proxy recorded: not known to be down
     with pytest.raises(ComponentError) as err:
-        predict_endpoint("good", ["SHELL", "x" * 600], str(state.parent))
-    assert str(err.value) == ("endpoint good answered 400 for input 2 ('" + "x" * 40 + "...'): instances[1]: the text "
+        predict_endpoint("up", ["SHELL", "x" * 600], str(state.parent))
+    assert str(err.value) == ("endpoint up answered 400 for input 2 ('" + "x" * 40 + "...'): instances[1]: the text "
                               "has 600 characters; the limit is 512")
 
 
@@ -461,3 +463,18 @@ def test_a_field_repair_and_list_read_is_named_not_an_internal_error(state, caps
     assert code == 2 and f"good.json: field '{field}' must be" in text, text
     code, text = _run(capsys, "endpoints", "list")
     assert code == 0 and "corrupt" in text and f"field '{field}' must be" in text, text
+
+
+def test_predict_sends_nothing_to_another_program_on_the_port_of_an_endpoint_that_is_down(state, capsys, fake_server):
+    """The endpoint's proxy died and another program took its port: `endpoints predict` sent it the inputs and showed
+    its answer as the endpoint's predictions (exit 0), or its HTML error as 'endpoint answered 501'."""
+    port, answer = fake_server
+    answer["body"] = {"predictions": [{"label": "not-this-model", "probability": 1.0}]}
+    (state / "gone.json").write_text(json.dumps({
+        "name": "gone", "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": "/m",
+        "proxy": {"pid": 1, "port": port}, "backend": {"pid": 1, "port": 2}}), encoding="utf-8")
+    code, text = _run(capsys, "endpoints", "predict", "gone", "x")
+    assert (code, text) == (1, "error: endpoint gone is down: its proxy (pid 1: another program's now) and backend "
+                               "(pid 1: another program's now) stopped; nothing was sent to "
+                               f"http://127.0.0.1:{port}, where another program may answer now; `kubepipe endpoints "
+                               "repair gone` starts it again"), text
