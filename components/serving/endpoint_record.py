@@ -140,9 +140,16 @@ def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator
     d = endpoints_dir(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     lock_file = d / f".{name}.lock"
+    def say_waiting() -> None:  # a deploy holds it through readiness and a canary bake: minutes of silence
+        import logging
+
+        logging.getLogger("kubepipe.endpoints").warning(
+            "endpoint %s: waiting for another deploy, stop or repair of it to finish (it holds %s; up to %gs)",
+            name, lock_file, timeout_s)
+
     with ExitStack() as held:
         try:
-            held.enter_context(file_locked(lock_file, timeout_s=timeout_s))
+            held.enter_context(file_locked(lock_file, waiting=say_waiting, timeout_s=timeout_s))
         except LockTimeout as timed_out:
             pid = timed_out.holder_pid
             holder = f" (pid {pid}: `ps -p {pid} -o pid,etime,args`)" if pid is not None else " (check `ps`)"

@@ -418,7 +418,7 @@ def test_predict_says_which_inputs_a_baking_canary_answered(state, capsys, monke
     assert code == 0 and "canary" not in err
 
 
-def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_path):
+def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_path, caplog):
     # the endpoint lock is kubepipe.util.locked (was filelock's): the same wait, the same message
     import time
 
@@ -435,6 +435,9 @@ def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_pa
             with locked(tmp_path, "web", timeout_s=1):
                 pytest.fail("locked an endpoint another process holds")
         assert 1 <= time.monotonic() - start < 4
+        # a stop run while a deploy bakes its canary waited minutes without a word
+        assert f"endpoint web: waiting for another deploy, stop or repair of it to finish (it holds {lock_file}; " \
+               "up to 1s)" in caplog.text
         with pytest.raises(ComponentError) as short:  # a wait under a second is not rounded to "0s"
             with locked(tmp_path, "web", timeout_s=0.25):
                 pytest.fail("locked an endpoint another process holds")
