@@ -96,6 +96,12 @@ def _unavailable(name: str, port: int, err: Exception) -> str:
             f"and `kubepipe endpoints list`")
 
 
+async def _answer(send, status: int, error: str) -> None:
+    """An answer of the proxy's own: `{"error": ...}`."""
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps({"error": error}).encode()})
+
+
 class ProxyApp:
     """ASGI app forwarding each request to the stable backend, or to the canary for its share."""
 
@@ -193,6 +199,9 @@ class ProxyApp:
         path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
+        if not path.startswith("/"):  # `OPTIONS *`: no backend URL to put it in (it was a 500 and a traceback)
+            return await _answer(send, 400, f"request target {path[:80]!r}: the endpoint answers paths only, "
+                                            f"e.g. /v2/models/{self.record.stem}/ready")
         resp = None
         port = self._pick()
         t0 = time.perf_counter()
@@ -222,11 +231,7 @@ class ProxyApp:
                     self._observe(failed, 502, t0, scope["path"], b"")
         if resp is None:
             self._observe(port, 502, t0, scope["path"], b"")
-            msg = json.dumps({"error": _unavailable(self.record.stem, port, err)}).encode()
-            await send({"type": "http.response.start", "status": 502,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": msg})
-            return
+            return await _answer(send, 502, _unavailable(self.record.stem, port, err))
         self.served += 1
         self._observe(port, resp.status_code, t0, scope["path"], resp.content)
         # the bytes as the backend sent them: re-encoding httpx's decoded text as latin-1 failed on a UTF-8 value

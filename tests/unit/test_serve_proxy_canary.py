@@ -520,3 +520,38 @@ def test_each_answer_names_the_revision_that_gave_it(tmp_path):
         for srv in (stable, canary):
             srv.shutdown()
             srv.server_close()
+
+
+def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path):
+    """`OPTIONS * HTTP/1.1` (asterisk-form, as HTTP allows it) was put after the backend's address, httpx refused
+    the URL ('Invalid port'), and the client got a bare 500 while the proxy logged a traceback."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    rec = tmp_path / "shop.json"
+    _record(rec, stable.server_address[1], None)
+    app = ProxyApp(rec)
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def one():
+        app.client = httpx.AsyncClient(trust_env=False)
+        try:
+            await app({"type": "http", "method": "OPTIONS", "path": "*", "raw_path": b"*", "query_string": b"",
+                       "headers": []}, receive, send)
+        finally:
+            await app.client.aclose()
+
+    try:
+        asyncio.run(one())
+    finally:
+        stable.shutdown()
+        stable.server_close()
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"]) == {"error": "request target '*': the endpoint answers paths only, e.g. "
+                                                    "/v2/models/shop/ready"}
