@@ -20,7 +20,7 @@ from kubepipe.components.errors import ComponentError
 __all__ = ["endpoints_dir", "check_name", "record_file", "read_record", "write_record", "locked",
            "list_record_names", "ports_in_use"]
 
-_FIX = "stop its processes by hand (see `ps`) and delete the file"
+_FIX = "correct it, or stop its processes by hand (see `ps`) and delete the file"
 
 
 def endpoints_dir(state_dir: str | Path) -> Path:
@@ -88,12 +88,12 @@ def _check_record(rec: Any, f: Path) -> dict:
     for key in ("name", "url", "model_dir"):
         if not isinstance(rec.get(key), str) or not rec[key]:
             raise bad(key, "a non-empty string")
-    if not rec["url"].startswith(("http://", "https://")) or any(c.isspace() or c in "[]" for c in rec["url"]):
-        raise bad("url", "an http:// URL")
     if rec["name"] != f.stem:
         raise bad("name", f"the file's name {f.stem!r}")
-    if not _is_int(rec.get("port")) or not 0 < rec["port"] < 65536:
+    if not _is_port(rec.get("port")):
         raise bad("port", "a port number (1-65535)")
+    if rec["url"] != f"http://127.0.0.1:{rec['port']}":  # its proxy's address; list and predict ask nothing else
+        raise bad("url", f"'http://127.0.0.1:{rec['port']}' (the proxy on its `port`)")
     for role in ("proxy", "backend"):
         if rec.get(role) is not None:
             _check_entry(rec[role], role, f)

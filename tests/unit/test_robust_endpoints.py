@@ -481,3 +481,15 @@ def test_predict_sends_nothing_to_another_program_on_the_port_of_an_endpoint_tha
                                "(pid 1: another program's now) stopped; nothing was sent to "
                                f"http://127.0.0.1:{port}, where another program may answer now; `kubepipe endpoints "
                                "repair gone` starts it again"), text
+
+
+def test_a_url_that_is_not_the_proxy_s_address_names_the_field(state, capsys):
+    """A record kubepipe writes holds http://127.0.0.1:PORT; another (`http://localhost:PORT`, another host) made
+    `list` and `repair` of a live endpoint an 'internal error: ValueError: not a local endpoint URL', and `predict`
+    sent the inputs wherever it pointed."""
+    rec = json.loads((state / "good.json").read_text(encoding="utf-8"))
+    (state / "good.json").write_text(json.dumps(dict(rec, url="http://localhost:18081")), encoding="utf-8")
+    for argv in (("list",), ("repair", "good"), ("predict", "good", "x")):
+        code, text = _run(capsys, "endpoints", *argv)
+        assert "field 'url' must be 'http://127.0.0.1:18081' (the proxy on its `port`) (got 'http://localhost:18081'); " \
+               "correct it, or stop its processes by hand" in text, (argv, text)
