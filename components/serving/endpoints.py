@@ -60,6 +60,9 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
             row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
                             f"processes {extra} answer for it but are not recorded")
                             + f"; run `kubepipe endpoints repair {name}`")
+        if extra and status in ("up", "unready", "canary", "down"):  # the table shows recorded pids only
+            row["error"] = (row.get("error") or f"endpoint {name}: {status}") + (
+                f"; processes {extra} run for it but are not recorded: `kubepipe endpoints repair {name}` stops them")
         out.append(row)
     for name, procs in sorted(orphans(state_dir).items()):
         pids = [p["pid"] for p in procs]

@@ -253,3 +253,26 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
         with pytest.raises(PortInUse, match=f"port {held} .* not a kubepipe endpoint"):
             _check_port(state, NAME, held)
     assert issubclass(PortInUse, ComponentError)
+
+
+def test_a_process_of_an_up_endpoint_that_its_record_lost_is_reported_and_repair_stops_it(procs, tmp_path, capsys,
+                                                                                          monkeypatch):
+    """An endpoint `up` with another backend of it running unrecorded (a record restored from a copy, a deploy killed
+    inside its own repair) listed only `up`: the table shows recorded pids, and nothing said the other ran."""
+    state = tmp_path / ".kubepipe"
+    backend, backend_proc = _backend(procs, state, tmp_path)
+    stray, stray_proc = _backend(procs, state, tmp_path, record=False)
+    port = P.free_port()
+    _record(state, port, backend=backend)
+    proxy, proxy_proc = _proxy(procs, state, tmp_path, port)
+    _record(state, port, backend=backend, proxy=proxy)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    code, text = run_cli_text(capsys, "endpoints", "list")
+    assert code == 0 and f"warning: endpoint {NAME}: up; processes [{stray_proc.pid}] run for it but are not " \
+                          f"recorded: `kubepipe endpoints repair {NAME}` stops them" in text, text
+    (report,) = repair_endpoints(str(state), NAME)
+    assert report["stopped"] == [stray_proc.pid] and stray_proc.wait(10) is not None
+    assert backend_proc.poll() is None and proxy_proc.poll() is None
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "up" and "error" not in row
