@@ -288,6 +288,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
         failpoint("deploy.promoted")
         rec.update(switch=None, updated_at=time.time(), pending=[dict(old_backend, role="backend")] if old_backend else [])
         write_record(state_dir, name, rec)  # committed
+        failpoint("deploy.committed")
         if old_backend:
             stop_process(old_backend, P.SERVER_MODULE, name)
             rec["pending"] = []

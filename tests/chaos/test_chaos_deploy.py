@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos_invariants import (PY, RequestLoad, assert_champion_served, assert_no_temp_files, assert_no_untracked,
-                              assert_registry_consistent, kubepipe_processes, run_killed_at)
+from chaos_invariants import (PY, RequestLoad, assert_all_reported, assert_champion_served, assert_no_temp_files,
+                              assert_no_untracked, assert_registry_consistent, kubepipe_processes, run_killed_at)
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("kserve")
@@ -82,7 +82,8 @@ def _stop(world):
 
 FIRST = [pytest.param("deploy.proxy-started", id="first-deploy-proxy-start"),
          pytest.param("deploy.before-record", id="first-deploy-before-record",
-                      marks=pytest.mark.chaos_long)]
+                      marks=pytest.mark.chaos_long),
+         pytest.param("deploy.switched", id="first-deploy-after-record", marks=pytest.mark.chaos_long)]
 
 
 @pytest.mark.parametrize("point", FIRST)
@@ -93,6 +94,7 @@ def test_first_deploy_killed(world, point, chaos_figures):
         assert killed.returncode == -9, killed.out
         chaos_figures["kills"] += 1
         assert _statuses(world) == ["interrupted"]  # not "down": something of it may still run
+        assert_all_reported(before, world["state"], world["root"])
         assert world["registry"].alias(NAME, "champion") is None
         again = _deploy(world, 1)
         assert again.returncode == 0 and 'RESULT "promoted"' in again.out, again.out
@@ -106,7 +108,8 @@ def test_first_deploy_killed(world, point, chaos_figures):
 
 LATER = [pytest.param("deploy.before-record", 1, id="deploy-before-record", marks=pytest.mark.chaos_long),
          pytest.param("deploy.switched", 1, id="deploy-after-record"),
-         pytest.param("deploy.promoted", 2, id="deploy-after-promote", marks=pytest.mark.chaos_long)]
+         pytest.param("deploy.promoted", 2, id="deploy-after-promote", marks=pytest.mark.chaos_long),
+         pytest.param("deploy.committed", 2, id="deploy-after-commit")]  # the old backend not stopped yet
 
 
 @pytest.mark.parametrize("point,champion_after_kill", LATER)
@@ -125,6 +128,7 @@ def test_later_deploy_killed(world, point, champion_after_kill, chaos_figures):
             assert killed.returncode == -9, killed.out
             chaos_figures["kills"] += 1
             assert _statuses(world) == ["interrupted"]
+            assert_all_reported(before, world["state"], world["root"])
             (report,) = repair_endpoints(str(world["state"]))  # what `kubepipe endpoints repair` does
             assert report["actions"], report
             assert world["registry"].alias(NAME, "champion").version == champion_after_kill
@@ -166,6 +170,7 @@ def test_deploy_killed_while_baking_a_canary(world, chaos_figures):
             rec = get_endpoint(NAME, str(world["state"]))
             assert rec["canary"]["percent"] == 50 and is_ours(rec["canary"])  # the canary lives on, recorded
             assert _statuses(world) == ["interrupted"]  # its deployer is gone
+            assert_all_reported(before, world["state"], world["root"])
             (report,) = repair_endpoints(str(world["state"]))
             assert any("rolled back the canary" in a for a in report["actions"]), report
             assert not is_ours(rec["canary"])  # stopped
