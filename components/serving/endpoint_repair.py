@@ -228,5 +228,17 @@ def gone_processes(rec: dict, name: str) -> list[str]:
 
 
 def _foreign(entry: dict) -> bool:
-    """The recorded pid runs, and (the caller found) is not the process kubepipe recorded: it is left alone."""
-    return isinstance(entry.get("pid"), int) and P.alive(entry["pid"])
+    """The recorded pid runs and (the caller found it not ours) is another program's: a pid reused since, or a live
+    process the record names with its start time (edited). Not the recorded process itself while it exits (killed:
+    its memory, environment and command line, is gone before it is a zombie)."""
+    import psutil
+
+    pid = entry.get("pid")
+    if not isinstance(pid, int) or not P.alive(pid):
+        return False
+    if entry.get("create_time") is None or not P.alive(pid, entry["create_time"]):
+        return True
+    try:
+        return bool(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
