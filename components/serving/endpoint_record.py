@@ -140,6 +140,7 @@ def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator
     d = endpoints_dir(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     lock_file = d / f".{name}.lock"
+
     def say_waiting() -> None:  # a deploy holds it through readiness and a canary bake: minutes of silence
         import logging
 

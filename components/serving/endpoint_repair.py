@@ -153,7 +153,7 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
             owned = P.find_owned(entry["token"]) if entry.get("token") else []
             for proc in owned:
                 stop(proc, f"{role} of an interrupted deploy, never recorded")
-            if not owned and _foreign(entry):
+            if not owned and P.foreign(entry):
                 actions.append(f"forgot the {role} of an interrupted deploy; left pid {entry['pid']} running: it is "
                                "not a process kubepipe started for this endpoint (another program has that pid now)")
             elif not owned:
@@ -223,22 +223,5 @@ def gone_processes(rec: dict, name: str) -> list[str]:
     for role, module in (("proxy", P.PROXY_MODULE), ("backend", P.SERVER_MODULE)):
         entry = rec.get(role)
         if entry and entry.get("pid") and not P.is_ours(entry, module, name):
-            out.append(f"{role} (pid {entry['pid']}" + (": another program's now)" if _foreign(entry) else ")"))
+            out.append(f"{role} (pid {entry['pid']}" + (": another program's now)" if P.foreign(entry) else ")"))
     return out
-
-
-def _foreign(entry: dict) -> bool:
-    """The recorded pid runs and (the caller found it not ours) is another program's: a pid reused since, or a live
-    process the record names with its start time (edited). Not the recorded process itself while it exits (killed:
-    its memory, environment and command line, is gone before it is a zombie)."""
-    import psutil
-
-    pid = entry.get("pid")
-    if not isinstance(pid, int) or not P.alive(pid):
-        return False
-    if entry.get("create_time") is None or not P.alive(pid, entry["create_time"]):
-        return True
-    try:
-        return bool(psutil.Process(pid).cmdline())
-    except (psutil.Error, OSError):
-        return False

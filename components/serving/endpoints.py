@@ -85,7 +85,7 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
             get_endpoint(name, state_dir)  # raises: no such endpoint
         rec = rec or {}
         sw = rec.get("switch") or {}
-        stopped, skipped = [], []
+        stopped, skipped, left = [], [], []
         entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE), (rec.get("canary"), None),
                    *((e, None) for e in (*(rec.get("pending") or []), sw.get("to"), sw.get("from"), *leftovers))]
         for entry, module in entries:
@@ -96,8 +96,8 @@ def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
                 stopped.append(pid)
             elif entry["pid"] not in skipped:
                 skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
+                if P.foreign(entry):  # a reused pid, an edited record: left alone, and said
+                    left.append(entry["pid"])
         f.unlink(missing_ok=True)
-        skipped = [p for p in skipped if p not in stopped]
-        # running, but not a process kubepipe started for it (a reused pid, an edited record): left alone, and said
-        return {"name": name, "stopped": stopped, "not_ours_or_gone": skipped,
-                "left_running": [p for p in skipped if P.alive(p)]}
+        return {"name": name, "stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped],
+                "left_running": [p for p in left if p not in stopped]}

@@ -26,7 +26,7 @@ from kubepipe.components.errors import ComponentError
 from kubepipe.processes import process_alive, process_identity, same_start
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV
 
-__all__ = ["spawn", "identity", "is_ours", "alive", "terminate", "find_owned", "owner_of", "free_port",
+__all__ = ["spawn", "identity", "is_ours", "foreign", "alive", "terminate", "find_owned", "owner_of", "free_port",
            "port_free", "listen", "bind", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
@@ -153,6 +153,23 @@ def is_ours(entry: dict | None, module: str | None = None, marker: str | None = 
         cmd = proc.cmdline()
         named = any(a == "--name" and b == marker for a, b in zip(cmd, cmd[1:]))
         return named and any(m in cmd for m in ((module,) if module else (SERVER_MODULE, PROXY_MODULE)))
+    except (psutil.Error, ValueError, OverflowError, OSError):
+        return False
+
+
+def foreign(entry: dict) -> bool:
+    """The recorded pid runs and is another program's (ask `is_ours` first): a pid reused since, or a live process
+    the record names with its start time (edited). Not the recorded process itself while it exits (killed: its
+    memory, environment and command line, is gone before it is a zombie)."""
+    import psutil
+
+    pid = entry.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not alive(pid):
+        return False
+    if entry.get("create_time") is None or not alive(pid, entry["create_time"]):
+        return True
+    try:
+        return bool(psutil.Process(pid).cmdline())
     except (psutil.Error, ValueError, OverflowError, OSError):
         return False
 
