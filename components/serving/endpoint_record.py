@@ -119,10 +119,8 @@ def _check_record(rec: Any, f: Path) -> dict:
         _check_entry(canary, "canary", f)
         if not _is_num(canary.get("percent")) or not 0 <= canary["percent"] <= 100:
             raise bad("canary", "an object with `percent` from 0 to 100 (the canary's share) or null")
-        deployer = canary.get("deployer")
-        if deployer is not None and not (isinstance(deployer, dict) and _is_int(deployer.get("pid"))):
-            raise ComponentError(f"endpoint record {f}: field 'canary.deployer' must be null or an object with an "
-                                 f"integer `pid` (got {deployer!r}); {_FIX}")
+        if canary.get("deployer") is not None:  # the deploy baking it: {pid, create_time}
+            _check_entry(canary["deployer"], "canary.deployer", f, port=False)
     if rec.get("version") is not None and not _is_int(rec["version"]):
         raise bad("version", "a registry version number or null")
     if not isinstance(rec.get("history") or [], list):

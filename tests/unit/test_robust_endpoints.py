@@ -456,6 +456,8 @@ def test_a_deploy_lock_held_past_its_timeout_says_which_endpoint_and_file(tmp_pa
     ("proxy.port", lambda r: r["proxy"].update(port=0)),
     ("switch.champion", lambda r: r.update(switch={"to": {"pid": 1, "port": 2}, "champion": "v2"})),
     ("canary.deployer", lambda r: r.update(canary={"pid": 1, "port": 3, "percent": 10, "deployer": "me"})),
+    ("canary.deployer.create_time", lambda r: r.update(canary={"pid": 1, "port": 3, "percent": 10,
+                                                               "deployer": {"pid": 2, "create_time": "now"}})),
 ])
 def test_a_field_repair_and_list_read_is_named_not_an_internal_error(state, capsys, field, change):
     """`switch.champion` was 'internal error: AttributeError' in repair, `canary.deployer` in list."""
