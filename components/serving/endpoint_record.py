@@ -20,7 +20,11 @@ from kubepipe.components.errors import ComponentError
 __all__ = ["endpoints_dir", "check_name", "record_file", "read_record", "write_record", "locked",
            "list_record_names", "ports_in_use"]
 
-_FIX = "correct it, or stop its processes by hand (see `ps`) and delete the file"
+
+def _fix(f: Path) -> str:
+    """What to do about a record that cannot be read: its processes' command lines hold `--name NAME`."""
+    return (f"correct it, or stop its processes by hand (`pgrep -af -- '--name {f.stem}( |$)'` lists them) and "
+            "delete the file")
 
 
 def endpoints_dir(state_dir: str | Path) -> Path:
@@ -57,33 +61,33 @@ def _check_entry(entry: Any, where: str, f: Path, *, port: bool = True) -> None:
     """A process entry; `port`: it must name its port (every entry but a pending one, which may be an intent)."""
     if not isinstance(entry, dict):
         raise ComponentError(f"endpoint record {f}: field {where!r} must be an object or null, got "
-                             f"{type(entry).__name__}; {_FIX}")
+                             f"{type(entry).__name__}; {_fix(f)}")
     if "pid" in entry or not entry.get("token"):  # a pending entry may not have its pid yet
         if not _is_int(entry.get("pid")):
             raise ComponentError(f"endpoint record {f}: field '{where}.pid' must be an integer process id, "
-                                 f"got {entry.get('pid')!r}; {_FIX}")
+                                 f"got {entry.get('pid')!r}; {_fix(f)}")
     if (port or "port" in entry) and not _is_port(entry.get("port")):  # the proxy and a switch use it
         got = f"got {entry['port']!r}" if "port" in entry else "missing"
         raise ComponentError(f"endpoint record {f}: field '{where}.port' must be a port number (1-65535) ({got}); "
-                             f"{_FIX}")
+                             f"{_fix(f)}")
     for key, check, want in (("start_time", _is_int, "an integer"), ("create_time", _is_num, "a number")):
         value = entry.get(key)
         if value is not None and not check(value):
             raise ComponentError(f"endpoint record {f}: field '{where}.{key}' must be {want} or null, "
-                                 f"got {value!r}; {_FIX}")
+                                 f"got {value!r}; {_fix(f)}")
     for key in ("model_dir", "token", "role"):
         if key in entry and not isinstance(entry[key], str):
-            raise ComponentError(f"endpoint record {f}: field '{where}.{key}' must be a string; {_FIX}")
+            raise ComponentError(f"endpoint record {f}: field '{where}.{key}' must be a string; {_fix(f)}")
 
 
 def _check_record(rec: Any, f: Path) -> dict:
     """The fields kubepipe reads from an endpoint record, with their types; a ComponentError naming file + field."""
     if not isinstance(rec, dict):
-        raise ComponentError(f"endpoint record {f}: must be a JSON object, got {type(rec).__name__}; {_FIX}")
+        raise ComponentError(f"endpoint record {f}: must be a JSON object, got {type(rec).__name__}; {_fix(f)}")
 
     def bad(field: str, want: str) -> ComponentError:
         got = "missing" if field not in rec else f"got {rec[field]!r}"
-        return ComponentError(f"endpoint record {f}: field {field!r} must be {want} ({got}); {_FIX}")
+        return ComponentError(f"endpoint record {f}: field {field!r} must be {want} ({got}); {_fix(f)}")
 
     for key in ("name", "url", "model_dir"):
         if not isinstance(rec.get(key), str) or not rec[key]:
@@ -113,7 +117,7 @@ def _check_record(rec: Any, f: Path) -> dict:
                                          and isinstance(champion.get("model"), str)
                                          and _is_int(champion.get("version"))):
             raise ComponentError(f"endpoint record {f}: field 'switch.champion' must be null or an object with "
-                                 f"`registry`, `model` and an integer `version` (got {champion!r}); {_FIX}")
+                                 f"`registry`, `model` and an integer `version` (got {champion!r}); {_fix(f)}")
     canary = rec.get("canary")
     if canary is not None:
         _check_entry(canary, "canary", f)
@@ -168,7 +172,7 @@ def read_record(state_dir: str | Path, name: str) -> dict | None:
     except OSError as exc:
         raise ComponentError(f"endpoint record {f}: cannot read it ({exc.strerror or exc})") from None
     except ValueError as exc:  # invalid JSON or not UTF-8
-        raise ComponentError(f"endpoint record {f}: not valid JSON ({exc}); {_FIX}") from None
+        raise ComponentError(f"endpoint record {f}: not valid JSON ({exc}); {_fix(f)}") from None
     return _check_record(rec, f)
 
 

@@ -494,4 +494,5 @@ def test_a_url_that_is_not_the_proxy_s_address_names_the_field(state, capsys):
     for argv in (("list",), ("repair", "good"), ("predict", "good", "x")):
         code, text = _run(capsys, "endpoints", *argv)
         assert "field 'url' must be 'http://127.0.0.1:18081' (the proxy on its `port`) (got 'http://localhost:18081'); " \
-               "correct it, or stop its processes by hand" in text, (argv, text)
+               "correct it, or stop its processes by hand (`pgrep -af -- '--name good( |$)'` lists them) and delete " \
+               "the file" in text, (argv, text)
