@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,22 @@ def test_a_pid_that_is_not_a_whole_number_names_the_field(tmp_path, pid):
         "name": NAME, "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": "/m", "backend": {"pid": pid}}))
     with pytest.raises(ComponentError, match=r"shop.json: field 'backend.pid' must be an integer process id"):
         repair_endpoints(str(state), NAME)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="start_time entries were written on Linux")
+def test_an_entry_from_before_owner_tokens_is_ours_only_by_its_command_line_and_start_time():
+    """Such an entry ({pid, start_time: clock ticks since boot}) was ours whatever ran at the pid when a caller passed
+    no module and name, and its start_time was never compared."""
+    port = P.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fake_backend", str(port), P.SERVER_MODULE, "--name", NAME])
+    try:
+        ticks = int(Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        entry = {"pid": proc.pid, "port": port, "start_time": ticks}
+        assert P.is_ours(entry, P.SERVER_MODULE, NAME) and P.is_ours(entry, None, NAME)
+        assert not P.is_ours(entry)  # no endpoint name to find in its command line
+        assert not P.is_ours(entry, P.PROXY_MODULE, NAME) and not P.is_ours(entry, None, "other")
+        assert not P.is_ours(dict(entry, start_time=ticks - 500))  # a pid reused by a later process
+        assert not P.is_ours(dict(entry, start_time=ticks - 500), P.SERVER_MODULE, NAME)
+    finally:
+        proc.kill()
+        proc.wait(10)
