@@ -10,14 +10,13 @@ the same path that settles a deploy killed during the bake.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from kubepipe.components.errors import ComponentError, GateFailed
 from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_record import write_record
-from kubepipe.components.serving.endpoint_repair import proxy_switch
+from kubepipe.components.serving.endpoint_repair import proxy_state, proxy_switch
 from kubepipe.util import failpoint
 
 __all__ = ["CanaryRejected", "bake", "proxy_state"]
@@ -29,10 +28,6 @@ class CanaryRejected(GateFailed):
     def __init__(self, message: str, analysis: dict):
         super().__init__(message)
         self.analysis = analysis
-
-
-def proxy_state(port: int) -> dict:
-    return json.loads(P.http_get(f"http://127.0.0.1:{port}/_kubepipe/proxy", timeout=5.0)[1])
 
 
 def bake(state_dir, name: str, rec: dict, new: dict, proc, proxy: dict, stable: dict, *, percent: int,

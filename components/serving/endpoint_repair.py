@@ -26,7 +26,8 @@ from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_record_names, read_record,
                                                          record_file, write_record)
 
-__all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "champion_moved"]
+__all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "proxy_state",
+           "champion_moved"]
 
 
 def stop_process(entry: dict | None, module: str | None = None, name: str | None = None) -> int | None:
@@ -52,7 +53,7 @@ def proxy_switch(proxy: dict, name: str, new_port: int, old_port: int | None, ti
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            state = json.loads(P.http_get(f"http://127.0.0.1:{proxy['port']}/_kubepipe/proxy", timeout=2.0)[1])
+            state = proxy_state(proxy["port"], timeout_s=2.0)
             if (state["backend_port"] == new_port and state.get("canary_port") == canary_port
                     and not state["in_flight"].get(str(old_port))):
                 return
@@ -61,6 +62,24 @@ def proxy_switch(proxy: dict, name: str, new_port: int, old_port: int | None, ti
         time.sleep(0.02)
     raise ComponentError(f"the endpoint proxy (pid {proxy['pid']}) did not switch to port {new_port} "
                          f"within {timeout_s:.0f}s")
+
+
+def proxy_state(port: int, timeout_s: float = 5.0) -> dict:
+    """What the endpoint proxy on `port` says of itself: backend_port, canary_port, in_flight, revisions."""
+    return json.loads(P.http_get(f"http://127.0.0.1:{port}/_kubepipe/proxy", timeout=timeout_s)[1])
+
+
+def _proxy_stale(rec: dict, name: str) -> bool:
+    """The proxy (ours) sends to other backends than the record names (a repair killed between writing the record and
+    its SIGHUP: the proxy kept a stopped canary's share)."""
+    proxy, backend = rec.get("proxy"), rec.get("backend")
+    if not backend or not P.is_ours(proxy, P.PROXY_MODULE, name):
+        return False
+    try:
+        state = proxy_state(proxy["port"], timeout_s=2.0)
+        return state["backend_port"] != backend["port"] or state.get("canary_port") != (rec.get("canary") or {}).get("port")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # it does not say: left as it is
 
 
 def champion_moved(champion: dict | None) -> bool:
@@ -172,6 +191,10 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
     if actions:
         rec["updated_at"] = time.time()
         write_record(state_dir, name, rec)
+    if _proxy_stale(rec, name):  # after the write: the proxy reads the record on SIGHUP
+        proxy_switch(rec["proxy"], name, rec["backend"]["port"], None, timeout_s=60)
+        actions.append(f"pointed the proxy at the recorded backend (port {rec['backend']['port']}) again: an "
+                       "interrupted repair had left it on other backends")
     return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": rec}
 
 

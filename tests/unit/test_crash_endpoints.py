@@ -276,3 +276,25 @@ def test_a_process_of_an_up_endpoint_that_its_record_lost_is_reported_and_repair
     assert backend_proc.poll() is None and proxy_proc.poll() is None
     (row,) = list_endpoints(str(state))
     assert row["status"] == "up" and "error" not in row
+
+
+def test_a_repair_killed_before_it_moved_the_proxy_off_a_canary_is_finished_by_the_next(procs, tmp_path):
+    """Repair writes `canary: null` (the canary now pending), then SIGHUPs the proxy. Killed between the two, the next
+    repair stopped the canary, but the proxy kept sending it its share (each such request failed over to stable)."""
+    from kubepipe.components.serving.endpoint_repair import proxy_state
+
+    state = tmp_path / ".kubepipe"
+    stable, stable_proc = _backend(procs, state, tmp_path)
+    canary, canary_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=stable, canary=dict(canary, percent=50))
+    proxy, proxy_proc = _proxy(procs, state, tmp_path, port)
+    assert proxy_state(port)["canary_port"] == canary["port"]
+    _record(state, port, backend=stable, proxy=proxy, canary=None, pending=[canary])  # as the killed repair left it
+    (report,) = repair_endpoints(str(state), NAME)
+    assert canary_proc.wait(10) is not None and report["stopped"] == [canary["pid"]]
+    assert proxy_state(port)["canary_port"] is None and proxy_state(port)["backend_port"] == stable["port"]
+    assert any(a.startswith("pointed the proxy at the recorded backend") for a in report["actions"]), report
+    assert stable_proc.poll() is None and proxy_proc.poll() is None
+    (again,) = repair_endpoints(str(state), NAME)
+    assert again["actions"] == []  # settled: nothing more to do
