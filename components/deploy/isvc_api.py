@@ -17,6 +17,8 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 class RolloutError(ComponentError):
     """The cluster refused the InferenceService (RBAC, no KServe, invalid object)."""
 
+    status: int | None = None  # the API server's HTTP status, when it answered one (409: a conflict to retry)
+
 
 def kube_api_client(config_file: str | None = None, context: str | None = None):
     """An ApiClient on a Configuration of its own: the pod's service account inside a pipeline pod, else the
@@ -106,16 +108,18 @@ class Isvc:
         try:
             return fn(GROUP, VERSION, self.ns, PLURAL, *args, **kw)
         except ApiException as exc:
-            if exc.status == 404 and what == "get":
+            if exc.status == 404 and what in ("get", "delete"):  # gone: nothing to read, or deleted already
                 return None
             hint = {401: "the cluster credentials were refused",
                     403: f"grant the pipeline's service account {what} on inferenceservices in {self.ns}",
                     404: "is KServe installed (serving.kserve.io/v1beta1 CRD) and does the namespace exist?",
                     409: "another rollout changed it at the same time; the step's retry starts over",
                     422: "the API server rejected the InferenceService as invalid"}.get(exc.status, "")
-            raise RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
-                               f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip(),
-                               retryable=exc.status not in (400, 401, 403, 404, 422)) from None
+            error = RolloutError(f"kubernetes {what} inferenceservices/{self.name} in {self.ns} failed "
+                                 f"({exc.status} {exc.reason}): {hint} {(exc.body or '')[:300]}".strip(),
+                                 retryable=exc.status not in (400, 401, 403, 404, 422))
+            error.status = exc.status
+            raise error from None
 
     def get(self):
         return self._call("get", self.api.get_namespaced_custom_object, self.name)
@@ -135,7 +139,10 @@ class Isvc:
 
 def wait_ready(isvc: Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:
     while True:
-        obj = isvc.get() or {}
+        obj = isvc.get()
+        if obj is None:  # waiting for the timeout on a deleted object, then 'is KServe installed?' at the rollback
+            return False, (f"inferenceservices/{isvc.name} in {isvc.ns} is gone: another client deleted it during "
+                           "the rollout"), {}
         state, why = readiness(obj, canary=canary)
         if state != "pending":
             return state == "ready", why, obj

@@ -16,6 +16,9 @@ Serverless mode (Knative; the default) — a real canary:
    step 1: else roll back, and the step fails); or roll back: restore the previous
    spec pinned with `canaryTrafficPercent: 0` (all traffic on the previous
    rolled-out revision, the bad one gets none) and leave the champion alone.
+   After the promotion the new revision is the rolled-out one, so the previous
+   spec goes back unpinned and takes all traffic as a revision of its own once
+   Ready. A rollback that fails is the step's error, saying what still serves.
 
 Limits, stated plainly:
 - A first deployment has no previous revision to split traffic with, so it
@@ -80,7 +83,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     timings: dict = {}
     meta = manifest["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
-    mode = "raw" if (meta.get("annotations") or {}).get(_MODE_KEY) in ("RawDeployment", "Standard") else "serverless"
+    mode = _mode(manifest)
     api = api_client if api_client is not None else kube_api_client()
     schema = cluster_schema(api)  # the KServe version in *this* cluster; none there: a clear error, nothing done
     isvc = Isvc(api, ns, name)
@@ -129,19 +132,20 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         timings["total"] = round(time.monotonic() - t_check, 3)
         return report
 
+    promoted = False  # canaryTrafficPercent removed: KServe counts the new revision as the rolled-out one from then
+
     def roll_back(why: str) -> dict:
         t = time.monotonic()
-        if previous is None:
-            isvc.delete()
-            why += "; first deployment, so the InferenceService was deleted"
-        else:
-            restored = _with_spec(isvc.get() or previous, previous)
-            if mode == "serverless":
-                # Pin every request on the last rolled-out revision (KServe's documented rollback).
-                restored["spec"]["predictor"]["canaryTrafficPercent"] = 0
-            restored["metadata"]["annotations"]["kubepipe.dev/rolled-back-version"] = str(version)
-            isvc.replace(restored)
-            why += "; previous spec restored" + (" with canaryTrafficPercent 0" if mode == "serverless" else "")
+        try:
+            if previous is None:
+                isvc.delete()
+                why += "; first deployment, so the InferenceService was deleted"
+            else:
+                why += _restore(isvc, previous, version, pin=mode == "serverless" and not promoted,
+                                deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
+        except RolloutError as exc:  # said with what the cluster does now: the step's error hid the reason
+            raise RolloutError(f"{why}; rolling back failed too: {exc}; {_left_serving(report, promoted)}",
+                               retryable=False) from None
         timings["finalize"] = round(time.monotonic() - t, 3)
         report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
         return finish("rolled_back", why)
@@ -196,7 +200,11 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
 
     t = time.monotonic()
     if canary is not None:
-        isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
+        try:
+            isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
+        except RolloutError as exc:  # raised with the judged canary left on its share, and no rollback
+            return roll_back(f"promotion to 100% was refused: {exc}")
+        promoted = True
         ok, why, obj = wait_ready(isvc, canary=False, deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
         if not ok:
             return roll_back(f"promotion to 100% did not settle: {why}")
@@ -212,6 +220,55 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         raise
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
+
+
+def _restore(isvc: Isvc, previous: dict, version, *, pin: bool, deadline: float, poll_s: float) -> str:
+    """Put the previous spec back; what the report says of it. Before the promotion it is pinned with
+    `canaryTrafficPercent: 0`, KServe's rollback: all traffic on the last rolled-out revision. After it, that revision
+    is the new version's, which the pin kept at 100% ("rolled back" while the new version served everything): the
+    previous spec then takes all traffic as a revision of its own, once it is Ready (Knative serves the new one until
+    then). A conflict (another writer between read and write) is read again and retried."""
+    for attempt in range(3):
+        current = isvc.get()
+        if current is None:  # no object to put the spec on: said as the cluster is, not as 'is KServe installed?'
+            return "; the InferenceService is gone, so nothing was restored: run the deploy again to create it"
+        restored = _with_spec(current, previous)
+        restored["spec"]["predictor"].pop("canaryTrafficPercent", None)
+        if pin:
+            restored["spec"]["predictor"]["canaryTrafficPercent"] = 0
+        restored["metadata"]["annotations"]["kubepipe.dev/rolled-back-version"] = str(version)
+        try:
+            isvc.replace(restored)
+            break
+        except RolloutError as exc:
+            if exc.status != 409 or attempt == 2:
+                raise
+    if pin:
+        return "; previous spec restored with canaryTrafficPercent 0"
+    if _mode(previous) == "serverless":
+        ok, why, _ = wait_ready(isvc, canary=True, deadline=deadline, poll_s=poll_s)
+        if not ok:
+            raise RolloutError(f"the previous spec was restored, but its revision did not become Ready: {why}")
+        return "; previous spec restored and Ready, with all traffic"
+    return "; previous spec restored"
+
+
+def _mode(obj: dict) -> str:
+    return "raw" if ((obj.get("metadata") or {}).get("annotations") or {}).get(_MODE_KEY) in (
+        "RawDeployment", "Standard") else "serverless"
+
+
+def _left_serving(report: dict, promoted: bool) -> str:
+    """What the cluster serves after a rollback that failed, and what to do: the champion has not moved."""
+    where = f"inferenceservice {report['name']} -n {report['namespace']}"
+    if report["first_deployment"]:
+        now = "the new InferenceService is still there"
+    elif promoted or report["mode"] == "raw" or report["canary_percent"] is None:
+        now = "the new version may take all of the traffic"
+    else:
+        now = f"the canary still takes {report['canary_percent']}% of the traffic"
+    return (f"{now}, and the registry's champion did not move; see `kubectl get {where}`, and restore the previous "
+            f"spec by hand (`kubectl edit {where}`) or run the deploy again once the cause is fixed")
 
 
 def _revisions(obj: dict) -> tuple[str | None, str | None]:

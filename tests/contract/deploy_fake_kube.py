@@ -63,6 +63,8 @@ class FakeKube(LoopbackServer):
         self.default_ready_after = default_ready_after
         self.objects: dict[tuple[str, str], dict] = {}
         self.polls: dict[tuple[str, str, int], int] = {}
+        self.refuse: dict[str, list[int]] = {}  # method -> statuses its next requests answer (403, 409, ...)
+        self.revisions: dict[tuple[str, str], tuple[str, int]] = {}  # (template, number) of the latest revision
         self.log: list[tuple[str, str]] = []  # (method, path)
         self.smoke_requests: list[dict] = []
         self._rv = 100
@@ -75,6 +77,21 @@ class FakeKube(LoopbackServer):
         version = (obj["metadata"].get("annotations") or {}).get("kubepipe.dev/model-version", "")
         return {"ready_after": self.default_ready_after, "smoke": "ok", **self.script.get(version, {})}
 
+    def _revision(self, obj: dict) -> str:
+        """The Knative revision serving the object's template: a new one only when the template changed (the
+        predictor without canaryTrafficPercent, with the annotations KServe copies onto it), as Knative makes them;
+        a spec that differs only in its traffic split stays on the revision it had."""
+        import json
+
+        pred = {k: v for k, v in obj["spec"]["predictor"].items() if k != "canaryTrafficPercent"}
+        template = json.dumps([pred, obj["metadata"].get("annotations") or {}], sort_keys=True)
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        last, n = self.revisions.get(key, (None, 0))
+        if template != last:
+            last, n = template, n + 1
+            self.revisions[key] = (last, n)
+        return f"{key[1]}-predictor-{n:05d}"
+
     def _status(self, obj: dict) -> None:
         """Advance the object's status one poll, like the KServe controller would over time."""
         ns, name, gen = obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"]["generation"]
@@ -84,7 +101,7 @@ class FakeKube(LoopbackServer):
         status = obj.setdefault("status", {})
         status["observedGeneration"] = gen
         pred = status.setdefault("components", {}).setdefault("predictor", {})
-        revision = f"{name}-predictor-{gen:05d}"
+        revision = self._revision(obj)
         pred["latestCreatedRevision"] = revision
         host = f"{self.url}/ingress/{ns}/{name}"
         status["url"] = f"{host}/main"
@@ -93,7 +110,7 @@ class FakeKube(LoopbackServer):
             pred["latestReadyRevision"] = revision
             canary = obj["spec"]["predictor"].get("canaryTrafficPercent")
             prev = pred.get("latestRolledoutRevision")
-            if canary is None or prev is None or prev == revision:
+            if canary is None or prev is None:
                 pred["latestRolledoutRevision"] = revision
                 pred["traffic"] = [{"revisionName": revision, "percent": 100, "latestRevision": True,
                                     "tag": "latest", "url": f"{host}/latest"}]
@@ -175,11 +192,16 @@ class _Handler(JsonHandler):
             return self.send_json(201, body)
         if obj is None:
             return self._status_body(404, "NotFound", f'inferenceservices "{name}" not found')
+        if self.fake.refuse.get(method):
+            code = self.fake.refuse[method].pop(0)
+            reason = {403: "Forbidden", 409: "Conflict"}.get(code, "InternalError")
+            return self._status_body(code, reason, f"{method} refused ({reason})")
         if method == "GET":
             self.fake._status(obj)
             return self.send_json(200, obj)
         if method == "DELETE":
             del self.fake.objects[key]
+            self.fake.revisions.pop(key, None)  # its Knative service goes with it
             return self.send_json(200, {"kind": "Status", "status": "Success"})
         body = self.read_json()
         if method == "PUT":

@@ -120,7 +120,12 @@ def test_a_champion_promoted_by_hand_during_the_bake_stays_and_the_step_fails(tm
     assert f"the deploy was rolled back (the new version does not serve); if v2 should still be champion, run the " \
            f"deploy again (or `kubepipe models promote {NAME} 2 --reason ...`)" in msg
     assert registry.alias(NAME, "champion").version == 3
-    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0 and "gs://b/models/2" not in str(obj["spec"])
+    # promoted before the champion check: v2's revision was the rolled-out one, which a `canaryTrafficPercent: 0` pin
+    # kept at 100%; v1's spec takes all traffic as a revision of its own
+    assert "canaryTrafficPercent" not in obj["spec"]["predictor"] and "gs://b/models/2" not in str(obj["spec"])
+    pred = obj["status"]["components"]["predictor"]
+    assert [(t["revisionName"], t["percent"]) for t in pred["traffic"]] == [(pred["latestReadyRevision"], 100)]
+    assert pred["latestReadyRevision"] not in (REV1, REV2)
 
 
 def test_slow_canary_rolls_back_on_p99(registry):

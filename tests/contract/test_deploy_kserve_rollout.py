@@ -99,10 +99,83 @@ def test_a_registry_failing_at_the_champion_move_restores_the_previous_spec(regi
                            r"registry's champion could not be moved to it: OSError: \[Errno 5\] Input/output error; "
                            r"the deploy was rolled back"):
             _roll(fake, registry, "2")
-        pred = fake.objects[("serving", NAME)]["spec"]["predictor"]
+        obj = fake.objects[("serving", NAME)]
     monkeypatch.undo()
+    pred = obj["spec"]["predictor"]
     assert {"name": "STORAGE_URI", "value": "gs://b/models/1"} in pred["containers"][0]["env"]
     assert registry.alias(NAME, "champion").version == 1
+    # v2's revision had taken all traffic (the rolled-out one): a `canaryTrafficPercent: 0` pin kept it there
+    status = obj["status"]["components"]["predictor"]
+    assert "canaryTrafficPercent" not in pred
+    assert _traffic(obj) == [(status["latestReadyRevision"], 100)] and status["latestReadyRevision"].endswith("00003")
+
+
+def _traffic(obj: dict) -> list[tuple[str, int]]:
+    return [(t["revisionName"], t["percent"]) for t in obj["status"]["components"]["predictor"]["traffic"]]
+
+
+def _failing_smoke(fake, **refuse):
+    """A smoke test that fails, after which the API server answers the next requests of a method with `refuse`."""
+    def smoke(target):
+        fake.refuse.update(refuse)
+        raise SmokeFailed("smoke: predict answered 500")
+    return smoke
+
+
+def test_a_refused_promotion_rolls_the_judged_canary_back(registry):
+    """A 403 on the merge-patch that promotes was raised out of the rollout, the canary left on its 10%."""
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        fake.refuse["PATCH"] = [403]
+        report = _roll(fake, registry, "2")
+        obj = fake.objects[("serving", NAME)]
+    assert report["action"] == "rolled_back" and report["champion"]["moved"] is False
+    assert report["why"].startswith("promotion to 100% was refused: kubernetes patch inferenceservices/"
+                                    f"{NAME} in serving failed (403 Forbidden)")
+    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0 and "gs://b/models/1" in str(obj["spec"])
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_a_rollback_that_fails_says_why_it_rolled_back_and_what_the_cluster_serves(registry):
+    """The rollback's own 403 was the step's whole error: why it rolled back, and that the canary still took 10% of
+    the traffic, were lost."""
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        with pytest.raises(RolloutError) as err:
+            _roll(fake, registry, "2", smoke=_failing_smoke(fake, PUT=[403]))
+    msg = str(err.value)
+    assert msg.startswith("smoke: predict answered 500; rolling back failed too: kubernetes update inferenceservices/"
+                          f"{NAME} in serving failed (403 Forbidden)")
+    assert "the canary still takes 10% of the traffic, and the registry's champion did not move" in msg
+    assert err.value.retryable is False and registry.alias(NAME, "champion").version == 1
+
+
+def test_a_conflict_at_the_rollback_is_read_again_and_retried(registry):
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        report = _roll(fake, registry, "2", smoke=_failing_smoke(fake, PUT=[409]))
+        obj = fake.objects[("serving", NAME)]
+    assert report["action"] == "rolled_back" and report["why"].endswith("; previous spec restored with "
+                                                                        "canaryTrafficPercent 0")
+    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0 and "gs://b/models/1" in str(obj["spec"])
+
+
+def test_an_inference_service_deleted_during_the_wait_is_said_at_once(registry):
+    """A 404 while waiting read as 'not Ready' until the timeout, then the rollback's replace said 'is KServe
+    installed?'."""
+    import threading
+    import time
+
+    with FakeKube(script={"2": {"ready_after": None}}) as fake:
+        _roll(fake, registry, "1")
+        threading.Timer(0.3, lambda: fake.objects.pop(("serving", NAME))).start()
+        started = time.monotonic()
+        report = _roll(fake, registry, "2", timeout_s=30)
+    assert time.monotonic() - started < 10
+    assert report["action"] == "rolled_back" and report["champion"]["moved"] is False
+    assert report["why"] == (f"new revision inferenceservices/{NAME} in serving is gone: another client deleted it "
+                             "during the rollout; the InferenceService is gone, so nothing was restored: run the "
+                             "deploy again to create it")
 
 
 def test_ready_but_failing_smoke_rolls_back(registry):
