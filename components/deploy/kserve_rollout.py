@@ -280,7 +280,8 @@ def _revisions(obj: dict) -> tuple[str | None, str | None]:
             canary = canary or entry.get("revisionName")
         elif entry.get("revisionName"):
             stable = stable or entry["revisionName"]
-    return canary or pred.get("latestReadyRevision"), stable or pred.get("previousRolledoutRevision")
+    # KServe sends the rest of a canary split to latestRolledoutRevision (previousRolledoutRevision is the one before)
+    return canary or pred.get("latestReadyRevision"), stable or pred.get("latestRolledoutRevision")
 
 
 def _analyse(obj: dict, settings: dict, prometheus_url: str, namespace: str, percent, client) -> dict:
@@ -292,6 +293,10 @@ def _analyse(obj: dict, settings: dict, prometheus_url: str, namespace: str, per
     if not canary_rev or not stable_rev:
         raise RolloutError(f"canary analysis: the InferenceService status names no canary/stable revisions "
                            f"(traffic: {((obj.get('status') or {}).get('components') or {}).get('predictor', {}).get('traffic')})")
+    if canary_rev == stable_rev:  # one revision's numbers against themselves passed every check
+        raise RolloutError(f"canary analysis: the canary and the stable revision are the same, {canary_rev}: the spec "
+                           "applied made no new Knative revision (the one already serving), so there is no canary to "
+                           "compare with it")
     t0 = time.monotonic()
     preload()  # inside the bake: not between the queries and the decision
     time.sleep(max(0.0, settings["bake_s"] - (time.monotonic() - t0)))

@@ -128,6 +128,23 @@ def test_a_champion_promoted_by_hand_during_the_bake_stays_and_the_step_fails(tm
     assert pred["latestReadyRevision"] not in (REV1, REV2)
 
 
+def test_a_redeploy_that_makes_no_new_revision_is_not_judged_against_itself(registry):
+    """The same spec applied again (a step retried after its promotion, before the champion moved) makes no new
+    Knative revision: canary and stable were both v2's revision, its numbers matched themselves, and the champion
+    moved on an analysis of nothing."""
+    with FakeKube() as kube, FakePrometheus() as prom:
+        _roll(kube, None, registry, "1")
+        _roll(kube, None, registry, "2")
+        registry.promote(NAME, 1, reason="the earlier attempt stopped before its champion move")
+        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[12] * 100, labels={"dining": 50, "travel": 50})
+        report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
+    assert report["action"] == "rolled_back" and registry.alias(NAME, "champion").version == 1
+    assert report["why"].startswith("canary analysis could not judge the canary (inconclusive rolls back): canary "
+                                    f"analysis: the canary and the stable revision are the same, {REV2}: the spec "
+                                    "applied made no new Knative revision")
+    assert registry.history(NAME)[-1]["action"] == "canary-rollback"
+
+
 def test_slow_canary_rolls_back_on_p99(registry):
     with FakeKube() as kube, FakePrometheus() as prom:
         _roll(kube, None, registry, "1")
@@ -240,3 +257,12 @@ def test_prometheus_counts_a_429_with_the_5xx_as_the_proxy_does():
         got = revision_stats(prom.url, namespace=NS, revision=REV2, window_s=60)
     assert (got["requests"], got["errors_5xx"], got["errors_4xx"]) == (100, 4, 6)
     assert any(f'revision_name="{REV2}",response_code="429"' in q for q in prom.queries)
+
+
+def test_without_traffic_entries_the_stable_revision_is_the_one_kserve_sends_the_rest_to():
+    """KServe splits a canary with latestRolledoutRevision; previousRolledoutRevision (the one before it, taking no
+    traffic) was read as the stable revision, and the canary was judged against a revision with no answers."""
+    from kubepipe.components.deploy.kserve_rollout import _revisions
+
+    pred = {"latestReadyRevision": "m-00003", "latestRolledoutRevision": "m-00002", "previousRolledoutRevision": "m-00001"}
+    assert _revisions({"status": {"components": {"predictor": pred}}}) == ("m-00003", "m-00002")
