@@ -23,7 +23,8 @@ KServe; both shaped as `RevisionStats.to_dict()`):
   against none of the stable's are not (p 0.26 at 0.05); at a limit of 0 any count is (p 0);
 - p99 latency (from the latency histograms): rolled back when the canary's p99 is above both
   `stable p99 x max_p99_ratio` and `stable p99 + max_p99_increase_ms` (the absolute floor keeps
-  2 ms -> 4 ms jitter from rolling back a fast model; null switches a bound off);
+  2 ms -> 4 ms jitter from rolling back a fast model; null switches a bound off); a revision with answers but no
+  latency histogram (its series not scraped) is inconclusive while a bound is on;
 - predicted labels: PSI of the canary's label distribution against the stable's (the data
   area's `psi`) at most `max_prediction_psi`, unless the chi-square test of the label counts
   (the data area's `chi2_pvalue`) cannot tell them apart (p >= 0.05): few answers make PSI noise;
@@ -196,7 +197,15 @@ def analyze(stable_stats: dict, canary_stats: dict, settings: dict) -> dict:
                           (st["p99_ms"] + s["max_p99_increase_ms"]) if s["max_p99_increase_ms"] is not None and st["p99_ms"] is not None else None)
               if b is not None]
     undefined = [k for k, x in (("canary", ca), ("stable", st)) if x["p99_ms"] is not None and math.isnan(x["p99_ms"])]
-    if bounds and undefined:  # NaN compares false with every bound: it passed (or failed) on nothing
+    # answers without latencies (that revision's histogram series missing): p99 passed against nothing, and a canary
+    # of 5 s p99 was promoted over a stable revision whose histogram Prometheus did not have
+    blind = [k for k, x in (("canary", ca), ("stable", st)) if x["requests"] and x["p99_ms"] is None]
+    if blind and (s["max_p99_ratio"] is not None or s["max_p99_increase_ms"] is not None):
+        check("p99_ms", False, ca["p99_ms"], st["p99_ms"], None,
+              f"the {' and '.join(blind)} revision answered with no latency histogram: nothing to compare (are its "
+              "latency metrics scraped? null max_p99_ratio and max_p99_increase_ms switch this check off); "
+              "inconclusive rolls back")
+    elif bounds and undefined:  # NaN compares false with every bound: it passed (or failed) on nothing
         check("p99_ms", False, ca["p99_ms"], st["p99_ms"], None,
               f"the {' and '.join(undefined)} p99 is undefined (NaN: every answer in the +Inf latency bucket, or a "
               "histogram without one): inconclusive rolls back")

@@ -19,6 +19,9 @@ from kubepipe.components.serving.revision_stats import (LATENCY_BUCKETS_MS, Revi
                                                         predicted_labels)
 
 
+NO_P99 = {"max_p99_ratio": None, "max_p99_increase_ms": None}  # for numbers without latencies: p99 is not judged
+
+
 def _stats(latencies, errors=0, labels=None):
     s = RevisionStats()
     for i, ms in enumerate(latencies):
@@ -101,13 +104,13 @@ def test_one_5xx_in_millions_is_a_regression_the_default_bound_sees():
     """The error rates were rounded to 6 decimals before the comparison: 1 5xx in 3 million canary answers against none
     of 30 million stable ones was 0.0 vs 0.0, and promoted under `max_error_rate_increase: 0`."""
     stable = {"requests": 30_000_000, "errors_5xx": 0}
-    out = analyze(stable, {"requests": 3_000_000, "errors_5xx": 1}, {"bake_s": 600})
+    out = analyze(stable, {"requests": 3_000_000, "errors_5xx": 1}, {**NO_P99, "bake_s": 600})
     (err,) = [x for x in out["checks"] if x["check"] == "error_rate"]
     assert out["decision"] == "rollback" and (err["canary"], err["limit"], err["passed"]) == (3.33333e-07, 0.0, False)
     assert "error_rate 3.33333e-07 > 0.0" in out["why"]
     # a stated budget is compared exactly too: 7% of errors against 3% + 0.04
     budget = analyze({"requests": 100, "errors_5xx": 3}, {"requests": 100, "errors_5xx": 7},
-                     {"bake_s": 1, "max_error_rate_increase": 0.04})
+                     {**NO_P99, "bake_s": 1, "max_error_rate_increase": 0.04})
     assert budget["decision"] == "promote", budget["why"]
 
 
@@ -261,17 +264,31 @@ def test_a_lone_inf_bucket_has_an_undefined_quantile_as_in_prometheus_and_is_inc
     assert analyze(_stats([5.0] * 100), lone, off)["decision"] == "promote"  # latency bounds off: not compared
 
 
+def test_answers_without_a_latency_histogram_are_inconclusive_not_a_passed_p99():
+    """The stable revision's histogram series missing in Prometheus (its requests there): p99 was 'not compared', and
+    a canary answering in 5 s was promoted."""
+    slow = _stats([4000.0] * 100)
+    blind = {"requests": 1000, "errors_5xx": 0, "latency_ms_buckets": {}, "labels": {}}
+    out = analyze(blind, slow, {"bake_s": 60})
+    (p99,) = [c for c in out["checks"] if c["check"] == "p99_ms"]
+    assert out["decision"] == "rollback" and p99["passed"] is False
+    assert "p99_ms: the stable revision answered with no latency histogram: nothing to compare" in out["why"]
+    assert analyze(_stats([5.0] * 100), {**blind, "requests": 100}, {"bake_s": 60})["decision"] == "rollback"
+    off = {"bake_s": 60, "max_p99_ratio": None, "max_p99_increase_ms": None}
+    assert analyze(blind, slow, off)["decision"] == "promote"  # the check switched off: said to be off
+
+
 def test_a_canary_answering_4xx_to_the_clients_is_rolled_back():
     """Only 5xx were errors: a canary refusing the real clients' schema with 400 was promoted."""
     stable = {"requests": 1000, "errors_5xx": 0, "errors_4xx": 10, "labels": {"a": 900}}
     canary = {"requests": 100, "errors_5xx": 0, "errors_4xx": 90, "labels": {}}
-    out = analyze(stable, canary, {"bake_s": 60})
+    out = analyze(stable, canary, {**NO_P99, "bake_s": 60})
     (c,) = [x for x in out["checks"] if x["check"] == "client_error_rate"]
     assert out["decision"] == "rollback" and (c["canary"], c["stable"], c["limit"]) == (0.9, 0.01, 0.06)
     assert "client_error_rate 0.9 > 0.06 (stable 0.01): the canary refuses (4xx) more" in out["why"]
     # within the default bound (+5 in 100), or with the bound raised: promoted
-    assert analyze(stable, {**canary, "errors_4xx": 5}, {"bake_s": 60})["decision"] == "promote"
-    assert analyze(stable, canary, {"bake_s": 60, "max_client_error_rate_increase": 1})["decision"] == "promote"
+    assert analyze(stable, {**canary, "errors_4xx": 5}, {**NO_P99, "bake_s": 60})["decision"] == "promote"
+    assert analyze(stable, canary, {**NO_P99, "bake_s": 60, "max_client_error_rate_increase": 1})["decision"] == "promote"
     s = RevisionStats()
     for code in (200, 400, 404, 500):
         s.observe(code, 1.0)
@@ -290,19 +307,19 @@ def test_a_4xx_or_5xx_share_over_its_limit_rolls_back_only_beyond_noise():
     answers at a true 4xx share of 0.05 give 2 or more one time in four. One rule for 4xx and 5xx: a share over the
     limit counts where the one-sided binomial test of the canary's count at the limit's rate gives p < 0.05."""
     stable = {"requests": 80, "errors_5xx": 0, "errors_4xx": 0}
-    noise = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 2}, {"bake_s": 60})
+    noise = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 2}, {**NO_P99, "bake_s": 60})
     (c,) = [x for x in noise["checks"] if x["check"] == "client_error_rate"]
     assert noise["decision"] == "promote", noise["why"]
     assert (c["canary"], c["limit"], c["passed"]) == (0.1, 0.05, True)
     assert c["note"] == "binomial p=0.26 >= 0.05: not told apart from noise"
-    real = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 4}, {"bake_s": 60})  # p 0.016
+    real = analyze(stable, {"requests": 20, "errors_5xx": 0, "errors_4xx": 4}, {**NO_P99, "bake_s": 60})  # p 0.016
     (c,) = [x for x in real["checks"] if x["check"] == "client_error_rate"]
     assert real["decision"] == "rollback" and c["note"] == "binomial p=0.016" and c["passed"] is False
     # the same rule for 5xx: a stable with 1 5xx in 80 and a canary with 1 in 20 is noise (p 0.22) ...
-    one_each = analyze({**stable, "errors_5xx": 1}, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {"bake_s": 60})
+    one_each = analyze({**stable, "errors_5xx": 1}, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {**NO_P99, "bake_s": 60})
     assert one_each["decision"] == "promote", one_each["why"]
     # ... and at a limit of 0 (no stable 5xx, the default bound 0) one 5xx is no noise: it rolls back
-    one = analyze(stable, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {"bake_s": 60})
+    one = analyze(stable, {"requests": 20, "errors_5xx": 1, "errors_4xx": 0}, {**NO_P99, "bake_s": 60})
     (e,) = [x for x in one["checks"] if x["check"] == "error_rate"]
     assert one["decision"] == "rollback" and (e["canary"], e["limit"], e["note"]) == (0.05, 0.0, "binomial p=0")
 
