@@ -292,7 +292,8 @@ def report_markdown(report: dict) -> str:
         f"- **Endpoint:** {report.get('endpoint') or '-'}",
         f"- **Champion moved:** {_moved_text(champ)}",
     ]
-    for warning in ((report.get("audit") or {}).get("error"), (champ.get("vertex_aliases") or {}).get("error")):
+    for warning in ((report.get("audit") or {}).get("error"), (champ.get("vertex_aliases") or {}).get("error"),
+                    report.get("warning")):
         if warning:
             lines.append(f"- **Warning:** {warning}")
     if report.get("canary_percent") is not None:

@@ -26,6 +26,7 @@ Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -165,12 +166,19 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
 
     def roll_back(why: str) -> dict:
         t = time.monotonic()
-        new_id = new_deployed_id()
-        if new_id:
-            if old_split:
-                endpoint.update(traffic_split=old_split)
-            endpoint.undeploy(new_id)
-            why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
+        try:
+            new_id = new_deployed_id()
+            if new_id:
+                if old_split:
+                    endpoint.update(traffic_split=old_split)
+                endpoint.undeploy(new_id)
+                why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
+        except gexc.GoogleAPICallError as exc:  # was the raw API error, the reason and the endpoint's state unsaid
+            raise ComponentError(
+                f"{why}; rolling back failed too: {_api_text(exc)}; the new model may still take traffic on endpoint "
+                f"{endpoint.resource_name} (the registry's champion did not move): see `gcloud ai endpoints describe "
+                f"{endpoint.name} --region {cfg.location}`, put the traffic back on {old_split or 'the old models'} "
+                "and undeploy the new model by hand, or run the deploy again") from None
         timings["finalize"] = round(time.monotonic() - t, 3)
         timings["total"] = round(time.monotonic() - t0, 3)
         report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
@@ -202,7 +210,10 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     timings["smoke"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     if old_ids:
-        endpoint.update(traffic_split={new_id: 100})
+        try:
+            endpoint.update(traffic_split={new_id: 100})
+        except gexc.GoogleAPICallError as exc:  # was raised with the canary left on its share
+            return roll_back(f"promotion to 100% was refused: {_api_text(exc)}")
     reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if old_ids else "")
     try:  # before the old models are undeployed: a champion moved during the canary rolls back to them
         report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason,
@@ -210,8 +221,21 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     except (ChampionMoved, PromotionFailed) as exc:  # the champion did not move: the old models serve again
         roll_back(str(exc))
         raise
+    stuck = []
     for old in old_ids:
-        endpoint.undeploy(old)
+        try:
+            endpoint.undeploy(old)
+        except gexc.GoogleAPICallError as exc:  # a raw error after the switch and the champion's move: the step failed
+            stuck.append(f"{old} ({_api_text(exc)})")
+    if stuck:  # they take no traffic: the rollout stands, and says what is left to clean up
+        report["warning"] = (f"the old deployed models {', '.join(stuck)} could not be undeployed; they take no "
+                             f"traffic but hold their machines: `gcloud ai endpoints undeploy-model {endpoint.name} "
+                             f"--region {cfg.location} --deployed-model-id ID`")
+        print(f"warning: {report['warning']}", file=sys.stderr, flush=True)
     timings["finalize"] = round(time.monotonic() - t, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
     return {**report, "action": "promoted", "why": reason}
+
+
+def _api_text(exc) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc.message).split())[:300]}"

@@ -22,6 +22,7 @@ class FakeVertex(VertexRestFake):
         self.models: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
         self.predict_answers: list[str] = []
+        self.refuse: dict[str, list[int]] = {}  # an endpoint verb (":undeployModel", or "PATCH") -> its next answers
         self._n = 1000
         self._rng = random.Random(seed)
 
@@ -61,6 +62,9 @@ class FakeVertex(VertexRestFake):
         if ep is None:
             return 404, err(404, "endpoint not found")
         verb = m.group(3)
+        if self.refuse.get(verb or method):
+            code = self.refuse[verb or method].pop(0)
+            return code, err(code, f"{verb or method} refused ({code})")
         if method == "GET" and not verb:
             return 200, ep
         if method == "PATCH" and not verb:

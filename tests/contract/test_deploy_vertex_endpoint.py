@@ -188,3 +188,46 @@ def test_a_registry_failing_at_the_champion_move_rolls_the_rollout_back(registry
     assert [d["id"] for d in ep["deployedModels"]] == [first["deployed_model_id"]]
     monkeypatch.undo()
     assert registry.alias(NAME, "champion").version == 1
+
+
+def test_an_old_model_that_cannot_be_undeployed_leaves_the_promotion_standing_with_a_warning(registry):
+    """The old model's undeploy failing after the switch and the champion's move raised the raw API error: the step
+    failed though v2 served all traffic and was champion."""
+    from kubepipe.components.deploy.target import report_markdown
+
+    with FakeVertex() as fake:
+        first = _deploy(fake, registry, 1, canary=100)
+        fake.refuse[":undeployModel"] = [403]
+        report = _deploy(fake, registry, 2)
+        ep = _endpoint(fake)
+    assert report["action"] == "promoted" and registry.alias(NAME, "champion").version == 2
+    assert ep["trafficSplit"] == {report["deployed_model_id"]: 100}
+    assert {d["id"] for d in ep["deployedModels"]} == {first["deployed_model_id"], report["deployed_model_id"]}
+    assert report["warning"].startswith(f"the old deployed models {first['deployed_model_id']} (Forbidden: ")
+    assert "could not be undeployed; they take no traffic" in report["warning"]
+    assert f"- **Warning:** {report['warning']}" in report_markdown(report)
+
+
+def test_a_refused_traffic_switch_rolls_the_canary_back(registry):
+    """The update to 100% refused raised the raw API error, the smoked canary left on its 10%."""
+    with FakeVertex() as fake:
+        first = _deploy(fake, registry, 1, canary=100)
+        fake.refuse["PATCH"] = [403]
+        report = _deploy(fake, registry, 2)
+        ep = _endpoint(fake)
+    assert report["action"] == "rolled_back" and report["why"].startswith("promotion to 100% was refused: Forbidden: ")
+    assert ep["trafficSplit"] == {first["deployed_model_id"]: 100}
+    assert [d["id"] for d in ep["deployedModels"]] == [first["deployed_model_id"]]
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_a_rollback_that_fails_keeps_its_reason_and_says_what_may_still_serve(registry):
+    with FakeVertex(script={"2": {"predict": "fail"}}) as fake:
+        _deploy(fake, registry, 1, canary=100)
+        fake.refuse[":undeployModel"] = [403]
+        with pytest.raises(ComponentError) as err:
+            _deploy(fake, registry, 2, canary=50)
+    msg = str(err.value)
+    assert msg.startswith("smoke: predict call ") and "; rolling back failed too: Forbidden: " in msg
+    assert "the new model may still take traffic on endpoint projects/" in msg and "champion did not move" in msg
+    assert registry.alias(NAME, "champion").version == 1
