@@ -143,10 +143,16 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     from google.cloud import aiplatform
 
     try:
+        found = aiplatform.Endpoint.list(filter=f'display_name="{name}"', **where)
+        foreign = [e.resource_name for e in found if (e.labels or {}).get(MANAGED_BY) != "kubepipe"]
+        if foreign:  # its deployed models were undeployed at the promotion, and its traffic taken over
+            raise ComponentError(f"model_name: the Vertex endpoint {foreign[0]} (display name {name!r}) is not managed "
+                                 f"by kubepipe (no label {MANAGED_BY}: kubepipe), and a deploy would take all its "
+                                 "traffic and undeploy its models; pick another model_name, or label the endpoint "
+                                 f"{MANAGED_BY}=kubepipe to let kubepipe take it over")
         model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
                                         serving_container_image_uri=cfg.image, labels=labels, sync=True,
                                         **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
-        found = aiplatform.Endpoint.list(filter=f'display_name="{name}"', **where)
         endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None

@@ -231,3 +231,19 @@ def test_a_rollback_that_fails_keeps_its_reason_and_says_what_may_still_serve(re
     assert msg.startswith("smoke: predict call ") and "; rolling back failed too: Forbidden: " in msg
     assert "the new model may still take traffic on endpoint projects/" in msg and "champion did not move" in msg
     assert registry.alias(NAME, "champion").version == 1
+
+
+def test_an_endpoint_kubepipe_does_not_manage_is_refused_before_anything_changes(registry):
+    """An endpoint of the same display name made by someone else had its traffic taken and its models undeployed."""
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, canary=100)
+        ep = _endpoint(fake)
+        ep["labels"] = {"team": "search"}
+        before = (dict(ep["trafficSplit"]), list(ep["deployedModels"]), len(fake.models))
+        with pytest.raises(ComponentError) as err:
+            _deploy(fake, registry, 2)
+        after = (dict(ep["trafficSplit"]), list(ep["deployedModels"]), len(fake.models))
+    assert str(err.value).startswith(f"model_name: the Vertex endpoint projects/proj/locations/europe-west4/endpoints/"
+                                     f"{ep['name'].rsplit('/', 1)[1]} (display name '{NAME}') is not managed by "
+                                     "kubepipe (no label managed-by: kubepipe)")
+    assert after == before and registry.alias(NAME, "champion").version == 1
