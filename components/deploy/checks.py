@@ -79,6 +79,10 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                                      "new version would take all traffic at once",
                                      "use deployment_mode: serverless in the target profile for a canary, or "
                                      "canary_percent: 100 for a plain rolling update"))
+        elif target == "vertex" and canary == 0:  # deploy_vertex read 0 as no canary: all traffic at once, unjudged
+            issues.append(CheckIssue(("canary_percent",), "a 0% canary cannot be smoked on Vertex, which reaches the "
+                                     "new model only through its share of the endpoint's traffic; it would take all "
+                                     "traffic at once", "e.g. canary_percent: 10 (100 = no canary)"))
     runtime = w.get("runtime")
     if runtime is not None and runtime not in RUNTIMES:
         issues.append(CheckIssue(("runtime",), f"unknown serving runtime `{runtime}`",
@@ -239,7 +243,7 @@ def deploy_reference() -> Reference:
     return Reference(
         allowed={"runtime": Allowed(RUNTIMES), "serving": Allowed(SERVING_KEYS),
                  "autoscaling": Allowed(AUTOSCALING_KEYS, f"metric: {' | '.join(METRICS)} (raw deployment mode: cpu, memory)"),
-                 "canary_percent": Allowed(note="0 to 100; 100 = no canary (1 to 99 with canary_analysis)"),
+                 "canary_percent": Allowed(note="0 to 100; 100 = no canary (1 to 99 with canary_analysis; not 0 on vertex)"),
                  "canary_analysis": Allowed(ANALYSIS_KEYS, "after smoke, hold the canary bake_s seconds and compare "
                                                            "it with the stable revision (docs/deploy.md)")},
         example="""deploy:

@@ -169,6 +169,15 @@ def test_a_canary_in_raw_mode_is_refused_not_rolled_out_to_everyone():
     assert check({"canary_percent": 10}, deployment_mode="serverless") == []
 
 
+def test_a_0_percent_canary_on_vertex_is_refused_not_deployed_at_100():
+    """Vertex smokes the canary through its traffic share: 0 was read as 'no canary', and the unjudged model took all
+    traffic at once (the most cautious setting gave the least cautious rollout)."""
+    (issue,) = check({"canary_percent": 0}, target="vertex")
+    assert issue.path == ("canary_percent",) and "it would take all traffic at once" in issue.message
+    assert check({"canary_percent": 0}, target="kubeflow") == []  # smoked on its own tagged URL there
+    assert check({"canary_percent": 1}, target="vertex") == check({"canary_percent": 100}, target="vertex") == []
+
+
 _DEPLOY_PIPELINE = """\
 apiVersion: kubepipe/v1
 kind: Pipeline
