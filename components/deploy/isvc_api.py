@@ -139,7 +139,15 @@ class Isvc:
 
 def wait_ready(isvc: Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:
     while True:
-        obj = isvc.get()
+        try:
+            obj = isvc.get()
+        except RolloutError as exc:  # an API server's 5xx / 429 while polling ended the step, the canary on its share
+            if not exc.retryable:
+                raise
+            if time.monotonic() >= deadline:
+                return False, f"not Ready before the timeout (last read: {exc})", {}
+            time.sleep(poll_s)
+            continue
         if obj is None:  # waiting for the timeout on a deleted object, then 'is KServe installed?' at the rollback
             return False, (f"inferenceservices/{isvc.name} in {isvc.ns} is gone: another client deleted it during "
                            "the rollout"), {}

@@ -63,7 +63,7 @@ class FakeKube(LoopbackServer):
         self.default_ready_after = default_ready_after
         self.objects: dict[tuple[str, str], dict] = {}
         self.polls: dict[tuple[str, str, int], int] = {}
-        self.refuse: dict[str, list[int]] = {}  # method -> statuses its next requests answer (403, 409, ...)
+        self.refuse: dict[str, list[int]] = {}  # method -> statuses its next requests answer (403, 409; 0: served)
         self.revisions: dict[tuple[str, str], tuple[str, int]] = {}  # (template, number) of the latest revision
         self.log: list[tuple[str, str]] = []  # (method, path)
         self.smoke_requests: list[dict] = []
@@ -192,8 +192,8 @@ class _Handler(JsonHandler):
             return self.send_json(201, body)
         if obj is None:
             return self._status_body(404, "NotFound", f'inferenceservices "{name}" not found')
-        if self.fake.refuse.get(method):
-            code = self.fake.refuse[method].pop(0)
+        code = self.fake.refuse[method].pop(0) if self.fake.refuse.get(method) else 0
+        if code:  # 0: this one is answered
             reason = {403: "Forbidden", 409: "Conflict"}.get(code, "InternalError")
             return self._status_body(code, reason, f"{method} refused ({reason})")
         if method == "GET":

@@ -307,3 +307,13 @@ def test_raw_mode_smokes_the_cluster_internal_address_not_the_ingress_domain():
     # through the profile's ingress_url the domain is the Host header, as before; serverless keeps its canary URL
     assert smoke_url(obj, "raw", "http://gateway.internal") == "http://clf-predictor-serving.example.com"
     assert smoke_url(obj, "serverless", None) == "http://clf-predictor-serving.example.com"
+
+
+def test_an_api_server_hiccup_while_waiting_is_polled_through(registry):
+    """A 500 on one GET while waiting for Ready raised out of the rollout, the unjudged canary left on its 10%."""
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        fake.refuse["GET"] = [0, 500, 500]  # the read of the previous spec is served; two polls after the apply fail
+        report = _roll(fake, registry, "2")
+    assert report["action"] == "promoted", report["why"]
+    assert registry.alias(NAME, "champion").version == 2
