@@ -168,6 +168,9 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     except SmokeFailed as exc:
         timings["smoke"] = round(time.monotonic() - t, 3)
         return roll_back(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a smoke function's own bug: the unjudged canary must not keep its share
+        timings["smoke"] = round(time.monotonic() - t, 3)
+        return roll_back(f"smoke: the smoke test itself failed ({type(exc).__name__}: {str(exc)[:200]})")
     timings["smoke"] = round(time.monotonic() - t, 3)
 
     details = None

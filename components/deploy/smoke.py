@@ -109,9 +109,13 @@ def tensor_smoke(encode: Callable[[list], dict]) -> SmokeFn:
             raise SmokeFailed(f"smoke: {target.url} unreachable: {exc}") from None
         if resp.status_code != 200:
             raise SmokeFailed(f"smoke: infer answered {resp.status_code}: {resp.text[:200]}")
-        outs = {o.get("name"): o for o in (resp.json().get("outputs") or [])}
+        try:  # a proxy's HTML page, or JSON of another shape: a raw ValueError left the canary on its share
+            doc = resp.json()
+            outs = {o.get("name"): o for o in (doc.get("outputs") or []) if isinstance(o, dict)}
+        except (ValueError, AttributeError, TypeError):
+            raise SmokeFailed(f"smoke: infer answered without an `outputs` list: {resp.text[:200]}") from None
         shape = (outs.get("logits") or {}).get("shape") or []
-        if not shape or shape[0] != len(target.inputs):
+        if not isinstance(shape, list) or not shape or shape[0] != len(target.inputs):
             raise SmokeFailed(f"smoke: expected `logits` with {len(target.inputs)} rows, got shape {shape}")
         return {"ready": True, "predictions": shape[0], "seconds": round(time.perf_counter() - started, 4)}
 

@@ -50,7 +50,7 @@ def merge_patch(target, patch):
 
 
 class FakeKube(LoopbackServer):
-    """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail", "failed_to_load": bool}`.
+    """`script[version] = {"ready_after": N | None, "smoke": "ok" | "fail" | "html", "failed_to_load": bool}`.
 
     `ready_after: None` = never Ready; `failed_to_load` reports modelStatus FailedToLoad from poll 2.
     """
@@ -164,7 +164,14 @@ class _Handler(JsonHandler):
         beh = self.fake._behaviour(obj)
         body = self.read_json() if method == "POST" else None
         self.fake.smoke_requests.append({"tag": tag, "path": rest, "body": body})
-        if beh["smoke"] != "ok":
+        if beh["smoke"] == "html" and not rest.endswith("/ready"):  # a proxy's page in front of the model server
+            page = b"<html><body>Sign in to continue</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            return self.wfile.write(page)
+        if beh["smoke"] not in ("ok", "html"):
             return self.send_json(500, {"error": "model crashed on input"})
         if rest.endswith("/ready"):
             return self.send_json(200, {"name": name, "ready": True})

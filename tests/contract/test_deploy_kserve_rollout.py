@@ -317,3 +317,30 @@ def test_an_api_server_hiccup_while_waiting_is_polled_through(registry):
         report = _roll(fake, registry, "2")
     assert report["action"] == "promoted", report["why"]
     assert registry.alias(NAME, "champion").version == 2
+
+
+def test_a_tensor_smoke_answered_with_a_proxy_s_html_page_rolls_back(registry):
+    """A 200 HTML page (a sign-in proxy) raised a raw JSONDecodeError out of the rollout, the canary on its 10%."""
+    import numpy as np
+
+    from kubepipe.components.deploy.smoke import tensor_smoke
+
+    smoke = tensor_smoke(lambda texts: {"ids": np.zeros((len(texts), 4), dtype=np.int64)})
+    with FakeKube(script={"2": {"smoke": "html"}}) as fake:
+        _roll(fake, registry, "1", smoke=smoke)
+        report = _roll(fake, registry, "2", smoke=smoke)
+        obj = fake.objects[("serving", NAME)]
+    assert report["action"] == "rolled_back" and registry.alias(NAME, "champion").version == 1
+    assert report["why"].startswith("smoke: infer answered without an `outputs` list: <html><body>Sign in")
+    assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_a_smoke_function_that_breaks_rolls_the_canary_back(registry):
+    def broken(target):
+        raise KeyError("logits")
+
+    with FakeKube() as fake:
+        _roll(fake, registry, "1")
+        report = _roll(fake, registry, "2", smoke=broken)
+    assert report["action"] == "rolled_back"
+    assert report["why"].startswith("smoke: the smoke test itself failed (KeyError: 'logits')")
