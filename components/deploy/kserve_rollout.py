@@ -147,6 +147,8 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
             raise RolloutError(f"{why}; rolling back failed too: {exc}; {_left_serving(report, promoted)}",
                                retryable=False) from None
         timings["finalize"] = round(time.monotonic() - t, 3)
+        # where the old version serves: the canary's tagged URL (the report's `endpoint`) reached the rolled-back one
+        report["url"] = None if previous is None else (previous.get("status") or {}).get("url")
         report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}
         return finish("rolled_back", why)
 

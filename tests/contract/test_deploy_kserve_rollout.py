@@ -184,6 +184,8 @@ def test_ready_but_failing_smoke_rolls_back(registry):
         report = _roll(fake, registry, "2")
     assert report["action"] == "rolled_back" and "answered 500" in report["why"]
     assert registry.alias(NAME, "champion").version == 1
+    # the report's endpoint is where the old version serves, not the rolled-back canary's tagged URL
+    assert report["url"] == f"{fake.url}/ingress/serving/{NAME}/main"
 
 
 def test_injected_smoke_function_decides(registry):
