@@ -19,6 +19,7 @@ from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
 __all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+           "file_target_problem",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
@@ -144,6 +145,19 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fresh_name: bool = Fals
         fh.write(data)
 
 
+def file_target_problem(path: str | Path) -> str | None:
+    """Why a regular file cannot be written at `path` (a folder or device is there, a file stands where a folder
+    above it must be), or None: folders missing above it are created by the write."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        what = " (a folder)" if path.is_dir() else ""
+        return f"{path}: exists and is not a regular file{what}; choose a file path"
+    blocker = next((p for p in path.parents if p.exists() or p.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"{blocker}: {IN_THE_WAY}"
+    return None
+
+
 def _atomic_target(path: str | Path) -> tuple[Path, int]:
     """(the file an atomic write replaces, symlink followed; the permission bits the new file gets: those of
     the file it replaces, else the umask's default, as `open` would give it)."""
@@ -152,8 +166,9 @@ def _atomic_target(path: str | Path) -> tuple[Path, int]:
     path = Path(path)
     if path.is_symlink():
         path = path.resolve()
-    if path.exists() and not path.is_file():
-        raise UserError(f"{path}: exists and is not a regular file; choose a file path")
+    problem = file_target_problem(path)
+    if problem:
+        raise UserError(problem)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

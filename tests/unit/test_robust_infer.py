@@ -82,17 +82,3 @@ def test_duplicate_columns_in_frame():
     with pytest.raises(DataError, match="'a' appears more than once"):
         infer_expectations(df)
 
-
-def test_out_in_missing_folder_is_refused(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    f = tmp_path / "d.csv"
-    f.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
-    target = tmp_path / "nope" / "deeper" / "x.yaml"
-    code, _, err = _run(capsys, "expectations", "infer", str(f), "--out", str(target))
-    assert code == 2 and "does not exist" in err and "create the folder first" in err
-    assert not (tmp_path / "nope").exists()
-    code, _, err = _run(capsys, "expectations", "infer", str(f), "--out", str(tmp_path))
-    assert code == 2 and "is a folder" in err
-    code, _, err = _run(capsys, "expectations", "infer", str(f), "--out", "x.yaml")
-    assert code == 0, err
-    assert (tmp_path / "x.yaml").read_text().startswith("# inferred")

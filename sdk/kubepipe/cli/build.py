@@ -8,12 +8,12 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, TARGET, dash_is_stdout
+from kubepipe.cli.options import PIPELINE, PROFILE, SET, TARGET, out_option
 
 __all__ = ["register"]
 
 
-def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
+def validate(pipeline: Path = PIPELINE, target: str = TARGET,
              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
              fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
     """Check a pipeline for a target; print every problem at once."""
@@ -33,10 +33,9 @@ def validate(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
                       f"{console.escape(target)}")
 
 
-def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
+def compile_(pipeline: Path = PIPELINE, target: str = TARGET,
              profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
-             out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
-                                                help="Write the IR here (default: stdout)."),
+             out: Optional[Path] = out_option("Write the IR here (default: stdout)."),
              home: Path = output.HOME) -> None:
     """Compile to KFP IR YAML for a target."""
     from kubepipe.api import compile as do_compile
@@ -51,7 +50,7 @@ def compile_(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target
         console.out.file.write(compiled.ir_yaml)
 
 
-def graph(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = TARGET,
+def graph(pipeline: Path = PIPELINE, target: str = TARGET,
           profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = output.HOME) -> None:
     """Print the pipeline as a Mermaid flowchart."""
     from kubepipe.api import validate as do_validate

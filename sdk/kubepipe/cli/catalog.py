@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import dash_is_stdout
+from kubepipe.cli.options import out_option
 
 __all__ = ["register"]
 
@@ -25,8 +25,7 @@ def components(name: Optional[str] = typer.Argument(
                fmt: RefFormat = typer.Option(RefFormat.text, "--format", callback=output.remember_format,
                                              case_sensitive=False,
                                              help="text | json (docs/cli.md) | markdown (docs/components.md)."),
-               out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
-                                                  help="Write here instead of stdout.")) -> None:
+               out: Optional[Path] = out_option("Write here instead of stdout.")) -> None:
     """The component catalog; with NAME, each input's meaning, allowed values and an example."""
     from kubepipe.catalog.reference import reference_markdown
 
@@ -101,8 +100,7 @@ def _write(text: str, out: Optional[Path]) -> None:
         console.out.file.write(text)
 
 
-def schema(out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
-                                              help="Write here instead of stdout."),
+def schema(out: Optional[Path] = out_option("Write here instead of stdout."),
            format_: str = typer.Option("json", "--format", help="json (JSON Schema) | markdown (reference)")) -> None:
     """JSON Schema of the pipeline YAML (for editors: yaml-language-server), or its Markdown reference."""
     from kubepipe.errors import UserError

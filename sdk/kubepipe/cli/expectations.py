@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console
-from kubepipe.cli.options import dash_is_stdout
+from kubepipe.cli.options import given_location, out_option
 
 __all__ = ["register"]
 
@@ -17,9 +17,8 @@ expectations_app = typer.Typer(help="Great Expectations helpers for the validate
 
 @expectations_app.command("infer")
 def infer(
-    data: str = typer.Argument(..., help="CSV or Parquet file (local path, gs:// or http(s)://)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", callback=dash_is_stdout,
-                                       help="Write the YAML here instead of stdout."),
+    data: str = typer.Argument(..., parser=given_location, help="CSV or Parquet file (local path, gs:// or http(s)://)."),
+    out: Optional[Path] = out_option("Write the YAML here instead of stdout."),
     max_categories: int = typer.Option(20, "--max-categories", min=0,
                                        help="Columns with at most this many values get a value set."),
     sample: int = typer.Option(100_000, "--sample", min=0, help="Rows to look at (seeded sample); 0 = all."),
@@ -39,13 +38,6 @@ def infer(
     from kubepipe.components.data.load import load
     from kubepipe.errors import UserError
 
-    if out is not None:
-        parent = out.parent if str(out.parent) else Path(".")
-        if out.is_dir():
-            raise UserError(f"--out {out}: is a folder; give a file name, e.g. {out / 'expectations.yaml'}")
-        if not parent.is_dir():
-            raise UserError(f"--out {out}: the folder {parent} does not exist; create the folder first "
-                            f"(mkdir -p {parent}) or write somewhere else")
     from kubepipe.components.data.sources import mark_problem
 
     marks = {"delimiter": delimiter, "decimal": decimal, "thousands": thousands}

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
+from kubepipe.cli.options import given_path
 from kubepipe.cli.output import HOME
 
 __all__ = ["register"]
@@ -28,7 +29,7 @@ REGISTRY = typer.Option(
 TAG = typer.Option(None, "--tag", help="Image tag (default: the kubepipe version).")
 REVISION = typer.Option(None, "--revision", help="VCS revision recorded in the image labels.")
 NAME = typer.Option(None, "--name", help="Project image name (default: [project].name of the context's pyproject.toml).")
-CONTEXT = typer.Option(Path("."), "--context", help="Build context: your repository's root.")
+CONTEXT = typer.Option(Path("."), "--context", parser=given_path, help="Build context: your repository's root.")
 FROM_SOURCE = typer.Option(False, "--from-source",
                            help="Install the kubepipe checkout in the context instead of the released package.")
 # Not typer's envvar: $KUBEPIPE_IMAGE (the runtime the profiles read) must not turn a cpu build into an error.
@@ -49,9 +50,9 @@ def image(
     registry: Optional[str] = REGISTRY,
     tag: Optional[str] = TAG,
     digest: Optional[str] = typer.Option(None, "--digest", help="Pushed digest sha256:...; prints the pinned reference."),
-    metadata: Optional[Path] = typer.Option(None, "--metadata", help="Read the digest from buildx's --metadata-file JSON."),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", parser=given_path, help="Read the digest from buildx's --metadata-file JSON."),
     write_profile: Optional[Path] = typer.Option(
-        None, "--write-profile", help="Profile YAML whose runtime_image gets the pinned reference (comments kept)."),
+        None, "--write-profile", parser=given_path, help="Profile YAML whose runtime_image gets the pinned reference (comments kept)."),
     revision: Optional[str] = REVISION,
     name: Optional[str] = NAME,
     context: Path = CONTEXT,
@@ -108,7 +109,7 @@ def build(kind: str = KIND, registry: Optional[str] = REGISTRY, tag: Optional[st
 
 
 @image_app.command("init")
-def init(directory: Path = typer.Argument(Path("."), help="Your repository (the Dockerfiles go to DIR/docker/)."),
+def init(directory: Path = typer.Argument(Path("."), parser=given_path, help="Your repository (the Dockerfiles go to DIR/docker/)."),
          force: bool = typer.Option(False, "--force", help="Overwrite Dockerfiles already there.")) -> None:
     """Copy the Dockerfiles into your repository to customise; `image build` then uses them."""
     from kubepipe.backends.packaging import images

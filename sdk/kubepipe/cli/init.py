@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 
 from kubepipe.cli import console
+from kubepipe.cli.options import given_path
 
 __all__ = ["register"]
 
 
-def init(directory: Path = typer.Argument(Path("."), help="Project folder (created if missing)."),
+def init(directory: Path = typer.Argument(Path("."), parser=given_path, help="Project folder (created if missing)."),
          name: str = typer.Option("my-pipeline", "--name", "-n", help="Pipeline name."),
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Scaffold a starter pipeline that validates (core install) and runs locally (kubepipe[local])."""

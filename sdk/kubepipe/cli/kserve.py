@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from kubepipe.cli import console
-from kubepipe.cli.options import SET, dash_is_stdout
+from kubepipe.cli.options import SET, given_path, out_option
 from kubepipe.components.serving.options import DEFAULTS as SERVE
 from kubepipe.components.serving.options import HELP as SERVE_HELP
 
@@ -64,10 +64,9 @@ def manifest(
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas", help="autoscaling.max_replicas."),
     metric: Optional[str] = typer.Option(None, "--metric", help="concurrency | rps | cpu | memory"),
     target: Optional[int] = typer.Option(None, "--target", help="Scale target for --metric."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", callback=dash_is_stdout,
-                                          help="Write here instead of stdout (`-o -`: stdout)."),
+    output: Optional[Path] = out_option("Write here instead of stdout (`-o -`: stdout).", "--output", "-o"),
     profile: Optional[Path] = typer.Option(
-        None, "--profile",
+        None, "--profile", parser=given_path,
         help="kubeflow target profile (default: the nearest configs/kubeflow.yaml above the working directory)."),
     sets: Optional[List[str]] = SET,
 ) -> None:
@@ -156,10 +155,10 @@ def _kubeflow_profile(profile: Optional[Path], sets: Optional[List[str]]):
 
 @kserve.command("validate")
 def validate(files: List[Path] = typer.Argument(
-                 ..., help="YAML files; their InferenceServices are checked, also the items of a List "
+                 ..., parser=given_path, help="YAML files; their InferenceServices are checked, also the items of a List "
                            "(`kubectl get inferenceservices -o yaml`)."),
              crd_file: Optional[Path] = typer.Option(
-                 None, "--crd", help="A CRD YAML, e.g. from `kubectl get crd inferenceservices.serving.kserve.io -o yaml` "
+                 None, "--crd", parser=given_path, help="A CRD YAML, e.g. from `kubectl get crd inferenceservices.serving.kserve.io -o yaml` "
                                      "(default: $KUBEPIPE_KSERVE_CRD, else the KServe schema shipped with kubepipe).")
              ) -> None:
     """Check every InferenceService in FILES against KServe's CRD schema (strict: unknown fields fail).

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, VersionCommand, minutes
+from kubepipe.cli.options import PROFILE, SET, VersionCommand, given_location, minutes
 from kubepipe.cli.output import FORMAT, HOME, Format
 from kubepipe.errors import printable
 from kubepipe.json_values import NOT_FINITE_TEXT
@@ -17,7 +17,7 @@ from kubepipe.json_values import NOT_FINITE_TEXT
 __all__ = ["register"]
 
 REGISTRY = typer.Option(
-    None, "--registry", "-r", envvar="KUBEPIPE_REGISTRY",
+    None, "--registry", "-r", envvar="KUBEPIPE_REGISTRY", parser=given_location,
     help="Registry URI: file://path (relative to cwd), gs://bucket/path, or any fsspec URI "
          "(default: the local profile's registry_uri, where local runs register: file://<home>/registry unless "
          "the nearest configs/local.yaml above the working directory names another).",

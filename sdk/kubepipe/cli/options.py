@@ -10,19 +10,52 @@ from typing import Callable, Optional
 import typer
 import typer.core
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "parse_params", "parse_labels", "finite", "dash_is_stdout",
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "PIPELINE", "given_location", "given_path", "out_file", "out_option", "parse_params", "parse_labels", "finite",
            "VersionCommand"]
 
+
+def given_location(value: str) -> str:
+    """The parser of a path-or-URI option typed `str` (`--registry`, `serve MODEL_DIR`): an empty value, as an
+    unset shell variable gives (`--registry "$REG"`), is refused, not read as 'not given' (the local registry) or
+    as the working folder."""
+    if isinstance(value, str) and not value.strip():
+        raise typer.BadParameter("is empty (an unset shell variable?); give a path")
+    return value
+
+
+def given_path(value: str | Path) -> Path:
+    """The parser of every path argument and option (`parser=given_path`). typer reads an empty value as Path("."):
+    `validate ""` said '.: is a folder', `init ""` scaffolded into the working folder, `--home ""` kept state there.
+    tests/unit/test_cli_paths.py runs every one with ''."""
+    return Path(given_location(value)) if isinstance(value, str) else Path(value)
+
+
+PIPELINE = typer.Argument(..., parser=given_path, help="Pipeline YAML.")
 TARGET = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex")
-PROFILE = typer.Option(None, "--profile", help="Target profile file (default: the nearest configs/<target>.yaml "
-                                               "above the pipeline, else above the working directory).")
+PROFILE = typer.Option(None, "--profile", parser=given_path,
+                       help="Target profile file (default: the nearest configs/<target>.yaml above the pipeline, "
+                            "else above the working directory).")
 SET = typer.Option(None, "--set", help="Override a profile value: key=value (repeatable).")
 PARAM = typer.Option(None, "--param", "-p", help="Run-time param: name=value (repeatable).")
 
 
-def dash_is_stdout(value: Optional[Path]) -> Optional[Path]:
-    """An `--out` option's callback: `-o -` is stdout, as it is for most tools (it wrote a file named `-`)."""
-    return None if value is not None and str(value) == "-" else value
+def out_file(value: Optional[Path]) -> Optional[Path]:
+    """Every `--out` option's callback, one rule: `-o -` is stdout, as for most tools (it wrote a file named `-`);
+    folders missing above the file are created when it is written; a folder or a file in the way is refused now,
+    before the command's work (the write would refuse it only after)."""
+    if value is None or str(value) == "-":
+        return None
+    from kubepipe.util import file_target_problem
+
+    problem = file_target_problem(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+def out_option(help_: str, *names: str):
+    """An `--out` option: a path, `-` for stdout, checked by `out_file`."""
+    return typer.Option(None, *(names or ("--out", "-o")), parser=given_path, callback=out_file, help=help_)
 
 
 def parse_params(items: list[str] | None, flag: str = "--param", name: str = "name") -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Any, Iterable, NamedTuple, Optional, Sequence
 import typer
 
 from kubepipe.cli import console
+from kubepipe.cli.options import given_path
 from kubepipe.errors import printable
 from kubepipe.json_values import finite_or_null
 from kubepipe.util import DEFAULT_HOME as _HOME
@@ -44,7 +45,7 @@ def remember_format(value: Any) -> Any:
 FORMAT = typer.Option(Format.text, "--format", callback=remember_format, case_sensitive=False,
                       help="text (for people; one tab-separated record per line when piped) or json "
                            "(one document; shapes in docs/cli.md).")
-HOME = typer.Option(DEFAULT_HOME, "--home", envvar="KUBEPIPE_HOME",
+HOME = typer.Option(DEFAULT_HOME, "--home", envvar="KUBEPIPE_HOME", parser=given_path,
                     help="kubepipe's state folder: runs/, state/, registry/, endpoints/, scheduler.db.")
 
 

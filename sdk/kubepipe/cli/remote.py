@@ -8,7 +8,7 @@ from typing import Iterable, Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PARAM, PROFILE, SET, finite, parse_params
+from kubepipe.cli.options import PARAM, PIPELINE, PROFILE, SET, finite, given_path, parse_params
 from kubepipe.cli.output import FORMAT, HOME, Format
 from kubepipe.cli.runs import local_state_dir
 
@@ -41,7 +41,7 @@ def _progress(event) -> None:
     console.err.print(f"  {console.escape(what)}: [{colour}]{event.state.lower()}[/{colour}]")
 
 
-def submit(pipeline: Path = typer.Argument(..., help="Pipeline YAML."), target: str = REMOTE_TARGET,
+def submit(pipeline: Path = PIPELINE, target: str = REMOTE_TARGET,
            param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET,
            wait: bool = typer.Option(False, "--wait", "-w", help="Follow task states; exit 1 naming a failed task."),
            slot: Optional[str] = typer.Option(None, "--slot", help="Vertex: run slot in the job id (default: this minute)."),
@@ -107,7 +107,8 @@ def _backend(target: str, pkg, pipeline: Path, home: Path, params: dict, profile
                                           sets=backend.sets)
 
 
-def schedule(pipeline: Path = typer.Argument(..., help="Pipeline YAML with a `schedule:` block."),
+def schedule(pipeline: Path = typer.Argument(..., parser=given_path,
+                                             help="Pipeline YAML with a `schedule:` block."),
              target: str = typer.Option("local", "--target", "-t", help="local | kubeflow | vertex"),
              plan_only: bool = typer.Option(False, "--plan", help="Show the plan; change nothing."),
              pause: bool = typer.Option(False, "--pause", help="Pause the schedule. The YAML says whether it runs: a "

@@ -9,12 +9,12 @@ from typing import Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PARAM, PROFILE, SET, parse_params
+from kubepipe.cli.options import PARAM, PIPELINE, PROFILE, SET, parse_params
 
 __all__ = ["register", "report_line"]
 
 
-def run(pipeline: Path = typer.Argument(..., help="Pipeline YAML."),
+def run(pipeline: Path = PIPELINE,
         param: Optional[list[str]] = PARAM, profile: Optional[Path] = PROFILE,
         set_: Optional[list[str]] = SET,
         target: str = typer.Option("local", "--target", "-t", help="Only local runs here; use `submit` for clusters."),

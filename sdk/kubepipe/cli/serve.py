@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from kubepipe.cli import console, output
+from kubepipe.cli.options import given_location
 from kubepipe.cli.output import FORMAT, HOME, Format
 from kubepipe.components.serving.options import DEFAULTS as D
 from kubepipe.components.serving.options import HELP as H
@@ -17,7 +18,7 @@ from kubepipe.components.serving.options import HELP as H
 __all__ = ["register"]
 
 # The old spelling of --home for endpoint commands; hidden, and it warns.
-STATE_DIR = typer.Option(None, "--state-dir", hidden=True, help="Deprecated: use --home.")
+STATE_DIR = typer.Option(None, "--state-dir", hidden=True, parser=given_location, help="Deprecated: use --home.")
 ENDPOINT_NAME = "Endpoint name (`kubepipe endpoints list` lists them)."
 
 
@@ -47,7 +48,7 @@ def _opt(key: str, *flags: str):
 
 
 def serve(
-    model_dir: str = typer.Argument(..., help="A Model artifact directory: a train step's model, or a build-index step's retrieval index."),
+    model_dir: str = typer.Argument(..., parser=given_location, help="A Model artifact directory: a train step's model, or a build-index step's retrieval index."),
     name: str = _opt("name", "--name"),
     host: str = _opt("host", "--host"),
     port: int = _opt("port", "--port"),
