@@ -90,8 +90,9 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         raise ValidationError(issues)
     try:
         plan = build_plan(loaded, prof)
-    except ValidationError as exc:
-        raise ValidationError(issues + exc.issues) from None
+    except ValidationError as exc:  # one problem per place: where the spec refused a value, the plan read around it
+        said = {i.path for i in issues}
+        raise ValidationError(issues + [i for i in exc.issues if i.path not in said]) from None
     if issues:
         raise ValidationError(issues)
     if resume is not None and name is None:

@@ -38,12 +38,24 @@ def _problems(tmp_path, text):
      "steps.a.componnet", "unknown key `componnet`"),
     (("    after: [a]", "    after: [a]\n    colour: red"), "steps.b.colour", "unknown key `colour`"),
     (("    after: [a]", "    aftr: [a]"), "steps.b.aftr", "unknown key `aftr`"),
+    # a refused foreach/when/after hid the rest until it was fixed
+    (("    after: [a]", "    after: [a]\n    foreach: 5"), "steps.b.foreach", "`foreach` takes a list"),
+    (("    after: [a]", "    after: [a]\n    foreach: {x: 1}"), "steps.b.foreach", "(got a mapping)"),
+    (("    after: [a]", "    after: [a]\n    when: 5"), "steps.b.when", "valid string"),
+    (("    after: [a]", "    after: 5"), "steps.b.after", "valid list"),
 ])
 def test_a_schema_error_and_an_unknown_step_are_said_together(tmp_path, broken, path, said):
     problems = _problems(tmp_path, PIPELINE.replace(*broken))
     assert any(p == path and said in m for p, m in problems), problems
     assert ("steps.b.with.message", "unknown step `aa`") in problems, problems
     assert len(problems) == 2, problems  # nothing from the broken part, no `missing component` beside `componnet`
+
+
+def test_a_refused_foreach_is_still_a_loop_to_the_step_s_item_and_parallelism(tmp_path):
+    """Read around as a loop over items not known: `${item}` and `parallelism:` are not said to need a `foreach`."""
+    problems = _problems(tmp_path, PIPELINE.replace("    after: [a]", "    after: [a]\n    foreach: 5\n    parallelism: 2")
+                         .replace('"${steps.aa.outputs.text}"', '"${item}"'))
+    assert problems == [("steps.b.foreach", "`foreach` takes a list, ${params.x} or a step output")], problems
 
 
 @pytest.mark.parametrize("broken, path", [

@@ -15,6 +15,10 @@ __all__ = ["readable_around", "ReadAround", "meant_in"]
 
 # how a step runs (retries, resources, its image...): no plan check needs it to check the rest
 _SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism", "image"}
+# a refused `when` or `after` only adds checks of its own: left out. A refused `foreach` (`foreach: 5`) is read as a
+# loop over items not known, so the step's `${item}`s and `parallelism` are not said to need one (what the plan says
+# of the stand-in itself, at `foreach`, the spec has said: api drops it)
+_STEP_PARTS = {"when": None, "after": None, "foreach": []}
 _CONSTANTS = {("apiVersion",): "kubepipe/v1", ("kind",): "Pipeline"}  # the one value each may have
 
 
@@ -26,7 +30,8 @@ def _at_fault(error: dict) -> tuple | None:
     if where[:1] == ("params",) and (where[2:] == ("default",) or (len(where) == 2 and error["type"] == "value_error")):
         return where[:2] + ("default",)  # the default itself, or Param's own check of it
     depth = 3 if where[:1] == ("steps",) else 2 if where[:1] in (("on_exit",), ("defaults",)) else 0
-    return where[:depth] if depth and len(where) >= depth and where[depth - 1] in _SETTINGS else None
+    part = where[depth - 1] if depth and len(where) >= depth else None
+    return where[:depth] if part in _SETTINGS or (part in _STEP_PARTS and depth) else None
 
 
 def _param_type(data: dict, where: tuple) -> str | None:
@@ -105,7 +110,8 @@ def _read_around(data: dict, errors: list, renamed: dict[tuple, tuple]) -> dict 
     for error in errors:
         where, fault = tuple(error["loc"]), _at_fault(error)
         if fault is not None:
-            data = _at(data, fault, drop=True)
+            stand_in = _STEP_PARTS.get(fault[-1]) if fault[:1] != ("params",) else None
+            data = _at(data, fault, stand_in, drop=stand_in is None)
         elif where in _CONSTANTS and error["type"] == "literal_error":
             data = _at(data, where, _CONSTANTS[where])
         elif where[:1] == ("params",) and where[2:] == ("type",) and _param_type(data, where):
