@@ -205,7 +205,7 @@ def test_a_whole_dict_param_feeds_a_builtins_mapping_and_its_values_are_checked(
                              "this param)")
 
 
-def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tmp_path):
+def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tmp_path, monkeypatch):
     """`--resume OLD` of a run recorded before credentials in params were refused said '--param data: ...', a flag
     the user never passed; it names the resumed run's recorded value, and a value given now replaces it."""
     from kubepipe.backends.local.resume import run_params
@@ -219,7 +219,8 @@ def test_a_credential_in_a_resumed_run_s_record_is_not_blamed_on_a_param_flag(tm
         "password), which params may no longer hold; pass `params={'data': ...}` without it (a value given now "
         "replaces the recorded one), or start a fresh run without resume=; give the step `env: {VAR: {secret: ")
     assert "pw" not in str(exc.value)
-    assert run_params(compiled, {"data": "d.csv"}, earlier, "p-20260101-old")["data"] == str(Path.cwd() / "d.csv")
+    monkeypatch.chdir(tmp_path)  # a file that is there: one that is not is refused (test_local_param_files.py)
+    assert run_params(compiled, {"data": "data.csv"}, earlier, "p-20260101-old")["data"] == str(tmp_path / "data.csv")
     with pytest.raises(UserError, match=r"^params\['data'\]: a param value holds a credential"):
         run_params(compiled, {"data": "postgres://u:pw2@h/db"}, earlier, "p-20260101-old")
 

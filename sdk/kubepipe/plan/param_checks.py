@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from kubepipe.catalog import ComponentInfo
 from kubepipe.plan.bindings import BindingError, item_type_issue, items_field_issue, parse_value
-from kubepipe.plan.model import ItemRef, ParamRef
+from kubepipe.plan.model import ItemRef, Nested, ParamRef
 
 __all__ = ["ParamIssue", "param_value_issues", "run_value_problems", "refuse_run_values",
-           "pipeline_value_problems", "given_now", "Said"]
+           "pipeline_value_problems", "missing_file_problems", "given_now", "Said"]
 
 Said = Callable[[str, Any, str], str]  # (param, value, reason) -> the line refusing it
 
@@ -140,6 +140,34 @@ def refuse_run_values(steps: list, values: Mapping[str, Any], said: Said | None 
     problems = run_value_problems(steps, values, said)
     if problems:
         raise UserError("\n".join(problems))
+
+
+def missing_file_problems(plan: Any, values: Mapping[str, Any], said: Said | None = None) -> list[str]:
+    """A local run's values (already absolute) for params only path inputs read, naming a local file or folder that is
+    not there (`--param train_uri=/no/such.csv`): refused before any step runs (the run failed at its `load` step,
+    after the steps before it). A URI (gs://, s3://, https://) is not looked for here; a param that another input
+    is given too (a step of yours may write the file first) is left to the run, as a default is left to a warning."""
+    from kubepipe.spec.paths import local_file
+    from kubepipe.spec.source import format_path
+
+    readers: dict[str, list[str]] = {}
+    others: set[str] = set()
+    for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]:
+        for key, b in s.args.items():
+            if isinstance(b, ParamRef) and key in _path_keys(s.info):
+                readers.setdefault(b.name, []).append(format_path(("steps", s.name, key)))
+            elif isinstance(b, ParamRef):
+                others.add(b.name)
+            elif isinstance(b, Nested):
+                others |= {r.name for _, r in b.leaves() if isinstance(r, ParamRef)}
+    out = []
+    for name, where in readers.items():
+        value = values.get(name)
+        file = local_file(value, ".") if isinstance(value, str) and name not in others else None
+        if file is not None and not file.exists():
+            out.append((said or given_now)(name, value, f"no file or folder {file} (read by {', '.join(where)}); "
+                                                        "check the path, or give a gs:// or s3:// URI"))
+    return out
 
 
 def pipeline_value_problems(plan: Any, values: Mapping[str, Any], said: Said | None = None) -> list[str]:

@@ -142,6 +142,7 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     from kubepipe.plan.paths import absolute_path_params
 
     declared = compiled.plan.params
+    written = {k: v for k, v in params.items() if isinstance(v, str)}  # as given, relative to the working folder
     params = absolute_path_params(compiled.plan.source_path, params)  # a resumed run may start in another folder
     carried = {k: v for k, v in (earlier or {}).items() if k in declared and k not in params}
     types = {k: p.type for k, p in declared.items()}
@@ -155,13 +156,14 @@ def run_params(compiled: Compiled, params: dict[str, Any], earlier: dict[str, An
     if missing:
         raise UserError(f"missing value for param{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pass "
                         f"{params_hint(missing)}")
-    from kubepipe.plan.param_checks import given_now, pipeline_value_problems, refuse_run_values
+    from kubepipe.plan.param_checks import given_now, missing_file_problems, pipeline_value_problems, refuse_run_values
 
     def said(name: str, value: Any, reason: str) -> str:  # a value not given now is the resumed run's record's
         return recorded_refused(name, value, reason, resumed) if name in carried else given_now(name, value, reason)
 
     refuse_run_values(compiled.plan.steps, out, said)  # as a literal would be: before any step runs
-    problems = pipeline_value_problems(compiled.plan, out, said)  # and across steps: the columns its files have
+    problems = missing_file_problems(compiled.plan, {**out, **written}, said)  # the files a local run reads: there
+    problems += pipeline_value_problems(compiled.plan, out, said)  # and across steps: the columns its files have
     if problems:
         raise UserError("\n".join(problems))
     return out
