@@ -22,7 +22,7 @@ import sys
 import threading
 import warnings
 from contextvars import ContextVar
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from kubepipe.errors import ServiceError, UserError
 from kubepipe.kfp_client_build import bound_calls as _bound_calls  # noqa: F401  # tests import it from here
@@ -30,7 +30,7 @@ from kubepipe.kfp_client_build import kfp_client_class as _kfp_client_class
 from kubepipe.kfp_client_build import kubeconfig_file as _kubeconfig_file
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter",
+__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter", "kfp_listed",
            "refuse_inline_secrets", "service_failed", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
@@ -44,6 +44,33 @@ def eq_filter(key: str, value: str) -> str:
     import json
 
     return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
+
+
+def kfp_listed(fetch: Callable[[str], Any], items: str, key: str, *, enough: Callable[[list], bool] = lambda _: False,
+               max_pages: int | None = None) -> list:
+    """Every item of a KFP v2beta1 listing, page by page (`fetch(page_token)` -> a page), each once (by its `key`
+    attribute: a run created meanwhile shifts the pages). A page token given again (a server or proxy that loops)
+    raises instead of asking for ever: `kubepipe schedule` hung, `runs list` listed a run many times."""
+    from kubepipe.kfp_client_build import NotTheApisAnswer
+
+    out: list = []
+    seen: set = set()
+    tokens: set[str] = set()
+    token, pages = "", 0
+    while max_pages is None or pages < max_pages:
+        page, pages = fetch(token), pages + 1
+        for item in getattr(page, items, None) or []:
+            if getattr(item, key, None) not in seen:
+                seen.add(getattr(item, key, None))
+                out.append(item)
+        token = getattr(page, "next_page_token", None) or ""
+        if not token or enough(out):
+            break
+        if token in tokens:
+            raise NotTheApisAnswer(200, f"page {pages} of the listing gave a page token it gave before: the listing "
+                                        "loops", _HINT_5XX + " (and of any proxy in front of it)", service_fault=True)
+        tokens.add(token)
+    return out
 
 
 @contextlib.contextmanager
@@ -141,9 +168,11 @@ def api_error_text(exc: BaseException) -> str | None:
         body = json.loads(body).get("error") or json.loads(body).get("message") or body
     except (TypeError, ValueError, AttributeError):
         pass
-    text = " ".join(str(body).split())[:300]
+    from kubepipe.kfp_client_build import html_page
+
+    text = html_page(str(body)) or " ".join(str(body).split())[:300]  # a proxy's error page: not its markup
     code = _status_code(status)
-    hint = (_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None
+    hint = getattr(exc, "hint", None) or ((_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None)
     if type(exc).__name__ == "DefaultCredentialsError":
         key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if key:  # set, but to a missing or malformed file: it was 'no Google credentials found; set it ...'
@@ -177,6 +206,8 @@ def service_failed(exc: BaseException) -> bool:
     connection or timeout error of any client (aiohttp's ClientConnectorError, botocore's EndpointConnectionError,
     google.auth's TransportError), or a retry that gave up on one (api_core's RetryError names it as `cause`)."""
     for _ in range(5):  # a cause's cause, a few at most
+        if isinstance(getattr(exc, "service_fault", None), bool):  # kfp_client_build.NotTheApisAnswer
+            return bool(getattr(exc, "service_fault"))
         status = getattr(exc, "status", None) or getattr(exc, "code", None)
         code = _status_code(status)
         if code is not None:
@@ -192,6 +223,7 @@ def service_failed(exc: BaseException) -> bool:
     return False
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
 _NO_ANSWER = re.compile(r"Connect(ion|or)?Error|Timeout|^TransportError$")
 
 
@@ -278,12 +310,16 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
     except Exception as exc:  # connection refused, bad TLS, 401 on healthz...
         said = api_error_text(exc) if getattr(exc, "status", None) else None
         if said:
-            raise UserError(f"{where}.host: Kubeflow Pipelines at {via} failed its health check {said}") from exc
+            kind = ServiceError if service_failed(exc) else UserError
+            raise kind(f"{where}.host: Kubeflow Pipelines at {via} failed its health check {said}") from exc
         if _timed_out(exc):
             raise ServiceError(f"{where}.host: Kubeflow Pipelines at {via} accepted the connection but did not "
                                f"answer its health check ({timeout:g} s per attempt: request_timeout_s); check the "
                                f"host and port (a proxy or port-forward that hangs?)") from exc
-        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: {exc}") from exc
+        why = _ERRNO.search(str(exc))  # urllib3's MaxRetryError runs to three lines: its errno's words say it
+        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: "
+                        + (f"{why.group(1).strip().lower()}; check the host and port (a `kubectl port-forward` that "
+                           "is not running?)" if why else str(exc))) from exc
     return client
 
 

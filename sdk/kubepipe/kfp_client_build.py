@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
+import re
 import threading
 from typing import Any, Iterator, NoReturn
 
@@ -16,7 +18,8 @@ from kubepipe.errors import UserError
 from kubepipe.dependency_pins import changed, signature_problem
 from kubepipe.kfp_private import missing
 
-__all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module", "KUBERNETES_DECLARED"]
+__all__ = ["kfp_client_class", "bound_calls", "kubeconfig_file", "kube_config_module", "KUBERNETES_DECLARED",
+           "NotTheApisAnswer", "html_page"]
 
 KUBERNETES_DECLARED = "kubernetes>=29"  # as pyproject.toml declares it
 
@@ -91,22 +94,81 @@ def kfp_client_class():
             api = getattr(self, "_healthz_api", None)  # kfp's own, private: its constructor asks it
             if api is None:
                 _changed("kfp.Client has no _healthz_api")
+            bound_calls(api.api_client, self._kubepipe_timeout)  # the constructor's health check is checked too
             return api.healthz_service_get_healthz(_request_timeout=self._kubepipe_timeout)
 
     return Client
 
 
 def bound_calls(api_client: Any, timeout: tuple[float, float]) -> None:
-    """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own."""
+    """Give every request of `api_client` (kfp_server_api.ApiClient) `timeout` unless the call sets its own, and
+    refuse a 2xx answer that is not JSON (`NotTheApisAnswer`): the generated client deserialised a login page or
+    a proxy's HTML, or JSON cut short, into an empty model, and `submit` said 'submitted: run None'."""
+    if getattr(api_client, "_kubepipe_bound", False):
+        return
     request = api_client.request
     problem = signature_problem(request, ["_request_timeout"], match="includes")  # fail loudly if the API changes
     if problem:
         _changed(f"kfp_server_api.ApiClient.request {problem}")
 
     def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-        return request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
+        response = request(*args, _request_timeout=_request_timeout or timeout, **kwargs)
+        if kwargs.get("_preload_content", True):
+            refuse_unreadable(response)
+        return response
 
     api_client.request = bounded
+    api_client._kubepipe_bound = True
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def html_page(body: bytes | str) -> str | None:
+    """'an HTML page ('502 Bad Gateway')' when `body` is one (a proxy's error or login page), else None: said so,
+    not as the page's markup."""
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
+    head = raw.lstrip()[:512].lower()
+    if not (head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<head" in head or b"<body" in head):
+        return None
+    title = _TITLE.search(raw[:4096])
+    named = " ".join(title.group(1).decode("utf-8", "replace").split())[:80] if title else ""
+    return f"an HTML page{f' ({named!r})' if named else ''}"
+
+
+class NotTheApisAnswer(Exception):
+    """A 2xx answer of a KFP host that is not the API's JSON. `service_fault`: JSON cut short (the service's or the
+    network's fault: run again), not an HTML page (a login or proxy page: the profile's `host` or token)."""
+
+    def __init__(self, status: int, body: str, hint: str, service_fault: bool) -> None:
+        super().__init__(body)
+        self.status, self.body, self.hint, self.service_fault = status, body, hint, service_fault
+
+
+def refuse_unreadable(response: Any) -> None:
+    if not hasattr(response, "data"):  # kfp_server_api's RESTResponse: the body its deserializer reads
+        _changed("kfp_server_api.ApiClient.request returns no .data (the answer's body), so an answer that is not the "
+                 "API's JSON cannot be told")
+    data = response.data
+    if not isinstance(data, (bytes, str)) or not data.strip():
+        return
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        json.loads(raw)
+        return
+    except ValueError:
+        pass
+    status = getattr(response, "status", 200)
+    page = html_page(raw)
+    if page:
+        raise NotTheApisAnswer(
+            status, f"{page} came back, not the KFP API's JSON",
+            "`host` must reach the KFP API (ml-pipeline, e.g. http://localhost:8888 after `kubectl port-forward -n "
+            "kubeflow svc/ml-pipeline 8888:8888`); a login page is a proxy in front of it asking for a bearer "
+            "token, which kubepipe reads from the variable that auth.token_env names", service_fault=False)
+    raise NotTheApisAnswer(status, f"the answer is not JSON ({len(raw)} bytes, cut short?)",
+                           "run the command again; if it persists, look at the service and any proxy in front of it",
+                           service_fault=True)
 
 
 def _changed(why: str) -> NoReturn:

@@ -48,6 +48,9 @@ class FakeKfp(LoopbackServer):
         self.multi_user = False
         self.forbid: str | None = None  # a path suffix answered 403
         self.stall: str | None = None  # a path suffix held 3 s, then closed unanswered (a hung proxy)
+        # "METHOD /path-suffix" -> (status, content type, body): what a proxy or a broken server answers instead
+        self.raw: dict[str, tuple[int, str, bytes]] = {}
+        self.loop_pages = False  # every listing names its first page as the next one (a server that loops)
         self.tasks = ["load", "train"]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -77,6 +80,16 @@ class FakeKfp(LoopbackServer):
         if self.stall and req.path.endswith(self.stall):
             time.sleep(3)
             return  # the client gave up long before: nothing to answer
+        raw = next((v for k, v in self.raw.items() if k.split(" ")[0] == req.method
+                    and req.path.endswith(k.split(" ", 1)[1])), None)
+        if raw is not None:
+            status, ctype, data = raw
+            h.send_response(status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
         with self._lock:
             status, out = self._route(req)
             enabled: dict[str, int] = {}
@@ -165,6 +178,8 @@ class FakeKfp(LoopbackServer):
         if r.query.get("sort_by", "").endswith(" desc"):  # creation order stands in for created_at
             items.reverse()
         total = len(items)
+        if self.loop_pages:
+            return {key: items, "total_size": total, "next_page_token": "0"}
         size = int(r.query.get("page_size") or 0)
         if size:  # pages as the API gives them: an opaque next_page_token until the last one
             start = int(r.query.get("page_token") or 0)

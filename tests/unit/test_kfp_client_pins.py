@@ -22,6 +22,9 @@ def test_the_kfp_client_parts_kubepipe_uses_are_there():
     assert "_request_timeout" in inspect.signature(kfp_server_api.ApiClient.request).parameters
     assert "'_request_timeout'" in inspect.getsource(
         kfp_server_api.HealthzServiceApi.healthz_service_get_healthz_with_http_info)
+    # what request returns: its body is what the deserializer reads (a login page became an empty model)
+    assert "self.data = resp.data" in inspect.getsource(kfp_server_api.rest.RESTResponse.__init__)
+    assert "json.loads(response.data)" in inspect.getsource(kfp_server_api.ApiClient.deserialize)
 
 
 def test_a_request_without_a_timeout_parameter_fails_loudly():

@@ -125,16 +125,15 @@ _PAGE, _MAX_PAGES = 100, 50  # KFP's page size; a pipeline's runs are looked for
 def _kfp_runs(client: Any, ns: str | None, ids: set | None, limit: int) -> list:
     """The newest `limit` runs (of the pipelines `ids`, when given), page by page: the runs of one pipeline were
     looked for among the newest 100 of all runs only, and `--limit` above 100 was capped."""
-    runs: list = []
-    cursor = ""  # KFP's next_page_token
-    for _ in range(_MAX_PAGES):
-        page = client.list_runs(page_token=cursor, page_size=_PAGE, sort_by="created_at desc", namespace=ns)
-        runs += [r for r in page.runs or []
-                 if ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids]
-        cursor = getattr(page, "next_page_token", None) or ""
-        if len(runs) >= limit or not cursor:
-            break
-    return runs[:limit]
+    from kubepipe.clients import kfp_listed
+
+    def wanted(r: Any) -> bool:
+        return ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids
+
+    runs = kfp_listed(lambda token: client.list_runs(page_token=token, page_size=_PAGE, sort_by="created_at desc",
+                                                     namespace=ns),
+                      "runs", "run_id", enough=lambda got: sum(map(wanted, got)) >= limit, max_pages=_MAX_PAGES)
+    return [r for r in runs if wanted(r)][:limit]
 
 
 def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, client: Any = None,

@@ -22,7 +22,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import eq_filter, kfp_namespace, quiet, service_name
+from kubepipe.clients import eq_filter, kfp_listed, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -57,18 +57,11 @@ class KfpSchedules:
         self.namespace = kfp_namespace(profile, self.client)
 
     def list(self, name: str) -> list[ActualSchedule]:
-        out: list[ActualSchedule] = []
-        next_page = ""
-        while True:
-            with quiet():
-                page = self.client.list_recurring_runs(page_token=next_page, page_size=100, namespace=self.namespace,
-                                                       filter=eq_filter("display_name", name))
-            for rr in page.recurring_runs or []:
-                if rr.display_name == name:
-                    out.append(_actual(rr))
-            next_page = page.next_page_token or ""
-            if not next_page:
-                return out
+        with quiet():
+            found = kfp_listed(lambda token: self.client.list_recurring_runs(
+                page_token=token, page_size=100, namespace=self.namespace, filter=eq_filter("display_name", name)),
+                "recurring_runs", "recurring_run_id")
+        return [_actual(rr) for rr in found if rr.display_name == name]
 
     def create(self, desired: DesiredSchedule, *, enabled: bool) -> str:
         experiment_id = ensure_experiment(self.client, self.profile.get("experiment"), namespace=self.namespace)

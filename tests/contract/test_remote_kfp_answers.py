@@ -1,0 +1,108 @@
+"""The real kfp.Client against a KFP host that answers what the API never does: an HTML page (a login or proxy
+page) with 200, JSON cut short, a listing whose page token loops, no answer at all. Each is an error naming the host,
+what failed and what to do; never 'submitted: run None', never a command that asks for ever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from remote_fake_kfp import FakeKfp
+
+from kubepipe.backends.packaging.pipeline import PipelinePackage
+from kubepipe.backends.remote import kubeflow
+from kubepipe.backends.remote.listing import list_remote_runs
+from kubepipe.backends.schedules.kubeflow import KfpSchedules
+from kubepipe.errors import ServiceError, UserError
+from kubepipe.kfp_client_build import NotTheApisAnswer
+
+pytestmark = pytest.mark.contract
+
+ADD = str(Path(__file__).resolve().parents[2].parent / "shared" / "kfp-testdata" / "add_numbers.yaml")
+LOGIN = (200, "text/html", b"<!DOCTYPE html>\n<html><head><title>Sign in to Kubeflow</title></head><body>...</body>")
+BAD_GATEWAY = (502, "text/html", b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>")
+CUT_SHORT = (200, "application/json", b'{"run_id": "run-9", "display_na')
+
+
+@pytest.fixture
+def kfp(monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", "test-token-not-a-secret")
+    with FakeKfp() as fake:
+        fake.profile = {"host": fake.url, "experiment": "kubepipe", "pipeline_root": "minio://mlpipeline/kubepipe",
+                        "auth": {"token_env": "KFP_TOKEN"}}
+        yield fake
+
+
+def _submit(kfp):
+    return kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+
+
+def test_a_login_page_is_not_a_submitted_run(kfp):
+    """200 with a login page for `POST /runs` was read as a run with no id: 'submitted ...: run None'."""
+    kfp.raw["POST /runs"] = LOGIN
+    with pytest.raises(UserError) as exc:
+        _submit(kfp)
+    said = str(exc.value)
+    assert said.startswith(f"kubeflow at {kfp.url}: creating the run failed (200): an HTML page ('Sign in to "
+                           "Kubeflow') came back, not the KFP API's JSON; `host` must reach the KFP API")
+    assert "bearer token" in said and exc.value.exit_code == 2  # the profile's to fix, not the service's
+
+
+def test_a_login_page_fails_the_health_check(kfp):
+    kfp.raw["GET /healthz"] = LOGIN  # the check passed and the upload was the first call to fail
+    with pytest.raises(UserError, match=rf"^profile.host: Kubeflow Pipelines at {kfp.url} failed its health check "
+                                        r"\(200\): an HTML page \('Sign in to Kubeflow'\) came back"):
+        _submit(kfp)
+    assert [r.path for r in kfp.requests] == ["/apis/v2beta1/healthz"]
+
+
+def test_a_proxy_error_page_is_named_by_its_title_not_its_markup(kfp):
+    kfp.raw["GET /healthz"] = BAD_GATEWAY  # said the page's markup, and exit 2 for the service's fault
+    with pytest.raises(ServiceError) as exc:
+        _submit(kfp)
+    assert f"at {kfp.url} failed its health check (502): an HTML page ('502 Bad Gateway'); the service failed" \
+        in str(exc.value) and "<html>" not in str(exc.value) and exc.value.exit_code == 1
+
+
+def test_json_cut_short_is_a_service_failure_not_an_empty_answer(kfp):
+    kfp.raw["POST /runs"] = CUT_SHORT
+    with pytest.raises(ServiceError, match=rf"^kubeflow at {kfp.url}: creating the run failed \(200\): the answer "
+                                           r"is not JSON \(31 bytes, cut short\?\); run the command again"):
+        _submit(kfp)
+
+
+def test_a_listing_whose_page_token_loops_fails_instead_of_asking_for_ever(kfp):
+    """`kubepipe schedule` asked for the same page for ever; `runs list --pipeline` listed a run once per page."""
+    _submit(kfp)
+    kfp.loop_pages = True
+    said = "(200): page 2 of the listing gave a page token it gave before: the listing loops; the service failed"
+    with pytest.raises(ServiceError) as exc:
+        list_remote_runs("kubeflow", kfp.profile, pipeline="add-numbers")
+    assert str(exc.value).startswith(f"kubeflow at {kfp.url}: listing runs failed {said}")
+    with pytest.raises(NotTheApisAnswer, match=r"listing loops"):  # the CLI names it: 'listing schedules ... failed'
+        KfpSchedules(PipelinePackage.from_ir(open(ADD).read()), kfp.profile).list("kubepipe-add-numbers")
+    assert len(kfp.requests) < 20
+
+
+def test_a_run_listed_on_two_pages_is_listed_once(kfp):
+    """A run created while the pages are read shifts them: the run at a page's end comes again on the next."""
+    runs = [_submit(kfp).run_id for _ in range(3)]
+    real = kfp._list
+
+    def shifted(key, items, r):
+        out = real(key, items, r)
+        if key == "runs" and r.query.get("page_token") == "100":  # page 2 starts with page 1's last run again
+            out = {key: out.get(key, []) or [dict(kfp._public(kfp.runs[runs[0]]))], "total_size": 3}
+        elif key == "runs":
+            out = {**out, "next_page_token": "100"}
+        return out
+
+    kfp._list = shifted
+    assert [r["run_id"] for r in list_remote_runs("kubeflow", kfp.profile)] == runs[::-1]
+
+
+def test_a_host_nothing_listens_on_says_so_in_a_line(kfp):
+    with pytest.raises(UserError) as exc:
+        kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), {**kfp.profile, "host": "http://127.0.0.1:1"})
+    assert str(exc.value) == ("profile.host: cannot reach Kubeflow Pipelines at http://127.0.0.1:1: connection "
+                              "refused; check the host and port (a `kubectl port-forward` that is not running?)")
