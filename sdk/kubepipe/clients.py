@@ -173,6 +173,10 @@ def api_error_text(exc: BaseException) -> str | None:
     text = html_page(str(body)) or " ".join(str(body).split())[:300]  # a proxy's error page: not its markup
     code = _status_code(status)
     hint = getattr(exc, "hint", None) or ((_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None)
+    if type(exc).__name__ == "ParseError" and type(exc).__module__.startswith("google.protobuf"):
+        # a REST answer that is not the API's JSON: 'Failed to load JSON: Expecting value: line 1 column 1'
+        text, hint = "the answer is not the API's JSON (an HTML page, or JSON cut short)", (
+            "check api_endpoint (a proxy or login page in front of the API?); if it is right, run the command again")
     if type(exc).__name__ == "DefaultCredentialsError":
         key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if key:  # set, but to a missing or malformed file: it was 'no Google credentials found; set it ...'
@@ -206,8 +210,9 @@ def service_failed(exc: BaseException) -> bool:
     connection or timeout error of any client (aiohttp's ClientConnectorError, botocore's EndpointConnectionError,
     google.auth's TransportError), or a retry that gave up on one (api_core's RetryError names it as `cause`)."""
     for _ in range(5):  # a cause's cause, a few at most
-        if isinstance(getattr(exc, "service_fault", None), bool):  # kfp_client_build.NotTheApisAnswer
-            return bool(getattr(exc, "service_fault"))
+        fault = getattr(exc, "service_fault", None)  # kfp_client_build.NotTheApisAnswer's
+        if isinstance(fault, bool):
+            return fault
         status = getattr(exc, "status", None) or getattr(exc, "code", None)
         code = _status_code(status)
         if code is not None:

@@ -501,3 +501,28 @@ def test_loading_a_vertex_profile_checks_its_region_without_importing_aiplatform
             "print('google.cloud.aiplatform' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.splitlines() == ["not a Vertex AI region; did you mean `europe-west4`?", "False"], out.stderr
+
+
+@pytest.mark.parametrize("body", [b"<!DOCTYPE html><html><head><title>Sign in</title></head></html>",
+                                  b'{"name": "projects/my-proj/loc'])
+def test_an_answer_that_is_not_json_says_so_and_what_to_check(vx, body):
+    """It said 'failed (ParseError): Failed to load JSON: Expecting value: line 1 column 1 (char 0).'"""
+    from kubepipe.errors import UserError
+
+    real = vx.dispatch
+
+    def dispatch(h):
+        if h.command == "POST" and h.path.split("?")[0].endswith("/pipelineJobs"):
+            h.read_body()
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html" if body.startswith(b"<") else "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        real(h)
+
+    vx.dispatch = dispatch
+    with pytest.raises(UserError, match=r"creating pipeline job add-numbers-\w+ failed \(ParseError\): the answer is "
+                                        r"not the API's JSON \(an HTML page, or JSON cut short\); check api_endpoint"):
+        vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, **vx.kw)

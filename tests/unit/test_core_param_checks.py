@@ -5,7 +5,6 @@ before it had run)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

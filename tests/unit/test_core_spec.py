@@ -489,6 +489,22 @@ def test_a_vertex_region_typo_is_refused_where_it_was_given(tmp_path):
     assert load_profile("kubeflow", profile_file=kubeflow).region == "anywhere"
 
 
+@pytest.mark.parametrize("project, ok", [("My Project", False), ("my_proj", False), ("-bad", False),
+                                         ("proj-", False), ("my-proj", True), ("example.com:my-proj", True)])
+def test_a_vertex_project_that_is_no_project_id_is_refused_where_it_was_given(tmp_path, project, ok):
+    """`project: My Project` (the display name) passed validate and went into every request's path."""
+    prof = tmp_path / "v.yaml"
+    prof.write_text(f"target: vertex\nproject: '{project}'\nregion: us-central1\npipeline_root: gs://b/r\n")
+    if ok:
+        assert load_profile("vertex", profile_file=prof).project == project
+        return
+    with pytest.raises(ValidationError) as exc:
+        load_profile("vertex", profile_file=prof)
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.line, issue.path) == (str(prof), 2, "project"), issue.format()
+    assert issue.message.startswith("not a Google Cloud project id: lowercase letters, digits and dashes")
+
+
 @pytest.mark.parametrize("root", ["gs://", "gs:///pipelines", "gs://My_Bucket/x"])
 def test_a_vertex_pipeline_root_names_a_bucket(tmp_path, root):
     prof = tmp_path / "v.yaml"  # `gs://` was submitted (aiplatform logged an IndexError and sent it on)

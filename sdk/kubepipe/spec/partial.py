@@ -18,7 +18,7 @@ _SETTINGS = frozenset(StepDefaults.model_fields) | {"display_name", "parallelism
 # a refused `when` or `after` only adds checks of its own: left out. A refused `foreach` (`foreach: 5`) is read as a
 # loop over items not known, so the step's `${item}`s and `parallelism` are not said to need one (what the plan says
 # of the stand-in itself, at `foreach`, the spec has said: api drops it)
-_STEP_PARTS = {"when": None, "after": None, "foreach": []}
+_STEP_PARTS: dict[str, list | None] = {"when": None, "after": None, "foreach": []}
 _CONSTANTS = {("apiVersion",): "kubepipe/v1", ("kind",): "Pipeline"}  # the one value each may have
 
 

@@ -163,7 +163,7 @@ class Profile(Strict):
                              "port-forward) or https://kubeflow.example.com/pipeline")
         return v
 
-    @field_validator("pipeline_root", "region")
+    @field_validator("pipeline_root", "region", "project")
     @classmethod
     def _per_target_value(cls, v: str | None, info: ValidationInfo) -> str | None:
         """Said at the key that gave it (the file's line, or --set), not at `<vertex defaults>` nor at submit."""

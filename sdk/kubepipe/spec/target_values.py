@@ -14,12 +14,23 @@ _GS_ROOT = re.compile(r"^gs://[a-z0-9][a-z0-9._-]*(/|$)")  # a bucket name, then
 KUBEFLOW_ROOT_SCHEMES = ("minio", "s3", "gs")
 
 
+# a project id (a-z, 0-9, -; a letter first, no - last; GCP also wants 6-30 of them, not checked here), a legacy
+# domain-scoped one (example.com:my-proj), or a project number
+_GCP_PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*:)?[a-z](?:[a-z0-9-]*[a-z0-9])?$|^[0-9]{1,20}$")
+
+
 def target_value_problem(target: object, key: str, value: str) -> str | None:
-    """What is wrong with `value` at profile key `key` (pipeline_root, region) on `target`, or None."""
+    """What is wrong with `value` at profile key `key` (pipeline_root, region, project) on `target`, or None."""
     if key == "region" and target == "vertex":  # `region: europe-wst4` was refused by aiplatform at submit
         from kubepipe.vertex_clients import region_problem
 
         return region_problem(value)
+    if key == "project" and target == "vertex":  # `My Project` (its name, not its id) went into every request path
+        if not _GCP_PROJECT.match(value):
+            return ("not a Google Cloud project id: lowercase letters, digits and dashes, starting with a letter "
+                    "(the id `gcloud projects list` shows in PROJECT_ID, not the project's display name), or its "
+                    "number")
+        return None
     if key != "pipeline_root":
         return None
     if target == "vertex" and not _GS_ROOT.match(value):  # `gs://` was submitted
