@@ -91,11 +91,29 @@ def test_bad_cron_is_named(bad, message):
                     "valid; minute takes 0-59, `*`, ranges `a-b`, steps `/n` and lists"),
     # a mistyped name is not "syntax not portable to KFP/Vertex (L, W, #, ?, H)"
     ("0 3 * * MOM", "schedule.cron: field 'MOM' in '0 3 * * MOM': unknown name 'MOM'; did you mean `MON`?"),
+    # croniter took a reversed range's end unchecked: `1-0` was every day, `12-0` December alone
+    ("0 0 1-0 * *", "schedule.cron: '0 0 1-0 * *' is not a valid cron expression: the day-of-month field '1-0' is "
+                    "not valid; day-of-month takes 1-31, `*`, ranges `a-b`, steps `/n` and lists"),
+    ("0 0 * 12-0 *", "schedule.cron: '0 0 * 12-0 *' is not a valid cron expression: the month field '12-0' is not "
+                     "valid; month takes 1-12 or JAN-DEC, `*`, ranges `a-b`, steps `/n` and lists"),
+    # `*/90` (every 90 minutes, which no cron is) ran hourly at :00
+    ("*/90 * * * *", "schedule.cron: '*/90 * * * *': the minute step /90 is longer than the field's whole cycle "
+                     "(60), so it fires at the range's first value alone, once per cycle; cron steps within one field "
+                     "(0-59) and cannot count 90 across it (every 90 minutes is no single cron); use a step of at most "
+                     "60, or list the values"),
 ])
 def test_a_bad_cron_names_the_field_at_fault(bad, message):
     with pytest.raises(CronError) as exc:
         kfp_cron(bad)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("cron", ["0 0 * * 7-1", "50-10 * * * *", "*/60 * * * *", "0 */24 * * *", "0 0 * * 0-7",
+                                  "0 0 */31 * *", "0-30/45 * * * *"])
+def test_wrapping_ranges_and_steps_of_a_whole_cycle_still_fire_as_croniter_says(cron):
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    it = croniter(cron, start)
+    assert next_fire_times(cron, "UTC", start, 20) == [it.get_next(dt.datetime) for _ in range(20)]
 
 
 def test_unknown_zone_is_named():
@@ -111,6 +129,9 @@ def test_unknown_zone_is_named():
     ("GMT-05:00", "a fixed offset of -5 h is `Etc/GMT+5`"),
     ("UTC+15", "no zone is +15 h from UTC"),
     ("Mars/Base", "use an IANA name such as `UTC` or `Europe/Stockholm`"),
+    ("Z", "`Z` (ISO 8601) is UTC: write `UTC`"),  # was: did you mean `NZ`? (New Zealand)
+    ("+02:00", "a fixed offset of +2 h is `Etc/GMT-2`"),  # an ISO offset: was 'use an IANA name'
+    ("local", "use an IANA name"),  # was: did you mean `localtime`? (this machine's zone file)
 ])
 def test_a_misspelt_zone_gets_the_name_meant(zone, hint):
     """`europe/stockholm` or `UTC+2` was told only 'use an IANA name such as UTC or Europe/Stockholm'."""

@@ -81,16 +81,18 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
 
         text = str(timezone).strip()
         zones = available_timezones()
-        offset = re.fullmatch(r"(?i)(?:UTC|GMT)\s*([+-])\s*(\d{1,2})(?::?00)?", text)
+        offset = re.fullmatch(r"(?i)(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?00)?", text)  # UTC+2, +02:00
         hint: str | None
-        if offset:  # `UTC+2` is no zone (and not UTC): a fixed offset is Etc/GMT with the sign reversed (POSIX)
+        if text.upper() == "Z":  # ISO 8601's UTC: it was 'did you mean `NZ`?' (New Zealand)
+            hint = "`Z` (ISO 8601) is UTC: write `UTC`"
+        elif offset:  # `UTC+2` is no zone (and not UTC): a fixed offset is Etc/GMT with the sign reversed (POSIX)
             hours = f"{offset.group(1)}{int(offset.group(2))}"
             etc = f"Etc/GMT{'-' if offset.group(1) == '+' else '+'}{int(offset.group(2))}"
             hint = (f"a fixed offset of {hours} h is `{etc}` (its sign is reversed, as POSIX has it); a city's zone "
                     "(e.g. `Europe/Stockholm`) follows daylight saving time too" if etc in zones
                     else f"no zone is {hours} h from UTC (they run from -12 to +14)")
         else:  # `europe/stockholm`, `Europe/Stockholm ` or `Europe/Stokholm`: the name as the zone database spells it
-            hint = did_you_mean(text, zones)
+            hint = did_you_mean(text, zones - {"localtime"})  # this machine's zone file, not a zone to name
         raise CronError("timezone", f"unknown time zone {timezone!r}",
                         hint or "use an IANA name such as `UTC` or `Europe/Stockholm`") from None
 
@@ -223,6 +225,18 @@ def _expand(cron: str) -> Fields:
         if not _FIELD.match(f) or not words <= _NAMES:
             raise CronError("cron", f"field {f!r} in {cron!r} uses syntax not portable to KFP/Vertex (L, W, #, ?, H)",
                             "use numbers, names, `*`, ranges `a-b`, steps `/n` and lists")
+    for i, f in enumerate(fields):  # croniter takes a reversed range's end unchecked: `1-0` (days) was every day
+        lo, hi = _BOUNDS[i]
+        ends = [int(n) for item in f.split(",") for n in re.findall(r"\d+", item.split("/")[0])]
+        if any(n < lo or n > (7 if i == 4 else hi) for n in ends):
+            raise _invalid(fields, cron, at=i)
+        cycle = hi - lo + 1  # `*/90` minutes was every hour at :00: a step never crosses into the next hour
+        step = max((int(s) for s in re.findall(r"/(\d+)", f)), default=0)
+        if step > cycle:
+            raise CronError("cron", f"{cron!r}: the {_FIELD_NAMES[i]} step /{step} is longer than the field's whole "
+                            f"cycle ({cycle}), so it fires at the range's first value alone, once per cycle",
+                            f"cron steps within one field ({lo}-{hi}) and cannot count {step} across it (every 90 "
+                            f"minutes is no single cron); use a step of at most {cycle}, or list the values")
     try:
         expanded, nth = croniter.expand(text)
     except (CroniterError, ValueError, KeyError, IndexError):
@@ -237,13 +251,16 @@ def _expand(cron: str) -> Fields:
 _FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 
 
-def _invalid(fields: list[str], cron: str) -> CronError:
-    """The error for a cron croniter refused, naming the field at fault (each tried alone, the others `*`)."""
+def _invalid(fields: list[str], cron: str, at: int | None = None) -> CronError:
+    """The error for a cron croniter refused, naming the field at fault (`at`, else each tried alone, the others
+    `*`)."""
     from croniter import croniter
     from croniter.croniter import CroniterError
 
     for i, f in enumerate(fields):
         try:
+            if i == at:
+                raise ValueError(f)
             croniter.expand(" ".join(f if j == i else "*" for j in range(5)))
         except (CroniterError, ValueError, KeyError, IndexError):
             lo, hi = _BOUNDS[i]
