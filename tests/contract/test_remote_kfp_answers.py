@@ -106,3 +106,28 @@ def test_a_host_nothing_listens_on_says_so_in_a_line(kfp):
         kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), {**kfp.profile, "host": "http://127.0.0.1:1"})
     assert str(exc.value) == ("profile.host: cannot reach Kubeflow Pipelines at http://127.0.0.1:1: connection "
                               "refused; check the host and port (a `kubectl port-forward` that is not running?)")
+
+
+def test_a_run_deleted_while_it_is_followed_is_said_to_be_gone(kfp):
+    res = _submit(kfp)
+    del kfp.runs[res.run_id]  # it said 'not found: check host, project, region and names', which were right
+    with pytest.raises(UserError, match=rf"^kubeflow at {kfp.url}: reading run {res.run_id} failed \(404\): the run "
+                                        r"is gone, deleted while it was followed"):
+        kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
+
+
+def test_json_cut_short_while_a_run_is_followed_is_asked_again(kfp):
+    """A poll that got half an answer ended a long `--wait` at once, as a 403 would."""
+    res = _submit(kfp)
+    key, real, cut = f"GET /runs/{res.run_id}", kfp.dispatch, []
+
+    def dispatch(h):
+        if len(cut) < 2 and h.path.split("?")[0].endswith(res.run_id):
+            cut.append(h.path)
+            kfp.raw[key] = CUT_SHORT
+        else:
+            kfp.raw.pop(key, None)
+        real(h)
+
+    kfp.dispatch = dispatch
+    assert kubeflow.wait(res.run_id, kfp.profile, poll_s=0) == "SUCCEEDED" and len(cut) == 2

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from kubepipe.clients import api_errors, quiet
+from kubepipe.clients import api_errors, quiet, service_failed
 from kubepipe.errors import KubepipeError, UserError
 from kubepipe.run_states import kfp_state, vertex_state
 
@@ -46,7 +46,8 @@ def poll_patiently(read: Callable[[], T], service: str, what: str, *, poll_s: fl
     """One poll of a followed run: `read()`, its HTTP errors said as UserError (`service: what failed (...)`).
 
     A failure that may pass (5xx, 408, 429, no answer: an API server restarting) is tried again with backoff, so a
-    long wait does not end on one bad poll; the `tries`-th is raised, and so is a 401 / 403 / 404 at once."""
+    long wait does not end on one bad poll; the `tries`-th is raised, and so is a 401 / 403 / 404 at once. A 404 of
+    a run that was there says so: it said 'not found: check host, project, region and names', which were right."""
     misses = 0
     while True:
         try:
@@ -54,8 +55,11 @@ def poll_patiently(read: Callable[[], T], service: str, what: str, *, poll_s: fl
                 return read()
         except UserError as exc:
             misses += 1
-            status = getattr(exc.__cause__, "status", None) or getattr(exc.__cause__, "code", None)
-            passing = not isinstance(status, int) or status >= 500 or status in (408, 429)
-            if misses >= tries or not passing:
+            cause = exc.__cause__
+            status = getattr(cause, "status", None) or getattr(cause, "code", None)
+            if str(status) == "404":
+                raise UserError(f"{service}: {what} failed (404): the run is gone, deleted while it was followed "
+                                "(or another host or project is asked than the one it was started on)") from cause
+            if misses >= tries or cause is None or not service_failed(cause):  # one rule: clients.service_failed
                 raise
             time.sleep(min(poll_s * 2 ** misses, 60))
