@@ -24,7 +24,7 @@ steps:
     component: load-data
     with: {source: "${params.other}"}
   note:
-    component: ops:say
+    component: param_files_ops:say
     with: {message: "${params.other}"}
 """
 OPS = "def say(message: str) -> str:\n    return message\n"
@@ -34,7 +34,7 @@ OPS = "def say(message: str) -> str:\n    return message\n"
 def pipeline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text("t,l\na,b\n")
-    (tmp_path / "ops.py").write_text("from kfp import dsl\n\n\n@dsl.component(base_image=\"python:3.11\")\n" + OPS)
+    (tmp_path / "param_files_ops.py").write_text("from kfp import dsl\n\n\n@dsl.component(base_image=\"python:3.11\")\n" + OPS)
     (tmp_path / "p.yaml").write_text(PIPELINE)
     return tmp_path / "p.yaml"
 
