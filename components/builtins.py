@@ -19,6 +19,9 @@ class Builtin(NamedTuple):
     paths: tuple[str, ...] = ()
     # Inputs that are a local file path on the local target only (a name or URI elsewhere).
     local_paths: tuple[str, ...] = ()
+    # Path inputs whose file may not be there yet: the step says so and goes on (live-quality's delayed labels), so a
+    # local run does not refuse a value naming a missing file up front.
+    optional_files: tuple[str, ...] = ()
     reference: str | None = None  # "module:function" -> checks.Reference (allowed values, an example)
     extras: tuple[str, ...] = ("local",)  # what running it here needs (kubepipe.extras; `kubepipe run` checks)
     # Its outputs follow from its inputs alone, so a resumed local run may reuse them (`run --resume`); False for
@@ -41,7 +44,7 @@ BUILTINS: dict[str, Builtin] = {
     "build-index": Builtin("kubepipe.components.retrieval.ops:build_index", "Search index over embeddings (HNSW via faiss, or exact) as a versioned Model with its embedder's id and hash", "kubepipe.components.retrieval.checks:check_build_index", reference="kubepipe.components.retrieval.checks:build_index_reference", extras=("local", "rag")),
     "evaluate-retrieval": Builtin("kubepipe.components.retrieval.ops:evaluate_retrieval", "recall@k, MRR, nDCG@k of an index and the champion index on the same labelled queries; the evaluate gate", "kubepipe.components.retrieval.checks:check_evaluate_retrieval", reference="kubepipe.components.retrieval.checks:evaluate_retrieval_reference", extras=("local", "rag"), reusable=False),
     "validate-outputs": Builtin("kubepipe.components.guardrail.ops:validate_outputs", "Guardrail: a model's or retriever's outputs on probes vs rules (labels, scores, PII such as PANs, p99 latency, length); report, PII masked", "kubepipe.components.guardrail.checks:check_validate_outputs", reference="kubepipe.components.guardrail.checks:validate_outputs_reference"),
-    "live-quality": Builtin("kubepipe.components.monitoring.ops:live_quality", "Live metrics of served predictions from delayed labels, per model version in the registry; quality_dropped output", "kubepipe.components.monitoring.checks:check_live_quality", paths=("labels",), reference="kubepipe.components.monitoring.checks:live_reference", reusable=False),
+    "live-quality": Builtin("kubepipe.components.monitoring.ops:live_quality", "Live metrics of served predictions from delayed labels, per model version in the registry; quality_dropped output", "kubepipe.components.monitoring.checks:check_live_quality", paths=("labels",), optional_files=("labels",), reference="kubepipe.components.monitoring.checks:live_reference", reusable=False),
     "monitor-report": Builtin("kubepipe.components.monitoring.ops:monitor_report", "HTML report of a monitored window: input and prediction drift, live vs offline metrics, latency, decision", "kubepipe.components.monitoring.checks:check_monitor_report", reference="kubepipe.components.monitoring.checks:report_reference", reusable=False),
     "trigger-retrain": Builtin("kubepipe.components.retrain.ops:trigger_retrain", "Start the training pipeline on the same target when drift was detected; cooldown; every decision recorded", "kubepipe.components.retrain.checks:check_trigger", local_paths=("pipeline",), reference="kubepipe.components.retrain.checks:trigger_reference", extras=(), reusable=False),
 }

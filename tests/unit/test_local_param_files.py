@@ -57,3 +57,29 @@ def test_uris_files_that_are_there_and_params_other_steps_take_are_left_to_the_r
     plan = kubepipe.validate(pipeline)
     assert missing_file_problems(plan, values) == []
     assert missing_file_problems(plan, {"data": "/no/such/file.csv"}) != []
+
+
+def test_live_quality_labels_may_be_missing_a_monitor_run_is_not_refused(tmp_path, monkeypatch):
+    """live-quality takes a missing label file as "no labels yet" (a warning; drift and the retrain go on): a value
+    naming one is no reason to refuse the whole monitoring run up front."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("request_id,text\nr1,a\n")
+    (tmp_path / "m.yaml").write_text("""apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: m}
+params:
+  labels_uri: {type: str, default: ""}
+  log: {type: str, default: data.csv}
+steps:
+  window:
+    component: load-data
+    with: {source: "${params.log}"}
+  live:
+    component: live-quality
+    inputs: {predictions: "${steps.window.outputs.dataset}"}
+    with: {model_name: m, labels: "${params.labels_uri}"}
+""")
+    plan = kubepipe.validate(tmp_path / "m.yaml")
+    assert missing_file_problems(plan, {"labels_uri": str(tmp_path / "later.csv"), "log": "data.csv"}) == []
+    problems = missing_file_problems(plan, {"labels_uri": str(tmp_path / "later.csv"), "log": "/no/such/log.csv"})
+    assert len(problems) == 1 and "steps.window.source" in problems[0]

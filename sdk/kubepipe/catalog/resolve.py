@@ -47,6 +47,7 @@ class ComponentInfo:
     platform: list[str] = field(default_factory=list)
     paths: tuple[str, ...] = ()  # inputs naming a local file or a URI (see kubepipe.spec.paths)
     local_paths: tuple[str, ...] = ()  # inputs that name a local file on the local target only
+    optional_files: tuple[str, ...] = ()  # path inputs whose file may be missing (the step warns and goes on)
     import_root: str | None = None  # the folder of your repository a python component was found in (user_modules)
 
     @property
@@ -119,7 +120,7 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
                                  description=cached_description(ref))
         else:
             info = _info(ref, "builtin", _import_attr(b.ref, f"built-in `{ref}`"), b.summary, load_builtin_check(ref))
-        info.paths, info.local_paths = tuple(b.paths), tuple(b.local_paths)
+        info.paths, info.local_paths, info.optional_files = tuple(b.paths), tuple(b.local_paths), tuple(b.optional_files)
         return info
     if ref.partition(":")[0].endswith(".py"):
         raise _python_file(ref)

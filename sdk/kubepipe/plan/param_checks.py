@@ -146,7 +146,8 @@ def missing_file_problems(plan: Any, values: Mapping[str, Any], said: Said | Non
     """A local run's values (already absolute) for params only path inputs read, naming a local file or folder that is
     not there (`--param train_uri=/no/such.csv`): refused before any step runs (the run failed at its `load` step,
     after the steps before it). A URI (gs://, s3://, https://) is not looked for here; a param that another input
-    is given too (a step of yours may write the file first) is left to the run, as a default is left to a warning."""
+    is given too (a step of yours may write the file first) is left to the run, as a default is left to a warning, and
+    so is an input whose step takes a missing file as "not there yet" (live-quality's delayed labels)."""
     from kubepipe.spec.paths import local_file
     from kubepipe.spec.source import format_path
 
@@ -154,7 +155,7 @@ def missing_file_problems(plan: Any, values: Mapping[str, Any], said: Said | Non
     others: set[str] = set()
     for s in [*plan.steps, *([plan.exit_step] if plan.exit_step else [])]:
         for key, b in s.args.items():
-            if isinstance(b, ParamRef) and key in _path_keys(s.info):
+            if isinstance(b, ParamRef) and key in _path_keys(s.info) and key not in s.info.optional_files:
                 readers.setdefault(b.name, []).append(format_path(("steps", s.name, key)))
             elif isinstance(b, ParamRef):
                 others.add(b.name)
