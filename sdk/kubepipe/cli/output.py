@@ -111,16 +111,25 @@ def _rich(cell: Any) -> str:
     return console.escape("-" if cell is None or cell == "" else str(cell))
 
 
+_MIN_COLUMN = 7  # terminal columns a table cell needs beside its border and padding to show anything useful
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """A table: rich box art on a terminal; piped, a header line and one tab-separated record per line."""
     rows = list(rows)
-    if not console.out.is_terminal:
+    # too narrow a terminal for box art (rich gives a column no width at all, its cells lost): the piped form
+    if not console.out.is_terminal or console.out.width < _MIN_COLUMN * len(columns):
         for record in [list(columns), *rows]:
             console.out.file.write("\t".join(_plain(c) for c in record) + "\n")
         return
     from rich.table import Table
 
-    t = Table(*(console.escape(c) for c in columns), title=title and console.escape(title))
+    t = Table(title=title and console.escape(title))
+    # a cell too long for the terminal is folded onto more lines, never cut with `…` (a run id cut so could not be
+    # pasted into `runs show`); the first column names the record and stays whole on one line while it fits
+    whole = max((len(_plain(r[0])) for r in rows if r), default=0) <= console.out.width * 3 // 5
+    for i, c in enumerate(columns):
+        t.add_column(console.escape(c), overflow="fold", no_wrap=i == 0 and whole)
     for r in rows:
         t.add_row(*(_rich(c) for c in r))
     console.out.print(t)
@@ -136,6 +145,8 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")  # a long value (a run folder, a URL) folds onto more lines, never cut with `…`
     for k, v in pairs:
         grid.add_row(f"[bold]{console.escape(k)}[/bold]", _rich(v))
     console.out.print(grid)
