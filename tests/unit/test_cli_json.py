@@ -187,6 +187,10 @@ def test_errors_are_documented_too(tmp_path, capsys):
     assert "did you mean `retries`" in issue["hint"]
     code, out, err = run_cli(capsys, "runs", "list", "--format", "json", "--limit", "many")  # a usage error
     assert code == 2 and out == "" and json.loads(err)["error"]["type"].endswith("BadParameter")
+    # `--format JSON` is json (click compares it case-insensitively): a usage error before it was parsed was text
+    for fmt in (["--format", "JSON"], ["--format=Json"]):
+        code, out, err = run_cli(capsys, "runs", "list", *fmt, "--bogus")
+        assert code == 2 and out == "" and json.loads(err)["error"]["type"] == "NoSuchOption", err
     code, out, err = run_cli(capsys, "runs", "show", "nope", "--home", tmp_path, "--format", "json")
     assert code == 2 and out == ""
     doc = json.loads(err.strip().splitlines()[-1])  # not a validation error: no `issues`

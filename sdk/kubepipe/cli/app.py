@@ -127,7 +127,9 @@ def _wants(argv: list[str], flag: str, value: str | None = None) -> bool:
     args = argv[:argv.index("--")] if "--" in argv else argv
     if value is None:
         return flag in args
-    return f"{flag}={value}" in args or any(a == flag and b == value for a, b in zip(args, args[1:]))
+    # a value as click takes it (`--format JSON`: case_sensitive=False), so an error before it is parsed is JSON too
+    return any(a.lower() == f"{flag}={value}" and a.startswith(flag) for a in args) or \
+        any(a == flag and b.lower() == value for a, b in zip(args, args[1:]))
 
 
 def _command_path(argv: list[str]) -> str:
