@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # the types a caller gets back (typed for mypy and IDEs; imported lazily at run time)
+    from kubepipe.backends.remote.submission import Submission
+    from kubepipe.backends.runs.record import RunResult
+    from kubepipe.compiler.output import Compiled
+    from kubepipe.plan.model import Plan
+    from kubepipe.spec.loader import LoadedPipeline
+    from kubepipe.spec.profiles import Profile
 
 __all__ = ["load", "load_target", "validate", "compile", "run", "submit"]
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None, secret_env: tuple[str, ...] = ()):
+def load(path: str | Path, environ: Mapping[str, str] | None = None,
+         secret_env: tuple[str, ...] = ()) -> LoadedPipeline:
     """Parse and check the YAML against the schema (no components resolved). `${env.X}` of a
     credential-named variable, or of one in `secret_env`, is refused."""
     from kubepipe.arguments import check_api_arguments
@@ -34,7 +43,7 @@ def _target(target: str | None) -> str:
 
 def load_target(target: str | None = "local", *, profile: str | Path | None = None,
                 sets: Mapping[str, Any] | list[str] | None = None, start: str | Path | None = None,
-                home: str | Path | None = None, deploy_only: bool = False):
+                home: str | Path | None = None, deploy_only: bool = False) -> Profile:
     """The target profile; `home` (default `.kubepipe`) holds the local target's runs, state and registry.
     `deploy_only`: read for its deploy settings alone, so what only a run needs (host, pipeline_root) may be unset."""
     from kubepipe.arguments import check_api_arguments
@@ -47,7 +56,7 @@ def load_target(target: str | None = "local", *, profile: str | Path | None = No
 
 
 def validate(path: str | Path, target: str | None = "local", *, profile: str | Path | None = None,
-             sets: Mapping[str, Any] | list[str] | None = None, home: str | Path | None = None):
+             sets: Mapping[str, Any] | list[str] | None = None, home: str | Path | None = None) -> Plan:
     """Everything wrong with a pipeline for a target, raised at once as ValidationError; else the Plan."""
     return _plan_and_profile(path, target, profile, sets, home)[0]
 
@@ -107,7 +116,7 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
 
 def compile(path: str | Path, target: str | None = "local", *, profile: str | Path | None = None,
             sets: Mapping[str, Any] | list[str] | None = None, out: str | Path | None = None,
-            home: str | Path | None = None):
+            home: str | Path | None = None) -> Compiled:
     """Compile to KFP IR for the target; write it when `out` is given. Returns Compiled."""
     from kubepipe.arguments import check_api_arguments
 
@@ -116,14 +125,14 @@ def compile(path: str | Path, target: str | None = "local", *, profile: str | Pa
 
 
 def compile_local_run(path: str | Path, *, profile: Any = None, sets: Any = None, home: Any = None,
-                      resume: str | os.PathLike | None = None, runs_dir: str | Path | None = None):
+                      resume: str | os.PathLike | None = None, runs_dir: str | Path | None = None) -> Compiled:
     """What a local run of `path` runs (`run`, `kubepipe run`): compiled for local; resuming run `resume`, named as
     that run recorded its name (a retrain's request's; `${env.X}` in metadata.name may give another here)."""
     return _compiled(path, "local", profile, sets, home, resume=None if resume is None else (resume, runs_dir))
 
 
 def _compiled(path: str | Path, target: str | None, profile: Any, sets: Any, home: Any, out: Any = None,
-              resume: tuple[Any, Any] | None = None):
+              resume: tuple[Any, Any] | None = None) -> Compiled:
     from kubepipe.compiler import compile_plan
 
     # a local run the scheduler started for a retrain request is named as the request recorded it
@@ -164,7 +173,7 @@ def _profile_source(path: str | Path, target: str, profile: Any, sets: Any) -> d
 def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: str | Path | None = None,
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
         run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None,
-        resume: str | os.PathLike | None = None, on_log: Callable[[str, str], None] | None = None):
+        resume: str | os.PathLike | None = None, on_log: Callable[[str, str], None] | None = None) -> RunResult:
     """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
 
     `on_event(event)`: each step's state change. `on_log(step, line)`: a step's warning and error lines as it writes
@@ -188,7 +197,7 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
 def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = None, *,
            profile: str | Path | None = None, sets: Mapping[str, Any] | list[str] | None = None,
            home: str | Path | None = None, slot: str | None = None, wait: bool = False, poll_s: float = 5.0,
-           timeout_s: float | None = None, on_event: Callable[[Any], None] | None = None):
+           timeout_s: float | None = None, on_event: Callable[[Any], None] | None = None) -> Submission:
     """Compile and submit to Kubeflow Pipelines or Vertex AI, as `kubepipe submit`: uploads only what is new.
 
     `params` are Python values or their text, checked as `--param` values are. Returns a Submission (run_id,

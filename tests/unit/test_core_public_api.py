@@ -26,6 +26,25 @@ def test_public_api_is_pinned():
         "path", "params", "profile", "sets", "on_event", "run_id", "runs_dir", "home", "resume", "on_log"]
 
 
+def test_the_api_s_return_types_are_declared():
+    """`kubepipe.run(...)` was typed as returning Any (no annotation): mypy and IDEs checked no `result.ok`."""
+    import typing
+
+    from kubepipe.backends.remote.submission import Submission
+    from kubepipe.backends.runs.record import RunResult
+    from kubepipe.compiler.output import Compiled
+    from kubepipe.plan.model import Plan
+    from kubepipe.spec.loader import LoadedPipeline
+    from kubepipe.spec.profiles import Profile
+
+    types = {"RunResult": RunResult, "Compiled": Compiled, "Plan": Plan, "Submission": Submission,
+             "LoadedPipeline": LoadedPipeline, "Profile": Profile}
+    returns = {f: typing.get_type_hints(getattr(kubepipe, f), localns=types).get("return")
+               for f in ("load", "load_target", "validate", "compile", "run", "submit")}
+    assert returns == {"load": LoadedPipeline, "load_target": Profile, "validate": Plan, "compile": Compiled,
+                       "run": RunResult, "submit": Submission}
+
+
 def test_import_layers_hold():
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert exe, "import-linter is a dev dependency"

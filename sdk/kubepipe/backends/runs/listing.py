@@ -210,7 +210,7 @@ def list_local_runs(runs_dir: str | Path = RUNS_DIR, *, pipeline: str | None = N
         out.append((_started(data.get("started_at")), data, rec.parent))
     # by the recorded start, not its ISO text: that has whole seconds, and two runs started in one second
     # (a scheduler tick, a CI matrix) came in folder order, so prune --keep could keep the older one; a tie (records
-    # with whole seconds, unreadable ones) goes by run id, not the filesystem's order, so a listing is the same each time
+    # with whole seconds, unreadable ones) goes by run id, not the filesystem's order: a listing is the same every time
     out.sort(key=lambda row: (row[0], row[1]["run_id"] if row[2] is None else row[2].name), reverse=True)
     # only the runs listed are read in full (their liveness, their outputs redacted), not every run under the folder
     return [data if folder is None else _local(_in_folder(data, folder)) for _, data, folder in out[:limit]]
