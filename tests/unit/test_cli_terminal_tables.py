@@ -36,7 +36,7 @@ def _column(out: str, index: int) -> str:
     return "".join(line.split("\t")[index] for line in lines[1:])
 
 
-@pytest.mark.parametrize("columns", [80, 60, 40, 20])
+@pytest.mark.parametrize("columns", [100, 80, 60, 40, 20])
 def test_runs_list_on_a_narrow_terminal_keeps_whole_run_ids(home, monkeypatch, capsys, columns):
     """An 80-column terminal showed `merchant-categ…`: the run id could not be pasted into `runs show`."""
     monkeypatch.setenv("COLUMNS", str(columns))
@@ -44,8 +44,10 @@ def test_runs_list_on_a_narrow_terminal_keeps_whole_run_ids(home, monkeypatch, c
     assert code == 0, err
     assert "…" not in out
     assert (_column(out, 0), _column(out, 4)) == (RUN_ID, "2026-09-21T14:13:53Z")
-    if columns == 80:  # the column that names the record fits: it stays on one line, ready to select
+    if columns >= 80:  # the column that names the record fits: it stays on one line, ready to select
         assert RUN_ID in out
+    if columns >= 100:  # then the narrowest: a state split over two lines misreads
+        assert "SUCCEEDED" in out
 
 
 def test_runs_show_on_a_narrow_terminal_keeps_the_whole_run_folder(home, monkeypatch, capsys):

@@ -112,13 +112,14 @@ def _rich(cell: Any) -> str:
 
 
 _MIN_COLUMN = 7  # terminal columns a table cell needs beside its border and padding to show anything useful
+_FOLDED = 5  # the least a column folding beside whole ones is left
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """A table: rich box art on a terminal; piped, a header line and one tab-separated record per line."""
     rows = list(rows)
     # too narrow a terminal for box art (rich gives a column no width at all, its cells lost): the piped form
-    if not console.out.is_terminal or console.out.width < _MIN_COLUMN * len(columns):
+    if not console.out.is_terminal or _room(columns, console.out.width) < _MIN_COLUMN * len(columns):
         for record in [list(columns), *rows]:
             console.out.file.write("\t".join(_plain(c) for c in record) + "\n")
         return
@@ -126,13 +127,39 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
 
     t = Table(title=title and console.escape(title))
     # a cell too long for the terminal is folded onto more lines, never cut with `…` (a run id cut so could not be
-    # pasted into `runs show`); the first column names the record and stays whole on one line while it fits
-    whole = max((len(_plain(r[0])) for r in rows if r), default=0) <= console.out.width * 3 // 5
+    # pasted into `runs show`)
+    whole = _unbroken(columns, rows, console.out.width)
     for i, c in enumerate(columns):
-        t.add_column(console.escape(c), overflow="fold", no_wrap=i == 0 and whole)
+        t.add_column(console.escape(c), overflow="fold", no_wrap=i in whole)
     for r in rows:
         t.add_row(*(_rich(c) for c in r))
     console.out.print(t)
+
+
+def _width(cell: Any) -> int:
+    """Terminal columns a cell takes on one line (its longest line)."""
+    from rich.cells import cell_len
+
+    text = cell.text if isinstance(cell, Styled) else ("-" if cell is None or cell == "" else str(cell))
+    return max(cell_len(line) for line in printable(text).split("\n"))
+
+
+def _unbroken(columns: Sequence[str], rows: list[Sequence[Any]], width: int) -> set[int]:
+    """The columns kept whole on one line, the others folding: the first (it names the record: a run id to paste),
+    then the narrowest (a number, a state, a time split over lines misreads), as many as leave the rest room."""
+    natural = [max([_width(c), *(_width(r[i]) for r in rows if i < len(r))]) for i, c in enumerate(columns)]
+    whole: set[int] = set()
+    for i in sorted(range(len(columns)), key=lambda i: (i != 0, natural[i])):
+        kept = whole | {i}
+        if sum(natural[j] if j in kept else min(natural[j], _FOLDED) for j in range(len(columns))) \
+                <= _room(columns, width):
+            whole.add(i)
+    return whole
+
+
+def _room(columns: Sequence[str], width: int) -> int:
+    """What a terminal `width` wide leaves a table's cells: a border and two spaces of padding go to each column."""
+    return width - 3 * len(columns) - 1
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
