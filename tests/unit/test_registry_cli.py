@@ -228,6 +228,19 @@ def test_a_model_folder_given_as_the_registry_says_to_give_its_parent(reg, capsy
     assert code == 0 and "no models in" in err and "parent" not in err
 
 
+def test_models_list_in_a_home_that_does_not_exist_says_so(tmp_path, capsys, monkeypatch):
+    """`models list --home typo` said 'no models in typo/registry', as if none were registered; `runs list` and
+    `endpoints list` name the misspelt home."""
+    monkeypatch.delenv("KUBEPIPE_REGISTRY", raising=False)
+    code, out, err = _run(capsys, "models", "list", "--home", tmp_path / "hmoe")
+    assert code == 0 and out == ""
+    assert " ".join(err.split()) == (f"no models in {tmp_path}/hmoe/registry: {tmp_path}/hmoe does not exist (a "
+                                     "typo in --home / KUBEPIPE_HOME?)")
+    (tmp_path / "home").mkdir()
+    code, _, err = _run(capsys, "models", "list", "--home", tmp_path / "home")
+    assert " ".join(err.split()) == f"no models in {tmp_path}/home/registry"
+
+
 def test_a_registry_folder_that_does_not_exist_is_named_as_such(reg, capsys, tmp_path):
     # `models list -r ./regsitry` (a typo) said 'no models in .../regsitry', as if it were an empty registry
     code, out, err = _run(capsys, "models", "list", "-r", "regsitry")

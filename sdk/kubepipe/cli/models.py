@@ -143,7 +143,7 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
             output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
             return
         if not items:
-            console.err.print(f"no models in {console.escape(reg.store.uri())}{_nothing_there(reg, registry)}")
+            console.err.print(console.escape(f"no models in {reg.store.uri()}{_nothing_there(reg, registry, home)}"))
             return
         output.table(("model", "versions", "champion", "previous"),
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
@@ -164,14 +164,17 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
                    v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in shown)) for v in vs], title=name)
 
 
-def _nothing_there(reg, given: Optional[str]) -> str:
-    """Why a registry holds nothing, if it is a mistake: a model's folder given, or one that does not exist."""
+def _nothing_there(reg, given: Optional[str], home: Path) -> str:
+    """Why a registry holds nothing, if it is a mistake: a model's folder given, one that does not exist, or the
+    default one in a home that does not exist (a misspelt --home, as `runs list` says)."""
     from kubepipe.components.registry.listing import model_folder_hint
 
     if reg.is_model_folder():
         return f"; {model_folder_hint(reg.store.source)}"
     if given and not reg.store.exists(""):  # given, not the default a first run creates
         return f": it does not exist (a typo in {reg.store.source}?)"
+    if not given and Path(reg.store.uri()).is_relative_to(Path(home).resolve()):
+        return output.missing_home(home, "`kubepipe run`")
     return ""
 
 
@@ -375,9 +378,9 @@ def gc(name: Optional[str] = typer.Argument(None, help="A model name; omit for e
         output.emit("ModelGc", {"registry": reg.store.uri(), "dry_run": dry_run, "older_than_minutes": older_than, "items": removed})
         return
     if not removed:  # in a registry that is not there (a typo) too, which was not said
-        hint = _nothing_there(reg, registry)
+        hint = _nothing_there(reg, registry, home)
         console.out.print(f"no incomplete versions or temp files older than {older_than:g} min"
-                          + (f" in {console.escape(reg.store.uri())}{hint}" if hint else ""))
+                          + (console.escape(f" in {reg.store.uri()}{hint}") if hint else ""))
         return
     verb = "would remove" if dry_run else "removed"
     output.table(("action", "model", "version", "what", "age (min)", "path"),
