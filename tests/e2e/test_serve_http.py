@@ -328,6 +328,9 @@ def test_sigterm_drains_requests_in_flight(models, tmp_path):
     try:
         base = wait_ready(proc, log, "drain")
         port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 10  # the line follows readiness: /ready can answer 200 a moment before it
+        while f"ready on {base}" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert f"ready on {base}" in log.read_text()  # --port 0: the log names the port the kernel gave
         pending = [_send_partial(port, "/v1/models/drain:predict", json.dumps({"instances": [t]}).encode())
                    for t in TEXTS * 2]

@@ -226,6 +226,8 @@ def test_a_checkpoint_whose_weights_do_not_fit_the_edited_model_class_is_not_res
               "    def forward(self, batch):\n        return self.out(self.net(batch['x']))\n")
     module = f"resume_models_{uuid.uuid4().hex[:8]}"
     monkeypatch.syspath_prepend(str(tmp_path))
+    # no .pyc: the edit below keeps the file's size, and within its mtime's second a cached 4-wide Net was imported
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": ["a", "b", "a", "b", "a", "b"]})
     cfg = TrainConfig(model=f"{module}:Net", label_column="y", feature_columns=["x"], epochs=1, batch_size=4)
     for width, resumed in ((4, False), (4, True), (8, False)):
