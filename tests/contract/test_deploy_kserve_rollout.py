@@ -168,7 +168,16 @@ def test_an_inference_service_deleted_during_the_wait_is_said_at_once(registry):
 
     with FakeKube(script={"2": {"ready_after": None}}) as fake:
         _roll(fake, registry, "1")
-        threading.Timer(0.3, lambda: fake.objects.pop(("serving", NAME))).start()
+        def delete_once_replaced() -> None:  # once v2 is applied: a fixed delay lost the race on a loaded box (the
+            # object went before the rollout read it: a first deployment, waiting out its 30 s)
+            deadline = time.monotonic() + 20
+            while "gs://b/models/2" not in str(fake.objects.get(("serving", NAME), {}).get("spec")):
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.01)
+            fake.objects.pop(("serving", NAME))
+
+        threading.Thread(target=delete_once_replaced, daemon=True).start()
         started = time.monotonic()
         report = _roll(fake, registry, "2", timeout_s=30)
     assert time.monotonic() - started < 10
