@@ -38,9 +38,12 @@ MASKED = ("pan", "email", "iban")
 # Besides `-`, the Unicode hyphens and dashes a number is written with: hyphen, non-breaking hyphen (language models
 # write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign.
 PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212"
+_NO_PAN_SEPARATORS = str.maketrans("", "", PAN_SEPARATORS)
 _DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[" + PAN_SEPARATORS + r"]\d+)*(?!\d)")
 _GROUPED = ((4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
             (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))
+# Each layout's first groups: find_pans stops growing a candidate that starts none (linear time on long runs).
+_GROUP_PREFIXES = frozenset(g[:k] for g in _GROUPED for k in range(1, len(g)))
 # (first IIN, last IIN, lengths): the card networks' published ranges (Visa, Mastercard, Amex, Diners, Discover,
 # JCB, UnionPay, Maestro, Mir, RuPay, Troy). An IIN is the number's first len(str(first)) digits.
 _IIN = (
@@ -86,6 +89,7 @@ _NOT_TLDS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff avif heic".spl
 # ends at a word boundary and passes mod 97 (a run goes on into "... 0130 00 EUR" or "... BIC COBADEFF").
 # Any case (a model writes de89 3704 ...), groups split by a space, NBSP, thin or narrow NBSP.
 IBAN_SEPARATORS = " \u00a0\u2009\u202f"
+_NO_IBAN_SEPARATORS = str.maketrans("", "", IBAN_SEPARATORS)
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}")
 _IBAN_CHAR = r"(?:[" + IBAN_SEPARATORS + r"]?[A-Za-z0-9])"  # after the check digits: a separator maybe, a character
 _IBAN_RUN = re.compile(r"[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11,30}")
@@ -125,15 +129,13 @@ class Finding(NamedTuple):
     end: int  # text[start:end] is the match
 
 
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")  # d * 2, its two digits summed
+
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn checksum of a string of ASCII digits (the rightmost is the check digit)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLED)  # every second digit from the check digit's left, doubled
+    return (sum(map(int, digits[::-2])) + sum(map(int, doubled))) % 10 == 0
 
 
 def iin_ok(digits: str) -> bool:
@@ -153,22 +155,30 @@ def _pan_ok(digits: str, grouped: bool = True) -> bool:
 def find_pans(text: str) -> list[Finding]:
     out = []
     for run in _DIGIT_RUN.finditer(text):
-        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run.group(0))]
+        if run.end() - run.start() < 13:  # fewer than a PAN's 13 digits
+            continue
+        chunk = run.group(0)
+        if not chunk.isascii():  # full-width, Arabic-Indic digits as ASCII ones, one for one
+            chunk = "".join(str(int(c)) if c.isdecimal() else c for c in chunk)
+        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", chunk)]
         base = run.start()
         for i in range(len(groups)):
+            sizes: tuple[int, ...] = ()
             for j in range(i, min(i + 5, len(groups))):
-                sizes = tuple(e - s for s, e in groups[i:j + 1])
-                if len(sizes) > 1 and sizes not in _GROUPED:
+                sizes += (groups[j][1] - groups[j][0],)
+                if not 13 <= sizes[0] <= 19 if len(sizes) == 1 else sizes not in _GROUPED:
+                    if sizes not in _GROUP_PREFIXES:  # no card layout starts with these groups
+                        break
                     continue
                 start, end = base + groups[i][0], base + groups[j][1]
-                digits = "".join(str(int(c)) for c in text[start:end] if c.isdecimal())
+                digits = chunk[groups[i][0]:groups[j][1]].translate(_NO_PAN_SEPARATORS)
                 if _pan_ok(digits, grouped=len(sizes) > 1):
                     out.append(Finding("pan", start, end))
     return out
 
 
 def _iban_ok(candidate: str) -> bool:
-    s = "".join(c for c in candidate if c not in IBAN_SEPARATORS).upper()
+    s = candidate.translate(_NO_IBAN_SEPARATORS).upper()
     if IBAN_LENGTHS.get(s[:2]) != len(s):
         return False
     moved = s[4:] + s[:4]
@@ -181,13 +191,16 @@ def find_ibans(text: str) -> list[Finding]:
         if out and m.start() < out[-1].end:
             continue  # inside the IBAN just found
         run = _IBAN_RUN.match(text, m.start())
-        if run is None:
+        length = IBAN_LENGTHS.get(m.group(0)[:2].upper())
+        if run is None or length is None:
             continue
-        at_boundary = run.end() == len(text) or not (text[run.end()].isascii() and text[run.end()].isalnum())
-        ends = ([run.end()] if at_boundary else []) + [e for e in range(run.end() - 1, m.start(), -1)
-                                                       if text[e] in IBAN_SEPARATORS]
-        end = next((e for e in ends if _iban_ok(text[m.start():e])), None)
-        if end is not None:
+        # the one prefix of the run as long as the country's IBANs: it must end at a separator or a word boundary
+        chars = [i for i, c in enumerate(run.group(0)) if c not in IBAN_SEPARATORS]
+        if len(chars) < length:
+            continue
+        end = m.start() + chars[length - 1] + 1
+        at_boundary = end == len(text) or not (text[end].isascii() and text[end].isalnum())
+        if (at_boundary if end == run.end() else text[end] in IBAN_SEPARATORS) and _iban_ok(text[m.start():end]):
             out.append(Finding("iban", m.start(), end))
     return out
 
@@ -263,10 +276,11 @@ def redact(text: str, kinds=MASKED) -> str:
     for kind in ("iban", "pan", "email", "phone"):
         if kind not in kinds and kind not in MASKED:
             continue
-        text = _mask_all(text, kind)
-        if kind == "pan":  # a mask is a non-digit, so it can free a window that touched the PAN
-            while find_pans(text):
-                text = _mask_all(text, kind)
+        masked = _mask_all(text, kind)
+        # a mask is a non-digit, so it can free a window that touched the PAN; rescanned only after a change
+        while kind == "pan" and masked != text:
+            text, masked = masked, _mask_all(masked, kind)
+        text = masked
     return text
 
 
