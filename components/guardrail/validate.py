@@ -79,7 +79,9 @@ def _call(prober, probe) -> tuple[list[dict], float, str]:
     except ComponentError:
         raise  # the probe does not fit the model: a configuration error, not a model output
     except Exception as exc:  # a model that crashes on a probe fails the guardrail, with the reason shown
-        return [], (time.perf_counter() - t0) * 1000, f"{type(exc).__name__}: {exc}"
+        from kubepipe.secrets import redact_text  # a client's error names the URL it called, with its token
+
+        return [], (time.perf_counter() - t0) * 1000, redact_text(f"{type(exc).__name__}: {exc}")
     ms = (time.perf_counter() - t0) * 1000
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ComponentError(f"{type(prober).__name__} returned {type(records).__name__}, not a list of records; "
