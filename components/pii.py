@@ -39,7 +39,9 @@ MASKED = ("pan", "email", "iban")
 # write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign.
 PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212"
 _NO_PAN_SEPARATORS = str.maketrans("", "", PAN_SEPARATORS)
-_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[" + PAN_SEPARATORS + r"]\d+)*(?!\d)")
+# a class of them, escaped (unescaped, ` -.` was the range from space to `.`: `4111,1111,...` was a grouped PAN)
+_PAN_SEPARATOR = "[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + "]"
+_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:" + _PAN_SEPARATOR + r"\d+)*(?!\d)")
 _GROUPED = ((4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
             (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))
 # Each layout's first groups: find_pans stops growing a candidate that starts none (linear time on long runs).
@@ -118,7 +120,7 @@ IBAN_LENGTHS = {
 # an IBAN's start and 11 more of its characters (_IBAN_RUN's shortest), or an `@`, `%40` or `%2540` (e-mail). A
 # text it misses is one `redact` returns unchanged, so bulk callers (`redact_strings`: the prediction log) send only
 # its matches there.
-MAY_HOLD_MASKED = (r"@|%40|%2540|(?:\p{Nd}[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + r"]?){12}\p{Nd}"
+MAY_HOLD_MASKED = (r"@|%40|%2540|(?:\p{Nd}" + _PAN_SEPARATOR + r"?){12}\p{Nd}"
                    r"|[A-Za-z]{2}[0-9]{2}" + _IBAN_CHAR + "{11}")
 _MAY_HOLD_MASKED = re.compile(MAY_HOLD_MASKED.replace(r"\p{Nd}", r"\d"))  # the same pattern for Python's re
 
