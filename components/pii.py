@@ -3,8 +3,8 @@ addresses, IBANs (mod 97), phone numbers (only where a step checks them); maskin
 
 A PAN here is 13 to 19 digits (any Unicode decimal digits: full-width ４１１１ are card digits too), contiguous or
 grouped as cards print them (4-4-4-4, 4-4-4-4-3 and shorter last groups, Amex's 4-6-5, Diners' 4-6-4) with one
-space, NBSP, thin or narrow NBSP, dash (`-`, or a Unicode hyphen, figure or en dash, minus sign) or dot
-between groups, not touching another digit, whose first digits are a card network's IIN for that length
+space, NBSP, thin or narrow NBSP, dash (`-`, or a Unicode hyphen, figure or en dash, minus sign) or dot (or their
+full-width forms, or an ideographic space) between groups, not touching another digit, whose first digits are a card network's IIN for that length
 (`_IIN`) and whose digits pass the Luhn check. Timestamps (2026120112345678), phone numbers and most order ids
 fail one of these. 17 to 19 digits without groups count only with UnionPay's or Maestro's IIN (`_LONG_IIN`):
 such runs are ids. Candidates may overlap (16 digits inside a longer grouped run), so every group start is
@@ -36,8 +36,9 @@ MASKED = ("pan", "email", "iban")
 
 # Digit groups joined by one separator each: a maximal run; PAN candidates are runs of its groups.
 # Besides `-`, the Unicode hyphens and dashes a number is written with: hyphen, non-breaking hyphen (language models
-# write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign.
-PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212"
+# write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign; and the full-width
+# hyphen-minus, full stop and ideographic space that full-width digits are written with (４１１１－１１１１－...).
+PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\u3000"
 _NO_PAN_SEPARATORS = str.maketrans("", "", PAN_SEPARATORS)
 # a class of them, escaped (unescaped, ` -.` was the range from space to `.`: `4111,1111,...` was a grouped PAN)
 _PAN_SEPARATOR = "[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + "]"

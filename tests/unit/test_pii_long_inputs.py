@@ -138,3 +138,16 @@ def test_only_the_listed_separators_join_a_card_s_groups(sep):
     assert redact(text) == text == redact_strings(pa.array([text])).to_pylist()[0]
     assert not holds_masked(text)
     assert redact(f"4111{sep}4111-1111-1111-1111") == f"4111{sep}****-****-****-1111"
+
+
+@pytest.mark.parametrize("sep", ["\uff0d", "\uff0e", "\u3000"])
+def test_a_full_width_card_number_with_full_width_separators_is_masked(sep):
+    """Full-width digits are card digits; the full-width hyphen-minus, full stop and ideographic space written
+    between them left `４１１１－１１１１－１１１１－１１１１` in clear."""
+    pa = pytest.importorskip("pyarrow")
+    from kubepipe.components.pii import redact_strings
+
+    text = "カード " + sep.join(["４１１１"] + ["１１１１"] * 3) + " です"
+    masked = redact(text)
+    assert masked == "カード " + sep.join(["＊＊＊＊"] * 3 + ["１１１１"]).replace("＊", "*") + " です"
+    assert redact_strings(pa.array([text])).to_pylist() == [masked]
