@@ -3,8 +3,6 @@ written out by brute force (every window of groups, every end of an IBAN run).""
 
 from __future__ import annotations
 
-import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -108,22 +106,6 @@ def test_find_ibans_ends_where_the_rule_says(country, bban, cuts, sep, tail):
     expected = oracle_ibans_at(text, 0)
     found = find_ibans(text)
     assert [(f.start, f.end) for f in found if f.start == 0] == ([(0, expected)] if expected else [])
-
-
-random.seed(7)
-MEGABYTE_TEXTS = {
-    "digits and separators": "".join(random.choice("0123456789 -.") for _ in range(1_000_000)),
-    "card-shaped groups": "4111 " * 200_000,
-    "IBAN starts": "DE89 " * 200_000,
-    "short digit runs": "%40" * 333_333,
-}
-
-
-@pytest.mark.parametrize("name", MEGABYTE_TEXTS)
-def test_a_megabyte_of_pathological_text_is_redacted_in_linear_time(name):
-    started = time.perf_counter()
-    redact(MEGABYTE_TEXTS[name])
-    assert time.perf_counter() - started < 3.0  # took 5 to 11 s when every group start tried every window
 
 
 @pytest.mark.parametrize("sep", list("!\"#$%&'()*+,"))
