@@ -97,15 +97,14 @@ def manifest(
     namespace = namespace or prof.deploy_namespace or "default"  # as the deploy step (deploy/target.py)
     mode = mode or prof.deployment_mode
     if runtime != "triton":  # Triton's pod runs KServe's Triton image, not --image
-        wrong, unpinned = image_problems([image], "kubeflow")
-        found = image_problem(image)
-        if wrong and found:
+        found = image_problem(image)  # (is_error, why): the rule image_problems words for a pipeline's images
+        if found and found[0]:
             shown = repr(image) if found[1] == NOT_ONE_WORD else image
             what = f"--image {shown}" if given_image else f"no --image, and runtime_image in {source} is {shown}"
             raise UserError(f"{what}: {found[1]}; pass the runtime image pinned by digest, --image "
                             "REG/kubepipe-runtime@sha256:... (`kubepipe image build` makes one), or pin it in the "
                             "profile")
-        for note in unpinned:
+        for note in image_problems([image], "kubeflow")[1]:  # a tag without a digest
             console.warn(note)
     storage_uri = target_storage_uri(storage_uri)  # as the deploy step gives it to KServe: KFP's minio:// is s3://
     if storage_problem(storage_uri):
