@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,11 @@ def test_an_entry_from_before_owner_tokens_is_ours_only_by_its_command_line_and_
     port = P.free_port()
     proc = subprocess.Popen([sys.executable, "-m", "fake_backend", str(port), P.SERVER_MODULE, "--name", NAME])
     try:
+        # Popen returns after fork; until exec the child's command line is still pytest's
+        deadline = time.monotonic() + 30
+        while b"--name" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline and proc.poll() is None, "the fake backend never started"
+            time.sleep(0.01)
         ticks = int(Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         entry = {"pid": proc.pid, "port": port, "start_time": ticks}
         assert P.is_ours(entry, P.SERVER_MODULE, NAME) and P.is_ours(entry, None, NAME)
