@@ -17,7 +17,7 @@ from kubepipe.errors import KubepipeError, printable
 from kubepipe.redaction import redact_text
 
 __all__ = ["out", "err", "VERBOSE", "QUIET", "JSON", "configure", "library_log", "note", "warn", "report_error",
-           "Interrupted", "escape", "API_VERSION", "stdout_text", "PLAIN", "tty"]
+           "Interrupted", "interrupt_code", "escape", "API_VERSION", "stdout_text", "PLAIN", "tty"]
 
 API_VERSION = "kubepipe/v1"  # the "apiVersion" of every JSON document the CLI prints (docs/cli.md)
 
@@ -140,7 +140,20 @@ def warn(message: str) -> None:
 
 
 class Interrupted(Exception):
-    """A KeyboardInterrupt (Ctrl-C, or SIGTERM in a run) that reached the command: exit 130, its message said."""
+    """A KeyboardInterrupt (Ctrl-C, or SIGTERM / SIGHUP in a run) that reached the command: exit 128 + the signal
+    (`interrupt_code`), its message said."""
+
+
+def interrupt_code(exc: BaseException | None) -> int:
+    """128 + the signal that stopped the command, as a shell reports a process a signal ended: a run's SIGTERM
+    (its interrupt carries `signum`, here or in its causes) 143, SIGHUP 129; Ctrl-C and any other interrupt 130.
+    CI runners and scripts tell a job cancelled (SIGTERM) from a person's Ctrl-C by it."""
+    while exc is not None:
+        signum = getattr(exc, "signum", None)
+        if isinstance(signum, int) and not isinstance(signum, bool):
+            return 128 + int(signum)
+        exc = exc.__cause__
+    return 130
 
 
 def report_error(exc: BaseException) -> int:
@@ -150,7 +163,7 @@ def report_error(exc: BaseException) -> int:
         return exc.exit_code
     if isinstance(exc, (typer.Abort, KeyboardInterrupt, Interrupted)):
         message = str(exc) if isinstance(exc, Interrupted) and str(exc) else "aborted"
-        return _say(exc.__cause__ or exc, message, 130, f"[red]{escape(message)}[/red]")
+        return _say(exc.__cause__ or exc, message, interrupt_code(exc), f"[red]{escape(message)}[/red]")
     if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):  # wrong flags or arguments: exit 2
         if JSON:
             return _say(exc, exc.format_message(), exc.exit_code, "")

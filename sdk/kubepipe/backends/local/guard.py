@@ -52,7 +52,9 @@ def _signals_interrupt() -> Iterator[None]:
 
     def raise_interrupt(signum, _frame):
         # exactly KeyboardInterrupt: subprocess.Popen.__exit__ stops waiting for its child only for that
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        stop = KeyboardInterrupt(signal.Signals(signum).name)
+        stop.signum = signum  # type: ignore[attr-defined]  # the CLI exits 128 + signum (SIGTERM: 143)
+        raise stop
 
     old = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -98,6 +100,7 @@ def _watched(run: RunResult) -> Iterator[None]:
             pass  # `runs list` shows it as CRASHED from the pid
         stop = KeyboardInterrupt(f"run {run.run_id} {run.error}; its record: {run.path}")
         stop.run_id = run.run_id  # type: ignore[attr-defined]  # `kubepipe run` says how to resume it
+        stop.signum = getattr(exc, "signum", signal.SIGINT)  # type: ignore[attr-defined]
         raise stop from exc
     finally:
         stop_watchdog(watchdog)
