@@ -101,7 +101,8 @@ def _plan_and_profile(path: str | Path, target: str | None, profile: Any, sets: 
         plan = build_plan(loaded, prof)
     except ValidationError as exc:  # one problem per place: where the spec refused a value, the plan read around it
         said = {i.path for i in issues}
-        raise ValidationError(issues + [i for i in exc.issues if i.path not in said]) from None
+        merged = ValidationError(issues + [i for i in exc.issues if i.path not in said])
+        raise merged from merged.__cause__  # the user's exception behind an issue, not the plan's error
     if issues:
         raise ValidationError(issues)
     if resume is not None and name is None:

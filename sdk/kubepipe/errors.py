@@ -85,6 +85,8 @@ class Issue:
     value: object = None
     hint: str | None = None
     severity: str = "error"
+    # the user's exception behind it (their module failing to import): the ValidationError's __cause__
+    cause: BaseException | None = field(default=None, compare=False, repr=False)
 
     @property
     def location(self) -> str:
@@ -118,13 +120,15 @@ class Issue:
 
 @dataclass
 class ValidationError(UserError):
-    """Every issue found at once."""
+    """Every issue found at once. Its `__cause__` is the first issue's `cause` (a user's module that did not import:
+    their exception, its traceback at their file:line), so the boundary keeps what the user's code raised."""
 
     issues: list[Issue] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.issues = sorted(self.issues, key=lambda i: (i.file or "", i.line or 0, i.col or 0))
         super().__init__(self.__str__())
+        self.__cause__ = next((i.cause for i in self.issues if i.cause is not None), None)
 
     def __str__(self) -> str:
         n = len(self.issues)

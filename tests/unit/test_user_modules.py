@@ -100,6 +100,54 @@ def test_a_module_that_fails_to_import_is_named_at_its_own_line(repo, monkeypatc
     assert expected.format(f="jv_broken.py") in f"{issue.message}; {issue.hint}"
 
 
+# the user's exception as raised, and where (the helper their module imports: its file, line 2)
+BROKEN_HELPER = {
+    "ImportError": ("x = 1\nfrom os import no_such_name\n", ImportError),
+    "SyntaxError": ("x = 1\ny = (\n", SyntaxError),
+}
+
+
+def _broken(repo, kind: str) -> None:
+    (repo / "jv_cause_helper.py").write_text(BROKEN_HELPER[kind][0])
+    (repo / "jv_cause_steps.py").write_text("import jv_cause_helper\n" + COMPONENT.format(name="double"))
+    (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_cause_steps:double"))
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_HELPER))
+def test_a_module_that_fails_to_import_keeps_the_user_s_exception_as_the_cause(repo, kind):
+    """The ValidationError said where, but dropped the user's exception (`from None`): a program (or a debugger)
+    calling kubepipe.validate / compile / run could not reach their traceback. It is the error's __cause__ now."""
+    import traceback
+
+    _broken(repo, kind)
+    for call in (kubepipe.validate, kubepipe.compile):
+        with pytest.raises(kubepipe.ValidationError) as exc:
+            call(repo / "pipelines" / "p.yaml")
+        cause = exc.value.__cause__
+        assert type(cause) is BROKEN_HELPER[kind][1], repr(cause)
+        assert exc.value.issues[0].cause is cause
+        if kind == "SyntaxError":  # its own place: the file and line it could not parse
+            assert (cause.filename, cause.lineno) == (str(repo / "jv_cause_helper.py"), 2)
+        else:  # its traceback ends in the user's file, at the line that raised
+            last = traceback.extract_tb(cause.__traceback__)[-1]
+            assert (last.filename, last.lineno) == (str(repo / "jv_cause_helper.py"), 2)
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_HELPER))
+def test_the_cli_names_the_user_s_file_and_line_and_shows_their_traceback_with_verbose(repo, monkeypatch, capsys,
+                                                                                        kind):
+    from cli_runner import run_cli
+
+    _broken(repo, kind)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("COLUMNS", "300")
+    code, out, err = run_cli(capsys, "validate", "pipelines/p.yaml")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"importing `jv_cause_steps` failed at jv_cause_helper.py:2: {kind}" in " ".join(err.split()), err
+    code, _out, err = run_cli(capsys, "validate", "pipelines/p.yaml", "-v")  # the traceback reaches their line
+    assert code == 2 and f"{repo / 'jv_cause_helper.py'}:2" in err and "direct cause" in err, err
+
+
 @pytest.mark.parametrize("ref, spelled", [
     ("mycomps.py:total", "write `mycomps:total`"),  # was: cannot import module `mycomps.py`
     ("./mycomps.py", "write `mycomps:<function>`"),  # was: not a KFP component: mapping values are not allowed here

@@ -139,7 +139,9 @@ def resolve_component(ref: str, base_dir: Path, *, local: bool = False) -> Compo
                     raise CatalogError(f"`{ref}` is not a KFP component", "decorate the function with @dsl.component")
             except CatalogError as exc:
                 shadowed = shadowed_note(module, base_dir)
-                raise CatalogError(exc.message, shadowed) if shadowed else exc from None
+                if not shadowed:
+                    raise
+                raise CatalogError(exc.message, shadowed) from exc.__cause__  # the user's exception, if one
         info = _info(ref, "python", comp, (comp.description or "").strip().split("\n")[0])
         info.import_root = str(root) if root else None
         return info
@@ -177,7 +179,7 @@ def _import_attr(target: str, what: str) -> Any:
     except AttributeError:
         raise CatalogError(f"{what}: module `{mod_name}` has no `{attr}`", _missing_attr_hint(module, attr)) from None
     except Exception as exc:  # noqa: BLE001 - a module whose attribute access itself fails
-        raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from None
+        raise CatalogError(f"{what}: reading `{attr}` from `{mod_name}` failed: {type(exc).__name__}: {exc}") from exc
 
 
 # kfp's notice that @dsl.component's default base_image moves to python:3.12 in Oct 2027 was printed with the user's
@@ -199,7 +201,8 @@ def _import_module(mod_name: str, what: str) -> Any:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - a user module that fails (or exits) on import
-        raise _import_error(what, mod_name, exc) from None
+        # its exception is the cause, as raised: a caller (and --verbose) sees the traceback into the user's file
+        raise _import_error(what, mod_name, exc) from exc
 
 
 def _import_error(what: str, mod_name: str, exc: BaseException) -> CatalogError:

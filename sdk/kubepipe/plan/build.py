@@ -5,6 +5,7 @@ Every problem is collected and raised at once, each located in the YAML.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,10 @@ class _Builder(InputChecks):
         self.components: dict[str, ComponentInfo | CatalogError] = {}
         self.paths = PathRules(self.base_dir, profile.target, dict(self.spec.params), self.loc)
 
-    def err(self, path: tuple, message: str, value: Any = None, hint: str | None = None) -> None:
-        self.issues.append(self.loc.issue(path, message, value=value, hint=hint))
+    def err(self, path: tuple, message: str, value: Any = None, hint: str | None = None,
+            cause: BaseException | None = None) -> None:
+        issue = self.loc.issue(path, message, value=value, hint=hint)
+        self.issues.append(dataclasses.replace(issue, cause=cause) if cause is not None else issue)
 
     # -- components -------------------------------------------------------------------------
     def resolve(self, name: str, step: Step, path: tuple) -> ComponentInfo | None:
@@ -70,7 +73,8 @@ class _Builder(InputChecks):
                 found = exc
             self.components[step.component] = found
         if isinstance(found, CatalogError):
-            self.err(path + ("component",), found.message, value=step.component, hint=found.hint)
+            self.err(path + ("component",), found.message, value=step.component, hint=found.hint,
+                     cause=found.__cause__)  # the user's exception when their module did not import
             return None
         return found
 
