@@ -175,7 +175,8 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
         sets: Mapping[str, Any] | list[str] | None = None, on_event: Callable[[Any], None] | None = None,
         run_id: str | None = None, runs_dir: str | Path | None = None, home: str | Path | None = None,
         resume: str | os.PathLike | None = None, on_log: Callable[[str, str], None] | None = None) -> RunResult:
-    """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step).
+    """Run locally through kfp.local; returns a RunResult (raises nothing for a failed step): `ok`, and `rejected`
+    when it failed only because a gate said no (a GateFailed; `kubepipe run` exits 3 for it, 1 for other failures).
 
     `on_event(event)`: each step's state change. `on_log(step, line)`: a step's warning and error lines as it writes
     them (a logged WARNING / ERROR, a Python warning, a printed `warning: ...`), the first 5 a step and then how many

@@ -272,11 +272,12 @@ def test_runs_list_and_show_on_kubeflow(kfp):
         "add-numbers-v2", "add-numbers", "add-numbers"]
     shown = show_remote_run("kubeflow", kfp.profile, res.run_id)
     assert shown["pipeline"] == "add-numbers"
+    assert shown["rejected"] is None
     assert [(s["name"], s["state"]) for s in shown["steps"]] == [("load", "SUCCEEDED"), ("train", "SUCCEEDED")]
     # a step had name, state and error only: docs/cli.md's `duration_s` (null for remote runs) was a KeyError
     assert shown["steps"][0] == {"name": "load", "state": "SUCCEEDED", "error": None, "duration_s": None,
-                                 "note": None, "reused_from": None, "outputs": {}, "artifacts": {},
-                                 "metrics": {}}
+                                 "note": None, "rejected": None, "reused_from": None, "outputs": {},
+                                 "artifacts": {}, "metrics": {}}  # rejected: a remote task's exception is not known
     assert shown["url"].endswith(f"/#/runs/details/{res.run_id}")
     with pytest.raises(UserError, match="kubeflow has no run 'nope'"):
         show_remote_run("kubeflow", kfp.profile, "nope")

@@ -25,7 +25,8 @@ def run(pipeline: Path = PIPELINE,
                  "(its outputs copied) where its component and inputs are unchanged, the others run, training steps "
                  "continuing from its last checkpoints where their settings and data are unchanged."),
         fmt: output.Format = output.FORMAT, home: Path = output.HOME) -> None:
-    """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step; -q: no progress."""
+    """Run a pipeline locally (kfp.local, no cluster). Exits 1 naming the failed step, 3 when only a gate said no
+    (validate-data's gate, evaluate's fail_on_reject, validate-outputs: a GateFailed); -q: no progress."""
     from kubepipe.api import compile_local_run
     from kubepipe.backends.local.runner import run_compiled
     from kubepipe.cli.progress import SUMMARY_COLUMNS, STYLE, Progress, summary_rows
@@ -55,7 +56,7 @@ def run(pipeline: Path = PIPELINE,
         output.emit("Run", _record(result))
         if not result.ok:
             console.note("once fixed, " + again(result.run_id))
-            raise typer.Exit(1)
+            raise typer.Exit(_failed_exit(result))
         return
     output.table(SUMMARY_COLUMNS, [(name, output.Styled(state, STYLE.get(state.upper(), "")), took, outs)
                                    for name, state, took, outs in summary_rows(result, cut=console.out.is_terminal)],
@@ -67,11 +68,20 @@ def run(pipeline: Path = PIPELINE,
         for step, name, path in reports:
             output.line(report_line(step, name, path))
     if not result.ok:
-        console.err.print(f"[bold red]failed:[/bold red] {console.escape(result.error or 'run failed')}")
+        said = "rejected by its gate" if result.rejected else "failed"
+        console.err.print(f"[bold red]{said}:[/bold red] {console.escape(result.error or 'run failed')}")
         console.note("once fixed, " + again(result.run_id))
-        raise typer.Exit(1)
+        raise typer.Exit(_failed_exit(result))
     took = f" in {result.finished_at - result.started_at:.1f}s" if result.finished_at is not None else ""
     console.out.print(f"[green]✓ succeeded[/green]{took}")
+
+
+def _failed_exit(result) -> int:
+    """A failed run's exit code: 3 when only gates said no (`RunResult.rejected`), so a script tells "the candidate
+    was rejected" from "the pipeline broke" (1)."""
+    from kubepipe.backends.runs.record import REJECTED_EXIT
+
+    return REJECTED_EXIT if result.rejected else 1
 
 
 def _resume_hint(pipeline: Path, run_id: str, home: Path, profile: Optional[Path], sets: Optional[list[str]]) -> str:

@@ -10,6 +10,9 @@ a subclass whatever its name, after the traceback one line the watcher reads as 
 
     kubepipe: component error PaymentDeclined: <its message, as raised>
 
+and for a GateFailed (a gate that said no; the user's subclass too) `kubepipe: gate rejected GateFailed: ...`, which
+marks the step `rejected` (`kubepipe run` exits 3 when only gates failed it).
+
 A ComponentError is deterministic unless raised with `retryable=True` (components/errors.py): the user's too is
 marked as not to be retried, as `fail_fast` marks the built-ins'.
 """
@@ -21,9 +24,10 @@ import runpy
 import sys
 import traceback
 
-__all__ = ["COMPONENT_ERROR", "EXECUTOR", "TASK_MAIN", "main"]
+__all__ = ["COMPONENT_ERROR", "GATE_REJECTED", "EXECUTOR", "TASK_MAIN", "main"]
 
 COMPONENT_ERROR = "kubepipe: component error "
+GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the user's subclasses too: the gate said no
 EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
 TASK_MAIN = "python3 -m kubepipe.backends.local.task_main kfp.dsl.executor_main"
 
@@ -33,7 +37,7 @@ def main() -> int:
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except Exception as exc:
-        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, mark_not_retried
+        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, mark_not_retried
 
         if not isinstance(exc, ComponentError):
             raise
@@ -41,7 +45,8 @@ def main() -> int:
         marker = os.environ.get(NO_RETRY_ENV)
         if marker and not os.path.exists(marker):  # a user's: a retry cannot change it either (unless retryable)
             mark_not_retried(exc)
-        print(f"{COMPONENT_ERROR}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        said = GATE_REJECTED if isinstance(exc, GateFailed) else COMPONENT_ERROR
+        print(f"{said}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 

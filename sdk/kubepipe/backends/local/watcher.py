@@ -13,7 +13,7 @@ from typing import Callable
 from kubepipe.backends.local.outputs import collect_outputs
 from kubepipe.backends.local.reuse import step_reused
 from kubepipe.backends.local.step_log import LiveStepLog
-from kubepipe.backends.local.task_main import COMPONENT_ERROR
+from kubepipe.backends.local.task_main import COMPONENT_ERROR, GATE_REJECTED
 from kubepipe.backends.local.user_frames import SourceMap, user_frame
 from kubepipe.backends.runs.record import RunResult, StepRecord
 from kubepipe.errors import terminal_text
@@ -29,7 +29,7 @@ _RETRY = re.compile(r"Task '?([^' ]+?)'? failed \(attempt \d+/\d+\)\. Retrying")
 _INSIDE = re.compile(r"Inner task failed: '([^']+)'((?: inside '[^']+')*)")
 # the line task_main writes for a ComponentError, whatever its name (the user's PaymentDeclined); else an exception's
 # last traceback line: a name ending Error, Exception, ... or any class of kubepipe's components (SourceMissing)
-_ERROR = re.compile(rf"^(?:{re.escape(COMPONENT_ERROR)}(?P<component>\w+)"
+_ERROR = re.compile(rf"^(?:(?P<said>{re.escape(COMPONENT_ERROR)}|{re.escape(GATE_REJECTED)})(?P<component>\w+)"
                     r"|(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Failed|Interrupt))"
                     r"|kubepipe\.components\.(?:\w+\.)+(?P<own>[A-Z]\w*)): (?P<message>.+)$")
 
@@ -116,7 +116,7 @@ class StepWatcher(io.TextIOBase):
         m = _RETRY.search(line)
         if m:  # a failed attempt that will be retried: the step runs again
             rec = self._record(m.group(1))
-            rec.state, rec.error, rec.finished_at = "RUNNING", None, None
+            rec.state, rec.error, rec.finished_at, rec.rejected = "RUNNING", None, None, False
             return
         m = _END.search(line)
         if m:
@@ -127,6 +127,7 @@ class StepWatcher(io.TextIOBase):
             if not ok:
                 rec.state = "FAILED"
                 rec.error = self._error(m.group(1)) or rec.error
+                rec.rejected = self._rejected(m.group(1))
             elif rec.state != "FAILED":
                 rec.state = "SUCCEEDED"
                 try:  # its outputs into run.json now: a run killed later still shows what its finished steps made
@@ -157,15 +158,29 @@ class StepWatcher(io.TextIOBase):
         text = self._error_text(task)
         return redact_text(text) if text else text
 
-    def _error_text(self, task: str) -> str | None:
-        step = self.names.get(task, task)
-        lines = self.tail.get(step, [])
+    def _error_line(self, task: str) -> tuple[list[str], int, re.Match] | None:
+        """(the task's last lines, the index of its exception line, its match); None: it ended in no exception."""
+        lines = self.tail.get(self.names.get(task, task), [])
         for i in range(len(lines) - 1, -1, -1):
             m = _ERROR.match(lines[i])
             if m:
-                rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
-                where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
-                return "\n".join([f"{m['component'] or m['name'] or m['own']}: {m['message']}" + (f" (at {where})" if where else ""), *rest])
+                return lines, i, m
+        return None
+
+    def _rejected(self, task: str) -> bool:
+        """Whether the failed task's gate said no: it ended in a GateFailed (task_main's GATE_REJECTED line)."""
+        found = self._error_line(task)
+        return found is not None and found[2]["said"] == GATE_REJECTED
+
+    def _error_text(self, task: str) -> str | None:
+        step = self.names.get(task, task)
+        lines = self.tail.get(step, [])
+        found = self._error_line(task)
+        if found is not None:
+            lines, i, m = found
+            rest = [ln for ln in lines[i + 1:i + 30] if not ln.startswith(("Traceback", "File "))]
+            where = user_frame(lines[:i], self.frames.get(step))  # the user's file, not kfp's copy of it
+            return "\n".join([f"{m['component'] or m['name'] or m['own']}: {m['message']}" + (f" (at {where})" if where else ""), *rest])
         # no exception (e.g. sys.exit(1)): the task's last line of its own output, cut once redacted (cut first, a
         # URL's password across the cut lost its `@` and was shown up to it)
         own = [ln for ln in lines if not ln.startswith(("[KFP Executor", "{", "}", '"', "]", "Traceback"))]

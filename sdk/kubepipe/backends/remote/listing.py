@@ -24,7 +24,8 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
     ref = getattr(run, "pipeline_version_reference", None)
     pipeline = (names or {}).get(getattr(ref, "pipeline_id", None) or "") or run.display_name
     return {
-        "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state), "params": None,
+        "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state),
+        "rejected": None, "params": None,  # which exception failed a remote task is not known here
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": service_error(run),
         "steps": [_step(t.display_name, kfp_state(t.state), service_error(t)) for t in tasks],
@@ -36,7 +37,7 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
 
 def _step(name: str, state: str, error: str | None) -> dict:
     """A task as a local run's step: the keys a local step has (docs/cli.md `Run`), unknown ones null or empty."""
-    return {"name": name, "state": state, "error": error or None, "duration_s": None, "note": None,
+    return {"name": name, "state": state, "error": error or None, "duration_s": None, "note": None, "rejected": None,
             "reused_from": None, "outputs": {}, "artifacts": {}, "metrics": {}}
 
 
@@ -58,7 +59,8 @@ def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
-        "target": "vertex", "state": vertex_state(res.state), "params": None, "started_at": utc_iso(res.create_time),
+        "target": "vertex", "state": vertex_state(res.state), "rejected": None, "params": None,
+        "started_at": utc_iso(res.create_time),
         "finished_at": utc_iso(res.end_time), "error": service_error(res),
         "steps": [_step(t.task_name, vertex_state(t.state), service_error(t)) for t in tasks],
         "url": console_url(profile, res.name.rsplit("/", 1)[-1]),

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from kubepipe.backends.runs.record import RUNS_DIR, crashed_view, process_gone, recorded_output, retrain_of
+from kubepipe.backends.runs.record import (RUNS_DIR, crashed_view, gate_rejected, process_gone, recorded_output,
+                                           retrain_of)
 from kubepipe.errors import UserError, one_line
 from kubepipe.labels import carries
 from kubepipe.secrets import redacted_labels
@@ -77,11 +78,12 @@ def _local(data: dict) -> dict:
         data = crashed_view(data)
     return {
         "run_id": data.get("run_id"), "pipeline": data.get("pipeline"), "target": data.get("target", "local"),
-        "state": data.get("state"), "params": shown_params(data.get("params")),
+        "state": data.get("state"), "rejected": gate_rejected(data.get("state"), data.get("steps")),
+        "params": shown_params(data.get("params")),
         "started_at": utc_iso(data.get("started_at")),
         "finished_at": utc_iso(data.get("finished_at")), "error": data.get("error"),
         "steps": [{"name": s.get("name"), "state": s.get("state"), "error": s.get("error"),
-                   "duration_s": s.get("duration_s"), "note": s.get("note"),
+                   "duration_s": s.get("duration_s"), "note": s.get("note"), "rejected": s.get("rejected") is True,
                    "reused_from": s.get("reused_from") if isinstance(s.get("reused_from"), str) else None,
                    "outputs": _outputs(s.get("outputs")),
                    "artifacts": _artifacts(s.get("artifacts")), "metrics": _metrics(s.get("metrics"))}
@@ -172,7 +174,8 @@ def _number(v: Any) -> bool:
 
 
 def _corrupt(rec: Path, message: str) -> dict:
-    return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "params": {},
+    return {"run_id": rec.parent.name, "pipeline": None, "target": "local", "state": "CORRUPT", "rejected": False,
+            "params": {},
             "started_at": None, "finished_at": None, "error": message, "steps": [], "url": os.path.abspath(rec.parent),
             "warnings": [], "notes": [], "resumed_from": None, "labels": {}, "retrain": None, "profile": None}
 

@@ -24,7 +24,21 @@ from kubepipe.util import atomic_write_text, step_named
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
            "retrain_of", "retrain_text", "retrain_name", "runs_folder", "retrain_value", "launched_for",
-           "retrain_request", "recorded_output"]
+           "retrain_request", "recorded_output", "gate_rejected", "REJECTED_EXIT"]
+
+# `kubepipe run`'s exit code for a run that failed only because a gate said no (docs/cli.md, decision 0010)
+REJECTED_EXIT = 3
+_ENDED_BADLY = ("FAILED", "CRASHED", "CANCELLED")
+
+
+def gate_rejected(state: Any, steps: Any) -> bool:
+    """Whether a run failed because a gate said no and for no other reason: its state FAILED, and every step that
+    ended badly (FAILED, CRASHED, CANCELLED) was rejected by its gate (`rejected`: it raised GateFailed). `steps`:
+    StepRecords or their dicts (run.json, `runs show`). A crash, an interrupt or any other error is not a rejection."""
+    ended = [(s.state, s.rejected) if isinstance(s, StepRecord) else (s.get("state"), s.get("rejected"))
+             for s in steps or [] if isinstance(s, (StepRecord, dict))]
+    bad = [rejected for st, rejected in ended if st in _ENDED_BADLY]
+    return state == "FAILED" and bool(bad) and all(r is True for r in bad)
 
 RUNS_DIR = Path(".kubepipe/runs")
 # In the environment of a run `kubepipe scheduler` started for a retrain request: what asked for it (JSON)
@@ -136,6 +150,7 @@ class StepRecord:
     note: str | None = None  # why it ended so: a skip's condition, a rollback's reason, warn-level failures
     reused_from: str | None = None  # a resumed run's step that did not run: the run whose outputs it copied
     reports: list[str] = field(default_factory=list)  # its outputs of type HTML or Markdown, whatever their file names
+    rejected: bool = False  # it failed because its gate said no: it raised GateFailed (or the user's subclass)
 
     @property
     def duration_s(self) -> float | None:
@@ -187,6 +202,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.state == "SUCCEEDED"
+
+    @property
+    def rejected(self) -> bool:
+        """The run failed only because a gate said no (`gate_rejected`): `kubepipe run` exits 3, not 1."""
+        return gate_rejected(self.state, self.steps)
 
     @property
     def failed_step(self) -> StepRecord | None:

@@ -85,7 +85,7 @@ def queued_request(queue: Path, request_id: str, waiting: list[str] | None = Non
     params = shown_params(data.get("params"))  # credentials redacted, as a run's are
     text = {k: str(data.get(k) or "") for k in ("requested_at", "reason")}
     return {"run_id": request_id, "pipeline": request_pipeline(data), "target": "local",
-            "state": "QUEUED", "params": params, "started_at": None, "finished_at": None, "error": None, "steps": [],
+            "state": "QUEUED", "rejected": False, "params": params, "started_at": None, "finished_at": None, "error": None, "steps": [],
             "url": str(path), "warnings": [], "notes": [], "resumed_from": None, "labels": {},
             "retrain": retrain_of({**data, "request_id": request_id}), "profile": None,
             "queued": {"at": text["requested_at"] or None, "reason": text["reason"] or None, "pipeline_file": pipeline,
