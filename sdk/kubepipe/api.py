@@ -5,6 +5,8 @@
     compiled = kubepipe.compile("pipelines/merchant-categorizer.yaml", target="kubeflow")
     result = kubepipe.run("pipelines/merchant-categorizer.yaml", params={"epochs": 3})
     sub = kubepipe.submit("pipelines/merchant-categorizer.yaml", "kubeflow", params={"epochs": 3}, wait=True)
+    runs = kubepipe.list_runs(pipeline="merchant-categorizer")["items"]  # as `kubepipe runs list --format json`
+    models = kubepipe.list_models()["items"]  # as `kubepipe models list --format json`
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ if TYPE_CHECKING:  # the types a caller gets back (typed for mypy and IDEs; impo
     from kubepipe.backends.remote.submission import Submission
     from kubepipe.backends.runs.record import RunResult
     from kubepipe.compiler.output import Compiled
+    from kubepipe.listings import ModelList, ModelVersionList, RunList
     from kubepipe.plan.model import Plan
     from kubepipe.spec.loader import LoadedPipeline
     from kubepipe.spec.profiles import Profile
 
-__all__ = ["load", "load_target", "validate", "compile", "run", "submit"]
+__all__ = ["load", "load_target", "validate", "compile", "run", "submit", "list_runs", "list_models",
+           "list_model_versions"]
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None,
@@ -223,3 +227,64 @@ def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = Non
     warnings = [w.format() for w in kept] + pkg.preflight(values, target)
     return submit_package(pkg, target, values, slot=slot, wait=wait, poll_s=poll_s, timeout_s=timeout_s,
                           on_event=on_event, warnings=tuple(warnings))
+
+
+def list_runs(target: str | None = "local", *, pipeline: str | None = None, limit: int = 20,
+              labels: Mapping[str, str] | None = None, profile: str | Path | None = None,
+              sets: Mapping[str, Any] | list[str] | None = None, home: str | Path | None = None) -> RunList:
+    """Runs, newest first, as `kubepipe runs list --format json` prints them (its `RunList` less apiVersion and
+    kind, docs/cli.md): `{"target": ..., "items": [RunRecord, ...]}`, the same records built by the same code.
+
+    Local runs (`home`, default `.kubepipe`, or the local profile's pipeline_root) come with the retrain requests
+    still queued; `target` "kubeflow" or "vertex" lists that service's. `pipeline`: a pipeline's name or its YAML
+    file; `labels`: only runs carrying each. A run record that cannot be read is listed with state CORRUPT."""
+    from kubepipe.arguments import check_api_arguments
+    from kubepipe.errors import UserError
+    from kubepipe.listings import run_list
+
+    check_api_arguments(target=target, pipeline=pipeline, profile=profile, sets=sets, home=home)
+    if labels is not None and not (isinstance(labels, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+        raise UserError(f"labels=: expected a mapping of label to value (str), e.g. labels={{'team': 'ml'}}; got "
+                        f"{type(labels).__name__}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise UserError(f"limit=: expected a whole number of runs, at least 1; got {limit!r}")
+    return run_list(target, pipeline=pipeline, limit=limit, labels=labels, profile=profile, sets=sets,
+                    home=_home(home))
+
+
+def list_models(*, registry: str | None = None, home: str | Path | None = None) -> ModelList:
+    """The models of a registry, as `kubepipe models list --format json` prints them (`ModelList` less apiVersion
+    and kind): `{"registry": uri, "items": [{"name", "versions", "champion", "previous", "incomplete"}, ...]}`.
+    `registry`: a registry URI (file://, gs://, any fsspec URI), else the local profile's registry_uri under `home`
+    (where local runs register)."""
+    from kubepipe.listings import model_list
+
+    return model_list(_model_registry(registry, home))
+
+
+def list_model_versions(name: str, *, registry: str | None = None,
+                        home: str | Path | None = None) -> ModelVersionList:
+    """The versions of model `name`, oldest first, as `kubepipe models list NAME --format json` prints them
+    (`ModelVersionList` less apiVersion and kind; each version without its model card). A name the registry does
+    not hold raises RegistryError naming the ones it does."""
+    from kubepipe.errors import UserError
+    from kubepipe.listings import model_version_list
+
+    if not isinstance(name, str):
+        raise UserError(f"name=: expected the model's name (a str); got {type(name).__name__}")
+    return model_version_list(_model_registry(registry, home), name)
+
+
+def _home(home: str | Path | None) -> Path:
+    from kubepipe.util import DEFAULT_HOME
+
+    return Path(home) if home is not None else DEFAULT_HOME
+
+
+def _model_registry(registry: str | None, home: str | Path | None):
+    from kubepipe.arguments import check_api_arguments
+    from kubepipe.listings import registry_at
+
+    check_api_arguments(registry=registry, home=home)
+    return registry_at(None if registry is None else str(registry), _home(home), "registry=")

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_api_is_pinned():
     assert sorted(kubepipe.__all__) == sorted([
-        "__version__", "load", "load_target", "validate", "compile", "run", "submit", "Issue", "KubepipeError",
-        "UserError", "ValidationError"])
+        "__version__", "load", "load_target", "validate", "compile", "run", "submit", "list_runs", "list_models",
+        "list_model_versions", "Issue", "KubepipeError", "UserError", "ValidationError"])
     import inspect
 
     sig = inspect.signature(kubepipe.compile)

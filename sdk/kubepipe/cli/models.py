@@ -36,14 +36,9 @@ models = typer.Typer(name="models", help="Model registry: versions, champion / p
 def _registry(uri: Optional[str], home: Path):
     """--registry / KUBEPIPE_REGISTRY, else the local profile's registry_uri: where a local run's register-model put
     its versions (configs/local.yaml may name one outside the home), as `runs prune` reads it."""
-    from kubepipe.components.registry import Registry
+    from kubepipe.listings import registry_at
 
-    if uri is not None:
-        return Registry(uri, source=_given_as(uri))
-    from kubepipe.api import load_target
-
-    prof = load_target("local", home=output.home_path(home))
-    return Registry(prof.registry_uri, source=prof.source_of("registry_uri"))
+    return registry_at(uri, output.home_path(home), _given_as(uri) if uri is not None else "")
 
 
 def _given_as(uri: str) -> str:
@@ -120,27 +115,21 @@ def _v(n) -> str:
     return "" if n is None else f"v{n}"
 
 
-def _version_item(v) -> dict:
-    """A version without its model card (that is `models show`)."""
-    d = v.to_dict()
-    d.pop("model_card", None)
-    return d
-
-
 @models.command("list")
 def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to list every model."),
           registry: Optional[str] = REGISTRY, home: Path = HOME, fmt: Format = FORMAT) -> None:
     """List models, or the versions of one model (corrupt versions marked). Incomplete versions (a registration
     that died, or one still copying) are left out, and said on stderr with how `models gc` removes them."""
+    from kubepipe.listings import model_list, model_version_list
+
     reg = _registry(registry, home)
     if name is None:
-        items = []
-        for n in reg.names():
-            whole, skipped = _complete(reg.versions(n))
-            items.append({"name": n, "versions": len(whole), **reg.aliases(n), "incomplete": skipped})
-            _skipped_note(n, skipped)
+        body = model_list(reg)  # kubepipe.list_models: the same records
+        items = body["items"]
+        for i in items:
+            _skipped_note(i["name"], i["incomplete"])
         if output.is_json(fmt):
-            output.emit("ModelList", {"registry": reg.store.uri(), "items": items})
+            output.emit("ModelList", dict(body))
             return
         if not items:
             console.err.print(console.escape(f"no models in {reg.store.uri()}{_nothing_there(reg, registry, home)}"))
@@ -149,19 +138,27 @@ def list_(name: Optional[str] = typer.Argument(None, help="A model name; omit to
                      [(i["name"], i["versions"], i["champion"] and f"v{i['champion']}",
                        i["previous"] and f"v{i['previous']}") for i in items], title=f"models in {reg.store.uri()}")
         return
-    vs, skipped = _complete(reg.versions(name, known=True))  # known: the message show/promote give for a typo
-    _skipped_note(name, skipped)
+    versions = model_version_list(reg, name)  # kubepipe.list_model_versions: the same records
+    vs = versions["items"]
+    _skipped_note(name, versions["incomplete"])
     for v in vs:
-        if not v.ok:
-            console.warn(v.error or "")
+        if v["status"] != "ok":
+            console.warn(v["error"] or "")
     if output.is_json(fmt):
-        output.emit("ModelVersionList", {"registry": reg.store.uri(), "name": name,
-                                         "items": [_version_item(v) for v in vs], "incomplete": skipped})
+        output.emit("ModelVersionList", dict(versions))
         return
     shown = _shown(vs)
     output.table(("version", "aliases", "status", "created", "run", *shown),
-                 [(f"v{v.version}", ", ".join(v.aliases), output.Styled(v.status, "" if v.ok else "red"),
-                   v.created_at, v.run_id, *(_fmt(v.metrics.get(k)) for k in shown)) for v in vs], title=name)
+                 [(f"v{v['version']}", ", ".join(v["aliases"]),
+                   output.Styled(v["status"], "" if v["status"] == "ok" else "red"), v["created_at"], v["run_id"],
+                   *(_metric(v["metrics"], k) for k in shown)) for v in vs], title=name)
+
+
+def _metric(metrics: dict, key: str) -> str:
+    """A version's metric as the table shows it: an undefined one (null in the record: NaN registered) `n/a`."""
+    if key in metrics and metrics[key] is None:
+        return NOT_FINITE_TEXT
+    return _fmt(metrics.get(key))
 
 
 def _nothing_there(reg, given: Optional[str], home: Path) -> str:
@@ -178,12 +175,6 @@ def _nothing_there(reg, given: Optional[str], home: Path) -> str:
     return ""
 
 
-def _complete(versions) -> tuple[list, list[int]]:
-    """(the versions whose registration finished, the numbers of those that did not): a killed registration was
-    counted (and listed) as a version."""
-    return [v for v in versions if v.status != "incomplete"], [v.version for v in versions if v.status == "incomplete"]
-
-
 def _skipped_note(name: str, skipped: list[int]) -> None:
     if skipped:
         console.warn(f"model `{name}`: {len(skipped)} incomplete version{'s' if len(skipped) > 1 else ''} left out "
@@ -195,7 +186,7 @@ def _skipped_note(name: str, skipped: list[int]) -> None:
 def _shown(versions) -> tuple:
     """The metric columns of `models list NAME`: each kind's whose metrics some version holds (a classifier's
     when none does)."""
-    held = {k for v in versions for k in v.metrics}
+    held = {k for v in versions for k in v["metrics"]}
     return tuple(k for kind in _SHOWN if held & set(kind) for k in kind) or _SHOWN[0]
 
 

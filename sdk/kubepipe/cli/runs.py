@@ -42,37 +42,27 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
               profile: Optional[Path] = PROFILE, set_: Optional[list[str]] = SET, home: Path = HOME,
               fmt: Format = FORMAT) -> None:
     """List runs, newest first."""
+    from kubepipe.api import list_runs
+
     labels = parse_labels(label)
-    given = pipeline
-    pipeline, file = _pipeline_filter(pipeline)
-    if target in (None, "local"):
-        from kubepipe.backends.runs.listing import list_local_runs
-
-        from kubepipe.backends.schedules.queued import with_queued
-        from kubepipe.backends.schedules.scheduler import retrain_queue
-
-        runs_dir = local_runs(profile, set_, home)
-        rows = list_local_runs(runs_dir, pipeline=pipeline, pipeline_file=file, limit=limit, labels=labels)
-        # the retrain requests `kubepipe scheduler` has not taken yet, as `runs show <request id>` shows them
-        queue = retrain_queue(local_state_dir(profile, set_, home), home)
-        rows = with_queued(rows, queue, pipeline=pipeline, pipeline_file=file, labels=labels, limit=limit)
-    else:
-        from kubepipe.backends.remote.listing import list_remote_runs
-
-        rows = list_remote_runs(target, _profile(target, profile, set_), pipeline=pipeline or given, limit=limit,
-                                labels=labels)
+    body = list_runs(target, pipeline=pipeline, limit=limit, labels=labels, profile=profile, sets=set_, home=home)
+    rows = body["items"]
     for r in rows:
         if r.get("state") == "CORRUPT":
             console.warn(str(r.get("error")))
     if output.is_json(fmt):
-        output.emit("RunList", {"target": target or "local", "items": rows})
+        output.emit("RunList", dict(body))
         return
     if not rows:
         if target in (None, "local"):
             from kubepipe.backends.runs.listing import no_runs_text
             from kubepipe.backends.schedules.queued import queued_pipelines
+            from kubepipe.backends.schedules.scheduler import retrain_queue
 
-            text = no_runs_text(runs_dir, pipeline, labels, queued=queued_pipelines(queue),  # as listed above
+            runs_dir = local_runs(profile, set_, home)
+            queue = retrain_queue(local_state_dir(profile, set_, home), home)
+            name, file = _pipeline_filter(pipeline)
+            text = no_runs_text(runs_dir, name, labels, queued=queued_pipelines(queue),  # as listed above
                                 pipeline_file=file)
             text += "" if Path(runs_dir).exists() else output.missing_home(home, "`kubepipe run`")  # `--home` misspelt
             console.err.print(console.escape(text), soft_wrap=True)
@@ -193,15 +183,10 @@ def runs_prune(keep: int = typer.Option(..., "--keep", "-k", help="How many of t
 
 
 def _pipeline_filter(given: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """(name, file) of `--pipeline`: a name as given (no file); a YAML file (the file a user runs: it listed 'no runs
-    of pipeline `pipelines/p.yaml`') is its runs whatever name they are listed under (`listing.of_pipeline`): those
-    run from it, and those of the name its metadata.name gives here (`${env.X}` resolved; None where it takes one
-    not set here)."""
-    if not given or not given.endswith((".yaml", ".yml")) or not Path(given).is_file():
-        return given, None
-    from kubepipe.spec.names import pipeline_name
+    """(name, file) of `--pipeline` (`listings.pipeline_filter`)."""
+    from kubepipe.listings import pipeline_filter
 
-    return pipeline_name(given), str(Path(given).resolve())
+    return pipeline_filter(given)
 
 
 def _queued_fields(queued: dict) -> list[tuple[str, object]]:
@@ -261,23 +246,22 @@ def _profile_text(profile: dict) -> str:
 
 def local_state_dir(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> str:
     """The local profile's state_dir (default <home>/state): where trigger-retrain queues local retrains."""
-    from kubepipe.api import load_target
+    from kubepipe.listings import local_state_dir as state_dir
 
-    return load_target("local", profile=profile, sets=sets, home=home).effective_state_dir
+    return state_dir(profile, sets, home)
 
 
 def local_runs(profile: Optional[Path], sets: Optional[list[str]], home: Path) -> Path:
     """The folder `kubepipe run` puts local runs in: the local profile's pipeline_root (default <home>/runs)."""
-    from kubepipe.api import load_target
-    from kubepipe.backends.runs.record import RUNS_DIR
+    from kubepipe.listings import local_runs_dir
 
-    return Path(load_target("local", profile=profile, sets=sets, home=home).pipeline_root or RUNS_DIR)
+    return local_runs_dir(profile, sets, home)
 
 
 def _profile(target: str, profile: Optional[Path], sets: Optional[list[str]]) -> dict:
-    from kubepipe.api import load_target
+    from kubepipe.listings import remote_profile
 
-    return load_target(target, profile=profile, sets=sets).model_dump()
+    return remote_profile(target, profile, sets)
 
 
 def register(app: typer.Typer) -> None:
