@@ -210,6 +210,10 @@ def test_schedule_detailed_exitcode_like_terraform(tmp_path, capsys):
     assert code == 1 and "file not found" in err  # an error is 1, never 2 (which means "changes")
     code, _, _ = run_cli(capsys, "schedule", tmp_path / "nope.yaml", "--plan")
     assert code == 2  # a user error, as everywhere else
+    # --format json: the Error object names the code the process exits with (it said 2 while the process exited 1)
+    code, out, err = run_cli(capsys, "schedule", tmp_path / "nope.yaml", "--plan", "--detailed-exitcode",
+                             "--format", "json")
+    assert code == 1 and out == "" and json.loads(err.splitlines()[-1])["error"]["exit_code"] == 1, err
 
 
 def test_models_show_json_pipes_into_json_tool(tmp_path):

@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     argv = _hoist(list(sys.argv[1:] if argv is None else argv))
     console.degrade_unencodable()
-    console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"))
     detailed = _wants(argv, "--detailed-exitcode")
+    console.configure(verbose=os.environ.get("KUBEPIPE_VERBOSE") == "1", json_mode=_wants(argv, "--format", "json"),
+                      detailed_exitcode=detailed)
     stdout = sys.stdout
     with console.library_log():
         try:

@@ -28,6 +28,7 @@ err = Console(stderr=True, **PLAIN)
 VERBOSE = False  # tracebacks for errors
 QUIET = False  # no notes, no progress: results, warnings and errors only
 JSON = False  # --format json: one JSON document on stdout; errors as a JSON object on stderr
+DETAILED = False  # --detailed-exitcode: every error exits 1 (2 means "changes"), its JSON Error says 1 too
 _VERTEX_LOGGER = "google.cloud.aiplatform"  # the parent of aiplatform's loggers (see _LibraryLog)
 
 
@@ -95,11 +96,12 @@ def unicode_safe(stream: Any) -> bool:
     return encoding.startswith(("utf-", "utf8"))
 
 
-def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = False) -> None:
+def configure(*, verbose: bool = False, quiet: bool = False, json_mode: bool = False,
+              detailed_exitcode: bool = False) -> None:
     """Reset the run-wide settings at the start of a command (the CLI may run many times in one process)."""
-    global out, err, VERBOSE, QUIET, JSON
+    global out, err, VERBOSE, QUIET, JSON, DETAILED
     out, err = _console(False), _console(True)
-    VERBOSE, QUIET, JSON = verbose, quiet, json_mode
+    VERBOSE, QUIET, JSON, DETAILED = verbose, quiet, json_mode, detailed_exitcode
 
 
 @contextmanager
@@ -196,6 +198,7 @@ def report_error(exc: BaseException) -> int:
 
 
 def _say(exc: BaseException, message: str, code: int, text: str) -> int:
+    code = 1 if DETAILED and code else code  # the code the process exits with (app.main), said in the JSON too
     if not JSON:
         err.print(text, soft_wrap=True)
         return code
