@@ -279,7 +279,7 @@ def list_model_versions(name: str, *, registry: str | None = None,
 def _home(home: str | Path | None) -> Path:
     from kubepipe.util import DEFAULT_HOME
 
-    return Path(home) if home is not None else DEFAULT_HOME
+    return Path(home if home is not None else DEFAULT_HOME)
 
 
 def _model_registry(registry: str | None, home: str | Path | None):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import typer
 
@@ -74,7 +74,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
                    r.get("finished_at")) for r in rows], title=f"runs ({target or 'local'})")
 
 
-def _started(run: dict) -> object:
+def _started(run: Mapping[str, Any]) -> object:
     """A run's start; a retrain request that waits (no run has started): `queued <when>`."""
     at = (run.get("queued") or {}).get("at")
     return f"queued {at}" if run.get("queued") and at else run.get("started_at")
