@@ -115,6 +115,22 @@ def test_sigterm_stops_the_task_and_names_the_step(in_tmp):
         "done": ("SUCCEEDED", None)}
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_with_format_json_says_128_plus_it_in_its_error_object(in_tmp, sig):
+    cli = subprocess.Popen([sys.executable, "-m", "kubepipe.cli", "run", str(FIX / "slow.yaml"), "--format", "json"],
+                           cwd=in_tmp, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_step_running(in_tmp, "nap")
+        cli.send_signal(sig)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    error = json.loads(err.strip().splitlines()[-1])["error"]
+    assert cli.returncode == 128 + sig and out == "" and error["exit_code"] == 128 + sig, err  # 143, 129
+    assert error["type"] == "KeyboardInterrupt" and f"interrupted ({sig.name}) during step `nap`" in error["message"]
+
+
 def test_a_record_whose_process_is_gone_reads_crashed(tmp_path):
     """The whole group was killed, watchdog included: `runs` derives the truth from pid + create time."""
     from kubepipe.backends.runs.listing import list_local_runs, show_local_run
