@@ -187,6 +187,9 @@ def run(path: str | Path, params: Mapping[str, Any] | None = None, *, profile: s
     more its run.log holds, credentials redacted: what `kubepipe run` shows on stderr.
 
     `home` (default `.kubepipe`) is where runs, state and the registry go unless the profile says otherwise.
+    Ctrl-C, SIGTERM or SIGHUP (in the main thread) stop the run's tasks, record it FAILED `interrupted (SIGTERM)` (so
+    `resume=` goes on from it) and raise KeyboardInterrupt with `run_id` and `signum` (`kubepipe run` exits 128 +
+    signum: 143 for SIGTERM, 130 for Ctrl-C).
     `resume`: a failed or crashed run of this pipeline (`kubepipe run --resume`; its id, or its folder's path): its
     params are taken again (`params` win), a step that succeeded there is reused where its component and inputs
     are unchanged, and training steps continue from their last checkpoints where settings and data are unchanged."""
