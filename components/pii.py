@@ -27,7 +27,7 @@ from kubepipe.components.pii_phone import phone_spans
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
            "find_phones", "find_pii", "mask_span", "redact", "redact_value", "redact_strings",
-           "number_digits", "MAY_HOLD_MASKED", "holds_masked"]
+           "number_digits", "MAY_HOLD_MASKED", "holds_masked", "redact_shown"]
 
 PII_KINDS = ("pan", "email", "iban", "phone")
 # What `redact` masks wherever text is shown. Phone numbers only where a step checks them (pii: [phone]):
@@ -352,32 +352,49 @@ def number_digits(value: Any) -> str | None:
     return None
 
 
-def _redact_mapping(value: dict, kinds) -> dict:
+def redact_shown(text: str, kinds=MASKED) -> str:
+    """`text` as a report, a log line or a chat message shows it: credentials hidden (`kubepipe.secrets.redact_text`:
+    a token, a URL's password or signature, `password=...`), then PII masked (`redact`). A model's answer or a client's
+    error can hold either; masking PII alone wrote an API key a model returned into the guardrail's report."""
+    from kubepipe.secrets import redact_text
+
+    return redact(redact_text(text), kinds)
+
+
+def _redact_mapping(value: dict, kinds, credentials: bool) -> dict:
     """Keys that mask alike (`alice@x.com`, `anna@x.com` -> `a***@x.com`) stay apart: the second is `a***@x.com #2`
     (the third ` #3`), where one key used to replace the other's value, silently."""
+    if credentials:
+        from kubepipe.secrets import REDACTED, keyed_secret
     out: dict = {}
     for k, v in value.items():
-        key = base = redact(str(k), kinds)
+        key = base = redact_shown(str(k), kinds) if credentials else redact(str(k), kinds)
         n = 1
         while key in out:
             n += 1
             key = f"{base} #{n}"
-        out[key] = redact_value(v, kinds)
+        out[key] = REDACTED if credentials and keyed_secret(k, v) else _redact_value(v, kinds, credentials)
     return out
 
 
-def redact_value(value: Any, kinds=MASKED) -> Any:
+def redact_value(value: Any, kinds=MASKED, *, credentials: bool = False) -> Any:
     """`value` (a record, a list of records, a data sample) JSON-able, with every string (a mapping's keys too)
-    redacted, and every number whose whole part holds PII as its digits (what the pii rule searches) masked as text."""
+    redacted, and every number whose whole part holds PII as its digits (what the pii rule searches) masked as text.
+    `credentials`: every string as `redact_shown` shows it (credentials hidden too), and the value of a key naming
+    one (`{"api_key": "..."}`, `keyed_secret`) REDACTED."""
+    return _redact_value(value, kinds, credentials)
+
+
+def _redact_value(value: Any, kinds, credentials: bool) -> Any:
     if isinstance(value, str):
-        return redact(value, kinds)
+        return redact_shown(value, kinds) if credentials else redact(value, kinds)
     digits = number_digits(value)
     if digits is not None and redact(digits, kinds) != digits:
         return redact(digits, kinds)
     if isinstance(value, dict):
-        return _redact_mapping(value, kinds)
+        return _redact_mapping(value, kinds, credentials)
     if isinstance(value, (list, tuple)):
-        return [redact_value(v, kinds) for v in value]
+        return [_redact_value(v, kinds, credentials) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return redact(str(value), kinds)
+    return _redact_value(str(value), kinds, credentials)

@@ -31,7 +31,7 @@ import importlib
 import os
 from typing import Any, Callable
 
-from kubepipe.components.pii import redact
+from kubepipe.components.pii import redact_shown
 
 __all__ = ["PROBERS", "open_prober", "served_refusal", "served_spec", "refused", "ClassifierProber", "open_classifier",
            "RetrieverProber", "open_retriever", "RETRIEVER_PROBE_COLUMN"]
@@ -122,7 +122,7 @@ class ClassifierProber:
         if not self.tabular:
             if isinstance(probe, (dict, list)):  # str() of it would be the text the model reads
                 raise DataError(f"a probe for this text model is a text (its `{self.probe_column}`), got "
-                                f"{redact(repr(probe))}; write inline_probes as texts")
+                                f"{redact_shown(repr(probe))}; write inline_probes as texts")
             text = "" if probe is None else str(probe)
             _refuse(served_refusal(text, self.spec), self.limit)
             return [text]
@@ -132,7 +132,7 @@ class ClassifierProber:
         missing = [c for c in self.features if c not in row]
         if missing:
             raise DataError(f"a probe for this tabular model needs feature(s) {missing}; probes are rows with "
-                            f"columns {self.features} (got {sorted(map(str, row)) if row else redact(repr(probe))})")
+                            f"columns {self.features} (got {sorted(map(str, row)) if row else redact_shown(repr(probe))})")
         _refuse(served_refusal({c: _as_sent(row[c]) for c in self.features}, self.spec), self.limit)
         return pd.DataFrame([{c: row[c] for c in self.features}])
 
@@ -166,7 +166,7 @@ class RetrieverProber:
         from kubepipe.components.checks import is_blank
 
         if not isinstance(probe, str):
-            raise DataError(f"a retriever's probe is a query text, got {redact(repr(probe))}; write inline_probes "
+            raise DataError(f"a retriever's probe is a query text, got {redact_shown(repr(probe))}; write inline_probes "
                             "as texts or set probe_column to a text column")
         if is_blank(probe):  # its 'hits' are the passages nearest to no text: the rules judged them, pass or fail
             raise DataError("a retriever's probe is an empty query, which the served retriever refuses (400: the "

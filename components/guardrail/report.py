@@ -1,6 +1,6 @@
 """The validate-outputs HTML report: verdict, figures, every violation, then the probes' outputs.
 
-It renders the result record only, whose texts `validate_outputs` has already redacted (PANs,
+It renders the result record only, whose texts `validate_outputs` has already redacted (credentials hidden; PANs,
 IBANs and e-mail addresses masked); every value is HTML-escaped.
 """
 
@@ -33,7 +33,7 @@ def outputs_html(result: dict) -> str:
     shown = result["outputs"]
     more = result["probes"] - len(shown)
     note = f"; the first {len(shown)} probes of {result['probes']}" if more > 0 else ""
-    body.append(f"<h2>Outputs</h2><div class=\"sub\">PANs, IBANs and e-mail addresses (and what the pii rule checks) are masked{esc(note)}.</div>")
+    body.append(f"<h2>Outputs</h2><div class=\"sub\">Credentials are hidden; PANs, IBANs and e-mail addresses (and what the pii rule checks) are masked{esc(note)}.</div>")
     body.append(table(["probe", "input", "latency ms", "records"],
                       [[esc(o["probe"]), _cell(o["input"]), esc(o["latency_ms"]), _cell(o["records"])] for o in shown]))
     sub = f"{result['model']['kind']} {result['model']['path']}"

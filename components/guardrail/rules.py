@@ -20,7 +20,7 @@ import math
 from typing import Any, Callable, Iterator, TypeGuard
 
 from kubepipe.components.checks import CheckIssue, did_you_mean
-from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact
+from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact_shown
 
 __all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits",
            "masked_kinds"]
@@ -128,9 +128,9 @@ def masked_kinds(rules: dict) -> tuple:
 
 
 def _v(probe: int, text: str, rule: str, field: str, value: Any, limit: Any, masked: tuple = MASKED) -> dict:
-    """One violation; every text in it is redacted (it ends up in the report, logs and JSON)."""
-    return {"probe": probe, "input": redact(str(text), masked), "rule": rule, "field": field,
-            "value": redact(value, masked) if isinstance(value, str) else value, "limit": limit}
+    """One violation; every text in it is redacted, credentials and PII (it ends up in the report, logs and JSON)."""
+    return {"probe": probe, "input": redact_shown(str(text), masked), "rule": rule, "field": field,
+            "value": redact_shown(value, masked) if isinstance(value, str) else value, "limit": limit}
 
 
 def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_ms: list[float]) -> tuple[list[dict], dict]:
@@ -161,7 +161,7 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
                 if bad:
                     out.append(_v(i, text, "score", f"{at}.score", s if _number(s) else str(s), dict(score), masked))
             length += sum(len(value) for _, value in text_values(rec))
-            for path, value in text_values(rec, at, numbers=True, keys=lambda k: redact(k, masked)):
+            for path, value in text_values(rec, at, numbers=True, keys=lambda k: redact_shown(k, masked)):
                 for f in find_pii(value, pii):
                     out.append(_v(i, text, f"pii:{f.kind}", path, value, "none", masked))
         if max_len is not None and length > max_len:

@@ -14,7 +14,7 @@ from typing import Any
 from kubepipe.components.checks import did_you_mean, issues_text
 from kubepipe.components.errors import ConfigError, ComponentError, DataError
 from kubepipe.components.guardrail.checks import inline_probe_issues
-from kubepipe.components.pii import redact, redact_value
+from kubepipe.components.pii import redact_shown, redact_value
 from kubepipe.components.guardrail.rules import DEFAULT_PII, judge, masked_kinds, rule_issues
 
 __all__ = ["validate_outputs", "load_probes", "MAX_SHOWN"]
@@ -78,10 +78,9 @@ def _call(prober, probe) -> tuple[list[dict], float, str]:
         records = prober(probe)
     except ComponentError:
         raise  # the probe does not fit the model: a configuration error, not a model output
-    except Exception as exc:  # a model that crashes on a probe fails the guardrail, with the reason shown
-        from kubepipe.secrets import redact_text  # a client's error names the URL it called, with its token
-
-        return [], (time.perf_counter() - t0) * 1000, redact_text(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a model that crashes on a probe fails the guardrail, with the reason shown (redacted
+        # where it is shown: a client's error names the URL it called, with its token)
+        return [], (time.perf_counter() - t0) * 1000, f"{type(exc).__name__}: {exc}"
     ms = (time.perf_counter() - t0) * 1000
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ComponentError(f"{type(prober).__name__} returned {type(records).__name__}, not a list of records; "
@@ -141,8 +140,8 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
     shown = [_shown(p) for p in probes]
     masked = masked_kinds(rules)
     violations, figures = judge(rules, shown, outputs, latencies)
-    violations += [{"probe": i, "input": redact(shown[i], masked), "rule": "error", "field": "*",
-                    "value": redact(e, masked), "limit": "no exception"} for i, e in enumerate(errors) if e]
+    violations += [{"probe": i, "input": redact_shown(shown[i], masked), "rule": "error", "field": "*",
+                    "value": redact_shown(e, masked), "limit": "no exception"} for i, e in enumerate(errors) if e]
     violations.sort(key=lambda v: (v["probe"], v["rule"], v["field"]))
     by_rule: dict[str, int] = {}
     for v in violations:
@@ -155,7 +154,7 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
         "rules": {**rules, "pii": list(rules.get("pii", DEFAULT_PII))},
         "probes": len(probes), "passed": passed, "decision": decision, "violations": violations,
         "by_rule": by_rule, "figures": {**figures, "probes": len(probes), "violations": len(violations)},
-        "outputs": [{"probe": i, "input": redact(shown[i], masked), "latency_ms": round(latencies[i], 3),
-                     "records": redact_value(outputs[i][:top_k], masked)}
+        "outputs": [{"probe": i, "input": redact_shown(shown[i], masked), "latency_ms": round(latencies[i], 3),
+                     "records": redact_value(outputs[i][:top_k], masked, credentials=True)}
                     for i in range(min(MAX_SHOWN, len(probes)))],
     }

@@ -35,13 +35,12 @@ ALLOW_HTTP_ENV = "KUBEPIPE_ALLOW_HTTP_WEBHOOK"
 
 def notify_run_end(*, state: str, pipeline: str, run_id: str, message: str, error: str = "",
                    state_dir: str = "", webhook_env: str = "", timeout_s: float = 10.0) -> dict:
-    from kubepipe.components.pii import redact
-    from kubepipe.secrets import redact_text
+    from kubepipe.components.pii import redact_shown
 
     # the run's error goes to a chat and a log: a token a failed step printed (a URL with a password, a
     # `password=...` in a connection error) must not, nor the card numbers and addresses a gate quoted
     # (validate-data's "e.g. 4111 1111 1111 1111", a model's output in an error)
-    message, error = redact(redact_text(message)), redact(redact_text(failed_steps_error(state, error)))
+    message, error = redact_shown(message), redact_shown(failed_steps_error(state, error))
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pipeline": pipeline,
               "run_id": run_id, "state": state, "message": message}
     if error:
