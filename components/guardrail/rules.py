@@ -11,6 +11,9 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
     max_output_length  characters of text in one probe's output (all string values, summed)
 
+Whatever the rules, a probe answered with no record at all is a `no_answer` violation (validate_outputs): each rule
+above would hold of nothing.
+
 Checking a `rules:` block imports nothing heavy; compile time and run time use the same `rule_issues`.
 """
 

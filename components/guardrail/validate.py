@@ -142,6 +142,11 @@ def validate_outputs(model_dir: str, *, probes_path: str = "", inline_probes: li
     violations, figures = judge(rules, shown, outputs, latencies)
     violations += [{"probe": i, "input": redact_shown(shown[i], masked), "rule": "error", "field": "*",
                     "value": redact_shown(e, masked), "limit": "no exception"} for i, e in enumerate(errors) if e]
+    # no record at all: every rule would hold of nothing (allowed_labels, score), so an empty answer is its own
+    # violation, whatever the rules
+    violations += [{"probe": i, "input": redact_shown(shown[i], masked), "rule": "no_answer", "field": "*",
+                    "value": f"no answer for probe {i}: the model returned no record", "limit": "at least one record"}
+                   for i, (records, e) in enumerate(zip(outputs, errors)) if not records and not e]
     violations.sort(key=lambda v: (v["probe"], v["rule"], v["field"]))
     by_rule: dict[str, int] = {}
     for v in violations:

@@ -428,3 +428,26 @@ def test_an_endpoint_s_limit_is_read_when_the_step_runs_not_refused_at_validate(
     path.write_text(PIPELINE.split("      inline_probes:")[0]
                     + f"      inline_probes: [SHELL OIL, {long_probe.strip()}]\n      endpoint: merchant\n")
     kubepipe.validate(path)
+
+
+class _SilentOnSome:
+    """A served model that answers some probes with no record (an empty `predictions` list, a retriever over no
+    passages): nothing for allowed_labels or score to judge."""
+    kind = "classifier"
+
+    def __call__(self, probe):
+        return [] if probe.startswith("EMPTY") else [{"label": "groceries", "score": 0.9}]
+
+
+@pytest.mark.parametrize("rules", [{"allowed_labels": ["groceries"], "score": {"min": 0.5, "max": 1}}, {"pii": []}])
+def test_a_probe_answered_with_no_record_is_a_violation_naming_the_probe(tmp_path, rules):
+    from kubepipe.components.guardrail.validate import validate_outputs
+
+    result = validate_outputs(str(tmp_path), inline_probes=["SHELL OIL", "EMPTY 1", "SAFEWAY", "EMPTY 2"],
+                              rules=rules, prober=_SilentOnSome(), warmup=0)
+    # before: both rules held of no record, and the step passed
+    assert not result["passed"] and result["by_rule"] == {"no_answer": 2}
+    assert [(v["probe"], v["input"], v["value"]) for v in result["violations"]] == [
+        (1, "EMPTY 1", "no answer for probe 1: the model returned no record"),
+        (3, "EMPTY 2", "no answer for probe 3: the model returned no record")]
+    assert result["decision"] == "fail: 2 no_answer violation(s) in 4 probe(s)"
