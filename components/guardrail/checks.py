@@ -71,7 +71,7 @@ def validate_outputs_reference() -> Reference:
     return Reference(
         allowed={"rules": Allowed(RULE_KEYS, f"score: `{{{SCORE_BOUNDS[0]}: x, {SCORE_BOUNDS[1]}: y}}`; "
                                   f"pii: a list of {', '.join(PII_KINDS)} (default [pan]; [] for none); "
-                                  "max_latency_ms: p99 over the probes; max_output_length: characters per probe"),
+                                  "max_latency_ms: p99 over the probes (their max under 100); max_output_length: characters per probe"),
                  "inline_probes": Allowed(note="texts, or mappings of feature values for tabular models")},
         example="""guardrail:
   component: validate-outputs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from kubepipe.components.data.html import badge, esc, page, table, tiles
+from kubepipe.components.guardrail.rules import MIN_P99_PROBES
 
 __all__ = ["outputs_html"]
 
@@ -23,7 +24,9 @@ def outputs_html(result: dict) -> str:
     verdict = badge("PASSED" if result["passed"] else "FAILED", "ok" if result["passed"] else "fail")
     body = [f"<p>{verdict} {esc(result['decision'])}</p>",
             tiles({"probes": f["probes"], "violations": f["violations"], "p50 ms": f"{f['p50_ms']:.2f}",
-                   "p99 ms": f"{f['p99_ms']:.2f}", "max ms": f"{f['max_ms']:.2f}"})]
+                   "p99 ms": f"{f['p99_ms']:.2f}" if f["probes"] >= MIN_P99_PROBES else f"n/a ({f['probes']} probes)",
+                   "max ms": f"{f['max_ms']:.2f}"}),
+            f"<div class=\"sub\">max_latency_ms is held to the {esc(f['latency_judged'])}.</div>"]
     body.append("<h2>Rules</h2>" + table(["rule", "setting"], [[esc(k), _cell(v)] for k, v in sorted(result["rules"].items())]))
     if result["violations"]:
         body.append("<h2>Violations</h2>" + table(

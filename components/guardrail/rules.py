@@ -8,7 +8,8 @@ returns its top-k hits, each a record with a `score`. Rules judge every record o
     score              {min, max}: every `score` within the bounds (a non-finite score always fails)
     pii                patterns no returned value may contain: pan, email, iban, phone (default [pan]; []
                        turns off); every string is searched, and every number as its whole part's digits
-    max_latency_ms     p99 over the probes of one model call per probe, in milliseconds
+    max_latency_ms     p99 over the probes of one model call per probe, in milliseconds; under MIN_P99_PROBES
+                       (100) probes, the slowest probe's (the max, named as such)
     max_output_length  characters of text in one probe's output (all string values, summed)
 
 Whatever the rules, a probe answered with no record at all is a `no_answer` violation (validate_outputs): each rule
@@ -25,8 +26,8 @@ from typing import Any, Callable, Iterator, TypeGuard
 from kubepipe.components.checks import CheckIssue, did_you_mean
 from kubepipe.components.pii import MASKED, PII_KINDS, find_pii, number_digits, redact_shown
 
-__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "rule_issues", "judge", "text_values", "number_digits",
-           "masked_kinds"]
+__all__ = ["RULE_KEYS", "SCORE_BOUNDS", "DEFAULT_PII", "MIN_P99_PROBES", "rule_issues", "judge", "text_values",
+           "number_digits", "masked_kinds", "latency_figures"]
 
 RULE_KEYS = ("allowed_labels", "label_field", "score", "pii", "max_latency_ms", "max_output_length")
 SCORE_BOUNDS = ("min", "max")
@@ -171,17 +172,28 @@ def judge(rules: dict, probes: list[str], outputs: list[list[dict]], latencies_m
             out.append(_v(i, text, "max_output_length", "*", length, max_len, masked))
     figures = latency_figures(latencies_ms)
     limit = rules.get("max_latency_ms")
-    if limit is not None and figures["p99_ms"] > limit:
+    judged = figures["p99_ms"] if len(latencies_ms) >= MIN_P99_PROBES else figures["max_ms"]
+    if limit is not None and judged > limit:
         slowest = max(range(len(latencies_ms)), key=latencies_ms.__getitem__)
-        out.append(_v(slowest, probes[slowest], "max_latency_ms", "p99 over the probes",
-                      round(figures["p99_ms"], 3), limit, masked))
+        out.append(_v(slowest, probes[slowest], "max_latency_ms", figures["latency_judged"], round(judged, 3),
+                      limit, masked))
     return out, figures
 
 
+# A p99 of fewer probes is no percentile: numpy's interpolation lies between the two slowest (of 3 probes, 98% of
+# the way to the max), so `max_latency_ms` holds the slowest probe to the limit and says so.
+MIN_P99_PROBES = 100
+
+
 def latency_figures(latencies_ms: list[float]) -> dict:
+    """p50, p99 and max in ms, and `latency_judged`: what `max_latency_ms` is held to (the p99 of n probes, or,
+    under MIN_P99_PROBES, their max)."""
     import numpy as np
 
+    n = len(latencies_ms)
+    judged = (f"p99 over {n} probes" if n >= MIN_P99_PROBES else
+              f"max over {n} probe(s) (a p99 needs {MIN_P99_PROBES} or more)")
     if not latencies_ms:
-        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0, "latency_judged": judged}
     p50, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 99])
-    return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(max(latencies_ms))}
+    return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(max(latencies_ms)), "latency_judged": judged}

@@ -451,3 +451,30 @@ def test_a_probe_answered_with_no_record_is_a_violation_naming_the_probe(tmp_pat
         (1, "EMPTY 1", "no answer for probe 1: the model returned no record"),
         (3, "EMPTY 2", "no answer for probe 3: the model returned no record")]
     assert result["decision"] == "fail: 2 no_answer violation(s) in 4 probe(s)"
+
+
+def test_max_latency_of_too_few_probes_holds_their_max_and_says_so():
+    from statistics import quantiles
+
+    from kubepipe.components.guardrail.report import outputs_html
+    from kubepipe.components.guardrail.rules import MIN_P99_PROBES, judge
+
+    # 3 probes, one slow: their "p99" (98.04 ms, interpolated between the two slowest) passed a 99 ms limit that
+    # the slowest probe broke, and the violation called a near-max a p99
+    few = [1.0, 2.0, 100.0]
+    violations, figures = judge({"max_latency_ms": 99}, ["a", "b", "c"], [[{}]] * 3, few)
+    assert [(v["probe"], v["field"], v["value"]) for v in violations] == [
+        (2, f"max over 3 probe(s) (a p99 needs {MIN_P99_PROBES} or more)", 100.0)]
+    # enough probes: one slow probe in MIN_P99_PROBES is what a p99 allows; the figure is a percentile's
+    many = [1.0] * (MIN_P99_PROBES - 1) + [1000.0]
+    violations, figures = judge({"max_latency_ms": 50}, ["q"] * len(many), [[{}]] * len(many), many)
+    assert violations == [] and figures["latency_judged"] == f"p99 over {MIN_P99_PROBES} probes"
+    assert figures["p99_ms"] == pytest.approx(quantiles(many, n=100, method="inclusive")[98])
+    violations, _ = judge({"max_latency_ms": 5}, ["q"] * len(many), [[{}]] * len(many), many)
+    assert [(v["field"], v["value"]) for v in violations] == [(f"p99 over {MIN_P99_PROBES} probes", 10.99)]
+    # the report names what the limit was held to, and shows no p99 of 3 probes
+    result = {"passed": False, "decision": "fail", "figures": {**judge({}, ["a"] * 3, [[{}]] * 3, few)[1],
+                                                               "probes": 3, "violations": 1},
+              "rules": {}, "violations": [], "outputs": [], "probes": 3, "model": {"kind": "classifier", "path": "m"}}
+    html = outputs_html(result)
+    assert "n/a (3 probes)" in html and "max over 3 probe(s)" in html
