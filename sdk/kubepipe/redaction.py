@@ -14,8 +14,8 @@ from typing import Any
 from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, COMMAND_MARKS, IMAGE_PASSWORD_IN_TEXT, PEM_BEGIN, PEM_END, PLACEHOLDER,
                                     QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKEN_MARKS,
                                     SENTENCE_END, TOKENS, URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF,
-                                    keyed_secret, may_hold_credential,
-                                    query_item_secret, query_items, secret_value_kind, webhook_path)
+                                    keyed_secret, may_hold_credential, nested_item_spans,
+                                    query_item_hidden, query_items, secret_value_kind, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",
@@ -66,10 +66,10 @@ def redact_url(text: str) -> str:
         name, colon, _ = user.partition(":")
         name = REDACTED if secret_value_kind(unquote(name)) else name
         netloc = f"{name}{colon and ':' + REDACTED}@{host_port}"
-    items = query_items(parts.query, host) if parts.query else []
+    items = query_items(parts.query, host, shown=True) if parts.query else []
     seps = [""] + QUERY_SEP.findall(parts.query)  # each item after the separator it was written after
-    query = "".join(sep + key + (f"={REDACTED}" if secret else eq + value)
-                    for sep, (key, eq, value, secret) in zip(seps, items))
+    query = "".join(sep + (key + f"={REDACTED}" if secret else _hide_spans(key + eq + value, nested))
+                    for sep, (key, eq, value, secret, nested) in zip(seps, items))
     if items and items[-1][3] and not parts.fragment:  # a sentence's punctuation after it (`&token=T1: 404`) stays
         query += parts.query[len(parts.query.rstrip(SENTENCE_END)):]
     # Rebuilt by hand: urlunsplit drops the `//` of an empty authority (`memory:///reg` became `memory:/reg`).
@@ -205,7 +205,9 @@ def _credential_variable(name: str, value: str) -> bool:
 
 # A URL (its host known: `redact_url`), or a query item of one shown without its scheme (`GET /api/x?code=...`, the
 # host unknown); read in one pass so that a URL's items are judged by its host only.
-_URL_OR_QUERY_ITEM = re.compile(f"(?P<url>{URL_IN_TEXT.pattern})|{QUERY_ITEM_IN_TEXT.pattern}")
+# An item without `=` is read when it holds one percent-encoded (`GET /f?token%3Dabc`).
+_URL_OR_QUERY_ITEM = re.compile(f"(?P<url>{URL_IN_TEXT.pattern})|{QUERY_ITEM_IN_TEXT.pattern}"
+                                r"|(?<=[?&;])(?P<item>[^\s=&;?#'\"<>]*?%(?:25){0,2}3[Dd][^\s=&;?#'\"<>]*)")
 
 
 _URL_ENDS = frozenset("'\"<>")  # characters that end URL_IN_TEXT's URL
@@ -221,8 +223,22 @@ def _cut_url_password(m: re.Match) -> str:
 def _url_or_query_item(m: re.Match) -> str:
     if m.group("url"):
         return redact_url(m.group("url"))
-    secret = query_item_secret(m.group("key"), m.group("value"), None)
-    return f"{m.group('key')}={REDACTED}" if secret else m.group(0)
+    if m.group("item"):  # no `=` in it: one percent-encoded (`?token%3Dabc`)
+        return _hide_spans(m.group("item"), nested_item_spans(m.group("item"), query_item_hidden))
+    key, value = m.group("key"), m.group("value")
+    if query_item_hidden(key, value, None):
+        return f"{key}={REDACTED}"
+    at = len(key) + 1
+    return _hide_spans(m.group(0), [(at + a, at + b) for a, b in nested_item_spans(value, query_item_hidden)])
+
+
+def _hide_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each (start, end) span REDACTED (in order, apart: `nested_item_spans`')."""
+    out, pos = [], 0
+    for start, end in spans:
+        out += [text[pos:start], REDACTED]
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def redact_text(text: str) -> str:
@@ -284,7 +300,7 @@ def _redact_shapes(text: str) -> str:
 # (TOKEN_MARKS); a URL's `://` (its password, its query, a webhook's path); an `@` (an image reference's password);
 # a query item (`?k=`, `&k=`, `;k=`), by QUERY_ITEM_IN_TEXT's key; a webhook's path without its scheme; a word of a
 # credential's name (a key, a flag, an Authorization header, a .netrc's `password`); a command's (COMMAND_MARKS).
-_QUERY_MARK = re.compile(r"[?&;][^\s=&;?#'\"<>]+=")
+_QUERY_MARK = re.compile(r"[?&;][^\s=&;?#'\"<>]+(?:=|%(?:25){0,2}3[Dd])")
 _MARKS = "://|@|/hooks/|/services/|" + TOKEN_MARKS + "|" + _NAME_WORDS + "|" + COMMAND_MARKS
 _CANDIDATE = re.compile(_QUERY_MARK.pattern + "|" + _MARKS, re.I)
 # The same in ASCII text, as plain words looked for in it lowercased (~5 us, where the regex's 40 alternatives tried
@@ -300,7 +316,8 @@ def _candidate(text: str) -> bool:
     if not text.isascii():
         return _CANDIDATE.search(text) is not None
     low = text.lower()
-    return any(mark in low for mark in _ASCII_MARKS) or ("=" in text and _QUERY_MARK.search(text) is not None)
+    return any(mark in low for mark in _ASCII_MARKS) or (("=" in text or "%" in text)
+                                                         and _QUERY_MARK.search(text) is not None)
 
 
 def _command_credential(m: re.Match) -> str:

@@ -15,7 +15,8 @@ import re
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
            "IMAGE_PASSWORD_IN_TEXT", "PLACEHOLDER", "TOKEN_MARKS", "COMMAND_MARKS", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
            "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
-           "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items",
+           "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_hidden",
+           "nested_item_spans",
            "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
            "may_hold_credential"]
 
@@ -112,13 +113,16 @@ _HARMLESS = re.compile(r"^(|true|false|yes|no|on|off|none|null|[-+]?\d+(\.\d+)?|
                        r"(/|\./|\.\./|~/)\S*|[a-z][a-z0-9+.-]*://[^@\s]*|" + PLACEHOLDER + ")$", re.I)
 WHOLE_REF = re.compile(r"^\$\{[^}]*\}$")  # a whole `${...}`: wiring, not a literal
 # Query parameters that carry a credential whatever the host: a presigned S3 or GCS URL's signature, credential and
-# session token (`Signature`: a V2-signed S3 / GCS or a CloudFront URL's), an OAuth access token, a token or an API
-# key. Besides: `sig`, an Azure SAS signature (with its `sv` version or `se` expiry), the keys a host's API takes its
-# key in (`_HOST_KEYS`), `key` on any host when its value has a generated key's shape (`_GENERATED_KEY`), and any
-# key that names a credential (`query_items`).
+# session token (`Signature`: a V2-signed S3 / GCS or a CloudFront URL's), a signature (`sig`: an Azure SAS's, and
+# any signed URL's, with or without the SAS's `sv` / `se` beside it), an OAuth access token, a token or an API key.
+# Besides: the keys a host's API takes its key in (`_HOST_KEYS`), `key` on any host when its value has a generated
+# key's shape (`_GENERATED_KEY`), and any key that names a credential (`query_items`).
 _QUERY_CREDENTIALS = frozenset({"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-                                "x-goog-credential", "signature", "access_token", "token", "api_key", "api-key",
+                                "x-goog-credential", "signature", "sig", "access_token", "token", "api_key", "api-key",
                                 "apikey"})
+# Where a URL is shown (`query_items(shown=True)`), `key` is hidden whatever its value: an API key of any shape
+# (`?key=mysecretkey`) was shown. A YAML value holding `?key=reports/2024.csv` is still no literal credential.
+_SHOWN_HIDDEN = frozenset({"key"})
 # (host suffix, query keys carrying its API key): a Google API key, an Azure Functions function / host key.
 _HOST_KEYS = (("googleapis.com", frozenset({"key"})), ("azurewebsites.net", frozenset({"code", "key"})))
 # `?key=` on another host (an API key), by a generated key's shape: 16+ letters, digits, `-` and `_`, capitals,
@@ -165,7 +169,7 @@ def secret_value_kind(value: object) -> str | None:
     if "hooks" in value or "webhook" in value or "/services/" in value or "/spaces/" in value:  # cheap pre-test
         if _webhook_in(value):
             return WEBHOOK_KIND
-    if "?" in value and "=" in value:  # cheap pre-test
+    if "?" in value and ("=" in value or "%" in value):  # cheap pre-test (`?token%3Dabc`)
         for m in URL_IN_TEXT.finditer(value):
             key = query_credential(m.group(0))
             if key:
@@ -179,42 +183,99 @@ QUERY_SEP = re.compile(r"[&;]")  # what ends a query item: `&`, and `;` (HTML 4,
 def query_credential(url: str) -> str | None:
     """The name, as written, of the first query parameter of `url` that carries a credential (`query_items`' rule),
     or None."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError:
         return None
-    return next((key for key, _, _, secret in query_items(parts.query, host) if secret), None) if parts.query else None
+    for key, eq, _value, secret, nested in query_items(parts.query, host) if parts.query else []:
+        if secret or (nested and eq):
+            return key
+        if nested:  # `?token%3Dabc`: the text before the value names it, never the value (`token`)
+            return unquote(key[:nested[0][0]], errors="replace").rstrip("=") or "?"
+    return None
 
 
-def query_items(query: str, host: str) -> list[tuple[str, str, str, bool]]:
-    """(key, `=` or "", value, holds a credential) for each item of a URL's query, as written, `&` or `;` between
-    them (`QUERY_SEP`: `?a=1;token=T` as HTML 4 and servers read it). The one
+def query_items(query: str, host: str, *, shown: bool = False) -> list[tuple[str, str, str, bool, list[tuple[int, int]]]]:
+    """(key, `=` or "", value, holds a credential, nested) for each item of a URL's query, as written, `&` or `;`
+    between them (`QUERY_SEP`: `?a=1;token=T` as HTML 4 and servers read it). The one
     rule for a query value: a credential when its key is one of the listed (`_listed_key`), or is named like a YAML
     credential and the value could be one (`keyed_secret`: `password`, `client_secret`, no flag, number or path),
     or when the value is shaped like one (`secret_value_kind`); an empty value or a whole `${...}` is none. Other
-    values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential."""
+    values (`generation=123`, `sslmode=require`, `X-Amz-Expires=60`) are no credential. `shown`: as a message shows
+    the URL, `key` too whatever its value (`query_item_hidden`). `nested`: in an item holding none, the spans of
+    `key + eq + value` that the rule hides in the query its value carries, percent-encoded (`nested_item_spans`:
+    `?next=https%3A%2F%2Fh%2Fcb%3Fcode%3D...`, `?token%3Dabc`)."""
+    judge = query_item_hidden if shown else query_item_secret
+    out = []
+    for key, eq, value in (item.partition("=") for item in QUERY_SEP.split(query)):
+        secret = judge(key, value, host)
+        at = len(key) + len(eq) if eq else 0  # an item without `=` (`token%3Dabc`) is read whole
+        nested = [] if secret else [(at + a, at + b) for a, b in nested_item_spans((key + eq + value)[at:], judge)]
+        out.append((key, eq, value, secret, nested))
+    return out
+
+
+# The marks of a query carried inside a query item, each as written or percent-encoded once to three times
+# (`%3D`, `%253D`): a separator between items (`&`, `;`, and the `?` of a URL inside) or an item's `=`.
+_QUERY_MARKS = re.compile(r"(?P<sep>[?&;]|%(?:25){0,2}(?:26|3[Ff]|3[Bb]))|(?P<eq>=|%(?:25){0,2}3[Dd])")
+_JUDGED = 512  # characters of a nested value judged (a long run of `a=a=...` is linear); all of it is hidden
+
+
+def nested_item_spans(text: str, judge) -> list[tuple[int, int]]:
+    """(start, end) of each value in `text` (a query value as written, or an item with no `=`) that `judge(key,
+    value, None)` calls a credential, reading `text` as a query: a key is the text after a mark (or the start) that an
+    `=` follows, its value runs to the next separator, written or percent-encoded (`_QUERY_MARKS`): `token%3Dabc`, an
+    encoded URL's `%3Fx%3D1%26sig%3Dabc`, a double-encoded one's `%2526sig%253D`. The host is unknown (None). The
+    sentence's punctuation after the last value stays out of it. One pass; a key inside a hidden value is not read."""
     from urllib.parse import unquote
 
-    items = [item.partition("=") for item in QUERY_SEP.split(query)]
-    names = {unquote(k).lower() for k, _, _ in items}
-    return [(key, eq, value, query_item_secret(key, value, host, names)) for key, eq, value in items]
+    if "=" not in text and "%" not in text:
+        return []
+    marks = [(m.start(), m.end(), m.lastgroup) for m in _QUERY_MARKS.finditer(text)]
+    end_of_text = len(text.rstrip(SENTENCE_END))
+    next_sep = [end_of_text] * (len(marks) + 1)  # where the value after each mark ends
+    for j in range(len(marks) - 1, -1, -1):
+        next_sep[j] = min(marks[j][0], end_of_text) if marks[j][2] == "sep" else next_sep[j + 1]
+    spans: list[tuple[int, int]] = []
+    after = 0  # the end of the last mark
+    for j, (start, end, kind) in enumerate(marks):
+        key, stop = text[after:start], next_sep[j + 1]
+        after = end
+        if kind != "eq" or not key or end >= stop or (spans and start < spans[-1][1]):
+            continue
+        for _ in range(3):  # a key encoded as its query is (`%2574oken`)
+            key = unquote(key)
+        if judge(key, text[end:min(stop, end + _JUDGED)], None):
+            spans.append((end, stop))
+    return spans
 
 
-def query_item_secret(key: str, value: str, host: str | None, names: set[str] | None = None) -> bool:
+def query_item_hidden(key: str, value: str, host: str | None) -> bool:
+    """Whether a message hides a query item's value: a credential (`query_item_secret`), or a non-empty value of a
+    key hidden wherever a URL is shown (`_SHOWN_HIDDEN`: `key`, an API key whatever its shape)."""
+    from urllib.parse import unquote
+
+    if query_item_secret(key, value, host):
+        return True
+    text = unquote(value).strip()
+    return unquote(key).lower() in _SHOWN_HIDDEN and bool(text) and not WHOLE_REF.match(text)
+
+
+def query_item_secret(key: str, value: str, host: str | None) -> bool:
     """Whether a query item's value (as written, percent-encoded) holds a credential: `query_items`' rule. `host`
     None: unknown (a request path in a log line, `GET /api/x?code=...`): `code` is then a credential, as on an
     Azure Functions app (its function key) or at an OAuth callback (its authorization code), unless it is a number
-    (`?code=500`, a status code). `names` None: the query's other keys unknown (`sig` is then an Azure SAS's)."""
+    (`?code=500`, a status code)."""
     from urllib.parse import unquote
 
     text = unquote(value).strip()
     if not text or WHOLE_REF.match(text):
         return False
     name = unquote(key)
-    return (_listed_key(key, names, host) or keyed_secret(name, text)
+    return (_listed_key(key, host) or keyed_secret(name, text)
             or (host is None and name.lower() == "code" and not _NUMBER.match(text))
             or (name.lower() == "key" and bool(_GENERATED_KEY.match(text.rstrip(SENTENCE_END))))
             or secret_value_kind(text) is not None)
@@ -234,19 +295,18 @@ def query_credential_refs(text: str) -> list[tuple[str, str]]:
     except ValueError:
         host = ""
     items = [item.partition("=") for item in QUERY_SEP.split(query)]
-    names = {unquote(k).lower() for k, _, _ in items}
     return [(key, value) for key, _, value in items
-            if "${" in value and (_listed_key(key, names, host) or is_secret_name(unquote(key)))]
+            if "${" in value and (_listed_key(key, host) or is_secret_name(unquote(key)))]
 
 
-def _listed_key(key: str, names: set[str] | None, host: str | None) -> bool:
-    """Whether a query key's value is a credential whatever it is: one of `_QUERY_CREDENTIALS`, `sig` beside `sv` or
-    `se` (an Azure SAS; `names`: the query's keys, lowercase; None: unknown), a key the host's API takes its key in
-    (`_HOST_KEYS`: `key` on googleapis.com, `code` and `key` on an Azure Functions app, *.azurewebsites.net)."""
+def _listed_key(key: str, host: str | None) -> bool:
+    """Whether a query key's value is a credential whatever it is: one of `_QUERY_CREDENTIALS`, a key the host's API
+    takes its key in (`_HOST_KEYS`: `key` on googleapis.com, `code` and `key` on an Azure Functions app,
+    *.azurewebsites.net)."""
     from urllib.parse import unquote
 
     name, host = unquote(key).lower(), (host or "").lower()
-    return (name in _QUERY_CREDENTIALS or (name == "sig" and (names is None or bool(names & {"sv", "se"})))
+    return (name in _QUERY_CREDENTIALS
             or any(name in keys and (host == suffix or host.endswith("." + suffix)) for suffix, keys in _HOST_KEYS))
 
 

@@ -349,14 +349,15 @@ def test_a_credential_in_a_url_query_is_a_credential(url, key):
     assert "s3cr3t" not in problem
 
 
-@pytest.mark.parametrize("url", ["gs://b/p?generation=123", "https://host/x?version=3", "https://host/x?sig=abc",
+@pytest.mark.parametrize("url", ["gs://b/p?generation=123", "https://host/x?version=3",
                                  "https://host/x?key=abc", "https://host/x?token=", "https://host/x?page_token=2",
                                  "https://host/x?token=${params.t}", "s3://b/k"])
 def test_harmless_query_parameters_stay_allowed(url):
     from kubepipe.secrets import check_profile_secrets
 
-    assert secret_value_kind(url) is None and redacted(url) == url
-    assert check_profile_secrets({"predictions_uri": url}) == []
+    assert secret_value_kind(url) is None and check_profile_secrets({"predictions_uri": url}) == []
+    # shown, any `key` value is hidden (an API key of any shape); the rest is shown as written
+    assert redacted(url) == url.replace("key=abc", f"key={REDACTED}")
 
 
 def test_a_credential_query_in_a_url_shown_without_its_scheme_is_redacted():

@@ -34,7 +34,7 @@ def test_a_credential_query_value_without_a_scheme_is_hidden(line, shown):
 
 
 @pytest.mark.parametrize("text", ["error code=500", "exit code=2 after 3 s", "GET /x?code=500", "what code? code=abc",
-                                  "GET /objects?key=reports/2024.csv", "a=1&b=2", "GET /q?code=${env.C}",
+                                  "a=1&b=2", "GET /q?code=${env.C}",
                                   "https://app.example.com/cb?code=abc123&x=1"])
 def test_a_status_code_prose_or_a_url_with_a_known_host_is_not_a_credential(text):
     # a number is a status code; `code=` outside a query string is prose; a URL's host decides its `code` (only an
@@ -52,7 +52,7 @@ def test_a_credential_query_value_without_a_scheme_is_never_shown(key, secret, s
 
 
 @settings(max_examples=200, deadline=None)
-@given(key=st.sampled_from(["page", "x", "sslmode", "format", "generation", "versionId", "key"]),
+@given(key=st.sampled_from(["page", "x", "sslmode", "format", "generation", "versionId"]),
        value=st.one_of(st.integers(0, 10**6).map(str), st.sampled_from(["json", "require", "csv", "reports/a.csv"])))
 def test_a_harmless_query_item_without_a_scheme_stays_readable(key, value):
     line = f"GET /api/x?{key}={value}&n=3 200"
