@@ -39,13 +39,15 @@ IMAGE_PASSWORD_IN_TEXT = re.compile(r"(?<![\w/:@.+%-])(?!mailto:|\d+:)(?P<head>[
                                     r"(?=@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)"
                                     r"(?::\d+)?/)")
 
-# Parts of a key (snake_case after splitting camelCase) that name the secret itself.
+# Parts of a key (snake_case after splitting camelCase) that name the secret itself; `subscription_key` and
+# `function(s)_key` are the headers an Azure API Management and an Azure Functions endpoint take their key in.
 # `password` inside a word names one too (PGPASSWORD, Postgres's; `dbpassword`).
 # `pass` and `pwd` name a password as a key's last part only (`DB_PASS`, `SMTP_PASS`, `MYSQL_PWD`, whose value was
 # shown), not as a first (`pass_rate`, `pass_through`); `pass` alone is a test's result (`PASS: test_x`), no key.
 _SECRET_PART = re.compile(
     r"(^|_)(\w*token|bearer|\w*passw(or)?d\w*|passphrase|secrets?|\w*secret|cookies?|auth_header|authorization|"
-    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key)($|_)|_pass$|(^|_)pwd$"
+    r"credentials?|api_?key|access_?key|private_?key|secret_?key|account_?key|subscription_?key|functions?_?key)"
+    r"($|_)|_pass$|(^|_)pwd$"
 )
 # Keys that only say where the secret is (allowed; `--password-stdin`), tokenizer vocabulary (`pad_token: "[PAD]"`)
 # and an algorithm's pass (`first_pass`, `two_pass`).
@@ -335,7 +337,7 @@ _KEY_LIKE = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*\d)[A-Za-z0-9/+=]{20,}$")
 # one that only holds it as a part says something about it (`token_budget`, `secret_level`).
 _CREDENTIAL_LAST = re.compile(r"(^|_)(\w*tokens?|bearer|\w*passw(or)?d|(?<=_)pass|pwd|passphrase|\w*secrets?|cookies?|"
                               r"auth_header|authorization|credentials?|api_?key|access_?key|private_?key|secret_?key|"
-                              r"account_?key)$")
+                              r"account_?key|subscription_?key|functions?_?key)$")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
 # A value that is a few plain words (`high`, `per-team`, `gpu_heavy`): under a key holding a credential's name only
 # as a part (`secret_level`), it says something about one, it is none.

@@ -105,3 +105,26 @@ def test_a_value_already_hidden_keeps_the_punctuation_after_it():
     text = "a request's query (`GET /x?api_key=Hunter2Hunter2x`), a password"
     assert redact_text(text) == "a request's query (`GET /x?api_key=<redacted>`), a password"
     assert redact_text("see (`https://h/x?token=abc123`).") == "see (`https://h/x?token=<redacted>`)."
+
+
+@pytest.mark.parametrize("name", ["Ocp-Apim-Subscription-Key", "ocp-apim-subscription-key", "X-Functions-Key",
+                                  "x-functions-key", "SUBSCRIPTION_KEY", "subscriptionKey", "functionKey",
+                                  "AZURE_FUNCTION_KEY"])
+def test_an_azure_api_management_or_functions_key_header_names_a_credential(name):
+    # the headers an Azure API Management or Azure Functions endpoint takes its key in: an HTTP client's error that
+    # echoed the request's headers showed the key (no word of a credential's name in them)
+    secret = "0f3a9c2e7b8d4a1f9e6c5b3a2d1e0f9a"
+    from requests.structures import CaseInsensitiveDict
+    from urllib3 import HTTPHeaderDict
+
+    headers = {"Accept": "application/json", name: secret}
+    for shown in (repr(CaseInsensitiveDict(headers)), repr(HTTPHeaderDict(headers)), f"{name}: {secret}\nAccept: x",
+                  f"curl -H '{name}: {secret}' https://api.example.com/score"):
+        assert secret not in redact_text(shown) and "<redacted>" in redact_text(shown)
+    assert is_secret_name(name) and check_profile_secrets({name: secret})
+
+
+@pytest.mark.parametrize("name", ["subscription_id", "subscription_key_name", "function_name", "sort_key",
+                                  "partition_key", "primary_key", "functions"])
+def test_a_subscription_id_or_a_key_of_data_is_no_credential(name):
+    assert not is_secret_name(name) and redact_text(f"{name}=orders_2024") == f"{name}=orders_2024"
