@@ -21,6 +21,9 @@ LINES = {
                                  "acc=0.912 lr=0.0003",
     "access log line": '127.0.0.1 - - "POST /v1/models/clf:predict HTTP/1.1" 200 OK 0.004s',
     "line with a secret": "connect postgres://app:Hunter2@db/x failed, password=Hunter2",
+    # a URL encoded into another's query: its items are read as a query too (nested_item_spans)
+    "access log, encoded query": '127.0.0.1 - - "GET /authorize?client_id=app&next=https%3A%2F%2Fb.example.com%2Ff'
+                                 '%3Fx%3D1%26sig%3DAbC123dEf HTTP/1.1" 302',
 }
 
 
