@@ -32,9 +32,14 @@ KNOWN = [
     "WHERE password=?", "token_budget: 64", "error code=500", "?code=500", "use --password to set it",
     "password: <your password>", "{secret: <kubernetes-secret-name>, key: <key>}", "ana@example.com",
     "step load: read 1000 rows in 0.3s", "epoch 3/10 loss=0.2314 acc=0.912", "reg.io/img@sha256:" + "ab" * 32,
+    # a query item percent-encoded, alone or in another's value (no `=` written, no credential's word)
+    "GET /f?sig%3Dabc123 200", "/r?next=h%253A%252F%252Fb%252Ff%253Fx%253D1%2526sig%253Dab12", "?x%3D1", "50%3D",
+    "https://h/x?key=mysecretkey", "Ocp-Apim-Subscription-Key: 0f3a9c2e7b8d4a1f",
 ]
 # Pieces a line is drawn from: the marks' letters and the punctuation the rules read, and any character at all.
 FRAGMENT = st.one_of(st.sampled_from(KNOWN), st.text(alphabet="abkeyTOKENpasSwrdth:/@?&;=-_.'\"{}[] \t<>$", max_size=24),
+                     st.lists(st.sampled_from(["%3D", "%253D", "%26", "%3F", "sig", "key", "x", "?", "&", "="]),
+                              max_size=8).map("".join),
                      st.text(max_size=12))
 LINE = st.lists(FRAGMENT, max_size=6).flatmap(lambda parts: st.sampled_from([" ", "", "\n", ", "]).map(
     lambda sep: sep.join(parts)))
