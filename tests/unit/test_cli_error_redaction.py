@@ -118,3 +118,41 @@ def test_a_placeholder_where_a_credential_goes_is_none(text, shown):
     from kubepipe.secrets import redact_text
 
     assert redact_text(text) == shown
+
+
+
+# Built when the test runs: a traceback shows its frames' source lines, which in a program hold no credential (its
+# values come from the environment, a config, a server); written here as literals they would be shown as source.
+PASSWORD, TOKEN, BEARER, API_KEY = ("Hunter2" * 2)[::-1], "TokEn1234" + "5678", "abcdefgh" + "12345678xyz", "abcdef" * 2 + "0123"
+
+
+def _raise_chained():
+    try:
+        raise OSError(f"connect to postgres://app:{PASSWORD}@db/x refused")
+    except OSError as cause:
+        exc = RuntimeError(f"GET https://h.example.com/v1?token={TOKEN} failed")
+        exc.add_note(f"retried with Authorization: Bearer {BEARER}")
+        raise exc from cause
+
+
+@pytest.mark.parametrize("error", ["chained", "group"])
+def test_a_verbose_traceback_hides_the_credentials_its_messages_name(capsys, error):
+    # --verbose printed the traceback as the exception had it: `... postgres://app:<password>@db/x refused`,
+    # the token and the note's bearer token, to the terminal and CI's log
+    console.configure(verbose=True)
+    try:
+        if error == "chained":
+            _raise_chained()
+        try:
+            _raise_chained()
+        except RuntimeError as inner:
+            raise ExceptionGroup("2 probes failed", [inner, ValueError(f"api_key={API_KEY}")]) from None
+    except Exception as exc:  # noqa: BLE001 - the CLI's last resort is what is tested
+        code = console.report_error(exc)
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "Traceback" in err and "_raise_chained" in err  # still a traceback, with its frames
+    if error == "chained":  # a group's sub-exceptions are drawn in boxes, their lines cut by the box's border
+        assert "postgres://app:<redacted>@db/x refused" in err and "token=<redacted>" in err
+    assert err.count("<redacted>") >= 3
+    for secret in (PASSWORD, TOKEN, BEARER, API_KEY):
+        assert secret not in err

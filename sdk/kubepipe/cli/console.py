@@ -158,6 +158,23 @@ def interrupt_code(exc: BaseException | None) -> int:
     return 130
 
 
+def _print_traceback(exc: BaseException) -> None:
+    """--verbose's traceback, each exception's message (a chained one's, an exception group's, their notes) as
+    `redact_text` shows it: a client's error names the URL it called, password and token in it, and the traceback
+    goes to the same terminal and CI log as the message."""
+    from rich.traceback import Trace, Traceback
+
+    def hide(trace: Trace) -> Trace:
+        for stack in trace.stacks:
+            stack.exc_value = redact_text(stack.exc_value)
+            stack.notes = [redact_text(note) for note in getattr(stack, "notes", None) or []]
+            for group in getattr(stack, "exceptions", None) or []:
+                hide(group)
+        return trace
+
+    err.print(Traceback(hide(Traceback.extract(type(exc), exc, exc.__traceback__, show_locals=False))))
+
+
 def report_error(exc: BaseException) -> int:
     """Print an error for a person (or, with --format json, as a JSON object on stderr); return the exit code."""
     # typer >= 0.29 bundles its own click: its public Exit, Abort and TyperException cover every kind.
@@ -172,7 +189,7 @@ def report_error(exc: BaseException) -> int:
         exc.show(file=sys.stderr)
         return exc.exit_code
     if VERBOSE:
-        err.print_exception(show_locals=False)
+        _print_traceback(exc)
     if isinstance(exc, OSError) and exc.filename:
         # a path the user gave (or its folder) is missing, unwritable or full; or a file stands where a folder
         # must go (`--home FILE`), which "check the path exists" would only confuse
