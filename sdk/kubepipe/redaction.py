@@ -123,6 +123,9 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 # The words one of a credential's names holds (`is_secret_name`'s; `auth`: a Docker config's): a key or a flag
 # holding none names no credential.
 _NAME_WORDS = "token|bearer|pass|pwd|secret|cookie|auth|credential|key"
+# An HTTP auth scheme written before a credential in a header's value (`X-Api-Key: token abc`, `Api-Key: Key abc`):
+# the credential is the word after it (was: the scheme alone was hidden, the credential shown).
+_AUTH_SCHEMES = r"(?i:token|bearer|basic|digest|key|apikey|api-key|sso-key|ssws|splunk|geniekey|hmac)[ \t]+(?=[^\s'\",;&}\]])"
 _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9_.-]*)"
                             r"(?=[A-Za-z0-9_.-]*?(?i:" + _NAME_WORDS + r"))"
                             r"(?P<key>[A-Za-z][A-Za-z0-9_.-]*)"
@@ -130,7 +133,7 @@ _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9
                             r"(?:(?P<q>\\*['\"])(?P<quoted>(?:(?!(?P=q))(?:\\.|[^\\\n]))+)(?P=q)"
                             r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"
                             r"|(?P<ph>" + PLACEHOLDER + r")(?=[.:)`]*(?:[\s'\",;&}\]]|$))"
-                            r"|(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
+                            r"|(?P<scheme>" + _AUTH_SCHEMES + r")?(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
 
 
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256
@@ -248,7 +251,7 @@ def redact_text(text: str) -> str:
     a credential's query value in a URL shown without
     its scheme, by the same rule, its host unknown (`PUT /b/k?X-Amz-Signature=...`, `GET /api/x?code=...`), an unquoted
     Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
-    credential (`password=hunter2`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
+    credential (`password=hunter2`; after an auth scheme, the word after it: `X-Api-Key: token <redacted>`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
     curl's `-u user:<redacted>`, a MySQL client's `-p<redacted>` and a .netrc's `password <redacted>`
     (`COMMAND_CREDENTIALS`)."""
     if not isinstance(text, str) or not text:
@@ -284,14 +287,17 @@ def _redact_shapes(text: str) -> str:
     def keyed(m: re.Match) -> str:
         q = m.group("q") or ""
         value = m.group("quoted") if q else m.group("value")
-        if (m.group("ref") or m.group("ph") or WHOLE_REF.match(value) or not keyed_secret(m.group("key"), value)
+        # after an auth scheme any value is the credential (`X-Api-Key: token 0000`)
+        secret = keyed_secret(m.group("key"), value) or bool(m.group("scheme") and may_hold_credential(m.group("key")))
+        if (m.group("ref") or m.group("ph") or WHOLE_REF.match(value) or not secret
                 or value.rstrip(SENTENCE_END) == REDACTED  # a URL's, already (`?token=<redacted>`)
                 or value == "{secret:"):  # `DB_PASSWORD: {secret: s, key: k}`: names a secret, holds none
             return m.group(0)
         kq = m.group("kq")
         # an unquoted value's `)` that no `(` in it opens closes the text around it (`(password=hunter2)`): kept
         closing = "" if q else value[len(value.rstrip(")")):][:max(value.count(")") - value.count("("), 0)]
-        return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{REDACTED}{q}{closing}"
+        scheme = m.group("scheme") or ""
+        return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{scheme}{REDACTED}{q}{closing}"
 
     return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, text))
 

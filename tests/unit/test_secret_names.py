@@ -128,3 +128,28 @@ def test_an_azure_api_management_or_functions_key_header_names_a_credential(name
                                   "partition_key", "primary_key", "functions"])
 def test_a_subscription_id_or_a_key_of_data_is_no_credential(name):
     assert not is_secret_name(name) and redact_text(f"{name}=orders_2024") == f"{name}=orders_2024"
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(["X-Api-Key", "api-key", "X-Auth-Token", "Private-Token", "X-Vault-Token", "Cookie",
+                             "x-access-token", "Ocp-Apim-Subscription-Key", "X-Client-Secret"]),
+       scheme=st.sampled_from(["token", "Token", "Bearer", "Basic", "Key", "SSO-Key", "SSWS", "Splunk", "GenieKey"]),
+       secret=st.text(alphabet="ABCDEFabcdef0123456789_-.~", min_size=4, max_size=30).filter(
+           lambda s: any(c.isalnum() for c in s)),
+       form=st.sampled_from(["{name}: {value}\nAccept: application/json", "curl -H '{name}: {value}' https://h/x",
+                             "-H \"{name}: {value}\""]))
+def test_a_credential_header_s_value_after_its_auth_scheme_is_never_shown(name, scheme, secret, form):
+    # `X-Api-Key: token abc123` (a header block an HTTP client's error printed, a curl line) hid the scheme, `token`,
+    # and showed the key after it
+    text = form.format(name=name, value=f"{scheme} {secret}")
+    assume(text.count(secret) == 1 and secret not in "<redacted>")
+    shown = redact_text(text)
+    # the scheme stays, unless the bearer token's own rule took it with the token (`Bearer 0123abcd`)
+    assert secret not in shown and (f"{name}: {scheme} <redacted>" in shown or f"{name}: <redacted>" in shown)
+
+
+@pytest.mark.parametrize("unit", ["api_key: token ", "X-Api-Key:key\t\t\t"])
+def test_reading_an_auth_scheme_stays_linear(unit):
+    from linear_time import assert_linear_time
+
+    assert_linear_time(redact_text, unit, 300)
