@@ -20,6 +20,13 @@ Serverless mode (Knative; the default) — a real canary:
    spec goes back unpinned and takes all traffic as a revision of its own once
    Ready. A rollback that fails is the step's error, saying what still serves.
 
+Crash safety (decision 0009's intent before action): the canary spec is written with the spec that served before
+it in the annotation `kubepipe.dev/rollout-previous`. A retry after the step was killed mid-canary (or after the
+promotion, before the champion moved) finds it there, and restores that spec, not the interrupted candidate's, when
+it rolls back. A rollback drops it (it writes the previous spec back); a promotion leaves it, as removing it would
+change the revision template (KServe copies annotations onto it) and roll out one more revision of the same model: a
+retry reads it as settled once the spec has no canary and the registry's champion is the version it serves.
+
 Limits, stated plainly:
 - A first deployment has no previous revision to split traffic with, so it
   goes to 100 % at once; a failure there deletes the InferenceService.
@@ -37,6 +44,7 @@ Limits, stated plainly:
 from __future__ import annotations
 
 import copy
+import json
 import time
 
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
@@ -45,11 +53,14 @@ from kubepipe.components.deploy.isvc_api import (GROUP, PLURAL, VERSION, Isvc, R
                                                   readiness, smoke_url, wait_ready)
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.registry import ChampionMoved
+from kubepipe.util import failpoint
 
 __all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness", "kube_api_client"]
 
 _MODE_KEY = "serving.kserve.io/deploymentMode"
 _MODEL_LABEL = "kubepipe.dev/model"  # the model an InferenceService serves (inference_service.py)
+_VERSION_KEY = "kubepipe.dev/model-version"
+_PREVIOUS_KEY = "kubepipe.dev/rollout-previous"  # intent: what served before this rollout's canary (JSON)
 
 
 def _with_spec(existing: dict, manifest: dict) -> dict:
@@ -91,18 +102,21 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     report = {"name": name, "namespace": ns, "mode": mode, "version": version, "url": None,
               "smoke": None, "champion": {"moved": False}, "timings": timings}
 
-    previous = isvc.get()
-    owner = ((previous or {}).get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by")
-    if previous is not None and owner != "kubepipe":
+    existing = isvc.get()
+    owner = ((existing or {}).get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by")
+    if existing is not None and owner != "kubepipe":
         raise RolloutError(f"inferenceservices/{name} in {ns} exists and is not managed by kubepipe "
                            f"(label app.kubernetes.io/managed-by={owner!r}); pick another model_name or "
                            "label it app.kubernetes.io/managed-by=kubepipe to let kubepipe take it over")
-    serves = ((previous or {}).get("metadata", {}).get("labels") or {}).get(_MODEL_LABEL)
+    serves = ((existing or {}).get("metadata", {}).get("labels") or {}).get(_MODEL_LABEL)
     mine = (meta.get("labels") or {}).get(_MODEL_LABEL)
-    if previous is not None and serves and mine and serves != mine:  # two model names, one InferenceService name
+    if existing is not None and serves and mine and serves != mine:  # two model names, one InferenceService name
         raise RolloutError(f"inferenceservices/{name} in {ns} serves model {serves!r}, not {mine!r}: both names "
                            f"make the InferenceService name {name!r} (lowercase, '_' as '-', 45 characters); "
                            "rename one model_name, or deploy it to another namespace")
+    # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
+    expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
+    previous = _served_before(existing, expect)  # an interrupted rollout's candidate is not what served
     report["first_deployment"] = previous is None
     if settings and mode == "raw":
         raise RolloutError("canary_analysis needs a canary, and KServe ignores canaryTrafficPercent in "
@@ -117,14 +131,15 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     canary = pred.get("canaryTrafficPercent")
     report["canary_percent"] = canary
     validate_manifest(body, schema=schema)  # what is applied, before anything changes in the cluster
-    # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
-    expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
     timings["check"] = round(time.monotonic() - t_check, 3)
     t0 = time.monotonic()  # timeout_s bounds the rollout itself, not reading and checking the CRD
-    if previous is None:
-        isvc.create(body)
+    applied = body if existing is None else _with_spec(existing, body)
+    applied["metadata"].setdefault("annotations", {})[_PREVIOUS_KEY] = _record(previous)
+    if existing is None:
+        isvc.create(applied)
     else:
-        isvc.replace(_with_spec(previous, body))
+        isvc.replace(applied)
+    failpoint("deploy.kserve-applied")
     timings["apply"] = round(time.monotonic() - t0, 3)
 
     def finish(action: str, why: str) -> dict:
@@ -132,7 +147,10 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         timings["total"] = round(time.monotonic() - t_check, 3)
         return report
 
-    promoted = False  # canaryTrafficPercent removed: KServe counts the new revision as the rolled-out one from then
+    # canaryTrafficPercent removed: KServe counts the new revision as the rolled-out one from then (so had an
+    # interrupted rollout's candidate that left no canary split: a pin would keep it serving)
+    promoted = previous is not None and previous is not existing and (
+        "canaryTrafficPercent" not in (existing or {}).get("spec", {}).get("predictor", {}))
 
     def roll_back(why: str) -> dict:
         t = time.monotonic()
@@ -210,6 +228,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         except RolloutError as exc:  # raised with the judged canary left on its share, and no rollback
             return roll_back(f"promotion to 100% was refused: {exc}")
         promoted = True
+        failpoint("deploy.kserve-promoted")
         ok, why, obj = wait_ready(isvc, canary=False, deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
         if not ok:
             return roll_back(f"promotion to 100% did not settle: {why}")
@@ -225,6 +244,44 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         raise
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
+
+
+def _record(previous: dict | None) -> str:
+    """The annotation's value: the labels, annotations and spec that served before this rollout (null: none did)."""
+    if previous is None:
+        return "null"
+    meta = previous.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != _PREVIOUS_KEY}  # a settled one's
+    return json.dumps({"labels": meta.get("labels") or {}, "annotations": annotations,
+                       "spec": previous["spec"]}, sort_keys=True, separators=(",", ":"))
+
+
+def _served_before(existing: dict | None, champion) -> dict | None:
+    """What served before this rollout: `existing`, unless it holds an unsettled rollout's candidate (a step killed
+    after applying its canary), whose record names what served before it. Settled: the spec has no canary and the
+    champion is the version it serves (`champion` ANY: no registry, the promotion's patch settled it)."""
+    if existing is None:
+        return None
+    meta = existing.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if _PREVIOUS_KEY not in annotations:
+        return existing
+    canary = existing["spec"].get("predictor", {}).get("canaryTrafficPercent")
+    settled = canary is None and (champion is ANY or str(champion) == annotations.get(_VERSION_KEY))
+    if settled:
+        return existing
+    try:
+        recorded = json.loads(annotations[_PREVIOUS_KEY])
+        if recorded is not None:
+            recorded = {"metadata": {"labels": dict(recorded["labels"]), "annotations": dict(recorded["annotations"])},
+                        "spec": dict(recorded["spec"]), "status": existing.get("status") or {}}
+    except (ValueError, KeyError, TypeError):
+        raise RolloutError(f"inferenceservices/{meta.get('name')} in {meta.get('namespace')}: its annotation "
+                           f"{_PREVIOUS_KEY} (the spec that served before an interrupted rollout) is not what kubepipe "
+                           "wrote; check the spec that should serve, then remove the annotation "
+                           f"(`kubectl annotate inferenceservice {meta.get('name')} -n {meta.get('namespace')} "
+                           f"{_PREVIOUS_KEY}-`) and run the deploy again") from None
+    return recorded
 
 
 def _restore(isvc: Isvc, previous: dict, version, *, pin: bool, deadline: float, poll_s: float) -> str:

@@ -65,6 +65,7 @@ class FakeKube(LoopbackServer):
         self.polls: dict[tuple[str, str, int], int] = {}
         self.refuse: dict[str, list[int]] = {}  # method -> statuses its next requests answer (403, 409; 0: served)
         self.revisions: dict[tuple[str, str], tuple[str, int]] = {}  # (template, number) of the latest revision
+        self.templates: dict[str, str | None] = {}  # revision name -> the model (STORAGE_URI) its template serves
         self.log: list[tuple[str, str]] = []  # (method, path)
         self.smoke_requests: list[dict] = []
         self._rv = 100
@@ -90,7 +91,10 @@ class FakeKube(LoopbackServer):
         if template != last:
             last, n = template, n + 1
             self.revisions[key] = (last, n)
-        return f"{key[1]}-predictor-{n:05d}"
+        revision = f"{key[1]}-predictor-{n:05d}"
+        self.templates[revision] = next((e.get("value") for c in pred.get("containers") or []
+                                         for e in c.get("env") or [] if e.get("name") == "STORAGE_URI"), None)
+        return revision
 
     def _status(self, obj: dict) -> None:
         """Advance the object's status one poll, like the KServe controller would over time."""
