@@ -56,6 +56,12 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
     except httpx.InvalidURL as exc:  # not an HTTPError: it left the rollout with the canary on its share
         raise PrometheusError(f"prometheus_url {url!r}: not a URL httpx can request ({exc}); write the profile's "
                               "prometheus_url as http(s)://host:port, without spaces or control characters") from None
+    if r.is_redirect or r.history:  # a 302 to a sign-in page (OAuth2 Proxy, IAP): its empty body said nothing
+        raise PrometheusError(f"prometheus_url {url}: query {promql!r} was redirected ({_redirect(r)}): a sign-in "
+                              "proxy (OAuth2 Proxy, IAP) is likely in front of Prometheus, and the deploy step cannot "
+                              "sign in; set the profile's prometheus_url to Prometheus' own in-cluster address, which "
+                              "the pipeline's pods reach without the proxy (e.g. http://prometheus-operated.monitoring:"
+                              "9090)")
     try:
         doc = r.json()
     except ValueError:
@@ -77,6 +83,18 @@ def query(url: str, promql: str, *, timeout_s: float = 10.0, client=None) -> lis
                               "samples ({metric: {...}, value: [t, v]}); is the profile's prometheus_url Prometheus' "
                               "HTTP API?")
     return list(result)
+
+
+def _redirect(r) -> str:
+    """Where a redirect went, as `<status> to scheme://host/path`: a sign-in URL's query and fragment carry state,
+    client ids and return paths, and a userinfo part credentials, so none of them is shown."""
+    from urllib.parse import urljoin, urlsplit
+
+    first = r.history[0] if r.history else r
+    target = urlsplit(urljoin(str(first.url), first.headers.get("location", "")))
+    host = target.hostname or ""
+    where = f"{target.scheme}://{host}{f':{target.port}' if target.port else ''}{target.path}" if host else "nowhere"
+    return f"{first.status_code} to {where}"
 
 
 def _value(sample: dict, where: str) -> float:
