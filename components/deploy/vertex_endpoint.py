@@ -17,8 +17,11 @@
    new `deployedModelId`; any error, or a canary never reached, fails it.
 4. Promote: traffic 100 to the new deployed model, move the registry champion
    (only if it is still the one read before the rollout), then undeploy the old
-   ones. Roll back: traffic back to the old split, undeploy the new model,
-   champion untouched.
+   ones. Roll back: traffic back to the old split, undeploy
+   the new model, champion untouched.
+
+The split found before the canary is recorded on the candidate's Model before the switch,
+and a deploy first settles a rollout a killed step left (`vertex_split`).
 
 Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 """
@@ -33,10 +36,12 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
+from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, deployed_models, record_labels, settle_interrupted,
+                                                     settled_labels)
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.labels import MANAGED_BY, gcp_label, gcp_labels
-from kubepipe.util import uri_scheme
+from kubepipe.util import failpoint, uri_scheme
 
 __all__ = ["VertexDeployConfig", "deploy_vertex", "smoke_rounds", "serving_container"]
 
@@ -142,27 +147,33 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     where = _where(cfg)
     from google.cloud import aiplatform
 
+    # the champion this rollout replaces, read before the canary: a `models promote` meanwhile is not undone
+    expect = current_champion(registry_uri, cfg.model_name) if registry_uri and cfg.version not in (None, "") else ANY
     try:
         found = aiplatform.Endpoint.list(filter=f'display_name="{name}"', **where)
-        foreign = [e.resource_name for e in found if (e.labels or {}).get(MANAGED_BY) != "kubepipe"]
-        if foreign:  # its deployed models were undeployed at the promotion, and its traffic taken over
-            raise ComponentError(f"model_name: the Vertex endpoint {foreign[0]} (display name {name!r}) is not managed "
-                                 f"by kubepipe (no label {MANAGED_BY}: kubepipe), and a deploy would take all its "
-                                 "traffic and undeploy its models; pick another model_name, or label the endpoint "
-                                 f"{MANAGED_BY}=kubepipe to let kubepipe take it over")
+        foreign_endpoints = [e.resource_name for e in found if (e.labels or {}).get(MANAGED_BY) != "kubepipe"]
+        if foreign_endpoints:  # its deployed models were undeployed at the promotion, and its traffic taken over
+            raise ComponentError(f"model_name: the Vertex endpoint {foreign_endpoints[0]} (display name {name!r}) is "
+                                 f"not managed by kubepipe (no label {MANAGED_BY}: kubepipe), and a deploy would take "
+                                 "all its traffic and undeploy its models; pick another model_name, or label the "
+                                 f"endpoint {MANAGED_BY}=kubepipe to let kubepipe take it over")
+        deployed, old_split = [], {}
+        if found:  # what serves now, once a rollout a killed step left is settled
+            report["repaired"] = settle_interrupted(found[0], cfg.model_name, expect, where, registry=expect is not ANY)
+            found[0] = aiplatform.Endpoint(found[0].resource_name, **where)
+            deployed = deployed_models(found[0], where)
+            old_split = {str(k): int(v) for k, v in (found[0].traffic_split or {}).items()}
         model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
-                                        serving_container_image_uri=cfg.image, labels=labels, sync=True,
+                                        serving_container_image_uri=cfg.image, sync=True,
+                                        labels={**labels, **record_labels(old_split)},  # intent, before the switch
                                         **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
         endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
-    # the champion this rollout replaces, read before the canary: a `models promote` meanwhile is not undone
-    expect = current_champion(registry_uri, cfg.model_name) if registry_uri and cfg.version not in (None, "") else ANY
-    old_split = {str(k): int(v) for k, v in (endpoint.traffic_split or {}).items()}
-    old_ids = [str(m.id) for m in endpoint.list_models()]
-    canary = int(cfg.canary_percent) if old_ids and 0 < int(cfg.canary_percent) < 100 else 100
+    old_ids = [d.id for d in deployed]
+    canary = int(cfg.canary_percent) if deployed and 0 < int(cfg.canary_percent) < 100 else 100
     report.update(endpoint=endpoint.resource_name, model_resource=model.resource_name,
-                  canary_percent=canary if old_ids else None, first_deployment=not old_ids)
+                  canary_percent=canary if deployed else None, first_deployment=not deployed)
     timings["apply"] = round(time.monotonic() - t0, 3)
 
     def new_deployed_id():
@@ -206,6 +217,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     if not new_id:
         return roll_back("the deploy operation finished but the endpoint lists no new deployed model")
     report["deployed_model_id"] = new_id
+    failpoint("deploy.vertex-canary")
     t = time.monotonic()
     try:
         report["smoke"] = (_smoke(endpoint, new_id, list(smoke_inputs), canary, t0 + timeout_s) if smoke_inputs
@@ -215,28 +227,37 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         return roll_back(str(exc))
     timings["smoke"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
-    if old_ids:
+    if deployed:
         try:
             endpoint.update(traffic_split={new_id: 100})
         except gexc.GoogleAPICallError as exc:  # was raised with the canary left on its share
             return roll_back(f"promotion to 100% was refused: {_api_text(exc)}")
-    reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if old_ids else "")
+        failpoint("deploy.vertex-switched")
+    reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if deployed else "")
     try:  # before the old models are undeployed: a champion moved during the canary rolls back to them
         report["champion"] = promote_champion(registry_uri, cfg.model_name, cfg.version, reason=reason,
                                               profile=profile, credentials=cfg.credentials, expect=expect)
     except (ChampionMoved, PromotionFailed) as exc:  # the champion did not move: the old models serve again
         roll_back(str(exc))
         raise
-    stuck = []
+    failpoint("deploy.vertex-promoted")
+    stuck, warnings = [], []
     for old in old_ids:
         try:
             endpoint.undeploy(old)
         except gexc.GoogleAPICallError as exc:  # a raw error after the switch and the champion's move: the step failed
             stuck.append(f"{old} ({_api_text(exc)})")
     if stuck:  # they take no traffic: the rollout stands, and says what is left to clean up
-        report["warning"] = (f"the old deployed models {', '.join(stuck)} could not be undeployed; they take no "
-                             f"traffic but hold their machines: `gcloud ai endpoints undeploy-model {endpoint.name} "
-                             f"--region {cfg.location} --deployed-model-id ID`")
+        warnings.append(f"the old deployed models {', '.join(stuck)} could not be undeployed; they take no traffic "
+                        f"but hold their machines: `gcloud ai endpoints undeploy-model {endpoint.name} --region "
+                        f"{cfg.location} --deployed-model-id ID`")
+    try:  # settled: no longer an unfinished rollout's candidate
+        model.update(labels=settled_labels(labels))
+    except gexc.GoogleAPICallError as exc:
+        warnings.append(f"the labels {RECORD} and {BEFORE}* of model {model.resource_name} could not be removed "
+                        f"({_api_text(exc)}); the next deploy of {cfg.model_name} removes them")
+    if warnings:
+        report["warning"] = "; ".join(warnings)
         print(f"warning: {report['warning']}", file=sys.stderr, flush=True)
     timings["finalize"] = round(time.monotonic() - t, 3)
     timings["total"] = round(time.monotonic() - t0, 3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 
 from vertex_rest import LOC, T, VertexRestFake, err
 
@@ -23,12 +24,22 @@ class FakeVertex(VertexRestFake):
         self.endpoints: dict[str, dict] = {}
         self.predict_answers: list[str] = []
         self.refuse: dict[str, list[int]] = {}  # an endpoint verb (":undeployModel", or "PATCH") -> its next answers
+        self.stall_predict = False  # True: predict calls hang (outside the lock) until the test's client is killed
+        self.stalled = threading.Event()  # set once a predict call hangs
+        self.release = threading.Event()  # set: hung predict calls end (without an answer)
         self._n = 1000
         self._rng = random.Random(seed)
 
     def _id(self) -> str:
         self._n += 1
         return str(self._n)
+
+    def dispatch(self, h) -> None:
+        if self.stall_predict and h.path.partition("?")[0].endswith(":predict"):
+            self.stalled.set()
+            self.release.wait(60)  # the client is killed meanwhile; the server's thread answers no one
+            return
+        super().dispatch(h)
 
     def _beh(self, model_name: str) -> dict:
         version = self.models[model_name].get("labels", {}).get("kubepipe-version", "")
@@ -45,6 +56,17 @@ class FakeVertex(VertexRestFake):
         m = re.fullmatch(LOC + r"/models/(\d+)", path)
         if m and method == "GET":
             return (200, self.models[path[4:]]) if path[4:] in self.models else (404, err(404, "model not found"))
+        if m and method == "PATCH":  # UpdateModel: the fields its update mask names
+            if path[4:] not in self.models:
+                return 404, err(404, "model not found")
+            if self.refuse.get("models:PATCH"):
+                code = self.refuse["models:PATCH"].pop(0)
+                return code, err(code, f"model update refused ({code})")
+            mask = re.search(r"updateMask=([\w,.]+)", query)
+            for field in (mask.group(1).split(",") if mask else []):
+                key = re.sub(r"_(\w)", lambda g: g.group(1).upper(), field)
+                self.models[path[4:]][key] = body.get(key)
+            return 200, self.models[path[4:]]
         m = re.fullmatch(LOC + r"/endpoints", path)
         if m and method == "GET":
             want = re.search(r'display_name="([^"]*)"', query)

@@ -1,0 +1,112 @@
+"""Kill a Vertex or KServe deploy step mid-rollout (SIGKILL of its process group), then deploy again: what the
+endpoint serves after the retry's rollback or promotion is what served before the killed rollout, or the retry's.
+
+The step runs in its own process group against a fake of the remote API in this process (the real aiplatform and
+kubernetes clients, tests/contract); it is killed where its smoke test waits on a predict call the fake holds (after
+the canary took its share, before any decision), or at a failpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
+
+from chaos_invariants import PY, run_killed_at  # noqa: E402
+from deploy_world import champion_registry  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.contract]
+NAME = "merchant-categorizer"
+
+_VERTEX = """
+import json, sys
+from google.auth.credentials import AnonymousCredentials
+from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+url, registry, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = VertexDeployConfig(model_name=%r, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
+                         project="proj", location="europe-west4", version=version, canary_percent=10,
+                         api_endpoint=url, credentials=AnonymousCredentials())
+print("RESULT", json.dumps(deploy_vertex(cfg, registry_uri=registry, smoke_inputs=["UBER TRIP"], timeout_s=30)["action"]))
+""" % NAME
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    return champion_registry(tmp_path, NAME, versions=4)
+
+
+def _env(failpoint: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "KUBEPIPE_FAILPOINT"}
+    return {**env, "KUBEPIPE_FAILPOINT": failpoint} if failpoint else env
+
+
+def _vertex(fake, registry, version: int):
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+
+    cfg = VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
+                             project="proj", location="europe-west4", version=version, canary_percent=10,
+                             api_endpoint=fake.url, credentials=AnonymousCredentials())
+    return deploy_vertex(cfg, registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=30)
+
+
+def _killed_vertex(fake, registry, tmp_path, version: int, failpoint: str | None = None) -> None:
+    """Deploy `version` in a process of its own, SIGKILLed at `failpoint`, or (none) while its smoke test waits."""
+    fake.stall_predict = failpoint is None
+    try:
+        proc = run_killed_at([PY, "-c", _VERTEX, fake.url, registry.uri, str(version)], cwd=tmp_path,
+                             env=_env(failpoint), kill_when=fake.stalled.is_set if failpoint is None else None,
+                             timeout_s=120)
+    finally:
+        fake.stall_predict = False
+        fake.release.set()
+    assert proc.returncode == -9, proc.out  # killed, not finished
+
+
+def _served(fake) -> dict[str, int]:
+    """{model version: traffic share} of the deployed models, all of them (a model at 0% still holds machines)."""
+    (ep,) = fake.endpoints.values()
+    version = {d["id"]: fake.models[d["model"]]["labels"].get("kubepipe-version") for d in ep["deployedModels"]}
+    return {version[i]: int(ep["trafficSplit"].get(i, 0)) for i in version}
+
+
+@pytest.mark.parametrize("failpoint", [None, "deploy.vertex-canary", "deploy.vertex-switched"])
+def test_vertex_retry_after_a_killed_canary_rolls_back_to_the_split_before_it(tmp_path, registry, failpoint):
+    """The retry saved the killed canary's split ({v1: 90, v2: 10}) as the one to go back to: its rollback gave the
+    killed v2 its 10% again, and v2 stayed deployed."""
+    from deploy_fake_vertex import FakeVertex
+
+    with FakeVertex(script={"3": {"predict": "fail"}}) as fake:
+        _vertex(fake, registry, 1)
+        _killed_vertex(fake, registry, tmp_path, 2, failpoint)
+        assert "2" in _served(fake)
+        report = _vertex(fake, registry, 3)
+        assert report["action"] == "rolled_back", report["why"]
+        assert _served(fake) == {"1": 100}
+        assert report["repaired"] and "was rolled back" in report["repaired"][0]
+        promoted = _vertex(fake, registry, 4)
+        assert promoted["action"] == "promoted" and _served(fake) == {"4": 100}
+        (ep,) = fake.endpoints.values()
+        (model,) = [fake.models[d["model"]] for d in ep["deployedModels"]]
+        assert not [k for k in model["labels"] if k.startswith("kubepipe-rollout") or k.startswith("kubepipe-before")]
+    assert registry.alias(NAME, "champion").version == 4
+
+
+def test_vertex_retry_after_a_kill_past_the_champion_move_finishes_that_promotion(tmp_path, registry):
+    """Killed after the champion moved to v2, before v1 was undeployed: the next deploy commits it (v1 undeployed)
+    and its canary runs beside v2, the champion it rolls back to."""
+    from deploy_fake_vertex import FakeVertex
+
+    with FakeVertex(script={"3": {"predict": "fail"}}) as fake:
+        _vertex(fake, registry, 1)
+        _killed_vertex(fake, registry, tmp_path, 2, "deploy.vertex-promoted")
+        assert _served(fake) == {"1": 0, "2": 100} and registry.alias(NAME, "champion").version == 2
+        report = _vertex(fake, registry, 3)
+        assert report["action"] == "rolled_back" and "was promoted already" in report["repaired"][0]
+        assert _served(fake) == {"2": 100}
+    assert registry.alias(NAME, "champion").version == 2
