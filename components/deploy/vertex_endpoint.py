@@ -15,13 +15,16 @@
    smoke sends up to `smoke_rounds(canary)` predict calls (enough for a 99 %
    chance of reaching a 10 % canary) and judges the answers tagged with the
    new `deployedModelId`; any error, or a canary never reached, fails it.
-4. Promote: traffic 100 to the new deployed model, move the registry champion
-   (only if it is still the one read before the rollout), then undeploy the old
-   ones. Roll back: traffic back to the old split, undeploy
+4. Promote: the new deployed model takes the traffic kubepipe's models had, move the
+   registry champion (only if it is still the one read before the rollout), then
+   undeploy kubepipe's old ones. Roll back: traffic back to the old split, undeploy
    the new model, champion untouched.
 
-The split found before the canary is recorded on the candidate's Model before the switch,
-and a deploy first settles a rollout a killed step left (`vertex_split`).
+Deployed models that are not kubepipe's of this model (another team's, deployed by hand
+onto this endpoint) keep their share of the traffic and stay deployed; an endpoint whose
+traffic all goes to them is refused before anything changes. The split found before the
+canary is recorded on the candidate's Model before the switch, and a deploy first
+settles a rollout a killed step left (`vertex_split`).
 
 Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 """
@@ -36,8 +39,8 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
-from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, deployed_models, record_labels, settle_interrupted,
-                                                     settled_labels)
+from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, deployed_models, promoted_split, record_labels,
+                                                     settle_interrupted, settled_labels)
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.labels import MANAGED_BY, gcp_label, gcp_labels
@@ -163,6 +166,13 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
             found[0] = aiplatform.Endpoint(found[0].resource_name, **where)
             deployed = deployed_models(found[0], where)
             old_split = {str(k): int(v) for k, v in (found[0].traffic_split or {}).items()}
+        foreign = [d for d in deployed if not d.ours(cfg.model_name)]
+        if foreign and sum(old_split.get(d.id, 0) for d in foreign) >= 100:
+            raise ComponentError(
+                f"model_name: the Vertex endpoint {found[0].resource_name} sends all its traffic to deployed models "
+                f"kubepipe did not deploy for {cfg.model_name} ({', '.join(f'{d.id} {d.display_name!r}' for d in foreign)}"
+                "), which a deploy leaves as they are: the new model would get no traffic; give kubepipe's model a "
+                "share of the endpoint's traffic or undeploy them, or pick another model_name")
         model = aiplatform.Model.upload(display_name=name, artifact_uri=cfg.artifact_uri,
                                         serving_container_image_uri=cfg.image, sync=True,
                                         labels={**labels, **record_labels(old_split)},  # intent, before the switch
@@ -170,7 +180,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
-    old_ids = [d.id for d in deployed]
+    old_ids = [d.id for d in deployed if d.ours(cfg.model_name)]  # foreign ones are left deployed
     canary = int(cfg.canary_percent) if deployed and 0 < int(cfg.canary_percent) < 100 else 100
     report.update(endpoint=endpoint.resource_name, model_resource=model.resource_name,
                   canary_percent=canary if deployed else None, first_deployment=not deployed)
@@ -227,11 +237,13 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         return roll_back(str(exc))
     timings["smoke"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
+    split = {new_id: 100}
     if deployed:
+        split = promoted_split(new_id, old_split, foreign)
         try:
-            endpoint.update(traffic_split={new_id: 100})
+            endpoint.update(traffic_split=split)
         except gexc.GoogleAPICallError as exc:  # was raised with the canary left on its share
-            return roll_back(f"promotion to 100% was refused: {_api_text(exc)}")
+            return roll_back(f"promotion to {split[new_id]}% was refused: {_api_text(exc)}")
         failpoint("deploy.vertex-switched")
     reason = f"Vertex rollout of {name} passed health and smoke" + (f" at {canary}% canary" if deployed else "")
     try:  # before the old models are undeployed: a champion moved during the canary rolls back to them
@@ -256,6 +268,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     except gexc.GoogleAPICallError as exc:
         warnings.append(f"the labels {RECORD} and {BEFORE}* of model {model.resource_name} could not be removed "
                         f"({_api_text(exc)}); the next deploy of {cfg.model_name} removes them")
+    if foreign:  # left as they were: deployed, with their share of the traffic
+        report["foreign_models"] = {d.id: split.get(d.id, 0) for d in foreign}
     if warnings:
         report["warning"] = "; ".join(warnings)
         print(f"warning: {report['warning']}", file=sys.stderr, flush=True)

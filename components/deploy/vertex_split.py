@@ -7,7 +7,8 @@ any traffic; the promotion clears them once the champion moved and the old model
 carrying them is an interrupted rollout's candidate: the next deploy settles it first, as `kubepipe endpoints repair`
 does locally. Committed when the registry's champion is the candidate's version (with no registry: when its old
 models take no traffic any more): the old models are undeployed; else rolled back: the recorded split is restored and
-the candidate undeployed.
+the candidate undeployed. Deployed models of other models or owners ("foreign": their Model does not carry this
+model's kubepipe labels, or cannot be read) keep their traffic and stay deployed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from kubepipe.labels import MANAGED_BY, gcp_label
 
-__all__ = ["Deployed", "deployed_models", "record_labels", "settle_interrupted", "settled_labels"]
+__all__ = ["Deployed", "deployed_models", "record_labels", "settle_interrupted", "settled_labels", "promoted_split"]
 
 RECORD = "kubepipe-rollout"  # on a candidate Model: its rollout is not settled
 BEFORE = "kubepipe-before-"  # + a deployed model id: that model's share of the traffic before the canary
@@ -60,6 +61,12 @@ def deployed_models(endpoint, where: dict) -> list[Deployed]:
             labels = None
         out.append(Deployed(id=str(m.id), model=str(m.model), display_name=str(m.display_name), labels=labels))
     return out
+
+
+def promoted_split(new_id: str, before: dict[str, int], foreign: list[Deployed]) -> dict[str, int]:
+    """The new model takes the share kubepipe's models had before the canary; foreign models keep theirs."""
+    kept = {d.id: before[d.id] for d in foreign if before.get(d.id)}
+    return {new_id: 100 - sum(kept.values()), **kept} if before else {new_id: 100}
 
 
 def _restorable(split: dict[str, int], present: set[str]) -> dict[str, int]:

@@ -247,3 +247,53 @@ def test_an_endpoint_kubepipe_does_not_manage_is_refused_before_anything_changes
                                      f"{ep['name'].rsplit('/', 1)[1]} (display name '{NAME}') is not managed by "
                                      "kubepipe (no label managed-by: kubepipe)")
     assert after == before and registry.alias(NAME, "champion").version == 1
+
+
+def _deploy_foreign(fake, percent: int) -> str:
+    """Another team deploys its own model onto kubepipe's endpoint with `percent` of the traffic (the real client)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    where = {"project": "proj", "location": "europe-west4", "credentials": AnonymousCredentials()}
+    aiplatform.init(api_endpoint=fake.url, api_transport="rest", **where)
+    model = aiplatform.Model.upload(display_name="search-ranker", artifact_uri="gs://other/ranker",
+                                    serving_container_image_uri="ranker:1", labels={"team": "search"}, **where)
+    endpoint = aiplatform.Endpoint(_endpoint(fake)["name"], **where)
+    endpoint.deploy(model, deployed_model_display_name="search-ranker", traffic_percentage=percent,
+                    machine_type="n1-standard-2")
+    return next(d["id"] for d in _endpoint(fake)["deployedModels"] if d["displayName"] == "search-ranker")
+
+
+def test_a_model_someone_else_deployed_on_the_endpoint_keeps_its_share_and_stays_deployed(registry):
+    """A promotion undeployed every other deployed model of the endpoint and gave the new one 100%: another team's
+    model, deployed onto kubepipe's endpoint, lost its traffic and its deployment."""
+    with FakeVertex(script={"3": {"predict": "fail"}}) as fake:
+        _deploy(fake, registry, 1)
+        foreign = _deploy_foreign(fake, 20)
+        assert sum(_endpoint(fake)["trafficSplit"].values()) == 100
+        report = _deploy(fake, registry, 2)
+        ep = _endpoint(fake)
+        assert report["action"] == "promoted", report["why"]
+        assert ep["trafficSplit"] == {report["deployed_model_id"]: 80, foreign: 20}
+        assert {d["id"] for d in ep["deployedModels"]} == {report["deployed_model_id"], foreign}
+        assert report["foreign_models"] == {foreign: 20}
+        # a rolled-back canary gives back exactly the split before it, the other team's share with it
+        rolled = _deploy(fake, registry, 3, canary=50)
+        assert rolled["action"] == "rolled_back"
+        assert _endpoint(fake)["trafficSplit"] == {report["deployed_model_id"]: 80, foreign: 20}
+    assert registry.alias(NAME, "champion").version == 2
+
+
+def test_an_endpoint_whose_traffic_all_goes_to_someone_else_s_model_is_refused_before_anything_changes(registry):
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1)
+        foreign = _deploy_foreign(fake, 100)
+        ep = _endpoint(fake)
+        before = (dict(ep["trafficSplit"]), len(ep["deployedModels"]), len(fake.models))
+        with pytest.raises(ComponentError) as err:
+            _deploy(fake, registry, 2)
+        assert (dict(ep["trafficSplit"]), len(ep["deployedModels"]), len(fake.models)) == before
+    msg = str(err.value)
+    assert msg.startswith(f"model_name: the Vertex endpoint {ep['name']} sends all its traffic to deployed models "
+                          f"kubepipe did not deploy for {NAME} ({foreign} 'search-ranker')")
+    assert "give kubepipe's model a share of the endpoint's traffic or undeploy them" in msg
