@@ -110,3 +110,49 @@ def test_vertex_retry_after_a_kill_past_the_champion_move_finishes_that_promotio
         assert report["action"] == "rolled_back" and "was promoted already" in report["repaired"][0]
         assert _served(fake) == {"2": 100}
     assert registry.alias(NAME, "champion").version == 2
+
+
+_KSERVE = """
+import json, sys
+from kubernetes import client
+from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+from kubepipe.components.deploy.kserve_rollout import rollout
+url, registry, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = client.Configuration(host=url)
+cfg.proxy = None
+manifest = inference_service_manifest(ServiceConfig(model_name=%r, storage_uri=f"gs://b/models/{version}",
+    image="runtime:1", version=str(version), namespace="serving", canary_percent=10))
+print("RESULT", json.dumps(rollout(manifest, registry_uri=registry, model_name=%r, version=version, timeout_s=30,
+    poll_s=0.01, api_client=client.ApiClient(cfg), smoke_inputs=["coffee"])["action"]))
+""" % (NAME, NAME)
+
+
+def _kserve(fake, registry, version: int, tmp_path, failpoint: str | None = None):
+    proc = run_killed_at([PY, "-c", _KSERVE, fake.url, registry.uri, str(version)], cwd=tmp_path,
+                         env=_env(failpoint), timeout_s=120)
+    if failpoint:
+        assert proc.returncode == -9, proc.out
+        return None
+    assert proc.returncode == 0, proc.out
+    return json.loads(proc.out.split("RESULT ", 1)[1])
+
+
+@pytest.mark.parametrize("failpoint, stuck", [("deploy.kserve-applied", "gs://b/models/1"),  # canary at 10%
+                                              ("deploy.kserve-promoted", "gs://b/models/2")])  # v2 took it all
+def test_kserve_retry_after_a_kill_mid_rollout_rolls_back_to_what_served_before_it(tmp_path, registry, failpoint,
+                                                                                    stuck):
+    """Killed after the v2 canary spec was applied (or after its promotion to 100%, the champion still v1): the
+    retry's rollback put v2's spec back, as if it were the previous one."""
+    from deploy_fake_kube import FakeKube
+
+    with FakeKube(script={"3": {"smoke": "fail"}}) as fake:
+        assert _kserve(fake, registry, 1, tmp_path) == "promoted"
+        _kserve(fake, registry, 2, tmp_path, failpoint)
+        assert fake.storage("serving", NAME) == "gs://b/models/2"
+        if failpoint == "deploy.kserve-promoted":
+            assert fake.serving("serving", NAME) == stuck
+        assert _kserve(fake, registry, 3, tmp_path) == "rolled_back"
+        assert fake.storage("serving", NAME) == "gs://b/models/1" and fake.serving("serving", NAME) == "gs://b/models/1"
+        assert _kserve(fake, registry, 4, tmp_path) == "promoted"
+        assert fake.serving("serving", NAME) == "gs://b/models/4"
+    assert registry.alias(NAME, "champion").version == 4

@@ -72,6 +72,22 @@ class FakeKube(LoopbackServer):
         self._lock = threading.Lock()
         self.handler = _Handler
 
+    def serving(self, ns: str, name: str) -> str | None:
+        """The model (STORAGE_URI) of the one revision taking all the traffic, once the controller has settled the
+        object (three more looks, as three reads would give it); an AssertionError when traffic is split."""
+        with self._lock:
+            obj = self.objects[(ns, name)]
+            for _ in range(3):
+                self._status(obj)
+            traffic = [t for t in obj["status"]["components"]["predictor"]["traffic"] if t["percent"]]
+        assert len(traffic) == 1 and traffic[0]["percent"] == 100, traffic
+        return self.templates[traffic[0]["revisionName"]]
+
+    def storage(self, ns: str, name: str) -> str | None:
+        """The model (STORAGE_URI) the object's spec names."""
+        env = self.objects[(ns, name)]["spec"]["predictor"]["containers"][0].get("env") or []
+        return next((e["value"] for e in env if e["name"] == "STORAGE_URI"), None)
+
     # ---- controller --------------------------------------------------------------------
 
     def _behaviour(self, obj: dict) -> dict:

@@ -7,7 +7,6 @@ import pytest
 
 from deploy_fake_kube import FakeKube
 from deploy_world import champion_registry, kube_client
-from kubepipe.components.deploy.isvc_api import Isvc
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
 from kubepipe.components.deploy.smoke import SmokeFailed
@@ -42,20 +41,12 @@ def _failing(target):
     raise SmokeFailed("smoke: predict answered 500")
 
 
-def _serves(fake) -> str:
-    """The model URI of the revision taking all traffic once the controller settled (the fake's controller moves on
-    each read; its revisions are numbered per template)."""
-    isvc = Isvc(kube_client(fake.url), "serving", NAME)
-    for _ in range(3):
-        obj = isvc.get()
-    traffic = [t for t in obj["status"]["components"]["predictor"]["traffic"] if t["percent"]]
-    assert len(traffic) == 1 and traffic[0]["percent"] == 100, traffic
-    return fake.templates[traffic[0]["revisionName"]]
+def _serves(fake) -> str | None:
+    return fake.serving("serving", NAME)
 
 
-def _storage(obj: dict) -> str:
-    env = obj["spec"]["predictor"]["containers"][0]["env"]
-    return next(e["value"] for e in env if e["name"] == "STORAGE_URI")
+def _storage(fake) -> str | None:
+    return fake.storage("serving", NAME)
 
 
 @pytest.mark.parametrize("retried", [2, 3])
@@ -66,11 +57,11 @@ def test_a_retry_after_an_interrupted_canary_rolls_back_to_what_served_before_it
         _roll(fake, registry, 1)
         with pytest.raises(Killed):
             _roll(fake, registry, 2, smoke=_killed)
-        assert _storage(fake.objects[("serving", NAME)]) == "gs://b/models/2"  # the canary stayed applied
+        assert _storage(fake) == "gs://b/models/2"  # the canary stayed applied
         report = _roll(fake, registry, retried, smoke=_failing)
         obj = fake.objects[("serving", NAME)]
         assert report["action"] == "rolled_back" and report["first_deployment"] is False
-        assert _storage(obj) == "gs://b/models/1" and obj["metadata"]["annotations"]["kubepipe.dev/model-version"] == "1"
+        assert _storage(fake) == "gs://b/models/1" and obj["metadata"]["annotations"]["kubepipe.dev/model-version"] == "1"
         assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
         assert "kubepipe.dev/rollout-previous" not in obj["metadata"]["annotations"]  # settled
         assert _serves(fake) == "gs://b/models/1"
@@ -89,8 +80,7 @@ def test_a_retry_after_an_interrupted_canary_promotes_and_a_later_rollback_resto
         assert _serves(fake) == "gs://b/models/3" and registry.alias(NAME, "champion").version == 3
         # settled: v3 is what served before v4, not the v1 the interrupted rollout recorded
         report = _roll(fake, registry, 4, smoke=_failing)
-        obj = fake.objects[("serving", NAME)]
-        assert report["action"] == "rolled_back" and _storage(obj) == "gs://b/models/3"
+        assert report["action"] == "rolled_back" and _storage(fake) == "gs://b/models/3"
         assert _serves(fake) == "gs://b/models/3"
     assert registry.alias(NAME, "champion").version == 3
 
@@ -111,7 +101,7 @@ def test_a_retry_whose_promotion_does_not_commit_restores_what_served_before_the
         with pytest.raises(ChampionMoved):
             _roll(fake, registry, 3, smoke=champion_moves)
         obj = fake.objects[("serving", NAME)]
-        assert _storage(obj) == "gs://b/models/1" and _serves(fake) == "gs://b/models/1"
+        assert _storage(fake) == "gs://b/models/1" and _serves(fake) == "gs://b/models/1"
         assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
 
 
@@ -124,7 +114,7 @@ def test_a_retry_after_an_interrupted_raw_rollout_restores_what_served_before_it
             _roll(fake, registry, 2, smoke=_killed, mode="raw")
         report = _roll(fake, registry, 2, smoke=_failing, mode="raw")
         obj = fake.objects[("serving", NAME)]
-    assert report["action"] == "rolled_back" and _storage(obj) == "gs://b/models/1"
+    assert report["action"] == "rolled_back" and _storage(fake) == "gs://b/models/1"
     assert "canaryTrafficPercent" not in obj["spec"]["predictor"]
 
 
@@ -150,4 +140,4 @@ def test_a_record_that_is_not_kubepipe_s_is_refused_with_what_to_do(registry):
                                                r"wrote; .*kubectl annotate inferenceservice merchant-categorizer "
                                                r"-n serving kubepipe.dev/rollout-previous-"):
             _roll(fake, registry, 3)
-        assert _storage(fake.objects[("serving", NAME)]) == "gs://b/models/2"  # nothing changed
+        assert _storage(fake) == "gs://b/models/2"  # nothing changed

@@ -297,3 +297,21 @@ def test_an_endpoint_whose_traffic_all_goes_to_someone_else_s_model_is_refused_b
     assert msg.startswith(f"model_name: the Vertex endpoint {ep['name']} sends all its traffic to deployed models "
                           f"kubepipe did not deploy for {NAME} ({foreign} 'search-ranker')")
     assert "give kubepipe's model a share of the endpoint's traffic or undeploy them" in msg
+
+
+def test_a_rollout_record_that_cannot_be_cleared_is_a_warning_and_the_next_deploy_clears_it(registry):
+    """The promotion stands when the new Model's rollout labels cannot be removed; the next deploy reads them as a
+    promotion already done (the champion is its version) and removes them, undeploying nothing that serves."""
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1)
+        fake.refuse["models:PATCH"] = [403]
+        second = _deploy(fake, registry, 2)
+        labels = fake.models[second["model_resource"]]["labels"]
+        assert second["action"] == "promoted" and labels["kubepipe-rollout"] == "canary"
+        assert second["warning"].startswith(f"the labels kubepipe-rollout and kubepipe-before-* of model "
+                                            f"{second['model_resource']} could not be removed (Forbidden: ")
+        third = _deploy(fake, registry, 3)
+        assert "was promoted already" in third["repaired"][0] and third["action"] == "promoted"
+        assert "kubepipe-rollout" not in fake.models[second["model_resource"]]["labels"]
+        assert _endpoint(fake)["trafficSplit"] == {third["deployed_model_id"]: 100}
+    assert registry.alias(NAME, "champion").version == 3
