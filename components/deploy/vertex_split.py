@@ -31,8 +31,8 @@ class Deployed:
     labels: dict | None  # its Model's labels; None: unreadable (another project, deleted): not kubepipe's
 
     def ours(self, name: str) -> bool:
-        return bool(self.labels) and self.labels.get(MANAGED_BY) == "kubepipe" and (
-            self.labels.get("kubepipe-model") == gcp_label(name))
+        labels = self.labels or {}
+        return labels.get(MANAGED_BY) == "kubepipe" and labels.get("kubepipe-model") == gcp_label(name)
 
     def recorded(self) -> dict[str, int] | None:
         """The split its rollout found before the canary, while that rollout is unsettled; else None."""
@@ -86,7 +86,7 @@ def settle_interrupted(endpoint, name: str, champion, where: dict, *, registry: 
     """Settle the rollouts a killed deploy left on `endpoint` (see the module's doc); what was done, one line each."""
     from google.cloud import aiplatform
 
-    notes = []
+    notes: list[str] = []
     for _ in range(3):  # one at a time; a rollout settles the one before it first, so there is at most one
         deployed = deployed_models(endpoint, where)
         found = [d for d in deployed if d.ours(name) and d.recorded() is not None]
