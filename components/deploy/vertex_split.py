@@ -6,7 +6,7 @@ its canary, as labels (`kubepipe-rollout: canary`, `kubepipe-before-<deployedMod
 any traffic; the promotion clears them once the champion moved and the old models are gone. A deployed model still
 carrying them is an interrupted rollout's candidate: the next deploy settles it first, as `kubepipe endpoints repair`
 does locally. Committed when the registry's champion is the candidate's version (with no registry: when its old
-models take no traffic any more): the old models are undeployed; else rolled back: the recorded split is restored and
+models take no traffic any more): it takes kubepipe's share and the old models are undeployed; else rolled back: the recorded split is restored and
 the candidate undeployed. Deployed models of other models or owners ("foreign": their Model does not carry this
 model's kubepipe labels, or cannot be read) keep their traffic and stay deployed.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubepipe.components.errors import ComponentError
 from kubepipe.labels import MANAGED_BY, gcp_label
 
 __all__ = ["Deployed", "deployed_models", "record_labels", "settle_interrupted", "settled_labels", "promoted_split"]
@@ -100,20 +101,30 @@ def settle_interrupted(endpoint, name: str, champion, where: dict, *, registry: 
         version = (cand.labels or {}).get("kubepipe-version")
         committed = (champion not in (None, "") and version == gcp_label(champion)) if registry else (
             split.get(cand.id, 0) > 0 and not any(split.get(d.id, 0) for d in old_ours))
-        if committed:  # switched and the champion moved: finish it (the old models take no traffic)
-            for d in old_ours:
-                if not split.get(d.id):
+        try:
+            if committed:  # the champion is its version: finish its promotion (a champion moved by hand mid-canary too)
+                if any(split.get(d.id) for d in old_ours):
+                    others = {d.id: split[d.id] for d in deployed if not d.ours(name) and split.get(d.id)}
+                    endpoint.update(traffic_split={cand.id: 100 - sum(others.values()), **others})
+                for d in old_ours:
                     endpoint.undeploy(d.id)
-            aiplatform.Model(cand.model, credentials=where.get("credentials")).update(
-                labels=settled_labels(cand.labels or {}))
-            notes.append(f"an interrupted rollout's deployed model {cand.id} ({cand.display_name}) was promoted "
-                         f"already: its old models {[d.id for d in old_ours] or 'none'} undeployed")
-        else:  # not committed: what served before it serves again
-            restore = _restorable(before, present - {cand.id})
-            if restore:
-                endpoint.update(traffic_split=restore)
-            endpoint.undeploy(cand.id)
-            notes.append(f"an interrupted rollout's deployed model {cand.id} ({cand.display_name}) was rolled back: "
-                         f"traffic restored to {restore or 'nothing'} and it was undeployed")
+                aiplatform.Model(cand.model, credentials=where.get("credentials")).update(
+                    labels=settled_labels(cand.labels or {}))
+                notes.append(f"an interrupted rollout's deployed model {cand.id} ({cand.display_name}) is the "
+                             f"champion's version: its promotion was finished, its old models "
+                             f"{[d.id for d in old_ours] or 'none'} undeployed")
+            else:  # not committed: what served before it serves again
+                restore = _restorable(before, present - {cand.id})
+                if restore:
+                    endpoint.update(traffic_split=restore)
+                endpoint.undeploy(cand.id)
+                notes.append(f"an interrupted rollout's deployed model {cand.id} ({cand.display_name}) was rolled "
+                             f"back: traffic restored to {restore or 'nothing'} and it was undeployed")
+        except ValueError as exc:  # aiplatform's own check of a split (one that would leave no traffic)
+            raise ComponentError(
+                f"model_name: the Vertex endpoint {endpoint.resource_name} holds deployed model {cand.id} "
+                f"({cand.display_name}) of a deploy that was killed, and settling it failed: {exc}; see `gcloud ai "
+                f"endpoints describe {endpoint.name}`, give the traffic to the models that should serve and undeploy "
+                f"{cand.id} by hand, then run the deploy again") from None
         endpoint = aiplatform.Endpoint(endpoint.resource_name, **where)
     return notes

@@ -107,8 +107,27 @@ def test_vertex_retry_after_a_kill_past_the_champion_move_finishes_that_promotio
         _killed_vertex(fake, registry, tmp_path, 2, "deploy.vertex-promoted")
         assert _served(fake) == {"1": 0, "2": 100} and registry.alias(NAME, "champion").version == 2
         report = _vertex(fake, registry, 3)
-        assert report["action"] == "rolled_back" and "was promoted already" in report["repaired"][0]
+        assert report["action"] == "rolled_back" and "its promotion was finished" in report["repaired"][0]
         assert _served(fake) == {"2": 100}
+    assert registry.alias(NAME, "champion").version == 2
+
+
+
+def test_vertex_retry_after_a_killed_canary_whose_version_was_made_champion_by_hand_finishes_its_promotion(
+        tmp_path, registry):
+    """The step was killed mid-canary and a person then promoted v2 (`kubepipe models promote`): the next deploy
+    left v2 on its 10% beside v1's 90% for good (v1 undeployed only at 0%, the record cleared), so v2, the champion,
+    never took the traffic. It now finishes the promotion: v2 takes kubepipe's share and v1 goes."""
+    from deploy_fake_vertex import FakeVertex
+
+    with FakeVertex(script={"3": {"predict": "fail"}}) as fake:
+        _vertex(fake, registry, 1)
+        _killed_vertex(fake, registry, tmp_path, 2)
+        assert _served(fake) == {"1": 90, "2": 10}
+        registry.promote(NAME, 2, reason="by hand")
+        report = _vertex(fake, registry, 3)
+        assert report["action"] == "rolled_back" and _served(fake) == {"2": 100}
+        assert "its promotion was finished" in report["repaired"][0]
     assert registry.alias(NAME, "champion").version == 2
 
 

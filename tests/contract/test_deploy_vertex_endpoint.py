@@ -311,7 +311,7 @@ def test_a_rollout_record_that_cannot_be_cleared_is_a_warning_and_the_next_deplo
         assert second["warning"].startswith(f"the labels kubepipe-rollout and kubepipe-before-* of model "
                                             f"{second['model_resource']} could not be removed (Forbidden: ")
         third = _deploy(fake, registry, 3)
-        assert "was promoted already" in third["repaired"][0] and third["action"] == "promoted"
+        assert "its promotion was finished" in third["repaired"][0] and third["action"] == "promoted"
         assert "kubepipe-rollout" not in fake.models[second["model_resource"]]["labels"]
         assert _endpoint(fake)["trafficSplit"] == {third["deployed_model_id"]: 100}
     assert registry.alias(NAME, "champion").version == 3
