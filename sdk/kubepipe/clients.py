@@ -30,7 +30,7 @@ from kubepipe.kfp_client_build import kfp_client_class as _kfp_client_class
 from kubepipe.kfp_client_build import kubeconfig_file as _kubeconfig_file
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter", "kfp_listed",
+__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter", "listed",
            "refuse_inline_secrets", "service_failed", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
@@ -46,11 +46,12 @@ def eq_filter(key: str, value: str) -> str:
     return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
 
 
-def kfp_listed(fetch: Callable[[str], Any], items: str, key: str, *, enough: Callable[[list], bool] = lambda _: False,
-               max_pages: int | None = None) -> list:
-    """Every item of a KFP v2beta1 listing, page by page (`fetch(page_token)` -> a page), each once (by its `key`
-    attribute: a run created meanwhile shifts the pages). A page token given again (a server or proxy that loops)
-    raises instead of asking for ever: `kubepipe schedule` hung, `runs list` listed a run many times."""
+def listed(fetch: Callable[[str], Any], items: str, key: str, *, enough: Callable[[list], bool] = lambda _: False,
+           max_pages: int | None = None) -> list:
+    """Every item of a listing (KFP v2beta1, or a Vertex GAPIC pager, whose attributes are its latest page's), page
+    by page (`fetch(page_token)` -> a page), each once (by its `key` attribute: a run created meanwhile shifts the
+    pages), until `enough(items so far)`. A page token given again (a server or proxy that loops) raises instead of
+    asking for ever: `kubepipe schedule` hung, `runs list` listed a run many times."""
     from kubepipe.kfp_client_build import NotTheApisAnswer
 
     out: list = []

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from kubepipe.clients import api_errors, refuse_inline_secrets, service_name
 from kubepipe.errors import UserError
 
-__all__ = ["vertex_init", "vertex_where", "region_problem"]
+__all__ = ["vertex_init", "vertex_where", "vertex_gapic", "region_problem"]
 
 _GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -121,3 +121,16 @@ def vertex_where(profile: Mapping[str, Any], *, credentials: Any = None, api_end
         with api_errors(svc, "finding Google credentials"):
             credentials, _ = google.auth.default(scopes=[_GOOGLE_CLOUD_SCOPE])
     return {"project": profile["project"], "location": profile["region"], "credentials": credentials}
+
+
+def vertex_gapic(client_class: Any, profile: Mapping[str, Any], *, credentials: Any = None,
+                 api_endpoint: str | None = None, where: str = "profile") -> Any:
+    """A client of aiplatform's GAPIC layer (`aiplatform_v1.PipelineServiceClient`, `ScheduleServiceClient`) for the
+    profile, with the credentials `vertex_where` finds, at the endpoint aiplatform would use: its resource classes'
+    `list` reads every page (no page size), so a listing that wants N items, or meets a looping page token, pages
+    through this one itself (kubepipe.clients.listed)."""
+    given = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint, where=where)
+    endpoint = api_endpoint or profile.get("api_endpoint")
+    options = {"api_endpoint": endpoint or f"{profile['region']}-aiplatform.googleapis.com"}
+    transport = {"transport": "rest"} if endpoint else {}  # as vertex_init: an explicit endpoint is spoken REST
+    return client_class(credentials=given["credentials"], client_options=options, **transport)

@@ -40,6 +40,8 @@ class FakeVertex(LoopbackServer):
         self.objects: dict[str, bytes] = {}  # gs://bucket/name -> bytes, for a storage client's download
         self.packages: dict[str, bytes] = {}  # /ar/<project>/<repo>/<package>/<tag> -> an Artifact Registry file
         self.package_auth: list[str | None] = []  # the Authorization header of each package download
+        self.page_size = 100  # the jobs of a listing page when the request gives no pageSize
+        self.loop_token: str | None = None  # every listing page gives this next token again (a looping proxy)
         self._n = itertools.count(1)
 
     def api(self) -> list[Request]:
@@ -114,8 +116,19 @@ class FakeVertex(LoopbackServer):
             if job is None:
                 return self._err(404, "NOT_FOUND", "no job")
             return 200, self._advance(job)
-        jobs = [self._public(j) for j in self.jobs.values()]
-        return 200, {"pipelineJobs": jobs} if jobs else {}
+        return self._page(r, [self._public(j) for j in self.jobs.values()])
+
+    def _page(self, r: Request, jobs: list[dict]) -> tuple[int, dict]:
+        """One page of a listing (pageSize, pageToken = the offset); with loop_token, the first page for ever (a
+        bound of 20 answers keeps a client that follows it from hanging the test)."""
+        if self.loop_token and sum(q.path == r.path and q.method == "GET" for q in self.requests) > 20:
+            return self._err(500, "INTERNAL", "fake vertex: the client followed a looping page token 20 times")
+        size = int(r.query.get("pageSize") or 0) or self.page_size
+        start = 0 if self.loop_token else int(r.query.get("pageToken") or 0)
+        out: dict = {"pipelineJobs": jobs[start:start + size]} if jobs[start:start + size] else {}
+        if self.loop_token or start + size < len(jobs):
+            out["nextPageToken"] = self.loop_token or str(start + size)
+        return 200, out
 
     def _advance(self, job: dict) -> dict:
         job["_polls"] += 1

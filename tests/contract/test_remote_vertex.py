@@ -527,3 +527,40 @@ def test_an_answer_that_is_not_json_says_so_and_what_to_check(vx, body):
     with pytest.raises(UserError, match=r"creating pipeline job add-numbers-\w+ failed \(ParseError\): the answer is "
                                         r"not the API's JSON \(an HTML page, or JSON cut short\); check api_endpoint"):
         vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, **vx.kw)
+
+
+def _jobs(vx, n: int) -> list[str]:
+    """n pipeline jobs of add-numbers on the fake, as the service lists them."""
+    ids = [f"add-numbers-{i:04d}" for i in range(n)]
+    for jid in ids:
+        name = f"{PARENT[4:]}/pipelineJobs/{jid}"
+        vx.jobs[name] = {"name": name, "displayName": "add-numbers", "state": "PIPELINE_STATE_SUCCEEDED",
+                         "labels": {"kubepipe-pipeline": "add-numbers"}, "_polls": 0}
+    return ids
+
+
+def test_runs_list_with_a_limit_reads_only_the_pages_it_needs(vx):
+    """`runs list --target vertex --limit 3` read every page of the project's jobs (aiplatform's list has no page
+    size and pages to the end) and then kept three."""
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    ids = _jobs(vx, 9)
+    vx.page_size = 2
+    listed = list_remote_runs("vertex", vx.profile, limit=3, **vx.kw)
+    assert [r["run_id"] for r in listed] == ids[:3]
+    pages = [r for r in vx.api() if r.method == "GET" and r.path == f"{PARENT}/pipelineJobs"]
+    assert len(pages) == 1 and pages[0].query["pageSize"] == "3"
+    assert [r["run_id"] for r in list_remote_runs("vertex", vx.profile, limit=20, **vx.kw)] == ids
+
+
+def test_a_listing_whose_page_token_loops_fails_naming_it(vx):
+    """A page token given again (a proxy that loops) made `runs list --target vertex` ask for ever."""
+    from kubepipe.errors import ServiceError
+    from kubepipe.backends.remote.listing import list_remote_runs
+
+    _jobs(vx, 3)
+    vx.page_size, vx.loop_token = 2, "again"
+    with pytest.raises(ServiceError, match=r"listing pipeline jobs failed .*page 2 of the listing gave a page token "
+                                           r"it gave before: the listing loops"):
+        list_remote_runs("vertex", vx.profile, limit=50, **vx.kw)
+    assert len([r for r in vx.api() if r.method == "GET"]) == 2

@@ -52,10 +52,10 @@ def _pipeline_names(client: Any, runs: list) -> dict[str, str]:
     return names
 
 
-def _vertex_job(job: Any, profile: Mapping[str, Any]) -> dict:
+def _vertex_job(res: Any, profile: Mapping[str, Any]) -> dict:
+    """`res`: the job as the API gives it (aiplatform_v1.PipelineJob)."""
     from kubepipe.backends.remote.vertex import console_url
 
-    res = job.gca_resource
     tasks = list(res.job_detail.task_details) if res.job_detail else []
     return {
         "run_id": res.name.rsplit("/", 1)[-1], "pipeline": dict(res.labels).get("kubepipe-pipeline", res.display_name),
@@ -102,37 +102,41 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
             names = {i: pipeline for i in ids} if ids and pipeline else _pipeline_names(client, runs)
         return [_kfp_run(r, str(profile.get("host") or ""), names) for r in runs]
     if target == "vertex":
-        from google.cloud import aiplatform
+        from google.cloud.aiplatform_v1 import ListPipelineJobsRequest, PipelineServiceClient
 
-        from kubepipe.vertex_clients import vertex_where
+        from kubepipe.clients import listed
+        from kubepipe.vertex_clients import vertex_gapic
 
         if pipeline and gcp_label(pipeline) != pipeline:  # `a"b` broke the filter; `My-Pipe` found nothing
             raise UserError(f"--pipeline {pipeline!r}: no Vertex job carries this name: a job's label "
                             "kubepipe-pipeline is its pipeline's metadata.name, lowercase letters, digits and "
                             f"dashes (this one would be `{gcp_label(pipeline)}`); give the name as metadata.name "
                             "writes it (`kubepipe runs list --target vertex` lists the jobs)")
-        where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
+        api = vertex_gapic(PipelineServiceClient, profile, credentials=credentials, api_endpoint=api_endpoint)
         filt = f'labels.kubepipe-pipeline="{pipeline}"' if pipeline else "labels.kubepipe-pipeline:*"
         for key, value in gcp_labels(labels).items():  # as local runs match (carries); [a-z0-9_-]: nothing to quote
             filt += f' AND labels.{key}="{value}"'
+        request = {"parent": f"projects/{profile['project']}/locations/{profile['region']}", "filter": filt,
+                   "order_by": "create_time desc", "page_size": min(limit, _PAGE)}
         with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
-            jobs = aiplatform.PipelineJob.list(filter=filt, order_by="create_time desc", **where)
+            jobs = listed(lambda token: api.list_pipeline_jobs(request=ListPipelineJobsRequest(
+                request, page_token=token)), "pipeline_jobs", "name", enough=lambda got: len(got) >= limit)
         return [_vertex_job(j, profile) for j in jobs[:limit]]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
 
 
-_PAGE, _MAX_PAGES = 100, 50  # KFP's page size; a pipeline's runs are looked for among the newest 5,000
+_PAGE, _MAX_PAGES = 100, 50  # a page's size; a pipeline's KFP runs are looked for among the newest 5,000
 
 
 def _kfp_runs(client: Any, ns: str | None, ids: set | None, limit: int) -> list:
     """The newest `limit` runs (of the pipelines `ids`, when given), page by page: the runs of one pipeline were
     looked for among the newest 100 of all runs only, and `--limit` above 100 was capped."""
-    from kubepipe.clients import kfp_listed
+    from kubepipe.clients import listed
 
     def wanted(r: Any) -> bool:
         return ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids
 
-    runs = kfp_listed(lambda token: client.list_runs(page_token=token, page_size=_PAGE, sort_by="created_at desc",
+    runs = listed(lambda token: client.list_runs(page_token=token, page_size=_PAGE, sort_by="created_at desc",
                                                      namespace=ns),
                       "runs", "run_id", enough=lambda got: sum(map(wanted, got)) >= limit, max_pages=_MAX_PAGES)
     return [r for r in runs if wanted(r)][:limit]
@@ -167,5 +171,5 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
             except Exception as exc:  # google.api_core NotFound is a 404; others say what failed
                 _no_run_on_404(exc, "vertex", f"runs: vertex has no pipeline job {run_id!r} (NotFound)")
                 raise
-        return _vertex_job(job, profile)
+        return _vertex_job(job.gca_resource, profile)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")

@@ -22,7 +22,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import eq_filter, kfp_listed, kfp_namespace, quiet, service_name
+from kubepipe.clients import eq_filter, listed, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -58,7 +58,7 @@ class KfpSchedules:
 
     def list(self, name: str) -> list[ActualSchedule]:
         with quiet():
-            found = kfp_listed(lambda token: self.client.list_recurring_runs(
+            found = listed(lambda token: self.client.list_recurring_runs(
                 page_token=token, page_size=100, namespace=self.namespace, filter=eq_filter("display_name", name)),
                 "recurring_runs", "recurring_run_id")
         return [_actual(rr) for rr in found if rr.display_name == name]
