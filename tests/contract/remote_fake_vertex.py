@@ -116,17 +116,17 @@ class FakeVertex(LoopbackServer):
             if job is None:
                 return self._err(404, "NOT_FOUND", "no job")
             return 200, self._advance(job)
-        return self._page(r, [self._public(j) for j in self.jobs.values()])
+        return self._page(r, [self._public(j) for j in self.jobs.values()], "pipelineJobs")
 
-    def _page(self, r: Request, jobs: list[dict]) -> tuple[int, dict]:
+    def _page(self, r: Request, items: list[dict], key: str) -> tuple[int, dict]:
         """One page of a listing (pageSize, pageToken = the offset); with loop_token, the first page for ever (a
         bound of 20 answers keeps a client that follows it from hanging the test)."""
         if self.loop_token and sum(q.path == r.path and q.method == "GET" for q in self.requests) > 20:
             return self._err(500, "INTERNAL", "fake vertex: the client followed a looping page token 20 times")
         size = int(r.query.get("pageSize") or 0) or self.page_size
         start = 0 if self.loop_token else int(r.query.get("pageToken") or 0)
-        out: dict = {"pipelineJobs": jobs[start:start + size]} if jobs[start:start + size] else {}
-        if self.loop_token or start + size < len(jobs):
+        out: dict = {key: items[start:start + size]} if items[start:start + size] else {}
+        if self.loop_token or start + size < len(items):
             out["nextPageToken"] = self.loop_token or str(start + size)
         return 200, out
 
@@ -157,7 +157,7 @@ class FakeVertex(LoopbackServer):
             f = re.match(r'display_name="(.*)"', r.query.get("filter", ""))
             if f:
                 items = [s for s in items if s["displayName"] == f.group(1)]
-            return 200, {"schedules": items} if items else {}
+            return self._page(r, items, "schedules")
         name = f"{parent}/schedules/{rid}"
         sched = self.schedules.get(name)
         if sched is None:

@@ -564,3 +564,22 @@ def test_a_listing_whose_page_token_loops_fails_naming_it(vx):
                                            r"it gave before: the listing loops"):
         list_remote_runs("vertex", vx.profile, limit=50, **vx.kw)
     assert len([r for r in vx.api() if r.method == "GET"]) == 2
+
+
+def test_a_schedule_listing_whose_page_token_loops_fails_naming_it(vx):
+    """`kubepipe schedule --target vertex` looks its schedule up by name: aiplatform's PipelineJobSchedule.list followed
+    a page token given again for ever."""
+    from kubepipe.clients import api_errors
+    from kubepipe.errors import ServiceError
+
+    apply(vx, {"cron": "0 6 * * *"})
+    backend = VertexSchedules(dataclasses.replace(package({"cron": "0 6 * * *"}), profile=vx.profile), vx.profile,
+                              **vx.kw)
+    assert [s.name for s in backend.list("kubepipe-add-numbers")] == ["kubepipe-add-numbers"]
+    vx.page_size, vx.loop_token = 1, "again"
+    n = len(vx.requests)
+    with pytest.raises(ServiceError, match=r"listing schedules failed .*page 2 of the listing gave a page token it "
+                                           r"gave before: the listing loops"):
+        with api_errors(backend.service, "listing schedules"):  # as `kubepipe schedule` lists them
+            backend.list("kubepipe-add-numbers")
+    assert len(vx.requests) - n == 2

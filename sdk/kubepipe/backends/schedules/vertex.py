@@ -18,8 +18,8 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.vertex import build_job, job_labels
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import service_name
-from kubepipe.vertex_clients import vertex_where
+from kubepipe.clients import listed, service_name
+from kubepipe.vertex_clients import vertex_gapic, vertex_where
 from kubepipe.util import utc_iso
 
 __all__ = ["VertexSchedules", "vertex_desired", "bind_scheduled_time", "SCHEDULED_TIME_PARAM"]
@@ -89,6 +89,7 @@ class VertexSchedules:
         self.service = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
         self.where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         self.credentials = self.where["credentials"]
+        self.api_endpoint = api_endpoint
 
     def _get(self, schedule_id: str):
         from google.cloud import aiplatform
@@ -96,10 +97,15 @@ class VertexSchedules:
         return aiplatform.PipelineJobSchedule.get(schedule_id, **self.where)
 
     def list(self, name: str) -> list[ActualSchedule]:
-        from google.cloud import aiplatform
+        from google.cloud.aiplatform_v1 import ListSchedulesRequest, ScheduleServiceClient
 
-        found = aiplatform.PipelineJobSchedule.list(filter=f'display_name="{name}"', **self.where)
-        return [_actual(s.gca_resource) for s in found if s.display_name == name]
+        api = vertex_gapic(ScheduleServiceClient, self.profile, credentials=self.credentials,
+                           api_endpoint=self.api_endpoint)
+        request = {"parent": f"projects/{self.profile['project']}/locations/{self.profile['region']}",
+                   "filter": f'display_name="{name}"', "page_size": 100}
+        found = listed(lambda token: api.list_schedules(request=ListSchedulesRequest(request, page_token=token)),
+                       "schedules", "name")  # aiplatform's PipelineJobSchedule.list followed a looping token for ever
+        return [_actual(s) for s in found if s.display_name == name]
 
     def create(self, desired: DesiredSchedule, *, enabled: bool) -> str:
         from google.cloud import aiplatform
