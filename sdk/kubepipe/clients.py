@@ -128,7 +128,7 @@ def _quiet_showwarning(*args: Any, **kwargs: Any) -> None:
 _HINTS = {401: "the token was refused: refresh it (KFP: the env var named by auth.token_env; Vertex: "
                 "`gcloud auth application-default login`)",
           403: "the identity lacks permission: check the namespace / IAM roles",
-          404: "not found: check host, project, region and names",
+          404: "not found: check host, project and region",
           409: "it was changed meanwhile (or exists already): run the command again",
           429: "too many requests: wait a minute and run the command again"}
 _HINT_5XX = "the service failed: run the command again; if it persists, look at the service's status and logs"
@@ -154,8 +154,10 @@ def _status_code(status: Any) -> int | None:
     return status if isinstance(status, int) and not isinstance(status, bool) else whole_number(status)
 
 
-def api_error_text(exc: BaseException) -> str | None:
-    """'(status): what the server said; what to do' for an HTTP error of the KFP / Vertex clients, else None."""
+def api_error_text(exc: BaseException, missing: str | None = None) -> str | None:
+    """'(status): what the server said; what to do' for an HTTP error of the KFP / Vertex clients, else None.
+    `missing`: what to say when the API itself answers 404 (the call named one run, job or schedule: that one is not
+    there), in place of the host hint, which is for a 404 of another server or proxy at the address."""
     status = getattr(exc, "status", None) or getattr(exc, "code", None)
     if callable(status):  # grpc-style code()
         status = None
@@ -174,6 +176,8 @@ def api_error_text(exc: BaseException) -> str | None:
     text = html_page(str(body)) or " ".join(str(body).split())[:300]  # a proxy's error page: not its markup
     code = _status_code(status)
     hint = getattr(exc, "hint", None) or ((_HINTS.get(code) or (_HINT_5XX if code >= 500 else None)) if code else None)
+    if code == 404 and missing and _the_apis_answer(exc):
+        hint = missing
     if type(exc).__name__ == "ParseError" and type(exc).__module__.startswith("google.protobuf"):
         # a REST answer that is not the API's JSON: 'Failed to load JSON: Expecting value: line 1 column 1'
         text, hint = "the answer is not the API's JSON (an HTML page, or JSON cut short)", (
@@ -191,15 +195,33 @@ def api_error_text(exc: BaseException) -> str | None:
     return f"({status or type(exc).__name__}): {text}" + (f"; {hint}" if hint else "")
 
 
+def _the_apis_answer(exc: BaseException) -> bool:
+    """The error's answer is the API's own JSON (KFP's `{"code": 5, ...}`, Google's `{"error": {...}}`) or gRPC, which
+    only the API speaks; not a page of a proxy or of another server at the address (HTML, `404 page not found`)."""
+    import json
+
+    body = getattr(exc, "body", None)  # kfp_server_api's ApiException
+    response = getattr(exc, "response", None)  # google.api_core's: a requests.Response over REST, a gRPC call
+    if body is None and response is not None:
+        if not hasattr(response, "text"):
+            return True
+        body = response.text
+    try:
+        return isinstance(json.loads(body), dict)
+    except (TypeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
-def api_errors(service: str, what: str) -> Iterator[None]:
-    """Turn HTTP errors of the KFP / Vertex clients into a short UserError that says what failed."""
+def api_errors(service: str, what: str, *, missing: str | None = None) -> Iterator[None]:
+    """Turn HTTP errors of the KFP / Vertex clients into a short UserError that says what failed; `missing`: what a
+    404 of the API itself means for this call (the run, job or schedule it names is not there, and what to do)."""
     try:
         yield
     except UserError:
         raise
     except Exception as exc:
-        said = api_error_text(exc)
+        said = api_error_text(exc, missing)
         if said is None:
             raise
         kind = ServiceError if service_failed(exc) else UserError

@@ -441,3 +441,23 @@ def test_a_failed_tasks_error_from_kubeflow_is_shown_with_its_credentials_redact
     shown = show_remote_run("kubeflow", kfp.profile, run_id)
     assert shown["error"] == said and [s["error"] for s in shown["steps"]] == [None, said]
     assert remote_outcome("kubeflow", run_id, kfp.profile)["error"] == said
+
+
+def test_a_recurring_run_deleted_meanwhile_is_named_not_the_host(kfp):
+    """`kubepipe schedule --delete` of a recurring run deleted since the plan said 'not found: check host, project,
+    region and names': the host was right, the recurring run was gone."""
+    from kubepipe.errors import UserError
+
+    ir = scheduled_pipeline_ir()
+    pkg = package({"cron": "0 2 * * *", "params": {"rows": 5}}, ir)
+    apply(kfp, pkg)
+    [rid] = kfp.recurring
+    backend = KfpSchedules(pkg, kfp.profile)
+    plan = plan_schedule(None, backend.list("kubepipe-nightly"), updatable=backend.updatable)
+    assert [a.kind for a in plan] == ["delete"]
+    kfp.recurring.clear()
+    with pytest.raises(UserError) as exc:
+        apply_plan(plan, backend)
+    assert (f"delete of schedule kubepipe-nightly failed (404): recurring run {rid} not found; schedule "
+            f"kubepipe-nightly ({rid}) is not there any more") in str(exc.value)
+    assert "check host" not in str(exc.value)

@@ -111,8 +111,8 @@ def test_a_host_nothing_listens_on_says_so_in_a_line(kfp):
 def test_a_run_deleted_while_it_is_followed_is_said_to_be_gone(kfp):
     res = _submit(kfp)
     del kfp.runs[res.run_id]  # it said 'not found: check host, project, region and names', which were right
-    with pytest.raises(UserError, match=rf"^kubeflow at {kfp.url}: reading run {res.run_id} failed \(404\): the run "
-                                        r"is gone, deleted while it was followed"):
+    with pytest.raises(UserError, match=rf"^kubeflow at {kfp.url}: reading run {res.run_id} failed \(404\): no run; "
+                                        r"the run is gone, deleted while it was followed"):
         kubeflow.wait(res.run_id, kfp.profile, poll_s=0)
 
 

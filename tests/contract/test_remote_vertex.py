@@ -583,3 +583,49 @@ def test_a_schedule_listing_whose_page_token_loops_fails_naming_it(vx):
         with api_errors(backend.service, "listing schedules"):  # as `kubepipe schedule` lists them
             backend.list("kubepipe-add-numbers")
     assert len(vx.requests) - n == 2
+
+
+def test_a_schedule_deleted_meanwhile_is_named_not_the_host(vx):
+    """A schedule deleted between the plan and its apply failed with 'not found: check host, project, region and
+    names': the host was right, the schedule was gone."""
+    from kubepipe.errors import UserError
+
+    apply(vx, {"cron": "0 6 * * *"})
+    [sid] = vx.schedules
+    pkg = dataclasses.replace(package({"cron": "0 7 * * *"}), profile=vx.profile)
+    backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+    plan = plan_schedule(vertex_desired(pkg), backend.list("kubepipe-add-numbers"), updatable=backend.updatable)
+    assert [a.kind for a in plan] == ["update"]
+    vx.schedules.clear()
+    with pytest.raises(UserError) as exc:
+        apply_plan(plan, backend)
+    assert f"update of schedule kubepipe-add-numbers failed (404): " in str(exc.value)
+    assert (f"schedule kubepipe-add-numbers ({sid}) is not there any more (deleted meanwhile?): run `kubepipe "
+            "schedule` again to plan from what is there now") in str(exc.value)
+    assert "check host" not in str(exc.value)
+
+
+def test_a_404_that_is_not_the_apis_answer_is_no_missing_job(vx):
+    """`runs show JOB --target vertex` said 'vertex has no pipeline job' for any 404, also a proxy's or another
+    server's page at the api_endpoint: the job may well be there."""
+    from kubepipe.backends.remote.listing import show_remote_run
+    from kubepipe.errors import UserError
+
+    real, page = vx.dispatch, b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
+
+    def dispatch(h):
+        if h.command == "GET" and "/pipelineJobs/" in h.path:
+            h.send_response(404)
+            h.send_header("Content-Type", "text/html")
+            h.send_header("Content-Length", str(len(page)))
+            h.end_headers()
+            h.wfile.write(page)
+            return
+        real(h)
+
+    vx.dispatch = dispatch
+    with pytest.raises(UserError) as exc:
+        show_remote_run("vertex", vx.profile, "some-job", **vx.kw)
+    assert "has no pipeline job" not in str(exc.value)
+    assert ("reading pipeline job some-job failed (404): an HTML page ('404 Not Found'); not found: check host, "
+            "project and region") in str(exc.value)

@@ -47,19 +47,16 @@ def poll_patiently(read: Callable[[], T], service: str, what: str, *, poll_s: fl
 
     A failure that may pass (5xx, 408, 429, no answer: an API server restarting) is tried again with backoff, so a
     long wait does not end on one bad poll; the `tries`-th is raised, and so is a 401 / 403 / 404 at once. A 404 of
-    a run that was there says so: it said 'not found: check host, project, region and names', which were right."""
+    the API says the run is gone: it said 'not found: check host, project, region and names', which were right."""
     misses = 0
     while True:
         try:
-            with api_errors(service, what), quiet():
+            with api_errors(service, what, missing="the run is gone, deleted while it was followed (or another host "
+                                                   "or project is asked than the one it was started on)"), quiet():
                 return read()
         except UserError as exc:
             misses += 1
             cause = exc.__cause__
-            status = getattr(cause, "status", None) or getattr(cause, "code", None)
-            if str(status) == "404":
-                raise UserError(f"{service}: {what} failed (404): the run is gone, deleted while it was followed "
-                                "(or another host or project is asked than the one it was started on)") from cause
             if misses >= tries or cause is None or not service_failed(cause):  # one rule: clients.service_failed
                 raise
             time.sleep(min(poll_s * 2 ** misses, 60))

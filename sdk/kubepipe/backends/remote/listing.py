@@ -73,9 +73,9 @@ def _vertex_service(profile: Mapping[str, Any], api_endpoint: str | None) -> str
     return service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
 
 
-def _no_run_on_404(exc: Exception, target: str, message: str) -> None:
-    if (getattr(exc, "status", None) or getattr(exc, "code", None)) == 404:
-        raise UserError(f"{message}; check the run id (`kubepipe runs list --target {target}` lists them)") from None
+def _no_run(target: str, what: str, run_id: str) -> str:
+    """What a 404 of the API itself says when a run is read by id."""
+    return f"{target} has no {what} {run_id!r}; check the run id (`kubepipe runs list --target {target}` lists them)"
 
 
 def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str | None = None, limit: int = 20,
@@ -148,12 +148,9 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         from kubepipe.backends.remote.kubeflow import client_for
 
         client = client_for(profile, client)
-        with api_errors(service_name("kubeflow", profile), f"reading run {run_id}"), quiet():
-            try:
-                run = client.get_run(run_id)
-            except Exception as exc:  # only a 404 means no such run; 401, 500... say what failed
-                _no_run_on_404(exc, "kubeflow", f"runs: kubeflow has no run {run_id!r} (404)")
-                raise
+        with api_errors(service_name("kubeflow", profile), f"reading run {run_id}",
+                        missing=_no_run("kubeflow", "run", run_id)), quiet():
+            run = client.get_run(run_id)
         with quiet():
             names = _pipeline_names(client, [run])
         return _kfp_run(run, str(profile.get("host") or ""), names)
@@ -165,11 +162,8 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
 
         where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)
-        with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}"):
-            try:
-                job = aiplatform.PipelineJob.get(name, **where)
-            except Exception as exc:  # google.api_core NotFound is a 404; others say what failed
-                _no_run_on_404(exc, "vertex", f"runs: vertex has no pipeline job {run_id!r} (NotFound)")
-                raise
+        with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}",
+                        missing=_no_run("vertex", "pipeline job", run_id)):
+            job = aiplatform.PipelineJob.get(name, **where)
         return _vertex_job(job.gca_resource, profile)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")

@@ -240,7 +240,11 @@ def apply_plan(plan: list[Action], backend: ScheduleBackend,
 
     service = getattr(backend, "service", "schedule")
     for act in plan:
-        with api_errors(service, f"{act.kind} of schedule {act.name}"):
+        # a replace also creates, and a 404 of that is not the old schedule's: only the other kinds name it
+        gone = None if act.kind in ("create", "replace") else (
+            f"schedule {act.name} ({act.id}) is not there any more (deleted meanwhile?): run `kubepipe schedule` "
+            "again to plan from what is there now")
+        with api_errors(service, f"{act.kind} of schedule {act.name}", missing=gone):
             _apply_one(act, backend, say)
     return done
 
