@@ -459,6 +459,27 @@ def test_a_second_repository_s_module_of_the_same_name_is_its_own_not_the_first_
     assert "# one" in body(pipelines[0])  # and back
 
 
+@pytest.mark.parametrize("module, files", [("jv_nest", ("jv_nest.py",)),
+                                           ("jv_nestpkg.steps", ("jv_nestpkg/__init__.py", "jv_nestpkg/steps.py"))])
+def test_a_module_of_a_repository_inside_another_is_the_pipelines_own(repo, module, files):
+    """A pipeline whose folder is inside another pipeline's (an example repository under a project) and each with its
+    own `steps.py`: once the inner one's was imported, the outer pipeline compiled the inner's (its file lies under
+    the outer folder, so it was taken for the outer's own)."""
+    body = lambda p: kubepipe.compile(p).plan.steps[0].info.component.component_spec \
+        .implementation.container.command[-1]  # noqa: E731
+    outer, inner = repo, repo / "examples" / "inner"
+    for where in (outer, inner):
+        (where / "pipelines").mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (where / name).parent.mkdir(parents=True, exist_ok=True)
+            (where / name).write_text("" if name.endswith("__init__.py") else COMPONENT.format(name="double")
+                                      .replace("2 * x", f"2 * x  # {where.name}"))
+        (where / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref=f"{module}:double"))
+    assert f"# {inner.name}" in body(inner / "pipelines" / "p.yaml")
+    assert f"# {outer.name}" in body(outer / "pipelines" / "p.yaml")
+    assert f"# {inner.name}" in body(inner / "pipelines" / "p.yaml")  # and back
+
+
 def test_a_lazy_module_s_getattr_is_not_run_when_looking_for_edited_modules(repo):
     """Every imported module was asked for its `__file__` at each step (0.5 s a step with torch imported), which ran
     a lazy module's __getattr__: one that raises on an attribute it lacks stopped the compile."""

@@ -131,6 +131,14 @@ def _under(path: str, folder: str) -> bool:
     return os.path.realpath(path).startswith(os.path.realpath(folder or ".") + os.sep)
 
 
+def _roots_own(where: str, root: Path, top: str) -> bool:
+    """`where` (a loaded module's file or folder) is `root`'s own `top`: its `top.py` or inside its `top/`, not any
+    file under `root` (a repository inside it has its own `top`)."""
+    mine = os.path.realpath(root / top)
+    path = os.path.realpath(where)
+    return path in (mine, mine + ".py") or path.startswith(mine + os.sep)
+
+
 def take_over(module: str, root: Path | None) -> None:
     """When `module` is imported already from another repository's folder (the pipeline run before, in this
     process, had its own `steps.py`), that module and its submodules leave sys.modules and `root` goes on sys.path
@@ -139,7 +147,7 @@ def take_over(module: str, root: Path | None) -> None:
     top = module.split(".")[0]
     loaded = sys.modules.get(top)
     where = _loaded_from(loaded) if loaded is not None else None
-    if root is None or where is None or library_file(where) or _under(where, str(root)):
+    if root is None or where is None or library_file(where) or _roots_own(where, root, top):
         return
     for name in [n for n in sys.modules.copy() if n == top or n.startswith(top + ".")]:
         sys.modules.pop(name, None)
