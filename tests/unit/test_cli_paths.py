@@ -33,7 +33,10 @@ def _path_params() -> list[tuple[list[str], str]]:
 
 # path-or-URI parameters typed `str`: the walk cannot tell them from text
 LOCATIONS = [(["models", "list"], "--registry"), (["models", "promote", "m", "1"], "--registry"),
-             (["serve"], ""), (["expectations", "infer"], ""), (["endpoints", "list"], "--state-dir")]
+             (["serve"], ""), (["expectations", "infer"], ""), (["endpoints", "list"], "--state-dir"),
+             # `--log-file ""` logged to stderr, no file; `runs prune --keep 1 --pipeline "$P"` pruned every pipeline
+             (["serve", "m"], "--log-file"), (["serve", "m"], "--log-sink"), (["runs", "list"], "--pipeline"),
+             (["runs", "prune", "--keep", "1"], "--pipeline")]
 PATH_PARAMS = _path_params() + LOCATIONS
 
 
@@ -49,7 +52,7 @@ def test_an_empty_path_is_refused_naming_it(words, option, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, *words, *([option] if option else []), "")
     assert code == 2, (out, err)
-    assert "is empty (an unset shell variable?); give a path" in err
+    assert "is empty (an unset shell variable?); give a" in err
     assert (f"'{option}'" if option else "Invalid value for '") in err
     assert list(tmp_path.iterdir()) == []  # nothing scaffolded or written into the working folder
 

@@ -10,17 +10,23 @@ from typing import Callable, Optional
 import typer
 import typer.core
 
-__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "PIPELINE", "given_location", "given_path", "out_file", "out_option", "parse_params", "parse_labels", "finite",
+__all__ = ["TARGET", "PROFILE", "SET", "PARAM", "PIPELINE", "given_location", "given_path", "given_pipeline", "out_file", "out_option", "parse_params", "parse_labels", "finite",
            "VersionCommand"]
 
 
-def given_location(value: str) -> str:
-    """The parser of a path-or-URI option typed `str` (`--registry`, `serve MODEL_DIR`): an empty value, as an
-    unset shell variable gives (`--registry "$REG"`), is refused, not read as 'not given' (the local registry) or
-    as the working folder."""
+def given_location(value: str, give: str = "a path") -> str:
+    """The parser of a path-or-URI option typed `str` (`--registry`, `serve MODEL_DIR`, `serve --log-file`): an
+    empty value, as an unset shell variable gives (`--registry "$REG"`), is refused, not read as 'not given' (the
+    local registry, no log file) or as the working folder."""
     if isinstance(value, str) and not value.strip():
-        raise typer.BadParameter("is empty (an unset shell variable?); give a path")
+        raise typer.BadParameter(f"is empty (an unset shell variable?); give {give}")
     return value
+
+
+def given_pipeline(value: str) -> str:
+    """`--pipeline NAME|FILE` (runs list, runs prune): empty is refused as a path is; it meant every pipeline, and
+    `runs prune --keep 1 --pipeline "$P"` with P unset pruned them all."""
+    return given_location(value, "a pipeline's name or its YAML file")
 
 
 def given_path(value: str | Path) -> Path:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Optional
 import typer
 
 from kubepipe.cli import console, output
-from kubepipe.cli.options import PROFILE, SET, parse_labels
+from kubepipe.cli.options import PROFILE, SET, given_pipeline, parse_labels
 from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
 
@@ -16,7 +16,8 @@ __all__ = ["register", "local_state_dir", "local_runs"]
 
 RUNS_TARGET = typer.Option(None, "--target", "-t", show_default="local", help="local | kubeflow | vertex")
 # `runs list` and `runs prune` alike: a YAML file is the runs of that file, by any name (_pipeline_filter)
-RUNS_PIPELINE = typer.Option(None, "--pipeline", help="Only this pipeline: its name (metadata.name) or its YAML file.")
+RUNS_PIPELINE = typer.Option(None, "--pipeline", parser=given_pipeline,
+                             help="Only this pipeline: its name (metadata.name) or its YAML file.")
 
 
 runs_app = typer.Typer(help="Local and remote runs.", no_args_is_help=True)

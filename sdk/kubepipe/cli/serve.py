@@ -42,9 +42,9 @@ endpoints = typer.Typer(name="endpoints", help="Local model endpoints started by
                         no_args_is_help=True)
 
 
-def _opt(key: str, *flags: str):
+def _opt(key: str, *flags: str, **kwargs):
     """A `kubepipe serve` option with the server's own default and help (kubepipe.components.serving.options)."""
-    return typer.Option(D[key], *flags, help=H[key] + ".")
+    return typer.Option(D[key], *flags, help=H[key] + ".", **kwargs)
 
 
 def serve(
@@ -62,7 +62,7 @@ def serve(
     grace_period: int = _opt("grace_period", "--grace-period"),
     access_log: bool = _opt("access_log", "--access-log"),
     access_log_sample: float = _opt("access_log_sample", "--access-log-sample"),
-    log_file: Optional[str] = _opt("log_file", "--log-file"),
+    log_file: Optional[str] = _opt("log_file", "--log-file", parser=given_location),
     log_max_mb: float = _opt("log_max_mb", "--log-max-mb"),
     log_backups: int = _opt("log_backups", "--log-backups"),
     torch_threads: int = _opt("torch_threads", "--torch-threads"),
@@ -73,7 +73,7 @@ def serve(
     torch_compile: bool = _opt("torch_compile", "--torch-compile"),
     prepare: bool = _opt("prepare", "--prepare"),
     model_version: str = _opt("model_version", "--model-version"),
-    log_sink: Optional[str] = _opt("log_sink", "--log-sink"),
+    log_sink: Optional[str] = _opt("log_sink", "--log-sink", parser=given_location),
     log_sample: float = _opt("log_sample", "--log-sample"),
     log_flush_s: float = _opt("log_flush_s", "--log-flush-s"),
     log_queue: int = _opt("log_queue", "--log-queue"),
