@@ -131,7 +131,16 @@ def test_unknown_zone_is_named():
     ("Mars/Base", "use an IANA name such as `UTC` or `Europe/Stockholm`"),
     ("Z", "`Z` (ISO 8601) is UTC: write `UTC`"),  # was: did you mean `NZ`? (New Zealand)
     ("+02:00", "a fixed offset of +2 h is `Etc/GMT-2`"),  # an ISO offset: was 'use an IANA name'
-    ("local", "use an IANA name"),  # was: did you mean `localtime`? (this machine's zone file)
+    ("local", "`local` is this machine's zone"),  # was: did you mean `localtime`? (this machine's zone file)
+    # ZoneInfo loads these files, so they were taken: `TZ=localtime` went to Vertex (the submitting machine's zone,
+    # which no service knows), `right/` zones count leap seconds (fires 27 s off), `Factory` is no zone at all
+    ("localtime", "`localtime` is this machine's zone"),
+    ("Local", "`Local` is this machine's zone"),
+    ("posix/Europe/Berlin", "write `Europe/Berlin`"),
+    ("right/Europe/Berlin", "write `Europe/Berlin`"),
+    ("Factory", "use an IANA name"),
+    ("posixrules", "use an IANA name"),
+    ("UTC+5:30", "no `Etc/GMT` zone has a +5:30 h offset"),
 ])
 def test_a_misspelt_zone_gets_the_name_meant(zone, hint):
     """`europe/stockholm` or `UTC+2` was told only 'use an IANA name such as UTC or Europe/Stockholm'."""

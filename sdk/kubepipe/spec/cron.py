@@ -23,6 +23,7 @@ schedule in UTC instead. Decision: docs/decisions/0002-remote-runs-and-schedules
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,29 +73,60 @@ def check_timezone(timezone: str | None) -> ZoneInfo:
     if isinstance(timezone, str) and not timezone.strip():
         raise CronError("timezone", f"is empty (got {timezone!r})",
                         "write an IANA name such as `UTC` or `Europe/Stockholm`, or leave `timezone` out for UTC")
+    zones = _zone_names()
     try:
-        return ZoneInfo("UTC" if timezone is None else timezone)
+        zone = ZoneInfo("UTC" if timezone is None else timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        from zoneinfo import available_timezones
+        zone = None
+    # ZoneInfo also loads files of the zone folder that name no zone a schedule service knows (`localtime`,
+    # `posixrules`, `Factory`, `posix/...`, `right/...`): only the zone database's names are taken
+    if zone is not None and (timezone is None or not zones or timezone in zones):
+        return zone
+    raise CronError("timezone", f"unknown time zone {timezone!r}",
+                    _zone_hint(str(timezone).strip(), zones) or "use an IANA name such as `UTC` or `Europe/Stockholm`")
 
-        from kubepipe.util import did_you_mean
 
-        text = str(timezone).strip()
-        zones = available_timezones()
-        offset = re.fullmatch(r"(?i)(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?00)?", text)  # UTC+2, +02:00
-        hint: str | None
-        if text.upper() == "Z":  # ISO 8601's UTC: it was 'did you mean `NZ`?' (New Zealand)
-            hint = "`Z` (ISO 8601) is UTC: write `UTC`"
-        elif offset:  # `UTC+2` is no zone (and not UTC): a fixed offset is Etc/GMT with the sign reversed (POSIX)
-            hours = f"{offset.group(1)}{int(offset.group(2))}"
-            etc = f"Etc/GMT{'-' if offset.group(1) == '+' else '+'}{int(offset.group(2))}"
-            hint = (f"a fixed offset of {hours} h is `{etc}` (its sign is reversed, as POSIX has it); a city's zone "
-                    "(e.g. `Europe/Stockholm`) follows daylight saving time too" if etc in zones
-                    else f"no zone is {hours} h from UTC (they run from -12 to +14)")
-        else:  # `europe/stockholm`, `Europe/Stockholm ` or `Europe/Stokholm`: the name as the zone database spells it
-            hint = did_you_mean(text, zones - {"localtime"})  # this machine's zone file, not a zone to name
-        raise CronError("timezone", f"unknown time zone {timezone!r}",
-                        hint or "use an IANA name such as `UTC` or `Europe/Stockholm`") from None
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """The zone database's names (empty when Python finds none: then every zone ZoneInfo loads is taken)."""
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def _zone_hint(text: str, zones: frozenset[str]) -> str | None:
+    """What the user meant by a zone name that is none."""
+    from kubepipe.util import did_you_mean
+
+    offset = re.fullmatch(r"(?i)(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d\d))?", text)  # UTC+2, +02:00, UTC+5:30
+    prefix = re.match(r"(posix|right)/(.+)", text)
+    if text.upper() == "Z":  # ISO 8601's UTC: it was 'did you mean `NZ`?' (New Zealand)
+        return "`Z` (ISO 8601) is UTC: write `UTC`"
+    if text.lower() in ("local", "localtime"):  # Go's `Local`; the zone file of the machine that reads the YAML
+        here = _machine_zone(zones)
+        return (f"`{text}` is this machine's zone, which a schedule service (and another machine) does not know: "
+                f"write its IANA name" + (f" (here `{here}`)" if here else ", e.g. `Europe/Stockholm`"))
+    if prefix and prefix.group(2) in zones:  # posix/ is the same zone; right/ counts leap seconds, as no cron does
+        return f"write `{prefix.group(2)}` (the zone database's name; `{prefix.group(1)}/` is a folder of this machine)"
+    if offset and int(offset.group(3) or 0):
+        return (f"no `Etc/GMT` zone has a {offset.group(1)}{int(offset.group(2))}:{offset.group(3)} h offset: name "
+                "the place's zone (e.g. `Asia/Kolkata` for +5:30)")
+    if offset:  # `UTC+2` is no zone (and not UTC): a fixed offset is Etc/GMT with the sign reversed (POSIX)
+        hours = f"{offset.group(1)}{int(offset.group(2))}"
+        etc = f"Etc/GMT{'-' if offset.group(1) == '+' else '+'}{int(offset.group(2))}"
+        return (f"a fixed offset of {hours} h is `{etc}` (its sign is reversed, as POSIX has it); a city's zone "
+                "(e.g. `Europe/Stockholm`) follows daylight saving time too" if etc in zones
+                else f"no zone is {hours} h from UTC (they run from -12 to +14)")
+    # `europe/stockholm`, `Europe/Stockholm ` or `Europe/Stokholm`: the name as the zone database spells it
+    return did_you_mean(text, zones)
+
+
+def _machine_zone(zones: frozenset[str]) -> str | None:
+    """This machine's zone by its database name (/etc/localtime links into the zone folder), else None."""
+    import os
+
+    _, found, name = os.path.realpath("/etc/localtime").partition(f"{os.sep}zoneinfo{os.sep}")
+    return name if found and name in zones else None
 
 
 def schedule_time(value: object, timezone: str | None, where: str | None = None) -> str | None:
