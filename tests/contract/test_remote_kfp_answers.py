@@ -11,7 +11,7 @@ from remote_fake_kfp import FakeKfp
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote import kubeflow
-from kubepipe.backends.remote.listing import list_remote_runs
+from kubepipe.backends.remote.listing import list_remote_runs, show_remote_run
 from kubepipe.backends.schedules.kubeflow import KfpSchedules
 from kubepipe.errors import ServiceError, UserError
 from kubepipe.kfp_client_build import NotTheApisAnswer
@@ -131,3 +131,28 @@ def test_json_cut_short_while_a_run_is_followed_is_asked_again(kfp):
 
     kfp.dispatch = dispatch
     assert kubeflow.wait(res.run_id, kfp.profile, poll_s=0) == "SUCCEEDED" and len(cut) == 2
+
+
+EMPTY = (200, "application/json", b"{}")
+
+
+def test_an_answer_without_the_runs_id_is_no_run(kfp):
+    """`{}` (a proxy's or a broken server's 200) for `POST /runs` was 'submitted: run None' with a link to run None;
+    for `GET /runs/ID` `runs show` printed a run with no id, state PENDING, and `--wait` waited for ever on it; a
+    listing's item without an id was a row of `None`."""
+    kfp.raw["POST /runs"] = EMPTY
+    with pytest.raises(ServiceError, match=rf"^kubeflow at {kfp.url}: creating the run failed \(200\): the answer "
+                                           r"names no run \(no run_id\): not the API's; the service failed: run the command again"):
+        _submit(kfp)
+    kfp.raw.clear()
+    res = _submit(kfp)
+    kfp.raw[f"GET /runs/{res.run_id}"] = EMPTY
+    with pytest.raises(ServiceError, match=rf"reading run {res.run_id} failed \(200\): the answer names no run"):
+        show_remote_run("kubeflow", kfp.profile, res.run_id)
+    with pytest.raises(ServiceError, match=rf"reading run {res.run_id} failed \(200\): the answer names no run"):
+        kubeflow.wait(res.run_id, kfp.profile, poll_s=0)  # asked again a few times, as any service failure
+    kfp.raw.clear()
+    kfp.raw["GET /runs"] = (200, "application/json", b'{"runs": [{"display_name": "x"}]}')
+    with pytest.raises(ServiceError, match=r"listing runs failed \(200\): page 1 of the listing holds an item "
+                                           r"without its run_id: not the API's answer"):
+        list_remote_runs("kubeflow", kfp.profile)

@@ -629,3 +629,26 @@ def test_a_404_that_is_not_the_apis_answer_is_no_missing_job(vx):
     assert "has no pipeline job" not in str(exc.value)
     assert ("reading pipeline job some-job failed (404): an HTML page ('404 Not Found'); not found: check host, "
             "project and region") in str(exc.value)
+
+
+def test_an_answer_without_the_jobs_name_is_no_job(vx):
+    """`{}` for `GET pipelineJobs/ID` (a proxy's or a broken server's 200) was a job with no id, state PENDING, in
+    `runs show`, and `submit --wait` waited on it for ever."""
+    from kubepipe.backends.remote.listing import show_remote_run
+    from kubepipe.errors import ServiceError
+
+    job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="e2", **vx.kw)
+    real = vx.dispatch
+
+    def dispatch(h):
+        if h.command == "GET" and job.job_id in h.path:
+            h.send_json(200, {})
+            return
+        real(h)
+
+    vx.dispatch = dispatch
+    with pytest.raises(ServiceError, match=rf"reading pipeline job {job.job_id} failed \(200\): the answer names no "
+                                           r"pipeline job \(no name\): not the API's; the service failed"):
+        show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
+    with pytest.raises(ServiceError, match=r"the answer names no pipeline job"):
+        vertex.wait(job.job_id, vx.profile, poll_s=0, **vx.kw)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently, run_ended
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
+from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, named, quiet, service_name
 from kubepipe.errors import UserError
 
 __all__ = [
@@ -115,6 +115,7 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict
             pipeline_root=profile.get("pipeline_root") or None,
             service_account=profile.get("service_account") or None,
         )
+        named(run, "run_id", "run")
     host = str(profile.get("ui_host") or profile.get("host") or "").rstrip("/")
     return SubmitResult(
         run_id=run.run_id, pipeline_id=pipeline_id, version_id=version_id, experiment_id=experiment_id,
@@ -147,8 +148,8 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        run = poll_patiently(lambda: client.get_run(run_id), service_name("kubeflow", profile),
-                             f"reading run {run_id}", poll_s=poll_s)
+        run = poll_patiently(lambda: named(client.get_run(run_id), "run_id", "run"),
+                             service_name("kubeflow", profile), f"reading run {run_id}", poll_s=poll_s)
         state = kfp_state(run.state)
         tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
         for t in tasks:

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, quiet, service_name
+from kubepipe.clients import api_errors, named, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.labels import gcp_label, gcp_labels
 from kubepipe.util import utc_iso
@@ -150,20 +150,17 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         client = client_for(profile, client)
         with api_errors(service_name("kubeflow", profile), f"reading run {run_id}",
                         missing=_no_run("kubeflow", "run", run_id)), quiet():
-            run = client.get_run(run_id)
+            run = named(client.get_run(run_id), "run_id", "run")
         with quiet():
             names = _pipeline_names(client, [run])
         return _kfp_run(run, str(profile.get("host") or ""), names)
     if target == "vertex":
-        from google.cloud import aiplatform
+        from kubepipe.backends.remote.vertex import job_reader, resource_name
 
-        from kubepipe.backends.remote.vertex import resource_name
-        from kubepipe.vertex_clients import vertex_where
-
-        where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
+        read = job_reader(profile, credentials=credentials, api_endpoint=api_endpoint)
         name = run_id if "/" in run_id else resource_name(profile, run_id)
         with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}",
                         missing=_no_run("vertex", "pipeline job", run_id)):
-            job = aiplatform.PipelineJob.get(name, **where)
-        return _vertex_job(job.gca_resource, profile)
+            job = read(name)
+        return _vertex_job(job, profile)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")

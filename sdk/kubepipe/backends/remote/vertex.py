@@ -23,12 +23,12 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, service_name
-from kubepipe.vertex_clients import vertex_where
+from kubepipe.clients import api_errors, named, service_name
+from kubepipe.vertex_clients import vertex_gapic, vertex_where
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, run_labels
 
 __all__ = ["VertexSubmitResult", "job_id", "job_labels", "submit", "wait", "default_slot", "resource_name",
-           "console_url"]
+           "console_url", "job_reader"]
 
 _DONE_OK = {"SUCCEEDED"}
 _DONE_BAD = {"FAILED", "CANCELLED", "CANCELLING", "CANCELED"}
@@ -123,21 +123,29 @@ def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: Mapp
     return VertexSubmitResult(jid, job.resource_name, vertex_state(job.state), False, url)
 
 
+def job_reader(profile: Mapping[str, Any], *, credentials: Any = None,
+               api_endpoint: str | None = None) -> Callable[[str], Any]:
+    """`read(resource name)` -> the pipeline job as the API gives it (aiplatform_v1.PipelineJob). Through the GAPIC
+    client: aiplatform's PipelineJob.get raised RuntimeError ('resource has not been created') on an answer without
+    the job's name; an answer without it is said as not the API's (clients.named)."""
+    from google.cloud.aiplatform_v1 import PipelineServiceClient
+
+    api = vertex_gapic(PipelineServiceClient, profile, credentials=credentials, api_endpoint=api_endpoint)
+    return lambda name: named(api.get_pipeline_job(name=name), "name", "pipeline job")
+
+
 def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
          poll_s: float = 10.0, timeout_s: float | None = None, credentials: Any = None,
          api_endpoint: str | None = None) -> str:
     """Follow a PipelineJob; report task changes; raise RunFailed naming the failed task."""
-    from google.cloud import aiplatform
-
-    where = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint)
     name = jid_or_name if "/" in jid_or_name else resource_name(profile, jid_or_name)
     svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
+    read = job_reader(profile, credentials=credentials, api_endpoint=api_endpoint)
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        job = poll_patiently(lambda: aiplatform.PipelineJob.get(name, **where), svc,
-                             f"reading pipeline job {jid_or_name}", poll_s=poll_s)
-        res = job.gca_resource
+        res = poll_patiently(lambda: read(name), svc, f"reading pipeline job {jid_or_name}", poll_s=poll_s)
+        jid = res.name.rsplit("/", 1)[-1]
         state = vertex_state(res.state)
         tasks = list(res.job_detail.task_details) if res.job_detail else []
         failed = None
@@ -146,19 +154,19 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
             if t.task_name and seen.get(t.task_name) != tstate:
                 seen[t.task_name] = tstate
                 if on_event:
-                    on_event(TaskEvent(job.name, t.task_name, tstate))
+                    on_event(TaskEvent(jid, t.task_name, tstate))
             if tstate == "FAILED" and t.task_name != res.pipeline_spec.get("pipelineInfo", {}).get("name"):
                 failed = failed or t
         if seen.get("") != state:
             seen[""] = state
             if on_event:
-                on_event(TaskEvent(job.name, "", state))
+                on_event(TaskEvent(jid, "", state))
         if state in _DONE_OK:
             return state
         if state in _DONE_BAD:
             msg = (service_error(failed) if failed is not None else None) or service_error(res) or ""
-            raise run_ended(f"vertex job {job.name}", state, failed.task_name if failed is not None else "", msg)
+            raise run_ended(f"vertex job {jid}", state, failed.task_name if failed is not None else "", msg)
         if deadline is not None and time.monotonic() > deadline:
-            raise RunFailed(f"vertex job {job.name} still {state.lower()} after {timeout_s:g}s; it keeps running - "
-                            f"follow it with `kubepipe runs show {job.name} --target vertex`")
+            raise RunFailed(f"vertex job {jid} still {state.lower()} after {timeout_s:g}s; it keeps running - "
+                            f"follow it with `kubepipe runs show {jid} --target vertex`")
         time.sleep(poll_s)
